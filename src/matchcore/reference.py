@@ -1,0 +1,675 @@
+"""ReferenceBook: a deliberately naive, pure-Python limit order book.
+
+It is the executable specification of the matching rules: the compiled ``OrderBook`` must produce
+exactly the same return values, exceptions and event sequences for every sequence of calls, and the
+property tests hold the two equal step by step. It trades speed for clarity:
+
+* each side is a ``SortedDict`` mapping ``price -> level``;
+* a level is an ``OrderedDict`` mapping ``order_id -> _Order`` in arrival (FIFO) order, so appending,
+  taking the head and removing any order are all O(1) and nothing is ever re-sorted;
+* a plain ``dict`` maps ``order_id -> _Order`` for every resting order.
+
+Units: ``price`` is in ticks (int64, > 0), ``qty`` is in lots (int64, > 0), ``order_id`` and ``owner``
+are uint64, ``ts_ns`` is an int64 nanosecond timestamp copied into every event of a call.
+
+Example:
+
+>>> from matchcore.reference import ReferenceBook
+>>> book = ReferenceBook()
+>>> book.submit(1, 1, 101, 5)            # sell 5 @ 101, rests
+0
+>>> book.submit(2, 0, 101, 3)            # buy 3 @ 101, fills against order 1
+3
+>>> book.best_ask()
+(101, 2)
+>>> [int(k) for k in book.events()["kind"]]   # ACCEPTED, ACCEPTED, FILL
+[0, 0, 1]
+"""
+from __future__ import annotations
+
+import operator
+from collections import OrderedDict
+from typing import Iterator
+
+import numpy as np
+from sortedcontainers import SortedDict
+
+from matchcore._enums import (
+    COMMAND_DTYPE,
+    EVENT_DTYPE,
+    STP,
+    TIF,
+    CommandKind,
+    EventKind,
+    OrderRejected,
+    Reason,
+    Side,
+)
+
+__all__ = ["ReferenceBook"]
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_UINT64_MAX = 2**64 - 1
+
+# Column order of the internal event tuples (converted to EVENT_DTYPE by field name).
+_EVENT_FIELDS = ("ts_ns", "order_id", "maker_id", "price", "qty", "owner", "maker_owner",
+                 "kind", "side", "reason")
+
+_BUY = int(Side.BUY)
+_SELL = int(Side.SELL)
+
+
+def _uint64(value, name: str) -> int:
+    """Convert like a C ``uint64_t`` argument: any integer in [0, 2**64), else OverflowError."""
+    v = operator.index(value)
+    if not 0 <= v <= _UINT64_MAX:
+        raise OverflowError(f"{name}={v} is outside the uint64 range [0, 2**64)")
+    return v
+
+
+def _int64(value, name: str) -> int:
+    """Convert like a C ``int64_t`` argument: any integer in [-2**63, 2**63), else OverflowError."""
+    v = operator.index(value)
+    if not _INT64_MIN <= v <= _INT64_MAX:
+        raise OverflowError(f"{name}={v} is outside the int64 range")
+    return v
+
+
+class _Order:
+    """One resting order. ``qty`` is the open (unfilled) quantity."""
+
+    __slots__ = ("oid", "side", "price", "qty", "owner", "post_only")
+
+    def __init__(self, oid: int, side: int, price: int, qty: int, owner: int, post_only: bool):
+        self.oid = oid
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.owner = owner
+        self.post_only = post_only
+
+
+class ReferenceBook:
+    """Naive pure-Python limit order book with the exact semantics of the compiled ``OrderBook``.
+
+    Price-time priority, fills at the maker's price, GTC/IOC/FOK limit orders, market orders,
+    post-only, cancel, modify (in place when the price is kept and the quantity shrinks, else
+    cancel/replace losing priority), and self-trade prevention for a non-zero ``owner``.
+
+    Args:
+        stp: self-trade prevention mode (``STP``), applied when the aggressor's owner is non-zero
+            and equals the resting order's owner. Default ``STP.CANCEL_RESTING``.
+        record_events: when False the per-call API keeps no events (``events()`` is empty);
+            ``process()`` still returns the events of its batch.
+        capacity: accepted for interface compatibility with ``OrderBook``; ignored.
+
+    Example:
+
+    >>> book = ReferenceBook(stp=STP.CANCEL_TAKER)
+    >>> book.stp == STP.CANCEL_TAKER
+    True
+    """
+
+    def __init__(self, stp=STP.CANCEL_RESTING, *, record_events: bool = True, capacity=None):
+        stp = operator.index(stp)
+        if stp not in (0, 1, 2, 3):
+            raise ValueError(f"invalid stp mode {stp}; expected one of {[m.name for m in STP]}")
+        self._stp = STP(stp)
+        self._record_events = bool(record_events)
+        # side -> SortedDict(price -> OrderedDict(order_id -> _Order))
+        self._sides: tuple[SortedDict, SortedDict] = (SortedDict(), SortedDict())
+        self._orders: dict[int, _Order] = {}
+        self._pending: list[tuple] = []  # events of the per-call API since the last events()
+        self._out: list[tuple] = self._pending  # where the operation being run writes its events
+        self._ts_ns = 0
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def stp(self) -> STP:
+        """The self-trade prevention mode (read-only). O(1).
+
+        >>> ReferenceBook().stp
+        <STP.CANCEL_RESTING: 1>
+        """
+        return self._stp
+
+    @property
+    def record_events(self) -> bool:
+        """Whether the per-call API records events for ``events()`` (read-only). O(1)."""
+        return self._record_events
+
+    def __len__(self) -> int:
+        """Number of resting orders. O(1).
+
+        >>> book = ReferenceBook(); _ = book.submit(1, 0, 100, 5); len(book)
+        1
+        """
+        return len(self._orders)
+
+    def __repr__(self) -> str:
+        return (f"ReferenceBook(stp={self._stp.name}, orders={len(self._orders)}, "
+                f"best_bid={self.best_bid()}, best_ask={self.best_ask()})")
+
+    # ------------------------------------------------------------------ order entry (per call)
+
+    def submit(self, order_id, side, price, qty, tif=TIF.GTC, *, owner=0, post_only=False,
+               ts_ns=0) -> int:
+        """Submit a limit order; return the quantity (lots) executed by this call.
+
+        ``price`` in ticks (> 0), ``qty`` in lots (> 0), ``tif`` one of GTC/IOC/FOK. A GTC
+        remainder rests at the back of its price level; IOC and FOK never rest. A post-only order
+        that would cross the best opposite price is rejected (REJECTED event, returns 0). Any
+        other invalid argument (qty, price, side, tif, an order id already resting) records a
+        REJECTED event and raises ``OrderRejected`` with the reason; the book is unchanged.
+
+        Complexity: O(log L + F + S) for F makers filled and S self-trade cancellations
+        (L = number of price levels); FOK adds a scan of the liquidity it needs.
+
+        >>> book = ReferenceBook()
+        >>> book.submit(1, Side.SELL, 100, 4)
+        0
+        >>> book.submit(2, Side.BUY, 101, 6, TIF.IOC)   # fills 4 @ 100, the 2 left expire
+        4
+        """
+        oid = _uint64(order_id, "order_id")
+        side = _int64(side, "side")
+        price = _int64(price, "price")
+        qty = _int64(qty, "qty")
+        tif = _int64(tif, "tif")
+        owner = _uint64(owner, "owner")
+        self._begin(_int64(ts_ns, "ts_ns"))
+        filled, reason = self._submit(oid, side, price, qty, tif, owner, bool(post_only))
+        self._raise_unless_ok(reason, oid, Reason.POST_ONLY_WOULD_CROSS)
+        return filled
+
+    def submit_market(self, order_id, side, qty, *, owner=0, ts_ns=0) -> int:
+        """Submit a market order; return the quantity (lots) executed by this call.
+
+        It matches against the opposite side with no price limit; whatever is left expires
+        (EXPIRED, reason MARKET_REMAINDER). It never rests. Invalid qty/side or a resting duplicate
+        id raise ``OrderRejected`` (after recording a REJECTED event with price 0).
+
+        Complexity: O(log L + F + S), as for ``submit``.
+
+        >>> book = ReferenceBook()
+        >>> book.submit(1, Side.SELL, 100, 4)
+        0
+        >>> book.submit_market(2, Side.BUY, 10)
+        4
+        >>> len(book)
+        0
+        """
+        oid = _uint64(order_id, "order_id")
+        side = _int64(side, "side")
+        qty = _int64(qty, "qty")
+        owner = _uint64(owner, "owner")
+        self._begin(_int64(ts_ns, "ts_ns"))
+        filled, reason = self._market(oid, side, qty, owner)
+        self._raise_unless_ok(reason, oid)
+        return filled
+
+    def cancel(self, order_id, *, ts_ns=0) -> int:
+        """Cancel a resting order; return its open quantity (lots) removed, 0 if it is not resting.
+
+        A resting order yields CANCELLED (reason CANCEL_REQUESTED); an unknown, filled or already
+        cancelled id yields REJECTED (reason ORDER_NOT_FOUND) and changes nothing. Never raises
+        for an unknown id.
+
+        Complexity: O(1) plus O(log L) when its level empties.
+
+        >>> book = ReferenceBook(); _ = book.submit(1, Side.BUY, 100, 5)
+        >>> book.cancel(1), book.cancel(1)
+        (5, 0)
+        """
+        oid = _uint64(order_id, "order_id")
+        self._begin(_int64(ts_ns, "ts_ns"))
+        return self._cancel(oid)
+
+    def modify(self, order_id, qty, price=None, *, ts_ns=0) -> bool:
+        """Change a resting order's quantity and/or price; return True if it was modified.
+
+        ``qty`` is the new open quantity in lots (> 0), whatever was filled before. ``price`` in
+        ticks; ``None`` (or 0) keeps the current price. With the same price and ``qty`` <= open qty
+        the order is changed in place and keeps its queue position. Otherwise it leaves its level
+        (MODIFIED) and re-enters as a GTC limit order with the same id/side/owner/post-only flag:
+        it may trade as the aggressor (at the makers' prices) and its remainder rests at the back
+        of its level. Returns False if the order is not resting (REJECTED ORDER_NOT_FOUND) or a
+        post-only reprice would cross (REJECTED POST_ONLY_WOULD_CROSS, order unchanged).
+        Raises ``OrderRejected`` for qty <= 0 (INVALID_QTY) or price < 0 (INVALID_PRICE).
+
+        Complexity: O(1) in place; otherwise as ``submit``.
+
+        >>> book = ReferenceBook(); _ = book.submit(1, Side.BUY, 100, 5)
+        >>> book.modify(1, 3), book.get(1)
+        (True, (0, 100, 3))
+        >>> book.modify(1, 3, price=101), book.get(1)
+        (True, (0, 101, 3))
+        """
+        oid = _uint64(order_id, "order_id")
+        qty = _int64(qty, "qty")
+        price = 0 if price is None else _int64(price, "price")
+        self._begin(_int64(ts_ns, "ts_ns"))
+        ok, reason = self._modify(oid, qty, price)
+        if reason in (Reason.INVALID_QTY, Reason.INVALID_PRICE):
+            self._raise_unless_ok(reason, oid)
+        return ok
+
+    # ------------------------------------------------------------------ batch
+
+    def process(self, commands) -> np.ndarray:
+        """Apply a COMMAND_DTYPE array in order; return exactly the events of this batch.
+
+        Each command is handled as the per-call method of its ``kind`` (SUBMIT, MARKET, CANCEL,
+        MODIFY with price 0 = keep). Bad commands never raise: they produce REJECTED events and
+        the batch goes on; an unknown ``kind`` is REJECTED with reason INVALID_COMMAND. The events
+        pending for ``events()`` are not touched.
+
+        Complexity: the sum of the per-command costs, O(n) for the conversion.
+
+        >>> cmds = np.zeros(2, dtype=COMMAND_DTYPE)
+        >>> cmds["kind"] = CommandKind.SUBMIT; cmds["order_id"] = [1, 2]
+        >>> cmds["side"] = [Side.SELL, Side.BUY]; cmds["price"] = 100; cmds["qty"] = 5
+        >>> ev = ReferenceBook().process(cmds)
+        >>> [EventKind(k).name for k in ev["kind"]]
+        ['ACCEPTED', 'ACCEPTED', 'FILL']
+        """
+        commands = np.asarray(commands)
+        if commands.dtype != COMMAND_DTYPE:
+            raise TypeError(f"commands must be a COMMAND_DTYPE array, got dtype {commands.dtype}")
+        commands = commands.reshape(-1)
+        columns = [commands[name].tolist() for name in
+                   ("ts_ns", "kind", "order_id", "side", "price", "qty", "tif", "owner",
+                    "post_only")]
+        out: list[tuple] = []
+        self._out = out
+        try:
+            for ts, kind, oid, side, price, qty, tif, owner, post_only in zip(*columns):
+                self._ts_ns = ts
+                if kind == CommandKind.SUBMIT:
+                    self._submit(oid, side, price, qty, tif, owner, post_only != 0)
+                elif kind == CommandKind.MARKET:
+                    self._market(oid, side, qty, owner)
+                elif kind == CommandKind.CANCEL:
+                    self._cancel(oid)
+                elif kind == CommandKind.MODIFY:
+                    self._modify(oid, qty, price)
+                else:
+                    self._emit(EventKind.REJECTED, oid, side=side, price=price, qty=qty,
+                               owner=owner, reason=Reason.INVALID_COMMAND)
+        finally:
+            self._out = self._pending
+        return self._to_array(out)
+
+    def events(self) -> np.ndarray:
+        """Return (and clear) the events of the per-call API since the previous ``events()`` call.
+
+        An EVENT_DTYPE array, oldest first; always empty when ``record_events`` is False.
+        Complexity: O(number of events).
+
+        >>> book = ReferenceBook(); _ = book.cancel(7)
+        >>> ev = book.events(); EventKind(ev["kind"][0]).name, Reason(ev["reason"][0]).name
+        ('REJECTED', 'ORDER_NOT_FOUND')
+        >>> len(book.events())
+        0
+        """
+        arr = self._to_array(self._pending)
+        self._pending.clear()
+        return arr
+
+    # ------------------------------------------------------------------ queries
+
+    def best_bid(self) -> tuple[int, int] | None:
+        """(price, total open qty at that price) of the highest bid, or None. O(orders at level).
+
+        >>> book = ReferenceBook(); _ = book.submit(1, 0, 100, 2); _ = book.submit(2, 0, 100, 3)
+        >>> book.best_bid()
+        (100, 5)
+        """
+        return self._best(_BUY)
+
+    def best_ask(self) -> tuple[int, int] | None:
+        """(price, total open qty at that price) of the lowest ask, or None. O(orders at level).
+
+        >>> ReferenceBook().best_ask() is None
+        True
+        """
+        return self._best(_SELL)
+
+    def depth(self, n) -> tuple[np.ndarray, np.ndarray]:
+        """Aggregated top ``n`` levels per side: ``(bids, asks)``, int64 arrays of shape (k, 2).
+
+        Rows are ``[price, total open qty]``, best price first (bids descending, asks ascending),
+        k <= n. ``n < 0`` raises ValueError. Complexity: O(orders in the k levels).
+
+        >>> book = ReferenceBook(); _ = book.submit(1, 0, 99, 2); _ = book.submit(2, 0, 100, 3)
+        >>> book.depth(5)[0].tolist()
+        [[100, 3], [99, 2]]
+        """
+        n = operator.index(n)
+        if n < 0:
+            raise ValueError(f"depth(n) needs n >= 0, got {n}")
+        out = []
+        for side in (_BUY, _SELL):
+            rows = []
+            for price, level in self._levels_best_first(side):
+                if len(rows) >= n:
+                    break
+                rows.append((price, sum(o.qty for o in level.values())))
+            out.append(np.array(rows, dtype=np.int64).reshape(len(rows), 2))
+        return out[0], out[1]
+
+    def get(self, order_id) -> tuple[int, int, int] | None:
+        """``(side, price, open_qty)`` of a resting order as plain ints, or None. O(1).
+
+        >>> book = ReferenceBook(); _ = book.submit(1, Side.SELL, 100, 2)
+        >>> book.get(1), book.get(2)
+        ((1, 100, 2), None)
+        """
+        o = self._orders.get(_uint64(order_id, "order_id"))
+        return None if o is None else (o.side, o.price, o.qty)
+
+    def queue_position(self, order_id) -> int:
+        """Open quantity (lots) ahead of a resting order at its level; KeyError if not resting.
+
+        Complexity: O(orders ahead of it).
+
+        >>> book = ReferenceBook(); _ = book.submit(1, 0, 100, 2); _ = book.submit(2, 0, 100, 3)
+        >>> book.queue_position(1), book.queue_position(2)
+        (0, 2)
+        """
+        oid = _uint64(order_id, "order_id")
+        o = self._orders.get(oid)
+        if o is None:
+            raise KeyError(oid)
+        ahead = 0
+        for other in self._sides[o.side][o.price].values():
+            if other is o:
+                return ahead
+            ahead += other.qty
+        raise AssertionError(f"order {oid} is indexed but missing from its level {o.price}")
+
+    def level(self, side, price) -> list[tuple[int, int]]:
+        """``[(order_id, open_qty), ...]`` of one price level in FIFO order; [] if no such level.
+
+        Complexity: O(orders at the level).
+
+        >>> book = ReferenceBook(); _ = book.submit(7, 0, 100, 2); _ = book.submit(3, 0, 100, 1)
+        >>> book.level(Side.BUY, 100)
+        [(7, 2), (3, 1)]
+        """
+        side = operator.index(side)
+        if side not in (_BUY, _SELL):
+            raise ValueError(f"side must be 0 (BUY) or 1 (SELL), got {side}")
+        level = self._sides[side].get(operator.index(price))
+        return [] if level is None else [(o.oid, o.qty) for o in level.values()]
+
+    def check_invariants(self) -> None:
+        """Verify the whole internal state; raise AssertionError naming the first violation.
+
+        Checks: no empty level; every level key equals its orders' price and side; every open qty
+        and price is positive; the index holds exactly the orders of the levels; the book is not
+        crossed (best bid < best ask). Complexity: O(number of orders + levels).
+
+        >>> ReferenceBook().check_invariants()
+        """
+        seen: set[int] = set()
+        for side in (_BUY, _SELL):
+            for price, level in self._sides[side].items():
+                if not level:
+                    raise AssertionError(f"empty level left in the ladder: side {side} price {price}")
+                for oid, o in level.items():
+                    if oid != o.oid:
+                        raise AssertionError(f"level {side}/{price} keys order {o.oid} under {oid}")
+                    if o.side != side or o.price != price:
+                        raise AssertionError(
+                            f"order {oid} (side {o.side}, price {o.price}) sits at level "
+                            f"side {side} price {price}")
+                    if o.qty <= 0:
+                        raise AssertionError(f"order {oid} rests with open qty {o.qty}")
+                    if o.price <= 0:
+                        raise AssertionError(f"order {oid} rests at non-positive price {o.price}")
+                    if oid in seen:
+                        raise AssertionError(f"order {oid} appears twice in the book")
+                    seen.add(oid)
+                    if self._orders.get(oid) is not o:
+                        raise AssertionError(f"order {oid} at level {side}/{price} is not indexed")
+        if len(seen) != len(self._orders):
+            missing = sorted(set(self._orders) - seen)[:5]
+            raise AssertionError(
+                f"index holds {len(self._orders)} orders but the levels hold {len(seen)}; "
+                f"indexed but not in a level: {missing}")
+        bid, ask = self._best_price(_BUY), self._best_price(_SELL)
+        if bid is not None and ask is not None and bid >= ask:
+            raise AssertionError(f"book is crossed: best bid {bid} >= best ask {ask}")
+
+    # ------------------------------------------------------------------ internals: operations
+    # Each returns (result, reason); reason is Reason.NONE on success. Events go to self._out.
+
+    def _submit(self, oid, side, price, qty, tif, owner, post_only) -> tuple[int, Reason]:
+        reason = Reason.NONE
+        if qty <= 0:
+            reason = Reason.INVALID_QTY
+        elif price <= 0:
+            reason = Reason.INVALID_PRICE
+        elif side not in (_BUY, _SELL):
+            reason = Reason.INVALID_SIDE
+        elif tif not in (TIF.GTC, TIF.IOC, TIF.FOK):
+            reason = Reason.INVALID_TIF
+        elif oid in self._orders:
+            reason = Reason.DUPLICATE_ORDER_ID
+        elif post_only and self._crosses(side, price):
+            reason = Reason.POST_ONLY_WOULD_CROSS
+        if reason != Reason.NONE:
+            self._emit(EventKind.REJECTED, oid, side=side & 0xFF, price=price, qty=qty,
+                       owner=owner, reason=reason)
+            return 0, reason
+
+        self._emit(EventKind.ACCEPTED, oid, side=side, price=price, qty=qty, owner=owner)
+        if tif == TIF.FOK and self._fok_liquidity(side, price, owner, qty) < qty:
+            self._emit(EventKind.EXPIRED, oid, side=side, price=price, qty=qty, owner=owner,
+                       reason=Reason.FOK_NOT_FILLABLE)
+            return 0, Reason.NONE
+
+        remaining, stopped = self._match(oid, side, price, qty, owner)
+        if remaining > 0 and not stopped:
+            if tif == TIF.GTC:
+                self._rest(_Order(oid, side, price, remaining, owner, post_only))
+            elif tif == TIF.IOC:
+                self._emit(EventKind.EXPIRED, oid, side=side, price=price, qty=remaining,
+                           owner=owner, reason=Reason.IOC_REMAINDER)
+            else:  # FOK passed its liquidity check, so it must have filled completely
+                raise AssertionError(f"FOK order {oid} passed the check but {remaining} remain")
+        return qty - remaining, Reason.NONE
+
+    def _market(self, oid, side, qty, owner) -> tuple[int, Reason]:
+        reason = Reason.NONE
+        if qty <= 0:
+            reason = Reason.INVALID_QTY
+        elif side not in (_BUY, _SELL):
+            reason = Reason.INVALID_SIDE
+        elif oid in self._orders:
+            reason = Reason.DUPLICATE_ORDER_ID
+        if reason != Reason.NONE:
+            self._emit(EventKind.REJECTED, oid, side=side & 0xFF, price=0, qty=qty, owner=owner,
+                       reason=reason)
+            return 0, reason
+        self._emit(EventKind.ACCEPTED, oid, side=side, price=0, qty=qty, owner=owner)
+        remaining, stopped = self._match(oid, side, None, qty, owner)
+        if remaining > 0 and not stopped:
+            self._emit(EventKind.EXPIRED, oid, side=side, price=0, qty=remaining, owner=owner,
+                       reason=Reason.MARKET_REMAINDER)
+        return qty - remaining, Reason.NONE
+
+    def _cancel(self, oid) -> int:
+        o = self._orders.get(oid)
+        if o is None:
+            self._emit(EventKind.REJECTED, oid, reason=Reason.ORDER_NOT_FOUND)
+            return 0
+        self._unrest(o)
+        self._emit(EventKind.CANCELLED, oid, side=o.side, price=o.price, qty=o.qty, owner=o.owner,
+                   reason=Reason.CANCEL_REQUESTED)
+        return o.qty
+
+    def _modify(self, oid, qty, price) -> tuple[bool, Reason]:
+        reason = Reason.NONE
+        o = None
+        if qty <= 0:
+            reason = Reason.INVALID_QTY
+        elif price < 0:
+            reason = Reason.INVALID_PRICE
+        else:
+            o = self._orders.get(oid)
+            if o is None:
+                reason = Reason.ORDER_NOT_FOUND
+        if reason != Reason.NONE:
+            self._emit(EventKind.REJECTED, oid, price=price, qty=qty, reason=reason)
+            return False, reason
+
+        new_price = price or o.price
+        if o.post_only and new_price != o.price and self._crosses(o.side, new_price):
+            self._emit(EventKind.REJECTED, oid, side=o.side, price=new_price, qty=qty,
+                       owner=o.owner, reason=Reason.POST_ONLY_WOULD_CROSS)
+            return False, Reason.POST_ONLY_WOULD_CROSS
+
+        if new_price == o.price and qty <= o.qty:
+            o.qty = qty  # in place: keeps its queue position
+            self._emit(EventKind.MODIFIED, oid, side=o.side, price=o.price, qty=qty, owner=o.owner)
+            return True, Reason.NONE
+
+        # Cancel/replace: leaves its level, re-enters as a GTC limit order (loses priority).
+        self._unrest(o)
+        self._emit(EventKind.MODIFIED, oid, side=o.side, price=new_price, qty=qty, owner=o.owner)
+        remaining, stopped = self._match(oid, o.side, new_price, qty, o.owner)
+        if remaining > 0 and not stopped:
+            self._rest(_Order(oid, o.side, new_price, remaining, o.owner, o.post_only))
+        return True, Reason.NONE
+
+    # ------------------------------------------------------------------ internals: matching
+
+    def _match(self, oid, side, limit, qty, owner) -> tuple[int, bool]:
+        """Match an aggressor against the opposite side; return (remaining qty, stopped by STP).
+
+        ``limit`` is the limit price in ticks or None for a market order.
+        """
+        opp = 1 - side
+        remaining = qty
+        stp = self._stp
+        while remaining > 0:
+            best = self._best_price(opp)
+            if best is None or (limit is not None and not self._price_crosses(side, limit, best)):
+                break
+            level = self._sides[opp][best]
+            maker = next(iter(level.values()))  # the oldest order at the best price
+            if owner != 0 and maker.owner == owner and stp != STP.NONE:
+                if stp in (STP.CANCEL_RESTING, STP.CANCEL_BOTH):
+                    self._unrest(maker)
+                    self._emit(EventKind.CANCELLED, maker.oid, side=maker.side, price=maker.price,
+                               qty=maker.qty, owner=owner, reason=Reason.SELF_TRADE)
+                if stp in (STP.CANCEL_TAKER, STP.CANCEL_BOTH):
+                    self._emit(EventKind.EXPIRED, oid, side=side,
+                               price=0 if limit is None else limit, qty=remaining, owner=owner,
+                               reason=Reason.SELF_TRADE)
+                    return remaining, True
+                continue
+            fill = min(remaining, maker.qty)
+            self._emit(EventKind.FILL, oid, maker_id=maker.oid, side=side, price=maker.price,
+                       qty=fill, owner=owner, maker_owner=maker.owner)
+            maker.qty -= fill
+            remaining -= fill
+            if maker.qty == 0:
+                self._unrest(maker)
+        return remaining, False
+
+    def _fok_liquidity(self, side, limit, owner, needed) -> int:
+        """Quantity a FOK aggressor could trade within ``limit`` given the STP mode.
+
+        Walks the opposite side in priority order and stops as soon as ``needed`` is reached.
+        """
+        stp = self._stp
+        apply_stp = owner != 0 and stp != STP.NONE
+        total = 0
+        for price, level in self._levels_best_first(1 - side):
+            if not self._price_crosses(side, limit, price):
+                break
+            for o in level.values():
+                if apply_stp and o.owner == owner:
+                    if stp == STP.CANCEL_RESTING:
+                        continue  # will be cancelled, not traded
+                    return total  # CANCEL_TAKER / CANCEL_BOTH: matching would stop here
+                total += o.qty
+                if total >= needed:
+                    return total
+        return total
+
+    # ------------------------------------------------------------------ internals: book structure
+
+    @staticmethod
+    def _price_crosses(side, limit, opposite_price) -> bool:
+        """True if an aggressor of ``side`` limited at ``limit`` trades with ``opposite_price``."""
+        return opposite_price <= limit if side == _BUY else opposite_price >= limit
+
+    def _crosses(self, side, price) -> bool:
+        """True if a limit order of ``side`` at ``price`` would cross the best opposite price."""
+        best = self._best_price(1 - side)
+        return best is not None and self._price_crosses(side, price, best)
+
+    def _best_price(self, side) -> int | None:
+        levels = self._sides[side]
+        if not levels:
+            return None
+        return levels.peekitem(-1 if side == _BUY else 0)[0]
+
+    def _best(self, side) -> tuple[int, int] | None:
+        price = self._best_price(side)
+        if price is None:
+            return None
+        return price, sum(o.qty for o in self._sides[side][price].values())
+
+    def _levels_best_first(self, side) -> Iterator[tuple[int, OrderedDict]]:
+        items = self._sides[side].items()
+        return iter(reversed(items)) if side == _BUY else iter(items)
+
+    def _rest(self, o: _Order) -> None:
+        """Append an order at the back of its price level (creating the level)."""
+        levels = self._sides[o.side]
+        level = levels.get(o.price)
+        if level is None:
+            level = levels[o.price] = OrderedDict()
+        level[o.oid] = o
+        self._orders[o.oid] = o
+
+    def _unrest(self, o: _Order) -> None:
+        """Remove a resting order; an emptied level leaves the ladder at once."""
+        levels = self._sides[o.side]
+        level = levels[o.price]
+        del level[o.oid]
+        if not level:
+            del levels[o.price]
+        del self._orders[o.oid]
+
+    # ------------------------------------------------------------------ internals: events
+
+    def _begin(self, ts_ns: int) -> None:
+        """Start a per-call operation: events go to the pending buffer (or nowhere)."""
+        self._ts_ns = ts_ns
+        self._out = self._pending if self._record_events else []
+
+    def _emit(self, kind, order_id, *, maker_id=0, side=0, price=0, qty=0, owner=0,
+              maker_owner=0, reason=Reason.NONE) -> None:
+        self._out.append((self._ts_ns, order_id, maker_id, price, qty, owner, maker_owner,
+                          int(kind), side, int(reason)))
+
+    @staticmethod
+    def _to_array(rows: list[tuple]) -> np.ndarray:
+        arr = np.zeros(len(rows), dtype=EVENT_DTYPE)
+        if rows:
+            for name, column in zip(_EVENT_FIELDS, zip(*rows)):
+                arr[name] = column
+        return arr
+
+    @staticmethod
+    def _raise_unless_ok(reason: Reason, oid: int, *allowed: Reason) -> None:
+        if reason != Reason.NONE and reason not in allowed:
+            raise OrderRejected(reason, oid, f"order {oid} rejected: {Reason(reason).name}")

@@ -1,0 +1,113 @@
+"""Shared fixtures and helpers: every hand-written book test runs on the compiled OrderBook and on
+the ReferenceBook; helpers build expected events and compare EVENT_DTYPE arrays field by field."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Tests run against the in-place build (setup.py build_ext --inplace) when the package is not
+# installed.
+_SRC = Path(__file__).resolve().parent.parent / "src"
+if str(_SRC) not in sys.path:
+    sys.path.insert(0, str(_SRC))
+
+from matchcore._enums import EVENT_DTYPE, EventKind, Reason  # noqa: E402
+
+EVENT_FIELDS = EVENT_DTYPE.names
+
+
+def _compiled_cls():
+    import matchcore
+
+    return matchcore.OrderBook
+
+
+def _reference_cls():
+    import matchcore
+
+    return matchcore.ReferenceBook
+
+
+BOOK_IMPLS = {"compiled": _compiled_cls, "reference": _reference_cls}
+
+
+@pytest.fixture(params=sorted(BOOK_IMPLS))
+def book_cls(request):
+    """The book class under test: the compiled ``OrderBook`` or the ``ReferenceBook``."""
+    return BOOK_IMPLS[request.param]()
+
+
+@pytest.fixture
+def book(book_cls):
+    """A fresh book with the default STP mode (CANCEL_RESTING) recording events."""
+    return book_cls()
+
+
+def ev(kind, order_id, **fields) -> dict:
+    """An expected event as a dict of every EVENT_DTYPE field (unspecified fields are 0)."""
+    unknown = set(fields) - set(EVENT_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown event fields {sorted(unknown)}")
+    row = {name: 0 for name in EVENT_FIELDS}
+    row.update(fields)
+    row["kind"] = int(kind)
+    row["order_id"] = int(order_id)
+    return {k: int(v) for k, v in row.items()}
+
+
+def event_dicts(arr: np.ndarray) -> list[dict]:
+    """EVENT_DTYPE array -> list of plain-int dicts (readable diffs in assertion failures)."""
+    assert arr.dtype == EVENT_DTYPE, f"events have dtype {arr.dtype}, expected EVENT_DTYPE"
+    columns = {name: arr[name].tolist() for name in EVENT_FIELDS}
+    return [{name: int(columns[name][i]) for name in EVENT_FIELDS} for i in range(len(arr))]
+
+
+def describe_event(row) -> str:
+    """One event as a short human-readable line."""
+    d = dict(row) if isinstance(row, dict) else {n: int(row[n]) for n in EVENT_FIELDS}
+    kind = EventKind(d["kind"]).name if d["kind"] in EventKind._value2member_map_ else d["kind"]
+    reason = Reason(d["reason"]).name if d["reason"] in Reason._value2member_map_ else d["reason"]
+    rest = ", ".join(f"{k}={d[k]}" for k in EVENT_FIELDS if k not in ("kind", "reason") and d[k])
+    return f"{kind}({rest}, reason={reason})"
+
+
+def assert_events_equal(actual: np.ndarray, expected: np.ndarray, *, labels=("actual", "expected"),
+                        context: str = "") -> None:
+    """Assert two EVENT_DTYPE arrays are equal field by field, naming the first difference."""
+    a_name, b_name = labels
+    assert actual.dtype == EVENT_DTYPE, f"{a_name} dtype {actual.dtype} != EVENT_DTYPE"
+    assert expected.dtype == EVENT_DTYPE, f"{b_name} dtype {expected.dtype} != EVENT_DTYPE"
+    n = min(len(actual), len(expected))
+    for name in EVENT_FIELDS:
+        diff = np.flatnonzero(actual[name][:n] != expected[name][:n])
+        if diff.size:
+            i = int(diff[0])
+            lo = max(0, i - 3)
+            raise AssertionError(
+                f"{context}events differ first at index {i} (field {name!r}):\n"
+                f"  {a_name}: {describe_event(actual[i])}\n"
+                f"  {b_name}: {describe_event(expected[i])}\n"
+                f"  preceding {a_name} events: "
+                + "; ".join(describe_event(actual[j]) for j in range(lo, i)))
+    if len(actual) != len(expected):
+        longer, name = (actual, a_name) if len(actual) > len(expected) else (expected, b_name)
+        raise AssertionError(
+            f"{context}{a_name} has {len(actual)} events, {b_name} has {len(expected)}; "
+            f"first extra event in {name}: {describe_event(longer[n])}")
+
+
+def assert_events(book, expected: list[dict]) -> None:
+    """Drain ``book.events()`` and assert it equals the expected list of ``ev(...)`` dicts."""
+    assert event_dicts(book.events()) == expected
+
+
+def snapshot(book, n: int = 1000):
+    """Everything observable about a book's resting state, for "nothing changed" assertions."""
+    bids, asks = book.depth(n)
+    levels = tuple(
+        (side, int(price), tuple(book.level(side, int(price))))
+        for side, rows in ((0, bids), (1, asks)) for price, _ in rows)
+    return (len(book), book.best_bid(), book.best_ask(), bids.tolist(), asks.tolist(), levels)
