@@ -1,0 +1,190 @@
+# cython: language_level=3
+# The compiled core: C structs and the C functions every entry point (Python methods, process(),
+# the feed loop, the C/Numba function table) calls. Constants are defined here once and mirrored
+# to Python by matchcore._enums.
+
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t
+
+cdef enum:
+    MC_BUY = 0
+    MC_SELL = 1
+
+    MC_GTC = 0
+    MC_IOC = 1
+    MC_FOK = 2
+
+    MC_STP_NONE = 0
+    MC_STP_CANCEL_RESTING = 1
+    MC_STP_CANCEL_TAKER = 2
+    MC_STP_CANCEL_BOTH = 3
+
+    MC_EV_ACCEPTED = 0
+    MC_EV_FILL = 1
+    MC_EV_CANCELLED = 2
+    MC_EV_EXPIRED = 3
+    MC_EV_REJECTED = 4
+    MC_EV_MODIFIED = 5
+
+    MC_CMD_SUBMIT = 0
+    MC_CMD_MARKET = 1
+    MC_CMD_CANCEL = 2
+    MC_CMD_MODIFY = 3
+
+    MC_R_NONE = 0
+    MC_R_INVALID_QTY = 1
+    MC_R_INVALID_PRICE = 2
+    MC_R_INVALID_SIDE = 3
+    MC_R_INVALID_TIF = 4
+    MC_R_DUPLICATE_ORDER_ID = 5
+    MC_R_ORDER_NOT_FOUND = 6
+    MC_R_POST_ONLY_WOULD_CROSS = 7
+    MC_R_INVALID_COMMAND = 8
+    MC_R_UNKNOWN_SYMBOL = 9
+    MC_R_PRICE_NOT_ON_TICK = 10
+    MC_R_PRICE_OUTSIDE_BAND = 11
+    MC_R_QTY_ABOVE_MAX = 12
+    MC_R_NOTIONAL_ABOVE_MAX = 13
+    MC_R_CANCEL_REQUESTED = 20
+    MC_R_SELF_TRADE = 21
+    MC_R_IOC_REMAINDER = 22
+    MC_R_MARKET_REMAINDER = 23
+    MC_R_FOK_NOT_FILLABLE = 24
+
+    # Error code (negative return) for an allocation failure; the book is left unchanged.
+    MC_ERR_NOMEM = 100
+
+
+# 64 bytes, no padding: the numpy EVENT_DTYPE is derived from this layout.
+cdef struct mc_event:
+    int64_t ts_ns
+    uint64_t order_id
+    uint64_t maker_id
+    int64_t price
+    int64_t qty
+    uint64_t owner
+    uint64_t maker_owner
+    uint32_t symbol
+    uint8_t kind
+    uint8_t side
+    uint8_t reason
+    uint8_t _pad
+
+# 48 bytes, no padding: the numpy COMMAND_DTYPE is derived from this layout.
+cdef struct mc_command:
+    int64_t ts_ns
+    uint64_t order_id
+    int64_t price
+    int64_t qty
+    uint64_t owner
+    uint32_t symbol
+    uint8_t kind
+    uint8_t side
+    uint8_t tif
+    uint8_t post_only
+
+cdef struct mc_order:
+    uint64_t oid
+    int64_t price
+    int64_t qty          # open quantity
+    uint64_t owner
+    uint64_t seq         # arrival sequence: strictly increasing along a level's queue
+    int32_t prev         # intrusive FIFO links within the level (-1 = none)
+    int32_t next         # also the free-list link when the slot is free
+    int32_t level
+    uint8_t side
+    uint8_t post_only
+    uint8_t live
+
+cdef struct mc_level:
+    int64_t price
+    int64_t qty          # sum of open qty of its orders
+    int32_t count
+    int32_t head
+    int32_t tail
+    int32_t next_free
+
+# Open-addressing map uint64 -> int32 (linear probing, backward-shift deletion, value -1 = empty).
+cdef struct mc_map_entry:
+    uint64_t key
+    int32_t val
+    int32_t _pad
+
+cdef struct mc_map:
+    mc_map_entry* tab
+    uint64_t mask
+    int32_t shift
+    int64_t n
+
+# A side's ladder: keys[i] = price for bids, -price for asks, so that on both sides the ladder is
+# sorted ascending with the best level at the end: inserts and removals near the touch move few
+# entries and the best level is popped in O(1). lv[i] is the level index of keys[i]; `map` finds
+# the level of a price in O(1), so the sorted array is only searched when a level is created or
+# removed. A level that empties below the touch stays in the array (count 0, `empties` counts
+# them) so that the price coming back, which is what reprices do, costs no memmove; the top level
+# is never empty, empty levels are invisible to every query, and they are compacted away once they
+# outnumber the live ones.
+cdef struct mc_ladder:
+    int64_t* keys
+    int32_t* lv
+    int32_t n
+    int32_t cap
+    int32_t empties
+    mc_map map
+
+cdef struct mc_book:
+    mc_order* orders
+    int32_t orders_cap
+    int32_t free_order
+    int64_t n_orders
+    mc_level* levels
+    int32_t levels_cap
+    int32_t free_level
+    mc_ladder side[2]
+    mc_map index
+    mc_event* ev
+    int64_t n_ev
+    int64_t ev_cap
+    uint64_t seq
+    int64_t now_ns
+    uint32_t symbol
+    uint8_t stp
+    uint8_t emit          # 0: events are not written (replay at full speed)
+
+
+# ---- lifecycle ----
+cdef mc_book* mc_book_new(int stp, int64_t capacity) noexcept nogil
+cdef void mc_book_free(mc_book* b) noexcept nogil
+cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil
+cdef int mc_book_clear(mc_book* b) noexcept nogil
+
+# ---- order entry (return executed qty >= 0, or -reason / -MC_ERR_NOMEM) ----
+cdef int64_t mc_submit(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty, int tif,
+                       uint64_t owner, int post_only) noexcept nogil
+cdef int64_t mc_market(mc_book* b, uint64_t oid, int side, int64_t qty, uint64_t owner) noexcept nogil
+cdef int64_t mc_cancel(mc_book* b, uint64_t oid) noexcept nogil
+cdef int64_t mc_modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noexcept nogil
+cdef int64_t mc_apply(mc_book* b, const mc_command* c) noexcept nogil
+cdef int64_t mc_process(mc_book* b, const mc_command* cmds, int64_t n) noexcept nogil
+
+# ---- replay mode: the exchange's own events, applied without matching ----
+cdef int64_t mc_rest(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty,
+                     uint64_t owner) noexcept nogil
+cdef int64_t mc_reduce(mc_book* b, uint64_t oid, int64_t qty, int is_execution) noexcept nogil
+
+# ---- queries ----
+cdef int mc_best(const mc_book* b, int side, int64_t* price, int64_t* qty) noexcept nogil
+cdef int64_t mc_depth(const mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil
+cdef int64_t mc_depth_orders(const mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil
+cdef int mc_get(const mc_book* b, uint64_t oid, int* side, int64_t* price, int64_t* qty) noexcept nogil
+cdef int64_t mc_queue_position(const mc_book* b, uint64_t oid) noexcept nogil
+cdef int64_t mc_count(const mc_book* b) noexcept nogil
+cdef int64_t mc_level_count(const mc_book* b, int side) noexcept nogil
+cdef uint64_t mc_state_hash(const mc_book* b) noexcept nogil
+
+# ---- event buffer ----
+cdef int mc_reserve_events(mc_book* b, int64_t extra) noexcept nogil
+
+
+cdef class OrderBook:
+    cdef mc_book* _b
+    cdef readonly bint record_events

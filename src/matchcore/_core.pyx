@@ -1,0 +1,1407 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The compiled order book: C structs, one matching loop for both sides, events in a buffer.
+
+Everything below the ``OrderBook`` class is plain C (``noexcept nogil``): no Python objects, no
+exceptions, no allocation per order in steady state. Growth (order pool, level pool, ladders,
+id index, event buffer) happens in ``_ensure`` before an operation touches the book, so an
+allocation failure leaves the book unchanged and is reported as ``-MC_ERR_NOMEM``.
+"""
+
+cimport cython
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t, INT64_MIN
+from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.string cimport memcpy, memmove, memset
+
+import numpy as np
+cimport numpy as cnp
+from enum import IntEnum
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    #define MC_GOLDEN 0x9E3779B97F4A7C15ULL
+    """
+    uint64_t GOLDEN "MC_GOLDEN"
+
+# ----------------------------------------------------------------------------------------------
+# id index: open addressing, linear probing, Fibonacci hashing, backward-shift deletion
+# ----------------------------------------------------------------------------------------------
+
+cdef int _map_init(mc_map* m, int64_t want) noexcept nogil:
+    cdef int64_t cap = 16
+    cdef int bits = 4
+    while cap < want * 2:
+        cap <<= 1
+        bits += 1
+    m.tab = <mc_map_entry*>malloc(cap * sizeof(mc_map_entry))
+    if m.tab == NULL:
+        return -1
+    cdef int64_t i
+    for i in range(cap):
+        m.tab[i].val = -1
+    m.mask = <uint64_t>(cap - 1)
+    m.shift = 64 - bits
+    m.n = 0
+    return 0
+
+
+cdef inline int32_t _map_find(const mc_map* m, uint64_t key) noexcept nogil:
+    cdef uint64_t i = (key * <uint64_t>GOLDEN) >> m.shift
+    cdef const mc_map_entry* e
+    while True:
+        e = &m.tab[i]
+        if e.val < 0:
+            return -1
+        if e.key == key:
+            return e.val
+        i = (i + 1) & m.mask
+
+
+cdef inline void _map_put(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
+    # The key must be absent and the table must have room (see _ensure).
+    cdef uint64_t i = (key * <uint64_t>GOLDEN) >> m.shift
+    while m.tab[i].val >= 0:
+        i = (i + 1) & m.mask
+    m.tab[i].key = key
+    m.tab[i].val = val
+    m.n += 1
+
+
+cdef inline void _map_set(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
+    cdef uint64_t i = (key * <uint64_t>GOLDEN) >> m.shift
+    while m.tab[i].key != key or m.tab[i].val < 0:
+        i = (i + 1) & m.mask
+    m.tab[i].val = val
+
+
+cdef inline void _map_erase(mc_map* m, uint64_t key) noexcept nogil:
+    cdef uint64_t i = (key * <uint64_t>GOLDEN) >> m.shift
+    cdef uint64_t j, home
+    while True:
+        if m.tab[i].val < 0:
+            return
+        if m.tab[i].key == key:
+            break
+        i = (i + 1) & m.mask
+    # Backward-shift: pull later members of the probe run into the hole so lookups never need
+    # tombstones (the table stays as if the key had never been inserted).
+    j = i
+    while True:
+        j = (j + 1) & m.mask
+        if m.tab[j].val < 0:
+            break
+        home = (m.tab[j].key * <uint64_t>GOLDEN) >> m.shift
+        if ((j - home) & m.mask) >= ((j - i) & m.mask):
+            m.tab[i] = m.tab[j]
+            i = j
+    m.tab[i].val = -1
+    m.n -= 1
+
+
+cdef void _map_clear(mc_map* m) noexcept nogil:
+    cdef uint64_t i
+    for i in range(m.mask + 1):
+        m.tab[i].val = -1
+    m.n = 0
+
+
+cdef int _map_grow(mc_map* m) noexcept nogil:
+    cdef mc_map old = m[0]
+    cdef uint64_t cap = (old.mask + 1) * 2
+    cdef uint64_t i
+    m.tab = <mc_map_entry*>malloc(cap * sizeof(mc_map_entry))
+    if m.tab == NULL:
+        m[0] = old
+        return -1
+    for i in range(cap):
+        m.tab[i].val = -1
+    m.mask = cap - 1
+    m.shift = old.shift - 1
+    m.n = 0
+    for i in range(old.mask + 1):
+        if old.tab[i].val >= 0:
+            _map_put(m, old.tab[i].key, old.tab[i].val)
+    free(old.tab)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# lifecycle and growth
+# ----------------------------------------------------------------------------------------------
+
+cdef int _grow_orders(mc_book* b) noexcept nogil:
+    cdef int32_t old = b.orders_cap
+    cdef int64_t cap = <int64_t>old * 2 if old > 0 else 64
+    if cap > 0x7FFFFFF0:
+        return -1
+    cdef mc_order* p = <mc_order*>realloc(b.orders, cap * sizeof(mc_order))
+    if p == NULL:
+        return -1
+    b.orders = p
+    cdef int32_t i
+    for i in range(old, <int32_t>cap):
+        p[i].live = 0
+        p[i].next = i + 1 if i + 1 < cap else b.free_order
+    b.free_order = old
+    b.orders_cap = <int32_t>cap
+    return 0
+
+
+cdef int _grow_levels(mc_book* b) noexcept nogil:
+    cdef int32_t old = b.levels_cap
+    cdef int64_t cap = <int64_t>old * 2 if old > 0 else 64
+    if cap > 0x7FFFFFF0:
+        return -1
+    cdef mc_level* p = <mc_level*>realloc(b.levels, cap * sizeof(mc_level))
+    if p == NULL:
+        return -1
+    b.levels = p
+    cdef int32_t i
+    for i in range(old, <int32_t>cap):
+        p[i].count = -1
+        p[i].next_free = i + 1 if i + 1 < cap else b.free_level
+    b.free_level = old
+    b.levels_cap = <int32_t>cap
+    return 0
+
+
+cdef int _grow_ladder(mc_ladder* L) noexcept nogil:
+    cdef int64_t cap = <int64_t>L.cap * 2 if L.cap > 0 else 64
+    cdef int64_t* k = <int64_t*>realloc(L.keys, cap * sizeof(int64_t))
+    if k == NULL:
+        return -1
+    L.keys = k
+    cdef int32_t* v = <int32_t*>realloc(L.lv, cap * sizeof(int32_t))
+    if v == NULL:
+        return -1
+    L.lv = v
+    L.cap = <int32_t>cap
+    return 0
+
+
+cdef int mc_reserve_events(mc_book* b, int64_t extra) noexcept nogil:
+    """Make room for `extra` more events; 0 on success, -1 when memory is exhausted."""
+    cdef int64_t need = b.n_ev + extra
+    if need <= b.ev_cap:
+        return 0
+    cdef int64_t cap = b.ev_cap if b.ev_cap > 0 else 256
+    while cap < need:
+        cap *= 2
+    cdef mc_event* p = <mc_event*>realloc(b.ev, cap * sizeof(mc_event))
+    if p == NULL:
+        return -1
+    b.ev = p
+    b.ev_cap = cap
+    return 0
+
+
+cdef inline int _ensure(mc_book* b) noexcept nogil:
+    # Everything a single operation can consume: one order slot, one level, one ladder slot per
+    # side, one index entry, and one event per resting order plus a few (an order can at most
+    # fill or cancel every resting order). After this, nothing in the operation can fail.
+    if b.free_order < 0 and _grow_orders(b) < 0:
+        return -1
+    if b.free_level < 0 and _grow_levels(b) < 0:
+        return -1
+    cdef int s
+    for s in range(2):
+        if b.side[s].n >= b.side[s].cap and _grow_ladder(&b.side[s]) < 0:
+            return -1
+        if ((b.side[s].map.n + 1) * 2 > <int64_t>(b.side[s].map.mask + 1)
+                and _map_grow(&b.side[s].map) < 0):
+            return -1
+    if (b.index.n + 1) * 2 > <int64_t>(b.index.mask + 1) and _map_grow(&b.index) < 0:
+        return -1
+    if b.emit and b.n_ev + b.n_orders + 4 > b.ev_cap and mc_reserve_events(b, b.n_orders + 4) < 0:
+        return -1
+    return 0
+
+
+cdef mc_book* mc_book_new(int stp, int64_t capacity) noexcept nogil:
+    """Allocate an empty book; NULL when memory is exhausted."""
+    cdef mc_book* b = <mc_book*>calloc(1, sizeof(mc_book))
+    if b == NULL:
+        return NULL
+    b.free_order = -1
+    b.free_level = -1
+    b.stp = <uint8_t>stp
+    b.emit = 1
+    if capacity < 64:
+        capacity = 64
+    b.orders_cap = 0
+    while b.orders_cap < capacity:
+        if _grow_orders(b) < 0:
+            mc_book_free(b)
+            return NULL
+    if (_grow_levels(b) < 0 or _grow_ladder(&b.side[0]) < 0 or _grow_ladder(&b.side[1]) < 0
+            or _map_init(&b.side[0].map, 64) < 0 or _map_init(&b.side[1].map, 64) < 0
+            or _map_init(&b.index, capacity) < 0 or mc_reserve_events(b, 1024) < 0):
+        mc_book_free(b)
+        return NULL
+    return b
+
+
+cdef void mc_book_free(mc_book* b) noexcept nogil:
+    if b == NULL:
+        return
+    free(b.orders)
+    free(b.levels)
+    cdef int s
+    for s in range(2):
+        free(b.side[s].keys)
+        free(b.side[s].lv)
+        free(b.side[s].map.tab)
+    free(b.index.tab)
+    free(b.ev)
+    free(b)
+
+
+cdef void* _dup(const void* src, size_t nbytes) noexcept nogil:
+    cdef void* p = malloc(nbytes if nbytes > 0 else 1)
+    if p != NULL and nbytes > 0:
+        memcpy(p, src, nbytes)
+    return p
+
+
+cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
+    """An independent deep copy of the whole book state; its event buffer starts empty."""
+    cdef mc_book* c = <mc_book*>calloc(1, sizeof(mc_book))
+    if c == NULL:
+        return NULL
+    c[0] = b[0]
+    c.orders = <mc_order*>_dup(b.orders, b.orders_cap * sizeof(mc_order))
+    c.levels = <mc_level*>_dup(b.levels, b.levels_cap * sizeof(mc_level))
+    cdef int s
+    cdef bint ok = c.orders != NULL and c.levels != NULL
+    for s in range(2):
+        c.side[s].keys = <int64_t*>_dup(b.side[s].keys, b.side[s].cap * sizeof(int64_t))
+        c.side[s].lv = <int32_t*>_dup(b.side[s].lv, b.side[s].cap * sizeof(int32_t))
+        c.side[s].map.tab = <mc_map_entry*>_dup(b.side[s].map.tab,
+                                                (b.side[s].map.mask + 1) * sizeof(mc_map_entry))
+        ok = ok and c.side[s].keys != NULL and c.side[s].lv != NULL and c.side[s].map.tab != NULL
+    c.index.tab = <mc_map_entry*>_dup(b.index.tab, (b.index.mask + 1) * sizeof(mc_map_entry))
+    c.ev = <mc_event*>malloc(b.ev_cap * sizeof(mc_event))
+    c.n_ev = 0
+    if not ok or c.index.tab == NULL or c.ev == NULL:
+        mc_book_free(c)
+        return NULL
+    return c
+
+
+cdef int mc_book_clear(mc_book* b) noexcept nogil:
+    """Remove every order (no events); keeps the allocated capacity."""
+    cdef int32_t i
+    b.free_order = -1
+    for i in range(b.orders_cap - 1, -1, -1):
+        b.orders[i].live = 0
+        b.orders[i].next = b.free_order
+        b.free_order = i
+    b.free_level = -1
+    for i in range(b.levels_cap - 1, -1, -1):
+        b.levels[i].count = -1
+        b.levels[i].next_free = b.free_level
+        b.free_level = i
+    cdef int s
+    for s in range(2):
+        b.side[s].n = 0
+        b.side[s].empties = 0
+        _map_clear(&b.side[s].map)
+    _map_clear(&b.index)
+    b.n_orders = 0
+    b.n_ev = 0
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# events
+# ----------------------------------------------------------------------------------------------
+
+cdef inline void _emit(mc_book* b, int kind, uint64_t oid, uint64_t maker, int side, int64_t price,
+                       int64_t qty, uint64_t owner, uint64_t maker_owner, int reason) noexcept nogil:
+    if not b.emit:
+        return
+    cdef mc_event* e = &b.ev[b.n_ev]
+    b.n_ev += 1
+    e.ts_ns = b.now_ns
+    e.order_id = oid
+    e.maker_id = maker
+    e.price = price
+    e.qty = qty
+    e.owner = owner
+    e.maker_owner = maker_owner
+    e.symbol = b.symbol
+    e.kind = <uint8_t>kind
+    e.side = <uint8_t>side
+    e.reason = <uint8_t>reason
+    e._pad = 0
+
+
+# ----------------------------------------------------------------------------------------------
+# price ladder
+# ----------------------------------------------------------------------------------------------
+
+cdef inline int64_t _key(int side, int64_t price) noexcept nogil:
+    return price if side == MC_BUY else -price
+
+
+cdef inline int32_t _ladder_pos(const mc_ladder* L, int64_t key) noexcept nogil:
+    # Index of the first key >= `key`. Branch-free: the comparisons of a binary search over
+    # prices are unpredictable, and mispredictions cost more than the extra iterations.
+    cdef const int64_t* base = L.keys
+    cdef int32_t n = L.n
+    cdef int32_t half
+    if n == 0:
+        return 0
+    while n > 1:
+        half = n >> 1
+        base = base + half if base[half - 1] < key else base
+        n -= half
+    return <int32_t>(base - L.keys) + (base[0] < key)
+
+
+cdef inline int32_t _level_find(const mc_book* b, int side, int64_t price) noexcept nogil:
+    return _map_find(&b.side[side].map, <uint64_t>price)
+
+
+cdef inline int32_t _level_get_or_add(mc_book* b, int side, int64_t price) noexcept nogil:
+    cdef mc_ladder* L = &b.side[side]
+    cdef int32_t lv = _map_find(&L.map, <uint64_t>price)
+    if lv >= 0:
+        if b.levels[lv].count == 0:
+            L.empties -= 1
+        return lv
+    lv = b.free_level
+    b.free_level = b.levels[lv].next_free
+    cdef mc_level* l = &b.levels[lv]
+    l.price = price
+    l.qty = 0
+    l.count = 0
+    l.head = -1
+    l.tail = -1
+    l.next_free = -1
+    cdef int64_t key = _key(side, price)
+    cdef int32_t pos
+    if L.n == 0 or L.keys[L.n - 1] < key:
+        pos = L.n
+    else:
+        pos = _ladder_pos(L, key)
+        memmove(&L.keys[pos + 1], &L.keys[pos], (L.n - pos) * sizeof(int64_t))
+        memmove(&L.lv[pos + 1], &L.lv[pos], (L.n - pos) * sizeof(int32_t))
+    L.keys[pos] = key
+    L.lv[pos] = lv
+    L.n += 1
+    _map_put(&L.map, <uint64_t>price, lv)
+    return lv
+
+
+cdef inline void _level_free(mc_book* b, mc_ladder* L, int32_t lv) noexcept nogil:
+    _map_erase(&L.map, <uint64_t>b.levels[lv].price)
+    b.levels[lv].count = -1
+    b.levels[lv].next_free = b.free_level
+    b.free_level = lv
+
+
+cdef void _ladder_compact(mc_book* b, mc_ladder* L) noexcept nogil:
+    cdef int32_t i, j = 0
+    for i in range(L.n):
+        if b.levels[L.lv[i]].count > 0:
+            L.keys[j] = L.keys[i]
+            L.lv[j] = L.lv[i]
+            j += 1
+        else:
+            _level_free(b, L, L.lv[i])
+    L.n = j
+    L.empties = 0
+
+
+cdef inline void _level_emptied(mc_book* b, int side, int32_t lv) noexcept nogil:
+    cdef mc_ladder* L = &b.side[side]
+    if L.lv[L.n - 1] == lv:
+        L.n -= 1
+        _level_free(b, L, lv)
+        while L.n > 0 and b.levels[L.lv[L.n - 1]].count == 0:
+            L.n -= 1
+            L.empties -= 1
+            _level_free(b, L, L.lv[L.n])
+    else:
+        L.empties += 1
+        if L.empties > L.n - L.empties + 64:
+            _ladder_compact(b, L)
+
+
+# ----------------------------------------------------------------------------------------------
+# orders
+# ----------------------------------------------------------------------------------------------
+
+cdef inline void _order_link(mc_book* b, int32_t idx, int64_t price, int64_t qty) noexcept nogil:
+    """Queue order slot `idx` (side already set) at the back of its price level."""
+    cdef mc_order* o = &b.orders[idx]
+    cdef int32_t lv = _level_get_or_add(b, o.side, price)
+    cdef mc_level* l = &b.levels[lv]
+    o.price = price
+    o.qty = qty
+    o.seq = b.seq
+    b.seq += 1
+    o.level = lv
+    o.next = -1
+    o.prev = l.tail
+    if l.tail >= 0:
+        b.orders[l.tail].next = idx
+    else:
+        l.head = idx
+    l.tail = idx
+    l.count += 1
+    l.qty += qty
+
+
+cdef inline void _order_unlink(mc_book* b, int32_t idx) noexcept nogil:
+    """Take an order out of its level's queue (dropping the level if it empties); the slot and
+    its id-index entry stay, so the order can be re-queued without rehashing its id."""
+    cdef mc_order* o = &b.orders[idx]
+    cdef int32_t lv = o.level
+    cdef mc_level* l = &b.levels[lv]
+    if o.prev >= 0:
+        b.orders[o.prev].next = o.next
+    else:
+        l.head = o.next
+    if o.next >= 0:
+        b.orders[o.next].prev = o.prev
+    else:
+        l.tail = o.prev
+    l.count -= 1
+    l.qty -= o.qty
+    if l.count == 0:
+        _level_emptied(b, o.side, lv)
+
+
+cdef inline void _order_release(mc_book* b, int32_t idx) noexcept nogil:
+    """Drop an unlinked order from the id index and return its slot to the free list."""
+    cdef mc_order* o = &b.orders[idx]
+    _map_erase(&b.index, o.oid)
+    o.live = 0
+    o.next = b.free_order
+    b.free_order = idx
+    b.n_orders -= 1
+
+
+cdef inline int32_t _order_new(mc_book* b, uint64_t oid, int side, uint64_t owner,
+                               int post_only) noexcept nogil:
+    cdef int32_t idx = b.free_order
+    cdef mc_order* o = &b.orders[idx]
+    b.free_order = o.next
+    o.oid = oid
+    o.owner = owner
+    o.side = <uint8_t>side
+    o.post_only = <uint8_t>(post_only != 0)
+    o.live = 1
+    _map_put(&b.index, oid, idx)
+    b.n_orders += 1
+    return idx
+
+
+cdef inline void _order_remove(mc_book* b, int32_t idx) noexcept nogil:
+    _order_unlink(b, idx)
+    _order_release(b, idx)
+
+
+# ----------------------------------------------------------------------------------------------
+# matching: one loop for both sides
+# ----------------------------------------------------------------------------------------------
+
+cdef inline int64_t _limit_key(int side, int64_t price) noexcept nogil:
+    # The aggressor crosses an opposite level whose ladder key is >= this value.
+    if price == 0:
+        return INT64_MIN
+    return -price if side == MC_BUY else price
+
+
+cdef bint _fok_fillable(const mc_book* b, int side, int64_t lim, int64_t qty,
+                        uint64_t owner) noexcept nogil:
+    cdef const mc_ladder* L = &b.side[side ^ 1]
+    cdef int32_t i = L.n - 1
+    cdef int32_t idx
+    cdef const mc_level* l
+    cdef const mc_order* o
+    cdef bint stp = owner != 0 and b.stp != MC_STP_NONE
+    while i >= 0 and L.keys[i] >= lim:
+        l = &b.levels[L.lv[i]]
+        if not stp:
+            qty -= l.qty
+        else:
+            idx = l.head
+            while idx >= 0:
+                o = &b.orders[idx]
+                if o.owner == owner:
+                    if b.stp != MC_STP_CANCEL_RESTING:
+                        return False
+                else:
+                    qty -= o.qty
+                    if qty <= 0:
+                        return True
+                idx = o.next
+        if qty <= 0:
+            return True
+        i -= 1
+    return qty <= 0
+
+
+cdef int64_t _match(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty,
+                    uint64_t owner, bint* stopped) noexcept nogil:
+    """Trade `qty` against the opposite side; returns the remainder. `price` 0 = market."""
+    cdef mc_ladder* L = &b.side[side ^ 1]
+    cdef int64_t lim = _limit_key(side, price)
+    cdef int32_t lv, idx
+    cdef mc_level* l
+    cdef mc_order* o
+    cdef int64_t f
+    cdef bint stp = owner != 0 and b.stp != MC_STP_NONE
+    stopped[0] = False
+    while qty > 0 and L.n > 0 and L.keys[L.n - 1] >= lim:
+        lv = L.lv[L.n - 1]
+        l = &b.levels[lv]
+        idx = l.head
+        o = &b.orders[idx]
+        if stp and o.owner == owner:
+            if b.stp != MC_STP_CANCEL_TAKER:
+                _emit(b, MC_EV_CANCELLED, o.oid, 0, o.side, o.price, o.qty, o.owner, 0,
+                      MC_R_SELF_TRADE)
+                _order_remove(b, idx)
+            if b.stp != MC_STP_CANCEL_RESTING:
+                _emit(b, MC_EV_EXPIRED, oid, 0, side, price, qty, owner, 0, MC_R_SELF_TRADE)
+                stopped[0] = True
+                return qty
+            continue
+        f = o.qty if o.qty < qty else qty
+        _emit(b, MC_EV_FILL, oid, o.oid, side, o.price, f, owner, o.owner, MC_R_NONE)
+        qty -= f
+        if f == o.qty:
+            _order_remove(b, idx)
+        else:
+            o.qty -= f
+            l.qty -= f
+    return qty
+
+
+cdef inline bint _would_cross(const mc_book* b, int side, int64_t price) noexcept nogil:
+    cdef const mc_ladder* L = &b.side[side ^ 1]
+    return L.n > 0 and L.keys[L.n - 1] >= _limit_key(side, price)
+
+
+cdef int64_t _enter(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty, int tif,
+                    uint64_t owner, int post_only, int32_t idx) noexcept nogil:
+    """An accepted order meets the book: match, then rest or expire the remainder.
+
+    `idx` is the order's own (unlinked) slot when a modify re-enters it, else -1."""
+    cdef bint stopped = False
+    cdef int64_t rem = qty
+    if tif == MC_FOK and not _fok_fillable(b, side, _limit_key(side, price), qty, owner):
+        _emit(b, MC_EV_EXPIRED, oid, 0, side, price, qty, owner, 0, MC_R_FOK_NOT_FILLABLE)
+        return 0
+    if _would_cross(b, side, price):
+        rem = _match(b, oid, side, price, qty, owner, &stopped)
+    if rem > 0 and not stopped and tif == MC_GTC and price != 0:
+        if idx < 0:
+            idx = _order_new(b, oid, side, owner, post_only)
+        _order_link(b, idx, price, rem)
+        return qty - rem
+    if rem > 0 and not stopped:
+        _emit(b, MC_EV_EXPIRED, oid, 0, side, price, rem, owner, 0,
+              MC_R_MARKET_REMAINDER if price == 0 else MC_R_IOC_REMAINDER)
+    if idx >= 0:
+        _order_release(b, idx)
+    return qty - rem
+
+
+# ----------------------------------------------------------------------------------------------
+# order entry
+# ----------------------------------------------------------------------------------------------
+
+cdef int64_t mc_submit(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty, int tif,
+                       uint64_t owner, int post_only) noexcept nogil:
+    """Limit order. Returns the qty executed now (>= 0), or -reason if rejected."""
+    cdef int reason = MC_R_NONE
+    if _ensure(b) < 0:
+        return -MC_ERR_NOMEM
+    if qty <= 0:
+        reason = MC_R_INVALID_QTY
+    elif price <= 0:
+        reason = MC_R_INVALID_PRICE
+    elif side != MC_BUY and side != MC_SELL:
+        reason = MC_R_INVALID_SIDE
+    elif tif != MC_GTC and tif != MC_IOC and tif != MC_FOK:
+        reason = MC_R_INVALID_TIF
+    elif _map_find(&b.index, oid) >= 0:
+        reason = MC_R_DUPLICATE_ORDER_ID
+    elif post_only and _would_cross(b, side, price):
+        reason = MC_R_POST_ONLY_WOULD_CROSS
+    if reason != MC_R_NONE:
+        _emit(b, MC_EV_REJECTED, oid, 0, side & 0xFF, price, qty, owner, 0, reason)
+        return -reason
+    _emit(b, MC_EV_ACCEPTED, oid, 0, side, price, qty, owner, 0, MC_R_NONE)
+    return _enter(b, oid, side, price, qty, tif, owner, post_only, -1)
+
+
+cdef int64_t mc_market(mc_book* b, uint64_t oid, int side, int64_t qty, uint64_t owner) noexcept nogil:
+    """Market order: trades at any price, never rests. Returns qty executed, or -reason."""
+    cdef int reason = MC_R_NONE
+    if _ensure(b) < 0:
+        return -MC_ERR_NOMEM
+    if qty <= 0:
+        reason = MC_R_INVALID_QTY
+    elif side != MC_BUY and side != MC_SELL:
+        reason = MC_R_INVALID_SIDE
+    elif _map_find(&b.index, oid) >= 0:
+        reason = MC_R_DUPLICATE_ORDER_ID
+    if reason != MC_R_NONE:
+        _emit(b, MC_EV_REJECTED, oid, 0, side & 0xFF, 0, qty, owner, 0, reason)
+        return -reason
+    _emit(b, MC_EV_ACCEPTED, oid, 0, side, 0, qty, owner, 0, MC_R_NONE)
+    return _enter(b, oid, side, 0, qty, MC_IOC, owner, 0, -1)
+
+
+cdef int64_t mc_cancel(mc_book* b, uint64_t oid) noexcept nogil:
+    """Cancel a resting order. Returns the open qty removed, or -MC_R_ORDER_NOT_FOUND."""
+    if _ensure(b) < 0:
+        return -MC_ERR_NOMEM
+    cdef int32_t idx = _map_find(&b.index, oid)
+    if idx < 0:
+        _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, 0, 0, 0, MC_R_ORDER_NOT_FOUND)
+        return -MC_R_ORDER_NOT_FOUND
+    cdef mc_order* o = &b.orders[idx]
+    cdef int64_t q = o.qty
+    _emit(b, MC_EV_CANCELLED, oid, 0, o.side, o.price, q, o.owner, 0, MC_R_CANCEL_REQUESTED)
+    _order_remove(b, idx)
+    return q
+
+
+cdef int64_t mc_modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noexcept nogil:
+    """Change a resting order's open qty and/or price (price 0 keeps it).
+
+    Same price and qty <= open qty keeps the queue place; otherwise the order re-enters as a new
+    GTC order that may match. Returns the qty executed on re-entry (>= 0), or -reason.
+    """
+    cdef int reason = MC_R_NONE
+    cdef int32_t idx = -1
+    if _ensure(b) < 0:
+        return -MC_ERR_NOMEM
+    if qty <= 0:
+        reason = MC_R_INVALID_QTY
+    elif price < 0:
+        reason = MC_R_INVALID_PRICE
+    else:
+        idx = _map_find(&b.index, oid)
+        if idx < 0:
+            reason = MC_R_ORDER_NOT_FOUND
+    if reason != MC_R_NONE:
+        _emit(b, MC_EV_REJECTED, oid, 0, 0, price, qty, 0, 0, reason)
+        return -reason
+    cdef mc_order* o = &b.orders[idx]
+    cdef int side = o.side
+    cdef uint64_t owner = o.owner
+    cdef int post_only = o.post_only
+    cdef int64_t new_price = price if price != 0 else o.price
+    if new_price == o.price and qty <= o.qty:
+        b.levels[o.level].qty -= o.qty - qty
+        o.qty = qty
+        _emit(b, MC_EV_MODIFIED, oid, 0, side, new_price, qty, owner, 0, MC_R_NONE)
+        return 0
+    if post_only and new_price != o.price and _would_cross(b, side, new_price):
+        _emit(b, MC_EV_REJECTED, oid, 0, side, new_price, qty, owner, 0, MC_R_POST_ONLY_WOULD_CROSS)
+        return -MC_R_POST_ONLY_WOULD_CROSS
+    _order_unlink(b, idx)
+    _emit(b, MC_EV_MODIFIED, oid, 0, side, new_price, qty, owner, 0, MC_R_NONE)
+    return _enter(b, oid, side, new_price, qty, MC_GTC, owner, post_only, idx)
+
+
+cdef int64_t mc_apply(mc_book* b, const mc_command* c) noexcept nogil:
+    """One command record through the same functions as the per-call API."""
+    b.now_ns = c.ts_ns
+    if c.kind == MC_CMD_SUBMIT:
+        return mc_submit(b, c.order_id, c.side, c.price, c.qty, c.tif, c.owner, c.post_only)
+    elif c.kind == MC_CMD_MARKET:
+        return mc_market(b, c.order_id, c.side, c.qty, c.owner)
+    elif c.kind == MC_CMD_CANCEL:
+        return mc_cancel(b, c.order_id)
+    elif c.kind == MC_CMD_MODIFY:
+        return mc_modify(b, c.order_id, c.qty, c.price)
+    if _ensure(b) < 0:
+        return -MC_ERR_NOMEM
+    _emit(b, MC_EV_REJECTED, c.order_id, 0, c.side, c.price, c.qty, c.owner, 0, MC_R_INVALID_COMMAND)
+    return -MC_R_INVALID_COMMAND
+
+
+cdef int64_t mc_process(mc_book* b, const mc_command* cmds, int64_t n) noexcept nogil:
+    """Apply n commands in order; returns how many were applied (n unless memory ran out)."""
+    cdef int64_t i
+    for i in range(n):
+        if mc_apply(b, &cmds[i]) == -MC_ERR_NOMEM:
+            return i
+    return n
+
+
+# ----------------------------------------------------------------------------------------------
+# replay mode
+# ----------------------------------------------------------------------------------------------
+
+cdef int64_t mc_rest(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty,
+                     uint64_t owner) noexcept nogil:
+    """Place an order at the back of its level without matching (the exchange already did)."""
+    cdef int reason = MC_R_NONE
+    if _ensure(b) < 0:
+        return -MC_ERR_NOMEM
+    if qty <= 0:
+        reason = MC_R_INVALID_QTY
+    elif price <= 0:
+        reason = MC_R_INVALID_PRICE
+    elif side != MC_BUY and side != MC_SELL:
+        reason = MC_R_INVALID_SIDE
+    elif _map_find(&b.index, oid) >= 0:
+        reason = MC_R_DUPLICATE_ORDER_ID
+    if reason != MC_R_NONE:
+        _emit(b, MC_EV_REJECTED, oid, 0, side & 0xFF, price, qty, owner, 0, reason)
+        return -reason
+    _emit(b, MC_EV_ACCEPTED, oid, 0, side, price, qty, owner, 0, MC_R_NONE)
+    _order_link(b, _order_new(b, oid, side, owner, 0), price, qty)
+    return 0
+
+
+cdef int64_t mc_reduce(mc_book* b, uint64_t oid, int64_t qty, int is_execution) noexcept nogil:
+    """Take up to `qty` off a resting order (an execution or a partial cancel reported by the
+    exchange); the order leaves at zero. Returns the qty taken (clamped to the open qty)."""
+    if _ensure(b) < 0:
+        return -MC_ERR_NOMEM
+    if qty <= 0:
+        _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, qty, 0, 0, MC_R_INVALID_QTY)
+        return -MC_R_INVALID_QTY
+    cdef int32_t idx = _map_find(&b.index, oid)
+    if idx < 0:
+        _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, qty, 0, 0, MC_R_ORDER_NOT_FOUND)
+        return -MC_R_ORDER_NOT_FOUND
+    cdef mc_order* o = &b.orders[idx]
+    cdef int64_t take = qty if qty < o.qty else o.qty
+    if is_execution:
+        _emit(b, MC_EV_FILL, 0, oid, o.side ^ 1, o.price, take, 0, o.owner, MC_R_NONE)
+    else:
+        _emit(b, MC_EV_CANCELLED, oid, 0, o.side, o.price, take, o.owner, 0, MC_R_CANCEL_REQUESTED)
+    if take == o.qty:
+        _order_remove(b, idx)
+    else:
+        o.qty -= take
+        b.levels[o.level].qty -= take
+    return take
+
+
+# ----------------------------------------------------------------------------------------------
+# queries
+# ----------------------------------------------------------------------------------------------
+
+cdef int mc_best(const mc_book* b, int side, int64_t* price, int64_t* qty) noexcept nogil:
+    """Best level of a side: 1 and (price, aggregated qty), or 0 when the side is empty."""
+    cdef const mc_ladder* L = &b.side[side]
+    if L.n == 0:
+        return 0
+    cdef const mc_level* l = &b.levels[L.lv[L.n - 1]]
+    price[0] = l.price
+    qty[0] = l.qty
+    return 1
+
+
+cdef int64_t mc_depth(const mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil:
+    """Write up to n levels, best first, as (price, qty) pairs; returns the count written."""
+    cdef const mc_ladder* L = &b.side[side]
+    cdef int64_t k = 0
+    cdef int32_t i = L.n - 1
+    cdef const mc_level* l
+    while k < n and i >= 0:
+        l = &b.levels[L.lv[i]]
+        i -= 1
+        if l.count == 0:
+            continue
+        out[2 * k] = l.price
+        out[2 * k + 1] = l.qty
+        k += 1
+    return k
+
+
+cdef int64_t mc_depth_orders(const mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil:
+    """Like mc_depth with a third column: the number of orders at the level."""
+    cdef const mc_ladder* L = &b.side[side]
+    cdef int64_t k = 0
+    cdef int32_t i = L.n - 1
+    cdef const mc_level* l
+    while k < n and i >= 0:
+        l = &b.levels[L.lv[i]]
+        i -= 1
+        if l.count == 0:
+            continue
+        out[3 * k] = l.price
+        out[3 * k + 1] = l.qty
+        out[3 * k + 2] = l.count
+        k += 1
+    return k
+
+
+cdef int mc_get(const mc_book* b, uint64_t oid, int* side, int64_t* price, int64_t* qty) noexcept nogil:
+    cdef int32_t idx = _map_find(&b.index, oid)
+    if idx < 0:
+        return 0
+    cdef const mc_order* o = &b.orders[idx]
+    side[0] = o.side
+    price[0] = o.price
+    qty[0] = o.qty
+    return 1
+
+
+cdef int64_t mc_queue_position(const mc_book* b, uint64_t oid) noexcept nogil:
+    """Open qty ahead of the order at its level (O(orders ahead)); -1 if not resting."""
+    cdef int32_t idx = _map_find(&b.index, oid)
+    if idx < 0:
+        return -1
+    cdef int64_t ahead = 0
+    cdef int32_t j = b.levels[b.orders[idx].level].head
+    while j != idx:
+        ahead += b.orders[j].qty
+        j = b.orders[j].next
+    return ahead
+
+
+cdef int64_t mc_count(const mc_book* b) noexcept nogil:
+    return b.n_orders
+
+
+cdef int64_t mc_level_count(const mc_book* b, int side) noexcept nogil:
+    return b.side[side].n - b.side[side].empties
+
+
+cdef inline uint64_t _mix(uint64_t h, uint64_t v) noexcept nogil:
+    h ^= v + GOLDEN + (h << 6) + (h >> 2)
+    h *= <uint64_t>0xff51afd7ed558ccd
+    return h ^ (h >> 33)
+
+
+cdef uint64_t mc_state_hash(const mc_book* b) noexcept nogil:
+    """A hash of everything that decides future behaviour: every level in ladder order and every
+    order in queue order with its id, open qty, owner and post-only flag, plus the STP mode."""
+    cdef uint64_t h = <uint64_t>1469598103934665603
+    cdef int s
+    cdef int32_t i, idx
+    cdef const mc_level* l
+    cdef const mc_order* o
+    h = _mix(h, b.stp)
+    for s in range(2):
+        h = _mix(h, 0xA5A5 + s)
+        for i in range(b.side[s].n):
+            l = &b.levels[b.side[s].lv[i]]
+            if l.count == 0:
+                continue
+            h = _mix(h, <uint64_t>l.price)
+            h = _mix(h, <uint64_t>l.qty)
+            idx = l.head
+            while idx >= 0:
+                o = &b.orders[idx]
+                h = _mix(h, o.oid)
+                h = _mix(h, <uint64_t>o.qty)
+                h = _mix(h, o.owner)
+                h = _mix(h, o.post_only)
+                idx = o.next
+    return h
+
+
+# ==============================================================================================
+# Python face
+# ==============================================================================================
+
+class Side(IntEnum):
+    BUY = MC_BUY
+    SELL = MC_SELL
+
+
+class TIF(IntEnum):
+    GTC = MC_GTC
+    IOC = MC_IOC
+    FOK = MC_FOK
+
+
+class STP(IntEnum):
+    NONE = MC_STP_NONE
+    CANCEL_RESTING = MC_STP_CANCEL_RESTING
+    CANCEL_TAKER = MC_STP_CANCEL_TAKER
+    CANCEL_BOTH = MC_STP_CANCEL_BOTH
+
+
+class EventKind(IntEnum):
+    ACCEPTED = MC_EV_ACCEPTED
+    FILL = MC_EV_FILL
+    CANCELLED = MC_EV_CANCELLED
+    EXPIRED = MC_EV_EXPIRED
+    REJECTED = MC_EV_REJECTED
+    MODIFIED = MC_EV_MODIFIED
+
+
+class CommandKind(IntEnum):
+    SUBMIT = MC_CMD_SUBMIT
+    MARKET = MC_CMD_MARKET
+    CANCEL = MC_CMD_CANCEL
+    MODIFY = MC_CMD_MODIFY
+
+
+class Reason(IntEnum):
+    """Why an order was rejected (REJECTED) or ended (CANCELLED / EXPIRED)."""
+    NONE = MC_R_NONE
+    INVALID_QTY = MC_R_INVALID_QTY
+    INVALID_PRICE = MC_R_INVALID_PRICE
+    INVALID_SIDE = MC_R_INVALID_SIDE
+    INVALID_TIF = MC_R_INVALID_TIF
+    DUPLICATE_ORDER_ID = MC_R_DUPLICATE_ORDER_ID
+    ORDER_NOT_FOUND = MC_R_ORDER_NOT_FOUND
+    POST_ONLY_WOULD_CROSS = MC_R_POST_ONLY_WOULD_CROSS
+    INVALID_COMMAND = MC_R_INVALID_COMMAND
+    UNKNOWN_SYMBOL = MC_R_UNKNOWN_SYMBOL
+    PRICE_NOT_ON_TICK = MC_R_PRICE_NOT_ON_TICK
+    PRICE_OUTSIDE_BAND = MC_R_PRICE_OUTSIDE_BAND
+    QTY_ABOVE_MAX = MC_R_QTY_ABOVE_MAX
+    NOTIONAL_ABOVE_MAX = MC_R_NOTIONAL_ABOVE_MAX
+    CANCEL_REQUESTED = MC_R_CANCEL_REQUESTED
+    SELF_TRADE = MC_R_SELF_TRADE
+    IOC_REMAINDER = MC_R_IOC_REMAINDER
+    MARKET_REMAINDER = MC_R_MARKET_REMAINDER
+    FOK_NOT_FILLABLE = MC_R_FOK_NOT_FILLABLE
+
+
+Reject = Reason
+
+
+class OrderRejected(ValueError):
+    """An order or request the book refused; nothing in the book changed.
+
+    ``reason`` is a :class:`Reason`, ``order_id`` the id that was refused.
+    """
+
+    def __init__(self, reason, order_id=None, message=None):
+        self.reason = Reason(reason)
+        self.order_id = order_id
+        if message is None:
+            message = f"order {order_id} rejected: {self.reason.name}"
+        super().__init__(message)
+
+
+cdef mc_event _ev0
+cdef mc_command _cmd0
+
+def _layout_dtype(fields, size_t itemsize):
+    return np.dtype({"names": [f[0] for f in fields], "formats": [f[1] for f in fields],
+                     "offsets": [f[2] for f in fields], "itemsize": itemsize})
+
+# Derived from the C structs (offsets taken from the compiler), so the layouts are defined once.
+EVENT_DTYPE = _layout_dtype([
+    ("ts_ns", "<i8", <size_t>&_ev0.ts_ns - <size_t>&_ev0),
+    ("order_id", "<u8", <size_t>&_ev0.order_id - <size_t>&_ev0),
+    ("maker_id", "<u8", <size_t>&_ev0.maker_id - <size_t>&_ev0),
+    ("price", "<i8", <size_t>&_ev0.price - <size_t>&_ev0),
+    ("qty", "<i8", <size_t>&_ev0.qty - <size_t>&_ev0),
+    ("owner", "<u8", <size_t>&_ev0.owner - <size_t>&_ev0),
+    ("maker_owner", "<u8", <size_t>&_ev0.maker_owner - <size_t>&_ev0),
+    ("symbol", "<u4", <size_t>&_ev0.symbol - <size_t>&_ev0),
+    ("kind", "u1", <size_t>&_ev0.kind - <size_t>&_ev0),
+    ("side", "u1", <size_t>&_ev0.side - <size_t>&_ev0),
+    ("reason", "u1", <size_t>&_ev0.reason - <size_t>&_ev0),
+    ("_pad", "u1", <size_t>&_ev0._pad - <size_t>&_ev0),
+], sizeof(mc_event))
+
+COMMAND_DTYPE = _layout_dtype([
+    ("ts_ns", "<i8", <size_t>&_cmd0.ts_ns - <size_t>&_cmd0),
+    ("order_id", "<u8", <size_t>&_cmd0.order_id - <size_t>&_cmd0),
+    ("price", "<i8", <size_t>&_cmd0.price - <size_t>&_cmd0),
+    ("qty", "<i8", <size_t>&_cmd0.qty - <size_t>&_cmd0),
+    ("owner", "<u8", <size_t>&_cmd0.owner - <size_t>&_cmd0),
+    ("symbol", "<u4", <size_t>&_cmd0.symbol - <size_t>&_cmd0),
+    ("kind", "u1", <size_t>&_cmd0.kind - <size_t>&_cmd0),
+    ("side", "u1", <size_t>&_cmd0.side - <size_t>&_cmd0),
+    ("tif", "u1", <size_t>&_cmd0.tif - <size_t>&_cmd0),
+    ("post_only", "u1", <size_t>&_cmd0.post_only - <size_t>&_cmd0),
+], sizeof(mc_command))
+
+STRUCT_SIZES = {"event": sizeof(mc_event), "command": sizeof(mc_command),
+                "order": sizeof(mc_order), "level": sizeof(mc_level)}
+
+
+cdef object _raise(int64_t code, uint64_t oid):
+    if code == -MC_ERR_NOMEM:
+        raise MemoryError("matchcore: out of memory; the book is unchanged")
+    raise OrderRejected(-code, oid)
+
+
+cdef object _events_array(const mc_event* src, int64_t n):
+    cdef cnp.ndarray out = np.empty(n, dtype=EVENT_DTYPE)
+    if n > 0:
+        memcpy(cnp.PyArray_DATA(out), src, n * sizeof(mc_event))
+    return out
+
+
+cdef class OrderBook:
+    """A price-time-priority limit order book and matching engine for one instrument.
+
+    Prices are positive integer ticks, quantities positive integer lots, order ids integers in
+    [0, 2**64). Every operation is O(1) in the number of resting orders apart from the levels
+    and orders it trades with (a new price level costs O(levels between it and the touch)).
+
+    >>> book = OrderBook()
+    >>> book.submit(1, Side.SELL, 101, 5)
+    0
+    >>> book.submit(2, Side.BUY, 101, 3)
+    3
+    >>> book.best_ask()
+    (101, 2)
+    """
+
+    def __cinit__(self, stp=MC_STP_CANCEL_RESTING, *, bint record_events=True, int64_t capacity=1024):
+        cdef int mode = int(stp)
+        if mode < MC_STP_NONE or mode > MC_STP_CANCEL_BOTH:
+            raise ValueError(f"unknown self-trade prevention mode {stp!r}")
+        if capacity < 0:
+            raise ValueError("capacity must be >= 0")
+        self._b = mc_book_new(mode, capacity)
+        if self._b == NULL:
+            raise MemoryError()
+        self.record_events = record_events
+
+    def __dealloc__(self):
+        mc_book_free(self._b)
+        self._b = NULL
+
+    @property
+    def stp(self):
+        """The self-trade prevention mode (:class:`STP`)."""
+        return STP(self._b.stp)
+
+    def __len__(self):
+        return self._b.n_orders
+
+    def __repr__(self):
+        return (f"<OrderBook orders={self._b.n_orders} bid_levels={mc_level_count(self._b, 0)} "
+                f"ask_levels={mc_level_count(self._b, 1)} stp={STP(self._b.stp).name}>")
+
+    # ---- order entry ----
+
+    def submit(self, uint64_t order_id, int side, int64_t price, int64_t qty, int tif=MC_GTC, *,
+               uint64_t owner=0, bint post_only=False, int64_t ts_ns=0):
+        """Submit a limit order; returns the qty executed immediately (lots).
+
+        GTC rests its remainder, IOC expires it, FOK trades completely or not at all. A post-only
+        order that would cross is not placed (returns 0, REJECTED event). Raises
+        :class:`OrderRejected` for qty <= 0, price <= 0, an unknown side or TIF, or the id of a
+        resting order; the book is then unchanged. O(1) + O(fills).
+
+        >>> book = OrderBook(); book.submit(7, 0, 100, 10)
+        0
+        """
+        cdef mc_book* b = self._b
+        if not self.record_events:
+            b.n_ev = 0
+        b.now_ns = ts_ns
+        cdef int64_t r = mc_submit(b, order_id, side, price, qty, tif, owner, post_only)
+        if r >= 0:
+            return r
+        if r == -MC_R_POST_ONLY_WOULD_CROSS:
+            return 0
+        _raise(r, order_id)
+
+    def submit_market(self, uint64_t order_id, int side, int64_t qty, *, uint64_t owner=0,
+                      int64_t ts_ns=0):
+        """Submit a market order; returns the qty executed. The remainder expires, never rests.
+
+        >>> book = OrderBook(); book.submit(1, 1, 100, 5); book.submit_market(2, 0, 8)
+        0
+        5
+        """
+        cdef mc_book* b = self._b
+        if not self.record_events:
+            b.n_ev = 0
+        b.now_ns = ts_ns
+        cdef int64_t r = mc_market(b, order_id, side, qty, owner)
+        if r >= 0:
+            return r
+        _raise(r, order_id)
+
+    def cancel(self, uint64_t order_id, *, int64_t ts_ns=0):
+        """Cancel a resting order; returns its open qty, or 0 if it is not resting. O(1).
+
+        >>> book = OrderBook(); book.submit(1, 0, 100, 5); book.cancel(1); book.cancel(1)
+        0
+        5
+        0
+        """
+        cdef mc_book* b = self._b
+        if not self.record_events:
+            b.n_ev = 0
+        b.now_ns = ts_ns
+        cdef int64_t r = mc_cancel(b, order_id)
+        if r >= 0:
+            return r
+        if r == -MC_R_ORDER_NOT_FOUND:
+            return 0
+        _raise(r, order_id)
+
+    def modify(self, uint64_t order_id, int64_t qty, price=None, *, int64_t ts_ns=0):
+        """Set a resting order's open qty (and price); returns False if it is not resting.
+
+        Same price and a qty not above the open qty keeps the queue place; a larger qty or a new
+        price re-enters the order at the back of its level, and it may trade (at the makers'
+        prices). ``price=None`` (or 0) keeps the price. A post-only order whose new price would
+        cross is left unchanged (False). O(1) + O(fills).
+
+        >>> book = OrderBook(); book.submit(1, 0, 100, 5); book.modify(1, 3)
+        0
+        True
+        """
+        cdef mc_book* b = self._b
+        cdef int64_t p = 0 if price is None else price
+        if not self.record_events:
+            b.n_ev = 0
+        b.now_ns = ts_ns
+        cdef int64_t r = mc_modify(b, order_id, qty, p)
+        if r >= 0:
+            return True
+        if r == -MC_R_ORDER_NOT_FOUND or r == -MC_R_POST_ONLY_WOULD_CROSS:
+            return False
+        _raise(r, order_id)
+
+    def process(self, commands):
+        """Apply a batch of :data:`COMMAND_DTYPE` records in compiled code; returns its events.
+
+        Exactly the events the same commands give through the per-call methods, in order; bad
+        commands give REJECTED events and the batch goes on. Pending :meth:`events` are kept.
+        Runs without the GIL. O(n + fills).
+        """
+        cdef cnp.ndarray arr = np.ascontiguousarray(commands)
+        if arr.dtype != COMMAND_DTYPE:
+            raise TypeError(f"process() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
+        cdef mc_book* b = self._b
+        cdef int64_t n = arr.shape[0]
+        cdef int64_t start = b.n_ev
+        cdef int64_t done
+        cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
+        with nogil:
+            done = mc_process(b, cmds, n)
+        out = _events_array(&b.ev[start], b.n_ev - start)
+        b.n_ev = start
+        if done < n:
+            raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
+        return out
+
+    def events(self):
+        """Every event since the previous call (per-call API), as a :data:`EVENT_DTYPE` array."""
+        out = _events_array(self._b.ev, self._b.n_ev)
+        self._b.n_ev = 0
+        return out
+
+    # ---- queries ----
+
+    def best_bid(self):
+        """(price, aggregated qty) of the best bid, or None. O(1)."""
+        cdef int64_t p, q
+        if mc_best(self._b, MC_BUY, &p, &q):
+            return (p, q)
+        return None
+
+    def best_ask(self):
+        """(price, aggregated qty) of the best ask, or None. O(1)."""
+        cdef int64_t p, q
+        if mc_best(self._b, MC_SELL, &p, &q):
+            return (p, q)
+        return None
+
+    def depth(self, Py_ssize_t n=10):
+        """Top n levels per side as int64 arrays of shape (k, 2): price, qty; best first. O(n)."""
+        if n < 0:
+            raise ValueError("depth(n) needs n >= 0")
+        cdef cnp.ndarray bids = np.empty((min(n, mc_level_count(self._b, MC_BUY)), 2), dtype=np.int64)
+        cdef cnp.ndarray asks = np.empty((min(n, mc_level_count(self._b, MC_SELL)), 2), dtype=np.int64)
+        mc_depth(self._b, MC_BUY, n, <int64_t*>cnp.PyArray_DATA(bids))
+        mc_depth(self._b, MC_SELL, n, <int64_t*>cnp.PyArray_DATA(asks))
+        return bids, asks
+
+    def depth_orders(self, Py_ssize_t n=10):
+        """Like :meth:`depth` with a third column: the number of orders at each level."""
+        if n < 0:
+            raise ValueError("depth_orders(n) needs n >= 0")
+        cdef cnp.ndarray bids = np.empty((min(n, mc_level_count(self._b, MC_BUY)), 3), dtype=np.int64)
+        cdef cnp.ndarray asks = np.empty((min(n, mc_level_count(self._b, MC_SELL)), 3), dtype=np.int64)
+        mc_depth_orders(self._b, MC_BUY, n, <int64_t*>cnp.PyArray_DATA(bids))
+        mc_depth_orders(self._b, MC_SELL, n, <int64_t*>cnp.PyArray_DATA(asks))
+        return bids, asks
+
+    def get(self, uint64_t order_id):
+        """(side, price, open_qty) of a resting order, or None. O(1)."""
+        cdef int s
+        cdef int64_t p, q
+        if mc_get(self._b, order_id, &s, &p, &q):
+            return (s, p, q)
+        return None
+
+    def queue_position(self, uint64_t order_id):
+        """Open qty ahead of a resting order at its price level. Raises KeyError if not resting.
+        O(orders ahead)."""
+        cdef int64_t r = mc_queue_position(self._b, order_id)
+        if r < 0:
+            raise KeyError(order_id)
+        return r
+
+    def level(self, int side, int64_t price):
+        """The orders at one price level in time priority: a list of (order_id, open_qty)."""
+        if side != MC_BUY and side != MC_SELL:
+            raise ValueError(f"unknown side {side!r}")
+        out = []
+        cdef int32_t lv = _level_find(self._b, side, price)
+        if lv < 0:
+            return out
+        cdef int32_t idx = self._b.levels[lv].head
+        while idx >= 0:
+            out.append((self._b.orders[idx].oid, self._b.orders[idx].qty))
+            idx = self._b.orders[idx].next
+        return out
+
+    def level_count(self, int side):
+        """Number of price levels on a side. O(1)."""
+        if side != MC_BUY and side != MC_SELL:
+            raise ValueError(f"unknown side {side!r}")
+        return mc_level_count(self._b, side)
+
+    def state_hash(self):
+        """A 64-bit hash of the book's full state (levels, queues, ids, qtys, owners, flags)."""
+        return mc_state_hash(self._b)
+
+    def clear(self):
+        """Remove every order and pending event (no events are written)."""
+        mc_book_clear(self._b)
+
+    def copy(self):
+        """An independent deep copy (same state, same future behaviour; no pending events)."""
+        cdef OrderBook c = OrderBook.__new__(OrderBook, self._b.stp, record_events=self.record_events,
+                                             capacity=0)
+        cdef mc_book* nb = mc_book_copy(self._b)
+        if nb == NULL:
+            raise MemoryError()
+        mc_book_free(c._b)
+        c._b = nb
+        return c
+
+    def __copy__(self):
+        return self.copy()
+
+    # Empty calls into this extension: the floor a per-call benchmark compares against.
+    def _noop(self):
+        pass
+
+    def _noop4(self, uint64_t order_id, int side, int64_t price, int64_t qty):
+        return 0
+
+    # ---- invariants ----
+
+    def check_invariants(self):
+        """Verify every structural invariant; raise AssertionError naming the first violation.
+
+        Not crossed; each ladder strictly sorted with no empty (phantom) level; each level's qty
+        and count equal the sum over its queue; queues are FIFO (arrival sequence increasing)
+        with consistent links; the id index holds exactly the resting orders; all quantities
+        positive; free lists and counters agree. O(orders + levels + index size).
+        """
+        cdef mc_book* b = self._b
+        cdef int s
+        cdef int32_t i, idx, prev, lv
+        cdef int64_t total, cnt, empties, seen = 0
+        cdef uint64_t last_seq = 0
+        cdef mc_level* l
+        cdef mc_order* o
+        cdef int64_t bp, bq, ap, aq
+        if mc_best(b, MC_BUY, &bp, &bq) and mc_best(b, MC_SELL, &ap, &aq):
+            if bp >= ap:
+                raise AssertionError(f"book is crossed: best bid {bp} >= best ask {ap}")
+        for s in range(2):
+            empties = 0
+            for i in range(b.side[s].n):
+                lv = b.side[s].lv[i]
+                l = &b.levels[lv]
+                if i > 0 and b.side[s].keys[i - 1] >= b.side[s].keys[i]:
+                    raise AssertionError(f"side {s} ladder not strictly sorted at position {i}")
+                if b.side[s].keys[i] != _key(s, l.price):
+                    raise AssertionError(f"side {s} ladder key does not match level price {l.price}")
+                if _level_find(b, s, l.price) != lv:
+                    raise AssertionError(f"side {s} price map does not lead to level {l.price}")
+                if l.count < 0:
+                    raise AssertionError(f"side {s} ladder holds freed level {lv}")
+                if l.count == 0:
+                    if i == b.side[s].n - 1:
+                        raise AssertionError(f"phantom level: side {s} best price {l.price} "
+                                             f"has no orders")
+                    if l.head >= 0 or l.tail >= 0 or l.qty != 0:
+                        raise AssertionError(f"side {s} empty level {l.price} still holds orders")
+                    empties += 1
+                    continue
+                if l.head < 0:
+                    raise AssertionError(f"side {s} level {l.price} counts {l.count} orders "
+                                         f"but its queue is empty")
+                total = 0
+                cnt = 0
+                prev = -1
+                idx = l.head
+                while idx >= 0:
+                    o = &b.orders[idx]
+                    if not o.live:
+                        raise AssertionError(f"dead order slot {idx} linked at side {s} price {l.price}")
+                    if o.prev != prev:
+                        raise AssertionError(f"broken back link at order {o.oid}")
+                    if o.side != s or o.price != l.price or o.level != lv:
+                        raise AssertionError(f"order {o.oid} is queued at side {s} price {l.price} "
+                                             f"but says side {o.side} price {o.price}")
+                    if o.qty <= 0:
+                        raise AssertionError(f"order {o.oid} has non-positive open qty {o.qty}")
+                    if cnt > 0 and o.seq <= last_seq:
+                        raise AssertionError(f"FIFO violated at side {s} price {l.price}: "
+                                             f"order {o.oid} queued behind a later arrival")
+                    if _map_find(&b.index, o.oid) != idx:
+                        raise AssertionError(f"id index does not map order {o.oid} to its slot")
+                    last_seq = o.seq
+                    total += o.qty
+                    cnt += 1
+                    prev = idx
+                    idx = o.next
+                if prev != l.tail:
+                    raise AssertionError(f"level side {s} price {l.price}: tail is not the last order")
+                if total != l.qty:
+                    raise AssertionError(f"level side {s} price {l.price}: qty {l.qty} != sum of "
+                                         f"orders {total}")
+                if cnt != l.count:
+                    raise AssertionError(f"level side {s} price {l.price}: count {l.count} != "
+                                         f"orders in queue {cnt}")
+                seen += cnt
+            if empties != b.side[s].empties:
+                raise AssertionError(f"side {s}: {empties} empty levels, counter says "
+                                     f"{b.side[s].empties}")
+            if b.side[s].map.n != b.side[s].n:
+                raise AssertionError(f"side {s}: price map holds {b.side[s].map.n} levels, "
+                                     f"ladder {b.side[s].n}")
+        if seen != b.n_orders:
+            raise AssertionError(f"{b.n_orders} orders counted but {seen} queued")
+        if b.index.n != b.n_orders:
+            raise AssertionError(f"id index holds {b.index.n} ids for {b.n_orders} resting orders")
+        cnt = 0
+        for i in range(<int32_t>(b.index.mask + 1)):
+            if b.index.tab[i].val >= 0:
+                cnt += 1
+                o = &b.orders[b.index.tab[i].val]
+                if not o.live or o.oid != b.index.tab[i].key:
+                    raise AssertionError(f"id index entry {b.index.tab[i].key} points at a "
+                                         f"slot that does not hold it")
+        if cnt != b.index.n:
+            raise AssertionError(f"id index counter {b.index.n} != occupied entries {cnt}")
+        cnt = 0
+        idx = b.free_order
+        while idx >= 0:
+            if b.orders[idx].live:
+                raise AssertionError(f"live order slot {idx} on the free list")
+            cnt += 1
+            idx = b.orders[idx].next
+        if cnt + b.n_orders != b.orders_cap:
+            raise AssertionError(f"order pool leak: {cnt} free + {b.n_orders} live != {b.orders_cap}")
