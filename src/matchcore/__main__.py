@@ -1,0 +1,56 @@
+"""Command line: ``matchcore SUBCOMMAND …`` (also ``python -m matchcore``).
+
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and ``run(args)``; the
+module is imported only when its subcommand runs, so ``matchcore --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "demo": ("matchcore.demo", "push a generated order flow through the book: fills and latency"),
+}
+
+
+def _register_optional() -> None:
+    # Subcommands whose modules may not be present in every build of the package.
+    for name, module, help_ in (
+        ("replay", "matchcore.cli_replay", "replay a tick file (ITCH 5.0, LOBSTER, native) through the book"),
+        ("gen-itch", "matchcore.cli_replay", "write a seeded, realistic ITCH 5.0 file"),
+        ("book", "matchcore.cli_replay", "print (or plot) the book of one symbol at a moment"),
+        ("bench", "matchcore.cli_bench", "latency and throughput benchmarks measured in compiled code"),
+    ):
+        if importlib.util.find_spec(module) is not None:
+            SUBCOMMANDS[name] = (module, help_)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import importlib.util  # noqa: F401  (used by _register_optional)
+
+    _register_optional()
+    parser = argparse.ArgumentParser(prog="matchcore", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_)
+        p.set_defaults(_module=module, _name=name)
+    # Parse the subcommand first, then let its module define the rest of its arguments.
+    args, _ = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    mod = importlib.import_module(args._module)
+    sub_parser = argparse.ArgumentParser(prog=f"matchcore {args.command}",
+                                         description=SUBCOMMANDS[args.command][1])
+    mod.add_parser(sub_parser, args.command)
+    rest = sys.argv[1:] if argv is None else list(argv)
+    rest = rest[rest.index(args.command) + 1:]
+    sub_args = sub_parser.parse_args(rest)
+    sub_args.command = args.command
+    return int(mod.run(sub_args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
