@@ -1188,6 +1188,45 @@ cdef class OrderBook:
             return False
         _raise(r, order_id)
 
+    # ---- replay mode: apply an exchange's own events, without matching ----
+
+    def place(self, uint64_t order_id, int side, int64_t price, int64_t qty, *, uint64_t owner=0,
+              int64_t ts_ns=0):
+        """Rest an order at the back of its level WITHOUT matching (replay mode: the exchange
+        already matched). The book may become crossed or locked, as exchange data can be.
+        Raises :class:`OrderRejected` for qty <= 0, price <= 0, an unknown side or a resting id.
+        O(1).
+
+        >>> book = OrderBook(); book.place(1, 0, 101, 5); book.place(2, 1, 100, 5); len(book)
+        2
+        """
+        cdef mc_book* b = self._b
+        if not self.record_events:
+            b.n_ev = 0
+        b.now_ns = ts_ns
+        cdef int64_t r = mc_rest(b, order_id, side, price, qty, owner)
+        if r < 0:
+            _raise(r, order_id)
+
+    def reduce(self, uint64_t order_id, int64_t qty, *, bint execution=False, int64_t ts_ns=0):
+        """Take up to ``qty`` off a resting order (an exchange-reported execution when
+        ``execution`` is true, else a partial cancel); the order leaves at zero. Returns the qty
+        taken (clamped to the open qty), or 0 if the order is not resting. O(1).
+
+        >>> book = OrderBook(); book.place(1, 0, 100, 5); book.reduce(1, 7, execution=True)
+        5
+        """
+        cdef mc_book* b = self._b
+        if not self.record_events:
+            b.n_ev = 0
+        b.now_ns = ts_ns
+        cdef int64_t r = mc_reduce(b, order_id, qty, execution)
+        if r >= 0:
+            return r
+        if r == -MC_R_ORDER_NOT_FOUND:
+            return 0
+        _raise(r, order_id)
+
     def process(self, commands):
         """Apply a batch of :data:`COMMAND_DTYPE` records in compiled code; returns its events.
 
@@ -1324,10 +1363,11 @@ cdef class OrderBook:
 
     # ---- invariants ----
 
-    def check_invariants(self):
+    def check_invariants(self, *, bint allow_crossed=False):
         """Verify every structural invariant; raise AssertionError naming the first violation.
 
-        Not crossed; each ladder strictly sorted with no empty (phantom) level; each level's qty
+        Not crossed (unless ``allow_crossed``: a book rebuilt from exchange data with
+        :meth:`place` may be locked or crossed); each ladder strictly sorted with no empty (phantom) level; each level's qty
         and count equal the sum over its queue; queues are FIFO (arrival sequence increasing)
         with consistent links; the id index holds exactly the resting orders; all quantities
         positive; free lists and counters agree. O(orders + levels + index size).
@@ -1340,7 +1380,7 @@ cdef class OrderBook:
         cdef mc_level* l
         cdef mc_order* o
         cdef int64_t bp, bq, ap, aq
-        if mc_best(b, MC_BUY, &bp, &bq) and mc_best(b, MC_SELL, &ap, &aq):
+        if not allow_crossed and mc_best(b, MC_BUY, &bp, &bq) and mc_best(b, MC_SELL, &ap, &aq):
             if bp >= ap:
                 raise AssertionError(f"book is crossed: best bid {bp} >= best ask {ap}")
         for s in range(2):
