@@ -1,0 +1,349 @@
+"""matchcore's own binary order-flow format: a 32-byte header and then ``COMMAND_DTYPE`` records.
+
+A file is exactly what :meth:`OrderBook.process` eats, so a recorded session replays through the
+same compiled functions that ran it live, and the records are memory-mapped, never parsed.
+
+Byte layout (all integers little-endian)::
+
+    offset  size  field        value
+    0       5     magic        b"MCCMD"
+    5       1     reserved     0
+    6       2     version      u16, 1
+    8       2     record_size  u16, 48 (= COMMAND_DTYPE.itemsize)
+    10      2     header_size  u16, 32 (records start here; 8-byte aligned)
+    12      4     flags        u32, bit 0 = written by a Recorder (a journal); other bits 0
+    16      8     count        u64, number of records
+    24      1     stp          u8, STP mode of the recorded book, 0xFF = not recorded
+    25      7     reserved     0
+    32      48*count records   COMMAND_DTYPE: ts_ns i8, order_id u8, price i8, qty i8, owner u8,
+                               symbol u4, kind u1, side u1, tif u1, post_only u1
+
+The file size is exactly ``32 + 48 * count``; anything else is rejected.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, TIF
+from matchcore._core import OrderBook
+
+MAGIC = b"MCCMD"
+VERSION = 1
+HEADER_SIZE = 32
+FLAG_JOURNAL = 0x1
+_KNOWN_FLAGS = FLAG_JOURNAL
+STP_UNKNOWN = 0xFF
+
+_HEADER = struct.Struct("<5sBHHHIQB7s")
+assert _HEADER.size == HEADER_SIZE
+
+# The on-disk record: COMMAND_DTYPE with every field little-endian (the same dtype on x86/ARM).
+FILE_DTYPE = COMMAND_DTYPE.newbyteorder("<")
+_RECORD = struct.Struct("<qQqqQIBBBB")
+assert _RECORD.size == COMMAND_DTYPE.itemsize == 48
+
+
+class NativeFormatError(ValueError):
+    """A file that is not a valid matchcore command file (wrong magic, version, size, ...)."""
+
+
+@dataclass(frozen=True)
+class NativeHeader:
+    """The decoded header of a command file."""
+
+    version: int
+    record_size: int
+    header_size: int
+    flags: int
+    count: int
+    stp: STP | None
+
+    @property
+    def is_journal(self) -> bool:
+        return bool(self.flags & FLAG_JOURNAL)
+
+
+def _pack_header(count: int, flags: int = 0, stp: int | None = None) -> bytes:
+    return _HEADER.pack(MAGIC, 0, VERSION, COMMAND_DTYPE.itemsize, HEADER_SIZE, flags, count,
+                        STP_UNKNOWN if stp is None else int(stp), b"\0" * 7)
+
+
+def read_header(path) -> NativeHeader:
+    """Read and validate the header of a command file against its size. O(1).
+
+    Raises :class:`NativeFormatError` with the exact reason: short file, wrong magic, a version
+    newer than this reader (or 0), a record size other than 48, unknown flag bits, or a file size
+    that does not equal ``header_size + record_size * count`` (truncated or trailing bytes).
+
+    >>> read_header("flow.mccmd").count  # doctest: +SKIP
+    1000000
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        raw = f.read(HEADER_SIZE)
+    if len(raw) < len(MAGIC) or raw[: len(MAGIC)] != MAGIC:
+        raise NativeFormatError(
+            f"{path}: not a matchcore command file (magic {raw[:len(MAGIC)]!r}, expected {MAGIC!r})")
+    if len(raw) < HEADER_SIZE:
+        raise NativeFormatError(
+            f"{path}: truncated header ({len(raw)} of {HEADER_SIZE} bytes)")
+    _, _, version, record_size, header_size, flags, count, stp, _ = _HEADER.unpack(raw)
+    if version == 0 or version > VERSION:
+        raise NativeFormatError(
+            f"{path}: format version {version} is not supported (this reader reads version "
+            f"{VERSION}{'; the file is newer' if version > VERSION else ''})")
+    if record_size != COMMAND_DTYPE.itemsize:
+        raise NativeFormatError(
+            f"{path}: record size {record_size} bytes, expected {COMMAND_DTYPE.itemsize}")
+    if header_size != HEADER_SIZE:
+        raise NativeFormatError(f"{path}: header size {header_size}, expected {HEADER_SIZE}")
+    if flags & ~_KNOWN_FLAGS:
+        raise NativeFormatError(f"{path}: unknown flag bits 0x{flags & ~_KNOWN_FLAGS:x}")
+    expected = header_size + record_size * count
+    if size != expected:
+        whole = (size - header_size) // record_size if size >= header_size else 0
+        what = "truncated" if size < expected else "has trailing bytes"
+        raise NativeFormatError(
+            f"{path}: file {what}: header says {count} records ({expected} bytes), the file has "
+            f"{size} bytes ({whole} whole records)")
+    stp_mode = None if stp == STP_UNKNOWN else STP(stp) if stp <= max(STP) else None
+    if stp != STP_UNKNOWN and stp_mode is None:
+        raise NativeFormatError(f"{path}: unknown STP mode {stp} in header")
+    return NativeHeader(version, record_size, header_size, flags, count, stp_mode)
+
+
+def write_commands(path, commands, *, stp=None) -> int:
+    """Write a ``COMMAND_DTYPE`` array as a command file; returns the record count.
+
+    The file is written beside its final name and renamed into place, so a reader never sees a
+    half-written file. ``stp`` (optional) is stored so that :func:`replay_commands` can build a
+    book with the same self-trade mode. O(n) bytes written.
+
+    >>> write_commands("flow.mccmd", commands)  # doctest: +SKIP
+    1000
+    """
+    arr = np.asarray(commands)
+    if arr.dtype.names != COMMAND_DTYPE.names or arr.dtype.itemsize != COMMAND_DTYPE.itemsize:
+        raise TypeError(f"write_commands() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"write_commands() needs a 1-d array, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr.astype(FILE_DTYPE, copy=False))
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(_pack_header(len(arr), 0, stp))
+            f.write(arr.tobytes())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return len(arr)
+
+
+def read_commands(path) -> np.ndarray:
+    """Memory-map a command file as a read-only ``COMMAND_DTYPE`` array. O(1) (pages load lazily).
+
+    The header is validated first (see :func:`read_header`): a bad file raises
+    :class:`NativeFormatError` and nothing is returned. The array can go straight to
+    :meth:`OrderBook.process`.
+
+    >>> book.process(read_commands("flow.mccmd"))  # doctest: +SKIP
+    """
+    hdr = read_header(path)
+    if hdr.count == 0:
+        return np.empty(0, dtype=COMMAND_DTYPE)
+    arr = np.memmap(path, dtype=FILE_DTYPE, mode="r", offset=hdr.header_size, shape=(hdr.count,))
+    if sys.byteorder != "little":
+        return arr.astype(COMMAND_DTYPE)
+    return arr
+
+
+def replay_commands(path, book=None, *, chunk: int = 1 << 20) -> np.ndarray:
+    """Replay a command file through ``book.process()``; returns every event (``EVENT_DTYPE``).
+
+    ``book=None`` builds a fresh :class:`OrderBook` with the STP mode stored in the file (the
+    default mode if none was stored). Records go to the book in chunks of ``chunk`` so that the
+    mapped file is read sequentially; the events are those of one ``process()`` over the whole
+    file. O(n + fills).
+
+    >>> events = replay_commands("session.mccmd")  # doctest: +SKIP
+    """
+    hdr = read_header(path)
+    if book is None:
+        book = OrderBook(stp=hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING)
+    cmds = read_commands(path)
+    if chunk <= 0:
+        raise ValueError("chunk must be > 0")
+    parts = [book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)]
+    if not parts:
+        return book.process(np.empty(0, dtype=COMMAND_DTYPE))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _check_u8(name, value):
+    # A record holds side and tif in one byte; a value that does not fit could not be replayed
+    # as the same command, so it is refused before the book sees it.
+    if not 0 <= int(value) <= 255:
+        raise ValueError(f"{name}={value!r} cannot be journaled (a record holds 0..255); "
+                         "nothing was sent to the book")
+
+
+class Recorder:
+    """Journal every command sent through a wrapped book into a command file.
+
+    ``submit``, ``submit_market``, ``cancel`` and ``modify`` forward to the book with the same
+    arguments and results (exceptions included) and append one record per call that reached the
+    book, rejected ones too, so that :func:`replay_commands` on the journal gives exactly the
+    events and the state the live session gave. Calls that fail argument conversion before the
+    book (an order id outside [0, 2**64), ...) are not recorded; a ``side`` or ``tif`` outside
+    0..255 (a record holds one byte) raises ValueError without reaching the book. Anything else
+    (queries, ``events()``) is passed through. Records are buffered and written every
+    ``flush_every`` commands, on :meth:`flush` and on :meth:`close` / context exit; the header
+    count is rewritten at each flush, so the file is valid after every flush. O(1) per call.
+
+    By default the book must be empty when recording starts (the journal is then a complete
+    history); pass ``require_empty=False`` to journal from a non-empty state, which then has to be
+    recreated before replay.
+
+    >>> with Recorder(OrderBook(), "session.mccmd") as book:  # doctest: +SKIP
+    ...     book.submit(1, Side.BUY, 100, 5)
+    """
+
+    book = None
+    _f = None
+
+    def __init__(self, book, path, *, symbol: int = 0, flush_every: int = 65536,
+                 require_empty: bool = True):
+        if require_empty and len(book) != 0:
+            raise ValueError(f"Recorder needs an empty book ({len(book)} orders rest); "
+                             "pass require_empty=False to journal from a non-empty state")
+        if flush_every <= 0:
+            raise ValueError("flush_every must be > 0")
+        self.book = book
+        self.path = Path(path)
+        self.symbol = int(symbol)
+        self._flush_every = flush_every
+        self._buf = bytearray()
+        self._pending = 0
+        self.count = 0
+        stp = getattr(book, "stp", None)
+        self._f = open(self.path, "wb")
+        self._f.write(_pack_header(0, FLAG_JOURNAL, stp))
+        self._f.flush()
+
+    # ---- forwarded order entry ----
+
+    def _append(self, ts_ns, oid, price, qty, owner, kind, side, tif, post_only):
+        self._buf += _RECORD.pack(ts_ns, oid, price, qty, owner, self.symbol, kind, side, tif,
+                                  post_only)
+        self._pending += 1
+        if self._pending >= self._flush_every:
+            self.flush()
+
+    def _call(self, fn, record, *args, **kwargs):
+        if self._f is None:
+            raise ValueError("Recorder is closed")
+        try:
+            out = fn(*args, **kwargs)
+        except OrderRejected:
+            self._append(*record)
+            raise
+        self._append(*record)
+        return out
+
+    def submit(self, order_id, side, price, qty, tif=TIF.GTC, *, owner=0, post_only=False, ts_ns=0):
+        """Forward :meth:`OrderBook.submit` and journal a SUBMIT record."""
+        _check_u8("side", side)
+        _check_u8("tif", tif)
+        return self._call(self.book.submit,
+                          (ts_ns, order_id, price, qty, owner, CommandKind.SUBMIT, side,
+                           tif, 1 if post_only else 0),
+                          order_id, side, price, qty, tif, owner=owner, post_only=post_only,
+                          ts_ns=ts_ns)
+
+    def submit_market(self, order_id, side, qty, *, owner=0, ts_ns=0):
+        """Forward :meth:`OrderBook.submit_market` and journal a MARKET record."""
+        _check_u8("side", side)
+        return self._call(self.book.submit_market,
+                          (ts_ns, order_id, 0, qty, owner, CommandKind.MARKET, side, 0, 0),
+                          order_id, side, qty, owner=owner, ts_ns=ts_ns)
+
+    def cancel(self, order_id, *, ts_ns=0):
+        """Forward :meth:`OrderBook.cancel` and journal a CANCEL record."""
+        return self._call(self.book.cancel,
+                          (ts_ns, order_id, 0, 0, 0, CommandKind.CANCEL, 0, 0, 0),
+                          order_id, ts_ns=ts_ns)
+
+    def modify(self, order_id, qty, price=None, *, ts_ns=0):
+        """Forward :meth:`OrderBook.modify` and journal a MODIFY record (price 0 = keep)."""
+        return self._call(self.book.modify,
+                          (ts_ns, order_id, 0 if price is None else price, qty, 0,
+                           CommandKind.MODIFY, 0, 0, 0),
+                          order_id, qty, price, ts_ns=ts_ns)
+
+    def __getattr__(self, name):
+        return getattr(self.book, name)
+
+    def __len__(self):
+        return len(self.book)
+
+    # ---- file ----
+
+    def flush(self) -> None:
+        """Write buffered records and rewrite the header count; the file is then valid."""
+        if self._f is None:
+            return
+        if self._buf:
+            self._f.seek(0, os.SEEK_END)
+            self._f.write(self._buf)
+            self.count += self._pending
+            self._buf.clear()
+            self._pending = 0
+        self._f.seek(16)
+        self._f.write(struct.pack("<Q", self.count))
+        self._f.flush()
+
+    def close(self) -> None:
+        """Flush and close the journal (idempotent)."""
+        if self._f is None:
+            return
+        try:
+            self.flush()
+        finally:
+            self._f.close()
+            self._f = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def record(book, path, **kwargs) -> Recorder:
+    """Start journaling ``book`` into ``path``; returns the :class:`Recorder` to use as the book.
+
+    >>> with record(OrderBook(), "s.mccmd") as book:  # doctest: +SKIP
+    ...     book.submit(1, 0, 100, 5)
+    """
+    return Recorder(book, path, **kwargs)
+
+
+__all__ = ["FILE_DTYPE", "FLAG_JOURNAL", "HEADER_SIZE", "MAGIC", "NativeFormatError", "NativeHeader",
+           "Recorder", "VERSION", "read_commands", "read_header", "record", "replay_commands",
+           "write_commands"]

@@ -1,0 +1,243 @@
+"""matchcore.native: the command file format, its validation, the Recorder journal and replay."""
+from __future__ import annotations
+
+import random
+import struct
+
+import numpy as np
+import pytest
+
+from conftest import assert_events_equal
+from matchcore import COMMAND_DTYPE, EVENT_DTYPE, STP, OrderBook, OrderRejected, Side, TIF
+from matchcore.native import (
+    FLAG_JOURNAL,
+    HEADER_SIZE,
+    MAGIC,
+    NativeFormatError,
+    Recorder,
+    read_commands,
+    read_header,
+    record,
+    replay_commands,
+    write_commands,
+)
+from matchcore.workloads import standard_mix
+
+
+def _flow(n=3000, seed=3):
+    setup, flow = standard_mix(n, seed=seed, resting=200, levels=100)
+    return np.concatenate([setup, flow])
+
+
+def test_native_header_layout_matches_documented_bytes(tmp_path):
+    cmds = _flow(50)
+    p = tmp_path / "a.mccmd"
+    write_commands(p, cmds, stp=STP.CANCEL_TAKER)
+    raw = p.read_bytes()
+    assert raw[0:5] == b"MCCMD" and raw[5] == 0
+    assert struct.unpack_from("<HHHIQ", raw, 6) == (1, 48, 32, 0, len(cmds))
+    assert raw[24] == int(STP.CANCEL_TAKER) and raw[25:32] == b"\0" * 7
+    assert len(raw) == 32 + 48 * len(cmds)
+    assert raw[32:32 + 48] == cmds[:1].tobytes()
+
+
+def test_native_round_trip_records_identical(tmp_path):
+    cmds = _flow()
+    p = tmp_path / "flow.mccmd"
+    assert write_commands(p, cmds) == len(cmds)
+    back = read_commands(p)
+    assert back.dtype == COMMAND_DTYPE
+    assert isinstance(back, np.memmap)
+    assert back.tobytes() == cmds.tobytes()
+    hdr = read_header(p)
+    assert (hdr.count, hdr.stp, hdr.is_journal) == (len(cmds), None, False)
+
+
+def test_native_empty_file_round_trip_gives_empty_array(tmp_path):
+    p = tmp_path / "empty.mccmd"
+    write_commands(p, np.empty(0, dtype=COMMAND_DTYPE))
+    back = read_commands(p)
+    assert back.dtype == COMMAND_DTYPE and len(back) == 0
+    assert len(replay_commands(p)) == 0
+
+
+def test_native_replay_file_equals_direct_process(tmp_path):
+    cmds = _flow()
+    p = tmp_path / "flow.mccmd"
+    write_commands(p, cmds)
+    direct = OrderBook()
+    expected = direct.process(cmds)
+    replayed_book = OrderBook()
+    events = replay_commands(p, replayed_book, chunk=777)
+    assert events.dtype == EVENT_DTYPE
+    assert_events_equal(events, expected, labels=("file replay", "direct process"))
+    assert replayed_book.state_hash() == direct.state_hash()
+
+
+def test_native_write_wrong_dtype_raises_type_error(tmp_path):
+    with pytest.raises(TypeError, match="COMMAND_DTYPE"):
+        write_commands(tmp_path / "x.mccmd", np.zeros(3, dtype=np.int64))
+    assert not (tmp_path / "x.mccmd").exists()
+
+
+def _valid_file(tmp_path, n=10):
+    p = tmp_path / "v.mccmd"
+    write_commands(p, _flow(n)[:n])
+    return p, bytearray(p.read_bytes())
+
+
+@pytest.mark.parametrize("case, message", [
+    ("magic", "not a matchcore command file"),
+    ("newer_version", "version 2 is not supported.*newer"),
+    ("version_zero", "version 0 is not supported"),
+    ("record_size", "record size 40 bytes, expected 48"),
+    ("header_size", "header size 64, expected 32"),
+    ("flags", "unknown flag bits 0x4"),
+    ("truncated", r"file truncated: header says 10 records .* \(9 whole records\)"),
+    ("trailing", "trailing bytes"),
+    ("count_too_big", "file truncated: header says 11 records"),
+    ("short_header", "truncated header"),
+    ("stp", "unknown STP mode 9"),
+])
+def test_native_malformed_file_raises_precise_error(tmp_path, case, message):
+    p, raw = _valid_file(tmp_path)
+    if case == "magic":
+        raw[0:5] = b"MCCMX"
+    elif case == "newer_version":
+        struct.pack_into("<H", raw, 6, 2)
+    elif case == "version_zero":
+        struct.pack_into("<H", raw, 6, 0)
+    elif case == "record_size":
+        struct.pack_into("<H", raw, 8, 40)
+    elif case == "header_size":
+        struct.pack_into("<H", raw, 10, 64)
+    elif case == "flags":
+        struct.pack_into("<I", raw, 12, 4)
+    elif case == "truncated":
+        raw = raw[:-1]
+    elif case == "trailing":
+        raw += b"\0"
+    elif case == "count_too_big":
+        struct.pack_into("<Q", raw, 16, 11)
+    elif case == "short_header":
+        raw = raw[:20]
+    elif case == "stp":
+        raw[24] = 9
+    p.write_bytes(bytes(raw))
+    with pytest.raises(NativeFormatError, match=message):
+        read_commands(p)
+    book = OrderBook()
+    with pytest.raises(NativeFormatError):
+        replay_commands(p, book)
+    assert len(book) == 0
+
+
+def test_native_not_a_file_of_ours_raises_format_error(tmp_path):
+    p = tmp_path / "other.bin"
+    p.write_bytes(b"\x00\x2eSsome ITCH bytes")
+    with pytest.raises(NativeFormatError, match="magic"):
+        read_header(p)
+    (tmp_path / "empty.bin").write_bytes(b"")
+    with pytest.raises(NativeFormatError, match="magic b''"):
+        read_commands(tmp_path / "empty.bin")
+
+
+def _drive(book, n=4000, seed=11):
+    """A random session through the per-call API, rejections and misses included; returns the
+    events it produced (drained after every call)."""
+    rng = random.Random(seed)
+    live: list[int] = []
+    out = []
+    next_id = 1
+    for _ in range(n):
+        r = rng.random()
+        ts = next_id * 10
+        try:
+            if r < 0.45 or not live:
+                oid = next_id if rng.random() > 0.02 else (live[0] if live else next_id)
+                next_id += 1
+                side = rng.choice((Side.BUY, Side.SELL))
+                price = 1000 + rng.randint(-20, 20) if rng.random() > 0.01 else 0
+                tif = rng.choice((TIF.GTC, TIF.GTC, TIF.GTC, TIF.IOC, TIF.FOK))
+                book.submit(oid, side, price, rng.randint(1, 50), tif, owner=rng.randint(0, 5),
+                            post_only=rng.random() < 0.1, ts_ns=ts)
+                if book.get(oid) is not None and oid not in live:
+                    live.append(oid)
+            elif r < 0.55:
+                book.submit_market(next_id, rng.choice((0, 1)), rng.randint(1, 80),
+                                   owner=rng.randint(0, 5), ts_ns=ts)
+                next_id += 1
+            elif r < 0.75:
+                oid = live.pop(rng.randrange(len(live))) if rng.random() > 0.05 else 10**9
+                book.cancel(oid, ts_ns=ts)
+            else:
+                oid = rng.choice(live)
+                price = None if rng.random() < 0.5 else 1000 + rng.randint(-20, 20)
+                book.modify(oid, rng.randint(1, 60) if rng.random() > 0.02 else 0, price, ts_ns=ts)
+        except OrderRejected:
+            pass
+        live = [o for o in live if book.get(o) is not None]
+        out.append(book.events())
+    return np.concatenate(out)
+
+
+def test_native_recorder_journal_replays_to_identical_events_and_state(tmp_path):
+    p = tmp_path / "journal.mccmd"
+    live_book = OrderBook(stp=STP.CANCEL_BOTH)
+    with Recorder(live_book, p, flush_every=500) as rec:
+        live_events = _drive(rec)
+        calls = rec.count + rec._pending
+    hdr = read_header(p)
+    assert hdr.is_journal and hdr.flags == FLAG_JOURNAL and hdr.stp == STP.CANCEL_BOTH
+    assert hdr.count == calls == 4000
+    kinds = np.bincount(live_events["kind"], minlength=6)
+    assert kinds[4] > 0, "the session should include rejections"
+    replay_book = OrderBook(stp=STP.CANCEL_BOTH)
+    events = replay_commands(p, replay_book)
+    assert_events_equal(events, live_events, labels=("journal replay", "live session"))
+    assert replay_book.state_hash() == live_book.state_hash()
+    assert replay_commands(p).tobytes() == live_events.tobytes()  # book built from header STP
+
+
+def test_native_recorder_file_valid_after_each_flush(tmp_path):
+    p = tmp_path / "j.mccmd"
+    rec = record(OrderBook(), p, flush_every=3)
+    for i in range(1, 8):
+        rec.submit(i, Side.BUY, 100 + i, 1)
+    assert read_header(p).count == 6  # the 7th waits in the buffer
+    assert len(read_commands(p)) == 6
+    rec.close()
+    rec.close()
+    back = read_commands(p)
+    assert back["order_id"].tolist() == list(range(1, 8))
+    assert back["price"].tolist() == [100 + i for i in range(1, 8)]
+    with pytest.raises(ValueError, match="closed"):
+        rec.submit(9, Side.BUY, 100, 1)
+
+
+def test_native_recorder_forwards_results_and_exceptions(tmp_path):
+    with Recorder(OrderBook(), tmp_path / "j.mccmd") as book:
+        assert book.submit(1, Side.SELL, 101, 5) == 0
+        assert book.submit(2, Side.BUY, 101, 3) == 3
+        assert book.best_ask() == (101, 2) and len(book) == 1
+        with pytest.raises(OrderRejected):
+            book.submit(3, Side.BUY, 100, 0)
+        assert book.modify(99, 4) is False
+        assert book.cancel(1) == 2
+        with pytest.raises(OverflowError):
+            book.cancel(-1)
+        with pytest.raises(ValueError, match="cannot be journaled"):
+            book.submit(4, 256, 100, 1)
+    cmds = read_commands(tmp_path / "j.mccmd")
+    assert cmds["kind"].tolist() == [0, 0, 0, 3, 2]
+    assert cmds["qty"].tolist() == [5, 3, 0, 4, 0]
+
+
+def test_native_recorder_nonempty_book_refused_unless_allowed(tmp_path):
+    book = OrderBook()
+    book.submit(1, Side.BUY, 100, 1)
+    with pytest.raises(ValueError, match="empty book"):
+        Recorder(book, tmp_path / "j.mccmd")
+    with Recorder(book, tmp_path / "j2.mccmd", require_empty=False) as rec:
+        rec.cancel(1)
+    assert len(read_commands(tmp_path / "j2.mccmd")) == 1
