@@ -1,0 +1,117 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled scans over 2-byte-length framed message streams (ITCH files, MoldUDP64 blocks).
+
+Python calls these once per file or once per packet; the per-message walk stays in C.
+"""
+
+from libc.stdint cimport int64_t, uint8_t
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+# Status codes of frame_offsets().
+cdef enum:
+    _OK = 0
+    _TRUNCATED = 1      # the last message is cut short (its bytes are not covered)
+    _ZERO_LENGTH = 2    # a 0x0000 length prefix: the stream cannot be framed past it
+
+FRAMES_OK = _OK
+FRAMES_TRUNCATED = _TRUNCATED
+FRAMES_ZERO_LENGTH = _ZERO_LENGTH
+
+
+cdef inline int64_t _u16be(const uint8_t* p) noexcept nogil:
+    return (<int64_t>p[0] << 8) | p[1]
+
+
+def frame_offsets(const uint8_t[::1] buf):
+    """Offsets of every complete length-prefixed block in ``buf``.
+
+    Returns ``(offsets, status, stop)``: ``offsets`` is an int64 array of n+1 entries, block i
+    spanning ``buf[offsets[i]:offsets[i+1]]`` (its 2-byte prefix included); ``status`` is
+    FRAMES_OK (the blocks cover ``buf`` exactly), FRAMES_TRUNCATED (the bytes from ``stop`` on are
+    an incomplete block) or FRAMES_ZERO_LENGTH (a zero prefix at offset ``stop``). O(n), two
+    passes (count, then fill), no Python object per block.
+    """
+    cdef Py_ssize_t n = buf.shape[0]
+    cdef const uint8_t* p = &buf[0] if n > 0 else NULL
+    cdef Py_ssize_t pos = 0, count = 0, length
+    cdef int status = _OK
+    with nogil:
+        while pos < n:
+            if pos + 2 > n:
+                status = _TRUNCATED
+                break
+            length = _u16be(p + pos)
+            if length == 0:
+                status = _ZERO_LENGTH
+                break
+            if pos + 2 + length > n:
+                status = _TRUNCATED
+                break
+            pos += 2 + length
+            count += 1
+    cdef cnp.ndarray[int64_t] out = np.empty(count + 1, dtype=np.int64)
+    cdef int64_t* o = <int64_t*>cnp.PyArray_DATA(out)
+    cdef Py_ssize_t i, q = 0
+    with nogil:
+        for i in range(count):
+            o[i] = q
+            q += 2 + _u16be(p + q)
+        o[count] = q
+    return out, status, pos
+
+
+def block_end(const uint8_t[::1] buf, Py_ssize_t start, Py_ssize_t count):
+    """Offset just past ``count`` length-prefixed blocks starting at ``start``, or -1 when they
+    do not fit in ``buf`` (or a prefix is zero). O(count)."""
+    cdef Py_ssize_t n = buf.shape[0]
+    cdef Py_ssize_t pos = start
+    if start < 0 or start > n:
+        return -1
+    cdef const uint8_t* p = &buf[0] if n > 0 else NULL
+    with nogil:
+        pos = _block_end(p, n, start, count)
+    return pos
+
+
+cdef Py_ssize_t _block_end(const uint8_t* p, Py_ssize_t n, Py_ssize_t pos,
+                           Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t k, length
+    for k in range(count):
+        if pos + 2 > n:
+            return -1
+        length = _u16be(p + pos)
+        if length == 0 or pos + 2 + length > n:
+            return -1
+        pos += 2 + length
+    return pos
+
+
+def plan_packets(const int64_t[::1] offsets, int64_t max_bytes, int64_t max_messages):
+    """Greedy packing of consecutive blocks into packets of at most ``max_bytes`` payload and
+    ``max_messages`` blocks. Returns an int64 array of block indices: packet k holds blocks
+    ``[bounds[k], bounds[k+1])``. A block larger than ``max_bytes`` raises ValueError. O(n)."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1
+    cdef Py_ssize_t i = 0, j, k = 0, bad = -1
+    if max_bytes <= 0 or max_messages <= 0:
+        raise ValueError("max_bytes and max_messages must be > 0")
+    cdef cnp.ndarray[int64_t] out = np.empty(max(n, 0) + 1, dtype=np.int64)
+    cdef int64_t* o = <int64_t*>cnp.PyArray_DATA(out)
+    with nogil:
+        while i < n:
+            if offsets[i + 1] - offsets[i] > max_bytes:
+                bad = i
+                break
+            o[k] = i
+            k += 1
+            j = i + 1
+            while j < n and j - i < max_messages and offsets[j + 1] - offsets[i] <= max_bytes:
+                j += 1
+            i = j
+        o[k] = i
+    if bad >= 0:
+        raise ValueError(f"message {bad} (offset {offsets[bad]}) is {offsets[bad + 1] - offsets[bad]} "
+                         f"bytes with its prefix; a packet holds at most {max_bytes}")
+    return out[:k + 1].copy()

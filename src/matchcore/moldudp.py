@@ -1,0 +1,608 @@
+"""MoldUDP64: ITCH over UDP the way NASDAQ sends it, a gap-detecting receiver and a file publisher.
+
+A downstream packet (all integers big-endian)::
+
+    offset  size  field
+    0       10    session          ASCII, space padded
+    10      8     sequence number  u64, sequence number of the first message in the packet
+    18      2     message count    u16; 0 = heartbeat, 0xFFFF = end of session (both carry the
+                                   next expected sequence number)
+    20      ...   message blocks   each a u16 length then that many bytes of message
+
+The message blocks are exactly the framing of a standard ITCH file (2-byte big-endian length
+before each message), so a packet's blocks are one contiguous slice of the file: the publisher
+sends file slices without touching messages, and the receiver hands each packet's blocks, as
+they are, to the same replay loop that reads files (``matchcore.itch.Replayer.feed``).
+
+Sequence numbers count messages, starting at 1 for a session. The receiver tracks the next
+expected number: a packet beyond it reveals a gap ``[expected, seq - 1]`` (recorded and counted,
+never silently skipped; the messages after the gap are still fed); a packet wholly before it is a
+duplicate (counted, ignored); a packet overlapping it has its already-seen head skipped. There is
+no retransmission request: the gap is reported and the stream goes on.
+"""
+from __future__ import annotations
+
+import gzip
+import mmap
+import os
+import select
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from matchcore._moldudp import (
+    FRAMES_OK,
+    FRAMES_TRUNCATED,
+    FRAMES_ZERO_LENGTH,
+    block_end,
+    frame_offsets,
+    plan_packets,
+)
+
+HEADER = struct.Struct(">10sQH")
+HEADER_SIZE = HEADER.size  # 20
+HEARTBEAT = 0
+END_OF_SESSION = 0xFFFF
+MAX_MESSAGES = 0xFFFE  # 0 and 0xFFFF are reserved for heartbeat and end of session
+DEFAULT_SESSION = b"MATCHCORE1"
+MAX_DATAGRAM = 65507  # largest UDP payload over IPv4
+
+
+class MoldUDP64Error(ValueError):
+    """A byte string that is not a well-formed MoldUDP64 downstream packet."""
+
+
+@dataclass(frozen=True)
+class Packet:
+    """A parsed downstream packet. ``blocks`` is the memoryview of its message blocks (ITCH
+    framing kept); ``count`` is 0 for a heartbeat and 0xFFFF for end of session."""
+
+    session: bytes
+    seq: int
+    count: int
+    blocks: memoryview
+
+    @property
+    def is_heartbeat(self) -> bool:
+        return self.count == HEARTBEAT
+
+    @property
+    def is_end_of_session(self) -> bool:
+        return self.count == END_OF_SESSION
+
+    def messages(self) -> list[bytes]:
+        """The messages without their length prefixes (a Python list: for inspection, not for
+        the hot path). O(count)."""
+        out, pos, b = [], 0, self.blocks
+        if self.count in (HEARTBEAT, END_OF_SESSION):
+            return out
+        for _ in range(self.count):
+            n = (b[pos] << 8) | b[pos + 1]
+            out.append(bytes(b[pos + 2:pos + 2 + n]))
+            pos += 2 + n
+        return out
+
+
+def _session(session) -> bytes:
+    s = session.encode("ascii") if isinstance(session, str) else bytes(session)
+    if len(s) > 10:
+        raise ValueError(f"a MoldUDP64 session is at most 10 bytes, got {s!r}")
+    return s.ljust(10, b" ")
+
+
+def parse_packet(data) -> Packet:
+    """Parse one downstream packet; raises :class:`MoldUDP64Error` when it is malformed (shorter
+    than the 20-byte header, blocks that do not fit, bytes after the last block, or payload in a
+    heartbeat / end-of-session packet). O(count) in compiled code; the blocks are not copied.
+
+    >>> p = parse_packet(build_packet(b"S1", 5, [b"hello"]))
+    >>> (p.seq, p.count, p.messages())
+    (5, 1, [b'hello'])
+    """
+    view = memoryview(data).cast("B")
+    if len(view) < HEADER_SIZE:
+        raise MoldUDP64Error(f"packet of {len(view)} bytes is shorter than the 20-byte header")
+    session, seq, count = HEADER.unpack_from(view)
+    if count in (HEARTBEAT, END_OF_SESSION):
+        if len(view) != HEADER_SIZE:
+            kind = "heartbeat" if count == HEARTBEAT else "end-of-session"
+            raise MoldUDP64Error(f"{kind} packet carries {len(view) - HEADER_SIZE} payload bytes")
+        return Packet(session, seq, count, view[HEADER_SIZE:])
+    end = block_end(view, HEADER_SIZE, count)
+    if end < 0:
+        raise MoldUDP64Error(f"packet seq {seq}: {count} message blocks do not fit in "
+                             f"{len(view) - HEADER_SIZE} payload bytes")
+    if end != len(view):
+        raise MoldUDP64Error(f"packet seq {seq}: {len(view) - end} bytes after the last of "
+                             f"{count} message blocks")
+    return Packet(session, seq, count, view[HEADER_SIZE:])
+
+
+def build_packet(session, seq: int, messages) -> bytes:
+    """Build a downstream packet from a list of messages (each gets its 2-byte length).
+
+    O(total bytes).
+
+    >>> len(build_packet("S1", 1, [b"ab", b"c"]))
+    27
+    """
+    msgs = [bytes(m) for m in messages]
+    if not msgs:
+        raise ValueError("a data packet needs at least one message (use heartbeat())")
+    if len(msgs) > MAX_MESSAGES:
+        raise ValueError(f"at most {MAX_MESSAGES} messages per packet, got {len(msgs)}")
+    for m in msgs:
+        if not 0 < len(m) <= 0xFFFF:
+            raise ValueError(f"a message is 1..65535 bytes, got {len(m)}")
+    body = b"".join(struct.pack(">H", len(m)) + m for m in msgs)
+    return HEADER.pack(_session(session), seq, len(msgs)) + body
+
+
+def build_framed_packet(session, seq: int, count: int, blocks) -> bytes:
+    """A downstream packet from ``count`` already framed blocks (a slice of an ITCH file)."""
+    if not 0 < count <= MAX_MESSAGES:
+        raise ValueError(f"count must be 1..{MAX_MESSAGES}, got {count}")
+    return HEADER.pack(_session(session), seq, count) + bytes(blocks)
+
+
+def heartbeat(session, next_seq: int) -> bytes:
+    """A heartbeat packet: no messages, the next sequence number the server will send."""
+    return HEADER.pack(_session(session), next_seq, HEARTBEAT)
+
+
+def end_of_session(session, next_seq: int) -> bytes:
+    """An end-of-session packet (message count 0xFFFF) carrying the next sequence number."""
+    return HEADER.pack(_session(session), next_seq, END_OF_SESSION)
+
+
+# ------------------------------------------------------------------------------------------------
+# receiver
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class ReceiverStats:
+    """What a :class:`MoldUDP64Receiver` saw. ``gaps`` holds every missing range as
+    ``(first_seq, last_seq)`` inclusive, in the order detected; ``missing`` is their total."""
+
+    session: bytes | None = None
+    next_seq: int | None = None
+    packets: int = 0
+    bytes: int = 0
+    data_packets: int = 0
+    messages: int = 0
+    heartbeats: int = 0
+    end_of_session: bool = False
+    duplicate_packets: int = 0
+    duplicate_messages: int = 0
+    malformed: int = 0
+    last_malformed: str = ""
+    other_session: int = 0
+    stale_heartbeats: int = 0
+    gaps: list = field(default_factory=list)
+    missing: int = 0
+    feeds: int = 0
+    timed_out: bool = False
+    elapsed_s: float = 0.0
+    data: bytes | None = None  # the received stream, filled by receive() without a replayer
+
+    def summary(self) -> str:
+        gaps = ", ".join(f"[{a}, {b}]" for a, b in self.gaps[:10])
+        more = f" (+{len(self.gaps) - 10} more)" if len(self.gaps) > 10 else ""
+        end = "end of session" if self.end_of_session else ("timed out" if self.timed_out else "open")
+        return (f"MoldUDP64 session {self.session!r}: {self.messages:,} messages in "
+                f"{self.data_packets:,} packets, {self.heartbeats} heartbeats, {end}; "
+                f"{len(self.gaps)} gaps, {self.missing:,} messages missing{': ' + gaps if gaps else ''}"
+                f"{more}; {self.duplicate_packets} duplicate packets, {self.malformed} malformed, "
+                f"{self.other_session} from another session; next seq {self.next_seq}")
+
+
+class MoldUDP64Receiver:
+    """Receive MoldUDP64 on a UDP socket and feed the messages, in sequence, to a replay loop.
+
+    ``replayer``: an object with ``feed(bytes) -> bytes consumed`` (``matchcore.itch.Replayer``),
+    or any callable taking the bytes, or None to collect the stream in :attr:`data` (a standard
+    ITCH byte stream, 2-byte length before each message). Consecutive packets waiting in the
+    socket are fed in one call (up to ``batch`` packets), so under load there is one Python call
+    per batch, and one per packet when the feed is idle. Bytes a ``feed`` does not consume are
+    kept and passed again, first, on the next call.
+
+    ``first_seq``: the sequence number the session starts at (1); a first packet above it is a
+    gap. ``None`` joins a running session at whatever arrives first. ``session``: accept only this
+    session (default: the first one seen); packets of other sessions are counted and ignored.
+    ``on_gap(first, last)`` is called for every gap as it is detected.
+
+    Binds ``host:port`` (port 0 picks a free port, see :attr:`port`).
+
+    >>> with MoldUDP64Receiver(0) as rx:  # doctest: +SKIP
+    ...     stats = rx.run(timeout=10)
+    """
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", replayer=None, *,
+                 first_seq: int | None = 1, session=None, on_gap=None, batch: int = 64,
+                 rcvbuf: int = 8 << 20):
+        if replayer is None:
+            self.data = bytearray()
+            self._feed = self._collect
+            self._returns_consumed = True
+        elif hasattr(replayer, "feed"):
+            self._feed = replayer.feed
+            self._returns_consumed = True
+        elif callable(replayer):
+            self._feed = replayer
+            self._returns_consumed = False
+        else:
+            raise TypeError("replayer must have a feed(bytes) method, be callable, or be None")
+        if batch <= 0:
+            raise ValueError("batch must be > 0")
+        self.replayer = replayer
+        self.stats = ReceiverStats(next_seq=first_seq)
+        self._session = _session(session) if session is not None else None
+        self.stats.session = self._session
+        self.on_gap = on_gap
+        self._batch = batch
+        self._pending = bytearray()
+        self._out = bytearray()
+        self._buf = bytearray(MAX_DATAGRAM)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.bind((host, port))
+        except OSError:
+            self.sock.close()
+            raise
+        self.host, self.port = self.sock.getsockname()[:2]
+
+    def _collect(self, buf) -> int:
+        self.data += buf
+        return len(buf)
+
+    # ---- sequence logic, one datagram at a time ----
+
+    def handle_packet(self, data) -> None:
+        """Apply one datagram's sequence logic; its in-sequence blocks join the pending output
+        (fed by :meth:`flush`, which :meth:`run` calls). Usable without a socket, e.g. on packets
+        read from a capture. Never raises for malformed input: it is counted in ``stats``."""
+        st = self.stats
+        st.packets += 1
+        st.bytes += len(data)
+        try:
+            pkt = parse_packet(data)
+        except MoldUDP64Error as e:
+            st.malformed += 1
+            st.last_malformed = str(e)
+            return
+        if self._session is None:
+            self._session = st.session = pkt.session
+        elif pkt.session != self._session:
+            st.other_session += 1
+            return
+        if pkt.count == HEARTBEAT or pkt.count == END_OF_SESSION:
+            if st.next_seq is None:
+                st.next_seq = pkt.seq
+            elif pkt.seq > st.next_seq:
+                self._gap(st.next_seq, pkt.seq - 1)
+                st.next_seq = pkt.seq
+            elif pkt.seq < st.next_seq:
+                st.stale_heartbeats += 1
+            if pkt.count == HEARTBEAT:
+                st.heartbeats += 1
+            else:
+                st.end_of_session = True
+            return
+        st.data_packets += 1
+        if st.next_seq is None:
+            st.next_seq = pkt.seq
+        end_seq = pkt.seq + pkt.count
+        if end_seq <= st.next_seq:
+            st.duplicate_packets += 1
+            st.duplicate_messages += pkt.count
+            return
+        blocks = pkt.blocks
+        if pkt.seq > st.next_seq:
+            self._gap(st.next_seq, pkt.seq - 1)
+        elif pkt.seq < st.next_seq:
+            skip = st.next_seq - pkt.seq
+            st.duplicate_messages += skip
+            blocks = blocks[block_end(blocks, 0, skip):]
+        st.messages += end_seq - max(pkt.seq, st.next_seq)
+        st.next_seq = end_seq
+        self._out += blocks
+
+    def _gap(self, first: int, last: int) -> None:
+        self.stats.gaps.append((first, last))
+        self.stats.missing += last - first + 1
+        if self.on_gap is not None:
+            self.on_gap(first, last)
+
+    def flush(self) -> None:
+        """Feed the pending in-sequence blocks to the replayer (one call)."""
+        if not self._out:
+            return
+        if self._pending:
+            buf = bytes(self._pending + self._out)
+            self._pending.clear()
+        else:
+            buf = bytes(self._out)
+        self._out.clear()
+        self.stats.feeds += 1
+        used = self._feed(buf)
+        if self._returns_consumed and used is not None and used < len(buf):
+            self._pending += buf[used:]
+
+    @property
+    def unconsumed(self) -> bytes:
+        """Bytes the replayer has not consumed yet (empty when every packet held whole
+        messages, which MoldUDP64 guarantees)."""
+        return bytes(self._pending)
+
+    # ---- socket loop ----
+
+    def run(self, timeout: float | None = None, *, idle_timeout: float | None = None,
+            max_packets: int | None = None) -> ReceiverStats:
+        """Receive until end of session, ``timeout`` seconds in total, ``idle_timeout`` seconds
+        without a datagram, or ``max_packets`` datagrams. Returns :attr:`stats` (``timed_out`` is
+        set when a time limit ended the run). O(packets) Python work, O(messages) in the feed.
+        """
+        st = self.stats
+        t0 = time.perf_counter()
+        deadline = None if timeout is None else t0 + timeout
+        sock, buf = self.sock, self._buf
+        view = memoryview(buf)
+        got = 0
+        try:
+            while not st.end_of_session and (max_packets is None or got < max_packets):
+                now = time.perf_counter()
+                wait = idle_timeout
+                if deadline is not None:
+                    left = deadline - now
+                    if left <= 0:
+                        st.timed_out = True
+                        break
+                    wait = left if wait is None else min(wait, left)
+                ready, _, _ = select.select([sock], [], [], wait)
+                if not ready:
+                    st.timed_out = True
+                    break
+                # Drain what is already queued (up to `batch`) before one feed call.
+                for _ in range(self._batch):
+                    try:
+                        n = sock.recv_into(buf, MAX_DATAGRAM, socket.MSG_DONTWAIT)
+                    except BlockingIOError:
+                        break
+                    got += 1
+                    self.handle_packet(view[:n])
+                    if st.end_of_session or (max_packets is not None and got >= max_packets):
+                        break
+                self.flush()
+        finally:
+            self.flush()
+            st.elapsed_s += time.perf_counter() - t0
+        return st
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def receive(port: int, host: str = "127.0.0.1", replayer=None, *, timeout: float | None = 60.0,
+            idle_timeout: float | None = None, first_seq: int | None = 1, session=None,
+            on_gap=None) -> ReceiverStats:
+    """Listen on ``host:port`` until the MoldUDP64 session ends (or a time limit), feeding every
+    in-sequence message block to ``replayer`` (see :class:`MoldUDP64Receiver`).
+
+    Returns the :class:`ReceiverStats`: messages, gaps with their exact missing ranges,
+    duplicates, heartbeats, whether end of session was seen. With ``replayer=None`` the received
+    stream is in ``stats.data`` (bytes, standard ITCH framing).
+
+    >>> from matchcore.itch import Replayer                    # doctest: +SKIP
+    >>> r = Replayer(); stats = receive(26400, replayer=r, timeout=30)
+    >>> print(stats.summary()); books = r.books
+    """
+    with MoldUDP64Receiver(port, host, replayer, first_seq=first_seq, session=session,
+                           on_gap=on_gap) as rx:
+        stats = rx.run(timeout, idle_timeout=idle_timeout)
+        if replayer is None:
+            stats.data = bytes(rx.data)
+    return stats
+
+
+# ------------------------------------------------------------------------------------------------
+# publisher
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class PublisherStats:
+    """What a :class:`MoldUDP64Publisher` sent. ``dropped`` lists the sequence ranges
+    ``(first, last)`` of the packets withheld on purpose (adjacent ones merged), i.e. exactly the
+    gaps a receiver should report."""
+
+    session: bytes
+    messages: int = 0
+    packets: int = 0
+    sent_packets: int = 0
+    sent_messages: int = 0
+    bytes: int = 0
+    heartbeats: int = 0
+    end_of_session: int = 0
+    dropped_packets: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
+    next_seq: int = 1
+    tail_bytes: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Messages per second achieved (sent or dropped), over the data phase."""
+        return self.messages / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def _load(source):
+    """A bytes-like view of an ITCH stream: bytes/bytearray/memoryview as is, a plain file
+    memory-mapped, a .gz file decompressed into memory."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return memoryview(source).cast("B"), None
+    path = Path(source)
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    if gz:
+        with gzip.open(path, "rb") as f:
+            return memoryview(f.read()), None
+    if path.stat().st_size == 0:
+        return memoryview(b""), None
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    return memoryview(mm), mm
+
+
+class MoldUDP64Publisher:
+    """Replay an ITCH stream (a file, a .gz file or a bytes buffer; standard 2-byte length
+    framing) as MoldUDP64 packets to ``host:port``.
+
+    Messages are packed greedily: at most ``max_messages`` per packet and ``max_packet`` bytes
+    per datagram (header included; 1400 keeps clear of a 1500-byte Ethernet MTU). ``rate`` paces
+    the stream in messages per second (None: as fast as the socket takes them). ``drop``
+    withholds data packets on purpose: a set of packet indices (0-based, in send order) or a
+    probability in [0, 1] drawn with ``seed``. After the data: ``heartbeats`` heartbeats, then
+    ``end_packets`` end-of-session packets, ``gap_s`` seconds apart. A zero length prefix in the
+    source raises ValueError (the stream cannot be framed); an incomplete last message is not
+    sent and is reported in ``stats.tail_bytes``.
+
+    >>> MoldUDP64Publisher("day.itch", 26400, rate=100_000).run()  # doctest: +SKIP
+    """
+
+    def __init__(self, source, port: int, host: str = "127.0.0.1", *, session=DEFAULT_SESSION,
+                 rate: float | None = None, max_messages: int = MAX_MESSAGES,
+                 max_packet: int = 1400, drop=None, seed: int = 0, first_seq: int = 1,
+                 heartbeats: int = 1, end_packets: int = 3, gap_s: float = 0.001):
+        if rate is not None and rate <= 0:
+            raise ValueError("rate must be > 0 messages/s (or None)")
+        if not 0 < max_messages <= MAX_MESSAGES:
+            raise ValueError(f"max_messages must be 1..{MAX_MESSAGES}")
+        if not HEADER_SIZE < max_packet <= MAX_DATAGRAM:
+            raise ValueError(f"max_packet must be {HEADER_SIZE + 1}..{MAX_DATAGRAM} bytes")
+        if first_seq < 1:
+            raise ValueError("sequence numbers start at 1 or above")
+        self.session = _session(session)
+        self.addr = (host, port)
+        self.rate = rate
+        self.first_seq = first_seq
+        self.heartbeats = heartbeats
+        self.end_packets = end_packets
+        self.gap_s = gap_s
+        self._view, self._mm = _load(source)
+        offsets, status, stop = frame_offsets(self._view)
+        if status == FRAMES_ZERO_LENGTH:
+            raise ValueError(f"zero length prefix at byte offset {stop}: the stream cannot be "
+                             "framed (rewrite it with real length prefixes first)")
+        self.offsets = offsets
+        self.bounds = plan_packets(offsets, max_packet - HEADER_SIZE, max_messages)
+        n_packets = len(self.bounds) - 1
+        if drop is None:
+            self._drop = np.zeros(n_packets, dtype=bool)
+        elif isinstance(drop, float):
+            if not 0.0 <= drop <= 1.0:
+                raise ValueError("a drop probability must be in [0, 1]")
+            self._drop = np.random.default_rng(seed).random(n_packets) < drop
+        else:
+            idx = np.fromiter((int(i) for i in drop), dtype=np.int64)
+            if idx.size and (idx.min() < 0 or idx.max() >= n_packets):
+                raise ValueError(f"drop indices must be in [0, {n_packets}) (there are "
+                                 f"{n_packets} data packets)")
+            self._drop = np.zeros(n_packets, dtype=bool)
+            self._drop[idx] = True
+        self.stats = PublisherStats(session=self.session, messages=len(offsets) - 1,
+                                    packets=n_packets, next_seq=first_seq,
+                                    tail_bytes=len(self._view) - int(offsets[-1])
+                                    if status == FRAMES_TRUNCATED else 0)
+
+    @property
+    def n_packets(self) -> int:
+        """Number of data packets the stream is cut into."""
+        return len(self.bounds) - 1
+
+    def run(self) -> PublisherStats:
+        """Send every packet (except dropped ones), then heartbeats and end of session.
+        O(packets) Python work; the messages are sent as file slices, never copied one by one."""
+        st = self.stats
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        b, off, view = self.bounds, self.offsets, self._view
+        seq0 = self.first_seq
+        rate = self.rate
+        sess = self.session
+        t0 = time.perf_counter()
+        try:
+            for k in range(len(b) - 1):
+                i, j = int(b[k]), int(b[k + 1])
+                if rate is not None:
+                    ahead = t0 + i / rate - time.perf_counter()
+                    if ahead > 0:
+                        time.sleep(ahead)
+                seq = seq0 + i
+                if self._drop[k]:
+                    st.dropped_packets.append(k)
+                    if st.dropped and st.dropped[-1][1] == seq - 1:
+                        st.dropped[-1] = (st.dropped[-1][0], seq0 + j - 1)
+                    else:
+                        st.dropped.append((seq, seq0 + j - 1))
+                    continue
+                hdr = HEADER.pack(sess, seq, j - i)
+                sent = sock.sendmsg([hdr, view[off[i]:off[j]]], [], 0, self.addr)
+                st.sent_packets += 1
+                st.sent_messages += j - i
+                st.bytes += sent
+            st.elapsed_s = time.perf_counter() - t0
+            st.next_seq = seq0 + st.messages
+            for _ in range(self.heartbeats):
+                time.sleep(self.gap_s)
+                sock.sendto(heartbeat(sess, st.next_seq), self.addr)
+                st.heartbeats += 1
+            for _ in range(self.end_packets):
+                time.sleep(self.gap_s)
+                sock.sendto(end_of_session(sess, st.next_seq), self.addr)
+                st.end_of_session += 1
+        finally:
+            sock.close()
+        return st
+
+    def close(self) -> None:
+        """Release the memory map of a file source."""
+        self._view.release()
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def publish(source, port: int, host: str = "127.0.0.1", *, rate: float | None = None,
+            **kwargs) -> PublisherStats:
+    """Send an ITCH file or buffer as a MoldUDP64 session to ``host:port`` at ``rate`` messages
+    per second (None: unpaced), ending with a heartbeat and end-of-session packets. Keyword
+    arguments as :class:`MoldUDP64Publisher` (``drop=``, ``seed=``, ``max_packet=``, ...).
+
+    >>> stats = publish("day.itch", 26400, rate=200_000)       # doctest: +SKIP
+    >>> stats.sent_messages, stats.dropped
+    """
+    with MoldUDP64Publisher(source, port, host, rate=rate, **kwargs) as pub:
+        return pub.run()
+
+
+__all__ = ["END_OF_SESSION", "HEADER_SIZE", "HEARTBEAT", "MAX_MESSAGES", "MoldUDP64Error",
+           "MoldUDP64Publisher", "MoldUDP64Receiver", "Packet", "PublisherStats", "ReceiverStats",
+           "build_framed_packet", "build_packet", "end_of_session", "heartbeat", "parse_packet",
+           "publish", "receive"]
