@@ -1,63 +1,270 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Per-message latency measured inside compiled code (no Python in the timed region)."""
+"""Per-message latency measured inside compiled code (no Python in the timed region).
+
+Two clocks: ``"monotonic"`` (``clock_gettime(CLOCK_MONOTONIC)``, ns) and ``"tsc"`` (the CPU
+time-stamp counter behind a load fence, calibrated against CLOCK_MONOTONIC). ``"auto"`` picks the
+TSC when the CPU says it is invariant (``constant_tsc`` and ``nonstop_tsc``), else the monotonic
+clock. Raw readings are stored in a preallocated array inside the loop and converted to ns after
+it, so the timed region holds nothing but the two clock reads and the book call.
+"""
 
 from libc.stdint cimport int64_t
 cimport numpy as cnp
 import numpy as np
 
-from matchcore._core cimport OrderBook, mc_book, mc_command, mc_apply
+from matchcore._core cimport OrderBook, mc_book, mc_command, mc_apply, mc_process
 from matchcore._core import COMMAND_DTYPE as _COMMAND_DTYPE
 
 cnp.import_array()
 
-cdef extern from "<time.h>" nogil:
-    ctypedef long time_t
-    cdef struct timespec:
-        time_t tv_sec
-        long tv_nsec
-    int clock_gettime(int clk, timespec* ts)
-    int CLOCK_MONOTONIC
+cdef extern from "mc_clock.h" nogil:
+    int64_t mc_mono_ns()
+    int64_t mc_tsc()
+    void mc_cpu_relax()
+    int MC_HAVE_TSC
+
+cdef enum:
+    CLK_MONO = 0
+    CLK_TSC = 1
+
+cdef inline int64_t _read(int clk) noexcept nogil:
+    if clk == CLK_TSC:
+        return mc_tsc()
+    return mc_mono_ns()
 
 
-cdef inline int64_t now_ns() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+_tsc_per_ns = None   # calibrated once per process
 
 
-def clock_overhead_ns(Py_ssize_t n=100000):
-    """Median cost of one back-to-back pair of clock reads (ns): what every sample includes."""
+def _tsc_invariant():
+    if not MC_HAVE_TSC:
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return "constant_tsc" in flags and "nonstop_tsc" in flags
+    except OSError:
+        pass
+    return False
+
+
+def resolve_clock(clock="auto"):
+    """The clock name a run will use: ``"tsc"`` or ``"monotonic"`` (``"auto"`` resolved).
+
+    >>> resolve_clock("monotonic")
+    'monotonic'
+    """
+    if clock == "auto":
+        return "tsc" if _tsc_invariant() else "monotonic"
+    if clock == "tsc":
+        if not MC_HAVE_TSC:
+            raise ValueError("this CPU has no time-stamp counter; use clock='monotonic'")
+        return "tsc"
+    if clock == "monotonic":
+        return "monotonic"
+    raise ValueError(f"unknown clock {clock!r}: use 'auto', 'tsc' or 'monotonic'")
+
+
+cdef int _clk(str name):
+    return CLK_TSC if name == "tsc" else CLK_MONO
+
+
+def tsc_ticks_per_ns(double duration_s=0.05):
+    """TSC ticks per ns, calibrated against CLOCK_MONOTONIC by a busy wait of ``duration_s``.
+
+    Calibrated once per process and cached. O(duration).
+
+    >>> tsc_ticks_per_ns() > 0
+    True
+    """
+    global _tsc_per_ns
+    if _tsc_per_ns is not None:
+        return _tsc_per_ns
+    cdef int64_t m0, m1, t0, t1, wait = <int64_t>(duration_s * 1e9)
+    with nogil:
+        m0 = mc_mono_ns()
+        t0 = mc_tsc()
+        while mc_mono_ns() - m0 < wait:
+            mc_cpu_relax()
+        t1 = mc_tsc()
+        m1 = mc_mono_ns()
+    _tsc_per_ns = (t1 - t0) / float(m1 - m0) if MC_HAVE_TSC else 1.0
+    return _tsc_per_ns
+
+
+def _ns_per_tick(str name):
+    return 1.0 / tsc_ticks_per_ns() if name == "tsc" else 1.0
+
+
+cdef void _to_ns(int64_t* a, Py_ssize_t n, double scale) noexcept nogil:
+    cdef Py_ssize_t i
+    if scale == 1.0:
+        return
+    for i in range(n):
+        a[i] = <int64_t>(a[i] * scale + 0.5)
+
+
+def clock_overhead_samples(Py_ssize_t n=100000, clock="auto"):
+    """ns between back-to-back clock reads, ``n`` samples (int64 array): what every sample includes.
+
+    >>> clock_overhead_samples(1000, "monotonic").shape
+    (1000,)
+    """
+    name = resolve_clock(clock)
+    cdef int clk = _clk(name)
+    cdef double scale = _ns_per_tick(name)
     cdef cnp.ndarray[int64_t] d = np.empty(n, dtype=np.int64)
+    cdef int64_t* p = <int64_t*>cnp.PyArray_DATA(d)
     cdef Py_ssize_t i
     cdef int64_t t0, t1
     with nogil:
         for i in range(n):
-            t0 = now_ns()
-            t1 = now_ns()
-            d[i] = t1 - t0
-    return float(np.median(d))
+            t0 = _read(clk)
+            t1 = _read(clk)
+            p[i] = t1 - t0
+        _to_ns(p, n, scale)
+    return d
 
 
-def process_timed(OrderBook book, commands):
-    """Apply commands one by one, timing each inside the compiled loop.
+def clock_overhead_ns(Py_ssize_t n=100000, clock="auto"):
+    """Median cost of one back-to-back pair of clock reads (ns): what every sample includes.
 
-    Returns an int64 array of per-message service times in ns (clock read before and after each
-    message). Events are produced as usual and discarded afterwards.
+    >>> clock_overhead_ns(1000) >= 0
+    True
     """
+    return float(np.median(clock_overhead_samples(n, clock)))
+
+
+cdef cnp.ndarray _commands(commands):
     cdef cnp.ndarray arr = np.ascontiguousarray(commands)
     if arr.dtype != _COMMAND_DTYPE:
-        raise TypeError("process_timed() needs a COMMAND_DTYPE array")
+        raise TypeError(f"needs a matchcore.COMMAND_DTYPE array, got {arr.dtype}")
+    return arr
+
+
+def process_timed(OrderBook book, commands, clock="auto"):
+    """Apply commands one by one, timing each inside the compiled loop (closed loop).
+
+    Returns an int64 array of per-message service times in ns (clock read right before and right
+    after each message; the clock pair's own cost is included, see :func:`clock_overhead_ns`).
+    Events are written as usual and discarded after each message. O(n + fills).
+
+    >>> import matchcore as mc
+    >>> cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE); cmds["qty"] = 1; cmds["price"] = 100
+    >>> cmds["order_id"] = [1, 2, 3]
+    >>> process_timed(mc.OrderBook(), cmds).shape
+    (3,)
+    """
+    cdef cnp.ndarray arr = _commands(commands)
+    name = resolve_clock(clock)
+    cdef int clk = _clk(name)
+    cdef double scale = _ns_per_tick(name)
     cdef Py_ssize_t n = arr.shape[0], i
     cdef cnp.ndarray[int64_t] lat = np.empty(n, dtype=np.int64)
     cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(lat)
     cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
     cdef mc_book* b = book._b
     cdef int64_t start = b.n_ev, t0, t1
+    # Touch the output once so the first samples do not pay its page faults.
+    lat[:] = 0
     with nogil:
         for i in range(n):
-            t0 = now_ns()
+            t0 = _read(clk)
             mc_apply(b, &cmds[i])
-            t1 = now_ns()
+            t1 = _read(clk)
             out[i] = t1 - t0
             b.n_ev = start
+        _to_ns(out, n, scale)
     return lat
+
+
+def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=None, clock="auto"):
+    """Apply commands at scheduled arrival times (open loop); latency counts from the schedule.
+
+    Message ``i`` is due at ``t0 + i / rate`` (or ``t0 + arrivals_ns[i]`` when given, ns offsets,
+    non-decreasing). The loop busy-waits until a message is due when it is ahead; when it is
+    behind (a stall, or a rate above capacity), messages start late and their latency includes
+    the wait: no coordinated omission. Returns ``(latency_ns, service_ns)``, int64 arrays:
+    completion minus scheduled arrival, and completion minus actual start. O(n + fills).
+
+    >>> import matchcore as mc
+    >>> cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE); cmds["qty"] = 1; cmds["price"] = 100
+    >>> cmds["order_id"] = [1, 2, 3]
+    >>> lat, svc = process_open_loop(mc.OrderBook(), cmds, rate=1e6)
+    >>> bool((lat >= svc).all())
+    True
+    """
+    cdef cnp.ndarray arr = _commands(commands)
+    name = resolve_clock(clock)
+    cdef int clk = _clk(name)
+    cdef double scale = _ns_per_tick(name)
+    cdef double ticks_per_ns = 1.0 / scale
+    cdef Py_ssize_t n = arr.shape[0], i
+    cdef cnp.ndarray[int64_t] sched_a
+    if arrivals_ns is None:
+        if not rate > 0:
+            raise ValueError("open loop needs rate > 0 (messages per second) or arrivals_ns")
+        sched_a = np.round(np.arange(n, dtype=np.float64) * (1e9 / rate) * ticks_per_ns).astype(np.int64)
+    else:
+        a = np.asarray(arrivals_ns, dtype=np.float64)
+        if a.shape != (n,):
+            raise ValueError(f"arrivals_ns has shape {a.shape}, expected ({n},)")
+        if n > 1 and (np.diff(a) < 0).any():
+            raise ValueError("arrivals_ns must be non-decreasing")
+        sched_a = np.round(a * ticks_per_ns).astype(np.int64)
+    cdef int64_t* sched = <int64_t*>cnp.PyArray_DATA(sched_a)
+    cdef cnp.ndarray[int64_t] lat = np.zeros(n, dtype=np.int64)
+    cdef cnp.ndarray[int64_t] svc = np.zeros(n, dtype=np.int64)
+    cdef int64_t* lo = <int64_t*>cnp.PyArray_DATA(lat)
+    cdef int64_t* so = <int64_t*>cnp.PyArray_DATA(svc)
+    cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
+    cdef mc_book* b = book._b
+    cdef int64_t start = b.n_ev, t0, t1, due, base
+    with nogil:
+        base = _read(clk)
+        for i in range(n):
+            due = base + sched[i]
+            t0 = _read(clk)
+            while t0 < due:
+                mc_cpu_relax()
+                t0 = _read(clk)
+            mc_apply(b, &cmds[i])
+            t1 = _read(clk)
+            lo[i] = t1 - due
+            so[i] = t1 - t0
+            b.n_ev = start
+        _to_ns(lo, n, scale)
+        _to_ns(so, n, scale)
+    return lat, svc
+
+
+def process_batch_ns(OrderBook book, commands, bint emit=True):
+    """Wall time (ns, CLOCK_MONOTONIC) of one ``mc_process`` call over the whole batch.
+
+    The throughput figure: no per-message clock reads. With ``emit=False`` the book writes no
+    events (replay speed). Events are discarded. O(n + fills).
+
+    >>> import matchcore as mc
+    >>> cmds = np.zeros(2, dtype=mc.COMMAND_DTYPE); cmds["qty"] = 1; cmds["price"] = 100
+    >>> cmds["order_id"] = [1, 2]
+    >>> process_batch_ns(mc.OrderBook(), cmds) > 0
+    True
+    """
+    cdef cnp.ndarray arr = _commands(commands)
+    cdef mc_book* b = book._b
+    cdef int64_t n = arr.shape[0], done, t0, t1
+    cdef int64_t start = b.n_ev
+    cdef int old_emit = b.emit
+    cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
+    b.emit = 1 if emit else 0
+    with nogil:
+        t0 = mc_mono_ns()
+        done = mc_process(b, cmds, n)
+        t1 = mc_mono_ns()
+    b.n_ev = start
+    b.emit = old_emit
+    if done < n:
+        raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
+    return t1 - t0

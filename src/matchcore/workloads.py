@@ -1,129 +1,305 @@
 """Seeded order-flow generators that write :data:`COMMAND_DTYPE` arrays.
 
-The standard mix follows the shape customary for matching-engine benchmarks: 9% new GTC orders,
-3% marketable IOC orders, 6% cancels and 82% reprices of a resting order, with about 1,000
-resting orders over about 750 price levels. Commands are generated against a live book so that
-every cancel and reprice names an order that is resting when the command arrives.
+Every generator returns ``(setup, flow)``: ``setup`` builds the starting book, ``flow`` is the
+measured stream. Replaying ``setup`` then ``flow`` into an empty book (default STP mode) gives
+exactly the book the generator modelled: every cancel and reprice names an order that is resting
+when it arrives. The generators track the book with a small compiled model (price-time queues,
+the engine's matching rule) in :mod:`matchcore.bench._kernels`, compiled by Numba when it is
+installed (imported only when a workload is generated) and run as plain Python otherwise: same
+output, about 100x slower. The same seed gives the same commands, whichever way they run.
+
+Workloads:
+
+- :func:`standard_mix`: 9% new GTC orders, 3% marketable IOCs, 6% cancels and 82% reprices of a
+  resting order, about 1,000 resting orders over about 750 price levels; optional passive
+  ``background`` orders beyond the active levels (a deep book that the flow does not touch).
+- :func:`deep_book`: the standard mix over a book of about 1M resting orders, either active near
+  the touch over a deep passive book, or spread over the whole book (``spread=True``).
+- :func:`market_maker_mix`: makers' quotes replaced every few messages (cancel + new order), a
+  drifting fair price, takers now and then: about 95% of orders end cancelled.
+- :func:`sweep_burst`: passive refills and cancels, and now and then a large marketable order
+  (IOC through many levels, or a market order) that eats many price levels at once.
+
+:func:`generate` gives any of them by name as a :class:`Workload` with its parameters and the
+model's statistics (orders, fills, cancels, resting at the end).
 """
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 
-from matchcore._core import COMMAND_DTYPE, OrderBook
+from matchcore._core import COMMAND_DTYPE
 
-MID = 1_000_000  # ticks; far from 0 so that prices never leave the positive range
+MID = 1_000_000   # ticks; far from 0 so that prices never leave the positive range
+_CHUNK = 1 << 19  # flow commands generated per kernel call (bounds the uniforms held at once)
 
 
-class _LiveSet:
-    """Resting ids with O(1) random pick and removal (order does not matter here)."""
+@dataclasses.dataclass
+class Workload:
+    """A generated workload: ``setup`` (builds the book) and ``flow`` (measured), both
+    :data:`COMMAND_DTYPE` arrays, with the generator's parameters and its model's statistics."""
 
-    def __init__(self):
-        self.ids: list[int] = []
-        self.pos: dict[int, int] = {}
+    name: str
+    setup: np.ndarray
+    flow: np.ndarray
+    params: dict
+    stats: dict
 
-    def add(self, oid: int) -> None:
-        self.pos[oid] = len(self.ids)
-        self.ids.append(oid)
+    def save(self, path) -> Path:
+        """Write the workload to ``path`` (a ``.npz`` of two ``.npy`` arrays plus parameters).
 
-    def discard(self, oid: int) -> None:
-        i = self.pos.pop(oid, None)
-        if i is None:
-            return
-        last = self.ids.pop()
-        if last != oid:
-            self.ids[i] = last
-            self.pos[last] = i
+        >>> w = generate("standard", 100, seed=1)
+        >>> import tempfile, os; d = tempfile.mkdtemp()
+        >>> Workload.load(w.save(os.path.join(d, "w.npz"))).flow.shape
+        (100,)
+        """
+        path = Path(path)
+        meta = np.array(repr({"name": self.name, "params": self.params, "stats": self.stats}))
+        np.savez(path, setup=self.setup, flow=self.flow, meta=meta)
+        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
-    def __len__(self) -> int:
-        return len(self.ids)
+    @classmethod
+    def load(cls, path) -> "Workload":
+        """Read a workload written by :meth:`save`."""
+        import ast
+
+        with np.load(path, allow_pickle=False) as z:
+            meta = ast.literal_eval(str(z["meta"]))
+            setup, flow = z["setup"], z["flow"]
+        if setup.dtype != COMMAND_DTYPE or flow.dtype != COMMAND_DTYPE:
+            raise ValueError(f"{path}: not a matchcore workload (arrays are not COMMAND_DTYPE)")
+        return cls(meta["name"], setup, flow, meta["params"], meta["stats"])
+
+
+def _k():
+    from matchcore.bench import _kernels
+
+    return _kernels
+
+
+def _stats(k, model, n_orders: int) -> dict:
+    st = model.stats
+    return {
+        "orders": int(st[k.ST_ORDERS]),
+        "fully_filled": int(st[k.ST_FILLED]),
+        "cancelled": int(st[k.ST_CANCELLED]),
+        "expired": int(st[k.ST_EXPIRED]),
+        "fills": int(st[k.ST_FILLS]),
+        "replaced": int(st[k.ST_REPLACED]),
+        "resting_at_end": int(k.count_resting(model.qty, n_orders)),
+        "compiled": bool(k.HAVE_NUMBA),
+    }
+
+
+def _check_common(n, seed, first_id):
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if first_id < 0:
+        raise ValueError(f"first_id must be >= 0, got {first_id}")
+    if not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+
+
+def _gen_standard(n, seed, resting, levels, background, first_id):
+    _check_common(n, seed, first_id)
+    if resting < 0 or background < 0 or levels < 1:
+        raise ValueError("resting and background must be >= 0 and levels >= 1")
+    k = _k()
+    half = max(levels // 2, 1)
+    window = 2 * (half + 16 + background // 200) + 1
+    mid = window // 2
+    base = MID - mid
+    n_setup = resting + background
+    cmds = np.zeros(n_setup + n, dtype=COMMAND_DTYPE)
+    out = k.out_views(cmds)
+    model = k.Model(n_setup + min(n, _CHUNK) + 16, window)
+    state = np.zeros(4, np.int64)
+    rng = np.random.default_rng(seed)
+    us = rng.random(2 * resting)
+    k.resting_setup(resting, background, levels, first_id, base, mid, us, state,
+                    *model.arrays(), *out)
+    done = 0
+    while done < n:
+        c = min(_CHUNK, n - done)
+        model.reserve(int(state[0]) + c + 16)
+        k.standard_flow(c, resting, levels, first_id, base, mid, rng.random(4 * c), state,
+                        *model.arrays(), *out)
+        done += c
+    stats = _stats(k, model, int(state[0]))
+    return cmds[:n_setup], cmds[n_setup:], stats
 
 
 def standard_mix(n: int, *, seed: int = 1, resting: int = 1000, levels: int = 750,
                  background: int = 0, first_id: int = 1):
-    """Generate ``n`` commands of the standard mix.
+    """Generate ``n`` commands of the standard mix; returns ``(setup, flow)``.
 
-    Returns ``(setup, flow)``: ``setup`` places the initial resting orders (``resting`` active
-    orders within ``levels`` levels around the mid, plus ``background`` passive orders on
-    levels beyond them, 100 per level, that the flow never touches); ``flow`` is the measured
-    mix. Replaying ``setup`` then ``flow`` into an empty book with the default STP mode
-    reproduces the book the generator saw. O(n) with a Python loop (about 1 µs per command).
+    ``setup`` places ``background`` passive orders (100 per level, on levels beyond the active
+    ones, never named by the flow) and ``resting`` active orders at uniform distances of
+    1..``levels``/2 ticks from the mid on both sides. ``flow``: 9% new passive GTC orders, 3% IOCs
+    at the opposite best price (sized so that the book stays near ``resting`` orders), 6% cancels
+    and 82% reprices (new price and qty, usually losing queue place) of a random active resting
+    order. Prices in ticks around 1,000,000; order ids from ``first_id`` in sequence. O(n) in
+    compiled code (about 20 ns per command with Numba).
 
     >>> setup, flow = standard_mix(1000, seed=7)
+    >>> len(setup), len(flow)
+    (1000, 1000)
+    """
+    setup, flow, _ = _gen_standard(n, seed, resting, levels, background, first_id)
+    return setup, flow
+
+
+def deep_book(n: int, *, seed: int = 1, resting: int = 1_000_000, spread: bool = False,
+              levels: int = 750, first_id: int = 1):
+    """The standard mix over a deep book of ``resting`` orders; returns ``(setup, flow)``.
+
+    ``spread=False``: 1,000 active orders over ``levels`` levels near the touch carry the flow,
+    the other ``resting - 1000`` orders rest passively on deeper levels (100 per level): the
+    common shape of a real book. ``spread=True``: all ``resting`` orders are active and the
+    cancels and reprices pick among all of them (queues of about resting/levels orders). O(n +
+    resting).
+
+    >>> setup, flow = deep_book(100, resting=5000)
+    >>> len(setup)
+    5000
+    """
+    if spread:
+        return standard_mix(n, seed=seed, resting=resting, levels=levels, first_id=first_id)
+    active = min(resting, 1000)
+    return standard_mix(n, seed=seed, resting=active, levels=levels,
+                        background=resting - active, first_id=first_id)
+
+
+def _gen_market_maker(n, seed, makers, quotes, spread, take_prob, move_prob, first_id):
+    _check_common(n, seed, first_id)
+    if makers < 1 or quotes < 1 or spread < 1:
+        raise ValueError("makers, quotes and spread must be >= 1")
+    if not (0 <= take_prob and 0 <= move_prob and take_prob + move_prob < 0.9):
+        raise ValueError("take_prob and move_prob must be >= 0 and sum below 0.9")
+    k = _k()
+    window = 4096 + 2 * (quotes + spread)
+    warm = makers * quotes * 4          # enough rows for every maker to have its quotes up
+    total = warm + n
+    cmds = np.zeros(total, dtype=COMMAND_DTYPE)
+    out = k.out_views(cmds)
+    model = k.Model(min(total, _CHUNK) + 16, window)
+    slots = np.full((makers, 2 * quotes), -1, np.int64)
+    state = np.zeros(4, np.int64)
+    state[2] = window // 2
+    base = MID - window // 2
+    rng = np.random.default_rng(seed)
+    while state[1] < total:
+        c = min(_CHUNK, int(total - state[1]))
+        model.reserve(int(state[0]) + c + 16)
+        # each quadruple of uniforms yields at most two rows; the move steps yield none
+        k.market_maker_flow(total, makers, quotes, spread, take_prob, move_prob, first_id, base,
+                            rng.random(4 * c), state, slots, *model.arrays(), *out)
+    stats = _stats(k, model, int(state[0]))
+    return cmds[:warm], cmds[warm:], stats
+
+
+def market_maker_mix(n: int, *, seed: int = 1, makers: int = 10, quotes: int = 5,
+                     spread: int = 2, take_prob: float = 0.02, move_prob: float = 0.01,
+                     first_id: int = 1):
+    """Generate ``n`` commands of market-maker flow; returns ``(setup, flow)``.
+
+    ``makers`` each keep ``quotes`` orders a side at ``spread`` + j (+ maker % 3) ticks from a
+    fair price that moves one tick with probability ``move_prob`` per step. Each step either
+    moves the price, sends a taker IOC at the touch (``take_prob``), or replaces one quote:
+    a cancel of the old quote (if still resting) and a new GTC order at the current price, which
+    trades if a stale quote on the other side is now crossed. About 95% of orders end cancelled.
+    ``setup`` is the first ``makers * quotes * 4`` generated commands (puts the quotes up). O(n).
+
+    >>> setup, flow = market_maker_mix(1000, seed=3)
     >>> len(flow)
     1000
     """
-    rng = np.random.default_rng(seed)
+    setup, flow, _ = _gen_market_maker(n, seed, makers, quotes, spread, take_prob, move_prob,
+                                       first_id)
+    return setup, flow
+
+
+def _gen_sweep(n, seed, resting, levels, sweep_prob, sweep_levels, first_id):
+    _check_common(n, seed, first_id)
+    if resting < 0 or levels < 2 or sweep_levels < 1 or not 0 <= sweep_prob <= 0.5:
+        raise ValueError("need resting >= 0, levels >= 2, sweep_levels >= 1, 0 <= sweep_prob <= 0.5")
+    k = _k()
     half = max(levels // 2, 1)
-    book = OrderBook(record_events=True, capacity=resting + background + 1024)
-    live = _LiveSet()
-    setup = []
-    next_id = first_id
+    window = 2 * (half + 4 * sweep_levels + 70) + 1
+    mid = window // 2
+    base = MID - mid
+    cmds = np.zeros(resting + n, dtype=COMMAND_DTYPE)
+    out = k.out_views(cmds)
+    model = k.Model(resting + min(n, _CHUNK) + 16, window)
+    state = np.zeros(4, np.int64)
+    rng = np.random.default_rng(seed)
+    k.resting_setup(resting, 0, levels, first_id, base, mid, rng.random(2 * resting), state,
+                    *model.arrays(), *out)
+    done = 0
+    while done < n:
+        c = min(_CHUNK, n - done)
+        model.reserve(int(state[0]) + c + 16)
+        k.sweep_flow(c, resting, levels, sweep_prob, sweep_levels, 0.10, first_id, base, mid,
+                     rng.random(4 * c), state, *model.arrays(), *out)
+        done += c
+    stats = _stats(k, model, int(state[0]))
+    return cmds[:resting], cmds[resting:], stats
 
-    def passive_price(side: int) -> int:
-        off = 1 + int(rng.integers(0, half))
-        return MID - off if side == 0 else MID + off
 
-    for k in range(background):
-        side = k & 1
-        lvl = half + 10 + (k // 2) // 100
-        price = MID - lvl if side == 0 else MID + lvl
-        setup.append((0, next_id, side, price, 100, 0))
-        book.submit(next_id, side, price, 100)
-        next_id += 1
-    for k in range(resting):
-        side = k & 1
-        qty = int(rng.integers(1, 200))
-        price = passive_price(side)
-        setup.append((0, next_id, side, price, qty, 0))
-        book.submit(next_id, side, price, qty)
-        live.add(next_id)
-        next_id += 1
-    book.events()
+def sweep_burst(n: int, *, seed: int = 1, resting: int = 20_000, levels: int = 2_000,
+                sweep_prob: float = 0.005, sweep_levels: int = 40, first_id: int = 1):
+    """Generate ``n`` commands with sweeps; returns ``(setup, flow)``.
 
-    flow = np.zeros(n, dtype=COMMAND_DTYPE)
-    kinds = rng.random(n)
-    for i in range(n):
-        r = kinds[i]
-        rec = flow[i]
-        if r < 0.09 or len(live) < 2:          # new passive GTC order
-            side = int(rng.integers(0, 2))
-            qty = int(rng.integers(1, 200))
-            price = passive_price(side)
-            rec["kind"], rec["order_id"], rec["side"], rec["price"], rec["qty"] = 0, next_id, side, price, qty
-            book.submit(next_id, side, price, qty)
-            live.add(next_id)
-            next_id += 1
-        elif r < 0.12:                         # marketable IOC at the opposite touch
-            side = int(rng.integers(0, 2))
-            best = book.best_ask() if side == 0 else book.best_bid()
-            price = best[0] if best else passive_price(1 - side)
-            # Sized to take about one resting order at the target book size and more when the
-            # book is larger, so that adds (9%) minus cancels (6%) stay balanced by IOC takes.
-            pressure = min(max(len(live) / max(resting, 1), 0.5), 4.0)
-            qty = int(rng.integers(1, int(260 * pressure) + 2))
-            rec["kind"], rec["order_id"], rec["side"], rec["price"], rec["qty"], rec["tif"] = 0, next_id, side, price, qty, 1
-            book.submit(next_id, side, price, qty, 1)
-            for ev in book.events():
-                if ev["kind"] == 1 and book.get(int(ev["maker_id"])) is None:
-                    live.discard(int(ev["maker_id"]))
-            next_id += 1
-        elif r < 0.18:                         # cancel
-            oid = live.ids[int(rng.integers(0, len(live)))]
-            rec["kind"], rec["order_id"] = 2, oid
-            book.cancel(oid)
-            live.discard(oid)
-        else:                                  # reprice a resting order on its own side
-            oid = live.ids[int(rng.integers(0, len(live)))]
-            side = book.get(oid)[0]
-            price = passive_price(side)
-            qty = int(rng.integers(1, 200))
-            rec["kind"], rec["order_id"], rec["price"], rec["qty"] = 3, oid, price, qty
-            book.modify(oid, qty, price)
-        book.events()
+    ``setup``: ``resting`` orders over ``levels`` levels (both sides). ``flow``: passive GTC
+    refills spread over the same levels, 10% cancels, and with probability ``sweep_prob`` a
+    sweep: an IOC whose limit is ``sweep_levels`` (x0.5..1.5) ticks through the touch with no qty
+    limit, or a market order sized to take about that many average levels. O(n + fills).
 
-    s = np.zeros(len(setup), dtype=COMMAND_DTYPE)
-    if setup:
-        arr = np.array(setup, dtype=np.int64)
-        s["kind"], s["order_id"], s["side"], s["price"], s["qty"] = (
-            arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4])
-    return s, flow
+    >>> setup, flow = sweep_burst(1000, resting=2000, levels=200)
+    >>> len(flow)
+    1000
+    """
+    setup, flow, _ = _gen_sweep(n, seed, resting, levels, sweep_prob, sweep_levels, first_id)
+    return setup, flow
+
+
+# name -> (generator returning setup, flow, stats; default parameters)
+_REGISTRY = {
+    "standard": (_gen_standard, dict(resting=1000, levels=750, background=0, first_id=1)),
+    "market_maker": (_gen_market_maker, dict(makers=10, quotes=5, spread=2, take_prob=0.02,
+                                             move_prob=0.01, first_id=1)),
+    "deep_book": (None, dict(resting=1_000_000, spread=False, levels=750, first_id=1)),
+    "sweep": (_gen_sweep, dict(resting=20_000, levels=2_000, sweep_prob=0.005, sweep_levels=40,
+                               first_id=1)),
+}
+
+WORKLOADS = tuple(_REGISTRY)
+
+
+def generate(name: str, n: int, *, seed: int = 1, **params) -> Workload:
+    """Generate workload ``name`` (one of :data:`WORKLOADS`) with ``n`` flow commands.
+
+    Unknown parameter names raise ``TypeError``; the returned :class:`Workload` records every
+    parameter actually used. O(n + setup).
+
+    >>> w = generate("market_maker", 500, seed=2)
+    >>> w.name, len(w.flow), w.params["makers"]
+    ('market_maker', 500, 10)
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
+    fn, defaults = _REGISTRY[name]
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise TypeError(f"workload {name!r} has no parameter(s) {sorted(unknown)}; "
+                        f"it takes {sorted(defaults)}")
+    p = {**defaults, **params}
+    if name == "deep_book":
+        active = p["resting"] if p["spread"] else min(p["resting"], 1000)
+        background = 0 if p["spread"] else p["resting"] - active
+        setup, flow, stats = _gen_standard(n, seed, active, p["levels"], background, p["first_id"])
+    else:
+        setup, flow, stats = fn(n, seed, *p.values())
+    return Workload(name, setup, flow, {"n": n, "seed": int(seed), **p}, stats)
