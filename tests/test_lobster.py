@@ -1,0 +1,314 @@
+"""matchcore.lobster: LOBSTER message replay through the compiled book, seeding, and both checks
+against the orderbook file, on hand-made files (every event type) and the shared real sample."""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from matchcore.lobster import (
+    SEED_BASE,
+    LobsterMessages,
+    read_messages,
+    read_orderbook,
+    replay_lobster,
+    seed_id,
+    seed_levels,
+)
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lobster"
+REAL_MSG = DATA / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+REAL_OB = DATA / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
+
+# Book before message 1: asks 10100 x 10, 10200 x 20; bids 9900 x 30, 9800 x 40 (beyond 2 levels
+# once 10000 arrives). Columns: time, type, id, size, price, direction.
+MESSAGES = [
+    (34200.000000001, 1, 1, 5, 10000, 1),     # 1 submit buy 5 @ 10000
+    (34200.5, 2, 1, 2, 10000, 1),             # 2 partial cancel 2 of order 1
+    (34201.25, 4, 77, 4, 10100, -1),          # 4 execution of an order added before the file
+    (34202.0, 5, 0, 7, 10050, -1),            # 5 hidden execution: trade only
+    (34203.0, 7, 0, 0, -1, -1),               # 7 halt
+    (34204.0, 7, 0, 0, 1, -1),                # 7 resume trading
+    (34205.0, 3, 1, 3, 10000, 1),             # 3 delete order 1 (9800 moves in from beyond)
+    (34206.0, 1, 2, 8, 10150, -1),            # 1 submit sell 8 @ 10150
+    (34207.0, 6, 0, 100, 10100, 1),           # 6 cross trade: trade only
+    (34208.123456789, 4, 2, 10, 10150, -1),   # 4 execution of 10 against 8 open: clamped
+    (34209.0, 3, 55, 5, 9700, 1),             # 3 delete of an unknown order beyond the depth
+]
+# Orderbook rows (book AFTER each message), 2 levels: ask1 p, s, bid1 p, s, ask2 p, s, bid2 p, s.
+ROWS = [
+    (10100, 10, 10000, 5, 10200, 20, 9900, 30),
+    (10100, 10, 10000, 3, 10200, 20, 9900, 30),
+    (10100, 6, 10000, 3, 10200, 20, 9900, 30),
+    (10100, 6, 10000, 3, 10200, 20, 9900, 30),
+    (10100, 6, 10000, 3, 10200, 20, 9900, 30),
+    (10100, 6, 10000, 3, 10200, 20, 9900, 30),
+    (10100, 6, 9900, 30, 10200, 20, 9800, 40),
+    (10100, 6, 9900, 30, 10150, 8, 9800, 40),
+    (10100, 6, 9900, 30, 10150, 8, 9800, 40),
+    (10100, 6, 9900, 30, 10200, 20, 9800, 40),
+    (10100, 6, 9900, 30, 10200, 20, 9800, 40),
+]
+
+
+def _write(tmp_path, messages=MESSAGES, rows=ROWS, header=False):
+    m = tmp_path / "X_message_2.csv"
+    o = tmp_path / "X_orderbook_2.csv"
+    m.write_text(("Time,Type,OrderID,Size,Price,Direction\n" if header else "")
+                 + "".join(",".join(str(v) for v in r) + "\n" for r in messages))
+    o.write_text("".join(",".join(str(v) for v in r) + "\n" for r in rows))
+    return m, o
+
+
+def _prefix(msgs: LobsterMessages, k: int) -> LobsterMessages:
+    return LobsterMessages(*(getattr(msgs, f)[:k] for f in
+                             ("ts_ns", "type", "order_id", "size", "price", "direction")))
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    m, o = _write(tmp_path)
+    return read_messages(m), read_orderbook(o), m, o
+
+
+def _after(tiny, k):
+    """Replay the first k messages, seeded from the orderbook file."""
+    msgs, ob, _, _ = tiny
+    return replay_lobster(_prefix(msgs, k), ob[:k])
+
+
+def test_lobster_read_messages_columns_and_exact_ns(tiny):
+    msgs, ob, _, _ = tiny
+    assert msgs.ts_ns[0] == 34200_000_000_001 and msgs.ts_ns[9] == 34208_123_456_789
+    assert msgs.type.tolist() == [1, 2, 4, 5, 7, 7, 3, 1, 6, 4, 3]
+    assert msgs.direction.dtype == np.int8 and msgs.price[4] == -1
+    assert ob.shape == (11, 8) and ob.dtype == np.int64
+
+
+def test_lobster_header_line_is_skipped(tmp_path):
+    m, o = _write(tmp_path, header=True)
+    assert len(read_messages(m)) == len(MESSAGES)
+
+
+def test_lobster_seed_is_first_row_with_first_message_undone(tiny):
+    msgs, ob, _, _ = tiny
+    seed = seed_levels(ob[0], 1, 10000, 5, 1)
+    assert seed.tolist() == [[0, 9900, 30], [1, 10100, 10], [1, 10200, 20]]
+    # a first message that removed liquidity gets it back in the seed
+    assert seed_levels(ob[0], 3, 9900, 7, 1).tolist()[:2] == [[0, 10000, 5], [0, 9900, 37]]
+    assert seed_levels(ob[0], 4, 10150, 3, -1).tolist()[2:] == [[1, 10100, 10], [1, 10150, 3],
+                                                                [1, 10200, 20]]
+    assert seed_levels(ob[0], 5, 10000, 5, 1).tolist() == [[0, 10000, 5], [0, 9900, 30],
+                                                           [1, 10100, 10], [1, 10200, 20]]
+
+
+def test_lobster_seed_orders_have_ids_outside_the_message_id_space(tiny):
+    r = _after(tiny, 1)
+    assert r.book.get(seed_id(0, 9900)) == (0, 9900, 30)
+    assert seed_id(1, 10100) == SEED_BASE + (1 << 48) + 10100 > 2**63
+    assert r.book.level(0, 10000) == [(1, 5)]
+
+
+def test_lobster_type1_submit_rests_without_matching(tiny):
+    r = _after(tiny, 1)
+    assert r.book.get(1) == (0, 10000, 5)
+    assert r.book.best_bid() == (10000, 5) and r.book.best_ask() == (10100, 10)
+
+
+def test_lobster_type2_partial_cancel_reduces_order(tiny):
+    r = _after(tiny, 2)
+    assert r.book.get(1) == (0, 10000, 3)
+
+
+def test_lobster_type4_unknown_id_takes_from_seed_level_and_is_a_trade(tiny):
+    r = _after(tiny, 3)
+    assert r.book.best_ask() == (10100, 6)
+    assert r.counters["unknown_refs"] == 1 and r.counters["seed_hits"] == 1
+    assert r.trades[["order_id", "price", "qty", "side", "type"]].tolist() == [(77, 10100, 4, 1, 4)]
+
+
+def test_lobster_type5_hidden_execution_is_trade_only(tiny):
+    before, after = _after(tiny, 3), _after(tiny, 4)
+    assert after.book.state_hash() == before.book.state_hash()
+    assert after.trades[-1][["price", "qty", "type"]].tolist() == (10050, 7, 5)
+
+
+def test_lobster_type7_halt_and_resume_are_state_only(tiny):
+    halted, resumed = _after(tiny, 5), _after(tiny, 6)
+    assert halted.state == "halted" and resumed.state == "trading"
+    assert resumed.halts["code"].tolist() == [-1, 1]
+    assert resumed.halts["ts_ns"].tolist() == [34203 * 10**9, 34204 * 10**9]
+    assert resumed.book.state_hash() == _after(tiny, 4).book.state_hash()
+    assert resumed.counters["halt_events"] == 2
+
+
+def test_lobster_type3_delete_removes_order(tiny):
+    r = _after(tiny, 7)
+    assert r.book.get(1) is None and r.book.best_bid() == (9900, 30)
+
+
+def test_lobster_type6_cross_trade_is_trade_only(tiny):
+    before, after = _after(tiny, 8), _after(tiny, 9)
+    assert after.book.state_hash() == before.book.state_hash()
+    assert after.trades[-1][["price", "qty", "type", "side"]].tolist() == (10100, 100, 6, 0)
+
+
+def test_lobster_execution_above_open_qty_clamped_and_counted(tiny):
+    r = _after(tiny, 10)
+    assert r.counters["clamped"] == 1 and r.book.get(2) is None
+    assert r.book.depth(5)[1].tolist() == [[10100, 6], [10200, 20]]
+
+
+def test_lobster_unknown_id_without_seed_liquidity_counted_unresolved(tiny):
+    msgs, ob, m, o = tiny
+    r = replay_lobster(m, o)
+    c = r.counters
+    assert (c["unknown_refs"], c["seed_hits"], c["unresolved"], c["clamped"]) == (2, 1, 1, 1)
+    assert (c["rejected"], c["unknown_types"], c["delete_mismatch"]) == (0, 0, 0)
+    assert r.counts == {1: 2, 2: 1, 3: 2, 4: 2, 5: 1, 6: 1, 7: 2}
+    assert len(r.trades) == 4 and r.trades["type"].tolist() == [4, 5, 6, 4]
+    r.book.check_invariants(allow_crossed=True)
+
+
+def test_lobster_verify_reports_agreement_and_drift_from_beyond_depth(tiny):
+    _, _, m, o = tiny
+    r = replay_lobster(m, o, verify=True)
+    assert r.levels == 2
+    # 9800 moves into view at message 7: the messages never said it was there.
+    assert r.agree_levels.tolist() == [2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1]
+    assert r.agree.tolist() == [True] * 6 + [False] * 5
+    assert r.agreement_rate == pytest.approx(6 / 11) and r.top_of_book_rate == 1.0
+    assert r.first_disagreement == {"message": 6, "side": "bid", "level": 2, "book": (0, 0),
+                                    "file": (9800, 40), "type": 3, "order_id": 1}
+    # Every transition is consistent except the clamped execution (10 taken from a level of 8).
+    assert r.transitions.tolist() == [-1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1]
+    assert r.first_transition_failure == 9
+    assert "verify (top 2 levels" in r.summary()
+
+
+def test_lobster_verify_with_fewer_levels_compares_only_those(tiny):
+    _, _, m, o = tiny
+    r = replay_lobster(m, o, verify=True, levels=1)
+    assert r.agreement_rate == 1.0 and r.first_disagreement is None
+
+
+def test_lobster_without_orderbook_starts_empty_and_refs_unresolved(tiny):
+    _, _, m, _ = tiny
+    r = replay_lobster(m)
+    assert len(r.seed) == 0 and r.counters["seed_hits"] == 0 and r.counters["unresolved"] == 2
+    assert r.book.best_ask() is None and r.book.best_bid() is None
+
+
+def test_lobster_transition_check_flags_inconsistent_row(tmp_path):
+    rows = list(ROWS)
+    rows[2] = (10100, 5, 10000, 3, 10200, 20, 9900, 30)  # execution of 4 shown as 5
+    m, o = _write(tmp_path, rows=rows)
+    r = replay_lobster(m, o, verify=True)
+    assert r.transitions[2] == 0 and r.transitions[3] == 0  # into and out of the bad row
+    assert r.transitions[1] == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"verify": True, "orderbook": False}, "needs the orderbook"),
+    ({"levels": 3}, "levels must be 1..2"),
+    ({"levels": 0}, "levels must be 1..2"),
+])
+def test_lobster_bad_arguments_raise_value_error(tiny, kwargs, message):
+    _, _, m, o = tiny
+    ob = None if kwargs.pop("orderbook", True) is False else o
+    with pytest.raises(ValueError, match=message):
+        replay_lobster(m, ob, **kwargs)
+
+
+def test_lobster_mismatched_files_raise_value_error(tmp_path):
+    m, o = _write(tmp_path, rows=ROWS[:-1])
+    with pytest.raises(ValueError, match="one row per message"):
+        replay_lobster(m, o)
+    bad = tmp_path / "bad_orderbook.csv"
+    bad.write_text("1,2,3,4,5\n")
+    with pytest.raises(ValueError, match="not 4 per level"):
+        read_orderbook(bad)
+    short = tmp_path / "short_message.csv"
+    short.write_text("34200.1,1,5,10\n")
+    with pytest.raises(ValueError, match="at least 6"):
+        read_messages(short)
+
+
+def test_lobster_empty_message_file_gives_empty_result(tmp_path):
+    m, o = _write(tmp_path, messages=[], rows=[])
+    r = replay_lobster(m)
+    assert r.messages == 0 and len(r.trades) == 0 and len(r.book) == 0
+
+
+# ---- the shared real sample ----
+
+@pytest.fixture(scope="module")
+def real():
+    if not (REAL_MSG.exists() and REAL_OB.exists()):
+        pytest.skip(f"shared LOBSTER sample not found in {DATA} (../shared/data is absent)")
+    return read_messages(REAL_MSG), read_orderbook(REAL_OB)
+
+
+def _naive_replay(msgs: LobsterMessages, seed: np.ndarray):
+    """An independent, obviously correct replay on dicts: the same rules, level sums at the end."""
+    orders = {}
+    seed_qty = {(int(s), int(p)): int(q) for s, p, q in seed}
+    for t, oid, size, price, d in zip(msgs.type.tolist(), msgs.order_id.tolist(),
+                                      msgs.size.tolist(), msgs.price.tolist(),
+                                      msgs.direction.tolist()):
+        side = 0 if d > 0 else 1
+        if t == 1:
+            orders[oid] = [side, price, size]
+        elif t in (2, 3, 4):
+            if oid in orders:
+                if t == 3:
+                    del orders[oid]
+                else:
+                    orders[oid][2] -= min(size, orders[oid][2])
+                    if orders[oid][2] == 0:
+                        del orders[oid]
+            elif seed_qty.get((side, price), 0) > 0:
+                seed_qty[(side, price)] -= min(size, seed_qty[(side, price)])
+    levels = defaultdict(int)
+    for side, price, q in orders.values():
+        levels[(side, price)] += q
+    for key, q in seed_qty.items():
+        levels[key] += q
+    bids = sorted(((p, q) for (s, p), q in levels.items() if s == 0 and q > 0), reverse=True)
+    asks = sorted((p, q) for (s, p), q in levels.items() if s == 1 and q > 0)
+    return bids, asks
+
+
+def test_lobster_real_sample_counts_and_book_equal_naive_replay(real):
+    msgs, ob = real
+    r = replay_lobster(msgs, ob)
+    assert r.messages == 999 and r.counts == {1: 471, 3: 369, 4: 98, 5: 61}
+    assert len(r.trades) == 98 + 61
+    r.book.check_invariants(allow_crossed=True)
+    bids, asks = _naive_replay(msgs, r.seed)
+    got_b, got_a = r.book.depth(10_000)
+    assert [tuple(x) for x in got_b.tolist()] == bids
+    assert [tuple(x) for x in got_a.tolist()] == asks
+
+
+def test_lobster_real_sample_every_transition_agrees(real):
+    msgs, ob = real
+    r = replay_lobster(msgs, ob, verify=True)
+    assert r.transition_rate == 1.0 and r.first_transition_failure is None
+    assert r.transitions[0] == -1 and (r.transitions[1:] == 1).all()
+
+
+def test_lobster_real_sample_seed_reproduces_first_row_and_drift_starts_at_deepest_level(real):
+    msgs, ob = real
+    r = replay_lobster(msgs, ob, verify=True)
+    assert r.agree_levels[0] == 10, "the book after message 1 must equal orderbook row 1"
+    fd = r.first_disagreement
+    assert fd is not None
+    # What first differs is the deepest level: liquidity the message file never showed moving in.
+    assert fd["level"] == 10 and fd["book"] != fd["file"]
+    k = fd["message"]
+    assert (r.agree_levels[:k] == 10).all()
+    side_col = 0 if fd["side"] == "ask" else 2
+    assert fd["file"][0] not in ob[k - 1, side_col::4].tolist()
