@@ -53,6 +53,15 @@ cdef enum:
     # Error code (negative return) for an allocation failure; the book is left unchanged.
     MC_ERR_NOMEM = 100
 
+    # Snapshot format version and the errors of a snapshot restore (returned negated).
+    MC_SNAP_VERSION = 1
+    MC_SNAP_E_MAGIC = 1
+    MC_SNAP_E_VERSION = 2
+    MC_SNAP_E_TRUNCATED = 3
+    MC_SNAP_E_CHECKSUM = 4
+    MC_SNAP_E_CORRUPT = 5
+    MC_SNAP_E_NOMEM = 6
+
 
 # 64 bytes, no padding: the numpy EVENT_DTYPE is derived from this layout.
 cdef struct mc_event:
@@ -183,6 +192,20 @@ cdef uint64_t mc_state_hash(const mc_book* b) noexcept nogil
 
 # ---- event buffer ----
 cdef int mc_reserve_events(mc_book* b, int64_t extra) noexcept nogil
+
+# ---- embedding: clock, draining events (all or one owner's) into caller arrays, snapshots ----
+cdef void mc_set_time(mc_book* b, int64_t ts_ns) noexcept nogil
+cdef int64_t mc_pending_events(const mc_book* b) noexcept nogil
+cdef void mc_clear_events(mc_book* b) noexcept nogil
+cdef int64_t mc_filter_events_owner(const mc_event* src, int64_t n, uint64_t owner,
+                                    mc_event* out) noexcept nogil
+cdef int64_t mc_drain_events(mc_book* b, mc_event* out, int64_t cap) noexcept nogil
+cdef int64_t mc_drain_events_owner(mc_book* b, uint64_t owner, mc_event* out,
+                                   int64_t cap) noexcept nogil
+cdef int64_t mc_snapshot_size(const mc_book* b) noexcept nogil
+cdef int64_t mc_snapshot_write(const mc_book* b, uint8_t* out, int64_t cap) noexcept nogil
+cdef int mc_snapshot_restore(mc_book* b, const uint8_t* data, int64_t n) noexcept nogil
+cdef mc_book* mc_snapshot_load(const uint8_t* data, int64_t n, int* err) noexcept nogil
 
 
 cdef class OrderBook:
