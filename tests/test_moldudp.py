@@ -344,27 +344,72 @@ def test_moldudp_receive_and_publish_functions_with_callable_sink():
     assert b"".join(chunks) == src and st.data is None
 
 
-def test_moldudp_loopback_into_itch_replayer_equals_file_replay():
+def _itch():
     itch = pytest.importorskip("matchcore.itch")
     if not hasattr(itch, "Replayer"):
         pytest.skip("matchcore.itch has no Replayer yet")
+    return itch
+
+
+def _file_replay(itch, src):
+    ref = itch.Replayer()
+    used = ref.feed(src)
+    ref.finish(src[used:])
+    return ref
+
+
+def _assert_same_replay(net, ref):
+    assert _books_state(net) == _books_state(ref)
+    for key in ("messages", "unknown_refs", "executions_clamped", "cancels_clamped"):
+        assert net.stats[key] == ref.stats[key], key
+    for name in ("trades", "tob"):
+        a, b = getattr(net, name)(), getattr(ref, name)()
+        assert len(a) == len(b) > 0, name
+        for field in a.dtype.names:  # field by field: the records carry padding bytes
+            assert np.array_equal(a[field], b[field]), (name, field)
+
+
+def test_moldudp_loopback_real_itch_into_replayer_equals_file_replay():
+    itch = _itch()
     src = _aapl()
     net = itch.Replayer()
     rx, ps = _loopback(src, rate=1_000_000, receiver_kwargs={"replayer": net})
     assert rx.stats.gaps == [] and rx.stats.messages == 49_947
+    assert rx.unconsumed == b""
     net.finish(rx.unconsumed)
-    ref = itch.Replayer()
-    used = ref.feed(src)
-    ref.finish(src[used:])
-    assert _books_state(net) == _books_state(ref)
-    assert len(_books_state(ref)) >= 1
+    ref = _file_replay(itch, src)
+    _assert_same_replay(net, ref)
+    assert len(_books_state(ref)) == 1 and ref.stats["unknown_refs"] > 0
+
+
+def test_moldudp_loopback_generated_itch_into_replayer_equals_file_replay():
+    itch = _itch()
+    src = bytes(itch.generate(None, messages=20_000, symbols=8, seed=4))
+    net = itch.Replayer()
+    rx, ps = _loopback(src, rate=1_000_000, receiver_kwargs={"replayer": net})
+    assert rx.stats.gaps == [] and rx.stats.messages == 20_000
+    net.finish(rx.unconsumed)
+    ref = _file_replay(itch, src)
+    _assert_same_replay(net, ref)
+    assert len(_books_state(ref)) == 8
 
 
 def _books_state(replayer):
-    books = replayer.books
-    items = books.items() if hasattr(books, "items") else enumerate(books)
     out = {}
-    for key, book in items:
+    for key, book in replayer.books.items():
         bids, asks = book.depth(100_000)
         out[key] = (len(book), bids.tolist(), asks.tolist())
     return out
+
+
+def test_moldudp_loopback_drops_into_replayer_reported_and_replay_goes_on():
+    itch = _itch()
+    src = bytes(itch.generate(None, messages=20_000, symbols=8, seed=4))
+    net = itch.Replayer()
+    rx, ps = _loopback(src, rate=1_000_000, drop={10, 11, 200},
+                       receiver_kwargs={"replayer": net})
+    assert rx.stats.gaps == ps.dropped and len(ps.dropped) == 2
+    net.finish(rx.unconsumed)
+    ref = _file_replay(itch, src)
+    assert net.stats["messages"] == ref.stats["messages"] - rx.stats.missing
+    assert net.stats["truncated"] is None
