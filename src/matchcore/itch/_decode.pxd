@@ -1,0 +1,86 @@
+# cython: language_level=3
+# ITCH 5.0 framing shared by the decoder (_decode.pyx) and the replay loop (_replay.pyx): the
+# length-prefix check, resynchronisation after a bad prefix, and the counters both report.
+# Everything here is inline C (the asyncpg frb.pxd pattern): no call overhead per message.
+
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint8_t, uint16_t
+from matchcore.itch._messages cimport itch_length, mc_be16, mc_be48
+
+cdef enum:
+    ITCH_MAX_BAD = 64           # bad-prefix offsets kept (all are counted)
+    ITCH_BAD_ZERO = 1           # a zero length prefix
+    ITCH_BAD_MISMATCH = 2       # the prefix disagrees with the length of a known type
+    ITCH_BAD_UNKNOWN_INFER = 3  # infer_lengths, but the type byte is not an ITCH type
+
+# Counters of the framing layer. `base` is the absolute stream offset of the current buffer.
+cdef struct itch_scan:
+    int64_t base
+    uint64_t messages
+    uint64_t counts[256]
+    uint64_t bad_lengths
+    uint64_t bytes_skipped
+    int64_t bad_offset[ITCH_MAX_BAD]
+    uint8_t bad_kind[ITCH_MAX_BAD]
+    int32_t n_bad_kept
+    uint8_t infer
+
+
+cdef inline int64_t itch_frame(const uint8_t* p, int64_t avail, int infer, int* why) noexcept nogil:
+    """Body length L > 0 of the frame at p (2-byte prefix, then L bytes), 0 when more bytes are
+    needed to tell, or -1 for a bad prefix (its kind in why)."""
+    if avail < 3:
+        return 0
+    cdef int n = itch_length(p[2])
+    cdef int64_t pre = mc_be16(p)
+    cdef int64_t L
+    if infer:
+        if n == 0:
+            why[0] = ITCH_BAD_UNKNOWN_INFER
+            return -1
+        if pre != 0 and pre != n:
+            why[0] = ITCH_BAD_MISMATCH
+            return -1
+        L = n
+    else:
+        if pre == 0:
+            why[0] = ITCH_BAD_ZERO
+            return -1
+        if n != 0 and pre != n:
+            why[0] = ITCH_BAD_MISMATCH
+            return -1
+        L = pre          # an unknown type is skipped by its own length
+    if avail < 2 + L:
+        return 0
+    return L
+
+
+cdef inline int64_t itch_resync(const uint8_t* buf, int64_t pos, int64_t end, int infer) noexcept nogil:
+    """After a bad prefix at pos: the first q > pos where a frame of a known type starts and is
+    followed by another valid frame of a known type (or by the end of the data). Returns q; q may be a position
+    where more data is needed to decide, which the caller treats like any incomplete frame."""
+    cdef int64_t q = pos + 1, f, g, nxt
+    cdef int why = 0
+    while True:
+        if q + 3 > end:
+            return q
+        if itch_length(buf[q + 2]) != 0:
+            f = itch_frame(buf + q, end - q, infer, &why)
+            if f == 0:
+                return q
+            if f > 0:
+                nxt = q + 2 + f
+                g = itch_frame(buf + nxt, end - nxt, infer, &why)
+                if g == 0 or (g > 0 and itch_length(buf[nxt + 2]) != 0):
+                    return q
+        q += 1
+
+
+cdef inline void itch_note_bad(itch_scan* s, int64_t offset, int why) noexcept nogil:
+    s.bad_lengths += 1
+    if s.n_bad_kept < ITCH_MAX_BAD:
+        s.bad_offset[s.n_bad_kept] = offset
+        s.bad_kind[s.n_bad_kept] = <uint8_t>why
+        s.n_bad_kept += 1
+
+
+cdef object itch_scan_report(const itch_scan* s)

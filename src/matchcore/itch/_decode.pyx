@@ -1,0 +1,114 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""ITCH 5.0 decoding of whole buffers into one numpy structured array per message type.
+
+Two passes over the buffer in compiled code: the first frames and counts the messages, the
+second decodes each one with its type's decoder straight into its slot of a preallocated array
+(the numpy dtypes are laid out like the C structs, see layouts.py). No Python object is made per
+message.
+"""
+
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint8_t
+from libc.string cimport memset
+cimport numpy as cnp
+import numpy as np
+
+from matchcore.itch._messages cimport itch_length, itch_struct_size, itch_decode_any
+from matchcore.itch.layouts import DTYPES as _DTYPES
+
+cnp.import_array()
+
+_BAD_KIND = {ITCH_BAD_ZERO: "zero length prefix",
+             ITCH_BAD_MISMATCH: "length prefix does not match the message type",
+             ITCH_BAD_UNKNOWN_INFER: "unknown message type: length cannot be inferred"}
+
+
+cdef object itch_scan_report(const itch_scan* s):
+    """The framing counters as plain Python values (called once per report, not per message)."""
+    cdef int t
+    counts = {}
+    unknown = {}
+    for t in range(256):
+        if s.counts[t]:
+            counts[chr(t)] = int(s.counts[t])
+            if itch_length(<uint8_t>t) == 0:
+                unknown[chr(t)] = int(s.counts[t])
+    return {
+        "messages": int(s.messages),
+        "counts": counts,
+        "unknown_types": unknown,
+        "bad_lengths": int(s.bad_lengths),
+        "bad_length_offsets": [(int(s.bad_offset[i]), _BAD_KIND[s.bad_kind[i]])
+                               for i in range(s.n_bad_kept)],
+        "bytes_skipped": int(s.bytes_skipped),
+    }
+
+
+def struct_sizes():
+    """{type: sizeof(C struct)} for every ITCH type (the dtypes must have the same itemsize)."""
+    return {t: int(itch_struct_size(ord(t))) for t in _DTYPES}
+
+
+cdef int64_t _walk(itch_scan* s, const uint8_t* buf, int64_t n, char** outs,
+                   const int64_t* size) noexcept nogil:
+    cdef int64_t pos = 0, f, q
+    cdef int why = 0
+    cdef uint8_t t
+    while True:
+        f = itch_frame(buf + pos, n - pos, s.infer, &why)
+        if f == 0:
+            break
+        if f < 0:
+            itch_note_bad(s, s.base + pos, why)
+            q = itch_resync(buf, pos, n, s.infer)
+            s.bytes_skipped += <uint64_t>(q - pos)
+            pos = q
+            continue
+        t = buf[pos + 2]
+        s.messages += 1
+        s.counts[t] += 1
+        if outs != NULL and size[t] != 0:
+            itch_decode_any(t, buf + pos + 2, outs[t])
+            outs[t] += size[t]
+        pos += 2 + f
+    return pos
+
+
+def decode_chunk(const uint8_t[::1] buf not None, bint infer_lengths=False, int64_t base=0):
+    """Decode every complete message of ``buf``.
+
+    Returns ``(arrays, report, consumed)``: ``arrays`` maps each type present to its numpy
+    structured array (dtype ``layouts.DTYPES[type]``), ``report`` holds the framing counters
+    (bad prefix offsets are absolute: ``base`` + position in ``buf``), ``consumed`` is the
+    number of bytes of complete messages (the rest is an incomplete tail). O(len(buf)).
+    """
+    cdef int64_t n = buf.shape[0]
+    cdef const uint8_t* p = &buf[0] if n > 0 else NULL
+    cdef itch_scan s1, s2
+    memset(&s1, 0, sizeof(itch_scan))
+    memset(&s2, 0, sizeof(itch_scan))
+    s1.infer = s2.infer = infer_lengths
+    s1.base = s2.base = base
+    cdef int64_t consumed = 0
+    if n > 0:
+        with nogil:
+            consumed = _walk(&s1, p, n, NULL, NULL)
+    cdef char* outs[256]
+    cdef int64_t size[256]
+    cdef int t
+    cdef cnp.ndarray arr
+    arrays = {}
+    for t in range(256):
+        outs[t] = NULL
+        size[t] = 0
+        if s1.counts[t] and itch_length(<uint8_t>t) != 0:
+            arr = np.empty(s1.counts[t], dtype=_DTYPES[chr(t)])
+            arrays[chr(t)] = arr
+            outs[t] = <char*>cnp.PyArray_DATA(arr)
+            size[t] = <int64_t>itch_struct_size(<uint8_t>t)
+            if size[t] != arr.dtype.itemsize:
+                raise AssertionError(f"ITCH {chr(t)!r}: C struct {size[t]} bytes, "
+                                     f"numpy dtype {arr.dtype.itemsize}")
+    if arrays:
+        with nogil:
+            _walk(&s2, p, n, outs, size)
+    return arrays, itch_scan_report(&s1), int(consumed)
