@@ -47,6 +47,9 @@ assert _HEADER.size == HEADER_SIZE
 FILE_DTYPE = COMMAND_DTYPE.newbyteorder("<")
 _RECORD = struct.Struct("<qQqqQIBBBB")
 assert _RECORD.size == COMMAND_DTYPE.itemsize == 48
+_pack = _RECORD.pack
+_SUBMIT, _MARKET, _CANCEL, _MODIFY = (int(k) for k in (CommandKind.SUBMIT, CommandKind.MARKET,
+                                                        CommandKind.CANCEL, CommandKind.MODIFY))
 
 
 class NativeFormatError(ValueError):
@@ -140,7 +143,7 @@ def write_commands(path, commands, *, stp=None) -> int:
     try:
         with open(tmp, "wb") as f:
             f.write(_pack_header(len(arr), 0, stp))
-            f.write(arr.tobytes())
+            arr.tofile(f)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -166,34 +169,32 @@ def read_commands(path) -> np.ndarray:
     return arr
 
 
-def replay_commands(path, book=None, *, chunk: int = 1 << 20) -> np.ndarray:
+def replay_commands(path, book=None, *, chunk: int | None = None) -> np.ndarray:
     """Replay a command file through ``book.process()``; returns every event (``EVENT_DTYPE``).
 
     ``book=None`` builds a fresh :class:`OrderBook` with the STP mode stored in the file (the
-    default mode if none was stored). Records go to the book in chunks of ``chunk`` so that the
-    mapped file is read sequentially; the events are those of one ``process()`` over the whole
-    file. O(n + fills).
+    default mode if none was stored). The mapped records go to ``process()`` in one call, or in
+    pieces of ``chunk`` records (the events are the same: one book, commands in order). O(n +
+    fills).
 
     >>> events = replay_commands("session.mccmd")  # doctest: +SKIP
     """
     hdr = read_header(path)
+    if chunk is not None and chunk <= 0:
+        raise ValueError("chunk must be > 0")
     if book is None:
         book = OrderBook(stp=hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING)
     cmds = read_commands(path)
-    if chunk <= 0:
-        raise ValueError("chunk must be > 0")
-    parts = [book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)]
-    if not parts:
-        return book.process(np.empty(0, dtype=COMMAND_DTYPE))
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if chunk is None or len(cmds) <= chunk:
+        return book.process(cmds)
+    return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
 
 
-def _check_u8(name, value):
-    # A record holds side and tif in one byte; a value that does not fit could not be replayed
-    # as the same command, so it is refused before the book sees it.
-    if not 0 <= int(value) <= 255:
-        raise ValueError(f"{name}={value!r} cannot be journaled (a record holds 0..255); "
-                         "nothing was sent to the book")
+def _refuse_u8(side, tif):
+    # A record holds side and tif in one byte each; a value that does not fit could not be
+    # replayed as the same command, so it is refused before the book sees it.
+    raise ValueError(f"side={side!r}, tif={tif!r} cannot be journaled (a record holds 0..255 "
+                     "for each); nothing was sent to the book")
 
 
 class Recorder:
@@ -235,59 +236,85 @@ class Recorder:
         self._pending = 0
         self.count = 0
         stp = getattr(book, "stp", None)
+        self._submit, self._market = book.submit, book.submit_market
+        self._cancel, self._modify = book.cancel, book.modify
         self._f = open(self.path, "wb")
         self._f.write(_pack_header(0, FLAG_JOURNAL, stp))
         self._f.flush()
 
     # ---- forwarded order entry ----
+    # Written out per method (no shared helper, cached bound methods, one pack per call): the
+    # journal should cost little next to the call it records.
 
-    def _append(self, ts_ns, oid, price, qty, owner, kind, side, tif, post_only):
-        self._buf += _RECORD.pack(ts_ns, oid, price, qty, owner, self.symbol, kind, side, tif,
-                                  post_only)
-        self._pending += 1
-        if self._pending >= self._flush_every:
-            self.flush()
-
-    def _call(self, fn, record, *args, **kwargs):
-        if self._f is None:
-            raise ValueError("Recorder is closed")
-        try:
-            out = fn(*args, **kwargs)
-        except OrderRejected:
-            self._append(*record)
-            raise
-        self._append(*record)
-        return out
+    def _closed(self):
+        raise ValueError("Recorder is closed")
 
     def submit(self, order_id, side, price, qty, tif=TIF.GTC, *, owner=0, post_only=False, ts_ns=0):
         """Forward :meth:`OrderBook.submit` and journal a SUBMIT record."""
-        _check_u8("side", side)
-        _check_u8("tif", tif)
-        return self._call(self.book.submit,
-                          (ts_ns, order_id, price, qty, owner, CommandKind.SUBMIT, side,
-                           tif, 1 if post_only else 0),
-                          order_id, side, price, qty, tif, owner=owner, post_only=post_only,
-                          ts_ns=ts_ns)
+        if self._f is None:
+            self._closed()
+        if not (0 <= side <= 255 and 0 <= tif <= 255):
+            _refuse_u8(side, tif)
+        try:
+            out = self._submit(order_id, side, price, qty, tif, owner=owner, post_only=post_only,
+                               ts_ns=ts_ns)
+        except OrderRejected:
+            self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side,
+                               tif, 1 if post_only else 0)
+            self._pending += 1
+            raise
+        self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side, tif,
+                           1 if post_only else 0)
+        self._pending += 1
+        if self._pending >= self._flush_every:
+            self.flush()
+        return out
 
     def submit_market(self, order_id, side, qty, *, owner=0, ts_ns=0):
         """Forward :meth:`OrderBook.submit_market` and journal a MARKET record."""
-        _check_u8("side", side)
-        return self._call(self.book.submit_market,
-                          (ts_ns, order_id, 0, qty, owner, CommandKind.MARKET, side, 0, 0),
-                          order_id, side, qty, owner=owner, ts_ns=ts_ns)
+        if self._f is None:
+            self._closed()
+        if not 0 <= side <= 255:
+            _refuse_u8(side, 0)
+        try:
+            out = self._market(order_id, side, qty, owner=owner, ts_ns=ts_ns)
+        except OrderRejected:
+            self._buf += _pack(ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0)
+            self._pending += 1
+            raise
+        self._buf += _pack(ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0)
+        self._pending += 1
+        if self._pending >= self._flush_every:
+            self.flush()
+        return out
 
     def cancel(self, order_id, *, ts_ns=0):
         """Forward :meth:`OrderBook.cancel` and journal a CANCEL record."""
-        return self._call(self.book.cancel,
-                          (ts_ns, order_id, 0, 0, 0, CommandKind.CANCEL, 0, 0, 0),
-                          order_id, ts_ns=ts_ns)
+        if self._f is None:
+            self._closed()
+        out = self._cancel(order_id, ts_ns=ts_ns)  # never rejects with an exception
+        self._buf += _pack(ts_ns, order_id, 0, 0, 0, self.symbol, _CANCEL, 0, 0, 0)
+        self._pending += 1
+        if self._pending >= self._flush_every:
+            self.flush()
+        return out
 
     def modify(self, order_id, qty, price=None, *, ts_ns=0):
         """Forward :meth:`OrderBook.modify` and journal a MODIFY record (price 0 = keep)."""
-        return self._call(self.book.modify,
-                          (ts_ns, order_id, 0 if price is None else price, qty, 0,
-                           CommandKind.MODIFY, 0, 0, 0),
-                          order_id, qty, price, ts_ns=ts_ns)
+        if self._f is None:
+            self._closed()
+        p = 0 if price is None else price
+        try:
+            out = self._modify(order_id, qty, price, ts_ns=ts_ns)
+        except OrderRejected:
+            self._buf += _pack(ts_ns, order_id, p, qty, 0, self.symbol, _MODIFY, 0, 0, 0)
+            self._pending += 1
+            raise
+        self._buf += _pack(ts_ns, order_id, p, qty, 0, self.symbol, _MODIFY, 0, 0, 0)
+        self._pending += 1
+        if self._pending >= self._flush_every:
+            self.flush()
+        return out
 
     def __getattr__(self, name):
         return getattr(self.book, name)
