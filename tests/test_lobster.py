@@ -306,7 +306,9 @@ def test_lobster_real_sample_seed_reproduces_first_row_and_drift_starts_at_deepe
     assert r.agree_levels[0] == 10, "the book after message 1 must equal orderbook row 1"
     fd = r.first_disagreement
     assert fd is not None
-    # What first differs is the deepest level: liquidity the message file never showed moving in.
+    # What first differs is the deepest level, at a price that crosses the file's depth boundary:
+    # liquidity beyond level 10 changes without messages (here a level left while out of view),
+    # so the book keeps what the file no longer has, or lacks what moves into view.
     assert fd["level"] == 10 and fd["book"] != fd["file"]
     k = fd["message"]
     assert (r.agree_levels[:k] == 10).all()
