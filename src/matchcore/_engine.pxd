@@ -1,0 +1,67 @@
+# cython: language_level=3
+# The multi-symbol engine in C: books keyed by symbol id, one order-id space, per-symbol limits.
+# The books are ordinary mc_book (matching happens in matchcore._core only); the engine routes,
+# checks limits and collects every book's events in one buffer.
+
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t
+from matchcore._core cimport mc_book, mc_event, mc_command
+
+# Per-symbol order limits; 0 disables a limit. Prices in ticks of the book (integers).
+cdef struct mc_symbol_cfg:
+    int64_t tick            # prices must be multiples of this (1 = any price)
+    int64_t min_price       # lowest accepted limit price
+    int64_t max_price       # highest accepted limit price
+    int64_t ref_price       # centre of the band ...
+    int64_t band            # ... prices outside [ref_price - band, ref_price + band] are refused
+    int64_t max_qty         # largest order qty
+    int64_t max_notional    # largest price * qty of a limit order
+
+# uint64 -> int32 open-addressing map (linear probing, backward-shift deletion, val -1 = empty).
+cdef struct mc_emap_entry:
+    uint64_t key
+    int32_t val
+    int32_t _pad
+
+cdef struct mc_emap:
+    mc_emap_entry* tab
+    uint64_t mask
+    int64_t n
+
+cdef struct mc_engine:
+    mc_book** books          # slot -> book (owned by the Python Engine's OrderBook objects)
+    mc_symbol_cfg* cfg       # slot -> limits
+    uint32_t* symbols        # slot -> symbol id
+    int32_t n_books
+    int32_t cap
+    mc_emap sym_index        # symbol id -> slot
+    mc_emap oid_index        # order id -> slot of the book it rests in (entries may be stale)
+    mc_event* ev
+    int64_t n_ev
+    int64_t ev_cap
+    int64_t now_ns
+
+cdef mc_engine* mc_engine_new() noexcept nogil
+cdef void mc_engine_free(mc_engine* e) noexcept nogil
+cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexcept nogil
+cdef mc_book* mc_engine_book(const mc_engine* e, uint32_t symbol) noexcept nogil
+cdef int32_t mc_engine_slot(const mc_engine* e, uint32_t symbol) noexcept nogil
+
+cdef void mc_engine_set_time(mc_engine* e, int64_t ts_ns) noexcept nogil
+cdef int64_t mc_engine_submit(mc_engine* e, uint32_t symbol, uint64_t oid, int side, int64_t price,
+                              int64_t qty, int tif, uint64_t owner, int post_only) noexcept nogil
+cdef int64_t mc_engine_market(mc_engine* e, uint32_t symbol, uint64_t oid, int side, int64_t qty,
+                              uint64_t owner) noexcept nogil
+cdef int64_t mc_engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) noexcept nogil
+cdef int64_t mc_engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, int64_t qty,
+                              int64_t price) noexcept nogil
+cdef int64_t mc_engine_apply(mc_engine* e, const mc_command* c) noexcept nogil
+cdef int64_t mc_engine_process(mc_engine* e, const mc_command* cmds, int64_t n) noexcept nogil
+
+cdef int mc_engine_get(const mc_engine* e, uint64_t oid, uint32_t* symbol, int* side,
+                       int64_t* price, int64_t* qty) noexcept nogil
+cdef int64_t mc_engine_count(const mc_engine* e) noexcept nogil
+cdef uint64_t mc_engine_state_hash(const mc_engine* e) noexcept nogil
+cdef int64_t mc_engine_pending_events(const mc_engine* e) noexcept nogil
+cdef int64_t mc_engine_drain_events(mc_engine* e, mc_event* out, int64_t cap) noexcept nogil
+cdef int64_t mc_engine_drain_events_owner(mc_engine* e, uint64_t owner, mc_event* out,
+                                          int64_t cap) noexcept nogil

@@ -1,0 +1,896 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The multi-symbol engine: one book per integer symbol id, one order-id space, per-symbol limits.
+
+Matching happens in the books (``matchcore._core``); this module only routes commands by symbol
+or by order id, applies the per-symbol limits before a book sees an order, and gathers every
+book's events in one buffer. The books write straight into that buffer: around each operation
+the engine lends its buffer to the book (three fields swapped), so no event is copied twice.
+"""
+
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t, INT64_MAX
+from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.string cimport memcpy, memmove
+
+import numpy as np
+cimport numpy as cnp
+
+from matchcore._core cimport (
+    OrderBook, mc_book, mc_event, mc_command, mc_submit, mc_market, mc_cancel, mc_modify,
+    mc_get, mc_count, mc_state_hash, mc_filter_events_owner, mc_depth,
+    MC_BUY, MC_SELL, MC_GTC, MC_IOC, MC_FOK, MC_EV_REJECTED, MC_CMD_SUBMIT, MC_CMD_MARKET,
+    MC_CMD_CANCEL, MC_CMD_MODIFY, MC_ERR_NOMEM, MC_R_NONE, MC_R_INVALID_QTY, MC_R_INVALID_PRICE,
+    MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
+    MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
+    MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH,
+)
+from matchcore._core import (
+    COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
+)
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    #define MC_ENGINE_GOLDEN 0x9E3779B97F4A7C15ULL
+    """
+    uint64_t GOLDEN "MC_ENGINE_GOLDEN"
+
+
+# ----------------------------------------------------------------------------------------------
+# uint64 -> int32 map
+# ----------------------------------------------------------------------------------------------
+
+cdef inline uint64_t _home(const mc_emap* m, uint64_t key) noexcept nogil:
+    return ((key * <uint64_t>GOLDEN) >> 20) & m.mask
+
+
+cdef int _emap_init(mc_emap* m, uint64_t cap) noexcept nogil:
+    cdef uint64_t c = 16
+    while c < cap:
+        c <<= 1
+    m.tab = <mc_emap_entry*>malloc(c * sizeof(mc_emap_entry))
+    if m.tab == NULL:
+        return -1
+    cdef uint64_t i
+    for i in range(c):
+        m.tab[i].val = -1
+    m.mask = c - 1
+    m.n = 0
+    return 0
+
+
+cdef inline int32_t _emap_find(const mc_emap* m, uint64_t key) noexcept nogil:
+    cdef uint64_t i = _home(m, key)
+    while m.tab[i].val >= 0:
+        if m.tab[i].key == key:
+            return m.tab[i].val
+        i = (i + 1) & m.mask
+    return -1
+
+
+cdef inline void _emap_set(mc_emap* m, uint64_t key, int32_t val) noexcept nogil:
+    # Insert or overwrite; the table must have room for one more key.
+    cdef uint64_t i = _home(m, key)
+    while m.tab[i].val >= 0:
+        if m.tab[i].key == key:
+            m.tab[i].val = val
+            return
+        i = (i + 1) & m.mask
+    m.tab[i].key = key
+    m.tab[i].val = val
+    m.n += 1
+
+
+# ----------------------------------------------------------------------------------------------
+# engine
+# ----------------------------------------------------------------------------------------------
+
+cdef mc_engine* mc_engine_new() noexcept nogil:
+    """An engine with no symbols; NULL when memory is exhausted."""
+    cdef mc_engine* e = <mc_engine*>calloc(1, sizeof(mc_engine))
+    if e == NULL:
+        return NULL
+    e.ev_cap = 1024
+    e.ev = <mc_event*>malloc(e.ev_cap * sizeof(mc_event))
+    if e.ev == NULL or _emap_init(&e.sym_index, 16) < 0 or _emap_init(&e.oid_index, 1024) < 0:
+        mc_engine_free(e)
+        return NULL
+    return e
+
+
+cdef void mc_engine_free(mc_engine* e) noexcept nogil:
+    """Free the engine (not its books: they belong to their owners)."""
+    if e == NULL:
+        return
+    free(e.books)
+    free(e.cfg)
+    free(e.symbols)
+    free(e.sym_index.tab)
+    free(e.oid_index.tab)
+    free(e.ev)
+    free(e)
+
+
+cdef int32_t mc_engine_slot(const mc_engine* e, uint32_t symbol) noexcept nogil:
+    return _emap_find(&e.sym_index, symbol)
+
+
+cdef mc_book* mc_engine_book(const mc_engine* e, uint32_t symbol) noexcept nogil:
+    """The book of a symbol (NULL if unknown). Read it freely; enter orders only through the
+    engine, or the engine's id routing will not know them."""
+    cdef int32_t k = _emap_find(&e.sym_index, symbol)
+    return e.books[k] if k >= 0 else NULL
+
+
+cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexcept nogil:
+    """Register a book under a new symbol id; returns its slot, -1 if the id exists, -2 on
+    memory exhaustion. Limits start disabled (tick 1)."""
+    if _emap_find(&e.sym_index, symbol) >= 0:
+        return -1
+    cdef int32_t cap
+    cdef mc_book** p
+    cdef mc_symbol_cfg* c
+    cdef uint32_t* s
+    if e.n_books == e.cap:
+        cap = e.cap * 2 if e.cap > 0 else 8
+        p = <mc_book**>realloc(e.books, cap * sizeof(mc_book*))
+        if p == NULL:
+            return -2
+        e.books = p
+        c = <mc_symbol_cfg*>realloc(e.cfg, cap * sizeof(mc_symbol_cfg))
+        if c == NULL:
+            return -2
+        e.cfg = c
+        s = <uint32_t*>realloc(e.symbols, cap * sizeof(uint32_t))
+        if s == NULL:
+            return -2
+        e.symbols = s
+        e.cap = cap
+    if (e.sym_index.n + 1) * 2 > <int64_t>(e.sym_index.mask + 1) and _rehash(e, &e.sym_index, 0) < 0:
+        return -2
+    cdef int32_t k = e.n_books
+    e.books[k] = b
+    e.symbols[k] = symbol
+    e.cfg[k].tick = 1
+    e.cfg[k].min_price = 0
+    e.cfg[k].max_price = 0
+    e.cfg[k].ref_price = 0
+    e.cfg[k].band = 0
+    e.cfg[k].max_qty = 0
+    e.cfg[k].max_notional = 0
+    b.symbol = symbol
+    b.emit = 1
+    _emap_set(&e.sym_index, symbol, k)
+    e.n_books += 1
+    return k
+
+
+cdef int _rehash(mc_engine* e, mc_emap* m, bint live_orders_only) noexcept nogil:
+    # Rebuild into a table at most a quarter full. For the order-id index, entries of orders
+    # that no longer rest are dropped on the way: that is how stale entries are reclaimed, at a
+    # cost amortised over the inserts that filled the table.
+    cdef mc_emap old = m[0]
+    cdef uint64_t i
+    cdef int64_t live = 0
+    cdef int side
+    cdef int64_t p, q
+    if live_orders_only:
+        for i in range(old.mask + 1):
+            if old.tab[i].val >= 0 and mc_get(e.books[old.tab[i].val], old.tab[i].key, &side, &p, &q):
+                live += 1
+    else:
+        live = old.n
+    if _emap_init(m, <uint64_t>(live + 1) * 4) < 0:
+        m[0] = old
+        return -1
+    for i in range(old.mask + 1):
+        if old.tab[i].val >= 0 and (not live_orders_only or mc_get(
+                e.books[old.tab[i].val], old.tab[i].key, &side, &p, &q)):
+            _emap_set(m, old.tab[i].key, old.tab[i].val)
+    free(old.tab)
+    return 0
+
+
+cdef inline int _reserve(mc_engine* e, int64_t extra) noexcept nogil:
+    # Room for every event the next operation can write, and for one more order-id entry, so
+    # that nothing can fail once a book has been touched.
+    cdef int64_t need = e.n_ev + extra
+    cdef int64_t cap
+    cdef mc_event* p
+    if need > e.ev_cap:
+        cap = e.ev_cap * 2
+        while cap < need:
+            cap *= 2
+        p = <mc_event*>realloc(e.ev, cap * sizeof(mc_event))
+        if p == NULL:
+            return -1
+        e.ev = p
+        e.ev_cap = cap
+    if (e.oid_index.n + 1) * 2 > <int64_t>(e.oid_index.mask + 1):
+        return _rehash(e, &e.oid_index, 1)
+    return 0
+
+
+cdef inline void _lend(mc_engine* e, mc_book* b) noexcept nogil:
+    # Swap event buffers: the book writes into the engine's buffer; calling again swaps back.
+    cdef mc_event* ev = b.ev
+    cdef int64_t n = b.n_ev, cap = b.ev_cap
+    b.ev = e.ev
+    b.n_ev = e.n_ev
+    b.ev_cap = e.ev_cap
+    e.ev = ev
+    e.n_ev = n
+    e.ev_cap = cap
+
+
+cdef inline void _reject(mc_engine* e, uint32_t symbol, uint64_t oid, int side, int64_t price,
+                         int64_t qty, uint64_t owner, int reason) noexcept nogil:
+    cdef mc_event* v = &e.ev[e.n_ev]
+    e.n_ev += 1
+    v.ts_ns = e.now_ns
+    v.order_id = oid
+    v.maker_id = 0
+    v.price = price
+    v.qty = qty
+    v.owner = owner
+    v.maker_owner = 0
+    v.symbol = symbol
+    v.kind = MC_EV_REJECTED
+    v.side = <uint8_t>side
+    v.reason = <uint8_t>reason
+    v._pad = 0
+
+
+cdef inline int _limits(const mc_symbol_cfg* c, int64_t price, int64_t qty) noexcept nogil:
+    """The first per-symbol limit a (positive) price and qty break, or MC_R_NONE."""
+    if c.tick > 1 and price % c.tick != 0:
+        return MC_R_PRICE_NOT_ON_TICK
+    if (c.min_price > 0 and price < c.min_price) or (c.max_price > 0 and price > c.max_price):
+        return MC_R_PRICE_OUTSIDE_BAND
+    if c.band > 0 and c.ref_price > 0 and (price < c.ref_price - c.band
+                                           or price > c.ref_price + c.band):
+        return MC_R_PRICE_OUTSIDE_BAND
+    if c.max_qty > 0 and qty > c.max_qty:
+        return MC_R_QTY_ABOVE_MAX
+    # price * qty > max_notional, without overflowing
+    if c.max_notional > 0 and qty > c.max_notional // price:
+        return MC_R_NOTIONAL_ABOVE_MAX
+    return MC_R_NONE
+
+
+cdef inline int32_t _resting_slot(const mc_engine* e, uint64_t oid) noexcept nogil:
+    """Slot of the book the order rests in, or -1. The index may hold stale entries (orders
+    that have left); the book itself is the authority."""
+    cdef int32_t k = _emap_find(&e.oid_index, oid)
+    cdef int side
+    cdef int64_t p, q
+    if k >= 0 and mc_get(e.books[k], oid, &side, &p, &q):
+        return k
+    return -1
+
+
+cdef inline void _note_resting(mc_engine* e, int32_t k, uint64_t oid) noexcept nogil:
+    cdef int side
+    cdef int64_t p, q
+    if mc_get(e.books[k], oid, &side, &p, &q):
+        _emap_set(&e.oid_index, oid, k)
+
+
+cdef void mc_engine_set_time(mc_engine* e, int64_t ts_ns) noexcept nogil:
+    """Timestamp (ns) stamped into the events of the following operations."""
+    e.now_ns = ts_ns
+
+
+cdef int64_t mc_engine_submit(mc_engine* e, uint32_t symbol, uint64_t oid, int side, int64_t price,
+                              int64_t qty, int tif, uint64_t owner, int post_only) noexcept nogil:
+    """Limit order on a symbol: the book's checks and matching, with the symbol's limits checked
+    after the basic field checks and before the duplicate-id check (which spans all symbols).
+    Returns the qty executed now, or -reason."""
+    cdef int32_t k = _emap_find(&e.sym_index, symbol)
+    cdef mc_book* b
+    cdef int reason = MC_R_NONE
+    cdef int64_t r
+    if k < 0:
+        if _reserve(e, 1) < 0:
+            return -MC_ERR_NOMEM
+        _reject(e, symbol, oid, side & 0xFF, price, qty, owner, MC_R_UNKNOWN_SYMBOL)
+        return -MC_R_UNKNOWN_SYMBOL
+    b = e.books[k]
+    if _reserve(e, b.n_orders + 4) < 0:
+        return -MC_ERR_NOMEM
+    if (qty > 0 and price > 0 and (side == MC_BUY or side == MC_SELL)
+            and (tif == MC_GTC or tif == MC_IOC or tif == MC_FOK)):
+        reason = _limits(&e.cfg[k], price, qty)
+        if reason == MC_R_NONE:
+            r = _resting_slot(e, oid)
+            if r >= 0 and r != k:
+                reason = MC_R_DUPLICATE_ORDER_ID
+    if reason != MC_R_NONE:
+        _reject(e, symbol, oid, side, price, qty, owner, reason)
+        return -reason
+    b.now_ns = e.now_ns
+    _lend(e, b)
+    r = mc_submit(b, oid, side, price, qty, tif, owner, post_only)
+    _lend(e, b)
+    if r >= 0 and tif == MC_GTC:
+        _note_resting(e, k, oid)
+    return r
+
+
+cdef int64_t mc_engine_market(mc_engine* e, uint32_t symbol, uint64_t oid, int side, int64_t qty,
+                              uint64_t owner) noexcept nogil:
+    """Market order on a symbol (max qty applies; it has no price, so no price or notional
+    limit). Returns the qty executed, or -reason."""
+    cdef int32_t k = _emap_find(&e.sym_index, symbol)
+    cdef mc_book* b
+    cdef int reason = MC_R_NONE
+    cdef int64_t r
+    if k < 0:
+        if _reserve(e, 1) < 0:
+            return -MC_ERR_NOMEM
+        _reject(e, symbol, oid, side & 0xFF, 0, qty, owner, MC_R_UNKNOWN_SYMBOL)
+        return -MC_R_UNKNOWN_SYMBOL
+    b = e.books[k]
+    if _reserve(e, b.n_orders + 4) < 0:
+        return -MC_ERR_NOMEM
+    if qty > 0 and (side == MC_BUY or side == MC_SELL):
+        if e.cfg[k].max_qty > 0 and qty > e.cfg[k].max_qty:
+            reason = MC_R_QTY_ABOVE_MAX
+        else:
+            r = _resting_slot(e, oid)
+            if r >= 0 and r != k:
+                reason = MC_R_DUPLICATE_ORDER_ID
+    if reason != MC_R_NONE:
+        _reject(e, symbol, oid, side, 0, qty, owner, reason)
+        return -reason
+    b.now_ns = e.now_ns
+    _lend(e, b)
+    r = mc_market(b, oid, side, qty, owner)
+    _lend(e, b)
+    return r
+
+
+cdef int64_t mc_engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) noexcept nogil:
+    """Cancel by order id in whichever book it rests. `symbol` is only echoed in the REJECTED
+    event when the id rests nowhere. Returns the open qty removed, or -reason."""
+    cdef int32_t k = _resting_slot(e, oid)
+    cdef mc_book* b
+    cdef int64_t r
+    if k < 0:
+        if _reserve(e, 1) < 0:
+            return -MC_ERR_NOMEM
+        _reject(e, symbol, oid, 0, 0, 0, 0, MC_R_ORDER_NOT_FOUND)
+        return -MC_R_ORDER_NOT_FOUND
+    b = e.books[k]
+    if _reserve(e, b.n_orders + 4) < 0:
+        return -MC_ERR_NOMEM
+    b.now_ns = e.now_ns
+    _lend(e, b)
+    r = mc_cancel(b, oid)
+    _lend(e, b)
+    return r
+
+
+cdef int64_t mc_engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, int64_t qty,
+                              int64_t price) noexcept nogil:
+    """Modify by order id (price 0 keeps it). A modify that re-enters the order (new price or a
+    larger qty) must pass the symbol's limits; shrinking in place always passes. `symbol` is
+    only echoed when the id rests nowhere. Returns the qty executed on re-entry, or -reason."""
+    cdef int32_t k = _resting_slot(e, oid)
+    cdef mc_book* b
+    cdef int reason = MC_R_NONE
+    cdef int side
+    cdef int64_t cur_price, cur_qty, new_price, r
+    if k < 0:
+        if _reserve(e, 1) < 0:
+            return -MC_ERR_NOMEM
+        # The book's own order of checks: qty, then price, then existence.
+        reason = (MC_R_INVALID_QTY if qty <= 0 else
+                  MC_R_INVALID_PRICE if price < 0 else MC_R_ORDER_NOT_FOUND)
+        _reject(e, symbol, oid, 0, price, qty, 0, reason)
+        return -reason
+    b = e.books[k]
+    if _reserve(e, b.n_orders + 4) < 0:
+        return -MC_ERR_NOMEM
+    if qty > 0 and price >= 0:
+        mc_get(b, oid, &side, &cur_price, &cur_qty)
+        new_price = price if price != 0 else cur_price
+        if new_price != cur_price or qty > cur_qty:
+            reason = _limits(&e.cfg[k], new_price, qty)
+        if reason != MC_R_NONE:
+            _reject(e, e.symbols[k], oid, side, new_price, qty,
+                    b.orders[_order_slot(b, oid)].owner, reason)
+            return -reason
+    b.now_ns = e.now_ns
+    _lend(e, b)
+    r = mc_modify(b, oid, qty, price)
+    _lend(e, b)
+    return r
+
+
+cdef inline int32_t _order_slot(const mc_book* b, uint64_t oid) noexcept nogil:
+    # The owner is not part of mc_get's answer; scan the level from its head. Only used for the
+    # (rare) limit reject of a modify, so the cost of walking the queue does not matter.
+    cdef int side
+    cdef int64_t price, qty
+    mc_get(b, oid, &side, &price, &qty)
+    cdef int32_t i
+    cdef int32_t idx
+    for i in range(b.side[side].n):
+        if b.levels[b.side[side].lv[i]].price == price:
+            idx = b.levels[b.side[side].lv[i]].head
+            while idx >= 0:
+                if b.orders[idx].oid == oid:
+                    return idx
+                idx = b.orders[idx].next
+    return -1
+
+
+cdef int64_t mc_engine_apply(mc_engine* e, const mc_command* c) noexcept nogil:
+    """One command record (its `symbol` picks the book for SUBMIT and MARKET)."""
+    e.now_ns = c.ts_ns
+    if c.kind == MC_CMD_SUBMIT:
+        return mc_engine_submit(e, c.symbol, c.order_id, c.side, c.price, c.qty, c.tif, c.owner,
+                                c.post_only)
+    elif c.kind == MC_CMD_MARKET:
+        return mc_engine_market(e, c.symbol, c.order_id, c.side, c.qty, c.owner)
+    elif c.kind == MC_CMD_CANCEL:
+        return mc_engine_cancel(e, c.symbol, c.order_id)
+    elif c.kind == MC_CMD_MODIFY:
+        return mc_engine_modify(e, c.symbol, c.order_id, c.qty, c.price)
+    if _reserve(e, 1) < 0:
+        return -MC_ERR_NOMEM
+    _reject(e, c.symbol, c.order_id, c.side, c.price, c.qty, c.owner, MC_R_INVALID_COMMAND)
+    return -MC_R_INVALID_COMMAND
+
+
+cdef int64_t mc_engine_process(mc_engine* e, const mc_command* cmds, int64_t n) noexcept nogil:
+    """Apply n commands in order; returns how many were applied (n unless memory ran out)."""
+    cdef int64_t i
+    for i in range(n):
+        if mc_engine_apply(e, &cmds[i]) == -MC_ERR_NOMEM:
+            return i
+    return n
+
+
+cdef int mc_engine_get(const mc_engine* e, uint64_t oid, uint32_t* symbol, int* side,
+                       int64_t* price, int64_t* qty) noexcept nogil:
+    """1 and (symbol, side, price, open qty) of a resting order, or 0."""
+    cdef int32_t k = _resting_slot(e, oid)
+    if k < 0:
+        return 0
+    symbol[0] = e.symbols[k]
+    return mc_get(e.books[k], oid, side, price, qty)
+
+
+cdef int64_t mc_engine_count(const mc_engine* e) noexcept nogil:
+    cdef int64_t n = 0
+    cdef int32_t k
+    for k in range(e.n_books):
+        n += mc_count(e.books[k])
+    return n
+
+
+cdef uint64_t mc_engine_state_hash(const mc_engine* e) noexcept nogil:
+    """Hash over every symbol (in the order added) and its book's state hash."""
+    cdef uint64_t h = <uint64_t>1469598103934665603
+    cdef int32_t k
+    for k in range(e.n_books):
+        h = (h ^ e.symbols[k]) * <uint64_t>0x100000001b3
+        h = (h ^ mc_state_hash(e.books[k])) * <uint64_t>0x100000001b3
+        h ^= h >> 29
+    return h
+
+
+cdef int64_t mc_engine_pending_events(const mc_engine* e) noexcept nogil:
+    return e.n_ev
+
+
+cdef int64_t mc_engine_drain_events(mc_engine* e, mc_event* out, int64_t cap) noexcept nogil:
+    """Move up to `cap` pending events (oldest first) into out; the rest stay pending."""
+    cdef int64_t k = e.n_ev if e.n_ev < cap else cap
+    if k <= 0:
+        return 0
+    memcpy(out, e.ev, k * sizeof(mc_event))
+    if k < e.n_ev:
+        memmove(e.ev, &e.ev[k], (e.n_ev - k) * sizeof(mc_event))
+    e.n_ev -= k
+    return k
+
+
+cdef int64_t mc_engine_drain_events_owner(mc_engine* e, uint64_t owner, mc_event* out,
+                                          int64_t cap) noexcept nogil:
+    """Move up to `cap` of `owner`'s pending events into out, dropping the others before them;
+    events after the last one that fitted stay pending. Returns the count written."""
+    cdef int64_t i = 0, k = 0
+    while i < e.n_ev:
+        if e.ev[i].owner == owner or e.ev[i].maker_owner == owner:
+            if k == cap:
+                break
+            out[k] = e.ev[i]
+            k += 1
+        i += 1
+    if i < e.n_ev:
+        memmove(e.ev, &e.ev[i], (e.n_ev - i) * sizeof(mc_event))
+    e.n_ev -= i
+    return k
+
+
+# ==============================================================================================
+# Python face
+# ==============================================================================================
+
+cdef object _raise(int64_t code, uint64_t oid):
+    if code == -MC_ERR_NOMEM:
+        raise MemoryError("matchcore: out of memory; the engine is unchanged")
+    raise OrderRejected(-code, oid)
+
+
+cdef object _events_array(const mc_event* src, int64_t n):
+    cdef cnp.ndarray out = np.empty(n, dtype=EVENT_DTYPE)
+    if n > 0:
+        memcpy(cnp.PyArray_DATA(out), src, n * sizeof(mc_event))
+    return out
+
+
+_LIMIT_NAMES = ("tick", "min_price", "max_price", "ref_price", "band", "max_qty", "max_notional")
+
+
+cdef class Engine:
+    """Several order books, one per integer symbol id, behind one order-id space.
+
+    Orders name their symbol; cancels and modifies find the book by order id. An id that rests
+    in any book is a duplicate in every book. Each symbol has optional limits checked before
+    its book sees an order (rejects: ``PRICE_NOT_ON_TICK``, ``PRICE_OUTSIDE_BAND``,
+    ``QTY_ABOVE_MAX``, ``NOTIONAL_ABOVE_MAX``; an unknown symbol: ``UNKNOWN_SYMBOL``). Events
+    carry the symbol. The per-call methods, :meth:`process` and the C/Numba entry points run the
+    same compiled functions. O(1) routing per operation.
+
+    >>> eng = Engine()
+    >>> _ = eng.add_symbol(1, "AAA", tick=5)
+    >>> eng.submit(1, 10, 0, 100, 3)
+    0
+    >>> eng.submit("AAA", 11, 1, 100, 1)
+    1
+    >>> eng.get(10)
+    (1, 0, 100, 2)
+    """
+    cdef mc_engine* _e
+    cdef list _books
+    cdef dict _by_id
+    cdef dict _by_name
+    cdef dict _names
+    cdef int _stp
+    cdef readonly bint record_events
+
+    def __cinit__(self, stp=STP.CANCEL_RESTING, *, bint record_events=True):
+        cdef int mode = int(stp)
+        if mode < MC_STP_NONE or mode > MC_STP_CANCEL_BOTH:
+            raise ValueError(f"unknown self-trade prevention mode {stp!r}")
+        self._e = mc_engine_new()
+        if self._e == NULL:
+            raise MemoryError()
+        self._stp = mode
+        self.record_events = record_events
+        self._books = []
+        self._by_id = {}
+        self._by_name = {}
+        self._names = {}
+
+    def __dealloc__(self):
+        mc_engine_free(self._e)
+        self._e = NULL
+
+    # ---- symbols ----
+
+    def add_symbol(self, symbol, name=None, *, int64_t capacity=1024, **limits):
+        """Add a book for integer symbol id ``symbol`` (in [0, 2**32)), optionally named; returns
+        the :class:`OrderBook` (treat it as read-only: orders entered on it directly are unknown
+        to the engine's id routing). ``limits`` as in :meth:`set_limits`. O(1).
+
+        >>> eng = Engine(); book = eng.add_symbol(7, "XYZ", max_qty=100); len(book)
+        0
+        """
+        cdef uint32_t sym = _symbol_id(symbol)
+        _check_limits(limits)
+        if sym in self._by_id:
+            raise ValueError(f"symbol {sym} already exists")
+        if name is not None:
+            name = str(name)
+            if name in self._by_name:
+                raise ValueError(f"symbol name {name!r} already exists")
+        cdef OrderBook book = _OrderBook(self._stp, record_events=True, capacity=capacity)
+        cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
+        if k == -2:
+            raise MemoryError()
+        self._books.append(book)
+        self._by_id[sym] = book
+        if name is not None:
+            self._by_name[name] = sym
+            self._names[sym] = name
+        self.set_limits(sym, **limits)
+        return book
+
+    def set_limits(self, symbol, **limits):
+        """Set a symbol's limits (only those given; 0 disables one). Prices in ticks.
+
+        ``tick``: prices must be multiples of it; ``min_price``/``max_price``: absolute band;
+        ``ref_price`` and ``band``: prices outside ``ref_price +- band`` are refused (move the
+        band with :meth:`set_reference_price`); ``max_qty``: largest order qty;
+        ``max_notional``: largest ``price * qty`` of a limit order. Checked in this order, after
+        the basic field checks of the book (qty, price, side, TIF) and before the duplicate-id
+        check. Market orders are checked against ``max_qty`` only. A modify is checked when it
+        re-enters the order (new price or larger qty); shrinking in place always passes. O(1).
+        """
+        cdef int32_t k = self._slot(symbol)
+        _check_limits(limits)
+        cdef mc_symbol_cfg* c = &self._e.cfg[k]
+        if "tick" in limits: c.tick = limits["tick"]
+        if "min_price" in limits: c.min_price = limits["min_price"]
+        if "max_price" in limits: c.max_price = limits["max_price"]
+        if "ref_price" in limits: c.ref_price = limits["ref_price"]
+        if "band" in limits: c.band = limits["band"]
+        if "max_qty" in limits: c.max_qty = limits["max_qty"]
+        if "max_notional" in limits: c.max_notional = limits["max_notional"]
+
+    def limits(self, symbol):
+        """A symbol's limits as a dict (0 = disabled)."""
+        cdef mc_symbol_cfg c = self._e.cfg[self._slot(symbol)]
+        return {"tick": c.tick, "min_price": c.min_price, "max_price": c.max_price,
+                "ref_price": c.ref_price, "band": c.band, "max_qty": c.max_qty,
+                "max_notional": c.max_notional}
+
+    def set_reference_price(self, symbol, int64_t price):
+        """Move the centre of a symbol's price band (e.g. to the last trade). O(1)."""
+        if price < 0:
+            raise ValueError("reference price must be >= 0")
+        self._e.cfg[self._slot(symbol)].ref_price = price
+
+    def symbol_id(self, symbol):
+        """The integer id of a symbol given by name or id (KeyError if unknown)."""
+        cdef uint32_t sym = self._resolve(symbol)
+        if sym not in self._by_id:
+            raise KeyError(symbol)
+        return sym
+
+    @property
+    def symbols(self):
+        """{symbol id: name or None} in the order the symbols were added."""
+        return {int(self._e.symbols[k]): self._names.get(self._e.symbols[k])
+                for k in range(self._e.n_books)}
+
+    def book(self, symbol):
+        """The :class:`OrderBook` of a symbol (by id or name): for queries (depth, level,
+        queue_position, snapshot, ...). Enter orders through the engine only."""
+        return self._by_id[self.symbol_id(symbol)]
+
+    cdef uint32_t _resolve(self, symbol) except? 0xFFFFFFFF:
+        if isinstance(symbol, str):
+            try:
+                return self._by_name[symbol]
+            except KeyError:
+                raise KeyError(f"unknown symbol name {symbol!r}") from None
+        return _symbol_id(symbol)
+
+    cdef int32_t _slot(self, symbol) except -1:
+        cdef int32_t k = mc_engine_slot(self._e, self._resolve(symbol))
+        if k < 0:
+            raise KeyError(f"unknown symbol {symbol!r}")
+        return k
+
+    cdef uint32_t _order_symbol(self, symbol, uint64_t oid) except? 0xFFFFFFFF:
+        # A name that is not registered cannot be turned into an id for the event; refuse it
+        # like an unknown id, without touching the engine.
+        if isinstance(symbol, str) and symbol not in self._by_name:
+            raise OrderRejected(MC_R_UNKNOWN_SYMBOL, oid, f"unknown symbol name {symbol!r}")
+        return self._resolve(symbol)
+
+    # ---- order entry ----
+
+    def submit(self, symbol, uint64_t order_id, int side, int64_t price, int64_t qty,
+               int tif=MC_GTC, *, uint64_t owner=0, bint post_only=False, int64_t ts_ns=0):
+        """Limit order on ``symbol`` (id or name); returns the qty executed now (lots).
+
+        Same semantics and exceptions as :meth:`OrderBook.submit`, plus the symbol's limits and
+        ``UNKNOWN_SYMBOL``; a duplicate is an id resting in any symbol. O(1) + O(fills).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1, max_qty=10); eng.submit(1, 5, 0, 100, 11)
+        Traceback (most recent call last):
+        ...
+        matchcore._core.OrderRejected: order 5 rejected: QTY_ABOVE_MAX
+        """
+        cdef uint32_t sym = self._order_symbol(symbol, order_id)
+        cdef mc_engine* e = self._e
+        if not self.record_events:
+            e.n_ev = 0
+        e.now_ns = ts_ns
+        cdef int64_t r = mc_engine_submit(e, sym, order_id, side, price, qty, tif, owner, post_only)
+        if r >= 0:
+            return r
+        if r == -MC_R_POST_ONLY_WOULD_CROSS:
+            return 0
+        _raise(r, order_id)
+
+    def submit_market(self, symbol, uint64_t order_id, int side, int64_t qty, *,
+                      uint64_t owner=0, int64_t ts_ns=0):
+        """Market order on ``symbol``; returns the qty executed, the remainder expires."""
+        cdef uint32_t sym = self._order_symbol(symbol, order_id)
+        cdef mc_engine* e = self._e
+        if not self.record_events:
+            e.n_ev = 0
+        e.now_ns = ts_ns
+        cdef int64_t r = mc_engine_market(e, sym, order_id, side, qty, owner)
+        if r >= 0:
+            return r
+        _raise(r, order_id)
+
+    def cancel(self, uint64_t order_id, *, symbol=0, int64_t ts_ns=0):
+        """Cancel a resting order in whichever symbol it rests; returns its open qty, 0 if it
+        rests nowhere (``symbol`` is then echoed in the REJECTED event). O(1)."""
+        cdef uint32_t sym = self._order_symbol(symbol, order_id)
+        cdef mc_engine* e = self._e
+        if not self.record_events:
+            e.n_ev = 0
+        e.now_ns = ts_ns
+        cdef int64_t r = mc_engine_cancel(e, sym, order_id)
+        if r >= 0:
+            return r
+        if r == -MC_R_ORDER_NOT_FOUND:
+            return 0
+        _raise(r, order_id)
+
+    def modify(self, uint64_t order_id, int64_t qty, price=None, *, symbol=0, int64_t ts_ns=0):
+        """Modify a resting order wherever it rests (see :meth:`OrderBook.modify`); returns
+        False if it rests nowhere or a post-only reprice would cross; raises
+        :class:`OrderRejected` for bad qty/price or a broken limit. O(1) + O(fills)."""
+        cdef uint32_t sym = self._order_symbol(symbol, order_id)
+        cdef int64_t p = 0 if price is None else price
+        cdef mc_engine* e = self._e
+        if not self.record_events:
+            e.n_ev = 0
+        e.now_ns = ts_ns
+        cdef int64_t r = mc_engine_modify(e, sym, order_id, qty, p)
+        if r >= 0:
+            return True
+        if r == -MC_R_ORDER_NOT_FOUND or r == -MC_R_POST_ONLY_WOULD_CROSS:
+            return False
+        _raise(r, order_id)
+
+    def process(self, commands):
+        """Apply :data:`COMMAND_DTYPE` records (``symbol`` field used) in compiled code, without
+        the GIL; returns exactly this batch's events. Bad commands give REJECTED events.
+        Pending :meth:`events` are kept. O(n + fills)."""
+        cdef cnp.ndarray arr = np.ascontiguousarray(commands)
+        if arr.dtype != COMMAND_DTYPE:
+            raise TypeError(f"process() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
+        cdef mc_engine* e = self._e
+        cdef int64_t n = arr.shape[0]
+        cdef int64_t start = e.n_ev
+        cdef int64_t done
+        cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
+        with nogil:
+            done = mc_engine_process(e, cmds, n)
+        out = _events_array(&e.ev[start], e.n_ev - start)
+        e.n_ev = start
+        if done < n:
+            raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
+        return out
+
+    def events(self, owner=None):
+        """Events since the previous call (per-call API), all symbols, as :data:`EVENT_DTYPE`;
+        with ``owner=w`` only w's (own orders and fills as maker; filtered in compiled code,
+        the other pending events are dropped). O(pending events)."""
+        cdef mc_engine* e = self._e
+        cdef int64_t k
+        cdef uint64_t w
+        if not self.record_events:
+            e.n_ev = 0
+        if owner is None:
+            out = _events_array(e.ev, e.n_ev)
+        else:
+            w = owner
+            k = mc_filter_events_owner(e.ev, e.n_ev, w, NULL)
+            out = np.empty(k, dtype=EVENT_DTYPE)
+            mc_filter_events_owner(e.ev, e.n_ev, w, <mc_event*>cnp.PyArray_DATA(out))
+        e.n_ev = 0
+        return out
+
+    # ---- queries ----
+
+    def get(self, uint64_t order_id):
+        """(symbol, side, price, open_qty) of a resting order, or None. O(1)."""
+        cdef uint32_t sym
+        cdef int side
+        cdef int64_t price, qty
+        if mc_engine_get(self._e, order_id, &sym, &side, &price, &qty):
+            return (sym, side, price, qty)
+        return None
+
+    def best_bid(self, symbol):
+        """(price, qty) of a symbol's best bid, or None. O(1)."""
+        return self.book(symbol).best_bid()
+
+    def best_ask(self, symbol):
+        """(price, qty) of a symbol's best ask, or None. O(1)."""
+        return self.book(symbol).best_ask()
+
+    def depth(self, symbol, Py_ssize_t n=10):
+        """A symbol's top n levels per side (see :meth:`OrderBook.depth`)."""
+        return self.book(symbol).depth(n)
+
+    def depth_into(self, symbol, bids_out, asks_out):
+        """A symbol's depth into caller arrays (see :meth:`OrderBook.depth_into`)."""
+        return self.book(symbol).depth_into(bids_out, asks_out)
+
+    def queue_position(self, uint64_t order_id):
+        """Open qty ahead of a resting order at its level (KeyError if it rests nowhere)."""
+        cdef int32_t k = _resting_slot(self._e, order_id)
+        if k < 0:
+            raise KeyError(order_id)
+        return self._books[k].queue_position(order_id)
+
+    def __len__(self):
+        return mc_engine_count(self._e)
+
+    def __repr__(self):
+        return f"<Engine symbols={self._e.n_books} orders={mc_engine_count(self._e)}>"
+
+    @property
+    def stp(self):
+        """The self-trade prevention mode of every book (:class:`STP`)."""
+        return STP(self._stp)
+
+    def state_hash(self):
+        """64-bit hash over every symbol id and its book's state hash."""
+        return mc_engine_state_hash(self._e)
+
+    @property
+    def address(self):
+        """The ``mc_engine*`` as an int for the C function table and Numba; valid while this
+        Engine is alive (keep a reference while compiled code uses it)."""
+        return <size_t>self._e
+
+    def _handle(self):
+        """Same as :attr:`address`."""
+        return <size_t>self._e
+
+    def check_invariants(self):
+        """Every book's invariants, plus: no id rests in two books, and the id routing finds
+        every resting order in its own book. O(orders)."""
+        cdef int32_t k
+        seen = {}
+        for k in range(self._e.n_books):
+            book = self._books[k]
+            book.check_invariants()
+            sym = self._e.symbols[k]
+            bids, asks = book.depth(1 << 62)
+            for side, rows in ((0, bids), (1, asks)):
+                for price in rows[:, 0].tolist():
+                    for oid, _ in book.level(side, price):
+                        if oid in seen:
+                            raise AssertionError(f"order {oid} rests in symbols {seen[oid]} "
+                                                 f"and {sym}")
+                        seen[oid] = sym
+                        if _resting_slot(self._e, oid) != k:
+                            raise AssertionError(f"order {oid} resting in symbol {sym} is not "
+                                                 f"routed to it")
+
+
+cdef uint32_t _symbol_id(symbol) except? 0xFFFFFFFF:
+    if isinstance(symbol, str):
+        raise TypeError("use add_symbol(id, name) to name a symbol")
+    cdef object s = int(symbol)
+    if s < 0 or s > 0xFFFFFFFF:
+        raise ValueError(f"symbol id must be in [0, 2**32), got {symbol!r}")
+    return <uint32_t>s
+
+
+cdef _check_limits(dict limits):
+    unknown = set(limits) - set(_LIMIT_NAMES)
+    if unknown:
+        raise TypeError(f"unknown limit(s) {sorted(unknown)}; known: {list(_LIMIT_NAMES)}")
+    for key, value in limits.items():
+        if int(value) < 0 or int(value) > 0x7FFFFFFFFFFFFFFF:
+            raise ValueError(f"limit {key} must be in [0, 2**63), got {value!r}")
+    if "tick" in limits and int(limits["tick"]) < 1:
+        raise ValueError("tick must be >= 1")
