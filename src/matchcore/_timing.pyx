@@ -163,12 +163,11 @@ def process_timed(OrderBook book, commands, clock="auto"):
     cdef double scale = _ns_per_tick(name)
     cdef Py_ssize_t n = arr.shape[0], i
     cdef cnp.ndarray[int64_t] lat = np.empty(n, dtype=np.int64)
+    lat.fill(0)
     cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(lat)
     cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
     cdef mc_book* b = book._b
     cdef int64_t start = b.n_ev, t0, t1
-    # Touch the output once so the first samples do not pay its page faults.
-    lat[:] = 0
     with nogil:
         for i in range(n):
             t0 = _read(clk)
@@ -215,8 +214,12 @@ def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=Non
             raise ValueError("arrivals_ns must be non-decreasing")
         sched_a = np.round(a * ticks_per_ns).astype(np.int64)
     cdef int64_t* sched = <int64_t*>cnp.PyArray_DATA(sched_a)
-    cdef cnp.ndarray[int64_t] lat = np.zeros(n, dtype=np.int64)
-    cdef cnp.ndarray[int64_t] svc = np.zeros(n, dtype=np.int64)
+    # np.zeros may hand back untouched pages (calloc); fill them now so that no page fault
+    # lands inside the timed loop
+    cdef cnp.ndarray[int64_t] lat = np.empty(n, dtype=np.int64)
+    cdef cnp.ndarray[int64_t] svc = np.empty(n, dtype=np.int64)
+    lat.fill(0)
+    svc.fill(0)
     cdef int64_t* lo = <int64_t*>cnp.PyArray_DATA(lat)
     cdef int64_t* so = <int64_t*>cnp.PyArray_DATA(svc)
     cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)

@@ -1,0 +1,209 @@
+"""Measurements: closed loop, open loop, rate sweep, throughput and scaling.
+
+Every per-message time comes from the compiled loops in :mod:`matchcore._timing` (clock read
+before and after each message, stored into a preallocated array); Python only builds books and
+summarises arrays. Each measured run starts from a copy of a book built once from the workload's
+setup, after a warm-up run of the same flow on another copy, so that page faults and cold caches
+of the first pass do not land in the figures.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from matchcore import EventKind, OrderBook, Reason
+from matchcore import _timing
+
+#: The percentiles every report shows.
+PERCENTILES = (50.0, 90.0, 99.0, 99.9, 99.99)
+PCT_NAMES = ("p50", "p90", "p99", "p99.9", "p99.99")
+
+
+def percentiles(samples_ns, qs=PERCENTILES) -> list[float]:
+    """Nearest-rank percentiles (each one a real sample) of an array of ns.
+
+    >>> percentiles(np.arange(1, 101), (50, 99))
+    [50.0, 99.0]
+    """
+    a = np.asarray(samples_ns)
+    if a.size == 0:
+        return [float("nan")] * len(qs)
+    return [float(v) for v in np.percentile(a, qs, method="inverted_cdf")]
+
+
+def hdr_curve(samples_ns, points: int = 48) -> dict:
+    """The percentile distribution for an HDR-style plot: percentiles ``100 * (1 - 10**-x)`` for
+    x from 0 to log10(n), evenly spaced, and the values there (ns). O(n log n).
+
+    >>> c = hdr_curve(np.arange(1000)); len(c["percentile"]) == len(c["value_ns"])
+    True
+    """
+    a = np.sort(np.asarray(samples_ns))
+    n = a.size
+    if n == 0:
+        return {"percentile": [], "value_ns": []}
+    xs = np.linspace(0.0, np.log10(n), points)
+    qs = 100.0 * (1.0 - 10.0 ** -xs)
+    idx = np.minimum(np.ceil(qs / 100.0 * n).astype(np.int64) - 1, n - 1).clip(0)
+    return {"percentile": [float(q) for q in qs], "value_ns": [float(a[i]) for i in idx]}
+
+
+def summarize(samples_ns, overhead_ns: float = 0.0) -> dict:
+    """Count, percentiles (raw and with the clock overhead subtracted), max, mean (ns).
+
+    >>> s = summarize(np.array([10, 20, 30, 40]), overhead_ns=5)
+    >>> s["p50"], s["max"], s["net"]["p50"]
+    (20.0, 40.0, 15.0)
+    """
+    a = np.asarray(samples_ns)
+    ps = percentiles(a)
+    out = {"n": int(a.size)}
+    out.update({name: v for name, v in zip(PCT_NAMES, ps)})
+    out["max"] = float(a.max()) if a.size else float("nan")
+    out["min"] = float(a.min()) if a.size else float("nan")
+    out["mean"] = float(a.mean()) if a.size else float("nan")
+    out["net"] = {name: max(v - overhead_ns, 0.0) for name, v in zip(PCT_NAMES, ps)}
+    out["net"]["max"] = max(out["max"] - overhead_ns, 0.0)
+    out["net"]["mean"] = max(out["mean"] - overhead_ns, 0.0)
+    return out
+
+
+def clock_info(clock: str = "auto") -> dict:
+    """The clock a run uses: name, resolution (ns per tick) and the measured overhead of one
+    back-to-back pair of reads (median, p99, in ns; every sample includes it)."""
+    name = _timing.resolve_clock(clock)
+    d = _timing.clock_overhead_samples(200_000, name)
+    res = 1.0 / _timing.tsc_ticks_per_ns() if name == "tsc" else 1.0
+    info = {"clock": name, "resolution_ns": res,
+            "overhead_ns": float(np.median(d)), "overhead_p99_ns": percentiles(d, (99,))[0],
+            "overhead_min_ns": float(d.min())}
+    if name == "tsc":
+        info["tsc_ghz"] = _timing.tsc_ticks_per_ns()
+    return info
+
+
+def _capacity(setup, flow) -> int:
+    # room for every order the flow can add, so that no pool grows inside a timed region
+    adds = int(np.count_nonzero(flow["kind"] <= 1)) if len(flow) else 0
+    return len(setup) + adds + 1024
+
+
+def build_book(setup, flow=None, **kwargs) -> OrderBook:
+    """A book with ``setup`` applied, sized for ``flow`` (no growth while it is timed)."""
+    flow = setup[:0] if flow is None else flow
+    book = OrderBook(capacity=_capacity(setup, flow), **kwargs)
+    if len(setup):
+        book.process(setup)
+    return book
+
+
+def count_not_found(setup, flow) -> int:
+    """REJECTED(ORDER_NOT_FOUND) events when ``flow`` runs after ``setup``: 0 for a valid
+    workload (every cancel and reprice names a resting order)."""
+    book = build_book(setup, flow)
+    ev = book.process(flow)
+    return int(np.count_nonzero((ev["kind"] == EventKind.REJECTED)
+                                & (ev["reason"] == Reason.ORDER_NOT_FOUND)))
+
+
+def closed_loop(base: OrderBook, flow, clock: str = "auto", warmup: bool = True) -> np.ndarray:
+    """Service time (ns) of each message of ``flow`` applied as fast as possible to a copy of
+    ``base`` (after a warm-up pass on another copy)."""
+    if warmup:
+        _timing.process_timed(base.copy(), flow[: min(len(flow), 200_000)], clock)
+    return _timing.process_timed(base.copy(), flow, clock)
+
+
+def open_loop(base: OrderBook, flow, rate: float, clock: str = "auto", poisson_seed=None,
+              warmup: bool = True):
+    """(latency_ns, service_ns) of each message of ``flow`` arriving at ``rate`` messages/s
+    (evenly spaced, or Poisson arrivals when ``poisson_seed`` is given); latency counts from
+    the scheduled arrival, so a stall delays every message behind it."""
+    arrivals = None
+    if poisson_seed is not None:
+        gaps = np.random.default_rng(poisson_seed).exponential(1e9 / rate, len(flow))
+        arrivals = np.concatenate(([0.0], np.cumsum(gaps[:-1])))
+    if warmup:
+        _timing.process_timed(base.copy(), flow[: min(len(flow), 100_000)], clock)
+    return _timing.process_open_loop(base.copy(), flow, rate, arrivals, clock)
+
+
+def throughput(base: OrderBook, flow, reps: int = 3) -> dict:
+    """Messages/s of the whole flow in one compiled call (no per-message clocks): with events
+    written (``mc_process``, what ``process()`` runs) and without (``emit=False``, replay), and
+    through the Python ``process()`` call (events copied out into a numpy array). Best of
+    ``reps`` after a warm-up; each rep on a fresh copy of ``base``."""
+    n = len(flow)
+    _timing.process_batch_ns(base.copy(), flow)
+    best = {"emit": None, "no_emit": None, "process": None}
+    for _ in range(reps):
+        ns = _timing.process_batch_ns(base.copy(), flow, True)
+        best["emit"] = ns if best["emit"] is None else min(best["emit"], ns)
+        ns = _timing.process_batch_ns(base.copy(), flow, False)
+        best["no_emit"] = ns if best["no_emit"] is None else min(best["no_emit"], ns)
+        book = base.copy()
+        t0 = time.perf_counter_ns()
+        book.process(flow)
+        ns = time.perf_counter_ns() - t0
+        best["process"] = ns if best["process"] is None else min(best["process"], ns)
+    out = {}
+    for k, ns in best.items():
+        out[k] = {"ns_per_msg": ns / max(n, 1), "msgs_per_s": n / ns * 1e9 if ns else float("inf")}
+    out["n"] = n
+    return out
+
+
+def rate_sweep(base: OrderBook, flow, capacity_per_s: float, fractions=None,
+               clock: str = "auto", overhead_ns: float = 0.0, progress=None) -> list[dict]:
+    """Open-loop latency percentiles at rates that are ``fractions`` of ``capacity_per_s``.
+
+    Shows where the latency curve bends: flat while the book keeps up, then queueing as the
+    offered rate nears capacity and latencies growing without bound above it."""
+    if fractions is None:
+        fractions = (0.1, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.1)
+    out = []
+    for f in fractions:
+        rate = capacity_per_s * f
+        lat, svc = open_loop(base, flow, rate, clock, warmup=False)
+        row = {"fraction": f, "rate_per_s": rate, "latency": summarize(lat, overhead_ns),
+               "service": summarize(svc, overhead_ns)}
+        out.append(row)
+        if progress is not None:
+            progress.update(1)
+    return out
+
+
+def measure_workload(setup, flow, *, clock: str = "auto", overhead_ns: float = 0.0,
+                     rate: float | None = None, keep_samples: bool = False) -> dict:
+    """Closed-loop service times, throughput and one open-loop run for one workload.
+
+    ``rate`` (messages/s) for the open loop; default half the closed-loop capacity."""
+    base = build_book(setup, flow)
+    svc = closed_loop(base, flow, clock)
+    closed = summarize(svc, overhead_ns)
+    closed["hdr"] = hdr_curve(svc)
+    thr = throughput(base, flow)
+    capacity = thr["emit"]["msgs_per_s"]
+    if rate is None:
+        rate = 0.5 * capacity
+    lat, osvc = open_loop(base, flow, rate, clock)
+    opened = {"rate_per_s": rate, "fraction_of_capacity": rate / capacity if capacity else None,
+              "latency": summarize(lat, overhead_ns), "service": summarize(osvc, overhead_ns)}
+    opened["latency"]["hdr"] = hdr_curve(lat)
+    out = {"resting_start": len(base), "closed": closed, "throughput": thr, "open": opened}
+    if keep_samples:
+        out["_samples"] = {"closed": svc, "open_latency": lat, "open_service": osvc}
+    return out
+
+
+def scaling_point(setup, flow, clock: str = "auto", overhead_ns: float = 0.0) -> dict:
+    """Per-message cost for one book shape: batch ns/msg (with events) and timed percentiles."""
+    base = build_book(setup, flow)
+    thr = throughput(base, flow, reps=2)
+    svc = closed_loop(base, flow, clock)
+    s = summarize(svc, overhead_ns)
+    return {"resting": len(base), "levels": base.level_count(0) + base.level_count(1),
+            "ns_per_msg": thr["emit"]["ns_per_msg"], "process_ns_per_msg": thr["process"]["ns_per_msg"],
+            "p50": s["p50"], "p90": s["p90"], "p99": s["p99"], "p99.9": s["p99.9"],
+            "max": s["max"]}

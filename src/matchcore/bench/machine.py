@@ -1,0 +1,83 @@
+"""What a benchmark ran on: CPU, cores, Python, compiler flags, commit, load."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_commit() -> dict:
+    """``{"commit": sha, "dirty": bool}`` of the checkout the package was imported from, if any."""
+    root = Path(__file__).resolve().parents[3]
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        if sha.returncode != 0:
+            return {"commit": None, "dirty": None}
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+        return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def machine_info() -> dict:
+    """Everything about the machine a result depends on, as plain JSON-able values.
+
+    >>> sorted(machine_info())[:3]
+    ['build_flags', 'cores_logical', 'cores_usable']
+    """
+    import numpy as np
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count()
+    try:
+        load = list(os.getloadavg())
+    except OSError:  # pragma: no cover
+        load = None
+    try:
+        import numba  # noqa: F401  (version only; the generators import it anyway)
+        numba_version = numba.__version__
+    except ImportError:  # pragma: no cover
+        numba_version = None
+    import matchcore
+
+    return {
+        "cpu": cpu_model(),
+        "cores_logical": os.cpu_count(),
+        "cores_usable": usable,
+        "load_average": load,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+        "numpy": np.__version__,
+        "numba": numba_version,
+        "matchcore": matchcore.__version__,
+        "compiler": sysconfig.get_config_var("CC"),
+        "build_flags": {
+            "CFLAGS": sysconfig.get_config_var("CFLAGS"),
+            "OPT": sysconfig.get_config_var("OPT"),
+            # setup.py adds these to every extension; MATCHCORE_NATIVE=1 at build time adds
+            # -march=native (it cannot be read back from the built module)
+            "extension_extra": "-O3 -fno-strict-aliasing",
+            "MATCHCORE_NATIVE_env": os.environ.get("MATCHCORE_NATIVE"),
+        },
+        "git": git_commit(),
+    }

@@ -1,0 +1,174 @@
+"""Text tables and JSON for benchmark results."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from matchcore.bench.harness import PCT_NAMES
+
+
+def _ns(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if v >= 1e6:
+        return f"{v / 1e6:,.1f}ms"
+    if v >= 1e4:
+        return f"{v / 1e3:,.1f}us"
+    return f"{v:,.0f}"
+
+
+def _table(headers, rows) -> str:
+    cells = [headers] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _pick(s: dict, net: bool) -> dict:
+    if not net:
+        return s
+    d = dict(s)
+    d.update(s["net"])
+    return d
+
+
+def format_report(res: dict, net: bool = False) -> str:
+    """The human-readable summary of a result dict from :func:`matchcore.cli_bench.run_bench`."""
+    out = []
+    m = res["machine"]
+    c = res["clock"]
+    git = m.get("git") or {}
+    out.append(f"machine: {m['cpu']}, {m['cores_usable']} usable cores, Python {m['python']}, "
+               f"load {', '.join(f'{x:.2f}' for x in (m.get('load_average') or []))}; "
+               f"commit {(git.get('commit') or '?')[:10]}{' (dirty)' if git.get('dirty') else ''}")
+    out.append(f"clock: {c['clock']} (resolution {c['resolution_ns']:.2f} ns), a back-to-back "
+               f"read pair costs {c['overhead_ns']:.0f} ns (p99 {c['overhead_p99_ns']:.0f}): "
+               + ("subtracted below" if net else "included below"))
+    wl = res.get("workloads") or {}
+    if wl:
+        rows = []
+        for name, r in wl.items():
+            if "skipped" in r:
+                continue
+            s = _pick(r["closed"], net)
+            t = r["throughput"]
+            rows.append([name, f"{r['resting_start']:,}", *(_ns(s[k]) for k in PCT_NAMES),
+                         _ns(s["max"]), f"{t['emit']['msgs_per_s'] / 1e6:.1f}",
+                         f"{t['process']['msgs_per_s'] / 1e6:.1f}"])
+        out.append("\nclosed loop: service time per message, ns (inside the compiled loop)")
+        out.append(_table(["workload", "resting", *PCT_NAMES, "max", "M msg/s", "process() M/s"],
+                          rows))
+        rows = []
+        for name, r in wl.items():
+            if "skipped" in r:
+                continue
+            o = r["open"]
+            s = _pick(o["latency"], net)
+            rows.append([name, f"{o['rate_per_s'] / 1e6:.2f}M/s", *(_ns(s[k]) for k in PCT_NAMES),
+                         _ns(s["max"])])
+        out.append("\nopen loop: latency from scheduled arrival, ns")
+        out.append(_table(["workload", "rate", *PCT_NAMES, "max"], rows))
+        for name, r in wl.items():
+            if "skipped" in r:
+                out.append(f"\n{name}: skipped: {r['skipped']}")
+    if res.get("itch"):
+        r = res["itch"]
+        if "skipped" in r:
+            out.append(f"\nitch: skipped: {r['skipped']}")
+        else:
+            s = r["slice_ns_per_msg"]
+            out.append(f"\nITCH replay (decode + book building, {r['messages']:,} generated messages, "
+                       f"{r['symbols']} symbols): {r['replay_msgs_per_s'] / 1e6:.1f} M msg/s "
+                       f"({r['replay_ns_per_msg']:.0f} ns/msg); per-message mean over "
+                       f"{r['slice_bytes'] // 1024} KiB slices p50 {_ns(s['p50'])} p99 {_ns(s['p99'])}")
+    if res.get("rate_sweep"):
+        rs = res["rate_sweep"]
+        rows = [[f"{r['fraction']:.2f}", f"{r['rate_per_s'] / 1e6:.2f}",
+                 *(_ns(_pick(r["latency"], net)[k]) for k in ("p50", "p99", "p99.9")),
+                 _ns(_pick(r["latency"], net)["max"])] for r in rs["points"]]
+        out.append(f"\nrate sweep ({rs['workload']}, {rs['messages']:,} messages each, capacity "
+                   f"{rs['capacity_per_s'] / 1e6:.1f} M msg/s): open-loop latency, ns")
+        out.append(_table(["x capacity", "M msg/s", "p50", "p99", "p99.9", "max"], rows))
+    if res.get("scaling"):
+        sc = res["scaling"]
+        for key, title in (("resting", "resting orders"), ("levels", "price levels")):
+            rows = []
+            for r in sc.get(key, []):
+                rows.append([r["variant"], f"{r['param']:,}", f"{r['resting']:,}", f"{r['levels']:,}",
+                             f"{r['ns_per_msg']:.0f}", _ns(r["p50"]), _ns(r["p99"]), _ns(r["p99.9"])])
+            if rows:
+                out.append(f"\nscaling with {title} ({sc['messages']:,} standard-mix messages each)")
+                out.append(_table(["variant", key, "resting", "levels", "ns/msg", "p50", "p99",
+                                   "p99.9"], rows))
+    if res.get("baselines"):
+        b = res["baselines"]
+        rows = []
+        for name, r in b["results"].items():
+            if "skipped" in r:
+                rows.append([r["label"], "-", "-", r["skipped"]])
+            else:
+                rows.append([r["label"], f"{r['ns_per_msg']:,.0f}", f"{r['msgs_per_s'] / 1e6:.3f}",
+                             f"{r['slower_than_matchcore']:,.1f}x slower"])
+        out.append(f"\nbaselines (standard mix, {b['messages']:,} messages; matchcore process() "
+                   f"{b['matchcore_ns_per_msg']:.0f} ns/msg)")
+        out.append(_table(["book", "ns/msg", "M msg/s", "vs matchcore"], rows))
+    if res.get("core"):
+        out.append("\n" + format_core(res["core"]))
+    return "\n".join(out)
+
+
+def format_core(core: dict) -> str:
+    """The core benchmark table with the targets."""
+    pc = core["per_call"]
+    out = [f"core: per call from Python (ns/call, min of {pc['reps']} x {pc['n']:,} calls; "
+           f"floor = empty call into the extension)"]
+    rows = [["_noop()", f"{pc['noop']['ns_per_call']:.1f}", "-", "-"],
+            ["_noop4(id, side, price, qty)", f"{pc['noop4']['ns_per_call']:.1f}", "1.00", "-"]]
+    for op in ("submit", "cancel", "modify", "marketable", "best_bid", "depth10"):
+        target = "<= 1.5" if op in ("submit", "cancel", "modify", "marketable") else ""
+        rows.append([op, f"{pc[op]['ns_per_call']:.1f}", f"{pc[op]['vs_noop4']:.2f}", target])
+    out.append(_table(["call", "ns/call", "x noop4", "target"], rows))
+    p = core["process"]["process"]
+    e = core["process"]["emit"]
+    out.append(f"process() on the standard mix ({core['process']['n']:,} messages, warm): "
+               f"{p['msgs_per_s'] / 1e6:.1f} M msg/s ({p['ns_per_msg']:.1f} ns/msg; compiled loop "
+               f"alone {e['msgs_per_s'] / 1e6:.1f} M msg/s); target >= 20 M msg/s")
+    rows = [[f"{int(k):,}", f"{v['ns_per_msg']:.1f}", _ns(v["p50"]), _ns(v["p99"])]
+            for k, v in core["resting"].items()]
+    out.append("per-message cost by resting orders (active near the touch, the rest deeper):")
+    out.append(_table(["resting", "ns/msg", "p50", "p99"], rows))
+    vt = core["vs_targets"]
+    ref = core["reference"]
+    ref_txt = (f"{ref['ns_per_msg']:,.0f} ns/msg = {vt['vs_reference']:.0f}x slower"
+               if vt["vs_reference"] else ref.get("skipped", "-"))
+    lo, hi = vt["deep_vs_small_sizes"]
+    out.append(f"{hi:,} vs {lo:,} resting: {vt['deep_vs_small']:.2f}x (target <= 2 for 1M vs 1k); "
+               f"reference model: "
+               f"{ref_txt} (target >= 50x)")
+    met = core["met"]
+    out.append("targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in met.items()))
+    return "\n".join(out)
+
+
+def _clean(o):
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items() if not str(k).startswith("_")}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, float) and (math.isnan(o) or math.isinf(o)):
+        return None
+    if hasattr(o, "item"):
+        return _clean(o.item())
+    return o
+
+
+def write_json(res: dict, path) -> Path:
+    """Write a result dict as JSON (NaN/inf as null, private keys dropped)."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(_clean(res), indent=1, sort_keys=False) + "\n")
+    return path

@@ -1,0 +1,210 @@
+"""``matchcore bench``: latency and throughput measured inside the compiled loop.
+
+    matchcore bench [WORKLOAD ...] [--messages N] [--rate R] [--seed S] [--json OUT]
+                    [--plot DIR] [--quick] [--clock auto|tsc|monotonic] [--subtract-overhead]
+
+WORKLOAD is any of the generated workloads (standard, market_maker, deep_book, sweep, itch) and
+the sections core (per-call and process() figures against their targets), rates (open-loop rate
+sweep), scaling (cost against resting orders and price levels) and baselines (other books in the
+same run). No WORKLOAD runs everything. ``--quick`` runs everything small, in well under a minute.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import time
+
+WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "itch")
+SECTIONS = ("core", "rates", "scaling", "baselines")
+
+
+def add_parser(p, name):
+    p.add_argument("targets", nargs="*", metavar="WORKLOAD",
+                   help=f"any of {', '.join(WORKLOADS + SECTIONS)} (default: all)")
+    p.add_argument("--messages", type=int, default=None,
+                   help="flow commands per workload (default 1,000,000; 100,000 with --quick)")
+    p.add_argument("--rate", type=float, default=None,
+                   help="open-loop rate in messages/s (default: half the measured capacity)")
+    p.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    p.add_argument("--json", metavar="OUT", help="write every figure as JSON to OUT")
+    p.add_argument("--plot", metavar="DIR", help="write PNG charts into DIR")
+    p.add_argument("--quick", action="store_true", help="small sizes: finishes in well under a minute")
+    p.add_argument("--clock", default="auto", choices=("auto", "tsc", "monotonic"),
+                   help="clock for per-message timing (default auto: TSC when invariant)")
+    p.add_argument("--subtract-overhead", action="store_true",
+                   help="show percentiles with the clock pair's median cost subtracted")
+    p.add_argument("--save-workloads", metavar="DIR",
+                   help="also write each generated workload to DIR (.npz)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def set_description(self, s):
+        pass
+
+    def close(self):
+        pass
+
+
+def _bar(total, desc, disable):
+    if disable:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return _NoBar()
+    return tqdm(total=total, desc=desc, unit="step", leave=False, file=sys.stderr)
+
+
+def _plan(targets, quick, messages):
+    chosen = list(targets) or list(WORKLOADS + SECTIONS)
+    bad = [t for t in chosen if t not in WORKLOADS + SECTIONS]
+    if bad:
+        raise SystemExit(f"matchcore bench: unknown workload(s) {', '.join(bad)}; "
+                         f"choose from {', '.join(WORKLOADS + SECTIONS)}")
+    n = messages if messages is not None else (100_000 if quick else 1_000_000)
+    if n <= 0:
+        raise SystemExit("matchcore bench: --messages must be > 0")
+    return chosen, n
+
+
+def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, clock="auto",
+              save_dir=None, progress=True) -> dict:
+    """Run the selected benchmarks; returns the result dict (what ``--json`` writes).
+
+    >>> res = run_bench(["standard"], messages=2000, quick=True, progress=False)
+    >>> sorted(res["workloads"]["standard"]["closed"])[:3]
+    ['hdr', 'max', 'mean']
+    """
+    from matchcore import workloads as W
+    from matchcore.bench import harness
+    from matchcore.bench.machine import machine_info
+
+    chosen, n = _plan(targets, quick, messages)
+    started = time.perf_counter()
+    res = {"schema": 1, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+           "command": {"targets": chosen, "messages": n, "rate": rate, "seed": seed,
+                       "quick": quick, "clock": clock},
+           "machine": machine_info()}
+    res["clock"] = harness.clock_info(clock)
+    clk = res["clock"]["clock"]
+    overhead = res["clock"]["overhead_ns"]
+    wl_names = [w for w in chosen if w in WORKLOADS and w != "itch"]
+    steps = len(wl_names) + ("itch" in chosen) + 4 * ("core" in chosen)
+    steps += 9 * ("rates" in chosen) + 4 * ("baselines" in chosen)
+    n_scale_r = (1_000, 10_000, 100_000, 1_000_000)
+    n_scale_l = (10, 100, 1_000, 10_000) if quick else (10, 100, 1_000, 10_000, 100_000)
+    steps += ("scaling" in chosen) * (2 * len(n_scale_r) + len(n_scale_l))
+    bar = _bar(steps, "bench", not progress)
+
+    res["workloads"] = {}
+    std = None
+    for name in wl_names:
+        bar.set_description(f"generate {name}")
+        params = {}
+        if name == "deep_book" and quick:
+            params["resting"] = 1_000_000
+        w = W.generate(name, n, seed=seed, **params)
+        if save_dir is not None:
+            from pathlib import Path
+
+            w.save(Path(save_dir) / f"{name}_{n}_{seed}.npz")
+        bar.set_description(f"measure {name}")
+        r = harness.measure_workload(w.setup, w.flow, clock=clk, overhead_ns=overhead, rate=rate)
+        r["params"] = w.params
+        r["model_stats"] = w.stats
+        res["workloads"][name] = r
+        if name == "standard":
+            std = w
+        bar.update(1)
+
+    if "itch" in chosen:
+        from matchcore.bench import itch_workload
+
+        bar.set_description("itch replay")
+        why = itch_workload.unavailable_reason()
+        if why is None:
+            res["itch"] = itch_workload.run_itch(n, seed=seed)
+        else:
+            res["itch"] = {"skipped": why}
+            print(f"matchcore bench: itch workload skipped: {why}", file=sys.stderr)
+        bar.update(1)
+
+    if std is None and any(s in chosen for s in ("rates", "baselines")):
+        std = W.generate("standard", n, seed=seed)
+
+    if "rates" in chosen:
+        bar.set_description("rate sweep")
+        m = min(n, 50_000 if quick else 200_000)
+        base = harness.build_book(std.setup, std.flow[:m])
+        cap = harness.throughput(base, std.flow[:m], reps=2)["emit"]["msgs_per_s"]
+        pts = harness.rate_sweep(base, std.flow[:m], cap, clock=clk, overhead_ns=overhead,
+                                 progress=bar)
+        res["rate_sweep"] = {"workload": "standard", "messages": m, "capacity_per_s": cap,
+                             "points": pts}
+
+    if "scaling" in chosen:
+        m = min(n, 50_000 if quick else 200_000)
+        sc = {"messages": m, "resting": [], "levels": [],
+              "notes": {"touch": "1,000 active orders over 750 levels carry the flow; the other "
+                                 "orders rest 100 a level beyond them (never touched)",
+                        "spread": "every resting order is active: cancels and reprices pick "
+                                  "among all of them, over 750 levels",
+                        "levels": "all orders active, spread over the given number of levels"}}
+        for variant in ("touch", "spread"):
+            for resting in n_scale_r:
+                bar.set_description(f"scaling {variant} {resting:,}")
+                s, f = W.deep_book(m, seed=seed, resting=resting, spread=(variant == "spread"))
+                pt = harness.scaling_point(s, f, clk, overhead)
+                sc["resting"].append({"variant": variant, "param": resting, **pt})
+                bar.update(1)
+        lv_resting = 20_000 if quick else 200_000
+        for levels in n_scale_l:
+            bar.set_description(f"scaling levels {levels:,}")
+            s, f = W.standard_mix(m, seed=seed, resting=lv_resting, levels=levels)
+            pt = harness.scaling_point(s, f, clk, overhead)
+            sc["levels"].append({"variant": f"{lv_resting:,} resting", "param": levels, **pt})
+            bar.update(1)
+        res["scaling"] = sc
+
+    if "baselines" in chosen:
+        from matchcore.bench.baselines import run_baselines
+
+        bar.set_description("baselines")
+        m = min(n, 5_000 if quick else 20_000)
+        base = harness.build_book(std.setup, std.flow)
+        mc_ns = harness.throughput(base, std.flow, reps=2)["process"]["ns_per_msg"]
+        res["baselines"] = {"messages": m, "matchcore_ns_per_msg": mc_ns,
+                            "results": run_baselines(std.setup, std.flow[:m], mc_ns, progress=bar)}
+
+    if "core" in chosen:
+        from matchcore.bench.core import run_core
+
+        bar.set_description("core")
+        res["core"] = run_core(messages=n, seed=seed, quick=quick, clock=clk,
+                               overhead_ns=overhead, progress=bar)
+    bar.close()
+    res["elapsed_s"] = time.perf_counter() - started
+    return res
+
+
+def run(args) -> int:
+    from matchcore.bench.report import format_report, write_json
+
+    res = run_bench(args.targets, messages=args.messages, rate=args.rate, seed=args.seed,
+                    quick=args.quick, clock=args.clock, save_dir=args.save_workloads,
+                    progress=not args.no_progress)
+    print(format_report(res, net=args.subtract_overhead))
+    print(f"\n({res['elapsed_s']:.1f} s; figures from a shared machine drift between runs: "
+          f"compare ratios measured in the same run)")
+    if args.json:
+        print(f"wrote {write_json(res, args.json)}")
+    if args.plot:
+        from matchcore.bench.plots import plot_all
+
+        for p in plot_all(res, args.plot):
+            print(f"wrote {p}")
+    return 0

@@ -1,0 +1,176 @@
+"""The benchmark harness on tiny workloads: shapes, monotone percentiles, open loop never below
+service time, the timed loops apply exactly what process() applies, and the JSON fields."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+from matchcore import _timing
+from matchcore import workloads as W
+from matchcore.bench import harness
+from matchcore.bench.harness import PCT_NAMES
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return W.standard_mix(3_000, seed=11)
+
+
+def _monotone(s):
+    vals = [s[k] for k in PCT_NAMES] + [s["max"]]
+    return all(a <= b for a, b in zip(vals, vals[1:]))
+
+
+@pytest.mark.parametrize("clock", ["monotonic", "auto"])
+def test_process_timed_one_nonnegative_sample_per_message(tiny, clock):
+    setup, flow = tiny
+    lat = _timing.process_timed(harness.build_book(setup, flow), flow, clock)
+    assert lat.shape == (len(flow),) and lat.dtype == np.int64
+    assert (lat >= 0).all()
+
+
+def test_timed_loops_leave_the_same_book_as_process(tiny):
+    setup, flow = tiny
+    ref = harness.build_book(setup, flow)
+    ref.process(flow)
+    timed = harness.build_book(setup, flow)
+    _timing.process_timed(timed, flow)
+    opened = harness.build_book(setup, flow)
+    _timing.process_open_loop(opened, flow, rate=50e6)
+    batch = harness.build_book(setup, flow)
+    _timing.process_batch_ns(batch, flow, emit=False)
+    for b in (timed, opened, batch):
+        assert b.state_hash() == ref.state_hash()
+        assert len(b.events()) == 0  # the timed loops leave no events behind
+
+
+def test_summarize_percentiles_monotone_and_net_subtracts_overhead(tiny):
+    setup, flow = tiny
+    lat = harness.closed_loop(harness.build_book(setup, flow), flow)
+    s = harness.summarize(lat, overhead_ns=15.0)
+    assert s["n"] == len(flow)
+    assert _monotone(s)
+    assert s["min"] <= s["p50"] <= s["max"]
+    assert s["net"]["p50"] == max(s["p50"] - 15.0, 0.0)
+
+
+def test_percentiles_are_real_samples():
+    a = np.array([5, 1, 9, 3, 7])
+    assert harness.percentiles(a, (0.1, 50, 100)) == [1.0, 5.0, 9.0]
+
+
+def test_open_loop_latency_never_below_service_time(tiny):
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+    for rate in (1e6, 1e9):
+        lat, svc = harness.open_loop(base, flow, rate, warmup=False)
+        assert lat.shape == svc.shape == (len(flow),)
+        assert (lat >= svc).all()
+        assert (svc >= 0).all()
+
+
+def test_open_loop_above_capacity_queues_every_message(tiny):
+    # every message is due at once: each waits for all before it (no coordinated omission)
+    setup, flow = tiny
+    lat, svc = harness.open_loop(harness.build_book(setup, flow), flow, rate=1e15, warmup=False)
+    assert (np.diff(lat) >= 0).all()
+    assert lat[-1] >= svc.sum() * 0.99
+
+
+def test_open_loop_explicit_arrivals_and_bad_arguments(tiny):
+    setup, flow = tiny
+    book = harness.build_book(setup, flow)
+    lat, svc = _timing.process_open_loop(book, flow[:10], arrivals_ns=np.arange(10) * 1000.0)
+    assert (lat >= svc).all()
+    with pytest.raises(ValueError, match="rate"):
+        _timing.process_open_loop(book, flow[:10])
+    with pytest.raises(ValueError, match="non-decreasing"):
+        _timing.process_open_loop(book, flow[:3], arrivals_ns=[0.0, 2.0, 1.0])
+    with pytest.raises(TypeError):
+        _timing.process_timed(book, np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="unknown clock"):
+        _timing.process_timed(book, flow[:1], "sundial")
+
+
+def test_clock_info_reports_overhead_and_resolution():
+    info = harness.clock_info("auto")
+    assert info["clock"] in ("tsc", "monotonic")
+    assert info["overhead_ns"] >= 0 and info["resolution_ns"] > 0
+    assert info["overhead_min_ns"] <= info["overhead_ns"] <= info["overhead_p99_ns"]
+
+
+def test_hdr_curve_increasing_to_the_max():
+    a = np.random.default_rng(1).integers(1, 10_000, 5_000)
+    c = harness.hdr_curve(a)
+    assert c["percentile"][0] == 0.0 and c["value_ns"][-1] == a.max()
+    assert all(x <= y for x, y in zip(c["value_ns"], c["value_ns"][1:]))
+
+
+def test_throughput_and_scaling_point_fields(tiny):
+    setup, flow = tiny
+    t = harness.throughput(harness.build_book(setup, flow), flow, reps=1)
+    for k in ("emit", "no_emit", "process"):
+        assert t[k]["msgs_per_s"] > 0 and t[k]["ns_per_msg"] > 0
+    p = harness.scaling_point(setup, flow)
+    assert p["resting"] == len(setup) and p["p50"] <= p["p99"] <= p["max"]
+
+
+def test_cli_bench_tiny_run_writes_json_with_every_field(tmp_path, capsys):
+    from matchcore.__main__ import main
+
+    out = tmp_path / "out.json"
+    rc = main(["bench", "standard", "market_maker", "rates", "baselines", "--messages", "3000",
+               "--quick", "--json", str(out), "--no-progress"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "closed loop" in printed and "rate sweep" in printed
+    res = json.loads(out.read_text())
+    m = res["machine"]
+    for k in ("cpu", "cores_logical", "cores_usable", "python", "build_flags", "git", "compiler"):
+        assert k in m
+    assert res["clock"]["overhead_ns"] >= 0
+    for name in ("standard", "market_maker"):
+        r = res["workloads"][name]
+        assert r["params"]["n"] == 3000 and r["params"]["seed"] == 1
+        for section in (r["closed"], r["open"]["latency"], r["open"]["service"]):
+            assert all(k in section for k in PCT_NAMES + ("max", "mean", "n"))
+            assert _monotone(section)
+        assert r["throughput"]["emit"]["msgs_per_s"] > 0
+        assert r["open"]["rate_per_s"] > 0
+    pts = res["rate_sweep"]["points"]
+    assert len(pts) == 9 and all(_monotone(p["latency"]) for p in pts)
+    assert res["baselines"]["results"]["reference"]["slower_than_matchcore"] > 0
+
+
+def test_cli_bench_unknown_workload_exits_with_message():
+    from matchcore.__main__ import main
+
+    with pytest.raises(SystemExit, match="unknown workload"):
+        main(["bench", "everything", "--quick", "--no-progress"])
+
+
+def test_core_benchmarks_small_sizes_report_every_target():
+    from matchcore.bench.core import run_core
+    from matchcore.bench.report import format_core
+
+    core = run_core(messages=3_000, quick=True, sizes=(1_000, 5_000))
+    for op in ("noop", "noop4", "submit", "cancel", "modify", "marketable", "best_bid", "depth10"):
+        assert core["per_call"][op]["ns_per_call"] > 0
+    assert set(core["met"]) == {"per_call_vs_floor", "process_msgs_per_s", "deep_vs_small",
+                                "vs_reference"}
+    assert core["vs_targets"]["deep_vs_small"] > 0
+    assert "targets met" in format_core(core)
+
+
+def test_plots_written_from_a_result(tmp_path):
+    pytest.importorskip("matplotlib")
+    from matchcore.cli_bench import run_bench
+    from matchcore.bench.plots import plot_all
+
+    res = run_bench(["standard", "rates"], messages=2_000, quick=True, progress=False)
+    paths = plot_all(res, tmp_path)
+    assert {p.name for p in paths} == {"latency_percentiles.png", "rate_sweep.png"}
+    assert all(p.stat().st_size > 1000 for p in paths)

@@ -1,0 +1,125 @@
+"""The workload generators: deterministic per seed, valid (every cancel and reprice names a
+resting order), shaped as documented, and importable without Numba at `import matchcore`."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+from matchcore import workloads as W
+from matchcore.bench import harness
+
+SMALL = {
+    "standard": {},
+    "market_maker": {},
+    "sweep": {"resting": 4_000, "levels": 400},
+    "deep_book": {"resting": 20_000},
+}
+
+
+def _gen(name, n=6_000, seed=3, **extra):
+    return W.generate(name, n, seed=seed, **{**SMALL[name], **extra})
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_workload_same_seed_identical_commands(name):
+    a, b = _gen(name), _gen(name)
+    assert a.setup.dtype == mc.COMMAND_DTYPE and a.flow.dtype == mc.COMMAND_DTYPE
+    assert a.setup.tobytes() == b.setup.tobytes()
+    assert a.flow.tobytes() == b.flow.tobytes()
+    assert a.stats == b.stats
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_workload_other_seed_different_commands(name):
+    assert _gen(name, seed=3).flow.tobytes() != _gen(name, seed=4).flow.tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_workload_replayed_no_order_not_found(name):
+    w = _gen(name)
+    assert len(w.flow) == 6_000
+    assert harness.count_not_found(w.setup, w.flow) == 0
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_workload_replayed_book_matches_generator_model(name):
+    w = _gen(name)
+    book = harness.build_book(w.setup, w.flow)
+    ev = book.process(w.flow)
+    book.check_invariants()
+    assert len(book) == w.stats["resting_at_end"]
+    assert int(np.count_nonzero(ev["kind"] == mc.EventKind.REJECTED)) == 0
+    cancels = int(np.count_nonzero(w.flow["kind"] == mc.CommandKind.CANCEL))
+    assert int(np.count_nonzero(ev["kind"] == mc.EventKind.CANCELLED)) == cancels
+
+
+def test_standard_mix_kinds_match_the_standard_proportions():
+    setup, flow = W.standard_mix(40_000, seed=5)
+    assert len(setup) == 1_000
+    frac = np.bincount(flow["kind"], minlength=4) / len(flow)
+    ioc = np.count_nonzero((flow["kind"] == 0) & (flow["tif"] == mc.TIF.IOC)) / len(flow)
+    gtc = np.count_nonzero((flow["kind"] == 0) & (flow["tif"] == mc.TIF.GTC)) / len(flow)
+    assert abs(gtc - 0.09) < 0.01 and abs(ioc - 0.03) < 0.005
+    assert abs(frac[mc.CommandKind.CANCEL] - 0.06) < 0.01
+    assert abs(frac[mc.CommandKind.MODIFY] - 0.82) < 0.01
+    book = harness.build_book(setup, flow)
+    book.process(flow)
+    assert 500 <= len(book) <= 3_000
+    levels = book.level_count(0) + book.level_count(1)
+    assert 300 <= levels <= 750
+
+
+def test_deep_book_touch_variant_keeps_the_deep_orders_resting():
+    setup, flow = W.deep_book(5_000, resting=50_000)
+    book = harness.build_book(setup, flow)
+    book.process(flow)
+    assert len(setup) == 50_000
+    assert len(book) >= 49_000
+
+
+def test_market_maker_mix_most_orders_end_cancelled():
+    w = W.generate("market_maker", 30_000, seed=2)
+    assert w.stats["cancelled"] / w.stats["orders"] > 0.9
+
+
+def test_sweep_burst_sweeps_take_many_levels():
+    w = _gen("sweep", n=20_000)
+    book = harness.build_book(w.setup, w.flow)
+    ev = book.process(w.flow)
+    fills = ev[ev["kind"] == mc.EventKind.FILL]
+    takers = w.flow["order_id"][(w.flow["kind"] == mc.CommandKind.MARKET)
+                                | (w.flow["tif"] == mc.TIF.IOC)]
+    assert len(takers) > 20
+    levels = [len(np.unique(fills["price"][fills["order_id"] == oid])) for oid in takers[:50]]
+    assert max(levels) >= 20
+
+
+def test_workload_save_then_load_same_arrays(tmp_path):
+    w = _gen("standard", n=500)
+    back = W.Workload.load(w.save(tmp_path / "w.npz"))
+    assert back.name == "standard" and back.params == w.params
+    assert back.setup.tobytes() == w.setup.tobytes() and back.flow.tobytes() == w.flow.tobytes()
+
+
+def test_generate_unknown_workload_or_parameter_raises():
+    with pytest.raises(ValueError, match="unknown workload"):
+        W.generate("nope", 10)
+    with pytest.raises(TypeError, match="no parameter"):
+        W.generate("standard", 10, depth=3)
+    with pytest.raises(ValueError):
+        W.standard_mix(-1)
+
+
+def test_import_matchcore_does_not_import_numba():
+    src = Path(__file__).resolve().parents[1] / "src"
+    code = ("import sys; sys.path.insert(0, %r); import matchcore, matchcore.workloads, "
+            "matchcore.bench, matchcore.cli_bench; "
+            "assert 'numba' not in sys.modules, 'numba imported'; "
+            "assert 'matplotlib' not in sys.modules, 'matplotlib imported'" % str(src))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
