@@ -207,3 +207,32 @@ class ReferenceReplay:
         b = bids[0][:2] if bids else (0, 0)
         a = asks[0][:2] if asks else (0, 0)
         return (b[0], b[1], a[0], a[1])
+
+    def diff(self, replayer, *, fifo: bool = True) -> str | None:
+        """Compare with a compiled :class:`~matchcore.itch.Replayer`: every locate's full depth
+        (price, qty, orders per level) and, with ``fifo``, every level's queue (refs and open
+        shares in order). Returns a description of the first difference, or None when equal.
+        O(orders)."""
+        books = replayer.books
+        locates = {loc for loc, (b, a) in self.books.items() if b or a} | set(books)
+        for loc in sorted(locates):
+            want_bids, want_asks = self.depth(loc)
+            book = books.get(loc)
+            if book is None:
+                return f"locate {loc}: the reference has orders, the replay has no book"
+            bids, asks = book.depth_orders(1 << 30)
+            for name, got, want in (("bid", bids, want_bids), ("ask", asks, want_asks)):
+                got = [tuple(int(x) for x in row) for row in got]
+                if got != want:
+                    k = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w),
+                             min(len(got), len(want)))
+                    return (f"locate {loc}: {name} depth differs at level {k + 1}: replay "
+                            f"{got[k:k + 1]}, reference {want[k:k + 1]} "
+                            f"({len(got)} vs {len(want)} levels)")
+            if fifo:
+                for side, rows in ((0, want_bids), (1, want_asks)):
+                    for price, _, _ in rows:
+                        got = [(int(o), int(q)) for o, q in book.level(side, price)]
+                        if got != self.level(loc, side, price):
+                            return f"locate {loc} side {side} price {price}: queue differs"
+        return None

@@ -1,0 +1,272 @@
+"""ITCH 5.0 decoding: every message type against the specification, framing errors, files."""
+from __future__ import annotations
+
+import gzip
+import random
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import matchcore.itch as itch
+from matchcore.itch import layouts
+from matchcore.itch._decode import struct_sizes
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "itch"
+AAPL = DATA / "aapl-20191230-0935.itch50"
+RITCH = DATA / "ritch-ex20101224-zero-prefix.itch50"
+HEAD = DATA / "nasdaq-head-4096B-truncated.itch50"
+MEATPY = DATA / "meatpy-synthetic.itch50"
+
+
+def shared_file(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared market data not found at {path} (expected ../shared/data beside the repo)")
+    return path
+
+# The specification's message lengths (type byte included).
+SPEC_LENGTHS = {"S": 12, "R": 39, "H": 25, "Y": 20, "L": 26, "V": 35, "W": 12, "K": 28, "J": 35,
+                "h": 21, "A": 36, "F": 40, "E": 31, "C": 36, "X": 23, "D": 19, "U": 35, "P": 44,
+                "Q": 40, "B": 19, "I": 50, "N": 20, "O": 48}
+
+# Each message's fields after the common header, as struct codes, written from the specification
+# independently of layouts.py: c = 1 alpha, Ns = N alpha, H/I/Q = 2/4/8-byte big-endian integers
+# (prices are 4-byte integers with 4 implied decimals; MWCB levels 8-byte with 8).
+HEADER = [("message_type", "c"), ("stock_locate", "H"), ("tracking_number", "H"), ("timestamp", "6s")]
+SPEC_FIELDS = {
+    "S": [("event_code", "c")],
+    "R": [("stock", "8s"), ("market_category", "c"), ("financial_status_indicator", "c"),
+          ("round_lot_size", "I"), ("round_lots_only", "c"), ("issue_classification", "c"),
+          ("issue_sub_type", "2s"), ("authenticity", "c"), ("short_sale_threshold_indicator", "c"),
+          ("ipo_flag", "c"), ("luld_reference_price_tier", "c"), ("etp_flag", "c"),
+          ("etp_leverage_factor", "I"), ("inverse_indicator", "c")],
+    "H": [("stock", "8s"), ("trading_state", "c"), ("reserved", "c"), ("reason", "4s")],
+    "Y": [("stock", "8s"), ("reg_sho_action", "c")],
+    "L": [("mpid", "4s"), ("stock", "8s"), ("primary_market_maker", "c"),
+          ("market_maker_mode", "c"), ("market_participant_state", "c")],
+    "V": [("level_1", "Q"), ("level_2", "Q"), ("level_3", "Q")],
+    "W": [("breached_level", "c")],
+    "K": [("stock", "8s"), ("ipo_quotation_release_time", "I"),
+          ("ipo_quotation_release_qualifier", "c"), ("ipo_price", "I")],
+    "J": [("stock", "8s"), ("auction_collar_reference_price", "I"),
+          ("upper_auction_collar_price", "I"), ("lower_auction_collar_price", "I"),
+          ("auction_collar_extension", "I")],
+    "h": [("stock", "8s"), ("market_code", "c"), ("operational_halt_action", "c")],
+    "A": [("order_reference_number", "Q"), ("buy_sell_indicator", "c"), ("shares", "I"),
+          ("stock", "8s"), ("price", "I")],
+    "F": [("order_reference_number", "Q"), ("buy_sell_indicator", "c"), ("shares", "I"),
+          ("stock", "8s"), ("price", "I"), ("attribution", "4s")],
+    "E": [("order_reference_number", "Q"), ("executed_shares", "I"), ("match_number", "Q")],
+    "C": [("order_reference_number", "Q"), ("executed_shares", "I"), ("match_number", "Q"),
+          ("printable", "c"), ("execution_price", "I")],
+    "X": [("order_reference_number", "Q"), ("cancelled_shares", "I")],
+    "D": [("order_reference_number", "Q")],
+    "U": [("original_order_reference_number", "Q"), ("new_order_reference_number", "Q"),
+          ("shares", "I"), ("price", "I")],
+    "P": [("order_reference_number", "Q"), ("buy_sell_indicator", "c"), ("shares", "I"),
+          ("stock", "8s"), ("price", "I"), ("match_number", "Q")],
+    "Q": [("shares", "Q"), ("stock", "8s"), ("cross_price", "I"), ("match_number", "Q"),
+          ("cross_type", "c")],
+    "B": [("match_number", "Q")],
+    "I": [("paired_shares", "Q"), ("imbalance_shares", "Q"), ("imbalance_direction", "c"),
+          ("stock", "8s"), ("far_price", "I"), ("near_price", "I"),
+          ("current_reference_price", "I"), ("cross_type", "c"), ("price_variation_indicator", "c")],
+    "N": [("stock", "8s"), ("interest_flag", "c")],
+    "O": [("stock", "8s"), ("open_eligibility_status", "c"), ("minimum_allowable_price", "I"),
+          ("maximum_allowable_price", "I"), ("near_execution_price", "I"),
+          ("near_execution_time", "Q"), ("lower_price_range_collar", "I"),
+          ("upper_price_range_collar", "I")],
+}
+
+
+def spec_message(t: str, rng: random.Random) -> tuple[bytes, dict]:
+    """A message of type t packed with struct from SPEC_FIELDS, and the values it holds
+    (integers as Python ints, alpha fields as bytes, the timestamp as an int)."""
+    fields = HEADER + SPEC_FIELDS[t]
+    values, packed = {}, []
+    for name, code in fields:
+        if name == "message_type":
+            v = t.encode()
+            packed.append(v)
+        elif name == "timestamp":
+            v = rng.randrange(1 << 48)
+            packed.append(v.to_bytes(6, "big"))
+        elif code == "c":
+            v = bytes([rng.randrange(33, 127)])
+            packed.append(v)
+        elif code.endswith("s"):
+            v = bytes(rng.randrange(65, 91) for _ in range(int(code[:-1])))
+            packed.append(v)
+        else:
+            # the top bit set now and then: fields are unsigned
+            bits = {"H": 16, "I": 32, "Q": 64}[code]
+            v = rng.randrange(1 << bits) | (rng.randrange(2) << (bits - 1))
+            packed.append(v)
+        values[name] = v
+    fmt = ">" + "".join(code for _, code in fields)
+    return struct.pack(fmt, *packed), values
+
+
+def frame(msg: bytes) -> bytes:
+    return len(msg).to_bytes(2, "big") + msg
+
+
+def test_layouts_every_type_length_and_fields_match_spec():
+    assert set(layouts.LAYOUTS) == set(SPEC_LENGTHS), "23 message types"
+    for t, lay in layouts.LAYOUTS.items():
+        fmt = ">" + "".join(c for _, c in HEADER + SPEC_FIELDS[t])
+        assert struct.calcsize(fmt) == SPEC_LENGTHS[t] == lay.length, t
+        assert [f.name for f in lay.fields] == [n for n, _ in HEADER + SPEC_FIELDS[t]], t
+        offsets = np.cumsum([0] + [struct.calcsize(">" + c) for _, c in HEADER + SPEC_FIELDS[t]])
+        assert [f.offset for f in lay.fields] == offsets[:-1].tolist(), t
+
+
+def test_layouts_generated_pxd_is_current():
+    pxd = Path(layouts.__file__).with_name("_messages.pxd").read_text()
+    assert pxd == layouts.render_pxd(), "regenerate: python -m matchcore.itch.layouts > _messages.pxd"
+
+
+def test_layouts_c_struct_sizes_equal_numpy_itemsizes():
+    sizes = struct_sizes()
+    assert sizes == {t: dt.itemsize for t, dt in layouts.DTYPES.items()}
+
+
+@pytest.mark.parametrize("t", sorted(SPEC_LENGTHS))
+def test_decode_each_type_spec_message_every_field_equal(t):
+    rng = random.Random(ord(t))
+    msgs = [spec_message(t, rng) for _ in range(5)]
+    d = itch.decode(b"".join(frame(m) for m, _ in msgs))
+    assert d.stats["messages"] == 5 and d.stats["counts"] == {t: 5}
+    assert d.stats["truncated"] is None and d.stats["bad_lengths"] == 0
+    arr = d[t]
+    assert arr.dtype == layouts.DTYPES[t]
+    for i, (_, values) in enumerate(msgs):
+        for name, v in values.items():
+            got = arr[name][i]
+            got = bytes(got) if isinstance(v, bytes) else int(got)
+            assert got == v, f"{t}.{name}[{i}]: decoded {got!r}, packed {v!r}"
+
+
+def test_decode_mixed_types_counts_and_order_within_type():
+    rng = random.Random(7)
+    types = [rng.choice(sorted(SPEC_LENGTHS)) for _ in range(500)]
+    msgs = [spec_message(t, rng) for t in types]
+    d = itch.decode(b"".join(frame(m) for m, _ in msgs))
+    assert d.stats["messages"] == 500
+    assert d.stats["counts"] == {t: types.count(t) for t in set(types)}
+    for t in set(types):
+        want = [v["timestamp"] for (m, v), tt in zip(msgs, types) if tt == t]
+        assert d[t]["timestamp"].tolist() == want
+
+
+def test_decode_unknown_type_skipped_by_length_and_counted():
+    rng = random.Random(1)
+    a, av = spec_message("A", rng)
+    d_msg, _ = spec_message("D", rng)
+    data = frame(a) + frame(b"z" + bytes(9)) + frame(b"\x01") + frame(d_msg)
+    d = itch.decode(data)
+    assert d.stats["messages"] == 4
+    assert d.stats["unknown_types"] == {"z": 1, "\x01": 1}
+    assert d.stats["bad_lengths"] == 0
+    assert int(d["A"]["order_reference_number"][0]) == av["order_reference_number"]
+    assert len(d["D"]) == 1
+
+
+def test_decode_zero_prefix_reported_with_offset_then_resynchronised():
+    rng = random.Random(2)
+    msgs = [frame(spec_message("A", rng)[0]) for _ in range(6)]
+    bad = b"\x00\x00" + msgs[2][2:]          # a zero prefix in front of the third message
+    data = b"".join(msgs[:2]) + bad + b"".join(msgs[3:])
+    d = itch.decode(data)
+    off = len(msgs[0]) + len(msgs[1])
+    assert d.stats["bad_lengths"] == 1
+    assert d.stats["bad_length_offsets"] == [(off, "zero length prefix")]
+    assert d.stats["counts"] == {"A": 5}
+    assert d.stats["bytes_skipped"] == len(bad)
+
+
+def test_decode_prefix_not_matching_known_type_reported():
+    rng = random.Random(3)
+    m = [frame(spec_message("E", rng)[0]) for _ in range(3)]
+    bad = b"\x00\x05" + m[1][2:]
+    d = itch.decode(m[0] + bad + m[2])
+    assert d.stats["bad_length_offsets"] == [(len(m[0]), "length prefix does not match the message type")]
+    assert d.stats["counts"] == {"E": 2}
+
+
+def test_decode_truncated_tail_reported_with_offset():
+    rng = random.Random(4)
+    m = [frame(spec_message("U", rng)[0]) for _ in range(3)]
+    data = m[0] + m[1] + m[2][:20]
+    d = itch.decode(data)
+    assert d.stats["messages"] == 2
+    assert d.stats["truncated"] == {"offset": len(m[0]) * 2, "bytes": 20, "expected": 37}
+
+
+def test_decode_infer_lengths_reads_zero_prefix_messages():
+    rng = random.Random(5)
+    msgs = [spec_message(t, rng) for t in "SRAFEXDUPQ"]
+    data = b"".join(b"\x00\x00" + m for m, _ in msgs)
+    d = itch.decode(data, infer_lengths=True)
+    assert d.stats["messages"] == 10 and d.stats["bad_lengths"] == 0
+    assert int(d["U"]["price"][0]) == msgs[7][1]["price"]
+    plain = itch.decode(data)
+    assert plain.stats["bad_length_offsets"][0] == (0, "zero length prefix")
+
+
+def test_decode_empty_buffer_no_messages():
+    d = itch.decode(b"")
+    assert dict(d) == {} and d.stats["messages"] == 0 and d.stats["truncated"] is None
+
+
+def test_decode_gzip_file_equals_plain_buffer(tmp_path):
+    data = itch.generate(None, messages=30_000, symbols=5, seed=11)
+    gz = tmp_path / "day.itch.gz"
+    with gzip.open(gz, "wb") as f:
+        f.write(data)
+    whole = itch.decode(data)
+    streamed = itch.decode(gz, chunk_size=1 << 17)      # many chunks, tails carried over
+    assert streamed.stats == whole.stats
+    for t in whole:
+        assert np.array_equal(streamed[t], whole[t]), t
+
+
+def test_decode_aapl_file_counts_match_provenance():
+    d = itch.decode(shared_file(AAPL))
+    assert d.stats["messages"] == 49_947
+    assert d.stats["counts"] == {"A": 22_121, "D": 24_150, "E": 2_162, "U": 1_130, "P": 281,
+                                 "X": 98, "C": 4, "F": 1}
+    assert d.stats["truncated"] is None and d.stats["bad_lengths"] == 0
+    assert set(d["A"]["stock_locate"].tolist()) == {13}
+    assert set(d["A"]["stock"].tolist()) == {b"AAPL    "}
+    # prices are cent multiples in 1/10000 dollars, timestamps from 09:35 on
+    assert np.all(d["A"]["price"] % 100 == 0)
+    assert int(d["A"]["timestamp"].min()) >= itch.parse_time("09:35:00")
+
+
+def test_decode_ritch_zero_prefix_file_with_infer_lengths_reads_to_end():
+    path = shared_file(RITCH)
+    d = itch.decode(path, infer_lengths=True)
+    assert d.stats["messages"] == 12_012
+    assert d.stats["counts"] == {"A": 4_997, "P": 5_000, "D": 1_745, "E": 198, "X": 45, "U": 12,
+                                 "F": 3, "S": 6, "R": 3, "H": 3}
+    assert d.stats["truncated"] is None and d.stats["bad_lengths"] == 0
+    assert sorted(bytes(s).rstrip() for s in d["R"]["stock"]) == [b"ALC", b"BOB", b"CHAR"]
+    plain = itch.decode(path)
+    assert plain.stats["bad_length_offsets"][0] == (0, "zero length prefix")
+
+
+def test_decode_truncated_head_101_messages_then_truncation_at_4081():
+    d = itch.decode(shared_file(HEAD))
+    assert d.stats["messages"] == 101
+    assert d.stats["counts"] == {"S": 1, "R": 98, "H": 1, "Y": 1}
+    assert d.stats["truncated"] == {"offset": 4_081, "bytes": 15, "expected": 41}
+
+
+def test_decode_meatpy_synthetic_counts_and_symbols():
+    d = itch.decode(shared_file(MEATPY))
+    assert d.stats["messages"] == 20
+    assert d.stats["counts"] == {"S": 6, "R": 2, "A": 7, "E": 2, "X": 1, "D": 1, "P": 1}
+    assert [bytes(s).rstrip() for s in d["R"]["stock"]] == [b"MEAT", b"PYTH"]
+    assert d["S"]["event_code"].tolist()[:2] == [b"O", b"S"]

@@ -1,0 +1,443 @@
+"""The compiled ITCH replay against the pure-Python reference builder, and its sinks."""
+from __future__ import annotations
+
+import gzip
+import random
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import matchcore.itch as itch
+from matchcore.itch.reference import ReferenceReplay
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "itch"
+AAPL = DATA / "aapl-20191230-0935.itch50"
+RITCH = DATA / "ritch-ex20101224-zero-prefix.itch50"
+HEAD = DATA / "nasdaq-head-4096B-truncated.itch50"
+MEATPY = DATA / "meatpy-synthetic.itch50"
+
+
+def shared_file(path: Path) -> bytes:
+    if not path.exists():
+        pytest.skip(f"shared market data not found at {path} (expected ../shared/data beside the repo)")
+    return path.read_bytes()
+
+
+# ---- message builders (struct, from the specification) ----
+
+def _hdr(t, locate, ts):
+    return struct.pack(">cHH", t, locate, 0) + ts.to_bytes(6, "big")
+
+
+def framed(*msgs):
+    return b"".join(len(m).to_bytes(2, "big") + m for m in msgs)
+
+
+def add(ref, side, shares, price, locate=1, ts=1, stock=b"TEST", mpid=None):
+    body = struct.pack(">QcI8sI", ref, side, shares, stock.ljust(8), price)
+    return _hdr(b"F" if mpid else b"A", locate, ts) + body + (mpid or b"")
+
+
+def execute(ref, shares, match=1, locate=1, ts=2):
+    return _hdr(b"E", locate, ts) + struct.pack(">QIQ", ref, shares, match)
+
+
+def execute_price(ref, shares, price, printable=b"Y", match=1, locate=1, ts=2):
+    return _hdr(b"C", locate, ts) + struct.pack(">QIQcI", ref, shares, match, printable, price)
+
+
+def cancel(ref, shares, locate=1, ts=2):
+    return _hdr(b"X", locate, ts) + struct.pack(">QI", ref, shares)
+
+
+def delete(ref, locate=1, ts=2):
+    return _hdr(b"D", locate, ts) + struct.pack(">Q", ref)
+
+
+def replace(old, new, shares, price, locate=1, ts=2):
+    return _hdr(b"U", locate, ts) + struct.pack(">QQII", old, new, shares, price)
+
+
+def trade(side, shares, price, locate=1, ts=3, match=9, stock=b"TEST"):
+    return _hdr(b"P", locate, ts) + struct.pack(">QcI8sIQ", 0, side, shares, stock.ljust(8), price, match)
+
+
+def cross(shares, price, kind=b"O", locate=1, ts=4, match=10, stock=b"TEST"):
+    return _hdr(b"Q", locate, ts) + struct.pack(">Q8sIQc", shares, stock.ljust(8), price, match, kind)
+
+
+def frames(data: bytes):
+    """Messages of a well-formed, standard-framed buffer, in order (test-side framing)."""
+    pos = 0
+    while pos + 3 <= len(data):
+        n = int.from_bytes(data[pos:pos + 2], "big")
+        yield data[pos + 2:pos + 2 + n]
+        pos += 2 + n
+
+
+def replay(data: bytes, **kw) -> itch.Replayer:
+    r = itch.Replayer(**kw)
+    n = r.feed(data)
+    r.finish(data[n:])
+    return r
+
+
+def reference(data: bytes, infer: bool = False) -> ReferenceReplay:
+    ref = ReferenceReplay(infer_lengths=infer)
+    ref.feed(data)
+    return ref
+
+
+def check_all(r):
+    for book in r.books.values():
+        book.check_invariants(allow_crossed=True)
+
+
+# ---- shared real files ----
+
+def test_replay_aapl_matches_provenance_and_reference_books():
+    data = shared_file(AAPL)
+    r = replay(data)
+    s = r.stats
+    assert s["messages"] == 49_947
+    assert s["counts"] == {"A": 22_121, "D": 24_150, "E": 2_162, "U": 1_130, "P": 281, "X": 98,
+                           "C": 4, "F": 1}
+    assert s["unknown_refs"] == 3_970
+    assert s["truncated"] is None and s["bad_lengths"] == 0
+    book = r.books[13]
+    assert book.level_count(0) + book.level_count(1) == 177
+    assert r.symbols == {13: "AAPL"}
+    ref = reference(data)
+    assert ref.unknown_refs == 3_970
+    assert (s["executions_clamped"], s["cancels_clamped"]) == (ref.executions_clamped, ref.cancels_clamped)
+    assert ref.diff(r) is None
+    check_all(r)
+
+
+def test_replay_ritch_zero_prefix_with_infer_lengths_117_unknown_refs_books_equal():
+    data = shared_file(RITCH)
+    r = replay(data, infer_lengths=True)
+    assert r.stats["messages"] == 12_012
+    assert r.stats["unknown_refs"] == 117
+    assert r.stats["truncated"] is None
+    assert sorted(r.symbols.values()) == ["ALC", "BOB", "CHAR"]
+    ref = reference(data, infer=True)
+    assert ref.unknown_refs == 117
+    assert ref.diff(r) is None
+    check_all(r)
+
+
+def test_replay_ritch_without_infer_lengths_reports_zero_prefix_at_offset_0():
+    r = replay(shared_file(RITCH))
+    assert r.stats["bad_length_offsets"][0] == (0, "zero length prefix")
+    check_all(r)
+
+
+def test_replay_truncated_head_101_messages_truncation_at_4081():
+    r = replay(shared_file(HEAD))
+    assert r.stats["messages"] == 101
+    assert r.stats["truncated"] == {"offset": 4_081, "bytes": 15, "expected": 41}
+    assert r.trading_state == {1: ("T", "", 11_314_237_599_076)}
+    assert r.system_events["code"].tolist() == [b"O"]
+    assert len(r.symbols) == 98 and r.symbols[1] == "A" and r.symbols[3] == "AAAU"
+
+
+def test_replay_meatpy_synthetic_books_equal_reference():
+    data = shared_file(MEATPY)
+    r = replay(data)
+    assert r.stats["messages"] == 20
+    assert r.symbols == {1: "MEAT", 2: "PYTH"}
+    assert r.system_events["code"].tolist() == [b"O", b"S", b"Q", b"M", b"E", b"C"]
+    assert reference(data).diff(r) is None
+
+
+# ---- generated files ----
+
+@pytest.mark.parametrize("seed,symbols", [(1, 1), (2, 7), (3, 40)])
+def test_replay_generated_books_equal_reference_symbol_by_symbol(seed, symbols):
+    data = itch.generate(None, messages=40_000, symbols=symbols, seed=seed)
+    r = replay(data)
+    ref = reference(data)
+    assert r.stats["unknown_refs"] == ref.unknown_refs == 0
+    assert r.stats["executions_clamped"] == 0 and r.stats["duplicate_refs"] == 0
+    assert len(r.books) == symbols
+    assert ref.diff(r) is None
+    for book in r.books.values():
+        book.check_invariants()          # the generator never crosses a book
+
+
+def test_generate_same_seed_same_bytes_other_seed_differs():
+    a = itch.generate(None, messages=20_000, symbols=5, seed=9)
+    assert a == itch.generate(None, messages=20_000, symbols=5, seed=9)
+    assert a != itch.generate(None, messages=20_000, symbols=5, seed=10)
+    d = itch.decode(a)
+    assert d.stats["messages"] == 20_000 and d.stats["truncated"] is None
+    assert set(d.stats["counts"]) >= set("SRHAFEXDUCPQIB")
+
+
+def test_generate_file_equals_bytes(tmp_path):
+    path = itch.generate(tmp_path / "g.itch", messages=30_000, symbols=3, seed=4)
+    assert path.read_bytes() == itch.generate(None, messages=30_000, symbols=3, seed=4)
+
+
+def test_generate_too_few_messages_for_the_symbols_raises():
+    with pytest.raises(ValueError, match="at least"):
+        itch.generate(None, messages=10, symbols=5)
+
+
+def test_replay_chunked_feeds_equal_one_feed():
+    data = itch.generate(None, messages=30_000, symbols=6, seed=5)
+    whole = replay(data, snapshot_every=1000)
+    rng = random.Random(1)
+    r = itch.Replayer(snapshot_every=1000)
+    tail, pos = b"", 0
+    while pos < len(data):
+        k = rng.randrange(1, 4000)
+        buf = tail + data[pos:pos + k]
+        pos += k
+        tail = buf[r.feed(buf):]
+    r.finish(tail)
+    assert r.stats == whole.stats
+    for name in ("tob", "trades", "snapshots"):
+        assert np.array_equal(getattr(r, name)(), getattr(whole, name)()), name
+    assert {k: b.state_hash() for k, b in r.books.items()} == \
+        {k: b.state_hash() for k, b in whole.books.items()}
+
+
+def test_replay_file_gzip_equals_plain(tmp_path):
+    data = itch.generate(None, messages=50_000, symbols=4, seed=6)
+    plain = tmp_path / "d.itch"
+    plain.write_bytes(data)
+    gz = tmp_path / "d.itch.gz"
+    with gzip.open(gz, "wb") as f:
+        f.write(data)
+    a = itch.replay_file(plain, chunk_size=1 << 17)
+    b = itch.replay_file(gz, chunk_size=1 << 17)
+    assert a.stats == b.stats and a.stats["messages"] == 50_000
+    assert np.array_equal(a.tob(), b.tob())
+    assert reference(data).diff(b) is None
+
+
+def test_replay_file_truncated_reports_offset(tmp_path):
+    data = itch.generate(None, messages=1000, symbols=2, seed=1)
+    p = tmp_path / "cut.itch"
+    p.write_bytes(data[:-7])
+    r = itch.replay_file(p)
+    assert r.stats["messages"] == 999
+    assert r.stats["truncated"]["offset"] == len(data) - 12 - 2
+    assert r.stats["truncated"]["bytes"] == 7
+
+
+# ---- replay rules on hand-built messages ----
+
+def test_replay_ref_space_is_per_file_wrong_locate_still_resolves():
+    data = framed(add(1, b"B", 100, 1000000, locate=5, stock=b"FIVE"),
+                  execute(1, 30, locate=0), cancel(1, 20, locate=7), replace(1, 2, 40, 1000100, locate=9))
+    r = replay(data)
+    assert r.stats["locate_mismatches"] == 3 and r.stats["unknown_refs"] == 0
+    assert r.books[5].get(2) == (0, 1000100, 40)
+    assert r.books[5].get(1) is None
+    assert r.symbols == {5: "FIVE"}
+
+
+def test_replay_unknown_refs_counted_and_skipped():
+    data = framed(add(1, b"S", 100, 5000), execute(77, 10), cancel(78, 1), delete(79),
+                  replace(80, 81, 10, 5000), execute_price(82, 1, 5000))
+    r = replay(data)
+    assert r.stats["unknown_refs"] == 5
+    assert len(r.books[1]) == 1 and len(r.trades()) == 0
+
+
+def test_replay_execution_larger_than_open_clamped_and_counted():
+    data = framed(add(1, b"S", 100, 5000), execute(1, 60), execute(1, 60), cancel(2, 5),
+                  add(2, b"B", 10, 4000), cancel(2, 15))
+    r = replay(data)
+    assert r.stats["executions_clamped"] == 1 and r.stats["cancels_clamped"] == 1
+    assert r.stats["unknown_refs"] == 1
+    assert len(r.books[1]) == 0
+    assert r.trades()["shares"].tolist() == [60, 40]
+
+
+def test_replay_trades_prices_kinds_and_flags():
+    data = framed(add(1, b"S", 100, 5000), add(2, b"B", 100, 4900),
+                  execute(1, 10, match=11, ts=10), execute_price(2, 5, 4950, b"N", match=12, ts=11),
+                  trade(b"B", 300, 4990, match=13, ts=12), cross(1000, 4980, b"C", match=14, ts=13))
+    t = replay(data).trades()
+    assert t["kind"].tolist() == [b"E", b"C", b"P", b"Q"]
+    assert t["price"].tolist() == [5000, 4950, 4990, 4980]       # E at the resting order's price
+    assert t["shares"].tolist() == [10, 5, 300, 1000]
+    assert t["side"].tolist() == [b"S", b"B", b"B", b" "]          # side of the resting order
+    assert t["flag"].tolist() == [b" ", b"N", b" ", b"C"]
+    assert t["match_number"].tolist() == [11, 12, 13, 14]
+    assert t["ref"].tolist() == [1, 2, 0, 0]
+    assert t["ts"].tolist() == [10, 11, 12, 13]
+
+
+def test_replay_replace_new_ref_at_back_same_side_old_gone():
+    data = framed(add(1, b"B", 100, 5000), add(2, b"B", 50, 5000), add(3, b"B", 70, 4900),
+                  replace(1, 9, 30, 5000), replace(3, 10, 20, 5000))
+    b = replay(data).books[1]
+    assert b.level(0, 5000) == [(2, 50), (9, 30), (10, 20)]
+    assert b.get(1) is None and b.get(3) is None and b.level(0, 4900) == []
+
+
+def test_replay_invalid_and_duplicate_adds_counted_book_unchanged():
+    data = framed(add(1, b"B", 100, 5000), add(1, b"S", 10, 6000), add(2, b"X", 10, 5000),
+                  add(3, b"B", 0, 5000), add(4, b"S", 10, 0))
+    r = replay(data)
+    assert r.stats["duplicate_refs"] == 1 and r.stats["invalid_adds"] == 3
+    assert len(r.books[1]) == 1 and r.books[1].get(1) == (0, 5000, 100)
+
+
+def test_replay_crossed_book_from_exchange_data_kept_as_is():
+    data = framed(add(1, b"B", 100, 5100), add(2, b"S", 100, 5000))
+    b = replay(data).books[1]
+    assert b.best_bid() == (5100, 100) and b.best_ask() == (5000, 100)
+    b.check_invariants(allow_crossed=True)
+
+
+def test_replay_tob_records_every_change_and_only_changes():
+    data = framed(add(1, b"B", 100, 5000, ts=1), add(2, b"B", 100, 4900, ts=2),
+                  add(3, b"S", 50, 5100, ts=3), execute(1, 100, ts=4), delete(2, ts=5))
+    tob = replay(data).tob()
+    rows = [tuple(int(x) for x in (r["ts"], r["bid"], r["bid_qty"], r["ask"], r["ask_qty"], r["locate"]))
+            for r in tob]
+    assert rows == [(1, 5000, 100, 0, 0, 1), (3, 5000, 100, 5100, 50, 1),
+                    (4, 4900, 100, 5100, 50, 1), (5, 0, 0, 5100, 50, 1)]
+
+
+def test_replay_tob_sink_equals_reference_recomputation():
+    data = itch.generate(None, messages=15_000, symbols=3, seed=8)
+    r = replay(data)
+    ref, last, want = ReferenceReplay(), {}, []
+    for msg in frames(data):
+        loc = ref.apply(msg)
+        if loc is not None:
+            best = ref.best(loc)
+            if last.get(loc, (0, 0, 0, 0)) != best:
+                last[loc] = best
+                want.append((ref.last_ts, *best, loc))
+    got = [tuple(int(x) for x in (t["ts"], t["bid"], t["bid_qty"], t["ask"], t["ask_qty"], t["locate"]))
+           for t in r.tob()]
+    assert got == want
+
+
+def _depth_record(ref, loc, depth):
+    bids, asks = ref.depth(loc)
+    rec = {}
+    for side, rows in (("bid", bids), ("ask", asks)):
+        rows = rows[:depth] + [(0, 0, 0)] * (depth - len(rows[:depth]))
+        rec[side + "_price"] = [p for p, _, _ in rows]
+        rec[side + "_qty"] = [q for _, q, _ in rows]
+        rec[side + "_orders"] = [c for _, _, c in rows]
+    return rec
+
+
+@pytest.mark.parametrize("mode", ["messages", "time"])
+def test_replay_snapshots_equal_reference_depth_at_trigger(mode):
+    data = itch.generate(None, messages=12_000, symbols=3, seed=12)
+    depth, every, every_ns = 5, 700, 900_000_000_000
+    kw = {"snapshot_every": every} if mode == "messages" else {"snapshot_every_ns": every_ns}
+    got = replay(data, snapshot_depth=depth, **kw).snapshots()
+    ref, dirty, want, i, next_ts = ReferenceReplay(), {}, [], 0, None
+    for msg in frames(data):
+        ts = int.from_bytes(msg[5:11], "big")
+        if mode == "time":
+            if next_ts is None:
+                next_ts = (ts // every_ns + 1) * every_ns
+            elif ts >= next_ts:
+                want += [(next_ts, loc, _depth_record(ref, loc, depth)) for loc in dirty]
+                dirty = {}
+                next_ts = (ts // every_ns + 1) * every_ns
+        loc = ref.apply(msg)
+        if loc is not None:
+            dirty.setdefault(loc, None)
+        i += 1
+        if mode == "messages" and i % every == 0:
+            want += [(ts, loc, _depth_record(ref, loc, depth)) for loc in dirty]
+            dirty = {}
+    assert len(got) == len(want) > 3
+    for rec, (ts, loc, exp) in zip(got, want):
+        assert (int(rec["ts"]), int(rec["locate"])) == (ts, loc)
+        for k, v in exp.items():
+            assert rec[k].tolist() == v, (ts, loc, k)
+
+
+def test_replay_callback_sees_book_at_every_nth_touch_of_selected_symbol():
+    data = itch.generate(None, messages=20_000, symbols=4, seed=13)
+    seen = []
+
+    def cb(symbol, book, ts_ns):
+        bids, asks = book.depth_orders(3)
+        seen.append((symbol, ts_ns, bids.tolist(), asks.tolist()))
+
+    r = replay(data, callback=cb, callback_symbols=["MSFT"], callback_every=250)
+    ref, touches, want = ReferenceReplay(), 0, []
+    loc_msft = [k for k, v in r.symbols.items() if v == "MSFT"][0]
+    for msg in frames(data):
+        loc = ref.apply(msg)
+        hidden = msg[:1] in (b"P", b"Q") and int.from_bytes(msg[1:3], "big") == loc_msft
+        if loc == loc_msft or hidden:
+            touches += 1
+            if touches % 250 == 0:
+                bids, asks = ref.depth(loc_msft)
+                want.append(("MSFT", ref.last_ts, [list(x) for x in bids[:3]], [list(x) for x in asks[:3]]))
+    assert len(seen) == len(want) > 5
+    assert seen == want
+
+
+def test_replay_callback_on_tob_change():
+    data = framed(add(1, b"B", 100, 5000), add(2, b"B", 100, 4900), add(3, b"B", 100, 5000))
+    calls = []
+    replay(data, callback=lambda s, b, ts: calls.append(b.best_bid()), callback_every=0,
+           callback_on_tob=True)
+    assert calls == [(5000, 100), (5000, 200)]
+
+
+def test_replay_until_ns_stops_before_later_messages():
+    data = itch.generate(None, messages=20_000, symbols=3, seed=14)
+    until = itch.parse_time("12:00:00")
+    r = itch.Replayer(until_ns=until)
+    n = r.feed(data)
+    assert r.done and 0 < n < len(data)
+    assert r.feed(data[n:]) == 0
+    ref = ReferenceReplay()
+    ref.feed(data, until_ns=until)
+    assert r.stats["messages"] == ref.messages
+    assert r.stats["last_ts"] <= until
+    assert ref.diff(r) is None
+
+
+def test_replay_symbols_filter_only_selected_books_and_records():
+    data = itch.generate(None, messages=20_000, symbols=5, seed=15)
+    r = replay(data, symbols=["MSFT", "3"])
+    assert sorted(r.books) == [2, 3]
+    assert set(r.tob()["locate"].tolist()) == {2, 3}
+    assert set(r.trades()["locate"].tolist()) <= {2, 3}
+    full = reference(data)
+    for loc in (2, 3):
+        assert [tuple(map(int, x)) for x in r.books[loc].depth_orders(1 << 20)[0]] == full.depth(loc)[0]
+    assert r.stats["open_orders"] == len(full.orders)       # refs of other symbols still tracked
+    assert r.book("MSFT") is r.books[2]
+    with pytest.raises(KeyError):
+        r.book("AAPL")
+
+
+def test_replay_system_events_and_trading_state_kept():
+    data = itch.generate(None, messages=5_000, symbols=3, seed=16)
+    r = replay(data)
+    assert r.system_events["code"].tolist() == [b"O", b"S", b"Q", b"M", b"E", b"C"]
+    assert {k: v[0] for k, v in r.trading_state.items()} == {1: "T", 2: "T", 3: "T"}
+
+
+def test_replayer_bad_arguments_raise():
+    with pytest.raises(ValueError):
+        itch.Replayer(snapshot_every=-1)
+    with pytest.raises(ValueError):
+        itch.Replayer(snapshot_every=5, snapshot_every_ns=5)
+    with pytest.raises(ValueError):
+        itch.Replayer(snapshot_depth=0)
+    with pytest.raises(TypeError):
+        itch.Replayer(callback=5)
