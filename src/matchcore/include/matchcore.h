@@ -1,0 +1,248 @@
+/* matchcore C API: the compiled order book and multi-symbol engine, called from C, C++, Cython
+ * or any language with a C FFI, without the Python interpreter in between.
+ *
+ * The functions are the ones the Python methods call (one implementation); they are reached
+ * through a table of function pointers, `mc_api_v1`, that the extension module publishes as the
+ * PyCapsule "matchcore._capi._C_API" (and, as plain addresses, through
+ * matchcore.c_api_addresses()). Get it once, then call freely: no function in the table needs
+ * the GIL or touches Python objects.
+ *
+ *   #include <Python.h>          // before matchcore.h: enables mc_import_api()
+ *   #include "matchcore.h"       // directory: matchcore.get_include()
+ *   const mc_api_v1* api = mc_import_api();        // with the GIL held, NULL + exception on error
+ *   mc_book* b = api->book_new(MC_STP_CANCEL_RESTING, 1024);
+ *   api->set_time(b, 1000);
+ *   api->submit(b, 1, MC_SELL, 101, 5, MC_GTC, 0, 0);
+ *   int64_t done = api->submit(b, 2, MC_BUY, 101, 3, MC_GTC, 0, 0);   // 3
+ *   mc_event ev[16]; int64_t n = api->drain_events(b, ev, 16);
+ *   api->book_free(b);
+ *
+ * Conventions: prices are positive integer ticks, quantities integer lots, order ids uint64,
+ * timestamps int64 ns. Order entry returns the qty executed (>= 0) or -reason (a MC_R_* code;
+ * -MC_ERR_NOMEM when memory ran out, the book then unchanged). Every operation appends its
+ * events to the book's pending buffer (see drain_events); set the event timestamp with set_time
+ * (process() takes it from each command's ts_ns).
+ *
+ * Ownership: a book from book_new/book_copy belongs to the caller (free it with book_free).
+ * A book handed over from Python (OrderBook.address) belongs to that Python object: it stays
+ * valid exactly as long as the object is alive; never free it. A book or engine must not be
+ * used from two threads at once.
+ *
+ * Compatibility: fields are only ever appended to mc_api_v1; check `version` and `size`
+ * (mc_import_api does). The structs below have the exact layout of matchcore.EVENT_DTYPE and
+ * matchcore.COMMAND_DTYPE, so numpy arrays of those dtypes can be passed as mc_event* /
+ * mc_command*.
+ */
+#ifndef MATCHCORE_H
+#define MATCHCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MC_API_VERSION 1
+#define MC_CAPSULE_NAME "matchcore._capi._C_API"
+
+enum { MC_BUY = 0, MC_SELL = 1 };
+enum { MC_GTC = 0, MC_IOC = 1, MC_FOK = 2 };
+enum { MC_STP_NONE = 0, MC_STP_CANCEL_RESTING = 1, MC_STP_CANCEL_TAKER = 2, MC_STP_CANCEL_BOTH = 3 };
+enum {
+    MC_EV_ACCEPTED = 0, MC_EV_FILL = 1, MC_EV_CANCELLED = 2, MC_EV_EXPIRED = 3,
+    MC_EV_REJECTED = 4, MC_EV_MODIFIED = 5
+};
+enum { MC_CMD_SUBMIT = 0, MC_CMD_MARKET = 1, MC_CMD_CANCEL = 2, MC_CMD_MODIFY = 3 };
+enum {
+    MC_R_NONE = 0, MC_R_INVALID_QTY = 1, MC_R_INVALID_PRICE = 2, MC_R_INVALID_SIDE = 3,
+    MC_R_INVALID_TIF = 4, MC_R_DUPLICATE_ORDER_ID = 5, MC_R_ORDER_NOT_FOUND = 6,
+    MC_R_POST_ONLY_WOULD_CROSS = 7, MC_R_INVALID_COMMAND = 8, MC_R_UNKNOWN_SYMBOL = 9,
+    MC_R_PRICE_NOT_ON_TICK = 10, MC_R_PRICE_OUTSIDE_BAND = 11, MC_R_QTY_ABOVE_MAX = 12,
+    MC_R_NOTIONAL_ABOVE_MAX = 13, MC_R_CANCEL_REQUESTED = 20, MC_R_SELF_TRADE = 21,
+    MC_R_IOC_REMAINDER = 22, MC_R_MARKET_REMAINDER = 23, MC_R_FOK_NOT_FILLABLE = 24
+};
+enum { MC_ERR_NOMEM = 100 };
+/* snapshot_restore errors (returned negated) */
+enum {
+    MC_SNAP_E_MAGIC = 1, MC_SNAP_E_VERSION = 2, MC_SNAP_E_TRUNCATED = 3, MC_SNAP_E_CHECKSUM = 4,
+    MC_SNAP_E_CORRUPT = 5, MC_SNAP_E_NOMEM = 6
+};
+
+typedef struct mc_book mc_book;       /* opaque: one order book */
+typedef struct mc_engine mc_engine;   /* opaque: books keyed by symbol id */
+
+/* One event, 64 bytes (matchcore.EVENT_DTYPE). */
+typedef struct mc_event {
+    int64_t ts_ns;
+    uint64_t order_id;
+    uint64_t maker_id;
+    int64_t price;
+    int64_t qty;
+    uint64_t owner;
+    uint64_t maker_owner;
+    uint32_t symbol;
+    uint8_t kind;      /* MC_EV_* */
+    uint8_t side;
+    uint8_t reason;    /* MC_R_* */
+    uint8_t _pad;
+} mc_event;
+
+/* One command, 48 bytes (matchcore.COMMAND_DTYPE). */
+typedef struct mc_command {
+    int64_t ts_ns;
+    uint64_t order_id;
+    int64_t price;     /* MODIFY: 0 keeps the price */
+    int64_t qty;
+    uint64_t owner;
+    uint32_t symbol;   /* engine: the book of SUBMIT / MARKET */
+    uint8_t kind;      /* MC_CMD_* */
+    uint8_t side;
+    uint8_t tif;
+    uint8_t post_only;
+} mc_command;
+
+#if defined(__cplusplus)
+#define MC_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define MC_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+MC_STATIC_ASSERT(sizeof(mc_event) == 64, "mc_event must be 64 bytes (EVENT_DTYPE)");
+MC_STATIC_ASSERT(sizeof(mc_command) == 48, "mc_command must be 48 bytes (COMMAND_DTYPE)");
+MC_STATIC_ASSERT(offsetof(mc_event, symbol) == 56 && offsetof(mc_event, kind) == 60,
+                 "mc_event layout differs from EVENT_DTYPE");
+MC_STATIC_ASSERT(offsetof(mc_command, symbol) == 40 && offsetof(mc_command, post_only) == 47,
+                 "mc_command layout differs from COMMAND_DTYPE");
+
+/* Function types of the table (names say what the table field is). */
+typedef mc_book* (*mc_book_new_fn)(int stp, int64_t capacity);
+typedef void (*mc_book_free_fn)(mc_book* b);
+typedef mc_book* (*mc_book_copy_fn)(const mc_book* b);
+typedef int (*mc_book_clear_fn)(mc_book* b);
+typedef void (*mc_set_time_fn)(mc_book* b, int64_t ts_ns);
+typedef int64_t (*mc_submit_fn)(mc_book* b, uint64_t order_id, int side, int64_t price,
+                                int64_t qty, int tif, uint64_t owner, int post_only);
+typedef int64_t (*mc_market_fn)(mc_book* b, uint64_t order_id, int side, int64_t qty,
+                                uint64_t owner);
+typedef int64_t (*mc_cancel_fn)(mc_book* b, uint64_t order_id);
+typedef int64_t (*mc_modify_fn)(mc_book* b, uint64_t order_id, int64_t qty, int64_t price);
+typedef int64_t (*mc_apply_fn)(mc_book* b, const mc_command* cmd);
+typedef int64_t (*mc_process_fn)(mc_book* b, const mc_command* cmds, int64_t n);
+typedef int (*mc_best_fn)(const mc_book* b, int side, int64_t* price, int64_t* qty);
+typedef int64_t (*mc_depth_fn)(const mc_book* b, int side, int64_t n, int64_t* out);
+typedef int (*mc_get_fn)(const mc_book* b, uint64_t order_id, int* side, int64_t* price,
+                         int64_t* qty);
+typedef int64_t (*mc_queue_position_fn)(const mc_book* b, uint64_t order_id);
+typedef int64_t (*mc_count_fn)(const mc_book* b);
+typedef int64_t (*mc_level_count_fn)(const mc_book* b, int side);
+typedef uint64_t (*mc_state_hash_fn)(const mc_book* b);
+typedef int64_t (*mc_pending_events_fn)(const mc_book* b);
+typedef int64_t (*mc_drain_events_fn)(mc_book* b, mc_event* out, int64_t cap);
+typedef int64_t (*mc_drain_events_owner_fn)(mc_book* b, uint64_t owner, mc_event* out,
+                                            int64_t cap);
+typedef void (*mc_clear_events_fn)(mc_book* b);
+typedef int64_t (*mc_snapshot_size_fn)(const mc_book* b);
+typedef int64_t (*mc_snapshot_write_fn)(const mc_book* b, uint8_t* out, int64_t cap);
+typedef int (*mc_snapshot_restore_fn)(mc_book* b, const uint8_t* data, int64_t n);
+
+typedef void (*mc_engine_set_time_fn)(mc_engine* e, int64_t ts_ns);
+typedef int64_t (*mc_engine_submit_fn)(mc_engine* e, uint32_t symbol, uint64_t order_id,
+                                       int side, int64_t price, int64_t qty, int tif,
+                                       uint64_t owner, int post_only);
+typedef int64_t (*mc_engine_market_fn)(mc_engine* e, uint32_t symbol, uint64_t order_id,
+                                       int side, int64_t qty, uint64_t owner);
+typedef int64_t (*mc_engine_cancel_fn)(mc_engine* e, uint32_t symbol, uint64_t order_id);
+typedef int64_t (*mc_engine_modify_fn)(mc_engine* e, uint32_t symbol, uint64_t order_id,
+                                       int64_t qty, int64_t price);
+typedef int64_t (*mc_engine_process_fn)(mc_engine* e, const mc_command* cmds, int64_t n);
+typedef mc_book* (*mc_engine_book_fn)(const mc_engine* e, uint32_t symbol);
+typedef int (*mc_engine_get_fn)(const mc_engine* e, uint64_t order_id, uint32_t* symbol,
+                                int* side, int64_t* price, int64_t* qty);
+typedef int64_t (*mc_engine_count_fn)(const mc_engine* e);
+typedef uint64_t (*mc_engine_state_hash_fn)(const mc_engine* e);
+typedef int64_t (*mc_engine_pending_events_fn)(const mc_engine* e);
+typedef int64_t (*mc_engine_drain_events_fn)(mc_engine* e, mc_event* out, int64_t cap);
+typedef int64_t (*mc_engine_drain_events_owner_fn)(mc_engine* e, uint64_t owner, mc_event* out,
+                                                   int64_t cap);
+
+typedef struct mc_api_v1 {
+    uint32_t version;            /* MC_API_VERSION of the library */
+    uint32_t size;               /* sizeof(mc_api_v1) in the library */
+    uint32_t event_size;         /* sizeof(mc_event) in the library */
+    uint32_t command_size;       /* sizeof(mc_command) in the library */
+
+    /* ---- book lifecycle ---- */
+    mc_book_new_fn book_new;             /* NULL when out of memory; stp: MC_STP_* */
+    mc_book_free_fn book_free;           /* only books you created (book_new / book_copy) */
+    mc_book_copy_fn book_copy;           /* deep copy: same state, same future events */
+    mc_book_clear_fn book_clear;         /* remove every order, no events */
+
+    /* ---- order entry: executed qty >= 0, or -MC_R_* / -MC_ERR_NOMEM ---- */
+    mc_set_time_fn set_time;             /* ts stamped into the events of later calls */
+    mc_submit_fn submit;                 /* limit order (GTC / IOC / FOK, post-only) */
+    mc_market_fn market;                 /* market order, remainder expires */
+    mc_cancel_fn cancel;                 /* open qty removed, or -MC_R_ORDER_NOT_FOUND */
+    mc_modify_fn modify;                 /* new qty, price (0 = keep) */
+    mc_apply_fn apply;                   /* one command record */
+    mc_process_fn process;               /* n command records; returns how many applied */
+
+    /* ---- queries ---- */
+    mc_best_fn best;                     /* 1 + (price, level qty), 0 if the side is empty */
+    mc_depth_fn depth;                   /* n levels best first into out[2n]: price, qty */
+    mc_depth_fn depth_orders;            /* into out[3n]: price, qty, order count */
+    mc_get_fn get;                       /* 1 + (side, price, open qty), 0 if not resting */
+    mc_queue_position_fn queue_position; /* open qty ahead at its level, -1 if not resting */
+    mc_count_fn count;                   /* resting orders */
+    mc_level_count_fn level_count;       /* price levels on a side */
+    mc_state_hash_fn state_hash;         /* hash of the full state */
+
+    /* ---- events ---- */
+    mc_pending_events_fn pending_events;
+    mc_drain_events_fn drain_events;     /* move up to cap events to out; the rest stay */
+    mc_drain_events_owner_fn drain_events_owner; /* only owner's (as owner or maker); the
+                                                    others before the last one moved are dropped */
+    mc_clear_events_fn clear_events;
+
+    /* ---- snapshots (versioned, checksummed) ---- */
+    mc_snapshot_size_fn snapshot_size;
+    mc_snapshot_write_fn snapshot_write; /* bytes written, -1 if cap too small */
+    mc_snapshot_restore_fn snapshot_restore; /* 0, or -MC_SNAP_E_* with the book unchanged */
+
+    /* ---- multi-symbol engine (created in Python: matchcore.Engine(...).address) ---- */
+    mc_engine_set_time_fn engine_set_time;
+    mc_engine_submit_fn engine_submit;
+    mc_engine_market_fn engine_market;
+    mc_engine_cancel_fn engine_cancel;   /* by id; symbol only echoed if the id rests nowhere */
+    mc_engine_modify_fn engine_modify;
+    mc_engine_process_fn engine_process;
+    mc_engine_book_fn engine_book;       /* read-only use: enter orders through the engine */
+    mc_engine_get_fn engine_get;
+    mc_engine_count_fn engine_count;
+    mc_engine_state_hash_fn engine_state_hash;
+    mc_engine_pending_events_fn engine_pending_events;
+    mc_engine_drain_events_fn engine_drain_events;
+    mc_engine_drain_events_owner_fn engine_drain_events_owner;
+} mc_api_v1;
+
+#ifdef Py_PYTHON_H
+/* Import the table (needs the GIL, once). Returns NULL with a Python exception set when
+ * matchcore cannot be imported or is older than this header. */
+static inline const mc_api_v1* mc_import_api(void) {
+    const mc_api_v1* api = (const mc_api_v1*)PyCapsule_Import(MC_CAPSULE_NAME, 0);
+    if (api == NULL)
+        return NULL;
+    if (api->version != MC_API_VERSION || api->size < sizeof(mc_api_v1)
+            || api->event_size != sizeof(mc_event) || api->command_size != sizeof(mc_command)) {
+        PyErr_SetString(PyExc_ImportError,
+                        "matchcore C API does not match the matchcore.h this was built with");
+        return NULL;
+    }
+    return api;
+}
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MATCHCORE_H */

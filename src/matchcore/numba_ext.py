@@ -1,0 +1,271 @@
+"""Numba access to the compiled book and engine: call them from ``@njit`` code at compiled speed.
+
+Importing this module (and only this module) imports Numba. It registers every function of the
+C table (include/matchcore.h) with LLVM under the name ``matchcore_<field>`` and defines Numba
+intrinsics that call those symbols by name, so compiled code holds no process-specific address
+and ``@njit(cache=True)`` works across processes (the symbols are registered again when this
+module is imported, before cached code is loaded). No object mode, no jitclass: a book is its
+handle, the int ``OrderBook.address`` (an engine: ``Engine.address``).
+
+>>> import numba, matchcore as mc
+>>> from matchcore import numba_ext as mcn
+>>> @numba.njit(cache=True)
+... def buy_then_sell(book):
+...     mcn.submit(book, 1, mc.Side.BUY, 100, 5, mc.TIF.GTC, 0, 0)
+...     return mcn.submit(book, 2, mc.Side.SELL, 100, 3, mc.TIF.GTC, 0, 0)
+>>> book = mc.OrderBook(); buy_then_sell(book.address)
+3
+
+Ownership: the handle is a borrowed pointer. Keep the OrderBook (or Engine) alive for as long
+as compiled code uses its handle; never pass it to ``book_free``.
+
+Every intrinsic has the C signature of its table field (``matchcore.h``): integer arguments of
+any width are converted, pointer arguments take an int address or a C-contiguous numpy array
+(its data pointer is passed; sizes are the caller's responsibility, see the array helpers
+:func:`depth_into`, :func:`drain_events` and :func:`drain_events_owner` that pass the array
+length). :func:`best`, :func:`get` and :func:`engine_get` return tuples instead of writing
+through pointers.
+"""
+from __future__ import annotations
+
+import llvmlite.binding as _llvm
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.core.typing import signature
+from numba.extending import intrinsic
+
+from matchcore._capi import c_api_addresses
+from matchcore._core import COMMAND_DTYPE, EVENT_DTYPE
+
+__all__ = [
+    "ADDRESSES", "EVENT_DTYPE", "COMMAND_DTYPE", "depth_into", "drain_events",
+    "drain_events_owner", "engine_drain_events", "engine_drain_events_owner", "process",
+    "engine_process", "best", "get", "engine_get",
+]
+
+#: {table field: function address} of this process; the symbol of field f is "matchcore_" + f.
+ADDRESSES = c_api_addresses()
+for _name, _addr in ADDRESSES.items():
+    _llvm.add_symbol("matchcore_" + _name, _addr)
+
+# Argument kinds: p = pointer (handle, address or array), i = C int, i64, u64, u32.
+_NB = {"i": types.int32, "i64": types.int64, "u64": types.uint64, "u32": types.uint32,
+       "p": types.intp, "v": types.none}
+_LL = {"i": ir.IntType(32), "i64": ir.IntType(64), "u64": ir.IntType(64), "u32": ir.IntType(32),
+       "p": ir.IntType(8).as_pointer(), "v": ir.VoidType()}
+
+# field: (return kind, argument kinds) -- the C signatures of include/matchcore.h
+_SIGS = {
+    "book_new": ("p", ("i", "i64")),
+    "book_free": ("v", ("p",)),
+    "book_copy": ("p", ("p",)),
+    "book_clear": ("i", ("p",)),
+    "set_time": ("v", ("p", "i64")),
+    "submit": ("i64", ("p", "u64", "i", "i64", "i64", "i", "u64", "i")),
+    "market": ("i64", ("p", "u64", "i", "i64", "u64")),
+    "cancel": ("i64", ("p", "u64")),
+    "modify": ("i64", ("p", "u64", "i64", "i64")),
+    "apply": ("i64", ("p", "p")),
+    "process_raw": ("i64", ("p", "p", "i64")),
+    "depth": ("i64", ("p", "i", "i64", "p")),
+    "depth_orders": ("i64", ("p", "i", "i64", "p")),
+    "queue_position": ("i64", ("p", "u64")),
+    "count": ("i64", ("p",)),
+    "level_count": ("i64", ("p", "i")),
+    "state_hash": ("u64", ("p",)),
+    "pending_events": ("i64", ("p",)),
+    "drain_events_raw": ("i64", ("p", "p", "i64")),
+    "drain_events_owner_raw": ("i64", ("p", "u64", "p", "i64")),
+    "clear_events": ("v", ("p",)),
+    "snapshot_size": ("i64", ("p",)),
+    "snapshot_write": ("i64", ("p", "p", "i64")),
+    "snapshot_restore": ("i", ("p", "p", "i64")),
+    "engine_set_time": ("v", ("p", "i64")),
+    "engine_submit": ("i64", ("p", "u32", "u64", "i", "i64", "i64", "i", "u64", "i")),
+    "engine_market": ("i64", ("p", "u32", "u64", "i", "i64", "u64")),
+    "engine_cancel": ("i64", ("p", "u32", "u64")),
+    "engine_modify": ("i64", ("p", "u32", "u64", "i64", "i64")),
+    "engine_process_raw": ("i64", ("p", "p", "i64")),
+    "engine_book": ("p", ("p", "u32")),
+    "engine_count": ("i64", ("p",)),
+    "engine_state_hash": ("u64", ("p",)),
+    "engine_pending_events": ("i64", ("p",)),
+    "engine_drain_events_raw": ("i64", ("p", "p", "i64")),
+    "engine_drain_events_owner_raw": ("i64", ("p", "u64", "p", "i64")),
+}
+
+
+def _symbol(pyname: str) -> str:
+    return "matchcore_" + pyname.replace("_raw", "")
+
+
+def _check_arg(cname, i, kind, ty):
+    ok = (isinstance(ty, (types.Integer, types.Boolean)) or
+          (kind == "p" and isinstance(ty, (types.Array, types.CPointer, types.RawPointer))))
+    if not ok:
+        raise TypeError(f"{cname}: argument {i} must be an integer"
+                        + (" address or a numpy array" if kind == "p" else "") + f", got {ty}")
+
+
+def _lower_arg(context, builder, kind, ty, val):
+    if kind != "p":
+        return context.cast(builder, val, ty, _NB[kind])
+    i8p = _LL["p"]
+    if isinstance(ty, types.Array):
+        if ty.layout != "C":
+            raise TypeError("matchcore intrinsics need C-contiguous arrays")
+        return builder.bitcast(context.make_array(ty)(context, builder, val).data, i8p)
+    if isinstance(ty, (types.CPointer, types.RawPointer)):
+        return builder.bitcast(val, i8p)
+    return builder.inttoptr(context.cast(builder, val, ty, types.intp), i8p)
+
+
+def _call(builder, cname, ret, kinds, vals):
+    fnty = ir.FunctionType(_LL[ret], [_LL[k] for k in kinds])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, cname)
+    return builder.call(fn, vals)
+
+
+def _typer(cname, ret, kinds, argtys):
+    for i, (k, t) in enumerate(zip(kinds, argtys)):
+        _check_arg(cname, i, k, t)
+
+    def codegen(context, builder, sig, args):
+        vals = [_lower_arg(context, builder, k, t, v)
+                for k, t, v in zip(kinds, sig.args, args)]
+        res = _call(builder, cname, ret, kinds, vals)
+        if ret == "v":
+            return context.get_dummy_value()
+        if ret == "p":
+            return builder.ptrtoint(res, context.get_value_type(types.intp))
+        return res
+
+    return signature(_NB[ret], *argtys), codegen
+
+
+def _define(pyname, ret, kinds):
+    params = ", ".join(f"a{i}" for i in range(len(kinds)))
+    src = (f"def {pyname}(typingctx, {params}):\n"
+           f"    return _typer({_symbol(pyname)!r}, {ret!r}, {tuple(kinds)!r}, ({params},))\n")
+    ns = {"_typer": _typer}
+    exec(src, ns)
+    fn = intrinsic(ns[pyname])
+    fn.__doc__ = (f"Calls C ``{_symbol(pyname)}``: returns {ret}, arguments "
+                  f"({', '.join(kinds)}); see the ``{pyname.replace('_raw', '')}`` field of "
+                  f"mc_api_v1 in matchcore.h.")
+    return fn
+
+
+for _pyname, (_ret, _kinds) in _SIGS.items():
+    globals()[_pyname] = _define(_pyname, _ret, _kinds)
+    __all__.append(_pyname)
+
+
+def _out_tuple(cname, fixed_kinds, out_kinds):
+    """An intrinsic that passes stack slots for the C out-parameters and returns
+    (C result, *out values)."""
+
+    def make(argtys):
+        for i, (k, t) in enumerate(zip(fixed_kinds, argtys)):
+            _check_arg(cname, i, k, t)
+        rty = types.Tuple([types.int32] + [_NB[k] for k in out_kinds])
+
+        def codegen(context, builder, sig, args):
+            vals = [_lower_arg(context, builder, k, t, v)
+                    for k, t, v in zip(fixed_kinds, sig.args, args)]
+            slots = [cgutils.alloca_once_value(builder, ir.Constant(_LL[k], 0))
+                     for k in out_kinds]
+            fnty = ir.FunctionType(ir.IntType(32), [_LL[k] for k in fixed_kinds]
+                                   + [_LL[k].as_pointer() for k in out_kinds])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, cname)
+            found = builder.call(fn, vals + slots)
+            items = [found] + [builder.load(s) for s in slots]
+            return context.make_tuple(builder, rty, items)
+
+        return signature(rty, *argtys), codegen
+
+    return make
+
+
+_best = _out_tuple("matchcore_best", ("p", "i"), ("i64", "i64"))
+_get = _out_tuple("matchcore_get", ("p", "u64"), ("i", "i64", "i64"))
+_engine_get = _out_tuple("matchcore_engine_get", ("p", "u64"), ("u32", "i", "i64", "i64"))
+
+
+@intrinsic
+def best(typingctx, book, side):
+    """(found, price, level qty) of a side's best level; found is 0 when the side is empty."""
+    return _best((book, side))
+
+
+@intrinsic
+def get(typingctx, book, order_id):
+    """(found, side, price, open qty) of a resting order; found is 0 if it is not resting."""
+    return _get((book, order_id))
+
+
+@intrinsic
+def engine_get(typingctx, engine, order_id):
+    """(found, symbol, side, price, open qty) of an order resting in any of the engine's books."""
+    return _engine_get((engine, order_id))
+
+
+# ---- array helpers: the size passed to C is the array's own ----
+
+@njit(cache=True)
+def depth_into(book, side, out):
+    """Write up to out.shape[0] levels of one side, best first, into an int64 array of shape
+    (k, 2) [price, qty]; returns the count written. No allocation."""
+    if out.ndim != 2 or out.shape[1] != 2:
+        raise ValueError("depth_into needs an int64 array of shape (k, 2)")
+    return depth(book, side, out.shape[0], out)
+
+
+@njit(cache=True)
+def drain_events(book, out):
+    """Move up to len(out) pending events into an EVENT_DTYPE array; returns the count. Events
+    that do not fit stay pending."""
+    return drain_events_raw(book, out, out.shape[0])
+
+
+@njit(cache=True)
+def drain_events_owner(book, owner, out):
+    """Move up to len(out) of owner's pending events (own orders, fills as maker) into out,
+    dropping the other events before them; returns the count."""
+    return drain_events_owner_raw(book, owner, out, out.shape[0])
+
+
+@njit(cache=True)
+def process(book, commands):
+    """Apply an array of COMMAND_DTYPE records; returns how many were applied."""
+    return process_raw(book, commands, commands.shape[0])
+
+
+@njit(cache=True)
+def engine_drain_events(engine, out):
+    """Engine version of :func:`drain_events`."""
+    return engine_drain_events_raw(engine, out, out.shape[0])
+
+
+@njit(cache=True)
+def engine_drain_events_owner(engine, owner, out):
+    """Engine version of :func:`drain_events_owner`."""
+    return engine_drain_events_owner_raw(engine, owner, out, out.shape[0])
+
+
+@njit(cache=True)
+def engine_process(engine, commands):
+    """Engine version of :func:`process`."""
+    return engine_process_raw(engine, commands, commands.shape[0])
+
+
+def event_buffer(n: int) -> np.ndarray:
+    """An empty EVENT_DTYPE array of n records, for the drain helpers (allocate once, reuse)."""
+    return np.zeros(n, dtype=EVENT_DTYPE)
+
+
+def command_buffer(n: int) -> np.ndarray:
+    """A zeroed COMMAND_DTYPE array of n records."""
+    return np.zeros(n, dtype=COMMAND_DTYPE)
