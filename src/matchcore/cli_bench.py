@@ -140,7 +140,7 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
         bar.set_description("rate sweep")
         m = min(n, 50_000 if quick else 200_000)
         base = harness.build_book(std.setup, std.flow[:m])
-        cap = harness.throughput(base, std.flow[:m], reps=2)["emit"]["msgs_per_s"]
+        cap = harness.throughput(base, std.flow[:m], reps=2)["median_chunk"]["msgs_per_s"]
         pts = harness.rate_sweep(base, std.flow[:m], cap, clock=clk, overhead_ns=overhead,
                                  progress=bar)
         res["rate_sweep"] = {"workload": "standard", "messages": m, "capacity_per_s": cap,

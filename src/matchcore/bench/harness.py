@@ -151,7 +151,29 @@ def throughput(base: OrderBook, flow, reps: int = 3) -> dict:
     for k, ns in best.items():
         out[k] = {"ns_per_msg": ns / max(n, 1), "msgs_per_s": n / ns * 1e9 if ns else float("inf")}
     out["n"] = n
+    out["median_chunk"] = chunked_rate(base, flow)
     return out
+
+
+def chunked_rate(base: OrderBook, flow, chunk: int = 32_768) -> dict:
+    """The flow applied chunk by chunk to one copy of ``base`` (events written), each chunk
+    timed in compiled code; the median chunk's ns/msg. On a shared machine a time slice lost to
+    another process lands in one chunk and leaves the median alone, so this is the figure to use
+    for the book's own capacity (the whole-run figures above keep such stalls)."""
+    n = len(flow)
+    chunk = max(min(chunk, n // 8), 1024)
+    book = base.copy()
+    per = []
+    for i in range(0, n, chunk):
+        part = flow[i:i + chunk]
+        if len(part) < chunk // 2:
+            break
+        per.append(_timing.process_batch_ns(book, part) / len(part))
+    if not per:
+        per.append(_timing.process_batch_ns(book, flow) / max(n, 1))
+    med = float(np.median(per))
+    return {"ns_per_msg": med, "msgs_per_s": 1e9 / med if med else float("inf"),
+            "chunks": len(per), "chunk": chunk, "worst_chunk_ns_per_msg": float(max(per))}
 
 
 def rate_sweep(base: OrderBook, flow, capacity_per_s: float, fractions=None,
@@ -184,7 +206,7 @@ def measure_workload(setup, flow, *, clock: str = "auto", overhead_ns: float = 0
     closed = summarize(svc, overhead_ns)
     closed["hdr"] = hdr_curve(svc)
     thr = throughput(base, flow)
-    capacity = thr["emit"]["msgs_per_s"]
+    capacity = thr["median_chunk"]["msgs_per_s"]
     if rate is None:
         rate = 0.5 * capacity
     lat, osvc = open_loop(base, flow, rate, clock)
@@ -198,12 +220,17 @@ def measure_workload(setup, flow, *, clock: str = "auto", overhead_ns: float = 0
 
 
 def scaling_point(setup, flow, clock: str = "auto", overhead_ns: float = 0.0) -> dict:
-    """Per-message cost for one book shape: batch ns/msg (with events) and timed percentiles."""
+    """Per-message cost for one book shape: batch ns/msg (with events; median chunk and whole
+    run) and the timed loop's percentiles."""
     base = build_book(setup, flow)
     thr = throughput(base, flow, reps=2)
     svc = closed_loop(base, flow, clock)
     s = summarize(svc, overhead_ns)
+    # ns_per_msg: the median 32k-message chunk (robust to a lost time slice on a shared machine);
+    # the whole-run figures are kept beside it
     return {"resting": len(base), "levels": base.level_count(0) + base.level_count(1),
-            "ns_per_msg": thr["emit"]["ns_per_msg"], "process_ns_per_msg": thr["process"]["ns_per_msg"],
+            "ns_per_msg": thr["median_chunk"]["ns_per_msg"],
+            "run_ns_per_msg": thr["emit"]["ns_per_msg"],
+            "process_ns_per_msg": thr["process"]["ns_per_msg"],
             "p50": s["p50"], "p90": s["p90"], "p99": s["p99"], "p99.9": s["p99.9"],
             "max": s["max"]}

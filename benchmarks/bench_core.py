@@ -1,0 +1,45 @@
+"""Core benchmarks of the compiled book (also `matchcore bench core`).
+
+Per-call ns/op from Python for submit, cancel, modify and a marketable order beside the empty
+call into the same extension; process() throughput on the standard mix (warm); per-message cost
+with 1k, 100k and 1M resting orders; the reference model per message in the same run; and the
+ratio of each to its target.
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_core.py [--quick] [--json OUT]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+
+def main(argv=None) -> int:
+    from matchcore.bench import harness
+    from matchcore.bench.core import run_core
+    from matchcore.bench.machine import machine_info
+    from matchcore.bench.report import format_core, write_json
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--messages", type=int, default=1_000_000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--json", metavar="OUT")
+    a = p.parse_args(argv)
+    clock = harness.clock_info()
+    res = {"machine": machine_info(), "clock": clock,
+           "core": run_core(messages=a.messages, seed=a.seed, quick=a.quick,
+                            clock=clock["clock"], overhead_ns=clock["overhead_ns"])}
+    m = res["machine"]
+    print(f"machine: {m['cpu']}, {m['cores_usable']} usable cores, Python {m['python']}, "
+          f"commit {(m['git'].get('commit') or '?')[:10]}")
+    print(format_core(res["core"]))
+    if a.json:
+        print(f"wrote {write_json(res, a.json)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
