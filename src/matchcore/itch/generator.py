@@ -25,12 +25,14 @@ def symbol_names(symbols: int) -> list[str]:
     return [n.decode() for n in _names(symbols)]
 
 
-def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: int = 1):
+def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: int = 1,
+             progress=None):
     """Generate ``messages`` ITCH 5.0 messages for ``symbols`` symbols (locates 1..symbols).
 
     Returns the bytes when ``path`` is None, else writes the file (in chunks, memory flat) and
     returns its ``Path``. The same (messages, symbols, seed) always gives the same bytes.
-    O(messages); about 10 M messages/s on one core.
+    ``progress(messages_done)`` is called after every chunk of about a million messages.
+    O(messages); a few million messages per second on one core.
 
     >>> data = generate(None, messages=1000, symbols=2, seed=7)
     >>> data[:3]                      # length prefix 12, then a system event
@@ -44,14 +46,22 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
         raise ValueError("seed must be >= 0")
     gen = Generator(int(messages), int(symbols), int(seed) & (2**64 - 1))
     if path is None:
-        return gen.chunk(messages)
+        parts = []
+        while gen.remaining:
+            parts.append(gen.chunk(_CHUNK))
+            if progress is not None:
+                progress(messages - gen.remaining)
+        return b"".join(parts)
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        while True:
-            b = gen.chunk(_CHUNK)
-            if not b:
-                break
-            f.write(b)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            while gen.remaining:
+                f.write(gen.chunk(_CHUNK))
+                if progress is not None:
+                    progress(messages - gen.remaining)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return path

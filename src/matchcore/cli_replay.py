@@ -1,0 +1,381 @@
+"""``matchcore replay`` / ``gen-itch`` / ``book``: tick files through the book from the shell.
+
+Thin over :mod:`matchcore.itch` (and :mod:`matchcore.lobster`, :mod:`matchcore.native` for the
+other formats): parse arguments, show a progress bar on long work, print a summary.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
+
+
+def add_parser(p, name):
+    if name == "replay":
+        p.add_argument("file", help="ITCH 5.0 file (plain or gzip'd), LOBSTER message CSV, or "
+                                    "native command file")
+        p.add_argument("--format", choices=("itch", "lobster", "native"), default="itch",
+                       help="input format (default itch)")
+        p.add_argument("--symbols", default=None,
+                       help="comma-separated names or locate numbers to keep (default all)")
+        p.add_argument("--snapshot-every", type=int, default=0, metavar="N",
+                       help="depth snapshot of each changed book every N messages")
+        p.add_argument("--snapshot-every-ns", type=int, default=0, metavar="T",
+                       help="depth snapshot of each changed book every T ns of exchange time")
+        p.add_argument("--depth", type=int, default=10, help="levels per snapshot (default 10)")
+        p.add_argument("--out", default=None, metavar="DIR",
+                       help="write the sinks (.npy) and a summary.json here")
+        p.add_argument("--dump-book", default=None, metavar="OUT.csv",
+                       help="write the final book of every symbol as CSV")
+        p.add_argument("--infer-lengths", action="store_true",
+                       help="take message lengths from the type byte (files with zero prefixes)")
+        p.add_argument("--verify", action="store_true",
+                       help="LOBSTER: compare the book with the orderbook file after every message")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    elif name == "gen-itch":
+        p.add_argument("out", help="output path")
+        p.add_argument("--messages", type=int, default=1_000_000, help="messages (default 1,000,000)")
+        p.add_argument("--symbols", type=int, default=8, help="symbols (default 8)")
+        p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    elif name == "book":
+        p.add_argument("file", help="ITCH 5.0 file (plain or gzip'd)")
+        p.add_argument("--symbol", required=True, help="symbol name or locate number")
+        p.add_argument("--at", default=None, metavar="HH:MM:SS.ffffff",
+                       help="exchange time to stop at (default: end of file)")
+        p.add_argument("--depth", type=int, default=10, help="levels per side (default 10)")
+        p.add_argument("--plot", default=None, metavar="PNG", help="draw the depth to this PNG")
+        p.add_argument("--infer-lengths", action="store_true",
+                       help="take message lengths from the type byte (files with zero prefixes)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    else:
+        raise ValueError(f"unknown subcommand {name!r}")
+
+
+def run(args) -> int:
+    try:
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "gen-itch":
+            return _gen(args)
+        return _book(args)
+    except (OSError, ValueError) as e:
+        print(f"matchcore {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+# ---- helpers ----
+
+def _bar(total, unit, disable):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, unit_scale=True, dynamic_ncols=True, file=sys.stderr,
+                disable=disable or not sys.stderr.isatty(), leave=False)
+
+
+def _file_progress(path: Path, disable: bool):
+    bar = _bar(path.stat().st_size, "B", disable)
+    state = {"pos": 0}
+
+    def update(pos):
+        bar.update(pos - state["pos"])
+        state["pos"] = pos
+
+    return bar, update
+
+
+def _fmt_time(ns: int) -> str:
+    s, frac = divmod(int(ns), 1_000_000_000)
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{frac // 1000:06d}"
+
+
+def _book_rows(books_by_locate: dict, names: dict):
+    """CSV rows of every book: bids then asks, level 1 = best."""
+    for loc in sorted(books_by_locate):
+        book = books_by_locate[loc]
+        bids, asks = book.depth_orders(1 << 30)
+        for side, rows in (("B", bids), ("S", asks)):
+            for i, (price, qty, orders) in enumerate(rows, 1):
+                yield [loc, names.get(loc, str(loc)), side, i, int(price), int(qty), int(orders)]
+
+
+def _dump_book(path, books_by_locate, names) -> int:
+    n = 0
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_HEADER)
+        for row in _book_rows(books_by_locate, names):
+            w.writerow(row)
+            n += 1
+    return n
+
+
+# ---- replay ----
+
+def _replay(args) -> int:
+    path = Path(args.file)
+    if not path.exists():
+        raise ValueError(f"no such file: {path}")
+    if args.format == "lobster":
+        return _replay_lobster(args, path)
+    if args.format == "native":
+        return _replay_native(args, path)
+    import matchcore.itch as itch
+
+    if args.snapshot_every < 0 or args.snapshot_every_ns < 0 or args.depth < 1:
+        raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    bar, update = _file_progress(path, args.no_progress)
+    t0 = time.perf_counter()
+    try:
+        r = itch.replay_file(path, progress=update, symbols=symbols,
+                             snapshot_every=args.snapshot_every,
+                             snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth,
+                             infer_lengths=args.infer_lengths)
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - t0
+    s = r.stats
+    names = r.symbols
+    books = r.books
+    _print_itch_summary(s, names, books, elapsed, path)
+    if symbols:
+        missing = [x for x in symbols if x not in names.values() and not x.isdigit()]
+        if missing:
+            print(f"note: no symbol named {', '.join(missing)} in this file")
+    if args.dump_book:
+        n = _dump_book(args.dump_book, books, names)
+        print(f"book dump: {n:,} levels -> {args.dump_book}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "tob.npy", r.tob())
+        np.save(out / "trades.npy", r.trades())
+        np.save(out / "snapshots.npy", r.snapshots())
+        np.save(out / "system_events.npy", r.system_events)
+        summary = {"file": str(path), "format": "itch", "elapsed_s": elapsed,
+                   "messages_per_s": s["messages"] / elapsed if elapsed else None,
+                   "stats": s, "symbols": {str(k): v for k, v in names.items()},
+                   "trading_state": {str(k): list(v) for k, v in r.trading_state.items()}}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        print(f"sinks: tob.npy, trades.npy, snapshots.npy, system_events.npy, summary.json -> {out}")
+    return 0
+
+
+def _print_itch_summary(s, names, books, elapsed, path) -> None:
+    rate = s["messages"] / elapsed if elapsed > 0 else float("inf")
+    size = path.stat().st_size
+    print(f"replayed {s['messages']:,} ITCH 5.0 messages ({size / 1e6:,.1f} MB on disk) in "
+          f"{elapsed:.3f} s: {rate / 1e6:.2f} M msg/s")
+    if s["counts"]:
+        print("by type: " + "  ".join(f"{t} {n:,}" for t, n in sorted(s["counts"].items(),
+                                                                    key=lambda kv: -kv[1])))
+    shown = ", ".join(names.get(k, str(k)) for k in sorted(books)[:10])
+    more = f" (+{len(books) - 10} more)" if len(books) > 10 else ""
+    print(f"books: {len(books):,}{': ' + shown + more if books else ''}; "
+          f"open orders: {s['open_orders']:,}")
+    print(f"unknown order references: {s['unknown_refs']:,}; executions clamped: "
+          f"{s['executions_clamped']:,}; cancels clamped: {s['cancels_clamped']:,}; "
+          f"duplicate references: {s['duplicate_refs']:,}; invalid adds: {s['invalid_adds']:,}")
+    unknown = ", ".join(f"{t!r} {n:,}" for t, n in s["unknown_types"].items()) or "none"
+    print(f"unknown message types: {unknown}; bad length prefixes: {s['bad_lengths']:,}"
+          + (f" (first at offset {s['bad_length_offsets'][0][0]:,}: "
+             f"{s['bad_length_offsets'][0][1]}; {s['bytes_skipped']:,} bytes skipped)"
+             if s["bad_lengths"] else ""))
+    if s["bad_lengths"] and s["bad_length_offsets"][0] == (0, "zero length prefix"):
+        print("hint: the file starts with a zero length prefix; if it was written without "
+              "prefixes, replay it with --infer-lengths")
+    t = s["truncated"]
+    if t:
+        exp = f" of {t['expected']}" if t["expected"] else ""
+        print(f"truncated: the last message at offset {t['offset']:,} is incomplete "
+              f"({t['bytes']}{exp} bytes)")
+    else:
+        print("truncated: no")
+
+
+def _replay_lobster(args, path: Path) -> int:
+    try:
+        from matchcore.lobster import replay_lobster
+    except ImportError:
+        print("matchcore replay: --format lobster needs matchcore.lobster, which this build "
+              "does not include", file=sys.stderr)
+        return 2
+    ob = Path(str(path).replace("_message_", "_orderbook_"))
+    orderbook = ob if ob != path and ob.exists() else None
+    if args.verify and orderbook is None:
+        raise ValueError(f"--verify needs the orderbook file {ob}")
+    res = replay_lobster(path, orderbook, verify=args.verify)
+    print(res.summary())
+    if orderbook is None:
+        print(f"note: no orderbook file {ob.name}: the book started empty")
+    name = path.name.split("_")[0]
+    if args.dump_book:
+        n = _dump_book(args.dump_book, {0: res.book}, {0: name})
+        print(f"book dump: {n:,} levels -> {args.dump_book}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "trades.npy", res.trades)
+        summary = {"file": str(path), "format": "lobster", "messages": res.messages,
+                   "counts": {str(k): v for k, v in res.counts.items()}, "counters": res.counters,
+                   "elapsed_s": res.elapsed_s, "agreement_rate": res.agreement_rate,
+                   "transition_rate": res.transition_rate}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        print(f"sinks: trades.npy, summary.json -> {out}")
+    return 0
+
+
+def _replay_native(args, path: Path) -> int:
+    try:
+        from matchcore.native import read_commands, read_header
+    except ImportError:
+        print("matchcore replay: --format native needs matchcore.native, which this build "
+              "does not include", file=sys.stderr)
+        return 2
+    from matchcore import STP, EventKind, OrderBook
+
+    hdr = read_header(path)
+    cmds = read_commands(path)
+    stp = hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING
+    books, counts = {}, {}
+    t0 = time.perf_counter()
+    symbols = np.unique(cmds["symbol"]) if len(cmds) else np.empty(0, np.uint32)
+    events = []
+    for sym in symbols.tolist():
+        sel = cmds if len(symbols) == 1 else cmds[cmds["symbol"] == sym]
+        book = OrderBook(stp=stp)
+        events.append(book.process(sel))
+        books[int(sym)] = book
+    elapsed = time.perf_counter() - t0
+    ev = np.concatenate(events) if events else np.empty(0)
+    for k in EventKind:
+        counts[k.name] = int(np.count_nonzero(ev["kind"] == k)) if len(ev) else 0
+    rate = len(cmds) / elapsed if elapsed > 0 else float("inf")
+    print(f"replayed {len(cmds):,} native commands through process() in {elapsed:.3f} s: "
+          f"{rate / 1e6:.2f} M msg/s")
+    print("events: " + "  ".join(f"{k} {v:,}" for k, v in counts.items()))
+    print(f"books: {len(books)} (symbols {', '.join(map(str, books)) or 'none'}); resting orders: "
+          f"{sum(len(b) for b in books.values()):,}")
+    names = {k: str(k) for k in books}
+    if args.dump_book:
+        n = _dump_book(args.dump_book, books, names)
+        print(f"book dump: {n:,} levels -> {args.dump_book}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "events.npy", ev)
+        (out / "summary.json").write_text(json.dumps(
+            {"file": str(path), "format": "native", "commands": len(cmds), "elapsed_s": elapsed,
+             "events": counts}, indent=2))
+        print(f"sinks: events.npy, summary.json -> {out}")
+    return 0
+
+
+# ---- gen-itch ----
+
+def _gen(args) -> int:
+    import matchcore.itch as itch
+
+    bar = _bar(args.messages, "msg", args.no_progress)
+    state = {"done": 0}
+
+    def update(done):
+        bar.update(done - state["done"])
+        state["done"] = done
+
+    t0 = time.perf_counter()
+    try:
+        path = itch.generate(args.out, messages=args.messages, symbols=args.symbols,
+                             seed=args.seed, progress=update)
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - t0
+    size = path.stat().st_size
+    print(f"wrote {args.messages:,} ITCH 5.0 messages for {args.symbols} symbols (seed "
+          f"{args.seed}) to {path}: {size / 1e6:,.1f} MB in {elapsed:.2f} s")
+    return 0
+
+
+# ---- book ----
+
+def _book(args) -> int:
+    import matchcore.itch as itch
+
+    if args.depth < 1:
+        raise ValueError("--depth must be >= 1")
+    path = Path(args.file)
+    if not path.exists():
+        raise ValueError(f"no such file: {path}")
+    until = itch.parse_time(args.at) if args.at else None
+    bar, update = _file_progress(path, args.no_progress)
+    try:
+        r = itch.replay_file(path, progress=update, symbols=[args.symbol], until_ns=until,
+                             infer_lengths=args.infer_lengths, record_tob=False,
+                             record_trades=False)
+    finally:
+        bar.close()
+    try:
+        book = r.book(args.symbol)
+    except KeyError:
+        names = sorted(set(r.symbols.values()))
+        print(f"matchcore book: no orders for symbol {args.symbol!r} "
+              f"{'before ' + args.at if args.at else 'in this file'}; symbols seen: "
+              f"{', '.join(names[:20])}{' ...' if len(names) > 20 else ''}", file=sys.stderr)
+        return 1
+    loc = next(k for k, b in r.books.items() if b is book)
+    name = r.symbols.get(loc, str(loc))
+    when = _fmt_time(until) if until is not None else f"end of file ({_fmt_time(r.stats['last_ts'])})"
+    bids, asks = book.depth_orders(args.depth)
+    print(f"{name} (locate {loc}) at {when}: {len(book):,} orders, "
+          f"{book.level_count(0)} bid / {book.level_count(1)} ask levels; "
+          f"{r.stats['messages']:,} messages replayed")
+    state = r.trading_state.get(loc)
+    if state:
+        print(f"trading state: {state[0]}{' (' + state[1] + ')' if state[1] else ''}")
+    print(f"{'orders':>7} {'qty':>9} {'bid':>11} | {'ask':<11} {'qty':<9} orders")
+    for i in range(max(len(bids), len(asks))):
+        left = (f"{int(bids[i][2]):>7} {int(bids[i][1]):>9} {bids[i][0] / 1e4:>11.4f}"
+                if i < len(bids) else " " * 29)
+        right = (f"{asks[i][0] / 1e4:<11.4f} {int(asks[i][1]):<9} {int(asks[i][2]):<7}"
+                 if i < len(asks) else "")
+        print(f"{left} | {right}".rstrip())
+    if len(bids) and len(asks):
+        print(f"spread {(asks[0][0] - bids[0][0]) / 1e4:.4f}, mid {(asks[0][0] + bids[0][0]) / 2e4:.4f}"
+              " (prices in dollars: ITCH prices carry 4 implied decimals)")
+    if args.plot:
+        _plot(args.plot, name, when, bids, asks)
+        print(f"depth plot -> {args.plot}")
+    return 0
+
+
+def _plot(path, name, when, bids, asks) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if len(bids):
+        ax.step(bids[:, 0] / 1e4, np.cumsum(bids[:, 1]), where="post", color="tab:green",
+                label="bids (cumulative)")
+        ax.fill_between(bids[:, 0] / 1e4, np.cumsum(bids[:, 1]), step="post", alpha=0.25,
+                        color="tab:green")
+    if len(asks):
+        ax.step(asks[:, 0] / 1e4, np.cumsum(asks[:, 1]), where="post", color="tab:red",
+                label="asks (cumulative)")
+        ax.fill_between(asks[:, 0] / 1e4, np.cumsum(asks[:, 1]), step="post", alpha=0.25,
+                        color="tab:red")
+    ax.set_xlabel("price ($)")
+    ax.set_ylabel("shares")
+    ax.set_title(f"{name} depth at {when}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

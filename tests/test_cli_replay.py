@@ -1,0 +1,196 @@
+"""``matchcore replay`` / ``gen-itch`` / ``book`` end to end through the dispatcher."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import matchcore.itch as itch
+from matchcore.__main__ import main
+from matchcore.itch.reference import ReferenceReplay
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+AAPL = DATA / "itch" / "aapl-20191230-0935.itch50"
+RITCH = DATA / "itch" / "ritch-ex20101224-zero-prefix.itch50"
+HEAD = DATA / "itch" / "nasdaq-head-4096B-truncated.itch50"
+LOBSTER = DATA / "lobster" / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+
+
+def shared(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared market data not found at {path} (expected ../shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory):
+    path = tmp_path_factory.mktemp("itch") / "day.itch"
+    itch.generate(path, messages=30_000, symbols=6, seed=31)
+    return path
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_replay_aapl_summary_counts_and_unknown_refs(capsys):
+    code, out, _ = run_cli(capsys, "replay", str(shared(AAPL)), "--no-progress")
+    assert code == 0
+    assert "replayed 49,947 ITCH 5.0 messages" in out and "M msg/s" in out
+    assert "D 24,150  A 22,121  E 2,162  U 1,130  P 281  X 98  C 4  F 1" in out
+    assert "unknown order references: 3,970" in out
+    assert "truncated: no" in out
+
+
+def test_cli_replay_ritch_infer_lengths_and_hint_without(capsys):
+    path = str(shared(RITCH))
+    code, out, _ = run_cli(capsys, "replay", path, "--no-progress")
+    assert code == 0 and "--infer-lengths" in out and "offset 0: zero length prefix" in out
+    code, out, _ = run_cli(capsys, "replay", path, "--infer-lengths", "--no-progress")
+    assert "replayed 12,012 ITCH 5.0 messages" in out
+    assert "unknown order references: 117" in out
+
+
+def test_cli_replay_truncated_head_reports_offset(capsys):
+    code, out, _ = run_cli(capsys, "replay", str(shared(HEAD)), "--no-progress")
+    assert code == 0
+    assert "replayed 101 ITCH 5.0 messages" in out
+    assert "offset 4,081 is incomplete (15 of 41 bytes)" in out
+
+
+def test_cli_replay_dump_book_header_and_rows_equal_reference(capsys, day, tmp_path):
+    out_csv = tmp_path / "book.csv"
+    code, out, _ = run_cli(capsys, "replay", str(day), "--dump-book", str(out_csv), "--no-progress")
+    assert code == 0
+    with open(out_csv, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["locate", "symbol", "side", "level", "price", "qty", "orders"]
+    ref = ReferenceReplay()
+    ref.feed(day.read_bytes())
+    names = itch.symbol_names(6)
+    want = []
+    for loc in sorted(ref.books):
+        bids, asks = ref.depth(loc)
+        for side, levels in (("B", bids), ("S", asks)):
+            want += [[str(loc), names[loc - 1], side, str(i), str(p), str(q), str(c)]
+                     for i, (p, q, c) in enumerate(levels, 1)]
+    assert rows[1:] == want
+    assert f"book dump: {len(want):,} levels" in out
+
+
+def test_cli_replay_aapl_dump_book_177_levels(capsys, tmp_path):
+    out_csv = tmp_path / "aapl.csv"
+    run_cli(capsys, "replay", str(shared(AAPL)), "--dump-book", str(out_csv), "--no-progress")
+    rows = list(csv.DictReader(open(out_csv, newline="")))
+    assert len(rows) == 177 and {r["symbol"] for r in rows} == {"AAPL"}
+    bids = [r for r in rows if r["side"] == "B"]
+    assert [int(r["level"]) for r in bids] == list(range(1, len(bids) + 1))
+    assert [int(r["price"]) for r in bids] == sorted((int(r["price"]) for r in bids), reverse=True)
+
+
+def test_cli_replay_out_dir_writes_sinks_and_summary(capsys, day, tmp_path):
+    out = tmp_path / "out"
+    code, _, _ = run_cli(capsys, "replay", str(day), "--out", str(out), "--snapshot-every", "5000",
+                         "--symbols", "AAPL,MSFT", "--no-progress")
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stats"]["messages"] == 30_000
+    r = itch.replay_file(day, snapshot_every=5000, symbols=["AAPL", "MSFT"])
+    for name in ("tob", "trades", "snapshots"):
+        assert np.array_equal(np.load(out / f"{name}.npy"), getattr(r, name)()), name
+    assert set(np.load(out / "tob.npy")["locate"].tolist()) == {1, 2}
+    assert len(np.load(out / "snapshots.npy")) > 0
+
+
+def test_cli_gen_itch_same_seed_same_file_other_seed_differs(capsys, tmp_path):
+    a, b, c = tmp_path / "a.itch", tmp_path / "b.itch", tmp_path / "c.itch"
+    for path, seed in ((a, 5), (b, 5), (c, 6)):
+        code, out, _ = run_cli(capsys, "gen-itch", str(path), "--messages", "20000", "--symbols",
+                               "4", "--seed", str(seed), "--no-progress")
+        assert code == 0 and "wrote 20,000 ITCH 5.0 messages for 4 symbols" in out
+    assert a.read_bytes() == b.read_bytes() != c.read_bytes()
+    assert a.read_bytes() == itch.generate(None, messages=20_000, symbols=4, seed=5)
+
+
+def test_cli_book_ladder_at_time_equals_reference(capsys, day):
+    at = "11:00:00.000000"
+    code, out, _ = run_cli(capsys, "book", str(day), "--symbol", "MSFT", "--at", at, "--depth", "4",
+                           "--no-progress")
+    assert code == 0
+    ref = ReferenceReplay()
+    ref.feed(day.read_bytes(), until_ns=itch.parse_time(at))
+    bids, asks = ref.depth(2)
+    lines = out.splitlines()
+    n_orders = sum(1 for o in ref.orders.values() if o[0] == 2)
+    assert lines[0].startswith(f"MSFT (locate 2) at {at}: {n_orders:,} orders")
+    ladder = [ln for ln in lines if "|" in ln][1:]
+    assert len(ladder) == 4
+    for i, ln in enumerate(ladder):
+        left, right = ln.split("|")
+        assert left.split() == [str(bids[i][2]), str(bids[i][1]), f"{bids[i][0] / 1e4:.4f}"]
+        assert right.split() == [f"{asks[i][0] / 1e4:.4f}", str(asks[i][1]), str(asks[i][2])]
+
+
+def test_cli_book_plot_writes_png(capsys, day, tmp_path):
+    png = tmp_path / "depth.png"
+    code, out, _ = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--plot", str(png),
+                           "--no-progress")
+    assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_book_unknown_symbol_exit_1_lists_symbols(capsys, day):
+    code, _, err = run_cli(capsys, "book", str(day), "--symbol", "NOPE", "--no-progress")
+    assert code == 1 and "NOPE" in err and "AAPL" in err
+
+
+def test_cli_replay_missing_file_error(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "replay", str(tmp_path / "none.itch"), "--no-progress")
+    assert code == 1 and "no such file" in err
+
+
+def test_cli_book_bad_time_error(capsys, day):
+    code, _, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", "25:00",
+                           "--no-progress")
+    assert code == 1 and "HH:MM:SS" in err
+
+
+def test_cli_replay_lobster_prints_its_summary(capsys, tmp_path):
+    pytest.importorskip("matchcore.lobster", reason="matchcore.lobster is not in this build")
+    out_csv = tmp_path / "lob.csv"
+    code, out, _ = run_cli(capsys, "replay", str(shared(LOBSTER)), "--format", "lobster",
+                           "--verify", "--dump-book", str(out_csv), "--no-progress")
+    assert code == 0 and "LOBSTER messages" in out and "verify" in out
+    rows = list(csv.reader(open(out_csv, newline="")))
+    assert rows[0] == ["locate", "symbol", "side", "level", "price", "qty", "orders"]
+    assert {r[1] for r in rows[1:]} == {"AAPL"}
+
+
+def test_cli_replay_native_through_process(capsys, tmp_path):
+    native = pytest.importorskip("matchcore.native", reason="matchcore.native is not in this build")
+    from matchcore import COMMAND_DTYPE, OrderBook
+
+    cmds = np.zeros(6, dtype=COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2, 3, 4, 5, 6]
+    cmds["side"] = [1, 1, 0, 0, 1, 0]
+    cmds["price"] = [101, 102, 99, 101, 103, 98]
+    cmds["qty"] = [5, 5, 5, 2, 1, 7]
+    cmds["symbol"] = [0, 0, 0, 0, 1, 1]
+    path = tmp_path / "flow.mccmd"
+    native.write_commands(path, cmds)
+    out_csv = tmp_path / "native.csv"
+    code, out, _ = run_cli(capsys, "replay", str(path), "--format", "native", "--dump-book",
+                           str(out_csv), "--no-progress")
+    assert code == 0 and "replayed 6 native commands" in out and "FILL 1" in out
+    rows = list(csv.reader(open(out_csv, newline="")))
+    b0 = OrderBook()
+    b0.process(cmds[:4])
+    bids, asks = b0.depth_orders(10)
+    want0 = [["0", "0", "B", str(i), *map(str, r)] for i, r in enumerate(bids.tolist(), 1)] + \
+            [["0", "0", "S", str(i), *map(str, r)] for i, r in enumerate(asks.tolist(), 1)]
+    assert rows[1:1 + len(want0)] == want0
+    assert rows[1 + len(want0):] == [["1", "1", "B", "1", "98", "7", "1"], ["1", "1", "S", "1", "103", "1", "1"]]
