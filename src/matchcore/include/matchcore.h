@@ -228,6 +228,11 @@ typedef struct mc_api_v1 {
 /* Import the table (needs the GIL, once). Returns NULL with a Python exception set when
  * matchcore cannot be imported or is older than this header. */
 static inline const mc_api_v1* mc_import_api(void) {
+    /* PyCapsule_Import only imports the top package, so load the submodule first. */
+    PyObject* mod = PyImport_ImportModule("matchcore._capi");
+    if (mod == NULL)
+        return NULL;
+    Py_DECREF(mod);
     const mc_api_v1* api = (const mc_api_v1*)PyCapsule_Import(MC_CAPSULE_NAME, 0);
     if (api == NULL)
         return NULL;

@@ -1,0 +1,332 @@
+/* A C program driving matchcore through its header: the market maker of
+ * numba_market_maker.py, written in C, plus a command replay used by the tests.
+ *
+ * The function table comes from the PyCapsule "matchcore._capi._C_API": the program embeds
+ * Python only to import it (mc_import_api() in matchcore.h), then releases the interpreter
+ * lock and calls the book's C functions directly.
+ *
+ * Build (from the repository; see tests/test_examples.py, which does exactly this):
+ *   cc -O2 -I"$(python -c 'import matchcore._capi as c; print(c.get_include())')" \
+ *      $(python3-config --cflags --embed) examples/c_market_maker.c \
+ *      $(python3-config --ldflags --embed) -o c_market_maker
+ * Run with matchcore importable by the embedded interpreter, e.g.
+ *   PYTHONPATH=src:/path/to/site-packages ./c_market_maker [steps] [seed]
+ *   PYTHONPATH=... ./c_market_maker replay COMMANDS.bin EVENTS.bin
+ * COMMANDS.bin is an array of mc_command (numpy COMMAND_DTYPE .tobytes()); the replay applies
+ * each command through the per-call functions, writes every event to EVENTS.bin (mc_event
+ * records), checks that process() on a fresh book and a snapshot round trip give the same
+ * result, and prints the state hash.
+ *
+ * Built with -DMC_MM_LIBRARY -shared -fPIC it is a library exporting mm_run() only (no Python):
+ * the benchmark loads it with ctypes and passes the table address.
+ */
+#ifndef MC_MM_LIBRARY
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "matchcore.h"
+
+#define AGENT 7
+#define FLOW 1
+#define AGENT_ID0 (1ULL << 40)
+#define N_STATS 8
+
+/* splitmix64 -> 63 non-negative bits (the same generator as the Numba and Python versions) */
+static inline int64_t rng(uint64_t* s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (int64_t)(z >> 1);
+}
+
+/* The session of numba_market_maker.run_session, statement for statement. */
+int64_t mm_run(const mc_api_v1* api, mc_book* book, int64_t n_steps, uint64_t seed,
+               int64_t half_spread, int64_t quote_qty, int64_t max_pos, int64_t* stats) {
+    mc_event ev[256];
+    const int64_t cap = 256;
+    uint64_t state = seed;
+    int64_t fair = 100, next_flow = 1, bid_px = 0, ask_px = 0, pos = 0, cash = 0;
+    int64_t fills = 0, fill_qty = 0, agent_orders = 0, calls = 0, mid2 = 2 * fair;
+    uint64_t next_agent = AGENT_ID0, bid_id = 0, ask_id = 0;
+    int side_s;
+    int64_t p, q;
+    for (int64_t t = 0; t < n_steps; t++) {
+        api->set_time(book, t * 1000);
+        int64_t r = rng(&state);
+        int64_t r2 = rng(&state);
+        int64_t u = r % 100;
+        int side = (int)((r >> 8) & 1);
+        if (u < 70) {
+            int64_t off = (r >> 16) % 8 - 1;
+            api->submit(book, (uint64_t)next_flow, side, side == 0 ? fair - off : fair + off,
+                        1 + (r >> 24) % 10, MC_GTC, FLOW, 0);
+            next_flow++;
+        } else if (u < 80) {
+            api->market(book, (uint64_t)next_flow, side, 1 + (r >> 24) % 8, FLOW);
+            next_flow++;
+        } else if (next_flow > 1) {
+            int64_t window = next_flow - 1 < 64 ? next_flow - 1 : 64;
+            api->cancel(book, (uint64_t)(next_flow - 1 - (r >> 16) % window));
+        }
+        calls++;
+        if ((r2 >> 8) % 8 == 0) {
+            fair += 2 * (r2 % 2) - 1;
+        }
+        if (fair < 20)
+            fair = 20;
+        for (;;) {
+            int64_t n = api->drain_events_owner(book, AGENT, ev, cap);
+            calls++;
+            for (int64_t i = 0; i < n; i++) {
+                if (ev[i].kind == MC_EV_FILL) {
+                    int64_t fq = ev[i].qty;
+                    int s = ev[i].maker_owner == AGENT ? 1 - ev[i].side : ev[i].side;
+                    if (s == 0) {
+                        pos += fq;
+                        cash -= fq * ev[i].price;
+                    } else {
+                        pos -= fq;
+                        cash += fq * ev[i].price;
+                    }
+                    fills++;
+                    fill_qty += fq;
+                }
+            }
+            if (n < cap)
+                break;
+        }
+        if (bid_id != 0) {
+            calls++;
+            if (!api->get(book, bid_id, &side_s, &p, &q))
+                bid_id = 0;
+        }
+        if (ask_id != 0) {
+            calls++;
+            if (!api->get(book, ask_id, &side_s, &p, &q))
+                ask_id = 0;
+        }
+        int64_t bp, bq, ap, aq;
+        int okb = api->best(book, MC_BUY, &bp, &bq);
+        int oka = api->best(book, MC_SELL, &ap, &aq);
+        calls += 2;
+        mid2 = (okb && oka) ? bp + ap : 2 * fair;
+        int64_t mid = mid2 / 2;  /* mid2 > 0: same as floor division */
+        int64_t skew = pos / 10; /* truncates toward zero, as the other versions do */
+        int64_t tb = mid - half_spread - skew, ta = mid + half_spread - skew;
+        if (tb < 1)
+            tb = 1;
+        if (bid_id != 0 && (bid_px != tb || pos >= max_pos)) {
+            api->cancel(book, bid_id);
+            calls++;
+            bid_id = 0;
+        }
+        if (bid_id == 0 && pos < max_pos) {
+            api->submit(book, next_agent, MC_BUY, tb, quote_qty, MC_GTC, AGENT, 1);
+            agent_orders++;
+            calls += 2;
+            if (api->get(book, next_agent, &side_s, &p, &q)) {
+                bid_id = next_agent;
+                bid_px = tb;
+            }
+            next_agent++;
+        }
+        if (ask_id != 0 && (ask_px != ta || pos <= -max_pos)) {
+            api->cancel(book, ask_id);
+            calls++;
+            ask_id = 0;
+        }
+        if (ask_id == 0 && pos > -max_pos) {
+            api->submit(book, next_agent, MC_SELL, ta, quote_qty, MC_GTC, AGENT, 1);
+            agent_orders++;
+            calls += 2;
+            if (api->get(book, next_agent, &side_s, &p, &q)) {
+                ask_id = next_agent;
+                ask_px = ta;
+            }
+            next_agent++;
+        }
+    }
+    stats[0] = next_flow - 1;
+    stats[1] = agent_orders;
+    stats[2] = fills;
+    stats[3] = fill_qty;
+    stats[4] = pos;
+    stats[5] = cash;
+    stats[6] = mid2;
+    stats[7] = calls;
+    return calls;
+}
+
+#ifndef MC_MM_LIBRARY
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int run_market_maker(const mc_api_v1* api, int64_t steps, uint64_t seed) {
+    int64_t st[N_STATS];
+    mc_book* book = api->book_new(MC_STP_CANCEL_RESTING, 1024);
+    if (book == NULL) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    double t0 = now_s();
+    mm_run(api, book, steps, seed, 2, 5, 50, st);
+    double dt = now_s() - t0;
+    printf("c market maker: %lld steps, seed %llu\n", (long long)steps, (unsigned long long)seed);
+    printf("  flow orders %lld, agent orders %lld, fills %lld (%lld lots)\n", (long long)st[0],
+           (long long)st[1], (long long)st[2], (long long)st[3]);
+    printf("  position %lld, cash %lld, mark-to-mid PnL %.1f ticks*lots\n", (long long)st[4],
+           (long long)st[5], (2.0 * st[5] + (double)st[4] * st[6]) / 2);
+    printf("  book: %lld resting orders, state hash %#018llx\n", (long long)api->count(book),
+           (unsigned long long)api->state_hash(book));
+    printf("  %lld book calls in %.1f ms (%.0f ns per call)\n", (long long)st[7], dt * 1e3,
+           dt * 1e9 / (st[7] > 0 ? st[7] : 1));
+    api->book_free(book);
+    return 0;
+}
+
+static void* read_file(const char* path, long* size) {
+    FILE* f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void* buf = malloc(*size > 0 ? *size : 1);
+    if (buf != NULL && fread(buf, 1, *size, f) != (size_t)*size) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Drain every pending event of a book into a growing array. */
+static mc_event* drain_all(const mc_api_v1* api, mc_book* b, mc_event* all, int64_t* n,
+                           int64_t* cap) {
+    int64_t pending = api->pending_events(b);
+    if (*n + pending > *cap) {
+        while (*n + pending > *cap)
+            *cap = *cap * 2 + 64;
+        all = (mc_event*)realloc(all, *cap * sizeof(mc_event));
+        if (all == NULL)
+            return NULL;
+    }
+    *n += api->drain_events(b, all + *n, pending);
+    return all;
+}
+
+static int replay(const mc_api_v1* api, const char* cmd_path, const char* ev_path) {
+    long size = 0;
+    mc_command* cmds = (mc_command*)read_file(cmd_path, &size);
+    if (cmds == NULL || size % sizeof(mc_command) != 0) {
+        fprintf(stderr, "cannot read commands from %s\n", cmd_path);
+        return 2;
+    }
+    int64_t n = size / (long)sizeof(mc_command);
+    mc_book* b = api->book_new(MC_STP_CANCEL_RESTING, 1024);
+    int64_t n_ev = 0, ev_cap = 1024;
+    mc_event* all = (mc_event*)malloc(ev_cap * sizeof(mc_event));
+    /* per-call entry: one function per command kind, the clock set before each */
+    for (int64_t i = 0; i < n && all != NULL; i++) {
+        const mc_command* c = &cmds[i];
+        api->set_time(b, c->ts_ns);
+        switch (c->kind) {
+        case MC_CMD_SUBMIT:
+            api->submit(b, c->order_id, c->side, c->price, c->qty, c->tif, c->owner, c->post_only);
+            break;
+        case MC_CMD_MARKET:
+            api->market(b, c->order_id, c->side, c->qty, c->owner);
+            break;
+        case MC_CMD_CANCEL:
+            api->cancel(b, c->order_id);
+            break;
+        case MC_CMD_MODIFY:
+            api->modify(b, c->order_id, c->qty, c->price);
+            break;
+        default:
+            api->apply(b, c);
+        }
+        all = drain_all(api, b, all, &n_ev, &ev_cap);
+    }
+    if (all == NULL) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    /* batch entry on a fresh book: the same events and the same final state */
+    mc_book* b2 = api->book_new(MC_STP_CANCEL_RESTING, 1024);
+    api->process(b2, cmds, n);
+    int64_t n2 = api->pending_events(b2);
+    mc_event* batch = (mc_event*)malloc((n2 > 0 ? n2 : 1) * sizeof(mc_event));
+    api->drain_events(b2, batch, n2);
+    int same = n2 == n_ev && memcmp(batch, all, n_ev * sizeof(mc_event)) == 0
+               && api->state_hash(b2) == api->state_hash(b);
+    /* snapshot round trip in C */
+    int64_t snap_size = api->snapshot_size(b);
+    uint8_t* snap = (uint8_t*)malloc(snap_size);
+    api->snapshot_write(b, snap, snap_size);
+    mc_book* b3 = api->book_new(MC_STP_NONE, 64);
+    int rc = api->snapshot_restore(b3, snap, snap_size);
+    int rc_bad = api->snapshot_restore(b3, snap, snap_size - 1); /* truncated: refused */
+
+    FILE* f = fopen(ev_path, "wb");
+    if (f == NULL || fwrite(all, sizeof(mc_event), n_ev, f) != (size_t)n_ev) {
+        fprintf(stderr, "cannot write events to %s\n", ev_path);
+        return 2;
+    }
+    fclose(f);
+    printf("commands %lld\n", (long long)n);
+    printf("events %lld\n", (long long)n_ev);
+    printf("resting %lld\n", (long long)api->count(b));
+    printf("state_hash %#llx\n", (unsigned long long)api->state_hash(b));
+    printf("process_matches %s\n", same ? "yes" : "no");
+    printf("snapshot_restore %s\n",
+           rc == 0 && rc_bad == -MC_SNAP_E_TRUNCATED && api->state_hash(b3) == api->state_hash(b)
+               ? "exact" : "MISMATCH");
+    api->book_free(b);
+    api->book_free(b2);
+    api->book_free(b3);
+    free(all);
+    free(batch);
+    free(snap);
+    free(cmds);
+    return same ? 0 : 3;
+}
+
+int main(int argc, char** argv) {
+    Py_Initialize();
+    const mc_api_v1* api = mc_import_api();
+    if (api == NULL) {
+        PyErr_Print();
+        fprintf(stderr, "could not import the matchcore C API (is matchcore on PYTHONPATH?)\n");
+        return 2;
+    }
+    /* From here on no Python is needed: release the interpreter lock while the book runs. */
+    PyThreadState* ts = PyEval_SaveThread();
+    int rc;
+    if (argc >= 2 && strcmp(argv[1], "replay") == 0) {
+        if (argc != 4) {
+            fprintf(stderr, "usage: %s replay COMMANDS.bin EVENTS.bin\n", argv[0]);
+            rc = 2;
+        } else {
+            rc = replay(api, argv[2], argv[3]);
+        }
+    } else {
+        int64_t steps = argc >= 2 ? atoll(argv[1]) : 20000;
+        uint64_t seed = argc >= 3 ? strtoull(argv[2], NULL, 10) : 42;
+        rc = run_market_maker(api, steps, seed);
+    }
+    PyEval_RestoreThread(ts);
+    Py_Finalize();
+    return rc;
+}
+#endif
