@@ -1,0 +1,268 @@
+"""Stateful property test: the compiled OrderBook and the ReferenceBook driven side by side.
+
+Every step applies the same operation to both books and compares the return value (or the
+exception type and reason), every event, and after each step the whole observable state: len,
+best bid/ask, depth(100), the FIFO content of every level, get() and queue_position() of every id
+ever used; check_invariants() runs on both. One state machine per self-trade prevention mode.
+
+The default budget keeps the run well under a minute; MATCHCORE_SOAK=1 raises it a lot.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from conftest import assert_events_equal, describe_event
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from matchcore import OrderBook, ReferenceBook
+from matchcore._enums import (
+    COMMAND_DTYPE,
+    EVENT_DTYPE,
+    STP,
+    TIF,
+    CommandKind,
+    EventKind,
+    OrderRejected,
+    Reason,
+)
+
+SOAK = os.environ.get("MATCHCORE_SOAK") == "1"
+MAX_U64 = 2**64 - 1
+
+# Narrow band so that orders cross often; a few out-of-band and invalid values on purpose.
+prices = st.integers(95, 105)
+qtys = st.integers(1, 20)
+owners = st.integers(0, 2)
+ts = st.integers(0, 2**40)
+fresh_ids = st.one_of(st.integers(0, 60), st.integers(0, MAX_U64), st.sampled_from([MAX_U64, 0]))
+
+# Mostly valid values, sometimes an invalid one (qty <= 0, price <= 0, side 2, tif 3).
+maybe_bad_qty = st.one_of(qtys, qtys, qtys, qtys, qtys, qtys, qtys, st.sampled_from([0, -1]))
+maybe_bad_price = st.one_of(prices, prices, prices, prices, prices, prices, prices,
+                            st.sampled_from([0, -1]))
+maybe_bad_side = st.one_of(st.sampled_from([0, 1]), st.sampled_from([0, 1]),
+                           st.sampled_from([0, 1]), st.sampled_from([0, 1]),
+                           st.sampled_from([0, 1]), st.sampled_from([0, 1]), st.just(2))
+maybe_bad_tif = st.one_of(st.sampled_from([0, 1, 2]), st.sampled_from([0, 1, 2]),
+                          st.sampled_from([0, 1, 2]), st.sampled_from([0, 1, 2]),
+                          st.sampled_from([0, 1, 2]), st.sampled_from([0, 1, 2]), st.just(3))
+
+
+def _outcome(fn, *args, **kwargs):
+    """Call and capture the result or the exception (type, reason, order id)."""
+    try:
+        result = fn(*args, **kwargs)
+    except OrderRejected as exc:
+        return ("raised", type(exc).__name__, int(exc.reason), exc.order_id)
+    except (KeyError, ValueError, OverflowError) as exc:
+        return ("raised", type(exc).__name__)
+    return ("ok", type(result).__name__ if isinstance(result, bool) else "value", result)
+
+
+class BookComparison(RuleBasedStateMachine):
+    """Drives both books with the same operations and holds them equal."""
+
+    stp_mode: STP = STP.CANCEL_RESTING  # set per subclass
+
+    ids = Bundle("ids")
+
+    def __init__(self):
+        super().__init__()
+        self.compiled = OrderBook(stp=self.stp_mode)
+        self.reference = ReferenceBook(stp=self.stp_mode)
+        self.known_ids: set[int] = set()
+        self.owner_of: dict[int, int] = {}  # owner of the last accepted order with each id
+        self.log: list[str] = []
+
+    # ------------------------------------------------------------------ helpers
+
+    def both(self, method: str, *args, **kwargs):
+        self.log.append(f"{method}{args}{kwargs or ''}")
+        got = _outcome(getattr(self.compiled, method), *args, **kwargs)
+        want = _outcome(getattr(self.reference, method), *args, **kwargs)
+        assert got == want, (f"{method}{args} {kwargs}: compiled {got} != reference {want}\n"
+                             f"history: {self.log[-15:]}")
+        ev_c, ev_r = self.compiled.events(), self.reference.events()
+        assert_events_equal(ev_c, ev_r, labels=("compiled", "reference"),
+                            context=f"after {method}{args} {kwargs}: ")
+        self._note_owners(ev_r)
+        if got[0] == "raised":
+            event(f"{method} raised {got[1]} {Reason(got[2]).name if len(got) > 2 else ''}")
+        for kind in sorted(set(ev_r["kind"].tolist())):
+            event(f"{method} emitted {EventKind(kind).name}")
+        return got
+
+    def _note_owners(self, events):
+        for e in events[events["kind"] == EventKind.ACCEPTED].tolist():
+            self.owner_of[int(e[EVENT_DTYPE.names.index("order_id")])] = int(
+                e[EVENT_DTYPE.names.index("owner")])
+
+    # ------------------------------------------------------------------ rules
+
+    @initialize(target=ids, oid=fresh_ids)
+    def seed_id(self, oid):
+        self.known_ids.add(oid)
+        return oid
+
+    @rule(target=ids, oid=st.one_of(ids, fresh_ids), side=maybe_bad_side, price=maybe_bad_price,
+          qty=maybe_bad_qty, tif=maybe_bad_tif, owner=owners, post_only=st.booleans(), ts_ns=ts)
+    def submit(self, oid, side, price, qty, tif, owner, post_only, ts_ns):
+        self.known_ids.add(oid)
+        self.both("submit", oid, side, price, qty, tif, owner=owner, post_only=post_only,
+                  ts_ns=ts_ns)
+        return oid
+
+    @rule(target=ids, oid=st.one_of(ids, fresh_ids), side=maybe_bad_side, price=prices,
+          qty=qtys, owner=owners)
+    def submit_gtc(self, oid, side, price, qty, owner):
+        # plain resting liquidity, so the book is not always nearly empty
+        self.known_ids.add(oid)
+        self.both("submit", oid, side, price, qty, owner=owner)
+        return oid
+
+    @rule(target=ids, oid=st.one_of(ids, fresh_ids), side=maybe_bad_side, qty=maybe_bad_qty,
+          owner=owners, ts_ns=ts)
+    def submit_market(self, oid, side, qty, owner, ts_ns):
+        self.known_ids.add(oid)
+        self.both("submit_market", oid, side, qty, owner=owner, ts_ns=ts_ns)
+        return oid
+
+    @rule(oid=ids, ts_ns=ts)
+    def cancel(self, oid, ts_ns):
+        self.both("cancel", oid, ts_ns=ts_ns)
+
+    @rule(oid=ids, qty=maybe_bad_qty,
+          price=st.one_of(st.none(), prices, prices, st.sampled_from([0, -1])), ts_ns=ts)
+    def modify(self, oid, qty, price, ts_ns):
+        self.both("modify", oid, qty, price, ts_ns=ts_ns)
+
+    @rule(oid=ids)
+    def queries_of_one_id(self, oid):
+        self.both("get", oid)
+        self.both("queue_position", oid)
+
+    @rule(data=st.data(), n=st.integers(1, 12))
+    def process_batch(self, data, n):
+        """A small COMMAND_DTYPE batch through process() on both books (incl. bad commands)."""
+        cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+        pool = sorted(self.known_ids) or [0]
+        for i in range(n):
+            oid = data.draw(st.one_of(st.sampled_from(pool), fresh_ids))
+            self.known_ids.add(oid)
+            cmds["order_id"][i] = oid
+            cmds["kind"][i] = data.draw(st.one_of(st.sampled_from(list(CommandKind)),
+                                                  st.sampled_from(list(CommandKind)),
+                                                  st.sampled_from(list(CommandKind)),
+                                                  st.just(7)))
+            cmds["side"][i] = data.draw(maybe_bad_side)
+            cmds["price"][i] = data.draw(st.one_of(maybe_bad_price, st.just(0)))
+            cmds["qty"][i] = data.draw(maybe_bad_qty)
+            cmds["tif"][i] = data.draw(maybe_bad_tif)
+            cmds["owner"][i] = data.draw(owners)
+            cmds["post_only"][i] = data.draw(st.sampled_from([0, 0, 1]))
+            cmds["ts_ns"][i] = data.draw(ts)
+        self.log.append(f"process({cmds.tolist()})")
+        out_c = self.compiled.process(cmds)
+        out_r = self.reference.process(cmds)
+        assert_events_equal(out_c, out_r, labels=("compiled", "reference"),
+                            context="process(): ")
+        self._note_owners(out_r)
+        # process() must not touch the pending per-call buffer
+        assert len(self.compiled.events()) == 0
+        assert len(self.reference.events()) == 0
+
+    @precondition(lambda self: len(self.reference) > 0)
+    @rule(data=st.data(), side=st.sampled_from([0, 1]), owner=st.integers(1, 2), limit=prices,
+          oid=fresh_ids)
+    def fok_at_liquidity_boundary(self, data, side, owner, limit, oid):
+        """A FOK whose qty sits at (or one lot around) a liquidity total that some STP mode uses:
+        all crossing qty, crossing qty of other owners, crossing qty ahead of the first own order."""
+        bids, asks = self.reference.depth(100)
+        everything = others = ahead_of_own = 0
+        own_seen = False
+        for price, _ in (asks if side == 0 else bids).tolist():
+            if (side == 0 and price > limit) or (side == 1 and price < limit):
+                break
+            for maker, qty in self.reference.level(1 - side, price):
+                mine = self.owner_of.get(maker) == owner
+                own_seen = own_seen or mine
+                everything += qty
+                others += 0 if mine else qty
+                ahead_of_own += 0 if own_seen else qty
+        candidates = sorted({t + d for t in (everything, others, ahead_of_own) for d in (-1, 0, 1)
+                             if t + d > 0})
+        qty = data.draw(st.sampled_from(candidates))
+        self.known_ids.add(oid)
+        self.both("submit", oid, side, limit, qty, TIF.FOK, owner=owner)
+
+    @precondition(lambda self: len(self.reference) > 0)
+    @rule(data=st.data())
+    def cancel_resting(self, data):
+        bids, asks = self.reference.depth(100)
+        side, rows = data.draw(st.sampled_from([(0, bids), (1, asks)]).filter(lambda x: len(x[1])))
+        price = int(rows[data.draw(st.integers(0, len(rows) - 1))][0])
+        queue = self.reference.level(side, price)
+        oid = queue[data.draw(st.integers(0, len(queue) - 1))][0]
+        if data.draw(st.booleans()):
+            self.both("cancel", oid)
+        else:
+            self.both("modify", oid, data.draw(qtys), data.draw(st.one_of(st.none(), prices)))
+
+    # ------------------------------------------------------------------ invariants
+
+    @invariant()
+    def books_equal_and_consistent(self):
+        c, r = self.compiled, self.reference
+        c.check_invariants()
+        r.check_invariants()
+        assert len(c) == len(r)
+        assert c.best_bid() == r.best_bid()
+        assert c.best_ask() == r.best_ask()
+        (cb, ca), (rb, ra) = c.depth(100), r.depth(100)
+        assert cb.dtype == rb.dtype == np.int64 and ca.dtype == ra.dtype == np.int64
+        assert cb.tolist() == rb.tolist(), f"bids {cb.tolist()} != {rb.tolist()}"
+        assert ca.tolist() == ra.tolist(), f"asks {ca.tolist()} != {ra.tolist()}"
+        for side, rows in ((0, rb), (1, ra)):
+            for price, _ in rows.tolist():
+                assert c.level(side, price) == r.level(side, price), (side, price)
+        for oid in self.known_ids:
+            assert c.get(oid) == r.get(oid), oid
+        # nothing was left in the pending buffers by an unchecked call
+        ev_c, ev_r = c.events(), r.events()
+        assert len(ev_c) == len(ev_r) == 0, [describe_event(e) for e in ev_c]
+
+
+_SETTINGS = settings(
+    max_examples=2000 if SOAK else 120,
+    stateful_step_count=200 if SOAK else 50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                           HealthCheck.data_too_large],
+)
+
+
+def _machine_for(mode: STP):
+    cls = type(f"BookComparison_{mode.name}", (BookComparison,), {"stp_mode": mode})
+    cls.TestCase.settings = _SETTINGS
+    return cls
+
+
+BookComparisonNone = _machine_for(STP.NONE)
+BookComparisonCancelResting = _machine_for(STP.CANCEL_RESTING)
+BookComparisonCancelTaker = _machine_for(STP.CANCEL_TAKER)
+BookComparisonCancelBoth = _machine_for(STP.CANCEL_BOTH)
+
+test_book_stp_none_matches_reference = BookComparisonNone.TestCase
+test_book_stp_cancel_resting_matches_reference = BookComparisonCancelResting.TestCase
+test_book_stp_cancel_taker_matches_reference = BookComparisonCancelTaker.TestCase
+test_book_stp_cancel_both_matches_reference = BookComparisonCancelBoth.TestCase
