@@ -1,0 +1,368 @@
+"""The C entry (mc_api_v1 table, capsule, header) drives the same book as the Python methods.
+
+Also home of the seeded random session generator and the per-call drivers that the Numba,
+engine and snapshot tests import (``from test_capi import ...``).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+from matchcore import _capi
+from matchcore._core import COMMAND_DTYPE, EVENT_DTYPE
+from conftest import assert_events_equal
+
+HEADER = Path(_capi.get_include()) / "matchcore.h"
+
+
+# ----------------------------------------------------------------------------------------------
+# seeded random sessions and per-call drivers (shared with the other embedding tests)
+# ----------------------------------------------------------------------------------------------
+
+def random_commands(n: int, seed: int, *, n_symbols: int = 1, unknown_symbol: bool = False,
+                    invalid: bool = True, price_lo: int = 95, price_hi: int = 105) -> np.ndarray:
+    """A seeded mix of submits (GTC/IOC/FOK, post-only), markets, cancels and modifies, with
+    duplicates, misses and (if ``invalid``) bad fields. Ids belong to one symbol each
+    (symbol s uses ids s*10**6 + k), so separate books and an engine see the same id reuse."""
+    rng = np.random.default_rng(seed)
+    cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+    used = [[] for _ in range(n_symbols)]
+    next_id = [s * 10**6 + 1 for s in range(n_symbols)]
+    cols = {name: [] for name in COMMAND_DTYPE.names}
+    for i in range(n):
+        sym = int(rng.integers(n_symbols))
+        u = rng.random()
+        kind = 0 if u < 0.55 else 1 if u < 0.65 else 2 if u < 0.85 else 3
+        side = int(rng.integers(2))
+        price = int(rng.integers(price_lo, price_hi + 1))
+        qty = int(rng.integers(1, 21))
+        tif = int(rng.choice([0, 0, 0, 0, 0, 0, 0, 0, 1, 2]))
+        owner = int(rng.integers(4))
+        post = int(rng.random() < 0.1)
+        if kind in (0, 1):
+            if used[sym] and rng.random() < 0.05:
+                oid = int(rng.choice(used[sym]))  # duplicate if still resting
+            else:
+                oid = next_id[sym]
+                next_id[sym] += 1
+                used[sym].append(oid)
+            if kind == 1:
+                qty = int(rng.integers(1, 31))
+                price, tif, post = 0, 0, 0
+        else:
+            oid = int(rng.choice(used[sym])) if used[sym] else next_id[sym]
+            if kind == 2:
+                price, qty, side, tif, post, owner = 0, 0, 0, 0, 0, 0
+            else:
+                price = 0 if rng.random() < 0.5 else price
+                side, tif, post, owner = 0, 0, 0, 0
+        if invalid and rng.random() < 0.03:
+            which = int(rng.integers(4))
+            if which == 0:
+                qty = 0
+            elif which == 1:
+                price = -1 if kind == 3 else 0
+            elif which == 2 and kind in (0, 1):
+                side = 2
+            elif kind == 0:
+                tif = 3
+        if unknown_symbol and kind in (0, 1) and rng.random() < 0.02:
+            sym = n_symbols + 5
+        row = dict(ts_ns=1000 + 10 * i, order_id=oid, price=price, qty=qty, owner=owner,
+                   symbol=sym, kind=kind, side=side, tif=tif, post_only=post)
+        for k, v in row.items():
+            cols[k].append(v)
+    for k, v in cols.items():
+        cmds[k] = v
+    return cmds
+
+
+def run_python_calls(book, cmds: np.ndarray) -> np.ndarray:
+    """Apply commands through the per-call Python methods; returns every event in order."""
+    out = []
+    for ts, oid, price, qty, owner, _sym, kind, side, tif, post in cmds.tolist():
+        try:
+            if kind == 0:
+                book.submit(oid, side, price, qty, tif, owner=owner, post_only=bool(post), ts_ns=ts)
+            elif kind == 1:
+                book.submit_market(oid, side, qty, owner=owner, ts_ns=ts)
+            elif kind == 2:
+                book.cancel(oid, ts_ns=ts)
+            else:
+                book.modify(oid, qty, price or None, ts_ns=ts)
+        except mc.OrderRejected:
+            pass
+        out.append(book.events())
+    return np.concatenate(out) if out else np.zeros(0, EVENT_DTYPE)
+
+
+class CTable:
+    """The mc_api_v1 functions called through ctypes at their raw addresses."""
+
+    def __init__(self):
+        a = _capi.c_api_addresses()
+        i64, u64, i32, p = ctypes.c_int64, ctypes.c_uint64, ctypes.c_int, ctypes.c_void_p
+        f = ctypes.CFUNCTYPE
+        self.book_new = f(p, i32, i64)(a["book_new"])
+        self.book_free = f(None, p)(a["book_free"])
+        self.book_copy = f(p, p)(a["book_copy"])
+        self.set_time = f(None, p, i64)(a["set_time"])
+        self.submit = f(i64, p, u64, i32, i64, i64, i32, u64, i32)(a["submit"])
+        self.market = f(i64, p, u64, i32, i64, u64)(a["market"])
+        self.cancel = f(i64, p, u64)(a["cancel"])
+        self.modify = f(i64, p, u64, i64, i64)(a["modify"])
+        self.process = f(i64, p, p, i64)(a["process"])
+        self.best = f(i32, p, i32, ctypes.POINTER(i64), ctypes.POINTER(i64))(a["best"])
+        self.depth = f(i64, p, i32, i64, p)(a["depth"])
+        self.get = f(i32, p, u64, ctypes.POINTER(i32), ctypes.POINTER(i64),
+                     ctypes.POINTER(i64))(a["get"])
+        self.queue_position = f(i64, p, u64)(a["queue_position"])
+        self.count = f(i64, p)(a["count"])
+        self.state_hash = f(u64, p)(a["state_hash"])
+        self.pending_events = f(i64, p)(a["pending_events"])
+        self.drain_events = f(i64, p, p, i64)(a["drain_events"])
+        self.drain_events_owner = f(i64, p, u64, p, i64)(a["drain_events_owner"])
+        self.snapshot_size = f(i64, p)(a["snapshot_size"])
+        self.snapshot_write = f(i64, p, p, i64)(a["snapshot_write"])
+        self.snapshot_restore = f(i32, p, p, i64)(a["snapshot_restore"])
+
+    def drain(self, b) -> np.ndarray:
+        n = self.pending_events(b)
+        out = np.zeros(n, EVENT_DTYPE)
+        assert self.drain_events(b, out.ctypes.data, n) == n
+        return out
+
+
+def run_c_calls(api: CTable, b, cmds: np.ndarray) -> np.ndarray:
+    """Apply commands one by one through the C table (ctypes); returns the events."""
+    for ts, oid, price, qty, owner, _sym, kind, side, tif, post in cmds.tolist():
+        api.set_time(b, ts)
+        if kind == 0:
+            api.submit(b, oid, side, price, qty, tif, owner, post)
+        elif kind == 1:
+            api.market(b, oid, side, qty, owner)
+        elif kind == 2:
+            api.cancel(b, oid)
+        else:
+            api.modify(b, oid, qty, price)
+    return api.drain(b)
+
+
+@pytest.fixture(scope="module")
+def api():
+    return CTable()
+
+
+# ----------------------------------------------------------------------------------------------
+# layout, table, capsule
+# ----------------------------------------------------------------------------------------------
+
+def test_capi_header_layout_matches_numpy_dtypes():
+    layout = _capi.header_layout()
+    for cname, dtype in (("mc_event", EVENT_DTYPE), ("mc_command", COMMAND_DTYPE)):
+        size, offsets = layout[cname]
+        assert size == dtype.itemsize
+        assert offsets == {name: dtype.fields[name][1] for name in dtype.names}
+
+
+def test_capi_header_static_asserts_sizes():
+    text = HEADER.read_text()
+    assert re.search(r"sizeof\(mc_event\) == 64", text)
+    assert re.search(r"sizeof\(mc_command\) == 48", text)
+    assert EVENT_DTYPE.itemsize == 64 and COMMAND_DTYPE.itemsize == 48
+
+
+def test_capi_capsule_named_and_points_at_versioned_table():
+    cap = _capi.c_api_capsule()
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    assert get_name(cap) == b"matchcore._capi._C_API"
+    ptr = get_ptr(cap, b"matchcore._capi._C_API")
+    assert ptr == _capi.c_api_table_address()
+    version, size, ev_size, cmd_size = (ctypes.c_uint32 * 4).from_address(ptr)
+    n_fields = len(re.findall(r"^\s+mc_\w+_fn\s+\w+;", HEADER.read_text(), re.M))
+    assert (version, ev_size, cmd_size) == (_capi.API_VERSION, 64, 48)
+    assert size == 16 + 8 * n_fields
+    assert len(_capi.c_api_addresses()) == n_fields
+
+
+def test_capi_table_functions_are_the_core_functions():
+    # One implementation: the table holds the very functions matchcore._core exports to other
+    # compiled modules (the ones the Python methods call).
+    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    exported = mc._core.__pyx_capi__
+    addr = _capi.c_api_addresses()
+    checked = 0
+    for field, cfunc in (("submit", "mc_submit"), ("market", "mc_market"),
+                         ("cancel", "mc_cancel"), ("modify", "mc_modify"),
+                         ("process", "mc_process"), ("best", "mc_best"), ("depth", "mc_depth"),
+                         ("state_hash", "mc_state_hash"), ("book_new", "mc_book_new"),
+                         ("drain_events", "mc_drain_events")):
+        cap = exported[cfunc]
+        assert get_ptr(cap, get_name(cap)) == addr[field], field
+        checked += 1
+    assert checked == 10
+
+
+def test_capi_get_include_contains_header():
+    assert HEADER.is_file()
+    assert "mc_api_v1" in HEADER.read_text()
+
+
+def test_capi_book_address_is_stable_while_alive():
+    book = mc.OrderBook()
+    a = book.address
+    assert a == book._handle() and a != 0
+    book.submit(1, 0, 100, 5)
+    snap = book.snapshot()
+    book.clear()
+    book.restore(snap)
+    assert book.address == a
+
+
+# ----------------------------------------------------------------------------------------------
+# same events, same book
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_capi_random_session_c_calls_python_calls_process_identical(api, seed):
+    cmds = random_commands(1500, seed)
+    py_book = mc.OrderBook()
+    py_events = run_python_calls(py_book, cmds)
+    batch_book = mc.OrderBook()
+    batch_events = batch_book.process(cmds)
+    c_book = mc.OrderBook()  # a Python-owned book driven through its handle
+    c_events = run_c_calls(api, c_book.address, cmds)
+    assert_events_equal(c_events, py_events, labels=("C calls", "Python calls"))
+    assert_events_equal(batch_events, py_events, labels=("process()", "Python calls"))
+    assert py_book.state_hash() == batch_book.state_hash() == c_book.state_hash()
+    c_book.check_invariants()
+    # events stamped with the caller's clock
+    assert set(np.unique(py_events["ts_ns"])) <= set(cmds["ts_ns"].tolist())
+
+
+def test_capi_c_created_book_process_matches_python(api):
+    cmds = random_commands(800, 11)
+    b = api.book_new(int(mc.STP.CANCEL_RESTING), 16)
+    try:
+        assert api.process(b, cmds.ctypes.data, len(cmds)) == len(cmds)
+        events = api.drain(b)
+        ref = mc.OrderBook()
+        assert_events_equal(events, ref.process(cmds), labels=("C process", "Python process"))
+        assert api.state_hash(b) == ref.state_hash()
+        assert api.count(b) == len(ref)
+        c2 = api.book_copy(b)
+        assert api.state_hash(c2) == api.state_hash(b)
+        api.book_free(c2)
+    finally:
+        api.book_free(b)
+
+
+def test_capi_queries_match_python_methods(api):
+    book = mc.OrderBook()
+    book.process(random_commands(600, 5, invalid=False))
+    b = book.address
+    p, q = ctypes.c_int64(), ctypes.c_int64()
+    for side, expect in ((0, book.best_bid()), (1, book.best_ask())):
+        found = api.best(b, side, ctypes.byref(p), ctypes.byref(q))
+        assert (found, (p.value, q.value) if found else None) == (int(expect is not None), expect)
+    out = np.zeros((5, 2), np.int64)
+    n = api.depth(b, 0, 5, out.ctypes.data)
+    assert out[:n].tolist() == book.depth(5)[0].tolist()
+    bids, _ = book.depth(100)
+    oid = book.level(0, int(bids[0, 0]))[-1][0]
+    s, pr, qt = ctypes.c_int(), ctypes.c_int64(), ctypes.c_int64()
+    assert api.get(b, oid, ctypes.byref(s), ctypes.byref(pr), ctypes.byref(qt)) == 1
+    assert (s.value, pr.value, qt.value) == book.get(oid)
+    assert api.queue_position(b, oid) == book.queue_position(oid)
+    assert api.queue_position(b, 987654321) == -1
+    assert api.count(b) == len(book)
+
+
+def test_capi_drain_events_short_buffer_keeps_rest(api):
+    book = mc.OrderBook()
+    b = book.address
+    for i in range(5):
+        api.submit(b, i + 1, 0, 100 + i, 1, 0, 0, 0)
+    first = np.zeros(3, EVENT_DTYPE)
+    assert api.drain_events(b, first.ctypes.data, 3) == 3
+    assert first["order_id"].tolist() == [1, 2, 3]
+    assert api.pending_events(b) == 2
+    assert book.events()["order_id"].tolist() == [4, 5]
+
+
+def test_capi_drain_events_owner_filters_and_keeps_rest_when_short(api):
+    book = mc.OrderBook()
+    b = book.address
+    api.submit(b, 1, 1, 100, 5, 0, 7, 0)   # owner 7 rests
+    api.submit(b, 2, 1, 101, 5, 0, 8, 0)   # owner 8 rests
+    api.submit(b, 3, 0, 101, 7, 0, 9, 0)   # owner 9 takes 5 from 7 (maker) and 2 from 8
+    api.submit(b, 4, 0, 90, 1, 0, 7, 0)    # owner 7 again
+    out = np.zeros(2, EVENT_DTYPE)
+    n = api.drain_events_owner(b, 7, out.ctypes.data, 2)
+    assert n == 2
+    assert out["kind"].tolist() == [int(mc.EventKind.ACCEPTED), int(mc.EventKind.FILL)]
+    assert out["maker_owner"].tolist() == [0, 7]
+    rest = book.events(owner=7)  # the later owner-7 event stayed pending
+    assert rest["order_id"].tolist() == [4]
+
+
+def test_capi_snapshot_functions_round_trip(api):
+    book = mc.OrderBook()
+    book.process(random_commands(500, 8))
+    b = book.address
+    size = api.snapshot_size(b)
+    buf = np.zeros(size, np.uint8)
+    assert api.snapshot_write(b, buf.ctypes.data, size - 1) == -1
+    assert api.snapshot_write(b, buf.ctypes.data, size) == size
+    assert buf.tobytes() == book.snapshot()
+    other = mc.OrderBook()
+    assert api.snapshot_restore(other.address, buf.ctypes.data, size) == 0
+    assert other.state_hash() == book.state_hash()
+    buf[size // 2] ^= 0xFF
+    assert api.snapshot_restore(other.address, buf.ctypes.data, size) == -4  # checksum
+    assert other.state_hash() == book.state_hash()
+
+
+def test_capi_calls_release_gil_concurrent_books_independent(api):
+    # ctypes drops the GIL around each call; two threads on two books must not interfere.
+    import threading
+    cmds = random_commands(1000, 21)
+    expect = mc.OrderBook().process(cmds)
+    results = [None, None]
+    books = [mc.OrderBook(), mc.OrderBook()]
+
+    def work(k):
+        results[k] = run_c_calls(api, books[k].address, cmds)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        assert_events_equal(r, expect)
+
+
+def test_capi_header_compiles_as_cplusplus_and_c(tmp_path):
+    import shutil
+    import subprocess
+    for compiler, src_name, flags in (("cc", "t.c", ["-std=c11"]), ("c++", "t.cpp", ["-std=c++11"])):
+        exe = shutil.which(compiler)
+        if exe is None:
+            pytest.skip(f"no {compiler} compiler on PATH; header compile check skipped")
+        src = tmp_path / src_name
+        src.write_text('#include "matchcore.h"\nint main(void) { return sizeof(mc_api_v1) > 0 ? 0 : 1; }\n')
+        subprocess.run([exe, *flags, "-Wall", "-Werror", "-I", _capi.get_include(), str(src),
+                        "-o", str(tmp_path / (src_name + ".out"))], check=True)
