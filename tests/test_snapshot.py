@@ -1,0 +1,263 @@
+"""copy() and snapshot()/restore() are exact (same state hash, same future events), the snapshot
+format is validated (damage -> SnapshotError, target unchanged), plus the simulator
+conveniences on the book: owner-filtered events and depth into caller arrays."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+from matchcore._core import EVENT_DTYPE, SnapshotError
+from conftest import assert_events_equal
+from test_capi import random_commands, run_python_calls
+
+HEADER = 80
+LEVEL = 16
+ORDER = 40
+
+
+def _fnv1a(data: bytes) -> int:
+    h = 14695981039346656037
+    for byte in data:
+        h = ((h ^ byte) * 1099511628211) & ((1 << 64) - 1)
+    return h
+
+
+def _reseal(data: bytearray) -> bytes:
+    """Recompute the trailer checksum so that only the content checks can catch an edit."""
+    data[-8:] = struct.pack("<Q", _fnv1a(bytes(data[:-8])))
+    return bytes(data)
+
+
+def _session_book(seed=3, n=1500, stp=mc.STP.CANCEL_RESTING):
+    book = mc.OrderBook(stp)
+    book.process(random_commands(n, seed))
+    return book
+
+
+# ---- exact round trips ----
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("how", ["copy", "snapshot"])
+def test_snapshot_roundtrip_same_hash_and_same_future_events(seed, how):
+    cmds = random_commands(3000, seed)
+    book = mc.OrderBook()
+    book.process(cmds[:1500])
+    h = book.state_hash()
+    branch = book.copy() if how == "copy" else mc.OrderBook.from_snapshot(book.snapshot())
+    assert branch.state_hash() == h
+    branch.check_invariants()
+    # the future is the same: events (incl. FIFO order among equal prices) and final state
+    assert_events_equal(branch.process(cmds[1500:]), book.process(cmds[1500:]),
+                        labels=(how, "original"))
+    assert branch.state_hash() == book.state_hash()
+
+
+def test_snapshot_preserves_fifo_and_sequence_numbers():
+    book = mc.OrderBook()
+    for oid in (5, 3, 9, 1):
+        book.submit(oid, mc.Side.BUY, 100, 2)
+    book.modify(3, 5)  # larger qty: goes to the back
+    restored = mc.OrderBook.from_snapshot(book.snapshot())
+    assert restored.level(0, 100) == book.level(0, 100) == [(5, 2), (9, 2), (1, 2), (3, 5)]
+    # new arrivals queue behind the restored ones, and invariants (seq increasing) hold
+    restored.submit(2, mc.Side.BUY, 100, 1)
+    restored.check_invariants()
+    assert restored.level(0, 100)[-1] == (2, 1)
+    # the next arrival number (header offset 40) and every order's own number survive
+    again = mc.OrderBook.from_snapshot(book.snapshot()).snapshot()
+    assert again == book.snapshot()
+    assert struct.unpack_from("<Q", again, 40)[0] == 5
+
+
+def test_snapshot_keeps_stp_mode_and_owner_and_post_only():
+    book = mc.OrderBook(mc.STP.CANCEL_BOTH)
+    book.submit(1, mc.Side.SELL, 101, 4, owner=9, post_only=True)
+    r = mc.OrderBook.from_snapshot(book.snapshot())
+    assert r.stp == mc.STP.CANCEL_BOTH
+    r.submit(2, mc.Side.BUY, 101, 1, owner=9)  # self-trade, CANCEL_BOTH
+    assert [int(k) for k in r.events()["kind"]][-2:] == [int(mc.EventKind.CANCELLED),
+                                                         int(mc.EventKind.EXPIRED)]
+    assert r.get(1) is None
+    p = mc.OrderBook.from_snapshot(book.snapshot())
+    p.submit(3, mc.Side.BUY, 100, 1)
+    assert not p.modify(1, 4, 100)  # post-only survived: the reprice would cross
+
+
+def test_snapshot_restore_in_place_keeps_handle_and_drops_pending_events():
+    book = _session_book()
+    snap = book.snapshot()
+    other = mc.OrderBook()
+    other.submit(77, 0, 50, 1)
+    addr = other.address
+    other.restore(snap)
+    assert other.address == addr
+    assert other.state_hash() == book.state_hash()
+    assert len(other.events()) == 0
+    assert other.get(77) is None
+
+
+def test_snapshot_empty_book_round_trips():
+    snap = mc.OrderBook().snapshot()
+    assert len(snap) == HEADER + 8
+    assert mc.OrderBook.from_snapshot(snap).state_hash() == mc.OrderBook().state_hash()
+
+
+def test_snapshot_copy_is_independent():
+    book = _session_book()
+    h = book.state_hash()
+    c = book.copy()
+    c.submit(10**9, mc.Side.BUY, 1, 1)
+    assert book.state_hash() == h != c.state_hash()
+
+
+# ---- validation ----
+
+@pytest.mark.parametrize("cut", [0, 7, 8, 50, HEADER + 7, -1, -9])
+def test_snapshot_truncated_raises_and_leaves_book_unchanged(cut):
+    snap = _session_book().snapshot()
+    target = _session_book(seed=9)
+    h = target.state_hash()
+    data = snap[:cut] if cut >= 0 else snap[:len(snap) + cut]
+    with pytest.raises(SnapshotError, match="truncated"):
+        target.restore(data)
+    assert target.state_hash() == h
+
+
+def test_snapshot_bad_magic_raises():
+    snap = bytearray(_session_book().snapshot())
+    snap[0:8] = b"NOTASNAP"
+    with pytest.raises(SnapshotError, match="magic"):
+        mc.OrderBook.from_snapshot(bytes(snap))
+
+
+def test_snapshot_unknown_version_raises():
+    snap = bytearray(_session_book().snapshot())
+    struct.pack_into("<I", snap, 8, 2)
+    with pytest.raises(SnapshotError, match="version") as info:
+        mc.OrderBook.from_snapshot(_reseal(snap))
+    assert info.value.code == 2
+
+
+@pytest.mark.parametrize("pos", [41, 30, HEADER + 3, HEADER + LEVEL + 5, -20])
+def test_snapshot_flipped_byte_fails_checksum(pos):
+    snap = bytearray(_session_book().snapshot())
+    snap[pos] ^= 0x40
+    with pytest.raises(SnapshotError, match="checksum"):
+        mc.OrderBook.from_snapshot(bytes(snap))
+
+
+def _one_level_snapshot():
+    book = mc.OrderBook()
+    book.submit(1, mc.Side.BUY, 100, 5)
+    book.submit(2, mc.Side.BUY, 100, 6)
+    book.submit(3, mc.Side.SELL, 105, 7)
+    return bytearray(book.snapshot())
+
+
+@pytest.mark.parametrize("edit", ["zero_qty", "dup_id", "seq_order", "crossed", "count",
+                                  "trailing", "bad_stp", "hash"])
+def test_snapshot_inconsistent_content_with_valid_checksum_raises_corrupt(edit):
+    s = _one_level_snapshot()
+    o1 = HEADER + LEVEL            # first bid order record
+    o2 = o1 + ORDER                # second bid order record
+    if edit == "zero_qty":
+        struct.pack_into("<q", s, o1 + 8, 0)
+    elif edit == "dup_id":
+        struct.pack_into("<Q", s, o2, 1)
+    elif edit == "seq_order":
+        seq1 = struct.unpack_from("<Q", s, o1 + 24)[0]
+        struct.pack_into("<Q", s, o2 + 24, seq1)
+    elif edit == "crossed":
+        struct.pack_into("<q", s, o2 + ORDER, 99)  # ask level price below the bid
+    elif edit == "count":
+        struct.pack_into("<Q", s, 24, 4)
+    elif edit == "trailing":
+        s = s[:-8] + b"\0" + s[-8:]
+    elif edit == "bad_stp":
+        s[60] = 9
+    elif edit == "hash":
+        struct.pack_into("<Q", s, 64, 12345)
+    with pytest.raises(SnapshotError, match="inconsistent"):
+        mc.OrderBook.from_snapshot(_reseal(s))
+
+
+def test_snapshot_rejects_str_input():
+    with pytest.raises(TypeError):
+        mc.OrderBook().restore("MCSNAPSH")
+
+
+# ---- owner-filtered events, depth into caller arrays ----
+
+def test_snapshot_events_owner_sees_own_orders_and_maker_fills_only():
+    book = mc.OrderBook()
+    book.submit(1, mc.Side.SELL, 100, 5, owner=7)
+    book.submit(2, mc.Side.SELL, 100, 5, owner=8)
+    book.submit(3, mc.Side.BUY, 100, 7, owner=9)     # fills 7's order 1 (maker) and 8's
+    book.submit(4, mc.Side.BUY, 99, 1, owner=7)
+    book.submit_market(5, mc.Side.SELL, 1, owner=7)  # meets its own bid 4: STP cancels it
+    ev = book.events(owner=7)
+    pairs = [(int(k), int(o)) for k, o in zip(ev["kind"], ev["order_id"])]
+    F, A = int(mc.EventKind.FILL), int(mc.EventKind.ACCEPTED)
+    assert pairs[:2] == [(A, 1), (F, 3)]
+    assert (A, 4) in pairs and (A, 5) in pairs
+    assert all(o == 7 or m == 7 for o, m in zip(ev["owner"], ev["maker_owner"]))
+    assert len(book.events()) == 0  # the other events were consumed too
+
+
+def _apply_calls(book, cmds):
+    for ts, oid, price, qty, owner, _s, kind, side, tif, post in cmds.tolist():
+        try:
+            if kind == 0:
+                book.submit(oid, side, price, qty, tif, owner=owner, post_only=bool(post), ts_ns=ts)
+            elif kind == 1:
+                book.submit_market(oid, side, qty, owner=owner, ts_ns=ts)
+            elif kind == 2:
+                book.cancel(oid, ts_ns=ts)
+            else:
+                book.modify(oid, qty, price or None, ts_ns=ts)
+        except mc.OrderRejected:
+            pass
+
+
+def test_snapshot_events_owner_equals_python_filter_on_random_session():
+    cmds = random_commands(2000, 4)
+    all_events = run_python_calls(mc.OrderBook(), cmds)
+    for w in range(4):
+        expected = all_events[(all_events["owner"] == w) | (all_events["maker_owner"] == w)]
+        book = mc.OrderBook()
+        chunks = []
+        for i in range(0, len(cmds), 97):
+            _apply_calls(book, cmds[i:i + 97])
+            chunks.append(book.events(owner=w))
+        assert_events_equal(np.concatenate(chunks), expected, context=f"owner {w}: ")
+
+
+def test_snapshot_events_owner_with_record_events_false_is_empty():
+    book = mc.OrderBook(record_events=False)
+    book.submit(1, 0, 100, 1, owner=3)
+    assert len(book.events(owner=3)) == 0
+
+
+def test_snapshot_depth_into_matches_depth_and_does_not_allocate():
+    book = _session_book(seed=6)
+    bids_out = np.full((4, 2), -1, np.int64)
+    asks_out = np.full((50, 2), -1, np.int64)
+    nb, na = book.depth_into(bids_out, asks_out)
+    bids, asks = book.depth(50)
+    assert nb == min(4, len(bids)) and na == len(asks)
+    assert bids_out[:nb].tolist() == bids[:nb].tolist()
+    assert asks_out[:na].tolist() == asks.tolist()
+    assert (asks_out[na:] == -1).all()  # rows past the count untouched
+    ptr = bids_out.ctypes.data
+    book.depth_into(bids_out, asks_out)
+    assert bids_out.ctypes.data == ptr
+
+
+@pytest.mark.parametrize("bad", [np.zeros((3, 3), np.int64), np.zeros((3, 2), np.int32),
+                                 np.zeros((3, 2), np.int64)[::2], np.zeros(6, np.int64)])
+def test_snapshot_depth_into_wrong_array_raises(bad):
+    with pytest.raises((ValueError, TypeError)):
+        mc.OrderBook().depth_into(bad, np.zeros((2, 2), np.int64))
