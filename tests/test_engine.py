@@ -1,0 +1,325 @@
+"""The multi-symbol Engine: symbol routing, one order-id space, per-symbol limits, the same
+events from the per-call methods, process() and the C table."""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+from matchcore import _capi
+from matchcore._core import COMMAND_DTYPE, EVENT_DTYPE
+from matchcore._engine import Engine
+from conftest import assert_events_equal
+from test_capi import random_commands
+
+R = mc.Reason
+K = mc.EventKind
+
+
+def run_engine_calls(eng: Engine, cmds: np.ndarray) -> np.ndarray:
+    """Apply commands through the Engine's per-call methods; returns every event."""
+    out = []
+    for ts, oid, price, qty, owner, sym, kind, side, tif, post in cmds.tolist():
+        try:
+            if kind == 0:
+                eng.submit(sym, oid, side, price, qty, tif, owner=owner, post_only=bool(post),
+                           ts_ns=ts)
+            elif kind == 1:
+                eng.submit_market(sym, oid, side, qty, owner=owner, ts_ns=ts)
+            elif kind == 2:
+                eng.cancel(oid, symbol=sym, ts_ns=ts)
+            else:
+                eng.modify(oid, qty, price or None, symbol=sym, ts_ns=ts)
+        except mc.OrderRejected:
+            pass
+        out.append(eng.events())
+    return np.concatenate(out) if out else np.zeros(0, EVENT_DTYPE)
+
+
+def make_engine(n_symbols=3, limits=True, **kw) -> Engine:
+    eng = Engine(**kw)
+    for s in range(n_symbols):
+        lim = dict(tick=1 + s, max_qty=18, max_notional=1900, min_price=94,
+                   ref_price=100, band=9) if limits else {}
+        eng.add_symbol(s, f"S{s}", **lim)
+    return eng
+
+
+def reject(events):
+    return [(int(e["order_id"]), R(int(e["reason"])).name, int(e["symbol"]))
+            for e in events if e["kind"] == K.REJECTED]
+
+
+# ---- same events from every entry point ----
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_engine_random_session_calls_and_process_identical(seed):
+    cmds = random_commands(2000, seed, n_symbols=3, unknown_symbol=True, price_lo=88,
+                           price_hi=112)
+    a, b = make_engine(), make_engine()
+    ev_calls = run_engine_calls(a, cmds)
+    ev_batch = b.process(cmds)
+    assert_events_equal(ev_batch, ev_calls, labels=("process()", "per-call"))
+    assert a.state_hash() == b.state_hash()
+    a.check_invariants()
+    # the limits and the unknown symbol actually fired
+    reasons = set(ev_calls["reason"][ev_calls["kind"] == K.REJECTED].tolist())
+    for r in (R.UNKNOWN_SYMBOL, R.PRICE_NOT_ON_TICK, R.PRICE_OUTSIDE_BAND, R.QTY_ABOVE_MAX):
+        assert int(r) in reasons, r.name
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_engine_without_limits_equals_one_book_per_symbol(seed):
+    cmds = random_commands(2400, seed, n_symbols=3)
+    eng = make_engine(limits=False)
+    ev = eng.process(cmds)
+    for s in range(3):
+        book = mc.OrderBook()
+        expect = book.process(cmds[cmds["symbol"] == s])
+        got = ev[ev["symbol"] == s].copy()
+        got["symbol"] = 0
+        assert_events_equal(got, expect, labels=(f"engine symbol {s}", "own book"))
+        assert eng.book(s).state_hash() == book.state_hash()
+    assert len(eng) == sum(len(eng.book(s)) for s in range(3))
+
+
+def test_engine_c_table_matches_process():
+    a = _capi.c_api_addresses()
+    f, i64, u64, u32, i32, p = (ctypes.CFUNCTYPE, ctypes.c_int64, ctypes.c_uint64,
+                                ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p)
+    set_time = f(None, p, i64)(a["engine_set_time"])
+    submit = f(i64, p, u32, u64, i32, i64, i64, i32, u64, i32)(a["engine_submit"])
+    market = f(i64, p, u32, u64, i32, i64, u64)(a["engine_market"])
+    cancel = f(i64, p, u32, u64)(a["engine_cancel"])
+    modify = f(i64, p, u32, u64, i64, i64)(a["engine_modify"])
+    pending = f(i64, p)(a["engine_pending_events"])
+    drain = f(i64, p, p, i64)(a["engine_drain_events"])
+    process = f(i64, p, p, i64)(a["engine_process"])
+    state_hash = f(u64, p)(a["engine_state_hash"])
+    cmds = random_commands(1500, 7, n_symbols=3, unknown_symbol=True)
+    eng = make_engine()
+    e = eng.address
+    for ts, oid, price, qty, owner, sym, kind, side, tif, post in cmds.tolist():
+        set_time(e, ts)
+        if kind == 0:
+            submit(e, sym, oid, side, price, qty, tif, owner, post)
+        elif kind == 1:
+            market(e, sym, oid, side, qty, owner)
+        elif kind == 2:
+            cancel(e, sym, oid)
+        else:
+            modify(e, sym, oid, qty, price)
+    n = pending(e)
+    got = np.zeros(n, EVENT_DTYPE)
+    assert drain(e, got.ctypes.data, n) == n
+    ref = make_engine()
+    assert_events_equal(got, ref.process(cmds), labels=("C engine calls", "process()"))
+    assert state_hash(e) == ref.state_hash() == eng.state_hash()
+    other = make_engine()
+    assert process(other.address, cmds.ctypes.data, len(cmds)) == len(cmds)
+    assert other.state_hash() == ref.state_hash()
+
+
+# ---- one order-id space ----
+
+def test_engine_id_resting_in_other_symbol_is_duplicate():
+    eng = make_engine(limits=False)
+    eng.submit(0, 42, 0, 100, 5)
+    with pytest.raises(mc.OrderRejected) as info:
+        eng.submit(1, 42, 1, 200, 5)
+    assert info.value.reason == R.DUPLICATE_ORDER_ID
+    with pytest.raises(mc.OrderRejected):
+        eng.submit_market(2, 42, 1, 5)
+    assert reject(eng.events()) == [(42, "DUPLICATE_ORDER_ID", 1), (42, "DUPLICATE_ORDER_ID", 2)]
+    eng.cancel(42)
+    eng.submit(1, 42, 1, 200, 5)  # free again once it left
+    assert eng.get(42) == (1, 1, 200, 5)
+
+
+def test_engine_cancel_and_modify_find_the_book_by_id():
+    eng = make_engine(limits=False)
+    eng.submit(2, 7, 1, 103, 5, ts_ns=11)
+    assert eng.modify(7, 3, ts_ns=12)
+    assert eng.cancel(7, ts_ns=13) == 3
+    ev = eng.events()
+    assert ev["symbol"].tolist() == [2, 2, 2]
+    assert ev["ts_ns"].tolist() == [11, 12, 13]
+    assert ev["kind"].tolist() == [K.ACCEPTED, K.MODIFIED, K.CANCELLED]
+    assert eng.cancel(7, symbol=1) == 0
+    assert not eng.modify(7, 1)
+    assert reject(eng.events()) == [(7, "ORDER_NOT_FOUND", 1), (7, "ORDER_NOT_FOUND", 0)]
+
+
+def test_engine_many_orders_cycling_keeps_routing_exact():
+    # Ids come and go far beyond the index's first size: stale entries must be reclaimed
+    # without losing a live one.
+    eng = make_engine(n_symbols=4, limits=False)
+    live = {}
+    rng = np.random.default_rng(0)
+    for oid in range(1, 30001):
+        sym = int(rng.integers(4))
+        eng.submit(sym, oid, 0, 100 + sym, 1)
+        live[oid] = sym
+        if oid % 3:
+            victim = int(rng.choice(list(live))) if len(live) < 50 else oid - 40
+            if victim in live:
+                assert eng.cancel(victim) == 1
+                del live[victim]
+    eng.events()
+    assert len(eng) == len(live)
+    for oid, sym in list(live.items())[:: max(1, len(live) // 500)]:
+        assert eng.get(oid) == (sym, 0, 100 + sym, 1)
+    eng.check_invariants()
+
+
+# ---- per-symbol limits ----
+
+@pytest.mark.parametrize("args, reason", [
+    ((1, 101, 1), R.PRICE_NOT_ON_TICK),
+    ((1, 80, 1), R.PRICE_OUTSIDE_BAND),          # below min_price
+    ((1, 130, 1), R.PRICE_OUTSIDE_BAND),         # above ref + band
+    ((1, 100, 19), R.QTY_ABOVE_MAX),
+    ((1, 106, 18), R.NOTIONAL_ABOVE_MAX),        # 1908 > 1900
+    ((9, 100, 1), R.UNKNOWN_SYMBOL),
+    ((1, 100, 0), R.INVALID_QTY),                # the book's own checks come first
+    ((1, 101, 0), R.INVALID_QTY),
+])
+def test_engine_limit_rejects_name_reason_and_change_nothing(args, reason):
+    eng = Engine()
+    eng.add_symbol(1, tick=2, min_price=90, ref_price=100, band=20, max_qty=18,
+                   max_notional=1900)
+    h = eng.state_hash()
+    sym, price, qty = args
+    with pytest.raises(mc.OrderRejected) as info:
+        eng.submit(sym, 5, 0, price, qty, ts_ns=3, owner=4)
+    assert info.value.reason == reason
+    ev = eng.events()
+    assert len(ev) == 1 and ev["kind"][0] == K.REJECTED
+    assert (int(ev["symbol"][0]), int(ev["price"][0]), int(ev["qty"][0]), int(ev["owner"][0]),
+            int(ev["ts_ns"][0])) == (sym, price, qty, 4, 3)
+    assert eng.state_hash() == h and len(eng) == 0
+
+
+def test_engine_limit_check_order_tick_band_qty_notional_then_duplicate():
+    eng = Engine()
+    eng.add_symbol(0, tick=5, max_price=200, max_qty=10, max_notional=500)
+    eng.submit(0, 1, 0, 50, 1)
+    eng.add_symbol(1)
+    for (sym, price, qty), reason in [((0, 203, 11), R.PRICE_NOT_ON_TICK),
+                                      ((0, 205, 11), R.PRICE_OUTSIDE_BAND),
+                                      ((0, 100, 11), R.QTY_ABOVE_MAX),
+                                      ((0, 100, 6), R.NOTIONAL_ABOVE_MAX),
+                                      ((0, 100, 5), R.DUPLICATE_ORDER_ID)]:
+        with pytest.raises(mc.OrderRejected) as info:
+            eng.submit(sym, 1, 0, price, qty)
+        assert info.value.reason == reason
+
+
+def test_engine_notional_limit_does_not_overflow():
+    eng = Engine()
+    eng.add_symbol(0, max_notional=10**18)
+    with pytest.raises(mc.OrderRejected) as info:
+        eng.submit(0, 1, 0, 2**40, 2**40)  # price * qty overflows int64
+    assert info.value.reason == R.NOTIONAL_ABOVE_MAX
+
+
+def test_engine_band_follows_reference_price():
+    eng = Engine()
+    eng.add_symbol(0, ref_price=100, band=5)
+    with pytest.raises(mc.OrderRejected):
+        eng.submit(0, 1, 0, 110, 1)
+    eng.set_reference_price(0, 108)
+    eng.submit(0, 1, 0, 110, 1)
+    assert eng.limits(0)["ref_price"] == 108
+
+
+def test_engine_market_checks_max_qty_only():
+    eng = Engine()
+    eng.add_symbol(0, max_qty=5, max_notional=1, tick=7)
+    with pytest.raises(mc.OrderRejected) as info:
+        eng.submit_market(0, 1, 0, 6)
+    assert info.value.reason == R.QTY_ABOVE_MAX
+    assert eng.submit_market(0, 2, 0, 5) == 0  # no liquidity: expires, no limit reject
+    assert eng.events()["reason"].tolist()[-1] == R.MARKET_REMAINDER
+
+
+def test_engine_modify_reentry_checked_shrink_always_allowed():
+    eng = Engine()
+    eng.add_symbol(3, tick=5, max_qty=10, ref_price=100, band=10)
+    eng.submit(3, 1, 0, 100, 8, owner=6)
+    eng.set_reference_price(3, 200)        # the resting order is now outside the band
+    assert eng.modify(1, 4)                # shrinking in place passes
+    with pytest.raises(mc.OrderRejected) as info:
+        eng.modify(1, 6)                   # larger qty re-enters: band applies
+    assert info.value.reason == R.PRICE_OUTSIDE_BAND
+    with pytest.raises(mc.OrderRejected) as info:
+        eng.modify(1, 4, 203)
+    assert info.value.reason == R.PRICE_NOT_ON_TICK
+    ev = eng.events()
+    last = ev[-1]
+    assert (int(last["side"]), int(last["owner"]), int(last["symbol"])) == (0, 6, 3)
+    assert eng.get(1) == (3, 0, 100, 4)
+
+
+# ---- owner filter, record_events, symbols ----
+
+def test_engine_events_owner_filter_across_symbols():
+    eng = make_engine(limits=False)
+    eng.submit(0, 1, 1, 100, 5, owner=7)
+    eng.submit(1, 2, 1, 100, 5, owner=8)
+    eng.submit(1, 3, 0, 100, 2, owner=7)   # 7 takes from 8
+    eng.submit(0, 4, 0, 100, 1, owner=9)   # 9 takes from 7
+    ev = eng.events(owner=7)
+    assert [(int(k), int(s)) for k, s in zip(ev["kind"], ev["symbol"])] == [
+        (K.ACCEPTED, 0), (K.ACCEPTED, 1), (K.FILL, 1), (K.FILL, 0)]
+    assert len(eng.events()) == 0
+
+
+def test_engine_record_events_false_keeps_nothing_but_process_returns_events():
+    eng = Engine(record_events=False)
+    eng.add_symbol(0)
+    eng.submit(0, 1, 0, 100, 1)
+    assert len(eng.events()) == 0
+    cmds = np.zeros(1, COMMAND_DTYPE)
+    cmds[0] = (5, 2, 100, 1, 0, 0, 0, 1, 0, 0)
+    assert eng.process(cmds)["kind"].tolist() == [K.ACCEPTED, K.FILL]
+
+
+def test_engine_process_invalid_kind_and_bad_dtype():
+    eng = make_engine(limits=False)
+    cmds = np.zeros(1, COMMAND_DTYPE)
+    cmds[0] = (5, 2, 100, 1, 0, 1, 9, 1, 0, 0)
+    ev = eng.process(cmds)
+    assert reject(ev) == [(2, "INVALID_COMMAND", 1)]
+    with pytest.raises(TypeError):
+        eng.process(np.zeros(3, np.int64))
+
+
+def test_engine_symbols_names_and_errors():
+    eng = Engine()
+    book = eng.add_symbol(5, "ABC", tick=2)
+    assert eng.symbols == {5: "ABC"} and eng.symbol_id("ABC") == 5 and eng.book("ABC") is book
+    with pytest.raises(ValueError):
+        eng.add_symbol(5)
+    with pytest.raises(ValueError):
+        eng.add_symbol(6, "ABC")
+    with pytest.raises(TypeError):
+        eng.add_symbol(7, tickk=3)
+    with pytest.raises(ValueError):
+        eng.add_symbol(8, tick=0)
+    with pytest.raises(ValueError):
+        eng.add_symbol(2**32)
+    assert 7 not in eng.symbols and 8 not in eng.symbols
+    with pytest.raises(mc.OrderRejected) as info:
+        eng.submit("NOPE", 1, 0, 100, 1)
+    assert info.value.reason == R.UNKNOWN_SYMBOL and len(eng.events()) == 0
+    with pytest.raises(KeyError):
+        eng.set_limits(99, tick=1)
+    eng.submit("ABC", 1, 0, 100, 3)
+    assert book.level(0, 100) == [(1, 3)]
+    assert eng.best_bid("ABC") == (100, 3) and eng.best_ask(5) is None
+    assert eng.queue_position(1) == 0
+    bids = np.zeros((2, 2), np.int64)
+    assert eng.depth_into(5, bids, np.zeros((2, 2), np.int64)) == (1, 0)
