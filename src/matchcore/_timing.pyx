@@ -12,7 +12,9 @@ from libc.stdint cimport int64_t
 cimport numpy as cnp
 import numpy as np
 
-from matchcore._core cimport OrderBook, mc_book, mc_command, mc_apply, mc_process
+from libc.string cimport memset
+from matchcore._core cimport (OrderBook, mc_book, mc_command, mc_event, mc_apply, mc_process,
+                              mc_reserve_events)
 from matchcore._core import COMMAND_DTYPE as _COMMAND_DTYPE
 
 cnp.import_array()
@@ -271,3 +273,18 @@ def process_batch_ns(OrderBook book, commands, bint emit=True):
     if done < n:
         raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
     return t1 - t0
+
+
+def reserve_events(OrderBook book, int64_t n_events):
+    """Grow the book's event buffer to hold ``n_events`` more events and touch every page of it,
+    so that a timed batch that writes that many events pays no realloc or page fault. O(n).
+
+    >>> import matchcore as mc
+    >>> reserve_events(mc.OrderBook(), 1000)
+    """
+    if n_events < 0:
+        raise ValueError("n_events must be >= 0")
+    cdef mc_book* b = book._b
+    if mc_reserve_events(b, n_events) < 0:
+        raise MemoryError()
+    memset(&b.ev[b.n_ev], 0, <size_t>n_events * sizeof(mc_event))

@@ -176,7 +176,7 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
         bar.set_description("baselines")
         m = min(n, 5_000 if quick else 20_000)
         base = harness.build_book(std.setup, std.flow)
-        mc_ns = harness.throughput(base, std.flow, reps=2)["process"]["ns_per_msg"]
+        mc_ns = harness.throughput(base, std.flow, reps=2)["process_chunked"]["ns_per_msg"]
         res["baselines"] = {"messages": m, "matchcore_ns_per_msg": mc_ns,
                             "results": run_baselines(std.setup, std.flow[:m], mc_ns, progress=bar)}
 

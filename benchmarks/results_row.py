@@ -1,0 +1,41 @@
+"""Print the benchmarks/RESULTS.md row for a `matchcore bench --json` result.
+
+    python benchmarks/results_row.py out.json "what changed"
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def row(res: dict, change: str) -> str:
+    m = res["machine"]
+    git = m.get("git") or {}
+    commit = (git.get("commit") or "?")[:7] + ("+" if git.get("dirty") else "")
+    load = m.get("load_average") or [0]
+    std = (res.get("workloads") or {}).get("standard")
+    core = res.get("core") or {}
+    cells = [res["date"][:10], commit, f"{m['cpu']}, {m['cores_usable']} cores, load {load[0]:.1f}",
+             change]
+    if std:
+        c = std["closed"]
+        cells.append(f"{c['p50']:.0f} / {c['p99']:.0f} / {c['p99.9']:.0f} / {c['max'] / 1e3:,.0f}us")
+        cells.append(f"{std['throughput']['median_chunk']['msgs_per_s'] / 1e6:.1f}")
+    else:
+        cells += ["-", "-"]
+    if core:
+        cells.append(f"{core['process']['process_chunked']['msgs_per_s'] / 1e6:.1f}")
+        pc = core["per_call"]
+        cells.append(" / ".join(f"{pc[op]['vs_noop4']:.2f}" for op in
+                                ("submit", "cancel", "modify", "marketable")))
+        cells.append(f"{core['vs_targets']['deep_vs_small']:.2f}")
+        ref = core["vs_targets"]["vs_reference"]
+        cells.append(f"{ref:.0f}x" if ref else "-")
+    else:
+        cells += ["-"] * 4
+    return "| " + " | ".join(cells) + " |"
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1]) as f:
+        print(row(json.load(f), sys.argv[2] if len(sys.argv) > 2 else ""))
