@@ -1,0 +1,298 @@
+"""A long seeded random session through three paths that must agree exactly:
+
+(a) the compiled OrderBook through its per-call Python API,
+(b) the compiled OrderBook through process() on a COMMAND_DTYPE array of the same commands,
+(c) the ReferenceBook through its per-call API.
+
+Events, return values (a) vs (c), final depth and len must be identical; check_invariants() runs at
+checkpoints. Plus a small process() vs per-call test including invalid commands.
+"""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import pytest
+from conftest import assert_events_equal, ev, event_dicts
+
+from matchcore import OrderBook, ReferenceBook
+from matchcore._enums import (
+    COMMAND_DTYPE,
+    EVENT_DTYPE,
+    STP,
+    TIF,
+    CommandKind,
+    EventKind,
+    OrderRejected,
+    Reason,
+)
+
+SOAK = os.environ.get("MATCHCORE_SOAK") == "1"
+N_COMMANDS = 1_000_000 if SOAK else 100_000
+CHECKPOINT = 10_000
+
+SUBMIT, MARKET, CANCEL, MODIFY = (int(k) for k in CommandKind)
+
+
+def generate_session(n: int, seed: int, stp: STP = STP.CANCEL_RESTING) -> np.ndarray:
+    """A realistic command mix around a drifting mid price.
+
+    ~50% GTC limits (some post-only, some crossing), 5% IOC, 3% FOK, 2% market (a few large ones
+    sweep several levels), 24% cancels and 13% modifies (qty down, qty up, reprice), ~3% invalid
+    commands (qty <= 0, price <= 0, side 2, tif 3, a resting id reused). Cancels and modifies mostly target
+    live orders (a ReferenceBook tracks which ids rest while generating); ~10% target stale ids
+    (filled, cancelled or never used).
+    """
+    rng = random.Random(seed)
+    oracle = ReferenceBook(stp=stp, record_events=False)
+    rows = []
+    mid = 10_000
+    next_id = 1
+    recent: list[int] = []  # ids of GTC orders; dead ones are dropped when found
+    gone: list[int] = []    # ids known to have left the book
+
+    def pick_live():
+        for _ in range(6):
+            if not recent:
+                return None
+            j = rng.randrange(max(0, len(recent) - 400), len(recent))
+            oid = recent[j]
+            if oracle.get(oid) is not None:
+                return oid
+            recent[j] = recent[-1]
+            recent.pop()
+            gone.append(oid)
+        return None
+
+    def pick_stale():
+        if gone and rng.random() < 0.7:
+            return rng.choice(gone[-1000:])
+        return rng.randrange(next_id, next_id + 10**6)  # never used
+
+    for i in range(n):
+        if rng.random() < 0.05:
+            mid = max(100, mid + rng.choice((-1, 1)))
+        r = rng.random()
+        s = rng.randrange(2)
+        sign = 1 if s == 0 else -1  # passive buys below mid, passive sells above
+        o = rng.choice((0, 0, 1, 2, 3))
+        q = rng.choice((1, 1, 2, 3, 5, 10, 25, 100))
+        kind, oid, side, price, qty, tif, owner, post = SUBMIT, next_id, s, 0, q, 0, o, 0
+        if r < 0.50:  # GTC limit
+            off = 1 + int(rng.expovariate(0.15))
+            if rng.random() < 0.08:
+                off = -rng.randrange(1, 4)  # aggressive: crosses the spread
+            price = mid - sign * off
+            post = int(rng.random() < 0.1)
+            recent.append(next_id)
+            next_id += 1
+        elif r < 0.58:  # IOC / FOK, usually marketable
+            price = mid + sign * rng.randrange(0, 6)
+            tif = TIF.IOC if r < 0.55 else TIF.FOK
+            next_id += 1
+        elif r < 0.60:  # market, now and then larger than the whole book side
+            kind, qty = MARKET, q * (1 if rng.random() < 0.9 else 40)
+            next_id += 1
+        elif r < 0.84:  # cancel
+            kind = CANCEL
+            live = pick_live() if rng.random() < 0.9 else None
+            oid = live if live is not None else pick_stale()
+        elif r < 0.97:  # modify: keep price (qty down or up) or reprice
+            kind = MODIFY
+            live = pick_live() if rng.random() < 0.9 else None
+            oid = live if live is not None else pick_stale()
+            if live is not None and rng.random() < 0.5:
+                qty = max(1, oracle.get(live)[2] - rng.randrange(0, 3))  # often in place
+            price = 0 if rng.random() < 0.6 else mid + rng.randrange(-8, 9)
+        else:  # invalid
+            price = mid
+            next_id += 1
+            bad = rng.randrange(7)
+            if bad == 0:
+                qty = rng.choice((0, -1))
+            elif bad == 1:
+                price = rng.choice((0, -5))
+            elif bad == 2:
+                side = 2
+            elif bad == 3:
+                tif = 3
+            elif bad == 4:
+                oid = pick_live() or 1  # a resting id: DUPLICATE_ORDER_ID
+            elif bad == 5:
+                kind, qty = MODIFY, rng.choice((0, -3))
+                oid = pick_live() or 1
+            else:
+                kind, qty = MARKET, 0
+        ts = 1_700_000_000_000_000_000 + i * 1_000
+        rows.append((kind, oid, side, price, qty, tif, owner, post, ts))
+        apply_per_call(oracle, [rows[-1]])
+    cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+    for name, column in zip(_COMMAND_FIELDS, zip(*rows)):
+        cmds[name] = column
+    return cmds
+
+
+_COMMAND_FIELDS = ("kind", "order_id", "side", "price", "qty", "tif", "owner", "post_only",
+                   "ts_ns")
+
+
+def apply_per_call(book, cmds) -> list:
+    """Apply commands (a COMMAND_DTYPE array or tuples in ``_COMMAND_FIELDS`` order) through the
+    per-call API; return each call's result or ("rejected", reason)."""
+    results = []
+    if isinstance(cmds, np.ndarray):
+        cmds = zip(*[cmds[name].tolist() for name in _COMMAND_FIELDS])
+    for kind, oid, side, price, qty, tif, owner, post_only, ts in cmds:
+        try:
+            if kind == SUBMIT:
+                r = book.submit(oid, side, price, qty, tif, owner=owner, post_only=bool(post_only),
+                                ts_ns=ts)
+            elif kind == MARKET:
+                r = book.submit_market(oid, side, qty, owner=owner, ts_ns=ts)
+            elif kind == CANCEL:
+                r = book.cancel(oid, ts_ns=ts)
+            elif kind == MODIFY:
+                r = book.modify(oid, qty, price or None, ts_ns=ts)
+            else:
+                raise AssertionError(f"no per-call method for command kind {kind}")
+        except OrderRejected as exc:
+            r = ("rejected", int(exc.reason))
+        results.append(r)
+    return results
+
+
+def assert_books_equal(a, b, labels):
+    assert len(a) == len(b), f"{labels}: len {len(a)} != {len(b)}"
+    (ab, aa), (bb, ba) = a.depth(1_000_000), b.depth(1_000_000)
+    assert ab.tolist() == bb.tolist(), f"{labels}: bid depth differs"
+    assert aa.tolist() == ba.tolist(), f"{labels}: ask depth differs"
+    assert a.best_bid() == b.best_bid() and a.best_ask() == b.best_ask()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("stp,seed", [(STP.CANCEL_RESTING, 20240501), (STP.CANCEL_BOTH, 7)])
+def test_random_session_three_paths_zero_divergence(stp, seed):
+    cmds = generate_session(N_COMMANDS, seed, stp)
+    per_call, batch, ref = OrderBook(stp=stp), OrderBook(stp=stp), ReferenceBook(stp=stp)
+    ev_a, ev_b, ev_c = [], [], []
+    n_results = 0
+    for start in range(0, len(cmds), CHECKPOINT):
+        chunk = cmds[start:start + CHECKPOINT]
+        res_a = apply_per_call(per_call, chunk)
+        ev_b.append(batch.process(chunk))
+        res_c = apply_per_call(ref, chunk)
+        for i, (x, y) in enumerate(zip(res_a, res_c)):
+            assert x == y and type(x) is type(y), (
+                f"command {start + i} {chunk[i]}: compiled returned {x!r}, reference {y!r}")
+        n_results += len(res_a)
+        ev_a.append(per_call.events())
+        ev_c.append(ref.events())
+        assert_events_equal(ev_a[-1], ev_b[-1], labels=("per-call", "process"),
+                            context=f"commands {start}..{start + len(chunk)}: ")
+        assert_events_equal(ev_a[-1], ev_c[-1], labels=("compiled", "reference"),
+                            context=f"commands {start}..{start + len(chunk)}: ")
+        for book in (per_call, batch, ref):
+            book.check_invariants()
+        assert_books_equal(per_call, ref, "per-call vs reference")
+        assert_books_equal(per_call, batch, "per-call vs process")
+
+    assert n_results == len(cmds)
+    events = np.concatenate(ev_a)
+    assert_events_equal(events, np.concatenate(ev_b), labels=("per-call", "process"))
+    assert_events_equal(events, np.concatenate(ev_c), labels=("compiled", "reference"))
+    # The session really exercised the book: every event kind and the main reasons occur.
+    kinds = set(events["kind"].tolist())
+    assert kinds == {int(k) for k in EventKind}, kinds
+    reasons = set(events["reason"].tolist())
+    for reason in (Reason.IOC_REMAINDER, Reason.FOK_NOT_FILLABLE, Reason.MARKET_REMAINDER,
+                   Reason.SELF_TRADE, Reason.POST_ONLY_WOULD_CROSS, Reason.ORDER_NOT_FOUND,
+                   Reason.DUPLICATE_ORDER_ID, Reason.INVALID_QTY, Reason.INVALID_PRICE,
+                   Reason.INVALID_SIDE, Reason.INVALID_TIF, Reason.CANCEL_REQUESTED):
+        assert int(reason) in reasons, reason.name
+    n_fills = int((events["kind"] == EventKind.FILL).sum())
+    assert n_fills > N_COMMANDS // 10, n_fills
+    assert len(per_call) > 50  # a real standing book at the end, not an empty one
+
+
+def _cmd(kind, oid, side=0, price=0, qty=0, tif=0, owner=0, post_only=0, ts_ns=0):
+    return (kind, oid, side, price, qty, tif, owner, post_only, ts_ns)
+
+
+SMALL_BATCH = [
+    _cmd(SUBMIT, 1, 1, 101, 5, owner=1, ts_ns=10),
+    _cmd(SUBMIT, 2, 1, 102, 5, owner=2, ts_ns=11),
+    _cmd(SUBMIT, 3, 0, 0, 5, ts_ns=12),                 # INVALID_PRICE
+    _cmd(SUBMIT, 4, 0, 101, 0, ts_ns=13),               # INVALID_QTY
+    _cmd(SUBMIT, 5, 2, 101, 1, ts_ns=14),               # INVALID_SIDE
+    _cmd(SUBMIT, 6, 0, 101, 1, tif=3, ts_ns=15),        # INVALID_TIF
+    _cmd(SUBMIT, 1, 0, 101, 1, ts_ns=16),               # DUPLICATE_ORDER_ID
+    _cmd(SUBMIT, 7, 0, 101, 1, post_only=1, ts_ns=17),  # POST_ONLY_WOULD_CROSS
+    _cmd(9, 8, 1, 100, 3, owner=4, ts_ns=18),           # unknown kind: INVALID_COMMAND
+    _cmd(SUBMIT, 9, 0, 102, 7, tif=TIF.IOC, owner=3, ts_ns=19),
+    _cmd(CANCEL, 1, ts_ns=20),                          # filled: ORDER_NOT_FOUND
+    _cmd(MODIFY, 2, qty=9, price=103, ts_ns=21),
+    _cmd(MODIFY, 2, qty=-1, ts_ns=22),                  # INVALID_QTY
+    _cmd(MODIFY, 2, qty=1, price=-4, ts_ns=23),         # INVALID_PRICE
+    _cmd(MARKET, 10, 0, 0, 4, owner=1, ts_ns=24),
+    _cmd(MARKET, 11, 3, 0, 4, ts_ns=25),                # INVALID_SIDE
+    _cmd(SUBMIT, 12, 0, 50, 2, tif=TIF.FOK, ts_ns=26),
+    _cmd(CANCEL, 2, ts_ns=27),
+]
+
+
+def _small_batch_array():
+    cmds = np.zeros(len(SMALL_BATCH), dtype=COMMAND_DTYPE)
+    for name, column in zip(_COMMAND_FIELDS, zip(*SMALL_BATCH)):
+        cmds[name] = column
+    return cmds
+
+
+def test_process_small_batch_with_invalid_commands_equals_per_call(book_cls):
+    cmds = _small_batch_array()
+    per_call = book_cls()
+    apply_per_call(per_call, cmds[cmds["kind"] <= MODIFY])
+    expected = per_call.events()
+    batch = book_cls()
+    batch.submit(1000, 0, 1, 1)  # a pending per-call event that process() must leave alone
+    out = batch.process(cmds)
+    pending = batch.events()
+    assert event_dicts(pending) == [ev(EventKind.ACCEPTED, 1000, side=0, price=1, qty=1)]
+    batch.cancel(1000)
+    batch.events()
+
+    rows = event_dicts(out)
+    invalid = [r for r in rows if r["reason"] == Reason.INVALID_COMMAND]
+    # the unknown kind is REJECTED with the command's fields, and the batch went on
+    assert invalid == [ev(EventKind.REJECTED, 8, side=1, price=100, qty=3, owner=4,
+                          reason=Reason.INVALID_COMMAND, ts_ns=18)]
+    without_invalid = out[out["reason"] != Reason.INVALID_COMMAND]
+    assert_events_equal(without_invalid, expected, labels=("process", "per-call"))
+    reasons = [r["reason"] for r in rows if r["kind"] == EventKind.REJECTED]
+    assert reasons == [Reason.INVALID_PRICE, Reason.INVALID_QTY, Reason.INVALID_SIDE,
+                       Reason.INVALID_TIF, Reason.DUPLICATE_ORDER_ID,
+                       Reason.POST_ONLY_WOULD_CROSS, Reason.INVALID_COMMAND,
+                       Reason.ORDER_NOT_FOUND, Reason.INVALID_QTY, Reason.INVALID_PRICE,
+                       Reason.INVALID_SIDE]
+    assert rows[-1]["kind"] == EventKind.CANCELLED and rows[-1]["ts_ns"] == 27
+    assert len(batch) == len(per_call) == 0
+    batch.check_invariants()
+
+
+def test_process_empty_batch_returns_empty_events(book_cls):
+    out = book_cls().process(np.zeros(0, dtype=COMMAND_DTYPE))
+    assert len(out) == 0 and out.dtype == EVENT_DTYPE
+
+
+def test_process_wrong_dtype_raises_type_error(book_cls):
+    with pytest.raises(TypeError):
+        book_cls().process(np.zeros(3, dtype=np.int64))
+
+
+def test_process_compiled_equals_reference_on_session_prefix():
+    """process() of both books on a 20k-command prefix (the reference's own batch path)."""
+    for stp in STP:
+        cmds = generate_session(20_000, 99, stp)
+        a = OrderBook(stp=stp).process(cmds)
+        b = ReferenceBook(stp=stp).process(cmds)
+        assert_events_equal(a, b, labels=("compiled", "reference"), context=f"{stp.name}: ")
