@@ -33,6 +33,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.errors import TypingError
 from numba.core.typing import signature
 from numba.extending import intrinsic
 
@@ -105,8 +106,10 @@ def _check_arg(cname, i, kind, ty):
     ok = (isinstance(ty, (types.Integer, types.Boolean)) or
           (kind == "p" and isinstance(ty, (types.Array, types.CPointer, types.RawPointer))))
     if not ok:
-        raise TypeError(f"{cname}: argument {i} must be an integer"
-                        + (" address or a numpy array" if kind == "p" else "") + f", got {ty}")
+        raise TypingError(f"{cname}: argument {i} must be an integer"
+                          + (" address or a numpy array" if kind == "p" else "") + f", got {ty}")
+    if isinstance(ty, types.Array) and ty.layout != "C":
+        raise TypingError(f"{cname}: argument {i} must be a C-contiguous array, got {ty}")
 
 
 def _lower_arg(context, builder, kind, ty, val):
@@ -114,8 +117,6 @@ def _lower_arg(context, builder, kind, ty, val):
         return context.cast(builder, val, ty, _NB[kind])
     i8p = _LL["p"]
     if isinstance(ty, types.Array):
-        if ty.layout != "C":
-            raise TypeError("matchcore intrinsics need C-contiguous arrays")
         return builder.bitcast(context.make_array(ty)(context, builder, val).data, i8p)
     if isinstance(ty, (types.CPointer, types.RawPointer)):
         return builder.bitcast(val, i8p)
