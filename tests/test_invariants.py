@@ -1,0 +1,257 @@
+"""check_invariants() must really detect corruption, not just return.
+
+ReferenceBook: its private structures are plain Python, so each test damages one thing and checks
+that the first violation is named. Compiled OrderBook: its state is reachable only through the
+``address`` handle (the ``mc_book*``); a ctypes mirror of the stable prefix of ``mc_book`` and of
+``mc_order`` / ``mc_level`` (layouts from ``_core.pxd``, sizes checked against STRUCT_SIZES, the
+mirror checked against the public API before any write) lets a test damage one field, see the
+check fail, restore it and see the check pass again. Both books also pass the check on every state
+of a seeded session.
+"""
+from __future__ import annotations
+
+import ctypes
+import random
+
+import pytest
+
+from matchcore import OrderBook, ReferenceBook
+from matchcore._enums import STP, STRUCT_SIZES, TIF, OrderRejected
+from matchcore.reference import _Order
+
+BUY, SELL = 0, 1
+
+
+def _populated(book):
+    """Two bid levels and two ask levels, several orders each (ids: bids 1-4, asks 11-14)."""
+    book.submit(1, BUY, 100, 5, owner=1)
+    book.submit(2, BUY, 100, 3, owner=2)
+    book.submit(3, BUY, 100, 4)
+    book.submit(4, BUY, 98, 7)
+    book.submit(11, SELL, 102, 2)
+    book.submit(12, SELL, 102, 6)
+    book.submit(13, SELL, 103, 1)
+    book.submit(14, SELL, 105, 9)
+    book.check_invariants()
+    return book
+
+
+# ------------------------------------------------------------------ both books, valid states
+
+
+@pytest.mark.parametrize("stp", list(STP))
+def test_check_invariants_passes_after_every_command_of_session(book_cls, stp):
+    rng = random.Random(1234 + int(stp))
+    book = book_cls(stp=stp)
+    live: list[int] = []
+    for i in range(4000):
+        r = rng.random()
+        side = rng.randrange(2)
+        price = rng.randrange(95, 106)
+        try:
+            if r < 0.55:
+                book.submit(i, side, price, rng.randrange(1, 20), rng.choice((0, 0, 0, 1, 2)),
+                            owner=rng.randrange(3), post_only=rng.random() < 0.1)
+                live.append(i)
+            elif r < 0.62:
+                book.submit_market(i, side, rng.randrange(1, 30), owner=rng.randrange(3))
+            elif r < 0.82 and live:
+                book.cancel(live.pop(rng.randrange(len(live))))
+            elif live:
+                book.modify(rng.choice(live), rng.randrange(1, 20),
+                            rng.choice((None, price)))
+        except OrderRejected:
+            pass
+        book.check_invariants()
+    assert len(book.events()) > 4000
+
+
+# ------------------------------------------------------------------ ReferenceBook corruption
+
+
+@pytest.fixture
+def ref():
+    return _populated(ReferenceBook())
+
+
+def _expect_violation(book, *fragments):
+    with pytest.raises(AssertionError) as info:
+        book.check_invariants()
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
+
+
+def test_reference_check_detects_empty_level(ref):
+    ref._sides[BUY][97] = type(ref._sides[BUY][100])()
+    _expect_violation(ref, "empty level", "97")
+
+
+def test_reference_check_detects_non_positive_qty(ref):
+    ref._orders[2].qty = 0
+    _expect_violation(ref, "order 2", "open qty 0")
+
+
+def test_reference_check_detects_order_at_wrong_price_level(ref):
+    ref._orders[12].price = 104
+    _expect_violation(ref, "order 12", "104")
+
+
+def test_reference_check_detects_order_missing_from_index(ref):
+    del ref._orders[13]
+    _expect_violation(ref, "order 13", "not indexed")
+
+
+def test_reference_check_detects_index_entry_without_level(ref):
+    ref._orders[99] = _Order(99, BUY, 100, 1, 0, False)
+    _expect_violation(ref, "[99]")
+
+
+def test_reference_check_detects_crossed_book(ref):
+    o = _Order(50, BUY, 102, 1, 0, False)
+    ref._sides[BUY][102] = type(ref._sides[BUY][100])({50: o})
+    ref._orders[50] = o
+    _expect_violation(ref, "crossed", "102")
+
+
+def test_reference_check_detects_order_in_two_levels(ref):
+    o = ref._orders[4]
+    ref._sides[BUY][97] = type(ref._sides[BUY][100])({4: o})
+    _expect_violation(ref, "order 4")
+
+
+def test_reference_check_detects_level_key_mismatch(ref):
+    level = ref._sides[SELL][103]
+    level[77] = level.pop(13)
+    _expect_violation(ref, "13", "77")
+
+
+# ------------------------------------------------------------------ compiled book corruption
+
+
+class _Order_c(ctypes.Structure):
+    _fields_ = [("oid", ctypes.c_uint64), ("price", ctypes.c_int64), ("qty", ctypes.c_int64),
+                ("owner", ctypes.c_uint64), ("seq", ctypes.c_uint64), ("prev", ctypes.c_int32),
+                ("next", ctypes.c_int32), ("level", ctypes.c_int32), ("side", ctypes.c_uint8),
+                ("post_only", ctypes.c_uint8), ("live", ctypes.c_uint8)]
+
+
+class _Level_c(ctypes.Structure):
+    _fields_ = [("price", ctypes.c_int64), ("qty", ctypes.c_int64), ("count", ctypes.c_int32),
+                ("head", ctypes.c_int32), ("tail", ctypes.c_int32), ("next_free", ctypes.c_int32)]
+
+
+class _BookPrefix_c(ctypes.Structure):
+    """The first fields of mc_book (the rest is not touched)."""
+    _fields_ = [("orders", ctypes.POINTER(_Order_c)), ("orders_cap", ctypes.c_int32),
+                ("free_order", ctypes.c_int32), ("n_orders", ctypes.c_int64),
+                ("levels", ctypes.POINTER(_Level_c)), ("levels_cap", ctypes.c_int32),
+                ("free_level", ctypes.c_int32)]
+
+
+class CompiledView:
+    """Typed access to a live OrderBook's C state, validated against its public API."""
+
+    def __init__(self, book: OrderBook):
+        assert ctypes.sizeof(_Order_c) == STRUCT_SIZES["order"], "mc_order layout changed"
+        assert ctypes.sizeof(_Level_c) == STRUCT_SIZES["level"], "mc_level layout changed"
+        self.book = book
+        self.b = _BookPrefix_c.from_address(book.address)
+        assert self.b.n_orders == len(book), "mc_book prefix layout changed (n_orders)"
+        assert 0 <= self.b.n_orders <= self.b.orders_cap, "mc_book prefix layout changed (cap)"
+        self.slots = {}
+        for i in range(self.b.orders_cap):
+            o = self.b.orders[i]
+            if o.live:
+                self.slots[o.oid] = i
+        assert len(self.slots) == len(book), "live order slots do not match len(book)"
+        for oid, i in self.slots.items():
+            o = self.b.orders[i]
+            assert book.get(oid) == (o.side, o.price, o.qty), f"mc_order mirror wrong for {oid}"
+            lv = self.b.levels[o.level]
+            assert lv.price == o.price, "mc_level mirror wrong"
+
+    def order(self, oid) -> _Order_c:
+        return self.b.orders[self.slots[oid]]
+
+    def level_of(self, oid) -> _Level_c:
+        return self.b.levels[self.order(oid).level]
+
+
+@pytest.fixture
+def compiled():
+    book = _populated(OrderBook())
+    return book, CompiledView(book)
+
+
+def _damage_then_restore(book, obj, field, value, *fragments):
+    """Set obj.field = value, expect check_invariants to fail naming fragments, then restore."""
+    original = getattr(obj, field)
+    setattr(obj, field, value)
+    try:
+        message = _expect_violation(book, *fragments)
+    finally:
+        setattr(obj, field, original)
+    book.check_invariants()  # restored: passes again
+    return message
+
+
+def test_compiled_check_detects_non_positive_order_qty(compiled):
+    book, view = compiled
+    _damage_then_restore(book, view.order(2), "qty", 0, "2")
+
+
+def test_compiled_check_detects_level_qty_not_sum_of_orders(compiled):
+    book, view = compiled
+    lv = view.level_of(12)
+    _damage_then_restore(book, lv, "qty", lv.qty + 7, "102")
+
+
+def test_compiled_check_detects_level_count_mismatch(compiled):
+    book, view = compiled
+    lv = view.level_of(1)
+    _damage_then_restore(book, lv, "count", lv.count + 1, "100")
+
+
+def test_compiled_check_detects_order_price_not_its_level(compiled):
+    book, view = compiled
+    _damage_then_restore(book, view.order(13), "price", 104, "13")
+
+
+def test_compiled_check_detects_order_side_not_its_ladder(compiled):
+    book, view = compiled
+    _damage_then_restore(book, view.order(4), "side", SELL, "4")
+
+
+def test_compiled_check_detects_fifo_sequence_violation(compiled):
+    book, view = compiled
+    head, second = view.order(1), view.order(2)
+    _damage_then_restore(book, second, "seq", head.seq - 1 if head.seq else 0, "FIFO")
+
+
+def test_compiled_check_detects_dead_slot_in_queue(compiled):
+    book, view = compiled
+    _damage_then_restore(book, view.order(3), "live", 0)
+
+
+def test_compiled_check_detects_order_count_mismatch(compiled):
+    book, view = compiled
+    _damage_then_restore(book, view.b, "n_orders", view.b.n_orders + 1)
+
+
+def test_compiled_check_detects_broken_back_link(compiled):
+    book, view = compiled
+    o = view.order(3)
+    _damage_then_restore(book, o, "prev", -1, "3")
+
+
+def test_compiled_view_tracks_state_after_trading(compiled):
+    """The mirror reads the same state the public API reports after fills and modifies."""
+    book, _ = compiled
+    book.submit(20, BUY, 102, 5, TIF.IOC)
+    book.modify(4, 2)
+    view = CompiledView(book)
+    assert view.order(12).qty == book.get(12)[2] == 3
+    assert view.order(4).qty == 2
+    assert view.level_of(12).qty == book.best_ask()[1]
