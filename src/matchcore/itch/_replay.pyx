@@ -23,7 +23,7 @@ cimport numpy as cnp
 import numpy as np
 
 from matchcore._core cimport (OrderBook, mc_book, mc_rest, mc_reduce, mc_cancel, mc_best,
-                              mc_depth_orders, MC_BUY, MC_SELL, MC_ERR_NOMEM)
+                              mc_depth_orders, mc_get, MC_BUY, MC_SELL)
 from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_frame, itch_resync, itch_note_bad,
                                      itch_scan_report)
@@ -33,8 +33,14 @@ cnp.import_array()
 cdef extern from *:
     """
     #define RP_GOLDEN 0x9E3779B97F4A7C15ULL
+    #if defined(__GNUC__) || defined(__clang__)
+    #  define rp_prefetch(p) __builtin_prefetch(p)
+    #else
+    #  define rp_prefetch(p) ((void)0)
+    #endif
     """
     uint64_t GOLDEN "RP_GOLDEN"
+    void __builtin_prefetch "rp_prefetch"(const void* p) noexcept nogil
 
 cdef enum:
     ST_MORE = 0        # buffer exhausted (possibly an incomplete message left)
@@ -120,10 +126,11 @@ cdef inline char* rb_push(rbuf* b) noexcept nogil:
 # order reference map: open addressing, linear probing, backward-shift deletion
 # ----------------------------------------------------------------------------------------------
 
+# 16 bytes, four to a cache line. The price is not kept: the book has it, and only executions
+# (for the trade record) ask for it.
 cdef struct ref_entry:
     uint64_t key
     uint32_t shares        # open shares
-    uint32_t price
     uint16_t locate
     uint8_t side
     uint8_t used
@@ -148,8 +155,16 @@ cdef int rm_init(ref_map* m, int64_t want) noexcept nogil:
     m.n = 0
     return 0
 
+cdef inline uint64_t rm_home(const ref_map* m, uint64_t key) noexcept nogil:
+    # Blocks of 4 consecutive references share a cache line (exchanges hand out references
+    # in sequence), and the blocks are spread by Fibonacci hashing.
+    return ((((key >> 2) * GOLDEN) >> (m.shift + 2)) << 2) | (key & 3)
+
+cdef inline void rm_prefetch(const ref_map* m, uint64_t key) noexcept nogil:
+    __builtin_prefetch(&m.tab[rm_home(m, key)])
+
 cdef inline ref_entry* rm_find(ref_map* m, uint64_t key) noexcept nogil:
-    cdef uint64_t i = (key * GOLDEN) >> m.shift
+    cdef uint64_t i = rm_home(m, key)
     cdef ref_entry* e
     while True:
         e = &m.tab[i]
@@ -170,7 +185,7 @@ cdef int rm_grow(ref_map* m) noexcept nogil:
     m.shift = old.shift - 1
     for i in range(old.mask + 1):
         if old.tab[i].used:
-            j = (old.tab[i].key * GOLDEN) >> m.shift
+            j = rm_home(m, old.tab[i].key)
             while m.tab[j].used:
                 j = (j + 1) & m.mask
             m.tab[j] = old.tab[i]
@@ -181,7 +196,7 @@ cdef inline ref_entry* rm_insert(ref_map* m, uint64_t key) noexcept nogil:
     """Slot for a key known to be absent; NULL when memory is exhausted."""
     if (m.n + 1) * 2 > <int64_t>(m.mask + 1) and rm_grow(m) < 0:
         return NULL
-    cdef uint64_t i = (key * GOLDEN) >> m.shift
+    cdef uint64_t i = rm_home(m, key)
     while m.tab[i].used:
         i = (i + 1) & m.mask
     m.tab[i].key = key
@@ -195,7 +210,7 @@ cdef inline void rm_erase(ref_map* m, ref_entry* e) noexcept nogil:
         j = (j + 1) & m.mask
         if not m.tab[j].used:
             break
-        home = (m.tab[j].key * GOLDEN) >> m.shift
+        home = rm_home(m, m.tab[j].key)
         # entry j may move into the hole at i unless its home lies cyclically in (i, j]
         if (i <= j and (home <= i or home > j)) or (i > j and home <= i and home > j):
             m.tab[i] = m.tab[j]
@@ -371,7 +386,6 @@ cdef inline int add_order(rp_state* S, uint64_t ref, uint16_t L, uint8_t side_ch
         S.nomem += 1
         return -1
     e.shares = shares
-    e.price = price
     e.locate = L
     e.side = <uint8_t>side
     if S.loc[L].track != TRACK_BOOK:
@@ -405,18 +419,62 @@ cdef inline int reduce_order(rp_state* S, uint64_t ref, uint16_t msg_locate, uin
     if take == 0:
         return -1
     cdef int side = e.side
-    cdef int64_t own_price = e.price
+    cdef int64_t own_price = 0, open_qty = 0
+    cdef int book_side = 0
     if take == e.shares:
         rm_erase(&S.refs, e)
     else:
         e.shares -= take
     if S.loc[L].track != TRACK_BOOK:
         return -1
+    if is_exec and S.rec_trades and price < 0:
+        mc_get(S.loc[L].book, ref, &book_side, &own_price, &open_qty)
+        price = own_price
     mc_reduce(S.loc[L].book, ref, take, is_exec)
     if is_exec:
-        add_trade(S, ts, L, kind, 66 if side == MC_BUY else 83, flag, ref, match,
-                  own_price if price < 0 else price, take)
+        add_trade(S, ts, L, kind, 66 if side == MC_BUY else 83, flag, ref, match, price, take)
     return L
+
+
+cdef inline uint64_t book_home(const mc_book* b, uint64_t key) noexcept nogil:
+    # The slot where the core's id index starts looking for key (the same block-of-4 Fibonacci
+    # hashing as _core). Only used to prefetch: a different layout would cost speed, not
+    # correctness.
+    return ((((key >> 2) * GOLDEN) >> (b.index.shift + 2)) << 2) | (key & 3)
+
+
+cdef inline bint is_ref_type(uint8_t t) noexcept nogil:
+    return t == 68 or t == 69 or t == 88 or t == 85 or t == 67       # D E X U C
+
+
+cdef inline void lookahead(rp_state* S, const uint8_t* buf, int64_t pos, int64_t n) noexcept nogil:
+    """Hide the cache misses of the next messages behind the current one: the order references
+    of E/C/X/D/U are random accesses into the reference map and the book's id index. Two
+    messages ahead, load the map slot; one message ahead, read it (now cached) and load the
+    book's index slot; for adds, load the book's index slot of the new reference. Reads only:
+    a wrong guess costs time, not results."""
+    cdef int64_t p2
+    cdef uint8_t t1
+    cdef ref_entry* e
+    cdef locinfo* li
+    cdef uint64_t key
+    if pos + 21 > n:
+        return
+    t1 = buf[pos + 2]
+    key = mc_be64(buf + pos + 13)
+    if is_ref_type(t1):
+        e = rm_find(&S.refs, key)
+        if e != NULL:
+            li = &S.loc[e.locate]
+            if li.book != NULL:
+                __builtin_prefetch(&li.book.index.tab[book_home(li.book, key)])
+    elif t1 == 65 or t1 == 70:
+        li = &S.loc[mc_be16(buf + pos + 3)]
+        if li.book != NULL:
+            __builtin_prefetch(&li.book.index.tab[book_home(li.book, key)])
+    p2 = pos + 2 + (itch_length(t1) if S.scan.infer else mc_be16(buf + pos))
+    if p2 + 21 <= n and is_ref_type(buf[p2 + 2]):
+        rm_prefetch(&S.refs, mc_be64(buf + p2 + 13))
 
 
 cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noexcept nogil:
@@ -483,6 +541,7 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noe
         S.scan.messages += 1
         S.scan.counts[t] += 1
         pos += 2 + f
+        lookahead(S, buf, pos, n)
         if t == 65:      # 'A'
             itch_decode_add_order(m, &a)
             touched = add_order(S, a.order_reference_number, a.stock_locate,
