@@ -24,7 +24,7 @@ def add_parser(p, name):
     p.add_argument("--messages", type=int, default=None,
                    help="flow commands per workload (default 1,000,000; 100,000 with --quick)")
     p.add_argument("--rate", type=float, default=None,
-                   help="open-loop rate in messages/s (default: half the measured capacity)")
+                   help="open-loop rate in messages/s (default: a quarter of the measured capacity)")
     p.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
     p.add_argument("--json", metavar="OUT", help="write every figure as JSON to OUT")
     p.add_argument("--plot", metavar="DIR", help="write PNG charts into DIR")
