@@ -255,3 +255,13 @@ def test_compiled_view_tracks_state_after_trading(compiled):
     assert view.order(12).qty == book.get(12)[2] == 3
     assert view.order(4).qty == 2
     assert view.level_of(12).qty == book.best_ask()[1]
+
+
+def test_compiled_check_detects_crossed_book_made_by_replay_place():
+    """place() rests without matching (replay mode), so it can cross the book for real."""
+    book = _populated(OrderBook())
+    book.place(30, BUY, 103, 1)  # above the best ask 102
+    _expect_violation(book, "crossed", "103", "102")
+    book.check_invariants(allow_crossed=True)
+    book.cancel(30)
+    book.check_invariants()
