@@ -405,7 +405,8 @@ cdef class Generator:
 
     cdef void _flow_one(self) noexcept nogil:
         cdef double u = unif(&self.rng)
-        cdef double p_add = 0.52 if self.n_pool < self.target_live else 0.40
+        # mean-reverting book size: above the target, removals outpace adds
+        cdef double p_add = 0.52 if self.n_pool < self.target_live else 0.36
         self.ts += 1 + <int64_t>below(&self.rng, <uint64_t>(2 * self.gap_ns))
         if self.n_pool == 0 or u < p_add:
             self._add()
