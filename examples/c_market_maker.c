@@ -17,8 +17,8 @@
  * records), checks that process() on a fresh book and a snapshot round trip give the same
  * result, and prints the state hash.
  *
- * Built with -DMC_MM_LIBRARY -shared -fPIC it is a library exporting mm_run() only (no Python):
- * the benchmark loads it with ctypes and passes the table address.
+ * Built with -DMC_MM_LIBRARY -shared -fPIC it is a library exporting mm_run() and
+ * mm_apply_calls() (no Python): the benchmark loads it with ctypes and passes the table address.
  */
 #ifndef MC_MM_LIBRARY
 #define PY_SSIZE_T_CLEAN
@@ -163,6 +163,34 @@ int64_t mm_run(const mc_api_v1* api, mc_book* book, int64_t n_steps, uint64_t se
     return calls;
 }
 
+/* One command through the per-call function of its kind (the clock set first). */
+static inline int64_t apply_one(const mc_api_v1* api, mc_book* b, const mc_command* c) {
+    api->set_time(b, c->ts_ns);
+    switch (c->kind) {
+    case MC_CMD_SUBMIT:
+        return api->submit(b, c->order_id, c->side, c->price, c->qty, c->tif, c->owner,
+                           c->post_only);
+    case MC_CMD_MARKET:
+        return api->market(b, c->order_id, c->side, c->qty, c->owner);
+    case MC_CMD_CANCEL:
+        return api->cancel(b, c->order_id);
+    case MC_CMD_MODIFY:
+        return api->modify(b, c->order_id, c->qty, c->price);
+    default:
+        return api->apply(b, c);
+    }
+}
+
+/* Per-call loop over a command array, events discarded after each call (the benchmark's C
+ * per-operation figure). Returns n. */
+int64_t mm_apply_calls(const mc_api_v1* api, mc_book* b, const mc_command* cmds, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        apply_one(api, b, &cmds[i]);
+        api->clear_events(b);
+    }
+    return n;
+}
+
 #ifndef MC_MM_LIBRARY
 
 static double now_s(void) {
@@ -238,24 +266,7 @@ static int replay(const mc_api_v1* api, const char* cmd_path, const char* ev_pat
     mc_event* all = (mc_event*)malloc(ev_cap * sizeof(mc_event));
     /* per-call entry: one function per command kind, the clock set before each */
     for (int64_t i = 0; i < n && all != NULL; i++) {
-        const mc_command* c = &cmds[i];
-        api->set_time(b, c->ts_ns);
-        switch (c->kind) {
-        case MC_CMD_SUBMIT:
-            api->submit(b, c->order_id, c->side, c->price, c->qty, c->tif, c->owner, c->post_only);
-            break;
-        case MC_CMD_MARKET:
-            api->market(b, c->order_id, c->side, c->qty, c->owner);
-            break;
-        case MC_CMD_CANCEL:
-            api->cancel(b, c->order_id);
-            break;
-        case MC_CMD_MODIFY:
-            api->modify(b, c->order_id, c->qty, c->price);
-            break;
-        default:
-            api->apply(b, c);
-        }
+        apply_one(api, b, &cmds[i]);
         all = drain_all(api, b, all, &n_ev, &ev_cap);
     }
     if (all == NULL) {
