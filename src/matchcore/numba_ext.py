@@ -9,7 +9,7 @@ handle, the int ``OrderBook.address`` (an engine: ``Engine.address``).
 
 >>> import numba, matchcore as mc
 >>> from matchcore import numba_ext as mcn
->>> @numba.njit(cache=True)
+>>> @numba.njit  # in a module file: @numba.njit(cache=True)
 ... def buy_then_sell(book):
 ...     mcn.submit(book, 1, mc.Side.BUY, 100, 5, mc.TIF.GTC, 0, 0)
 ...     return mcn.submit(book, 2, mc.Side.SELL, 100, 3, mc.TIF.GTC, 0, 0)
