@@ -106,6 +106,19 @@ def test_workload_save_then_load_same_arrays(tmp_path):
     assert back.setup.tobytes() == w.setup.tobytes() and back.flow.tobytes() == w.flow.tobytes()
 
 
+def test_workload_save_native_then_replay_same_book(tmp_path):
+    native = pytest.importorskip("matchcore.native")
+    w = _gen("market_maker", n=2_000)
+    setup_path, flow_path = w.save_native(tmp_path / "mm")
+    assert native.read_commands(flow_path).tobytes() == w.flow.tobytes()
+    a = harness.build_book(w.setup, w.flow)
+    a.process(w.flow)
+    b = mc.OrderBook()
+    b.process(native.read_commands(setup_path))
+    b.process(native.read_commands(flow_path))
+    assert a.state_hash() == b.state_hash()
+
+
 def test_generate_unknown_workload_or_parameter_raises():
     with pytest.raises(ValueError, match="unknown workload"):
         W.generate("nope", 10)

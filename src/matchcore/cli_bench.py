@@ -34,7 +34,7 @@ def add_parser(p, name):
     p.add_argument("--subtract-overhead", action="store_true",
                    help="show percentiles with the clock pair's median cost subtracted")
     p.add_argument("--save-workloads", metavar="DIR",
-                   help="also write each generated workload to DIR (.npz)")
+                   help="also write each generated workload to DIR (.npz, and native .mccmd files)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -111,7 +111,12 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
         if save_dir is not None:
             from pathlib import Path
 
+            Path(save_dir).mkdir(parents=True, exist_ok=True)
             w.save(Path(save_dir) / f"{name}_{n}_{seed}.npz")
+            try:
+                w.save_native(Path(save_dir) / f"{name}_{n}_{seed}")
+            except ImportError:
+                pass
         bar.set_description(f"measure {name}")
         r = harness.measure_workload(w.setup, w.flow, clock=clk, overhead_ns=overhead, rate=rate)
         r["params"] = w.params

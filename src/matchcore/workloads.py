@@ -60,6 +60,19 @@ class Workload:
         np.savez(path, setup=self.setup, flow=self.flow, meta=meta)
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
+    def save_native(self, prefix) -> tuple[Path, Path]:
+        """Write ``<prefix>.setup.mccmd`` and ``<prefix>.flow.mccmd`` in matchcore's native command
+        format (:mod:`matchcore.native`; replay with ``matchcore replay FILE --format native``).
+        Raises ``ImportError`` in a build without :mod:`matchcore.native`. O(n) bytes written."""
+        from matchcore import native
+
+        prefix = Path(prefix)
+        paths = (prefix.with_name(prefix.name + ".setup.mccmd"),
+                 prefix.with_name(prefix.name + ".flow.mccmd"))
+        native.write_commands(paths[0], self.setup, stp=1)
+        native.write_commands(paths[1], self.flow, stp=1)
+        return paths
+
     @classmethod
     def load(cls, path) -> "Workload":
         """Read a workload written by :meth:`save`."""
