@@ -133,6 +133,17 @@ def test_numba_drain_owner_short_buffer_keeps_later_events():
     assert book.events()["order_id"].tolist() == [3]
 
 
+def test_numba_intrinsic_accepts_matchcore_enums():
+    @numba.njit
+    def enums(book):
+        mcn.submit(book, 1, mc.Side.SELL, 100, 5, mc.TIF.GTC, 0, 0)
+        return mcn.submit(book, 2, mc.Side.BUY, 100, 3, mc.TIF.IOC, 0, 0)
+
+    book = mc.OrderBook()
+    assert enums(book.address) == 3
+    assert book.best_ask() == (100, 2)
+
+
 def test_numba_intrinsic_rejects_non_integer_argument():
     @numba.njit
     def bad(book):

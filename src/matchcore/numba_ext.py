@@ -103,7 +103,7 @@ def _symbol(pyname: str) -> str:
 
 
 def _check_arg(cname, i, kind, ty):
-    ok = (isinstance(ty, (types.Integer, types.Boolean)) or
+    ok = (isinstance(ty, (types.Integer, types.Boolean, types.IntEnumMember)) or
           (kind == "p" and isinstance(ty, (types.Array, types.CPointer, types.RawPointer))))
     if not ok:
         raise TypingError(f"{cname}: argument {i} must be an integer"
