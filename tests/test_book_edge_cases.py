@@ -890,3 +890,49 @@ def test_enum_arguments_accept_plain_ints(book_cls):
     assert book.stp == STP.CANCEL_TAKER
     assert book.submit(1, 1, 100, 2, 0) == 0
     assert book.submit(2, Side.BUY, 100, 1, TIF.IOC) == 1
+
+
+@pytest.mark.parametrize("side,event_side", [(-1, 255), (256, 0), (257, 1)])
+def test_submit_side_outside_byte_rejected_event_side_masked(book, side, event_side):
+    # 257 & 0xFF == 1 but 257 is still not a valid side
+    with pytest.raises(OrderRejected) as info:
+        book.submit(1, side, 100, 1)
+    assert info.value.reason == R.INVALID_SIDE
+    assert_events(book, [ev(K.REJECTED, 1, side=event_side, price=100, qty=1,
+                            reason=R.INVALID_SIDE)])
+    assert len(book) == 0
+
+
+@pytest.mark.parametrize("kwargs", [dict(side=2**31), dict(side=-(2**31) - 1), dict(tif=2**31),
+                                    dict(qty=2**63), dict(owner=-1), dict(owner=2**64),
+                                    dict(ts_ns=2**63)])
+def test_submit_argument_outside_c_type_raises_overflow_before_book(book, kwargs):
+    args = dict(side=BUY, tif=0, qty=1, owner=0, ts_ns=0)
+    args.update(kwargs)
+    with pytest.raises(OverflowError):
+        book.submit(1, args["side"], 100, args["qty"], args["tif"], owner=args["owner"],
+                    ts_ns=args["ts_ns"])
+    assert len(book.events()) == 0
+    assert len(book) == 0
+
+
+@pytest.mark.parametrize("call", [
+    lambda b: b.submit(1, BUY, 100.7, 1),
+    lambda b: b.submit(1, BUY, 100, 2.5),
+    lambda b: b.submit(1.0, BUY, 100, 1),
+    lambda b: b.submit(1, BUY, np.float64(100.0), 1),
+    lambda b: b.submit_market(1, BUY, 2.0),
+    lambda b: b.modify(5, 3.9),
+    lambda b: b.modify(5, 3, 99.99),
+], ids=["price", "qty", "order_id", "np_float_price", "market_qty", "modify_qty",
+        "modify_price"])
+def test_float_arguments_raise_type_error_never_truncated(book, call):
+    # Prices are integer ticks and quantities integer lots: a float is a caller bug (a price in
+    # currency units passed by mistake), and truncating it would trade at the wrong price.
+    book.submit(5, BUY, 90, 5)
+    before = snapshot(book)
+    book.events()
+    with pytest.raises(TypeError):
+        call(book)
+    assert len(book.events()) == 0
+    assert snapshot(book) == before

@@ -68,6 +68,14 @@ def _uint64(value, name: str) -> int:
     return v
 
 
+def _cint(value, name: str) -> int:
+    """Convert like a C ``int`` argument (side, tif): [-2**31, 2**31), else OverflowError."""
+    v = operator.index(value)
+    if not -(2**31) <= v < 2**31:
+        raise OverflowError(f"{name}={v} is outside the C int range")
+    return v
+
+
 def _int64(value, name: str) -> int:
     """Convert like a C ``int64_t`` argument: any integer in [-2**63, 2**63), else OverflowError."""
     v = operator.index(value)
@@ -174,10 +182,10 @@ class ReferenceBook:
         4
         """
         oid = _uint64(order_id, "order_id")
-        side = _int64(side, "side")
+        side = _cint(side, "side")
         price = _int64(price, "price")
         qty = _int64(qty, "qty")
-        tif = _int64(tif, "tif")
+        tif = _cint(tif, "tif")
         owner = _uint64(owner, "owner")
         self._begin(_int64(ts_ns, "ts_ns"))
         filled, reason = self._submit(oid, side, price, qty, tif, owner, bool(post_only))
@@ -202,7 +210,7 @@ class ReferenceBook:
         0
         """
         oid = _uint64(order_id, "order_id")
-        side = _int64(side, "side")
+        side = _cint(side, "side")
         qty = _int64(qty, "qty")
         owner = _uint64(owner, "owner")
         self._begin(_int64(ts_ns, "ts_ns"))
@@ -347,7 +355,7 @@ class ReferenceBook:
         >>> book.depth(5)[0].tolist()
         [[100, 3], [99, 2]]
         """
-        n = operator.index(n)
+        n = _int64(n, "n")
         if n < 0:
             raise ValueError(f"depth(n) needs n >= 0, got {n}")
         out = []
@@ -399,10 +407,10 @@ class ReferenceBook:
         >>> book.level(Side.BUY, 100)
         [(7, 2), (3, 1)]
         """
-        side = operator.index(side)
+        side = _cint(side, "side")
         if side not in (_BUY, _SELL):
             raise ValueError(f"side must be 0 (BUY) or 1 (SELL), got {side}")
-        level = self._sides[side].get(operator.index(price))
+        level = self._sides[side].get(_int64(price, "price"))
         return [] if level is None else [(o.oid, o.qty) for o in level.values()]
 
     def check_invariants(self) -> None:
