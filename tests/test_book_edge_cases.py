@@ -936,3 +936,32 @@ def test_float_arguments_raise_type_error_never_truncated(book, call):
         call(book)
     assert len(book.events()) == 0
     assert snapshot(book) == before
+
+
+def test_level_qty_sum_beyond_int64_never_reported_negative(book):
+    # Each order's qty fits int64 but the level total (2**63) does not: the aggregate must be
+    # exact or refused with OverflowError, never wrapped to a negative quantity.
+    book.submit(1, SELL, 100, 2**62)
+    book.submit(2, SELL, 100, 2**62)
+    book.submit(3, SELL, 100, 1)
+    try:
+        best = book.best_ask()
+    except OverflowError:
+        pass
+    else:
+        assert best == (100, 2**63 + 1)
+    try:
+        ahead = book.queue_position(3)
+    except OverflowError:
+        pass
+    else:
+        assert ahead == 2**63
+    try:
+        _, asks = book.depth(1)
+    except OverflowError:
+        pass
+    else:
+        assert (asks[:, 1] > 0).all(), asks.tolist()
+    # matching is unaffected: a FOK for the whole of the first two orders fills
+    assert book.submit(4, BUY, 100, 2**63 - 1, TIF.FOK) == 2**63 - 1
+    assert book.best_ask() == (100, 2)

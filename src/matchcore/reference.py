@@ -349,7 +349,8 @@ class ReferenceBook:
         """Aggregated top ``n`` levels per side: ``(bids, asks)``, int64 arrays of shape (k, 2).
 
         Rows are ``[price, total open qty]``, best price first (bids descending, asks ascending),
-        k <= n. ``n < 0`` raises ValueError. Complexity: O(orders in the k levels).
+        k <= n. ``n < 0`` raises ValueError; a level total beyond int64 raises OverflowError
+        (never wrapped). Complexity: O(orders in the k levels).
 
         >>> book = ReferenceBook(); _ = book.submit(1, 0, 99, 2); _ = book.submit(2, 0, 100, 3)
         >>> book.depth(5)[0].tolist()
@@ -364,7 +365,10 @@ class ReferenceBook:
             for price, level in self._levels_best_first(side):
                 if len(rows) >= n:
                     break
-                rows.append((price, sum(o.qty for o in level.values())))
+                total = sum(o.qty for o in level.values())
+                if total > _INT64_MAX:
+                    raise OverflowError(f"level {price} holds {total} lots: beyond int64")
+                rows.append((price, total))
             out.append(np.array(rows, dtype=np.int64).reshape(len(rows), 2))
         return out[0], out[1]
 
