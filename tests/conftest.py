@@ -2,17 +2,9 @@
 the ReferenceBook; helpers build expected events and compare EVENT_DTYPE arrays field by field."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-# Tests run against the in-place build (setup.py build_ext --inplace) when the package is not
-# installed.
-_SRC = Path(__file__).resolve().parent.parent / "src"
-if str(_SRC) not in sys.path:
-    sys.path.insert(0, str(_SRC))
 
 from matchcore._enums import EVENT_DTYPE, EventKind, Reason  # noqa: E402
 
