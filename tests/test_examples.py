@@ -70,11 +70,22 @@ def c_program(tmp_path_factory):
         pytest.skip(f"Python.h not found in {py_inc}: cannot embed Python in the C example")
     libdir = sysconfig.get_config_var("LIBDIR")
     ldver = sysconfig.get_config_var("LDVERSION")
-    exe = tmp_path_factory.mktemp("cbuild") / "c_market_maker"
+    tmp = tmp_path_factory.mktemp("cbuild")
+    link = [f"-L{libdir}", f"-Wl,-rpath,{libdir}", f"-lpython{ldver}", "-ldl", "-lm"]
+    exe = tmp / "c_market_maker"
     cmd = [cc, "-O2", "-Wall", "-Werror", "-I", _capi.get_include(), "-I", py_inc,
-           str(EXAMPLES / "c_market_maker.c"), "-o", str(exe), f"-L{libdir}",
-           f"-Wl,-rpath,{libdir}", f"-lpython{ldver}", "-ldl", "-lm"]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+           str(EXAMPLES / "c_market_maker.c"), "-o", str(exe), *link]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        # Tell "this Python cannot be embedded here" (skip) from a broken example (fail).
+        probe = tmp / "probe.c"
+        probe.write_text("#include <Python.h>\nint main(void){Py_Initialize();return 0;}\n")
+        ok = subprocess.run([cc, "-I", py_inc, str(probe), "-o", str(tmp / "probe"), *link],
+                            capture_output=True, text=True)
+        if ok.returncode != 0:
+            pytest.skip(f"cannot link an embedded Python here (libpython{ldver} in {libdir}?): "
+                        f"{ok.stderr.strip()[:300]}")
+        pytest.fail(f"examples/c_market_maker.c does not build:\n{out.stderr}")
     return exe
 
 
