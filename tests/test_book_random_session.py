@@ -296,3 +296,44 @@ def test_process_compiled_equals_reference_on_session_prefix():
         a = OrderBook(stp=stp).process(cmds)
         b = ReferenceBook(stp=stp).process(cmds)
         assert_events_equal(a, b, labels=("compiled", "reference"), context=f"{stp.name}: ")
+
+
+@pytest.mark.parametrize("width", [3, 200, 2000])
+def test_process_compiled_equals_reference_across_price_widths(width):
+    """Prices up to ``width`` ticks from a fixed mid: from a handful of deep levels to hundreds of
+    sparse ones (levels that empty and come back, ladders that grow and shrink), checked level
+    by level."""
+    rng = np.random.default_rng(width)
+    n = 20_000
+    cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+    cmds["kind"] = rng.choice([SUBMIT, MARKET, CANCEL, MODIFY], size=n, p=[0.5, 0.03, 0.25, 0.22])
+    cmds["ts_ns"] = np.arange(n)
+    cmds["side"] = rng.integers(0, 2, n)
+    # passive: buys below 10_000, sells above; 10% on the wrong side of the mid (they cross)
+    sign = np.where(cmds["side"] == 0, -1, 1) * np.where(rng.random(n) < 0.1, -1, 1)
+    cmds["price"] = 10_000 + sign * rng.integers(0, width + 1, n)
+    cmds["qty"] = rng.integers(1, 30, n)
+    cmds["tif"] = rng.choice([0, 0, 0, 1, 2], n)
+    cmds["owner"] = rng.integers(0, 3, n)
+    cmds["post_only"] = rng.random(n) < 0.1
+    new = np.isin(cmds["kind"], [SUBMIT, MARKET])
+    cmds["order_id"][new] = np.flatnonzero(new)
+    # cancels/modifies target one of the last 500 order ids issued before them
+    issued = np.maximum.accumulate(np.where(new, np.arange(n), 0))
+    old = ~new
+    cmds["order_id"][old] = np.maximum(0, issued[old] - rng.integers(0, 500, old.sum()))
+    keep_price = old & (rng.random(n) < 0.5)
+    cmds["price"][keep_price] = 0
+    for stp in STP:
+        a, b = OrderBook(stp=stp, capacity=1), ReferenceBook(stp=stp)
+        for start in range(0, n, 2_000):
+            chunk = cmds[start:start + 2_000]
+            assert_events_equal(a.process(chunk), b.process(chunk), labels=("compiled", "reference"),
+                                context=f"{stp.name} width {width} commands {start}..: ")
+            a.check_invariants()
+            b.check_invariants()
+            assert_books_equal(a, b, f"{stp.name} width {width}")
+            bids, asks = b.depth(1_000_000)
+            for side, rows in ((0, bids), (1, asks)):
+                for price, _ in rows.tolist():
+                    assert a.level(side, price) == b.level(side, price), (side, price)
