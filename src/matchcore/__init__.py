@@ -1,4 +1,10 @@
-"""matchcore: a low-latency limit order book and matching engine with a compiled core."""
+"""matchcore: a low-latency limit order book and matching engine with a compiled core.
+
+``import matchcore`` loads only the compiled core; feeds (``matchcore.itch``, ``.lobster``,
+``.moldudp``, ``.native``), the benchmark harness and the Numba bridge load on first use.
+"""
+import importlib
+
 from matchcore._enums import (
     COMMAND_DTYPE,
     EVENT_DTYPE,
@@ -11,20 +17,29 @@ from matchcore._enums import (
     STP,
     TIF,
 )
-from matchcore._core import OrderBook
+from matchcore._core import OrderBook, SnapshotError
+from matchcore._engine import Engine
+from matchcore._capi import c_api_addresses, c_api_capsule, get_include
 
 __version__ = "0.1.0"
 
+_LAZY_SUBMODULES = ("itch", "lobster", "moldudp", "native", "workloads", "bench", "numba_ext",
+                    "reference")
+
 
 def __getattr__(name):
-    # The reference model pulls in sortedcontainers; load it only when asked for.
+    # The reference model pulls in sortedcontainers, the feeds and the harness more; load them
+    # only when asked for, so that importing the package stays fast.
     if name == "ReferenceBook":
         from matchcore.reference import ReferenceBook
         return ReferenceBook
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"matchcore.{name}")
     raise AttributeError(f"module 'matchcore' has no attribute {name!r}")
 
 
 __all__ = [
-    "COMMAND_DTYPE", "EVENT_DTYPE", "CommandKind", "EventKind", "OrderBook", "OrderRejected",
-    "Reason", "ReferenceBook", "Reject", "Side", "STP", "TIF",
+    "COMMAND_DTYPE", "EVENT_DTYPE", "CommandKind", "Engine", "EventKind", "OrderBook",
+    "OrderRejected", "Reason", "ReferenceBook", "Reject", "STP", "Side", "SnapshotError", "TIF",
+    "c_api_addresses", "c_api_capsule", "get_include",
 ]
