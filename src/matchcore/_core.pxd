@@ -104,9 +104,13 @@ cdef struct mc_order:
     uint8_t post_only
     uint8_t live
 
+# Level totals are 128-bit: every order's qty fits int64, but a level's sum of several may not.
+cdef extern from *:
+    ctypedef long long mc_i128 "__int128"
+
 cdef struct mc_level:
     int64_t price
-    int64_t qty          # sum of open qty of its orders
+    mc_i128 qty          # sum of open qty of its orders (exact; C outputs saturate at 2**63-1)
     int32_t count
     int32_t head
     int32_t tail

@@ -16,6 +16,8 @@ from libc.string cimport memcpy, memmove, memset, memcmp
 import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLong, PyLong_CheckExact
+from cpython.number cimport PyNumber_Index
 from enum import IntEnum
 
 cnp.import_array()
@@ -363,6 +365,11 @@ cdef inline void _emit(mc_book* b, int kind, uint64_t oid, uint64_t maker, int s
 # price ladder
 # ----------------------------------------------------------------------------------------------
 
+cdef inline int64_t _sat64(mc_i128 v) noexcept nogil:
+    # A level total for an int64 output: exact up to 2**63-1, saturated beyond.
+    return <int64_t>v if v <= <mc_i128>0x7FFFFFFFFFFFFFFF else <int64_t>0x7FFFFFFFFFFFFFFF
+
+
 cdef inline int64_t _key(int side, int64_t price) noexcept nogil:
     return price if side == MC_BUY else -price
 
@@ -538,7 +545,7 @@ cdef inline int64_t _limit_key(int side, int64_t price) noexcept nogil:
     return -price if side == MC_BUY else price
 
 
-cdef bint _fok_fillable(const mc_book* b, int side, int64_t lim, int64_t qty,
+cdef bint _fok_fillable(const mc_book* b, int side, int64_t lim, int64_t want,
                         uint64_t owner) noexcept nogil:
     cdef const mc_ladder* L = &b.side[side ^ 1]
     cdef int32_t i = L.n - 1
@@ -546,6 +553,7 @@ cdef bint _fok_fillable(const mc_book* b, int side, int64_t lim, int64_t qty,
     cdef const mc_level* l
     cdef const mc_order* o
     cdef bint stp = owner != 0 and b.stp != MC_STP_NONE
+    cdef mc_i128 qty = want
     while i >= 0 and L.keys[i] >= lim:
         l = &b.levels[L.lv[i]]
         if not stp:
@@ -825,7 +833,7 @@ cdef int mc_best(const mc_book* b, int side, int64_t* price, int64_t* qty) noexc
         return 0
     cdef const mc_level* l = &b.levels[L.lv[L.n - 1]]
     price[0] = l.price
-    qty[0] = l.qty
+    qty[0] = _sat64(l.qty)
     return 1
 
 
@@ -841,7 +849,7 @@ cdef int64_t mc_depth(const mc_book* b, int side, int64_t n, int64_t* out) noexc
         if l.count == 0:
             continue
         out[2 * k] = l.price
-        out[2 * k + 1] = l.qty
+        out[2 * k + 1] = _sat64(l.qty)
         k += 1
     return k
 
@@ -858,7 +866,7 @@ cdef int64_t mc_depth_orders(const mc_book* b, int side, int64_t n, int64_t* out
         if l.count == 0:
             continue
         out[3 * k] = l.price
-        out[3 * k + 1] = l.qty
+        out[3 * k + 1] = _sat64(l.qty)
         out[3 * k + 2] = l.count
         k += 1
     return k
@@ -875,17 +883,22 @@ cdef int mc_get(const mc_book* b, uint64_t oid, int* side, int64_t* price, int64
     return 1
 
 
-cdef int64_t mc_queue_position(const mc_book* b, uint64_t oid) noexcept nogil:
-    """Open qty ahead of the order at its level (O(orders ahead)); -1 if not resting."""
+cdef mc_i128 _queue_ahead(const mc_book* b, uint64_t oid) noexcept nogil:
     cdef int32_t idx = _map_find(&b.index, oid)
     if idx < 0:
         return -1
-    cdef int64_t ahead = 0
+    cdef mc_i128 ahead = 0
     cdef int32_t j = b.levels[b.orders[idx].level].head
     while j != idx:
         ahead += b.orders[j].qty
         j = b.orders[j].next
     return ahead
+
+
+cdef int64_t mc_queue_position(const mc_book* b, uint64_t oid) noexcept nogil:
+    """Open qty ahead of the order at its level (O(orders ahead)); -1 if not resting.
+    Saturates at 2**63-1 (the Python method is exact)."""
+    return _sat64(_queue_ahead(b, oid))
 
 
 cdef int64_t mc_count(const mc_book* b) noexcept nogil:
@@ -919,6 +932,7 @@ cdef uint64_t mc_state_hash(const mc_book* b) noexcept nogil:
                 continue
             h = _mix(h, <uint64_t>l.price)
             h = _mix(h, <uint64_t>l.qty)
+            h = _mix(h, <uint64_t>(l.qty >> 64))
             idx = l.head
             while idx >= 0:
                 o = &b.orders[idx]
@@ -1325,6 +1339,58 @@ STRUCT_SIZES = {"event": sizeof(mc_event), "command": sizeof(mc_command),
                 "order": sizeof(mc_order), "level": sizeof(mc_level)}
 
 
+# Strict integer arguments. Cython's own conversion of a typed argument accepts a float through
+# __int__ and truncates it; a price or quantity given as a float is a caller's bug (a price in
+# currency units, say) and truncating it would trade at a wrong price, so only integers (int, numpy
+# integers, IntEnum members: anything with __index__) are accepted. Out-of-range values raise
+# OverflowError before the book is touched.
+
+cdef inline int64_t _i64(object x) except? -1:
+    if PyLong_CheckExact(x):
+        return PyLong_AsLongLong(x)
+    return PyLong_AsLongLong(PyNumber_Index(x))
+
+
+cdef inline uint64_t _u64(object x) except? 0xFFFFFFFFFFFFFFFF:
+    if PyLong_CheckExact(x):
+        return PyLong_AsUnsignedLongLong(x)
+    return PyLong_AsUnsignedLongLong(PyNumber_Index(x))
+
+
+cdef inline int _cint(object x) except? -1:
+    cdef int64_t v = _i64(x)
+    if v < -2147483648 or v > 2147483647:
+        raise OverflowError(f"{x!r} is out of range for a C int")
+    return <int>v
+
+
+cdef object _py_i128(mc_i128 v):
+    if v >= <mc_i128>INT64_MIN and v <= <mc_i128>0x7FFFFFFFFFFFFFFF:
+        return <int64_t>v
+    return (int(<int64_t>(v >> 64)) << 64) + int(<uint64_t>v)
+
+
+cdef int _check_depth_exact(const mc_book* b, Py_ssize_t n) except -1:
+    # depth() hands out int64 arrays: a level total beyond int64 is refused, never wrapped.
+    cdef int s
+    cdef int32_t i
+    cdef Py_ssize_t k
+    cdef const mc_level* l
+    for s in range(2):
+        k = 0
+        i = b.side[s].n - 1
+        while i >= 0 and k < n:
+            l = &b.levels[b.side[s].lv[i]]
+            i -= 1
+            if l.count == 0:
+                continue
+            k += 1
+            if l.qty > <mc_i128>0x7FFFFFFFFFFFFFFF:
+                raise OverflowError(f"level {l.price} holds {_py_i128(l.qty)} lots, beyond int64: "
+                                    f"use best_bid()/best_ask()/level() for exact totals")
+    return 0
+
+
 cdef object _raise(int64_t code, uint64_t oid):
     if code == -MC_ERR_NOMEM:
         raise MemoryError("matchcore: out of memory; the book is unchanged")
@@ -1422,8 +1488,8 @@ cdef class OrderBook:
 
     # ---- order entry ----
 
-    def submit(self, uint64_t order_id, int side, int64_t price, int64_t qty, int tif=MC_GTC, *,
-               uint64_t owner=0, bint post_only=False, int64_t ts_ns=0):
+    def submit(self, order_id, side, price, qty, tif=MC_GTC, *, owner=0, bint post_only=False,
+               ts_ns=0):
         """Submit a limit order; returns the qty executed immediately (lots).
 
         GTC rests its remainder, IOC expires it, FOK trades completely or not at all. A post-only
@@ -1435,18 +1501,24 @@ cdef class OrderBook:
         0
         """
         cdef mc_book* b = self._b
+        cdef uint64_t oid = _u64(order_id)
+        cdef int c_side = _cint(side)
+        cdef int64_t c_price = _i64(price)
+        cdef int64_t c_qty = _i64(qty)
+        cdef int c_tif = _cint(tif)
+        cdef uint64_t c_owner = _u64(owner)
+        cdef int64_t c_ts = _i64(ts_ns)
         if not self.record_events:
             b.n_ev = 0
-        b.now_ns = ts_ns
-        cdef int64_t r = mc_submit(b, order_id, side, price, qty, tif, owner, post_only)
+        b.now_ns = c_ts
+        cdef int64_t r = mc_submit(b, oid, c_side, c_price, c_qty, c_tif, c_owner, post_only)
         if r >= 0:
             return r
         if r == -MC_R_POST_ONLY_WOULD_CROSS:
             return 0
-        _raise(r, order_id)
+        _raise(r, oid)
 
-    def submit_market(self, uint64_t order_id, int side, int64_t qty, *, uint64_t owner=0,
-                      int64_t ts_ns=0):
+    def submit_market(self, order_id, side, qty, *, owner=0, ts_ns=0):
         """Submit a market order; returns the qty executed. The remainder expires, never rests.
 
         >>> book = OrderBook(); book.submit(1, 1, 100, 5); book.submit_market(2, 0, 8)
@@ -1454,15 +1526,20 @@ cdef class OrderBook:
         5
         """
         cdef mc_book* b = self._b
+        cdef uint64_t oid = _u64(order_id)
+        cdef int c_side = _cint(side)
+        cdef int64_t c_qty = _i64(qty)
+        cdef uint64_t c_owner = _u64(owner)
+        cdef int64_t c_ts = _i64(ts_ns)
         if not self.record_events:
             b.n_ev = 0
-        b.now_ns = ts_ns
-        cdef int64_t r = mc_market(b, order_id, side, qty, owner)
+        b.now_ns = c_ts
+        cdef int64_t r = mc_market(b, oid, c_side, c_qty, c_owner)
         if r >= 0:
             return r
-        _raise(r, order_id)
+        _raise(r, oid)
 
-    def cancel(self, uint64_t order_id, *, int64_t ts_ns=0):
+    def cancel(self, order_id, *, ts_ns=0):
         """Cancel a resting order; returns its open qty, or 0 if it is not resting. O(1).
 
         >>> book = OrderBook(); book.submit(1, 0, 100, 5); book.cancel(1); book.cancel(1)
@@ -1471,17 +1548,19 @@ cdef class OrderBook:
         0
         """
         cdef mc_book* b = self._b
+        cdef uint64_t oid = _u64(order_id)
+        cdef int64_t c_ts = _i64(ts_ns)
         if not self.record_events:
             b.n_ev = 0
-        b.now_ns = ts_ns
-        cdef int64_t r = mc_cancel(b, order_id)
+        b.now_ns = c_ts
+        cdef int64_t r = mc_cancel(b, oid)
         if r >= 0:
             return r
         if r == -MC_R_ORDER_NOT_FOUND:
             return 0
-        _raise(r, order_id)
+        _raise(r, oid)
 
-    def modify(self, uint64_t order_id, int64_t qty, price=None, *, int64_t ts_ns=0):
+    def modify(self, order_id, qty, price=None, *, ts_ns=0):
         """Set a resting order's open qty (and price); returns False if it is not resting.
 
         Same price and a qty not above the open qty keeps the queue place; a larger qty or a new
@@ -1494,21 +1573,23 @@ cdef class OrderBook:
         True
         """
         cdef mc_book* b = self._b
-        cdef int64_t p = 0 if price is None else price
+        cdef uint64_t oid = _u64(order_id)
+        cdef int64_t c_qty = _i64(qty)
+        cdef int64_t p = 0 if price is None else _i64(price)
+        cdef int64_t c_ts = _i64(ts_ns)
         if not self.record_events:
             b.n_ev = 0
-        b.now_ns = ts_ns
-        cdef int64_t r = mc_modify(b, order_id, qty, p)
+        b.now_ns = c_ts
+        cdef int64_t r = mc_modify(b, oid, c_qty, p)
         if r >= 0:
             return True
         if r == -MC_R_ORDER_NOT_FOUND or r == -MC_R_POST_ONLY_WOULD_CROSS:
             return False
-        _raise(r, order_id)
+        _raise(r, oid)
 
     # ---- replay mode: apply an exchange's own events, without matching ----
 
-    def place(self, uint64_t order_id, int side, int64_t price, int64_t qty, *, uint64_t owner=0,
-              int64_t ts_ns=0):
+    def place(self, order_id, side, price, qty, *, owner=0, ts_ns=0):
         """Rest an order at the back of its level WITHOUT matching (replay mode: the exchange
         already matched). The book may become crossed or locked, as exchange data can be.
         Raises :class:`OrderRejected` for qty <= 0, price <= 0, an unknown side or a resting id.
@@ -1518,14 +1599,20 @@ cdef class OrderBook:
         2
         """
         cdef mc_book* b = self._b
+        cdef uint64_t oid = _u64(order_id)
+        cdef int c_side = _cint(side)
+        cdef int64_t c_price = _i64(price)
+        cdef int64_t c_qty = _i64(qty)
+        cdef uint64_t c_owner = _u64(owner)
+        cdef int64_t c_ts = _i64(ts_ns)
         if not self.record_events:
             b.n_ev = 0
-        b.now_ns = ts_ns
-        cdef int64_t r = mc_rest(b, order_id, side, price, qty, owner)
+        b.now_ns = c_ts
+        cdef int64_t r = mc_rest(b, oid, c_side, c_price, c_qty, c_owner)
         if r < 0:
-            _raise(r, order_id)
+            _raise(r, oid)
 
-    def reduce(self, uint64_t order_id, int64_t qty, *, bint execution=False, int64_t ts_ns=0):
+    def reduce(self, order_id, qty, *, bint execution=False, ts_ns=0):
         """Take up to ``qty`` off a resting order (an exchange-reported execution when
         ``execution`` is true, else a partial cancel); the order leaves at zero. Returns the qty
         taken (clamped to the open qty), or 0 if the order is not resting. O(1).
@@ -1534,15 +1621,18 @@ cdef class OrderBook:
         5
         """
         cdef mc_book* b = self._b
+        cdef uint64_t oid = _u64(order_id)
+        cdef int64_t c_qty = _i64(qty)
+        cdef int64_t c_ts = _i64(ts_ns)
         if not self.record_events:
             b.n_ev = 0
-        b.now_ns = ts_ns
-        cdef int64_t r = mc_reduce(b, order_id, qty, execution)
+        b.now_ns = c_ts
+        cdef int64_t r = mc_reduce(b, oid, c_qty, execution)
         if r >= 0:
             return r
         if r == -MC_R_ORDER_NOT_FOUND:
             return 0
-        _raise(r, order_id)
+        _raise(r, oid)
 
     def process(self, commands):
         """Apply a batch of :data:`COMMAND_DTYPE` records in compiled code; returns its events.
@@ -1595,17 +1685,19 @@ cdef class OrderBook:
 
     def best_bid(self):
         """(price, aggregated qty) of the best bid, or None. O(1)."""
-        cdef int64_t p, q
-        if mc_best(self._b, MC_BUY, &p, &q):
-            return (p, q)
-        return None
+        cdef const mc_ladder* L = &self._b.side[MC_BUY]
+        if L.n == 0:
+            return None
+        cdef const mc_level* l = &self._b.levels[L.lv[L.n - 1]]
+        return (l.price, _py_i128(l.qty))
 
     def best_ask(self):
         """(price, aggregated qty) of the best ask, or None. O(1)."""
-        cdef int64_t p, q
-        if mc_best(self._b, MC_SELL, &p, &q):
-            return (p, q)
-        return None
+        cdef const mc_ladder* L = &self._b.side[MC_SELL]
+        if L.n == 0:
+            return None
+        cdef const mc_level* l = &self._b.levels[L.lv[L.n - 1]]
+        return (l.price, _py_i128(l.qty))
 
     def depth(self, Py_ssize_t n=10):
         """Top n levels per side as int64 arrays of shape (k, 2): price, qty; best first. O(n)."""
@@ -1615,6 +1707,7 @@ cdef class OrderBook:
         cdef cnp.ndarray asks = np.empty((min(n, mc_level_count(self._b, MC_SELL)), 2), dtype=np.int64)
         mc_depth(self._b, MC_BUY, n, <int64_t*>cnp.PyArray_DATA(bids))
         mc_depth(self._b, MC_SELL, n, <int64_t*>cnp.PyArray_DATA(asks))
+        _check_depth_exact(self._b, n)
         return bids, asks
 
     def depth_orders(self, Py_ssize_t n=10):
@@ -1625,6 +1718,7 @@ cdef class OrderBook:
         cdef cnp.ndarray asks = np.empty((min(n, mc_level_count(self._b, MC_SELL)), 3), dtype=np.int64)
         mc_depth_orders(self._b, MC_BUY, n, <int64_t*>cnp.PyArray_DATA(bids))
         mc_depth_orders(self._b, MC_SELL, n, <int64_t*>cnp.PyArray_DATA(asks))
+        _check_depth_exact(self._b, n)
         return bids, asks
 
     def get(self, uint64_t order_id):
@@ -1638,10 +1732,10 @@ cdef class OrderBook:
     def queue_position(self, uint64_t order_id):
         """Open qty ahead of a resting order at its price level. Raises KeyError if not resting.
         O(orders ahead)."""
-        cdef int64_t r = mc_queue_position(self._b, order_id)
+        cdef mc_i128 r = _queue_ahead(self._b, order_id)
         if r < 0:
             raise KeyError(order_id)
-        return r
+        return _py_i128(r)
 
     def level(self, int side, int64_t price):
         """The orders at one price level in time priority: a list of (order_id, open_qty)."""
@@ -1783,7 +1877,8 @@ cdef class OrderBook:
         cdef mc_book* b = self._b
         cdef int s
         cdef int32_t i, idx, prev, lv
-        cdef int64_t total, cnt, empties, seen = 0
+        cdef int64_t cnt, empties, seen = 0
+        cdef mc_i128 total
         cdef uint64_t last_seq = 0
         cdef mc_level* l
         cdef mc_order* o
@@ -1843,8 +1938,8 @@ cdef class OrderBook:
                 if prev != l.tail:
                     raise AssertionError(f"level side {s} price {l.price}: tail is not the last order")
                 if total != l.qty:
-                    raise AssertionError(f"level side {s} price {l.price}: qty {l.qty} != sum of "
-                                         f"orders {total}")
+                    raise AssertionError(f"level side {s} price {l.price}: qty {_py_i128(l.qty)} != sum of "
+                                         f"orders {_py_i128(total)}")
                 if cnt != l.count:
                     raise AssertionError(f"level side {s} price {l.price}: count {l.count} != "
                                          f"orders in queue {cnt}")
