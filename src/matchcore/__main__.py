@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 # subcommand -> (module, one-line help)
@@ -28,27 +29,27 @@ def _register_optional() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import importlib.util  # noqa: F401  (used by _register_optional)
-
     _register_optional()
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="matchcore", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_)
-        p.set_defaults(_module=module, _name=name)
-    # Parse the subcommand first, then let its module define the rest of its arguments.
-    args, _ = parser.parse_known_args(argv)
-    if args.command is None:
+        sub.add_parser(name, help=help_, add_help=False)
+    # Only the subcommand's name is parsed here; its module defines and parses the rest, so
+    # that `matchcore replay --help` shows the replay options.
+    if not argv or argv[0].startswith("-"):
+        parser.parse_args(argv[:1])
         parser.print_help()
         return 2
-    mod = importlib.import_module(args._module)
-    sub_parser = argparse.ArgumentParser(prog=f"matchcore {args.command}",
-                                         description=SUBCOMMANDS[args.command][1])
-    mod.add_parser(sub_parser, args.command)
-    rest = sys.argv[1:] if argv is None else list(argv)
-    rest = rest[rest.index(args.command) + 1:]
-    sub_args = sub_parser.parse_args(rest)
-    sub_args.command = args.command
+    command = argv[0]
+    if command not in SUBCOMMANDS:
+        parser.parse_args(argv[:1])  # exits with argparse's "invalid choice" message
+    module, help_ = SUBCOMMANDS[command]
+    mod = importlib.import_module(module)
+    sub_parser = argparse.ArgumentParser(prog=f"matchcore {command}", description=help_)
+    mod.add_parser(sub_parser, command)
+    sub_args = sub_parser.parse_args(argv[1:])
+    sub_args.command = command
     return int(mod.run(sub_args) or 0)
 
 
