@@ -4,6 +4,8 @@
 # to Python by matchcore._enums.
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t
+from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLong, PyLong_CheckExact
+from cpython.number cimport PyNumber_Index
 
 cdef enum:
     MC_BUY = 0
@@ -183,6 +185,10 @@ cdef int64_t mc_process(mc_book* b, const mc_command* cmds, int64_t n) noexcept 
 cdef int64_t mc_rest(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty,
                      uint64_t owner) noexcept nogil
 cdef int64_t mc_reduce(mc_book* b, uint64_t oid, int64_t qty, int is_execution) noexcept nogil
+# slot-based: act on the slot mc_find returned (book unchanged since) without a second index probe
+cdef int32_t mc_find(const mc_book* b, uint64_t oid) noexcept nogil
+cdef int64_t mc_reduce_slot(mc_book* b, int32_t idx, int64_t qty, int is_execution) noexcept nogil
+cdef int64_t mc_cancel_slot(mc_book* b, int32_t idx) noexcept nogil
 
 # ---- queries ----
 cdef int mc_best(const mc_book* b, int side, int64_t* price, int64_t* qty) noexcept nogil
@@ -215,3 +221,28 @@ cdef mc_book* mc_snapshot_load(const uint8_t* data, int64_t n, int* err) noexcep
 cdef class OrderBook:
     cdef mc_book* _b
     cdef readonly bint record_events
+
+
+# Strict integer arguments. Cython's own conversion of a typed argument accepts a float through
+# __int__ and truncates it; a price or quantity given as a float is a caller's bug (a price in
+# currency units, say) and truncating it would trade at a wrong price, so only integers (int, numpy
+# integers, IntEnum members: anything with __index__) are accepted. Out-of-range values raise
+# OverflowError before the book is touched.
+
+cdef inline int64_t _i64(object x) except? -1:
+    if PyLong_CheckExact(x):
+        return PyLong_AsLongLong(x)
+    return PyLong_AsLongLong(PyNumber_Index(x))
+
+
+cdef inline uint64_t _u64(object x) except? 0xFFFFFFFFFFFFFFFF:
+    if PyLong_CheckExact(x):
+        return PyLong_AsUnsignedLongLong(x)
+    return PyLong_AsUnsignedLongLong(PyNumber_Index(x))
+
+
+cdef inline int _cint(object x) except? -1:
+    cdef int64_t v = _i64(x)
+    if v < -2147483648 or v > 2147483647:
+        raise OverflowError(f"{x!r} is out of range for a C int")
+    return <int>v

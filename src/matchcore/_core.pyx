@@ -16,8 +16,6 @@ from libc.string cimport memcpy, memmove, memset, memcmp
 import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
-from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLong, PyLong_CheckExact
-from cpython.number cimport PyNumber_Index
 from enum import IntEnum
 
 cnp.import_array()
@@ -74,6 +72,14 @@ cdef inline int32_t _map_find(const mc_map* m, uint64_t key) noexcept nogil:
         if e.key == key:
             return e.val
         i = (i + 1) & m.mask
+
+
+cdef inline uint64_t _map_probe(const mc_map* m, uint64_t key) noexcept nogil:
+    # Position of key, or of the empty slot where key would be stored (the table has room).
+    cdef uint64_t i = _home(m, key)
+    while m.tab[i].val >= 0 and m.tab[i].key != key:
+        i = (i + 1) & m.mask
+    return i
 
 
 cdef inline void _map_put(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
@@ -514,6 +520,24 @@ cdef inline void _order_release(mc_book* b, int32_t idx) noexcept nogil:
     b.n_orders -= 1
 
 
+cdef inline int32_t _order_new_at(mc_book* b, uint64_t oid, int side, uint64_t owner,
+                                  int post_only, uint64_t pos) noexcept nogil:
+    # _order_new with the id's empty index slot already found by _map_probe.
+    cdef int32_t idx = b.free_order
+    cdef mc_order* o = &b.orders[idx]
+    b.free_order = o.next
+    o.oid = oid
+    o.owner = owner
+    o.side = <uint8_t>side
+    o.post_only = <uint8_t>(post_only != 0)
+    o.live = 1
+    b.index.tab[pos].key = oid
+    b.index.tab[pos].val = idx
+    b.index.n += 1
+    b.n_orders += 1
+    return idx
+
+
 cdef inline int32_t _order_new(mc_book* b, uint64_t oid, int side, uint64_t owner,
                                int post_only) noexcept nogil:
     cdef int32_t idx = b.free_order
@@ -698,9 +722,13 @@ cdef int64_t mc_cancel(mc_book* b, uint64_t oid) noexcept nogil:
     if idx < 0:
         _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, 0, 0, 0, MC_R_ORDER_NOT_FOUND)
         return -MC_R_ORDER_NOT_FOUND
+    return _cancel_at(b, idx)
+
+
+cdef inline int64_t _cancel_at(mc_book* b, int32_t idx) noexcept nogil:
     cdef mc_order* o = &b.orders[idx]
     cdef int64_t q = o.qty
-    _emit(b, MC_EV_CANCELLED, oid, 0, o.side, o.price, q, o.owner, 0, MC_R_CANCEL_REQUESTED)
+    _emit(b, MC_EV_CANCELLED, o.oid, 0, o.side, o.price, q, o.owner, 0, MC_R_CANCEL_REQUESTED)
     _order_remove(b, idx)
     return q
 
@@ -778,6 +806,7 @@ cdef int64_t mc_rest(mc_book* b, uint64_t oid, int side, int64_t price, int64_t 
                      uint64_t owner) noexcept nogil:
     """Place an order at the back of its level without matching (the exchange already did)."""
     cdef int reason = MC_R_NONE
+    cdef uint64_t pos = 0
     if _ensure(b) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
@@ -786,13 +815,17 @@ cdef int64_t mc_rest(mc_book* b, uint64_t oid, int side, int64_t price, int64_t 
         reason = MC_R_INVALID_PRICE
     elif side != MC_BUY and side != MC_SELL:
         reason = MC_R_INVALID_SIDE
-    elif _map_find(&b.index, oid) >= 0:
-        reason = MC_R_DUPLICATE_ORDER_ID
+    if reason == MC_R_NONE:
+        # One probe finds a duplicate or the empty slot the new id goes into (nothing below
+        # touches the index before the id is stored there).
+        pos = _map_probe(&b.index, oid)
+        if b.index.tab[pos].val >= 0:
+            reason = MC_R_DUPLICATE_ORDER_ID
     if reason != MC_R_NONE:
         _emit(b, MC_EV_REJECTED, oid, 0, side & 0xFF, price, qty, owner, 0, reason)
         return -reason
     _emit(b, MC_EV_ACCEPTED, oid, 0, side, price, qty, owner, 0, MC_R_NONE)
-    _order_link(b, _order_new(b, oid, side, owner, 0), price, qty)
+    _order_link(b, _order_new_at(b, oid, side, owner, 0, pos), price, qty)
     return 0
 
 
@@ -808,18 +841,49 @@ cdef int64_t mc_reduce(mc_book* b, uint64_t oid, int64_t qty, int is_execution) 
     if idx < 0:
         _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, qty, 0, 0, MC_R_ORDER_NOT_FOUND)
         return -MC_R_ORDER_NOT_FOUND
+    return _reduce_at(b, idx, qty, is_execution)
+
+
+cdef inline int64_t _reduce_at(mc_book* b, int32_t idx, int64_t qty, int is_execution) noexcept nogil:
     cdef mc_order* o = &b.orders[idx]
     cdef int64_t take = qty if qty < o.qty else o.qty
     if is_execution:
-        _emit(b, MC_EV_FILL, 0, oid, o.side ^ 1, o.price, take, 0, o.owner, MC_R_NONE)
+        _emit(b, MC_EV_FILL, 0, o.oid, o.side ^ 1, o.price, take, 0, o.owner, MC_R_NONE)
     else:
-        _emit(b, MC_EV_CANCELLED, oid, 0, o.side, o.price, take, o.owner, 0, MC_R_CANCEL_REQUESTED)
+        _emit(b, MC_EV_CANCELLED, o.oid, 0, o.side, o.price, take, o.owner, 0,
+              MC_R_CANCEL_REQUESTED)
     if take == o.qty:
         _order_remove(b, idx)
     else:
         o.qty -= take
         b.levels[o.level].qty -= take
     return take
+
+
+# Slot-based replay operations: a replay loop that has looked an order up with mc_find (and not
+# changed the book since) acts on the slot directly instead of probing the id index again. The
+# slot's mc_order fields are the caller's to read, never to write.
+
+cdef int32_t mc_find(const mc_book* b, uint64_t oid) noexcept nogil:
+    """Slot of a resting order in b.orders, or -1 (one id-index probe, O(1) expected)."""
+    return _map_find(&b.index, oid)
+
+
+cdef int64_t mc_reduce_slot(mc_book* b, int32_t idx, int64_t qty, int is_execution) noexcept nogil:
+    """mc_reduce for the resting order in slot idx: same events, same result."""
+    if b.emit and mc_reserve_events(b, 1) < 0:
+        return -MC_ERR_NOMEM
+    if qty <= 0:
+        _emit(b, MC_EV_REJECTED, b.orders[idx].oid, 0, 0, 0, qty, 0, 0, MC_R_INVALID_QTY)
+        return -MC_R_INVALID_QTY
+    return _reduce_at(b, idx, qty, is_execution)
+
+
+cdef int64_t mc_cancel_slot(mc_book* b, int32_t idx) noexcept nogil:
+    """mc_cancel for the resting order in slot idx: same event; returns the open qty removed."""
+    if b.emit and mc_reserve_events(b, 1) < 0:
+        return -MC_ERR_NOMEM
+    return _cancel_at(b, idx)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1337,31 +1401,6 @@ COMMAND_DTYPE = _layout_dtype([
 
 STRUCT_SIZES = {"event": sizeof(mc_event), "command": sizeof(mc_command),
                 "order": sizeof(mc_order), "level": sizeof(mc_level)}
-
-
-# Strict integer arguments. Cython's own conversion of a typed argument accepts a float through
-# __int__ and truncates it; a price or quantity given as a float is a caller's bug (a price in
-# currency units, say) and truncating it would trade at a wrong price, so only integers (int, numpy
-# integers, IntEnum members: anything with __index__) are accepted. Out-of-range values raise
-# OverflowError before the book is touched.
-
-cdef inline int64_t _i64(object x) except? -1:
-    if PyLong_CheckExact(x):
-        return PyLong_AsLongLong(x)
-    return PyLong_AsLongLong(PyNumber_Index(x))
-
-
-cdef inline uint64_t _u64(object x) except? 0xFFFFFFFFFFFFFFFF:
-    if PyLong_CheckExact(x):
-        return PyLong_AsUnsignedLongLong(x)
-    return PyLong_AsUnsignedLongLong(PyNumber_Index(x))
-
-
-cdef inline int _cint(object x) except? -1:
-    cdef int64_t v = _i64(x)
-    if v < -2147483648 or v > 2147483647:
-        raise OverflowError(f"{x!r} is out of range for a C int")
-    return <int>v
 
 
 cdef object _py_i128(mc_i128 v):
