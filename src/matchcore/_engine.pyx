@@ -21,7 +21,7 @@ from matchcore._core cimport (
     MC_CMD_CANCEL, MC_CMD_MODIFY, MC_ERR_NOMEM, MC_R_NONE, MC_R_INVALID_QTY, MC_R_INVALID_PRICE,
     MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
-    MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH,
+    MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH, _i64, _u64, _cint,
 )
 from matchcore._core import (
     COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
@@ -687,8 +687,8 @@ cdef class Engine:
 
     # ---- order entry ----
 
-    def submit(self, symbol, uint64_t order_id, int side, int64_t price, int64_t qty,
-               int tif=MC_GTC, *, uint64_t owner=0, bint post_only=False, int64_t ts_ns=0):
+    def submit(self, symbol, order_id, side, price, qty, tif=MC_GTC, *, owner=0,
+               bint post_only=False, ts_ns=0):
         """Limit order on ``symbol`` (id or name); returns the qty executed now (lots).
 
         Same semantics and exceptions as :meth:`OrderBook.submit`, plus the symbol's limits and
@@ -699,62 +699,79 @@ cdef class Engine:
         ...
         matchcore._core.OrderRejected: order 5 rejected: QTY_ABOVE_MAX
         """
-        cdef uint32_t sym = self._order_symbol(symbol, order_id)
+        cdef uint64_t oid = _u64(order_id)
+        cdef int c_side = _cint(side)
+        cdef int64_t c_price = _i64(price)
+        cdef int64_t c_qty = _i64(qty)
+        cdef int c_tif = _cint(tif)
+        cdef uint64_t c_owner = _u64(owner)
+        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
-        e.now_ns = ts_ns
-        cdef int64_t r = mc_engine_submit(e, sym, order_id, side, price, qty, tif, owner, post_only)
+        e.now_ns = c_ts
+        cdef int64_t r = mc_engine_submit(e, sym, oid, c_side, c_price, c_qty, c_tif, c_owner,
+                                          post_only)
         if r >= 0:
             return r
         if r == -MC_R_POST_ONLY_WOULD_CROSS:
             return 0
-        _raise(r, order_id)
+        _raise(r, oid)
 
-    def submit_market(self, symbol, uint64_t order_id, int side, int64_t qty, *,
-                      uint64_t owner=0, int64_t ts_ns=0):
+    def submit_market(self, symbol, order_id, side, qty, *, owner=0, ts_ns=0):
         """Market order on ``symbol``; returns the qty executed, the remainder expires."""
-        cdef uint32_t sym = self._order_symbol(symbol, order_id)
+        cdef uint64_t oid = _u64(order_id)
+        cdef int c_side = _cint(side)
+        cdef int64_t c_qty = _i64(qty)
+        cdef uint64_t c_owner = _u64(owner)
+        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
-        e.now_ns = ts_ns
-        cdef int64_t r = mc_engine_market(e, sym, order_id, side, qty, owner)
+        e.now_ns = c_ts
+        cdef int64_t r = mc_engine_market(e, sym, oid, c_side, c_qty, c_owner)
         if r >= 0:
             return r
-        _raise(r, order_id)
+        _raise(r, oid)
 
-    def cancel(self, uint64_t order_id, *, symbol=0, int64_t ts_ns=0):
+    def cancel(self, order_id, *, symbol=0, ts_ns=0):
         """Cancel a resting order in whichever symbol it rests; returns its open qty, 0 if it
         rests nowhere (``symbol`` is then echoed in the REJECTED event). O(1)."""
-        cdef uint32_t sym = self._order_symbol(symbol, order_id)
+        cdef uint64_t oid = _u64(order_id)
+        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
-        e.now_ns = ts_ns
-        cdef int64_t r = mc_engine_cancel(e, sym, order_id)
+        e.now_ns = c_ts
+        cdef int64_t r = mc_engine_cancel(e, sym, oid)
         if r >= 0:
             return r
         if r == -MC_R_ORDER_NOT_FOUND:
             return 0
-        _raise(r, order_id)
+        _raise(r, oid)
 
-    def modify(self, uint64_t order_id, int64_t qty, price=None, *, symbol=0, int64_t ts_ns=0):
+    def modify(self, order_id, qty, price=None, *, symbol=0, ts_ns=0):
         """Modify a resting order wherever it rests (see :meth:`OrderBook.modify`); returns
         False if it rests nowhere or a post-only reprice would cross; raises
         :class:`OrderRejected` for bad qty/price or a broken limit. O(1) + O(fills)."""
-        cdef uint32_t sym = self._order_symbol(symbol, order_id)
-        cdef int64_t p = 0 if price is None else price
+        cdef uint64_t oid = _u64(order_id)
+        cdef int64_t c_qty = _i64(qty)
+        cdef int64_t p = 0 if price is None else _i64(price)
+        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
-        e.now_ns = ts_ns
-        cdef int64_t r = mc_engine_modify(e, sym, order_id, qty, p)
+        e.now_ns = c_ts
+        cdef int64_t r = mc_engine_modify(e, sym, oid, c_qty, p)
         if r >= 0:
             return True
         if r == -MC_R_ORDER_NOT_FOUND or r == -MC_R_POST_ONLY_WOULD_CROSS:
             return False
-        _raise(r, order_id)
+        _raise(r, oid)
 
     def process(self, commands):
         """Apply :data:`COMMAND_DTYPE` records (``symbol`` field used) in compiled code, without
