@@ -138,8 +138,21 @@ class _Order_c(ctypes.Structure):
 
 
 class _Level_c(ctypes.Structure):
-    _fields_ = [("price", ctypes.c_int64), ("qty", ctypes.c_int64), ("count", ctypes.c_int32),
-                ("head", ctypes.c_int32), ("tail", ctypes.c_int32), ("next_free", ctypes.c_int32)]
+    # The level total is a 16-byte-aligned __int128 in C; ctypes has no such type, so it is
+    # mirrored as its two little-endian halves.
+    _fields_ = [("price", ctypes.c_int64), ("_pad", ctypes.c_int64),
+                ("qty_lo", ctypes.c_uint64), ("qty_hi", ctypes.c_int64),
+                ("count", ctypes.c_int32), ("head", ctypes.c_int32), ("tail", ctypes.c_int32),
+                ("next_free", ctypes.c_int32)]
+
+    @property
+    def qty(self):
+        return (self.qty_hi << 64) | self.qty_lo
+
+    @qty.setter
+    def qty(self, value):
+        self.qty_lo = value & (2**64 - 1)
+        self.qty_hi = value >> 64
 
 
 class _BookPrefix_c(ctypes.Structure):
