@@ -232,14 +232,17 @@ def test_replay_file_truncated_reports_offset(tmp_path):
 
 # ---- replay rules on hand-built messages ----
 
-def test_replay_ref_space_is_per_file_wrong_locate_still_resolves():
+def test_replay_ref_looked_up_in_message_locate_wrong_locate_unknown_book_unchanged():
     data = framed(add(1, b"B", 100, 1000000, locate=5, stock=b"FIVE"),
-                  execute(1, 30, locate=0), cancel(1, 20, locate=7), replace(1, 2, 40, 1000100, locate=9))
+                  add(3, b"S", 10, 1000200, locate=6, stock=b"SIX"),
+                  execute(1, 30, locate=0), cancel(1, 20, locate=7), replace(1, 2, 40, 1000100, locate=9),
+                  delete(1, locate=6), execute(3, 5, locate=5))
     r = replay(data)
-    assert r.stats["locate_mismatches"] == 3 and r.stats["unknown_refs"] == 0
-    assert r.books[5].get(2) == (0, 1000100, 40)
-    assert r.books[5].get(1) is None
-    assert r.symbols == {5: "FIVE"}
+    assert r.stats["unknown_refs"] == 5
+    assert r.books[5].get(1) == (0, 1000000, 100) and r.books[5].get(2) is None
+    assert r.books[6].get(3) == (1, 1000200, 10)
+    assert sorted(r.books) == [5, 6] and len(r.trades()) == 0
+    assert r.symbols == {5: "FIVE", 6: "SIX"}
 
 
 def test_replay_unknown_refs_counted_and_skipped():
@@ -419,7 +422,9 @@ def test_replay_symbols_filter_only_selected_books_and_records():
     full = reference(data)
     for loc in (2, 3):
         assert [tuple(map(int, x)) for x in r.books[loc].depth_orders(1 << 20)[0]] == full.depth(loc)[0]
-    assert r.stats["open_orders"] == len(full.orders)       # refs of other symbols still tracked
+    # only the selected books hold orders; the other locates' order messages are skipped unseen
+    assert r.stats["open_orders"] == sum(1 for o in full.orders.values() if o[0] in (2, 3))
+    assert r.stats["unknown_refs"] == 0
     assert r.book("MSFT") is r.books[2]
     with pytest.raises(KeyError):
         r.book("AAPL")

@@ -38,8 +38,6 @@ def _check(buf: bytes, infer: bool, rng: random.Random) -> None:
     assert (s["truncated"] is None) == (n == len(buf))
     for book in r.books.values():
         book.check_invariants(allow_crossed=True)
-    # the reference map and the books agree on every open order
-    assert sum(len(b) for b in r.books.values()) == s["open_orders"]
     r.tob(), r.trades(), r.snapshots()
 
 
@@ -54,7 +52,6 @@ def _chunked(buf: bytes, rng: random.Random) -> None:
     r.finish(tail)
     for book in r.books.values():
         book.check_invariants(allow_crossed=True)
-    assert sum(len(b) for b in r.books.values()) == r.stats["open_orders"]
 
 
 def _until_budget():

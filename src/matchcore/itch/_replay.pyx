@@ -9,10 +9,12 @@ deletes, delete + rest for replaces; no matching). Sinks are growable C arrays o
 request. The loop leaves compiled code only at rare, explicit pause points (first sight of a
 stock locate, a due Python callback, the stop time), never per message.
 
-The order reference number space of ITCH is per file, not per locate, so the loop keeps its own
-map ref -> (locate, side, price, open shares): it resolves E/C/X/D/U whatever locate they carry,
-counts references to orders never added, detects clamped executions, and gives executions the
-resting order's price without asking the book.
+Every order message (A/F/E/C/X/D/U) carries its stock locate, so an order reference is looked up
+in that locate's book and nowhere else: the book's own id index is the only order map, one probe
+per message (the open shares, price and side are read from the order it finds). A reference the
+book does not hold (an order added before the file starts, or a message whose locate differs
+from its add's) is counted in ``unknown_refs`` and skipped. Locates filtered out by ``symbols``
+have no book and their order messages are skipped without any bookkeeping.
 """
 
 cimport cython
@@ -22,8 +24,9 @@ from libc.string cimport memcpy, memset
 cimport numpy as cnp
 import numpy as np
 
-from matchcore._core cimport (OrderBook, mc_book, mc_rest, mc_reduce, mc_cancel, mc_best,
-                              mc_depth_orders, mc_get, MC_BUY, MC_SELL)
+from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_rest, mc_find, mc_reduce_slot,
+                              mc_cancel_slot, mc_best, mc_depth_orders, MC_BUY, MC_SELL,
+                              MC_R_DUPLICATE_ORDER_ID)
 from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_frame, itch_resync, itch_note_bad,
                                      itch_scan_report)
@@ -123,102 +126,6 @@ cdef inline char* rb_push(rbuf* b) noexcept nogil:
     return p
 
 # ----------------------------------------------------------------------------------------------
-# order reference map: open addressing, linear probing, backward-shift deletion
-# ----------------------------------------------------------------------------------------------
-
-# 16 bytes, four to a cache line. The price is not kept: the book has it, and only executions
-# (for the trade record) ask for it.
-cdef struct ref_entry:
-    uint64_t key
-    uint32_t shares        # open shares
-    uint16_t locate
-    uint8_t side
-    uint8_t used
-
-cdef struct ref_map:
-    ref_entry* tab
-    uint64_t mask
-    int32_t shift
-    int64_t n
-
-cdef int rm_init(ref_map* m, int64_t want) noexcept nogil:
-    cdef int64_t cap = 1024
-    cdef int bits = 10
-    while cap < want * 2:
-        cap <<= 1
-        bits += 1
-    m.tab = <ref_entry*>calloc(cap, sizeof(ref_entry))
-    if m.tab == NULL:
-        return -1
-    m.mask = <uint64_t>(cap - 1)
-    m.shift = 64 - bits
-    m.n = 0
-    return 0
-
-cdef inline uint64_t rm_home(const ref_map* m, uint64_t key) noexcept nogil:
-    # Blocks of 4 consecutive references share a cache line (exchanges hand out references
-    # in sequence), and the blocks are spread by Fibonacci hashing.
-    return ((((key >> 2) * GOLDEN) >> (m.shift + 2)) << 2) | (key & 3)
-
-cdef inline void rm_prefetch(const ref_map* m, uint64_t key) noexcept nogil:
-    __builtin_prefetch(&m.tab[rm_home(m, key)])
-
-cdef inline ref_entry* rm_find(ref_map* m, uint64_t key) noexcept nogil:
-    cdef uint64_t i = rm_home(m, key)
-    cdef ref_entry* e
-    while True:
-        e = &m.tab[i]
-        if not e.used:
-            return NULL
-        if e.key == key:
-            return e
-        i = (i + 1) & m.mask
-
-cdef int rm_grow(ref_map* m) noexcept nogil:
-    cdef ref_map old = m[0]
-    cdef uint64_t cap = (old.mask + 1) * 2, i, j
-    cdef ref_entry* t = <ref_entry*>calloc(cap, sizeof(ref_entry))
-    if t == NULL:
-        return -1
-    m.tab = t
-    m.mask = cap - 1
-    m.shift = old.shift - 1
-    for i in range(old.mask + 1):
-        if old.tab[i].used:
-            j = rm_home(m, old.tab[i].key)
-            while m.tab[j].used:
-                j = (j + 1) & m.mask
-            m.tab[j] = old.tab[i]
-    free(old.tab)
-    return 0
-
-cdef inline ref_entry* rm_insert(ref_map* m, uint64_t key) noexcept nogil:
-    """Slot for a key known to be absent; NULL when memory is exhausted."""
-    if (m.n + 1) * 2 > <int64_t>(m.mask + 1) and rm_grow(m) < 0:
-        return NULL
-    cdef uint64_t i = rm_home(m, key)
-    while m.tab[i].used:
-        i = (i + 1) & m.mask
-    m.tab[i].key = key
-    m.tab[i].used = 1
-    m.n += 1
-    return &m.tab[i]
-
-cdef inline void rm_erase(ref_map* m, ref_entry* e) noexcept nogil:
-    cdef uint64_t i = <uint64_t>(e - m.tab), j = i, home
-    while True:
-        j = (j + 1) & m.mask
-        if not m.tab[j].used:
-            break
-        home = rm_home(m, m.tab[j].key)
-        # entry j may move into the hole at i unless its home lies cyclically in (i, j]
-        if (i <= j and (home <= i or home > j)) or (i > j and home <= i and home > j):
-            m.tab[i] = m.tab[j]
-            i = j
-    m.tab[i].used = 0
-    m.n -= 1
-
-# ----------------------------------------------------------------------------------------------
 # replay state
 # ----------------------------------------------------------------------------------------------
 
@@ -241,7 +148,6 @@ cdef struct locinfo:
 cdef struct rp_state:
     itch_scan scan
     locinfo* loc           # 65536 entries, one per stock locate
-    ref_map refs
     rbuf tob
     rbuf trades
     rbuf snaps
@@ -264,9 +170,7 @@ cdef struct rp_state:
     uint64_t cancel_clamped
     uint64_t dup_refs
     uint64_t invalid_adds
-    uint64_t locate_mismatch
     uint64_t nomem
-    uint64_t book_ops
     int64_t last_ts
     int32_t pause_locate
     int64_t pause_ts
@@ -276,7 +180,6 @@ cdef void rp_free(rp_state* S) noexcept nogil:
     if S == NULL:
         return
     free(S.loc)
-    free(S.refs.tab)
     free(S.tob.data)
     free(S.trades.data)
     free(S.snaps.data)
@@ -318,7 +221,6 @@ cdef inline bint touch(rp_state* S, uint16_t L, int64_t ts) noexcept nogil:
     cdef locinfo* li = &S.loc[L]
     cdef int64_t bp = 0, bq = 0, ap = 0, aq = 0
     cdef tob_rec* r
-    S.book_ops += 1
     if S.snap_depth > 0 and not li.dirty:
         li.dirty = 1
         S.dirty[S.n_dirty] = L
@@ -366,8 +268,9 @@ cdef inline void add_trade(rp_state* S, int64_t ts, uint16_t L, char kind, char 
 
 cdef inline int add_order(rp_state* S, uint64_t ref, uint16_t L, uint8_t side_ch, uint32_t shares,
                           uint32_t price) noexcept nogil:
-    """Rest a new order; returns the locate touched or -1."""
+    """Rest a new order in the book of locate L; returns L, or -1 if nothing changed."""
     cdef int side
+    cdef int64_t r
     if side_ch == 66:        # 'B'
         side = MC_BUY
     elif side_ch == 83:      # 'S'
@@ -378,61 +281,84 @@ cdef inline int add_order(rp_state* S, uint64_t ref, uint16_t L, uint8_t side_ch
     if shares == 0 or price == 0:
         S.invalid_adds += 1
         return -1
-    if rm_find(&S.refs, ref) != NULL:
-        S.dup_refs += 1
-        return -1
-    cdef ref_entry* e = rm_insert(&S.refs, ref)
-    if e == NULL:
-        S.nomem += 1
-        return -1
-    e.shares = shares
-    e.locate = L
-    e.side = <uint8_t>side
     if S.loc[L].track != TRACK_BOOK:
         return -1
-    if mc_rest(S.loc[L].book, ref, side, price, shares, 0) < 0:
-        # only memory can fail here (the map already excludes duplicates and bad values)
-        rm_erase(&S.refs, e)
+    r = mc_rest(S.loc[L].book, ref, side, price, shares, 0)
+    if r == 0:
+        return L
+    if r == -MC_R_DUPLICATE_ORDER_ID:
+        S.dup_refs += 1
+    else:                    # the values were checked above: only memory can fail
         S.nomem += 1
-        return -1
-    return L
+    return -1
 
 
-cdef inline int reduce_order(rp_state* S, uint64_t ref, uint16_t msg_locate, uint32_t shares,
+cdef inline mc_book* ref_book(rp_state* S, uint16_t L) noexcept nogil:
+    """The book order messages of locate L act on; NULL (and the reference counted as unknown
+    when the locate has not been seen: no order can have been added there) when there is none."""
+    cdef locinfo* li = &S.loc[L]
+    if li.track == TRACK_BOOK:
+        return li.book
+    if li.track == TRACK_UNDECIDED:
+        S.unknown_refs += 1
+    return NULL
+
+
+cdef inline int reduce_order(rp_state* S, uint64_t ref, uint16_t L, uint32_t shares,
                              int is_exec, int64_t ts, char kind, uint64_t match, int64_t price,
                              char flag) noexcept nogil:
     """E, C (is_exec) and X: take shares off an order; the order leaves at zero."""
-    cdef ref_entry* e = rm_find(&S.refs, ref)
-    if e == NULL:
+    cdef mc_book* b = ref_book(S, L)
+    if b == NULL:
+        return -1
+    cdef int32_t idx = mc_find(b, ref)
+    if idx < 0:
         S.unknown_refs += 1
         return -1
-    cdef uint16_t L = e.locate
-    if L != msg_locate:
-        S.locate_mismatch += 1
-    cdef uint32_t take = shares
-    if shares > e.shares:
-        take = e.shares
+    cdef const mc_order* o = &b.orders[idx]
+    cdef int64_t take = shares
+    if take > o.qty:
+        take = o.qty
         if is_exec:
             S.exec_clamped += 1
         else:
             S.cancel_clamped += 1
     if take == 0:
         return -1
-    cdef int side = e.side
-    cdef int64_t own_price = 0, open_qty = 0
-    cdef int book_side = 0
-    if take == e.shares:
-        rm_erase(&S.refs, e)
-    else:
-        e.shares -= take
-    if S.loc[L].track != TRACK_BOOK:
-        return -1
-    if is_exec and S.rec_trades and price < 0:
-        mc_get(S.loc[L].book, ref, &book_side, &own_price, &open_qty)
-        price = own_price
-    mc_reduce(S.loc[L].book, ref, take, is_exec)
+    cdef int side = o.side
+    if price < 0:
+        price = o.price
+    mc_reduce_slot(b, idx, take, is_exec)
     if is_exec:
         add_trade(S, ts, L, kind, 66 if side == MC_BUY else 83, flag, ref, match, price, take)
+    return L
+
+
+cdef inline int delete_order(rp_state* S, uint64_t ref, uint16_t L) noexcept nogil:
+    cdef mc_book* b = ref_book(S, L)
+    if b == NULL:
+        return -1
+    cdef int32_t idx = mc_find(b, ref)
+    if idx < 0:
+        S.unknown_refs += 1
+        return -1
+    mc_cancel_slot(b, idx)
+    return L
+
+
+cdef inline int replace_order(rp_state* S, uint64_t old_ref, uint64_t new_ref, uint16_t L,
+                              uint32_t shares, uint32_t price) noexcept nogil:
+    """U: the old order leaves, the new one rests at the back of its level on the same side."""
+    cdef mc_book* b = ref_book(S, L)
+    if b == NULL:
+        return -1
+    cdef int32_t idx = mc_find(b, old_ref)
+    if idx < 0:
+        S.unknown_refs += 1
+        return -1
+    cdef int side = b.orders[idx].side
+    mc_cancel_slot(b, idx)
+    add_order(S, new_ref, L, 66 if side == MC_BUY else 83, shares, price)
     return L
 
 
@@ -443,38 +369,41 @@ cdef inline uint64_t book_home(const mc_book* b, uint64_t key) noexcept nogil:
     return ((((key >> 2) * GOLDEN) >> (b.index.shift + 2)) << 2) | (key & 3)
 
 
+cdef inline bint is_order_type(uint8_t t) noexcept nogil:
+    return (t == 65 or t == 68 or t == 69 or t == 88 or t == 85 or t == 67   # A D E X U C
+            or t == 70)                                                         # F
+
+
 cdef inline bint is_ref_type(uint8_t t) noexcept nogil:
     return t == 68 or t == 69 or t == 88 or t == 85 or t == 67       # D E X U C
 
 
 cdef inline void lookahead(rp_state* S, const uint8_t* buf, int64_t pos, int64_t n) noexcept nogil:
-    """Hide the cache misses of the next messages behind the current one: the order references
-    of E/C/X/D/U are random accesses into the reference map and the book's id index. Two
-    messages ahead, load the map slot; one message ahead, read it (now cached) and load the
-    book's index slot; for adds, load the book's index slot of the new reference. Reads only:
-    a wrong guess costs time, not results."""
+    """Hide the cache misses of the next messages behind the current one: every order message
+    starts with a random access into its book's id index, and the ones naming an open order
+    (E/C/X/D/U) then with one into the order pool. Two messages ahead, load the index slot; one
+    message ahead, find the order (its index slot is cached by now) and load it. Reads only: a
+    wrong guess costs time, not results."""
     cdef int64_t p2
-    cdef uint8_t t1
-    cdef ref_entry* e
-    cdef locinfo* li
-    cdef uint64_t key
+    cdef uint8_t t1, t2
+    cdef mc_book* b
+    cdef int32_t idx
     if pos + 21 > n:
         return
     t1 = buf[pos + 2]
-    key = mc_be64(buf + pos + 13)
     if is_ref_type(t1):
-        e = rm_find(&S.refs, key)
-        if e != NULL:
-            li = &S.loc[e.locate]
-            if li.book != NULL:
-                __builtin_prefetch(&li.book.index.tab[book_home(li.book, key)])
-    elif t1 == 65 or t1 == 70:
-        li = &S.loc[mc_be16(buf + pos + 3)]
-        if li.book != NULL:
-            __builtin_prefetch(&li.book.index.tab[book_home(li.book, key)])
+        b = S.loc[mc_be16(buf + pos + 3)].book
+        if b != NULL:
+            idx = mc_find(b, mc_be64(buf + pos + 13))
+            if idx >= 0:
+                __builtin_prefetch(&b.orders[idx])
     p2 = pos + 2 + (itch_length(t1) if S.scan.infer else mc_be16(buf + pos))
-    if p2 + 21 <= n and is_ref_type(buf[p2 + 2]):
-        rm_prefetch(&S.refs, mc_be64(buf + p2 + 13))
+    if p2 + 21 <= n:
+        t2 = buf[p2 + 2]
+        if is_order_type(t2):
+            b = S.loc[mc_be16(buf + p2 + 3)].book
+            if b != NULL:
+                __builtin_prefetch(&b.index.tab[book_home(b, mc_be64(buf + p2 + 13))])
 
 
 cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noexcept nogil:
@@ -485,7 +414,6 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noe
     cdef bint tob_changed
     cdef const uint8_t* m
     cdef locinfo* li
-    cdef ref_entry* e
     cdef itch_add_order a
     cdef itch_add_order_mpid af
     cdef itch_order_executed ex
@@ -499,8 +427,6 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noe
     cdef itch_stock_directory sd
     cdef itch_stock_trading_action ta
     cdef sys_rec* sr
-    cdef int side
-    cdef uint64_t new_ref
     status[0] = ST_MORE
     while True:
         f = itch_frame(buf + pos, n - pos, S.scan.infer, &why)
@@ -548,33 +474,12 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noe
                                 <uint8_t>a.buy_sell_indicator, a.shares, a.price)
         elif t == 68:    # 'D'
             itch_decode_order_delete(m, &dl)
-            e = rm_find(&S.refs, dl.order_reference_number)
-            if e == NULL:
-                S.unknown_refs += 1
-            else:
-                L = e.locate
-                if L != dl.stock_locate:
-                    S.locate_mismatch += 1
-                rm_erase(&S.refs, e)
-                if S.loc[L].track == TRACK_BOOK:
-                    mc_cancel(S.loc[L].book, dl.order_reference_number)
-                    touched = L
+            touched = delete_order(S, dl.order_reference_number, dl.stock_locate)
         elif t == 85:    # 'U'
             itch_decode_order_replace(m, &rp)
-            e = rm_find(&S.refs, rp.original_order_reference_number)
-            if e == NULL:
-                S.unknown_refs += 1
-            else:
-                L = e.locate
-                if L != rp.stock_locate:
-                    S.locate_mismatch += 1
-                side = e.side
-                rm_erase(&S.refs, e)
-                if S.loc[L].track == TRACK_BOOK:
-                    mc_cancel(S.loc[L].book, rp.original_order_reference_number)
-                    touched = L
-                add_order(S, rp.new_order_reference_number, L, 66 if side == MC_BUY else 83,
-                          rp.shares, rp.price)
+            touched = replace_order(S, rp.original_order_reference_number,
+                                    rp.new_order_reference_number, rp.stock_locate, rp.shares,
+                                    rp.price)
         elif t == 69:    # 'E'
             itch_decode_order_executed(m, &ex)
             touched = reduce_order(S, ex.order_reference_number, ex.stock_locate,
@@ -676,7 +581,8 @@ cdef class Replayer:
     ``until_ns`` stops before the first message later than that exchange time;
     ``record_tob`` / ``record_trades`` switch those sinks off for pure book building.
 
-    Cost: O(1) per message (hash map + book operation); memory O(resting orders + records).
+    Cost: O(1) per message (one probe of the book's id index, then the book operation);
+    memory O(resting orders + records).
 
     >>> import matchcore.itch as itch
     >>> r = itch.Replayer()
@@ -719,7 +625,7 @@ cdef class Replayer:
         S.loc = <locinfo*>calloc(65536, sizeof(locinfo))
         S.dirty = <uint16_t*>malloc(65536 * sizeof(uint16_t))
         S.depth_tmp = <int64_t*>malloc(3 * snapshot_depth * sizeof(int64_t))
-        if S.loc == NULL or S.dirty == NULL or S.depth_tmp == NULL or rm_init(&S.refs, 1024) < 0:
+        if S.loc == NULL or S.dirty == NULL or S.depth_tmp == NULL:
             raise MemoryError()
         S.tob.item = sizeof(tob_rec)
         S.trades.item = sizeof(trade_rec)
@@ -836,7 +742,7 @@ cdef class Replayer:
     def stats(self):
         """Counters: messages, counts by type, unknown types, bad length prefixes (offsets),
         bytes skipped, truncation, unknown order references, clamped executions/cancels,
-        duplicate references, invalid adds, locate mismatches, last exchange timestamp."""
+        duplicate references, invalid adds, open orders in the books, last exchange timestamp."""
         cdef rp_state* S = self.S
         d = itch_scan_report(&S.scan)
         d.update({
@@ -846,9 +752,8 @@ cdef class Replayer:
             "cancels_clamped": int(S.cancel_clamped),
             "duplicate_refs": int(S.dup_refs),
             "invalid_adds": int(S.invalid_adds),
-            "locate_mismatches": int(S.locate_mismatch),
             "out_of_memory": int(S.nomem),
-            "open_orders": int(S.refs.n),
+            "open_orders": sum(len(b) for b in self._books.values()),
             "books": len(self._books),
             "bytes_consumed": int(S.scan.base),
             "last_ts": int(S.last_ts),
