@@ -4,7 +4,7 @@
 # to Python by matchcore._enums.
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t
-from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLong, PyLong_CheckExact
+from cpython.long cimport PyLong_CheckExact
 from cpython.number cimport PyNumber_Index
 
 cdef enum:
@@ -230,15 +230,16 @@ cdef class OrderBook:
 # OverflowError before the book is touched.
 
 cdef inline int64_t _i64(object x) except? -1:
+    # Cython's own coercion of an exact int is inlined (it reads small ints' digits directly).
     if PyLong_CheckExact(x):
-        return PyLong_AsLongLong(x)
-    return PyLong_AsLongLong(PyNumber_Index(x))
+        return <int64_t>x
+    return <int64_t>PyNumber_Index(x)
 
 
 cdef inline uint64_t _u64(object x) except? 0xFFFFFFFFFFFFFFFF:
     if PyLong_CheckExact(x):
-        return PyLong_AsUnsignedLongLong(x)
-    return PyLong_AsUnsignedLongLong(PyNumber_Index(x))
+        return <uint64_t>x
+    return <uint64_t>PyNumber_Index(x)
 
 
 cdef inline int _cint(object x) except? -1:

@@ -1902,6 +1902,14 @@ cdef class OrderBook:
     def _noop4(self, uint64_t order_id, int side, int64_t price, int64_t qty):
         return 0
 
+    # submit()'s exact signature and nothing else: the floor for "one Python call per order".
+    def _noop_submit(self, order_id, side, price, qty, tif=MC_GTC, *, owner=0,
+                     bint post_only=False, ts_ns=0):
+        return 0
+
+    def _noop_cancel(self, order_id, *, ts_ns=0):
+        return 0
+
     # ---- invariants ----
 
     def check_invariants(self, *, bint allow_crossed=False):
