@@ -64,6 +64,20 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1) -> dict:
             g(oid, 0, p, 10)
         return perf() - t0, n
 
+    def loop_noop_submit():
+        g = fresh()._noop_submit
+        t0 = perf()
+        for oid, p in zip(ids, bid_px):
+            g(oid, 0, p, 10)
+        return perf() - t0, n
+
+    def loop_noop_cancel():
+        g = fresh()._noop_cancel
+        t0 = perf()
+        for oid in ids:
+            g(oid)
+        return perf() - t0, n
+
     def loop_submit():
         s = fresh().submit
         t0 = perf()
@@ -110,7 +124,8 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1) -> dict:
             f(10)
         return perf() - t0, n
 
-    ops = {"noop": loop_noop, "noop4": loop_noop4, "submit": loop_submit, "cancel": loop_cancel,
+    ops = {"noop": loop_noop, "noop4": loop_noop4, "noop_submit": loop_noop_submit,
+           "noop_cancel": loop_noop_cancel, "submit": loop_submit, "cancel": loop_cancel,
            "modify": loop_modify, "marketable": loop_marketable, "best_bid": loop_best_bid,
            "depth10": loop_depth}
     out = {}
@@ -122,6 +137,12 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1) -> dict:
     for name in ("submit", "cancel", "modify", "marketable", "best_bid", "depth10"):
         out[name]["vs_noop4"] = out[name]["ns_per_call"] / floor
         out[name]["vs_noop"] = out[name]["ns_per_call"] / floor0
+    # The same call with nothing behind it: submit()'s signature for the order entries,
+    # cancel()'s for cancel.
+    for name in ("submit", "modify", "marketable"):
+        out[name]["vs_same_signature"] = out[name]["ns_per_call"] / out["noop_submit"]["ns_per_call"]
+    out["cancel"]["vs_same_signature"] = (out["cancel"]["ns_per_call"]
+                                          / out["noop_cancel"]["ns_per_call"])
     out["n"] = n
     out["reps"] = reps
     return out
@@ -169,6 +190,8 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     out["vs_targets"] = {
         "per_call_vs_floor": {op: pc[op]["vs_noop4"] for op in ("submit", "cancel", "modify",
                                                                "marketable")},
+        "per_call_vs_same_signature": {op: pc[op]["vs_same_signature"]
+                                       for op in ("submit", "cancel", "modify", "marketable")},
         "process_msgs_per_s": thr["process_chunked"]["msgs_per_s"],
         "process_whole_batch_msgs_per_s": thr["process"]["msgs_per_s"],
         "deep_vs_small": deep / small,

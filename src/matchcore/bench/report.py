@@ -127,12 +127,20 @@ def format_core(core: dict) -> str:
     pc = core["per_call"]
     out = [f"core: per call from Python (ns/call, min of {pc['reps']} x {pc['n']:,} calls; "
            f"floor = empty call into the extension)"]
-    rows = [["_noop()", f"{pc['noop']['ns_per_call']:.1f}", "-", "-"],
-            ["_noop4(id, side, price, qty)", f"{pc['noop4']['ns_per_call']:.1f}", "1.00", "-"]]
+    rows = [["_noop()", f"{pc['noop']['ns_per_call']:.1f}", "-", "-", "-"],
+            ["_noop4(id, side, price, qty)", f"{pc['noop4']['ns_per_call']:.1f}", "1.00", "-", "-"]]
+    if "noop_submit" in pc:
+        rows += [["_noop_submit (submit's signature)", f"{pc['noop_submit']['ns_per_call']:.1f}",
+                  "-", "1.00", "-"],
+                 ["_noop_cancel (cancel's signature)", f"{pc['noop_cancel']['ns_per_call']:.1f}",
+                  "-", "1.00", "-"]]
     for op in ("submit", "cancel", "modify", "marketable", "best_bid", "depth10"):
         target = "<= 1.5" if op in ("submit", "cancel", "modify", "marketable") else ""
-        rows.append([op, f"{pc[op]['ns_per_call']:.1f}", f"{pc[op]['vs_noop4']:.2f}", target])
-    out.append(_table(["call", "ns/call", "x noop4", "target"], rows))
+        same = pc[op].get("vs_same_signature")
+        rows.append([op, f"{pc[op]['ns_per_call']:.1f}", f"{pc[op]['vs_noop4']:.2f}",
+                     f"{same:.2f}" if same is not None else "", target])
+    out.append(_table(["call", "ns/call", "x noop4", "x same-signature empty call", "target"],
+                      rows))
     pr = core["process"]
     p, pc_, e = pr["process"], pr["process_chunked"], pr["emit"]
     out.append(f"process() on the standard mix ({pr['n']:,} messages, warm): "
