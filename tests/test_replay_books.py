@@ -399,6 +399,17 @@ def test_replay_callback_on_tob_change():
     assert calls == [(5000, 100), (5000, 200)]
 
 
+def test_replay_callback_on_tob_without_tob_sink_still_called_on_each_change():
+    # with the TOB sink off, the loop still follows the top of book for the callback
+    data = framed(add(1, b"B", 100, 5000), add(2, b"B", 100, 4900), add(3, b"B", 100, 5000),
+                  delete(1), delete(3))
+    calls = []
+    r = replay(data, callback=lambda s, b, ts: calls.append(b.best_bid()), callback_every=0,
+               callback_on_tob=True, record_tob=False)
+    assert calls == [(5000, 100), (5000, 200), (5000, 100), (4900, 100)]
+    assert len(r.tob()) == 0
+
+
 def test_replay_until_ns_stops_before_later_messages():
     data = itch.generate(None, messages=20_000, symbols=3, seed=14)
     until = itch.parse_time("12:00:00")

@@ -158,6 +158,7 @@ cdef struct rp_state:
     uint8_t rec_tob
     uint8_t rec_trades
     uint8_t cb_on_tob
+    uint8_t track_tob      # rec_tob or cb_on_tob
     int64_t snap_every
     int64_t snap_every_ns
     int64_t snap_depth
@@ -225,6 +226,8 @@ cdef inline bint touch(rp_state* S, uint16_t L, int64_t ts) noexcept nogil:
         li.dirty = 1
         S.dirty[S.n_dirty] = L
         S.n_dirty += 1
+    if not S.track_tob:
+        return False        # nobody reads the top of book: do not compute it
     mc_best(li.book, MC_BUY, &bp, &bq)
     mc_best(li.book, MC_SELL, &ap, &aq)
     if bp == li.bid and bq == li.bid_qty and ap == li.ask and aq == li.ask_qty:
@@ -362,16 +365,11 @@ cdef inline int replace_order(rp_state* S, uint64_t old_ref, uint64_t new_ref, u
     return L
 
 
-cdef inline uint64_t book_home(const mc_book* b, uint64_t key) noexcept nogil:
+cdef inline uint64_t index_home(const mc_book* b, uint64_t key) noexcept nogil:
     # The slot where the core's id index starts looking for key (the same block-of-4 Fibonacci
     # hashing as _core). Only used to prefetch: a different layout would cost speed, not
     # correctness.
     return ((((key >> 2) * GOLDEN) >> (b.index.shift + 2)) << 2) | (key & 3)
-
-
-cdef inline bint is_order_type(uint8_t t) noexcept nogil:
-    return (t == 65 or t == 68 or t == 69 or t == 88 or t == 85 or t == 67   # A D E X U C
-            or t == 70)                                                         # F
 
 
 cdef inline bint is_ref_type(uint8_t t) noexcept nogil:
@@ -380,10 +378,11 @@ cdef inline bint is_ref_type(uint8_t t) noexcept nogil:
 
 cdef inline void lookahead(rp_state* S, const uint8_t* buf, int64_t pos, int64_t n) noexcept nogil:
     """Hide the cache misses of the next messages behind the current one: every order message
-    starts with a random access into its book's id index, and the ones naming an open order
-    (E/C/X/D/U) then with one into the order pool. Two messages ahead, load the index slot; one
-    message ahead, find the order (its index slot is cached by now) and load it. Reads only: a
-    wrong guess costs time, not results."""
+    starts with a random access into its book's id index, and an E/C/X/D/U then with one into
+    the order pool. Two messages ahead, load the index slot; one message ahead, find the order
+    (its index slot is cached by now) and load it. Reads only: a wrong guess costs time, not
+    results. (Walking further ahead, to the level and the queue neighbours, measured slower:
+    the extra lookups cost more than the misses they hide.)"""
     cdef int64_t p2
     cdef uint8_t t1, t2
     cdef mc_book* b
@@ -400,10 +399,10 @@ cdef inline void lookahead(rp_state* S, const uint8_t* buf, int64_t pos, int64_t
     p2 = pos + 2 + (itch_length(t1) if S.scan.infer else mc_be16(buf + pos))
     if p2 + 21 <= n:
         t2 = buf[p2 + 2]
-        if is_order_type(t2):
+        if t2 == 65 or t2 == 70 or is_ref_type(t2):
             b = S.loc[mc_be16(buf + p2 + 3)].book
             if b != NULL:
-                __builtin_prefetch(&b.index.tab[book_home(b, mc_be64(buf + p2 + 13))])
+                __builtin_prefetch(&b.index.tab[index_home(b, mc_be64(buf + p2 + 13))])
 
 
 cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noexcept nogil:
@@ -642,6 +641,7 @@ cdef class Replayer:
         S.until_ns = -1 if until_ns is None else int(until_ns)
         S.cb_every = callback_every if callback is not None else 0
         S.cb_on_tob = callback_on_tob and callback is not None
+        S.track_tob = S.rec_tob or S.cb_on_tob
         self._books = {}
         self._filter = None if symbols is None else {str(s).strip() for s in symbols}
         self._callback = callback
