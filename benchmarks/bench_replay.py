@@ -111,6 +111,7 @@ def main(argv=None) -> int:
         r.feed(data)
         return r
 
+    # Without sinks the loop builds the books only (the top of book is not followed).
     rate_line("decode + books (no sinks)", n,
               *timed(lambda: replay(record_tob=False, record_trades=False), a.repeat))
     rate_line("decode + books + TOB/trade sinks", n, *timed(lambda: replay(), a.repeat))
@@ -154,6 +155,8 @@ def main(argv=None) -> int:
                 print(f"  {len(part) / 1e6:8.1f} MB uncompressed ({gz.stat().st_size / 1e6:6.1f} MB "
                       f"gzip): peak RSS {rss / 1024:8.1f} MiB (+{(rss - base) / 1024:.1f} MiB over "
                       f"import: {itch.CHUNK_SIZE >> 20} MiB read buffer, the books, the replay state)")
+    if hasattr(os, "getloadavg"):
+        print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     return 0
 
 
