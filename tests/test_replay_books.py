@@ -243,6 +243,9 @@ def test_replay_ref_looked_up_in_message_locate_wrong_locate_unknown_book_unchan
     assert r.books[6].get(3) == (1, 1000200, 10)
     assert sorted(r.books) == [5, 6] and len(r.trades()) == 0
     assert r.symbols == {5: "FIVE", 6: "SIX"}
+    ref = reference(data)
+    assert ref.unknown_refs == 5
+    assert ref.depth(5) == ([(1000000, 100, 1)], []) and ref.depth(6) == ([], [(1000200, 10, 1)])
 
 
 def test_replay_unknown_refs_counted_and_skipped():

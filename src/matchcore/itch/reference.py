@@ -10,8 +10,9 @@ Semantics (the compiled :class:`~matchcore.itch.Replayer` follows the same rules
 
 * A/F rest an order (side B/S, shares > 0, price > 0, reference not open; else skipped and
   counted as invalid or duplicate);
-* the reference number space is per file: E/C/X/D/U find the order (and its locate) by
-  reference; a reference that is not open is counted in ``unknown_refs`` and skipped;
+* E/C/X/D/U find the order by reference in the book of the stock locate the message carries
+  (real files always repeat the add's locate); a reference that is not open there is counted in
+  ``unknown_refs`` and skipped;
 * E/C/X take ``min(shares, open)`` off the order (counted as clamped when larger); the order
   leaves at zero; D removes it; U removes the original and rests the new reference with the
   same side at the back of its new price (only when the original is open).
@@ -56,7 +57,7 @@ class ReferenceReplay:
 
     def __init__(self, infer_lengths: bool = False):
         self.infer_lengths = infer_lengths
-        self.orders: dict[int, list] = {}            # ref -> [locate, side, price, shares]
+        self.orders: dict[tuple, list] = {}          # (locate, ref) -> [locate, side, price, shares]
         self.books: dict[int, tuple[dict, dict]] = {}  # locate -> (bids, asks)
         self.names: dict[int, str] = {}
         self.counts: dict[str, int] = {}
@@ -113,25 +114,25 @@ class ReferenceReplay:
             self.names.setdefault(locate, stock.decode("latin-1").rstrip())
             return self._add(ref, locate, side, shares, price)
         if t == b"E":
-            _, _, _, _, ref, shares, _ = _EXEC.unpack(msg)
-            return self._reduce(ref, shares, True)
+            _, locate, _, _, ref, shares, _ = _EXEC.unpack(msg)
+            return self._reduce((locate, ref), shares, True)
         if t == b"C":
-            _, _, _, _, ref, shares, _, _, _ = _EXEC_PRICE.unpack(msg)
-            return self._reduce(ref, shares, True)
+            _, locate, _, _, ref, shares, _, _, _ = _EXEC_PRICE.unpack(msg)
+            return self._reduce((locate, ref), shares, True)
         if t == b"X":
-            _, _, _, _, ref, shares = _CANCEL.unpack(msg)
-            return self._reduce(ref, shares, False)
+            _, locate, _, _, ref, shares = _CANCEL.unpack(msg)
+            return self._reduce((locate, ref), shares, False)
         if t == b"D":
-            _, _, _, _, ref = _DELETE.unpack(msg)
-            o = self.orders.pop(ref, None)
+            _, locate, _, _, ref = _DELETE.unpack(msg)
+            o = self.orders.pop((locate, ref), None)
             if o is None:
                 self.unknown_refs += 1
                 return None
             self._unlink(ref, o)
             return o[0]
         if t == b"U":
-            _, _, _, _, old, new, shares, price = _REPLACE.unpack(msg)
-            o = self.orders.pop(old, None)
+            _, locate, _, _, old, new, shares, price = _REPLACE.unpack(msg)
+            o = self.orders.pop((locate, old), None)
             if o is None:
                 self.unknown_refs += 1
                 return None
@@ -148,17 +149,17 @@ class ReferenceReplay:
         if side not in (b"B", b"S") or shares == 0 or price == 0:
             self.invalid_adds += 1
             return None
-        if ref in self.orders:
+        if (locate, ref) in self.orders:
             self.duplicate_refs += 1
             return None
         s = 0 if side == b"B" else 1
-        self.orders[ref] = [locate, s, price, shares]
+        self.orders[(locate, ref)] = [locate, s, price, shares]
         level = self.books.setdefault(locate, ({}, {}))[s].setdefault(price, {})
         level[ref] = shares
         return locate
 
-    def _reduce(self, ref, shares, is_exec):
-        o = self.orders.get(ref)
+    def _reduce(self, key, shares, is_exec):
+        o = self.orders.get(key)
         if o is None:
             self.unknown_refs += 1
             return None
@@ -173,10 +174,10 @@ class ReferenceReplay:
             return None
         o[3] -= take
         if o[3] == 0:
-            del self.orders[ref]
-            self._unlink(ref, o)
+            del self.orders[key]
+            self._unlink(key[1], o)
         else:
-            self.books[o[0]][o[1]][o[2]][ref] = o[3]
+            self.books[o[0]][o[1]][o[2]][key[1]] = o[3]
         return o[0]
 
     def _unlink(self, ref, o):
