@@ -7,6 +7,8 @@ from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t
 from cpython.long cimport PyLong_CheckExact
 from cpython.number cimport PyNumber_Index
 
+from matchcore._map cimport mc_map, mc_map_entry
+
 cdef enum:
     MC_BUY = 0
     MC_SELL = 1
@@ -117,18 +119,6 @@ cdef struct mc_level:
     int32_t head
     int32_t tail
     int32_t next_free
-
-# Open-addressing map uint64 -> int32 (linear probing, backward-shift deletion, value -1 = empty).
-cdef struct mc_map_entry:
-    uint64_t key
-    int32_t val
-    int32_t _pad
-
-cdef struct mc_map:
-    mc_map_entry* tab
-    uint64_t mask
-    int32_t shift
-    int64_t n
 
 # A side's ladder: keys[i] = price for bids, -price for asks, so that on both sides the ladder is
 # sorted ascending with the best level at the end: inserts and removals near the touch move few

@@ -5,6 +5,7 @@
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t
 from matchcore._core cimport mc_book, mc_event, mc_command
+from matchcore._map cimport mc_map
 
 # Per-symbol order limits; 0 disables a limit. Prices in ticks of the book (integers).
 cdef struct mc_symbol_cfg:
@@ -16,25 +17,14 @@ cdef struct mc_symbol_cfg:
     int64_t max_qty         # largest order qty
     int64_t max_notional    # largest price * qty of a limit order
 
-# uint64 -> int32 open-addressing map (linear probing, backward-shift deletion, val -1 = empty).
-cdef struct mc_emap_entry:
-    uint64_t key
-    int32_t val
-    int32_t _pad
-
-cdef struct mc_emap:
-    mc_emap_entry* tab
-    uint64_t mask
-    int64_t n
-
 cdef struct mc_engine:
     mc_book** books          # slot -> book (owned by the Python Engine's OrderBook objects)
     mc_symbol_cfg* cfg       # slot -> limits
     uint32_t* symbols        # slot -> symbol id
     int32_t n_books
     int32_t cap
-    mc_emap sym_index        # symbol id -> slot
-    mc_emap oid_index        # order id -> slot of the book it rests in (entries may be stale)
+    mc_map sym_index         # symbol id -> slot
+    mc_map oid_index         # order id -> slot of the book it rests in (entries may be stale)
     mc_event* ev
     int64_t n_ev
     int64_t ev_cap

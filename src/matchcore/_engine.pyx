@@ -23,63 +23,12 @@ from matchcore._core cimport (
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH, _i64, _u64, _cint,
 )
+from matchcore._map cimport mc_map, _map_init, _map_find, _map_upsert
 from matchcore._core import (
     COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
 )
 
 cnp.import_array()
-
-cdef extern from *:
-    """
-    #define MC_ENGINE_GOLDEN 0x9E3779B97F4A7C15ULL
-    """
-    uint64_t GOLDEN "MC_ENGINE_GOLDEN"
-
-
-# ----------------------------------------------------------------------------------------------
-# uint64 -> int32 map
-# ----------------------------------------------------------------------------------------------
-
-cdef inline uint64_t _home(const mc_emap* m, uint64_t key) noexcept nogil:
-    return ((key * <uint64_t>GOLDEN) >> 20) & m.mask
-
-
-cdef int _emap_init(mc_emap* m, uint64_t cap) noexcept nogil:
-    cdef uint64_t c = 16
-    while c < cap:
-        c <<= 1
-    m.tab = <mc_emap_entry*>malloc(c * sizeof(mc_emap_entry))
-    if m.tab == NULL:
-        return -1
-    cdef uint64_t i
-    for i in range(c):
-        m.tab[i].val = -1
-    m.mask = c - 1
-    m.n = 0
-    return 0
-
-
-cdef inline int32_t _emap_find(const mc_emap* m, uint64_t key) noexcept nogil:
-    cdef uint64_t i = _home(m, key)
-    while m.tab[i].val >= 0:
-        if m.tab[i].key == key:
-            return m.tab[i].val
-        i = (i + 1) & m.mask
-    return -1
-
-
-cdef inline void _emap_set(mc_emap* m, uint64_t key, int32_t val) noexcept nogil:
-    # Insert or overwrite; the table must have room for one more key.
-    cdef uint64_t i = _home(m, key)
-    while m.tab[i].val >= 0:
-        if m.tab[i].key == key:
-            m.tab[i].val = val
-            return
-        i = (i + 1) & m.mask
-    m.tab[i].key = key
-    m.tab[i].val = val
-    m.n += 1
-
 
 # ----------------------------------------------------------------------------------------------
 # engine
@@ -92,7 +41,7 @@ cdef mc_engine* mc_engine_new() noexcept nogil:
         return NULL
     e.ev_cap = 1024
     e.ev = <mc_event*>malloc(e.ev_cap * sizeof(mc_event))
-    if e.ev == NULL or _emap_init(&e.sym_index, 16) < 0 or _emap_init(&e.oid_index, 1024) < 0:
+    if e.ev == NULL or _map_init(&e.sym_index, 8) < 0 or _map_init(&e.oid_index, 512) < 0:
         mc_engine_free(e)
         return NULL
     return e
@@ -112,20 +61,20 @@ cdef void mc_engine_free(mc_engine* e) noexcept nogil:
 
 
 cdef int32_t mc_engine_slot(const mc_engine* e, uint32_t symbol) noexcept nogil:
-    return _emap_find(&e.sym_index, symbol)
+    return _map_find(&e.sym_index, symbol)
 
 
 cdef mc_book* mc_engine_book(const mc_engine* e, uint32_t symbol) noexcept nogil:
     """The book of a symbol (NULL if unknown). Read it freely; enter orders only through the
     engine, or the engine's id routing will not know them."""
-    cdef int32_t k = _emap_find(&e.sym_index, symbol)
+    cdef int32_t k = _map_find(&e.sym_index, symbol)
     return e.books[k] if k >= 0 else NULL
 
 
 cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexcept nogil:
     """Register a book under a new symbol id; returns its slot, -1 if the id exists, -2 on
     memory exhaustion. Limits start disabled (tick 1)."""
-    if _emap_find(&e.sym_index, symbol) >= 0:
+    if _map_find(&e.sym_index, symbol) >= 0:
         return -1
     cdef int32_t cap
     cdef mc_book** p
@@ -160,16 +109,16 @@ cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexc
     e.cfg[k].max_notional = 0
     b.symbol = symbol
     b.emit = 1
-    _emap_set(&e.sym_index, symbol, k)
+    _map_upsert(&e.sym_index, symbol, k)
     e.n_books += 1
     return k
 
 
-cdef int _rehash(mc_engine* e, mc_emap* m, bint live_orders_only) noexcept nogil:
+cdef int _rehash(mc_engine* e, mc_map* m, bint live_orders_only) noexcept nogil:
     # Rebuild into a table at most a quarter full. For the order-id index, entries of orders
     # that no longer rest are dropped on the way: that is how stale entries are reclaimed, at a
     # cost amortised over the inserts that filled the table.
-    cdef mc_emap old = m[0]
+    cdef mc_map old = m[0]
     cdef uint64_t i
     cdef int64_t live = 0
     cdef int side
@@ -180,13 +129,13 @@ cdef int _rehash(mc_engine* e, mc_emap* m, bint live_orders_only) noexcept nogil
                 live += 1
     else:
         live = old.n
-    if _emap_init(m, <uint64_t>(live + 1) * 4) < 0:
+    if _map_init(m, (live + 1) * 2) < 0:
         m[0] = old
         return -1
     for i in range(old.mask + 1):
         if old.tab[i].val >= 0 and (not live_orders_only or mc_get(
                 e.books[old.tab[i].val], old.tab[i].key, &side, &p, &q)):
-            _emap_set(m, old.tab[i].key, old.tab[i].val)
+            _map_upsert(m, old.tab[i].key, old.tab[i].val)
     free(old.tab)
     return 0
 
@@ -261,7 +210,7 @@ cdef inline int _limits(const mc_symbol_cfg* c, int64_t price, int64_t qty) noex
 cdef inline int32_t _resting_slot(const mc_engine* e, uint64_t oid) noexcept nogil:
     """Slot of the book the order rests in, or -1. The index may hold stale entries (orders
     that have left); the book itself is the authority."""
-    cdef int32_t k = _emap_find(&e.oid_index, oid)
+    cdef int32_t k = _map_find(&e.oid_index, oid)
     cdef int side
     cdef int64_t p, q
     if k >= 0 and mc_get(e.books[k], oid, &side, &p, &q):
@@ -273,7 +222,7 @@ cdef inline void _note_resting(mc_engine* e, int32_t k, uint64_t oid) noexcept n
     cdef int side
     cdef int64_t p, q
     if mc_get(e.books[k], oid, &side, &p, &q):
-        _emap_set(&e.oid_index, oid, k)
+        _map_upsert(&e.oid_index, oid, k)
 
 
 cdef void mc_engine_set_time(mc_engine* e, int64_t ts_ns) noexcept nogil:
@@ -286,7 +235,7 @@ cdef int64_t mc_engine_submit(mc_engine* e, uint32_t symbol, uint64_t oid, int s
     """Limit order on a symbol: the book's checks and matching, with the symbol's limits checked
     after the basic field checks and before the duplicate-id check (which spans all symbols).
     Returns the qty executed now, or -reason."""
-    cdef int32_t k = _emap_find(&e.sym_index, symbol)
+    cdef int32_t k = _map_find(&e.sym_index, symbol)
     cdef mc_book* b
     cdef int reason = MC_R_NONE
     cdef int64_t r
@@ -321,7 +270,7 @@ cdef int64_t mc_engine_market(mc_engine* e, uint32_t symbol, uint64_t oid, int s
                               uint64_t owner) noexcept nogil:
     """Market order on a symbol (max qty applies; it has no price, so no price or notional
     limit). Returns the qty executed, or -reason."""
-    cdef int32_t k = _emap_find(&e.sym_index, symbol)
+    cdef int32_t k = _map_find(&e.sym_index, symbol)
     cdef mc_book* b
     cdef int reason = MC_R_NONE
     cdef int64_t r

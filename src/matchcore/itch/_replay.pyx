@@ -31,18 +31,18 @@ from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_frame, itch_resync, itch_note_bad,
                                      itch_scan_report)
 
+from matchcore._map cimport _home
+
 cnp.import_array()
 
 cdef extern from *:
     """
-    #define RP_GOLDEN 0x9E3779B97F4A7C15ULL
     #if defined(__GNUC__) || defined(__clang__)
     #  define rp_prefetch(p) __builtin_prefetch(p)
     #else
     #  define rp_prefetch(p) ((void)0)
     #endif
     """
-    uint64_t GOLDEN "RP_GOLDEN"
     void __builtin_prefetch "rp_prefetch"(const void* p) noexcept nogil
 
 cdef enum:
@@ -365,13 +365,6 @@ cdef inline int replace_order(rp_state* S, uint64_t old_ref, uint64_t new_ref, u
     return L
 
 
-cdef inline uint64_t index_home(const mc_book* b, uint64_t key) noexcept nogil:
-    # The slot where the core's id index starts looking for key (the same block-of-4 Fibonacci
-    # hashing as _core). Only used to prefetch: a different layout would cost speed, not
-    # correctness.
-    return ((((key >> 2) * GOLDEN) >> (b.index.shift + 2)) << 2) | (key & 3)
-
-
 cdef inline bint is_ref_type(uint8_t t) noexcept nogil:
     return t == 68 or t == 69 or t == 88 or t == 85 or t == 67       # D E X U C
 
@@ -402,7 +395,7 @@ cdef inline void lookahead(rp_state* S, const uint8_t* buf, int64_t pos, int64_t
         if t2 == 65 or t2 == 70 or is_ref_type(t2):
             b = S.loc[mc_be16(buf + p2 + 3)].book
             if b != NULL:
-                __builtin_prefetch(&b.index.tab[index_home(b, mc_be64(buf + p2 + 13))])
+                __builtin_prefetch(&b.index.tab[_home(&b.index, mc_be64(buf + p2 + 13))])
 
 
 cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noexcept nogil:

@@ -1,0 +1,167 @@
+# cython: language_level=3
+# The one hash map of the compiled code: uint64 key -> int32 value, open addressing with linear
+# probing and backward-shift deletion. Defined inline here so that every module using it (the
+# book's id and price indexes, the engine's symbol and order-id indexes) compiles the same code.
+
+from libc.stdint cimport int64_t, uint64_t, int32_t
+from libc.stdlib cimport free
+from libc.string cimport memcpy
+from posix.stdlib cimport posix_memalign
+
+# Open-addressing map uint64 -> int32 (linear probing, backward-shift deletion, value -1 = empty).
+cdef struct mc_map_entry:
+    uint64_t key
+    int32_t val
+    int32_t _pad
+
+cdef struct mc_map:
+    mc_map_entry* tab
+    uint64_t mask
+    int32_t shift
+    int64_t n
+
+
+cdef extern from *:
+    """
+    #define MC_GOLDEN 0x9E3779B97F4A7C15ULL
+    """
+    uint64_t GOLDEN "MC_GOLDEN"
+
+# ----------------------------------------------------------------------------------------------
+# id index: open addressing, linear probing, Fibonacci hashing, backward-shift deletion
+# ----------------------------------------------------------------------------------------------
+
+cdef inline uint64_t _home(const mc_map* m, uint64_t key) noexcept nogil:
+    # Fibonacci hashing of blocks of 4 consecutive keys: the keys of a block share one 64-byte
+    # line (sequential ids, the usual case, then cost one cache miss per 4 orders, not per order),
+    # while blocks spread over the table so mixed or patterned ids do not pile into one run.
+    return ((((key >> 2) * GOLDEN) >> (m.shift + 2)) << 2) | (key & 3)
+
+
+cdef inline mc_map_entry* _map_alloc(uint64_t cap) noexcept nogil:
+    cdef void* p = NULL
+    if posix_memalign(&p, 64, cap * sizeof(mc_map_entry)) != 0:
+        return NULL
+    return <mc_map_entry*>p
+
+
+cdef inline int _map_init(mc_map* m, int64_t want) noexcept nogil:
+    cdef int64_t cap = 16
+    cdef int bits = 4
+    while cap < want * 2:
+        cap <<= 1
+        bits += 1
+    m.tab = _map_alloc(cap)
+    if m.tab == NULL:
+        return -1
+    cdef int64_t i
+    for i in range(cap):
+        m.tab[i].val = -1
+    m.mask = <uint64_t>(cap - 1)
+    m.shift = 64 - bits
+    m.n = 0
+    return 0
+
+
+cdef inline int32_t _map_find(const mc_map* m, uint64_t key) noexcept nogil:
+    cdef uint64_t i = _home(m, key)
+    cdef const mc_map_entry* e
+    while True:
+        e = &m.tab[i]
+        if e.val < 0:
+            return -1
+        if e.key == key:
+            return e.val
+        i = (i + 1) & m.mask
+
+
+cdef inline uint64_t _map_probe(const mc_map* m, uint64_t key) noexcept nogil:
+    # Position of key, or of the empty slot where key would be stored (the table has room).
+    cdef uint64_t i = _home(m, key)
+    while m.tab[i].val >= 0 and m.tab[i].key != key:
+        i = (i + 1) & m.mask
+    return i
+
+
+cdef inline void _map_put(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
+    # The key must be absent and the table must have room (see _ensure).
+    cdef uint64_t i = _home(m, key)
+    while m.tab[i].val >= 0:
+        i = (i + 1) & m.mask
+    m.tab[i].key = key
+    m.tab[i].val = val
+    m.n += 1
+
+
+cdef inline void _map_upsert(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
+    # Insert, or overwrite the value of a present key; the table must have room for one more.
+    cdef uint64_t i = _map_probe(m, key)
+    if m.tab[i].val < 0:
+        m.tab[i].key = key
+        m.n += 1
+    m.tab[i].val = val
+
+
+cdef inline void _map_set(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
+    cdef uint64_t i = _home(m, key)
+    while m.tab[i].key != key or m.tab[i].val < 0:
+        i = (i + 1) & m.mask
+    m.tab[i].val = val
+
+
+cdef inline void _map_erase(mc_map* m, uint64_t key) noexcept nogil:
+    cdef uint64_t i = _home(m, key)
+    cdef uint64_t j, home
+    while True:
+        if m.tab[i].val < 0:
+            return
+        if m.tab[i].key == key:
+            break
+        i = (i + 1) & m.mask
+    # Backward-shift: pull later members of the probe run into the hole so lookups never need
+    # tombstones (the table stays as if the key had never been inserted).
+    j = i
+    while True:
+        j = (j + 1) & m.mask
+        if m.tab[j].val < 0:
+            break
+        home = _home(m, m.tab[j].key)
+        if ((j - home) & m.mask) >= ((j - i) & m.mask):
+            m.tab[i] = m.tab[j]
+            i = j
+    m.tab[i].val = -1
+    m.n -= 1
+
+
+cdef inline void _map_clear(mc_map* m) noexcept nogil:
+    cdef uint64_t i
+    for i in range(m.mask + 1):
+        m.tab[i].val = -1
+    m.n = 0
+
+
+cdef inline int _map_grow(mc_map* m) noexcept nogil:
+    cdef mc_map old = m[0]
+    cdef uint64_t cap = (old.mask + 1) * 2
+    cdef uint64_t i
+    m.tab = _map_alloc(cap)
+    if m.tab == NULL:
+        m[0] = old
+        return -1
+    for i in range(cap):
+        m.tab[i].val = -1
+    m.mask = cap - 1
+    m.shift = old.shift - 1
+    m.n = 0
+    for i in range(old.mask + 1):
+        if old.tab[i].val >= 0:
+            _map_put(m, old.tab[i].key, old.tab[i].val)
+    free(old.tab)
+    return 0
+
+
+cdef inline mc_map_entry* _map_dup(const mc_map* m) noexcept nogil:
+    cdef mc_map_entry* t = _map_alloc(m.mask + 1)
+    if t != NULL:
+        memcpy(t, m.tab, (m.mask + 1) * sizeof(mc_map_entry))
+    return t
