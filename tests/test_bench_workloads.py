@@ -47,15 +47,43 @@ def test_workload_replayed_no_order_not_found(name):
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_workload_replayed_book_matches_generator_model(name):
+def test_workload_replayed_book_matches_generator_book(name):
     w = _gen(name)
-    book = harness.build_book(w.setup, w.flow)
+    book = mc.OrderBook()
+    ev_setup = book.process(w.setup)
     ev = book.process(w.flow)
     book.check_invariants()
+    assert book.state_hash() == w.stats["state_hash"]
     assert len(book) == w.stats["resting_at_end"]
     assert int(np.count_nonzero(ev["kind"] == mc.EventKind.REJECTED)) == 0
     cancels = int(np.count_nonzero(w.flow["kind"] == mc.CommandKind.CANCEL))
     assert int(np.count_nonzero(ev["kind"] == mc.EventKind.CANCELLED)) == cancels
+    fills = np.count_nonzero(ev_setup["kind"] == mc.EventKind.FILL) + np.count_nonzero(
+        ev["kind"] == mc.EventKind.FILL)
+    assert int(fills) == w.stats["fills"]
+    both = np.concatenate([w.setup, w.flow])
+    assert w.stats["orders"] == int(np.count_nonzero(both["kind"] <= mc.CommandKind.MARKET))
+
+
+def test_workload_without_numba_same_commands_as_compiled():
+    pytest.importorskip("numba")
+    src = Path(__file__).resolve().parents[1] / "src"
+    code = ("import sys; sys.modules['numba'] = None; sys.path.insert(0, %r)\n"
+            "from matchcore import workloads as W\n"
+            "for name, kw in %r.items():\n"
+            "    w = W.generate(name, 3_000, seed=3, **kw)\n"
+            "    assert not w.stats['compiled']\n"
+            "    sys.stdout.buffer.write(w.setup.tobytes() + w.flow.tobytes())\n"
+            "    print(repr(w.stats), flush=True)\n" % (str(src), SMALL))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+    expected = b""
+    for name, kw in SMALL.items():
+        w = W.generate(name, 3_000, seed=3, **kw)
+        assert w.stats["compiled"]
+        stats = {**w.stats, "compiled": False}
+        expected += w.setup.tobytes() + w.flow.tobytes() + (repr(stats) + "\n").encode()
+    assert r.stdout == expected
 
 
 def test_standard_mix_kinds_match_the_standard_proportions():

@@ -1,12 +1,14 @@
 """Seeded order-flow generators that write :data:`COMMAND_DTYPE` arrays.
 
 Every generator returns ``(setup, flow)``: ``setup`` builds the starting book, ``flow`` is the
-measured stream. Replaying ``setup`` then ``flow`` into an empty book (default STP mode) gives
-exactly the book the generator modelled: every cancel and reprice names an order that is resting
-when it arrives. The generators track the book with a small compiled model (price-time queues,
-the engine's matching rule) in :mod:`matchcore.bench._kernels`, compiled by Numba when it is
-installed (imported only when a workload is generated) and run as plain Python otherwise: same
-output, about 100x slower. The same seed gives the same commands, whichever way they run.
+measured stream. Each command is applied to a real :class:`~matchcore.OrderBook` as it is
+generated (:mod:`matchcore.bench._kernels`), so every cancel and reprice names an order that is
+resting when it arrives, and replaying ``setup`` then ``flow`` into an empty book (default STP
+mode) gives exactly the generator's final book (same :meth:`~matchcore.OrderBook.state_hash`).
+With Numba installed the generators are compiled and call the book through
+:mod:`matchcore.numba_ext` (Numba is imported only when a workload is generated); without it they
+run as plain Python over the OrderBook methods: same commands, about 40x slower (about 5 us a
+command). The same seed gives the same commands, whichever way they run.
 
 Workloads:
 
@@ -21,7 +23,8 @@ Workloads:
   (IOC through many levels, or a market order) that eats many price levels at once.
 
 :func:`generate` gives any of them by name as a :class:`Workload` with its parameters and the
-model's statistics (orders, fills, cancels, resting at the end).
+generator's statistics (orders, fills, cancels, resting at the end, the final book's
+state hash).
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._core import COMMAND_DTYPE
+from matchcore._core import COMMAND_DTYPE, OrderBook
 
 MID = 1_000_000   # ticks; far from 0 so that prices never leave the positive range
 _CHUNK = 1 << 19  # flow commands generated per kernel call (bounds the uniforms held at once)
@@ -39,7 +42,7 @@ _CHUNK = 1 << 19  # flow commands generated per kernel call (bounds the uniforms
 @dataclasses.dataclass
 class Workload:
     """A generated workload: ``setup`` (builds the book) and ``flow`` (measured), both
-    :data:`COMMAND_DTYPE` arrays, with the generator's parameters and its model's statistics."""
+    :data:`COMMAND_DTYPE` arrays, with the generator's parameters and its statistics."""
 
     name: str
     setup: np.ndarray
@@ -92,18 +95,35 @@ def _k():
     return _kernels
 
 
-def _stats(k, model, n_orders: int) -> dict:
-    st = model.stats
-    return {
-        "orders": int(st[k.ST_ORDERS]),
-        "fully_filled": int(st[k.ST_FILLED]),
-        "cancelled": int(st[k.ST_CANCELLED]),
-        "expired": int(st[k.ST_EXPIRED]),
-        "fills": int(st[k.ST_FILLS]),
-        "replaced": int(st[k.ST_REPLACED]),
-        "resting_at_end": int(k.count_resting(model.qty, n_orders)),
-        "compiled": bool(k.HAVE_NUMBA),
-    }
+class _Run:
+    """One generation: the book the commands are applied to, its kernel handle, the event
+    buffer and the statistics; ``close()`` gives the statistics and lets the book go."""
+
+    def __init__(self, k, capacity: int):
+        self.k = k
+        self.book = OrderBook(capacity=capacity)
+        self.handle = k.attach(self.book)
+        self.ev = k.event_buffer()
+        self.stats = np.zeros(k.N_STATS, np.int64)
+
+    def close(self) -> dict:
+        k, st = self.k, self.stats
+        k.detach(self.handle)
+        resting = len(self.book)
+        orders, cancelled, expired = (int(st[k.ST_ORDERS]), int(st[k.ST_CANCELLED]),
+                                      int(st[k.ST_EXPIRED]))
+        return {
+            "orders": orders,
+            # every order ends resting, cancelled, expired (IOC/market remainder) or filled
+            "fully_filled": orders - cancelled - expired - resting,
+            "cancelled": cancelled,
+            "expired": expired,
+            "fills": int(st[k.ST_FILLS]),
+            "replaced": int(st[k.ST_REPLACED]),
+            "resting_at_end": resting,
+            "state_hash": int(self.book.state_hash()),
+            "compiled": bool(k.HAVE_NUMBA),
+        }
 
 
 def _check_common(n, seed, first_id):
@@ -120,28 +140,24 @@ def _gen_standard(n, seed, resting, levels, background, first_id):
     if resting < 0 or background < 0 or levels < 1:
         raise ValueError("resting and background must be >= 0 and levels >= 1")
     k = _k()
-    half = max(levels // 2, 1)
-    window = 2 * (half + 16 + background // 200) + 1
-    mid = window // 2
-    base = MID - mid
     n_setup = resting + background
     cmds = np.zeros(n_setup + n, dtype=COMMAND_DTYPE)
     out = k.out_views(cmds)
-    model = k.Model(n_setup + min(n, _CHUNK) + 16, window)
+    run = _Run(k, n_setup + 4096)
+    picks = k.Picks(n_setup + min(n, _CHUNK) + 16)
     state = np.zeros(4, np.int64)
     rng = np.random.default_rng(seed)
     us = rng.random(2 * resting)
-    k.resting_setup(resting, background, levels, first_id, base, mid, us, state,
-                    *model.arrays(), *out)
+    k.resting_setup(run.handle, run.ev, resting, background, levels, first_id, MID, us, state,
+                    *picks.arrays(), run.stats, *out)
     done = 0
     while done < n:
         c = min(_CHUNK, n - done)
-        model.reserve(int(state[0]) + c + 16)
-        k.standard_flow(c, resting, levels, first_id, base, mid, rng.random(4 * c), state,
-                        *model.arrays(), *out)
+        picks.reserve(int(state[0]) + c + 16)
+        k.standard_flow(run.handle, run.ev, c, resting, background, levels, first_id, MID,
+                        rng.random(4 * c), state, *picks.arrays(), run.stats, *out)
         done += c
-    stats = _stats(k, model, int(state[0]))
-    return cmds[:n_setup], cmds[n_setup:], stats
+    return cmds[:n_setup], cmds[n_setup:], run.close()
 
 
 def standard_mix(n: int, *, seed: int = 1, resting: int = 1000, levels: int = 750,
@@ -154,7 +170,7 @@ def standard_mix(n: int, *, seed: int = 1, resting: int = 1000, levels: int = 75
     at the opposite best price (sized so that the book stays near ``resting`` orders), 6% cancels
     and 82% reprices (new price and qty, usually losing queue place) of a random active resting
     order. Prices in ticks around 1,000,000; order ids from ``first_id`` in sequence. O(n) in
-    compiled code (about 20 ns per command with Numba).
+    compiled code (about 100 ns per command with Numba, the book's own matching included).
 
     >>> setup, flow = standard_mix(1000, seed=7)
     >>> len(setup), len(flow)
@@ -192,25 +208,25 @@ def _gen_market_maker(n, seed, makers, quotes, spread, take_prob, move_prob, fir
     if not (0 <= take_prob and 0 <= move_prob and take_prob + move_prob < 0.9):
         raise ValueError("take_prob and move_prob must be >= 0 and sum below 0.9")
     k = _k()
-    window = 4096 + 2 * (quotes + spread)
+    half_window = 2048 + quotes + spread
+    lo = MID - half_window + 64 + quotes + spread + 3   # the fair price stays in [lo, hi]
+    hi = MID + half_window - 64 - quotes - spread - 3
     warm = makers * quotes * 4          # enough rows for every maker to have its quotes up
     total = warm + n
     cmds = np.zeros(total, dtype=COMMAND_DTYPE)
     out = k.out_views(cmds)
-    model = k.Model(min(total, _CHUNK) + 16, window)
+    run = _Run(k, 4 * makers * quotes + 1024)
     slots = np.full((makers, 2 * quotes), -1, np.int64)
     state = np.zeros(4, np.int64)
-    state[2] = window // 2
-    base = MID - window // 2
+    state[2] = MID
     rng = np.random.default_rng(seed)
     while state[1] < total:
         c = min(_CHUNK, int(total - state[1]))
-        model.reserve(int(state[0]) + c + 16)
         # each quadruple of uniforms yields at most two rows; the move steps yield none
-        k.market_maker_flow(total, makers, quotes, spread, take_prob, move_prob, first_id, base,
-                            rng.random(4 * c), state, slots, *model.arrays(), *out)
-    stats = _stats(k, model, int(state[0]))
-    return cmds[:warm], cmds[warm:], stats
+        k.market_maker_flow(run.handle, run.ev, total, makers, quotes, spread, take_prob,
+                            move_prob, first_id, lo, hi, rng.random(4 * c), state, slots,
+                            run.stats, *out)
+    return cmds[:warm], cmds[warm:], run.close()
 
 
 def market_maker_mix(n: int, *, seed: int = 1, makers: int = 10, quotes: int = 5,
@@ -239,26 +255,22 @@ def _gen_sweep(n, seed, resting, levels, sweep_prob, sweep_levels, first_id):
     if resting < 0 or levels < 2 or sweep_levels < 1 or not 0 <= sweep_prob <= 0.5:
         raise ValueError("need resting >= 0, levels >= 2, sweep_levels >= 1, 0 <= sweep_prob <= 0.5")
     k = _k()
-    half = max(levels // 2, 1)
-    window = 2 * (half + 4 * sweep_levels + 70) + 1
-    mid = window // 2
-    base = MID - mid
     cmds = np.zeros(resting + n, dtype=COMMAND_DTYPE)
     out = k.out_views(cmds)
-    model = k.Model(resting + min(n, _CHUNK) + 16, window)
+    run = _Run(k, 2 * resting + 4096)
+    picks = k.Picks(resting + min(n, _CHUNK) + 16)
     state = np.zeros(4, np.int64)
     rng = np.random.default_rng(seed)
-    k.resting_setup(resting, 0, levels, first_id, base, mid, rng.random(2 * resting), state,
-                    *model.arrays(), *out)
+    k.resting_setup(run.handle, run.ev, resting, 0, levels, first_id, MID,
+                    rng.random(2 * resting), state, *picks.arrays(), run.stats, *out)
     done = 0
     while done < n:
         c = min(_CHUNK, n - done)
-        model.reserve(int(state[0]) + c + 16)
-        k.sweep_flow(c, resting, levels, sweep_prob, sweep_levels, 0.10, first_id, base, mid,
-                     rng.random(4 * c), state, *model.arrays(), *out)
+        picks.reserve(int(state[0]) + c + 16)
+        k.sweep_flow(run.handle, run.ev, c, resting, levels, sweep_prob, sweep_levels, 0.10,
+                     first_id, MID, rng.random(4 * c), state, *picks.arrays(), run.stats, *out)
         done += c
-    stats = _stats(k, model, int(state[0]))
-    return cmds[:resting], cmds[resting:], stats
+    return cmds[:resting], cmds[resting:], run.close()
 
 
 def sweep_burst(n: int, *, seed: int = 1, resting: int = 20_000, levels: int = 2_000,
