@@ -120,7 +120,7 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
         bar.set_description(f"measure {name}")
         r = harness.measure_workload(w.setup, w.flow, clock=clk, overhead_ns=overhead, rate=rate)
         r["params"] = w.params
-        r["model_stats"] = w.stats
+        r["generator_stats"] = w.stats
         res["workloads"][name] = r
         if name == "standard":
             std = w
