@@ -184,6 +184,18 @@ def test_snapshot_inconsistent_content_with_valid_checksum_raises_corrupt(edit):
         mc.OrderBook.from_snapshot(_reseal(s))
 
 
+def test_snapshot_of_crossed_replay_book_round_trips_exactly():
+    # Exchange data can leave a rebuilt book locked or crossed; its snapshot must restore.
+    book = mc.OrderBook()
+    book.place(1, mc.Side.BUY, 101, 5)
+    book.place(2, mc.Side.SELL, 100, 3)
+    book.place(3, mc.Side.SELL, 101, 4)
+    restored = mc.OrderBook.from_snapshot(book.snapshot())
+    assert restored.state_hash() == book.state_hash()
+    assert restored.best_bid() == (101, 5) and restored.best_ask() == (100, 3)
+    restored.check_invariants(allow_crossed=True)
+
+
 def test_snapshot_rejects_str_input():
     with pytest.raises(TypeError):
         mc.OrderBook().restore("MCSNAPSH")

@@ -1108,10 +1108,10 @@ cdef int _snapshot_build(const uint8_t* data, int64_t n, mc_book** result) noexc
                 break
         if rc < 0:
             break
-    cdef int64_t bp, bq, ap, aq
+    # A crossed or locked book is not refused: a book rebuilt from exchange data with
+    # mc_rest can be either, and its snapshot must restore. The checksum and the state hash
+    # below guard the content.
     if rc == 0 and total != n_orders:
-        rc = -MC_SNAP_E_CORRUPT
-    if rc == 0 and mc_best(b, MC_BUY, &bp, &bq) and mc_best(b, MC_SELL, &ap, &aq) and bp >= ap:
         rc = -MC_SNAP_E_CORRUPT
     if rc == 0:
         b.seq = seq
