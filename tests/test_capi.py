@@ -83,8 +83,9 @@ def random_commands(n: int, seed: int, *, n_symbols: int = 1, unknown_symbol: bo
     return cmds
 
 
-def run_python_calls(book, cmds: np.ndarray) -> np.ndarray:
-    """Apply commands through the per-call Python methods; returns every event in order."""
+def run_python_calls(book, cmds: np.ndarray, drain: bool = True) -> np.ndarray:
+    """Apply commands through the per-call Python methods; returns every event in order (with
+    ``drain=False`` the events stay pending in the book and an empty array is returned)."""
     out = []
     for ts, oid, price, qty, owner, _sym, kind, side, tif, post in cmds.tolist():
         try:
@@ -98,7 +99,8 @@ def run_python_calls(book, cmds: np.ndarray) -> np.ndarray:
                 book.modify(oid, qty, price or None, ts_ns=ts)
         except mc.OrderRejected:
             pass
-        out.append(book.events())
+        if drain:
+            out.append(book.events())
     return np.concatenate(out) if out else np.zeros(0, EVENT_DTYPE)
 
 

@@ -219,21 +219,6 @@ def test_snapshot_events_owner_sees_own_orders_and_maker_fills_only():
     assert len(book.events()) == 0  # the other events were consumed too
 
 
-def _apply_calls(book, cmds):
-    for ts, oid, price, qty, owner, _s, kind, side, tif, post in cmds.tolist():
-        try:
-            if kind == 0:
-                book.submit(oid, side, price, qty, tif, owner=owner, post_only=bool(post), ts_ns=ts)
-            elif kind == 1:
-                book.submit_market(oid, side, qty, owner=owner, ts_ns=ts)
-            elif kind == 2:
-                book.cancel(oid, ts_ns=ts)
-            else:
-                book.modify(oid, qty, price or None, ts_ns=ts)
-        except mc.OrderRejected:
-            pass
-
-
 def test_snapshot_events_owner_equals_python_filter_on_random_session():
     cmds = random_commands(2000, 4)
     all_events = run_python_calls(mc.OrderBook(), cmds)
@@ -242,7 +227,7 @@ def test_snapshot_events_owner_equals_python_filter_on_random_session():
         book = mc.OrderBook()
         chunks = []
         for i in range(0, len(cmds), 97):
-            _apply_calls(book, cmds[i:i + 97])
+            run_python_calls(book, cmds[i:i + 97], drain=False)
             chunks.append(book.events(owner=w))
         assert_events_equal(np.concatenate(chunks), expected, context=f"owner {w}: ")
 
