@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import zlib
+import time
 
 import numpy as np
 import pytest
@@ -62,16 +62,40 @@ def test_journal_per_call_and_process_write_identical_commands(tmp_path):
     assert a.state_hash() == b.state_hash()
 
 
-def test_journal_record_crc_matches_python_zlib(tmp_path):
+def _crc32c_py(data: bytes) -> int:
+    # bit-by-bit CRC-32C (reflected 0x82F63B78): an independent, obviously correct reference
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def test_crc32c_check_value_and_both_implementations_agree():
+    assert _j.crc32c(b"123456789") == 0xE3069283 == _crc32c_py(b"123456789")
+    rng = np.random.default_rng(0)
+    blobs = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in (0, 1, 7, 8, 9, 80, 1000)]
+    fast = [_j.crc32c(b) for b in blobs]
+    _j._crc32c_force_table(True)
+    try:
+        table = [_j.crc32c(b) for b in blobs]
+    finally:
+        _j._crc32c_force_table(False)
+    assert fast == table == [_crc32c_py(b) for b in blobs]
+
+
+def test_journal_record_crc_matches_reference_crc32c(tmp_path):
     eng, d = journaled(tmp_path)
     eng.add_symbol(1)
     eng.submit(1, 5, 0, 100, 3)
     eng.close()
     data = open(segment_files(d, KIND_COMMANDS)[0][1], "rb").read()
+    assert struct.unpack_from("<I", data, 60)[0] == _crc32c_py(data[:60])
     off = _j.SEG_HEADER
     while off < len(data):
         length, crc = struct.unpack_from("<II", data, off)
-        assert zlib.crc32(data[off + 8:off + length]) == crc
+        assert _crc32c_py(data[off + 8:off + length]) == crc
         off += length
     assert off == len(data)
 
@@ -111,16 +135,30 @@ def test_engine_fsync_never_durable_only_after_sync(tmp_path):
     assert eng.sync() == 2 and eng.durable_seq == 2
 
 
-def test_engine_fsync_batch_group_commits_every_n_records(tmp_path):
-    eng, d = journaled(tmp_path, fsync="batch", batch_records=4, batch_us=10**9)
+def _wait_durable(eng, seq, timeout_s=5.0):
+    t0 = time.monotonic()
+    while eng.durable_seq < seq and time.monotonic() - t0 < timeout_s:
+        time.sleep(0.001)
+    return eng.durable_seq
+
+
+def test_engine_fsync_batch_syncer_thread_makes_records_durable_within_t(tmp_path):
+    eng, d = journaled(tmp_path, fsync="batch", batch_records=10**6, batch_us=2000)
     eng.add_symbol(1)
-    durable = []
-    for i in range(12):
+    for i in range(10):
         eng.submit(1, i + 1, 0, 100 - i, 1)
-        durable.append(eng.durable_seq)
-    # one fsync per 4 written calls; in between the durable seq lags behind
-    assert durable[-1] >= 9 and len(set(durable)) < len(durable)
-    assert eng.sync() == eng.journal_seq == 13
+    assert eng.journal.written_seq == 11           # every call hands its records to the OS
+    assert _wait_durable(eng, 11) == 11            # the syncer thread fsyncs without a call
+    assert eng.journal.fsyncs >= 1
+
+
+def test_engine_fsync_batch_syncer_kicked_every_n_records(tmp_path):
+    eng, d = journaled(tmp_path, fsync="batch", batch_records=5, batch_us=10**9)
+    eng.add_symbol(1)
+    for i in range(6):                              # 7 records written: one kick
+        eng.submit(1, i + 1, 0, 100 - i, 1)
+    assert _wait_durable(eng, 5) >= 5               # not the 1000 s timer: the record count
+    assert eng.sync() == eng.journal_seq == 7 == eng.durable_seq
 
 
 def test_engine_closed_journal_refuses_commands(tmp_path):
@@ -379,7 +417,7 @@ def test_read_journal_random_bytes_return_or_raise_journalerror():
             head[:8] = b"MCJOURNL"
             head[8:24] = struct.pack("<IIII", 1, 64, 1, 1)
             head[24:32] = struct.pack("<Q", 1)
-            head[60:64] = struct.pack("<I", zlib.crc32(bytes(head[:60])))
+            head[60:64] = struct.pack("<I", _j.crc32c(bytes(head[:60])))
             data = bytes(head) + data[64:]
         try:
             out = read_journal(data)

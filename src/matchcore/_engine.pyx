@@ -1024,8 +1024,7 @@ cdef class Engine:
         """Write, fsync (unless ``fsync="never"``) and close the journals; the engine then
         refuses further commands that would need journaling. No-op without a journal."""
         if self._jt is not None:
-            self._jt.sync() if not self._jt.closed and self._jc.policy != "never" else None
-            self._jt.close()
+            self._jt.close()        # fsyncs unless the policy is "never"
         if self._jc is not None:
             self._jc.close()
 

@@ -4,10 +4,17 @@
 # `matchcore journal inspect` share.
 #
 # A segment file = one segment header + records. A record = mc_rec_header + payload; `length`
-# covers the whole record and is a multiple of 8, `crc` is CRC-32 (zlib) over bytes 8..length.
+# covers the whole record and is a multiple of 8, `crc` is CRC-32C over bytes 8..length.
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t
 from matchcore._core cimport mc_event, mc_command
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    ctypedef struct pthread_mutex_t:
+        pass
+    ctypedef struct pthread_cond_t:
+        pass
 
 cdef enum:
     MC_J_VERSION = 1
@@ -29,8 +36,9 @@ cdef enum:
 
     # fsync policies
     MC_J_NEVER = 0
-    MC_J_BATCH = 1
+    MC_J_BATCH = 1               # group commit: a syncer thread, every batch_ns or batch_records
     MC_J_ALWAYS = 2
+    MC_J_ON_SYNC = 3             # internal (trade capture): fsync at sync(), roll and close only
 
     # scan outcome: why a segment's valid records end before its end of file
     MC_J_OK = 0
@@ -50,16 +58,16 @@ cdef packed struct mc_seg_header:
     uint64_t first_seq           # seq of the segment's first record
     int64_t created_ns           # wall clock (CLOCK_REALTIME) when the segment was created
     uint8_t reserved[20]
-    uint32_t crc                 # CRC-32 of the 60 bytes before it
+    uint32_t crc                 # CRC-32C of the 60 bytes before it
 
 cdef packed struct mc_rec_header:
     uint32_t length              # whole record, header included; a multiple of 8
-    uint32_t crc                 # CRC-32 of bytes 8..length
+    uint32_t crc                 # CRC-32C of bytes 8..length
     uint16_t type                # MC_J_REC_*
     uint16_t reserved16
     uint32_t reserved32
     uint64_t seq                 # commands: one sequence over every inbound command; trades: fill seq
-    int64_t ts_ns                # wall clock (CLOCK_REALTIME, ns) when the record was appended
+    int64_t ts_ns                # wall clock (CLOCK_REALTIME, ns) when its call was journaled
 
 cdef packed struct mc_rec_command:          # 88 bytes: an order command and its outcome
     mc_rec_header h
@@ -107,23 +115,35 @@ cdef struct mc_journal:
     uint32_t stp
     int policy
     int err                      # errno of the first I/O failure; the journal is dead after it
+    int sync_err                 # errno of a failed fsync in the syncer thread
     uint8_t* buf                 # records appended but not yet written
     int64_t n
     int64_t cap
     int64_t seg_size             # bytes of the current segment on file (written)
     int64_t seg_limit
+    int64_t now_ns               # wall clock read when the buffer's first record was appended
     uint64_t next_seq
-    uint64_t written_seq         # last seq handed to write(2)
-    uint64_t durable_seq         # last seq known on stable storage
-    int64_t unsynced             # records written since the last fsync
+    uint64_t written_seq         # last seq handed to write(2) (atomic: the syncer reads it)
+    uint64_t durable_seq         # last seq known on stable storage (atomic)
+    int64_t buffered_records     # appended, not yet written
+    int64_t unsynced             # records written since the last fsync (or syncer kick)
     int64_t batch_records
     int64_t batch_ns
-    int64_t last_sync_ns
     int64_t segments_created
+    int64_t fsyncs               # fdatasync calls on segments (both threads)
+    # group commit: the syncer thread sleeps on `cond` (under `lock`) for batch_ns or until
+    # kicked; it holds `fd_lock` while it syncs, and so does whoever closes or swaps `fd`.
+    pthread_t thread
+    pthread_mutex_t lock
+    pthread_cond_t cond
+    pthread_mutex_t fd_lock
+    int thread_on
+    int stop
+    int kick
     char dir[4096]
     char prefix[32]
 
-cdef uint32_t mc_crc32(const uint8_t* p, int64_t n) noexcept nogil
+cdef uint32_t mc_crc32(const uint8_t* p, int64_t n) noexcept nogil   # CRC-32C
 cdef int64_t mc_wall_ns() noexcept nogil
 cdef int mc_journal_command(mc_journal* j, const mc_command* c, int64_t result) noexcept nogil
 cdef int mc_journal_fills(mc_journal* j, uint64_t cmd_seq, const mc_event* ev,

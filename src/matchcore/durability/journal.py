@@ -223,9 +223,8 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
                           buffer_bytes=buffer_bytes, next_seq=next_seq, append_size=append_size)
     jt = None
     if trades:
-        jt = _j.JournalWriter(path, KIND_TRADES, stp, "never" if fsync == "never" else "batch",
-                              segment_bytes=segment_bytes, batch_records=1 << 62,
-                              batch_us=1 << 50, buffer_bytes=buffer_bytes,
+        jt = _j.JournalWriter(path, KIND_TRADES, stp, "never" if fsync == "never" else "on_sync",
+                              segment_bytes=segment_bytes, buffer_bytes=buffer_bytes,
                               next_seq=next_trade_seq, append_size=trade_append_size)
     return jc, jt
 
