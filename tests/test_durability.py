@@ -507,3 +507,22 @@ def test_engine_journal_write_failure_raises_and_refuses_further_commands(tmp_pa
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_recovery_old_segments_deleted_after_snapshot_still_recovers(tmp_path):
+    steps, cmds = make_flow(17, 900)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps[:600], cmds)
+    snap = eng.snapshot()
+    apply_steps(eng, steps[600:], cmds)
+    eng.close()
+    seq = int(os.path.basename(snap)[9:29])
+    segs = segment_files(d, KIND_COMMANDS)
+    old = [f for (first, f), (nxt, _) in zip(segs, segs[1:]) if nxt - 1 <= seq]
+    assert old
+    for f in old:
+        os.unlink(f)
+    rec = mc.Engine.recover(d, readonly=True)
+    assert rec.state_hash() == eng.state_hash() and rec.recovery_report.snapshot == snap
+    with pytest.raises(JournalError, match="journal starts at seq"):
+        mc.Engine.recover(d, snapshot=False, readonly=True)

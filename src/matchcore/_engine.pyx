@@ -583,6 +583,16 @@ cdef class Engine:
     carry the symbol. The per-call methods, :meth:`process` and the C/Numba entry points run the
     same compiled functions. O(1) routing per operation.
 
+    Durability (:mod:`matchcore.durability`): ``Engine(journal=DIR, fsync="batch")`` appends
+    every inbound command (accepted or rejected, with its seq, a wall-clock timestamp and its
+    outcome) and every config change to a CRC-checked, segmented journal before the call
+    returns, and every fill to a trade journal; ``fsync`` is ``"always"`` (each call returns
+    after fdatasync), ``"batch"`` (group commit by a syncer thread every ``batch_us`` µs or
+    ``batch_records`` records; :meth:`sync` forces it) or ``"never"`` (write(2) only: survives a
+    process crash, not a power loss). Options: ``segment_bytes`` (default 64 MiB),
+    ``batch_records`` (4096), ``batch_us`` (2000), ``buffer_bytes`` (1 MiB), ``trades`` (True).
+    :meth:`snapshot` and :meth:`recover` complete it.
+
     >>> eng = Engine()
     >>> _ = eng.add_symbol(1, "AAA", tick=5)
     >>> eng.submit(1, 10, 0, 100, 3)
