@@ -526,3 +526,8 @@ def test_recovery_old_segments_deleted_after_snapshot_still_recovers(tmp_path):
     assert rec.state_hash() == eng.state_hash() and rec.recovery_report.snapshot == snap
     with pytest.raises(JournalError, match="journal starts at seq"):
         mc.Engine.recover(d, snapshot=False, readonly=True)
+
+
+def test_engine_fsync_without_journal_raises_typeerror():
+    with pytest.raises(TypeError, match="journal=DIR"):
+        mc.Engine(fsync="always")

@@ -618,12 +618,13 @@ cdef class Engine:
     cdef public object recovery_report
 
     def __cinit__(self, stp=STP.CANCEL_RESTING, *, bint record_events=True, journal=None,
-                  fsync="batch", **journal_options):
+                  fsync=None, **journal_options):
         cdef int mode = int(stp)
         if mode < MC_STP_NONE or mode > MC_STP_CANCEL_BOTH:
             raise ValueError(f"unknown self-trade prevention mode {stp!r}")
-        if journal is None and journal_options:
-            raise TypeError(f"journal options {sorted(journal_options)} need journal=DIR")
+        if journal is None and (journal_options or fsync is not None):
+            raise TypeError(f"journal options {sorted(journal_options) or ['fsync']} need "
+                            f"journal=DIR")
         self._e = mc_engine_new()
         if self._e == NULL:
             raise MemoryError()
@@ -638,7 +639,8 @@ cdef class Engine:
         self._jtp = NULL
         if journal is not None:
             from matchcore.durability.journal import open_writers
-            jc, jt = open_writers(journal, mode, fsync, new=True, **journal_options)
+            jc, jt = open_writers(journal, mode, "batch" if fsync is None else fsync, new=True,
+                                  **journal_options)
             self._attach_journal(jc, jt)
 
     def __dealloc__(self):
@@ -1164,7 +1166,7 @@ cdef class Engine:
                                                  f"routed to it")
 
 
-cdef uint64_t _name_hash(uint32_t sym, str name):
+cdef uint64_t _name_hash(uint32_t sym, str name) except? 0:
     # Summed over the symbols, so the total does not depend on the order names were added.
     cdef uint64_t h = <uint64_t>14695981039346656037ULL
     for byte in sym.to_bytes(4, "little") + name.encode("utf-8"):

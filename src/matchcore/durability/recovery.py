@@ -45,6 +45,7 @@ class RecoveryReport:
     dropped_files: list = field(default_factory=list)
     trades_kept_through: int = 0         # last command whose fills the trade journal held
     trades_rewritten: int = 0            # fill records written during replay
+    trades_missing: int = 0              # fills before the snapshot that no journal holds
     last_trade_seq: int = 0
     state_hash: int = 0
     modified: bool = False               # files were cut or dropped
@@ -69,6 +70,9 @@ class RecoveryReport:
                          f"valid: {', '.join(os.path.basename(f) for f in self.dropped_files)}")
         lines.append(f"  trades: kept through command {self.trades_kept_through}, rewrote "
                      f"{self.trades_rewritten} fills, last trade seq {self.last_trade_seq}")
+        if self.trades_missing:
+            lines.append(f"  WARNING: {self.trades_missing} fill record(s) before the snapshot "
+                         f"are lost from the trade journal (the snapshot holds their effect)")
         return "\n".join(lines)
 
 
@@ -184,6 +188,9 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
         next_trade = cut[3] + 1 if cut else (tscan.segments[0].first_seq if tscan.segments else
                                             (head["trade_seq"] + 1 if head else 1))
         report.trades_kept_through = kept_cmd
+        if head is not None and (cut[3] if cut else 0) < head["trade_seq"]:
+            # fills of commands inside the snapshot cannot be replayed: say so
+            report.trades_missing = head["trade_seq"] - (cut[3] if cut else 0)
     else:
         cut, kept_cmd, next_trade = None, 0, 1
 
