@@ -362,6 +362,7 @@ def test_recovery_random_damage_never_crashes_never_beyond_prefix(tmp_path, seed
     segs = segment_files(d, KIND_COMMANDS)
     last_seg = segs[-1][1]
     last_index = read_journal(open(last_seg, "rb").read())["index"]
+    seg_index = {f: read_journal(open(f, "rb").read())["index"] for _, f in segs}
     rng = np.random.default_rng(seed)
     outcomes = {"recovered": 0, "error": 0}
     for k, (path, (how, arg)) in enumerate(_damage_cases(rng, files, n_cases)):
@@ -385,6 +386,13 @@ def test_recovery_random_damage_never_crashes_never_beyond_prefix(tmp_path, seed
                 segs[-1][0] - 1
         elif how == "truncate" and path in {f for _, f in segs[:-1]} and arg < os.path.getsize(path):
             expect_n = -1                       # valid data follows: an error
+        first_bad = None                        # seq of the first record a flip touched
+        if how == "flip" and path in seg_index:
+            idx = seg_index[path]
+            ends = idx["offset"] + idx["length"]
+            hit = [int(idx["seq"][np.searchsorted(ends, off, side="right")])
+                   for off, _ in arg if off >= _j.SEG_HEADER and off < ends[-1]]
+            first_bad = min(hit) if hit else None
         try:
             rec = mc.Engine.recover(work, readonly=bool(k % 2))
         except JournalError as exc:
@@ -397,6 +405,8 @@ def test_recovery_random_damage_never_crashes_never_beyond_prefix(tmp_path, seed
             assert n <= len(steps) and expect_n != -1, (how, arg, path)
             if expect_n is not None:
                 assert n == expect_n, (how, arg, n, expect_n)
+            if first_bad is not None:
+                assert n < first_bad, (how, arg, n, first_bad)   # nothing from the damage on
             assert rec.state_hash() == prefix[n], (how, arg, path)
             if not os.path.basename(path).startswith("journal-"):
                 assert n == len(steps)          # only the command journal decides the state

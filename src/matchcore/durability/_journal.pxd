@@ -138,6 +138,7 @@ cdef struct mc_journal:
     pthread_cond_t cond
     pthread_mutex_t fd_lock
     int thread_on
+    int owner_pid                # the process that made it: a forked child must not touch it
     int stop
     int kick
     char dir[4096]

@@ -97,6 +97,7 @@ cdef extern from "<unistd.h>" nogil:
     int c_close "close"(int fd)
     int c_fdatasync "fdatasync"(int fd)
     int c_ftruncate "ftruncate"(int fd, long long size)
+    int c_getpid "getpid"()
 
 # ----------------------------------------------------------------------------------------------
 # layout constants, mirrored to Python
@@ -367,6 +368,10 @@ cdef int _start_syncer(mc_journal* j) noexcept nogil:
 cdef void _stop_syncer(mc_journal* j) noexcept nogil:
     if not j.thread_on:
         return
+    if j.owner_pid != c_getpid():
+        # a forked child: the thread was not copied and its lock may be held forever
+        j.thread_on = 0
+        return
     pthread_mutex_lock(&j.lock)
     j.stop = 1
     pthread_cond_signal(&j.cond)
@@ -549,6 +554,7 @@ cdef class JournalWriter:
         j.kind = kind
         j.stp = stp
         j.policy = MC_J_ON_SYNC if fsync == "on_sync" else POLICIES[fsync]
+        j.owner_pid = c_getpid()
         j.seg_limit = segment_bytes
         j.batch_records = batch_records
         j.batch_ns = batch_us * 1000
@@ -582,8 +588,12 @@ cdef class JournalWriter:
 
     def __dealloc__(self):
         if self._j != NULL:
+            if self._j.owner_pid != c_getpid():
+                # inherited through fork(): leave the parent's files and thread alone
+                self._j.thread_on = 0
+                self._j.err = -1
             with nogil:
-                if self._j.fd >= 0:
+                if self._j.fd >= 0 and self._j.err == 0:
                     mc_journal_commit(self._j)
                 _stop_syncer(self._j)
                 _close_fd(self._j)
