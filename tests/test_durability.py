@@ -541,3 +541,10 @@ def test_recovery_old_segments_deleted_after_snapshot_still_recovers(tmp_path):
 def test_engine_fsync_without_journal_raises_typeerror():
     with pytest.raises(TypeError, match="journal=DIR"):
         mc.Engine(fsync="always")
+
+
+def test_engine_journaled_refuses_c_table_handle(tmp_path):
+    eng, d = journaled(tmp_path)
+    with pytest.raises(ValueError, match="bypass the journal"):
+        eng.address
+    assert mc.Engine().address != 0

@@ -1137,11 +1137,16 @@ cdef class Engine:
     @property
     def address(self):
         """The ``mc_engine*`` as an int for the C function table and Numba; valid while this
-        Engine is alive (keep a reference while compiled code uses it)."""
-        return <size_t>self._e
+        Engine is alive (keep a reference while compiled code uses it). Refused for a journaled
+        engine: commands entered through the C table would bypass its journal."""
+        return self._handle()
 
     def _handle(self):
         """Same as :attr:`address`."""
+        if self._jc is not None:
+            raise ValueError("a journaled Engine is driven through its Python methods and "
+                             "process() only: the C function table and Numba would bypass "
+                             "the journal")
         return <size_t>self._e
 
     def check_invariants(self):
