@@ -548,3 +548,27 @@ def test_engine_journaled_refuses_c_table_handle(tmp_path):
     with pytest.raises(ValueError, match="bypass the journal"):
         eng.address
     assert mc.Engine().address != 0
+
+
+def test_trades_lost_before_snapshot_rewritten_by_full_replay(tmp_path):
+    steps, cmds = make_flow(18, 900)
+    eng, d = journaled(tmp_path)
+    apply_steps(eng, steps[:600], cmds)
+    eng.snapshot()
+    apply_steps(eng, steps[600:], cmds)
+    eng.close()
+    full = read_trades(d)
+    for _, f in segment_files(d, KIND_TRADES):
+        os.unlink(f)                                 # the whole trade journal is gone
+    ro = mc.Engine.recover(d, readonly=True)         # read-only: snapshot used, loss reported
+    assert ro.recovery_report.snapshot is not None and ro.recovery_report.trades_missing > 0
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rep.snapshot is None and "trade journal" in rep.skipped_snapshots[-1][1]
+    assert rec.state_hash() == eng.state_hash() and rep.trades_missing == 0
+    rec.close()
+    again = read_trades(d)
+    assert len(again) == len(full) > 0
+    for c in again.dtype.names:
+        if c != "journal_ts_ns":
+            assert np.array_equal(again[c], full[c]), c

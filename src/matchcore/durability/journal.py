@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from matchcore._core import COMMAND_DTYPE
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError
 
@@ -190,7 +191,6 @@ def read_journal(source, kind: int = KIND_COMMANDS) -> dict:
             for off in seg.index["offset"][~is_cmd].tolist():
                 name, seq, fields = _j.decode_config(seg.data, off)
                 configs.append((seq, name, fields))
-    from matchcore._core import COMMAND_DTYPE
     return {
         "index": np.concatenate(index_parts) if index_parts else
         np.zeros(0, _j.RECORD_INDEX_DTYPE),

@@ -49,6 +49,7 @@ class RecoveryReport:
     last_trade_seq: int = 0
     state_hash: int = 0
     modified: bool = False               # files were cut or dropped
+    readonly: bool = False               # nothing was cut, dropped or rewritten
 
     def summary(self) -> str:
         lines = [f"recovered {self.path}: last seq {self.last_seq}, state hash "
@@ -64,7 +65,8 @@ class RecoveryReport:
         for label, tail in (("journal", self.torn_tail), ("trades", self.trades_torn_tail)):
             if tail:
                 lines.append(f"  {label}: torn tail in {os.path.basename(tail[0])} at offset "
-                             f"{tail[1]} ({tail[2]}): cut")
+                             f"{tail[1]} ({tail[2]}): "
+                             f"{'left in place (read-only)' if self.readonly else 'cut'}")
         if self.dropped_files:
             lines.append(f"  dropped {len(self.dropped_files)} trailing file(s) with nothing "
                          f"valid: {', '.join(os.path.basename(f) for f in self.dropped_files)}")
@@ -154,7 +156,7 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
         raise JournalError(f"{path} is not a directory")
     if fsync not in _j.POLICIES:
         raise ValueError(f"fsync must be one of {sorted(_j.POLICIES)}, got {fsync!r}")
-    report = RecoveryReport(path)
+    report = RecoveryReport(path, readonly=readonly)
     cscan = scan_journal(path, KIND_COMMANDS)
     cscan.raise_if_corrupt()
     eng = head = None
@@ -188,9 +190,23 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
         next_trade = cut[3] + 1 if cut else (tscan.segments[0].first_seq if tscan.segments else
                                             (head["trade_seq"] + 1 if head else 1))
         report.trades_kept_through = kept_cmd
-        if head is not None and (cut[3] if cut else 0) < head["trade_seq"]:
-            # fills of commands inside the snapshot cannot be replayed: say so
-            report.trades_missing = head["trade_seq"] - (cut[3] if cut else 0)
+        kept_trade = cut[3] if cut else 0
+        if head is not None and kept_trade < head["trade_seq"]:
+            # The trade journal lost fills of commands that the snapshot holds. A full replay
+            # can write them again when the command journal starts at seq 1 and the trades
+            # kept are a prefix; otherwise they are reported as lost.
+            prefix_kept = not tscan.segments or tscan.segments[0].first_seq == 1
+            if (not readonly and prefix_kept and cscan.segments
+                    and cscan.segments[0].first_seq == 1):
+                report.skipped_snapshots.append(
+                    (report.snapshot, "the trade journal lacks fills before it: whole journal "
+                                      "replayed to write them again"))
+                report.snapshot, report.snapshot_seq = None, 0
+                eng, head, start = Engine(cscan.stp), None, 0
+                next_trade = kept_trade + 1 if cut else (tscan.segments[0].first_seq
+                                                         if tscan.segments else 1)
+            else:
+                report.trades_missing = head["trade_seq"] - kept_trade
     else:
         cut, kept_cmd, next_trade = None, 0, 1
 
