@@ -358,7 +358,7 @@ def test_recovery_random_damage_never_crashes_never_beyond_prefix(tmp_path, seed
     eng.snapshot()
     apply_steps(eng, steps[300:], cmds)
     eng.close()
-    files = sorted(os.path.join(d, f) for f in os.listdir(d))
+    files = sorted(os.path.join(d, f) for f in os.listdir(d) if f != "LOCK")
     segs = segment_files(d, KIND_COMMANDS)
     last_seg = segs[-1][1]
     last_index = read_journal(open(last_seg, "rb").read())["index"]
@@ -572,3 +572,17 @@ def test_trades_lost_before_snapshot_rewritten_by_full_replay(tmp_path):
     for c in again.dtype.names:
         if c != "journal_ts_ns":
             assert np.array_equal(again[c], full[c]), c
+
+
+def test_engine_second_writer_on_same_dir_refused_until_closed(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.sync()
+    with pytest.raises(JournalError, match="in use"):
+        mc.Engine.recover(d)
+    with pytest.raises(JournalError, match="in use"):
+        mc.Engine(journal=d)
+    assert mc.Engine.recover(d, readonly=True).symbols == {1: None}   # readers need no lock
+    eng.close()
+    rec = mc.Engine.recover(d)
+    assert rec.symbols == {1: None}

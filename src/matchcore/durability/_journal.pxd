@@ -156,4 +156,5 @@ cdef int mc_journal_sync(mc_journal* j) noexcept nogil
 cdef class JournalWriter:
     cdef mc_journal* _j
     cdef readonly object path
+    cdef int lock_fd             # the directory's LOCK file, held (flock) while this writes
     cdef int _check(self) except -1

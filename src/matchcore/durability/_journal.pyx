@@ -525,7 +525,8 @@ cdef class JournalWriter:
     def __cinit__(self, path, int kind, int stp, str fsync="batch", *,
                   int64_t segment_bytes=64 << 20, int64_t batch_records=4096,
                   int64_t batch_us=2000, int64_t buffer_bytes=1 << 20, uint64_t next_seq=1,
-                  int64_t append_size=-1):
+                  int64_t append_size=-1, int lock_fd=-1):
+        self.lock_fd = -1
         if fsync not in POLICIES and fsync != "on_sync":
             raise ValueError(f"fsync must be one of {sorted(POLICIES)}, got {fsync!r}")
         if kind not in SEGMENT_PREFIX:
@@ -585,6 +586,8 @@ cdef class JournalWriter:
             mc_prealloc(j.fd, j.seg_limit)
         if j.policy == MC_J_BATCH and _start_syncer(j) < 0:
             raise OSError("cannot start the journal's group-commit thread")
+        # its own descriptor of the locked file: the lock lasts while any copy is open
+        self.lock_fd = os.dup(lock_fd) if lock_fd >= 0 else -1
 
     def __dealloc__(self):
         if self._j != NULL:
@@ -599,6 +602,9 @@ cdef class JournalWriter:
                 _close_fd(self._j)
             if self._j.dir_fd >= 0:
                 c_close(self._j.dir_fd)
+            if self.lock_fd >= 0:
+                c_close(self.lock_fd)
+                self.lock_fd = -1
             free(self._j.buf)
             free(self._j)
             self._j = NULL
@@ -704,6 +710,9 @@ cdef class JournalWriter:
                 rc = mc_journal_sync(self._j)
             if _close_fd(self._j) < 0:
                 rc = -1
+        if self.lock_fd >= 0:
+            c_close(self.lock_fd)
+            self.lock_fd = -1
         if rc < 0:
             raise JournalError(f"journal {self.path}: I/O failure on close: "
                                f"{os.strerror(self._j.err)}")

@@ -202,10 +202,27 @@ def read_journal(source, kind: int = KIND_COMMANDS) -> dict:
     }
 
 
+def lock_directory(path) -> int:
+    """Take the directory's ``LOCK`` file (an exclusive ``flock``) for one writing engine; the
+    fd, to be handed to the command writer (closing it releases the lock). A second engine,
+    in this process or another, gets :class:`JournalError`."""
+    import fcntl
+    os.makedirs(path, exist_ok=True)
+    fd = os.open(os.path.join(path, "LOCK"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalError(f"{path} is in use by another engine (its LOCK is held)",
+                           str(path)) from None
+    return fd
+
+
 def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
                  segment_bytes: int = 64 << 20, batch_records: int = 4096, batch_us: int = 2000,
                  buffer_bytes: int = 1 << 20, trades: bool = True, next_seq: int = 1,
-                 next_trade_seq: int = 1, append_size: int = -1, trade_append_size: int = -1):
+                 next_trade_seq: int = 1, append_size: int = -1, trade_append_size: int = -1,
+                 lock_fd: int | None = None):
     """The command journal writer and the trade capture writer of an engine (``trades=False``:
     no trade capture). ``new``: the directory (created if missing) must hold no segments.
 
@@ -215,12 +232,22 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
     if fsync not in _j.POLICIES:
         raise ValueError(f"fsync must be one of {sorted(_j.POLICIES)}, got {fsync!r}")
     os.makedirs(path, exist_ok=True)
-    if new and (segment_files(path, KIND_COMMANDS) or segment_files(path, KIND_TRADES)):
-        raise ValueError(f"{path} already holds a journal: use Engine.recover({str(path)!r}) "
-                         f"to continue it, or give an empty directory")
-    jc = _j.JournalWriter(path, KIND_COMMANDS, stp, fsync, segment_bytes=segment_bytes,
-                          batch_records=batch_records, batch_us=batch_us,
-                          buffer_bytes=buffer_bytes, next_seq=next_seq, append_size=append_size)
+    own = lock_fd is None
+    if own:
+        lock_fd = lock_directory(path)
+    try:
+        if new and (segment_files(path, KIND_COMMANDS) or segment_files(path, KIND_TRADES)):
+            raise ValueError(f"{path} already holds a journal: use "
+                             f"Engine.recover({str(path)!r}) to continue it, or give an empty "
+                             f"directory")
+        # the command writer keeps its own copy of the lock's descriptor
+        jc = _j.JournalWriter(path, KIND_COMMANDS, stp, fsync, segment_bytes=segment_bytes,
+                              batch_records=batch_records, batch_us=batch_us,
+                              buffer_bytes=buffer_bytes, next_seq=next_seq,
+                              append_size=append_size, lock_fd=lock_fd)
+    finally:
+        if own:
+            os.close(lock_fd)
     jt = None
     if trades:
         jt = _j.JournalWriter(path, KIND_TRADES, stp, "never" if fsync == "never" else "on_sync",

@@ -24,7 +24,7 @@ import numpy as np
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
-    KIND_COMMANDS, KIND_TRADES, open_writers, scan_journal,
+    KIND_COMMANDS, KIND_TRADES, lock_directory, open_writers, scan_journal,
 )
 from matchcore.durability.snapshot import list_snapshots, load_snapshot
 
@@ -157,6 +157,18 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
     if fsync not in _j.POLICIES:
         raise ValueError(f"fsync must be one of {sorted(_j.POLICIES)}, got {fsync!r}")
     report = RecoveryReport(path, readonly=readonly)
+    # the lock first: no other engine may append while this one reads, cuts and takes over
+    lock_fd = None if readonly else lock_directory(path)
+    try:
+        return _recover(path, report, lock_fd, fsync, snapshot, readonly, trades,
+                        journal_options)
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)       # the engine's writer holds its own copy
+
+
+def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, journal_options):
+    from matchcore._engine import Engine
     cscan = scan_journal(path, KIND_COMMANDS)
     cscan.raise_if_corrupt()
     eng = head = None
@@ -246,7 +258,7 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
             next_seq=last_seq + 1, next_trade_seq=next_trade,
             append_size=cscan.segments[-1].end if has_c else -1,
             trade_append_size=os.path.getsize(kept_t[-1].path) if kept_t else -1,
-            **journal_options)
+            lock_fd=lock_fd, **journal_options)
 
     # replay the tail
     for seg in cscan.segments:
