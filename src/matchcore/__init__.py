@@ -24,7 +24,7 @@ from matchcore._capi import c_api_addresses, c_api_capsule, get_include
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = ("itch", "lobster", "moldudp", "native", "workloads", "bench", "numba_ext",
-                    "reference")
+                    "reference", "durability")
 
 
 def __getattr__(name):

@@ -23,6 +23,8 @@ def _register_optional() -> None:
         ("gen-itch", "matchcore.cli_replay", "write a seeded, realistic ITCH 5.0 file"),
         ("book", "matchcore.cli_replay", "print (or plot) the book of one symbol at a moment"),
         ("bench", "matchcore.cli_bench", "latency and throughput benchmarks measured in compiled code"),
+        ("journal", "matchcore.cli_durability", "inspect an engine journal (segments, damage) or its trades"),
+        ("recover", "matchcore.cli_durability", "rebuild an engine from its journal directory"),
     ):
         if importlib.util.find_spec(module) is not None:
             SUBCOMMANDS[name] = (module, help_)

@@ -29,8 +29,10 @@ cdef struct mc_engine:
     int64_t n_ev
     int64_t ev_cap
     int64_t now_ns
+    uint64_t names_hash      # order-independent hash of the symbol names (set from Python)
 
 cdef mc_engine* mc_engine_new() noexcept nogil
+cdef int mc_engine_reindex(mc_engine* e) noexcept nogil
 cdef void mc_engine_free(mc_engine* e) noexcept nogil
 cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexcept nogil
 cdef mc_book* mc_engine_book(const mc_engine* e, uint32_t symbol) noexcept nogil

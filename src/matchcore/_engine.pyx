@@ -24,6 +24,10 @@ from matchcore._core cimport (
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH, _i64, _u64, _cint,
 )
 from matchcore._map cimport mc_map, _map_init, _map_find, _map_upsert
+from matchcore._core cimport mc_level, mc_order
+from matchcore.durability._journal cimport (
+    JournalWriter, mc_journal, mc_journal_command, mc_journal_fills, mc_journal_commit,
+)
 from matchcore._core import (
     COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
 )
@@ -420,15 +424,99 @@ cdef int64_t mc_engine_count(const mc_engine* e) noexcept nogil:
     return n
 
 
+cdef inline uint64_t _hmix(uint64_t h, uint64_t v) noexcept nogil:
+    h = (h ^ v) * <uint64_t>0x100000001b3
+    return h ^ (h >> 29)
+
+
 cdef uint64_t mc_engine_state_hash(const mc_engine* e) noexcept nogil:
-    """Hash over every symbol (in the order added) and its book's state hash."""
+    """Hash over every symbol (in the order added), its limits and its book's state hash (every
+    level and order in queue order), and the symbol names."""
     cdef uint64_t h = <uint64_t>1469598103934665603
     cdef int32_t k
+    cdef const mc_symbol_cfg* c
     for k in range(e.n_books):
-        h = (h ^ e.symbols[k]) * <uint64_t>0x100000001b3
-        h = (h ^ mc_state_hash(e.books[k])) * <uint64_t>0x100000001b3
-        h ^= h >> 29
-    return h
+        h = _hmix(h, e.symbols[k])
+        c = &e.cfg[k]
+        h = _hmix(h, <uint64_t>c.tick)
+        h = _hmix(h, <uint64_t>c.min_price)
+        h = _hmix(h, <uint64_t>c.max_price)
+        h = _hmix(h, <uint64_t>c.ref_price)
+        h = _hmix(h, <uint64_t>c.band)
+        h = _hmix(h, <uint64_t>c.max_qty)
+        h = _hmix(h, <uint64_t>c.max_notional)
+        h = _hmix(h, mc_state_hash(e.books[k]))
+    return _hmix(h, e.names_hash)
+
+
+cdef int mc_engine_reindex(mc_engine* e) noexcept nogil:
+    """Rebuild the order-id routing from the books (after books were restored in place from
+    snapshots): every resting order maps to its book's slot. 0, or -1 on memory exhaustion
+    (routing unchanged), -2 if an order id rests in two books (routing unchanged)."""
+    cdef int64_t total = mc_engine_count(e)
+    cdef mc_map fresh
+    cdef int32_t k, i, idx
+    cdef int s
+    cdef const mc_book* b
+    if _map_init(&fresh, (total + 1) * 4) < 0:
+        return -1
+    for k in range(e.n_books):
+        b = e.books[k]
+        for s in range(2):
+            for i in range(b.side[s].n):
+                idx = b.levels[b.side[s].lv[i]].head
+                while idx >= 0:
+                    if _map_find(&fresh, b.orders[idx].oid) >= 0:
+                        free(fresh.tab)
+                        return -2
+                    _map_upsert(&fresh, b.orders[idx].oid, k)
+                    idx = b.orders[idx].next
+    free(e.oid_index.tab)
+    e.oid_index = fresh
+    return 0
+
+
+cdef int64_t _apply_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
+                              const mc_command* c) noexcept nogil:
+    # One command through the engine, then its record (with the outcome, which replay checks)
+    # and its fills into the journals' buffers. A command that ran out of memory changed
+    # nothing and is not journaled. An I/O failure leaves jc.err / jt.err set.
+    cdef int64_t start = e.n_ev
+    cdef int64_t r = mc_engine_apply(e, c)
+    if r == -MC_ERR_NOMEM:
+        return r
+    cdef uint64_t seq = jc.next_seq
+    mc_journal_command(jc, c, r)
+    if jt != NULL:
+        mc_journal_fills(jt, seq, &e.ev[start], e.n_ev - start)
+    return r
+
+
+cdef int64_t _process_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
+                                const mc_command* cmds, int64_t n) noexcept nogil:
+    cdef int64_t i
+    for i in range(n):
+        if _apply_journaled(e, jc, jt, &cmds[i]) == -MC_ERR_NOMEM or jc.err != 0:
+            return i
+    return n
+
+
+cdef int64_t _replay(mc_engine* e, mc_journal* jt, const mc_command* cmds, const uint64_t* seqs,
+                     const int64_t* results, int64_t n, uint64_t trades_from) noexcept nogil:
+    # Recovery: apply journaled commands, check each outcome against the recorded one, and
+    # write the fills of commands the trade journal does not hold yet. Returns how many were
+    # applied; fewer than n means command n's outcome differed (or memory ran out).
+    cdef int64_t i, start, r
+    for i in range(n):
+        start = e.n_ev
+        r = mc_engine_apply(e, &cmds[i])
+        if r != results[i]:
+            e.n_ev = start
+            return i
+        if jt != NULL and seqs[i] >= trades_from:
+            mc_journal_fills(jt, seqs[i], &e.ev[start], e.n_ev - start)
+        e.n_ev = start
+    return n
 
 
 cdef int64_t mc_engine_pending_events(const mc_engine* e) noexcept nogil:
@@ -495,6 +583,16 @@ cdef class Engine:
     carry the symbol. The per-call methods, :meth:`process` and the C/Numba entry points run the
     same compiled functions. O(1) routing per operation.
 
+    Durability (:mod:`matchcore.durability`): ``Engine(journal=DIR, fsync="batch")`` appends
+    every inbound command (accepted or rejected, with its seq, a wall-clock timestamp and its
+    outcome) and every config change to a CRC-checked, segmented journal before the call
+    returns, and every fill to a trade journal; ``fsync`` is ``"always"`` (each call returns
+    after fdatasync), ``"batch"`` (group commit by a syncer thread every ``batch_us`` µs or
+    ``batch_records`` records; :meth:`sync` forces it) or ``"never"`` (write(2) only: survives a
+    process crash, not a power loss). Options: ``segment_bytes`` (default 64 MiB),
+    ``batch_records`` (4096), ``batch_us`` (2000), ``buffer_bytes`` (1 MiB), ``trades`` (True).
+    :meth:`snapshot` and :meth:`recover` complete it.
+
     >>> eng = Engine()
     >>> _ = eng.add_symbol(1, "AAA", tick=5)
     >>> eng.submit(1, 10, 0, 100, 3)
@@ -511,11 +609,22 @@ cdef class Engine:
     cdef dict _names
     cdef int _stp
     cdef readonly bint record_events
+    cdef dict _capacity
+    # durability (matchcore.durability): the command journal and the trade capture journal
+    cdef JournalWriter _jc
+    cdef JournalWriter _jt
+    cdef mc_journal* _jcp
+    cdef mc_journal* _jtp
+    cdef public object recovery_report
 
-    def __cinit__(self, stp=STP.CANCEL_RESTING, *, bint record_events=True):
+    def __cinit__(self, stp=STP.CANCEL_RESTING, *, bint record_events=True, journal=None,
+                  fsync=None, **journal_options):
         cdef int mode = int(stp)
         if mode < MC_STP_NONE or mode > MC_STP_CANCEL_BOTH:
             raise ValueError(f"unknown self-trade prevention mode {stp!r}")
+        if journal is None and (journal_options or fsync is not None):
+            raise TypeError(f"journal options {sorted(journal_options) or ['fsync']} need "
+                            f"journal=DIR")
         self._e = mc_engine_new()
         if self._e == NULL:
             raise MemoryError()
@@ -525,6 +634,14 @@ cdef class Engine:
         self._by_id = {}
         self._by_name = {}
         self._names = {}
+        self._capacity = {}
+        self._jcp = NULL
+        self._jtp = NULL
+        if journal is not None:
+            from matchcore.durability.journal import open_writers
+            jc, jt = open_writers(journal, mode, "batch" if fsync is None else fsync, new=True,
+                                  **journal_options)
+            self._attach_journal(jc, jt)
 
     def __dealloc__(self):
         mc_engine_free(self._e)
@@ -548,17 +665,38 @@ cdef class Engine:
             name = str(name)
             if name in self._by_name:
                 raise ValueError(f"symbol name {name!r} already exists")
+        if capacity < 0:
+            raise ValueError(f"capacity must be >= 0, got {capacity}")
+        if name is not None and len(name.encode("utf-8")) > 4096:
+            raise ValueError("symbol name longer than 4096 bytes (UTF-8)")
+        self._check_journal()
         cdef OrderBook book = _OrderBook(self._stp, record_events=True, capacity=capacity)
         cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
         if k == -2:
             raise MemoryError()
         self._books.append(book)
         self._by_id[sym] = book
+        self._capacity[sym] = capacity
         if name is not None:
             self._by_name[name] = sym
             self._names[sym] = name
-        self.set_limits(sym, **limits)
+            self._e.names_hash += _name_hash(sym, name)
+        self._apply_limits(k, limits)
+        if self._jc is not None:
+            lim = self.limits(sym)
+            self._jc._append_config(2, sym, [lim[x] for x in _LIMIT_NAMES], capacity=capacity,
+                                    name=name)
         return book
+
+    cdef _apply_limits(self, int32_t k, dict limits):
+        cdef mc_symbol_cfg* c = &self._e.cfg[k]
+        if "tick" in limits: c.tick = limits["tick"]
+        if "min_price" in limits: c.min_price = limits["min_price"]
+        if "max_price" in limits: c.max_price = limits["max_price"]
+        if "ref_price" in limits: c.ref_price = limits["ref_price"]
+        if "band" in limits: c.band = limits["band"]
+        if "max_qty" in limits: c.max_qty = limits["max_qty"]
+        if "max_notional" in limits: c.max_notional = limits["max_notional"]
 
     def set_limits(self, symbol, **limits):
         """Set a symbol's limits (only those given; 0 disables one). Prices in ticks.
@@ -573,14 +711,15 @@ cdef class Engine:
         """
         cdef int32_t k = self._slot(symbol)
         _check_limits(limits)
-        cdef mc_symbol_cfg* c = &self._e.cfg[k]
-        if "tick" in limits: c.tick = limits["tick"]
-        if "min_price" in limits: c.min_price = limits["min_price"]
-        if "max_price" in limits: c.max_price = limits["max_price"]
-        if "ref_price" in limits: c.ref_price = limits["ref_price"]
-        if "band" in limits: c.band = limits["band"]
-        if "max_qty" in limits: c.max_qty = limits["max_qty"]
-        if "max_notional" in limits: c.max_notional = limits["max_notional"]
+        self._check_journal()
+        self._apply_limits(k, limits)
+        cdef uint32_t mask = 0
+        if self._jc is not None:
+            for i, key in enumerate(_LIMIT_NAMES):
+                if key in limits:
+                    mask |= 1u << i
+            self._jc._append_config(3, self._e.symbols[k],
+                                    [int(limits.get(x, 0)) for x in _LIMIT_NAMES], mask=mask)
 
     def limits(self, symbol):
         """A symbol's limits as a dict (0 = disabled)."""
@@ -593,7 +732,11 @@ cdef class Engine:
         """Move the centre of a symbol's price band (e.g. to the last trade). O(1)."""
         if price < 0:
             raise ValueError("reference price must be >= 0")
-        self._e.cfg[self._slot(symbol)].ref_price = price
+        cdef int32_t k = self._slot(symbol)
+        self._check_journal()
+        self._e.cfg[k].ref_price = price
+        if self._jc is not None:
+            self._jc._append_config(4, self._e.symbols[k], price=price)
 
     def symbol_id(self, symbol):
         """The integer id of a symbol given by name or id (KeyError if unknown)."""
@@ -660,8 +803,12 @@ cdef class Engine:
         if not self.record_events:
             e.n_ev = 0
         e.now_ns = c_ts
-        cdef int64_t r = mc_engine_submit(e, sym, oid, c_side, c_price, c_qty, c_tif, c_owner,
-                                          post_only)
+        cdef int64_t r
+        if self._jcp != NULL:
+            r = self._call_journaled(c_ts, oid, c_price, c_qty, c_owner, sym, MC_CMD_SUBMIT,
+                                     c_side, c_tif, post_only)
+        else:
+            r = mc_engine_submit(e, sym, oid, c_side, c_price, c_qty, c_tif, c_owner, post_only)
         if r >= 0:
             return r
         if r == -MC_R_POST_ONLY_WOULD_CROSS:
@@ -680,7 +827,12 @@ cdef class Engine:
         if not self.record_events:
             e.n_ev = 0
         e.now_ns = c_ts
-        cdef int64_t r = mc_engine_market(e, sym, oid, c_side, c_qty, c_owner)
+        cdef int64_t r
+        if self._jcp != NULL:
+            r = self._call_journaled(c_ts, oid, 0, c_qty, c_owner, sym, MC_CMD_MARKET, c_side,
+                                     0, 0)
+        else:
+            r = mc_engine_market(e, sym, oid, c_side, c_qty, c_owner)
         if r >= 0:
             return r
         _raise(r, oid)
@@ -695,7 +847,11 @@ cdef class Engine:
         if not self.record_events:
             e.n_ev = 0
         e.now_ns = c_ts
-        cdef int64_t r = mc_engine_cancel(e, sym, oid)
+        cdef int64_t r
+        if self._jcp != NULL:
+            r = self._call_journaled(c_ts, oid, 0, 0, 0, sym, MC_CMD_CANCEL, 0, 0, 0)
+        else:
+            r = mc_engine_cancel(e, sym, oid)
         if r >= 0:
             return r
         if r == -MC_R_ORDER_NOT_FOUND:
@@ -715,7 +871,11 @@ cdef class Engine:
         if not self.record_events:
             e.n_ev = 0
         e.now_ns = c_ts
-        cdef int64_t r = mc_engine_modify(e, sym, oid, c_qty, p)
+        cdef int64_t r
+        if self._jcp != NULL:
+            r = self._call_journaled(c_ts, oid, p, c_qty, 0, sym, MC_CMD_MODIFY, 0, 0, 0)
+        else:
+            r = mc_engine_modify(e, sym, oid, c_qty, p)
         if r >= 0:
             return True
         if r == -MC_R_ORDER_NOT_FOUND or r == -MC_R_POST_ONLY_WOULD_CROSS:
@@ -734,13 +894,175 @@ cdef class Engine:
         cdef int64_t start = e.n_ev
         cdef int64_t done
         cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
-        with nogil:
-            done = mc_engine_process(e, cmds, n)
+        cdef mc_journal* jc = self._jcp
+        cdef mc_journal* jt = self._jtp
+        if jc == NULL:
+            with nogil:
+                done = mc_engine_process(e, cmds, n)
+        else:
+            self._check_journal()
+            with nogil:
+                done = _process_journaled(e, jc, jt, cmds, n)
+                mc_journal_commit(jc)
+                if jt != NULL:
+                    mc_journal_commit(jt)
+            if jc.err != 0 or (jt != NULL and jt.err != 0):
+                e.n_ev = start
+                self._check_journal()
         out = _events_array(&e.ev[start], e.n_ev - start)
         e.n_ev = start
         if done < n:
             raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
         return out
+
+    cdef int64_t _call_journaled(self, int64_t ts, uint64_t oid, int64_t price, int64_t qty,
+                                 uint64_t owner, uint32_t sym, int kind, int side, int tif,
+                                 int post_only) except? -0x7FFFFFFFFFFFFFFF:
+        # A per-call command as a command record, so that the journal holds exactly what
+        # process() would be given. Sides and TIFs beyond a byte are invalid either way and
+        # become 255 (rejected for the same reason).
+        self._check_journal()
+        cdef mc_command c
+        c.ts_ns = ts
+        c.order_id = oid
+        c.price = price
+        c.qty = qty
+        c.owner = owner
+        c.symbol = sym
+        c.kind = <uint8_t>kind
+        c.side = <uint8_t>side if 0 <= side <= 255 else 255
+        c.tif = <uint8_t>tif if 0 <= tif <= 255 else 255
+        c.post_only = 1 if post_only else 0
+        cdef mc_engine* e = self._e
+        cdef mc_journal* jc = self._jcp
+        cdef mc_journal* jt = self._jtp
+        cdef int64_t r = _apply_journaled(e, jc, jt, &c)
+        if r != -MC_ERR_NOMEM:
+            with nogil:
+                mc_journal_commit(jc)
+                if jt != NULL:
+                    mc_journal_commit(jt)
+        self._check_journal()
+        return r
+
+    cdef int _check_journal(self) except -1:
+        if self._jc is not None:
+            self._jc._check()
+            if self._jt is not None:
+                self._jt._check()
+        return 0
+
+    # ---- durability hooks (matchcore.durability) ----
+
+    def _attach_journal(self, JournalWriter commands, JournalWriter trades=None):
+        """Journal every following command into ``commands`` (and fills into ``trades``)."""
+        self._jc = commands
+        self._jcp = commands._j
+        self._jt = trades
+        self._jtp = trades._j if trades is not None else NULL
+
+    def _reindex(self):
+        """Rebuild the order-id routing from the books (after in-place book restores)."""
+        cdef int rc = mc_engine_reindex(self._e)
+        if rc == -2:
+            raise ValueError("an order id rests in two books")
+        if rc < 0:
+            raise MemoryError()
+
+    def _capacity_of(self, symbol):
+        return self._capacity.get(self.symbol_id(symbol), 0)
+
+    def _set_capacity(self, symbol, int64_t capacity):
+        self._capacity[self.symbol_id(symbol)] = capacity
+
+    def _replay(self, commands, seqs, results, uint64_t trades_from=0, JournalWriter trades=None):
+        """Recovery: apply journaled commands, checking each outcome against the recorded one;
+        fills of commands with seq >= ``trades_from`` go to ``trades``. Returns the count
+        applied (fewer than given: that command's outcome differed). Events are dropped."""
+        cdef cnp.ndarray arr = np.ascontiguousarray(commands)
+        cdef cnp.ndarray s = np.ascontiguousarray(seqs, dtype=np.uint64)
+        cdef cnp.ndarray r = np.ascontiguousarray(results, dtype=np.int64)
+        if arr.dtype != COMMAND_DTYPE or s.shape[0] != arr.shape[0] or r.shape[0] != arr.shape[0]:
+            raise TypeError("_replay needs COMMAND_DTYPE commands and as many seqs and results")
+        cdef mc_journal* jt = trades._j if trades is not None else NULL
+        cdef int64_t n = arr.shape[0], done
+        with nogil:
+            done = _replay(self._e, jt, <const mc_command*>cnp.PyArray_DATA(arr),
+                           <const uint64_t*>cnp.PyArray_DATA(s),
+                           <const int64_t*>cnp.PyArray_DATA(r), n, trades_from)
+            if jt != NULL:
+                mc_journal_commit(jt)
+        if trades is not None:
+            trades._check()
+        return done
+
+    @property
+    def journal(self):
+        """The command :class:`~matchcore.durability.JournalWriter` (None without a journal)."""
+        return self._jc
+
+    @property
+    def trade_journal(self):
+        """The trade capture :class:`~matchcore.durability.JournalWriter` (or None)."""
+        return self._jt
+
+    @property
+    def journal_seq(self):
+        """Seq of the last journaled command (0 without a journal or before the first)."""
+        return self._jcp.next_seq - 1 if self._jcp != NULL else 0
+
+    @property
+    def durable_seq(self):
+        """Seq of the last command known to be on stable storage (fsynced). Under
+        ``fsync="always"`` this equals :attr:`journal_seq` after every call returns."""
+        return self._jcp.durable_seq if self._jcp != NULL else 0
+
+    def sync(self):
+        """Make everything journaled so far durable (write + fdatasync of the command and
+        trade journals, whatever the policy); returns the durable seq. O(buffered bytes) + one
+        or two fsyncs.
+
+        >>> import tempfile; eng = Engine(journal=tempfile.mkdtemp(), fsync="never")
+        >>> _ = eng.add_symbol(1); eng.sync()
+        1
+        """
+        if self._jc is None:
+            raise ValueError("this engine has no journal")
+        if self._jt is not None:
+            self._jt.sync()
+        return self._jc.sync()
+
+    def close(self):
+        """Write, fsync (unless ``fsync="never"``) and close the journals; the engine then
+        refuses further commands that would need journaling. No-op without a journal."""
+        if self._jt is not None:
+            self._jt.close()        # fsyncs unless the policy is "never"
+        if self._jc is not None:
+            self._jc.close()
+
+    def snapshot(self, path=None):
+        """Write a snapshot file of every symbol's book, limits, name and the journal position
+        into directory ``path`` (default: the journal directory); returns its path. The
+        journals are fsynced first, so a snapshot never names a position that is not durable.
+        Atomic (written to a temporary file, fsynced, renamed). O(orders + levels).
+        See :func:`matchcore.durability.write_snapshot`."""
+        from matchcore.durability.snapshot import write_snapshot
+        if path is None:
+            if self._jc is None:
+                raise ValueError("snapshot() needs a directory when the engine has no journal")
+            path = self._jc.path
+        return write_snapshot(self, path)
+
+    @classmethod
+    def recover(cls, path, **options):
+        """The engine rebuilt from directory ``path``: the newest valid snapshot, then the
+        journal tail replayed; it keeps journaling into ``path``. ``options``: ``fsync`` and
+        the journal options of the constructor, ``snapshot=False`` to replay the whole journal.
+        The report (snapshot used, records replayed, damage cut) is in
+        :attr:`recovery_report`. See :func:`matchcore.durability.recover`.
+        """
+        from matchcore.durability.recovery import recover
+        return recover(path, **options)
 
     def events(self, owner=None):
         """Events since the previous call (per-call API), all symbols, as :data:`EVENT_DTYPE`;
@@ -807,17 +1129,24 @@ cdef class Engine:
         return STP(self._stp)
 
     def state_hash(self):
-        """64-bit hash over every symbol id and its book's state hash."""
+        """64-bit deterministic hash over every symbol (id, name, limits) and its book (every
+        level and every order in queue order with id, open qty, owner, post-only; STP mode).
+        Equal hashes: the engines behave the same from here on. O(orders + levels)."""
         return mc_engine_state_hash(self._e)
 
     @property
     def address(self):
         """The ``mc_engine*`` as an int for the C function table and Numba; valid while this
-        Engine is alive (keep a reference while compiled code uses it)."""
-        return <size_t>self._e
+        Engine is alive (keep a reference while compiled code uses it). Refused for a journaled
+        engine: commands entered through the C table would bypass its journal."""
+        return self._handle()
 
     def _handle(self):
         """Same as :attr:`address`."""
+        if self._jc is not None:
+            raise ValueError("a journaled Engine is driven through its Python methods and "
+                             "process() only: the C function table and Numba would bypass "
+                             "the journal")
         return <size_t>self._e
 
     def check_invariants(self):
@@ -840,6 +1169,14 @@ cdef class Engine:
                         if _resting_slot(self._e, oid) != k:
                             raise AssertionError(f"order {oid} resting in symbol {sym} is not "
                                                  f"routed to it")
+
+
+cdef uint64_t _name_hash(uint32_t sym, str name) except? 0:
+    # Summed over the symbols, so the total does not depend on the order names were added.
+    cdef uint64_t h = <uint64_t>14695981039346656037ULL
+    for byte in sym.to_bytes(4, "little") + name.encode("utf-8"):
+        h = (h ^ <uint64_t>byte) * <uint64_t>1099511628211ULL
+    return h ^ (h >> 31)
 
 
 cdef uint32_t _symbol_id(symbol) except? 0xFFFFFFFF:

@@ -1,0 +1,150 @@
+"""``matchcore journal inspect|trades DIR`` and ``matchcore recover DIR``: journals from the shell.
+
+Thin over :mod:`matchcore.durability`: ``journal inspect`` lists segments, records, the last
+sequence, snapshots and any damage (exit status 1 when the journal is corrupt, 0 otherwise);
+``journal trades`` prints or exports the trade capture; ``recover`` rebuilds the engine and prints
+its state hash and books (read-only unless ``--repair``).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+
+
+def add_parser(p, name):
+    if name == "journal":
+        p.add_argument("action", choices=("inspect", "trades"),
+                       help="inspect: segments, records, damage; trades: the trade capture")
+        p.add_argument("dir", help="journal directory (Engine(journal=DIR))")
+        p.add_argument("--json", default=None, metavar="OUT",
+                       help="inspect: write the summary as JSON ('-' for stdout)")
+        p.add_argument("--csv", default=None, metavar="OUT", help="trades: write every trade as CSV")
+        p.add_argument("--limit", type=int, default=20,
+                       help="trades: rows to print (default 20; 0 for all)")
+        p.add_argument("--symbol", type=int, default=None, help="trades: only this symbol id")
+    elif name == "recover":
+        p.add_argument("dir", help="journal directory")
+        p.add_argument("--no-snapshot", action="store_true",
+                       help="replay the whole journal instead of starting from a snapshot")
+        p.add_argument("--repair", action="store_true",
+                       help="cut torn tails and rewrite missing trades so the directory is ready "
+                            "for Engine.recover to append (default: change no file)")
+        p.add_argument("--depth", type=int, default=1, help="levels per side to show (default 1)")
+        p.add_argument("--json", default=None, metavar="OUT",
+                       help="write the report and books as JSON ('-' for stdout)")
+    else:
+        raise ValueError(f"unknown subcommand {name!r}")
+
+
+def run(args) -> int:
+    from matchcore.durability.errors import DurabilityError
+    try:
+        if args.command == "journal":
+            return _inspect(args) if args.action == "inspect" else _trades(args)
+        return _recover(args)
+    except (DurabilityError, OSError, ValueError) as e:
+        print(f"matchcore {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _dump_json(obj, out):
+    text = json.dumps(obj, indent=2, default=int)
+    if out == "-":
+        print(text)
+    else:
+        with open(out, "w") as fh:
+            fh.write(text + "\n")
+        print(f"wrote {out}")
+
+
+def _inspect(args) -> int:
+    from matchcore.durability.journal import inspect
+    if not os.path.isdir(args.dir):
+        raise ValueError(f"{args.dir} is not a directory")
+    info = inspect(args.dir)
+    if args.json:
+        _dump_json(info, args.json)
+        if args.json == "-":
+            return 1 if any(j["corrupt"] for j in info["journals"].values()) else 0
+    print(f"journal directory {info['path']}")
+    bad = False
+    for label, j in info["journals"].items():
+        types = ", ".join(f"{k} {v}" for k, v in sorted(j["record_types"].items())) or "none"
+        print(f"\n{label}: {j['records']} records in {len(j['segments'])} segment(s), "
+              f"last seq {j['last_seq']} ({types})")
+        for s in j["segments"]:
+            last = "-" if s["last_seq"] is None else s["last_seq"]
+            dmg = f"  DAMAGE: {s['damage']} at offset {s['valid_bytes']}" if s["damage"] else ""
+            print(f"  {s['file']}  seq {s['first_seq']}..{last}  {s['records']} records  "
+                  f"{s['bytes']} bytes{dmg}")
+        if j["torn_tail"]:
+            t = j["torn_tail"]
+            print(f"  torn tail: {t['file']} at offset {t['offset']} ({t['reason']}): "
+                  f"recovery cuts it")
+        if j["corrupt"]:
+            c = j["corrupt"]
+            bad = True
+            print(f"  CORRUPT: {c['file']} at offset {c['offset']}: {c['reason']} "
+                  f"(valid data follows; recovery refuses)")
+        if j["dropped_segments"]:
+            print(f"  trailing segment(s) with nothing valid: {', '.join(j['dropped_segments'])}")
+    print(f"\nsnapshots: {len(info['snapshots'])}")
+    for s in info["snapshots"]:
+        if s["valid"]:
+            print(f"  {s['file']}  seq {s['seq']}  {s['symbols']} symbols  "
+                  f"state hash {s['state_hash']:#018x}")
+        else:
+            print(f"  {s['file']}  INVALID: {s['error']}")
+    return 1 if bad else 0
+
+
+def _trades(args) -> int:
+    from matchcore.durability.trades import read_trades
+    t = read_trades(args.dir)
+    if args.symbol is not None:
+        t = t[t["symbol"] == args.symbol]
+    cols = ["seq", "cmd_seq", "ts_ns", "symbol", "taker_id", "maker_id", "price", "qty",
+            "taker_side", "taker_owner", "maker_owner"]
+    if args.csv:
+        with open(args.csv, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(cols)
+            w.writerows(zip(*[t[c].tolist() for c in cols]))
+        print(f"wrote {len(t)} trades to {args.csv}")
+        return 0
+    print(f"{len(t)} trades, {int(t['qty'].sum()) if len(t) else 0} lots")
+    rows = t if args.limit == 0 else t[-args.limit:]
+    if len(rows):
+        print("  ".join(f"{c:>12}" for c in cols))
+        for r in zip(*[rows[c].tolist() for c in cols]):
+            print("  ".join(f"{v:>12}" for v in r))
+    return 0
+
+
+def _recover(args) -> int:
+    from matchcore.durability.recovery import recover
+    eng = recover(args.dir, snapshot=not args.no_snapshot, readonly=not args.repair)
+    rep = eng.recovery_report
+    if args.repair:
+        eng.close()
+    books = []
+    for sym, name in eng.symbols.items():
+        bids, asks = eng.depth(sym, args.depth)
+        books.append({"symbol": sym, "name": name, "orders": len(eng.book(sym)),
+                      "bids": bids.tolist(), "asks": asks.tolist(), "limits": eng.limits(sym)})
+    if args.json:
+        _dump_json({"report": {k: v for k, v in vars(rep).items()},
+                    "state_hash": eng.state_hash(), "books": books}, args.json)
+        if args.json == "-":
+            return 0
+    print(rep.summary())
+    print(f"state hash {eng.state_hash():#018x}  ({len(eng)} resting orders, "
+          f"{len(books)} symbols)")
+    for b in books:
+        label = f"{b['symbol']}" + (f" {b['name']}" if b["name"] else "")
+        bid = " ".join(f"{p}x{q}" for p, q, *_ in b["bids"]) or "-"
+        ask = " ".join(f"{p}x{q}" for p, q, *_ in b["asks"]) or "-"
+        print(f"  {label:<16} orders {b['orders']:>7}  bid {bid:<24} ask {ask}")
+    return 0

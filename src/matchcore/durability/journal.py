@@ -1,0 +1,295 @@
+"""Journal directories: segment files of the command journal and of the trade capture journal.
+
+A directory holds ``journal-<first seq>.mcj`` segments (every inbound command and config change,
+accepted or rejected, one sequence), ``trades-<first seq>.mct`` segments (every fill) and
+``snapshot-<seq>.mcs`` files. The byte layouts live in :mod:`matchcore.durability._journal`;
+this module lists and scans segments and classifies damage:
+
+* a bad record (length, CRC, truncation) with nothing well formed after it, in this segment or a
+  later one, is a **torn tail**: reported, and cut by recovery;
+* a bad record followed by a well-formed one, a sequence gap, or a bad header on a segment that
+  is not a torn last one is **corruption**: :class:`JournalError` naming segment and offset.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matchcore._core import COMMAND_DTYPE
+from matchcore.durability import _journal as _j
+from matchcore.durability.errors import JournalError
+
+KIND_COMMANDS = _j.KIND_COMMANDS
+KIND_TRADES = _j.KIND_TRADES
+
+
+@dataclass
+class Segment:
+    """One segment file as scanned."""
+    path: str
+    kind: int
+    first_seq: int
+    size: int                      # bytes on file
+    stp: int | None = None
+    records: int = 0
+    last_seq: int | None = None    # None: no valid record
+    end: int = 0                   # offset past the last valid record
+    damage: str | None = None      # why the valid records stop before `size`
+    valid_after: bool = False      # a well-formed record lies after the damage
+    index: np.ndarray | None = field(default=None, repr=False)
+    data: bytes | None = field(default=None, repr=False)
+
+
+@dataclass
+class JournalScan:
+    """A whole journal (one kind) as scanned: its segments in order and the damage found."""
+    path: str
+    kind: int
+    segments: list[Segment]
+    stp: int | None
+    tail: tuple[str, int, str] | None = None      # torn tail: (segment, offset, reason)
+    corrupt: tuple[str, int, str] | None = None   # corruption: (segment, offset, reason)
+    drop: list[str] = field(default_factory=list)  # trailing segment files with nothing valid
+
+    @property
+    def records(self) -> int:
+        return sum(s.records for s in self.segments)
+
+    @property
+    def last_seq(self) -> int:
+        """Seq of the last valid record (first_seq - 1 of the first segment if none)."""
+        for s in reversed(self.segments):
+            if s.last_seq is not None:
+                return s.last_seq
+        return self.segments[0].first_seq - 1 if self.segments else 0
+
+    def raise_if_corrupt(self) -> None:
+        if self.corrupt is not None:
+            seg, off, why = self.corrupt
+            raise JournalError(f"journal corrupt in {seg} at offset {off}: {why} "
+                               f"(valid records follow; refusing to skip them)", seg, off)
+
+
+def segment_files(path, kind: int) -> list[tuple[int, str]]:
+    """(first seq, file path) of a directory's segments of one kind, in seq order."""
+    prefix, suffix = _j.SEGMENT_PREFIX[kind] + "-", _j.SEGMENT_SUFFIX[kind]
+    out = []
+    for name in os.listdir(path):
+        if name.startswith(prefix) and name.endswith(suffix):
+            digits = name[len(prefix):-len(suffix)]
+            if digits.isdigit():
+                out.append((int(digits), os.path.join(path, name)))
+    return sorted(out)
+
+
+def scan_segment_bytes(data: bytes, kind: int, name: str = "<bytes>",
+                       first_seq: int | None = None) -> Segment:
+    """Scan one segment's bytes: header checked (:class:`JournalError` if bad), records
+    indexed, damage described. Never raises for damaged records. O(bytes)."""
+    try:
+        hkind, stp, hfirst, _ = _j.read_segment_header(data)
+    except JournalError as exc:
+        raise JournalError(f"{name}: {exc}", name, 0) from None
+    if hkind != kind:
+        raise JournalError(f"{name}: segment of kind {hkind}, expected {kind}", name, 0)
+    if first_seq is not None and hfirst != first_seq:
+        raise JournalError(f"{name}: header says first seq {hfirst}, file name says {first_seq}",
+                           name, 0)
+    index, end, why, after = _j.scan_segment(data, kind, hfirst)
+    return Segment(name, kind, hfirst, len(data), stp, len(index),
+                   int(index["seq"][-1]) if len(index) else None, end,
+                   _j.DAMAGE.get(why) if why else None, bool(after), index, data)
+
+
+def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True) -> JournalScan:
+    """Scan every segment of one kind in a directory and classify the damage (see the module
+    docstring). Does not raise on corruption: check :attr:`JournalScan.corrupt` or call
+    :meth:`JournalScan.raise_if_corrupt`. O(journal bytes)."""
+    files = segment_files(path, kind)
+    scan = JournalScan(str(path), kind, [], None)
+    n = len(files)
+    for i, (first, fpath) in enumerate(files):
+        with open(fpath, "rb") as fh:
+            data = fh.read()
+        try:
+            seg = scan_segment_bytes(data, kind, fpath, first)
+        except JournalError as exc:
+            # A header torn by a crash while a segment was being created can only be on the
+            # last segment, with nothing valid in it.
+            if i == n - 1 and not _j.segment_has_valid_record(data, kind):
+                scan.drop.append(fpath)
+                if scan.tail is None:
+                    scan.tail = (fpath, 0, "torn segment header")
+                continue
+            scan.corrupt = (fpath, exc.offset or 0, str(exc))
+            return scan
+        if scan.stp is None:
+            scan.stp = seg.stp
+        elif seg.stp != scan.stp:
+            scan.corrupt = (fpath, 0, f"STP mode {seg.stp} differs from earlier segments "
+                                      f"({scan.stp})")
+            return scan
+        prev = scan.segments[-1] if scan.segments else None
+        if prev is not None and prev.damage is None:
+            expect = (prev.last_seq + 1) if prev.last_seq is not None else prev.first_seq
+            if seg.first_seq != expect:
+                scan.corrupt = (fpath, 0, f"sequence gap: segment starts at {seg.first_seq}, "
+                                          f"previous ends before {expect}")
+                return scan
+        if prev is not None and prev.damage is not None:
+            # the previous segment's damage was judged a tail only if nothing valid follows;
+            # getting here means this segment holds nothing valid: it is dropped.
+            scan.drop.append(fpath)
+            continue
+        if not keep_data:
+            seg.data = None
+        scan.segments.append(seg)
+        if seg.damage is not None:
+            if seg.valid_after or any(_later_has_records(f, kind) for _, f in files[i + 1:]):
+                scan.corrupt = (fpath, seg.end, seg.damage)
+                return scan
+            scan.tail = (fpath, seg.end, seg.damage)
+    return scan
+
+
+def _later_has_records(fpath: str, kind: int) -> bool:
+    with open(fpath, "rb") as fh:
+        data = fh.read()
+    return _j.segment_has_valid_record(data, kind)
+
+
+def read_journal(source, kind: int = KIND_COMMANDS) -> dict:
+    """Every valid record of a journal, from a directory or from one segment's bytes: the
+    entry point for tools and fuzzers. Returns ``{"index": RECORD_INDEX_DTYPE array (offsets
+    within their segment), "commands": COMMAND_DTYPE array, "seqs", "results", "configs":
+    [(seq, type name, fields)], "tail": None or (segment, offset, reason)}``. A torn tail is
+    reported, not raised; anything else wrong raises :class:`JournalError` (only that).
+    O(bytes)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        seg = scan_segment_bytes(bytes(source), kind)
+        if seg.damage is not None and seg.valid_after:
+            raise JournalError(f"journal corrupt at offset {seg.end}: {seg.damage}",
+                               "<bytes>", seg.end)
+        segs = [seg]
+        tail = ("<bytes>", seg.end, seg.damage) if seg.damage else None
+    else:
+        if not os.path.isdir(source):
+            raise JournalError(f"{source} is not a journal directory")
+        scan = scan_journal(source, kind)
+        scan.raise_if_corrupt()
+        segs, tail = scan.segments, scan.tail
+    index_parts, cmd_parts, seq_parts, res_parts, configs = [], [], [], [], []
+    for seg in segs:
+        index_parts.append(seg.index)
+        if kind == KIND_COMMANDS:
+            is_cmd = seg.index["type"] == _j.REC_COMMAND
+            c, s, r = _j.extract_commands(seg.data, np.ascontiguousarray(
+                seg.index["offset"][is_cmd]))
+            cmd_parts.append(c), seq_parts.append(s), res_parts.append(r)
+            for off in seg.index["offset"][~is_cmd].tolist():
+                name, seq, fields = _j.decode_config(seg.data, off)
+                configs.append((seq, name, fields))
+    return {
+        "index": np.concatenate(index_parts) if index_parts else
+        np.zeros(0, _j.RECORD_INDEX_DTYPE),
+        "commands": np.concatenate(cmd_parts) if cmd_parts else np.zeros(0, COMMAND_DTYPE),
+        "seqs": np.concatenate(seq_parts) if seq_parts else np.zeros(0, np.uint64),
+        "results": np.concatenate(res_parts) if res_parts else np.zeros(0, np.int64),
+        "configs": configs,
+        "tail": tail,
+    }
+
+
+def lock_directory(path) -> int:
+    """Take the directory's ``LOCK`` file (an exclusive ``flock``) for one writing engine; the
+    fd, to be handed to the command writer (closing it releases the lock). A second engine,
+    in this process or another, gets :class:`JournalError`."""
+    import fcntl
+    os.makedirs(path, exist_ok=True)
+    fd = os.open(os.path.join(path, "LOCK"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalError(f"{path} is in use by another engine (its LOCK is held)",
+                           str(path)) from None
+    return fd
+
+
+def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
+                 segment_bytes: int = 64 << 20, batch_records: int = 4096, batch_us: int = 2000,
+                 buffer_bytes: int = 1 << 20, trades: bool = True, next_seq: int = 1,
+                 next_trade_seq: int = 1, append_size: int = -1, trade_append_size: int = -1,
+                 lock_fd: int | None = None):
+    """The command journal writer and the trade capture writer of an engine (``trades=False``:
+    no trade capture). ``new``: the directory (created if missing) must hold no segments.
+
+    The trade journal is fsynced at :meth:`Engine.sync`, at snapshots, when a segment rolls and
+    at close, never per call: it is derived from the command journal, and recovery rewrites
+    whatever fills the command journal proves are missing."""
+    if fsync not in _j.POLICIES:
+        raise ValueError(f"fsync must be one of {sorted(_j.POLICIES)}, got {fsync!r}")
+    os.makedirs(path, exist_ok=True)
+    own = lock_fd is None
+    if own:
+        lock_fd = lock_directory(path)
+    try:
+        if new and (segment_files(path, KIND_COMMANDS) or segment_files(path, KIND_TRADES)):
+            raise ValueError(f"{path} already holds a journal: use "
+                             f"Engine.recover({str(path)!r}) to continue it, or give an empty "
+                             f"directory")
+        # the command writer keeps its own copy of the lock's descriptor
+        jc = _j.JournalWriter(path, KIND_COMMANDS, stp, fsync, segment_bytes=segment_bytes,
+                              batch_records=batch_records, batch_us=batch_us,
+                              buffer_bytes=buffer_bytes, next_seq=next_seq,
+                              append_size=append_size, lock_fd=lock_fd)
+    finally:
+        if own:
+            os.close(lock_fd)
+    jt = None
+    if trades:
+        jt = _j.JournalWriter(path, KIND_TRADES, stp, "never" if fsync == "never" else "on_sync",
+                              segment_bytes=segment_bytes, buffer_bytes=buffer_bytes,
+                              next_seq=next_trade_seq, append_size=trade_append_size)
+    return jc, jt
+
+
+def inspect(path) -> dict:
+    """A journal directory's summary for people and tools: per kind, the segments (records,
+    first/last seq, bytes, damage), the last seq, the damage found, and the snapshots. Never
+    raises for damage (it is reported). O(journal bytes)."""
+    from matchcore.durability.errors import SnapshotFileError
+    from matchcore.durability.snapshot import list_snapshots, read_snapshot_header
+    out = {"path": str(path), "journals": {}, "snapshots": []}
+    for kind, label in ((KIND_COMMANDS, "commands"), (KIND_TRADES, "trades")):
+        scan = scan_journal(path, kind, keep_data=True)
+        types = {}
+        for seg in scan.segments:
+            for t, c in zip(*np.unique(seg.index["type"], return_counts=True)):
+                name = _j.RECORD_TYPES.get(int(t), str(int(t)))
+                types[name] = types.get(name, 0) + int(c)
+        out["journals"][label] = {
+            "segments": [{"file": os.path.basename(s.path), "first_seq": s.first_seq,
+                          "last_seq": s.last_seq, "records": s.records, "bytes": s.size,
+                          "valid_bytes": s.end, "damage": s.damage} for s in scan.segments],
+            "records": scan.records, "record_types": types, "last_seq": scan.last_seq,
+            "stp": scan.stp,
+            "torn_tail": None if scan.tail is None else
+            {"file": os.path.basename(scan.tail[0]), "offset": scan.tail[1],
+             "reason": scan.tail[2]},
+            "corrupt": None if scan.corrupt is None else
+            {"file": os.path.basename(scan.corrupt[0]), "offset": scan.corrupt[1],
+             "reason": scan.corrupt[2]},
+            "dropped_segments": [os.path.basename(f) for f in scan.drop],
+        }
+    for seq, fpath in list_snapshots(path):
+        try:
+            head = read_snapshot_header(fpath)
+            out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
+                                     "valid": True, **head})
+        except (SnapshotFileError, OSError) as exc:  # reported: inspect describes damage
+            out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
+                                     "valid": False, "error": str(exc)})
+    return out

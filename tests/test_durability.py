@@ -1,0 +1,588 @@
+"""Engine durability: the command journal, trade capture, snapshots, recovery and damage.
+
+Proof (a): the live engine, a full journal replay and snapshot + tail give one state hash at many
+random points. Proof (c): truncating or flipping bytes anywhere never crashes recovery and never
+yields a state the undamaged prefix would not give. (Proof (b), kill -9, is test_durability_kill.)
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import time
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+from matchcore.durability import (
+    JournalError, SnapshotFileError, inspect, load_snapshot, read_journal, read_trades,
+)
+from matchcore.durability import _journal as _j
+from matchcore.durability.journal import segment_files, KIND_COMMANDS, KIND_TRADES
+from durability_flow import PrefixHashes, apply_steps, make_flow
+
+K = mc.EventKind
+
+
+def journaled(tmp_path, name="j", **kw):
+    d = tmp_path / name
+    kw.setdefault("fsync", "never")
+    return mc.Engine(journal=d, **kw), d
+
+
+# ---- the journal holds every command ----
+
+def test_journal_commands_and_configs_read_back_identical(tmp_path):
+    steps, cmds = make_flow(1, 600)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps, cmds, batch=50)
+    eng.close()
+    rec = read_journal(d)
+    n_cfg = sum(1 for s in steps if s[0] != "cmd")
+    assert len(rec["configs"]) == n_cfg
+    assert rec["commands"].tobytes() == cmds.tobytes()
+    assert rec["seqs"].tolist() == [i + 1 for i, s in enumerate(steps) if s[0] == "cmd"]
+    assert rec["tail"] is None
+    assert len(segment_files(d, KIND_COMMANDS)) > 3          # segments rolled
+    # outcomes recorded: rejects are there (negative), executions too
+    assert (rec["results"] < 0).any() and (rec["results"] > 0).any()
+
+
+def test_journal_per_call_and_process_write_identical_commands(tmp_path):
+    steps, cmds = make_flow(2, 300)
+    a, da = journaled(tmp_path, "a")
+    b, db = journaled(tmp_path, "b")
+    apply_steps(a, steps, cmds, per_call=True)
+    apply_steps(b, steps, cmds, batch=37)
+    a.close(), b.close()
+    ra, rb = read_journal(da), read_journal(db)
+    assert ra["commands"].tobytes() == rb["commands"].tobytes()
+    assert ra["results"].tolist() == rb["results"].tolist()
+    assert a.state_hash() == b.state_hash()
+
+
+def _crc32c_py(data: bytes) -> int:
+    # bit-by-bit CRC-32C (reflected 0x82F63B78): an independent, obviously correct reference
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def test_crc32c_check_value_and_both_implementations_agree():
+    assert _j.crc32c(b"123456789") == 0xE3069283 == _crc32c_py(b"123456789")
+    rng = np.random.default_rng(0)
+    blobs = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in (0, 1, 7, 8, 9, 80, 1000)]
+    fast = [_j.crc32c(b) for b in blobs]
+    _j._crc32c_force_table(True)
+    try:
+        table = [_j.crc32c(b) for b in blobs]
+    finally:
+        _j._crc32c_force_table(False)
+    assert fast == table == [_crc32c_py(b) for b in blobs]
+
+
+def test_journal_record_crc_matches_reference_crc32c(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 5, 0, 100, 3)
+    eng.close()
+    data = open(segment_files(d, KIND_COMMANDS)[0][1], "rb").read()
+    assert struct.unpack_from("<I", data, 60)[0] == _crc32c_py(data[:60])
+    off = _j.SEG_HEADER
+    while off < len(data):
+        length, crc = struct.unpack_from("<II", data, off)
+        assert _crc32c_py(data[off + 8:off + length]) == crc
+        off += length
+    assert off == len(data)
+
+
+def test_engine_journal_dir_with_journal_refused(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.close()
+    with pytest.raises(ValueError, match="recover"):
+        mc.Engine(journal=d)
+
+
+def test_engine_journal_options_without_journal_raise_typeerror():
+    with pytest.raises(TypeError, match="journal=DIR"):
+        mc.Engine(segment_bytes=1 << 20)
+
+
+def test_engine_bad_fsync_policy_raises_valueerror(tmp_path):
+    with pytest.raises(ValueError, match="fsync"):
+        mc.Engine(journal=tmp_path / "x", fsync="sometimes")
+
+
+def test_engine_fsync_always_durable_after_every_call(tmp_path):
+    eng, d = journaled(tmp_path, fsync="always")
+    eng.add_symbol(1)
+    for i in range(5):
+        eng.submit(1, i + 1, i % 2, 100, 2)
+        assert eng.durable_seq == eng.journal_seq == i + 2
+
+
+def test_engine_fsync_never_durable_only_after_sync(tmp_path):
+    eng, d = journaled(tmp_path, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 2)
+    assert eng.journal_seq == 2 and eng.durable_seq == 0
+    assert eng.journal.written_seq == 2          # handed to the OS: survives a process crash
+    assert eng.sync() == 2 and eng.durable_seq == 2
+
+
+def _wait_durable(eng, seq, timeout_s=5.0):
+    t0 = time.monotonic()
+    while eng.durable_seq < seq and time.monotonic() - t0 < timeout_s:
+        time.sleep(0.001)
+    return eng.durable_seq
+
+
+def test_engine_fsync_batch_syncer_thread_makes_records_durable_within_t(tmp_path):
+    eng, d = journaled(tmp_path, fsync="batch", batch_records=10**6, batch_us=2000)
+    eng.add_symbol(1)
+    for i in range(10):
+        eng.submit(1, i + 1, 0, 100 - i, 1)
+    assert eng.journal.written_seq == 11           # every call hands its records to the OS
+    assert _wait_durable(eng, 11) == 11            # the syncer thread fsyncs without a call
+    assert eng.journal.fsyncs >= 1
+
+
+def test_engine_fsync_batch_syncer_kicked_every_n_records(tmp_path):
+    eng, d = journaled(tmp_path, fsync="batch", batch_records=5, batch_us=10**9)
+    eng.add_symbol(1)
+    for i in range(6):                              # 7 records written: one kick
+        eng.submit(1, i + 1, 0, 100 - i, 1)
+    assert _wait_durable(eng, 5) >= 5               # not the 1000 s timer: the record count
+    assert eng.sync() == eng.journal_seq == 7 == eng.durable_seq
+
+
+def test_engine_closed_journal_refuses_commands(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.close()
+    with pytest.raises(JournalError, match="closed"):
+        eng.submit(1, 1, 0, 100, 1)
+    assert len(eng) == 0
+
+
+# ---- proof (a): live == full replay == snapshot + tail ----
+
+@pytest.mark.parametrize("seed,per_call", [(3, False), (4, True)])
+def test_recovery_three_routes_one_hash_at_random_points(tmp_path, seed, per_call):
+    steps, cmds = make_flow(seed, 1500)
+    rng = np.random.default_rng(seed)
+    eng, d = journaled(tmp_path, fsync="batch", segment_bytes=32768)
+    pos, checked = 0, 0
+    while pos < len(steps):
+        step = int(rng.integers(1, 120))
+        apply_steps(eng, steps[pos:pos + step], cmds, per_call=per_call,
+                    batch=int(rng.integers(1, 40)))
+        pos += step
+        if rng.random() < 0.3:
+            eng.snapshot()
+        eng.sync()
+        live = eng.state_hash()
+        full = mc.Engine.recover(d, snapshot=False, readonly=True)
+        tail = mc.Engine.recover(d, readonly=True)
+        assert full.state_hash() == live == tail.state_hash(), pos
+        assert full.recovery_report.last_seq == min(pos, len(steps)) == eng.journal_seq
+        checked += 1
+    assert checked >= 15
+    assert tail.recovery_report.snapshot is not None
+    tail.check_invariants()
+
+
+def test_recovered_engine_keeps_journaling_into_dir(tmp_path):
+    steps, cmds = make_flow(5, 800)
+    eng, d = journaled(tmp_path, fsync="batch")
+    apply_steps(eng, steps[:400], cmds)
+    eng.snapshot()
+    eng.close()
+    rec = mc.Engine.recover(d, fsync="batch")
+    apply_steps(rec, steps[400:], cmds)
+    live = rec.state_hash()
+    rec.close()
+    again = mc.Engine.recover(d, snapshot=False, readonly=True)
+    assert again.state_hash() == live == PrefixHashes(steps, cmds)[len(steps)]
+    assert again.recovery_report.last_seq == len(steps)
+
+
+def test_state_hash_covers_limits_and_names():
+    a, b, c = mc.Engine(), mc.Engine(), mc.Engine()
+    a.add_symbol(1, "X", max_qty=5)
+    b.add_symbol(1, "X", max_qty=6)
+    c.add_symbol(1, "Y", max_qty=5)
+    assert len({a.state_hash(), b.state_hash(), c.state_hash()}) == 3
+    b.set_limits(1, max_qty=5)
+    assert a.state_hash() == b.state_hash()
+
+
+# ---- snapshots ----
+
+def test_snapshot_load_equal_hash_and_routing(tmp_path):
+    steps, cmds = make_flow(6, 700)
+    eng = mc.Engine()
+    apply_steps(eng, steps, cmds)
+    path = mc.durability.write_snapshot(eng, tmp_path)
+    loaded, head = load_snapshot(path)
+    assert loaded.state_hash() == eng.state_hash() and head["seq"] == 0
+    assert loaded.symbols == eng.symbols
+    loaded.check_invariants()
+    # the rebuilt id routing finds every resting order: the same future
+    rest = cmds.copy()
+    rest["order_id"] += 7
+    assert loaded.process(rest).tobytes() == eng.process(rest).tobytes()
+
+
+def test_snapshot_damaged_bytes_raise_snapshotfileerror_only(tmp_path):
+    steps, cmds = make_flow(7, 300)
+    eng = mc.Engine()
+    apply_steps(eng, steps, cmds)
+    data = open(mc.durability.write_snapshot(eng, tmp_path), "rb").read()
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        bad = bytearray(data)
+        if rng.random() < 0.5:
+            bad = bad[:int(rng.integers(0, len(bad)))]
+        else:
+            for _ in range(int(rng.integers(1, 4))):
+                bad[int(rng.integers(len(bad)))] ^= 1 << int(rng.integers(8))
+        with pytest.raises(SnapshotFileError):
+            load_snapshot(bytes(bad))
+
+
+def test_recovery_invalid_newest_snapshot_skipped_and_reported(tmp_path):
+    steps, cmds = make_flow(8, 600)
+    eng, d = journaled(tmp_path)
+    apply_steps(eng, steps[:200], cmds)
+    eng.snapshot()
+    apply_steps(eng, steps[200:400], cmds)
+    newest = eng.snapshot()
+    apply_steps(eng, steps[400:], cmds)
+    eng.close()
+    with open(newest, "r+b") as fh:
+        fh.seek(100)
+        b = fh.read(1)
+        fh.seek(100)
+        fh.write(bytes([b[0] ^ 0x40]))
+    rec = mc.Engine.recover(d, readonly=True)
+    rep = rec.recovery_report
+    assert rep.snapshot_seq == 200 and len(rep.skipped_snapshots) == 1
+    assert "CRC" in rep.skipped_snapshots[0][1]
+    assert rec.state_hash() == eng.state_hash()
+
+
+# ---- torn tails and corruption ----
+
+def _last_segment(d, kind=KIND_COMMANDS):
+    return segment_files(d, kind)[-1][1]
+
+
+def test_recovery_torn_last_record_cut_reported_and_appends_continue(tmp_path):
+    steps, cmds = make_flow(9, 400)
+    eng, d = journaled(tmp_path)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    seg = _last_segment(d)
+    size = os.path.getsize(seg)
+    os.truncate(seg, size - 30)                      # the last record loses its end
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rep.torn_tail is not None and rep.torn_tail[2] == "truncated record"
+    assert rep.last_seq == len(steps) - 1 and os.path.getsize(seg) == size - 88
+    assert rec.state_hash() == PrefixHashes(steps, cmds)[len(steps) - 1]
+    # the journal continues cleanly after the cut
+    apply_steps(rec, steps[-1:], cmds)
+    rec.close()
+    again = mc.Engine.recover(d, snapshot=False, readonly=True)
+    assert again.recovery_report.torn_tail is None
+    assert again.state_hash() == eng.state_hash()
+
+
+def test_recovery_corrupt_middle_record_raises_with_segment_and_offset(tmp_path):
+    steps, cmds = make_flow(10, 400)
+    eng, d = journaled(tmp_path)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    seg = _last_segment(d)
+    rec = read_journal(d)
+    off = int(rec["index"]["offset"][100])
+    with open(seg, "r+b") as fh:
+        fh.seek(off + 40)
+        fh.write(b"\xff")
+    with pytest.raises(JournalError) as exc:
+        mc.Engine.recover(d)
+    assert exc.value.segment == seg and exc.value.offset == off
+    assert f"offset {off}" in str(exc.value) and "CRC" in str(exc.value)
+    with pytest.raises(JournalError):
+        read_journal(d)
+    info = inspect(d)["journals"]["commands"]
+    assert info["corrupt"]["offset"] == off
+
+
+def test_recovery_corrupt_earlier_segment_raises(tmp_path):
+    steps, cmds = make_flow(11, 600)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    first = segment_files(d, KIND_COMMANDS)[0][1]
+    os.truncate(first, os.path.getsize(first) - 8)   # a torn tail, but valid data follows
+    with pytest.raises(JournalError, match="journal-0+1.mcj"):
+        mc.Engine.recover(d)
+
+
+def _damage_cases(rng, files, n):
+    for _ in range(n):
+        path = files[int(rng.integers(len(files)))]
+        size = os.path.getsize(path)
+        if rng.random() < 0.4:
+            yield path, ("truncate", int(rng.integers(0, size + 1)))
+        else:
+            flips = [(int(rng.integers(size)), 1 << int(rng.integers(8)))
+                     for _ in range(int(rng.integers(1, 4)))]
+            yield path, ("flip", flips)
+
+
+@pytest.mark.parametrize("seed", [12, 13])
+def test_recovery_random_damage_never_crashes_never_beyond_prefix(tmp_path, seed):
+    n_cases = 1000 if os.environ.get("MATCHCORE_SOAK") == "1" else 150
+    steps, cmds = make_flow(seed, 700)
+    prefix = PrefixHashes(steps, cmds)
+    eng, d = journaled(tmp_path, "orig", segment_bytes=20000)
+    apply_steps(eng, steps[:300], cmds)
+    eng.snapshot()
+    apply_steps(eng, steps[300:], cmds)
+    eng.close()
+    files = sorted(os.path.join(d, f) for f in os.listdir(d) if f != "LOCK")
+    segs = segment_files(d, KIND_COMMANDS)
+    last_seg = segs[-1][1]
+    last_index = read_journal(open(last_seg, "rb").read())["index"]
+    seg_index = {f: read_journal(open(f, "rb").read())["index"] for _, f in segs}
+    rng = np.random.default_rng(seed)
+    outcomes = {"recovered": 0, "error": 0}
+    for k, (path, (how, arg)) in enumerate(_damage_cases(rng, files, n_cases)):
+        work = tmp_path / f"w{k}"
+        shutil.copytree(d, work)
+        target = os.path.join(work, os.path.basename(path))
+        if how == "truncate":
+            os.truncate(target, arg)
+        else:
+            with open(target, "r+b") as fh:
+                for off, bit in arg:
+                    fh.seek(off)
+                    b = fh.read(1)
+                    fh.seek(off)
+                    fh.write(bytes([b[0] ^ bit]))
+        expect_n = None
+        if how == "truncate" and path == last_seg:
+            # a torn tail of the last segment: always recovered, exactly the whole records
+            ends = last_index["offset"] + last_index["length"]
+            expect_n = int(last_index["seq"][ends <= arg][-1]) if (ends <= arg).any() else \
+                segs[-1][0] - 1
+        elif how == "truncate" and path in {f for _, f in segs[:-1]} and arg < os.path.getsize(path):
+            expect_n = -1                       # valid data follows: an error
+        first_bad = None                        # seq of the first record a flip touched
+        if how == "flip" and path in seg_index:
+            idx = seg_index[path]
+            ends = idx["offset"] + idx["length"]
+            hit = [int(idx["seq"][np.searchsorted(ends, off, side="right")])
+                   for off, _ in arg if off >= _j.SEG_HEADER and off < ends[-1]]
+            first_bad = min(hit) if hit else None
+        try:
+            rec = mc.Engine.recover(work, readonly=bool(k % 2))
+        except JournalError as exc:
+            assert expect_n in (None, -1), (how, arg, path, str(exc))
+            outcomes["error"] += 1
+            assert exc.segment is not None, (how, arg, path)
+        else:
+            outcomes["recovered"] += 1
+            n = rec.recovery_report.last_seq
+            assert n <= len(steps) and expect_n != -1, (how, arg, path)
+            if expect_n is not None:
+                assert n == expect_n, (how, arg, n, expect_n)
+            if first_bad is not None:
+                assert n < first_bad, (how, arg, n, first_bad)   # nothing from the damage on
+            assert rec.state_hash() == prefix[n], (how, arg, path)
+            if not os.path.basename(path).startswith("journal-"):
+                assert n == len(steps)          # only the command journal decides the state
+            if not k % 2:
+                t = read_trades(work)           # trades rewritten to match the commands
+                assert np.array_equal(t["seq"], np.arange(1, len(t) + 1))
+        shutil.rmtree(work)
+    assert outcomes["recovered"] > 0 and outcomes["error"] > 0
+
+
+def test_read_journal_random_bytes_return_or_raise_journalerror():
+    rng = np.random.default_rng(14)
+    eng_dir = None
+    for _ in range(300):
+        data = rng.integers(0, 256, int(rng.integers(0, 400)), dtype=np.uint8).tobytes()
+        if rng.random() < 0.5 and len(data) >= 64:
+            head = bytearray(data[:64])
+            head[:8] = b"MCJOURNL"
+            head[8:24] = struct.pack("<IIII", 1, 64, 1, 1)
+            head[24:32] = struct.pack("<Q", 1)
+            head[60:64] = struct.pack("<I", _j.crc32c(bytes(head[:60])))
+            data = bytes(head) + data[64:]
+        try:
+            out = read_journal(data)
+        except JournalError:
+            continue
+        assert out["commands"].shape[0] <= len(data) // 88
+    assert eng_dir is None
+
+
+# ---- trade capture ----
+
+def test_trades_equal_fill_events_of_unjournaled_engine(tmp_path):
+    steps, cmds = make_flow(15, 1500)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    plain = mc.Engine()
+    apply_steps(eng, steps, cmds, batch=1 << 30)
+    evs = []
+    apply_steps(plain, steps, cmds, batch=1 << 30, on_call=None)
+    plain2 = mc.Engine()
+    for st in steps:
+        if st[0] == "cmd":
+            evs.append(plain2.process(cmds[st[1]:st[1] + 1]))
+        else:
+            from durability_flow import apply_config
+            apply_config(plain2, st)
+    ev = np.concatenate(evs)
+    fills = ev[ev["kind"] == K.FILL]
+    eng.close()
+    t = read_trades(d)
+    assert len(t) == len(fills) > 100
+    for a, b in (("taker_id", "order_id"), ("maker_id", "maker_id"), ("price", "price"),
+                 ("qty", "qty"), ("taker_side", "side"), ("taker_owner", "owner"),
+                 ("maker_owner", "maker_owner"), ("symbol", "symbol"), ("ts_ns", "ts_ns")):
+        assert np.array_equal(t[a], fills[b]), a
+    assert np.array_equal(t["seq"], np.arange(1, len(t) + 1))
+    # cmd_seq names the taker's command; the last flag closes each command's fills
+    rec = read_journal(d)
+    by_seq = {int(s): c for s, c in zip(rec["seqs"], rec["commands"])}
+    assert all(int(by_seq[int(cs)]["order_id"]) == int(tk)
+               for cs, tk in zip(t["cmd_seq"], t["taker_id"]))
+    ends = np.flatnonzero(np.diff(t["cmd_seq"].astype(np.int64)) != 0)
+    assert t["last"][ends].all() and t["last"][-1] == 1
+
+
+def test_trades_lost_tail_rewritten_by_recovery(tmp_path):
+    steps, cmds = make_flow(16, 900)
+    eng, d = journaled(tmp_path)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    full = read_trades(d)
+    seg = _last_segment(d, KIND_TRADES)
+    os.truncate(seg, _j.SEG_HEADER + 104 * (len(full) // 2) + 50)  # torn, mid-command maybe
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rep.trades_rewritten > 0 and rep.trades_torn_tail is not None
+    rec.close()
+    again = read_trades(d)
+    assert len(again) == len(full)
+    for c in again.dtype.names:
+        if c != "journal_ts_ns":                 # wall clock of the rewrite differs
+            assert np.array_equal(again[c], full[c]), c
+
+
+# ---- I/O failure ----
+
+def test_engine_journal_write_failure_raises_and_refuses_further_commands(tmp_path):
+    import resource
+    import signal
+    pid = os.fork()
+    if pid == 0:  # child: a file size limit makes write(2) fail with EFBIG
+        code = 1
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            eng = mc.Engine(journal=tmp_path / "j", fsync="never")
+            eng.add_symbol(1)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+            try:
+                for i in range(200):
+                    eng.submit(1, i + 1, 0, 100, 1)
+            except JournalError as exc:
+                n = len(eng)
+                try:
+                    eng.submit(1, 10**6, 0, 100, 1)
+                except JournalError:
+                    code = 0 if "I/O failure" in str(exc) and len(eng) == n else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_recovery_old_segments_deleted_after_snapshot_still_recovers(tmp_path):
+    steps, cmds = make_flow(17, 900)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps[:600], cmds)
+    snap = eng.snapshot()
+    apply_steps(eng, steps[600:], cmds)
+    eng.close()
+    seq = int(os.path.basename(snap)[9:29])
+    segs = segment_files(d, KIND_COMMANDS)
+    old = [f for (first, f), (nxt, _) in zip(segs, segs[1:]) if nxt - 1 <= seq]
+    assert old
+    for f in old:
+        os.unlink(f)
+    rec = mc.Engine.recover(d, readonly=True)
+    assert rec.state_hash() == eng.state_hash() and rec.recovery_report.snapshot == snap
+    with pytest.raises(JournalError, match="journal starts at seq"):
+        mc.Engine.recover(d, snapshot=False, readonly=True)
+
+
+def test_engine_fsync_without_journal_raises_typeerror():
+    with pytest.raises(TypeError, match="journal=DIR"):
+        mc.Engine(fsync="always")
+
+
+def test_engine_journaled_refuses_c_table_handle(tmp_path):
+    eng, d = journaled(tmp_path)
+    with pytest.raises(ValueError, match="bypass the journal"):
+        eng.address
+    assert mc.Engine().address != 0
+
+
+def test_trades_lost_before_snapshot_rewritten_by_full_replay(tmp_path):
+    steps, cmds = make_flow(18, 900)
+    eng, d = journaled(tmp_path)
+    apply_steps(eng, steps[:600], cmds)
+    eng.snapshot()
+    apply_steps(eng, steps[600:], cmds)
+    eng.close()
+    full = read_trades(d)
+    for _, f in segment_files(d, KIND_TRADES):
+        os.unlink(f)                                 # the whole trade journal is gone
+    ro = mc.Engine.recover(d, readonly=True)         # read-only: snapshot used, loss reported
+    assert ro.recovery_report.snapshot is not None and ro.recovery_report.trades_missing > 0
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rep.snapshot is None and "trade journal" in rep.skipped_snapshots[-1][1]
+    assert rec.state_hash() == eng.state_hash() and rep.trades_missing == 0
+    rec.close()
+    again = read_trades(d)
+    assert len(again) == len(full) > 0
+    for c in again.dtype.names:
+        if c != "journal_ts_ns":
+            assert np.array_equal(again[c], full[c]), c
+
+
+def test_engine_second_writer_on_same_dir_refused_until_closed(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.sync()
+    with pytest.raises(JournalError, match="in use"):
+        mc.Engine.recover(d)
+    with pytest.raises(JournalError, match="in use"):
+        mc.Engine(journal=d)
+    assert mc.Engine.recover(d, readonly=True).symbols == {1: None}   # readers need no lock
+    eng.close()
+    rec = mc.Engine.recover(d)
+    assert rec.symbols == {1: None}
