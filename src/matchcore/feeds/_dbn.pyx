@@ -503,7 +503,10 @@ cdef class DbnReplayer:
     ``ts_out`` (records carry an 8-byte send timestamp: from the metadata), ``snapshot_every``
     (records) / ``snapshot_every_ns`` and ``snapshot_depth`` (levels), ``until_ns`` (stop before
     the first record received later), ``record_tob`` / ``record_trades``, ``tob_on_last``
-    (read the top of book only after F_LAST records; default True).
+    (read the top of book only after F_LAST records; default True), ``partition=(k, n)``
+    (keep only instruments with ``instrument_id % n == k``: n replayers with k = 0..n-1 split a
+    file's instruments between them; every counter is either counted before the filter, so equal
+    in all n, or only for kept books, so the n sum to the whole replay's).
 
     Cost: O(1) per record (one probe of the instrument map, one of the book's id index);
     memory O(resting orders + records).
@@ -522,17 +525,25 @@ cdef class DbnReplayer:
     cdef readonly bint done
     cdef int64_t _capacity
     cdef public object metadata      # the parsed metadata header, when read from a file
+    cdef int64_t _part_k, _part_n
 
     def __cinit__(self, names=None, symbols=None, bint ts_out=False, int64_t snapshot_every=0,
                   int64_t snapshot_every_ns=0, int64_t snapshot_depth=10, until_ns=None,
                   bint record_tob=True, bint record_trades=True, bint tob_on_last=True,
-                  int64_t book_capacity=1024):
+                  partition=None, int64_t book_capacity=1024):
         if snapshot_every < 0 or snapshot_every_ns < 0:
             raise ValueError("snapshot_every and snapshot_every_ns must be >= 0")
         if snapshot_every and snapshot_every_ns:
             raise ValueError("give snapshot_every (records) or snapshot_every_ns (time), not both")
         if snapshot_depth < 1:
             raise ValueError("snapshot_depth must be >= 1")
+        if partition is None:
+            self._part_k, self._part_n = 0, 1
+        else:
+            k, n = partition
+            if not (isinstance(k, int) and isinstance(n, int) and 0 <= k < n):
+                raise ValueError(f"partition must be (k, n) with 0 <= k < n, not {partition!r}")
+            self._part_k, self._part_n = k, n
         cdef dbn_state* S = <dbn_state*>calloc(1, sizeof(dbn_state))
         if S == NULL:
             raise MemoryError()
@@ -623,7 +634,8 @@ cdef class DbnReplayer:
         li = &S.inst[L]
         li.instrument_id = iid
         name = self._names.get(int(iid), str(iid))
-        keep = self._filter is None or name in self._filter or str(iid) in self._filter
+        keep = ((self._filter is None or name in self._filter or str(iid) in self._filter)
+                and iid % self._part_n == self._part_k)
         if keep:
             ob = OrderBook(capacity=self._capacity)
             ob._b.emit = 0

@@ -1,8 +1,8 @@
 """A seeded market-by-order flow written as a DBN file with the ``databento-dbn`` package's own
 encoder (metadata header and records), for tests, examples and the DBN replay benchmark.
 
-The flow exercises every action the replay handles: adds around a drifting mid, partial and full
-cancels, modifies (price changes, size increases and decreases), trade + fill + cancel triples
+The flow exercises every action the replay handles: adds around a drifting mid (quotes left on
+the wrong side of a move are cancelled, so books do not cross), partial and full cancels, modifies (price changes, size increases and decreases), trade + fill + cancel triples
 for executions (as Databento normalises them), occasional clears, and events of several records
 of which only the last carries F_LAST.
 """
@@ -84,7 +84,14 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
         r = rng.random()
         m = mid[iid]
         if rng.random() < 0.01:
-            mid[iid] = m + rng.choice((-1, 1)) * _TICK
+            # The mid moves a tick; quotes now on the wrong side of it are pulled, so the book
+            # never crosses.
+            m = mid[iid] = m + rng.choice((-1, 1)) * _TICK
+            for oid, (side, price, size) in list(orders.items()):
+                if (side == "B" and price >= m) or (side == "A" and price <= m):
+                    del orders[oid]
+                    out.append(mbo_record(iid, ts, oid, price, size, "C", side, sequence=seq,
+                                          ts_out=ts_out))
         if r < 0.42 or not orders:
             side = rng.choice("BA")
             off = int(rng.expovariate(0.35)) * _TICK
@@ -110,6 +117,7 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
             k = rng.random()
             if k < 0.4:
                 price = price + rng.choice((-1, 1)) * _TICK
+                price = min(price, m - _TICK) if side == "B" else max(price, m + _TICK)
             elif k < 0.7:
                 size = size + rng.randint(1, 20)
             elif size > 1:
@@ -133,7 +141,7 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
                 del orders[oid]
             else:
                 orders[oid][2] -= qty
-        elif r < 0.975:
+        elif r < 0.971:
             orders.clear()
             out.append(mbo_record(iid, ts, 0, (1 << 63) - 1, 0, "R", "N", sequence=seq,
                                   ts_out=ts_out))
