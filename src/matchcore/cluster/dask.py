@@ -120,9 +120,13 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
                       worker=f"pid {os.getpid()}")
 
 
-def _by_time(parts: list[np.ndarray]) -> np.ndarray:
+def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
     a = np.concatenate(parts)
-    return a[np.argsort(a["ts"], kind="stable")] if len(a) else a
+    if not len(a):
+        return a
+    if then_locate:     # snapshots: the books of one boundary are in book-number order
+        return a[np.lexsort((a["locate"], a["ts"]))]
+    return a[np.argsort(a["ts"], kind="stable")]
 
 
 def merge_parts(parts: list[FileResult]) -> FileResult:
@@ -146,7 +150,7 @@ def merge_parts(parts: list[FileResult]) -> FileResult:
     return FileResult(file=first.file, format=first.format, stats=stats, symbols=first.symbols,
                       tob=_by_time([p.tob for p in parts]),
                       trades=_by_time([p.trades for p in parts]),
-                      snapshots=_by_time([p.snapshots for p in parts]),
+                      snapshots=_by_time([p.snapshots for p in parts], then_locate=True),
                       books=dict(sorted(books.items())), hashes=dict(sorted(hashes.items())),
                       elapsed_s=max(p.elapsed_s for p in parts),
                       worker=", ".join(sorted({p.worker for p in parts})), parts=len(parts))
@@ -220,8 +224,11 @@ def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
     ``"tcp://host:8786"`` connects to a running scheduler. Close it when done."""
     distributed = _require_dask()
     if scheduler in (None, "local"):
+        # Worker processes talk over the loopback interface only; threads use in-process comms.
+        where = {"host": "127.0.0.1"} if processes else {}
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                           processes=processes, dashboard_address=None)
+                                           processes=processes, dashboard_address="127.0.0.1:0",
+                                           **where)
         return distributed.Client(cluster)
     return distributed.Client(scheduler, timeout="20s")
 

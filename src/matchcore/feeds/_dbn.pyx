@@ -26,7 +26,7 @@ boundary that holds a plausible MBO header, counting the bytes skipped.
 
 cimport cython
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t
-from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.stdlib cimport malloc, calloc, realloc, free, qsort
 from libc.string cimport memcpy, memset
 cimport numpy as cnp
 import numpy as np
@@ -192,12 +192,19 @@ cdef void st_free(dbn_state* S) noexcept nogil:
     free(S)
 
 
+cdef int _cmp_u16(const void* a, const void* b) noexcept nogil:
+    return (<const uint16_t*>a)[0] - (<const uint16_t*>b)[0]
+
+
 cdef void take_snapshots(dbn_state* S, int64_t ts) noexcept nogil:
-    """One depth record per book changed since its previous snapshot."""
+    """One depth record per book changed since its previous snapshot, in book-number order (so
+    that the records of a boundary do not depend on which book changed first: the shares of a
+    split replay merge into the whole replay's order)."""
     cdef int32_t i, L
     cdef int64_t D = S.snap_depth, k, s, j
     cdef int64_t* rec
     cdef instinfo* li
+    qsort(S.dirty, S.n_dirty, sizeof(uint16_t), _cmp_u16)
     for i in range(S.n_dirty):
         L = S.dirty[i]
         li = &S.inst[L]
@@ -732,5 +739,6 @@ cdef class DbnReplayer:
     def snapshots(self, bint clear=False):
         """Depth snapshots (``snapshot_dtype(snapshot_depth)``; locate = book number), one per
         book changed since its previous snapshot, every ``snapshot_every`` MBO records or at
-        each ``snapshot_every_ns`` boundary of ts_recv."""
+        each ``snapshot_every_ns`` boundary of ts_recv (the books of one snapshot in
+        book-number order)."""
         return _records(&self.S.snaps, self._snap_dtype, clear)
