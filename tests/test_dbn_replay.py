@@ -168,7 +168,7 @@ def test_dbn_replay_invalid_values_counted_and_skipped():
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_dbn_replay_generated_multi_instrument_matches_reference(seed):
-    data = generate_mbo(None, records=6000, instruments=4, seed=seed)
+    data = generate_mbo(None, records=6000, instruments=4, seed=seed, clear_rate=0.002)
     r = replay_bytes(data)
     ref = RefReplay().feed_records(records_of(data, header_len(data)))
     assert r.stats["books"] == 4 and r.stats["messages"] == 6000

@@ -57,11 +57,13 @@ def _metadata(names: dict[int, str], ts_out: bool, start: int, end: int) -> byte
 
 
 def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed: int = 1,
-                 ts_out: bool = False, compress: bool | None = None, with_names: bool = True):
+                 ts_out: bool = False, compress: bool | None = None, with_names: bool = True,
+                 clear_rate: float = 0.0001):
     """Write ``records`` seeded MBO records for ``instruments`` instruments (ids 1001, 1002...,
     symbols SYM0, SYM1... in the metadata mappings unless ``with_names`` is false) as a DBN
     stream. ``path`` None returns the bytes; else the file is written (zstd-compressed when
-    ``compress`` or when the name ends in .zst) and its Path returned. O(records).
+    ``compress`` or when the name ends in .zst) and its Path returned. ``clear_rate`` is the
+    share of events that clear an instrument's book (R). O(records).
 
     >>> from matchcore.feeds.dbn_gen import generate_mbo   # doctest: +SKIP
     >>> len(generate_mbo(None, records=100)) > 100 * 56      # doctest: +SKIP
@@ -141,7 +143,7 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
                 del orders[oid]
             else:
                 orders[oid][2] -= qty
-        elif r < 0.971:
+        elif r < 0.97 + clear_rate:
             orders.clear()
             out.append(mbo_record(iid, ts, 0, (1 << 63) - 1, 0, "R", "N", sequence=seq,
                                   ts_out=ts_out))
