@@ -316,3 +316,29 @@ def test_dbn_replay_random_corruption_never_crashes():
         for book in r.books.values():
             book.check_invariants(allow_crossed=True)
         assert s["open_orders"] == sum(len(b) for b in r.books.values())
+
+
+def test_dbn_replay_instruments_beyond_max_books_counted_and_skipped():
+    recs = [mbo_record(100 + i, i + 1, i + 1, 100, 5, "A", "B") for i in range(5)]
+    recs += [mbo_record(104, 9, 50, 101, 5, "A", "B"), mbo_record(100, 10, 51, 101, 5, "A", "B")]
+    r = replay_bytes(_stream(recs, {100: "X"}), max_books=3)
+    s = r.stats
+    assert s["books"] == 3 and s["instruments_dropped"] == 2 and s["messages"] == 7
+    assert sorted(r.instruments.values()) == [100, 101, 102] and s["open_orders"] == 4
+    with pytest.raises(ValueError, match="max_books"):
+        DbnReplayer(max_books=0)
+
+
+def test_dbn_reference_layout_matches_package_decoder():
+    import databento_dbn
+
+    data = generate_mbo(None, records=500, instruments=3, seed=13)
+    dec = databento_dbn.DBNDecoder()
+    dec.write(data)
+    pkg = [m for m in dec.decode() if isinstance(m, databento_dbn.MBOMsg)]
+    ours = [MBO.unpack(rec) for rec in records_of(data, header_len(data))]
+    assert len(pkg) == len(ours) == 500
+    for m, u in zip(pkg, ours):
+        assert (u[3], u[5], u[6], u[7], u[8], u[10].decode(), u[11].decode(), u[12], u[14]) == \
+            (m.instrument_id, m.order_id, m.price, m.size, int(m.flags), str(m.action),
+             str(m.side), m.ts_recv, m.sequence)

@@ -54,7 +54,8 @@ cdef enum:
 
     RTYPE_MBO = 0xA0
     MBO_WORDS = 14           # 56 bytes
-    MAX_BOOKS = 65536        # book numbers are the uint16 `locate` of the shared sink records
+    MAX_BOOKS = 65536        # book numbers are the uint16 `locate` of the shared sink records;
+                             # the last one is the shared entry of instruments beyond the limit
 
     F_LAST = 0x80
     F_TOB = 0x40
@@ -513,7 +514,9 @@ cdef class DbnReplayer:
     (read the top of book only after F_LAST records; default True), ``partition=(k, n)``
     (keep only instruments with ``instrument_id % n == k``: n replayers with k = 0..n-1 split a
     file's instruments between them; every counter is either counted before the filter, so equal
-    in all n, or only for kept books, so the n sum to the whole replay's).
+    in all n, or only for kept books, so the n sum to the whole replay's), ``max_books`` (book
+    numbers handed out, at most 65,535: the instruments seen after that are counted in
+    ``instruments_dropped`` and their records skipped).
 
     Cost: O(1) per record (one probe of the instrument map, one of the book's id index);
     memory O(resting orders + records).
@@ -532,18 +535,21 @@ cdef class DbnReplayer:
     cdef readonly bint done
     cdef int64_t _capacity
     cdef public object metadata      # the parsed metadata header, when read from a file
-    cdef int64_t _part_k, _part_n
+    cdef int64_t _part_k, _part_n, _max_books
 
     def __cinit__(self, names=None, symbols=None, bint ts_out=False, int64_t snapshot_every=0,
                   int64_t snapshot_every_ns=0, int64_t snapshot_depth=10, until_ns=None,
                   bint record_tob=True, bint record_trades=True, bint tob_on_last=True,
-                  partition=None, int64_t book_capacity=1024):
+                  partition=None, int64_t max_books=MAX_BOOKS - 1, int64_t book_capacity=1024):
         if snapshot_every < 0 or snapshot_every_ns < 0:
             raise ValueError("snapshot_every and snapshot_every_ns must be >= 0")
         if snapshot_every and snapshot_every_ns:
             raise ValueError("give snapshot_every (records) or snapshot_every_ns (time), not both")
         if snapshot_depth < 1:
             raise ValueError("snapshot_depth must be >= 1")
+        if not 1 <= max_books <= MAX_BOOKS - 1:
+            raise ValueError(f"max_books must be in 1..{MAX_BOOKS - 1}")
+        self._max_books = max_books
         if partition is None:
             self._part_k, self._part_n = 0, 1
         else:
@@ -621,22 +627,20 @@ cdef class DbnReplayer:
 
     cdef _decide(self, uint32_t iid):
         cdef dbn_state* S = self.S
-        cdef int32_t L = S.n_inst
+        cdef int32_t L
         cdef instinfo* li
         cdef OrderBook ob
-        if L >= MAX_BOOKS:
-            # No book number left: the instrument's records are counted and skipped. The map
-            # gets one shared sentinel entry so the loop does not pause for it again.
-            S.too_many += 1
-            L = MAX_BOOKS - 1
-            if S.inst[L].track == TRACK_BOOK:
-                raise RuntimeError("DbnReplayer: more than 65,536 instruments in one replay")
         if S.ids.n * 2 >= <int64_t>S.ids.mask and _map_grow(&S.ids) < 0:
             raise MemoryError()
-        _map_put(&S.ids, iid, L)
-        if S.too_many:
-            S.inst[L].track = TRACK_IGNORED
+        if S.n_inst >= self._max_books:
+            # No book number left: the instrument shares the last entry, which never holds a
+            # book, so its records are counted and skipped without pausing again.
+            S.too_many += 1
+            _map_put(&S.ids, iid, MAX_BOOKS - 1)
+            S.inst[MAX_BOOKS - 1].track = TRACK_IGNORED
             return
+        L = S.n_inst
+        _map_put(&S.ids, iid, L)
         S.n_inst += 1
         li = &S.inst[L]
         li.instrument_id = iid
@@ -671,7 +675,7 @@ cdef class DbnReplayer:
         return {L: self._names.get(iid, str(iid)) for L, iid in self.instruments.items()}
 
     def book(self, symbol):
-        """The book of a symbol name, instrument id or ``#N`` book number; KeyError if none."""
+        """The book of a symbol name or instrument id; KeyError if it has none. O(instruments)."""
         for L, name in self.symbols.items():
             iid = self.S.inst[L].instrument_id
             if (name == str(symbol) or str(iid) == str(symbol)) and L in self._books:
