@@ -91,3 +91,14 @@ def test_replay_plots_empty_sinks_draw_nothing(tmp_path):
     assert plot_replay(tmp_path, empty_tob, empty_trades, {}, price_scale=1e4) == []
     with pytest.raises(ValueError, match="top"):
         plot_replay(tmp_path, empty_tob, empty_trades, {}, price_scale=1e4, top=0)
+
+
+def test_cli_replay_missing_extras_name_the_extra(dbn_file, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    rc = main(["replay", str(dbn_file), "--dask", "local", "--no-progress"])
+    assert rc == 2 and "pip install 'matchcore[dask]'" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "databento_dbn", None)
+    rc = main(["replay", str(dbn_file), "--no-progress"])
+    assert rc == 2 and "pip install 'matchcore[dbn]'" in capsys.readouterr().err

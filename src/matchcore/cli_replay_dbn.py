@@ -7,6 +7,7 @@ same options and outputs as the ITCH replay: summary, ``--dump-book`` CSV, ``--o
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -60,6 +61,9 @@ def replay_dbn_cli(args, path: Path) -> int:
         r = replay_dbn(path, progress=update, symbols=symbols,
                        snapshot_every=args.snapshot_every,
                        snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth)
+    except ImportError as e:          # the dbn extra is not installed
+        print(f"matchcore replay: {e}", file=sys.stderr)
+        return 2
     finally:
         bar.close()
     elapsed = time.perf_counter() - t0
