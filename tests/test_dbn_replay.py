@@ -342,3 +342,31 @@ def test_dbn_reference_layout_matches_package_decoder():
         assert (u[3], u[5], u[6], u[7], u[8], u[10].decode(), u[11].decode(), u[12], u[14]) == \
             (m.instrument_id, m.order_id, m.price, m.size, int(m.flags), str(m.action),
              str(m.side), m.ts_recv, m.sequence)
+
+
+def _chaos_record(rng: random.Random) -> bytes:
+    action = rng.choice("AAAACCCMMMRTFN") if rng.random() > 0.01 else "X"
+    side = rng.choice("ABN" if action in "RTFN" else "AAABBBN") if rng.random() > 0.01 else "Q"
+    flags = rng.choice((0x80, 0x80, 0x80, 0, 0xC0, 0x40)) if action == "A" else \
+        rng.choice((0x80, 0x80, 0))
+    price = rng.choice((98, 99, 100, 100, 101, 102, 0, -1, UNDEF_PRICE))
+    return MBO.pack(14, 0xA0, 1, rng.randint(1, 3), 0, rng.randint(1, 30), price,
+                    rng.randint(0, 6), flags, 0, action.encode(), side.encode(),
+                    rng.randint(1, 10**9), 0, rng.randint(0, 99))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dbn_replay_chaotic_records_match_reference(seed):
+    """Small id and price domains, every action, invalid values and flags mixed: duplicate adds,
+    cancels and modifies of unknown ids, side changes, F_TOB, clears, bad actions and sides."""
+    rng = random.Random(seed)
+    recs = [_chaos_record(rng) for _ in range(3000)]
+    r = replay_bytes(_stream(recs, {1: "ONE", 2: "TWO"}))
+    ref = RefReplay().feed_records(recs)
+    assert_books_equal(r, ref)
+    assert_counters_equal(r, ref)
+    assert_sinks_equal(r, ref)
+    for book in r.books.values():
+        book.check_invariants(allow_crossed=True)
+    s = r.stats
+    assert s["duplicate_refs"] and s["unknown_refs"] and s["modifies_as_adds"] and s["tob_adds"]
