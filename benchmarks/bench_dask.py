@@ -91,6 +91,13 @@ def main(argv=None) -> int:
             print(line(f"  Dask LocalCluster, {args.workers} workers", total, "msg", wd))
             print(f"  speed-up (serial p50 / Dask p50): "
                   f"{statistics.median(ws) / statistics.median(wd):.2f}x")
+            # Where the time goes: the replays' own time inside the tasks (summed over files)
+            # against the wall time; a worker slower than the serial process means no free core.
+            a = replay_serial(paths, **kw)
+            b = replay_files(paths, client, **kw)
+            print(f"  replay time inside the tasks, summed over files: serial "
+                  f"{sum(f.elapsed_s for f in a.files) * 1e3:.0f} ms, Dask "
+                  f"{sum(f.elapsed_s for f in b.files) * 1e3:.0f} ms (wall {b.elapsed_s * 1e3:.0f} ms)")
     finally:
         _close(client)
     _bench_dbn(tmp, args)
