@@ -81,6 +81,16 @@ def test_dask_replay_split_dbn_file_identical_to_whole(files, client):
     assert np.array_equal(f.snapshots, whole.snapshots())
 
 
+def test_dask_replay_split_leaves_itch_files_whole(files, client):
+    res = replay_files([files[0], files[4]], client, split=2)
+    assert [f.parts for f in res.files] == [1, 2]
+    serial = replay_serial([files[0], files[4]])
+    for a, b in zip(serial.files, res.files):
+        assert a.stats == b.stats and a.hashes == b.hashes
+    with pytest.raises(ValueError, match="partition"):
+        replay_one(files[0], partition=(0, 2))
+
+
 def test_dask_replay_split_shares_partition_instruments(files):
     parts = [replay_one(files[3], partition=(k, 2)) for k in range(2)]
     assert set(parts[0].books).isdisjoint(parts[1].books)
@@ -90,8 +100,6 @@ def test_dask_replay_split_shares_partition_instruments(files):
 def test_dask_replay_bad_arguments_raise_before_any_task(files, client, tmp_path):
     with pytest.raises(ValueError, match="no such file"):
         replay_files([tmp_path / "missing.itch"], client)
-    with pytest.raises(ValueError, match="DBN files only"):
-        replay_files([files[0]], client, split=2)
     with pytest.raises(ValueError, match="snapshot_every_ns"):
         replay_files([files[3]], client, split=2, snapshot_every=100)
     with pytest.raises(ValueError, match="no files"):
@@ -109,12 +117,13 @@ def test_dask_replay_worker_processes_identical_to_serial(files):
 def test_cli_replay_dask_local_writes_merged_outputs(files, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["replay", str(files[0]), str(files[3]), "--dask", "local", "--no-progress",
-               "--out", str(out), "--dump-book", str(tmp_path / "books.csv")])
+               "--split", "2", "--out", str(out), "--dump-book", str(tmp_path / "books.csv")])
     text = capsys.readouterr().out
     assert rc == 0, text
-    assert "replayed 2 files on the Dask cluster local" in text
+    assert "replayed 2 files on the Dask cluster local" in text and "(dbn, 2 tasks)" in text
     summary = json.loads((out / "summary.json").read_text())
     assert [f["format"] for f in summary["files"]] == ["itch", "dbn"]
+    assert summary["files"][1]["stats"] == json.loads(json.dumps(replay_dbn(files[3]).stats))
     direct = itch.replay_file(files[0])
     assert summary["files"][0]["stats"]["messages"] == direct.stats["messages"]
     assert np.array_equal(np.load(out / "day0" / "trades.npy"), direct.trades())

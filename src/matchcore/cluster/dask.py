@@ -175,9 +175,8 @@ def _tasks(paths, split: int, fmt):
     out = []
     for i, p in enumerate(paths):
         f = fmt or detect_format(p)
-        if split > 1 and f != "dbn":
-            raise ValueError(f"split is supported for DBN files only; {p} is {f}")
-        parts = [None] if split == 1 else [(k, split) for k in range(split)]
+        # Only DBN files split (their counters separate exactly); ITCH files go whole.
+        parts = [None] if split == 1 or f != "dbn" else [(k, split) for k in range(split)]
         out.extend((i, str(p), f, part) for part in parts)
     return out
 
@@ -237,7 +236,8 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
                  progress=None, workers: int = 2, processes: bool = True,
                  **options) -> ReplayResults:
     """Replay ``paths`` on a Dask cluster, one task per file (or ``split`` tasks per DBN file,
-    each keeping a share of its instruments), and merge the results.
+    each keeping a share of its instruments; ITCH files are replayed whole), and merge the
+    results.
 
     ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` processes, closed afterwards), a
     scheduler address (``"tcp://host:8786"``), or a ``distributed.Client`` (left open).
