@@ -370,3 +370,18 @@ def test_dbn_replay_chaotic_records_match_reference(seed):
         book.check_invariants(allow_crossed=True)
     s = r.stats
     assert s["duplicate_refs"] and s["unknown_refs"] and s["modifies_as_adds"] and s["tob_adds"]
+
+
+def test_dbn_replay_zst_cut_short_reports_truncation_and_damage_raises(tmp_path):
+    path = generate_mbo(tmp_path / "c.dbn.zst", records=6000, instruments=2, seed=1)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.dbn.zst"
+    cut.write_bytes(data[: len(data) // 2])
+    r = replay_dbn(cut)
+    assert 0 < r.stats["messages"] < 6000
+    t = r.stats["truncated"]
+    assert t is None or (t["offset"] == r.stats["messages"] * 56 and 0 < t["bytes"] < 56)
+    bad = tmp_path / "bad.dbn.zst"
+    bad.write_bytes(data[:12] + bytes(b ^ 0xFF for b in data[12:40]) + data[40:])
+    with pytest.raises(ValueError, match="zstd decompression failed|not a DBN|metadata"):
+        replay_dbn(bad)

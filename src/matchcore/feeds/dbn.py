@@ -175,7 +175,9 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     bytes into one reused buffer, so memory does not grow with the file (the sinks grow with
     what they record). ``progress(bytes_read)`` is called after every chunk with the position
     in the file on disk (compressed bytes for .zst). O(bytes). Returns the finished replayer;
-    its ``metadata`` attribute holds the parsed :class:`DbnMetadata`.
+    its ``metadata`` attribute holds the parsed :class:`DbnMetadata`. A file cut short reports
+    its incomplete last record in ``stats["truncated"]``; a damaged zstd frame raises
+    ValueError (a compressed stream cannot be resynchronised).
 
     >>> r = replay_dbn("glbx-mdp3-mbo.dbn.zst", symbols=["ESM4"])     # doctest: +SKIP
     >>> r.book("ESM4").best_bid()                                      # doctest: +SKIP
@@ -186,12 +188,18 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     raw = open(path, "rb")
     try:
         compressed = raw.peek(4)[:4] == ZSTD_MAGIC
+        zstd_error: type | tuple = ()
         if compressed:
             zstd = _require("zstandard")
+            zstd_error = zstd.ZstdError
             stream = zstd.ZstdDecompressor().stream_reader(raw, closefd=False)
         else:
             stream = raw
-        meta = read_metadata(stream)
+        try:
+            meta = read_metadata(stream)
+        except zstd_error as e:
+            raise ValueError(f"{path}: zstd decompression failed in the metadata header: "
+                             f"{e}") from None
         opts = dict(options)
         r = DbnReplayer(names=names if names is not None else meta.names, ts_out=meta.ts_out,
                         **opts)
@@ -203,7 +211,13 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
         try:
             while True:
                 while not eof and n < chunk_size:
-                    k = stream.readinto(view[n:])
+                    try:
+                        k = stream.readinto(view[n:])
+                    except zstd_error as e:
+                        # A damaged compressed frame cannot be skipped over.
+                        raise ValueError(f"{path}: zstd decompression failed after "
+                                         f"{raw.tell():,} bytes on disk ({r.stats['messages']:,} "
+                                         f"records replayed): {e}") from None
                     if not k:
                         eof = True
                     else:
