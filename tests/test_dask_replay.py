@@ -81,14 +81,31 @@ def test_dask_replay_split_dbn_file_identical_to_whole(files, client):
     assert np.array_equal(f.snapshots, whole.snapshots())
 
 
-def test_dask_replay_split_leaves_itch_files_whole(files, client):
+def test_dask_replay_split_itch_files_identical_to_whole(files, client):
     res = replay_files([files[0], files[4]], client, split=2)
-    assert [f.parts for f in res.files] == [1, 2]
+    assert [f.parts for f in res.files] == [3, 2]        # ITCH: 2 shares and the probe
     serial = replay_serial([files[0], files[4]])
     for a, b in zip(serial.files, res.files):
-        assert a.stats == b.stats and a.hashes == b.hashes
-    with pytest.raises(ValueError, match="partition"):
-        replay_one(files[0], partition=(0, 2))
+        assert a.stats == b.stats and a.hashes == b.hashes and a.symbols == b.symbols
+        assert np.array_equal(a.trades, b.trades) and np.array_equal(a.tob, b.tob)
+    with pytest.raises(ValueError, match="symbols"):
+        replay_one(files[0], partition=(0, 2), symbols=["AAPL"])
+    with pytest.raises(ValueError, match="without snapshots"):
+        replay_files([files[0]], client, split=2, snapshot_every_ns=10**9)
+
+
+def test_dask_replay_split_real_itch_counts_unknown_refs_once(client):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "itch" / \
+        "aapl-20191230-0935.itch50"
+    if not path.exists():
+        pytest.skip(f"shared market data not found at {path}")
+    whole = itch.replay_file(path)
+    assert whole.stats["unknown_refs"] > 0       # orders added before the file starts
+    res = replay_files([path], client, split=3)
+    assert res.files[0].stats == whole.stats
+    assert res.files[0].hashes == {k: b.state_hash() for k, b in whole.books.items()}
 
 
 def test_dask_replay_split_shares_partition_instruments(files):

@@ -43,8 +43,8 @@ def add_parser(p, name):
                        help="replay the files as tasks on a Dask cluster: 'local' (a LocalCluster "
                             "of 2 processes) or a scheduler address tcp://host:8786")
         p.add_argument("--split", type=int, default=1, metavar="N",
-                       help="with --dask: N tasks per DBN file, each with a share of its "
-                            "instruments (default 1)")
+                       help="with --dask: N tasks per file, each with a share of its books "
+                            "(DBN instruments, ITCH locates) (default 1)")
         p.add_argument("--plot", default=None, metavar="DIR",
                        help="draw top of book, spread and traded volume of the busiest "
                             "symbols as PNGs in DIR")

@@ -1,7 +1,7 @@
 """Replay many tick files on a Dask cluster and merge what the workers return.
 
-Each task replays one file (ITCH 5.0 or DBN MBO; or, with ``split``, one share of a DBN file's
-instruments) with the same compiled replay the serial command uses, and returns a
+Each task replays one file (ITCH 5.0 or DBN MBO; or, with ``split``, one share of a file's books:
+DBN instruments or ITCH stock locates) with the same compiled replay the serial command uses, and returns a
 :class:`FileResult`: the stats, the symbol names, the sinks (top of book, trades, depth
 snapshots as numpy arrays) and every final book as snapshot bytes with its state hash. The
 client merges the shares of a split file and returns one result per file, in the order the files
@@ -36,6 +36,11 @@ _EXTRA = "pip install 'matchcore[dask]'"
 _DBN_FILE_LEVEL = {"records", "messages", "counts", "other_rtypes", "bad_records",
                    "first_bad_offset", "bytes_skipped", "bad_actions", "bad_sides", "truncated",
                    "bytes_consumed", "last_ts", "instruments_dropped"}
+# ITCH counters equal in every share of a split file (counted before the locate filter). One is
+# mixed: unknown_refs counts references in locates not yet seen (in every share) plus references
+# the share's own books do not hold; a probe task without books measures the first part.
+_ITCH_FILE_LEVEL = {"messages", "counts", "unknown_types", "bad_lengths", "bad_length_offsets",
+                    "bytes_skipped", "truncated", "invalid_adds", "bytes_consumed", "last_ts"}
 
 
 def _require_dask():
@@ -91,7 +96,10 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
 
     ``fmt`` 'itch' or 'dbn' (None: detected); ``options`` are the replayer's (symbols,
     snapshot_every, snapshot_every_ns, snapshot_depth, ...); ``partition=(k, n)`` keeps only a
-    share of a DBN file's instruments. O(bytes of the file).
+    share of the file's books: DBN instruments with ``instrument_id % n == k``, ITCH stock
+    locates with ``locate % n == k``; for ITCH, ``(-1, n)`` keeps no book at all (the probe
+    that counts the order references of locates never seen, see :func:`merge_parts`).
+    O(bytes of the file).
     """
     path = Path(path)
     fmt = fmt or detect_format(path)
@@ -104,10 +112,10 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
             raise ValueError(f"{path}: infer_lengths applies to ITCH files, not DBN")
         r = replay_dbn(path, partition=partition, **options)
     elif fmt == "itch":
-        if partition is not None:
-            raise ValueError("partition (split) is supported for DBN files only")
         import matchcore.itch as itch
 
+        if partition is not None:
+            options = dict(options, symbols=_itch_share(partition, options))
         r = itch.replay_file(path, **options)
     else:
         raise ValueError(f"unknown format {fmt!r} (itch or dbn)")
@@ -120,6 +128,16 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
                       worker=f"pid {os.getpid()}")
 
 
+def _itch_share(partition, options) -> list[str]:
+    # The ITCH replayer filters by names or locate numbers: a share is a set of locates.
+    k, n = partition
+    if options.get("symbols") is not None:
+        raise ValueError("split and a symbols filter cannot be combined")
+    if not (isinstance(k, int) and isinstance(n, int) and -1 <= k < n and n >= 1):
+        raise ValueError(f"partition must be (k, n) with -1 <= k < n, not {partition!r}")
+    return [] if k < 0 else [str(L) for L in range(k, 65536, n)]
+
+
 def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
     a = np.concatenate(parts)
     if not len(a):
@@ -130,19 +148,30 @@ def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
 
 
 def merge_parts(parts: list[FileResult]) -> FileResult:
-    """One file's result from the results of its instrument shares (see ``partition``).
+    """One file's result from the results of its shares (see ``partition``; for ITCH the last
+    result is the probe without books).
 
     File-level counters are taken from the first share (all are equal), book-level ones summed;
-    books and hashes are united; sink records are merged by time (stable: file order within an
-    instrument, and across instruments whenever their timestamps differ)."""
+    ITCH's unknown_refs is the shares' own parts plus, once, the probe's count of references in
+    locates not yet seen; books and hashes are united; sink records are merged by time (stable:
+    file order within a book, and across books whenever their timestamps differ)."""
     if len(parts) == 1:
         return parts[0]
+    probe = None
+    if parts[0].format == "itch":
+        # The last task of a split ITCH file kept no book: its unknown_refs are the references
+        # in locates not yet seen, which every share counts too (see _ITCH_FILE_LEVEL).
+        probe, parts = parts[-1], parts[:-1]
     first = parts[0]
     stats = dict(first.stats)
+    file_level = _DBN_FILE_LEVEL if first.format == "dbn" else _ITCH_FILE_LEVEL
     for key, val in first.stats.items():
-        if key in _DBN_FILE_LEVEL or not isinstance(val, int):
+        if key in file_level or not isinstance(val, int):
             continue
         stats[key] = sum(p.stats[key] for p in parts)
+    if probe is not None:
+        unseen = probe.stats["unknown_refs"]
+        stats["unknown_refs"] = sum(p.stats["unknown_refs"] - unseen for p in parts) + unseen
     books, hashes = {}, {}
     for p in parts:
         books.update(p.books)
@@ -153,7 +182,8 @@ def merge_parts(parts: list[FileResult]) -> FileResult:
                       snapshots=_by_time([p.snapshots for p in parts], then_locate=True),
                       books=dict(sorted(books.items())), hashes=dict(sorted(hashes.items())),
                       elapsed_s=max(p.elapsed_s for p in parts),
-                      worker=", ".join(sorted({p.worker for p in parts})), parts=len(parts))
+                      worker=", ".join(sorted({p.worker for p in parts})),
+                      parts=len(parts) + (probe is not None))
 
 
 def _totals(files: list[FileResult]) -> dict:
@@ -175,8 +205,12 @@ def _tasks(paths, split: int, fmt):
     out = []
     for i, p in enumerate(paths):
         f = fmt or detect_format(p)
-        # Only DBN files split (their counters separate exactly); ITCH files go whole.
-        parts = [None] if split == 1 or f != "dbn" else [(k, split) for k in range(split)]
+        if split == 1:
+            parts = [None]
+        elif f == "dbn":
+            parts = [(k, split) for k in range(split)]
+        else:                  # ITCH: the shares and the probe (see merge_parts)
+            parts = [(k, split) for k in range(split)] + [(-1, split)]
         out.extend((i, str(p), f, part) for part in parts)
     return out
 
@@ -201,12 +235,26 @@ def _collect(paths, tasks, results) -> list:
     return [merge_parts(grouped[i]) for i in range(len(paths))]
 
 
+def _check_split(split: int, tasks, options) -> None:
+    if split == 1:
+        return
+    if options.get("snapshot_every"):
+        raise ValueError("split: give snapshot_every_ns (time), not snapshot_every (records): "
+                         "each share of a DBN file counts only its own instruments' records")
+    if options.get("snapshot_every_ns") and any(f == "itch" for _, _, f, _ in tasks):
+        raise ValueError("split: depth snapshots of ITCH files are taken in the order the books "
+                         "changed, which the shares cannot reproduce; split without snapshots")
+    if options.get("symbols") is not None:
+        raise ValueError("split and a symbols filter cannot be combined")
+
+
 def replay_serial(paths, *, fmt: str | None = None, split: int = 1, progress=None,
                   **options) -> ReplayResults:
     """The same work as :func:`replay_files` in this process, one task after the other (the
     baseline the cluster run is compared with). O(total bytes)."""
     paths = _check(paths, options)
     tasks = _tasks(paths, split, fmt)
+    _check_split(split, tasks, options)
     t0 = time.perf_counter()
     results = []
     for n, (_, p, f, part) in enumerate(tasks, 1):
@@ -235,9 +283,9 @@ def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
 def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int = 1,
                  progress=None, workers: int = 2, processes: bool = True,
                  **options) -> ReplayResults:
-    """Replay ``paths`` on a Dask cluster, one task per file (or ``split`` tasks per DBN file,
-    each keeping a share of its instruments; ITCH files are replayed whole), and merge the
-    results.
+    """Replay ``paths`` on a Dask cluster, one task per file (or ``split`` tasks per file, each
+    keeping a share of its books: DBN instruments, ITCH stock locates, plus for ITCH one probe
+    task without books), and merge the results.
 
     ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` processes, closed afterwards), a
     scheduler address (``"tcp://host:8786"``), or a ``distributed.Client`` (left open).
@@ -252,9 +300,7 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     """
     paths = _check(paths, options)
     tasks = _tasks(paths, split, fmt)
-    if split > 1 and options.get("snapshot_every"):
-        raise ValueError("split: give snapshot_every_ns (time), not snapshot_every (records): "
-                         "each share counts only its own instruments' records")
+    _check_split(split, tasks, options)
     distributed = _require_dask()
     own = not isinstance(scheduler, distributed.Client)
     client = connect(scheduler, workers=workers, processes=processes) if own else scheduler
