@@ -385,3 +385,13 @@ def test_dbn_replay_zst_cut_short_reports_truncation_and_damage_raises(tmp_path)
     bad.write_bytes(data[:12] + bytes(b ^ 0xFF for b in data[12:40]) + data[40:])
     with pytest.raises(ValueError, match="zstd decompression failed|not a DBN|metadata"):
         replay_dbn(bad)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_dbn_replay_metadata_versions_same_books(version):
+    data = generate_mbo(None, records=1500, instruments=2, seed=17, version=version)
+    assert data[3] == version
+    r = replay_bytes(data)
+    ref = RefReplay().feed_records(records_of(data, header_len(data)))
+    assert r.stats["bad_records"] == 0 and sorted(r.symbols.values()) == ["SYM0", "SYM1"]
+    assert_books_equal(r, ref)

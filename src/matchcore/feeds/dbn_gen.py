@@ -44,7 +44,8 @@ def mbo_record(instrument_id, ts, order_id, price, size, action, side, *, flags=
     return out
 
 
-def _metadata(names: dict[int, str], ts_out: bool, start: int, end: int) -> bytes:
+def _metadata(names: dict[int, str], ts_out: bool, start: int, end: int,
+              version: int | None = None) -> bytes:
     d = _dbn()
     day = _dt.date(2023, 11, 14)
     mappings = [SimpleNamespace(raw_symbol=sym, intervals=[SimpleNamespace(
@@ -52,18 +53,21 @@ def _metadata(names: dict[int, str], ts_out: bool, start: int, end: int) -> byte
         for iid, sym in names.items()]
     meta = d.Metadata(dataset="GLBX.MDP3", start=start, end=end, stype_in=d.SType.RAW_SYMBOL,
                       stype_out=d.SType.INSTRUMENT_ID, schema=d.Schema.MBO,
-                      symbols=list(names.values()), mappings=mappings, ts_out=ts_out)
+                      symbols=list(names.values()), mappings=mappings, ts_out=ts_out,
+                      **({} if version is None else {"version": version}))
     return bytes(meta.encode())
 
 
 def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed: int = 1,
                  ts_out: bool = False, compress: bool | None = None, with_names: bool = True,
-                 clear_rate: float = 0.0001):
+                 clear_rate: float = 0.0001, version: int | None = None):
     """Write ``records`` seeded MBO records for ``instruments`` instruments (ids 1001, 1002...,
     symbols SYM0, SYM1... in the metadata mappings unless ``with_names`` is false) as a DBN
     stream. ``path`` None returns the bytes; else the file is written (zstd-compressed when
     ``compress`` or when the name ends in .zst) and its Path returned. ``clear_rate`` is the
-    share of events that clear an instrument's book (R). O(records).
+    share of events that clear an instrument's book (R); ``version`` the DBN version of the
+    metadata header (default: the package's current one; the MBO record is the same in all).
+    O(records).
 
     >>> from matchcore.feeds.dbn_gen import generate_mbo   # doctest: +SKIP
     >>> len(generate_mbo(None, records=100)) > 100 * 56      # doctest: +SKIP
@@ -150,7 +154,7 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
         else:
             out.append(mbo_record(iid, ts, 0, (1 << 63) - 1, 0, "N", "N", sequence=seq,
                                   ts_out=ts_out))
-    data = _metadata(names, ts_out, _T0, ts + 1) + b"".join(out[:records])
+    data = _metadata(names, ts_out, _T0, ts + 1, version) + b"".join(out[:records])
     if path is None:
         return data
     path = Path(path)
