@@ -19,7 +19,7 @@ SUBCOMMANDS = {
 def _register_optional() -> None:
     # Subcommands whose modules may not be present in every build of the package.
     for name, module, help_ in (
-        ("replay", "matchcore.cli_replay", "replay a tick file (ITCH 5.0, LOBSTER, native) through the book"),
+        ("replay", "matchcore.cli_replay", "replay tick files (ITCH 5.0, DBN MBO, LOBSTER, native) through the book"),
         ("gen-itch", "matchcore.cli_replay", "write a seeded, realistic ITCH 5.0 file"),
         ("book", "matchcore.cli_replay", "print (or plot) the book of one symbol at a moment"),
         ("bench", "matchcore.cli_bench", "latency and throughput benchmarks measured in compiled code"),

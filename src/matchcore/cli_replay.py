@@ -18,10 +18,12 @@ CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
 def add_parser(p, name):
     if name == "replay":
-        p.add_argument("file", help="ITCH 5.0 file (plain or gzip'd), LOBSTER message CSV, or "
-                                    "native command file")
-        p.add_argument("--format", choices=("itch", "lobster", "native"), default="itch",
-                       help="input format (default itch)")
+        p.add_argument("file", nargs="+",
+                       help="ITCH 5.0 file (plain or gzip'd), DBN MBO file (.dbn, .dbn.zst), "
+                            "LOBSTER message CSV, or native command file; several ITCH/DBN "
+                            "files are replayed one by one (or on --dask) and summed up")
+        p.add_argument("--format", choices=("itch", "lobster", "native", "dbn"), default=None,
+                       help="input format (default: DBN when the file is DBN, else itch)")
         p.add_argument("--symbols", default=None,
                        help="comma-separated names or locate numbers to keep (default all)")
         p.add_argument("--snapshot-every", type=int, default=0, metavar="N",
@@ -37,6 +39,17 @@ def add_parser(p, name):
                        help="take message lengths from the type byte (files with zero prefixes)")
         p.add_argument("--verify", action="store_true",
                        help="LOBSTER: compare the book with the orderbook file after every message")
+        p.add_argument("--dask", default=None, metavar="SCHEDULER",
+                       help="replay the files as tasks on a Dask cluster: 'local' (a LocalCluster "
+                            "of 2 processes) or a scheduler address tcp://host:8786")
+        p.add_argument("--split", type=int, default=1, metavar="N",
+                       help="with --dask: N tasks per file, each with a share of its books "
+                            "(DBN instruments, ITCH locates) (default 1)")
+        p.add_argument("--plot", default=None, metavar="DIR",
+                       help="draw top of book, spread and traded volume of the busiest "
+                            "symbols as PNGs in DIR")
+        p.add_argument("--plot-top", type=int, default=4, metavar="N",
+                       help="symbols drawn by --plot (default 4)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
     elif name == "gen-itch":
         p.add_argument("out", help="output path")
@@ -61,6 +74,11 @@ def add_parser(p, name):
 def run(args) -> int:
     try:
         if args.command == "replay":
+            if args.dask or len(args.file) > 1:
+                from matchcore.cli_replay_dask import run_many
+
+                return run_many(args)
+            args.file = args.file[0]
             return _replay(args)
         if args.command == "gen-itch":
             return _gen(args)
@@ -126,6 +144,17 @@ def _replay(args) -> int:
         return _replay_lobster(args, path)
     if args.format == "native":
         return _replay_native(args, path)
+    if args.plot_top < 1:
+        raise ValueError("--plot-top must be >= 1")
+    if args.split != 1:
+        raise ValueError("--split needs --dask")
+    if args.format == "dbn" or args.format is None:
+        from matchcore.feeds.dbn import is_dbn
+
+        if args.format == "dbn" or is_dbn(path):
+            from matchcore.cli_replay_dbn import replay_dbn_cli
+
+            return replay_dbn_cli(args, path)
     import matchcore.itch as itch
 
     if args.snapshot_every < 0 or args.snapshot_every_ns < 0 or args.depth < 1:
@@ -165,6 +194,10 @@ def _replay(args) -> int:
                    "trading_state": {str(k): list(v) for k, v in r.trading_state.items()}}
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         print(f"sinks: tob.npy, trades.npy, snapshots.npy, system_events.npy, summary.json -> {out}")
+    if args.plot:
+        from matchcore.cli_replay_dbn import plot_cli
+
+        plot_cli(args, r.tob(), r.trades(), names, 1e4)
     return 0
 
 

@@ -46,4 +46,19 @@ static inline void mc_put_be48(uint8_t *p, uint64_t v) {
     mc_put_be32(p + 2, (uint32_t)v);
 }
 
+/* Little-endian readers (Databento DBN and other little-endian formats). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#  define MC_FROM_LE16(x) MC_BSWAP16(x)
+#  define MC_FROM_LE32(x) MC_BSWAP32(x)
+#  define MC_FROM_LE64(x) MC_BSWAP64(x)
+#else
+#  define MC_FROM_LE16(x) (x)
+#  define MC_FROM_LE32(x) (x)
+#  define MC_FROM_LE64(x) (x)
+#endif
+
+static inline uint16_t mc_le16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return MC_FROM_LE16(v); }
+static inline uint32_t mc_le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return MC_FROM_LE32(v); }
+static inline uint64_t mc_le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return MC_FROM_LE64(v); }
+
 #endif

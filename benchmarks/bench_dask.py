@@ -1,0 +1,160 @@
+"""Dask replay benchmark: N generated ITCH files replayed serially in this process vs as tasks
+on a 2-worker LocalCluster, and DBN MBO replay throughput (plain and zstd) against decoding
+the same file with the databento-dbn package.
+
+A script, not a test (speed is reported, never asserted):
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_dask.py [--files 8]
+        [--messages 500000] [--symbols 8] [--workers 2] [--repeat 5] [--dbn-records 1000000]
+
+Inputs are seeded (matchcore.itch.generate, matchcore.feeds.dbn_gen.generate_mbo). Every timing
+is taken after a warm-up run (for Dask: after the workers have imported matchcore and replayed
+once); the runs' wall times are reported as p50 / min / max. The cluster's start-up time is
+reported apart. The Dask results are checked equal to the serial ones (stats and book state
+hashes of every file) before any figure is printed. Needs the dask and dbn extras.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import matchcore.itch as itch  # noqa: E402
+from bench_replay import machine  # noqa: E402
+from matchcore.cluster.dask import connect, replay_files, replay_serial  # noqa: E402
+
+
+def runs(fn, repeat: int) -> list[float]:
+    fn()                                   # warm-up: imports, page cache, allocator
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def line(name: str, n: int, unit: str, wall: list[float]) -> str:
+    p50 = statistics.median(wall)
+    return (f"{name:<44} p50 {p50 * 1e3:9.1f} ms  min {min(wall) * 1e3:9.1f}  "
+            f"max {max(wall) * 1e3:9.1f}   {n / p50 / 1e6:7.2f} M {unit}/s (p50)")
+
+
+def same(a, b) -> bool:
+    return all(x.stats == y.stats and x.hashes == y.hashes and len(x.trades) == len(y.trades)
+               for x, y in zip(a.files, b.files))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=8)
+    ap.add_argument("--messages", type=int, default=500_000, help="ITCH messages per file")
+    ap.add_argument("--symbols", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--dbn-records", type=int, default=1_000_000)
+    args = ap.parse_args(argv)
+    print(machine())
+    tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))
+    paths = [itch.generate(tmp / f"day{i}.itch", messages=args.messages, symbols=args.symbols,
+                           seed=args.seed + i) for i in range(args.files)]
+    total = args.files * args.messages
+    size = sum(p.stat().st_size for p in paths)
+    print(f"\n{args.files} ITCH files x {args.messages:,} messages ({args.symbols} symbols, seed "
+          f"{args.seed}..): {size / 1e6:,.1f} MB; {args.repeat} runs after a warm-up")
+    t0 = time.perf_counter()
+    client = connect("local", workers=args.workers, processes=True)
+    print(f"LocalCluster start-up ({args.workers} worker processes, 1 thread each): "
+          f"{time.perf_counter() - t0:.2f} s (not in the figures below)")
+    try:
+        for label, kw in (("sinks on (top of book + trades)", {}),
+                          ("books only (no sinks)", {"record_tob": False,
+                                                      "record_trades": False})):
+            serial = replay_serial(paths, **kw)
+            dask = replay_files(paths, client, **kw)
+            if not same(serial, dask):
+                print("ERROR: the Dask results differ from the serial ones", file=sys.stderr)
+                return 1
+            ws = runs(lambda: replay_serial(paths, **kw), args.repeat)
+            wd = runs(lambda: replay_files(paths, client, **kw), args.repeat)
+            print(f"[{label}] results identical (stats, trades, book hashes of every file)")
+            print(line("  serial, this process", total, "msg", ws))
+            print(line(f"  Dask LocalCluster, {args.workers} workers", total, "msg", wd))
+            print(f"  speed-up (serial p50 / Dask p50): "
+                  f"{statistics.median(ws) / statistics.median(wd):.2f}x")
+            # Where the time goes: the replays' own time inside the tasks (summed over files)
+            # against the wall time; a worker slower than the serial process means no free core.
+            a = replay_serial(paths, **kw)
+            b = replay_files(paths, client, **kw)
+            print(f"  replay time inside the tasks, summed over files: serial "
+                  f"{sum(f.elapsed_s for f in a.files) * 1e3:.0f} ms, Dask "
+                  f"{sum(f.elapsed_s for f in b.files) * 1e3:.0f} ms (wall {b.elapsed_s * 1e3:.0f} ms)")
+    finally:
+        _close(client)
+    _bench_dbn(tmp, args)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nload average {load:.2f} at the end")
+    return 0
+
+
+def _close(client) -> None:
+    # Workers that lose the scheduler mid-heartbeat log a traceback; it says nothing here.
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    cluster = client.cluster
+    client.close()
+    cluster.close()
+
+
+def _bench_dbn(tmp: Path, args) -> None:
+    from matchcore.feeds.dbn import replay_dbn
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    n = args.dbn_records
+    t0 = time.perf_counter()
+    plain = generate_mbo(tmp / "mbo.dbn", records=n, instruments=args.symbols, seed=args.seed)
+    zst = tmp / "mbo.dbn.zst"
+    import zstandard
+
+    zst.write_bytes(zstandard.ZstdCompressor(level=3).compress(plain.read_bytes()))
+    print(f"\nDBN MBO file: {n:,} records, {args.symbols} instruments (seed {args.seed}), "
+          f"{plain.stat().st_size / 1e6:,.1f} MB plain, {zst.stat().st_size / 1e6:,.1f} MB zstd "
+          f"(written in {time.perf_counter() - t0:.1f} s by the package's encoder)")
+    print(line("  replay .dbn (decode + books + sinks)", n, "rec", runs(lambda: replay_dbn(plain),
+                                                                      args.repeat)))
+    print(line("  replay .dbn (books only)", n, "rec", runs(
+        lambda: replay_dbn(plain, record_tob=False, record_trades=False), args.repeat)))
+    print(line("  replay .dbn.zst (decode + books + sinks)", n, "rec",
+               runs(lambda: replay_dbn(zst), args.repeat)))
+    import databento_dbn
+
+    data = plain.read_bytes()
+    blob = zst.read_bytes()
+
+    def decompress():
+        zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+
+    print(line("  for reference: zstd decompression alone", n, "rec",
+               runs(decompress, args.repeat)))
+
+    def package_decode():
+        dec = databento_dbn.DBNDecoder()
+        dec.write(data)
+        dec.decode()
+
+    print(line("  baseline: databento_dbn.DBNDecoder, decode only", n, "rec",
+               runs(package_decode, args.repeat)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""``matchcore replay FILES... [--dask SCHEDULER]``: several ITCH / DBN files, replayed one after
+the other in this process or as tasks on a Dask cluster, with merged outputs.
+
+Called by :mod:`matchcore.cli_replay` when more than one file or ``--dask`` is given. Prints
+one line per file and the totals; ``--out DIR`` writes each file's sinks under ``DIR/<name>/``
+and one ``summary.json``; ``--dump-book`` writes every final book with a ``file`` column;
+``--plot DIR`` draws the busiest symbols of each file.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from matchcore.cli_replay import CSV_HEADER, _bar
+
+
+def _options(args) -> dict:
+    if args.snapshot_every < 0 or args.snapshot_every_ns < 0 or args.depth < 1:
+        raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
+    if args.verify:
+        raise ValueError("--verify applies to one LOBSTER file")
+    opts = {"snapshot_every": args.snapshot_every, "snapshot_every_ns": args.snapshot_every_ns,
+            "snapshot_depth": args.depth}
+    if args.symbols:
+        opts["symbols"] = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    if args.infer_lengths:
+        opts["infer_lengths"] = True
+    return opts
+
+
+def run_many(args) -> int:
+    from matchcore.cluster.dask import replay_files, replay_serial
+
+    files = [Path(f) for f in args.file]
+    if args.format not in (None, "itch", "dbn"):
+        raise ValueError(f"--format {args.format} replays one file; several files or --dask "
+                         "take ITCH or DBN files")
+    opts = _options(args)
+    bar = _bar(None, "task", args.no_progress)
+
+    def progress(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        if args.dask:
+            try:
+                res = replay_files(files, args.dask, fmt=args.format, split=args.split,
+                                   progress=progress, **opts)
+            except ImportError as e:
+                print(f"matchcore replay: {e}", file=sys.stderr)
+                return 2
+        else:
+            if args.split != 1:
+                raise ValueError("--split needs --dask")
+            res = replay_serial(files, fmt=args.format, progress=progress, **opts)
+    finally:
+        bar.close()
+    where = f"on the Dask cluster {args.dask}" if args.dask else "in this process"
+    print(f"replayed {len(files)} files {where} in {res.elapsed_s:.3f} s: "
+          f"{res.totals['messages']:,} messages, {res.totals['trades']:,} trades, "
+          f"{res.totals['books']:,} books, {res.totals['open_orders']:,} open orders")
+    for f in res.files:
+        s = f.stats
+        print(f"  {Path(f.file).name} ({f.format}{', ' + str(f.parts) + ' tasks' if f.parts > 1 else ''}): "
+              f"{s['messages']:,} messages, {len(f.trades):,} trades, {len(f.books):,} books, "
+              f"{s['open_orders']:,} open orders, unknown refs {s['unknown_refs']:,}, "
+              f"truncated {'yes' if s['truncated'] else 'no'}; {f.elapsed_s:.3f} s"
+              f"{' on ' + f.worker if args.dask else ''}")
+    stems = _stems(res.files)
+    if args.dump_book:
+        n = 0
+        with open(args.dump_book, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["file"] + CSV_HEADER)
+            for f in res.files:
+                for loc in sorted(f.books):
+                    bids, asks = f.book(loc).depth_orders(1 << 30)
+                    for side, rows in (("B", bids), ("S", asks)):
+                        for i, (price, qty, orders) in enumerate(rows, 1):
+                            w.writerow([Path(f.file).name, loc, f.symbols.get(loc, str(loc)),
+                                        side, i, int(price), int(qty), int(orders)])
+                            n += 1
+        print(f"book dump: {n:,} levels -> {args.dump_book}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        per_file = []
+        for f, stem in zip(res.files, stems):
+            d = out / stem
+            d.mkdir(exist_ok=True)
+            np.save(d / "tob.npy", f.tob)
+            np.save(d / "trades.npy", f.trades)
+            np.save(d / "snapshots.npy", f.snapshots)
+            per_file.append({"file": f.file, "format": f.format, "dir": stem, "stats": f.stats,
+                             "symbols": {str(k): v for k, v in f.symbols.items()},
+                             "state_hashes": {str(k): v for k, v in f.hashes.items()},
+                             "elapsed_s": f.elapsed_s, "worker": f.worker, "tasks": f.parts})
+        summary = {"files": per_file, "totals": res.totals, "elapsed_s": res.elapsed_s,
+                   "scheduler": args.dask}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        print(f"sinks: <file>/tob.npy, trades.npy, snapshots.npy and summary.json -> {out}")
+    if args.plot:
+        from matchcore.cli_replay_dbn import plot_cli
+
+        for f, stem in zip(res.files, stems):
+            scale = 1e9 if f.format == "dbn" else 1e4
+            plot_cli(args, f.tob, f.trades, f.symbols, scale, prefix=f"{stem}-")
+    return 0
+
+
+def _stems(files) -> list[str]:
+    """A distinct directory / file-name prefix per input file."""
+    out, seen = [], set()
+    for f in files:
+        base = Path(f.file).name.split(".")[0] or "file"
+        stem, k = base, 2
+        while stem in seen:
+            stem, k = f"{base}-{k}", k + 1
+        seen.add(stem)
+        out.append(stem)
+    return out

@@ -1,0 +1,113 @@
+"""``matchcore replay FILE.dbn[.zst]``: a Databento DBN MBO file through the books from the shell.
+
+Called by :mod:`matchcore.cli_replay` when the file is DBN (detected, or ``--format dbn``);
+same options and outputs as the ITCH replay: summary, ``--dump-book`` CSV, ``--out DIR`` sinks,
+``--plot DIR`` pictures.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: Path,
+                      meta=None) -> None:
+    rate = s["messages"] / elapsed if elapsed > 0 else float("inf")
+    size = path.stat().st_size
+    what = f"{meta.dataset} {meta.schema} v{meta.version}" if meta is not None else "DBN"
+    print(f"replayed {s['messages']:,} DBN MBO records ({what}; {size / 1e6:,.1f} MB on disk) "
+          f"in {elapsed:.3f} s: {rate / 1e6:.2f} M records/s")
+    if s["counts"]:
+        print("by action: " + "  ".join(f"{a} {n:,}" for a, n in sorted(
+            s["counts"].items(), key=lambda kv: -kv[1])))
+    shown = ", ".join(names.get(k, str(k)) for k in sorted(books)[:10])
+    more = f" (+{len(books) - 10} more)" if len(books) > 10 else ""
+    print(f"books: {len(books):,}{': ' + shown + more if books else ''}; "
+          f"open orders: {s['open_orders']:,}")
+    print(f"unknown order ids: {s['unknown_refs']:,}; cancels clamped: {s['cancels_clamped']:,}; "
+          f"duplicate adds: {s['duplicate_refs']:,}; invalid adds: {s['invalid_adds']:,}; "
+          f"invalid modifies: {s['invalid_modifies']:,}; modifies of unknown orders: "
+          f"{s['modifies_as_adds']:,}; clears: {s['clears']:,}; F_TOB adds: {s['tob_adds']:,}")
+    other = ", ".join(f"{t} {n:,}" for t, n in s["other_rtypes"].items()) or "none"
+    print(f"other record types: {other}; bad record headers: {s['bad_records']:,}"
+          + (f" (first at offset {s['first_bad_offset']:,} after the metadata; "
+             f"{s['bytes_skipped']:,} bytes skipped)" if s["bad_records"] else "")
+          + f"; unknown actions: {s['bad_actions']:,}; unknown sides: {s['bad_sides']:,}")
+    t = s["truncated"]
+    if t:
+        exp = f" of {t['expected']}" if t["expected"] else ""
+        print(f"truncated: the last record at offset {t['offset']:,} is incomplete "
+              f"({t['bytes']}{exp} bytes)")
+    else:
+        print("truncated: no")
+
+
+def replay_dbn_cli(args, path: Path) -> int:
+    from matchcore.cli_replay import _dump_book, _file_progress
+    from matchcore.feeds.dbn import PRICE_SCALE, replay_dbn
+
+    if args.infer_lengths:
+        raise ValueError("--infer-lengths applies to ITCH files, not DBN")
+    if args.snapshot_every < 0 or args.snapshot_every_ns < 0 or args.depth < 1:
+        raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    bar, update = _file_progress(path, args.no_progress)
+    t0 = time.perf_counter()
+    try:
+        r = replay_dbn(path, progress=update, symbols=symbols,
+                       snapshot_every=args.snapshot_every,
+                       snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth)
+    except ImportError as e:          # the dbn extra is not installed
+        print(f"matchcore replay: {e}", file=sys.stderr)
+        return 2
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - t0
+    s = r.stats
+    names = r.symbols
+    books = r.books
+    print_dbn_summary(s, names, books, elapsed, path, r.metadata)
+    print("prices are DBN fixed-point integers (1 unit = 1e-9); timestamps are ts_recv")
+    if symbols:
+        missing = [x for x in symbols if x not in names.values() and not x.isdigit()]
+        if missing:
+            print(f"note: no symbol named {', '.join(missing)} in this file")
+    if args.dump_book:
+        n = _dump_book(args.dump_book, books, names)
+        print(f"book dump: {n:,} levels -> {args.dump_book}")
+    tob, trades = r.tob(), r.trades()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "tob.npy", tob)
+        np.save(out / "trades.npy", trades)
+        np.save(out / "snapshots.npy", r.snapshots())
+        meta = r.metadata
+        summary = {"file": str(path), "format": "dbn", "elapsed_s": elapsed,
+                   "messages_per_s": s["messages"] / elapsed if elapsed else None,
+                   "stats": s, "symbols": {str(k): v for k, v in names.items()},
+                   "instruments": {str(k): v for k, v in r.instruments.items()},
+                   "metadata": {"dataset": meta.dataset, "schema": meta.schema,
+                                "version": meta.version, "ts_out": meta.ts_out},
+                   "price_scale": PRICE_SCALE}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        print(f"sinks: tob.npy, trades.npy, snapshots.npy, summary.json -> {out}")
+    if args.plot:
+        plot_cli(args, tob, trades, names, PRICE_SCALE)
+    return 0
+
+
+def plot_cli(args, tob, trades, names, price_scale, prefix: str = "") -> None:
+    """``--plot DIR``: the PNGs of the busiest symbols, paths printed."""
+    from matchcore.replay_plots import plot_replay
+
+    paths = plot_replay(args.plot, tob, trades, names, price_scale=price_scale,
+                        top=args.plot_top, prefix=prefix)
+    if paths:
+        print(f"plots: {', '.join(p.name for p in paths)} -> {args.plot}")
+    else:
+        print("plots: nothing to draw (no top-of-book changes or trades recorded)")

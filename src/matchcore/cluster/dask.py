@@ -1,0 +1,325 @@
+"""Replay many tick files on a Dask cluster and merge what the workers return.
+
+Each task replays one file (ITCH 5.0 or DBN MBO; or, with ``split``, one share of a file's books:
+DBN instruments or ITCH stock locates) with the same compiled replay the serial command uses, and returns a
+:class:`FileResult`: the stats, the symbol names, the sinks (top of book, trades, depth
+snapshots as numpy arrays) and every final book as snapshot bytes with its state hash. The
+client merges the shares of a split file and returns one result per file, in the order the files
+were given: the same counters, trades, top-of-book records and books as :func:`replay_serial`.
+
+>>> from matchcore.cluster.dask import replay_files          # doctest: +SKIP
+>>> res = replay_files(["a.itch", "b.itch"], scheduler="local")  # doctest: +SKIP
+>>> res.totals["messages"], res.files[0].book(1).state_hash()   # doctest: +SKIP
+
+Pointing it at a real cluster: start ``dask scheduler`` on one machine and ``dask worker
+tcp://SCHEDULER:8786`` on each worker (each with this package and its ``dbn`` extra installed,
+and the files at the same paths, e.g. a shared filesystem), then pass
+``scheduler="tcp://SCHEDULER:8786"``. ``"local"`` starts a LocalCluster of 2 worker processes on
+this machine. Dask is imported only here; install it with ``pip install 'matchcore[dask]'``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FileResult", "ReplayResults", "detect_format", "replay_files", "replay_one",
+           "replay_serial"]
+
+_EXTRA = "pip install 'matchcore[dask]'"
+
+# DBN counters counted before the instrument filter (equal in every share of a split file);
+# every other numeric counter is counted only for kept books, so the shares add up.
+_DBN_FILE_LEVEL = {"records", "messages", "counts", "other_rtypes", "bad_records",
+                   "first_bad_offset", "bytes_skipped", "bad_actions", "bad_sides", "truncated",
+                   "bytes_consumed", "last_ts", "instruments_dropped"}
+# ITCH counters equal in every share of a split file (counted before the locate filter). One is
+# mixed: unknown_refs counts references in locates not yet seen (in every share) plus references
+# the share's own books do not hold; a probe task without books measures the first part.
+_ITCH_FILE_LEVEL = {"messages", "counts", "unknown_types", "bad_lengths", "bad_length_offsets",
+                    "bytes_skipped", "truncated", "invalid_adds", "bytes_consumed", "last_ts"}
+
+
+def _require_dask():
+    try:
+        import distributed
+    except ImportError as e:
+        raise ImportError(f"replay on a Dask cluster needs dask.distributed: {_EXTRA}") from e
+    return distributed
+
+
+def detect_format(path) -> str:
+    """'dbn' for a DBN stream (plain or zstd), else 'itch'."""
+    from matchcore.feeds.dbn import is_dbn
+
+    return "dbn" if is_dbn(path) else "itch"
+
+
+@dataclass
+class FileResult:
+    """What the replay of one file leaves: stats, names, sinks and final books."""
+
+    file: str
+    format: str
+    stats: dict
+    symbols: dict                    # locate / book number -> name
+    tob: np.ndarray
+    trades: np.ndarray
+    snapshots: np.ndarray
+    books: dict                      # locate / book number -> OrderBook.snapshot() bytes
+    hashes: dict                     # locate / book number -> state hash
+    elapsed_s: float = 0.0
+    worker: str = ""
+    parts: int = 1
+
+    def book(self, locate):
+        """The final book of a locate (book number) as a new OrderBook. O(orders)."""
+        from matchcore import OrderBook
+
+        return OrderBook.from_snapshot(self.books[locate], record_events=False)
+
+
+@dataclass
+class ReplayResults:
+    """One :class:`FileResult` per file (in the order given) and the counters summed."""
+
+    files: list
+    elapsed_s: float
+    totals: dict = field(default_factory=dict)
+
+
+def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> FileResult:
+    """Replay one file (the unit of work of a task; also what the serial run does per file).
+
+    ``fmt`` 'itch' or 'dbn' (None: detected); ``options`` are the replayer's (symbols,
+    snapshot_every, snapshot_every_ns, snapshot_depth, ...); ``partition=(k, n)`` keeps only a
+    share of the file's books: DBN instruments with ``instrument_id % n == k``, ITCH stock
+    locates with ``locate % n == k``; for ITCH, ``(-1, n)`` keeps no book at all (the probe
+    that counts the order references of locates never seen, see :func:`merge_parts`).
+    O(bytes of the file).
+    """
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    t0 = time.perf_counter()
+    if fmt == "dbn":
+        from matchcore.feeds.dbn import replay_dbn
+
+        options = dict(options)
+        if options.pop("infer_lengths", False):
+            raise ValueError(f"{path}: infer_lengths applies to ITCH files, not DBN")
+        r = replay_dbn(path, partition=partition, **options)
+    elif fmt == "itch":
+        import matchcore.itch as itch
+
+        if partition is not None:
+            options = dict(options, symbols=_itch_share(partition, options))
+        r = itch.replay_file(path, **options)
+    else:
+        raise ValueError(f"unknown format {fmt!r} (itch or dbn)")
+    elapsed = time.perf_counter() - t0
+    books = r.books
+    return FileResult(file=str(path), format=fmt, stats=r.stats, symbols=r.symbols,
+                      tob=r.tob(), trades=r.trades(), snapshots=r.snapshots(),
+                      books={k: b.snapshot() for k, b in books.items()},
+                      hashes={k: b.state_hash() for k, b in books.items()}, elapsed_s=elapsed,
+                      worker=f"pid {os.getpid()}")
+
+
+def _itch_share(partition, options) -> list[str]:
+    # The ITCH replayer filters by names or locate numbers: a share is a set of locates.
+    k, n = partition
+    if options.get("symbols") is not None:
+        raise ValueError("split and a symbols filter cannot be combined")
+    if not (isinstance(k, int) and isinstance(n, int) and -1 <= k < n and n >= 1):
+        raise ValueError(f"partition must be (k, n) with -1 <= k < n, not {partition!r}")
+    return [] if k < 0 else [str(L) for L in range(k, 65536, n)]
+
+
+def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
+    a = np.concatenate(parts)
+    if not len(a):
+        return a
+    if then_locate:     # snapshots: the books of one boundary are in book-number order
+        return a[np.lexsort((a["locate"], a["ts"]))]
+    return a[np.argsort(a["ts"], kind="stable")]
+
+
+def merge_parts(parts: list[FileResult]) -> FileResult:
+    """One file's result from the results of its shares (see ``partition``; for ITCH the last
+    result is the probe without books).
+
+    File-level counters are taken from the first share (all are equal), book-level ones summed;
+    ITCH's unknown_refs is the shares' own parts plus, once, the probe's count of references in
+    locates not yet seen; books and hashes are united; sink records are merged by time (stable:
+    file order within a book, and across books whenever their timestamps differ)."""
+    if len(parts) == 1:
+        return parts[0]
+    probe = None
+    if parts[0].format == "itch":
+        # The last task of a split ITCH file kept no book: its unknown_refs are the references
+        # in locates not yet seen, which every share counts too (see _ITCH_FILE_LEVEL).
+        probe, parts = parts[-1], parts[:-1]
+    first = parts[0]
+    stats = dict(first.stats)
+    file_level = _DBN_FILE_LEVEL if first.format == "dbn" else _ITCH_FILE_LEVEL
+    for key, val in first.stats.items():
+        if key in file_level or not isinstance(val, int):
+            continue
+        stats[key] = sum(p.stats[key] for p in parts)
+    if probe is not None:
+        unseen = probe.stats["unknown_refs"]
+        stats["unknown_refs"] = sum(p.stats["unknown_refs"] - unseen for p in parts) + unseen
+    books, hashes = {}, {}
+    for p in parts:
+        books.update(p.books)
+        hashes.update(p.hashes)
+    return FileResult(file=first.file, format=first.format, stats=stats, symbols=first.symbols,
+                      tob=_by_time([p.tob for p in parts]),
+                      trades=_by_time([p.trades for p in parts]),
+                      snapshots=_by_time([p.snapshots for p in parts], then_locate=True),
+                      books=dict(sorted(books.items())), hashes=dict(sorted(hashes.items())),
+                      elapsed_s=max(p.elapsed_s for p in parts),
+                      worker=", ".join(sorted({p.worker for p in parts})),
+                      parts=len(parts) + (probe is not None))
+
+
+def _totals(files: list[FileResult]) -> dict:
+    keys = ("messages", "open_orders", "books", "unknown_refs", "duplicate_refs",
+            "invalid_adds", "bad_lengths", "bad_records", "bytes_consumed")
+    out = {"files": len(files)}
+    for k in keys:
+        vals = [f.stats[k] for f in files if isinstance(f.stats.get(k), int)]
+        if vals:
+            out[k] = sum(vals)
+    out["trades"] = sum(len(f.trades) for f in files)
+    out["truncated_files"] = sum(1 for f in files if f.stats.get("truncated"))
+    return out
+
+
+def _tasks(paths, split: int, fmt):
+    if split < 1:
+        raise ValueError("split must be >= 1")
+    out = []
+    for i, p in enumerate(paths):
+        f = fmt or detect_format(p)
+        if split == 1:
+            parts = [None]
+        elif f == "dbn":
+            parts = [(k, split) for k in range(split)]
+        else:                  # ITCH: the shares and the probe (see merge_parts)
+            parts = [(k, split) for k in range(split)] + [(-1, split)]
+        out.extend((i, str(p), f, part) for part in parts)
+    return out
+
+
+def _check(paths, options):
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("no files to replay")
+    for p in paths:
+        if not p.exists():
+            raise ValueError(f"no such file: {p}")
+    if options.get("callback") is not None:
+        raise ValueError("a callback cannot run on a cluster worker")
+    return paths
+
+
+def _collect(paths, tasks, results) -> list:
+    # Tasks were made file by file, the shares of a file in partition order.
+    grouped: dict[int, list] = {i: [] for i in range(len(paths))}
+    for (i, _, _, _), res in zip(tasks, results):
+        grouped[i].append(res)
+    return [merge_parts(grouped[i]) for i in range(len(paths))]
+
+
+def _check_split(split: int, tasks, options) -> None:
+    if split == 1:
+        return
+    if options.get("snapshot_every"):
+        raise ValueError("split: give snapshot_every_ns (time), not snapshot_every (records): "
+                         "each share of a DBN file counts only its own instruments' records")
+    if options.get("snapshot_every_ns") and any(f == "itch" for _, _, f, _ in tasks):
+        raise ValueError("split: depth snapshots of ITCH files are taken in the order the books "
+                         "changed, which the shares cannot reproduce; split without snapshots")
+    if options.get("symbols") is not None:
+        raise ValueError("split and a symbols filter cannot be combined")
+
+
+def replay_serial(paths, *, fmt: str | None = None, split: int = 1, progress=None,
+                  **options) -> ReplayResults:
+    """The same work as :func:`replay_files` in this process, one task after the other (the
+    baseline the cluster run is compared with). O(total bytes)."""
+    paths = _check(paths, options)
+    tasks = _tasks(paths, split, fmt)
+    _check_split(split, tasks, options)
+    t0 = time.perf_counter()
+    results = []
+    for n, (_, p, f, part) in enumerate(tasks, 1):
+        results.append(replay_one(p, f, partition=part, **options))
+        if progress is not None:
+            progress(n, len(tasks))
+    files = _collect(paths, tasks, results)
+    return ReplayResults(files=files, elapsed_s=time.perf_counter() - t0, totals=_totals(files))
+
+
+def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
+    """A ``distributed.Client``: ``"local"`` starts a LocalCluster (``workers`` single-threaded
+    worker processes, or threads with ``processes=False``), an address such as
+    ``"tcp://host:8786"`` connects to a running scheduler. Close it when done."""
+    distributed = _require_dask()
+    if scheduler in (None, "local"):
+        # Worker processes talk over the loopback interface only; threads use in-process comms.
+        where = {"host": "127.0.0.1"} if processes else {}
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                           processes=processes, dashboard_address="127.0.0.1:0",
+                                           **where)
+        return distributed.Client(cluster)
+    return distributed.Client(scheduler, timeout="20s")
+
+
+def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int = 1,
+                 progress=None, workers: int = 2, processes: bool = True,
+                 **options) -> ReplayResults:
+    """Replay ``paths`` on a Dask cluster, one task per file (or ``split`` tasks per file, each
+    keeping a share of its books: DBN instruments, ITCH stock locates, plus for ITCH one probe
+    task without books), and merge the results.
+
+    ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` processes, closed afterwards), a
+    scheduler address (``"tcp://host:8786"``), or a ``distributed.Client`` (left open).
+    ``options`` are the replayer's (symbols, snapshot_every_ns, snapshot_depth, ...).
+    ``progress(done, total)`` is called as tasks finish. Results come back in the order of
+    ``paths``, equal to :func:`replay_serial`'s. O(total bytes / workers) plus the transfer
+    of the sinks and books.
+
+    >>> res = replay_files(["a.itch", "b.itch"], "local")   # doctest: +SKIP
+    >>> [f.stats["messages"] for f in res.files]            # doctest: +SKIP
+    [1000000, 1000000]
+    """
+    paths = _check(paths, options)
+    tasks = _tasks(paths, split, fmt)
+    _check_split(split, tasks, options)
+    distributed = _require_dask()
+    own = not isinstance(scheduler, distributed.Client)
+    client = connect(scheduler, workers=workers, processes=processes) if own else scheduler
+    try:
+        t0 = time.perf_counter()
+        futures = [client.submit(replay_one, p, f, partition=part, pure=False, **options)
+                   for _, p, f, part in tasks]
+        index = {fut.key: n for n, fut in enumerate(futures)}
+        results = [None] * len(futures)
+        for done, fut in enumerate(distributed.as_completed(futures), 1):
+            results[index[fut.key]] = fut.result()
+            if progress is not None:
+                progress(done, len(futures))
+        files = _collect(paths, tasks, results)
+        return ReplayResults(files=files, elapsed_s=time.perf_counter() - t0,
+                             totals=_totals(files))
+    finally:
+        if own:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()

@@ -1,0 +1,748 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The compiled Databento DBN market-by-order replay loop: record bytes -> MBO decoder -> books ->
+sinks.
+
+The loop reads the records of a DBN stream (everything after the metadata header) straight from
+the buffer: a 16-byte record header (length in 4-byte words, rtype, publisher, instrument id,
+ts_event) and, for rtype 0xA0, the MBO body (order id, price in 1e-9 units, size, flags,
+channel, action, side, ts_recv, ts_in_delta, sequence), all little-endian. Each instrument id gets
+one market-by-order book (in replay mode: ``mc_rest`` / ``mc_reduce_slot`` / ``mc_cancel_slot``,
+no matching) and a dense book number, which is the ``locate`` of the shared sink records, so the
+top-of-book, trade and snapshot sinks have the ITCH replay's dtypes.
+
+Actions follow Databento's MBO book-building rules: A adds (with F_TOB: replaces that side with
+one level), C takes its size off the order, M changes price and/or size (a price change or a size
+increase sends the order to the back of its level; a decrease keeps its place; an unknown order is
+added), R clears the book, T (aggressor trade) and F (fill of a resting order) are recorded as
+trades and leave the book alone (the exchange's cancel/modify records do that), N changes nothing.
+The top of book is read after records that carry F_LAST (the end of an exchange event), as the
+guide says; a file without F_LAST flags can switch that off (``tob_on_last=False``).
+
+Bad records never stop the loop: an MBO record with an unknown action or side is counted and
+skipped; a header with an impossible length (under 16 bytes, or not the stream's MBO length) or
+an rtype outside the specification is counted and the loop resynchronises on the next 4-byte
+boundary that holds a plausible MBO header, counting the bytes skipped.
+"""
+
+cimport cython
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t
+from libc.stdlib cimport malloc, calloc, realloc, free, qsort
+from libc.string cimport memcpy, memset
+cimport numpy as cnp
+import numpy as np
+
+from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_level, mc_rest, mc_find,
+                              mc_reduce_slot, mc_cancel_slot, mc_best, mc_depth_orders,
+                              mc_book_clear, MC_BUY, MC_SELL, MC_R_DUPLICATE_ORDER_ID)
+from matchcore._map cimport mc_map, _map_init, _map_find, _map_put, _map_grow
+from matchcore.itch._replay import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
+
+cnp.import_array()
+
+cdef extern from "mc_endian.h" nogil:
+    uint16_t mc_le16(const uint8_t* p)
+    uint32_t mc_le32(const uint8_t* p)
+    uint64_t mc_le64(const uint8_t* p)
+
+cdef enum:
+    ST_MORE = 0        # buffer exhausted (possibly an incomplete record left)
+    ST_INSTRUMENT = 1  # first record of an instrument id: Python decides whether to keep a book
+    ST_UNTIL = 2       # the next record is later than the stop time
+
+    TRACK_BOOK = 1
+    TRACK_IGNORED = 2
+
+    RTYPE_MBO = 0xA0
+    MBO_WORDS = 14           # 56 bytes
+    MAX_BOOKS = 65536        # book numbers are the uint16 `locate` of the shared sink records;
+                             # the last one is the shared entry of instruments beyond the limit
+
+    F_LAST = 0x80
+    F_TOB = 0x40
+
+cdef extern from *:
+    """
+    /* Databento's null price (i64::MAX): "no price" (an F_TOB add for an empty side, say). */
+    #define DBN_UNDEF_PRICE ((int64_t)0x7FFFFFFFFFFFFFFFLL)
+    /* Order ids the F_TOB levels rest under, one per side (an F_TOB venue sends no order ids). */
+    #define DBN_TOB_OID_BASE ((uint64_t)0xFFFFFFFFFFFFFFF0ULL)
+    """
+    int64_t UNDEF_PRICE "DBN_UNDEF_PRICE"
+    uint64_t TOB_OID_BASE "DBN_TOB_OID_BASE"
+
+# ----------------------------------------------------------------------------------------------
+# sink records: the same layouts as the ITCH replay's (checked against its dtypes at import)
+# ----------------------------------------------------------------------------------------------
+
+cdef struct tob_rec:
+    int64_t ts
+    int64_t bid
+    int64_t bid_qty
+    int64_t ask
+    int64_t ask_qty
+    uint16_t locate
+
+cdef struct trade_rec:
+    int64_t ts
+    uint64_t ref
+    uint64_t match_number
+    int64_t price
+    int64_t shares
+    uint16_t locate
+    char kind          # T (aggressor trade) or F (fill of a resting order)
+    char side          # B / S / space: DBN side B, A, N
+    char flag          # space
+
+if TOB_DTYPE.itemsize != sizeof(tob_rec) or TRADE_DTYPE.itemsize != sizeof(trade_rec):
+    raise ImportError("matchcore.feeds._dbn: sink record dtypes do not match the C structs")
+
+cdef struct rbuf:
+    char* data
+    int64_t n
+    int64_t cap
+    int64_t item
+
+cdef inline char* rb_push(rbuf* b) noexcept nogil:
+    cdef int64_t cap
+    cdef char* p
+    if b.n == b.cap:
+        cap = b.cap * 2 if b.cap > 0 else 1024
+        p = <char*>realloc(b.data, cap * b.item)
+        if p == NULL:
+            return NULL
+        b.data = p
+        b.cap = cap
+    p = b.data + b.n * b.item
+    b.n += 1
+    return p
+
+# ----------------------------------------------------------------------------------------------
+# replay state
+# ----------------------------------------------------------------------------------------------
+
+cdef struct instinfo:
+    mc_book* book
+    int64_t bid
+    int64_t bid_qty
+    int64_t ask
+    int64_t ask_qty
+    uint32_t instrument_id
+    uint8_t track
+    uint8_t dirty          # changed since its last depth snapshot
+    uint8_t pending        # changed since its top of book was last read (F_LAST mode)
+
+cdef struct dbn_state:
+    mc_map ids             # instrument id -> book number
+    instinfo* inst         # MAX_BOOKS entries
+    int32_t n_inst
+    rbuf tob
+    rbuf trades
+    rbuf snaps
+    uint16_t* dirty
+    int32_t n_dirty
+    int64_t* depth_tmp
+    int64_t* action_counts # 256 entries, by action byte
+    int64_t* rtype_counts  # 256 entries, records of other rtypes by rtype
+    uint8_t rec_tob
+    uint8_t rec_trades
+    uint8_t tob_on_last
+    uint8_t ts_out
+    int64_t rec_len        # bytes of one MBO record in this stream (56, or 64 with ts_out)
+    int64_t snap_every
+    int64_t snap_every_ns
+    int64_t snap_depth
+    int64_t next_snap_ts
+    int64_t since_snap
+    int64_t until_ns
+    uint64_t records
+    uint64_t mbo
+    uint64_t base          # absolute offset of the current buffer's first byte
+    uint64_t bad_records   # headers with an impossible length or rtype
+    uint8_t resync
+    uint64_t bytes_skipped
+    uint64_t first_bad_offset
+    uint64_t bad_actions
+    uint64_t bad_sides
+    uint64_t unknown_refs
+    uint64_t cancels_clamped
+    uint64_t dup_refs
+    uint64_t invalid_adds
+    uint64_t invalid_modifies
+    uint64_t modifies_as_adds
+    uint64_t side_changes
+    uint64_t tob_adds
+    uint64_t clears
+    uint64_t too_many
+    uint64_t nomem
+    int64_t last_ts
+    uint32_t pause_id
+
+
+cdef void st_free(dbn_state* S) noexcept nogil:
+    if S == NULL:
+        return
+    free(S.ids.tab)
+    free(S.inst)
+    free(S.tob.data)
+    free(S.trades.data)
+    free(S.snaps.data)
+    free(S.dirty)
+    free(S.depth_tmp)
+    free(S.action_counts)
+    free(S.rtype_counts)
+    free(S)
+
+
+cdef int _cmp_u16(const void* a, const void* b) noexcept nogil:
+    return (<const uint16_t*>a)[0] - (<const uint16_t*>b)[0]
+
+
+cdef void take_snapshots(dbn_state* S, int64_t ts) noexcept nogil:
+    """One depth record per book changed since its previous snapshot, in book-number order (so
+    that the records of a boundary do not depend on which book changed first: the shares of a
+    split replay merge into the whole replay's order)."""
+    cdef int32_t i, L
+    cdef int64_t D = S.snap_depth, k, s, j
+    cdef int64_t* rec
+    cdef instinfo* li
+    qsort(S.dirty, S.n_dirty, sizeof(uint16_t), _cmp_u16)
+    for i in range(S.n_dirty):
+        L = S.dirty[i]
+        li = &S.inst[L]
+        li.dirty = 0
+        rec = <int64_t*>rb_push(&S.snaps)
+        if rec == NULL:
+            S.nomem += 1
+            continue
+        memset(rec, 0, S.snaps.item)
+        rec[0] = ts
+        rec[1] = L
+        for s in range(2):
+            k = mc_depth_orders(li.book, s, D, S.depth_tmp)
+            for j in range(k):
+                rec[2 + (3 * s + 0) * D + j] = S.depth_tmp[3 * j]
+                rec[2 + (3 * s + 1) * D + j] = S.depth_tmp[3 * j + 1]
+                rec[2 + (3 * s + 2) * D + j] = S.depth_tmp[3 * j + 2]
+    S.n_dirty = 0
+
+
+cdef inline void read_tob(dbn_state* S, int32_t L, int64_t ts) noexcept nogil:
+    """Record the top of book of book L if it changed since it was last read."""
+    cdef instinfo* li = &S.inst[L]
+    cdef int64_t bp = 0, bq = 0, ap = 0, aq = 0
+    cdef tob_rec* r
+    li.pending = 0
+    mc_best(li.book, MC_BUY, &bp, &bq)
+    mc_best(li.book, MC_SELL, &ap, &aq)
+    if bp == li.bid and bq == li.bid_qty and ap == li.ask and aq == li.ask_qty:
+        return
+    li.bid = bp
+    li.bid_qty = bq
+    li.ask = ap
+    li.ask_qty = aq
+    r = <tob_rec*>rb_push(&S.tob)
+    if r == NULL:
+        S.nomem += 1
+        return
+    r.ts = ts
+    r.bid = bp
+    r.bid_qty = bq
+    r.ask = ap
+    r.ask_qty = aq
+    r.locate = <uint16_t>L
+
+
+cdef inline void changed(dbn_state* S, int32_t L) noexcept nogil:
+    cdef instinfo* li = &S.inst[L]
+    if S.snap_depth > 0 and not li.dirty:
+        li.dirty = 1
+        S.dirty[S.n_dirty] = <uint16_t>L
+        S.n_dirty += 1
+    li.pending = 1
+
+
+cdef inline int side_of(uint8_t c) noexcept nogil:
+    if c == 66:      # 'B' bid
+        return MC_BUY
+    if c == 65:      # 'A' ask
+        return MC_SELL
+    return -1
+
+
+cdef inline int rest(dbn_state* S, mc_book* b, uint64_t oid, int side, int64_t price,
+                     int64_t size) noexcept nogil:
+    """Rest an order at the back of its level; 1 if the book changed."""
+    cdef int64_t r
+    if size <= 0 or price <= 0 or price == UNDEF_PRICE:
+        S.invalid_adds += 1
+        return 0
+    r = mc_rest(b, oid, side, price, size, 0)
+    if r == 0:
+        return 1
+    if r == -MC_R_DUPLICATE_ORDER_ID:
+        S.dup_refs += 1
+    else:                    # the values were checked above: only memory can fail
+        S.nomem += 1
+    return 0
+
+
+cdef inline int clear_side(mc_book* b, int side) noexcept nogil:
+    """Remove every order of one side (best level first); 1 if anything was removed."""
+    cdef int64_t p, q
+    cdef int any = 0
+    while mc_best(b, side, &p, &q):
+        # The top level of a ladder is never empty, so its head is a resting order.
+        mc_cancel_slot(b, b.levels[b.side[side].lv[b.side[side].n - 1]].head)
+        any = 1
+    return any
+
+
+cdef inline int apply_mbo(dbn_state* S, mc_book* b, int32_t L, uint8_t action, uint8_t side_ch,
+                          uint8_t flags, uint64_t oid, int64_t price, int64_t size, int64_t ts,
+                          uint32_t sequence) noexcept nogil:
+    """One MBO record on book L; returns 1 if the book changed."""
+    cdef int side = side_of(side_ch)
+    cdef int32_t idx
+    cdef const mc_order* o
+    cdef int64_t take
+    cdef trade_rec* tr
+    cdef int ch
+    if action == 65:                                  # A: add
+        if side < 0:
+            S.invalid_adds += 1
+            return 0
+        if flags & F_TOB:
+            # Top-of-book venues: the add is the side's new best level and replaces the side.
+            S.tob_adds += 1
+            ch = clear_side(b, side)
+            if price != UNDEF_PRICE and size > 0:
+                ch |= rest(S, b, TOB_OID_BASE + <uint64_t>side, side, price, size)
+            return ch
+        return rest(S, b, oid, side, price, size)
+    if action == 67:                                  # C: cancel (partial or full)
+        idx = mc_find(b, oid)
+        if idx < 0:
+            S.unknown_refs += 1
+            return 0
+        o = &b.orders[idx]
+        take = size
+        if take > o.qty:
+            take = o.qty
+            S.cancels_clamped += 1
+        if take <= 0:
+            return 0
+        mc_reduce_slot(b, idx, take, 0)
+        return 1
+    if action == 77:                                  # M: modify
+        if side < 0 or price <= 0 or price == UNDEF_PRICE:
+            S.invalid_modifies += 1
+            return 0
+        idx = mc_find(b, oid)
+        if idx < 0:
+            # The guide treats a modify of an order it does not hold as an add.
+            S.modifies_as_adds += 1
+            return rest(S, b, oid, side, price, size)
+        o = &b.orders[idx]
+        if size <= 0:
+            mc_cancel_slot(b, idx)
+            return 1
+        if o.side != side:
+            S.side_changes += 1
+            mc_cancel_slot(b, idx)
+            rest(S, b, oid, side, price, size)
+            return 1
+        if o.price != price or size > o.qty:
+            # Loses its place: to the back of the (new) level.
+            mc_cancel_slot(b, idx)
+            rest(S, b, oid, side, price, size)
+            return 1
+        if size < o.qty:
+            mc_reduce_slot(b, idx, o.qty - size, 0)
+            return 1
+        return 0
+    if action == 82:                                  # R: clear the book
+        S.clears += 1
+        if b.n_orders:
+            mc_book_clear(b)
+            return 1
+        return 0
+    if action == 84 or action == 70:                  # T: trade, F: fill (no book change)
+        if S.rec_trades:
+            tr = <trade_rec*>rb_push(&S.trades)
+            if tr == NULL:
+                S.nomem += 1
+                return 0
+            tr.ts = ts
+            tr.ref = oid
+            tr.match_number = sequence
+            tr.price = price
+            tr.shares = size
+            tr.locate = <uint16_t>L
+            tr.kind = <char>action
+            tr.side = 66 if side == MC_BUY else (83 if side == MC_SELL else 32)
+            tr.flag = 32
+        return 0
+    return 0                                          # N: nothing
+
+
+cdef inline bint known_rtype(uint8_t t) noexcept nogil:
+    """Record types of the DBN specification (MBP-0/1/10, OHLCV, status, definition, imbalance,
+    error, symbol mapping, system, statistics, MBO, CMBP-1, BBO/CBBO/TBBO/TCBBO): records of
+    these are skipped by their length; any other rtype means the bytes are not a record header."""
+    return (t <= 0x01 or t == 0x0A or (0x11 <= t and t <= 0x18) or (0x20 <= t and t <= 0x24)
+            or t == 0xA0 or t == 0xB1 or (0xC0 <= t and t <= 0xC5))
+
+
+cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status) noexcept nogil:
+    """Consume complete records of buf; returns the bytes consumed and why it stopped."""
+    cdef int64_t pos = 0, rl, ts, price, size
+    cdef const uint8_t* m
+    cdef uint8_t rtype, action, side_ch, flags
+    cdef uint32_t iid
+    cdef int32_t L
+    cdef instinfo* li
+    status[0] = ST_MORE
+    while n - pos >= 2:
+        m = buf + pos
+        rl = <int64_t>m[0] * 4
+        if S.resync:
+            # Looking for the next plausible MBO header after a bad one, a word at a time
+            # (records are whole 4-byte words long, so only word boundaries are candidates).
+            if rl == S.rec_len and m[1] == RTYPE_MBO:
+                S.resync = 0
+            elif n - pos >= 4:
+                S.bytes_skipped += 4
+                pos += 4
+                continue
+            else:
+                break
+        if rl < 16 or not known_rtype(m[1]) or (m[1] == RTYPE_MBO and rl != S.rec_len):
+            if S.bad_records == 0:
+                S.first_bad_offset = S.base + <uint64_t>pos
+            S.bad_records += 1
+            S.resync = 1
+            continue
+        if pos + rl > n:
+            break
+        rtype = m[1]
+        if rtype != RTYPE_MBO:
+            S.rtype_counts[rtype] += 1
+            S.records += 1
+            pos += rl
+            continue
+        iid = mc_le32(m + 4)
+        ts = <int64_t>mc_le64(m + 40)                  # ts_recv: the order Databento sorts by
+        if S.until_ns >= 0 and ts > S.until_ns:
+            status[0] = ST_UNTIL
+            break
+        L = _map_find(&S.ids, iid)
+        if L < 0:
+            S.pause_id = iid
+            status[0] = ST_INSTRUMENT
+            break
+        if S.snap_every_ns > 0:
+            if S.next_snap_ts < 0:
+                S.next_snap_ts = (ts // S.snap_every_ns + 1) * S.snap_every_ns
+            elif ts >= S.next_snap_ts:
+                take_snapshots(S, S.next_snap_ts)
+                S.next_snap_ts = (ts // S.snap_every_ns + 1) * S.snap_every_ns
+        S.records += 1
+        S.mbo += 1
+        S.last_ts = ts
+        pos += rl
+        action = m[38]
+        side_ch = m[39]
+        flags = m[36]
+        S.action_counts[action] += 1
+        if not (action == 65 or action == 67 or action == 77 or action == 82 or action == 84
+                or action == 70 or action == 78):
+            S.bad_actions += 1
+            continue
+        if not (side_ch == 65 or side_ch == 66 or side_ch == 78):
+            S.bad_sides += 1
+            continue
+        li = &S.inst[L]
+        if li.track != TRACK_BOOK:
+            continue
+        price = <int64_t>mc_le64(m + 24)
+        size = <int64_t>mc_le32(m + 32)
+        if apply_mbo(S, li.book, L, action, side_ch, flags, mc_le64(m + 16), price, size, ts,
+                     mc_le32(m + 52)):
+            changed(S, L)
+        if S.rec_tob and li.pending and (flags & F_LAST or not S.tob_on_last):
+            read_tob(S, L, ts)
+        if S.snap_every > 0:
+            S.since_snap += 1
+            if S.since_snap >= S.snap_every:
+                take_snapshots(S, ts)
+                S.since_snap = 0
+    return pos
+
+
+cdef object _records(rbuf* b, dtype, bint clear):
+    cdef cnp.ndarray out = np.empty(b.n, dtype=dtype)
+    if b.n:
+        memcpy(cnp.PyArray_DATA(out), b.data, b.n * b.item)
+    if clear:
+        b.n = 0
+    return out
+
+
+_ACTION_NAMES = "ACMRTFN"
+
+
+cdef class DbnReplayer:
+    """Replay the records of a Databento DBN MBO stream into one market-by-order book per
+    instrument id.
+
+    ``feed(buf)`` consumes the complete records of a bytes-like buffer (the stream AFTER its
+    metadata header: :func:`matchcore.feeds.dbn.replay_dbn` splits a file) in compiled code and
+    returns the bytes consumed; keep the rest and pass it again in front of the next bytes.
+    ``finish(tail)`` reports an incomplete last record.
+
+    Books are numbered 0, 1, 2... in order of first appearance: that number is the ``locate``
+    of the sink records (the ITCH replay's ``TOB_DTYPE``, ``TRADE_DTYPE``, ``snapshot_dtype``);
+    :attr:`instruments` maps it to the instrument id and :attr:`symbols` to a name (``names``,
+    ``{instrument_id: symbol}`` from the metadata's symbol mappings, else the id). Prices stay
+    DBN's raw int64 fixed-point (1 unit = 1e-9); timestamps are ``ts_recv`` (ns since the UNIX
+    epoch); sizes are lots.
+
+    Parameters: ``names``, ``symbols`` (names or instrument ids to keep; None = all),
+    ``ts_out`` (records carry an 8-byte send timestamp: from the metadata), ``snapshot_every``
+    (records) / ``snapshot_every_ns`` and ``snapshot_depth`` (levels), ``until_ns`` (stop before
+    the first record received later), ``record_tob`` / ``record_trades``, ``tob_on_last``
+    (read the top of book only after F_LAST records; default True), ``partition=(k, n)``
+    (keep only instruments with ``instrument_id % n == k``: n replayers with k = 0..n-1 split a
+    file's instruments between them; every counter is either counted before the filter, so equal
+    in all n, or only for kept books, so the n sum to the whole replay's), ``max_books`` (book
+    numbers handed out, at most 65,535: the instruments seen after that are counted in
+    ``instruments_dropped`` and their records skipped).
+
+    Cost: O(1) per record (one probe of the instrument map, one of the book's id index);
+    memory O(resting orders + records).
+
+    >>> r = DbnReplayer()
+    >>> r.feed(b"") , r.stats["records"]
+    (0, 0)
+    """
+
+    cdef dbn_state* S
+    cdef dict _books
+    cdef dict _names
+    cdef object _filter
+    cdef object _truncated
+    cdef object _snap_dtype
+    cdef readonly bint done
+    cdef int64_t _capacity
+    cdef public object metadata      # the parsed metadata header, when read from a file
+    cdef int64_t _part_k, _part_n, _max_books
+
+    def __cinit__(self, names=None, symbols=None, bint ts_out=False, int64_t snapshot_every=0,
+                  int64_t snapshot_every_ns=0, int64_t snapshot_depth=10, until_ns=None,
+                  bint record_tob=True, bint record_trades=True, bint tob_on_last=True,
+                  partition=None, int64_t max_books=MAX_BOOKS - 1, int64_t book_capacity=1024):
+        if snapshot_every < 0 or snapshot_every_ns < 0:
+            raise ValueError("snapshot_every and snapshot_every_ns must be >= 0")
+        if snapshot_every and snapshot_every_ns:
+            raise ValueError("give snapshot_every (records) or snapshot_every_ns (time), not both")
+        if snapshot_depth < 1:
+            raise ValueError("snapshot_depth must be >= 1")
+        if not 1 <= max_books <= MAX_BOOKS - 1:
+            raise ValueError(f"max_books must be in 1..{MAX_BOOKS - 1}")
+        self._max_books = max_books
+        if partition is None:
+            self._part_k, self._part_n = 0, 1
+        else:
+            k, n = partition
+            if not (isinstance(k, int) and isinstance(n, int) and 0 <= k < n):
+                raise ValueError(f"partition must be (k, n) with 0 <= k < n, not {partition!r}")
+            self._part_k, self._part_n = k, n
+        cdef dbn_state* S = <dbn_state*>calloc(1, sizeof(dbn_state))
+        if S == NULL:
+            raise MemoryError()
+        self.S = S
+        S.inst = <instinfo*>calloc(MAX_BOOKS, sizeof(instinfo))
+        S.dirty = <uint16_t*>malloc(MAX_BOOKS * sizeof(uint16_t))
+        S.depth_tmp = <int64_t*>malloc(3 * snapshot_depth * sizeof(int64_t))
+        S.action_counts = <int64_t*>calloc(256, sizeof(int64_t))
+        S.rtype_counts = <int64_t*>calloc(256, sizeof(int64_t))
+        if (S.inst == NULL or S.dirty == NULL or S.depth_tmp == NULL or S.action_counts == NULL
+                or S.rtype_counts == NULL or _map_init(&S.ids, 64) < 0):
+            raise MemoryError()
+        S.tob.item = sizeof(tob_rec)
+        S.trades.item = sizeof(trade_rec)
+        self._snap_dtype = snapshot_dtype(snapshot_depth)
+        S.snaps.item = self._snap_dtype.itemsize
+        S.rec_tob = record_tob
+        S.rec_trades = record_trades
+        S.tob_on_last = tob_on_last
+        S.ts_out = ts_out
+        S.rec_len = MBO_WORDS * 4 + (8 if ts_out else 0)
+        S.snap_every = snapshot_every
+        S.snap_every_ns = snapshot_every_ns
+        S.snap_depth = snapshot_depth if (snapshot_every or snapshot_every_ns) else 0
+        S.next_snap_ts = -1
+        S.until_ns = -1 if until_ns is None else int(until_ns)
+        self._books = {}
+        self._names = {int(k): str(v) for k, v in (names or {}).items()}
+        self._filter = None if symbols is None else {str(s).strip() for s in symbols}
+        self._truncated = None
+        self._capacity = book_capacity
+        self.done = False
+
+    def __dealloc__(self):
+        st_free(self.S)
+
+    def feed(self, const uint8_t[::1] buf not None):
+        """Consume every complete record in ``buf``; returns the bytes consumed (O(len(buf))).
+        Returns 0 once the stop time (``until_ns``) has been reached."""
+        cdef int64_t n = buf.shape[0], pos = 0, k
+        cdef int status = ST_MORE
+        cdef dbn_state* S = self.S
+        if self.done or n == 0:
+            return 0
+        cdef const uint8_t* p = &buf[0]
+        while True:
+            with nogil:
+                k = run(S, p + pos, n - pos, &status)
+            pos += k
+            S.base += <uint64_t>k
+            if status == ST_MORE:
+                break
+            elif status == ST_INSTRUMENT:
+                self._decide(S.pause_id)
+            else:
+                self.done = True
+                break
+        return int(pos)
+
+    def finish(self, tail=b""):
+        """End of the stream: an incomplete last record (``tail``) is reported as truncated
+        with its offset (from the first record). Returns :attr:`stats`."""
+        cdef int64_t n = len(tail)
+        if n and not self.done:
+            self._truncated = {"offset": int(self.S.base), "bytes": int(n),
+                               "expected": int(tail[0]) * 4 if int(tail[0]) >= 4 else None}
+        return self.stats
+
+    cdef _decide(self, uint32_t iid):
+        cdef dbn_state* S = self.S
+        cdef int32_t L
+        cdef instinfo* li
+        cdef OrderBook ob
+        if S.ids.n * 2 >= <int64_t>S.ids.mask and _map_grow(&S.ids) < 0:
+            raise MemoryError()
+        if S.n_inst >= self._max_books:
+            # No book number left: the instrument shares the last entry, which never holds a
+            # book, so its records are counted and skipped without pausing again.
+            S.too_many += 1
+            _map_put(&S.ids, iid, MAX_BOOKS - 1)
+            S.inst[MAX_BOOKS - 1].track = TRACK_IGNORED
+            return
+        L = S.n_inst
+        _map_put(&S.ids, iid, L)
+        S.n_inst += 1
+        li = &S.inst[L]
+        li.instrument_id = iid
+        name = self._names.get(int(iid), str(iid))
+        keep = ((self._filter is None or name in self._filter or str(iid) in self._filter)
+                and iid % self._part_n == self._part_k)
+        if keep:
+            ob = OrderBook(capacity=self._capacity)
+            ob._b.emit = 0
+            li.book = ob._b
+            self._books[L] = ob
+            li.track = TRACK_BOOK
+        else:
+            li.track = TRACK_IGNORED
+
+    # ---- results ----
+
+    @property
+    def books(self):
+        """{book number: OrderBook}: the live books (replay mode; do not trade on them)."""
+        return dict(self._books)
+
+    @property
+    def instruments(self):
+        """{book number: instrument id}, every instrument seen (kept or filtered out)."""
+        cdef int32_t L
+        return {L: int(self.S.inst[L].instrument_id) for L in range(self.S.n_inst)}
+
+    @property
+    def symbols(self):
+        """{book number: name}: the metadata's symbol for the instrument id, else the id."""
+        return {L: self._names.get(iid, str(iid)) for L, iid in self.instruments.items()}
+
+    def book(self, symbol):
+        """The book of a symbol name or instrument id; KeyError if it has none. O(instruments)."""
+        for L, name in self.symbols.items():
+            iid = self.S.inst[L].instrument_id
+            if (name == str(symbol) or str(iid) == str(symbol)) and L in self._books:
+                return self._books[L]
+        raise KeyError(f"no book for symbol {symbol!r}")
+
+    @property
+    def stats(self):
+        """Counters: records (all rtypes), MBO records, counts by action, records of other
+        rtypes, bad record headers (impossible length or rtype; first offset) and bytes skipped while
+        resynchronising, unknown actions and sides,
+        truncation, unknown order ids (cancels of orders not held), clamped cancels, duplicate
+        adds, invalid adds (size 0, price <= 0 or undefined, side N), invalid modifies, modifies of
+        unknown orders (added), modifies that changed side, F_TOB adds, clears, instruments
+        beyond 65,536, open orders, books, last ts_recv."""
+        cdef dbn_state* S = self.S
+        cdef int i
+        counts = {}
+        for i in range(256):
+            if S.action_counts[i]:
+                counts[chr(i)] = int(S.action_counts[i])
+        other = {}
+        for i in range(256):
+            if S.rtype_counts[i]:
+                other[f"0x{i:02X}"] = int(S.rtype_counts[i])
+        return {
+            "records": int(S.records),
+            "messages": int(S.mbo),
+            "counts": dict(sorted(counts.items())),
+            "other_rtypes": other,
+            "bad_records": int(S.bad_records),
+            "first_bad_offset": int(S.first_bad_offset) if S.bad_records else None,
+            "bytes_skipped": int(S.bytes_skipped),
+            "bad_actions": int(S.bad_actions),
+            "bad_sides": int(S.bad_sides),
+            "truncated": self._truncated,
+            "unknown_refs": int(S.unknown_refs),
+            "cancels_clamped": int(S.cancels_clamped),
+            "duplicate_refs": int(S.dup_refs),
+            "invalid_adds": int(S.invalid_adds),
+            "invalid_modifies": int(S.invalid_modifies),
+            "modifies_as_adds": int(S.modifies_as_adds),
+            "side_changes": int(S.side_changes),
+            "tob_adds": int(S.tob_adds),
+            "clears": int(S.clears),
+            "instruments_dropped": int(S.too_many),
+            "out_of_memory": int(S.nomem),
+            "open_orders": sum(len(b) for b in self._books.values()),
+            "books": len(self._books),
+            "bytes_consumed": int(S.base),
+            "last_ts": int(S.last_ts),
+        }
+
+    def tob(self, bint clear=False):
+        """Top-of-book changes (``TOB_DTYPE``; locate = book number; 0 for an empty side), read
+        after each F_LAST record of a changed book. ``clear`` empties the sink after copying."""
+        return _records(&self.S.tob, TOB_DTYPE, clear)
+
+    def trades(self, bint clear=False):
+        """Trades (``TRADE_DTYPE``): kind T (an aggressor traded: side = aggressor's) and F (a
+        resting order was filled: side = the resting order's); ref = order id, match_number =
+        the record's sequence, price in 1e-9 units, shares = size."""
+        return _records(&self.S.trades, TRADE_DTYPE, clear)
+
+    def snapshots(self, bint clear=False):
+        """Depth snapshots (``snapshot_dtype(snapshot_depth)``; locate = book number), one per
+        book changed since its previous snapshot, every ``snapshot_every`` MBO records or at
+        each ``snapshot_every_ns`` boundary of ts_recv (the books of one snapshot in
+        book-number order)."""
+        return _records(&self.S.snaps, self._snap_dtype, clear)

@@ -1,0 +1,104 @@
+"""``matchcore replay`` on DBN files (detected by their magic bytes) and ``--plot DIR`` for the
+ITCH and DBN replays."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("databento_dbn", reason="DBN tests need the 'dbn' extra: "
+                                            "pip install 'matchcore[dbn]'")
+
+import matchcore.itch as itch  # noqa: E402
+from matchcore.__main__ import main  # noqa: E402
+from matchcore.feeds.dbn import replay_dbn  # noqa: E402
+from matchcore.feeds.dbn_gen import generate_mbo  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def dbn_file(tmp_path_factory):
+    return generate_mbo(tmp_path_factory.mktemp("dbn") / "day.dbn.zst", records=12_000,
+                        instruments=3, seed=21)
+
+
+def test_cli_replay_dbn_detected_summary_and_sinks(dbn_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["replay", str(dbn_file), "--no-progress", "--out", str(out),
+               "--dump-book", str(tmp_path / "b.csv"), "--snapshot-every", "1000"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    r = replay_dbn(dbn_file, snapshot_every=1000)
+    assert f"replayed {r.stats['messages']:,} DBN MBO records (GLBX.MDP3 mbo v" in text
+    assert "bad record headers: 0" in text and "truncated: no" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["format"] == "dbn" and summary["stats"]["open_orders"] == r.stats["open_orders"]
+    assert np.array_equal(np.load(out / "trades.npy"), r.trades())
+    assert np.array_equal(np.load(out / "snapshots.npy"), r.snapshots())
+    with open(tmp_path / "b.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["locate", "symbol", "side", "level", "price", "qty", "orders"]
+    levels = sum(b.level_count(0) + b.level_count(1) for b in r.books.values())
+    assert len(rows) - 1 == levels
+
+
+def test_cli_replay_dbn_symbols_filter_and_errors(dbn_file, tmp_path, capsys):
+    rc = main(["replay", str(dbn_file), "--no-progress", "--symbols", "SYM2,NOPE"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "books: 1: SYM2" in text and "no symbol named NOPE" in text
+    bad = tmp_path / "x.itch"
+    bad.write_bytes(b"\x00\x0cS" + b"\x00" * 11)
+    rc = main(["replay", str(bad), "--format", "dbn", "--no-progress"])
+    assert rc == 1 and "not a DBN stream" in capsys.readouterr().err
+    rc = main(["replay", str(dbn_file), "--infer-lengths", "--no-progress"])
+    assert rc == 1 and "--infer-lengths applies to ITCH" in capsys.readouterr().err
+
+
+def _is_png(path):
+    data = path.read_bytes()
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_cli_replay_plot_dbn_writes_one_png_per_busiest_symbol(dbn_file, tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="plots need the 'plot' extra")
+    rc = main(["replay", str(dbn_file), "--no-progress", "--plot", str(tmp_path / "p"),
+               "--plot-top", "2"])
+    assert rc == 0
+    pngs = sorted((tmp_path / "p").glob("*.png"))
+    assert len(pngs) == 2 and all(_is_png(p) for p in pngs)
+    assert "plots: " in capsys.readouterr().out
+
+
+def test_cli_replay_plot_itch_writes_pngs(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="plots need the 'plot' extra")
+    path = itch.generate(tmp_path / "d.itch", messages=20_000, symbols=3, seed=2)
+    rc = main(["replay", str(path), "--no-progress", "--plot", str(tmp_path / "p"),
+               "--plot-top", "2"])
+    assert rc == 0
+    names = sorted(p.name for p in (tmp_path / "p").glob("*.png"))
+    r = itch.replay_file(path)
+    assert len(names) == 2 and set(names) <= {f"{n}.png" for n in r.symbols.values()}
+    assert all(_is_png(tmp_path / "p" / n) for n in names)
+    assert "plots: " in capsys.readouterr().out
+
+
+def test_replay_plots_empty_sinks_draw_nothing(tmp_path):
+    from matchcore.replay_plots import plot_replay
+
+    empty_tob = np.empty(0, itch.TOB_DTYPE)
+    empty_trades = np.empty(0, itch.TRADE_DTYPE)
+    assert plot_replay(tmp_path, empty_tob, empty_trades, {}, price_scale=1e4) == []
+    with pytest.raises(ValueError, match="top"):
+        plot_replay(tmp_path, empty_tob, empty_trades, {}, price_scale=1e4, top=0)
+
+
+def test_cli_replay_missing_extras_name_the_extra(dbn_file, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    rc = main(["replay", str(dbn_file), "--dask", "local", "--no-progress"])
+    assert rc == 2 and "pip install 'matchcore[dask]'" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "databento_dbn", None)
+    rc = main(["replay", str(dbn_file), "--no-progress"])
+    assert rc == 2 and "pip install 'matchcore[dbn]'" in capsys.readouterr().err

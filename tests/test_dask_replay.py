@@ -1,0 +1,155 @@
+"""Replay on a real Dask LocalCluster: results identical to the serial replay (same counters,
+trades, top-of-book records and books, by state hash), for many files and for one DBN file split
+by instrument; and the command line's --dask."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed", reason="Dask replay tests need the 'dask' extra: "
+                                          "pip install 'matchcore[dask]'")
+pytest.importorskip("databento_dbn", reason="DBN files need the 'dbn' extra: "
+                                            "pip install 'matchcore[dbn]'")
+
+import matchcore.itch as itch  # noqa: E402
+from matchcore.__main__ import main  # noqa: E402
+from matchcore.cluster.dask import (connect, merge_parts, replay_files, replay_one,  # noqa: E402
+                                    replay_serial)
+from matchcore.feeds.dbn import replay_dbn  # noqa: E402
+from matchcore.feeds.dbn_gen import generate_mbo  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dask")
+    paths = [itch.generate(d / f"day{i}.itch", messages=20_000, symbols=3, seed=i)
+             for i in range(3)]
+    paths.append(generate_mbo(d / "mbo.dbn.zst", records=8000, instruments=5, seed=4))
+    paths.append(generate_mbo(d / "mbo2.dbn", records=4000, instruments=2, seed=5))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def client():
+    # Threads keep the module quick; one test below starts worker processes.
+    c = connect("local", workers=2, processes=False)
+    yield c
+    cluster = c.cluster
+    c.close()
+    cluster.close()
+
+
+def assert_same(a, b):
+    assert a.file == b.file and a.format == b.format
+    assert a.stats == b.stats
+    assert a.symbols == b.symbols
+    assert a.hashes == b.hashes
+    assert np.array_equal(a.trades, b.trades)
+    assert np.array_equal(a.tob, b.tob)
+    assert np.array_equal(a.snapshots, b.snapshots)
+
+
+def test_dask_replay_files_identical_to_serial(files, client):
+    serial = replay_serial(files, snapshot_every_ns=50_000_000)
+    seen = []
+    res = replay_files(files, client, snapshot_every_ns=50_000_000,
+                       progress=lambda done, total: seen.append((done, total)))
+    assert [f.file for f in res.files] == [str(p) for p in files]
+    for a, b in zip(serial.files, res.files):
+        assert_same(a, b)
+    assert res.totals == serial.totals
+    assert seen[-1] == (len(files), len(files))
+    # and the serial results are the plain replay's
+    direct = itch.replay_file(files[0])
+    assert serial.files[0].stats == direct.stats
+    assert serial.files[0].hashes == {k: b.state_hash() for k, b in direct.books.items()}
+    assert res.files[0].book(next(iter(direct.books))).state_hash() == \
+        next(iter(direct.books.values())).state_hash()
+
+
+def test_dask_replay_split_dbn_file_identical_to_whole(files, client):
+    whole = replay_dbn(files[3], snapshot_every_ns=10_000_000)
+    res = replay_files([files[3]], client, split=3, snapshot_every_ns=10_000_000)
+    f = res.files[0]
+    assert f.parts == 3
+    assert f.stats == whole.stats
+    assert f.hashes == {k: b.state_hash() for k, b in whole.books.items()}
+    assert np.array_equal(f.trades, whole.trades())
+    assert np.array_equal(f.tob, whole.tob())
+    assert np.array_equal(f.snapshots, whole.snapshots())
+
+
+def test_dask_replay_split_itch_files_identical_to_whole(files, client):
+    res = replay_files([files[0], files[4]], client, split=2)
+    assert [f.parts for f in res.files] == [3, 2]        # ITCH: 2 shares and the probe
+    serial = replay_serial([files[0], files[4]])
+    for a, b in zip(serial.files, res.files):
+        assert a.stats == b.stats and a.hashes == b.hashes and a.symbols == b.symbols
+        assert np.array_equal(a.trades, b.trades) and np.array_equal(a.tob, b.tob)
+    with pytest.raises(ValueError, match="symbols"):
+        replay_one(files[0], partition=(0, 2), symbols=["AAPL"])
+    with pytest.raises(ValueError, match="without snapshots"):
+        replay_files([files[0]], client, split=2, snapshot_every_ns=10**9)
+
+
+def test_dask_replay_split_real_itch_counts_unknown_refs_once(client):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "itch" / \
+        "aapl-20191230-0935.itch50"
+    if not path.exists():
+        pytest.skip(f"shared market data not found at {path}")
+    whole = itch.replay_file(path)
+    assert whole.stats["unknown_refs"] > 0       # orders added before the file starts
+    res = replay_files([path], client, split=3)
+    assert res.files[0].stats == whole.stats
+    assert res.files[0].hashes == {k: b.state_hash() for k, b in whole.books.items()}
+
+
+def test_dask_replay_split_shares_partition_instruments(files):
+    parts = [replay_one(files[3], partition=(k, 2)) for k in range(2)]
+    assert set(parts[0].books).isdisjoint(parts[1].books)
+    assert merge_parts(parts).stats["open_orders"] == replay_dbn(files[3]).stats["open_orders"]
+
+
+def test_dask_replay_bad_arguments_raise_before_any_task(files, client, tmp_path):
+    with pytest.raises(ValueError, match="no such file"):
+        replay_files([tmp_path / "missing.itch"], client)
+    with pytest.raises(ValueError, match="snapshot_every_ns"):
+        replay_files([files[3]], client, split=2, snapshot_every=100)
+    with pytest.raises(ValueError, match="no files"):
+        replay_files([], client)
+
+
+def test_dask_replay_worker_processes_identical_to_serial(files):
+    res = replay_files(files[:2] + files[3:4], "local", workers=2, processes=True)
+    serial = replay_serial(files[:2] + files[3:4])
+    for a, b in zip(serial.files, res.files):
+        assert_same(a, b)
+    assert all(f.worker.startswith("pid ") for f in res.files)
+
+
+def test_cli_replay_dask_local_writes_merged_outputs(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["replay", str(files[0]), str(files[3]), "--dask", "local", "--no-progress",
+               "--split", "2", "--out", str(out), "--dump-book", str(tmp_path / "books.csv")])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "replayed 2 files on the Dask cluster local" in text and "(dbn, 2 tasks)" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert [f["format"] for f in summary["files"]] == ["itch", "dbn"]
+    assert summary["files"][1]["stats"] == json.loads(json.dumps(replay_dbn(files[3]).stats))
+    direct = itch.replay_file(files[0])
+    assert summary["files"][0]["stats"]["messages"] == direct.stats["messages"]
+    assert np.array_equal(np.load(out / "day0" / "trades.npy"), direct.trades())
+    rows = (tmp_path / "books.csv").read_text().splitlines()
+    assert rows[0].startswith("file,locate,symbol") and len(rows) > 10
+
+
+def test_cli_replay_several_files_without_dask_sums_up(files, capsys):
+    rc = main(["replay", str(files[1]), str(files[4]), "--no-progress"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "replayed 2 files in this process" in text
+    assert "mbo2.dbn (dbn)" in text
