@@ -260,7 +260,7 @@ def _define(pyname, ret, kinds):
     fn = intrinsic(ns[pyname])
     fn.__doc__ = (f"Calls C ``{_symbol(pyname)}``: returns {ret}, arguments "
                   f"({', '.join(kinds)}); see the ``{pyname.replace('_raw', '')}`` field of "
-                  f"mc_api_v1 in matchcore.h.")
+                  f"mc_api_v2 in matchcore.h.")
     return fn
 
 
