@@ -103,7 +103,9 @@ cdef int h_book_free(uint64_t h) noexcept nogil:
     # leave its Python object pointing at freed memory.
     if b == NULL or not mc_handle_c_owned(h):
         return -E_HANDLE
-    mc_handle_release(h)
+    # The release (under the registry lock) decides: of two racing frees only one gets here.
+    if mc_handle_release(h) < 0:
+        return -E_HANDLE
     mc_book_free(b)
     return 0
 
