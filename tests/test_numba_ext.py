@@ -308,6 +308,20 @@ def _overlong_counts(book, lv, evbuf, cmds):
     return n_cmds, n_lv, n_ev, n_own
 
 
+@numba.njit
+def _apply_one(book, cmd):
+    return mcn.apply(book, cmd)
+
+
+def test_numba_apply_array_shorter_than_a_command_refused():
+    book = mc.OrderBook()
+    cmds = random_commands(1, 3, invalid=False)
+    assert _apply_one(book, cmds[:0]) == -int(mc.Reason.INVALID_COMMAND)
+    assert _apply_one(book, np.zeros(47, np.uint8)) == -int(mc.Reason.INVALID_COMMAND)
+    assert len(book.events()) == 0
+    assert _apply_one(book, cmds) >= 0 and len(book.events()) > 0
+
+
 def test_numba_counts_clamped_to_the_array_passed():
     cmds = random_commands(300, 9, invalid=False)
     book = mc.OrderBook()

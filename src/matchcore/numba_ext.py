@@ -30,7 +30,8 @@ any width are converted, pointer arguments take an int address or a C-contiguous
 (its data pointer is passed). Where a count goes with an array (``depth``, ``depth_orders``,
 ``process_raw``, the ``drain_events*_raw`` functions, ``snapshot_write``,
 ``snapshot_restore``), the count is clamped to what the array holds, so an array cannot be
-overrun; with a raw int address the size is the caller's responsibility. :func:`best`,
+overrun (``apply`` given an array shorter than one command returns -MC_R_INVALID_COMMAND);
+with a raw int address the size is the caller's responsibility. :func:`best`,
 :func:`get` and :func:`engine_get` return tuples instead of writing through pointers.
 """
 from __future__ import annotations
@@ -167,8 +168,11 @@ _SIGS = {
 }
 
 # field: (array argument, count argument, bytes per counted item): when the array argument is a
-# numpy array, the count passed to C is clamped to what the array holds.
+# numpy array, the count passed to C is clamped to what the array holds (count None: one record
+# is read; an array shorter than that gives -MC_R_INVALID_COMMAND without a call).
+_R_INVALID_COMMAND = 8
 _BOUNDS = {
+    "apply": (1, None, 48),
     "process_raw": (1, 2, 48),
     "depth": (3, 2, 16),
     "depth_orders": (3, 2, 24),
@@ -244,6 +248,18 @@ def _typer(cname, ret, kinds, argtys, bounds=None):
                 for k, t, v in zip(kinds, sig.args, args)]
         if bounds is not None and isinstance(sig.args[bounds[0]], types.Array):
             a, n, unit = bounds
+            if n is None:
+                # one record read from the array: an array too short for it is refused
+                arr = context.make_array(sig.args[a])(context, builder, args[a])
+                nbytes = builder.mul(arr.nitems, arr.itemsize)
+                short = builder.icmp_signed("<", nbytes, ir.Constant(nbytes.type, unit))
+                out = cgutils.alloca_once(builder, _LL[ret])
+                with builder.if_else(short, likely=False) as (refuse, call):
+                    with refuse:
+                        builder.store(ir.Constant(_LL[ret], -_R_INVALID_COMMAND), out)
+                    with call:
+                        builder.store(_call(builder, cname, ret, kinds, vals), out)
+                return builder.load(out)
             vals[n] = _clamp_count(context, builder, sig.args[a], args[a], vals[n], unit)
         return _call(builder, cname, ret, kinds, vals)
 
