@@ -864,7 +864,12 @@ cdef class Engine:
     @property
     def raw_address(self):
         """The ``mc_engine*`` as an int: a borrowed pointer, owning nothing, checked by nothing,
-        valid while this Engine is alive; no table function takes it (they take :attr:`handle`)."""
+        valid while this Engine is alive; no table function takes it (they take :attr:`handle`).
+        O(1).
+
+        >>> eng = Engine(); eng.raw_address != eng.handle
+        True
+        """
         return <size_t>self._e
 
     def check_invariants(self):
