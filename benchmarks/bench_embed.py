@@ -3,8 +3,11 @@
 1. Per-operation cost of the same seeded order flow (matchcore.workloads.standard_mix, applied
    to a copy of the same starting book every repetition):
    batch ``process()``, a Numba ``@njit`` per-call loop, a C per-call loop through the
-   ``mc_api_v1`` table (examples/c_market_maker.c built as a library), and the Python per-call
-   methods.
+   ``mc_api_v2`` table (examples/c_market_maker.c built as a library), and the Python per-call
+   methods. In the same run, the churn flow (:func:`churn_flow`: 70% submits on a 20-tick band,
+   30% cancels of ids up to 1,000 back, many already gone) from the Numba per-call loop on a
+   fresh ``record_events=False`` book that is never drained, and its ratio to the standard
+   Numba figure (target: within 1.3x).
 2. The market-maker strategy loop of examples/ (quotes around the mid, reacts to its fills) in
    Numba and in C, same seed, same result: ns per step and per book call, and the Numba/C ratio
    (target: within 2x).
@@ -67,10 +70,29 @@ def build_c_library(tmp: Path):
     so = ctypes.CDLL(str(lib))
     i64, p, u64 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_uint64
     so.mm_run.restype = i64
-    so.mm_run.argtypes = [p, p, i64, u64, i64, i64, i64, p]
+    so.mm_run.argtypes = [p, u64, i64, u64, i64, i64, i64, p]   # u64: a book handle
     so.mm_apply_calls.restype = i64
-    so.mm_apply_calls.argtypes = [p, p, p, i64]
+    so.mm_apply_calls.argtypes = [p, u64, p, i64]
     return so, f"{cc} -O2"
+
+
+def churn_flow(n: int, seed: int = 1) -> np.ndarray:
+    """n commands: 70% GTC submits (random side, qty 1-10) at prices uniform on a 20-tick band,
+    30% cancels of an id drawn uniformly from the last 1,000 submitted (many already filled or
+    cancelled). Seeded; ids from 1 in sequence. O(n) numpy."""
+    rng = np.random.default_rng(seed)
+    cmds = np.zeros(n, dtype=mc.COMMAND_DTYPE)
+    is_sub = rng.random(n) < 0.7
+    is_sub[0] = True
+    submitted = np.cumsum(is_sub)                       # ids submitted so far, 1-based
+    back = rng.integers(0, 1000, n)
+    cmds["ts_ns"] = np.arange(n, dtype=np.int64) * 100
+    cmds["kind"] = np.where(is_sub, 0, 2)
+    cmds["order_id"] = np.where(is_sub, submitted, np.maximum(1, submitted - back))
+    cmds["side"] = np.where(is_sub, rng.integers(0, 2, n), 0)
+    cmds["price"] = np.where(is_sub, 1_000_000 + rng.integers(-10, 10, n), 0)
+    cmds["qty"] = np.where(is_sub, rng.integers(1, 11, n), 0)
+    return cmds
 
 
 def _timed(fn, reps):
@@ -82,7 +104,7 @@ def _timed(fn, reps):
     return statistics.median(times), min(times)
 
 
-def bench_per_operation(n, reps, so):
+def bench_per_operation(n, reps, so, churn_n=300_000):
     setup, flow = standard_mix(n, seed=1)
     base = mc.OrderBook(record_events=False)
     base.process(setup)
@@ -135,17 +157,39 @@ def bench_per_operation(n, reps, so):
                     mcn.modify(book, c.order_id, c.qty, c.price)
                 mcn.clear_events(book)
 
-        warm = fresh()  # keep the book alive while compiled code holds its handle
-        numba_calls(warm.address, flow[:100])  # compile / load from cache
-        del warm
+        numba_calls(fresh(), flow[:100])  # compile / load from cache (the book is the argument)
 
         def run_numba():
             b = fresh()
             t0 = time.perf_counter_ns()
-            numba_calls(b.address, flow)
+            numba_calls(b, flow)
             return time.perf_counter_ns() - t0
 
         rows.append(("Numba per-call loop", *_timed(run_numba, reps)))
+
+        @numba.njit(cache=True)
+        def numba_churn(book, cmds):
+            # the natural loop on a book that records no events: nothing drained, nothing kept
+            for i in range(cmds.shape[0]):
+                c = cmds[i]
+                if c.kind == 0:
+                    mcn.submit(book, c.order_id, c.side, c.price, c.qty, c.tif, c.owner,
+                               c.post_only)
+                else:
+                    mcn.cancel(book, c.order_id)
+
+        churn = churn_flow(churn_n, seed=1)
+        numba_churn(mc.OrderBook(record_events=False), churn[:100])
+
+        def run_churn():
+            b = mc.OrderBook(record_events=False)
+            t0 = time.perf_counter_ns()
+            numba_churn(b, churn)
+            dt = time.perf_counter_ns() - t0
+            assert b.events().shape[0] == 0
+            return dt * n / churn_n   # scaled so that the row divides by n like the others
+
+        rows.append((f"Numba churn flow ({churn_n:,} ops)", *_timed(run_churn, reps)))
 
     if so is not None:
         table = _capi.c_api_table_address()
@@ -156,9 +200,9 @@ def bench_per_operation(n, reps, so):
             so.mm_apply_calls(table, b.address, flow.ctypes.data, len(flow))
             return time.perf_counter_ns() - t0
 
-        rows.append(("C per-call loop (mc_api_v1)", *_timed(run_c, reps)))
+        rows.append(("C per-call loop (mc_api_v2)", *_timed(run_c, reps)))
     else:
-        rows.append(("C per-call loop (mc_api_v1)", None, None))
+        rows.append(("C per-call loop (mc_api_v2)", None, None))
 
     cols = [flow[name].tolist() for name in COLS]
 
@@ -231,9 +275,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200_000, help="flow commands per repetition")
     ap.add_argument("--steps", type=int, default=200_000, help="strategy steps per repetition")
+    ap.add_argument("--churn-n", type=int, default=300_000, help="churn flow commands")
     ap.add_argument("--reps", type=int, default=7)
     args = ap.parse_args(argv)
     print(f"machine: {_machine()}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         try:
             so, how = build_c_library(Path(tmp))
@@ -242,11 +288,17 @@ def main(argv=None) -> int:
         print(f"C library: {how}")
         print(f"\n1. per-operation cost, standard_mix flow of {args.n:,} commands on a copy of "
               f"the same ~1,000-order book, median (best) of {args.reps} runs:")
-        for name, med, best in bench_per_operation(args.n, args.reps, so):
+        per_op = bench_per_operation(args.n, args.reps, so, args.churn_n)
+        for name, med, best in per_op:
             if med is None:
                 print(f"   {name:34s}  skipped")
             else:
                 print(f"   {name:34s} {med:8.1f} ns/op  ({best:.1f})")
+        got = {name.split(" (")[0]: (med, best) for name, med, best in per_op}
+        std, churn = got.get("Numba per-call loop"), got.get("Numba churn flow")
+        if std and churn and std[0]:
+            print(f"   churn flow / standard Numba per-op: {churn[0] / std[0]:.2f} (median), "
+                  f"{churn[1] / std[1]:.2f} (best); target <= 1.3")
         rows, note = bench_strategy(args.steps, args.reps, so)
         print(f"\n2. market-maker strategy loop, {args.steps:,} steps, seed 42, median (best) of "
               f"{args.reps} runs:")
@@ -257,6 +309,7 @@ def main(argv=None) -> int:
             print(f"   Numba / C time ratio: {rows[0][1] / rows[1][1]:.2f} (median), "
                   f"{rows[0][2] / rows[1][2]:.2f} (best)")
         print(f"   {note}")
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
     return 0
 
 

@@ -12,10 +12,13 @@
  * Run with matchcore importable by the embedded interpreter, e.g.
  *   PYTHONPATH=src:/path/to/site-packages ./c_market_maker [steps] [seed]
  *   PYTHONPATH=... ./c_market_maker replay COMMANDS.bin EVENTS.bin
+ *   PYTHONPATH=... ./c_market_maker safety
  * COMMANDS.bin is an array of mc_command (numpy COMMAND_DTYPE .tobytes()); the replay applies
  * each command through the per-call functions, writes every event to EVENTS.bin (mc_event
  * records), checks that process() on a fresh book and a snapshot round trip give the same
- * result, and prints the state hash.
+ * result, and prints the state hash. `safety` shows the handle checks: calls with the handle of
+ * a freed book, of a Python book or engine that has been garbage-collected, a book handle given
+ * as an engine, and made-up values are all refused with -MC_ERR_HANDLE (one line per check).
  *
  * Built with -DMC_MM_LIBRARY -shared -fPIC it is a library exporting mm_run() and
  * mm_apply_calls() (no Python): the benchmark loads it with ctypes and passes the table address.
@@ -46,7 +49,7 @@ static inline int64_t rng(uint64_t* s) {
 }
 
 /* The session of numba_market_maker.run_session, statement for statement. */
-int64_t mm_run(const mc_api_v1* api, mc_book* book, int64_t n_steps, uint64_t seed,
+int64_t mm_run(const mc_api_v2* api, mc_book_h book, int64_t n_steps, uint64_t seed,
                int64_t half_spread, int64_t quote_qty, int64_t max_pos, int64_t* stats) {
     mc_event ev[256];
     const int64_t cap = 256;
@@ -164,7 +167,7 @@ int64_t mm_run(const mc_api_v1* api, mc_book* book, int64_t n_steps, uint64_t se
 }
 
 /* One command through the per-call function of its kind (the clock set first). */
-static inline int64_t apply_one(const mc_api_v1* api, mc_book* b, const mc_command* c) {
+static inline int64_t apply_one(const mc_api_v2* api, mc_book_h b, const mc_command* c) {
     api->set_time(b, c->ts_ns);
     switch (c->kind) {
     case MC_CMD_SUBMIT:
@@ -183,7 +186,7 @@ static inline int64_t apply_one(const mc_api_v1* api, mc_book* b, const mc_comma
 
 /* Per-call loop over a command array, events discarded after each call (the benchmark's C
  * per-operation figure). Returns n. */
-int64_t mm_apply_calls(const mc_api_v1* api, mc_book* b, const mc_command* cmds, int64_t n) {
+int64_t mm_apply_calls(const mc_api_v2* api, mc_book_h b, const mc_command* cmds, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         apply_one(api, b, &cmds[i]);
         api->clear_events(b);
@@ -199,10 +202,10 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int run_market_maker(const mc_api_v1* api, int64_t steps, uint64_t seed) {
+static int run_market_maker(const mc_api_v2* api, int64_t steps, uint64_t seed) {
     int64_t st[N_STATS];
-    mc_book* book = api->book_new(MC_STP_CANCEL_RESTING, 1024);
-    if (book == NULL) {
+    mc_book_h book = api->book_new(MC_STP_CANCEL_RESTING, 1024);
+    if (book == 0) {
         fprintf(stderr, "out of memory\n");
         return 1;
     }
@@ -239,7 +242,7 @@ static void* read_file(const char* path, long* size) {
 }
 
 /* Drain every pending event of a book into a growing array. */
-static mc_event* drain_all(const mc_api_v1* api, mc_book* b, mc_event* all, int64_t* n,
+static mc_event* drain_all(const mc_api_v2* api, mc_book_h b, mc_event* all, int64_t* n,
                            int64_t* cap) {
     int64_t pending = api->pending_events(b);
     if (*n + pending > *cap) {
@@ -253,7 +256,7 @@ static mc_event* drain_all(const mc_api_v1* api, mc_book* b, mc_event* all, int6
     return all;
 }
 
-static int replay(const mc_api_v1* api, const char* cmd_path, const char* ev_path) {
+static int replay(const mc_api_v2* api, const char* cmd_path, const char* ev_path) {
     long size = 0;
     mc_command* cmds = (mc_command*)read_file(cmd_path, &size);
     if (cmds == NULL || size % sizeof(mc_command) != 0) {
@@ -261,7 +264,7 @@ static int replay(const mc_api_v1* api, const char* cmd_path, const char* ev_pat
         return 2;
     }
     int64_t n = size / (long)sizeof(mc_command);
-    mc_book* b = api->book_new(MC_STP_CANCEL_RESTING, 1024);
+    mc_book_h b = api->book_new(MC_STP_CANCEL_RESTING, 1024);
     int64_t n_ev = 0, ev_cap = 1024;
     mc_event* all = (mc_event*)malloc(ev_cap * sizeof(mc_event));
     /* per-call entry: one function per command kind, the clock set before each */
@@ -274,7 +277,7 @@ static int replay(const mc_api_v1* api, const char* cmd_path, const char* ev_pat
         return 1;
     }
     /* batch entry on a fresh book: the same events and the same final state */
-    mc_book* b2 = api->book_new(MC_STP_CANCEL_RESTING, 1024);
+    mc_book_h b2 = api->book_new(MC_STP_CANCEL_RESTING, 1024);
     api->process(b2, cmds, n);
     int64_t n2 = api->pending_events(b2);
     mc_event* batch = (mc_event*)malloc((n2 > 0 ? n2 : 1) * sizeof(mc_event));
@@ -285,7 +288,7 @@ static int replay(const mc_api_v1* api, const char* cmd_path, const char* ev_pat
     int64_t snap_size = api->snapshot_size(b);
     uint8_t* snap = (uint8_t*)malloc(snap_size);
     api->snapshot_write(b, snap, snap_size);
-    mc_book* b3 = api->book_new(MC_STP_NONE, 64);
+    mc_book_h b3 = api->book_new(MC_STP_NONE, 64);
     int rc = api->snapshot_restore(b3, snap, snap_size);
     int rc_bad = api->snapshot_restore(b3, snap, snap_size - 1); /* truncated: refused */
 
@@ -313,13 +316,120 @@ static int replay(const mc_api_v1* api, const char* cmd_path, const char* ev_pat
     return same ? 0 : 3;
 }
 
+/* ---- handle checks, seen from C ---- */
+
+static int n_checks = 0, n_failed = 0;
+
+static void check(const char* what, int ok) {
+    n_checks++;
+    n_failed += !ok;
+    printf("check %s %s\n", what, ok ? "ok" : "FAILED");
+}
+
+static uint64_t py_handle(PyObject* obj) {
+    PyObject* h = obj != NULL ? PyObject_GetAttrString(obj, "handle") : NULL;
+    uint64_t v = h != NULL ? PyLong_AsUnsignedLongLong(h) : 0;
+    Py_XDECREF(h);
+    return v;
+}
+
+/* Every call below on a dead or wrong handle must return -MC_ERR_HANDLE (state_hash 0,
+ * engine_book 0) and leave the process intact; needs the GIL (it makes Python objects). */
+static int safety(const mc_api_v2* api) {
+    const int64_t E = -MC_ERR_HANDLE;
+    mc_event ev[8];
+    int64_t p, q;
+    int side;
+    uint32_t sym;
+
+    /* a book the C caller made and freed */
+    mc_book_h b = api->book_new(MC_STP_CANCEL_RESTING, 64);
+    api->submit(b, 1, MC_SELL, 100, 5, MC_GTC, 0, 0);
+    check("live_book_submit", api->submit(b, 2, MC_BUY, 100, 2, MC_GTC, 0, 0) == 2);
+    check("book_free", api->book_free(b) == 0);
+    check("freed_book_submit", api->submit(b, 3, MC_BUY, 100, 1, MC_GTC, 0, 0) == E);
+    check("freed_book_cancel", api->cancel(b, 1) == E);
+    check("freed_book_set_time", api->set_time(b, 5) == E);
+    check("freed_book_best", api->best(b, MC_SELL, &p, &q) == E);
+    check("freed_book_get", api->get(b, 1, &side, &p, &q) == E);
+    check("freed_book_count", api->count(b) == E);
+    check("freed_book_drain", api->drain_events(b, ev, 8) == E);
+    check("freed_book_state_hash", api->state_hash(b) == 0);
+    check("freed_book_copy", api->book_copy(b) == 0);
+    check("freed_book_free_again", api->book_free(b) == E);
+    check("freed_book_valid", api->book_valid(b) == 0);
+    /* the slot is reused by the next book, under a new generation */
+    mc_book_h b2 = api->book_new(MC_STP_CANCEL_RESTING, 64);
+    check("new_book_new_handle", b2 != 0 && b2 != b && api->count(b2) == 0);
+    check("old_handle_still_refused", api->submit(b, 4, MC_BUY, 100, 1, MC_GTC, 0, 0) == E
+                                          && api->count(b2) == 0);
+    api->book_free(b2);
+
+    /* made-up values: 0, small ints, a real pointer, a neighbour slot, a wrong generation */
+    uint64_t garbage[] = {0, 1, 42, 0xDEADBEEFCAFEULL, (uint64_t)(uintptr_t)&garbage[0],
+                          (uint64_t)(uintptr_t)api, b + 1, b ^ (1ULL << 34), ~0ULL};
+    int refused = 1;
+    for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+        refused &= api->submit(garbage[i], 9, MC_BUY, 100, 1, MC_GTC, 0, 0) == E;
+        refused &= api->engine_cancel(garbage[i], 0, 9) == E;
+        refused &= api->book_free(garbage[i]) == E;
+        refused &= api->state_hash(garbage[i]) == 0 && api->engine_book(garbage[i], 0) == 0;
+    }
+    check("garbage_handles", refused);
+
+    PyObject* mc = PyImport_ImportModule("matchcore");
+    if (mc == NULL) {
+        PyErr_Print();
+        return 2;
+    }
+    /* a Python-owned book: usable, not freeable from C, refused once collected */
+    PyObject* ob = PyObject_CallMethod(mc, "OrderBook", NULL);
+    mc_book_h pb = py_handle(ob);
+    check("python_book_submit", api->submit(pb, 1, MC_BUY, 100, 1, MC_GTC, 0, 0) == 0
+                                    && api->count(pb) == 1);
+    check("python_book_free_refused", api->book_free(pb) == E && api->count(pb) == 1);
+    Py_XDECREF(ob);
+    check("collected_python_book_submit", api->submit(pb, 2, MC_BUY, 100, 1, MC_GTC, 0, 0) == E);
+
+    /* an engine and its book, after the engine is gone */
+    PyObject* eng = PyObject_CallMethod(mc, "Engine", NULL);
+    PyObject* book = eng != NULL ? PyObject_CallMethod(eng, "add_symbol", "i", 1) : NULL;
+    Py_XDECREF(book);
+    mc_engine_h e = py_handle(eng);
+    mc_book_h eb = api->engine_book(e, 1);
+    check("engine_submit", api->engine_submit(e, 1, 7, MC_BUY, 100, 3, MC_GTC, 0, 0) == 0
+                               && api->count(eb) == 1);
+    check("book_handle_as_engine", api->engine_count(eb) == E);
+    check("engine_handle_as_book", api->count(e) == E && api->book_free(e) == E);
+    check("engine_book_free_refused", api->book_free(eb) == E);
+    Py_XDECREF(eng);
+    check("freed_engine_submit",
+          api->engine_submit(e, 1, 8, MC_BUY, 100, 3, MC_GTC, 0, 0) == E);
+    check("freed_engine_get", api->engine_get(e, 7, &sym, &side, &p, &q) == E);
+    check("freed_engine_book", api->engine_book(e, 1) == 0 && api->engine_valid(e) == 0);
+    check("freed_engine_book_handle", api->submit(eb, 9, MC_SELL, 100, 1, MC_GTC, 0, 0) == E
+                                          && api->count(eb) == E);
+    Py_DECREF(mc);
+    if (PyErr_Occurred()) {
+        PyErr_Print();
+        n_failed++;
+    }
+    printf("safety checks %d failed %d\n", n_checks, n_failed);
+    return n_failed == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
     Py_Initialize();
-    const mc_api_v1* api = mc_import_api();
+    const mc_api_v2* api = mc_import_api();
     if (api == NULL) {
         PyErr_Print();
         fprintf(stderr, "could not import the matchcore C API (is matchcore on PYTHONPATH?)\n");
         return 2;
+    }
+    if (argc >= 2 && strcmp(argv[1], "safety") == 0) {
+        int rc = safety(api);
+        Py_Finalize();
+        return rc;
     }
     /* From here on no Python is needed: release the interpreter lock while the book runs. */
     PyThreadState* ts = PyEval_SaveThread();

@@ -1,9 +1,10 @@
 """A market maker written in Numba, quoting against a seeded random order flow.
 
 The whole session (random flow, the agent's fill accounting, its requotes) runs inside one
-``@njit(cache=True)`` function that drives a matchcore book through its handle: no Python per
-order. The same strategy is in ``c_market_maker.c`` (C, through matchcore.h) and
-``python_agent.py`` (the Python methods); with the same seed all three end in the same state.
+``@njit(cache=True)`` function that takes the matchcore book itself (a Numba type that unboxes to
+the book's checked handle; the book is held for the whole call): no Python per order. The same
+strategy is in ``c_market_maker.c`` (C, through matchcore.h) and ``python_agent.py`` (the Python
+methods); with the same seed all three end in the same state.
 
 Run:  python examples/numba_market_maker.py [--steps N] [--seed S]
 """
@@ -40,7 +41,7 @@ def _rng(state):
 
 @numba.njit(cache=True)
 def run_session(book, n_steps, seed, half_spread, quote_qty, max_pos, evbuf, stats):
-    """Run the session on the book behind handle ``book``; fills ``stats`` (see STAT_NAMES)."""
+    """Run the session on ``book`` (an OrderBook); fills ``stats`` (see STAT_NAMES)."""
     state = np.empty(1, np.uint64)
     state[0] = np.uint64(seed)
     fair = 100
@@ -163,7 +164,7 @@ def simulate(n_steps: int = 20000, seed: int = 42, half_spread: int = 2, quote_q
     evbuf = mcn.event_buffer(256)
     stats = np.zeros(len(STAT_NAMES), np.int64)
     t0 = time.perf_counter()
-    run_session(book.address, n_steps, seed, half_spread, quote_qty, max_pos, evbuf, stats)
+    run_session(book, n_steps, seed, half_spread, quote_qty, max_pos, evbuf, stats)
     elapsed = time.perf_counter() - t0
     out = dict(zip(STAT_NAMES, stats.tolist()))
     out["pnl"] = (2 * out["cash"] + out["position"] * out["mid2"]) / 2

@@ -472,6 +472,22 @@ def test_trades_equal_fill_events_of_unjournaled_engine(tmp_path):
     assert t["last"][ends].all() and t["last"][-1] == 1
 
 
+def test_trades_captured_with_record_events_false_per_call_and_batch(tmp_path):
+    # record_events=False means nobody reads the events; trade capture still sees every fill.
+    eng = mc.Engine(record_events=False, journal=tmp_path / "j", fsync="never")
+    eng.add_symbol(1, "A")
+    eng.submit(1, 1, mc.Side.SELL, 100, 5)
+    eng.submit(1, 2, mc.Side.BUY, 100, 3)
+    cmds = np.zeros(1, dtype=mc.COMMAND_DTYPE)
+    cmds[0] = (7, 3, 100, 2, 0, 1, mc.CommandKind.SUBMIT, mc.Side.BUY, mc.TIF.GTC, 0)
+    assert len(eng.process(cmds)) == 2           # a batch still returns its events (ACCEPTED, FILL)
+    assert len(eng.events()) == 0                # the per-call ones are not kept
+    eng.close()
+    t = read_trades(tmp_path / "j")
+    assert t["taker_id"].tolist() == [2, 3] and t["maker_id"].tolist() == [1, 1]
+    assert t["qty"].tolist() == [3, 2] and t["price"].tolist() == [100, 100]
+
+
 def test_trades_lost_tail_rewritten_by_recovery(tmp_path):
     steps, cmds = make_flow(16, 900)
     eng, d = journaled(tmp_path)

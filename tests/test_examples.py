@@ -126,3 +126,15 @@ def test_examples_c_replay_matches_python_results(c_program, tmp_path, seed):
     assert int(fields["resting"]) == len(book)
     assert fields["process_matches"] == "yes"
     assert fields["snapshot_restore"] == "exact"
+
+
+def test_examples_c_safety_refuses_every_dead_or_foreign_handle(c_program):
+    out = _run([str(c_program), "safety"], _env())
+    lines = out.strip().splitlines()
+    checks = [line.split() for line in lines if line.startswith("check ")]
+    assert len(checks) >= 25
+    assert all(c[2] == "ok" for c in checks), [c for c in checks if c[2] != "ok"]
+    names = {c[1] for c in checks}
+    assert {"freed_book_submit", "garbage_handles", "collected_python_book_submit",
+            "freed_engine_submit", "freed_engine_book_handle"} <= names
+    assert lines[-1] == f"safety checks {len(checks)} failed 0"

@@ -170,7 +170,7 @@ class CompiledView:
         assert ctypes.sizeof(_Order_c) == STRUCT_SIZES["order"], "mc_order layout changed"
         assert ctypes.sizeof(_Level_c) == STRUCT_SIZES["level"], "mc_level layout changed"
         self.book = book
-        self.b = _BookPrefix_c.from_address(book.address)
+        self.b = _BookPrefix_c.from_address(book.raw_address)
         assert self.b.n_orders == len(book), "mc_book prefix layout changed (n_orders)"
         assert 0 <= self.b.n_orders <= self.b.orders_cap, "mc_book prefix layout changed (cap)"
         self.slots = {}

@@ -198,3 +198,179 @@ def test_numba_not_imported_by_import_matchcore():
                          env=_env(Path("/tmp")), timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+# ---- OrderBook / Engine objects as arguments; dead handles refused ----
+
+@numba.njit
+def _churn(book, n):
+    """The issue's shape: submits on a narrow band and cancels of recent ids."""
+    filled = 0
+    for i in range(n):
+        if i % 10 < 7:
+            r = mcn.submit(book, i + 1, i % 2, 100 + (i * 7) % 20, 1 + i % 5, 0, 0, 0)
+            if r > 0:
+                filled += r
+        else:
+            mcn.cancel(book, i - (i * 13) % 50)
+    return filled, mcn.count(book), mcn.pending_events(book)
+
+
+def test_numba_temporary_book_object_is_kept_alive_for_the_call():
+    ref = mc.OrderBook(record_events=False)
+    expect = _churn(ref, 5000)
+    assert expect[1] == len(ref) > 0
+    # the temporary is held by the call: same result as with a named book
+    assert _churn(mc.OrderBook(record_events=False), 5000) == expect
+    assert _churn(mc.OrderBook(), 5000)[:2] == expect[:2]
+
+
+def test_numba_temporary_book_handle_is_refused_not_freed_memory():
+    # the handle of a book that is gone before the call: every call refused, nothing touched
+    filled, count, pending = _churn(mc.OrderBook().handle, 5000)
+    assert (filled, count, pending) == (0, -mcn.ERR_HANDLE, -mcn.ERR_HANDLE)
+
+
+@numba.njit
+def _every_book_intrinsic(book, evbuf, cmds, lv, snap):
+    return (mcn.set_time(book, 1), mcn.submit(book, 1, 0, 100, 1, 0, 0, 0),
+            mcn.market(book, 2, 0, 1, 0), mcn.cancel(book, 1), mcn.modify(book, 1, 1, 0),
+            mcn.apply(book, cmds), mcn.process(book, cmds), mcn.best(book, 0)[0],
+            mcn.depth_into(book, 0, lv), mcn.get(book, 1)[0], mcn.queue_position(book, 1),
+            mcn.count(book), mcn.level_count(book, 0), mcn.pending_events(book),
+            mcn.drain_events(book, evbuf), mcn.drain_events_owner(book, 0, evbuf),
+            mcn.clear_events(book), mcn.snapshot_size(book),
+            mcn.snapshot_write(book, snap, snap.shape[0]),
+            mcn.snapshot_restore(book, snap, snap.shape[0]), mcn.book_clear(book),
+            mcn.state_hash(book), mcn.book_copy(book), mcn.book_valid(book),
+            mcn.book_free(book))
+
+
+@numba.njit
+def _every_engine_intrinsic(eng, evbuf, cmds):
+    return (mcn.engine_set_time(eng, 1), mcn.engine_submit(eng, 1, 1, 0, 100, 1, 0, 0, 0),
+            mcn.engine_market(eng, 1, 2, 0, 1, 0), mcn.engine_cancel(eng, 1, 1),
+            mcn.engine_modify(eng, 1, 1, 1, 0), mcn.engine_process(eng, cmds),
+            mcn.engine_get(eng, 1)[0], mcn.engine_count(eng), mcn.engine_pending_events(eng),
+            mcn.engine_drain_events(eng, evbuf), mcn.engine_drain_events_owner(eng, 0, evbuf),
+            mcn.engine_state_hash(eng), mcn.engine_book(eng, 1), mcn.engine_valid(eng))
+
+
+def _args():
+    return (np.zeros(8, EVENT_DTYPE), random_commands(2, 1), np.zeros((2, 2), np.int64),
+            np.zeros(4096, np.uint8))
+
+
+def test_numba_freed_garbage_and_foreign_handles_every_intrinsic_refused():
+    E = -mcn.ERR_HANDLE
+    book_expect = (E,) * 21 + (0, 0, 0, E)
+    engine_expect = (E,) * 11 + (0, 0, 0)
+    b = mc.OrderBook()
+    dead = b.handle
+    del b
+    eng = Engine()
+    eng.add_symbol(1)
+    live_book = mc.OrderBook()
+    for h in (dead, 0, 12345, (1 << 40) + 7, live_book.raw_address, eng.handle):
+        assert _every_book_intrinsic(h, *_args()) == book_expect, h
+    dead_engine = Engine()
+    dead_engine.add_symbol(1)
+    de, db = dead_engine.handle, dead_engine.book(1).handle
+    del dead_engine
+    for h in (de, 0, 99, live_book.handle, live_book.raw_address):
+        assert _every_engine_intrinsic(h, _args()[0], _args()[1]) == engine_expect, h
+    assert _every_book_intrinsic(db, *_args()) == book_expect
+    assert len(live_book) == 0 and len(eng) == 0
+
+
+def test_numba_engine_object_argument_and_wrong_kind_typing_error():
+    eng = Engine()
+    eng.add_symbol(1)
+    res = _every_engine_intrinsic(eng, *_args()[:2])
+    assert res[0] == 0 and res[-1] == 1 and res[-2] == eng.book(1).handle
+
+    @numba.njit
+    def wrong(book):
+        return mcn.engine_count(book)
+
+    with pytest.raises(numba.core.errors.TypingError, match="Engine or an engine handle"):
+        wrong(mc.OrderBook())
+    with pytest.raises(numba.core.errors.TypingError, match="OrderBook or a book handle"):
+        _churn(eng, 1)
+
+
+@numba.njit
+def _overlong_counts(book, lv, evbuf, cmds):
+    n_cmds = mcn.process_raw(book, cmds, 10 ** 9)
+    n_lv = mcn.depth(book, 0, 10 ** 9, lv)
+    n_ev = mcn.drain_events_raw(book, evbuf, 10 ** 9)
+    n_own = mcn.drain_events_owner_raw(book, 0, evbuf, 10 ** 9)
+    return n_cmds, n_lv, n_ev, n_own
+
+
+@numba.njit
+def _apply_one(book, cmd):
+    return mcn.apply(book, cmd)
+
+
+def test_numba_apply_array_shorter_than_a_command_refused():
+    book = mc.OrderBook()
+    cmds = random_commands(1, 3, invalid=False)
+    assert _apply_one(book, cmds[:0]) == -int(mc.Reason.INVALID_COMMAND)
+    assert _apply_one(book, np.zeros(47, np.uint8)) == -int(mc.Reason.INVALID_COMMAND)
+    assert len(book.events()) == 0
+    assert _apply_one(book, cmds) >= 0 and len(book.events()) > 0
+
+
+def test_numba_counts_clamped_to_the_array_passed():
+    cmds = random_commands(300, 9, invalid=False)
+    book = mc.OrderBook()
+    for i in range(6):
+        book.submit(10 ** 6 + i, 0, 50 + i, 10 ** 6)   # 6 bid levels the flow cannot take
+    lv = np.zeros((3, 2), np.int64)
+    evbuf = np.zeros(5, EVENT_DTYPE)
+    n_cmds, n_lv, n_ev, n_own = _overlong_counts(book, lv, evbuf, cmds)
+    assert n_cmds == 300 and n_lv == 3 and n_ev == 5 and n_own <= 5
+    assert lv.tolist() == book.depth(3)[0].tolist()
+
+
+def test_numba_record_events_false_book_writes_no_events_from_compiled_code():
+    quiet = mc.OrderBook(record_events=False)
+    loud = mc.OrderBook()
+    f1, n1, pending_quiet = _churn(quiet, 3000)
+    f2, n2, pending_loud = _churn(loud, 3000)
+    assert (f1, n1) == (f2, n2) and pending_quiet == 0 and pending_loud > 0
+    assert quiet.state_hash() == loud.state_hash()
+
+
+def test_numba_cache_true_with_book_object_argument_in_a_new_process(tmp_path):
+    mod = tmp_path / "strategy_obj.py"
+    mod.write_text(textwrap.dedent("""
+        import numba
+        import matchcore as mc
+        from matchcore import numba_ext as mcn
+
+        @numba.njit(cache=True)
+        def session(book, eng, n):
+            filled = 0
+            for i in range(n):
+                mcn.submit(book, 2 * i + 1, 1, 100 + i % 5, 3, 0, 1, 0)
+                filled += mcn.submit(book, 2 * i + 2, 0, 102, 2, 0, 2, 0)
+                mcn.engine_submit(eng, 1, i + 1, i % 2, 100, 1, 0, 0, 0)
+            return filled, mcn.engine_count(eng)
+
+        eng = mc.Engine(record_events=False)
+        eng.add_symbol(1)
+        book = mc.OrderBook(record_events=False)
+        f, c = session(book, eng, 1000)
+        print(f, c, book.state_hash(), sum(session.stats.cache_hits.values()),
+              sum(session.stats.cache_misses.values()))
+    """))
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, str(mod)], capture_output=True, text=True,
+                             env=_env(tmp_path / "cache"), cwd=tmp_path, timeout=300)
+        assert out.returncode == 0, out.stderr
+        runs.append(out.stdout.split())
+    assert runs[0][:3] == runs[1][:3]
+    assert (runs[0][3], runs[0][4]) == ("0", "1") and (runs[1][3], runs[1][4]) == ("1", "0")

@@ -1,18 +1,24 @@
 # cython: language_level=3
-"""The C entry to the compiled core: the `mc_api_v1` function table of include/matchcore.h.
+"""The C entry to the compiled core: the `mc_api_v2` function table of include/matchcore.h.
 
-The table holds pointers to the very functions the Python methods call (cimported from
-matchcore._core and matchcore._engine): one implementation behind every entry point. It is
-published the customary way, as the PyCapsule ``matchcore._capi._C_API`` (C/C++/Cython:
-``mc_import_api()`` in the header), and as plain addresses for ctypes, cffi and Numba.
+The table's functions take checked handles (matchcore._handles), not pointers: each validates
+its handle against the registry, then calls the very function the Python methods call
+(cimported from matchcore._core and matchcore._engine): one implementation behind every entry
+point. A freed, foreign or garbage handle is refused with -MC_ERR_HANDLE before any object
+memory is read. The table is published the customary way, as the PyCapsule
+``matchcore._capi._C_API`` (C/C++/Cython: ``mc_import_api()`` in the header), and as plain
+addresses for ctypes, cffi and Numba.
 """
 
 import os
 
-from libc.stdint cimport uint32_t
+from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t
 from cpython.pycapsule cimport PyCapsule_New
 
 from matchcore._core cimport (
+    mc_book,
+    mc_event,
+    mc_command,
     mc_book_new,
     mc_book_free,
     mc_book_copy,
@@ -41,6 +47,7 @@ from matchcore._core cimport (
     mc_snapshot_restore,
 )
 from matchcore._engine cimport (
+    mc_engine,
     mc_engine_set_time,
     mc_engine_submit,
     mc_engine_market,
@@ -55,11 +62,343 @@ from matchcore._engine cimport (
     mc_engine_drain_events,
     mc_engine_drain_events_owner,
 )
+from matchcore._handles cimport (
+    mc_hslot, mc_handle_dir, mc_handle_get, mc_handle_new, mc_handle_release, mc_handle_c_owned,
+    MC_H_BOOK, MC_H_ENGINE,
+)
+
+cdef enum:
+    E_HANDLE = 101      # MC_ERR_HANDLE of matchcore.h (returned negated)
+
+# The registry's chunk directory: a static array in matchcore._handles, so this never changes.
+cdef mc_hslot** _dir = mc_handle_dir()
+
+
+cdef inline mc_book* _bk(uint64_t h) noexcept nogil:
+    return <mc_book*>mc_handle_get(_dir, h, MC_H_BOOK)
+
+
+cdef inline mc_engine* _en(uint64_t h) noexcept nogil:
+    return <mc_engine*>mc_handle_get(_dir, h, MC_H_ENGINE)
+
+
+# ---- the table's functions: validate the handle, then call the core ----
+
+cdef uint64_t h_book_new(int stp, int64_t capacity) noexcept nogil:
+    if stp < 0 or stp > 3:
+        return 0
+    cdef mc_book* b = mc_book_new(stp, capacity)
+    if b == NULL:
+        return 0
+    b.handle = mc_handle_new(b, MC_H_BOOK, 1)
+    if b.handle == 0:
+        mc_book_free(b)
+        return 0
+    return b.handle
+
+
+cdef int h_book_free(uint64_t h) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    # A Python-owned book (OrderBook.handle, an engine's book) is refused: freeing it would
+    # leave its Python object pointing at freed memory.
+    if b == NULL or not mc_handle_c_owned(h):
+        return -E_HANDLE
+    # The release (under the registry lock) decides: of two racing frees only one gets here.
+    if mc_handle_release(h) < 0:
+        return -E_HANDLE
+    mc_book_free(b)
+    return 0
+
+
+cdef uint64_t h_book_copy(uint64_t h) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return 0
+    cdef mc_book* c = mc_book_copy(b)
+    if c == NULL:
+        return 0
+    c.handle = mc_handle_new(c, MC_H_BOOK, 1)
+    if c.handle == 0:
+        mc_book_free(c)
+        return 0
+    return c.handle
+
+
+cdef int h_book_clear(uint64_t h) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    return mc_book_clear(b) if b != NULL else -E_HANDLE
+
+
+cdef int h_book_valid(uint64_t h) noexcept nogil:
+    return 1 if _bk(h) != NULL else 0
+
+
+cdef int h_engine_valid(uint64_t h) noexcept nogil:
+    return 1 if _en(h) != NULL else 0
+
+
+cdef int h_set_time(uint64_t h, int64_t ts_ns) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    mc_set_time(b, ts_ns)
+    return 0
+
+
+cdef int64_t h_submit(uint64_t h, uint64_t oid, int side, int64_t price, int64_t qty, int tif,
+                      uint64_t owner, int post_only) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_submit(b, oid, side, price, qty, tif, owner, post_only)
+
+
+cdef int64_t h_market(uint64_t h, uint64_t oid, int side, int64_t qty,
+                      uint64_t owner) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_market(b, oid, side, qty, owner)
+
+
+cdef int64_t h_cancel(uint64_t h, uint64_t oid) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_cancel(b, oid)
+
+
+cdef int64_t h_modify(uint64_t h, uint64_t oid, int64_t qty, int64_t price) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_modify(b, oid, qty, price)
+
+
+cdef int64_t h_apply(uint64_t h, const mc_command* c) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_apply(b, c)
+
+
+cdef int64_t h_process(uint64_t h, const mc_command* cmds, int64_t n) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_process(b, cmds, n) if n > 0 else 0
+
+
+cdef int h_best(uint64_t h, int side, int64_t* price, int64_t* qty) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_best(b, side, price, qty)
+
+
+cdef int64_t h_depth(uint64_t h, int side, int64_t n, int64_t* out) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_depth(b, side, n, out) if n > 0 else 0
+
+
+cdef int64_t h_depth_orders(uint64_t h, int side, int64_t n, int64_t* out) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_depth_orders(b, side, n, out) if n > 0 else 0
+
+
+cdef int h_get(uint64_t h, uint64_t oid, int* side, int64_t* price, int64_t* qty) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_get(b, oid, side, price, qty)
+
+
+cdef int64_t h_queue_position(uint64_t h, uint64_t oid) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_queue_position(b, oid)
+
+
+cdef int64_t h_count(uint64_t h) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_count(b)
+
+
+cdef int64_t h_level_count(uint64_t h, int side) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_level_count(b, side)
+
+
+cdef uint64_t h_state_hash(uint64_t h) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return 0
+    return mc_state_hash(b)
+
+
+cdef int64_t h_pending_events(uint64_t h) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_pending_events(b)
+
+
+cdef int64_t h_drain_events(uint64_t h, mc_event* out, int64_t cap) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_drain_events(b, out, cap) if cap > 0 else 0
+
+
+cdef int64_t h_drain_events_owner(uint64_t h, uint64_t owner, mc_event* out,
+                                  int64_t cap) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_drain_events_owner(b, owner, out, cap if cap > 0 else 0)
+
+
+cdef int h_clear_events(uint64_t h) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    mc_clear_events(b)
+    return 0
+
+
+cdef int64_t h_snapshot_size(uint64_t h) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_snapshot_size(b)
+
+
+cdef int64_t h_snapshot_write(uint64_t h, uint8_t* out, int64_t cap) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_snapshot_write(b, out, cap)
+
+
+cdef int h_snapshot_restore(uint64_t h, const uint8_t* data, int64_t n) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    return mc_snapshot_restore(b, data, n)
+
+
+cdef int h_engine_set_time(uint64_t h, int64_t ts_ns) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    mc_engine_set_time(e, ts_ns)
+    return 0
+
+
+cdef int64_t h_engine_submit(uint64_t h, uint32_t symbol, uint64_t oid, int side, int64_t price,
+                             int64_t qty, int tif, uint64_t owner, int post_only) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    return mc_engine_submit(e, symbol, oid, side, price, qty, tif, owner, post_only)
+
+
+cdef int64_t h_engine_market(uint64_t h, uint32_t symbol, uint64_t oid, int side, int64_t qty,
+                             uint64_t owner) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    return mc_engine_market(e, symbol, oid, side, qty, owner)
+
+
+cdef int64_t h_engine_cancel(uint64_t h, uint32_t symbol, uint64_t oid) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    return mc_engine_cancel(e, symbol, oid)
+
+
+cdef int64_t h_engine_modify(uint64_t h, uint32_t symbol, uint64_t oid, int64_t qty,
+                             int64_t price) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    return mc_engine_modify(e, symbol, oid, qty, price)
+
+
+cdef int64_t h_engine_process(uint64_t h, const mc_command* cmds, int64_t n) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    return mc_engine_process(e, cmds, n) if n > 0 else 0
+
+
+cdef uint64_t h_engine_book(uint64_t h, uint32_t symbol) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return 0
+    cdef mc_book* b = mc_engine_book(e, symbol)
+    return b.handle if b != NULL else 0
+
+
+cdef int h_engine_get(uint64_t h, uint64_t oid, uint32_t* symbol, int* side, int64_t* price,
+                      int64_t* qty) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    return mc_engine_get(e, oid, symbol, side, price, qty)
+
+
+cdef int64_t h_engine_count(uint64_t h) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    return mc_engine_count(e)
+
+
+cdef uint64_t h_engine_state_hash(uint64_t h) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return 0
+    return mc_engine_state_hash(e)
+
+
+cdef int64_t h_engine_pending_events(uint64_t h) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    return mc_engine_pending_events(e)
+
+
+cdef int64_t h_engine_drain_events(uint64_t h, mc_event* out, int64_t cap) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    return mc_engine_drain_events(e, out, cap) if cap > 0 else 0
+
+
+cdef int64_t h_engine_drain_events_owner(uint64_t h, uint64_t owner, mc_event* out,
+                                         int64_t cap) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    return mc_engine_drain_events_owner(e, owner, out, cap if cap > 0 else 0)
+
 
 cdef extern from "matchcore.h":
     # Declared opaque on the Cython side: the C cast in the assignments below is to the
     # header's own function-pointer types, so the C compiler checks the table layout.
     ctypedef void* mc_apply_fn
+    ctypedef void* mc_valid_fn
     ctypedef void* mc_best_fn
     ctypedef void* mc_book_clear_fn
     ctypedef void* mc_book_copy_fn
@@ -121,7 +460,7 @@ cdef extern from "matchcore.h":
         unsigned char side
         unsigned char tif
         unsigned char post_only
-    ctypedef struct mc_api_v1:
+    ctypedef struct mc_api_v2:
         uint32_t version
         uint32_t size
         uint32_t event_size
@@ -130,6 +469,8 @@ cdef extern from "matchcore.h":
         mc_book_free_fn book_free
         mc_book_copy_fn book_copy
         mc_book_clear_fn book_clear
+        mc_valid_fn book_valid
+        mc_valid_fn engine_valid
         mc_set_time_fn set_time
         mc_submit_fn submit
         mc_market_fn market
@@ -169,50 +510,52 @@ cdef extern from "matchcore.h":
     const char* MC_CAPSULE_NAME
 
 
-cdef mc_api_v1 _api
+cdef mc_api_v2 _api
 _api.version = MC_API_VERSION
-_api.size = sizeof(mc_api_v1)
+_api.size = sizeof(mc_api_v2)
 _api.event_size = sizeof(h_event)
 _api.command_size = sizeof(h_command)
-_api.book_new = <mc_book_new_fn>mc_book_new
-_api.book_free = <mc_book_free_fn>mc_book_free
-_api.book_copy = <mc_book_copy_fn>mc_book_copy
-_api.book_clear = <mc_book_clear_fn>mc_book_clear
-_api.set_time = <mc_set_time_fn>mc_set_time
-_api.submit = <mc_submit_fn>mc_submit
-_api.market = <mc_market_fn>mc_market
-_api.cancel = <mc_cancel_fn>mc_cancel
-_api.modify = <mc_modify_fn>mc_modify
-_api.apply = <mc_apply_fn>mc_apply
-_api.process = <mc_process_fn>mc_process
-_api.best = <mc_best_fn>mc_best
-_api.depth = <mc_depth_fn>mc_depth
-_api.depth_orders = <mc_depth_fn>mc_depth_orders
-_api.get = <mc_get_fn>mc_get
-_api.queue_position = <mc_queue_position_fn>mc_queue_position
-_api.count = <mc_count_fn>mc_count
-_api.level_count = <mc_level_count_fn>mc_level_count
-_api.state_hash = <mc_state_hash_fn>mc_state_hash
-_api.pending_events = <mc_pending_events_fn>mc_pending_events
-_api.drain_events = <mc_drain_events_fn>mc_drain_events
-_api.drain_events_owner = <mc_drain_events_owner_fn>mc_drain_events_owner
-_api.clear_events = <mc_clear_events_fn>mc_clear_events
-_api.snapshot_size = <mc_snapshot_size_fn>mc_snapshot_size
-_api.snapshot_write = <mc_snapshot_write_fn>mc_snapshot_write
-_api.snapshot_restore = <mc_snapshot_restore_fn>mc_snapshot_restore
-_api.engine_set_time = <mc_engine_set_time_fn>mc_engine_set_time
-_api.engine_submit = <mc_engine_submit_fn>mc_engine_submit
-_api.engine_market = <mc_engine_market_fn>mc_engine_market
-_api.engine_cancel = <mc_engine_cancel_fn>mc_engine_cancel
-_api.engine_modify = <mc_engine_modify_fn>mc_engine_modify
-_api.engine_process = <mc_engine_process_fn>mc_engine_process
-_api.engine_book = <mc_engine_book_fn>mc_engine_book
-_api.engine_get = <mc_engine_get_fn>mc_engine_get
-_api.engine_count = <mc_engine_count_fn>mc_engine_count
-_api.engine_state_hash = <mc_engine_state_hash_fn>mc_engine_state_hash
-_api.engine_pending_events = <mc_engine_pending_events_fn>mc_engine_pending_events
-_api.engine_drain_events = <mc_engine_drain_events_fn>mc_engine_drain_events
-_api.engine_drain_events_owner = <mc_engine_drain_events_owner_fn>mc_engine_drain_events_owner
+_api.book_new = <mc_book_new_fn>h_book_new
+_api.book_free = <mc_book_free_fn>h_book_free
+_api.book_copy = <mc_book_copy_fn>h_book_copy
+_api.book_clear = <mc_book_clear_fn>h_book_clear
+_api.book_valid = <mc_valid_fn>h_book_valid
+_api.engine_valid = <mc_valid_fn>h_engine_valid
+_api.set_time = <mc_set_time_fn>h_set_time
+_api.submit = <mc_submit_fn>h_submit
+_api.market = <mc_market_fn>h_market
+_api.cancel = <mc_cancel_fn>h_cancel
+_api.modify = <mc_modify_fn>h_modify
+_api.apply = <mc_apply_fn>h_apply
+_api.process = <mc_process_fn>h_process
+_api.best = <mc_best_fn>h_best
+_api.depth = <mc_depth_fn>h_depth
+_api.depth_orders = <mc_depth_fn>h_depth_orders
+_api.get = <mc_get_fn>h_get
+_api.queue_position = <mc_queue_position_fn>h_queue_position
+_api.count = <mc_count_fn>h_count
+_api.level_count = <mc_level_count_fn>h_level_count
+_api.state_hash = <mc_state_hash_fn>h_state_hash
+_api.pending_events = <mc_pending_events_fn>h_pending_events
+_api.drain_events = <mc_drain_events_fn>h_drain_events
+_api.drain_events_owner = <mc_drain_events_owner_fn>h_drain_events_owner
+_api.clear_events = <mc_clear_events_fn>h_clear_events
+_api.snapshot_size = <mc_snapshot_size_fn>h_snapshot_size
+_api.snapshot_write = <mc_snapshot_write_fn>h_snapshot_write
+_api.snapshot_restore = <mc_snapshot_restore_fn>h_snapshot_restore
+_api.engine_set_time = <mc_engine_set_time_fn>h_engine_set_time
+_api.engine_submit = <mc_engine_submit_fn>h_engine_submit
+_api.engine_market = <mc_engine_market_fn>h_engine_market
+_api.engine_cancel = <mc_engine_cancel_fn>h_engine_cancel
+_api.engine_modify = <mc_engine_modify_fn>h_engine_modify
+_api.engine_process = <mc_engine_process_fn>h_engine_process
+_api.engine_book = <mc_engine_book_fn>h_engine_book
+_api.engine_get = <mc_engine_get_fn>h_engine_get
+_api.engine_count = <mc_engine_count_fn>h_engine_count
+_api.engine_state_hash = <mc_engine_state_hash_fn>h_engine_state_hash
+_api.engine_pending_events = <mc_engine_pending_events_fn>h_engine_pending_events
+_api.engine_drain_events = <mc_engine_drain_events_fn>h_engine_drain_events
+_api.engine_drain_events_owner = <mc_engine_drain_events_owner_fn>h_engine_drain_events_owner
 
 _C_API = PyCapsule_New(<void*>&_api, MC_CAPSULE_NAME, NULL)
 
@@ -223,6 +566,8 @@ _FIELDS = (
     "book_free",
     "book_copy",
     "book_clear",
+    "book_valid",
+    "engine_valid",
     "set_time",
     "submit",
     "market",
@@ -262,7 +607,7 @@ _FIELDS = (
 
 
 def c_api_capsule():
-    """The PyCapsule ``matchcore._capi._C_API`` holding a ``const mc_api_v1*``.
+    """The PyCapsule ``matchcore._capi._C_API`` holding a ``const mc_api_v2*``.
 
     >>> c_api_capsule()  # doctest: +ELLIPSIS
     <capsule object "matchcore._capi._C_API" at ...>
@@ -271,7 +616,7 @@ def c_api_capsule():
 
 
 def c_api_table_address():
-    """Address of the ``mc_api_v1`` table (for a C library loaded with ctypes/cffi)."""
+    """Address of the ``mc_api_v2`` table (for a C library loaded with ctypes/cffi)."""
     return <size_t>&_api
 
 

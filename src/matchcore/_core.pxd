@@ -153,7 +153,8 @@ cdef struct mc_book:
     int64_t now_ns
     uint32_t symbol
     uint8_t stp
-    uint8_t emit          # 0: events are not written (replay at full speed)
+    uint8_t emit          # 0: events are not written (record_events=False, replay at full speed)
+    uint64_t handle       # registry handle (matchcore._handles), 0 if not registered
 
 
 # ---- lifecycle ----

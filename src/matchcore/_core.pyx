@@ -16,6 +16,7 @@ from libc.string cimport memcpy, memmove, memset, memcmp
 import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from matchcore._handles cimport mc_handle_new, mc_handle_release, mc_handle_set, MC_H_BOOK
 from matchcore._map cimport (
     GOLDEN, _home, _map_init, _map_find, _map_probe, _map_put, _map_erase, _map_clear, _map_grow,
     _map_dup,
@@ -180,6 +181,7 @@ cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
     c.index.tab = _map_dup(&b.index)
     c.ev = <mc_event*>malloc(b.ev_cap * sizeof(mc_event))
     c.n_ev = 0
+    c.handle = 0          # a copy is a new object: its owner registers it
     if not ok or c.index.tab == NULL or c.ev == NULL:
         mc_book_free(c)
         return NULL
@@ -1131,10 +1133,12 @@ cdef int mc_snapshot_restore(mc_book* b, const uint8_t* data, int64_t n) noexcep
     if rc < 0:
         return rc
     cdef uint8_t emit = b.emit
+    cdef uint64_t handle = b.handle
     cdef mc_book tmp = b[0]
     b[0] = nb[0]
     nb[0] = tmp
     b.emit = emit
+    b.handle = handle
     mc_book_free(nb)
     return 0
 
@@ -1370,9 +1374,19 @@ cdef class OrderBook:
         self._b = mc_book_new(mode, capacity)
         if self._b == NULL:
             raise MemoryError()
+        self._b.handle = mc_handle_new(self._b, MC_H_BOOK, 0)
+        if self._b.handle == 0:
+            mc_book_free(self._b)
+            self._b = NULL
+            raise MemoryError("matchcore: no handle left for a new book")
         self.record_events = record_events
+        # A book that records no events writes none, whoever calls it (Python, C, Numba).
+        self._b.emit = 1 if record_events else 0
 
     def __dealloc__(self):
+        if self._b != NULL:
+            # The handle dies first: from here on every C/Numba call with it is refused.
+            mc_handle_release(self._b.handle)
         mc_book_free(self._b)
         self._b = NULL
 
@@ -1551,8 +1565,11 @@ cdef class OrderBook:
         cdef int64_t start = b.n_ev
         cdef int64_t done
         cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
+        cdef uint8_t emit = b.emit
+        b.emit = 1        # the batch's events are returned even when the book records none
         with nogil:
             done = mc_process(b, cmds, n)
+        b.emit = emit
         out = _events_array(&b.ev[start], b.n_ev - start)
         b.n_ev = start
         if done < n:
@@ -1674,6 +1691,8 @@ cdef class OrderBook:
         cdef mc_book* nb = mc_book_copy(self._b)
         if nb == NULL:
             raise MemoryError()
+        nb.handle = c._b.handle
+        mc_handle_set(nb.handle, nb)
         mc_book_free(c._b)
         c._b = nb
         return c
@@ -1684,18 +1703,40 @@ cdef class OrderBook:
     # ---- embedding: raw handle, allocation-free depth, snapshots ----
 
     @property
-    def address(self):
-        """The book's ``mc_book*`` as an int, for the C function table and Numba.
+    def handle(self):
+        """The book's checked handle (a positive int) for the C function table and Numba.
 
-        Ownership: the pointer belongs to this object. It stays valid (and the same value,
-        also across :meth:`clear` and :meth:`restore`) exactly as long as this OrderBook is
-        alive, so keep a reference for as long as C or compiled code uses the handle, and
-        never pass it to ``book_free``. Do not use it from two threads at once.
+        Every table call validates it against the process-wide registry before touching the
+        book: once this OrderBook is gone, calls with the handle return ``-MC_ERR_HANDLE``
+        (state_hash: 0) and never touch freed memory. The handle is constant for the book's
+        life (also across :meth:`clear` and :meth:`restore`) and never reissued. Do not use one
+        book from two threads at once. O(1).
+
+        >>> book = OrderBook(); book.handle > 0
+        True
         """
-        return <size_t>self._b
+        return self._b.handle
+
+    @property
+    def address(self):
+        """Same as :attr:`handle` (the name older code passes to the C table and Numba)."""
+        return self._b.handle
 
     def _handle(self):
-        """Same as :attr:`address`."""
+        """Same as :attr:`handle`."""
+        return self._b.handle
+
+    @property
+    def raw_address(self):
+        """The ``mc_book*`` itself as an int: a borrowed pointer that owns nothing and is checked
+        by nothing. It is valid exactly while this OrderBook is alive (constant across
+        :meth:`clear` and :meth:`restore`); no table function accepts it (they take
+        :attr:`handle`). For code compiled against the core's own structs (Cython
+        ``cimport matchcore._core``), ctypes views in tests, and debugging. O(1).
+
+        >>> book = OrderBook(); book.raw_address != book.handle
+        True
+        """
         return <size_t>self._b
 
     def depth_into(self, int64_t[:, ::1] bids_out, int64_t[:, ::1] asks_out):

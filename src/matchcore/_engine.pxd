@@ -30,6 +30,8 @@ cdef struct mc_engine:
     int64_t ev_cap
     int64_t now_ns
     uint64_t names_hash      # order-independent hash of the symbol names (set from Python)
+    uint8_t emit             # 0: no events are written (record_events=False), as for a book
+    uint64_t handle          # registry handle (matchcore._handles) of the Python Engine
 
 cdef mc_engine* mc_engine_new() noexcept nogil
 cdef int mc_engine_reindex(mc_engine* e) noexcept nogil
@@ -37,6 +39,7 @@ cdef void mc_engine_free(mc_engine* e) noexcept nogil
 cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexcept nogil
 cdef mc_book* mc_engine_book(const mc_engine* e, uint32_t symbol) noexcept nogil
 cdef int32_t mc_engine_slot(const mc_engine* e, uint32_t symbol) noexcept nogil
+cdef void mc_engine_set_emit(mc_engine* e, uint8_t emit) noexcept nogil
 
 cdef void mc_engine_set_time(mc_engine* e, int64_t ts_ns) noexcept nogil
 cdef int64_t mc_engine_submit(mc_engine* e, uint32_t symbol, uint64_t oid, int side, int64_t price,

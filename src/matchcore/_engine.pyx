@@ -28,6 +28,7 @@ from matchcore._core cimport mc_level, mc_order
 from matchcore.durability._journal cimport (
     JournalWriter, mc_journal, mc_journal_command, mc_journal_fills, mc_journal_commit,
 )
+from matchcore._handles cimport mc_handle_new, mc_handle_release, MC_H_ENGINE
 from matchcore._core import (
     COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
 )
@@ -44,6 +45,7 @@ cdef mc_engine* mc_engine_new() noexcept nogil:
     if e == NULL:
         return NULL
     e.ev_cap = 1024
+    e.emit = 1
     e.ev = <mc_event*>malloc(e.ev_cap * sizeof(mc_event))
     if e.ev == NULL or _map_init(&e.sym_index, 8) < 0 or _map_init(&e.oid_index, 512) < 0:
         mc_engine_free(e)
@@ -66,6 +68,14 @@ cdef void mc_engine_free(mc_engine* e) noexcept nogil:
 
 cdef int32_t mc_engine_slot(const mc_engine* e, uint32_t symbol) noexcept nogil:
     return _map_find(&e.sym_index, symbol)
+
+
+cdef void mc_engine_set_emit(mc_engine* e, uint8_t emit) noexcept nogil:
+    """Switch event recording of the engine and all its books (record_events)."""
+    e.emit = emit
+    cdef int32_t k
+    for k in range(e.n_books):
+        e.books[k].emit = emit
 
 
 cdef mc_book* mc_engine_book(const mc_engine* e, uint32_t symbol) noexcept nogil:
@@ -112,7 +122,7 @@ cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexc
     e.cfg[k].max_qty = 0
     e.cfg[k].max_notional = 0
     b.symbol = symbol
-    b.emit = 1
+    b.emit = e.emit
     _map_upsert(&e.sym_index, symbol, k)
     e.n_books += 1
     return k
@@ -178,6 +188,8 @@ cdef inline void _lend(mc_engine* e, mc_book* b) noexcept nogil:
 
 cdef inline void _reject(mc_engine* e, uint32_t symbol, uint64_t oid, int side, int64_t price,
                          int64_t qty, uint64_t owner, int reason) noexcept nogil:
+    if not e.emit:
+        return
     cdef mc_event* v = &e.ev[e.n_ev]
     e.n_ev += 1
     v.ts_ns = e.now_ns
@@ -628,6 +640,13 @@ cdef class Engine:
         self._e = mc_engine_new()
         if self._e == NULL:
             raise MemoryError()
+        self._e.handle = mc_handle_new(self._e, MC_H_ENGINE, 0)
+        if self._e.handle == 0:
+            mc_engine_free(self._e)
+            self._e = NULL
+            raise MemoryError("matchcore: no handle left for a new engine")
+        # An engine that records no events writes none, whoever calls it (Python, C, Numba).
+        self._e.emit = 1 if record_events else 0
         self._stp = mode
         self.record_events = record_events
         self._books = []
@@ -644,6 +663,11 @@ cdef class Engine:
             self._attach_journal(jc, jt)
 
     def __dealloc__(self):
+        if self._e != NULL:
+            # The handle dies first: every C/Numba call with it is refused from here on. The
+            # books are the OrderBook objects in self._books: they are released with them (a
+            # book still referenced elsewhere, e.g. eng.book(s), lives on as a standalone book).
+            mc_handle_release(self._e.handle)
         mc_engine_free(self._e)
         self._e = NULL
 
@@ -670,7 +694,9 @@ cdef class Engine:
         if name is not None and len(name.encode("utf-8")) > 4096:
             raise ValueError("symbol name longer than 4096 bytes (UTF-8)")
         self._check_journal()
-        cdef OrderBook book = _OrderBook(self._stp, record_events=True, capacity=capacity)
+        # A book writes events when its engine does (record_events, or trade capture).
+        cdef OrderBook book = _OrderBook(self._stp, record_events=self._e.emit != 0,
+                                         capacity=capacity)
         cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
         if k == -2:
             raise MemoryError()
@@ -896,19 +922,23 @@ cdef class Engine:
         cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
         cdef mc_journal* jc = self._jcp
         cdef mc_journal* jt = self._jtp
+        cdef uint8_t emit = e.emit
+        if jc != NULL:
+            self._check_journal()
+        mc_engine_set_emit(e, 1)    # the batch's events are returned even when none are recorded
         if jc == NULL:
             with nogil:
                 done = mc_engine_process(e, cmds, n)
         else:
-            self._check_journal()
             with nogil:
                 done = _process_journaled(e, jc, jt, cmds, n)
                 mc_journal_commit(jc)
                 if jt != NULL:
                     mc_journal_commit(jt)
-            if jc.err != 0 or (jt != NULL and jt.err != 0):
-                e.n_ev = start
-                self._check_journal()
+        mc_engine_set_emit(e, emit)
+        if jc != NULL and (jc.err != 0 or (jt != NULL and jt.err != 0)):
+            e.n_ev = start
+            self._check_journal()
         out = _events_array(&e.ev[start], e.n_ev - start)
         e.n_ev = start
         if done < n:
@@ -960,6 +990,10 @@ cdef class Engine:
         self._jcp = commands._j
         self._jt = trades
         self._jtp = trades._j if trades is not None else NULL
+        if trades is not None:
+            # Trade capture reads the fills from the events, so the books write them even with
+            # record_events=False (the per-call methods still drop them after each call).
+            mc_engine_set_emit(self._e, 1)
 
     def _reindex(self):
         """Rebuild the order-id routing from the books (after in-place book restores)."""
@@ -1135,18 +1169,41 @@ cdef class Engine:
         return mc_engine_state_hash(self._e)
 
     @property
+    def handle(self):
+        """The engine's checked handle (a positive int) for the C function table and Numba.
+
+        Validated on every table call: once this Engine is gone, calls with it return
+        ``-MC_ERR_HANDLE`` and never touch freed memory. The books' handles (``engine_book``,
+        ``eng.book(s).handle``) live as long as their OrderBook objects: with the engine, or
+        longer if Python still holds ``eng.book(s)`` (then a standalone book). O(1).
+
+        >>> Engine().handle > 0
+        True
+        """
+        return self._handle()
+
+    @property
     def address(self):
-        """The ``mc_engine*`` as an int for the C function table and Numba; valid while this
-        Engine is alive (keep a reference while compiled code uses it). Refused for a journaled
-        engine: commands entered through the C table would bypass its journal."""
+        """Same as :attr:`handle` (the name older code passes to the C table and Numba)."""
         return self._handle()
 
     def _handle(self):
-        """Same as :attr:`address`."""
+        """Same as :attr:`handle`."""
         if self._jc is not None:
             raise ValueError("a journaled Engine is driven through its Python methods and "
                              "process() only: the C function table and Numba would bypass "
                              "the journal")
+        return self._e.handle
+
+    @property
+    def raw_address(self):
+        """The ``mc_engine*`` as an int: a borrowed pointer, owning nothing, checked by nothing,
+        valid while this Engine is alive; no table function takes it (they take :attr:`handle`).
+        O(1).
+
+        >>> eng = Engine(); eng.raw_address != eng.handle
+        True
+        """
         return <size_t>self._e
 
     def check_invariants(self):

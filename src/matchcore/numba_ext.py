@@ -4,8 +4,11 @@ Importing this module (and only this module) imports Numba. It registers every f
 C table (include/matchcore.h) with LLVM under the name ``matchcore_<field>`` and defines Numba
 intrinsics that call those symbols by name, so compiled code holds no process-specific address
 and ``@njit(cache=True)`` works across processes (the symbols are registered again when this
-module is imported, before cached code is loaded). No object mode, no jitclass: a book is its
-handle, the int ``OrderBook.address`` (an engine: ``Engine.address``).
+module is imported, before cached code is loaded). No object mode, no jitclass.
+
+Pass the ``OrderBook`` (or ``Engine``) itself: it is a Numba type (:data:`book_type`,
+:data:`engine_type`) that unboxes to the object's checked handle, and Numba holds the object
+for the whole call, so the book cannot be freed while compiled code uses it:
 
 >>> import numba, matchcore as mc
 >>> from matchcore import numba_ext as mcn
@@ -13,18 +16,23 @@ handle, the int ``OrderBook.address`` (an engine: ``Engine.address``).
 ... def buy_then_sell(book):
 ...     mcn.submit(book, 1, mc.Side.BUY, 100, 5, mc.TIF.GTC, 0, 0)
 ...     return mcn.submit(book, 2, mc.Side.SELL, 100, 3, mc.TIF.GTC, 0, 0)
->>> book = mc.OrderBook(); buy_then_sell(book.address)
+>>> buy_then_sell(mc.OrderBook())
 3
 
-Ownership: the handle is a borrowed pointer. Keep the OrderBook (or Engine) alive for as long
-as compiled code uses its handle; never pass it to ``book_free``.
+The int handle (``book.handle``, also ``book.address``) works too, e.g. kept in an array of
+books; it does not keep the book alive, but every call validates it first: once the book is
+gone, calls return ``-MC_ERR_HANDLE`` (-101; ``state_hash`` 0) instead of touching freed
+memory. A book handle given where an engine is expected (or the reverse) is refused the same
+way; passing an ``OrderBook`` where an ``Engine`` is expected is a typing error.
 
 Every intrinsic has the C signature of its table field (``matchcore.h``): integer arguments of
 any width are converted, pointer arguments take an int address or a C-contiguous numpy array
-(its data pointer is passed; sizes are the caller's responsibility, see the array helpers
-:func:`depth_into`, :func:`drain_events` and :func:`drain_events_owner` that pass the array
-length). :func:`best`, :func:`get` and :func:`engine_get` return tuples instead of writing
-through pointers.
+(its data pointer is passed). Where a count goes with an array (``depth``, ``depth_orders``,
+``process_raw``, the ``drain_events*_raw`` functions, ``snapshot_write``,
+``snapshot_restore``), the count is clamped to what the array holds, so an array cannot be
+overrun (``apply`` given an array shorter than one command returns -MC_R_INVALID_COMMAND);
+with a raw int address the size is the caller's responsibility. :func:`best`,
+:func:`get` and :func:`engine_get` return tuples instead of writing through pointers.
 """
 from __future__ import annotations
 
@@ -33,68 +41,148 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.datamodel import models
 from numba.core.errors import TypingError
 from numba.core.typing import signature
-from numba.extending import intrinsic
+from numba.extending import NativeValue, intrinsic, register_model, typeof_impl, unbox
 
 from matchcore._capi import c_api_addresses
-from matchcore._core import COMMAND_DTYPE, EVENT_DTYPE
+from matchcore._core import COMMAND_DTYPE, EVENT_DTYPE, OrderBook
+from matchcore._engine import Engine
 
 __all__ = [
-    "ADDRESSES", "EVENT_DTYPE", "COMMAND_DTYPE", "depth_into", "drain_events",
-    "drain_events_owner", "engine_drain_events", "engine_drain_events_owner", "process",
-    "engine_process", "best", "get", "engine_get",
+    "ADDRESSES", "EVENT_DTYPE", "COMMAND_DTYPE", "ERR_HANDLE", "BookType", "EngineType",
+    "book_type", "engine_type", "depth_into", "drain_events", "drain_events_owner",
+    "engine_drain_events", "engine_drain_events_owner", "process", "engine_process", "best",
+    "get", "engine_get",
 ]
+
+#: What a call with a freed, foreign or garbage handle returns, negated (MC_ERR_HANDLE).
+ERR_HANDLE = 101
+
+
+# ---- OrderBook / Engine as Numba types: unboxed to their checked handle ----
+
+class BookType(types.Type):
+    """Numba type of a ``matchcore.OrderBook`` argument: its value is the book's handle."""
+
+    def __init__(self):
+        super().__init__(name="matchcore.OrderBook")
+
+
+class EngineType(types.Type):
+    """Numba type of a ``matchcore.Engine`` argument: its value is the engine's handle."""
+
+    def __init__(self):
+        super().__init__(name="matchcore.Engine")
+
+
+book_type = BookType()
+engine_type = EngineType()
+
+
+@typeof_impl.register(OrderBook)
+def _typeof_book(val, c):
+    return book_type
+
+
+@typeof_impl.register(Engine)
+def _typeof_engine(val, c):
+    return engine_type
+
+
+@register_model(BookType)
+@register_model(EngineType)
+class _HandleModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, ir.IntType(64))
+
+
+def _unbox_handle(typ, obj, c):
+    # The handle is read from the object's ``handle`` property; the dispatcher holds the object
+    # (the call's argument) until the compiled function returns.
+    builder = c.builder
+    attr = c.pyapi.object_getattr_string(obj, "handle")
+    res = cgutils.alloca_once_value(builder, ir.Constant(ir.IntType(64), 0))
+    with builder.if_then(cgutils.is_not_null(builder, attr), likely=True):
+        builder.store(c.pyapi.long_as_ulonglong(attr), res)
+        c.pyapi.decref(attr)
+    return NativeValue(builder.load(res), is_error=c.pyapi.c_api_error())
+
+
+unbox(BookType)(_unbox_handle)
+unbox(EngineType)(_unbox_handle)
 
 #: {table field: function address} of this process; the symbol of field f is "matchcore_" + f.
 ADDRESSES = c_api_addresses()
 for _name, _addr in ADDRESSES.items():
     _llvm.add_symbol("matchcore_" + _name, _addr)
 
-# Argument kinds: p = pointer (handle, address or array), i = C int, i64, u64, u32.
+# Argument kinds: b = book (OrderBook or its int handle), e = engine (Engine or its int handle),
+# p = pointer (int address or array), i = C int, i64, u64, u32.
 _NB = {"i": types.int32, "i64": types.int64, "u64": types.uint64, "u32": types.uint32,
-       "p": types.intp, "v": types.none}
+       "p": types.intp, "b": types.uint64, "e": types.uint64}
 _LL = {"i": ir.IntType(32), "i64": ir.IntType(64), "u64": ir.IntType(64), "u32": ir.IntType(32),
-       "p": ir.IntType(8).as_pointer(), "v": ir.VoidType()}
+       "p": ir.IntType(8).as_pointer(), "b": ir.IntType(64), "e": ir.IntType(64)}
 
 # field: (return kind, argument kinds) -- the C signatures of include/matchcore.h
 _SIGS = {
-    "book_new": ("p", ("i", "i64")),
-    "book_free": ("v", ("p",)),
-    "book_copy": ("p", ("p",)),
-    "book_clear": ("i", ("p",)),
-    "set_time": ("v", ("p", "i64")),
-    "submit": ("i64", ("p", "u64", "i", "i64", "i64", "i", "u64", "i")),
-    "market": ("i64", ("p", "u64", "i", "i64", "u64")),
-    "cancel": ("i64", ("p", "u64")),
-    "modify": ("i64", ("p", "u64", "i64", "i64")),
-    "apply": ("i64", ("p", "p")),
-    "process_raw": ("i64", ("p", "p", "i64")),
-    "depth": ("i64", ("p", "i", "i64", "p")),
-    "depth_orders": ("i64", ("p", "i", "i64", "p")),
-    "queue_position": ("i64", ("p", "u64")),
-    "count": ("i64", ("p",)),
-    "level_count": ("i64", ("p", "i")),
-    "state_hash": ("u64", ("p",)),
-    "pending_events": ("i64", ("p",)),
-    "drain_events_raw": ("i64", ("p", "p", "i64")),
-    "drain_events_owner_raw": ("i64", ("p", "u64", "p", "i64")),
-    "clear_events": ("v", ("p",)),
-    "snapshot_size": ("i64", ("p",)),
-    "snapshot_write": ("i64", ("p", "p", "i64")),
-    "snapshot_restore": ("i", ("p", "p", "i64")),
-    "engine_set_time": ("v", ("p", "i64")),
-    "engine_submit": ("i64", ("p", "u32", "u64", "i", "i64", "i64", "i", "u64", "i")),
-    "engine_market": ("i64", ("p", "u32", "u64", "i", "i64", "u64")),
-    "engine_cancel": ("i64", ("p", "u32", "u64")),
-    "engine_modify": ("i64", ("p", "u32", "u64", "i64", "i64")),
-    "engine_process_raw": ("i64", ("p", "p", "i64")),
-    "engine_book": ("p", ("p", "u32")),
-    "engine_count": ("i64", ("p",)),
-    "engine_state_hash": ("u64", ("p",)),
-    "engine_pending_events": ("i64", ("p",)),
-    "engine_drain_events_raw": ("i64", ("p", "p", "i64")),
-    "engine_drain_events_owner_raw": ("i64", ("p", "u64", "p", "i64")),
+    "book_new": ("b", ("i", "i64")),
+    "book_free": ("i", ("b",)),
+    "book_copy": ("b", ("b",)),
+    "book_clear": ("i", ("b",)),
+    "book_valid": ("i", ("b",)),
+    "engine_valid": ("i", ("e",)),
+    "set_time": ("i", ("b", "i64")),
+    "submit": ("i64", ("b", "u64", "i", "i64", "i64", "i", "u64", "i")),
+    "market": ("i64", ("b", "u64", "i", "i64", "u64")),
+    "cancel": ("i64", ("b", "u64")),
+    "modify": ("i64", ("b", "u64", "i64", "i64")),
+    "apply": ("i64", ("b", "p")),
+    "process_raw": ("i64", ("b", "p", "i64")),
+    "depth": ("i64", ("b", "i", "i64", "p")),
+    "depth_orders": ("i64", ("b", "i", "i64", "p")),
+    "queue_position": ("i64", ("b", "u64")),
+    "count": ("i64", ("b",)),
+    "level_count": ("i64", ("b", "i")),
+    "state_hash": ("u64", ("b",)),
+    "pending_events": ("i64", ("b",)),
+    "drain_events_raw": ("i64", ("b", "p", "i64")),
+    "drain_events_owner_raw": ("i64", ("b", "u64", "p", "i64")),
+    "clear_events": ("i", ("b",)),
+    "snapshot_size": ("i64", ("b",)),
+    "snapshot_write": ("i64", ("b", "p", "i64")),
+    "snapshot_restore": ("i", ("b", "p", "i64")),
+    "engine_set_time": ("i", ("e", "i64")),
+    "engine_submit": ("i64", ("e", "u32", "u64", "i", "i64", "i64", "i", "u64", "i")),
+    "engine_market": ("i64", ("e", "u32", "u64", "i", "i64", "u64")),
+    "engine_cancel": ("i64", ("e", "u32", "u64")),
+    "engine_modify": ("i64", ("e", "u32", "u64", "i64", "i64")),
+    "engine_process_raw": ("i64", ("e", "p", "i64")),
+    "engine_book": ("b", ("e", "u32")),
+    "engine_count": ("i64", ("e",)),
+    "engine_state_hash": ("u64", ("e",)),
+    "engine_pending_events": ("i64", ("e",)),
+    "engine_drain_events_raw": ("i64", ("e", "p", "i64")),
+    "engine_drain_events_owner_raw": ("i64", ("e", "u64", "p", "i64")),
+}
+
+# field: (array argument, count argument, bytes per counted item): when the array argument is a
+# numpy array, the count passed to C is clamped to what the array holds (count None: one record
+# is read; an array shorter than that gives -MC_R_INVALID_COMMAND without a call).
+_R_INVALID_COMMAND = 8
+_BOUNDS = {
+    "apply": (1, None, 48),
+    "process_raw": (1, 2, 48),
+    "depth": (3, 2, 16),
+    "depth_orders": (3, 2, 24),
+    "drain_events_raw": (1, 2, 64),
+    "drain_events_owner_raw": (2, 3, 64),
+    "snapshot_write": (1, 2, 1),
+    "snapshot_restore": (1, 2, 1),
+    "engine_process_raw": (1, 2, 48),
+    "engine_drain_events_raw": (1, 2, 64),
+    "engine_drain_events_owner_raw": (2, 3, 64),
 }
 
 
@@ -102,7 +190,16 @@ def _symbol(pyname: str) -> str:
     return "matchcore_" + pyname.replace("_raw", "")
 
 
+_HANDLE_TYPES = {"b": (BookType, "an OrderBook or a book handle"),
+                 "e": (EngineType, "an Engine or an engine handle")}
+
+
 def _check_arg(cname, i, kind, ty):
+    if kind in _HANDLE_TYPES:
+        cls, what = _HANDLE_TYPES[kind]
+        if isinstance(ty, cls) or isinstance(ty, (types.Integer, types.IntEnumMember)):
+            return
+        raise TypingError(f"{cname}: argument {i} must be {what} (int), got {ty}")
     ok = (isinstance(ty, (types.Integer, types.Boolean, types.IntEnumMember)) or
           (kind == "p" and isinstance(ty, (types.Array, types.CPointer, types.RawPointer))))
     if not ok:
@@ -113,6 +210,10 @@ def _check_arg(cname, i, kind, ty):
 
 
 def _lower_arg(context, builder, kind, ty, val):
+    if kind in _HANDLE_TYPES:
+        if isinstance(ty, (BookType, EngineType)):
+            return val
+        return context.cast(builder, val, ty, types.uint64)
     if kind != "p":
         return context.cast(builder, val, ty, _NB[kind])
     i8p = _LL["p"]
@@ -129,19 +230,38 @@ def _call(builder, cname, ret, kinds, vals):
     return builder.call(fn, vals)
 
 
-def _typer(cname, ret, kinds, argtys):
+def _clamp_count(context, builder, arrty, arrval, count, unit):
+    """min(count, bytes the array holds // unit): the C function cannot write past the array."""
+    arr = context.make_array(arrty)(context, builder, arrval)
+    nbytes = builder.mul(arr.nitems, arr.itemsize)
+    cap = builder.sdiv(nbytes, ir.Constant(nbytes.type, unit))
+    cap = builder.sext(cap, count.type) if cap.type.width < count.type.width else cap
+    return builder.select(builder.icmp_signed("<", count, cap), count, cap)
+
+
+def _typer(cname, ret, kinds, argtys, bounds=None):
     for i, (k, t) in enumerate(zip(kinds, argtys)):
         _check_arg(cname, i, k, t)
 
     def codegen(context, builder, sig, args):
         vals = [_lower_arg(context, builder, k, t, v)
                 for k, t, v in zip(kinds, sig.args, args)]
-        res = _call(builder, cname, ret, kinds, vals)
-        if ret == "v":
-            return context.get_dummy_value()
-        if ret == "p":
-            return builder.ptrtoint(res, context.get_value_type(types.intp))
-        return res
+        if bounds is not None and isinstance(sig.args[bounds[0]], types.Array):
+            a, n, unit = bounds
+            if n is None:
+                # one record read from the array: an array too short for it is refused
+                arr = context.make_array(sig.args[a])(context, builder, args[a])
+                nbytes = builder.mul(arr.nitems, arr.itemsize)
+                short = builder.icmp_signed("<", nbytes, ir.Constant(nbytes.type, unit))
+                out = cgutils.alloca_once(builder, _LL[ret])
+                with builder.if_else(short, likely=False) as (refuse, call):
+                    with refuse:
+                        builder.store(ir.Constant(_LL[ret], -_R_INVALID_COMMAND), out)
+                    with call:
+                        builder.store(_call(builder, cname, ret, kinds, vals), out)
+                return builder.load(out)
+            vals[n] = _clamp_count(context, builder, sig.args[a], args[a], vals[n], unit)
+        return _call(builder, cname, ret, kinds, vals)
 
     return signature(_NB[ret], *argtys), codegen
 
@@ -149,13 +269,14 @@ def _typer(cname, ret, kinds, argtys):
 def _define(pyname, ret, kinds):
     params = ", ".join(f"a{i}" for i in range(len(kinds)))
     src = (f"def {pyname}(typingctx, {params}):\n"
-           f"    return _typer({_symbol(pyname)!r}, {ret!r}, {tuple(kinds)!r}, ({params},))\n")
+           f"    return _typer({_symbol(pyname)!r}, {ret!r}, {tuple(kinds)!r}, ({params},),\n"
+           f"                  {_BOUNDS.get(pyname)!r})\n")
     ns = {"_typer": _typer}
     exec(src, ns)
     fn = intrinsic(ns[pyname])
     fn.__doc__ = (f"Calls C ``{_symbol(pyname)}``: returns {ret}, arguments "
                   f"({', '.join(kinds)}); see the ``{pyname.replace('_raw', '')}`` field of "
-                  f"mc_api_v1 in matchcore.h.")
+                  f"mc_api_v2 in matchcore.h.")
     return fn
 
 
@@ -190,26 +311,29 @@ def _out_tuple(cname, fixed_kinds, out_kinds):
     return make
 
 
-_best = _out_tuple("matchcore_best", ("p", "i"), ("i64", "i64"))
-_get = _out_tuple("matchcore_get", ("p", "u64"), ("i", "i64", "i64"))
-_engine_get = _out_tuple("matchcore_engine_get", ("p", "u64"), ("u32", "i", "i64", "i64"))
+_best = _out_tuple("matchcore_best", ("b", "i"), ("i64", "i64"))
+_get = _out_tuple("matchcore_get", ("b", "u64"), ("i", "i64", "i64"))
+_engine_get = _out_tuple("matchcore_engine_get", ("e", "u64"), ("u32", "i", "i64", "i64"))
 
 
 @intrinsic
 def best(typingctx, book, side):
-    """(found, price, level qty) of a side's best level; found is 0 when the side is empty."""
+    """(found, price, level qty) of a side's best level; found is 1, 0 when the side is empty,
+    or -ERR_HANDLE for a dead handle."""
     return _best((book, side))
 
 
 @intrinsic
 def get(typingctx, book, order_id):
-    """(found, side, price, open qty) of a resting order; found is 0 if it is not resting."""
+    """(found, side, price, open qty) of a resting order; found is 1, 0 if it is not resting,
+    or -ERR_HANDLE for a dead handle."""
     return _get((book, order_id))
 
 
 @intrinsic
 def engine_get(typingctx, engine, order_id):
-    """(found, symbol, side, price, open qty) of an order resting in any of the engine's books."""
+    """(found, symbol, side, price, open qty) of an order resting in any of the engine's books
+    (found as for :func:`get`)."""
     return _engine_get((engine, order_id))
 
 
@@ -218,7 +342,8 @@ def engine_get(typingctx, engine, order_id):
 @njit(cache=True)
 def depth_into(book, side, out):
     """Write up to out.shape[0] levels of one side, best first, into an int64 array of shape
-    (k, 2) [price, qty]; returns the count written. No allocation."""
+    (k, 2) [price, qty]; returns the count written (-ERR_HANDLE for a dead handle). No
+    allocation."""
     if out.ndim != 2 or out.shape[1] != 2:
         raise ValueError("depth_into needs an int64 array of shape (k, 2)")
     return depth(book, side, out.shape[0], out)

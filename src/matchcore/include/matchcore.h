@@ -2,33 +2,46 @@
  * or any language with a C FFI, without the Python interpreter in between.
  *
  * The functions are the ones the Python methods call (one implementation); they are reached
- * through a table of function pointers, `mc_api_v1`, that the extension module publishes as the
+ * through a table of function pointers, `mc_api_v2`, that the extension module publishes as the
  * PyCapsule "matchcore._capi._C_API" (and, as plain addresses, through
  * matchcore.c_api_addresses()). Get it once, then call freely: no function in the table needs
  * the GIL or touches Python objects.
  *
  *   #include <Python.h>          // before matchcore.h: enables mc_import_api()
  *   #include "matchcore.h"       // directory: matchcore.get_include()
- *   const mc_api_v1* api = mc_import_api();        // with the GIL held, NULL + exception on error
- *   mc_book* b = api->book_new(MC_STP_CANCEL_RESTING, 1024);
+ *   const mc_api_v2* api = mc_import_api();        // with the GIL held, NULL + exception on error
+ *   mc_book_h b = api->book_new(MC_STP_CANCEL_RESTING, 1024);     // 0 when out of memory
  *   api->set_time(b, 1000);
  *   api->submit(b, 1, MC_SELL, 101, 5, MC_GTC, 0, 0);
  *   int64_t done = api->submit(b, 2, MC_BUY, 101, 3, MC_GTC, 0, 0);   // 3
  *   mc_event ev[16]; int64_t n = api->drain_events(b, ev, 16);
  *   api->book_free(b);
+ *   api->submit(b, 3, MC_BUY, 101, 1, MC_GTC, 0, 0);             // -MC_ERR_HANDLE: refused
+ *
+ * Handles: books and engines are named by checked handles (mc_book_h / mc_engine_h, 64-bit
+ * values), not pointers. A handle is a slot and a generation in a process-wide registry; every
+ * call validates it (a bounds check and one compare, no access to the object) before the object
+ * is used, and freeing an object moves its slot to a new generation. A call with the handle of a
+ * freed book or engine, a book handle where an engine is expected (or the reverse), 0, or any
+ * other value that was never issued returns -MC_ERR_HANDLE (state_hash: 0; book_new, book_copy,
+ * engine_book: 0) and touches no memory but the registry's. Handles are never reissued.
  *
  * Conventions: prices are positive integer ticks, quantities integer lots, order ids uint64,
  * timestamps int64 ns. Order entry returns the qty executed (>= 0) or -reason (a MC_R_* code;
  * -MC_ERR_NOMEM when memory ran out, the book then unchanged). Every operation appends its
- * events to the book's pending buffer (see drain_events); set the event timestamp with set_time
- * (process() takes it from each command's ts_ns).
+ * events to the book's pending buffer (see drain_events), unless the book records no events
+ * (made in Python with record_events=False: nothing is written, whoever calls); set the event
+ * timestamp with set_time (process() takes it from each command's ts_ns).
  *
  * Ownership: a book from book_new/book_copy belongs to the caller (free it with book_free).
- * A book handed over from Python (OrderBook.address) belongs to that Python object: it stays
- * valid exactly as long as the object is alive; never free it. A book or engine must not be
- * used from two threads at once.
+ * A book or engine handed over from Python (OrderBook.handle, Engine.handle) belongs to that
+ * Python object: the handle works exactly as long as the object is alive, and book_free refuses
+ * it. The books of an engine (engine_book) belong to the Python Engine's OrderBook objects.
+ * A book or engine must not be used from two threads at once (different ones may).
+ * Raw pointers (OrderBook.raw_address) are borrowed pointers that own nothing: no function here
+ * accepts one.
  *
- * Compatibility: fields are only ever appended to mc_api_v1; check `version` and `size`
+ * Compatibility: fields are only ever appended to mc_api_v2; check `version` and `size`
  * (mc_import_api does). The structs below have the exact layout of matchcore.EVENT_DTYPE and
  * matchcore.COMMAND_DTYPE, so numpy arrays of those dtypes can be passed as mc_event* /
  * mc_command*.
@@ -43,7 +56,7 @@
 extern "C" {
 #endif
 
-#define MC_API_VERSION 1
+#define MC_API_VERSION 2   /* 2: checked handles instead of pointers */
 #define MC_CAPSULE_NAME "matchcore._capi._C_API"
 
 enum { MC_BUY = 0, MC_SELL = 1 };
@@ -62,15 +75,15 @@ enum {
     MC_R_NOTIONAL_ABOVE_MAX = 13, MC_R_CANCEL_REQUESTED = 20, MC_R_SELF_TRADE = 21,
     MC_R_IOC_REMAINDER = 22, MC_R_MARKET_REMAINDER = 23, MC_R_FOK_NOT_FILLABLE = 24
 };
-enum { MC_ERR_NOMEM = 100 };
+enum { MC_ERR_NOMEM = 100, MC_ERR_HANDLE = 101 };  /* returned negated */
 /* snapshot_restore errors (returned negated) */
 enum {
     MC_SNAP_E_MAGIC = 1, MC_SNAP_E_VERSION = 2, MC_SNAP_E_TRUNCATED = 3, MC_SNAP_E_CHECKSUM = 4,
     MC_SNAP_E_CORRUPT = 5, MC_SNAP_E_NOMEM = 6
 };
 
-typedef struct mc_book mc_book;       /* opaque: one order book */
-typedef struct mc_engine mc_engine;   /* opaque: books keyed by symbol id */
+typedef uint64_t mc_book_h;     /* checked handle of one order book (0 is never valid) */
+typedef uint64_t mc_engine_h;   /* checked handle of an engine: books keyed by symbol id */
 
 /* One event, 64 bytes (matchcore.EVENT_DTYPE). */
 typedef struct mc_event {
@@ -115,67 +128,70 @@ MC_STATIC_ASSERT(offsetof(mc_command, symbol) == 40 && offsetof(mc_command, post
                  "mc_command layout differs from COMMAND_DTYPE");
 
 /* Function types of the table (names say what the table field is). */
-typedef mc_book* (*mc_book_new_fn)(int stp, int64_t capacity);
-typedef void (*mc_book_free_fn)(mc_book* b);
-typedef mc_book* (*mc_book_copy_fn)(const mc_book* b);
-typedef int (*mc_book_clear_fn)(mc_book* b);
-typedef void (*mc_set_time_fn)(mc_book* b, int64_t ts_ns);
-typedef int64_t (*mc_submit_fn)(mc_book* b, uint64_t order_id, int side, int64_t price,
+typedef mc_book_h (*mc_book_new_fn)(int stp, int64_t capacity);
+typedef int (*mc_book_free_fn)(mc_book_h b);
+typedef mc_book_h (*mc_book_copy_fn)(mc_book_h b);
+typedef int (*mc_book_clear_fn)(mc_book_h b);
+typedef int (*mc_valid_fn)(uint64_t handle);
+typedef int (*mc_set_time_fn)(mc_book_h b, int64_t ts_ns);
+typedef int64_t (*mc_submit_fn)(mc_book_h b, uint64_t order_id, int side, int64_t price,
                                 int64_t qty, int tif, uint64_t owner, int post_only);
-typedef int64_t (*mc_market_fn)(mc_book* b, uint64_t order_id, int side, int64_t qty,
+typedef int64_t (*mc_market_fn)(mc_book_h b, uint64_t order_id, int side, int64_t qty,
                                 uint64_t owner);
-typedef int64_t (*mc_cancel_fn)(mc_book* b, uint64_t order_id);
-typedef int64_t (*mc_modify_fn)(mc_book* b, uint64_t order_id, int64_t qty, int64_t price);
-typedef int64_t (*mc_apply_fn)(mc_book* b, const mc_command* cmd);
-typedef int64_t (*mc_process_fn)(mc_book* b, const mc_command* cmds, int64_t n);
-typedef int (*mc_best_fn)(const mc_book* b, int side, int64_t* price, int64_t* qty);
-typedef int64_t (*mc_depth_fn)(const mc_book* b, int side, int64_t n, int64_t* out);
-typedef int (*mc_get_fn)(const mc_book* b, uint64_t order_id, int* side, int64_t* price,
+typedef int64_t (*mc_cancel_fn)(mc_book_h b, uint64_t order_id);
+typedef int64_t (*mc_modify_fn)(mc_book_h b, uint64_t order_id, int64_t qty, int64_t price);
+typedef int64_t (*mc_apply_fn)(mc_book_h b, const mc_command* cmd);
+typedef int64_t (*mc_process_fn)(mc_book_h b, const mc_command* cmds, int64_t n);
+typedef int (*mc_best_fn)(mc_book_h b, int side, int64_t* price, int64_t* qty);
+typedef int64_t (*mc_depth_fn)(mc_book_h b, int side, int64_t n, int64_t* out);
+typedef int (*mc_get_fn)(mc_book_h b, uint64_t order_id, int* side, int64_t* price,
                          int64_t* qty);
-typedef int64_t (*mc_queue_position_fn)(const mc_book* b, uint64_t order_id);
-typedef int64_t (*mc_count_fn)(const mc_book* b);
-typedef int64_t (*mc_level_count_fn)(const mc_book* b, int side);
-typedef uint64_t (*mc_state_hash_fn)(const mc_book* b);
-typedef int64_t (*mc_pending_events_fn)(const mc_book* b);
-typedef int64_t (*mc_drain_events_fn)(mc_book* b, mc_event* out, int64_t cap);
-typedef int64_t (*mc_drain_events_owner_fn)(mc_book* b, uint64_t owner, mc_event* out,
+typedef int64_t (*mc_queue_position_fn)(mc_book_h b, uint64_t order_id);
+typedef int64_t (*mc_count_fn)(mc_book_h b);
+typedef int64_t (*mc_level_count_fn)(mc_book_h b, int side);
+typedef uint64_t (*mc_state_hash_fn)(mc_book_h b);
+typedef int64_t (*mc_pending_events_fn)(mc_book_h b);
+typedef int64_t (*mc_drain_events_fn)(mc_book_h b, mc_event* out, int64_t cap);
+typedef int64_t (*mc_drain_events_owner_fn)(mc_book_h b, uint64_t owner, mc_event* out,
                                             int64_t cap);
-typedef void (*mc_clear_events_fn)(mc_book* b);
-typedef int64_t (*mc_snapshot_size_fn)(const mc_book* b);
-typedef int64_t (*mc_snapshot_write_fn)(const mc_book* b, uint8_t* out, int64_t cap);
-typedef int (*mc_snapshot_restore_fn)(mc_book* b, const uint8_t* data, int64_t n);
+typedef int (*mc_clear_events_fn)(mc_book_h b);
+typedef int64_t (*mc_snapshot_size_fn)(mc_book_h b);
+typedef int64_t (*mc_snapshot_write_fn)(mc_book_h b, uint8_t* out, int64_t cap);
+typedef int (*mc_snapshot_restore_fn)(mc_book_h b, const uint8_t* data, int64_t n);
 
-typedef void (*mc_engine_set_time_fn)(mc_engine* e, int64_t ts_ns);
-typedef int64_t (*mc_engine_submit_fn)(mc_engine* e, uint32_t symbol, uint64_t order_id,
+typedef int (*mc_engine_set_time_fn)(mc_engine_h e, int64_t ts_ns);
+typedef int64_t (*mc_engine_submit_fn)(mc_engine_h e, uint32_t symbol, uint64_t order_id,
                                        int side, int64_t price, int64_t qty, int tif,
                                        uint64_t owner, int post_only);
-typedef int64_t (*mc_engine_market_fn)(mc_engine* e, uint32_t symbol, uint64_t order_id,
+typedef int64_t (*mc_engine_market_fn)(mc_engine_h e, uint32_t symbol, uint64_t order_id,
                                        int side, int64_t qty, uint64_t owner);
-typedef int64_t (*mc_engine_cancel_fn)(mc_engine* e, uint32_t symbol, uint64_t order_id);
-typedef int64_t (*mc_engine_modify_fn)(mc_engine* e, uint32_t symbol, uint64_t order_id,
+typedef int64_t (*mc_engine_cancel_fn)(mc_engine_h e, uint32_t symbol, uint64_t order_id);
+typedef int64_t (*mc_engine_modify_fn)(mc_engine_h e, uint32_t symbol, uint64_t order_id,
                                        int64_t qty, int64_t price);
-typedef int64_t (*mc_engine_process_fn)(mc_engine* e, const mc_command* cmds, int64_t n);
-typedef mc_book* (*mc_engine_book_fn)(const mc_engine* e, uint32_t symbol);
-typedef int (*mc_engine_get_fn)(const mc_engine* e, uint64_t order_id, uint32_t* symbol,
+typedef int64_t (*mc_engine_process_fn)(mc_engine_h e, const mc_command* cmds, int64_t n);
+typedef mc_book_h (*mc_engine_book_fn)(mc_engine_h e, uint32_t symbol);
+typedef int (*mc_engine_get_fn)(mc_engine_h e, uint64_t order_id, uint32_t* symbol,
                                 int* side, int64_t* price, int64_t* qty);
-typedef int64_t (*mc_engine_count_fn)(const mc_engine* e);
-typedef uint64_t (*mc_engine_state_hash_fn)(const mc_engine* e);
-typedef int64_t (*mc_engine_pending_events_fn)(const mc_engine* e);
-typedef int64_t (*mc_engine_drain_events_fn)(mc_engine* e, mc_event* out, int64_t cap);
-typedef int64_t (*mc_engine_drain_events_owner_fn)(mc_engine* e, uint64_t owner, mc_event* out,
-                                                   int64_t cap);
+typedef int64_t (*mc_engine_count_fn)(mc_engine_h e);
+typedef uint64_t (*mc_engine_state_hash_fn)(mc_engine_h e);
+typedef int64_t (*mc_engine_pending_events_fn)(mc_engine_h e);
+typedef int64_t (*mc_engine_drain_events_fn)(mc_engine_h e, mc_event* out, int64_t cap);
+typedef int64_t (*mc_engine_drain_events_owner_fn)(mc_engine_h e, uint64_t owner,
+                                                   mc_event* out, int64_t cap);
 
-typedef struct mc_api_v1 {
+typedef struct mc_api_v2 {
     uint32_t version;            /* MC_API_VERSION of the library */
-    uint32_t size;               /* sizeof(mc_api_v1) in the library */
+    uint32_t size;               /* sizeof(mc_api_v2) in the library */
     uint32_t event_size;         /* sizeof(mc_event) in the library */
     uint32_t command_size;       /* sizeof(mc_command) in the library */
 
     /* ---- book lifecycle ---- */
-    mc_book_new_fn book_new;             /* NULL when out of memory; stp: MC_STP_* */
-    mc_book_free_fn book_free;           /* only books you created (book_new / book_copy) */
-    mc_book_copy_fn book_copy;           /* deep copy: same state, same future events */
+    mc_book_new_fn book_new;             /* 0 when out of memory; stp: MC_STP_* */
+    mc_book_free_fn book_free;           /* 0; -MC_ERR_HANDLE unless book_new/book_copy made it */
+    mc_book_copy_fn book_copy;           /* deep copy, owned by the caller (0 on error) */
     mc_book_clear_fn book_clear;         /* remove every order, no events */
+    mc_valid_fn book_valid;              /* 1 if the handle names a live book, else 0 */
+    mc_valid_fn engine_valid;            /* 1 if the handle names a live engine, else 0 */
 
     /* ---- order entry: executed qty >= 0, or -MC_R_* / -MC_ERR_NOMEM ---- */
     mc_set_time_fn set_time;             /* ts stamped into the events of later calls */
@@ -208,35 +224,36 @@ typedef struct mc_api_v1 {
     mc_snapshot_write_fn snapshot_write; /* bytes written, -1 if cap too small */
     mc_snapshot_restore_fn snapshot_restore; /* 0, or -MC_SNAP_E_* with the book unchanged */
 
-    /* ---- multi-symbol engine (created in Python: matchcore.Engine(...).address) ---- */
+    /* ---- multi-symbol engine (created in Python: matchcore.Engine(...).handle) ---- */
     mc_engine_set_time_fn engine_set_time;
     mc_engine_submit_fn engine_submit;
     mc_engine_market_fn engine_market;
     mc_engine_cancel_fn engine_cancel;   /* by id; symbol only echoed if the id rests nowhere */
     mc_engine_modify_fn engine_modify;
     mc_engine_process_fn engine_process;
-    mc_engine_book_fn engine_book;       /* read-only use: enter orders through the engine */
+    mc_engine_book_fn engine_book;       /* 0 if unknown; read-only use: enter orders through
+                                            the engine */
     mc_engine_get_fn engine_get;
     mc_engine_count_fn engine_count;
     mc_engine_state_hash_fn engine_state_hash;
     mc_engine_pending_events_fn engine_pending_events;
     mc_engine_drain_events_fn engine_drain_events;
     mc_engine_drain_events_owner_fn engine_drain_events_owner;
-} mc_api_v1;
+} mc_api_v2;
 
 #ifdef Py_PYTHON_H
 /* Import the table (needs the GIL, once). Returns NULL with a Python exception set when
  * matchcore cannot be imported or is older than this header. */
-static inline const mc_api_v1* mc_import_api(void) {
+static inline const mc_api_v2* mc_import_api(void) {
     /* PyCapsule_Import only imports the top package, so load the submodule first. */
     PyObject* mod = PyImport_ImportModule("matchcore._capi");
     if (mod == NULL)
         return NULL;
     Py_DECREF(mod);
-    const mc_api_v1* api = (const mc_api_v1*)PyCapsule_Import(MC_CAPSULE_NAME, 0);
+    const mc_api_v2* api = (const mc_api_v2*)PyCapsule_Import(MC_CAPSULE_NAME, 0);
     if (api == NULL)
         return NULL;
-    if (api->version != MC_API_VERSION || api->size < sizeof(mc_api_v1)
+    if (api->version != MC_API_VERSION || api->size < sizeof(mc_api_v2)
             || api->event_size != sizeof(mc_event) || api->command_size != sizeof(mc_command)) {
         PyErr_SetString(PyExc_ImportError,
                         "matchcore C API does not match the matchcore.h this was built with");
