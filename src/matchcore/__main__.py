@@ -23,6 +23,8 @@ def _register_optional() -> None:
         ("gen-itch", "matchcore.cli_replay", "write a seeded, realistic ITCH 5.0 file"),
         ("book", "matchcore.cli_replay", "print (or plot) the book of one symbol at a moment"),
         ("bench", "matchcore.cli_bench", "latency and throughput benchmarks measured in compiled code"),
+        ("subscribe", "matchcore.cli_subscribe",
+         "read market data published to NATS JetStream: top of book, L2, trades per symbol"),
     ):
         if importlib.util.find_spec(module) is not None:
             SUBCOMMANDS[name] = (module, help_)

@@ -38,6 +38,9 @@ def add_parser(p, name):
         p.add_argument("--verify", action="store_true",
                        help="LOBSTER: compare the book with the orderbook file after every message")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        from matchcore.io.replay_hooks import add_replay_options
+
+        add_replay_options(p)    # --metrics-port/--metrics-hold, --publish (matchcore.io)
     elif name == "gen-itch":
         p.add_argument("out", help="output path")
         p.add_argument("--messages", type=int, default=1_000_000, help="messages (default 1,000,000)")
@@ -122,6 +125,8 @@ def _replay(args) -> int:
     path = Path(args.file)
     if not path.exists():
         raise ValueError(f"no such file: {path}")
+    if args.format != "itch" and (args.metrics_port is not None or args.publish):
+        raise ValueError("--metrics-port and --publish work with --format itch")
     if args.format == "lobster":
         return _replay_lobster(args, path)
     if args.format == "native":
@@ -132,12 +137,23 @@ def _replay(args) -> int:
         raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
     bar, update = _file_progress(path, args.no_progress)
+    from matchcore.io.replay_hooks import ReplayHooks
+
+    try:
+        hooks = ReplayHooks.from_args(args, bar=bar)
+    except BaseException:
+        bar.close()
+        raise
     t0 = time.perf_counter()
     try:
         r = itch.replay_file(path, progress=update, symbols=symbols,
                              snapshot_every=args.snapshot_every,
                              snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth,
-                             infer_lengths=args.infer_lengths)
+                             infer_lengths=args.infer_lengths, on_chunk=hooks.on_chunk,
+                             **hooks.replay_options)
+    except BaseException:
+        hooks.close()
+        raise
     finally:
         bar.close()
     elapsed = time.perf_counter() - t0
@@ -155,8 +171,9 @@ def _replay(args) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        np.save(out / "tob.npy", r.tob())
-        np.save(out / "trades.npy", r.trades())
+        sinks = hooks.sinks(r)
+        np.save(out / "tob.npy", sinks["tob"])
+        np.save(out / "trades.npy", sinks["trades"])
         np.save(out / "snapshots.npy", r.snapshots())
         np.save(out / "system_events.npy", r.system_events)
         summary = {"file": str(path), "format": "itch", "elapsed_s": elapsed,
@@ -165,6 +182,7 @@ def _replay(args) -> int:
                    "trading_state": {str(k): list(v) for k, v in r.trading_state.items()}}
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         print(f"sinks: tob.npy, trades.npy, snapshots.npy, system_events.npy, summary.json -> {out}")
+    hooks.finish(r)
     return 0
 
 

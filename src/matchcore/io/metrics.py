@@ -101,7 +101,7 @@ class ReplayMetrics:
     (execution, cancel), ``sequence_gaps_total`` and ``messages_missing_total`` (from a MoldUDP64
     receiver's stats when given), ``trades_total{symbol}``, ``volume_shares_total{symbol}``,
     ``open_orders{symbol}``, ``books``, ``truncated``, ``last_exchange_time_seconds``,
-    ``replay_chunks_total``.
+    ``replay_chunks_total``, ``replay_done`` (1 after the final update).
 
     ``registry``: a ``prometheus_client.CollectorRegistry`` (a new one by default, so several
     replays in one process do not collide). O(books) per update.
@@ -124,10 +124,11 @@ class ReplayMetrics:
         self._chunks = 0
         self.registry.register(self)
 
-    def update(self, replayer, feed_stats=None) -> None:
+    def update(self, replayer, feed_stats=None, final: bool = False) -> None:
         """Copy the counters of ``replayer`` (an ``itch.Replayer``) and, optionally, of a MoldUDP64
         receiver's ``ReceiverStats`` (sequence gaps). Call it per chunk (it is the ``on_chunk``
-        of ``replay_file``), not per message. O(books)."""
+        of ``replay_file``), not per message; ``final=True`` once at the end sets
+        ``matchcore_replay_done`` to 1. O(books)."""
         s = replayer.stats
         per = replayer.symbol_stats()
         if len(self._names) != len(per):    # names are only looked up when books appear
@@ -141,7 +142,7 @@ class ReplayMetrics:
                         "out_of_memory": s["out_of_memory"]},
             "clamped": {"execution": s["executions_clamped"], "cancel": s["cancels_clamped"]},
             "books": s["books"], "truncated": 1 if s["truncated"] else 0,
-            "last_ts": s["last_ts"],
+            "last_ts": s["last_ts"], "done": 1 if final else 0,
             "gaps": len(feed_stats.gaps) if feed_stats is not None else 0,
             "missing": int(feed_stats.missing) if feed_stats is not None else 0,
             "per_symbol": {self._names[int(row["locate"])]: (int(row["trades"]), int(row["volume"]),
@@ -205,6 +206,8 @@ class ReplayMetrics:
         yield volume
         yield orders
         yield prom.core.GaugeMetricFamily(f"{p}_books", "books being built", value=s["books"])
+        yield prom.core.GaugeMetricFamily(f"{p}_replay_done", "1 once the replay has finished",
+                                          value=s["done"])
         yield prom.core.GaugeMetricFamily(f"{p}_truncated", "1 when the stream ended mid-message",
                                           value=s["truncated"])
         yield prom.core.GaugeMetricFamily(f"{p}_last_exchange_time_seconds",

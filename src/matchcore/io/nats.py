@@ -176,6 +176,7 @@ class NatsPublisher:
         self._queued_bytes = 0
         self._outstanding = 0          # queued or in flight, not yet settled
         self._closing = False
+        self._signalled = False
         self.stats = {"queued": 0, "published": 0, "dropped": 0, "undelivered": 0,
                       "records_queued": 0, "records_published": 0, "records_dropped": 0,
                       "records_undelivered": 0, "bytes_published": 0, "disconnects": 0,
@@ -212,7 +213,11 @@ class NatsPublisher:
             self.stats["queued"] += 1
             self.stats["records_queued"] += records
         self._q.put((subject, payload, records))
-        self._loop.call_soon_threadsafe(self._wake.set)
+        # Wake the loop only when it is not already due to drain the queue: a wake-up is a
+        # write to its self-pipe, too dear to pay per batch.
+        if not self._signalled:
+            self._signalled = True
+            self._loop.call_soon_threadsafe(self._wake.set)
         return True
 
     @property
@@ -274,7 +279,8 @@ class NatsPublisher:
         nats = _nats()
 
         async def on_disconnect():
-            self.stats["disconnects"] += 1
+            if not self._closing:          # the final drain is not an outage
+                self.stats["disconnects"] += 1
 
         async def on_reconnect():
             self.stats["reconnects"] += 1
@@ -308,6 +314,7 @@ class NatsPublisher:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            self._signalled = False      # before draining: a batch queued from now wakes us again
             while True:
                 try:
                     item = self._q.get_nowait()
@@ -400,21 +407,10 @@ class ReplayPublisher:
             self._kept["tob"].append(tob)
             self._kept["trades"].append(trades)
             self._kept["l2"].append(l2)
-        if "trade" in self.kinds and len(trades):
-            w = np.zeros(len(trades), dtype=WIRE_TRADE)
-            for f in ("ts", "price", "shares", "match_number", "ref", "kind", "side", "flag"):
-                w[f] = trades[f]
-            self._publish(replayer, KIND_TRADE, trades["locate"], w)
-        if "tob" in self.kinds and len(tob):
-            w = np.zeros(len(tob), dtype=WIRE_TOB)
-            for f in WIRE_TOB.names:
-                w[f] = tob[f]
-            self._publish(replayer, KIND_TOB, tob["locate"], w)
-        if "l2" in self.kinds and len(l2):
-            w = np.zeros(len(l2), dtype=WIRE_L2)
-            for f in ("ts", "price", "qty", "orders", "side"):
-                w[f] = l2[f]
-            self._publish(replayer, KIND_L2, l2["locate"], w)
+        for name, kind, src in (("trade", KIND_TRADE, trades), ("tob", KIND_TOB, tob),
+                                ("l2", KIND_L2, l2)):
+            if name in self.kinds and len(src):
+                self._publish(replayer, kind, src)
 
     def _subject(self, replayer, kind: int, locate: int) -> str:
         key = (kind, locate)
@@ -427,13 +423,18 @@ class ReplayPublisher:
             self._subjects[key] = s
         return s
 
-    def _publish(self, replayer, kind: int, locates: np.ndarray, wire: np.ndarray) -> None:
-        order = np.argsort(locates, kind="stable")
-        locs = locates[order]
-        wire = wire[order]
-        cut = np.flatnonzero(np.diff(locs)) + 1
-        starts = np.concatenate(([0], cut)).tolist()
-        ends = np.concatenate((cut, [len(locs)])).tolist()
+    def _publish(self, replayer, kind: int, src: np.ndarray) -> None:
+        # Sort by locate (stable: each symbol keeps its records' order) and gather every field
+        # straight into the wire layout: one pass per field, whatever the number of symbols.
+        order = np.argsort(np.ascontiguousarray(src["locate"]), kind="stable")   # radix sort
+        locs = src["locate"][order]
+        wire = np.zeros(len(src), dtype=WIRE[kind])
+        for f in WIRE[kind].names:
+            if f != "_pad":
+                np.take(src[f], order, out=wire[f])
+        cut = np.flatnonzero(locs[1:] != locs[:-1]) + 1
+        starts = [0] + cut.tolist()
+        ends = cut.tolist() + [len(locs)]
         for a, b in zip(starts, ends):
             loc = int(locs[a])
             subject = self._subject(replayer, kind, loc)
