@@ -171,6 +171,7 @@ class NatsPublisher:
         self.max_inflight = int(max_inflight)
         self.ack_timeout = float(ack_timeout)
         self.reconnect_wait = float(reconnect_wait)
+        self.connect_timeout = float(connect_timeout)
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._queued_bytes = 0
@@ -294,14 +295,17 @@ class NatsPublisher:
             self.stats["last_error"] = str(e) or type(e).__name__
 
         try:
-            self._nc = await nats.connect(
+            # Reconnects are retried forever, and so would the first connection be: bound it.
+            self._nc = await asyncio.wait_for(nats.connect(
                 servers=[self.url], allow_reconnect=True, max_reconnect_attempts=-1,
                 reconnect_time_wait=self.reconnect_wait, connect_timeout=2,
                 disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, error_cb=on_error,
-                pending_size=64 << 20)
+                pending_size=64 << 20), self.connect_timeout)
             self._js = self._nc.jetstream(timeout=self.ack_timeout)
             await self._ensure_stream()
         except Exception as e:
+            if isinstance(e, asyncio.TimeoutError):
+                e = self.stats["last_error"] or "no answer"
             self._connect_error = e
             self._ready.set()
             nc = getattr(self, "_nc", None)
@@ -563,8 +567,19 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-    nc = await nats.connect(servers=[url], connect_timeout=2, max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.25)
+    errors = []
+
+    async def on_error(e):          # keep the client's errors for the message, do not log them
+        errors.append(e)
+
+    try:
+        nc = await asyncio.wait_for(nats.connect(servers=[url], connect_timeout=2,
+                                                 max_reconnect_attempts=-1,
+                                                 reconnect_time_wait=0.25, error_cb=on_error),
+                                    5.0)
+    except asyncio.TimeoutError:
+        why = f"{type(errors[-1]).__name__}: {errors[-1]}" if errors else "no answer"
+        raise ConnectionError(f"cannot connect to NATS at {url}: {why}") from None
     try:
         js = nc.jetstream()
         subs = []
@@ -583,7 +598,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             for sub in list(active):
                 try:
                     msgs = await sub.fetch(batch=512, timeout=0.2)
-                except NatsTimeout:
+                except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
                     msgs = []
                 for m in msgs:
                     consumer.apply(m.subject, m.data)

@@ -57,7 +57,8 @@ class ReplayHooks:
             from matchcore.io.nats import NatsPublisher, ReplayPublisher
 
             try:
-                self.publisher = NatsPublisher(publish, stream=stream, prefix=prefix)
+                self.publisher = NatsPublisher(publish, stream=stream, prefix=prefix,
+                                               connect_timeout=3.0)
             except ConnectionError as e:
                 self.close()
                 raise ValueError(str(e)) from None
