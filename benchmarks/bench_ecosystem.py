@@ -24,9 +24,11 @@ port with a temporary store and stopped at the end).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -57,14 +59,11 @@ def run_replay(path, on_chunk=None, **opts):
 def bench_metrics(path, repeat):
     from matchcore.io.metrics import ReplayMetrics, serve_metrics
 
-    run_replay(path)                                        # warm-up (page cache, allocator)
-    off_w, off_c, on_w, on_c = [], [], [], []
-    n = 0
-    for _ in range(repeat):
+    def off():
         r, w, c = run_replay(path)
-        n = r.stats["messages"]
-        off_w.append(n / w)
-        off_c.append(n / c)
+        return r.stats["messages"], w, c
+
+    def on():
         m = ReplayMetrics()
         stop = threading.Event()
         with serve_metrics(0, registry=m.registry) as srv:
@@ -77,9 +76,52 @@ def bench_metrics(path, repeat):
             m.update(r, final=True)
             stop.set()
             t.join()
-        on_w.append(n / w)
-        on_c.append(n / c)
-    return {"messages": n, "off_wall": off_w, "on_wall": on_w, "off_cpu": off_c, "on_cpu": on_c}
+        return r.stats["messages"], w, c
+
+    off()                                                   # warm-up (page cache, allocator)
+    on()
+    res = {"off_wall": [], "on_wall": [], "off_cpu": [], "on_cpu": []}
+    n = 0
+    for i in range(repeat):
+        # ABBA order: neither variant always runs first (after the other's frees and GC)
+        for name, fn in ((("off", off), ("on", on)) if i % 2 == 0 else (("on", on), ("off", off))):
+            gc.collect()
+            n, w, c = fn()
+            res[f"{name}_wall"].append(n / w)
+            res[f"{name}_cpu"].append(n / c)
+    res["messages"] = n
+    return res
+
+
+def callgrind_instructions(path, mode):
+    """Instructions of one process that imports everything and runs one replay (mode off/on)
+    or none (the baselines: imports, and imports + the endpoint started and stopped);
+    valgrind's count, repeatable whatever the load."""
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                          sys.executable, __file__, "--single", mode, "--path", str(path)],
+                         capture_output=True, text=True)
+    for line in out.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1].strip())
+    raise RuntimeError(f"no instruction count from valgrind: {out.stderr[-500:]}")
+
+
+def single(path, mode):
+    from matchcore.io.metrics import ReplayMetrics, _prom, serve_metrics
+
+    _prom()                         # every mode imports prometheus_client: not counted as cost
+
+    if mode == "off":
+        itch.replay_file(path)
+    elif mode == "none-server":         # the one-off cost of the endpoint, without a replay
+        m = ReplayMetrics()
+        with serve_metrics(0, registry=m.registry):
+            pass
+    elif mode == "on":
+        m = ReplayMetrics()
+        with serve_metrics(0, registry=m.registry):
+            r = itch.replay_file(path, on_chunk=m.update)
+            m.update(r, final=True)
 
 
 def flow(n, seed, symbols):
@@ -150,7 +192,14 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--callgrind", type=int, default=0, metavar="N",
+                    help="also count instructions of a replay of the first N messages' day "
+                         "with metrics off/on under valgrind (0 = skip)")
+    ap.add_argument("--single", choices=("none", "none-server", "off", "on"), default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--path", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.single:
+        return single(a.path, a.single)
     info = machine_info()
     load0 = os.getloadavg()
     print(f"machine: {info.get('cpu', info)}; load average at start {load0[0]:.2f}")
@@ -170,6 +219,18 @@ def main():
                   f"max {max(off) / 1e6:.2f}); on p50 {pct(on, 50) / 1e6:6.2f} M msg/s (min "
                   f"{min(on) / 1e6:.2f}, max {max(on) / 1e6:.2f}); cost {100 * cost:+.1f}%")
             m[f"cost_{key}"] = cost
+        if a.callgrind:
+            small = Path(d) / "small.itch"
+            itch.generate(small, messages=a.callgrind, symbols=a.symbols, seed=a.seed)
+            # each variant minus its own baseline (imports; imports + endpoint start and stop):
+            # what remains is the replay and, for "on", the per-chunk metric updates
+            ins = {"off": callgrind_instructions(small, "off") - callgrind_instructions(small, "none"),
+                   "on": callgrind_instructions(small, "on")
+                   - callgrind_instructions(small, "none-server")}
+            res["callgrind"] = {"messages": a.callgrind, **ins}
+            print(f"  instructions (callgrind, {a.callgrind:,}-message day, imports subtracted): "
+                  f"off {ins['off'] / a.callgrind:.0f}/msg, on {ins['on'] / a.callgrind:.0f}/msg: "
+                  f"cost {100 * (ins['on'] / ins['off'] - 1):+.2f}%")
         e = bench_engine(a.repeat)
         res["engine"] = e
         cost = 1 - statistics.median(e["metrics"]) / statistics.median(e["plain"])
