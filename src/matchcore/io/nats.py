@@ -203,23 +203,34 @@ class NatsPublisher:
         >>> pub.publish("mc.trade.AAPL", payload, records=3)              # doctest: +SKIP
         True
         """
-        n = len(payload)
+        return self.publish_many([(subject, payload, records)]) == 1
+
+    def publish_many(self, items) -> int:
+        """Queue several ``(subject, payload, records)`` batches at once (one lock, one
+        wake-up: what the replay bridge does once per chunk); each that does not fit in the
+        queue is dropped and counted. Returns how many were queued. O(len(items)), never blocks.
+        """
+        kept = []
         with self._lock:
-            if self._closing or self._queued_bytes + n > self.max_queue_bytes:
-                self.stats["dropped"] += 1
-                self.stats["records_dropped"] += records
-                return False
-            self._queued_bytes += n
-            self._outstanding += 1
-            self.stats["queued"] += 1
-            self.stats["records_queued"] += records
-        self._q.put((subject, payload, records))
-        # Wake the loop only when it is not already due to drain the queue: a wake-up is a
-        # write to its self-pipe, too dear to pay per batch.
-        if not self._signalled:
-            self._signalled = True
-            self._loop.call_soon_threadsafe(self._wake.set)
-        return True
+            for item in items:
+                n = len(item[1])
+                if self._closing or self._queued_bytes + n > self.max_queue_bytes:
+                    self.stats["dropped"] += 1
+                    self.stats["records_dropped"] += item[2]
+                    continue
+                self._queued_bytes += n
+                self._outstanding += 1
+                self.stats["queued"] += 1
+                self.stats["records_queued"] += item[2]
+                kept.append(item)
+        if kept:
+            self._q.put(kept)
+            # Wake the loop only when it is not already due to drain the queue: a wake-up is
+            # a write to its self-pipe.
+            if not self._signalled:
+                self._signalled = True
+                self._loop.call_soon_threadsafe(self._wake.set)
+        return len(kept)
 
     @property
     def pending(self) -> int:
@@ -321,13 +332,14 @@ class NatsPublisher:
             self._signalled = False      # before draining: a batch queued from now wakes us again
             while True:
                 try:
-                    item = self._q.get_nowait()
+                    items = self._q.get_nowait()
                 except queue.Empty:
                     break
-                await sem.acquire()
-                t = asyncio.ensure_future(self._send(item, sem))
-                tasks.add(t)
-                t.add_done_callback(tasks.discard)
+                for item in items:
+                    await sem.acquire()
+                    t = asyncio.ensure_future(self._send(item, sem))
+                    tasks.add(t)
+                    t.add_done_callback(tasks.discard)
             with self._lock:
                 closing = self._closing
             if closing and self._q.empty():
@@ -411,10 +423,13 @@ class ReplayPublisher:
             self._kept["tob"].append(tob)
             self._kept["trades"].append(trades)
             self._kept["l2"].append(l2)
+        out = []
         for name, kind, src in (("trade", KIND_TRADE, trades), ("tob", KIND_TOB, tob),
                                 ("l2", KIND_L2, l2)):
             if name in self.kinds and len(src):
-                self._publish(replayer, kind, src)
+                self._encode(replayer, kind, src, out)
+        if out:
+            self.publisher.publish_many(out)
 
     def _subject(self, replayer, kind: int, locate: int) -> str:
         key = (kind, locate)
@@ -427,7 +442,7 @@ class ReplayPublisher:
             self._subjects[key] = s
         return s
 
-    def _publish(self, replayer, kind: int, src: np.ndarray) -> None:
+    def _encode(self, replayer, kind: int, src: np.ndarray, out: list) -> None:
         # Sort by locate (stable: each symbol keeps its records' order) and gather every field
         # straight into the wire layout: one pass per field, whatever the number of symbols.
         order = np.argsort(np.ascontiguousarray(src["locate"]), kind="stable")   # radix sort
@@ -445,8 +460,7 @@ class ReplayPublisher:
             for lo in range(a, b, self.max_batch):
                 hi = min(lo + self.max_batch, b)
                 seq = self._seq.get((kind, loc), 0)
-                self.publisher.publish(subject, encode_batch(kind, loc, seq, wire[lo:hi]),
-                                       records=hi - lo)
+                out.append((subject, encode_batch(kind, loc, seq, wire[lo:hi]), hi - lo))
                 self._seq[(kind, loc)] = seq + (hi - lo)
                 self.records[KIND_NAMES[kind]] += hi - lo
                 self.batches += 1
