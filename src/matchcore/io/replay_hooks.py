@@ -36,12 +36,12 @@ class ReplayHooks:
 
     def __init__(self, *, metrics_port=None, metrics_hold=0.0, publish=None,
                  publish_kinds=("trade", "tob", "l2"), stream="MATCHCORE", prefix="mc",
-                 keep_sinks=False, bar=None, out=sys.stdout):
+                 keep_sinks=False, bar=None, out=None):
         if metrics_hold < 0:
             raise ValueError("--metrics-hold must be >= 0")
         if metrics_port is not None and not 0 <= metrics_port <= 65535:
             raise ValueError(f"--metrics-port must be in 0..65535, got {metrics_port}")
-        self.out = out
+        self.out = sys.stdout if out is None else out    # looked up now: tests swap stdout
         self.bar = bar
         self.metrics = self.server = self.publisher = self.bridge = None
         self.metrics_hold = metrics_hold

@@ -392,11 +392,15 @@ cdef inline int delete_order(rp_state* S, uint64_t ref, uint16_t L, int64_t ts) 
     if idx < 0:
         S.unknown_refs += 1
         return -1
-    cdef int side = b.orders[idx].side
-    cdef int64_t price = b.orders[idx].price
-    mc_cancel_slot(b, idx)
-    if S.rec_l2:
+    cdef int side
+    cdef int64_t price
+    if S.rec_l2:             # the level is only looked at for the L2 sink
+        side = b.orders[idx].side
+        price = b.orders[idx].price
+        mc_cancel_slot(b, idx)
         note_level(S, L, side, price, ts)
+    else:
+        mc_cancel_slot(b, idx)
     return L
 
 
@@ -411,10 +415,13 @@ cdef inline int replace_order(rp_state* S, uint64_t old_ref, uint64_t new_ref, u
         S.unknown_refs += 1
         return -1
     cdef int side = b.orders[idx].side
-    cdef int64_t old_price = b.orders[idx].price
-    mc_cancel_slot(b, idx)
+    cdef int64_t old_price
     if S.rec_l2:
+        old_price = b.orders[idx].price
+        mc_cancel_slot(b, idx)
         note_level(S, L, side, old_price, ts)
+    else:
+        mc_cancel_slot(b, idx)
     add_order(S, new_ref, L, 66 if side == MC_BUY else 83, shares, price, ts)
     return L
 
