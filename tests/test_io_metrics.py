@@ -199,6 +199,22 @@ def test_process_histogram_orderbook_same_events_every_command_counted():
     assert counts[-1] > 0                               # the sum in ns
 
 
+def test_process_histogram_every_k_times_one_command_in_k_same_events():
+    cmds = random_commands(3001, seed=6, symbols=(1, 2))
+    plain, sampled = mc.Engine(), mc.Engine()
+    for e in (plain, sampled):
+        e.add_symbol(1)
+        e.add_symbol(2)
+    counts = np.zeros(len(BOUNDS) + 2, dtype=np.int64)
+    ev = process_histogram(sampled, cmds, BOUNDS, counts, "monotonic", 4)
+    assert np.array_equal(ev, plain.process(cmds))
+    assert counts[:-1].sum() == 751                     # commands 0, 4, 8, ..., 3000
+    m = EngineMetrics(mc.Engine(), sample_every=10)
+    with pytest.raises(ValueError, match="sample_every"):
+        EngineMetrics(mc.Engine(), sample_every=0)
+    assert m.sample_every == 10
+
+
 def test_process_histogram_bad_arguments_raise_and_change_nothing():
     cmds = random_commands(10, seed=1, symbols=(0,))
     book = mc.OrderBook()
@@ -215,6 +231,8 @@ def test_process_histogram_bad_arguments_raise_and_change_nothing():
         process_histogram(object(), cmds, BOUNDS, ok)
     with pytest.raises(TypeError, match="COMMAND_DTYPE"):
         process_histogram(book, np.zeros(3), BOUNDS, ok)
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        process_histogram(book, cmds, BOUNDS, ok, "auto", 0)
     assert book.state_hash() == h and not ok.any()
 
 

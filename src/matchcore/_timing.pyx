@@ -302,7 +302,7 @@ cdef inline void _hist_add(int64_t dt, const int64_t* bounds, Py_ssize_t nb, int
     total[0] += dt
 
 
-def process_histogram(target, commands, bounds_ns, counts, clock="auto"):
+def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssize_t every=1):
     """Apply commands to an ``OrderBook`` or an ``Engine`` one by one, each timed inside the
     compiled loop, and add every service time to a histogram; returns the batch's events.
 
@@ -310,8 +310,9 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto"):
     first bucket with ``t <= bound``). ``counts``: int64 array of ``len(bounds_ns) + 2``
     entries, updated in place: one count per bucket, then the overflow bucket (+Inf), then the
     sum of all samples in clock ticks converted to ns. The events are exactly those of
-    ``target.process(commands)``. No Python object and no allocation per command; O(n + fills
-    + n * buckets in the worst case).
+    ``target.process(commands)``. ``every=k`` times only every k-th command (the others run
+    without clock reads), for a histogram at a fraction of the clock cost. No Python object and
+    no allocation per command; O(n + fills + n / every * buckets in the worst case).
 
     >>> import matchcore as mc
     >>> cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE); cmds["qty"] = 1; cmds["price"] = 100
@@ -331,9 +332,12 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto"):
             or not counts.flags.c_contiguous or counts.shape[0] != b_arr.shape[0] + 2:
         raise ValueError(f"counts must be a contiguous int64 array of len(bounds_ns) + 2 = "
                          f"{b_arr.shape[0] + 2} entries")
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
     name = resolve_clock(clock)
     cdef int clk = _clk(name)
     cdef double scale = _ns_per_tick(name)
+    cdef Py_ssize_t left = 0
     # bounds to clock ticks once, so the loop compares integers
     cdef cnp.ndarray[int64_t] bt = np.floor(b_arr / scale).astype(np.int64)
     cdef const int64_t* bounds = <const int64_t*>cnp.PyArray_DATA(bt)
@@ -352,13 +356,19 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto"):
         start = b.n_ev
         with nogil:
             for i in range(n):
-                t0 = _read(clk)
-                r = mc_apply(b, &cmds[i])
-                t1 = _read(clk)
+                if left == 0:
+                    left = every
+                    t0 = _read(clk)
+                    r = mc_apply(b, &cmds[i])
+                    t1 = _read(clk)
+                    if r != -MC_ERR_NOMEM:
+                        _hist_add(t1 - t0, bounds, nb, c, &total)
+                else:
+                    r = mc_apply(b, &cmds[i])
+                left -= 1
                 if r == -MC_ERR_NOMEM:
                     done = i
                     break
-                _hist_add(t1 - t0, bounds, nb, c, &total)
         evp = &b.ev[start]
         n_ev = b.n_ev - start
     elif isinstance(target, Engine):
@@ -366,13 +376,19 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto"):
         start = e.n_ev
         with nogil:
             for i in range(n):
-                t0 = _read(clk)
-                r = mc_engine_apply(e, &cmds[i])
-                t1 = _read(clk)
+                if left == 0:
+                    left = every
+                    t0 = _read(clk)
+                    r = mc_engine_apply(e, &cmds[i])
+                    t1 = _read(clk)
+                    if r != -MC_ERR_NOMEM:
+                        _hist_add(t1 - t0, bounds, nb, c, &total)
+                else:
+                    r = mc_engine_apply(e, &cmds[i])
+                left -= 1
                 if r == -MC_ERR_NOMEM:
                     done = i
                     break
-                _hist_add(t1 - t0, bounds, nb, c, &total)
         evp = &e.ev[start]
         n_ev = e.n_ev - start
     else:

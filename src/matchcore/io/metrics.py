@@ -226,7 +226,8 @@ class EngineMetrics:
 
     Exported (prefix ``matchcore_``): ``events_total{kind}``, ``rejects_total{reason}``,
     ``fills_total{symbol}``, ``volume_lots_total{symbol}`` (fill qty), ``commands_total``,
-    ``service_time_seconds`` (histogram, buckets ``latency_bounds_ns``), ``open_orders``.
+    ``service_time_seconds`` (histogram, buckets ``latency_bounds_ns``; with
+    ``sample_every=k`` one command in k is timed), ``open_orders``.
     ``symbols`` maps event symbol ids to label names (for an Engine, its symbol names are used
     by default). O(batch) per call.
 
@@ -236,7 +237,8 @@ class EngineMetrics:
     """
 
     def __init__(self, target, registry=None, *, prefix: str = "matchcore", symbols=None,
-                 latency_bounds_ns=DEFAULT_LATENCY_BOUNDS_NS, clock: str = "auto"):
+                 latency_bounds_ns=DEFAULT_LATENCY_BOUNDS_NS, clock: str = "auto",
+                 sample_every: int = 1):
         from matchcore import Engine, EventKind, OrderBook, Reason
         from matchcore._timing import resolve_clock
 
@@ -247,6 +249,9 @@ class EngineMetrics:
         bounds = np.asarray(latency_bounds_ns, dtype=np.float64)
         if bounds.ndim != 1 or len(bounds) == 0 or (np.diff(bounds) <= 0).any() or bounds[0] <= 0:
             raise ValueError("latency_bounds_ns must be positive and strictly ascending")
+        if isinstance(sample_every, bool) or not isinstance(sample_every, int) or sample_every < 1:
+            raise ValueError(f"sample_every must be an int >= 1, got {sample_every!r}")
+        self.sample_every = sample_every
         self.clock = resolve_clock(clock)
         self._prom = prom
         self.target = target
@@ -285,7 +290,8 @@ class EngineMetrics:
         """
         from matchcore._timing import process_histogram
 
-        events = process_histogram(self.target, commands, self.bounds_ns, self._hist, self.clock)
+        events = process_histogram(self.target, commands, self.bounds_ns, self._hist, self.clock,
+                                   self.sample_every)
         self._commands += int(np.asarray(commands).shape[0])
         self.observe(events)
         return events
