@@ -251,3 +251,14 @@ def test_serve_metrics_bad_or_taken_port_raises():
     with serve_metrics(0) as srv:
         with pytest.raises(OSError):
             serve_metrics(srv.port)
+
+
+def test_metrics_prometheus_client_missing_error_names_the_extra(monkeypatch, day, capsys):
+    from matchcore.__main__ import main
+
+    for name in ("prometheus_client", "prometheus_client.core"):
+        monkeypatch.setitem(sys.modules, name, None)       # import now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'matchcore\[metrics\]'"):
+        ReplayMetrics()
+    assert main(["replay", str(day), "--metrics-port", "0"]) == 1
+    assert "matchcore[metrics]" in capsys.readouterr().err

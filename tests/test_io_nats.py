@@ -310,3 +310,15 @@ def test_cli_replay_publish_broker_down_exit_1_clear_message(tmp_path, capsys):
     code = main(["replay", str(path), "--publish", f"nats://127.0.0.1:{free_port()}"])
     err = capsys.readouterr().err
     assert code == 1 and "cannot connect to NATS" in err
+
+
+def test_nats_py_missing_error_names_the_extra(monkeypatch):
+    import sys
+
+    from matchcore.io.nats import NatsPublisher, consume
+
+    monkeypatch.setitem(sys.modules, "nats", None)
+    with pytest.raises(ImportError, match=r"pip install 'matchcore\[nats\]'"):
+        NatsPublisher("nats://127.0.0.1:1")
+    with pytest.raises(ImportError, match=r"matchcore\[nats\]"):
+        consume("nats://127.0.0.1:1")

@@ -50,7 +50,10 @@ class ReplayHooks:
         if metrics_port is not None:
             from matchcore.io.metrics import ReplayMetrics, serve_metrics
 
-            self.metrics = ReplayMetrics()
+            try:
+                self.metrics = ReplayMetrics()
+            except ImportError as e:       # the message names the extra to install
+                raise ValueError(f"--metrics-port: {e}") from None
             self.server = serve_metrics(metrics_port, registry=self.metrics.registry)
             print(f"metrics: {self.server.url}", file=out, flush=True)
         if publish is not None:
@@ -59,9 +62,9 @@ class ReplayHooks:
             try:
                 self.publisher = NatsPublisher(publish, stream=stream, prefix=prefix,
                                                connect_timeout=3.0)
-            except ConnectionError as e:
+            except (ConnectionError, ImportError) as e:
                 self.close()
-                raise ValueError(str(e)) from None
+                raise ValueError(f"--publish: {e}") from None
             self.bridge = ReplayPublisher(self.publisher, kinds=publish_kinds, keep=keep_sinks)
             if "l2" in publish_kinds:
                 self.replay_options["record_l2"] = True
