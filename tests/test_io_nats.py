@@ -322,3 +322,23 @@ def test_nats_py_missing_error_names_the_extra(monkeypatch):
         NatsPublisher("nats://127.0.0.1:1")
     with pytest.raises(ImportError, match=r"matchcore\[nats\]"):
         consume("nats://127.0.0.1:1")
+
+
+def test_publisher_close_broker_gone_gives_up_counts_undelivered(names):
+    _need_nats()
+    from matchcore.io.nats import NatsPublisher, NatsServer
+
+    stream, prefix = names
+    rec = np.zeros(100, WIRE_TOB)
+    with NatsServer() as srv:
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, ack_timeout=0.5,
+                            max_inflight=4)
+        srv.stop()
+        for i in range(200):
+            assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 100 * i, rec), 100)
+        t0 = time.perf_counter()
+        st = pub.close(timeout=1.0)
+        assert time.perf_counter() - t0 < 10
+    assert st["published"] + st["undelivered"] == 200 and st["undelivered"] > 0
+    assert st["records_published"] + st["records_undelivered"] == 200 * 100
+    assert pub.pending == 0

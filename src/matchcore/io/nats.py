@@ -177,6 +177,7 @@ class NatsPublisher:
         self._queued_bytes = 0
         self._outstanding = 0          # queued or in flight, not yet settled
         self._closing = False
+        self._abandon = False
         self._signalled = False
         self.stats = {"queued": 0, "published": 0, "dropped": 0, "undelivered": 0,
                       "records_queued": 0, "records_published": 0, "records_dropped": 0,
@@ -247,14 +248,17 @@ class NatsPublisher:
 
     def close(self, timeout: float = 30.0) -> dict:
         """Flush (up to ``timeout`` s), disconnect and stop the thread; returns ``stats``.
-        Batches still unsettled at the timeout are counted as undelivered."""
+        When the flush times out (a broker still away), the batches still queued are given up
+        at once and the ones in flight within ``ack_timeout``; all are counted as undelivered.
+        """
         if not self._thread.is_alive():
             return self.stats
-        self.flush(timeout)
+        if not self.flush(timeout):
+            self._abandon = True
         with self._lock:
             self._closing = True
         self._loop.call_soon_threadsafe(self._wake.set)
-        self._thread.join(timeout=timeout + 10)
+        self._thread.join(timeout=self.ack_timeout + 15)
         with self._lock:
             if self._outstanding:      # never settled: say so rather than lose the count
                 left = self._outstanding
@@ -285,6 +289,12 @@ class NatsPublisher:
         try:
             self._loop.run_until_complete(self._main())
         finally:
+            # the client's own tasks (reconnect loop, readers) end with the loop, not after it
+            pending = asyncio.all_tasks(self._loop)
+            for t in pending:
+                t.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
 
     async def _main(self):
@@ -336,6 +346,9 @@ class NatsPublisher:
                 except queue.Empty:
                     break
                 for item in items:
+                    if self._abandon:        # closing after a flush timed out: give it up
+                        self._settle(item, False)
+                        continue
                     await sem.acquire()
                     t = asyncio.ensure_future(self._send(item, sem))
                     tasks.add(t)
@@ -347,7 +360,10 @@ class NatsPublisher:
         if tasks:
             await asyncio.wait(tasks, timeout=self.ack_timeout + 1)
         try:
-            await asyncio.wait_for(self._nc.drain(), timeout=5)
+            if self._abandon or not self._nc.is_connected:
+                await self._nc.close()
+            else:
+                await asyncio.wait_for(self._nc.drain(), timeout=5)
         except Exception:
             await self._nc.close()
 
@@ -369,16 +385,20 @@ class NatsPublisher:
             self.stats["last_error"] = f"{type(e).__name__}: {e}"
         finally:
             sem.release()
-            with self._lock:
-                self._queued_bytes -= len(payload)
-                self._outstanding -= 1
-                if ok:
-                    self.stats["published"] += 1
-                    self.stats["records_published"] += records
-                    self.stats["bytes_published"] += len(payload)
-                else:
-                    self.stats["undelivered"] += 1
-                    self.stats["records_undelivered"] += records
+            self._settle(item, ok)
+
+    def _settle(self, item, ok: bool) -> None:
+        _, payload, records = item
+        with self._lock:
+            self._queued_bytes -= len(payload)
+            self._outstanding -= 1
+            if ok:
+                self.stats["published"] += 1
+                self.stats["records_published"] += records
+                self.stats["bytes_published"] += len(payload)
+            else:
+                self.stats["undelivered"] += 1
+                self.stats["records_undelivered"] += records
 
 
 class ReplayPublisher:
