@@ -25,6 +25,8 @@ def _register_optional() -> None:
         ("bench", "matchcore.cli_bench", "latency and throughput benchmarks measured in compiled code"),
         ("journal", "matchcore.cli_durability", "inspect an engine journal (segments, damage) or its trades"),
         ("recover", "matchcore.cli_durability", "rebuild an engine from its journal directory"),
+        ("subscribe", "matchcore.cli_subscribe",
+         "read market data published to NATS JetStream: top of book, L2, trades per symbol"),
     ):
         if importlib.util.find_spec(module) is not None:
             SUBCOMMANDS[name] = (module, help_)

@@ -51,6 +51,9 @@ def add_parser(p, name):
         p.add_argument("--plot-top", type=int, default=4, metavar="N",
                        help="symbols drawn by --plot (default 4)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        from matchcore.io.replay_hooks import add_replay_options
+
+        add_replay_options(p)    # --metrics-port/--metrics-hold, --publish (matchcore.io)
     elif name == "gen-itch":
         p.add_argument("out", help="output path")
         p.add_argument("--messages", type=int, default=1_000_000, help="messages (default 1,000,000)")
@@ -140,6 +143,9 @@ def _replay(args) -> int:
     path = Path(args.file)
     if not path.exists():
         raise ValueError(f"no such file: {path}")
+    hooked = args.metrics_port is not None or bool(args.publish)
+    if hooked and args.format not in (None, "itch"):
+        raise ValueError("--metrics-port and --publish work with ITCH replays")
     if args.format == "lobster":
         return _replay_lobster(args, path)
     if args.format == "native":
@@ -152,6 +158,8 @@ def _replay(args) -> int:
         from matchcore.feeds.dbn import is_dbn
 
         if args.format == "dbn" or is_dbn(path):
+            if hooked:
+                raise ValueError("--metrics-port and --publish work with ITCH replays")
             from matchcore.cli_replay_dbn import replay_dbn_cli
 
             return replay_dbn_cli(args, path)
@@ -161,12 +169,23 @@ def _replay(args) -> int:
         raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
     bar, update = _file_progress(path, args.no_progress)
+    from matchcore.io.replay_hooks import ReplayHooks
+
+    try:
+        hooks = ReplayHooks.from_args(args, bar=bar)
+    except BaseException:
+        bar.close()
+        raise
     t0 = time.perf_counter()
     try:
         r = itch.replay_file(path, progress=update, symbols=symbols,
                              snapshot_every=args.snapshot_every,
                              snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth,
-                             infer_lengths=args.infer_lengths)
+                             infer_lengths=args.infer_lengths, on_chunk=hooks.on_chunk,
+                             **hooks.replay_options)
+    except BaseException:
+        hooks.close()
+        raise
     finally:
         bar.close()
     elapsed = time.perf_counter() - t0
@@ -184,8 +203,9 @@ def _replay(args) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        np.save(out / "tob.npy", r.tob())
-        np.save(out / "trades.npy", r.trades())
+        sinks = hooks.sinks(r)
+        np.save(out / "tob.npy", sinks["tob"])
+        np.save(out / "trades.npy", sinks["trades"])
         np.save(out / "snapshots.npy", r.snapshots())
         np.save(out / "system_events.npy", r.system_events)
         summary = {"file": str(path), "format": "itch", "elapsed_s": elapsed,
@@ -198,6 +218,7 @@ def _replay(args) -> int:
         from matchcore.cli_replay_dbn import plot_cli
 
         plot_cli(args, r.tob(), r.trades(), names, 1e4)
+    hooks.finish(r)
     return 0
 
 

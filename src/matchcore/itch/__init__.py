@@ -24,6 +24,8 @@ import numpy as np
 
 from matchcore.itch._decode import decode_chunk as _decode_chunk
 from matchcore.itch._replay import (
+    L2_DTYPE,
+    SYMBOL_STATS_DTYPE,
     SYSTEM_EVENT_DTYPE,
     TOB_DTYPE,
     TRADE_DTYPE,
@@ -34,7 +36,7 @@ from matchcore.itch.generator import generate, symbol_names
 from matchcore.itch.layouts import DTYPES, LAYOUTS, LENGTHS
 
 __all__ = [
-    "DTYPES", "LAYOUTS", "LENGTHS", "SYSTEM_EVENT_DTYPE", "TOB_DTYPE", "TRADE_DTYPE", "Decoded",
+    "DTYPES", "L2_DTYPE", "LAYOUTS", "LENGTHS", "SYMBOL_STATS_DTYPE", "SYSTEM_EVENT_DTYPE", "TOB_DTYPE", "TRADE_DTYPE", "Decoded",
     "Replayer", "decode", "generate", "open_stream", "parse_time", "replay_file", "snapshot_dtype",
     "symbol_names",
 ]
@@ -189,14 +191,18 @@ def parse_time(text: str) -> int:
     return ((h * 60 + m) * 60 + s) * 1_000_000_000 + ns
 
 
-def replay_file(path, *, chunk_size: int = CHUNK_SIZE, progress=None, **options) -> Replayer:
+def replay_file(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=None,
+                **options) -> Replayer:
     """Stream a plain or gzip'd ITCH 5.0 file through a new :class:`Replayer`.
 
     ``options`` are the :class:`Replayer` arguments (symbols, snapshot_every, infer_lengths,
     callback, until_ns, ...). The file is read in chunks of ``chunk_size`` bytes into one
     reused buffer, so memory does not grow with the file (the sinks grow with what they
     record). ``progress(bytes_read)`` is called after every chunk with the position in the file
-    on disk (compressed bytes for gzip). O(bytes). Returns the finished Replayer.
+    on disk (compressed bytes for gzip). ``on_chunk(replayer)`` is called after every chunk and
+    once more after :meth:`Replayer.finish`: the place for per-chunk consumers of the counters
+    and sinks (metrics, publishers), which then cost nothing per message. O(bytes). Returns the
+    finished Replayer.
 
     >>> import tempfile, os
     >>> from matchcore.itch import generate, replay_file
@@ -216,10 +222,14 @@ def replay_file(path, *, chunk_size: int = CHUNK_SIZE, progress=None, **options)
             reader.consume(consumed)
             if progress is not None:
                 progress(reader.raw_position())
+            if on_chunk is not None:
+                on_chunk(r)
             if r.done or (reader.eof and consumed == 0):
                 break
         tail = b"" if r.done else bytes(reader.fill())
     finally:
         reader.close()
     r.finish(tail)
+    if on_chunk is not None:
+        on_chunk(r)
     return r

@@ -25,13 +25,14 @@ cimport numpy as cnp
 import numpy as np
 
 from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_rest, mc_find, mc_reduce_slot,
-                              mc_cancel_slot, mc_best, mc_depth_orders, MC_BUY, MC_SELL,
+                              mc_cancel_slot, mc_best, mc_depth_orders, mc_count,
+                              mc_level_count, MC_BUY, MC_SELL,
                               MC_R_DUPLICATE_ORDER_ID)
 from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_frame, itch_resync, itch_note_bad,
                                      itch_scan_report)
 
-from matchcore._map cimport _home
+from matchcore._map cimport _home, _map_find
 
 cnp.import_array()
 
@@ -82,14 +83,26 @@ cdef struct sys_rec:
     int64_t ts
     char code
 
+cdef struct l2_rec:        # one price level after a change: its new total qty and order count
+    int64_t ts
+    int64_t price
+    int64_t qty            # 0 (and orders 0) when the level is gone
+    int32_t orders
+    uint16_t locate
+    char side              # B or S
+
 TOB_DTYPE = np.dtype([("ts", "i8"), ("bid", "i8"), ("bid_qty", "i8"), ("ask", "i8"),
                       ("ask_qty", "i8"), ("locate", "u2")], align=True)
 TRADE_DTYPE = np.dtype([("ts", "i8"), ("ref", "u8"), ("match_number", "u8"), ("price", "i8"),
                         ("shares", "i8"), ("locate", "u2"), ("kind", "S1"), ("side", "S1"),
                         ("flag", "S1")], align=True)
 SYSTEM_EVENT_DTYPE = np.dtype([("ts", "i8"), ("code", "S1")], align=True)
+L2_DTYPE = np.dtype([("ts", "i8"), ("price", "i8"), ("qty", "i8"), ("orders", "i4"),
+                     ("locate", "u2"), ("side", "S1")], align=True)
+SYMBOL_STATS_DTYPE = np.dtype([("locate", "u2"), ("trades", "i8"), ("volume", "i8"),
+                               ("open_orders", "i8"), ("bid_levels", "i8"), ("ask_levels", "i8")])
 if (TOB_DTYPE.itemsize != sizeof(tob_rec) or TRADE_DTYPE.itemsize != sizeof(trade_rec)
-        or SYSTEM_EVENT_DTYPE.itemsize != sizeof(sys_rec)):
+        or SYSTEM_EVENT_DTYPE.itemsize != sizeof(sys_rec) or L2_DTYPE.itemsize != sizeof(l2_rec)):
     raise ImportError("matchcore.itch._replay: sink record dtypes do not match the C structs")
 
 
@@ -137,6 +150,8 @@ cdef struct locinfo:
     int64_t ask_qty
     int64_t cb_count
     int64_t state_ts
+    int64_t n_trades       # trade records of this locate (E, C, P, Q), counted with or without the sink
+    int64_t volume         # their shares
     char name[8]
     char reason[4]
     uint8_t has_name       # 0 none, 1 from a stock directory message, 2 from an order's stock field
@@ -152,6 +167,7 @@ cdef struct rp_state:
     rbuf trades
     rbuf snaps
     rbuf sysev
+    rbuf l2
     uint16_t* dirty
     int32_t n_dirty
     int64_t* depth_tmp
@@ -159,6 +175,7 @@ cdef struct rp_state:
     uint8_t rec_trades
     uint8_t cb_on_tob
     uint8_t track_tob      # rec_tob or cb_on_tob
+    uint8_t rec_l2
     int64_t snap_every
     int64_t snap_every_ns
     int64_t snap_depth
@@ -185,6 +202,7 @@ cdef void rp_free(rp_state* S) noexcept nogil:
     free(S.trades.data)
     free(S.snaps.data)
     free(S.sysev.data)
+    free(S.l2.data)
     free(S.dirty)
     free(S.depth_tmp)
     free(S)
@@ -252,6 +270,8 @@ cdef inline bint touch(rp_state* S, uint16_t L, int64_t ts) noexcept nogil:
 
 cdef inline void add_trade(rp_state* S, int64_t ts, uint16_t L, char kind, char side, char flag,
                            uint64_t ref, uint64_t match, int64_t price, int64_t shares) noexcept nogil:
+    S.loc[L].n_trades += 1
+    S.loc[L].volume += shares
     if not S.rec_trades:
         return
     cdef trade_rec* r = <trade_rec*>rb_push(&S.trades)
@@ -269,8 +289,30 @@ cdef inline void add_trade(rp_state* S, int64_t ts, uint16_t L, char kind, char 
     r.flag = flag
 
 
+cdef void note_level(rp_state* S, uint16_t L, int side, int64_t price, int64_t ts) noexcept nogil:
+    """L2 sink: the level (side, price) of locate L as it is now, after a change (qty 0 and no
+    orders when it is gone). Read from the book itself (one probe of its price map), so the
+    record is the book's state, not a delta computed beside it."""
+    cdef mc_book* b = S.loc[L].book
+    cdef int32_t lv = _map_find(&b.side[side].map, <uint64_t>price)
+    cdef l2_rec* r = <l2_rec*>rb_push(&S.l2)
+    if r == NULL:
+        S.nomem += 1
+        return
+    r.ts = ts
+    r.price = price
+    if lv >= 0 and b.levels[lv].count > 0:
+        r.qty = <int64_t>b.levels[lv].qty
+        r.orders = b.levels[lv].count
+    else:
+        r.qty = 0
+        r.orders = 0
+    r.locate = L
+    r.side = 66 if side == MC_BUY else 83
+
+
 cdef inline int add_order(rp_state* S, uint64_t ref, uint16_t L, uint8_t side_ch, uint32_t shares,
-                          uint32_t price) noexcept nogil:
+                          uint32_t price, int64_t ts) noexcept nogil:
     """Rest a new order in the book of locate L; returns L, or -1 if nothing changed."""
     cdef int side
     cdef int64_t r
@@ -288,6 +330,8 @@ cdef inline int add_order(rp_state* S, uint64_t ref, uint16_t L, uint8_t side_ch
         return -1
     r = mc_rest(S.loc[L].book, ref, side, price, shares, 0)
     if r == 0:
+        if S.rec_l2:
+            note_level(S, L, side, price, ts)
         return L
     if r == -MC_R_DUPLICATE_ORDER_ID:
         S.dup_refs += 1
@@ -329,15 +373,18 @@ cdef inline int reduce_order(rp_state* S, uint64_t ref, uint16_t L, uint32_t sha
     if take == 0:
         return -1
     cdef int side = o.side
+    cdef int64_t level_price = o.price
     if price < 0:
         price = o.price
     mc_reduce_slot(b, idx, take, is_exec)
+    if S.rec_l2:
+        note_level(S, L, side, level_price, ts)
     if is_exec:
         add_trade(S, ts, L, kind, 66 if side == MC_BUY else 83, flag, ref, match, price, take)
     return L
 
 
-cdef inline int delete_order(rp_state* S, uint64_t ref, uint16_t L) noexcept nogil:
+cdef inline int delete_order(rp_state* S, uint64_t ref, uint16_t L, int64_t ts) noexcept nogil:
     cdef mc_book* b = ref_book(S, L)
     if b == NULL:
         return -1
@@ -345,12 +392,20 @@ cdef inline int delete_order(rp_state* S, uint64_t ref, uint16_t L) noexcept nog
     if idx < 0:
         S.unknown_refs += 1
         return -1
-    mc_cancel_slot(b, idx)
+    cdef int side
+    cdef int64_t price
+    if S.rec_l2:             # the level is only looked at for the L2 sink
+        side = b.orders[idx].side
+        price = b.orders[idx].price
+        mc_cancel_slot(b, idx)
+        note_level(S, L, side, price, ts)
+    else:
+        mc_cancel_slot(b, idx)
     return L
 
 
 cdef inline int replace_order(rp_state* S, uint64_t old_ref, uint64_t new_ref, uint16_t L,
-                              uint32_t shares, uint32_t price) noexcept nogil:
+                              uint32_t shares, uint32_t price, int64_t ts) noexcept nogil:
     """U: the old order leaves, the new one rests at the back of its level on the same side."""
     cdef mc_book* b = ref_book(S, L)
     if b == NULL:
@@ -360,8 +415,14 @@ cdef inline int replace_order(rp_state* S, uint64_t old_ref, uint64_t new_ref, u
         S.unknown_refs += 1
         return -1
     cdef int side = b.orders[idx].side
-    mc_cancel_slot(b, idx)
-    add_order(S, new_ref, L, 66 if side == MC_BUY else 83, shares, price)
+    cdef int64_t old_price
+    if S.rec_l2:
+        old_price = b.orders[idx].price
+        mc_cancel_slot(b, idx)
+        note_level(S, L, side, old_price, ts)
+    else:
+        mc_cancel_slot(b, idx)
+    add_order(S, new_ref, L, 66 if side == MC_BUY else 83, shares, price, ts)
     return L
 
 
@@ -463,15 +524,15 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noe
         if t == 65:      # 'A'
             itch_decode_add_order(m, &a)
             touched = add_order(S, a.order_reference_number, a.stock_locate,
-                                <uint8_t>a.buy_sell_indicator, a.shares, a.price)
+                                <uint8_t>a.buy_sell_indicator, a.shares, a.price, ts)
         elif t == 68:    # 'D'
             itch_decode_order_delete(m, &dl)
-            touched = delete_order(S, dl.order_reference_number, dl.stock_locate)
+            touched = delete_order(S, dl.order_reference_number, dl.stock_locate, ts)
         elif t == 85:    # 'U'
             itch_decode_order_replace(m, &rp)
             touched = replace_order(S, rp.original_order_reference_number,
                                     rp.new_order_reference_number, rp.stock_locate, rp.shares,
-                                    rp.price)
+                                    rp.price, ts)
         elif t == 69:    # 'E'
             itch_decode_order_executed(m, &ex)
             touched = reduce_order(S, ex.order_reference_number, ex.stock_locate,
@@ -483,7 +544,7 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noe
         elif t == 70:    # 'F'
             itch_decode_add_order_mpid(m, &af)
             touched = add_order(S, af.order_reference_number, af.stock_locate,
-                                <uint8_t>af.buy_sell_indicator, af.shares, af.price)
+                                <uint8_t>af.buy_sell_indicator, af.shares, af.price, ts)
         elif t == 67:    # 'C'
             itch_decode_order_executed_with_price(m, &ec)
             touched = reduce_order(S, ec.order_reference_number, ec.stock_locate,
@@ -571,7 +632,9 @@ cdef class Replayer:
     called between compiled chunks for ``callback_symbols`` every ``callback_every`` messages
     touching that symbol and, with ``callback_on_tob``, whenever its top of book changes;
     ``until_ns`` stops before the first message later than that exchange time;
-    ``record_tob`` / ``record_trades`` switch those sinks off for pure book building.
+    ``record_tob`` / ``record_trades`` switch those sinks off for pure book building;
+    ``record_l2`` switches on the L2 sink (every changed price level with its new qty and order
+    count, see :meth:`l2`).
 
     Cost: O(1) per message (one probe of the book's id index, then the book operation);
     memory O(resting orders + records).
@@ -599,7 +662,7 @@ cdef class Replayer:
                   int64_t snapshot_depth=10, bint infer_lengths=False, callback=None,
                   callback_symbols=None, int64_t callback_every=1000, bint callback_on_tob=False,
                   until_ns=None, bint record_tob=True, bint record_trades=True,
-                  int64_t book_capacity=1024):
+                  int64_t book_capacity=1024, bint record_l2=False):
         if snapshot_every < 0 or snapshot_every_ns < 0:
             raise ValueError("snapshot_every and snapshot_every_ns must be >= 0")
         if snapshot_every and snapshot_every_ns:
@@ -622,6 +685,8 @@ cdef class Replayer:
         S.tob.item = sizeof(tob_rec)
         S.trades.item = sizeof(trade_rec)
         S.sysev.item = sizeof(sys_rec)
+        S.l2.item = sizeof(l2_rec)
+        S.rec_l2 = record_l2
         self._snap_dtype = snapshot_dtype(snapshot_depth)
         S.snaps.item = self._snap_dtype.itemsize
         S.scan.infer = infer_lengths
@@ -781,6 +846,37 @@ cdef class Replayer:
         at its own price; flag = printable), P (non-cross trade, hidden liquidity), Q (cross;
         flag = cross type). Shares are the executed (clamped) quantity."""
         return _records(&self.S.trades, TRADE_DTYPE, clear)
+
+    def l2(self, bint clear=False):
+        """L2 changes (``L2_DTYPE``: ts, price, qty, orders, locate, side B/S), recorded with
+        ``record_l2=True``: after every book change, one record per price level it touched with
+        that level's new total qty and order count (0 and 0: the level is gone). A replace gives
+        two (the old level, then the new one); an add, execution, cancel or delete one. Applying
+        the records in order to an empty ``{(side, price): (qty, orders)}`` map (dropping qty 0)
+        rebuilds every level of the book. ``clear`` empties the sink after copying."""
+        return _records(&self.S.l2, L2_DTYPE, clear)
+
+    def symbol_stats(self):
+        """Per-book counters as a ``SYMBOL_STATS_DTYPE`` array, one row per locate with a book
+        (ascending): trade records (E, C, P, Q; counted whether or not the trade sink records
+        them), their shares, open orders and visible levels per side. O(books).
+
+        >>> import matchcore.itch as itch
+        >>> r = itch.Replayer(); _ = r.feed(itch.generate(None, messages=3000, symbols=2, seed=1))
+        >>> int(r.symbol_stats()["trades"].sum()) == len(r.trades())
+        True
+        """
+        cdef int64_t i = 0
+        cdef locinfo* li
+        cdef OrderBook ob
+        out = np.zeros(len(self._books), dtype=SYMBOL_STATS_DTYPE)
+        for L in sorted(self._books):
+            li = &self.S.loc[<int>L]
+            ob = self._books[L]
+            out[i] = (L, li.n_trades, li.volume, mc_count(ob._b), mc_level_count(ob._b, MC_BUY),
+                      mc_level_count(ob._b, MC_SELL))
+            i += 1
+        return out
 
     def snapshots(self, bint clear=False):
         """Depth snapshots (``snapshot_dtype(snapshot_depth)``): one record per book changed

@@ -1,0 +1,90 @@
+"""``matchcore subscribe``: read the market data a replay published to NATS JetStream.
+
+Thin over :func:`matchcore.io.nats.consume`: rebuilds top of book, L2 levels and trade totals
+per symbol from the stream (from its first message) and prints them; ``--print`` also shows
+every batch as it arrives.
+"""
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(p, name):
+    p.add_argument("url", nargs="?", default="nats://127.0.0.1:4222",
+                   help="NATS server (default nats://127.0.0.1:4222)")
+    p.add_argument("--symbols", default=None, help="comma-separated symbols (default all)")
+    p.add_argument("--kinds", default=None, help="comma-separated kinds: trade,tob,l2 (default all)")
+    p.add_argument("--stream", default="MATCHCORE", help="JetStream stream (default MATCHCORE)")
+    p.add_argument("--subject-prefix", default="mc", help="subject prefix (default mc)")
+    p.add_argument("--follow", action="store_true",
+                   help="keep reading new messages (until --idle or --timeout, or Ctrl-C)")
+    p.add_argument("--idle", type=float, default=None, metavar="S",
+                   help="with --follow: stop after S seconds without a message")
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--depth", type=int, default=5, help="L2 levels shown per side (default 5)")
+    p.add_argument("--print", dest="print_batches", action="store_true",
+                   help="print one line per batch received")
+
+
+def _split(text):
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+
+def _px(p):
+    return f"{p / 1e4:.4f}" if p else "-"
+
+
+def run(args) -> int:
+    try:
+        from matchcore.io.nats import KIND_NAMES, consume, decode_batch
+    except ImportError as e:
+        print(f"matchcore subscribe: {e}", file=sys.stderr)
+        return 2
+    if args.depth < 0:
+        print("matchcore subscribe: error: --depth must be >= 0", file=sys.stderr)
+        return 1
+
+    def show(subject, payload):
+        try:
+            kind, loc, seq, rec = decode_batch(payload)
+        except ValueError as e:
+            print(f"{subject}: malformed batch ({e})")
+            return
+        last = rec[-1] if len(rec) else None
+        tail = ""
+        if last is not None and kind == 2:
+            tail = (f" last: bid {_px(last['bid'])} x {last['bid_qty']}  ask {_px(last['ask'])}"
+                    f" x {last['ask_qty']}")
+        elif last is not None and kind == 1:
+            tail = f" last: {last['shares']} @ {_px(last['price'])}"
+        print(f"{subject} {KIND_NAMES[kind]} locate {loc} seq {seq} +{len(rec)}{tail}")
+
+    try:
+        c = consume(args.url, symbols=_split(args.symbols), kinds=_split(args.kinds),
+                    stream=args.stream, prefix=args.subject_prefix, follow=args.follow,
+                    idle=args.idle, timeout=args.timeout,
+                    on_batch=show if args.print_batches else None)
+    except KeyboardInterrupt:
+        return 130
+    except ValueError as e:
+        print(f"matchcore subscribe: error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:   # connection refused, no such stream: the client's own words
+        print(f"matchcore subscribe: cannot read {args.stream} at {args.url}: "
+              f"{type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    rec = c.records
+    print(f"received {c.batches:,} batches: trade {rec['trade']:,}, tob {rec['tob']:,}, "
+          f"l2 {rec['l2']:,} records; malformed {c.bad}; missing (sequence gaps) "
+          f"{sum(c.missing.values()):,} records")
+    for sym in c.symbols():
+        t = c.tob.get(sym)
+        n, vol = c.trades.get(sym, (0, 0))
+        top = (f"bid {_px(t[1])} x {t[2]:,}  ask {_px(t[3])} x {t[4]:,}" if t else "no top of book")
+        print(f"{sym:<8} {top}; trades {n:,} ({vol:,} shares)")
+        if sym in c.levels and args.depth:
+            bids, asks = c.depth(sym, args.depth)
+            print(f"         L2 {len(c.levels[sym]):,} levels; best bids "
+                  + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in bids)
+                  + "; best asks " + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in asks))
+    return 0

@@ -1,0 +1,387 @@
+"""Prometheus metrics for a replay and for an embedded ``OrderBook`` / ``Engine``.
+
+Nothing here runs per message. The replay loop keeps its counters in C (messages by type,
+unknown references, rejects, trades and volume per book); :class:`ReplayMetrics` copies them
+once per ``feed()`` buffer (``replay_file(..., on_chunk=metrics.update)``). For an embedded book
+or engine, :class:`EngineMetrics` runs ``process()`` through the compiled latency recorder
+(per-command service time added to a histogram inside the loop) and counts the batch's events
+with numpy. Scrapes read a snapshot taken in the caller's thread, never the live book.
+
+Needs ``prometheus_client``: ``pip install 'matchcore[metrics]'``.
+
+>>> from matchcore.io.metrics import ReplayMetrics, serve_metrics   # doctest: +SKIP
+>>> m = ReplayMetrics()                                              # doctest: +SKIP
+>>> server = serve_metrics(9108, registry=m.registry)                # doctest: +SKIP
+>>> r = itch.replay_file("day.itch", on_chunk=m.update)              # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+# Upper bucket bounds of the service-time histogram (ns): from a cache-hot add (~100 ns) to a
+# stall; Prometheus gets them in seconds.
+DEFAULT_LATENCY_BOUNDS_NS = (100, 200, 300, 500, 750, 1_000, 2_000, 5_000, 10_000, 20_000,
+                             50_000, 100_000, 1_000_000, 10_000_000)
+
+
+def _prom():
+    try:
+        import prometheus_client
+        import prometheus_client.core  # noqa: F401  (the *MetricFamily classes of collectors)
+    except ImportError:
+        raise ImportError("matchcore.io.metrics needs prometheus_client: "
+                          "pip install 'matchcore[metrics]'") from None
+    return prometheus_client
+
+
+class MetricsServer:
+    """A running ``/metrics`` HTTP endpoint (prometheus_client's server in a daemon thread).
+
+    ``port`` is the bound port (useful when 0 was asked for); ``url`` the scrape address;
+    ``close()`` stops it and frees the port.
+    """
+
+    def __init__(self, server, thread):
+        self._server = server
+        self._thread = thread
+        self.host, self.port = server.server_address[:2]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        """Stop serving and release the port. O(1)."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> MetricsServer:
+    """Serve ``registry`` (default: prometheus_client's global one) at
+    ``http://addr:port/metrics`` from a background thread; ``port=0`` picks a free port.
+
+    Raises ``ValueError`` for a port outside 0..65535 and ``OSError`` when it is taken.
+
+    >>> from matchcore.io.metrics import EngineMetrics, serve_metrics    # doctest: +SKIP
+    >>> m = EngineMetrics(engine)                                         # doctest: +SKIP
+    >>> with serve_metrics(9108, registry=m.registry) as srv:             # doctest: +SKIP
+    ...     events = m.process(commands)
+    """
+    prom = _prom()
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"metrics port must be an int in 0..65535, got {port!r}")
+    if registry is None:
+        registry = prom.REGISTRY
+    server, thread = prom.start_http_server(port, addr=addr, registry=registry)
+    return MetricsServer(server, thread)
+
+
+def _family(prom, kind, name, doc, labels=(), unit=""):
+    cls = {"counter": prom.core.CounterMetricFamily, "gauge": prom.core.GaugeMetricFamily}[kind]
+    return cls(name, doc, labels=list(labels), unit=unit)
+
+
+class ReplayMetrics:
+    """Prometheus metrics of an ITCH replay, copied from the replay's own C counters once per
+    chunk (``update``); the values are exactly those of ``Replayer.stats`` and
+    ``Replayer.symbol_stats()`` at the last update.
+
+    Exported (prefix ``matchcore_``): ``messages_total{type}``, ``unknown_message_types_total
+    {type}``, ``bad_length_prefixes_total``, ``bytes_total``, ``unknown_refs_total``,
+    ``rejects_total{reason}`` (invalid_add, duplicate_ref, out_of_memory), ``clamped_total{kind}``
+    (execution, cancel), ``sequence_gaps_total`` and ``messages_missing_total`` (from a MoldUDP64
+    receiver's stats when given), ``trades_total{symbol}``, ``volume_shares_total{symbol}``,
+    ``open_orders{symbol}``, ``books``, ``truncated``, ``last_exchange_time_seconds``,
+    ``replay_chunks_total``, ``replay_done`` (1 after the final update).
+
+    ``registry``: a ``prometheus_client.CollectorRegistry`` (a new one by default, so several
+    replays in one process do not collide). O(books) per update.
+
+    >>> import matchcore.itch as itch                                     # doctest: +SKIP
+    >>> m = ReplayMetrics()                                               # doctest: +SKIP
+    >>> r = itch.replay_file("day.itch", on_chunk=m.update)               # doctest: +SKIP
+    >>> m.snapshot()["messages"] == r.stats["messages"]                   # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, registry=None, prefix: str = "matchcore"):
+        prom = _prom()
+        self._prom = prom
+        self.prefix = prefix
+        self.registry = prom.CollectorRegistry() if registry is None else registry
+        self._lock = threading.Lock()
+        self._snap = None
+        self._names: dict[int, str] = {}
+        self._chunks = 0
+        self.registry.register(self)
+
+    def update(self, replayer, feed_stats=None, final: bool = False) -> None:
+        """Copy the counters of ``replayer`` (an ``itch.Replayer``) and, optionally, of a MoldUDP64
+        receiver's ``ReceiverStats`` (sequence gaps). Call it per chunk (it is the ``on_chunk``
+        of ``replay_file``), not per message; ``final=True`` once at the end sets
+        ``matchcore_replay_done`` to 1. O(books)."""
+        s = replayer.stats
+        per = replayer.symbol_stats()
+        if len(self._names) != len(per):    # names are only looked up when books appear
+            names = replayer.symbols
+            self._names = {int(L): names.get(int(L), str(int(L))) for L in per["locate"]}
+        snap = {
+            "messages": s["messages"], "counts": dict(s["counts"]),
+            "unknown_types": dict(s["unknown_types"]), "bad_lengths": s["bad_lengths"],
+            "bytes": s["bytes_consumed"], "unknown_refs": s["unknown_refs"],
+            "rejects": {"invalid_add": s["invalid_adds"], "duplicate_ref": s["duplicate_refs"],
+                        "out_of_memory": s["out_of_memory"]},
+            "clamped": {"execution": s["executions_clamped"], "cancel": s["cancels_clamped"]},
+            "books": s["books"], "truncated": 1 if s["truncated"] else 0,
+            "last_ts": s["last_ts"], "done": 1 if final else 0,
+            "gaps": len(feed_stats.gaps) if feed_stats is not None else 0,
+            "missing": int(feed_stats.missing) if feed_stats is not None else 0,
+            "per_symbol": {self._names[int(row["locate"])]: (int(row["trades"]), int(row["volume"]),
+                                                            int(row["open_orders"]))
+                           for row in per},
+        }
+        with self._lock:
+            self._chunks += 1
+            snap["chunks"] = self._chunks
+            self._snap = snap
+
+    def snapshot(self) -> dict | None:
+        """The values as of the last :meth:`update` (None before the first)."""
+        with self._lock:
+            return None if self._snap is None else dict(self._snap)
+
+    def collect(self):
+        """prometheus_client collector protocol: yields the metric families (scrape thread)."""
+        with self._lock:
+            s = self._snap
+        if s is None:
+            return
+        p, prom = self.prefix, self._prom
+        fam = _family(prom, "counter", f"{p}_messages", "ITCH messages replayed, by type", ["type"])
+        for t, n in sorted(s["counts"].items()):
+            fam.add_metric([t], n)
+        yield fam
+        fam = _family(prom, "counter", f"{p}_unknown_message_types",
+                      "messages of an unknown type, skipped by length", ["type"])
+        for t, n in sorted(s["unknown_types"].items()):
+            fam.add_metric([t if isinstance(t, str) else repr(t)], n)
+        yield fam
+        for name, doc, key in (
+                ("bad_length_prefixes", "length prefixes that disagree with the type", "bad_lengths"),
+                ("bytes", "bytes consumed by the replay loop", "bytes"),
+                ("unknown_refs", "order messages whose reference no book holds", "unknown_refs"),
+                ("sequence_gaps", "sequence gaps seen by the MoldUDP64 receiver", "gaps"),
+                ("messages_missing", "messages in those gaps", "missing"),
+                ("replay_chunks", "buffers fed to the replay loop", "chunks")):
+            yield prom.core.CounterMetricFamily(f"{p}_{name}", doc, value=s[key])
+        fam = _family(prom, "counter", f"{p}_rejects", "order messages the books refused, by "
+                      "reason", ["reason"])
+        for reason, n in s["rejects"].items():
+            fam.add_metric([reason], n)
+        yield fam
+        fam = _family(prom, "counter", f"{p}_clamped", "executions / cancels larger than the "
+                      "open qty (clamped)", ["kind"])
+        for kind, n in s["clamped"].items():
+            fam.add_metric([kind], n)
+        yield fam
+        trades = _family(prom, "counter", f"{p}_trades", "trade records (E, C, P, Q) per symbol",
+                         ["symbol"])
+        volume = _family(prom, "counter", f"{p}_volume_shares", "shares traded per symbol",
+                         ["symbol"])
+        orders = _family(prom, "gauge", f"{p}_open_orders", "orders resting per symbol", ["symbol"])
+        for sym, (n, v, o) in sorted(s["per_symbol"].items()):
+            trades.add_metric([sym], n)
+            volume.add_metric([sym], v)
+            orders.add_metric([sym], o)
+        yield trades
+        yield volume
+        yield orders
+        yield prom.core.GaugeMetricFamily(f"{p}_books", "books being built", value=s["books"])
+        yield prom.core.GaugeMetricFamily(f"{p}_replay_done", "1 once the replay has finished",
+                                          value=s["done"])
+        yield prom.core.GaugeMetricFamily(f"{p}_truncated", "1 when the stream ended mid-message",
+                                          value=s["truncated"])
+        yield prom.core.GaugeMetricFamily(f"{p}_last_exchange_time_seconds",
+                                          "exchange timestamp of the last message (since "
+                                          "midnight)", value=s["last_ts"] / 1e9)
+
+
+class EngineMetrics:
+    """Prometheus metrics of an embedded ``OrderBook`` or ``Engine`` (a simulator with Grafana
+    on it).
+
+    ``process(commands)`` applies a ``COMMAND_DTYPE`` batch through the compiled latency
+    recorder (each command's service time goes into a histogram inside the loop, no Python per
+    command) and then counts its events; ``observe(events)`` counts events you obtained
+    yourself (``process()`` / ``events()``). Counting is vectorised over the batch.
+
+    Exported (prefix ``matchcore_``): ``events_total{kind}``, ``rejects_total{reason}``,
+    ``fills_total{symbol}``, ``volume_lots_total{symbol}`` (fill qty), ``commands_total``,
+    ``service_time_seconds`` (histogram, buckets ``latency_bounds_ns``; with
+    ``sample_every=k`` one command in k is timed), ``open_orders``.
+    ``symbols`` maps event symbol ids to label names (for an Engine, its symbol names are used
+    by default). O(batch) per call.
+
+    >>> import numpy as np, matchcore as mc                               # doctest: +SKIP
+    >>> m = EngineMetrics(mc.Engine())                                    # doctest: +SKIP
+    >>> events = m.process(commands)      # same events as engine.process # doctest: +SKIP
+    """
+
+    def __init__(self, target, registry=None, *, prefix: str = "matchcore", symbols=None,
+                 latency_bounds_ns=DEFAULT_LATENCY_BOUNDS_NS, clock: str = "auto",
+                 sample_every: int = 1):
+        from matchcore import Engine, EventKind, OrderBook, Reason
+        from matchcore._timing import resolve_clock
+
+        prom = _prom()
+        if not isinstance(target, (OrderBook, Engine)):
+            raise TypeError(f"EngineMetrics needs an OrderBook or an Engine, got "
+                            f"{type(target).__name__}")
+        bounds = np.asarray(latency_bounds_ns, dtype=np.float64)
+        if bounds.ndim != 1 or len(bounds) == 0 or (np.diff(bounds) <= 0).any() or bounds[0] <= 0:
+            raise ValueError("latency_bounds_ns must be positive and strictly ascending")
+        if isinstance(sample_every, bool) or not isinstance(sample_every, int) or sample_every < 1:
+            raise ValueError(f"sample_every must be an int >= 1, got {sample_every!r}")
+        self.sample_every = sample_every
+        self.clock = resolve_clock(clock)
+        self._prom = prom
+        self.target = target
+        self.prefix = prefix
+        self.registry = prom.CollectorRegistry() if registry is None else registry
+        self.bounds_ns = bounds
+        self._kinds = {int(k): k.name.lower() for k in EventKind}
+        self._reasons = {int(r): r.name.lower() for r in Reason}
+        self._fill = int(EventKind.FILL)
+        self._rejected = int(EventKind.REJECTED)
+        self._symbols = dict(symbols) if symbols is not None else None
+        self._lock = threading.Lock()
+        self._hist = np.zeros(len(bounds) + 2, dtype=np.int64)
+        self._events = np.zeros(256, dtype=np.int64)
+        self._rejects = np.zeros(256, dtype=np.int64)
+        self._fills: dict[int, list[int]] = {}
+        self._commands = 0
+        self._open = 0
+        self._view = self._state()
+        self.registry.register(self)
+
+    def _label(self, symbol: int) -> str:
+        if self._symbols is not None and symbol in self._symbols:
+            return str(self._symbols[symbol])
+        names = getattr(self.target, "symbols", None)     # Engine: {id: name or None}
+        if isinstance(names, dict) and names.get(symbol):
+            return str(names[symbol])
+        return str(symbol)
+
+    def process(self, commands) -> np.ndarray:
+        """Apply ``commands`` (``COMMAND_DTYPE``) to the book or engine, timing every command in
+        compiled code into the service-time histogram; returns the events, exactly those of
+        ``target.process(commands)``, after counting them. O(n + fills).
+
+        >>> events = m.process(commands)                                   # doctest: +SKIP
+        """
+        from matchcore._timing import process_histogram
+
+        events = process_histogram(self.target, commands, self.bounds_ns, self._hist, self.clock,
+                                   self.sample_every)
+        self._commands += int(np.asarray(commands).shape[0])
+        self.observe(events)
+        return events
+
+    def observe(self, events) -> None:
+        """Count a batch of ``EVENT_DTYPE`` events (by kind, rejects by reason, fills and volume
+        per symbol) and refresh the open-order gauge. O(len(events))."""
+        from matchcore import EVENT_DTYPE
+
+        ev = np.asarray(events)
+        if ev.dtype != EVENT_DTYPE:
+            raise TypeError(f"observe() needs an EVENT_DTYPE array, got {ev.dtype}")
+        if len(ev):
+            # column views and masks only: boolean indexing of whole 64-byte records costs
+            # ~10x more
+            kinds = ev["kind"]
+            self._events += np.bincount(kinds, minlength=256)[:256]
+            rej = ev["reason"][kinds == self._rejected]
+            if len(rej):
+                self._rejects += np.bincount(rej, minlength=256)[:256]
+            is_fill = kinds == self._fill
+            sym = ev["symbol"][is_fill]
+            if len(sym):
+                qty = ev["qty"][is_fill]
+                if int(sym.max()) < (1 << 20):        # small ids: one bincount, no sort
+                    keys, inv = None, sym
+                else:
+                    keys, inv = np.unique(sym, return_inverse=True)
+                counts = np.bincount(inv)
+                if int(qty.sum()) < (1 << 53):        # float64 sums of these are exact
+                    vol = np.bincount(inv, weights=qty).astype(np.int64)
+                else:
+                    vol = np.zeros(len(counts), dtype=np.int64)
+                    np.add.at(vol, inv, qty)
+                for i in np.flatnonzero(counts).tolist():   # one step per symbol
+                    key = i if keys is None else int(keys[i])
+                    acc = self._fills.setdefault(key, [0, 0])
+                    acc[0] += int(counts[i])
+                    acc[1] += int(vol[i])
+        self._open = len(self.target)
+        view = self._state()
+        with self._lock:
+            self._view = view
+
+    def _state(self) -> dict:
+        return {
+            "events": {self._kinds.get(k, str(k)): int(n)
+                       for k, n in enumerate(self._events.tolist()) if n},
+            "rejects": {self._reasons.get(r, str(r)): int(n)
+                        for r, n in enumerate(self._rejects.tolist()) if n},
+            "fills": {self._label(s): (a[0], a[1]) for s, a in self._fills.items()},
+            "hist": self._hist.copy(),
+            "commands": self._commands,
+            "open_orders": self._open,
+        }
+
+    def snapshot(self) -> dict:
+        """The values as of the last ``process`` / ``observe`` call."""
+        with self._lock:
+            return dict(self._view)
+
+    def collect(self):
+        """prometheus_client collector protocol: yields the metric families (scrape thread)."""
+        with self._lock:
+            s = self._view
+        p, prom = self.prefix, self._prom
+        fam = _family(prom, "counter", f"{p}_events", "book events by kind", ["kind"])
+        for k, n in sorted(s["events"].items()):
+            fam.add_metric([k], n)
+        yield fam
+        fam = _family(prom, "counter", f"{p}_rejects", "rejected orders by reason", ["reason"])
+        for r, n in sorted(s["rejects"].items()):
+            fam.add_metric([r], n)
+        yield fam
+        fills = _family(prom, "counter", f"{p}_fills", "fills per symbol", ["symbol"])
+        volume = _family(prom, "counter", f"{p}_volume_lots", "filled qty per symbol", ["symbol"])
+        for sym, (n, v) in sorted(s["fills"].items()):
+            fills.add_metric([sym], n)
+            volume.add_metric([sym], v)
+        yield fills
+        yield volume
+        yield prom.core.CounterMetricFamily(f"{p}_commands", "commands processed",
+                                            value=s["commands"])
+        yield prom.core.GaugeMetricFamily(f"{p}_open_orders", "orders resting",
+                                          value=s["open_orders"])
+        h = s["hist"]
+        nb = len(self.bounds_ns)
+        cum = np.cumsum(h[: nb + 1])
+        buckets = [(repr(float(b) / 1e9), int(cum[i])) for i, b in enumerate(self.bounds_ns)]
+        buckets.append(("+Inf", int(cum[nb])))
+        yield prom.core.HistogramMetricFamily(
+            f"{p}_service_time_seconds", "per-command service time measured in compiled code "
+            f"(clock: {self.clock})", buckets=buckets, sum_value=int(h[nb + 1]) / 1e9)

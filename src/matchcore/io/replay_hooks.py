@@ -1,0 +1,138 @@
+"""The integrations of ``matchcore replay`` (``--metrics-port``, ``--publish``) as one object the
+replay command drives per chunk, so that the command itself stays a thin caller:
+
+    hooks = ReplayHooks.from_args(args)       # starts the metrics server / connects to NATS
+    r = itch.replay_file(path, on_chunk=hooks.on_chunk, **hooks.replay_options)
+    hooks.finish(r)                           # flush, report, hold the endpoint, stop
+
+Each optional dependency is imported only when its option is given.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+
+def add_replay_options(p) -> None:
+    """The replay options of the integrations (argparse)."""
+    p.add_argument("--metrics-port", type=int, default=None, metavar="N",
+                   help="serve Prometheus metrics at http://127.0.0.1:N/metrics during the replay "
+                        "(0 = a free port; needs matchcore[metrics])")
+    p.add_argument("--metrics-hold", type=float, default=0.0, metavar="S",
+                   help="keep serving the metrics S seconds after the replay (for a last scrape)")
+    p.add_argument("--publish", default=None, metavar="nats://HOST:PORT",
+                   help="publish trades, top of book and L2 changes per symbol to NATS JetStream "
+                        "(needs matchcore[nats])")
+    p.add_argument("--publish-kinds", default="trade,tob,l2", metavar="K,K",
+                   help="what --publish sends: any of trade,tob,l2 (default all)")
+    p.add_argument("--stream", default="MATCHCORE", help="JetStream stream for --publish")
+    p.add_argument("--subject-prefix", default="mc",
+                   help="subjects are PREFIX.KIND.SYMBOL (default mc)")
+
+
+class ReplayHooks:
+    """Per-chunk consumers of one replay: Prometheus metrics and/or a NATS publisher. Also
+    puts the replay's message rate on the progress bar, if there is one."""
+
+    def __init__(self, *, metrics_port=None, metrics_hold=0.0, publish=None,
+                 publish_kinds=("trade", "tob", "l2"), stream="MATCHCORE", prefix="mc",
+                 keep_sinks=False, bar=None, out=None):
+        if metrics_hold < 0:
+            raise ValueError("--metrics-hold must be >= 0")
+        if metrics_port is not None and not 0 <= metrics_port <= 65535:
+            raise ValueError(f"--metrics-port must be in 0..65535, got {metrics_port}")
+        self.out = sys.stdout if out is None else out    # looked up now: tests swap stdout
+        self.bar = bar
+        self.metrics = self.server = self.publisher = self.bridge = None
+        self.metrics_hold = metrics_hold
+        self.replay_options = {}
+        self._t0 = time.perf_counter()
+        if metrics_port is not None:
+            from matchcore.io.metrics import ReplayMetrics, serve_metrics
+
+            try:
+                self.metrics = ReplayMetrics()
+            except ImportError as e:       # the message names the extra to install
+                raise ValueError(f"--metrics-port: {e}") from None
+            self.server = serve_metrics(metrics_port, registry=self.metrics.registry)
+            print(f"metrics: {self.server.url}", file=out, flush=True)
+        if publish is not None:
+            from matchcore.io.nats import NatsPublisher, ReplayPublisher
+
+            try:
+                self.publisher = NatsPublisher(publish, stream=stream, prefix=prefix,
+                                               connect_timeout=3.0)
+            except (ConnectionError, ImportError) as e:
+                self.close()
+                raise ValueError(f"--publish: {e}") from None
+            self.bridge = ReplayPublisher(self.publisher, kinds=publish_kinds, keep=keep_sinks)
+            if "l2" in publish_kinds:
+                self.replay_options["record_l2"] = True
+            print(f"publishing {','.join(publish_kinds)} to {publish} (stream {stream}, "
+                  f"subjects {prefix}.KIND.SYMBOL)", file=out, flush=True)
+
+    @classmethod
+    def from_args(cls, args, bar=None):
+        kinds = tuple(k.strip() for k in (getattr(args, "publish_kinds", None) or "").split(",")
+                      if k.strip())
+        bad = set(kinds) - {"trade", "tob", "l2"}
+        if bad:
+            raise ValueError(f"--publish-kinds: unknown {', '.join(sorted(bad))} "
+                             f"(choose from trade, tob, l2)")
+        return cls(metrics_port=args.metrics_port, metrics_hold=args.metrics_hold,
+                   publish=args.publish, publish_kinds=kinds or ("trade", "tob", "l2"),
+                   stream=args.stream, prefix=args.subject_prefix,
+                   keep_sinks=bool(getattr(args, "out", None)), bar=bar)
+
+    @property
+    def active(self) -> bool:
+        return self.metrics is not None or self.bridge is not None
+
+    def on_chunk(self, r) -> None:
+        """After every ``feed()`` buffer: copy counters, publish the drained sinks, show msg/s."""
+        if self.metrics is not None:
+            self.metrics.update(r)
+        if self.bridge is not None:
+            self.bridge(r)
+        if self.bar is not None and not self.bar.disable:
+            dt = time.perf_counter() - self._t0
+            n = r.stats["messages"]
+            self.bar.set_postfix_str(f"{n:,} msgs, {n / dt / 1e6:.2f} M msg/s" if dt > 0 else "",
+                                     refresh=False)
+
+    def sinks(self, r) -> dict:
+        """The top-of-book, trade and L2 records of the whole replay, also when the publisher
+        drained them chunk by chunk."""
+        if self.bridge is not None and self.bridge.keep:
+            return self.bridge.kept()
+        return {"tob": r.tob(), "trades": r.trades(), "l2": r.l2()}
+
+    def finish(self, r) -> None:
+        """After the replay: flush and report the publisher, mark the metrics final and keep
+        serving them ``metrics_hold`` seconds, then stop everything."""
+        out = self.out
+        if self.bridge is not None:
+            st = self.publisher.close()
+            rec = self.bridge.records
+            print(f"published: {st['published']:,} of {self.bridge.batches:,} batches "
+                  f"({st['records_published']:,} records: trade {rec['trade']:,}, tob "
+                  f"{rec['tob']:,}, l2 {rec['l2']:,} handed over); dropped (queue full) "
+                  f"{st['dropped']:,} batches / {st['records_dropped']:,} records; undelivered "
+                  f"(no ack) {st['undelivered']:,} / {st['records_undelivered']:,}; broker "
+                  f"disconnects {st['disconnects']}, reconnects {st['reconnects']}"
+                  + (f"; last error: {st['last_error']}" if st["last_error"] else ""),
+                  file=out, flush=True)
+        if self.metrics is not None:
+            self.metrics.update(r, final=True)
+            if self.metrics_hold > 0:
+                print(f"metrics: serving {self.server.url} for {self.metrics_hold:g} s more",
+                      file=out, flush=True)
+                time.sleep(self.metrics_hold)
+        self.close()
+
+    def close(self) -> None:
+        if self.publisher is not None:
+            self.publisher.close(timeout=5)
+        if self.server is not None:
+            self.server.close()
+            self.server = None

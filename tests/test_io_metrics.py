@@ -1,0 +1,279 @@
+"""Prometheus metrics: a replay's and an embedded engine's, scraped over loopback and checked
+against the replay's own counters and the engine's own events; the compiled histogram recorder."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+import matchcore.itch as itch
+from matchcore._timing import process_histogram
+
+prom = pytest.importorskip("prometheus_client",
+                           reason="prometheus_client not installed: pip install 'matchcore[metrics]'")
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from matchcore.io.metrics import EngineMetrics, ReplayMetrics, serve_metrics  # noqa: E402
+from matchcore.io.nats import free_port  # noqa: E402  (plain sockets, no nats import)
+
+BOUNDS = np.array([100, 200, 500, 1e3, 2e3, 5e3, 1e4, 1e5, 1e6, 1e7])
+
+
+def scrape(url: str) -> dict:
+    """{(sample name, frozenset(labels)): value} of one scrape."""
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def val(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())))
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory):
+    path = tmp_path_factory.mktemp("itch") / "day.itch"
+    itch.generate(path, messages=40_000, symbols=4, seed=11)
+    return path
+
+
+def random_commands(n, seed, symbols=(1, 2)):
+    rng = np.random.default_rng(seed)
+    c = np.zeros(n, mc.COMMAND_DTYPE)
+    c["order_id"] = np.arange(1, n + 1)
+    c["side"] = rng.integers(0, 2, n)
+    c["price"] = rng.integers(95, 106, n)
+    c["qty"] = rng.integers(1, 20, n)
+    c["qty"][::37] = 0                       # INVALID_QTY rejects
+    c["price"][5::41] = 103                  # some on a tick-5 grid break, for the engine
+    c["symbol"] = rng.choice(symbols, n)
+    c["ts_ns"] = np.arange(n) * 1000
+    return c
+
+
+def test_replay_metrics_scrape_over_loopback_equals_replay_counters(day):
+    m = ReplayMetrics()
+    r = itch.replay_file(day, chunk_size=128 << 10, on_chunk=m.update)
+    m.update(r, final=True)
+    s = r.stats
+    trades = r.trades()
+    with serve_metrics(0, registry=m.registry) as srv:
+        got = scrape(srv.url)
+    assert val(got, "matchcore_replay_done") == 1
+    assert val(got, "matchcore_replay_chunks_total") >= 4     # counters came in per chunk
+    for t, n in s["counts"].items():
+        assert val(got, "matchcore_messages_total", type=t) == n
+    assert sum(v for (name, _), v in got.items() if name == "matchcore_messages_total") == s["messages"]
+    assert val(got, "matchcore_unknown_refs_total") == s["unknown_refs"]
+    assert val(got, "matchcore_rejects_total", reason="duplicate_ref") == s["duplicate_refs"]
+    assert val(got, "matchcore_bytes_total") == s["bytes_consumed"]
+    assert val(got, "matchcore_books") == len(r.books)
+    for loc, book in r.books.items():
+        sym = r.symbols[loc]
+        mine = trades[trades["locate"] == loc]
+        assert val(got, "matchcore_trades_total", symbol=sym) == len(mine) > 0
+        assert val(got, "matchcore_volume_shares_total", symbol=sym) == int(mine["shares"].sum())
+        assert val(got, "matchcore_open_orders", symbol=sym) == len(book)
+
+
+def test_replay_metrics_feed_stats_sequence_gaps_exported(day):
+    from matchcore.moldudp import ReceiverStats
+
+    fs = ReceiverStats()
+    fs.gaps = [(10, 12), (20, 20)]
+    fs.missing = 4
+    r = itch.Replayer()
+    r.feed(itch.generate(None, messages=2000, symbols=2, seed=1))
+    m = ReplayMetrics()
+    m.update(r, feed_stats=fs)
+    got = {(x.name, frozenset(x.labels.items())): x.value
+           for fam in m.registry.collect() for x in fam.samples}
+    assert val(got, "matchcore_sequence_gaps_total") == 2
+    assert val(got, "matchcore_messages_missing_total") == 4
+
+
+def test_cli_replay_metrics_port_scrape_equals_summary(day, tmp_path):
+    port = free_port()
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "matchcore", "replay", str(day), "--metrics-port", str(port),
+         "--metrics-hold", "60", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + 60
+        got = None
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"replay exited early: {proc.communicate()}")
+            try:
+                got = scrape(url)
+                if val(got, "matchcore_replay_done") == 1 and (out / "summary.json").exists():
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert got is not None and val(got, "matchcore_replay_done") == 1
+        summary = json.loads((out / "summary.json").read_text())
+        stats = summary["stats"]
+        for t, n in stats["counts"].items():
+            assert val(got, "matchcore_messages_total", type=t) == n
+        assert val(got, "matchcore_unknown_refs_total") == stats["unknown_refs"]
+        assert val(got, "matchcore_books") == stats["books"]
+        trades = np.load(out / "trades.npy")
+        names = summary["symbols"]
+        for loc in np.unique(trades["locate"]).tolist():
+            mine = trades[trades["locate"] == loc]
+            assert val(got, "matchcore_volume_shares_total", symbol=names[str(loc)]) == \
+                int(mine["shares"].sum())
+        assert sum(v for (name, _), v in got.items() if name == "matchcore_open_orders") == \
+            stats["open_orders"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_engine_metrics_process_same_events_and_scrape_counts():
+    cmds = random_commands(5000, seed=3)
+    plain, measured = mc.Engine(), mc.Engine()
+    for e in (plain, measured):
+        e.add_symbol(1, "AAA", tick=5)
+        e.add_symbol(2, "BBB")
+    expected = plain.process(cmds)
+    m = EngineMetrics(measured, latency_bounds_ns=BOUNDS)
+    events = np.concatenate([m.process(cmds[:2000]), m.process(cmds[2000:])])
+    assert np.array_equal(events, expected)
+    assert measured.state_hash() == plain.state_hash()
+    with serve_metrics(0, registry=m.registry) as srv:
+        got = scrape(srv.url)
+    fills = expected[expected["kind"] == mc.EventKind.FILL]
+    for sym_id, name in ((1, "AAA"), (2, "BBB")):
+        mine = fills[fills["symbol"] == sym_id]
+        assert val(got, "matchcore_fills_total", symbol=name) == len(mine) > 0
+        assert val(got, "matchcore_volume_lots_total", symbol=name) == int(mine["qty"].sum())
+    rej = expected[expected["kind"] == mc.EventKind.REJECTED]
+    for reason in np.unique(rej["reason"]).tolist():
+        assert val(got, "matchcore_rejects_total", reason=mc.Reason(reason).name.lower()) == \
+            int((rej["reason"] == reason).sum())
+    assert val(got, "matchcore_rejects_total", reason="price_not_on_tick") > 0
+    assert val(got, "matchcore_service_time_seconds_count") == len(cmds)
+    assert val(got, "matchcore_service_time_seconds_bucket", le="+Inf") == len(cmds)
+    assert 0 < val(got, "matchcore_service_time_seconds_sum") < 5
+    assert val(got, "matchcore_open_orders") == len(measured)
+    assert val(got, "matchcore_events_total", kind="fill") == len(fills)
+
+
+def test_engine_metrics_observe_orderbook_events_per_call_api():
+    book = mc.OrderBook()
+    m = EngineMetrics(book, symbols={0: "SIM"})
+    book.submit(1, mc.Side.SELL, 101, 5)
+    book.submit(2, mc.Side.BUY, 101, 3)
+    with pytest.raises(mc.OrderRejected):
+        book.submit(1, mc.Side.BUY, 99, 1)            # id 1 still rests: duplicate
+    m.observe(book.events())
+    snap = m.snapshot()
+    assert snap["fills"] == {"SIM": (1, 3)}
+    assert snap["rejects"] == {"duplicate_order_id": 1}
+    assert snap["open_orders"] == 1
+
+
+def test_process_histogram_orderbook_same_events_every_command_counted():
+    cmds = random_commands(3000, seed=5, symbols=(0,))
+    a, b = mc.OrderBook(), mc.OrderBook()
+    counts = np.zeros(len(BOUNDS) + 2, dtype=np.int64)
+    ev = process_histogram(b, cmds, BOUNDS, counts, "monotonic")
+    assert np.array_equal(ev, a.process(cmds))
+    assert a.state_hash() == b.state_hash()
+    assert counts[:-1].sum() == len(cmds)
+    assert counts[-1] > 0                               # the sum in ns
+
+
+def test_process_histogram_record_events_false_returns_batch_events_as_process(tmp_path):
+    cmds = random_commands(2000, seed=7, symbols=(1,))
+    quiet, plain = mc.Engine(record_events=False), mc.Engine()
+    for e in (quiet, plain):
+        e.add_symbol(1)
+    counts = np.zeros(len(BOUNDS) + 2, dtype=np.int64)
+    assert np.array_equal(process_histogram(quiet, cmds, BOUNDS, counts, "monotonic"),
+                          plain.process(cmds))
+    assert len(quiet.events()) == 0                     # nothing left pending
+    journaled = mc.Engine(journal=tmp_path / "j", fsync="never")
+    with pytest.raises(ValueError, match="journal"):    # would bypass the journal
+        process_histogram(journaled, cmds, BOUNDS, counts, "monotonic")
+    journaled.close()
+
+
+def test_process_histogram_every_k_times_one_command_in_k_same_events():
+    cmds = random_commands(3001, seed=6, symbols=(1, 2))
+    plain, sampled = mc.Engine(), mc.Engine()
+    for e in (plain, sampled):
+        e.add_symbol(1)
+        e.add_symbol(2)
+    counts = np.zeros(len(BOUNDS) + 2, dtype=np.int64)
+    ev = process_histogram(sampled, cmds, BOUNDS, counts, "monotonic", 4)
+    assert np.array_equal(ev, plain.process(cmds))
+    assert counts[:-1].sum() == 751                     # commands 0, 4, 8, ..., 3000
+    m = EngineMetrics(mc.Engine(), sample_every=10)
+    with pytest.raises(ValueError, match="sample_every"):
+        EngineMetrics(mc.Engine(), sample_every=0)
+    assert m.sample_every == 10
+
+
+def test_process_histogram_bad_arguments_raise_and_change_nothing():
+    cmds = random_commands(10, seed=1, symbols=(0,))
+    book = mc.OrderBook()
+    book.submit(99, mc.Side.BUY, 50, 1)
+    h = book.state_hash()
+    ok = np.zeros(len(BOUNDS) + 2, dtype=np.int64)
+    with pytest.raises(ValueError, match="ascending"):
+        process_histogram(book, cmds, BOUNDS[::-1], ok)
+    with pytest.raises(ValueError, match="len\\(bounds_ns\\) \\+ 2"):
+        process_histogram(book, cmds, BOUNDS, np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="int64"):
+        process_histogram(book, cmds, BOUNDS, ok.astype(np.float64))
+    with pytest.raises(TypeError, match="OrderBook or an Engine"):
+        process_histogram(object(), cmds, BOUNDS, ok)
+    with pytest.raises(TypeError, match="COMMAND_DTYPE"):
+        process_histogram(book, np.zeros(3), BOUNDS, ok)
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        process_histogram(book, cmds, BOUNDS, ok, "auto", 0)
+    assert book.state_hash() == h and not ok.any()
+
+
+def test_engine_metrics_bad_target_and_bounds_raise():
+    with pytest.raises(TypeError, match="OrderBook or an Engine"):
+        EngineMetrics(object())
+    with pytest.raises(ValueError, match="ascending"):
+        EngineMetrics(mc.OrderBook(), latency_bounds_ns=[5, 1])
+    with pytest.raises(TypeError, match="EVENT_DTYPE"):
+        EngineMetrics(mc.OrderBook()).observe(np.zeros(3))
+
+
+def test_serve_metrics_bad_or_taken_port_raises():
+    with pytest.raises(ValueError, match="0..65535"):
+        serve_metrics(70000)
+    with serve_metrics(0) as srv:
+        with pytest.raises(OSError):
+            serve_metrics(srv.port)
+
+
+def test_metrics_prometheus_client_missing_error_names_the_extra(monkeypatch, day, capsys):
+    from matchcore.__main__ import main
+
+    for name in ("prometheus_client", "prometheus_client.core"):
+        monkeypatch.setitem(sys.modules, name, None)       # import now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'matchcore\[metrics\]'"):
+        ReplayMetrics()
+    assert main(["replay", str(day), "--metrics-port", "0"]) == 1
+    assert "matchcore[metrics]" in capsys.readouterr().err

@@ -1,0 +1,345 @@
+"""Market data over NATS JetStream against a real ``nats-server -js`` started here: the consumer
+rebuilds the replay's books, subscribers filter, the publisher survives a broker restart and
+never blocks; the binary batch encoding; the replay's L2 sink."""
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+
+import matchcore.itch as itch
+from matchcore.__main__ import main
+from matchcore.io.nats import (
+    KIND_L2,
+    KIND_TOB,
+    KIND_TRADE,
+    WIRE_L2,
+    WIRE_TOB,
+    BatchError,
+    MarketDataConsumer,
+    decode_batch,
+    encode_batch,
+    filter_subjects,
+    free_port,
+)
+
+_ids = itertools.count()
+
+
+def _need_nats():
+    pytest.importorskip("nats", reason="nats-py not installed: pip install 'matchcore[nats]'")
+    from matchcore.io.nats import nats_server_path
+
+    try:
+        nats_server_path()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="module")
+def server():
+    _need_nats()
+    from matchcore.io.nats import NatsServer
+
+    srv = NatsServer().start()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def names():
+    """A stream name and subject prefix of its own per test (streams may not share subjects)."""
+    i = next(_ids)
+    return f"T{i}", f"t{i}"
+
+
+@pytest.fixture(scope="module")
+def day():
+    return itch.generate(None, messages=40_000, symbols=4, seed=21)
+
+
+def feed_chunks(r, data, on_chunk, chunk=100_000):
+    mv = memoryview(data)
+    pos = 0
+    while pos < len(data):
+        pos += r.feed(mv[pos:pos + chunk])
+        on_chunk(r)
+    r.finish()
+    on_chunk(r)
+
+
+def book_levels(book):
+    bids, asks = book.depth_orders(1 << 30)
+    return [tuple(map(int, x)) for x in bids], [tuple(map(int, x)) for x in asks]
+
+
+# ---- encoding (no server) ----
+
+def test_encode_decode_batch_round_trip_exact_bytes():
+    rec = np.zeros(3, WIRE_L2)
+    rec["ts"] = [1, 2, 3]
+    rec["price"] = [100, 101, 102]
+    rec["qty"] = [5, 0, 7]
+    rec["orders"] = [1, 0, 2]
+    rec["side"] = [b"B", b"S", b"B"]
+    payload = encode_batch(KIND_L2, 513, 42, rec)
+    assert len(payload) == 16 + 3 * 32
+    assert payload[:6] == b"MC\x01\x03\x01\x02"           # magic, version, kind, locate LE
+    assert payload[6:8] == b"\x03\x00" and payload[8:16] == (42).to_bytes(8, "little")
+    assert payload[16:24] == (1).to_bytes(8, "little")
+    kind, loc, seq, back = decode_batch(payload)
+    assert (kind, loc, seq) == (KIND_L2, 513, 42)
+    assert back.tobytes() == rec.tobytes()
+
+
+@pytest.mark.parametrize("payload, msg", [
+    (b"MC\x01", "shorter than its 16-byte header"),
+    (b"XX\x01\x02" + bytes(12), "bad magic"),
+    (b"MC\x01\x09" + bytes(12), "unknown record kind 9"),
+    (b"MC\x01\x02\x00\x00\x02\x00" + bytes(8) + bytes(40), "should be 96 bytes"),
+])
+def test_decode_batch_malformed_raises_batch_error(payload, msg):
+    with pytest.raises(BatchError, match=msg):
+        decode_batch(payload)
+
+
+def test_consumer_malformed_or_replayed_batch_changes_nothing():
+    c = MarketDataConsumer()
+    rec = np.zeros(1, WIRE_TOB)
+    rec[0] = (5, 100, 10, 101, 20)
+    c.apply("mc.tob.AAA", encode_batch(KIND_TOB, 1, 0, rec))
+    c.apply("mc.tob.AAA", b"garbage")
+    old = rec.copy()
+    old[0] = (1, 1, 1, 1, 1)
+    c.apply("mc.tob.AAA", encode_batch(KIND_TOB, 1, 0, old))      # seq already applied
+    assert c.tob["AAA"] == (5, 100, 10, 101, 20) and c.bad == 1 and c.batches == 1
+    c.apply("mc.tob.AAA", encode_batch(KIND_TOB, 1, 4, rec))      # seq 1..3 never came
+    assert c.missing == {("tob", "AAA"): 3}
+
+
+def test_filter_subjects_wildcards_and_bad_kind():
+    assert filter_subjects("mc", None, ["tob"]) == ["mc.tob.*"]
+    assert filter_subjects("mc", ["BRK.A"], None) == ["mc.*.BRK_A"]
+    with pytest.raises(ValueError, match="unknown kinds"):
+        filter_subjects("mc", None, ["quotes"])
+
+
+def test_replay_l2_sink_rebuilds_every_level_of_every_book(day):
+    r = itch.Replayer(record_l2=True)
+    c = MarketDataConsumer()
+    seqs = {}
+
+    def chunk(rr):
+        l2 = rr.l2(clear=True)
+        for loc in np.unique(l2["locate"]).tolist():
+            mine = l2[l2["locate"] == loc]
+            w = np.zeros(len(mine), WIRE_L2)
+            for f in ("ts", "price", "qty", "orders", "side"):
+                w[f] = mine[f]
+            c.apply(f"mc.l2.{loc}", encode_batch(KIND_L2, loc, seqs.get(loc, 0), w))
+            seqs[loc] = seqs.get(loc, 0) + len(mine)
+
+    feed_chunks(r, day, chunk, chunk=7_000)
+    assert r.books
+    for loc, book in r.books.items():
+        bids, asks = c.depth(str(loc))
+        assert (bids, asks) == book_levels(book)
+    ss = r.symbol_stats()
+    tr = r.trades()
+    for row in ss:
+        mine = tr[tr["locate"] == row["locate"]]
+        assert row["trades"] == len(mine) and row["volume"] == int(mine["shares"].sum())
+
+
+# ---- against a real server ----
+
+def test_replay_published_consumer_rebuilds_tob_l2_trades_equal_to_books(server, names, day):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, max_batch=700)
+        all_trades = []
+
+        def chunk(rr):
+            bridge(rr)
+            all_trades.extend(bridge.kept()["trades"] if bridge.keep else [])
+
+        bridge.keep = True
+        feed_chunks(r, day, chunk)
+    st = pub.stats
+    assert st["published"] == bridge.batches and st["dropped"] == st["undelivered"] == 0
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.bad == 0 and not c.missing
+    assert c.records == bridge.records
+    trades = bridge.kept()["trades"]
+    for loc, book in r.books.items():
+        sym = r.symbols[loc]
+        bb, ba = book.best_bid(), book.best_ask()
+        assert c.tob[sym][1:] == (bb[0], bb[1], ba[0], ba[1])
+        assert c.depth(sym) == book_levels(book)
+        mine = trades[trades["locate"] == loc]
+        assert c.trades[sym] == [len(mine), int(mine["shares"].sum())]
+
+
+def test_subscribe_filters_by_symbol_and_kind(server, names, day):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        feed_chunks(r, day, ReplayPublisher(pub))
+    sym = r.symbols[min(r.books)]
+    c = consume(server.url, stream=stream, prefix=prefix, symbols=[sym], kinds=["tob"], timeout=60)
+    assert c.symbols() == [sym] and c.records["l2"] == c.records["trade"] == 0
+    assert c.records["tob"] > 0
+    c2 = consume(server.url, stream=stream, prefix=prefix, kinds=["trade"], timeout=60)
+    assert set(c2.trades) == {r.symbols[L] for L in r.books} and not c2.tob and not c2.levels
+
+
+def test_publisher_broker_restart_mid_run_reconnects_reports_never_blocks(names, day):
+    from matchcore.io.nats import NatsPublisher, NatsServer, ReplayPublisher, consume
+
+    _need_nats()
+    stream, prefix = names
+    reference = itch.Replayer(record_l2=True)
+    reference.feed(day)
+    with NatsServer() as srv:
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, ack_timeout=1.0,
+                            reconnect_wait=0.1)
+        bridge = ReplayPublisher(pub)
+        r = itch.Replayer(record_l2=True)
+        mv = memoryview(day)
+        cut = [len(day) // 3, 2 * len(day) // 3, len(day)]
+        pos = 0
+        slowest = 0.0
+        for i, end in enumerate(cut):
+            if i == 1:
+                srv.stop()                      # broker gone mid-run
+            while pos < end:
+                pos += r.feed(mv[pos:pos + 20_000])     # phases end at a message boundary
+                t0 = time.perf_counter()
+                bridge(r)                       # publishing while the broker is down
+                slowest = max(slowest, time.perf_counter() - t0)
+            if i == 1:
+                time.sleep(1.5)                 # longer than ack_timeout: some batches time out
+                srv.start()                     # same port, same store: the stream is back
+                deadline = time.monotonic() + 20
+                while pub.stats["reconnects"] == 0 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        r.finish()
+        bridge(r)
+        st = pub.close(timeout=30)
+        assert st["disconnects"] >= 1 and st["reconnects"] >= 1
+        assert st["queued"] + st["dropped"] == bridge.batches
+        assert st["published"] + st["undelivered"] == st["queued"]
+        assert st["undelivered"] > 0                             # the outage was reported
+        assert st["records_published"] + st["records_undelivered"] + st["records_dropped"] == \
+            sum(bridge.records.values())
+        assert slowest < 0.5                                     # a publish never waited on it
+        # the books never noticed
+        assert {L: b.state_hash() for L, b in r.books.items()} == \
+            {L: b.state_hash() for L, b in reference.books.items()}
+        c = consume(srv.url, stream=stream, prefix=prefix, timeout=60)
+        assert c.bad == 0
+        got = sum(c.records.values())
+        assert st["records_published"] <= got <= sum(bridge.records.values())
+        # what the consumer missed it sees as jumps in the sequence numbers: received + missing
+        # is everything handed over (each subject's last batches came after the restart)
+        assert got + sum(c.missing.values()) == sum(bridge.records.values())
+        # batches after the restart arrived: the last top of book of each symbol is the book's
+        for loc, book in r.books.items():
+            sym = r.symbols[loc]
+            bb, ba = book.best_bid(), book.best_ask()
+            assert c.tob[sym][1:] == (bb[0], bb[1], ba[0], ba[1])
+
+
+def test_publisher_full_queue_drops_and_counts_never_blocks(server, names):
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    payload = encode_batch(KIND_TRADE, 1, 0, np.zeros(10, np.dtype(
+        [("ts", "<i8"), ("price", "<i8"), ("shares", "<i8"), ("match_number", "<u8"),
+         ("ref", "<u8"), ("kind", "S1"), ("side", "S1"), ("flag", "S1"), ("_pad", "V1")])))
+    pub = NatsPublisher(server.url, stream=stream, prefix=prefix, max_queue_bytes=4 * len(payload))
+    t0 = time.perf_counter()
+    results = [pub.publish(f"{prefix}.trade.X", payload, records=10) for _ in range(2000)]
+    elapsed = time.perf_counter() - t0
+    st = pub.close()
+    assert not all(results) and st["dropped"] == results.count(False) > 0
+    assert st["queued"] == results.count(True) == st["published"]
+    assert st["records_dropped"] == 10 * st["dropped"]
+    assert elapsed < 2.0
+
+
+def test_publisher_broker_down_at_start_raises_connection_error():
+    _need_nats()
+    from matchcore.io.nats import NatsPublisher
+
+    with pytest.raises(ConnectionError, match="cannot connect to NATS"):
+        NatsPublisher(f"nats://127.0.0.1:{free_port()}", connect_timeout=1)
+
+
+def test_cli_replay_publish_then_subscribe_prints_the_books_top(server, names, tmp_path, capsys):
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=20_000, symbols=3, seed=4)
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "dropped (queue full) 0 batches" in out and "undelivered (no ack) 0 / 0" in out
+    r = itch.replay_file(path)
+    tob = np.load(tmp_path / "out" / "tob.npy")
+    assert np.array_equal(tob, r.tob())                  # --out still has every record
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", "AAPL", "--kinds", "tob,trade"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    bb, ba = r.book("AAPL").best_bid(), r.book("AAPL").best_ask()
+    assert f"AAPL     bid {bb[0] / 1e4:.4f} x {bb[1]:,}  ask {ba[0] / 1e4:.4f} x {ba[1]:,}" in out
+    assert "missing (sequence gaps) 0 records" in out
+
+
+def test_cli_replay_publish_broker_down_exit_1_clear_message(tmp_path, capsys):
+    _need_nats()
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=1000, symbols=2, seed=4)
+    code = main(["replay", str(path), "--publish", f"nats://127.0.0.1:{free_port()}"])
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot connect to NATS" in err
+
+
+def test_nats_py_missing_error_names_the_extra(monkeypatch):
+    import sys
+
+    from matchcore.io.nats import NatsPublisher, consume
+
+    monkeypatch.setitem(sys.modules, "nats", None)
+    with pytest.raises(ImportError, match=r"pip install 'matchcore\[nats\]'"):
+        NatsPublisher("nats://127.0.0.1:1")
+    with pytest.raises(ImportError, match=r"matchcore\[nats\]"):
+        consume("nats://127.0.0.1:1")
+
+
+def test_publisher_close_broker_gone_gives_up_counts_undelivered(names):
+    _need_nats()
+    from matchcore.io.nats import NatsPublisher, NatsServer
+
+    stream, prefix = names
+    rec = np.zeros(100, WIRE_TOB)
+    with NatsServer() as srv:
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, ack_timeout=0.5,
+                            max_inflight=4)
+        srv.stop()
+        for i in range(200):
+            assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 100 * i, rec), 100)
+        t0 = time.perf_counter()
+        st = pub.close(timeout=1.0)
+        assert time.perf_counter() - t0 < 10
+    assert st["published"] + st["undelivered"] == 200 and st["undelivered"] > 0
+    assert st["records_published"] + st["records_undelivered"] == 200 * 100
+    assert pub.pending == 0
