@@ -17,7 +17,7 @@ import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from matchcore._map cimport (
-    GOLDEN, _home, _map_init, _map_find, _map_probe, _map_put, _map_erase, _map_clear, _map_grow,
+    GOLDEN, mc_hugepage_hint, _home, _map_init, _map_find, _map_probe, _map_put, _map_erase, _map_clear, _map_grow,
     _map_dup,
 )
 from enum import IntEnum
@@ -52,6 +52,7 @@ cdef int _grow_orders(mc_book* b) noexcept nogil:
     cdef mc_order* p = <mc_order*>realloc(b.orders, cap * sizeof(mc_order))
     if p == NULL:
         return -1
+    mc_hugepage_hint(p, cap * sizeof(mc_order))
     b.orders = p
     cdef int32_t i
     for i in range(old, <int32_t>cap):
@@ -77,6 +78,7 @@ cdef int _grow_levels(mc_book* b) noexcept nogil:
     cdef mc_level* p = <mc_level*>realloc(b.levels, cap * sizeof(mc_level))
     if p == NULL:
         return -1
+    mc_hugepage_hint(p, cap * sizeof(mc_level))
     b.levels = p
     cdef int32_t i
     for i in range(old, <int32_t>cap):
@@ -194,6 +196,7 @@ cdef void mc_book_free(mc_book* b) noexcept nogil:
 
 cdef void* _dup(const void* src, size_t nbytes) noexcept nogil:
     cdef void* p = malloc(nbytes if nbytes > 0 else 1)
+    mc_hugepage_hint(p, nbytes)      # before the copy first touches the pages
     if p != NULL and nbytes > 0:
         memcpy(p, src, nbytes)
     return p
