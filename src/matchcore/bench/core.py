@@ -102,7 +102,7 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
         n0, n4 = b._noop, b._noop4
         t = {k: [0] * blocks for k in ("noop", "noop4", "noop_submit", "noop_cancel",
                                         "noop_modify", "submit", "cancel", "modify",
-                                        "marketable")}
+                                        "marketable", "best_bid", "depth10")}
         next_id = resting + 1
         for k in range(blocks):
             ids = list(range(next_id, next_id + block))
@@ -148,6 +148,16 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
             t["noop4"][k] = t3 - t2
             t["noop"][k] = t4 - t3
             events()
+            bb, dd = b.best_bid, b.depth
+            t0 = perf()
+            for _ in mids:
+                bb()
+            t1 = perf()
+            for _ in mids:
+                dd(10)
+            t2 = perf()
+            t["best_bid"][k] = t1 - t0
+            t["depth10"][k] = t2 - t1
             asks = list(range(next_id, next_id + block))
             next_id += block
             for oid in asks:                       # untimed: one ask of qty 1 per IOC
@@ -172,7 +182,7 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
                      "median_ns_per_call": float(np.median(per_block.sum(axis=1)) / n)}
     floor = out["noop4"]["ns_per_call"]
     floor0 = out["noop"]["ns_per_call"]
-    for name in ("submit", "cancel", "modify", "marketable"):
+    for name in ("submit", "cancel", "modify", "marketable", "best_bid", "depth10"):
         out[name]["vs_noop4"] = out[name]["ns_per_call"] / floor
         out[name]["vs_noop"] = out[name]["ns_per_call"] / floor0
     # each method against the empty call with its own signature: the target's floor
@@ -190,11 +200,11 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
 
 def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
              clock: str = "auto", overhead_ns: float = 0.0, sizes=(1_000, 100_000, 1_000_000),
-             progress=None) -> dict:
+             depth_sizes=DEPTH_SIZES, progress=None) -> dict:
     """All core figures and their ratios to the targets (see the module docstring).
 
-    ``sizes``: resting-order counts for the per-message cost; the first and last give the
-    deep-vs-small ratio."""
+    ``sizes``: resting-order counts for the per-message cost of the standard mix; the first and
+    last give the deep-vs-small ratio. ``depth_sizes``: the same for the touch workloads."""
     from matchcore import workloads
 
     tick = (lambda: progress.update(1)) if progress is not None else (lambda: None)
@@ -218,7 +228,8 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     out["resting"] = sizes
 
     out["depth"] = run_depth(messages=min(messages, 100_000 if quick else 300_000), seed=seed,
-                             clock=clock, overhead_ns=overhead_ns, progress=progress)
+                             sizes=depth_sizes, clock=clock, overhead_ns=overhead_ns,
+                             progress=progress)
 
     n_ref = min(messages, 5_000 if quick else 20_000)
     from matchcore.bench.baselines import run_baselines

@@ -138,7 +138,7 @@ def format_depth(depth: dict) -> str:
             f"process(out) {sizes[0]:,}", f"process(out) {sizes[-1]:,}", "ratio",
             f"process(out) M/s at {sizes[0]:,}"]
     return (f"touch workloads by resting orders ({depth['messages']:,} messages each; ns/msg of "
-            f"the compiled loop's median chunk; process(out=) in 64k-message calls):\n"
+            f"the compiled loop's median chunk; process(out=): median call):\n"
             + _table(head, rows))
 
 
@@ -155,7 +155,7 @@ def format_core(core: dict) -> str:
         if name in pc:
             rows.append([f"_{name} ({what} signature)", f"{pc[name]['ns_per_call']:.1f}",
                          f"{pc[name]['ns_per_call'] / pc['noop4']['ns_per_call']:.2f}", "1.00", "-"])
-    for op in ("submit", "cancel", "modify", "marketable"):
+    for op in ("submit", "cancel", "modify", "marketable", "best_bid", "depth10"):
         if op not in pc:
             continue
         target = "<= 1.5" if op in ("submit", "cancel", "modify") else ""
