@@ -28,23 +28,46 @@ DEPTH_SIZES = (1_000, 100_000, 1_000_000)
 
 def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
               names=TOUCH_WORKLOADS, clock: str = "auto", overhead_ns: float = 0.0,
-              progress=None) -> dict:
+              reps: int = 3, progress=None) -> dict:
     """Per-message cost of each touch workload at each book size (resting orders, about 2.5 a
-    level), the same flow shape at every size; ``ratio``: cost at the largest size over the
-    smallest (median-chunk ns/msg of the compiled loop; ``process_out_ratio`` the same for
-    ``process(out=)`` in 64k-message calls). O(len(names) * len(sizes) * (messages + size))."""
+    level), the same flow shape at every size.
+
+    ``ns_per_msg``: the compiled loop (events written), median 8k-message chunk, best of
+    ``reps`` passes; the passes go round the sizes in turn, so that a busy spell on a shared
+    machine lands on every size alike. ``process_out_ns_per_msg``: ``process(chunk, out=buf)``
+    in 8k-message calls, median call (:func:`harness.process_out_rate`), best of ``reps`` passes
+    taken the same way. ``ratio``: cost at the largest size over the smallest.
+    O(len(names) * len(sizes) * reps * (messages + size)).""
     from matchcore import workloads
 
-    out = {"messages": messages, "sizes": list(sizes), "workloads": {}}
+    out = {"messages": messages, "sizes": list(sizes), "reps": reps, "chunk": 8192,
+           "workloads": {}}
     for name in names:
+        ws = {r: workloads.generate(name, messages, seed=seed, resting=r) for r in sizes}
+        bases = {r: harness.build_book(w.setup, w.flow) for r, w in ws.items()}
+        fine = {r: [] for r in sizes}
+        pout = {r: [] for r in sizes}
+        for _ in range(reps):
+            for r in sizes:
+                fine[r].append(harness.chunked_rate(bases[r], ws[r].flow, chunk=8192)["ns_per_msg"])
+                pout[r].append(harness.process_out_rate(bases[r], ws[r].flow)["ns_per_msg"])
         pts = {}
-        for resting in sizes:
-            w = workloads.generate(name, messages, seed=seed, resting=resting)
-            pt = harness.scaling_point(w.setup, w.flow, clock, overhead_ns)
-            pt["stats"] = {k: v for k, v in w.stats.items() if k != "state_hash"}
-            pts[str(resting)] = pt
+        for r in sizes:
+            thr = harness.throughput(bases[r], ws[r].flow, reps=1)
+            pts[str(r)] = {
+                "resting": len(bases[r]),
+                "levels": bases[r].level_count(0) + bases[r].level_count(1),
+                "ns_per_msg": min(fine[r]),
+                "ns_per_msg_passes": fine[r],
+                "median_chunk_32k_ns_per_msg": thr["median_chunk"]["ns_per_msg"],
+                "process_out_ns_per_msg": min(pout[r]),
+                "process_out_passes": pout[r],
+                "process_chunked_ns_per_msg": thr["process_chunked"]["ns_per_msg"],
+                "stats": {k: v for k, v in ws[r].stats.items() if k != "state_hash"},
+            }
             if progress is not None:
                 progress.update(1)
+        del bases, ws
         small, deep = pts[str(sizes[0])], pts[str(sizes[-1])]
         out["workloads"][name] = {
             "points": pts,
@@ -54,15 +77,6 @@ def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
             "small_process_out_msgs_per_s": 1e9 / small["process_out_ns_per_msg"],
         }
     return out
-
-
-def _best_ns(loop, reps):
-    """min and median over ``reps`` of ns per iteration; ``loop()`` returns (ns, iterations)."""
-    runs = []
-    for _ in range(reps):
-        ns, k = loop()
-        runs.append(ns / k)
-    return float(min(runs)), float(np.median(runs))
 
 
 def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000,

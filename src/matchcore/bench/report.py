@@ -138,7 +138,8 @@ def format_depth(depth: dict) -> str:
             f"process(out) {sizes[0]:,}", f"process(out) {sizes[-1]:,}", "ratio",
             f"process(out) M/s at {sizes[0]:,}"]
     return (f"touch workloads by resting orders ({depth['messages']:,} messages each; ns/msg of "
-            f"the compiled loop's median chunk; process(out=): median call):\n"
+            f"the compiled loop: median {depth.get('chunk', 32768):,}-message chunk, best of "
+            f"{depth.get('reps', 1)} passes; process(out=): median call):\n"
             + _table(head, rows))
 
 
