@@ -37,7 +37,7 @@ def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
     machine lands on every size alike. ``process_out_ns_per_msg``: ``process(chunk, out=buf)``
     in 8k-message calls, median call (:func:`harness.process_out_rate`), best of ``reps`` passes
     taken the same way. ``ratio``: cost at the largest size over the smallest.
-    O(len(names) * len(sizes) * reps * (messages + size)).""
+    O(len(names) * len(sizes) * reps * (messages + size))."""
     from matchcore import workloads
 
     out = {"messages": messages, "sizes": list(sizes), "reps": reps, "chunk": 8192,
