@@ -219,47 +219,14 @@ cdef class OrderBook:
 # integers, IntEnum members: anything with __index__) are accepted. Out-of-range values raise
 # OverflowError before the book is touched.
 
-# An exact int of at most two 30-bit digits (|x| < 2**60: every tick price, lot qty, timestamp
-# and id a caller is likely to pass) is read straight from its digits: a few instructions instead
-# of a call into the generic conversion. Anything else takes the generic path.
-cdef extern from *:
-    """
-    #include <stdint.h>
-    static inline int mc_small_long(PyObject* x, int64_t* out) {
-    #if PY_VERSION_HEX >= 0x030C0000
-        if (!PyLong_CheckExact(x) || !PyUnstable_Long_IsCompact((PyLongObject*)x)) return 0;
-        *out = (int64_t)PyUnstable_Long_CompactValue((PyLongObject*)x);
-        return 1;
-    #else
-        if (!PyLong_CheckExact(x)) return 0;
-        const digit* d = ((PyLongObject*)x)->ob_digit;
-        switch (Py_SIZE(x)) {
-        case 0: *out = 0; return 1;
-        case 1: *out = (int64_t)d[0]; return 1;
-        case -1: *out = -(int64_t)d[0]; return 1;
-        case 2: *out = (int64_t)d[0] | ((int64_t)d[1] << PyLong_SHIFT); return 1;
-        case -2: *out = -((int64_t)d[0] | ((int64_t)d[1] << PyLong_SHIFT)); return 1;
-        default: return 0;
-        }
-    #endif
-    }
-    """
-    bint mc_small_long(object x, int64_t* out)
-
-
 cdef inline int64_t _i64(object x) except? -1:
-    cdef int64_t v
-    if mc_small_long(x, &v):
-        return v
+    # Cython's own coercion of an exact int is inlined (it reads small ints' digits directly).
     if PyLong_CheckExact(x):
         return <int64_t>x
     return <int64_t>PyNumber_Index(x)
 
 
 cdef inline uint64_t _u64(object x) except? 0xFFFFFFFFFFFFFFFF:
-    cdef int64_t v
-    if mc_small_long(x, &v) and v >= 0:
-        return <uint64_t>v
     if PyLong_CheckExact(x):
         return <uint64_t>x
     return <uint64_t>PyNumber_Index(x)
