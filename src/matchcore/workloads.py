@@ -21,6 +21,10 @@ Workloads:
   drifting fair price, takers now and then: about 95% of orders end cancelled.
 - :func:`sweep_burst`: passive refills and cancels, and now and then a large marketable order
   (IOC through many levels, or a market order) that eats many price levels at once.
+- :func:`touch_flow` (``wide_book``, ``stale_cancel``, ``market_heavy``): new orders near the
+  mid, cancels of recently issued ids (many already gone) and market orders, over a deep, wide
+  book (1M orders over ~200k levels a side by default). Drawn with NumPy rather than through a
+  book, since its cancels name stale ids on purpose; the statistics come from a replay.
 
 :func:`generate` gives any of them by name as a :class:`Workload` with its parameters and the
 generator's statistics (orders, fills, cancels, resting at the end, the final book's
