@@ -214,11 +214,12 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
 
 def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
              clock: str = "auto", overhead_ns: float = 0.0, sizes=(1_000, 100_000, 1_000_000),
-             depth_sizes=DEPTH_SIZES, progress=None) -> dict:
+             depth_sizes=DEPTH_SIZES, depth=None, progress=None) -> dict:
     """All core figures and their ratios to the targets (see the module docstring).
 
     ``sizes``: resting-order counts for the per-message cost of the standard mix; the first and
-    last give the deep-vs-small ratio. ``depth_sizes``: the same for the touch workloads."""
+    last give the deep-vs-small ratio. ``depth_sizes``: the same for the touch workloads;
+    ``depth``: a :func:`run_depth` result of the same run to reuse instead of measuring again."""
     from matchcore import workloads
 
     tick = (lambda: progress.update(1)) if progress is not None else (lambda: None)
@@ -241,9 +242,11 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
         tick()
     out["resting"] = sizes
 
-    out["depth"] = run_depth(messages=min(messages, 100_000 if quick else 300_000), seed=seed,
-                             sizes=depth_sizes, clock=clock, overhead_ns=overhead_ns,
-                             progress=progress)
+    if depth is None:
+        depth = run_depth(messages=min(messages, 50_000 if quick else 300_000), seed=seed,
+                          sizes=depth_sizes, clock=clock, overhead_ns=overhead_ns,
+                          reps=1 if quick else 3, progress=progress)
+    out["depth"] = depth
 
     n_ref = min(messages, 5_000 if quick else 20_000)
     from matchcore.bench.baselines import run_baselines

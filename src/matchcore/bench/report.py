@@ -117,7 +117,7 @@ def format_report(res: dict, net: bool = False) -> str:
         out.append(f"\nbaselines (standard mix, {b['messages']:,} messages; matchcore process() in 64k calls "
                    f"{b['matchcore_ns_per_msg']:.0f} ns/msg)")
         out.append(_table(["book", "ns/msg", "M msg/s", "vs matchcore"], rows))
-    if res.get("depth"):
+    if res.get("depth") and not res.get("core"):     # else the core table shows it
         out.append("\n" + format_depth(res["depth"]))
     if res.get("core"):
         out.append("\n" + format_core(res["core"]))
