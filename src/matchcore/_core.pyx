@@ -17,8 +17,8 @@ import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from matchcore._map cimport (
-    GOLDEN, mc_hugepage_hint, _home, _map_init, _map_find, _map_probe, _map_put, _map_erase, _map_clear, _map_grow,
-    _map_dup,
+    GOLDEN, mc_hugepage_hint, _home, _map_init, _map_find, _map_probe, _map_put, _map_erase,
+    _map_clear, _map_grow, _map_dup,
 )
 from enum import IntEnum
 
