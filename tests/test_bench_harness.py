@@ -156,12 +156,17 @@ def test_core_benchmarks_small_sizes_report_every_target():
     from matchcore.bench.core import run_core
     from matchcore.bench.report import format_core
 
-    core = run_core(messages=3_000, quick=True, sizes=(1_000, 5_000))
+    core = run_core(messages=3_000, quick=True, sizes=(1_000, 5_000), depth_sizes=(1_000, 5_000))
     for op in ("noop", "noop4", "submit", "cancel", "modify", "marketable", "best_bid", "depth10"):
         assert core["per_call"][op]["ns_per_call"] > 0
     assert set(core["met"]) == {"per_call_vs_floor", "process_msgs_per_s", "deep_vs_small",
-                                "vs_reference"}
+                                "touch_process_msgs_per_s", "vs_reference"}
     assert core["vs_targets"]["deep_vs_small"] > 0
+    for name in ("wide_book", "stale_cancel", "market_heavy"):
+        assert core["vs_targets"]["touch_deep_vs_small"][name] > 0
+        assert core["vs_targets"]["touch_process_msgs_per_s"][name] > 0
+    for op in ("submit", "cancel", "modify"):
+        assert core["per_call"][op]["vs_same_signature"] > 0
     assert "targets met" in format_core(core)
 
 

@@ -3,10 +3,11 @@
     matchcore bench [WORKLOAD ...] [--messages N] [--rate R] [--seed S] [--json OUT]
                     [--plot DIR] [--quick] [--clock auto|tsc|monotonic] [--subtract-overhead]
 
-WORKLOAD is any of the generated workloads (standard, market_maker, deep_book, sweep, itch) and
-the sections core (per-call and process() figures against their targets), rates (open-loop rate
-sweep), scaling (cost against resting orders and price levels) and baselines (other books in the
-same run). No WORKLOAD runs everything. ``--quick`` runs everything small, in well under a minute.
+WORKLOAD is any of the generated workloads (standard, market_maker, deep_book, sweep, wide_book,
+stale_cancel, market_heavy, itch) and the sections core (per-call and process() figures against
+their targets), rates (open-loop rate sweep), scaling (cost against resting orders and price
+levels), depth (the touch workloads at 1k, 100k and 1M resting orders) and baselines (other books
+in the same run). No WORKLOAD runs everything. ``--quick`` runs everything small, in well under a minute.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import datetime as _dt
 import sys
 import time
 
-WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "itch")
-SECTIONS = ("core", "rates", "scaling", "baselines")
+WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "wide_book", "stale_cancel",
+             "market_heavy", "itch")
+SECTIONS = ("core", "rates", "scaling", "depth", "baselines")
 
 
 def add_parser(p, name):
@@ -93,7 +95,11 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
     clk = res["clock"]["clock"]
     overhead = res["clock"]["overhead_ns"]
     wl_names = [w for w in chosen if w in WORKLOADS and w != "itch"]
+    from matchcore.bench.core import DEPTH_SIZES, TOUCH_WORKLOADS
+
+    n_depth = len(DEPTH_SIZES) * len(TOUCH_WORKLOADS)
     steps = len(wl_names) + ("itch" in chosen) + 4 * ("core" in chosen)
+    steps += n_depth * ("depth" in chosen or "core" in chosen)
     steps += 9 * ("rates" in chosen) + 4 * ("baselines" in chosen)
     n_scale_r = (1_000, 10_000, 100_000, 1_000_000)
     n_scale_l = (10, 100, 1_000, 10_000) if quick else (10, 100, 1_000, 10_000, 100_000)
@@ -175,6 +181,14 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
             bar.update(1)
         res["scaling"] = sc
 
+    if "depth" in chosen:
+        from matchcore.bench.core import run_depth
+
+        bar.set_description("depth")
+        res["depth"] = run_depth(messages=min(n, 50_000 if quick else 300_000), seed=seed,
+                                 clock=clk, overhead_ns=overhead, reps=1 if quick else 3,
+                                 progress=bar)
+
     if "baselines" in chosen:
         from matchcore.bench.baselines import run_baselines
 
@@ -189,8 +203,9 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
         from matchcore.bench.core import run_core
 
         bar.set_description("core")
+        # the depth table is part of the core targets: measured once when both are run
         res["core"] = run_core(messages=n, seed=seed, quick=quick, clock=clk,
-                               overhead_ns=overhead, progress=bar)
+                               overhead_ns=overhead, depth=res.get("depth"), progress=bar)
     bar.close()
     res["elapsed_s"] = time.perf_counter() - started
     return res

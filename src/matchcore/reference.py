@@ -98,6 +98,11 @@ class _Order:
         self.post_only = post_only
 
 
+def _into(buf: np.ndarray, events: np.ndarray) -> np.ndarray:
+    buf[:len(events)] = events
+    return buf[:len(events)]
+
+
 class ReferenceBook:
     """Naive pure-Python limit order book with the exact semantics of the compiled ``OrderBook``.
 
@@ -266,8 +271,12 @@ class ReferenceBook:
 
     # ------------------------------------------------------------------ batch
 
-    def process(self, commands) -> np.ndarray:
+    def process(self, commands, out=None) -> np.ndarray:
         """Apply a COMMAND_DTYPE array in order; return exactly the events of this batch.
+
+        ``out``: a writeable 1-D C-contiguous EVENT_DTYPE array; when the k events fit they are
+        written to ``out[:k]`` and that view is returned, else ``out`` is untouched and a new
+        array of all k events is returned. A bad ``out`` raises before any command is applied.
 
         Each command is handled as the per-call method of its ``kind`` (SUBMIT, MARKET, CANCEL,
         MODIFY with price 0 = keep). Bad commands never raise: they produce REJECTED events and
@@ -286,10 +295,18 @@ class ReferenceBook:
         commands = np.asarray(commands)
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError(f"commands must be a COMMAND_DTYPE array, got dtype {commands.dtype}")
+        if out is not None:
+            if not isinstance(out, np.ndarray) or out.dtype != EVENT_DTYPE:
+                raise TypeError("process(out=...) needs a numpy array of matchcore.EVENT_DTYPE")
+            if out.ndim != 1 or not out.flags.c_contiguous:
+                raise ValueError("process(out=...) needs a 1-D C-contiguous array")
+            if not out.flags.writeable:
+                raise ValueError("process(out=...) needs a writeable array")
         commands = commands.reshape(-1)
         columns = [commands[name].tolist() for name in
                    ("ts_ns", "kind", "order_id", "side", "price", "qty", "tif", "owner",
                     "post_only")]
+        out_arr = out
         out: list[tuple] = []
         self._out = out
         try:
@@ -308,7 +325,8 @@ class ReferenceBook:
                                owner=owner, reason=Reason.INVALID_COMMAND)
         finally:
             self._out = self._pending
-        return self._to_array(out)
+        result = self._to_array(out)
+        return result if out_arr is None or len(result) > len(out_arr) else _into(out_arr, result)
 
     def events(self) -> np.ndarray:
         """Return (and clear) the events of the per-call API since the previous ``events()`` call.

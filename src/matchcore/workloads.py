@@ -21,6 +21,10 @@ Workloads:
   drifting fair price, takers now and then: about 95% of orders end cancelled.
 - :func:`sweep_burst`: passive refills and cancels, and now and then a large marketable order
   (IOC through many levels, or a market order) that eats many price levels at once.
+- :func:`touch_flow` (``wide_book``, ``stale_cancel``, ``market_heavy``): new orders near the
+  mid, cancels of recently issued ids (many already gone) and market orders, over a deep, wide
+  book (1M orders over ~200k levels a side by default). Drawn with NumPy rather than through a
+  book, since its cancels name stale ids on purpose; the statistics come from a replay.
 
 :func:`generate` gives any of them by name as a :class:`Workload` with its parameters and the
 generator's statistics (orders, fills, cancels, resting at the end, the final book's
@@ -290,6 +294,123 @@ def sweep_burst(n: int, *, seed: int = 1, resting: int = 20_000, levels: int = 2
     return setup, flow
 
 
+# ----------------------------------------------------------------------------------------------
+# Touch flows over a deep, wide book: the flow is drawn in NumPy (no book needed to choose it:
+# cancels name ids from the last `recent` issued whether or not they still rest), and the
+# statistics come from replaying setup + flow into a real book.
+# ----------------------------------------------------------------------------------------------
+
+# name -> (new GTC share, cancel share, market share); the three sum to 1
+TOUCH_MIXES = {
+    "wide_book": (0.50, 0.45, 0.05),
+    "stale_cancel": (0.25, 0.70, 0.05),
+    "market_heavy": (0.45, 0.25, 0.30),
+}
+
+
+def _wide_setup(resting, levels, first_id, rng):
+    # `resting` orders, half a side, each at a uniform distance of 1..levels ticks from the mid,
+    # qty 1..100. Far levels come first on each side so that every new level is the new best
+    # (an append to the ladder): the book a session starts from, built in O(resting).
+    half = resting // 2
+    cmds = np.zeros(resting, dtype=COMMAND_DTYPE)
+    dist = rng.integers(1, levels + 1, resting)
+    qty = rng.integers(1, 101, resting)
+    for s, sl in ((0, slice(0, half)), (1, slice(half, resting))):
+        d = np.sort(dist[sl])[::-1]
+        c = cmds[sl]
+        c["side"] = s
+        c["price"] = MID - d if s == 0 else MID + d
+        c["qty"] = qty[sl]
+    cmds["order_id"] = np.arange(first_id, first_id + resting, dtype=np.uint64)
+    cmds["kind"] = 0
+    cmds["ts_ns"] = np.arange(resting, dtype=np.int64)
+    return cmds
+
+
+def _touch_flow(n, resting, mix, band, recent, first_id, rng):
+    new_p, cancel_p, _ = mix
+    u = rng.random(n)
+    kind = np.where(u < new_p, 0, np.where(u < new_p + cancel_p, 2, 1)).astype(np.uint8)
+    is_new = kind != 2
+    # ids are issued in sequence: setup first, then each new or market order of the flow
+    issued_before = resting + np.cumsum(is_new) - is_new       # ids issued before command i
+    last_id = first_id + issued_before - 1
+    back = rng.integers(0, recent, n)
+    stale = np.maximum(last_id - back, first_id)
+    oid = np.where(is_new, first_id + issued_before, stale).astype(np.uint64)
+    side = rng.integers(0, 2, n).astype(np.uint8)
+    dist = rng.integers(1, band + 1, n)
+    qty = rng.integers(1, 101, n)
+    flow = np.zeros(n, dtype=COMMAND_DTYPE)
+    flow["ts_ns"] = resting + np.arange(n, dtype=np.int64)
+    flow["order_id"] = oid
+    flow["kind"] = kind
+    flow["side"] = np.where(kind == 2, 0, side)
+    flow["price"] = np.where(kind == 0, np.where(side == 0, MID - dist, MID + dist), 0)
+    flow["qty"] = np.where(kind == 2, 0, qty)
+    return flow
+
+
+def _replay_stats(setup, flow) -> dict:
+    book = OrderBook(capacity=len(setup) + len(flow) + 1024)
+    ev_s = book.process(setup)
+    ev = book.process(flow)
+    kinds = np.concatenate([ev_s["kind"], ev["kind"]])
+    rej = ev["kind"] == 4
+    both_kind = np.concatenate([setup["kind"], flow["kind"]])
+    return {
+        "orders": int(np.count_nonzero(both_kind <= 1)),
+        "fills": int(np.count_nonzero(kinds == 1)),
+        "cancelled": int(np.count_nonzero(kinds == 2)),
+        "expired": int(np.count_nonzero(kinds == 3)),
+        "cancels_not_found": int(np.count_nonzero(rej & (ev["reason"] == 6))),
+        "rejected": int(np.count_nonzero(rej)),
+        "resting_at_end": len(book),
+        "levels_at_end": int(book.level_count(0) + book.level_count(1)),
+        "state_hash": int(book.state_hash()),
+        "compiled": False,
+    }
+
+
+def _gen_touch(mix_name, n, seed, resting, levels, band, recent, first_id):
+    _check_common(n, seed, first_id)
+    if resting < 2 or band < 1 or recent < 1:
+        raise ValueError("need resting >= 2, band >= 1 and recent >= 1")
+    if levels is None:
+        levels = max(resting // 5, 1)
+    if levels < 1:
+        raise ValueError("levels must be >= 1")
+    rng = np.random.default_rng(seed)
+    setup = _wide_setup(resting, levels, first_id, rng)
+    flow = _touch_flow(n, resting, TOUCH_MIXES[mix_name], band, recent, first_id, rng)
+    return setup, flow, _replay_stats(setup, flow)
+
+
+def touch_flow(n: int, mix: str = "wide_book", *, seed: int = 1, resting: int = 1_000_000,
+               levels: int | None = None, band: int = 20, recent: int = 1000,
+               first_id: int = 1):
+    """A flow at the touch of a deep, wide book; returns ``(setup, flow)``.
+
+    ``setup``: ``resting`` GTC orders, half a side, each at a uniform distance of 1..``levels``
+    ticks from the mid (default ``levels`` = ``resting // 5`` a side: about 2.5 orders a level;
+    1M orders give about 200k levels a side), qty 1..100, far levels first. ``flow`` (shares by
+    ``mix``, one of :data:`TOUCH_MIXES`): new GTC orders of 1..100 lots within ``band`` ticks of
+    the mid (passive), cancels of ids drawn uniformly from the last ``recent`` issued (many
+    already filled or cancelled: those give REJECTED ORDER_NOT_FOUND, as a simulator's stale
+    cancels do), and market orders of 1..100 lots on a random side. Drawn with NumPy in
+    O(n + resting); the statistics come from replaying setup and flow into a real book.
+
+    >>> setup, flow = touch_flow(1000, "stale_cancel", resting=2000)
+    >>> len(setup), len(flow), int((flow["kind"] == 2).sum()) > 600
+    (2000, 1000, True)
+    """
+    if mix not in TOUCH_MIXES:
+        raise ValueError(f"unknown mix {mix!r}; choose from {', '.join(TOUCH_MIXES)}")
+    setup, flow, _ = _gen_touch(mix, n, seed, resting, levels, band, recent, first_id)
+    return setup, flow
+
+
 # name -> (generator returning setup, flow, stats; default parameters)
 _REGISTRY = {
     "standard": (_gen_standard, dict(resting=1000, levels=750, background=0, first_id=1)),
@@ -299,6 +420,9 @@ _REGISTRY = {
     "sweep": (_gen_sweep, dict(resting=20_000, levels=2_000, sweep_prob=0.005, sweep_levels=40,
                                first_id=1)),
 }
+_TOUCH_DEFAULTS = dict(resting=1_000_000, levels=None, band=20, recent=1000, first_id=1)
+for _name in TOUCH_MIXES:
+    _REGISTRY[_name] = (None, dict(_TOUCH_DEFAULTS))
 
 WORKLOADS = tuple(_REGISTRY)
 
@@ -325,6 +449,10 @@ def generate(name: str, n: int, *, seed: int = 1, **params) -> Workload:
         active = p["resting"] if p["spread"] else min(p["resting"], 1000)
         background = 0 if p["spread"] else p["resting"] - active
         setup, flow, stats = _gen_standard(n, seed, active, p["levels"], background, p["first_id"])
+    elif name in TOUCH_MIXES:
+        setup, flow, stats = _gen_touch(name, n, seed, *p.values())
+        if p["levels"] is None:
+            p["levels"] = max(p["resting"] // 5, 1)
     else:
         setup, flow, stats = fn(n, seed, *p.values())
     return Workload(name, setup, flow, {"n": n, "seed": int(seed), **p}, stats)

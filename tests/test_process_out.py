@@ -1,0 +1,101 @@
+"""process(commands, out=buf): events written into a caller-owned EVENT_DTYPE buffer reused
+across calls; a buffer too small gives a new array with every event (never a lost event); a bad
+buffer raises before any command is applied. Run on the compiled book and the reference model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+from conftest import event_dicts
+
+
+def _cmds(rows):
+    a = np.zeros(len(rows), dtype=mc.COMMAND_DTYPE)
+    for i, (kind, oid, side, price, qty) in enumerate(rows):
+        a[i]["kind"], a[i]["order_id"], a[i]["side"] = kind, oid, side
+        a[i]["price"], a[i]["qty"], a[i]["ts_ns"] = price, qty, 1000 + i
+    return a
+
+
+S, M, C = mc.CommandKind.SUBMIT, mc.CommandKind.MARKET, mc.CommandKind.CANCEL
+BATCH = _cmds([(S, 1, 1, 101, 5), (S, 2, 1, 102, 5), (S, 3, 0, 102, 7), (C, 9, 0, 0, 0),
+               (M, 4, 0, 0, 2)])
+
+
+def test_process_out_fits_returns_view_of_out(book_cls):
+    expected = book_cls().process(BATCH)
+    buf = np.zeros(64, dtype=mc.EVENT_DTYPE)
+    got = book_cls().process(BATCH, out=buf)
+    assert len(got) == len(expected) == 8
+    assert np.shares_memory(got, buf)
+    assert event_dicts(got) == event_dicts(expected)
+    assert event_dicts(buf[:len(got)]) == event_dicts(expected)
+    assert not buf[len(got):].view(np.uint8).any()
+
+
+def test_process_out_reused_across_calls_each_call_own_events(book_cls):
+    book, ref = book_cls(), book_cls()
+    buf = np.zeros(16, dtype=mc.EVENT_DTYPE)
+    for lo, hi in ((0, 2), (2, 4), (4, 5)):
+        got = book.process(BATCH[lo:hi], out=buf)
+        assert event_dicts(got) == event_dicts(ref.process(BATCH[lo:hi]))
+    assert len(book) == len(ref) == 1
+
+
+def test_process_out_too_small_returns_all_events_out_untouched(book_cls):
+    expected = book_cls().process(BATCH)
+    buf = np.zeros(len(expected) - 1, dtype=mc.EVENT_DTYPE)
+    buf["order_id"] = 77
+    book = book_cls()
+    got = book.process(BATCH, out=buf)
+    assert len(got) == len(expected) > len(buf)
+    assert not np.shares_memory(got, buf)
+    assert event_dicts(got) == event_dicts(expected)
+    assert (buf["order_id"] == 77).all()
+    assert len(book.events()) == 0           # nothing was left pending either
+
+
+def test_process_out_exact_size_fits(book_cls):
+    n = len(book_cls().process(BATCH))
+    buf = np.empty(n, dtype=mc.EVENT_DTYPE)
+    assert np.shares_memory(book_cls().process(BATCH, out=buf), buf)
+
+
+def test_process_out_empty_batch_empty_view(book_cls):
+    buf = np.zeros(4, dtype=mc.EVENT_DTYPE)
+    got = book_cls().process(BATCH[:0], out=buf)
+    assert len(got) == 0 and got.dtype == mc.EVENT_DTYPE
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (np.zeros(8, dtype=np.int64), TypeError),
+    ([0] * 8, TypeError),
+    (np.zeros((2, 8), dtype=mc.EVENT_DTYPE), ValueError),
+    (np.zeros(16, dtype=mc.EVENT_DTYPE)[::2], ValueError),
+])
+def test_process_out_bad_buffer_raises_book_unchanged(book_cls, bad, exc):
+    book = book_cls()
+    with pytest.raises(exc):
+        book.process(BATCH, out=bad)
+    assert len(book) == 0
+    assert len(book.process(BATCH)) == 8        # nothing of the batch was applied before
+
+
+def test_process_out_read_only_buffer_raises_value_error(book_cls):
+    buf = np.zeros(16, dtype=mc.EVENT_DTYPE)
+    buf.flags.writeable = False
+    book = book_cls()
+    with pytest.raises(ValueError, match="writeable"):
+        book.process(BATCH, out=buf)
+    assert len(book) == 0
+
+
+def test_process_out_keeps_pending_per_call_events(book_cls):
+    book = book_cls()
+    book.submit(50, 0, 90, 1)
+    buf = np.zeros(32, dtype=mc.EVENT_DTYPE)
+    book.process(BATCH, out=buf)
+    pending = book.events()
+    assert [int(k) for k in pending["kind"]] == [mc.EventKind.ACCEPTED]
+    assert int(pending["order_id"][0]) == 50
