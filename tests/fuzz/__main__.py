@@ -6,6 +6,7 @@
     python -m tests.fuzz snapshot --runs 20000        # a fixed number of executions
     python -m tests.fuzz itch --replay crash-1234...  # re-run saved inputs, no atheris needed
     python -m tests.fuzz itch --seconds 60 -- -use_value_profile=1   # extra libFuzzer flags
+    python -m tests.fuzz all --seconds 300 --native   # compiled code instrumented, with ASan
 
 Each target runs in its own process (atheris takes the process over and exits when done). Its
 corpus starts from the target's seed builder; ``--corpus DIR`` keeps the corpus (seeds plus every
@@ -13,9 +14,11 @@ input that found new coverage) across runs. A failing input is written to ``--ar
 (default ``fuzz-artifacts/``) as ``crash-<sha1>``; the process then exits non-zero.
 
 Coverage feedback comes from the instrumented Python layers (``matchcore``'s readers and the
-targets' checks, which branch on what the decoder reported) and from libFuzzer's comparison
-tracing; the compiled decoders themselves are exercised by the mutations but give no edge
-feedback unless built with clang's ``-fsanitize=fuzzer-no-link``.
+targets' checks, which branch on what the decoder reported). The normal build of the compiled
+modules gives libFuzzer no view inside them; ``--native [address|undefined|none]`` runs on a
+clang build with edge counters, comparison tracing and a sanitizer (``native_build.py``), so the
+compiled decoders' own branches guide the mutations and an out-of-bounds access is caught where
+it happens. It needs clang.
 """
 from __future__ import annotations
 
@@ -54,13 +57,16 @@ def _fuzz_in_process(name: str, args, extra: list[str]) -> None:
     try:
         import atheris
     except ImportError:
-        sys.exit("atheris is not installed: pip install -e '.[fuzz]' (Linux x86-64/ARM wheels)")
+        sys.exit("atheris is not installed: pip install -e '.[fuzz]' (wheels for Linux x86-64)")
     # instrument the package's Python readers and the targets' checks before anything imports them
     with atheris.instrument_imports(include=["matchcore", "tests.fuzz.targets"]):
         import matchcore.itch  # noqa: F401
         import matchcore.moldudp  # noqa: F401
         import matchcore.native  # noqa: F401
         from tests.fuzz import targets
+    native = os.environ.get("MATCHCORE_FUZZ_NATIVE")
+    if native and not matchcore._core.__file__.startswith(native):
+        sys.exit(f"--native: loaded {matchcore._core.__file__}, not the build in {native}")
     target = targets.TARGETS[name]
     corpus = Path(args.corpus) if args.corpus else Path(tempfile.mkdtemp(prefix=f"mc-fuzz-{name}-"))
     n = write_seeds(target, corpus)
@@ -74,8 +80,9 @@ def _fuzz_in_process(name: str, args, extra: list[str]) -> None:
     if args.seconds is not None:
         argv.append(f"-max_total_time={args.seconds}")
     argv += extra
-    print(f"fuzz {name}: {n} seeds in {corpus}; artifacts in {artifacts}/", file=sys.stderr,
-          flush=True)
+    build = f"instrumented build {native}" if native else "normal build (Python coverage only)"
+    print(f"fuzz {name}: {n} seeds in {corpus}; artifacts in {artifacts}/; {build}",
+          file=sys.stderr, flush=True)
     atheris.Setup(argv, target.fn)
     atheris.Fuzz()
 
@@ -110,9 +117,14 @@ def run_target(name: str, args, extra: list[str]) -> dict:
         cmd += ["--corpus", str(Path(args.corpus) / name)]
     if extra:
         cmd += ["--"] + extra
+    env = None
+    if args.native:
+        from tests.fuzz import native_build
+
+        env = native_build.child_env(args.native)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace")
+                          text=True, errors="replace", env=env)
     out = proc.stdout
     stats = {k: int(v) for k, v in _STAT.findall(out)}
     return {"target": name, "returncode": proc.returncode, "output": out,
@@ -135,6 +147,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1, help="libFuzzer random seed (default 1)")
     p.add_argument("--max-len", type=int, default=0, help="largest input in bytes (per target default)")
     p.add_argument("--timeout", type=int, default=10, help="seconds one input may take")
+    p.add_argument("--native", nargs="?", const="address", choices=("address", "undefined", "none"),
+                   help="fuzz a clang build of the compiled modules with coverage and this "
+                        "sanitizer (default address); needs clang")
     p.add_argument("--replay", nargs="+", metavar="FILE", help="run saved inputs through the target")
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -156,6 +171,13 @@ def main(argv=None) -> int:
     if args.replay:
         if len(names) != 1:
             p.error("--replay takes exactly one target")
+        if args.native and not os.environ.get("MATCHCORE_FUZZ_NATIVE"):
+            # re-run in a process that loads the instrumented build under its sanitizer
+            from tests.fuzz import native_build
+
+            cmd = [sys.executable, "-m", "tests.fuzz", names[0], "--native", args.native,
+                   "--replay", *[str(Path(f).resolve()) for f in args.replay]]
+            return subprocess.run(cmd, cwd=ROOT, env=native_build.child_env(args.native)).returncode
         return _replay(names[0], args.replay)
     if args.seconds is None and args.runs is None:
         p.error("give --seconds N or --runs N")
