@@ -410,6 +410,35 @@ register("moldudp", fuzz_moldudp, seeds_moldudp, max_len=4096, contract="""
 
 SNAP_RESEAL = 0x01       # recompute the trailer checksum after mutation (reach the content checks)
 SNAP_IN_PLACE = 0x02     # restore into an existing non-empty book instead of from_snapshot
+SNAP_EDITS = 0x04        # structure-aware: the payload is field edits to a valid snapshot
+_EDIT = struct.Struct("<HQ")
+
+
+def _edited(edits: bytes) -> bytes:
+    """A valid snapshot of a fixed book with 8-byte little-endian values written at the given
+    offsets (each edit: u16 offset modulo the body size, u64 value), checksum recomputed. Lets
+    the fuzzer set any header or record field to any value (counts, sequence numbers, prices)
+    instead of hoping byte flips assemble one."""
+    snap = bytearray(_base_snapshot())
+    body = len(snap) - 8
+    for k in range(0, len(edits) - _EDIT.size + 1, _EDIT.size):
+        off, value = _EDIT.unpack_from(edits, k)
+        off %= body
+        snap[off:min(off + 8, body)] = struct.pack("<Q", value)[:min(8, body - off)]
+    return reseal(bytes(snap))
+
+
+_BASE = None
+
+
+def _base_snapshot() -> bytes:
+    global _BASE
+    if _BASE is None:
+        b = _victim()
+        b.place(950, mc.Side.SELL, 99, 4, owner=3)      # a crossed book must restore too
+        b.submit(951, mc.Side.BUY, 97, 2, owner=1, post_only=True)
+        _BASE = b.snapshot()
+    return _BASE
 
 
 def fnv1a(data: bytes) -> int:
@@ -443,7 +472,9 @@ def _victim() -> mc.OrderBook:
 
 def fuzz_snapshot(data: bytes) -> None:
     flags, snap = _flags(data)
-    if flags & SNAP_RESEAL:
+    if flags & SNAP_EDITS:
+        snap = _edited(snap)
+    elif flags & SNAP_RESEAL:
         snap = reseal(snap)
     if flags & SNAP_IN_PLACE:
         book = _victim()
@@ -510,12 +541,21 @@ def seeds_snapshot() -> list[bytes]:
     crossed.place(4, mc.Side.BUY, 101, 2, owner=7)
     seeds += [bytes([SNAP_RESEAL]) + crossed.snapshot(),
               bytes([SNAP_IN_PLACE]) + crossed.snapshot()]
+    # field edits: none (the base itself), then one per header field and per field of the
+    # first level and order, each writing the value already there (mutations then move it)
+    base = _base_snapshot()
+    seeds.append(bytes([SNAP_EDITS]))
+    for off in (16, 24, 32, 36, 40, 48, 56, 60, 64, 72, 80, 88, 96, 104, 112, 120, 128):
+        value = struct.unpack_from("<Q", base, off)[0]
+        seeds.append(bytes([SNAP_EDITS | (SNAP_IN_PLACE if off % 16 else 0)]) +
+                     _EDIT.pack(off, value))
     return seeds
 
 
 register("snapshot", fuzz_snapshot, seeds_snapshot, max_len=4096, contract="""
-    OrderBook.restore / from_snapshot on mutated valid snapshots (raw, or with the checksum
-    recomputed so that the content checks are reached): either SnapshotError, with the target
+    OrderBook.restore / from_snapshot on mutated valid snapshots (raw; with the checksum
+    recomputed so that the content checks are reached; or as field edits of a valid snapshot):
+    either SnapshotError, with the target
     book's state_hash unchanged, or a book that passes check_invariants(allow_crossed=True),
     holds the header's order count and state hash, snapshots canonically, and stays consistent
     through new orders, sweeps and cancels.""")
