@@ -3,7 +3,9 @@
 Default run: each target's seed corpus passes its contract in-process, then atheris fuzzes each
 target for a few seconds in a subprocess (the pytest process is never taken over). Opt-in long
 runs: MATCHCORE_SOAK=1 (or ``-m soak``) fuzzes each target for MATCHCORE_FUZZ_SECONDS (default
-300) seconds. A failing input is left in the artifacts directory and named in the failure.
+300) seconds, on the clang-instrumented build with ASan when MATCHCORE_FUZZ_NATIVE=1 (or
+=undefined / =none for another sanitizer). A failing input is left in the artifacts directory
+and named in the failure.
 """
 from __future__ import annotations
 
@@ -26,15 +28,19 @@ HAVE_ATHERIS = importlib.util.find_spec("atheris") is not None
 needs_atheris = pytest.mark.skipif(
     not HAVE_ATHERIS, reason="atheris not installed (pip install -e '.[fuzz]'): fuzz runs skipped")
 SOAK = os.environ.get("MATCHCORE_SOAK") == "1"
-SHORT_S = 3
+SHORT_S = 2
 SOAK_S = int(os.environ.get("MATCHCORE_FUZZ_SECONDS", "300"))
+_NATIVE = os.environ.get("MATCHCORE_FUZZ_NATIVE", "")
+SOAK_NATIVE = {"1": "address"}.get(_NATIVE, _NATIVE) or None
 NAMES = sorted(fuzz_targets.TARGETS)
 
 
-def _fuzz(name: str, seconds: int, tmp_path: Path) -> dict:
+def _fuzz(name: str, seconds: int, tmp_path: Path, native: str | None = None) -> dict:
     art = tmp_path / "artifacts"
-    cmd = [sys.executable, "-m", "tests.fuzz", name, "--_child", "--seconds", str(seconds),
+    cmd = [sys.executable, "-m", "tests.fuzz", name, "--seconds", str(seconds),
            "--artifacts", str(art), "--corpus", str(tmp_path / "corpus"), "--seed", "1"]
+    if native:
+        cmd += ["--native", native]
     proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, errors="replace", timeout=seconds * 4 + 120)
     crashes = sorted(art.glob("*")) if art.exists() else []
@@ -103,7 +109,12 @@ def test_fuzz_runner_failing_target_exits_nonzero_and_keeps_input(tmp_path):
 @pytest.mark.skipif(not SOAK, reason="long fuzz runs are opt-in: MATCHCORE_SOAK=1")
 @pytest.mark.parametrize("name", NAMES)
 def test_fuzz_soak_run_target_no_contract_violation(name, tmp_path):
-    r = _fuzz(name, SOAK_S, tmp_path)
+    if SOAK_NATIVE:
+        from tests.fuzz import native_build
+
+        if native_build.clang() is None:
+            pytest.skip("MATCHCORE_FUZZ_NATIVE needs clang for the instrumented build")
+    r = _fuzz(name, SOAK_S, tmp_path, SOAK_NATIVE)
     _assert_clean(r, name)
     print(f"{name}: {r.get('number_of_executed_units', 0):,} inputs in {SOAK_S} s, "
           f"{r.get('average_exec_per_sec', 0):,}/s, {r.get('new_units_added', 0)} new units")
