@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -43,7 +43,6 @@ class Target:
     seeds: Callable[[], list]
     contract: str
     max_len: int = 4096
-    tags: tuple = field(default_factory=tuple)
 
 
 TARGETS: dict[str, Target] = {}
@@ -94,6 +93,7 @@ def _replay_whole(buf: bytes, flags: int):
     assert 0 <= n <= len(buf), f"feed consumed {n} of {len(buf)} bytes"
     stats = r.finish(buf[n:])
     assert (stats["truncated"] is None) == (n == len(buf)), (n, len(buf), stats["truncated"])
+    assert stats["bytes_consumed"] == n, (stats["bytes_consumed"], n)
     return r, stats
 
 
@@ -117,8 +117,9 @@ def fuzz_itch(data: bytes) -> None:
 
     # --- the replay loop on the whole buffer: the same framing, consistent books ---
     r, s = _replay_whole(buf, flags)
-    assert (s["messages"], s["counts"], s["bad_lengths"], s["bytes_skipped"]) == \
-        (st["messages"], st["counts"], st["bad_lengths"], st["bytes_skipped"]), (s, st)
+    assert (s["messages"], s["counts"], s["bad_lengths"], s["bytes_skipped"], s["truncated"]) == \
+        (st["messages"], st["counts"], st["bad_lengths"], st["bytes_skipped"], st["truncated"]), \
+        (s, st)
     assert s["open_orders"] == sum(len(b) for b in r.books.values())
     for book in r.books.values():
         book.check_invariants(allow_crossed=True)
@@ -128,7 +129,9 @@ def fuzz_itch(data: bytes) -> None:
     if len(snaps):
         assert set(np.unique(snaps["locate"]).tolist()) <= set(r.books)
     assert len(sysev) == st["counts"].get("S", 0)
-    del trades
+    execs = trades[(trades["kind"] == b"E") | (trades["kind"] == b"C")]
+    # an execution takes what the order had at most, and never nothing
+    assert bool(np.all(execs["shares"] > 0)) and bool(np.all(np.isin(execs["side"], [b"B", b"S"])))
 
     # --- the same bytes fed in pieces, the unconsumed tail carried over (replay_file's loop) ---
     piece = _PIECES[flags >> 4]
