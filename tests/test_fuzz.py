@@ -106,9 +106,10 @@ def test_fuzz_runner_failing_target_exits_nonzero_and_keeps_input(tmp_path):
 
 @needs_atheris
 @pytest.mark.soak
-@pytest.mark.skipif(not SOAK, reason="long fuzz runs are opt-in: MATCHCORE_SOAK=1")
 @pytest.mark.parametrize("name", NAMES)
-def test_fuzz_soak_run_target_no_contract_violation(name, tmp_path):
+def test_fuzz_soak_run_target_no_contract_violation(name, tmp_path, request):
+    if not SOAK and "soak" not in (request.config.option.markexpr or ""):
+        pytest.skip("long fuzz runs are opt-in: MATCHCORE_SOAK=1 or -m soak")
     if SOAK_NATIVE:
         from tests.fuzz import native_build
 
