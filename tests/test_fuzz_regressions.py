@@ -55,3 +55,47 @@ def test_snapshot_next_sequence_at_int64_max_restores_and_keeps_fifo():
     book.submit(3, mc.Side.BUY, 100, 1)
     book.check_invariants()
     assert [oid for oid, _ in book.level(mc.Side.BUY, 100)] == [1, 2, 3]
+
+
+# snapshot target, structure-aware mode in place (0x56: edits 0x04 | in place 0x02): edits that
+# set the order count of the last ask level to 2**64 - 1. The running total of level counts
+# wrapped below the header's order count, so the order loop read past the end of the snapshot
+# (AddressSanitizer: heap-buffer-overflow in _snapshot_build, found by the --native run).
+SNAPSHOT_LEVEL_COUNT_WRAP = (
+    b"V\xa0\x90\x90\x90\x90\x90\x90\x90\x90\x90\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+    b"\xff\xff\x90\x90\x90\x90\xa0\xa0\x90\xb0\x90\x90\x90\x90\x90\x90\x90\x90\x90\xff\xff"
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x90\x90\x90\x90\xa0\xa0\xa0\xa0\xa0\xa0\xa0"
+    b"\xa0\xa0")
+
+
+def test_snapshot_level_count_wrap_fuzz_input_passes_contract():
+    targets.fuzz_snapshot(SNAPSHOT_LEVEL_COUNT_WRAP)
+
+
+def _last_level_count_offset(snap: bytes) -> int:
+    n_bids, n_asks = struct.unpack_from("<II", snap, 32)
+    p = 80
+    for _ in range(n_bids + n_asks - 1):
+        p += 16 + 40 * struct.unpack_from("<Q", snap, p + 8)[0]
+    return p + 8
+
+
+@pytest.mark.parametrize("count", [2**64 - 1, 2**64 - 2, 2**63])
+def test_snapshot_level_order_count_near_2_64_raises_corrupt_and_book_unchanged(count):
+    src = mc.OrderBook()
+    for oid, side, price in ((1, mc.Side.BUY, 99), (2, mc.Side.BUY, 100), (3, mc.Side.SELL, 101),
+                             (4, mc.Side.SELL, 102)):
+        src.submit(oid, side, price, 5)
+    snap = bytearray(src.snapshot())
+    struct.pack_into("<Q", snap, _last_level_count_offset(bytes(snap)), count)
+    snap = targets.reseal(bytes(snap))
+    victim = mc.OrderBook()
+    victim.submit(7, mc.Side.SELL, 105, 2)
+    h = victim.state_hash()
+    with pytest.raises(SnapshotError, match="inconsistent"):
+        victim.restore(snap)
+    assert victim.state_hash() == h and len(victim) == 1

@@ -1082,10 +1082,12 @@ cdef int _snapshot_build(const uint8_t* data, int64_t n, mc_book** result) noexc
             cnt = _get64(p + 8)
             p += SNAP_LEVEL
             key = _key(s, price)
-            total += cnt
-            if price <= 0 or cnt == 0 or key <= last_key or total > n_orders:
+            # cnt is compared with what is left rather than added first: a count near 2**64
+            # would wrap the sum below n_orders and walk the order loop off the end of the data
+            if price <= 0 or cnt == 0 or cnt > n_orders - total or key <= last_key:
                 rc = -MC_SNAP_E_CORRUPT
                 break
+            total += cnt
             last_key = key
             last_seq = 0
             for j in range(cnt):
