@@ -9,8 +9,8 @@
     python -m tests.fuzz all --seconds 300 --native   # compiled code instrumented, with ASan
 
 Each target runs in its own process (atheris takes the process over and exits when done). Its
-corpus starts from the target's seed builder; ``--corpus DIR`` keeps the corpus (seeds plus every
-input that found new coverage) across runs. A failing input is written to ``--artifacts``
+corpus starts from the target's seed builder in a temporary directory removed afterwards;
+``--corpus DIR`` keeps the corpus (seeds plus every input that found new coverage) across runs. A failing input is written to ``--artifacts``
 (default ``fuzz-artifacts/``) as ``crash-<sha1>``; the process then exits non-zero.
 
 Coverage feedback comes from the instrumented Python layers (``matchcore``'s readers and the
@@ -113,18 +113,23 @@ def run_target(name: str, args, extra: list[str]) -> dict:
         cmd += ["--runs", str(args.runs)]
     if args.max_len:
         cmd += ["--max-len", str(args.max_len)]
-    if args.corpus:
-        cmd += ["--corpus", str(Path(args.corpus) / name)]
-    if extra:
-        cmd += ["--"] + extra
-    env = None
+    env = dict(os.environ)
     if args.native:
         from tests.fuzz import native_build
 
         env = native_build.child_env(args.native)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace", env=env)
+    from tests.fuzz.targets import fast_tmp_parent
+
+    # the child's scratch files (and its corpus unless --corpus keeps one) live in a directory
+    # removed here, after libFuzzer has ended the child
+    with tempfile.TemporaryDirectory(prefix=f"mc-fuzz-{name}-", dir=fast_tmp_parent()) as work:
+        env["MATCHCORE_FUZZ_TMP"] = work
+        cmd += ["--corpus", str(Path(args.corpus) / name if args.corpus else Path(work) / "corpus")]
+        if extra:
+            cmd += ["--"] + extra
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, errors="replace", env=env)
     out = proc.stdout
     stats = {k: int(v) for k, v in _STAT.findall(out)}
     return {"target": name, "returncode": proc.returncode, "output": out,

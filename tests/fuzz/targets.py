@@ -196,14 +196,26 @@ register("itch", fuzz_itch, seeds_itch, max_len=4096, contract="""
 _TMP = None
 
 
+def fast_tmp_parent() -> str | None:
+    """A memory file system where there is one (renaming a file there costs microseconds, not
+    the milliseconds of a disk), else the default temporary directory."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 def _tmpdir() -> Path:
     global _TMP
     if _TMP is None:
-        # a memory file system where there is one: renaming there costs microseconds, not ms
-        shm = Path("/dev/shm")
-        _TMP = tempfile.TemporaryDirectory(prefix="mc-fuzz-",
-                                           dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None)
-    return Path(_TMP.name)
+        # under the runner, a directory it removes when the fuzzing process has ended (libFuzzer
+        # ends the process without running Python's cleanup)
+        work = os.environ.get("MATCHCORE_FUZZ_TMP")
+        if work:
+            path = Path(work) / "files"
+            path.mkdir(exist_ok=True)
+            _TMP = path
+        else:
+            _TMP = tempfile.TemporaryDirectory(prefix="mc-fuzz-", dir=fast_tmp_parent())
+    return _TMP if isinstance(_TMP, Path) else Path(_TMP.name)
 
 
 def _write_file(data: bytes) -> Path:
