@@ -8,7 +8,7 @@ allocation failure leaves the book unchanged and is reported as ``-MC_ERR_NOMEM`
 """
 
 cimport cython
-from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t, INT64_MIN
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t, INT64_MIN, INT64_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free
 from posix.stdlib cimport posix_memalign
 from libc.string cimport memcpy, memmove, memset, memcmp
@@ -1133,7 +1133,11 @@ cdef int _snapshot_build(const uint8_t* data, int64_t n, mc_book** result) noexc
     n_lv[1] = _get32(data + 36)
     cdef uint64_t seq = _get64(data + 40)
     cdef int stp = data[60]
-    if (stp > MC_STP_CANCEL_BOTH or n_orders > <uint64_t>(n // SNAP_ORDER)
+    # seq is the next arrival number. A live book counts arrivals up from 0 and cannot get near
+    # 2**63; beyond it the counter would wrap within a few arrivals and queue new orders with
+    # smaller numbers than the ones they wait behind.
+    if (stp > MC_STP_CANCEL_BOTH or seq > <uint64_t>INT64_MAX
+            or n_orders > <uint64_t>(n // SNAP_ORDER)
             or n_orders > 0x7FFFFFF0 or n_lv[0] + n_lv[1] > n_orders
             or size != SNAP_HEADER + SNAP_LEVEL * (n_lv[0] + n_lv[1]) + SNAP_ORDER * n_orders + 8):
         return -MC_SNAP_E_CORRUPT
@@ -1155,10 +1159,12 @@ cdef int _snapshot_build(const uint8_t* data, int64_t n, mc_book** result) noexc
             cnt = _get64(p + 8)
             p += SNAP_LEVEL
             key = _key(s, price)
-            total += cnt
-            if price <= 0 or cnt == 0 or key <= last_key or total > n_orders:
+            # cnt is compared with what is left rather than added first: a count near 2**64
+            # would wrap the sum below n_orders and walk the order loop off the end of the data
+            if price <= 0 or cnt == 0 or cnt > n_orders - total or key <= last_key:
                 rc = -MC_SNAP_E_CORRUPT
                 break
+            total += cnt
             last_key = key
             last_seq = 0
             for j in range(cnt):

@@ -1,0 +1,101 @@
+"""Inputs the fuzz targets (tests/fuzz/targets.py) failed on, kept as named regression tests.
+
+Each test replays the saved input through its target's full contract and also checks the fixed
+behaviour through the public API directly, so it does not depend on the target's internals.
+"""
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+
+import matchcore as mc
+from matchcore import SnapshotError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fuzz import targets  # noqa: E402
+
+# snapshot target, structure-aware mode (0x04) restoring in place (0x02): one edit writing
+# 2**64 - 1 at offset 40, the header's next arrival sequence number. Restored, the next two
+# arrivals got sequence numbers 2**64 - 1 and 0: a new order queued behind a later one by number.
+SNAPSHOT_SEQ_WRAP = b"\x06\x28\x00" + b"\xff" * 8
+
+
+def _with_seq(book: mc.OrderBook, seq: int) -> bytes:
+    snap = bytearray(book.snapshot())
+    struct.pack_into("<Q", snap, 40, seq)
+    return targets.reseal(bytes(snap))
+
+
+def test_snapshot_seq_wrap_fuzz_input_passes_contract():
+    targets.fuzz_snapshot(SNAPSHOT_SEQ_WRAP)
+
+
+@pytest.mark.parametrize("seq", [2**63, 2**64 - 2, 2**64 - 1])
+def test_snapshot_next_sequence_beyond_int64_raises_corrupt_and_book_unchanged(seq):
+    src = mc.OrderBook()
+    src.submit(1, mc.Side.BUY, 100, 5)
+    victim = mc.OrderBook()
+    victim.submit(7, mc.Side.SELL, 105, 2)
+    h = victim.state_hash()
+    with pytest.raises(SnapshotError, match="inconsistent"):
+        victim.restore(_with_seq(src, seq))
+    assert victim.state_hash() == h and len(victim) == 1
+    with pytest.raises(SnapshotError, match="inconsistent"):
+        mc.OrderBook.from_snapshot(_with_seq(src, seq))
+
+
+def test_snapshot_next_sequence_at_int64_max_restores_and_keeps_fifo():
+    src = mc.OrderBook()
+    src.submit(1, mc.Side.BUY, 100, 5)
+    book = mc.OrderBook.from_snapshot(_with_seq(src, 2**63 - 1))
+    book.submit(2, mc.Side.BUY, 100, 1)
+    book.submit(3, mc.Side.BUY, 100, 1)
+    book.check_invariants()
+    assert [oid for oid, _ in book.level(mc.Side.BUY, 100)] == [1, 2, 3]
+
+
+# snapshot target, structure-aware mode in place (0x56: edits 0x04 | in place 0x02): edits that
+# set the order count of the last ask level to 2**64 - 1. The running total of level counts
+# wrapped below the header's order count, so the order loop read past the end of the snapshot
+# (AddressSanitizer: heap-buffer-overflow in _snapshot_build, found by the --native run).
+SNAPSHOT_LEVEL_COUNT_WRAP = (
+    b"V\xa0\x90\x90\x90\x90\x90\x90\x90\x90\x90\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+    b"\xff\xff\x90\x90\x90\x90\xa0\xa0\x90\xb0\x90\x90\x90\x90\x90\x90\x90\x90\x90\xff\xff"
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x90\x90\x90\x90\xa0\xa0\xa0\xa0\xa0\xa0\xa0"
+    b"\xa0\xa0")
+
+
+def test_snapshot_level_count_wrap_fuzz_input_passes_contract():
+    targets.fuzz_snapshot(SNAPSHOT_LEVEL_COUNT_WRAP)
+
+
+def _last_level_count_offset(snap: bytes) -> int:
+    n_bids, n_asks = struct.unpack_from("<II", snap, 32)
+    p = 80
+    for _ in range(n_bids + n_asks - 1):
+        p += 16 + 40 * struct.unpack_from("<Q", snap, p + 8)[0]
+    return p + 8
+
+
+@pytest.mark.parametrize("count", [2**64 - 1, 2**64 - 2, 2**63])
+def test_snapshot_level_order_count_near_2_64_raises_corrupt_and_book_unchanged(count):
+    src = mc.OrderBook()
+    for oid, side, price in ((1, mc.Side.BUY, 99), (2, mc.Side.BUY, 100), (3, mc.Side.SELL, 101),
+                             (4, mc.Side.SELL, 102)):
+        src.submit(oid, side, price, 5)
+    snap = bytearray(src.snapshot())
+    struct.pack_into("<Q", snap, _last_level_count_offset(bytes(snap)), count)
+    snap = targets.reseal(bytes(snap))
+    victim = mc.OrderBook()
+    victim.submit(7, mc.Side.SELL, 105, 2)
+    h = victim.state_hash()
+    with pytest.raises(SnapshotError, match="inconsistent"):
+        victim.restore(snap)
+    assert victim.state_hash() == h and len(victim) == 1
