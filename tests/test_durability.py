@@ -161,25 +161,6 @@ def test_engine_fsync_batch_syncer_kicked_every_n_records(tmp_path):
     assert eng.sync() == eng.journal_seq == 7 == eng.durable_seq
 
 
-@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH") or not os.path.isdir("/proc/self/task"),
-                    reason="SCHED_BATCH and /proc/self/task are Linux only")
-def test_engine_fsync_batch_syncer_thread_sched_batch_writer_unchanged(tmp_path):
-    # The syncer's wake-ups must not preempt the writer: its thread runs SCHED_BATCH, and the
-    # writing thread's own policy is left alone.
-    import threading
-    before = set(os.listdir("/proc/self/task"))
-    eng, d = journaled(tmp_path, fsync="batch")
-    new = [int(t) for t in set(os.listdir("/proc/self/task")) - before]
-    assert new, "no group-commit thread started"
-    deadline = time.monotonic() + 5.0
-    while (any(os.sched_getscheduler(t) != os.SCHED_BATCH for t in new)
-           and time.monotonic() < deadline):
-        time.sleep(0.001)          # the thread sets its policy as it starts
-    assert [os.sched_getscheduler(t) for t in new] == [os.SCHED_BATCH] * len(new)
-    assert os.sched_getscheduler(threading.get_native_id()) == os.SCHED_OTHER
-    eng.close()
-
-
 def test_engine_closed_journal_refuses_commands(tmp_path):
     eng, d = journaled(tmp_path)
     eng.add_symbol(1)

@@ -91,28 +91,6 @@ cdef extern from *:
     """
     int mc_prealloc(int fd, long long size) nogil
 
-cdef extern from *:
-    """
-    #ifdef __linux__
-    #include <sched.h>
-    #endif
-    /* The syncer thread runs as SCHED_BATCH (same share of the CPU as any thread of its nice
-       level, but its wake-ups do not preempt a running thread): each of its wake-ups (every
-       batch_us, or a kick) otherwise preempts the writer on its own core, and on a busy
-       machine the writer then waits a scheduler slice or two for a core to come back. Best
-       effort: 0 when set, -1 where it is not available. */
-    static int mc_thread_sched_batch(void) {
-    #if defined(__linux__) && defined(SCHED_BATCH)
-        struct sched_param sp;
-        sp.sched_priority = 0;
-        return sched_setscheduler(0, SCHED_BATCH, &sp) == 0 ? 0 : -1;
-    #else
-        return -1;
-    #endif
-    }
-    """
-    int mc_thread_sched_batch() nogil
-
 cdef extern from "<unistd.h>" nogil:
     ssize_t c_write "write"(int fd, const void* buf, size_t n)
     int c_close "close"(int fd)
@@ -349,7 +327,6 @@ cdef void* _syncer(void* arg) noexcept nogil:
     cdef timespec deadline
     cdef uint64_t ws
     cdef int64_t t
-    mc_thread_sched_batch()
     pthread_mutex_lock(&j.lock)
     while not j.stop:
         if not j.kick:
