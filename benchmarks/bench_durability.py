@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 MODES = ("none", "never", "batch", "always")
+_RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)     # Linux only
 
 
 def _engine(mode, root, setup, **jopts):
@@ -66,6 +67,7 @@ def batch_pass(mode, root, setup, flow, warmup, batch, **jopts):
     chunks = [timed[i:i + batch] for i in starts]
     clock = time.perf_counter_ns
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    th0 = resource.getrusage(_RUSAGE_THREAD) if _RUSAGE_THREAD is not None else None
     t_all = clock()
     for k, chunk in enumerate(chunks):
         t0 = clock()
@@ -73,10 +75,16 @@ def batch_pass(mode, root, setup, flow, warmup, batch, **jopts):
         lat[k] = clock() - t0
     total = (clock() - t_all) / 1e9
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    th1 = resource.getrusage(_RUSAGE_THREAD) if _RUSAGE_THREAD is not None else None
     # CPU time of this process (all threads, the syncer's included): on a shared machine it
     # moves much less than wall time when other processes take the cores
     info = {"cpu_s": (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime),
             "sys_s": ru1.ru_stime - ru0.ru_stime}
+    if th0 is not None:
+        # the writing thread's context switches: involuntary ones are preemptions (a syncer or
+        # kernel thread, another process taking its core), voluntary ones mean it blocked
+        info |= {"writer_preempted": th1.ru_nivcsw - th0.ru_nivcsw,
+                 "writer_blocked": th1.ru_nvcsw - th0.ru_nvcsw}
     if eng.journal is not None:
         info |= {"fsyncs": eng.journal.fsyncs, "journal_seq": eng.journal_seq, "durable_seq_at_end": eng.durable_seq,
                 "journal_bytes": _dir_bytes(eng.journal.path)}
@@ -174,16 +182,18 @@ def run(messages, seed, batch, reps, per_call_n, per_call_always_n, root, jopts)
 
 def format_result(res) -> str:
     lines = [f"{res['timed']:,} timed commands of the standard mix, process() batches of "
-             f"{res['batch']}, median of {res['reps']} passes; per-call: one command per call",
+             f"{res['batch']}, median of {res['reps']} passes; per-call: one command per call; "
+             f"preempt: the writing thread's involuntary context switches (last pass)",
              f"{'mode':<8}{'cmd/s':>12}{'vs none':>9}{'CPU ns/cmd':>11}{'vs none':>9}"
-             f"{'batch p50':>12}{'batch p99':>12}{'call p50':>11}{'call p99':>11}{'call max':>11}"]
+             f"{'batch p50':>12}{'batch p99':>12}{'call p50':>11}{'call p99':>11}{'call max':>11}"
+             f"{'preempt':>9}"]
     for mode, r in res["modes"].items():
         b, c = r["batch_call"], r["per_call"]
         lines.append(f"{mode:<8}{r['throughput_cmd_s']:>12,.0f}{r['vs_none']:>8.0%} "
                      f"{r['cpu_ns_per_cmd']:>10.0f}{r['cpu_vs_none']:>8.0%} "
                      f"{b['p50_ns'] / 1e3:>9.1f} us{b['p99_ns'] / 1e3:>9.1f} us"
                      f"{c['p50_ns'] / 1e3:>8.1f} us{c['p99_ns'] / 1e3:>8.1f} us"
-                     f"{c['max_ns'] / 1e3:>8.0f} us")
+                     f"{c['max_ns'] / 1e3:>8.0f} us{r.get('writer_preempted', '-'):>9}")
     return "\n".join(lines)
 
 
