@@ -377,15 +377,21 @@ cdef void _ladder_compact(mc_book* b, mc_ladder* L) noexcept nogil:
     L.empties = 0
 
 
+cdef inline void _ladder_pop_top(mc_book* b, mc_ladder* L, int32_t lv) noexcept nogil:
+    # The emptied level `lv` is the touch: it comes off the end, with any emptied levels
+    # just beneath it (the touch is never an empty level).
+    L.n -= 1
+    _level_free(b, L, lv)
+    while L.n > 0 and b.levels[L.lv[L.n - 1]].count == 0:
+        L.n -= 1
+        L.empties -= 1
+        _level_free(b, L, L.lv[L.n])
+
+
 cdef inline void _level_emptied(mc_book* b, int side, int32_t lv) noexcept nogil:
     cdef mc_ladder* L = &b.side[side]
     if L.lv[L.n - 1] == lv:
-        L.n -= 1
-        _level_free(b, L, lv)
-        while L.n > 0 and b.levels[L.lv[L.n - 1]].count == 0:
-            L.n -= 1
-            L.empties -= 1
-            _level_free(b, L, L.lv[L.n])
+        _ladder_pop_top(b, L, lv)
     else:
         L.empties += 1
         if L.empties > L.n - L.empties + 64:
@@ -564,11 +570,30 @@ cdef int64_t _match(mc_book* b, uint64_t oid, int side, int64_t price, int64_t q
         _emit(b, MC_EV_FILL, oid, o.oid, side, o.price, f, owner, o.owner, MC_R_NONE)
         qty -= f
         if f == o.qty:
-            _order_remove(b, idx)
+            _pop_head(b, L, l, lv, idx)
         else:
             o.qty -= f
             l.qty -= f
     return qty
+
+
+cdef inline void _pop_head(mc_book* b, mc_ladder* L, mc_level* l, int32_t lv,
+                           int32_t idx) noexcept nogil:
+    # _order_remove for the head order of the top level, the only removal a fill makes: no
+    # previous order to relink, and an emptied level is the touch, so it comes off the end of
+    # the ladder without the check _level_emptied makes.
+    cdef mc_order* o = &b.orders[idx]
+    cdef int32_t nxt = o.next
+    l.head = nxt
+    if nxt >= 0:
+        b.orders[nxt].prev = -1
+    else:
+        l.tail = -1
+    l.count -= 1
+    l.qty -= o.qty
+    if l.count == 0:
+        _ladder_pop_top(b, L, lv)
+    _order_release(b, idx)
 
 
 cdef inline bint _would_cross(const mc_book* b, int side, int64_t price) noexcept nogil:
