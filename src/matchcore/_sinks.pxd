@@ -3,8 +3,8 @@
 # feeds/_dbn.pyx), defined once: the fixed records both loops write (top of book, trades, depth
 # snapshots), the growable record buffer they are written into, the per-book top-of-book tracking
 # and the writers of one record each. The writers are inline and `noexcept nogil` so that the
-# loops compile them in place (no call per message); they report an allocation failure as -1
-# and leave the counting to the caller, whose state holds the counter.
+# loops compile them in place (no call per message); an allocation failure drops the record and
+# adds one to the caller's out-of-memory counter (``nomem``).
 # The numpy dtypes mirroring the records, and the copy-out to numpy, live in _sinks.pyx.
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint16_t
@@ -63,41 +63,42 @@ cdef inline char* rb_push(rbuf* b) noexcept nogil:
     return p
 
 
-cdef inline int sk_tob(rbuf* out, tob_last* last, const mc_book* book, int64_t ts,
-                       uint16_t locate, bint record) noexcept nogil:
+cdef inline bint sk_tob(rbuf* out, tob_last* last, const mc_book* book, int64_t ts,
+                        uint16_t locate, bint record, uint64_t* nomem) noexcept nogil:
     """Read the top of book; if it differs from ``last``, keep it there and (with ``record``)
-    append a tob_rec. Returns 0 unchanged, 1 changed, -1 changed but no memory for the record."""
+    append a tob_rec. Returns whether it changed."""
     cdef int64_t bp = 0, bq = 0, ap = 0, aq = 0
     cdef tob_rec* r
     mc_best(book, MC_BUY, &bp, &bq)
     mc_best(book, MC_SELL, &ap, &aq)
     if bp == last.bid and bq == last.bid_qty and ap == last.ask and aq == last.ask_qty:
-        return 0
+        return False
     last.bid = bp
     last.bid_qty = bq
     last.ask = ap
     last.ask_qty = aq
-    if not record:
-        return 1
-    r = <tob_rec*>rb_push(out)
-    if r == NULL:
-        return -1
-    r.ts = ts
-    r.bid = bp
-    r.bid_qty = bq
-    r.ask = ap
-    r.ask_qty = aq
-    r.locate = locate
-    return 1
+    if record:
+        r = <tob_rec*>rb_push(out)
+        if r == NULL:
+            nomem[0] += 1
+        else:
+            r.ts = ts
+            r.bid = bp
+            r.bid_qty = bq
+            r.ask = ap
+            r.ask_qty = aq
+            r.locate = locate
+    return True
 
 
-cdef inline int sk_trade(rbuf* out, int64_t ts, uint16_t locate, char kind, char side, char flag,
-                         uint64_t ref, uint64_t match, int64_t price,
-                         int64_t shares) noexcept nogil:
-    """Append one trade_rec; -1 when memory runs out."""
+cdef inline void sk_trade(rbuf* out, int64_t ts, uint16_t locate, char kind, char side,
+                          char flag, uint64_t ref, uint64_t match, int64_t price, int64_t shares,
+                          uint64_t* nomem) noexcept nogil:
+    """Append one trade_rec."""
     cdef trade_rec* r = <trade_rec*>rb_push(out)
     if r == NULL:
-        return -1
+        nomem[0] += 1
+        return
     r.ts = ts
     r.ref = ref
     r.match_number = match
@@ -107,7 +108,6 @@ cdef inline int sk_trade(rbuf* out, int64_t ts, uint16_t locate, char kind, char
     r.kind = kind
     r.side = side
     r.flag = flag
-    return 0
 
 
 cdef inline int sk_snapshot(rbuf* out, int64_t ts, int32_t locate, const mc_book* book,

@@ -170,8 +170,7 @@ cdef inline void read_tob(dbn_state* S, int32_t L, int64_t ts) noexcept nogil:
     """Record the top of book of book L if it changed since it was last read."""
     cdef instinfo* li = &S.inst[L]
     li.pending = 0
-    if sk_tob(&S.tob, &li.top, li.book, ts, <uint16_t>L, True) < 0:
-        S.nomem += 1
+    sk_tob(&S.tob, &li.top, li.book, ts, <uint16_t>L, True, &S.nomem)
 
 
 cdef inline void changed(dbn_state* S, int32_t L) noexcept nogil:
@@ -288,10 +287,10 @@ cdef inline int apply_mbo(dbn_state* S, mc_book* b, int32_t L, uint8_t action, u
             return 1
         return 0
     if action == 84 or action == 70:                  # T: trade, F: fill (no book change)
-        if S.rec_trades and sk_trade(&S.trades, ts, <uint16_t>L, <char>action,
-                                     66 if side == MC_BUY else (83 if side == MC_SELL else 32),
-                                     32, oid, sequence, price, size) < 0:
-            S.nomem += 1
+        if S.rec_trades:
+            sk_trade(&S.trades, ts, <uint16_t>L, <char>action,
+                     66 if side == MC_BUY else (83 if side == MC_SELL else 32), 32, oid, sequence,
+                     price, size, &S.nomem)
         return 0
     return 0                                          # N: nothing
 

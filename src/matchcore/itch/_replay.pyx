@@ -175,19 +175,15 @@ cdef inline bint touch(rp_state* S, uint16_t L, int64_t ts) noexcept nogil:
         S.n_dirty += 1
     if not S.track_tob:
         return False        # nobody reads the top of book: do not compute it
-    ch = sk_tob(&S.tob, &li.top, li.book, ts, L, S.rec_tob)
-    if ch < 0:
-        S.nomem += 1
-    return ch != 0
+    return sk_tob(&S.tob, &li.top, li.book, ts, L, S.rec_tob, &S.nomem)
 
 
 cdef inline void add_trade(rp_state* S, int64_t ts, uint16_t L, char kind, char side, char flag,
                            uint64_t ref, uint64_t match, int64_t price, int64_t shares) noexcept nogil:
     S.loc[L].n_trades += 1
     S.loc[L].volume += shares
-    if S.rec_trades and sk_trade(&S.trades, ts, L, kind, side, flag, ref, match, price,
-                                 shares) < 0:
-        S.nomem += 1
+    if S.rec_trades:
+        sk_trade(&S.trades, ts, L, kind, side, flag, ref, match, price, shares, &S.nomem)
 
 
 cdef void note_level(rp_state* S, uint16_t L, int side, int64_t price, int64_t ts) noexcept nogil:
