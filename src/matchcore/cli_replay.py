@@ -227,13 +227,7 @@ def _print_itch_summary(s, names, books, elapsed, path) -> None:
     size = path.stat().st_size
     print(f"replayed {s['messages']:,} ITCH 5.0 messages ({size / 1e6:,.1f} MB on disk) in "
           f"{elapsed:.3f} s: {rate / 1e6:.2f} M msg/s")
-    if s["counts"]:
-        print("by type: " + "  ".join(f"{t} {n:,}" for t, n in sorted(s["counts"].items(),
-                                                                    key=lambda kv: -kv[1])))
-    shown = ", ".join(names.get(k, str(k)) for k in sorted(books)[:10])
-    more = f" (+{len(books) - 10} more)" if len(books) > 10 else ""
-    print(f"books: {len(books):,}{': ' + shown + more if books else ''}; "
-          f"open orders: {s['open_orders']:,}")
+    _print_counts_and_books(s, names, books, "by type")
     print(f"unknown order references: {s['unknown_refs']:,}; executions clamped: "
           f"{s['executions_clamped']:,}; cancels clamped: {s['cancels_clamped']:,}; "
           f"duplicate references: {s['duplicate_refs']:,}; invalid adds: {s['invalid_adds']:,}")
@@ -245,10 +239,27 @@ def _print_itch_summary(s, names, books, elapsed, path) -> None:
     if s["bad_lengths"] and s["bad_length_offsets"][0] == (0, "zero length prefix"):
         print("hint: the file starts with a zero length prefix; if it was written without "
               "prefixes, replay it with --infer-lengths")
-    t = s["truncated"]
+    _print_truncated(s["truncated"], "message")
+
+
+def _print_counts_and_books(s, names, books, label) -> None:
+    """Summary lines shared by the ITCH and DBN replays: counts by message type / action
+    (``label``), busiest first, then the books (first ten names) and their open orders."""
+    if s["counts"]:
+        print(f"{label}: " + "  ".join(f"{t} {n:,}" for t, n in sorted(s["counts"].items(),
+                                                                      key=lambda kv: -kv[1])))
+    shown = ", ".join(names.get(k, str(k)) for k in sorted(books)[:10])
+    more = f" (+{len(books) - 10} more)" if len(books) > 10 else ""
+    print(f"books: {len(books):,}{': ' + shown + more if books else ''}; "
+          f"open orders: {s['open_orders']:,}")
+
+
+def _print_truncated(t, unit) -> None:
+    """The truncation line of a replay summary: ``t`` is the replayer's ``stats["truncated"]``,
+    ``unit`` what the stream is made of (message, record)."""
     if t:
         exp = f" of {t['expected']}" if t["expected"] else ""
-        print(f"truncated: the last message at offset {t['offset']:,} is incomplete "
+        print(f"truncated: the last {unit} at offset {t['offset']:,} is incomplete "
               f"({t['bytes']}{exp} bytes)")
     else:
         print("truncated: no")

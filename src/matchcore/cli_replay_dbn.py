@@ -16,18 +16,14 @@ import numpy as np
 
 def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: Path,
                       meta=None) -> None:
+    from matchcore.cli_replay import _print_counts_and_books, _print_truncated
+
     rate = s["messages"] / elapsed if elapsed > 0 else float("inf")
     size = path.stat().st_size
     what = f"{meta.dataset} {meta.schema} v{meta.version}" if meta is not None else "DBN"
     print(f"replayed {s['messages']:,} DBN MBO records ({what}; {size / 1e6:,.1f} MB on disk) "
           f"in {elapsed:.3f} s: {rate / 1e6:.2f} M records/s")
-    if s["counts"]:
-        print("by action: " + "  ".join(f"{a} {n:,}" for a, n in sorted(
-            s["counts"].items(), key=lambda kv: -kv[1])))
-    shown = ", ".join(names.get(k, str(k)) for k in sorted(books)[:10])
-    more = f" (+{len(books) - 10} more)" if len(books) > 10 else ""
-    print(f"books: {len(books):,}{': ' + shown + more if books else ''}; "
-          f"open orders: {s['open_orders']:,}")
+    _print_counts_and_books(s, names, books, "by action")
     print(f"unknown order ids: {s['unknown_refs']:,}; cancels clamped: {s['cancels_clamped']:,}; "
           f"duplicate adds: {s['duplicate_refs']:,}; invalid adds: {s['invalid_adds']:,}; "
           f"invalid modifies: {s['invalid_modifies']:,}; modifies of unknown orders: "
@@ -37,13 +33,7 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
           + (f" (first at offset {s['first_bad_offset']:,} after the metadata; "
              f"{s['bytes_skipped']:,} bytes skipped)" if s["bad_records"] else "")
           + f"; unknown actions: {s['bad_actions']:,}; unknown sides: {s['bad_sides']:,}")
-    t = s["truncated"]
-    if t:
-        exp = f" of {t['expected']}" if t["expected"] else ""
-        print(f"truncated: the last record at offset {t['offset']:,} is incomplete "
-              f"({t['bytes']}{exp} bytes)")
-    else:
-        print("truncated: no")
+    _print_truncated(s["truncated"], "record")
 
 
 def replay_dbn_cli(args, path: Path) -> int:

@@ -26,16 +26,17 @@ boundary that holds a plausible MBO header, counting the bytes skipped.
 
 cimport cython
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t
-from libc.stdlib cimport malloc, calloc, realloc, free, qsort
-from libc.string cimport memcpy, memset
+from libc.stdlib cimport malloc, calloc, free, qsort
 cimport numpy as cnp
 import numpy as np
 
 from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_level, mc_rest, mc_find,
-                              mc_reduce_slot, mc_cancel_slot, mc_best, mc_depth_orders,
-                              mc_book_clear, MC_BUY, MC_SELL, MC_R_DUPLICATE_ORDER_ID)
+                              mc_reduce_slot, mc_cancel_slot, mc_best, mc_book_clear, MC_BUY,
+                              MC_SELL, MC_R_DUPLICATE_ORDER_ID)
 from matchcore._map cimport mc_map, _map_init, _map_find, _map_put, _map_grow
-from matchcore.itch._replay import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
+from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_trade, sk_snapshot,
+                               sk_records)
+from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 
 cnp.import_array()
 
@@ -70,51 +71,8 @@ cdef extern from *:
     int64_t UNDEF_PRICE "DBN_UNDEF_PRICE"
     uint64_t TOB_OID_BASE "DBN_TOB_OID_BASE"
 
-# ----------------------------------------------------------------------------------------------
-# sink records: the same layouts as the ITCH replay's (checked against its dtypes at import)
-# ----------------------------------------------------------------------------------------------
-
-cdef struct tob_rec:
-    int64_t ts
-    int64_t bid
-    int64_t bid_qty
-    int64_t ask
-    int64_t ask_qty
-    uint16_t locate
-
-cdef struct trade_rec:
-    int64_t ts
-    uint64_t ref
-    uint64_t match_number
-    int64_t price
-    int64_t shares
-    uint16_t locate
-    char kind          # T (aggressor trade) or F (fill of a resting order)
-    char side          # B / S / space: DBN side B, A, N
-    char flag          # space
-
-if TOB_DTYPE.itemsize != sizeof(tob_rec) or TRADE_DTYPE.itemsize != sizeof(trade_rec):
-    raise ImportError("matchcore.feeds._dbn: sink record dtypes do not match the C structs")
-
-cdef struct rbuf:
-    char* data
-    int64_t n
-    int64_t cap
-    int64_t item
-
-cdef inline char* rb_push(rbuf* b) noexcept nogil:
-    cdef int64_t cap
-    cdef char* p
-    if b.n == b.cap:
-        cap = b.cap * 2 if b.cap > 0 else 1024
-        p = <char*>realloc(b.data, cap * b.item)
-        if p == NULL:
-            return NULL
-        b.data = p
-        b.cap = cap
-    p = b.data + b.n * b.item
-    b.n += 1
-    return p
+# The sink records (tob_rec, trade_rec, depth snapshots), their buffers and writers are the ITCH
+# replay's, from matchcore._sinks: both feeds' sinks have the same dtypes.
 
 # ----------------------------------------------------------------------------------------------
 # replay state
@@ -122,10 +80,7 @@ cdef inline char* rb_push(rbuf* b) noexcept nogil:
 
 cdef struct instinfo:
     mc_book* book
-    int64_t bid
-    int64_t bid_qty
-    int64_t ask
-    int64_t ask_qty
+    tob_last top           # the top of book last read (what tob records are compared with)
     uint32_t instrument_id
     uint8_t track
     uint8_t dirty          # changed since its last depth snapshot
@@ -202,54 +157,20 @@ cdef void take_snapshots(dbn_state* S, int64_t ts) noexcept nogil:
     that the records of a boundary do not depend on which book changed first: the shares of a
     split replay merge into the whole replay's order)."""
     cdef int32_t i, L
-    cdef int64_t D = S.snap_depth, k, s, j
-    cdef int64_t* rec
-    cdef instinfo* li
     qsort(S.dirty, S.n_dirty, sizeof(uint16_t), _cmp_u16)
     for i in range(S.n_dirty):
         L = S.dirty[i]
-        li = &S.inst[L]
-        li.dirty = 0
-        rec = <int64_t*>rb_push(&S.snaps)
-        if rec == NULL:
+        S.inst[L].dirty = 0
+        if sk_snapshot(&S.snaps, ts, L, S.inst[L].book, S.snap_depth, S.depth_tmp) < 0:
             S.nomem += 1
-            continue
-        memset(rec, 0, S.snaps.item)
-        rec[0] = ts
-        rec[1] = L
-        for s in range(2):
-            k = mc_depth_orders(li.book, s, D, S.depth_tmp)
-            for j in range(k):
-                rec[2 + (3 * s + 0) * D + j] = S.depth_tmp[3 * j]
-                rec[2 + (3 * s + 1) * D + j] = S.depth_tmp[3 * j + 1]
-                rec[2 + (3 * s + 2) * D + j] = S.depth_tmp[3 * j + 2]
     S.n_dirty = 0
 
 
 cdef inline void read_tob(dbn_state* S, int32_t L, int64_t ts) noexcept nogil:
     """Record the top of book of book L if it changed since it was last read."""
     cdef instinfo* li = &S.inst[L]
-    cdef int64_t bp = 0, bq = 0, ap = 0, aq = 0
-    cdef tob_rec* r
     li.pending = 0
-    mc_best(li.book, MC_BUY, &bp, &bq)
-    mc_best(li.book, MC_SELL, &ap, &aq)
-    if bp == li.bid and bq == li.bid_qty and ap == li.ask and aq == li.ask_qty:
-        return
-    li.bid = bp
-    li.bid_qty = bq
-    li.ask = ap
-    li.ask_qty = aq
-    r = <tob_rec*>rb_push(&S.tob)
-    if r == NULL:
-        S.nomem += 1
-        return
-    r.ts = ts
-    r.bid = bp
-    r.bid_qty = bq
-    r.ask = ap
-    r.ask_qty = aq
-    r.locate = <uint16_t>L
+    sk_tob(&S.tob, &li.top, li.book, ts, <uint16_t>L, True, &S.nomem)
 
 
 cdef inline void changed(dbn_state* S, int32_t L) noexcept nogil:
@@ -305,7 +226,6 @@ cdef inline int apply_mbo(dbn_state* S, mc_book* b, int32_t L, uint8_t action, u
     cdef int32_t idx
     cdef const mc_order* o
     cdef int64_t take
-    cdef trade_rec* tr
     cdef int ch
     if action == 65:                                  # A: add
         if side < 0:
@@ -368,19 +288,9 @@ cdef inline int apply_mbo(dbn_state* S, mc_book* b, int32_t L, uint8_t action, u
         return 0
     if action == 84 or action == 70:                  # T: trade, F: fill (no book change)
         if S.rec_trades:
-            tr = <trade_rec*>rb_push(&S.trades)
-            if tr == NULL:
-                S.nomem += 1
-                return 0
-            tr.ts = ts
-            tr.ref = oid
-            tr.match_number = sequence
-            tr.price = price
-            tr.shares = size
-            tr.locate = <uint16_t>L
-            tr.kind = <char>action
-            tr.side = 66 if side == MC_BUY else (83 if side == MC_SELL else 32)
-            tr.flag = 32
+            sk_trade(&S.trades, ts, <uint16_t>L, <char>action,
+                     66 if side == MC_BUY else (83 if side == MC_SELL else 32), 32, oid, sequence,
+                     price, size, &S.nomem)
         return 0
     return 0                                          # N: nothing
 
@@ -477,15 +387,6 @@ cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status) noexc
                 take_snapshots(S, ts)
                 S.since_snap = 0
     return pos
-
-
-cdef object _records(rbuf* b, dtype, bint clear):
-    cdef cnp.ndarray out = np.empty(b.n, dtype=dtype)
-    if b.n:
-        memcpy(cnp.PyArray_DATA(out), b.data, b.n * b.item)
-    if clear:
-        b.n = 0
-    return out
 
 
 _ACTION_NAMES = "ACMRTFN"
@@ -732,17 +633,17 @@ cdef class DbnReplayer:
     def tob(self, bint clear=False):
         """Top-of-book changes (``TOB_DTYPE``; locate = book number; 0 for an empty side), read
         after each F_LAST record of a changed book. ``clear`` empties the sink after copying."""
-        return _records(&self.S.tob, TOB_DTYPE, clear)
+        return sk_records(&self.S.tob, TOB_DTYPE, clear)
 
     def trades(self, bint clear=False):
         """Trades (``TRADE_DTYPE``): kind T (an aggressor traded: side = aggressor's) and F (a
         resting order was filled: side = the resting order's); ref = order id, match_number =
         the record's sequence, price in 1e-9 units, shares = size."""
-        return _records(&self.S.trades, TRADE_DTYPE, clear)
+        return sk_records(&self.S.trades, TRADE_DTYPE, clear)
 
     def snapshots(self, bint clear=False):
         """Depth snapshots (``snapshot_dtype(snapshot_depth)``; locate = book number), one per
         book changed since its previous snapshot, every ``snapshot_every`` MBO records or at
         each ``snapshot_every_ns`` boundary of ts_recv (the books of one snapshot in
         book-number order)."""
-        return _records(&self.S.snaps, self._snap_dtype, clear)
+        return sk_records(&self.S.snaps, self._snap_dtype, clear)

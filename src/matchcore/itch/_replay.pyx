@@ -19,13 +19,13 @@ have no book and their order messages are skipped without any bookkeeping.
 
 cimport cython
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t
-from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memcpy, memset
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy
 cimport numpy as cnp
 import numpy as np
 
 from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_rest, mc_find, mc_reduce_slot,
-                              mc_cancel_slot, mc_best, mc_depth_orders, mc_count,
+                              mc_cancel_slot, mc_count,
                               mc_level_count, MC_BUY, MC_SELL,
                               MC_R_DUPLICATE_ORDER_ID)
 from matchcore.itch._messages cimport *
@@ -33,6 +33,9 @@ from matchcore.itch._decode cimport (itch_scan, itch_frame, itch_resync, itch_no
                                      itch_scan_report)
 
 from matchcore._map cimport _home, _map_find
+from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_tob, sk_trade,
+                               sk_snapshot, sk_records)
+from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 
 cnp.import_array()
 
@@ -60,24 +63,7 @@ cdef enum:
 # records of the sinks (the numpy dtypes below mirror them; checked at import)
 # ----------------------------------------------------------------------------------------------
 
-cdef struct tob_rec:
-    int64_t ts
-    int64_t bid
-    int64_t bid_qty
-    int64_t ask
-    int64_t ask_qty
-    uint16_t locate
-
-cdef struct trade_rec:
-    int64_t ts
-    uint64_t ref
-    uint64_t match_number
-    int64_t price
-    int64_t shares
-    uint16_t locate
-    char kind          # E, C, P or Q
-    char side          # B/S: side of the resting order (E, C) or the message's indicator (P)
-    char flag          # C: printable Y/N; Q: cross type; else space
+# tob_rec, trade_rec and their dtypes are the shared sink records of matchcore._sinks.
 
 cdef struct sys_rec:
     int64_t ts
@@ -91,52 +77,14 @@ cdef struct l2_rec:        # one price level after a change: its new total qty a
     uint16_t locate
     char side              # B or S
 
-TOB_DTYPE = np.dtype([("ts", "i8"), ("bid", "i8"), ("bid_qty", "i8"), ("ask", "i8"),
-                      ("ask_qty", "i8"), ("locate", "u2")], align=True)
-TRADE_DTYPE = np.dtype([("ts", "i8"), ("ref", "u8"), ("match_number", "u8"), ("price", "i8"),
-                        ("shares", "i8"), ("locate", "u2"), ("kind", "S1"), ("side", "S1"),
-                        ("flag", "S1")], align=True)
 SYSTEM_EVENT_DTYPE = np.dtype([("ts", "i8"), ("code", "S1")], align=True)
 L2_DTYPE = np.dtype([("ts", "i8"), ("price", "i8"), ("qty", "i8"), ("orders", "i4"),
                      ("locate", "u2"), ("side", "S1")], align=True)
 SYMBOL_STATS_DTYPE = np.dtype([("locate", "u2"), ("trades", "i8"), ("volume", "i8"),
                                ("open_orders", "i8"), ("bid_levels", "i8"), ("ask_levels", "i8")])
-if (TOB_DTYPE.itemsize != sizeof(tob_rec) or TRADE_DTYPE.itemsize != sizeof(trade_rec)
-        or SYSTEM_EVENT_DTYPE.itemsize != sizeof(sys_rec) or L2_DTYPE.itemsize != sizeof(l2_rec)):
+if SYSTEM_EVENT_DTYPE.itemsize != sizeof(sys_rec) or L2_DTYPE.itemsize != sizeof(l2_rec):
     raise ImportError("matchcore.itch._replay: sink record dtypes do not match the C structs")
 
-
-def snapshot_dtype(int depth):
-    """Record of one depth snapshot: every level column has ``depth`` entries, best first,
-    zero-filled beyond the last level."""
-    return np.dtype([("ts", "i8"), ("locate", "i8"),
-                     ("bid_price", "i8", (depth,)), ("bid_qty", "i8", (depth,)),
-                     ("bid_orders", "i8", (depth,)), ("ask_price", "i8", (depth,)),
-                     ("ask_qty", "i8", (depth,)), ("ask_orders", "i8", (depth,))])
-
-# ----------------------------------------------------------------------------------------------
-# growable record buffers (amortised doubling; the loop never allocates per message otherwise)
-# ----------------------------------------------------------------------------------------------
-
-cdef struct rbuf:
-    char* data
-    int64_t n
-    int64_t cap
-    int64_t item
-
-cdef inline char* rb_push(rbuf* b) noexcept nogil:
-    cdef int64_t cap
-    cdef char* p
-    if b.n == b.cap:
-        cap = b.cap * 2 if b.cap > 0 else 1024
-        p = <char*>realloc(b.data, cap * b.item)
-        if p == NULL:
-            return NULL
-        b.data = p
-        b.cap = cap
-    p = b.data + b.n * b.item
-    b.n += 1
-    return p
 
 # ----------------------------------------------------------------------------------------------
 # replay state
@@ -144,10 +92,7 @@ cdef inline char* rb_push(rbuf* b) noexcept nogil:
 
 cdef struct locinfo:
     mc_book* book
-    int64_t bid
-    int64_t bid_qty
-    int64_t ask
-    int64_t ask_qty
+    tob_last top           # the top of book last read (what tob records are compared with)
     int64_t cb_count
     int64_t state_ts
     int64_t n_trades       # trade records of this locate (E, C, P, Q), counted with or without the sink
@@ -211,26 +156,11 @@ cdef void rp_free(rp_state* S) noexcept nogil:
 cdef void take_snapshots(rp_state* S, int64_t ts) noexcept nogil:
     """One depth record per book changed since its previous snapshot."""
     cdef int32_t i, L
-    cdef int64_t D = S.snap_depth, k, s, j
-    cdef int64_t* rec
-    cdef locinfo* li
     for i in range(S.n_dirty):
         L = S.dirty[i]
-        li = &S.loc[L]
-        li.dirty = 0
-        rec = <int64_t*>rb_push(&S.snaps)
-        if rec == NULL:
+        S.loc[L].dirty = 0
+        if sk_snapshot(&S.snaps, ts, L, S.loc[L].book, S.snap_depth, S.depth_tmp) < 0:
             S.nomem += 1
-            continue
-        memset(rec, 0, S.snaps.item)
-        rec[0] = ts
-        rec[1] = L
-        for s in range(2):
-            k = mc_depth_orders(li.book, s, D, S.depth_tmp)
-            for j in range(k):
-                rec[2 + (3 * s + 0) * D + j] = S.depth_tmp[3 * j]
-                rec[2 + (3 * s + 1) * D + j] = S.depth_tmp[3 * j + 1]
-                rec[2 + (3 * s + 2) * D + j] = S.depth_tmp[3 * j + 2]
     S.n_dirty = 0
 
 
@@ -238,55 +168,22 @@ cdef inline bint touch(rp_state* S, uint16_t L, int64_t ts) noexcept nogil:
     """After a book change: record a top-of-book change and mark the book for snapshots.
     Returns whether the top of book changed."""
     cdef locinfo* li = &S.loc[L]
-    cdef int64_t bp = 0, bq = 0, ap = 0, aq = 0
-    cdef tob_rec* r
+    cdef int ch
     if S.snap_depth > 0 and not li.dirty:
         li.dirty = 1
         S.dirty[S.n_dirty] = L
         S.n_dirty += 1
     if not S.track_tob:
         return False        # nobody reads the top of book: do not compute it
-    mc_best(li.book, MC_BUY, &bp, &bq)
-    mc_best(li.book, MC_SELL, &ap, &aq)
-    if bp == li.bid and bq == li.bid_qty and ap == li.ask and aq == li.ask_qty:
-        return False
-    li.bid = bp
-    li.bid_qty = bq
-    li.ask = ap
-    li.ask_qty = aq
-    if S.rec_tob:
-        r = <tob_rec*>rb_push(&S.tob)
-        if r == NULL:
-            S.nomem += 1
-        else:
-            r.ts = ts
-            r.bid = bp
-            r.bid_qty = bq
-            r.ask = ap
-            r.ask_qty = aq
-            r.locate = L
-    return True
+    return sk_tob(&S.tob, &li.top, li.book, ts, L, S.rec_tob, &S.nomem)
 
 
 cdef inline void add_trade(rp_state* S, int64_t ts, uint16_t L, char kind, char side, char flag,
                            uint64_t ref, uint64_t match, int64_t price, int64_t shares) noexcept nogil:
     S.loc[L].n_trades += 1
     S.loc[L].volume += shares
-    if not S.rec_trades:
-        return
-    cdef trade_rec* r = <trade_rec*>rb_push(&S.trades)
-    if r == NULL:
-        S.nomem += 1
-        return
-    r.ts = ts
-    r.ref = ref
-    r.match_number = match
-    r.price = price
-    r.shares = shares
-    r.locate = L
-    r.kind = kind
-    r.side = side
-    r.flag = flag
+    if S.rec_trades:
+        sk_trade(&S.trades, ts, L, kind, side, flag, ref, match, price, shares, &S.nomem)
 
 
 cdef void note_level(rp_state* S, uint16_t L, int side, int64_t price, int64_t ts) noexcept nogil:
@@ -603,15 +500,6 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noe
     return pos
 
 
-cdef object _records(rbuf* b, dtype, bint clear):
-    cdef cnp.ndarray out = np.empty(b.n, dtype=dtype)
-    if b.n:
-        memcpy(cnp.PyArray_DATA(out), b.data, b.n * b.item)
-    if clear:
-        b.n = 0
-    return out
-
-
 cdef str _name(const locinfo* li, int L):
     if li.has_name:
         return li.name[:8].decode("latin-1").rstrip(" \x00") or str(L)
@@ -833,19 +721,19 @@ cdef class Replayer:
     @property
     def system_events(self):
         """System event messages as an array of (ts, code)."""
-        return _records(&self.S.sysev, SYSTEM_EVENT_DTYPE, False)
+        return sk_records(&self.S.sysev, SYSTEM_EVENT_DTYPE, False)
 
     def tob(self, bint clear=False):
         """Top-of-book changes (``TOB_DTYPE``: ts, bid, bid_qty, ask, ask_qty, locate; 0 for an
         empty side), one record whenever a book's best price or qty changed. ``clear`` empties
         the sink after copying (for long streams)."""
-        return _records(&self.S.tob, TOB_DTYPE, clear)
+        return sk_records(&self.S.tob, TOB_DTYPE, clear)
 
     def trades(self, bint clear=False):
         """Trades (``TRADE_DTYPE``): kind E (execution at the resting order's price), C (execution
         at its own price; flag = printable), P (non-cross trade, hidden liquidity), Q (cross;
         flag = cross type). Shares are the executed (clamped) quantity."""
-        return _records(&self.S.trades, TRADE_DTYPE, clear)
+        return sk_records(&self.S.trades, TRADE_DTYPE, clear)
 
     def l2(self, bint clear=False):
         """L2 changes (``L2_DTYPE``: ts, price, qty, orders, locate, side B/S), recorded with
@@ -854,7 +742,7 @@ cdef class Replayer:
         two (the old level, then the new one); an add, execution, cancel or delete one. Applying
         the records in order to an empty ``{(side, price): (qty, orders)}`` map (dropping qty 0)
         rebuilds every level of the book. ``clear`` empties the sink after copying."""
-        return _records(&self.S.l2, L2_DTYPE, clear)
+        return sk_records(&self.S.l2, L2_DTYPE, clear)
 
     def symbol_stats(self):
         """Per-book counters as a ``SYMBOL_STATS_DTYPE`` array, one row per locate with a book
@@ -882,4 +770,4 @@ cdef class Replayer:
         """Depth snapshots (``snapshot_dtype(snapshot_depth)``): one record per book changed
         since its previous snapshot, every ``snapshot_every`` messages or at each
         ``snapshot_every_ns`` boundary of exchange time (stamped with the boundary)."""
-        return _records(&self.S.snaps, self._snap_dtype, clear)
+        return sk_records(&self.S.snaps, self._snap_dtype, clear)

@@ -1,0 +1,43 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Sink records shared by the compiled replay loops (ITCH 5.0 and Databento DBN): the numpy dtypes
+mirroring the C records of ``_sinks.pxd`` (checked at import) and the copy of a record buffer
+out to numpy. Both loops' ``tob()``, ``trades()`` and ``snapshots()`` return these dtypes, so
+every consumer (plots, NATS publishing, Dask merging) reads either feed's sinks the same way.
+"""
+
+from libc.string cimport memcpy
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+TOB_DTYPE = np.dtype([("ts", "i8"), ("bid", "i8"), ("bid_qty", "i8"), ("ask", "i8"),
+                      ("ask_qty", "i8"), ("locate", "u2")], align=True)
+TRADE_DTYPE = np.dtype([("ts", "i8"), ("ref", "u8"), ("match_number", "u8"), ("price", "i8"),
+                        ("shares", "i8"), ("locate", "u2"), ("kind", "S1"), ("side", "S1"),
+                        ("flag", "S1")], align=True)
+if TOB_DTYPE.itemsize != sizeof(tob_rec) or TRADE_DTYPE.itemsize != sizeof(trade_rec):
+    raise ImportError("matchcore._sinks: sink record dtypes do not match the C structs")
+
+
+def snapshot_dtype(int depth):
+    """Record of one depth snapshot: every level column has ``depth`` entries, best first,
+    zero-filled beyond the last level. O(1).
+
+    >>> snapshot_dtype(5)["bid_price"].shape
+    (5,)
+    """
+    return np.dtype([("ts", "i8"), ("locate", "i8"),
+                     ("bid_price", "i8", (depth,)), ("bid_qty", "i8", (depth,)),
+                     ("bid_orders", "i8", (depth,)), ("ask_price", "i8", (depth,)),
+                     ("ask_qty", "i8", (depth,)), ("ask_orders", "i8", (depth,))])
+
+
+cdef object sk_records(rbuf* b, dtype, bint clear):
+    """The records of b as a new numpy array of ``dtype`` (one copy); ``clear`` empties b."""
+    cdef cnp.ndarray out = np.empty(b.n, dtype=dtype)
+    if b.n:
+        memcpy(cnp.PyArray_DATA(out), b.data, b.n * b.item)
+    if clear:
+        b.n = 0
+    return out
