@@ -56,6 +56,9 @@ cdef inline char* rb_push(rbuf* b) noexcept nogil:
         p = <char*>realloc(b.data, cap * b.item)
         if p == NULL:
             return NULL
+        # Zeroed once per growth, never per record: the writers set every field but not the
+        # structs' padding, which would otherwise carry heap garbage into the saved arrays.
+        memset(p + b.cap * b.item, 0, (cap - b.cap) * b.item)
         b.data = p
         b.cap = cap
     p = b.data + b.n * b.item
