@@ -99,3 +99,36 @@ def test_snapshot_level_order_count_near_2_64_raises_corrupt_and_book_unchanged(
     with pytest.raises(SnapshotError, match="inconsistent"):
         victim.restore(snap)
     assert victim.state_hash() == h and len(victim) == 1
+
+
+# journal target, structure-aware mode next to a valid trade segment (0x0a: edits 0x02 | pair
+# 0x08): one 4-byte edit at offset 20, the segment header's STP mode, to 983041, header CRC
+# recomputed. read_journal accepted the segment and recover() raised ValueError from Engine()
+# instead of JournalError.
+JOURNAL_STP_UNKNOWN = bytes.fromhex("0a148001000f0000000000")
+
+
+def test_journal_unknown_stp_fuzz_input_passes_contract():
+    targets.fuzz_journal(JOURNAL_STP_UNKNOWN)
+
+
+@pytest.mark.parametrize("stp", [4, 983041, 2**32 - 1])
+def test_journal_segment_header_unknown_stp_raises_journal_error(stp, tmp_path):
+    from matchcore import durability
+
+    eng = mc.Engine(journal=str(tmp_path), fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    seg_path = next(tmp_path.glob("journal-*.mcj"))
+    seg = bytearray(seg_path.read_bytes())
+    struct.pack_into("<I", seg, 20, stp)
+    seg_path.write_bytes(targets.reseal_journal(bytes(seg)))
+    with pytest.raises(durability.JournalError, match="unknown STP mode"):
+        durability.read_journal(seg_path.read_bytes())
+    with pytest.raises(durability.JournalError, match="unknown STP mode"):
+        durability.read_journal(str(tmp_path))
+    before = seg_path.read_bytes()
+    with pytest.raises(durability.JournalError, match="unknown STP mode"):
+        durability.recover(tmp_path, readonly=True)
+    assert seg_path.read_bytes() == before
