@@ -720,7 +720,10 @@ def _replay_oracle(res: dict, stp: int):
         name, f = configs[int(idx["seq"][k])]
         try:
             if name == "add_symbol":
-                eng.add_symbol(f["symbol"], f["name"], capacity=f["capacity"], **f["limits"])
+                # capacity is a preallocation, not state: only its validity matters here
+                cap = f["capacity"]
+                eng.add_symbol(f["symbol"], f["name"], capacity=0 if cap >= 0 else cap,
+                               **f["limits"])
             elif name == "set_limits":
                 eng.set_limits(f["symbol"], **f["limits"])
             else:
@@ -838,8 +841,10 @@ def seeds_journal() -> list[bytes]:
     # one edit per field of the segment header and of the first records (writing the value
     # already there: mutations then move it): kind, stp, first seq, lengths, types, seqs,
     # command fields, config fields
-    for off, width in ((16, 4), (20, 4), (24, 8), (64, 4), (72, 2), (80, 8), (64 + 24 + 4, 4),
-                       (64 + 104 + 8, 8), (64 + 104 + 24, 8)):
+    # (record header 32 bytes: length, crc, type, seq at 16; add_symbol: symbol at 32, name
+    # length at 36, capacity at 40, limits from 48)
+    for off, width in ((16, 4), (20, 4), (24, 8), (64, 4), (72, 2), (80, 8), (100, 4), (104, 8),
+                       (120, 8), (136, 8)):
         if off + width <= len(base):
             value = int.from_bytes(base[off:off + width], "little")
             code = {1: 0, 2: 1, 4: 2, 8: 3}[width]
