@@ -55,7 +55,7 @@ def _assert_clean(r: dict, name: str) -> None:
 
 
 def test_fuzz_registry_every_target_has_contract_and_small_seeds():
-    assert {"itch", "native", "moldudp", "snapshot"} <= set(NAMES)
+    assert {"itch", "native", "moldudp", "snapshot", "journal", "engine_snapshot"} <= set(NAMES)
     for t in fuzz_targets.TARGETS.values():
         seeds = t.seeds()
         assert t.contract and callable(t.fn) and seeds, t.name

@@ -7,8 +7,8 @@
 * ``tests/test_fuzz.py`` -- the default test run fuzzes each target for a few seconds in a
   subprocess; ``MATCHCORE_SOAK=1`` runs each for minutes.
 
-Adding a target (the journal reader and engine snapshot restore are expected next)
-----------------------------------------------------------------------------------
+Adding a target
+---------------
 
 1. In ``targets.py``, write ``def fuzz_NAME(data: bytes) -> None``: feed ``data`` to the reader,
    catch only the exception types its contract allows (``except JournalError: return``), and

@@ -63,6 +63,10 @@ def _fuzz_in_process(name: str, args, extra: list[str]) -> None:
         import matchcore.itch  # noqa: F401
         import matchcore.moldudp  # noqa: F401
         import matchcore.native  # noqa: F401
+        import matchcore.durability.journal  # noqa: F401
+        import matchcore.durability.recovery  # noqa: F401
+        import matchcore.durability.snapshot  # noqa: F401
+        import matchcore.durability.trades  # noqa: F401
         from tests.fuzz import targets
     native = os.environ.get("MATCHCORE_FUZZ_NATIVE")
     if native and not matchcore._core.__file__.startswith(native):

@@ -574,3 +574,423 @@ register("snapshot", fuzz_snapshot, seeds_snapshot, max_len=4096, contract="""
     book's state_hash unchanged, or a book that passes check_invariants(allow_crossed=True),
     holds the header's order count and state hash, snapshots canonically, and stays consistent
     through new orders, sweeps and cancels.""")
+
+
+# ================================================================================================
+# engine journals: read_journal / inspect / read_trades / recover(readonly=True)
+# ================================================================================================
+
+JRN_TRADES = 0x01        # the payload is a trade segment (trades-*.mct), else a command segment
+JRN_EDITS = 0x02         # structure-aware: field edits to a valid segment, every CRC recomputed
+JRN_RESEAL = 0x04        # raw bytes, but every CRC recomputed (reach the decoders)
+JRN_PAIR = 0x08          # a valid segment of the other kind lies next to the fuzzed one
+# bits 4..7: which base flow the edits apply to (modulo the number of flows)
+_JEDIT = struct.Struct("<HQ")   # u16: bits 0..13 offset (modulo size), bits 14..15 width 1/2/4/8
+
+
+def _durability():
+    from matchcore import durability
+    from matchcore.durability import _journal as _j
+    return durability, _j
+
+
+def reseal_journal(seg: bytes) -> bytes:
+    """``seg`` (a segment file) with the header CRC and the CRC of every record whose length
+    walks cleanly recomputed: a mutation then reaches the decoders instead of the CRC check."""
+    _, _j = _durability()
+    buf = bytearray(seg)
+    n = len(buf)
+    if n >= _j.SEG_HEADER:
+        struct.pack_into("<I", buf, 60, _j.crc32c(bytes(buf[:60])))
+    off = _j.SEG_HEADER
+    while off + _j.REC_HEADER <= n:
+        ln = struct.unpack_from("<I", buf, off)[0]
+        if ln < _j.REC_HEADER or ln > _j.MAX_RECORD or ln & 7 or off + ln > n:
+            break
+        struct.pack_into("<I", buf, off + 4, _j.crc32c(bytes(buf[off + 8:off + ln])))
+        off += ln
+    return bytes(buf)
+
+
+_JFLOWS = None
+
+
+def _journal_flows() -> list[dict]:
+    """Small journals of seeded engine flows, written by the engine itself: config records
+    (named and unnamed symbols, limits, reference prices), accepted and rejected commands of
+    every kind, fills; engine snapshots taken along the way. Each: {"commands", "trades"
+    (segment bytes), "hash" (engine state hash at the end), "last_seq", "snapshots": [bytes]}."""
+    global _JFLOWS
+    if _JFLOWS is not None:
+        return _JFLOWS
+    flows = []
+    for seed, stp, n in ((21, STP.CANCEL_RESTING, 22), (22, STP.CANCEL_BOTH, 14),
+                         (23, STP.CANCEL_TAKER, 6)):
+        rng = np.random.default_rng(seed)
+        d = Path(tempfile.mkdtemp(prefix="flow-", dir=_tmpdir()))
+        eng = mc.Engine(stp, journal=str(d), fsync="never")
+        eng.add_symbol(1, capacity=16)
+        eng.add_symbol(2, "XY", capacity=8, tick=1, min_price=90, max_price=110, max_qty=50)
+        snaps = []
+        for i in range(n):
+            sym = 1 + int(rng.integers(2))
+            oid = int(rng.integers(1, n // 2 + 2))
+            r = rng.random()
+            try:
+                if r < 0.6:
+                    eng.submit(sym, oid, int(rng.integers(2)), int(rng.integers(97, 104)),
+                               int(rng.integers(1, 9)), owner=int(rng.integers(3)))
+                elif r < 0.7:
+                    eng.submit_market(sym, oid, int(rng.integers(2)), int(rng.integers(1, 9)))
+                elif r < 0.85:
+                    eng.cancel(oid, symbol=sym)
+                else:
+                    eng.modify(oid, int(rng.integers(1, 9)), symbol=sym)
+            except (OrderRejected, KeyError, ValueError):
+                pass                      # journaled as rejected: a seed needs those too
+            if i == n // 2:
+                eng.set_limits(1, band=20, ref_price=100)
+                eng.set_reference_price(2, 101)
+                snaps.append(Path(eng.snapshot()).read_bytes())
+        snaps.append(Path(eng.snapshot()).read_bytes())
+        flow = {"hash": eng.state_hash(), "last_seq": eng.journal_seq, "stp": int(stp),
+                "snapshots": snaps}
+        eng.close()
+        for kind, glob in (("commands", "journal-*.mcj"), ("trades", "trades-*.mct")):
+            files = sorted(d.glob(glob))
+            assert len(files) == 1, files
+            flow[kind] = files[0].read_bytes()
+        flows.append(flow)
+    _JFLOWS = flows
+    return flows
+
+
+def _edit_bytes(base: bytes, edits: bytes, step: struct.Struct) -> bytearray:
+    buf = bytearray(base)
+    for k in range(0, len(edits) - step.size + 1, step.size):
+        off, value = step.unpack_from(edits, k)
+        width = 1 << (off >> 14)
+        off = (off & 0x3FFF) % len(buf)
+        w = min(width, len(buf) - off)
+        buf[off:off + w] = value.to_bytes(8, "little")[:w]
+    return buf
+
+
+def _scratch() -> Path:
+    """An empty directory for one input (a new one each time: nothing of the last input left)."""
+    d = _tmpdir() / "dur"
+    if d.exists():
+        for f in d.iterdir():
+            f.unlink()
+    else:
+        d.mkdir()
+    return d
+
+
+def _segment_name(kind: int, seg: bytes) -> str:
+    _, _j = _durability()
+    first = struct.unpack_from("<Q", seg, 24)[0] if len(seg) >= 32 else 1
+    return f"{_j.SEGMENT_PREFIX[kind]}-{first:020d}{_j.SEGMENT_SUFFIX[kind]}"
+
+
+def _files(d: Path) -> dict:
+    return {f.name: f.read_bytes() for f in sorted(d.iterdir())}
+
+
+def _replay_oracle(res: dict, stp: int):
+    """A fresh engine fed what read_journal returned, through the public API (configs through
+    the Engine's methods, commands through process()), in seq order; None when a config record
+    is refused by the API (then recovery must refuse it too)."""
+    _, _j = _durability()
+    eng = mc.Engine(stp)
+    idx, cmds = res["index"], res["commands"]
+    configs = {seq: (name, f) for seq, name, f in res["configs"]}
+    is_cmd = idx["type"] == _j.REC_COMMAND
+    ci = 0
+    k = 0
+    while k < len(idx):
+        if is_cmd[k]:
+            j = k
+            while j < len(idx) and is_cmd[j]:
+                j += 1
+            eng.process(cmds[ci:ci + (j - k)])
+            ci += j - k
+            k = j
+            continue
+        name, f = configs[int(idx["seq"][k])]
+        try:
+            if name == "add_symbol":
+                # capacity is a preallocation, not state: only its validity matters here
+                cap = f["capacity"]
+                eng.add_symbol(f["symbol"], f["name"], capacity=0 if cap >= 0 else cap,
+                               **f["limits"])
+            elif name == "set_limits":
+                eng.set_limits(f["symbol"], **f["limits"])
+            else:
+                eng.set_reference_price(f["symbol"], f["price"])
+        except (ValueError, KeyError, TypeError, OverflowError):
+            return None
+        k += 1
+    return eng
+
+
+def _check_recover(d: Path, oracle_res: dict | None, kind: int):
+    """recover(readonly=True) on directory d: an engine or a DurabilityError; changes no file;
+    the engine passes check_invariants and holds exactly the valid prefix."""
+    durability, _j = _durability()
+    before = _files(d)
+    try:
+        eng = durability.recover(d, readonly=True)
+    except durability.DurabilityError:
+        assert _files(d) == before, "a refused read-only recovery changed files"
+        return None
+    assert _files(d) == before, "read-only recovery changed files"
+    eng.check_invariants()
+    rep = eng.recovery_report
+    assert rep.readonly and not rep.modified and eng.journal is None
+    if oracle_res is not None and rep.snapshot is None:
+        # never more than the valid prefix: the last seq and the state of a fresh engine fed
+        # exactly the records read_journal returned
+        seqs = oracle_res["index"]["seq"]
+        assert rep.last_seq == (int(seqs[-1]) if len(seqs) else rep.last_seq), \
+            (rep.last_seq, seqs[-1:])
+        stp = eng.stp
+        ref = _replay_oracle(oracle_res, int(stp))
+        assert ref is not None, "recovery accepted a config record the Engine API refuses"
+        assert ref.state_hash() == eng.state_hash(), "recovered state differs from the prefix"
+    return eng
+
+
+def fuzz_journal(data: bytes) -> None:
+    durability, _j = _durability()
+    flags, payload = _flags(data)
+    kind = _j.KIND_TRADES if flags & JRN_TRADES else _j.KIND_COMMANDS
+    other = _j.KIND_COMMANDS if kind == _j.KIND_TRADES else _j.KIND_TRADES
+    flows = _journal_flows()
+    flow = flows[(flags >> 4) % len(flows)]
+    label = {_j.KIND_COMMANDS: "commands", _j.KIND_TRADES: "trades"}
+    if flags & JRN_EDITS:
+        seg = reseal_journal(bytes(_edit_bytes(flow[label[kind]], payload, _JEDIT)))
+    elif flags & JRN_RESEAL:
+        seg = reseal_journal(payload)
+    else:
+        seg = payload
+
+    # --- one segment's bytes ---
+    try:
+        r1 = durability.read_journal(seg, kind)
+    except durability.JournalError:
+        r1 = None
+    if r1 is not None:
+        idx = r1["index"]
+        assert len(r1["commands"]) == len(r1["seqs"]) == len(r1["results"])
+        assert len(r1["commands"]) + len(r1["configs"]) == len(idx) or kind == _j.KIND_TRADES
+        if len(idx):
+            assert bool(np.all(np.diff(idx["seq"]) == 1)), "seqs not consecutive"
+            assert int(idx["offset"][-1]) + int(idx["length"][-1]) <= len(seg)
+        if r1["tail"] is None:
+            end = int(idx["offset"][-1]) + int(idx["length"][-1]) if len(idx) else _j.SEG_HEADER
+            assert end == len(seg), (end, len(seg))
+
+    # --- the same bytes as a segment file in a journal directory ---
+    d = _scratch()
+    (d / _segment_name(kind, seg)).write_bytes(seg)
+    if flags & JRN_PAIR:
+        (d / _segment_name(other, flow[label[other]])).write_bytes(flow[label[other]])
+    try:
+        r2 = durability.read_journal(str(d), kind)
+    except durability.JournalError:
+        r2 = None
+    if r1 is not None:
+        assert r2 is not None, "the segment's bytes read, the same file in a directory did not"
+        for key in ("index", "commands", "seqs", "results"):
+            assert r1[key].tobytes() == r2[key].tobytes(), key
+        assert r1["configs"] == r2["configs"]
+
+    info = durability.inspect(str(d))          # never raises: damage is reported
+    assert isinstance(info, dict) and label[kind] in info["journals"]
+
+    if kind == _j.KIND_TRADES:
+        try:
+            t = durability.read_trades(str(d))
+        except durability.JournalError:
+            t = None
+        if r2 is not None:
+            assert t is not None and len(t) == len(r2["index"]), "read_trades disagrees"
+            assert t["seq"].tobytes() == r2["index"]["seq"].tobytes()
+
+    # --- read-only recovery: the valid prefix, nothing more ---
+    oracle = r2 if kind == _j.KIND_COMMANDS else None
+    eng = _check_recover(d, oracle, kind)
+    if eng is not None and kind == _j.KIND_TRADES:
+        # the command journal (valid, from the flow) decides the state, whatever the trades hold
+        assert eng.state_hash() == flow["hash"], "fuzzed trades changed the recovered state"
+
+
+def seeds_journal() -> list[bytes]:
+    seeds = []
+    for i, flow in enumerate(_journal_flows()):
+        hi = i << 4
+        seeds += [bytes([hi]) + flow["commands"], bytes([hi | JRN_PAIR]) + flow["commands"],
+                  bytes([hi | JRN_TRADES | JRN_PAIR]) + flow["trades"],
+                  bytes([hi | JRN_RESEAL | JRN_PAIR]) + flow["commands"],
+                  bytes([hi | JRN_EDITS | JRN_PAIR]),
+                  bytes([hi | JRN_EDITS | JRN_TRADES | JRN_PAIR])]
+    _, _j = _durability()
+    base = _journal_flows()[0]["commands"]
+    # one edit per field of the segment header and of the first records (writing the value
+    # already there: mutations then move it): kind, stp, first seq, lengths, types, seqs,
+    # command fields, config fields
+    # (record header 32 bytes: length, crc, type, seq at 16; add_symbol: symbol at 32, name
+    # length at 36, capacity at 40, limits from 48)
+    for off, width in ((16, 4), (20, 4), (24, 8), (64, 4), (72, 2), (80, 8), (100, 4), (104, 8),
+                       (120, 8), (136, 8)):
+        if off + width <= len(base):
+            value = int.from_bytes(base[off:off + width], "little")
+            code = {1: 0, 2: 1, 4: 2, 8: 3}[width]
+            seeds.append(bytes([JRN_EDITS | JRN_PAIR]) + _JEDIT.pack(off | code << 14, value))
+    return seeds
+
+
+register("journal", fuzz_journal, seeds_journal, max_len=8192, contract="""
+    read_journal (segment bytes and the same file in a directory), inspect, read_trades and
+    recover(readonly=True) on a command or trade segment of the fuzzed bytes (raw; with every CRC
+    recomputed; or as field edits of a valid journal with CRCs recomputed), alone or next to a
+    valid segment of the other kind: results or JournalError/DurabilityError only (inspect
+    never raises); bytes and directory readers agree; read-only recovery changes no file, gives
+    an engine that passes check_invariants, whose last seq and state hash are those of a fresh
+    engine fed exactly the records read_journal returned (fuzzed trades never change it).""")
+
+
+# ================================================================================================
+# engine snapshots: load_snapshot / recover with snapshot + journal
+# ================================================================================================
+
+ESNAP_RESEAL = 0x01      # recompute the file's CRC-32 trailer (reach the layout checks)
+ESNAP_EDITS = 0x02       # structure-aware: field edits to a valid engine snapshot
+ESNAP_BOOKS = 0x04       # with edits/reseal: also recompute each embedded book's checksum
+ESNAP_RECOVER = 0x08     # also recover(readonly=True) with it next to the flow's journal
+# bits 4..7: which flow and snapshot the edits apply to
+
+
+def reseal_engine_snapshot(snap: bytes, books: bool = False) -> bytes:
+    """``snap`` with its CRC-32 trailer recomputed (and, ``books``: every embedded book
+    snapshot's FNV checksum, where the symbol table walks cleanly)."""
+    import zlib
+    from matchcore.durability import snapshot as s
+    if len(snap) < s._HEADER.size + s._TRAILER.size:
+        return snap
+    buf = bytearray(snap)
+    end = len(buf) - s._TRAILER.size
+    if books:
+        n_symbols = struct.unpack_from("<I", buf, 36)[0]
+        off = s._HEADER.size
+        for _ in range(min(n_symbols, 64)):
+            if off + s._SYMBOL.size > end:
+                break
+            _, name_len, _, *_, book_len = s._SYMBOL.unpack_from(buf, off)
+            off += s._SYMBOL.size + s._pad(0 if name_len == 0xFFFFFFFF else name_len)
+            if off + book_len > end or book_len < 8:
+                break
+            book = reseal(bytes(buf[off:off + book_len]))
+            buf[off:off + book_len] = book
+            off += s._pad(book_len)
+    struct.pack_into("<I4s", buf, end, zlib.crc32(bytes(buf[:end])), b"MCSE")
+    return bytes(buf)
+
+
+def _engine_snapshots() -> list[tuple[dict, bytes]]:
+    return [(flow, snap) for flow in _journal_flows() for snap in flow["snapshots"]]
+
+
+def fuzz_engine_snapshot(data: bytes) -> None:
+    durability, _j = _durability()
+    from matchcore.durability import snapshot as s
+    flags, payload = _flags(data)
+    bases = _engine_snapshots()
+    flow, base = bases[(flags >> 4) % len(bases)]
+    if flags & ESNAP_EDITS:
+        snap = reseal_engine_snapshot(bytes(_edit_bytes(base, payload, _JEDIT)),
+                                      bool(flags & ESNAP_BOOKS))
+    elif flags & ESNAP_RESEAL:
+        snap = reseal_engine_snapshot(payload, bool(flags & ESNAP_BOOKS))
+    else:
+        snap = payload
+    try:
+        eng, head = durability.load_snapshot(snap)
+    except durability.SnapshotFileError:
+        eng = head = None
+    loaded_hash = None
+    if eng is not None:
+        eng.check_invariants()
+        loaded_hash = eng.state_hash()
+        assert loaded_hash == head["state_hash"]
+        assert len(eng.symbols) == head["symbols"] and int(eng.stp) == head["stp"]
+        assert eng.journal is None
+        # canonical: the loaded engine's own snapshot loads to the same state
+        again, _ = s.snapshot_bytes(eng)
+        eng2, head2 = durability.load_snapshot(again)
+        assert eng2.state_hash() == eng.state_hash() and head2["symbols"] == head["symbols"]
+        # usable: sweeps and cancels on every symbol keep every invariant
+        for sym in list(eng.symbols)[:4]:
+            for oid, side in ((2**64 - 1, mc.Side.BUY), (2**64 - 2, mc.Side.SELL)):
+                try:
+                    eng.submit_market(sym, oid, side, 2**40)
+                except (OrderRejected, ValueError):
+                    pass
+            eng.check_invariants()
+
+    if flags & ESNAP_RECOVER:
+        d = _scratch()
+        for key in ("commands", "trades"):
+            kind = _j.KIND_COMMANDS if key == "commands" else _j.KIND_TRADES
+            (d / _segment_name(kind, flow[key])).write_bytes(flow[key])
+        seq = struct.unpack_from("<Q", snap, 16)[0] if len(snap) >= 24 else 0
+        (d / f"snapshot-{seq:020d}.mcs").write_bytes(snap)
+        before = _files(d)
+        try:
+            rec = durability.recover(d, readonly=True)
+        except durability.DurabilityError:
+            rec = None                 # e.g. replay after a foreign snapshot diverged
+        assert _files(d) == before, "read-only recovery changed files"
+        if rec is not None:
+            rec.check_invariants()
+            rep = rec.recovery_report
+            if rep.snapshot is None:
+                assert rec.state_hash() == flow["hash"], "full replay differs from the flow"
+            else:
+                assert eng is not None, "recovery used a snapshot load_snapshot refuses"
+                assert rep.last_seq == flow["last_seq"]
+                if head["seq"] == flow["last_seq"]:
+                    assert rec.state_hash() == loaded_hash
+
+
+def seeds_engine_snapshot() -> list[bytes]:
+    seeds = []
+    for i, (_, snap) in enumerate(_engine_snapshots()):
+        hi = (i % 16) << 4
+        seeds += [bytes([hi]) + snap, bytes([hi | ESNAP_RECOVER]) + snap,
+                  bytes([hi | ESNAP_RESEAL | ESNAP_BOOKS]) + snap,
+                  bytes([hi | ESNAP_EDITS | ESNAP_BOOKS | ESNAP_RECOVER])]
+    _, base = _engine_snapshots()[0]
+    # one edit per header field and per field of the first symbol entry and its book header
+    for off, width in ((8, 4), (12, 4), (16, 8), (24, 8), (32, 4), (36, 4), (56, 8), (64, 4),
+                       (68, 4), (72, 8), (80, 8), (96, 8), (136, 8), (144 + 24, 8),
+                       (144 + 40, 8)):
+        if off + width <= len(base):
+            value = int.from_bytes(base[off:off + width], "little")
+            code = {1: 0, 2: 1, 4: 2, 8: 3}[width]
+            seeds.append(bytes([ESNAP_EDITS | ESNAP_BOOKS | (ESNAP_RECOVER if off < 64 else 0)])
+                         + _JEDIT.pack(off | code << 14, value))
+    return seeds
+
+
+register("engine_snapshot", fuzz_engine_snapshot, seeds_engine_snapshot, max_len=8192,
+         contract="""
+    load_snapshot on engine snapshot files of the fuzzed bytes (raw; with the CRC-32 trailer,
+    and optionally every embedded book checksum, recomputed; or as field edits of valid
+    snapshots written by Engine.snapshot): either SnapshotFileError or an engine that passes
+    check_invariants, reproduces the header's state hash, snapshots canonically and stays
+    consistent through sweeps; recover(readonly=True) with the file next to a valid journal:
+    an engine or DurabilityError, no file changed, a full replay equal to the flow when the
+    snapshot is skipped, never a snapshot that load_snapshot refuses.""")

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from matchcore._core import COMMAND_DTYPE
+from matchcore._core import COMMAND_DTYPE, STP
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError
 
 KIND_COMMANDS = _j.KIND_COMMANDS
 KIND_TRADES = _j.KIND_TRADES
+_MAX_STP = max(int(m) for m in STP)
 
 
 @dataclass
@@ -94,6 +95,10 @@ def scan_segment_bytes(data: bytes, kind: int, name: str = "<bytes>",
         raise JournalError(f"{name}: {exc}", name, 0) from None
     if hkind != kind:
         raise JournalError(f"{name}: segment of kind {hkind}, expected {kind}", name, 0)
+    if stp > _MAX_STP:
+        # the header decides the recovered engine's mode: an unknown one is damage, refused
+        # here rather than by Engine() (a ValueError) deep inside recovery
+        raise JournalError(f"{name}: unknown STP mode {stp} in the segment header", name, 0)
     if first_seq is not None and hfirst != first_seq:
         raise JournalError(f"{name}: header says first seq {hfirst}, file name says {first_seq}",
                            name, 0)

@@ -283,7 +283,7 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, journal_o
                 report.replayed_commands += len(cmds)
             if b < len(sel):
                 off = int(idx["offset"][sel[b]])
-                _apply_config(eng, seg, off)
+                _apply_config(eng, seg, off, cscan.records + _PREALLOC_SLACK)
                 report.replayed_configs += 1
             pos = b + 1
     if jt is not None:
@@ -300,15 +300,26 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, journal_o
     return eng
 
 
-def _apply_config(eng, seg, off):
+# Preallocation of a replayed add_symbol: the journaled capacity, but never more orders than
+# the whole journal could place plus this margin. A damaged capacity field (2**40, say) must not
+# make recovery allocate (or try to) terabytes; the journaled figure is still recorded, so the
+# engine's next snapshot keeps it, and a book grows on demand past its preallocation anyway.
+_PREALLOC_SLACK = 1024
+
+
+def _apply_config(eng, seg, off, prealloc_limit):
     name, seq, f = _j.decode_config(seg.data, off)
     try:
         if name == "add_symbol":
-            eng.add_symbol(f["symbol"], f["name"], capacity=f["capacity"], **f["limits"])
+            cap = f["capacity"]
+            eng.add_symbol(f["symbol"], f["name"], capacity=min(cap, prealloc_limit),
+                           **f["limits"])
+            if cap > prealloc_limit:
+                eng._set_capacity(f["symbol"], cap)
         elif name == "set_limits":
             eng.set_limits(f["symbol"], **f["limits"])
         else:
             eng.set_reference_price(f["symbol"], f["price"])
-    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, MemoryError) as exc:
         raise JournalError(f"replay of {name} (seq {seq}, {seg.path}, offset {off}) failed: "
                            f"{exc}", seg.path, off) from None
