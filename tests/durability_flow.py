@@ -11,6 +11,7 @@ import numpy as np
 
 import matchcore as mc
 from test_capi import random_commands
+from test_engine import apply_engine_command as apply_command
 
 
 def make_flow(seed: int, n_commands: int, n_symbols: int = 3):
@@ -32,22 +33,6 @@ def make_flow(seed: int, n_commands: int, n_symbols: int = 3):
                 steps.append(("limits", sym, {"max_qty": int(rng.integers(10, 25))}))
         steps.append(("cmd", i))
     return steps, cmds
-
-
-def apply_command(eng, row):
-    ts, oid, price, qty, owner, sym, kind, side, tif, post = row
-    try:
-        if kind == 0:
-            eng.submit(sym, oid, side, price, qty, tif, owner=owner, post_only=bool(post),
-                       ts_ns=ts)
-        elif kind == 1:
-            eng.submit_market(sym, oid, side, qty, owner=owner, ts_ns=ts)
-        elif kind == 2:
-            eng.cancel(oid, symbol=sym, ts_ns=ts)
-        else:
-            eng.modify(oid, qty, price or None, symbol=sym, ts_ns=ts)
-    except mc.OrderRejected:
-        pass
 
 
 def apply_config(eng, step):

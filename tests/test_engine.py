@@ -18,22 +18,29 @@ R = mc.Reason
 K = mc.EventKind
 
 
+def apply_engine_command(eng: Engine, row) -> None:
+    """One COMMAND_DTYPE row (as a tuple) through the Engine's per-call method for its kind;
+    a rejection is left to the events."""
+    ts, oid, price, qty, owner, sym, kind, side, tif, post = row
+    try:
+        if kind == 0:
+            eng.submit(sym, oid, side, price, qty, tif, owner=owner, post_only=bool(post),
+                       ts_ns=ts)
+        elif kind == 1:
+            eng.submit_market(sym, oid, side, qty, owner=owner, ts_ns=ts)
+        elif kind == 2:
+            eng.cancel(oid, symbol=sym, ts_ns=ts)
+        else:
+            eng.modify(oid, qty, price or None, symbol=sym, ts_ns=ts)
+    except mc.OrderRejected:
+        pass
+
+
 def run_engine_calls(eng: Engine, cmds: np.ndarray) -> np.ndarray:
     """Apply commands through the Engine's per-call methods; returns every event."""
     out = []
-    for ts, oid, price, qty, owner, sym, kind, side, tif, post in cmds.tolist():
-        try:
-            if kind == 0:
-                eng.submit(sym, oid, side, price, qty, tif, owner=owner, post_only=bool(post),
-                           ts_ns=ts)
-            elif kind == 1:
-                eng.submit_market(sym, oid, side, qty, owner=owner, ts_ns=ts)
-            elif kind == 2:
-                eng.cancel(oid, symbol=sym, ts_ns=ts)
-            else:
-                eng.modify(oid, qty, price or None, symbol=sym, ts_ns=ts)
-        except mc.OrderRejected:
-            pass
+    for row in cmds.tolist():
+        apply_engine_command(eng, row)
         out.append(eng.events())
     return np.concatenate(out) if out else np.zeros(0, EVENT_DTYPE)
 
