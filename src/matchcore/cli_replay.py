@@ -137,6 +137,17 @@ def _dump_book(path, books_by_locate, names) -> int:
     return n
 
 
+def _note_symbols_and_dump(args, symbols, names, books) -> None:
+    """After a replay: name the requested symbols the file lacks, and write --dump-book."""
+    if symbols:
+        missing = [x for x in symbols if x not in names.values() and not x.isdigit()]
+        if missing:
+            print(f"note: no symbol named {', '.join(missing)} in this file")
+    if args.dump_book:
+        n = _dump_book(args.dump_book, books, names)
+        print(f"book dump: {n:,} levels -> {args.dump_book}")
+
+
 # ---- replay ----
 
 def _replay(args) -> int:
@@ -193,13 +204,7 @@ def _replay(args) -> int:
     names = r.symbols
     books = r.books
     _print_itch_summary(s, names, books, elapsed, path)
-    if symbols:
-        missing = [x for x in symbols if x not in names.values() and not x.isdigit()]
-        if missing:
-            print(f"note: no symbol named {', '.join(missing)} in this file")
-    if args.dump_book:
-        n = _dump_book(args.dump_book, books, names)
-        print(f"book dump: {n:,} levels -> {args.dump_book}")
+    _note_symbols_and_dump(args, symbols, names, books)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
 
 
 def replay_dbn_cli(args, path: Path) -> int:
-    from matchcore.cli_replay import _dump_book, _file_progress
+    from matchcore.cli_replay import _file_progress, _note_symbols_and_dump
     from matchcore.feeds.dbn import PRICE_SCALE, replay_dbn
 
     if args.infer_lengths:
@@ -62,13 +62,7 @@ def replay_dbn_cli(args, path: Path) -> int:
     books = r.books
     print_dbn_summary(s, names, books, elapsed, path, r.metadata)
     print("prices are DBN fixed-point integers (1 unit = 1e-9); timestamps are ts_recv")
-    if symbols:
-        missing = [x for x in symbols if x not in names.values() and not x.isdigit()]
-        if missing:
-            print(f"note: no symbol named {', '.join(missing)} in this file")
-    if args.dump_book:
-        n = _dump_book(args.dump_book, books, names)
-        print(f"book dump: {n:,} levels -> {args.dump_book}")
+    _note_symbols_and_dump(args, symbols, names, books)
     tob, trades = r.tob(), r.trades()
     if args.out:
         out = Path(args.out)
