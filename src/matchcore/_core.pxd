@@ -155,6 +155,15 @@ cdef struct mc_book:
     uint8_t stp
     uint8_t emit          # 0: events are not written (record_events=False, replay at full speed)
     uint64_t handle       # registry handle (matchcore._handles), 0 if not registered
+    # OrderBook.process(): the batch's events are written straight into the caller's array
+    # (`ev` is borrowed, ev_borrowed = 1) while the book's own buffer waits in ev_home. When the
+    # borrowed array runs short, mc_reserve_events switches back to the own buffer and records
+    # in ev_spill how many events the borrowed one holds; process() joins the two parts.
+    mc_event* ev_home
+    int64_t ev_home_n
+    int64_t ev_home_cap
+    int64_t ev_spill
+    uint8_t ev_borrowed
 
 
 # ---- lifecycle ----
@@ -220,21 +229,18 @@ cdef class OrderBook:
 # integers, IntEnum members: anything with __index__) are accepted. Out-of-range values raise
 # OverflowError before the book is touched.
 
-cdef inline int64_t _i64(object x) except? -1:
-    # Cython's own coercion of an exact int is inlined (it reads small ints' digits directly).
-    if PyLong_CheckExact(x):
-        return <int64_t>x
-    return <int64_t>PyNumber_Index(x)
+# _i64/_u64/_cint: an exact int of at most two digits is read inline (mc_pyint.h); anything else
+# goes through the general conversions below.
+cdef int64_t _i64_any(object x) except? -1
+cdef uint64_t _u64_any(object x) except? 0xFFFFFFFFFFFFFFFF
+cdef int _cint_any(object x) except? -1
 
+ctypedef int64_t (*_any_i64_t)(object) except? -1
+ctypedef uint64_t (*_any_u64_t)(object) except? 0xFFFFFFFFFFFFFFFF
+ctypedef int (*_any_int_t)(object) except? -1
 
-cdef inline uint64_t _u64(object x) except? 0xFFFFFFFFFFFFFFFF:
-    if PyLong_CheckExact(x):
-        return <uint64_t>x
-    return <uint64_t>PyNumber_Index(x)
+cdef extern from "mc_pyint.h":
+    int64_t _i64_of "MC_AS_I64"(object x, _any_i64_t) except? -1
+    uint64_t _u64_of "MC_AS_U64"(object x, _any_u64_t) except? 0xFFFFFFFFFFFFFFFF
+    int _cint_of "MC_AS_INT"(object x, _any_int_t) except? -1
 
-
-cdef inline int _cint(object x) except? -1:
-    cdef int64_t v = _i64(x)
-    if v < -2147483648 or v > 2147483647:
-        raise OverflowError(f"{x!r} is out of range for a C int")
-    return <int>v

@@ -109,6 +109,16 @@ cdef int mc_reserve_events(mc_book* b, int64_t extra) noexcept nogil:
     cdef int64_t need = b.n_ev + extra
     if need <= b.ev_cap:
         return 0
+    if b.ev_borrowed:
+        # the caller's array is full: the rest of the batch goes to the book's own buffer
+        b.ev_spill = b.n_ev
+        b.ev = b.ev_home
+        b.n_ev = b.ev_home_n
+        b.ev_cap = b.ev_home_cap
+        b.ev_borrowed = 0
+        need = b.n_ev + extra
+        if need <= b.ev_cap:
+            return 0
     cdef int64_t cap = b.ev_cap if b.ev_cap > 0 else 256
     while cap < need:
         cap *= 2
@@ -221,6 +231,8 @@ cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
     c.index.tab = _map_dup(&b.index)
     c.ev = <mc_event*>malloc(b.ev_cap * sizeof(mc_event))
     c.n_ev = 0
+    c.ev_borrowed = 0
+    c.ev_home = NULL
     c.handle = 0          # a copy is a new object: its owner registers it
     if not ok or c.index.tab == NULL or c.ev == NULL:
         mc_book_free(c)
@@ -1376,6 +1388,28 @@ STRUCT_SIZES = {"event": sizeof(mc_event), "command": sizeof(mc_command),
                 "order": sizeof(mc_order), "level": sizeof(mc_level)}
 
 
+# The general paths of _i64/_u64/_cint (_core.pxd), out of line: any object with __index__
+# (an int beyond two digits, an IntEnum member, a numpy integer); a float or a str raises
+# TypeError and an out-of-range value OverflowError, before the book is touched.
+cdef int64_t _i64_any(object x) except? -1:
+    if PyLong_CheckExact(x):
+        return <int64_t>x
+    return <int64_t>PyNumber_Index(x)
+
+
+cdef uint64_t _u64_any(object x) except? 0xFFFFFFFFFFFFFFFF:
+    if PyLong_CheckExact(x):
+        return <uint64_t>x
+    return <uint64_t>PyNumber_Index(x)
+
+
+cdef int _cint_any(object x) except? -1:
+    cdef int64_t v = _i64_any(x)
+    if v < -2147483648 or v > 2147483647:
+        raise OverflowError(f"{x!r} is out of range for a C int")
+    return <int>v
+
+
 cdef object _py_i128(mc_i128 v):
     if v >= <mc_i128>INT64_MIN and v <= <mc_i128>0x7FFFFFFFFFFFFFFF:
         return <int64_t>v
@@ -1523,13 +1557,13 @@ cdef class OrderBook:
         0
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64(order_id)
-        cdef int c_side = _cint(side)
-        cdef int64_t c_price = _i64(price)
-        cdef int64_t c_qty = _i64(qty)
-        cdef int c_tif = _cint(tif)
-        cdef uint64_t c_owner = _u64(owner)
-        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef int c_side = _cint_of(side, _cint_any)
+        cdef int64_t c_price = _i64_of(price, _i64_any)
+        cdef int64_t c_qty = _i64_of(qty, _i64_any)
+        cdef int c_tif = _cint_of(tif, _cint_any)
+        cdef uint64_t c_owner = _u64_of(owner, _u64_any)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1548,11 +1582,11 @@ cdef class OrderBook:
         5
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64(order_id)
-        cdef int c_side = _cint(side)
-        cdef int64_t c_qty = _i64(qty)
-        cdef uint64_t c_owner = _u64(owner)
-        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef int c_side = _cint_of(side, _cint_any)
+        cdef int64_t c_qty = _i64_of(qty, _i64_any)
+        cdef uint64_t c_owner = _u64_of(owner, _u64_any)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1570,8 +1604,8 @@ cdef class OrderBook:
         0
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64(order_id)
-        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1595,10 +1629,10 @@ cdef class OrderBook:
         True
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64(order_id)
-        cdef int64_t c_qty = _i64(qty)
-        cdef int64_t p = 0 if price is None else _i64(price)
-        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef int64_t c_qty = _i64_of(qty, _i64_any)
+        cdef int64_t p = 0 if price is None else _i64_of(price, _i64_any)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1621,12 +1655,12 @@ cdef class OrderBook:
         2
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64(order_id)
-        cdef int c_side = _cint(side)
-        cdef int64_t c_price = _i64(price)
-        cdef int64_t c_qty = _i64(qty)
-        cdef uint64_t c_owner = _u64(owner)
-        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef int c_side = _cint_of(side, _cint_any)
+        cdef int64_t c_price = _i64_of(price, _i64_any)
+        cdef int64_t c_qty = _i64_of(qty, _i64_any)
+        cdef uint64_t c_owner = _u64_of(owner, _u64_any)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1643,9 +1677,9 @@ cdef class OrderBook:
         5
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64(order_id)
-        cdef int64_t c_qty = _i64(qty)
-        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef int64_t c_qty = _i64_of(qty, _i64_any)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1666,9 +1700,11 @@ cdef class OrderBook:
         ``out``: a caller-owned, writeable, 1-D C-contiguous :data:`EVENT_DTYPE` array, reused
         across calls so that no new array (and none of its first-touch page faults) is paid per
         batch. When the batch's k events fit (k <= len(out)) they are written to ``out[:k]`` and
-        that view is returned; when they do not, ``out`` is left untouched and a new array with
-        all k events is returned, so no event is ever lost: ``len(result) > len(out)`` tells
-        the caller to grow its buffer. A bad ``out`` raises before any command is applied.
+        that view is returned; when they do not, a new array with all k events is returned (and
+        what ``out`` then holds is unspecified), so no event is ever lost: ``len(result) >
+        len(out)`` tells the caller to grow its buffer. A bad ``out`` raises before any command
+        is applied. Either way the events are written in place as the commands run, without a
+        copy afterwards (after a shortfall, only the rest is copied).
 
         >>> import numpy as np
         >>> cmds = np.zeros(2, dtype=COMMAND_DTYPE); cmds["qty"] = 5; cmds["price"] = 100
@@ -1693,21 +1729,58 @@ cdef class OrderBook:
             dst_cap = dst.shape[0]
         cdef mc_book* b = self._b
         cdef int64_t n = arr.shape[0]
-        cdef int64_t start = b.n_ev
-        cdef int64_t done, k
         cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
+        cdef bint fresh = dst is None
+        if fresh:
+            # The result array is made first and the events written straight into it (no
+            # copy afterwards); sized for two events per command plus one per resting order
+            # (room a single command may need). Pages never written are never touched, and
+            # the array is shrunk to its events at the end.
+            dst = np.empty(2 * n + b.n_orders + 64, dtype=EVENT_DTYPE)
+            dst_cap = dst.shape[0]
+        cdef mc_event* dp = <mc_event*>cnp.PyArray_DATA(dst)
+        cdef int64_t start = b.n_ev
+        cdef int64_t k, m, tail, done
         cdef uint8_t emit = b.emit
         b.emit = 1        # the batch's events are returned even when the book records none
+        # borrow dst as the event buffer; pending per-call events stay in the book's own one
+        b.ev_home = b.ev
+        b.ev_home_n = start
+        b.ev_home_cap = b.ev_cap
+        b.ev_spill = 0
+        b.ev = dp
+        b.n_ev = 0
+        b.ev_cap = dst_cap
+        b.ev_borrowed = 1
         with nogil:
             done = mc_process(b, cmds, n)
         b.emit = emit
-        k = b.n_ev - start
-        if k <= dst_cap:
-            if k > 0:
-                memcpy(cnp.PyArray_DATA(dst), &b.ev[start], k * sizeof(mc_event))
-            res = dst[:k]
+        if b.ev_borrowed:
+            m = b.n_ev
+            tail = 0
+            b.ev = b.ev_home
+            b.ev_cap = b.ev_home_cap
+            b.ev_borrowed = 0
         else:
-            res = _events_array(&b.ev[start], k)
+            # dst ran short: its first ev_spill events, then the rest in the own buffer
+            m = b.ev_spill
+            tail = b.n_ev - start
+        b.ev_home = NULL
+        k = m + tail
+        if k <= dst_cap:
+            if tail > 0:
+                memcpy(&dp[m], &b.ev[start], tail * sizeof(mc_event))
+            if fresh:
+                dst.resize(k, refcheck=False)
+                res = dst
+            else:
+                res = dst[:k]
+        else:
+            res = np.empty(k, dtype=EVENT_DTYPE)
+            if m > 0:
+                memcpy(cnp.PyArray_DATA(res), dp, m * sizeof(mc_event))
+            if tail > 0:
+                memcpy(<mc_event*>cnp.PyArray_DATA(res) + m, &b.ev[start], tail * sizeof(mc_event))
         b.n_ev = start
         if done < n:
             raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")

@@ -21,7 +21,8 @@ from matchcore._core cimport (
     MC_CMD_CANCEL, MC_CMD_MODIFY, MC_ERR_NOMEM, MC_R_NONE, MC_R_INVALID_QTY, MC_R_INVALID_PRICE,
     MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
-    MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH, _i64, _u64, _cint,
+    MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH,
+    _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any,
 )
 from matchcore._map cimport mc_map, _map_init, _map_find, _map_upsert
 from matchcore._core cimport mc_level, mc_order
@@ -817,13 +818,13 @@ cdef class Engine:
         ...
         matchcore._core.OrderRejected: order 5 rejected: QTY_ABOVE_MAX
         """
-        cdef uint64_t oid = _u64(order_id)
-        cdef int c_side = _cint(side)
-        cdef int64_t c_price = _i64(price)
-        cdef int64_t c_qty = _i64(qty)
-        cdef int c_tif = _cint(tif)
-        cdef uint64_t c_owner = _u64(owner)
-        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef int c_side = _cint_of(side, _cint_any)
+        cdef int64_t c_price = _i64_of(price, _i64_any)
+        cdef int64_t c_qty = _i64_of(qty, _i64_any)
+        cdef int c_tif = _cint_of(tif, _cint_any)
+        cdef uint64_t c_owner = _u64_of(owner, _u64_any)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
         cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
@@ -843,11 +844,11 @@ cdef class Engine:
 
     def submit_market(self, symbol, order_id, side, qty, *, owner=0, ts_ns=0):
         """Market order on ``symbol``; returns the qty executed, the remainder expires."""
-        cdef uint64_t oid = _u64(order_id)
-        cdef int c_side = _cint(side)
-        cdef int64_t c_qty = _i64(qty)
-        cdef uint64_t c_owner = _u64(owner)
-        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef int c_side = _cint_of(side, _cint_any)
+        cdef int64_t c_qty = _i64_of(qty, _i64_any)
+        cdef uint64_t c_owner = _u64_of(owner, _u64_any)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
         cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
@@ -866,8 +867,8 @@ cdef class Engine:
     def cancel(self, order_id, *, symbol=0, ts_ns=0):
         """Cancel a resting order in whichever symbol it rests; returns its open qty, 0 if it
         rests nowhere (``symbol`` is then echoed in the REJECTED event). O(1)."""
-        cdef uint64_t oid = _u64(order_id)
-        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
         cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
@@ -888,10 +889,10 @@ cdef class Engine:
         """Modify a resting order wherever it rests (see :meth:`OrderBook.modify`); returns
         False if it rests nowhere or a post-only reprice would cross; raises
         :class:`OrderRejected` for bad qty/price or a broken limit. O(1) + O(fills)."""
-        cdef uint64_t oid = _u64(order_id)
-        cdef int64_t c_qty = _i64(qty)
-        cdef int64_t p = 0 if price is None else _i64(price)
-        cdef int64_t c_ts = _i64(ts_ns)
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef int64_t c_qty = _i64_of(qty, _i64_any)
+        cdef int64_t p = 0 if price is None else _i64_of(price, _i64_any)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
         cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
