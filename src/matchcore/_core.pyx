@@ -19,7 +19,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from matchcore._handles cimport mc_handle_new, mc_handle_release, mc_handle_set, MC_H_BOOK
 from matchcore._map cimport (
     GOLDEN, mc_hugepage_hint, _home, _map_init, _map_find, _map_probe, _map_put, _map_erase,
-    _map_clear, _map_grow, _map_dup,
+    _map_erase_at, _map_clear, _map_grow, _map_dup,
 )
 from enum import IntEnum
 
@@ -400,7 +400,9 @@ cdef inline void _ladder_pop_top(mc_book* b, mc_ladder* L, int32_t lv) noexcept 
         _level_free(b, L, L.lv[L.n])
 
 
-cdef inline void _level_emptied(mc_book* b, int side, int32_t lv) noexcept nogil:
+cdef void _level_emptied(mc_book* b, int side, int32_t lv) noexcept nogil:
+    # Out of line: it runs once per emptied level, and inlined it made every caller of
+    # _order_unlink too big to inline that in turn.
     cdef mc_ladder* L = &b.side[side]
     if L.lv[L.n - 1] == lv:
         _ladder_pop_top(b, L, lv)
@@ -478,6 +480,7 @@ cdef inline int32_t _order_new_at(mc_book* b, uint64_t oid, int side, uint64_t o
     o.live = 1
     b.index.tab[pos].key = oid
     b.index.tab[pos].val = idx
+    b.index.tab[pos].home = <uint32_t>_home(&b.index, oid)
     b.index.n += 1
     b.n_orders += 1
     return idx
@@ -674,6 +677,11 @@ cdef int64_t mc_submit(mc_book* b, uint64_t oid, int side, int64_t price, int64_
         _emit(b, MC_EV_REJECTED, oid, 0, side & 0xFF, price, qty, owner, 0, reason)
         return -reason
     _emit(b, MC_EV_ACCEPTED, oid, 0, side, price, qty, owner, 0, MC_R_NONE)
+    if tif == MC_GTC and not _would_cross(b, side, price):
+        # a passive GTC order rests at once (what _enter does for it, without its call); the
+        # id goes into the empty index slot the duplicate check found
+        _order_link(b, _order_new_at(b, oid, side, owner, post_only, pos), price, qty)
+        return 0
     return _enter(b, oid, side, price, qty, tif, owner, post_only, -1, pos)
 
 
@@ -697,13 +705,26 @@ cdef int64_t mc_market(mc_book* b, uint64_t oid, int side, int64_t qty, uint64_t
 
 cdef int64_t mc_cancel(mc_book* b, uint64_t oid) noexcept nogil:
     """Cancel a resting order. Returns the open qty removed, or -MC_R_ORDER_NOT_FOUND."""
-    if _ensure(b) < 0:
+    # A cancel takes no order slot, level or index entry and writes one event: that event's
+    # room is all it needs (the full _ensure is for orders that may trade).
+    if b.emit and b.n_ev >= b.ev_cap and mc_reserve_events(b, 1) < 0:
         return -MC_ERR_NOMEM
-    cdef int32_t idx = _map_find(&b.index, oid)
+    cdef uint64_t pos = _map_probe(&b.index, oid)
+    cdef int32_t idx = b.index.tab[pos].val
     if idx < 0:
         _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, 0, 0, 0, MC_R_ORDER_NOT_FOUND)
         return -MC_R_ORDER_NOT_FOUND
-    return _cancel_at(b, idx)
+    cdef mc_order* o = &b.orders[idx]
+    cdef int64_t q = o.qty
+    _emit(b, MC_EV_CANCELLED, oid, 0, o.side, o.price, q, o.owner, 0, MC_R_CANCEL_REQUESTED)
+    _order_unlink(b, idx)
+    # the order's index entry is at `pos` (unlinking touches only the price maps)
+    _map_erase_at(&b.index, pos)
+    o.live = 0
+    o.next = b.free_order
+    b.free_order = idx
+    b.n_orders -= 1
+    return q
 
 
 cdef inline int64_t _cancel_at(mc_book* b, int32_t idx) noexcept nogil:
@@ -750,6 +771,11 @@ cdef int64_t mc_modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noe
         return -MC_R_POST_ONLY_WOULD_CROSS
     _order_unlink(b, idx)
     _emit(b, MC_EV_MODIFIED, oid, 0, side, new_price, qty, owner, 0, MC_R_NONE)
+    if not _would_cross(b, side, new_price):
+        # the common reprice: the order just goes to the back of its new level (what _enter
+        # does for a GTC order that cannot trade, without its call)
+        _order_link(b, idx, new_price, qty)
+        return 0
     return _enter(b, oid, side, new_price, qty, MC_GTC, owner, post_only, idx, NO_POS)
 
 
@@ -2126,6 +2152,9 @@ cdef class OrderBook:
                 if not o.live or o.oid != b.index.tab[i].key:
                     raise AssertionError(f"id index entry {b.index.tab[i].key} points at a "
                                          f"slot that does not hold it")
+                if b.index.tab[i].home != _home(&b.index, b.index.tab[i].key):
+                    raise AssertionError(f"id index entry {b.index.tab[i].key} records a wrong "
+                                         f"home slot")
         if cnt != b.index.n:
             raise AssertionError(f"id index counter {b.index.n} != occupied entries {cnt}")
         cnt = 0

@@ -3,16 +3,18 @@
 # probing and backward-shift deletion. Defined inline here so that every module using it (the
 # book's id and price indexes, the engine's symbol and order-id indexes) compiles the same code.
 
-from libc.stdint cimport int64_t, uint64_t, int32_t
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t
 from libc.stdlib cimport free
 from libc.string cimport memcpy
 from posix.stdlib cimport posix_memalign
 
 # Open-addressing map uint64 -> int32 (linear probing, backward-shift deletion, value -1 = empty).
+# `home` is the key's home slot, kept so that a deletion's backward shift does not hash every
+# entry it passes again (tables have at most 2**32 slots).
 cdef struct mc_map_entry:
     uint64_t key
     int32_t val
-    int32_t _pad
+    uint32_t home
 
 cdef struct mc_map:
     mc_map_entry* tab
@@ -107,11 +109,13 @@ cdef inline uint64_t _map_probe(const mc_map* m, uint64_t key) noexcept nogil:
 
 cdef inline void _map_put(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
     # The key must be absent and the table must have room (see _ensure).
-    cdef uint64_t i = _home(m, key)
+    cdef uint64_t h = _home(m, key)
+    cdef uint64_t i = h
     while m.tab[i].val >= 0:
         i = (i + 1) & m.mask
     m.tab[i].key = key
     m.tab[i].val = val
+    m.tab[i].home = <uint32_t>h
     m.n += 1
 
 
@@ -120,6 +124,7 @@ cdef inline void _map_upsert(mc_map* m, uint64_t key, int32_t val) noexcept nogi
     cdef uint64_t i = _map_probe(m, key)
     if m.tab[i].val < 0:
         m.tab[i].key = key
+        m.tab[i].home = <uint32_t>_home(m, key)
         m.n += 1
     m.tab[i].val = val
 
@@ -131,28 +136,28 @@ cdef inline void _map_set(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
     m.tab[i].val = val
 
 
-cdef inline void _map_erase(mc_map* m, uint64_t key) noexcept nogil:
-    cdef uint64_t i = _home(m, key)
-    cdef uint64_t j, home
-    while True:
-        if m.tab[i].val < 0:
-            return
-        if m.tab[i].key == key:
-            break
-        i = (i + 1) & m.mask
+cdef inline void _map_erase_at(mc_map* m, uint64_t i) noexcept nogil:
+    # Remove the entry at slot i (found by _map_probe, table unchanged since).
     # Backward-shift: pull later members of the probe run into the hole so lookups never need
     # tombstones (the table stays as if the key had never been inserted).
-    j = i
+    cdef uint64_t j = i
+    cdef uint64_t mask = m.mask
+    cdef mc_map_entry* t = m.tab
     while True:
-        j = (j + 1) & m.mask
-        if m.tab[j].val < 0:
+        j = (j + 1) & mask
+        if t[j].val < 0:
             break
-        home = _home(m, m.tab[j].key)
-        if ((j - home) & m.mask) >= ((j - i) & m.mask):
-            m.tab[i] = m.tab[j]
+        if ((j - t[j].home) & mask) >= ((j - i) & mask):
+            t[i] = t[j]
             i = j
-    m.tab[i].val = -1
+    t[i].val = -1
     m.n -= 1
+
+
+cdef inline void _map_erase(mc_map* m, uint64_t key) noexcept nogil:
+    cdef uint64_t i = _map_probe(m, key)
+    if m.tab[i].val >= 0:
+        _map_erase_at(m, i)
 
 
 cdef inline void _map_clear(mc_map* m) noexcept nogil:
