@@ -616,6 +616,14 @@ cdef inline bint _would_cross(const mc_book* b, int side, int64_t price) noexcep
     return L.n > 0 and L.keys[L.n - 1] >= _limit_key(side, price)
 
 
+cdef inline bint _limit_crosses(const mc_book* b, int side, int64_t price) noexcept nogil:
+    # _would_cross for a limit price (> 0), without the market-order case: asked on every
+    # submit and reprice
+    cdef const mc_ladder* L = &b.side[side ^ 1]
+    cdef int64_t lim = price if side == MC_SELL else -price
+    return L.n > 0 and L.keys[L.n - 1] >= lim
+
+
 cdef int64_t _enter(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty, int tif,
                     uint64_t owner, int post_only, int32_t idx, uint64_t pos) noexcept nogil:
     """An accepted order meets the book: match, then rest or expire the remainder.
@@ -671,13 +679,13 @@ cdef int64_t mc_submit(mc_book* b, uint64_t oid, int side, int64_t price, int64_
         pos = _map_probe(&b.index, oid)
         if b.index.tab[pos].val >= 0:
             reason = MC_R_DUPLICATE_ORDER_ID
-        elif post_only and _would_cross(b, side, price):
+        elif post_only and _limit_crosses(b, side, price):
             reason = MC_R_POST_ONLY_WOULD_CROSS
     if reason != MC_R_NONE:
         _emit(b, MC_EV_REJECTED, oid, 0, side & 0xFF, price, qty, owner, 0, reason)
         return -reason
     _emit(b, MC_EV_ACCEPTED, oid, 0, side, price, qty, owner, 0, MC_R_NONE)
-    if tif == MC_GTC and not _would_cross(b, side, price):
+    if tif == MC_GTC and not _limit_crosses(b, side, price):
         # a passive GTC order rests at once (what _enter does for it, without its call); the
         # id goes into the empty index slot the duplicate check found
         _order_link(b, _order_new_at(b, oid, side, owner, post_only, pos), price, qty)
@@ -766,12 +774,12 @@ cdef int64_t mc_modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noe
         o.qty = qty
         _emit(b, MC_EV_MODIFIED, oid, 0, side, new_price, qty, owner, 0, MC_R_NONE)
         return 0
-    if post_only and new_price != o.price and _would_cross(b, side, new_price):
+    if post_only and new_price != o.price and _limit_crosses(b, side, new_price):
         _emit(b, MC_EV_REJECTED, oid, 0, side, new_price, qty, owner, 0, MC_R_POST_ONLY_WOULD_CROSS)
         return -MC_R_POST_ONLY_WOULD_CROSS
     _order_unlink(b, idx)
     _emit(b, MC_EV_MODIFIED, oid, 0, side, new_price, qty, owner, 0, MC_R_NONE)
-    if not _would_cross(b, side, new_price):
+    if not _limit_crosses(b, side, new_price):
         # the common reprice: the order just goes to the back of its new level (what _enter
         # does for a GTC order that cannot trade, without its call)
         _order_link(b, idx, new_price, qty)
@@ -781,6 +789,11 @@ cdef int64_t mc_modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noe
 
 cdef int64_t mc_apply(mc_book* b, const mc_command* c) noexcept nogil:
     """One command record through the same functions as the per-call API."""
+    return _apply(b, c)
+
+
+cdef inline int64_t _apply(mc_book* b, const mc_command* c) noexcept nogil:
+    # mc_apply's body, inlined into mc_process's loop (one call less per command)
     b.now_ns = c.ts_ns
     if c.kind == MC_CMD_SUBMIT:
         return mc_submit(b, c.order_id, c.side, c.price, c.qty, c.tif, c.owner, c.post_only)
@@ -800,7 +813,7 @@ cdef int64_t mc_process(mc_book* b, const mc_command* cmds, int64_t n) noexcept 
     """Apply n commands in order; returns how many were applied (n unless memory ran out)."""
     cdef int64_t i
     for i in range(n):
-        if mc_apply(b, &cmds[i]) == -MC_ERR_NOMEM:
+        if _apply(b, &cmds[i]) == -MC_ERR_NOMEM:
             return i
     return n
 
