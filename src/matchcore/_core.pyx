@@ -16,6 +16,7 @@ from libc.string cimport memcpy, memmove, memset, memcmp
 import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.tuple cimport PyTuple_GET_ITEM
 from matchcore._handles cimport mc_handle_new, mc_handle_release, mc_handle_set, MC_H_BOOK
 from matchcore._map cimport (
     GOLDEN, mc_hugepage_hint, _home, _map_init, _map_find, _map_probe, _map_put, _map_erase,
@@ -416,6 +417,19 @@ cdef void _level_emptied(mc_book* b, int side, int32_t lv) noexcept nogil:
 # orders
 # ----------------------------------------------------------------------------------------------
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* c ? x : y for pointers, as arithmetic: the compiler keeps it free of branches (a
+       ternary on its own is often compiled to one, which mispredicts on random queues). */
+    static inline int32_t* mc_pick_link(int c, int32_t* x, int32_t* y) {
+        uintptr_t m = (uintptr_t)0 - (uintptr_t)(c != 0);
+        return (int32_t*)(((uintptr_t)x & m) | ((uintptr_t)y & ~m));
+    }
+    """
+    int32_t* _pick "mc_pick_link"(int c, int32_t* x, int32_t* y) noexcept nogil
+
+
 cdef inline void _order_link(mc_book* b, int32_t idx, int64_t price, int64_t qty) noexcept nogil:
     """Queue order slot `idx` (side already set) at the back of its price level."""
     cdef mc_order* o = &b.orders[idx]
@@ -427,11 +441,11 @@ cdef inline void _order_link(mc_book* b, int32_t idx, int64_t price, int64_t qty
     b.seq += 1
     o.level = lv
     o.next = -1
-    o.prev = l.tail
-    if l.tail >= 0:
-        b.orders[l.tail].next = idx
-    else:
-        l.head = idx
+    cdef int32_t t = l.tail
+    o.prev = t
+    # whether the level was empty is a coin toss on thin books: the link to write is picked
+    # by a conditional move instead of a branch that mispredicts
+    _pick(t >= 0, &b.orders[t if t >= 0 else 0].next, &l.head)[0] = idx
     l.tail = idx
     l.count += 1
     l.qty += qty
@@ -443,14 +457,11 @@ cdef inline void _order_unlink(mc_book* b, int32_t idx) noexcept nogil:
     cdef mc_order* o = &b.orders[idx]
     cdef int32_t lv = o.level
     cdef mc_level* l = &b.levels[lv]
-    if o.prev >= 0:
-        b.orders[o.prev].next = o.next
-    else:
-        l.head = o.next
-    if o.next >= 0:
-        b.orders[o.next].prev = o.prev
-    else:
-        l.tail = o.prev
+    cdef int32_t prv = o.prev, nxt = o.next
+    # An order's place in its queue is unpredictable (first, last, middle, alone), so the two
+    # links to rewrite are picked by conditional moves, not branches that mispredict.
+    _pick(prv >= 0, &b.orders[prv if prv >= 0 else 0].next, &l.head)[0] = nxt
+    _pick(nxt >= 0, &b.orders[nxt if nxt >= 0 else 0].prev, &l.tail)[0] = prv
     l.count -= 1
     l.qty -= o.qty
     if l.count == 0:
@@ -1528,6 +1539,17 @@ cdef object _events_array(const mc_event* src, int64_t n):
     return out
 
 
+# The ints 0..1023 made once: a per-call method returns executed or cancelled lots, nearly always
+# small, and handing out one of these is a few instructions where PyLong_FromLong is a call.
+cdef tuple _SMALL_INTS = tuple(range(1024))
+
+
+cdef inline object _lots(int64_t r):
+    if <uint64_t>r < 1024:
+        return <object>PyTuple_GET_ITEM(_SMALL_INTS, r)
+    return r
+
+
 cdef class OrderBook:
     """A price-time-priority limit order book and matching engine for one instrument.
 
@@ -1608,7 +1630,7 @@ cdef class OrderBook:
         b.now_ns = c_ts
         cdef int64_t r = mc_submit(b, oid, c_side, c_price, c_qty, c_tif, c_owner, post_only)
         if r >= 0:
-            return r
+            return _lots(r)
         if r == -MC_R_POST_ONLY_WOULD_CROSS:
             return 0
         _raise(r, oid)
@@ -1631,7 +1653,7 @@ cdef class OrderBook:
         b.now_ns = c_ts
         cdef int64_t r = mc_market(b, oid, c_side, c_qty, c_owner)
         if r >= 0:
-            return r
+            return _lots(r)
         _raise(r, oid)
 
     def cancel(self, order_id, *, ts_ns=0):
@@ -1650,7 +1672,7 @@ cdef class OrderBook:
         b.now_ns = c_ts
         cdef int64_t r = mc_cancel(b, oid)
         if r >= 0:
-            return r
+            return _lots(r)
         if r == -MC_R_ORDER_NOT_FOUND:
             return 0
         _raise(r, oid)
@@ -1724,7 +1746,7 @@ cdef class OrderBook:
         b.now_ns = c_ts
         cdef int64_t r = mc_reduce(b, oid, c_qty, execution)
         if r >= 0:
-            return r
+            return _lots(r)
         if r == -MC_R_ORDER_NOT_FOUND:
             return 0
         _raise(r, oid)
