@@ -343,8 +343,8 @@ cdef inline int32_t _level_get_or_add(mc_book* b, int side, int64_t price) noexc
     cdef mc_ladder* L = &b.side[side]
     cdef int32_t lv = _map_find(&L.map, <uint64_t>price)
     if lv >= 0:
-        if b.levels[lv].count == 0:
-            L.empties -= 1
+        # a level kept empty in the ladder comes back into use (no branch: unpredictable)
+        L.empties -= b.levels[lv].count == 0
         return lv
     lv = b.free_level
     b.free_level = b.levels[lv].next_free
