@@ -611,10 +611,8 @@ cdef inline void _pop_head(mc_book* b, mc_ladder* L, mc_level* l, int32_t lv,
     cdef mc_order* o = &b.orders[idx]
     cdef int32_t nxt = o.next
     l.head = nxt
-    if nxt >= 0:
-        b.orders[nxt].prev = -1
-    else:
-        l.tail = -1
+    # whether the maker was alone in its level decides which link is cleared (no branch)
+    _pick(nxt >= 0, &b.orders[nxt if nxt >= 0 else 0].prev, &l.tail)[0] = -1
     l.count -= 1
     l.qty -= o.qty
     if l.count == 0:
