@@ -671,6 +671,14 @@ cdef int64_t _enter(mc_book* b, uint64_t oid, int side, int64_t price, int64_t q
 cdef int64_t mc_submit(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty, int tif,
                        uint64_t owner, int post_only) noexcept nogil:
     """Limit order. Returns the qty executed now (>= 0), or -reason if rejected."""
+    return _submit(b, oid, side, price, qty, tif, owner, post_only)
+
+
+# _submit, _cancel, _modify: the bodies of mc_submit, mc_cancel, mc_modify, inlined into the
+# per-call methods (one call and its register saves less per call); the mc_ functions are the
+# entry points for the command loop, other modules and the C table.
+cdef inline int64_t _submit(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty, int tif,
+                            uint64_t owner, int post_only) noexcept nogil:
     cdef int reason = MC_R_NONE
     cdef uint64_t pos = NO_POS
     if _ensure(b) < 0:
@@ -722,6 +730,10 @@ cdef int64_t mc_market(mc_book* b, uint64_t oid, int side, int64_t qty, uint64_t
 
 cdef int64_t mc_cancel(mc_book* b, uint64_t oid) noexcept nogil:
     """Cancel a resting order. Returns the open qty removed, or -MC_R_ORDER_NOT_FOUND."""
+    return _cancel(b, oid)
+
+
+cdef inline int64_t _cancel(mc_book* b, uint64_t oid) noexcept nogil:
     # A cancel takes no order slot, level or index entry and writes one event: that event's
     # room is all it needs (the full _ensure is for orders that may trade).
     if b.emit and b.n_ev >= b.ev_cap and mc_reserve_events(b, 1) < 0:
@@ -758,6 +770,10 @@ cdef int64_t mc_modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noe
     Same price and qty <= open qty keeps the queue place; otherwise the order re-enters as a new
     GTC order that may match. Returns the qty executed on re-entry (>= 0), or -reason.
     """
+    return _modify(b, oid, qty, price)
+
+
+cdef inline int64_t _modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noexcept nogil:
     cdef int reason = MC_R_NONE
     cdef int32_t idx = -1
     if _ensure(b) < 0:
@@ -1626,7 +1642,7 @@ cdef class OrderBook:
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
-        cdef int64_t r = mc_submit(b, oid, c_side, c_price, c_qty, c_tif, c_owner, post_only)
+        cdef int64_t r = _submit(b, oid, c_side, c_price, c_qty, c_tif, c_owner, post_only)
         if r >= 0:
             return _lots(r)
         if r == -MC_R_POST_ONLY_WOULD_CROSS:
@@ -1668,7 +1684,7 @@ cdef class OrderBook:
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
-        cdef int64_t r = mc_cancel(b, oid)
+        cdef int64_t r = _cancel(b, oid)
         if r >= 0:
             return _lots(r)
         if r == -MC_R_ORDER_NOT_FOUND:
@@ -1695,7 +1711,7 @@ cdef class OrderBook:
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
-        cdef int64_t r = mc_modify(b, oid, c_qty, p)
+        cdef int64_t r = _modify(b, oid, c_qty, p)
         if r >= 0:
             return True
         if r == -MC_R_ORDER_NOT_FOUND or r == -MC_R_POST_ONLY_WOULD_CROSS:
