@@ -128,3 +128,43 @@ def test_process_out_keeps_pending_per_call_events(book_cls):
     pending = book.events()
     assert [int(k) for k in pending["kind"]] == [mc.EventKind.ACCEPTED]
     assert int(pending["order_id"][0]) == 50
+
+
+def _market_batch(n, seed, market_share):
+    # new passive orders and market orders of 3-10 lots that sweep one-lot makers
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        side = int(rng.integers(0, 2))
+        if rng.random() < market_share:
+            rows.append((M, 10 + i, side, 0, int(rng.integers(3, 11))))
+        else:
+            px = int(rng.integers(90, 100)) if side == 0 else int(rng.integers(101, 111))
+            rows.append((S, 10 + i, side, px, 1))
+    return _cmds(rows)
+
+
+@pytest.mark.parametrize("n, makers, market_share", [
+    (100, 10, 0.2),          # a small batch: copied from the book's own buffer
+    (6000, 10, 0.2),         # every event fits the array made up front: written in place
+    (12000, 20000, 0.9),     # ~8 events a command: the array runs short, the rest spills over
+    (3000, 20000, 0.9),      # a book deeper than the batch: copied from the book's own buffer
+])
+def test_process_without_out_same_events_as_one_command_at_a_time(n, makers, market_share):
+    cmds = _market_batch(n, n, market_share)
+    setup = _cmds([(S, 1_000_000 + i, i % 2, (80 - i % 20) if i % 2 == 0 else (120 + i % 20), 1)
+                   for i in range(makers)])
+    a, b = mc.OrderBook(), mc.OrderBook()
+    a.process(setup)
+    b.process(setup)
+    a.submit(1, 0, 10, 1)                    # pending per-call events, kept apart
+    a.cancel(1)
+    got = a.process(cmds)
+    expected = np.concatenate([b.process(cmds[i:i + 1]) for i in range(len(cmds))])
+    assert event_dicts(got) == event_dicts(expected)
+    assert got.flags.owndata and got.flags.writeable and len(got) == len(expected)
+    if makers == 20000 and n == 12000:
+        assert len(got) > 2 * n + 64         # the spill path was taken
+    assert [int(k) for k in a.events()["kind"]] == [mc.EventKind.ACCEPTED,
+                                                     mc.EventKind.CANCELLED]
+    assert a.state_hash() == b.state_hash()

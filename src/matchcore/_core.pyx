@@ -1805,18 +1805,31 @@ cdef class OrderBook:
         cdef mc_book* b = self._b
         cdef int64_t n = arr.shape[0]
         cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
-        cdef bint fresh = dst is None
-        if fresh:
-            # The result array is made first and the events written straight into it (no
-            # copy afterwards); sized for two events per command plus one per resting order
-            # (room a single command may need). Pages never written are never touched, and
-            # the array is shrunk to its events at the end.
-            dst = np.empty(2 * n + b.n_orders + 64, dtype=EVENT_DTYPE)
-            dst_cap = dst.shape[0]
-        cdef mc_event* dp = <mc_event*>cnp.PyArray_DATA(dst)
         cdef int64_t start = b.n_ev
         cdef int64_t k, m, tail, done
         cdef uint8_t emit = b.emit
+        cdef mc_event* dp
+        cdef bint fresh = dst is None
+        if fresh and (n < 2048 or b.n_orders + 4 > 2 * n + 64):
+            # A small batch, or a book deeper than the batch (where the book may not write
+            # into a buffer without room for one event per resting order): the events go to
+            # the book's own buffer and are copied into an array of their exact size.
+            b.emit = 1    # the batch's events are returned even when the book records none
+            with nogil:
+                done = mc_process(b, cmds, n)
+            b.emit = emit
+            res = _events_array(&b.ev[start], b.n_ev - start)
+            b.n_ev = start
+            if done < n:
+                raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
+            return res
+        if fresh:
+            # The result array is made first and the events written straight into it (no
+            # copy afterwards), sized for two events per command and shrunk to its events at
+            # the end.
+            dst = np.empty(2 * n + 64, dtype=EVENT_DTYPE)
+            dst_cap = dst.shape[0]
+        dp = <mc_event*>cnp.PyArray_DATA(dst)
         b.emit = 1        # the batch's events are returned even when the book records none
         # borrow dst as the event buffer; pending per-call events stay in the book's own one
         b.ev_home = b.ev
