@@ -19,8 +19,8 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.tuple cimport PyTuple_GET_ITEM
 from matchcore._handles cimport mc_handle_new, mc_handle_release, mc_handle_set, MC_H_BOOK
 from matchcore._map cimport (
-    GOLDEN, mc_hugepage_hint, _home, _map_init, _map_find, _map_probe, _map_put, _map_erase,
-    _map_erase_at, _map_clear, _map_grow, _map_dup,
+    GOLDEN, mc_hugepage_hint, _home, _map_init, _map_find, _map_probe, _map_probe_from, _map_put,
+    _map_fill, _map_erase, _map_erase_at, _map_clear, _map_grow, _map_dup,
 )
 from enum import IntEnum
 
@@ -468,19 +468,24 @@ cdef inline void _order_unlink(mc_book* b, int32_t idx) noexcept nogil:
         _level_emptied(b, o.side, lv)
 
 
-cdef inline void _order_release(mc_book* b, int32_t idx) noexcept nogil:
-    """Drop an unlinked order from the id index and return its slot to the free list."""
+cdef inline void _order_free(mc_book* b, int32_t idx) noexcept nogil:
+    # Return the slot of an order already out of its queue and the id index to the free list.
     cdef mc_order* o = &b.orders[idx]
-    _map_erase(&b.index, o.oid)
     o.live = 0
     o.next = b.free_order
     b.free_order = idx
     b.n_orders -= 1
 
 
+cdef inline void _order_release(mc_book* b, int32_t idx) noexcept nogil:
+    """Drop an unlinked order from the id index and return its slot to the free list."""
+    _map_erase(&b.index, b.orders[idx].oid)
+    _order_free(b, idx)
+
+
 cdef inline int32_t _order_new_at(mc_book* b, uint64_t oid, int side, uint64_t owner,
-                                  int post_only, uint64_t pos) noexcept nogil:
-    # _order_new with the id's empty index slot already found by _map_probe.
+                                  int post_only, uint64_t pos, uint64_t h) noexcept nogil:
+    # _order_new with the id's empty index slot already found by a probe from its home h.
     cdef int32_t idx = b.free_order
     cdef mc_order* o = &b.orders[idx]
     b.free_order = o.next
@@ -489,10 +494,7 @@ cdef inline int32_t _order_new_at(mc_book* b, uint64_t oid, int side, uint64_t o
     o.side = <uint8_t>side
     o.post_only = <uint8_t>(post_only != 0)
     o.live = 1
-    b.index.tab[pos].key = oid
-    b.index.tab[pos].val = idx
-    b.index.tab[pos].home = <uint32_t>_home(&b.index, oid)
-    b.index.n += 1
+    _map_fill(&b.index, pos, h, oid, idx)
     b.n_orders += 1
     return idx
 
@@ -651,7 +653,7 @@ cdef int64_t _enter(mc_book* b, uint64_t oid, int side, int64_t price, int64_t q
     if rem > 0 and not stopped and tif == MC_GTC and price != 0:
         if idx < 0:
             if pos != NO_POS and b.index.n == n_index:
-                idx = _order_new_at(b, oid, side, owner, post_only, pos)
+                idx = _order_new_at(b, oid, side, owner, post_only, pos, _home(&b.index, oid))
             else:
                 idx = _order_new(b, oid, side, owner, post_only)
         _order_link(b, idx, price, rem)
@@ -680,7 +682,7 @@ cdef int64_t mc_submit(mc_book* b, uint64_t oid, int side, int64_t price, int64_
 cdef inline int64_t _submit(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty, int tif,
                             uint64_t owner, int post_only) noexcept nogil:
     cdef int reason = MC_R_NONE
-    cdef uint64_t pos = NO_POS
+    cdef uint64_t pos = NO_POS, h = 0
     if _ensure(b) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
@@ -693,7 +695,8 @@ cdef inline int64_t _submit(mc_book* b, uint64_t oid, int side, int64_t price, i
         reason = MC_R_INVALID_TIF
     else:
         # one probe: a duplicate, or the empty slot the id will be stored in if it rests
-        pos = _map_probe(&b.index, oid)
+        h = _home(&b.index, oid)
+        pos = _map_probe_from(&b.index, oid, h)
         if b.index.tab[pos].val >= 0:
             reason = MC_R_DUPLICATE_ORDER_ID
         elif post_only and _limit_crosses(b, side, price):
@@ -705,7 +708,7 @@ cdef inline int64_t _submit(mc_book* b, uint64_t oid, int side, int64_t price, i
     if tif == MC_GTC and not _limit_crosses(b, side, price):
         # a passive GTC order rests at once (what _enter does for it, without its call); the
         # id goes into the empty index slot the duplicate check found
-        _order_link(b, _order_new_at(b, oid, side, owner, post_only, pos), price, qty)
+        _order_link(b, _order_new_at(b, oid, side, owner, post_only, pos, h), price, qty)
         return 0
     return _enter(b, oid, side, price, qty, tif, owner, post_only, -1, pos)
 
@@ -747,12 +750,8 @@ cdef inline int64_t _cancel(mc_book* b, uint64_t oid) noexcept nogil:
     cdef int64_t q = o.qty
     _emit(b, MC_EV_CANCELLED, oid, 0, o.side, o.price, q, o.owner, 0, MC_R_CANCEL_REQUESTED)
     _order_unlink(b, idx)
-    # the order's index entry is at `pos` (unlinking touches only the price maps)
-    _map_erase_at(&b.index, pos)
-    o.live = 0
-    o.next = b.free_order
-    b.free_order = idx
-    b.n_orders -= 1
+    _map_erase_at(&b.index, pos)      # unlinking touches only the price maps: pos still holds
+    _order_free(b, idx)
     return q
 
 
@@ -851,7 +850,7 @@ cdef int64_t mc_rest(mc_book* b, uint64_t oid, int side, int64_t price, int64_t 
                      uint64_t owner) noexcept nogil:
     """Place an order at the back of its level without matching (the exchange already did)."""
     cdef int reason = MC_R_NONE
-    cdef uint64_t pos = 0
+    cdef uint64_t pos = 0, h = 0
     if _ensure(b) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
@@ -863,14 +862,15 @@ cdef int64_t mc_rest(mc_book* b, uint64_t oid, int side, int64_t price, int64_t 
     if reason == MC_R_NONE:
         # One probe finds a duplicate or the empty slot the new id goes into (nothing below
         # touches the index before the id is stored there).
-        pos = _map_probe(&b.index, oid)
+        h = _home(&b.index, oid)
+        pos = _map_probe_from(&b.index, oid, h)
         if b.index.tab[pos].val >= 0:
             reason = MC_R_DUPLICATE_ORDER_ID
     if reason != MC_R_NONE:
         _emit(b, MC_EV_REJECTED, oid, 0, side & 0xFF, price, qty, owner, 0, reason)
         return -reason
     _emit(b, MC_EV_ACCEPTED, oid, 0, side, price, qty, owner, 0, MC_R_NONE)
-    _order_link(b, _order_new_at(b, oid, side, owner, 0, pos), price, qty)
+    _order_link(b, _order_new_at(b, oid, side, owner, 0, pos, h), price, qty)
     return 0
 
 
@@ -1810,65 +1810,62 @@ cdef class OrderBook:
         cdef uint8_t emit = b.emit
         cdef mc_event* dp
         cdef bint fresh = dst is None
-        if fresh and (n < 2048 or b.n_orders + 4 > 2 * n + 64):
-            # A small batch, or a book deeper than the batch (where the book may not write
-            # into a buffer without room for one event per resting order): the events go to
-            # the book's own buffer and are copied into an array of their exact size.
-            b.emit = 1    # the batch's events are returned even when the book records none
-            with nogil:
-                done = mc_process(b, cmds, n)
-            b.emit = emit
-            res = _events_array(&b.ev[start], b.n_ev - start)
-            b.n_ev = start
-            if done < n:
-                raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
-            return res
-        if fresh:
-            # The result array is made first and the events written straight into it (no
-            # copy afterwards), sized for two events per command and shrunk to its events at
-            # the end.
+        # Lend the result array (or out=) to the book as its event buffer, so that the events
+        # are written where the caller reads them. Not for a small batch, nor on a book deeper
+        # than the batch (the book writes into a buffer only while it has room for one event
+        # per resting order): their events go to the book's own buffer and are copied into an
+        # array of their exact size.
+        cdef bint lend = not fresh or (n >= 2048 and b.n_orders + 4 <= 2 * n + 64)
+        if fresh and lend:
+            # made first and shrunk to its events at the end
             dst = np.empty(2 * n + 64, dtype=EVENT_DTYPE)
             dst_cap = dst.shape[0]
-        dp = <mc_event*>cnp.PyArray_DATA(dst)
         b.emit = 1        # the batch's events are returned even when the book records none
-        # borrow dst as the event buffer; pending per-call events stay in the book's own one
-        b.ev_home = b.ev
-        b.ev_home_n = start
-        b.ev_home_cap = b.ev_cap
-        b.ev_spill = 0
-        b.ev = dp
-        b.n_ev = 0
-        b.ev_cap = dst_cap
-        b.ev_borrowed = 1
+        if lend:
+            # pending per-call events stay in the book's own buffer
+            dp = <mc_event*>cnp.PyArray_DATA(dst)
+            b.ev_home = b.ev
+            b.ev_home_n = start
+            b.ev_home_cap = b.ev_cap
+            b.ev_spill = 0
+            b.ev = dp
+            b.n_ev = 0
+            b.ev_cap = dst_cap
+            b.ev_borrowed = 1
+        # one call site: a second one made the compiler stop inlining the command dispatch
         with nogil:
             done = mc_process(b, cmds, n)
         b.emit = emit
-        if b.ev_borrowed:
-            m = b.n_ev
-            tail = 0
-            b.ev = b.ev_home
-            b.ev_cap = b.ev_home_cap
-            b.ev_borrowed = 0
+        if not lend:
+            res = _events_array(&b.ev[start], b.n_ev - start)
         else:
-            # dst ran short: its first ev_spill events, then the rest in the own buffer
-            m = b.ev_spill
-            tail = b.n_ev - start
-        b.ev_home = NULL
-        k = m + tail
-        if k <= dst_cap:
-            if tail > 0:
-                memcpy(&dp[m], &b.ev[start], tail * sizeof(mc_event))
-            if fresh:
-                dst.resize(k, refcheck=False)
-                res = dst
+            if b.ev_borrowed:
+                m = b.n_ev
+                tail = 0
+                b.ev = b.ev_home
+                b.ev_cap = b.ev_home_cap
+                b.ev_borrowed = 0
             else:
-                res = dst[:k]
-        else:
-            res = np.empty(k, dtype=EVENT_DTYPE)
-            if m > 0:
-                memcpy(cnp.PyArray_DATA(res), dp, m * sizeof(mc_event))
-            if tail > 0:
-                memcpy(<mc_event*>cnp.PyArray_DATA(res) + m, &b.ev[start], tail * sizeof(mc_event))
+                # dst ran short: its first ev_spill events, then the rest in the own buffer
+                m = b.ev_spill
+                tail = b.n_ev - start
+            b.ev_home = NULL
+            k = m + tail
+            if k <= dst_cap:
+                if tail > 0:
+                    memcpy(&dp[m], &b.ev[start], tail * sizeof(mc_event))
+                if fresh:
+                    dst.resize(k, refcheck=False)
+                    res = dst
+                else:
+                    res = dst[:k]
+            else:
+                res = np.empty(k, dtype=EVENT_DTYPE)
+                if m > 0:
+                    memcpy(cnp.PyArray_DATA(res), dp, m * sizeof(mc_event))
+                if tail > 0:
+                    memcpy(<mc_event*>cnp.PyArray_DATA(res) + m, &b.ev[start],
+                           tail * sizeof(mc_event))
         b.n_ev = start
         if done < n:
             raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")

@@ -99,12 +99,25 @@ cdef inline int32_t _map_find(const mc_map* m, uint64_t key) noexcept nogil:
         i = (i + 1) & m.mask
 
 
-cdef inline uint64_t _map_probe(const mc_map* m, uint64_t key) noexcept nogil:
-    # Position of key, or of the empty slot where key would be stored (the table has room).
-    cdef uint64_t i = _home(m, key)
+cdef inline uint64_t _map_probe_from(const mc_map* m, uint64_t key, uint64_t h) noexcept nogil:
+    # Position of key, or of the empty slot where key would be stored (the table has room),
+    # probing from its home slot h = _home(m, key).
+    cdef uint64_t i = h
     while m.tab[i].val >= 0 and m.tab[i].key != key:
         i = (i + 1) & m.mask
     return i
+
+
+cdef inline uint64_t _map_probe(const mc_map* m, uint64_t key) noexcept nogil:
+    return _map_probe_from(m, key, _home(m, key))
+
+
+cdef inline void _map_fill(mc_map* m, uint64_t i, uint64_t h, uint64_t key, int32_t val) noexcept nogil:
+    # Store a new key in the empty slot i that a probe from its home h ended on.
+    m.tab[i].key = key
+    m.tab[i].val = val
+    m.tab[i].home = <uint32_t>h
+    m.n += 1
 
 
 cdef inline void _map_put(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
@@ -113,20 +126,17 @@ cdef inline void _map_put(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
     cdef uint64_t i = h
     while m.tab[i].val >= 0:
         i = (i + 1) & m.mask
-    m.tab[i].key = key
-    m.tab[i].val = val
-    m.tab[i].home = <uint32_t>h
-    m.n += 1
+    _map_fill(m, i, h, key, val)
 
 
 cdef inline void _map_upsert(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
     # Insert, or overwrite the value of a present key; the table must have room for one more.
-    cdef uint64_t i = _map_probe(m, key)
+    cdef uint64_t h = _home(m, key)
+    cdef uint64_t i = _map_probe_from(m, key, h)
     if m.tab[i].val < 0:
-        m.tab[i].key = key
-        m.tab[i].home = <uint32_t>_home(m, key)
-        m.n += 1
-    m.tab[i].val = val
+        _map_fill(m, i, h, key, val)
+    else:
+        m.tab[i].val = val
 
 
 cdef inline void _map_set(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
