@@ -1,0 +1,145 @@
+"""Integer arguments of the per-call methods: whatever object carries the value (a plain int, an
+IntEnum member, a bool, another int subclass, a numpy integer, an int of more than two digits),
+the compiled book does exactly what it does for ``int(value)``, and a value that is not an integer
+or does not fit raises the same error before the book is touched.
+
+Small ints and int subclasses are read inline (include/mc_pyint.h); everything else takes the
+general conversion. These tests pin the two paths to each other, on the book and on the engine."""
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+from matchcore import OrderBook, Side, TIF
+
+
+class MyInt(int):
+    """An int subclass with an __index__ that lies: PyNumber_Index returns an int subclass as it
+    is, so its stored value counts, never __index__ (CPython >= 3.10)."""
+
+    def __index__(self):
+        return 999
+
+
+class Px(enum.IntEnum):
+    A = 101
+    B = 2**40 + 3
+
+
+def _carriers(v: int) -> list:
+    """Objects that carry the integer v."""
+    out = [v, MyInt(v)]
+    if v in (0, 1):
+        out.append(bool(v))
+    if -2**63 <= v < 2**63:
+        out.append(np.int64(v))
+    if 0 <= v < 2**64:
+        out.append(np.uint64(v))
+    if -2**31 <= v < 2**31:
+        out.append(np.int32(v))
+    return out
+
+
+def _state(book: OrderBook):
+    # the whole book and its events (draining them)
+    return book.snapshot(), book.events().tobytes()
+
+
+def _outcome(fn):
+    try:
+        return ("ok", fn())
+    except Exception as exc:  # the type and the book afterwards are what is compared
+        return ("raised", type(exc))
+
+
+def _seeded() -> OrderBook:
+    b = OrderBook()
+    b.submit(1, Side.SELL, 105, 5, owner=7)
+    b.submit(2, Side.BUY, 95, 5, owner=8)
+    b.submit(2**61 + 5, Side.SELL, 106, 3)          # an id beyond two digits
+    b.events()
+    return b
+
+
+# (method, positional template, keyword template, index or name of the argument varied, values)
+VALUES = [0, 1, 2, 3, 100, 105, 2**30 - 1, 2**30, 2**31 - 1, 2**31, 2**60 - 1, 2**60, 2**61 + 5,
+          2**63 - 1, 2**63, 2**64 - 1, 2**64, -1, -2, -2**30, -2**60, -2**63, -2**63 - 1]
+
+CASES = [
+    ("submit", [10, Side.BUY, 100, 4], {}, 0),
+    ("submit", [10, Side.BUY, 100, 4], {}, 1),
+    ("submit", [10, Side.BUY, 100, 4], {}, 2),
+    ("submit", [10, Side.BUY, 100, 4], {}, 3),
+    ("submit", [10, Side.BUY, 105, 4, TIF.GTC], {}, 4),
+    ("submit", [10, Side.BUY, 105, 4], {"owner": 0}, "owner"),
+    ("submit", [10, Side.BUY, 100, 4], {"ts_ns": 0}, "ts_ns"),
+    ("submit_market", [10, Side.BUY, 2], {}, 1),
+    ("submit_market", [10, Side.BUY, 2], {}, 2),
+    ("cancel", [1], {}, 0),
+    ("cancel", [1], {"ts_ns": 0}, "ts_ns"),
+    ("modify", [2, 3], {}, 0),
+    ("modify", [2, 3], {}, 1),
+    ("modify", [2, 3, 96], {}, 2),
+    ("modify", [2, 3], {"ts_ns": 0}, "ts_ns"),
+]
+
+
+@pytest.mark.parametrize("method,args,kwargs,where", CASES,
+                         ids=[f"{m}-{w}" for m, _, _, w in CASES])
+def test_any_integer_carrier_acts_as_its_int(method, args, kwargs, where):
+    for v in VALUES:
+        want_book = _seeded()
+        a, k = list(args), dict(kwargs)
+        if isinstance(where, int):
+            a[where] = v
+        else:
+            k[where] = v
+        want = _outcome(lambda: getattr(want_book, method)(*a, **k))
+        want_state = _state(want_book)       # events() drains: read once
+        for obj in _carriers(v):
+            got_book = _seeded()
+            a2, k2 = list(args), dict(kwargs)
+            if isinstance(where, int):
+                a2[where] = obj
+            else:
+                k2[where] = obj
+            got = _outcome(lambda: getattr(got_book, method)(*a2, **k2))
+            assert got == want, (method, where, v, type(obj).__name__)
+            assert _state(got_book) == want_state, (method, where, v, type(obj).__name__)
+
+
+@pytest.mark.parametrize("bad", [1.0, 100.5, "100", b"1", None, [1], 1j])
+@pytest.mark.parametrize("where", [0, 1, 2, 3])
+def test_non_integers_raise_type_error_and_change_nothing(where, bad):
+    book = _seeded()
+    before = _state(book)
+    args = [10, Side.BUY, 100, 4]
+    args[where] = bad
+    with pytest.raises(TypeError):
+        book.submit(*args)
+    assert _state(book) == before
+
+
+def test_enum_members_give_their_values():
+    a, b = OrderBook(), OrderBook()
+    a.submit(1, Side.SELL, Px.A, 5, TIF.GTC)
+    a.submit(2, Side.BUY, Px.A, 2, TIF.IOC)
+    a.submit(3, Side.SELL, Px.B, 1)
+    b.submit(1, 1, 101, 5, 0)
+    b.submit(2, 0, 101, 2, 1)
+    b.submit(3, 1, 2**40 + 3, 1)
+    assert _state(a) == _state(b)
+    assert a.best_ask() == (101, 3)
+
+
+def test_engine_takes_the_same_carriers():
+    for obj in _carriers(3):
+        eng = mc.Engine()
+        eng.add_symbol(obj)
+        eng.submit(obj, 1, Side.SELL, 100, 5)
+        assert eng.submit(np.uint32(3), MyInt(2), False, 100, np.int8(2), TIF.IOC) == 2
+        assert eng.cancel(MyInt(1), symbol=obj) == 3
+        assert eng.best_ask(3) is None
