@@ -168,3 +168,52 @@ def test_process_without_out_same_events_as_one_command_at_a_time(n, makers, mar
     assert [int(k) for k in a.events()["kind"]] == [mc.EventKind.ACCEPTED,
                                                      mc.EventKind.CANCELLED]
     assert a.state_hash() == b.state_hash()
+
+
+def _deep_book(book_cls, n, stp=mc.STP.CANCEL_RESTING):
+    # n one-lot asks over n // 2 levels and as many bids, owners 1..3
+    book = book_cls(stp=stp)
+    cmds = np.zeros(2 * n, dtype=mc.COMMAND_DTYPE)
+    i = np.arange(n)
+    for side, px in ((1, 1001 + i // 2), (0, 999 - i // 2)):
+        rows = cmds[side * n:(side + 1) * n]
+        rows["kind"], rows["side"], rows["price"], rows["qty"] = S, side, px, 1
+        rows["order_id"] = 1 + side * n + i
+        rows["owner"] = 1 + i % 3
+    book.process(cmds)
+    return book
+
+
+@pytest.mark.parametrize("stp, owner, qty", [
+    (mc.STP.CANCEL_RESTING, 0, 5),      # at most qty fills per order: room for qty + a few
+    (mc.STP.CANCEL_TAKER, 2, 5),        # a self-trade stops the order: still bounded by qty
+    (mc.STP.CANCEL_BOTH, 1, 5),
+    (mc.STP.CANCEL_RESTING, 2, 5),      # may cancel every maker it meets: room for them all
+    (mc.STP.CANCEL_RESTING, 0, 3000),   # one order fills 3,000 makers
+])
+def test_process_out_deep_book_room_per_order(book_cls, stp, owner, qty):
+    # A book far deeper than the buffer: each order needs room only for the events it can
+    # write (written in place; a speed matter the benchmark measures), and when an order cannot
+    # be sure of its room the rest of the batch spills over. Either way every event comes back
+    # in order, the same as one command at a time.
+    n = 20_000
+    rng = np.random.default_rng(qty + owner + int(stp))
+    cmds = np.zeros(3000, dtype=mc.COMMAND_DTYPE)
+    cmds["kind"] = np.where(rng.random(3000) < 0.5, S, M)
+    cmds["side"] = rng.integers(0, 2, 3000)
+    cmds["price"] = np.where(cmds["kind"] == S, np.where(cmds["side"] == 0, 990, 1010), 0)
+    cmds["qty"] = qty if qty < 100 else np.where(np.arange(3000) == 5, qty, 1)
+    cmds["order_id"] = 10 * n + np.arange(3000)
+    cmds["owner"] = owner
+    cmds["ts_ns"] = np.arange(3000)
+    ref = _deep_book(book_cls, n, stp)
+    expected = np.concatenate([ref.process(cmds[i:i + 1]) for i in range(len(cmds))])
+    book = _deep_book(book_cls, n, stp)
+    buf = np.zeros(12_000, dtype=mc.EVENT_DTYPE)
+    got = book.process(cmds, out=buf)
+    assert event_dicts(got) == event_dicts(expected)
+    assert np.shares_memory(got, buf) == (len(expected) <= len(buf))
+    assert len(book.events()) == 0
+    assert len(book) == len(ref)
+    for mine, theirs in zip(book.depth(100), ref.depth(100)):
+        assert np.array_equal(mine, theirs)

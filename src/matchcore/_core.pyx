@@ -131,7 +131,7 @@ cdef int mc_reserve_events(mc_book* b, int64_t extra) noexcept nogil:
     return 0
 
 
-cdef int _ensure_slow(mc_book* b) noexcept nogil:
+cdef int _ensure_slow(mc_book* b, int64_t ev) noexcept nogil:
     # Grow whatever _ensure found short; out of line so that the common case stays a few
     # compares in the caller.
     if b.free_order < 0 and _grow_orders(b) < 0:
@@ -147,22 +147,34 @@ cdef int _ensure_slow(mc_book* b) noexcept nogil:
             return -1
     if (b.index.n + 1) * 2 > <int64_t>(b.index.mask + 1) and _map_grow(&b.index) < 0:
         return -1
-    if b.emit and b.n_ev + b.n_orders + 4 > b.ev_cap and mc_reserve_events(b, b.n_orders + 4) < 0:
+    if b.emit and b.n_ev + ev > b.ev_cap and mc_reserve_events(b, ev) < 0:
         return -1
     return 0
 
 
-cdef inline int _ensure(mc_book* b) noexcept nogil:
+cdef inline int _ensure(mc_book* b, int64_t ev) noexcept nogil:
     # Everything a single operation can consume: one order slot, one level, one ladder slot per
-    # side, one index entry, and one event per resting order plus a few (an order can at most
-    # fill or cancel every resting order). After this, nothing in the operation can fail.
-    # The check is inlined into every entry point (it runs once per message); growth is not.
-    # A free order slot and a free level slot imply room in the id index, the ladders and the
-    # price maps (the capacity invariants above _grow_orders).
+    # side, one index entry, and `ev` events (_ev_bound). After this, nothing in the operation
+    # can fail. The check is inlined into every entry point (it runs once per message); growth
+    # is not. A free order slot and a free level slot imply room in the id index, the ladders
+    # and the price maps (the capacity invariants above _grow_orders).
     if (b.free_order >= 0 and b.free_level >= 0
-            and (not b.emit or b.n_ev + b.n_orders + 4 <= b.ev_cap)):
+            and (not b.emit or b.n_ev + ev <= b.ev_cap)):
         return 0
-    return _ensure_slow(b)
+    return _ensure_slow(b, ev)
+
+
+cdef inline int64_t _ev_bound(const mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
+    # The most events an order of `qty` lots from `owner` can write: one fill per maker it
+    # trades with, plus its own few (accepted or modified; expired, rejected or a self-trade
+    # stop, with the maker that stop cancels). Every fill takes at least one lot, so that is at
+    # most qty makers; only cancel-resting self-trade prevention removes makers without taking
+    # lots, and then every resting order may go. Bounding by qty is what lets a book of a million
+    # orders write a batch's events straight into a caller's array of a few thousand.
+    cdef int64_t n = b.n_orders
+    if 0 < qty < n and (owner == 0 or b.stp != MC_STP_CANCEL_RESTING):
+        n = qty
+    return n + 4
 
 
 cdef mc_book* mc_book_new(int stp, int64_t capacity) noexcept nogil:
@@ -683,7 +695,7 @@ cdef inline int64_t _submit(mc_book* b, uint64_t oid, int side, int64_t price, i
                             uint64_t owner, int post_only) noexcept nogil:
     cdef int reason = MC_R_NONE
     cdef uint64_t pos = NO_POS, h = 0
-    if _ensure(b) < 0:
+    if _ensure(b, _ev_bound(b, qty, owner)) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
         reason = MC_R_INVALID_QTY
@@ -716,7 +728,7 @@ cdef inline int64_t _submit(mc_book* b, uint64_t oid, int side, int64_t price, i
 cdef int64_t mc_market(mc_book* b, uint64_t oid, int side, int64_t qty, uint64_t owner) noexcept nogil:
     """Market order: trades at any price, never rests. Returns qty executed, or -reason."""
     cdef int reason = MC_R_NONE
-    if _ensure(b) < 0:
+    if _ensure(b, _ev_bound(b, qty, owner)) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
         reason = MC_R_INVALID_QTY
@@ -774,17 +786,17 @@ cdef int64_t mc_modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noe
 
 cdef inline int64_t _modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noexcept nogil:
     cdef int reason = MC_R_NONE
-    cdef int32_t idx = -1
-    if _ensure(b) < 0:
+    # the order's owner decides how many events its re-entry can write (_ev_bound); the
+    # lookup changes nothing, and growth keeps slot numbers
+    cdef int32_t idx = _map_find(&b.index, oid)
+    if _ensure(b, _ev_bound(b, qty, b.orders[idx].owner if idx >= 0 else 0)) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
         reason = MC_R_INVALID_QTY
     elif price < 0:
         reason = MC_R_INVALID_PRICE
-    else:
-        idx = _map_find(&b.index, oid)
-        if idx < 0:
-            reason = MC_R_ORDER_NOT_FOUND
+    elif idx < 0:
+        reason = MC_R_ORDER_NOT_FOUND
     if reason != MC_R_NONE:
         _emit(b, MC_EV_REJECTED, oid, 0, 0, price, qty, 0, 0, reason)
         return -reason
@@ -827,7 +839,7 @@ cdef inline int64_t _apply(mc_book* b, const mc_command* c) noexcept nogil:
         return mc_cancel(b, c.order_id)
     elif c.kind == MC_CMD_MODIFY:
         return mc_modify(b, c.order_id, c.qty, c.price)
-    if _ensure(b) < 0:
+    if _ensure(b, 1) < 0:
         return -MC_ERR_NOMEM
     _emit(b, MC_EV_REJECTED, c.order_id, 0, c.side, c.price, c.qty, c.owner, 0, MC_R_INVALID_COMMAND)
     return -MC_R_INVALID_COMMAND
@@ -851,7 +863,7 @@ cdef int64_t mc_rest(mc_book* b, uint64_t oid, int side, int64_t price, int64_t 
     """Place an order at the back of its level without matching (the exchange already did)."""
     cdef int reason = MC_R_NONE
     cdef uint64_t pos = 0, h = 0
-    if _ensure(b) < 0:
+    if _ensure(b, 1) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
         reason = MC_R_INVALID_QTY
@@ -877,7 +889,7 @@ cdef int64_t mc_rest(mc_book* b, uint64_t oid, int side, int64_t price, int64_t 
 cdef int64_t mc_reduce(mc_book* b, uint64_t oid, int64_t qty, int is_execution) noexcept nogil:
     """Take up to `qty` off a resting order (an execution or a partial cancel reported by the
     exchange); the order leaves at zero. Returns the qty taken (clamped to the open qty)."""
-    if _ensure(b) < 0:
+    if _ensure(b, 1) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
         _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, qty, 0, 0, MC_R_INVALID_QTY)
@@ -1276,7 +1288,7 @@ cdef int _snapshot_build(const uint8_t* data, int64_t n, mc_book** result) noexc
                         or _map_find(&b.index, oid) >= 0):
                     rc = -MC_SNAP_E_CORRUPT
                     break
-                if _ensure(b) < 0:
+                if _ensure(b, 0) < 0:
                     rc = -MC_SNAP_E_NOMEM
                     break
                 idx = _order_new(b, oid, s, _get64(p + 16), p[32])
@@ -1811,11 +1823,12 @@ cdef class OrderBook:
         cdef mc_event* dp
         cdef bint fresh = dst is None
         # Lend the result array (or out=) to the book as its event buffer, so that the events
-        # are written where the caller reads them. Not for a small batch, nor on a book deeper
-        # than the batch (the book writes into a buffer only while it has room for one event
-        # per resting order): their events go to the book's own buffer and are copied into an
-        # array of their exact size.
-        cdef bint lend = not fresh or (n >= 2048 and b.n_orders + 4 <= 2 * n + 64)
+        # are written where the caller reads them. Not for a small batch: its events go to the
+        # book's own buffer and are copied into an array of their exact size. An order needs
+        # room for its worst case (_ev_bound: one event per lot, at most one per resting order)
+        # before it starts; one that finds too little sends the rest of the batch to the book's
+        # own buffer, and the two parts are joined at the end.
+        cdef bint lend = not fresh or n >= 2048
         if fresh and lend:
             # made first and shrunk to its events at the end
             dst = np.empty(2 * n + 64, dtype=EVENT_DTYPE)
