@@ -330,3 +330,37 @@ def test_engine_symbols_names_and_errors():
     assert eng.queue_position(1) == 0
     bids = np.zeros((2, 2), np.int64)
     assert eng.depth_into(5, bids, np.zeros((2, 2), np.int64)) == (1, 0)
+
+
+@pytest.mark.parametrize("stp, owner", [(mc.STP.CANCEL_RESTING, 0), (mc.STP.CANCEL_RESTING, 2),
+                                        (mc.STP.CANCEL_TAKER, 2), (mc.STP.NONE, 1)])
+def test_engine_deep_book_sweeps_and_self_trades_equal_own_book(stp, owner):
+    # The engine makes room for an order's worst case before it lends its event buffer to the
+    # book: bounded by the order's lots, or by the whole book under cancel-resting STP with an
+    # owner. A sweep through thousands of one-lot makers of alternating owners exercises both.
+    n = 5000
+    setup = np.zeros(n, dtype=mc.COMMAND_DTYPE)
+    setup["kind"], setup["side"], setup["qty"] = mc.CommandKind.SUBMIT, 1, 1
+    setup["price"] = 101 + np.arange(n) // 4
+    setup["order_id"] = 1 + np.arange(n)
+    setup["owner"] = 1 + np.arange(n) % 3
+    flow = np.zeros(6, dtype=mc.COMMAND_DTYPE)
+    flow["kind"] = [mc.CommandKind.MARKET, mc.CommandKind.SUBMIT, mc.CommandKind.MARKET, mc.CommandKind.SUBMIT, mc.CommandKind.MODIFY, mc.CommandKind.CANCEL]
+    flow["side"] = [0, 0, 0, 1, 0, 0]
+    flow["price"] = [0, 200, 0, 99, 2000, 0]
+    flow["qty"] = [1500, 900, 7, 3, 800, 0]
+    flow["order_id"] = [n + 1, n + 2, n + 3, n + 4, n + 4, n + 4]
+    flow["owner"] = owner
+    batch, calls = Engine(stp=stp), Engine(stp=stp)
+    for eng in (batch, calls):
+        eng.add_symbol(0)
+        eng.process(setup)
+    book = mc.OrderBook(stp=stp)
+    book.process(setup)
+    for i in range(len(flow)):
+        want = book.process(flow[i:i + 1])
+        assert_events_equal(batch.process(flow[i:i + 1]), want, labels=("engine", "own book"))
+        assert_events_equal(run_engine_calls(calls, flow[i:i + 1]), want,
+                            labels=("engine per call", "own book"))
+    assert batch.book(0).state_hash() == calls.book(0).state_hash() == book.state_hash()
+    batch.check_invariants()

@@ -154,7 +154,7 @@ cdef int _ensure_slow(mc_book* b, int64_t ev) noexcept nogil:
 
 cdef inline int _ensure(mc_book* b, int64_t ev) noexcept nogil:
     # Everything a single operation can consume: one order slot, one level, one ladder slot per
-    # side, one index entry, and `ev` events (_ev_bound). After this, nothing in the operation
+    # side, one index entry, and `ev` events (mc_ev_bound). After this, nothing in the operation
     # can fail. The check is inlined into every entry point (it runs once per message); growth
     # is not. A free order slot and a free level slot imply room in the id index, the ladders
     # and the price maps (the capacity invariants above _grow_orders).
@@ -162,19 +162,6 @@ cdef inline int _ensure(mc_book* b, int64_t ev) noexcept nogil:
             and (not b.emit or b.n_ev + ev <= b.ev_cap)):
         return 0
     return _ensure_slow(b, ev)
-
-
-cdef inline int64_t _ev_bound(const mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
-    # The most events an order of `qty` lots from `owner` can write: one fill per maker it
-    # trades with, plus its own few (accepted or modified; expired, rejected or a self-trade
-    # stop, with the maker that stop cancels). Every fill takes at least one lot, so that is at
-    # most qty makers; only cancel-resting self-trade prevention removes makers without taking
-    # lots, and then every resting order may go. Bounding by qty is what lets a book of a million
-    # orders write a batch's events straight into a caller's array of a few thousand.
-    cdef int64_t n = b.n_orders
-    if 0 < qty < n and (owner == 0 or b.stp != MC_STP_CANCEL_RESTING):
-        n = qty
-    return n + 4
 
 
 cdef mc_book* mc_book_new(int stp, int64_t capacity) noexcept nogil:
@@ -695,7 +682,7 @@ cdef inline int64_t _submit(mc_book* b, uint64_t oid, int side, int64_t price, i
                             uint64_t owner, int post_only) noexcept nogil:
     cdef int reason = MC_R_NONE
     cdef uint64_t pos = NO_POS, h = 0
-    if _ensure(b, _ev_bound(b, qty, owner)) < 0:
+    if _ensure(b, mc_ev_bound(b, qty, owner)) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
         reason = MC_R_INVALID_QTY
@@ -728,7 +715,7 @@ cdef inline int64_t _submit(mc_book* b, uint64_t oid, int side, int64_t price, i
 cdef int64_t mc_market(mc_book* b, uint64_t oid, int side, int64_t qty, uint64_t owner) noexcept nogil:
     """Market order: trades at any price, never rests. Returns qty executed, or -reason."""
     cdef int reason = MC_R_NONE
-    if _ensure(b, _ev_bound(b, qty, owner)) < 0:
+    if _ensure(b, mc_ev_bound(b, qty, owner)) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
         reason = MC_R_INVALID_QTY
@@ -786,10 +773,10 @@ cdef int64_t mc_modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noe
 
 cdef inline int64_t _modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noexcept nogil:
     cdef int reason = MC_R_NONE
-    # the order's owner decides how many events its re-entry can write (_ev_bound); the
+    # the order's owner decides how many events its re-entry can write (mc_ev_bound); the
     # lookup changes nothing, and growth keeps slot numbers
     cdef int32_t idx = _map_find(&b.index, oid)
-    if _ensure(b, _ev_bound(b, qty, b.orders[idx].owner if idx >= 0 else 0)) < 0:
+    if _ensure(b, mc_ev_bound(b, qty, b.orders[idx].owner if idx >= 0 else 0)) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
         reason = MC_R_INVALID_QTY
@@ -1825,7 +1812,7 @@ cdef class OrderBook:
         # Lend the result array (or out=) to the book as its event buffer, so that the events
         # are written where the caller reads them. Not for a small batch: its events go to the
         # book's own buffer and are copied into an array of their exact size. An order needs
-        # room for its worst case (_ev_bound: one event per lot, at most one per resting order)
+        # room for its worst case (mc_ev_bound: one event per lot, at most one per resting order)
         # before it starts; one that finds too little sends the rest of the batch to the book's
         # own buffer, and the two parts are joined at the end.
         cdef bint lend = not fresh or n >= 2048
