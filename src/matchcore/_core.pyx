@@ -148,8 +148,16 @@ cdef int _ensure_slow(mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
     if (b.index.n + 1) * 2 > <int64_t>(b.index.mask + 1) and _map_grow(&b.index) < 0:
         return -1
     cdef int64_t ev = mc_ev_bound(b, qty, owner)
-    if b.emit and b.n_ev + ev > b.ev_cap and mc_reserve_events(b, ev) < 0:
-        return -1
+    if b.emit:
+        # The book's own buffer grows to room for one event per resting order, so that the
+        # inlined test in _ensure passes again for the calls that follow (grown only to this
+        # order's bound, every later call came here). A caller's array lent by process() is
+        # only asked for this order's room: it cannot grow, and when it runs short the rest
+        # of the batch goes to the book's own buffer.
+        if not b.ev_borrowed and ev < b.n_orders + 4:
+            ev = b.n_orders + 4
+        if b.n_ev + ev > b.ev_cap and mc_reserve_events(b, ev) < 0:
+            return -1
     return 0
 
 
@@ -164,12 +172,19 @@ cdef inline int _ensure(mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
     # process()) is then held against the order's own bound. _modify spells this out with its
     # second test out of line: inline there, it made _modify too big for the compiler to
     # inline the queue link into it (+28 instructions per command on the standard mix).
-    if _room_ok(b):
+    if _likely(_room_ok(b)):
         return 0
     if (b.free_order >= 0 and b.free_level >= 0
             and b.n_ev + mc_ev_bound(b, qty, owner) <= b.ev_cap):
         return 0
     return _ensure_slow(b, qty, owner)
+
+
+cdef extern from *:
+    """
+    #define mc_likely(x) __builtin_expect(!!(x), 1)
+    """
+    bint _likely "mc_likely"(bint c) noexcept nogil
 
 
 cdef inline bint _room_ok(const mc_book* b) noexcept nogil:
@@ -1476,12 +1491,16 @@ STRUCT_SIZES = {"event": sizeof(mc_event), "command": sizeof(mc_command),
 cdef int64_t _i64_any(object x) except? -1:
     if PyLong_CheckExact(x):
         return <int64_t>x
+    if _int_sub_small(x):           # an IntEnum member or a bool: no PyNumber_Index round trip
+        return _int_value(x)
     return <int64_t>PyNumber_Index(x)
 
 
 cdef uint64_t _u64_any(object x) except? 0xFFFFFFFFFFFFFFFF:
     if PyLong_CheckExact(x):
         return <uint64_t>x
+    if _int_sub_small(x) and _int_value(x) >= 0:
+        return <uint64_t>_int_value(x)
     return <uint64_t>PyNumber_Index(x)
 
 

@@ -2,12 +2,12 @@
  *
  * Every per-call method converts its integer arguments; Cython's general conversion is an
  * out-of-line call of about 20 instructions per argument, and a submit converts seven of them.
- * An int of at most two 30-bit digits (|v| < 2**60: every price, quantity, order id and
- * timestamp a simulator uses in practice) is read here in a few inlined instructions. That
- * includes int subclasses: IntEnum members (Side.BUY, TIF.IOC) and bools have the int layout, and
- * PyNumber_Index gives such an object's own value, so the result is the general path's. Anything
- * else (a larger int, a numpy integer, a float) takes the caller's general path, which keeps its
- * checks and its errors. */
+ * An exact int of at most two 30-bit digits (|v| < 2**60: every price, quantity, order id and
+ * timestamp a simulator uses in practice) is read here in a few inlined instructions; anything
+ * else takes the caller's general path, which keeps its checks and its errors. The general path
+ * reads an int subclass of that size (an IntEnum member such as Side.BUY, a bool) the same way
+ * (mc_pyint_sub_small): it has the int layout, and PyNumber_Index would give its own value. Kept
+ * out of the inlined test, which then costs exact ints nothing. */
 #ifndef MC_PYINT_H
 #define MC_PYINT_H
 
@@ -17,7 +17,10 @@
 #if PY_VERSION_HEX >= 0x030C0000
 /* 3.12 changed the int layout; the compact-value API is the supported way in. */
 static inline int mc_pyint_small(PyObject* x) {
-    return (PyLong_CheckExact(x) || PyLong_Check(x)) && PyUnstable_Long_IsCompact((PyLongObject*)x);
+    return PyLong_CheckExact(x) && PyUnstable_Long_IsCompact((PyLongObject*)x);
+}
+static inline int mc_pyint_sub_small(PyObject* x) {
+    return PyLong_Check(x) && PyUnstable_Long_IsCompact((PyLongObject*)x);
 }
 static inline int64_t mc_pyint_value(PyObject* x) {
     return (int64_t)PyUnstable_Long_CompactValue((PyLongObject*)x);
@@ -27,9 +30,11 @@ static inline int64_t mc_pyint_value(PyObject* x) {
 #error "mc_pyint.h expects 30-bit digits"
 #endif
 static inline int mc_pyint_small(PyObject* x) {
-    /* ob_size is the signed digit count: -2..2 fits int64 with room to spare; the exact type
-       is tested first, the subclass flag only for an enum member or a bool */
-    return (PyLong_CheckExact(x) || PyLong_Check(x)) && (size_t)(Py_SIZE(x) + 2) <= 4;
+    /* ob_size is the signed digit count: -2..2 fits int64 with room to spare */
+    return PyLong_CheckExact(x) && (size_t)(Py_SIZE(x) + 2) <= 4;
+}
+static inline int mc_pyint_sub_small(PyObject* x) {
+    return PyLong_Check(x) && (size_t)(Py_SIZE(x) + 2) <= 4;
 }
 static inline int64_t mc_pyint_value(PyObject* x) {
     const digit* d = ((PyLongObject*)x)->ob_digit;
