@@ -87,28 +87,25 @@ CASES = [
 ]
 
 
+def _call(method, args, kwargs, where, value):
+    """(outcome, state) of one call on a fresh seeded book, with ``value`` at ``where``."""
+    book = _seeded()
+    a, k = list(args), dict(kwargs)
+    if isinstance(where, int):
+        a[where] = value
+    else:
+        k[where] = value
+    return _outcome(lambda: getattr(book, method)(*a, **k)), _state(book)
+
+
 @pytest.mark.parametrize("method,args,kwargs,where", CASES,
                          ids=[f"{m}-{w}" for m, _, _, w in CASES])
 def test_any_integer_carrier_acts_as_its_int(method, args, kwargs, where):
     for v in VALUES:
-        want_book = _seeded()
-        a, k = list(args), dict(kwargs)
-        if isinstance(where, int):
-            a[where] = v
-        else:
-            k[where] = v
-        want = _outcome(lambda: getattr(want_book, method)(*a, **k))
-        want_state = _state(want_book)       # events() drains: read once
+        want = _call(method, args, kwargs, where, v)
         for obj in _carriers(v):
-            got_book = _seeded()
-            a2, k2 = list(args), dict(kwargs)
-            if isinstance(where, int):
-                a2[where] = obj
-            else:
-                k2[where] = obj
-            got = _outcome(lambda: getattr(got_book, method)(*a2, **k2))
-            assert got == want, (method, where, v, type(obj).__name__)
-            assert _state(got_book) == want_state, (method, where, v, type(obj).__name__)
+            assert _call(method, args, kwargs, where, obj) == want, (method, where, v,
+                                                                     type(obj).__name__)
 
 
 @pytest.mark.parametrize("bad", [1.0, 100.5, "100", b"1", None, [1], 1j])
