@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import matchcore as mc
 from conftest import event_dicts
@@ -217,3 +219,47 @@ def test_process_out_deep_book_room_per_order(book_cls, stp, owner, qty):
     assert len(book) == len(ref)
     for mine, theirs in zip(book.depth(100), ref.depth(100)):
         assert np.array_equal(mine, theirs)
+
+
+_rows = st.lists(st.tuples(st.sampled_from([S, M, C, mc.CommandKind.MODIFY]), st.integers(0, 1),
+                           st.integers(95, 106), st.sampled_from([1, 2, 3, 7, 40, 400]),
+                           st.integers(0, 3), st.integers(0, 2)),
+                 min_size=1, max_size=80)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stp=st.sampled_from(list(mc.STP)), depth=st.integers(0, 300), size=st.integers(0, 48),
+       rows=_rows)
+def test_process_out_small_buffer_on_a_deeper_book_property(stp, depth, size, rows):
+    # A buffer smaller than the book: each order is held to its own event bound (one per lot,
+    # the whole book under cancel-resting STP with an owner) and the batch spills over when an
+    # order cannot be sure of its room. Whatever the mix, every event comes back, in order, the
+    # same as one command at a time, and the buffer is never written past its end (an ASan
+    # build of the tests checks the last part).
+    def build():
+        book = mc.OrderBook(stp=stp)
+        for i in range(depth):
+            book.submit(1 + i, i % 2, 100 - 1 - i % 5 if i % 2 == 0 else 100 + 1 + i % 5, 1 + i % 3,
+                        owner=i % 3)
+        book.events()
+        return book
+    cmds = np.zeros(len(rows), dtype=mc.COMMAND_DTYPE)
+    for i, (kind, side, px, qty, owner, back) in enumerate(rows):
+        c = cmds[i]
+        c["kind"], c["side"], c["qty"], c["owner"], c["ts_ns"] = kind, side, qty, owner, i
+        c["price"] = 0 if kind == M else px
+        # cancels and modifies hit resting ids (from the setup or this batch) or unknown ones
+        c["order_id"] = (1000 + i if kind in (S, M) else
+                         max(1, 1000 + i - 1 - back) if i > back else 1 + (i * 7 + back) % (depth + 2))
+    ref = build()
+    expected = [ref.process(cmds[i:i + 1]) for i in range(len(cmds))]
+    expected = np.concatenate(expected) if expected else np.zeros(0, mc.EVENT_DTYPE)
+    book = build()
+    buf = np.zeros(size, dtype=mc.EVENT_DTYPE)
+    got = book.process(cmds, out=buf)
+    event("fits" if len(expected) <= size else "spills over")
+    event("buffer below one event per resting order" if size < depth + 4 else "buffer >= book")
+    assert event_dicts(got) == event_dicts(expected)
+    assert np.shares_memory(got, buf) == (0 < len(expected) <= size)
+    assert book.state_hash() == ref.state_hash()
+    book.check_invariants()
