@@ -1595,6 +1595,11 @@ cdef object _events_array(const mc_event* src, int64_t n):
 cdef tuple _SMALL_INTS = tuple(range(1024))
 
 
+# The defaults of tif, owner and ts_ns (and an explicit 0) are the interpreter's cached 0: a
+# pointer compare reads them.
+cdef object _ZERO = 0
+
+
 cdef inline object _lots(int64_t r):
     if <uint64_t>r < 1024:
         return <object>PyTuple_GET_ITEM(_SMALL_INTS, r)
@@ -1673,9 +1678,9 @@ cdef class OrderBook:
         cdef int c_side = _cint_of(side, _cint_any)
         cdef int64_t c_price = _i64_of(price, _i64_any)
         cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef int c_tif = _cint_of(tif, _cint_any)
-        cdef uint64_t c_owner = _u64_of(owner, _u64_any)
-        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
+        cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_any)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1697,8 +1702,8 @@ cdef class OrderBook:
         cdef uint64_t oid = _u64_of(order_id, _u64_any)
         cdef int c_side = _cint_of(side, _cint_any)
         cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef uint64_t c_owner = _u64_of(owner, _u64_any)
-        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1717,7 +1722,7 @@ cdef class OrderBook:
         """
         cdef mc_book* b = self._b
         cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1744,7 +1749,7 @@ cdef class OrderBook:
         cdef uint64_t oid = _u64_of(order_id, _u64_any)
         cdef int64_t c_qty = _i64_of(qty, _i64_any)
         cdef int64_t p = 0 if price is None else _i64_of(price, _i64_any)
-        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts

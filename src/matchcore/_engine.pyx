@@ -586,6 +586,11 @@ cdef object _events_array(const mc_event* src, int64_t n):
 _LIMIT_NAMES = ("tick", "min_price", "max_price", "ref_price", "band", "max_qty", "max_notional")
 
 
+# The defaults of tif, owner and ts_ns (and an explicit 0) are the interpreter's cached 0: a
+# pointer compare reads them (as in _core).
+cdef object _ZERO = 0
+
+
 cdef class Engine:
     """Several order books, one per integer symbol id, behind one order-id space.
 
@@ -822,9 +827,9 @@ cdef class Engine:
         cdef int c_side = _cint_of(side, _cint_any)
         cdef int64_t c_price = _i64_of(price, _i64_any)
         cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef int c_tif = _cint_of(tif, _cint_any)
-        cdef uint64_t c_owner = _u64_of(owner, _u64_any)
-        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
+        cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_any)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
         cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
@@ -847,8 +852,8 @@ cdef class Engine:
         cdef uint64_t oid = _u64_of(order_id, _u64_any)
         cdef int c_side = _cint_of(side, _cint_any)
         cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef uint64_t c_owner = _u64_of(owner, _u64_any)
-        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
         cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
@@ -868,7 +873,7 @@ cdef class Engine:
         """Cancel a resting order in whichever symbol it rests; returns its open qty, 0 if it
         rests nowhere (``symbol`` is then echoed in the REJECTED event). O(1)."""
         cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
         cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
@@ -892,7 +897,7 @@ cdef class Engine:
         cdef uint64_t oid = _u64_of(order_id, _u64_any)
         cdef int64_t c_qty = _i64_of(qty, _i64_any)
         cdef int64_t p = 0 if price is None else _i64_of(price, _i64_any)
-        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
         cdef uint32_t sym = self._order_symbol(symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
