@@ -335,9 +335,9 @@ def test_engine_symbols_names_and_errors():
 @pytest.mark.parametrize("stp, owner", [(mc.STP.CANCEL_RESTING, 0), (mc.STP.CANCEL_RESTING, 2),
                                         (mc.STP.CANCEL_TAKER, 2), (mc.STP.NONE, 1)])
 def test_engine_deep_book_sweeps_and_self_trades_equal_own_book(stp, owner):
-    # The engine makes room for an order's worst case before it lends its event buffer to the
-    # book: bounded by the order's lots, or by the whole book under cancel-resting STP with an
-    # owner. A sweep through thousands of one-lot makers of alternating owners exercises both.
+    # A book writes into the event buffer the engine lends it, and checks its room against the
+    # order's own bound (the order's lots, or the whole book under cancel-resting STP with an
+    # owner). A sweep through thousands of one-lot makers of alternating owners exercises both.
     n = 5000
     setup = np.zeros(n, dtype=mc.COMMAND_DTYPE)
     setup["kind"], setup["side"], setup["qty"] = mc.CommandKind.SUBMIT, 1, 1

@@ -172,23 +172,6 @@ cdef void mc_book_free(mc_book* b) noexcept nogil
 cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil
 cdef int mc_book_clear(mc_book* b) noexcept nogil
 
-# ---- room for events ----
-cdef inline int64_t mc_ev_bound(const mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
-    # The most events an order of `qty` lots from `owner` can write: one fill per maker it
-    # trades with, plus its own few (accepted or modified; expired, rejected or a self-trade
-    # stop, with the maker that stop cancels). Every fill takes at least one lot, so that is at
-    # most qty makers; only cancel-resting self-trade prevention removes makers without taking
-    # lots, and then every resting order may go. Bounding by qty is what lets a book of a million
-    # orders write a batch's events straight into a caller's array of a few thousand.
-    # An order of qty <= 0 is rejected: one event.
-    cdef int64_t n = b.n_orders
-    if qty <= 0:
-        return 4
-    if qty < n and (owner == 0 or b.stp != MC_STP_CANCEL_RESTING):
-        n = qty
-    return n + 4
-
-
 # ---- order entry (return executed qty >= 0, or -reason / -MC_ERR_NOMEM) ----
 cdef int64_t mc_submit(mc_book* b, uint64_t oid, int side, int64_t price, int64_t qty, int tif,
                        uint64_t owner, int post_only) noexcept nogil

@@ -22,7 +22,7 @@ from matchcore._core cimport (
     MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH,
-    _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any, mc_ev_bound,
+    _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any,
 )
 from matchcore._map cimport mc_map, _map_init, _map_find, _map_upsert
 from matchcore._core cimport mc_level, mc_order
@@ -262,7 +262,7 @@ cdef int64_t mc_engine_submit(mc_engine* e, uint32_t symbol, uint64_t oid, int s
         _reject(e, symbol, oid, side & 0xFF, price, qty, owner, MC_R_UNKNOWN_SYMBOL)
         return -MC_R_UNKNOWN_SYMBOL
     b = e.books[k]
-    if _reserve(e, mc_ev_bound(b, qty, owner)) < 0:
+    if _reserve(e, b.n_orders + 4) < 0:
         return -MC_ERR_NOMEM
     if (qty > 0 and price > 0 and (side == MC_BUY or side == MC_SELL)
             and (tif == MC_GTC or tif == MC_IOC or tif == MC_FOK)):
@@ -297,7 +297,7 @@ cdef int64_t mc_engine_market(mc_engine* e, uint32_t symbol, uint64_t oid, int s
         _reject(e, symbol, oid, side & 0xFF, 0, qty, owner, MC_R_UNKNOWN_SYMBOL)
         return -MC_R_UNKNOWN_SYMBOL
     b = e.books[k]
-    if _reserve(e, mc_ev_bound(b, qty, owner)) < 0:
+    if _reserve(e, b.n_orders + 4) < 0:
         return -MC_ERR_NOMEM
     if qty > 0 and (side == MC_BUY or side == MC_SELL):
         if e.cfg[k].max_qty > 0 and qty > e.cfg[k].max_qty:
@@ -356,7 +356,7 @@ cdef int64_t mc_engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, int64
         _reject(e, symbol, oid, 0, price, qty, 0, reason)
         return -reason
     b = e.books[k]
-    if _reserve(e, mc_ev_bound(b, qty, b.orders[_order_slot(b, oid)].owner)) < 0:
+    if _reserve(e, b.n_orders + 4) < 0:
         return -MC_ERR_NOMEM
     if qty > 0 and price >= 0:
         mc_get(b, oid, &side, &cur_price, &cur_qty)
