@@ -790,20 +790,22 @@ cdef inline int64_t _cancel(mc_book* b, uint64_t oid) noexcept nogil:
     if idx < 0:
         _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, 0, 0, 0, MC_R_ORDER_NOT_FOUND)
         return -MC_R_ORDER_NOT_FOUND
+    return _cancel_found(b, oid, idx, pos)
+
+
+cdef inline int64_t _cancel_at(mc_book* b, int32_t idx) noexcept nogil:
+    cdef uint64_t oid = b.orders[idx].oid
+    return _cancel_found(b, oid, idx, _map_probe(&b.index, oid))
+
+
+cdef inline int64_t _cancel_found(mc_book* b, uint64_t oid, int32_t idx, uint64_t pos) noexcept nogil:
+    # Cancel the resting order oid in slot idx, whose id-index entry is at pos.
     cdef mc_order* o = &b.orders[idx]
     cdef int64_t q = o.qty
     _emit(b, MC_EV_CANCELLED, oid, 0, o.side, o.price, q, o.owner, 0, MC_R_CANCEL_REQUESTED)
     _order_unlink(b, idx)
     _map_erase_at(&b.index, pos)      # unlinking touches only the price maps: pos still holds
     _order_free(b, idx)
-    return q
-
-
-cdef inline int64_t _cancel_at(mc_book* b, int32_t idx) noexcept nogil:
-    cdef mc_order* o = &b.orders[idx]
-    cdef int64_t q = o.qty
-    _emit(b, MC_EV_CANCELLED, o.oid, 0, o.side, o.price, q, o.owner, 0, MC_R_CANCEL_REQUESTED)
-    _order_remove(b, idx)
     return q
 
 
