@@ -16,11 +16,8 @@
 
 #if PY_VERSION_HEX >= 0x030C0000
 /* 3.12 changed the int layout; the compact-value API is the supported way in. */
-static inline int mc_pyint_small(PyObject* x) {
-    return PyLong_CheckExact(x) && PyUnstable_Long_IsCompact((PyLongObject*)x);
-}
-static inline int mc_pyint_sub_small(PyObject* x) {
-    return PyLong_Check(x) && PyUnstable_Long_IsCompact((PyLongObject*)x);
+static inline int mc_pyint_fits(PyObject* x) {
+    return PyUnstable_Long_IsCompact((PyLongObject*)x);
 }
 static inline int64_t mc_pyint_value(PyObject* x) {
     return (int64_t)PyUnstable_Long_CompactValue((PyLongObject*)x);
@@ -29,12 +26,9 @@ static inline int64_t mc_pyint_value(PyObject* x) {
 #if PYLONG_BITS_IN_DIGIT != 30
 #error "mc_pyint.h expects 30-bit digits"
 #endif
-static inline int mc_pyint_small(PyObject* x) {
+static inline int mc_pyint_fits(PyObject* x) {
     /* ob_size is the signed digit count: -2..2 fits int64 with room to spare */
-    return PyLong_CheckExact(x) && (size_t)(Py_SIZE(x) + 2) <= 4;
-}
-static inline int mc_pyint_sub_small(PyObject* x) {
-    return PyLong_Check(x) && (size_t)(Py_SIZE(x) + 2) <= 4;
+    return (size_t)(Py_SIZE(x) + 2) <= 4;
 }
 static inline int64_t mc_pyint_value(PyObject* x) {
     const digit* d = ((PyLongObject*)x)->ob_digit;
@@ -48,6 +42,14 @@ static inline int64_t mc_pyint_value(PyObject* x) {
     return s < 0 ? -v : v;
 }
 #endif
+
+/* An int of at most two digits (mc_pyint_fits is only asked of an int) */
+static inline int mc_pyint_small(PyObject* x) {
+    return PyLong_CheckExact(x) && mc_pyint_fits(x);
+}
+static inline int mc_pyint_sub_small(PyObject* x) {
+    return PyLong_Check(x) && mc_pyint_fits(x);
+}
 
 /* The conversions themselves, inlined into every method (a static inline function that calls
  * out on the general path is not inlined by the compiler once error handling is added to it, so
