@@ -390,7 +390,13 @@ cdef inline int32_t _level_get_or_add(mc_book* b, int side, int64_t price) noexc
         # a level kept empty in the ladder comes back into use (no branch: unpredictable)
         L.empties -= b.levels[lv].count == 0
         return lv
-    lv = b.free_level
+    return _level_add(b, L, side, price)
+
+
+cdef int32_t _level_add(mc_book* b, mc_ladder* L, int side, int64_t price) noexcept nogil:
+    # Out of line: a new level costs a ladder insert anyway, and inlined this made the queue
+    # link too big for gcc to inline into the order paths that call it.
+    cdef int32_t lv = b.free_level
     b.free_level = b.levels[lv].next_free
     cdef mc_level* l = &b.levels[lv]
     l.price = price
@@ -2189,7 +2195,7 @@ cdef class OrderBook:
         cdef int32_t i, idx, prev, lv
         cdef int64_t cnt, empties, seen = 0
         cdef mc_i128 total
-        cdef uint64_t last_seq = 0
+        cdef uint64_t last_seq = 0, dist, pslot
         cdef mc_level* l
         cdef mc_order* o
         cdef int64_t bp, bq, ap, aq
@@ -2275,6 +2281,14 @@ cdef class OrderBook:
                 if b.index.tab[i].home != _home(&b.index, b.index.tab[i].key):
                     raise AssertionError(f"id index entry {b.index.tab[i].key} records a wrong "
                                          f"home slot")
+                # Robin Hood order (_map_make_room), which deletions rely on to stop early:
+                # an entry away from its home follows an entry at most one slot nearer its own
+                dist = (<uint64_t>i - b.index.tab[i].home) & b.index.mask
+                pslot = (<uint64_t>i - 1) & b.index.mask
+                if dist > 0 and (b.index.tab[pslot].val < 0 or dist > (
+                        ((pslot - b.index.tab[pslot].home) & b.index.mask) + 1)):
+                    raise AssertionError(f"id index entry {b.index.tab[i].key} is out of "
+                                         f"Robin Hood order")
         if cnt != b.index.n:
             raise AssertionError(f"id index counter {b.index.n} != occupied entries {cnt}")
         cnt = 0

@@ -8,13 +8,41 @@ from libc.stdlib cimport free
 from libc.string cimport memcpy
 from posix.stdlib cimport posix_memalign
 
-# Open-addressing map uint64 -> int32 (linear probing, backward-shift deletion, value -1 = empty).
+# Open-addressing map uint64 -> int32 (linear probing in Robin Hood order, backward-shift
+# deletion, value -1 = empty).
 # `home` is the key's home slot, kept so that a deletion's backward shift does not hash every
 # entry it passes again (tables have at most 2**32 slots).
-cdef struct mc_map_entry:
-    uint64_t key
-    int32_t val
-    uint32_t home
+cdef extern from *:
+    """
+    #include <stdint.h>
+    typedef struct { uint64_t key; int32_t val; uint32_t home; } mc_map_entry_t;
+
+    /* Robin Hood order: along a run, entries sit in the order of their home slots (an entry is
+       never further from its home than the entry after it is from that one's, plus one). Then
+       a deletion stops at the first entry at its home, not at the end of the run, which on ids
+       hashed in blocks (_home) is nearly always the very next slot. A key of home h belongs in
+       front of the first entry in [h, e) whose home lies after h; the entries from there to
+       the empty slot e move up one, and the freed slot is returned. Kept out of line: it runs
+       only when a key's home is taken, and inlined it made its callers (the queue link among
+       them) too big for gcc to inline in turn. */
+    static __attribute__((noinline)) uint64_t
+    mc_map_make_room(mc_map_entry_t* t, uint64_t mask, uint64_t e, uint64_t h) {
+        uint64_t i = h, d = 0, j = e;
+        while (i != e && ((i - t[i].home) & mask) >= d) {
+            i = (i + 1) & mask;
+            d += 1;
+        }
+        while (j != i) {
+            t[j] = t[(j - 1) & mask];
+            j = (j - 1) & mask;
+        }
+        return i;
+    }
+    """
+    ctypedef struct mc_map_entry "mc_map_entry_t":
+        uint64_t key
+        int32_t val
+        uint32_t home
 
 cdef struct mc_map:
     mc_map_entry* tab
@@ -45,6 +73,8 @@ cdef extern from *:
     }
     """
     uint64_t GOLDEN "MC_GOLDEN"
+    uint64_t _map_make_room "mc_map_make_room"(mc_map_entry* t, uint64_t mask, uint64_t e,
+                                               uint64_t h) noexcept nogil
     void mc_hugepage_hint(void* p, size_t n) noexcept nogil
 
 # ----------------------------------------------------------------------------------------------
@@ -113,7 +143,11 @@ cdef inline uint64_t _map_probe(const mc_map* m, uint64_t key) noexcept nogil:
 
 
 cdef inline void _map_fill(mc_map* m, uint64_t i, uint64_t h, uint64_t key, int32_t val) noexcept nogil:
-    # Store a new key in the empty slot i that a probe from its home h ended on.
+    # Store a new key; i is the empty slot that a probe from its home h ended on.
+    if i != h:
+        # the key's home is taken: it goes in front of the first entry whose home lies after
+        # h (Robin Hood order, see mc_map_make_room)
+        i = _map_make_room(m.tab, m.mask, i, h)
     m.tab[i].key = key
     m.tab[i].val = val
     m.tab[i].home = <uint32_t>h
@@ -148,18 +182,16 @@ cdef inline void _map_set(mc_map* m, uint64_t key, int32_t val) noexcept nogil:
 
 cdef inline void _map_erase_at(mc_map* m, uint64_t i) noexcept nogil:
     # Remove the entry at slot i (found by _map_probe, table unchanged since).
-    # Backward-shift: pull later members of the probe run into the hole so lookups never need
-    # tombstones (the table stays as if the key had never been inserted).
-    cdef uint64_t j = i
+    # Backward shift: the entries after it that are away from their homes move down one, so
+    # lookups never need tombstones. In Robin Hood order (mc_map_make_room) the first entry that
+    # is at its home, or an empty slot, ends the shift.
     cdef uint64_t mask = m.mask
     cdef mc_map_entry* t = m.tab
-    while True:
+    cdef uint64_t j = (i + 1) & mask
+    while t[j].val >= 0 and t[j].home != <uint32_t>j:
+        t[i] = t[j]
+        i = j
         j = (j + 1) & mask
-        if t[j].val < 0:
-            break
-        if ((j - t[j].home) & mask) >= ((j - i) & mask):
-            t[i] = t[j]
-            i = j
     t[i].val = -1
     m.n -= 1
 
