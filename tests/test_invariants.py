@@ -134,7 +134,8 @@ class _Order_c(ctypes.Structure):
     _fields_ = [("oid", ctypes.c_uint64), ("price", ctypes.c_int64), ("qty", ctypes.c_int64),
                 ("owner", ctypes.c_uint64), ("seq", ctypes.c_uint64), ("prev", ctypes.c_int32),
                 ("next", ctypes.c_int32), ("level", ctypes.c_int32), ("side", ctypes.c_uint8),
-                ("post_only", ctypes.c_uint8), ("live", ctypes.c_uint8)]
+                ("post_only", ctypes.c_uint8), ("live", ctypes.c_uint8),
+                ("_pad", ctypes.c_uint8 * 9)]
 
 
 class _Level_c(ctypes.Structure):
@@ -143,7 +144,7 @@ class _Level_c(ctypes.Structure):
     _fields_ = [("price", ctypes.c_int64), ("_pad", ctypes.c_int64),
                 ("qty_lo", ctypes.c_uint64), ("qty_hi", ctypes.c_int64),
                 ("count", ctypes.c_int32), ("head", ctypes.c_int32), ("tail", ctypes.c_int32),
-                ("next_free", ctypes.c_int32)]
+                ("next_free", ctypes.c_int32), ("_pad2", ctypes.c_int64 * 2)]
 
     @property
     def qty(self):

@@ -107,6 +107,7 @@ cdef struct mc_order:
     uint8_t side
     uint8_t post_only
     uint8_t live
+    uint8_t _pad[9]      # 64 bytes: with the pool 64-byte aligned, an order is one cache line
 
 # Level totals are 128-bit: every order's qty fits int64, but a level's sum of several may not.
 cdef extern from *:
@@ -119,6 +120,7 @@ cdef struct mc_level:
     int32_t head
     int32_t tail
     int32_t next_free
+    int64_t _pad2[2]     # 64 bytes, one cache line each (the pool is 64-byte aligned)
 
 # A side's ladder: keys[i] = price for bids, -price for asks, so that on both sides the ladder is
 # sorted ascending with the best level at the end: inserts and removals near the touch move few
