@@ -188,7 +188,10 @@ cdef inline void _map_erase_at(mc_map* m, uint64_t i) noexcept nogil:
     cdef uint64_t mask = m.mask
     cdef mc_map_entry* t = m.tab
     cdef uint64_t j = (i + 1) & mask
-    while t[j].val >= 0 and t[j].home != <uint32_t>j:
+    # one branch for both tests (& does not short-circuit): whether the next slot is empty
+    # or holds an entry at its home is a coin toss on some tables, and either way ends the
+    # shift, so only the rare "displaced entry" outcome should be a taken branch
+    while (t[j].val >= 0) & (t[j].home != <uint32_t>j):
         t[i] = t[j]
         i = j
         j = (j + 1) & mask
