@@ -8,6 +8,7 @@ stop of a deletion relies on.
 """
 from __future__ import annotations
 
+import os
 import random
 
 from hypothesis import given, settings, strategies as st
@@ -16,6 +17,7 @@ from matchcore import OrderBook
 
 GOLDEN = 0x9E3779B97F4A7C15
 BUY, SELL = 0, 1
+SOAK = os.environ.get("MATCHCORE_SOAK") == "1"
 
 
 def _home(key: int, bits: int) -> int:
@@ -47,7 +49,7 @@ def _check(book: OrderBook, model: dict[int, tuple[int, int, int]]) -> None:
         assert book.get(oid) == want
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=1500 if SOAK else 60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(50, 400))
 def test_crowded_ids_keep_index_exact(seed, n_ops):
     # capacity 1024 gives an index of 2048 slots, and the ids crowd 8 of them: runs of up to
