@@ -9,8 +9,7 @@ allocation failure leaves the book unchanged and is reported as ``-MC_ERR_NOMEM`
 
 cimport cython
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t, INT64_MIN, INT64_MAX
-from libc.stdlib cimport malloc, calloc, realloc, free
-from posix.stdlib cimport posix_memalign
+from libc.stdlib cimport calloc, realloc, free
 from libc.string cimport memcpy, memmove, memset, memcmp
 
 import numpy as np
@@ -19,8 +18,8 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.tuple cimport PyTuple_GET_ITEM
 from matchcore._handles cimport mc_handle_new, mc_handle_release, mc_handle_set, MC_H_BOOK
 from matchcore._map cimport (
-    GOLDEN, mc_hugepage_hint, _home, _map_init, _map_find, _map_probe, _map_probe_from, _map_put,
-    _map_fill, _map_erase, _map_erase_at, _map_clear, _map_grow, _map_dup,
+    GOLDEN, _alloc_aligned, _home, _map_init, _map_find, _map_probe,
+    _map_probe_from, _map_put, _map_fill, _map_erase, _map_erase_at, _map_clear, _map_grow, _map_dup,
 )
 from enum import IntEnum
 
@@ -45,13 +44,12 @@ cdef inline int _map_fit(mc_map* m, int64_t n) noexcept nogil:
 
 
 cdef void* _realloc_aligned(void* old, size_t old_bytes, size_t nbytes) noexcept nogil:
-    # realloc that keeps the block 64-byte aligned (2 MiB for large blocks, for huge pages):
-    # the order pool's 64-byte slots then each sit in one cache line. Pools grow by doubling,
-    # so the copy is amortised as realloc's is.
-    cdef void* p = NULL
-    if posix_memalign(&p, (2 << 20) if nbytes >= (4 << 20) else 64, nbytes if nbytes > 0 else 1) != 0:
+    # realloc that keeps the block aligned as _alloc_aligned does: the pools' 64-byte slots
+    # then each sit in one cache line. Pools grow by doubling, so the copy is amortised as
+    # realloc's is.
+    cdef void* p = _alloc_aligned(nbytes)
+    if p == NULL:
         return NULL
-    mc_hugepage_hint(p, nbytes)
     if old != NULL:
         memcpy(p, old, old_bytes if old_bytes < nbytes else nbytes)
         free(old)
@@ -267,8 +265,8 @@ cdef void mc_book_free(mc_book* b) noexcept nogil:
 
 
 cdef void* _dup(const void* src, size_t nbytes) noexcept nogil:
-    # 64-byte aligned, as the pools it copies are (see _realloc_aligned)
-    cdef void* p = _realloc_aligned(NULL, 0, nbytes)   # hugepage hint before the copy touches
+    # aligned as the pools it copies are; the hugepage hint comes before the copy touches pages
+    cdef void* p = _alloc_aligned(nbytes)
     if p != NULL and nbytes > 0:
         memcpy(p, src, nbytes)
     return p
@@ -290,7 +288,7 @@ cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
         c.side[s].map.tab = _map_dup(&b.side[s].map)
         ok = ok and c.side[s].keys != NULL and c.side[s].lv != NULL and c.side[s].map.tab != NULL
     c.index.tab = _map_dup(&b.index)
-    c.ev = <mc_event*>_realloc_aligned(NULL, 0, b.ev_cap * sizeof(mc_event))
+    c.ev = <mc_event*>_alloc_aligned(b.ev_cap * sizeof(mc_event))
     c.n_ev = 0
     c.ev_borrowed = 0
     c.ev_home = NULL
@@ -2297,7 +2295,7 @@ cdef class OrderBook:
                 if b.index.tab[i].home != _home(&b.index, b.index.tab[i].key):
                     raise AssertionError(f"id index entry {b.index.tab[i].key} records a wrong "
                                          f"home slot")
-                # Robin Hood order (_map_make_room), which deletions rely on to stop early:
+                # Robin Hood order (mc_map_make_room), which deletions rely on to stop early:
                 # an entry away from its home follows an entry at most one slot nearer its own
                 dist = (<uint64_t>i - b.index.tab[i].home) & b.index.mask
                 pslot = (<uint64_t>i - 1) & b.index.mask

@@ -88,15 +88,18 @@ cdef inline uint64_t _home(const mc_map* m, uint64_t key) noexcept nogil:
     return ((((key >> 2) * GOLDEN) >> (m.shift + 2)) << 2) | (key & 3)
 
 
-cdef inline mc_map_entry* _map_alloc(uint64_t cap) noexcept nogil:
-    # 64-byte aligned (a block of 4 entries is one cache line); large tables 2 MiB aligned so
-    # that they can be backed by huge pages
+cdef inline void* _alloc_aligned(size_t nbytes) noexcept nogil:
+    # 64-byte aligned (a cache line: a block of 4 map entries, an order, a level, an event);
+    # 4 MiB and more 2 MiB aligned, so that it can be backed by huge pages. NULL if out of memory.
     cdef void* p = NULL
-    cdef size_t nbytes = cap * sizeof(mc_map_entry)
-    if posix_memalign(&p, (2 << 20) if nbytes >= (4 << 20) else 64, nbytes) != 0:
+    if posix_memalign(&p, (2 << 20) if nbytes >= (4 << 20) else 64, nbytes if nbytes > 0 else 1) != 0:
         return NULL
     mc_hugepage_hint(p, nbytes)
-    return <mc_map_entry*>p
+    return p
+
+
+cdef inline mc_map_entry* _map_alloc(uint64_t cap) noexcept nogil:
+    return <mc_map_entry*>_alloc_aligned(cap * sizeof(mc_map_entry))
 
 
 cdef inline int _map_init(mc_map* m, int64_t want) noexcept nogil:
