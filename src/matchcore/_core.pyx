@@ -20,6 +20,7 @@ from matchcore._handles cimport mc_handle_new, mc_handle_release, mc_handle_set,
 from matchcore._map cimport (
     GOLDEN, _alloc_aligned, _home, _map_init, _map_find, _map_probe,
     _map_probe_from, _map_put, _map_fill, _map_erase, _map_erase_at, _map_clear, _map_grow, _map_dup,
+    _prefetch,
 )
 from enum import IntEnum
 
@@ -904,16 +905,6 @@ cdef inline int64_t _apply(mc_book* b, const mc_command* c) noexcept nogil:
     return -MC_R_INVALID_COMMAND
 
 
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #  define mc_prefetch(p) __builtin_prefetch(p)
-    #else
-    #  define mc_prefetch(p) ((void)0)
-    #endif
-    """
-    void _prefetch "mc_prefetch"(const void* p) noexcept nogil
-
 # How many commands ahead mc_process asks for the id-index line of a command. Every command
 # probes the index with its id, and a new id's line (or a stale id's, on a deep book) is
 # seldom cached: with a book sized for many more orders than rest at once, each fresh block of
@@ -930,7 +921,6 @@ cdef int64_t mc_process(mc_book* b, const mc_command* cmds, int64_t n) noexcept 
     cdef const mc_command* last = cmds + (n - 1)
     cdef const mc_command* ahead = cmds + (PREFETCH_AHEAD if PREFETCH_AHEAD < n else n - 1)
     for i in range(n):
-        # a prefetch never faults, and one of a table a growth has since freed is harmless
         _prefetch(&b.index.tab[_home(&b.index, ahead.order_id)])
         ahead += ahead < last
         if _apply(b, &cmds[i]) == -MC_ERR_NOMEM:

@@ -77,6 +77,17 @@ cdef extern from *:
                                                uint64_t h) noexcept nogil
     void mc_hugepage_hint(void* p, size_t n) noexcept nogil
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #  define mc_prefetch(p) __builtin_prefetch(p)
+    #else
+    #  define mc_prefetch(p) ((void)0)
+    #endif
+    """
+    # a hint only: it never faults, even on memory a growth has since freed
+    void _prefetch "mc_prefetch"(const void* p) noexcept nogil
+
 # ----------------------------------------------------------------------------------------------
 # id index: open addressing, linear probing, Fibonacci hashing, backward-shift deletion
 # ----------------------------------------------------------------------------------------------

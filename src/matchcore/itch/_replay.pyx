@@ -32,22 +32,12 @@ from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_frame, itch_resync, itch_note_bad,
                                      itch_scan_report)
 
-from matchcore._map cimport _home, _map_find
+from matchcore._map cimport _home, _map_find, _prefetch
 from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_tob, sk_trade,
                                sk_snapshot, sk_records)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 
 cnp.import_array()
-
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #  define rp_prefetch(p) __builtin_prefetch(p)
-    #else
-    #  define rp_prefetch(p) ((void)0)
-    #endif
-    """
-    void __builtin_prefetch "rp_prefetch"(const void* p) noexcept nogil
 
 cdef enum:
     ST_MORE = 0        # buffer exhausted (possibly an incomplete message left)
@@ -346,14 +336,14 @@ cdef inline void lookahead(rp_state* S, const uint8_t* buf, int64_t pos, int64_t
         if b != NULL:
             idx = mc_find(b, mc_be64(buf + pos + 13))
             if idx >= 0:
-                __builtin_prefetch(&b.orders[idx])
+                _prefetch(&b.orders[idx])
     p2 = pos + 2 + (itch_length(t1) if S.scan.infer else mc_be16(buf + pos))
     if p2 + 21 <= n:
         t2 = buf[p2 + 2]
         if t2 == 65 or t2 == 70 or is_ref_type(t2):
             b = S.loc[mc_be16(buf + p2 + 3)].book
             if b != NULL:
-                __builtin_prefetch(&b.index.tab[_home(&b.index, mc_be64(buf + p2 + 13))])
+                _prefetch(&b.index.tab[_home(&b.index, mc_be64(buf + p2 + 13))])
 
 
 cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noexcept nogil:
