@@ -172,6 +172,37 @@ def test_process_without_out_same_events_as_one_command_at_a_time(n, makers, mar
     assert a.state_hash() == b.state_hash()
 
 
+@pytest.mark.parametrize("n", range(0, 11))
+def test_process_short_batches_growing_the_index_same_as_one_at_a_time(n):
+    # The command loop reads ahead (it prefetches the index line of the command a few places
+    # on, clamped to the last): batches shorter and longer than that distance, against one
+    # command at a time. The book starts one order short of its 64 slots, so a batch's resting
+    # orders grow the order pool and the id index partway through.
+    a, b = mc.OrderBook(capacity=64), mc.OrderBook(capacity=64)
+    rows = [(S, 10 + i, 0, 96 - i % 7, 1) for i in range(63)]
+    a.process(_cmds(rows))
+    b.process(_cmds(rows))
+    rng = np.random.default_rng(n)
+    batch = []
+    for i in range(n):
+        r = rng.random()
+        if r < 0.2:
+            batch.append((C, 10 + int(rng.integers(0, 70)), 0, 0, 0))
+        elif r < 0.35:
+            batch.append((M, 500 + i, 1, 0, int(rng.integers(1, 4))))
+        else:
+            batch.append((S, 500 + i, 0, 85 + int(rng.integers(0, 5)), 2))
+    cmds = _cmds(batch)
+    got = a.process(cmds)
+    expected = [b.process(cmds[i:i + 1]) for i in range(n)]
+    expected = np.concatenate(expected) if expected else np.zeros(0, mc.EVENT_DTYPE)
+    assert event_dicts(got) == event_dicts(expected)
+    assert a.state_hash() == b.state_hash()
+    a.check_invariants()
+    if n == 10:
+        assert len(a) > 64                  # the pools grew inside the batch
+
+
 def _deep_book(book_cls, n, stp=mc.STP.CANCEL_RESTING):
     # n one-lot asks over n // 2 levels and as many bids, owners 1..3
     book = book_cls(stp=stp)
