@@ -15,6 +15,7 @@ import os
 from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t
 from cpython.pycapsule cimport PyCapsule_New
 
+from matchcore._map cimport _home, _prefetch
 from matchcore._core cimport (
     mc_book,
     mc_event,
@@ -150,6 +151,8 @@ cdef int64_t h_submit(uint64_t h, uint64_t oid, int side, int64_t price, int64_t
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    # the index line of the next block of ids, as OrderBook.submit() asks for it
+    _prefetch(&b.index.tab[_home(&b.index, oid + 4)])
     return mc_submit(b, oid, side, price, qty, tif, owner, post_only)
 
 
@@ -158,6 +161,7 @@ cdef int64_t h_market(uint64_t h, uint64_t oid, int side, int64_t qty,
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    _prefetch(&b.index.tab[_home(&b.index, oid + 4)])
     return mc_market(b, oid, side, qty, owner)
 
 
