@@ -15,7 +15,6 @@ import os
 from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t
 from cpython.pycapsule cimport PyCapsule_New
 
-from matchcore._map cimport _home, _prefetch
 from matchcore._core cimport (
     mc_book,
     mc_event,
@@ -26,6 +25,7 @@ from matchcore._core cimport (
     mc_book_clear,
     mc_set_time,
     mc_submit,
+    mc_prefetch_next_ids,
     mc_market,
     mc_cancel,
     mc_modify,
@@ -151,8 +151,7 @@ cdef int64_t h_submit(uint64_t h, uint64_t oid, int side, int64_t price, int64_t
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
-    # the index line of the next block of ids, as OrderBook.submit() asks for it
-    _prefetch(&b.index.tab[_home(&b.index, oid + 4)])
+    mc_prefetch_next_ids(b, oid)
     return mc_submit(b, oid, side, price, qty, tif, owner, post_only)
 
 
@@ -161,7 +160,7 @@ cdef int64_t h_market(uint64_t h, uint64_t oid, int side, int64_t qty,
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
-    _prefetch(&b.index.tab[_home(&b.index, oid + 4)])
+    mc_prefetch_next_ids(b, oid)
     return mc_market(b, oid, side, qty, owner)
 
 
@@ -190,7 +189,7 @@ cdef int64_t h_process(uint64_t h, const mc_command* cmds, int64_t n) noexcept n
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
-    return mc_process(b, cmds, n) if n > 0 else 0
+    return mc_process(b, cmds, n)
 
 
 cdef int h_best(uint64_t h, int side, int64_t* price, int64_t* qty) noexcept nogil:

@@ -20,7 +20,7 @@ from matchcore._handles cimport mc_handle_new, mc_handle_release, mc_handle_set,
 from matchcore._map cimport (
     GOLDEN, _alloc_aligned, _home, _map_init, _map_find, _map_probe,
     _map_probe_from, _map_put, _map_fill, _map_erase, _map_erase_at, _map_clear, _map_grow, _map_dup,
-    _prefetch,
+    _map_prefetch,
 )
 from enum import IntEnum
 
@@ -921,7 +921,7 @@ cdef int64_t mc_process(mc_book* b, const mc_command* cmds, int64_t n) noexcept 
     cdef const mc_command* last = cmds + (n - 1)
     cdef const mc_command* ahead = cmds + (PREFETCH_AHEAD if PREFETCH_AHEAD < n else n - 1)
     for i in range(n):
-        _prefetch(&b.index.tab[_home(&b.index, ahead.order_id)])
+        _map_prefetch(&b.index, ahead.order_id)
         ahead += ahead < last
         if _apply(b, &cmds[i]) == -MC_ERR_NOMEM:
             return i
@@ -1737,10 +1737,7 @@ cdef class OrderBook:
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
-        # Ids are mostly issued in sequence, and the next block of them (_home: four ids to a
-        # line) lands on an index line of its own, seldom cached in a table sized for more
-        # orders than rest at once. Asked for now, it is in by the time the next block comes.
-        _prefetch(&b.index.tab[_home(&b.index, oid + 4)])
+        mc_prefetch_next_ids(b, oid)
         cdef int64_t r = _submit(b, oid, c_side, c_price, c_qty, c_tif, c_owner, post_only)
         if r >= 0:
             return _lots(r)
@@ -1764,7 +1761,7 @@ cdef class OrderBook:
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
-        _prefetch(&b.index.tab[_home(&b.index, oid + 4)])      # as in submit()
+        mc_prefetch_next_ids(b, oid)
         cdef int64_t r = mc_market(b, oid, c_side, c_qty, c_owner)
         if r >= 0:
             return _lots(r)

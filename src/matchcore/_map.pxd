@@ -99,6 +99,11 @@ cdef inline uint64_t _home(const mc_map* m, uint64_t key) noexcept nogil:
     return ((((key >> 2) * GOLDEN) >> (m.shift + 2)) << 2) | (key & 3)
 
 
+cdef inline void _map_prefetch(const mc_map* m, uint64_t key) noexcept nogil:
+    # Ask for the line a lookup of key starts on (a hint: nothing waits for it).
+    _prefetch(&m.tab[_home(m, key)])
+
+
 cdef inline void* _alloc_aligned(size_t nbytes) noexcept nogil:
     # 64-byte aligned (a cache line: a block of 4 map entries, an order, a level, an event);
     # 4 MiB and more 2 MiB aligned, so that it can be backed by huge pages. NULL if out of memory.

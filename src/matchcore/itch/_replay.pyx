@@ -32,7 +32,7 @@ from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_frame, itch_resync, itch_note_bad,
                                      itch_scan_report)
 
-from matchcore._map cimport _home, _map_find, _prefetch
+from matchcore._map cimport _map_find, _map_prefetch, _prefetch
 from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_tob, sk_trade,
                                sk_snapshot, sk_records)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
@@ -343,7 +343,7 @@ cdef inline void lookahead(rp_state* S, const uint8_t* buf, int64_t pos, int64_t
         if t2 == 65 or t2 == 70 or is_ref_type(t2):
             b = S.loc[mc_be16(buf + p2 + 3)].book
             if b != NULL:
-                _prefetch(&b.index.tab[_home(&b.index, mc_be64(buf + p2 + 13))])
+                _map_prefetch(&b.index, mc_be64(buf + p2 + 13))
 
 
 cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noexcept nogil:
