@@ -304,6 +304,67 @@ def test_engine_process_invalid_kind_and_bad_dtype():
         eng.process(np.zeros(3, np.int64))
 
 
+# ---- process(out=): a caller-owned buffer reused across calls ----
+
+@pytest.mark.parametrize("size", [0, 1, 50, 400, 5000])
+def test_engine_process_out_same_events_as_without(size):
+    # a view of the buffer when the batch's events fit, a new array with all of them when not;
+    # either way the same events, and the per-call events pending before the batch stay pending
+    cmds = random_commands(1500, 7, n_symbols=3, unknown_symbol=True, price_lo=88,
+                           price_hi=112)
+    a, b = make_engine(), make_engine()
+    for eng in (a, b):
+        eng.submit(0, 999_999, 0, 94, 1)
+    buf = np.zeros(size, EVENT_DTYPE)
+    got_all = []
+    expected_all = []
+    for lo in range(0, len(cmds), 300):
+        expected = a.process(cmds[lo:lo + 300])
+        got = b.process(cmds[lo:lo + 300], out=buf)
+        assert np.shares_memory(got, buf) == (0 < len(expected) <= size)
+        assert_events_equal(got, expected, labels=("process(out=)", "process()"))
+        got_all.append(got.copy())
+        expected_all.append(expected)
+    assert sum(map(len, expected_all)) > 1500
+    assert a.state_hash() == b.state_hash()
+    assert [int(k) for k in b.events()["kind"]] == [K.ACCEPTED]
+
+
+def test_engine_process_out_record_events_false():
+    eng = Engine(record_events=False)
+    eng.add_symbol(0)
+    cmds = np.zeros(2, COMMAND_DTYPE)
+    cmds[0] = (5, 1, 100, 3, 0, 0, 0, 1, 0, 0)
+    cmds[1] = (6, 2, 100, 1, 0, 0, 0, 0, 0, 0)
+    buf = np.zeros(8, EVENT_DTYPE)
+    ev = eng.process(cmds, out=buf)
+    assert np.shares_memory(ev, buf)
+    assert ev["kind"].tolist() == [K.ACCEPTED, K.ACCEPTED, K.FILL]
+    assert len(eng.events()) == 0
+
+
+def _read_only_events(n):
+    a = np.zeros(n, dtype=EVENT_DTYPE)
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("make_bad, exc", [
+    (lambda: np.zeros(8, dtype=np.int64), TypeError),
+    (lambda: [0] * 8, TypeError),
+    (lambda: np.zeros((2, 8), dtype=EVENT_DTYPE), ValueError),
+    (lambda: np.zeros(16, dtype=EVENT_DTYPE)[::2], ValueError),
+    (lambda: _read_only_events(16), ValueError),
+])
+def test_engine_process_out_bad_buffer_raises_engine_unchanged(make_bad, exc):
+    cmds = random_commands(200, 3, n_symbols=2)
+    eng = make_engine(limits=False)
+    before = eng.state_hash()
+    with pytest.raises(exc):
+        eng.process(cmds, out=make_bad())
+    assert eng.state_hash() == before and len(eng) == 0
+
+
 def test_engine_symbols_names_and_errors():
     eng = Engine()
     book = eng.add_symbol(5, "ABC", tick=2)

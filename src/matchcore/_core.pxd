@@ -233,6 +233,9 @@ cdef class OrderBook:
     cdef readonly bint record_events
 
 
+# process(out=...)'s buffer, checked (OrderBook and Engine)
+cdef object _out_buffer(object out)
+
 # Strict integer arguments. Cython's own conversion of a typed argument accepts a float through
 # __int__ and truncates it; a price or quantity given as a float is a caller's bug (a price in
 # currency units, say) and truncating it would trade at a wrong price, so only integers (int, numpy

@@ -1636,6 +1636,21 @@ cdef object _owner_events_array(const mc_event* src, int64_t n, uint64_t owner):
     return out
 
 
+cdef object _out_buffer(object out):
+    # process(out=...)'s buffer checked before any command runs (OrderBook and Engine): the
+    # array itself, or None without one.
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray) or (<cnp.ndarray>out).dtype != EVENT_DTYPE:
+        raise TypeError("process(out=...) needs a numpy array of matchcore.EVENT_DTYPE")
+    cdef cnp.ndarray dst = <cnp.ndarray>out
+    if dst.ndim != 1 or not dst.flags.c_contiguous:
+        raise ValueError("process(out=...) needs a 1-D C-contiguous array")
+    if not dst.flags.writeable:
+        raise ValueError("process(out=...) needs a writeable array")
+    return dst
+
+
 cdef object _events_array(const mc_event* src, int64_t n):
     cdef cnp.ndarray out = np.empty(n, dtype=EVENT_DTYPE)
     if n > 0:
@@ -1888,17 +1903,8 @@ cdef class OrderBook:
         cdef cnp.ndarray arr = np.ascontiguousarray(commands)
         if arr.dtype != COMMAND_DTYPE:
             raise TypeError(f"process() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
-        cdef cnp.ndarray dst = None
-        cdef int64_t dst_cap = -1
-        if out is not None:
-            if not isinstance(out, np.ndarray) or (<cnp.ndarray>out).dtype != EVENT_DTYPE:
-                raise TypeError("process(out=...) needs a numpy array of matchcore.EVENT_DTYPE")
-            dst = <cnp.ndarray>out
-            if dst.ndim != 1 or not dst.flags.c_contiguous:
-                raise ValueError("process(out=...) needs a 1-D C-contiguous array")
-            if not dst.flags.writeable:
-                raise ValueError("process(out=...) needs a writeable array")
-            dst_cap = dst.shape[0]
+        cdef cnp.ndarray dst = _out_buffer(out)
+        cdef int64_t dst_cap = -1 if dst is None else dst.shape[0]
         cdef mc_book* b = self._b
         cdef int64_t n = arr.shape[0]
         cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)

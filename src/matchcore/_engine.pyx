@@ -22,7 +22,7 @@ from matchcore._core cimport (
     MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH,
-    _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any,
+    _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any, _out_buffer,
 )
 from matchcore._map cimport mc_map, _map_init, _map_find, _map_upsert
 from matchcore._core cimport mc_level, mc_order
@@ -914,13 +914,20 @@ cdef class Engine:
             return False
         _raise(r, oid)
 
-    def process(self, commands):
+    def process(self, commands, out=None):
         """Apply :data:`COMMAND_DTYPE` records (``symbol`` field used) in compiled code, without
         the GIL; returns exactly this batch's events. Bad commands give REJECTED events.
-        Pending :meth:`events` are kept. O(n + fills)."""
+        Pending :meth:`events` are kept. O(n + fills).
+
+        ``out``: a caller-owned, writeable, 1-D C-contiguous :data:`EVENT_DTYPE` array reused
+        across calls, as for :meth:`OrderBook.process`: when the batch's k events fit they are
+        written to ``out[:k]`` and that view is returned; when they do not, a new array with all
+        k events is returned (``len(result) > len(out)``: grow the buffer) and what ``out`` then
+        holds is unspecified. A bad ``out`` raises before any command is applied."""
         cdef cnp.ndarray arr = np.ascontiguousarray(commands)
         if arr.dtype != COMMAND_DTYPE:
             raise TypeError(f"process() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
+        cdef cnp.ndarray dst = _out_buffer(out)
         cdef mc_engine* e = self._e
         cdef int64_t n = arr.shape[0]
         cdef int64_t start = e.n_ev
@@ -945,11 +952,18 @@ cdef class Engine:
         if jc != NULL and (jc.err != 0 or (jt != NULL and jt.err != 0)):
             e.n_ev = start
             self._check_journal()
-        out = _events_array(&e.ev[start], e.n_ev - start)
+        cdef int64_t k = e.n_ev - start
+        if dst is not None and k <= dst.shape[0]:
+            # into the caller's warm buffer: no new array, none of its first-touch page faults
+            if k > 0:
+                memcpy(cnp.PyArray_DATA(dst), &e.ev[start], k * sizeof(mc_event))
+            res = dst[:k]
+        else:
+            res = _events_array(&e.ev[start], k)
         e.n_ev = start
         if done < n:
             raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
-        return out
+        return res
 
     cdef int64_t _call_journaled(self, int64_t ts, uint64_t oid, int64_t price, int64_t qty,
                                  uint64_t owner, uint32_t sym, int kind, int side, int tif,
