@@ -294,10 +294,13 @@ def measure_workload(setup, flow, *, clock: str = "auto", overhead_ns: float = 0
     return out
 
 
-def scaling_point(setup, flow, clock: str = "auto", overhead_ns: float = 0.0) -> dict:
+def scaling_point(setup, flow, clock: str = "auto", overhead_ns: float = 0.0,
+                  base: OrderBook | None = None) -> dict:
     """Per-message cost for one book shape: batch ns/msg (with events; median chunk and whole
-    run) and the timed loop's percentiles."""
-    base = build_book(setup, flow)
+    run) and the timed loop's percentiles. ``base``: the book ``build_book(setup, flow)``
+    gives, when the caller already holds it."""
+    if base is None:
+        base = build_book(setup, flow)
     thr = throughput(base, flow, reps=2)
     svc = closed_loop(base, flow, clock)
     s = summarize(svc, overhead_ns)

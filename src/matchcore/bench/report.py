@@ -177,8 +177,9 @@ def format_core(core: dict) -> str:
                f"{pr['median_chunk']['msgs_per_s'] / 1e6:.1f} M msg/s; target >= 25 M msg/s")
     rows = [[f"{int(k):,}", f"{v['ns_per_msg']:.1f}", _ns(v["p50"]), _ns(v["p99"])]
             for k, v in core["resting"].items()]
+    npass = len(next(iter(core["resting"].values())).get("ns_per_msg_passes", [0]))
     out.append("standard mix by resting orders (active near the touch, the rest deeper; "
-               "ns/msg of the median chunk):")
+               f"ns/msg of the median chunk, best of {npass} pass{'es' if npass > 1 else ''}):")
     out.append(_table(["resting", "ns/msg", "p50", "p99"], rows))
     if core.get("depth"):
         out.append(format_depth(core["depth"]))
