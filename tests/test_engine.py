@@ -159,6 +159,43 @@ def test_engine_cancel_and_modify_find_the_book_by_id():
     assert reject(eng.events()) == [(7, "ORDER_NOT_FOUND", 1), (7, "ORDER_NOT_FOUND", 0)]
 
 
+def test_engine_cancel_of_an_order_that_traded_away_echoes_the_commands_symbol():
+    # The id's index entry still names book 2 after its order filled there (entries go stale):
+    # the reject must be the one for an id that rests nowhere, whatever book the entry names,
+    # through the per-call method and through process() alike.
+    def run(use_process):
+        eng = make_engine(limits=False)
+        eng.submit(2, 7, 1, 103, 5, ts_ns=1)
+        eng.submit(2, 8, 0, 103, 5, ts_ns=2)            # takes all of 7
+        eng.submit(1, 9, 1, 120, 5, ts_ns=3)
+        eng.events()
+        if use_process:
+            cmds = np.zeros(3, COMMAND_DTYPE)
+            cmds[0] = (4, 7, 0, 0, 0, 1, 2, 0, 0, 0)    # cancel 7, symbol 1
+            cmds[1] = (5, 7, 0, 0, 0, 3, 2, 0, 0, 0)    # again, symbol 3 (unknown)
+            cmds[2] = (6, 9, 0, 0, 0, 0, 2, 0, 0, 0)    # 9 rests in book 1
+            ev = eng.process(cmds)
+        else:
+            assert eng.cancel(7, symbol=1, ts_ns=4) == 0
+            assert eng.cancel(7, symbol=3, ts_ns=5) == 0
+            assert eng.cancel(9, ts_ns=6) == 5
+            ev = eng.events()
+        eng.check_invariants()
+        return ev, eng
+
+    for use_process in (False, True):
+        ev, eng = run(use_process)
+        assert reject(ev) == [(7, "ORDER_NOT_FOUND", 1), (7, "ORDER_NOT_FOUND", 3)]
+        rej = ev[ev["kind"] == K.REJECTED]
+        assert rej["ts_ns"].tolist() == [4, 5]
+        for f in ("maker_id", "price", "qty", "owner", "maker_owner", "side"):
+            assert not rej[f].any(), f
+        assert ev[-1]["kind"] == K.CANCELLED and ev[-1]["symbol"] == 1
+        assert len(eng) == 0 and eng.get(7) is None
+        eng.submit(1, 7, 0, 99, 1)                    # the id is free for any book
+        assert eng.get(7) == (1, 0, 99, 1)
+
+
 def test_engine_many_orders_cycling_keeps_routing_exact():
     # Ids come and go far beyond the index's first size: stale entries must be reclaimed
     # without losing a live one.

@@ -24,7 +24,9 @@ from matchcore._core cimport (
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH,
     _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any, _out_buffer,
 )
-from matchcore._map cimport mc_map, _map_init, _map_find, _map_upsert
+from matchcore._map cimport (
+    mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at,
+)
 from matchcore._core cimport mc_level, mc_order
 from matchcore.durability._journal cimport (
     JournalWriter, mc_journal, mc_journal_command, mc_journal_fills, mc_journal_commit,
@@ -319,21 +321,30 @@ cdef int64_t mc_engine_market(mc_engine* e, uint32_t symbol, uint64_t oid, int s
 cdef int64_t mc_engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) noexcept nogil:
     """Cancel by order id in whichever book it rests. `symbol` is only echoed in the REJECTED
     event when the id rests nowhere. Returns the open qty removed, or -reason."""
-    cdef int32_t k = _resting_slot(e, oid)
+    if _reserve(e, 1) < 0:             # first: it may rebuild the index probed below
+        return -MC_ERR_NOMEM
+    cdef uint64_t pos = _map_probe(&e.oid_index, oid)
+    cdef int32_t k = e.oid_index.tab[pos].val
     cdef mc_book* b
     cdef int64_t r
     if k < 0:
-        if _reserve(e, 1) < 0:
-            return -MC_ERR_NOMEM
         _reject(e, symbol, oid, 0, 0, 0, 0, MC_R_ORDER_NOT_FOUND)
         return -MC_R_ORDER_NOT_FOUND
+    # The book is asked straight away, without checking first that the entry is not stale:
+    # its own lookup answers both, and the entry goes either way (the order has left the book
+    # now, or had left it before).
     b = e.books[k]
-    if _reserve(e, 1) < 0:
-        return -MC_ERR_NOMEM
     b.now_ns = e.now_ns
     _lend(e, b)
     r = mc_cancel(b, oid)
     _lend(e, b)
+    if r == -MC_ERR_NOMEM:
+        return r
+    _map_erase_at(&e.oid_index, pos)
+    if r == -MC_R_ORDER_NOT_FOUND and e.emit:
+        # the book wrote the engine's reject but with its own symbol: an id that rests nowhere
+        # is echoed with the command's
+        e.ev[e.n_ev - 1].symbol = symbol
     return r
 
 
