@@ -156,12 +156,16 @@ def test_core_benchmarks_small_sizes_report_every_target():
     from matchcore.bench.core import run_core
     from matchcore.bench.report import format_core
 
-    core = run_core(messages=3_000, quick=True, sizes=(1_000, 5_000), depth_sizes=(1_000, 5_000))
+    core = run_core(messages=3_000, quick=True, sizes=(1_000, 5_000), depth_sizes=(1_000, 5_000),
+                    scaling_passes=2)
     for op in ("noop", "noop4", "submit", "cancel", "modify", "marketable", "best_bid", "depth10"):
         assert core["per_call"][op]["ns_per_call"] > 0
     assert set(core["met"]) == {"per_call_vs_floor", "process_msgs_per_s", "deep_vs_small",
                                 "touch_process_msgs_per_s", "vs_reference"}
     assert core["vs_targets"]["deep_vs_small"] > 0
+    for point in core["resting"].values():     # each size: the best of its passes
+        assert len(point["ns_per_msg_passes"]) == 2
+        assert point["ns_per_msg"] == min(point["ns_per_msg_passes"]) > 0
     for name in ("wide_book", "stale_cancel", "market_heavy"):
         assert core["vs_targets"]["touch_deep_vs_small"][name] > 0
         assert core["vs_targets"]["touch_process_msgs_per_s"][name] > 0

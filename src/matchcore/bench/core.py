@@ -214,11 +214,12 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
 
 def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
              clock: str = "auto", overhead_ns: float = 0.0, sizes=(1_000, 100_000, 1_000_000),
-             depth_sizes=DEPTH_SIZES, depth=None, progress=None) -> dict:
+             depth_sizes=DEPTH_SIZES, depth=None, scaling_passes=None, progress=None) -> dict:
     """All core figures and their ratios to the targets (see the module docstring).
 
     ``sizes``: resting-order counts for the per-message cost of the standard mix; the first and
-    last give the deep-vs-small ratio. ``depth_sizes``: the same for the touch workloads;
+    last give the deep-vs-small ratio, each size's figure the best of ``scaling_passes`` passes
+    (default 3, 1 with ``quick``). ``depth_sizes``: the same for the touch workloads;
     ``depth``: a :func:`run_depth` result of the same run to reuse instead of measuring again."""
     from matchcore import workloads
 
@@ -248,7 +249,9 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     # busy spell on a shared machine, which can last a whole 1M-message pass, lands on every size
     # alike instead of deciding the ratio
     passes = {r: [sizes[str(r)]["ns_per_msg"]] for r in sizes_in}
-    for _ in range(0 if quick else 2):
+    if scaling_passes is None:
+        scaling_passes = 1 if quick else 3
+    for _ in range(scaling_passes - 1):
         for r in sizes_in:
             passes[r].append(harness.chunked_rate(*books[r])["ns_per_msg"])
     for r in sizes_in:
