@@ -77,13 +77,20 @@ def test_engine_random_session_calls_and_process_identical(seed):
         assert int(r) in reasons, r.name
 
 
-@pytest.mark.parametrize("seed", [4, 5])
-def test_engine_without_limits_equals_one_book_per_symbol(seed):
+@pytest.mark.parametrize("seed, stp", [(4, mc.STP.CANCEL_RESTING), (5, mc.STP.CANCEL_RESTING),
+                                       (6, mc.STP.CANCEL_TAKER), (7, mc.STP.CANCEL_BOTH),
+                                       (8, mc.STP.NONE)])
+def test_engine_without_limits_equals_one_book_per_symbol(seed, stp):
+    # Under every self-trade mode: a GTC order that a self-trade stop cancels leaves the engine
+    # an id entry that is stale from the start, and later commands naming it must still be
+    # routed as the symbol's own book answers them.
     cmds = random_commands(2400, seed, n_symbols=3)
-    eng = make_engine(limits=False)
+    eng = make_engine(limits=False, stp=stp)
     ev = eng.process(cmds)
+    if stp != mc.STP.NONE:
+        assert (ev["reason"] == R.SELF_TRADE).any()
     for s in range(3):
-        book = mc.OrderBook()
+        book = mc.OrderBook(stp)
         expect = book.process(cmds[cmds["symbol"] == s])
         got = ev[ev["symbol"] == s].copy()
         got["symbol"] = 0
@@ -194,6 +201,33 @@ def test_engine_cancel_of_an_order_that_traded_away_echoes_the_commands_symbol()
         assert len(eng) == 0 and eng.get(7) is None
         eng.submit(1, 7, 0, 99, 1)                    # the id is free for any book
         assert eng.get(7) == (1, 0, 99, 1)
+
+
+def test_engine_gtc_taker_stopped_by_self_trade_is_routed_nowhere():
+    # The taker trades part of its qty, then meets its owner's own order and is cancelled: it
+    # does not rest, whatever the engine noted for its id on the way.
+    for via_process in (False, True):
+        eng = make_engine(limits=False, stp=mc.STP.CANCEL_TAKER)
+        eng.submit(1, 1, 1, 100, 2, owner=5)
+        eng.submit(1, 2, 1, 101, 4, owner=9)           # the taker's own order, behind the first
+        if via_process:
+            cmds = np.zeros(1, COMMAND_DTYPE)
+            cmds[0] = (0, 3, 101, 5, 9, 1, 0, 0, 0, 0)
+            ev = eng.process(cmds)
+        else:
+            assert eng.submit(1, 3, 0, 101, 5, owner=9) == 2
+            ev = eng.events()
+        assert [(K(int(e["kind"])).name, int(e["order_id"])) for e in ev][-2:] == [
+            ("FILL", 3), ("EXPIRED", 3)]
+        assert ev[-1]["reason"] == R.SELF_TRADE and ev[-1]["qty"] == 3
+        assert eng.get(3) is None and len(eng) == 1
+        assert eng.cancel(3, symbol=2) == 0
+        assert reject(eng.events()) == [(3, "ORDER_NOT_FOUND", 2)]
+        assert eng.modify(3, 1, symbol=0) is False
+        eng.submit(2, 3, 0, 99, 1)                     # the id is free for any symbol
+        assert eng.get(3) == (2, 0, 99, 1)
+        assert eng.cancel(3) == 1 and eng.cancel(2) == 4
+        eng.check_invariants()
 
 
 def test_engine_many_orders_cycling_keeps_routing_exact():

@@ -134,18 +134,15 @@ cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexc
 cdef int _rehash(mc_engine* e, mc_map* m, bint live_orders_only) noexcept nogil:
     # Rebuild into a table at most a quarter full. For the order-id index, entries of orders
     # that no longer rest are dropped on the way: that is how stale entries are reclaimed, at a
-    # cost amortised over the inserts that filled the table.
+    # cost amortised over the inserts that filled the table. An entry is kept only for an order
+    # resting in its book, so the books' resting orders bound the entries kept: the table is
+    # sized by that count instead of a first pass asking every entry's book.
     cdef mc_map old = m[0]
     cdef uint64_t i
-    cdef int64_t live = 0
+    cdef int64_t live
     cdef int side
     cdef int64_t p, q
-    if live_orders_only:
-        for i in range(old.mask + 1):
-            if old.tab[i].val >= 0 and mc_get(e.books[old.tab[i].val], old.tab[i].key, &side, &p, &q):
-                live += 1
-    else:
-        live = old.n
+    live = mc_engine_count(e) if live_orders_only else old.n
     if _map_init(m, (live + 1) * 2) < 0:
         m[0] = old
         return -1
@@ -237,13 +234,6 @@ cdef inline int32_t _resting_slot(const mc_engine* e, uint64_t oid) noexcept nog
     return -1
 
 
-cdef inline void _note_resting(mc_engine* e, int32_t k, uint64_t oid) noexcept nogil:
-    cdef int side
-    cdef int64_t p, q
-    if mc_get(e.books[k], oid, &side, &p, &q):
-        _map_upsert(&e.oid_index, oid, k)
-
-
 cdef void mc_engine_set_time(mc_engine* e, int64_t ts_ns) noexcept nogil:
     """Timestamp (ns) stamped into the events of the following operations."""
     e.now_ns = ts_ns
@@ -280,8 +270,11 @@ cdef int64_t mc_engine_submit(mc_engine* e, uint32_t symbol, uint64_t oid, int s
     _lend(e, b)
     r = mc_submit(b, oid, side, price, qty, tif, owner, post_only)
     _lend(e, b)
-    if r >= 0 and tif == MC_GTC:
-        _note_resting(e, k, oid)
+    if tif == MC_GTC and 0 <= r < qty:
+        # A GTC order left with open qty rests, apart from one a self-trade stop cancelled: its
+        # entry is then stale from the start, which the index allows (the book is asked before
+        # an entry is believed), so the book need not be asked here.
+        _map_upsert(&e.oid_index, oid, k)
     return r
 
 
