@@ -16,7 +16,7 @@ cimport numpy as cnp
 
 from matchcore._core cimport (
     OrderBook, mc_book, mc_event, mc_command, mc_submit, mc_market, mc_cancel, mc_modify,
-    mc_get, mc_count, mc_state_hash, mc_filter_events_owner, mc_depth,
+    mc_get, mc_find, mc_count, mc_state_hash, mc_filter_events_owner, mc_depth,
     MC_BUY, MC_SELL, MC_GTC, MC_IOC, MC_FOK, MC_EV_REJECTED, MC_CMD_SUBMIT, MC_CMD_MARKET,
     MC_CMD_CANCEL, MC_CMD_MODIFY, MC_ERR_NOMEM, MC_R_NONE, MC_R_INVALID_QTY, MC_R_INVALID_PRICE,
     MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
@@ -140,15 +140,13 @@ cdef int _rehash(mc_engine* e, mc_map* m, bint live_orders_only) noexcept nogil:
     cdef mc_map old = m[0]
     cdef uint64_t i
     cdef int64_t live
-    cdef int side
-    cdef int64_t p, q
     live = mc_engine_count(e) if live_orders_only else old.n
     if _map_init(m, (live + 1) * 2) < 0:
         m[0] = old
         return -1
     for i in range(old.mask + 1):
-        if old.tab[i].val >= 0 and (not live_orders_only or mc_get(
-                e.books[old.tab[i].val], old.tab[i].key, &side, &p, &q)):
+        if old.tab[i].val >= 0 and (not live_orders_only
+                                    or mc_find(e.books[old.tab[i].val], old.tab[i].key) >= 0):
             _map_upsert(m, old.tab[i].key, old.tab[i].val)
     free(old.tab)
     return 0
@@ -227,9 +225,7 @@ cdef inline int32_t _resting_slot(const mc_engine* e, uint64_t oid) noexcept nog
     """Slot of the book the order rests in, or -1. The index may hold stale entries (orders
     that have left); the book itself is the authority."""
     cdef int32_t k = _map_find(&e.oid_index, oid)
-    cdef int side
-    cdef int64_t p, q
-    if k >= 0 and mc_get(e.books[k], oid, &side, &p, &q):
+    if k >= 0 and mc_find(e.books[k], oid) >= 0:
         return k
     return -1
 
@@ -346,12 +342,14 @@ cdef int64_t mc_engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, int64
     """Modify by order id (price 0 keeps it). A modify that re-enters the order (new price or a
     larger qty) must pass the symbol's limits; shrinking in place always passes. `symbol` is
     only echoed when the id rests nowhere. Returns the qty executed on re-entry, or -reason."""
-    cdef int32_t k = _resting_slot(e, oid)
+    # The order's slot in its book, found once: its price, qty and owner are read from it.
+    cdef int32_t k = _map_find(&e.oid_index, oid)
+    cdef int32_t idx = mc_find(e.books[k], oid) if k >= 0 else -1
     cdef mc_book* b
+    cdef const mc_order* o
     cdef int reason = MC_R_NONE
-    cdef int side
-    cdef int64_t cur_price, cur_qty, new_price, r
-    if k < 0:
+    cdef int64_t new_price, r
+    if idx < 0:
         if _reserve(e, 1) < 0:
             return -MC_ERR_NOMEM
         # The book's own order of checks: qty, then price, then existence.
@@ -363,37 +361,19 @@ cdef int64_t mc_engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, int64
     if _reserve(e, b.n_orders + 4) < 0:
         return -MC_ERR_NOMEM
     if qty > 0 and price >= 0:
-        mc_get(b, oid, &side, &cur_price, &cur_qty)
-        new_price = price if price != 0 else cur_price
-        if new_price != cur_price or qty > cur_qty:
+        # (the reserve above may rebuild the engine's index, never a book: idx still holds)
+        o = &b.orders[idx]
+        new_price = price if price != 0 else o.price
+        if new_price != o.price or qty > o.qty:
             reason = _limits(&e.cfg[k], new_price, qty)
         if reason != MC_R_NONE:
-            _reject(e, e.symbols[k], oid, side, new_price, qty,
-                    b.orders[_order_slot(b, oid)].owner, reason)
+            _reject(e, e.symbols[k], oid, o.side, new_price, qty, o.owner, reason)
             return -reason
     b.now_ns = e.now_ns
     _lend(e, b)
     r = mc_modify(b, oid, qty, price)
     _lend(e, b)
     return r
-
-
-cdef inline int32_t _order_slot(const mc_book* b, uint64_t oid) noexcept nogil:
-    # The owner is not part of mc_get's answer; scan the level from its head. Only used for the
-    # (rare) limit reject of a modify, so the cost of walking the queue does not matter.
-    cdef int side
-    cdef int64_t price, qty
-    mc_get(b, oid, &side, &price, &qty)
-    cdef int32_t i
-    cdef int32_t idx
-    for i in range(b.side[side].n):
-        if b.levels[b.side[side].lv[i]].price == price:
-            idx = b.levels[b.side[side].lv[i]].head
-            while idx >= 0:
-                if b.orders[idx].oid == oid:
-                    return idx
-                idx = b.orders[idx].next
-    return -1
 
 
 cdef int64_t mc_engine_apply(mc_engine* e, const mc_command* c) noexcept nogil:
