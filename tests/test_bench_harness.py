@@ -171,7 +171,39 @@ def test_core_benchmarks_small_sizes_report_every_target():
         assert core["vs_targets"]["touch_process_msgs_per_s"][name] > 0
     for op in ("submit", "cancel", "modify"):
         assert core["per_call"][op]["vs_same_signature"] > 0
+    assert set(core["engine"]["workloads"]) == {"standard", "wide_book", "stale_cancel",
+                                                "market_heavy"}
     assert "targets met" in format_core(core)
+
+
+def test_engine_vs_book_same_flows_same_events():
+    # The engine's figures are only comparable if it does the same work: with the book as its
+    # only symbol, every flow the comparison times gives the engine exactly the book's events.
+    import numpy as np
+    from matchcore import workloads
+    from matchcore._engine import Engine
+    from matchcore.bench import harness
+    from matchcore.bench.core import engine_vs_book
+    from matchcore.bench.report import format_engine
+
+    res = engine_vs_book(messages=3_000, reps=1, chunk=1024)
+    assert set(res["workloads"]) == {"standard", "wide_book", "stale_cancel", "market_heavy"}
+    for w in res["workloads"].values():
+        assert w["book_ns_per_msg"] > 0 and w["engine_ns_per_msg"] > 0
+        assert w["engine_vs_book"] == w["engine_ns_per_msg"] / w["book_ns_per_msg"]
+    assert "Engine / OrderBook" in format_engine(res)
+    for name in ("standard", "market_heavy"):
+        if name == "standard":
+            setup, flow = workloads.standard_mix(3_000, seed=1)
+        else:
+            w = workloads.generate(name, 3_000, seed=1, resting=1000)
+            setup, flow = w.setup, w.flow
+        book = harness.build_book(setup, flow)
+        eng = Engine()
+        eng.add_symbol(0, capacity=harness._capacity(setup, flow))
+        eng.process(setup)
+        assert np.array_equal(eng.process(flow), book.process(flow)), name
+        assert eng.book(0).state_hash() == book.state_hash()
 
 
 def test_plots_written_from_a_result(tmp_path):

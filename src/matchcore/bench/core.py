@@ -212,6 +212,54 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
     return out
 
 
+def engine_vs_book(*, messages: int = 200_000, seed: int = 1, resting: int = 1000,
+                   names=("standard",) + TOUCH_WORKLOADS, reps: int = 3, chunk: int = 8192) -> dict:
+    """What the multi-symbol :class:`~matchcore.Engine` costs per command next to one
+    :class:`~matchcore.OrderBook`: each flow (the standard mix, the touch workloads) at
+    ``resting`` orders through ``OrderBook.process(part, out=buf)`` and through
+    ``Engine.process(part, out=buf)`` with the same book as its only symbol, in calls of
+    ``chunk`` commands; median call, best of ``reps`` passes that alternate the two. The
+    engine adds the symbol lookup, its order-id index across books, the limit checks and the
+    copy of each call's events into ``buf``. Reported, not a target."""
+    from matchcore import workloads
+    from matchcore._engine import Engine
+
+    out = {"messages": messages, "resting": resting, "reps": reps, "chunk": chunk,
+           "workloads": {}}
+    for name in names:
+        if name == "standard":
+            setup, flow = workloads.standard_mix(messages, seed=seed, resting=resting)
+        else:
+            w = workloads.generate(name, messages, seed=seed, resting=resting)
+            setup, flow = w.setup, w.flow
+        base = harness.build_book(setup, flow)
+        cap = harness._capacity(setup, flow)
+        warm = base.copy()
+        most = max(len(warm.process(flow[i:i + chunk])) for i in range(0, len(flow), chunk))
+        buf = harness.touched_events(most + 1024)
+        book_ns, eng_ns = [], []
+        for _ in range(reps):
+            book_ns.append(harness.process_out_rate(base, flow, chunk=chunk, buf=buf)["ns_per_msg"])
+            eng = Engine()
+            eng.add_symbol(0, capacity=cap)
+            eng.process(setup)
+            eng.events()
+            calls = []
+            for i in range(0, len(flow), chunk):
+                part = flow[i:i + chunk]
+                if len(part) < chunk // 2:
+                    break
+                t0 = time.perf_counter_ns()
+                eng.process(part, out=buf)
+                calls.append((time.perf_counter_ns() - t0) / len(part))
+            eng_ns.append(float(np.median(calls)))
+            del eng
+        out["workloads"][name] = {"book_ns_per_msg": min(book_ns), "engine_ns_per_msg": min(eng_ns),
+                                  "engine_vs_book": min(eng_ns) / min(book_ns),
+                                  "book_passes": book_ns, "engine_passes": eng_ns}
+    return out
+
+
 def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
              clock: str = "auto", overhead_ns: float = 0.0, sizes=(1_000, 100_000, 1_000_000),
              depth_sizes=DEPTH_SIZES, depth=None, scaling_passes=None, progress=None) -> dict:
@@ -265,6 +313,9 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
                           sizes=depth_sizes, clock=clock, overhead_ns=overhead_ns,
                           reps=1 if quick else 3, progress=progress)
     out["depth"] = depth
+
+    out["engine"] = engine_vs_book(messages=min(messages, 50_000 if quick else 200_000),
+                                   seed=seed, reps=1 if quick else 3)
 
     n_ref = min(messages, 5_000 if quick else 20_000)
     from matchcore.bench.baselines import run_baselines

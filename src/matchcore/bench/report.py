@@ -143,6 +143,16 @@ def format_depth(depth: dict) -> str:
             + _table(head, rows))
 
 
+def format_engine(eng: dict) -> str:
+    """Engine.process(out=) against OrderBook.process(out=) on the same flows."""
+    rows = [[name, f"{w['book_ns_per_msg']:.1f}", f"{w['engine_ns_per_msg']:.1f}",
+             f"{w['engine_vs_book']:.2f}"] for name, w in eng["workloads"].items()]
+    return (f"the multi-symbol Engine (one symbol) against one OrderBook, {eng['messages']:,} "
+            f"messages at {eng['resting']:,} resting orders, process(out=) in "
+            f"{eng['chunk']:,}-message calls, median call, best of {eng['reps']}:\n"
+            + _table(["workload", "OrderBook ns/msg", "Engine ns/msg", "Engine / OrderBook"], rows))
+
+
 def format_core(core: dict) -> str:
     """The core benchmark table with the targets."""
     pc = core["per_call"]
@@ -183,6 +193,8 @@ def format_core(core: dict) -> str:
     out.append(_table(["resting", "ns/msg", "p50", "p99"], rows))
     if core.get("depth"):
         out.append(format_depth(core["depth"]))
+    if core.get("engine"):
+        out.append(format_engine(core["engine"]))
     vt = core["vs_targets"]
     ref = core["reference"]
     ref_txt = (f"{ref['ns_per_msg']:,.0f} ns/msg = {vt['vs_reference']:.0f}x slower"
