@@ -401,6 +401,25 @@ def test_engine_process_out_same_events_as_without(size):
     assert [int(k) for k in b.events()["kind"]] == [K.ACCEPTED]
 
 
+@pytest.mark.parametrize("room", ["exact", "one_short", "half", "first_block", "none"])
+def test_engine_process_out_runs_short_at_any_block(room):
+    # process(out=) moves the events into the buffer block by block: wherever the buffer runs
+    # short (in the first block, the last, or not at all), the result holds every event once,
+    # in order, and the engine's state is the same as without out=.
+    cmds = random_commands(2000, 11, n_symbols=3, unknown_symbol=True, price_lo=88,
+                           price_hi=112)
+    a, b = make_engine(), make_engine()
+    expected = a.process(cmds)
+    size = {"exact": len(expected), "one_short": len(expected) - 1, "half": len(expected) // 2,
+            "first_block": 40, "none": 0}[room]
+    buf = np.zeros(size, EVENT_DTYPE)
+    got = b.process(cmds, out=buf)
+    assert_events_equal(got, expected, labels=("process(out=)", "process()"))
+    assert np.shares_memory(got, buf) == (room == "exact")
+    assert a.state_hash() == b.state_hash()
+    assert len(b.events()) == 0
+
+
 def test_engine_process_out_record_events_false():
     eng = Engine(record_events=False)
     eng.add_symbol(0)

@@ -403,6 +403,39 @@ cdef int64_t mc_engine_process(mc_engine* e, const mc_command* cmds, int64_t n) 
     return n
 
 
+# Commands per block when Engine.process() moves a batch's events into the caller's buffer: a
+# block's events (about 64 bytes a command, more with fills) still sit in the first-level cache
+# when they are copied, and the engine's own buffer stays that small instead of growing with the
+# batch and pushing the books' lines out of cache.
+cdef enum:
+    OUT_BLOCK = 128
+
+cdef int64_t _engine_process_into(mc_engine* e, const mc_command* cmds, int64_t n, mc_event* dst,
+                                  int64_t cap, int64_t start, int64_t* copied) noexcept nogil:
+    # mc_engine_process, moving the events of each block of commands from the engine's buffer
+    # (from `start` on) into dst[0:cap] as it goes. *copied: how many are in dst. When a block's
+    # events do not fit, they and all later ones stay in the engine's buffer from `start` on.
+    # Returns how many commands were applied (n unless memory ran out).
+    cdef int64_t i = 0, m, done, k
+    cdef bint spilled = False
+    copied[0] = 0
+    while i < n:
+        m = OUT_BLOCK if n - i > OUT_BLOCK else n - i
+        done = mc_engine_process(e, cmds + i, m)
+        if not spilled:
+            k = e.n_ev - start
+            if copied[0] + k <= cap:
+                memcpy(dst + copied[0], e.ev + start, k * sizeof(mc_event))
+                copied[0] += k
+                e.n_ev = start
+            else:
+                spilled = True
+        i += done
+        if done < m:
+            break
+    return i
+
+
 cdef int mc_engine_get(const mc_engine* e, uint64_t oid, uint32_t* symbol, int* side,
                        int64_t* price, int64_t* qty) noexcept nogil:
     """1 and (symbol, side, price, open qty) of a resting order, or 0."""
@@ -922,8 +955,16 @@ cdef class Engine:
         cdef uint8_t emit = e.emit
         if jc != NULL:
             self._check_journal()
+        cdef int64_t copied = 0, cap = -1
+        cdef mc_event* dp = NULL
+        if dst is not None:
+            dp = <mc_event*>cnp.PyArray_DATA(dst)
+            cap = dst.shape[0]
         mc_engine_set_emit(e, 1)    # the batch's events are returned even when none are recorded
-        if jc == NULL:
+        if jc == NULL and dp != NULL:
+            with nogil:
+                done = _engine_process_into(e, cmds, n, dp, cap, start, &copied)
+        elif jc == NULL:
             with nogil:
                 done = mc_engine_process(e, cmds, n)
         else:
@@ -937,10 +978,21 @@ cdef class Engine:
             e.n_ev = start
             self._check_journal()
         cdef int64_t k = e.n_ev - start
-        if dst is not None and k <= dst.shape[0]:
-            # into the caller's warm buffer: no new array, none of its first-touch page faults
+        cdef cnp.ndarray whole
+        if copied > 0 or (dp != NULL and k == 0):
+            # the events went into the caller's warm buffer block by block (no new array, none
+            # of its first-touch page faults); those that did not fit are still here
+            if k == 0:
+                res = dst[:copied]
+            else:
+                whole = np.empty(copied + k, dtype=EVENT_DTYPE)
+                memcpy(cnp.PyArray_DATA(whole), dp, copied * sizeof(mc_event))
+                memcpy(<mc_event*>cnp.PyArray_DATA(whole) + copied, &e.ev[start],
+                       k * sizeof(mc_event))
+                res = whole
+        elif dst is not None and k <= cap:
             if k > 0:
-                memcpy(cnp.PyArray_DATA(dst), &e.ev[start], k * sizeof(mc_event))
+                memcpy(dp, &e.ev[start], k * sizeof(mc_event))
             res = dst[:k]
         else:
             res = _events_array(&e.ev[start], k)
