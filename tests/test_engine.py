@@ -420,6 +420,30 @@ def test_engine_process_out_runs_short_at_any_block(room):
     assert len(b.events()) == 0
 
 
+@pytest.mark.parametrize("sweep_at", [0, 1000, 2047])
+def test_engine_process_large_batch_without_out_sweep_beyond_its_array(sweep_at):
+    # A batch of 2,048 commands or more gets its result array made up front (two events a
+    # command) and filled block by block; a sweep of 5,000 makers overruns it wherever it comes,
+    # and every event still comes back once, in order, as from small batches.
+    def engine():
+        eng = make_engine(n_symbols=1, limits=False)
+        for i in range(5000):
+            eng.submit(0, 10_000 + i, 1, 100 + i, 1)
+        eng.events()
+        return eng
+
+    cmds = np.zeros(2048, COMMAND_DTYPE)
+    cmds["kind"] = 2                                   # cancels of ids that rest nowhere
+    cmds["order_id"] = np.arange(1, 2049)
+    cmds[sweep_at] = (7, 99_999, 0, 5000, 3, 0, 1, 0, 0, 0)    # market buy of every ask
+    big, small = engine(), engine()
+    got = big.process(cmds)
+    expected = np.concatenate([small.process(cmds[i:i + 500]) for i in range(0, 2048, 500)])
+    assert len(got) == len(expected) > 2 * len(cmds) + 64
+    assert_events_equal(got, expected, labels=("one batch", "batches of 500"))
+    assert big.state_hash() == small.state_hash() and len(big) == 0
+
+
 def test_engine_process_out_record_events_false():
     eng = Engine(record_events=False)
     eng.add_symbol(0)

@@ -957,6 +957,12 @@ cdef class Engine:
             self._check_journal()
         cdef int64_t copied = 0, cap = -1
         cdef mc_event* dp = NULL
+        # A large batch without out= gets its result array made up front and filled block by
+        # block as with out=, then shrunk to its events: the engine's own buffer then does not
+        # grow with the batch either. (A small batch's events are copied once, at their size.)
+        cdef bint fresh = dst is None and n >= 2048 and jc == NULL
+        if fresh:
+            dst = np.empty(2 * n + 64, dtype=EVENT_DTYPE)
         if dst is not None:
             dp = <mc_event*>cnp.PyArray_DATA(dst)
             cap = dst.shape[0]
@@ -980,9 +986,12 @@ cdef class Engine:
         cdef int64_t k = e.n_ev - start
         cdef cnp.ndarray whole
         if copied > 0 or (dp != NULL and k == 0):
-            # the events went into the caller's warm buffer block by block (no new array, none
-            # of its first-touch page faults); those that did not fit are still here
-            if k == 0:
+            # the events went into dst block by block (with out=: no new array, none of its
+            # first-touch page faults); those that did not fit are still here
+            if k == 0 and fresh:
+                dst.resize(copied, refcheck=False)
+                res = dst
+            elif k == 0:
                 res = dst[:copied]
             else:
                 whole = np.empty(copied + k, dtype=EVENT_DTYPE)
