@@ -567,6 +567,8 @@ cdef int64_t _process_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
                                 const mc_command* cmds, int64_t n) noexcept nogil:
     cdef int64_t i
     for i in range(n):
+        if i + ENGINE_PREFETCH_AHEAD < n:
+            _engine_look_ahead(e, &cmds[i + ENGINE_PREFETCH_AHEAD])
         if _apply_journaled(e, jc, jt, &cmds[i]) == -MC_ERR_NOMEM or jc.err != 0:
             return i
     return n
@@ -579,6 +581,8 @@ cdef int64_t _replay(mc_engine* e, mc_journal* jt, const mc_command* cmds, const
     # applied; fewer than n means command n's outcome differed (or memory ran out).
     cdef int64_t i, start, r
     for i in range(n):
+        if i + ENGINE_PREFETCH_AHEAD < n:
+            _engine_look_ahead(e, &cmds[i + ENGINE_PREFETCH_AHEAD])
         start = e.n_ev
         r = mc_engine_apply(e, &cmds[i])
         if r != results[i]:
