@@ -429,19 +429,31 @@ cdef inline int32_t _engine_look_ahead(mc_engine* e, const mc_command* c) noexce
         _map_prefetch(&e.books[k].index, c.order_id)
     return k
 
-cdef int64_t mc_engine_process(mc_engine* e, const mc_command* cmds, int64_t n) noexcept nogil:
-    """Apply n commands in order; returns how many were applied (n unless memory ran out)."""
+cdef inline void _engine_prime(mc_engine* e, const mc_command* cmds, int64_t n,
+                               int32_t* ring) noexcept nogil:
+    # the look-ahead of a batch's first commands, before the first of them runs
     cdef int64_t i
-    cdef int32_t ring[ENGINE_RING]
     for i in range(ENGINE_PREFETCH_AHEAD if ENGINE_PREFETCH_AHEAD < n else n):
         ring[i] = _engine_look_ahead(e, &cmds[i])
-    for i in range(n):
+
+cdef inline int64_t _engine_run(mc_engine* e, const mc_command* cmds, int64_t lo, int64_t hi,
+                                int64_t n, int32_t* ring) noexcept nogil:
+    # Apply commands lo..hi-1 of the batch cmds[0:n], looking ahead across the whole batch;
+    # returns hi, or the command that ran out of memory.
+    cdef int64_t i
+    for i in range(lo, hi):
         if i + ENGINE_PREFETCH_AHEAD < n:
             ring[(i + ENGINE_PREFETCH_AHEAD) & (ENGINE_RING - 1)] = _engine_look_ahead(
                 e, &cmds[i + ENGINE_PREFETCH_AHEAD])
         if _engine_apply(e, &cmds[i], ring[i & (ENGINE_RING - 1)]) == -MC_ERR_NOMEM:
             return i
-    return n
+    return hi
+
+cdef int64_t mc_engine_process(mc_engine* e, const mc_command* cmds, int64_t n) noexcept nogil:
+    """Apply n commands in order; returns how many were applied (n unless memory ran out)."""
+    cdef int32_t ring[ENGINE_RING]
+    _engine_prime(e, cmds, n, ring)
+    return _engine_run(e, cmds, 0, n, n, ring)
 
 
 # Commands per block when Engine.process() moves a batch's events into the caller's buffer: a
@@ -459,10 +471,12 @@ cdef int64_t _engine_process_into(mc_engine* e, const mc_command* cmds, int64_t 
     # Returns how many commands were applied (n unless memory ran out).
     cdef int64_t i = 0, m, done, k
     cdef bint spilled = False
+    cdef int32_t ring[ENGINE_RING]
     copied[0] = 0
+    _engine_prime(e, cmds, n, ring)
     while i < n:
         m = OUT_BLOCK if n - i > OUT_BLOCK else n - i
-        done = mc_engine_process(e, cmds + i, m)
+        done = _engine_run(e, cmds, i, i + m, n, ring) - i
         if not spilled:
             k = e.n_ev - start
             if copied[0] + k <= cap:
