@@ -173,6 +173,8 @@ def test_core_benchmarks_small_sizes_report_every_target():
         assert core["per_call"][op]["vs_same_signature"] > 0
     assert set(core["engine"]["workloads"]) == {"standard", "wide_book", "stale_cancel",
                                                 "market_heavy"}
+    for w in core["engine"]["workloads"].values():
+        assert w["engine_ns_per_msg"] > 0 and w["book_ns_per_msg"] > 0
     assert "targets met" in format_core(core)
 
 
