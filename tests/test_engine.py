@@ -507,6 +507,38 @@ def test_engine_symbols_names_and_errors():
     assert eng.depth_into(5, bids, np.zeros((2, 2), np.int64)) == (1, 0)
 
 
+def test_engine_order_entry_symbol_forms():
+    # The symbol of an order: a plain int is read inline, every other form by the general path;
+    # both name the same book, and a bad one is refused before the engine is touched.
+    import enum
+
+    class Sym(enum.IntEnum):
+        XYZ = 4_000_000_000
+
+    eng = Engine()
+    eng.add_symbol(4_000_000_000, "XYZ")
+    eng.add_symbol(0, "ZERO")
+    for i, sym in enumerate([4_000_000_000, np.uint32(4_000_000_000), np.int64(4_000_000_000),
+                             Sym.XYZ, "XYZ"]):
+        assert eng.submit(sym, 100 + i, 0, 50 + i, 1) == 0
+        assert eng.get(100 + i) == (4_000_000_000, 0, 50 + i, 1)
+    assert eng.submit(False, 200, 0, 50, 1) == 0 and eng.get(200)[0] == 0
+    before = eng.state_hash()
+    for bad, exc in [(-1, ValueError), (2**32, ValueError), (2**70, ValueError),
+                     (-(2**62), ValueError), ("NOPE", mc.OrderRejected)]:
+        with pytest.raises(exc):
+            eng.submit(bad, 300, 0, 50, 1)
+        with pytest.raises(exc):
+            eng.cancel(100, symbol=bad)
+    assert eng.state_hash() == before and len(eng) == 6
+    with pytest.raises(mc.OrderRejected) as info:
+        eng.submit(7, 300, 0, 50, 1)                    # a plain int naming no symbol
+    assert info.value.reason == R.UNKNOWN_SYMBOL
+    assert eng.cancel(999, symbol=4_000_000_000) == 0
+    assert reject(eng.events())[-2:] == [(300, "UNKNOWN_SYMBOL", 7),
+                                         (999, "ORDER_NOT_FOUND", 4_000_000_000)]
+
+
 @pytest.mark.parametrize("stp, owner", [(mc.STP.CANCEL_RESTING, 0), (mc.STP.CANCEL_RESTING, 2),
                                         (mc.STP.CANCEL_TAKER, 2), (mc.STP.NONE, 1)])
 def test_engine_deep_book_sweeps_and_self_trades_equal_own_book(stp, owner):

@@ -236,6 +236,10 @@ cdef class OrderBook:
 # process(out=...)'s buffer, checked (OrderBook and Engine)
 cdef object _out_buffer(object out)
 
+# A returned qty as a Python int: one of the cached ints 0..1023 where it can be, the way the
+# per-call methods return executed or cancelled lots without making an int object.
+cdef object mc_small_int(int64_t r)
+
 # Strict integer arguments. Cython's own conversion of a typed argument accepts a float through
 # __int__ and truncates it; a price or quantity given as a float is a caller's bug (a price in
 # currency units, say) and truncating it would trade at a wrong price, so only integers (int, numpy

@@ -1674,6 +1674,11 @@ cdef inline object _lots(int64_t r):
     return r
 
 
+cdef object mc_small_int(int64_t r):
+    """_lots for other modules (the Engine's per-call methods)."""
+    return _lots(r)
+
+
 cdef class OrderBook:
     """A price-time-priority limit order book and matching engine for one instrument.
 

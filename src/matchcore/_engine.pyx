@@ -16,7 +16,7 @@ cimport numpy as cnp
 
 from matchcore._core cimport (
     OrderBook, mc_book, mc_event, mc_command, mc_submit, mc_market, mc_cancel, mc_modify,
-    mc_get, mc_find, mc_count, mc_state_hash, mc_filter_events_owner, mc_depth,
+    mc_get, mc_find, mc_count, mc_state_hash, mc_small_int, mc_filter_events_owner, mc_depth,
     MC_BUY, MC_SELL, MC_GTC, MC_IOC, MC_FOK, MC_EV_REJECTED, MC_CMD_SUBMIT, MC_CMD_MARKET,
     MC_CMD_CANCEL, MC_CMD_MODIFY, MC_ERR_NOMEM, MC_R_NONE, MC_R_INVALID_QTY, MC_R_INVALID_PRICE,
     MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
@@ -28,6 +28,18 @@ from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,
 )
 from matchcore._core cimport mc_level, mc_order
+
+cdef extern from "mc_pyint.h":
+    bint _int_small "mc_pyint_small"(object x)
+    int64_t _int_value "mc_pyint_value"(object x)
+
+
+# A symbol id given as a plain int in [0, 2**32), what a simulator passes on every call, is read
+# inline at the call site; Engine._order_symbol (a name, a numpy integer, an IntEnum, an id out
+# of range) converts with int() and Python comparisons, which cost a per-call submit about 45
+# instructions more.
+cdef inline bint _plain_symbol(object symbol):
+    return _int_small(symbol) and <uint64_t>_int_value(symbol) <= 0xFFFFFFFF
 from matchcore.durability._journal cimport (
     JournalWriter, mc_journal, mc_journal_command, mc_journal_fills, mc_journal_commit,
 )
@@ -906,7 +918,8 @@ cdef class Engine:
         cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_any)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
-        cdef uint32_t sym = self._order_symbol(symbol, oid)
+        cdef uint32_t sym = (<uint32_t>_int_value(symbol) if _plain_symbol(symbol)
+                              else self._order_symbol(symbol, oid))
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
@@ -918,7 +931,7 @@ cdef class Engine:
         else:
             r = mc_engine_submit(e, sym, oid, c_side, c_price, c_qty, c_tif, c_owner, post_only)
         if r >= 0:
-            return r
+            return mc_small_int(r)
         if r == -MC_R_POST_ONLY_WOULD_CROSS:
             return 0
         _raise(r, oid)
@@ -930,7 +943,8 @@ cdef class Engine:
         cdef int64_t c_qty = _i64_of(qty, _i64_any)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
-        cdef uint32_t sym = self._order_symbol(symbol, oid)
+        cdef uint32_t sym = (<uint32_t>_int_value(symbol) if _plain_symbol(symbol)
+                              else self._order_symbol(symbol, oid))
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
@@ -942,7 +956,7 @@ cdef class Engine:
         else:
             r = mc_engine_market(e, sym, oid, c_side, c_qty, c_owner)
         if r >= 0:
-            return r
+            return mc_small_int(r)
         _raise(r, oid)
 
     def cancel(self, order_id, *, symbol=0, ts_ns=0):
@@ -950,7 +964,8 @@ cdef class Engine:
         rests nowhere (``symbol`` is then echoed in the REJECTED event). O(1)."""
         cdef uint64_t oid = _u64_of(order_id, _u64_any)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
-        cdef uint32_t sym = self._order_symbol(symbol, oid)
+        cdef uint32_t sym = (<uint32_t>_int_value(symbol) if _plain_symbol(symbol)
+                              else self._order_symbol(symbol, oid))
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
@@ -961,7 +976,7 @@ cdef class Engine:
         else:
             r = mc_engine_cancel(e, sym, oid)
         if r >= 0:
-            return r
+            return mc_small_int(r)
         if r == -MC_R_ORDER_NOT_FOUND:
             return 0
         _raise(r, oid)
@@ -974,7 +989,8 @@ cdef class Engine:
         cdef int64_t c_qty = _i64_of(qty, _i64_any)
         cdef int64_t p = 0 if price is None else _i64_of(price, _i64_any)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
-        cdef uint32_t sym = self._order_symbol(symbol, oid)
+        cdef uint32_t sym = (<uint32_t>_int_value(symbol) if _plain_symbol(symbol)
+                              else self._order_symbol(symbol, oid))
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
