@@ -28,18 +28,6 @@ from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,
 )
 from matchcore._core cimport mc_level, mc_order
-
-cdef extern from "mc_pyint.h":
-    bint _int_small "mc_pyint_small"(object x)
-    int64_t _int_value "mc_pyint_value"(object x)
-
-
-# A symbol id given as a plain int in [0, 2**32), what a simulator passes on every call, is read
-# inline at the call site; Engine._order_symbol (a name, a numpy integer, an IntEnum, an id out
-# of range) converts with int() and Python comparisons, which cost a per-call submit about 45
-# instructions more.
-cdef inline bint _plain_symbol(object symbol):
-    return _int_small(symbol) and <uint64_t>_int_value(symbol) <= 0xFFFFFFFF
 from matchcore.durability._journal cimport (
     JournalWriter, mc_journal, mc_journal_command, mc_journal_fills, mc_journal_commit,
 )
@@ -47,6 +35,10 @@ from matchcore._handles cimport mc_handle_new, mc_handle_release, MC_H_ENGINE
 from matchcore._core import (
     COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
 )
+
+cdef extern from "mc_pyint.h":
+    bint _int_small "mc_pyint_small"(object x)
+    int64_t _int_value "mc_pyint_value"(object x)
 
 cnp.import_array()
 
@@ -918,8 +910,7 @@ cdef class Engine:
         cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_any)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
-        cdef uint32_t sym = (<uint32_t>_int_value(symbol) if _plain_symbol(symbol)
-                              else self._order_symbol(symbol, oid))
+        cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
@@ -943,8 +934,7 @@ cdef class Engine:
         cdef int64_t c_qty = _i64_of(qty, _i64_any)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
-        cdef uint32_t sym = (<uint32_t>_int_value(symbol) if _plain_symbol(symbol)
-                              else self._order_symbol(symbol, oid))
+        cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
@@ -964,8 +954,7 @@ cdef class Engine:
         rests nowhere (``symbol`` is then echoed in the REJECTED event). O(1)."""
         cdef uint64_t oid = _u64_of(order_id, _u64_any)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
-        cdef uint32_t sym = (<uint32_t>_int_value(symbol) if _plain_symbol(symbol)
-                              else self._order_symbol(symbol, oid))
+        cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
@@ -989,8 +978,7 @@ cdef class Engine:
         cdef int64_t c_qty = _i64_of(qty, _i64_any)
         cdef int64_t p = 0 if price is None else _i64_of(price, _i64_any)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
-        cdef uint32_t sym = (<uint32_t>_int_value(symbol) if _plain_symbol(symbol)
-                              else self._order_symbol(symbol, oid))
+        cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
             e.n_ev = 0
@@ -1374,6 +1362,16 @@ cdef uint64_t _name_hash(uint32_t sym, str name) except? 0:
     for byte in sym.to_bytes(4, "little") + name.encode("utf-8"):
         h = (h ^ <uint64_t>byte) * <uint64_t>1099511628211ULL
     return h ^ (h >> 31)
+
+
+cdef inline uint32_t _entry_symbol(Engine eng, symbol, uint64_t oid) except? 0xFFFFFFFF:
+    # The symbol of a per-call order entry. A plain int in [0, 2**32), what a simulator passes on
+    # every call, is read inline; anything else (a name, a numpy integer, an IntEnum, an id out
+    # of range) goes through Engine._order_symbol, whose int() and Python comparisons cost a
+    # per-call submit about 45 instructions more.
+    if _int_small(symbol) and <uint64_t>_int_value(symbol) <= 0xFFFFFFFF:
+        return <uint32_t>_int_value(symbol)
+    return eng._order_symbol(symbol, oid)
 
 
 cdef uint32_t _symbol_id(symbol) except? 0xFFFFFFFF:
