@@ -289,6 +289,28 @@ def test_process_wrong_dtype_raises_type_error(book_cls):
         book_cls().process(np.zeros(3, dtype=np.int64))
 
 
+@pytest.mark.parametrize("shape", [(2, 4), (4, 2), (1, 8), (2, 2, 2)])
+def test_process_multi_dimensional_commands_raise_and_change_nothing(book_cls, shape):
+    # A 2-D batch once ran only its first axis's worth of records in the compiled book (2 of 8
+    # for shape (2, 4)) while the reference ran all of them; both now refuse it before any
+    # command, with or without out=.
+    cmds = np.zeros(8, dtype=COMMAND_DTYPE)
+    cmds["order_id"] = np.arange(1, 9)
+    cmds["side"] = [0, 1] * 4
+    cmds["price"] = [100, 110] * 4
+    cmds["qty"] = 5
+    book = book_cls()
+    book.submit(100, 0, 90, 3)
+    pending = book.events()
+    for out in (None, np.zeros(64, dtype=EVENT_DTYPE)):
+        with pytest.raises(ValueError, match="1-D array of commands"):
+            book.process(cmds.reshape(shape), out=out)
+    assert len(book) == 1 and book.get(100) is not None and len(book.events()) == 0
+    bids, asks = book.depth(5)
+    assert bids.tolist() == [[90, 3]] and len(asks) == 0 and len(pending) == 1
+    assert len(book.process(cmds)) == 8      # the same records as a 1-D batch run in full
+
+
 def test_process_compiled_equals_reference_on_session_prefix():
     """process() of both books on a 20k-command prefix (the reference's own batch path)."""
     for stp in STP:

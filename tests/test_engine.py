@@ -375,6 +375,20 @@ def test_engine_process_invalid_kind_and_bad_dtype():
         eng.process(np.zeros(3, np.int64))
 
 
+def test_engine_process_multi_dimensional_commands_raise_and_change_nothing():
+    # the engine's loop reads shape[0] records: a 2-D batch is refused, not cut short
+    eng = make_engine(limits=False)
+    cmds = np.zeros(8, COMMAND_DTYPE)
+    cmds["order_id"] = np.arange(1, 9)
+    cmds["price"] = 100 + np.arange(8)
+    cmds["qty"] = 5
+    for out in (None, np.zeros(64, EVENT_DTYPE)):
+        with pytest.raises(ValueError, match="1-D array of commands"):
+            eng.process(cmds.reshape(2, 4), out=out)
+    assert len(eng) == 0 and len(eng.events()) == 0
+    assert len(eng.process(cmds)) == 8
+
+
 # ---- process(out=): a caller-owned buffer reused across calls ----
 
 @pytest.mark.parametrize("size", [0, 1, 50, 400, 5000])

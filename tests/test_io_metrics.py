@@ -246,6 +246,8 @@ def test_process_histogram_bad_arguments_raise_and_change_nothing():
         process_histogram(object(), cmds, BOUNDS, ok)
     with pytest.raises(TypeError, match="COMMAND_DTYPE"):
         process_histogram(book, np.zeros(3), BOUNDS, ok)
+    with pytest.raises(ValueError, match="1-D array of commands"):
+        process_histogram(book, np.stack([cmds, cmds]), BOUNDS, ok)
     with pytest.raises(ValueError, match="every must be >= 1"):
         process_histogram(book, cmds, BOUNDS, ok, "auto", 0)
     assert book.state_hash() == h and not ok.any()

@@ -374,3 +374,21 @@ def test_numba_cache_true_with_book_object_argument_in_a_new_process(tmp_path):
         runs.append(out.stdout.split())
     assert runs[0][:3] == runs[1][:3]
     assert (runs[0][3], runs[0][4]) == ("0", "1") and (runs[1][3], runs[1][4]) == ("1", "0")
+
+
+def test_numba_process_multi_dimensional_commands_raise_and_change_nothing():
+    # process()/engine_process() take shape[0] as the count: a 2-D batch is refused rather
+    # than cut short (the compiled and reference books' process() refuse it the same way)
+    cmds = random_commands(8, 5, invalid=False)
+    book = mc.OrderBook()
+    with pytest.raises(ValueError, match="1-D array of commands"):
+        mcn.process(book, cmds.reshape(2, 4))
+    assert len(book) == 0 and len(book.events()) == 0
+    eng = mc.Engine()
+    eng.add_symbol(0)
+    eng_cmds = cmds.copy()
+    eng_cmds["symbol"] = 0
+    with pytest.raises(ValueError, match="1-D array of commands"):
+        mcn.engine_process(eng, eng_cmds.reshape(4, 2))
+    assert len(eng) == 0 and len(eng.events()) == 0
+    assert mcn.process(book, cmds) == 8

@@ -1908,6 +1908,9 @@ cdef class OrderBook:
         cdef cnp.ndarray arr = np.ascontiguousarray(commands)
         if arr.dtype != COMMAND_DTYPE:
             raise TypeError(f"process() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
+        if arr.ndim != 1:
+            # the loop reads shape[0] records: a 2-D array would run only that many of them
+            raise ValueError(f"process() needs a 1-D array of commands, got shape {(<object>arr).shape}")
         cdef cnp.ndarray dst = _out_buffer(out)
         cdef int64_t dst_cap = -1 if dst is None else dst.shape[0]
         cdef mc_book* b = self._b

@@ -1007,6 +1007,9 @@ cdef class Engine:
         cdef cnp.ndarray arr = np.ascontiguousarray(commands)
         if arr.dtype != COMMAND_DTYPE:
             raise TypeError(f"process() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
+        if arr.ndim != 1:
+            # the loop reads shape[0] records: a 2-D array would run only that many of them
+            raise ValueError(f"process() needs a 1-D array of commands, got shape {(<object>arr).shape}")
         cdef cnp.ndarray dst = _out_buffer(out)
         cdef mc_engine* e = self._e
         cdef int64_t n = arr.shape[0]

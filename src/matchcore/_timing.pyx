@@ -144,6 +144,8 @@ cdef cnp.ndarray _commands(commands):
     cdef cnp.ndarray arr = np.ascontiguousarray(commands)
     if arr.dtype != _COMMAND_DTYPE:
         raise TypeError(f"needs a matchcore.COMMAND_DTYPE array, got {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"needs a 1-D array of commands, got shape {(<object>arr).shape}")
     return arr
 
 

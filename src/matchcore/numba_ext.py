@@ -365,7 +365,9 @@ def drain_events_owner(book, owner, out):
 
 @njit(cache=True)
 def process(book, commands):
-    """Apply an array of COMMAND_DTYPE records; returns how many were applied."""
+    """Apply a 1-D array of COMMAND_DTYPE records; returns how many were applied."""
+    if commands.ndim != 1:
+        raise ValueError("process() needs a 1-D array of commands")
     return process_raw(book, commands, commands.shape[0])
 
 
@@ -384,6 +386,8 @@ def engine_drain_events_owner(engine, owner, out):
 @njit(cache=True)
 def engine_process(engine, commands):
     """Engine version of :func:`process`."""
+    if commands.ndim != 1:
+        raise ValueError("engine_process() needs a 1-D array of commands")
     return engine_process_raw(engine, commands, commands.shape[0])
 
 

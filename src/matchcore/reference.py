@@ -295,6 +295,8 @@ class ReferenceBook:
         commands = np.asarray(commands)
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError(f"commands must be a COMMAND_DTYPE array, got dtype {commands.dtype}")
+        if commands.ndim > 1:
+            raise ValueError(f"process() needs a 1-D array of commands, got shape {commands.shape}")
         if out is not None:
             if not isinstance(out, np.ndarray) or out.dtype != EVENT_DTYPE:
                 raise TypeError("process(out=...) needs a numpy array of matchcore.EVENT_DTYPE")

@@ -292,7 +292,7 @@ class EngineMetrics:
 
         events = process_histogram(self.target, commands, self.bounds_ns, self._hist, self.clock,
                                    self.sample_every)
-        self._commands += int(np.asarray(commands).shape[0])
+        self._commands += int(np.asarray(commands).size)
         self.observe(events)
         return events
 
