@@ -85,3 +85,14 @@ def test_replay_hooks_progress_bar_postfix_messages_per_second():
 def test_replay_hooks_bad_options_raise_value_error(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         ReplayHooks(out=io.StringIO(), **kwargs)
+
+
+def test_cli_bench_progress_only_on_a_terminal():
+    # the bench's bar once drew into pipes and files (318 bytes of redraws in a log)
+    argv = [sys.executable, "-m", "matchcore", "bench", "--quick", "standard",
+            "--messages", "20000"]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == "" and "standard" in p.stdout
+    code, shown = run_with_tty_stderr(argv, timeout=300)
+    assert code == 0 and "step" in shown

@@ -52,7 +52,8 @@ class _NoBar:
 
 
 def _bar(total, desc, disable):
-    if disable:
+    # a bar only on a terminal: in a pipe, a file or CI its redraws are noise in the output
+    if disable or not sys.stderr.isatty():
         return _NoBar()
     try:
         from tqdm import tqdm
