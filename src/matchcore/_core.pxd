@@ -233,8 +233,9 @@ cdef class OrderBook:
     cdef readonly bint record_events
 
 
-# process(out=...)'s buffer, checked (OrderBook and Engine)
+# process(out=...)'s buffer and a batch of commands, checked (OrderBook, Engine, timed loops)
 cdef object _out_buffer(object out)
+cdef object _commands_array(object commands, str what)
 
 # A returned qty as a Python int: one of the cached ints 0..1023 where it can be, the way the
 # per-call methods return executed or cancelled lots without making an int object.

@@ -1636,6 +1636,18 @@ cdef object _owner_events_array(const mc_event* src, int64_t n, uint64_t owner):
     return out
 
 
+cdef object _commands_array(object commands, str what):
+    # A batch of commands checked before any runs (OrderBook, Engine, the timed loops): a 1-D
+    # C-contiguous COMMAND_DTYPE array. The loops read shape[0] records from its buffer, so an
+    # array of more dimensions would run only that many of its records.
+    cdef cnp.ndarray arr = np.ascontiguousarray(commands)
+    if arr.dtype != COMMAND_DTYPE:
+        raise TypeError(f"{what} needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{what} needs a 1-D array of commands, got shape {(<object>arr).shape}")
+    return arr
+
+
 cdef object _out_buffer(object out):
     # process(out=...)'s buffer checked before any command runs (OrderBook and Engine): the
     # array itself, or None without one.
@@ -1905,12 +1917,7 @@ cdef class OrderBook:
         >>> ev = OrderBook().process(cmds, out=buf); len(ev), np.shares_memory(ev, buf)
         (3, True)
         """
-        cdef cnp.ndarray arr = np.ascontiguousarray(commands)
-        if arr.dtype != COMMAND_DTYPE:
-            raise TypeError(f"process() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
-        if arr.ndim != 1:
-            # the loop reads shape[0] records: a 2-D array would run only that many of them
-            raise ValueError(f"process() needs a 1-D array of commands, got shape {(<object>arr).shape}")
+        cdef cnp.ndarray arr = _commands_array(commands, "process()")
         cdef cnp.ndarray dst = _out_buffer(out)
         cdef int64_t dst_cap = -1 if dst is None else dst.shape[0]
         cdef mc_book* b = self._b

@@ -22,7 +22,7 @@ from matchcore._core cimport (
     MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH,
-    _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any, _out_buffer,
+    _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any, _out_buffer, _commands_array,
 )
 from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,
@@ -1004,12 +1004,7 @@ cdef class Engine:
         written to ``out[:k]`` and that view is returned; when they do not, a new array with all
         k events is returned (``len(result) > len(out)``: grow the buffer) and what ``out`` then
         holds is unspecified. A bad ``out`` raises before any command is applied."""
-        cdef cnp.ndarray arr = np.ascontiguousarray(commands)
-        if arr.dtype != COMMAND_DTYPE:
-            raise TypeError(f"process() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
-        if arr.ndim != 1:
-            # the loop reads shape[0] records: a 2-D array would run only that many of them
-            raise ValueError(f"process() needs a 1-D array of commands, got shape {(<object>arr).shape}")
+        cdef cnp.ndarray arr = _commands_array(commands, "process()")
         cdef cnp.ndarray dst = _out_buffer(out)
         cdef mc_engine* e = self._e
         cdef int64_t n = arr.shape[0]

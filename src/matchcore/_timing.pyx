@@ -14,9 +14,9 @@ import numpy as np
 
 from libc.string cimport memset, memcpy
 from matchcore._core cimport (OrderBook, mc_book, mc_command, mc_event, mc_apply, mc_process,
-                              mc_reserve_events, MC_ERR_NOMEM)
+                              mc_reserve_events, MC_ERR_NOMEM, _commands_array)
 from matchcore._engine cimport mc_engine, mc_engine_apply, mc_engine_set_emit
-from matchcore._core import COMMAND_DTYPE as _COMMAND_DTYPE, EVENT_DTYPE as _EVENT_DTYPE
+from matchcore._core import EVENT_DTYPE as _EVENT_DTYPE
 
 cnp.import_array()
 
@@ -140,15 +140,6 @@ def clock_overhead_ns(Py_ssize_t n=100000, clock="auto"):
     return float(np.median(clock_overhead_samples(n, clock)))
 
 
-cdef cnp.ndarray _commands(commands):
-    cdef cnp.ndarray arr = np.ascontiguousarray(commands)
-    if arr.dtype != _COMMAND_DTYPE:
-        raise TypeError(f"needs a matchcore.COMMAND_DTYPE array, got {arr.dtype}")
-    if arr.ndim != 1:
-        raise ValueError(f"needs a 1-D array of commands, got shape {(<object>arr).shape}")
-    return arr
-
-
 def process_timed(OrderBook book, commands, clock="auto"):
     """Apply commands one by one, timing each inside the compiled loop (closed loop).
 
@@ -162,7 +153,7 @@ def process_timed(OrderBook book, commands, clock="auto"):
     >>> process_timed(mc.OrderBook(), cmds).shape
     (3,)
     """
-    cdef cnp.ndarray arr = _commands(commands)
+    cdef cnp.ndarray arr = _commands_array(commands, "process_timed()")
     name = resolve_clock(clock)
     cdef int clk = _clk(name)
     cdef double scale = _ns_per_tick(name)
@@ -200,7 +191,7 @@ def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=Non
     >>> bool((lat >= svc).all())
     True
     """
-    cdef cnp.ndarray arr = _commands(commands)
+    cdef cnp.ndarray arr = _commands_array(commands, "process_open_loop()")
     name = resolve_clock(clock)
     cdef int clk = _clk(name)
     cdef double scale = _ns_per_tick(name)
@@ -260,7 +251,7 @@ def process_batch_ns(OrderBook book, commands, bint emit=True):
     >>> process_batch_ns(mc.OrderBook(), cmds) > 0
     True
     """
-    cdef cnp.ndarray arr = _commands(commands)
+    cdef cnp.ndarray arr = _commands_array(commands, "process_batch_ns()")
     cdef mc_book* b = book._b
     cdef int64_t n = arr.shape[0], done, t0, t1
     cdef int64_t start = b.n_ev
@@ -326,7 +317,7 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
     """
     from matchcore._engine import Engine
 
-    cdef cnp.ndarray arr = _commands(commands)
+    cdef cnp.ndarray arr = _commands_array(commands, "process_histogram()")
     cdef cnp.ndarray b_arr = np.ascontiguousarray(bounds_ns, dtype=np.float64)
     if b_arr.ndim != 1 or (b_arr.shape[0] > 1 and (np.diff(b_arr) <= 0).any()):
         raise ValueError("bounds_ns must be a 1-d array of strictly ascending bounds (ns)")
