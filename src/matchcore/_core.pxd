@@ -258,6 +258,7 @@ ctypedef uint64_t (*_any_u64_t)(object) except? 0xFFFFFFFFFFFFFFFF
 ctypedef int (*_any_int_t)(object) except? -1
 
 cdef extern from "mc_pyint.h":
+    bint _int_small "mc_pyint_small"(object x)
     bint _int_sub_small "mc_pyint_sub_small"(object x)
     int64_t _int_value "mc_pyint_value"(object x)
     int64_t _i64_of "MC_AS_I64"(object x, _any_i64_t) except? -1

@@ -23,6 +23,7 @@ from matchcore._core cimport (
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH,
     _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any, _out_buffer, _commands_array,
+    _int_small, _int_value,
 )
 from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,
@@ -35,10 +36,6 @@ from matchcore._handles cimport mc_handle_new, mc_handle_release, MC_H_ENGINE
 from matchcore._core import (
     COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
 )
-
-cdef extern from "mc_pyint.h":
-    bint _int_small "mc_pyint_small"(object x)
-    int64_t _int_value "mc_pyint_value"(object x)
 
 cnp.import_array()
 
