@@ -233,10 +233,8 @@ def engine_vs_book(*, messages: int = 200_000, seed: int = 1, resting: int = 100
             setup, flow = w.setup, w.flow
         base = harness.build_book(setup, flow)
         cap = harness._capacity(setup, flow)
-        chunk = max(min(chunk, len(flow) // 8), 1024)     # as process_out_rate takes it
-        warm = base.copy()
-        most = max(len(warm.process(flow[i:i + chunk])) for i in range(0, len(flow), chunk))
-        buf = harness.touched_events(most + 1024)
+        chunk = harness.call_chunk(len(flow), chunk)
+        buf = harness.out_buffer_for(base, flow, chunk)
         book_ns, eng_ns = [], []
         for _ in range(reps):
             book_ns.append(harness.process_out_rate(base, flow, chunk=chunk, buf=buf)["ns_per_msg"])

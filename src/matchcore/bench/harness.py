@@ -137,17 +137,29 @@ def touched_events(n: int) -> np.ndarray:
     return buf
 
 
+def call_chunk(n: int, chunk: int) -> int:
+    """The call size the chunked timings use for a flow of ``n`` messages: at most ``chunk``,
+    at least 8 calls where the flow allows, never under 1,024."""
+    return max(min(chunk, n // 8), 1024)
+
+
+def out_buffer_for(base: OrderBook, flow, chunk: int) -> np.ndarray:
+    """A touched event buffer with room for the most events any ``chunk``-message call of the
+    flow writes on a copy of ``base`` (found by running the flow once on a copy)."""
+    warm = base.copy()
+    most = max((len(warm.process(flow[i:i + chunk])) for i in range(0, len(flow), chunk)),
+               default=0)
+    del warm
+    return touched_events(most + 1024)
+
+
 def process_out_rate(base: OrderBook, flow, chunk: int = 8192, buf=None) -> dict:
     """``process(part, out=buf)`` over the flow in calls of ``chunk`` messages on a fresh copy of
     ``base``, one caller-owned event buffer reused by every call, each call timed: the median
     call's ns/msg (a lost time slice lands in one call and leaves the median alone)."""
-    n = len(flow)
-    chunk = max(min(chunk, n // 8), 1024)
+    chunk = call_chunk(len(flow), chunk)
     if buf is None:
-        warm = base.copy()
-        most = max((len(warm.process(flow[i:i + chunk])) for i in range(0, n, chunk)), default=0)
-        del warm
-        buf = touched_events(most + 1024)
+        buf = out_buffer_for(base, flow, chunk)
     book = base.copy()
     return calls_rate(book.process, flow, chunk, buf)
 
@@ -187,7 +199,7 @@ def throughput(base: OrderBook, flow, reps: int = 3, process_chunk: int = 65_536
       to a lost time slice, like ``median_chunk``) over calls of ``out_chunk`` messages;
     - ``median_chunk``: see :func:`chunked_rate`."""
     n = len(flow)
-    out_chunk = max(min(out_chunk, n // 8), 1024)
+    out_chunk = call_chunk(n, out_chunk)
     warm = base.copy()
     n_events = 0
     chunk_events = 0
@@ -239,7 +251,7 @@ def chunked_rate(base: OrderBook, flow, chunk: int = 32_768) -> dict:
     another process lands in one chunk and leaves the median alone, so this is the figure to use
     for the book's own capacity (the whole-run figures above keep such stalls)."""
     n = len(flow)
-    chunk = max(min(chunk, n // 8), 1024)
+    chunk = call_chunk(n, chunk)
     book = base.copy()
     per = []
     for i in range(0, n, chunk):
