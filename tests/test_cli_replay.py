@@ -194,3 +194,23 @@ def test_cli_replay_native_through_process(capsys, tmp_path):
             [["0", "0", "S", str(i), *map(str, r)] for i, r in enumerate(asks.tolist(), 1)]
     assert rows[1:1 + len(want0)] == want0
     assert rows[1 + len(want0):] == [["1", "1", "B", "1", "98", "7", "1"], ["1", "1", "S", "1", "103", "1", "1"]]
+
+
+@pytest.mark.parametrize("extra", [["--publish", "nats://127.0.0.1:1"], ["--metrics-port", "0"],
+                                   ["--publish", "nats://127.0.0.1:1", "--metrics-port", "0"]])
+@pytest.mark.parametrize("files, dask", [(2, []), (1, ["--dask", "local"])])
+def test_cli_replay_several_files_or_dask_refuse_publish_metrics_before_work(
+        capsys, tmp_path, extra, files, dask):
+    paths = []
+    for i in range(files):
+        paths.append(tmp_path / f"d{i}.itch")
+        itch.generate(paths[-1], messages=500, symbols=2, seed=i)
+    out = tmp_path / "out"
+    code = main(["replay", *map(str, paths), *dask, "--out", str(out), *extra])
+    cap = capsys.readouterr()
+    assert code == 1
+    assert "work with one ITCH file" in cap.err
+    for opt in extra:
+        if opt.startswith("--"):
+            assert opt in cap.err
+    assert "replayed" not in cap.out and not out.exists()      # nothing was replayed

@@ -80,6 +80,13 @@ def run(args) -> int:
             if args.dask or len(args.file) > 1:
                 from matchcore.cli_replay_dask import run_many
 
+                # refused before any work: the merged replay has no per-chunk hook to feed them
+                given = [o for o, v in (("--publish", args.publish),
+                                        ("--metrics-port", args.metrics_port)) if v is not None]
+                if given:
+                    raise ValueError(f"{' and '.join(given)} work with one ITCH file, not with "
+                                     "several files or --dask: replay the files one by one")
+
                 return run_many(args)
             args.file = args.file[0]
             return _replay(args)
