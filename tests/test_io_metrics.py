@@ -279,3 +279,54 @@ def test_metrics_prometheus_client_missing_error_names_the_extra(monkeypatch, da
         ReplayMetrics()
     assert main(["replay", str(day), "--metrics-port", "0"]) == 1
     assert "matchcore[metrics]" in capsys.readouterr().err
+
+
+def test_replay_metrics_chunks_total_counts_buffers_not_updates(day):
+    data = memoryview(day.read_bytes())
+    r = itch.Replayer()
+    m = ReplayMetrics()
+    pos = feeds = 0
+    while pos < len(data):
+        pos += r.feed(data[pos:pos + 50_000])
+        feeds += 1
+        m.update(r)
+    r.finish()
+    m.update(r)                     # what replay_file's on_chunk does after finish()
+    m.update(r, final=True)         # the caller's closing update
+    assert feeds > 1 and m.snapshot()["chunks"] == feeds
+    m2 = ReplayMetrics()            # replay_file: one 4 MiB buffer holds the whole file
+    r2 = itch.replay_file(day, on_chunk=m2.update)
+    m2.update(r2, final=True)
+    got = {(x.name, frozenset(x.labels.items())): x.value
+           for fam in m2.registry.collect() for x in fam.samples}
+    assert day.stat().st_size < 4 << 20 and val(got, "matchcore_replay_chunks_total") == 1
+
+
+def test_replay_and_engine_metrics_one_registry_refused_at_construction():
+    import prometheus_client
+
+    reg = prometheus_client.CollectorRegistry()
+    rm = ReplayMetrics(registry=reg)
+    with pytest.raises(ValueError, match=r"EngineMetrics\(prefix='matchcore'\) exports metric "
+                                         r"names.*open_orders"):
+        EngineMetrics(mc.OrderBook(), registry=reg)
+    # nothing of the refused collector reached the registry: one TYPE line per family
+    r = itch.Replayer()
+    r.feed(itch.generate(None, messages=2000, symbols=2, seed=1))
+    rm.update(r)
+    types = [ln for ln in prometheus_client.generate_latest(reg).decode().splitlines()
+             if ln.startswith("# TYPE")]
+    assert len(types) == len(set(types)) and "# TYPE matchcore_commands_total counter" not in types
+    # another prefix on the same registry is fine
+    em = EngineMetrics(mc.OrderBook(), registry=reg, prefix="sim")
+    assert em.registry is reg
+
+
+def test_metrics_describe_names_the_families_collect_yields(day):
+    m = ReplayMetrics()
+    r = itch.replay_file(day, on_chunk=m.update)
+    m.update(r, final=True)
+    assert sorted(f.name for f in m.describe()) == sorted(f.name for f in m.collect())
+    em = EngineMetrics(mc.OrderBook())
+    em.process(random_commands(200, 3))
+    assert sorted(f.name for f in em.describe()) == sorted(f.name for f in em.collect())

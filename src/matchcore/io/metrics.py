@@ -90,6 +90,40 @@ def _family(prom, kind, name, doc, labels=(), unit=""):
     return cls(name, doc, labels=list(labels), unit=unit)
 
 
+# The families each collector exports (kind, name without prefix), for describe(): without
+# it prometheus_client cannot see that two collectors on one registry export the same names,
+# and a scrape then carries each duplicated family twice.
+_REPLAY_FAMILIES = (
+    ("counter", "messages"), ("counter", "unknown_message_types"),
+    ("counter", "bad_length_prefixes"), ("counter", "bytes"), ("counter", "unknown_refs"),
+    ("counter", "sequence_gaps"), ("counter", "messages_missing"), ("counter", "replay_chunks"),
+    ("counter", "rejects"), ("counter", "clamped"), ("counter", "trades"),
+    ("counter", "volume_shares"), ("gauge", "open_orders"), ("gauge", "books"),
+    ("gauge", "replay_done"), ("gauge", "truncated"), ("gauge", "last_exchange_time_seconds"))
+_ENGINE_FAMILIES = (
+    ("counter", "events"), ("counter", "rejects"), ("counter", "fills"),
+    ("counter", "volume_lots"), ("counter", "commands"), ("gauge", "open_orders"),
+    ("histogram", "service_time_seconds"))
+
+
+def _describe(prom, prefix, families):
+    for kind, name in families:
+        if kind == "histogram":
+            yield prom.core.HistogramMetricFamily(f"{prefix}_{name}", "")
+        else:
+            yield _family(prom, kind, f"{prefix}_{name}", "")
+
+
+def _register(collector) -> None:
+    try:
+        collector.registry.register(collector)
+    except ValueError as e:         # prometheus_client: "Duplicated timeseries in ..."
+        raise ValueError(
+            f"{type(collector).__name__}(prefix={collector.prefix!r}) exports metric names "
+            f"another collector of this registry already exports ({e}); give it its own "
+            f"registry or another prefix") from None
+
+
 class ReplayMetrics:
     """Prometheus metrics of an ITCH replay, copied from the replay's own C counters once per
     chunk (``update``); the values are exactly those of ``Replayer.stats`` and
@@ -103,8 +137,15 @@ class ReplayMetrics:
     ``open_orders{symbol}``, ``books``, ``truncated``, ``last_exchange_time_seconds``,
     ``replay_chunks_total``, ``replay_done`` (1 after the final update).
 
+    ``replay_chunks_total`` counts the updates that saw new bytes consumed, i.e. the buffers
+    fed; the update after ``finish()`` and the ``final`` one do not count.
+    ``last_exchange_time_seconds`` is the ITCH timestamp: seconds since midnight of the trading
+    day, not a Unix time.
+
     ``registry``: a ``prometheus_client.CollectorRegistry`` (a new one by default, so several
-    replays in one process do not collide). O(books) per update.
+    replays in one process do not collide). A registry that already holds a collector exporting
+    the same names (an :class:`EngineMetrics` or another ``ReplayMetrics`` with the same
+    ``prefix``) is refused with ``ValueError``. O(books) per update.
 
     >>> import matchcore.itch as itch                                     # doctest: +SKIP
     >>> m = ReplayMetrics()                                               # doctest: +SKIP
@@ -122,7 +163,8 @@ class ReplayMetrics:
         self._snap = None
         self._names: dict[int, str] = {}
         self._chunks = 0
-        self.registry.register(self)
+        self._bytes_seen = 0
+        _register(self)
 
     def update(self, replayer, feed_stats=None, final: bool = False) -> None:
         """Copy the counters of ``replayer`` (an ``itch.Replayer``) and, optionally, of a MoldUDP64
@@ -150,7 +192,11 @@ class ReplayMetrics:
                            for row in per},
         }
         with self._lock:
-            self._chunks += 1
+            # replay_file calls on_chunk once more after finish() and the caller adds a final
+            # update: only an update that saw new bytes consumed stands for a buffer fed
+            if not final and s["bytes_consumed"] > self._bytes_seen:
+                self._chunks += 1
+            self._bytes_seen = max(self._bytes_seen, s["bytes_consumed"])
             snap["chunks"] = self._chunks
             self._snap = snap
 
@@ -211,8 +257,14 @@ class ReplayMetrics:
         yield prom.core.GaugeMetricFamily(f"{p}_truncated", "1 when the stream ended mid-message",
                                           value=s["truncated"])
         yield prom.core.GaugeMetricFamily(f"{p}_last_exchange_time_seconds",
-                                          "exchange timestamp of the last message (since "
-                                          "midnight)", value=s["last_ts"] / 1e9)
+                                          "exchange timestamp of the last message, in seconds "
+                                          "since midnight of the trading day (not a Unix time)",
+                                          value=s["last_ts"] / 1e9)
+
+    def describe(self):
+        """The metric families :meth:`collect` yields, without values: the registry checks
+        them against its other collectors at registration."""
+        return _describe(self._prom, self.prefix, _REPLAY_FAMILIES)
 
 
 class EngineMetrics:
@@ -229,7 +281,9 @@ class EngineMetrics:
     ``service_time_seconds`` (histogram, buckets ``latency_bounds_ns``; with
     ``sample_every=k`` one command in k is timed), ``open_orders``.
     ``symbols`` maps event symbol ids to label names (for an Engine, its symbol names are used
-    by default). O(batch) per call.
+    by default). A ``registry`` that already holds a collector exporting the same names (a
+    :class:`ReplayMetrics` with the same ``prefix``: both export ``rejects_total`` and
+    ``open_orders``) is refused with ``ValueError``. O(batch) per call.
 
     >>> import numpy as np, matchcore as mc                               # doctest: +SKIP
     >>> m = EngineMetrics(mc.Engine())                                    # doctest: +SKIP
@@ -271,7 +325,7 @@ class EngineMetrics:
         self._commands = 0
         self._open = 0
         self._view = self._state()
-        self.registry.register(self)
+        _register(self)
 
     def _label(self, symbol: int) -> str:
         if self._symbols is not None and symbol in self._symbols:
@@ -385,3 +439,8 @@ class EngineMetrics:
         yield prom.core.HistogramMetricFamily(
             f"{p}_service_time_seconds", "per-command service time measured in compiled code "
             f"(clock: {self.clock})", buckets=buckets, sum_value=int(h[nb + 1]) / 1e9)
+
+    def describe(self):
+        """The metric families :meth:`collect` yields, without values: the registry checks
+        them against its other collectors at registration."""
+        return _describe(self._prom, self.prefix, _ENGINE_FAMILIES)
