@@ -343,3 +343,93 @@ def test_publisher_close_broker_gone_gives_up_counts_undelivered(names):
     assert st["published"] + st["undelivered"] == 200 and st["undelivered"] > 0
     assert st["records_published"] + st["records_undelivered"] == 200 * 100
     assert pub.pending == 0
+
+
+def _add_stream(url, **config):
+    import asyncio
+
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            await nc.jetstream().add_stream(**config)
+        finally:
+            await nc.close()
+
+    asyncio.run(go())
+
+
+def _stream_msgs(url, stream):
+    import asyncio
+
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            return (await nc.jetstream().stream_info(stream)).state.messages
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def test_publisher_existing_stream_other_subjects_raises_stream_setup_error(server, names):
+    from matchcore.io.nats import NatsPublisher, StreamSetupError
+
+    stream, prefix = names
+    _add_stream(server.url, name=stream, subjects=[f"other{prefix}.>"])
+    with pytest.raises(StreamSetupError, match=rf"stream {stream} .*\['other{prefix}\.>'\], "
+                                               rf"which do not take {prefix}\.>"):
+        NatsPublisher(server.url, stream=stream, prefix=prefix)
+    assert _stream_msgs(server.url, stream) == 0
+
+
+def test_publisher_existing_stream_wildcards_covering_prefix_accepted(server, names):
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    _add_stream(server.url, name=stream, subjects=[f"{prefix}.*.*"])
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 0, np.zeros(1, WIRE_TOB)))
+    assert pub.stats["published"] == 1 and _stream_msgs(server.url, stream) == 1
+
+
+def test_cli_replay_publish_stream_other_subjects_exit_1_no_connect_message(server, names,
+                                                                            tmp_path, capsys):
+    stream, prefix = names
+    _add_stream(server.url, name=stream, subjects=[f"other{prefix}.>"])
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=1000, symbols=2, seed=4)
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix])
+    cap = capsys.readouterr()
+    assert code == 1 and f"do not take {prefix}.>" in cap.err
+    assert "cannot connect" not in cap.err and "replayed" not in cap.out
+    assert _stream_msgs(server.url, stream) == 0
+
+
+def test_cli_replay_publish_bad_stream_name_setup_error_not_connect_error(server, tmp_path,
+                                                                          capsys):
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=1000, symbols=2, seed=4)
+    code = main(["replay", str(path), "--publish", server.url, "--stream", "BAD.NAME"])
+    err = capsys.readouterr().err
+    assert code == 1 and "stream BAD.NAME at" in err and "cannot connect" not in err
+
+
+def test_cli_replay_publish_undelivered_batches_exit_1(server, names, tmp_path, capsys):
+    from nats.js.api import DiscardPolicy
+
+    stream, prefix = names
+    # the broker refuses every batch after the first: they are never acknowledged
+    _add_stream(server.url, name=stream, subjects=[f"{prefix}.>"], max_msgs=1,
+                discard=DiscardPolicy.NEW)
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=5000, symbols=2, seed=4)
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix])
+    cap = capsys.readouterr()
+    assert code == 1 and "batches were not delivered to NATS" in cap.err
+    assert "undelivered (no ack) 0 " not in cap.out

@@ -230,8 +230,7 @@ def _replay(args) -> int:
         from matchcore.cli_replay_dbn import plot_cli
 
         plot_cli(args, r.tob(), r.trades(), names, 1e4)
-    hooks.finish(r)
-    return 0
+    return hooks.finish(r)
 
 
 def _print_itch_summary(s, names, books, elapsed, path) -> None:

@@ -99,6 +99,27 @@ def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes
     return h.tobytes() + records.tobytes()
 
 
+class StreamSetupError(RuntimeError):
+    """The broker answered but the stream cannot take the publisher's subjects (an existing
+    stream of that name with other subjects, or a refused creation)."""
+
+
+def _covers(pattern: str, subject: str) -> bool:
+    """Whether the NATS subject filter ``pattern`` matches every subject ``subject`` (which may
+    hold ``*`` / ``>`` wildcards) matches.
+
+    >>> _covers("mc.>", "mc.tob.*"), _covers("*.tob.*", "mc.tob.*"), _covers("mc.l2.*", "mc.tob.*")
+    (True, True, False)
+    """
+    p, t = pattern.split("."), subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return i < len(t)
+        if i >= len(t) or t[i] == ">" or (tok != "*" and tok != t[i]):
+            return False
+    return len(p) == len(t)
+
+
 class BatchError(ValueError):
     """A payload that is not a well-formed batch (bad magic, version, kind or length)."""
 
@@ -145,7 +166,9 @@ class NatsPublisher:
     keep being queued, sent when it is back, or dropped when the queue is full.
 
     The constructor raises ``ConnectionError`` when the first connection fails within
-    ``connect_timeout`` s. ``flush(timeout)`` waits for the queue to drain, ``close()`` flushes
+    ``connect_timeout`` s, and :class:`StreamSetupError` when the broker answers but the stream
+    cannot be used: it exists with subjects that do not take ``<prefix>.>``, or its creation
+    was refused. ``flush(timeout)`` waits for the queue to drain, ``close()`` flushes
     and disconnects; ``stats`` holds the counts (batches and records: ``queued``,
     ``published`` (acknowledged), ``dropped``, ``undelivered``; ``disconnects``,
     ``reconnects``, ``last_error``).
@@ -193,6 +216,8 @@ class NatsPublisher:
             self._connect_error = TimeoutError("no answer")
         if self._connect_error is not None:
             self._stop_loop()
+            if isinstance(self._connect_error, StreamSetupError):
+                raise self._connect_error
             raise ConnectionError(f"cannot connect to NATS at {url}: {self._connect_error}")
 
     # ---- caller side (any thread, never blocks) ----
@@ -315,6 +340,7 @@ class NatsPublisher:
         async def on_error(e):
             self.stats["last_error"] = str(e) or type(e).__name__
 
+        connected = False
         try:
             # Reconnects are retried forever, and so would the first connection be: bound it.
             self._nc = await asyncio.wait_for(nats.connect(
@@ -322,11 +348,15 @@ class NatsPublisher:
                 reconnect_time_wait=self.reconnect_wait, connect_timeout=2,
                 disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, error_cb=on_error,
                 pending_size=64 << 20), self.connect_timeout)
+            connected = True
             self._js = self._nc.jetstream(timeout=self.ack_timeout)
             await self._ensure_stream()
         except Exception as e:
             if isinstance(e, asyncio.TimeoutError):
                 e = self.stats["last_error"] or "no answer"
+            if connected and not isinstance(e, StreamSetupError):
+                e = StreamSetupError(f"stream {self.stream} at {self.url}: "
+                                     f"{type(e).__name__}: {e}")
             self._connect_error = e
             self._ready.set()
             nc = getattr(self, "_nc", None)
@@ -371,9 +401,19 @@ class NatsPublisher:
         from nats.js.errors import NotFoundError
 
         try:
-            await self._js.stream_info(self.stream)
+            info = await self._js.stream_info(self.stream)
         except NotFoundError:
             await self._js.add_stream(name=self.stream, subjects=[f"{self.prefix}.>"])
+            return
+        # A stream that does not take our subjects stores nothing and every publish times out;
+        # adding the subject to someone else's stream is not ours to decide.
+        have = list(info.config.subjects or [])
+        need = [f"{self.prefix}.{k}.*" for k in KINDS]
+        if not all(any(_covers(p, n) for p in have) for n in need):
+            raise StreamSetupError(
+                f"stream {self.stream} at {self.url} exists with subjects {have}, which do not "
+                f"take {self.prefix}.>: choose another stream (--stream) or a subject prefix it "
+                f"takes (--subject-prefix), or add {self.prefix}.> to its subjects")
 
     async def _send(self, item, sem):
         subject, payload, records = item

@@ -57,12 +57,12 @@ class ReplayHooks:
             self.server = serve_metrics(metrics_port, registry=self.metrics.registry)
             print(f"metrics: {self.server.url}", file=out, flush=True)
         if publish is not None:
-            from matchcore.io.nats import NatsPublisher, ReplayPublisher
+            from matchcore.io.nats import NatsPublisher, ReplayPublisher, StreamSetupError
 
             try:
                 self.publisher = NatsPublisher(publish, stream=stream, prefix=prefix,
                                                connect_timeout=3.0)
-            except (ConnectionError, ImportError) as e:
+            except (ConnectionError, ImportError, StreamSetupError) as e:
                 self.close()
                 raise ValueError(f"--publish: {e}") from None
             self.bridge = ReplayPublisher(self.publisher, kinds=publish_kinds, keep=keep_sinks)
@@ -107,10 +107,13 @@ class ReplayHooks:
             return self.bridge.kept()
         return {"tob": r.tob(), "trades": r.trades(), "l2": r.l2()}
 
-    def finish(self, r) -> None:
+    def finish(self, r) -> int:
         """After the replay: flush and report the publisher, mark the metrics final and keep
-        serving them ``metrics_hold`` seconds, then stop everything."""
+        serving them ``metrics_hold`` seconds, then stop everything. Returns the command's exit
+        status: 1 when a batch handed to the publisher was not delivered (dropped or never
+        acknowledged), else 0."""
         out = self.out
+        status = 0
         if self.bridge is not None:
             st = self.publisher.close()
             rec = self.bridge.records
@@ -122,6 +125,13 @@ class ReplayHooks:
                   f"disconnects {st['disconnects']}, reconnects {st['reconnects']}"
                   + (f"; last error: {st['last_error']}" if st["last_error"] else ""),
                   file=out, flush=True)
+            lost = st["dropped"] + st["undelivered"]
+            if lost:
+                status = 1
+                print(f"matchcore replay: error: {lost:,} of {self.bridge.batches:,} batches were "
+                      f"not delivered to NATS"
+                      + (f" (last error: {st['last_error']})" if st["last_error"] else ""),
+                      file=sys.stderr, flush=True)
         if self.metrics is not None:
             self.metrics.update(r, final=True)
             if self.metrics_hold > 0:
@@ -129,6 +139,7 @@ class ReplayHooks:
                       file=out, flush=True)
                 time.sleep(self.metrics_hold)
         self.close()
+        return status
 
     def close(self) -> None:
         if self.publisher is not None:
