@@ -121,7 +121,7 @@ def test_consumer_malformed_or_replayed_batch_changes_nothing():
 
 def test_filter_subjects_wildcards_and_bad_kind():
     assert filter_subjects("mc", None, ["tob"]) == ["mc.tob.*"]
-    assert filter_subjects("mc", ["BRK.A"], None) == ["mc.*.BRK_A"]
+    assert filter_subjects("mc", ["BRK.A"], None) == ["mc.*.BRK_2EA"]
     with pytest.raises(ValueError, match="unknown kinds"):
         filter_subjects("mc", None, ["quotes"])
 
@@ -433,3 +433,65 @@ def test_cli_replay_publish_undelivered_batches_exit_1(server, names, tmp_path, 
     cap = capsys.readouterr()
     assert code == 1 and "batches were not delivered to NATS" in cap.err
     assert "undelivered (no ack) 0 " not in cap.out
+
+
+def _itch_r(loc, sym):
+    import struct
+
+    body = (b"R" + struct.pack(">HH", loc, 0) + bytes(6) + sym.ljust(8).encode() + b"QN"
+            + struct.pack(">I", 100) + b"NC  PNN1N" + struct.pack(">I", 0) + b"N")
+    return struct.pack(">H", len(body)) + body
+
+
+def _itch_a(loc, ref, side, shares, sym, price, ts):
+    import struct
+
+    body = (b"A" + struct.pack(">HH", loc, 0) + ts.to_bytes(6, "big") + struct.pack(">Q", ref)
+            + side + struct.pack(">I", shares) + sym.ljust(8).encode() + struct.pack(">I", price))
+    return struct.pack(">H", len(body)) + body
+
+
+@pytest.mark.parametrize("symbol", ["AAPL", "BRK.A", "BRK_A", "BRK_2EA", "A B", "*", ">", "_",
+                                    "X-Y", "ÄÖ.€", "a.b_c.d", ""])
+def test_subject_token_reversible_one_token_distinct(symbol):
+    from matchcore.io.nats import subject_token, symbol_from_token
+
+    tok = subject_token(symbol)
+    assert symbol_from_token(tok) == symbol
+    assert tok and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in tok)
+
+
+def test_subject_token_colliding_names_of_before_get_distinct_subjects():
+    from matchcore.io.nats import subject_token
+
+    names = ["BRK.A", "BRK_A", "BRK A", "BRK*A", "BRK_2EA", "brk.a"]
+    assert len({subject_token(n) for n in names}) == len(names)
+
+
+def test_replay_symbols_sharing_old_token_stay_apart_looked_up_by_name(server, names, tmp_path):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    msgs = [_itch_r(1, "BRK.A"), _itch_r(2, "BRK_A")]
+    rng = np.random.default_rng(0)
+    for i in range(3000):                  # two interleaved books at very different prices
+        loc = 1 + i % 2
+        side = b"B" if rng.random() < 0.5 else b"S"
+        base = 600_000_000 if loc == 1 else 4_000_000
+        off = int(rng.integers(1, 6)) * 100 * (-1 if side == b"B" else 1)
+        msgs.append(_itch_a(loc, i + 1, side, 100, "BRK.A" if loc == 1 else "BRK_A", base + off,
+                            i))
+    path = tmp_path / "collide.itch"
+    path.write_bytes(b"".join(msgs))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        r = itch.replay_file(path, record_l2=True, on_chunk=ReplayPublisher(pub, max_batch=100))
+    assert sorted(r.symbols.values()) == ["BRK.A", "BRK_A"]
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.symbols() == ["BRK.A", "BRK_A"] and not c.missing
+    for name in ("BRK.A", "BRK_A"):
+        book = r.book(name)
+        assert c.depth(name) == book_levels(book)
+        bb, ba = book.best_bid(), book.best_ask()
+        assert c.tob[name][1:] == (bb[0], bb[1], ba[0], ba[1])
+    one = consume(server.url, stream=stream, prefix=prefix, symbols=["BRK.A"], timeout=60)
+    assert one.symbols() == ["BRK.A"] and one.depth("BRK.A") == book_levels(r.book("BRK.A"))

@@ -61,7 +61,8 @@ assert (HEADER_DTYPE.itemsize, WIRE_TRADE.itemsize, WIRE_TOB.itemsize, WIRE_L2.i
 DEFAULT_URL = "nats://127.0.0.1:4222"
 DEFAULT_STREAM = "MATCHCORE"
 DEFAULT_PREFIX = "mc"
-_TOKEN_BAD = re.compile(r"[^A-Za-z0-9_\-]")
+_TOKEN_KEEP = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+_TOKEN_ESC = re.compile(r"_([0-9A-F]{2})")
 
 
 def _nats():
@@ -73,14 +74,38 @@ def _nats():
 
 
 def subject_token(symbol: str) -> str:
-    """A symbol as one NATS subject token: characters other than letters, digits, ``_`` and
-    ``-`` (dots, spaces, wildcards) become ``_``.
+    """A symbol as one NATS subject token, reversibly (:func:`symbol_from_token`): ASCII
+    letters, digits and ``-`` stay; every other byte of its UTF-8 form (``.``, ``_``, spaces,
+    wildcards) becomes ``_`` and two upper-case hex digits. Distinct symbols never share a
+    token. Leading and trailing spaces are ignored; the empty name is ``_``.
 
-    >>> subject_token("BRK.A"), subject_token("AAPL")
-    ('BRK_A', 'AAPL')
+    >>> subject_token("BRK.A"), subject_token("BRK_A"), subject_token("AAPL")
+    ('BRK_2EA', 'BRK_5FA', 'AAPL')
     """
-    tok = _TOKEN_BAD.sub("_", str(symbol).strip())
+    raw = str(symbol).strip().encode()
+    # the escape character is escaped too: without it BRK.A and BRK_A would share a subject
+    tok = "".join(chr(b) if b in _TOKEN_KEEP else f"_{b:02X}" for b in raw)
     return tok or "_"
+
+
+def symbol_from_token(token: str) -> str:
+    """The symbol a subject token stands for: the inverse of :func:`subject_token`. A ``_``
+    not followed by two upper-case hex digits is kept as it is (tokens written before the
+    escape existed). O(len(token)).
+
+    >>> symbol_from_token("BRK_2EA"), symbol_from_token("BRK_5FA"), symbol_from_token("AAPL")
+    ('BRK.A', 'BRK_A', 'AAPL')
+    """
+    if token == "_":
+        return ""
+    if "_" not in token:
+        return token
+    parts = _TOKEN_ESC.split(token)      # text, hex, text, hex, ...
+    raw = b"".join(bytes([int(x, 16)]) if i % 2 else x.encode() for i, x in enumerate(parts))
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return token
 
 
 def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes:
@@ -540,7 +565,9 @@ class ReplayPublisher:
 class MarketDataConsumer:
     """Rebuilds market data per symbol from batches, in the order of each subject.
 
-    ``apply(subject, payload)`` decodes one batch; per symbol it keeps the latest top of book
+    ``apply(subject, payload)`` decodes one batch; per symbol (the subject's last token turned
+    back into the symbol's own name by :func:`symbol_from_token`: ``c.tob["BRK.A"]``, not
+    ``BRK_2EA``) it keeps the latest top of book
     (``tob[symbol] = (ts, bid, bid_qty, ask, ask_qty)``, 0 = empty side), every L2 level
     (``depth(symbol)``, the levels of the replay's book best first, rebuilt by setting each
     changed level to its new qty and order count and dropping it at qty 0) and trade totals
@@ -573,7 +600,7 @@ class MarketDataConsumer:
             self.bad += 1
             return
         parts = subject.split(".")
-        symbol = parts[-1] if len(parts) >= 3 else str(locate)
+        symbol = symbol_from_token(parts[-1]) if len(parts) >= 3 else str(locate)
         key = (kind, symbol)
         expect = self._next.get(key, 0)
         if seq > expect:
