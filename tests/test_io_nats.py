@@ -495,3 +495,109 @@ def test_replay_symbols_sharing_old_token_stay_apart_looked_up_by_name(server, n
         assert c.tob[name][1:] == (bb[0], bb[1], ba[0], ba[1])
     one = consume(server.url, stream=stream, prefix=prefix, symbols=["BRK.A"], timeout=60)
     assert one.symbols() == ["BRK.A"] and one.depth("BRK.A") == book_levels(r.book("BRK.A"))
+
+
+def test_consumer_new_session_restarts_that_subject_old_state_gone():
+    from matchcore.io.nats import SESSION_HEADER
+
+    c = MarketDataConsumer()
+    l2 = np.zeros(2, WIRE_L2)
+    l2["price"], l2["qty"], l2["orders"], l2["side"] = [100, 105], [5, 7], [1, 1], [b"B", b"S"]
+    tob = np.zeros(1, WIRE_TOB)
+    tob[0] = (1, 100, 5, 105, 7)
+    a = {SESSION_HEADER: "a"}
+    c.apply("mc.l2.X", encode_batch(KIND_L2, 1, 0, l2), a)
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 3, tob), a)          # a gap in session a
+    l2b = np.zeros(1, WIRE_L2)
+    l2b[0]["price"], l2b[0]["qty"], l2b[0]["orders"], l2b[0]["side"] = 90, 1, 1, b"B"
+    c.apply("mc.l2.X", encode_batch(KIND_L2, 1, 0, l2b), {SESSION_HEADER: "b"})
+    assert c.depth("X") == ([(90, 1, 1)], [])                # session a's levels are gone
+    assert c.tob["X"] == (1, 100, 5, 105, 7)                 # tob subject not restarted yet
+    assert c.session_changes == 1 and c.sessions[("l2", "X")] == "b"
+    tob2 = np.zeros(1, WIRE_TOB)
+    tob2[0] = (2, 90, 1, 0, 0)
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob2), {SESSION_HEADER: "b"})
+    assert c.tob["X"] == (2, 90, 1, 0, 0) and not c.missing and c.session_changes == 2
+    # without the header (an older publisher) a repeated seq is still a redelivery
+    old = MarketDataConsumer()
+    old.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob))
+    old.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob2))
+    assert old.tob["X"] == (1, 100, 5, 105, 7) and old.session_changes == 0
+
+
+def _publish_day(url, stream, prefix, data):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher
+
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, keep=True)
+        feed_chunks(r, data, bridge)
+    assert pub.stats["published"] == bridge.batches
+    return r, bridge.kept()["trades"]
+
+
+def _assert_consumer_is_replay(c, r, trades):
+    assert sorted(c.symbols()) == sorted(r.symbols[L] for L in r.books)
+    for loc, book in r.books.items():
+        sym = r.symbols[loc]
+        bb, ba = book.best_bid(), book.best_ask()
+        assert c.tob[sym][1:] == (bb[0], bb[1], ba[0], ba[1])
+        assert c.depth(sym) == book_levels(book)
+        mine = trades[trades["locate"] == loc]
+        assert c.trades[sym] == [len(mine), int(mine["shares"].sum())]
+
+
+def test_second_replay_into_same_stream_subscriber_ends_with_second_books(server, names):
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    day1 = itch.generate(None, messages=20_000, symbols=2, seed=1)
+    day2 = itch.generate(None, messages=20_000, symbols=2, seed=2)
+    r1, _ = _publish_day(server.url, stream, prefix, day1)
+    r2, trades2 = _publish_day(server.url, stream, prefix, day2)
+    assert {L: b.state_hash() for L, b in r1.books.items()} != \
+        {L: b.state_hash() for L, b in r2.books.items()}
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    _assert_consumer_is_replay(c, r2, trades2)
+    assert c.session_changes == 3 * len(r2.books) and not c.missing and c.bad == 0
+
+
+def test_live_subscriber_sees_second_replay_and_ends_with_its_books(server, names):
+    import threading
+
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    _publish_day(server.url, stream, prefix, itch.generate(None, messages=20_000, symbols=2,
+                                                           seed=3))
+    stop = threading.Event()
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault(
+        "c", consume(server.url, stream=stream, prefix=prefix, follow=True, stop=stop,
+                     timeout=120)))
+    t.start()
+    deadline = time.monotonic() + 30
+    r2, trades2 = _publish_day(server.url, stream, prefix,
+                               itch.generate(None, messages=20_000, symbols=2, seed=4))
+    time.sleep(2.0)                                  # the follower reads up to the end
+    stop.set()
+    t.join(timeout=60)
+    assert time.monotonic() < deadline + 60 and "c" in box
+    _assert_consumer_is_replay(box["c"], r2, trades2)
+    assert box["c"].session_changes == 3 * len(r2.books)
+
+
+def test_cli_subscribe_reports_session_restarts(server, names, tmp_path, capsys):
+    stream, prefix = names
+    for seed in (5, 6):
+        path = tmp_path / f"d{seed}.itch"
+        itch.generate(path, messages=5000, symbols=2, seed=seed)
+        assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                     "--subject-prefix", prefix]) == 0
+    capsys.readouterr()
+    assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix]) == 0
+    out = capsys.readouterr().out
+    r = itch.replay_file(path)
+    assert "6 subjects restarted by a newer publishing session" in out
+    bb = r.book("AAPL").best_bid()
+    assert f"AAPL     bid {bb[0] / 1e4:.4f} x {bb[1]:,}" in out

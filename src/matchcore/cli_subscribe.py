@@ -76,7 +76,9 @@ def run(args) -> int:
     rec = c.records
     print(f"received {c.batches:,} batches: trade {rec['trade']:,}, tob {rec['tob']:,}, "
           f"l2 {rec['l2']:,} records; malformed {c.bad}; missing (sequence gaps) "
-          f"{sum(c.missing.values()):,} records")
+          f"{sum(c.missing.values()):,} records"
+          + (f"; {c.session_changes:,} subjects restarted by a newer publishing session"
+             if c.session_changes else ""))
     for sym in c.symbols():
         t = c.tob.get(sym)
         n, vol = c.trades.get(sym, (0, 0))

@@ -58,6 +58,9 @@ WIRE = {KIND_TRADE: WIRE_TRADE, KIND_TOB: WIRE_TOB, KIND_L2: WIRE_L2}
 assert (HEADER_DTYPE.itemsize, WIRE_TRADE.itemsize, WIRE_TOB.itemsize, WIRE_L2.itemsize) == \
     (16, 44, 40, 32)
 
+# NATS header naming the publishing session of a batch: ``seq`` counts from 0 again in each
+# session, so a consumer needs it to tell a new run from a redelivery.
+SESSION_HEADER = "Matchcore-Session"
 DEFAULT_URL = "nats://127.0.0.1:4222"
 DEFAULT_STREAM = "MATCHCORE"
 DEFAULT_PREFIX = "mc"
@@ -247,19 +250,21 @@ class NatsPublisher:
 
     # ---- caller side (any thread, never blocks) ----
 
-    def publish(self, subject: str, payload: bytes, records: int = 1) -> bool:
-        """Queue one batch for ``subject``; False (and counted as dropped) when the queue is
-        full or the publisher is closed. O(1), never blocks.
+    def publish(self, subject: str, payload: bytes, records: int = 1, headers=None) -> bool:
+        """Queue one batch for ``subject`` (with NATS ``headers``, a dict, if given); False
+        (and counted as dropped) when the queue is full or the publisher is closed. O(1),
+        never blocks.
 
         >>> pub.publish("mc.trade.AAPL", payload, records=3)              # doctest: +SKIP
         True
         """
-        return self.publish_many([(subject, payload, records)]) == 1
+        return self.publish_many([(subject, payload, records, headers)]) == 1
 
     def publish_many(self, items) -> int:
-        """Queue several ``(subject, payload, records)`` batches at once (one lock, one
-        wake-up: what the replay bridge does once per chunk); each that does not fit in the
-        queue is dropped and counted. Returns how many were queued. O(len(items)), never blocks.
+        """Queue several ``(subject, payload, records)`` or ``(subject, payload, records,
+        headers)`` batches at once (one lock, one wake-up: what the replay bridge does once per
+        chunk); each that does not fit in the queue is dropped and counted. Returns how many
+        were queued. O(len(items)), never blocks.
         """
         kept = []
         with self._lock:
@@ -441,10 +446,11 @@ class NatsPublisher:
                 f"takes (--subject-prefix), or add {self.prefix}.> to its subjects")
 
     async def _send(self, item, sem):
-        subject, payload, records = item
+        subject, payload = item[0], item[1]
+        headers = item[3] if len(item) > 3 else None
         ok = False
         try:
-            await self._js.publish(subject, payload, timeout=self.ack_timeout)
+            await self._js.publish(subject, payload, timeout=self.ack_timeout, headers=headers)
             ok = True
         except Exception as e:
             self.stats["last_error"] = f"{type(e).__name__}: {e}"
@@ -453,7 +459,7 @@ class NatsPublisher:
             self._settle(item, ok)
 
     def _settle(self, item, ok: bool) -> None:
-        _, payload, records = item
+        payload, records = item[1], item[2]
         with self._lock:
             self._queued_bytes -= len(payload)
             self._outstanding -= 1
@@ -477,13 +483,24 @@ class ReplayPublisher:
     trade sinks for the others). ``keep=True`` keeps what was drained (``kept()``) for callers
     that also want the sinks. ``records`` counts the records handed to the publisher per kind.
 
+    Each ``ReplayPublisher`` is one publishing session: its batches carry the NATS header
+    ``Matchcore-Session`` with ``session`` (a new time-ordered id unless given) and their
+    ``seq`` counts from 0. A consumer that sees a new session on a subject drops what it
+    rebuilt from that subject and starts again, so a stream holding several replays reads as
+    the last one of each subject.
+
     >>> pub = NatsPublisher(url)                                           # doctest: +SKIP
     >>> rp = ReplayPublisher(pub)                                          # doctest: +SKIP
     >>> r = itch.replay_file("day.itch", record_l2=True, on_chunk=rp)      # doctest: +SKIP
     """
 
     def __init__(self, publisher: NatsPublisher, kinds=("trade", "tob", "l2"), *,
-                 max_batch: int = 1500, keep: bool = False):
+                 max_batch: int = 1500, keep: bool = False, session: str | None = None):
+        if session is None:
+            session = f"{time.time_ns():016x}-{os.urandom(4).hex()}"
+        if not isinstance(session, str) or not session or not session.isprintable() \
+                or not session.isascii():
+            raise ValueError(f"session must be a non-empty printable ASCII str, got {session!r}")
         bad = set(kinds) - set(KINDS)
         if bad:
             raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
@@ -493,6 +510,8 @@ class ReplayPublisher:
         self.kinds = tuple(kinds)
         self.max_batch = int(max_batch)
         self.keep = keep
+        self.session = session
+        self._headers = {SESSION_HEADER: session}
         self._kept = {"tob": [], "trades": [], "l2": []}
         self._seq: dict[tuple[int, int], int] = {}
         self._subjects: dict[tuple[int, int], str] = {}
@@ -545,7 +564,8 @@ class ReplayPublisher:
             for lo in range(a, b, self.max_batch):
                 hi = min(lo + self.max_batch, b)
                 seq = self._seq.get((kind, loc), 0)
-                out.append((subject, encode_batch(kind, loc, seq, wire[lo:hi]), hi - lo))
+                out.append((subject, encode_batch(kind, loc, seq, wire[lo:hi]), hi - lo,
+                            self._headers))
                 self._seq[(kind, loc)] = seq + (hi - lo)
                 self.records[KIND_NAMES[kind]] += hi - lo
                 self.batches += 1
@@ -576,6 +596,14 @@ class MarketDataConsumer:
     payload is counted in ``bad`` and changes nothing. O(records) per batch (L2 in Python per
     record; top of book and trades vectorised).
 
+    ``apply(..., headers=)`` takes the NATS headers of the message: a ``Matchcore-Session``
+    other than the one the subject carried so far means another replay was published (its
+    ``seq`` starts at 0 again): what was rebuilt from that subject (the symbol's top of book,
+    L2 levels or trade totals, and its ``missing`` count) is dropped and rebuilt from the new
+    session's batches. ``sessions[(kind, symbol)]`` is the session each subject was last read
+    in and ``session_changes`` counts the restarts. Batches without the header (publishers
+    that predate it) form one session.
+
     >>> c = MarketDataConsumer()
     >>> rec = np.zeros(1, WIRE_TOB); rec[0] = (5, 100, 10, 101, 20)
     >>> c.apply("mc.tob.AAPL", encode_batch(KIND_TOB, 1, 0, rec))
@@ -591,9 +619,11 @@ class MarketDataConsumer:
         self.records = {k: 0 for k in KINDS}
         self.batches = 0
         self.bad = 0
+        self.sessions: dict[tuple[str, str], str | None] = {}
+        self.session_changes = 0
         self._next: dict[tuple[int, str], int] = {}
 
-    def apply(self, subject: str, payload: bytes) -> None:
+    def apply(self, subject: str, payload: bytes, headers=None) -> None:
         try:
             kind, locate, seq, rec = decode_batch(payload)
         except BatchError:
@@ -602,9 +632,13 @@ class MarketDataConsumer:
         parts = subject.split(".")
         symbol = symbol_from_token(parts[-1]) if len(parts) >= 3 else str(locate)
         key = (kind, symbol)
+        mk = (KIND_NAMES[kind], symbol)
+        session = headers.get(SESSION_HEADER) if headers else None
+        if mk in self.sessions and self.sessions[mk] != session:
+            self._restart(kind, symbol)
+        self.sessions[mk] = session
         expect = self._next.get(key, 0)
         if seq > expect:
-            mk = (KIND_NAMES[kind], symbol)
             self.missing[mk] = self.missing.get(mk, 0) + seq - expect
         elif seq < expect:           # a batch seen before (redelivery): already applied
             return
@@ -629,6 +663,13 @@ class MarketDataConsumer:
                     book[(side, price)] = (qty, orders)
                 else:
                     book.pop((side, price), None)
+
+    def _restart(self, kind: int, symbol: str) -> None:
+        # each subject holds one kind of one symbol: only that part of the state is stale
+        self.session_changes += 1
+        self._next.pop((kind, symbol), None)
+        self.missing.pop((KIND_NAMES[kind], symbol), None)
+        {KIND_TOB: self.tob, KIND_TRADE: self.trades, KIND_L2: self.levels}[kind].pop(symbol, None)
 
     def depth(self, symbol: str, n: int | None = None):
         """``(bids, asks)``: lists of (price, qty, orders), best first (bids descending, asks
@@ -702,7 +743,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                 except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
                     msgs = []
                 for m in msgs:
-                    consumer.apply(m.subject, m.data)
+                    consumer.apply(m.subject, m.data, m.headers)
                     if on_batch is not None:
                         on_batch(m.subject, m.data)
                 if msgs:
