@@ -601,3 +601,92 @@ def test_cli_subscribe_reports_session_restarts(server, names, tmp_path, capsys)
     assert "6 subjects restarted by a newer publishing session" in out
     bb = r.book("AAPL").best_bid()
     assert f"AAPL     bid {bb[0] / 1e4:.4f} x {bb[1]:,}" in out
+
+
+def test_follow_survives_broker_restart_without_store_ends_with_new_books(names, tmp_path):
+    import threading
+
+    from matchcore.io.nats import NatsServer, consume
+
+    _need_nats()
+    stream, prefix = names
+    srv = NatsServer(store_dir=tmp_path / "js1").start()
+    try:
+        _publish_day(srv.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
+                                                            seed=7))
+        stop = threading.Event()
+        box = {}
+
+        def follow():
+            try:
+                box["c"] = consume(srv.url, stream=stream, prefix=prefix, follow=True,
+                                   stop=stop, timeout=120)
+            except BaseException as e:       # reported by the assertion below
+                box["error"] = e
+
+        t = threading.Thread(target=follow)
+        t.start()
+        time.sleep(1.5)                      # the follower has read the first replay
+        srv.stop()
+        # the same port, an empty store: the stream and the follower's consumer are gone
+        srv = NatsServer(port=srv.port, store_dir=tmp_path / "js2").start()
+        time.sleep(1.0)
+        r2, trades2 = _publish_day(srv.url, stream, prefix,
+                                   itch.generate(None, messages=10_000, symbols=2, seed=8))
+        time.sleep(3.0)                      # backoff is at most 2 s: it has read them
+        stop.set()
+        t.join(timeout=60)
+        assert "error" not in box, box.get("error")
+        c = box["c"]
+        assert c.resubscribes >= 1 and c.last_error
+        _assert_consumer_is_replay(c, r2, trades2)
+    finally:
+        srv.close()
+
+
+def test_consume_broker_gone_for_good_raises_keeps_what_was_received(names, tmp_path):
+    from matchcore.io.nats import MarketDataConsumer, NatsServer, consume
+
+    _need_nats()
+    stream, prefix = names
+    with NatsServer() as srv:
+        _publish_day(srv.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
+                                                            seed=9))
+        c = MarketDataConsumer()
+        seen = []
+
+        def on_batch(subject, payload):
+            seen.append(subject)
+            if len(seen) == 1:
+                srv.stop()                   # gone in the middle of the read, never back
+
+        t0 = time.monotonic()
+        with pytest.raises(Exception) as info:
+            consume(srv.url, stream=stream, prefix=prefix, consumer=c, on_batch=on_batch)
+        assert not isinstance(info.value, AssertionError)
+        assert time.monotonic() - t0 < 60
+        assert c.batches == len(seen) > 0 and c.last_error
+
+
+def test_cli_subscribe_follow_interrupted_prints_what_it_received(server, names, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    stream, prefix = names
+    path = tmp_path / "d.itch"
+    itch.generate(path, messages=5000, symbols=2, seed=5)
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix]) == 0
+    proc = subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", server.url,
+                             "--stream", stream, "--subject-prefix", prefix, "--follow"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4.0)
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    r = itch.replay_file(path)
+    bb = r.book("AAPL").best_bid()
+    assert "received " in out and "missing (sequence gaps) 0 records" in out
+    assert f"AAPL     bid {bb[0] / 1e4:.4f} x {bb[1]:,}" in out

@@ -36,7 +36,8 @@ def _px(p):
 
 def run(args) -> int:
     try:
-        from matchcore.io.nats import KIND_NAMES, consume, decode_batch
+        from matchcore.io.nats import (KIND_NAMES, MarketDataConsumer, consume, decode_batch,
+                                       filter_subjects)
     except ImportError as e:
         print(f"matchcore subscribe: {e}", file=sys.stderr)
         return 2
@@ -60,25 +61,40 @@ def run(args) -> int:
         print(f"{subject} {KIND_NAMES[kind]} locate {loc} seq {seq} +{len(rec)}{tail}")
 
     try:
-        c = consume(args.url, symbols=_split(args.symbols), kinds=_split(args.kinds),
-                    stream=args.stream, prefix=args.subject_prefix, follow=args.follow,
-                    idle=args.idle, timeout=args.timeout,
-                    on_batch=show if args.print_batches else None)
-    except KeyboardInterrupt:
-        return 130
-    except ValueError as e:
+        c = MarketDataConsumer()
+        filter_subjects(args.subject_prefix, _split(args.symbols), _split(args.kinds))
+    except ValueError as e:          # bad --kinds: nothing was read
         print(f"matchcore subscribe: error: {e}", file=sys.stderr)
         return 1
+    code = 0
+    try:
+        consume(args.url, symbols=_split(args.symbols), kinds=_split(args.kinds),
+                stream=args.stream, prefix=args.subject_prefix, follow=args.follow,
+                idle=args.idle, timeout=args.timeout, consumer=c,
+                on_batch=show if args.print_batches else None)
+    except KeyboardInterrupt:
+        code = 130
+    except ValueError as e:
+        print(f"matchcore subscribe: error: {e}", file=sys.stderr)
+        code = 1
     except Exception as e:   # connection refused, no such stream: the client's own words
         print(f"matchcore subscribe: cannot read {args.stream} at {args.url}: "
               f"{type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        code = 1
+    # whatever ended the read (an error, Ctrl-C), what was received is reported
+    _summary(c, args)
+    return code
+
+
+def _summary(c, args) -> None:
     rec = c.records
     print(f"received {c.batches:,} batches: trade {rec['trade']:,}, tob {rec['tob']:,}, "
           f"l2 {rec['l2']:,} records; malformed {c.bad}; missing (sequence gaps) "
           f"{sum(c.missing.values()):,} records"
           + (f"; {c.session_changes:,} subjects restarted by a newer publishing session"
-             if c.session_changes else ""))
+             if c.session_changes else "")
+          + (f"; resubscribed {c.resubscribes:,} times after broker errors (last: "
+             f"{c.last_error})" if c.resubscribes or c.last_error else ""))
     for sym in c.symbols():
         t = c.tob.get(sym)
         n, vol = c.trades.get(sym, (0, 0))
@@ -89,4 +105,3 @@ def run(args) -> int:
             print(f"         L2 {len(c.levels[sym]):,} levels; best bids "
                   + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in bids)
                   + "; best asks " + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in asks))
-    return 0

@@ -621,6 +621,8 @@ class MarketDataConsumer:
         self.bad = 0
         self.sessions: dict[tuple[str, str], str | None] = {}
         self.session_changes = 0
+        self.resubscribes = 0           # consume(): pull consumers made again after an error
+        self.last_error: str | None = None
         self._next: dict[tuple[int, str], int] = {}
 
     def apply(self, subject: str, payload: bytes, headers=None) -> None:
@@ -703,12 +705,27 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
     return [f"{prefix}.{k}.{s}" for k in (ks or ["*"]) for s in (ss or ["*"])]
 
 
+# Without follow, a read gives up after failing this long without a break (s)
+_GIVE_UP_S = 10.0
+
+
+def _transient_errors():
+    from nats.errors import (ConnectionReconnectingError, NoRespondersError, StaleConnectionError,
+                             TimeoutError as NatsTimeout, UnexpectedEOF)
+    from nats.js.errors import NotFoundError, ServiceUnavailableError, ServerError
+
+    return (ServiceUnavailableError, NotFoundError, ServerError, NoRespondersError,
+            ConnectionReconnectingError, StaleConnectionError, UnexpectedEOF, NatsTimeout,
+            asyncio.TimeoutError)
+
+
 async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch, deadline,
                          stop):
     nats = _nats()
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+    transient = _transient_errors()
     errors = []
 
     async def on_error(e):          # keep the client's errors for the message, do not log them
@@ -724,12 +741,18 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         raise ConnectionError(f"cannot connect to NATS at {url}: {why}") from None
     try:
         js = nc.jetstream()
-        subs = []
-        for s in subjects:
+
+        async def subscribe(subject):
             cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL,
                                  inactive_threshold=60.0)
-            subs.append(await js.pull_subscribe(s, durable=None, stream=stream, config=cfg))
-        active = list(subs)
+            return await js.pull_subscribe(subject, durable=None, stream=stream, config=cfg)
+
+        # subject -> its pull subscription, or None while it is broken and waiting to be
+        # made again
+        subs = {s: await subscribe(s) for s in subjects}   # a missing stream fails here, at once
+        retry = {}                     # subject -> (monotonic time of the next try, backoff s)
+        failing_since = None
+        active = list(subjects)
         last_msg = time.monotonic()
         while active:
             if stop is not None and stop.is_set():
@@ -737,27 +760,60 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             if deadline is not None and time.monotonic() > deadline:
                 break
             got_any = False
-            for sub in list(active):
+            for subject in list(active):
+                sub = subs[subject]
                 try:
-                    msgs = await sub.fetch(batch=512, timeout=0.2)
-                except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
-                    msgs = []
-                for m in msgs:
-                    consumer.apply(m.subject, m.data, m.headers)
-                    if on_batch is not None:
-                        on_batch(m.subject, m.data)
-                if msgs:
-                    got_any = True
-                    await msgs[-1].ack()
-                elif not follow:
-                    info = await sub.consumer_info()
-                    if info.num_pending == 0:
-                        active.remove(sub)
+                    if sub is None:
+                        when, wait = retry[subject]
+                        if time.monotonic() < when:
+                            continue
+                        # DeliverPolicy.ALL again: a stream that survived is read again from
+                        # its start (the sequence numbers drop what was applied), one that was
+                        # lost and made again is a new session
+                        sub = subs[subject] = await subscribe(subject)
+                        consumer.resubscribes += 1
+                        retry.pop(subject, None)
+                    try:
+                        msgs = await sub.fetch(batch=512, timeout=0.2)
+                    except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
+                        msgs = []
+                    for m in msgs:
+                        consumer.apply(m.subject, m.data, m.headers)
+                        if on_batch is not None:
+                            on_batch(m.subject, m.data)
+                    if msgs:
+                        got_any = True
+                        await msgs[-1].ack()
+                    elif not follow:
+                        info = await sub.consumer_info()
+                        if info.num_pending == 0:
+                            active.remove(subject)
+                    failing_since = None
+                except transient as e:
+                    # broker restarting, its store lost, our consumer expired: keep what was
+                    # received and try again with a growing pause
+                    consumer.last_error = f"{type(e).__name__}: {e}"
+                    now = time.monotonic()
+                    failing_since = now if failing_since is None else failing_since
+                    if not follow and now - failing_since > _GIVE_UP_S:
+                        raise
+                    if sub is not None:
+                        try:
+                            await sub.unsubscribe()
+                        except Exception:
+                            pass
+                    wait = min(2 * retry.get(subject, (0, 0.05))[1], 2.0)
+                    subs[subject] = None
+                    retry[subject] = (now + wait, wait)
             if got_any:
                 last_msg = time.monotonic()
             elif follow and idle is not None and time.monotonic() - last_msg > idle:
                 break
-        for sub in subs:
+            if subs and all(x is None for x in subs.values()):
+                await asyncio.sleep(min(w for _, w in retry.values()))
+        for sub in subs.values():
+            if sub is None:
+                continue
             try:
                 await sub.unsubscribe()
             except Exception:
@@ -776,6 +832,13 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     returns once every selected subject has no message left; with ``follow`` it goes on until
     ``idle`` s pass without a message, ``timeout`` s pass, or ``stop`` (a threading.Event) is
     set. ``on_batch(subject, payload)`` sees every batch too. O(records).
+
+    A JetStream error while reading (the broker restarting, restarted without its store, the
+    pull consumer expired) does not end the read: the subscription is made again from the
+    stream's first message after a pause growing to 2 s (``consumer.resubscribes``,
+    ``consumer.last_error``); a stream made again by a new replay is a new session. Without
+    ``follow`` the error is raised after 10 s of failures; pass ``consumer=`` to keep what was
+    received. A stream missing at the start raises at once.
 
     >>> c = consume("nats://127.0.0.1:4222", symbols=["AAPL"], kinds=["tob"])  # doctest: +SKIP
     >>> c.tob["AAPL"]                                                            # doctest: +SKIP
