@@ -690,3 +690,59 @@ def test_cli_subscribe_follow_interrupted_prints_what_it_received(server, names,
     bb = r.book("AAPL").best_bid()
     assert "received " in out and "missing (sequence gaps) 0 records" in out
     assert f"AAPL     bid {bb[0] / 1e4:.4f} x {bb[1]:,}" in out
+
+
+def _delete_consumers(url, stream):
+    import asyncio
+
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            names = [ci.name for ci in await js.consumers_info(stream)]
+            for name in names:
+                await js.delete_consumer(stream, name)
+            return len(names)
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def test_follow_consumer_lost_same_stream_reads_on_not_again(server, names):
+    import threading
+
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    for seed in (10, 11):                # two replays in the stream before the follower starts
+        _publish_day(server.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
+                                                               seed=seed))
+    stop = threading.Event()
+    box = {}
+
+    def follow():
+        try:
+            box["c"] = consume(server.url, stream=stream, prefix=prefix, follow=True, stop=stop,
+                               timeout=120)
+        except BaseException as e:       # reported by the assertion below
+            box["error"] = e
+
+    t = threading.Thread(target=follow)
+    t.start()
+    time.sleep(1.5)
+    # what an expired consumer looks like: the stream is there, the follower's consumer not
+    assert _delete_consumers(server.url, stream) == 1
+    r2, trades2 = _publish_day(server.url, stream, prefix,
+                               itch.generate(None, messages=10_000, symbols=2, seed=12))
+    time.sleep(3.0)
+    stop.set()
+    t.join(timeout=60)
+    assert "error" not in box, box.get("error")
+    c = box["c"]
+    assert c.resubscribes >= 1 and c.last_error
+    _assert_consumer_is_replay(c, r2, trades2)
+    # one restart per subject and new replay: what was read before was not read again
+    assert c.session_changes == 2 * 3 * len(r2.books)

@@ -133,11 +133,13 @@ class StreamSetupError(RuntimeError):
 
 
 def _covers(pattern: str, subject: str) -> bool:
-    """Whether the NATS subject filter ``pattern`` matches every subject ``subject`` (which may
-    hold ``*`` / ``>`` wildcards) matches.
+    """Whether the NATS subject filter ``pattern`` matches every subject that ``subject`` (which
+    may hold ``*`` / ``>`` wildcards) matches.
 
-    >>> _covers("mc.>", "mc.tob.*"), _covers("*.tob.*", "mc.tob.*"), _covers("mc.l2.*", "mc.tob.*")
-    (True, True, False)
+    >>> _covers("mc.>", "mc.tob.*"), _covers("*.tob.*", "mc.tob.*"), _covers("mc.l2.*", "mc.l2.X")
+    (True, True, True)
+    >>> _covers("mc.tob.AAPL", "mc.tob.*"), _covers("mc.*", "mc.tob.*"), _covers(">", "mc.>")
+    (False, False, True)
     """
     p, t = pattern.split("."), subject.split(".")
     for i, tok in enumerate(p):
@@ -382,11 +384,12 @@ class NatsPublisher:
             self._js = self._nc.jetstream(timeout=self.ack_timeout)
             await self._ensure_stream()
         except Exception as e:
-            if isinstance(e, asyncio.TimeoutError):
-                e = self.stats["last_error"] or "no answer"
             if connected and not isinstance(e, StreamSetupError):
+                # the broker answered: not a connection problem, whatever went wrong
                 e = StreamSetupError(f"stream {self.stream} at {self.url}: "
-                                     f"{type(e).__name__}: {e}")
+                                     f"{type(e).__name__}: {e or 'no answer'}")
+            elif isinstance(e, asyncio.TimeoutError):
+                e = self.stats["last_error"] or "no answer"
             self._connect_error = e
             self._ready.set()
             nc = getattr(self, "_nc", None)
@@ -741,15 +744,27 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         raise ConnectionError(f"cannot connect to NATS at {url}: {why}") from None
     try:
         js = nc.jetstream()
+        created = (await js.stream_info(stream)).created   # a missing stream fails here, at once
+        last_seq = {}                  # subject -> stream sequence of the last message applied
 
         async def subscribe(subject):
-            cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL,
-                                 inactive_threshold=60.0)
+            nonlocal created
+            info = await js.stream_info(stream)
+            if info.created == created and subject in last_seq:
+                # the same stream, our consumer lost: go on after what was applied
+                cfg = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                     opt_start_seq=last_seq[subject] + 1,
+                                     ack_policy=AckPolicy.ALL, inactive_threshold=60.0)
+            else:
+                # a stream made again (a broker restarted without its store): all of it is new
+                created = info.created
+                cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL,
+                                     inactive_threshold=60.0)
             return await js.pull_subscribe(subject, durable=None, stream=stream, config=cfg)
 
         # subject -> its pull subscription, or None while it is broken and waiting to be
         # made again
-        subs = {s: await subscribe(s) for s in subjects}   # a missing stream fails here, at once
+        subs = {s: await subscribe(s) for s in subjects}
         retry = {}                     # subject -> (monotonic time of the next try, backoff s)
         failing_since = None
         active = list(subjects)
@@ -764,12 +779,8 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                 sub = subs[subject]
                 try:
                     if sub is None:
-                        when, wait = retry[subject]
-                        if time.monotonic() < when:
+                        if time.monotonic() < retry[subject][0]:
                             continue
-                        # DeliverPolicy.ALL again: a stream that survived is read again from
-                        # its start (the sequence numbers drop what was applied), one that was
-                        # lost and made again is a new session
                         sub = subs[subject] = await subscribe(subject)
                         consumer.resubscribes += 1
                         retry.pop(subject, None)
@@ -783,6 +794,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                             on_batch(m.subject, m.data)
                     if msgs:
                         got_any = True
+                        last_seq[subject] = msgs[-1].metadata.sequence.stream
                         await msgs[-1].ack()
                     elif not follow:
                         info = await sub.consumer_info()
@@ -834,9 +846,10 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     set. ``on_batch(subject, payload)`` sees every batch too. O(records).
 
     A JetStream error while reading (the broker restarting, restarted without its store, the
-    pull consumer expired) does not end the read: the subscription is made again from the
-    stream's first message after a pause growing to 2 s (``consumer.resubscribes``,
-    ``consumer.last_error``); a stream made again by a new replay is a new session. Without
+    pull consumer expired) does not end the read: after a pause growing to 2 s the
+    subscription is made again (``consumer.resubscribes``, ``consumer.last_error``), after the
+    last message applied when the stream is the same, from its first message when the stream
+    was made again (a broker restarted without its store). Without
     ``follow`` the error is raised after 10 s of failures; pass ``consumer=`` to keep what was
     received. A stream missing at the start raises at once.
 
