@@ -93,8 +93,8 @@ def _summary(c, args) -> None:
           f"{sum(c.missing.values()):,} records"
           + (f"; {c.session_changes:,} subjects restarted by a newer publishing session"
              if c.session_changes else "")
-          + (f"; resubscribed {c.resubscribes:,} times after broker errors (last: "
-             f"{c.last_error})" if c.resubscribes or c.last_error else ""))
+          + (f"; broker errors: resubscribed {c.resubscribes:,}x, last {c.last_error}"
+             if c.resubscribes or c.last_error else ""))
     for sym in c.symbols():
         t = c.tob.get(sym)
         n, vol = c.trades.get(sym, (0, 0))
