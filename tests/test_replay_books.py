@@ -473,3 +473,76 @@ def test_replay_sink_records_padding_zero_saved_arrays_deterministic():
         for name in arr.dtype.names:
             clean[name] = arr[name]
         assert arr.tobytes() == clean.tobytes()
+
+
+# ---- resynchronisation after a bad length prefix ----
+
+def _split_frames(data: bytes) -> list[bytes]:
+    return [len(m).to_bytes(2, "big") + m for m in frames(data)]
+
+
+def _spoil_prefix(fr: list[bytes], i: int, prefix: bytes) -> bytes:
+    """The frames with message i's length prefix replaced."""
+    return b"".join(fr[:i]) + prefix + fr[i][2:] + b"".join(fr[i + 1:])
+
+
+def _replay_pieces(data: bytes, piece: int) -> itch.Replayer:
+    r = itch.Replayer()
+    tail = b""
+    for k in range(0, len(data), piece):
+        buf = tail + data[k:k + piece]
+        tail = buf[r.feed(buf):]
+    r.finish(tail)
+    return r
+
+
+_FRAMING = ("messages", "counts", "unknown_types", "bad_lengths", "bad_length_offsets",
+            "bytes_skipped", "truncated")
+
+
+def test_replay_zero_prefix_fake_frame_in_body_only_that_message_lost():
+    # Message 39 of this day holds, inside its body, a fake frame followed by an unknown type
+    # with a 16 KiB "length": the resync must not stop there (the rest was reported truncated)
+    # nor skip it as an unknown message (3 frames swallowed, more when fed in pieces).
+    fr = _split_frames(itch.generate(None, messages=400, symbols=3, seed=11)) + \
+        _split_frames(itch.generate(None, messages=3000, symbols=3, seed=12))
+    bad = _spoil_prefix(fr, 39, b"\x00\x00")
+    good = b"".join(fr[:39] + fr[40:])
+    want = reference(good)
+    d = itch.decode(bad)
+    assert d.stats["messages"] == len(fr) - 1 and d.stats["truncated"] is None
+    assert d.stats["bad_length_offsets"] == [(sum(map(len, fr[:39])), "zero length prefix")]
+    assert d.stats["bytes_skipped"] == len(fr[39]) and d.stats["unknown_types"] == {}
+    for r in [replay(bad)] + [_replay_pieces(bad, k) for k in (1, 7, 1400, 4096)]:
+        assert {k: r.stats[k] for k in _FRAMING} == {k: d.stats[k] for k in _FRAMING}
+        assert want.diff(r) is None
+        check_all(r)
+
+
+def test_replay_bad_prefix_anywhere_in_real_file_loses_one_message_whole_or_in_pieces():
+    fr = _split_frames(shared_file(AAPL))
+    rng = random.Random(3)
+    for _ in range(40):
+        i = rng.randrange(len(fr) - 1)
+        prefix = rng.choice([b"\x00\x00", (len(fr[i]) - 2 + rng.choice([-3, 1, 9])).to_bytes(2, "big")])
+        bad = _spoil_prefix(fr, i, prefix)
+        d = itch.decode(bad)
+        assert d.stats["messages"] == len(fr) - 1, i
+        assert (d.stats["bad_lengths"], d.stats["bytes_skipped"]) == (1, len(fr[i])), i
+        r = _replay_pieces(bad, rng.randrange(20, 5000))
+        assert {k: r.stats[k] for k in _FRAMING} == {k: d.stats[k] for k in _FRAMING}, i
+
+
+def test_replay_resync_candidate_at_end_of_stream_accepted_at_finish():
+    # After a bad prefix the last message can only be told from garbage by the end of the
+    # stream: feed() keeps it back, finish() applies it, as decode() does on the whole buffer.
+    data = framed(add(1, b"B", 100, 5000), add(2, b"S", 10, 6000), delete(1))
+    fr = _split_frames(data)
+    bad = _spoil_prefix(fr, 1, b"\x00\x00")
+    r = itch.Replayer()
+    n = r.feed(bad)
+    assert n == len(bad) - len(fr[2])
+    s = r.finish(bad[n:])
+    d = itch.decode(bad)
+    assert s["messages"] == d.stats["messages"] == 2 and s["truncated"] is None
+    assert s["bytes_consumed"] == len(bad) and len(r.books[1]) == 0

@@ -133,6 +133,7 @@ def decode(source, infer_lengths: bool = False, *, chunk_size: int = CHUNK_SIZE)
     mv = memoryview(source).cast("B")
     arrays, report, consumed = _decode_chunk(mv, infer_lengths, 0)
     out = Decoded(arrays)
+    del report["resync"]
     report["truncated"] = _truncation(bytes(mv[consumed:]), consumed, infer_lengths)
     out.stats = report
     return out
@@ -144,12 +145,14 @@ def _decode_file(path: Path, infer: bool, chunk_size: int) -> Decoded:
     total = {"messages": 0, "counts": {}, "unknown_types": {}, "bad_lengths": 0,
              "bad_length_offsets": [], "bytes_skipped": 0}
     offset = 0
+    resync = False
     try:
         while True:
             view = reader.fill()
             if not len(view):
                 break
-            arrays, rep, consumed = _decode_chunk(view, infer, offset)
+            arrays, rep, consumed = _decode_chunk(view, infer, offset, resync, reader.eof)
+            resync = rep["resync"]
             for t, a in arrays.items():
                 parts.setdefault(t, []).append(a)
             total["messages"] += rep["messages"]

@@ -23,6 +23,7 @@ cdef struct itch_scan:
     uint8_t bad_kind[ITCH_MAX_BAD]
     int32_t n_bad_kept
     uint8_t infer
+    uint8_t resync              # searching for the next frame after a bad prefix
 
 
 cdef inline int64_t itch_frame(const uint8_t* p, int64_t avail, int infer, int* why) noexcept nogil:
@@ -54,33 +55,72 @@ cdef inline int64_t itch_frame(const uint8_t* p, int64_t avail, int infer, int* 
     return L
 
 
-cdef inline int64_t itch_resync(const uint8_t* buf, int64_t pos, int64_t end, int infer) noexcept nogil:
-    """After a bad prefix at pos: the first q > pos where a frame of a known type starts and is
-    followed by another valid frame of a known type (or by the end of the data). Returns q; q may be a position
-    where more data is needed to decide, which the caller treats like any incomplete frame."""
-    cdef int64_t q = pos + 1, f, g, nxt
-    cdef int why = 0
-    while True:
-        if q + 3 > end:
-            return q
-        if itch_length(buf[q + 2]) != 0:
-            f = itch_frame(buf + q, end - q, infer, &why)
-            if f == 0:
-                return q
-            if f > 0:
-                nxt = q + 2 + f
-                g = itch_frame(buf + nxt, end - nxt, infer, &why)
-                if g == 0 or (g > 0 and itch_length(buf[nxt + 2]) != 0):
-                    return q
-        q += 1
-
-
 cdef inline void itch_note_bad(itch_scan* s, int64_t offset, int why) noexcept nogil:
     s.bad_lengths += 1
     if s.n_bad_kept < ITCH_MAX_BAD:
         s.bad_offset[s.n_bad_kept] = offset
         s.bad_kind[s.n_bad_kept] = <uint8_t>why
         s.n_bad_kept += 1
+
+
+cdef inline bint itch_plausible(const uint8_t* p, int infer) noexcept nogil:
+    """Whether the 3 bytes at p open a frame of a known type with that type's exact length."""
+    cdef int n = itch_length(p[2])
+    cdef int64_t pre = mc_be16(p)
+    return n != 0 and (pre == n or (infer and pre == 0))
+
+
+cdef inline int64_t itch_resync(const uint8_t* buf, int64_t q, int64_t end, int infer, int final,
+                                int* decided) noexcept nogil:
+    """Searching for the next frame after a bad prefix, from q on: the first position where a
+    complete frame of a known type is followed by a plausible frame (itch_plausible), or by the
+    end of the data when ``final``. ``decided`` is 0 when the bytes run out before that can be
+    told: the search resumes at the returned position once more bytes arrive, so a stream fed
+    in pieces is framed exactly like the whole buffer. (Accepting a candidate whose follower is
+    unknown or incomplete lets a fake frame inside the bad message swallow the stream.)"""
+    cdef int64_t f, nxt
+    cdef int why = 0
+    decided[0] = 0
+    while q + 3 <= end:
+        if itch_plausible(buf + q, infer):
+            f = itch_frame(buf + q, end - q, infer, &why)
+            if f == 0:
+                return q
+            nxt = q + 2 + f
+            if nxt + 3 > end:
+                decided[0] = final
+                return q
+            if itch_plausible(buf + nxt, infer):
+                decided[0] = 1
+                return q
+        q += 1
+    return q
+
+
+cdef inline int64_t itch_next(itch_scan* s, const uint8_t* buf, int64_t* pos, int64_t n,
+                              int final) noexcept nogil:
+    """Body length L > 0 of the next frame at or after pos[0] (moved past bad prefixes and the
+    bytes skipped to resynchronise, all counted), or 0 when more bytes are needed (pos[0] is
+    then where to resume). The resync state lives in ``s``, so it survives between buffers."""
+    cdef int64_t p = pos[0], f, q
+    cdef int why = 0, decided = 0
+    while True:
+        if s.resync:
+            q = itch_resync(buf, p, n, s.infer, final, &decided)
+            s.bytes_skipped += <uint64_t>(q - p)
+            p = q
+            if not decided:
+                pos[0] = p
+                return 0
+            s.resync = 0
+        f = itch_frame(buf + p, n - p, s.infer, &why)
+        if f >= 0:
+            pos[0] = p
+            return f
+        itch_note_bad(s, s.base + p, why)
+        s.bytes_skipped += 1
+        p += 1
+        s.resync = 1
 
 
 cdef object itch_scan_report(const itch_scan* s)

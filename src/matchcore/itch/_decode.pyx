@@ -49,20 +49,13 @@ def struct_sizes():
 
 
 cdef int64_t _walk(itch_scan* s, const uint8_t* buf, int64_t n, char** outs,
-                   const int64_t* size) noexcept nogil:
-    cdef int64_t pos = 0, f, q
-    cdef int why = 0
+                   const int64_t* size, int final) noexcept nogil:
+    cdef int64_t pos = 0, f
     cdef uint8_t t
     while True:
-        f = itch_frame(buf + pos, n - pos, s.infer, &why)
+        f = itch_next(s, buf, &pos, n, final)
         if f == 0:
             break
-        if f < 0:
-            itch_note_bad(s, s.base + pos, why)
-            q = itch_resync(buf, pos, n, s.infer)
-            s.bytes_skipped += <uint64_t>(q - pos)
-            pos = q
-            continue
         t = buf[pos + 2]
         s.messages += 1
         s.counts[t] += 1
@@ -73,10 +66,13 @@ cdef int64_t _walk(itch_scan* s, const uint8_t* buf, int64_t n, char** outs,
     return pos
 
 
-def decode_chunk(const uint8_t[::1] buf not None, bint infer_lengths=False, int64_t base=0):
+def decode_chunk(const uint8_t[::1] buf not None, bint infer_lengths=False, int64_t base=0,
+                 bint resync=False, bint final=True):
     """Decode every complete message of ``buf``.
 
-    Returns ``(arrays, report, consumed)``: ``arrays`` maps each type present to its numpy
+    ``resync``: the previous chunk ended while searching for the next frame after a bad prefix
+    (its ``report["resync"]``); ``final``: no bytes follow ``buf`` (a resync candidate right
+    before the end is then accepted). Returns ``(arrays, report, consumed)``: ``arrays`` maps each type present to its numpy
     structured array (dtype ``layouts.DTYPES[type]``), ``report`` holds the framing counters
     (bad prefix offsets are absolute: ``base`` + position in ``buf``), ``consumed`` is the
     number of bytes of complete messages (the rest is an incomplete tail). O(len(buf)).
@@ -87,11 +83,12 @@ def decode_chunk(const uint8_t[::1] buf not None, bint infer_lengths=False, int6
     memset(&s1, 0, sizeof(itch_scan))
     memset(&s2, 0, sizeof(itch_scan))
     s1.infer = s2.infer = infer_lengths
+    s1.resync = s2.resync = resync
     s1.base = s2.base = base
     cdef int64_t consumed = 0
     if n > 0:
         with nogil:
-            consumed = _walk(&s1, p, n, NULL, NULL)
+            consumed = _walk(&s1, p, n, NULL, NULL, final)
     cdef char* outs[256]
     cdef int64_t size[256]
     cdef int t
@@ -110,5 +107,7 @@ def decode_chunk(const uint8_t[::1] buf not None, bint infer_lengths=False, int6
                                      f"numpy dtype {arr.dtype.itemsize}")
     if arrays:
         with nogil:
-            _walk(&s2, p, n, outs, size)
-    return arrays, itch_scan_report(&s1), int(consumed)
+            _walk(&s2, p, n, outs, size, final)
+    report = itch_scan_report(&s1)
+    report["resync"] = bool(s1.resync)
+    return arrays, report, int(consumed)

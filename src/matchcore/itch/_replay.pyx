@@ -29,7 +29,7 @@ from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_rest, mc_find, mc
                               mc_level_count, MC_BUY, MC_SELL,
                               MC_R_DUPLICATE_ORDER_ID)
 from matchcore.itch._messages cimport *
-from matchcore.itch._decode cimport (itch_scan, itch_frame, itch_resync, itch_note_bad,
+from matchcore.itch._decode cimport (itch_scan, itch_next,
                                      itch_scan_report)
 
 from matchcore._map cimport _map_find, _map_prefetch, _prefetch
@@ -346,10 +346,12 @@ cdef inline void lookahead(rp_state* S, const uint8_t* buf, int64_t pos, int64_t
                 _map_prefetch(&b.index, mc_be64(buf + p2 + 13))
 
 
-cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noexcept nogil:
-    """Consume complete messages of buf; returns the bytes consumed and why it stopped."""
-    cdef int64_t pos = 0, f, q, ts = 0
-    cdef int why = 0, touched, t
+cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status,
+                    int final) noexcept nogil:
+    """Consume complete messages of buf; returns the bytes consumed and why it stopped.
+    ``final``: no bytes follow buf (see itch_resync)."""
+    cdef int64_t pos = 0, f, ts = 0
+    cdef int touched, t
     cdef uint16_t L
     cdef bint tob_changed
     cdef const uint8_t* m
@@ -369,15 +371,9 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status) noe
     cdef sys_rec* sr
     status[0] = ST_MORE
     while True:
-        f = itch_frame(buf + pos, n - pos, S.scan.infer, &why)
+        f = itch_next(&S.scan, buf, &pos, n, final)
         if f == 0:
             break
-        if f < 0:
-            itch_note_bad(&S.scan, S.scan.base + pos, why)
-            q = itch_resync(buf, pos, n, S.scan.infer)
-            S.scan.bytes_skipped += <uint64_t>(q - pos)
-            pos = q
-            continue
         m = buf + pos + 2
         t = m[0]
         touched = -1
@@ -593,7 +589,12 @@ cdef class Replayer:
 
     def feed(self, const uint8_t[::1] buf not None):
         """Consume every complete message in ``buf``; returns the bytes consumed (O(len(buf))).
-        Returns 0 once the stop time (``until_ns``) has been reached."""
+        After a bad length prefix, bytes whose framing depends on what follows are left
+        unconsumed too, like an incomplete message. Returns 0 once the stop time
+        (``until_ns``) has been reached."""
+        return self._run(buf, 0)
+
+    cdef int64_t _run(self, const uint8_t[::1] buf, int final) except -1:
         cdef int64_t n = buf.shape[0], pos = 0, k
         cdef int status = ST_MORE
         cdef rp_state* S = self.S
@@ -602,7 +603,7 @@ cdef class Replayer:
         cdef const uint8_t* p = &buf[0]
         while True:
             with nogil:
-                k = rp_run(S, p + pos, n - pos, &status)
+                k = rp_run(S, p + pos, n - pos, &status, final)
             pos += k
             S.scan.base += k
             if status == ST_MORE:
@@ -615,12 +616,20 @@ cdef class Replayer:
             else:
                 self.done = True
                 break
-        return int(pos)
+        return pos
 
     def finish(self, tail=b""):
-        """End of the stream: an incomplete message left over (``tail``) is reported as
-        truncated with its absolute offset. Returns :attr:`stats`."""
-        cdef int64_t n = len(tail)
+        """End of the stream: the bytes left over (``tail``) are framed knowing that nothing
+        follows them (a message found after a bad prefix may end the stream), and an
+        incomplete last message is reported as truncated with its absolute offset. Returns
+        :attr:`stats`."""
+        cdef const uint8_t[::1] view
+        cdef int64_t n = len(tail), k
+        if n and not self.done:
+            view = bytes(tail)
+            k = self._run(view, 1)
+            tail = bytes(view[k:])
+            n -= k
         if n and not self.done:
             expected = None
             if n >= 3:
