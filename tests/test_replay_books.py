@@ -546,3 +546,38 @@ def test_replay_resync_candidate_at_end_of_stream_accepted_at_finish():
     d = itch.decode(bad)
     assert s["messages"] == d.stats["messages"] == 2 and s["truncated"] is None
     assert s["bytes_consumed"] == len(bad) and len(r.books[1]) == 0
+
+
+# ---- invalid replaces and zero-share reductions change nothing and are counted ----
+
+_BASE = (add(1, b"B", 100, 1000), add(2, b"S", 50, 1010))
+
+
+@pytest.mark.parametrize("bad, counter", [
+    (replace(1, 2, 70, 1005), "duplicate_refs"),        # the new reference is already open
+    (replace(1, 3, 0, 1005), "invalid_replaces"),       # zero shares
+    (replace(1, 3, 70, 0), "invalid_replaces"),         # zero price
+    (execute(1, 0), "invalid_reductions"),
+    (cancel(1, 0), "invalid_reductions"),
+    (execute_price(1, 0, 1000), "invalid_reductions"),
+], ids=["U-new-ref-open", "U-zero-shares", "U-zero-price", "E-zero", "X-zero", "C-zero"])
+def test_replay_invalid_replace_or_zero_share_reduction_counted_book_unchanged(bad, counter):
+    data = framed(*_BASE, bad)
+    r = replay(data)
+    assert r.stats[counter] == 1
+    assert r.books[1].get(1) == (0, 1000, 100) and r.books[1].get(2) == (1, 1010, 50)
+    assert r.books[1].get(3) is None and len(r.trades()) == 0
+    assert sum(r.stats[k] for k in ("unknown_refs", "duplicate_refs", "invalid_adds",
+                                    "invalid_replaces", "invalid_reductions")) == 1
+    ref = reference(data)
+    assert getattr(ref, counter) == 1 and ref.invalid_adds == 0
+    assert ref.diff(r) is None
+    # the book is the one built from the valid messages alone
+    assert reference(framed(*_BASE)).diff(r) is None
+
+
+def test_replay_replace_to_own_reference_is_valid():
+    data = framed(*_BASE, replace(1, 1, 30, 995))
+    r = replay(data)
+    assert r.books[1].get(1) == (0, 995, 30) and r.stats["duplicate_refs"] == 0
+    assert reference(data).diff(r) is None

@@ -123,6 +123,8 @@ cdef struct rp_state:
     uint64_t cancel_clamped
     uint64_t dup_refs
     uint64_t invalid_adds
+    uint64_t invalid_replaces      # U with zero shares or a zero price
+    uint64_t invalid_reductions    # E/C/X of zero shares
     uint64_t nomem
     int64_t last_ts
     int32_t pause_locate
@@ -257,7 +259,8 @@ cdef inline int reduce_order(rp_state* S, uint64_t ref, uint16_t L, uint32_t sha
             S.exec_clamped += 1
         else:
             S.cancel_clamped += 1
-    if take == 0:
+    if take == 0:             # zero shares: a malformed message, the order stays
+        S.invalid_reductions += 1
         return -1
     cdef int side = o.side
     cdef int64_t level_price = o.price
@@ -293,13 +296,20 @@ cdef inline int delete_order(rp_state* S, uint64_t ref, uint16_t L, int64_t ts) 
 
 cdef inline int replace_order(rp_state* S, uint64_t old_ref, uint64_t new_ref, uint16_t L,
                               uint32_t shares, uint32_t price, int64_t ts) noexcept nogil:
-    """U: the old order leaves, the new one rests at the back of its level on the same side."""
+    """U: the old order leaves, the new one rests at the back of its level on the same side.
+    The new order is checked before the old one leaves: an invalid U changes nothing."""
     cdef mc_book* b = ref_book(S, L)
     if b == NULL:
         return -1
     cdef int32_t idx = mc_find(b, old_ref)
     if idx < 0:
         S.unknown_refs += 1
+        return -1
+    if shares == 0 or price == 0:
+        S.invalid_replaces += 1
+        return -1
+    if new_ref != old_ref and mc_find(b, new_ref) >= 0:
+        S.dup_refs += 1
         return -1
     cdef int side = b.orders[idx].side
     cdef int64_t old_price
@@ -687,7 +697,9 @@ cdef class Replayer:
     def stats(self):
         """Counters: messages, counts by type, unknown types, bad length prefixes (offsets),
         bytes skipped, truncation, unknown order references, clamped executions/cancels,
-        duplicate references, invalid adds, open orders in the books, last exchange timestamp."""
+        duplicate references, invalid adds, invalid replaces (U with zero shares or price),
+        invalid reductions (E/C/X of zero shares), open orders in the books, last exchange
+        timestamp."""
         cdef rp_state* S = self.S
         d = itch_scan_report(&S.scan)
         d.update({
@@ -697,6 +709,8 @@ cdef class Replayer:
             "cancels_clamped": int(S.cancel_clamped),
             "duplicate_refs": int(S.dup_refs),
             "invalid_adds": int(S.invalid_adds),
+            "invalid_replaces": int(S.invalid_replaces),
+            "invalid_reductions": int(S.invalid_reductions),
             "out_of_memory": int(S.nomem),
             "open_orders": sum(len(b) for b in self._books.values()),
             "books": len(self._books),

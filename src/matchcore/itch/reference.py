@@ -14,8 +14,11 @@ Semantics (the compiled :class:`~matchcore.itch.Replayer` follows the same rules
   (real files always repeat the add's locate); a reference that is not open there is counted in
   ``unknown_refs`` and skipped;
 * E/C/X take ``min(shares, open)`` off the order (counted as clamped when larger); the order
-  leaves at zero; D removes it; U removes the original and rests the new reference with the
-  same side at the back of its new price (only when the original is open).
+  leaves at zero; zero shares change nothing and are counted in ``invalid_reductions``;
+* D removes the order; U removes the original and rests the new reference with the same side at
+  the back of its new price (only when the original is open). A U with zero shares or a zero
+  price (``invalid_replaces``) or a new reference already open (``duplicate_refs``) changes
+  nothing: the original stays.
 
 >>> from matchcore.itch import generate
 >>> ref = ReferenceReplay()
@@ -67,6 +70,8 @@ class ReferenceReplay:
         self.cancels_clamped = 0
         self.duplicate_refs = 0
         self.invalid_adds = 0
+        self.invalid_replaces = 0
+        self.invalid_reductions = 0
         self.last_ts = 0
         self.consumed = 0
 
@@ -132,10 +137,17 @@ class ReferenceReplay:
             return o[0]
         if t == b"U":
             _, locate, _, _, old, new, shares, price = _REPLACE.unpack(msg)
-            o = self.orders.pop((locate, old), None)
+            o = self.orders.get((locate, old))
             if o is None:
                 self.unknown_refs += 1
                 return None
+            if shares == 0 or price == 0:
+                self.invalid_replaces += 1
+                return None
+            if new != old and (locate, new) in self.orders:
+                self.duplicate_refs += 1
+                return None
+            del self.orders[(locate, old)]
             self._unlink(old, o)
             self._add(new, o[0], b"B" if o[1] == 0 else b"S", shares, price)
             return o[0]
@@ -163,6 +175,9 @@ class ReferenceReplay:
         if o is None:
             self.unknown_refs += 1
             return None
+        if shares == 0:
+            self.invalid_reductions += 1
+            return None
         take = shares
         if shares > o[3]:
             take = o[3]
@@ -170,8 +185,6 @@ class ReferenceReplay:
                 self.executions_clamped += 1
             else:
                 self.cancels_clamped += 1
-        if take == 0:
-            return None
         o[3] -= take
         if o[3] == 0:
             del self.orders[key]
