@@ -214,3 +214,23 @@ def test_cli_replay_several_files_or_dask_refuse_publish_metrics_before_work(
         if opt.startswith("--"):
             assert opt in cap.err
     assert "replayed" not in cap.out and not out.exists()      # nothing was replayed
+
+
+def test_cli_replay_and_book_gzip_cut_short_report_no_traceback(capsys, tmp_path):
+    import gzip
+
+    raw = shared(AAPL).read_bytes()
+    gz = gzip.compress(raw)
+    cut = tmp_path / "cut.itch.gz"
+    cut.write_bytes(gz[: len(gz) // 2])
+    code, out, err = run_cli(capsys, "replay", str(cut), "--no-progress")
+    assert code == 0 and "Traceback" not in err
+    assert "truncated: the gzip stream ended before its end marker" in out
+    assert "unknown order references" in out
+    code, out, err = run_cli(capsys, "book", str(cut), "--symbol", "AAPL", "--no-progress")
+    assert code == 0 and "AAPL (locate 13)" in out
+    magic = tmp_path / "magic.itch.gz"
+    magic.write_bytes(gz[:2])
+    code, out, err = run_cli(capsys, "replay", str(magic), "--no-progress")
+    assert code == 0 and "replayed 0 ITCH 5.0 messages" in out
+    assert "truncated: the gzip stream ended before its end marker" in out

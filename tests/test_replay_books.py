@@ -581,3 +581,45 @@ def test_replay_replace_to_own_reference_is_valid():
     r = replay(data)
     assert r.books[1].get(1) == (0, 995, 30) and r.stats["duplicate_refs"] == 0
     assert reference(data).diff(r) is None
+
+
+# ---- a gzip file cut short is replayed as far as it goes, and reported ----
+
+def test_replay_file_gzip_cut_short_replays_prefix_reports_stream_end(tmp_path):
+    raw = shared_file(AAPL)
+    gz = gzip.compress(raw)
+    cut = tmp_path / "cut.itch.gz"
+    cut.write_bytes(gz[: len(gz) // 2])
+    for chunk in (1 << 17, itch.CHUNK_SIZE):
+        r = itch.replay_file(cut, chunk_size=chunk)
+        s = r.stats
+        t = s["truncated"]
+        assert t["stream"].startswith("gzip stream ended before its end marker")
+        got = t["offset"] + t["bytes"]               # the decompressed bytes the file held
+        assert 0 < s["messages"] < 49_947 and got < len(raw)
+        # the messages before the cut, exactly as a plain file cut there would give them
+        want = replay(raw[:got])
+        assert {k: s[k] for k in ("messages", "counts", "unknown_refs", "open_orders")} == \
+            {k: want.stats[k] for k in ("messages", "counts", "unknown_refs", "open_orders")}
+        assert (t["offset"], t["bytes"]) == (want.stats["truncated"]["offset"],
+                                             want.stats["truncated"]["bytes"])
+        d = itch.decode(cut, chunk_size=chunk)
+        assert d.stats["messages"] == s["messages"] and d.stats["truncated"] == t
+
+
+def test_replay_file_gzip_magic_only_reports_stream_end(tmp_path):
+    p = tmp_path / "magic.itch.gz"
+    p.write_bytes(b"\x1f\x8b")
+    s = itch.replay_file(p).stats
+    assert s["messages"] == 0
+    assert s["truncated"]["bytes"] == 0 and "gzip stream ended" in s["truncated"]["stream"]
+    assert itch.decode(p).stats["truncated"] == s["truncated"]
+
+
+def test_replay_file_gzip_damaged_body_raises_clear_error(tmp_path):
+    gz = bytearray(gzip.compress(itch.generate(None, messages=3000, symbols=2, seed=4)))
+    gz[40:80] = bytes(40)
+    p = tmp_path / "bad.itch.gz"
+    p.write_bytes(bytes(gz))
+    with pytest.raises((ValueError, OSError), match="gzip"):
+        itch.replay_file(p)

@@ -270,12 +270,16 @@ def _print_counts_and_books(s, names, books, label) -> None:
 def _print_truncated(t, unit) -> None:
     """The truncation line of a replay summary: ``t`` is the replayer's ``stats["truncated"]``,
     ``unit`` what the stream is made of (message, record)."""
-    if t:
+    if not t:
+        print("truncated: no")
+        return
+    if t.get("stream"):
+        print(f"truncated: the {t['stream']}, after {t['offset'] + t['bytes']:,} "
+              f"decompressed bytes")
+    if t["bytes"]:
         exp = f" of {t['expected']}" if t["expected"] else ""
         print(f"truncated: the last {unit} at offset {t['offset']:,} is incomplete "
               f"({t['bytes']}{exp} bytes)")
-    else:
-        print("truncated: no")
 
 
 def _replay_lobster(args, path: Path) -> int:

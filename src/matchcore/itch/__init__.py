@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -72,14 +73,27 @@ class _ChunkReader:
         self.raw = open(path, "rb")
         self.f = gzip.GzipFile(fileobj=self.raw, mode="rb") \
             if self.raw.peek(2)[:2] == _GZIP_MAGIC else self.raw
+        self.path = path
         self.buf = bytearray(chunk_size)
         self.view = memoryview(self.buf)
         self.n = 0
         self.eof = False
+        self.stream_error = None     # why a compressed stream ended early, else None
 
     def fill(self) -> memoryview:
         while not self.eof and self.n < len(self.buf):
-            k = self.f.readinto(self.view[self.n:])
+            try:
+                # readinto1: one decompression step per call, so a stream that ends early
+                # loses nothing that was decompressed before the error
+                k = self.f.readinto1(self.view[self.n:])
+            except EOFError:
+                # A gzip file cut short: what it holds is replayed, the cut is reported.
+                self.stream_error = ("gzip stream ended before its end marker "
+                                     f"({self.raw.tell():,} compressed bytes)")
+                k = 0
+            except zlib.error as e:
+                raise ValueError(f"{self.path}: damaged gzip stream after "
+                                 f"{self.raw.tell():,} compressed bytes: {e}") from None
             if not k:
                 self.eof = True
             else:
@@ -101,14 +115,18 @@ class _ChunkReader:
         self.raw.close()
 
 
-def _truncation(tail: bytes, offset: int, infer: bool):
+def _truncation(tail: bytes, offset: int, infer: bool, stream_error=None):
     if not tail:
-        return None
+        return None if stream_error is None else \
+            {"offset": offset, "bytes": 0, "expected": None, "stream": stream_error}
     expected = None
     if len(tail) >= 3:
         n = LENGTHS.get(chr(tail[2]))
         expected = (2 + n if n else None) if infer else 2 + int.from_bytes(tail[:2], "big")
-    return {"offset": offset, "bytes": len(tail), "expected": expected}
+    out = {"offset": offset, "bytes": len(tail), "expected": expected}
+    if stream_error is not None:
+        out["stream"] = stream_error
+    return out
 
 
 def decode(source, infer_lengths: bool = False, *, chunk_size: int = CHUNK_SIZE) -> Decoded:
@@ -121,7 +139,8 @@ def decode(source, infer_lengths: bool = False, *, chunk_size: int = CHUNK_SIZE)
     (4 implied decimals, MWCB levels 8), timestamps nanoseconds since midnight.
     Unknown types are skipped by their length and counted; a bad length prefix is reported with
     its offset and decoding resumes at the next plausible message; an incomplete last message
-    is reported in ``stats["truncated"]``. O(bytes); memory O(decoded messages).
+    is reported in ``stats["truncated"]``, and a gzip file cut short is decoded as far as it
+    goes, with ``stats["truncated"]["stream"]`` saying so. O(bytes); memory O(decoded messages).
 
     >>> from matchcore.itch import decode, generate
     >>> d = decode(generate(None, messages=200, symbols=2, seed=1))
@@ -171,7 +190,7 @@ def _decode_file(path: Path, infer: bool, chunk_size: int) -> Decoded:
     finally:
         reader.close()
     total["counts"] = dict(sorted(total["counts"].items()))
-    total["truncated"] = _truncation(tail, offset, infer)
+    total["truncated"] = _truncation(tail, offset, infer, reader.stream_error)
     out = Decoded({t: np.concatenate(p) for t, p in sorted(parts.items())})
     out.stats = total
     return out
@@ -202,10 +221,11 @@ def replay_file(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=N
     callback, until_ns, ...). The file is read in chunks of ``chunk_size`` bytes into one
     reused buffer, so memory does not grow with the file (the sinks grow with what they
     record). ``progress(bytes_read)`` is called after every chunk with the position in the file
-    on disk (compressed bytes for gzip). ``on_chunk(replayer)`` is called after every chunk and
-    once more after :meth:`Replayer.finish`: the place for per-chunk consumers of the counters
-    and sinks (metrics, publishers), which then cost nothing per message. O(bytes). Returns the
-    finished Replayer.
+    on disk (compressed bytes for gzip). A gzip file cut short is replayed as far as it goes
+    and reported in ``stats["truncated"]["stream"]``. ``on_chunk(replayer)`` is called after
+    every chunk and once more after :meth:`Replayer.finish`: the place for per-chunk consumers
+    of the counters and sinks (metrics, publishers), which then cost nothing per message.
+    O(bytes). Returns the finished Replayer.
 
     >>> import tempfile, os
     >>> from matchcore.itch import generate, replay_file
@@ -232,7 +252,7 @@ def replay_file(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=N
         tail = b"" if r.done else bytes(reader.fill())
     finally:
         reader.close()
-    r.finish(tail)
+    r.finish(tail, stream_error=None if r.done else reader.stream_error)
     if on_chunk is not None:
         on_chunk(r)
     return r

@@ -628,11 +628,12 @@ cdef class Replayer:
                 break
         return pos
 
-    def finish(self, tail=b""):
+    def finish(self, tail=b"", stream_error=None):
         """End of the stream: the bytes left over (``tail``) are framed knowing that nothing
         follows them (a message found after a bad prefix may end the stream), and an
-        incomplete last message is reported as truncated with its absolute offset. Returns
-        :attr:`stats`."""
+        incomplete last message is reported as truncated with its absolute offset;
+        ``stream_error`` (why a compressed stream ended early) is reported there too, as
+        ``truncated["stream"]``. Returns :attr:`stats`."""
         cdef const uint8_t[::1] view
         cdef int64_t n = len(tail), k
         if n and not self.done:
@@ -650,6 +651,10 @@ cdef class Replayer:
                     expected = 2 + ((tail[0] << 8) | tail[1])
             self._truncated = {"offset": int(self.S.scan.base), "bytes": int(n),
                                "expected": expected}
+        if stream_error is not None and not self.done:
+            if self._truncated is None:
+                self._truncated = {"offset": int(self.S.scan.base), "bytes": 0, "expected": None}
+            self._truncated["stream"] = str(stream_error)
         return self.stats
 
     cdef _decide(self, int L):
