@@ -395,3 +395,31 @@ def test_dbn_replay_metadata_versions_same_books(version):
     ref = RefReplay().feed_records(records_of(data, header_len(data)))
     assert r.stats["bad_records"] == 0 and sorted(r.symbols.values()) == ["SYM0", "SYM1"]
     assert_books_equal(r, ref)
+
+
+# ---- damage in the middle of a file loses only the damaged bytes ----
+
+@pytest.mark.parametrize("garbage", [1, 4, 13, 56 * 2 + 3])
+def test_dbn_replay_garbage_between_records_only_garbage_skipped(garbage):
+    data = generate_mbo(None, records=5000, instruments=2, seed=9)
+    hdr = header_len(data)
+    cut = hdr + 56 * 100
+    bad = data[:cut] + bytes([0xA5]) * garbage + data[cut:]
+    r = replay_bytes(bad)
+    s = r.stats
+    assert (s["messages"], s["bad_records"], s["bytes_skipped"], s["truncated"]) == \
+        (5000, 1, garbage, None)
+    assert s["first_bad_offset"] == 56 * 100
+    clean = replay_bytes(data)
+    assert {L: b.state_hash() for L, b in r.books.items()} == \
+        {L: b.state_hash() for L, b in clean.books.items()}
+
+
+def test_dbn_replay_misaligned_loss_inside_a_record_loses_one_record():
+    data = generate_mbo(None, records=3000, instruments=2, seed=5)
+    hdr = header_len(data)
+    cut = hdr + 56 * 700 + 9                 # 9 bytes into record 700: 5 bytes of it vanish
+    bad = data[:cut] + data[cut + 5:]
+    s = replay_bytes(bad).stats
+    assert s["bad_records"] == 1 and s["truncated"] is None
+    assert s["messages"] == 2999 and s["bytes_skipped"] == 56 - 5

@@ -20,8 +20,8 @@ guide says; a file without F_LAST flags can switch that off (``tob_on_last=False
 
 Bad records never stop the loop: an MBO record with an unknown action or side is counted and
 skipped; a header with an impossible length (under 16 bytes, or not the stream's MBO length) or
-an rtype outside the specification is counted and the loop resynchronises on the next 4-byte
-boundary that holds a plausible MBO header, counting the bytes skipped.
+an rtype outside the specification is counted and the loop resynchronises on the next byte
+offset that holds a plausible MBO header, counting the bytes skipped.
 """
 
 cimport cython
@@ -316,16 +316,15 @@ cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status) noexc
         m = buf + pos
         rl = <int64_t>m[0] * 4
         if S.resync:
-            # Looking for the next plausible MBO header after a bad one, a word at a time
-            # (records are whole 4-byte words long, so only word boundaries are candidates).
+            # Looking for the next plausible MBO header after a bad one, a byte at a time:
+            # damage need not be a whole number of words, and a word-aligned search never
+            # finds the records again after a misaligned insertion or loss.
             if rl == S.rec_len and m[1] == RTYPE_MBO:
                 S.resync = 0
-            elif n - pos >= 4:
-                S.bytes_skipped += 4
-                pos += 4
-                continue
             else:
-                break
+                S.bytes_skipped += 1
+                pos += 1
+                continue
         if rl < 16 or not known_rtype(m[1]) or (m[1] == RTYPE_MBO and rl != S.rec_len):
             if S.bad_records == 0:
                 S.first_bad_offset = S.base + <uint64_t>pos
