@@ -423,3 +423,49 @@ def test_dbn_replay_misaligned_loss_inside_a_record_loses_one_record():
     s = replay_bytes(bad).stats
     assert s["bad_records"] == 1 and s["truncated"] is None
     assert s["messages"] == 2999 and s["bytes_skipped"] == 56 - 5
+
+
+# ---- schemas other than MBO are refused, not replayed as empty books ----
+
+def _schema_file(tmp_path, schema, rec):
+    import datetime as dt
+    from types import SimpleNamespace
+
+    import databento_dbn as d
+
+    t0, day = 1_700_000_000_000_000_000, dt.date(2023, 11, 14)
+    mappings = [SimpleNamespace(raw_symbol="AAA", intervals=[SimpleNamespace(
+        start_date=day, end_date=day + dt.timedelta(days=1), symbol="1")])]
+    meta = d.Metadata(dataset="XNAS.ITCH", start=t0, end=t0 + 10**9, stype_in=d.SType.RAW_SYMBOL,
+                      stype_out=d.SType.INSTRUMENT_ID, schema=schema, symbols=["AAA"],
+                      mappings=mappings, ts_out=False)
+    path = tmp_path / f"{schema.name.lower()}.dbn"
+    path.write_bytes(bytes(meta.encode()) + b"".join(rec(t0 + i) for i in range(50)))
+    return path
+
+
+def _non_mbo_files(tmp_path):
+    import databento_dbn as d
+
+    px = 100 * 10**9
+    return [
+        (_schema_file(tmp_path, d.Schema.TRADES, lambda t: bytes(d.TradeMsg(
+            2, 1, t, px, 10, d.Action("T"), d.Side("B"), 0, t))), "trades"),
+        (_schema_file(tmp_path, d.Schema.MBP_1, lambda t: bytes(d.MBP1Msg(
+            2, 1, t, px, 10, d.Action("A"), d.Side("B"), 0, t))), "mbp-1"),
+    ]
+
+
+def test_dbn_replay_non_mbo_schema_raises_naming_it(tmp_path):
+    for path, schema in _non_mbo_files(tmp_path):
+        with pytest.raises(ValueError, match=f"schema '{schema}' is not supported"):
+            replay_dbn(path)
+
+
+def test_cli_replay_dbn_non_mbo_schema_exit_1(tmp_path, capsys):
+    from matchcore.__main__ import main
+
+    for path, schema in _non_mbo_files(tmp_path):
+        rc = main(["replay", str(path), "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc == 1 and f"schema '{schema}'" in err and "Traceback" not in err

@@ -177,7 +177,8 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     in the file on disk (compressed bytes for .zst). O(bytes). Returns the finished replayer;
     its ``metadata`` attribute holds the parsed :class:`DbnMetadata`. A file cut short reports
     its incomplete last record in ``stats["truncated"]``; a damaged zstd frame raises
-    ValueError (a compressed stream cannot be resynchronised).
+    ValueError (a compressed stream cannot be resynchronised), and so does a schema other than
+    MBO.
 
     >>> r = replay_dbn("glbx-mdp3-mbo.dbn.zst", symbols=["ESM4"])     # doctest: +SKIP
     >>> r.book("ESM4").best_bid()                                      # doctest: +SKIP
@@ -200,6 +201,11 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
         except zstd_error as e:
             raise ValueError(f"{path}: zstd decompression failed in the metadata header: "
                              f"{e}") from None
+        if meta.schema is not None and meta.schema != "mbo":
+            # Other schemas' records are skipped by rtype, so the replay would "succeed"
+            # with empty books.
+            raise ValueError(f"{path}: DBN schema {meta.schema!r} is not supported: the replay "
+                             "builds market-by-order books from schema 'mbo' records")
         opts = dict(options)
         r = DbnReplayer(names=names if names is not None else meta.names, ts_out=meta.ts_out,
                         **opts)
