@@ -469,3 +469,19 @@ def test_cli_replay_dbn_non_mbo_schema_exit_1(tmp_path, capsys):
         rc = main(["replay", str(path), "--no-progress"])
         err = capsys.readouterr().err
         assert rc == 1 and f"schema '{schema}'" in err and "Traceback" not in err
+
+
+# ---- a zstd stream cut short says so ----
+
+def test_dbn_replay_zst_cut_inside_frame_reports_stream_end(tmp_path):
+    path = generate_mbo(tmp_path / "c.dbn.zst", records=6000, instruments=2, seed=1)
+    data = path.read_bytes()
+    for keep in (len(data) // 2, len(data) - 1):
+        cut = tmp_path / "cut.dbn.zst"
+        cut.write_bytes(data[:keep])
+        s = replay_dbn(cut).stats
+        t = s["truncated"]
+        assert t is not None and t["stream"].startswith("zstd stream ended inside a frame")
+        assert t["offset"] == s["messages"] * 56 and 0 <= t["bytes"] < 56
+    whole = replay_dbn(path).stats
+    assert whole["truncated"] is None and whole["messages"] == 6000

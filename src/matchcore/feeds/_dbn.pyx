@@ -516,13 +516,20 @@ cdef class DbnReplayer:
                 break
         return int(pos)
 
-    def finish(self, tail=b""):
+    def finish(self, tail=b"", stream_error=None):
         """End of the stream: an incomplete last record (``tail``) is reported as truncated
-        with its offset (from the first record). Returns :attr:`stats`."""
+        with its offset (from the first record); ``stream_error`` (why a compressed stream
+        ended early) is reported there too, as ``truncated["stream"]``. Returns :attr:`stats`."""
         cdef int64_t n = len(tail)
-        if n and not self.done:
+        if self.done:
+            return self.stats
+        if n:
             self._truncated = {"offset": int(self.S.base), "bytes": int(n),
                                "expected": int(tail[0]) * 4 if int(tail[0]) >= 4 else None}
+        if stream_error is not None:
+            if self._truncated is None:
+                self._truncated = {"offset": int(self.S.base), "bytes": 0, "expected": None}
+            self._truncated["stream"] = str(stream_error)
         return self.stats
 
     cdef _decide(self, uint32_t iid):

@@ -81,6 +81,42 @@ def open_dbn(path) -> io.BufferedIOBase:
     return raw
 
 
+class _ZstdFrames(io.RawIOBase):
+    """The zstd frames of a raw stream, decompressed; ``ended_early`` tells, once read to the
+    end, whether the data stopped inside a frame (zstandard's stream_reader ends silently
+    there, so a cut file would look whole). Does not close ``raw``."""
+
+    def __init__(self, zstd, raw, read_size: int = 1 << 16):
+        self._z = zstd.ZstdDecompressor()
+        self._raw = raw
+        self._read_size = read_size
+        self._d = None           # the decompressor of the current frame
+        self._out = memoryview(b"")
+        self._pos = 0
+        self.ended_early = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while self._pos >= len(self._out):
+            chunk = self._raw.read(self._read_size)
+            if not chunk:
+                self.ended_early = self._d is not None and not self._d.eof
+                return 0
+            parts = []
+            while chunk:
+                if self._d is None or self._d.eof:
+                    self._d = self._z.decompressobj()
+                parts.append(self._d.decompress(chunk))
+                chunk = self._d.unused_data if self._d.eof else b""
+            self._out, self._pos = memoryview(b"".join(parts)), 0
+        k = min(len(b), len(self._out) - self._pos)
+        b[:k] = self._out[self._pos:self._pos + k]
+        self._pos += k
+        return k
+
+
 def is_dbn(path) -> bool:
     """True when ``path`` is a DBN stream: it starts with ``DBN`` (after zstd decompression
     when compressed), or, when that cannot be checked, its name ends in .dbn or .dbn.zst.
@@ -176,9 +212,9 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     what they record). ``progress(bytes_read)`` is called after every chunk with the position
     in the file on disk (compressed bytes for .zst). O(bytes). Returns the finished replayer;
     its ``metadata`` attribute holds the parsed :class:`DbnMetadata`. A file cut short reports
-    its incomplete last record in ``stats["truncated"]``; a damaged zstd frame raises
-    ValueError (a compressed stream cannot be resynchronised), and so does a schema other than
-    MBO.
+    its incomplete last record in ``stats["truncated"]``, and a zstd stream that ends inside a
+    frame says so in ``stats["truncated"]["stream"]``; a damaged zstd frame raises ValueError
+    (a compressed stream cannot be resynchronised), and so does a schema other than MBO.
 
     >>> r = replay_dbn("glbx-mdp3-mbo.dbn.zst", symbols=["ESM4"])     # doctest: +SKIP
     >>> r.book("ESM4").best_bid()                                      # doctest: +SKIP
@@ -193,7 +229,8 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
         if compressed:
             zstd = _require("zstandard")
             zstd_error = zstd.ZstdError
-            stream = zstd.ZstdDecompressor().stream_reader(raw, closefd=False)
+            frames = _ZstdFrames(zstd, raw)
+            stream = io.BufferedReader(frames, buffer_size=1 << 16)
         else:
             stream = raw
         try:
@@ -241,7 +278,9 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
             tail = b"" if r.done else bytes(view[:n])
         finally:
             view.release()
-        r.finish(tail)
+        ended_early = compressed and not r.done and frames.ended_early
+        r.finish(tail, stream_error=(f"zstd stream ended inside a frame ({raw.tell():,} "
+                                     "compressed bytes)") if ended_early else None)
         return r
     finally:
         if compressed:
