@@ -2,6 +2,7 @@
 against the orderbook file, on hand-made files (every event type) and the shared real sample."""
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -314,3 +315,73 @@ def test_lobster_real_sample_seed_reproduces_first_row_and_drift_starts_at_deepe
     assert (r.agree_levels[:k] == 10).all()
     side_col = 0 if fd["side"] == "ask" else 2
     assert fd["file"][0] not in ob[k - 1, side_col::4].tolist()
+
+
+# ---- every field is checked: a bad row is an error naming its line, never replayed ----
+
+_GOOD = ["34200.0,1,1,100,5000000,1", "34200.0,1,2,50,5010000,-1"]
+
+
+@pytest.mark.parametrize("row, column", [
+    ("34200.1,257,3,100,4990000,1", "event type '257'"),       # would wrap to 1 in int8
+    ("34200.1,-255,3,100,4990000,1", "event type '-255'"),
+    ("34200.1,3.5,1,100,5000000,1", "event type '3.5'"),       # would truncate to a delete
+    ("34200.1,8,3,100,4990000,1", "event type '8'"),
+    ("34200.1,1,3,100,4990000,7", "direction '7'"),            # would rest as a buy
+    ("34200.1,1,3,100,4990000,0", "direction '0'"),
+    ("34200.1,4,2,-5,5010000,-1", "size '-5'"),                # would be a trade of -5
+    ("34200.1,2,1,0,5000000,1", "size '0'"),
+    ("34200.1,1,3,100.7,4990000,1", "size '100.7'"),
+    ("34200.1,1,3,1e19,4990000,1", "size '1e19'"),
+    ("34200.1,1,3,100,4990000.5,1", "price '4990000.5'"),
+    ("34200.1,1,3,100,nan,1", "price 'nan'"),
+    ("34200.1,1,3,100,0,1", "price '0'"),
+    ("34200.1,7,0,0,5,-1", "price '5'"),                       # halt codes are -1, 0, 1
+    ("nan,1,3,100,4990000,1", "time 'nan'"),
+    ("inf,1,3,100,4990000,1", "time 'inf'"),
+    ("-1,1,3,100,4990000,1", "time '-1'"),
+    ("34200.1,1,1.5,100,4990000,1", "order id '1.5'"),
+    ("34200.1,1,-4,100,4990000,1", "order id '-4'"),
+    ("34200.1,1,99999999999999999999,100,4990000,1", "order id '99999999999999999999'"),
+    ("34200.1,1,3,abc,4990000,1", "size 'abc'"),
+])
+@pytest.mark.parametrize("header", [False, True])
+def test_lobster_invalid_field_raises_naming_line_and_field(tmp_path, row, column, header):
+    p = tmp_path / "BAD_message_1.csv"
+    p.write_text(("Time,Type,OrderID,Size,Price,Direction\n" if header else "")
+                 + "\n".join(_GOOD + [row, _GOOD[0]]) + "\n")
+    line = 4 if header else 3
+    with pytest.raises(ValueError, match=f"line {line}: {re.escape(column)} "):
+        read_messages(p)
+    with pytest.raises(ValueError, match=f"line {line}: "):
+        replay_lobster(p)
+
+
+def test_lobster_order_ids_above_2_53_read_exactly_and_do_not_collide(tmp_path):
+    big = 2 ** 53
+    p = tmp_path / "BIG_message_1.csv"
+    p.write_text("\n".join(_GOOD + [f"34200.1,1,{big},100,4990000,1",
+                                    f"34200.2,1,{big + 1},70,4980000,1",
+                                    f"34200.3,3,{big + 1},70,4980000,1"]) + "\n")
+    m = read_messages(p)
+    assert m.order_id.tolist() == [1, 2, big, big + 1, big + 1]
+    r = replay_lobster(m)
+    assert r.counters["rejected"] == 0 and r.counters["unknown_refs"] == 0
+    assert r.book.get(big) == (0, 4990000, 100) and r.book.get(big + 1) is None
+
+
+def test_lobster_columns_given_directly_are_checked_too(tiny):
+    msgs, _, _, _ = tiny
+    bad = LobsterMessages(msgs.ts_ns, msgs.type, msgs.order_id, msgs.size, msgs.price,
+                          msgs.direction.copy())
+    bad.direction[2] = 7
+    with pytest.raises(ValueError, match="message 3: direction 7"):
+        replay_lobster(bad)
+
+
+def test_lobster_real_sample_passes_every_field_check():
+    if not REAL_MSG.exists():
+        pytest.skip(f"shared LOBSTER sample not found at {REAL_MSG}")
+    m = read_messages(REAL_MSG)
+    assert len(m) == 999 and set(np.unique(m.type).tolist()) == {1, 3, 4, 5}
+    assert np.all(m.size > 0) and np.all(m.price > 0) and set(m.direction.tolist()) == {-1, 1}

@@ -155,7 +155,8 @@ class LobsterResult:
         return "\n".join(lines)
 
 
-def _load_csv(path, min_cols: int) -> np.ndarray:
+def _load_csv(path, min_cols: int, dtype=np.float64) -> tuple[np.ndarray, int]:
+    """(rows as a 2-D array of ``dtype``, header lines skipped)."""
     path = Path(path)
     with open(path, "rb") as f:
         first = f.readline()
@@ -166,40 +167,108 @@ def _load_csv(path, min_cols: int) -> np.ndarray:
     except ValueError:
         skip = 1
     if not first.strip() or (skip and path.stat().st_size == len(first)):
-        return np.empty((0, min_cols))
-    arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=skip)
+        return np.empty((0, min_cols), dtype=dtype), skip
+    arr = np.loadtxt(path, delimiter=",", dtype=dtype, ndmin=2, skiprows=skip)
     if arr.size == 0:
-        return np.empty((0, min_cols))
+        return np.empty((0, min_cols), dtype=dtype), skip
     if arr.shape[1] < min_cols:
         raise ValueError(f"{path}: {arr.shape[1]} columns, a LOBSTER file of this kind has at "
                          f"least {min_cols}")
-    return arr
+    return arr, skip
+
+
+_COLUMNS = ("time", "event type", "order id", "size", "price", "direction")
+_MAX_EXACT = float(2 ** 53)        # float64 holds every integer up to here exactly
+
+
+def _first_unparsable(text: np.ndarray, cols, parse) -> tuple[int, int]:
+    """(row, column) of the first field ``parse`` rejects (only called once a vectorised
+    conversion has failed)."""
+    for row in range(text.shape[0]):
+        for col in cols:
+            try:
+                parse(str(text[row, col]))
+            except (ValueError, OverflowError):
+                return row, col
+    raise AssertionError("no unparsable field")
+
+
+def _bad_message_rows(t, ty, oid, size, price, direction) -> list[tuple[np.ndarray, int, str]]:
+    """(mask of offending rows, column, why) for every rule a LOBSTER message row must keep;
+    ``t`` may be None (already integer nanoseconds)."""
+    def whole(x):
+        return np.isfinite(x) & (np.floor(x) == x) & (np.abs(x) <= _MAX_EXACT)
+
+    halt = ty == 7
+    rules = [
+        (~np.isin(ty, (1, 2, 3, 4, 5, 6, 7)), 1, "is not a LOBSTER event type (1 to 7)"),
+        (oid < 0, 2, "is negative"),
+        (~whole(size) | (size < 0) | ((size == 0) & ~halt), 3,
+         "is not a positive whole number of shares (0 only for type 7)"),
+        (~whole(price) | (~halt & (price <= 0)) | (halt & ~np.isin(price, (-1, 0, 1))), 4,
+         "is not a positive whole price in dollars x 10000 (-1, 0 or 1 for type 7)"),
+        (~np.isin(direction, (-1, 1)), 5, "is not a direction (1 buy, -1 sell)"),
+    ]
+    if t is not None:
+        rules.insert(0, (~np.isfinite(t) | (t < 0) | (t >= 9e9), 0,
+                         "is not a time in seconds after midnight"))
+    return rules
+
+
+def _first_bad(rules) -> tuple[int, int, str] | None:
+    """The earliest offending (row, column, why), the leftmost column first within a row."""
+    best = None
+    for mask, col, why in rules:
+        if mask.any():
+            row = int(np.argmax(mask))
+            if best is None or (row, col) < best[:2]:
+                best = (row, col, why)
+    return best
 
 
 def read_messages(path) -> LobsterMessages:
     """Read a LOBSTER message CSV into columns (vectorised ``numpy.loadtxt``, no pandas).
 
-    Times become int64 ns after midnight (exact for LOBSTER's 9 decimals). O(rows).
+    Times become int64 ns after midnight (exact for LOBSTER's 9 decimals); order ids are read
+    as integers, never through float64. Every field is checked (an event type 1 to 7, a
+    non-negative id, whole positive sizes and prices, -1/0/1 prices for type 7 halts, direction
+    1 or -1, a finite time): a row that breaks a rule raises ValueError naming its line, and
+    nothing is replayed. O(rows).
 
     >>> m = read_messages("AAPL_2012-06-21_34200000_57600000_message_10.csv")  # doctest: +SKIP
     """
-    a = _load_csv(path, 6)
-    msgs = LobsterMessages(
-        ts_ns=np.rint(a[:, 0] * 1e9).astype(np.int64),
-        type=a[:, 1].astype(np.int8),
-        order_id=a[:, 2].astype(np.int64),
-        size=a[:, 3].astype(np.int64),
-        price=a[:, 4].astype(np.int64),
-        direction=a[:, 5].astype(np.int8),
+    text, skip = _load_csv(path, 6, dtype=str)
+
+    def fail(row, col, why):
+        raise ValueError(f"{path}, line {row + 1 + skip}: {_COLUMNS[col]} "
+                         f"{str(text[row, col])!r} {why}")
+
+    try:
+        num = text[:, [0, 1, 3, 4, 5]].astype(np.float64)
+    except ValueError:
+        fail(*_first_unparsable(text, (0, 1, 3, 4, 5), float), "is not a number")
+    try:
+        oid = text[:, 2].astype(np.int64)
+    except (ValueError, OverflowError):
+        fail(*_first_unparsable(text, (2,), lambda v: np.int64(int(v))),
+             "is not a whole order id in 0..2**63-1")
+    t, ty, size, price, direction = num.T
+    bad = _first_bad(_bad_message_rows(t, ty, oid, size, price, direction))
+    if bad is not None:
+        fail(*bad)
+    return LobsterMessages(
+        ts_ns=np.rint(t * 1e9).astype(np.int64),
+        type=ty.astype(np.int8),
+        order_id=oid,
+        size=size.astype(np.int64),
+        price=price.astype(np.int64),
+        direction=direction.astype(np.int8),
     )
-    if np.any(msgs.order_id < 0):
-        raise ValueError(f"{path}: negative order id in row {int(np.argmax(msgs.order_id < 0)) + 1}")
-    return msgs
 
 
 def read_orderbook(path) -> np.ndarray:
     """Read a LOBSTER orderbook CSV as an int64 array (rows, 4 * levels). O(rows * levels)."""
-    a = _load_csv(path, 4)
+    a, _ = _load_csv(path, 4)
     if a.shape[1] % 4:
         raise ValueError(f"{path}: {a.shape[1]} columns is not 4 per level")
     return np.ascontiguousarray(a.astype(np.int64))
@@ -253,7 +322,18 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
     >>> r = replay_lobster("AAPL_..._message_10.csv", "AAPL_..._orderbook_10.csv", verify=True)  # doctest: +SKIP
     >>> r.agreement_rate, r.transition_rate, r.book.best_bid()                                   # doctest: +SKIP
     """
-    msgs = message_csv if isinstance(message_csv, LobsterMessages) else read_messages(message_csv)
+    if isinstance(message_csv, LobsterMessages):
+        msgs = message_csv
+        # columns built by the caller keep the same rules as a file read by read_messages
+        bad = _first_bad(_bad_message_rows(None, msgs.type, msgs.order_id, msgs.size,
+                                           msgs.price, msgs.direction))
+        if bad is not None:
+            row, col, why = bad
+            value = getattr(msgs, ("ts_ns", "type", "order_id", "size", "price",
+                                   "direction")[col])[row]
+            raise ValueError(f"message {row + 1}: {_COLUMNS[col]} {int(value)} {why}")
+    else:
+        msgs = read_messages(message_csv)
     ob = None
     if orderbook_csv is not None:
         ob = orderbook_csv if isinstance(orderbook_csv, np.ndarray) else read_orderbook(orderbook_csv)
