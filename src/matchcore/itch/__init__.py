@@ -78,19 +78,19 @@ class _ChunkReader:
         self.view = memoryview(self.buf)
         self.n = 0
         self.eof = False
+        self.total = 0               # decompressed bytes read so far
         self.stream_error = None     # why a compressed stream ended early, else None
 
     def fill(self) -> memoryview:
         while not self.eof and self.n < len(self.buf):
             try:
-                # readinto1: one decompression step per call, so a stream that ends early
-                # loses nothing that was decompressed before the error
-                k = self.f.readinto1(self.view[self.n:])
+                k = self.f.readinto(self.view[self.n:])
             except EOFError:
                 # A gzip file cut short: what it holds is replayed, the cut is reported.
+                k = self._recover_cut()
+                self.eof = True
                 self.stream_error = ("gzip stream ended before its end marker "
                                      f"({self.raw.tell():,} compressed bytes)")
-                k = 0
             except zlib.error as e:
                 raise ValueError(f"{self.path}: damaged gzip stream after "
                                  f"{self.raw.tell():,} compressed bytes: {e}") from None
@@ -98,7 +98,27 @@ class _ChunkReader:
                 self.eof = True
             else:
                 self.n += k
+                self.total += k
         return self.view[: self.n]
+
+    def _recover_cut(self) -> int:
+        """The bytes the failed readinto decompressed but did not hand over (it drops them when
+        the stream ends early): decompressed again from the start, into the buffer. O(file),
+        on this error path only, so the normal path keeps its one-call readinto."""
+        want = self.f.tell() - self.total
+        got = 0
+        with open(self.path, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as g:
+            g.seek(self.total)
+            try:
+                while got < want:
+                    data = g.read1(want - got)
+                    if not data:
+                        break
+                    self.view[self.n + got:self.n + got + len(data)] = data
+                    got += len(data)
+            except EOFError:
+                pass
+        return got
 
     def consume(self, k: int) -> None:
         if k:
