@@ -86,6 +86,35 @@ def test_replay_metrics_scrape_over_loopback_equals_replay_counters(day):
         assert val(got, "matchcore_open_orders", symbol=sym) == len(book)
 
 
+def test_replay_metrics_invalid_replaces_and_zero_share_reductions_exported():
+    import struct
+
+    def msg(t, body, ts=1):
+        m = struct.pack(">cHH", t, 1, 0) + ts.to_bytes(6, "big") + body
+        return len(m).to_bytes(2, "big") + m
+
+    data = b"".join([
+        msg(b"A", struct.pack(">QcI8sI", 1, b"B", 100, b"TEST    ", 1000)),
+        msg(b"A", struct.pack(">QcI8sI", 2, b"S", 50, b"TEST    ", 1010)),
+        msg(b"U", struct.pack(">QQII", 1, 3, 0, 1005)),       # zero shares: invalid replace
+        msg(b"U", struct.pack(">QQII", 1, 4, 70, 0)),         # zero price: invalid replace
+        msg(b"E", struct.pack(">QIQ", 2, 0, 1)),              # zero-share execution
+    ])
+    m = ReplayMetrics()
+    r = itch.Replayer()
+    r.feed(data)
+    r.finish()
+    m.update(r, final=True)
+    s = r.stats
+    assert s["invalid_replaces"] == 2 and s["invalid_reductions"] == 1
+    got = {(mf.name, smp.labels.get("reason")): smp.value
+           for mf in text_string_to_metric_families(prom.generate_latest(m.registry).decode())
+           for smp in mf.samples if smp.name == "matchcore_rejects_total"}
+    assert got[("matchcore_rejects", "invalid_replace")] == 2
+    assert got[("matchcore_rejects", "invalid_reduction")] == 1
+    assert got[("matchcore_rejects", "invalid_add")] == 0
+
+
 def test_replay_metrics_feed_stats_sequence_gaps_exported(day):
     from matchcore.moldudp import ReceiverStats
 

@@ -131,7 +131,8 @@ class ReplayMetrics:
 
     Exported (prefix ``matchcore_``): ``messages_total{type}``, ``unknown_message_types_total
     {type}``, ``bad_length_prefixes_total``, ``bytes_total``, ``unknown_refs_total``,
-    ``rejects_total{reason}`` (invalid_add, duplicate_ref, out_of_memory), ``clamped_total{kind}``
+    ``rejects_total{reason}`` (invalid_add, duplicate_ref, invalid_replace,
+    invalid_reduction, out_of_memory), ``clamped_total{kind}``
     (execution, cancel), ``sequence_gaps_total`` and ``messages_missing_total`` (from a MoldUDP64
     receiver's stats when given), ``trades_total{symbol}``, ``volume_shares_total{symbol}``,
     ``open_orders{symbol}``, ``books``, ``truncated``, ``last_exchange_time_seconds``,
@@ -181,6 +182,8 @@ class ReplayMetrics:
             "unknown_types": dict(s["unknown_types"]), "bad_lengths": s["bad_lengths"],
             "bytes": s["bytes_consumed"], "unknown_refs": s["unknown_refs"],
             "rejects": {"invalid_add": s["invalid_adds"], "duplicate_ref": s["duplicate_refs"],
+                        "invalid_replace": s["invalid_replaces"],
+                        "invalid_reduction": s["invalid_reductions"],
                         "out_of_memory": s["out_of_memory"]},
             "clamped": {"execution": s["executions_clamped"], "cancel": s["cancels_clamped"]},
             "books": s["books"], "truncated": 1 if s["truncated"] else 0,
