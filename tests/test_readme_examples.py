@@ -115,3 +115,8 @@ def test_readme_python_block_runs(line, code, workdir):
         if server is not None:
             server.close()
     assert p.returncode == 0, f"README block at line {line} failed:\n{code}\n---\n{p.stderr}"
+    if 'scheduler="local"' in code:
+        # spawned workers import the script: a line printed more than once ran in them too
+        lines = p.stdout.splitlines()
+        assert len(lines) == len(set(lines)), f"README block at line {line} ran in the " \
+            f"workers as well (its output repeats):\n{p.stdout}"
