@@ -310,6 +310,36 @@ def test_capi_queries_match_python_methods(api):
     assert api.count(b) == len(book)
 
 
+BAD_SIDES = (2, 3, -1, 255, 2**31 - 1, -2**31)
+
+
+def test_capi_bad_side_every_side_taking_function_returns_invalid_side(api):
+    # best / depth / depth_orders / level_count index the side's ladder: a side other than 0/1
+    # must be refused before any read (it crashed or read garbage), like order entry refuses it.
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    book.submit(2, 1, 101, 7)
+    book.events()
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    b, e, before = book.handle, eng.handle, book.state_hash()
+    bad = -int(mc.Reject.INVALID_SIDE)
+    p, q = ctypes.c_int64(-7), ctypes.c_int64(-7)
+    out = np.full(12, -7, np.int64)
+    for side in BAD_SIDES:
+        assert api.best(b, side, ctypes.byref(p), ctypes.byref(q)) == bad
+        assert api.depth(b, side, 4, out.ctypes.data) == bad
+        assert api.depth_orders(b, side, 4, out.ctypes.data) == bad
+        assert api.level_count(b, side) == bad
+        assert api.submit(b, 10, side, 100, 1, 0, 0, 0) == bad
+        assert api.market(b, 11, side, 1, 0) == bad
+        assert api.engine_submit(e, 1, 12, side, 100, 1, 0, 0, 0) == bad
+        assert api.engine_market(e, 1, 13, side, 1, 0) == bad
+    assert (p.value, q.value) == (-7, -7) and (out == -7).all()
+    assert book.state_hash() == before and len(eng) == 0
+    assert api.level_count(b, 0) == 1 and api.level_count(b, 1) == 1
+
+
 def test_capi_drain_events_short_buffer_keeps_rest(api):
     book = mc.OrderBook()
     b = book.address

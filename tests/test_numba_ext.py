@@ -116,6 +116,37 @@ def test_numba_queries_match_python_methods():
 
 
 @numba.njit
+def _bad_side_queries(book, side, out):
+    return (mcn.best(book, side)[0], mcn.depth(book, side, 4, out),
+            mcn.depth_orders(book, side, 4, out), mcn.level_count(book, side),
+            mcn.depth_into(book, side, out[:4].reshape((2, 2))),
+            mcn.submit(book, 10, side, 100, 1, 0, 0, 0), mcn.market(book, 11, side, 1, 0))
+
+
+@numba.njit
+def _bad_side_engine(eng, side):
+    return (mcn.engine_submit(eng, 1, 12, side, 100, 1, 0, 0, 0),
+            mcn.engine_market(eng, 1, 13, side, 1, 0))
+
+
+@pytest.mark.parametrize("side", [2, -1, 255, 2**31 - 1, -2**31])
+def test_numba_bad_side_every_side_taking_intrinsic_returns_invalid_side(side):
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    book.submit(2, 1, 101, 7)
+    book.events()
+    before = book.state_hash()
+    out = np.full(12, -7, np.int64)
+    bad = -int(mc.Reject.INVALID_SIDE)
+    assert _bad_side_queries(book, side, out) == (bad,) * 7
+    assert (out == -7).all() and book.state_hash() == before
+    eng = Engine()
+    eng.add_symbol(1)
+    assert _bad_side_engine(eng, side) == (bad, bad)
+    assert len(eng) == 0
+
+
+@numba.njit
 def _owner_drain(book, owner, out):
     mcn.submit(book, 1, 1, 100, 5, 0, 7, 0)
     mcn.submit(book, 2, 0, 100, 2, 0, 8, 0)

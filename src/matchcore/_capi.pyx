@@ -70,6 +70,7 @@ from matchcore._handles cimport (
 
 cdef enum:
     E_HANDLE = 101      # MC_ERR_HANDLE of matchcore.h (returned negated)
+    E_SIDE = 3          # MC_R_INVALID_SIDE (returned negated)
 
 # The registry's chunk directory: a static array in matchcore._handles, so this never changes.
 cdef mc_hslot** _dir = mc_handle_dir()
@@ -192,10 +193,18 @@ cdef int64_t h_process(uint64_t h, const mc_command* cmds, int64_t n) noexcept n
     return mc_process(b, cmds, n)
 
 
+# The core's queries index the book's two ladders by side and trust their (Python or internal)
+# callers to pass 0 or 1; a C caller's side is checked here, before it can index past them.
+cdef inline bint _bad_side(int side) noexcept nogil:
+    return side != 0 and side != 1
+
+
 cdef int h_best(uint64_t h, int side, int64_t* price, int64_t* qty) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    if _bad_side(side):
+        return -E_SIDE
     return mc_best(b, side, price, qty)
 
 
@@ -203,6 +212,8 @@ cdef int64_t h_depth(uint64_t h, int side, int64_t n, int64_t* out) noexcept nog
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    if _bad_side(side):
+        return -E_SIDE
     return mc_depth(b, side, n, out) if n > 0 else 0
 
 
@@ -210,6 +221,8 @@ cdef int64_t h_depth_orders(uint64_t h, int side, int64_t n, int64_t* out) noexc
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    if _bad_side(side):
+        return -E_SIDE
     return mc_depth_orders(b, side, n, out) if n > 0 else 0
 
 
@@ -238,6 +251,8 @@ cdef int64_t h_level_count(uint64_t h, int side) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    if _bad_side(side):
+        return -E_SIDE
     return mc_level_count(b, side)
 
 

@@ -319,7 +319,7 @@ _engine_get = _out_tuple("matchcore_engine_get", ("e", "u64"), ("u32", "i", "i64
 @intrinsic
 def best(typingctx, book, side):
     """(found, price, level qty) of a side's best level; found is 1, 0 when the side is empty,
-    or -ERR_HANDLE for a dead handle."""
+    -MC_R_INVALID_SIDE (-3) for a side other than 0 / 1, or -ERR_HANDLE for a dead handle."""
     return _best((book, side))
 
 
