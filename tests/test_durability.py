@@ -212,6 +212,53 @@ def test_recovered_engine_keeps_journaling_into_dir(tmp_path):
     assert again.recovery_report.last_seq == len(steps)
 
 
+def _journal_bytes(d):
+    return {f.name: f.read_bytes() for f in sorted(d.iterdir()) if f.is_file()}
+
+
+BAD_CONFIG_CALLS = [
+    ("add_symbol", (6, "SIX"), dict(tick="5")),
+    ("add_symbol", (6, "SIX"), dict(tick=5, max_qty=2.5)),
+    ("add_symbol", (6, "SIX"), dict(max_notional=b"9")),
+    ("add_symbol", (6, "SIX"), dict(tick=5, band=-1)),
+    ("add_symbol", (6, "SIX"), dict(tick=5, max_qty=2**63)),
+    ("add_symbol", (6, "SIX"), dict(capacity=8.5)),
+    ("add_symbol", (6, "SIX"), dict(capacity=2**64)),
+    ("add_symbol", (6.0, "SIX"), {}),
+    ("add_symbol", (b"6", "SIX"), {}),
+    ("add_symbol", (1, "SIX"), {}),
+    ("set_limits", (1,), dict(tick=5, max_qty="10")),
+    ("set_limits", (1,), dict(tick=5, max_qty=10.0)),
+    ("set_limits", (1,), dict(tick=5, min_price=-3)),
+    ("set_limits", (1,), dict(tick=5, ticks=3)),
+    ("set_limits", (1.0,), dict(tick=5)),
+    ("set_reference_price", (1, 100.5), {}),
+    ("set_reference_price", (1, "100"), {}),
+    ("set_reference_price", (1, 2**63), {}),
+    ("set_reference_price", (1, -1), {}),
+]
+
+
+@pytest.mark.parametrize("method,args,kwargs", BAD_CONFIG_CALLS,
+                         ids=[f"{m}-{a}-{k}" for m, a, k in BAD_CONFIG_CALLS])
+def test_engine_bad_config_call_changes_nothing_and_recovery_still_agrees(tmp_path, method, args,
+                                                                          kwargs):
+    # A config call that raises must leave the engine and the journal as they were: a half-made
+    # change is in the engine but not in the journal, and recovery then diverges.
+    eng, d = journaled(tmp_path, fsync="always")
+    eng.add_symbol(1, "AAA", max_qty=50)
+    eng.submit(1, 1, 0, 100, 5)
+    before = (eng.state_hash(), eng.symbols, eng.limits(1), _journal_bytes(d))
+    with pytest.raises((TypeError, ValueError, OverflowError)):
+        getattr(eng, method)(*args, **kwargs)
+    assert (eng.state_hash(), eng.symbols, eng.limits(1), _journal_bytes(d)) == before
+    eng.add_symbol(6, "SIX", tick=5)                  # the corrected call goes through
+    eng.submit(6, 2, 0, 105, 1)
+    live = eng.state_hash()
+    eng.close()
+    assert mc.Engine.recover(d, readonly=True).state_hash() == live
+
+
 def test_state_hash_covers_limits_and_names():
     a, b, c = mc.Engine(), mc.Engine(), mc.Engine()
     a.add_symbol(1, "X", max_qty=5)

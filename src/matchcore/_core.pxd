@@ -253,6 +253,12 @@ cdef int64_t _i64_any(object x) except? -1
 cdef uint64_t _u64_any(object x) except? 0xFFFFFFFFFFFFFFFF
 cdef int _cint_any(object x) except? -1
 
+# The same rule for the arguments of the calls that are not per order (modes, capacities,
+# limits, symbol ids): a TypeError or OverflowError that names the argument.
+cdef object mc_int_arg(object x, str name)
+cdef int64_t mc_i64_arg(object x, str name) except? -1
+cdef int mc_stp_arg(object stp) except -1
+
 ctypedef int64_t (*_any_i64_t)(object) except? -1
 ctypedef uint64_t (*_any_u64_t)(object) except? 0xFFFFFFFFFFFFFFFF
 ctypedef int (*_any_int_t)(object) except? -1

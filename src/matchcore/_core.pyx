@@ -1564,6 +1564,30 @@ cdef int _cint_any(object x) except? -1:
     return <int>v
 
 
+cdef object mc_int_arg(object x, str name):
+    # The integer arguments outside the per-call paths (a mode, a capacity, a limit, a symbol
+    # id, a reference price) take the carriers the order methods take (anything with
+    # __index__); int() would truncate a float and parse a str or bytes.
+    try:
+        return PyNumber_Index(x)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(x).__name__} {x!r}") from None
+
+
+cdef int64_t mc_i64_arg(object x, str name) except? -1:
+    cdef object v = mc_int_arg(x, name)
+    if v < INT64_MIN or v > INT64_MAX:
+        raise OverflowError(f"{name} {v} is out of range for int64")
+    return <int64_t>v
+
+
+cdef int mc_stp_arg(object stp) except -1:
+    cdef object mode = mc_int_arg(stp, "stp")
+    if mode < MC_STP_NONE or mode > MC_STP_CANCEL_BOTH:
+        raise ValueError(f"unknown self-trade prevention mode {stp!r}")
+    return <int>mode
+
+
 cdef object _py_i128(mc_i128 v):
     if v >= <mc_i128>INT64_MIN and v <= <mc_i128>0x7FFFFFFFFFFFFFFF:
         return <int64_t>v

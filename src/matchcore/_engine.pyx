@@ -23,7 +23,7 @@ from matchcore._core cimport (
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH,
     _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any, _out_buffer, _commands_array,
-    _int_small, _int_value,
+    _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg,
 )
 from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,
@@ -756,7 +756,7 @@ cdef class Engine:
 
     # ---- symbols ----
 
-    def add_symbol(self, symbol, name=None, *, int64_t capacity=1024, **limits):
+    def add_symbol(self, symbol, name=None, *, capacity=1024, **limits):
         """Add a book for integer symbol id ``symbol`` (in [0, 2**32)), optionally named; returns
         the :class:`OrderBook` (treat it as read-only: orders entered on it directly are unknown
         to the engine's id routing). ``limits`` as in :meth:`set_limits`. O(1).
@@ -764,28 +764,31 @@ cdef class Engine:
         >>> eng = Engine(); book = eng.add_symbol(7, "XYZ", max_qty=100); len(book)
         0
         """
+        # Everything is checked before the engine changes: a call that raises leaves no symbol
+        # behind and nothing to journal, so recovery replays exactly what the engine did.
         cdef uint32_t sym = _symbol_id(symbol)
-        _check_limits(limits)
+        cdef int64_t cap = mc_i64_arg(capacity, "capacity")
+        limits = _check_limits(limits)
         if sym in self._by_id:
             raise ValueError(f"symbol {sym} already exists")
         if name is not None:
             name = str(name)
             if name in self._by_name:
                 raise ValueError(f"symbol name {name!r} already exists")
-        if capacity < 0:
-            raise ValueError(f"capacity must be >= 0, got {capacity}")
+        if cap < 0:
+            raise ValueError(f"capacity must be >= 0, got {cap}")
         if name is not None and len(name.encode("utf-8")) > 4096:
             raise ValueError("symbol name longer than 4096 bytes (UTF-8)")
         self._check_journal()
         # A book writes events when its engine does (record_events, or trade capture).
         cdef OrderBook book = _OrderBook(self._stp, record_events=self._e.emit != 0,
-                                         capacity=capacity)
+                                         capacity=cap)
         cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
         if k == -2:
             raise MemoryError()
         self._books.append(book)
         self._by_id[sym] = book
-        self._capacity[sym] = capacity
+        self._capacity[sym] = cap
         if name is not None:
             self._by_name[name] = sym
             self._names[sym] = name
@@ -793,7 +796,7 @@ cdef class Engine:
         self._apply_limits(k, limits)
         if self._jc is not None:
             lim = self.limits(sym)
-            self._jc._append_config(2, sym, [lim[x] for x in _LIMIT_NAMES], capacity=capacity,
+            self._jc._append_config(2, sym, [lim[x] for x in _LIMIT_NAMES], capacity=cap,
                                     name=name)
         return book
 
@@ -819,7 +822,7 @@ cdef class Engine:
         re-enters the order (new price or larger qty); shrinking in place always passes. O(1).
         """
         cdef int32_t k = self._slot(symbol)
-        _check_limits(limits)
+        limits = _check_limits(limits)      # all of them before any is applied
         self._check_journal()
         self._apply_limits(k, limits)
         cdef uint32_t mask = 0
@@ -828,7 +831,7 @@ cdef class Engine:
                 if key in limits:
                     mask |= 1u << i
             self._jc._append_config(3, self._e.symbols[k],
-                                    [int(limits.get(x, 0)) for x in _LIMIT_NAMES], mask=mask)
+                                    [limits.get(x, 0) for x in _LIMIT_NAMES], mask=mask)
 
     def limits(self, symbol):
         """A symbol's limits as a dict (0 = disabled)."""
@@ -837,15 +840,16 @@ cdef class Engine:
                 "ref_price": c.ref_price, "band": c.band, "max_qty": c.max_qty,
                 "max_notional": c.max_notional}
 
-    def set_reference_price(self, symbol, int64_t price):
+    def set_reference_price(self, symbol, price):
         """Move the centre of a symbol's price band (e.g. to the last trade). O(1)."""
-        if price < 0:
+        cdef int64_t p = mc_i64_arg(price, "price")
+        if p < 0:
             raise ValueError("reference price must be >= 0")
         cdef int32_t k = self._slot(symbol)
         self._check_journal()
-        self._e.cfg[k].ref_price = price
+        self._e.cfg[k].ref_price = p
         if self._jc is not None:
-            self._jc._append_config(4, self._e.symbols[k], price=price)
+            self._jc._append_config(4, self._e.symbols[k], price=p)
 
     def symbol_id(self, symbol):
         """The integer id of a symbol given by name or id (KeyError if unknown)."""
@@ -1372,18 +1376,23 @@ cdef inline uint32_t _entry_symbol(Engine eng, symbol, uint64_t oid) except? 0xF
 cdef uint32_t _symbol_id(symbol) except? 0xFFFFFFFF:
     if isinstance(symbol, str):
         raise TypeError("use add_symbol(id, name) to name a symbol")
-    cdef object s = int(symbol)
+    cdef object s = mc_int_arg(symbol, "symbol")
     if s < 0 or s > 0xFFFFFFFF:
         raise ValueError(f"symbol id must be in [0, 2**32), got {symbol!r}")
     return <uint32_t>s
 
 
-cdef _check_limits(dict limits):
+cdef dict _check_limits(dict limits):
+    # The limits as plain ints, every one checked: the caller applies them only after this.
     unknown = set(limits) - set(_LIMIT_NAMES)
     if unknown:
         raise TypeError(f"unknown limit(s) {sorted(unknown)}; known: {list(_LIMIT_NAMES)}")
+    cdef dict out = {}
     for key, value in limits.items():
-        if int(value) < 0 or int(value) > 0x7FFFFFFFFFFFFFFF:
+        v = mc_int_arg(value, key)
+        if v < 0 or v > 0x7FFFFFFFFFFFFFFF:
             raise ValueError(f"limit {key} must be in [0, 2**63), got {value!r}")
-    if "tick" in limits and int(limits["tick"]) < 1:
+        out[key] = v
+    if "tick" in out and out["tick"] < 1:
         raise ValueError("tick must be >= 1")
+    return out
