@@ -140,3 +140,95 @@ def test_engine_takes_the_same_carriers():
         assert eng.submit(np.uint32(3), MyInt(2), False, 100, np.int8(2), TIF.IOC) == 2
         assert eng.cancel(MyInt(1), symbol=obj) == 3
         assert eng.best_ask(3) is None
+
+
+NON_INTEGERS = [1.0, 1.9, "1", b"1"]
+
+
+@pytest.mark.parametrize("bad", NON_INTEGERS)
+@pytest.mark.parametrize("call", [
+    lambda b, x: b.get(x),
+    lambda b, x: b.queue_position(x),
+    lambda b, x: b.level(x, 105),
+    lambda b, x: b.level(Side.SELL, x),
+    lambda b, x: b.level_count(x),
+    lambda b, x: b.events(owner=x),
+], ids=["get", "queue_position", "level-side", "level-price", "level_count", "events-owner"])
+def test_book_queries_refuse_non_integers(call, bad):
+    book = _seeded()
+    book.submit(20, Side.SELL, 105, 1, owner=1)
+    before = book.snapshot()
+    with pytest.raises(TypeError):
+        call(book, bad)
+    assert book.snapshot() == before
+    assert book.events()["order_id"].tolist() == [20]      # events(owner=bad) consumed nothing
+
+
+def test_book_queries_take_every_integer_carrier():
+    book = _seeded()
+    for one in _carriers(1):
+        assert book.get(one) == (1, 105, 5)
+        assert book.queue_position(one) == 0
+        assert book.level(one, Px.A) == [] and book.level(one, np.int64(105)) == [(1, 5)]
+        assert book.level_count(one) == 2
+    assert book.get(np.uint64(2**61 + 5)) == (1, 106, 3)
+    with pytest.raises(OverflowError):
+        book.get(-1)
+    with pytest.raises(OverflowError):
+        book.level(2**31, 105)
+
+
+@pytest.mark.parametrize("cls", [OrderBook, mc.Engine])
+def test_stp_and_capacity_take_integers_only(cls):
+    for bad in (1.9, "2", b"3", "0x1"):
+        with pytest.raises(TypeError, match="stp"):
+            cls(bad)
+    for ok in (2, np.int64(2), mc.STP.CANCEL_TAKER, MyInt(2)):
+        assert cls(ok).stp == mc.STP.CANCEL_TAKER
+    assert cls(True).stp == mc.STP.CANCEL_RESTING
+    for bad in (4, -1, 2**70):
+        with pytest.raises(ValueError):
+            cls(bad)
+    if cls is OrderBook:
+        with pytest.raises(TypeError, match="capacity"):
+            OrderBook(capacity=10.5)
+        with pytest.raises(OverflowError, match="capacity"):
+            OrderBook(capacity=2**63)
+        assert len(OrderBook(capacity=np.int32(16))) == 0
+
+
+def test_engine_symbol_limits_and_reference_price_take_integers_only():
+    eng = mc.Engine()
+    eng.add_symbol(1, "A")
+    eng.add_symbol(2, "B")
+    before = (eng.state_hash(), eng.symbols)
+    for bad in (1.9, b"2", 2.0):
+        with pytest.raises(TypeError, match="symbol"):
+            eng.submit(bad, 10, Side.BUY, 100, 1)
+        with pytest.raises(TypeError, match="symbol"):
+            eng.add_symbol(bad)
+    for kw in (dict(tick=2.5), dict(max_qty=1e3), dict(band="3"), dict(capacity=8.0)):
+        with pytest.raises(TypeError, match=next(iter(kw))):
+            eng.add_symbol(3, **kw)
+        with pytest.raises(TypeError):
+            eng.set_limits(1, **kw)
+    with pytest.raises(TypeError, match="price"):
+        eng.set_reference_price(1, 100.5)
+    with pytest.raises(OverflowError, match="price"):
+        eng.set_reference_price(1, 2**63)
+    for bad in (1.5, b"1"):
+        with pytest.raises(TypeError):
+            eng.get(bad)
+        with pytest.raises(TypeError):
+            eng.queue_position(bad)
+        with pytest.raises(TypeError):
+            eng.events(owner=bad)
+    assert (eng.state_hash(), eng.symbols) == before and len(eng.events()) == 0
+    # the integer carriers of the order methods work here too
+    eng.add_symbol(np.int64(3), tick=np.uint16(5), max_qty=Px.A, capacity=np.int32(64))
+    eng.set_limits(MyInt(3), band=np.int8(10), ref_price=True)
+    eng.set_reference_price(np.uint32(3), Px.A)
+    assert eng.limits(3) == dict(tick=5, min_price=0, max_price=0, ref_price=101, band=10,
+                                 max_qty=101, max_notional=0)
+    eng.submit(np.int64(3), 7, Side.BUY, 100, 1)
+    assert eng.get(np.uint64(7)) == (3, 0, 100, 1) and eng.queue_position(np.int64(7)) == 0

@@ -1731,13 +1731,12 @@ cdef class OrderBook:
     (101, 2)
     """
 
-    def __cinit__(self, stp=MC_STP_CANCEL_RESTING, *, bint record_events=True, int64_t capacity=1024):
-        cdef int mode = int(stp)
-        if mode < MC_STP_NONE or mode > MC_STP_CANCEL_BOTH:
-            raise ValueError(f"unknown self-trade prevention mode {stp!r}")
-        if capacity < 0:
+    def __cinit__(self, stp=MC_STP_CANCEL_RESTING, *, bint record_events=True, capacity=1024):
+        cdef int mode = mc_stp_arg(stp)
+        cdef int64_t cap = mc_i64_arg(capacity, "capacity")
+        if cap < 0:
             raise ValueError("capacity must be >= 0")
-        self._b = mc_book_new(mode, capacity)
+        self._b = mc_book_new(mode, cap)
         if self._b == NULL:
             raise MemoryError()
         self._b.handle = mc_handle_new(self._b, MC_H_BOOK, 0)
@@ -2034,7 +2033,7 @@ cdef class OrderBook:
         if owner is None:
             out = _events_array(self._b.ev, self._b.n_ev)
         else:
-            out = _owner_events_array(self._b.ev, self._b.n_ev, owner)
+            out = _owner_events_array(self._b.ev, self._b.n_ev, _u64_of(owner, _u64_any))
         self._b.n_ev = 0
         return out
 
@@ -2078,28 +2077,31 @@ cdef class OrderBook:
         _check_depth_exact(self._b, n)
         return bids, asks
 
-    def get(self, uint64_t order_id):
+    def get(self, order_id):
         """(side, price, open_qty) of a resting order, or None. O(1)."""
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
         cdef int s
         cdef int64_t p, q
-        if mc_get(self._b, order_id, &s, &p, &q):
+        if mc_get(self._b, oid, &s, &p, &q):
             return (s, p, q)
         return None
 
-    def queue_position(self, uint64_t order_id):
+    def queue_position(self, order_id):
         """Open qty ahead of a resting order at its price level. Raises KeyError if not resting.
         O(orders ahead)."""
-        cdef mc_i128 r = _queue_ahead(self._b, order_id)
+        cdef mc_i128 r = _queue_ahead(self._b, _u64_of(order_id, _u64_any))
         if r < 0:
             raise KeyError(order_id)
         return _py_i128(r)
 
-    def level(self, int side, int64_t price):
+    def level(self, side, price):
         """The orders at one price level in time priority: a list of (order_id, open_qty)."""
-        if side != MC_BUY and side != MC_SELL:
+        cdef int s = _cint_of(side, _cint_any)
+        cdef int64_t p = _i64_of(price, _i64_any)
+        if s != MC_BUY and s != MC_SELL:
             raise ValueError(f"unknown side {side!r}")
         out = []
-        cdef int32_t lv = _level_find(self._b, side, price)
+        cdef int32_t lv = _level_find(self._b, s, p)
         if lv < 0:
             return out
         cdef int32_t idx = self._b.levels[lv].head
@@ -2108,11 +2110,12 @@ cdef class OrderBook:
             idx = self._b.orders[idx].next
         return out
 
-    def level_count(self, int side):
+    def level_count(self, side):
         """Number of price levels on a side. O(1)."""
-        if side != MC_BUY and side != MC_SELL:
+        cdef int s = _cint_of(side, _cint_any)
+        if s != MC_BUY and s != MC_SELL:
             raise ValueError(f"unknown side {side!r}")
-        return mc_level_count(self._b, side)
+        return mc_level_count(self._b, s)
 
     def state_hash(self):
         """A 64-bit hash of the book's full state (levels, queues, ids, qtys, owners, flags)."""

@@ -714,9 +714,7 @@ cdef class Engine:
 
     def __cinit__(self, stp=STP.CANCEL_RESTING, *, bint record_events=True, journal=None,
                   fsync=None, **journal_options):
-        cdef int mode = int(stp)
-        if mode < MC_STP_NONE or mode > MC_STP_CANCEL_BOTH:
-            raise ValueError(f"unknown self-trade prevention mode {stp!r}")
+        cdef int mode = mc_stp_arg(stp)
         if journal is None and (journal_options or fsync is not None):
             raise TypeError(f"journal options {sorted(journal_options) or ['fsync']} need "
                             f"journal=DIR")
@@ -1237,7 +1235,7 @@ cdef class Engine:
         if owner is None:
             out = _events_array(e.ev, e.n_ev)
         else:
-            w = owner
+            w = _u64_of(owner, _u64_any)
             k = mc_filter_events_owner(e.ev, e.n_ev, w, NULL)
             out = np.empty(k, dtype=EVENT_DTYPE)
             mc_filter_events_owner(e.ev, e.n_ev, w, <mc_event*>cnp.PyArray_DATA(out))
@@ -1246,12 +1244,13 @@ cdef class Engine:
 
     # ---- queries ----
 
-    def get(self, uint64_t order_id):
+    def get(self, order_id):
         """(symbol, side, price, open_qty) of a resting order, or None. O(1)."""
+        cdef uint64_t oid = _u64_of(order_id, _u64_any)
         cdef uint32_t sym
         cdef int side
         cdef int64_t price, qty
-        if mc_engine_get(self._e, order_id, &sym, &side, &price, &qty):
+        if mc_engine_get(self._e, oid, &sym, &side, &price, &qty):
             return (sym, side, price, qty)
         return None
 
@@ -1271,9 +1270,9 @@ cdef class Engine:
         """A symbol's depth into caller arrays (see :meth:`OrderBook.depth_into`)."""
         return self.book(symbol).depth_into(bids_out, asks_out)
 
-    def queue_position(self, uint64_t order_id):
+    def queue_position(self, order_id):
         """Open qty ahead of a resting order at its level (KeyError if it rests nowhere)."""
-        cdef int32_t k = _resting_slot(self._e, order_id)
+        cdef int32_t k = _resting_slot(self._e, _u64_of(order_id, _u64_any))
         if k < 0:
             raise KeyError(order_id)
         return self._books[k].queue_position(order_id)
