@@ -234,3 +234,23 @@ def test_cli_replay_and_book_gzip_cut_short_report_no_traceback(capsys, tmp_path
     code, out, err = run_cli(capsys, "replay", str(magic), "--no-progress")
     assert code == 0 and "replayed 0 ITCH 5.0 messages" in out
     assert "truncated: the gzip stream ended before its end marker" in out
+
+
+def test_cli_replay_native_dump_book_level_total_beyond_int64_written_exactly(capsys, tmp_path):
+    # Level totals are 128-bit by design: two legal orders can make one beyond int64, and the
+    # dump must write it, not end in depth_orders()'s OverflowError.
+    from matchcore import COMMAND_DTYPE, native
+    cmds = np.zeros(3, dtype=COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2, 3]
+    cmds["side"] = [0, 0, 1]
+    cmds["price"] = [100, 100, 105]
+    cmds["qty"] = [2**63 - 1, 10, 4]
+    path = tmp_path / "big.mccmd"
+    native.write_commands(path, cmds)
+    out_csv = tmp_path / "big.csv"
+    code, out, _ = run_cli(capsys, "replay", str(path), "--format", "native", "--dump-book",
+                           str(out_csv), "--no-progress")
+    assert code == 0 and "book dump: 2 levels" in out
+    rows = list(csv.reader(open(out_csv, newline="")))
+    assert rows[1:] == [["0", "0", "B", "1", "100", str(2**63 + 9), "2"],
+                        ["0", "0", "S", "1", "105", "4", "1"]]

@@ -585,3 +585,20 @@ def test_engine_deep_book_sweeps_and_self_trades_equal_own_book(stp, owner):
                             labels=("engine per call", "own book"))
     assert batch.book(0).state_hash() == calls.book(0).state_hash() == book.state_hash()
     batch.check_invariants()
+
+
+def test_engine_check_invariants_level_total_beyond_int64_passes_and_still_checks_routing():
+    # Level totals are 128-bit by design; the engine's walk over its books must not go through
+    # depth(), which refuses a total beyond int64.
+    eng = Engine()
+    eng.add_symbol(1)
+    eng.add_symbol(2)
+    eng.submit(1, 1, 0, 100, 2**63 - 1)
+    eng.submit(1, 2, 0, 100, 10)
+    eng.submit(2, 3, 1, 50, 2**63 - 1)
+    eng.submit(2, 4, 1, 50, 2**63 - 1)
+    assert eng.best_bid(1) == (100, 2**63 + 9)
+    eng.check_invariants()
+    eng.book(2).submit(1, 1, 60, 1)         # the same id entered behind the engine's back
+    with pytest.raises(AssertionError, match="order 1 rests in symbols"):
+        eng.check_invariants()

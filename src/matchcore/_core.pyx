@@ -2077,6 +2077,28 @@ cdef class OrderBook:
         _check_depth_exact(self._b, n)
         return bids, asks
 
+    def _depth_exact(self, Py_ssize_t n=10):
+        """Like :meth:`depth_orders`, as two lists of (price, qty, orders) tuples whose qty is
+        the exact level total, also beyond int64 where depth() raises: for the library's own
+        whole-book walks (an engine's invariants, a CLI book dump). O(n)."""
+        cdef int s
+        cdef int32_t i
+        cdef Py_ssize_t k
+        cdef const mc_level* l
+        out = ([], [])
+        for s in range(2):
+            rows = out[s]
+            k = 0
+            i = self._b.side[s].n - 1
+            while i >= 0 and k < n:
+                l = &self._b.levels[self._b.side[s].lv[i]]
+                i -= 1
+                if l.count == 0:
+                    continue
+                rows.append((l.price, _py_i128(l.qty), l.count))
+                k += 1
+        return out
+
     def get(self, order_id):
         """(side, price, open_qty) of a resting order, or None. O(1)."""
         cdef uint64_t oid = _u64_of(order_id, _u64_any)

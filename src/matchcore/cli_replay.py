@@ -127,7 +127,8 @@ def _book_rows(books_by_locate: dict, names: dict):
     """CSV rows of every book: bids then asks, level 1 = best."""
     for loc in sorted(books_by_locate):
         book = books_by_locate[loc]
-        bids, asks = book.depth_orders(1 << 30)
+        # Exact totals: a native file may hold a level beyond int64, which depth_orders refuses.
+        bids, asks = book._depth_exact(1 << 30)
         for side, rows in (("B", bids), ("S", asks)):
             for i, (price, qty, orders) in enumerate(rows, 1):
                 yield [loc, names.get(loc, str(loc)), side, i, int(price), int(qty), int(orders)]
