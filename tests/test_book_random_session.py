@@ -311,6 +311,54 @@ def test_process_multi_dimensional_commands_raise_and_change_nothing(book_cls, s
     assert len(book.process(cmds)) == 8      # the same records as a 1-D batch run in full
 
 
+def _four_cmds():
+    cmds = np.zeros(4, dtype=COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2, 3, 4]
+    cmds["side"] = [0, 1, 0, 1]
+    cmds["price"] = [100, 100, 99, 101]
+    cmds["qty"] = [5, 3, 2, 1]
+    return cmds
+
+
+@pytest.mark.parametrize("make", [lambda c: c[0], lambda c: c[:1].reshape(())],
+                         ids=["np.void", "0-d"])
+def test_process_zero_dimensional_commands_raise_and_change_nothing(book_cls, make):
+    # ascontiguousarray turned a 0-d array or a single record into a 1-element batch, which
+    # ran, where the documented contract is a 1-D array.
+    book = book_cls()
+    for out in (None, np.zeros(8, dtype=EVENT_DTYPE)):
+        with pytest.raises(ValueError, match="1-D array of commands"):
+            book.process(make(_four_cmds()), out=out)
+    assert len(book) == 0 and len(book.events()) == 0
+
+
+def test_process_strided_and_unaligned_commands_run_as_their_copy(book_cls):
+    cmds = _four_cmds()
+    raw = np.zeros(cmds.nbytes + 1, dtype=np.uint8)
+    raw[1:] = cmds.view(np.uint8)
+    unaligned = raw[1:].view(COMMAND_DTYPE)
+    assert unaligned.__array_interface__["data"][0] % 8 != 0
+    two = np.repeat(cmds, 2)[::2]
+    assert not two.flags.c_contiguous
+    want = book_cls().process(cmds)
+    for view in (unaligned, two):
+        assert book_cls().process(view).tobytes() == want.tobytes()
+
+
+def test_process_out_sharing_memory_with_commands_raises_before_any_command(book_cls):
+    # Events written over the commands not yet run silently changed the batch.
+    cmds = _four_cmds()
+    book = book_cls()
+    for out in (cmds.view(np.uint8)[:192].view(EVENT_DTYPE),
+                cmds.view(np.uint8)[64:128].view(EVENT_DTYPE)):
+        with pytest.raises(ValueError, match="share memory"):
+            book.process(cmds, out=out)
+    assert len(book) == 0 and len(book.events()) == 0
+    assert cmds.tobytes() == _four_cmds().tobytes()
+    apart = np.zeros(8, dtype=EVENT_DTYPE)
+    assert book.process(cmds, out=apart).tobytes() == book_cls().process(cmds).tobytes()
+
+
 def test_process_compiled_equals_reference_on_session_prefix():
     """process() of both books on a 20k-command prefix (the reference's own batch path)."""
     for stp in STP:

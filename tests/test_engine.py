@@ -389,6 +389,21 @@ def test_engine_process_multi_dimensional_commands_raise_and_change_nothing():
     assert len(eng.process(cmds)) == 8
 
 
+def test_engine_process_zero_dimensional_or_overlapping_out_raise_and_change_nothing():
+    eng = make_engine(limits=False)
+    cmds = np.zeros(4, COMMAND_DTYPE)
+    cmds["order_id"] = np.arange(1, 5)
+    cmds["price"] = 100 + np.arange(4)
+    cmds["qty"] = 5
+    for bad in (cmds[0], cmds[:1].reshape(())):
+        with pytest.raises(ValueError, match="1-D array of commands"):
+            eng.process(bad)
+    with pytest.raises(ValueError, match="share memory"):
+        eng.process(cmds, out=cmds.view(np.uint8)[:128].view(EVENT_DTYPE))
+    assert len(eng) == 0 and len(eng.events()) == 0
+    assert len(eng.process(cmds[::2])) == 2          # strided: run as its copy
+
+
 # ---- process(out=): a caller-owned buffer reused across calls ----
 
 @pytest.mark.parametrize("size", [0, 1, 50, 400, 5000])

@@ -104,6 +104,7 @@ def test_process_out_empty_batch_empty_view(book_cls):
     ([0] * 8, TypeError),
     (np.zeros((2, 8), dtype=mc.EVENT_DTYPE), ValueError),
     (np.zeros(16, dtype=mc.EVENT_DTYPE)[::2], ValueError),
+    (np.zeros(8 * 64 + 1, dtype=np.uint8)[1:].view(mc.EVENT_DTYPE), ValueError),   # unaligned
 ])
 def test_process_out_bad_buffer_raises_book_unchanged(book_cls, bad, exc):
     book = book_cls()

@@ -234,7 +234,7 @@ cdef class OrderBook:
 
 
 # process(out=...)'s buffer and a batch of commands, checked (OrderBook, Engine, timed loops)
-cdef object _out_buffer(object out)
+cdef object _out_buffer(object out, object commands)
 cdef object _commands_array(object commands, str what)
 
 # A returned qty as a Python int: one of the cached ints 0..1023 where it can be, the way the

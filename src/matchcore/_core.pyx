@@ -1662,17 +1662,23 @@ cdef object _owner_events_array(const mc_event* src, int64_t n, uint64_t owner):
 
 cdef object _commands_array(object commands, str what):
     # A batch of commands checked before any runs (OrderBook, Engine, the timed loops): a 1-D
-    # C-contiguous COMMAND_DTYPE array. The loops read shape[0] records from its buffer, so an
-    # array of more dimensions would run only that many of its records.
-    cdef cnp.ndarray arr = np.ascontiguousarray(commands)
+    # COMMAND_DTYPE array. The loops read shape[0] records from its buffer, so an array of
+    # another shape would run only that many of its records (and ascontiguousarray would make a
+    # 0-d array or a np.void scalar 1-D: the shape is checked before any conversion). A strided
+    # or unaligned array is copied into an aligned contiguous one, which the C loops can read.
+    cdef cnp.ndarray arr = np.asarray(commands)
     if arr.dtype != COMMAND_DTYPE:
         raise TypeError(f"{what} needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
     if arr.ndim != 1:
         raise ValueError(f"{what} needs a 1-D array of commands, got shape {(<object>arr).shape}")
+    # numpy calls a COMMAND_DTYPE array aligned at any address (the dtype is not an aligned
+    # struct), so the data pointer is checked against the 8 bytes of the int64 fields.
+    if not arr.flags.c_contiguous or (<size_t>cnp.PyArray_DATA(arr)) & 7:
+        arr = np.array(arr, order="C", copy=True)
     return arr
 
 
-cdef object _out_buffer(object out):
+cdef object _out_buffer(object out, object commands):
     # process(out=...)'s buffer checked before any command runs (OrderBook and Engine): the
     # array itself, or None without one.
     if out is None:
@@ -1680,10 +1686,15 @@ cdef object _out_buffer(object out):
     if not isinstance(out, np.ndarray) or (<cnp.ndarray>out).dtype != EVENT_DTYPE:
         raise TypeError("process(out=...) needs a numpy array of matchcore.EVENT_DTYPE")
     cdef cnp.ndarray dst = <cnp.ndarray>out
-    if dst.ndim != 1 or not dst.flags.c_contiguous:
-        raise ValueError("process(out=...) needs a 1-D C-contiguous array")
+    if dst.ndim != 1 or not dst.flags.c_contiguous or (<size_t>cnp.PyArray_DATA(dst)) & 7:
+        raise ValueError("process(out=...) needs a 1-D C-contiguous array at an 8-byte aligned "
+                         "address")
     if not dst.flags.writeable:
         raise ValueError("process(out=...) needs a writeable array")
+    # Events written into the commands' own memory would overwrite commands not yet run. Both
+    # are contiguous, so overlapping bounds are shared memory.
+    if np.may_share_memory(dst, commands):
+        raise ValueError("process(out=...) must not share memory with the commands")
     return dst
 
 
@@ -1924,9 +1935,9 @@ cdef class OrderBook:
         commands give REJECTED events and the batch goes on. Pending :meth:`events` are kept.
         Runs without the GIL. O(n + fills).
 
-        ``out``: a caller-owned, writeable, 1-D C-contiguous :data:`EVENT_DTYPE` array, reused
-        across calls so that no new array (and none of its first-touch page faults) is paid per
-        batch. When the batch's k events fit (k <= len(out)) they are written to ``out[:k]`` and
+        ``out``: a caller-owned, writeable, 1-D C-contiguous aligned :data:`EVENT_DTYPE` array
+        that shares no memory with ``commands``, reused across calls so that no new array (and
+        none of its first-touch page faults) is paid per batch. When the batch's k events fit (k <= len(out)) they are written to ``out[:k]`` and
         that view is returned; when they do not, a new array with all k events is returned (and
         what ``out`` then holds is unspecified), so no event is ever lost: ``len(result) >
         len(out)`` tells the caller to grow its buffer. A bad ``out`` raises before any command
@@ -1941,7 +1952,7 @@ cdef class OrderBook:
         (3, True)
         """
         cdef cnp.ndarray arr = _commands_array(commands, "process()")
-        cdef cnp.ndarray dst = _out_buffer(out)
+        cdef cnp.ndarray dst = _out_buffer(out, arr)
         cdef int64_t dst_cap = -1 if dst is None else dst.shape[0]
         cdef mc_book* b = self._b
         cdef int64_t n = arr.shape[0]

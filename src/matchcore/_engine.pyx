@@ -998,13 +998,14 @@ cdef class Engine:
         the GIL; returns exactly this batch's events. Bad commands give REJECTED events.
         Pending :meth:`events` are kept. O(n + fills).
 
-        ``out``: a caller-owned, writeable, 1-D C-contiguous :data:`EVENT_DTYPE` array reused
-        across calls, as for :meth:`OrderBook.process`: when the batch's k events fit they are
-        written to ``out[:k]`` and that view is returned; when they do not, a new array with all
-        k events is returned (``len(result) > len(out)``: grow the buffer) and what ``out`` then
-        holds is unspecified. A bad ``out`` raises before any command is applied."""
+        ``out``: a caller-owned, writeable, 1-D C-contiguous aligned :data:`EVENT_DTYPE` array
+        sharing no memory with ``commands``, reused across calls, as for
+        :meth:`OrderBook.process`: when the batch's k events fit they are written to
+        ``out[:k]`` and that view is returned; when they do not, a new array with all k events
+        is returned (``len(result) > len(out)``: grow the buffer) and what ``out`` then holds is
+        unspecified. A bad ``out`` raises before any command is applied."""
         cdef cnp.ndarray arr = _commands_array(commands, "process()")
-        cdef cnp.ndarray dst = _out_buffer(out)
+        cdef cnp.ndarray dst = _out_buffer(out, arr)
         cdef mc_engine* e = self._e
         cdef int64_t n = arr.shape[0]
         cdef int64_t start = e.n_ev

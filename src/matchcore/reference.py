@@ -274,7 +274,8 @@ class ReferenceBook:
     def process(self, commands, out=None) -> np.ndarray:
         """Apply a COMMAND_DTYPE array in order; return exactly the events of this batch.
 
-        ``out``: a writeable 1-D C-contiguous EVENT_DTYPE array; when the k events fit they are
+        ``out``: a writeable 1-D C-contiguous aligned EVENT_DTYPE array, not sharing memory
+        with ``commands``; when the k events fit they are
         written to ``out[:k]`` and that view is returned, else ``out`` is untouched and a new
         array of all k events is returned. A bad ``out`` raises before any command is applied.
 
@@ -295,16 +296,19 @@ class ReferenceBook:
         commands = np.asarray(commands)
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError(f"commands must be a COMMAND_DTYPE array, got dtype {commands.dtype}")
-        if commands.ndim > 1:
+        if commands.ndim != 1:
             raise ValueError(f"process() needs a 1-D array of commands, got shape {commands.shape}")
         if out is not None:
             if not isinstance(out, np.ndarray) or out.dtype != EVENT_DTYPE:
                 raise TypeError("process(out=...) needs a numpy array of matchcore.EVENT_DTYPE")
-            if out.ndim != 1 or not out.flags.c_contiguous:
-                raise ValueError("process(out=...) needs a 1-D C-contiguous array")
+            if (out.ndim != 1 or not out.flags.c_contiguous
+                    or out.__array_interface__["data"][0] % 8):
+                raise ValueError("process(out=...) needs a 1-D C-contiguous array at an 8-byte "
+                                 "aligned address")
             if not out.flags.writeable:
                 raise ValueError("process(out=...) needs a writeable array")
-        commands = commands.reshape(-1)
+            if np.may_share_memory(out, commands):
+                raise ValueError("process(out=...) must not share memory with the commands")
         columns = [commands[name].tolist() for name in
                    ("ts_ns", "kind", "order_id", "side", "price", "qty", "tif", "owner",
                     "post_only")]
