@@ -423,3 +423,100 @@ def test_numba_process_multi_dimensional_commands_raise_and_change_nothing():
         mcn.engine_process(eng, eng_cmds.reshape(4, 2))
     assert len(eng) == 0 and len(eng.events()) == 0
     assert mcn.process(book, cmds) == 8
+
+
+# ---- integer arguments that do not fit their C parameter ----
+
+@numba.njit
+def _submit_nb(book, oid, side, price, qty, tif, owner, post_only):
+    return mcn.submit(book, oid, side, price, qty, tif, owner, post_only)
+
+
+def _rejected_like_c(side=0, price=100, qty=5, tif=0, c_side=0, c_price=100, c_qty=5, c_tif=0):
+    """(result, events) from Numba with the out-of-range values, and from C with invalid ones."""
+    from test_capi import CTable
+    nb_book, c_book = mc.OrderBook(), mc.OrderBook()
+    got = _submit_nb(nb_book, 1, side, price, qty, tif, 0, 0)
+    want = CTable().submit(c_book.handle, 1, c_side, c_price, c_qty, c_tif, 0, 0)
+    return (got, nb_book.events().tobytes(), len(nb_book)), (want, c_book.events().tobytes(),
+                                                             len(c_book))
+
+
+@pytest.mark.parametrize("kw, c_kw, reason", [
+    (dict(side=2**32), dict(c_side=-1), "INVALID_SIDE"),             # was BUY
+    (dict(side=-2**32 + 1), dict(c_side=-1), "INVALID_SIDE"),        # was SELL
+    (dict(tif=2**32 + 1), dict(c_tif=-1), "INVALID_TIF"),            # was IOC
+    (dict(price=np.uint64(2**64 - 100)), dict(c_price=-1), "INVALID_PRICE"),
+    (dict(qty=np.uint64(2**63)), dict(c_qty=-1), "INVALID_QTY"),
+])
+def test_numba_out_of_range_signed_argument_rejected_as_c_rejects_an_invalid_value(kw, c_kw,
+                                                                                   reason):
+    got, want = _rejected_like_c(**kw, **c_kw)
+    assert got == want
+    assert got[0] == -int(mc.Reject[reason]) and got[2] == 0
+
+
+@numba.njit
+def _unsigned_cases(book, eng, bad):
+    return (mcn.submit(book, bad, 0, 100, 5, 0, 0, 0),       # order id
+            mcn.submit(book, 7, 0, 100, 5, 0, bad, 0),        # owner
+            mcn.market(book, bad, 0, 5, 0),
+            mcn.cancel(book, bad),
+            mcn.modify(book, bad, 1, 0),
+            mcn.get(book, bad)[0],
+            mcn.queue_position(book, bad),
+            mcn.drain_events_owner_raw(book, bad, 0, 0),
+            mcn.engine_submit(eng, bad, 8, 0, 100, 5, 0, 0, 0),   # symbol
+            mcn.engine_cancel(eng, 1, bad),
+            mcn.engine_get(eng, bad)[0])
+
+
+def test_numba_negative_id_owner_or_symbol_refused_without_a_call():
+    # An order id, owner or symbol has no invalid value in its unsigned C type: -1 would become
+    # 2**64-1, a valid id. The call is not made and -MC_R_INVALID_COMMAND is returned.
+    book = mc.OrderBook()
+    book.submit(2**64 - 1, 1, 200, 1)
+    book.events()
+    eng = Engine()
+    eng.add_symbol(1)
+    eng.add_symbol(0)
+    before = (book.state_hash(), eng.state_hash())
+    assert _unsigned_cases(book, eng, -1) == (-int(mc.Reject.INVALID_COMMAND),) * 11
+    assert (book.state_hash(), eng.state_hash()) == before
+    assert len(book.events()) == 0 and len(eng.events()) == 0
+
+
+@numba.njit
+def _engine_symbol(eng, sym):
+    return mcn.engine_submit(eng, sym, 9, 0, 100, 5, 0, 0, 0), mcn.engine_book(eng, sym)
+
+
+def test_numba_symbol_beyond_u32_not_routed_to_a_wrapped_symbol():
+    eng = Engine()
+    eng.add_symbol(1)
+    assert _engine_symbol(eng, 2**32 + 1) == (-int(mc.Reject.INVALID_COMMAND), 0)
+    assert len(eng) == 0
+    assert _engine_symbol(eng, np.uint32(1))[0] == 0 and eng.get(9) == (1, 0, 100, 5)
+
+
+@numba.njit
+def _misc(book, wide):
+    return (mcn.level_count(book, wide), mcn.best(book, wide)[0],
+            mcn.book_new(wide, 16))
+
+
+def test_numba_other_wide_values_refused_not_wrapped():
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    # side 2**32 was BUY; stp 2**32 made a NONE book (a handle nobody frees)
+    assert _misc(book, 2**32) == (-int(mc.Reject.INVALID_SIDE), -int(mc.Reject.INVALID_SIDE), 0)
+
+
+def test_numba_in_range_values_of_any_integer_type_pass_unchanged():
+    book = mc.OrderBook()
+    assert _submit_nb(book, np.uint64(2**64 - 1), np.int8(1), np.uint64(100), np.int16(5),
+                      np.uint8(0), np.uint64(2**64 - 2), True) == 0
+    assert book.get(2**64 - 1) == (1, 100, 5)
+    # post_only 2**32 (was 0 once wrapped): any non-zero value is post-only, which would cross
+    bad = -int(mc.Reject.POST_ONLY_WOULD_CROSS)
+    assert _submit_nb(book, 3, 0, 101, 2, 0, 0, 2**32) == bad and book.get(3) is None

@@ -25,9 +25,22 @@ gone, calls return ``-MC_ERR_HANDLE`` (-101; ``state_hash`` 0) instead of touchi
 memory. A book handle given where an engine is expected (or the reverse) is refused the same
 way; passing an ``OrderBook`` where an ``Engine`` is expected is a typing error.
 
-Every intrinsic has the C signature of its table field (``matchcore.h``): integer arguments of
-any width are converted, pointer arguments take an int address or a C-contiguous numpy array
-(its data pointer is passed). Where a count goes with an array (``depth``, ``depth_orders``,
+Every intrinsic has the C signature of its table field (``matchcore.h``). Integer arguments
+(any Numba integer type, a bool, an IntEnum member) are converted to the C parameter's type when
+the value fits it; a value that does not fit is never wrapped into another value:
+
+- a signed parameter (``side``, ``tif``, ``post_only``, ``stp``: C int; ``price``, ``qty``,
+  ``ts_ns``, counts, ``capacity``: int64) gets -1, so the call gives what C gives for an
+  invalid value: ``-MC_R_INVALID_SIDE`` / ``_TIF`` / ``_PRICE`` / ``_QTY`` with its REJECTED
+  event, ``book_new`` the handle 0, a count 0 items; ``post_only`` stays non-zero (post-only),
+  ``ts_ns`` becomes -1;
+- an unsigned parameter (order id, owner: uint64; symbol: uint32) has no invalid value, so the C
+  function is not called: the result is ``-MC_R_INVALID_COMMAND`` (-8; found = -8 for
+  :func:`get` / :func:`engine_get`, the handle 0 for ``engine_book``), and nothing changes.
+
+Out of range means, e.g., a negative int64 order id, a side of 2**32, a uint64 price above
+2**63 - 1. Handle arguments are 64-bit patterns, passed as they are. Pointer arguments take an
+int address or a C-contiguous numpy array (its data pointer is passed). Where a count goes with an array (``depth``, ``depth_orders``,
 ``process_raw``, the ``drain_events*_raw`` functions, ``snapshot_write``,
 ``snapshot_restore``), the count is clamped to what the array holds, so an array cannot be
 overrun (``apply`` given an array shorter than one command returns -MC_R_INVALID_COMMAND);
@@ -209,19 +222,77 @@ def _check_arg(cname, i, kind, ty):
         raise TypingError(f"{cname}: argument {i} must be a C-contiguous array, got {ty}")
 
 
+def _int_range(ty):
+    if isinstance(ty, types.Boolean):
+        return 0, 1
+    return ((-(1 << (ty.bitwidth - 1)), (1 << (ty.bitwidth - 1)) - 1) if ty.signed
+            else (0, (1 << ty.bitwidth) - 1))
+
+
+def _fits(builder, ty, val, lo, hi):
+    """i1: val (of integer type ty) lies in [lo, hi], or None when every value of ty does."""
+    src_lo, src_hi = _int_range(ty)
+    if lo <= src_lo and hi >= src_hi:
+        return None
+    ok = None
+    cmp = builder.icmp_signed if ty.signed else builder.icmp_unsigned
+    if lo > src_lo:
+        ok = cmp(">=", val, ir.Constant(val.type, lo))
+    if hi < src_hi:
+        below = cmp("<=", val, ir.Constant(val.type, hi))
+        ok = below if ok is None else builder.and_(ok, below)
+    return ok
+
+
 def _lower_arg(context, builder, kind, ty, val):
+    """(the C argument, i1 "the value fits" or None). An integer that does not fit its C
+    parameter is never wrapped into another value: a signed parameter (side, tif, stp,
+    post_only, price, qty, ts_ns, a count) gets -1, which the C function refuses as it refuses
+    any invalid value (a count of -1 is 0); for an unsigned one (order id, owner, symbol) the
+    flag is returned and the caller does not call C at all."""
     if kind in _HANDLE_TYPES:
         if isinstance(ty, (BookType, EngineType)):
-            return val
-        return context.cast(builder, val, ty, types.uint64)
+            return val, None
+        return context.cast(builder, val, ty, types.uint64), None
     if kind != "p":
-        return context.cast(builder, val, ty, _NB[kind])
+        target = _NB[kind]
+        if isinstance(ty, types.IntEnumMember):
+            val, ty = context.cast(builder, val, ty, ty.dtype), ty.dtype
+        out = context.cast(builder, val, ty, target)
+        ok = _fits(builder, ty, val, *_int_range(target))
+        if ok is None or not target.signed:
+            return out, ok
+        return builder.select(ok, out, ir.Constant(out.type, -1)), None
     i8p = _LL["p"]
     if isinstance(ty, types.Array):
-        return builder.bitcast(context.make_array(ty)(context, builder, val).data, i8p)
+        return builder.bitcast(context.make_array(ty)(context, builder, val).data, i8p), None
     if isinstance(ty, (types.CPointer, types.RawPointer)):
-        return builder.bitcast(val, i8p)
-    return builder.inttoptr(context.cast(builder, val, ty, types.intp), i8p)
+        return builder.bitcast(val, i8p), None
+    return builder.inttoptr(context.cast(builder, val, ty, types.intp), i8p), None
+
+
+def _lower_args(context, builder, kinds, argtys, args):
+    """The C arguments, and an i1 that is false when an unsigned one did not fit (or None)."""
+    vals, ok = [], None
+    for k, t, v in zip(kinds, argtys, args):
+        c, fits = _lower_arg(context, builder, k, t, v)
+        vals.append(c)
+        if fits is not None:
+            ok = fits if ok is None else builder.and_(ok, fits)
+    return vals, ok
+
+
+def _guarded(builder, ok, ret_type, refused, call):
+    """call() when ok is None or true, else the constant refused (no C call)."""
+    if ok is None:
+        return call()
+    out = cgutils.alloca_once(builder, ret_type)
+    with builder.if_else(ok, likely=True) as (then, otherwise):
+        with then:
+            builder.store(call(), out)
+        with otherwise:
+            builder.store(refused, out)
+    return builder.load(out)
 
 
 def _call(builder, cname, ret, kinds, vals):
@@ -244,24 +315,21 @@ def _typer(cname, ret, kinds, argtys, bounds=None):
         _check_arg(cname, i, k, t)
 
     def codegen(context, builder, sig, args):
-        vals = [_lower_arg(context, builder, k, t, v)
-                for k, t, v in zip(kinds, sig.args, args)]
+        vals, ok = _lower_args(context, builder, kinds, sig.args, args)
         if bounds is not None and isinstance(sig.args[bounds[0]], types.Array):
             a, n, unit = bounds
             if n is None:
                 # one record read from the array: an array too short for it is refused
                 arr = context.make_array(sig.args[a])(context, builder, args[a])
                 nbytes = builder.mul(arr.nitems, arr.itemsize)
-                short = builder.icmp_signed("<", nbytes, ir.Constant(nbytes.type, unit))
-                out = cgutils.alloca_once(builder, _LL[ret])
-                with builder.if_else(short, likely=False) as (refuse, call):
-                    with refuse:
-                        builder.store(ir.Constant(_LL[ret], -_R_INVALID_COMMAND), out)
-                    with call:
-                        builder.store(_call(builder, cname, ret, kinds, vals), out)
-                return builder.load(out)
-            vals[n] = _clamp_count(context, builder, sig.args[a], args[a], vals[n], unit)
-        return _call(builder, cname, ret, kinds, vals)
+                long_enough = builder.icmp_signed(">=", nbytes, ir.Constant(nbytes.type, unit))
+                ok = long_enough if ok is None else builder.and_(ok, long_enough)
+            else:
+                vals[n] = _clamp_count(context, builder, sig.args[a], args[a], vals[n], unit)
+        # refused: -MC_R_INVALID_COMMAND, or the handle / hash 0 of the unsigned results
+        refused = ir.Constant(_LL[ret], 0 if ret in ("b", "e", "u64") else -_R_INVALID_COMMAND)
+        return _guarded(builder, ok, _LL[ret], refused,
+                        lambda: _call(builder, cname, ret, kinds, vals))
 
     return signature(_NB[ret], *argtys), codegen
 
@@ -295,14 +363,15 @@ def _out_tuple(cname, fixed_kinds, out_kinds):
         rty = types.Tuple([types.int32] + [_NB[k] for k in out_kinds])
 
         def codegen(context, builder, sig, args):
-            vals = [_lower_arg(context, builder, k, t, v)
-                    for k, t, v in zip(fixed_kinds, sig.args, args)]
+            vals, ok = _lower_args(context, builder, fixed_kinds, sig.args, args)
             slots = [cgutils.alloca_once_value(builder, ir.Constant(_LL[k], 0))
                      for k in out_kinds]
             fnty = ir.FunctionType(ir.IntType(32), [_LL[k] for k in fixed_kinds]
                                    + [_LL[k].as_pointer() for k in out_kinds])
             fn = cgutils.get_or_insert_function(builder.module, fnty, cname)
-            found = builder.call(fn, vals + slots)
+            found = _guarded(builder, ok, ir.IntType(32),
+                             ir.Constant(ir.IntType(32), -_R_INVALID_COMMAND),
+                             lambda: builder.call(fn, vals + slots))
             items = [found] + [builder.load(s) for s in slots]
             return context.make_tuple(builder, rty, items)
 
