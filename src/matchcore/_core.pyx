@@ -1941,10 +1941,11 @@ cdef class OrderBook:
 
         ``out``: a caller-owned, writeable, 1-D C-contiguous aligned :data:`EVENT_DTYPE` array
         that shares no memory with ``commands``, reused across calls so that no new array (and
-        none of its first-touch page faults) is paid per batch. When the batch's k events fit (k <= len(out)) they are written to ``out[:k]`` and
-        that view is returned; when they do not, a new array with all k events is returned (and
-        what ``out`` then holds is unspecified), so no event is ever lost: ``len(result) >
-        len(out)`` tells the caller to grow its buffer. A bad ``out`` raises before any command
+        none of its first-touch page faults) is paid per batch. When the batch's k events fit
+        (k <= len(out)) they are written to ``out[:k]`` and that view is returned; when they do
+        not, a new array with all k events is returned (and what ``out`` then holds is
+        unspecified), so no event is ever lost: ``len(result) > len(out)`` tells the caller to
+        grow its buffer. A bad ``out`` raises before any command
         is applied. Either way the events are written in place as the commands run, without a
         copy afterwards (after a shortfall, only the rest is copied).
 

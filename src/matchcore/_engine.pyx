@@ -21,7 +21,7 @@ from matchcore._core cimport (
     MC_CMD_CANCEL, MC_CMD_MODIFY, MC_ERR_NOMEM, MC_R_NONE, MC_R_INVALID_QTY, MC_R_INVALID_PRICE,
     MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
-    MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_STP_NONE, MC_STP_CANCEL_BOTH,
+    MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX,
     _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any, _out_buffer, _commands_array,
     _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg,
 )
