@@ -40,12 +40,13 @@ the value fits it; a value that does not fit is never wrapped into another value
 
 Out of range means, e.g., a negative int64 order id, a side of 2**32, a uint64 price above
 2**63 - 1. Handle arguments are 64-bit patterns, passed as they are. Pointer arguments take an
-int address or a C-contiguous numpy array (its data pointer is passed). Where a count goes with an array (``depth``, ``depth_orders``,
-``process_raw``, the ``drain_events*_raw`` functions, ``snapshot_write``,
-``snapshot_restore``), the count is clamped to what the array holds, so an array cannot be
-overrun (``apply`` given an array shorter than one command returns -MC_R_INVALID_COMMAND);
-with a raw int address the size is the caller's responsibility. :func:`best`,
-:func:`get` and :func:`engine_get` return tuples instead of writing through pointers.
+int address or a C-contiguous numpy array (its data pointer is passed). Where a count goes with
+an array (``depth``, ``depth_orders``, ``process_raw``, the ``drain_events*_raw`` functions,
+``snapshot_write``, ``snapshot_restore``), the count is clamped to what the array holds, so
+an array cannot be overrun (``apply`` given an array shorter than one command returns
+-MC_R_INVALID_COMMAND); with a raw int address the size is the caller's responsibility.
+:func:`best`, :func:`get` and :func:`engine_get` return tuples instead of writing through
+pointers.
 """
 from __future__ import annotations
 
