@@ -18,7 +18,8 @@
  * records), checks that process() on a fresh book and a snapshot round trip give the same
  * result, and prints the state hash. `safety` shows the handle checks: calls with the handle of
  * a freed book, of a Python book or engine that has been garbage-collected, a book handle given
- * as an engine, and made-up values are all refused with -MC_ERR_HANDLE (one line per check).
+ * as an engine, and made-up values are all refused with -MC_ERR_HANDLE, and a side other than
+ * MC_BUY / MC_SELL with -MC_R_INVALID_SIDE (one line per check).
  *
  * Built with -DMC_MM_LIBRARY -shared -fPIC it is a library exporting mm_run() and
  * mm_apply_calls() (no Python): the benchmark loads it with ctypes and passes the table address.
@@ -363,6 +364,19 @@ static int safety(const mc_api_v2* api) {
     check("new_book_new_handle", b2 != 0 && b2 != b && api->count(b2) == 0);
     check("old_handle_still_refused", api->submit(b, 4, MC_BUY, 100, 1, MC_GTC, 0, 0) == E
                                           && api->count(b2) == 0);
+    /* a side other than MC_BUY / MC_SELL indexes no ladder: refused before any read */
+    api->submit(b2, 5, MC_SELL, 101, 2, MC_GTC, 0, 0);
+    int64_t rows[12];
+    int bad_side_refused = 1;
+    const int bad_sides[] = {2, -1, 255, 2147483647, -2147483647 - 1};
+    for (size_t i = 0; i < sizeof(bad_sides) / sizeof(bad_sides[0]); i++) {
+        int s = bad_sides[i];
+        bad_side_refused &= api->best(b2, s, &p, &q) == -MC_R_INVALID_SIDE;
+        bad_side_refused &= api->depth(b2, s, 4, rows) == -MC_R_INVALID_SIDE;
+        bad_side_refused &= api->depth_orders(b2, s, 4, rows) == -MC_R_INVALID_SIDE;
+        bad_side_refused &= api->level_count(b2, s) == -MC_R_INVALID_SIDE;
+    }
+    check("bad_side_refused", bad_side_refused && api->level_count(b2, MC_SELL) == 1);
     api->book_free(b2);
 
     /* made-up values: 0, small ints, a real pointer, a neighbour slot, a wrong generation */

@@ -136,5 +136,5 @@ def test_examples_c_safety_refuses_every_dead_or_foreign_handle(c_program):
     assert all(c[2] == "ok" for c in checks), [c for c in checks if c[2] != "ok"]
     names = {c[1] for c in checks}
     assert {"freed_book_submit", "garbage_handles", "collected_python_book_submit",
-            "freed_engine_submit", "freed_engine_book_handle"} <= names
+            "freed_engine_submit", "freed_engine_book_handle", "bad_side_refused"} <= names
     assert lines[-1] == f"safety checks {len(checks)} failed 0"
