@@ -83,3 +83,20 @@ def test_cli_recover_prints_state_hash_and_books(capsys, jdir):
 def test_cli_recover_missing_dir_errors(capsys, tmp_path):
     code, out, err = run_cli(capsys, "recover", tmp_path / "nope")
     assert code == 1 and "not a directory" in err
+
+
+def test_cli_recover_level_total_beyond_int64_printed_exactly(capsys, tmp_path):
+    # Level totals are 128-bit by design; the recovered engine's books must print, not end in
+    # depth()'s OverflowError.
+    d = tmp_path / "big"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1, "BIG")
+    eng.submit(1, 1, 0, 100, 2**63 - 1)
+    eng.submit(1, 2, 0, 100, 10)
+    eng.submit(1, 3, 1, 105, 4)
+    eng.close()
+    code, out, _ = run_cli(capsys, "recover", d)
+    assert code == 0 and f"bid 100x{2**63 + 9}" in out and "ask 105x4" in out
+    code, out, _ = run_cli(capsys, "recover", d, "--json", "-")
+    book = json.loads(out)["books"][0]
+    assert book["bids"] == [[100, 2**63 + 9]] and book["asks"] == [[105, 4]]

@@ -131,9 +131,11 @@ def _recover(args) -> int:
         eng.close()
     books = []
     for sym, name in eng.symbols.items():
-        bids, asks = eng.depth(sym, args.depth)
+        # Exact totals: a level beyond int64 is legal, and depth() refuses it.
+        bids, asks = ([[p, q] for p, q, _ in rows]
+                      for rows in eng.book(sym)._depth_exact(args.depth))
         books.append({"symbol": sym, "name": name, "orders": len(eng.book(sym)),
-                      "bids": bids.tolist(), "asks": asks.tolist(), "limits": eng.limits(sym)})
+                      "bids": bids, "asks": asks, "limits": eng.limits(sym)})
     if args.json:
         _dump_json({"report": {k: v for k, v in vars(rep).items()},
                     "state_hash": eng.state_hash(), "books": books}, args.json)
