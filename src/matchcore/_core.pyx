@@ -1666,14 +1666,15 @@ cdef object _commands_array(object commands, str what):
     # another shape would run only that many of its records (and ascontiguousarray would make a
     # 0-d array or a np.void scalar 1-D: the shape is checked before any conversion). A strided
     # or unaligned array is copied into an aligned contiguous one, which the C loops can read.
-    cdef cnp.ndarray arr = np.asarray(commands)
-    if arr.dtype != COMMAND_DTYPE:
+    # an exact ndarray of the exact dtype (the common case) is checked by pointer, not by calls
+    cdef cnp.ndarray arr = commands if type(commands) is cnp.ndarray else np.asarray(commands)
+    if <object>cnp.PyArray_DESCR(arr) is not COMMAND_DTYPE and arr.dtype != COMMAND_DTYPE:
         raise TypeError(f"{what} needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
     if arr.ndim != 1:
         raise ValueError(f"{what} needs a 1-D array of commands, got shape {(<object>arr).shape}")
     # numpy calls a COMMAND_DTYPE array aligned at any address (the dtype is not an aligned
     # struct), so the data pointer is checked against the 8 bytes of the int64 fields.
-    if not arr.flags.c_contiguous or (<size_t>cnp.PyArray_DATA(arr)) & 7:
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or (<size_t>cnp.PyArray_DATA(arr)) & 7:
         arr = np.array(arr, order="C", copy=True)
     return arr
 
@@ -1683,13 +1684,15 @@ cdef object _out_buffer(object out, object commands):
     # array itself, or None without one.
     if out is None:
         return None
-    if not isinstance(out, np.ndarray) or (<cnp.ndarray>out).dtype != EVENT_DTYPE:
+    if not isinstance(out, cnp.ndarray) or (
+            <object>cnp.PyArray_DESCR(<cnp.ndarray>out) is not EVENT_DTYPE
+            and (<cnp.ndarray>out).dtype != EVENT_DTYPE):
         raise TypeError("process(out=...) needs a numpy array of matchcore.EVENT_DTYPE")
     cdef cnp.ndarray dst = <cnp.ndarray>out
-    if dst.ndim != 1 or not dst.flags.c_contiguous or (<size_t>cnp.PyArray_DATA(dst)) & 7:
+    if dst.ndim != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(dst) or (<size_t>cnp.PyArray_DATA(dst)) & 7:
         raise ValueError("process(out=...) needs a 1-D C-contiguous array at an 8-byte aligned "
                          "address")
-    if not dst.flags.writeable:
+    if not cnp.PyArray_ISWRITEABLE(dst):
         raise ValueError("process(out=...) needs a writeable array")
     # Events written into the commands' own memory would overwrite commands not yet run. Both
     # are contiguous, so overlapping byte ranges are shared memory (compared here rather than
