@@ -118,6 +118,50 @@ def test_engine_bad_fsync_policy_raises_valueerror(tmp_path):
         mc.Engine(journal=tmp_path / "x", fsync="sometimes")
 
 
+BAD_JOURNAL_OPTIONS = [{"batch_us": 0}, {"batch_records": 0}, {"segment_bytes": 100},
+                       {"buffer_bytes": 10}, {"batch_us": "2000"}, {"batch_us": 2.5},
+                       {"batch_records": True}, {"trades": 1}]
+
+
+@pytest.mark.parametrize("bad", BAD_JOURNAL_OPTIONS, ids=str)
+def test_engine_bad_journal_option_raises_and_creates_nothing(tmp_path, bad):
+    d = tmp_path / "new"
+    with pytest.raises((ValueError, TypeError)):
+        mc.Engine(journal=d, **bad)
+    assert not d.exists()
+    d.mkdir()
+    with pytest.raises((ValueError, TypeError)):
+        mc.Engine(journal=d, **bad)
+    assert os.listdir(d) == []
+
+
+def _files_and_sizes(d):
+    return {n: os.path.getsize(os.path.join(d, n)) for n in os.listdir(d)}
+
+
+@pytest.mark.parametrize("bad", BAD_JOURNAL_OPTIONS + [{"bogus": 1}, {"fsync": "sometimes"}],
+                         ids=str)
+def test_recovery_bad_option_raises_before_changing_any_file(tmp_path, bad):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.close()
+    with open(_last_segment(d), "ab") as fh:
+        fh.write(b"\x58\x00\x00\x00torn record")             # a torn tail recovery would cut
+    (d / "snapshot-00000000000000000002.mcs.tmp").write_bytes(b"x")
+    before = _files_and_sizes(d)
+    with pytest.raises((ValueError, TypeError)):
+        mc.Engine.recover(d, **bad)
+    assert _files_and_sizes(d) == before
+    assert mc.Engine.recover(d).recovery_report.cut_bytes == 15    # the valid call still cuts
+
+
+def test_recovery_empty_dir_raises_and_creates_no_lock(tmp_path):
+    with pytest.raises(JournalError, match="nothing to recover"):
+        mc.Engine.recover(tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
 def test_engine_fsync_always_durable_after_every_call(tmp_path):
     eng, d = journaled(tmp_path, fsync="always")
     eng.add_symbol(1)

@@ -223,6 +223,36 @@ def lock_directory(path) -> int:
     return fd
 
 
+# Writer options: (lowest, highest) allowed value; all integers.
+_WRITER_OPTIONS = {
+    "segment_bytes": (_j.SEG_HEADER + _j.MAX_RECORD, None),
+    "batch_records": (1, None),
+    "batch_us": (1, 10**9),
+    "buffer_bytes": (_j.MAX_RECORD, None),
+}
+
+
+def check_journal_options(fsync: str = "batch", trades: bool = True, **options) -> None:
+    """Raise ``ValueError``/``TypeError`` for a bad writer option, before any file or directory
+    is made: a refused call must leave the disk as it found it."""
+    if fsync not in _j.POLICIES:
+        raise ValueError(f"fsync must be one of {sorted(_j.POLICIES)}, got {fsync!r}")
+    if not isinstance(trades, bool):
+        raise TypeError(f"trades must be True or False, got {trades!r}")
+    unknown = sorted(set(options) - set(_WRITER_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown journal option(s) {unknown}; known: "
+                        f"{sorted(_WRITER_OPTIONS) + ['fsync', 'trades']}")
+    for name, value in options.items():
+        lo, hi = _WRITER_OPTIONS[name]
+        # bool is an int subclass and a float would be truncated silently by the C writer
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+        if value < lo or (hi is not None and value > hi):
+            raise ValueError(f"{name} must be >= {lo}" + (f" and <= {hi}" if hi else "") +
+                             f", got {value}")
+
+
 def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
                  segment_bytes: int = 64 << 20, batch_records: int = 4096, batch_us: int = 2000,
                  buffer_bytes: int = 1 << 20, trades: bool = True, next_seq: int = 1,
@@ -234,8 +264,9 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
     The trade journal is fsynced at :meth:`Engine.sync`, at snapshots, when a segment rolls and
     at close, never per call: it is derived from the command journal, and recovery rewrites
     whatever fills the command journal proves are missing."""
-    if fsync not in _j.POLICIES:
-        raise ValueError(f"fsync must be one of {sorted(_j.POLICIES)}, got {fsync!r}")
+    check_journal_options(fsync, trades, segment_bytes=segment_bytes,
+                          batch_records=batch_records, batch_us=batch_us,
+                          buffer_bytes=buffer_bytes)
     os.makedirs(path, exist_ok=True)
     own = lock_fd is None
     if own:

@@ -24,7 +24,8 @@ import numpy as np
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
-    KIND_COMMANDS, KIND_TRADES, lock_directory, open_writers, scan_journal,
+    KIND_COMMANDS, KIND_TRADES, check_journal_options, lock_directory, open_writers,
+    scan_journal, segment_files,
 )
 from matchcore.durability.snapshot import list_snapshots, load_snapshot
 
@@ -154,8 +155,10 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
     path = str(path)
     if not os.path.isdir(path):
         raise JournalError(f"{path} is not a directory")
-    if fsync not in _j.POLICIES:
-        raise ValueError(f"fsync must be one of {sorted(_j.POLICIES)}, got {fsync!r}")
+    # every option is checked before the lock file is made or anything is cut
+    check_journal_options(fsync, trades, **journal_options)
+    if not (segment_files(path, KIND_COMMANDS) or list_snapshots(path)):
+        raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
     report = RecoveryReport(path, readonly=readonly)
     # the lock first: no other engine may append while this one reads, cuts and takes over
     lock_fd = None if readonly else lock_directory(path)
