@@ -626,6 +626,72 @@ def test_engine_journal_write_failure_raises_and_refuses_further_commands(tmp_pa
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def _exit_code_of_child(fn):
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = fn()
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_engine_close_after_trade_journal_failure_releases_lock(tmp_path):
+    import resource
+    import signal
+    d = tmp_path / "j"
+
+    def child():  # a file size limit: the trade journal, growing fastest, fails first
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        eng = mc.Engine(journal=d, fsync="never")
+        eng.add_symbol(1)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+        oid = 1
+        try:
+            while True:
+                for _ in range(20):
+                    eng.submit(1, oid, mc.Side.SELL, 100, 1)
+                    oid += 1
+                eng.submit_market(1, oid, mc.Side.BUY, 20)
+                oid += 1
+        except JournalError:
+            pass
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+        eng.journal.check()                           # the command journal still works
+        with pytest.raises(JournalError):
+            eng.trade_journal.check()
+        with pytest.raises(JournalError, match="I/O failure"):
+            eng.close()
+        assert eng.journal.closed and eng.trade_journal.closed
+        rec = mc.Engine.recover(d)                    # the remedy: the LOCK is free
+        assert rec.recovery_report.last_seq == eng.journal_seq
+        rec.close()
+        return 0
+
+    assert _exit_code_of_child(child) == 0
+
+
+def test_engine_close_after_failed_segment_roll_releases_lock(tmp_path):
+    eng, d = journaled(tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
+    eng.add_symbol(1)                                 # 104 bytes; commands 88 each
+    roll_seq = 2 + (_j.MAX_RECORD - 104) // 88
+    (d / f"journal-{roll_seq:020d}.mcj").write_bytes(b"")   # the roll's O_EXCL create fails
+    with pytest.raises(JournalError, match="I/O failure"):
+        for i in range(1, roll_seq + 1):
+            eng.submit(1, i, 0, 100 - i % 50, 1)
+    assert eng.journal_seq == roll_seq - 1
+    eng.close()
+    assert eng.journal.closed
+    rec = mc.Engine.recover(d)
+    assert rec.recovery_report.last_seq == roll_seq - 1
+    rec.close()
+
+
 def test_recovery_old_segments_deleted_after_snapshot_still_recovers(tmp_path):
     steps, cmds = make_flow(17, 900)
     eng, d = journaled(tmp_path, segment_bytes=16384)

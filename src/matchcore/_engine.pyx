@@ -1194,11 +1194,20 @@ cdef class Engine:
 
     def close(self):
         """Write, fsync (unless ``fsync="never"``) and close the journals; the engine then
-        refuses further commands that would need journaling. No-op without a journal."""
-        if self._jt is not None:
-            self._jt.close()        # fsyncs unless the policy is "never"
-        if self._jc is not None:
-            self._jc.close()
+        refuses further commands that would need journaling. No-op without a journal.
+        Both journals are closed and the directory's LOCK released even when one of them
+        fails (the first error is raised afterwards), so ``Engine.recover(DIR)`` can follow."""
+        first = None
+        for writer in (self._jt, self._jc):     # the trade journal fsyncs unless "never"
+            if writer is None:
+                continue
+            try:
+                writer.close()
+            except BaseException as exc:
+                if first is None:
+                    first = exc
+        if first is not None:
+            raise first
 
     def snapshot(self, path=None):
         """Write a snapshot file of every symbol's book, limits, name and the journal position

@@ -700,6 +700,13 @@ cdef class JournalWriter:
         """Write what is buffered, fsync (unless the policy is ``"never"``) and close."""
         cdef int rc = 0
         if self._j.fd < 0:
+            # a failed segment roll leaves no open segment, but the syncer thread and the
+            # directory's lock must still go, or no later engine could take the directory over
+            with nogil:
+                _stop_syncer(self._j)
+            if self.lock_fd >= 0:
+                c_close(self.lock_fd)
+                self.lock_fd = -1
             return
         with nogil:
             _stop_syncer(self._j)
