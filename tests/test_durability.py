@@ -692,6 +692,29 @@ def test_engine_close_after_failed_segment_roll_releases_lock(tmp_path):
     rec.close()
 
 
+def test_recovery_record_events_given_to_recover_trades_still_rewritten(tmp_path):
+    eng, d = journaled(tmp_path, record_events=False)
+    eng.add_symbol(1)
+    for i in range(1, 201):                            # every sell fills the buy before it
+        eng.submit(1, i, mc.Side.BUY if i % 2 else mc.Side.SELL, 100, 1)
+    eng.close()
+    full = read_trades(d)
+    assert len(full) == 100
+    os.truncate(_last_segment(d, KIND_TRADES), _j.SEG_HEADER)       # every fill lost
+    rec = mc.Engine.recover(d, record_events=False)
+    assert rec.record_events is False and rec.recovery_report.trades_rewritten == 100
+    rec.submit(1, 1000, mc.Side.BUY, 100, 1)
+    rec.submit(1, 1001, mc.Side.SELL, 100, 1)
+    assert len(rec.events()) == 0                      # none pile up on the per-call path
+    rec.close()
+    again = read_trades(d)
+    assert len(again) == 101 and np.array_equal(again["maker_id"][:100], full["maker_id"])
+    default = mc.Engine.recover(d, readonly=True)
+    assert default.record_events is True
+    with pytest.raises(TypeError, match="record_events"):
+        mc.Engine.recover(d, record_events=None)
+
+
 def test_recovery_old_segments_deleted_after_snapshot_still_recovers(tmp_path):
     steps, cmds = make_flow(17, 900)
     eng, d = journaled(tmp_path, segment_bytes=16384)

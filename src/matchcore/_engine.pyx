@@ -1121,6 +1121,12 @@ cdef class Engine:
             # record_events=False (the per-call methods still drop them after each call).
             mc_engine_set_emit(self._e, 1)
 
+    def _set_record_events(self, bint on):
+        """Recovery: ``record_events`` is not journaled, so the caller of recover() names it."""
+        self.record_events = on
+        # trade capture reads fills from the events (see _attach_journal)
+        mc_engine_set_emit(self._e, 1 if on or self._jt is not None else 0)
+
     def _reindex(self):
         """Rebuild the order-id routing from the books (after in-place book restores)."""
         cdef int rc = mc_engine_reindex(self._e)
@@ -1225,8 +1231,9 @@ cdef class Engine:
     @classmethod
     def recover(cls, path, **options):
         """The engine rebuilt from directory ``path``: the newest valid snapshot, then the
-        journal tail replayed; it keeps journaling into ``path``. ``options``: ``fsync`` and
-        the journal options of the constructor, ``snapshot=False`` to replay the whole journal.
+        journal tail replayed; it keeps journaling into ``path``. ``options``: ``fsync``,
+        ``record_events`` (not journaled: give it again, default True) and the journal options
+        of the constructor, ``snapshot=False`` to replay the whole journal.
         The report (snapshot used, records replayed, damage cut) is in
         :attr:`recovery_report`. See :func:`matchcore.durability.recover`.
         """

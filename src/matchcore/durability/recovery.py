@@ -135,11 +135,13 @@ def _truncate(fpath, size):
 
 
 def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool = False,
-            trades: bool = True, **journal_options):
+            trades: bool = True, record_events: bool = True, **journal_options):
     """Rebuild the engine journaled in directory ``path`` (see the module docstring); returns
     it, journaling on into ``path`` with policy ``fsync`` (``journal_options`` as for
     ``Engine(journal=...)``). ``snapshot=False`` replays the whole journal; ``readonly=True``
-    changes no file and attaches no journal (inspection, tests). The
+    changes no file and attaches no journal (inspection, tests). ``record_events`` is as for
+    ``Engine(record_events=...)``: it is not journaled, so a recovered engine has the value
+    given here (default True), not the one of the engine that wrote the journal. The
     :class:`RecoveryReport` is ``engine.recovery_report``. Raises :class:`JournalError` for
     corruption, a missing journal start, or a replay that diverges from the recorded outcomes.
     O(journal tail + snapshot).
@@ -157,6 +159,8 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
         raise JournalError(f"{path} is not a directory")
     # every option is checked before the lock file is made or anything is cut
     check_journal_options(fsync, trades, **journal_options)
+    if not isinstance(record_events, bool):
+        raise TypeError(f"record_events must be True or False, got {record_events!r}")
     if not (segment_files(path, KIND_COMMANDS) or list_snapshots(path)):
         raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
     report = RecoveryReport(path, readonly=readonly)
@@ -164,13 +168,14 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
     lock_fd = None if readonly else lock_directory(path)
     try:
         return _recover(path, report, lock_fd, fsync, snapshot, readonly, trades,
-                        journal_options)
+                        record_events, journal_options)
     finally:
         if lock_fd is not None:
             os.close(lock_fd)       # the engine's writer holds its own copy
 
 
-def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, journal_options):
+def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, record_events,
+             journal_options):
     from matchcore._engine import Engine
     cscan = scan_journal(path, KIND_COMMANDS)
     cscan.raise_if_corrupt()
@@ -296,6 +301,8 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, journal_o
     elif cut:
         report.last_trade_seq = cut[3]
     report.last_seq = last_seq
+    # after the replay, which needs the fill events to rewrite missing trades
+    eng._set_record_events(record_events)
     if jc is not None:
         eng._attach_journal(jc, jt)
     report.state_hash = eng.state_hash()
