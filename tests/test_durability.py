@@ -156,6 +156,21 @@ def test_recovery_bad_option_raises_before_changing_any_file(tmp_path, bad):
     assert mc.Engine.recover(d).recovery_report.cut_bytes == 15    # the valid call still cuts
 
 
+def test_recovery_stale_snapshot_temporary_removed_reported_as_such(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.close()
+    tmp = d / "snapshot-00000000000000000001.mcs.tmp"
+    tmp.write_bytes(b"partial")
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert tmp.exists() and not ro.modified and ro.removed_temporaries == []
+    rep = mc.Engine.recover(d).recovery_report
+    assert not tmp.exists()
+    assert rep.modified and rep.removed_temporaries == [str(tmp)] and rep.dropped_files == []
+    assert "stale snapshot temporary" in rep.summary()
+    assert "nothing valid" not in rep.summary()
+
+
 def test_recovery_empty_dir_raises_and_creates_no_lock(tmp_path):
     with pytest.raises(JournalError, match="nothing to recover"):
         mc.Engine.recover(tmp_path)

@@ -43,13 +43,14 @@ class RecoveryReport:
     torn_tail: tuple | None = None       # command journal: (segment, offset, reason)
     trades_torn_tail: tuple | None = None
     cut_bytes: int = 0                   # bytes cut from torn tails (both journals)
-    dropped_files: list = field(default_factory=list)
+    dropped_files: list = field(default_factory=list)   # journal segments with nothing valid
+    removed_temporaries: list = field(default_factory=list)  # snapshot-*.mcs.tmp left by a crash
     trades_kept_through: int = 0         # last command whose fills the trade journal held
     trades_rewritten: int = 0            # fill records written during replay
     trades_missing: int = 0              # fills before the snapshot that no journal holds
     last_trade_seq: int = 0
     state_hash: int = 0
-    modified: bool = False               # files were cut or dropped
+    modified: bool = False               # files were cut, dropped or removed
     readonly: bool = False               # nothing was cut, dropped or rewritten
 
     def summary(self) -> str:
@@ -71,6 +72,10 @@ class RecoveryReport:
         if self.dropped_files:
             lines.append(f"  dropped {len(self.dropped_files)} trailing file(s) with nothing "
                          f"valid: {', '.join(os.path.basename(f) for f in self.dropped_files)}")
+        if self.removed_temporaries:
+            lines.append(f"  removed {len(self.removed_temporaries)} stale snapshot temporary "
+                         f"file(s) (a snapshot interrupted before its rename): "
+                         f"{', '.join(os.path.basename(f) for f in self.removed_temporaries)}")
         lines.append(f"  trades: kept through command {self.trades_kept_through}, rewrote "
                      f"{self.trades_rewritten} fills, last trade seq {self.last_trade_seq}")
         if self.trades_missing:
@@ -254,11 +259,12 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, record_ev
         for f in drops:
             os.unlink(f)
         report.dropped_files = drops
-        report.modified = bool(drops) or report.cut_bytes > 0
-        stale = [os.path.join(path, n) for n in os.listdir(path) if n.endswith(".mcs.tmp")]
+        stale = [os.path.join(path, n) for n in sorted(os.listdir(path))
+                 if n.endswith(".mcs.tmp")]
         for f in stale:
             os.unlink(f)
-        report.dropped_files += stale
+        report.removed_temporaries = stale
+        report.modified = bool(drops) or bool(stale) or report.cut_bytes > 0
         has_c = bool(cscan.segments)
         kept_t = [g for g in tscan.segments if os.path.exists(g.path)] if tscan else []
         jc, jt = open_writers(
