@@ -749,6 +749,130 @@ def test_recovery_old_segments_deleted_after_snapshot_still_recovers(tmp_path):
         mc.Engine.recover(d, snapshot=False, readonly=True)
 
 
+# ---- a snapshot belongs to the journal it was taken from ----
+
+def _book_of_bids(eng, d, oids, price0=100):
+    for k, oid in enumerate(oids):
+        eng.submit(1, oid, mc.Side.BUY, price0 + k, 1)
+
+
+def test_engine_new_journal_in_dir_with_only_snapshots_refused(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    _book_of_bids(eng, d, [1, 2])
+    eng.snapshot()
+    eng.close()
+    for kind in (KIND_COMMANDS, KIND_TRADES):       # allowed: segments before the snapshot
+        for _, f in segment_files(d, kind):
+            os.unlink(f)
+    before = sorted(os.listdir(d))
+    with pytest.raises(ValueError, match="snapshot files but no journal"):
+        mc.Engine(journal=d)
+    assert sorted(os.listdir(d)) == before
+    rec = mc.Engine.recover(d)                       # the documented way on
+    assert rec.state_hash() == eng.state_hash()
+    rec.close()
+
+
+def test_recovery_snapshot_of_another_journal_skipped(tmp_path):
+    old, d_old = journaled(tmp_path, "old")
+    old.add_symbol(1, "AAPL")
+    _book_of_bids(old, d_old, [1, 2])
+    snap = old.snapshot()                            # seq 3
+    old.close()
+    new, d = journaled(tmp_path, "new")
+    new.add_symbol(1, "AAPL")
+    for k in range(3):
+        new.submit(1, 10 + k, mc.Side.SELL, 200 + k, 5)
+    new.close()
+    shutil.copy(snap, d)                             # e.g. restored from the wrong backup
+    rec = mc.Engine.recover(d, readonly=True)
+    rep = rec.recovery_report
+    assert rep.snapshot is None and "another journal" in rep.skipped_snapshots[0][1]
+    assert rec.state_hash() == new.state_hash()
+
+
+def test_recovery_after_manual_cut_sets_ahead_snapshot_aside(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1, "AAPL")                        # seq 1
+    _book_of_bids(eng, d, range(2, 11))              # seq 2..10
+    snap = eng.snapshot()
+    eng.close()
+    rec = read_journal(d)
+    off5 = int(rec["index"]["offset"][rec["index"]["seq"] == 5][0])
+    seg = _last_segment(d)
+    with open(seg, "r+b") as fh:
+        fh.seek(off5 + 40)
+        b = fh.read(1)
+        fh.seek(off5 + 40)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    with pytest.raises(JournalError) as err:
+        mc.Engine.recover(d)
+    os.truncate(err.value.segment, err.value.offset)     # the README's repair: accept the loss
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert "ahead of the journal" in ro.skipped_snapshots[0][1] and os.path.exists(snap)
+    eng = mc.Engine.recover(d)
+    rep = eng.recovery_report
+    assert rep.last_seq == 4 and rep.set_aside == [(snap, snap + ".unused")]
+    assert not os.path.exists(snap) and os.path.exists(snap + ".unused") and rep.modified
+    assert "renamed" in rep.summary()
+    for k in range(7):                               # journals past the old snapshot's seq
+        eng.submit(1, 100 + k, mc.Side.SELL, 300 + k, 1)
+    eng.close()
+    again = mc.Engine.recover(d, readonly=True)
+    assert again.state_hash() == eng.state_hash() and again.recovery_report.snapshot is None
+
+
+def test_recovery_ahead_snapshot_restored_later_still_refused_by_anchor(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    _book_of_bids(eng, d, range(2, 11))
+    snap = eng.snapshot()                            # seq 10
+    eng.close()
+    rec = read_journal(d)
+    os.truncate(_last_segment(d), int(rec["index"]["offset"][rec["index"]["seq"] == 5][0]))
+    eng = mc.Engine.recover(d)
+    os.rename(snap + ".unused", snap)                 # put back by hand
+    for k in range(7):
+        eng.submit(1, 100 + k, mc.Side.SELL, 300 + k, 1)
+    eng.close()
+    again = mc.Engine.recover(d, readonly=True)
+    rep = again.recovery_report
+    assert rep.snapshot is None and "another journal" in rep.skipped_snapshots[0][1]
+    assert again.state_hash() == eng.state_hash()
+
+
+def test_recovery_snapshot_anchor_carried_and_old_unanchored_files_still_used(tmp_path):
+    import zlib
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    _book_of_bids(eng, d, [1, 2])
+    first = eng.snapshot()
+    eng.close()
+    anchor = load_snapshot(first)[1]["anchor"]
+    assert anchor is not None
+    rec = mc.Engine.recover(d)                       # nothing journaled after the snapshot:
+    second = rec.snapshot(tmp_path / "again")        # the anchor is the journal's last record
+    rec.close()
+    assert load_snapshot(second)[1]["anchor"] == anchor
+    keep = tmp_path / "keep"
+    shutil.copytree(d, keep)
+    for kind in (KIND_COMMANDS, KIND_TRADES):        # now only the snapshot holds record 3's
+        for _, f in segment_files(keep, kind):       # CRC
+            os.unlink(f)
+    rec = mc.Engine.recover(keep)
+    third = rec.snapshot(tmp_path / "third")
+    rec.close()
+    assert load_snapshot(third)[1]["anchor"] == anchor
+    data = bytearray(open(first, "rb").read())       # as written before anchors existed
+    struct.pack_into("<II", data, 40, 1, 0)           # flags: journaled only; anchor 0
+    struct.pack_into("<I", data, len(data) - 8, zlib.crc32(bytes(data[:-8])))
+    open(first, "wb").write(bytes(data))
+    assert load_snapshot(first)[1]["anchor"] is None
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.snapshot == first
+
+
 def test_engine_fsync_without_journal_raises_typeerror():
     with pytest.raises(TypeError, match="journal=DIR"):
         mc.Engine(fsync="always")

@@ -131,6 +131,7 @@ cdef struct mc_journal:
     int64_t batch_ns
     int64_t segments_created
     int64_t fsyncs               # fdatasync calls on segments (both threads)
+    uint32_t last_crc            # commands: CRC of the last record appended (snapshots name it)
     # group commit: the syncer thread sleeps on `cond` (under `lock`) for batch_ns or until
     # kicked; it holds `fd_lock` while it syncs, and so does whoever closes or swaps `fd`.
     pthread_t thread
@@ -157,4 +158,6 @@ cdef class JournalWriter:
     cdef mc_journal* _j
     cdef readonly object path
     cdef int lock_fd             # the directory's LOCK file, held (flock) while this writes
+    cdef uint64_t _start_seq     # next_seq when made: records appended since are this writer's
+    cdef int64_t _prior_crc      # CRC of the record before _start_seq if known, else -1
     cdef int _check(self) except -1

@@ -426,6 +426,7 @@ cdef int mc_journal_command(mc_journal* j, const mc_command* c, int64_t result) 
     r.cmd = c[0]
     r.result = result
     _seal(p)
+    j.last_crc = r.h.crc
     j.n += sizeof(mc_rec_command)
     j.next_seq += 1
     j.buffered_records += 1
@@ -524,8 +525,10 @@ cdef class JournalWriter:
     def __cinit__(self, path, int kind, int stp, str fsync="batch", *,
                   int64_t segment_bytes=64 << 20, int64_t batch_records=4096,
                   int64_t batch_us=2000, int64_t buffer_bytes=1 << 20, uint64_t next_seq=1,
-                  int64_t append_size=-1, int lock_fd=-1):
+                  int64_t append_size=-1, int lock_fd=-1, int64_t last_crc=-1):
         self.lock_fd = -1
+        self._start_seq = next_seq
+        self._prior_crc = last_crc if 0 <= last_crc <= 0xFFFFFFFF else -1
         if fsync not in POLICIES and fsync != "on_sync":
             raise ValueError(f"fsync must be one of {sorted(POLICIES)}, got {fsync!r}")
         if kind not in SEGMENT_PREFIX:
@@ -673,6 +676,7 @@ cdef class JournalWriter:
                 h.seq = j.next_seq
                 h.ts_ns = mc_wall_ns()
                 _seal(rec)
+                j.last_crc = h.crc
                 memcpy(p, rec, size)
                 j.n += size
                 j.next_seq += 1
@@ -722,6 +726,17 @@ cdef class JournalWriter:
         if rc < 0:
             raise JournalError(f"journal {self.path}: I/O failure on close: "
                                f"{os.strerror(self._j.err)}")
+
+    @property
+    def last_crc(self):
+        """CRC-32C of the last command or config record (seq ``next_seq - 1``), None if not
+        known (no record yet, or a trade journal). A snapshot stores it, and recovery uses the
+        snapshot only with a journal whose record at that seq has the same CRC."""
+        if self._j.kind != MC_J_KIND_COMMANDS:
+            return None
+        if self._j.next_seq > self._start_seq:
+            return self._j.last_crc
+        return None if self._prior_crc < 0 else self._prior_crc
 
     @property
     def closed(self):

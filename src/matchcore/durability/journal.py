@@ -253,13 +253,30 @@ def check_journal_options(fsync: str = "batch", trades: bool = True, **options) 
                              f", got {value}")
 
 
+def _refuse_used_directory(path) -> None:
+    from matchcore.durability.snapshot import list_snapshots
+    if segment_files(path, KIND_COMMANDS) or segment_files(path, KIND_TRADES):
+        raise ValueError(f"{path} already holds a journal: use "
+                         f"Engine.recover({str(path)!r}) to continue it, or give an empty "
+                         f"directory")
+    snaps = list_snapshots(path)
+    if snaps:
+        # A new journal starts again at seq 1: an earlier engine's snapshot would look like a
+        # state of this one once the new journal passed its seq.
+        raise ValueError(f"{path} holds snapshot files but no journal (newest "
+                         f"{os.path.basename(snaps[-1][1])}): continue it with "
+                         f"Engine.recover({str(path)!r}), or move the snapshots away, or give "
+                         f"an empty directory")
+
+
 def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
                  segment_bytes: int = 64 << 20, batch_records: int = 4096, batch_us: int = 2000,
                  buffer_bytes: int = 1 << 20, trades: bool = True, next_seq: int = 1,
                  next_trade_seq: int = 1, append_size: int = -1, trade_append_size: int = -1,
-                 lock_fd: int | None = None):
+                 lock_fd: int | None = None, last_crc: int = -1):
     """The command journal writer and the trade capture writer of an engine (``trades=False``:
-    no trade capture). ``new``: the directory (created if missing) must hold no segments.
+    no trade capture). ``new``: the directory (created if missing) must hold no segments and
+    no snapshots. ``last_crc``: CRC of the record before ``next_seq`` (recovery), -1 if none.
 
     The trade journal is fsynced at :meth:`Engine.sync`, at snapshots, when a segment rolls and
     at close, never per call: it is derived from the command journal, and recovery rewrites
@@ -267,20 +284,22 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
     check_journal_options(fsync, trades, segment_bytes=segment_bytes,
                           batch_records=batch_records, batch_us=batch_us,
                           buffer_bytes=buffer_bytes)
+    if new and os.path.isdir(path) and not os.path.exists(os.path.join(path, "LOCK")):
+        # refused before a LOCK file is made; with one there, a running engine's 'in use' is
+        # the error that matters, and the check under the lock below gives the rest
+        _refuse_used_directory(path)
     os.makedirs(path, exist_ok=True)
     own = lock_fd is None
     if own:
         lock_fd = lock_directory(path)
     try:
-        if new and (segment_files(path, KIND_COMMANDS) or segment_files(path, KIND_TRADES)):
-            raise ValueError(f"{path} already holds a journal: use "
-                             f"Engine.recover({str(path)!r}) to continue it, or give an empty "
-                             f"directory")
+        if new:
+            _refuse_used_directory(path)    # again under the lock: another engine may have begun
         # the command writer keeps its own copy of the lock's descriptor
         jc = _j.JournalWriter(path, KIND_COMMANDS, stp, fsync, segment_bytes=segment_bytes,
                               batch_records=batch_records, batch_us=batch_us,
                               buffer_bytes=buffer_bytes, next_seq=next_seq,
-                              append_size=append_size, lock_fd=lock_fd)
+                              append_size=append_size, lock_fd=lock_fd, last_crc=last_crc)
     finally:
         if own:
             os.close(lock_fd)

@@ -45,6 +45,7 @@ class RecoveryReport:
     cut_bytes: int = 0                   # bytes cut from torn tails (both journals)
     dropped_files: list = field(default_factory=list)   # journal segments with nothing valid
     removed_temporaries: list = field(default_factory=list)  # snapshot-*.mcs.tmp left by a crash
+    set_aside: list = field(default_factory=list)   # [(snapshot, new name)]: not of this journal
     trades_kept_through: int = 0         # last command whose fills the trade journal held
     trades_rewritten: int = 0            # fill records written during replay
     trades_missing: int = 0              # fills before the snapshot that no journal holds
@@ -72,6 +73,9 @@ class RecoveryReport:
         if self.dropped_files:
             lines.append(f"  dropped {len(self.dropped_files)} trailing file(s) with nothing "
                          f"valid: {', '.join(os.path.basename(f) for f in self.dropped_files)}")
+        for f, new in self.set_aside:
+            lines.append(f"  renamed {os.path.basename(f)} to {os.path.basename(new)}: not a "
+                         f"state of this journal (see above), kept for inspection")
         if self.removed_temporaries:
             lines.append(f"  removed {len(self.removed_temporaries)} stale snapshot temporary "
                          f"file(s) (a snapshot interrupted before its rename): "
@@ -84,7 +88,18 @@ class RecoveryReport:
         return "\n".join(lines)
 
 
-def _pick_snapshot(path, cscan, report):
+def _record_crc(cscan, seq):
+    """CRC field of the command journal's record ``seq``; None if the journal lacks it."""
+    for seg in cscan.segments:
+        if seg.records and seg.first_seq <= seq <= seg.last_seq:
+            off = int(seg.index["offset"][seq - seg.first_seq])
+            return int.from_bytes(seg.data[off + 4:off + 8], "little")
+    return None
+
+
+def _pick_snapshot(path, cscan, report, foreign):
+    """The newest usable snapshot; appends to ``foreign`` the ones that can never be states of
+    this journal (ahead of it, or taken after another record at their seq)."""
     has_journal = bool(cscan.segments)
     first = cscan.segments[0].first_seq if has_journal else None
     for seq, fpath in reversed(list_snapshots(path)):
@@ -102,6 +117,14 @@ def _pick_snapshot(path, cscan, report):
                 report.skipped_snapshots.append(
                     (fpath, f"ahead of the journal (seq {head['seq']} > last journaled "
                             f"{cscan.last_seq})"))
+                foreign.append(fpath)
+                continue
+            crc = _record_crc(cscan, head["seq"]) if head["anchor"] is not None else None
+            if crc is not None and crc != head["anchor"]:
+                report.skipped_snapshots.append(
+                    (fpath, f"taken from another journal: its record at seq {head['seq']} "
+                            f"differs from this journal's"))
+                foreign.append(fpath)
                 continue
             if first > head["seq"] + 1:
                 report.skipped_snapshots.append(
@@ -130,6 +153,14 @@ def _trade_cut(tscan, last_cmd_seq):
             return i, int(seg.index["offset"][k]) + _j.TRADE_RECORD_DTYPE.itemsize, \
                 int(recs["cmd_seq"][k]), int(recs["seq"][k])
     return None
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _truncate(fpath, size):
@@ -185,8 +216,9 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, record_ev
     cscan = scan_journal(path, KIND_COMMANDS)
     cscan.raise_if_corrupt()
     eng = head = None
+    foreign = []
     if snapshot:
-        eng, head, snap_file = _pick_snapshot(path, cscan, report)
+        eng, head, snap_file = _pick_snapshot(path, cscan, report, foreign)
     if eng is not None:
         report.snapshot, report.snapshot_seq = snap_file, head["seq"]
         start = head["seq"]
@@ -264,15 +296,31 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, record_ev
         for f in stale:
             os.unlink(f)
         report.removed_temporaries = stale
-        report.modified = bool(drops) or bool(stale) or report.cut_bytes > 0
+        # Renamed, not deleted (they are the user's data), so that no later recovery can take
+        # them for a state of the journal this engine now writes.
+        for f in foreign:
+            aside = f + ".unused"
+            k = 1
+            while os.path.exists(aside):
+                aside, k = f"{f}.unused{k}", k + 1
+            os.rename(f, aside)
+            report.set_aside.append((f, aside))
+        if foreign:
+            _fsync_dir(path)
+        report.modified = bool(drops or stale or foreign) or report.cut_bytes > 0
         has_c = bool(cscan.segments)
         kept_t = [g for g in tscan.segments if os.path.exists(g.path)] if tscan else []
+        # the CRC of the record at last_seq, which the engine's next snapshot will store
+        last_crc = _record_crc(cscan, last_seq)
+        if last_crc is None and head is not None and head["seq"] == last_seq:
+            last_crc = head["anchor"]
         jc, jt = open_writers(
             path, cscan.stp if has_c else int(eng.stp), fsync, new=False, trades=trades,
             next_seq=last_seq + 1, next_trade_seq=next_trade,
             append_size=cscan.segments[-1].end if has_c else -1,
             trade_append_size=os.path.getsize(kept_t[-1].path) if kept_t else -1,
-            lock_fd=lock_fd, **journal_options)
+            lock_fd=lock_fd, last_crc=-1 if last_crc is None else last_crc,
+            **journal_options)
 
     # replay the tail
     for seg in cscan.segments:

@@ -4,8 +4,9 @@ Layout (little-endian), ``snapshot-<seq>.mcs``::
 
     header   64 bytes  magic b"MCENGSNP", version, header size, seq (last journaled command the
                        state includes), trade seq (last trade record), STP mode, symbol count,
-                       flags (bit 0: taken from a journaled engine), created (wall ns),
-                       engine state hash
+                       flags (bit 0: taken from a journaled engine; bit 1: anchored), anchor
+                       (CRC-32C of the command journal's record at seq, when bit 1 is set),
+                       created (wall ns), engine state hash
     symbol   80 bytes  symbol id, name length (0xFFFFFFFF: none), capacity, 7 limits,
                        book snapshot length; then the UTF-8 name and the book's own snapshot
                        (:meth:`OrderBook.snapshot`, checksummed itself), each padded to 8 bytes
@@ -14,6 +15,12 @@ Layout (little-endian), ``snapshot-<seq>.mcs``::
 The order-id routing is not stored: it is a function of the books (every resting order routes
 to the book it rests in) and is rebuilt on load, so there is no second copy to disagree.
 A loaded engine must reproduce the stored state hash, or the file is refused.
+
+The anchor ties a snapshot to the journal it was taken from: recovery uses it only with a journal
+whose record at ``seq`` has that CRC (the record's seq, wall-clock time and content), so a
+snapshot of an earlier journal in the same directory, or one left ahead of a journal that was
+cut and then written again, is never taken for this journal's state. Files without the anchor
+(bit 1 clear: written before it existed, or at seq 0) are read as before.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ _TRAILER = struct.Struct("<I4s")
 _LIMITS = ("tick", "min_price", "max_price", "ref_price", "band", "max_qty", "max_notional")
 assert _HEADER.size == 64 and _SYMBOL.size == 80
 FLAG_JOURNALED = 1
+FLAG_ANCHORED = 2
 
 
 def _pad(n: int) -> int:
@@ -45,6 +53,8 @@ def snapshot_bytes(engine) -> tuple[bytes, int]:
         engine.sync()
     seq = engine.journal_seq
     trade_seq = (engine.trade_journal.next_seq - 1) if engine.trade_journal is not None else 0
+    anchor = engine.journal.last_crc if journaled else None
+    flags = (FLAG_JOURNALED if journaled else 0) | (FLAG_ANCHORED if anchor is not None else 0)
     parts = []
     symbols = engine.symbols
     for sym, name in symbols.items():
@@ -57,7 +67,7 @@ def snapshot_bytes(engine) -> tuple[bytes, int]:
         parts.append(nb + b"\0" * (_pad(len(nb)) - len(nb)))
         parts.append(book + b"\0" * (_pad(len(book)) - len(book)))
     head = _HEADER.pack(MAGIC, VERSION, _HEADER.size, seq, trade_seq, int(engine.stp),
-                        len(symbols), FLAG_JOURNALED if journaled else 0, 0, time.time_ns(),
+                        len(symbols), flags, anchor or 0, time.time_ns(),
                         engine.state_hash())
     body = head + b"".join(parts)
     return body + _TRAILER.pack(zlib.crc32(body), b"MCSE"), seq
@@ -117,12 +127,13 @@ def _parse(data: bytes, name: str) -> tuple[dict, list]:
                                 len(data) - _TRAILER.size)
     if zlib.crc32(memoryview(data)[:len(data) - _TRAILER.size]) != crc:
         raise SnapshotFileError(f"{name}: CRC mismatch", name, len(data) - _TRAILER.size)
-    (_, version, hsize, seq, trade_seq, stp, n_symbols, flags, _, created_ns,
+    (_, version, hsize, seq, trade_seq, stp, n_symbols, flags, anchor, created_ns,
      state_hash) = _HEADER.unpack_from(data, 0)
     if version != VERSION or hsize != _HEADER.size:
         raise SnapshotFileError(f"{name}: unsupported version {version}", name, 8)
     head = {"seq": seq, "trade_seq": trade_seq, "stp": stp, "symbols": n_symbols,
-            "journaled": bool(flags & FLAG_JOURNALED), "created_ns": created_ns,
+            "journaled": bool(flags & FLAG_JOURNALED),
+            "anchor": anchor if flags & FLAG_ANCHORED else None, "created_ns": created_ns,
             "state_hash": state_hash}
     off, end = _HEADER.size, len(data) - _TRAILER.size
     entries = []
