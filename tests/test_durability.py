@@ -909,6 +909,53 @@ def test_trades_lost_before_snapshot_rewritten_by_full_replay(tmp_path):
             assert np.array_equal(again[c], full[c]), c
 
 
+def _session_without_trade_capture(tmp_path, quiet=0, **kw):
+    S, B = mc.Side.SELL, mc.Side.BUY
+    eng, d = journaled(tmp_path, **kw)
+    eng.add_symbol(1)
+    eng.submit(1, 1, S, 100, 500)
+    eng.submit(1, 2, B, 100, 2)                      # fill of command 3: captured
+    eng.close()
+    eng = mc.Engine.recover(d, trades=False, fsync="never", **kw)
+    oid = 3
+    for k in range(quiet):                           # commands without fills
+        eng.submit(1, 10_000 + k, B, 50, 1)
+    eng.submit(1, oid, B, 100, 1)                    # fill: not captured
+    snap = eng.snapshot()
+    eng.submit(1, oid + 1, B, 100, 1)                # fill after the snapshot: not captured
+    eng.close()
+    return eng, d, snap
+
+
+def test_trades_missed_while_capture_off_rewritten_or_reported(tmp_path):
+    eng, d, snap = _session_without_trade_capture(tmp_path)
+    assert load_snapshot(snap)[1]["trades"] is False
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.snapshot == snap and ro.trades_missing == 1 and "WARNING" in ro.summary()
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rep.snapshot is None and rep.trades_missing == 0 and rep.trades_rewritten == 2
+    assert rec.state_hash() == eng.state_hash()
+    rec.close()
+    assert read_trades(d)["cmd_seq"].tolist() == [3, 4, 5]
+
+
+def test_trades_missed_while_capture_off_unverifiable_reported(tmp_path):
+    eng, d, snap = _session_without_trade_capture(
+        tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD, quiet=300)
+    seq = load_snapshot(snap)[1]["seq"]
+    segs = segment_files(d, KIND_COMMANDS)
+    for (first, f), (nxt, _) in zip(segs, segs[1:]):
+        if nxt - 1 <= seq:                           # allowed: wholly before the snapshot
+            os.unlink(f)
+    first = segment_files(d, KIND_COMMANDS)[0][0]
+    assert first > 4
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.snapshot == snap
+    assert rep.trades_unverified == (4, first - 1) and "cannot be checked" in rep.summary()
+    assert rep.trades_missing == (1 if first <= seq else 0)
+
+
 def test_engine_second_writer_on_same_dir_refused_until_closed(tmp_path):
     eng, d = journaled(tmp_path)
     eng.add_symbol(1)

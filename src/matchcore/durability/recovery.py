@@ -49,6 +49,9 @@ class RecoveryReport:
     trades_kept_through: int = 0         # last command whose fills the trade journal held
     trades_rewritten: int = 0            # fill records written during replay
     trades_missing: int = 0              # fills before the snapshot that no journal holds
+    # (first, last) commands before the snapshot whose fills nothing can check: the snapshot
+    # was taken without trade capture and the command journal no longer holds them
+    trades_unverified: tuple | None = None
     last_trade_seq: int = 0
     state_hash: int = 0
     modified: bool = False               # files were cut, dropped or removed
@@ -85,6 +88,11 @@ class RecoveryReport:
         if self.trades_missing:
             lines.append(f"  WARNING: {self.trades_missing} fill record(s) before the snapshot "
                          f"are lost from the trade journal (the snapshot holds their effect)")
+        if self.trades_unverified:
+            a, b = self.trades_unverified
+            lines.append(f"  WARNING: fills of commands {a}..{b} cannot be checked: the "
+                         f"snapshot was taken without trade capture and the command journal "
+                         f"no longer holds them")
         return "\n".join(lines)
 
 
@@ -137,6 +145,30 @@ def _pick_snapshot(path, cscan, report, foreign):
                 continue
         return eng, head, fpath
     return None, None, None
+
+
+def _fills_lacking(cscan, head, kept_cmd, kept_trade):
+    """What the trade journal (complete through command ``kept_cmd``, trade ``kept_trade``)
+    lacks of the fills up to the snapshot ``head``: (fill records known missing, at least;
+    (first, last) command seqs whose fills nothing can check, or None)."""
+    if kept_cmd >= head["seq"]:
+        return 0, None
+    # the snapshot's trade seq counts fills only if trade capture was on when it was taken
+    missing = max(0, head["trade_seq"] - kept_trade) if head["trades"] is not False else 0
+    # each command whose recorded outcome executed a qty made at least one fill
+    first = cscan.segments[0].first_seq if cscan.segments else head["seq"] + 1
+    for seg in cscan.segments:
+        idx = seg.index
+        sel = np.flatnonzero((idx["seq"] > kept_cmd) & (idx["seq"] <= head["seq"])
+                             & (idx["type"] == _j.REC_COMMAND))
+        if len(sel):
+            _, _, results = _j.extract_commands(seg.data, np.ascontiguousarray(
+                idx["offset"][sel]))
+            missing = max(missing, int((results > 0).sum()))
+    unverified = None
+    if head["trades"] is False and first > kept_cmd + 1:
+        unverified = (kept_cmd + 1, min(first - 1, head["seq"]))
+    return missing, unverified
 
 
 def _trade_cut(tscan, last_cmd_seq):
@@ -248,10 +280,13 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, record_ev
                                             (head["trade_seq"] + 1 if head else 1))
         report.trades_kept_through = kept_cmd
         kept_trade = cut[3] if cut else 0
-        if head is not None and kept_trade < head["trade_seq"]:
-            # The trade journal lost fills of commands that the snapshot holds. A full replay
-            # can write them again when the command journal starts at seq 1 and the trades
-            # kept are a prefix; otherwise they are reported as lost.
+        missing, unverified = (_fills_lacking(cscan, head, kept_cmd, kept_trade)
+                               if head is not None else (0, None))
+        if missing or unverified:
+            # The trade journal lacks fills of commands that the snapshot holds (lost, or
+            # made while trade capture was off). A full replay can write them again when the
+            # command journal starts at seq 1 and the trades kept are a prefix; otherwise
+            # they are reported.
             prefix_kept = not tscan.segments or tscan.segments[0].first_seq == 1
             if (not readonly and prefix_kept and cscan.segments
                     and cscan.segments[0].first_seq == 1):
@@ -263,7 +298,8 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, record_ev
                 next_trade = kept_trade + 1 if cut else (tscan.segments[0].first_seq
                                                          if tscan.segments else 1)
             else:
-                report.trades_missing = head["trade_seq"] - kept_trade
+                report.trades_missing = missing
+                report.trades_unverified = unverified
     else:
         cut, kept_cmd, next_trade = None, 0, 1
 

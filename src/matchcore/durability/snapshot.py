@@ -4,7 +4,8 @@ Layout (little-endian), ``snapshot-<seq>.mcs``::
 
     header   64 bytes  magic b"MCENGSNP", version, header size, seq (last journaled command the
                        state includes), trade seq (last trade record), STP mode, symbol count,
-                       flags (bit 0: taken from a journaled engine; bit 1: anchored), anchor
+                       flags (bit 0: taken from a journaled engine; bit 1: anchored; bit 2:
+                       trade capture on, so trade seq counts every fill), anchor
                        (CRC-32C of the command journal's record at seq, when bit 1 is set),
                        created (wall ns), engine state hash
     symbol   80 bytes  symbol id, name length (0xFFFFFFFF: none), capacity, 7 limits,
@@ -40,6 +41,7 @@ _LIMITS = ("tick", "min_price", "max_price", "ref_price", "band", "max_qty", "ma
 assert _HEADER.size == 64 and _SYMBOL.size == 80
 FLAG_JOURNALED = 1
 FLAG_ANCHORED = 2
+FLAG_TRADES = 4          # trade capture was on: trade seq counts every fill up to seq
 
 
 def _pad(n: int) -> int:
@@ -54,7 +56,8 @@ def snapshot_bytes(engine) -> tuple[bytes, int]:
     seq = engine.journal_seq
     trade_seq = (engine.trade_journal.next_seq - 1) if engine.trade_journal is not None else 0
     anchor = engine.journal.last_crc if journaled else None
-    flags = (FLAG_JOURNALED if journaled else 0) | (FLAG_ANCHORED if anchor is not None else 0)
+    flags = ((FLAG_JOURNALED if journaled else 0) | (FLAG_ANCHORED if anchor is not None else 0)
+             | (FLAG_TRADES if engine.trade_journal is not None else 0))
     parts = []
     symbols = engine.symbols
     for sym, name in symbols.items():
@@ -133,7 +136,11 @@ def _parse(data: bytes, name: str) -> tuple[dict, list]:
         raise SnapshotFileError(f"{name}: unsupported version {version}", name, 8)
     head = {"seq": seq, "trade_seq": trade_seq, "stp": stp, "symbols": n_symbols,
             "journaled": bool(flags & FLAG_JOURNALED),
-            "anchor": anchor if flags & FLAG_ANCHORED else None, "created_ns": created_ns,
+            "anchor": anchor if flags & FLAG_ANCHORED else None,
+            # files from before FLAG_TRADES existed (no anchor either) do not say: None
+            "trades": True if flags & FLAG_TRADES else
+            (False if flags & FLAG_ANCHORED else None),
+            "created_ns": created_ns,
             "state_hash": state_hash}
     off, end = _HEADER.size, len(data) - _TRAILER.size
     entries = []
