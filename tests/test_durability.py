@@ -362,6 +362,23 @@ def test_snapshot_damaged_bytes_raise_snapshotfileerror_only(tmp_path):
             load_snapshot(bytes(bad))
 
 
+def test_snapshot_unreadable_path_raises_snapshotfileerror_and_recovery_skips_it(tmp_path):
+    for bad in (tmp_path / "missing.mcs", tmp_path):
+        with pytest.raises(SnapshotFileError, match="cannot be read") as err:
+            load_snapshot(bad)
+        assert isinstance(err.value.__cause__, OSError)
+    eng, d = journaled(tmp_path, "j")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.close()
+    (d / "snapshot-00000000000000000002.mcs").mkdir()       # not a file
+    rec = mc.Engine.recover(d, readonly=True)
+    rep = rec.recovery_report
+    assert rep.snapshot is None and "cannot be read" in rep.skipped_snapshots[0][1]
+    assert rec.state_hash() == eng.state_hash()
+    assert inspect(d)["snapshots"][0]["valid"] is False
+
+
 def test_recovery_invalid_newest_snapshot_skipped_and_reported(tmp_path):
     steps, cmds = make_flow(8, 600)
     eng, d = journaled(tmp_path)

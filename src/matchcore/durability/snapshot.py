@@ -166,26 +166,35 @@ def _parse(data: bytes, name: str) -> tuple[dict, list]:
     return head, entries
 
 
+def _read_file(fpath) -> bytes:
+    # a path that cannot be read is one more way for a snapshot to be unusable: the readers'
+    # single exception, so recovery skips and reports it like a damaged one
+    try:
+        with open(fpath, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise SnapshotFileError(f"{fpath}: cannot be read: {exc.strerror or exc}",
+                                str(fpath)) from exc
+
+
 def read_snapshot_header(fpath) -> dict:
     """The header fields of a snapshot file, after checking its CRC and layout."""
-    with open(fpath, "rb") as fh:
-        data = fh.read()
-    return _parse(data, str(fpath))[0]
+    return _parse(_read_file(fpath), str(fpath))[0]
 
 
 def load_snapshot(source, *, name: str | None = None):
     """An :class:`~matchcore.Engine` (no journal attached) rebuilt from a snapshot given as a
     file path or bytes, and the header fields ``{"seq", "trade_seq", "stp", ...}``. Raises
     :class:`SnapshotFileError` (only that) for any damaged, truncated, foreign or inconsistent
-    snapshot. O(orders + levels).
+    snapshot, and for a path that cannot be read (missing, a directory, no permission: the
+    ``OSError`` is its ``__cause__``). O(orders + levels).
     """
     from matchcore._core import SnapshotError
     from matchcore._engine import Engine
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, name = bytes(source), name or "<bytes>"
     else:
-        with open(source, "rb") as fh:
-            data = fh.read()
+        data = _read_file(source)
         name = name or str(source)
     head, entries = _parse(data, name)
     if head["stp"] > 3:
