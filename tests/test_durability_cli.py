@@ -55,6 +55,15 @@ def test_cli_journal_inspect_torn_and_corrupt_reported(capsys, jdir):
         fh.write(b"\x00\x00")
     code, out, _ = run_cli(capsys, "journal", "inspect", d)
     assert code == 1 and "CORRUPT" in out and os.path.basename(first) in out
+    assert "before the corruption" in out
+    for _, f in segment_files(d, KIND_COMMANDS)[1:]:     # every file listed, past the damage too
+        assert f"{os.path.basename(f)}  seq" in out
+    assert out.count("(after the corruption)") == len(segment_files(d, KIND_COMMANDS)) - 1
+    code, out, _ = run_cli(capsys, "journal", "inspect", d, "--json", "-")
+    segs = json.loads(out)["journals"]["commands"]["segments"]
+    assert [s["file"] for s in segs] == [os.path.basename(f)
+                                         for _, f in segment_files(d, KIND_COMMANDS)]
+    assert segs[-1]["after_corruption"] and segs[-1]["records"] > 0
     code, out, err = run_cli(capsys, "recover", d)
     assert code == 1 and "offset" in err and os.path.basename(first) in err
 

@@ -72,13 +72,16 @@ def _inspect(args) -> int:
     bad = False
     for label, j in info["journals"].items():
         types = ", ".join(f"{k} {v}" for k, v in sorted(j["record_types"].items())) or "none"
-        print(f"\n{label}: {j['records']} records in {len(j['segments'])} segment(s), "
-              f"last seq {j['last_seq']} ({types})")
+        before = " before the corruption" if j["corrupt"] else ""
+        valid = [s for s in j["segments"] if not s["after_corruption"]]
+        print(f"\n{label}: {j['records']} records in {len(valid)} segment(s), "
+              f"last seq {j['last_seq']}{before} ({types})")
         for s in j["segments"]:
             last = "-" if s["last_seq"] is None else s["last_seq"]
             dmg = f"  DAMAGE: {s['damage']} at offset {s['valid_bytes']}" if s["damage"] else ""
+            after = "  (after the corruption)" if s["after_corruption"] else ""
             print(f"  {s['file']}  seq {s['first_seq']}..{last}  {s['records']} records  "
-                  f"{s['bytes']} bytes{dmg}")
+                  f"{s['bytes']} bytes{dmg}{after}")
         if j["torn_tail"]:
             t = j["torn_tail"]
             print(f"  torn tail: {t['file']} at offset {t['offset']} ({t['reason']}): "

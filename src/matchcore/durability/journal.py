@@ -257,8 +257,8 @@ def _refuse_used_directory(path) -> None:
     from matchcore.durability.snapshot import list_snapshots
     if segment_files(path, KIND_COMMANDS) or segment_files(path, KIND_TRADES):
         raise ValueError(f"{path} already holds a journal: use "
-                         f"Engine.recover({str(path)!r}) to continue it, or give an empty "
-                         f"directory")
+                         f"Engine.recover({str(path)!r}) to continue it, or give a directory "
+                         f"without journal segments or snapshots")
     snaps = list_snapshots(path)
     if snaps:
         # A new journal starts again at seq 1: an earlier engine's snapshot would look like a
@@ -266,7 +266,7 @@ def _refuse_used_directory(path) -> None:
         raise ValueError(f"{path} holds snapshot files but no journal (newest "
                          f"{os.path.basename(snaps[-1][1])}): continue it with "
                          f"Engine.recover({str(path)!r}), or move the snapshots away, or give "
-                         f"an empty directory")
+                         f"a directory without journal segments or snapshots")
 
 
 def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
@@ -311,10 +311,27 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
     return jc, jt
 
 
+def _inspect_alone(fpath, kind, first, after):
+    with open(fpath, "rb") as fh:
+        data = fh.read()
+    entry = {"file": os.path.basename(fpath), "first_seq": first, "last_seq": None, "records": 0,
+             "bytes": len(data), "valid_bytes": 0, "damage": None, "after_corruption": after}
+    try:
+        seg = scan_segment_bytes(data, kind, fpath, first)
+    except JournalError as exc:
+        entry["damage"] = f"bad segment header: {exc}"
+        return entry
+    entry.update(first_seq=seg.first_seq, last_seq=seg.last_seq, records=seg.records,
+                 valid_bytes=seg.end, damage=seg.damage)
+    return entry
+
+
 def inspect(path) -> dict:
     """A journal directory's summary for people and tools: per kind, the segments (records,
     first/last seq, bytes, damage), the last seq, the damage found, and the snapshots. Never
-    raises for damage (it is reported). O(journal bytes)."""
+    raises for damage (it is reported). With corruption, ``last_seq`` and the record counts
+    stop at it; every segment file is still listed, those from the corrupt one on scanned on
+    their own (``after_corruption``). O(journal bytes)."""
     from matchcore.durability.errors import SnapshotFileError
     from matchcore.durability.snapshot import list_snapshots, read_snapshot_header
     out = {"path": str(path), "journals": {}, "snapshots": []}
@@ -325,10 +342,21 @@ def inspect(path) -> dict:
             for t, c in zip(*np.unique(seg.index["type"], return_counts=True)):
                 name = _j.RECORD_TYPES.get(int(t), str(int(t)))
                 types[name] = types.get(name, 0) + int(c)
+        segments = [{"file": os.path.basename(s.path), "first_seq": s.first_seq,
+                     "last_seq": s.last_seq, "records": s.records, "bytes": s.size,
+                     "valid_bytes": s.end, "damage": s.damage, "after_corruption": False}
+                    for s in scan.segments]
+        if scan.corrupt is not None:
+            # The scan stops at corruption; the files after it are still listed, each on its
+            # own, so that a person sees what a repair would give up.
+            listed = {s.path for s in scan.segments} | set(scan.drop)
+            for first, fpath in segment_files(path, kind):
+                if fpath in listed:
+                    continue
+                segments.append(_inspect_alone(fpath, kind, first,
+                                               after=fpath != scan.corrupt[0]))
         out["journals"][label] = {
-            "segments": [{"file": os.path.basename(s.path), "first_seq": s.first_seq,
-                          "last_seq": s.last_seq, "records": s.records, "bytes": s.size,
-                          "valid_bytes": s.end, "damage": s.damage} for s in scan.segments],
+            "segments": segments,
             "records": scan.records, "record_types": types, "last_seq": scan.last_seq,
             "stp": scan.stp,
             "torn_tail": None if scan.tail is None else
