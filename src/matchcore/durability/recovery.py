@@ -27,7 +27,7 @@ from matchcore.durability.journal import (
     KIND_COMMANDS, KIND_TRADES, check_journal_options, lock_directory, open_writers,
     scan_journal, segment_files,
 )
-from matchcore.durability.snapshot import list_snapshots, load_snapshot
+from matchcore.durability.snapshot import list_snapshots, load_snapshot, read_snapshot_header
 
 
 @dataclass
@@ -105,6 +105,33 @@ def _record_crc(cscan, seq):
     return None
 
 
+def _not_of_journal(cscan, head):
+    """Why a snapshot can never be a state of this (non-empty) journal, or None."""
+    if head["seq"] > cscan.last_seq:
+        return f"ahead of the journal (seq {head['seq']} > last journaled {cscan.last_seq})"
+    crc = _record_crc(cscan, head["seq"]) if head["anchor"] is not None else None
+    if crc is not None and crc != head["anchor"]:
+        return (f"taken from another journal: its record at seq {head['seq']} differs from "
+                f"this journal's")
+    return None
+
+
+def _foreign_snapshots(path, cscan, report, foreign):
+    """A full replay loads no snapshot, but one that a later recovery would take for a state of
+    this journal must still be found and set aside: header checks only."""
+    if not cscan.segments:
+        return
+    for seq, fpath in list_snapshots(path):
+        try:
+            head = read_snapshot_header(fpath)
+        except SnapshotFileError:
+            continue
+        why = _not_of_journal(cscan, head)
+        if why:
+            report.skipped_snapshots.append((fpath, why))
+            foreign.append(fpath)
+
+
 def _pick_snapshot(path, cscan, report, foreign):
     """The newest usable snapshot; appends to ``foreign`` the ones that can never be states of
     this journal (ahead of it, or taken after another record at their seq)."""
@@ -121,17 +148,9 @@ def _pick_snapshot(path, cscan, report, foreign):
                                                     f"{head['seq']}"))
             continue
         if has_journal:
-            if head["seq"] > cscan.last_seq:
-                report.skipped_snapshots.append(
-                    (fpath, f"ahead of the journal (seq {head['seq']} > last journaled "
-                            f"{cscan.last_seq})"))
-                foreign.append(fpath)
-                continue
-            crc = _record_crc(cscan, head["seq"]) if head["anchor"] is not None else None
-            if crc is not None and crc != head["anchor"]:
-                report.skipped_snapshots.append(
-                    (fpath, f"taken from another journal: its record at seq {head['seq']} "
-                            f"differs from this journal's"))
+            why = _not_of_journal(cscan, head)
+            if why:
+                report.skipped_snapshots.append((fpath, why))
                 foreign.append(fpath)
                 continue
             if first > head["seq"] + 1:
@@ -251,6 +270,8 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, record_ev
     foreign = []
     if snapshot:
         eng, head, snap_file = _pick_snapshot(path, cscan, report, foreign)
+    elif not readonly:
+        _foreign_snapshots(path, cscan, report, foreign)
     if eng is not None:
         report.snapshot, report.snapshot_seq = snap_file, head["seq"]
         start = head["seq"]
