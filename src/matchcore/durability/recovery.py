@@ -54,7 +54,7 @@ class RecoveryReport:
     trades_unverified: tuple | None = None
     last_trade_seq: int = 0
     state_hash: int = 0
-    modified: bool = False               # files were cut, dropped or removed
+    modified: bool = False               # files were cut, dropped, removed or renamed
     readonly: bool = False               # nothing was cut, dropped or rewritten
 
     def summary(self) -> str:
