@@ -791,6 +791,14 @@ def test_engine_new_journal_in_dir_with_only_snapshots_refused(tmp_path):
     rec.close()
 
 
+def _assert_recovers_without_foreign_snapshot(d, live):
+    # the snapshot in d came from another journal: recovery refuses it and replays instead
+    rec = mc.Engine.recover(d, readonly=True)
+    rep = rec.recovery_report
+    assert rep.snapshot is None and "another journal" in rep.skipped_snapshots[0][1]
+    assert rec.state_hash() == live.state_hash()
+
+
 def test_recovery_snapshot_of_another_journal_skipped(tmp_path):
     old, d_old = journaled(tmp_path, "old")
     old.add_symbol(1, "AAPL")
@@ -803,10 +811,7 @@ def test_recovery_snapshot_of_another_journal_skipped(tmp_path):
         new.submit(1, 10 + k, mc.Side.SELL, 200 + k, 5)
     new.close()
     shutil.copy(snap, d)                             # e.g. restored from the wrong backup
-    rec = mc.Engine.recover(d, readonly=True)
-    rep = rec.recovery_report
-    assert rep.snapshot is None and "another journal" in rep.skipped_snapshots[0][1]
-    assert rec.state_hash() == new.state_hash()
+    _assert_recovers_without_foreign_snapshot(d, new)
 
 
 def test_recovery_after_manual_cut_sets_ahead_snapshot_aside(tmp_path):
@@ -868,10 +873,7 @@ def test_recovery_ahead_snapshot_restored_later_still_refused_by_anchor(tmp_path
     for k in range(7):
         eng.submit(1, 100 + k, mc.Side.SELL, 300 + k, 1)
     eng.close()
-    again = mc.Engine.recover(d, readonly=True)
-    rep = again.recovery_report
-    assert rep.snapshot is None and "another journal" in rep.skipped_snapshots[0][1]
-    assert again.state_hash() == eng.state_hash()
+    _assert_recovers_without_foreign_snapshot(d, eng)
 
 
 def test_recovery_snapshot_anchor_carried_and_old_unanchored_files_still_used(tmp_path):

@@ -175,14 +175,7 @@ def test_replay_published_consumer_rebuilds_tob_l2_trades_equal_to_books(server,
     c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
     assert c.bad == 0 and not c.missing
     assert c.records == bridge.records
-    trades = bridge.kept()["trades"]
-    for loc, book in r.books.items():
-        sym = r.symbols[loc]
-        bb, ba = book.best_bid(), book.best_ask()
-        assert c.tob[sym][1:] == (bb[0], bb[1], ba[0], ba[1])
-        assert c.depth(sym) == book_levels(book)
-        mine = trades[trades["locate"] == loc]
-        assert c.trades[sym] == [len(mine), int(mine["shares"].sum())]
+    _assert_consumer_is_replay(c, r, bridge.kept()["trades"])
 
 
 def test_subscribe_filters_by_symbol_and_kind(server, names, day):
