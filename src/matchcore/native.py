@@ -7,14 +7,14 @@ Byte layout (all integers little-endian)::
 
     offset  size  field        value
     0       5     magic        b"MCCMD"
-    5       1     reserved     0
+    5       1     reserved     written as 0, ignored when read
     6       2     version      u16, 1
     8       2     record_size  u16, 48 (= COMMAND_DTYPE.itemsize)
     10      2     header_size  u16, 32 (records start here; 8-byte aligned)
     12      4     flags        u32, bit 0 = written by a Recorder (a journal); other bits 0
     16      8     count        u64, number of records
     24      1     stp          u8, STP mode of the recorded book, 0xFF = not recorded
-    25      7     reserved     0
+    25      7     reserved     written as 0, ignored when read
     32      48*count records   COMMAND_DTYPE: ts_ns i8, order_id u8, price i8, qty i8, owner u8,
                                symbol u4, kind u1, side u1, tif u1, post_only u1
 
