@@ -313,6 +313,26 @@ def test_engine_band_follows_reference_price():
     assert eng.limits(0)["ref_price"] == 108
 
 
+@pytest.mark.parametrize("ref, band", [(2**63 - 6, 10), (100, 2**63 - 1), (2**62, 2**62)])
+def test_engine_band_near_int64_limit_accepts_prices_inside_it(ref, band):
+    # ref_price + band above 2**63-1 once wrapped negative and refused every price
+    eng = Engine()
+    eng.add_symbol(0, ref_price=ref, band=band)
+    assert eng.submit(0, 1, 0, ref, 1) == 0
+    cmds = np.zeros(1, COMMAND_DTYPE)
+    cmds[0] = (0, 2, ref, 1, 0, 0, 0, 1, 0, 0)
+    assert eng.process(cmds)["kind"].tolist() == [K.ACCEPTED, K.FILL]
+    if ref - band > 1:
+        with pytest.raises(mc.OrderRejected) as info:
+            eng.submit(0, 3, 0, ref - band - 1, 1)
+        assert info.value.reason == R.PRICE_OUTSIDE_BAND
+    if ref + band < 2**63 - 1:
+        with pytest.raises(mc.OrderRejected) as info:
+            eng.submit(0, 4, 0, ref + band + 1, 1)
+        assert info.value.reason == R.PRICE_OUTSIDE_BAND
+    assert len(eng) == 0
+
+
 def test_engine_market_checks_max_qty_only():
     eng = Engine()
     eng.add_symbol(0, max_qty=5, max_notional=1, tick=7)

@@ -211,8 +211,10 @@ cdef inline int _limits(const mc_symbol_cfg* c, int64_t price, int64_t qty) noex
         return MC_R_PRICE_NOT_ON_TICK
     if (c.min_price > 0 and price < c.min_price) or (c.max_price > 0 and price > c.max_price):
         return MC_R_PRICE_OUTSIDE_BAND
-    if c.band > 0 and c.ref_price > 0 and (price < c.ref_price - c.band
-                                           or price > c.ref_price + c.band):
+    # |price - ref_price| > band, as differences: both prices are in [1, 2**63), so these never
+    # overflow, where ref_price + band can (and then refused every price)
+    if c.band > 0 and c.ref_price > 0 and (c.ref_price - price > c.band
+                                           or price - c.ref_price > c.band):
         return MC_R_PRICE_OUTSIDE_BAND
     if c.max_qty > 0 and qty > c.max_qty:
         return MC_R_QTY_ABOVE_MAX
