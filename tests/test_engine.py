@@ -375,6 +375,21 @@ def test_engine_events_owner_filter_across_symbols():
     assert len(eng.events()) == 0
 
 
+def test_events_owner_zero_gets_only_events_of_orders_without_owner():
+    # maker_owner is 0 outside fills: the filter must not read it there, or owner 0 (no owner)
+    # would take in every other participant's events
+    book = mc.OrderBook()
+    eng = make_engine(limits=False)
+    for place in (lambda *a, **k: book.submit(*a, **k), lambda *a, **k: eng.submit(0, *a, **k)):
+        place(1, 1, 100, 5, owner=7)
+        place(2, 0, 99, 5)                    # no owner
+        place(3, 0, 100, 2)                   # no owner, takes from 7
+    for src in (book, eng):
+        ev = src.events(owner=0)
+        assert ev["order_id"].tolist() == [2, 3, 3] and (ev["owner"] == 0).all()
+        assert ev["kind"].tolist() == [K.ACCEPTED, K.ACCEPTED, K.FILL]
+
+
 def test_engine_record_events_false_keeps_nothing_but_process_returns_events():
     eng = Engine(record_events=False)
     eng.add_symbol(0)

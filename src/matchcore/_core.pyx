@@ -1154,7 +1154,9 @@ cdef void mc_clear_events(mc_book* b) noexcept nogil:
 
 cdef inline bint _ev_of(const mc_event* e, uint64_t owner) noexcept nogil:
     # A participant's events: its own orders' events and the fills where it was the maker.
-    return e.owner == owner or e.maker_owner == owner
+    # maker_owner is 0 in every event but a fill, so it is read only in fills: otherwise
+    # owner 0 (no owner) would take in every other participant's events.
+    return e.owner == owner or (e.kind == MC_EV_FILL and e.maker_owner == owner)
 
 
 cdef int64_t mc_filter_events_owner(const mc_event* src, int64_t n, uint64_t owner,
