@@ -120,6 +120,41 @@ def test_non_integers_raise_type_error_and_change_nothing(where, bad):
     assert _state(book) == before
 
 
+_OUT_OF_RANGE = [
+    ("order_id", 0, 2**64), ("order_id", 0, -1), ("side", 1, 2**31), ("price", 2, 2**63),
+    ("qty", 3, -2**63 - 1), ("tif", 4, -2**31 - 1), ("owner", "owner", 2**64),
+    ("ts_ns", "ts_ns", 2**63),
+]
+
+
+@pytest.mark.parametrize("name,where,bad", _OUT_OF_RANGE,
+                         ids=[f"{n}={v}" for n, _, v in _OUT_OF_RANGE])
+@pytest.mark.parametrize("on", ["book", "engine", "reference"])
+def test_errors_name_the_argument_as_the_reference_model_does(on, name, where, bad):
+    # the message is the reference model's, so the three raise the same text for the same call
+    target = {"book": OrderBook(), "reference": mc.ReferenceBook(), "engine": mc.Engine()}[on]
+    args, kw = [10, Side.BUY, 100, 4, TIF.GTC], {}
+    if isinstance(where, int):
+        args[where] = bad
+    else:
+        kw[where] = bad
+    if on == "engine":
+        target.add_symbol(0)
+        call = lambda: target.submit(0, *args, **kw)         # noqa: E731
+    else:
+        call = lambda: target.submit(*args, **kw)            # noqa: E731
+    with pytest.raises(OverflowError, match=rf"^{name}={bad} is outside the "):
+        call()
+    assert len(target) == 0
+    with pytest.raises(TypeError, match=rf"^{name} must be an integer, got float"):
+        args2, kw2 = list(args), dict(kw)
+        if isinstance(where, int):
+            args2[where] = 1.5
+        else:
+            kw2[where] = 1.5
+        (target.submit(0, *args2, **kw2) if on == "engine" else target.submit(*args2, **kw2))
+
+
 def test_enum_members_give_their_values():
     a, b = OrderBook(), OrderBook()
     a.submit(1, Side.SELL, Px.A, 5, TIF.GTC)

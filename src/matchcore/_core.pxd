@@ -247,11 +247,16 @@ cdef object mc_small_int(int64_t r)
 # integers, IntEnum members: anything with __index__) are accepted. Out-of-range values raise
 # OverflowError before the book is touched.
 
-# _i64/_u64/_cint: an exact int of at most two digits is read inline (mc_pyint.h); anything else
-# goes through the general conversions below.
-cdef int64_t _i64_any(object x) except? -1
-cdef uint64_t _u64_any(object x) except? 0xFFFFFFFFFFFFFFFF
-cdef int _cint_any(object x) except? -1
+# _i64_of/_u64_of/_cint_of: an exact int of at most two digits is read inline (mc_pyint.h);
+# anything else goes through the general conversion passed with it, one per argument (below), so
+# that its errors name the argument.
+cdef uint64_t _u64_order_id(object x) except? 0xFFFFFFFFFFFFFFFF
+cdef uint64_t _u64_owner(object x) except? 0xFFFFFFFFFFFFFFFF
+cdef int64_t _i64_price(object x) except? -1
+cdef int64_t _i64_qty(object x) except? -1
+cdef int64_t _i64_ts_ns(object x) except? -1
+cdef int _cint_side(object x) except? -1
+cdef int _cint_tif(object x) except? -1
 
 # The same rule for the arguments of the calls that are not per order (modes, capacities,
 # limits, symbol ids): a TypeError or OverflowError that names the argument.

@@ -1540,30 +1540,87 @@ STRUCT_SIZES = {"event": sizeof(mc_event), "command": sizeof(mc_command),
                 "order": sizeof(mc_order), "level": sizeof(mc_level)}
 
 
-# The general paths of _i64/_u64/_cint (_core.pxd), out of line: any object with __index__
-# (an int beyond two digits, an IntEnum member, a numpy integer); a float or a str raises
-# TypeError and an out-of-range value OverflowError, before the book is touched.
-cdef int64_t _i64_any(object x) except? -1:
+# The general paths of _i64_of/_u64_of/_cint_of (_core.pxd), out of line: any object with
+# __index__ (an int beyond two digits, an IntEnum member, a numpy integer); a float or a str
+# raises TypeError and an out-of-range value OverflowError, before the book is touched. Each
+# names its argument in its errors (the message the reference model gives): one per argument of
+# the per-call methods. Only the general path, so the common small int costs nothing more; an
+# exact int beyond two digits (a ts_ns since the epoch) is converted without raising and
+# re-raising.
+cdef extern from "Python.h":
+    long long _as_ll_ovf "PyLong_AsLongLongAndOverflow"(object o, int* overflow)
+    unsigned long long _as_ull "PyLong_AsUnsignedLongLong"(object o)
+    void* _err_occurred "PyErr_Occurred"()
+    void _err_clear "PyErr_Clear"()
+
+
+cdef int64_t _i64_named(object x, str name) except? -1:
+    cdef int ovf = 0
+    cdef long long v
     if PyLong_CheckExact(x):
-        return <int64_t>x
-    if _int_sub_small(x):           # an IntEnum member or a bool: no PyNumber_Index round trip
+        v = _as_ll_ovf(x, &ovf)
+        if ovf != 0:
+            raise OverflowError(f"{name}={x} is outside the int64 range")
+        return v
+    if _int_sub_small(x):
         return _int_value(x)
-    return <int64_t>PyNumber_Index(x)
+    return _i64_named(mc_int_arg(x, name), name)     # __index__ gives an exact int
 
 
-cdef uint64_t _u64_any(object x) except? 0xFFFFFFFFFFFFFFFF:
+cdef uint64_t _u64_named(object x, str name) except? 0xFFFFFFFFFFFFFFFF:
+    cdef unsigned long long v
     if PyLong_CheckExact(x):
-        return <uint64_t>x
+        v = _as_ull(x)
+        if v == <unsigned long long>-1 and _err_occurred() != NULL:
+            _err_clear()
+            raise OverflowError(f"{name}={x} is outside the uint64 range [0, 2**64)")
+        return v
     if _int_sub_small(x) and _int_value(x) >= 0:
         return <uint64_t>_int_value(x)
-    return <uint64_t>PyNumber_Index(x)
+    return _u64_named(mc_int_arg(x, name), name)
 
 
-cdef int _cint_any(object x) except? -1:
-    cdef int64_t v = _i64_any(x)
-    if v < -2147483648 or v > 2147483647:
-        raise OverflowError(f"{x!r} is out of range for a C int")
+cdef int _cint_named(object x, str name) except? -1:
+    cdef int ovf = 0
+    cdef long long v
+    if not PyLong_CheckExact(x):
+        if _int_sub_small(x):
+            v = _int_value(x)
+        else:
+            return _cint_named(mc_int_arg(x, name), name)
+    else:
+        v = _as_ll_ovf(x, &ovf)
+    if ovf != 0 or v < -2147483648 or v > 2147483647:
+        raise OverflowError(f"{name}={x} is outside the C int range")
     return <int>v
+
+
+cdef uint64_t _u64_order_id(object x) except? 0xFFFFFFFFFFFFFFFF:
+    return _u64_named(x, "order_id")
+
+
+cdef uint64_t _u64_owner(object x) except? 0xFFFFFFFFFFFFFFFF:
+    return _u64_named(x, "owner")
+
+
+cdef int64_t _i64_price(object x) except? -1:
+    return _i64_named(x, "price")
+
+
+cdef int64_t _i64_qty(object x) except? -1:
+    return _i64_named(x, "qty")
+
+
+cdef int64_t _i64_ts_ns(object x) except? -1:
+    return _i64_named(x, "ts_ns")
+
+
+cdef int _cint_side(object x) except? -1:
+    return _cint_named(x, "side")
+
+
+cdef int _cint_tif(object x) except? -1:
+    return _cint_named(x, "tif")
 
 
 cdef object mc_int_arg(object x, str name):
@@ -1802,13 +1859,13 @@ cdef class OrderBook:
         0
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int c_side = _cint_of(side, _cint_any)
-        cdef int64_t c_price = _i64_of(price, _i64_any)
-        cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_any)
-        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
-        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int c_side = _cint_of(side, _cint_side)
+        cdef int64_t c_price = _i64_of(price, _i64_price)
+        cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_tif)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1828,11 +1885,11 @@ cdef class OrderBook:
         5
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int c_side = _cint_of(side, _cint_any)
-        cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
-        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int c_side = _cint_of(side, _cint_side)
+        cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1851,8 +1908,8 @@ cdef class OrderBook:
         0
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1876,10 +1933,10 @@ cdef class OrderBook:
         True
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef int64_t p = 0 if price is None else _i64_of(price, _i64_any)
-        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef int64_t p = 0 if price is None else _i64_of(price, _i64_price)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1902,12 +1959,12 @@ cdef class OrderBook:
         2
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int c_side = _cint_of(side, _cint_any)
-        cdef int64_t c_price = _i64_of(price, _i64_any)
-        cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef uint64_t c_owner = _u64_of(owner, _u64_any)
-        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int c_side = _cint_of(side, _cint_side)
+        cdef int64_t c_price = _i64_of(price, _i64_price)
+        cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef uint64_t c_owner = _u64_of(owner, _u64_owner)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_ts_ns)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -1924,9 +1981,9 @@ cdef class OrderBook:
         5
         """
         cdef mc_book* b = self._b
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef int64_t c_ts = _i64_of(ts_ns, _i64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef int64_t c_ts = _i64_of(ts_ns, _i64_ts_ns)
         if not self.record_events:
             b.n_ev = 0
         b.now_ns = c_ts
@@ -2054,7 +2111,7 @@ cdef class OrderBook:
         if owner is None:
             out = _events_array(self._b.ev, self._b.n_ev)
         else:
-            out = _owner_events_array(self._b.ev, self._b.n_ev, _u64_of(owner, _u64_any))
+            out = _owner_events_array(self._b.ev, self._b.n_ev, _u64_of(owner, _u64_owner))
         self._b.n_ev = 0
         return out
 
@@ -2122,7 +2179,7 @@ cdef class OrderBook:
 
     def get(self, order_id):
         """(side, price, open_qty) of a resting order, or None. O(1)."""
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int s
         cdef int64_t p, q
         if mc_get(self._b, oid, &s, &p, &q):
@@ -2132,15 +2189,15 @@ cdef class OrderBook:
     def queue_position(self, order_id):
         """Open qty ahead of a resting order at its price level. Raises KeyError if not resting.
         O(orders ahead)."""
-        cdef mc_i128 r = _queue_ahead(self._b, _u64_of(order_id, _u64_any))
+        cdef mc_i128 r = _queue_ahead(self._b, _u64_of(order_id, _u64_order_id))
         if r < 0:
             raise KeyError(order_id)
         return _py_i128(r)
 
     def level(self, side, price):
         """The orders at one price level in time priority: a list of (order_id, open_qty)."""
-        cdef int s = _cint_of(side, _cint_any)
-        cdef int64_t p = _i64_of(price, _i64_any)
+        cdef int s = _cint_of(side, _cint_side)
+        cdef int64_t p = _i64_of(price, _i64_price)
         if s != MC_BUY and s != MC_SELL:
             raise ValueError(f"unknown side {side!r}")
         out = []
@@ -2155,7 +2212,7 @@ cdef class OrderBook:
 
     def level_count(self, side):
         """Number of price levels on a side. O(1)."""
-        cdef int s = _cint_of(side, _cint_any)
+        cdef int s = _cint_of(side, _cint_side)
         if s != MC_BUY and s != MC_SELL:
             raise ValueError(f"unknown side {side!r}")
         return mc_level_count(self._b, s)

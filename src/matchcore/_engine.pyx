@@ -22,7 +22,8 @@ from matchcore._core cimport (
     MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX,
-    _i64_of, _u64_of, _cint_of, _i64_any, _u64_any, _cint_any, _out_buffer, _commands_array,
+    _i64_of, _u64_of, _cint_of, _u64_order_id, _u64_owner, _i64_price, _i64_qty, _i64_ts_ns,
+    _cint_side, _cint_tif, _out_buffer, _commands_array,
     _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg,
 )
 from matchcore._map cimport (
@@ -905,13 +906,13 @@ cdef class Engine:
         ...
         matchcore._core.OrderRejected: order 5 rejected: QTY_ABOVE_MAX
         """
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int c_side = _cint_of(side, _cint_any)
-        cdef int64_t c_price = _i64_of(price, _i64_any)
-        cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_any)
-        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
-        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int c_side = _cint_of(side, _cint_side)
+        cdef int64_t c_price = _i64_of(price, _i64_price)
+        cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_tif)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
@@ -931,11 +932,11 @@ cdef class Engine:
 
     def submit_market(self, symbol, order_id, side, qty, *, owner=0, ts_ns=0):
         """Market order on ``symbol``; returns the qty executed, the remainder expires."""
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int c_side = _cint_of(side, _cint_any)
-        cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_any)
-        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int c_side = _cint_of(side, _cint_side)
+        cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
@@ -954,8 +955,8 @@ cdef class Engine:
     def cancel(self, order_id, *, symbol=0, ts_ns=0):
         """Cancel a resting order in whichever symbol it rests; returns its open qty, 0 if it
         rests nowhere (``symbol`` is then echoed in the REJECTED event). O(1)."""
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
@@ -976,10 +977,10 @@ cdef class Engine:
         """Modify a resting order wherever it rests (see :meth:`OrderBook.modify`); returns
         False if it rests nowhere or a post-only reprice would cross; raises
         :class:`OrderRejected` for bad qty/price or a broken limit. O(1) + O(fills)."""
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
-        cdef int64_t c_qty = _i64_of(qty, _i64_any)
-        cdef int64_t p = 0 if price is None else _i64_of(price, _i64_any)
-        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef int64_t p = 0 if price is None else _i64_of(price, _i64_price)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
         if not self.record_events:
@@ -1255,7 +1256,7 @@ cdef class Engine:
         if owner is None:
             out = _events_array(e.ev, e.n_ev)
         else:
-            w = _u64_of(owner, _u64_any)
+            w = _u64_of(owner, _u64_owner)
             k = mc_filter_events_owner(e.ev, e.n_ev, w, NULL)
             out = np.empty(k, dtype=EVENT_DTYPE)
             mc_filter_events_owner(e.ev, e.n_ev, w, <mc_event*>cnp.PyArray_DATA(out))
@@ -1266,7 +1267,7 @@ cdef class Engine:
 
     def get(self, order_id):
         """(symbol, side, price, open_qty) of a resting order, or None. O(1)."""
-        cdef uint64_t oid = _u64_of(order_id, _u64_any)
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef uint32_t sym
         cdef int side
         cdef int64_t price, qty
@@ -1292,7 +1293,7 @@ cdef class Engine:
 
     def queue_position(self, order_id):
         """Open qty ahead of a resting order at its level (KeyError if it rests nowhere)."""
-        cdef int32_t k = _resting_slot(self._e, _u64_of(order_id, _u64_any))
+        cdef int32_t k = _resting_slot(self._e, _u64_of(order_id, _u64_order_id))
         if k < 0:
             raise KeyError(order_id)
         return self._books[k].queue_position(order_id)

@@ -60,9 +60,17 @@ _BUY = int(Side.BUY)
 _SELL = int(Side.SELL)
 
 
+def _index(value, name: str) -> int:
+    """``operator.index`` with an error that names the argument, as the compiled book's."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}") from None
+
+
 def _uint64(value, name: str) -> int:
     """Convert like a C ``uint64_t`` argument: any integer in [0, 2**64), else OverflowError."""
-    v = operator.index(value)
+    v = _index(value, name)
     if not 0 <= v <= _UINT64_MAX:
         raise OverflowError(f"{name}={v} is outside the uint64 range [0, 2**64)")
     return v
@@ -70,7 +78,7 @@ def _uint64(value, name: str) -> int:
 
 def _cint(value, name: str) -> int:
     """Convert like a C ``int`` argument (side, tif): [-2**31, 2**31), else OverflowError."""
-    v = operator.index(value)
+    v = _index(value, name)
     if not -(2**31) <= v < 2**31:
         raise OverflowError(f"{name}={v} is outside the C int range")
     return v
@@ -78,7 +86,7 @@ def _cint(value, name: str) -> int:
 
 def _int64(value, name: str) -> int:
     """Convert like a C ``int64_t`` argument: any integer in [-2**63, 2**63), else OverflowError."""
-    v = operator.index(value)
+    v = _index(value, name)
     if not _INT64_MIN <= v <= _INT64_MAX:
         raise OverflowError(f"{name}={v} is outside the int64 range")
     return v
