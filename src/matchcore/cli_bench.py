@@ -12,8 +12,12 @@ in the same run). No WORKLOAD runs everything. ``--quick`` runs everything small
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "wide_book", "stale_cancel",
              "market_heavy", "itch")
@@ -66,12 +70,50 @@ def _plan(targets, quick, messages):
     chosen = list(targets) or list(WORKLOADS + SECTIONS)
     bad = [t for t in chosen if t not in WORKLOADS + SECTIONS]
     if bad:
-        raise SystemExit(f"matchcore bench: unknown workload(s) {', '.join(bad)}; "
+        raise ValueError(f"unknown workload(s) {', '.join(bad)}; "
                          f"choose from {', '.join(WORKLOADS + SECTIONS)}")
     n = messages if messages is not None else (100_000 if quick else 1_000_000)
     if n <= 0:
-        raise SystemExit("matchcore bench: --messages must be > 0")
+        raise ValueError("--messages must be > 0")
     return chosen, n
+
+
+def _check_values(rate, seed) -> None:
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
+        raise ValueError(f"--rate must be a finite number of messages/s > 0, got {rate}")
+    # the ITCH workload's generator takes a 64-bit seed; one range for every workload
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"--seed must be in [0, 2**64), got {seed}")
+
+
+def _check_dir(option, path) -> None:
+    """Make sure ``path`` is (or can be made) a directory this process can write into."""
+    d = Path(path)
+    if d.exists() and not d.is_dir():
+        raise ValueError(f"{option} {path}: exists and is not a directory")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        # access() says yes to root on a read-only file system: only a real file proves it
+        with tempfile.TemporaryFile(dir=d):
+            pass
+    except OSError as e:
+        raise ValueError(f"{option} {path}: cannot write there ({e.strerror or e})") from None
+
+
+def _check_file(option, path) -> None:
+    """Make sure the file ``path`` can be written (its directory is created if missing)."""
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{option} {path}: is a directory")
+    _check_dir(option, p.parent)
+    existed = p.exists()
+    try:
+        with open(p, "a"):
+            pass
+    except OSError as e:
+        raise ValueError(f"{option} {path}: cannot write ({e.strerror or e})") from None
+    if not existed:
+        os.unlink(p)
 
 
 def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, clock="auto",
@@ -87,6 +129,7 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
     from matchcore.bench.machine import machine_info
 
     chosen, n = _plan(targets, quick, messages)
+    _check_values(rate, seed)
     started = time.perf_counter()
     res = {"schema": 1, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "command": {"targets": chosen, "messages": n, "rate": rate, "seed": seed,
@@ -116,8 +159,6 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
             params["resting"] = 1_000_000
         w = W.generate(name, n, seed=seed, **params)
         if save_dir is not None:
-            from pathlib import Path
-
             Path(save_dir).mkdir(parents=True, exist_ok=True)
             w.save(Path(save_dir) / f"{name}_{n}_{seed}.npz")
             try:
@@ -213,8 +254,25 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
 
 
 def run(args) -> int:
+    try:
+        return _run(args)
+    except (OSError, ValueError) as e:
+        print(f"matchcore bench: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _run(args) -> int:
     from matchcore.bench.report import format_report, write_json
 
+    # every option is checked before the first workload: a bad one found after minutes of
+    # measuring would throw those minutes away
+    _plan(args.targets, args.quick, args.messages)
+    _check_values(args.rate, args.seed)
+    if args.json:
+        _check_file("--json", args.json)
+    for option, d in (("--plot", args.plot), ("--save-workloads", args.save_workloads)):
+        if d:
+            _check_dir(option, d)
     res = run_bench(args.targets, messages=args.messages, rate=args.rate, seed=args.seed,
                     quick=args.quick, clock=args.clock, save_dir=args.save_workloads,
                     progress=not args.no_progress)

@@ -1,0 +1,48 @@
+"""``matchcore bench`` and ``matchcore demo``: bad option values end in one error line, before
+any work."""
+from __future__ import annotations
+
+import pytest
+
+from matchcore.__main__ import main
+
+BENCH = ["bench", "standard", "--messages", "2000", "--quick", "--no-progress"]
+
+
+def _run(capsys, argv):
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.mark.parametrize("extra, option", [
+    (["--rate", "0"], "--rate"), (["--rate", "-1"], "--rate"), (["--rate", "nan"], "--rate"),
+    (["--rate", "inf"], "--rate"), (["--seed", "-1"], "--seed"),
+    (["--seed", str(2**64)], "--seed"), (["--messages", "0"], "--messages"),
+    (["--json", "/proc/matchcore-no/x.json"], "--json"),
+])
+def test_cli_bench_bad_value_one_line_error_exit_1_before_work(capsys, extra, option):
+    rc, out, err = _run(capsys, BENCH + extra)
+    assert rc == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("matchcore bench: error: ") and option in err
+
+
+@pytest.mark.parametrize("option", ["--plot", "--save-workloads"])
+def test_cli_bench_directory_option_on_a_file_refused_before_work(capsys, tmp_path, option):
+    f = tmp_path / "afile"
+    f.write_text("keep")
+    rc, out, err = _run(capsys, BENCH + [option, str(f)])
+    assert rc == 1 and out == "" and err.count("\n") == 1
+    assert option in err and "not a directory" in err
+    assert f.read_text() == "keep"
+
+
+def test_cli_bench_json_into_a_directory_refused_before_work(capsys, tmp_path):
+    rc, out, err = _run(capsys, BENCH + ["--json", str(tmp_path)])
+    assert rc == 1 and out == "" and "--json" in err and "is a directory" in err
+
+
+def test_cli_bench_json_into_a_new_directory_written(capsys, tmp_path):
+    out_json = tmp_path / "sub" / "b.json"
+    rc, out, _ = _run(capsys, BENCH + ["--json", str(out_json)])
+    assert rc == 0 and out_json.read_text().startswith("{")
