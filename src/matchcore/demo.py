@@ -1,6 +1,7 @@
 """``matchcore demo``: a generated order flow through the compiled book, with fills and latency."""
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -17,6 +18,24 @@ def add_parser(p, name):
 
 
 def run(args) -> int:
+    try:
+        _check(args)
+    except ValueError as e:
+        print(f"matchcore demo: error: {e}", file=sys.stderr)
+        return 1
+    return _demo(args)
+
+
+def _check(args) -> None:
+    if args.messages <= 0:
+        raise ValueError(f"--messages must be > 0, got {args.messages}")
+    if not 0 <= args.seed < 2**64:
+        raise ValueError(f"--seed must be in [0, 2**64), got {args.seed}")
+    if args.fills < 0:
+        raise ValueError(f"--fills must be >= 0, got {args.fills}")
+
+
+def _demo(args) -> int:
     t0 = time.perf_counter()
     setup, flow = standard_mix(args.messages, seed=args.seed)
     gen_s = time.perf_counter() - t0

@@ -1,5 +1,4 @@
-"""``matchcore bench`` and ``matchcore demo``: bad option values end in one error line, before
-any work."""
+"""Command-line options: a bad value ends in one error line (no traceback), before any work."""
 from __future__ import annotations
 
 import pytest
@@ -46,3 +45,13 @@ def test_cli_bench_json_into_a_new_directory_written(capsys, tmp_path):
     out_json = tmp_path / "sub" / "b.json"
     rc, out, _ = _run(capsys, BENCH + ["--json", str(out_json)])
     assert rc == 0 and out_json.read_text().startswith("{")
+
+
+@pytest.mark.parametrize("extra, option", [
+    (["--messages", "0"], "--messages"), (["--messages", "-5"], "--messages"),
+    (["--seed", "-1"], "--seed"), (["--seed", str(2**64)], "--seed"), (["--fills", "-1"], "--fills"),
+])
+def test_cli_demo_bad_value_one_line_error_exit_1_before_work(capsys, extra, option):
+    rc, out, err = _run(capsys, ["demo", "--messages", "1000", *extra])
+    assert rc == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("matchcore demo: error: ") and option in err
