@@ -55,3 +55,26 @@ def test_cli_demo_bad_value_one_line_error_exit_1_before_work(capsys, extra, opt
     rc, out, err = _run(capsys, ["demo", "--messages", "1000", *extra])
     assert rc == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("matchcore demo: error: ") and option in err
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 2**64 + 5])
+def test_itch_generate_seed_outside_64_bits_refused(seed):
+    import matchcore.itch as itch
+
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*64\)"):
+        itch.generate(None, messages=10, symbols=1, seed=seed)
+
+
+def test_itch_generate_largest_64_bit_seed_accepted():
+    import matchcore.itch as itch
+
+    assert itch.generate(None, messages=10, symbols=1, seed=2**64 - 1) != \
+        itch.generate(None, messages=10, symbols=1, seed=0)
+
+
+def test_cli_gen_itch_seed_2_pow_64_refused_and_nothing_written(capsys, tmp_path):
+    out_path = tmp_path / "s.itch"
+    rc, out, err = _run(capsys, ["gen-itch", str(out_path), "--messages", "10",
+                                 "--seed", str(2**64), "--no-progress"])
+    assert rc == 1 and out == "" and "seed" in err and err.count("\n") == 1
+    assert not out_path.exists()

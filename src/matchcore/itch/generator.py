@@ -42,9 +42,10 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
 
     if messages < 0:
         raise ValueError("messages must be >= 0")
-    if seed < 0:
-        raise ValueError("seed must be >= 0")
-    gen = Generator(int(messages), int(symbols), int(seed) & (2**64 - 1))
+    if not 0 <= seed < 2**64:
+        # the generator's state is 64 bits: a larger seed would alias a smaller one
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    gen = Generator(int(messages), int(symbols), int(seed))
     if path is None:
         parts = []
         while gen.remaining:
