@@ -148,6 +148,24 @@ def test_cli_book_unknown_symbol_exit_1_lists_symbols(capsys, day):
     assert code == 1 and "NOPE" in err and "AAPL" in err
 
 
+@pytest.mark.parametrize("symbol", ["AAPL", "1"])
+def test_cli_book_known_symbol_before_its_first_order_empty_ladder_exit_0(capsys, day, symbol):
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", symbol, "--at", "09:30:00",
+                             "--no-progress")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("AAPL (locate 1) at 09:30:00.000000: 0 orders, 0 bid / 0 ask levels")
+    assert lines[1] == "trading state: T"
+    assert lines[2].split() == ["orders", "qty", "bid", "|", "ask", "qty", "orders"]
+    assert len(lines) == 3
+
+
+def test_cli_book_symbol_before_the_directory_names_it_exit_1(capsys, day):
+    code, _, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", "04:00:00",
+                           "--no-progress")
+    assert code == 1 and "'AAPL' before 04:00:00" in err
+
+
 def test_cli_replay_missing_file_error(capsys, tmp_path):
     code, _, err = run_cli(capsys, "replay", str(tmp_path / "none.itch"), "--no-progress")
     assert code == 1 and "no such file" in err

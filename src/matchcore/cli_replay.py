@@ -406,13 +406,20 @@ def _book(args) -> int:
         bar.close()
     try:
         book = r.book(args.symbol)
+        loc = next(k for k, b in r.books.items() if b is book)
     except KeyError:
-        names = sorted(set(r.symbols.values()))
-        print(f"matchcore book: no orders for symbol {args.symbol!r} "
-              f"{'before ' + args.at if args.at else 'in this file'}; symbols seen: "
-              f"{', '.join(names[:20])}{' ...' if len(names) > 20 else ''}", file=sys.stderr)
-        return 1
-    loc = next(k for k, b in r.books.items() if b is book)
+        # a symbol the file names but which has had no order yet has an empty book, not none
+        loc = next((k for k, n in r.symbols.items()
+                    if n == args.symbol or str(k) == str(args.symbol)), None)
+        if loc is None:
+            names = sorted(set(r.symbols.values()))
+            print(f"matchcore book: no symbol {args.symbol!r} "
+                  f"{'before ' + args.at if args.at else 'in this file'}; symbols seen: "
+                  f"{', '.join(names[:20])}{' ...' if len(names) > 20 else ''}", file=sys.stderr)
+            return 1
+        from matchcore import OrderBook
+
+        book = OrderBook()
     name = r.symbols.get(loc, str(loc))
     when = _fmt_time(until) if until is not None else f"end of file ({_fmt_time(r.stats['last_ts'])})"
     bids, asks = book.depth_orders(args.depth)
