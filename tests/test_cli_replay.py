@@ -143,6 +143,34 @@ def test_cli_book_plot_writes_png(capsys, day, tmp_path):
     assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("depth", ["1", "4"])
+def test_cli_book_plot_every_level_drawn_with_its_width(capsys, day, tmp_path, monkeypatch, depth):
+    from matplotlib.axes import Axes
+
+    drawn = []
+    step = Axes.step
+
+    def record(self, x, y, *a, **kw):
+        drawn.append((np.asarray(x), np.asarray(y), kw.get("label")))
+        return step(self, x, y, *a, **kw)
+
+    monkeypatch.setattr(Axes, "step", record)
+    png = tmp_path / "depth.png"
+    code, _, _ = run_cli(capsys, "book", str(day), "--symbol", "MSFT", "--at", "11:00:00",
+                         "--depth", depth, "--plot", str(png), "--no-progress")
+    assert code == 0 and png.exists()
+    ref = ReferenceReplay()
+    ref.feed(day.read_bytes(), until_ns=itch.parse_time("11:00:00"))
+    bids, asks = ref.depth(2)
+    n = int(depth)
+    assert [d[2] for d in drawn] == ["bids (cumulative)", "asks (cumulative)"]
+    for (x, y, _), levels, sign in zip(drawn, (bids[:n], asks[:n]), (-1, 1)):
+        prices = [p / 1e4 for p, _, _ in levels]
+        # one closing point beyond the deepest level, further from the touch, at the same depth
+        assert len(x) == n + 1 and list(x[:n]) == prices
+        assert sign * (x[n] - x[n - 1]) > 0 and y[n] == y[n - 1] == sum(q for _, q, _ in levels)
+
+
 def test_cli_book_unknown_symbol_exit_1_lists_symbols(capsys, day):
     code, _, err = run_cli(capsys, "book", str(day), "--symbol", "NOPE", "--no-progress")
     assert code == 1 and "NOPE" in err and "AAPL" in err

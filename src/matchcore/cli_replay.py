@@ -445,6 +445,29 @@ def _book(args) -> int:
     return 0
 
 
+def _level_width(bids, asks) -> int:
+    """Price width (ticks) drawn for the deepest level of a side: the median gap between
+    adjacent levels, else the spread, else one tick."""
+    gaps = np.concatenate([np.abs(np.diff(bids[:, 0])) if len(bids) else np.empty(0),
+                           np.abs(np.diff(asks[:, 0])) if len(asks) else np.empty(0)])
+    if len(gaps):
+        return max(int(np.median(gaps)), 1)
+    if len(bids) and len(asks):
+        return max(int(asks[0][0] - bids[0][0]), 1)
+    return 1
+
+
+def _depth_steps(levels, sign, width):
+    """Step outline of cumulative depth: prices (ticks) and shares, one more point than levels.
+
+    Each level holds its cumulative depth from its price to the next level's; the deepest one
+    needs a closing price too, ``width`` ticks further out (``sign`` -1 for bids, +1 for asks),
+    or a step drawn where="post" gives it no width at all."""
+    x = np.append(levels[:, 0].astype(np.float64), float(levels[-1][0]) + sign * width)
+    y = np.cumsum(levels[:, 1]).astype(np.float64)
+    return x, np.append(y, y[-1])
+
+
 def _plot(path, name, when, bids, asks) -> None:
     import matplotlib
 
@@ -452,20 +475,19 @@ def _plot(path, name, when, bids, asks) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    if len(bids):
-        ax.step(bids[:, 0] / 1e4, np.cumsum(bids[:, 1]), where="post", color="tab:green",
-                label="bids (cumulative)")
-        ax.fill_between(bids[:, 0] / 1e4, np.cumsum(bids[:, 1]), step="post", alpha=0.25,
-                        color="tab:green")
-    if len(asks):
-        ax.step(asks[:, 0] / 1e4, np.cumsum(asks[:, 1]), where="post", color="tab:red",
-                label="asks (cumulative)")
-        ax.fill_between(asks[:, 0] / 1e4, np.cumsum(asks[:, 1]), step="post", alpha=0.25,
-                        color="tab:red")
+    width = _level_width(bids, asks)
+    for levels, sign, color, label in ((bids, -1, "tab:green", "bids (cumulative)"),
+                                       (asks, 1, "tab:red", "asks (cumulative)")):
+        if not len(levels):
+            continue
+        x, y = _depth_steps(levels, sign, width)
+        ax.step(x / 1e4, y, where="post", color=color, label=label)
+        ax.fill_between(x / 1e4, y, step="post", alpha=0.25, color=color)
     ax.set_xlabel("price ($)")
     ax.set_ylabel("shares")
     ax.set_title(f"{name} depth at {when}")
-    ax.legend()
+    if len(bids) or len(asks):
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
