@@ -242,6 +242,60 @@ def test_cli_replay_native_through_process(capsys, tmp_path):
     assert rows[1 + len(want0):] == [["1", "1", "B", "1", "98", "7", "1"], ["1", "1", "S", "1", "103", "1", "1"]]
 
 
+def _native_file(tmp_path):
+    native = pytest.importorskip("matchcore.native", reason="matchcore.native is not in this build")
+    from matchcore import COMMAND_DTYPE
+
+    cmds = np.zeros(3, dtype=COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2, 3]
+    cmds["side"] = [1, 0, 0]
+    cmds["price"] = [101, 99, 101]
+    cmds["qty"] = [5, 5, 2]
+    path = tmp_path / "flow.mccmd"
+    native.write_commands(path, cmds)
+    return path
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--symbols", "5"], "--symbols"), (["--snapshot-every", "3"], "--snapshot-every"),
+    (["--snapshot-every-ns", "1000"], "--snapshot-every-ns"),
+    (["--infer-lengths"], "--infer-lengths"), (["--verify"], "--verify"),
+    (["--plot", "PLOTS"], "--plot"),
+    (["--symbols", "5", "--infer-lengths"], "--symbols, --infer-lengths"),
+])
+def test_cli_replay_native_refuses_options_it_would_ignore(capsys, tmp_path, extra, named):
+    path = _native_file(tmp_path)
+    extra = [str(tmp_path / "plots") if a == "PLOTS" else a for a in extra]
+    code, out, err = run_cli(capsys, "replay", str(path), "--format", "native", *extra,
+                             "--no-progress")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert f"{named} do" in err and "native command files" in err
+    assert not (tmp_path / "plots").exists()
+
+
+@pytest.mark.parametrize("extra", [["--plot", "PLOTS"], ["--symbols", "AAPL"],
+                                   ["--snapshot-every", "3"], ["--infer-lengths"]])
+def test_cli_replay_lobster_refuses_options_it_would_ignore(capsys, tmp_path, extra):
+    path = tmp_path / "AAPL_2012-06-21_34200000_57600000_message_1.csv"
+    path.write_text("34200.0,1,1,100,5000000,1\n")
+    extra = [str(tmp_path / "plots") if a == "PLOTS" else a for a in extra]
+    code, out, err = run_cli(capsys, "replay", str(path), "--format", "lobster", *extra,
+                             "--no-progress")
+    assert code == 1 and out == "" and f"{extra[0]} does not apply to LOBSTER files" in err
+    assert not (tmp_path / "plots").exists()
+
+
+def test_cli_replay_itch_refuses_verify(capsys, day):
+    code, out, err = run_cli(capsys, "replay", str(day), "--verify", "--no-progress")
+    assert code == 1 and out == "" and "--verify does not apply to ITCH files" in err
+
+
+def test_cli_replay_native_file_detected_by_its_magic_without_format(capsys, tmp_path):
+    path = _native_file(tmp_path)
+    code, out, _ = run_cli(capsys, "replay", str(path), "--no-progress")
+    assert code == 0 and "replayed 3 native commands" in out and "FILL 1" in out
+
+
 @pytest.mark.parametrize("extra", [["--publish", "nats://127.0.0.1:1"], ["--metrics-port", "0"],
                                    ["--publish", "nats://127.0.0.1:1", "--metrics-port", "0"]])
 @pytest.mark.parametrize("files, dask", [(2, []), (1, ["--dask", "local"])])

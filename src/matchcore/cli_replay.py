@@ -23,7 +23,8 @@ def add_parser(p, name):
                             "LOBSTER message CSV, or native command file; several ITCH/DBN "
                             "files are replayed one by one (or on --dask) and summed up")
         p.add_argument("--format", choices=("itch", "lobster", "native", "dbn"), default=None,
-                       help="input format (default: DBN when the file is DBN, else itch)")
+                       help="input format (default: by the file's magic bytes: DBN, native, else "
+                            "itch)")
         p.add_argument("--symbols", default=None,
                        help="comma-separated names or locate numbers to keep (default all)")
         p.add_argument("--snapshot-every", type=int, default=0, metavar="N",
@@ -158,30 +159,61 @@ def _note_symbols_and_dump(args, symbols, names, books) -> None:
 
 # ---- replay ----
 
+# Options each format would otherwise accept and silently ignore, refused before any work.
+_NOT_FOR = {
+    "itch": ("--verify",),
+    "dbn": ("--verify",),
+    "lobster": ("--symbols", "--snapshot-every", "--snapshot-every-ns", "--infer-lengths",
+                "--plot"),
+    "native": ("--symbols", "--snapshot-every", "--snapshot-every-ns", "--infer-lengths",
+               "--verify", "--plot"),
+}
+_FORMAT_NAMES = {"itch": "ITCH", "dbn": "DBN", "lobster": "LOBSTER", "native": "native command"}
+
+
+def _detect_format(path: Path) -> str:
+    """The format of a replay file without --format: by its magic bytes (DBN, native), else
+    ITCH (plain or gzip'd; ITCH has no magic of its own)."""
+    from matchcore.feeds.dbn import is_dbn
+
+    if is_dbn(path):
+        return "dbn"
+    try:
+        from matchcore.native import MAGIC
+    except ImportError:
+        return "itch"
+    with open(path, "rb") as f:
+        return "native" if f.read(len(MAGIC)) == MAGIC else "itch"
+
+
+def _refuse_ignored(args, fmt: str) -> None:
+    given = [o for o in _NOT_FOR[fmt] if getattr(args, o[2:].replace("-", "_"))]
+    if given:
+        raise ValueError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to "
+                         f"{_FORMAT_NAMES[fmt]} files")
+
+
 def _replay(args) -> int:
     path = Path(args.file)
     if not path.exists():
         raise ValueError(f"no such file: {path}")
+    fmt = args.format or _detect_format(path)
+    _refuse_ignored(args, fmt)
     hooked = args.metrics_port is not None or bool(args.publish)
-    if hooked and args.format not in (None, "itch"):
+    if hooked and fmt != "itch":
         raise ValueError("--metrics-port and --publish work with ITCH replays")
-    if args.format == "lobster":
-        return _replay_lobster(args, path)
-    if args.format == "native":
-        return _replay_native(args, path)
     if args.plot_top < 1:
         raise ValueError("--plot-top must be >= 1")
     if args.split != 1:
         raise ValueError("--split needs --dask")
-    if args.format == "dbn" or args.format is None:
-        from matchcore.feeds.dbn import is_dbn
+    if fmt == "lobster":
+        return _replay_lobster(args, path)
+    if fmt == "native":
+        return _replay_native(args, path)
+    if fmt == "dbn":
+        from matchcore.cli_replay_dbn import replay_dbn_cli
 
-        if args.format == "dbn" or is_dbn(path):
-            if hooked:
-                raise ValueError("--metrics-port and --publish work with ITCH replays")
-            from matchcore.cli_replay_dbn import replay_dbn_cli
-
-            return replay_dbn_cli(args, path)
+        return replay_dbn_cli(args, path)
     import matchcore.itch as itch
 
     if args.snapshot_every < 0 or args.snapshot_every_ns < 0 or args.depth < 1:
