@@ -233,21 +233,28 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
 
     if "baselines" in chosen:
         from matchcore.bench.baselines import run_baselines
+        from matchcore.bench.core import reference_messages
 
         bar.set_description("baselines")
-        m = min(n, 5_000 if quick else 20_000)
+        m = reference_messages(n, quick)
         base = harness.build_book(std.setup, std.flow)
-        mc_ns = harness.throughput(base, std.flow, reps=2)["process_chunked"]["ns_per_msg"]
+        reps = 2 if quick else 3
+        mc_ns = harness.throughput(base, std.flow, reps=reps)["process_chunked"]["ns_per_msg"]
         res["baselines"] = {"messages": m, "matchcore_ns_per_msg": mc_ns,
-                            "results": run_baselines(std.setup, std.flow[:m], mc_ns, progress=bar)}
+                            "results": run_baselines(std.setup, std.flow[:m], mc_ns, progress=bar,
+                                                     reps=reps)}
 
     if "core" in chosen:
         from matchcore.bench.core import run_core
 
         bar.set_description("core")
-        # the depth table is part of the core targets: measured once when both are run
+        # the depth table and the reference model's ratio are part of the core targets: each
+        # measured once when both sections run, so that the report gives one figure, not two
+        ref = res.get("baselines", {}).get("results", {}).get("reference")
         res["core"] = run_core(messages=n, seed=seed, quick=quick, clock=clk,
-                               overhead_ns=overhead, depth=res.get("depth"), progress=bar)
+                               overhead_ns=overhead, depth=res.get("depth"),
+                               reference=ref if ref and "skipped" not in ref else None,
+                               progress=bar)
     bar.close()
     res["elapsed_s"] = time.perf_counter() - started
     return res

@@ -251,15 +251,23 @@ def engine_vs_book(*, messages: int = 200_000, seed: int = 1, resting: int = 100
     return out
 
 
+def reference_messages(messages: int, quick: bool) -> int:
+    """Flow commands the reference model is timed on (it costs microseconds a message)."""
+    return min(messages, 5_000 if quick else 20_000)
+
+
 def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
              clock: str = "auto", overhead_ns: float = 0.0, sizes=(1_000, 100_000, 1_000_000),
-             depth_sizes=DEPTH_SIZES, depth=None, scaling_passes=None, progress=None) -> dict:
+             depth_sizes=DEPTH_SIZES, depth=None, reference=None, scaling_passes=None,
+             progress=None) -> dict:
     """All core figures and their ratios to the targets (see the module docstring).
 
     ``sizes``: resting-order counts for the per-message cost of the standard mix; the first and
     last give the deep-vs-small ratio, each size's figure the best of ``scaling_passes`` passes
     (default 3, 1 with ``quick``). ``depth_sizes``: the same for the touch workloads;
-    ``depth``: a :func:`run_depth` result of the same run to reuse instead of measuring again."""
+    ``depth``: a :func:`run_depth` result of the same run to reuse instead of measuring again;
+    ``reference``: likewise, the ``reference`` entry of a :func:`run_baselines` result on the same
+    workload and length."""
     from matchcore import workloads
 
     tick = (lambda: progress.update(1)) if progress is not None else (lambda: None)
@@ -308,12 +316,13 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     out["engine"] = engine_vs_book(messages=min(messages, 50_000 if quick else 200_000),
                                    seed=seed, reps=1 if quick else 3)
 
-    n_ref = min(messages, 5_000 if quick else 20_000)
-    from matchcore.bench.baselines import run_baselines
+    if reference is None:
+        from matchcore.bench.baselines import run_baselines
 
-    ref = run_baselines(setup, flow[:n_ref], thr["process_chunked"]["ns_per_msg"],
-                        names=("reference",))
-    out["reference"] = ref["reference"]
+        n_ref = reference_messages(messages, quick)
+        reference = run_baselines(setup, flow[:n_ref], thr["process_chunked"]["ns_per_msg"],
+                                  names=("reference",), reps=2 if quick else 3)["reference"]
+    out["reference"] = reference
     tick()
 
     pc = out["per_call"]

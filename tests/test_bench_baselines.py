@@ -1,0 +1,59 @@
+"""The baselines' figures: warmed up and best of several runs; one reference figure per run."""
+from __future__ import annotations
+
+import pytest
+
+from matchcore import workloads
+from matchcore.bench import baselines
+
+
+@pytest.fixture(scope="module")
+def small():
+    return workloads.standard_mix(200, seed=3, resting=50)
+
+
+def test_run_baselines_reference_warm_up_untimed_then_best_of_reps(small, monkeypatch):
+    setup, flow = small
+    timings = iter([10_000_000, 800_000, 400_000, 600_000])    # the first call is the warm-up
+    calls = []
+
+    def fake(s, f):
+        calls.append(len(f))
+        return next(timings)
+
+    label, _, mod = baselines.BASELINES["reference"]
+    monkeypatch.setitem(baselines.BASELINES, "reference", (label, fake, mod))
+    r = baselines.run_baselines(setup, flow, 10.0, names=("reference",), reps=3)["reference"]
+    assert calls == [len(flow)] * 4
+    assert r["reps"] == 3
+    assert r["ns_per_msg_runs"] == [800_000 / len(flow), 400_000 / len(flow), 600_000 / len(flow)]
+    assert r["ns_per_msg"] == 400_000 / len(flow)
+    assert r["slower_than_matchcore"] == r["ns_per_msg"] / 10.0
+
+
+def test_run_baselines_real_reference_reports_every_run(small):
+    setup, flow = small
+    r = baselines.run_baselines(setup, flow, 10.0, names=("reference",), reps=2)["reference"]
+    assert len(r["ns_per_msg_runs"]) == 2 and r["ns_per_msg"] == min(r["ns_per_msg_runs"]) > 0
+
+
+def test_run_baselines_reps_below_one_refused(small):
+    with pytest.raises(ValueError, match="reps"):
+        baselines.run_baselines(*small, 10.0, reps=0)
+
+
+def test_bench_core_reuses_the_baselines_reference_measured_in_the_same_run(monkeypatch):
+    from matchcore.bench import core
+    from matchcore.cli_bench import run_bench
+
+    seen = {}
+
+    def fake_core(**kw):
+        seen.update(kw)
+        return {"reference": kw["reference"]}
+
+    monkeypatch.setattr(core, "run_core", fake_core)
+    res = run_bench(["baselines", "core"], messages=2000, quick=True, progress=False)
+    ref = res["baselines"]["results"]["reference"]
+    assert seen["reference"] is ref and res["core"]["reference"] is ref
+    assert ref["n"] == core.reference_messages(2000, True) and ref["reps"] == 2
