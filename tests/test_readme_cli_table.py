@@ -1,0 +1,55 @@
+"""The README's Command line table names every option of the commands it lists."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+MODULES = {"gen-itch": "matchcore.cli_replay", "book": "matchcore.cli_replay",
+           "bench": "matchcore.cli_bench", "demo": "matchcore.demo"}
+
+
+def _table_rows(command: str) -> str:
+    text = README.read_text()
+    table = text[text.index("## Command line"):]
+    table = table[:table.index("\n\n", table.index("| command |"))]
+    rows = [ln for ln in table.splitlines() if ln.startswith(f"| `matchcore {command} ")
+            or ln.startswith(f"| `matchcore {command}`")]
+    assert rows, f"no row for matchcore {command}"
+    return "\n".join(rows)
+
+
+def _options(command: str) -> list:
+    p = argparse.ArgumentParser()
+    importlib.import_module(MODULES[command]).add_parser(p, command)
+    return [s for a in p._actions for s in a.option_strings if s.startswith("--") and s != "--help"]
+
+
+@pytest.mark.parametrize("command", sorted(MODULES))
+def test_readme_command_line_table_names_every_option(command):
+    rows = _table_rows(command)
+    # --no-progress is said once for every command, above the table
+    missing = [o for o in _options(command) if o not in rows and o != "--no-progress"]
+    assert missing == []
+
+
+def test_readme_command_line_table_replay_names_every_format():
+    p = argparse.ArgumentParser()
+    importlib.import_module("matchcore.cli_replay").add_parser(p, "replay")
+    formats = next(a.choices for a in p._actions if "--format" in a.option_strings)
+    row = next(r for r in _table_rows("replay").splitlines() if "--format" in r)
+    assert re.search(r"--format ([a-z\\|]+)", row).group(1).split("\\|") == list(formats)
+
+
+def test_readme_bench_how_to_run_names_every_section():
+    from matchcore.cli_bench import SECTIONS
+
+    text = README.read_text()
+    para = text[text.index("`matchcore bench [WORKLOAD ...]"):]
+    para = para[:para.index("\n\n")]
+    assert [s for s in SECTIONS if f"`{s}`" not in para] == []
