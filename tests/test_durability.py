@@ -845,7 +845,9 @@ def test_recovery_after_manual_cut_sets_ahead_snapshot_aside(tmp_path):
     assert again.state_hash() == eng.state_hash() and again.recovery_report.snapshot is None
 
 
-def test_recovery_full_replay_also_sets_ahead_snapshot_aside(tmp_path):
+def _journal_cut_behind_its_snapshot(tmp_path):
+    # a snapshot at seq 10, then the journal cut after seq 4 (the README's repair of a corrupt
+    # record 5): the snapshot is ahead of the journal
     eng, d = journaled(tmp_path)
     eng.add_symbol(1)
     _book_of_bids(eng, d, range(2, 11))
@@ -853,6 +855,11 @@ def test_recovery_full_replay_also_sets_ahead_snapshot_aside(tmp_path):
     eng.close()
     rec = read_journal(d)
     os.truncate(_last_segment(d), int(rec["index"]["offset"][rec["index"]["seq"] == 5][0]))
+    return d, snap
+
+
+def test_recovery_full_replay_also_sets_ahead_snapshot_aside(tmp_path):
+    d, snap = _journal_cut_behind_its_snapshot(tmp_path)
     eng = mc.Engine.recover(d, snapshot=False)
     rep = eng.recovery_report
     assert rep.set_aside == [(snap, snap + ".unused")] and "ahead" in rep.skipped_snapshots[0][1]
@@ -861,13 +868,7 @@ def test_recovery_full_replay_also_sets_ahead_snapshot_aside(tmp_path):
 
 
 def test_recovery_ahead_snapshot_restored_later_still_refused_by_anchor(tmp_path):
-    eng, d = journaled(tmp_path)
-    eng.add_symbol(1)
-    _book_of_bids(eng, d, range(2, 11))
-    snap = eng.snapshot()                            # seq 10
-    eng.close()
-    rec = read_journal(d)
-    os.truncate(_last_segment(d), int(rec["index"]["offset"][rec["index"]["seq"] == 5][0]))
+    d, snap = _journal_cut_behind_its_snapshot(tmp_path)
     eng = mc.Engine.recover(d)
     os.rename(snap + ".unused", snap)                 # put back by hand
     for k in range(7):

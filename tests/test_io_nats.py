@@ -529,6 +529,19 @@ def _publish_day(url, stream, prefix, data):
     return r, bridge.kept()["trades"]
 
 
+def _follower_after_resubscribe(stop, t, box, r, trades):
+    # stop a following consumer once it had time to read a new replay (its backoff is at most
+    # 2 s), and check it resubscribed and rebuilt exactly that replay
+    time.sleep(3.0)
+    stop.set()
+    t.join(timeout=60)
+    assert "error" not in box, box.get("error")
+    c = box["c"]
+    assert c.resubscribes >= 1 and c.last_error
+    _assert_consumer_is_replay(c, r, trades)
+    return c
+
+
 def _assert_consumer_is_replay(c, r, trades):
     assert sorted(c.symbols()) == sorted(r.symbols[L] for L in r.books)
     for loc, book in r.books.items():
@@ -626,13 +639,7 @@ def test_follow_survives_broker_restart_without_store_ends_with_new_books(names,
         time.sleep(1.0)
         r2, trades2 = _publish_day(srv.url, stream, prefix,
                                    itch.generate(None, messages=10_000, symbols=2, seed=8))
-        time.sleep(3.0)                      # backoff is at most 2 s: it has read them
-        stop.set()
-        t.join(timeout=60)
-        assert "error" not in box, box.get("error")
-        c = box["c"]
-        assert c.resubscribes >= 1 and c.last_error
-        _assert_consumer_is_replay(c, r2, trades2)
+        _follower_after_resubscribe(stop, t, box, r2, trades2)
     finally:
         srv.close()
 
@@ -730,12 +737,6 @@ def test_follow_consumer_lost_same_stream_reads_on_not_again(server, names):
     assert _delete_consumers(server.url, stream) == 1
     r2, trades2 = _publish_day(server.url, stream, prefix,
                                itch.generate(None, messages=10_000, symbols=2, seed=12))
-    time.sleep(3.0)
-    stop.set()
-    t.join(timeout=60)
-    assert "error" not in box, box.get("error")
-    c = box["c"]
-    assert c.resubscribes >= 1 and c.last_error
-    _assert_consumer_is_replay(c, r2, trades2)
+    c = _follower_after_resubscribe(stop, t, box, r2, trades2)
     # one restart per subject and new replay: what was read before was not read again
     assert c.session_changes == 2 * 3 * len(r2.books)
