@@ -217,6 +217,14 @@ cdef int mc_reserve_events(mc_book* b, int64_t extra) noexcept nogil
 cdef void mc_set_time(mc_book* b, int64_t ts_ns) noexcept nogil
 cdef int64_t mc_pending_events(const mc_book* b) noexcept nogil
 cdef void mc_clear_events(mc_book* b) noexcept nogil
+
+cdef inline bint _ev_of(const mc_event* e, uint64_t owner) noexcept nogil:
+    # A participant's events: its own orders' events and the fills where it was the maker.
+    # maker_owner is 0 in every event but a fill, so it is read only in fills: otherwise
+    # owner 0 (no owner) would take in every other participant's events. The one rule for the
+    # book's and the engine's owner filters.
+    return e.owner == owner or (e.kind == MC_EV_FILL and e.maker_owner == owner)
+
 cdef int64_t mc_filter_events_owner(const mc_event* src, int64_t n, uint64_t owner,
                                     mc_event* out) noexcept nogil
 cdef int64_t mc_drain_events(mc_book* b, mc_event* out, int64_t cap) noexcept nogil

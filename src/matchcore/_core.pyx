@@ -1152,13 +1152,6 @@ cdef void mc_clear_events(mc_book* b) noexcept nogil:
     b.n_ev = 0
 
 
-cdef inline bint _ev_of(const mc_event* e, uint64_t owner) noexcept nogil:
-    # A participant's events: its own orders' events and the fills where it was the maker.
-    # maker_owner is 0 in every event but a fill, so it is read only in fills: otherwise
-    # owner 0 (no owner) would take in every other participant's events.
-    return e.owner == owner or (e.kind == MC_EV_FILL and e.maker_owner == owner)
-
-
 cdef int64_t mc_filter_events_owner(const mc_event* src, int64_t n, uint64_t owner,
                                     mc_event* out) noexcept nogil:
     """Copy the events of `owner` (as order owner or as maker) from src[0:n] to out; returns the

@@ -17,14 +17,14 @@ cimport numpy as cnp
 from matchcore._core cimport (
     OrderBook, mc_book, mc_event, mc_command, mc_submit, mc_market, mc_cancel, mc_modify,
     mc_get, mc_find, mc_count, mc_state_hash, mc_small_int, mc_filter_events_owner, mc_depth,
-    MC_BUY, MC_SELL, MC_GTC, MC_IOC, MC_FOK, MC_EV_REJECTED, MC_EV_FILL, MC_CMD_SUBMIT,
-    MC_CMD_MARKET, MC_CMD_CANCEL, MC_CMD_MODIFY, MC_ERR_NOMEM, MC_R_NONE, MC_R_INVALID_QTY, MC_R_INVALID_PRICE,
+    MC_BUY, MC_SELL, MC_GTC, MC_IOC, MC_FOK, MC_EV_REJECTED, MC_CMD_SUBMIT, MC_CMD_MARKET,
+    MC_CMD_CANCEL, MC_CMD_MODIFY, MC_ERR_NOMEM, MC_R_NONE, MC_R_INVALID_QTY, MC_R_INVALID_PRICE,
     MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX,
     _i64_of, _u64_of, _cint_of, _u64_order_id, _u64_owner, _i64_price, _i64_qty, _i64_ts_ns,
     _cint_side, _cint_tif, _out_buffer, _commands_array,
-    _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg,
+    _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg, _ev_of,
 )
 from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,
@@ -634,8 +634,7 @@ cdef int64_t mc_engine_drain_events_owner(mc_engine* e, uint64_t owner, mc_event
     events after the last one that fitted stay pending. Returns the count written."""
     cdef int64_t i = 0, k = 0
     while i < e.n_ev:
-        # as the book's owner filter: maker_owner counts only in fills (0 everywhere else)
-        if e.ev[i].owner == owner or (e.ev[i].kind == MC_EV_FILL and e.ev[i].maker_owner == owner):
+        if _ev_of(&e.ev[i], owner):
             if k == cap:
                 break
             out[k] = e.ev[i]
