@@ -1627,10 +1627,7 @@ cdef object mc_int_arg(object x, str name):
 
 
 cdef int64_t mc_i64_arg(object x, str name) except? -1:
-    cdef object v = mc_int_arg(x, name)
-    if v < INT64_MIN or v > INT64_MAX:
-        raise OverflowError(f"{name} {v} is out of range for int64")
-    return <int64_t>v
+    return _i64_named(x, name)
 
 
 cdef int mc_stp_arg(object stp) except -1:
