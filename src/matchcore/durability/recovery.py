@@ -27,7 +27,9 @@ from matchcore.durability.journal import (
     KIND_COMMANDS, KIND_TRADES, check_journal_options, lock_directory, open_writers,
     scan_journal, segment_files,
 )
-from matchcore.durability.snapshot import list_snapshots, load_snapshot, read_snapshot_header
+from matchcore.durability.snapshot import (
+    fsync_dir, list_snapshots, load_snapshot, read_snapshot_header,
+)
 
 
 @dataclass
@@ -206,14 +208,6 @@ def _trade_cut(tscan, last_cmd_seq):
     return None
 
 
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _truncate(fpath, size):
     with open(fpath, "r+b") as fh:
         fh.truncate(size)
@@ -363,7 +357,7 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, record_ev
             os.rename(f, aside)
             report.set_aside.append((f, aside))
         if foreign:
-            _fsync_dir(path)
+            fsync_dir(path)
         report.modified = bool(drops or stale or foreign) or report.cut_bytes > 0
         has_c = bool(cscan.segments)
         kept_t = [g for g in tscan.segments if os.path.exists(g.path)] if tscan else []

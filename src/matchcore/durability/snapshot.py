@@ -99,12 +99,17 @@ def write_snapshot(engine, path) -> str:
     finally:
         os.close(fd)
     os.replace(tmp, final)
+    fsync_dir(path)
+    return final
+
+
+def fsync_dir(path) -> None:
+    """Make the renames in directory ``path`` durable (the snapshot's, recovery's set-asides)."""
     dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dfd)
     finally:
         os.close(dfd)
-    return final
 
 
 def list_snapshots(path) -> list[tuple[int, str]]:
