@@ -175,13 +175,10 @@ def _detect_format(path: Path) -> str:
     """The format of a replay file without --format: by its magic bytes (DBN, native), else
     ITCH (plain or gzip'd; ITCH has no magic of its own)."""
     from matchcore.feeds.dbn import is_dbn
+    from matchcore.native import MAGIC
 
     if is_dbn(path):
         return "dbn"
-    try:
-        from matchcore.native import MAGIC
-    except ImportError:
-        return "itch"
     with open(path, "rb") as f:
         return "native" if f.read(len(MAGIC)) == MAGIC else "itch"
 
