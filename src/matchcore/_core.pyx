@@ -1492,6 +1492,12 @@ class OrderRejected(ValueError):
             message = f"order {order_id} rejected: {self.reason.name}"
         super().__init__(message)
 
+    def __reduce__(self):
+        # args holds only the message: rebuilt from it, __init__ would read it as the reason.
+        # An exception raised in a worker process crosses back pickled.
+        return (type(self), (self.reason, self.order_id, self.args[0] if self.args else None),
+                self.__dict__ or None)
+
 
 cdef mc_event _ev0
 cdef mc_command _cmd0
@@ -1677,6 +1683,9 @@ class SnapshotError(ValueError):
     def __init__(self, code, message):
         self.code = code
         super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (self.code, self.args[0] if self.args else ""), self.__dict__ or None)
 
 
 _SNAPSHOT_ERRORS = {
