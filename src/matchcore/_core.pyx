@@ -2225,7 +2225,15 @@ cdef class OrderBook:
         mc_book_clear(self._b)
 
     def copy(self):
-        """An independent deep copy (same state, same future behaviour; no pending events)."""
+        """An independent deep copy: same state, capacity and STP mode, the same pending
+        (not yet read) events, the same future behaviour; a new :attr:`handle`. Also what
+        ``copy.copy`` and ``copy.deepcopy`` do. O(book + pending events).
+
+        >>> book = OrderBook(); book.submit(1, 0, 100, 5); twin = book.copy()
+        0
+        >>> twin.state_hash() == book.state_hash(), len(twin.events()) == len(book.events()) == 1
+        (True, True)
+        """
         cdef OrderBook c = OrderBook.__new__(OrderBook, self._b.stp, record_events=self.record_events,
                                              capacity=0)
         cdef mc_book* nb = mc_book_copy(self._b)
@@ -2235,10 +2243,28 @@ cdef class OrderBook:
         mc_handle_set(nb.handle, nb)
         mc_book_free(c._b)
         c._b = nb
+        # mc_book_copy (also the C table's book_copy) starts with an empty event buffer, of the
+        # original's capacity: a Python copy keeps the events the caller has not read yet
+        if self.record_events and self._b.n_ev > 0:
+            memcpy(nb.ev, self._b.ev, self._b.n_ev * sizeof(mc_event))
+            nb.n_ev = self._b.n_ev
         return c
 
     def __copy__(self):
         return self.copy()
+
+    def __deepcopy__(self, memo):
+        # the book holds no Python objects: a deep copy is copy()
+        return self.copy()
+
+    def __reduce__(self):
+        """Pickle support (protocol 2+): the book travels as its :meth:`snapshot` plus what a
+        snapshot leaves out (``record_events``, the order capacity, the pending events), so the
+        unpickled book is :meth:`copy`'s twin in another process. See ``_book_from_pickle``."""
+        cdef int64_t n_ev = self._b.n_ev if self.record_events else 0
+        return (_book_from_pickle,
+                (_PICKLE_FORMAT, self.snapshot(), self.record_events, self._b.orders_cap,
+                 PyBytes_FromStringAndSize(<char*>self._b.ev, n_ev * sizeof(mc_event))))
 
     # ---- embedding: raw handle, allocation-free depth, snapshots ----
 
@@ -2487,3 +2513,48 @@ cdef class OrderBook:
                     or 2 * <int64_t>b.levels_cap > <int64_t>(b.side[s].map.mask + 1)):
                 raise AssertionError(f"side {s}: ladder or price map too small for "
                                      f"{b.levels_cap} level slots")
+
+
+# ---- pickling ----
+# The pickle of an OrderBook (and, in matchcore._engine, of an Engine) is versioned on its own:
+# bump _PICKLE_FORMAT whenever the snapshot format (MC_SNAP_VERSION), the event record or the
+# arguments of the reconstructors change, so that a pickle written by another version is refused
+# with a message saying so instead of being misread.
+_PICKLE_FORMAT = 1
+
+
+def _check_pickle_format(fmt, str what):
+    if fmt != _PICKLE_FORMAT:
+        raise SnapshotError(MC_SNAP_E_VERSION,
+                            f"this {what} was pickled by a matchcore with pickle format {fmt!r}; "
+                            f"this matchcore reads format {_PICKLE_FORMAT} only: unpickle it "
+                            f"with the matchcore version that wrote it")
+
+
+def _book_from_pickle(fmt, snapshot, bint record_events, capacity, events):
+    """Rebuild a pickled :class:`OrderBook` (``OrderBook.__reduce__``): the snapshot's state,
+    grown to the original's order capacity, with its pending events."""
+    _check_pickle_format(fmt, "OrderBook")
+    if len(snapshot) >= 12 and snapshot[:8] == b"MCSNAPSH":
+        version = int.from_bytes(snapshot[8:12], "little")
+        if version != MC_SNAP_VERSION:
+            raise SnapshotError(MC_SNAP_E_VERSION,
+                                f"this OrderBook was pickled with snapshot format {version}; "
+                                f"this matchcore reads format {MC_SNAP_VERSION} only")
+    cdef OrderBook book = OrderBook.from_snapshot(snapshot, record_events=record_events)
+    cdef mc_book* b = book._b
+    cdef int64_t cap = mc_i64_arg(capacity, "capacity")
+    cdef const uint8_t[::1] ev = _snapshot_view(events)
+    cdef int64_t n_ev = ev.shape[0] // <int64_t>sizeof(mc_event)
+    if ev.shape[0] % <int64_t>sizeof(mc_event) != 0:
+        raise SnapshotError(MC_SNAP_E_CORRUPT, "pickled OrderBook: pending events are truncated")
+    # the pools double from 64, so growing by doubling reaches the original's capacity exactly
+    while b.orders_cap < cap and b.orders_cap < 0x7FFFFFF0:
+        if _grow_orders(b) < 0:
+            raise MemoryError()
+    if n_ev > 0:
+        if mc_reserve_events(b, n_ev) < 0:
+            raise MemoryError()
+        memcpy(b.ev, &ev[0], n_ev * sizeof(mc_event))
+        b.n_ev = n_ev
+    return book
