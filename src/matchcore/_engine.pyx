@@ -21,7 +21,7 @@ from matchcore._core cimport (
     MC_CMD_CANCEL, MC_CMD_MODIFY, MC_ERR_NOMEM, MC_R_NONE, MC_R_INVALID_QTY, MC_R_INVALID_PRICE,
     MC_R_DUPLICATE_ORDER_ID, MC_R_ORDER_NOT_FOUND, MC_R_POST_ONLY_WOULD_CROSS,
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
-    MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX,
+    MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_SNAP_E_CORRUPT,
     _i64_of, _u64_of, _cint_of, _u64_order_id, _u64_owner, _i64_price, _i64_qty, _i64_ts_ns,
     _cint_side, _cint_tif, _out_buffer, _commands_array,
     _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg, _ev_of,
@@ -36,7 +36,9 @@ from matchcore.durability._journal cimport (
 from matchcore._handles cimport mc_handle_new, mc_handle_release, MC_H_ENGINE
 from matchcore._core import (
     COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
+    SnapshotError, _PICKLE_FORMAT, _check_pickle_format,
 )
+from cpython.bytes cimport PyBytes_FromStringAndSize
 
 cnp.import_array()
 
@@ -1243,6 +1245,66 @@ cdef class Engine:
         from matchcore.durability.recovery import recover
         return recover(path, **options)
 
+    # ---- copies and pickling ----
+
+    def __reduce__(self):
+        """Pickle support (protocol 2+), also what ``copy.deepcopy`` uses: the STP mode,
+        ``record_events``, the clock, every symbol (id, name, capacity, limits, its
+        :class:`OrderBook`, which pickles as its snapshot with its pending events) and the
+        engine's pending events. The order-id routing is rebuilt from the books. The books are
+        pickled as objects, so a book held beside its engine (``(eng, eng.book(1))``) comes
+        back as the new engine's book. An engine with a journal is refused (TypeError)."""
+        if self._jc is not None:
+            raise TypeError(
+                f"cannot pickle or copy an Engine with a journal attached ({self._jc.path!r}): "
+                f"a copy would either journal nothing while looking durable, or write into the "
+                f"same journal directory, which this engine holds LOCKed, and corrupt it. For "
+                f"an unjournaled copy of its state: eng.sync(), then "
+                f"Engine.recover(DIR, readonly=True) (works while this engine runs); for a "
+                f"durable one: eng.close(), copy the directory, Engine.recover(COPY)")
+        cdef mc_engine* e = self._e
+        cdef int32_t k
+        cdef uint32_t sym
+        cdef mc_symbol_cfg* c
+        symbols = []
+        for k in range(e.n_books):
+            sym = e.symbols[k]
+            c = &e.cfg[k]
+            symbols.append((sym, self._names.get(sym), self._capacity.get(sym, 0),
+                            (c.tick, c.min_price, c.max_price, c.ref_price, c.band, c.max_qty,
+                             c.max_notional),
+                            self._books[k]))
+        cdef int64_t n_ev = e.n_ev if self.record_events else 0
+        return (_engine_from_pickle,
+                (_PICKLE_FORMAT, self._stp, self.record_events, e.now_ns, symbols,
+                 PyBytes_FromStringAndSize(<char*>e.ev, n_ev * sizeof(mc_event)),
+                 self.recovery_report))
+
+    def __copy__(self):
+        # An engine owns its books: a shallow copy sharing them would route orders into books
+        # that another engine also routes. copy.copy is a full copy, as for OrderBook.
+        import copy
+        return copy.deepcopy(self)
+
+    cdef _adopt(self, uint32_t sym, name, int64_t capacity, dict limits, OrderBook book):
+        # Unpickling: register an already built book under `sym` (add_symbol without making
+        # the book). No journal exists on a new engine, so nothing is journaled.
+        if sym in self._by_id or (name is not None and name in self._by_name):
+            raise ValueError(f"pickled Engine: symbol {sym} appears twice")
+        if book._b.stp != self._stp:
+            raise ValueError(f"pickled Engine: the book of symbol {sym} has another STP mode")
+        cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
+        if k == -2:
+            raise MemoryError()
+        self._books.append(book)
+        self._by_id[sym] = book
+        self._capacity[sym] = capacity
+        if name is not None:
+            self._by_name[name] = sym
+            self._names[sym] = name
+            self._e.names_hash += _name_hash(sym, name)
+        self._apply_limits(k, limits)
+
     def events(self, owner=None):
         """Events since the previous call (per-call API), all symbols, as :data:`EVENT_DTYPE`;
         with ``owner=w`` only w's (own orders and fills as maker; filtered in compiled code,
@@ -1415,3 +1477,30 @@ cdef dict _check_limits(dict limits):
     if "tick" in out and out["tick"] < 1:
         raise ValueError("tick must be >= 1")
     return out
+
+
+def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, recovery_report):
+    """Rebuild a pickled :class:`Engine` (``Engine.__reduce__``)."""
+    _check_pickle_format(fmt, "Engine")
+    cdef Engine eng = Engine(stp, record_events=record_events)
+    cdef mc_engine* e = eng._e
+    for sym, name, capacity, limits, book in symbols:
+        if not isinstance(book, _OrderBook):
+            raise TypeError(f"pickled Engine: symbol {sym} holds {type(book).__name__}, "
+                            f"not an OrderBook")
+        eng._adopt(_symbol_id(sym), None if name is None else str(name),
+                   mc_i64_arg(capacity, "capacity"),
+                   _check_limits(dict(zip(_LIMIT_NAMES, limits))), book)
+    eng._reindex()
+    e.now_ns = mc_i64_arg(now_ns, "now_ns")
+    cdef const uint8_t[::1] ev = memoryview(events).cast("B")
+    cdef int64_t n_ev = ev.shape[0] // <int64_t>sizeof(mc_event)
+    if ev.shape[0] % <int64_t>sizeof(mc_event) != 0:
+        raise SnapshotError(MC_SNAP_E_CORRUPT, "pickled Engine: pending events are truncated")
+    if n_ev > 0:
+        if _reserve(e, n_ev) < 0:
+            raise MemoryError()
+        memcpy(e.ev, &ev[0], n_ev * sizeof(mc_event))
+        e.n_ev = n_ev
+    eng.recovery_report = recovery_report
+    return eng
