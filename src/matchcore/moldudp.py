@@ -42,6 +42,7 @@ from matchcore._moldudp import (
     frame_offsets,
     plan_packets,
 )
+from matchcore._nocopy import NoCopy
 
 HEADER = struct.Struct(">10sQH")
 HEADER_SIZE = HEADER.size  # 20
@@ -200,7 +201,7 @@ class ReceiverStats:
                 f"{self.other_session} from another session; next seq {self.next_seq}")
 
 
-class MoldUDP64Receiver:
+class MoldUDP64Receiver(NoCopy):
     """Receive MoldUDP64 on a UDP socket and feed the messages, in sequence, to a replay loop.
 
     ``replayer``: an object with ``feed(bytes) -> bytes consumed`` (``matchcore.itch.Replayer``),
@@ -220,6 +221,9 @@ class MoldUDP64Receiver:
     >>> with MoldUDP64Receiver(0) as rx:  # doctest: +SKIP
     ...     stats = rx.run(timeout=10)
     """
+
+    _no_copy = ("it holds a bound UDP socket and the session's sequence state",
+                "Make a new receiver in the other process (rx.stats is a picklable dataclass)")
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", replayer=None, *,
                  first_seq: int | None = 1, session=None, on_gap=None, batch: int = 64,
@@ -464,7 +468,7 @@ def _load(source):
     return memoryview(mm), mm
 
 
-class MoldUDP64Publisher:
+class MoldUDP64Publisher(NoCopy):
     """Replay an ITCH stream (a file, a .gz file or a bytes buffer; standard 2-byte length
     framing) as MoldUDP64 packets to ``host:port``.
 
@@ -479,6 +483,9 @@ class MoldUDP64Publisher:
 
     >>> MoldUDP64Publisher("day.itch", 26400, rate=100_000).run()  # doctest: +SKIP
     """
+
+    _no_copy = ("it holds a UDP socket and the session's sequence state",
+                "Make a new publisher in the other process")
 
     def __init__(self, source, port: int, host: str = "127.0.0.1", *, session=DEFAULT_SESSION,
                  rate: float | None = None, max_messages: int = MAX_MESSAGES,

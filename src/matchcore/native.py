@@ -32,6 +32,7 @@ import numpy as np
 
 from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, TIF
 from matchcore._core import OrderBook
+from matchcore._nocopy import NoCopy
 
 MAGIC = b"MCCMD"
 VERSION = 1
@@ -197,7 +198,7 @@ def _refuse_u8(side, tif):
                      "for each); nothing was sent to the book")
 
 
-class Recorder:
+class Recorder(NoCopy):
     """Journal every command sent through a wrapped book into a command file.
 
     ``submit``, ``submit_market``, ``cancel`` and ``modify`` forward to the book with the same
@@ -217,6 +218,11 @@ class Recorder:
     >>> with Recorder(OrderBook(), "session.mccmd") as book:  # doctest: +SKIP
     ...     book.submit(1, Side.BUY, 100, 5)
     """
+
+    _no_copy = ("it appends to an open command file through its own buffer: a copy would "
+                "interleave its records with this one's and break the journal",
+                "flush() or close() it, then pickle the book (rec.book: an OrderBook pickles) "
+                "or replay the file (matchcore.native.replay_commands)")
 
     book = None
     _f = None

@@ -611,6 +611,14 @@ cdef class JournalWriter:
             free(self._j)
             self._j = NULL
 
+    def __reduce__(self):
+        from matchcore._nocopy import refuse_copy
+        refuse_copy("matchcore.durability.JournalWriter",
+                    "it holds an open segment file, the directory's LOCK and, under "
+                    "fsync=\"batch\", a syncer thread; a second writer would corrupt the journal",
+                    "Read the journal with matchcore.durability.read_journal(DIR), or rebuild "
+                    "the engine with Engine.recover(DIR)")
+
     cdef int _check(self) except -1:
         # one flag test on the hot path; the message only when something is wrong
         if _dead(self._j):

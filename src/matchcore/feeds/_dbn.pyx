@@ -493,6 +493,16 @@ cdef class DbnReplayer:
     def __dealloc__(self):
         st_free(self.S)
 
+    def __reduce__(self):
+        from matchcore._nocopy import refuse_copy
+        refuse_copy("matchcore.feeds.dbn.DbnReplayer",
+                    "its decoder state (a record cut at a buffer's end, the orders of every "
+                    "instrument, the sinks) lives in C structures that are not copied",
+                    "Pickle what you need from it instead: r.books (OrderBooks pickle), r.stats, "
+                    "r.symbols, r.tob(), r.trades(), r.snapshots(); or replay the file in the "
+                    "other process (matchcore.cluster.dask.replay_one returns a picklable "
+                    "FileResult)")
+
     def feed(self, const uint8_t[::1] buf not None):
         """Consume every complete record in ``buf``; returns the bytes consumed (O(len(buf))).
         Returns 0 once the stop time (``until_ns``) has been reached."""

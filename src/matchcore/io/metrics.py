@@ -20,6 +20,8 @@ import threading
 
 import numpy as np
 
+from matchcore._nocopy import NoCopy
+
 # Upper bucket bounds of the service-time histogram (ns): from a cache-hot add (~100 ns) to a
 # stall; Prometheus gets them in seconds.
 DEFAULT_LATENCY_BOUNDS_NS = (100, 200, 300, 500, 750, 1_000, 2_000, 5_000, 10_000, 20_000,
@@ -36,12 +38,15 @@ def _prom():
     return prometheus_client
 
 
-class MetricsServer:
+class MetricsServer(NoCopy):
     """A running ``/metrics`` HTTP endpoint (prometheus_client's server in a daemon thread).
 
     ``port`` is the bound port (useful when 0 was asked for); ``url`` the scrape address;
     ``close()`` stops it and frees the port.
     """
+
+    _no_copy = ("it is a running HTTP server (a listening socket and its thread)",
+                "Start one per process with matchcore.io.metrics.serve_metrics()")
 
     def __init__(self, server, thread):
         self._server = server
@@ -124,7 +129,7 @@ def _register(collector) -> None:
             f"registry or another prefix") from None
 
 
-class ReplayMetrics:
+class ReplayMetrics(NoCopy):
     """Prometheus metrics of an ITCH replay, copied from the replay's own C counters once per
     chunk (``update``); the values are exactly those of ``Replayer.stats`` and
     ``Replayer.symbol_stats()`` at the last update.
@@ -154,6 +159,10 @@ class ReplayMetrics:
     >>> m.snapshot()["messages"] == r.stats["messages"]                   # doctest: +SKIP
     True
     """
+
+    _no_copy = ("its collectors are registered in a prometheus_client CollectorRegistry of this "
+                "process, which a copy would not be exported by",
+                "Make one per process; pickle m.snapshot() to carry the values")
 
     def __init__(self, registry=None, prefix: str = "matchcore"):
         prom = _prom()
@@ -270,7 +279,7 @@ class ReplayMetrics:
         return _describe(self._prom, self.prefix, _REPLAY_FAMILIES)
 
 
-class EngineMetrics:
+class EngineMetrics(NoCopy):
     """Prometheus metrics of an embedded ``OrderBook`` or ``Engine`` (a simulator with Grafana
     on it).
 
@@ -292,6 +301,10 @@ class EngineMetrics:
     >>> m = EngineMetrics(mc.Engine())                                    # doctest: +SKIP
     >>> events = m.process(commands)      # same events as engine.process # doctest: +SKIP
     """
+
+    _no_copy = ("its collectors are registered in a prometheus_client CollectorRegistry of this "
+                "process and it drives a live book or engine",
+                "Make one per process around that process's book or engine")
 
     def __init__(self, target, registry=None, *, prefix: str = "matchcore", symbols=None,
                  latency_bounds_ns=DEFAULT_LATENCY_BOUNDS_NS, clock: str = "auto",

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from matchcore._nocopy import NoCopy
+
 MAGIC = b"MC"
 VERSION = 1
 KIND_TRADE, KIND_TOB, KIND_L2 = 1, 2, 3
@@ -183,7 +185,7 @@ def decode_batch(payload: bytes):
 # publisher
 # ----------------------------------------------------------------------------------------------
 
-class NatsPublisher:
+class NatsPublisher(NoCopy):
     """Publish batches to NATS JetStream from any thread without ever blocking it.
 
     ``publish(subject, payload, records=1)`` returns at once: True when the batch was queued,
@@ -209,6 +211,9 @@ class NatsPublisher:
     >>> pub.close(); pub.stats["published"]                           # doctest: +SKIP
     1
     """
+
+    _no_copy = ("it holds a NATS connection, its asyncio loop thread and the queue of unsent "
+                "batches", "Make a new publisher in the other process")
 
     def __init__(self, url: str = DEFAULT_URL, *, stream: str = DEFAULT_STREAM,
                  prefix: str = DEFAULT_PREFIX, max_queue_bytes: int = 256 << 20,
@@ -475,7 +480,7 @@ class NatsPublisher:
                 self.stats["records_undelivered"] += records
 
 
-class ReplayPublisher:
+class ReplayPublisher(NoCopy):
     """The bridge from an ITCH replay to a :class:`NatsPublisher`: pass ``on_chunk`` to
     ``itch.replay_file`` (or call it after each ``Replayer.feed``). Each call drains the
     replay's top-of-book, trade and L2 sinks (``clear=True``), groups their records by symbol
@@ -496,6 +501,9 @@ class ReplayPublisher:
     >>> rp = ReplayPublisher(pub)                                          # doctest: +SKIP
     >>> r = itch.replay_file("day.itch", record_l2=True, on_chunk=rp)      # doctest: +SKIP
     """
+
+    _no_copy = ("it publishes through a NatsPublisher (a live connection and thread) as one "
+                "session", "Make a new one, with its own publisher, in the other process")
 
     def __init__(self, publisher: NatsPublisher, kinds=("trade", "tob", "l2"), *,
                  max_batch: int = 1500, keep: bool = False, session: str | None = None):
@@ -891,7 +899,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-class NatsServer:
+class NatsServer(NoCopy):
     """A local ``nats-server -js`` on 127.0.0.1 with its JetStream store in ``store_dir``
     (a new temporary directory by default), for tests and benchmarks.
 
@@ -901,6 +909,8 @@ class NatsServer:
     >>> with NatsServer() as srv:                                          # doctest: +SKIP
     ...     pub = NatsPublisher(srv.url)
     """
+
+    _no_copy = ("it owns a running nats-server process", "Pass its url to the other process")
 
     def __init__(self, port: int | None = None, store_dir=None):
         self.binary = nats_server_path()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 import time
 
+from matchcore._nocopy import NoCopy
+
 
 def add_replay_options(p) -> None:
     """The replay options of the integrations (argparse)."""
@@ -30,9 +32,12 @@ def add_replay_options(p) -> None:
                    help="subjects are PREFIX.KIND.SYMBOL (default mc)")
 
 
-class ReplayHooks:
+class ReplayHooks(NoCopy):
     """Per-chunk consumers of one replay: Prometheus metrics and/or a NATS publisher. Also
     puts the replay's message rate on the progress bar, if there is one."""
+
+    _no_copy = ("it holds a metrics server and a NATS publisher of this process",
+                "Make new hooks in the other process")
 
     def __init__(self, *, metrics_port=None, metrics_hold=0.0, publish=None,
                  publish_kinds=("trade", "tob", "l2"), stream="MATCHCORE", prefix="mc",

@@ -152,6 +152,13 @@ cdef class Generator:
         free(self.pos_of)
         free(self.loc_of)
 
+    def __reduce__(self):
+        from matchcore._nocopy import refuse_copy
+        refuse_copy("matchcore.itch generator",
+                    "its random state and live order pool are C arrays that are not copied",
+                    "Make a new one with the same messages, symbols and seed: it generates the "
+                    "same bytes")
+
     @property
     def remaining(self):
         return self.total - self.emitted

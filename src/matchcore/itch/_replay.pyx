@@ -595,6 +595,15 @@ cdef class Replayer:
     def __dealloc__(self):
         rp_free(self.S)
 
+    def __reduce__(self):
+        from matchcore._nocopy import refuse_copy
+        refuse_copy("matchcore.itch.Replayer",
+                    "its decoder state (a message cut at a buffer's end, the order references of "
+                    "every stock, the sinks) lives in C structures that are not copied",
+                    "Pickle what you need from it instead: r.books (OrderBooks pickle), r.stats, "
+                    "r.symbols, r.tob(), r.trades(); or replay the file in the other process "
+                    "(matchcore.cluster.dask.replay_one returns a picklable FileResult)")
+
     # ---- feeding ----
 
     def feed(self, const uint8_t[::1] buf not None):
