@@ -87,6 +87,14 @@ class Packet:
             pos += 2 + n
         return out
 
+    def __reduce__(self):
+        # a memoryview does not pickle (nor deep-copy): the copy holds a view of its own bytes
+        return (_packet, (self.session, self.seq, self.count, self.blocks.tobytes()))
+
+
+def _packet(session, seq, count, blocks) -> Packet:
+    return Packet(session, seq, count, memoryview(blocks))
+
 
 def _session(session) -> bytes:
     s = session.encode("ascii") if isinstance(session, str) else bytes(session)
