@@ -173,6 +173,15 @@ class ReferenceBook:
         return (f"ReferenceBook(stp={self._stp.name}, orders={len(self._orders)}, "
                 f"best_bid={self.best_bid()}, best_ask={self.best_ask()})")
 
+    def __copy__(self) -> "ReferenceBook":
+        """``copy.copy`` is a full copy, as for :class:`~matchcore.OrderBook`: a shallow one
+        would share the levels and orders, and each book would trade the other's. Pending
+        events are copied too; pickle and ``copy.deepcopy`` work as for any Python object.
+        O(orders + events)."""
+        import copy
+
+        return copy.deepcopy(self)
+
     # ------------------------------------------------------------------ order entry (per call)
 
     def submit(self, order_id, side, price, qty, tif=TIF.GTC, *, owner=0, post_only=False,
