@@ -1,0 +1,401 @@
+"""Pickling and copying. An OrderBook or Engine that went through pickle (protocols 2..5, also into
+a spawned process), copy.copy or copy.deepcopy at any point of a session behaves exactly like the
+original from there on: the same events (those still pending at the copy included), the same
+state hash, the same invariants. A journaled Engine and the objects that hold live resources
+(sockets, open files, threads, C decoder state) refuse with a TypeError saying why."""
+from __future__ import annotations
+
+import copy
+import ctypes
+import multiprocessing
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import matchcore as mc
+from matchcore._core import COMMAND_DTYPE, EVENT_DTYPE, SnapshotError
+from conftest import assert_events_equal
+from test_book_property import (
+    fresh_ids, maybe_bad_price, maybe_bad_qty, maybe_bad_side, maybe_bad_tif, owners, ts,
+)
+from test_capi import run_python_calls
+from test_engine import apply_engine_command, make_engine
+
+PROTOCOLS = range(2, pickle.HIGHEST_PROTOCOL + 1)
+HOWS = ("pickle", "deepcopy", "copy")
+
+_SETTINGS = settings(max_examples=50, deadline=None,
+                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def commands(symbols=(0,), max_size=50):
+    """Command streams as COMMAND_DTYPE arrays: every kind, ids from a small pool (so cancels,
+    modifies and duplicates hit) or anywhere in [0, 2**64), and now and then a bad field."""
+    ids = st.one_of(st.integers(0, 12), st.integers(0, 12), fresh_ids)
+    row = st.tuples(ts, ids, maybe_bad_price, maybe_bad_qty, owners, st.sampled_from(symbols),
+                    st.sampled_from([0, 0, 0, 0, 1, 2, 2, 3, 3]), maybe_bad_side, maybe_bad_tif,
+                    st.sampled_from([0, 0, 0, 1]))
+    return st.lists(row, max_size=max_size).map(lambda rows: np.array(rows, dtype=COMMAND_DTYPE))
+
+
+def twin_of(obj, how: str, protocol: int = pickle.HIGHEST_PROTOCOL):
+    if how == "pickle":
+        return pickle.loads(pickle.dumps(obj, protocol))
+    return copy.deepcopy(obj) if how == "deepcopy" else copy.copy(obj)
+
+
+def orders_capacity(book: mc.OrderBook) -> int:
+    # mc_book.orders_cap: the int32 after the orders pointer (no Python API shows it)
+    return ctypes.c_int32.from_address(book.raw_address + 8).value
+
+
+def assert_same_book(twin: mc.OrderBook, book: mc.OrderBook) -> None:
+    assert twin is not book and twin.handle != book.handle
+    assert twin.state_hash() == book.state_hash()
+    # the snapshot holds what the hash does not: the clock and the next arrival number
+    assert twin.snapshot() == book.snapshot()
+    assert (twin.stp, twin.record_events, len(twin)) == (book.stp, book.record_events, len(book))
+    assert orders_capacity(twin) == orders_capacity(book)
+    for a, b in zip(twin.depth_orders(1000), book.depth_orders(1000)):
+        np.testing.assert_array_equal(a, b)
+    twin.check_invariants()
+
+
+def continue_both(book, twin, cmds, finish: str) -> None:
+    if finish == "process":
+        assert_events_equal(twin.process(cmds), book.process(cmds), labels=("copy", "original"))
+    else:
+        run_python_calls(book, cmds, drain=False)
+        run_python_calls(twin, cmds, drain=False)
+    # what was pending at the copy comes out of both, before what followed
+    assert_events_equal(twin.events(), book.events(), labels=("copy", "original"))
+
+
+# ---- OrderBook ----
+
+@pytest.mark.parametrize("how", HOWS)
+@_SETTINGS
+@given(cmds=commands(), data=st.data(), stp=st.sampled_from(list(mc.STP)),
+       record_events=st.sampled_from([True, True, False]),
+       capacity=st.sampled_from([0, 100, 5000]))
+def test_book_copied_at_random_point_behaves_as_original(how, cmds, data, stp, record_events,
+                                                         capacity):
+    cut = data.draw(st.integers(0, len(cmds)), label="cut")
+    book = mc.OrderBook(stp, record_events=record_events, capacity=capacity)
+    run_python_calls(book, cmds[:cut], drain=False)
+    if data.draw(st.sampled_from([False, False, True]), label="read events before the copy"):
+        book.events()
+    twin = twin_of(book, how, data.draw(st.sampled_from(PROTOCOLS), label="protocol"))
+    assert_same_book(twin, book)
+    continue_both(book, twin, cmds[cut:], data.draw(st.sampled_from(["calls", "process"])))
+    assert_same_book(twin, book)
+    # independent: emptying the copy leaves the original alone
+    h = book.state_hash()
+    twin.clear()
+    assert book.state_hash() == h
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_book_pickle_keeps_pending_events_clock_and_mode(protocol):
+    book = mc.OrderBook(mc.STP.CANCEL_BOTH, capacity=3000)
+    book.submit(1, mc.Side.SELL, 101, 4, owner=9, post_only=True, ts_ns=5)
+    book.submit(2, mc.Side.BUY, 101, 1, owner=8, ts_ns=7)
+    twin = pickle.loads(pickle.dumps(book, protocol))
+    assert twin.stp == mc.STP.CANCEL_BOTH
+    assert_events_equal(twin.events(), book.events())
+    assert len(twin.events()) == 0
+    assert_same_book(twin, book)
+
+
+def test_book_copy_keeps_pending_events_and_copy_module_agrees():
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    book.submit(2, 1, 100, 2)
+    pending = book.copy().events()
+    assert len(pending) == 3        # ACCEPTED, ACCEPTED, FILL: not lost by copying
+    for twin in (copy.copy(book), copy.deepcopy(book), pickle.loads(pickle.dumps(book))):
+        assert_events_equal(twin.events(), pending)
+    assert_events_equal(book.events(), pending)
+
+
+def test_book_without_events_pickles_none():
+    book = mc.OrderBook(record_events=False)
+    book.submit(1, 0, 100, 5)
+    twin = pickle.loads(pickle.dumps(book))
+    assert not twin.record_events and len(twin.events()) == 0
+    twin.submit(2, 1, 100, 5)
+    assert len(twin.events()) == 0
+
+
+def test_book_pickle_of_crossed_replay_book_restores():
+    book = mc.OrderBook()
+    book.place(1, 0, 105, 3)
+    book.place(2, 1, 100, 3)        # crossed, as exchange data can be
+    twin = pickle.loads(pickle.dumps(book))
+    assert twin.state_hash() == book.state_hash()
+    twin.check_invariants(allow_crossed=True)
+
+
+def test_book_pickle_of_another_format_is_refused_clearly():
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    fn, args = book.__reduce__()
+    with pytest.raises(SnapshotError, match="pickle format 99"):
+        fn(99, *args[1:])
+    snap = bytearray(args[1])
+    snap[8:12] = (7).to_bytes(4, "little")
+    with pytest.raises(SnapshotError, match="snapshot format 7"):
+        fn(args[0], bytes(snap), *args[2:])
+    with pytest.raises(SnapshotError, match="truncated"):
+        fn(*args[:4], b"\0" * 63)
+    assert fn(*args).state_hash() == book.state_hash()
+
+
+def test_engine_book_pickles_and_copies_as_a_standalone_book():
+    eng = make_engine(2)
+    eng.submit(1, 10, 0, 100, 4)
+    for how in HOWS:
+        alone = twin_of(eng.book(1), how)
+        assert alone.state_hash() == eng.book(1).state_hash()
+        alone.submit(11, 1, 100, 4)     # trades in the copy only
+        assert len(alone) == 0 and eng.get(10) == (1, 0, 100, 4)
+
+
+# ---- Engine ----
+
+@pytest.mark.parametrize("how", HOWS)
+@_SETTINGS
+@given(cmds=commands(symbols=(0, 1, 2, 7)), data=st.data(), stp=st.sampled_from(list(mc.STP)),
+       record_events=st.sampled_from([True, True, False]), limits=st.booleans())
+def test_engine_copied_at_random_point_behaves_as_original(how, cmds, data, stp, record_events,
+                                                           limits):
+    cut = data.draw(st.integers(0, len(cmds)), label="cut")
+    eng = make_engine(3, limits=limits, stp=stp, record_events=record_events)
+    rows = cmds.tolist()
+    for row in rows[:cut]:
+        apply_engine_command(eng, row)
+    if data.draw(st.sampled_from([False, False, True]), label="read events before the copy"):
+        eng.events()
+    twin = twin_of(eng, how, data.draw(st.sampled_from(PROTOCOLS), label="protocol"))
+    assert_same_engine(twin, eng)
+    if data.draw(st.sampled_from(["calls", "process"])) == "process":
+        assert_events_equal(twin.process(cmds[cut:]), eng.process(cmds[cut:]))
+    else:
+        for row in rows[cut:]:
+            apply_engine_command(eng, row)
+            apply_engine_command(twin, row)
+    assert_events_equal(twin.events(), eng.events(), labels=("copy", "original"))
+    assert_same_engine(twin, eng)
+    for oid in set(cmds["order_id"].tolist()):
+        assert twin.get(oid) == eng.get(oid)
+
+
+def assert_same_engine(twin: mc.Engine, eng: mc.Engine) -> None:
+    assert twin is not eng and twin.handle != eng.handle
+    assert twin.state_hash() == eng.state_hash()
+    assert (twin.stp, twin.record_events, len(twin)) == (eng.stp, eng.record_events, len(eng))
+    assert twin.symbols == eng.symbols
+    for sym in eng.symbols:
+        assert twin.limits(sym) == eng.limits(sym)
+        assert twin.book(sym) is not eng.book(sym)
+        assert twin.book(sym).snapshot() == eng.book(sym).snapshot()
+    twin.check_invariants()
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_engine_books_held_beside_it_stay_its_books(how):
+    eng = make_engine(2)
+    eng.submit(0, 5, 0, 100, 3)
+    book, twin = twin_of((eng.book(0), eng), how)
+    assert book is twin.book(0)
+    twin.submit(0, 6, 1, 100, 3)
+    assert len(book) == 0 and len(eng.book(0)) == 1
+
+
+def test_engine_copy_copy_does_not_share_books():
+    eng = make_engine(1)
+    eng.submit(0, 5, 0, 100, 3)
+    twin = copy.copy(eng)
+    twin.cancel(5)
+    assert eng.get(5) == (0, 0, 100, 3) and twin.get(5) is None
+
+
+def test_engine_pickle_of_another_format_is_refused_clearly():
+    fn, args = make_engine(1).__reduce__()
+    with pytest.raises(SnapshotError, match="Engine was pickled .* pickle format 0"):
+        fn(0, *args[1:])
+
+
+def test_journaled_engine_refuses_to_be_pickled_or_copied(tmp_path):
+    eng = mc.Engine(journal=tmp_path / "j", fsync="never")
+    eng.add_symbol(1, "AAA")
+    eng.submit(1, 7, 0, 100, 5)
+    for fn in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match="journal attached .* LOCKed"):
+            fn(eng)
+    with pytest.raises(TypeError, match="JournalWriter: it holds an open segment file"):
+        pickle.dumps(eng.journal)
+    # the way the message offers: an unjournaled engine of the same state
+    eng.sync()
+    plain = mc.Engine.recover(tmp_path / "j", readonly=True)
+    assert plain.journal is None and plain.state_hash() == eng.state_hash()
+    assert pickle.loads(pickle.dumps(plain)).state_hash() == eng.state_hash()
+    eng.close()
+    with pytest.raises(TypeError, match="journal attached"):
+        pickle.dumps(eng)
+
+
+# ---- across processes ----
+
+def _continue_in_child(book_blob: bytes, eng_blob: bytes, book_cmds, eng_cmds):
+    book, eng = pickle.loads(book_blob), pickle.loads(eng_blob)
+    book_events = run_python_calls(book, book_cmds)
+    for row in eng_cmds.tolist():
+        apply_engine_command(eng, row)
+    book.check_invariants()
+    eng.check_invariants()
+    return book.state_hash(), book_events.tobytes(), eng.state_hash(), eng.events().tobytes()
+
+
+def test_pickled_book_and_engine_continue_identically_in_a_spawned_process():
+    from test_capi import random_commands
+
+    cmds = random_commands(1200, 11)
+    eng_cmds = random_commands(1200, 12, n_symbols=3)
+    book = mc.OrderBook(mc.STP.CANCEL_TAKER)
+    run_python_calls(book, cmds[:600], drain=False)       # events left pending
+    eng = make_engine(3)
+    for row in eng_cmds[:600].tolist():
+        apply_engine_command(eng, row)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_continue_in_child, (pickle.dumps(book), pickle.dumps(eng),
+                                                      cmds[600:], eng_cmds[600:])).get(300)
+    book_events = run_python_calls(book, cmds[600:])
+    for row in eng_cmds[600:].tolist():
+        apply_engine_command(eng, row)
+    assert child[0] == book.state_hash()
+    assert_events_equal(np.frombuffer(child[1], EVENT_DTYPE), book_events,
+                        labels=("child", "parent"))
+    assert child[2] == eng.state_hash()
+    assert_events_equal(np.frombuffer(child[3], EVENT_DTYPE), eng.events(),
+                        labels=("child", "parent"))
+
+
+# ---- the other public classes ----
+
+def test_reference_book_copies_are_independent_and_keep_events():
+    ref = mc.ReferenceBook()
+    ref.submit(1, 0, 100, 5)
+    for how in HOWS:
+        twin = twin_of(ref, how)
+        assert len(twin.events()) == 1
+        twin.submit(2, 1, 100, 5)
+        assert len(ref) == 1 and len(twin) == 0
+
+
+@pytest.mark.parametrize("exc", [
+    mc.OrderRejected(mc.Reason.DUPLICATE_ORDER_ID, 42),
+    mc.OrderRejected(mc.Reason.INVALID_QTY, 7, "qty must be > 0"),
+    SnapshotError(3, "snapshot is truncated"),
+])
+def test_exceptions_cross_process_boundaries(exc):
+    # a worker's exception comes back pickled: it must rebuild with its fields
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is type(exc) and str(back) == str(exc)
+    assert back.__dict__ == exc.__dict__
+
+
+def test_durability_errors_pickle_with_their_location():
+    from matchcore.durability import JournalError
+
+    back = pickle.loads(pickle.dumps(JournalError("bad record", "seg-1.mcj", 4096)))
+    assert (str(back), back.path, back.offset) == ("bad record", "seg-1.mcj", 4096)
+
+
+def test_moldudp_packet_pickles_with_its_blocks():
+    from matchcore.moldudp import build_packet, parse_packet
+
+    pkt = parse_packet(build_packet("S1", 5, [b"abc", b"de"]))
+    for how in HOWS:
+        twin = twin_of(pkt, how)
+        assert (twin.session, twin.seq, twin.count) == (pkt.session, pkt.seq, pkt.count)
+        assert twin.messages() == [b"abc", b"de"]
+
+
+def test_result_objects_pickle():
+    from matchcore.durability import RecoveryReport
+    from matchcore.workloads import generate
+
+    w = pickle.loads(pickle.dumps(generate("standard", 200, seed=1)))
+    np.testing.assert_array_equal(w.flow, generate("standard", 200, seed=1).flow)
+    rep = RecoveryReport(path="x", replayed_commands=3)
+    assert pickle.loads(pickle.dumps(rep)) == rep
+
+
+def _itch_replayer():
+    import matchcore.itch as itch
+
+    r = itch.Replayer()
+    r.feed(itch.generate(None, messages=500, symbols=2, seed=1))
+    return r
+
+
+def _dbn_replayer():
+    from matchcore.feeds.dbn import DbnReplayer
+
+    return DbnReplayer()
+
+
+def _generator():
+    from matchcore.itch._gen import Generator
+
+    return Generator(100, 2, 1)
+
+
+def _recorder(tmp_path):
+    from matchcore.native import Recorder
+
+    return Recorder(mc.OrderBook(), tmp_path / "s.mccmd")
+
+
+def _receiver():
+    from matchcore.moldudp import MoldUDP64Receiver
+
+    return MoldUDP64Receiver(0)
+
+
+def _replay_metrics():
+    pytest.importorskip("prometheus_client")
+    from matchcore.io.metrics import ReplayMetrics
+
+    return ReplayMetrics()
+
+
+@pytest.mark.parametrize("make, name, why", [
+    (lambda tmp: _itch_replayer(), "matchcore.itch.Replayer", "decoder state"),
+    (lambda tmp: _dbn_replayer(), "matchcore.feeds.dbn.DbnReplayer", "decoder state"),
+    (lambda tmp: _generator(), "matchcore.itch generator", "same bytes"),
+    (_recorder, "matchcore.native.Recorder", "open command file"),
+    (lambda tmp: _receiver(), "matchcore.moldudp.MoldUDP64Receiver", "UDP socket"),
+    (lambda tmp: _replay_metrics(), "matchcore.io.metrics.ReplayMetrics", "CollectorRegistry"),
+], ids=["itch-replayer", "dbn-replayer", "itch-generator", "recorder", "moldudp-receiver",
+        "replay-metrics"])
+def test_live_objects_refuse_pickle_and_copy_naming_class_and_reason(tmp_path, make, name, why):
+    obj = make(tmp_path)
+    try:
+        for fn in (pickle.dumps, copy.copy, copy.deepcopy):
+            with pytest.raises(TypeError, match=f"cannot pickle or copy a {name}: .*{why}"):
+                fn(obj)
+    finally:
+        close = getattr(obj, "close", None)
+        if close is not None:
+            close()
+
+
+def test_replayer_books_pickle():
+    r = _itch_replayer()
+    for sym, book in r.books.items():
+        assert pickle.loads(pickle.dumps(book)).state_hash() == book.state_hash()
