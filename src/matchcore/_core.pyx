@@ -2234,8 +2234,9 @@ cdef class OrderBook:
         >>> twin.state_hash() == book.state_hash(), len(twin.events()) == len(book.events()) == 1
         (True, True)
         """
-        cdef OrderBook c = OrderBook.__new__(OrderBook, self._b.stp, record_events=self.record_events,
-                                             capacity=0)
+        cls = type(self)
+        cdef OrderBook c = cls.__new__(cls, self._b.stp, record_events=self.record_events,
+                                       capacity=0)
         cdef mc_book* nb = mc_book_copy(self._b)
         if nb == NULL:
             raise MemoryError()
@@ -2248,23 +2249,35 @@ cdef class OrderBook:
         if self.record_events and self._b.n_ev > 0:
             memcpy(nb.ev, self._b.ev, self._b.n_ev * sizeof(mc_event))
             nb.n_ev = self._b.n_ev
+        if cls is not OrderBook and getattr(self, "__dict__", None):
+            # a Python subclass's own attributes, as copy.copy would take them
+            c.__dict__.update(self.__dict__)
         return c
 
     def __copy__(self):
         return self.copy()
 
     def __deepcopy__(self, memo):
-        # the book holds no Python objects: a deep copy is copy()
-        return self.copy()
+        # the book itself holds no Python objects: copy(), then a subclass's attributes deeply
+        cdef OrderBook c = self.copy()
+        memo[id(self)] = c
+        if type(self) is not OrderBook and getattr(self, "__dict__", None):
+            import copy
+            c.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return c
 
     def __reduce__(self):
         """Pickle support (protocol 2+): the book travels as its :meth:`snapshot` plus what a
-        snapshot leaves out (``record_events``, the order capacity, the pending events), so the
-        unpickled book is :meth:`copy`'s twin in another process. See ``_book_from_pickle``."""
+        snapshot leaves out (``record_events``, the order capacity, the pending events; a
+        subclass and its attributes), so the unpickled book is :meth:`copy`'s twin in another
+        process. See ``_book_from_pickle``."""
         cdef int64_t n_ev = self._b.n_ev if self.record_events else 0
+        cls = type(self)
         return (_book_from_pickle,
                 (_PICKLE_FORMAT, self.snapshot(), self.record_events, self._b.orders_cap,
-                 PyBytes_FromStringAndSize(<char*>self._b.ev, n_ev * sizeof(mc_event))))
+                 PyBytes_FromStringAndSize(<char*>self._b.ev, n_ev * sizeof(mc_event)),
+                 None if cls is OrderBook else cls),
+                None if cls is OrderBook else (getattr(self, "__dict__", None) or None))
 
     # ---- embedding: raw handle, allocation-free depth, snapshots ----
 
@@ -2531,9 +2544,10 @@ def _check_pickle_format(fmt, str what):
                             f"with the matchcore version that wrote it")
 
 
-def _book_from_pickle(fmt, snapshot, bint record_events, capacity, events):
+def _book_from_pickle(fmt, snapshot, bint record_events, capacity, events, cls=None):
     """Rebuild a pickled :class:`OrderBook` (``OrderBook.__reduce__``): the snapshot's state,
-    grown to the original's order capacity, with its pending events."""
+    grown to the original's order capacity, with its pending events; of class ``cls`` (a
+    subclass, made without calling its ``__init__``, as pickle does) when given."""
     _check_pickle_format(fmt, "OrderBook")
     if len(snapshot) >= 12 and snapshot[:8] == b"MCSNAPSH":
         version = int.from_bytes(snapshot[8:12], "little")
@@ -2541,7 +2555,12 @@ def _book_from_pickle(fmt, snapshot, bint record_events, capacity, events):
             raise SnapshotError(MC_SNAP_E_VERSION,
                                 f"this OrderBook was pickled with snapshot format {version}; "
                                 f"this matchcore reads format {MC_SNAP_VERSION} only")
-    cdef OrderBook book = OrderBook.from_snapshot(snapshot, record_events=record_events)
+    if cls is None:
+        cls = OrderBook
+    elif not (isinstance(cls, type) and issubclass(cls, OrderBook)):
+        raise TypeError(f"pickled OrderBook: {cls!r} is not an OrderBook class")
+    cdef OrderBook book = cls.__new__(cls, record_events=record_events, capacity=0)
+    book.restore(snapshot)
     cdef mc_book* b = book._b
     cdef int64_t cap = mc_i64_arg(capacity, "capacity")
     cdef const uint8_t[::1] ev = _snapshot_view(events)

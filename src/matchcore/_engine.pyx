@@ -1275,10 +1275,12 @@ cdef class Engine:
                              c.max_notional),
                             self._books[k]))
         cdef int64_t n_ev = e.n_ev if self.record_events else 0
+        cls = type(self)
         return (_engine_from_pickle,
                 (_PICKLE_FORMAT, self._stp, self.record_events, e.now_ns, symbols,
                  PyBytes_FromStringAndSize(<char*>e.ev, n_ev * sizeof(mc_event)),
-                 self.recovery_report))
+                 self.recovery_report, None if cls is Engine else cls),
+                None if cls is Engine else (getattr(self, "__dict__", None) or None))
 
     def __copy__(self):
         # An engine owns its books: a shallow copy sharing them would route orders into books
@@ -1479,10 +1481,16 @@ cdef dict _check_limits(dict limits):
     return out
 
 
-def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, recovery_report):
-    """Rebuild a pickled :class:`Engine` (``Engine.__reduce__``)."""
+def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, recovery_report,
+                        cls=None):
+    """Rebuild a pickled :class:`Engine` (``Engine.__reduce__``), of class ``cls`` (a subclass,
+    made without calling its ``__init__``, as pickle does) when given."""
     _check_pickle_format(fmt, "Engine")
-    cdef Engine eng = Engine(stp, record_events=record_events)
+    if cls is None:
+        cls = Engine
+    elif not (isinstance(cls, type) and issubclass(cls, Engine)):
+        raise TypeError(f"pickled Engine: {cls!r} is not an Engine class")
+    cdef Engine eng = cls.__new__(cls, stp, record_events=record_events)
     cdef mc_engine* e = eng._e
     for sym, name, capacity, limits, book in symbols:
         if not isinstance(book, _OrderBook):
