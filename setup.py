@@ -63,6 +63,12 @@ for pyx in sorted((SRC / "matchcore").rglob("*.pyx")):
         )
     )
 
+if not extensions:
+    # an sdist made without the .pyx sources would otherwise install a package with no compiled
+    # module, and fail only at "import matchcore"
+    raise SystemExit(f"setup.py: no .pyx sources under {SRC / 'matchcore'}: this source tree "
+                     f"cannot build matchcore's compiled modules")
+
 setup(
     ext_modules=cythonize(
         extensions,
