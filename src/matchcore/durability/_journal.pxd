@@ -161,3 +161,4 @@ cdef class JournalWriter:
     cdef uint64_t _start_seq     # next_seq when made: records appended since are this writer's
     cdef int64_t _prior_crc      # CRC of the record before _start_seq if known, else -1
     cdef int _check(self) except -1
+    cdef void _close_dir_and_lock(self) noexcept

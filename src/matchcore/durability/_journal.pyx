@@ -716,9 +716,7 @@ cdef class JournalWriter:
             # directory's lock must still go, or no later engine could take the directory over
             with nogil:
                 _stop_syncer(self._j)
-            if self.lock_fd >= 0:
-                c_close(self.lock_fd)
-                self.lock_fd = -1
+            self._close_dir_and_lock()
             return
         with nogil:
             _stop_syncer(self._j)
@@ -728,12 +726,20 @@ cdef class JournalWriter:
                 rc = mc_journal_sync(self._j)
             if _close_fd(self._j) < 0:
                 rc = -1
-        if self.lock_fd >= 0:
-            c_close(self.lock_fd)
-            self.lock_fd = -1
+        self._close_dir_and_lock()
         if rc < 0:
             raise JournalError(f"journal {self.path}: I/O failure on close: "
                                f"{os.strerror(self._j.err)}")
+
+    cdef void _close_dir_and_lock(self) noexcept:
+        # A closed writer holds no descriptor: an engine kept after close() (a finished
+        # session in a list) must not pin its directory's fd for as long as it lives.
+        if self._j.dir_fd >= 0:
+            c_close(self._j.dir_fd)
+            self._j.dir_fd = -1
+        if self.lock_fd >= 0:
+            c_close(self.lock_fd)
+            self.lock_fd = -1
 
     @property
     def last_crc(self):
