@@ -1,4 +1,5 @@
-"""The source distribution holds what a build from it needs and nothing a build makes.
+"""The source distribution holds what a build from it needs and nothing a build makes; the
+installed package carries what a user's own compiled code needs.
 
 `pip install matchcore-*.tar.gz` compiles the package from the sdist: setup.py finds the
 extensions by globbing the .pyx files, so an sdist without them used to install a package with
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "MANIFEST.in"
 SRC = ROOT / "src" / "matchcore"
 
-pytestmark = pytest.mark.skipif(not (ROOT / "setup.py").exists() or not SRC.is_dir(),
+needs_checkout = pytest.mark.skipif(not (ROOT / "setup.py").exists() or not SRC.is_dir(),
                                 reason="needs a source checkout (setup.py and src/matchcore)")
 
 
@@ -61,6 +62,7 @@ def _sdist_files() -> set[str]:
     return set(fl.files)
 
 
+@needs_checkout
 def test_sdist_manifest_has_every_build_source():
     files = _sdist_files()
     needed = [p for p in _tracked(".pyx", ".pxd", ".h") if p.startswith("src/")]
@@ -72,6 +74,7 @@ def test_sdist_manifest_has_every_build_source():
         assert p in files, p
 
 
+@needs_checkout
 def test_sdist_manifest_leaves_out_generated_files():
     files = _sdist_files()
     generated = [f for f in files if f.startswith("src/") and f.endswith((".c", ".so", ".o",
@@ -80,6 +83,7 @@ def test_sdist_manifest_leaves_out_generated_files():
     assert generated == []
 
 
+@needs_checkout
 def test_setup_without_pyx_sources_refuses_to_build(tmp_path):
     # a tree without the .pyx files must not quietly install a package without its core
     (tmp_path / "src" / "matchcore").mkdir(parents=True)
@@ -88,3 +92,46 @@ def test_setup_without_pyx_sources_refuses_to_build(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "no .pyx sources" in out.stderr
+
+
+USER_PYX = """
+# cython: language_level=3
+from matchcore._core cimport mc_book
+
+def resting(addr):
+    cdef mc_book* b = <mc_book*><size_t>addr
+    return b.n_orders
+"""
+
+USER_SETUP = """
+from setuptools import setup, Extension
+from Cython.Build import cythonize
+import matchcore._capi
+setup(ext_modules=cythonize([Extension("userbook", ["userbook.pyx"],
+                                       include_dirs=[matchcore._capi.get_include()])],
+                            quiet=True))
+"""
+
+
+def test_user_cython_module_cimports_the_installed_core(tmp_path):
+    # README (Handles): code compiled against the core's structs cimports matchcore._core with
+    # include_dirs=[matchcore._capi.get_include()]; the installed .pxd and headers suffice
+    pytest.importorskip("Cython", reason="Cython not installed: no user module to compile")
+    import shutil
+
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler on PATH")
+    (tmp_path / "userbook.pyx").write_text(USER_PYX)
+    (tmp_path / "setup.py").write_text(USER_SETUP)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(Path(__import__("matchcore").__file__).parents[1]), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+                         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    code = ("import matchcore as mc, userbook\n"
+            "b = mc.OrderBook(); b.submit(1, 0, 100, 5); b.submit(2, 1, 101, 5)\n"
+            "print(userbook.resting(b.raw_address))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["2"]
