@@ -239,3 +239,25 @@ def test_soak_book_and_engine_cycles_rss_plateaus(cycle, request):
     grown = _rss_kib() - start
     # a leak of even 16 bytes per cycle would show as 3 MiB
     assert grown * 1024 / n < 16, f"RSS grew {grown} KiB over {n} cycles"
+
+
+@needs_proc
+def test_nats_publisher_and_consumer_cycles_leave_nothing(itch_files):
+    pytest.importorskip("nats", reason="nats-py not installed (pip install 'matchcore[nats]')")
+    from matchcore.io.nats import (NatsPublisher, NatsServer, ReplayPublisher, consume,
+                                   nats_server_path)
+
+    try:
+        nats_server_path()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    with NatsServer() as srv:
+        def cycle(i):
+            with NatsPublisher(srv.url, stream="LEAK", prefix="leak") as pub:
+                itch.replay_file(itch_files["plain"], record_l2=True,
+                                 on_chunk=ReplayPublisher(pub))
+            consume(srv.url, stream="LEAK", prefix="leak")
+            with pytest.raises(ConnectionError):       # nothing listens on port 1
+                NatsPublisher("nats://127.0.0.1:1", connect_timeout=0.5)
+
+        _cycles_leave_nothing(cycle, 3)
