@@ -17,7 +17,7 @@ from matchcore._enums import (
     STP,
     TIF,
 )
-from matchcore._core import OrderBook, SnapshotError
+from matchcore._core import BusyError, OrderBook, SnapshotError
 from matchcore._engine import Engine
 from matchcore._capi import c_api_addresses, c_api_capsule, get_include
 
@@ -39,7 +39,7 @@ def __getattr__(name):
 
 
 __all__ = [
-    "COMMAND_DTYPE", "EVENT_DTYPE", "CommandKind", "Engine", "EventKind", "OrderBook",
+    "BusyError", "COMMAND_DTYPE", "EVENT_DTYPE", "CommandKind", "Engine", "EventKind", "OrderBook",
     "OrderRejected", "Reason", "ReferenceBook", "Reject", "STP", "Side", "SnapshotError", "TIF",
     "c_api_addresses", "c_api_capsule", "get_include",
 ]

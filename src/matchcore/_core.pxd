@@ -66,6 +66,22 @@ cdef enum:
     MC_SNAP_E_CORRUPT = 5
     MC_SNAP_E_NOMEM = 6
 
+    # mc_book.guard (the Python face's per-call byte): its low bits name the call that runs on
+    # the book without the GIL (0: none); MC_GUARD_HOSTED: the book belongs to an Engine or a
+    # feed replayer, whose busy byte (host_busy) is checked too; MC_GUARD_NO_EVENTS: the book
+    # keeps no per-call events (record_events=False).
+    MC_BUSY_PROCESS = 1      # OrderBook.process()
+    MC_BUSY_RESTORE = 2      # OrderBook.restore()
+    MC_BUSY_ENGINE = 3       # (host byte) Engine.process() or its journal recovery replay
+    MC_BUSY_REPLAY = 4       # a feed replay (LOBSTER, ITCH, DBN) applying messages
+    MC_BUSY_TIMED = 5        # a timed loop of matchcore._timing
+    MC_BUSY_JOURNAL = 6      # (host byte) the engine's journal is written or synced
+    MC_BUSY_QUERY = 7        # a query that makes Python objects as it reads (events(), depth())
+    MC_BUSY_MASK = 0x3F
+    MC_GUARD_HOSTED = 0x40
+    MC_GUARD_NO_EVENTS = 0x80
+    MC_BUSY_VIA_BOOK = 0x80  # (host byte) the busy call runs on one of the host's books
+
 
 # 64 bytes, no padding: the numpy EVENT_DTYPE is derived from this layout.
 cdef struct mc_event:
@@ -156,6 +172,11 @@ cdef struct mc_book:
     uint32_t symbol
     uint8_t stp
     uint8_t emit          # 0: events are not written (record_events=False, replay at full speed)
+    # Read by every OrderBook method before it touches the book, never by the C functions:
+    # MC_BUSY_* while a call that released the GIL runs on the book (a call from another thread
+    # then raises BusyError), | MC_GUARD_HOSTED | MC_GUARD_NO_EVENTS. Zero is the common case:
+    # one byte tested per call, the test the record_events check used to be.
+    uint8_t guard
     uint64_t handle       # registry handle (matchcore._handles), 0 if not registered
     # OrderBook.process(): the batch's events are written straight into the caller's array
     # (`ev` is borrowed, ev_borrowed = 1) while the book's own buffer waits in ev_home. When the
@@ -166,6 +187,9 @@ cdef struct mc_book:
     int64_t ev_home_cap
     int64_t ev_spill
     uint8_t ev_borrowed
+    # The busy byte of the Engine or feed replayer this book belongs to (NULL for a standalone
+    # book; set with MC_GUARD_HOSTED): busy while a call runs on the host or on any of its books.
+    uint8_t* host_busy
 
 
 cdef inline void mc_prefetch_next_ids(const mc_book* b, uint64_t oid) noexcept nogil:
@@ -239,6 +263,36 @@ cdef mc_book* mc_snapshot_load(const uint8_t* data, int64_t n, int* err) noexcep
 cdef class OrderBook:
     cdef mc_book* _b
     cdef readonly bint record_events
+
+
+# ---- one thread at a time (the Python face): see BusyError ----
+# mc_busy_enter: raise BusyError if the book (or its host) is busy, else mark both busy with
+# `what` (MC_BUSY_*); called with the GIL just before a section that releases it, and paired
+# with mc_busy_leave (with the GIL, in a finally: where the section can raise).
+cdef int mc_busy_enter(mc_book* b, uint8_t what) except -1
+cdef void mc_busy_leave(mc_book* b) noexcept
+# a book joins or leaves a host (an Engine, a feed replayer) with the host's busy byte
+cdef void mc_book_host(mc_book* b, uint8_t* host_busy) noexcept
+# the out-of-line raise of a busy book or host (who: "OrderBook", "Engine", a replayer's name)
+cdef int mc_raise_busy(str who, uint8_t what) except -1
+# the slow paths of the two checks below: raise if busy (the book or its host); the per-call
+# one then drops the pending events of a book that keeps none
+cdef int mc_busy_slow(const mc_book* b) except -1
+cdef int mc_guard_slow(mc_book* b) except -1
+
+cdef inline int mc_check_busy(const mc_book* b) except -1:
+    # every OrderBook method that reads or writes the book, first (after converting arguments,
+    # which may run Python code)
+    if b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
+        return mc_busy_slow(b)
+    return 0
+
+cdef inline int mc_guard_per_call(mc_book* b) except -1:
+    # The per-call methods (and events()): one byte tested and a branch, zero being the common
+    # case (the test of record_events it replaces); the rest is out of line.
+    if b.guard:
+        return mc_guard_slow(b)
+    return 0
 
 
 # process(out=...)'s buffer and a batch of commands, checked (OrderBook, Engine, timed loops)

@@ -294,6 +294,8 @@ cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
     c.ev_borrowed = 0
     c.ev_home = NULL
     c.handle = 0          # a copy is a new object: its owner registers it
+    c.guard = b.guard & MC_GUARD_NO_EVENTS
+    c.host_busy = NULL    # and belongs to no engine
     if not ok or c.index.tab == NULL or c.ev == NULL:
         mc_book_free(c)
         return NULL
@@ -1395,13 +1397,16 @@ cdef int mc_snapshot_restore(mc_book* b, const uint8_t* data, int64_t n) noexcep
     cdef int rc = _snapshot_build(data, n, &nb)
     if rc < 0:
         return rc
-    cdef uint8_t emit = b.emit
+    cdef uint8_t emit = b.emit, guard = b.guard
     cdef uint64_t handle = b.handle
+    cdef uint8_t* host_busy = b.host_busy
     cdef mc_book tmp = b[0]
     b[0] = nb[0]
     nb[0] = tmp
     b.emit = emit
     b.handle = handle
+    b.guard = guard
+    b.host_busy = host_busy
     mc_book_free(nb)
     return 0
 
@@ -1698,6 +1703,89 @@ _SNAPSHOT_ERRORS = {
 }
 
 
+class BusyError(RuntimeError):
+    """A call on an :class:`OrderBook` or :class:`Engine` that another thread is using right now.
+
+    The calls that run long in compiled code (``process()``, ``restore()``, a feed replay, a
+    timed loop) release the GIL, so that other threads and other books go on meanwhile; the book
+    (and its engine) is busy until the call returns, and any call on it from another thread
+    raises this, having changed nothing. One book (or engine) is used by one thread at a time.
+    """
+
+
+_BUSY_CALLS = {
+    MC_BUSY_PROCESS: "process()",
+    MC_BUSY_RESTORE: "restore()",
+    MC_BUSY_ENGINE: "Engine.process()",
+    MC_BUSY_REPLAY: "a feed replay",
+    MC_BUSY_TIMED: "a timed loop (matchcore._timing)",
+    MC_BUSY_JOURNAL: "a journal write",
+    MC_BUSY_QUERY: "a query (events(), depth(), level(), ...)",
+}
+
+
+cdef int mc_raise_busy(str who, uint8_t what) except -1:
+    # Out of line: the methods only test a byte and branch here.
+    call = _BUSY_CALLS.get(what & MC_BUSY_MASK, "a call")
+    if what & MC_BUSY_VIA_BOOK:
+        where = "one of its books"
+    else:
+        where = "it"
+        if what == MC_BUSY_ENGINE:
+            call = "process()"
+    one = "book" if who == "OrderBook" else "engine" if who == "Engine" else "replayer"
+    raise BusyError(f"{who} is busy: {call} is running on {where} in another thread; one "
+                    f"{one} is used by one thread at a time")
+
+
+cdef int mc_busy_slow(const mc_book* b) except -1:
+    if b.guard & MC_BUSY_MASK:
+        return mc_raise_busy("OrderBook", b.guard & MC_BUSY_MASK)
+    cdef uint8_t host = b.host_busy[0] if b.host_busy != NULL else 0
+    if host:
+        # busy as a part of its Engine (or replayer): name what runs there
+        call = _BUSY_CALLS.get(host & MC_BUSY_MASK, "a call")
+        # (only a feed replayer sets MC_BUSY_REPLAY on its own; the other codes are an Engine's)
+        where = ("another book of its Engine or replayer" if host & MC_BUSY_VIA_BOOK
+                 else "its replayer" if host == MC_BUSY_REPLAY else "its Engine")
+        if host == MC_BUSY_ENGINE:
+            call = "process()"
+        raise BusyError(f"OrderBook is busy: {call} is running on {where} in another thread; "
+                        f"one book is used by one thread at a time")
+    return 0
+
+
+cdef int mc_guard_slow(mc_book* b) except -1:
+    if b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
+        mc_busy_slow(b)
+    if b.guard & MC_GUARD_NO_EVENTS:
+        b.n_ev = 0
+    return 0
+
+
+cdef int mc_busy_enter(mc_book* b, uint8_t what) except -1:
+    if b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
+        mc_busy_slow(b)
+    if b.host_busy != NULL:
+        b.host_busy[0] = what | MC_BUSY_VIA_BOOK
+    b.guard |= what
+    return 0
+
+
+cdef void mc_busy_leave(mc_book* b) noexcept:
+    b.guard &= MC_GUARD_HOSTED | MC_GUARD_NO_EVENTS
+    if b.host_busy != NULL:
+        b.host_busy[0] = 0
+
+
+cdef void mc_book_host(mc_book* b, uint8_t* host_busy) noexcept:
+    b.host_busy = host_busy
+    if host_busy != NULL:
+        b.guard |= MC_GUARD_HOSTED
+    else:
+        b.guard &= ~MC_GUARD_HOSTED
+
+
 cdef object _raise_snapshot(int rc):
     if -rc == MC_SNAP_E_NOMEM:
         raise MemoryError(_SNAPSHOT_ERRORS[MC_SNAP_E_NOMEM])
@@ -1823,6 +1911,7 @@ cdef class OrderBook:
         self.record_events = record_events
         # A book that records no events writes none, whoever calls it (Python, C, Numba).
         self._b.emit = 1 if record_events else 0
+        self._b.guard = 0 if record_events else MC_GUARD_NO_EVENTS
 
     def __dealloc__(self):
         if self._b != NULL:
@@ -1834,12 +1923,27 @@ cdef class OrderBook:
     @property
     def stp(self):
         """The self-trade prevention mode (:class:`STP`)."""
+        mc_check_busy(self._b)
         return STP(self._b.stp)
 
+    @property
+    def busy(self):
+        """True while a call that releases the GIL (:meth:`process`, :meth:`restore`, a feed
+        replay, a timed loop) runs on this book, or any such call on its Engine or replayer, in
+        some thread: any other call on it meanwhile raises :class:`BusyError`. O(1).
+
+        >>> OrderBook().busy
+        False
+        """
+        return (self._b.guard & MC_BUSY_MASK) != 0 or (
+            self._b.host_busy != NULL and self._b.host_busy[0] != 0)
+
     def __len__(self):
+        mc_check_busy(self._b)
         return self._b.n_orders
 
     def __repr__(self):
+        mc_check_busy(self._b)
         return (f"<OrderBook orders={self._b.n_orders} bid_levels={mc_level_count(self._b, 0)} "
                 f"ask_levels={mc_level_count(self._b, 1)} stp={STP(self._b.stp).name}>")
 
@@ -1865,8 +1969,7 @@ cdef class OrderBook:
         cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_tif)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
-        if not self.record_events:
-            b.n_ev = 0
+        mc_guard_per_call(b)
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = _submit(b, oid, c_side, c_price, c_qty, c_tif, c_owner, post_only)
@@ -1889,8 +1992,7 @@ cdef class OrderBook:
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
-        if not self.record_events:
-            b.n_ev = 0
+        mc_guard_per_call(b)
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = mc_market(b, oid, c_side, c_qty, c_owner)
@@ -1909,8 +2011,7 @@ cdef class OrderBook:
         cdef mc_book* b = self._b
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
-        if not self.record_events:
-            b.n_ev = 0
+        mc_guard_per_call(b)
         b.now_ns = c_ts
         cdef int64_t r = _cancel(b, oid)
         if r >= 0:
@@ -1936,8 +2037,7 @@ cdef class OrderBook:
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int64_t p = 0 if price is None else _i64_of(price, _i64_price)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
-        if not self.record_events:
-            b.n_ev = 0
+        mc_guard_per_call(b)
         b.now_ns = c_ts
         cdef int64_t r = _modify(b, oid, c_qty, p)
         if r >= 0:
@@ -1964,8 +2064,7 @@ cdef class OrderBook:
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef uint64_t c_owner = _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = _i64_of(ts_ns, _i64_ts_ns)
-        if not self.record_events:
-            b.n_ev = 0
+        mc_guard_per_call(b)
         b.now_ns = c_ts
         cdef int64_t r = mc_rest(b, oid, c_side, c_price, c_qty, c_owner)
         if r < 0:
@@ -1983,8 +2082,7 @@ cdef class OrderBook:
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int64_t c_ts = _i64_of(ts_ns, _i64_ts_ns)
-        if not self.record_events:
-            b.n_ev = 0
+        mc_guard_per_call(b)
         b.now_ns = c_ts
         cdef int64_t r = mc_reduce(b, oid, c_qty, execution)
         if r >= 0:
@@ -2023,9 +2121,8 @@ cdef class OrderBook:
         cdef mc_book* b = self._b
         cdef int64_t n = arr.shape[0]
         cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
-        cdef int64_t start = b.n_ev
-        cdef int64_t k, m, tail, done
-        cdef uint8_t emit = b.emit
+        cdef int64_t start, k, m, tail, done
+        cdef uint8_t emit
         cdef mc_event* dp
         cdef bint fresh = dst is None
         # Lend the result array (or out=) to the book as its event buffer, so that the events
@@ -2039,53 +2136,61 @@ cdef class OrderBook:
             # made first and shrunk to its events at the end
             dst = np.empty(2 * n + 64, dtype=EVENT_DTYPE)
             dst_cap = dst.shape[0]
-        b.emit = 1        # the batch's events are returned even when the book records none
-        if lend:
-            # pending per-call events stay in the book's own buffer
-            dp = <mc_event*>cnp.PyArray_DATA(dst)
-            b.ev_home = b.ev
-            b.ev_home_n = start
-            b.ev_home_cap = b.ev_cap
-            b.ev_spill = 0
-            b.ev = dp
-            b.n_ev = 0
-            b.ev_cap = dst_cap
-            b.ev_borrowed = 1
-        # one call site: a second one made the compiler stop inlining the command dispatch
-        with nogil:
-            done = mc_process(b, cmds, n)
-        b.emit = emit
-        if not lend:
-            res = _events_array(&b.ev[start], b.n_ev - start)
-        else:
-            if b.ev_borrowed:
-                m = b.n_ev
-                tail = 0
-                b.ev = b.ev_home
-                b.ev_cap = b.ev_home_cap
-                b.ev_borrowed = 0
+        # Busy from here until the event buffer is the book's own again: the batch runs without
+        # the GIL, and a call from another thread meanwhile raises BusyError.
+        mc_busy_enter(b, MC_BUSY_PROCESS)
+        try:
+            start = b.n_ev
+            emit = b.emit
+            b.emit = 1        # the batch's events are returned even when the book records none
+            if lend:
+                # pending per-call events stay in the book's own buffer
+                dp = <mc_event*>cnp.PyArray_DATA(dst)
+                b.ev_home = b.ev
+                b.ev_home_n = start
+                b.ev_home_cap = b.ev_cap
+                b.ev_spill = 0
+                b.ev = dp
+                b.n_ev = 0
+                b.ev_cap = dst_cap
+                b.ev_borrowed = 1
+            # one call site: a second one made the compiler stop inlining the command dispatch
+            with nogil:
+                done = mc_process(b, cmds, n)
+            b.emit = emit
+            if not lend:
+                res = _events_array(&b.ev[start], b.n_ev - start)
             else:
-                # dst ran short: its first ev_spill events, then the rest in the own buffer
-                m = b.ev_spill
-                tail = b.n_ev - start
-            b.ev_home = NULL
-            k = m + tail
-            if k <= dst_cap:
-                if tail > 0:
-                    memcpy(&dp[m], &b.ev[start], tail * sizeof(mc_event))
-                if fresh:
-                    dst.resize(k, refcheck=False)
-                    res = dst
+                if b.ev_borrowed:
+                    m = b.n_ev
+                    tail = 0
+                    b.ev = b.ev_home
+                    b.ev_cap = b.ev_home_cap
+                    b.ev_borrowed = 0
                 else:
-                    res = dst[:k]
-            else:
-                res = np.empty(k, dtype=EVENT_DTYPE)
-                if m > 0:
-                    memcpy(cnp.PyArray_DATA(res), dp, m * sizeof(mc_event))
-                if tail > 0:
-                    memcpy(<mc_event*>cnp.PyArray_DATA(res) + m, &b.ev[start],
-                           tail * sizeof(mc_event))
-        b.n_ev = start
+                    # dst ran short: its first ev_spill events, then the rest in the own buffer
+                    m = b.ev_spill
+                    tail = b.n_ev - start
+                b.ev_home = NULL
+                k = m + tail
+                if k <= dst_cap:
+                    if tail > 0:
+                        memcpy(&dp[m], &b.ev[start], tail * sizeof(mc_event))
+                    if fresh:
+                        dst.resize(k, refcheck=False)
+                        res = dst
+                    else:
+                        res = dst[:k]
+                else:
+                    res = np.empty(k, dtype=EVENT_DTYPE)
+                    if m > 0:
+                        memcpy(cnp.PyArray_DATA(res), dp, m * sizeof(mc_event))
+                    if tail > 0:
+                        memcpy(<mc_event*>cnp.PyArray_DATA(res) + m, &b.ev[start],
+                               tail * sizeof(mc_event))
+            b.n_ev = start
+        finally:
+            mc_busy_leave(b)
         if done < n:
             raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
         return res
@@ -2105,19 +2210,26 @@ cdef class OrderBook:
         >>> book.events(owner=7)["kind"].tolist()  # ACCEPTED of order 1, then its FILL as maker
         [0, 1]
         """
-        if not self.record_events:
-            self._b.n_ev = 0
-        if owner is None:
-            out = _events_array(self._b.ev, self._b.n_ev)
-        else:
-            out = _owner_events_array(self._b.ev, self._b.n_ev, _u64_of(owner, _u64_owner))
-        self._b.n_ev = 0
+        cdef uint64_t w = 0 if owner is None else _u64_of(owner, _u64_owner)
+        cdef mc_book* b = self._b
+        mc_guard_per_call(b)
+        # held while the result array is made (its allocation may run other threads' code)
+        mc_busy_enter(b, MC_BUSY_QUERY)
+        try:
+            if owner is None:
+                out = _events_array(b.ev, b.n_ev)
+            else:
+                out = _owner_events_array(b.ev, b.n_ev, w)
+            b.n_ev = 0
+        finally:
+            mc_busy_leave(b)
         return out
 
     # ---- queries ----
 
     def best_bid(self):
         """(price, aggregated qty) of the best bid, or None. O(1)."""
+        mc_check_busy(self._b)
         cdef const mc_ladder* L = &self._b.side[MC_BUY]
         if L.n == 0:
             return None
@@ -2126,6 +2238,7 @@ cdef class OrderBook:
 
     def best_ask(self):
         """(price, aggregated qty) of the best ask, or None. O(1)."""
+        mc_check_busy(self._b)
         cdef const mc_ladder* L = &self._b.side[MC_SELL]
         if L.n == 0:
             return None
@@ -2136,22 +2249,32 @@ cdef class OrderBook:
         """Top n levels per side as int64 arrays of shape (k, 2): price, qty; best first. O(n)."""
         if n < 0:
             raise ValueError("depth(n) needs n >= 0")
-        cdef cnp.ndarray bids = np.empty((min(n, mc_level_count(self._b, MC_BUY)), 2), dtype=np.int64)
-        cdef cnp.ndarray asks = np.empty((min(n, mc_level_count(self._b, MC_SELL)), 2), dtype=np.int64)
-        mc_depth(self._b, MC_BUY, n, <int64_t*>cnp.PyArray_DATA(bids))
-        mc_depth(self._b, MC_SELL, n, <int64_t*>cnp.PyArray_DATA(asks))
-        _check_depth_exact(self._b, n)
+        cdef cnp.ndarray bids, asks
+        mc_busy_enter(self._b, MC_BUSY_QUERY)     # held while the arrays are made
+        try:
+            bids = np.empty((min(n, mc_level_count(self._b, MC_BUY)), 2), dtype=np.int64)
+            asks = np.empty((min(n, mc_level_count(self._b, MC_SELL)), 2), dtype=np.int64)
+            mc_depth(self._b, MC_BUY, n, <int64_t*>cnp.PyArray_DATA(bids))
+            mc_depth(self._b, MC_SELL, n, <int64_t*>cnp.PyArray_DATA(asks))
+            _check_depth_exact(self._b, n)
+        finally:
+            mc_busy_leave(self._b)
         return bids, asks
 
     def depth_orders(self, Py_ssize_t n=10):
         """Like :meth:`depth` with a third column: the number of orders at each level."""
         if n < 0:
             raise ValueError("depth_orders(n) needs n >= 0")
-        cdef cnp.ndarray bids = np.empty((min(n, mc_level_count(self._b, MC_BUY)), 3), dtype=np.int64)
-        cdef cnp.ndarray asks = np.empty((min(n, mc_level_count(self._b, MC_SELL)), 3), dtype=np.int64)
-        mc_depth_orders(self._b, MC_BUY, n, <int64_t*>cnp.PyArray_DATA(bids))
-        mc_depth_orders(self._b, MC_SELL, n, <int64_t*>cnp.PyArray_DATA(asks))
-        _check_depth_exact(self._b, n)
+        cdef cnp.ndarray bids, asks
+        mc_busy_enter(self._b, MC_BUSY_QUERY)     # held while the arrays are made
+        try:
+            bids = np.empty((min(n, mc_level_count(self._b, MC_BUY)), 3), dtype=np.int64)
+            asks = np.empty((min(n, mc_level_count(self._b, MC_SELL)), 3), dtype=np.int64)
+            mc_depth_orders(self._b, MC_BUY, n, <int64_t*>cnp.PyArray_DATA(bids))
+            mc_depth_orders(self._b, MC_SELL, n, <int64_t*>cnp.PyArray_DATA(asks))
+            _check_depth_exact(self._b, n)
+        finally:
+            mc_busy_leave(self._b)
         return bids, asks
 
     def _depth_exact(self, Py_ssize_t n=10):
@@ -2163,17 +2286,21 @@ cdef class OrderBook:
         cdef Py_ssize_t k
         cdef const mc_level* l
         out = ([], [])
-        for s in range(2):
-            rows = out[s]
-            k = 0
-            i = self._b.side[s].n - 1
-            while i >= 0 and k < n:
-                l = &self._b.levels[self._b.side[s].lv[i]]
-                i -= 1
-                if l.count == 0:
-                    continue
-                rows.append((l.price, _py_i128(l.qty), l.count))
-                k += 1
+        mc_busy_enter(self._b, MC_BUSY_QUERY)     # held while the tuples are made
+        try:
+            for s in range(2):
+                rows = out[s]
+                k = 0
+                i = self._b.side[s].n - 1
+                while i >= 0 and k < n:
+                    l = &self._b.levels[self._b.side[s].lv[i]]
+                    i -= 1
+                    if l.count == 0:
+                        continue
+                    rows.append((l.price, _py_i128(l.qty), l.count))
+                    k += 1
+        finally:
+            mc_busy_leave(self._b)
         return out
 
     def get(self, order_id):
@@ -2181,6 +2308,7 @@ cdef class OrderBook:
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int s
         cdef int64_t p, q
+        mc_check_busy(self._b)      # after the argument's conversion (it may run Python code)
         if mc_get(self._b, oid, &s, &p, &q):
             return (s, p, q)
         return None
@@ -2188,7 +2316,9 @@ cdef class OrderBook:
     def queue_position(self, order_id):
         """Open qty ahead of a resting order at its price level. Raises KeyError if not resting.
         O(orders ahead)."""
-        cdef mc_i128 r = _queue_ahead(self._b, _u64_of(order_id, _u64_order_id))
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        mc_check_busy(self._b)
+        cdef mc_i128 r = _queue_ahead(self._b, oid)
         if r < 0:
             raise KeyError(order_id)
         return _py_i128(r)
@@ -2200,13 +2330,16 @@ cdef class OrderBook:
         if s != MC_BUY and s != MC_SELL:
             raise ValueError(f"unknown side {side!r}")
         out = []
-        cdef int32_t lv = _level_find(self._b, s, p)
-        if lv < 0:
-            return out
-        cdef int32_t idx = self._b.levels[lv].head
-        while idx >= 0:
-            out.append((self._b.orders[idx].oid, self._b.orders[idx].qty))
-            idx = self._b.orders[idx].next
+        cdef int32_t lv, idx
+        mc_busy_enter(self._b, MC_BUSY_QUERY)     # held while the tuples are made
+        try:
+            lv = _level_find(self._b, s, p)
+            idx = self._b.levels[lv].head if lv >= 0 else -1
+            while idx >= 0:
+                out.append((self._b.orders[idx].oid, self._b.orders[idx].qty))
+                idx = self._b.orders[idx].next
+        finally:
+            mc_busy_leave(self._b)
         return out
 
     def level_count(self, side):
@@ -2214,14 +2347,17 @@ cdef class OrderBook:
         cdef int s = _cint_of(side, _cint_side)
         if s != MC_BUY and s != MC_SELL:
             raise ValueError(f"unknown side {side!r}")
+        mc_check_busy(self._b)
         return mc_level_count(self._b, s)
 
     def state_hash(self):
         """A 64-bit hash of the book's full state (levels, queues, ids, qtys, owners, flags)."""
+        mc_check_busy(self._b)
         return mc_state_hash(self._b)
 
     def clear(self):
         """Remove every order and pending event (no events are written)."""
+        mc_check_busy(self._b)
         mc_book_clear(self._b)
 
     def copy(self):
@@ -2234,9 +2370,11 @@ cdef class OrderBook:
         >>> twin.state_hash() == book.state_hash(), len(twin.events()) == len(book.events()) == 1
         (True, True)
         """
+        mc_check_busy(self._b)
         cls = type(self)
         cdef OrderBook c = cls.__new__(cls, self._b.stp, record_events=self.record_events,
                                        capacity=0)
+        mc_check_busy(self._b)      # again: making c may have run other threads' code
         cdef mc_book* nb = mc_book_copy(self._b)
         if nb == NULL:
             raise MemoryError()
@@ -2294,15 +2432,18 @@ cdef class OrderBook:
         >>> book = OrderBook(); book.handle > 0
         True
         """
+        mc_check_busy(self._b)
         return self._b.handle
 
     @property
     def address(self):
         """Same as :attr:`handle` (the name older code passes to the C table and Numba)."""
+        mc_check_busy(self._b)
         return self._b.handle
 
     def _handle(self):
         """Same as :attr:`handle`."""
+        mc_check_busy(self._b)
         return self._b.handle
 
     @property
@@ -2329,6 +2470,7 @@ cdef class OrderBook:
         >>> book.depth_into(bids, np.zeros((4, 2), np.int64))
         (1, 0)
         """
+        mc_check_busy(self._b)
         if bids_out.shape[1] != 2 or asks_out.shape[1] != 2:
             raise ValueError("depth_into() needs int64 arrays of shape (k, 2)")
         cdef int64_t nb = 0, na = 0
@@ -2351,9 +2493,14 @@ cdef class OrderBook:
         >>> OrderBook.from_snapshot(book.snapshot()).state_hash() == book.state_hash()
         True
         """
-        cdef int64_t size = mc_snapshot_size(self._b)
-        out = PyBytes_FromStringAndSize(NULL, size)
-        mc_snapshot_write(self._b, <uint8_t*>PyBytes_AS_STRING(out), size)
+        cdef int64_t size
+        mc_busy_enter(self._b, MC_BUSY_QUERY)     # held while the bytes are made
+        try:
+            size = mc_snapshot_size(self._b)
+            out = PyBytes_FromStringAndSize(NULL, size)
+            mc_snapshot_write(self._b, <uint8_t*>PyBytes_AS_STRING(out), size)
+        finally:
+            mc_busy_leave(self._b)
         return out
 
     def restore(self, data):
@@ -2365,9 +2512,13 @@ cdef class OrderBook:
         """
         cdef const uint8_t[::1] view = _snapshot_view(data)
         cdef int rc
-        with nogil:
-            rc = mc_snapshot_restore(self._b, &view[0] if view.shape[0] > 0 else NULL,
-                                     view.shape[0])
+        mc_busy_enter(self._b, MC_BUSY_RESTORE)
+        try:
+            with nogil:
+                rc = mc_snapshot_restore(self._b, &view[0] if view.shape[0] > 0 else NULL,
+                                         view.shape[0])
+        finally:
+            mc_busy_leave(self._b)
         if rc < 0:
             _raise_snapshot(rc)
 
@@ -2407,6 +2558,7 @@ cdef class OrderBook:
         with consistent links; the id index holds exactly the resting orders; all quantities
         positive; free lists and counters agree. O(orders + levels + index size).
         """
+        mc_check_busy(self._b)
         cdef mc_book* b = self._b
         cdef int s
         cdef int32_t i, idx, prev, lv
