@@ -31,6 +31,10 @@ cdef struct mc_engine:
     int64_t now_ns
     uint64_t names_hash      # order-independent hash of the symbol names (set from Python)
     uint8_t emit             # 0: no events are written (record_events=False), as for a book
+    # MC_BUSY_* while a call that releases the GIL runs on the engine or one of its books
+    # (| MC_BUSY_VIA_BOOK for the latter); the Python face refuses every other call meanwhile,
+    # the books' included (their host_busy points here)
+    uint8_t busy
     uint64_t handle          # registry handle (matchcore._handles) of the Python Engine
 
 cdef mc_engine* mc_engine_new() noexcept nogil
@@ -60,3 +64,9 @@ cdef int64_t mc_engine_pending_events(const mc_engine* e) noexcept nogil
 cdef int64_t mc_engine_drain_events(mc_engine* e, mc_event* out, int64_t cap) noexcept nogil
 cdef int64_t mc_engine_drain_events_owner(mc_engine* e, uint64_t owner, mc_event* out,
                                           int64_t cap) noexcept nogil
+
+# One thread at a time (the Python face, see matchcore.BusyError): raise BusyError if the engine
+# is busy, else mark it busy with `what` (MC_BUSY_*); its books see that through their host byte.
+# With the GIL, paired with mc_engine_busy_leave.
+cdef int mc_engine_busy_enter(mc_engine* e, uint8_t what) except -1
+cdef void mc_engine_busy_leave(mc_engine* e) noexcept

@@ -10,6 +10,7 @@ the engine lends its buffer to the book (three fields swapped), so no event is c
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t, INT64_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memmove
+cimport cython
 
 import numpy as np
 cimport numpy as cnp
@@ -30,6 +31,9 @@ from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,
 )
 from matchcore._core cimport mc_level, mc_order
+from matchcore._core cimport (
+    mc_raise_busy, mc_book_host, MC_BUSY_ENGINE, MC_BUSY_JOURNAL, MC_BUSY_QUERY,
+)
 from matchcore.durability._journal cimport (
     JournalWriter, mc_journal, mc_journal_command, mc_journal_fills, mc_journal_commit,
 )
@@ -648,6 +652,26 @@ cdef int64_t mc_engine_drain_events_owner(mc_engine* e, uint64_t owner, mc_event
     return k
 
 
+cdef int mc_engine_busy_enter(mc_engine* e, uint8_t what) except -1:
+    # The books see it through their host byte (MC_GUARD_HOSTED); a book busy on its own makes
+    # the engine busy too (mc_busy_enter).
+    if e.busy:
+        return mc_raise_busy("Engine", e.busy)
+    e.busy = what
+    return 0
+
+
+cdef void mc_engine_busy_leave(mc_engine* e) noexcept:
+    e.busy = 0
+
+
+cdef inline int _check_busy(const mc_engine* e) except -1:
+    # every Engine method that reads or writes the engine or its books, first
+    if e.busy:
+        return mc_raise_busy("Engine", e.busy)
+    return 0
+
+
 # ==============================================================================================
 # Python face
 # ==============================================================================================
@@ -673,6 +697,8 @@ _LIMIT_NAMES = ("tick", "min_price", "max_price", "ref_price", "band", "max_qty"
 cdef object _ZERO = 0
 
 
+# no tp_clear: __dealloc__ needs self._books to unhook the books from the engine's busy byte
+@cython.no_gc_clear
 cdef class Engine:
     """Several order books, one per integer symbol id, behind one order-id space.
 
@@ -754,6 +780,9 @@ cdef class Engine:
             # books are the OrderBook objects in self._books: they are released with them (a
             # book still referenced elsewhere, e.g. eng.book(s), lives on as a standalone book).
             mc_handle_release(self._e.handle)
+            if self._books is not None:
+                for book in self._books:
+                    mc_book_host((<OrderBook>book)._b, NULL)
         mc_engine_free(self._e)
         self._e = NULL
 
@@ -782,13 +811,16 @@ cdef class Engine:
             raise ValueError(f"capacity must be >= 0, got {cap}")
         if name is not None and len(name.encode("utf-8")) > 4096:
             raise ValueError("symbol name longer than 4096 bytes (UTF-8)")
+        _check_busy(self._e)
         self._check_journal()
         # A book writes events when its engine does (record_events, or trade capture).
         cdef OrderBook book = _OrderBook(self._stp, record_events=self._e.emit != 0,
                                          capacity=cap)
+        _check_busy(self._e)        # again: making the book ran Python code
         cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
         if k == -2:
             raise MemoryError()
+        mc_book_host(book._b, &self._e.busy)
         self._books.append(book)
         self._by_id[sym] = book
         self._capacity[sym] = cap
@@ -826,6 +858,7 @@ cdef class Engine:
         """
         cdef int32_t k = self._slot(symbol)
         limits = _check_limits(limits)      # all of them before any is applied
+        _check_busy(self._e)
         self._check_journal()
         self._apply_limits(k, limits)
         cdef uint32_t mask = 0
@@ -838,7 +871,8 @@ cdef class Engine:
 
     def limits(self, symbol):
         """A symbol's limits as a dict (0 = disabled)."""
-        cdef mc_symbol_cfg c = self._e.cfg[self._slot(symbol)]
+        cdef int32_t k = self._slot(symbol)
+        cdef mc_symbol_cfg c = self._e.cfg[k]
         return {"tick": c.tick, "min_price": c.min_price, "max_price": c.max_price,
                 "ref_price": c.ref_price, "band": c.band, "max_qty": c.max_qty,
                 "max_notional": c.max_notional}
@@ -849,6 +883,7 @@ cdef class Engine:
         if p < 0:
             raise ValueError("reference price must be >= 0")
         cdef int32_t k = self._slot(symbol)
+        _check_busy(self._e)
         self._check_journal()
         self._e.cfg[k].ref_price = p
         if self._jc is not None:
@@ -864,6 +899,7 @@ cdef class Engine:
     @property
     def symbols(self):
         """{symbol id: name or None} in the order the symbols were added."""
+        _check_busy(self._e)
         return {int(self._e.symbols[k]): self._names.get(self._e.symbols[k])
                 for k in range(self._e.n_books)}
 
@@ -881,7 +917,9 @@ cdef class Engine:
         return _symbol_id(symbol)
 
     cdef int32_t _slot(self, symbol) except -1:
-        cdef int32_t k = mc_engine_slot(self._e, self._resolve(symbol))
+        cdef uint32_t sym = self._resolve(symbol)
+        _check_busy(self._e)
+        cdef int32_t k = mc_engine_slot(self._e, sym)
         if k < 0:
             raise KeyError(f"unknown symbol {symbol!r}")
         return k
@@ -916,6 +954,7 @@ cdef class Engine:
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
+        _check_busy(e)
         if not self.record_events:
             e.n_ev = 0
         e.now_ns = c_ts
@@ -940,6 +979,7 @@ cdef class Engine:
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
+        _check_busy(e)
         if not self.record_events:
             e.n_ev = 0
         e.now_ns = c_ts
@@ -960,6 +1000,7 @@ cdef class Engine:
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
+        _check_busy(e)
         if not self.record_events:
             e.n_ev = 0
         e.now_ns = c_ts
@@ -984,6 +1025,7 @@ cdef class Engine:
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
+        _check_busy(e)
         if not self.record_events:
             e.n_ev = 0
         e.now_ns = c_ts
@@ -1013,16 +1055,16 @@ cdef class Engine:
         cdef cnp.ndarray dst = _out_buffer(out, arr)
         cdef mc_engine* e = self._e
         cdef int64_t n = arr.shape[0]
-        cdef int64_t start = e.n_ev
-        cdef int64_t done
+        cdef int64_t start, done, k
         cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
         cdef mc_journal* jc = self._jcp
         cdef mc_journal* jt = self._jtp
-        cdef uint8_t emit = e.emit
+        cdef uint8_t emit
         if jc != NULL:
             self._check_journal()
         cdef int64_t copied = 0, cap = -1
         cdef mc_event* dp = NULL
+        cdef cnp.ndarray whole
         # A large batch without out= gets its result array made up front and filled block by
         # block as with out=, then shrunk to its events: the engine's own buffer then does not
         # grow with the batch either. (A small batch's events are copied once, at their size.)
@@ -1032,46 +1074,53 @@ cdef class Engine:
         if dst is not None:
             dp = <mc_event*>cnp.PyArray_DATA(dst)
             cap = dst.shape[0]
-        mc_engine_set_emit(e, 1)    # the batch's events are returned even when none are recorded
-        if jc == NULL and dp != NULL:
-            with nogil:
-                done = _engine_process_into(e, cmds, n, dp, cap, start, &copied)
-        elif jc == NULL:
-            with nogil:
-                done = mc_engine_process(e, cmds, n)
-        else:
-            with nogil:
-                done = _process_journaled(e, jc, jt, cmds, n)
-                mc_journal_commit(jc)
-                if jt != NULL:
-                    mc_journal_commit(jt)
-        mc_engine_set_emit(e, emit)
-        if jc != NULL and (jc.err != 0 or (jt != NULL and jt.err != 0)):
-            e.n_ev = start
-            self._check_journal()
-        cdef int64_t k = e.n_ev - start
-        cdef cnp.ndarray whole
-        if copied > 0 or (dp != NULL and k == 0):
-            # the events went into dst block by block (with out=: no new array, none of its
-            # first-touch page faults); those that did not fit are still here
-            if k == 0 and fresh:
-                dst.resize(copied, refcheck=False)
-                res = dst
-            elif k == 0:
-                res = dst[:copied]
+        # The engine and its books are busy until the events are out: the batch runs without
+        # the GIL, and a call from another thread meanwhile raises BusyError.
+        mc_engine_busy_enter(e, MC_BUSY_ENGINE)
+        try:
+            start = e.n_ev
+            emit = e.emit
+            mc_engine_set_emit(e, 1)    # the batch's events are returned even when none are recorded
+            if jc == NULL and dp != NULL:
+                with nogil:
+                    done = _engine_process_into(e, cmds, n, dp, cap, start, &copied)
+            elif jc == NULL:
+                with nogil:
+                    done = mc_engine_process(e, cmds, n)
             else:
-                whole = np.empty(copied + k, dtype=EVENT_DTYPE)
-                memcpy(cnp.PyArray_DATA(whole), dp, copied * sizeof(mc_event))
-                memcpy(<mc_event*>cnp.PyArray_DATA(whole) + copied, &e.ev[start],
-                       k * sizeof(mc_event))
-                res = whole
-        elif dst is not None and k <= cap:
-            if k > 0:
-                memcpy(dp, &e.ev[start], k * sizeof(mc_event))
-            res = dst[:k]
-        else:
-            res = _events_array(&e.ev[start], k)
-        e.n_ev = start
+                with nogil:
+                    done = _process_journaled(e, jc, jt, cmds, n)
+                    mc_journal_commit(jc)
+                    if jt != NULL:
+                        mc_journal_commit(jt)
+            mc_engine_set_emit(e, emit)
+            if jc != NULL and (jc.err != 0 or (jt != NULL and jt.err != 0)):
+                e.n_ev = start
+                self._check_journal()
+            k = e.n_ev - start
+            if copied > 0 or (dp != NULL and k == 0):
+                # the events went into dst block by block (with out=: no new array, none of its
+                # first-touch page faults); those that did not fit are still here
+                if k == 0 and fresh:
+                    dst.resize(copied, refcheck=False)
+                    res = dst
+                elif k == 0:
+                    res = dst[:copied]
+                else:
+                    whole = np.empty(copied + k, dtype=EVENT_DTYPE)
+                    memcpy(cnp.PyArray_DATA(whole), dp, copied * sizeof(mc_event))
+                    memcpy(<mc_event*>cnp.PyArray_DATA(whole) + copied, &e.ev[start],
+                           k * sizeof(mc_event))
+                    res = whole
+            elif dst is not None and k <= cap:
+                if k > 0:
+                    memcpy(dp, &e.ev[start], k * sizeof(mc_event))
+                res = dst[:k]
+            else:
+                res = _events_array(&e.ev[start], k)
+            e.n_ev = start
+        finally:
+            mc_engine_busy_leave(e)
         if done < n:
             raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
         return res
@@ -1099,10 +1148,13 @@ cdef class Engine:
         cdef mc_journal* jt = self._jtp
         cdef int64_t r = _apply_journaled(e, jc, jt, &c)
         if r != -MC_ERR_NOMEM:
+            # the journals are written without the GIL: no other thread's call may append
+            e.busy = MC_BUSY_JOURNAL
             with nogil:
                 mc_journal_commit(jc)
                 if jt != NULL:
                     mc_journal_commit(jt)
+            e.busy = 0
         self._check_journal()
         return r
 
@@ -1117,6 +1169,7 @@ cdef class Engine:
 
     def _attach_journal(self, JournalWriter commands, JournalWriter trades=None):
         """Journal every following command into ``commands`` (and fills into ``trades``)."""
+        _check_busy(self._e)
         self._jc = commands
         self._jcp = commands._j
         self._jt = trades
@@ -1128,12 +1181,14 @@ cdef class Engine:
 
     def _set_record_events(self, bint on):
         """Recovery: ``record_events`` is not journaled, so the caller of recover() names it."""
+        _check_busy(self._e)
         self.record_events = on
         # trade capture reads fills from the events (see _attach_journal)
         mc_engine_set_emit(self._e, 1 if on or self._jt is not None else 0)
 
     def _reindex(self):
         """Rebuild the order-id routing from the books (after in-place book restores)."""
+        _check_busy(self._e)
         cdef int rc = mc_engine_reindex(self._e)
         if rc == -2:
             raise ValueError("an order id rests in two books")
@@ -1157,12 +1212,16 @@ cdef class Engine:
             raise TypeError("_replay needs COMMAND_DTYPE commands and as many seqs and results")
         cdef mc_journal* jt = trades._j if trades is not None else NULL
         cdef int64_t n = arr.shape[0], done
-        with nogil:
-            done = _replay(self._e, jt, <const mc_command*>cnp.PyArray_DATA(arr),
-                           <const uint64_t*>cnp.PyArray_DATA(s),
-                           <const int64_t*>cnp.PyArray_DATA(r), n, trades_from)
-            if jt != NULL:
-                mc_journal_commit(jt)
+        mc_engine_busy_enter(self._e, MC_BUSY_ENGINE)
+        try:
+            with nogil:
+                done = _replay(self._e, jt, <const mc_command*>cnp.PyArray_DATA(arr),
+                               <const uint64_t*>cnp.PyArray_DATA(s),
+                               <const int64_t*>cnp.PyArray_DATA(r), n, trades_from)
+                if jt != NULL:
+                    mc_journal_commit(jt)
+        finally:
+            mc_engine_busy_leave(self._e)
         if trades is not None:
             trades._check()
         return done
@@ -1199,9 +1258,14 @@ cdef class Engine:
         """
         if self._jc is None:
             raise ValueError("this engine has no journal")
-        if self._jt is not None:
-            self._jt.sync()
-        return self._jc.sync()
+        # the journals are written and synced without the GIL: no other thread's call may append
+        mc_engine_busy_enter(self._e, MC_BUSY_JOURNAL)
+        try:
+            if self._jt is not None:
+                self._jt.sync()
+            return self._jc.sync()
+        finally:
+            mc_engine_busy_leave(self._e)
 
     def close(self):
         """Write, fsync (unless ``fsync="never"``) and close the journals; the engine then
@@ -1209,14 +1273,18 @@ cdef class Engine:
         Both journals are closed and the directory's LOCK released even when one of them
         fails (the first error is raised afterwards), so ``Engine.recover(DIR)`` can follow."""
         first = None
-        for writer in (self._jt, self._jc):     # the trade journal fsyncs unless "never"
-            if writer is None:
-                continue
-            try:
-                writer.close()
-            except BaseException as exc:
-                if first is None:
-                    first = exc
+        mc_engine_busy_enter(self._e, MC_BUSY_JOURNAL)
+        try:
+            for writer in (self._jt, self._jc):     # the trade journal fsyncs unless "never"
+                if writer is None:
+                    continue
+                try:
+                    writer.close()
+                except BaseException as exc:
+                    if first is None:
+                        first = exc
+        finally:
+            mc_engine_busy_leave(self._e)
         if first is not None:
             raise first
 
@@ -1313,17 +1381,21 @@ cdef class Engine:
         the other pending events are dropped). O(pending events)."""
         cdef mc_engine* e = self._e
         cdef int64_t k
-        cdef uint64_t w
-        if not self.record_events:
+        cdef uint64_t w = 0 if owner is None else _u64_of(owner, _u64_owner)
+        # held while the result array is made (its allocation may run other threads' code)
+        mc_engine_busy_enter(e, MC_BUSY_QUERY)
+        try:
+            if not self.record_events:
+                e.n_ev = 0
+            if owner is None:
+                out = _events_array(e.ev, e.n_ev)
+            else:
+                k = mc_filter_events_owner(e.ev, e.n_ev, w, NULL)
+                out = np.empty(k, dtype=EVENT_DTYPE)
+                mc_filter_events_owner(e.ev, e.n_ev, w, <mc_event*>cnp.PyArray_DATA(out))
             e.n_ev = 0
-        if owner is None:
-            out = _events_array(e.ev, e.n_ev)
-        else:
-            w = _u64_of(owner, _u64_owner)
-            k = mc_filter_events_owner(e.ev, e.n_ev, w, NULL)
-            out = np.empty(k, dtype=EVENT_DTYPE)
-            mc_filter_events_owner(e.ev, e.n_ev, w, <mc_event*>cnp.PyArray_DATA(out))
-        e.n_ev = 0
+        finally:
+            mc_engine_busy_leave(e)
         return out
 
     # ---- queries ----
@@ -1334,6 +1406,7 @@ cdef class Engine:
         cdef uint32_t sym
         cdef int side
         cdef int64_t price, qty
+        _check_busy(self._e)
         if mc_engine_get(self._e, oid, &sym, &side, &price, &qty):
             return (sym, side, price, qty)
         return None
@@ -1356,15 +1429,19 @@ cdef class Engine:
 
     def queue_position(self, order_id):
         """Open qty ahead of a resting order at its level (KeyError if it rests nowhere)."""
-        cdef int32_t k = _resting_slot(self._e, _u64_of(order_id, _u64_order_id))
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        _check_busy(self._e)
+        cdef int32_t k = _resting_slot(self._e, oid)
         if k < 0:
             raise KeyError(order_id)
         return self._books[k].queue_position(order_id)
 
     def __len__(self):
+        _check_busy(self._e)
         return mc_engine_count(self._e)
 
     def __repr__(self):
+        _check_busy(self._e)
         return f"<Engine symbols={self._e.n_books} orders={mc_engine_count(self._e)}>"
 
     @property
@@ -1372,10 +1449,22 @@ cdef class Engine:
         """The self-trade prevention mode of every book (:class:`STP`)."""
         return STP(self._stp)
 
+    @property
+    def busy(self):
+        """True while a call that releases the GIL runs on this engine or one of its books in
+        some thread (:meth:`process`, a journal write or sync, ``eng.book(s).process()``, ...):
+        any other call on the engine meanwhile raises :class:`~matchcore.BusyError`. O(1).
+
+        >>> Engine().busy
+        False
+        """
+        return self._e.busy != 0
+
     def state_hash(self):
         """64-bit deterministic hash over every symbol (id, name, limits) and its book (every
         level and every order in queue order with id, open qty, owner, post-only; STP mode).
         Equal hashes: the engines behave the same from here on. O(orders + levels)."""
+        _check_busy(self._e)
         return mc_engine_state_hash(self._e)
 
     @property
@@ -1399,6 +1488,7 @@ cdef class Engine:
 
     def _handle(self):
         """Same as :attr:`handle`."""
+        _check_busy(self._e)
         if self._jc is not None:
             raise ValueError("a journaled Engine is driven through its Python methods and "
                              "process() only: the C function table and Numba would bypass "
@@ -1420,6 +1510,7 @@ cdef class Engine:
         """Every book's invariants, plus: no id rests in two books, and the id routing finds
         every resting order in its own book. O(orders)."""
         cdef int32_t k
+        _check_busy(self._e)
         seen = {}
         for k in range(self._e.n_books):
             book = self._books[k]
@@ -1433,6 +1524,7 @@ cdef class Engine:
                             raise AssertionError(f"order {oid} rests in symbols {seen[oid]} "
                                                  f"and {sym}")
                         seen[oid] = sym
+                        _check_busy(self._e)
                         if _resting_slot(self._e, oid) != k:
                             raise AssertionError(f"order {oid} resting in symbol {sym} is not "
                                                  f"routed to it")
