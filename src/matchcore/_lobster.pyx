@@ -8,7 +8,8 @@ cimport numpy as cnp
 import numpy as np
 
 from matchcore._core cimport (OrderBook, mc_book, mc_rest, mc_reduce, mc_cancel, mc_get,
-                              mc_depth, MC_BUY, MC_SELL)
+                              mc_depth, MC_BUY, MC_SELL, mc_busy_enter, mc_busy_leave,
+                              MC_BUSY_REPLAY)
 
 cnp.import_array()
 
@@ -105,8 +106,12 @@ def replay(OrderBook book, const int8_t[::1] kind, const int64_t[::1] ts_ns,
         obv = ob
         if obv.shape[0] < n or obv.shape[1] < 4 * L:
             raise ValueError("orderbook array smaller than the message array / levels")
+    # the book is busy while the rows are applied without the GIL (another thread's call
+    # raises); left in the finally below
+    mc_busy_enter(b, MC_BUSY_REPLAY)
     cdef int64_t* tmp = <int64_t*>malloc(8 * (L + 1) * sizeof(int64_t))
     if tmp == NULL:
+        mc_busy_leave(b)
         raise MemoryError()
     cdef int64_t* mine = tmp
     cdef int64_t* theirs = tmp + 2 * (L + 1)
@@ -181,6 +186,7 @@ def replay(OrderBook book, const int8_t[::1] kind, const int64_t[::1] ts_ns,
                     agree[k] = <short>worst
     finally:
         b.emit = old_emit
+        mc_busy_leave(b)
         free(tmp)
     counters = np.array([c[i] for i in range(N_COUNTERS)], dtype=np.int64)
     first = None

@@ -14,8 +14,10 @@ import numpy as np
 
 from libc.string cimport memset, memcpy
 from matchcore._core cimport (OrderBook, mc_book, mc_command, mc_event, mc_apply, mc_process,
-                              mc_reserve_events, MC_ERR_NOMEM, _commands_array)
-from matchcore._engine cimport mc_engine, mc_engine_apply, mc_engine_set_emit
+                              mc_reserve_events, MC_ERR_NOMEM, _commands_array, mc_busy_enter,
+                              mc_busy_leave, mc_check_busy, MC_BUSY_TIMED)
+from matchcore._engine cimport (mc_engine, mc_engine_apply, mc_engine_set_emit,
+                                mc_engine_busy_enter, mc_engine_busy_leave)
 from matchcore._core import EVENT_DTYPE as _EVENT_DTYPE
 
 cnp.import_array()
@@ -163,15 +165,21 @@ def process_timed(OrderBook book, commands, clock="auto"):
     cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(lat)
     cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
     cdef mc_book* b = book._b
-    cdef int64_t start = b.n_ev, t0, t1
-    with nogil:
-        for i in range(n):
-            t0 = _read(clk)
-            mc_apply(b, &cmds[i])
-            t1 = _read(clk)
-            out[i] = t1 - t0
-            b.n_ev = start
-        _to_ns(out, n, scale)
+    cdef int64_t start, t0, t1
+    # the book is busy while the loop runs without the GIL (another thread's call raises)
+    mc_busy_enter(b, MC_BUSY_TIMED)
+    try:
+        start = b.n_ev
+        with nogil:
+            for i in range(n):
+                t0 = _read(clk)
+                mc_apply(b, &cmds[i])
+                t1 = _read(clk)
+                out[i] = t1 - t0
+                b.n_ev = start
+            _to_ns(out, n, scale)
+    finally:
+        mc_busy_leave(b)
     return lat
 
 
@@ -220,22 +228,27 @@ def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=Non
     cdef int64_t* so = <int64_t*>cnp.PyArray_DATA(svc)
     cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
     cdef mc_book* b = book._b
-    cdef int64_t start = b.n_ev, t0, t1, due, base
-    with nogil:
-        base = _read(clk)
-        for i in range(n):
-            due = base + sched[i]
-            t0 = _read(clk)
-            while t0 < due:
-                mc_cpu_relax()
+    cdef int64_t start, t0, t1, due, base
+    mc_busy_enter(b, MC_BUSY_TIMED)
+    try:
+        start = b.n_ev
+        with nogil:
+            base = _read(clk)
+            for i in range(n):
+                due = base + sched[i]
                 t0 = _read(clk)
-            mc_apply(b, &cmds[i])
-            t1 = _read(clk)
-            lo[i] = t1 - due
-            so[i] = t1 - t0
-            b.n_ev = start
-        _to_ns(lo, n, scale)
-        _to_ns(so, n, scale)
+                while t0 < due:
+                    mc_cpu_relax()
+                    t0 = _read(clk)
+                mc_apply(b, &cmds[i])
+                t1 = _read(clk)
+                lo[i] = t1 - due
+                so[i] = t1 - t0
+                b.n_ev = start
+            _to_ns(lo, n, scale)
+            _to_ns(so, n, scale)
+    finally:
+        mc_busy_leave(b)
     return lat, svc
 
 
@@ -253,17 +266,22 @@ def process_batch_ns(OrderBook book, commands, bint emit=True):
     """
     cdef cnp.ndarray arr = _commands_array(commands, "process_batch_ns()")
     cdef mc_book* b = book._b
-    cdef int64_t n = arr.shape[0], done, t0, t1
-    cdef int64_t start = b.n_ev
-    cdef int old_emit = b.emit
+    cdef int64_t n = arr.shape[0], done, t0, t1, start
+    cdef int old_emit
     cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
-    b.emit = 1 if emit else 0
-    with nogil:
-        t0 = mc_mono_ns()
-        done = mc_process(b, cmds, n)
-        t1 = mc_mono_ns()
-    b.n_ev = start
-    b.emit = old_emit
+    mc_busy_enter(b, MC_BUSY_TIMED)
+    try:
+        start = b.n_ev
+        old_emit = b.emit
+        b.emit = 1 if emit else 0
+        with nogil:
+            t0 = mc_mono_ns()
+            done = mc_process(b, cmds, n)
+            t1 = mc_mono_ns()
+        b.n_ev = start
+        b.emit = old_emit
+    finally:
+        mc_busy_leave(b)
     if done < n:
         raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
     return t1 - t0
@@ -279,6 +297,7 @@ def reserve_events(OrderBook book, int64_t n_events):
     if n_events < 0:
         raise ValueError("n_events must be >= 0")
     cdef mc_book* b = book._b
+    mc_check_busy(b)
     if mc_reserve_events(b, n_events) < 0:
         raise MemoryError()
     memset(&b.ev[b.n_ev], 0, <size_t>n_events * sizeof(mc_event))
@@ -347,6 +366,7 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
     cdef uint8_t emit = 1
     if isinstance(target, OrderBook):
         b = (<OrderBook>target)._b
+        mc_busy_enter(b, MC_BUSY_TIMED)     # left after the events are copied out (below)
         start = b.n_ev
         emit = b.emit
         b.emit = 1      # the batch's events are returned, as process() returns them
@@ -370,6 +390,7 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
     elif isinstance(target, Engine):
         target.handle      # refuses a journaled engine: this loop would bypass its journal
         e = <mc_engine*><size_t>target.raw_address
+        mc_engine_busy_enter(e, MC_BUSY_TIMED)
         start = e.n_ev
         emit = e.emit
         mc_engine_set_emit(e, 1)
@@ -394,15 +415,20 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
         raise TypeError(f"process_histogram needs an OrderBook or an Engine, got "
                         f"{type(target).__name__}")
     c[nb + 1] += <int64_t>(total * scale + 0.5)
-    cdef cnp.ndarray out = np.empty(n_ev, dtype=_EVENT_DTYPE)
-    if n_ev:
-        memcpy(cnp.PyArray_DATA(out), evp, n_ev * sizeof(mc_event))
-    if b != NULL:
-        b.n_ev = start
-        b.emit = emit
-    else:
-        e.n_ev = start
-        mc_engine_set_emit(e, emit)
+    cdef cnp.ndarray out
+    try:
+        out = np.empty(n_ev, dtype=_EVENT_DTYPE)
+        if n_ev:
+            memcpy(cnp.PyArray_DATA(out), evp, n_ev * sizeof(mc_event))
+    finally:
+        if b != NULL:
+            b.n_ev = start
+            b.emit = emit
+            mc_busy_leave(b)
+        else:
+            e.n_ev = start
+            mc_engine_set_emit(e, emit)
+            mc_engine_busy_leave(e)
     if done < n:
         raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
     return out
