@@ -32,7 +32,8 @@ import numpy as np
 
 from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_level, mc_rest, mc_find,
                               mc_reduce_slot, mc_cancel_slot, mc_best, mc_book_clear, MC_BUY,
-                              MC_SELL, MC_R_DUPLICATE_ORDER_ID)
+                              MC_SELL, MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
+                              MC_BUSY_REPLAY)
 from matchcore._map cimport mc_map, _map_init, _map_find, _map_put, _map_grow
 from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_trade, sk_snapshot,
                                sk_records)
@@ -391,6 +392,8 @@ cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status) noexc
 _ACTION_NAMES = "ACMRTFN"
 
 
+# no tp_clear: __dealloc__ needs self._books to unhook the books from the busy byte
+@cython.no_gc_clear
 cdef class DbnReplayer:
     """Replay the records of a Databento DBN MBO stream into one market-by-order book per
     instrument id.
@@ -436,6 +439,9 @@ cdef class DbnReplayer:
     cdef int64_t _capacity
     cdef public object metadata      # the parsed metadata header, when read from a file
     cdef int64_t _part_k, _part_n, _max_books
+    # MC_BUSY_REPLAY while records are applied without the GIL: the books' host byte, so that a
+    # call on one of them (or on this replayer) from another thread raises BusyError meanwhile
+    cdef uint8_t _busy
 
     def __cinit__(self, names=None, symbols=None, bint ts_out=False, int64_t snapshot_every=0,
                   int64_t snapshot_every_ns=0, int64_t snapshot_depth=10, until_ns=None,
@@ -491,6 +497,10 @@ cdef class DbnReplayer:
         self.done = False
 
     def __dealloc__(self):
+        # a book still referenced elsewhere lives on, standalone
+        if self._books is not None:
+            for ob in self._books.values():
+                mc_book_host((<OrderBook>ob)._b, NULL)
         st_free(self.S)
 
     def __reduce__(self):
@@ -509,12 +519,18 @@ cdef class DbnReplayer:
         cdef int64_t n = buf.shape[0], pos = 0, k
         cdef int status = ST_MORE
         cdef dbn_state* S = self.S
+        if self._busy:
+            mc_raise_busy("DbnReplayer", self._busy)
         if self.done or n == 0:
             return 0
         cdef const uint8_t* p = &buf[0]
         while True:
-            with nogil:
-                k = run(S, p + pos, n - pos, &status)
+            self._busy = MC_BUSY_REPLAY
+            try:
+                with nogil:
+                    k = run(S, p + pos, n - pos, &status)
+            finally:
+                self._busy = 0
             pos += k
             S.base += <uint64_t>k
             if status == ST_MORE:
@@ -530,6 +546,8 @@ cdef class DbnReplayer:
         """End of the stream: an incomplete last record (``tail``) is reported as truncated
         with its offset (from the first record); ``stream_error`` (why a compressed stream
         ended early) is reported there too, as ``truncated["stream"]``. Returns :attr:`stats`."""
+        if self._busy:
+            mc_raise_busy("DbnReplayer", self._busy)
         cdef int64_t n = len(tail)
         if self.done:
             return self.stats
@@ -567,6 +585,7 @@ cdef class DbnReplayer:
         if keep:
             ob = OrderBook(capacity=self._capacity)
             ob._b.emit = 0
+            mc_book_host(ob._b, &self._busy)
             li.book = ob._b
             self._books[L] = ob
             li.track = TRACK_BOOK
@@ -583,16 +602,22 @@ cdef class DbnReplayer:
     @property
     def instruments(self):
         """{book number: instrument id}, every instrument seen (kept or filtered out)."""
+        if self._busy:
+            mc_raise_busy("DbnReplayer", self._busy)
         cdef int32_t L
         return {L: int(self.S.inst[L].instrument_id) for L in range(self.S.n_inst)}
 
     @property
     def symbols(self):
         """{book number: name}: the metadata's symbol for the instrument id, else the id."""
+        if self._busy:
+            mc_raise_busy("DbnReplayer", self._busy)
         return {L: self._names.get(iid, str(iid)) for L, iid in self.instruments.items()}
 
     def book(self, symbol):
         """The book of a symbol name or instrument id; KeyError if it has none. O(instruments)."""
+        if self._busy:
+            mc_raise_busy("DbnReplayer", self._busy)
         for L, name in self.symbols.items():
             iid = self.S.inst[L].instrument_id
             if (name == str(symbol) or str(iid) == str(symbol)) and L in self._books:
@@ -608,6 +633,8 @@ cdef class DbnReplayer:
         adds, invalid adds (size 0, price <= 0 or undefined, side N), invalid modifies, modifies of
         unknown orders (added), modifies that changed side, F_TOB adds, clears, instruments
         beyond 65,536, open orders, books, last ts_recv."""
+        if self._busy:
+            mc_raise_busy("DbnReplayer", self._busy)
         cdef dbn_state* S = self.S
         cdef int i
         counts = {}
@@ -649,12 +676,16 @@ cdef class DbnReplayer:
     def tob(self, bint clear=False):
         """Top-of-book changes (``TOB_DTYPE``; locate = book number; 0 for an empty side), read
         after each F_LAST record of a changed book. ``clear`` empties the sink after copying."""
+        if self._busy:
+            mc_raise_busy("DbnReplayer", self._busy)
         return sk_records(&self.S.tob, TOB_DTYPE, clear)
 
     def trades(self, bint clear=False):
         """Trades (``TRADE_DTYPE``): kind T (an aggressor traded: side = aggressor's) and F (a
         resting order was filled: side = the resting order's); ref = order id, match_number =
         the record's sequence, price in 1e-9 units, shares = size."""
+        if self._busy:
+            mc_raise_busy("DbnReplayer", self._busy)
         return sk_records(&self.S.trades, TRADE_DTYPE, clear)
 
     def snapshots(self, bint clear=False):
@@ -662,4 +693,6 @@ cdef class DbnReplayer:
         book changed since its previous snapshot, every ``snapshot_every`` MBO records or at
         each ``snapshot_every_ns`` boundary of ts_recv (the books of one snapshot in
         book-number order)."""
+        if self._busy:
+            mc_raise_busy("DbnReplayer", self._busy)
         return sk_records(&self.S.snaps, self._snap_dtype, clear)

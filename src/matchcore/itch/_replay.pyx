@@ -27,7 +27,8 @@ import numpy as np
 from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_rest, mc_find, mc_reduce_slot,
                               mc_cancel_slot, mc_count,
                               mc_level_count, MC_BUY, MC_SELL,
-                              MC_R_DUPLICATE_ORDER_ID)
+                              MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
+                              MC_BUSY_REPLAY)
 from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_next,
                                      itch_scan_report)
@@ -36,6 +37,7 @@ from matchcore._map cimport _map_find, _map_prefetch, _prefetch
 from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_tob, sk_trade,
                                sk_snapshot, sk_records)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
+from matchcore._core import BusyError
 
 cnp.import_array()
 
@@ -502,6 +504,8 @@ cdef str _name(const locinfo* li, int L):
     return str(L)
 
 
+# no tp_clear: __dealloc__ needs self._books to unhook the books from the busy byte
+@cython.no_gc_clear
 cdef class Replayer:
     """Replay ITCH 5.0 bytes into one market-by-order book per stock locate.
 
@@ -541,6 +545,10 @@ cdef class Replayer:
     cdef object _snap_dtype
     cdef readonly bint done
     cdef int64_t _capacity
+    # MC_BUSY_REPLAY while messages are applied without the GIL: the books' host byte, so that
+    # a call on one of them (or on this replayer) from another thread raises BusyError meanwhile
+    cdef uint8_t _busy
+    cdef bint _feeding      # feed() is under way (its callback may not feed again)
 
     def __cinit__(self, symbols=None, int64_t snapshot_every=0, int64_t snapshot_every_ns=0,
                   int64_t snapshot_depth=10, bint infer_lengths=False, callback=None,
@@ -593,6 +601,10 @@ cdef class Replayer:
         self.done = False
 
     def __dealloc__(self):
+        # a book still referenced elsewhere lives on, standalone
+        if self._books is not None:
+            for ob in self._books.values():
+                mc_book_host((<OrderBook>ob)._b, NULL)
         rp_free(self.S)
 
     def __reduce__(self):
@@ -617,24 +629,38 @@ cdef class Replayer:
         cdef int64_t n = buf.shape[0], pos = 0, k
         cdef int status = ST_MORE
         cdef rp_state* S = self.S
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
+        if self._feeding:
+            raise BusyError("Replayer is busy: feed() is under way (its callback may read the "
+                            "books and the replayer, not feed it)")
         if self.done or n == 0:
             return 0
         cdef const uint8_t* p = &buf[0]
-        while True:
-            with nogil:
-                k = rp_run(S, p + pos, n - pos, &status, final)
-            pos += k
-            S.scan.base += k
-            if status == ST_MORE:
-                break
-            elif status == ST_LOCATE:
-                self._decide(S.pause_locate)
-            elif status == ST_CALLBACK:
-                L = S.pause_locate
-                self._callback(_name(&S.loc[L], L), self._books[L], int(S.pause_ts))
-            else:
-                self.done = True
-                break
+        self._feeding = True
+        try:
+            while True:
+                self._busy = MC_BUSY_REPLAY
+                try:
+                    with nogil:
+                        k = rp_run(S, p + pos, n - pos, &status, final)
+                finally:
+                    self._busy = 0
+                pos += k
+                S.scan.base += k
+                if status == ST_MORE:
+                    break
+                elif status == ST_LOCATE:
+                    self._decide(S.pause_locate)
+                elif status == ST_CALLBACK:
+                    # between two messages: the book is whole, and not busy for the callback
+                    L = S.pause_locate
+                    self._callback(_name(&S.loc[L], L), self._books[L], int(S.pause_ts))
+                else:
+                    self.done = True
+                    break
+        finally:
+            self._feeding = False
         return pos
 
     def finish(self, tail=b"", stream_error=None):
@@ -643,6 +669,8 @@ cdef class Replayer:
         incomplete last message is reported as truncated with its absolute offset;
         ``stream_error`` (why a compressed stream ended early) is reported there too, as
         ``truncated["stream"]``. Returns :attr:`stats`."""
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
         cdef const uint8_t[::1] view
         cdef int64_t n = len(tail), k
         if n and not self.done:
@@ -674,6 +702,7 @@ cdef class Replayer:
         if keep:
             ob = OrderBook(capacity=self._capacity)
             ob._b.emit = 0
+            mc_book_host(ob._b, &self._busy)
             li.book = ob._b
             self._books[L] = ob
             li.track = TRACK_BOOK
@@ -693,6 +722,8 @@ cdef class Replayer:
     def symbols(self):
         """{locate: name}: from stock directory messages, else the stock field of the first
         order/trade message of that locate, else the locate number."""
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
         cdef int L
         out = {}
         for L in range(65536):
@@ -702,6 +733,8 @@ cdef class Replayer:
 
     def book(self, symbol):
         """The book of a symbol name (or locate number); KeyError if it has none."""
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
         for L, name in self.symbols.items():
             if (name == symbol or str(L) == str(symbol)) and L in self._books:
                 return self._books[L]
@@ -714,6 +747,8 @@ cdef class Replayer:
         duplicate references, invalid adds, invalid replaces (U with zero shares or price),
         invalid reductions (E/C/X of zero shares), open orders in the books, last exchange
         timestamp."""
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
         cdef rp_state* S = self.S
         d = itch_scan_report(&S.scan)
         d.update({
@@ -736,6 +771,8 @@ cdef class Replayer:
     @property
     def trading_state(self):
         """{locate: (state, reason, ts_ns)} from the latest stock trading action of each locate."""
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
         cdef int L
         out = {}
         for L in range(65536):
@@ -748,18 +785,24 @@ cdef class Replayer:
     @property
     def system_events(self):
         """System event messages as an array of (ts, code)."""
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
         return sk_records(&self.S.sysev, SYSTEM_EVENT_DTYPE, False)
 
     def tob(self, bint clear=False):
         """Top-of-book changes (``TOB_DTYPE``: ts, bid, bid_qty, ask, ask_qty, locate; 0 for an
         empty side), one record whenever a book's best price or qty changed. ``clear`` empties
         the sink after copying (for long streams)."""
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
         return sk_records(&self.S.tob, TOB_DTYPE, clear)
 
     def trades(self, bint clear=False):
         """Trades (``TRADE_DTYPE``): kind E (execution at the resting order's price), C (execution
         at its own price; flag = printable), P (non-cross trade, hidden liquidity), Q (cross;
         flag = cross type). Shares are the executed (clamped) quantity."""
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
         return sk_records(&self.S.trades, TRADE_DTYPE, clear)
 
     def l2(self, bint clear=False):
@@ -769,6 +812,8 @@ cdef class Replayer:
         two (the old level, then the new one); an add, execution, cancel or delete one. Applying
         the records in order to an empty ``{(side, price): (qty, orders)}`` map (dropping qty 0)
         rebuilds every level of the book. ``clear`` empties the sink after copying."""
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
         return sk_records(&self.S.l2, L2_DTYPE, clear)
 
     def symbol_stats(self):
@@ -781,6 +826,8 @@ cdef class Replayer:
         >>> int(r.symbol_stats()["trades"].sum()) == len(r.trades())
         True
         """
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
         cdef int64_t i = 0
         cdef locinfo* li
         cdef OrderBook ob
@@ -797,4 +844,6 @@ cdef class Replayer:
         """Depth snapshots (``snapshot_dtype(snapshot_depth)``): one record per book changed
         since its previous snapshot, every ``snapshot_every`` messages or at each
         ``snapshot_every_ns`` boundary of exchange time (stamped with the boundary)."""
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
         return sk_records(&self.S.snaps, self._snap_dtype, clear)
