@@ -38,6 +38,7 @@ from matchcore._map cimport mc_map, _map_init, _map_find, _map_put, _map_grow
 from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_trade, sk_snapshot,
                                sk_records)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
+from matchcore._core import BusyError
 
 cnp.import_array()
 
@@ -442,6 +443,7 @@ cdef class DbnReplayer:
     # MC_BUSY_REPLAY while records are applied without the GIL: the books' host byte, so that a
     # call on one of them (or on this replayer) from another thread raises BusyError meanwhile
     cdef uint8_t _busy
+    cdef bint _feeding      # feed() is under way (between two runs it makes books, with the GIL)
 
     def __cinit__(self, names=None, symbols=None, bint ts_out=False, int64_t snapshot_every=0,
                   int64_t snapshot_every_ns=0, int64_t snapshot_depth=10, until_ns=None,
@@ -521,25 +523,32 @@ cdef class DbnReplayer:
         cdef dbn_state* S = self.S
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
+        if self._feeding:
+            raise BusyError("DbnReplayer is busy: feed() is under way in another thread; one "
+                            "replayer is used by one thread at a time")
         if self.done or n == 0:
             return 0
         cdef const uint8_t* p = &buf[0]
-        while True:
-            self._busy = MC_BUSY_REPLAY
-            try:
-                with nogil:
-                    k = run(S, p + pos, n - pos, &status)
-            finally:
-                self._busy = 0
-            pos += k
-            S.base += <uint64_t>k
-            if status == ST_MORE:
-                break
-            elif status == ST_INSTRUMENT:
-                self._decide(S.pause_id)
-            else:
-                self.done = True
-                break
+        self._feeding = True
+        try:
+            while True:
+                self._busy = MC_BUSY_REPLAY
+                try:
+                    with nogil:
+                        k = run(S, p + pos, n - pos, &status)
+                finally:
+                    self._busy = 0
+                pos += k
+                S.base += <uint64_t>k
+                if status == ST_MORE:
+                    break
+                elif status == ST_INSTRUMENT:
+                    self._decide(S.pause_id)
+                else:
+                    self.done = True
+                    break
+        finally:
+            self._feeding = False
         return int(pos)
 
     def finish(self, tail=b"", stream_error=None):
