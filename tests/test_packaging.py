@@ -75,6 +75,27 @@ def test_sdist_manifest_has_every_build_source():
 
 
 @needs_checkout
+def test_sdist_and_wheel_ship_the_type_stubs_and_py_typed():
+    # PEP 561: without py.typed a type checker ignores the package; without the .pyi stubs the
+    # compiled modules (OrderBook, Engine, ...) are Any to it
+    stubs = [p for p in _tracked(".pyi") if p.startswith("src/")]
+    assert "src/matchcore/_core.pyi" in stubs and "src/matchcore/_engine.pyi" in stubs
+    for pyx in _tracked(".pyx"):
+        assert pyx[: -len(".pyx")] + ".pyi" in stubs, f"{pyx} has no .pyi stub"
+    files = _sdist_files()
+    assert [p for p in stubs + ["src/matchcore/py.typed"] if p not in files] == []
+    # the wheel: package data of pyproject.toml, patterns relative to src/matchcore
+    import tomllib
+    from fnmatch import fnmatch
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["matchcore"]
+    for p in stubs + ["src/matchcore/py.typed"]:
+        rel = p[len("src/matchcore/"):]
+        assert any(fnmatch(rel, pat) and ("/" in rel) == ("/" in pat) for pat in patterns), p
+
+
+@needs_checkout
 def test_sdist_manifest_leaves_out_generated_files():
     files = _sdist_files()
     generated = [f for f in files if f.startswith("src/") and f.endswith((".c", ".so", ".o",

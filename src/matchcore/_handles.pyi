@@ -1,0 +1,3 @@
+"""Types of the process-wide handle registry (``_handles.pyx``)."""
+
+def live_handles() -> int: ...

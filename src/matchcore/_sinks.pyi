@@ -1,0 +1,9 @@
+"""Types of the sink record dtypes shared by the ITCH and DBN replays (``_sinks.pyx``)."""
+from typing import Final
+
+import numpy as np
+
+TOB_DTYPE: Final[np.dtype[np.void]]
+TRADE_DTYPE: Final[np.dtype[np.void]]
+
+def snapshot_dtype(depth: int) -> np.dtype[np.void]: ...
