@@ -12,6 +12,7 @@ writes a snapshot file; ``Engine.recover(DIR)`` rebuilds. The modules, one per c
 Names load on first use, so ``import matchcore`` does not read any of this.
 """
 import importlib
+from typing import TYPE_CHECKING
 
 from matchcore.durability.errors import DurabilityError, JournalError, SnapshotFileError
 
@@ -30,10 +31,24 @@ _NAMES = {
 }
 
 
-def __getattr__(name):
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    raise AttributeError(f"module 'matchcore.durability' has no attribute {name!r}")
+if TYPE_CHECKING:
+    # the names __getattr__ loads on first use, for type checkers (never run)
+    from matchcore.durability._journal import TRADE_DTYPE as TRADE_DTYPE
+    from matchcore.durability._journal import JournalWriter as JournalWriter
+    from matchcore.durability.journal import inspect as inspect
+    from matchcore.durability.journal import read_journal as read_journal
+    from matchcore.durability.journal import scan_journal as scan_journal
+    from matchcore.durability.recovery import RecoveryReport as RecoveryReport
+    from matchcore.durability.recovery import recover as recover
+    from matchcore.durability.snapshot import list_snapshots as list_snapshots
+    from matchcore.durability.snapshot import load_snapshot as load_snapshot
+    from matchcore.durability.snapshot import write_snapshot as write_snapshot
+    from matchcore.durability.trades import read_trades as read_trades
+else:
+    def __getattr__(name):
+        if name in _NAMES:
+            return getattr(importlib.import_module(_NAMES[name]), name)
+        raise AttributeError(f"module 'matchcore.durability' has no attribute {name!r}")
 
 
 __all__ = ["DurabilityError", "JournalError", "SnapshotFileError", *_NAMES]
