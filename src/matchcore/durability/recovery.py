@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from matchcore.durability.journal import (
 from matchcore.durability.snapshot import (
     fsync_dir, list_snapshots, load_snapshot, read_snapshot_header,
 )
+
+if TYPE_CHECKING:
+    from matchcore._engine import Engine
 
 
 @dataclass
@@ -216,7 +220,7 @@ def _truncate(fpath, size):
 
 
 def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool = False,
-            trades: bool = True, record_events: bool = True, **journal_options):
+            trades: bool = True, record_events: bool = True, **journal_options) -> Engine:
     """Rebuild the engine journaled in directory ``path`` (see the module docstring); returns
     it, journaling on into ``path`` with policy ``fsync`` (``journal_options`` as for
     ``Engine(journal=...)``). ``snapshot=False`` replays the whole journal; ``readonly=True``

@@ -29,8 +29,12 @@ import os
 import struct
 import time
 import zlib
+from typing import TYPE_CHECKING
 
 from matchcore.durability.errors import SnapshotFileError
+
+if TYPE_CHECKING:
+    from matchcore._engine import Engine
 
 MAGIC = b"MCENGSNP"
 VERSION = 1
@@ -187,7 +191,7 @@ def read_snapshot_header(fpath) -> dict:
     return _parse(_read_file(fpath), str(fpath))[0]
 
 
-def load_snapshot(source, *, name: str | None = None):
+def load_snapshot(source, *, name: str | None = None) -> tuple[Engine, dict]:
     """An :class:`~matchcore.Engine` (no journal attached) rebuilt from a snapshot given as a
     file path or bytes, and the header fields ``{"seq", "trade_seq", "stp", ...}``. Raises
     :class:`SnapshotFileError` (only that) for any damaged, truncated, foreign or inconsistent

@@ -11,7 +11,9 @@ to an order that is not open and never crosses a book.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import overload
 
 __all__ = ["generate", "symbol_names"]
 
@@ -25,6 +27,12 @@ def symbol_names(symbols: int) -> list[str]:
     return [n.decode() for n in _names(symbols)]
 
 
+@overload
+def generate(path: None = None, *, messages: int = 1_000_000, symbols: int = 8, seed: int = 1,
+             progress: Callable[[int], object] | None = None) -> bytes: ...
+@overload
+def generate(path: str | os.PathLike[str], *, messages: int = 1_000_000, symbols: int = 8,
+             seed: int = 1, progress: Callable[[int], object] | None = None) -> Path: ...
 def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: int = 1,
              progress=None):
     """Generate ``messages`` ITCH 5.0 messages for ``symbols`` symbols (locates 1..symbols).
