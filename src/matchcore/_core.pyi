@@ -85,7 +85,7 @@ STRUCT_SIZES: Final[dict[str, int]]
 class OrderBook:
     def __new__(
         cls,
-        stp: SupportsIndex = ...,
+        stp: SupportsIndex = 1,
         *,
         record_events: bool = True,
         capacity: SupportsIndex = 1024,

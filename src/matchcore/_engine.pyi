@@ -22,7 +22,7 @@ class Engine:
     # journal=DIR
     def __new__(
         cls,
-        stp: SupportsIndex = ...,
+        stp: SupportsIndex = 1,
         *,
         record_events: bool = True,
         journal: _Path | None = None,

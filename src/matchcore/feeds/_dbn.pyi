@@ -27,7 +27,7 @@ class DbnReplayer:
         record_trades: bool = True,
         tob_on_last: bool = True,
         partition: tuple[int, int] | None = None,
-        max_books: int = ...,
+        max_books: int = 65535,
         book_capacity: int = 1024,
     ) -> Self: ...
     @property
