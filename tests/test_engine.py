@@ -652,3 +652,27 @@ def test_engine_check_invariants_level_total_beyond_int64_passes_and_still_check
     eng.book(2).submit(1, 1, 60, 1)         # the same id entered behind the engine's back
     with pytest.raises(AssertionError, match="order 1 rests in symbols"):
         eng.check_invariants()
+
+
+def test_engine_level_queries_are_the_symbol_books():
+    # level(), level_count() and depth_orders() answer per symbol, as best_bid()/depth() do,
+    # with the book's own errors for an unknown side or symbol
+    eng = Engine()
+    eng.add_symbol(1, "AAA")
+    eng.add_symbol(2, "BBB")
+    eng.submit(1, 10, 0, 100, 5)
+    eng.submit(1, 11, 0, 100, 3)
+    eng.submit(1, 12, 0, 99, 1)
+    eng.submit(2, 20, 1, 200, 7)
+    book = eng.book(1)
+    assert eng.level(1, 0, 100) == book.level(0, 100) == [(10, 5), (11, 3)]
+    assert eng.level(2, 0, 100) == []
+    assert (eng.level_count(1, 0), eng.level_count(1, 1)) == (2, 0)
+    assert (eng.level_count(2, 0), eng.level_count("BBB", 1)) == (0, 1)
+    bids, asks = eng.depth_orders(1, 5)
+    assert bids.tolist() == [[100, 8, 2], [99, 1, 1]] and asks.tolist() == []
+    assert [a.tolist() for a in eng.depth_orders(2)] == [[], [[200, 7, 1]]]
+    with pytest.raises(ValueError):
+        eng.level_count(1, 2)
+    with pytest.raises(KeyError):
+        eng.level(3, 0, 100)

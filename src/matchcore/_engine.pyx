@@ -1423,6 +1423,18 @@ cdef class Engine:
         """A symbol's top n levels per side (see :meth:`OrderBook.depth`)."""
         return self.book(symbol).depth(n)
 
+    def depth_orders(self, symbol, Py_ssize_t n=10):
+        """A symbol's top n levels per side with order counts (see :meth:`OrderBook.depth_orders`)."""
+        return self.book(symbol).depth_orders(n)
+
+    def level(self, symbol, side, price):
+        """A symbol's orders at one price level in time priority (see :meth:`OrderBook.level`)."""
+        return self.book(symbol).level(side, price)
+
+    def level_count(self, symbol, side):
+        """Number of price levels on one side of a symbol's book. O(1)."""
+        return self.book(symbol).level_count(side)
+
     def depth_into(self, symbol, bids_out, asks_out):
         """A symbol's depth into caller arrays (see :meth:`OrderBook.depth_into`)."""
         return self.book(symbol).depth_into(bids_out, asks_out)
