@@ -235,6 +235,8 @@ class BookComparison(RuleBasedStateMachine):
         for side, rows in ((0, rb), (1, ra)):
             for price, _ in rows.tolist():
                 assert c.level(side, price) == r.level(side, price), (side, price)
+            assert c.level_count(side) == r.level_count(side), side
+        assert [a.tolist() for a in c.depth_orders(100)] == [a.tolist() for a in r.depth_orders(100)]
         for oid in self.known_ids:
             assert c.get(oid) == r.get(oid), oid
         # nothing was left in the pending buffers by an unchecked call

@@ -386,7 +386,7 @@ class ReferenceBook:
         """
         return self._best(_SELL)
 
-    def depth(self, n) -> tuple[np.ndarray, np.ndarray]:
+    def depth(self, n=10) -> tuple[np.ndarray, np.ndarray]:
         """Aggregated top ``n`` levels per side: ``(bids, asks)``, int64 arrays of shape (k, 2).
 
         Rows are ``[price, total open qty]``, best price first (bids descending, asks ascending),
@@ -397,9 +397,22 @@ class ReferenceBook:
         >>> book.depth(5)[0].tolist()
         [[100, 3], [99, 2]]
         """
+        return self._depth(n, "depth", False)
+
+    def depth_orders(self, n=10) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`depth` with a third column: the number of orders at each level.
+
+        >>> book = ReferenceBook(); _ = book.submit(1, 0, 99, 2); _ = book.submit(2, 0, 99, 3)
+        >>> book.depth_orders()[0].tolist()
+        [[99, 5, 2]]
+        """
+        return self._depth(n, "depth_orders", True)
+
+    def _depth(self, n, what: str, counts: bool) -> tuple[np.ndarray, np.ndarray]:
         n = _int64(n, "n")
         if n < 0:
-            raise ValueError(f"depth(n) needs n >= 0, got {n}")
+            raise ValueError(f"{what}(n) needs n >= 0, got {n}")
+        width = 3 if counts else 2
         out = []
         for side in (_BUY, _SELL):
             rows = []
@@ -409,9 +422,21 @@ class ReferenceBook:
                 total = sum(o.qty for o in level.values())
                 if total > _INT64_MAX:
                     raise OverflowError(f"level {price} holds {total} lots: beyond int64")
-                rows.append((price, total))
-            out.append(np.array(rows, dtype=np.int64).reshape(len(rows), 2))
+                rows.append((price, total, len(level))[:width])
+            out.append(np.array(rows, dtype=np.int64).reshape(len(rows), width))
         return out[0], out[1]
+
+    def level_count(self, side) -> int:
+        """Number of price levels on a side. O(1).
+
+        >>> book = ReferenceBook(); _ = book.submit(1, 0, 99, 2); _ = book.submit(2, 0, 100, 3)
+        >>> book.level_count(Side.BUY), book.level_count(Side.SELL)
+        (2, 0)
+        """
+        side = _cint(side, "side")
+        if side not in (_BUY, _SELL):
+            raise ValueError(f"side must be 0 (BUY) or 1 (SELL), got {side}")
+        return len(self._sides[side])
 
     def get(self, order_id) -> tuple[int, int, int] | None:
         """``(side, price, open_qty)`` of a resting order as plain ints, or None. O(1).
