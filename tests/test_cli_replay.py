@@ -354,3 +354,23 @@ def test_cli_replay_native_dump_book_level_total_beyond_int64_written_exactly(ca
     rows = list(csv.reader(open(out_csv, newline="")))
     assert rows[1:] == [["0", "0", "B", "1", "100", str(2**63 + 9), "2"],
                         ["0", "0", "S", "1", "105", "4", "1"]]
+
+
+def test_cli_replay_fifo_with_format_itch_reads_it_all(tmp_path, capsys):
+    # `matchcore replay <(zcat day.itch.gz) --format itch`: a pipe cannot tell() its position
+    import os
+    import threading
+
+    data = itch.generate(None, messages=20_000, symbols=2, seed=12)
+    fifo = tmp_path / "feed.itch"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "wb") as w:
+            w.write(data)
+
+    t = threading.Thread(target=write)
+    t.start()
+    assert main(["replay", str(fifo), "--format", "itch", "--no-progress"]) == 0
+    t.join()
+    assert "replayed 20,000 ITCH 5.0 messages" in capsys.readouterr().out

@@ -126,7 +126,10 @@ class _ChunkReader:
             self.n -= k
 
     def raw_position(self) -> int:
-        return self.raw.tell()
+        try:
+            return self.raw.tell()
+        except OSError:              # a pipe or FIFO cannot tell: the bytes read so far
+            return self.total
 
     def close(self) -> None:
         self.view.release()
