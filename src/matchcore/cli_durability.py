@@ -12,6 +12,8 @@ import json
 import os
 import sys
 
+from matchcore._cliutil import atomic_output
+
 
 def add_parser(p, name):
     if name == "journal":
@@ -54,7 +56,7 @@ def _dump_json(obj, out):
     if out == "-":
         print(text)
     else:
-        with open(out, "w") as fh:
+        with atomic_output(out) as fh:
             fh.write(text + "\n")
         print(f"wrote {out}")
 
@@ -111,7 +113,7 @@ def _trades(args) -> int:
     cols = ["seq", "cmd_seq", "ts_ns", "symbol", "taker_id", "maker_id", "price", "qty",
             "taker_side", "taker_owner", "maker_owner"]
     if args.csv:
-        with open(args.csv, "w", newline="") as fh:
+        with atomic_output(args.csv, newline="") as fh:
             w = csv.writer(fh)
             w.writerow(cols)
             w.writerows(zip(*[t[c].tolist() for c in cols]))

@@ -6,12 +6,13 @@ other formats): parse arguments, show a progress bar on long work, print a summa
 from __future__ import annotations
 
 import csv
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from matchcore._cliutil import atomic_output, save_npy, write_json
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -137,7 +138,7 @@ def _book_rows(books_by_locate: dict, names: dict):
 
 def _dump_book(path, books_by_locate, names) -> int:
     n = 0
-    with open(path, "w", newline="") as f:
+    with atomic_output(path, newline="") as f:      # complete or not there at all
         w = csv.writer(f)
         w.writerow(CSV_HEADER)
         for row in _book_rows(books_by_locate, names):
@@ -246,15 +247,15 @@ def _replay(args) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         sinks = hooks.sinks(r)
-        np.save(out / "tob.npy", sinks["tob"])
-        np.save(out / "trades.npy", sinks["trades"])
-        np.save(out / "snapshots.npy", r.snapshots())
-        np.save(out / "system_events.npy", r.system_events)
+        save_npy(out / "tob.npy", sinks["tob"])
+        save_npy(out / "trades.npy", sinks["trades"])
+        save_npy(out / "snapshots.npy", r.snapshots())
+        save_npy(out / "system_events.npy", r.system_events)
         summary = {"file": str(path), "format": "itch", "elapsed_s": elapsed,
                    "messages_per_s": s["messages"] / elapsed if elapsed else None,
                    "stats": s, "symbols": {str(k): v for k, v in names.items()},
                    "trading_state": {str(k): list(v) for k, v in r.trading_state.items()}}
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        write_json(out / "summary.json", summary, indent=2, default=str)
         print(f"sinks: tob.npy, trades.npy, snapshots.npy, system_events.npy, summary.json -> {out}")
     if args.plot:
         from matchcore.cli_replay_dbn import plot_cli
@@ -334,12 +335,12 @@ def _replay_lobster(args, path: Path) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        np.save(out / "trades.npy", res.trades)
+        save_npy(out / "trades.npy", res.trades)
         summary = {"file": str(path), "format": "lobster", "messages": res.messages,
                    "counts": {str(k): v for k, v in res.counts.items()}, "counters": res.counters,
                    "elapsed_s": res.elapsed_s, "agreement_rate": res.agreement_rate,
                    "transition_rate": res.transition_rate}
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        write_json(out / "summary.json", summary, indent=2, default=str)
         print(f"sinks: trades.npy, summary.json -> {out}")
     return 0
 
@@ -382,10 +383,10 @@ def _replay_native(args, path: Path) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        np.save(out / "events.npy", ev)
-        (out / "summary.json").write_text(json.dumps(
-            {"file": str(path), "format": "native", "commands": len(cmds), "elapsed_s": elapsed,
-             "events": counts}, indent=2))
+        save_npy(out / "events.npy", ev)
+        write_json(out / "summary.json",
+                   {"file": str(path), "format": "native", "commands": len(cmds),
+                    "elapsed_s": elapsed, "events": counts}, indent=2)
         print(f"sinks: events.npy, summary.json -> {out}")
     return 0
 

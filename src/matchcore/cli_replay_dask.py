@@ -9,12 +9,11 @@ and one ``summary.json``; ``--dump-book`` writes every final book with a ``file`
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
+from matchcore._cliutil import atomic_output, save_npy, write_json
 from matchcore.cli_replay import CSV_HEADER, _bar
 
 
@@ -75,7 +74,7 @@ def run_many(args) -> int:
     stems = _stems(res.files)
     if args.dump_book:
         n = 0
-        with open(args.dump_book, "w", newline="") as fh:
+        with atomic_output(args.dump_book, newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["file"] + CSV_HEADER)
             for f in res.files:
@@ -94,16 +93,16 @@ def run_many(args) -> int:
         for f, stem in zip(res.files, stems):
             d = out / stem
             d.mkdir(exist_ok=True)
-            np.save(d / "tob.npy", f.tob)
-            np.save(d / "trades.npy", f.trades)
-            np.save(d / "snapshots.npy", f.snapshots)
+            save_npy(d / "tob.npy", f.tob)
+            save_npy(d / "trades.npy", f.trades)
+            save_npy(d / "snapshots.npy", f.snapshots)
             per_file.append({"file": f.file, "format": f.format, "dir": stem, "stats": f.stats,
                              "symbols": {str(k): v for k, v in f.symbols.items()},
                              "state_hashes": {str(k): v for k, v in f.hashes.items()},
                              "elapsed_s": f.elapsed_s, "worker": f.worker, "tasks": f.parts})
         summary = {"files": per_file, "totals": res.totals, "elapsed_s": res.elapsed_s,
                    "scheduler": args.dask}
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        write_json(out / "summary.json", summary, indent=2, default=str)
         print(f"sinks: <file>/tob.npy, trades.npy, snapshots.npy and summary.json -> {out}")
     if args.plot:
         from matchcore.cli_replay_dbn import plot_cli

@@ -6,12 +6,12 @@ same options and outputs as the ITCH replay: summary, ``--dump-book`` CSV, ``--o
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+
+from matchcore._cliutil import save_npy, write_json
 
 
 def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: Path,
@@ -67,9 +67,9 @@ def replay_dbn_cli(args, path: Path) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        np.save(out / "tob.npy", tob)
-        np.save(out / "trades.npy", trades)
-        np.save(out / "snapshots.npy", r.snapshots())
+        save_npy(out / "tob.npy", tob)
+        save_npy(out / "trades.npy", trades)
+        save_npy(out / "snapshots.npy", r.snapshots())
         meta = r.metadata
         summary = {"file": str(path), "format": "dbn", "elapsed_s": elapsed,
                    "messages_per_s": s["messages"] / elapsed if elapsed else None,
@@ -78,7 +78,7 @@ def replay_dbn_cli(args, path: Path) -> int:
                    "metadata": {"dataset": meta.dataset, "schema": meta.schema,
                                 "version": meta.version, "ts_out": meta.ts_out},
                    "price_scale": PRICE_SCALE}
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        write_json(out / "summary.json", summary, indent=2, default=str)
         print(f"sinks: tob.npy, trades.npy, snapshots.npy, summary.json -> {out}")
     if args.plot:
         plot_cli(args, tob, trades, names, PRICE_SCALE)

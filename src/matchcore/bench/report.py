@@ -224,5 +224,9 @@ def write_json(res: dict, path) -> Path:
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(_clean(res), indent=1, sort_keys=False) + "\n")
+    text = json.dumps(_clean(res), indent=1, sort_keys=False) + "\n"
+    from matchcore._cliutil import atomic_output
+
+    with atomic_output(path) as f:      # a run interrupted while writing leaves no half file
+        f.write(text)
     return path
