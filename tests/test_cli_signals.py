@@ -1,10 +1,228 @@
-"""Output files of the command line (``--dump-book``, ``--out``, ``--json``, ``--csv``) appear
-complete or not at all."""
+"""The command line interrupted or piped, with real processes and real signals: Ctrl-C (SIGINT)
+and SIGTERM end a command with one line on stderr, no traceback, status 130 / 143, a partial
+summary, and no output file presented as complete; a reader that goes away (``| head``) ends it
+quietly with status 141; a journal's LOCK left by a killed writer does not stand in the way.
+
+The interruption is made certain, not timed: the replay reads a FIFO that the test fills with
+more than one 4 MiB chunk and then keeps open, so the command is blocked inside its replay
+(after feeding its first chunk) when the signal arrives."""
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
+import matchcore as mc
+
+needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/wchan"),
+                                reason="needs Linux /proc to see a process block on a FIFO")
+import matchcore.itch as itch
+from matchcore.__main__ import main
 from matchcore._cliutil import atomic_output
+
+CLI = [sys.executable, "-m", "matchcore"]
+
+
+@pytest.fixture(scope="module")
+def day():
+    """~9.4 MB of ITCH: more than two of the replay's 4 MiB chunks."""
+    return itch.generate(None, messages=300_000, symbols=4, seed=3)
+
+
+def _wait_blocked_reading(pid, timeout=30):
+    """Until the process sleeps in read(2) on the FIFO. A signal that arrives while it is still
+    inside a C read loop is handled only when that loop returns, and here it would never return:
+    Python's own limit, not what the test is about."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/wchan") as f:
+            if "pipe_read" in f.read():
+                time.sleep(0.05)             # settled: still there a moment later
+                with open(f"/proc/{pid}/wchan") as f2:
+                    if "pipe_read" in f2.read():
+                        return
+        time.sleep(0.01)
+    raise AssertionError("the command never blocked on the FIFO")
+
+
+def _run_on_fifo(tmp_path, day, argv, sig):
+    """Start ``matchcore ARGV FIFO``, write 6 MB into the FIFO (the process has fed its first
+    chunk once that write returns), send ``sig`` while the FIFO is still open, and return
+    (status, stdout, stderr, seconds from the signal to the exit)."""
+    fifo = tmp_path / "feed.itch"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(CLI + [a if a != "FIFO" else str(fifo) for a in argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        with open(fifo, "wb") as w:                 # opens once the command opened it to read
+            w.write(day[:6_000_000])
+            w.flush()
+            _wait_blocked_reading(proc.pid)
+            t0 = time.monotonic()
+            os.kill(proc.pid, sig)
+            out, err = proc.communicate(timeout=30)  # the FIFO is still open: no EOF
+            elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out, err, elapsed
+
+
+@needs_proc
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_cli_replay_signal_mid_replay_partial_summary_no_dump_status(tmp_path, day, sig, status):
+    code, out, err, elapsed = _run_on_fifo(
+        tmp_path, day, ["replay", "FIFO", "--format", "itch", "--no-progress",
+                        "--dump-book", "book.csv", "--out", "sinks"], sig)
+    assert code == status, err
+    assert err == f"matchcore replay: interrupted by {signal.Signals(sig).name}\n"
+    assert elapsed < 5
+    line = out.strip().splitlines()[-1]
+    assert line.startswith("interrupted after ") and "ITCH 5.0 messages" in line, out
+    n = int(line.split()[2].replace(",", ""))
+    assert 0 < n < 300_000                        # the first chunk was replayed, not the file
+    assert "not written: --dump-book, --out" in line
+    assert not (tmp_path / "book.csv").exists() and not (tmp_path / "sinks").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["feed.itch"]      # no temporary left
+
+
+@needs_proc
+def test_cli_book_sigint_mid_replay_one_line_no_traceback(tmp_path, day):
+    code, out, err, _ = _run_on_fifo(tmp_path, day, ["book", "FIFO", "--symbol", "AAPL"],
+                                     signal.SIGINT)
+    assert (code, out, err) == (130, "", "matchcore book: interrupted by SIGINT\n")
+
+
+@needs_proc
+def test_cli_replay_metrics_sigterm_mid_replay_server_stopped(tmp_path, day):
+    code, out, err, _ = _run_on_fifo(
+        tmp_path, day, ["replay", "FIFO", "--format", "itch", "--metrics-port", "0"],
+        signal.SIGTERM)
+    assert code == 143 and "Traceback" not in err, err
+    assert out.startswith("metrics: http://") and "interrupted after " in out
+
+
+def test_cli_gen_itch_sigterm_leaves_no_partial_file(tmp_path):
+    out = tmp_path / "day.itch"
+    part = tmp_path / "day.itch.part"
+    proc = subprocess.Popen(CLI + ["gen-itch", str(out), "--messages", "100000000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not part.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert part.exists()
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143
+    assert err == "matchcore gen-itch: interrupted by SIGTERM\n"
+    assert list(tmp_path.iterdir()) == []          # neither the file nor its .part
+
+
+# ---- a closed pipe: `matchcore ... | head` ----
+
+@pytest.fixture(scope="module")
+def small_day(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pipe") / "d.itch"
+    itch.generate(path, messages=20_000, symbols=2, seed=4)
+    return path
+
+
+@pytest.fixture(scope="module")
+def journal_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("journal") / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1, "AAA")
+    for i in range(200):
+        eng.submit("AAA", i + 1, mc.Side.BUY if i % 2 else mc.Side.SELL, 100, 10)
+    eng.close()
+    return d
+
+
+def _run_reader_gone(argv):
+    """Run the CLI with stdout a pipe whose reader has already gone; (status, stderr)."""
+    r, w = os.pipe()
+    os.close(r)
+    proc = subprocess.Popen(CLI + argv, stdout=w, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    os.close(w)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["replay", "DAY"],
+    ["book", "DAY", "--symbol", "AAPL", "--depth", "50"],
+    ["gen-itch", "TMP/g.itch", "--messages", "1000"],
+    ["journal", "trades", "JDIR", "--limit", "0"],
+    ["journal", "inspect", "JDIR", "--json", "-"],
+    ["recover", "JDIR"],
+    ["demo", "--messages", "2000"],
+    ["bench", "--quick", "standard", "--messages", "2000", "--no-progress"],
+], ids=lambda a: " ".join(a[:2]))
+def test_cli_stdout_reader_gone_quiet_status_141(argv, small_day, journal_dir, tmp_path):
+    subst = {"DAY": str(small_day), "JDIR": str(journal_dir)}
+    argv = [subst.get(a, a.replace("TMP", str(tmp_path))) for a in argv]
+    code, err = _run_reader_gone(argv)
+    assert (code, err) == (141, "")                 # no BrokenPipeError, no "Exception ignored"
+
+
+def test_cli_replay_pipe_to_head_no_traceback(small_day):
+    proc = subprocess.run(f"{' '.join(CLI)} replay {small_day} | head -c 1 >/dev/null",
+                          shell=True, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == ""
+
+
+# ---- a journal's LOCK after its writer was killed ----
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_journal_lock_of_killed_writer_taken_over_by_recover(tmp_path, sig):
+    d = tmp_path / "j"
+    child = subprocess.Popen([sys.executable, "-c", f"""
+import sys, time
+import matchcore as mc
+eng = mc.Engine(journal={str(d)!r}, fsync="always")
+eng.add_symbol(1, "AAA")
+for i in range(50):
+    eng.submit("AAA", i + 1, mc.Side.BUY, 100 - i % 5, 10)
+print("ready", flush=True)
+time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        with pytest.raises(mc.durability.JournalError):      # held while the writer lives
+            mc.Engine.recover(d)
+        os.kill(child.pid, sig)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert (d / "LOCK").exists()          # the file stays; the kernel released its flock
+    proc = subprocess.run(CLI + ["recover", str(d), "--repair"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    eng = mc.Engine.recover(d)
+    assert eng.journal_seq == 51 and len(eng) == 50
+    eng.close()
+
+
+# ---- in-process pieces ----
+
+def test_main_restores_signal_handlers(small_day, capsys):
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    assert main(["replay", str(small_day)]) == 0
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before
 
 
 def test_atomic_output_interrupted_leaves_old_file_and_no_temporary(tmp_path):

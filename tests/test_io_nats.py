@@ -686,11 +686,81 @@ def test_cli_subscribe_follow_interrupted_prints_what_it_received(server, names,
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
+    assert err == "matchcore subscribe: interrupted by SIGINT\n"
     r = itch.replay_file(path)
     bb = r.book("AAPL").best_bid()
     assert "received " in out and "missing (sequence gaps) 0 records" in out
     assert f"AAPL     bid {bb[0] / 1e4:.4f} x {bb[1]:,}" in out
 
+
+
+def test_cli_subscribe_follow_sigterm_summary_one_line_status_143(server, names):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    stream, prefix = names
+    _publish_day(server.url, stream, prefix, itch.generate(None, messages=5000, symbols=2,
+                                                           seed=6))
+    proc = subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", server.url,
+                             "--stream", stream, "--subject-prefix", prefix, "--follow",
+                             "--print"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    first = proc.stdout.readline()              # reading: the connection is up
+    assert first.startswith(f"{prefix}."), first
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and err == "matchcore subscribe: interrupted by SIGTERM\n"
+    assert "received " in out and "Traceback" not in out
+
+
+def test_cli_subscribe_print_reader_gone_quiet_status_141(server, names):
+    import os
+    import subprocess
+    import sys
+
+    stream, prefix = names
+    _publish_day(server.url, stream, prefix, itch.generate(None, messages=5000, symbols=2,
+                                                           seed=7))
+    r, w = os.pipe()
+    os.close(r)                                  # `matchcore subscribe --print | head`, head gone
+    proc = subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", server.url,
+                             "--stream", stream, "--subject-prefix", prefix, "--follow",
+                             "--print"], stdout=w, stderr=subprocess.PIPE, text=True)
+    os.close(w)
+    _, err = proc.communicate(timeout=30)       # --follow: ends only because stdout is gone
+    assert (proc.returncode, err) == (141, "")
+
+
+def test_cli_replay_publish_sigint_mid_replay_publisher_closed(server, names, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_cli_signals import _wait_blocked_reading
+
+    stream, prefix = names
+    fifo = tmp_path / "feed.itch"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen([sys.executable, "-m", "matchcore", "replay", str(fifo), "--format",
+                             "itch", "--publish", server.url, "--stream", stream,
+                             "--subject-prefix", prefix], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        with open(fifo, "wb") as w:
+            w.write(itch.generate(None, messages=300_000, symbols=4, seed=8)[:6_000_000])
+            w.flush()
+            _wait_blocked_reading(proc.pid)
+            os.kill(proc.pid, signal.SIGINT)
+            out, err = proc.communicate(timeout=30)      # publisher thread closed: it exits
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130 and err == "matchcore replay: interrupted by SIGINT\n"
+    assert "interrupted after " in out
 
 def _delete_consumers(url, stream):
     import asyncio

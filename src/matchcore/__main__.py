@@ -2,13 +2,72 @@
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and ``run(args)``; the
 module is imported only when its subcommand runs, so ``matchcore --help`` stays fast.
+
+Interruption and a closed output are handled here, once for every subcommand (the exit statuses
+are in the README's "Command line" section): Ctrl-C (SIGINT) and SIGTERM end the command with
+one line on stderr and status 128 + the signal number, after the ``finally`` blocks and ``with``
+exits of the command ran (SIGTERM is raised as :class:`Terminated`, a ``KeyboardInterrupt``, so
+cleanup written for Ctrl-C covers it too); a reader that goes away (``matchcore ... | head``)
+ends the command quietly with status 141 (128 + SIGPIPE), as a tool killed by SIGPIPE would.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import os
+import signal
 import sys
+
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) received by a command: raised in the main thread like Ctrl-C's
+    ``KeyboardInterrupt`` so that the command's cleanup runs, then turned into exit status
+    128 + ``signum`` by :func:`main`."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions():
+    """SIGTERM and SIGHUP raise :class:`Terminated` while the command runs (only where their
+    disposition is the default: ``nohup`` and the like keep theirs), and only in the main
+    thread, where Python can install handlers."""
+    saved = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                if signal.getsignal(sig) == signal.SIG_DFL:
+                    saved[sig] = signal.signal(sig, _raise_terminated)
+            except ValueError:          # not the main thread
+                break
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
+
+
+def _stderr_line(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(text, file=sys.stderr, flush=True)
+
+
+def _silence_stdout() -> None:
+    """After EPIPE on stdout: point the descriptor at /dev/null so that the flush at exit
+    does not fail again ("Exception ignored ... BrokenPipeError")."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -33,8 +92,39 @@ def _register_optional() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _register_optional()
     argv = sys.argv[1:] if argv is None else list(argv)
+    who = f"matchcore {argv[0]}" if argv and not argv[0].startswith("-") else "matchcore"
+    try:
+        with _signals_as_exceptions():
+            try:
+                code = _main(argv)
+            except SystemExit:          # argparse: --help, a usage error
+                _flush_stdout()
+                raise
+            _flush_stdout()             # a closed pipe shows here, not at interpreter exit
+            return code
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        try:
+            _flush_stdout()             # the partial summary, before the line on stderr
+        except BrokenPipeError:
+            _silence_stdout()
+        except (OSError, ValueError):
+            pass
+        _stderr_line(f"{who}: interrupted by {signal.Signals(signum).name}")
+        return 128 + signum
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _flush_stdout() -> None:
+    if sys.stdout is not None:
+        sys.stdout.flush()
+
+
+def _main(argv: list[str]) -> int:
+    _register_optional()
     parser = argparse.ArgumentParser(prog="matchcore", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in SUBCOMMANDS.items():

@@ -263,6 +263,8 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
 def run(args) -> int:
     try:
         return _run(args)
+    except BrokenPipeError:          # stdout's reader left: matchcore.__main__ ends quietly
+        raise
     except (OSError, ValueError) as e:
         print(f"matchcore bench: error: {e}", file=sys.stderr)
         return 1

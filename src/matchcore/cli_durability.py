@@ -46,6 +46,8 @@ def run(args) -> int:
         if args.command == "journal":
             return _inspect(args) if args.action == "inspect" else _trades(args)
         return _recover(args)
+    except BrokenPipeError:          # stdout's reader left: matchcore.__main__ ends quietly
+        raise
     except (DurabilityError, OSError, ValueError) as e:
         print(f"matchcore {args.command}: error: {e}", file=sys.stderr)
         return 1

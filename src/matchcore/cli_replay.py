@@ -95,6 +95,8 @@ def run(args) -> int:
         if args.command == "gen-itch":
             return _gen(args)
         return _book(args)
+    except BrokenPipeError:          # stdout's reader left: matchcore.__main__ ends quietly
+        raise
     except (OSError, ValueError) as e:
         print(f"matchcore {args.command}: error: {e}", file=sys.stderr)
         return 1
@@ -225,13 +227,26 @@ def _replay(args) -> int:
     except BaseException:
         bar.close()
         raise
+    seen = []                # the replayer, once its first chunk is in: for a partial summary
+
+    def on_chunk(rep):
+        if not seen:
+            seen.append(rep)
+        hooks.on_chunk(rep)
+
     t0 = time.perf_counter()
     try:
         r = itch.replay_file(path, progress=update, symbols=symbols,
                              snapshot_every=args.snapshot_every,
                              snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth,
-                             infer_lengths=args.infer_lengths, on_chunk=hooks.on_chunk,
+                             infer_lengths=args.infer_lengths, on_chunk=on_chunk,
                              **hooks.replay_options)
+    except KeyboardInterrupt:
+        bar.close()
+        hooks.close()
+        _print_interrupted(args, seen[0].stats["messages"] if seen else 0,
+                           time.perf_counter() - t0, "ITCH 5.0 messages")
+        raise
     except BaseException:
         hooks.close()
         raise
@@ -262,6 +277,15 @@ def _replay(args) -> int:
 
         plot_cli(args, r.tob(), r.trades(), names, 1e4)
     return hooks.finish(r)
+
+
+def _print_interrupted(args, n: int, elapsed: float, what: str) -> None:
+    """The summary of a replay stopped by Ctrl-C or SIGTERM: how far it got, and that none of
+    the outputs that need the whole file was written."""
+    skipped = [o for o, v in (("--dump-book", args.dump_book), ("--out", args.out),
+                              ("--plot", args.plot)) if v]
+    print(f"interrupted after {n:,} {what} in {elapsed:.3f} s"
+          + (f"; not written: {', '.join(skipped)}" if skipped else ""), flush=True)
 
 
 def _print_itch_summary(s, names, books, elapsed, path) -> None:

@@ -73,7 +73,12 @@ def run(args) -> int:
                 idle=args.idle, timeout=args.timeout, consumer=c,
                 on_batch=show if args.print_batches else None)
     except KeyboardInterrupt:
-        code = 130
+        # Ctrl-C or SIGTERM (the connection is closed by now): report what was received;
+        # matchcore.__main__ prints the one line on stderr and gives the exit status
+        _summary(c, args)
+        raise
+    except BrokenPipeError:          # stdout's reader left: nothing more to print
+        raise
     except ValueError as e:
         print(f"matchcore subscribe: error: {e}", file=sys.stderr)
         code = 1
@@ -81,7 +86,7 @@ def run(args) -> int:
         print(f"matchcore subscribe: cannot read {args.stream} at {args.url}: "
               f"{type(e).__name__}: {e}", file=sys.stderr)
         code = 1
-    # whatever ended the read (an error, Ctrl-C), what was received is reported
+    # whatever ended the read (an error, Ctrl-C above), what was received is reported
     _summary(c, args)
     return code
 

@@ -117,6 +117,12 @@ class ReplayHooks(NoCopy):
         serving them ``metrics_hold`` seconds, then stop everything. Returns the command's exit
         status: 1 when a batch handed to the publisher was not delivered (dropped or never
         acknowledged), else 0."""
+        try:
+            return self._finish(r)
+        finally:                # also when Ctrl-C ends the --metrics-hold wait
+            self.close()
+
+    def _finish(self, r) -> int:
         out = self.out
         status = 0
         if self.bridge is not None:
@@ -143,7 +149,6 @@ class ReplayHooks(NoCopy):
                 print(f"metrics: serving {self.server.url} for {self.metrics_hold:g} s more",
                       file=out, flush=True)
                 time.sleep(self.metrics_hold)
-        self.close()
         return status
 
     def close(self) -> None:
