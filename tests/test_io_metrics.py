@@ -306,8 +306,16 @@ def test_metrics_prometheus_client_missing_error_names_the_extra(monkeypatch, da
         monkeypatch.setitem(sys.modules, name, None)       # import now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'matchcore\[metrics\]'"):
         ReplayMetrics()
-    assert main(["replay", str(day), "--metrics-port", "0"]) == 1
+    assert main(["replay", str(day), "--metrics-port", "0"]) == 2     # as every missing extra
     assert "matchcore[metrics]" in capsys.readouterr().err
+
+
+def test_cli_publish_nats_missing_exit_status_2_names_the_extra(monkeypatch, day, capsys):
+    from matchcore.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "nats", None)          # import now raises ImportError
+    assert main(["replay", str(day), "--publish", "nats://127.0.0.1:1"]) == 2
+    assert "matchcore[nats]" in capsys.readouterr().err
 
 
 def test_replay_metrics_chunks_total_counts_buffers_not_updates(day):

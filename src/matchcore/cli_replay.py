@@ -97,6 +97,9 @@ def run(args) -> int:
         return _book(args)
     except BrokenPipeError:          # stdout's reader left: matchcore.__main__ ends quietly
         raise
+    except ImportError as e:         # an optional extra missing: named in the message
+        print(f"matchcore {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as e:
         print(f"matchcore {args.command}: error: {e}", file=sys.stderr)
         return 1

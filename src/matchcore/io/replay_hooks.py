@@ -32,6 +32,12 @@ def add_replay_options(p) -> None:
                    help="subjects are PREFIX.KIND.SYMBOL (default mc)")
 
 
+class ExtraMissing(ImportError, ValueError):
+    """An option whose optional dependency is not installed (the message names the extra).
+    A ``ValueError`` as before, and an ``ImportError`` so that the command line gives it the
+    exit status of every other missing extra (2)."""
+
+
 class ReplayHooks(NoCopy):
     """Per-chunk consumers of one replay: Prometheus metrics and/or a NATS publisher. Also
     puts the replay's message rate on the progress bar, if there is one."""
@@ -58,7 +64,7 @@ class ReplayHooks(NoCopy):
             try:
                 self.metrics = ReplayMetrics()
             except ImportError as e:       # the message names the extra to install
-                raise ValueError(f"--metrics-port: {e}") from None
+                raise ExtraMissing(f"--metrics-port: {e}") from None
             self.server = serve_metrics(metrics_port, registry=self.metrics.registry)
             print(f"metrics: {self.server.url}", file=out, flush=True)
         if publish is not None:
@@ -67,7 +73,10 @@ class ReplayHooks(NoCopy):
             try:
                 self.publisher = NatsPublisher(publish, stream=stream, prefix=prefix,
                                                connect_timeout=3.0)
-            except (ConnectionError, ImportError, StreamSetupError) as e:
+            except ImportError as e:
+                self.close()
+                raise ExtraMissing(f"--publish: {e}") from None
+            except (ConnectionError, StreamSetupError) as e:
                 self.close()
                 raise ValueError(f"--publish: {e}") from None
             self.bridge = ReplayPublisher(self.publisher, kinds=publish_kinds, keep=keep_sinks)
