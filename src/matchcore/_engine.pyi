@@ -4,7 +4,7 @@ from typing import Any, Self, SupportsIndex
 
 import numpy as np
 from numpy.typing import NDArray
-from typing_extensions import disjoint_base
+from typing_extensions import TypedDict, Unpack, disjoint_base
 
 from matchcore._core import COMMAND_DTYPE as COMMAND_DTYPE
 from matchcore._core import EVENT_DTYPE as EVENT_DTYPE
@@ -15,6 +15,16 @@ from matchcore.durability.recovery import RecoveryReport
 # a symbol given by its integer id or by the name it was added with
 _Symbol = SupportsIndex | str
 _Path = str | PathLike[str]
+
+# the price and size limits of a symbol (add_symbol, set_limits): each one optional
+class _Limits(TypedDict, total=False):
+    tick: SupportsIndex
+    min_price: SupportsIndex
+    max_price: SupportsIndex
+    ref_price: SupportsIndex
+    band: SupportsIndex
+    max_qty: SupportsIndex
+    max_notional: SupportsIndex
 
 @disjoint_base
 class Engine:
@@ -43,25 +53,12 @@ class Engine:
         name: str | None = None,
         *,
         capacity: SupportsIndex = 1024,
-        tick: SupportsIndex = ...,
-        min_price: SupportsIndex = ...,
-        max_price: SupportsIndex = ...,
-        ref_price: SupportsIndex = ...,
-        band: SupportsIndex = ...,
-        max_qty: SupportsIndex = ...,
-        max_notional: SupportsIndex = ...,
+        **limits: Unpack[_Limits],
     ) -> OrderBook: ...
     def set_limits(
         self,
         symbol: _Symbol,
-        *,
-        tick: SupportsIndex = ...,
-        min_price: SupportsIndex = ...,
-        max_price: SupportsIndex = ...,
-        ref_price: SupportsIndex = ...,
-        band: SupportsIndex = ...,
-        max_qty: SupportsIndex = ...,
-        max_notional: SupportsIndex = ...,
+        **limits: Unpack[_Limits],
     ) -> None: ...
     def limits(self, symbol: _Symbol) -> dict[str, int]: ...
     def set_reference_price(self, symbol: _Symbol, price: SupportsIndex) -> None: ...
