@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -246,3 +247,74 @@ def test_atomic_output_symlink_written_in_place(tmp_path):
     with atomic_output(link) as f:
         f.write("x\n")
     assert link.is_symlink() and target.read_text() == "x\n"
+
+
+def test_atomic_output_replaced_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "private.csv"
+    path.write_text("old\n")
+    path.chmod(0o600)
+    with atomic_output(path) as f:
+        f.write("new\n")
+    assert path.read_text() == "new\n" and (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_atomic_output_new_file_mode_as_open(tmp_path):
+    with atomic_output(tmp_path / "a.csv") as f:
+        f.write("x")
+    with open(tmp_path / "b.csv", "w") as f:
+        f.write("x")
+    assert (tmp_path / "a.csv").stat().st_mode == (tmp_path / "b.csv").stat().st_mode
+
+
+def test_atomic_output_hard_linked_file_written_in_place(tmp_path):
+    path = tmp_path / "out.csv"
+    path.write_text("old\n")
+    other = tmp_path / "other.csv"
+    os.link(path, other)
+    with atomic_output(path) as f:
+        f.write("new\n")
+    assert other.read_text() == "new\n" and path.stat().st_ino == other.stat().st_ino
+
+
+def test_atomic_output_planted_temporary_symlink_not_followed(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    path = tmp_path / "out.csv"
+    # the temporary name the first version used: predictable, and opened following symlinks
+    (tmp_path / f".out.csv.{os.getpid()}.part").symlink_to(victim)
+    with atomic_output(path) as f:
+        f.write("new\n")
+    assert victim.read_text() == "keep\n" and path.read_text() == "new\n"
+    assert not path.is_symlink()
+
+
+def test_atomic_output_append_mode_refused(tmp_path):
+    with pytest.raises(ValueError, match="mode"):
+        with atomic_output(tmp_path / "x", "a"):
+            pass
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not hasattr(os, "setresuid"),
+                    reason="needs root to run a child as another user")
+def test_atomic_output_writable_file_in_read_only_directory_written_in_place(request):
+    """A file the user may write in a directory where they may not create one: open() wrote
+    it; so must atomic_output (in place), not fail on its temporary."""
+    import shutil
+    import tempfile
+
+    top = Path(tempfile.mkdtemp())          # pytest's tmp_path is not reachable by others
+    request.addfinalizer(lambda: shutil.rmtree(top, ignore_errors=True))
+    top.chmod(0o755)
+    d = top / "ro"
+    d.mkdir(mode=0o755)
+    path = d / "out.csv"
+    path.write_text("old\n")
+    os.chown(path, 65534, 65534)
+    code = (f"import os\nfrom matchcore._cliutil import atomic_output\n"      # imports as root
+            f"os.setgroups([]); os.setresgid(65534, 65534, 65534); "
+            f"os.setresuid(65534, 65534, 65534)\n"
+            f"with atomic_output({str(path)!r}) as f: f.write('new\\n')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert path.read_text() == "new\n" and os.listdir(d) == ["out.csv"]
+

@@ -4,7 +4,26 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
+import stat
 from pathlib import Path
+
+
+def _create_temporary(path: Path):
+    """A new, empty temporary file beside ``path`` (same directory, so same file system: the
+    rename cannot fail for crossing one): ``(descriptor, its path)``, or ``None`` where the
+    directory refuses it (no write permission there, a read-only mount, a name too long).
+    Created exclusively under a random name, so it never follows a planted symlink nor collides
+    with another writer of the same path, and with mode 0666 less the umask, as ``open()``."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+    return None
 
 
 @contextlib.contextmanager
@@ -12,22 +31,51 @@ def atomic_output(path, mode: str = "w", **open_kw):
     """Open ``path`` for writing through a temporary file beside it, renamed over ``path`` only
     when the ``with`` block completes: a command interrupted (Ctrl-C, SIGTERM, a full disk)
     while writing leaves the old file or none, never a half-written one presented as complete.
+    A file that is replaced keeps its permission bits (and, where allowed, its owner), as when
+    ``open(path, "w")`` truncates it.
 
-    A path that exists and is not a plain file (``/dev/stdout``, a FIFO, a symlink) is written
-    in place: renaming over it would replace the device or the link itself."""
+    ``path`` is written in place, as by ``open()``, where a rename would change what the user
+    has: a path that exists and is not a plain file (``/dev/stdout``, a FIFO), a symlink (the
+    link would be replaced, not its target), a file with other hard links (they would keep the
+    old content); and where the directory refuses a temporary file (a file the user may write
+    in a directory they may not). ``mode`` is ``"w"`` or ``"wb"``: a temporary file cannot
+    append to or update the old one."""
+    if mode not in ("w", "wt", "wb"):
+        raise ValueError(f"atomic_output writes a whole new file: mode 'w' or 'wb', not {mode!r}")
     path = Path(path)
-    if path.is_symlink() or (path.exists() and not path.is_file()):
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None
+    created = None
+    if not (path.is_symlink()
+            or (st is not None and (not stat.S_ISREG(st.st_mode) or st.st_nlink > 1))):
+        created = _create_temporary(path)
+    if created is None:
         with open(path, mode, **open_kw) as f:
             yield f
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    fd, tmp = created
+    renamed = False
     try:
-        with open(tmp, mode, **open_kw) as f:
+        if st is not None:
+            with contextlib.suppress(OSError):           # a file system without modes
+                os.chmod(fd, stat.S_IMODE(st.st_mode))
+            if hasattr(os, "getuid") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                with contextlib.suppress(OSError):       # only root may give a file away
+                    os.chown(fd, st.st_uid, st.st_gid)
+        f = open(fd, mode, **open_kw)
+        fd = None                                       # the file object owns it now
+        with f:
             yield f
         os.replace(tmp, path)
+        renamed = True
     finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if fd is not None:
+            os.close(fd)
+        if not renamed:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def save_npy(path, array) -> None:
