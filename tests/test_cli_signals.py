@@ -111,14 +111,13 @@ def test_cli_replay_metrics_sigterm_mid_replay_server_stopped(tmp_path, day):
 
 def test_cli_gen_itch_sigterm_leaves_no_partial_file(tmp_path):
     out = tmp_path / "day.itch"
-    part = tmp_path / "day.itch.part"
     proc = subprocess.Popen(CLI + ["gen-itch", str(out), "--messages", "100000000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        while not part.exists() and time.monotonic() < deadline:
+        while not list(tmp_path.glob(".day.itch.*.part")) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert part.exists()
+        assert list(tmp_path.glob(".day.itch.*.part"))
         os.kill(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -318,3 +317,21 @@ def test_atomic_output_writable_file_in_read_only_directory_written_in_place(req
     assert r.returncode == 0, r.stderr
     assert path.read_text() == "new\n" and os.listdir(d) == ["out.csv"]
 
+
+def test_gen_itch_into_symlink_writes_its_target_and_keeps_the_link(tmp_path):
+    target = tmp_path / "target.itch"
+    target.write_bytes(b"")
+    link = tmp_path / "link.itch"
+    link.symlink_to(target)
+    code = subprocess.run(CLI + ["gen-itch", str(link), "--messages", "1000", "--no-progress"],
+                          capture_output=True, text=True).returncode
+    assert code == 0
+    assert link.is_symlink() and target.read_bytes() == itch.generate(None, messages=1000)
+
+
+def test_gen_itch_replaced_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "day.itch"
+    path.write_bytes(b"old")
+    path.chmod(0o600)
+    itch.generate(path, messages=1000)
+    assert (path.stat().st_mode & 0o777) == 0o600 and sorted(os.listdir(tmp_path)) == ["day.itch"]

@@ -61,16 +61,13 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
             if progress is not None:
                 progress(messages - gen.remaining)
         return b"".join(parts)
+    from matchcore._cliutil import atomic_output
+
     path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with open(tmp, "wb") as f:
-            while gen.remaining:
-                f.write(gen.chunk(_CHUNK))
-                if progress is not None:
-                    progress(messages - gen.remaining)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    # complete or not there at all; /dev/stdout, a FIFO or a symlink is written in place
+    with atomic_output(path, "wb") as f:
+        while gen.remaining:
+            f.write(gen.chunk(_CHUNK))
+            if progress is not None:
+                progress(messages - gen.remaining)
     return path
