@@ -335,3 +335,11 @@ def test_gen_itch_replaced_file_keeps_its_permissions(tmp_path):
     path.chmod(0o600)
     itch.generate(path, messages=1000)
     assert (path.stat().st_mode & 0o777) == 0o600 and sorted(os.listdir(tmp_path)) == ["day.itch"]
+
+
+def test_gen_itch_to_stdout_pipe_carries_only_the_data():
+    r = subprocess.run(CLI + ["gen-itch", "/dev/stdout", "--messages", "1000", "--no-progress"],
+                       capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == itch.generate(None, messages=1000)
+    assert r.stderr.startswith(b"wrote 1,000 ITCH 5.0 messages")

@@ -6,6 +6,7 @@ other formats): parse arguments, show a progress bar on long work, print a summa
 from __future__ import annotations
 
 import csv
+import os
 import sys
 import time
 from pathlib import Path
@@ -438,9 +439,19 @@ def _gen(args) -> int:
         bar.close()
     elapsed = time.perf_counter() - t0
     size = path.stat().st_size
+    # 'gen-itch /dev/stdout | matchcore replay /dev/stdin': the summary must not end the data
     print(f"wrote {args.messages:,} ITCH 5.0 messages for {args.symbols} symbols (seed "
-          f"{args.seed}) to {path}: {size / 1e6:,.1f} MB in {elapsed:.2f} s")
+          f"{args.seed}) to {path}: {size / 1e6:,.1f} MB in {elapsed:.2f} s",
+          file=sys.stderr if _is_stdout(path) else sys.stdout)
     return 0
+
+
+def _is_stdout(path) -> bool:
+    """Whether ``path`` names the file our stdout writes to (``/dev/stdout``, ``/dev/fd/1``)."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 # ---- book ----
