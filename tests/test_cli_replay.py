@@ -374,3 +374,33 @@ def test_cli_replay_fifo_with_format_itch_reads_it_all(tmp_path, capsys):
     assert main(["replay", str(fifo), "--format", "itch", "--no-progress"]) == 0
     t.join()
     assert "replayed 20,000 ITCH 5.0 messages" in capsys.readouterr().out
+
+
+def test_cli_replay_fifo_without_format_refused_before_reading(tmp_path, capsys):
+    # detection would eat the first bytes and the replay would count the rest as garbage, exit 0
+    import os
+    import threading
+
+    data = itch.generate(None, messages=20_000, symbols=2, seed=12)
+    fifo = tmp_path / "feed.itch"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def write():
+        try:
+            with open(fifo, "wb") as w:     # blocks until a reader opens the FIFO
+                w.write(data)
+        except BrokenPipeError:
+            pass
+        done.set()
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    try:
+        assert main(["replay", str(fifo), "--no-progress"]) == 1
+        assert "give --format" in capsys.readouterr().err
+    finally:
+        if not done.is_set():               # nobody opened it: let the writer go
+            with open(fifo, "rb") as r:
+                r.read()
+        t.join(10)

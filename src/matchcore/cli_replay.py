@@ -201,6 +201,10 @@ def _replay(args) -> int:
     path = Path(args.file)
     if not path.exists():
         raise ValueError(f"no such file: {path}")
+    if args.format is None and not (path.is_file() or path.is_dir()):
+        # detection reads the first bytes, which a pipe or FIFO then no longer has to replay
+        raise ValueError(f"{path} is a pipe or device: its format cannot be detected without "
+                         f"consuming it; give --format")
     fmt = args.format or _detect_format(path)
     _refuse_ignored(args, fmt)
     hooked = args.metrics_port is not None or bool(args.publish)
