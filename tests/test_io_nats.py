@@ -318,6 +318,17 @@ def test_nats_py_missing_error_names_the_extra(monkeypatch):
         consume("nats://127.0.0.1:1")
 
 
+def test_cli_subscribe_nats_py_missing_exit_status_2_names_the_extra(monkeypatch, capsys):
+    import sys
+
+    from matchcore.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "nats", None)
+    assert main(["subscribe", "nats://127.0.0.1:1", "--timeout", "1"]) == 2   # as every extra
+    err = capsys.readouterr().err
+    assert "pip install 'matchcore[nats]'" in err and "cannot read" not in err
+
+
 def test_publisher_close_broker_gone_gives_up_counts_undelivered(names):
     _need_nats()
     from matchcore.io.nats import NatsPublisher, NatsServer
