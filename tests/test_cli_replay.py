@@ -143,6 +143,17 @@ def test_cli_book_plot_writes_png(capsys, day, tmp_path):
     assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cli_book_plot_without_matplotlib_exit_2_names_the_extra(capsys, day, tmp_path,
+                                                                 monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import now raises ImportError
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--plot",
+                             str(tmp_path / "depth.png"), "--no-progress")
+    assert code == 2 and "pip install 'matchcore[plot]'" in err
+    assert out == ""                                          # said before the replay
+
+
 @pytest.mark.parametrize("depth", ["1", "4"])
 def test_cli_book_plot_every_level_drawn_with_its_width(capsys, day, tmp_path, monkeypatch, depth):
     from matplotlib.axes import Axes

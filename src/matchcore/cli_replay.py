@@ -465,6 +465,10 @@ def _book(args) -> int:
 
     if args.depth < 1:
         raise ValueError("--depth must be >= 1")
+    if args.plot:
+        from matchcore.replay_plots import _pyplot
+
+        _pyplot()           # a missing extra said before the replay, not after it
     path = Path(args.file)
     if not path.exists():
         raise ValueError(f"no such file: {path}")
@@ -541,10 +545,9 @@ def _depth_steps(levels, sign, width):
 
 
 def _plot(path, name, when, bids, asks) -> None:
-    import matplotlib
+    from matchcore.replay_plots import _pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()         # without matplotlib: an ImportError naming the extra (exit 2)
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     width = _level_width(bids, asks)
