@@ -424,3 +424,17 @@ def test_replayer_books_pickle():
     r = _itch_replayer()
     for sym, book in r.books.items():
         assert pickle.loads(pickle.dumps(book)).state_hash() == book.state_hash()
+
+
+def test_engine_unpickle_refuses_one_book_under_two_symbols():
+    # A tampered pickle listing one book for two symbols: two slots would drive one book.
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    eng.add_symbol(2)
+    fn, args, state = eng.__reduce__()
+    args = list(args)
+    symbols = [list(s) for s in args[4]]
+    symbols[1][4] = symbols[0][4] = mc.OrderBook()
+    args[4] = [tuple(s) for s in symbols]
+    with pytest.raises(ValueError, match="already belongs"):
+        fn(*args)

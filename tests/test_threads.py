@@ -557,3 +557,58 @@ def test_engine_outlived_by_its_book_leaves_it_standalone():
     setup, flow = standard_mix(1000, seed=1)
     book.process(setup)          # no engine to mark busy any more
     book.check_invariants()
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "copy"])
+def test_engine_copy_busy_while_its_book_is_busy(how):
+    # The copy's books belong to the copy as add_symbol's do: one of them held busy makes the
+    # engine and its other books refuse, as for the original engine.
+    import copy
+    import pickle
+    eng = _engine()
+    twin = (pickle.loads(pickle.dumps(eng)) if how == "pickle"
+            else copy.deepcopy(eng) if how == "deepcopy" else copy.copy(eng))
+    before = twin.state_hash()
+    t, box, seen = _hold_on(twin.book(1))
+    assert twin.busy
+    for name, call in _engine_calls(twin).items():
+        with pytest.raises(BusyError):
+            call()
+    with pytest.raises(BusyError, match="another book of its Engine"):
+        twin.book(2).best_ask()
+    assert time.monotonic() - seen < HOLD_NS / 1e9
+    _join(t, box)
+    assert not twin.busy
+    twin.book(1).cancel(10**15 + 900_000_001)
+    twin.book(1).cancel(10**15 + 900_000_002)
+    assert twin.state_hash() == before
+    twin.check_invariants()
+
+
+def test_engine_pickle_while_it_processes_raises():
+    # Engine.__reduce__ reads the pending events and limits with the GIL only: while process()
+    # writes (and may reallocate) them in another thread it must refuse, as every other call.
+    import pickle
+    # (no symbol: no book whose own pickling would refuse, only the engine's state to read)
+    eng = mc.Engine()
+    cmds = np.zeros(400_000, dtype=COMMAND_DTYPE)      # unknown symbol: one reject event each
+    cmds["order_id"] = np.arange(1, len(cmds) + 1)
+    cmds["qty"] = 1
+    cmds["price"] = 100
+    cmds["symbol"] = 2
+    for attempt in range(10):
+        t, box = _in_thread(eng.process, cmds)
+        while not eng.busy and t.is_alive():
+            time.sleep(0)
+        try:
+            pickle.dumps(eng)
+            overlapped = False
+        except BusyError:
+            overlapped = True
+        still = t.is_alive()
+        _join(t, box)
+        if overlapped:
+            return
+        assert not still, "pickled an engine while its process() ran in another thread"
+    pytest.skip("process() never stayed busy long enough on this machine")
+

@@ -33,6 +33,7 @@ from matchcore._map cimport (
 from matchcore._core cimport mc_level, mc_order
 from matchcore._core cimport (
     mc_raise_busy, mc_book_host, MC_BUSY_ENGINE, MC_BUSY_JOURNAL, MC_BUSY_QUERY,
+    MC_GUARD_HOSTED,
 )
 from matchcore.durability._journal cimport (
     JournalWriter, mc_journal, mc_journal_command, mc_journal_fills, mc_journal_commit,
@@ -1322,6 +1323,9 @@ cdef class Engine:
         engine's pending events. The order-id routing is rebuilt from the books. The books are
         pickled as objects, so a book held beside its engine (``(eng, eng.book(1))``) comes
         back as the new engine's book. An engine with a journal is refused (TypeError)."""
+        # the events and limits are read below with the GIL only: not while another thread's
+        # process() may be writing (or reallocating) them
+        _check_busy(self._e)
         if self._jc is not None:
             raise TypeError(
                 f"cannot pickle or copy an Engine with a journal attached ({self._jc.path!r}): "
@@ -1363,9 +1367,15 @@ cdef class Engine:
             raise ValueError(f"pickled Engine: symbol {sym} appears twice")
         if book._b.stp != self._stp:
             raise ValueError(f"pickled Engine: the book of symbol {sym} has another STP mode")
+        if book._b.guard & MC_GUARD_HOSTED:
+            # one book, one host: a book listed twice would be driven by two slots
+            raise ValueError(f"pickled Engine: the book of symbol {sym} already belongs to an "
+                             f"engine or replayer")
         cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
         if k == -2:
             raise MemoryError()
+        # as add_symbol: the book is busy while its engine is, and the engine while it is
+        mc_book_host(book._b, &self._e.busy)
         self._books.append(book)
         self._by_id[sym] = book
         self._capacity[sym] = capacity
