@@ -612,3 +612,36 @@ def test_engine_pickle_while_it_processes_raises():
         assert not still, "pickled an engine while its process() ran in another thread"
     pytest.skip("process() never stayed busy long enough on this machine")
 
+
+def test_itch_replayer_book_taken_during_callback_stops_feed():
+    # The callback runs between two messages with the books not busy, and other threads run
+    # meanwhile. One of them starting a GIL-free call on a book (here, before the callback
+    # returns) must stop feed() from applying messages to it, not race it.
+    import matchcore.itch as itch
+    data = itch.generate(None, messages=20_000, symbols=2, seed=3)
+    held = {}
+
+    def cb(name, book, ts):
+        if not held:
+            held["book"] = book
+            held["before"] = book.state_hash()
+            held["hold"] = _hold_on(book)
+
+    r = itch.Replayer(callback=cb, callback_every=500)
+    with pytest.raises(BusyError, match="feed\\(\\) stopped after"):
+        r.feed(data)
+    t, box, seen = held["hold"]
+    assert time.monotonic() - seen < HOLD_NS / 1e9, "the hold ended before feed() resumed"
+    assert held["book"].busy
+    _join(t, box)
+    assert not held["book"].busy
+    held["book"].cancel(10**15 + 900_000_001)
+    held["book"].cancel(10**15 + 900_000_002)
+    assert held["book"].state_hash() == held["before"]
+    # the replay goes on from where it stopped and ends where one uninterrupted feed does
+    rest = data[r.stats["bytes_consumed"]:]
+    r.finish(rest[r.feed(rest):])
+    whole = itch.Replayer()
+    whole.finish(data[whole.feed(data):])
+    assert {k: b.state_hash() for k, b in r.books.items()} == \
+        {k: b.state_hash() for k, b in whole.books.items()}

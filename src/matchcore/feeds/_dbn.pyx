@@ -532,6 +532,15 @@ cdef class DbnReplayer:
         self._feeding = True
         try:
             while True:
+                if self._busy:
+                    # Between two runs (a new instrument) the GIL was held but other threads ran: one
+                    # of them started a call that releases the GIL on one of the books (the
+                    # books are not busy meanwhile). Applying messages now would race it.
+                    raise BusyError(
+                        f"DbnReplayer is busy: a call runs on one of its books in another thread; "
+                        f"feed() stopped after {pos} bytes of this buffer (stats"
+                        f"['bytes_consumed'] counts them); one replayer and its books are used "
+                        f"by one thread at a time")
                 self._busy = MC_BUSY_REPLAY
                 try:
                     with nogil:
