@@ -645,3 +645,40 @@ def test_itch_replayer_book_taken_during_callback_stops_feed():
     whole.finish(data[whole.feed(data):])
     assert {k: b.state_hash() for k, b in r.books.items()} == \
         {k: b.state_hash() for k, b in whole.books.items()}
+
+
+def test_engine_in_a_reference_cycle_outlived_by_its_book_leaves_it_standalone():
+    # The engine is freed by the cyclic GC (a cycle through its recovery_report), which may
+    # clear the engine's containers first: its book held here must still be unhooked from the
+    # engine's busy byte, not left reading freed memory. The freed memory is then refilled with
+    # 0xFF, which such a dangling busy byte would read as "busy".
+    import ctypes
+    import gc
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+
+    def make():
+        eng = mc.Engine()
+        book = eng.add_symbol(1)
+        eng.submit(1, 1, 0, 100, 5)
+        eng.recovery_report = {"engine": eng}
+        return book
+
+    book = make()
+    gc.collect()
+    blocks = []
+    try:
+        for size in range(16, 1024, 8):
+            for _ in range(64):
+                p = libc.malloc(size)
+                ctypes.memset(p, 0xFF, size)
+                blocks.append(p)
+        assert not book.busy
+        assert book.best_bid() == (100, 5)
+    finally:
+        for p in blocks:
+            libc.free(p)
+    book.submit(2, 1, 100, 5)
+    book.check_invariants()

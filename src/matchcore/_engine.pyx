@@ -44,6 +44,7 @@ from matchcore._core import (
     SnapshotError, _PICKLE_FORMAT, _check_pickle_format,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 
 cnp.import_array()
 
@@ -743,6 +744,11 @@ cdef class Engine:
     cdef mc_journal* _jcp
     cdef mc_journal* _jtp
     cdef public object recovery_report
+    # A second reference to self._books that tp_traverse does not report: the cyclic GC then
+    # sees the list as referenced from outside and never clears it, so that __dealloc__ still
+    # finds every book to unhook (a list emptied first, when the engine is in a reference
+    # cycle, left a book held elsewhere pointing at the freed engine's busy byte).
+    cdef PyObject* _books_hold
 
     def __cinit__(self, stp=STP.CANCEL_RESTING, *, bint record_events=True, journal=None,
                   fsync=None, **journal_options):
@@ -763,6 +769,8 @@ cdef class Engine:
         self._stp = mode
         self.record_events = record_events
         self._books = []
+        Py_INCREF(self._books)
+        self._books_hold = <PyObject*>self._books
         self._by_id = {}
         self._by_name = {}
         self._names = {}
@@ -786,6 +794,8 @@ cdef class Engine:
                     mc_book_host((<OrderBook>book)._b, NULL)
         mc_engine_free(self._e)
         self._e = NULL
+        Py_XDECREF(self._books_hold)
+        self._books_hold = NULL
 
     # ---- symbols ----
 
@@ -1367,6 +1377,11 @@ cdef class Engine:
             raise ValueError(f"pickled Engine: symbol {sym} appears twice")
         if book._b.stp != self._stp:
             raise ValueError(f"pickled Engine: the book of symbol {sym} has another STP mode")
+        if type(book) is not _OrderBook:
+            # a subclass's attributes could refer back to the engine through its books, which
+            # the engine holds out of the collector's sight (see _books_hold): a leak
+            raise TypeError(f"pickled Engine: symbol {sym} holds {type(book).__name__}, not an "
+                            f"OrderBook")
         if book._b.guard & MC_GUARD_HOSTED:
             # one book, one host: a book listed twice would be driven by two slots
             raise ValueError(f"pickled Engine: the book of symbol {sym} already belongs to an "
