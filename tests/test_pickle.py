@@ -272,6 +272,37 @@ def test_subclasses_keep_their_class_and_attributes(how):
         assert (twin.tag is obj.tag) == (how == "copy" and obj is book)
 
 
+class SlottedBook(mc.OrderBook):
+    __slots__ = ("tag", "unset")
+
+
+class SlottedEngine(mc.Engine):
+    __slots__ = ("tag",)
+
+
+class SlottedTaggedBook(TaggedBook):
+    __slots__ = ("slot",)
+
+
+@pytest.mark.parametrize("how", HOWS + ("book.copy",))
+def test_subclasses_keep_their_slots(how):
+    book = SlottedBook()
+    book.tag = ["a"]
+    book.submit(1, 0, 100, 5)
+    eng = SlottedEngine()
+    eng.tag = ("b",)
+    both = SlottedTaggedBook()
+    both.slot, both.tag = 1, 2
+    for obj in (book, eng, both):
+        if how == "book.copy" and obj is eng:
+            continue
+        twin = obj.copy() if how == "book.copy" else twin_of(obj, how)
+        assert type(twin) is type(obj) and twin.state_hash() == obj.state_hash()
+        assert twin.tag == obj.tag
+    assert not hasattr(twin_of(book, "pickle"), "unset")
+    assert twin_of(both, "pickle").slot == 1
+
+
 # ---- across processes ----
 
 def _continue_in_child(book_blob: bytes, eng_blob: bytes, book_cmds, eng_cmds):

@@ -2387,9 +2387,9 @@ cdef class OrderBook:
         if self.record_events and self._b.n_ev > 0:
             memcpy(nb.ev, self._b.ev, self._b.n_ev * sizeof(mc_event))
             nb.n_ev = self._b.n_ev
-        if cls is not OrderBook and getattr(self, "__dict__", None):
+        if cls is not OrderBook:
             # a Python subclass's own attributes, as copy.copy would take them
-            c.__dict__.update(self.__dict__)
+            _set_subclass_state(c, _subclass_state(self))
         return c
 
     def __copy__(self):
@@ -2399,9 +2399,9 @@ cdef class OrderBook:
         # the book itself holds no Python objects: copy(), then a subclass's attributes deeply
         cdef OrderBook c = self.copy()
         memo[id(self)] = c
-        if type(self) is not OrderBook and getattr(self, "__dict__", None):
+        if type(self) is not OrderBook:
             import copy
-            c.__dict__.update(copy.deepcopy(self.__dict__, memo))
+            _set_subclass_state(c, copy.deepcopy(_subclass_state(self), memo))
         return c
 
     def __reduce__(self):
@@ -2415,7 +2415,7 @@ cdef class OrderBook:
                 (_PICKLE_FORMAT, self.snapshot(), self.record_events, self._b.orders_cap,
                  PyBytes_FromStringAndSize(<char*>self._b.ev, n_ev * sizeof(mc_event)),
                  None if cls is OrderBook else cls),
-                None if cls is OrderBook else (getattr(self, "__dict__", None) or None))
+                None if cls is OrderBook else _subclass_state(self))
 
     # ---- embedding: raw handle, allocation-free depth, snapshots ----
 
@@ -2681,6 +2681,28 @@ cdef class OrderBook:
 
 
 # ---- pickling ----
+
+def _subclass_state(obj):
+    """A Python subclass's attributes as pickle's default takes them: its ``__dict__``, or
+    ``(__dict__, {slot: value})`` when it has ``__slots__`` set; None when there are none."""
+    import copyreg
+    d = getattr(obj, "__dict__", None) or None
+    slots = {}
+    for name in copyreg._slotnames(type(obj)):
+        if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
+            slots[name] = getattr(obj, name)
+    return (d, slots) if slots else d
+
+
+def _set_subclass_state(obj, state):
+    # what pickle (and copy) do with _subclass_state's value when there is no __setstate__
+    if isinstance(state, tuple):
+        state, slots = state
+        for name, value in slots.items():
+            setattr(obj, name, value)
+    if state:
+        obj.__dict__.update(state)
+
 # The pickle of an OrderBook (and, in matchcore._engine, of an Engine) is versioned on its own:
 # bump _PICKLE_FORMAT whenever the snapshot format (MC_SNAP_VERSION), the event record or the
 # arguments of the reconstructors change, so that a pickle written by another version is refused

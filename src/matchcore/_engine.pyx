@@ -41,7 +41,7 @@ from matchcore.durability._journal cimport (
 from matchcore._handles cimport mc_handle_new, mc_handle_release, MC_H_ENGINE
 from matchcore._core import (
     COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
-    SnapshotError, _PICKLE_FORMAT, _check_pickle_format,
+    SnapshotError, _PICKLE_FORMAT, _check_pickle_format, _subclass_state,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
@@ -1362,7 +1362,7 @@ cdef class Engine:
                 (_PICKLE_FORMAT, self._stp, self.record_events, e.now_ns, symbols,
                  PyBytes_FromStringAndSize(<char*>e.ev, n_ev * sizeof(mc_event)),
                  self.recovery_report, None if cls is Engine else cls),
-                None if cls is Engine else (getattr(self, "__dict__", None) or None))
+                None if cls is Engine else _subclass_state(self))
 
     def __copy__(self):
         # An engine owns its books: a shallow copy sharing them would route orders into books
