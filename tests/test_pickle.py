@@ -457,6 +457,18 @@ def test_replayer_books_pickle():
         assert pickle.loads(pickle.dumps(book)).state_hash() == book.state_hash()
 
 
+@pytest.mark.parametrize("how", HOWS + ("book.copy",))
+def test_replayer_book_copies_are_plain_books_that_record_events(how):
+    # A replayer's books write no events (replay mode); a copy or pickle of one is a plain
+    # book, which records events as its record_events says, whichever way it was made.
+    r = _itch_replayer()
+    book = next(iter(r.books.values()))
+    twin = book.copy() if how == "book.copy" else twin_of(book, how)
+    assert twin.record_events and not twin.busy and twin.handle != book.handle
+    twin.submit(10**15, 0, 1, 1)
+    assert len(twin.events()) == 1
+
+
 def test_engine_unpickle_refuses_one_book_under_two_symbols():
     # A tampered pickle listing one book for two symbols: two slots would drive one book.
     eng = mc.Engine()

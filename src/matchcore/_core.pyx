@@ -2382,6 +2382,9 @@ cdef class OrderBook:
         mc_handle_set(nb.handle, nb)
         mc_book_free(c._b)
         c._b = nb
+        # a plain book writes events when it records them: a feed replayer's books record
+        # none whatever record_events says (emit = 0), their copy (as their pickle) is plain
+        nb.emit = 1 if self.record_events else 0
         # mc_book_copy (also the C table's book_copy) starts with an empty event buffer, of the
         # original's capacity: a Python copy keeps the events the caller has not read yet
         if self.record_events and self._b.n_ev > 0:
