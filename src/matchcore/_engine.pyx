@@ -828,23 +828,28 @@ cdef class Engine:
         cdef OrderBook book = _OrderBook(self._stp, record_events=self._e.emit != 0,
                                          capacity=cap)
         _check_busy(self._e)        # again: making the book ran Python code
+        self._register(sym, name, cap, limits, book)
+        if self._jc is not None:
+            lim = self.limits(sym)
+            self._jc._append_config(2, sym, [lim[x] for x in _LIMIT_NAMES], capacity=cap,
+                                    name=name)
+        return book
+
+    cdef _register(self, uint32_t sym, name, int64_t capacity, dict limits, OrderBook book):
+        # add_symbol's and unpickling's one way of making a book the engine's: routed, named,
+        # hosted (the book is busy while its engine is, and the engine while it is), limited
         cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
         if k == -2:
             raise MemoryError()
         mc_book_host(book._b, &self._e.busy)
         self._books.append(book)
         self._by_id[sym] = book
-        self._capacity[sym] = cap
+        self._capacity[sym] = capacity
         if name is not None:
             self._by_name[name] = sym
             self._names[sym] = name
             self._e.names_hash += _name_hash(sym, name)
         self._apply_limits(k, limits)
-        if self._jc is not None:
-            lim = self.limits(sym)
-            self._jc._append_config(2, sym, [lim[x] for x in _LIMIT_NAMES], capacity=cap,
-                                    name=name)
-        return book
 
     cdef _apply_limits(self, int32_t k, dict limits):
         cdef mc_symbol_cfg* c = &self._e.cfg[k]
@@ -1386,19 +1391,7 @@ cdef class Engine:
             # one book, one host: a book listed twice would be driven by two slots
             raise ValueError(f"pickled Engine: the book of symbol {sym} already belongs to an "
                              f"engine or replayer")
-        cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
-        if k == -2:
-            raise MemoryError()
-        # as add_symbol: the book is busy while its engine is, and the engine while it is
-        mc_book_host(book._b, &self._e.busy)
-        self._books.append(book)
-        self._by_id[sym] = book
-        self._capacity[sym] = capacity
-        if name is not None:
-            self._by_name[name] = sym
-            self._names[sym] = name
-            self._e.names_hash += _name_hash(sym, name)
-        self._apply_limits(k, limits)
+        self._register(sym, name, capacity, limits, book)
 
     def events(self, owner=None):
         """Events since the previous call (per-call API), all symbols, as :data:`EVENT_DTYPE`;
