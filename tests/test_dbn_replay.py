@@ -298,6 +298,12 @@ def test_dbn_replay_not_dbn_raises_clear_error(tmp_path):
         DbnReplayer(snapshot_depth=0)
 
 
+def test_dbn_replayer_options_after_names_symbols_positional_raise_type_error():
+    with pytest.raises(TypeError):
+        DbnReplayer(None, None, True)
+    assert DbnReplayer(None, None, ts_out=True).done is False
+
+
 def test_dbn_replay_random_corruption_never_crashes():
     data = generate_mbo(None, records=1500, instruments=3, seed=11)
     h = header_len(data)

@@ -462,6 +462,17 @@ def test_replayer_bad_arguments_raise():
         itch.Replayer(callback=5)
 
 
+def test_replayer_options_after_symbols_positional_raise_type_error():
+    # 13 options of similar types: a positional slip (a depth where a count was meant) must not
+    # configure a replay silently
+    with pytest.raises(TypeError):
+        itch.Replayer(None, 100)
+    r = itch.Replayer(["AAPL"], snapshot_every=100)
+    data = itch.generate(None, messages=2_000, symbols=3, seed=1)
+    assert r.feed(data) == len(data)
+    assert {r.symbols[k] for k in r.books} == {"AAPL"}
+
+
 def test_replay_sink_records_padding_zero_saved_arrays_deterministic():
     # Every field is written by the loop; the structs' padding must be zero too, or the arrays
     # a replay saves (--out) differ from run to run by heap garbage.

@@ -18,6 +18,7 @@ class DbnReplayer:
         cls,
         names: Mapping[int, str] | None = None,
         symbols: Iterable[str | int] | None = None,
+        *,
         ts_out: bool = False,
         snapshot_every: int = 0,
         snapshot_every_ns: int = 0,

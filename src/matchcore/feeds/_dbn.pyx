@@ -411,10 +411,12 @@ cdef class DbnReplayer:
     DBN's raw int64 fixed-point (1 unit = 1e-9); timestamps are ``ts_recv`` (ns since the UNIX
     epoch); sizes are lots.
 
-    Parameters: ``names``, ``symbols`` (names or instrument ids to keep; None = all),
+    Parameters (all but ``names`` and ``symbols`` keyword-only): ``names``, ``symbols`` (names
+    or instrument ids to keep; None = all),
     ``ts_out`` (records carry an 8-byte send timestamp: from the metadata), ``snapshot_every``
     (records) / ``snapshot_every_ns`` and ``snapshot_depth`` (levels), ``until_ns`` (stop before
-    the first record received later), ``record_tob`` / ``record_trades``, ``tob_on_last``
+    the first record received later; ``done`` is then True and later ``feed()`` calls consume
+    nothing: it does not mean that the input ended), ``record_tob`` / ``record_trades``, ``tob_on_last``
     (read the top of book only after F_LAST records; default True), ``partition=(k, n)``
     (keep only instruments with ``instrument_id % n == k``: n replayers with k = 0..n-1 split a
     file's instruments between them; every counter is either counted before the filter, so equal
@@ -445,7 +447,7 @@ cdef class DbnReplayer:
     cdef uint8_t _busy
     cdef bint _feeding      # feed() is under way (between two runs it makes books, with the GIL)
 
-    def __cinit__(self, names=None, symbols=None, bint ts_out=False, int64_t snapshot_every=0,
+    def __cinit__(self, names=None, symbols=None, *, bint ts_out=False, int64_t snapshot_every=0,
                   int64_t snapshot_every_ns=0, int64_t snapshot_depth=10, until_ns=None,
                   bint record_tob=True, bint record_trades=True, bint tob_on_last=True,
                   partition=None, int64_t max_books=MAX_BOOKS - 1, int64_t book_capacity=1024):

@@ -21,6 +21,7 @@ class Replayer:
     def __new__(
         cls,
         symbols: Iterable[str | int] | None = None,
+        *,
         snapshot_every: int = 0,
         snapshot_every_ns: int = 0,
         snapshot_depth: int = 10,

@@ -513,13 +513,15 @@ cdef class Replayer:
     returns how many bytes it consumed: keep the rest (an incomplete message) and pass it again
     in front of the next bytes. ``finish(tail)`` reports an incomplete last message.
 
-    Parameters: ``symbols`` (iterable of names or locate numbers: only these get books and sink
+    Parameters (all but ``symbols`` keyword-only): ``symbols`` (iterable of names or locate numbers: only these get books and sink
     records; None = all), ``snapshot_every`` (messages) / ``snapshot_every_ns`` (exchange time)
     and ``snapshot_depth`` (levels) for depth snapshots, ``infer_lengths`` (take each length
     from the type byte, for files written with zero prefixes), ``callback(symbol, book, ts_ns)``
     called between compiled chunks for ``callback_symbols`` every ``callback_every`` messages
     touching that symbol and, with ``callback_on_tob``, whenever its top of book changes;
-    ``until_ns`` stops before the first message later than that exchange time;
+    ``until_ns`` stops before the first message later than that exchange time (then ``done``
+    is True and later ``feed()`` calls consume nothing; ``done`` does not mean that the input
+    ended: :meth:`finish` says that);
     ``record_tob`` / ``record_trades`` switch those sinks off for pure book building;
     ``record_l2`` switches on the L2 sink (every changed price level with its new qty and order
     count, see :meth:`l2`).
@@ -550,7 +552,7 @@ cdef class Replayer:
     cdef uint8_t _busy
     cdef bint _feeding      # feed() is under way (its callback may not feed again)
 
-    def __cinit__(self, symbols=None, int64_t snapshot_every=0, int64_t snapshot_every_ns=0,
+    def __cinit__(self, symbols=None, *, int64_t snapshot_every=0, int64_t snapshot_every_ns=0,
                   int64_t snapshot_depth=10, bint infer_lengths=False, callback=None,
                   callback_symbols=None, int64_t callback_every=1000, bint callback_on_tob=False,
                   until_ns=None, bint record_tob=True, bint record_trades=True,
