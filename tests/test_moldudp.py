@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import random
+import socket
 import struct
 import threading
 import time
@@ -11,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from matchcore._moldudp import frame_offsets, plan_packets
 from matchcore.moldudp import (
     END_OF_SESSION,
     MoldUDP64Error,
@@ -231,6 +235,191 @@ def test_moldudp_receiver_idle_timeout_stops_without_end_of_session():
 def test_moldudp_receiver_bad_replayer_raises_type_error():
     with pytest.raises(TypeError, match="feed"):
         MoldUDP64Receiver(0, replayer=42)
+
+
+# ---- corrupted headers (MoldUDP64 carries no checksum), sent over 127.0.0.1 ----
+
+def _flip(datagram, bit, field="seq"):
+    """The datagram with one bit of its sequence number (0-63) or message count (0-15) flipped."""
+    session, seq, count = struct.unpack_from(">10sQH", datagram)
+    if field == "seq":
+        seq ^= 1 << bit
+    else:
+        count ^= 1 << bit
+    return struct.pack(">10sQH", session, seq, count) + bytes(datagram[20:])
+
+
+def _session_packets(first, sizes):
+    """Data packets of `sizes` messages each (see _msgs) from `first`; and the next seq."""
+    out, seq = [], first
+    for n in sizes:
+        out.append(_pkt(seq, _msgs(seq, seq + n - 1)))
+        seq += n
+    return out, seq
+
+
+def _udp(rx, datagrams):
+    """Send `datagrams` to `rx` over 127.0.0.1 (they wait in its socket), then run it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for d in datagrams:
+            tx.sendto(d, (rx.host, rx.port))
+    return rx.run(LOOP_TIMEOUT_S, idle_timeout=2.0)
+
+
+@pytest.mark.parametrize("bit", [20, 40, 63])
+def test_moldudp_receiver_bit_flipped_seq_mid_session_loses_nothing_else_and_is_counted(rx, bit):
+    pkts, end = _session_packets(1, [3, 4, 2, 5, 3])
+    sent = pkts[:2] + [_flip(pkts[2], bit)] + pkts[3:] + [heartbeat("S", end),
+                                                          end_of_session("S", end)]
+    st = _udp(rx, sent)
+    assert st.end_of_session and not st.timed_out
+    assert st.gaps == [(8, 9)] and st.missing == 2      # only the corrupted packet's messages
+    assert (st.implausible, st.confirmed_jumps, st.duplicate_packets) == (1, 0, 0)
+    assert st.messages == 15 and st.next_seq == end == 18
+    assert bytes(rx.data) == _blocks(1, 7) + _blocks(10, 17)
+    assert "1 implausible (0 confirmed jumps)" in st.summary()
+
+
+def test_moldudp_receiver_far_behind_corrupted_seq_is_duplicate_counted():
+    first = 2**40 + 1
+    with MoldUDP64Receiver(0, first_seq=first) as r:
+        pkts, end = _session_packets(first, [3, 4, 2])
+        st = _udp(r, [pkts[0], _flip(pkts[1], 40), pkts[2], end_of_session("S", end)])
+        assert (st.duplicate_packets, st.duplicate_messages, st.implausible) == (1, 4, 0)
+        assert st.gaps == [(first + 3, first + 6)] and st.next_seq == end
+        assert bytes(r.data) == _blocks(first, first + 2) + _blocks(first + 7, first + 8)
+
+
+def test_moldudp_receiver_genuine_far_jump_confirmed_by_next_packet_accepted_with_exact_gap(rx):
+    jump = 5_000_001                              # the sender really moved on, e.g. a restart
+    before, _ = _session_packets(1, [3])
+    after, end = _session_packets(jump, [2, 4, 1])
+    seen = []
+    rx.on_gap = lambda a, b: seen.append((a, b))
+    st = _udp(rx, before + after + [end_of_session("S", end)])
+    assert st.gaps == seen == [(4, jump - 1)] and st.missing == jump - 4
+    assert (st.implausible, st.confirmed_jumps) == (1, 1)
+    assert st.messages == 10 and st.next_seq == end
+    assert bytes(rx.data) == _blocks(1, 3) + _blocks(jump, end - 1)
+
+
+def test_moldudp_receiver_far_jump_with_next_packet_lost_confirmed_by_the_one_after(rx):
+    jump = 5_000_001
+    before, _ = _session_packets(1, [3])
+    after, end = _session_packets(jump, [2, 4, 1])
+    st = _udp(rx, before + [after[0], after[2], end_of_session("S", end)])
+    assert st.gaps == [(4, jump - 1), (jump + 2, jump + 5)]
+    assert (st.implausible, st.confirmed_jumps, st.next_seq) == (1, 1, end)
+    assert bytes(rx.data) == _blocks(1, 3) + _blocks(jump, jump + 1) + _blocks(jump + 6, jump + 6)
+
+
+def test_moldudp_receiver_far_jump_announced_by_heartbeats_confirmed_by_the_second(rx):
+    jump = 2**33
+    before, _ = _session_packets(1, [3])
+    after, end = _session_packets(jump, [2])
+    st = _udp(rx, before + [heartbeat("S", jump), heartbeat("S", jump)] + after
+              + [end_of_session("S", end)])
+    assert st.gaps == [(4, jump - 1)] and (st.implausible, st.confirmed_jumps) == (1, 1)
+    assert bytes(rx.data) == _blocks(1, 3) + _blocks(jump, jump + 1) and st.heartbeats == 2
+
+
+def test_moldudp_receiver_jump_of_max_gap_trusted_one_more_held():
+    with MoldUDP64Receiver(0, max_gap=10) as r:
+        st = _udp(r, [_pkt(1, _msgs(1, 2)), _pkt(13, _msgs(13, 13)),   # 3..12 lost: 10, trusted
+                      _pkt(25, _msgs(25, 25)),                            # 14..24: 11, held
+                      end_of_session("S", 14)])
+        assert st.gaps == [(3, 12)] and (st.implausible, st.confirmed_jumps) == (1, 0)
+        assert bytes(r.data) == _blocks(1, 2) + _blocks(13, 13) and st.next_seq == 14
+
+
+def test_moldudp_receiver_max_gap_none_trusts_a_flipped_seq_as_before():
+    with MoldUDP64Receiver(0, max_gap=None) as r:
+        pkts, end = _session_packets(1, [3, 4, 2, 5])
+        st = _udp(r, [pkts[0], _flip(pkts[1], 40)] + pkts[2:] + [end_of_session("S", end)])
+        assert st.gaps == [(4, 2**40 + 3)] and st.implausible == 0
+        assert st.duplicate_packets == 2 and st.next_seq == 2**40 + 8
+        assert bytes(r.data) == _blocks(1, 3) + _blocks(4, 7)
+
+
+def test_moldudp_receiver_negative_max_gap_raises_value_error():
+    with pytest.raises(ValueError, match="max_gap"):
+        MoldUDP64Receiver(0, max_gap=-1)
+
+
+def test_moldudp_receiver_corrupted_heartbeat_and_end_of_session_next_seq_no_gap(rx):
+    pkts, end = _session_packets(1, [3, 4, 2])
+    st = _udp(rx, [pkts[0], _flip(heartbeat("S", 4), 40)] + pkts[1:]
+              + [heartbeat("S", end), _flip(end_of_session("S", end), 41),
+                 end_of_session("S", end)])
+    assert st.end_of_session and st.heartbeats == 2
+    assert st.gaps == [] and st.missing == 0 and st.implausible == 2
+    assert bytes(rx.data) == _blocks(1, end - 1) and st.next_seq == end
+
+
+@pytest.mark.parametrize("bit", [0, 2, 15])    # 4 messages -> 5, 0 (a heartbeat with payload), ...
+def test_moldudp_receiver_corrupted_count_malformed_and_rest_fed(rx, bit):
+    pkts, end = _session_packets(1, [3, 4, 2])
+    st = _udp(rx, [pkts[0], _flip(pkts[1], bit, "count"), pkts[2], end_of_session("S", end)])
+    assert st.malformed == 1 and st.gaps == [(4, 7)] and st.implausible == 0
+    assert bytes(rx.data) == _blocks(1, 3) + _blocks(8, 9) and st.next_seq == end
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_moldudp_receiver_join_with_flipped_seq_in_first_packets_loses_nothing_else(k):
+    with MoldUDP64Receiver(0, first_seq=None) as r:
+        pkts, end = _session_packets(1000, [3, 4, 2, 5])
+        sent = list(pkts)
+        sent[k] = _flip(sent[k], 40)
+        st = _udp(r, sent + [end_of_session("S", end)])
+        assert st.implausible == 1 and st.next_seq == end
+        assert st.gaps == ([] if k == 0 else [(1003, 1006)])
+        assert bytes(r.data) == b"".join(parse_packet(p).blocks for i, p in enumerate(pkts)
+                                         if i != k)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), n=st.integers(30, 300), per=st.integers(3, 12),
+       first=st.sampled_from([1, 977, 2**40 + 3, 2**62 + 5]), join=st.booleans(),
+       data=st.data())
+def test_moldudp_receiver_one_corrupted_header_other_packets_reach_book_exactly_once(
+        seed, n, per, first, join, data):
+    itch = _itch()
+    src = bytes(itch.generate(None, messages=n, symbols=3, seed=seed))
+    offsets, _, _ = frame_offsets(src)
+    bounds = [int(b) for b in plan_packets(offsets, 1380, per)]
+    spans = list(zip(bounds[:-1], bounds[1:]))
+    packets = [build_framed_packet("S", first + i, j - i, src[offsets[i]:offsets[j]])
+               for i, j in spans]
+    end = first + len(offsets) - 1
+    sent = packets + [heartbeat("S", end), end_of_session("S", end), end_of_session("S", end)]
+    k = data.draw(st.integers(0, len(sent) - 1), label="corrupted packet")
+    field = data.draw(st.sampled_from(["seq", "count"]), label="field")
+    # seq: a flip of bit 20 or above moves it by more than max_gap (lower ones look like loss)
+    bit = data.draw(st.integers(20, 63) if field == "seq" else st.integers(0, 15), label="bit")
+    sent[k] = _flip(sent[k], bit, field)
+    net = itch.Replayer()
+    with MoldUDP64Receiver(0, replayer=net, first_seq=None if join else first) as r:
+        stats = _udp(r, sent)
+    net.finish(r.unconsumed)
+    ref = _file_replay(itch, b"".join(src[offsets[i]:offsets[j]] for x, (i, j) in enumerate(spans)
+                                      if x != k))
+    assert stats.end_of_session and stats.next_seq == end
+    lost = spans[k][1] - spans[k][0] if k < len(spans) else 0
+    assert stats.messages == len(offsets) - 1 - lost
+    if k < len(spans) and not (join and k == 0):
+        assert stats.gaps == [(first + spans[k][0], first + spans[k][1] - 1)]
+    else:
+        assert stats.gaps == []
+    if not join and k < len(sent) - 1:     # (the last end of session is never read)
+        assert stats.malformed + stats.implausible + stats.duplicate_packets \
+            + stats.stale_heartbeats == 1
+    assert _books_state(net) == _books_state(ref)
+    assert net.stats["messages"] == ref.stats["messages"]
+    for name in ("trades", "tob"):
+        a, b = getattr(net, name)(), getattr(ref, name)()
+        assert len(a) == len(b), name
+        for f in a.dtype.names:
+            assert np.array_equal(a[f], b[f]), (name, f)
 
 
 # ---- publisher ----

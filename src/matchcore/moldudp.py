@@ -18,7 +18,9 @@ Sequence numbers count messages, starting at 1 for a session. The receiver track
 expected number: a packet beyond it reveals a gap ``[expected, seq - 1]`` (recorded and counted,
 never silently skipped; the messages after the gap are still fed); a packet wholly before it is a
 duplicate (counted, ignored); a packet overlapping it has its already-seen head skipped. There is
-no retransmission request: the gap is reported and the stream goes on.
+no retransmission request: the gap is reported and the stream goes on. MoldUDP64 has no checksum,
+so a packet more than ``max_gap`` messages ahead is held until a later packet confirms the jump
+(see :class:`MoldUDP64Receiver`): a corrupted sequence number cannot lose the rest of the session.
 """
 from __future__ import annotations
 
@@ -51,6 +53,10 @@ END_OF_SESSION = 0xFFFF
 MAX_MESSAGES = 0xFFFE  # 0 and 0xFFFF are reserved for heartbeat and end of session
 DEFAULT_SESSION = b"MATCHCORE1"
 MAX_DATAGRAM = 65507  # largest UDP payload over IPv4
+# a receiver holds a sequence jump larger than this until a second packet agrees (the
+# reasons for this size: MoldUDP64Receiver's docstring)
+DEFAULT_MAX_GAP = 1_000_000
+MAX_HELD = 4  # implausible packets held at once, each waiting for a packet that continues it
 
 
 class MoldUDP64Error(ValueError):
@@ -175,7 +181,11 @@ def end_of_session(session, next_seq: int) -> bytes:
 @dataclass
 class ReceiverStats:
     """What a :class:`MoldUDP64Receiver` saw. ``gaps`` holds every missing range as
-    ``(first_seq, last_seq)`` inclusive, in the order detected; ``missing`` is their total."""
+    ``(first_seq, last_seq)`` inclusive, in the order detected; ``missing`` is their total.
+    ``implausible`` counts the packets whose sequence number jumped more than ``max_gap`` ahead
+    of the expected one (held, not fed by themselves; with ``first_seq=None``, also first packets
+    no later packet continued); ``confirmed_jumps`` how many of those a later packet confirmed
+    (their gap is in ``gaps``)."""
 
     session: bytes | None = None
     next_seq: int | None = None
@@ -191,6 +201,8 @@ class ReceiverStats:
     last_malformed: str = ""
     other_session: int = 0
     stale_heartbeats: int = 0
+    implausible: int = 0
+    confirmed_jumps: int = 0
     gaps: list = field(default_factory=list)
     missing: int = 0
     feeds: int = 0
@@ -206,6 +218,7 @@ class ReceiverStats:
                 f"{self.data_packets:,} packets, {self.heartbeats} heartbeats, {end}; "
                 f"{len(self.gaps)} gaps, {self.missing:,} messages missing{': ' + gaps if gaps else ''}"
                 f"{more}; {self.duplicate_packets} duplicate packets, {self.malformed} malformed, "
+                f"{self.implausible} implausible ({self.confirmed_jumps} confirmed jumps), "
                 f"{self.other_session} from another session; next seq {self.next_seq}")
 
 
@@ -224,6 +237,23 @@ class MoldUDP64Receiver(NoCopy):
     session (default: the first one seen); packets of other sessions are counted and ignored.
     ``on_gap(first, last)`` is called for every gap as it is detected.
 
+    ``max_gap`` (messages, default 1,000,000): MoldUDP64 carries no checksum, so a corrupted
+    sequence number would otherwise open a huge gap, move the expected number far ahead and turn
+    every later packet into a duplicate. A packet more than ``max_gap`` ahead of the expected
+    number is not trusted by itself: it is counted in ``stats.implausible`` and held, and the
+    expected number stays. When a later packet continues it (its sequence number is at most
+    ``max_gap`` past the held packet's end), the jump is real: its gap is recorded, the held
+    messages are fed, then the new packet (``stats.confirmed_jumps``). When the expected stream
+    goes on instead, the held packet is dropped (its messages show as a gap once the next packet
+    arrives, as for a lost one). An end of session still ends the run, but an implausible next
+    number in it is not recorded as a gap. With ``first_seq=None`` the first packet is held the
+    same way until a second continues it. ``max_gap=None``: trust every sequence number.
+    Why 1,000,000 by default: one flipped bit among the upper 44 of a sequence number moves it by
+    2**20 (1,048,576) or more, so that is caught; 1,000,000 ITCH messages fill about 23,000
+    1400-byte packets, far more than an ordinary burst of loss (a fraction of a second only at
+    the busiest peaks); and a real outage longer than that costs one packet's delay, not data,
+    because a held packet is fed once confirmed. Smaller corruptions look like ordinary gaps.
+
     Binds ``host:port`` (port 0 picks a free port, see :attr:`port`).
 
     >>> with MoldUDP64Receiver(0) as rx:  # doctest: +SKIP
@@ -235,7 +265,7 @@ class MoldUDP64Receiver(NoCopy):
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", replayer=None, *,
                  first_seq: int | None = 1, session=None, on_gap=None, batch: int = 64,
-                 rcvbuf: int = 8 << 20):
+                 rcvbuf: int = 8 << 20, max_gap: int | None = DEFAULT_MAX_GAP):
         if replayer is None:
             self.data = bytearray()
             self._feed = self._collect
@@ -250,11 +280,15 @@ class MoldUDP64Receiver(NoCopy):
             raise TypeError("replayer must have a feed(bytes) method, be callable, or be None")
         if batch <= 0:
             raise ValueError("batch must be > 0")
+        if max_gap is not None and max_gap < 0:
+            raise ValueError("max_gap must be >= 0 messages (or None)")
         self.replayer = replayer
         self.stats = ReceiverStats(next_seq=first_seq)
         self._session = _session(session) if session is not None else None
         self.stats.session = self._session
         self.on_gap = on_gap
+        self.max_gap = max_gap
+        self._held: list[tuple[int, int, bytes]] = []  # (seq, count, blocks) awaiting confirmation
         self._batch = batch
         self._pending = bytearray()
         self._out = bytearray()
@@ -292,35 +326,81 @@ class MoldUDP64Receiver(NoCopy):
         elif pkt.session != self._session:
             st.other_session += 1
             return
-        if pkt.count == HEARTBEAT or pkt.count == END_OF_SESSION:
-            if st.next_seq is None:
-                st.next_seq = pkt.seq
-            elif pkt.seq > st.next_seq:
-                self._gap(st.next_seq, pkt.seq - 1)
-                st.next_seq = pkt.seq
-            elif pkt.seq < st.next_seq:
-                st.stale_heartbeats += 1
-            if pkt.count == HEARTBEAT:
-                st.heartbeats += 1
-            else:
-                st.end_of_session = True
+        count = pkt.count
+        if count == HEARTBEAT:
+            st.heartbeats += 1
+        elif count == END_OF_SESSION:
+            st.end_of_session = True
+            count = 0
+        else:
+            st.data_packets += 1
+        if self.max_gap is not None and not self._screen(pkt, count, self.max_gap):
             return
-        st.data_packets += 1
+        self._apply(pkt.seq, count, pkt.blocks)
+
+    def _screen(self, pkt: Packet, count: int, max_gap: int) -> bool:
+        """Whether a packet's sequence number can be applied now (``count`` 0: it only carries the
+        next number). A number more than ``max_gap`` ahead of the expected one is held instead,
+        until a later packet continues it (then it is applied here, and True returned for that
+        later packet) or the expected stream goes on without it (then it is dropped)."""
+        st, held, seq = self.stats, self._held, pkt.seq
+        if st.next_seq is not None and seq - st.next_seq <= max_gap:
+            if held and (seq + count > st.next_seq if count else seq >= st.next_seq):
+                held.clear()  # the expected stream goes on: the held jumps were not real
+            return True
+        for hseq, hcount, hblocks in held:
+            if hseq + hcount <= seq <= hseq + hcount + max_gap:
+                # a second packet agrees with the held one: the jump is real
+                if st.next_seq is None:
+                    st.implausible += len(held) - 1
+                else:
+                    st.confirmed_jumps += 1
+                held.clear()
+                self._apply(hseq, hcount, hblocks)
+                return True
         if st.next_seq is None:
-            st.next_seq = pkt.seq
-        end_seq = pkt.seq + pkt.count
+            if pkt.count == END_OF_SESSION:  # joining at the end: nothing to compare it with
+                st.implausible += len(held)
+                held.clear()
+                return True
+        else:
+            st.implausible += 1
+            if pkt.count == END_OF_SESSION:  # the session is over whatever its next number
+                held.clear()
+                return False
+        held.append((seq, count, bytes(pkt.blocks)))
+        if len(held) > MAX_HELD:
+            del held[0]
+            if st.next_seq is None:
+                st.implausible += 1
+        return False
+
+    def _apply(self, seq: int, count: int, blocks) -> None:
+        """Move the expected sequence number on with a packet of ``count`` messages at ``seq``
+        (0: a heartbeat or end of session carrying the next number): record the gap before it,
+        skip what was already seen, queue the new blocks."""
+        st = self.stats
+        if st.next_seq is None:
+            st.next_seq = seq
+        if count == 0:
+            if seq > st.next_seq:
+                self._gap(st.next_seq, seq - 1)
+                st.next_seq = seq
+            elif seq < st.next_seq:
+                st.stale_heartbeats += 1
+            return
+        end_seq = seq + count
         if end_seq <= st.next_seq:
             st.duplicate_packets += 1
-            st.duplicate_messages += pkt.count
+            st.duplicate_messages += count
             return
-        blocks = pkt.blocks
-        if pkt.seq > st.next_seq:
-            self._gap(st.next_seq, pkt.seq - 1)
-        elif pkt.seq < st.next_seq:
-            skip = st.next_seq - pkt.seq
+        if seq > st.next_seq:
+            self._gap(st.next_seq, seq - 1)
+        elif seq < st.next_seq:
+            skip = st.next_seq - seq
             st.duplicate_messages += skip
             blocks = blocks[block_end(blocks, 0, skip):]
-        st.messages += end_seq - max(pkt.seq, st.next_seq)
+        st.messages += end_seq - max(seq, st.next_seq)
         st.next_seq = end_seq
         self._out += blocks
 
@@ -408,7 +488,7 @@ class MoldUDP64Receiver(NoCopy):
 
 def receive(port: int, host: str = "127.0.0.1", replayer=None, *, timeout: float | None = 60.0,
             idle_timeout: float | None = None, first_seq: int | None = 1, session=None,
-            on_gap=None) -> ReceiverStats:
+            on_gap=None, max_gap: int | None = DEFAULT_MAX_GAP) -> ReceiverStats:
     """Listen on ``host:port`` until the MoldUDP64 session ends (or a time limit), feeding every
     in-sequence message block to ``replayer`` (see :class:`MoldUDP64Receiver`).
 
@@ -421,7 +501,7 @@ def receive(port: int, host: str = "127.0.0.1", replayer=None, *, timeout: float
     >>> print(stats.summary()); books = r.books
     """
     with MoldUDP64Receiver(port, host, replayer, first_seq=first_seq, session=session,
-                           on_gap=on_gap) as rx:
+                           on_gap=on_gap, max_gap=max_gap) as rx:
         stats = rx.run(timeout, idle_timeout=idle_timeout)
         if replayer is None:
             stats.data = bytes(rx.data)
@@ -617,7 +697,7 @@ def publish(source, port: int, host: str = "127.0.0.1", *, rate: float | None = 
         return pub.run()
 
 
-__all__ = ["END_OF_SESSION", "HEADER_SIZE", "HEARTBEAT", "MAX_MESSAGES", "MoldUDP64Error",
+__all__ = ["DEFAULT_MAX_GAP", "END_OF_SESSION", "HEADER_SIZE", "HEARTBEAT", "MAX_MESSAGES", "MoldUDP64Error",
            "MoldUDP64Publisher", "MoldUDP64Receiver", "Packet", "PublisherStats", "ReceiverStats",
            "build_framed_packet", "build_packet", "end_of_session", "heartbeat", "parse_packet",
            "publish", "receive"]
