@@ -373,6 +373,9 @@ def fuzz_moldudp(data: bytes) -> None:
     assert st.malformed == sum(p is None for p in parsed)
     assert st.missing == sum(b - a + 1 for a, b in st.gaps)
     assert all(1 <= b - a + 1 for a, b in st.gaps)
+    # a gap longer than max_gap only ever comes from a jump a second packet confirmed
+    assert sum(b - a + 1 > mold.DEFAULT_MAX_GAP for a, b in st.gaps) == st.confirmed_jumps
+    assert st.confirmed_jumps <= st.implausible
     good = [p for p in parsed if p is not None and (st.session is None or p.session == st.session)]
     data_msgs = sum(p.count for p in good if p.count not in (mold.HEARTBEAT, mold.END_OF_SESSION))
     assert st.messages + st.duplicate_messages <= data_msgs
@@ -405,17 +408,23 @@ def seeds_moldudp() -> list[bytes]:
     lossy = [pkt(0), pkt(2), pkt(1), pkt(2), pkt(4), mold.heartbeat(s, 60), pkt(5)]
     other = [mold.build_packet(b"OTHER", 1, [b"ab"]), pkt(0), b"\x00" * 7,
              mold.build_packet(s, 3, [b"x", b"yz"]), mold.end_of_session(s, 99)]
+    # sequence numbers far ahead: a flipped bit 40 (held, then dropped) and a real jump (held,
+    # then confirmed by the packet after it)
+    far = [pkt(0), bytearray(pkt(1)), pkt(2), mold.build_packet(s, 2**40, [b"ab"]),
+           mold.build_packet(s, 2**40 + 1, [b"cd"]), mold.end_of_session(s, 2**40 + 2)]
+    far[1][12] ^= 1
     return [bytes([0x02]) + _join_packets(clean), bytes([0x00]) + _join_packets(clean),
             bytes([0x0B]) + _join_packets(lossy), bytes([0x04]) + _join_packets(other),
-            bytes([0x06]) + _join_packets(lossy)]
+            bytes([0x06]) + _join_packets(lossy), bytes([0x02]) + _join_packets(far),
+            bytes([0x01]) + _join_packets(far)]
 
 
 register("moldudp", fuzz_moldudp, seeds_moldudp, max_len=4096, contract="""
     parse_packet on each datagram: a Packet that rebuilds to the same bytes, or MoldUDP64Error;
     MoldUDP64Receiver.handle_packet/flush on the sequence: never raises, counts every malformed
-    datagram, gaps add up to the missing count, and the bytes handed on are exactly the
-    in-sequence messages with intact framing (into a Replayer: books pass
-    check_invariants(allow_crossed=True)).""")
+    datagram, gaps add up to the missing count, a gap longer than max_gap is always a jump a
+    later packet confirmed, and the bytes handed on are exactly the in-sequence messages with
+    intact framing (into a Replayer: books pass check_invariants(allow_crossed=True)).""")
 
 
 # ================================================================================================
