@@ -121,6 +121,7 @@ def test_replay_metrics_feed_stats_sequence_gaps_exported(day):
     fs = ReceiverStats()
     fs.gaps = [(10, 12), (20, 20)]
     fs.missing = 4
+    fs.implausible = 1
     r = itch.Replayer()
     r.feed(itch.generate(None, messages=2000, symbols=2, seed=1))
     m = ReplayMetrics()
@@ -129,6 +130,7 @@ def test_replay_metrics_feed_stats_sequence_gaps_exported(day):
            for fam in m.registry.collect() for x in fam.samples}
     assert val(got, "matchcore_sequence_gaps_total") == 2
     assert val(got, "matchcore_messages_missing_total") == 4
+    assert val(got, "matchcore_sequence_implausible_total") == 1
 
 
 def test_cli_replay_metrics_port_scrape_equals_summary(day, tmp_path):

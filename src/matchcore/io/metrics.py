@@ -101,7 +101,8 @@ def _family(prom, kind, name, doc, labels=(), unit=""):
 _REPLAY_FAMILIES = (
     ("counter", "messages"), ("counter", "unknown_message_types"),
     ("counter", "bad_length_prefixes"), ("counter", "bytes"), ("counter", "unknown_refs"),
-    ("counter", "sequence_gaps"), ("counter", "messages_missing"), ("counter", "replay_chunks"),
+    ("counter", "sequence_gaps"), ("counter", "messages_missing"),
+    ("counter", "sequence_implausible"), ("counter", "replay_chunks"),
     ("counter", "rejects"), ("counter", "clamped"), ("counter", "trades"),
     ("counter", "volume_shares"), ("gauge", "open_orders"), ("gauge", "books"),
     ("gauge", "replay_done"), ("gauge", "truncated"), ("gauge", "last_exchange_time_seconds"))
@@ -138,8 +139,9 @@ class ReplayMetrics(NoCopy):
     {type}``, ``bad_length_prefixes_total``, ``bytes_total``, ``unknown_refs_total``,
     ``rejects_total{reason}`` (invalid_add, duplicate_ref, invalid_replace,
     invalid_reduction, out_of_memory), ``clamped_total{kind}``
-    (execution, cancel), ``sequence_gaps_total`` and ``messages_missing_total`` (from a MoldUDP64
-    receiver's stats when given), ``trades_total{symbol}``, ``volume_shares_total{symbol}``,
+    (execution, cancel), ``sequence_gaps_total``, ``messages_missing_total`` and
+    ``sequence_implausible_total`` (from a MoldUDP64 receiver's stats when given),
+    ``trades_total{symbol}``, ``volume_shares_total{symbol}``,
     ``open_orders{symbol}``, ``books``, ``truncated``, ``last_exchange_time_seconds``,
     ``replay_chunks_total``, ``replay_done`` (1 after the final update).
 
@@ -199,6 +201,7 @@ class ReplayMetrics(NoCopy):
             "last_ts": s["last_ts"], "done": 1 if final else 0,
             "gaps": len(feed_stats.gaps) if feed_stats is not None else 0,
             "missing": int(feed_stats.missing) if feed_stats is not None else 0,
+            "implausible": int(feed_stats.implausible) if feed_stats is not None else 0,
             "per_symbol": {self._names[int(row["locate"])]: (int(row["trades"]), int(row["volume"]),
                                                             int(row["open_orders"]))
                            for row in per},
@@ -239,6 +242,8 @@ class ReplayMetrics(NoCopy):
                 ("unknown_refs", "order messages whose reference no book holds", "unknown_refs"),
                 ("sequence_gaps", "sequence gaps seen by the MoldUDP64 receiver", "gaps"),
                 ("messages_missing", "messages in those gaps", "missing"),
+                ("sequence_implausible", "MoldUDP64 packets more than max_gap ahead, held until "
+                 "confirmed", "implausible"),
                 ("replay_chunks", "buffers fed to the replay loop", "chunks")):
             yield prom.core.CounterMetricFamily(f"{p}_{name}", doc, value=s[key])
         fam = _family(prom, "counter", f"{p}_rejects", "order messages the books refused, by "
