@@ -413,13 +413,7 @@ def test_moldudp_receiver_one_corrupted_header_other_packets_reach_book_exactly_
     if not join and k < len(sent) - 1:     # (the last end of session is never read)
         assert stats.malformed + stats.implausible + stats.duplicate_packets \
             + stats.stale_heartbeats == 1
-    assert _books_state(net) == _books_state(ref)
-    assert net.stats["messages"] == ref.stats["messages"]
-    for name in ("trades", "tob"):
-        a, b = getattr(net, name)(), getattr(ref, name)()
-        assert len(a) == len(b), name
-        for f in a.dtype.names:
-            assert np.array_equal(a[f], b[f]), (name, f)
+    _assert_same_replay(net, ref, some_trades=False)  # a short session may trade nothing
 
 
 # ---- publisher ----
@@ -547,13 +541,13 @@ def _file_replay(itch, src):
     return ref
 
 
-def _assert_same_replay(net, ref):
+def _assert_same_replay(net, ref, some_trades=True):
     assert _books_state(net) == _books_state(ref)
     for key in ("messages", "unknown_refs", "executions_clamped", "cancels_clamped"):
         assert net.stats[key] == ref.stats[key], key
     for name in ("trades", "tob"):
         a, b = getattr(net, name)(), getattr(ref, name)()
-        assert len(a) == len(b) > 0, name
+        assert len(a) == len(b) and (len(a) > 0 or not some_trades), name
         for field in a.dtype.names:  # field by field: the records carry padding bytes
             assert np.array_equal(a[field], b[field]), (name, field)
 
