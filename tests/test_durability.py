@@ -295,6 +295,12 @@ BAD_CONFIG_CALLS = [
     ("set_reference_price", (1, "100"), {}),
     ("set_reference_price", (1, 2**63), {}),
     ("set_reference_price", (1, -1), {}),
+    # limits that together accept no order (symbol 1 has max_qty=50 and nothing else)
+    ("add_symbol", (6, "SIX"), dict(min_price=200, max_price=100)),
+    ("add_symbol", (6, "SIX"), dict(tick=10, ref_price=15, band=4)),
+    ("set_limits", (1,), dict(tick=10, min_price=11, max_price=19)),
+    ("set_limits", (1,), dict(min_price=100, max_notional=99)),
+    ("set_limits", (1,), dict(ref_price=100, band=5, max_price=50)),
 ]
 
 
@@ -316,6 +322,40 @@ def test_engine_bad_config_call_changes_nothing_and_recovery_still_agrees(tmp_pa
     live = eng.state_hash()
     eng.close()
     assert mc.Engine.recover(d, readonly=True).state_hash() == live
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_recover_journal_with_limits_accepting_no_order_replays_them_as_written(tmp_path,
+                                                                                snapshot):
+    # Journals written before such limits were refused hold them; recovery (and a snapshot
+    # holding them) restores them as they were, not refusing the journal. The replay form of
+    # the config methods (consistent=False) journals them as an older engine did.
+    eng, d = journaled(tmp_path, fsync="always")
+    eng.add_symbol(1, "AAA", min_price=90)
+    eng.submit(1, 1, 0, 100, 5)
+    eng._add_symbol(2, "BBB", 64, dict(tick=10, min_price=11, max_price=19), False)
+    eng._set_limits(1, dict(max_price=80), False)
+    eng._set_limits(2, dict(ref_price=500, band=5), False)
+    eng._set_reference_price(2, 600, False)
+    with pytest.raises(mc.OrderRejected):
+        eng.submit(1, 2, 0, 85, 1)
+    if snapshot:
+        eng.snapshot()
+    live = (eng.state_hash(), eng.limits(1), eng.limits(2), eng.symbols)
+    eng.close()
+    again = mc.Engine.recover(d, snapshot=snapshot)
+    assert (again.state_hash(), again.limits(1), again.limits(2), again.symbols) == live
+    assert again.limits(1)["min_price"] > again.limits(1)["max_price"] > 0
+    assert (again.recovery_report.snapshot is not None) == snapshot
+    # the recovered engine still refuses new contradictions, and journals nothing for them
+    before = _journal_bytes(d)
+    with pytest.raises(ValueError, match="min_price 90 > max_price 70"):
+        again.set_limits(1, max_price=70)
+    again.sync()
+    assert _journal_bytes(d) == before
+    again.set_limits(1, max_price=0)
+    assert again.submit(1, 3, 0, 100, 1) == 0
+    again.close()
 
 
 def test_state_hash_covers_limits_and_names():

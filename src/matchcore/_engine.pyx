@@ -802,16 +802,25 @@ cdef class Engine:
     def add_symbol(self, symbol, name=None, *, capacity=1024, **limits):
         """Add a book for integer symbol id ``symbol`` (in [0, 2**32)), optionally named; returns
         the :class:`OrderBook` (treat it as read-only: orders entered on it directly are unknown
-        to the engine's id routing). ``limits`` as in :meth:`set_limits`. O(1).
+        to the engine's id routing). ``limits`` as in :meth:`set_limits`, checked the same way
+        (merged into no limits): an ``add_symbol`` that raises adds no symbol. O(1).
 
         >>> eng = Engine(); book = eng.add_symbol(7, "XYZ", max_qty=100); len(book)
         0
         """
+        return self._add_symbol(symbol, name, capacity, limits, True)
+
+    def _add_symbol(self, symbol, name, capacity, dict limits, bint consistent):
+        # add_symbol. Recovery and snapshot loading pass consistent=False: a journal or snapshot
+        # holds limits the engine once accepted, perhaps contradictory ones (earlier versions
+        # took them), and they are restored as written; the type and range checks still apply.
         # Everything is checked before the engine changes: a call that raises leaves no symbol
         # behind and nothing to journal, so recovery replays exactly what the engine did.
         cdef uint32_t sym = _symbol_id(symbol)
         cdef int64_t cap = mc_i64_arg(capacity, "capacity")
         limits = _check_limits(limits)
+        if consistent:
+            _check_limit_set(sym, dict(_NO_LIMITS, **limits))
         if sym in self._by_id:
             raise ValueError(f"symbol {sym} already exists")
         if name is not None:
@@ -862,18 +871,39 @@ cdef class Engine:
         if "max_notional" in limits: c.max_notional = limits["max_notional"]
 
     def set_limits(self, symbol, **limits):
-        """Set a symbol's limits (only those given; 0 disables one). Prices in ticks.
+        """Set a symbol's limits (only those given; 0 disables one, ``tick=1`` accepts every
+        price). Prices in ticks.
 
         ``tick``: prices must be multiples of it; ``min_price``/``max_price``: absolute band;
         ``ref_price`` and ``band``: prices outside ``ref_price +- band`` are refused (move the
-        band with :meth:`set_reference_price`); ``max_qty``: largest order qty;
-        ``max_notional``: largest ``price * qty`` of a limit order. Checked in this order, after
-        the basic field checks of the book (qty, price, side, TIF) and before the duplicate-id
-        check. Market orders are checked against ``max_qty`` only. A modify is checked when it
-        re-enters the order (new price or larger qty); shrinking in place always passes. O(1).
+        band with :meth:`set_reference_price`; the band is inactive while either is 0);
+        ``max_qty``: largest order qty; ``max_notional``: largest ``price * qty`` of a limit
+        order. Checked in this order, after the basic field checks of the book (qty, price,
+        side, TIF) and before the duplicate-id check. Market orders are checked against
+        ``max_qty`` only. A modify is checked when it re-enters the order (new price or larger
+        qty); shrinking in place always passes. O(1).
+
+        Each value is an integer (``TypeError`` otherwise) in [0, 2**63) (``ValueError`` below,
+        ``OverflowError`` above; ``tick`` >= 1). The limits that result, the given ones merged
+        into the symbol's others, must accept some limit order: ``ValueError`` for
+        ``min_price`` above ``max_price``, a band outside them, no multiple of ``tick`` within
+        them, or a ``max_notional`` below the lowest price they accept. A call that raises
+        changes nothing and journals nothing.
+
+        >>> eng = Engine(); _ = eng.add_symbol(1, min_price=90)
+        >>> eng.set_limits(1, max_price=80)
+        Traceback (most recent call last):
+        ...
+        ValueError: symbol 1: min_price 90 > max_price 80: no price is accepted
         """
+        self._set_limits(symbol, limits, True)
+
+    def _set_limits(self, symbol, dict limits, bint consistent):
+        # set_limits; recovery passes consistent=False (see _add_symbol)
         cdef int32_t k = self._slot(symbol)
         limits = _check_limits(limits)      # all of them before any is applied
+        if consistent:
+            _check_limit_set(self._e.symbols[k], dict(self._limits_at(k), **limits))
         _check_busy(self._e)
         self._check_journal()
         self._apply_limits(k, limits)
@@ -886,19 +916,34 @@ cdef class Engine:
                                     [limits.get(x, 0) for x in _LIMIT_NAMES], mask=mask)
 
     def limits(self, symbol):
-        """A symbol's limits as a dict (0 = disabled)."""
-        cdef int32_t k = self._slot(symbol)
+        """A symbol's limits as a dict (0 = disabled, ``tick`` 1 = any price). O(1).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1, tick=5); eng.limits(1)["tick"]
+        5
+        """
+        return self._limits_at(self._slot(symbol))
+
+    cdef dict _limits_at(self, int32_t k):
         cdef mc_symbol_cfg c = self._e.cfg[k]
         return {"tick": c.tick, "min_price": c.min_price, "max_price": c.max_price,
                 "ref_price": c.ref_price, "band": c.band, "max_qty": c.max_qty,
                 "max_notional": c.max_notional}
 
     def set_reference_price(self, symbol, price):
-        """Move the centre of a symbol's price band (e.g. to the last trade). O(1)."""
+        """Move the centre of a symbol's price band (e.g. to the last trade); 0 makes the band
+        inactive. Checked as ``set_limits(symbol, ref_price=price)`` is: a centre whose band
+        accepts no price (outside ``min_price``/``max_price``, no multiple of ``tick``) raises
+        ``ValueError`` and changes nothing. O(1)."""
+        self._set_reference_price(symbol, price, True)
+
+    def _set_reference_price(self, symbol, price, bint consistent):
+        # set_reference_price; recovery passes consistent=False (see _add_symbol)
         cdef int64_t p = mc_i64_arg(price, "price")
         if p < 0:
-            raise ValueError("reference price must be >= 0")
+            raise ValueError(f"reference price must be >= 0 (0 disables the band), got {p}")
         cdef int32_t k = self._slot(symbol)
+        if consistent:
+            _check_limit_set(self._e.symbols[k], dict(self._limits_at(k), ref_price=p))
         _check_busy(self._e)
         self._check_journal()
         self._e.cfg[k].ref_price = p
@@ -1595,12 +1640,56 @@ cdef dict _check_limits(dict limits):
     cdef dict out = {}
     for key, value in limits.items():
         v = mc_int_arg(value, key)
-        if v < 0 or v > 0x7FFFFFFFFFFFFFFF:
-            raise ValueError(f"limit {key} must be in [0, 2**63), got {value!r}")
+        if key == "tick" and v < 1:
+            raise ValueError(f"limit tick must be >= 1 (1 accepts every price), got {v}")
+        if v < 0:
+            raise ValueError(f"limit {key} must be >= 0 (0 disables it), got {v}")
+        if v > 0x7FFFFFFFFFFFFFFF:
+            raise OverflowError(f"limit {key} must be below 2**63 (int64), got {v}")
         out[key] = v
-    if "tick" in out and out["tick"] < 1:
-        raise ValueError("tick must be >= 1")
     return out
+
+
+# The limits of a new symbol: none (what mc_engine_add_book sets)
+_NO_LIMITS = {"tick": 1, "min_price": 0, "max_price": 0, "ref_price": 0, "band": 0, "max_qty": 0,
+              "max_notional": 0}
+
+
+cdef _check_limit_set(uint32_t sym, dict lim):
+    # All seven limits of a symbol (a merged set), each valid alone (_check_limits): refused,
+    # naming the limits in conflict, when together they accept no limit order, which is a
+    # mistake (a typo, a band moved off the market), never a way to configure anything. A limit
+    # order is accepted at a multiple of tick in [1, 2**63) within [min_price, max_price] and
+    # ref_price +- band (each where enabled), and qty 1 at that price within max_notional.
+    cdef object lo = 1, hi = 0x7FFFFFFFFFFFFFFF
+    cdef str lo_by = "the lowest price", hi_by = "the highest price"
+    mn, mx, ref, band = lim["min_price"], lim["max_price"], lim["ref_price"], lim["band"]
+    if mn > 0 and mx > 0 and mn > mx:
+        raise ValueError(f"symbol {sym}: min_price {mn} > max_price {mx}: no price is accepted")
+    if mn > 0:
+        lo, lo_by = mn, "min_price"
+    if mx > 0:
+        hi, hi_by = mx, "max_price"
+    if ref > 0 and band > 0:
+        if ref - band > hi or ref + band < lo:
+            edges = (max(1, ref - band), min(ref + band, 0x7FFFFFFFFFFFFFFF))
+            raise ValueError(f"symbol {sym}: the band ref_price {ref} +- band {band} = "
+                             f"[{edges[0]}, {edges[1]}] lies outside [{lo}, {hi}] "
+                             f"({lo_by}, {hi_by}): no price is accepted")
+        if ref - band > lo:
+            lo, lo_by = ref - band, "ref_price - band"
+        if ref + band < hi:
+            hi, hi_by = ref + band, "ref_price + band"
+    notional = lim["max_notional"]
+    if 0 < notional < hi:
+        if notional < lo:
+            raise ValueError(f"symbol {sym}: max_notional {notional} < {lo}, the lowest price "
+                             f"accepted ({lo_by}): every limit order (qty >= 1) is refused")
+        hi, hi_by = notional, "max_notional at qty 1"
+    tick = lim["tick"]
+    if tick > 1 and (lo + tick - 1) // tick * tick > hi:
+        raise ValueError(f"symbol {sym}: no multiple of tick {tick} in the prices accepted, "
+                         f"[{lo}, {hi}] ({lo_by}, {hi_by}): no price is accepted")
 
 
 def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, recovery_report,

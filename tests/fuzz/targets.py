@@ -706,9 +706,9 @@ def _files(d: Path) -> dict:
 
 
 def _replay_oracle(res: dict, stp: int):
-    """A fresh engine fed what read_journal returned, through the public API (configs through
-    the Engine's methods, commands through process()), in seq order; None when a config record
-    is refused by the API (then recovery must refuse it too)."""
+    """A fresh engine fed what read_journal returned, through the API (configs through the
+    Engine's methods in their replay form, commands through process()), in seq order; None when
+    a config record is refused by the API (then recovery must refuse it too)."""
     _, _j = _durability()
     eng = mc.Engine(stp)
     idx, cmds = res["index"], res["commands"]
@@ -726,16 +726,19 @@ def _replay_oracle(res: dict, stp: int):
             k = j
             continue
         name, f = configs[int(idx["seq"][k])]
+        # Through the methods' replay form (consistent=False), as recovery applies them: the
+        # argument checks of the API, without refusing limits that together accept no order,
+        # which an older engine journaled.
         try:
             if name == "add_symbol":
                 # capacity is a preallocation, not state: only its validity matters here
                 cap = f["capacity"]
-                eng.add_symbol(f["symbol"], f["name"], capacity=0 if cap >= 0 else cap,
-                               **f["limits"])
+                eng._add_symbol(f["symbol"], f["name"], 0 if cap >= 0 else cap, f["limits"],
+                                False)
             elif name == "set_limits":
-                eng.set_limits(f["symbol"], **f["limits"])
+                eng._set_limits(f["symbol"], f["limits"], False)
             else:
-                eng.set_reference_price(f["symbol"], f["price"])
+                eng._set_reference_price(f["symbol"], f["price"], False)
         except (ValueError, KeyError, TypeError, OverflowError):
             return None
         k += 1

@@ -427,18 +427,20 @@ _PREALLOC_SLACK = 1024
 
 
 def _apply_config(eng, seg, off, prealloc_limit):
+    # The Engine's own methods (a subclass's overrides are not called, as unpickling calls
+    # none), without the check that the limits together accept some order: the journal holds
+    # what the engine did, and versions before that check accepted any limits.
     name, seq, f = _j.decode_config(seg.data, off)
     try:
         if name == "add_symbol":
             cap = f["capacity"]
-            eng.add_symbol(f["symbol"], f["name"], capacity=min(cap, prealloc_limit),
-                           **f["limits"])
+            eng._add_symbol(f["symbol"], f["name"], min(cap, prealloc_limit), f["limits"], False)
             if cap > prealloc_limit:
                 eng._set_capacity(f["symbol"], cap)
         elif name == "set_limits":
-            eng.set_limits(f["symbol"], **f["limits"])
+            eng._set_limits(f["symbol"], f["limits"], False)
         else:
-            eng.set_reference_price(f["symbol"], f["price"])
+            eng._set_reference_price(f["symbol"], f["price"], False)
     except (ValueError, KeyError, TypeError, OverflowError, MemoryError) as exc:
         raise JournalError(f"replay of {name} (seq {seq}, {seg.path}, offset {off}) failed: "
                            f"{exc}", seg.path, off) from None

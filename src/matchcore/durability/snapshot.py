@@ -214,7 +214,8 @@ def load_snapshot(source, *, name: str | None = None) -> tuple[Engine, dict]:
             raise SnapshotFileError(f"{name}: book of symbol {sym} does not belong to it "
                                     f"(symbol or STP mode differs)", name)
         try:
-            b = eng.add_symbol(sym, sym_name, capacity=0, **limits)
+            # as written, also limits that accept no order (see recovery's _apply_config)
+            b = eng._add_symbol(sym, sym_name, 0, limits, False)
             b.restore(book)
         except SnapshotError as exc:
             raise SnapshotFileError(f"{name}: book of symbol {sym}: {exc}", name) from None
