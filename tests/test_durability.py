@@ -358,6 +358,37 @@ def test_recover_journal_with_limits_accepting_no_order_replays_them_as_written(
     again.close()
 
 
+class AuditedEngine(mc.Engine):
+    """A subclass whose __init__ takes a required argument: recovery makes it without it."""
+
+    def __init__(self, desk, *args, **kwargs):
+        self.desk = desk
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+@pytest.mark.parametrize("readonly", [False, True])
+def test_engine_recover_on_subclass_returns_subclass_instance(tmp_path, snapshot, readonly):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1, "AAA", tick=5)
+    eng.submit(1, 1, 0, 100, 5)
+    if snapshot:
+        eng.snapshot()
+    eng.submit(1, 2, 1, 105, 3)
+    live = eng.state_hash()
+    eng.close()
+    again = AuditedEngine.recover(d, snapshot=snapshot, readonly=readonly)
+    assert type(again) is AuditedEngine and not hasattr(again, "desk")   # no __init__ call
+    assert again.state_hash() == live and again.recovery_report.last_seq == 3
+    assert (again.recovery_report.snapshot is not None) == snapshot
+    again.desk = "rates"                              # a plain subclass instance
+    if not readonly:
+        again.submit(1, 3, 1, 100, 5)
+        again.close()
+    # the function and the base class still give a plain Engine
+    assert type(mc.durability.recover(d, readonly=True)) is mc.Engine
+    assert type(mc.Engine.recover(d, readonly=True)) is mc.Engine
+
+
 def test_state_hash_covers_limits_and_names():
     a, b, c = mc.Engine(), mc.Engine(), mc.Engine()
     a.add_symbol(1, "X", max_qty=5)

@@ -1370,9 +1370,13 @@ cdef class Engine:
         of the constructor, ``snapshot=False`` to replay the whole journal.
         The report (snapshot used, records replayed, damage cut) is in
         :attr:`recovery_report`. See :func:`matchcore.durability.recover`.
+
+        Called on a subclass, the engine is of that class, made as unpickling makes one
+        (``cls.__new__(cls, stp)``, without calling ``__init__``); the journal holds no
+        attributes of the subclass. O(journal tail + snapshot).
         """
-        from matchcore.durability.recovery import recover
-        return recover(path, **options)
+        from matchcore.durability.recovery import _recover_as
+        return _recover_as(cls, path, **options)
 
     # ---- copies and pickling ----
 

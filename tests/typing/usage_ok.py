@@ -137,6 +137,10 @@ def engine() -> None:
     assert eng.book("MSFT").level_count(mc.Side.SELL) >= 0 and eng.stp is mc.STP.CANCEL_RESTING
 
 
+class MyEngine(mc.Engine):
+    pass
+
+
 def durability() -> None:
     d = tempfile.mkdtemp()
     eng = mc.Engine(journal=d, fsync="batch")
@@ -151,6 +155,8 @@ def durability() -> None:
     again = mc.Engine.recover(d, fsync="never", readonly=True)
     report: RecoveryReport | None = again.recovery_report
     assert report is not None and report.last_seq == durable
+    mine: MyEngine = MyEngine.recover(d, readonly=True)     # an instance of the subclass
+    assert type(mine) is MyEngine and mine.state_hash() == again.state_hash()
     print(report.summary(), file=sys.stderr)
     trades = read_trades(d)
     assert len(trades) == 1 and mc.durability.read_trades(d).shape == trades.shape

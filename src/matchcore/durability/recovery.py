@@ -29,7 +29,7 @@ from matchcore.durability.journal import (
     scan_journal, segment_files,
 )
 from matchcore.durability.snapshot import (
-    fsync_dir, list_snapshots, load_snapshot, read_snapshot_header,
+    _load_snapshot, fsync_dir, list_snapshots, read_snapshot_header,
 )
 
 if TYPE_CHECKING:
@@ -138,14 +138,15 @@ def _foreign_snapshots(path, cscan, report, foreign):
             foreign.append(fpath)
 
 
-def _pick_snapshot(path, cscan, report, foreign):
-    """The newest usable snapshot; appends to ``foreign`` the ones that can never be states of
-    this journal (ahead of it, or taken after another record at their seq)."""
+def _pick_snapshot(path, cscan, report, foreign, cls):
+    """The newest usable snapshot, loaded as an engine of class ``cls``; appends to
+    ``foreign`` the ones that can never be states of this journal (ahead of it, or taken after
+    another record at their seq)."""
     has_journal = bool(cscan.segments)
     first = cscan.segments[0].first_seq if has_journal else None
     for seq, fpath in reversed(list_snapshots(path)):
         try:
-            eng, head = load_snapshot(fpath)
+            eng, head = _load_snapshot(fpath, cls=cls)
         except SnapshotFileError as exc:
             report.skipped_snapshots.append((fpath, str(exc)))
             continue
@@ -239,6 +240,15 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
     (1, 0, 100, 5)
     """
     from matchcore._engine import Engine
+    return _recover_as(Engine, path, fsync=fsync, snapshot=snapshot, readonly=readonly,
+                       trades=trades, record_events=record_events, **journal_options)
+
+
+def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
+                readonly: bool = False, trades: bool = True, record_events: bool = True,
+                **journal_options):
+    # recover(), the engine made of class cls (Engine.recover on a subclass): as unpickling
+    # makes one, cls.__new__ without __init__
     path = str(path)
     if not os.path.isdir(path):
         raise JournalError(f"{path} is not a directory")
@@ -252,22 +262,21 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
     # the lock first: no other engine may append while this one reads, cuts and takes over
     lock_fd = None if readonly else lock_directory(path)
     try:
-        return _recover(path, report, lock_fd, fsync, snapshot, readonly, trades,
+        return _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades,
                         record_events, journal_options)
     finally:
         if lock_fd is not None:
             os.close(lock_fd)       # the engine's writer holds its own copy
 
 
-def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, record_events,
+def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, record_events,
              journal_options):
-    from matchcore._engine import Engine
     cscan = scan_journal(path, KIND_COMMANDS)
     cscan.raise_if_corrupt()
     eng = head = None
     foreign = []
     if snapshot:
-        eng, head, snap_file = _pick_snapshot(path, cscan, report, foreign)
+        eng, head, snap_file = _pick_snapshot(path, cscan, report, foreign, cls)
     elif not readonly:
         _foreign_snapshots(path, cscan, report, foreign)
     if eng is not None:
@@ -283,7 +292,7 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, record_ev
             raise JournalError(f"{path}: journal starts at seq {cscan.segments[0].first_seq} and "
                                f"no valid snapshot holds the state before it",
                                cscan.segments[0].path, 0)
-        eng = Engine(cscan.stp)
+        eng = cls.__new__(cls, cscan.stp)
         start = 0
     report.torn_tail = cscan.tail
     last_seq = max(cscan.last_seq, start)
@@ -313,7 +322,7 @@ def _recover(path, report, lock_fd, fsync, snapshot, readonly, trades, record_ev
                     (report.snapshot, "the trade journal lacks fills before it: whole journal "
                                       "replayed to write them again"))
                 report.snapshot, report.snapshot_seq = None, 0
-                eng, head, start = Engine(cscan.stp), None, 0
+                eng, head, start = cls.__new__(cls, cscan.stp), None, 0
                 next_trade = kept_trade + 1 if cut else (tscan.segments[0].first_seq
                                                          if tscan.segments else 1)
             else:

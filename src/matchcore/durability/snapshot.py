@@ -198,8 +198,14 @@ def load_snapshot(source, *, name: str | None = None) -> tuple[Engine, dict]:
     snapshot, and for a path that cannot be read (missing, a directory, no permission: the
     ``OSError`` is its ``__cause__``). O(orders + levels).
     """
-    from matchcore._core import SnapshotError
     from matchcore._engine import Engine
+    return _load_snapshot(source, name=name, cls=Engine)
+
+
+def _load_snapshot(source, *, name=None, cls):
+    # load_snapshot, the engine made of class cls (recovery through a subclass), as unpickling
+    # makes one: cls.__new__ without __init__
+    from matchcore._core import SnapshotError
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, name = bytes(source), name or "<bytes>"
     else:
@@ -208,7 +214,7 @@ def load_snapshot(source, *, name: str | None = None) -> tuple[Engine, dict]:
     head, entries = _parse(data, name)
     if head["stp"] > 3:
         raise SnapshotFileError(f"{name}: unknown STP mode {head['stp']}", name, 8)
-    eng = Engine(head["stp"])
+    eng = cls.__new__(cls, head["stp"])
     for sym, sym_name, capacity, limits, book in entries:
         if len(book) < 64 or int.from_bytes(book[56:60], "little") != sym or book[60] != head["stp"]:
             raise SnapshotFileError(f"{name}: book of symbol {sym} does not belong to it "
