@@ -809,6 +809,28 @@ def test_engine_check_invariants_level_total_beyond_int64_passes_and_still_check
         eng.check_invariants()
 
 
+def test_engine_check_invariants_crossed_book_passes_only_when_allowed():
+    # A book built with place() (replay mode) can be crossed; an engine holding one (here its
+    # pickle, which routes every resting id again) passes only with allow_crossed, which
+    # leaves the other checks on.
+    import pickle
+    eng = Engine()
+    eng.add_symbol(1)
+    eng.add_symbol(2)
+    eng.submit(2, 9, 0, 100, 1)
+    eng.book(1).place(1, 1, 100, 5)
+    eng.book(1).place(2, 0, 103, 2)                 # bid above the ask
+    with pytest.raises(AssertionError, match="resting in symbol 1 is not routed"):
+        eng.check_invariants(allow_crossed=True)    # entered behind the engine's back
+    twin = pickle.loads(pickle.dumps(eng))
+    with pytest.raises(AssertionError, match="crossed: best bid 103 >= best ask 100"):
+        twin.check_invariants()
+    twin.check_invariants(allow_crossed=True)
+    twin.book(1).place(9, 1, 110, 1)                # an id that rests in symbol 2 as well
+    with pytest.raises(AssertionError, match="order 9 rest"):
+        twin.check_invariants(allow_crossed=True)
+
+
 def test_engine_level_queries_are_the_symbol_books():
     # level(), level_count() and depth_orders() answer per symbol, as best_bid()/depth() do,
     # with the book's own errors for an unknown side or symbol

@@ -271,6 +271,21 @@ def test_compiled_view_tracks_state_after_trading(compiled):
     assert view.level_of(12).qty == book.best_ask()[1]
 
 
+def test_check_invariants_crossed_book_passes_only_when_allowed(book_cls):
+    # The same keyword on both books. The reference model has no place(): its crossed state
+    # is made through _rest, which rests an order without matching as place() does.
+    book = _populated(book_cls())
+    if isinstance(book, ReferenceBook):
+        book._rest(_Order(30, BUY, 103, 1, 0, False))
+    else:
+        book.place(30, BUY, 103, 1)
+    with pytest.raises(AssertionError, match="crossed: best bid 103 >= best ask 102"):
+        book.check_invariants()
+    book.check_invariants(allow_crossed=True)
+    book.cancel(30)
+    book.check_invariants()
+
+
 def test_compiled_check_detects_crossed_book_made_by_replay_place():
     """place() rests without matching (replay mode), so it can cross the book for real."""
     book = _populated(OrderBook())

@@ -1585,15 +1585,21 @@ cdef class Engine:
         """
         return <size_t>self._e
 
-    def check_invariants(self):
-        """Every book's invariants, plus: no id rests in two books, and the id routing finds
-        every resting order in its own book. O(orders)."""
+    def check_invariants(self, *, bint allow_crossed=False):
+        """Every book's invariants (:meth:`OrderBook.check_invariants`, with the same
+        ``allow_crossed``: an engine holding books built with ``place`` or restored from
+        exchange data may hold locked or crossed ones), plus: no id rests in two books, and the
+        id routing finds every resting order in its own book. Raises ``AssertionError`` naming
+        the first violation. O(orders).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1); eng.check_invariants(allow_crossed=True)
+        """
         cdef int32_t k
         _check_busy(self._e)
         seen = {}
         for k in range(self._e.n_books):
             book = self._books[k]
-            book.check_invariants()
+            book.check_invariants(allow_crossed=allow_crossed)
             sym = self._e.symbols[k]
             # Exact level totals: a total beyond int64 is legal, and depth() refuses it.
             for side, rows in enumerate(book._depth_exact(1 << 62)):

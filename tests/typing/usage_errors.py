@@ -27,6 +27,7 @@ eng.submit(1, 0, 100, 5)                          # E: call-arg
 eng.cancel(1, 1)                                  # E: call-arg
 side: int = eng.get(1)[1]                         # E: index
 mc.Engine.recover("state/", fsink="batch")        # E: call-arg
+eng.check_invariants(True)                        # E: call-arg
 
 r = itch.Replayer(snapshot_every="10")            # E: arg-type
 r.feed("text")                                    # E: arg-type

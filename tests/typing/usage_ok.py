@@ -134,6 +134,7 @@ def engine() -> None:
     eng.depth("MSFT", 3)
     eng.depth_into(2, np.zeros((2, 2), np.int64), np.zeros((2, 2), np.int64))
     eng.check_invariants()
+    eng.check_invariants(allow_crossed=True)
     assert eng.book("MSFT").level_count(mc.Side.SELL) >= 0 and eng.stp is mc.STP.CANCEL_RESTING
 
 
