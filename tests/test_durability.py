@@ -283,6 +283,7 @@ BAD_CONFIG_CALLS = [
     ("add_symbol", (6, "SIX"), dict(tick=5, max_qty=2**63)),
     ("add_symbol", (6, "SIX"), dict(capacity=8.5)),
     ("add_symbol", (6, "SIX"), dict(capacity=2**64)),
+    ("add_symbol", (6, "SIX"), dict(capacity=2**31)),
     ("add_symbol", (6.0, "SIX"), {}),
     ("add_symbol", (b"6", "SIX"), {}),
     ("add_symbol", (1, "SIX"), {}),

@@ -267,3 +267,30 @@ def test_engine_symbol_limits_and_reference_price_take_integers_only():
                                  max_qty=101, max_notional=0)
     eng.submit(np.int64(3), 7, Side.BUY, 100, 1)
     assert eng.get(np.uint64(7)) == (3, 0, 100, 1) and eng.queue_position(np.int64(7)) == 0
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda **kw: OrderBook(**kw), id="OrderBook"),
+    pytest.param(lambda **kw: mc.ReferenceBook(**kw), id="ReferenceBook"),
+    pytest.param(lambda **kw: mc.Engine().add_symbol(1, **kw), id="Engine.add_symbol"),
+])
+def test_capacity_beyond_most_orders_a_book_holds_raises_value_error_in_same_words(make):
+    # A book's pools stop growing at 2**30 orders: a larger capacity can never be met, and
+    # once failed with a bare MemoryError after trying to allocate it (the reference model
+    # ignored it). Every face refuses it, and a bad stp or capacity, in the same words.
+    for bad in (2**30 + 1, 2**31, 2**62, -1):
+        with pytest.raises(ValueError, match=rf"capacity must be in \[0, 2\*\*30\] .*got {bad}"):
+            make(capacity=bad)
+    with pytest.raises(OverflowError, match="capacity=9223372036854775808 is outside the int64"):
+        make(capacity=2**63)
+    with pytest.raises(TypeError, match="capacity must be an integer, got float 8.0"):
+        make(capacity=8.0)
+    assert len(make(capacity=np.int32(16))) == 0
+
+
+@pytest.mark.parametrize("cls", [OrderBook, mc.ReferenceBook])
+def test_book_constructor_bad_stp_raises_in_same_words(cls):
+    with pytest.raises(TypeError, match="stp must be an integer, got float 1.5"):
+        cls(1.5)
+    with pytest.raises(ValueError, match="unknown self-trade prevention mode 7"):
+        cls(7)

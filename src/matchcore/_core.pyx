@@ -1641,6 +1641,21 @@ cdef int64_t mc_i64_arg(object x, str name) except? -1:
     return _i64_named(x, name)
 
 
+# The most orders a book holds: its pools double from 64 slots while they stay within int32
+# indices (0x7FFFFFF0), so 64 << 24 = 2**30 is the last size they reach.
+_MAX_CAPACITY = 1 << 30
+
+
+cdef int64_t mc_capacity_arg(object capacity) except? -1:
+    # A capacity (orders preallocated): an integer in [0, 2**30]. Above that no book can hold
+    # the orders, and the allocation failed with a bare MemoryError after trying.
+    cdef int64_t cap = mc_i64_arg(capacity, "capacity")
+    if cap < 0 or cap > _MAX_CAPACITY:
+        raise ValueError(f"capacity must be in [0, 2**30] (a book holds at most 2**30 orders), "
+                         f"got {cap}")
+    return cap
+
+
 cdef int mc_stp_arg(object stp) except -1:
     cdef object mode = mc_int_arg(stp, "stp")
     if mode < MC_STP_NONE or mode > MC_STP_CANCEL_BOTH:
@@ -1897,9 +1912,7 @@ cdef class OrderBook:
 
     def __cinit__(self, stp=MC_STP_CANCEL_RESTING, *, bint record_events=True, capacity=1024):
         cdef int mode = mc_stp_arg(stp)
-        cdef int64_t cap = mc_i64_arg(capacity, "capacity")
-        if cap < 0:
-            raise ValueError("capacity must be >= 0")
+        cdef int64_t cap = mc_capacity_arg(capacity)
         self._b = mc_book_new(mode, cap)
         if self._b == NULL:
             raise MemoryError()

@@ -25,7 +25,7 @@ from matchcore._core cimport (
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_SNAP_E_CORRUPT,
     _i64_of, _u64_of, _cint_of, _u64_order_id, _u64_owner, _i64_price, _i64_qty, _i64_ts_ns,
     _cint_side, _cint_tif, _out_buffer, _commands_array,
-    _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg, _ev_of,
+    _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg, mc_capacity_arg, _ev_of,
 )
 from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,
@@ -817,7 +817,7 @@ cdef class Engine:
         # Everything is checked before the engine changes: a call that raises leaves no symbol
         # behind and nothing to journal, so recovery replays exactly what the engine did.
         cdef uint32_t sym = _symbol_id(symbol)
-        cdef int64_t cap = mc_i64_arg(capacity, "capacity")
+        cdef int64_t cap = mc_capacity_arg(capacity)
         limits = _check_limits(limits)
         if consistent:
             _check_limit_set(sym, dict(_NO_LIMITS, **limits))
@@ -827,8 +827,6 @@ cdef class Engine:
             name = str(name)
             if name in self._by_name:
                 raise ValueError(f"symbol name {name!r} already exists")
-        if cap < 0:
-            raise ValueError(f"capacity must be >= 0, got {cap}")
         if name is not None and len(name.encode("utf-8")) > 4096:
             raise ValueError("symbol name longer than 4096 bytes (UTF-8)")
         _check_busy(self._e)

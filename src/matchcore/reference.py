@@ -34,6 +34,7 @@ from typing import Iterator
 import numpy as np
 from sortedcontainers import SortedDict
 
+from matchcore._core import _MAX_CAPACITY
 from matchcore._enums import (
     COMMAND_DTYPE,
     EVENT_DTYPE,
@@ -123,7 +124,8 @@ class ReferenceBook:
             and equals the resting order's owner. Default ``STP.CANCEL_RESTING``.
         record_events: when False the per-call API keeps no events (``events()`` is empty);
             ``process()`` still returns the events of its batch.
-        capacity: accepted for interface compatibility with ``OrderBook``; ignored.
+        capacity: accepted for interface compatibility with ``OrderBook`` and checked as it
+            checks it (an integer in [0, 2**30]); otherwise ignored.
 
     Example:
 
@@ -133,10 +135,16 @@ class ReferenceBook:
     """
 
     def __init__(self, stp=STP.CANCEL_RESTING, *, record_events: bool = True, capacity=None):
-        stp = operator.index(stp)
-        if stp not in (0, 1, 2, 3):
-            raise ValueError(f"invalid stp mode {stp}; expected one of {[m.name for m in STP]}")
-        self._stp = STP(stp)
+        # the compiled book's checks and words (mc_stp_arg, mc_capacity_arg)
+        mode = _index(stp, "stp")
+        if mode not in (0, 1, 2, 3):
+            raise ValueError(f"unknown self-trade prevention mode {stp!r}")
+        if capacity is not None:
+            cap = _int64(capacity, "capacity")
+            if not 0 <= cap <= _MAX_CAPACITY:
+                raise ValueError(f"capacity must be in [0, 2**30] (a book holds at most 2**30 "
+                                 f"orders), got {cap}")
+        self._stp = STP(mode)
         self._record_events = bool(record_events)
         # side -> SortedDict(price -> OrderedDict(order_id -> _Order))
         self._sides: tuple[SortedDict, SortedDict] = (SortedDict(), SortedDict())
