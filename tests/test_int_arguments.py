@@ -294,3 +294,20 @@ def test_book_constructor_bad_stp_raises_in_same_words(cls):
         cls(1.5)
     with pytest.raises(ValueError, match="unknown self-trade prevention mode 7"):
         cls(7)
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda **kw: OrderBook(**kw), id="OrderBook"),
+    pytest.param(lambda **kw: OrderBook.from_snapshot(OrderBook().snapshot(), **kw),
+                 id="OrderBook.from_snapshot"),
+    pytest.param(lambda **kw: mc.ReferenceBook(**kw), id="ReferenceBook"),
+    pytest.param(lambda **kw: mc.Engine(**kw), id="Engine"),
+])
+def test_record_events_not_a_bool_raises_type_error(make):
+    # A truth test took any object: record_events="no" or None quietly chose for the caller.
+    # recover() and the journal options already took True or False only.
+    for bad in ("no", "False", None, 0, 1, np.bool_(False), [False]):
+        with pytest.raises(TypeError, match=r"record_events must be True or False, got "):
+            make(record_events=bad)
+    assert make(record_events=False).record_events is False
+    assert make(record_events=True).record_events is True

@@ -1656,6 +1656,16 @@ cdef int64_t mc_capacity_arg(object capacity) except? -1:
     return cap
 
 
+cdef int mc_bool_arg(object x, str name) except -1:
+    # A switch (record_events): True or False only, as recover() and the journal options take
+    # it. A truth test took any object, so record_events="no" recorded events.
+    if x is True:
+        return 1
+    if x is False:
+        return 0
+    raise TypeError(f"{name} must be True or False, got {x!r}")
+
+
 cdef int mc_stp_arg(object stp) except -1:
     cdef object mode = mc_int_arg(stp, "stp")
     if mode < MC_STP_NONE or mode > MC_STP_CANCEL_BOTH:
@@ -1910,8 +1920,9 @@ cdef class OrderBook:
     (101, 2)
     """
 
-    def __cinit__(self, stp=MC_STP_CANCEL_RESTING, *, bint record_events=True, capacity=1024):
+    def __cinit__(self, stp=MC_STP_CANCEL_RESTING, *, record_events=True, capacity=1024):
         cdef int mode = mc_stp_arg(stp)
+        cdef bint recording = mc_bool_arg(record_events, "record_events")
         cdef int64_t cap = mc_capacity_arg(capacity)
         self._b = mc_book_new(mode, cap)
         if self._b == NULL:
@@ -1921,10 +1932,10 @@ cdef class OrderBook:
             mc_book_free(self._b)
             self._b = NULL
             raise MemoryError("matchcore: no handle left for a new book")
-        self.record_events = record_events
+        self.record_events = recording
         # A book that records no events writes none, whoever calls it (Python, C, Numba).
-        self._b.emit = 1 if record_events else 0
-        self._b.guard = 0 if record_events else MC_GUARD_NO_EVENTS
+        self._b.emit = 1 if recording else 0
+        self._b.guard = 0 if recording else MC_GUARD_NO_EVENTS
 
     def __dealloc__(self):
         if self._b != NULL:
@@ -2539,7 +2550,7 @@ cdef class OrderBook:
             _raise_snapshot(rc)
 
     @classmethod
-    def from_snapshot(cls, data, *, bint record_events=True):
+    def from_snapshot(cls, data, *, record_events=True):
         """A new book holding a :meth:`snapshot`'s state (see :meth:`restore`)."""
         cdef OrderBook book = cls(record_events=record_events, capacity=0)
         book.restore(data)

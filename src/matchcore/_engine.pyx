@@ -25,7 +25,8 @@ from matchcore._core cimport (
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_SNAP_E_CORRUPT,
     _i64_of, _u64_of, _cint_of, _u64_order_id, _u64_owner, _i64_price, _i64_qty, _i64_ts_ns,
     _cint_side, _cint_tif, _out_buffer, _commands_array,
-    _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg, mc_capacity_arg, _ev_of,
+    _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg, mc_capacity_arg,
+    mc_bool_arg, _ev_of,
 )
 from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,
@@ -750,9 +751,10 @@ cdef class Engine:
     # cycle, left a book held elsewhere pointing at the freed engine's busy byte).
     cdef PyObject* _books_hold
 
-    def __cinit__(self, stp=STP.CANCEL_RESTING, *, bint record_events=True, journal=None,
+    def __cinit__(self, stp=STP.CANCEL_RESTING, *, record_events=True, journal=None,
                   fsync=None, **journal_options):
         cdef int mode = mc_stp_arg(stp)
+        cdef bint recording = mc_bool_arg(record_events, "record_events")
         if journal is None and (journal_options or fsync is not None):
             raise TypeError(f"journal options {sorted(journal_options) or ['fsync']} need "
                             f"journal=DIR")
@@ -765,9 +767,9 @@ cdef class Engine:
             self._e = NULL
             raise MemoryError("matchcore: no handle left for a new engine")
         # An engine that records no events writes none, whoever calls it (Python, C, Numba).
-        self._e.emit = 1 if record_events else 0
+        self._e.emit = 1 if recording else 0
         self._stp = mode
-        self.record_events = record_events
+        self.record_events = recording
         self._books = []
         Py_INCREF(self._books)
         self._books_hold = <PyObject*>self._books

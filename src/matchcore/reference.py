@@ -145,7 +145,9 @@ class ReferenceBook:
                 raise ValueError(f"capacity must be in [0, 2**30] (a book holds at most 2**30 "
                                  f"orders), got {cap}")
         self._stp = STP(mode)
-        self._record_events = bool(record_events)
+        if not isinstance(record_events, bool):
+            raise TypeError(f"record_events must be True or False, got {record_events!r}")
+        self._record_events = record_events
         # side -> SortedDict(price -> OrderedDict(order_id -> _Order))
         self._sides: tuple[SortedDict, SortedDict] = (SortedDict(), SortedDict())
         self._orders: dict[int, _Order] = {}
