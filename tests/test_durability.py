@@ -120,17 +120,19 @@ def test_engine_bad_fsync_policy_raises_valueerror(tmp_path):
 
 BAD_JOURNAL_OPTIONS = [{"batch_us": 0}, {"batch_records": 0}, {"segment_bytes": 100},
                        {"buffer_bytes": 10}, {"batch_us": "2000"}, {"batch_us": 2.5},
-                       {"batch_records": True}, {"trades": 1}]
+                       {"batch_records": True}, {"trades": 1}, {"segment_bytes": 2**63},
+                       {"batch_records": 2**70}, {"buffer_bytes": np.uint64(2**63)}]
 
 
 @pytest.mark.parametrize("bad", BAD_JOURNAL_OPTIONS, ids=str)
 def test_engine_bad_journal_option_raises_and_creates_nothing(tmp_path, bad):
     d = tmp_path / "new"
-    with pytest.raises((ValueError, TypeError)):
+    name = next(iter(bad))
+    with pytest.raises((ValueError, TypeError, OverflowError), match=name):
         mc.Engine(journal=d, **bad)
     assert not d.exists()
     d.mkdir()
-    with pytest.raises((ValueError, TypeError)):
+    with pytest.raises((ValueError, TypeError, OverflowError), match=name):
         mc.Engine(journal=d, **bad)
     assert os.listdir(d) == []
 
@@ -150,7 +152,7 @@ def test_recovery_bad_option_raises_before_changing_any_file(tmp_path, bad):
         fh.write(b"\x58\x00\x00\x00torn record")             # a torn tail recovery would cut
     (d / "snapshot-00000000000000000002.mcs.tmp").write_bytes(b"x")
     before = _files_and_sizes(d)
-    with pytest.raises((ValueError, TypeError)):
+    with pytest.raises((ValueError, TypeError, OverflowError)):
         mc.Engine.recover(d, **bad)
     assert _files_and_sizes(d) == before
     assert mc.Engine.recover(d).recovery_report.cut_bytes == 15    # the valid call still cuts

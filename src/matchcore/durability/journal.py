@@ -248,6 +248,10 @@ def check_journal_options(fsync: str = "batch", trades: bool = True, **options) 
         # bool is an int subclass and a float would be truncated silently by the C writer
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{name} must be an integer, got {value!r}")
+        # the writer takes int64s: a larger value failed there, after the directory and its
+        # LOCK file were made, with an error that did not name the option
+        if not -2**63 <= value < 2**63:
+            raise OverflowError(f"{name}={value} is outside the int64 range")
         if value < lo or (hi is not None and value > hi):
             raise ValueError(f"{name} must be >= {lo}" + (f" and <= {hi}" if hi else "") +
                              f", got {value}")
