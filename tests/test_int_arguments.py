@@ -311,3 +311,26 @@ def test_record_events_not_a_bool_raises_type_error(make):
             make(record_events=bad)
     assert make(record_events=False).record_events is False
     assert make(record_events=True).record_events is True
+
+
+def _replayers():
+    import matchcore.itch as itch
+    from matchcore.feeds.dbn import DbnReplayer
+    return [itch.Replayer, DbnReplayer]
+
+
+@pytest.mark.parametrize("cls", _replayers(), ids=lambda c: c.__name__)
+def test_replayer_integer_options_refuse_floats_and_bad_book_capacity_at_construction(cls):
+    # A C int64 parameter truncated a float (snapshot_every=2.5 snapshotted every 2), and a
+    # book_capacity no book can have raised only when the feed made its first book.
+    for name in ("snapshot_every", "snapshot_every_ns", "snapshot_depth", "until_ns",
+                 "book_capacity"):
+        with pytest.raises(TypeError, match=rf"{name} must be an integer, got float 2.5"):
+            cls(**{name: 2.5})
+    for bad in (-1, 2**30 + 1):
+        with pytest.raises(ValueError, match=rf"book_capacity must be in \[0, 2\*\*30\] .*{bad}"):
+            cls(book_capacity=bad)
+    with pytest.raises(OverflowError, match="snapshot_every=9223372036854775808 is outside"):
+        cls(snapshot_every=2**63)
+    assert cls(snapshot_every=np.int64(100), snapshot_depth=Px.A, book_capacity=MyInt(64),
+               until_ns=np.uint32(5)).done is False

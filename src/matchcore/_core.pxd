@@ -326,7 +326,7 @@ cdef object mc_int_arg(object x, str name)
 cdef int64_t mc_i64_arg(object x, str name) except? -1
 cdef int mc_stp_arg(object stp) except -1
 cdef int mc_bool_arg(object x, str name) except -1
-cdef int64_t mc_capacity_arg(object capacity) except? -1
+cdef int64_t mc_capacity_arg(object capacity, str name) except? -1
 
 ctypedef int64_t (*_any_i64_t)(object) except? -1
 ctypedef uint64_t (*_any_u64_t)(object) except? 0xFFFFFFFFFFFFFFFF

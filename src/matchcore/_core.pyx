@@ -1646,12 +1646,12 @@ cdef int64_t mc_i64_arg(object x, str name) except? -1:
 _MAX_CAPACITY = 1 << 30
 
 
-cdef int64_t mc_capacity_arg(object capacity) except? -1:
+cdef int64_t mc_capacity_arg(object capacity, str name) except? -1:
     # A capacity (orders preallocated): an integer in [0, 2**30]. Above that no book can hold
     # the orders, and the allocation failed with a bare MemoryError after trying.
-    cdef int64_t cap = mc_i64_arg(capacity, "capacity")
+    cdef int64_t cap = mc_i64_arg(capacity, name)
     if cap < 0 or cap > _MAX_CAPACITY:
-        raise ValueError(f"capacity must be in [0, 2**30] (a book holds at most 2**30 orders), "
+        raise ValueError(f"{name} must be in [0, 2**30] (a book holds at most 2**30 orders), "
                          f"got {cap}")
     return cap
 
@@ -1923,7 +1923,7 @@ cdef class OrderBook:
     def __cinit__(self, stp=MC_STP_CANCEL_RESTING, *, record_events=True, capacity=1024):
         cdef int mode = mc_stp_arg(stp)
         cdef bint recording = mc_bool_arg(record_events, "record_events")
-        cdef int64_t cap = mc_capacity_arg(capacity)
+        cdef int64_t cap = mc_capacity_arg(capacity, "capacity")
         self._b = mc_book_new(mode, cap)
         if self._b == NULL:
             raise MemoryError()

@@ -819,7 +819,7 @@ cdef class Engine:
         # Everything is checked before the engine changes: a call that raises leaves no symbol
         # behind and nothing to journal, so recovery replays exactly what the engine did.
         cdef uint32_t sym = _symbol_id(symbol)
-        cdef int64_t cap = mc_capacity_arg(capacity)
+        cdef int64_t cap = mc_capacity_arg(capacity, "capacity")
         limits = _check_limits(limits)
         if consistent:
             _check_limit_set(sym, dict(_NO_LIMITS, **limits))
