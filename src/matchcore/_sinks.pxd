@@ -39,6 +39,16 @@ cdef struct rbuf:
     int64_t cap
     int64_t item       # bytes of one record
 
+# The options both replay loops take, checked by sk_replay_options.
+cdef struct sk_options:
+    int64_t every          # snapshot_every (messages or records)
+    int64_t every_ns       # snapshot_every_ns
+    int64_t depth          # snapshot_depth
+    int64_t capacity       # book_capacity
+
+cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot_every_ns,
+                           object snapshot_depth, object book_capacity, str unit) except -1
+
 # The top of book a book had when it was last read (0 for an empty side).
 cdef struct tob_last:
     int64_t bid

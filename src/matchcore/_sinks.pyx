@@ -9,6 +9,8 @@ from libc.string cimport memcpy
 cimport numpy as cnp
 import numpy as np
 
+from matchcore._core cimport mc_i64_arg, mc_capacity_arg
+
 cnp.import_array()
 
 TOB_DTYPE = np.dtype([("ts", "i8"), ("bid", "i8"), ("bid_qty", "i8"), ("ask", "i8"),
@@ -18,6 +20,25 @@ TRADE_DTYPE = np.dtype([("ts", "i8"), ("ref", "u8"), ("match_number", "u8"), ("p
                         ("flag", "S1")], align=True)
 if TOB_DTYPE.itemsize != sizeof(tob_rec) or TRADE_DTYPE.itemsize != sizeof(trade_rec):
     raise ImportError("matchcore._sinks: sink record dtypes do not match the C structs")
+
+
+cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot_every_ns,
+                           object snapshot_depth, object book_capacity, str unit) except -1:
+    # The options of both replayers, checked when one is made: integers as the books take them,
+    # each named when refused (C int64 parameters truncated a float), snapshots every ``unit``
+    # or every ns but not both, at least one level deep, and a book capacity a book can have
+    # (refused before the feed makes its first book, not then).
+    o.every = mc_i64_arg(snapshot_every, "snapshot_every")
+    o.every_ns = mc_i64_arg(snapshot_every_ns, "snapshot_every_ns")
+    o.depth = mc_i64_arg(snapshot_depth, "snapshot_depth")
+    o.capacity = mc_capacity_arg(book_capacity, "book_capacity")
+    if o.every < 0 or o.every_ns < 0:
+        raise ValueError("snapshot_every and snapshot_every_ns must be >= 0")
+    if o.every and o.every_ns:
+        raise ValueError(f"give snapshot_every ({unit}) or snapshot_every_ns (time), not both")
+    if o.depth < 1:
+        raise ValueError("snapshot_depth must be >= 1")
+    return 0
 
 
 def snapshot_dtype(int depth):

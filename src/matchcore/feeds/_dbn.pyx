@@ -33,10 +33,10 @@ import numpy as np
 from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_level, mc_rest, mc_find,
                               mc_reduce_slot, mc_cancel_slot, mc_best, mc_book_clear, MC_BUY,
                               MC_SELL, MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
-                              MC_BUSY_REPLAY, mc_i64_arg, mc_capacity_arg)
+                              MC_BUSY_REPLAY, mc_i64_arg)
 from matchcore._map cimport mc_map, _map_init, _map_find, _map_put, _map_grow
 from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_trade, sk_snapshot,
-                               sk_records)
+                               sk_records, sk_options, sk_replay_options)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
 
@@ -451,19 +451,10 @@ cdef class DbnReplayer:
                   snapshot_every_ns=0, snapshot_depth=10, until_ns=None,
                   bint record_tob=True, bint record_trades=True, bint tob_on_last=True,
                   partition=None, max_books=MAX_BOOKS - 1, book_capacity=1024):
-        # integers only, each named when refused (a C int64 parameter truncated a float);
-        # the capacity of the books to come is checked now, not at the first book
-        cdef int64_t every = mc_i64_arg(snapshot_every, "snapshot_every")
-        cdef int64_t every_ns = mc_i64_arg(snapshot_every_ns, "snapshot_every_ns")
-        cdef int64_t depth = mc_i64_arg(snapshot_depth, "snapshot_depth")
+        cdef sk_options o
+        sk_replay_options(&o, snapshot_every, snapshot_every_ns, snapshot_depth, book_capacity,
+                          "records")
         cdef int64_t n_books = mc_i64_arg(max_books, "max_books")
-        cdef int64_t cap = mc_capacity_arg(book_capacity, "book_capacity")
-        if every < 0 or every_ns < 0:
-            raise ValueError("snapshot_every and snapshot_every_ns must be >= 0")
-        if every and every_ns:
-            raise ValueError("give snapshot_every (records) or snapshot_every_ns (time), not both")
-        if depth < 1:
-            raise ValueError("snapshot_depth must be >= 1")
         if not 1 <= n_books <= MAX_BOOKS - 1:
             raise ValueError(f"max_books must be in 1..{MAX_BOOKS - 1}")
         self._max_books = n_books
@@ -480,7 +471,7 @@ cdef class DbnReplayer:
         self.S = S
         S.inst = <instinfo*>calloc(MAX_BOOKS, sizeof(instinfo))
         S.dirty = <uint16_t*>malloc(MAX_BOOKS * sizeof(uint16_t))
-        S.depth_tmp = <int64_t*>malloc(3 * depth * sizeof(int64_t))
+        S.depth_tmp = <int64_t*>malloc(3 * o.depth * sizeof(int64_t))
         S.action_counts = <int64_t*>calloc(256, sizeof(int64_t))
         S.rtype_counts = <int64_t*>calloc(256, sizeof(int64_t))
         if (S.inst == NULL or S.dirty == NULL or S.depth_tmp == NULL or S.action_counts == NULL
@@ -488,23 +479,23 @@ cdef class DbnReplayer:
             raise MemoryError()
         S.tob.item = sizeof(tob_rec)
         S.trades.item = sizeof(trade_rec)
-        self._snap_dtype = snapshot_dtype(depth)
+        self._snap_dtype = snapshot_dtype(o.depth)
         S.snaps.item = self._snap_dtype.itemsize
         S.rec_tob = record_tob
         S.rec_trades = record_trades
         S.tob_on_last = tob_on_last
         S.ts_out = ts_out
         S.rec_len = MBO_WORDS * 4 + (8 if ts_out else 0)
-        S.snap_every = every
-        S.snap_every_ns = every_ns
-        S.snap_depth = depth if (every or every_ns) else 0
+        S.snap_every = o.every
+        S.snap_every_ns = o.every_ns
+        S.snap_depth = o.depth if (o.every or o.every_ns) else 0
         S.next_snap_ts = -1
         S.until_ns = -1 if until_ns is None else mc_i64_arg(until_ns, "until_ns")
         self._books = {}
         self._names = {int(k): str(v) for k, v in (names or {}).items()}
         self._filter = None if symbols is None else {str(s).strip() for s in symbols}
         self._truncated = None
-        self._capacity = cap
+        self._capacity = o.capacity
         self.done = False
 
     def __dealloc__(self):

@@ -28,14 +28,14 @@ from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_rest, mc_find, mc
                               mc_cancel_slot, mc_count,
                               mc_level_count, MC_BUY, MC_SELL,
                               MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
-                              MC_BUSY_REPLAY, mc_i64_arg, mc_capacity_arg)
+                              MC_BUSY_REPLAY, mc_i64_arg)
 from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_next,
                                      itch_scan_report)
 
 from matchcore._map cimport _map_find, _map_prefetch, _prefetch
 from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_tob, sk_trade,
-                               sk_snapshot, sk_records)
+                               sk_snapshot, sk_records, sk_options, sk_replay_options)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
 
@@ -557,19 +557,10 @@ cdef class Replayer:
                   callback_symbols=None, callback_every=1000, bint callback_on_tob=False,
                   until_ns=None, bint record_tob=True, bint record_trades=True,
                   book_capacity=1024, bint record_l2=False):
-        # integers only, each named when refused (a C int64 parameter truncated a float);
-        # the capacity of the books to come is checked now, not at the first book
-        cdef int64_t every = mc_i64_arg(snapshot_every, "snapshot_every")
-        cdef int64_t every_ns = mc_i64_arg(snapshot_every_ns, "snapshot_every_ns")
-        cdef int64_t depth = mc_i64_arg(snapshot_depth, "snapshot_depth")
+        cdef sk_options o
+        sk_replay_options(&o, snapshot_every, snapshot_every_ns, snapshot_depth, book_capacity,
+                          "messages")
         cdef int64_t cb_every = mc_i64_arg(callback_every, "callback_every")
-        cdef int64_t cap = mc_capacity_arg(book_capacity, "book_capacity")
-        if every < 0 or every_ns < 0:
-            raise ValueError("snapshot_every and snapshot_every_ns must be >= 0")
-        if every and every_ns:
-            raise ValueError("give snapshot_every (messages) or snapshot_every_ns (time), not both")
-        if depth < 1:
-            raise ValueError("snapshot_depth must be >= 1")
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable(symbol, book, ts_ns)")
         if cb_every < 0:
@@ -580,7 +571,7 @@ cdef class Replayer:
         self.S = S
         S.loc = <locinfo*>calloc(65536, sizeof(locinfo))
         S.dirty = <uint16_t*>malloc(65536 * sizeof(uint16_t))
-        S.depth_tmp = <int64_t*>malloc(3 * depth * sizeof(int64_t))
+        S.depth_tmp = <int64_t*>malloc(3 * o.depth * sizeof(int64_t))
         if S.loc == NULL or S.dirty == NULL or S.depth_tmp == NULL:
             raise MemoryError()
         S.tob.item = sizeof(tob_rec)
@@ -588,14 +579,14 @@ cdef class Replayer:
         S.sysev.item = sizeof(sys_rec)
         S.l2.item = sizeof(l2_rec)
         S.rec_l2 = record_l2
-        self._snap_dtype = snapshot_dtype(depth)
+        self._snap_dtype = snapshot_dtype(o.depth)
         S.snaps.item = self._snap_dtype.itemsize
         S.scan.infer = infer_lengths
         S.rec_tob = record_tob
         S.rec_trades = record_trades
-        S.snap_every = every
-        S.snap_every_ns = every_ns
-        S.snap_depth = depth if (every or every_ns) else 0
+        S.snap_every = o.every
+        S.snap_every_ns = o.every_ns
+        S.snap_depth = o.depth if (o.every or o.every_ns) else 0
         S.next_snap_ts = -1
         S.until_ns = -1 if until_ns is None else mc_i64_arg(until_ns, "until_ns")
         S.cb_every = cb_every if callback is not None else 0
@@ -606,7 +597,7 @@ cdef class Replayer:
         self._callback = callback
         self._cb_filter = None if callback_symbols is None else {str(s).strip() for s in callback_symbols}
         self._truncated = None
-        self._capacity = cap
+        self._capacity = o.capacity
         self.done = False
 
     def __dealloc__(self):
