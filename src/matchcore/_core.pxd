@@ -77,6 +77,8 @@ cdef enum:
     MC_BUSY_TIMED = 5        # a timed loop of matchcore._timing
     MC_BUSY_JOURNAL = 6      # (host byte) the engine's journal is written or synced
     MC_BUSY_QUERY = 7        # a query that makes Python objects as it reads (events(), depth())
+    MC_BUSY_HELD = 8         # a read in several steps (pickle, copy, snapshot file, invariants
+                             # check): its own thread may go on calling (see mc_hold_register)
     MC_BUSY_MASK = 0x3F
     MC_GUARD_HOSTED = 0x40
     MC_GUARD_NO_EVENTS = 0x80
@@ -263,20 +265,43 @@ cdef mc_book* mc_snapshot_load(const uint8_t* data, int64_t n, int* err) noexcep
 cdef class OrderBook:
     cdef mc_book* _b
     cdef readonly bint record_events
+    # what an Engine's pickle read of this book under the engine's hold (its _book_from_pickle
+    # arguments): the book's own __reduce__, called by the pickler next, gives these very objects
+    # when the book still holds that state (so the pickle stores it once), and drops them
+    cdef tuple _pickled
+    # id() of the snapshot bytes _book_from_pickle last built this book from (0: none). An
+    # Engine's unpickling, while those bytes are alive, knows by it that the book already holds
+    # the state the engine's pickle carries for it (the same object, by the pickle's memo).
+    cdef size_t _unpickled_from
 
 
 # ---- one thread at a time (the Python face): see BusyError ----
 # mc_busy_enter: raise BusyError if the book (or its host) is busy, else mark both busy with
 # `what` (MC_BUSY_*); called with the GIL just before a section that releases it, and paired
-# with mc_busy_leave (with the GIL, in a finally: where the section can raise).
+# with mc_busy_leave (with the GIL, in a finally: where the section can raise). Inside this
+# thread's hold of the book's engine (MC_BUSY_HELD) both do nothing: the hold stays.
 cdef int mc_busy_enter(mc_book* b, uint8_t what) except -1
 cdef void mc_busy_leave(mc_book* b) noexcept
+# A read in several steps (pickling or copying an Engine, its snapshot file, its invariants
+# check) holds the engine for its whole length (mc_engine_hold in matchcore._engine): its busy
+# byte, the books' host byte, reads MC_BUSY_HELD and the holding thread is registered under the
+# byte's address. Other threads' calls raise BusyError; the holder's own go on (its reads run
+# through the public methods).
+cdef int mc_hold_register(const uint8_t* busy) except -1
+cdef void mc_hold_unregister(const uint8_t* busy) noexcept
+cdef int mc_held_by_me(const uint8_t* busy) except -1
+# A book's pickle arguments (_book_from_pickle's), read in one step without the per-call
+# check: the caller has checked or holds the book.
+cdef tuple mc_book_pickle_args(OrderBook book)
+# dst takes a copy of src's whole state (pending events included), keeping its own handle; no
+# per-call check (the caller's)
+cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1
 # a book joins or leaves a host (an Engine, a feed replayer) with the host's busy byte
 cdef void mc_book_host(mc_book* b, uint8_t* host_busy) noexcept
 # the out-of-line raise of a busy book or host (who: "OrderBook", "Engine", a replayer's name)
 cdef int mc_raise_busy(str who, uint8_t what) except -1
-# the slow paths of the two checks below: raise if busy (the book or its host); the per-call
-# one then drops the pending events of a book that keeps none
+# the slow paths of the two checks below: raise if busy (the book or its host), 1 if busy with
+# this thread's hold; the per-call one then drops the pending events of a book that keeps none
 cdef int mc_busy_slow(const mc_book* b) except -1
 cdef int mc_guard_slow(mc_book* b) except -1
 

@@ -16,6 +16,7 @@ import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.tuple cimport PyTuple_GET_ITEM
+from cpython.pythread cimport PyThread_get_thread_ident
 from matchcore._handles cimport mc_handle_new, mc_handle_release, mc_handle_set, MC_H_BOOK
 from matchcore._map cimport (
     GOLDEN, _alloc_aligned, _home, _map_init, _map_find, _map_probe,
@@ -1746,6 +1747,7 @@ _BUSY_CALLS = {
     MC_BUSY_TIMED: "a timed loop (matchcore._timing)",
     MC_BUSY_JOURNAL: "a journal write",
     MC_BUSY_QUERY: "a query (events(), depth(), level(), ...)",
+    MC_BUSY_HELD: "a read in several steps (a pickle, copy, snapshot file or invariants check)",
 }
 
 
@@ -1768,6 +1770,8 @@ cdef int mc_busy_slow(const mc_book* b) except -1:
         return mc_raise_busy("OrderBook", b.guard & MC_BUSY_MASK)
     cdef uint8_t host = b.host_busy[0] if b.host_busy != NULL else 0
     if host:
+        if host == MC_BUSY_HELD and mc_held_by_me(b.host_busy):
+            return 1
         # busy as a part of its Engine (or replayer): name what runs there
         call = _BUSY_CALLS.get(host & MC_BUSY_MASK, "a call")
         # (only a feed replayer sets MC_BUSY_REPLAY on its own; the other codes are an Engine's)
@@ -1790,7 +1794,8 @@ cdef int mc_guard_slow(mc_book* b) except -1:
 
 cdef int mc_busy_enter(mc_book* b, uint8_t what) except -1:
     if b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
-        mc_busy_slow(b)
+        if mc_busy_slow(b) == 1:
+            return 0            # inside this thread's hold: it covers the call
     if b.host_busy != NULL:
         b.host_busy[0] = what | MC_BUSY_VIA_BOOK
     b.guard |= what
@@ -1798,9 +1803,30 @@ cdef int mc_busy_enter(mc_book* b, uint8_t what) except -1:
 
 
 cdef void mc_busy_leave(mc_book* b) noexcept:
+    if b.host_busy != NULL and b.host_busy[0] == MC_BUSY_HELD:
+        return                  # mc_busy_enter marked nothing; the hold's owner releases it
     b.guard &= MC_GUARD_HOSTED | MC_GUARD_NO_EVENTS
     if b.host_busy != NULL:
         b.host_busy[0] = 0
+
+
+# The threads holding an engine (MC_BUSY_HELD, matchcore._engine's mc_engine_hold), by the
+# address of its busy byte: looked up only when a call finds the byte set, never on the
+# per-call path.
+cdef dict _HOLDERS = {}
+
+
+cdef int mc_hold_register(const uint8_t* busy) except -1:
+    _HOLDERS[<size_t>busy] = PyThread_get_thread_ident()
+    return 0
+
+
+cdef void mc_hold_unregister(const uint8_t* busy) noexcept:
+    _HOLDERS.pop(<size_t>busy, None)
+
+
+cdef int mc_held_by_me(const uint8_t* busy) except -1:
+    return _HOLDERS.get(<size_t>busy) == PyThread_get_thread_ident()
 
 
 cdef void mc_book_host(mc_book* b, uint8_t* host_busy) noexcept:
@@ -1809,6 +1835,40 @@ cdef void mc_book_host(mc_book* b, uint8_t* host_busy) noexcept:
         b.guard |= MC_GUARD_HOSTED
     else:
         b.guard &= ~MC_GUARD_HOSTED
+
+
+cdef tuple mc_book_pickle_args(OrderBook book):
+    # one step in compiled code: no other thread's call can come between the parts
+    cdef mc_book* b = book._b
+    cdef int64_t size = mc_snapshot_size(b)
+    cdef int64_t n_ev = b.n_ev if book.record_events else 0
+    snap = PyBytes_FromStringAndSize(NULL, size)
+    mc_snapshot_write(b, <uint8_t*>PyBytes_AS_STRING(snap), size)
+    events = PyBytes_FromStringAndSize(<char*>b.ev, n_ev * sizeof(mc_event))
+    return (_PICKLE_FORMAT, snap, book.record_events, b.orders_cap, events, None)
+
+
+cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1:
+    if dst._b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
+        # an engine's or replayer's slot (or a running call) points at dst's struct
+        raise ValueError("the OrderBook to copy into already belongs to an engine or replayer, "
+                         "or is in use")
+    cdef mc_book* nb = mc_book_copy(src._b)
+    if nb == NULL:
+        raise MemoryError()
+    nb.handle = dst._b.handle
+    mc_handle_set(nb.handle, nb)
+    mc_book_free(dst._b)
+    dst._b = nb
+    # a plain book writes events when it records them: a feed replayer's books record
+    # none whatever record_events says (emit = 0), their copy (as their pickle) is plain
+    nb.emit = 1 if src.record_events else 0
+    # mc_book_copy (also the C table's book_copy) starts with an empty event buffer, of the
+    # original's capacity: a Python copy keeps the events the caller has not read yet
+    if src.record_events and src._b.n_ev > 0:
+        memcpy(nb.ev, src._b.ev, src._b.n_ev * sizeof(mc_event))
+        nb.n_ev = src._b.n_ev
+    return 0
 
 
 cdef object _raise_snapshot(int rc):
@@ -1953,8 +2013,9 @@ cdef class OrderBook:
     @property
     def busy(self):
         """True while a call that releases the GIL (:meth:`process`, :meth:`restore`, a feed
-        replay, a timed loop) runs on this book, or any such call on its Engine or replayer, in
-        some thread: any other call on it meanwhile raises :class:`BusyError`. O(1).
+        replay, a timed loop) or a read in several steps (pickling or copying its Engine, an
+        engine snapshot) runs on this book, or on its Engine or replayer, in some thread: any
+        other thread's call on it meanwhile raises :class:`BusyError`. O(1).
 
         >>> OrderBook().busy
         False
@@ -2399,21 +2460,7 @@ cdef class OrderBook:
         cdef OrderBook c = cls.__new__(cls, self._b.stp, record_events=self.record_events,
                                        capacity=0)
         mc_check_busy(self._b)      # again: making c may have run other threads' code
-        cdef mc_book* nb = mc_book_copy(self._b)
-        if nb == NULL:
-            raise MemoryError()
-        nb.handle = c._b.handle
-        mc_handle_set(nb.handle, nb)
-        mc_book_free(c._b)
-        c._b = nb
-        # a plain book writes events when it records them: a feed replayer's books record
-        # none whatever record_events says (emit = 0), their copy (as their pickle) is plain
-        nb.emit = 1 if self.record_events else 0
-        # mc_book_copy (also the C table's book_copy) starts with an empty event buffer, of the
-        # original's capacity: a Python copy keeps the events the caller has not read yet
-        if self.record_events and self._b.n_ev > 0:
-            memcpy(nb.ev, self._b.ev, self._b.n_ev * sizeof(mc_event))
-            nb.n_ev = self._b.n_ev
+        mc_book_copy_into(c, self)
         if cls is not OrderBook:
             # a Python subclass's own attributes, as copy.copy would take them
             _set_subclass_state(c, _subclass_state(self))
@@ -2436,13 +2483,24 @@ cdef class OrderBook:
         snapshot leaves out (``record_events``, the order capacity, the pending events; a
         subclass and its attributes), so the unpickled book is :meth:`copy`'s twin in another
         process. See ``_book_from_pickle``."""
-        cdef int64_t n_ev = self._b.n_ev if self.record_events else 0
+        cdef tuple args
+        # the state and the pending events are read as one (a count of events read before the
+        # orders and records after them would mix two moments)
+        mc_busy_enter(self._b, MC_BUSY_QUERY)
+        try:
+            args = mc_book_pickle_args(self)
+            # the very objects an Engine's pickle took for this book, if it is still in that
+            # state: the pickler then stores them once for both
+            if self._pickled is not None:
+                if self._pickled[1:5] == args[1:5]:
+                    args = self._pickled
+                self._pickled = None
+        finally:
+            mc_busy_leave(self._b)
         cls = type(self)
-        return (_book_from_pickle,
-                (_PICKLE_FORMAT, self.snapshot(), self.record_events, self._b.orders_cap,
-                 PyBytes_FromStringAndSize(<char*>self._b.ev, n_ev * sizeof(mc_event)),
-                 None if cls is OrderBook else cls),
-                None if cls is OrderBook else _subclass_state(self))
+        if cls is OrderBook:
+            return _book_from_pickle, args
+        return _book_from_pickle, args[:5] + (cls,), _subclass_state(self)
 
     # ---- embedding: raw handle, allocation-free depth, snapshots ----
 
@@ -2733,16 +2791,17 @@ def _set_subclass_state(obj, state):
 # The pickle of an OrderBook (and, in matchcore._engine, of an Engine) is versioned on its own:
 # bump _PICKLE_FORMAT whenever the snapshot format (MC_SNAP_VERSION), the event record or the
 # arguments of the reconstructors change, so that a pickle written by another version is refused
-# with a message saying so instead of being misread.
-_PICKLE_FORMAT = 1
+# with a message saying so instead of being misread. Format 2: an Engine's symbols carry their
+# book's state as read under the engine's hold (format 1's, without it, are read as well).
+_PICKLE_FORMAT = 2
 
 
 def _check_pickle_format(fmt, str what):
-    if fmt != _PICKLE_FORMAT:
+    if fmt not in (1, _PICKLE_FORMAT):
         raise SnapshotError(MC_SNAP_E_VERSION,
                             f"this {what} was pickled by a matchcore with pickle format {fmt!r}; "
-                            f"this matchcore reads format {_PICKLE_FORMAT} only: unpickle it "
-                            f"with the matchcore version that wrote it")
+                            f"this matchcore reads formats 1 and {_PICKLE_FORMAT} only: unpickle "
+                            f"it with the matchcore version that wrote it")
 
 
 def _book_from_pickle(fmt, snapshot, bint record_events, capacity, events, cls=None):
@@ -2762,6 +2821,7 @@ def _book_from_pickle(fmt, snapshot, bint record_events, capacity, events, cls=N
         raise TypeError(f"pickled OrderBook: {cls!r} is not an OrderBook class")
     cdef OrderBook book = cls.__new__(cls, record_events=record_events, capacity=0)
     book.restore(snapshot)
+    book._unpickled_from = id(snapshot)
     cdef mc_book* b = book._b
     cdef int64_t cap = mc_i64_arg(capacity, "capacity")
     cdef const uint8_t[::1] ev = _snapshot_view(events)

@@ -34,7 +34,8 @@ from matchcore._map cimport (
 from matchcore._core cimport mc_level, mc_order
 from matchcore._core cimport (
     mc_raise_busy, mc_book_host, MC_BUSY_ENGINE, MC_BUSY_JOURNAL, MC_BUSY_QUERY,
-    MC_GUARD_HOSTED,
+    MC_GUARD_HOSTED, MC_BUSY_HELD, mc_hold_register, mc_hold_unregister, mc_held_by_me,
+    mc_book_pickle_args, mc_book_copy_into,
 )
 from matchcore.durability._journal cimport (
     JournalWriter, mc_journal, mc_journal_command, mc_journal_fills, mc_journal_commit,
@@ -42,7 +43,8 @@ from matchcore.durability._journal cimport (
 from matchcore._handles cimport mc_handle_new, mc_handle_release, MC_H_ENGINE
 from matchcore._core import (
     COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
-    SnapshotError, _PICKLE_FORMAT, _check_pickle_format, _subclass_state,
+    SnapshotError, _PICKLE_FORMAT, _check_pickle_format, _subclass_state, _set_subclass_state,
+    _book_from_pickle,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
@@ -657,22 +659,50 @@ cdef int64_t mc_engine_drain_events_owner(mc_engine* e, uint64_t owner, mc_event
 
 cdef int mc_engine_busy_enter(mc_engine* e, uint8_t what) except -1:
     # The books see it through their host byte (MC_GUARD_HOSTED); a book busy on its own makes
-    # the engine busy too (mc_busy_enter).
+    # the engine busy too (mc_busy_enter). Inside this thread's hold: nothing to mark.
     if e.busy:
-        return mc_raise_busy("Engine", e.busy)
+        return _engine_busy_slow(e)
     e.busy = what
     return 0
 
 
 cdef void mc_engine_busy_leave(mc_engine* e) noexcept:
-    e.busy = 0
+    if e.busy != MC_BUSY_HELD:      # a hold is released by its owner (mc_engine_unhold)
+        e.busy = 0
+
+
+cdef int _engine_busy_slow(const mc_engine* e) except -1:
+    if e.busy == MC_BUSY_HELD and mc_held_by_me(&e.busy):
+        return 1
+    return mc_raise_busy("Engine", e.busy)
 
 
 cdef inline int _check_busy(const mc_engine* e) except -1:
     # every Engine method that reads or writes the engine or its books, first
     if e.busy:
-        return mc_raise_busy("Engine", e.busy)
+        return _engine_busy_slow(e)
     return 0
+
+
+cdef int mc_engine_hold(mc_engine* e) except -1:
+    # A read in several steps (pickle, copy, snapshot file, check_invariants) holds the engine
+    # and so its books (their host byte) until mc_engine_unhold: another thread's call raises
+    # BusyError, this thread's go on. 1: this thread held it already (release nothing).
+    if e.busy:
+        return _engine_busy_slow(e)
+    e.busy = MC_BUSY_HELD
+    try:
+        mc_hold_register(&e.busy)
+    except BaseException:
+        e.busy = 0
+        raise
+    return 0
+
+
+cdef void mc_engine_unhold(mc_engine* e, int nested) noexcept:
+    if not nested:
+        mc_hold_unregister(&e.busy)
+        e.busy = 0
 
 
 # ==============================================================================================
@@ -1207,6 +1237,7 @@ cdef class Engine:
         cdef mc_engine* e = self._e
         cdef mc_journal* jc = self._jcp
         cdef mc_journal* jt = self._jtp
+        cdef uint8_t was = e.busy   # (this thread's hold, if any, stays)
         cdef int64_t r = _apply_journaled(e, jc, jt, &c)
         if r != -MC_ERR_NOMEM:
             # the journals are written without the GIL: no other thread's call may append
@@ -1215,7 +1246,7 @@ cdef class Engine:
                 mc_journal_commit(jc)
                 if jt != NULL:
                     mc_journal_commit(jt)
-            e.busy = 0
+            e.busy = was
         self._check_journal()
         return r
 
@@ -1381,14 +1412,108 @@ cdef class Engine:
     # ---- copies and pickling ----
 
     def __reduce__(self):
-        """Pickle support (protocol 2+), also what ``copy.deepcopy`` uses: the STP mode,
+        """Pickle support (protocol 2+; ``copy.deepcopy`` takes the same, in memory): the STP mode,
         ``record_events``, the clock, every symbol (id, name, capacity, limits, its
         :class:`OrderBook`, which pickles as its snapshot with its pending events) and the
         engine's pending events. The order-id routing is rebuilt from the books. The books are
         pickled as objects, so a book held beside its engine (``(eng, eng.book(1))``) comes
-        back as the new engine's book. An engine with a journal is refused (TypeError)."""
-        # the events and limits are read below with the GIL only: not while another thread's
-        # process() may be writing (or reallocating) them
+        back as the new engine's book. An engine with a journal is refused (TypeError).
+        All of it is read at once, under the engine's hold: a call from another thread
+        meanwhile raises :class:`~matchcore.BusyError`."""
+        self._check_copyable()
+        cdef mc_engine* e = self._e
+        cdef OrderBook book
+        cdef int64_t n_ev
+        symbols = []
+        # Everything is read under the hold, as one state: no other thread's call comes between
+        # two books. The books are pickled as objects too (a book held beside its engine comes
+        # back as its book); each gives the pickler the very state read here when it still holds
+        # it (OrderBook._pickled), which the pickle then stores once.
+        cdef int nested = mc_engine_hold(e)
+        try:
+            for entry in self._symbol_entries():
+                book = entry[4]
+                state = mc_book_pickle_args(book)
+                book._pickled = state
+                symbols.append(entry + (state,))
+            n_ev = e.n_ev if self.record_events else 0
+            events = PyBytes_FromStringAndSize(<char*>e.ev, n_ev * sizeof(mc_event))
+            now_ns = e.now_ns
+        finally:
+            mc_engine_unhold(e, nested)
+        cls = type(self)
+        return (_engine_from_pickle,
+                (_PICKLE_FORMAT, self._stp, self.record_events, now_ns, symbols, events,
+                 self.recovery_report, None if cls is Engine else cls),
+                None if cls is Engine else _subclass_state(self))
+
+    def __copy__(self):
+        # An engine owns its books: a shallow copy sharing them would route orders into books
+        # that another engine also routes. copy.copy is a full copy, as for OrderBook.
+        import copy
+        return copy.deepcopy(self)
+
+    def __deepcopy__(self, memo):
+        # As the pickle, read under the hold as one state. A book copied earlier in the same
+        # deepcopy (``copy.deepcopy((eng.book(1), eng))``) is that copy here too, brought to the
+        # state read now.
+        self._check_copyable()
+        import copy
+        cls = type(self)
+        cdef Engine twin = cls.__new__(cls, self._stp, record_events=self.record_events)
+        memo[id(self)] = twin
+        cdef mc_engine* e = self._e
+        cdef OrderBook book, dup
+        cdef int nested = mc_engine_hold(e)
+        try:
+            for sym, name, capacity, limits, book in self._symbol_entries():
+                dup = memo.get(id(book))
+                if dup is None:
+                    dup = _OrderBook(self._stp, record_events=book.record_events, capacity=0)
+                    memo[id(book)] = dup
+                mc_book_copy_into(dup, book)
+                twin._adopt(sym, name, capacity, dict(zip(_LIMIT_NAMES, limits)), dup)
+            twin._reindex()
+            twin._e.now_ns = e.now_ns
+            if self.record_events and e.n_ev > 0:
+                if _reserve(twin._e, e.n_ev) < 0:
+                    raise MemoryError()
+                memcpy(twin._e.ev, e.ev, e.n_ev * sizeof(mc_event))
+                twin._e.n_ev = e.n_ev
+        finally:
+            mc_engine_unhold(e, nested)
+        # not the engine's state: copied once it is released
+        twin.recovery_report = copy.deepcopy(self.recovery_report, memo)
+        if cls is not Engine:
+            _set_subclass_state(twin, copy.deepcopy(_subclass_state(self), memo))
+        return twin
+
+    def _holding(self):
+        """A context manager holding the engine for a read in several steps: meanwhile a call
+        from another thread raises :class:`~matchcore.BusyError`, this thread's go on. For the
+        readers written in Python (``durability.snapshot``)."""
+        cdef _EngineHold h = _EngineHold.__new__(_EngineHold)
+        h.eng = self
+        return h
+
+    cdef list _symbol_entries(self):
+        # (symbol, name, capacity, limits in _LIMIT_NAMES order, book) per slot: what a copy
+        # or pickle of the engine takes of each symbol
+        cdef mc_engine* e = self._e
+        cdef int32_t k
+        cdef uint32_t sym
+        cdef mc_symbol_cfg* c
+        out = []
+        for k in range(e.n_books):
+            sym = e.symbols[k]
+            c = &e.cfg[k]
+            out.append((sym, self._names.get(sym), self._capacity.get(sym, 0),
+                        (c.tick, c.min_price, c.max_price, c.ref_price, c.band, c.max_qty,
+                         c.max_notional),
+                        self._books[k]))
+        return out
+
+    cdef int _check_copyable(self) except -1:
         _check_busy(self._e)
         if self._jc is not None:
             raise TypeError(
@@ -1398,31 +1523,7 @@ cdef class Engine:
                 f"an unjournaled copy of its state: eng.sync(), then "
                 f"Engine.recover(DIR, readonly=True) (works while this engine runs); for a "
                 f"durable one: eng.close(), copy the directory, Engine.recover(COPY)")
-        cdef mc_engine* e = self._e
-        cdef int32_t k
-        cdef uint32_t sym
-        cdef mc_symbol_cfg* c
-        symbols = []
-        for k in range(e.n_books):
-            sym = e.symbols[k]
-            c = &e.cfg[k]
-            symbols.append((sym, self._names.get(sym), self._capacity.get(sym, 0),
-                            (c.tick, c.min_price, c.max_price, c.ref_price, c.band, c.max_qty,
-                             c.max_notional),
-                            self._books[k]))
-        cdef int64_t n_ev = e.n_ev if self.record_events else 0
-        cls = type(self)
-        return (_engine_from_pickle,
-                (_PICKLE_FORMAT, self._stp, self.record_events, e.now_ns, symbols,
-                 PyBytes_FromStringAndSize(<char*>e.ev, n_ev * sizeof(mc_event)),
-                 self.recovery_report, None if cls is Engine else cls),
-                None if cls is Engine else _subclass_state(self))
-
-    def __copy__(self):
-        # An engine owns its books: a shallow copy sharing them would route orders into books
-        # that another engine also routes. copy.copy is a full copy, as for OrderBook.
-        import copy
-        return copy.deepcopy(self)
+        return 0
 
     cdef _adopt(self, uint32_t sym, name, int64_t capacity, dict limits, OrderBook book):
         # Unpickling: register an already built book under `sym` (add_symbol without making
@@ -1590,29 +1691,34 @@ cdef class Engine:
         ``allow_crossed``: an engine holding books built with ``place`` or restored from
         exchange data may hold locked or crossed ones), plus: no id rests in two books, and the
         id routing finds every resting order in its own book. Raises ``AssertionError`` naming
-        the first violation. O(orders).
+        the first violation. O(orders). Holds the engine while it reads: a call from another
+        thread meanwhile raises :class:`~matchcore.BusyError`.
 
         >>> eng = Engine(); _ = eng.add_symbol(1); eng.check_invariants(allow_crossed=True)
         """
         cdef int32_t k
-        _check_busy(self._e)
-        seen = {}
-        for k in range(self._e.n_books):
-            book = self._books[k]
-            book.check_invariants(allow_crossed=allow_crossed)
-            sym = self._e.symbols[k]
-            # Exact level totals: a total beyond int64 is legal, and depth() refuses it.
-            for side, rows in enumerate(book._depth_exact(1 << 62)):
-                for price, _, _ in rows:
-                    for oid, _ in book.level(side, price):
-                        if oid in seen:
-                            raise AssertionError(f"order {oid} rests in symbols {seen[oid]} "
-                                                 f"and {sym}")
-                        seen[oid] = sym
-                        _check_busy(self._e)
-                        if _resting_slot(self._e, oid) != k:
-                            raise AssertionError(f"order {oid} resting in symbol {sym} is not "
-                                                 f"routed to it")
+        # the books are read one after the other: held, no other thread's call comes between
+        # them (and makes an order seem to rest in two books, or in none)
+        cdef int nested = mc_engine_hold(self._e)
+        try:
+            seen = {}
+            for k in range(self._e.n_books):
+                book = self._books[k]
+                book.check_invariants(allow_crossed=allow_crossed)
+                sym = self._e.symbols[k]
+                # Exact level totals: a total beyond int64 is legal, and depth() refuses it.
+                for side, rows in enumerate(book._depth_exact(1 << 62)):
+                    for price, _, _ in rows:
+                        for oid, _ in book.level(side, price):
+                            if oid in seen:
+                                raise AssertionError(f"order {oid} rests in symbols "
+                                                     f"{seen[oid]} and {sym}")
+                            seen[oid] = sym
+                            if _resting_slot(self._e, oid) != k:
+                                raise AssertionError(f"order {oid} resting in symbol {sym} is "
+                                                     f"not routed to it")
+        finally:
+            mc_engine_unhold(self._e, nested)
 
 
 cdef uint64_t _name_hash(uint32_t sym, str name) except? 0:
@@ -1713,10 +1819,18 @@ def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, r
         raise TypeError(f"pickled Engine: {cls!r} is not an Engine class")
     cdef Engine eng = cls.__new__(cls, stp, record_events=record_events)
     cdef mc_engine* e = eng._e
-    for sym, name, capacity, limits, book in symbols:
+    for entry in symbols:
+        # (format 2: and the book's state as the engine's hold read it)
+        sym, name, capacity, limits, book = entry[:5]
         if not isinstance(book, _OrderBook):
             raise TypeError(f"pickled Engine: symbol {sym} holds {type(book).__name__}, "
                             f"not an OrderBook")
+        if len(entry) > 5 and (<OrderBook>book)._unpickled_from != id(entry[5][1]):
+            # the book object was pickled at another moment than its engine (before it, or
+            # another thread's call came before the pickler reached it): it takes the state
+            # read with the engine's
+            mc_book_copy_into(book, _book_from_pickle(*entry[5]))
+        (<OrderBook>book)._unpickled_from = 0
         eng._adopt(_symbol_id(sym), None if name is None else str(name),
                    mc_i64_arg(capacity, "capacity"),
                    _check_limits(dict(zip(_LIMIT_NAMES, limits))), book)
@@ -1733,3 +1847,17 @@ def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, r
         e.n_ev = n_ev
     eng.recovery_report = recovery_report
     return eng
+
+
+cdef class _EngineHold:
+    # Engine._holding(): the hold as a context manager, for the readers written in Python
+    cdef Engine eng
+    cdef int nested
+
+    def __enter__(self):
+        self.nested = mc_engine_hold(self.eng._e)
+        return self.eng
+
+    def __exit__(self, *exc):
+        mc_engine_unhold(self.eng._e, self.nested)
+        return False

@@ -53,7 +53,14 @@ def _pad(n: int) -> int:
 
 
 def snapshot_bytes(engine) -> tuple[bytes, int]:
-    """The engine's snapshot as bytes, and the seq it stands at. Syncs the journals first."""
+    """The engine's snapshot as bytes, and the seq it stands at. Syncs the journals first.
+    The engine is held meanwhile (a call from another thread raises BusyError): the journal
+    position and every book are read as one state."""
+    with engine._holding():
+        return _snapshot_bytes(engine)
+
+
+def _snapshot_bytes(engine) -> tuple[bytes, int]:
     journaled = engine.journal is not None
     if journaled:
         engine.sync()
