@@ -183,6 +183,47 @@ def test_cli_replay_pipe_to_head_no_traceback(small_day):
     assert proc.returncode == 0 and proc.stderr == ""
 
 
+def _gen_itch_into_fifo_whose_reader_leaves(tmp_path, stdout):
+    """``matchcore gen-itch FIFO`` (~6 MB) with a reader that takes 10 bytes and goes away
+    while the command is blocked on the full pipe: (status, stdout, stderr)."""
+    fifo = tmp_path / "out.itch"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(CLI + ["gen-itch", str(fifo), "--messages", "200000",
+                                   "--no-progress"],
+                            stdout=stdout, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        fd = os.open(fifo, os.O_RDONLY)        # returns once the command opened it to write
+        os.read(fd, 10)
+        os.close(fd)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out, err
+
+
+def test_cli_output_fifo_reader_gone_is_an_error_status_1(tmp_path):
+    # A broken pipe that is not stdout (here an output FIFO; as well a socket or a
+    # subprocess) is a real error: one line, status 1, not a quiet 141.
+    code, out, err = _gen_itch_into_fifo_whose_reader_leaves(tmp_path, subprocess.PIPE)
+    assert code == 1, err
+    assert err.startswith("matchcore gen-itch: error: broken pipe") and err.count("\n") == 1
+    assert "Traceback" not in err and out == ""
+
+
+def test_cli_stdout_and_output_fifo_both_gone_is_quiet_141(tmp_path):
+    # stdout's reader left too: the command ends quietly, whichever pipe raised first
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        code, _, err = _gen_itch_into_fifo_whose_reader_leaves(tmp_path, w)
+    finally:
+        os.close(w)
+    assert (code, err) == (141, "")
+
+
 # ---- a journal's LOCK after its writer was killed ----
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])

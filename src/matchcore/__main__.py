@@ -9,6 +9,7 @@ one line on stderr and status 128 + the signal number, after the ``finally`` blo
 exits of the command ran (SIGTERM is raised as :class:`Terminated`, a ``KeyboardInterrupt``, so
 cleanup written for Ctrl-C covers it too); a reader that goes away (``matchcore ... | head``)
 ends the command quietly with status 141 (128 + SIGPIPE), as a tool killed by SIGPIPE would.
+Any other broken pipe (an output FIFO, a socket, a subprocess) is an error: one line, status 1.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import select
 import signal
 import sys
 
@@ -113,9 +115,30 @@ def main(argv: list[str] | None = None) -> int:
             pass
         _stderr_line(f"{who}: interrupted by {signal.Signals(signum).name}")
         return 128 + signum
-    except BrokenPipeError:
-        _silence_stdout()
-        return EXIT_BROKEN_PIPE
+    except BrokenPipeError as e:
+        if _stdout_reader_gone():
+            _silence_stdout()
+            return EXIT_BROKEN_PIPE
+        # another pipe broke (an output FIFO, a socket, a subprocess): a real error
+        with contextlib.suppress(OSError, ValueError):
+            _flush_stdout()
+        where = f" writing {e.filename}" if e.filename else ""
+        _stderr_line(f"{who}: error: broken pipe{where}: the reader of an output other than "
+                     f"stdout (a FIFO, a socket, a subprocess) went away")
+        return 1
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe (or socket) whose reader has gone: the one broken pipe that
+    ends a command quietly with 141. Asked after a BrokenPipeError, which any stream raises."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+    except (AttributeError, OSError, ValueError):
+        return not hasattr(select, "poll")      # no way to ask: stdout, as before
+    poller.register(fd, select.POLLOUT)
+    # a pipe's write end polls POLLERR once it has no reader left; a socket's, POLLHUP too
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
 
 
 def _flush_stdout() -> None:
