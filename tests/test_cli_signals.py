@@ -224,6 +224,37 @@ def test_cli_stdout_and_output_fifo_both_gone_is_quiet_141(tmp_path):
     assert (code, err) == (141, "")
 
 
+def test_signal_during_handler_restore_leaves_no_handler_installed(tmp_path):
+    # SIGHUP sent while the handlers are put back (here: as SIGTERM's is). It used to reach the
+    # command's handler, still installed, whose exception left the loop half way with both
+    # handlers installed. Now it is held until every handler is back, then raised: the command
+    # still reports it.
+    script = tmp_path / "restore.py"
+    script.write_text("""
+import os, signal
+from matchcore import __main__ as m
+real = signal.signal
+sent = []
+
+def hooked(sig, handler):
+    if sig == signal.SIGTERM and handler == signal.SIG_DFL and not sent:
+        sent.append(os.kill(os.getpid(), signal.SIGHUP))
+    return real(sig, handler)
+
+try:
+    with m._signals_as_exceptions():
+        signal.signal = hooked
+except KeyboardInterrupt as e:
+    print("raised", getattr(e, "signum", None))
+signal.signal = real
+print("restored", signal.getsignal(signal.SIGTERM) == signal.getsignal(signal.SIGHUP)
+      == signal.SIG_DFL, flush=True)
+""")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "raised 1\nrestored True\n", "")
+
+
 # ---- a journal's LOCK after its writer was killed ----
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])

@@ -35,7 +35,16 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+# While the handlers are put back, the command's own handler holds a signal instead of raising
+# it there (which would leave the handlers after it installed): it is raised once all are back.
+_restoring = False
+_held: list[int] = []
+
+
 def _raise_terminated(signum, frame):
+    if _restoring:
+        _held.append(signum)
+        return
     raise Terminated(signum)
 
 
@@ -43,7 +52,9 @@ def _raise_terminated(signum, frame):
 def _signals_as_exceptions():
     """SIGTERM and SIGHUP raise :class:`Terminated` while the command runs (only where their
     disposition is the default: ``nohup`` and the like keep theirs), and only in the main
-    thread, where Python can install handlers."""
+    thread, where Python can install handlers. Afterwards every handler is put back, whatever
+    arrives meanwhile (see :func:`_restore_handlers`)."""
+    global _restoring
     saved = {}
     try:
         for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -54,8 +65,32 @@ def _signals_as_exceptions():
                 break
         yield
     finally:
-        for sig, old in saved.items():
-            signal.signal(sig, old)
+        _restoring = True               # (before any call: no handler can raise in between)
+        try:
+            _restore_handlers(saved)
+        finally:
+            _restoring = False
+        if _held:
+            signum = _held[0]
+            _held.clear()
+            raise Terminated(signum)
+
+
+def _restore_handlers(saved: dict) -> None:
+    """Put back the handlers ``_signals_as_exceptions`` replaced, all of them. A SIGTERM or
+    SIGHUP arriving meanwhile is held by the command's handler while it is still installed
+    (raised by the caller once all are back: the command is reported interrupted) and takes its
+    default action once its own is back; a Ctrl-C (``KeyboardInterrupt``) is raised after."""
+    caught = None
+    for sig, old in saved.items():
+        while True:
+            try:
+                signal.signal(sig, old)
+                break
+            except KeyboardInterrupt as e:      # raised before the call took effect
+                caught = caught or e
+    if caught is not None:
+        raise caught
 
 
 def _stderr_line(text: str) -> None:
