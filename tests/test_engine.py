@@ -676,6 +676,118 @@ def test_engine_process_out_record_events_false():
     assert len(eng.events()) == 0
 
 
+# ---- process(out=) writes into the caller's array while an operation's bound fits ----
+# Every order is given room for one event per resting order before it runs; where the caller's
+# array has less left, the rest of that block of 128 commands runs in the engine's own buffer and
+# its events are moved over at the block's end, if they fit.
+
+def _resting_engine(n_resting, **kw):
+    # one symbol, n_resting asks far above the bids the flow uses, one event pending
+    eng = Engine(**kw)
+    eng.add_symbol(0, capacity=n_resting + 4096)
+    for i in range(n_resting):
+        eng.submit(0, 10**6 + i, 1, 500 + i % 50, 1 + i % 7)
+    eng.events()
+    eng.submit(0, 999_999, 0, 10, 1)
+    return eng
+
+
+def _misses(n, first_id=1):
+    # cancels of ids that rest nowhere: one REJECTED event each, room for one asked
+    cmds = np.zeros(n, COMMAND_DTYPE)
+    cmds["kind"] = 2
+    cmds["order_id"] = np.arange(first_id, first_id + n)
+    return cmds
+
+
+def _reprices(n, rng):
+    # modifies of resting asks (bound: one event per resting order), on their own side
+    cmds = np.zeros(n, COMMAND_DTYPE)
+    cmds["kind"] = 3
+    cmds["order_id"] = 10**6 + rng.integers(0, 200, n)
+    cmds["price"] = rng.integers(500, 560, n)
+    cmds["qty"] = rng.integers(1, 9, n)
+    return cmds
+
+
+def test_engine_process_out_short_of_bound_mid_block_then_direct_again_returns_view():
+    # block 1: 128 misses written straight into out; block 2 starts with a reprice whose bound
+    # (201 resting + 4) does not fit in what is left (300 - 128): the block goes to the engine's
+    # buffer and is moved over (256 <= 300); block 3's misses are written straight in again
+    a, b = _resting_engine(200), _resting_engine(200)
+    rng = np.random.default_rng(5)
+    cmds = np.concatenate([_misses(128), _reprices(1, rng), _misses(127, 1000), _misses(40, 2000)])
+    expected = a.process(cmds)
+    buf = np.zeros(300, EVENT_DTYPE)
+    got = b.process(cmds, out=buf)
+    assert len(expected) == 296
+    assert np.shares_memory(got, buf) and got.ctypes.data == buf.ctypes.data
+    assert_events_equal(got, expected, labels=("process(out=)", "process()"))
+    assert a.state_hash() == b.state_hash()
+    assert b.events()["order_id"].tolist() == [999_999]
+
+
+@pytest.mark.parametrize("room", ["exact", "slack", "one_short", "half", "last_block_short"])
+def test_engine_process_out_bound_beyond_room_every_event_once_in_order(room):
+    # 600 resting orders and a flow of reprices and misses: near the end of out (and, below 600,
+    # from the first reprice on) blocks run in the engine's buffer; whatever the room, the result
+    # is every event once, in order, a view of out exactly when they all fit, and the per-call
+    # event pending before the batch stays pending
+    rng = np.random.default_rng(7)
+    parts = []
+    for j in range(12):
+        parts.append(_reprices(int(rng.integers(1, 90)), rng))
+        parts.append(_misses(int(rng.integers(1, 90)), 10_000 * (j + 1)))
+    cmds = np.concatenate(parts)
+    a, b = _resting_engine(600), _resting_engine(600)
+    expected = a.process(cmds)
+    k = len(expected)
+    size = {"exact": k, "slack": k + 3, "one_short": k - 1, "half": k // 2,
+            "last_block_short": k - 5}[room]
+    buf = np.zeros(size, EVENT_DTYPE)
+    got = b.process(cmds, out=buf)
+    assert_events_equal(got, expected, labels=("process(out=)", "process()"))
+    assert np.shares_memory(got, buf) == (k <= size)
+    assert a.state_hash() == b.state_hash()
+    assert b.events()["order_id"].tolist() == [999_999]
+
+
+@pytest.mark.parametrize("record_events", [True, False])
+def test_engine_process_out_deep_book_bound_never_fits_returns_view(record_events):
+    # 3,000 resting orders against an out of 2,500: no order's bound ever fits, every block runs
+    # in the engine's buffer and is moved over; the caller's array is never grown or freed
+    rng = np.random.default_rng(9)
+    cmds = np.concatenate([_reprices(700, rng), _misses(300), random_commands(900, 4)])
+    a = _resting_engine(3000, record_events=record_events)
+    b = _resting_engine(3000, record_events=record_events)
+    expected = a.process(cmds)
+    buf = np.zeros(2500, EVENT_DTYPE)
+    for _ in range(2):
+        got = b.process(cmds, out=buf)
+        assert np.shares_memory(got, buf) == (len(expected) <= len(buf))
+    assert 1900 < len(expected) <= len(buf)
+    assert_events_equal(got, a.process(cmds), labels=("process(out=)", "process()"))
+    assert a.state_hash() == b.state_hash()
+    assert len(b.events()) == (1 if record_events else 0)
+
+
+def test_engine_process_out_spill_mid_batch_then_per_call_events_unmixed():
+    # the batch outgrows out in its middle: a new array with all its events; the events pending
+    # before it stay pending, and the next calls' events are theirs alone
+    rng = np.random.default_rng(3)
+    cmds = np.concatenate([_misses(300), _reprices(300, rng), _misses(300, 5000)])
+    a, b = _resting_engine(100), _resting_engine(100)
+    expected = a.process(cmds)
+    buf = np.zeros(len(expected) // 2, EVENT_DTYPE)
+    got = b.process(cmds, out=buf)
+    assert not np.shares_memory(got, buf)
+    assert_events_equal(got, expected, labels=("process(out=)", "process()"))
+    b.cancel(42)
+    assert b.events()["order_id"].tolist() == [999_999, 42]
+    again = b.process(cmds[:10], out=buf)
+    assert np.shares_memory(again, buf) and len(again) == 10
+
+
 def _read_only_events(n):
     a = np.zeros(n, dtype=EVENT_DTYPE)
     a.flags.writeable = False

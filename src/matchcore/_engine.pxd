@@ -36,6 +36,17 @@ cdef struct mc_engine:
     # the books' included (their host_busy points here)
     uint8_t busy
     uint64_t handle          # registry handle (matchcore._handles) of the Python Engine
+    # Engine.process(out=...): `ev` is the caller's array (ev_borrowed = 1) while the engine's
+    # own buffer waits in ev_home (its events up to ev_home_n are pending per-call events).
+    # When an operation needs more room than the caller's array has left, _reserve switches
+    # back to the own buffer for the rest of the block (ev_borrowed = 2, ev_dst_n: events in
+    # the caller's array); the block's events are then moved over if they fit. A borrowed
+    # array is never grown or freed: only the own buffer is.
+    mc_event* ev_home
+    int64_t ev_home_n
+    int64_t ev_home_cap
+    int64_t ev_dst_n
+    uint8_t ev_borrowed
 
 cdef mc_engine* mc_engine_new() noexcept nogil
 cdef int mc_engine_reindex(mc_engine* e) noexcept nogil

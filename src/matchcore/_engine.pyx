@@ -167,10 +167,27 @@ cdef int _rehash(mc_engine* e, mc_map* m, bint live_orders_only) noexcept nogil:
 
 cdef inline int _reserve(mc_engine* e, int64_t extra) noexcept nogil:
     # Room for every event the next operation can write, and for one more order-id entry, so
-    # that nothing can fail once a book has been touched.
-    cdef int64_t need = e.n_ev + extra
-    cdef int64_t cap
+    # that nothing can fail once a book has been touched. Growth is out of line.
+    if e.n_ev + extra > e.ev_cap:
+        return _reserve_slow(e, extra)
+    if (e.oid_index.n + 1) * 2 > <int64_t>(e.oid_index.mask + 1):
+        return _rehash(e, &e.oid_index, 1)
+    return 0
+
+
+cdef int _reserve_slow(mc_engine* e, int64_t extra) noexcept nogil:
+    cdef int64_t need, cap
     cdef mc_event* p
+    if e.ev_borrowed == 1:
+        # The caller's array (Engine.process) has too little room left for this operation: it
+        # and the rest of its block go to the engine's own buffer (see _detour_end). The
+        # caller's array is never grown.
+        e.ev_dst_n = e.n_ev
+        e.ev = e.ev_home
+        e.n_ev = e.ev_home_n
+        e.ev_cap = e.ev_home_cap
+        e.ev_borrowed = 2
+    need = e.n_ev + extra
     if need > e.ev_cap:
         cap = e.ev_cap * 2
         while cap < need:
@@ -471,38 +488,65 @@ cdef int64_t mc_engine_process(mc_engine* e, const mc_command* cmds, int64_t n) 
     return _engine_run(e, cmds, 0, n, n, ring)
 
 
-# Commands per block when Engine.process() moves a batch's events into the caller's buffer: a
-# block's events (about 64 bytes a command, more with fills) still sit in the first-level cache
-# when they are copied, and the engine's own buffer stays that small instead of growing with the
-# batch and pushing the books' lines out of cache.
+# Engine.process(out=...) lends the caller's array to the engine as its event buffer, so the
+# books write the events where the caller reads them. An operation that may write more events
+# than the array has room left for (an order's bound is one per resting order) runs with the rest
+# of its block of commands in the engine's own buffer instead; at the block's end those events
+# are moved into the caller's array if they fit, and the array is written again. A block whose
+# events do not fit leaves them, and all later ones, in the engine's own buffer. Blocks are short
+# so that a deep book, whose bound never fits, moves its events while they are still in the
+# first-level cache and the engine's own buffer stays small instead of growing with the batch.
 cdef enum:
     OUT_BLOCK = 128
 
+cdef void _detour_end(mc_engine* e, mc_event* dst, int64_t cap) noexcept nogil:
+    # the end of a block that went to the engine's own buffer (ev_borrowed == 2)
+    cdef int64_t k = e.n_ev - e.ev_home_n
+    e.ev_home = e.ev
+    e.ev_home_cap = e.ev_cap
+    if e.ev_dst_n + k <= cap:
+        memcpy(dst + e.ev_dst_n, e.ev + e.ev_home_n, k * sizeof(mc_event))
+        e.ev_dst_n += k
+        e.ev = dst
+        e.n_ev = e.ev_dst_n
+        e.ev_cap = cap
+        e.ev_borrowed = 1
+    else:
+        e.ev_borrowed = 0
+
 cdef int64_t _engine_process_into(mc_engine* e, const mc_command* cmds, int64_t n, mc_event* dst,
                                   int64_t cap, int64_t start, int64_t* copied) noexcept nogil:
-    # mc_engine_process, moving the events of each block of commands from the engine's buffer
-    # (from `start` on) into dst[0:cap] as it goes. *copied: how many are in dst. When a block's
-    # events do not fit, they and all later ones stay in the engine's buffer from `start` on.
-    # Returns how many commands were applied (n unless memory ran out).
-    cdef int64_t i = 0, m, done, k
-    cdef bint spilled = False
+    # mc_engine_process writing the events into dst[0:cap] (see above); the engine's own
+    # buffer holds `start` pending events. *copied: how many are in dst; the events that did
+    # not fit are in the engine's buffer from `start` on. Returns how many commands were
+    # applied (n unless memory ran out).
+    cdef int64_t i = 0, m, done
     cdef int32_t ring[ENGINE_RING]
-    copied[0] = 0
+    e.ev_home = e.ev
+    e.ev_home_n = start
+    e.ev_home_cap = e.ev_cap
+    e.ev_dst_n = 0
+    e.ev = dst
+    e.n_ev = 0
+    e.ev_cap = cap
+    e.ev_borrowed = 1
     _engine_prime(e, cmds, n, ring)
     while i < n:
         m = OUT_BLOCK if n - i > OUT_BLOCK else n - i
         done = _engine_run(e, cmds, i, i + m, n, ring) - i
-        if not spilled:
-            k = e.n_ev - start
-            if copied[0] + k <= cap:
-                memcpy(dst + copied[0], e.ev + start, k * sizeof(mc_event))
-                copied[0] += k
-                e.n_ev = start
-            else:
-                spilled = True
+        if e.ev_borrowed == 2:
+            _detour_end(e, dst, cap)
         i += done
         if done < m:
             break
+    if e.ev_borrowed == 1:
+        e.ev_dst_n = e.n_ev
+        e.ev = e.ev_home
+        e.n_ev = start
+        e.ev_cap = e.ev_home_cap
+        e.ev_borrowed = 0
+    e.ev_home = NULL
+    copied[0] = e.ev_dst_n
     return i
 
 
@@ -1156,9 +1200,9 @@ cdef class Engine:
         cdef int64_t copied = 0, cap = -1
         cdef mc_event* dp = NULL
         cdef cnp.ndarray whole
-        # A large batch without out= gets its result array made up front and filled block by
-        # block as with out=, then shrunk to its events: the engine's own buffer then does not
-        # grow with the batch either. (A small batch's events are copied once, at their size.)
+        # A large batch without out= gets its result array made up front and written as out=
+        # is, then shrunk to its events: the engine's own buffer then does not grow with the
+        # batch either. (A small batch's events are copied once, at their size.)
         cdef bint fresh = dst is None and n >= 2048 and jc == NULL
         if fresh:
             dst = np.empty(2 * n + 64, dtype=EVENT_DTYPE)
@@ -1190,7 +1234,7 @@ cdef class Engine:
                 self._check_journal()
             k = e.n_ev - start
             if copied > 0 or (dp != NULL and k == 0):
-                # the events went into dst block by block (with out=: no new array, none of its
+                # the events were written into dst (with out=: no new array, none of its
                 # first-touch page faults); those that did not fit are still here
                 if k == 0 and fresh:
                     dst.resize(copied, refcheck=False)
