@@ -204,6 +204,72 @@ def test_engine_cancel_of_an_order_that_traded_away_echoes_the_commands_symbol()
         assert eng.get(7) == (1, 0, 99, 1)
 
 
+@pytest.mark.parametrize("limits", [False, True])
+def test_engine_modify_of_an_order_that_traded_away_echoes_the_commands_symbol(limits):
+    # As for cancel: the entry of 7 still names book 2 after its order filled there. Without
+    # limits the book itself is asked (and rejects it with its own symbol); either way the
+    # reject is the one for an id that rests nowhere, with the command's symbol, and a modify
+    # with bad fields is still rejected for them first.
+    def run(use_process):
+        eng = make_engine(limits=limits)
+        eng.submit(2, 7, 1, 102, 5, ts_ns=1)
+        eng.submit(2, 8, 0, 102, 5, ts_ns=2)            # takes all of 7
+        eng.submit(1, 9, 1, 100, 5, ts_ns=3)
+        eng.events()
+        cmds = np.zeros(5, COMMAND_DTYPE)
+        cmds[0] = (4, 7, 101, 3, 0, 1, 3, 0, 0, 0)      # modify 7, symbol 1
+        cmds[1] = (5, 7, 0, 2, 0, 3, 3, 0, 0, 0)        # again, symbol 3 (unknown)
+        cmds[2] = (6, 7, 0, 0, 0, 4, 3, 0, 0, 0)        # qty 0
+        cmds[3] = (7, 7, -1, 2, 0, 5, 3, 0, 0, 0)       # price below 0
+        cmds[4] = (8, 9, 100, 4, 0, 0, 3, 0, 0, 0)      # 9 rests in book 1
+        if use_process:
+            return eng.process(cmds), eng
+        for c in cmds:
+            apply_engine_command(eng, c)
+        return eng.events(), eng
+
+    for use_process in (False, True):
+        ev, eng = run(use_process)
+        assert reject(ev) == [(7, "ORDER_NOT_FOUND", 1), (7, "ORDER_NOT_FOUND", 3),
+                              (7, "INVALID_QTY", 4), (7, "INVALID_PRICE", 5)]
+        rej = ev[ev["kind"] == K.REJECTED]
+        assert rej["ts_ns"].tolist() == [4, 5, 6, 7]
+        assert rej["price"].tolist() == [101, 0, 0, -1] and rej["qty"].tolist() == [3, 2, 0, 2]
+        for f in ("maker_id", "owner", "maker_owner", "side"):
+            assert not rej[f].any(), f
+        assert ev[-1]["kind"] == K.MODIFIED and ev[-1]["symbol"] == 1
+        assert eng.get(7) is None and eng.get(9) == (1, 1, 100, 4)
+        eng.check_invariants()
+
+
+@pytest.mark.parametrize("via", ["set_limits", "set_reference_price"])
+def test_engine_modify_limits_set_later_then_cleared_apply_only_while_set(via):
+    # a symbol added without limits gets some later: a reprice is then checked, and not again
+    # once they are cleared
+    eng = Engine()
+    eng.add_symbol(0)
+    eng.submit(0, 1, 0, 100, 8)
+    assert eng.modify(1, 8, 120)
+    if via == "set_limits":
+        eng.set_limits(0, tick=5)
+    else:
+        eng.set_limits(0, band=10)
+        eng.set_reference_price(0, 100)
+    with pytest.raises(mc.OrderRejected) as info:
+        eng.modify(1, 8, 133)
+    assert info.value.reason == (R.PRICE_NOT_ON_TICK if via == "set_limits"
+                                 else R.PRICE_OUTSIDE_BAND)
+    cmds = np.zeros(1, COMMAND_DTYPE)
+    cmds[0] = (0, 1, 133, 8, 0, 0, 3, 0, 0, 0)
+    assert reject(eng.process(cmds)) == [(1, info.value.reason.name, 0)]
+    if via == "set_limits":
+        eng.set_limits(0, tick=1)
+    else:
+        eng.set_reference_price(0, 0)
+    assert eng.modify(1, 8, 133)
+    assert eng.get(1) == (0, 0, 133, 8)
+
+
 def test_engine_gtc_taker_stopped_by_self_trade_is_routed_nowhere():
     # The taker trades part of its qty, then meets its owner's own order and is cancelled: it
     # does not rest, whatever the engine noted for its id on the way.

@@ -16,6 +16,8 @@ cdef struct mc_symbol_cfg:
     int64_t band            # ... prices outside [ref_price - band, ref_price + band] are refused
     int64_t max_qty         # largest order qty
     int64_t max_notional    # largest price * qty of a limit order
+    uint8_t on              # 1 if any of the above is set (_cfg_on), so that a modify with
+                            # nothing to check need not read the order first
 
 cdef struct mc_engine:
     mc_book** books          # slot -> book (owned by the Python Engine's OrderBook objects)

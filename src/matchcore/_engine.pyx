@@ -137,6 +137,7 @@ cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexc
     e.cfg[k].band = 0
     e.cfg[k].max_qty = 0
     e.cfg[k].max_notional = 0
+    e.cfg[k].on = 0
     b.symbol = symbol
     b.emit = e.emit
     _map_upsert(&e.sym_index, symbol, k)
@@ -251,6 +252,12 @@ cdef inline int _limits(const mc_symbol_cfg* c, int64_t price, int64_t qty) noex
     if c.max_notional > 0 and qty > c.max_notional // price:
         return MC_R_NOTIONAL_ABOVE_MAX
     return MC_R_NONE
+
+
+cdef inline uint8_t _cfg_on(const mc_symbol_cfg* c) noexcept nogil:
+    # whether _limits can refuse anything (mc_symbol_cfg.on); set after every change of c
+    return (c.tick > 1 or c.min_price > 0 or c.max_price > 0 or (c.band > 0 and c.ref_price > 0)
+            or c.max_qty > 0 or c.max_notional > 0)
 
 
 cdef inline int32_t _resting_slot(const mc_engine* e, uint64_t oid) noexcept nogil:
@@ -386,13 +393,28 @@ cdef int64_t mc_engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, int64
     """Modify by order id (price 0 keeps it). A modify that re-enters the order (new price or a
     larger qty) must pass the symbol's limits; shrinking in place always passes. `symbol` is
     only echoed when the id rests nowhere. Returns the qty executed on re-entry, or -reason."""
-    # The order's slot in its book, found once: its price, qty and owner are read from it.
     cdef int32_t k = _map_find(&e.oid_index, oid)
-    cdef int32_t idx = mc_find(e.books[k], oid) if k >= 0 else -1
+    cdef int32_t idx
     cdef mc_book* b
     cdef const mc_order* o
     cdef int reason = MC_R_NONE
     cdef int64_t new_price, r
+    if k >= 0 and qty > 0 and price >= 0 and not e.cfg[k].on:
+        # Nothing for the engine to check: the book looks the order up itself. An entry that
+        # is stale (the order has left) makes the book reject it, as the engine would, but
+        # with the book's symbol: an id that rests nowhere is echoed with the command's.
+        b = e.books[k]
+        if _reserve(e, b.n_orders + 4) < 0:
+            return -MC_ERR_NOMEM
+        b.now_ns = e.now_ns
+        _lend(e, b)
+        r = mc_modify(b, oid, qty, price)
+        _lend(e, b)
+        if r == -MC_R_ORDER_NOT_FOUND and e.emit:
+            e.ev[e.n_ev - 1].symbol = symbol
+        return r
+    # The order's slot in its book, found once: its price, qty and owner are read from it.
+    idx = mc_find(e.books[k], oid) if k >= 0 else -1
     if idx < 0:
         if _reserve(e, 1) < 0:
             return -MC_ERR_NOMEM
@@ -943,6 +965,7 @@ cdef class Engine:
         if "band" in limits: c.band = limits["band"]
         if "max_qty" in limits: c.max_qty = limits["max_qty"]
         if "max_notional" in limits: c.max_notional = limits["max_notional"]
+        c.on = _cfg_on(c)
 
     def set_limits(self, symbol, **limits):
         """Set a symbol's limits (only those given; 0 disables one, ``tick=1`` accepts every
@@ -1021,6 +1044,7 @@ cdef class Engine:
         _check_busy(self._e)
         self._check_journal()
         self._e.cfg[k].ref_price = p
+        self._e.cfg[k].on = _cfg_on(&self._e.cfg[k])
         if self._jc is not None:
             self._jc._append_config(4, self._e.symbols[k], price=p)
 
