@@ -270,6 +270,21 @@ def test_engine_modify_limits_set_later_then_cleared_apply_only_while_set(via):
     assert eng.get(1) == (0, 0, 133, 8)
 
 
+def test_engine_process_symbol_added_after_a_batch_named_it_is_routed():
+    # a batch whose last command names an unknown symbol, then add_symbol: the next batch
+    # finds its book
+    eng = Engine()
+    eng.add_symbol(1)
+    cmds = np.zeros(2, COMMAND_DTYPE)
+    cmds[0] = (0, 2, 100, 5, 0, 1, 0, 0, 0, 0)
+    cmds[1] = (0, 1, 100, 5, 0, 7, 0, 0, 0, 0)
+    assert reject(eng.process(cmds)) == [(1, "UNKNOWN_SYMBOL", 7)]
+    eng.add_symbol(7)
+    ev = eng.process(cmds[1:])
+    assert ev["kind"].tolist() == [K.ACCEPTED] and ev["symbol"].tolist() == [7]
+    assert eng.get(1) == (7, 0, 100, 5) and eng.get(2) == (1, 0, 100, 5)
+
+
 def test_engine_gtc_taker_stopped_by_self_trade_is_routed_nowhere():
     # The taker trades part of its qty, then meets its owner's own order and is cancelled: it
     # does not rest, whatever the engine noted for its id on the way.

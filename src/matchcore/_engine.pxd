@@ -49,6 +49,10 @@ cdef struct mc_engine:
     int64_t ev_home_cap
     int64_t ev_dst_n
     uint8_t ev_borrowed
+    # the last symbol the batch loop looked up and its slot (-1: unknown): always a true pair
+    # (set when a symbol is added; symbols are never removed)
+    uint32_t last_symbol
+    int32_t last_slot
 
 cdef mc_engine* mc_engine_new() noexcept nogil
 cdef int mc_engine_reindex(mc_engine* e) noexcept nogil

@@ -62,6 +62,7 @@ cdef mc_engine* mc_engine_new() noexcept nogil:
         return NULL
     e.ev_cap = 1024
     e.emit = 1
+    e.last_slot = -1
     e.ev = <mc_event*>malloc(e.ev_cap * sizeof(mc_event))
     if e.ev == NULL or _map_init(&e.sym_index, 8) < 0 or _map_init(&e.oid_index, 512) < 0:
         mc_engine_free(e)
@@ -141,6 +142,8 @@ cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexc
     b.symbol = symbol
     b.emit = e.emit
     _map_upsert(&e.sym_index, symbol, k)
+    e.last_symbol = symbol
+    e.last_slot = k
     e.n_books += 1
     return k
 
@@ -477,7 +480,13 @@ cdef enum:
     ENGINE_RING = 8
 
 cdef inline int32_t _engine_look_ahead(mc_engine* e, const mc_command* c) noexcept nogil:
-    cdef int32_t k = _map_find(&e.sym_index, c.symbol)
+    cdef int32_t k
+    if c.symbol == e.last_symbol:
+        k = e.last_slot
+    else:
+        k = _map_find(&e.sym_index, c.symbol)
+        e.last_symbol = c.symbol
+        e.last_slot = k
     _map_prefetch(&e.oid_index, c.order_id)
     if k >= 0:
         _map_prefetch(&e.books[k].index, c.order_id)
