@@ -4,7 +4,8 @@
 Matching happens in the books (``matchcore._core``); this module only routes commands by symbol
 or by order id, applies the per-symbol limits before a book sees an order, and gathers every
 book's events in one buffer. The books write straight into that buffer: around each operation
-the engine lends its buffer to the book (three fields swapped), so no event is copied twice.
+the engine lends its buffer to the book (three fields swapped), so no event is copied twice. In
+Engine.process(out=...) that buffer is the caller's array, as long as it has room.
 """
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t, INT64_MAX
@@ -364,6 +365,11 @@ cdef int64_t _engine_market(mc_engine* e, int32_t k, uint32_t symbol, uint64_t o
 cdef int64_t mc_engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) noexcept nogil:
     """Cancel by order id in whichever book it rests. `symbol` is only echoed in the REJECTED
     event when the id rests nowhere. Returns the open qty removed, or -reason."""
+    return _engine_cancel(e, symbol, oid)
+
+
+cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) noexcept nogil:
+    # mc_engine_cancel's body, inlined into the batch loop (a call and its register saves less)
     if _reserve(e, 1) < 0:             # first: it may rebuild the index probed below
         return -MC_ERR_NOMEM
     cdef uint64_t pos = _map_probe(&e.oid_index, oid)
@@ -477,7 +483,7 @@ cdef inline int64_t _engine_apply(mc_engine* e, const mc_command* c, int32_t k) 
     elif c.kind == MC_CMD_MARKET:
         return _engine_market(e, k, c.symbol, c.order_id, c.side, c.qty, c.owner)
     elif c.kind == MC_CMD_CANCEL:
-        return mc_engine_cancel(e, c.symbol, c.order_id)
+        return _engine_cancel(e, c.symbol, c.order_id)
     elif c.kind == MC_CMD_MODIFY:
         return _engine_modify(e, c.symbol, c.order_id, c.qty, c.price)
     if _reserve(e, 1) < 0:
