@@ -287,10 +287,11 @@ cdef int64_t mc_engine_submit(mc_engine* e, uint32_t symbol, uint64_t oid, int s
                           owner, post_only)
 
 
-cdef int64_t _engine_submit(mc_engine* e, int32_t k, uint32_t symbol, uint64_t oid, int side,
-                            int64_t price, int64_t qty, int tif, uint64_t owner,
-                            int post_only) noexcept nogil:
-    # mc_engine_submit with the symbol's slot k already looked up (-1: unknown symbol)
+cdef inline int64_t _engine_submit(mc_engine* e, int32_t k, uint32_t symbol, uint64_t oid,
+                                   int side, int64_t price, int64_t qty, int tif, uint64_t owner,
+                                   int post_only) noexcept nogil:
+    # mc_engine_submit with the symbol's slot k already looked up (-1: unknown symbol); inline
+    # in the batch loop, as cancel and modify are
     cdef mc_book* b
     cdef int reason = MC_R_NONE
     cdef int64_t r
