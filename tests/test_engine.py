@@ -243,9 +243,9 @@ def test_engine_modify_of_an_order_that_traded_away_echoes_the_commands_symbol(l
 
 
 @pytest.mark.parametrize("via", ["set_limits", "set_reference_price"])
-def test_engine_modify_limits_set_later_then_cleared_apply_only_while_set(via):
-    # a symbol added without limits gets some later: a reprice is then checked, and not again
-    # once they are cleared
+def test_engine_limits_set_later_then_cleared_apply_only_while_set(via):
+    # a symbol added without limits gets some later: a reprice and a new order are then
+    # checked, and not again once they are cleared
     eng = Engine()
     eng.add_symbol(0)
     eng.submit(0, 1, 0, 100, 8)
@@ -259,15 +259,18 @@ def test_engine_modify_limits_set_later_then_cleared_apply_only_while_set(via):
         eng.modify(1, 8, 133)
     assert info.value.reason == (R.PRICE_NOT_ON_TICK if via == "set_limits"
                                  else R.PRICE_OUTSIDE_BAND)
-    cmds = np.zeros(1, COMMAND_DTYPE)
-    cmds[0] = (0, 1, 133, 8, 0, 0, 3, 0, 0, 0)
-    assert reject(eng.process(cmds)) == [(1, info.value.reason.name, 0)]
+    cmds = np.zeros(2, COMMAND_DTYPE)
+    cmds[0] = (0, 1, 133, 8, 0, 0, 3, 0, 0, 0)          # modify 1 to 133
+    cmds[1] = (0, 2, 133, 1, 0, 0, 0, 1, 0, 0)          # sell 1 at 133
+    assert reject(eng.process(cmds)) == [(1, info.value.reason.name, 0),
+                                         (2, info.value.reason.name, 0)]
     if via == "set_limits":
         eng.set_limits(0, tick=1)
     else:
         eng.set_reference_price(0, 0)
     assert eng.modify(1, 8, 133)
     assert eng.get(1) == (0, 0, 133, 8)
+    assert eng.submit(0, 2, 1, 133, 1) == 1
 
 
 def test_engine_process_symbol_added_after_a_batch_named_it_is_routed():

@@ -305,7 +305,8 @@ cdef inline int64_t _engine_submit(mc_engine* e, int32_t k, uint32_t symbol, uin
         return -MC_ERR_NOMEM
     if (qty > 0 and price > 0 and (side == MC_BUY or side == MC_SELL)
             and (tif == MC_GTC or tif == MC_IOC or tif == MC_FOK)):
-        reason = _limits(&e.cfg[k], price, qty)
+        if e.cfg[k].on:
+            reason = _limits(&e.cfg[k], price, qty)
         if reason == MC_R_NONE:
             r = _resting_slot(e, oid)
             if r >= 0 and r != k:
