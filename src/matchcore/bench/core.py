@@ -219,8 +219,8 @@ def engine_vs_book(*, messages: int = 200_000, seed: int = 1, resting: int = 100
     ``resting`` orders through ``OrderBook.process(part, out=buf)`` and through
     ``Engine.process(part, out=buf)`` with the same book as its only symbol, in calls of
     ``chunk`` commands; median call, best of ``reps`` passes that alternate the two. The
-    engine adds the symbol lookup, its order-id index across books, the limit checks and the
-    move of the events into ``buf``. Reported, not a target."""
+    engine adds the symbol lookup, its order-id index across books and the limit checks (its
+    books write the events straight into ``buf``). Reported, not a target."""
     from matchcore import workloads
     from matchcore._engine import Engine
 
