@@ -167,16 +167,22 @@ def test_engine_cancel_and_modify_find_the_book_by_id():
     assert reject(eng.events()) == [(7, "ORDER_NOT_FOUND", 1), (7, "ORDER_NOT_FOUND", 0)]
 
 
+def _engine_with_7_traded_away(limits):
+    # order 7 filled in book 2 (the engine's entry for it there is stale); 9 rests in book 1
+    eng = make_engine(limits=limits)
+    eng.submit(2, 7, 1, 102, 5, ts_ns=1)
+    eng.submit(2, 8, 0, 102, 5, ts_ns=2)            # takes all of 7
+    eng.submit(1, 9, 1, 100, 5, ts_ns=3)
+    eng.events()
+    return eng
+
+
 def test_engine_cancel_of_an_order_that_traded_away_echoes_the_commands_symbol():
     # The id's index entry still names book 2 after its order filled there (entries go stale):
     # the reject must be the one for an id that rests nowhere, whatever book the entry names,
     # through the per-call method and through process() alike.
     def run(use_process):
-        eng = make_engine(limits=False)
-        eng.submit(2, 7, 1, 103, 5, ts_ns=1)
-        eng.submit(2, 8, 0, 103, 5, ts_ns=2)            # takes all of 7
-        eng.submit(1, 9, 1, 120, 5, ts_ns=3)
-        eng.events()
+        eng = _engine_with_7_traded_away(limits=False)
         if use_process:
             cmds = np.zeros(3, COMMAND_DTYPE)
             cmds[0] = (4, 7, 0, 0, 0, 1, 2, 0, 0, 0)    # cancel 7, symbol 1
@@ -211,11 +217,7 @@ def test_engine_modify_of_an_order_that_traded_away_echoes_the_commands_symbol(l
     # reject is the one for an id that rests nowhere, with the command's symbol, and a modify
     # with bad fields is still rejected for them first.
     def run(use_process):
-        eng = make_engine(limits=limits)
-        eng.submit(2, 7, 1, 102, 5, ts_ns=1)
-        eng.submit(2, 8, 0, 102, 5, ts_ns=2)            # takes all of 7
-        eng.submit(1, 9, 1, 100, 5, ts_ns=3)
-        eng.events()
+        eng = _engine_with_7_traded_away(limits=limits)
         cmds = np.zeros(5, COMMAND_DTYPE)
         cmds[0] = (4, 7, 101, 3, 0, 1, 3, 0, 0, 0)      # modify 7, symbol 1
         cmds[1] = (5, 7, 0, 2, 0, 3, 3, 0, 0, 0)        # again, symbol 3 (unknown)
