@@ -508,3 +508,33 @@ def test_engine_pickle_of_format_1_still_loads():
     twin = fn(*old)
     assert twin.state_hash() == eng.state_hash() and twin.get(7) == eng.get(7)
     twin.check_invariants()
+
+
+def _state_bytes_held_by(book) -> int:
+    # bytes objects the book's own attributes keep alive (two levels down)
+    import gc
+    total = 0
+    for x in gc.get_referents(book):
+        for y in [x] + (list(gc.get_referents(x)) if isinstance(x, tuple) else []):
+            if isinstance(y, bytes):
+                total += len(y)
+    return total
+
+
+@pytest.mark.parametrize("how", ["book_first", "reduce_only"])
+def test_engine_pickle_state_read_for_a_book_not_kept_after_pickling(how):
+    # The state an Engine's pickle reads for each book (under its hold) goes to the book's own
+    # pickle only while that pickling runs: a book the pickler had already stored, or an
+    # __reduce__ whose result is dropped, leave no copy of the book's state on the book.
+    eng = mc.Engine()
+    book = eng.add_symbol(1)
+    for i in range(1, 3001):
+        eng.submit(1, i, 1, 100 + i % 50, 1)
+    eng.events()
+    if how == "book_first":
+        pickle.dumps((book, eng))
+    else:
+        eng.__reduce__()
+    assert _state_bytes_held_by(book) == 0
+    twin = pickle.loads(pickle.dumps((book, eng)))
+    assert twin[1].book(1) is twin[0] and twin[1].state_hash() == eng.state_hash()

@@ -266,9 +266,11 @@ cdef class OrderBook:
     cdef mc_book* _b
     cdef readonly bint record_events
     # what an Engine's pickle read of this book under the engine's hold (its _book_from_pickle
-    # arguments): the book's own __reduce__, called by the pickler next, gives these very objects
-    # when the book still holds that state (so the pickle stores it once), and drops them
-    cdef tuple _pickled
+    # arguments), as a weak reference to the _HeldState in that pickle's arguments: the book's
+    # own __reduce__, called by the pickler next, gives these very objects when the book still
+    # holds that state (so the pickle stores it once). Weak: once the engine's pickling is over
+    # (or its __reduce__ result dropped), the book keeps no copy of its state.
+    cdef object _pickled
     # id() of the snapshot bytes _book_from_pickle last built this book from (0: none). An
     # Engine's unpickling, while those bytes are alive, knows by it that the book already holds
     # the state the engine's pickle carries for it (the same object, by the pickle's memo).
@@ -293,6 +295,9 @@ cdef int mc_held_by_me(const uint8_t* busy) except -1
 # A book's pickle arguments (_book_from_pickle's), read in one step without the per-call
 # check: the caller has checked or holds the book.
 cdef tuple mc_book_pickle_args(OrderBook book)
+# The state an Engine's pickle read for `book` (mc_book_pickle_args) as the object the pickle's
+# arguments carry (a _HeldState, pickled as that tuple); the book refers to it weakly.
+cdef object mc_book_held_state(OrderBook book, tuple args)
 # dst takes a copy of src's whole state (pending events included), keeping its own handle; no
 # per-call check (the caller's)
 cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1

@@ -12,6 +12,8 @@ from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t, INT64_MI
 from libc.stdlib cimport calloc, realloc, free
 from libc.string cimport memcpy, memmove, memset, memcmp
 
+import weakref
+
 import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
@@ -1848,6 +1850,24 @@ cdef tuple mc_book_pickle_args(OrderBook book):
     return (_PICKLE_FORMAT, snap, book.record_events, b.orders_cap, events, None)
 
 
+cdef class _HeldState:
+    """The state an Engine's pickle read for one of its books (``_book_from_pickle``'s
+    arguments). It pickles as that tuple; the book refers to it weakly, so the state lives only
+    as long as the engine's pickle arguments do."""
+    cdef readonly tuple args
+    cdef object __weakref__
+
+    def __reduce__(self):
+        return tuple, (self.args,)
+
+
+cdef object mc_book_held_state(OrderBook book, tuple args):
+    cdef _HeldState held = _HeldState.__new__(_HeldState)
+    held.args = args
+    book._pickled = weakref.ref(held)
+    return held
+
+
 cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1:
     if dst._b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
         # an engine's or replayer's slot (or a running call) points at dst's struct
@@ -2492,9 +2512,10 @@ cdef class OrderBook:
             # the very objects an Engine's pickle took for this book, if it is still in that
             # state: the pickler then stores them once for both
             if self._pickled is not None:
-                if self._pickled[1:5] == args[1:5]:
-                    args = self._pickled
+                held = self._pickled()
                 self._pickled = None
+                if held is not None and (<_HeldState>held).args[1:5] == args[1:5]:
+                    args = (<_HeldState>held).args
         finally:
             mc_busy_leave(self._b)
         cls = type(self)

@@ -36,7 +36,7 @@ from matchcore._core cimport mc_level, mc_order
 from matchcore._core cimport (
     mc_raise_busy, mc_book_host, MC_BUSY_ENGINE, MC_BUSY_JOURNAL, MC_BUSY_QUERY,
     MC_GUARD_HOSTED, MC_BUSY_HELD, mc_hold_register, mc_hold_unregister, mc_held_by_me,
-    mc_book_pickle_args, mc_book_copy_into,
+    mc_book_pickle_args, mc_book_held_state, mc_book_copy_into,
 )
 from matchcore.durability._journal cimport (
     JournalWriter, mc_journal, mc_journal_command, mc_journal_fills, mc_journal_commit,
@@ -45,7 +45,7 @@ from matchcore._handles cimport mc_handle_new, mc_handle_release, MC_H_ENGINE
 from matchcore._core import (
     COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
     SnapshotError, _PICKLE_FORMAT, _check_pickle_format, _subclass_state, _set_subclass_state,
-    _book_from_pickle,
+    _book_from_pickle, _HeldState,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
@@ -1529,14 +1529,13 @@ cdef class Engine:
         # Everything is read under the hold, as one state: no other thread's call comes between
         # two books. The books are pickled as objects too (a book held beside its engine comes
         # back as its book); each gives the pickler the very state read here when it still holds
-        # it (OrderBook._pickled), which the pickle then stores once.
+        # it (OrderBook._pickled, a weak reference: nothing is kept once the pickling is over),
+        # which the pickle then stores once.
         cdef int nested = mc_engine_hold(e)
         try:
             for entry in self._symbol_entries():
                 book = entry[4]
-                state = mc_book_pickle_args(book)
-                book._pickled = state
-                symbols.append(entry + (state,))
+                symbols.append(entry + (mc_book_held_state(book, mc_book_pickle_args(book)),))
             n_ev = e.n_ev if self.record_events else 0
             events = PyBytes_FromStringAndSize(<char*>e.ev, n_ev * sizeof(mc_event))
             now_ns = e.now_ns
@@ -1923,14 +1922,18 @@ def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, r
     for entry in symbols:
         # (format 2: and the book's state as the engine's hold read it)
         sym, name, capacity, limits, book = entry[:5]
+        state = entry[5] if len(entry) > 5 else None
+        if isinstance(state, _HeldState):
+            # (the arguments of a __reduce__ called in this process, not pickled)
+            state = state.args
         if not isinstance(book, _OrderBook):
             raise TypeError(f"pickled Engine: symbol {sym} holds {type(book).__name__}, "
                             f"not an OrderBook")
-        if len(entry) > 5 and (<OrderBook>book)._unpickled_from != id(entry[5][1]):
+        if state is not None and (<OrderBook>book)._unpickled_from != id(state[1]):
             # the book object was pickled at another moment than its engine (before it, or
             # another thread's call came before the pickler reached it): it takes the state
             # read with the engine's
-            mc_book_copy_into(book, _book_from_pickle(*entry[5]))
+            mc_book_copy_into(book, _book_from_pickle(*state))
         (<OrderBook>book)._unpickled_from = 0
         eng._adopt(_symbol_id(sym), None if name is None else str(name),
                    mc_i64_arg(capacity, "capacity"),
