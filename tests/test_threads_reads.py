@@ -354,3 +354,25 @@ def test_book_pickle_reads_state_and_pending_events_as_one():
     twin = pickle.loads(pickle.dumps(book))
     # whatever ran meanwhile, the twin's pending events are those of its orders
     assert len(twin.events()) == len(twin) == len(book) - len(book.outcomes)
+
+
+def test_engine_holding_same_context_entered_twice_released_by_outer_exit():
+    # one _holding() object entered inside itself (a reader calling a helper that holds
+    # again with it): the inner exit keeps the hold, the outer one releases it; an exit
+    # without an enter releases nothing
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    h = eng._holding()
+    with h:
+        with h:
+            assert eng.busy
+        assert eng.busy
+        assert isinstance(_in_other_thread(lambda: eng.submit(1, 1, 0, 100, 1)), BusyError)
+    assert not eng.busy
+    h.__exit__(None, None, None)
+    other = eng._holding()
+    with other:
+        h.__exit__(None, None, None)
+        assert eng.busy
+    assert not eng.busy
+    assert _in_other_thread(lambda: eng.submit(1, 2, 0, 100, 1)) == 0

@@ -1594,6 +1594,7 @@ cdef class Engine:
         readers written in Python (``durability.snapshot``)."""
         cdef _EngineHold h = _EngineHold.__new__(_EngineHold)
         h.eng = self
+        h.nested = []
         return h
 
     cdef list _symbol_entries(self):
@@ -1954,14 +1955,19 @@ def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, r
 
 
 cdef class _EngineHold:
-    # Engine._holding(): the hold as a context manager, for the readers written in Python
+    # Engine._holding(): the hold as a context manager, for the readers written in Python. One
+    # object may be entered again inside itself: each exit releases what its own enter took
+    # (a single flag, overwritten by the inner enter, left the engine held for good), and an
+    # exit without an enter releases nothing.
     cdef Engine eng
-    cdef int nested
+    cdef list nested
 
     def __enter__(self):
-        self.nested = mc_engine_hold(self.eng._e)
+        cdef int n = mc_engine_hold(self.eng._e)
+        self.nested.append(n)
         return self.eng
 
     def __exit__(self, *exc):
-        mc_engine_unhold(self.eng._e, self.nested)
+        if self.nested:
+            mc_engine_unhold(self.eng._e, self.nested.pop())
         return False
