@@ -462,6 +462,26 @@ def test_replayer_bad_arguments_raise():
         itch.Replayer(callback=5)
 
 
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda **kw: itch.Replayer(**kw), id="Replayer"),
+    pytest.param(lambda **kw: __import__("matchcore.feeds.dbn", fromlist=["DbnReplayer"])
+                 .DbnReplayer(**kw), id="DbnReplayer"),
+])
+def test_replayer_snapshot_depth_beyond_record_limit_raises_value_error_naming_it(make):
+    # A snapshot record is 16 + 48 * depth bytes and numpy describes none beyond 2**31 - 1: a
+    # deeper snapshot_depth failed with numpy's unnamed ValueError, a bare MemoryError (its
+    # scratch buffer) or an OverflowError not naming the option, even with snapshots off.
+    from matchcore._sinks import MAX_SNAPSHOT_DEPTH, snapshot_dtype
+    for bad in (MAX_SNAPSHOT_DEPTH + 1, 10**9, 2**31, 2**61, 2**63 - 1):
+        with pytest.raises(ValueError, match=rf"snapshot_depth must be at most .*got {bad}$"):
+            make(snapshot_depth=bad)
+        with pytest.raises(ValueError, match="snapshot_depth"):
+            make(snapshot_depth=bad, snapshot_every=100)
+    assert snapshot_dtype(MAX_SNAPSHOT_DEPTH).itemsize <= 2**31 - 1
+    make(snapshot_depth=MAX_SNAPSHOT_DEPTH)
+    assert make(snapshot_depth=3, snapshot_every=10).snapshots().dtype == snapshot_dtype(3)
+
+
 def test_replayer_options_after_symbols_positional_raise_type_error():
     # 13 options of similar types: a positional slip (a depth where a count was meant) must not
     # configure a replay silently

@@ -5,5 +5,6 @@ import numpy as np
 
 TOB_DTYPE: Final[np.dtype[np.void]]
 TRADE_DTYPE: Final[np.dtype[np.void]]
+MAX_SNAPSHOT_DEPTH: Final[int]
 
 def snapshot_dtype(depth: int) -> np.dtype[np.void]: ...

@@ -22,6 +22,11 @@ if TOB_DTYPE.itemsize != sizeof(tob_rec) or TRADE_DTYPE.itemsize != sizeof(trade
     raise ImportError("matchcore._sinks: sink record dtypes do not match the C structs")
 
 
+# The deepest snapshot record numpy can describe: 16 bytes of ts and locate, then 6 int64
+# columns per level, within a C int of bytes.
+MAX_SNAPSHOT_DEPTH = (0x7FFFFFFF - 16) // 48
+
+
 cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot_every_ns,
                            object snapshot_depth, object book_capacity, str unit) except -1:
     # The options of both replayers, checked when one is made: integers as the books take them,
@@ -38,6 +43,12 @@ cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot
         raise ValueError(f"give snapshot_every ({unit}) or snapshot_every_ns (time), not both")
     if o.depth < 1:
         raise ValueError("snapshot_depth must be >= 1")
+    if o.depth > MAX_SNAPSHOT_DEPTH:
+        # numpy refuses a record beyond 2**31 - 1 bytes, and the scratch buffer of that many
+        # levels failed first with a bare MemoryError, or an OverflowError not naming the option
+        raise ValueError(f"snapshot_depth must be at most {MAX_SNAPSHOT_DEPTH:,} (a snapshot "
+                         f"record of 48 bytes a level must fit in 2**31 - 1 bytes), "
+                         f"got {o.depth}")
     return 0
 
 
