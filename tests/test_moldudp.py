@@ -303,6 +303,31 @@ def test_moldudp_receiver_genuine_far_jump_confirmed_by_next_packet_accepted_wit
     assert bytes(rx.data) == _blocks(1, 3) + _blocks(jump, end - 1)
 
 
+def test_moldudp_receiver_far_jump_packets_out_of_order_all_fed_not_reported_missing(rx):
+    # The first packets after a real jump arrive out of order (the second before the first):
+    # the one held first was confirmed and fed, the other was dropped and its messages, which
+    # had arrived, were reported as a gap.
+    jump = 5_000_001
+    before, _ = _session_packets(1, [3])
+    after, end = _session_packets(jump, [2, 4, 1, 3])
+    sent = before + [after[1], after[0], after[2], after[3], end_of_session("S", end)]
+    st = _udp(rx, sent)
+    assert st.gaps == [(4, jump - 1)] and st.missing == jump - 4
+    assert (st.implausible, st.confirmed_jumps, st.duplicate_packets) == (2, 1, 0)
+    assert st.messages == 3 + 10 and st.next_seq == end
+    assert bytes(rx.data) == _blocks(1, 3) + _blocks(jump, end - 1)
+
+
+def test_moldudp_receiver_join_first_packet_copy_counted_duplicate_not_implausible():
+    # Joining, the first packet arrives twice (a copy): the copy is a duplicate, not a
+    # corrupted sequence number.
+    with MoldUDP64Receiver(0, first_seq=None) as r:
+        pkts, end = _session_packets(100, [3, 4])
+        st = _udp(r, [pkts[0], pkts[0], pkts[1], end_of_session("S", end)])
+        assert (st.implausible, st.duplicate_packets, st.duplicate_messages) == (0, 1, 3)
+        assert st.gaps == [] and st.messages == 7 and bytes(r.data) == _blocks(100, end - 1)
+
+
 def test_moldudp_receiver_far_jump_with_next_packet_lost_confirmed_by_the_one_after(rx):
     jump = 5_000_001
     before, _ = _session_packets(1, [3])

@@ -243,7 +243,9 @@ class MoldUDP64Receiver(NoCopy):
     number is not trusted by itself: it is counted in ``stats.implausible`` and held, and the
     expected number stays. When a later packet continues it (its sequence number is at most
     ``max_gap`` past the held packet's end), the jump is real: its gap is recorded, the held
-    messages are fed, then the new packet (``stats.confirmed_jumps``). When the expected stream
+    messages are fed, then the new packet (``stats.confirmed_jumps``); other held packets within
+    ``max_gap`` of the two (one that arrived out of order, a copy) are fed with them, in sequence
+    order, not reported as missing. When the expected stream
     goes on instead, the held packet is dropped (its messages show as a gap once the next packet
     arrives, as for a lost one). An end of session still ends the run, but an implausible next
     number in it is not recorded as a gap. With ``first_seq=None`` the first packet is held the
@@ -341,8 +343,9 @@ class MoldUDP64Receiver(NoCopy):
     def _screen(self, pkt: Packet, count: int, max_gap: int) -> bool:
         """Whether a packet's sequence number can be applied now (``count`` 0: it only carries the
         next number). A number more than ``max_gap`` ahead of the expected one is held instead,
-        until a later packet continues it (then it is applied here, and True returned for that
-        later packet) or the expected stream goes on without it (then it is dropped)."""
+        until a later packet continues it (then both are applied here, in sequence order with
+        the held packets near them, and False returned) or the expected stream goes on without it
+        (then it is dropped)."""
         st, held, seq = self.stats, self._held, pkt.seq
         if st.next_seq is not None and seq - st.next_seq <= max_gap:
             if held and (seq + count > st.next_seq if count else seq >= st.next_seq):
@@ -350,14 +353,20 @@ class MoldUDP64Receiver(NoCopy):
             return True
         for hseq, hcount, hblocks in held:
             if hseq + hcount <= seq <= hseq + hcount + max_gap:
-                # a second packet agrees with the held one: the jump is real
+                # a second packet agrees with the held one: the jump is real. The held packets
+                # within max_gap of the two are part of it too (one that arrived out of order,
+                # a copy): fed with this one in sequence order, not reported as a gap.
+                near = [h for h in held if hseq - max_gap <= h[0] <= seq + max_gap]
+                near.append((seq, count, bytes(pkt.blocks)))
+                near.sort(key=lambda h: (h[0], h[1]))
                 if st.next_seq is None:
-                    st.implausible += len(held) - 1
+                    st.implausible += len(held) - (len(near) - 1)
                 else:
                     st.confirmed_jumps += 1
                 held.clear()
-                self._apply(hseq, hcount, hblocks)
-                return True
+                for h in near:
+                    self._apply(*h)
+                return False
         if st.next_seq is None:
             if pkt.count == END_OF_SESSION:  # joining at the end: nothing to compare it with
                 st.implausible += len(held)
