@@ -482,6 +482,27 @@ def test_replayer_snapshot_depth_beyond_record_limit_raises_value_error_naming_i
     assert make(snapshot_depth=3, snapshot_every=10).snapshots().dtype == snapshot_dtype(3)
 
 
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda **kw: itch.Replayer(**kw), id="Replayer"),
+    pytest.param(lambda **kw: __import__("matchcore.feeds.dbn", fromlist=["DbnReplayer"])
+                 .DbnReplayer(**kw), id="DbnReplayer"),
+])
+def test_replayer_negative_until_ns_raises_value_error_naming_it(make):
+    # The loops read a negative stop time as none: until_ns=-5, before every message, replayed
+    # them all (and -1 was None), where it stops before the first message later than it.
+    for bad in (-1, -5, -2**63):
+        with pytest.raises(ValueError, match=rf"until_ns must be >= 0 .*got {bad}$"):
+            make(until_ns=bad)
+    assert make(until_ns=0).done is False and make(until_ns=None).done is False
+
+
+def test_replayer_until_ns_zero_replays_nothing_later():
+    data = itch.generate(None, messages=2_000, symbols=2, seed=1)
+    r = itch.Replayer(until_ns=0)
+    r.feed(data)
+    assert r.done and r.stats["messages"] == 0
+
+
 def test_replayer_options_after_symbols_positional_raise_type_error():
     # 13 options of similar types: a positional slip (a depth where a count was meant) must not
     # configure a replay silently

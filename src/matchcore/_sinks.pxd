@@ -45,9 +45,11 @@ cdef struct sk_options:
     int64_t every_ns       # snapshot_every_ns
     int64_t depth          # snapshot_depth
     int64_t capacity       # book_capacity
+    int64_t until_ns       # until_ns, -1 for None (no stop time)
 
 cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot_every_ns,
-                           object snapshot_depth, object book_capacity, str unit) except -1
+                           object snapshot_depth, object book_capacity, object until_ns,
+                           str unit) except -1
 
 # The top of book a book had when it was last read (0 for an empty side).
 cdef struct tob_last:

@@ -28,7 +28,8 @@ MAX_SNAPSHOT_DEPTH = (0x7FFFFFFF - 16) // 48
 
 
 cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot_every_ns,
-                           object snapshot_depth, object book_capacity, str unit) except -1:
+                           object snapshot_depth, object book_capacity, object until_ns,
+                           str unit) except -1:
     # The options of both replayers, checked when one is made: integers as the books take them,
     # each named when refused (C int64 parameters truncated a float), snapshots every ``unit``
     # or every ns but not both, at least one level deep, and a book capacity a book can have
@@ -37,6 +38,13 @@ cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot
     o.every_ns = mc_i64_arg(snapshot_every_ns, "snapshot_every_ns")
     o.depth = mc_i64_arg(snapshot_depth, "snapshot_depth")
     o.capacity = mc_capacity_arg(book_capacity, "book_capacity")
+    o.until_ns = -1
+    if until_ns is not None:
+        # the loops take a negative stop time for none: -5 replayed everything, where every
+        # message is later than it
+        o.until_ns = mc_i64_arg(until_ns, "until_ns")
+        if o.until_ns < 0:
+            raise ValueError(f"until_ns must be >= 0 (None: no stop time), got {o.until_ns}")
     if o.every < 0 or o.every_ns < 0:
         raise ValueError("snapshot_every and snapshot_every_ns must be >= 0")
     if o.every and o.every_ns:

@@ -453,7 +453,7 @@ cdef class DbnReplayer:
                   partition=None, max_books=MAX_BOOKS - 1, book_capacity=1024):
         cdef sk_options o
         sk_replay_options(&o, snapshot_every, snapshot_every_ns, snapshot_depth, book_capacity,
-                          "records")
+                          until_ns, "records")
         cdef int64_t n_books = mc_i64_arg(max_books, "max_books")
         if not 1 <= n_books <= MAX_BOOKS - 1:
             raise ValueError(f"max_books must be in 1..{MAX_BOOKS - 1}")
@@ -490,7 +490,7 @@ cdef class DbnReplayer:
         S.snap_every_ns = o.every_ns
         S.snap_depth = o.depth if (o.every or o.every_ns) else 0
         S.next_snap_ts = -1
-        S.until_ns = -1 if until_ns is None else mc_i64_arg(until_ns, "until_ns")
+        S.until_ns = o.until_ns
         self._books = {}
         self._names = {int(k): str(v) for k, v in (names or {}).items()}
         self._filter = None if symbols is None else {str(s).strip() for s in symbols}

@@ -559,7 +559,7 @@ cdef class Replayer:
                   book_capacity=1024, bint record_l2=False):
         cdef sk_options o
         sk_replay_options(&o, snapshot_every, snapshot_every_ns, snapshot_depth, book_capacity,
-                          "messages")
+                          until_ns, "messages")
         cdef int64_t cb_every = mc_i64_arg(callback_every, "callback_every")
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable(symbol, book, ts_ns)")
@@ -588,7 +588,7 @@ cdef class Replayer:
         S.snap_every_ns = o.every_ns
         S.snap_depth = o.depth if (o.every or o.every_ns) else 0
         S.next_snap_ts = -1
-        S.until_ns = -1 if until_ns is None else mc_i64_arg(until_ns, "until_ns")
+        S.until_ns = o.until_ns
         S.cb_every = cb_every if callback is not None else 0
         S.cb_on_tob = callback_on_tob and callback is not None
         S.track_tob = S.rec_tob or S.cb_on_tob
