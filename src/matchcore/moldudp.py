@@ -184,7 +184,8 @@ class ReceiverStats:
     ``(first_seq, last_seq)`` inclusive, in the order detected; ``missing`` is their total.
     ``implausible`` counts the packets whose sequence number jumped more than ``max_gap`` ahead
     of the expected one (held, not fed by themselves; with ``first_seq=None``, also first packets
-    no later packet continued); ``confirmed_jumps`` how many of those a later packet confirmed
+    that later ones showed to be off: those still held when the run ends, with nothing to compare
+    them with, are in no counter); ``confirmed_jumps`` how many of those a later packet confirmed
     (their gap is in ``gaps``)."""
 
     session: bytes | None = None
