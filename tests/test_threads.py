@@ -52,6 +52,24 @@ def _join(t, box):
     return box.get("result")
 
 
+def _call_while_busy(obj, call, fn, *args, match=None):
+    """Run ``fn(*args)`` in a thread; as soon as ``obj`` is busy (or the thread has ended), make
+    ``call()`` here. Returns (whether ``call`` was refused with BusyError, whether the thread
+    was still running right after, ``fn``'s result). ``match``: a refusal must name it."""
+    t, box = _in_thread(fn, *args)
+    while not obj.busy and t.is_alive():
+        time.sleep(0)
+    try:
+        call()
+        refused = False
+    except BusyError as exc:
+        if match is not None:
+            assert match in str(exc)
+        refused = True
+    still = t.is_alive()
+    return refused, still, _join(t, box)
+
+
 def _wait_busy(obj, t):
     deadline = time.monotonic() + 10
     while not obj.busy:
@@ -188,17 +206,9 @@ def test_book_restore_marks_busy():
     snap = big.snapshot()
     book = mc.OrderBook()
     for attempt in range(10):
-        t, box = _in_thread(book.restore, snap)
-        while not book.busy and t.is_alive():
-            time.sleep(0)
-        try:
-            book.best_bid()
-            ran = True
-        except BusyError as exc:
-            assert "restore() is running" in str(exc)
-            ran = False
-        _join(t, box)
-        if not ran:
+        refused, _, _ = _call_while_busy(book, book.best_bid, book.restore, snap,
+                                         match="restore() is running")
+        if refused:
             break
     else:
         pytest.skip("restore() never stayed busy long enough on this machine")
@@ -423,17 +433,10 @@ def test_lobster_replay_marks_book_busy():
     replay(ref, kind, ts, oid, size, price, side, None, 0)
     for attempt in range(10):
         book = mc.OrderBook()
-        t, box = _in_thread(replay, book, kind, ts, oid, size, price, side, None, 0)
-        while not book.busy and t.is_alive():
-            time.sleep(0)
-        try:
-            book.submit(10**12, 0, 1, 1)
-            ran = True
-        except BusyError as exc:
-            assert "replay" in str(exc)
-            ran = False
-        _join(t, box)
-        if not ran:
+        refused, _, _ = _call_while_busy(book, lambda: book.submit(10**12, 0, 1, 1), replay,
+                                         book, kind, ts, oid, size, price, side, None, 0,
+                                         match="replay")
+        if refused:
             assert book.state_hash() == ref.state_hash()
             book.check_invariants(allow_crossed=True)
             return
@@ -486,17 +489,9 @@ def test_itch_replayer_feed_marks_its_books_busy():
         r = itch.Replayer()
         head = r.feed(data[:5000])          # the books exist from here
         book = next(iter(r.books.values()))
-        t, box = _in_thread(r.feed, data[head:])
-        while not book.busy and t.is_alive():
-            time.sleep(0)
-        try:
-            book.best_bid()
-            ran = True
-        except BusyError as exc:
-            assert "a feed replay is running on its replayer" in str(exc)
-            ran = False
-        used = _join(t, box)
-        if not ran:
+        refused, _, used = _call_while_busy(book, book.best_bid, r.feed, data[head:],
+                                            match="a feed replay is running on its replayer")
+        if refused:
             r.finish(data[head + used:])
             assert {k: b.state_hash() for k, b in r.books.items()} == \
                 {k: b.state_hash() for k, b in whole.books.items()}
@@ -601,16 +596,8 @@ def test_engine_pickle_while_it_processes_raises():
     cmds["price"] = 100
     cmds["symbol"] = 2
     for attempt in range(10):
-        t, box = _in_thread(eng.process, cmds)
-        while not eng.busy and t.is_alive():
-            time.sleep(0)
-        try:
-            pickle.dumps(eng)
-            overlapped = False
-        except BusyError:
-            overlapped = True
-        still = t.is_alive()
-        _join(t, box)
+        overlapped, still, _ = _call_while_busy(eng, lambda: pickle.dumps(eng), eng.process,
+                                                cmds)
         if overlapped:
             return
         assert not still, "pickled an engine while its process() ran in another thread"
