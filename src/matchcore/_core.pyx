@@ -1767,6 +1767,13 @@ cdef int mc_raise_busy(str who, uint8_t what) except -1:
                     f"{one} is used by one thread at a time")
 
 
+cdef int mc_raise_feed_stopped(str who, Py_ssize_t pos) except -1:
+    raise BusyError(f"{who} is busy: a call runs on one of its books in another thread; "
+                    f"feed() stopped after {pos} bytes of this buffer (stats"
+                    f"['bytes_consumed'] counts them); one replayer and its books are used "
+                    f"by one thread at a time")
+
+
 cdef int mc_busy_slow(const mc_book* b) except -1:
     if b.guard & MC_BUSY_MASK:
         return mc_raise_busy("OrderBook", b.guard & MC_BUSY_MASK)

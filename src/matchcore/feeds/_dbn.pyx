@@ -33,7 +33,7 @@ import numpy as np
 from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_level, mc_rest, mc_find,
                               mc_reduce_slot, mc_cancel_slot, mc_best, mc_book_clear, MC_BUY,
                               MC_SELL, MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
-                              MC_BUSY_REPLAY, mc_i64_arg)
+                              mc_raise_feed_stopped, MC_BUSY_REPLAY, mc_i64_arg)
 from matchcore._map cimport mc_map, _map_init, _map_find, _map_put, _map_grow
 from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_trade, sk_snapshot,
                                sk_records, sk_options, sk_replay_options)
@@ -536,11 +536,7 @@ cdef class DbnReplayer:
                     # Between two runs (a new instrument) the GIL was held but other threads ran: one
                     # of them started a call that releases the GIL on one of the books (the
                     # books are not busy meanwhile). Applying messages now would race it.
-                    raise BusyError(
-                        f"DbnReplayer is busy: a call runs on one of its books in another thread; "
-                        f"feed() stopped after {pos} bytes of this buffer (stats"
-                        f"['bytes_consumed'] counts them); one replayer and its books are used "
-                        f"by one thread at a time")
+                    mc_raise_feed_stopped("DbnReplayer", pos)
                 self._busy = MC_BUSY_REPLAY
                 try:
                     with nogil:

@@ -28,7 +28,7 @@ from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_rest, mc_find, mc
                               mc_cancel_slot, mc_count,
                               mc_level_count, MC_BUY, MC_SELL,
                               MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
-                              MC_BUSY_REPLAY, mc_i64_arg)
+                              mc_raise_feed_stopped, MC_BUSY_REPLAY, mc_i64_arg)
 from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_next,
                                      itch_scan_report)
@@ -644,11 +644,7 @@ cdef class Replayer:
                     # Between two runs (a callback) the GIL was held but other threads ran: one
                     # of them started a call that releases the GIL on one of the books (the
                     # books are not busy meanwhile). Applying messages now would race it.
-                    raise BusyError(
-                        f"Replayer is busy: a call runs on one of its books in another thread; "
-                        f"feed() stopped after {pos} bytes of this buffer (stats"
-                        f"['bytes_consumed'] counts them); one replayer and its books are used "
-                        f"by one thread at a time")
+                    mc_raise_feed_stopped("Replayer", pos)
                 self._busy = MC_BUSY_REPLAY
                 try:
                     with nogil:
