@@ -148,20 +148,36 @@ def test_engine_bad_fsync_policy_raises_valueerror(tmp_path):
 BAD_JOURNAL_OPTIONS = [{"batch_us": 0}, {"batch_records": 0}, {"segment_bytes": 100},
                        {"buffer_bytes": 10}, {"batch_us": "2000"}, {"batch_us": 2.5},
                        {"batch_records": True}, {"trades": 1}, {"segment_bytes": 2**63},
-                       {"batch_records": 2**70}, {"buffer_bytes": np.uint64(2**63)}]
+                       {"batch_records": 2**70}, {"buffer_bytes": np.uint64(2**63)},
+                       {"buffer_bytes": 2**62}]
+# an int64 buffer_bytes no allocation can satisfy raises MemoryError
+BAD_OPTION_ERRORS = (ValueError, TypeError, OverflowError, MemoryError)
 
 
 @pytest.mark.parametrize("bad", BAD_JOURNAL_OPTIONS, ids=str)
 def test_engine_bad_journal_option_raises_and_creates_nothing(tmp_path, bad):
     d = tmp_path / "new"
     name = next(iter(bad))
-    with pytest.raises((ValueError, TypeError, OverflowError), match=name):
+    with pytest.raises(BAD_OPTION_ERRORS, match=name):
         mc.Engine(journal=d, **bad)
     assert not d.exists()
     d.mkdir()
-    with pytest.raises((ValueError, TypeError, OverflowError), match=name):
+    with pytest.raises(BAD_OPTION_ERRORS, match=name):
         mc.Engine(journal=d, **bad)
     assert os.listdir(d) == []
+
+
+def test_engine_journal_buffer_bytes_unallocatable_raises_memoryerror_before_disk(tmp_path):
+    d = tmp_path / "new"
+    with pytest.raises(MemoryError, match="buffer_bytes=4611686018427387904"):
+        mc.Engine(journal=d, buffer_bytes=2**62)
+    assert not d.exists()
+    with pytest.raises(MemoryError, match="buffer_bytes"):
+        mc.Engine(journal=d, buffer_bytes=2**62, trades=False)
+    assert not d.exists()
+    eng = mc.Engine(journal=d, buffer_bytes=1 << 16)      # a plausible size still works
+    eng.add_symbol(1)
+    eng.close()
 
 
 def _files_and_sizes(d):
@@ -179,7 +195,7 @@ def test_recovery_bad_option_raises_before_changing_any_file(tmp_path, bad):
         fh.write(b"\x58\x00\x00\x00torn record")             # a torn tail recovery would cut
     (d / "snapshot-00000000000000000002.mcs.tmp").write_bytes(b"x")
     before = _files_and_sizes(d)
-    with pytest.raises((ValueError, TypeError, OverflowError)):
+    with pytest.raises(BAD_OPTION_ERRORS):
         mc.Engine.recover(d, **bad)
     assert _files_and_sizes(d) == before
     assert mc.Engine.recover(d).recovery_report.cut_bytes == 15    # the valid call still cuts

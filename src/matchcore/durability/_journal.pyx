@@ -512,6 +512,33 @@ def _first_of_last(path, kind):
     return int(names[len(names) - 1].split("-")[1].split(".")[0])
 
 
+def check_buffer_bytes(int64_t buffer_bytes, int writers=1):
+    """Raise ``MemoryError`` naming ``buffer_bytes`` unless ``writers`` (1 or 2) writer buffers
+    of that size can be allocated together now; they are freed at once. O(1).
+
+    The writers allocate their buffers only after the directory and its LOCK file exist: an
+    engine calls this first, so that a size no allocation can satisfy changes nothing on disk.
+
+    >>> check_buffer_bytes(1 << 20, 2)
+    """
+    cdef void* bufs[2]
+    cdef int i, got = 0
+    if not 1 <= writers <= 2:
+        raise ValueError(f"writers must be 1 or 2, got {writers}")
+    if buffer_bytes < 0:
+        raise ValueError(f"buffer_bytes must be >= 0, got {buffer_bytes}")
+    while got < writers:
+        bufs[got] = malloc(buffer_bytes)
+        if bufs[got] == NULL:
+            break
+        got += 1
+    for i in range(got):
+        free(bufs[i])
+    if got < writers:
+        raise MemoryError(f"buffer_bytes={buffer_bytes}: out of memory for "
+                          f"{writers} journal writer buffer(s) of that size")
+
+
 cdef class JournalWriter:
     """Appends records to the segments of one journal (commands or trades) in a directory.
 
@@ -551,7 +578,8 @@ cdef class JournalWriter:
         j.buf = <uint8_t*>malloc(buffer_bytes)
         if j.buf == NULL:
             free(j)
-            raise MemoryError()
+            raise MemoryError(f"buffer_bytes={buffer_bytes}: out of memory for the journal "
+                              f"writer's buffer")
         self._j = j
         j.cap = buffer_bytes
         j.kind = kind
