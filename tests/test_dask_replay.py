@@ -123,6 +123,32 @@ def test_dask_replay_bad_arguments_raise_before_any_task(files, client, tmp_path
         replay_files([], client)
 
 
+@pytest.mark.parametrize("which, bad", [
+    (0, {"bogus": 1}), (3, {"bogus": 1}), (0, {"snapshot_depth": 0}), (3, {"snapshot_depth": 0}),
+    (0, {"callback_every": -1}), (0, {"tob_on_last": False}), (3, {"infer_lengths": True}),
+    (3, {"max_books": 0}), (0, {"chunk_size": 4096}), (3, {"chunk_size": 10}),
+    (3, {"ts_out": True}), (0, {"until_ns": -1})], ids=str)
+def test_dask_replay_bad_option_raises_replayer_error_before_any_cluster(files, monkeypatch,
+                                                                          which, bad):
+    import matchcore.cluster.dask as cdask
+
+    with pytest.raises(Exception) as on_worker:      # what every task would raise
+        replay_one(files[which], **bad)
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started or connected to")
+
+    monkeypatch.setattr(cdask, "connect", no_cluster)
+    with pytest.raises(type(on_worker.value)) as local:
+        replay_files([files[which]], "local", **bad)
+    assert type(local.value) is type(on_worker.value)
+    assert str(local.value) == str(on_worker.value)
+    # with files of both formats (split: one check per format, not per task), an option
+    # either format refuses is refused before any cluster too
+    with pytest.raises((TypeError, ValueError)):
+        replay_files([files[1], files[4]], "local", split=2, **bad)
+
+
 def test_dask_replay_worker_processes_identical_to_serial(files):
     res = replay_files(files[:2] + files[3:4], "local", workers=2, processes=True)
     serial = replay_serial(files[:2] + files[3:4])

@@ -104,21 +104,15 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
     path = Path(path)
     fmt = fmt or detect_format(path)
     t0 = time.perf_counter()
+    options = _file_options(path, fmt, partition, options)
     if fmt == "dbn":
         from matchcore.feeds.dbn import replay_dbn
 
-        options = dict(options)
-        if options.pop("infer_lengths", False):
-            raise ValueError(f"{path}: infer_lengths applies to ITCH files, not DBN")
-        r = replay_dbn(path, partition=partition, **options)
-    elif fmt == "itch":
+        r = replay_dbn(path, **options)
+    else:
         import matchcore.itch as itch
 
-        if partition is not None:
-            options = dict(options, symbols=_itch_share(partition, options))
         r = itch.replay_file(path, **options)
-    else:
-        raise ValueError(f"unknown format {fmt!r} (itch or dbn)")
     elapsed = time.perf_counter() - t0
     books = r.books
     return FileResult(file=str(path), format=fmt, stats=r.stats, symbols=r.symbols,
@@ -126,6 +120,38 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
                       books={k: b.snapshot() for k, b in books.items()},
                       hashes={k: b.state_hash() for k, b in books.items()}, elapsed_s=elapsed,
                       worker=f"pid {os.getpid()}")
+
+
+def _file_options(path, fmt: str, partition, options: dict) -> dict:
+    # The keywords of the format's file replay for one task (checked by _check_options too).
+    options = dict(options)
+    if fmt == "dbn":
+        if options.pop("infer_lengths", False):
+            raise ValueError(f"{path}: infer_lengths applies to ITCH files, not DBN")
+        options["partition"] = partition
+    elif fmt == "itch":
+        if partition is not None:
+            options["symbols"] = _itch_share(partition, options)
+    else:
+        raise ValueError(f"unknown format {fmt!r} (itch or dbn)")
+    return options
+
+
+def _check_options(tasks, options) -> None:
+    # A task's replayer checks its options only on the worker: a bad one would fail every task
+    # there, after a cluster was started. The same checks run here first, once per format, by
+    # the code the task runs (same exception, same message), without opening the file.
+    done = set()
+    for _, p, f, part in tasks:
+        if f in done:
+            continue
+        done.add(f)
+        opts = _file_options(p, f, part, options)
+        if f == "dbn":
+            from matchcore.feeds.dbn import _file_replayer
+        else:
+            from matchcore.itch import _file_replayer
+        _file_replayer(**opts)
 
 
 def _itch_share(partition, options) -> list[str]:
@@ -289,7 +315,8 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
 
     ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` processes, closed afterwards), a
     scheduler address (``"tcp://host:8786"``), or a ``distributed.Client`` (left open).
-    ``options`` are the replayer's (symbols, snapshot_every_ns, snapshot_depth, ...).
+    ``options`` are the replayer's (symbols, snapshot_every_ns, snapshot_depth, ...), checked
+    here before a cluster is started or connected to: a bad one raises what the replayer raises.
     ``progress(done, total)`` is called as tasks finish. Results come back in the order of
     ``paths``, equal to :func:`replay_serial`'s. O(total bytes / workers) plus the transfer
     of the sinks and books.
@@ -301,6 +328,7 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     paths = _check(paths, options)
     tasks = _tasks(paths, split, fmt)
     _check_split(split, tasks, options)
+    _check_options(tasks, options)
     distributed = _require_dask()
     own = not isinstance(scheduler, distributed.Client)
     client = connect(scheduler, workers=workers, processes=processes) if own else scheduler

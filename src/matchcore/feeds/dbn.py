@@ -200,6 +200,26 @@ def read_metadata(stream) -> DbnMetadata:
                        names=_names_from_mappings(meta), header_bytes=8 + length)
 
 
+def _check_chunk_size(chunk_size: int) -> None:
+    if chunk_size < 4096:
+        raise ValueError("chunk_size must be at least 4 KiB")
+
+
+def _new_replayer(meta: DbnMetadata | None, names, options: dict) -> DbnReplayer:
+    # without metadata (meta None): the checks alone, with the metadata's defaults
+    return DbnReplayer(names=names if names is not None else (meta.names if meta else None),
+                       ts_out=meta.ts_out if meta else False, **options)
+
+
+def _file_replayer(*, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
+                   **options) -> DbnReplayer:
+    # Every check replay_dbn(path, **same keywords) makes of its options, without a file (the
+    # replayer it returns has no metadata): matchcore.cluster.dask calls it on the client, so
+    # that a bad option raises there, as it would on a worker, before a cluster starts.
+    _check_chunk_size(chunk_size)
+    return _new_replayer(None, names, options)
+
+
 def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
                **options) -> DbnReplayer:
     """Stream a ``.dbn`` or ``.dbn.zst`` MBO file through a new :class:`DbnReplayer`.
@@ -220,8 +240,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     >>> r.book("ESM4").best_bid()                                      # doctest: +SKIP
     (5290250000000, 31)
     """
-    if chunk_size < 4096:
-        raise ValueError("chunk_size must be at least 4 KiB")
+    _check_chunk_size(chunk_size)
     raw = open(path, "rb")
     try:
         compressed = raw.peek(4)[:4] == ZSTD_MAGIC
@@ -243,9 +262,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
             # with empty books.
             raise ValueError(f"{path}: DBN schema {meta.schema!r} is not supported: the replay "
                              "builds market-by-order books from schema 'mbo' records")
-        opts = dict(options)
-        r = DbnReplayer(names=names if names is not None else meta.names, ts_out=meta.ts_out,
-                        **opts)
+        r = _new_replayer(meta, names, options)
         r.metadata = meta
         buf = bytearray(chunk_size)
         view = memoryview(buf)

@@ -63,13 +63,17 @@ def open_stream(path) -> io.BufferedIOBase:
     return raw
 
 
+def _check_chunk_size(chunk_size: int) -> None:
+    if chunk_size < (1 << 17):
+        raise ValueError("chunk_size must be at least 128 KiB (an ITCH frame can be 64 KiB)")
+
+
 class _ChunkReader:
     """A fixed buffer refilled from a stream; the unconsumed tail moves to the front, so memory
     stays at one chunk whatever the file size."""
 
     def __init__(self, path, chunk_size: int):
-        if chunk_size < (1 << 17):
-            raise ValueError("chunk_size must be at least 128 KiB (an ITCH frame can be 64 KiB)")
+        _check_chunk_size(chunk_size)
         self.raw = open(path, "rb")
         self.f = gzip.GzipFile(fileobj=self.raw, mode="rb") \
             if self.raw.peek(2)[:2] == _GZIP_MAGIC else self.raw
@@ -236,6 +240,16 @@ def parse_time(text: str) -> int:
     return ((h * 60 + m) * 60 + s) * 1_000_000_000 + ns
 
 
+def _file_replayer(*, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=None,
+                   **options) -> Replayer:
+    # The Replayer of replay_file(path, **same keywords), after every check replay_file makes of
+    # its options before it opens the file: matchcore.cluster.dask calls it on the client, so
+    # that a bad option raises there, as it would on a worker, before a cluster starts.
+    r = Replayer(**options)
+    _check_chunk_size(chunk_size)
+    return r
+
+
 def replay_file(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=None,
                 **options) -> Replayer:
     """Stream a plain or gzip'd ITCH 5.0 file through a new :class:`Replayer`.
@@ -257,7 +271,7 @@ def replay_file(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=N
     >>> r.stats["messages"], r.stats["truncated"]
     (3000, None)
     """
-    r = Replayer(**options)
+    r = _file_replayer(chunk_size=chunk_size, **options)
     reader = _ChunkReader(path, chunk_size)
     try:
         while True:
