@@ -208,6 +208,33 @@ def test_moldudp_receiver_other_session_and_malformed_counted_not_fed(rx):
     assert bytes(rx.data) == _blocks(1, 3)
 
 
+@pytest.mark.parametrize("corrupt", [b"\xff", b"\x00", b"\x1f", b"\x7f", b"\x80"], ids=repr)
+def test_moldudp_receiver_unprintable_first_session_malformed_not_adopted(rx, corrupt):
+    bad = bytearray(_pkt(1, _msgs(1, 2), session="SESSION001"))
+    bad[3:4] = corrupt                                  # a corrupted session byte
+    rx.handle_packet(bytes(bad))
+    assert rx.stats.session is None and rx.stats.malformed == 1
+    assert "not printable ASCII" in rx.stats.last_malformed
+    rx.handle_packet(_pkt(3, _msgs(3, 4), session="SESSION001"))
+    rx.handle_packet(_pkt(5, _msgs(5, 5), session="SESSION001"))
+    rx.flush()
+    st = rx.stats
+    assert st.session == b"SESSION001" and st.other_session == 0 and st.malformed == 1
+    assert st.gaps == [(1, 2)] and st.messages == 3        # the dropped packet shows as a gap
+    assert bytes(rx.data) == _blocks(3, 5)
+    # once a session is adopted, a corrupted name is another session, as before
+    rx.handle_packet(bytes(bad))
+    assert st.other_session == 1 and st.malformed == 1
+
+
+def test_moldudp_receiver_printable_first_session_adopted_given_session_kept(rx):
+    rx.handle_packet(_pkt(1, _msgs(1, 1), session="  a~ Z 09 "))      # printable, odd but valid
+    assert rx.stats.session == b"  a~ Z 09 " and rx.stats.malformed == 0
+    with MoldUDP64Receiver(0, session=b"\x01BINARY") as given:     # an explicit name is not judged
+        given.handle_packet(_pkt(1, _msgs(1, 1), session=b"\x01BINARY"))
+        assert given.stats.messages == 1 and given.stats.malformed == 0
+
+
 def test_moldudp_receiver_partial_feed_keeps_unconsumed_bytes():
     fed = []
 

@@ -109,6 +109,11 @@ def _session(session) -> bytes:
     return s.ljust(10, b" ")
 
 
+def _plausible_session(session: bytes) -> bool:
+    # session names are ASCII (alphanumeric, space padded): printable bytes 0x20..0x7E
+    return all(0x20 <= b <= 0x7E for b in session)
+
+
 def parse_packet(data) -> Packet:
     """Parse one downstream packet; raises :class:`MoldUDP64Error` when it is malformed (shorter
     than the 20-byte header, blocks that do not fit, bytes after the last block, or payload in a
@@ -186,7 +191,8 @@ class ReceiverStats:
     of the expected one (held, not fed by themselves; with ``first_seq=None``, also first packets
     that later ones showed to be off: those still held when the run ends, with nothing to compare
     them with, are in no counter); ``confirmed_jumps`` how many of those a later packet confirmed
-    (their gap is in ``gaps``)."""
+    (their gap is in ``gaps``). ``malformed`` counts the packets that do not parse and, while no
+    session is adopted, those whose session name is not printable ASCII."""
 
     session: bytes | None = None
     next_seq: int | None = None
@@ -235,7 +241,9 @@ class MoldUDP64Receiver(NoCopy):
 
     ``first_seq``: the sequence number the session starts at (1); a first packet above it is a
     gap. ``None`` joins a running session at whatever arrives first. ``session``: accept only this
-    session (default: the first one seen); packets of other sessions are counted and ignored.
+    session (default: the first one seen whose name is printable ASCII, bytes 0x20..0x7E; a
+    packet with another name before that is counted in ``stats.malformed`` and dropped, never
+    adopted); packets of other sessions are counted and ignored.
     ``on_gap(first, last)`` is called for every gap as it is detected.
 
     ``max_gap`` (messages, default 1,000,000): MoldUDP64 carries no checksum, so a corrupted
@@ -325,6 +333,13 @@ class MoldUDP64Receiver(NoCopy):
             st.last_malformed = str(e)
             return
         if self._session is None:
+            if not _plausible_session(pkt.session):
+                # no checksum: a corrupted first header would become the session, and every
+                # later packet of the real one would count as another session's
+                st.malformed += 1
+                st.last_malformed = (f"packet seq {pkt.seq}: session {pkt.session!r} is not "
+                                     f"printable ASCII (not adopted)")
+                return
             self._session = st.session = pkt.session
         elif pkt.session != self._session:
             st.other_session += 1

@@ -370,7 +370,17 @@ def fuzz_moldudp(data: bytes) -> None:
         rx.close()
     st = rx.stats
     assert st.packets == len(packets)
-    assert st.malformed == sum(p is None for p in parsed)
+    # malformed: the packets that do not parse and, until a session is adopted, those whose
+    # session name is not printable ASCII (never adopted)
+    adopted, unadoptable = (mold.DEFAULT_SESSION if flags & MOLD_SESSION else None), 0
+    for p in parsed:
+        if p is not None and adopted is None:
+            if all(0x20 <= b <= 0x7E for b in p.session):
+                adopted = p.session
+            else:
+                unadoptable += 1
+    assert st.session == adopted
+    assert st.malformed == sum(p is None for p in parsed) + unadoptable
     assert st.missing == sum(b - a + 1 for a, b in st.gaps)
     assert all(1 <= b - a + 1 for a, b in st.gaps)
     # a gap longer than max_gap only ever comes from a jump a second packet confirmed
@@ -413,10 +423,13 @@ def seeds_moldudp() -> list[bytes]:
     far = [pkt(0), bytearray(pkt(1)), pkt(2), mold.build_packet(s, 2**40, [b"ab"]),
            mold.build_packet(s, 2**40 + 1, [b"cd"]), mold.end_of_session(s, 2**40 + 2)]
     far[1][12] ^= 1
+    # a first packet whose session name is corrupted: malformed, the next one's is adopted
+    garbled = [bytearray(pkt(0)), pkt(1), pkt(2), mold.end_of_session(s, n + 1)]
+    garbled[0][4] = 0x00
     return [bytes([0x02]) + _join_packets(clean), bytes([0x00]) + _join_packets(clean),
             bytes([0x0B]) + _join_packets(lossy), bytes([0x04]) + _join_packets(other),
             bytes([0x06]) + _join_packets(lossy), bytes([0x02]) + _join_packets(far),
-            bytes([0x01]) + _join_packets(far)]
+            bytes([0x01]) + _join_packets(far), bytes([0x00]) + _join_packets(garbled)]
 
 
 register("moldudp", fuzz_moldudp, seeds_moldudp, max_len=4096, contract="""
