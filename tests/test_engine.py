@@ -763,9 +763,10 @@ def test_engine_process_out_record_events_false():
 
 
 # ---- process(out=) writes into the caller's array while an operation's bound fits ----
-# Every order is given room for one event per resting order before it runs; where the caller's
-# array has less left, the rest of that block of 128 commands runs in the engine's own buffer and
-# its events are moved over at the block's end, if they fit.
+# Every order is given room for the events it can write before it runs (one per lot, at most one
+# per resting order); where the caller's array has less left, the rest of that block of 128
+# commands runs in the engine's own buffer and its events are moved over at the block's end, if
+# they fit.
 
 def _resting_engine(n_resting, **kw):
     # one symbol, n_resting asks far above the bids the flow uses, one event pending
@@ -787,12 +788,13 @@ def _misses(n, first_id=1):
 
 
 def _reprices(n, rng):
-    # modifies of resting asks (bound: one event per resting order), on their own side
+    # modifies of resting asks, on their own side, to more lots than the book has orders (bound:
+    # one event per resting order)
     cmds = np.zeros(n, COMMAND_DTYPE)
     cmds["kind"] = 3
     cmds["order_id"] = 10**6 + rng.integers(0, 200, n)
     cmds["price"] = rng.integers(500, 560, n)
-    cmds["qty"] = rng.integers(1, 9, n)
+    cmds["qty"] = 10**6 + rng.integers(1, 9, n)
     return cmds
 
 
@@ -840,8 +842,9 @@ def test_engine_process_out_bound_beyond_room_every_event_once_in_order(room):
 
 @pytest.mark.parametrize("record_events", [True, False])
 def test_engine_process_out_deep_book_bound_never_fits_returns_view(record_events):
-    # 3,000 resting orders against an out of 2,500: no order's bound ever fits, every block runs
-    # in the engine's buffer and is moved over; the caller's array is never grown or freed
+    # 3,000 resting orders against an out of 2,500: no reprice's bound ever fits, every block
+    # from the first on runs in the engine's buffer and is moved over; the caller's array is
+    # never grown or freed
     rng = np.random.default_rng(9)
     cmds = np.concatenate([_reprices(700, rng), _misses(300), random_commands(900, 4)])
     a = _resting_engine(3000, record_events=record_events)
@@ -855,6 +858,48 @@ def test_engine_process_out_deep_book_bound_never_fits_returns_view(record_event
     assert_events_equal(got, a.process(cmds), labels=("process(out=)", "process()"))
     assert a.state_hash() == b.state_hash()
     assert len(b.events()) == (1 if record_events else 0)
+
+
+@pytest.mark.parametrize("stp", list(mc.STP))
+@pytest.mark.parametrize("seed", [1, 2])
+def test_engine_process_out_deep_book_small_orders_equal_calls_and_own_book(stp, seed):
+    # 4,000 resting orders, an out of 1,000 and orders of at most 30 lots: each order's own
+    # bound fits where one event per resting order never would, so the books write into out
+    # (under cancel-resting STP an order with an owner still asks for the whole book's room). The
+    # books start with room for 64 orders and grow while they hold the engine's buffer.
+    rng = np.random.default_rng(seed)
+    n = 4000
+    setup = np.zeros(n, dtype=COMMAND_DTYPE)
+    setup["order_id"] = 5_000_000 + np.arange(n)
+    setup["side"] = np.arange(n) % 2
+    setup["price"] = np.where(setup["side"] == 0, 95 - rng.integers(0, 40, n),
+                              105 + rng.integers(0, 40, n))
+    setup["qty"] = rng.integers(1, 4, n)
+    setup["owner"] = rng.integers(0, 4, n)
+    flow = random_commands(3000, seed)
+    engines = []
+    for _ in range(3):
+        eng = Engine(stp=stp)
+        eng.add_symbol(0, capacity=64)
+        eng.process(setup)
+        eng.events()
+        engines.append(eng)
+    batch, calls, piecewise = engines
+    book = mc.OrderBook(stp=stp, capacity=64)
+    book.process(setup)
+    book.events()
+    want = book.process(flow)
+    buf = np.zeros(1000, EVENT_DTYPE)
+    got = [batch.process(flow[i:i + 300], out=buf).copy() for i in range(0, len(flow), 300)]
+    assert_events_equal(np.concatenate(got), want, labels=("engine process(out=)", "own book"))
+    assert_events_equal(run_engine_calls(calls, flow), want, labels=("engine per call", "own book"))
+    assert_events_equal(piecewise.process(flow), want, labels=("engine process()", "own book"))
+    assert len(batch) > len(buf)
+    assert (batch.book(0).state_hash() == calls.book(0).state_hash()
+            == piecewise.book(0).state_hash() == book.state_hash())
+    for eng in engines:
+        eng.check_invariants()
+        assert len(eng.events()) == 0
 
 
 def test_engine_process_out_spill_mid_batch_then_per_call_events_unmixed():

@@ -194,6 +194,22 @@ cdef struct mc_book:
     uint8_t* host_busy
 
 
+cdef inline int64_t mc_ev_bound(const mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
+    # The most events an order of `qty` lots from `owner` can write: one fill per maker it
+    # trades with, plus its own few (accepted or modified; expired, rejected or a self-trade
+    # stop, with the maker that stop cancels). Every fill takes at least one lot, so that is at
+    # most qty makers; only cancel-resting self-trade prevention removes makers without taking
+    # lots, and then every resting order may go. Bounding by qty is what lets a book of a million
+    # orders write a batch's events straight into a caller's array of a few thousand.
+    # An order of qty <= 0 is rejected: one event.
+    cdef int64_t n = b.n_orders
+    if qty <= 0:
+        return 4
+    if qty < n and (owner == 0 or b.stp != MC_STP_CANCEL_RESTING):
+        n = qty
+    return n + 4
+
+
 cdef inline void mc_prefetch_next_ids(const mc_book* b, uint64_t oid) noexcept nogil:
     # For the per-call submits (the Python methods, the C table): ids are mostly issued in
     # sequence, and the next block of them (_home: four ids to a line) lands on an index line

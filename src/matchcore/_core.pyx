@@ -149,25 +149,9 @@ cdef int mc_reserve_events(mc_book* b, int64_t extra) noexcept nogil:
     return 0
 
 
-cdef inline int64_t _ev_bound(const mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
-    # The most events an order of `qty` lots from `owner` can write: one fill per maker it
-    # trades with, plus its own few (accepted or modified; expired, rejected or a self-trade
-    # stop, with the maker that stop cancels). Every fill takes at least one lot, so that is at
-    # most qty makers; only cancel-resting self-trade prevention removes makers without taking
-    # lots, and then every resting order may go. Bounding by qty is what lets a book of a million
-    # orders write a batch's events straight into a caller's array of a few thousand.
-    # An order of qty <= 0 is rejected: one event.
-    cdef int64_t n = b.n_orders
-    if qty <= 0:
-        return 4
-    if qty < n and (owner == 0 or b.stp != MC_STP_CANCEL_RESTING):
-        n = qty
-    return n + 4
-
-
 cdef int _ensure_slow(mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
     # Grow whatever _ensure found short; out of line so that the common case stays a few
-    # compares in the caller. Event room is made for what this order can write (_ev_bound).
+    # compares in the caller. Event room is made for what this order can write (mc_ev_bound).
     if b.free_order < 0 and _grow_orders(b) < 0:
         return -1
     if b.free_level < 0 and _grow_levels(b) < 0:
@@ -181,7 +165,7 @@ cdef int _ensure_slow(mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
             return -1
     if (b.index.n + 1) * 2 > <int64_t>(b.index.mask + 1) and _map_grow(&b.index) < 0:
         return -1
-    cdef int64_t ev = _ev_bound(b, qty, owner)
+    cdef int64_t ev = mc_ev_bound(b, qty, owner)
     if b.emit:
         # The book's own buffer grows to room for one event per resting order, so that the
         # inlined test in _ensure passes again for the calls that follow (grown only to this
@@ -198,7 +182,7 @@ cdef int _ensure_slow(mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
 cdef inline int _ensure(mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
     # Everything a single operation can consume: one order slot, one level, one ladder slot per
     # side, one index entry, and the events an order of `qty` lots from `owner` can write
-    # (_ev_bound). After this, nothing in the operation can fail. The check is inlined into
+    # (mc_ev_bound). After this, nothing in the operation can fail. The check is inlined into
     # every entry point (it runs once per message); growth is not. A free order slot and a free
     # level slot imply room in the id index, the ladders and the price maps (the capacity
     # invariants above _grow_orders). Room for one event per resting order covers any order
@@ -209,7 +193,7 @@ cdef inline int _ensure(mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
     if _likely(_room_ok(b)):
         return 0
     if (b.free_order >= 0 and b.free_level >= 0
-            and b.n_ev + _ev_bound(b, qty, owner) <= b.ev_cap):
+            and b.n_ev + mc_ev_bound(b, qty, owner) <= b.ev_cap):
         return 0
     return _ensure_slow(b, qty, owner)
 
@@ -849,7 +833,7 @@ cdef inline int64_t _modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price
     cdef int32_t idx = -1
     if not _room_ok(b):
         # _ensure, with the owner that decides how many events the re-entry can write
-        # (_ev_bound): the lookup changes nothing. Spelled out so that the common case stays
+        # (mc_ev_bound): the lookup changes nothing. Spelled out so that the common case stays
         # as small as it was (the compiler then still inlines the queue link below).
         idx = _map_find(&b.index, oid)
         if _ensure_slow(b, qty, b.orders[idx].owner if idx >= 0 else 0) < 0:
@@ -2240,7 +2224,7 @@ cdef class OrderBook:
         # Lend the result array (or out=) to the book as its event buffer, so that the events
         # are written where the caller reads them. Not for a small batch: its events go to the
         # book's own buffer and are copied into an array of their exact size. An order needs
-        # room for its worst case (_ev_bound: one event per lot, at most one per resting order)
+        # room for its worst case (mc_ev_bound: one event per lot, at most one per resting order)
         # before it starts; one that finds too little sends the rest of the batch to the book's
         # own buffer, and the two parts are joined at the end.
         cdef bint lend = not fresh or n >= 2048

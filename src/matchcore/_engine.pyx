@@ -36,7 +36,7 @@ from matchcore._core cimport mc_level, mc_order
 from matchcore._core cimport (
     mc_raise_busy, mc_book_host, MC_BUSY_ENGINE, MC_BUSY_JOURNAL, MC_BUSY_QUERY,
     MC_GUARD_HOSTED, MC_BUSY_HELD, mc_hold_register, mc_hold_unregister, mc_held_by_me,
-    mc_book_pickle_args, mc_book_held_state, mc_book_copy_into,
+    mc_book_pickle_args, mc_book_held_state, mc_book_copy_into, mc_ev_bound,
 )
 from matchcore.durability._journal cimport (
     JournalWriter, mc_journal, mc_journal_command, mc_journal_fills, mc_journal_commit,
@@ -207,8 +207,7 @@ cdef int _reserve_slow(mc_engine* e, int64_t extra) noexcept nogil:
     return 0
 
 
-cdef inline void _lend(mc_engine* e, mc_book* b) noexcept nogil:
-    # Swap event buffers: the book writes into the engine's buffer; calling again swaps back.
+cdef inline void _swap_events(mc_engine* e, mc_book* b) noexcept nogil:
     cdef mc_event* ev = b.ev
     cdef int64_t n = b.n_ev, cap = b.ev_cap
     b.ev = e.ev
@@ -217,6 +216,33 @@ cdef inline void _lend(mc_engine* e, mc_book* b) noexcept nogil:
     e.ev = ev
     e.n_ev = n
     e.ev_cap = cap
+
+
+cdef inline void _lend(mc_engine* e, mc_book* b) noexcept nogil:
+    # The book writes its events into the engine's buffer for one operation; _take_back ends
+    # it. Marked borrowed, the book holds the buffer only to the room its order can use
+    # (mc_ev_bound), which _reserve_order has made: it never grows or leaves the buffer.
+    _swap_events(e, b)
+    b.ev_borrowed = 1
+
+
+cdef inline void _take_back(mc_engine* e, mc_book* b) noexcept nogil:
+    _swap_events(e, b)
+    b.ev_borrowed = 0
+
+
+cdef inline int _reserve_order(mc_engine* e, const mc_book* b, int64_t qty,
+                               uint64_t owner) noexcept nogil:
+    # _reserve for an order of `qty` lots from `owner` in book b: room for the events it can
+    # write, the bound the book itself holds a lent buffer to (mc_ev_bound: one per lot, at
+    # most one per resting order). Room for one event per resting order, asked before, sent
+    # every order on a deep book down the slow path: the engine's own buffer grew to hold an
+    # event per resting order, and process(out=) wrote every block there and copied it over.
+    cdef int64_t any_order = b.n_orders + 4
+    if e.n_ev + any_order <= e.ev_cap:
+        # room for any order in this book, the common case (as the book's own _room_ok)
+        return _reserve(e, any_order)
+    return _reserve(e, mc_ev_bound(b, qty, owner))
 
 
 cdef inline void _reject(mc_engine* e, uint32_t symbol, uint64_t oid, int side, int64_t price,
@@ -301,7 +327,7 @@ cdef inline int64_t _engine_submit(mc_engine* e, int32_t k, uint32_t symbol, uin
         _reject(e, symbol, oid, side & 0xFF, price, qty, owner, MC_R_UNKNOWN_SYMBOL)
         return -MC_R_UNKNOWN_SYMBOL
     b = e.books[k]
-    if _reserve(e, b.n_orders + 4) < 0:
+    if _reserve_order(e, b, qty, owner) < 0:
         return -MC_ERR_NOMEM
     if (qty > 0 and price > 0 and (side == MC_BUY or side == MC_SELL)
             and (tif == MC_GTC or tif == MC_IOC or tif == MC_FOK)):
@@ -317,7 +343,7 @@ cdef inline int64_t _engine_submit(mc_engine* e, int32_t k, uint32_t symbol, uin
     b.now_ns = e.now_ns
     _lend(e, b)
     r = mc_submit(b, oid, side, price, qty, tif, owner, post_only)
-    _lend(e, b)
+    _take_back(e, b)
     if tif == MC_GTC and 0 <= r < qty:
         # A GTC order left with open qty rests, apart from one a self-trade stop cancelled: its
         # entry is then stale from the start, which the index allows (the book is asked before
@@ -345,7 +371,7 @@ cdef int64_t _engine_market(mc_engine* e, int32_t k, uint32_t symbol, uint64_t o
         _reject(e, symbol, oid, side & 0xFF, 0, qty, owner, MC_R_UNKNOWN_SYMBOL)
         return -MC_R_UNKNOWN_SYMBOL
     b = e.books[k]
-    if _reserve(e, b.n_orders + 4) < 0:
+    if _reserve_order(e, b, qty, owner) < 0:
         return -MC_ERR_NOMEM
     if qty > 0 and (side == MC_BUY or side == MC_SELL):
         if e.cfg[k].max_qty > 0 and qty > e.cfg[k].max_qty:
@@ -360,7 +386,7 @@ cdef int64_t _engine_market(mc_engine* e, int32_t k, uint32_t symbol, uint64_t o
     b.now_ns = e.now_ns
     _lend(e, b)
     r = mc_market(b, oid, side, qty, owner)
-    _lend(e, b)
+    _take_back(e, b)
     return r
 
 
@@ -388,7 +414,7 @@ cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) 
     b.now_ns = e.now_ns
     _lend(e, b)
     r = mc_cancel(b, oid)
-    _lend(e, b)
+    _take_back(e, b)
     if r == -MC_ERR_NOMEM:
         return r
     _map_erase_at(&e.oid_index, pos)
@@ -419,12 +445,13 @@ cdef inline int64_t _engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, 
         # is stale (the order has left) makes the book reject it, as the engine would, but
         # with the book's symbol: an id that rests nowhere is echoed with the command's.
         b = e.books[k]
-        if _reserve(e, b.n_orders + 4) < 0:
+        # (the order's owner is not read here: room for any owner's)
+        if _reserve_order(e, b, qty, 1) < 0:
             return -MC_ERR_NOMEM
         b.now_ns = e.now_ns
         _lend(e, b)
         r = mc_modify(b, oid, qty, price)
-        _lend(e, b)
+        _take_back(e, b)
         if r == -MC_R_ORDER_NOT_FOUND and e.emit:
             e.ev[e.n_ev - 1].symbol = symbol
         return r
@@ -451,7 +478,7 @@ cdef int64_t _engine_modify_checked(mc_engine* e, int32_t k, uint32_t symbol, ui
         _reject(e, symbol, oid, 0, price, qty, 0, reason)
         return -reason
     b = e.books[k]
-    if _reserve(e, b.n_orders + 4) < 0:
+    if _reserve_order(e, b, qty, b.orders[idx].owner) < 0:
         return -MC_ERR_NOMEM
     if qty > 0 and price >= 0:
         # (the reserve above may rebuild the engine's index, never a book: idx still holds)
@@ -465,7 +492,7 @@ cdef int64_t _engine_modify_checked(mc_engine* e, int32_t k, uint32_t symbol, ui
     b.now_ns = e.now_ns
     _lend(e, b)
     r = mc_modify(b, oid, qty, price)
-    _lend(e, b)
+    _take_back(e, b)
     return r
 
 
