@@ -339,6 +339,78 @@ def test_engine_many_orders_cycling_keeps_routing_exact():
     eng.check_invariants()
 
 
+@pytest.mark.parametrize("how", ["as_is", "pickled", "copied", "engine_process"])
+def test_engine_second_symbol_routes_the_first_books_resting_orders(how):
+    # An engine of one symbol keeps no id routing of its own: its book's index answers. Adding
+    # a second symbol builds the routing from the first book's resting orders, whichever way
+    # the engine came to hold them: they are found by id, cancelled and modified in their book,
+    # and their ids are duplicates in the new symbol; ids that have left are free again.
+    import copy
+    import pickle
+    eng = Engine()
+    eng.add_symbol(1, "ONE")
+    for oid in range(1, 401):
+        side = oid % 2
+        eng.submit(1, oid, side, 90 + oid % 10 if side == 0 else 101 + oid % 10, 1 + oid % 3)
+    for oid in range(1, 101):
+        eng.cancel(oid)
+    eng.submit_market(1, 1000, 0, 5)                   # fills asks: their ids leave too
+    eng.events()
+    gone = [oid for oid in range(1, 401) if eng.get(oid) is None]
+    assert len(gone) > 100
+    if how == "pickled":
+        eng = pickle.loads(pickle.dumps(eng))
+    elif how == "copied":
+        eng = copy.deepcopy(eng)
+    resting = [oid for oid in range(1, 401) if eng.get(oid) is not None]
+    if how == "engine_process":
+        cmds = np.zeros(1, COMMAND_DTYPE)
+        cmds["symbol"], cmds["order_id"], cmds["price"], cmds["qty"] = 2, 5000, 50, 1
+        eng.add_symbol(2, "TWO")
+        eng.process(cmds)
+    else:
+        eng.add_symbol(2, "TWO")
+    eng.check_invariants()
+    assert [oid for oid in range(1, 401) if eng.get(oid) is not None] == resting
+    with pytest.raises(mc.OrderRejected) as exc:
+        eng.submit(2, resting[0], 0, 50, 1)
+    assert exc.value.reason == R.DUPLICATE_ORDER_ID
+    with pytest.raises(mc.OrderRejected) as exc:
+        eng.submit_market(2, resting[1], 0, 1)
+    assert exc.value.reason == R.DUPLICATE_ORDER_ID
+    assert eng.submit(2, gone[0], 0, 50, 2) == 0      # a gone id is free in any symbol
+    assert eng.get(gone[0]) == (2, 0, 50, 2)
+    open_qty = eng.get(resting[2])[3]
+    assert eng.cancel(resting[2]) == open_qty
+    assert eng.get(resting[2]) is None and eng.book(1).get(resting[2]) is None
+    assert eng.modify(resting[3], 9) is True
+    assert eng.get(resting[3])[0] == 1 and eng.get(resting[3])[3] == 9
+    assert eng.cancel(gone[1], symbol=2) == 0
+    assert reject(eng.events())[-1] == (gone[1], "ORDER_NOT_FOUND", 2)
+    eng.check_invariants()
+
+
+def test_engine_one_symbol_rejects_as_a_routed_engine_does():
+    # Without routing (one symbol) the book decides what the routing decided: the same events,
+    # the echoed symbol of an id that rests nowhere included, with and without limits.
+    cmds = random_commands(1500, 11, price_lo=90, price_hi=110)
+    cmds["symbol"] = 0
+    idle = np.zeros(0, COMMAND_DTYPE)
+    for limits in ({}, dict(tick=2, max_qty=12, band=6, ref_price=100)):
+        one, routed = Engine(), Engine()
+        one.add_symbol(0, **limits)
+        routed.add_symbol(0, **limits)
+        routed.add_symbol(1)                          # routed, and never named by the flow
+        routed.process(idle)
+        stray = cmds.copy()
+        stray["symbol"][stray["kind"] >= 2] = 7       # cancels/modifies echo a symbol of theirs
+        assert_events_equal(one.process(stray), routed.process(stray),
+                            labels=("one symbol", "two symbols"))
+        assert one.book(0).state_hash() == routed.book(0).state_hash()
+        one.check_invariants()
+        routed.check_invariants()
+
+
 # ---- per-symbol limits ----
 
 @pytest.mark.parametrize("args, reason", [

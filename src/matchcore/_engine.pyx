@@ -129,6 +129,10 @@ cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexc
         e.cap = cap
     if (e.sym_index.n + 1) * 2 > <int64_t>(e.sym_index.mask + 1) and _rehash(e, &e.sym_index, 0) < 0:
         return -2
+    if e.n_books == 1 and _route_all(e) < 0:
+        # the second book: from now on ids are routed (_routed), starting with the first
+        # book's resting orders (one book holds no id twice: only memory can fail)
+        return -2
     cdef int32_t k = e.n_books
     e.books[k] = b
     e.symbols[k] = symbol
@@ -290,10 +294,25 @@ cdef inline uint8_t _cfg_on(const mc_symbol_cfg* c) noexcept nogil:
             or c.max_qty > 0 or c.max_notional > 0)
 
 
+cdef inline bint _routed(const mc_engine* e) noexcept nogil:
+    # Whether the order-id routing index is kept: with two books or more. An engine of one book
+    # asks that book, whose own id index answers what the routing would (where an id rests, a
+    # duplicate); its index then stays empty, and is built from the book when a second symbol
+    # is added (mc_engine_add_book). Symbols are never removed, so this never turns back.
+    return e.n_books > 1
+
+
+cdef inline int32_t _route(const mc_engine* e, uint64_t oid) noexcept nogil:
+    # The slot of the book an id may rest in, to be asked (-1: none). The index may hold stale
+    # entries (orders that have left); the book itself is the authority.
+    if _routed(e):
+        return _map_find(&e.oid_index, oid)
+    return 0 if e.n_books == 1 else -1
+
+
 cdef inline int32_t _resting_slot(const mc_engine* e, uint64_t oid) noexcept nogil:
-    """Slot of the book the order rests in, or -1. The index may hold stale entries (orders
-    that have left); the book itself is the authority."""
-    cdef int32_t k = _map_find(&e.oid_index, oid)
+    """Slot of the book the order rests in, or -1."""
+    cdef int32_t k = _route(e, oid)
     if k >= 0 and mc_find(e.books[k], oid) >= 0:
         return k
     return -1
@@ -333,7 +352,8 @@ cdef inline int64_t _engine_submit(mc_engine* e, int32_t k, uint32_t symbol, uin
             and (tif == MC_GTC or tif == MC_IOC or tif == MC_FOK)):
         if e.cfg[k].on:
             reason = _limits(&e.cfg[k], price, qty)
-        if reason == MC_R_NONE:
+        if reason == MC_R_NONE and _routed(e):
+            # an id resting in another book (in its own, the book's check finds it)
             r = _resting_slot(e, oid)
             if r >= 0 and r != k:
                 reason = MC_R_DUPLICATE_ORDER_ID
@@ -344,7 +364,7 @@ cdef inline int64_t _engine_submit(mc_engine* e, int32_t k, uint32_t symbol, uin
     _lend(e, b)
     r = mc_submit(b, oid, side, price, qty, tif, owner, post_only)
     _take_back(e, b)
-    if tif == MC_GTC and 0 <= r < qty:
+    if tif == MC_GTC and 0 <= r < qty and _routed(e):
         # A GTC order left with open qty rests, apart from one a self-trade stop cancelled: its
         # entry is then stale from the start, which the index allows (the book is asked before
         # an entry is believed), so the book need not be asked here.
@@ -376,7 +396,7 @@ cdef int64_t _engine_market(mc_engine* e, int32_t k, uint32_t symbol, uint64_t o
     if qty > 0 and (side == MC_BUY or side == MC_SELL):
         if e.cfg[k].max_qty > 0 and qty > e.cfg[k].max_qty:
             reason = MC_R_QTY_ABOVE_MAX
-        else:
+        elif _routed(e):
             r = _resting_slot(e, oid)
             if r >= 0 and r != k:
                 reason = MC_R_DUPLICATE_ORDER_ID
@@ -400,10 +420,16 @@ cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) 
     # mc_engine_cancel's body, inlined into the batch loop (a call and its register saves less)
     if _reserve(e, 1) < 0:             # first: it may rebuild the index probed below
         return -MC_ERR_NOMEM
-    cdef uint64_t pos = _map_probe(&e.oid_index, oid)
-    cdef int32_t k = e.oid_index.tab[pos].val
+    cdef bint routed = _routed(e)
+    cdef uint64_t pos = 0
+    cdef int32_t k
     cdef mc_book* b
     cdef int64_t r
+    if routed:
+        pos = _map_probe(&e.oid_index, oid)
+        k = e.oid_index.tab[pos].val
+    else:
+        k = 0 if e.n_books == 1 else -1
     if k < 0:
         _reject(e, symbol, oid, 0, 0, 0, 0, MC_R_ORDER_NOT_FOUND)
         return -MC_R_ORDER_NOT_FOUND
@@ -417,7 +443,8 @@ cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) 
     _take_back(e, b)
     if r == -MC_ERR_NOMEM:
         return r
-    _map_erase_at(&e.oid_index, pos)
+    if routed:
+        _map_erase_at(&e.oid_index, pos)
     if r == -MC_R_ORDER_NOT_FOUND and e.emit:
         # the book wrote the engine's reject but with its own symbol: an id that rests nowhere
         # is echoed with the command's
@@ -437,7 +464,7 @@ cdef inline int64_t _engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, 
                                    int64_t price) noexcept nogil:
     # mc_engine_modify's body, inlined into the batch loop (a call and its register saves less
     # per modify); what the engine checks itself is out of line
-    cdef int32_t k = _map_find(&e.oid_index, oid)
+    cdef int32_t k = _route(e, oid)
     cdef mc_book* b
     cdef int64_t r
     if k >= 0 and qty > 0 and price >= 0 and not e.cfg[k].on:
@@ -538,7 +565,8 @@ cdef inline int32_t _engine_look_ahead(mc_engine* e, const mc_command* c) noexce
         k = _map_find(&e.sym_index, c.symbol)
         e.last_symbol = c.symbol
         e.last_slot = k
-    _map_prefetch(&e.oid_index, c.order_id)
+    if _routed(e):
+        _map_prefetch(&e.oid_index, c.order_id)
     if k >= 0:
         _map_prefetch(&e.books[k].index, c.order_id)
     return k
@@ -678,7 +706,20 @@ cdef uint64_t mc_engine_state_hash(const mc_engine* e) noexcept nogil:
 cdef int mc_engine_reindex(mc_engine* e) noexcept nogil:
     """Rebuild the order-id routing from the books (after books were restored in place from
     snapshots): every resting order maps to its book's slot. 0, or -1 on memory exhaustion
-    (routing unchanged), -2 if an order id rests in two books (routing unchanged)."""
+    (routing unchanged), -2 if an order id rests in two books (routing unchanged). An engine of
+    one book keeps no routing (_routed): its index is emptied."""
+    cdef mc_map fresh
+    if not _routed(e):
+        if _map_init(&fresh, 256) < 0:
+            return -1
+        free(e.oid_index.tab)
+        e.oid_index = fresh
+        return 0
+    return _route_all(e)
+
+
+cdef int _route_all(mc_engine* e) noexcept nogil:
+    # mc_engine_reindex's rebuild, over every book (also with one: mc_engine_add_book)
     cdef int64_t total = mc_engine_count(e)
     cdef mc_map fresh
     cdef int32_t k, i, idx
