@@ -180,7 +180,8 @@ def test_core_benchmarks_small_sizes_report_every_target():
 
 def test_engine_vs_book_same_flows_same_events():
     # The engine's figures are only comparable if it does the same work: with the book as its
-    # only symbol, every flow the comparison times gives the engine exactly the book's events.
+    # symbol (alone, or beside one the flow never names), every flow the comparison times gives
+    # the engine exactly the book's events.
     import numpy as np
     from matchcore import workloads
     from matchcore._engine import Engine
@@ -193,7 +194,9 @@ def test_engine_vs_book_same_flows_same_events():
     for w in res["workloads"].values():
         assert w["book_ns_per_msg"] > 0 and w["engine_ns_per_msg"] > 0
         assert w["engine_vs_book"] == w["engine_ns_per_msg"] / w["book_ns_per_msg"]
+        assert w["routed_vs_book"] == w["routed_ns_per_msg"] / w["book_ns_per_msg"]
     assert "Engine / OrderBook" in format_engine(res)
+    assert "2 symbols / OrderBook" in format_engine(res)
     for name in ("standard", "market_heavy"):
         if name == "standard":
             setup, flow = workloads.standard_mix(3_000, seed=1)
@@ -201,11 +204,15 @@ def test_engine_vs_book_same_flows_same_events():
             w = workloads.generate(name, 3_000, seed=1, resting=1000)
             setup, flow = w.setup, w.flow
         book = harness.build_book(setup, flow)
-        eng = Engine()
-        eng.add_symbol(0, capacity=harness._capacity(setup, flow))
-        eng.process(setup)
-        assert np.array_equal(eng.process(flow), book.process(flow)), name
-        assert eng.book(0).state_hash() == book.state_hash()
+        done = book.copy()
+        want = done.process(flow)
+        for symbols in (1, 2):                      # with two, ids are routed across books
+            eng = Engine()
+            for s in range(symbols):
+                eng.add_symbol(s, capacity=harness._capacity(setup, flow))
+            eng.process(setup)
+            assert np.array_equal(eng.process(flow), want), (name, symbols)
+            assert eng.book(0).state_hash() == done.state_hash()
 
 
 def test_plots_written_from_a_result(tmp_path):

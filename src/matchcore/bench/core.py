@@ -217,10 +217,12 @@ def engine_vs_book(*, messages: int = 200_000, seed: int = 1, resting: int = 100
     """What the multi-symbol :class:`~matchcore.Engine` costs per command next to one
     :class:`~matchcore.OrderBook`: each flow (the standard mix, the touch workloads) at
     ``resting`` orders through ``OrderBook.process(part, out=buf)`` and through
-    ``Engine.process(part, out=buf)`` with the same book as its only symbol, in calls of
-    ``chunk`` commands; median call, best of ``reps`` passes that alternate the two. The
-    engine adds the symbol lookup, its order-id index across books and the limit checks (its
-    books write the events straight into ``buf``). Reported, not a target."""
+    ``Engine.process(part, out=buf)`` with the same book as its symbol 0, in calls of ``chunk``
+    commands; median call, best of ``reps`` passes that alternate them. Twice for the engine:
+    with that one symbol (``engine``: its book's own id index routes every id), and with a
+    second symbol the flow never names (``routed``: the engine's order-id index across books is
+    kept and asked, as with any number of symbols). Both add the symbol lookup and the limit
+    checks; their books write the events straight into ``buf``. Reported, not a target."""
     from matchcore import workloads
     from matchcore._engine import Engine
 
@@ -235,19 +237,27 @@ def engine_vs_book(*, messages: int = 200_000, seed: int = 1, resting: int = 100
         cap = harness._capacity(setup, flow)
         chunk = harness.call_chunk(len(flow), chunk)
         buf = harness.out_buffer_for(base, flow, chunk)
-        book_ns, eng_ns = [], []
+        passes = {"book": [], "engine": [], "routed": []}
         for _ in range(reps):
-            book_ns.append(harness.process_out_rate(base, flow, chunk=chunk, buf=buf)["ns_per_msg"])
-            eng = Engine()
-            eng.add_symbol(0, capacity=cap)
-            eng.process(setup)
-            eng.events()
-            eng_ns.append(harness.calls_rate(eng.process, flow, chunk, buf)["ns_per_msg"])
-            del eng
+            passes["book"].append(harness.process_out_rate(base, flow, chunk=chunk,
+                                                           buf=buf)["ns_per_msg"])
+            for kind in ("engine", "routed"):
+                eng = Engine()
+                eng.add_symbol(0, capacity=cap)
+                if kind == "routed":
+                    eng.add_symbol(1)
+                eng.process(setup)
+                eng.events()
+                passes[kind].append(harness.calls_rate(eng.process, flow, chunk, buf)["ns_per_msg"])
+                del eng
+        book_ns, eng_ns, routed_ns = (min(passes[k]) for k in ("book", "engine", "routed"))
         out["chunk"] = chunk
-        out["workloads"][name] = {"book_ns_per_msg": min(book_ns), "engine_ns_per_msg": min(eng_ns),
-                                  "engine_vs_book": min(eng_ns) / min(book_ns),
-                                  "book_passes": book_ns, "engine_passes": eng_ns}
+        out["workloads"][name] = {"book_ns_per_msg": book_ns, "engine_ns_per_msg": eng_ns,
+                                  "engine_vs_book": eng_ns / book_ns,
+                                  "routed_ns_per_msg": routed_ns,
+                                  "routed_vs_book": routed_ns / book_ns,
+                                  "book_passes": passes["book"], "engine_passes": passes["engine"],
+                                  "routed_passes": passes["routed"]}
     return out
 
 
