@@ -53,6 +53,12 @@ cdef struct mc_engine:
     # (set when a symbol is added; symbols are never removed)
     uint32_t last_symbol
     int32_t last_slot
+    # The book that holds the engine's event buffer (its ev, n_ev and ev_cap swapped with the
+    # engine's), or NULL. Outside a batch a book holds it for one operation; inside one
+    # (lazy = 1, _engine_run) it keeps it until another book or the engine itself needs it,
+    # and gives it back before the batch returns.
+    mc_book* lent
+    uint8_t lazy
 
 cdef mc_engine* mc_engine_new() noexcept nogil
 cdef int mc_engine_reindex(mc_engine* e) noexcept nogil

@@ -177,7 +177,8 @@ cdef int _rehash(mc_engine* e, mc_map* m, bint live_orders_only) noexcept nogil:
 cdef inline int _reserve(mc_engine* e, int64_t extra) noexcept nogil:
     # Room for every event the next operation can write, and for one more order-id entry, so
     # that nothing can fail once a book has been touched. Growth is out of line.
-    if e.n_ev + extra > e.ev_cap:
+    if extra > _room_left(e):
+        _settle(e)
         return _reserve_slow(e, extra)
     if (e.oid_index.n + 1) * 2 > <int64_t>(e.oid_index.mask + 1):
         return _rehash(e, &e.oid_index, 1)
@@ -222,17 +223,66 @@ cdef inline void _swap_events(mc_engine* e, mc_book* b) noexcept nogil:
     e.ev_cap = cap
 
 
+cdef inline void _give_back(mc_engine* e) noexcept nogil:
+    # the book holding the engine's event buffer returns it (e.lent is set)
+    _swap_events(e, e.lent)
+    e.lent.ev_borrowed = 0
+    e.lent = NULL
+
+
+cdef inline void _settle(mc_engine* e) noexcept nogil:
+    # the engine's event buffer back in the engine's own fields, wherever it was
+    if e.lent != NULL:
+        _give_back(e)
+
+
 cdef inline void _lend(mc_engine* e, mc_book* b) noexcept nogil:
-    # The book writes its events into the engine's buffer for one operation; _take_back ends
+    # The book writes its events into the engine's buffer for an operation; _take_back ends
     # it. Marked borrowed, the book holds the buffer only to the room its order can use
-    # (mc_ev_bound), which _reserve_order has made: it never grows or leaves the buffer.
+    # (mc_ev_bound), which _reserve_order has made: it never grows or leaves the buffer. Within
+    # a batch the book that last had it may still hold it: then nothing moves.
+    if e.lent == b:
+        return
+    if e.lent != NULL:
+        _give_back(e)
     _swap_events(e, b)
     b.ev_borrowed = 1
+    e.lent = b
 
 
 cdef inline void _take_back(mc_engine* e, mc_book* b) noexcept nogil:
-    _swap_events(e, b)
-    b.ev_borrowed = 0
+    # The end of a book's operation. Outside a batch the buffer comes back now. Inside one
+    # (e.lazy) it stays with the book: handing the three fields over and back around every
+    # command chained each command's event count through four stores and loads of the same
+    # words, and timed at 7 ns a command (a second pair around each cancel of stale_cancel
+    # took it from 25.9 to 31.2 ns per command). What the engine writes itself meanwhile goes
+    # through _room_left, _ev_push and _ev_last.
+    if not e.lazy:
+        _give_back(e)
+
+
+cdef inline int64_t _room_left(const mc_engine* e) noexcept nogil:
+    # free events in the engine's buffer, wherever it is
+    if e.lent != NULL:
+        return e.lent.ev_cap - e.lent.n_ev
+    return e.ev_cap - e.n_ev
+
+
+cdef inline mc_event* _ev_push(mc_engine* e) noexcept nogil:
+    # the next event of the engine's buffer, wherever it is, counted (room made by _reserve)
+    cdef mc_book* b = e.lent
+    if b != NULL:
+        b.n_ev += 1
+        return &b.ev[b.n_ev - 1]
+    e.n_ev += 1
+    return &e.ev[e.n_ev - 1]
+
+
+cdef inline mc_event* _ev_last(mc_engine* e) noexcept nogil:
+    # the last event written to the engine's buffer, wherever it is
+    if e.lent != NULL:
+        return &e.lent.ev[e.lent.n_ev - 1]
+    return &e.ev[e.n_ev - 1]
 
 
 cdef inline int _reserve_order(mc_engine* e, const mc_book* b, int64_t qty,
@@ -243,7 +293,7 @@ cdef inline int _reserve_order(mc_engine* e, const mc_book* b, int64_t qty,
     # every order on a deep book down the slow path: the engine's own buffer grew to hold an
     # event per resting order, and process(out=) wrote every block there and copied it over.
     cdef int64_t any_order = b.n_orders + 4
-    if e.n_ev + any_order <= e.ev_cap:
+    if any_order <= _room_left(e):
         # room for any order in this book, the common case (as the book's own _room_ok)
         return _reserve(e, any_order)
     return _reserve(e, mc_ev_bound(b, qty, owner))
@@ -253,8 +303,7 @@ cdef inline void _reject(mc_engine* e, uint32_t symbol, uint64_t oid, int side, 
                          int64_t qty, uint64_t owner, int reason) noexcept nogil:
     if not e.emit:
         return
-    cdef mc_event* v = &e.ev[e.n_ev]
-    e.n_ev += 1
+    cdef mc_event* v = _ev_push(e)
     v.ts_ns = e.now_ns
     v.order_id = oid
     v.maker_id = 0
@@ -448,7 +497,7 @@ cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) 
     if r == -MC_R_ORDER_NOT_FOUND and e.emit:
         # the book wrote the engine's reject but with its own symbol: an id that rests nowhere
         # is echoed with the command's
-        e.ev[e.n_ev - 1].symbol = symbol
+        _ev_last(e).symbol = symbol
     return r
 
 
@@ -480,7 +529,7 @@ cdef inline int64_t _engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, 
         r = mc_modify(b, oid, qty, price)
         _take_back(e, b)
         if r == -MC_R_ORDER_NOT_FOUND and e.emit:
-            e.ev[e.n_ev - 1].symbol = symbol
+            _ev_last(e).symbol = symbol
         return r
     return _engine_modify_checked(e, k, symbol, oid, qty, price)
 
@@ -582,13 +631,19 @@ cdef inline int64_t _engine_run(mc_engine* e, const mc_command* cmds, int64_t lo
                                 int64_t n, int32_t* ring) noexcept nogil:
     # Apply commands lo..hi-1 of the batch cmds[0:n], looking ahead across the whole batch;
     # returns hi, or the command that ran out of memory.
+    # A book keeps the engine's event buffer from one command to the next (e.lazy, see
+    # _take_back) and gives it back before this returns.
     cdef int64_t i
+    e.lazy = 1
     for i in range(lo, hi):
         if i + ENGINE_PREFETCH_AHEAD < n:
             ring[(i + ENGINE_PREFETCH_AHEAD) & (ENGINE_RING - 1)] = _engine_look_ahead(
                 e, &cmds[i + ENGINE_PREFETCH_AHEAD])
         if _engine_apply(e, &cmds[i], ring[i & (ENGINE_RING - 1)]) == -MC_ERR_NOMEM:
-            return i
+            hi = i
+            break
+    _settle(e)
+    e.lazy = 0
     return hi
 
 cdef int64_t mc_engine_process(mc_engine* e, const mc_command* cmds, int64_t n) noexcept nogil:
