@@ -233,6 +233,9 @@ def test_signal_during_handler_restore_leaves_no_handler_installed(tmp_path):
     script.write_text("""
 import os, signal
 from matchcore import __main__ as m
+# the premise: both at their default, whatever the runner passed down (nohup ignores SIGHUP)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 real = signal.signal
 sent = []
 
