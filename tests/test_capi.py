@@ -416,3 +416,137 @@ def test_capi_header_compiles_as_cplusplus_and_c(tmp_path):
         src.write_text('#include "matchcore.h"\nint main(void) { return sizeof(mc_api_v2) > 0 ? 0 : 1; }\n')
         subprocess.run([exe, *flags, "-Wall", "-Werror", "-I", _capi.get_include(), str(src),
                         "-o", str(tmp_path / (src_name + ".out"))], check=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# refusals: an engine's book, a book or engine in use by a call that released the GIL
+# ----------------------------------------------------------------------------------------------
+
+ERR_BUSY, ERR_READONLY = 102, 103
+
+
+def test_capi_header_names_the_refusal_codes():
+    text = HEADER.read_text()
+    assert f"MC_ERR_BUSY = {ERR_BUSY}" in text and f"MC_ERR_READONLY = {ERR_READONLY}" in text
+
+
+def test_capi_engine_book_refuses_order_entry_queries_answer(api):
+    # Orders entered on an engine's book would skip the engine's id routing, limits and journal:
+    # every entry function returns -MC_ERR_READONLY and changes nothing; queries answer.
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    eng.add_symbol(2)
+    eng.submit(1, 5, 0, 100, 3)
+    eng.events()
+    bh = api.engine_book(eng.handle, 1)
+    assert bh == eng.book(1).handle
+    before = eng.state_hash()
+    cmds = np.zeros(1, COMMAND_DTYPE)
+    cmds["order_id"] = 9
+    cmds["price"] = 100
+    cmds["qty"] = 1
+    cmds["side"] = 1
+    snap = np.frombuffer(mc.OrderBook().snapshot(), np.uint8).copy()
+    for name, call in {
+        "submit": lambda: api.submit(bh, 9, 1, 100, 1, 0, 0, 0),
+        "market": lambda: api.market(bh, 9, 1, 1, 0),
+        "cancel": lambda: api.cancel(bh, 5),
+        "modify": lambda: api.modify(bh, 5, 1, 0),
+        "apply": lambda: api.apply(bh, cmds.ctypes.data),
+        "process": lambda: api.process(bh, cmds.ctypes.data, 1),
+        "book_clear": lambda: api.book_clear(bh),
+        "snapshot_restore": lambda: api.snapshot_restore(bh, snap.ctypes.data, len(snap)),
+    }.items():
+        assert call() == -ERR_READONLY, name
+    assert eng.state_hash() == before and len(eng.book(1)) == 1
+    assert eng.pending_events() == 0 if hasattr(eng, "pending_events") else eng.events().size == 0
+    eng.check_invariants()
+    price, qty = ctypes.c_int64(), ctypes.c_int64()
+    assert api.best(bh, 0, ctypes.byref(price), ctypes.byref(qty)) == 1
+    assert (price.value, qty.value) == (100, 3)
+    assert api.count(bh) == 1 and api.queue_position(bh, 5) == 0
+    assert api.state_hash(bh) == eng.book(1).state_hash()
+    # through the engine the same order is taken, and routed
+    assert api.engine_submit(eng.handle, 1, 9, 1, 100, 1, 0, 0, 0) == 1
+    eng.check_invariants()
+    # a book the engine no longer holds is a standalone book again
+    book = eng.book(2)
+    del eng
+    import gc
+    gc.collect()
+    assert api.submit(book.handle, 1, 0, 50, 1, 0, 0, 0) == 0 and len(book) == 1
+
+
+def test_capi_calls_on_a_book_busy_in_another_thread_return_busy(api):
+    # A timed loop (released GIL) holds the book busy for HOLD seconds: table calls on it from
+    # this thread are refused with -MC_ERR_BUSY (state_hash, book_copy: 0) and change nothing.
+    import threading
+    import time
+    from matchcore._timing import process_open_loop
+    book = mc.OrderBook()
+    book.submit(1, 0, 10, 5)
+    h = book.handle
+    before = book.state_hash()
+    cmds = np.zeros(2, dtype=COMMAND_DTYPE)
+    cmds["order_id"] = [900_000_001, 900_000_002]
+    cmds["price"] = 9
+    cmds["qty"] = 1
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault(
+        "r", process_open_loop(book, cmds, arrivals_ns=np.array([0, 400e6]))))
+    t.start()
+    deadline = time.monotonic() + 10
+    while not book.busy:
+        assert t.is_alive() and time.monotonic() < deadline
+        time.sleep(0)
+    price, qty = ctypes.c_int64(), ctypes.c_int64()
+    got = {
+        "submit": api.submit(h, 7, 0, 10, 1, 0, 0, 0), "cancel": api.cancel(h, 1),
+        "count": api.count(h), "best": api.best(h, 0, ctypes.byref(price), ctypes.byref(qty)),
+        "pending_events": api.pending_events(h), "set_time": api.set_time(h, 5),
+        "state_hash": api.state_hash(h), "book_copy": api.book_copy(h),
+    }
+    still = book.busy
+    t.join()
+    assert still, "the timed loop ended before the calls were made"
+    assert got == {"submit": -ERR_BUSY, "cancel": -ERR_BUSY, "count": -ERR_BUSY,
+                   "best": -ERR_BUSY, "pending_events": -ERR_BUSY, "set_time": -ERR_BUSY,
+                   "state_hash": 0, "book_copy": 0}
+    assert api.cancel(h, 900_000_001) == 1 and api.cancel(h, 900_000_002) == 1
+    assert book.state_hash() == before
+
+
+def test_capi_calls_on_an_engine_busy_in_another_thread_return_busy(api):
+    # Engine.process() of a long batch releases the GIL: a table call on the engine meanwhile
+    # returns -MC_ERR_BUSY, and the result equals the batch alone.
+    import threading
+    from matchcore.workloads import standard_mix
+    setup, flow = standard_mix(400_000, seed=5)
+    eng, ref = mc.Engine(), mc.Engine()
+    for e in (eng, ref):
+        e.add_symbol(0)
+        e.process(setup)
+    expect = ref.process(flow)
+    h = eng.handle
+    for attempt in range(10):
+        box = {}
+        t = threading.Thread(target=lambda: box.setdefault("r", eng.process(flow)))
+        t.start()
+        while not eng.busy and t.is_alive():
+            pass
+        r = api.engine_submit(h, 0, 10**12, 0, 1, 1, 0, 0, 0)
+        c = api.engine_count(h)
+        overlapped = eng.busy
+        t.join()
+        if overlapped and r == -ERR_BUSY:
+            assert c == -ERR_BUSY
+            break
+        # the batch ended first: start again from the same state
+        eng = mc.Engine()
+        eng.add_symbol(0)
+        eng.process(setup)
+        h = eng.handle
+    else:
+        pytest.skip("Engine.process() never overlapped the table call")
+    assert_events_equal(box["r"], expect)
+    assert eng.state_hash() == ref.state_hash()

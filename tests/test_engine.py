@@ -1107,6 +1107,14 @@ def test_engine_deep_book_sweeps_and_self_trades_equal_own_book(stp, owner):
     batch.check_invariants()
 
 
+def _behind_the_engines_back(eng, symbol, enter):
+    # Orders entered on a copy of a symbol's book, restored into the engine's book unrouted (as
+    # a damaged snapshot could leave them): the engine's own book refuses direct entry.
+    side = mc.OrderBook.from_snapshot(eng.book(symbol).snapshot())
+    enter(side)
+    eng._restore_book(symbol, side.snapshot())
+
+
 def test_engine_check_invariants_level_total_beyond_int64_passes_and_still_checks_routing():
     # Level totals are 128-bit by design; the engine's walk over its books must not go through
     # depth(), which refuses a total beyond int64.
@@ -1119,7 +1127,8 @@ def test_engine_check_invariants_level_total_beyond_int64_passes_and_still_check
     eng.submit(2, 4, 1, 50, 2**63 - 1)
     assert eng.best_bid(1) == (100, 2**63 + 9)
     eng.check_invariants()
-    eng.book(2).submit(1, 1, 60, 1)         # the same id entered behind the engine's back
+    # the same id entered behind the engine's back
+    _behind_the_engines_back(eng, 2, lambda b: b.submit(1, 1, 60, 1))
     with pytest.raises(AssertionError, match="order 1 rests in symbols"):
         eng.check_invariants()
 
@@ -1133,15 +1142,16 @@ def test_engine_check_invariants_crossed_book_passes_only_when_allowed():
     eng.add_symbol(1)
     eng.add_symbol(2)
     eng.submit(2, 9, 0, 100, 1)
-    eng.book(1).place(1, 1, 100, 5)
-    eng.book(1).place(2, 0, 103, 2)                 # bid above the ask
+    _behind_the_engines_back(eng, 1, lambda b: (b.place(1, 1, 100, 5),
+                                                b.place(2, 0, 103, 2)))    # bid above the ask
     with pytest.raises(AssertionError, match="resting in symbol 1 is not routed"):
         eng.check_invariants(allow_crossed=True)    # entered behind the engine's back
     twin = pickle.loads(pickle.dumps(eng))
     with pytest.raises(AssertionError, match="crossed: best bid 103 >= best ask 100"):
         twin.check_invariants()
     twin.check_invariants(allow_crossed=True)
-    twin.book(1).place(9, 1, 110, 1)                # an id that rests in symbol 2 as well
+    # an id that rests in symbol 2 as well
+    _behind_the_engines_back(twin, 1, lambda b: b.place(9, 1, 110, 1))
     with pytest.raises(AssertionError, match="order 9 rest"):
         twin.check_invariants(allow_crossed=True)
 
@@ -1270,3 +1280,62 @@ def test_engine_process_out_any_size_matches_calls_c_table_and_books(seed, n_sym
         assert_events_equal(ev, book_ev, labels=("engine", "OrderBook"))
         assert_events_equal(book_ev, mc.ReferenceBook(stp).process(mine),
                             labels=("OrderBook", "ReferenceBook"))
+
+
+def _engine_book_entries(book):
+    cmds = np.zeros(1, dtype=COMMAND_DTYPE)
+    cmds["order_id"] = 99
+    cmds["price"] = 100
+    cmds["qty"] = 1
+    return {
+        "submit": lambda: book.submit(99, 0, 100, 1),
+        "submit_market": lambda: book.submit_market(99, 1, 1),
+        "cancel": lambda: book.cancel(5),
+        "modify": lambda: book.modify(5, 1, 101),
+        "place": lambda: book.place(99, 0, 100, 1),
+        "reduce": lambda: book.reduce(5, 1),
+        "process": lambda: book.process(cmds),
+        "process_out": lambda: book.process(cmds, out=np.zeros(8, dtype=EVENT_DTYPE)),
+        "clear": lambda: book.clear(),
+        "restore": lambda: book.restore(mc.OrderBook().snapshot()),
+    }
+
+
+@pytest.mark.parametrize("made", ["add_symbol", "pickle", "load_snapshot", "recover"])
+def test_engine_book_refuses_order_entry_and_changes_nothing(made, tmp_path):
+    # An order entered on eng.book(s) would skip the engine's id routing, limits and journal;
+    # each entry method raises ReadOnlyBookError before anything changes, on every engine
+    # however made, and the queries answer as before.
+    import pickle
+    from matchcore.durability import load_snapshot
+    jdir = tmp_path / "j"
+    eng = Engine(journal=str(jdir)) if made == "recover" else Engine()
+    eng.add_symbol(1, max_qty=10)
+    eng.add_symbol(2)
+    eng.submit(1, 5, 0, 100, 3)
+    eng.submit(2, 6, 1, 200, 4)
+    eng.events()
+    if made == "pickle":
+        eng = pickle.loads(pickle.dumps(eng))
+    elif made == "load_snapshot":
+        eng = load_snapshot(eng.snapshot(str(tmp_path / "s.mcs")))[0]
+    elif made == "recover":
+        eng.close()
+        eng = Engine.recover(str(jdir), readonly=True)
+    before = eng.state_hash()
+    for symbol in (1, 2):
+        book = eng.book(symbol)
+        for name, call in _engine_book_entries(book).items():
+            with pytest.raises(mc.ReadOnlyBookError, match="belongs to an Engine"):
+                call()
+        assert not book.busy and not eng.busy
+    assert eng.state_hash() == before
+    assert eng.events().size == 0 and eng.book(1).events().size == 0
+    assert eng.book(1).best_bid() == (100, 3) and eng.book(2).depth(1)[1].tolist() == [[200, 4]]
+    assert eng.book(1).get(5) == eng.get(5)[1:]
+    eng.check_invariants()
+    # the engine takes the same order, with its limits
+    with pytest.raises(mc.OrderRejected, match="QTY_ABOVE_MAX"):
+        eng.submit(1, 99, 0, 100, 11)
+    eng.submit(1, 99, 0, 100, 1)
+    eng.check_invariants()

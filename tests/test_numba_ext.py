@@ -520,3 +520,32 @@ def test_numba_in_range_values_of_any_integer_type_pass_unchanged():
     # post_only 2**32 (was 0 once wrapped): any non-zero value is post-only, which would cross
     bad = -int(mc.Reject.POST_ONLY_WOULD_CROSS)
     assert _submit_nb(book, 3, 0, 101, 2, 0, 0, 2**32) == bad and book.get(3) is None
+
+
+@numba.njit
+def _enter_on(book, oid):
+    return (mcn.submit(book, oid, 0, 100, 1, 0, 0, 0), mcn.cancel(book, 5),
+            mcn.modify(book, 5, 1, 0), mcn.market(book, oid, 1, 1, 0), mcn.count(book))
+
+
+def test_numba_engine_book_refuses_order_entry_engine_takes_it():
+    # an engine's book (by object or handle) refuses Numba order entry as Python does; its
+    # queries answer, and the engine's own entry takes the order and routes it
+    eng = Engine()
+    eng.add_symbol(1)
+    eng.add_symbol(2)
+    eng.submit(1, 5, 0, 100, 3)
+    before = eng.state_hash()
+    ro = -mcn.ERR_READONLY
+    assert _enter_on(eng.book(1), 9) == (ro, ro, ro, ro, 1)
+    assert _enter_on(eng.book(1).handle, 9) == (ro, ro, ro, ro, 1)
+    assert eng.state_hash() == before
+    assert mcn.ERR_BUSY == 102 and mcn.ERR_READONLY == 103
+    assert _engine_enter(eng, 1, 9) == 0
+    assert eng.get(9) is not None
+    eng.check_invariants()
+
+
+@numba.njit
+def _engine_enter(eng, sym, oid):
+    return mcn.engine_submit(eng, sym, oid, 0, 99, 1, 0, 0, 0)

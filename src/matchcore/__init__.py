@@ -18,7 +18,7 @@ from matchcore._enums import (
     STP,
     TIF,
 )
-from matchcore._core import BusyError, OrderBook, SnapshotError
+from matchcore._core import BusyError, OrderBook, ReadOnlyBookError, SnapshotError
 from matchcore._engine import Engine
 from matchcore._capi import c_api_addresses, c_api_capsule, get_include
 
@@ -55,6 +55,7 @@ else:
 
 __all__ = [
     "BusyError", "COMMAND_DTYPE", "EVENT_DTYPE", "CommandKind", "Engine", "EventKind", "OrderBook",
-    "OrderRejected", "Reason", "ReferenceBook", "Reject", "STP", "Side", "SnapshotError", "TIF",
+    "OrderRejected", "ReadOnlyBookError", "Reason", "ReferenceBook", "Reject", "STP", "Side",
+    "SnapshotError", "TIF",
     "c_api_addresses", "c_api_capsule", "get_include",
 ]

@@ -46,6 +46,8 @@ from matchcore._core cimport (
     mc_snapshot_size,
     mc_snapshot_write,
     mc_snapshot_restore,
+    MC_BUSY_MASK,
+    MC_GUARD_HOSTED,
 )
 from matchcore._engine cimport (
     mc_engine,
@@ -70,6 +72,8 @@ from matchcore._handles cimport (
 
 cdef enum:
     E_HANDLE = 101      # MC_ERR_HANDLE of matchcore.h (returned negated)
+    E_BUSY = 102        # MC_ERR_BUSY
+    E_READONLY = 103    # MC_ERR_READONLY
     E_SIDE = 3          # MC_R_INVALID_SIDE (returned negated)
 
 # The registry's chunk directory: a static array in matchcore._handles, so this never changes.
@@ -82,6 +86,33 @@ cdef inline mc_book* _bk(uint64_t h) noexcept nogil:
 
 cdef inline mc_engine* _en(uint64_t h) noexcept nogil:
     return <mc_engine*>mc_handle_get(_dir, h, MC_H_ENGINE)
+
+
+# The Python face refuses a call on a book (or engine) that a call releasing the GIL is using
+# in another thread (BusyError), and order entry on an Engine's book (ReadOnlyBookError); the
+# table refuses the same calls with -MC_ERR_BUSY and -MC_ERR_READONLY, the book unchanged. A
+# standalone book that nobody is using has a zero guard: one byte tested.
+
+cdef int _book_refusal(const mc_book* b, bint entry) noexcept nogil:
+    if entry and b.engine_owned:
+        return -E_READONLY
+    if (b.guard & MC_BUSY_MASK) or (b.host_busy != NULL and b.host_busy[0] != 0):
+        return -E_BUSY
+    return 0
+
+
+cdef inline int _entry(const mc_book* b) noexcept nogil:
+    # before a call that enters or changes orders (or replaces the book's state)
+    if b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
+        return _book_refusal(b, True)
+    return 0
+
+
+cdef inline int _use(const mc_book* b) noexcept nogil:
+    # before any other call that reads or writes the book (queries, events, time)
+    if b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
+        return _book_refusal(b, False)
+    return 0
 
 
 # ---- the table's functions: validate the handle, then call the core ----
@@ -114,7 +145,7 @@ cdef int h_book_free(uint64_t h) noexcept nogil:
 
 cdef uint64_t h_book_copy(uint64_t h) noexcept nogil:
     cdef mc_book* b = _bk(h)
-    if b == NULL:
+    if b == NULL or _use(b) < 0:
         return 0
     cdef mc_book* c = mc_book_copy(b)
     if c == NULL:
@@ -128,7 +159,10 @@ cdef uint64_t h_book_copy(uint64_t h) noexcept nogil:
 
 cdef int h_book_clear(uint64_t h) noexcept nogil:
     cdef mc_book* b = _bk(h)
-    return mc_book_clear(b) if b != NULL else -E_HANDLE
+    if b == NULL:
+        return -E_HANDLE
+    cdef int rc = _entry(b)
+    return rc if rc < 0 else mc_book_clear(b)
 
 
 cdef int h_book_valid(uint64_t h) noexcept nogil:
@@ -143,6 +177,9 @@ cdef int h_set_time(uint64_t h, int64_t ts_ns) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     mc_set_time(b, ts_ns)
     return 0
 
@@ -152,6 +189,9 @@ cdef int64_t h_submit(uint64_t h, uint64_t oid, int side, int64_t price, int64_t
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _entry(b)
+    if rc < 0:
+        return rc
     mc_prefetch_next_ids(b, oid)
     return mc_submit(b, oid, side, price, qty, tif, owner, post_only)
 
@@ -161,6 +201,9 @@ cdef int64_t h_market(uint64_t h, uint64_t oid, int side, int64_t qty,
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _entry(b)
+    if rc < 0:
+        return rc
     mc_prefetch_next_ids(b, oid)
     return mc_market(b, oid, side, qty, owner)
 
@@ -169,6 +212,9 @@ cdef int64_t h_cancel(uint64_t h, uint64_t oid) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _entry(b)
+    if rc < 0:
+        return rc
     return mc_cancel(b, oid)
 
 
@@ -176,6 +222,9 @@ cdef int64_t h_modify(uint64_t h, uint64_t oid, int64_t qty, int64_t price) noex
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _entry(b)
+    if rc < 0:
+        return rc
     return mc_modify(b, oid, qty, price)
 
 
@@ -183,6 +232,9 @@ cdef int64_t h_apply(uint64_t h, const mc_command* c) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _entry(b)
+    if rc < 0:
+        return rc
     return mc_apply(b, c)
 
 
@@ -190,6 +242,9 @@ cdef int64_t h_process(uint64_t h, const mc_command* cmds, int64_t n) noexcept n
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _entry(b)
+    if rc < 0:
+        return rc
     return mc_process(b, cmds, n)
 
 
@@ -203,6 +258,9 @@ cdef int h_best(uint64_t h, int side, int64_t* price, int64_t* qty) noexcept nog
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     if _bad_side(side):
         return -E_SIDE
     return mc_best(b, side, price, qty)
@@ -212,6 +270,9 @@ cdef int64_t h_depth(uint64_t h, int side, int64_t n, int64_t* out) noexcept nog
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     if _bad_side(side):
         return -E_SIDE
     return mc_depth(b, side, n, out) if n > 0 else 0
@@ -221,6 +282,9 @@ cdef int64_t h_depth_orders(uint64_t h, int side, int64_t n, int64_t* out) noexc
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     if _bad_side(side):
         return -E_SIDE
     return mc_depth_orders(b, side, n, out) if n > 0 else 0
@@ -230,6 +294,9 @@ cdef int h_get(uint64_t h, uint64_t oid, int* side, int64_t* price, int64_t* qty
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     return mc_get(b, oid, side, price, qty)
 
 
@@ -237,6 +304,9 @@ cdef int64_t h_queue_position(uint64_t h, uint64_t oid) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     return mc_queue_position(b, oid)
 
 
@@ -244,6 +314,9 @@ cdef int64_t h_count(uint64_t h) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     return mc_count(b)
 
 
@@ -251,6 +324,9 @@ cdef int64_t h_level_count(uint64_t h, int side) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     if _bad_side(side):
         return -E_SIDE
     return mc_level_count(b, side)
@@ -258,7 +334,7 @@ cdef int64_t h_level_count(uint64_t h, int side) noexcept nogil:
 
 cdef uint64_t h_state_hash(uint64_t h) noexcept nogil:
     cdef mc_book* b = _bk(h)
-    if b == NULL:
+    if b == NULL or _use(b) < 0:
         return 0
     return mc_state_hash(b)
 
@@ -267,6 +343,9 @@ cdef int64_t h_pending_events(uint64_t h) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     return mc_pending_events(b)
 
 
@@ -274,6 +353,9 @@ cdef int64_t h_drain_events(uint64_t h, mc_event* out, int64_t cap) noexcept nog
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     return mc_drain_events(b, out, cap) if cap > 0 else 0
 
 
@@ -282,6 +364,9 @@ cdef int64_t h_drain_events_owner(uint64_t h, uint64_t owner, mc_event* out,
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     return mc_drain_events_owner(b, owner, out, cap if cap > 0 else 0)
 
 
@@ -289,6 +374,9 @@ cdef int h_clear_events(uint64_t h) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     mc_clear_events(b)
     return 0
 
@@ -297,6 +385,9 @@ cdef int64_t h_snapshot_size(uint64_t h) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     return mc_snapshot_size(b)
 
 
@@ -304,6 +395,9 @@ cdef int64_t h_snapshot_write(uint64_t h, uint8_t* out, int64_t cap) noexcept no
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _use(b)
+    if rc < 0:
+        return rc
     return mc_snapshot_write(b, out, cap)
 
 
@@ -311,6 +405,9 @@ cdef int h_snapshot_restore(uint64_t h, const uint8_t* data, int64_t n) noexcept
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    cdef int rc = _entry(b)
+    if rc < 0:
+        return rc
     return mc_snapshot_restore(b, data, n)
 
 
@@ -318,6 +415,8 @@ cdef int h_engine_set_time(uint64_t h, int64_t ts_ns) noexcept nogil:
     cdef mc_engine* e = _en(h)
     if e == NULL:
         return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
     mc_engine_set_time(e, ts_ns)
     return 0
 
@@ -327,6 +426,8 @@ cdef int64_t h_engine_submit(uint64_t h, uint32_t symbol, uint64_t oid, int side
     cdef mc_engine* e = _en(h)
     if e == NULL:
         return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
     return mc_engine_submit(e, symbol, oid, side, price, qty, tif, owner, post_only)
 
 
@@ -335,6 +436,8 @@ cdef int64_t h_engine_market(uint64_t h, uint32_t symbol, uint64_t oid, int side
     cdef mc_engine* e = _en(h)
     if e == NULL:
         return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
     return mc_engine_market(e, symbol, oid, side, qty, owner)
 
 
@@ -342,6 +445,8 @@ cdef int64_t h_engine_cancel(uint64_t h, uint32_t symbol, uint64_t oid) noexcept
     cdef mc_engine* e = _en(h)
     if e == NULL:
         return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
     return mc_engine_cancel(e, symbol, oid)
 
 
@@ -350,6 +455,8 @@ cdef int64_t h_engine_modify(uint64_t h, uint32_t symbol, uint64_t oid, int64_t 
     cdef mc_engine* e = _en(h)
     if e == NULL:
         return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
     return mc_engine_modify(e, symbol, oid, qty, price)
 
 
@@ -357,6 +464,8 @@ cdef int64_t h_engine_process(uint64_t h, const mc_command* cmds, int64_t n) noe
     cdef mc_engine* e = _en(h)
     if e == NULL:
         return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
     return mc_engine_process(e, cmds, n) if n > 0 else 0
 
 
@@ -373,6 +482,8 @@ cdef int h_engine_get(uint64_t h, uint64_t oid, uint32_t* symbol, int* side, int
     cdef mc_engine* e = _en(h)
     if e == NULL:
         return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
     return mc_engine_get(e, oid, symbol, side, price, qty)
 
 
@@ -380,12 +491,14 @@ cdef int64_t h_engine_count(uint64_t h) noexcept nogil:
     cdef mc_engine* e = _en(h)
     if e == NULL:
         return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
     return mc_engine_count(e)
 
 
 cdef uint64_t h_engine_state_hash(uint64_t h) noexcept nogil:
     cdef mc_engine* e = _en(h)
-    if e == NULL:
+    if e == NULL or e.busy:
         return 0
     return mc_engine_state_hash(e)
 
@@ -394,6 +507,8 @@ cdef int64_t h_engine_pending_events(uint64_t h) noexcept nogil:
     cdef mc_engine* e = _en(h)
     if e == NULL:
         return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
     return mc_engine_pending_events(e)
 
 
@@ -401,6 +516,8 @@ cdef int64_t h_engine_drain_events(uint64_t h, mc_event* out, int64_t cap) noexc
     cdef mc_engine* e = _en(h)
     if e == NULL:
         return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
     return mc_engine_drain_events(e, out, cap) if cap > 0 else 0
 
 
@@ -409,6 +526,8 @@ cdef int64_t h_engine_drain_events_owner(uint64_t h, uint64_t owner, mc_event* o
     cdef mc_engine* e = _en(h)
     if e == NULL:
         return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
     return mc_engine_drain_events_owner(e, owner, out, cap if cap > 0 else 0)
 
 

@@ -192,6 +192,11 @@ cdef struct mc_book:
     # The busy byte of the Engine or feed replayer this book belongs to (NULL for a standalone
     # book; set with MC_GUARD_HOSTED): busy while a call runs on the host or on any of its books.
     uint8_t* host_busy
+    # 1 while the book is one of an Engine's (set by the Engine after mc_book_host, cleared by
+    # mc_book_host(b, NULL)): its orders enter through the engine, which routes their ids,
+    # checks their limits and journals them, so the book's own order entry (the Python methods,
+    # process(), the C table) refuses them. A feed replayer's books take orders.
+    uint8_t engine_owned
 
 
 cdef inline int64_t mc_ev_bound(const mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
@@ -334,6 +339,17 @@ cdef inline int mc_check_busy(const mc_book* b) except -1:
     # which may run Python code)
     if b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
         return mc_busy_slow(b)
+    return 0
+
+# Order entry on an Engine's book: ReadOnlyBookError (out of line; see mc_book.engine_owned)
+cdef int mc_raise_engine_book(const mc_book* b) except -1
+cdef int mc_entry_slow(mc_book* b) except -1
+
+cdef inline int mc_guard_entry(mc_book* b) except -1:
+    # mc_guard_per_call for the methods that enter or change orders: an Engine's book is hosted,
+    # so its guard byte is never zero and the refusal costs the standalone book nothing.
+    if b.guard:
+        return mc_entry_slow(b)
     return 0
 
 cdef inline int mc_guard_per_call(mc_book* b) except -1:

@@ -1725,6 +1725,19 @@ class BusyError(RuntimeError):
     """
 
 
+class ReadOnlyBookError(RuntimeError):
+    """Order entry on an :class:`OrderBook` that belongs to an :class:`Engine` (``eng.book(s)``).
+
+    The engine routes every order id to its book, checks the symbol's limits and journals the
+    command; an order entered on the book itself would skip all three (a later id could then
+    rest twice across books, and recovery would not see it). So the book's ``submit``,
+    ``submit_market``, ``cancel``, ``modify``, ``place``, ``reduce``, ``process``, ``clear`` and
+    ``restore`` raise this, having changed nothing; its queries work as on any book. Enter the
+    order through the engine (``eng.submit(symbol, ...)``). A book the engine no longer holds
+    (the engine is gone, the book still referenced) takes orders again.
+    """
+
+
 _BUSY_CALLS = {
     MC_BUSY_PROCESS: "process()",
     MC_BUSY_RESTORE: "restore()",
@@ -1749,6 +1762,19 @@ cdef int mc_raise_busy(str who, uint8_t what) except -1:
     one = "book" if who == "OrderBook" else "engine" if who == "Engine" else "replayer"
     raise BusyError(f"{who} is busy: {call} is running on {where} in another thread; one "
                     f"{one} is used by one thread at a time")
+
+
+cdef int mc_raise_engine_book(const mc_book* b) except -1:
+    raise ReadOnlyBookError(
+        f"this OrderBook (symbol {b.symbol}) belongs to an Engine: enter orders through the "
+        f"engine (eng.submit({b.symbol}, ...), eng.cancel(...), eng.process(...)), which routes, "
+        f"checks limits and journals them; the book itself answers queries only")
+
+
+cdef int mc_entry_slow(mc_book* b) except -1:
+    if b.engine_owned:
+        return mc_raise_engine_book(b)
+    return mc_guard_slow(b)
 
 
 cdef int mc_raise_feed_stopped(str who, Py_ssize_t pos) except -1:
@@ -1786,6 +1812,9 @@ cdef int mc_guard_slow(mc_book* b) except -1:
 
 
 cdef int mc_busy_enter(mc_book* b, uint8_t what) except -1:
+    if b.engine_owned and what != MC_BUSY_QUERY and what != MC_BUSY_HELD:
+        # a call that changes the book (process, restore, a replay or timed loop of its own)
+        mc_raise_engine_book(b)
     if b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
         if mc_busy_slow(b) == 1:
             return 0            # inside this thread's hold: it covers the call
@@ -1828,6 +1857,7 @@ cdef void mc_book_host(mc_book* b, uint8_t* host_busy) noexcept:
         b.guard |= MC_GUARD_HOSTED
     else:
         b.guard &= ~MC_GUARD_HOSTED
+        b.engine_owned = 0
 
 
 cdef tuple mc_book_pickle_args(OrderBook book):
@@ -2065,7 +2095,7 @@ cdef class OrderBook:
         cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_tif)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
-        mc_guard_per_call(b)
+        mc_guard_entry(b)
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = _submit(b, oid, c_side, c_price, c_qty, c_tif, c_owner, post_only)
@@ -2088,7 +2118,7 @@ cdef class OrderBook:
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
-        mc_guard_per_call(b)
+        mc_guard_entry(b)
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = mc_market(b, oid, c_side, c_qty, c_owner)
@@ -2107,7 +2137,7 @@ cdef class OrderBook:
         cdef mc_book* b = self._b
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
-        mc_guard_per_call(b)
+        mc_guard_entry(b)
         b.now_ns = c_ts
         cdef int64_t r = _cancel(b, oid)
         if r >= 0:
@@ -2133,7 +2163,7 @@ cdef class OrderBook:
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int64_t p = 0 if price is None else _i64_of(price, _i64_price)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
-        mc_guard_per_call(b)
+        mc_guard_entry(b)
         b.now_ns = c_ts
         cdef int64_t r = _modify(b, oid, c_qty, p)
         if r >= 0:
@@ -2160,7 +2190,7 @@ cdef class OrderBook:
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef uint64_t c_owner = _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = _i64_of(ts_ns, _i64_ts_ns)
-        mc_guard_per_call(b)
+        mc_guard_entry(b)
         b.now_ns = c_ts
         cdef int64_t r = mc_rest(b, oid, c_side, c_price, c_qty, c_owner)
         if r < 0:
@@ -2178,7 +2208,7 @@ cdef class OrderBook:
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int64_t c_ts = _i64_of(ts_ns, _i64_ts_ns)
-        mc_guard_per_call(b)
+        mc_guard_entry(b)
         b.now_ns = c_ts
         cdef int64_t r = mc_reduce(b, oid, c_qty, execution)
         if r >= 0:
@@ -2454,6 +2484,8 @@ cdef class OrderBook:
     def clear(self):
         """Remove every order and pending event (no events are written)."""
         mc_check_busy(self._b)
+        if self._b.engine_owned:
+            mc_raise_engine_book(self._b)
         mc_book_clear(self._b)
 
     def copy(self):

@@ -1081,8 +1081,8 @@ cdef class Engine:
 
     def add_symbol(self, symbol, name=None, *, capacity=1024, **limits):
         """Add a book for integer symbol id ``symbol`` (in [0, 2**32)), optionally named; returns
-        the :class:`OrderBook` (treat it as read-only: orders entered on it directly are unknown
-        to the engine's id routing). ``limits`` as in :meth:`set_limits`, checked the same way
+        the :class:`OrderBook`, for queries: its own order entry raises
+        :class:`~matchcore.ReadOnlyBookError` (orders go through the engine). ``limits`` as in :meth:`set_limits`, checked the same way
         (merged into no limits): an ``add_symbol`` that raises adds no symbol. O(1).
 
         >>> eng = Engine(); book = eng.add_symbol(7, "XYZ", max_qty=100); len(book)
@@ -1129,6 +1129,7 @@ cdef class Engine:
         if k == -2:
             raise MemoryError()
         mc_book_host(book._b, &self._e.busy)
+        book._b.engine_owned = 1
         self._books.append(book)
         self._by_id[sym] = book
         self._capacity[sym] = capacity
@@ -1528,6 +1529,17 @@ cdef class Engine:
         # trade capture reads fills from the events (see _attach_journal)
         mc_engine_set_emit(self._e, 1 if on or self._jt is not None else 0)
 
+    def _restore_book(self, symbol, data):
+        """Replace a symbol's book with a snapshot's state (OrderBook.restore), as loading an
+        engine snapshot does: the book's own order entry is closed to everyone else (it would
+        bypass the routing), and the restored orders are not routed until :meth:`_reindex`."""
+        cdef OrderBook book = self._by_id[self.symbol_id(symbol)]
+        book._b.engine_owned = 0
+        try:
+            book.restore(data)
+        finally:
+            book._b.engine_owned = 1
+
     def _reindex(self):
         """Rebuild the order-id routing from the books (after in-place book restores)."""
         _check_busy(self._e)
@@ -1882,7 +1894,7 @@ cdef class Engine:
     @property
     def busy(self):
         """True while a call that releases the GIL runs on this engine or one of its books in
-        some thread (:meth:`process`, a journal write or sync, ``eng.book(s).process()``, ...):
+        some thread (:meth:`process`, a journal write or sync, ...):
         any other call on the engine meanwhile raises :class:`~matchcore.BusyError`. O(1).
 
         >>> Engine().busy

@@ -65,7 +65,8 @@ from matchcore._core import COMMAND_DTYPE, EVENT_DTYPE, OrderBook
 from matchcore._engine import Engine
 
 __all__ = [
-    "ADDRESSES", "EVENT_DTYPE", "COMMAND_DTYPE", "ERR_HANDLE", "BookType", "EngineType",
+    "ADDRESSES", "EVENT_DTYPE", "COMMAND_DTYPE", "ERR_HANDLE", "ERR_BUSY", "ERR_READONLY",
+    "BookType", "EngineType",
     "book_type", "engine_type", "depth_into", "drain_events", "drain_events_owner",
     "engine_drain_events", "engine_drain_events_owner", "process", "engine_process", "best",
     "get", "engine_get",
@@ -73,6 +74,12 @@ __all__ = [
 
 #: What a call with a freed, foreign or garbage handle returns, negated (MC_ERR_HANDLE).
 ERR_HANDLE = 101
+#: What a call returns, negated, while a Python call that released the GIL runs on the book or
+#: engine in another thread (MC_ERR_BUSY; Python raises BusyError there).
+ERR_BUSY = 102
+#: What order entry on a book of an Engine returns, negated (MC_ERR_READONLY; Python raises
+#: ReadOnlyBookError): orders go through the engine.
+ERR_READONLY = 103
 
 
 # ---- OrderBook / Engine as Numba types: unboxed to their checked handle ----

@@ -228,8 +228,8 @@ def _load_snapshot(source, *, name=None, cls):
                                     f"(symbol or STP mode differs)", name)
         try:
             # as written, also limits that accept no order (see recovery's _apply_config)
-            b = eng._add_symbol(sym, sym_name, 0, limits, False)
-            b.restore(book)
+            eng._add_symbol(sym, sym_name, 0, limits, False)
+            eng._restore_book(sym, book)
         except SnapshotError as exc:
             raise SnapshotFileError(f"{name}: book of symbol {sym}: {exc}", name) from None
         except (ValueError, TypeError, OverflowError) as exc:

@@ -37,7 +37,9 @@
  * A book or engine handed over from Python (OrderBook.handle, Engine.handle) belongs to that
  * Python object: the handle works exactly as long as the object is alive, and book_free refuses
  * it. The books of an engine (engine_book) belong to the Python Engine's OrderBook objects.
- * A book or engine must not be used from two threads at once (different ones may).
+ * A book or engine must not be used from two threads at once (different ones may): a call made
+ * while a Python call that released the GIL runs on it returns -MC_ERR_BUSY (state_hash: 0;
+ * book_copy: 0) and touches nothing, but calls from two C threads are not checked.
  * Raw pointers (OrderBook.raw_address) are borrowed pointers that own nothing: no function here
  * accepts one.
  *
@@ -75,7 +77,12 @@ enum {
     MC_R_NOTIONAL_ABOVE_MAX = 13, MC_R_CANCEL_REQUESTED = 20, MC_R_SELF_TRADE = 21,
     MC_R_IOC_REMAINDER = 22, MC_R_MARKET_REMAINDER = 23, MC_R_FOK_NOT_FILLABLE = 24
 };
-enum { MC_ERR_NOMEM = 100, MC_ERR_HANDLE = 101 };  /* returned negated */
+/* returned negated. MC_ERR_BUSY: a Python call that releases the GIL (process(), restore(), a
+   replay, a journal write, ...) is running on the book or engine, or on the book's engine, in
+   another thread; nothing was read or changed: call again when it is done. MC_ERR_READONLY:
+   order entry (submit, market, cancel, modify, apply, process, book_clear, snapshot_restore) on
+   a book of an engine (engine_book, Engine.book(s).handle): enter orders through the engine. */
+enum { MC_ERR_NOMEM = 100, MC_ERR_HANDLE = 101, MC_ERR_BUSY = 102, MC_ERR_READONLY = 103 };
 /* snapshot_restore errors (returned negated) */
 enum {
     MC_SNAP_E_MAGIC = 1, MC_SNAP_E_VERSION = 2, MC_SNAP_E_TRUNCATED = 3, MC_SNAP_E_CHECKSUM = 4,
@@ -231,8 +238,8 @@ typedef struct mc_api_v2 {
     mc_engine_cancel_fn engine_cancel;   /* by id; symbol only echoed if the id rests nowhere */
     mc_engine_modify_fn engine_modify;
     mc_engine_process_fn engine_process;
-    mc_engine_book_fn engine_book;       /* 0 if unknown; read-only use: enter orders through
-                                            the engine */
+    mc_engine_book_fn engine_book;       /* 0 if unknown; for queries: order entry on it
+                                            returns -MC_ERR_READONLY (use the engine's) */
     mc_engine_get_fn engine_get;
     mc_engine_count_fn engine_count;
     mc_engine_state_hash_fn engine_state_hash;
