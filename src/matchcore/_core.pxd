@@ -390,7 +390,18 @@ cdef int _cint_tif(object x) except? -1
 cdef object mc_int_arg(object x, str name)
 cdef int64_t mc_i64_arg(object x, str name) except? -1
 cdef int mc_stp_arg(object stp) except -1
+# A flag: True or False, a numpy bool, or an integer equal to 0 or 1; anything else raises
+# TypeError naming it. mc_flag_of is the per-call form: the two bool singletons are tested
+# inline (a default costs one pointer compare), the rest is out of line.
 cdef int mc_bool_arg(object x, str name) except -1
+
+cdef inline int mc_flag_of(object x, str name) except -1:
+    if x is False:
+        return 0
+    if x is True:
+        return 1
+    return mc_bool_arg(x, name)
+
 cdef int64_t mc_capacity_arg(object capacity, str name) except? -1
 
 ctypedef int64_t (*_any_i64_t)(object) except? -1

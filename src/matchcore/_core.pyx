@@ -1644,13 +1644,37 @@ cdef int64_t mc_capacity_arg(object capacity, str name) except? -1:
 
 
 cdef int mc_bool_arg(object x, str name) except -1:
-    # A switch (record_events): True or False only, as recover() and the journal options take
-    # it. A truth test took any object, so record_events="no" recorded events.
+    # A flag (post_only, record_events, clear, ...): True or False, a numpy bool, or an integer
+    # (anything with __index__) equal to 0 or 1. Anything else, another integer included,
+    # raises TypeError naming the flag. A bint parameter took any object through a truth test,
+    # so post_only="no" placed a post-only order and None or [] quietly chose for the caller.
     if x is True:
         return 1
     if x is False:
         return 0
+    return _bool_arg_slow(x, name)
+
+
+cdef int _bool_arg_slow(object x, str name) except -1:
+    cdef object v
+    if isinstance(x, np.bool_):
+        return 1 if x else 0
+    try:
+        v = PyNumber_Index(x)
+    except TypeError:
+        v = None
+    if v is not None:
+        if v == 0:
+            return 0
+        if v == 1:
+            return 1
     raise TypeError(f"{name} must be True or False, got {x!r}")
+
+
+def _flag_arg(x, str name):
+    """``x`` as a bool under the rule of every flag of the API (see ``mc_bool_arg``), else the
+    same TypeError: for the pure-Python functions that take a flag."""
+    return mc_bool_arg(x, name) == 1
 
 
 cdef int mc_stp_arg(object stp) except -1:
@@ -2075,7 +2099,7 @@ cdef class OrderBook:
 
     # ---- order entry ----
 
-    def submit(self, order_id, side, price, qty, tif=MC_GTC, *, owner=0, bint post_only=False,
+    def submit(self, order_id, side, price, qty, tif=MC_GTC, *, owner=0, post_only=False,
                ts_ns=0):
         """Submit a limit order; returns the qty executed immediately (lots).
 
@@ -2094,11 +2118,12 @@ cdef class OrderBook:
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_tif)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
+        cdef int c_post = mc_flag_of(post_only, "post_only")
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         mc_guard_entry(b)
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
-        cdef int64_t r = _submit(b, oid, c_side, c_price, c_qty, c_tif, c_owner, post_only)
+        cdef int64_t r = _submit(b, oid, c_side, c_price, c_qty, c_tif, c_owner, c_post)
         if r >= 0:
             return _lots(r)
         if r == -MC_R_POST_ONLY_WOULD_CROSS:
@@ -2196,7 +2221,7 @@ cdef class OrderBook:
         if r < 0:
             _raise(r, oid)
 
-    def reduce(self, order_id, qty, *, bint execution=False, ts_ns=0):
+    def reduce(self, order_id, qty, *, execution=False, ts_ns=0):
         """Take up to ``qty`` off a resting order (an exchange-reported execution when
         ``execution`` is true, else a partial cancel); the order leaves at zero. Returns the qty
         taken (clamped to the open qty), or 0 if the order is not resting. O(1).
@@ -2207,10 +2232,11 @@ cdef class OrderBook:
         cdef mc_book* b = self._b
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef int c_exec = mc_flag_of(execution, "execution")
         cdef int64_t c_ts = _i64_of(ts_ns, _i64_ts_ns)
         mc_guard_entry(b)
         b.now_ns = c_ts
-        cdef int64_t r = mc_reduce(b, oid, c_qty, execution)
+        cdef int64_t r = mc_reduce(b, oid, c_qty, c_exec)
         if r >= 0:
             return _lots(r)
         if r == -MC_R_ORDER_NOT_FOUND:
@@ -2667,7 +2693,7 @@ cdef class OrderBook:
 
     # submit()'s exact signature and nothing else: the floor for "one Python call per order".
     def _noop_submit(self, order_id, side, price, qty, tif=MC_GTC, *, owner=0,
-                     bint post_only=False, ts_ns=0):
+                     post_only=False, ts_ns=0):
         return 0
 
     def _noop_cancel(self, order_id, *, ts_ns=0):
@@ -2678,7 +2704,7 @@ cdef class OrderBook:
 
     # ---- invariants ----
 
-    def check_invariants(self, *, bint allow_crossed=False):
+    def check_invariants(self, *, allow_crossed=False):
         """Verify every structural invariant; raise AssertionError naming the first violation.
 
         Not crossed (unless ``allow_crossed``: a book rebuilt from exchange data with
@@ -2687,6 +2713,7 @@ cdef class OrderBook:
         with consistent links; the id index holds exactly the resting orders; all quantities
         positive; free lists and counters agree. O(orders + levels + index size).
         """
+        cdef bint crossed_ok = mc_bool_arg(allow_crossed, "allow_crossed")
         mc_check_busy(self._b)
         cdef mc_book* b = self._b
         cdef int s
@@ -2697,7 +2724,7 @@ cdef class OrderBook:
         cdef mc_level* l
         cdef mc_order* o
         cdef int64_t bp, bq, ap, aq
-        if not allow_crossed and mc_best(b, MC_BUY, &bp, &bq) and mc_best(b, MC_SELL, &ap, &aq):
+        if not crossed_ok and mc_best(b, MC_BUY, &bp, &bq) and mc_best(b, MC_SELL, &ap, &aq):
             if bp >= ap:
                 raise AssertionError(f"book is crossed: best bid {bp} >= best ask {ap}")
         for s in range(2):

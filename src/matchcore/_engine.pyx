@@ -27,7 +27,7 @@ from matchcore._core cimport (
     _i64_of, _u64_of, _cint_of, _u64_order_id, _u64_owner, _i64_price, _i64_qty, _i64_ts_ns,
     _cint_side, _cint_tif, _out_buffer, _commands_array,
     _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg, mc_capacity_arg,
-    mc_bool_arg, _ev_of,
+    mc_bool_arg, mc_flag_of, _ev_of,
 )
 from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,
@@ -1276,7 +1276,7 @@ cdef class Engine:
     # ---- order entry ----
 
     def submit(self, symbol, order_id, side, price, qty, tif=MC_GTC, *, owner=0,
-               bint post_only=False, ts_ns=0):
+               post_only=False, ts_ns=0):
         """Limit order on ``symbol`` (id or name); returns the qty executed now (lots).
 
         Same semantics and exceptions as :meth:`OrderBook.submit`, plus the symbol's limits and
@@ -1293,6 +1293,7 @@ cdef class Engine:
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_tif)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
+        cdef int c_post = mc_flag_of(post_only, "post_only")
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
@@ -1303,9 +1304,9 @@ cdef class Engine:
         cdef int64_t r
         if self._jcp != NULL:
             r = self._call_journaled(c_ts, oid, c_price, c_qty, c_owner, sym, MC_CMD_SUBMIT,
-                                     c_side, c_tif, post_only)
+                                     c_side, c_tif, c_post)
         else:
-            r = mc_engine_submit(e, sym, oid, c_side, c_price, c_qty, c_tif, c_owner, post_only)
+            r = mc_engine_submit(e, sym, oid, c_side, c_price, c_qty, c_tif, c_owner, c_post)
         if r >= 0:
             return mc_small_int(r)
         if r == -MC_R_POST_ONLY_WOULD_CROSS:
@@ -1948,7 +1949,7 @@ cdef class Engine:
         """
         return <size_t>self._e
 
-    def check_invariants(self, *, bint allow_crossed=False):
+    def check_invariants(self, *, allow_crossed=False):
         """Every book's invariants (:meth:`OrderBook.check_invariants`, with the same
         ``allow_crossed``: an engine holding books built with ``place`` or restored from
         exchange data may hold locked or crossed ones), plus: no id rests in two books, and the
@@ -1958,6 +1959,7 @@ cdef class Engine:
 
         >>> eng = Engine(); _ = eng.add_symbol(1); eng.check_invariants(allow_crossed=True)
         """
+        cdef bint crossed_ok = mc_bool_arg(allow_crossed, "allow_crossed")
         cdef int32_t k
         # the books are read one after the other: held, no other thread's call comes between
         # them (and makes an order seem to rest in two books, or in none)
@@ -1966,7 +1968,7 @@ cdef class Engine:
             seen = {}
             for k in range(self._e.n_books):
                 book = self._books[k]
-                book.check_invariants(allow_crossed=allow_crossed)
+                book.check_invariants(allow_crossed=crossed_ok)
                 sym = self._e.symbols[k]
                 # Exact level totals: a total beyond int64 is legal, and depth() refuses it.
                 for side, rows in enumerate(book._depth_exact(1 << 62)):

@@ -15,7 +15,7 @@ import numpy as np
 from libc.string cimport memset, memcpy
 from matchcore._core cimport (OrderBook, mc_book, mc_command, mc_event, mc_apply, mc_process,
                               mc_reserve_events, MC_ERR_NOMEM, _commands_array, mc_busy_enter,
-                              mc_busy_leave, mc_check_busy, MC_BUSY_TIMED)
+                              mc_busy_leave, mc_check_busy, MC_BUSY_TIMED, mc_bool_arg)
 from matchcore._engine cimport (mc_engine, mc_engine_apply, mc_engine_set_emit,
                                 mc_engine_busy_enter, mc_engine_busy_leave)
 from matchcore._core import EVENT_DTYPE as _EVENT_DTYPE
@@ -252,7 +252,7 @@ def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=Non
     return lat, svc
 
 
-def process_batch_ns(OrderBook book, commands, bint emit=True):
+def process_batch_ns(OrderBook book, commands, emit=True):
     """Wall time (ns, CLOCK_MONOTONIC) of one ``mc_process`` call over the whole batch.
 
     The throughput figure: no per-message clock reads. With ``emit=False`` the book writes no
@@ -264,6 +264,7 @@ def process_batch_ns(OrderBook book, commands, bint emit=True):
     >>> process_batch_ns(mc.OrderBook(), cmds) > 0
     True
     """
+    cdef bint c_emit = mc_bool_arg(emit, "emit")
     cdef cnp.ndarray arr = _commands_array(commands, "process_batch_ns()")
     cdef mc_book* b = book._b
     cdef int64_t n = arr.shape[0], done, t0, t1, start
@@ -273,7 +274,7 @@ def process_batch_ns(OrderBook book, commands, bint emit=True):
     try:
         start = b.n_ev
         old_emit = b.emit
-        b.emit = 1 if emit else 0
+        b.emit = 1 if c_emit else 0
         with nogil:
             t0 = mc_mono_ns()
             done = mc_process(b, cmds, n)

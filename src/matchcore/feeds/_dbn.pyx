@@ -33,7 +33,7 @@ import numpy as np
 from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_level, mc_rest, mc_find,
                               mc_reduce_slot, mc_cancel_slot, mc_best, mc_book_clear, MC_BUY,
                               MC_SELL, MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
-                              mc_raise_feed_stopped, MC_BUSY_REPLAY, mc_i64_arg)
+                              mc_raise_feed_stopped, MC_BUSY_REPLAY, mc_i64_arg, mc_bool_arg)
 from matchcore._map cimport mc_map, _map_init, _map_find, _map_put, _map_grow
 from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_trade, sk_snapshot,
                                sk_records, sk_options, sk_replay_options)
@@ -447,10 +447,14 @@ cdef class DbnReplayer:
     cdef uint8_t _busy
     cdef bint _feeding      # feed() is under way (between two runs it makes books, with the GIL)
 
-    def __cinit__(self, names=None, symbols=None, *, bint ts_out=False, snapshot_every=0,
+    def __cinit__(self, names=None, symbols=None, *, ts_out=False, snapshot_every=0,
                   snapshot_every_ns=0, snapshot_depth=10, until_ns=None,
-                  bint record_tob=True, bint record_trades=True, bint tob_on_last=True,
+                  record_tob=True, record_trades=True, tob_on_last=True,
                   partition=None, max_books=MAX_BOOKS - 1, book_capacity=1024):
+        cdef bint c_ts_out = mc_bool_arg(ts_out, "ts_out")
+        cdef bint c_rec_tob = mc_bool_arg(record_tob, "record_tob")
+        cdef bint c_rec_trades = mc_bool_arg(record_trades, "record_trades")
+        cdef bint c_tob_on_last = mc_bool_arg(tob_on_last, "tob_on_last")
         cdef sk_options o
         sk_replay_options(&o, snapshot_every, snapshot_every_ns, snapshot_depth, book_capacity,
                           until_ns, "records")
@@ -481,11 +485,11 @@ cdef class DbnReplayer:
         S.trades.item = sizeof(trade_rec)
         self._snap_dtype = snapshot_dtype(o.depth)
         S.snaps.item = self._snap_dtype.itemsize
-        S.rec_tob = record_tob
-        S.rec_trades = record_trades
-        S.tob_on_last = tob_on_last
-        S.ts_out = ts_out
-        S.rec_len = MBO_WORDS * 4 + (8 if ts_out else 0)
+        S.rec_tob = c_rec_tob
+        S.rec_trades = c_rec_trades
+        S.tob_on_last = c_tob_on_last
+        S.ts_out = c_ts_out
+        S.rec_len = MBO_WORDS * 4 + (8 if c_ts_out else 0)
         S.snap_every = o.every
         S.snap_every_ns = o.every_ns
         S.snap_depth = o.depth if (o.every or o.every_ns) else 0
@@ -687,26 +691,26 @@ cdef class DbnReplayer:
             "last_ts": int(S.last_ts),
         }
 
-    def tob(self, bint clear=False):
+    def tob(self, clear=False):
         """Top-of-book changes (``TOB_DTYPE``; locate = book number; 0 for an empty side), read
         after each F_LAST record of a changed book. ``clear`` empties the sink after copying."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
-        return sk_records(&self.S.tob, TOB_DTYPE, clear)
+        return sk_records(&self.S.tob, TOB_DTYPE, mc_bool_arg(clear, "clear"))
 
-    def trades(self, bint clear=False):
+    def trades(self, clear=False):
         """Trades (``TRADE_DTYPE``): kind T (an aggressor traded: side = aggressor's) and F (a
         resting order was filled: side = the resting order's); ref = order id, match_number =
         the record's sequence, price in 1e-9 units, shares = size."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
-        return sk_records(&self.S.trades, TRADE_DTYPE, clear)
+        return sk_records(&self.S.trades, TRADE_DTYPE, mc_bool_arg(clear, "clear"))
 
-    def snapshots(self, bint clear=False):
+    def snapshots(self, clear=False):
         """Depth snapshots (``snapshot_dtype(snapshot_depth)``; locate = book number), one per
         book changed since its previous snapshot, every ``snapshot_every`` MBO records or at
         each ``snapshot_every_ns`` boundary of ts_recv (the books of one snapshot in
         book-number order)."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
-        return sk_records(&self.S.snaps, self._snap_dtype, clear)
+        return sk_records(&self.S.snaps, self._snap_dtype, mc_bool_arg(clear, "clear"))

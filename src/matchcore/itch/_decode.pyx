@@ -13,6 +13,7 @@ cimport numpy as cnp
 import numpy as np
 
 from matchcore.itch._messages cimport itch_length, itch_struct_size, itch_decode_any
+from matchcore._core cimport mc_bool_arg
 from matchcore.itch.layouts import DTYPES as _DTYPES
 
 cnp.import_array()
@@ -66,8 +67,8 @@ cdef int64_t _walk(itch_scan* s, const uint8_t* buf, int64_t n, char** outs,
     return pos
 
 
-def decode_chunk(const uint8_t[::1] buf not None, bint infer_lengths=False, int64_t base=0,
-                 bint resync=False, bint final=True):
+def decode_chunk(const uint8_t[::1] buf not None, infer_lengths=False, int64_t base=0,
+                 resync=False, final=True):
     """Decode every complete message of ``buf``.
 
     ``resync``: the previous chunk ended while searching for the next frame after a bad prefix
@@ -77,18 +78,21 @@ def decode_chunk(const uint8_t[::1] buf not None, bint infer_lengths=False, int6
     (bad prefix offsets are absolute: ``base`` + position in ``buf``), ``consumed`` is the
     number of bytes of complete messages (the rest is an incomplete tail). O(len(buf)).
     """
+    cdef bint c_infer = mc_bool_arg(infer_lengths, "infer_lengths")
+    cdef bint c_resync = mc_bool_arg(resync, "resync")
+    cdef bint c_final = mc_bool_arg(final, "final")
     cdef int64_t n = buf.shape[0]
     cdef const uint8_t* p = &buf[0] if n > 0 else NULL
     cdef itch_scan s1, s2
     memset(&s1, 0, sizeof(itch_scan))
     memset(&s2, 0, sizeof(itch_scan))
-    s1.infer = s2.infer = infer_lengths
-    s1.resync = s2.resync = resync
+    s1.infer = s2.infer = c_infer
+    s1.resync = s2.resync = c_resync
     s1.base = s2.base = base
     cdef int64_t consumed = 0
     if n > 0:
         with nogil:
-            consumed = _walk(&s1, p, n, NULL, NULL, final)
+            consumed = _walk(&s1, p, n, NULL, NULL, c_final)
     cdef char* outs[256]
     cdef int64_t size[256]
     cdef int t
@@ -107,7 +111,7 @@ def decode_chunk(const uint8_t[::1] buf not None, bint infer_lengths=False, int6
                                      f"numpy dtype {arr.dtype.itemsize}")
     if arrays:
         with nogil:
-            _walk(&s2, p, n, outs, size, final)
+            _walk(&s2, p, n, outs, size, c_final)
     report = itch_scan_report(&s1)
     report["resync"] = bool(s1.resync)
     return arrays, report, int(consumed)

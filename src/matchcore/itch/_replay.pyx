@@ -28,7 +28,7 @@ from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_rest, mc_find, mc
                               mc_cancel_slot, mc_count,
                               mc_level_count, MC_BUY, MC_SELL,
                               MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
-                              mc_raise_feed_stopped, MC_BUSY_REPLAY, mc_i64_arg)
+                              mc_raise_feed_stopped, MC_BUSY_REPLAY, mc_i64_arg, mc_bool_arg)
 from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_next,
                                      itch_scan_report)
@@ -553,10 +553,15 @@ cdef class Replayer:
     cdef bint _feeding      # feed() is under way (its callback may not feed again)
 
     def __cinit__(self, symbols=None, *, snapshot_every=0, snapshot_every_ns=0,
-                  snapshot_depth=10, bint infer_lengths=False, callback=None,
-                  callback_symbols=None, callback_every=1000, bint callback_on_tob=False,
-                  until_ns=None, bint record_tob=True, bint record_trades=True,
-                  book_capacity=1024, bint record_l2=False):
+                  snapshot_depth=10, infer_lengths=False, callback=None,
+                  callback_symbols=None, callback_every=1000, callback_on_tob=False,
+                  until_ns=None, record_tob=True, record_trades=True,
+                  book_capacity=1024, record_l2=False):
+        cdef bint c_infer = mc_bool_arg(infer_lengths, "infer_lengths")
+        cdef bint c_cb_on_tob = mc_bool_arg(callback_on_tob, "callback_on_tob")
+        cdef bint c_rec_tob = mc_bool_arg(record_tob, "record_tob")
+        cdef bint c_rec_trades = mc_bool_arg(record_trades, "record_trades")
+        cdef bint c_rec_l2 = mc_bool_arg(record_l2, "record_l2")
         cdef sk_options o
         sk_replay_options(&o, snapshot_every, snapshot_every_ns, snapshot_depth, book_capacity,
                           until_ns, "messages")
@@ -578,19 +583,19 @@ cdef class Replayer:
         S.trades.item = sizeof(trade_rec)
         S.sysev.item = sizeof(sys_rec)
         S.l2.item = sizeof(l2_rec)
-        S.rec_l2 = record_l2
+        S.rec_l2 = c_rec_l2
         self._snap_dtype = snapshot_dtype(o.depth)
         S.snaps.item = self._snap_dtype.itemsize
-        S.scan.infer = infer_lengths
-        S.rec_tob = record_tob
-        S.rec_trades = record_trades
+        S.scan.infer = c_infer
+        S.rec_tob = c_rec_tob
+        S.rec_trades = c_rec_trades
         S.snap_every = o.every
         S.snap_every_ns = o.every_ns
         S.snap_depth = o.depth if (o.every or o.every_ns) else 0
         S.next_snap_ts = -1
         S.until_ns = o.until_ns
         S.cb_every = cb_every if callback is not None else 0
-        S.cb_on_tob = callback_on_tob and callback is not None
+        S.cb_on_tob = c_cb_on_tob and callback is not None
         S.track_tob = S.rec_tob or S.cb_on_tob
         self._books = {}
         self._filter = None if symbols is None else {str(s).strip() for s in symbols}
@@ -794,23 +799,23 @@ cdef class Replayer:
             mc_raise_busy("Replayer", self._busy)
         return sk_records(&self.S.sysev, SYSTEM_EVENT_DTYPE, False)
 
-    def tob(self, bint clear=False):
+    def tob(self, clear=False):
         """Top-of-book changes (``TOB_DTYPE``: ts, bid, bid_qty, ask, ask_qty, locate; 0 for an
         empty side), one record whenever a book's best price or qty changed. ``clear`` empties
         the sink after copying (for long streams)."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
-        return sk_records(&self.S.tob, TOB_DTYPE, clear)
+        return sk_records(&self.S.tob, TOB_DTYPE, mc_bool_arg(clear, "clear"))
 
-    def trades(self, bint clear=False):
+    def trades(self, clear=False):
         """Trades (``TRADE_DTYPE``): kind E (execution at the resting order's price), C (execution
         at its own price; flag = printable), P (non-cross trade, hidden liquidity), Q (cross;
         flag = cross type). Shares are the executed (clamped) quantity."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
-        return sk_records(&self.S.trades, TRADE_DTYPE, clear)
+        return sk_records(&self.S.trades, TRADE_DTYPE, mc_bool_arg(clear, "clear"))
 
-    def l2(self, bint clear=False):
+    def l2(self, clear=False):
         """L2 changes (``L2_DTYPE``: ts, price, qty, orders, locate, side B/S), recorded with
         ``record_l2=True``: after every book change, one record per price level it touched with
         that level's new total qty and order count (0 and 0: the level is gone). A replace gives
@@ -819,7 +824,7 @@ cdef class Replayer:
         rebuilds every level of the book. ``clear`` empties the sink after copying."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
-        return sk_records(&self.S.l2, L2_DTYPE, clear)
+        return sk_records(&self.S.l2, L2_DTYPE, mc_bool_arg(clear, "clear"))
 
     def symbol_stats(self):
         """Per-book counters as a ``SYMBOL_STATS_DTYPE`` array, one row per locate with a book
@@ -845,10 +850,10 @@ cdef class Replayer:
             i += 1
         return out
 
-    def snapshots(self, bint clear=False):
+    def snapshots(self, clear=False):
         """Depth snapshots (``snapshot_dtype(snapshot_depth)``): one record per book changed
         since its previous snapshot, every ``snapshot_every`` messages or at each
         ``snapshot_every_ns`` boundary of exchange time (stamped with the boundary)."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
-        return sk_records(&self.S.snaps, self._snap_dtype, clear)
+        return sk_records(&self.S.snaps, self._snap_dtype, mc_bool_arg(clear, "clear"))
