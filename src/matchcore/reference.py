@@ -69,6 +69,22 @@ def _index(value, name: str) -> int:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}") from None
 
 
+def _flag(value, name: str) -> bool:
+    """A flag as the compiled book takes one: True or False, a numpy bool, or an integer equal
+    to 0 or 1; anything else (another integer, a float, a str, None) raises TypeError."""
+    if value is True or value is False:
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    try:
+        v = operator.index(value)
+    except TypeError:
+        v = None
+    if v == 0 or v == 1:
+        return v == 1
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 def _uint64(value, name: str) -> int:
     """Convert like a C ``uint64_t`` argument: any integer in [0, 2**64), else OverflowError."""
     v = _index(value, name)
@@ -145,9 +161,7 @@ class ReferenceBook:
                 raise ValueError(f"capacity must be in [0, 2**30] (a book holds at most 2**30 "
                                  f"orders), got {cap}")
         self._stp = STP(mode)
-        if not isinstance(record_events, bool):
-            raise TypeError(f"record_events must be True or False, got {record_events!r}")
-        self._record_events = record_events
+        self._record_events = _flag(record_events, "record_events")
         # side -> SortedDict(price -> OrderedDict(order_id -> _Order))
         self._sides: tuple[SortedDict, SortedDict] = (SortedDict(), SortedDict())
         self._orders: dict[int, _Order] = {}
@@ -219,8 +233,9 @@ class ReferenceBook:
         qty = _int64(qty, "qty")
         tif = _cint(tif, "tif")
         owner = _uint64(owner, "owner")
+        post_only = _flag(post_only, "post_only")
         self._begin(_int64(ts_ns, "ts_ns"))
-        filled, reason = self._submit(oid, side, price, qty, tif, owner, bool(post_only))
+        filled, reason = self._submit(oid, side, price, qty, tif, owner, post_only)
         self._raise_unless_ok(reason, oid, Reason.POST_ONLY_WOULD_CROSS)
         return filled
 
@@ -504,6 +519,7 @@ class ReferenceBook:
 
         >>> ReferenceBook().check_invariants(allow_crossed=True)
         """
+        allow_crossed = _flag(allow_crossed, "allow_crossed")
         seen: set[int] = set()
         for side in (_BUY, _SELL):
             for price, level in self._sides[side].items():
