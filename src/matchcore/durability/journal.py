@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from matchcore._core import COMMAND_DTYPE, STP
+from matchcore._core import COMMAND_DTYPE, STP, _flag_arg
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError
 
@@ -238,8 +238,7 @@ def check_journal_options(fsync: str = "batch", trades: bool = True, **options) 
     call must leave the disk as it found it."""
     if fsync not in _j.POLICIES:
         raise ValueError(f"fsync must be one of {sorted(_j.POLICIES)}, got {fsync!r}")
-    if not isinstance(trades, bool):
-        raise TypeError(f"trades must be True or False, got {trades!r}")
+    _flag_arg(trades, "trades")
     unknown = sorted(set(options) - set(_WRITER_OPTIONS))
     if unknown:
         raise TypeError(f"unknown journal option(s) {unknown}; known: "

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from matchcore._core import _flag_arg
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
@@ -252,10 +253,13 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
     path = str(path)
     if not os.path.isdir(path):
         raise JournalError(f"{path} is not a directory")
-    # every option is checked before the lock file is made or anything is cut
+    # every option is checked before the lock file is made or anything is cut (a truth test
+    # took readonly=None for False, and cut the journal)
+    snapshot = _flag_arg(snapshot, "snapshot")
+    readonly = _flag_arg(readonly, "readonly")
+    trades = _flag_arg(trades, "trades")
+    record_events = _flag_arg(record_events, "record_events")
     check_journal_options(fsync, trades, **journal_options)
-    if not isinstance(record_events, bool):
-        raise TypeError(f"record_events must be True or False, got {record_events!r}")
     if not (segment_files(path, KIND_COMMANDS) or list_snapshots(path)):
         raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
     report = RecoveryReport(path, readonly=readonly)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from matchcore._core import _flag_arg
 from matchcore.itch._decode import decode_chunk as _decode_chunk
 from matchcore.itch._replay import (
     L2_DTYPE,
@@ -174,6 +175,7 @@ def decode(source, infer_lengths: bool = False, *, chunk_size: int = CHUNK_SIZE)
     >>> int(d["R"]["round_lot_size"][0]), bytes(d["R"]["stock"][0])
     (100, b'AAPL    ')
     """
+    infer_lengths = _flag_arg(infer_lengths, "infer_lengths")
     if isinstance(source, (str, os.PathLike)):
         return _decode_file(Path(source), infer_lengths, chunk_size)
     mv = memoryview(source).cast("B")
