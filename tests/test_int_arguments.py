@@ -303,14 +303,16 @@ def test_book_constructor_bad_stp_raises_in_same_words(cls):
     pytest.param(lambda **kw: mc.ReferenceBook(**kw), id="ReferenceBook"),
     pytest.param(lambda **kw: mc.Engine(**kw), id="Engine"),
 ])
-def test_record_events_not_a_bool_raises_type_error(make):
+def test_record_events_not_a_flag_raises_type_error(make):
     # A truth test took any object: record_events="no" or None quietly chose for the caller.
-    # recover() and the journal options already took True or False only.
-    for bad in ("no", "False", None, 0, 1, np.bool_(False), [False]):
+    # It is a flag as every other one (see the tests of flags below).
+    for bad in ("no", "False", None, 2, -1, 1.0, np.int64(2), [False]):
         with pytest.raises(TypeError, match=r"record_events must be True or False, got "):
             make(record_events=bad)
-    assert make(record_events=False).record_events is False
-    assert make(record_events=True).record_events is True
+    for off in (False, 0, np.bool_(False), np.int64(0)):
+        assert make(record_events=off).record_events is False
+    for on in (True, 1, np.bool_(True), np.uint8(1)):
+        assert make(record_events=on).record_events is True
 
 
 def _replayers():
@@ -334,3 +336,224 @@ def test_replayer_integer_options_refuse_floats_and_bad_book_capacity_at_constru
         cls(snapshot_every=2**63)
     assert cls(snapshot_every=np.int64(100), snapshot_depth=Px.A, book_capacity=MyInt(64),
                until_ns=np.uint32(5)).done is False
+
+
+# ---- flags ----
+# A flag is True, False, a numpy bool or an integer equal to 0 or 1 (anything with __index__);
+# anything else, another integer included, raises TypeError naming it, before anything changes.
+
+FLAG_BAD = ["no", "yes", "", None, 2, -1, 2**64, 1.0, 0.0, [], [True], np.int64(2),
+            np.float64(1.0), 1j, b"\x01"]
+FLAG_GOOD = [(True, True), (False, False), (1, True), (0, False), (np.bool_(True), True),
+             (np.bool_(False), False), (np.int64(1), True), (np.int64(0), False),
+             (np.uint8(1), True)]
+
+
+def _flag_book(cls):
+    b = cls()
+    b.submit(1, Side.SELL, 105, 5, owner=7)
+    b.submit(2, Side.BUY, 95, 5, owner=8)
+    b.events()
+    return b
+
+
+def _flag_engine():
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    eng.submit(1, 1, Side.SELL, 105, 5)
+    eng.submit(1, 2, Side.BUY, 95, 5)
+    eng.events()
+    return eng
+
+
+def _flag_state(obj):
+    # the whole state and the events (draining them)
+    if isinstance(obj, mc.ReferenceBook):
+        return (len(obj), [np.asarray(a).tolist() for a in obj.depth(10)],
+                [obj.get(i) for i in (1, 2, 3)],
+                obj.events().tobytes())
+    return len(obj), obj.state_hash(), obj.events().tobytes()
+
+
+# (id, flag, make, call(obj, value)): a post-only buy at 105 would cross the ask (REJECTED,
+# returns 0), an ordinary one trades
+FLAG_CALLS = [
+    ("OrderBook.submit", "post_only", lambda: _flag_book(OrderBook),
+     lambda o, v: o.submit(3, Side.BUY, 105, 2, post_only=v)),
+    ("ReferenceBook.submit", "post_only", lambda: _flag_book(mc.ReferenceBook),
+     lambda o, v: o.submit(3, Side.BUY, 105, 2, post_only=v)),
+    ("Engine.submit", "post_only", _flag_engine,
+     lambda o, v: o.submit(1, 3, Side.BUY, 105, 2, post_only=v)),
+    ("OrderBook.submit-all-args", "post_only", lambda: _flag_book(OrderBook),
+     lambda o, v: o.submit(3, Side.BUY, 105, 2, TIF.IOC, owner=9, post_only=v, ts_ns=5)),
+    ("OrderBook.reduce", "execution", lambda: _flag_book(OrderBook),
+     lambda o, v: o.reduce(1, 2, execution=v, ts_ns=3)),
+]
+_FLAG_IDS = [c[0] for c in FLAG_CALLS]
+
+
+@pytest.mark.parametrize("flag,make,call", [c[1:] for c in FLAG_CALLS], ids=_FLAG_IDS)
+@pytest.mark.parametrize("bad", FLAG_BAD, ids=repr)
+def test_flag_refuses_non_flags_and_changes_nothing(flag, make, call, bad):
+    obj = make()
+    before = _flag_state(make())
+    with pytest.raises(TypeError) as exc:
+        call(obj, bad)
+    assert str(exc.value) == f"{flag} must be True or False, got {bad!r}"
+    assert _flag_state(obj) == before
+
+
+@pytest.mark.parametrize("flag,make,call", [c[1:] for c in FLAG_CALLS], ids=_FLAG_IDS)
+@pytest.mark.parametrize("value,as_bool", FLAG_GOOD, ids=repr)
+def test_flag_accepts_bools_and_0_1_as_the_bool(flag, make, call, value, as_bool):
+    obj, want = make(), make()
+    assert _outcome(lambda: call(obj, value)) == _outcome(lambda: call(want, as_bool))
+    assert _flag_state(obj) == _flag_state(want)
+
+
+def test_post_only_flag_gives_the_same_outcome_in_book_and_reference():
+    # the compiled book against the reference model on each value, good or bad, and the bad
+    # ones in the same words
+    for v in FLAG_BAD + [g for g, _ in FLAG_GOOD]:
+        for tif in (TIF.GTC, TIF.IOC):
+            for price in (100, 105):
+                got = []
+                for cls in (OrderBook, mc.ReferenceBook):
+                    b = _flag_book(cls)
+                    try:
+                        out = ("ok", b.submit(3, Side.BUY, price, 2, tif, post_only=v))
+                    except TypeError as e:
+                        out = ("raised", str(e))
+                    got.append((out, len(b), b.best_bid(), b.best_ask(),
+                                b.events().tobytes()))
+                assert got[0] == got[1], (v, tif, price)
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda: OrderBook(), id="OrderBook"),
+    pytest.param(lambda: mc.ReferenceBook(), id="ReferenceBook"),
+    pytest.param(lambda: _flag_engine(), id="Engine"),
+])
+def test_allow_crossed_is_a_flag(make):
+    obj = make()
+    if isinstance(obj, OrderBook):
+        obj.place(1, Side.BUY, 101, 5)
+        obj.place(2, Side.SELL, 100, 5)
+    for bad in FLAG_BAD:
+        with pytest.raises(TypeError, match=r"allow_crossed must be True or False, got "):
+            obj.check_invariants(allow_crossed=bad)
+    for value, as_bool in FLAG_GOOD:
+        assert (_outcome(lambda: obj.check_invariants(allow_crossed=value))
+                == _outcome(lambda: obj.check_invariants(allow_crossed=as_bool)))
+
+
+def _fed_itch():
+    import matchcore.itch as itch
+    r = itch.Replayer(snapshot_every=500, record_l2=True)
+    r.feed(itch.generate(None, messages=3000, symbols=2, seed=1))
+    return r
+
+
+def _fed_dbn():
+    pytest.importorskip("databento_dbn")
+    import io
+
+    from matchcore.feeds.dbn import DbnReplayer, read_metadata
+    from matchcore.feeds.dbn_gen import generate_mbo
+    data = generate_mbo(records=2000, instruments=2, seed=1)
+    meta = read_metadata(io.BytesIO(data))
+    r = DbnReplayer(names=meta.names, ts_out=meta.ts_out, snapshot_every=500)
+    r.feed(data[meta.header_bytes:])
+    return r
+
+
+@pytest.mark.parametrize("make,sinks", [
+    pytest.param(_fed_itch, ("tob", "trades", "l2", "snapshots"), id="itch.Replayer"),
+    pytest.param(_fed_dbn, ("tob", "trades", "snapshots"), id="DbnReplayer"),
+])
+def test_replayer_sink_clear_is_a_flag(make, sinks):
+    r = make()
+    for sink in sinks:
+        before = getattr(r, sink)()
+        assert len(before) > 0, sink
+        for bad in FLAG_BAD:
+            with pytest.raises(TypeError, match=r"clear must be True or False, got "):
+                getattr(r, sink)(clear=bad)
+        for keep in (False, 0, np.bool_(False)):
+            assert getattr(r, sink)(clear=keep).tobytes() == before.tobytes(), sink
+        assert getattr(r, sink)(np.int64(1)).tobytes() == before.tobytes()
+        assert len(getattr(r, sink)()) == 0, sink
+
+
+@pytest.mark.parametrize("which,names", [
+    pytest.param("itch", ("infer_lengths", "callback_on_tob", "record_tob", "record_trades",
+                          "record_l2"), id="itch.Replayer"),
+    pytest.param("dbn", ("ts_out", "record_tob", "record_trades", "tob_on_last"),
+                 id="DbnReplayer"),
+])
+def test_replayer_constructor_flags(which, names):
+    if which == "itch":
+        import matchcore.itch as itch
+        make = itch.Replayer
+    else:
+        from matchcore.feeds.dbn import DbnReplayer as make
+    for name in names:
+        for bad in ("no", None, 2, 1.0, []):
+            with pytest.raises(TypeError, match=rf"{name} must be True or False, got "):
+                make(**{name: bad})
+        for good, _ in FLAG_GOOD:
+            assert make(**{name: good}).done is False
+
+
+def test_itch_decode_flags():
+    import matchcore.itch as itch
+    from matchcore.itch._decode import decode_chunk
+    data = itch.generate(None, messages=200, symbols=2, seed=1)
+    for bad in ("no", None, 2, 1.0, []):
+        with pytest.raises(TypeError, match=r"infer_lengths must be True or False, got "):
+            itch.decode(data, bad)
+        with pytest.raises(TypeError, match=r"infer_lengths must be True or False, got "):
+            itch.decode(b"", infer_lengths=bad)
+        for name in ("infer_lengths", "resync", "final"):
+            with pytest.raises(TypeError, match=rf"{name} must be True or False, got "):
+                decode_chunk(data, **{name: bad})
+    want = itch.decode(data, False)
+    for good in (0, np.bool_(False)):
+        assert itch.decode(data, good).stats == want.stats
+
+
+def test_process_batch_ns_emit_is_a_flag():
+    from matchcore import _timing
+    cmds = np.zeros(2, dtype=mc.COMMAND_DTYPE)
+    cmds["qty"] = 1
+    cmds["price"] = 100
+    cmds["order_id"] = [1, 2]
+    cmds["side"] = [0, 0]
+    book = OrderBook()
+    for bad in ("no", None, 2, 1.0, []):
+        with pytest.raises(TypeError, match=r"emit must be True or False, got "):
+            _timing.process_batch_ns(book, cmds, bad)
+    assert len(book) == 0
+    assert _timing.process_batch_ns(book, cmds, np.int64(0)) > 0
+    assert len(book) == 2
+
+
+def test_recover_and_journal_flags(tmp_path):
+    from matchcore.durability.journal import check_journal_options
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=str(d))
+    eng.add_symbol(1)
+    eng.submit(1, 7, Side.BUY, 100, 5)
+    eng.close()
+    files = sorted((p.name, p.stat().st_size) for p in d.iterdir())
+    for name in ("snapshot", "readonly", "trades", "record_events"):
+        for bad in ("no", None, 2, 1.0, []):
+            with pytest.raises(TypeError, match=rf"{name} must be True or False, got "):
+                mc.Engine.recover(str(d), **{name: bad})
+    # a refused call cut, locked and wrote nothing
+    assert sorted((p.name, p.stat().st_size) for p in d.iterdir()) == files
+    with pytest.raises(TypeError, match=r"trades must be True or False, got 2"):
+        check_journal_options("batch", 2)
+    check_journal_options("batch", np.bool_(True))
+    eng = mc.Engine.recover(str(d), readonly=1, record_events=np.bool_(False))
+    assert eng.record_events is False and eng.get(7) == (1, 0, 100, 5)
