@@ -147,9 +147,9 @@ def test_engine_bad_fsync_policy_raises_valueerror(tmp_path):
 
 BAD_JOURNAL_OPTIONS = [{"batch_us": 0}, {"batch_records": 0}, {"segment_bytes": 100},
                        {"buffer_bytes": 10}, {"batch_us": "2000"}, {"batch_us": 2.5},
-                       {"batch_records": True}, {"trades": 1}, {"segment_bytes": 2**63},
-                       {"batch_records": 2**70}, {"buffer_bytes": np.uint64(2**63)},
-                       {"buffer_bytes": 2**62}]
+                       {"batch_records": True}, {"trades": 2}, {"trades": None},
+                       {"segment_bytes": 2**63}, {"batch_records": 2**70},
+                       {"buffer_bytes": np.uint64(2**63)}, {"buffer_bytes": 2**62}]
 # an int64 buffer_bytes no allocation can satisfy raises MemoryError
 BAD_OPTION_ERRORS = (ValueError, TypeError, OverflowError, MemoryError)
 
