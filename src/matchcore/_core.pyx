@@ -1655,14 +1655,20 @@ cdef int mc_bool_arg(object x, str name) except -1:
     return _bool_arg_slow(x, name)
 
 
+cdef object _NP_BOOL = np.bool_     # final: no subclass, so a type compare finds it
+
+
 cdef int _bool_arg_slow(object x, str name) except -1:
-    cdef object v
-    if isinstance(x, np.bool_):
-        return 1 if x else 0
-    try:
-        v = PyNumber_Index(x)
-    except TypeError:
-        v = None
+    # the common carriers first and without a lookup (a plain int 0/1, as tolist() gives from a
+    # post_only column; a numpy bool), then anything with __index__
+    cdef object v = x
+    if type(x) is not int:
+        if type(x) is _NP_BOOL:
+            return 1 if x else 0
+        try:
+            v = PyNumber_Index(x)
+        except TypeError:
+            v = None
     if v is not None:
         if v == 0:
             return 0
