@@ -557,3 +557,15 @@ def test_recover_and_journal_flags(tmp_path):
     check_journal_options("batch", np.bool_(True))
     eng = mc.Engine.recover(str(d), readonly=1, record_events=np.bool_(False))
     assert eng.record_events is False and eng.get(7) == (1, 0, 100, 5)
+
+
+def test_bad_flag_reported_first_as_before_by_book_engine_and_reference():
+    # post_only is converted before the other arguments (where the bint parameter was): a call
+    # with several bad arguments names the flag, the same in the book, engine and reference
+    from matchcore.reference import ReferenceBook
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    for submit in (mc.OrderBook().submit, ReferenceBook().submit,
+                   lambda *a, **k: eng.submit(1, *a, **k)):
+        with pytest.raises(TypeError, match="post_only must be True or False, got 'no'"):
+            submit("x", 0, 1.5, 5, post_only="no")

@@ -2118,13 +2118,14 @@ cdef class OrderBook:
         0
         """
         cdef mc_book* b = self._b
+        # the flag first, where a bint parameter was converted (the order of the errors)
+        cdef int c_post = mc_flag_of(post_only, "post_only")
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int c_side = _cint_of(side, _cint_side)
         cdef int64_t c_price = _i64_of(price, _i64_price)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_tif)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
-        cdef int c_post = mc_flag_of(post_only, "post_only")
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         mc_guard_entry(b)
         b.now_ns = c_ts

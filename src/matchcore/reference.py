@@ -227,13 +227,13 @@ class ReferenceBook:
         >>> book.submit(2, Side.BUY, 101, 6, TIF.IOC)   # fills 4 @ 100, the 2 left expire
         4
         """
+        post_only = _flag(post_only, "post_only")
         oid = _uint64(order_id, "order_id")
         side = _cint(side, "side")
         price = _int64(price, "price")
         qty = _int64(qty, "qty")
         tif = _cint(tif, "tif")
         owner = _uint64(owner, "owner")
-        post_only = _flag(post_only, "post_only")
         self._begin(_int64(ts_ns, "ts_ns"))
         filled, reason = self._submit(oid, side, price, qty, tif, owner, post_only)
         self._raise_unless_ok(reason, oid, Reason.POST_ONLY_WOULD_CROSS)
