@@ -399,9 +399,19 @@ def test_recover_journal_with_limits_accepting_no_order_replays_them_as_written(
         again.set_limits(1, max_price=70)
     again.sync()
     assert _journal_bytes(d) == before
+    # a change that leaves the contradiction as it is goes through and is journaled:
+    # max_qty, or a reference price on a symbol without a band
+    again.set_limits(1, max_qty=50)
+    again.set_reference_price(1, 95)
+    assert again.limits(1)["max_qty"] == 50 and again.limits(1)["ref_price"] == 95
+    with pytest.raises(ValueError, match="no multiple of tick 10"):
+        again.set_reference_price(2, 15)       # the band back in range: tick is the reason now
+    assert again.limits(2)["ref_price"] == 600
     again.set_limits(1, max_price=0)
     assert again.submit(1, 3, 0, 100, 1) == 0
+    changed = (again.state_hash(), again.limits(1), again.limits(2))
     again.close()
+    assert mc.Engine.recover(d, readonly=True).limits(1) == changed[1]
 
 
 class AuditedEngine(mc.Engine):

@@ -1167,8 +1167,10 @@ cdef class Engine:
         ``OverflowError`` above; ``tick`` >= 1). The limits that result, the given ones merged
         into the symbol's others, must accept some limit order: ``ValueError`` for
         ``min_price`` above ``max_price``, a band outside them, no multiple of ``tick`` within
-        them, or a ``max_notional`` below the lowest price they accept. A call that raises
-        changes nothing and journals nothing.
+        them, or a ``max_notional`` below the lowest price they accept. Limits that already
+        accept no order (recovered from a journal written before this check) do not block a
+        change that leaves the reason as it is (``max_qty``, say). A call that raises changes
+        nothing and journals nothing.
 
         >>> eng = Engine(); _ = eng.add_symbol(1, min_price=90)
         >>> eng.set_limits(1, max_price=80)
@@ -1183,7 +1185,8 @@ cdef class Engine:
         cdef int32_t k = self._slot(symbol)
         limits = _check_limits(limits)      # all of them before any is applied
         if consistent:
-            _check_limit_set(self._e.symbols[k], dict(self._limits_at(k), **limits))
+            now = self._limits_at(k)
+            _check_limit_change(self._e.symbols[k], now, dict(now, **limits))
         _check_busy(self._e)
         self._check_journal()
         self._apply_limits(k, limits)
@@ -1223,7 +1226,8 @@ cdef class Engine:
             raise ValueError(f"reference price must be >= 0 (0 disables the band), got {p}")
         cdef int32_t k = self._slot(symbol)
         if consistent:
-            _check_limit_set(self._e.symbols[k], dict(self._limits_at(k), ref_price=p))
+            now = self._limits_at(k)
+            _check_limit_change(self._e.symbols[k], now, dict(now, ref_price=p))
         _check_busy(self._e)
         self._check_journal()
         self._e.cfg[k].ref_price = p
@@ -2071,6 +2075,26 @@ cdef _check_limit_set(uint32_t sym, dict lim):
     if tick > 1 and (lo + tick - 1) // tick * tick > hi:
         raise ValueError(f"symbol {sym}: no multiple of tick {tick} in the prices accepted, "
                          f"[{lo}, {hi}] ({lo_by}, {hi_by}): no price is accepted")
+
+
+cdef object _limit_set_problem(uint32_t sym, dict lim):
+    # _check_limit_set's refusal as a message, or None
+    try:
+        _check_limit_set(sym, lim)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+cdef int _check_limit_change(uint32_t sym, dict now, dict merged) except -1:
+    # The limits a change leaves must accept some limit order. A symbol whose limits already
+    # accept none (an older engine journaled such limits, and recovery restores them as
+    # written) may still change a limit that leaves that reason as it is (max_qty, say); a
+    # change that causes the contradiction, or alters it, is refused as on any symbol.
+    problem = _limit_set_problem(sym, merged)
+    if problem is not None and problem != _limit_set_problem(sym, now):
+        raise ValueError(problem)
+    return 0
 
 
 def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, recovery_report,
