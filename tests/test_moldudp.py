@@ -648,3 +648,26 @@ def test_moldudp_loopback_drops_into_replayer_reported_and_replay_goes_on():
     ref = _file_replay(itch, src)
     assert net.stats["messages"] == ref.stats["messages"] - rx.stats.missing
     assert net.stats["truncated"] is None
+
+
+@pytest.mark.parametrize("session, exc", [
+    (b"\x01BINARY", ValueError), (b"A\x00", ValueError), ("caf\u00e9", ValueError),
+    (b"\x7f", ValueError), ("ELEVEN_CHARS", ValueError), (5, TypeError), (None, TypeError),
+], ids=repr)
+def test_moldudp_publisher_refuses_a_session_no_receiver_adopts(session, exc):
+    # A publisher sends only names a receiver adopts without being told them (printable
+    # ASCII); the raw packet builders and a receiver's explicit filter still take any 10 bytes.
+    from matchcore.moldudp import MoldUDP64Publisher
+    with pytest.raises(exc, match="session"):
+        MoldUDP64Publisher(b"", 9, session=session)
+    if isinstance(session, bytes) and len(session) <= 10:
+        assert _pkt(1, _msgs(1, 1), session=session)[:len(session)] == session
+
+
+def test_moldudp_publisher_printable_session_accepted_and_padded():
+    from matchcore.moldudp import MoldUDP64Publisher
+    for name in ("  a~ Z 09 ", "SESSION001", b"X"):
+        pub = MoldUDP64Publisher(b"", 9, session=name)
+        assert len(pub.session) == 10 and pub.session.rstrip(b" ") == (
+            name.encode() if isinstance(name, str) else name).rstrip(b" ")
+        pub.close()

@@ -102,10 +102,25 @@ def _packet(session, seq, count, blocks) -> Packet:
     return Packet(session, seq, count, memoryview(blocks))
 
 
-def _session(session) -> bytes:
-    s = session.encode("ascii") if isinstance(session, str) else bytes(session)
+def _session(session, *, sending: bool = False) -> bytes:
+    # Any 10 bytes to build a packet with or to filter on (a feed's own name is not judged);
+    # sending=True for a publisher's name: what a receiver adopts (printable ASCII), so that
+    # it never sends a session its receivers would take for a damaged header.
+    if isinstance(session, str):
+        try:
+            s = session.encode("ascii")
+        except UnicodeEncodeError:
+            raise ValueError(f"a MoldUDP64 session is ASCII, got {session!r}") from None
+    elif isinstance(session, (bytes, bytearray, memoryview)):
+        s = bytes(session)
+    else:
+        # (bytes(5) would be five NUL bytes)
+        raise TypeError(f"a MoldUDP64 session is a str or bytes, got {type(session).__name__}")
     if len(s) > 10:
         raise ValueError(f"a MoldUDP64 session is at most 10 bytes, got {s!r}")
+    if sending and not _plausible_session(s):
+        raise ValueError(f"a published MoldUDP64 session is printable ASCII (0x20-0x7E), "
+                         f"got {s!r}")
     return s.ljust(10, b" ")
 
 
@@ -592,7 +607,9 @@ class MoldUDP64Publisher(NoCopy):
     probability in [0, 1] drawn with ``seed``. After the data: ``heartbeats`` heartbeats, then
     ``end_packets`` end-of-session packets, ``gap_s`` seconds apart. A zero length prefix in the
     source raises ValueError (the stream cannot be framed); an incomplete last message is not
-    sent and is reported in ``stats.tail_bytes``.
+    sent and is reported in ``stats.tail_bytes``. ``session``: at most 10 bytes of printable
+    ASCII (a str or bytes; space padded), the names a receiver adopts; another name raises
+    ValueError (TypeError for another type) before any socket is made.
 
     >>> MoldUDP64Publisher("day.itch", 26400, rate=100_000).run()  # doctest: +SKIP
     """
@@ -612,7 +629,7 @@ class MoldUDP64Publisher(NoCopy):
             raise ValueError(f"max_packet must be {HEADER_SIZE + 1}..{MAX_DATAGRAM} bytes")
         if first_seq < 1:
             raise ValueError("sequence numbers start at 1 or above")
-        self.session = _session(session)
+        self.session = _session(session, sending=True)
         self.addr = (host, port)
         self.rate = rate
         self.first_seq = first_seq
