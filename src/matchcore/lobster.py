@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._core import OrderBook
+from matchcore._core import OrderBook, _flag_arg
 from matchcore._lobster import COUNTER_NAMES, SEED_BASE, replay as _replay, seed_id, transitions
 
 ASK_DUMMY = 9999999999
@@ -322,6 +322,8 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
     >>> r = replay_lobster("AAPL_..._message_10.csv", "AAPL_..._orderbook_10.csv", verify=True)  # doctest: +SKIP
     >>> r.agreement_rate, r.transition_rate, r.book.best_bid()                                   # doctest: +SKIP
     """
+    # before a file is read or the book touched (a truth test took verify="no" for True)
+    verify = _flag_arg(verify, "verify")
     if isinstance(message_csv, LobsterMessages):
         msgs = message_csv
         # columns built by the caller keep the same rules as a file read by read_messages
