@@ -112,6 +112,7 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True) -> 
     """Scan every segment of one kind in a directory and classify the damage (see the module
     docstring). Does not raise on corruption: check :attr:`JournalScan.corrupt` or call
     :meth:`JournalScan.raise_if_corrupt`. O(journal bytes)."""
+    keep_data = _flag_arg(keep_data, "keep_data")
     files = segment_files(path, kind)
     scan = JournalScan(str(path), kind, [], None)
     n = len(files)
@@ -289,6 +290,10 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
     The trade journal is fsynced at :meth:`Engine.sync`, at snapshots, when a segment rolls and
     at close, never per call: it is derived from the command journal, and recovery rewrites
     whatever fills the command journal proves are missing."""
+    # both flags are converted before the directory is made or locked (a truth test took
+    # new=None for False and skipped the check for a used directory)
+    new = _flag_arg(new, "new")
+    trades = _flag_arg(trades, "trades")
     check_journal_options(fsync, trades, segment_bytes=segment_bytes,
                           batch_records=batch_records, batch_us=batch_us,
                           buffer_bytes=buffer_bytes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from matchcore._core import _flag_arg
 from matchcore.durability import _journal as _j
 from matchcore.durability.journal import KIND_TRADES, scan_journal
 
@@ -31,6 +32,7 @@ def read_trades(path, *, allow_torn_tail: bool = True) -> np.ndarray:
     (1, 2, 3)
     """
     from matchcore.durability.errors import JournalError
+    allow_torn_tail = _flag_arg(allow_torn_tail, "allow_torn_tail")
     scan = scan_journal(path, KIND_TRADES)
     scan.raise_if_corrupt()
     if scan.tail is not None and not allow_torn_tail:
