@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._core import COMMAND_DTYPE, OrderBook
+from matchcore._core import COMMAND_DTYPE, OrderBook, _flag_arg
 
 MID = 1_000_000   # ticks; far from 0 so that prices never leave the positive range
 _CHUNK = 1 << 19  # flow commands generated per kernel call (bounds the uniforms held at once)
@@ -198,7 +198,7 @@ def deep_book(n: int, *, seed: int = 1, resting: int = 1_000_000, spread: bool =
     >>> len(setup)
     5000
     """
-    if spread:
+    if _flag_arg(spread, "spread"):
         return standard_mix(n, seed=seed, resting=resting, levels=levels, first_id=first_id)
     active = min(resting, 1000)
     return standard_mix(n, seed=seed, resting=active, levels=levels,

@@ -32,6 +32,8 @@ def mbo_record(instrument_id, ts, order_id, price, size, action, side, *, flags=
                sequence=0, publisher_id=1, ts_out=False) -> bytes:
     """One MBO record's bytes from the package's encoder (``action``/``side`` as one-letter
     strings; price in 1e-9 units; ts in ns). 56 bytes (64 with ``ts_out``)."""
+    from matchcore._core import _flag_arg
+    ts_out = _flag_arg(ts_out, "ts_out")
     d = _dbn()
     msg = d.MBOMsg(publisher_id, instrument_id, ts, order_id, price, size, d.Action(action),
                    d.Side(side), ts, flags=flags, sequence=sequence, ts_in_delta=0)
@@ -73,6 +75,12 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
     >>> len(generate_mbo(None, records=100)) > 100 * 56      # doctest: +SKIP
     True
     """
+    # before anything is generated or written; compress=None (by the name) stays valid
+    from matchcore._core import _flag_arg
+    ts_out = _flag_arg(ts_out, "ts_out")
+    with_names = _flag_arg(with_names, "with_names")
+    if compress is not None:
+        compress = _flag_arg(compress, "compress")
     rng = random.Random(seed)
     iids = [1001 + i for i in range(instruments)]
     names = {iid: f"SYM{i}" for i, iid in enumerate(iids)} if with_names else {}
