@@ -183,6 +183,8 @@ class ReplayMetrics(NoCopy):
         receiver's ``ReceiverStats`` (sequence gaps). Call it per chunk (it is the ``on_chunk``
         of ``replay_file``), not per message; ``final=True`` once at the end sets
         ``matchcore_replay_done`` to 1. O(books)."""
+        from matchcore._core import _flag_arg
+        final = _flag_arg(final, "final")   # before any state changes
         s = replayer.stats
         per = replayer.symbol_stats()
         if len(self._names) != len(per):    # names are only looked up when books appear

@@ -507,6 +507,8 @@ class ReplayPublisher(NoCopy):
 
     def __init__(self, publisher: NatsPublisher, kinds=("trade", "tob", "l2"), *,
                  max_batch: int = 1500, keep: bool = False, session: str | None = None):
+        from matchcore._core import _flag_arg
+        keep = _flag_arg(keep, "keep")
         if session is None:
             session = f"{time.time_ns():016x}-{os.urandom(4).hex()}"
         if not isinstance(session, str) or not session or not session.isprintable() \
@@ -864,6 +866,8 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     >>> c = consume("nats://127.0.0.1:4222", symbols=["AAPL"], kinds=["tob"])  # doctest: +SKIP
     >>> c.tob["AAPL"]                                                            # doctest: +SKIP
     """
+    from matchcore._core import _flag_arg
+    follow = _flag_arg(follow, "follow")    # before anything connects
     _nats()
     consumer = MarketDataConsumer() if consumer is None else consumer
     subjects = filter_subjects(prefix, symbols, kinds)

@@ -48,6 +48,8 @@ class ReplayHooks(NoCopy):
     def __init__(self, *, metrics_port=None, metrics_hold=0.0, publish=None,
                  publish_kinds=("trade", "tob", "l2"), stream="MATCHCORE", prefix="mc",
                  keep_sinks=False, bar=None, out=None):
+        from matchcore._core import _flag_arg
+        keep_sinks = _flag_arg(keep_sinks, "keep_sinks")   # before a server is started
         if metrics_hold < 0:
             raise ValueError("--metrics-hold must be >= 0")
         if metrics_port is not None and not 0 <= metrics_port <= 65535:
