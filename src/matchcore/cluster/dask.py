@@ -295,6 +295,8 @@ def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
     """A ``distributed.Client``: ``"local"`` starts a LocalCluster (``workers`` single-threaded
     worker processes, or threads with ``processes=False``), an address such as
     ``"tcp://host:8786"`` connects to a running scheduler. Close it when done."""
+    from matchcore._core import _flag_arg
+    processes = _flag_arg(processes, "processes")   # before a cluster is started
     distributed = _require_dask()
     if scheduler in (None, "local"):
         # Worker processes talk over the loopback interface only; threads use in-process comms.
@@ -325,6 +327,8 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     >>> [f.stats["messages"] for f in res.files]            # doctest: +SKIP
     [1000000, 1000000]
     """
+    from matchcore._core import _flag_arg
+    processes = _flag_arg(processes, "processes")
     paths = _check(paths, options)
     tasks = _tasks(paths, split, fmt)
     _check_split(split, tasks, options)
