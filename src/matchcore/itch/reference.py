@@ -59,7 +59,9 @@ class ReferenceReplay:
     per message, but every message goes through the interpreter (about 1 M messages/s)."""
 
     def __init__(self, infer_lengths: bool = False):
-        self.infer_lengths = infer_lengths
+        # the compiled Replayer's rule for a flag (a truth test took "no" for True)
+        from matchcore._core import _flag_arg
+        self.infer_lengths = _flag_arg(infer_lengths, "infer_lengths")
         self.orders: dict[tuple, list] = {}          # (locate, ref) -> [locate, side, price, shares]
         self.books: dict[int, tuple[dict, dict]] = {}  # locate -> (bids, asks)
         self.names: dict[int, str] = {}
@@ -227,6 +229,8 @@ class ReferenceReplay:
         (price, qty, orders per level) and, with ``fifo``, every level's queue (refs and open
         shares in order). Returns a description of the first difference, or None when equal.
         O(orders)."""
+        from matchcore._core import _flag_arg
+        fifo = _flag_arg(fifo, "fifo")
         books = replayer.books
         locates = {loc for loc, (b, a) in self.books.items() if b or a} | set(books)
         for loc in sorted(locates):
