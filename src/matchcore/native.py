@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, TIF
-from matchcore._core import OrderBook
+from matchcore._core import OrderBook, _flag_arg
 from matchcore._nocopy import NoCopy
 
 MAGIC = b"MCCMD"
@@ -229,7 +229,8 @@ class Recorder(NoCopy):
 
     def __init__(self, book, path, *, symbol: int = 0, flush_every: int = 65536,
                  require_empty: bool = True):
-        if require_empty and len(book) != 0:
+        # before the file is opened (a truth test took require_empty=None for False)
+        if _flag_arg(require_empty, "require_empty") and len(book) != 0:
             raise ValueError(f"Recorder needs an empty book ({len(book)} orders rest); "
                              "pass require_empty=False to journal from a non-empty state")
         if flush_every <= 0:
