@@ -125,9 +125,13 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
     ['hdr', 'max', 'mean']
     """
     from matchcore import workloads as W
+    from matchcore._core import _flag_arg
     from matchcore.bench import harness
     from matchcore.bench.machine import machine_info
 
+    # the flags as bools before anything runs (the result dict records quick, as JSON)
+    quick = _flag_arg(quick, "quick")
+    progress = _flag_arg(progress, "progress")
     chosen, n = _plan(targets, quick, messages)
     _check_values(rate, seed)
     started = time.perf_counter()

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from matchcore import OrderBook, TIF
+from matchcore._core import _flag_arg
 from matchcore.bench import harness
 
 TARGETS = {"per_call_vs_floor": 1.5, "process_msgs_per_s": 25e6, "deep_vs_small": 1.5,
@@ -263,7 +264,7 @@ def engine_vs_book(*, messages: int = 200_000, seed: int = 1, resting: int = 100
 
 def reference_messages(messages: int, quick: bool) -> int:
     """Flow commands the reference model is timed on (it costs microseconds a message)."""
-    return min(messages, 5_000 if quick else 20_000)
+    return min(messages, 5_000 if _flag_arg(quick, "quick") else 20_000)
 
 
 def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
@@ -279,6 +280,8 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     ``reference``: likewise, the ``reference`` entry of a :func:`run_baselines` result on the same
     workload and length."""
     from matchcore import workloads
+
+    quick = _flag_arg(quick, "quick")
 
     tick = (lambda: progress.update(1)) if progress is not None else (lambda: None)
     out = {"targets": dict(TARGETS)}

@@ -14,6 +14,7 @@ import numpy as np
 
 from matchcore import EVENT_DTYPE, EventKind, OrderBook, Reason
 from matchcore import _timing
+from matchcore._core import _flag_arg
 
 #: The percentiles every report shows.
 PERCENTILES = (50.0, 90.0, 99.0, 99.9, 99.99)
@@ -110,7 +111,7 @@ def count_not_found(setup, flow) -> int:
 def closed_loop(base: OrderBook, flow, clock: str = "auto", warmup: bool = True) -> np.ndarray:
     """Service time (ns) of each message of ``flow`` applied as fast as possible to a copy of
     ``base`` (after a warm-up pass on another copy)."""
-    if warmup:
+    if _flag_arg(warmup, "warmup"):
         _timing.process_timed(base.copy(), flow[: min(len(flow), 200_000)], clock)
     return _timing.process_timed(base.copy(), flow, clock)
 
@@ -120,6 +121,7 @@ def open_loop(base: OrderBook, flow, rate: float, clock: str = "auto", poisson_s
     """(latency_ns, service_ns) of each message of ``flow`` arriving at ``rate`` messages/s
     (evenly spaced, or Poisson arrivals when ``poisson_seed`` is given); latency counts from
     the scheduled arrival, so a stall delays every message behind it."""
+    warmup = _flag_arg(warmup, "warmup")
     arrivals = None
     if poisson_seed is not None:
         gaps = np.random.default_rng(poisson_seed).exponential(1e9 / rate, len(flow))
@@ -293,6 +295,7 @@ def measure_workload(setup, flow, *, clock: str = "auto", overhead_ns: float = 0
     ``rate`` (messages/s) for the open loop; default a quarter of the capacity (median chunk):
     on a shared machine the book gets only part of a core, and a lost time slice takes as long
     to drain as the spare capacity allows (the rate sweep shows the whole curve)."""
+    keep_samples = _flag_arg(keep_samples, "keep_samples")    # before minutes of measuring
     base = build_book(setup, flow)
     svc = closed_loop(base, flow, clock)
     closed = summarize(svc, overhead_ns)

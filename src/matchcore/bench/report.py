@@ -5,6 +5,7 @@ import json
 import math
 from pathlib import Path
 
+from matchcore._core import _flag_arg
 from matchcore.bench.harness import PCT_NAMES
 
 
@@ -37,6 +38,7 @@ def _pick(s: dict, net: bool) -> dict:
 
 def format_report(res: dict, net: bool = False) -> str:
     """The human-readable summary of a result dict from :func:`matchcore.cli_bench.run_bench`."""
+    net = _flag_arg(net, "net")
     out = []
     m = res["machine"]
     c = res["clock"]
