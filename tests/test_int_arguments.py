@@ -13,6 +13,12 @@ import numpy as np
 import pytest
 
 import matchcore as mc
+import matchcore.bench.core as _bench_core
+import matchcore.bench.harness as _harness
+import matchcore.durability.journal as _journal
+import matchcore.feeds.dbn_gen as _dbn_gen      # databento only when called
+import matchcore.io.nats as _nats               # the nats package only when connecting
+import matchcore.workloads as _workloads
 from matchcore import OrderBook, Side, TIF
 
 
@@ -569,3 +575,320 @@ def test_bad_flag_reported_first_as_before_by_book_engine_and_reference():
                    lambda *a, **k: eng.submit(1, *a, **k)):
         with pytest.raises(TypeError, match="post_only must be True or False, got 'no'"):
             submit("x", 0, 1.5, 5, post_only="no")
+
+
+# ---- flags of the pure-Python functions ----
+# The same rule, converted at the top of the function: a refused call has read, written,
+# locked, started or changed nothing (a truth test took verify="no" for True and None for
+# False).
+
+PY_FLAG_BAD = ["no", None, 2, 1.0, []]
+
+
+def _tree(root):
+    # every path under root with its size
+    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1)
+                  for p in root.rglob("*"))
+
+
+def _scrape(registry):
+    import prometheus_client as prom
+    # the _created samples carry the time the metric was made
+    return [ln for ln in prom.generate_latest(registry).decode().splitlines()
+            if "_created" not in ln]
+
+
+class _Ctx:
+    """What one flag call works on: files under ``root`` and, through ``state``, any object."""
+
+    def __init__(self, root, state=lambda: None, **objs):
+        self.root, self.state = root, state
+        self.__dict__.update(objs)
+
+    def snapshot(self):
+        return _tree(self.root), self.state()
+
+
+def _lobster_ctx(d):
+    d.mkdir()
+    m, o = d / "X_message_2.csv", d / "X_orderbook_2.csv"
+    m.write_text("34200.000000001,1,1,5,10000,1\n34200.5,2,1,2,10000,1\n"
+                 "34201.25,4,77,4,10100,-1\n")
+    o.write_text("10100,10,10000,5,10200,20,9900,30\n10100,10,10000,3,10200,20,9900,30\n"
+                 "10100,6,10000,3,10200,20,9900,30\n")
+    book = OrderBook()
+    return _Ctx(d, lambda: (len(book), book.state_hash(), book.events().tobytes()),
+                m=m, o=o, book=book)
+
+
+def _lobster_call(c, v):
+    from matchcore.lobster import replay_lobster
+    r = replay_lobster(c.m, c.o, verify=v, book=c.book)
+    return r.messages, r.counts, r.counters, r.agreement_rate, r.transition_rate
+
+
+def _journal_ctx(d, torn=False):
+    eng = mc.Engine(journal=str(d))
+    eng.add_symbol(1)
+    eng.submit(1, 1, Side.BUY, 100, 5)
+    eng.submit(1, 2, Side.SELL, 100, 2)
+    eng.close()
+    if torn:
+        with open(next(d.glob("trades-*.mct")), "ab") as fh:
+            fh.write(b"\x01\x02\x03")
+    return _Ctx(d)
+
+
+def _trades(c, v):
+    from matchcore.durability.trades import read_trades
+    t = read_trades(str(c.root), allow_torn_tail=v)
+    return [t[f].tolist() for f in t.dtype.names if f != "journal_ts_ns"]   # not the wall clock
+
+
+def _open_writers(path, v, flag):
+    from matchcore.durability.journal import open_writers
+    jc, jt = open_writers(str(path), 0, **{flag: v})
+    jc.close()
+    if jt is not None:
+        jt.close()
+    return jt is None
+
+
+def _metrics_ctx(d):
+    pytest.importorskip("prometheus_client")
+    import prometheus_client as prom
+
+    import matchcore.itch as itch
+    from matchcore.io.metrics import ReplayMetrics
+    d.mkdir()
+    m = ReplayMetrics(registry=prom.CollectorRegistry())
+    r = itch.Replayer()
+    r.feed(itch.generate(None, messages=500, symbols=2, seed=1))
+    return _Ctx(d, lambda: (_scrape(m.registry), m._chunks, m._bytes_seen, dict(m._names)),
+                m=m, r=r)
+
+
+def _itch_ref_ctx(d):
+    import matchcore.itch as itch
+    from matchcore.itch.reference import ReferenceReplay
+    d.mkdir()
+    data = itch.generate(None, messages=2000, symbols=2, seed=1)
+    ref, rep = ReferenceReplay(), itch.Replayer()
+    ref.feed(data)
+    rep.feed(data)
+    return _Ctx(d, lambda: (ref.messages, ref.consumed, rep.stats["messages"]),
+                ref=ref, rep=rep, data=data)
+
+
+def _recorder_ctx(d):
+    d.mkdir()
+    book = OrderBook()
+    book.submit(1, Side.BUY, 100, 5)
+    book.events()
+    return _Ctx(d, lambda: (len(book), book.state_hash()), book=book)
+
+
+def _recorder_call(c, v):
+    from matchcore.native import Recorder
+    with Recorder(c.book, c.root / "j.mccmd", require_empty=v) as rec:
+        rec.submit(2, Side.SELL, 101, 1)
+    return (c.root / "j.mccmd").stat().st_size
+
+
+def _dbn_call(flag):
+    def call(c, v):
+        pytest.importorskip("databento_dbn")
+        from matchcore.feeds.dbn_gen import generate_mbo
+        p = generate_mbo(c.root / "x.dbn", records=40, instruments=2, **{flag: v})
+        return p.name, p.read_bytes()
+    return call
+
+
+def _bench_flow():
+    setup, flow = _workloads.standard_mix(300, resting=200)
+    return _harness.build_book(setup, flow), flow
+
+
+def _empty(d):
+    d.mkdir()
+    return _Ctx(d)
+
+
+# (id, flag, prepare(dir) -> _Ctx, call(ctx, value) -> what the value did)
+PY_FLAG_CALLS = [
+    ("lobster.replay_lobster", "verify", _lobster_ctx, _lobster_call),
+    ("durability.read_trades", "allow_torn_tail", lambda d: _journal_ctx(d, torn=True),
+     lambda c, v: _trades(c, v)),
+    ("durability.scan_journal", "keep_data", lambda d: _journal_ctx(d, torn=True),
+     lambda c, v: [(s.records, s.data is None)
+                   for s in _journal.scan_journal(str(c.root), keep_data=v).segments]),
+    ("durability.open_writers-used-dir", "new", _journal_ctx,
+     lambda c, v: _open_writers(c.root, v, "new")),
+    ("durability.open_writers-new-dir", "new", _empty,
+     lambda c, v: _open_writers(c.root / "j", v, "new")),
+    ("durability.open_writers", "trades", _empty,
+     lambda c, v: _open_writers(c.root / "j", v, "trades")),
+    ("workloads.deep_book", "spread", _empty,
+     lambda c, v: [a.tobytes() for a in _workloads.deep_book(50, resting=1200, spread=v)]),
+    ("dbn_gen.generate_mbo", "ts_out", _empty, _dbn_call("ts_out")),
+    ("dbn_gen.generate_mbo", "with_names", _empty, _dbn_call("with_names")),
+    ("dbn_gen.generate_mbo", "compress", _empty, _dbn_call("compress")),
+    ("dbn_gen.mbo_record", "ts_out", _empty,
+     lambda c, v: (pytest.importorskip("databento_dbn"),
+                   _dbn_gen.mbo_record(1001, 5, 1, 100, 2, "A", "B", ts_out=v))[1]),
+    ("io.ReplayMetrics.update", "final", _metrics_ctx,
+     lambda c, v: (c.m.update(c.r, final=v), _scrape(c.m.registry))[1]),
+    ("io.ReplayPublisher", "keep", _empty,
+     lambda c, v: (lambda rp: (type(rp.keep), rp.keep))(
+         _nats.ReplayPublisher(object(), keep=v))),
+    ("itch.ReferenceReplay", "infer_lengths", _itch_ref_ctx,
+     lambda c, v: (lambda ref: (ref.infer_lengths, _outcome(lambda: ref.feed(c.data)),
+                                ref.messages))(type(c.ref)(infer_lengths=v))),
+    ("itch.ReferenceReplay.diff", "fifo", _itch_ref_ctx,
+     lambda c, v: c.ref.diff(c.rep, fifo=v)),
+    ("native.Recorder", "require_empty", _recorder_ctx, _recorder_call),
+    ("bench.reference_messages", "quick", _empty,
+     lambda c, v: _bench_core.reference_messages(100_000, v)),
+    ("bench.closed_loop", "warmup", _empty,
+     lambda c, v: len(_harness.closed_loop(*_bench_flow(), warmup=v))),
+    ("bench.open_loop", "warmup", _empty,
+     lambda c, v: [len(a) for a in _harness.open_loop(*_bench_flow(), 1e6, warmup=v)]),
+]
+_PY_FLAG_IDS = [f"{c[0]}-{c[1]}" for c in PY_FLAG_CALLS]
+# flags that document None as a value of their own (compress=None: by the file name)
+_NONE_VALID = {("dbn_gen.generate_mbo", "compress")}
+
+
+@pytest.mark.parametrize("flag,prepare,call,bad", [
+    pytest.param(*c[1:], bad, id=f"{i}-{bad!r}")
+    for c, i in zip(PY_FLAG_CALLS, _PY_FLAG_IDS) for bad in PY_FLAG_BAD
+    if not (bad is None and c[:2] in _NONE_VALID)])
+def test_python_flag_refuses_non_flags_and_changes_nothing(tmp_path, flag, prepare, call, bad):
+    ctx = prepare(tmp_path / "a")
+    before = ctx.snapshot()
+    with pytest.raises(TypeError) as exc:
+        call(ctx, bad)
+    assert str(exc.value) == f"{flag} must be True or False, got {bad!r}"
+    assert ctx.snapshot() == before
+
+
+@pytest.mark.parametrize("flag,prepare,call", [c[1:] for c in PY_FLAG_CALLS],
+                         ids=_PY_FLAG_IDS)
+@pytest.mark.parametrize("value,as_bool", FLAG_GOOD, ids=repr)
+def test_python_flag_accepts_bools_and_0_1_as_the_bool(tmp_path, flag, prepare, call, value,
+                                                       as_bool):
+    got, want = prepare(tmp_path / "a"), prepare(tmp_path / "b")
+    assert _outcome(lambda: call(got, value)) == _outcome(lambda: call(want, as_bool))
+    assert got.snapshot() == want.snapshot()
+
+
+def test_generate_mbo_compress_none_still_goes_by_the_file_name(tmp_path):
+    pytest.importorskip("databento_dbn")
+    pytest.importorskip("zstandard")
+    from matchcore.feeds.dbn_gen import generate_mbo
+    (tmp_path / "auto").mkdir()
+    (tmp_path / "by_flag").mkdir()
+    for name in ("x.dbn", "x.dbn.zst"):
+        auto = generate_mbo(tmp_path / "auto" / name, records=40, compress=None)
+        named = generate_mbo(tmp_path / "by_flag" / name, records=40,
+                             compress=name.endswith(".zst"))
+        assert auto.read_bytes() == named.read_bytes()
+
+
+def test_python_flags_differ_on_true_and_false(tmp_path):
+    # the cases above see the flag at work: True and False give different results
+    for n, (name, flag, prepare, call) in enumerate(PY_FLAG_CALLS):
+        if name in ("bench.closed_loop", "bench.open_loop", "itch.ReferenceReplay.diff",
+                    "durability.open_writers-new-dir"):
+            continue    # the same result either way (timings; equal books; an empty directory)
+        on = _outcome(lambda: call(prepare(tmp_path / f"{n}-on"), True))
+        off = _outcome(lambda: call(prepare(tmp_path / f"{n}-off"), False))
+        assert on != off, (name, flag)
+
+
+def test_python_flags_of_long_or_networked_calls_refuse_before_starting(tmp_path):
+    # the refusal comes before a benchmark runs, a server starts or a connection is tried
+    import time
+
+    from matchcore.bench.core import run_core
+    from matchcore.bench.harness import measure_workload
+    from matchcore.bench.report import format_report
+    from matchcore.cli_bench import run_bench
+    from matchcore.io.replay_hooks import ReplayHooks
+    calls = [
+        ("quick", lambda v: run_core(quick=v)),
+        ("quick", lambda v: run_bench(["standard"], quick=v, progress=False,
+                                      save_dir=tmp_path / "wl")),
+        ("progress", lambda v: run_bench(["standard"], quick=True, progress=v,
+                                         save_dir=tmp_path / "wl")),
+        ("keep_samples", lambda v: measure_workload(None, None, keep_samples=v)),
+        ("net", lambda v: format_report({}, net=v)),
+        ("keep_sinks", lambda v: ReplayHooks(metrics_port=0, keep_sinks=v)),
+    ]
+    try:
+        from matchcore.io.nats import consume
+        calls.append(("follow", lambda v: consume("nats://127.0.0.1:9", follow=v, timeout=5)))
+    except ImportError:
+        pass
+    for name, call in calls:
+        for bad in PY_FLAG_BAD:
+            t0 = time.perf_counter()
+            with pytest.raises(TypeError, match=rf"^{name} must be True or False, got "):
+                call(bad)
+            assert time.perf_counter() - t0 < 1.0, (name, bad)
+    assert list(tmp_path.iterdir()) == []
+    # the good values reach the body: format_report reads the result dict, measure_workload
+    # keeps its samples
+    for good, as_bool in FLAG_GOOD:
+        assert _outcome(lambda: format_report({}, net=good)) == ("raised", KeyError)
+    setup, flow = mc.workloads.standard_mix(300, resting=200)
+    for good, as_bool in ((np.bool_(True), True), (0, False)):
+        assert ("_samples" in measure_workload(setup, flow, keep_samples=good)) is as_bool
+
+
+def test_dask_processes_is_a_flag_checked_before_any_cluster(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    import matchcore.cluster.dask as cdask
+    import matchcore.itch as itch
+
+    made = []
+
+    class FakeDistributed:
+        class Client:
+            def __init__(self, cluster, **kw):
+                self.cluster = cluster
+
+        @staticmethod
+        def LocalCluster(**kw):
+            made.append(kw["processes"])
+            return "cluster"
+
+    monkeypatch.setattr(cdask, "_require_dask", lambda: FakeDistributed)
+    path = itch.generate(tmp_path / "a.itch", messages=200, symbols=2, seed=1)
+
+    class Stop(Exception):
+        pass
+
+    def no_cluster(scheduler, *, workers, processes):
+        made.append(processes)
+        raise Stop
+
+    for bad in PY_FLAG_BAD:
+        with pytest.raises(TypeError, match=r"processes must be True or False, got "):
+            cdask.connect("local", processes=bad)
+        with pytest.raises(TypeError, match=r"processes must be True or False, got "):
+            cdask.connect("tcp://127.0.0.1:9", processes=bad)
+    assert made == []
+    for good, as_bool in FLAG_GOOD:
+        assert cdask.connect("local", processes=good).cluster == "cluster"
+        assert type(made[-1]) is bool and made[-1] is as_bool
+    monkeypatch.setattr(cdask, "connect", no_cluster)
+    made.clear()
+    for bad in PY_FLAG_BAD:
+        with pytest.raises(TypeError, match=r"processes must be True or False, got "):
+            cdask.replay_files([path], "local", processes=bad)
+    assert made == []
+    for good, as_bool in FLAG_GOOD:
+        with pytest.raises(Stop):
+            cdask.replay_files([path], "local", processes=good)
+        assert made[-1] is as_bool
