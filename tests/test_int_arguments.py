@@ -846,49 +846,29 @@ def test_python_flags_of_long_or_networked_calls_refuse_before_starting(tmp_path
         assert ("_samples" in measure_workload(setup, flow, keep_samples=good)) is as_bool
 
 
-def test_dask_processes_is_a_flag_checked_before_any_cluster(tmp_path, monkeypatch):
+def test_dask_processes_is_a_flag_checked_before_any_cluster(tmp_path):
+    # Refused before a cluster exists (no LocalCluster is made: the set of live clusters is
+    # unchanged); a good value starts a real one, of threads for False
     pytest.importorskip("distributed")
+    from distributed.deploy.spec import SpecCluster
     import matchcore.cluster.dask as cdask
     import matchcore.itch as itch
 
-    made = []
-
-    class FakeDistributed:
-        class Client:
-            def __init__(self, cluster, **kw):
-                self.cluster = cluster
-
-        @staticmethod
-        def LocalCluster(**kw):
-            made.append(kw["processes"])
-            return "cluster"
-
-    monkeypatch.setattr(cdask, "_require_dask", lambda: FakeDistributed)
     path = itch.generate(tmp_path / "a.itch", messages=200, symbols=2, seed=1)
-
-    class Stop(Exception):
-        pass
-
-    def no_cluster(scheduler, *, workers, processes):
-        made.append(processes)
-        raise Stop
-
+    before = set(SpecCluster._instances)
     for bad in PY_FLAG_BAD:
         with pytest.raises(TypeError, match=r"processes must be True or False, got "):
             cdask.connect("local", processes=bad)
         with pytest.raises(TypeError, match=r"processes must be True or False, got "):
             cdask.connect("tcp://127.0.0.1:9", processes=bad)
-    assert made == []
-    for good, as_bool in FLAG_GOOD:
-        assert cdask.connect("local", processes=good).cluster == "cluster"
-        assert type(made[-1]) is bool and made[-1] is as_bool
-    monkeypatch.setattr(cdask, "connect", no_cluster)
-    made.clear()
-    for bad in PY_FLAG_BAD:
         with pytest.raises(TypeError, match=r"processes must be True or False, got "):
             cdask.replay_files([path], "local", processes=bad)
-    assert made == []
-    for good, as_bool in FLAG_GOOD:
-        with pytest.raises(Stop):
-            cdask.replay_files([path], "local", processes=good)
-        assert made[-1] is as_bool
+    assert set(SpecCluster._instances) == before
+    for good in (np.bool_(False), 0):
+        client = cdask.connect("local", workers=1, processes=good)
+        try:
+            assert all(type(w).__name__ == "Worker" for w in client.cluster.workers.values())
+        finally:
+            cluster = client.cluster
+            client.close()
+            cluster.close()
