@@ -2003,7 +2003,9 @@ cdef inline uint32_t _entry_symbol(Engine eng, symbol, uint64_t oid) except? 0xF
     # every call, is read inline; anything else (a name, a numpy integer, an IntEnum, an id out
     # of range) goes through Engine._order_symbol, whose int() and Python comparisons cost a
     # per-call submit about 45 instructions more.
-    if _int_small(symbol) and <uint64_t>_int_value(symbol) <= 0xFFFFFFFF:
+    # (the bound as a shift: a literal 0xFFFFFFFF is a Python int to Cython, and the compare
+    # made an int object and a Python comparison on every call)
+    if _int_small(symbol) and (<uint64_t>_int_value(symbol) >> 32) == 0:
         return <uint32_t>_int_value(symbol)
     return eng._order_symbol(symbol, oid)
 
