@@ -165,7 +165,11 @@ def test_process_without_out_same_events_as_one_command_at_a_time(n, makers, mar
     got = a.process(cmds)
     expected = np.concatenate([b.process(cmds[i:i + 1]) for i in range(len(cmds))])
     assert event_dicts(got) == event_dicts(expected)
-    assert got.flags.owndata and got.flags.writeable and len(got) == len(expected)
+    # (its own array, or a view of one no other result refers to: see the reuse test below)
+    assert got.flags.writeable and got.flags.c_contiguous and len(got) == len(expected)
+    held = got.copy()
+    a.copy().process(cmds)                   # a later batch leaves a held result as it was
+    assert np.array_equal(got, held)
     if makers == 20000 and n == 12000:
         assert len(got) > 2 * n + 64         # the spill path was taken
     assert [int(k) for k in a.events()["kind"]] == [mc.EventKind.ACCEPTED,
@@ -295,3 +299,63 @@ def test_process_out_small_buffer_on_a_deeper_book_property(stp, depth, size, ro
     assert np.shares_memory(got, buf) == (0 < len(expected) <= size)
     assert book.state_hash() == ref.state_hash()
     book.check_invariants()
+
+
+def _engine_on(sym=0):
+    eng = mc.Engine()
+    eng.add_symbol(sym)
+    return eng
+
+
+@pytest.mark.parametrize("make", [mc.OrderBook, _engine_on], ids=["book", "engine"])
+def test_process_without_out_reuses_a_result_array_no_result_refers_to(make):
+    # A large batch's result is a view of an array made for it; once no result refers to that
+    # array, the next batch that fits writes into it (pages already mapped). A result still
+    # held is never written again, and every result holds exactly its batch's events.
+    from matchcore._core import _result_blocks
+    from matchcore.workloads import standard_mix
+    setup, flow = standard_mix(6_000, seed=11)
+    parts = [flow[i:i + 3_000] for i in (0, 3_000)]
+    ref = make()
+    ref.process(setup)
+    expect = [ref.process(p).copy() for p in parts]
+
+    def run_both():
+        target = make()
+        target.process(setup)
+        return [target.process(p) for p in parts]
+
+    first = run_both()                      # both results held: two arrays in use
+    assert not np.shares_memory(first[0], first[1])
+    kept = [r.copy() for r in first]
+    again = run_both()                      # the first two still held: new arrays
+    for a, b in zip(first, again):
+        assert not np.shares_memory(a, b)
+    for r, k, e in zip(first, kept, expect):
+        assert np.array_equal(r, k) and np.array_equal(r, e)
+    for r, e in zip(again, expect):
+        assert np.array_equal(r, e)
+    blocks = _result_blocks()
+    assert 0 < len(blocks) <= 2
+    assert sum(b.nbytes for b in blocks) <= 128 << 20
+    held = [b for b in blocks if any(np.shares_memory(b, r) for r in first + again)]
+    del first, again, kept, r, a, b
+    free = [b.__array_interface__["data"][0] for b in _result_blocks()]
+    del blocks, held
+    reused = run_both()                     # the kept arrays are free again: written again
+    assert any(r.__array_interface__["data"][0] in free for r in reused)
+    for r, e in zip(reused, expect):
+        assert np.array_equal(r, e)
+
+
+def test_process_without_out_result_is_a_plain_array_of_its_events():
+    book = mc.OrderBook()
+    from matchcore.workloads import standard_mix
+    setup, flow = standard_mix(5_000, seed=3)
+    book.process(setup)
+    ev = book.process(flow)
+    assert ev.dtype == mc.EVENT_DTYPE and ev.ndim == 1 and ev.flags.c_contiguous
+    assert ev.flags.writeable and len(ev) >= len(flow)
+    ev2 = ev.copy()
+    ev[:] = ev2[::-1]                       # the caller's to write
+    assert np.array_equal(ev[::-1], ev2)

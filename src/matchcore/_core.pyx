@@ -18,6 +18,8 @@ import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.tuple cimport PyTuple_GET_ITEM
+from cpython.list cimport PyList_GET_ITEM
+from cpython.ref cimport PyObject
 from cpython.pythread cimport PyThread_get_thread_ident
 from matchcore._handles cimport mc_handle_new, mc_handle_release, mc_handle_set, MC_H_BOOK
 from matchcore._map cimport (
@@ -2007,6 +2009,59 @@ cdef object _out_buffer(object out, object commands):
     return dst
 
 
+# A large batch without out= writes its events straight into the array it returns, which is
+# therefore made before the batch. A new array's pages are faulted in as the events land, and
+# the kernel zeroes each one: about 10 ns an event on this machine, and a first call can stall
+# for tens of ms while the kernel compacts memory for numpy's huge-page request. The last few
+# such arrays are kept here; one whose results are all gone (only this list refers to it) is
+# written again by the next batch it fits, so a loop of process() calls runs on mapped pages.
+# Bounded: at most _RESULT_KEEP arrays and _RESULT_KEEP_BYTES bytes are held for reuse.
+cdef list _RESULTS = []
+cdef int _RESULT_KEEP = 2
+cdef int64_t _RESULT_KEEP_BYTES = 128 << 20
+
+
+cdef object mc_result_block(int64_t n):
+    """An EVENT_DTYPE array of n events or more (at most 2n), contents undefined, for a batch's
+    events; the result handed out is a view of its first k (see _RESULTS)."""
+    cdef Py_ssize_t i, best = -1, spare = -1, count = len(_RESULTS)
+    cdef int64_t size, best_size = 0, held = 0
+    cdef PyObject* p
+    cdef bint in_use
+    cdef cnp.ndarray arr
+    for i in range(count):
+        p = PyList_GET_ITEM(_RESULTS, i)
+        in_use = p.ob_refcnt != 1      # a result still refers to it (read before a reference here)
+        arr = <cnp.ndarray><object>p
+        size = arr.shape[0]
+        arr = None
+        held += size * <int64_t>sizeof(mc_event)
+        if in_use:
+            continue
+        spare = i
+        if n <= size <= 2 * n and (best < 0 or size < best_size):
+            best, best_size = i, size
+    if best >= 0:
+        return _RESULTS[best]
+    blk = np.empty(n, dtype=EVENT_DTYPE)
+    cdef int64_t nbytes = n * <int64_t>sizeof(mc_event)
+    if spare >= 0:
+        # a free array that does not fit: this one takes its place
+        arr = <cnp.ndarray>_RESULTS[spare]
+        held -= arr.shape[0] * <int64_t>sizeof(mc_event)
+        arr = None
+        if held + nbytes <= _RESULT_KEEP_BYTES:
+            _RESULTS[spare] = blk
+    elif count < _RESULT_KEEP and held + nbytes <= _RESULT_KEEP_BYTES:
+        _RESULTS.append(blk)
+    return blk
+
+
+def _result_blocks():
+    """The arrays kept for reuse by process() (for tests)."""
+    return list(_RESULTS)
+
+
 cdef object _events_array(const mc_event* src, int64_t n):
     cdef cnp.ndarray out = np.empty(n, dtype=EVENT_DTYPE)
     if n > 0:
@@ -2292,8 +2347,8 @@ cdef class OrderBook:
         # own buffer, and the two parts are joined at the end.
         cdef bint lend = not fresh or n >= 2048
         if fresh and lend:
-            # made first and shrunk to its events at the end
-            dst = np.empty(2 * n + 64, dtype=EVENT_DTYPE)
+            # made first (or reused, see mc_result_block); the result is a view of its events
+            dst = mc_result_block(2 * n + 64)
             dst_cap = dst.shape[0]
         # Busy from here until the event buffer is the book's own again: the batch runs without
         # the GIL, and a call from another thread meanwhile raises BusyError.
@@ -2335,11 +2390,7 @@ cdef class OrderBook:
                 if k <= dst_cap:
                     if tail > 0:
                         memcpy(&dp[m], &b.ev[start], tail * sizeof(mc_event))
-                    if fresh:
-                        dst.resize(k, refcheck=False)
-                        res = dst
-                    else:
-                        res = dst[:k]
+                    res = dst[:k]
                 else:
                     res = np.empty(k, dtype=EVENT_DTYPE)
                     if m > 0:

@@ -25,7 +25,7 @@ from matchcore._core cimport (
     MC_R_INVALID_COMMAND, MC_R_UNKNOWN_SYMBOL, MC_R_PRICE_NOT_ON_TICK, MC_R_PRICE_OUTSIDE_BAND,
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_SNAP_E_CORRUPT,
     _i64_of, _u64_of, _cint_of, _u64_order_id, _u64_owner, _i64_price, _i64_qty, _i64_ts_ns,
-    _cint_side, _cint_tif, _out_buffer, _commands_array,
+    _cint_side, _cint_tif, _out_buffer, _commands_array, mc_result_block,
     _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg, mc_capacity_arg,
     mc_bool_arg, mc_flag_of, _ev_of,
 )
@@ -1413,12 +1413,13 @@ cdef class Engine:
         cdef int64_t copied = 0, cap = -1
         cdef mc_event* dp = NULL
         cdef cnp.ndarray whole
-        # A large batch without out= gets its result array made up front and written as out=
-        # is, then shrunk to its events: the engine's own buffer then does not grow with the
-        # batch either. (A small batch's events are copied once, at their size.)
+        # A large batch without out= gets its result array made up front (or reused, see
+        # mc_result_block) and written as out= is; the result is a view of its events. The
+        # engine's own buffer then does not grow with the batch either. (A small batch's events
+        # are copied once, at their size.)
         cdef bint fresh = dst is None and n >= 2048 and jc == NULL
         if fresh:
-            dst = np.empty(2 * n + 64, dtype=EVENT_DTYPE)
+            dst = mc_result_block(2 * n + 64)
         if dst is not None:
             dp = <mc_event*>cnp.PyArray_DATA(dst)
             cap = dst.shape[0]
@@ -1449,10 +1450,7 @@ cdef class Engine:
             if copied > 0 or (dp != NULL and k == 0):
                 # the events were written into dst (with out=: no new array, none of its
                 # first-touch page faults); those that did not fit are still here
-                if k == 0 and fresh:
-                    dst.resize(copied, refcheck=False)
-                    res = dst
-                elif k == 0:
+                if k == 0:
                     res = dst[:copied]
                 else:
                     whole = np.empty(copied + k, dtype=EVENT_DTYPE)
