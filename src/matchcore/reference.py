@@ -34,7 +34,7 @@ from typing import Iterator
 import numpy as np
 from sortedcontainers import SortedDict
 
-from matchcore._core import _MAX_CAPACITY
+from matchcore._core import _MAX_CAPACITY, _flag_arg as _flag
 from matchcore._enums import (
     COMMAND_DTYPE,
     EVENT_DTYPE,
@@ -67,22 +67,6 @@ def _index(value, name: str) -> int:
         return operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}") from None
-
-
-def _flag(value, name: str) -> bool:
-    """A flag as the compiled book takes one: True or False, a numpy bool, or an integer equal
-    to 0 or 1; anything else (another integer, a float, a str, None) raises TypeError."""
-    if value is True or value is False:
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    try:
-        v = operator.index(value)
-    except TypeError:
-        v = None
-    if v == 0 or v == 1:
-        return v == 1
-    raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def _uint64(value, name: str) -> int:
