@@ -1859,10 +1859,11 @@ cdef int mc_guard_slow(mc_book* b) except -1:
 
 
 cdef int mc_busy_enter(mc_book* b, uint8_t what) except -1:
-    if b.engine_owned and what != MC_BUSY_QUERY and what != MC_BUSY_HELD:
-        # a call that changes the book (process, restore, a replay or timed loop of its own)
-        mc_raise_engine_book(b)
     if b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
+        # (an Engine's book is hosted: a standalone book tests one byte, as before)
+        if b.engine_owned and what != MC_BUSY_QUERY and what != MC_BUSY_HELD:
+            # a call that changes the book (process, restore, a replay or timed loop of its own)
+            mc_raise_engine_book(b)
         if mc_busy_slow(b) == 1:
             return 0            # inside this thread's hold: it covers the call
     if b.host_busy != NULL:
@@ -2582,9 +2583,7 @@ cdef class OrderBook:
 
     def clear(self):
         """Remove every order and pending event (no events are written)."""
-        mc_check_busy(self._b)
-        if self._b.engine_owned:
-            mc_raise_engine_book(self._b)
+        mc_guard_entry(self._b)
         mc_book_clear(self._b)
 
     def copy(self):

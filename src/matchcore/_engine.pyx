@@ -1082,8 +1082,9 @@ cdef class Engine:
     def add_symbol(self, symbol, name=None, *, capacity=1024, **limits):
         """Add a book for integer symbol id ``symbol`` (in [0, 2**32)), optionally named; returns
         the :class:`OrderBook`, for queries: its own order entry raises
-        :class:`~matchcore.ReadOnlyBookError` (orders go through the engine). ``limits`` as in :meth:`set_limits`, checked the same way
-        (merged into no limits): an ``add_symbol`` that raises adds no symbol. O(1).
+        :class:`~matchcore.ReadOnlyBookError` (orders go through the engine). ``limits`` as in
+        :meth:`set_limits`, checked the same way (merged into no limits): an ``add_symbol`` that
+        raises adds no symbol. O(1).
 
         >>> eng = Engine(); book = eng.add_symbol(7, "XYZ", max_qty=100); len(book)
         0
