@@ -241,3 +241,32 @@ def test_native_recorder_nonempty_book_refused_unless_allowed(tmp_path):
     with Recorder(book, tmp_path / "j2.mccmd", require_empty=False) as rec:
         rec.cancel(1)
     assert len(read_commands(tmp_path / "j2.mccmd")) == 1
+
+
+@pytest.mark.parametrize("args, kw", [
+    ((1, "x", 100, 5), {}),
+    ((1, 0, 100, 5, "x"), {}),
+    ((1, 2.0, 100, 5), {}),
+    ((1, 0, 100, 5), {"post_only": "no"}),
+    ((1, 300, 100, 5), {"post_only": None}),
+    ((1, 0, 100, 5, 300), {"post_only": 2}),
+])
+def test_native_recorder_bad_submit_arguments_same_error_as_book_nothing_recorded(tmp_path, args,
+                                                                                   kw):
+    with pytest.raises(Exception) as direct:
+        OrderBook().submit(*args, **kw)
+    with Recorder(OrderBook(), tmp_path / "j.mccmd") as rec:
+        with pytest.raises(type(direct.value)) as recorded:
+            rec.submit(*args, **kw)
+        assert str(recorded.value) == str(direct.value)
+        assert len(rec.book) == 0 and len(rec.book.events()) == 0
+    assert len(read_commands(tmp_path / "j.mccmd")) == 0
+
+
+def test_native_recorder_market_non_integer_side_book_error_nothing_recorded(tmp_path):
+    with Recorder(OrderBook(), tmp_path / "j.mccmd") as rec:
+        with pytest.raises(TypeError, match="side must be an integer"):
+            rec.submit_market(1, "buy", 5)
+        with pytest.raises(ValueError, match="cannot be journaled"):
+            rec.submit_market(1, 256, 5)
+    assert len(read_commands(tmp_path / "j.mccmd")) == 0

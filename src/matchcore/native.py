@@ -22,6 +22,7 @@ The file size is exactly ``32 + 48 * count``; anything else is rejected.
 """
 from __future__ import annotations
 
+import operator
 import os
 import struct
 import sys
@@ -191,6 +192,14 @@ def replay_commands(path, book=None, *, chunk: int | None = None) -> np.ndarray:
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
 
 
+def _fits_u8(v) -> bool:
+    try:
+        v = operator.index(v)
+    except TypeError:
+        return True     # not an integer: the book refuses it with its own precise TypeError
+    return 0 <= v <= 255
+
+
 def _refuse_u8(side, tif):
     # A record holds side and tif in one byte each; a value that does not fit could not be
     # replayed as the same command, so it is refused before the book sees it.
@@ -260,18 +269,21 @@ class Recorder(NoCopy):
         """Forward :meth:`OrderBook.submit` and journal a SUBMIT record."""
         if self._f is None:
             self._closed()
-        if not (0 <= side <= 255 and 0 <= tif <= 255):
+        # the flag first, as the book converts it first: with several bad arguments both name
+        # the same one
+        po = 1 if _flag_arg(post_only, "post_only") else 0
+        if not (_fits_u8(side) and _fits_u8(tif)):
             _refuse_u8(side, tif)
         try:
             out = self._submit(order_id, side, price, qty, tif, owner=owner, post_only=post_only,
                                ts_ns=ts_ns)
         except OrderRejected:
             self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side,
-                               tif, 1 if post_only else 0)
+                               tif, po)
             self._pending += 1
             raise
         self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side, tif,
-                           1 if post_only else 0)
+                           po)
         self._pending += 1
         if self._pending >= self._flush_every:
             self.flush()
@@ -281,7 +293,7 @@ class Recorder(NoCopy):
         """Forward :meth:`OrderBook.submit_market` and journal a MARKET record."""
         if self._f is None:
             self._closed()
-        if not 0 <= side <= 255:
+        if not _fits_u8(side):
             _refuse_u8(side, 0)
         try:
             out = self._market(order_id, side, qty, owner=owner, ts_ns=ts_ns)
