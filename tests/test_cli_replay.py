@@ -347,6 +347,46 @@ def test_cli_replay_and_book_gzip_cut_short_report_no_traceback(capsys, tmp_path
     assert "truncated: the gzip stream ended before its end marker" in out
 
 
+def test_cli_replay_gzip_cut_short_on_stdin_and_fifo_summary_like_file(capsys, tmp_path):
+    # `zcat`-less use: a cut .gz piped in, or fed through a FIFO, is replayed as the file is
+    # (it used to fail on the pipe with "Illegal seek" and block forever on the FIFO)
+    import gzip
+    import os
+    import subprocess
+    import sys
+
+    raw = shared(AAPL).read_bytes()
+    gz = gzip.compress(raw)
+    data = gz[: len(gz) // 2]
+    cut = tmp_path / "cut.itch.gz"
+    cut.write_bytes(data)
+    code, want, _ = run_cli(capsys, "replay", str(cut), "--no-progress")
+    assert code == 0
+
+    def summary(text):           # the lines that do not depend on timing or the size on disk
+        return [x for x in text.splitlines() if not x.startswith("replayed")]
+
+    cli = [sys.executable, "-m", "matchcore", "replay"]
+    p = subprocess.run(cli + ["/dev/stdin", "--format", "itch", "--no-progress"], input=data,
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode()
+    assert summary(p.stdout.decode()) == summary(want)
+    assert "truncated: the gzip stream ended before its end marker" in p.stdout.decode()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(cli + [str(fifo), "--format", "itch", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with open(fifo, "wb") as f:
+            f.write(data)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert summary(out.decode()) == summary(want)
+
+
 def test_cli_replay_native_dump_book_level_total_beyond_int64_written_exactly(capsys, tmp_path):
     # Level totals are 128-bit by design: two legal orders can make one beyond int64, and the
     # dump must write it, not end in depth_orders()'s OverflowError.

@@ -659,6 +659,74 @@ def test_replay_file_gzip_cut_short_replays_prefix_reports_stream_end(tmp_path):
         assert d.stats["messages"] == s["messages"] and d.stats["truncated"] == t
 
 
+def _through_pipe(data: bytes, run):
+    """``run(path)`` on a path that reads ``data`` from a pipe (a thread writes it), as
+    ``... | matchcore replay /dev/stdin`` gives: no seeking, no second open."""
+    import os
+    import threading
+
+    r, w = os.pipe()
+
+    def write():
+        with os.fdopen(w, "wb") as f:
+            try:
+                f.write(data)
+            except BrokenPipeError:
+                pass
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    try:
+        return run(f"/dev/fd/{r}")
+    finally:
+        os.close(r)
+        t.join(10)
+
+
+def test_replay_file_gzip_cut_short_from_pipe_replays_all_it_holds_like_file(tmp_path):
+    import zlib
+
+    raw = shared_file(AAPL)
+    gz = gzip.compress(raw)
+    data = gz[: len(gz) * 2 // 3]
+    cut = tmp_path / "cut.itch.gz"
+    cut.write_bytes(data)
+    held = len(zlib.decompressobj(31).decompress(data))    # every byte the cut stream holds
+    from_file = itch.replay_file(cut, chunk_size=1 << 17)
+    for chunk in (1 << 17, itch.CHUNK_SIZE):
+        r = _through_pipe(data, lambda path: itch.replay_file(path, chunk_size=chunk))
+        t = r.stats["truncated"]
+        assert t["stream"].startswith("gzip stream ended before its end marker")
+        assert t["offset"] + t["bytes"] == held
+        assert t == from_file.stats["truncated"]
+        assert {k: r.stats[k] for k in ("messages", "counts", "unknown_refs", "open_orders")} == \
+            {k: from_file.stats[k] for k in ("messages", "counts", "unknown_refs", "open_orders")}
+        assert r.book(13).state_hash() == from_file.book(13).state_hash()
+        d = _through_pipe(data, lambda path: itch.decode(path, chunk_size=chunk))
+        assert d.stats["messages"] == r.stats["messages"] and d.stats["truncated"] == t
+    # a whole gzip stream and a plain one through a pipe: as from the file
+    for whole in (gz, raw):
+        r = _through_pipe(whole, itch.replay_file)
+        assert r.stats["messages"] == 49_947 and r.stats["truncated"] is None
+        assert r.stats["unknown_refs"] == 3_970
+
+
+def test_replay_file_gzip_concatenated_members_and_zero_padding_read_whole(tmp_path):
+    raw = shared_file(AAPL)
+    cut = 0
+    while cut < len(raw) // 2:                  # a message boundary near the middle
+        cut += 2 + struct.unpack_from(">H", raw, cut)[0]
+    p = tmp_path / "members.itch.gz"
+    p.write_bytes(gzip.compress(raw[:cut]) + bytes(64) + gzip.compress(b"")
+                  + gzip.compress(raw[cut:]) + bytes(5))
+    r = itch.replay_file(p)
+    assert r.stats["messages"] == 49_947 and r.stats["truncated"] is None
+    assert r.book(13).state_hash() == replay(raw).book(13).state_hash()
+    p.write_bytes(gzip.compress(raw) + b"not gzip")
+    with pytest.raises(ValueError, match="damaged gzip stream"):
+        itch.replay_file(p)
+
+
 def test_replay_file_gzip_magic_only_reports_stream_end(tmp_path):
     p = tmp_path / "magic.itch.gz"
     p.write_bytes(b"\x1f\x8b")

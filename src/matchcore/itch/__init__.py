@@ -69,6 +69,66 @@ def _check_chunk_size(chunk_size: int) -> None:
         raise ValueError("chunk_size must be at least 128 KiB (an ITCH frame can be 64 KiB)")
 
 
+class _Inflater:
+    """The decompressed bytes of a gzip stream read from ``raw`` (members one after another,
+    zero padding between them skipped, as :class:`gzip.GzipFile` reads them), ``readinto`` a
+    caller's buffer.
+
+    A stream that ends before its end marker hands over every byte it holds and sets ``cut``.
+    (``GzipFile.readinto`` raises there and drops what that call had decompressed; getting
+    those bytes back meant reading the file again by its path, which a pipe cannot do and a
+    FIFO blocks on.) ``compressed`` counts the bytes read from ``raw``, a pipe included."""
+
+    def __init__(self, raw, head: bytes = b""):
+        self.raw = raw
+        self.compressed = len(head)
+        self.cut = False
+        self._d = zlib.decompressobj(31)     # 31: a gzip header and trailer (CRC, size checked)
+        self._in = head                      # compressed bytes not yet given to _d
+        self._member = False                 # some bytes of the current member given to _d
+        self._raw_end = False
+
+    def readinto(self, view) -> int:
+        n, want = 0, len(view)
+        while n < want:
+            if not self._in and not self._raw_end:
+                self._in = self.raw.read(1 << 16)
+                self.compressed += len(self._in)
+                self._raw_end = not self._in
+            if not self._member:
+                self._in = self._in.lstrip(b"\0")
+                if not self._in:
+                    if self._raw_end:
+                        break                # the end, between members: complete
+                    continue
+                self._member = True
+            out = self._d.decompress(self._in, want - n)
+            view[n:n + len(out)] = out
+            n += len(out)
+            if self._d.eof:
+                self._in = self._d.unused_data
+                self._d = zlib.decompressobj(31)
+                self._member = False
+                continue
+            self._in = self._d.unconsumed_tail
+            if not out and not self._in and self._raw_end:
+                self.cut = True              # inside a member, no input left
+                break
+        return n
+
+
+def _read_head(raw, k: int) -> bytes:
+    """The first ``k`` bytes of ``raw`` (fewer only at its end): a pipe may hand out less per
+    read, and one byte of the gzip magic must not make a gzip stream look like plain ITCH."""
+    head = b""
+    while len(head) < k:
+        b = raw.read(k - len(head))
+        if not b:
+            break
+        head += b
+    return head
+
+
 class _ChunkReader:
     """A fixed buffer refilled from a stream; the unconsumed tail moves to the front, so memory
     stays at one chunk whatever the file size."""
@@ -76,8 +136,6 @@ class _ChunkReader:
     def __init__(self, path, chunk_size: int):
         _check_chunk_size(chunk_size)
         self.raw = open(path, "rb")
-        self.f = gzip.GzipFile(fileobj=self.raw, mode="rb") \
-            if self.raw.peek(2)[:2] == _GZIP_MAGIC else self.raw
         self.path = path
         self.buf = bytearray(chunk_size)
         self.view = memoryview(self.buf)
@@ -85,45 +143,31 @@ class _ChunkReader:
         self.eof = False
         self.total = 0               # decompressed bytes read so far
         self.stream_error = None     # why a compressed stream ended early, else None
+        head = _read_head(self.raw, len(_GZIP_MAGIC))
+        if head == _GZIP_MAGIC:
+            self.f = _Inflater(self.raw, head)
+        else:
+            self.f = self.raw
+            self.buf[:len(head)] = head
+            self.n = self.total = len(head)
 
     def fill(self) -> memoryview:
         while not self.eof and self.n < len(self.buf):
             try:
                 k = self.f.readinto(self.view[self.n:])
-            except EOFError:
-                # A gzip file cut short: what it holds is replayed, the cut is reported.
-                k = self._recover_cut()
-                self.eof = True
-                self.stream_error = ("gzip stream ended before its end marker "
-                                     f"({self.raw.tell():,} compressed bytes)")
             except zlib.error as e:
                 raise ValueError(f"{self.path}: damaged gzip stream after "
-                                 f"{self.raw.tell():,} compressed bytes: {e}") from None
+                                 f"{self.f.compressed:,} compressed bytes: {e}") from None
             if not k:
                 self.eof = True
+                if self.f is not self.raw and self.f.cut:
+                    # A gzip file cut short: what it holds is replayed, the cut is reported.
+                    self.stream_error = ("gzip stream ended before its end marker "
+                                         f"({self.f.compressed:,} compressed bytes)")
             else:
                 self.n += k
                 self.total += k
         return self.view[: self.n]
-
-    def _recover_cut(self) -> int:
-        """The bytes the failed readinto decompressed but did not hand over (it drops them when
-        the stream ends early): decompressed again from the start, into the buffer. O(file),
-        on this error path only, so the normal path keeps its one-call readinto."""
-        want = self.f.tell() - self.total
-        got = 0
-        with open(self.path, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as g:
-            g.seek(self.total)
-            try:
-                while got < want:
-                    data = g.read1(want - got)
-                    if not data:
-                        break
-                    self.view[self.n + got:self.n + got + len(data)] = data
-                    got += len(data)
-            except EOFError:
-                pass
-        return got
 
     def consume(self, k: int) -> None:
         if k:
@@ -138,8 +182,6 @@ class _ChunkReader:
 
     def close(self) -> None:
         self.view.release()
-        if self.f is not self.raw:
-            self.f.close()
         self.raw.close()
 
 
