@@ -102,3 +102,31 @@ def test_cli_replay_missing_extras_name_the_extra(dbn_file, monkeypatch, capsys)
     monkeypatch.setitem(sys.modules, "databento_dbn", None)
     rc = main(["replay", str(dbn_file), "--no-progress"])
     assert rc == 2 and "pip install 'matchcore[dbn]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["zst", "plain"])
+def test_cli_replay_dbn_on_stdin_pipe_summary_like_file(compress, tmp_path, capsys):
+    # `... | matchcore replay /dev/stdin --format dbn`: a pipe has no position, which the
+    # progress report and the cut-stream message asked of it ("Illegal seek")
+    import subprocess
+    import sys
+
+    path = generate_mbo(tmp_path / ("d.dbn.zst" if compress else "d.dbn"), records=6_000,
+                        instruments=2, seed=5, compress=compress)
+    data = path.read_bytes()
+    cases = [(path, data)]
+    if compress:
+        cut = tmp_path / "cut.dbn.zst"
+        cut.write_bytes(data[: len(data) // 2])
+        cases.append((cut, cut.read_bytes()))
+    for p, body in cases:
+        assert main(["replay", str(p), "--no-progress"]) == 0
+        want = [x for x in capsys.readouterr().out.splitlines() if not x.startswith("replayed")]
+        run = subprocess.run([sys.executable, "-m", "matchcore", "replay", "/dev/stdin",
+                              "--format", "dbn", "--no-progress"], input=body,
+                             capture_output=True, timeout=120)
+        assert run.returncode == 0, run.stderr.decode()
+        got = run.stdout.decode().splitlines()
+        assert [x for x in got if not x.startswith("replayed")] == want
+    if compress:
+        assert any("zstd stream ended inside a frame" in x for x in want)

@@ -94,6 +94,7 @@ class _ZstdFrames(io.RawIOBase):
         self._out = memoryview(b"")
         self._pos = 0
         self.ended_early = False
+        self.compressed = 0      # bytes read from raw (a pipe has no position to tell)
 
     def readable(self) -> bool:
         return True
@@ -101,6 +102,7 @@ class _ZstdFrames(io.RawIOBase):
     def readinto(self, b) -> int:
         while self._pos >= len(self._out):
             chunk = self._raw.read(self._read_size)
+            self.compressed += len(chunk)
             if not chunk:
                 self.ended_early = self._d is not None and not self._d.eof
                 return 0
@@ -220,6 +222,15 @@ def _file_replayer(*, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     return _new_replayer(None, names, options)
 
 
+def _on_disk(raw, read: int) -> int:
+    """The position in the file on disk; from a pipe or FIFO, which has none, ``read`` (the
+    bytes read from it so far)."""
+    try:
+        return raw.tell()
+    except OSError:
+        return read
+
+
 def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
                **options) -> DbnReplayer:
     """Stream a ``.dbn`` or ``.dbn.zst`` MBO file through a new :class:`DbnReplayer`.
@@ -268,6 +279,11 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
         view = memoryview(buf)
         n = 0
         eof = False
+        read = meta.header_bytes          # bytes read from a plain stream (see _on_disk)
+
+        def on_disk() -> int:
+            return _on_disk(raw, frames.compressed if compressed else read)
+
         try:
             while True:
                 while not eof and n < chunk_size:
@@ -276,12 +292,13 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
                     except zstd_error as e:
                         # A damaged compressed frame cannot be skipped over.
                         raise ValueError(f"{path}: zstd decompression failed after "
-                                         f"{raw.tell():,} bytes on disk ({r.stats['messages']:,} "
+                                         f"{on_disk():,} bytes on disk ({r.stats['messages']:,} "
                                          f"records replayed): {e}") from None
                     if not k:
                         eof = True
                     else:
                         n += k
+                        read += k
                 if not n:
                     break
                 consumed = r.feed(view[:n])
@@ -289,14 +306,14 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
                     buf[: n - consumed] = buf[consumed:n]
                     n -= consumed
                 if progress is not None:
-                    progress(raw.tell())
+                    progress(on_disk())
                 if r.done or (eof and consumed == 0):
                     break
             tail = b"" if r.done else bytes(view[:n])
         finally:
             view.release()
         ended_early = compressed and not r.done and frames.ended_early
-        r.finish(tail, stream_error=(f"zstd stream ended inside a frame ({raw.tell():,} "
+        r.finish(tail, stream_error=(f"zstd stream ended inside a frame ({on_disk():,} "
                                      "compressed bytes)") if ended_early else None)
         return r
     finally:
