@@ -35,6 +35,7 @@ at the message's side and price (``seed_hits``), clamped at what the seed still 
 """
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,19 +157,21 @@ class LobsterResult:
 
 
 def _load_csv(path, min_cols: int, dtype=np.float64) -> tuple[np.ndarray, int]:
-    """(rows as a 2-D array of ``dtype``, header lines skipped)."""
-    path = Path(path)
-    with open(path, "rb") as f:
-        first = f.readline()
+    """(rows as a 2-D array of ``dtype``, header lines skipped). The file is read once: a pipe
+    or FIFO (``/dev/stdin``) has no second reading, and opening it again went on after the
+    bytes the first look had buffered, so rows were lost without a word."""
+    data = Path(path).read_bytes()
+    end = data.find(b"\n")
+    first = data if end < 0 else data[:end + 1]
     # LOBSTER files have no header; a hand-written one with column names is skipped.
     try:
         float(first.split(b",")[0])
         skip = 0
     except ValueError:
         skip = 1
-    if not first.strip() or (skip and path.stat().st_size == len(first)):
+    if not first.strip() or (skip and len(data) == len(first)):
         return np.empty((0, min_cols), dtype=dtype), skip
-    arr = np.loadtxt(path, delimiter=",", dtype=dtype, ndmin=2, skiprows=skip)
+    arr = np.loadtxt(io.BytesIO(data), delimiter=",", dtype=dtype, ndmin=2, skiprows=skip)
     if arr.size == 0:
         return np.empty((0, min_cols), dtype=dtype), skip
     if arr.shape[1] < min_cols:
