@@ -142,6 +142,31 @@ def test_native_not_a_file_of_ours_raises_format_error(tmp_path):
         read_commands(tmp_path / "empty.bin")
 
 
+def test_native_pipe_or_fifo_refused_as_not_regular_file_not_truncated(tmp_path):
+    # a pipe's size is 0: it was called "truncated" (or, with 0 records, rejected as such);
+    # a FIFO's open waited for a writer. Refused up front, with what to do.
+    import os
+    import threading
+
+    p = tmp_path / "f.mccmd"
+    write_commands(p, standard_mix(300, seed=2)[1])
+    r, w = os.pipe()
+    t = threading.Thread(target=lambda: os.write(w, p.read_bytes()[:4096]), daemon=True)
+    t.start()
+    try:
+        for call in (read_header, read_commands, replay_commands):
+            with pytest.raises(NativeFormatError, match="not a regular file"):
+                call(f"/dev/fd/{r}")
+    finally:
+        t.join(10)
+        os.close(r)
+        os.close(w)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)                       # no writer: an open for reading would block
+    with pytest.raises(NativeFormatError, match="not a regular file"):
+        read_commands(fifo)
+
+
 def _drive(book, n=4000, seed=11):
     """A random session through the per-call API, rejections and misses included; returns the
     events it produced (drained after every call)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import operator
 import os
+import stat
 import struct
 import sys
 from dataclasses import dataclass
@@ -90,7 +91,14 @@ def read_header(path) -> NativeHeader:
     1000000
     """
     path = Path(path)
-    size = path.stat().st_size
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        # checked first: its size is not the stream's (a pipe's is 0, read as "truncated"),
+        # it cannot be memory-mapped, and a FIFO's open would wait for a writer
+        raise NativeFormatError(
+            f"{path}: not a regular file (a pipe, FIFO or device): command files are "
+            f"memory-mapped; write the stream to a file first")
+    size = st.st_size
     with open(path, "rb") as f:
         raw = f.read(HEADER_SIZE)
     if len(raw) < len(MAGIC) or raw[: len(MAGIC)] != MAGIC:
