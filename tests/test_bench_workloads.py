@@ -65,6 +65,36 @@ def test_workload_replayed_book_matches_generator_book(name):
     assert w.stats["orders"] == int(np.count_nonzero(both["kind"] <= mc.CommandKind.MARKET))
 
 
+@pytest.mark.parametrize("name", sorted(SMALL) + ["stale_cancel"])
+def test_workload_first_id_near_int64_top_valid_or_refused(name):
+    # ids are counted in int64: a first_id whose ids passed 2**63 - 1 gave a standard mix whose
+    # replay rejected its cancels and reprices as ORDER_NOT_FOUND and ended in another book
+    # than its stats, and a touch flow whose stale cancels all named first_id
+    extra = {"resting": 5_000} if name == "stale_cancel" else {}
+    gen = (lambda **kw: W.generate(name, 6_000, seed=3, **{**extra, **kw})) \
+        if name == "stale_cancel" else (lambda **kw: _gen(name, **kw))
+    base = gen()
+    n_ids = int(np.count_nonzero(np.concatenate([base.setup, base.flow])["kind"]
+                                 <= mc.CommandKind.MARKET))
+    for first_id in (2**63 - n_ids + 1, 2**63 - 1, 2**63, 2**64 - 1):
+        with pytest.raises(ValueError, match=f"first_id={first_id} leaves no room"):
+            gen(first_id=first_id)
+    # the largest first_id allowed: the same flow with shifted ids, replayed as its stats say
+    top = 2**63 - len(base.setup) - len(base.flow)
+    w = gen(first_id=top)
+    assert int(np.concatenate([w.setup, w.flow])["order_id"].max()) <= 2**63 - 1
+    for a, b in ((w.setup, base.setup), (w.flow, base.flow)):
+        assert np.array_equal(a["order_id"] - np.uint64(top - 1), b["order_id"])
+        assert np.array_equal(a[["kind", "side", "price", "qty"]], b[["kind", "side", "price", "qty"]])
+    book = mc.OrderBook()
+    book.process(w.setup)
+    book.process(w.flow)
+    assert book.state_hash() != 0 and len(book) == base.stats["resting_at_end"]
+    assert {k: v for k, v in w.stats.items() if k != "state_hash"} == \
+        {k: v for k, v in base.stats.items() if k != "state_hash"}
+    assert book.state_hash() == w.stats["state_hash"]
+
+
 def test_workload_without_numba_same_commands_as_compiled():
     pytest.importorskip("numba")
     src = Path(__file__).resolve().parents[1] / "src"

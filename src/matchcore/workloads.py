@@ -139,12 +139,24 @@ def _check_common(n, seed, first_id):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
 
 
+def _check_ids(first_id, count):
+    # The generators count ids in int64 (the Numba kernels, the NumPy touch flows): ids past
+    # 2**63 - 1 wrapped negative there, and the flow then named orders the book never held
+    # (the standard mix replayed with ORDER_NOT_FOUND rejects into another book than its
+    # stats; every stale cancel of a touch flow named first_id).
+    if int(first_id) + count > 2**63:
+        raise ValueError(f"first_id={first_id} leaves no room for the {count:,} ids this "
+                         f"workload may issue: first_id + {count:,} must not pass 2**63 "
+                         f"(the generators count ids in int64)")
+
+
 def _gen_standard(n, seed, resting, levels, background, first_id):
     _check_common(n, seed, first_id)
     if resting < 0 or background < 0 or levels < 1:
         raise ValueError("resting and background must be >= 0 and levels >= 1")
-    k = _k()
     n_setup = resting + background
+    _check_ids(first_id, n_setup + n)
+    k = _k()
     cmds = np.zeros(n_setup + n, dtype=COMMAND_DTYPE)
     out = k.out_views(cmds)
     run = _Run(k, n_setup + 4096)
@@ -217,6 +229,7 @@ def _gen_market_maker(n, seed, makers, quotes, spread, take_prob, move_prob, fir
     hi = MID + half_window - 64 - quotes - spread - 3
     warm = makers * quotes * 4          # enough rows for every maker to have its quotes up
     total = warm + n
+    _check_ids(first_id, total)         # at most one new id a row
     cmds = np.zeros(total, dtype=COMMAND_DTYPE)
     out = k.out_views(cmds)
     run = _Run(k, 4 * makers * quotes + 1024)
@@ -258,6 +271,7 @@ def _gen_sweep(n, seed, resting, levels, sweep_prob, sweep_levels, first_id):
     _check_common(n, seed, first_id)
     if resting < 0 or levels < 2 or sweep_levels < 1 or not 0 <= sweep_prob <= 0.5:
         raise ValueError("need resting >= 0, levels >= 2, sweep_levels >= 1, 0 <= sweep_prob <= 0.5")
+    _check_ids(first_id, resting + n)
     k = _k()
     cmds = np.zeros(resting + n, dtype=COMMAND_DTYPE)
     out = k.out_views(cmds)
@@ -381,6 +395,7 @@ def _gen_touch(mix_name, n, seed, resting, levels, band, recent, first_id):
         levels = max(resting // 5, 1)
     if levels < 1:
         raise ValueError("levels must be >= 1")
+    _check_ids(first_id, resting + n)
     rng = np.random.default_rng(seed)
     setup = _wide_setup(resting, levels, first_id, rng)
     flow = _touch_flow(n, resting, TOUCH_MIXES[mix_name], band, recent, first_id, rng)
