@@ -938,6 +938,25 @@ def test_float_arguments_raise_type_error_never_truncated(book, call):
     assert snapshot(book) == before
 
 
+def test_depth_level_beyond_int64_same_overflow_message_both_books():
+    # the reference model is the specification of the exceptions too: same type, same words
+    import matchcore as mc
+
+    msgs = []
+    for cls in (mc.OrderBook, mc.ReferenceBook):
+        b = cls()
+        b.submit(1, BUY, 99, 2**62)
+        b.submit(2, BUY, 99, 2**62)
+        b.submit(3, BUY, 98, 1)
+        for call in (lambda: b.depth(5), lambda: b.depth_orders(5)):
+            with pytest.raises(OverflowError) as info:
+                call()
+            msgs.append(str(info.value))
+        assert b.best_bid() == (99, 2**63)
+    assert msgs[0] == msgs[2] and msgs[1] == msgs[3], msgs
+    assert msgs[0].startswith("level 99 holds 9223372036854775808 lots")
+
+
 def test_level_qty_sum_beyond_int64_never_reported_negative(book):
     # Each order's qty fits int64 but the level total (2**63) does not: the aggregate must be
     # exact or refused with OverflowError, never wrapped to a negative quantity.

@@ -430,7 +430,8 @@ class ReferenceBook:
                     break
                 total = sum(o.qty for o in level.values())
                 if total > _INT64_MAX:
-                    raise OverflowError(f"level {price} holds {total} lots: beyond int64")
+                    raise OverflowError(f"level {price} holds {total} lots, beyond int64: use "
+                                        f"best_bid()/best_ask()/level() for exact totals")
                 rows.append((price, total, len(level))[:width])
             out.append(np.array(rows, dtype=np.int64).reshape(len(rows), width))
         return out[0], out[1]
