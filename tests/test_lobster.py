@@ -421,3 +421,32 @@ def test_read_messages_from_pipe_written_in_pieces_reads_every_row(tmp_path):
         assert len(got.order_id) == len(rows)
         for name in ("ts_ns", "type", "order_id", "size", "price", "direction"):
             assert np.array_equal(getattr(got, name), getattr(want, name)), name
+
+
+def test_read_messages_bom_or_blank_lines_before_first_row_keep_every_row(tmp_path):
+    # a UTF-8 byte-order mark made the first row look like a header (dropped: 1 row lost), and
+    # a blank first line made the whole file read as empty (every row lost), both silently
+    lines = [b"%d.5,1,%d,%d,%d,1\n" % (34200 + i, i + 1, 5 + i, 10000 + i) for i in range(50)]
+    rows = b"".join(lines)
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(rows)
+    want = read_messages(plain)
+    assert len(want.order_id) == 50
+    for name, data in (("bom", b"\xef\xbb\xbf" + rows), ("blank", b"\n" + rows),
+                       ("blanks_crlf", b"\r\n \r\n" + rows.replace(b"\n", b"\r\n")),
+                       ("bom_header", b"\xef\xbb\xbftime,type,id,size,price,direction\n" + rows)):
+        p = tmp_path / f"{name}.csv"
+        p.write_bytes(data)
+        got = read_messages(p)
+        for col in ("ts_ns", "type", "order_id", "size", "price", "direction"):
+            assert np.array_equal(getattr(got, col), getattr(want, col)), (name, col)
+    # line numbers in errors still count the lines before the first row
+    p = tmp_path / "bad.csv"
+    p.write_bytes(b"\n\ntime,type,id,size,price,direction\n" + b"".join(lines[:20])
+                  + b"34300.5,9,1,1,1,1\n")
+    with pytest.raises(ValueError, match=r"bad\.csv, line 24: event type '9' "):
+        read_messages(p)
+    # the orderbook reader shares the loader
+    ob = tmp_path / "ob.csv"
+    ob.write_bytes(b"\xef\xbb\xbf" + b"10100,10,9900,30\n10100,10,9900,25\n")
+    assert read_orderbook(ob).tolist() == [[10100, 10, 9900, 30], [10100, 10, 9900, 25]]

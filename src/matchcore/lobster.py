@@ -36,6 +36,7 @@ at the message's side and price (``seed_hits``), clamped at what the seed still 
 from __future__ import annotations
 
 import io
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,22 +157,37 @@ class LobsterResult:
         return "\n".join(lines)
 
 
+_NON_BLANK = re.compile(rb"\S")
+
+
 def _load_csv(path, min_cols: int, dtype=np.float64) -> tuple[np.ndarray, int]:
     """(rows as a 2-D array of ``dtype``, header lines skipped). The file is read once: a pipe
     or FIFO (``/dev/stdin``) has no second reading, and opening it again went on after the
     bytes the first look had buffered, so rows were lost without a word."""
     data = Path(path).read_bytes()
-    end = data.find(b"\n")
-    first = data if end < 0 else data[:end + 1]
+    # A UTF-8 byte-order mark (a spreadsheet's export) and blank lines before the first row are
+    # not a row: the mark made the first row look like a header, which was dropped, and a blank
+    # first line read as an empty file.
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    blank = 0
+    while True:
+        end = data.find(b"\n", start)
+        first = data[start:] if end < 0 else data[start:end + 1]
+        if first.strip() or end < 0:
+            break
+        start, blank = end + 1, blank + 1
     # LOBSTER files have no header; a hand-written one with column names is skipped.
     try:
         float(first.split(b",")[0])
-        skip = 0
+        header = 0
     except ValueError:
-        skip = 1
-    if not first.strip() or (skip and len(data) == len(first)):
+        header = 1
+    skip = blank + header                  # lines before the first row (for line numbers)
+    start += len(first) if header else 0
+    if not first.strip() or (header and _NON_BLANK.search(data, start) is None):
         return np.empty((0, min_cols), dtype=dtype), skip
-    arr = np.loadtxt(io.BytesIO(data), delimiter=",", dtype=dtype, ndmin=2, skiprows=skip)
+    arr = np.loadtxt(io.BytesIO(data[start:] if start else data), delimiter=",", dtype=dtype,
+                     ndmin=2)
     if arr.size == 0:
         return np.empty((0, min_cols), dtype=dtype), skip
     if arr.shape[1] < min_cols:
