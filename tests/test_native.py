@@ -295,3 +295,35 @@ def test_native_recorder_market_non_integer_side_book_error_nothing_recorded(tmp
         with pytest.raises(ValueError, match="cannot be journaled"):
             rec.submit_market(1, 256, 5)
     assert len(read_commands(tmp_path / "j.mccmd")) == 0
+
+
+def test_native_recorder_process_batches_journaled_replay_same_state(tmp_path):
+    # process() went through to the book unrecorded, so the journal silently replayed to
+    # another book; place/reduce/clear/restore did the same and are refused now
+    p = tmp_path / "j.mccmd"
+    setup, flow = standard_mix(3_000, seed=5)
+    live_book = OrderBook(stp=STP.CANCEL_TAKER)
+    live = []
+    with record(live_book, p, symbol=3, flush_every=1_000) as rec:
+        live.append(rec.process(setup))
+        rec.submit(10**9, Side.BUY, 1, 5)
+        live.append(live_book.events())
+        strided = flow[::2]                     # strided, and a batch written into out=
+        live.append(rec.process(strided).copy())
+        live.append(rec.process(flow[1::2], out=np.zeros(8_000, EVENT_DTYPE)).copy())
+        with pytest.raises(TypeError):
+            rec.process(flow.astype(object))     # refused by the book: nothing journaled
+        before = (live_book.state_hash(), rec.count + rec._pending)
+        for name, args in (("place", (10**9 + 1, 0, 50, 1)), ("reduce", (10**9, 1)),
+                           ("clear", ()), ("restore", (OrderBook().snapshot(),))):
+            with pytest.raises(TypeError, match=rf"Recorder\.{name}\(\) cannot be journaled"):
+                getattr(rec, name)(*args)
+        assert (live_book.state_hash(), rec.count + rec._pending) == before
+    live_events = np.concatenate(live)
+    recs = read_commands(p)
+    assert len(recs) == len(setup) + 1 + len(flow)
+    assert (recs["symbol"] == 3).all()
+    replay_book = OrderBook(stp=STP.CANCEL_TAKER)
+    events = replay_commands(p, replay_book)
+    assert_events_equal(events, live_events, labels=("journal replay", "live session"))
+    assert replay_book.state_hash() == live_book.state_hash()

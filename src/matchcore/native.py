@@ -220,8 +220,10 @@ class Recorder(NoCopy):
 
     ``submit``, ``submit_market``, ``cancel`` and ``modify`` forward to the book with the same
     arguments and results (exceptions included) and append one record per call that reached the
-    book, rejected ones too, so that :func:`replay_commands` on the journal gives exactly the
-    events and the state the live session gave. Calls that fail argument conversion before the
+    book, rejected ones too, and ``process`` one per command of its batch, so that
+    :func:`replay_commands` on the journal gives exactly the events and the state the live
+    session gave. ``place``, ``reduce``, ``clear`` and ``restore`` change the book in ways no
+    record holds and raise TypeError. Calls that fail argument conversion before the
     book (an order id outside [0, 2**64), ...) are not recorded; a ``side`` or ``tif`` outside
     0..255 (a record holds one byte) raises ValueError without reaching the book. Anything else
     (queries, ``events()``) is passed through. Records are buffered and written every
@@ -342,6 +344,42 @@ class Recorder(NoCopy):
         if self._pending >= self._flush_every:
             self.flush()
         return out
+
+    def process(self, commands, out=None):
+        """Forward :meth:`OrderBook.process` and journal every command of the batch (bad ones
+        included: the batch applies them all), with this recorder's ``symbol``. An array or
+        ``out`` that the book refuses raises before any command, and nothing is journaled."""
+        if self._f is None:
+            self._closed()
+        res = self.book.process(commands, out=out)
+        recs = np.asarray(commands).astype(FILE_DTYPE)      # a copy, in the file's layout
+        recs["symbol"] = self.symbol
+        self._buf += recs.tobytes()
+        self._pending += len(recs)
+        if self._pending >= self._flush_every:
+            self.flush()
+        return res
+
+    def _unjournaled(self, name):
+        raise TypeError(f"Recorder.{name}() cannot be journaled (a command file holds SUBMIT, "
+                        "MARKET, CANCEL and MODIFY records): the journal would no longer replay "
+                        "to the live state; close() the recorder first")
+
+    def place(self, *args, **kwargs):
+        """Refused: replay mode has no command record."""
+        self._unjournaled("place")
+
+    def reduce(self, *args, **kwargs):
+        """Refused: replay mode has no command record."""
+        self._unjournaled("reduce")
+
+    def clear(self, *args, **kwargs):
+        """Refused: emptying the book has no command record."""
+        self._unjournaled("clear")
+
+    def restore(self, *args, **kwargs):
+        """Refused: loading a snapshot has no command record."""
+        self._unjournaled("restore")
 
     def __getattr__(self, name):
         return getattr(self.book, name)
