@@ -143,7 +143,11 @@ class _ChunkReader:
         self.eof = False
         self.total = 0               # decompressed bytes read so far
         self.stream_error = None     # why a compressed stream ended early, else None
-        head = _read_head(self.raw, len(_GZIP_MAGIC))
+        try:
+            head = _read_head(self.raw, len(_GZIP_MAGIC))
+        except BaseException:
+            self.raw.close()
+            raise
         if head == _GZIP_MAGIC:
             self.f = _Inflater(self.raw, head)
         else:
