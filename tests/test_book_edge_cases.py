@@ -957,6 +957,23 @@ def test_depth_level_beyond_int64_same_overflow_message_both_books():
     assert msgs[0].startswith("level 99 holds 9223372036854775808 lots")
 
 
+def test_process_bad_command_array_same_exception_both_books():
+    import numpy as np
+
+    import matchcore as mc
+
+    good = np.zeros(4, mc.COMMAND_DTYPE)
+    bads = [np.zeros(4, np.int64), good.astype(mc.COMMAND_DTYPE.newbyteorder(">")),
+            good.reshape(2, 2), good[0], np.zeros((), mc.COMMAND_DTYPE)]
+    for bad in bads:
+        got = []
+        for cls in (mc.OrderBook, mc.ReferenceBook):
+            with pytest.raises((TypeError, ValueError)) as info:
+                cls().process(bad)
+            got.append((type(info.value), str(info.value)))
+        assert got[0] == got[1], got
+
+
 def test_level_qty_sum_beyond_int64_never_reported_negative(book):
     # Each order's qty fits int64 but the level total (2**63) does not: the aggregate must be
     # exact or refused with OverflowError, never wrapped to a negative quantity.

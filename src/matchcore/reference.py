@@ -321,7 +321,8 @@ class ReferenceBook:
         """
         commands = np.asarray(commands)
         if commands.dtype != COMMAND_DTYPE:
-            raise TypeError(f"commands must be a COMMAND_DTYPE array, got dtype {commands.dtype}")
+            raise TypeError(f"process() needs an array of matchcore.COMMAND_DTYPE, got "
+                            f"{commands.dtype}")
         if commands.ndim != 1:
             raise ValueError(f"process() needs a 1-D array of commands, got shape {commands.shape}")
         if out is not None:
