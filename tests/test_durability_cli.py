@@ -109,3 +109,18 @@ def test_cli_recover_level_total_beyond_int64_printed_exactly(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "recover", d, "--json", "-")
     book = json.loads(out)["books"][0]
     assert book["bids"] == [[100, 2**63 + 9]] and book["asks"] == [[105, 4]]
+
+
+@pytest.mark.parametrize("argv", [("journal", "trades", "{d}", "--limit", "-1"),
+                                  ("recover", "{d}", "--depth", "-2"),
+                                  ("recover", "{d}", "--repair", "--depth", "-1")])
+def test_cli_durability_negative_limit_or_depth_exit_1_nothing_changed(capsys, jdir, argv):
+    d, _, _ = jdir
+    seg = segment_files(d, KIND_COMMANDS)[-1][1]
+    with open(seg, "ab") as fh:           # a torn tail that --repair would cut
+        fh.write(b"\x58\0\0\0junk")
+    before = {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)}
+    code, out, err = run_cli(capsys, *[a.format(d=d) for a in argv])
+    assert code == 1 and out == ""
+    assert "must be >= 0" in err and argv[-2] in err
+    assert {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)} == before

@@ -42,6 +42,14 @@ def add_parser(p, name):
 
 def run(args) -> int:
     from matchcore.durability.errors import DurabilityError
+    # refused before anything is read or (recover --repair) changed: a negative --limit sliced
+    # the trades as t[-limit:], printing all but the first rows instead of failing
+    for opt, value in (("--limit", getattr(args, "limit", 0)),
+                       ("--depth", getattr(args, "depth", 0))):
+        if value < 0:
+            print(f"matchcore {args.command}: error: {opt} must be >= 0, got {value}",
+                  file=sys.stderr)
+            return 1
     try:
         if args.command == "journal":
             return _inspect(args) if args.action == "inspect" else _trades(args)
