@@ -1130,3 +1130,45 @@ def test_engine_second_writer_on_same_dir_refused_until_closed(tmp_path):
     eng.close()
     rec = mc.Engine.recover(d)
     assert rec.symbols == {1: None}
+
+
+@pytest.mark.parametrize("header_bytes", [0, 1, 31, 63])
+def test_engine_journal_first_segment_header_torn_new_engine_takes_directory(tmp_path,
+                                                                              header_bytes):
+    # A crash inside Engine(journal=DIR), between creating journal-1 and writing its header,
+    # leaves a segment that holds no record (and no trade segment yet). Recovery finds nothing
+    # to recover, so a new engine must be able to start there: both routes refused it.
+    d = tmp_path / "j"
+    mc.Engine(journal=d).close()
+    os.truncate(_last_segment(d), header_bytes)
+    os.unlink(_last_segment(d, KIND_TRADES))
+    with pytest.raises(JournalError, match="creation was cut short"):
+        mc.Engine.recover(d)
+    eng = mc.Engine(journal=d, stp=mc.STP.CANCEL_TAKER)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    rec = mc.Engine.recover(d, readonly=True)
+    assert rec.stp == mc.STP.CANCEL_TAKER and rec.get(1) == (1, 0, 100, 5)
+    assert rec.recovery_report.last_seq == 2 and rec.recovery_report.torn_tail is None
+
+
+def test_engine_journal_torn_first_header_with_snapshot_or_trades_still_refused(tmp_path):
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.SELL, 100, 5)
+    eng.submit(1, 2, mc.Side.BUY, 100, 5)       # a fill: the trade journal holds a record
+    eng.close()
+    os.truncate(_last_segment(d), 10)
+    with pytest.raises(ValueError, match="already holds a journal"):
+        mc.Engine(journal=d)
+    assert os.path.getsize(_last_segment(d)) == 10 and read_trades(d)["qty"].tolist() == [5]
+    d2 = tmp_path / "j2"
+    eng = mc.Engine(journal=d2)
+    eng.snapshot()
+    eng.close()
+    os.truncate(_last_segment(d2), 10)
+    with pytest.raises(ValueError, match="already holds a journal"):
+        mc.Engine(journal=d2)
+    assert os.path.getsize(_last_segment(d2)) == 10

@@ -262,8 +262,33 @@ def check_journal_options(fsync: str = "batch", trades: bool = True, **options) 
         _j.check_buffer_bytes(int(options["buffer_bytes"]), 2 if trades else 1)
 
 
-def _refuse_used_directory(path) -> None:
+def creation_leftovers(path) -> list[str]:
+    """The segment files of an ``Engine(journal=path)`` whose creation was cut short (a crash
+    between creating the first segment file and writing its header; a power loss under
+    ``fsync="never"``): one command segment for seq 1 whose header is torn and that holds no
+    record, and at most an empty trade segment. They hold nothing that was ever acknowledged.
+    ``[]`` when the directory holds anything else (snapshots are not looked at here)."""
+    cfiles = segment_files(path, KIND_COMMANDS)
+    tfiles = segment_files(path, KIND_TRADES)
+    if [f for f, _ in cfiles] != [1] or [f for f, _ in tfiles] not in ([], [1]):
+        return []
+    scan = scan_journal(path, KIND_COMMANDS, keep_data=False)
+    if scan.segments or scan.corrupt is not None:
+        return []
+    if tfiles:
+        tscan = scan_journal(path, KIND_TRADES, keep_data=False)
+        if tscan.records or tscan.corrupt is not None:
+            return []
+    return [p for _, p in cfiles + tfiles]
+
+
+def _refuse_used_directory(path) -> list[str]:
+    # Raises for a directory that holds a journal or snapshots; returns the leftovers of a
+    # cut-short creation (see creation_leftovers), which the new engine replaces.
     from matchcore.durability.snapshot import list_snapshots
+    leftovers = creation_leftovers(path)
+    if leftovers and not list_snapshots(path):
+        return leftovers
     if segment_files(path, KIND_COMMANDS) or segment_files(path, KIND_TRADES):
         raise ValueError(f"{path} already holds a journal: use "
                          f"Engine.recover({str(path)!r}) to continue it, or give a directory "
@@ -276,6 +301,7 @@ def _refuse_used_directory(path) -> None:
                          f"{os.path.basename(snaps[-1][1])}): continue it with "
                          f"Engine.recover({str(path)!r}), or move the snapshots away, or give "
                          f"a directory without journal segments or snapshots")
+    return []
 
 
 def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
@@ -307,7 +333,14 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
         lock_fd = lock_directory(path)
     try:
         if new:
-            _refuse_used_directory(path)    # again under the lock: another engine may have begun
+            # again under the lock: another engine may have begun. The leftovers of a creation
+            # cut short hold no record: removed, or neither this nor recover() could go on
+            leftovers = _refuse_used_directory(path)
+            for f in leftovers:
+                os.unlink(f)
+            if leftovers:
+                from matchcore.durability.snapshot import fsync_dir
+                fsync_dir(path)
         # the command writer keeps its own copy of the lock's descriptor
         jc = _j.JournalWriter(path, KIND_COMMANDS, stp, fsync, segment_bytes=segment_bytes,
                               batch_records=batch_records, batch_us=batch_us,

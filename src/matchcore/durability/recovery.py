@@ -26,8 +26,8 @@ from matchcore._core import _flag_arg
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
-    KIND_COMMANDS, KIND_TRADES, check_journal_options, lock_directory, open_writers,
-    scan_journal, segment_files,
+    KIND_COMMANDS, KIND_TRADES, check_journal_options, creation_leftovers, lock_directory,
+    open_writers, scan_journal, segment_files,
 )
 from matchcore.durability.snapshot import (
     _load_snapshot, fsync_dir, list_snapshots, read_snapshot_header,
@@ -291,6 +291,12 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             if report.skipped_snapshots:
                 raise JournalError(f"{path}: no journal and no valid snapshot "
                                    f"({len(report.skipped_snapshots)} invalid)", path)
+            if creation_leftovers(path):
+                raise JournalError(f"{path}: nothing to recover: the journal's only segment "
+                                   f"({os.path.basename(cscan.drop[0])}, torn header) "
+                                   f"holds no record, its creation was cut short; "
+                                   f"Engine(journal={path!r}) starts a new journal there",
+                                   cscan.drop[0], 0)
             raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
         if cscan.segments[0].first_seq != 1:
             raise JournalError(f"{path}: journal starts at seq {cscan.segments[0].first_seq} and "
