@@ -205,6 +205,35 @@ def test_engine_metrics_process_same_events_and_scrape_counts():
     assert val(got, "matchcore_events_total", kind="fill") == len(fills)
 
 
+def test_engine_metrics_symbols_sharing_a_label_counted_together_not_overwritten():
+    # symbol 1 is unnamed (label "1"), symbol 2 is named "1": one series, both counted
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    eng.add_symbol(2, "1")
+    eng.add_symbol(3, "C")
+    m = EngineMetrics(eng)
+    cmds = np.zeros(6, dtype=mc.COMMAND_DTYPE)
+    cmds["symbol"] = [1, 1, 2, 2, 3, 3]
+    cmds["order_id"] = np.arange(1, 7)
+    cmds["side"] = [mc.Side.SELL, mc.Side.BUY] * 3
+    cmds["price"] = 100
+    cmds["qty"] = [5, 5, 7, 7, 2, 2]
+    m.process(cmds)
+    assert m.snapshot()["fills"] == {"1": (2, 12), "C": (1, 2)}
+    with serve_metrics(0, registry=m.registry) as srv:
+        got = scrape(srv.url)
+    assert val(got, "matchcore_fills_total", symbol="1") == 2
+    assert val(got, "matchcore_volume_lots_total", symbol="1") == 12
+    # a symbols= mapping that groups ids adds them up
+    book_metrics = EngineMetrics(mc.Engine(), symbols={1: "ALL", 2: "ALL"})
+    ev = np.zeros(2, dtype=mc.EVENT_DTYPE)
+    ev["kind"] = mc.EventKind.FILL
+    ev["symbol"] = [1, 2]
+    ev["qty"] = [3, 4]
+    book_metrics.observe(ev)
+    assert book_metrics.snapshot()["fills"] == {"ALL": (2, 7)}
+
+
 def test_engine_metrics_observe_orderbook_events_per_call_api():
     book = mc.OrderBook()
     m = EngineMetrics(book, symbols={0: "SIM"})

@@ -300,7 +300,8 @@ class EngineMetrics(NoCopy):
     ``service_time_seconds`` (histogram, buckets ``latency_bounds_ns``; with
     ``sample_every=k`` one command in k is timed), ``open_orders``.
     ``symbols`` maps event symbol ids to label names (for an Engine, its symbol names are used
-    by default). A ``registry`` that already holds a collector exporting the same names (a
+    by default; an unnamed symbol's label is its id); symbols that share a label are added
+    together. A ``registry`` that already holds a collector exporting the same names (a
     :class:`ReplayMetrics` with the same ``prefix``: both export ``rejects_total`` and
     ``open_orders``) is refused with ``ValueError``. O(batch) per call.
 
@@ -414,12 +415,20 @@ class EngineMetrics(NoCopy):
             self._view = view
 
     def _state(self) -> dict:
+        # Symbols that share a label (a symbols= mapping that groups ids, or an unnamed symbol
+        # whose id is another's name) are added together: one series per label set, and no
+        # symbol's fills overwritten by another's.
+        fills: dict[str, tuple[int, int]] = {}
+        for s, (n, v) in self._fills.items():
+            label = self._label(s)
+            n0, v0 = fills.get(label, (0, 0))
+            fills[label] = (n0 + n, v0 + v)
         return {
             "events": {self._kinds.get(k, str(k)): int(n)
                        for k, n in enumerate(self._events.tolist()) if n},
             "rejects": {self._reasons.get(r, str(r)): int(n)
                         for r, n in enumerate(self._rejects.tolist()) if n},
-            "fills": {self._label(s): (a[0], a[1]) for s, a in self._fills.items()},
+            "fills": fills,
             "hist": self._hist.copy(),
             "commands": self._commands,
             "open_orders": self._open,
