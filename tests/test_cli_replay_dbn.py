@@ -130,3 +130,22 @@ def test_cli_replay_dbn_on_stdin_pipe_summary_like_file(compress, tmp_path, caps
         assert [x for x in got if not x.startswith("replayed")] == want
     if compress:
         assert any("zstd stream ended inside a frame" in x for x in want)
+
+
+def test_cli_replay_zstd_file_not_dbn_refused_not_replayed_as_itch(tmp_path, capsys):
+    # An ITCH file compressed with zstd, and a DBN file cut inside its first zstd block, were
+    # read as ITCH bytes: one unknown message, a bad length prefix, exit status 0.
+    import zstandard
+    plain = tmp_path / "day.itch"
+    itch.generate(plain, messages=3000, symbols=2, seed=1)
+    z = tmp_path / "day.itch.zst"
+    z.write_bytes(zstandard.ZstdCompressor().compress(plain.read_bytes()))
+    dbn_cut = tmp_path / "cut.zst"
+    dbn_cut.write_bytes(generate_mbo(tmp_path / "d.dbn.zst", records=1500, seed=2)
+                        .read_bytes()[:200])
+    for f in (z, dbn_cut):
+        assert main(["replay", str(f), "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert "zstd-compressed file" in err and "plain or gzip'd" in err
+        with pytest.raises(ValueError, match="zstd-compressed file"):
+            itch.replay_file(f)

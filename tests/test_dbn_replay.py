@@ -491,3 +491,20 @@ def test_dbn_replay_zst_cut_inside_frame_reports_stream_end(tmp_path):
         assert t["offset"] == s["messages"] * 56 and 0 <= t["bytes"] < 56
     whole = replay_dbn(path).stats
     assert whole["truncated"] is None and whole["messages"] == 6000
+
+
+def test_dbn_replay_zst_cut_inside_first_block_detected_and_reported_as_cut(tmp_path):
+    # One zstd block holds up to 128 KiB: a file cut inside its first one decompresses to
+    # nothing. It was taken for ITCH (is_dbn False, even named .dbn.zst) and replay_dbn said
+    # "not a DBN stream (starts with b'')".
+    path = generate_mbo(tmp_path / "c.dbn.zst", records=1500, instruments=2, seed=3)
+    data = path.read_bytes()
+    for keep in (4, 100, len(data) // 2):
+        cut = tmp_path / "cut.dbn.zst"
+        cut.write_bytes(data[:keep])
+        assert is_dbn(cut)
+        with pytest.raises(ValueError, match="ended inside a frame before the DBN metadata"):
+            replay_dbn(cut)
+        other = tmp_path / "cut.zst"            # nothing to go by: not taken for DBN
+        other.write_bytes(data[:keep])
+        assert not is_dbn(other)

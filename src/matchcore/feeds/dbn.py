@@ -136,7 +136,11 @@ def is_dbn(path) -> bool:
         if head == ZSTD_MAGIC:
             try:
                 with open_dbn(p) as s:
-                    return s.read(3) == DBN_MAGIC
+                    start = s.read(3)
+                if len(start) == 3:
+                    return start == DBN_MAGIC
+                # the stream ends inside its first block (a file cut short): not checkable
+                return p.name.endswith(".dbn.zst")
             except ImportError:
                 return p.name.endswith(".dbn.zst")
             except Exception:     # not a zstd frame after all: not a DBN stream
@@ -268,6 +272,13 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
         except zstd_error as e:
             raise ValueError(f"{path}: zstd decompression failed in the metadata header: "
                              f"{e}") from None
+        except ValueError:
+            if compressed and frames.ended_early:
+                # said as what it is, not as "not a DBN stream (starts with b'')"
+                raise ValueError(f"{path}: zstd stream ended inside a frame before the DBN "
+                                 f"metadata header was complete ({raw.tell():,} compressed "
+                                 "bytes): the file is cut short") from None
+            raise
         if meta.schema is not None and meta.schema != "mbo":
             # Other schemas' records are skipped by rtype, so the replay would "succeed"
             # with empty books.

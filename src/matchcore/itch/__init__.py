@@ -45,6 +45,18 @@ __all__ = [
 
 CHUNK_SIZE = 4 << 20          # bytes read per compiled chunk when streaming a file
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _refuse_zstd(raw, path, head: bytes | None = None) -> None:
+    # A zstd frame's magic can never start an ITCH stream (its length prefix would be 10,421
+    # bytes, longer than any message): read as ITCH it was "replayed" as one unknown message
+    # and a bad length prefix, exit status 0. `head`: the first bytes, when already read.
+    if (raw.peek(4)[:4] if head is None else head[:4]) == _ZSTD_MAGIC:
+        raw.close()
+        raise ValueError(f"{path}: a zstd-compressed file: the ITCH replay reads plain or gzip'd "
+                         "files (decompress it with zstd -d; a DBN file cut short inside its "
+                         "first zstd block cannot be recognised as DBN)")
 
 
 class Decoded(dict):
@@ -58,6 +70,7 @@ def open_stream(path) -> io.BufferedIOBase:
     """Open an ITCH file for binary reading; gzip'd files (recognised by their magic bytes, not
     the name) are decompressed on the fly. The caller closes it."""
     raw = open(path, "rb")
+    _refuse_zstd(raw, path)
     head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
     if head == _GZIP_MAGIC:
         return gzip.GzipFile(fileobj=raw, mode="rb")
@@ -144,11 +157,12 @@ class _ChunkReader:
         self.total = 0               # decompressed bytes read so far
         self.stream_error = None     # why a compressed stream ended early, else None
         try:
-            head = _read_head(self.raw, len(_GZIP_MAGIC))
+            head = _read_head(self.raw, len(_ZSTD_MAGIC))
         except BaseException:
             self.raw.close()
             raise
-        if head == _GZIP_MAGIC:
+        _refuse_zstd(self.raw, path, head)
+        if head[:2] == _GZIP_MAGIC:
             self.f = _Inflater(self.raw, head)
         else:
             self.f = self.raw
