@@ -234,6 +234,24 @@ def test_engine_metrics_symbols_sharing_a_label_counted_together_not_overwritten
     assert book_metrics.snapshot()["fills"] == {"ALL": (2, 7)}
 
 
+def test_engine_metrics_process_journaled_engine_refused_observe_counts(tmp_path):
+    eng = mc.Engine(journal=tmp_path / "j")
+    eng.add_symbol(1, "A")
+    m = EngineMetrics(eng)
+    cmds = np.zeros(2, dtype=mc.COMMAND_DTYPE)
+    cmds["symbol"] = 1
+    cmds["order_id"] = [1, 2]
+    cmds["side"] = [mc.Side.SELL, mc.Side.BUY]
+    cmds["price"] = 100
+    cmds["qty"] = 3
+    with pytest.raises(ValueError, match="metrics.observe"):
+        m.process(cmds)
+    assert eng.journal_seq == 1 and len(eng) == 0       # nothing applied, nothing journaled
+    m.observe(eng.process(cmds))
+    assert m.snapshot()["fills"] == {"A": (1, 3)} and eng.journal_seq == 3
+    eng.close()
+
+
 def test_engine_metrics_observe_orderbook_events_per_call_api():
     book = mc.OrderBook()
     m = EngineMetrics(book, symbols={0: "SIM"})

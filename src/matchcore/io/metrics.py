@@ -368,6 +368,13 @@ class EngineMetrics(NoCopy):
         """
         from matchcore._timing import process_histogram
 
+        if getattr(self.target, "journal", None) is not None:
+            # the timed loop calls the C apply directly: it would bypass the journal (refused
+            # further down with a message about the C table and Numba, which names no way out)
+            raise ValueError("EngineMetrics.process() times commands in a compiled loop that "
+                             "would bypass the engine's journal: for a journaled engine call "
+                             "events = engine.process(commands) and metrics.observe(events) "
+                             "(no service-time histogram)")
         events = process_histogram(self.target, commands, self.bounds_ns, self._hist, self.clock,
                                    self.sample_every)
         self._commands += int(np.asarray(commands).size)
