@@ -821,3 +821,23 @@ def test_follow_consumer_lost_same_stream_reads_on_not_again(server, names):
     c = _follower_after_resubscribe(stop, t, box, r2, trades2)
     # one restart per subject and new replay: what was read before was not read again
     assert c.session_changes == 2 * 3 * len(r2.books)
+
+
+def test_replay_publisher_kept_sinks_padding_zero_same_bytes_as_replay(server, names, day):
+    # kept() concatenates the drained chunks: numpy leaves the records' padding uninitialised,
+    # and `replay --publish --out` saved those bytes in tob.npy / trades.npy
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher
+
+    stream, prefix = names
+    plain = itch.Replayer(record_l2=True)
+    feed_chunks(plain, day, lambda rr: None)
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, keep=True)
+        junk = [b"\xff" * (1 << 16) for _ in range(64)]
+        del junk
+        feed_chunks(r, day, bridge, chunk=20_000)
+    kept = bridge.kept()
+    for name, whole in (("tob", plain.tob()), ("trades", plain.trades()), ("l2", plain.l2())):
+        assert len(whole) > 0 and np.array_equal(kept[name], whole), name
+        assert kept[name].tobytes() == whole.tobytes(), name

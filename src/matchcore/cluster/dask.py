@@ -165,12 +165,16 @@ def _itch_share(partition, options) -> list[str]:
 
 
 def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
+    from matchcore._padding import zero_padding
+
+    # numpy's copies leave the records' padding uninitialised: zeroed, so that the merged
+    # arrays hold (and save) the same bytes as the serial replay's
     a = np.concatenate(parts)
     if not len(a):
-        return a
+        return zero_padding(a)
     if then_locate:     # snapshots: the books of one boundary are in book-number order
-        return a[np.lexsort((a["locate"], a["ts"]))]
-    return a[np.argsort(a["ts"], kind="stable")]
+        return zero_padding(a[np.lexsort((a["locate"], a["ts"]))])
+    return zero_padding(a[np.argsort(a["ts"], kind="stable")])
 
 
 def merge_parts(parts: list[FileResult]) -> FileResult:

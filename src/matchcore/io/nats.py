@@ -588,7 +588,11 @@ class ReplayPublisher(NoCopy):
         from matchcore.itch import L2_DTYPE, TOB_DTYPE, TRADE_DTYPE
 
         dt = {"tob": TOB_DTYPE, "trades": TRADE_DTYPE, "l2": L2_DTYPE}
-        return {k: np.concatenate(v) if v else np.empty(0, dt[k]) for k, v in self._kept.items()}
+        from matchcore._padding import zero_padding
+
+        # np.concatenate leaves the records' padding uninitialised (see zero_padding)
+        return {k: zero_padding(np.concatenate(v)) if v else np.empty(0, dt[k])
+                for k, v in self._kept.items()}
 
 
 # ----------------------------------------------------------------------------------------------
