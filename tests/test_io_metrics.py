@@ -416,3 +416,14 @@ def test_metrics_describe_names_the_families_collect_yields(day):
     em = EngineMetrics(mc.OrderBook())
     em.process(random_commands(200, 3))
     assert sorted(f.name for f in em.describe()) == sorted(f.name for f in em.collect())
+
+
+def test_replay_metrics_update_not_an_itch_replayer_type_error_nothing_recorded():
+    pytest.importorskip("databento_dbn")
+    from matchcore.feeds.dbn import DbnReplayer
+
+    m = ReplayMetrics()
+    for bad in (DbnReplayer(), object(), None):
+        with pytest.raises(TypeError, match="needs an itch.Replayer"):
+            m.update(bad)
+    assert m.snapshot() is None

@@ -184,7 +184,13 @@ class ReplayMetrics(NoCopy):
         of ``replay_file``), not per message; ``final=True`` once at the end sets
         ``matchcore_replay_done`` to 1. O(books)."""
         from matchcore._core import _flag_arg
+        from matchcore.itch import Replayer
         final = _flag_arg(final, "final")   # before any state changes
+        if not isinstance(replayer, Replayer):
+            # a DbnReplayer (its counters are others) failed with an AttributeError on a
+            # method it lacks
+            raise TypeError(f"ReplayMetrics.update() needs an itch.Replayer, got "
+                            f"{type(replayer).__name__} (the metrics are those of ITCH replays)")
         s = replayer.stats
         per = replayer.symbol_stats()
         if len(self._names) != len(per):    # names are only looked up when books appear
