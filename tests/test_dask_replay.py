@@ -195,3 +195,25 @@ def test_dask_replay_split_merged_sinks_same_bytes_as_whole_padding_zero(files):
             a, b = getattr(whole, name), getattr(split, name)
             assert len(a) > 0 and np.array_equal(a, b), name
             assert a.tobytes() == b.tobytes(), name
+
+
+def test_cli_replay_several_files_same_name_dump_book_rows_tell_files_apart(files, tmp_path,
+                                                                             capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "day.itch").write_bytes(files[0].read_bytes())
+    (b / "day.itch").write_bytes(files[1].read_bytes())
+    out = tmp_path / "books.csv"
+    rc = main(["replay", str(a / "day.itch"), str(b / "day.itch"), "--no-progress",
+               "--dump-book", str(out)])
+    assert rc == 0, capsys.readouterr().out
+    import csv
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    by_file = {}
+    for r in rows:
+        by_file.setdefault(r["file"], []).append(r)
+    assert sorted(by_file) == sorted([str(a / "day.itch"), str(b / "day.itch")])
+    for path in (a / "day.itch", b / "day.itch"):
+        books = itch.replay_file(path).books
+        levels = sum(len(x) for bk in books.values() for x in bk.depth_orders(1 << 30))
+        assert len(by_file[str(path)]) == levels > 0

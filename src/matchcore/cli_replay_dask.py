@@ -82,7 +82,9 @@ def run_many(args) -> int:
                     bids, asks = f.book(loc).depth_orders(1 << 30)
                     for side, rows in (("B", bids), ("S", asks)):
                         for i, (price, qty, orders) in enumerate(rows, 1):
-                            w.writerow([Path(f.file).name, loc, f.symbols.get(loc, str(loc)),
+                            # the path as given: two files of one name in different
+                            # directories had rows that could not be told apart
+                            w.writerow([f.file, loc, f.symbols.get(loc, str(loc)),
                                         side, i, int(price), int(qty), int(orders)])
                             n += 1
         print(f"book dump: {n:,} levels -> {args.dump_book}")
