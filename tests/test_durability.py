@@ -1172,3 +1172,29 @@ def test_engine_journal_torn_first_header_with_snapshot_or_trades_still_refused(
     with pytest.raises(ValueError, match="already holds a journal"):
         mc.Engine(journal=d2)
     assert os.path.getsize(_last_segment(d2)) == 10
+
+
+def test_recovery_syncs_every_kept_segment_before_durable_seq_counts_them(tmp_path):
+    # An engine under fsync="never" is killed: its records may be in the page cache only, its
+    # closed segments too (a roll under "never" does not fsync). The recovered writer counts
+    # them all as durable (durable_seq), so recovery must have synced every segment it keeps.
+    steps, cmds = make_flow(41, 900)
+    d = tmp_path / "j"
+    pid = os.fork()
+    if pid == 0:
+        try:
+            eng = mc.Engine(journal=d, fsync="never", segment_bytes=16384)
+            apply_steps(eng, steps, cmds)
+            os.kill(os.getpid(), 9)
+        finally:
+            os._exit(1)
+    os.waitpid(pid, 0)
+    n_cmd, n_trd = len(segment_files(d, KIND_COMMANDS)), len(segment_files(d, KIND_TRADES))
+    assert n_cmd > 3 and n_trd > 1
+    ro = mc.Engine.recover(d, readonly=True)
+    assert ro.recovery_report.synced_files == 0            # readonly changes nothing
+    eng = mc.Engine.recover(d, fsync="always")
+    rep = eng.recovery_report
+    assert rep.synced_files == n_cmd + n_trd
+    assert eng.durable_seq == eng.journal_seq == rep.last_seq == len(steps)
+    eng.close()

@@ -61,6 +61,7 @@ class RecoveryReport:
     trades_unverified: tuple | None = None
     last_trade_seq: int = 0
     state_hash: int = 0
+    synced_files: int = 0                # journal segments fdatasync'ed before journaling on
     modified: bool = False               # files were cut, dropped, removed or renamed
     readonly: bool = False               # nothing was cut, dropped or rewritten
 
@@ -212,6 +213,18 @@ def _trade_cut(tscan, last_cmd_seq):
             return i, int(seg.index["offset"][k]) + _j.TRADE_RECORD_DTYPE.itemsize, \
                 int(recs["cmd_seq"][k]), int(recs["seq"][k])
     return None
+
+
+def _sync_files(paths, directory) -> int:
+    """fdatasync each file and then the directory; returns how many files."""
+    for f in paths:
+        fd = os.open(f, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+    fsync_dir(directory)
+    return len(paths)
 
 
 def _truncate(fpath, size):
@@ -384,6 +397,13 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         report.modified = bool(drops or stale or foreign) or report.cut_bytes > 0
         has_c = bool(cscan.segments)
         kept_t = [g for g in tscan.segments if os.path.exists(g.path)] if tscan else []
+        # The writer starts with every recovered record counted as durable (durable_seq), but
+        # an engine that crashed under fsync="never" (or within a "batch" window) may have left
+        # them in the page cache only, its earlier segments included: a power loss after
+        # recovery would then lose records below durable_seq, and the commands journaled
+        # after them with them. Everything kept is made durable before the writers attach.
+        report.synced_files = _sync_files([g.path for g in cscan.segments] +
+                                          [g.path for g in kept_t], path)
         # the CRC of the record at last_seq, which the engine's next snapshot will store
         last_crc = _record_crc(cscan, last_seq)
         if last_crc is None and head is not None and head["seq"] == last_seq:
