@@ -1198,3 +1198,21 @@ def test_recovery_syncs_every_kept_segment_before_durable_seq_counts_them(tmp_pa
     assert rep.synced_files == n_cmd + n_trd
     assert eng.durable_seq == eng.journal_seq == rep.last_seq == len(steps)
     eng.close()
+
+
+def test_journal_sync_after_rolls_under_never_reaches_closed_segments(tmp_path):
+    # Under fsync="never" a segment roll closes the old segment without fsync. sync() ("write
+    # and fsync everything appended so far, whatever the policy") fsynced only the current
+    # segment, yet set durable_seq past the records of the closed ones.
+    eng = mc.Engine(journal=tmp_path / "j", fsync="never", segment_bytes=16384)
+    eng.add_symbol(1)
+    for i in range(700):
+        eng.submit(1, i + 1, mc.Side.BUY, 100, 1)
+    jc = eng.journal
+    assert jc.segments_created >= 3 and jc.fsyncs == 0
+    assert eng.sync() == eng.journal_seq == eng.durable_seq
+    assert jc.fsyncs == 2                # the file system (closed segments), then the current
+    eng.submit(1, 10_000, mc.Side.BUY, 100, 1)
+    eng.sync()
+    assert jc.fsyncs == 3                # no roll since: the current segment alone
+    eng.close()

@@ -142,6 +142,8 @@ cdef struct mc_journal:
     int owner_pid                # the process that made it: a forked child must not touch it
     int stop
     int kick
+    int closed_unsynced          # policy never: a segment was closed without fsync since the
+                                 # last sync(), which must reach it too
     char dir[4096]
     char prefix[32]
 

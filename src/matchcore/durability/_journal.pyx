@@ -91,6 +91,24 @@ cdef extern from *:
     """
     int mc_prealloc(int fd, long long size) nogil
 
+cdef extern from *:
+    """
+    #include <unistd.h>
+    #ifdef __linux__
+    #include <sys/syscall.h>
+    #endif
+    /* syncfs(2): every dirty page of the file system holding fd, the segments this writer
+       closed (and no longer has descriptors of) included */
+    static int mc_syncfs(int fd) {
+    #if defined(__linux__) && defined(SYS_syncfs)
+        return (int)syscall(SYS_syncfs, fd);
+    #else
+        (void)fd; sync(); return 0;
+    #endif
+    }
+    """
+    int mc_syncfs(int fd) nogil
+
 cdef extern from "<unistd.h>" nogil:
     ssize_t c_write "write"(int fd, const void* buf, size_t n)
     int c_close "close"(int fd)
@@ -398,6 +416,9 @@ cdef uint8_t* _reserve(mc_journal* j, int64_t size) noexcept nogil:
             return NULL
         if j.policy != MC_J_NEVER and _sync_now(j) < 0:
             return NULL
+        if j.policy == MC_J_NEVER:
+            # closed unsynced: sync() must still make its records durable (see mc_journal_sync)
+            j.closed_unsynced = 1
         if _close_fd(j) < 0:
             return NULL
         if _open_segment(j, j.next_seq) < 0:
@@ -495,6 +516,15 @@ cdef int mc_journal_sync(mc_journal* j) noexcept nogil:
         return -1
     if _write_out(j) < 0:
         return -1
+    if j.closed_unsynced:
+        # Segments closed under policy never were not fsynced, and their descriptors are gone:
+        # without this, durable_seq would count their records as on stable storage. One
+        # syncfs of the directory's file system reaches them (and the directory entries).
+        if mc_syncfs(j.dir_fd) < 0:
+            j.err = errno
+            return -1
+        j.fsyncs += 1
+        j.closed_unsynced = 0
     if j.written_seq == mc_load_u64(&j.durable_seq):
         return 0
     return _sync_now(j)
@@ -801,7 +831,8 @@ cdef class JournalWriter:
 
     @property
     def fsyncs(self):
-        """fdatasync calls made on segments so far (the writer's and the syncer thread's)."""
+        """fdatasync calls made on segments so far (the writer's and the syncer thread's),
+        plus the syncfs a ``sync()`` makes after segments were closed under policy never."""
         return self._j.fsyncs
 
     @property
