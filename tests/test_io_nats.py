@@ -841,3 +841,23 @@ def test_replay_publisher_kept_sinks_padding_zero_same_bytes_as_replay(server, n
     for name, whole in (("tob", plain.tob()), ("trades", plain.trades()), ("l2", plain.l2())):
         assert len(whole) > 0 and np.array_equal(kept[name], whole), name
         assert kept[name].tobytes() == whole.tobytes(), name
+
+
+@pytest.mark.parametrize("opt,value", [("--timeout", "-1"), ("--timeout", "0"),
+                                       ("--timeout", "nan"), ("--idle", "-2")])
+def test_cli_subscribe_nonpositive_timeout_or_idle_exit_1_before_connecting(server, names,
+                                                                             tmp_path, capsys,
+                                                                             opt, value):
+    # with a stream that holds data, a negative --timeout read nothing and exited 0
+    stream, prefix = names
+    path = tmp_path / "d.itch"
+    itch.generate(path, messages=2000, symbols=2, seed=3)
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix]) == 0
+    capsys.readouterr()
+    argv = ["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix, opt, value]
+    if opt == "--idle":
+        argv.append("--follow")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{opt} must be > 0 seconds" in err

@@ -45,6 +45,12 @@ def run(args) -> int:
     if args.depth < 0:
         print("matchcore subscribe: error: --depth must be >= 0", file=sys.stderr)
         return 1
+    for opt, value in (("--timeout", args.timeout), ("--idle", args.idle)):
+        # a negative (or NaN) time read nothing and exited 0, as if the stream were empty
+        if value is not None and not value > 0:
+            print(f"matchcore subscribe: error: {opt} must be > 0 seconds, got {value}",
+                  file=sys.stderr)
+            return 1
 
     def show(subject, payload):
         try:
