@@ -81,6 +81,7 @@ def test_replay_hooks_progress_bar_postfix_messages_per_second():
 
 
 @pytest.mark.parametrize("kwargs, msg", [({"metrics_hold": -1}, "metrics-hold"),
+                                         ({"metrics_hold": float("nan")}, "metrics-hold"),
                                          ({"metrics_port": 70000}, "0..65535")])
 def test_replay_hooks_bad_options_raise_value_error(kwargs, msg):
     with pytest.raises(ValueError, match=msg):

@@ -50,8 +50,8 @@ class ReplayHooks(NoCopy):
                  keep_sinks=False, bar=None, out=None):
         from matchcore._core import _flag_arg
         keep_sinks = _flag_arg(keep_sinks, "keep_sinks")   # before a server is started
-        if metrics_hold < 0:
-            raise ValueError("--metrics-hold must be >= 0")
+        if not metrics_hold >= 0:      # NaN too: it skipped the hold silently
+            raise ValueError(f"--metrics-hold must be >= 0, got {metrics_hold}")
         if metrics_port is not None and not 0 <= metrics_port <= 65535:
             raise ValueError(f"--metrics-port must be in 0..65535, got {metrics_port}")
         self.out = sys.stdout if out is None else out    # looked up now: tests swap stdout
