@@ -508,3 +508,22 @@ def test_dbn_replay_zst_cut_inside_first_block_detected_and_reported_as_cut(tmp_
         other = tmp_path / "cut.zst"            # nothing to go by: not taken for DBN
         other.write_bytes(data[:keep])
         assert not is_dbn(other)
+
+
+def test_dbn_replayer_feed_after_finish_refused_books_and_stats_unchanged():
+    import io
+
+    data = generate_mbo(None, records=3000, instruments=2, seed=8)
+    meta = read_metadata(io.BytesIO(data))
+    body = data[meta.header_bytes:]
+    cut = len(body) - 7
+    r = DbnReplayer(names=meta.names, ts_out=meta.ts_out)
+    n = r.feed(body[:cut])
+    stats = r.finish(body[n:cut])
+    assert stats["truncated"] is not None
+    hashes = {k: b.state_hash() for k, b in r.books.items()}
+    for call in (lambda: r.feed(body[cut:]), lambda: r.finish(body[cut:])):
+        with pytest.raises(ValueError, match=r"after finish\(\): the stream has ended"):
+            call()
+    assert r.stats == stats
+    assert {k: b.state_hash() for k, b in r.books.items()} == hashes

@@ -743,3 +743,21 @@ def test_replay_file_gzip_damaged_body_raises_clear_error(tmp_path):
     p.write_bytes(bytes(gz))
     with pytest.raises((ValueError, OSError), match="gzip"):
         itch.replay_file(p)
+
+
+def test_replayer_feed_after_finish_refused_books_and_stats_unchanged():
+    # finish() frames the last bytes as the end of the stream and reports a cut there; bytes
+    # fed after it used to be applied behind that report, and the tail it had called
+    # truncated was silently dropped
+    data = itch.generate(None, messages=4_000, symbols=2, seed=3)
+    cut = len(data) - 5
+    r = itch.Replayer()
+    n = r.feed(data[:cut])
+    stats = r.finish(data[n:cut])
+    assert stats["truncated"] is not None
+    hashes = {k: b.state_hash() for k, b in r.books.items()}
+    for call in (lambda: r.feed(data[cut:]), lambda: r.finish(data[cut:]), lambda: r.finish()):
+        with pytest.raises(ValueError, match=r"after finish\(\): the stream has ended"):
+            call()
+    assert r.stats == stats
+    assert {k: b.state_hash() for k, b in r.books.items()} == hashes

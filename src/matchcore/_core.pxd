@@ -329,6 +329,7 @@ cdef int mc_raise_busy(str who, uint8_t what) except -1
 # a feed replayer's feed() stopping between two compiled runs because another thread started a
 # call on one of its books meanwhile (pos: the bytes of the buffer consumed so far)
 cdef int mc_raise_feed_stopped(str who, Py_ssize_t pos) except -1
+cdef int mc_raise_finished(str who, str what) except -1
 # the slow paths of the two checks below: raise if busy (the book or its host), 1 if busy with
 # this thread's hold; the per-call one then drops the pending events of a book that keeps none
 cdef int mc_busy_slow(const mc_book* b) except -1

@@ -1824,6 +1824,13 @@ cdef int mc_entry_slow(mc_book* b) except -1:
     return mc_guard_slow(b)
 
 
+cdef int mc_raise_finished(str who, str what) except -1:
+    # finish() framed the last bytes knowing that nothing follows them and reported the cut:
+    # bytes fed after it would be applied behind that report
+    raise ValueError(f"{who}.{what}() after finish(): the stream has ended (its truncation, "
+                     f"if any, is reported in stats); replay another stream with a new {who}")
+
+
 cdef int mc_raise_feed_stopped(str who, Py_ssize_t pos) except -1:
     raise BusyError(f"{who} is busy: a call runs on one of its books in another thread; "
                     f"feed() stopped after {pos} bytes of this buffer (stats"

@@ -33,7 +33,7 @@ import numpy as np
 from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_level, mc_rest, mc_find,
                               mc_reduce_slot, mc_cancel_slot, mc_best, mc_book_clear, MC_BUY,
                               MC_SELL, MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
-                              mc_raise_feed_stopped, MC_BUSY_REPLAY, mc_i64_arg, mc_bool_arg)
+                              mc_raise_feed_stopped, mc_raise_finished, MC_BUSY_REPLAY, mc_i64_arg, mc_bool_arg)
 from matchcore._map cimport mc_map, _map_init, _map_find, _map_put, _map_grow
 from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_trade, sk_snapshot,
                                sk_records, sk_options, sk_replay_options)
@@ -445,6 +445,7 @@ cdef class DbnReplayer:
     # MC_BUSY_REPLAY while records are applied without the GIL: the books' host byte, so that a
     # call on one of them (or on this replayer) from another thread raises BusyError meanwhile
     cdef uint8_t _busy
+    cdef bint _finished     # finish() ran: the stream has ended, nothing more is fed
     cdef bint _feeding      # feed() is under way (between two runs it makes books, with the GIL)
 
     def __cinit__(self, names=None, symbols=None, *, ts_out=False, snapshot_every=0,
@@ -530,6 +531,8 @@ cdef class DbnReplayer:
         if self._feeding:
             raise BusyError("DbnReplayer is busy: feed() is under way in another thread; one "
                             "replayer is used by one thread at a time")
+        if self._finished:
+            mc_raise_finished("DbnReplayer", "feed")
         if self.done or n == 0:
             return 0
         cdef const uint8_t* p = &buf[0]
@@ -566,7 +569,10 @@ cdef class DbnReplayer:
         ended early) is reported there too, as ``truncated["stream"]``. Returns :attr:`stats`."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
+        if self._finished:
+            mc_raise_finished("DbnReplayer", "finish")
         cdef int64_t n = len(tail)
+        self._finished = True
         if self.done:
             return self.stats
         if n:

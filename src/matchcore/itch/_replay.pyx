@@ -28,7 +28,7 @@ from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_rest, mc_find, mc
                               mc_cancel_slot, mc_count,
                               mc_level_count, MC_BUY, MC_SELL,
                               MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
-                              mc_raise_feed_stopped, MC_BUSY_REPLAY, mc_i64_arg, mc_bool_arg)
+                              mc_raise_feed_stopped, mc_raise_finished, MC_BUSY_REPLAY, mc_i64_arg, mc_bool_arg)
 from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_next,
                                      itch_scan_report)
@@ -550,6 +550,7 @@ cdef class Replayer:
     # MC_BUSY_REPLAY while messages are applied without the GIL: the books' host byte, so that
     # a call on one of them (or on this replayer) from another thread raises BusyError meanwhile
     cdef uint8_t _busy
+    cdef bint _finished     # finish() ran: the stream has ended, nothing more is fed
     cdef bint _feeding      # feed() is under way (its callback may not feed again)
 
     def __cinit__(self, symbols=None, *, snapshot_every=0, snapshot_every_ns=0,
@@ -639,6 +640,8 @@ cdef class Replayer:
         if self._feeding:
             raise BusyError("Replayer is busy: feed() is under way (its callback may read the "
                             "books and the replayer, not feed it)")
+        if self._finished:
+            mc_raise_finished("Replayer", "feed")
         if self.done or n == 0:
             return 0
         cdef const uint8_t* p = &buf[0]
@@ -681,6 +684,8 @@ cdef class Replayer:
         ``truncated["stream"]``. Returns :attr:`stats`."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
+        if self._finished:
+            mc_raise_finished("Replayer", "finish")
         cdef const uint8_t[::1] view
         cdef int64_t n = len(tail), k
         if n and not self.done:
@@ -702,6 +707,7 @@ cdef class Replayer:
             if self._truncated is None:
                 self._truncated = {"offset": int(self.S.scan.base), "bytes": 0, "expected": None}
             self._truncated["stream"] = str(stream_error)
+        self._finished = True
         return self.stats
 
     cdef _decide(self, int L):
