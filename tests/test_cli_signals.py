@@ -313,6 +313,28 @@ def test_atomic_output_interrupted_leaves_old_file_and_no_temporary(tmp_path):
     assert path.read_text() == "new\n" and [p.name for p in tmp_path.iterdir()] == ["out.csv"]
 
 
+def test_atomic_output_signal_as_temporary_is_created_leaves_no_temporary(tmp_path, monkeypatch):
+    # A signal's exception is raised as os.open returns, before the descriptor reaches the code
+    # that would remove the file; gen-itch killed at that moment left its .part behind.
+    import matchcore._cliutil as cliutil
+
+    real_open = os.open
+
+    def open_then_signal(*args, **kwargs):
+        real_open(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cliutil.os, "open", open_then_signal)
+    for existing in (False, True):
+        path = tmp_path / "out.csv"
+        if existing:
+            path.write_text("old\n")
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_output(path) as f:
+                f.write("never")
+        assert [p.name for p in tmp_path.iterdir()] == (["out.csv"] if existing else [])
+
+
 def test_atomic_output_symlink_written_in_place(tmp_path):
     target = tmp_path / "target.csv"
     target.write_text("")

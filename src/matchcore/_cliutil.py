@@ -9,19 +9,26 @@ import stat
 from pathlib import Path
 
 
-def _create_temporary(path: Path):
+def _create_temporary(path: Path, made: list):
     """A new, empty temporary file beside ``path`` (same directory, so same file system: the
     rename cannot fail for crossing one): ``(descriptor, its path)``, or ``None`` where the
     directory refuses it (no write permission there, a read-only mount, a name too long).
     Created exclusively under a random name, so it never follows a planted symlink nor collides
-    with another writer of the same path, and with mode 0666 less the umask, as ``open()``."""
+    with another writer of the same path, and with mode 0666 less the umask, as ``open()``.
+
+    The name goes into ``made`` before the file exists: a signal's exception (SIGTERM, Ctrl-C)
+    can be raised as ``os.open`` returns, before its result reaches anyone, and the caller
+    still has to find the file to remove it."""
     for _ in range(100):
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+        made.append(tmp)
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
         except FileExistsError:
+            made.pop()                                  # somebody else's
             continue
         except OSError:
+            made.pop()
             return None
     return None
 
@@ -47,17 +54,19 @@ def atomic_output(path, mode: str = "w", **open_kw):
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         st = None
-    created = None
-    if not (path.is_symlink()
-            or (st is not None and (not stat.S_ISREG(st.st_mode) or st.st_nlink > 1))):
-        created = _create_temporary(path)
-    if created is None:
-        with open(path, mode, **open_kw) as f:
-            yield f
-        return
-    fd, tmp = created
+    made: list = []         # the temporary file's name, from before it exists
     renamed = False
+    fd = None
     try:
+        created = None
+        if not (path.is_symlink()
+                or (st is not None and (not stat.S_ISREG(st.st_mode) or st.st_nlink > 1))):
+            created = _create_temporary(path, made)
+        if created is None:
+            with open(path, mode, **open_kw) as f:
+                yield f
+            return
+        fd, tmp = created
         if st is not None:
             with contextlib.suppress(OSError):           # a file system without modes
                 os.chmod(fd, stat.S_IMODE(st.st_mode))
@@ -74,8 +83,9 @@ def atomic_output(path, mode: str = "w", **open_kw):
         if fd is not None:
             os.close(fd)
         if not renamed:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            for t in made:
+                with contextlib.suppress(OSError):
+                    os.unlink(t)
 
 
 def save_npy(path, array) -> None:
