@@ -549,3 +549,60 @@ def test_numba_engine_book_refuses_order_entry_engine_takes_it():
 @numba.njit
 def _engine_enter(eng, sym, oid):
     return mcn.engine_submit(eng, sym, oid, 0, 99, 1, 0, 0, 0)
+
+
+@numba.njit
+def _write_targets(book, eng, snap, evbuf, lv):
+    return (mcn.snapshot_write(book, snap, snap.shape[0]), mcn.drain_events(book, evbuf),
+            mcn.drain_events_owner(book, 0, evbuf), mcn.engine_drain_events(eng, evbuf),
+            mcn.engine_drain_events_owner(eng, 0, evbuf), mcn.depth_into(book, 0, lv))
+
+
+def test_numba_read_only_array_as_write_target_typing_error_nothing_written(tmp_path):
+    # C wrote into these: into an immutable bytes object, and through a read-only memory map
+    # the process died with SIGSEGV
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    eng = Engine()
+    eng.add_symbol(1)
+    eng.submit(1, 2, 0, 100, 5)
+    raw = bytes(4096)
+    path = tmp_path / "zero.bin"
+    path.write_bytes(raw)
+    snap_ro = np.memmap(path, dtype=np.uint8, mode="r")
+    ev_ro = np.frombuffer(raw, dtype=EVENT_DTYPE)
+    lv_ro = np.zeros((4, 2), np.int64)
+    lv_ro.flags.writeable = False
+    snap, ev, lv = np.zeros(4096, np.uint8), np.zeros(8, EVENT_DTYPE), np.zeros((4, 2), np.int64)
+    for args in [(snap_ro, ev, lv), (snap, ev_ro, lv), (snap, ev, lv_ro)]:
+        with pytest.raises(numba.core.errors.TypingError, match="must be a writable array"):
+            _write_targets(book, eng, *args)
+    assert raw == bytes(4096) and path.read_bytes() == bytes(4096) and not lv_ro.any()
+    assert len(book.events()) == 1 and len(eng.events()) == 1
+    book.submit(3, 1, 101, 5)
+    eng.submit(1, 4, 1, 101, 5)
+    r = _write_targets(book, eng, snap, ev, lv)
+    assert r[0] == len(book.snapshot()) and r[1] == 1 and r[3] == 1 and r[5] == 1
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.float64, np.uint8])
+def test_numba_depth_into_array_not_int64_typing_error_not_garbage(dtype):
+    # C writes int64 values: an int32 array got half-values, a float64 one denormals
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+
+    @numba.njit
+    def depth_into(book, out):
+        return mcn.depth_into(book, 0, out)
+
+    @numba.njit
+    def depth_orders(book, out):
+        return mcn.depth_orders(book, 0, out.shape[0], out)
+
+    out = np.zeros((4, 2), dtype)
+    with pytest.raises(numba.core.errors.TypingError, match="must be an int64 array"):
+        depth_into(book, out)
+    with pytest.raises(numba.core.errors.TypingError, match="must be an int64 array"):
+        depth_orders(book, np.zeros((4, 3), dtype))
+    assert not out.any()
+    assert depth_into(book, np.zeros((4, 2), np.int64)) == 1

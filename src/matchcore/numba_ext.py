@@ -45,6 +45,10 @@ an array (``depth``, ``depth_orders``, ``process_raw``, the ``drain_events*_raw`
 ``snapshot_write``, ``snapshot_restore``), the count is clamped to what the array holds, so
 an array cannot be overrun (``apply`` given an array shorter than one command returns
 -MC_R_INVALID_COMMAND); with a raw int address the size is the caller's responsibility.
+An array that C writes into (``depth``, ``depth_orders``, :func:`depth_into`, the
+``drain_events*`` functions, ``snapshot_write``) must be writable: a read-only one (e.g.
+``np.frombuffer`` of a ``bytes`` object, a read-only ``np.memmap``) is a typing error, and the
+arrays of ``depth`` / ``depth_orders`` / :func:`depth_into` must be int64, as the values C writes.
 :func:`best`, :func:`get` and :func:`engine_get` return tuples instead of writing through
 pointers.
 """
@@ -207,6 +211,21 @@ _BOUNDS = {
 }
 
 
+# C function: (index of the array argument the function writes into, element type it writes
+# or None for records/bytes). A read-only array there (np.frombuffer of a bytes object, a
+# read-only np.memmap, ...) is a typing error: C would write into memory that must not change
+# (or is mapped read-only: the process dies with SIGSEGV).
+_WRITES = {
+    "matchcore_depth": (3, types.int64),
+    "matchcore_depth_orders": (3, types.int64),
+    "matchcore_drain_events": (1, None),
+    "matchcore_drain_events_owner": (2, None),
+    "matchcore_snapshot_write": (1, None),
+    "matchcore_engine_drain_events": (1, None),
+    "matchcore_engine_drain_events_owner": (2, None),
+}
+
+
 def _symbol(pyname: str) -> str:
     return "matchcore_" + pyname.replace("_raw", "")
 
@@ -228,6 +247,14 @@ def _check_arg(cname, i, kind, ty):
                           + (" address or a numpy array" if kind == "p" else "") + f", got {ty}")
     if isinstance(ty, types.Array) and ty.layout != "C":
         raise TypingError(f"{cname}: argument {i} must be a C-contiguous array, got {ty}")
+    out = _WRITES.get(cname)
+    if out is not None and out[0] == i and isinstance(ty, types.Array):
+        if not ty.mutable:
+            raise TypingError(f"{cname}: argument {i} is written to and must be a writable "
+                              f"array, got a read-only {ty}")
+        if out[1] is not None and ty.dtype != out[1]:
+            raise TypingError(f"{cname}: argument {i} must be an {out[1]} array (C writes "
+                              f"{out[1]} values), got {ty}")
 
 
 def _int_range(ty):
