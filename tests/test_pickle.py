@@ -163,6 +163,31 @@ def test_engine_book_pickles_and_copies_as_a_standalone_book():
         assert len(alone) == 0 and eng.get(10) == (1, 0, 100, 4)
 
 
+@pytest.mark.parametrize("record_events", [True, False])
+def test_engine_book_copy_without_events_takes_orders_as_a_standalone_book(record_events):
+    # The copy kept the engine's read-only mark: a book that records no events (its guard byte
+    # non-zero) then raised ReadOnlyBookError on every order, as if it were the engine's.
+    from test_capi import CTable
+    api = CTable()
+    eng = make_engine(2, limits=False, record_events=record_events)
+    eng.submit(1, 10, 0, 100, 4)
+    book = eng.book(1)
+    twins = [twin_of(book, how) for how in HOWS] + [book.copy()]
+    for i, alone in enumerate(twins):
+        assert alone.record_events == record_events
+        assert alone.submit(100 + i, 1, 100, 1) == 1 and alone.get(10) == (0, 100, 3)
+        alone.cancel(10)
+        assert len(alone) == 0
+        alone.process(np.zeros(0, COMMAND_DTYPE))
+        assert api.submit(alone.handle, 200 + i, 0, 90, 1, 0, 0, 0) == 0 and len(alone) == 1
+    c = api.book_copy(book.handle)      # a C-owned copy takes orders from C too
+    assert api.submit(c, 300, 1, 100, 1, 0, 0, 0) == 1 and api.count(c) == 1
+    assert api.book_free(c) == 0
+    assert eng.get(10) == (1, 0, 100, 4) and len(eng) == 1
+    with pytest.raises(mc.ReadOnlyBookError):
+        book.submit(400, 1, 100, 1)
+
+
 # ---- Engine ----
 
 @pytest.mark.parametrize("how", HOWS)

@@ -299,7 +299,8 @@ cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
     c.ev_home = NULL
     c.handle = 0          # a copy is a new object: its owner registers it
     c.guard = b.guard & MC_GUARD_NO_EVENTS
-    c.host_busy = NULL    # and belongs to no engine
+    c.host_busy = NULL    # and belongs to no engine or replayer,
+    c.engine_owned = 0    # so it takes orders of its own
     if not ok or c.index.tab == NULL or c.ev == NULL:
         mc_book_free(c)
         return NULL
