@@ -95,6 +95,25 @@ def test_open_loop_explicit_arrivals_and_bad_arguments(tiny):
         _timing.process_timed(book, flow[:1], "sundial")
 
 
+def test_open_loop_schedule_beyond_the_clock_or_not_finite_refused_not_negative(tiny):
+    # a rate of 1e-300/s made the schedule inf, cast to garbage: negative latencies came back
+    setup, flow = tiny
+    book = harness.build_book(setup, flow)
+    h = book.state_hash()
+    for rate in (1e-300, 1e-12):
+        with pytest.raises(ValueError, match="raise the rate"):
+            _timing.process_open_loop(book, flow[:3], rate=rate)
+    for arrivals in ([0.0, float("nan"), 5.0], [0.0, 1.0, float("inf")], [-5.0, 0.0, 1.0],
+                     [0.0, 1.0, 1e30]):
+        with pytest.raises(ValueError, match="finite ns offsets|raise the rate"):
+            _timing.process_open_loop(book, flow[:3], arrivals_ns=arrivals)
+    assert book.state_hash() == h and not book.busy
+    # one message is due at once, whatever the rate; an empty flow runs
+    lat, svc = _timing.process_open_loop(book, flow[:1], rate=1e-300)
+    assert lat.shape == (1,) and 0 <= svc[0] <= lat[0]
+    assert _timing.process_open_loop(book, flow[:0], rate=1e-300)[0].shape == (0,)
+
+
 def test_clock_info_reports_overhead_and_resolution():
     info = harness.clock_info("auto")
     assert info["clock"] in ("tsc", "monotonic")

@@ -183,11 +183,17 @@ def process_timed(OrderBook book, commands, clock="auto"):
     return lat
 
 
+# The latest arrival an open-loop schedule may name, in clock ticks (2**62: with the clock's own
+# reading, itself below 2**62 for centuries of uptime, the sum fits int64).
+cdef double _MAX_SCHEDULE_TICKS = 4611686018427387904.0
+
+
 def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=None, clock="auto"):
     """Apply commands at scheduled arrival times (open loop); latency counts from the schedule.
 
     Message ``i`` is due at ``t0 + i / rate`` (or ``t0 + arrivals_ns[i]`` when given, ns offsets,
-    non-decreasing). The loop busy-waits until a message is due when it is ahead; when it is
+    finite, >= 0 and non-decreasing); a schedule that ends beyond 2**62 clock ticks (decades)
+    raises ValueError. The loop busy-waits until a message is due when it is ahead; when it is
     behind (a stall, or a rate above capacity), messages start late and their latency includes
     the wait: no coordinated omission. Returns ``(latency_ns, service_ns)``, int64 arrays:
     completion minus scheduled arrival, and completion minus actual start. O(n + fills).
@@ -209,14 +215,25 @@ def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=Non
     if arrivals_ns is None:
         if not rate > 0:
             raise ValueError("open loop needs rate > 0 (messages per second) or arrivals_ns")
-        sched_a = np.round(np.arange(n, dtype=np.float64) * (1e9 / rate) * ticks_per_ns).astype(np.int64)
+        # (the first message is due at once, however long the gap: 0 * inf is no arrival)
+        a = np.zeros(n, dtype=np.float64)
+        if n > 1:
+            a[1:] = np.round(np.arange(1, n, dtype=np.float64) * (1e9 / rate) * ticks_per_ns)
     else:
         a = np.asarray(arrivals_ns, dtype=np.float64)
         if a.shape != (n,):
             raise ValueError(f"arrivals_ns has shape {a.shape}, expected ({n},)")
+        if not np.isfinite(a).all() or (n > 0 and a[0] < 0):
+            raise ValueError("arrivals_ns must be finite ns offsets >= 0")
         if n > 1 and (np.diff(a) < 0).any():
             raise ValueError("arrivals_ns must be non-decreasing")
-        sched_a = np.round(a * ticks_per_ns).astype(np.int64)
+        a = np.round(a * ticks_per_ns)
+    # The clock plus the schedule must stay an int64 tick count: a schedule beyond it (a rate
+    # of 1e-12/s, say) was cast to garbage and reported negative latencies.
+    if n > 0 and not a[n - 1] < _MAX_SCHEDULE_TICKS:
+        raise ValueError(f"open loop schedule of {n} messages lasts {a[n - 1] * scale / 1e9:.3g} "
+                         f"s, beyond what the clock counts: raise the rate")
+    sched_a = a.astype(np.int64)
     cdef int64_t* sched = <int64_t*>cnp.PyArray_DATA(sched_a)
     # np.zeros may hand back untouched pages (calloc); fill them now so that no page fault
     # lands inside the timed loop
