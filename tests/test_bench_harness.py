@@ -243,3 +243,18 @@ def test_plots_written_from_a_result(tmp_path):
     paths = plot_all(res, tmp_path)
     assert {p.name for p in paths} == {"latency_percentiles.png", "rate_sweep.png"}
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+@pytest.mark.parametrize("n_events", [2**58, 2**62 + 1, 2**63 - 1])
+def test_reserve_events_beyond_any_memory_raises_book_unchanged(n_events):
+    # 2**58 events asked realloc for 0 bytes (the byte count wrapped) and reported success: the
+    # next events were written past the block (SIGSEGV); past 2**62 the doubling looped forever
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    with pytest.raises(MemoryError):
+        _timing.reserve_events(book, n_events)
+    for i in range(2, 3000):
+        book.submit(i, i % 2, 100 + 10 * (i % 2) + i % 7, 1)
+    assert len(book.events()) >= 2999
+    book.check_invariants()
+

@@ -140,6 +140,11 @@ cdef int _grow_ladder(mc_ladder* L) noexcept nogil:
 
 cdef int mc_reserve_events(mc_book* b, int64_t extra) noexcept nogil:
     """Make room for `extra` more events; 0 on success, -1 when memory is exhausted."""
+    # More than 2**56 events (2**62 bytes) is more than any memory: refused before the
+    # doubling below could overflow (it looped forever past 2**62 events) or the byte count
+    # wrap (2**58 events asked for 0 bytes and the book then wrote past them).
+    if extra < 0 or extra > ((<int64_t>1) << 56) - b.n_ev:
+        return -1
     cdef int64_t need = b.n_ev + extra
     if need <= b.ev_cap:
         return 0
