@@ -258,3 +258,24 @@ def test_reserve_events_beyond_any_memory_raises_book_unchanged(n_events):
     assert len(book.events()) >= 2999
     book.check_invariants()
 
+
+def test_process_histogram_read_only_counts_or_nan_bound_refused_huge_bounds_clipped(tiny):
+    setup, flow = tiny
+    book = harness.build_book(setup, flow)
+    h = book.state_hash()
+    raw = bytes(4 * 8)
+    # counts were updated in place through the array's pointer: here a bytes object changed
+    with pytest.raises(ValueError, match="writeable"):
+        _timing.process_histogram(book, flow[:10], np.array([1e3, 1e6]),
+                                  np.frombuffer(raw, np.int64))
+    assert raw == bytes(32)
+    with pytest.raises(ValueError, match="NaN"):
+        _timing.process_histogram(book, flow[:10], np.array([1e3, np.nan]),
+                                  np.zeros(4, np.int64))
+    assert book.state_hash() == h
+    # a bound beyond int64 ticks (1e300, inf) was cast to garbage: every sample went to the
+    # overflow bucket although each is below the bound
+    for bounds in ([1e300], [np.inf], [-np.inf, np.inf]):
+        counts = np.zeros(len(bounds) + 2, np.int64)
+        _timing.process_histogram(book.copy(), flow[:10], np.array(bounds), counts, "monotonic")
+        assert counts[len(bounds) - 1] == 10 and counts[:-1].sum() == 10

@@ -362,6 +362,10 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
             or not counts.flags.c_contiguous or counts.shape[0] != b_arr.shape[0] + 2:
         raise ValueError(f"counts must be a contiguous int64 array of len(bounds_ns) + 2 = "
                          f"{b_arr.shape[0] + 2} entries")
+    if not counts.flags.writeable:
+        raise ValueError("counts must be a writeable array: it is updated in place")
+    if np.isnan(b_arr).any():
+        raise ValueError("bounds_ns must not hold NaN")
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     name = resolve_clock(clock)
@@ -369,7 +373,9 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
     cdef double scale = _ns_per_tick(name)
     cdef Py_ssize_t left = 0
     # bounds to clock ticks once, so the loop compares integers
-    cdef cnp.ndarray[int64_t] bt = np.floor(b_arr / scale).astype(np.int64)
+    # (clipped: a bound beyond int64 ticks, inf included, was cast to garbage)
+    cdef cnp.ndarray[int64_t] bt = np.clip(np.floor(b_arr / scale), -2.0**63,
+                                           np.nextafter(2.0**63, 0)).astype(np.int64)
     cdef const int64_t* bounds = <const int64_t*>cnp.PyArray_DATA(bt)
     cdef Py_ssize_t nb = bt.shape[0]
     cdef cnp.ndarray cnt = counts
