@@ -289,6 +289,26 @@ def test_capi_c_created_book_process_matches_python(api):
         api.book_free(b)
 
 
+@pytest.mark.parametrize("stp, capacity", [(1, -1), (1, -2**63), (1, 2**30 + 1), (1, 2**62),
+                                           (1, 2**63 - 1), (4, 64), (-1, 64)])
+def test_capi_book_new_refuses_what_orderbook_refuses_handle_zero(api, stp, capacity):
+    # a negative capacity made a book (OrderBook raises ValueError); one above 2**30, which no
+    # book can hold, grew the pools towards it (gigabytes written) before failing
+    from matchcore._handles import live_handles
+    with pytest.raises(ValueError):
+        mc.OrderBook(stp, capacity=capacity)
+    before = live_handles()
+    assert api.book_new(stp, capacity) == 0
+    assert live_handles() == before
+
+
+def test_capi_book_new_capacity_bounds_accepted(api):
+    for capacity in (0, 1, 64):
+        h = api.book_new(0, capacity)
+        assert h != 0 and api.submit(h, 1, 0, 100, 5, 0, 0, 0) == 0 and api.count(h) == 1
+        assert api.book_free(h) == 0
+
+
 def test_capi_queries_match_python_methods(api):
     book = mc.OrderBook()
     book.process(random_commands(600, 5, invalid=False))

@@ -606,3 +606,22 @@ def test_numba_depth_into_array_not_int64_typing_error_not_garbage(dtype):
         depth_orders(book, np.zeros((4, 3), dtype))
     assert not out.any()
     assert depth_into(book, np.zeros((4, 2), np.int64)) == 1
+
+
+@numba.njit
+def _book_new_nb(stp, capacity):
+    return mcn.book_new(stp, capacity)
+
+
+def test_numba_book_new_out_of_range_capacity_gives_handle_zero_as_documented():
+    # a capacity that does not fit int64 is passed as -1: "book_new the handle 0", as the
+    # module says; C made a book of it (and nobody frees that handle)
+    from matchcore._handles import live_handles
+    before = live_handles()
+    assert _book_new_nb(0, np.uint64(2**63)) == 0
+    assert _book_new_nb(0, -1) == 0 and _book_new_nb(0, 2**30 + 1) == 0
+    assert live_handles() == before
+    h = _book_new_nb(0, 16)
+    assert h != 0 and mcn.ADDRESSES and live_handles() == before + 1
+    from test_capi import CTable
+    assert CTable().book_free(h) == 0 and live_handles() == before

@@ -117,8 +117,11 @@ cdef inline int _use(const mc_book* b) noexcept nogil:
 
 # ---- the table's functions: validate the handle, then call the core ----
 
+# book_new refuses what OrderBook(stp, capacity=) refuses (ValueError there): an unknown STP
+# mode, and a capacity outside [0, 2**30]. Above 2**30 no book can hold the orders: the pools
+# were grown towards it (gigabytes of orders written) before the growth failed.
 cdef uint64_t h_book_new(int stp, int64_t capacity) noexcept nogil:
-    if stp < 0 or stp > 3:
+    if stp < 0 or stp > 3 or capacity < 0 or capacity > (1 << 30):
         return 0
     cdef mc_book* b = mc_book_new(stp, capacity)
     if b == NULL:

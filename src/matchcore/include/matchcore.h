@@ -193,7 +193,8 @@ typedef struct mc_api_v2 {
     uint32_t command_size;       /* sizeof(mc_command) in the library */
 
     /* ---- book lifecycle ---- */
-    mc_book_new_fn book_new;             /* 0 when out of memory; stp: MC_STP_* */
+    mc_book_new_fn book_new;             /* 0 when out of memory, for an stp other than
+                                            MC_STP_* or a capacity outside [0, 2**30] */
     mc_book_free_fn book_free;           /* 0; -MC_ERR_HANDLE unless book_new/book_copy made it */
     mc_book_copy_fn book_copy;           /* deep copy, owned by the caller (0 on error) */
     mc_book_clear_fn book_clear;         /* remove every order, no events */
