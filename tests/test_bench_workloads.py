@@ -194,3 +194,43 @@ def test_import_matchcore_does_not_import_numba():
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'" % str(src))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def _bad_rejects(setup, flow) -> int:
+    # every reject but the stale cancels a touch flow means to make
+    ev = mc.OrderBook(capacity=len(setup) + len(flow)).process(np.concatenate([setup, flow]))
+    return int(np.count_nonzero((ev["kind"] == mc.EventKind.REJECTED)
+                                & (ev["reason"] != mc.Reason.ORDER_NOT_FOUND)))
+
+
+@pytest.mark.parametrize("name, params", [
+    ("standard", dict(levels=10_000_000)),
+    ("standard", dict(levels=1_999_000, background=300_000)),
+    ("deep_book", dict(levels=3_000_000, resting=2000)),
+    ("sweep", dict(levels=2_000_000, resting=2000)),
+    ("sweep", dict(levels=2_000, resting=2000, sweep_levels=400_000)),
+    ("market_maker", dict(spread=1_000_000)),
+    ("wide_book", dict(resting=2000, levels=1_000_000)),
+    ("stale_cancel", dict(resting=2000, band=2_000_000)),
+    ("standard", dict(first_id=2**63 - 100)),
+    ("market_maker", dict(first_id=2**64 - 10)),
+    ("wide_book", dict(resting=2000, first_id=2**63 - 10)),
+])
+def test_workload_params_giving_invalid_prices_or_ids_raise(name, params):
+    # they generated bids at zero or negative prices (INVALID_PRICE rejects throughout the
+    # workload), or ids past 2**63 that the generator's book refused while writing them
+    with pytest.raises(ValueError, match="positive prices|leaves no room"):
+        W.generate(name, 300, seed=1, **params)
+
+
+@pytest.mark.parametrize("name, params", [
+    ("standard", dict(levels=2 * (W.MID - 1), resting=2000)),
+    ("sweep", dict(levels=2 * (W.MID - 121), resting=2000, sweep_levels=40, sweep_prob=0.3)),
+    ("market_maker", dict(spread=W.MID - 2000)),
+    ("wide_book", dict(resting=2000, levels=W.MID - 1)),
+    ("standard", dict(first_id=2**63 - 1 - 2300)),
+])
+def test_workload_params_at_the_edge_accepted_and_valid(name, params):
+    w = W.generate(name, 300, seed=1, **params)
+    assert _bad_rejects(w.setup, w.flow) == 0
+    assert w.setup["price"].min() >= 1 or len(w.setup) == 0

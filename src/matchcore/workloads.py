@@ -150,10 +150,22 @@ def _check_ids(first_id, count):
                          f"(the generators count ids in int64)")
 
 
+def _check_span(span: int, what: str) -> None:
+    # Prices at most `span` ticks from MID: beyond, bids went to zero or below, and the
+    # workload silently held INVALID_PRICE rejects.
+    if span >= MID:
+        raise ValueError(f"{what} put prices up to {span} ticks from the mid ({MID}): bids "
+                         f"would not be positive prices")
+
+
 def _gen_standard(n, seed, resting, levels, background, first_id):
     _check_common(n, seed, first_id)
     if resting < 0 or background < 0 or levels < 1:
         raise ValueError("resting and background must be >= 0 and levels >= 1")
+    # active orders and the flow within levels // 2 ticks, background 10 beyond, 100 a level
+    half = max(levels // 2, 1)
+    span = half + 10 + (background - 1) // 200 if background else half
+    _check_span(span, f"levels={levels} and background={background}")
     n_setup = resting + background
     _check_ids(first_id, n_setup + n)
     k = _k()
@@ -223,13 +235,15 @@ def _gen_market_maker(n, seed, makers, quotes, spread, take_prob, move_prob, fir
         raise ValueError("makers, quotes and spread must be >= 1")
     if not (0 <= take_prob and 0 <= move_prob and take_prob + move_prob < 0.9):
         raise ValueError("take_prob and move_prob must be >= 0 and sum below 0.9")
-    k = _k()
     half_window = 2048 + quotes + spread
     lo = MID - half_window + 64 + quotes + spread + 3   # the fair price stays in [lo, hi]
     hi = MID + half_window - 64 - quotes - spread - 3
     warm = makers * quotes * 4          # enough rows for every maker to have its quotes up
+    # quotes up to spread + quotes + 1 ticks from a fair price >= lo; a taker 2 ticks beyond
+    _check_span(MID - lo + spread + quotes + 3, f"spread={spread} and quotes={quotes}")
     total = warm + n
     _check_ids(first_id, total)         # at most one new id a row
+    k = _k()
     cmds = np.zeros(total, dtype=COMMAND_DTYPE)
     out = k.out_views(cmds)
     run = _Run(k, 4 * makers * quotes + 1024)
@@ -272,6 +286,9 @@ def _gen_sweep(n, seed, resting, levels, sweep_prob, sweep_levels, first_id):
     if resting < 0 or levels < 2 or sweep_levels < 1 or not 0 <= sweep_prob <= 0.5:
         raise ValueError("need resting >= 0, levels >= 2, sweep_levels >= 1, 0 <= sweep_prob <= 0.5")
     _check_ids(first_id, resting + n)
+    # the book within levels // 2 ticks; a sweeping IOC's limit 2 x 1.5 x sweep_levels beyond
+    _check_span(levels // 2 + 3 * sweep_levels,
+                f"levels={levels} and sweep_levels={sweep_levels}")
     k = _k()
     cmds = np.zeros(resting + n, dtype=COMMAND_DTYPE)
     out = k.out_views(cmds)
@@ -396,6 +413,7 @@ def _gen_touch(mix_name, n, seed, resting, levels, band, recent, first_id):
     if levels < 1:
         raise ValueError("levels must be >= 1")
     _check_ids(first_id, resting + n)
+    _check_span(max(levels, band), f"levels={levels} and band={band}")
     rng = np.random.default_rng(seed)
     setup = _wide_setup(resting, levels, first_id, rng)
     flow = _touch_flow(n, resting, TOUCH_MIXES[mix_name], band, recent, first_id, rng)
@@ -445,8 +463,10 @@ WORKLOADS = tuple(_REGISTRY)
 def generate(name: str, n: int, *, seed: int = 1, **params) -> Workload:
     """Generate workload ``name`` (one of :data:`WORKLOADS`) with ``n`` flow commands.
 
-    Unknown parameter names raise ``TypeError``; the returned :class:`Workload` records every
-    parameter actually used. O(n + setup).
+    Unknown parameter names raise ``TypeError``; parameters that would put a price at or below
+    0 ticks (prices lie around :data:`MID`) or an order id past 2**63 - 1 raise ``ValueError``
+    (every generator checks them). The returned :class:`Workload` records every parameter
+    actually used. O(n + setup).
 
     >>> w = generate("market_maker", 500, seed=2)
     >>> w.name, len(w.flow), w.params["makers"]
