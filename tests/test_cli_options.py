@@ -26,6 +26,17 @@ def test_cli_bench_bad_value_one_line_error_exit_1_before_work(capsys, extra, op
     assert err.count("\n") == 1 and err.startswith("matchcore bench: error: ") and option in err
 
 
+@pytest.mark.parametrize("argv", [
+    ["bench", "standard", "--no-progress", "--messages", str(10**14)],
+    ["demo", "--messages", str(10**14)],
+])
+def test_cli_messages_beyond_memory_one_line_error_exit_1_no_traceback(capsys, argv):
+    # 4 PiB of commands: numpy's MemoryError came out as a traceback
+    rc, out, err = _run(capsys, argv)
+    assert rc == 1 and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith(f"matchcore {argv[0]}: error: out of memory")
+
+
 @pytest.mark.parametrize("option", ["--plot", "--save-workloads"])
 def test_cli_bench_directory_option_on_a_file_refused_before_work(capsys, tmp_path, option):
     f = tmp_path / "afile"

@@ -150,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
             pass
         _stderr_line(f"{who}: interrupted by {signal.Signals(signum).name}")
         return 128 + signum
+    except MemoryError as e:
+        # a size the machine cannot hold (bench or demo --messages 10**12): one line, as any
+        # other error, not a traceback
+        with contextlib.suppress(OSError, ValueError):
+            _flush_stdout()
+        _stderr_line(f"{who}: error: out of memory" + (f": {e}" if str(e) else ""))
+        return 1
     except BrokenPipeError as e:
         if _stdout_reader_gone():
             _silence_stdout()
