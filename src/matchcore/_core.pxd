@@ -147,13 +147,17 @@ cdef struct mc_level:
 # removed. A level that empties below the touch stays in the array (count 0, `empties` counts
 # them) so that the price coming back, which is what reprices do, costs no memmove; the top level
 # is never empty, empty levels are invisible to every query, and they are compacted away once they
-# outnumber the live ones.
+# outnumber the live ones. The entries sit inside their allocation with room on both ends
+# (`head` free slots before keys[0]): a level created deep in the book moves the entries below
+# it down, one created near the touch moves those above it up, whichever are fewer; a book built
+# from the touch outwards (or inwards) then costs O(1) per level, not O(levels).
 cdef struct mc_ladder:
-    int64_t* keys
-    int32_t* lv
+    int64_t* keys        # the first entry; the allocation starts at keys - head
+    int32_t* lv          # likewise, lv - head
     int32_t n
-    int32_t cap
+    int32_t cap          # slots in the allocation (>= 2 x the book's level slots)
     int32_t empties
+    int32_t head         # free slots before the first entry
     mc_map map
 
 cdef struct mc_book:

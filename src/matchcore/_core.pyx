@@ -9,7 +9,7 @@ allocation failure leaves the book unchanged and is reported as ``-MC_ERR_NOMEM`
 
 cimport cython
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t, INT64_MIN, INT64_MAX
-from libc.stdlib cimport calloc, realloc, free
+from libc.stdlib cimport calloc, malloc, realloc, free
 from libc.string cimport memcpy, memmove, memset, memcmp
 
 import weakref
@@ -105,7 +105,7 @@ cdef int _grow_levels(mc_book* b) noexcept nogil:
         return -1
     cdef int s
     for s in range(2):
-        while b.side[s].cap < cap:
+        while b.side[s].cap < 2 * cap:      # room to spare on both ends (_ladder_recenter)
             if _grow_ladder(&b.side[s]) < 0:
                 return -1
         if _map_fit(&b.side[s].map, cap) < 0:
@@ -125,17 +125,49 @@ cdef int _grow_levels(mc_book* b) noexcept nogil:
 
 
 cdef int _grow_ladder(mc_ladder* L) noexcept nogil:
+    # A new allocation of twice the slots, the entries in its middle (room on both ends).
     cdef int64_t cap = <int64_t>L.cap * 2 if L.cap > 0 else 64
-    cdef int64_t* k = <int64_t*>realloc(L.keys, cap * sizeof(int64_t))
-    if k == NULL:
+    cdef int64_t* k = <int64_t*>malloc(cap * sizeof(int64_t))
+    cdef int32_t* v = <int32_t*>malloc(cap * sizeof(int32_t))
+    if k == NULL or v == NULL:
+        free(k)
+        free(v)
         return -1
-    L.keys = k
-    cdef int32_t* v = <int32_t*>realloc(L.lv, cap * sizeof(int32_t))
-    if v == NULL:
-        return -1
-    L.lv = v
+    cdef int32_t head = <int32_t>((cap - L.n) >> 1)
+    if L.n > 0:
+        memcpy(k + head, L.keys, L.n * sizeof(int64_t))
+        memcpy(v + head, L.lv, L.n * sizeof(int32_t))
+    _ladder_free(L)
+    L.keys = k + head
+    L.lv = v + head
+    L.head = head
     L.cap = <int32_t>cap
     return 0
+
+
+cdef void _ladder_free(mc_ladder* L) noexcept nogil:
+    if L.keys != NULL:
+        free(L.keys - L.head)
+    if L.lv != NULL:
+        free(L.lv - L.head)
+    L.keys = NULL
+    L.lv = NULL
+
+
+cdef void _ladder_recenter(mc_ladder* L) noexcept nogil:
+    # The entries to the middle of their allocation: an insert found no room on the end it
+    # moves towards. The ladder has at least twice as many slots as the book has levels
+    # (_grow_levels), so this leaves room for n / 2 more inserts on either end: O(1) amortised.
+    if L.keys == NULL:
+        return
+    cdef int32_t head = (L.cap - L.n) >> 1
+    cdef int64_t* k = L.keys - L.head + head
+    cdef int32_t* v = L.lv - L.head + head
+    memmove(k, L.keys, L.n * sizeof(int64_t))
+    memmove(v, L.lv, L.n * sizeof(int32_t))
+    L.keys = k
+    L.lv = v
+    L.head = head
 
 
 cdef int mc_reserve_events(mc_book* b, int64_t extra) noexcept nogil:
@@ -266,8 +298,7 @@ cdef void mc_book_free(mc_book* b) noexcept nogil:
     free(b.levels)
     cdef int s
     for s in range(2):
-        free(b.side[s].keys)
-        free(b.side[s].lv)
+        _ladder_free(&b.side[s])
         free(b.side[s].map.tab)
     free(b.index.tab)
     free(b.ev)
@@ -292,11 +323,16 @@ cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
     c.levels = <mc_level*>_dup(b.levels, b.levels_cap * sizeof(mc_level))
     cdef int s
     cdef bint ok = c.orders != NULL and c.levels != NULL
+    cdef int64_t* k
+    cdef int32_t* v
     for s in range(2):
-        c.side[s].keys = <int64_t*>_dup(b.side[s].keys, b.side[s].cap * sizeof(int64_t))
-        c.side[s].lv = <int32_t*>_dup(b.side[s].lv, b.side[s].cap * sizeof(int32_t))
+        # the whole allocation, so that the copy keeps the room on both ends
+        k = <int64_t*>_dup(b.side[s].keys - b.side[s].head, b.side[s].cap * sizeof(int64_t))
+        v = <int32_t*>_dup(b.side[s].lv - b.side[s].head, b.side[s].cap * sizeof(int32_t))
+        c.side[s].keys = k + b.side[s].head if k != NULL else NULL
+        c.side[s].lv = v + b.side[s].head if v != NULL else NULL
         c.side[s].map.tab = _map_dup(&b.side[s].map)
-        ok = ok and c.side[s].keys != NULL and c.side[s].lv != NULL and c.side[s].map.tab != NULL
+        ok = ok and k != NULL and v != NULL and c.side[s].map.tab != NULL
     c.index.tab = _map_dup(&b.index)
     c.ev = <mc_event*>_alloc_aligned(b.ev_cap * sizeof(mc_event))
     c.n_ev = 0
@@ -329,6 +365,7 @@ cdef int mc_book_clear(mc_book* b) noexcept nogil:
     for s in range(2):
         b.side[s].n = 0
         b.side[s].empties = 0
+        _ladder_recenter(&b.side[s])
         _map_clear(&b.side[s].map)
     _map_clear(&b.index)
     b.n_orders = 0
@@ -436,10 +473,24 @@ cdef int32_t _level_add(mc_book* b, mc_ladder* L, int side, int64_t price) noexc
     cdef int32_t pos
     if L.n == 0 or L.keys[L.n - 1] < key:
         pos = L.n
+        if L.head + L.n == L.cap:
+            _ladder_recenter(L)
     else:
         pos = _ladder_pos(L, key)
-        memmove(&L.keys[pos + 1], &L.keys[pos], (L.n - pos) * sizeof(int64_t))
-        memmove(&L.lv[pos + 1], &L.lv[pos], (L.n - pos) * sizeof(int32_t))
+        if pos < L.n - pos:
+            # fewer entries below: they move down one
+            if L.head == 0:
+                _ladder_recenter(L)
+            memmove(L.keys - 1, L.keys, pos * sizeof(int64_t))
+            memmove(L.lv - 1, L.lv, pos * sizeof(int32_t))
+            L.keys -= 1
+            L.lv -= 1
+            L.head -= 1
+        else:
+            if L.head + L.n == L.cap:
+                _ladder_recenter(L)
+            memmove(&L.keys[pos + 1], &L.keys[pos], (L.n - pos) * sizeof(int64_t))
+            memmove(&L.lv[pos + 1], &L.lv[pos], (L.n - pos) * sizeof(int32_t))
     L.keys[pos] = key
     L.lv[pos] = lv
     L.n += 1
@@ -2915,7 +2966,8 @@ cdef class OrderBook:
             raise AssertionError(f"id index ({b.index.mask + 1} entries) too small for "
                                  f"{b.orders_cap} order slots")
         for s in range(2):
-            if (b.side[s].cap < b.levels_cap
+            if (b.side[s].cap < 2 * <int64_t>b.levels_cap
+                    or b.side[s].head < 0 or b.side[s].head + b.side[s].n > b.side[s].cap
                     or 2 * <int64_t>b.levels_cap > <int64_t>(b.side[s].map.mask + 1)):
                 raise AssertionError(f"side {s}: ladder or price map too small for "
                                      f"{b.levels_cap} level slots")

@@ -1,0 +1,65 @@
+"""Cost of creating price levels by where they land in the ladder (ns per level created).
+
+A one-sided book of N bid levels (one order each) is built through ``process()`` in three
+orders: ``inwards`` (each new level nearer the touch than all others), ``outwards`` (each deeper
+than all others, as a quoting loop fills a deep book from the touch) and ``random`` (each between
+existing levels, so the ladder's entries above or below it move). The ladder keeps room at both
+of its ends, so the first two cost O(1) a level whatever N; a level created between others moves
+the fewer of the entries below or above it, O(N) in the middle.
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_ladder.py [--max-random N]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+
+def build_cost(n: int, order: str, seed: int = 1) -> float:
+    """ns per level for building a book of ``n`` bid levels in ``order``; best of 3."""
+    import numpy as np
+
+    import matchcore as mc
+
+    px = np.arange(1_000_000, 1_000_000 - n, -1, dtype=np.int64)    # touch first: outwards
+    if order == "random":
+        px = np.random.default_rng(seed).permutation(px)
+    elif order == "inwards":
+        px = px[::-1].copy()
+    cmds = np.zeros(n, mc.COMMAND_DTYPE)
+    cmds["kind"] = int(mc.CommandKind.SUBMIT)
+    cmds["order_id"] = np.arange(1, n + 1)
+    cmds["side"] = int(mc.Side.BUY)
+    cmds["price"] = px
+    cmds["qty"] = 5
+    out = np.zeros(2 * n, mc.EVENT_DTYPE)
+    best = float("inf")
+    for _ in range(3):
+        book = mc.OrderBook(capacity=n)
+        t = time.perf_counter_ns()
+        book.process(cmds, out=out)
+        best = min(best, (time.perf_counter_ns() - t) / n)
+        assert book.level_count(int(mc.Side.BUY)) == n
+    return best
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--max-random", type=int, default=200_000,
+                   help="largest book built in random order (its cost grows with N)")
+    a = p.parse_args(argv)
+    sizes = (1_000, 10_000, 100_000, 200_000, 1_000_000)
+    print(f"{'levels':>9}  {'inwards':>9}  {'outwards':>9}  {'random':>9}   (ns per level created)")
+    for n in sizes:
+        row = [build_cost(n, "inwards"), build_cost(n, "outwards")]
+        row.append(build_cost(n, "random") if n <= a.max_random else float("nan"))
+        print(f"{n:>9,}  " + "  ".join(f"{x:>9.0f}" for x in row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
