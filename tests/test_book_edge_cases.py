@@ -1001,3 +1001,18 @@ def test_level_qty_sum_beyond_int64_never_reported_negative(book):
     # matching is unaffected: a FOK for the whole of the first two orders fills
     assert book.submit(4, BUY, 100, 2**63 - 1, TIF.FOK) == 2**63 - 1
     assert book.best_ask() == (100, 2)
+
+
+def test_depth_into_overlapping_arrays_refused_arrays_untouched():
+    import matchcore as mc
+
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    book.submit(2, 1, 101, 7)
+    a = np.full((4, 2), -9, np.int64)
+    for bids, asks in ((a, a), (a[:2], a[1:3]), (a[1:], a[:2])):
+        with pytest.raises(ValueError, match="share memory"):
+            book.depth_into(bids, asks)
+        assert (a == -9).all()
+    assert book.depth_into(a[:2], a[2:]) == (1, 1)
+    assert a.tolist() == [[100, 5], [-9, -9], [101, 7], [-9, -9]]

@@ -2765,6 +2765,15 @@ cdef class OrderBook:
         if bids_out.shape[1] != 2 or asks_out.shape[1] != 2:
             raise ValueError("depth_into() needs int64 arrays of shape (k, 2)")
         cdef int64_t nb = 0, na = 0
+        cdef const int64_t* b0
+        cdef const int64_t* a0
+        if bids_out.shape[0] > 0 and asks_out.shape[0] > 0:
+            # one array (or two views of one) for both sides: the asks overwrote the bids
+            b0 = &bids_out[0, 0]
+            a0 = &asks_out[0, 0]
+            if b0 < a0 + 2 * asks_out.shape[0] and a0 < b0 + 2 * bids_out.shape[0]:
+                raise ValueError("depth_into() needs two separate arrays: bids_out and "
+                                 "asks_out share memory, so the asks would overwrite the bids")
         if bids_out.shape[0] > 0:
             nb = mc_depth(self._b, MC_BUY, bids_out.shape[0], &bids_out[0, 0])
         if asks_out.shape[0] > 0:
