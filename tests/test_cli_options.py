@@ -89,3 +89,50 @@ def test_cli_gen_itch_seed_2_pow_64_refused_and_nothing_written(capsys, tmp_path
                                  "--seed", str(2**64), "--no-progress"])
     assert rc == 1 and out == "" and "seed" in err and err.count("\n") == 1
     assert not out_path.exists()
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["replay", "DAY", "--depth", str(10**20)], "--depth"),
+    (["replay", "DAY", "--snapshot-every", str(2**63)], "--snapshot-every"),
+    (["replay", "DAY", "--snapshot-every-ns", str(-2**63 - 1)], "--snapshot-every-ns"),
+    (["book", "DAY", "--symbol", "AAPL", "--depth", str(10**20)], "--depth"),
+    (["gen-itch", "OUT", "--messages", str(10**20)], "--messages"),
+    (["recover", "DIR", "--depth", str(10**20)], "--depth"),
+    (["demo", "--messages", str(10**20)], "--messages"),
+])
+def test_cli_int_option_beyond_int64_usage_error_exit_2_no_traceback(capsys, tmp_path, argv,
+                                                                        option):
+    # a value past int64 reached the compiled code and came out as an OverflowError traceback
+    day = tmp_path / "day.itch"
+    day.write_bytes(b"")
+    argv = [{"DAY": str(day), "OUT": str(tmp_path / "out.itch"), "DIR": str(tmp_path)}.get(a, a)
+            for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    assert exc.value.code == 2 and "Traceback" not in out.err
+    assert f"argument {option}: " in out.err and "outside the int64 range" in out.err
+    assert not (tmp_path / "out.itch").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["demo", "--messages", str(2**63 - 1)], "leaves no room"),
+    (["gen-itch", "OUT", "--symbols", str(2**63 - 1)], "symbols must be in 1..65535"),
+])
+def test_cli_int64_value_the_command_refuses_one_line_error_exit_1(capsys, tmp_path, argv, words):
+    # within int64 but refused by the workload / generator: a ValueError (demo) and an
+    # OverflowError of the generator's C int (gen-itch) came out as tracebacks
+    argv = [str(tmp_path / "out.itch") if a == "OUT" else a for a in argv]
+    rc, out, err = _run(capsys, argv)
+    assert rc == 1 and out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith(f"matchcore {argv[0]}: error: ") and words in err
+    assert not (tmp_path / "out.itch").exists()
+
+
+@pytest.mark.parametrize("kw", [{"symbols": 2**40}, {"symbols": 0}, {"messages": 2**63},
+                                {"messages": -1}])
+def test_itch_generate_count_outside_range_value_error(kw):
+    import matchcore.itch as itch
+
+    with pytest.raises(ValueError, match="must be in"):
+        itch.generate(None, **kw)

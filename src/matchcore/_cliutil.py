@@ -8,6 +8,21 @@ import secrets
 import stat
 from pathlib import Path
 
+INT64_MAX = 2**63 - 1
+
+
+def int64(text: str) -> int:
+    """argparse ``type=`` for a count, size or time option held in the compiled code's int64:
+    a value beyond int64 is the command line's error (argparse's usage message, exit status 2),
+    never an ``OverflowError`` traceback from deep in a command."""
+    value = int(text)       # ValueError: argparse says "invalid int64 value"
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"{text} is outside the int64 range "
+                                         f"[-2**63, 2**63 - 1]")
+    return value
+
 
 def _create_temporary(path: Path, made: list):
     """A new, empty temporary file beside ``path`` (same directory, so same file system: the

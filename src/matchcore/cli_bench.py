@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from matchcore._cliutil import int64
+
 WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "wide_book", "stale_cancel",
              "market_heavy", "itch")
 SECTIONS = ("core", "rates", "scaling", "depth", "baselines")
@@ -27,7 +29,7 @@ SECTIONS = ("core", "rates", "scaling", "depth", "baselines")
 def add_parser(p, name):
     p.add_argument("targets", nargs="*", metavar="WORKLOAD",
                    help=f"any of {', '.join(WORKLOADS + SECTIONS)} (default: all)")
-    p.add_argument("--messages", type=int, default=None,
+    p.add_argument("--messages", type=int64, default=None,
                    help="flow commands per workload (default 1,000,000; 100,000 with --quick)")
     p.add_argument("--rate", type=float, default=None,
                    help="open-loop rate in messages/s (default: a quarter of the measured capacity)")

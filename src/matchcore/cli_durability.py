@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from matchcore._cliutil import atomic_output
+from matchcore._cliutil import atomic_output, int64
 
 
 def add_parser(p, name):
@@ -23,7 +23,7 @@ def add_parser(p, name):
         p.add_argument("--json", default=None, metavar="OUT",
                        help="inspect: write the summary as JSON ('-' for stdout)")
         p.add_argument("--csv", default=None, metavar="OUT", help="trades: write every trade as CSV")
-        p.add_argument("--limit", type=int, default=20,
+        p.add_argument("--limit", type=int64, default=20,
                        help="trades: rows to print (default 20; 0 for all)")
         p.add_argument("--symbol", type=int, default=None, help="trades: only this symbol id")
     elif name == "recover":
@@ -33,7 +33,7 @@ def add_parser(p, name):
         p.add_argument("--repair", action="store_true",
                        help="cut torn tails and rewrite missing trades so the directory is ready "
                             "for Engine.recover to append (default: change no file)")
-        p.add_argument("--depth", type=int, default=1, help="levels per side to show (default 1)")
+        p.add_argument("--depth", type=int64, default=1, help="levels per side to show (default 1)")
         p.add_argument("--json", default=None, metavar="OUT",
                        help="write the report and books as JSON ('-' for stdout)")
     else:

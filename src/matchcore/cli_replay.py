@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._cliutil import atomic_output, save_npy, write_json
+from matchcore._cliutil import atomic_output, int64, save_npy, write_json
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -29,11 +29,11 @@ def add_parser(p, name):
                             "itch)")
         p.add_argument("--symbols", default=None,
                        help="comma-separated names or locate numbers to keep (default all)")
-        p.add_argument("--snapshot-every", type=int, default=0, metavar="N",
+        p.add_argument("--snapshot-every", type=int64, default=0, metavar="N",
                        help="depth snapshot of each changed book every N messages")
-        p.add_argument("--snapshot-every-ns", type=int, default=0, metavar="T",
+        p.add_argument("--snapshot-every-ns", type=int64, default=0, metavar="T",
                        help="depth snapshot of each changed book every T ns of exchange time")
-        p.add_argument("--depth", type=int, default=10, help="levels per snapshot (default 10)")
+        p.add_argument("--depth", type=int64, default=10, help="levels per snapshot (default 10)")
         p.add_argument("--out", default=None, metavar="DIR",
                        help="write the sinks (.npy) and a summary.json here")
         p.add_argument("--dump-book", default=None, metavar="OUT.csv",
@@ -45,13 +45,13 @@ def add_parser(p, name):
         p.add_argument("--dask", default=None, metavar="SCHEDULER",
                        help="replay the files as tasks on a Dask cluster: 'local' (a LocalCluster "
                             "of 2 processes) or a scheduler address tcp://host:8786")
-        p.add_argument("--split", type=int, default=1, metavar="N",
+        p.add_argument("--split", type=int64, default=1, metavar="N",
                        help="with --dask: N tasks per file, each with a share of its books "
                             "(DBN instruments, ITCH locates) (default 1)")
         p.add_argument("--plot", default=None, metavar="DIR",
                        help="draw top of book, spread and traded volume of the busiest "
                             "symbols as PNGs in DIR")
-        p.add_argument("--plot-top", type=int, default=4, metavar="N",
+        p.add_argument("--plot-top", type=int64, default=4, metavar="N",
                        help="symbols drawn by --plot (default 4)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
         from matchcore.io.replay_hooks import add_replay_options
@@ -59,8 +59,8 @@ def add_parser(p, name):
         add_replay_options(p)    # --metrics-port/--metrics-hold, --publish (matchcore.io)
     elif name == "gen-itch":
         p.add_argument("out", help="output path")
-        p.add_argument("--messages", type=int, default=1_000_000, help="messages (default 1,000,000)")
-        p.add_argument("--symbols", type=int, default=8, help="symbols (default 8)")
+        p.add_argument("--messages", type=int64, default=1_000_000, help="messages (default 1,000,000)")
+        p.add_argument("--symbols", type=int64, default=8, help="symbols (default 8)")
         p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
     elif name == "book":
@@ -68,7 +68,7 @@ def add_parser(p, name):
         p.add_argument("--symbol", required=True, help="symbol name or locate number")
         p.add_argument("--at", default=None, metavar="HH:MM:SS.ffffff",
                        help="exchange time to stop at (default: end of file)")
-        p.add_argument("--depth", type=int, default=10, help="levels per side (default 10)")
+        p.add_argument("--depth", type=int64, default=10, help="levels per side (default 10)")
         p.add_argument("--plot", default=None, metavar="PNG", help="draw the depth to this PNG")
         p.add_argument("--infer-lengths", action="store_true",
                        help="take message lengths from the type byte (files with zero prefixes)")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from matchcore._cliutil import int64
+
 
 def add_parser(p, name):
     p.add_argument("url", nargs="?", default="nats://127.0.0.1:4222",
@@ -21,7 +23,7 @@ def add_parser(p, name):
     p.add_argument("--idle", type=float, default=None, metavar="S",
                    help="with --follow: stop after S seconds without a message")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="stop after S seconds")
-    p.add_argument("--depth", type=int, default=5, help="L2 levels shown per side (default 5)")
+    p.add_argument("--depth", type=int64, default=5, help="L2 levels shown per side (default 5)")
     p.add_argument("--print", dest="print_batches", action="store_true",
                    help="print one line per batch received")
 

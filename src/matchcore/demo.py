@@ -7,23 +7,28 @@ import time
 import numpy as np
 
 from matchcore import EventKind, OrderBook, Side
+from matchcore._cliutil import int64
 from matchcore._timing import clock_overhead_ns, process_timed
 from matchcore.workloads import standard_mix
 
 
 def add_parser(p, name):
-    p.add_argument("--messages", type=int, default=1_000_000, help="commands in the flow (default 1,000,000)")
+    p.add_argument("--messages", type=int64, default=1_000_000, help="commands in the flow (default 1,000,000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    p.add_argument("--fills", type=int, default=8, help="how many fills to print (default 8)")
+    p.add_argument("--fills", type=int64, default=8, help="how many fills to print (default 8)")
 
 
 def run(args) -> int:
     try:
         _check(args)
+        # the workload's own limits (ids counted in int64) are checked before anything runs
+        t0 = time.perf_counter()
+        setup, flow = standard_mix(args.messages, seed=args.seed)
+        gen_s = time.perf_counter() - t0
     except ValueError as e:
         print(f"matchcore demo: error: {e}", file=sys.stderr)
         return 1
-    return _demo(args)
+    return _demo(args, setup, flow, gen_s)
 
 
 def _check(args) -> None:
@@ -35,10 +40,7 @@ def _check(args) -> None:
         raise ValueError(f"--fills must be >= 0, got {args.fills}")
 
 
-def _demo(args) -> int:
-    t0 = time.perf_counter()
-    setup, flow = standard_mix(args.messages, seed=args.seed)
-    gen_s = time.perf_counter() - t0
+def _demo(args, setup, flow, gen_s: float) -> int:
     print(f"generated {len(flow):,} commands (standard mix, seed {args.seed}) in {gen_s:.1f} s; "
           f"{len(setup):,} resting orders to start")
 

@@ -48,8 +48,13 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
     """
     from matchcore.itch._gen import Generator
 
-    if messages < 0:
-        raise ValueError("messages must be >= 0")
+    if not 0 <= messages < 2**63:
+        # the generator counts messages in int64
+        raise ValueError(f"messages must be in [0, 2**63), got {messages}")
+    if not 1 <= symbols <= 65535:
+        # locates are 16 bits (checked here too: a huge int would not reach the generator's own
+        # check, it would overflow its C int first)
+        raise ValueError(f"symbols must be in 1..65535, got {symbols}")
     if not 0 <= seed < 2**64:
         # the generator's state is 64 bits: a larger seed would alias a smaller one
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
