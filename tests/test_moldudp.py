@@ -671,3 +671,43 @@ def test_moldudp_publisher_printable_session_accepted_and_padded():
         assert len(pub.session) == 10 and pub.session.rstrip(b" ") == (
             name.encode() if isinstance(name, str) else name).rstrip(b" ")
         pub.close()
+
+
+# ---- argument checks: refused at construction, before any packet is sent ----
+
+def test_moldudp_publisher_nan_rate_raises_value_error():
+    # NaN passed "rate <= 0" and the stream went out unpaced
+    with pytest.raises(ValueError, match="rate"):
+        MoldUDP64Publisher(_framed(10), 9, rate=float("nan"))
+
+
+def test_moldudp_publisher_sequence_past_u64_refused_before_sending():
+    # the header packing failed only partway through run(), after packets had gone out
+    with pytest.raises(ValueError, match="2\\*\\*64"):
+        MoldUDP64Publisher(_framed(10), 9, first_seq=2**64 - 5)
+    with pytest.raises(ValueError, match="2\\*\\*64"):
+        MoldUDP64Publisher(_framed(10), 9, first_seq=2**64)
+
+
+@pytest.mark.parametrize("drop, dropped", [(0, []), (1, [(1, 3000)])])
+def test_moldudp_loopback_whole_number_drop_probability_accepted(drop, dropped):
+    # drop=0 / drop=1 raised "TypeError: 'int' object is not iterable"
+    rx, ps = _loopback(_framed(3000), drop=drop)
+    assert ps.dropped == dropped and rx.stats.gaps == dropped
+    assert rx.stats.missing == (3000 if drop else 0)
+
+
+@pytest.mark.parametrize("kwargs", [{"max_gap": float("nan")}, {"batch": float("nan")},
+                                    {"batch": 2.5}, {"first_seq": -5}, {"first_seq": 2**64}])
+def test_moldudp_receiver_nonsense_number_raises_value_error(kwargs):
+    # a NaN max_gap held every packet as implausible (nothing fed); a NaN batch failed in run();
+    # a negative first_seq opened a gap before sequence number 0
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        MoldUDP64Receiver(0, **kwargs)
+
+
+def test_moldudp_receiver_float_max_gap_still_accepted():
+    with MoldUDP64Receiver(0, max_gap=1e6) as rx:
+        rx.handle_packet(build_packet("S1", 1, [b"A" * 12]))
+        rx.flush()
+        assert rx.stats.messages == 1 and rx.stats.next_seq == 2

@@ -124,6 +124,10 @@ def _session(session, *, sending: bool = False) -> bytes:
     return s.ljust(10, b" ")
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def _plausible_session(session: bytes) -> bool:
     # session names are ASCII (alphanumeric, space padded): printable bytes 0x20..0x7E
     return all(0x20 <= b <= 0x7E for b in session)
@@ -304,10 +308,17 @@ class MoldUDP64Receiver(NoCopy):
             self._returns_consumed = False
         else:
             raise TypeError("replayer must have a feed(bytes) method, be callable, or be None")
-        if batch <= 0:
-            raise ValueError("batch must be > 0")
-        if max_gap is not None and max_gap < 0:
-            raise ValueError("max_gap must be >= 0 messages (or None)")
+        if not _is_int(batch) or batch <= 0:
+            raise ValueError(f"batch must be a whole number > 0, got {batch!r}")
+        # (not max_gap >= 0: a NaN compares false with every distance, so each packet would be
+        # held as implausible and none fed)
+        if max_gap is not None and not max_gap >= 0:
+            raise ValueError(f"max_gap must be >= 0 messages (or None), got {max_gap!r}")
+        if first_seq is not None and (not _is_int(first_seq) or not 0 <= first_seq < 2**64):
+            # sequence numbers are u64 on the wire: a negative first_seq would open a gap that
+            # no packet can be in
+            raise ValueError(f"first_seq must be a whole number in [0, 2**64) (or None), "
+                             f"got {first_seq!r}")
         self.replayer = replayer
         self.stats = ReceiverStats(next_seq=first_seq)
         self._session = _session(session) if session is not None else None
@@ -621,14 +632,15 @@ class MoldUDP64Publisher(NoCopy):
                  rate: float | None = None, max_messages: int = MAX_MESSAGES,
                  max_packet: int = 1400, drop=None, seed: int = 0, first_seq: int = 1,
                  heartbeats: int = 1, end_packets: int = 3, gap_s: float = 0.001):
-        if rate is not None and rate <= 0:
-            raise ValueError("rate must be > 0 messages/s (or None)")
+        if rate is not None and not rate > 0:     # NaN too: it would send unpaced
+            raise ValueError(f"rate must be > 0 messages/s (or None), got {rate!r}")
         if not 0 < max_messages <= MAX_MESSAGES:
             raise ValueError(f"max_messages must be 1..{MAX_MESSAGES}")
         if not HEADER_SIZE < max_packet <= MAX_DATAGRAM:
             raise ValueError(f"max_packet must be {HEADER_SIZE + 1}..{MAX_DATAGRAM} bytes")
-        if first_seq < 1:
-            raise ValueError("sequence numbers start at 1 or above")
+        if not _is_int(first_seq) or not 1 <= first_seq < 2**64:
+            raise ValueError(f"sequence numbers are whole numbers in [1, 2**64), got "
+                             f"{first_seq!r}")
         self.session = _session(session, sending=True)
         self.addr = (host, port)
         self.rate = rate
@@ -646,7 +658,8 @@ class MoldUDP64Publisher(NoCopy):
         n_packets = len(self.bounds) - 1
         if drop is None:
             self._drop = np.zeros(n_packets, dtype=bool)
-        elif isinstance(drop, float):
+        elif isinstance(drop, (int, float, np.integer, np.floating)) and not isinstance(drop, bool):
+            # a probability, also written as the whole number 0 or 1
             if not 0.0 <= drop <= 1.0:
                 raise ValueError("a drop probability must be in [0, 1]")
             self._drop = np.random.default_rng(seed).random(n_packets) < drop
@@ -657,6 +670,12 @@ class MoldUDP64Publisher(NoCopy):
                                  f"{n_packets} data packets)")
             self._drop = np.zeros(n_packets, dtype=bool)
             self._drop[idx] = True
+        if first_seq + len(offsets) - 1 >= 2**64:
+            # found here, not halfway through sending: the last packets' (and the end of
+            # session's next) sequence numbers would not fit the header's u64
+            raise ValueError(f"first_seq={first_seq} leaves no room for the stream's "
+                             f"{len(offsets) - 1:,} messages: the next sequence number must "
+                             f"stay below 2**64")
         self.stats = PublisherStats(session=self.session, messages=len(offsets) - 1,
                                     packets=n_packets, next_seq=first_seq,
                                     tail_bytes=len(self._view) - int(offsets[-1])
