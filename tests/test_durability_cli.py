@@ -124,3 +124,26 @@ def test_cli_durability_negative_limit_or_depth_exit_1_nothing_changed(capsys, j
     assert code == 1 and out == ""
     assert "must be >= 0" in err and argv[-2] in err
     assert {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)} == before
+
+
+@pytest.mark.parametrize("action, extra, named", [
+    ("trades", ["--json", "OUT"], "--json does not apply to journal trades"),
+    ("inspect", ["--csv", "OUT"], "--csv does not apply to journal inspect"),
+    ("inspect", ["--limit", "3", "--symbol", "1"], "--limit, --symbol do not apply to journal inspect"),
+])
+def test_cli_journal_option_of_the_other_action_refused_exit_1_nothing_written(
+        capsys, jdir, tmp_path, action, extra, named):
+    # journal trades --json OUT wrote nothing and exited 0: the option was silently ignored
+    out = tmp_path / "out.file"
+    code, stdout, err = run_cli(capsys, "journal", action, jdir[0],
+                                *[out if a == "OUT" else a for a in extra])
+    assert code == 1 and stdout == ""
+    assert err.strip() == f"matchcore journal: error: {named}"
+    assert not out.exists()
+
+
+def test_cli_journal_trades_default_limit_prints_last_20(capsys, jdir):
+    code, out, _ = run_cli(capsys, "journal", "trades", jdir[0])
+    n = int(out.split(" trades", 1)[0])
+    assert n > 20
+    assert code == 0 and len(out.strip().splitlines()) == 2 + min(n, 20)

@@ -23,7 +23,7 @@ def add_parser(p, name):
         p.add_argument("--json", default=None, metavar="OUT",
                        help="inspect: write the summary as JSON ('-' for stdout)")
         p.add_argument("--csv", default=None, metavar="OUT", help="trades: write every trade as CSV")
-        p.add_argument("--limit", type=int64, default=20,
+        p.add_argument("--limit", type=int64, default=None,
                        help="trades: rows to print (default 20; 0 for all)")
         p.add_argument("--symbol", type=int, default=None, help="trades: only this symbol id")
     elif name == "recover":
@@ -44,12 +44,25 @@ def run(args) -> int:
     from matchcore.durability.errors import DurabilityError
     # refused before anything is read or (recover --repair) changed: a negative --limit sliced
     # the trades as t[-limit:], printing all but the first rows instead of failing
-    for opt, value in (("--limit", getattr(args, "limit", 0)),
+    for opt, value in (("--limit", getattr(args, "limit", None) or 0),
                        ("--depth", getattr(args, "depth", 0))):
         if value < 0:
             print(f"matchcore {args.command}: error: {opt} must be >= 0, got {value}",
                   file=sys.stderr)
             return 1
+    if args.command == "journal":
+        # an option of the other action was silently ignored (trades --json wrote nothing and
+        # exited 0): refused, as replay refuses an option that does not apply to the format
+        other = ([o for o, v in (("--csv", args.csv), ("--limit", args.limit),
+                                 ("--symbol", args.symbol)) if v is not None]
+                 if args.action == "inspect" else (["--json"] if args.json is not None else []))
+        if other:
+            print(f"matchcore journal: error: {', '.join(other)} "
+                  f"{'does' if len(other) == 1 else 'do'} not apply to "
+                  f"journal {args.action}", file=sys.stderr)
+            return 1
+        if args.limit is None:
+            args.limit = 20
     try:
         if args.command == "journal":
             return _inspect(args) if args.action == "inspect" else _trades(args)
