@@ -455,3 +455,21 @@ def test_cli_replay_fifo_without_format_refused_before_reading(tmp_path, capsys)
             with open(fifo, "rb") as r:
                 r.read()
         t.join(10)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["replay", "DAY", "--dump-book", "TMP"], "--dump-book TMP: is a directory, not a file"),
+    (["replay", "DAY", "--out", "DAY"], "--out DAY: exists and is not a directory"),
+    (["replay", "DAY", "--plot", "DAY"], "--plot DAY: exists and is not a directory"),
+    (["replay", "DAY", "DAY", "--out", "DAY"], "--out DAY: exists and is not a directory"),
+    (["book", "DAY", "--symbol", "AAPL", "--plot", "TMP"], "--plot TMP: is a directory, not a file"),
+])
+def test_cli_output_path_of_the_wrong_kind_refused_before_the_replay(capsys, day, tmp_path, argv,
+                                                                      message):
+    # found only after the whole file had been replayed and its summary printed
+    subs = {"DAY": str(day), "TMP": str(tmp_path)}
+    code, out, err = run_cli(capsys, *[subs.get(a, a) for a in argv])
+    for k, v in subs.items():
+        message = message.replace(k, v)
+    assert code == 1 and out == ""
+    assert err.strip() == f"matchcore {argv[0]}: error: {message}"

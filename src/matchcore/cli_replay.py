@@ -77,8 +77,26 @@ def add_parser(p, name):
         raise ValueError(f"unknown subcommand {name!r}")
 
 
+def _refuse_unwritable_outputs(args) -> None:
+    """An output path that can never be written, found before the replay (it was found only
+    after the whole file had been replayed): a directory for a file, a file for a directory."""
+    for opt, want_dir in (("dump_book", False), ("out", True), ("plot", True)):
+        value = getattr(args, opt, None)
+        if not value:
+            continue
+        path, name = Path(value), "--" + opt.replace("_", "-")
+        if args.command == "book":
+            want_dir = False            # book --plot is one PNG
+        if want_dir and path.exists() and not path.is_dir():
+            raise ValueError(f"{name} {value}: exists and is not a directory")
+        if not want_dir and path.is_dir():
+            raise ValueError(f"{name} {value}: is a directory, not a file")
+
+
 def run(args) -> int:
     try:
+        if args.command in ("replay", "book"):
+            _refuse_unwritable_outputs(args)
         if args.command == "replay":
             if args.dask or len(args.file) > 1:
                 from matchcore.cli_replay_dask import run_many
