@@ -473,3 +473,12 @@ def test_cli_output_path_of_the_wrong_kind_refused_before_the_replay(capsys, day
         message = message.replace(k, v)
     assert code == 1 and out == ""
     assert err.strip() == f"matchcore {argv[0]}: error: {message}"
+
+
+def test_cli_replay_symbols_numbers_with_zeros_kept_unknown_number_noted(capsys, day):
+    # "003" kept no book (the filter compared the text "3"); 99999 was dropped without a note
+    code, out, _ = run_cli(capsys, "replay", str(day), "--symbols", "003,99999,NOPE")
+    assert code == 0
+    assert "books: 1: " in out
+    assert "note: no symbol named NOPE in this file" in out
+    assert "note: no symbol numbered 99999 in this file" in out

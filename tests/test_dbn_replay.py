@@ -527,3 +527,15 @@ def test_dbn_replayer_feed_after_finish_refused_books_and_stats_unchanged():
             call()
     assert r.stats == stats
     assert {k: b.state_hash() for k, b in r.books.items()} == hashes
+
+
+def test_dbn_replay_symbols_given_as_one_string_type_error():
+    # iterated as letters, "SYM1" matched no instrument: an empty replay, no error
+    with pytest.raises(TypeError, match="not a single str"):
+        DbnReplayer(symbols="SYM1")
+
+
+def test_dbn_replay_symbols_instrument_id_with_leading_zeros_matches():
+    data = generate_mbo(None, records=2000, instruments=3, seed=6)
+    r = replay_bytes(data, symbols=["0001002"])
+    assert sorted(r.books) == sorted(replay_bytes(data, symbols=[1002]).books) and len(r.books) == 1

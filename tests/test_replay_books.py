@@ -761,3 +761,21 @@ def test_replayer_feed_after_finish_refused_books_and_stats_unchanged():
             call()
     assert r.stats == stats
     assert {k: b.state_hash() for k, b in r.books.items()} == hashes
+
+
+@pytest.mark.parametrize("symbols", ["AAPL", b"AAPL"])
+def test_replayer_symbols_given_as_one_string_type_error(symbols):
+    # iterated as letters, "AAPL" matched no symbol: a replay with no books, no error
+    with pytest.raises(TypeError, match="not a single"):
+        itch.Replayer(symbols)
+    with pytest.raises(TypeError, match="not a single"):
+        itch.Replayer(callback=lambda *a: None, callback_symbols=symbols)
+
+
+def test_replayer_symbols_locate_with_leading_zeros_matches_the_locate():
+    data = itch.generate(None, messages=3000, symbols=3, seed=4)
+    plain, padded = itch.Replayer(["2"]), itch.Replayer(["002", " 0002 "])
+    plain.feed(data)
+    padded.feed(data)
+    assert sorted(padded.books) == sorted(plain.books) == [2]
+    assert padded.books[2].state_hash() == plain.books[2].state_hash()

@@ -177,6 +177,11 @@ def _note_symbols_and_dump(args, symbols, names, books) -> None:
         missing = [x for x in symbols if x not in names.values() and not x.isdigit()]
         if missing:
             print(f"note: no symbol named {', '.join(missing)} in this file")
+        # a number matches a book's locate (DBN: instrument id), whether or not it was named
+        unseen = [x for x in symbols if x.isascii() and x.isdigit() and x not in names.values()
+                  and int(x) not in names and int(x) not in books]
+        if unseen:
+            print(f"note: no symbol numbered {', '.join(unseen)} in this file")
     if args.dump_book:
         n = _dump_book(args.dump_book, books, names)
         print(f"book dump: {n:,} levels -> {args.dump_book}")

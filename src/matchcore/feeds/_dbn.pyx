@@ -39,6 +39,7 @@ from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_tr
                                sk_records, sk_options, sk_replay_options)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
+from matchcore._symfilter import symbol_filter
 
 cnp.import_array()
 
@@ -498,7 +499,7 @@ cdef class DbnReplayer:
         S.until_ns = o.until_ns
         self._books = {}
         self._names = {int(k): str(v) for k, v in (names or {}).items()}
-        self._filter = None if symbols is None else {str(s).strip() for s in symbols}
+        self._filter = symbol_filter(symbols, "symbols")
         self._truncated = None
         self._capacity = o.capacity
         self.done = False

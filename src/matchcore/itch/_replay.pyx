@@ -38,6 +38,7 @@ from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_t
                                sk_snapshot, sk_records, sk_options, sk_replay_options)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
+from matchcore._symfilter import symbol_filter
 
 cnp.import_array()
 
@@ -599,9 +600,9 @@ cdef class Replayer:
         S.cb_on_tob = c_cb_on_tob and callback is not None
         S.track_tob = S.rec_tob or S.cb_on_tob
         self._books = {}
-        self._filter = None if symbols is None else {str(s).strip() for s in symbols}
+        self._filter = symbol_filter(symbols, "symbols")
         self._callback = callback
-        self._cb_filter = None if callback_symbols is None else {str(s).strip() for s in callback_symbols}
+        self._cb_filter = symbol_filter(callback_symbols, "callback_symbols")
         self._truncated = None
         self._capacity = o.capacity
         self.done = False
