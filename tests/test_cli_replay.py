@@ -482,3 +482,17 @@ def test_cli_replay_symbols_numbers_with_zeros_kept_unknown_number_noted(capsys,
     assert "books: 1: " in out
     assert "note: no symbol named NOPE in this file" in out
     assert "note: no symbol numbered 99999 in this file" in out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--publish-kinds", "tob"], "--publish-kinds needs --publish"),
+    (["--stream", "S", "--subject-prefix", "p"], "--stream, --subject-prefix need --publish"),
+    (["--metrics-hold", "5"], "--metrics-hold needs --metrics-port"),
+])
+@pytest.mark.parametrize("files", [1, 2])
+def test_cli_replay_publish_or_metrics_option_without_its_switch_refused(capsys, day, extra,
+                                                                         message, files):
+    # ignored before: the replay ran and exited 0 without publishing or holding anything
+    code, out, err = run_cli(capsys, "replay", *[str(day)] * files, *extra)
+    assert code == 1 and out == ""
+    assert err.strip() == f"matchcore replay: error: {message}"

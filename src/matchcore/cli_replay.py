@@ -98,6 +98,10 @@ def run(args) -> int:
         if args.command in ("replay", "book"):
             _refuse_unwritable_outputs(args)
         if args.command == "replay":
+            from matchcore.io.replay_hooks import refuse_orphan_options
+
+            refuse_orphan_options(args)
+        if args.command == "replay":
             if args.dask or len(args.file) > 1:
                 from matchcore.cli_replay_dask import run_many
 

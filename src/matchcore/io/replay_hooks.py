@@ -20,16 +20,34 @@ def add_replay_options(p) -> None:
     p.add_argument("--metrics-port", type=int, default=None, metavar="N",
                    help="serve Prometheus metrics at http://127.0.0.1:N/metrics during the replay "
                         "(0 = a free port; needs matchcore[metrics])")
-    p.add_argument("--metrics-hold", type=float, default=0.0, metavar="S",
+    p.add_argument("--metrics-hold", type=float, default=None, metavar="S",
                    help="keep serving the metrics S seconds after the replay (for a last scrape)")
     p.add_argument("--publish", default=None, metavar="nats://HOST:PORT",
                    help="publish trades, top of book and L2 changes per symbol to NATS JetStream "
                         "(needs matchcore[nats])")
-    p.add_argument("--publish-kinds", default="trade,tob,l2", metavar="K,K",
+    p.add_argument("--publish-kinds", default=None, metavar="K,K",
                    help="what --publish sends: any of trade,tob,l2 (default all)")
-    p.add_argument("--stream", default="MATCHCORE", help="JetStream stream for --publish")
-    p.add_argument("--subject-prefix", default="mc",
+    p.add_argument("--stream", default=None,
+                   help="JetStream stream for --publish (default MATCHCORE)")
+    p.add_argument("--subject-prefix", default=None,
                    help="subjects are PREFIX.KIND.SYMBOL (default mc)")
+
+
+def refuse_orphan_options(args) -> None:
+    """Refuse an option of --publish without --publish, or --metrics-hold without
+    --metrics-port: it was ignored, and the replay ran without what the user asked for."""
+    orphans = [o for o, v in (("--publish-kinds", getattr(args, "publish_kinds", None)),
+                              ("--stream", getattr(args, "stream", None)),
+                              ("--subject-prefix", getattr(args, "subject_prefix", None)))
+               if v is not None and getattr(args, "publish", None) is None]
+    if getattr(args, "metrics_hold", None) is not None and getattr(args, "metrics_port",
+                                                                    None) is None:
+        orphans.append("--metrics-hold")
+    if orphans:
+        needs = ", ".join(sorted({"--metrics-port" if o == "--metrics-hold" else "--publish"
+                                  for o in orphans}))
+        raise ValueError(f"{', '.join(orphans)} {'needs' if len(orphans) == 1 else 'need'} "
+                         f"{needs}")
 
 
 class ExtraMissing(ImportError, ValueError):
@@ -95,9 +113,11 @@ class ReplayHooks(NoCopy):
         if bad:
             raise ValueError(f"--publish-kinds: unknown {', '.join(sorted(bad))} "
                              f"(choose from trade, tob, l2)")
-        return cls(metrics_port=args.metrics_port, metrics_hold=args.metrics_hold,
+        refuse_orphan_options(args)
+        hold = args.metrics_hold
+        return cls(metrics_port=args.metrics_port, metrics_hold=0.0 if hold is None else hold,
                    publish=args.publish, publish_kinds=kinds or ("trade", "tob", "l2"),
-                   stream=args.stream, prefix=args.subject_prefix,
+                   stream=args.stream or "MATCHCORE", prefix=args.subject_prefix or "mc",
                    keep_sinks=bool(getattr(args, "out", None)), bar=bar)
 
     @property
