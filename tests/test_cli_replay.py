@@ -496,3 +496,19 @@ def test_cli_replay_publish_or_metrics_option_without_its_switch_refused(capsys,
     code, out, err = run_cli(capsys, "replay", *[str(day)] * files, *extra)
     assert code == 1 and out == ""
     assert err.strip() == f"matchcore replay: error: {message}"
+
+
+@pytest.mark.parametrize("files, extra, message", [
+    (1, ["--plot-top", "2"], "--plot-top needs --plot"),
+    (2, ["--plot-top", "2"], "--plot-top needs --plot"),
+    (2, ["--plot", "PLOTS", "--plot-top", "0"], "--plot-top must be >= 1"),
+])
+def test_cli_replay_plot_top_checked_before_any_replay(capsys, day, tmp_path, files, extra,
+                                                       message):
+    # without --plot it was ignored (exit 0); with several files a bad value failed only after
+    # every file had been replayed
+    code, out, err = run_cli(capsys, "replay", *[str(day)] * files,
+                             *[str(tmp_path / "plots") if a == "PLOTS" else a for a in extra])
+    assert code == 1 and out == ""
+    assert err.strip() == f"matchcore replay: error: {message}"
+    assert not (tmp_path / "plots").exists()

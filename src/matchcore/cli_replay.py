@@ -51,7 +51,7 @@ def add_parser(p, name):
         p.add_argument("--plot", default=None, metavar="DIR",
                        help="draw top of book, spread and traded volume of the busiest "
                             "symbols as PNGs in DIR")
-        p.add_argument("--plot-top", type=int64, default=4, metavar="N",
+        p.add_argument("--plot-top", type=int64, default=None, metavar="N",
                        help="symbols drawn by --plot (default 4)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
         from matchcore.io.replay_hooks import add_replay_options
@@ -101,6 +101,14 @@ def run(args) -> int:
             from matchcore.io.replay_hooks import refuse_orphan_options
 
             refuse_orphan_options(args)
+            if args.plot_top is not None:
+                # checked for every format and for several files (--dask) alike
+                if not args.plot:
+                    raise ValueError("--plot-top needs --plot")
+                if args.plot_top < 1:
+                    raise ValueError("--plot-top must be >= 1")
+            else:
+                args.plot_top = 4
         if args.command == "replay":
             if args.dask or len(args.file) > 1:
                 from matchcore.cli_replay_dask import run_many
@@ -237,8 +245,6 @@ def _replay(args) -> int:
     hooked = args.metrics_port is not None or bool(args.publish)
     if hooked and fmt != "itch":
         raise ValueError("--metrics-port and --publish work with ITCH replays")
-    if args.plot_top < 1:
-        raise ValueError("--plot-top must be >= 1")
     if args.split != 1:
         raise ValueError("--split needs --dask")
     if fmt == "lobster":
