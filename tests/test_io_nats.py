@@ -861,3 +861,11 @@ def test_cli_subscribe_nonpositive_timeout_or_idle_exit_1_before_connecting(serv
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert f"{opt} must be > 0 seconds" in err
+
+
+def test_cli_subscribe_idle_without_follow_exit_1_before_connecting(capsys):
+    # ignored before (the read stops at the stream's end without --follow); port 1 is never a
+    # NATS server, so reaching the connection would give a different error
+    assert main(["subscribe", "nats://127.0.0.1:1", "--idle", "0.5"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "matchcore subscribe: error: --idle needs --follow"

@@ -47,6 +47,10 @@ def run(args) -> int:
     if args.depth < 0:
         print("matchcore subscribe: error: --depth must be >= 0", file=sys.stderr)
         return 1
+    if args.idle is not None and not args.follow:
+        # without --follow the read stops at the stream's end: --idle did nothing
+        print("matchcore subscribe: error: --idle needs --follow", file=sys.stderr)
+        return 1
     for opt, value in (("--timeout", args.timeout), ("--idle", args.idle)):
         # a negative (or NaN) time read nothing and exited 0, as if the stream were empty
         if value is not None and not value > 0:
