@@ -512,3 +512,20 @@ def test_cli_replay_plot_top_checked_before_any_replay(capsys, day, tmp_path, fi
     assert code == 1 and out == ""
     assert err.strip() == f"matchcore replay: error: {message}"
     assert not (tmp_path / "plots").exists()
+
+
+def test_cli_book_on_a_native_command_file_refused_naming_its_format(capsys, tmp_path):
+    # read as ITCH it said "no symbol '0' in this file; symbols seen: " (nothing)
+    import matchcore as mc
+    from matchcore.native import write_commands
+
+    cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2, 3]
+    cmds["price"] = 100
+    cmds["qty"] = 5
+    path = tmp_path / "flow.mccmd"
+    write_commands(path, cmds)
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "0")
+    assert code == 1 and out == ""
+    assert err.startswith(f"matchcore book: error: {path} is a native command file: book reads "
+                          "ITCH 5.0 files")

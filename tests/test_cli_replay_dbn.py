@@ -149,3 +149,11 @@ def test_cli_replay_zstd_file_not_dbn_refused_not_replayed_as_itch(tmp_path, cap
         assert "zstd-compressed file" in err and "plain or gzip'd" in err
         with pytest.raises(ValueError, match="zstd-compressed file"):
             itch.replay_file(f)
+
+
+def test_cli_book_on_a_dbn_file_refused_naming_its_format(capsys, tmp_path):
+    # read as ITCH it said "no symbol 'SYM0' in this file; symbols seen: " (nothing)
+    path = generate_mbo(tmp_path / "x.dbn", records=500)
+    assert main(["book", str(path), "--symbol", "SYM0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"matchcore book: error: {path} is a DBN file: book reads ITCH 5.0 files")

@@ -505,6 +505,13 @@ def _book(args) -> int:
     path = Path(args.file)
     if not path.exists():
         raise ValueError(f"no such file: {path}")
+    if path.is_file():
+        # (a pipe or FIFO is read as ITCH: detection would consume its first bytes)
+        fmt = _detect_format(path)
+        if fmt != "itch":
+            # read as ITCH it gave "no symbol ... symbols seen:" with nothing seen
+            raise ValueError(f"{path} is a {_FORMAT_NAMES[fmt]} file: book reads ITCH 5.0 "
+                             f"files (replay --dump-book gives the final books of any format)")
     until = itch.parse_time(args.at) if args.at else None
     bar, update = _file_progress(path, args.no_progress)
     try:
