@@ -711,3 +711,13 @@ def test_moldudp_receiver_float_max_gap_still_accepted():
         rx.handle_packet(build_packet("S1", 1, [b"A" * 12]))
         rx.flush()
         assert rx.stats.messages == 1 and rx.stats.next_seq == 2
+
+
+@pytest.mark.parametrize("kwargs", [{"gap_s": -0.1}, {"gap_s": float("nan")},
+                                    {"gap_s": float("inf")}, {"heartbeats": 1.5},
+                                    {"end_packets": -1}])
+def test_moldudp_publisher_bad_trailer_setting_raises_before_sending(kwargs):
+    # gap_s < 0 or NaN, and a float heartbeats, raised in run() after every data packet had
+    # been sent, so no end of session went out
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        MoldUDP64Publisher(_framed(10), 9, **kwargs)

@@ -641,6 +641,13 @@ class MoldUDP64Publisher(NoCopy):
         if not _is_int(first_seq) or not 1 <= first_seq < 2**64:
             raise ValueError(f"sequence numbers are whole numbers in [1, 2**64), got "
                              f"{first_seq!r}")
+        # checked here: in run() they failed only after every data packet had gone out, so
+        # the receivers never got their end of session
+        for name, value in (("heartbeats", heartbeats), ("end_packets", end_packets)):
+            if not _is_int(value) or value < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+        if not 0 <= gap_s < float("inf"):       # NaN too
+            raise ValueError(f"gap_s must be a finite number of seconds >= 0, got {gap_s!r}")
         self.session = _session(session, sending=True)
         self.addr = (host, port)
         self.rate = rate
