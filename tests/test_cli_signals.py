@@ -440,3 +440,16 @@ def test_gen_itch_to_stdout_pipe_carries_only_the_data():
     assert r.returncode == 0, r.stderr
     assert r.stdout == itch.generate(None, messages=1000)
     assert r.stderr.startswith(b"wrote 1,000 ITCH 5.0 messages")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [["demo", "--messages", "1000"],
+                                  ["gen-itch", "OUT", "--messages", "1000"]])
+def test_cli_stdout_on_a_full_disk_one_error_line_exit_1(tmp_path, argv):
+    # demo printed an OSError traceback when its stdout could not be written
+    argv = [str(tmp_path / "g.itch") if a == "OUT" else a for a in argv]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(CLI + argv, stdout=full, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr == f"matchcore {argv[0]}: error: [Errno 28] No space left on device\n"
