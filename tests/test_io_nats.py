@@ -4,6 +4,9 @@ never blocks; the binary batch encoding; the replay's L2 sink."""
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -869,3 +872,20 @@ def test_cli_subscribe_idle_without_follow_exit_1_before_connecting(capsys):
     assert main(["subscribe", "nats://127.0.0.1:1", "--idle", "0.5"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == "matchcore subscribe: error: --idle needs --follow"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_cli_subscribe_stdout_on_a_full_disk_one_error_line_exit_1(server, names, tmp_path):
+    # the summary's print raised an OSError traceback
+    stream, prefix = names
+    path = tmp_path / "d.itch"
+    itch.generate(path, messages=2000, symbols=2, seed=3)
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix]) == 0
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "matchcore", "subscribe", server.url,
+                               "--stream", stream, "--subject-prefix", prefix],
+                              stdout=full, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr == "matchcore subscribe: error: [Errno 28] No space left on device\n"
