@@ -529,3 +529,27 @@ def test_cli_book_on_a_native_command_file_refused_naming_its_format(capsys, tmp
     assert code == 1 and out == ""
     assert err.startswith(f"matchcore book: error: {path} is a native command file: book reads "
                           "ITCH 5.0 files")
+
+
+def test_cli_replay_lobster_in_a_directory_named_message_finds_its_orderbook(capsys, tmp_path):
+    # the "_message_" of the directory's name was replaced too: --verify found no orderbook file
+    d = tmp_path / "x_message_y"
+    d.mkdir()
+    msg = d / LOBSTER.name
+    msg.write_bytes(shared(LOBSTER).read_bytes())
+    ob = LOBSTER.with_name(LOBSTER.name.replace("_message_", "_orderbook_"))
+    (d / ob.name).write_bytes(ob.read_bytes())
+    code, out, err = run_cli(capsys, "replay", str(msg), "--format", "lobster", "--verify")
+    assert code == 0 and err == "" and "verify" in out and "note: no orderbook" not in out
+
+
+def test_cli_replay_lobster_name_without_message_says_so_not_itself(capsys, tmp_path):
+    # the orderbook file named was the message file itself ("no orderbook file plain.csv")
+    msg = tmp_path / "plain.csv"
+    msg.write_bytes(shared(LOBSTER).read_bytes())
+    code, out, _ = run_cli(capsys, "replay", str(msg), "--format", "lobster")
+    assert code == 0
+    assert ("note: no orderbook file: the name plain.csv has no '_message_' to replace with "
+            "'_orderbook_': the book started empty") in out
+    code, out, err = run_cli(capsys, "replay", str(msg), "--format", "lobster", "--verify")
+    assert code == 1 and out == "" and "has no '_message_'" in err

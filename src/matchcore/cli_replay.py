@@ -385,14 +385,21 @@ def _replay_lobster(args, path: Path) -> int:
         print("matchcore replay: --format lobster needs matchcore.lobster, which this build "
               "does not include", file=sys.stderr)
         return 2
-    ob = Path(str(path).replace("_message_", "_orderbook_"))
-    orderbook = ob if ob != path and ob.exists() else None
-    if args.verify and orderbook is None:
-        raise ValueError(f"--verify needs the orderbook file {ob}")
+    # only the file's name, and its last "_message_": a directory named *_message_* was
+    # rewritten too, and a name without it gave the message file itself as "the orderbook"
+    head, sep, tail = path.name.rpartition("_message_")
+    ob = path.with_name(f"{head}_orderbook_{tail}") if sep else None
+    orderbook = ob if ob is not None and ob.exists() else None
+    if orderbook is None:
+        why = (f"no orderbook file {ob.name}" if ob is not None else
+               f"no orderbook file: the name {path.name} has no '_message_' to replace with "
+               f"'_orderbook_'")
+        if args.verify:
+            raise ValueError(f"--verify needs the orderbook file ({why})")
     res = replay_lobster(path, orderbook, verify=args.verify)
     print(res.summary())
     if orderbook is None:
-        print(f"note: no orderbook file {ob.name}: the book started empty")
+        print(f"note: {why}: the book started empty")
     name = path.name.split("_")[0]
     if args.dump_book:
         n = _dump_book(args.dump_book, {0: res.book}, {0: name})
