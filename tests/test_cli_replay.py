@@ -553,3 +553,21 @@ def test_cli_replay_lobster_name_without_message_says_so_not_itself(capsys, tmp_
             "'_orderbook_': the book started empty") in out
     code, out, err = run_cli(capsys, "replay", str(msg), "--format", "lobster", "--verify")
     assert code == 1 and out == "" and "has no '_message_'" in err
+
+
+def test_cli_replay_several_files_with_a_native_one_refused_before_any_replay(capsys, day,
+                                                                              tmp_path):
+    # the native file was read as ITCH: "0 messages ... truncated yes", exit 0
+    import matchcore as mc
+    from matchcore.native import write_commands
+
+    cmds = np.zeros(2, dtype=mc.COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2]
+    cmds["price"] = 100
+    cmds["qty"] = 5
+    native = tmp_path / "flow.mccmd"
+    write_commands(native, cmds)
+    code, out, err = run_cli(capsys, "replay", str(day), str(native))
+    assert code == 1 and out == ""
+    assert err.strip() == (f"matchcore replay: error: {native} is a native command file: several "
+                           "files or --dask take ITCH or DBN files (replay it by itself)")

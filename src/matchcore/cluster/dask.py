@@ -52,10 +52,18 @@ def _require_dask():
 
 
 def detect_format(path) -> str:
-    """'dbn' for a DBN stream (plain or zstd), else 'itch'."""
+    """'dbn' for a DBN stream (plain or zstd), else 'itch'. A native command file (magic
+    ``MCCMD``) raises ValueError: read as ITCH it gave an empty, "truncated" replay."""
     from matchcore.feeds.dbn import is_dbn
+    from matchcore.native import MAGIC
 
-    return "dbn" if is_dbn(path) else "itch"
+    if is_dbn(path):
+        return "dbn"
+    with open(path, "rb") as f:
+        if f.read(len(MAGIC)) == MAGIC:
+            raise ValueError(f"{path} is a native command file: several files or --dask take "
+                             f"ITCH or DBN files (replay it by itself)")
+    return "itch"
 
 
 @dataclass
