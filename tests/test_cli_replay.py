@@ -571,3 +571,16 @@ def test_cli_replay_several_files_with_a_native_one_refused_before_any_replay(ca
     assert code == 1 and out == ""
     assert err.strip() == (f"matchcore replay: error: {native} is a native command file: several "
                            "files or --dask take ITCH or DBN files (replay it by itself)")
+
+
+def test_cli_replay_several_files_with_a_fifo_and_no_format_refused(capsys, day, tmp_path):
+    # detection read the FIFO's first bytes and the replay lost them: a shifted stream with
+    # fewer messages and unknown references, exit 0
+    import os
+
+    fifo = tmp_path / "feed.itch"
+    os.mkfifo(fifo)
+    code, out, err = run_cli(capsys, "replay", str(day), str(fifo))
+    assert code == 1 and out == ""
+    assert err.strip() == (f"matchcore replay: error: {fifo} is a pipe or device: its format "
+                           "cannot be detected without consuming it; give --format")

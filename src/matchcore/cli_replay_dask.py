@@ -38,6 +38,14 @@ def run_many(args) -> int:
     if args.format not in (None, "itch", "dbn"):
         raise ValueError(f"--format {args.format} replays one file; several files or --dask "
                          "take ITCH or DBN files")
+    for f in files:
+        if not f.exists():
+            raise ValueError(f"no such file: {f}")
+        if args.format is None and not (f.is_file() or f.is_dir()):
+            # as for one file: detection reads the first bytes, which the replay then lacked
+            # (a shifted stream: messages lost, unknown references)
+            raise ValueError(f"{f} is a pipe or device: its format cannot be detected without "
+                             f"consuming it; give --format")
     opts = _options(args)
     bar = _bar(None, "task", args.no_progress)
 
