@@ -157,3 +157,11 @@ def test_cli_book_on_a_dbn_file_refused_naming_its_format(capsys, tmp_path):
     assert main(["book", str(path), "--symbol", "SYM0"]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"matchcore book: error: {path} is a DBN file: book reads ITCH 5.0 files")
+
+
+def test_cli_replay_dbn_symbols_by_instrument_id_kept_unknown_id_noted(capsys, tmp_path):
+    path = generate_mbo(tmp_path / "x.dbn", records=1000, instruments=3)
+    assert main(["replay", str(path), "--symbols", "1001,01002,99"]) == 0
+    out = capsys.readouterr().out
+    assert "books: 2: SYM0, SYM1" in out
+    assert "note: no symbol numbered 99 in this file" in out

@@ -183,15 +183,19 @@ def _dump_book(path, books_by_locate, names) -> int:
     return n
 
 
-def _note_symbols_and_dump(args, symbols, names, books) -> None:
-    """After a replay: name the requested symbols the file lacks, and write --dump-book."""
+def _note_symbols_and_dump(args, symbols, names, books, numbers=None) -> None:
+    """After a replay: name the requested symbols the file lacks, and write --dump-book.
+    ``numbers``: the numbers a symbol may be given by (default the locates of ``names`` and
+    ``books``; DBN: the instrument ids)."""
     if symbols:
         missing = [x for x in symbols if x not in names.values() and not x.isdigit()]
         if missing:
             print(f"note: no symbol named {', '.join(missing)} in this file")
         # a number matches a book's locate (DBN: instrument id), whether or not it was named
+        if numbers is None:
+            numbers = set(names) | set(books)
         unseen = [x for x in symbols if x.isascii() and x.isdigit() and x not in names.values()
-                  and int(x) not in names and int(x) not in books]
+                  and int(x) not in numbers]
         if unseen:
             print(f"note: no symbol numbered {', '.join(unseen)} in this file")
     if args.dump_book:

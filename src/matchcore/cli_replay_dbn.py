@@ -62,7 +62,7 @@ def replay_dbn_cli(args, path: Path) -> int:
     books = r.books
     print_dbn_summary(s, names, books, elapsed, path, r.metadata)
     print("prices are DBN fixed-point integers (1 unit = 1e-9); timestamps are ts_recv")
-    _note_symbols_and_dump(args, symbols, names, books)
+    _note_symbols_and_dump(args, symbols, names, books, numbers=set(r.instruments.values()))
     tob, trades = r.tob(), r.trades()
     if args.out:
         out = Path(args.out)
