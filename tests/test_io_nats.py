@@ -889,3 +889,14 @@ def test_cli_subscribe_stdout_on_a_full_disk_one_error_line_exit_1(server, names
                               stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr == "matchcore subscribe: error: [Errno 28] No space left on device\n"
+
+
+def test_cli_replay_publish_empty_subject_prefix_not_replaced_by_the_default(server, capsys,
+                                                                              tmp_path):
+    # '--subject-prefix ""' is refused by the stream check (its subjects would be ".KIND.SYM"),
+    # never quietly published under the default prefix "mc"
+    path = tmp_path / "d.itch"
+    itch.generate(path, messages=2000, symbols=2, seed=3)
+    assert main(["replay", str(path), "--publish", server.url, "--subject-prefix", ""]) == 1
+    out = capsys.readouterr()
+    assert "published:" not in out.out and "--publish: " in out.err

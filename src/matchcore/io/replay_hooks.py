@@ -117,7 +117,8 @@ class ReplayHooks(NoCopy):
         hold = args.metrics_hold
         return cls(metrics_port=args.metrics_port, metrics_hold=0.0 if hold is None else hold,
                    publish=args.publish, publish_kinds=kinds or ("trade", "tob", "l2"),
-                   stream=args.stream or "MATCHCORE", prefix=args.subject_prefix or "mc",
+                   stream="MATCHCORE" if args.stream is None else args.stream,
+                   prefix="mc" if args.subject_prefix is None else args.subject_prefix,
                    keep_sinks=bool(getattr(args, "out", None)), bar=bar)
 
     @property
