@@ -584,3 +584,11 @@ def test_cli_replay_several_files_with_a_fifo_and_no_format_refused(capsys, day,
     assert code == 1 and out == ""
     assert err.strip() == (f"matchcore replay: error: {fifo} is a pipe or device: its format "
                            "cannot be detected without consuming it; give --format")
+
+
+def test_cli_book_symbol_as_locate_with_zeros_same_ladder_as_plain(capsys, day):
+    # "--symbol 001" said "no symbol '001' in this file"
+    code, plain, _ = run_cli(capsys, "book", str(day), "--symbol", "1")
+    assert code == 0
+    code, padded, err = run_cli(capsys, "book", str(day), "--symbol", "001")
+    assert code == 0 and err == "" and padded == plain
