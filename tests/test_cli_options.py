@@ -136,3 +136,14 @@ def test_itch_generate_count_outside_range_value_error(kw):
 
     with pytest.raises(ValueError, match="must be in"):
         itch.generate(None, **kw)
+
+
+def test_cli_bench_json_dash_is_stdout_report_on_stderr_no_file(capsys, tmp_path, monkeypatch):
+    # '--json -' wrote a file named "-" in the working directory
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = _run(capsys, BENCH + ["--json", "-"])
+    assert rc == 0 and not (tmp_path / "-").exists()
+    res = json.loads(out)
+    assert res["command"] and "standard" in err

@@ -34,7 +34,9 @@ def add_parser(p, name):
     p.add_argument("--rate", type=float, default=None,
                    help="open-loop rate in messages/s (default: a quarter of the measured capacity)")
     p.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
-    p.add_argument("--json", metavar="OUT", help="write every figure as JSON to OUT")
+    p.add_argument("--json", metavar="OUT",
+                   help="write every figure as JSON to OUT ('-' for stdout; the report then "
+                        "goes to stderr)")
     p.add_argument("--plot", metavar="DIR", help="write PNG charts into DIR")
     p.add_argument("--quick", action="store_true", help="small sizes: finishes in well under a minute")
     p.add_argument("--clock", default="auto", choices=("auto", "tsc", "monotonic"),
@@ -277,13 +279,15 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from matchcore.bench.report import format_report, write_json
+    from matchcore.bench.report import format_report, json_text, write_json
 
     # every option is checked before the first workload: a bad one found after minutes of
     # measuring would throw those minutes away
     _plan(args.targets, args.quick, args.messages)
     _check_values(args.rate, args.seed)
-    if args.json:
+    # '-' is stdout, as for journal/recover --json (it wrote a file named "-")
+    to_stdout = args.json == "-"
+    if args.json and not to_stdout:
         _check_file("--json", args.json)
     for option, d in (("--plot", args.plot), ("--save-workloads", args.save_workloads)):
         if d:
@@ -291,14 +295,17 @@ def _run(args) -> int:
     res = run_bench(args.targets, messages=args.messages, rate=args.rate, seed=args.seed,
                     quick=args.quick, clock=args.clock, save_dir=args.save_workloads,
                     progress=not args.no_progress)
-    print(format_report(res, net=args.subtract_overhead))
+    report = sys.stderr if to_stdout else sys.stdout    # stdout holds only the JSON then
+    print(format_report(res, net=args.subtract_overhead), file=report)
     print(f"\n({res['elapsed_s']:.1f} s; figures from a shared machine drift between runs: "
-          f"compare ratios measured in the same run)")
-    if args.json:
+          f"compare ratios measured in the same run)", file=report)
+    if to_stdout:
+        sys.stdout.write(json_text(res))
+    elif args.json:
         print(f"wrote {write_json(res, args.json)}")
     if args.plot:
         from matchcore.bench.plots import plot_all
 
         for p in plot_all(res, args.plot):
-            print(f"wrote {p}")
+            print(f"wrote {p}", file=report)
     return 0

@@ -230,12 +230,17 @@ def _clean(o):
     return o
 
 
+def json_text(res: dict) -> str:
+    """A result dict as JSON text (NaN/inf as null, private keys dropped), newline-ended."""
+    return json.dumps(_clean(res), indent=1, sort_keys=False) + "\n"
+
+
 def write_json(res: dict, path) -> Path:
     """Write a result dict as JSON (NaN/inf as null, private keys dropped)."""
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True)
-    text = json.dumps(_clean(res), indent=1, sort_keys=False) + "\n"
+    text = json_text(res)
     from matchcore._cliutil import atomic_output
 
     with atomic_output(path) as f:      # a run interrupted while writing leaves no half file
