@@ -147,3 +147,15 @@ def test_cli_journal_trades_default_limit_prints_last_20(capsys, jdir):
     n = int(out.split(" trades", 1)[0])
     assert n > 20
     assert code == 0 and len(out.strip().splitlines()) == 2 + min(n, 20)
+
+
+def test_cli_journal_trades_csv_dash_is_stdout_same_rows_as_file(capsys, jdir, tmp_path,
+                                                                 monkeypatch):
+    # '--csv -' wrote a file named "-" (while '--json -' of inspect is stdout)
+    d = jdir[0]
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "journal", "trades", d, "--csv", "-")
+    assert code == 0 and not (tmp_path / "-").exists()
+    run_cli(capsys, "journal", "trades", d, "--csv", tmp_path / "t.csv")
+    assert list(csv.reader(out.splitlines())) == list(csv.reader(open(tmp_path / "t.csv")))
+    assert len(out.splitlines()) == 1 + len(mc.durability.read_trades(d)) > 1

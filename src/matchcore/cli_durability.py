@@ -22,7 +22,8 @@ def add_parser(p, name):
         p.add_argument("dir", help="journal directory (Engine(journal=DIR))")
         p.add_argument("--json", default=None, metavar="OUT",
                        help="inspect: write the summary as JSON ('-' for stdout)")
-        p.add_argument("--csv", default=None, metavar="OUT", help="trades: write every trade as CSV")
+        p.add_argument("--csv", default=None, metavar="OUT",
+                       help="trades: write every trade as CSV ('-' for stdout)")
         p.add_argument("--limit", type=int64, default=None,
                        help="trades: rows to print (default 20; 0 for all)")
         p.add_argument("--symbol", type=int, default=None, help="trades: only this symbol id")
@@ -135,6 +136,12 @@ def _trades(args) -> int:
         t = t[t["symbol"] == args.symbol]
     cols = ["seq", "cmd_seq", "ts_ns", "symbol", "taker_id", "maker_id", "price", "qty",
             "taker_side", "taker_owner", "maker_owner"]
+    if args.csv == "-":
+        # stdout, as --json - is (it wrote a file named "-")
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows(zip(*[t[c].tolist() for c in cols]))
+        return 0
     if args.csv:
         with atomic_output(args.csv, newline="") as fh:
             w = csv.writer(fh)
