@@ -1041,6 +1041,20 @@ def test_engine_symbols_names_and_errors():
     assert eng.depth_into(5, bids, np.zeros((2, 2), np.int64)) == (1, 0)
 
 
+@pytest.mark.parametrize("name", [b"X", 1, 3.5, ["X"]])
+def test_engine_add_symbol_name_not_str_raises_typeerror_adds_nothing(name, tmp_path):
+    # str(name) was stored: b"X" became the name "b'X'" (and was journaled so), 1 became "1"
+    eng = Engine(journal=tmp_path / "j", fsync="never")
+    eng.add_symbol(1, "AAA")
+    seq = eng.journal_seq
+    with pytest.raises(TypeError, match="symbol name must be a str"):
+        eng.add_symbol(2, name)
+    assert eng.symbols == {1: "AAA"} and eng.journal_seq == seq
+    eng.add_symbol(2, "BBB")            # the id is still free
+    eng.close()
+    assert Engine.recover(tmp_path / "j").symbols == {1: "AAA", 2: "BBB"}
+
+
 def test_engine_order_entry_symbol_forms():
     # The symbol of an order: a plain int is read inline, every other form by the general path;
     # both name the same book, and a bad one is refused before the engine is touched.

@@ -1080,7 +1080,8 @@ cdef class Engine:
     # ---- symbols ----
 
     def add_symbol(self, symbol, name=None, *, capacity=1024, **limits):
-        """Add a book for integer symbol id ``symbol`` (in [0, 2**32)), optionally named; returns
+        """Add a book for integer symbol id ``symbol`` (in [0, 2**32)), optionally named (a
+        ``str``, ``TypeError`` otherwise; unique, at most 4096 bytes in UTF-8); returns
         the :class:`OrderBook`, for queries: its own order entry raises
         :class:`~matchcore.ReadOnlyBookError` (orders go through the engine). ``limits`` as in
         :meth:`set_limits`, checked the same way (merged into no limits): an ``add_symbol`` that
@@ -1105,6 +1106,11 @@ cdef class Engine:
         if sym in self._by_id:
             raise ValueError(f"symbol {sym} already exists")
         if name is not None:
+            # a name is looked up as the str it is: str(b"X") stored "b'X'" and str(1) "1",
+            # names no later call could give (b"X" and 1 are refused or mean a symbol id)
+            if not isinstance(name, str):
+                raise TypeError(f"symbol name must be a str or None, got "
+                                f"{type(name).__name__} {name!r}")
             name = str(name)
             if name in self._by_name:
                 raise ValueError(f"symbol name {name!r} already exists")
