@@ -900,3 +900,41 @@ def test_cli_replay_publish_empty_subject_prefix_not_replaced_by_the_default(ser
     assert main(["replay", str(path), "--publish", server.url, "--subject-prefix", ""]) == 1
     out = capsys.readouterr()
     assert "published:" not in out.out and "--publish: " in out.err
+
+
+@pytest.mark.parametrize("bad", ["{p}.*", "{p}.>", "{p}..x", "", "{p} x", "*"])
+def test_publisher_prefix_with_wildcard_or_empty_token_raises_nothing_created(server, names,
+                                                                              bad):
+    # "mc.*" was taken: the stream captured mc.*.>, the batches went to the literal subject
+    # mc.*.tob.X and a subscriber with the same prefix read every other prefix's batches
+    from nats.js.errors import NotFoundError
+
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    bad = bad.format(p=prefix)
+    with pytest.raises(ValueError, match="is not a NATS subject to publish to"):
+        NatsPublisher(server.url, stream=stream, prefix=bad)
+    with pytest.raises(ValueError, match="is not a NATS subject to publish to"):
+        filter_subjects(bad, ["X"], ["tob"])
+    with pytest.raises(NotFoundError):
+        _stream_msgs(server.url, stream)
+
+
+def test_cli_replay_publish_and_subscribe_wildcard_prefix_exit_1(server, names, tmp_path,
+                                                                 capsys):
+    from nats.js.errors import NotFoundError
+
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=1000, symbols=2, seed=4)
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", f"{prefix}.*"])
+    cap = capsys.readouterr()
+    assert code == 1 and "is not a NATS subject to publish to" in cap.err
+    assert "replayed" not in cap.out
+    with pytest.raises(NotFoundError):
+        _stream_msgs(server.url, stream)
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", f"{prefix}.>"])
+    cap = capsys.readouterr()
+    assert code == 1 and "is not a NATS subject to publish to" in cap.err

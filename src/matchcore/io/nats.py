@@ -78,6 +78,25 @@ def _nats():
     return nats
 
 
+def check_prefix(prefix) -> str:
+    """``prefix`` when it can start a subject to publish to: one or more ``.``-separated tokens,
+    none empty, without whitespace or the wildcards ``*`` / ``>``; ``ValueError`` otherwise.
+    (The broker took ``mc.*``: the stream captured ``mc.*.>``, the batches went to the literal
+    subjects ``mc.*.tob.AAPL`` and a subscriber with that prefix read every other prefix's
+    batches as its own.)
+
+    >>> check_prefix("mc"), check_prefix("md.eu")
+    ('mc', 'md.eu')
+    """
+    if not isinstance(prefix, str):
+        raise TypeError(f"subject prefix must be a str, got {type(prefix).__name__}")
+    for tok in prefix.split("."):
+        if not tok or tok in ("*", ">") or any(c.isspace() or c in "*>" for c in tok):
+            raise ValueError(f"subject prefix {prefix!r} is not a NATS subject to publish to: "
+                             f"'.'-separated tokens, none empty, without whitespace, * or >")
+    return prefix
+
+
 def subject_token(symbol: str) -> str:
     """A symbol as one NATS subject token, reversibly (:func:`symbol_from_token`): ASCII
     letters, digits and ``-`` stay; every other byte of its UTF-8 form (``.``, ``_``, spaces,
@@ -220,6 +239,7 @@ class NatsPublisher(NoCopy):
                  max_inflight: int = 256, ack_timeout: float = 5.0, reconnect_wait: float = 0.25,
                  connect_timeout: float = 5.0):
         _nats()
+        check_prefix(prefix)
         if max_queue_bytes <= 0 or max_inflight <= 0 or ack_timeout <= 0:
             raise ValueError("max_queue_bytes, max_inflight and ack_timeout must be > 0")
         self.url = url
@@ -711,6 +731,7 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
     >>> filter_subjects("mc")
     ['mc.>']
     """
+    check_prefix(prefix)
     if kinds is not None:
         bad = set(kinds) - set(KINDS)
         if bad:

@@ -96,7 +96,7 @@ class ReplayHooks(NoCopy):
             except ImportError as e:
                 self.close()
                 raise ExtraMissing(f"--publish: {e}") from None
-            except (ConnectionError, StreamSetupError) as e:
+            except (ConnectionError, StreamSetupError, ValueError) as e:
                 self.close()
                 raise ValueError(f"--publish: {e}") from None
             self.bridge = ReplayPublisher(self.publisher, kinds=publish_kinds, keep=keep_sinks)
