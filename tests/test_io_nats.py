@@ -938,3 +938,16 @@ def test_cli_replay_publish_and_subscribe_wildcard_prefix_exit_1(server, names, 
     code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", f"{prefix}.>"])
     cap = capsys.readouterr()
     assert code == 1 and "is not a NATS subject to publish to" in cap.err
+
+
+def test_consume_symbols_as_one_str_raises_type_error_before_connecting():
+    # a str is iterable: symbols="AAPL" read the symbols A, P and L (A exists in real data)
+    from matchcore.io.nats import consume
+
+    _need_nats()
+    url = f"nats://127.0.0.1:{free_port()}"          # nothing listens: raised before connecting
+    with pytest.raises(TypeError, match=r"symbols must be a list of names.*\['AAPL'\]"):
+        consume(url, symbols="AAPL")
+    with pytest.raises(TypeError, match="kinds must be a list of names"):
+        filter_subjects("mc", ["AAPL"], "tob")
+

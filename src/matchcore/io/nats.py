@@ -732,6 +732,11 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
     ['mc.>']
     """
     check_prefix(prefix)
+    for what, names in (("symbols", symbols), ("kinds", kinds)):
+        # a str is iterable: symbols="AAPL" selected the symbols A, A, P and L
+        if isinstance(names, (str, bytes)):
+            raise TypeError(f"{what} must be a list of names, not {type(names).__name__} "
+                            f"{names!r} (write [{names!r}])")
     if kinds is not None:
         bad = set(kinds) - set(KINDS)
         if bad:
