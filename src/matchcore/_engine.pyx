@@ -1116,17 +1116,23 @@ cdef class Engine:
                 raise ValueError(f"symbol name {name!r} already exists")
         if name is not None and len(name.encode("utf-8")) > 4096:
             raise ValueError("symbol name longer than 4096 bytes (UTF-8)")
-        _check_busy(self._e)
-        self._check_journal()
-        # A book writes events when its engine does (record_events, or trade capture).
-        cdef OrderBook book = _OrderBook(self._stp, record_events=self._e.emit != 0,
-                                         capacity=cap)
-        _check_busy(self._e)        # again: making the book ran Python code
-        self._register(sym, name, cap, limits, book)
-        if self._jc is not None:
-            lim = self.limits(sym)
-            self._jc._append_config(2, sym, [lim[x] for x in _LIMIT_NAMES], capacity=cap,
-                                    name=name)
+        cdef OrderBook book
+        # Held (another thread's call raises BusyError) from the change to its journal record:
+        # the record is appended without the GIL, and a command journaled meanwhile by another
+        # thread wrote into the same buffer (a sequence break that recovery refuses), or came
+        # between the change and its record (replayed against the engine before the change).
+        cdef int nested = mc_engine_hold(self._e)
+        try:
+            self._check_journal()
+            # A book writes events when its engine does (record_events, or trade capture).
+            book = _OrderBook(self._stp, record_events=self._e.emit != 0, capacity=cap)
+            self._register(sym, name, cap, limits, book)
+            if self._jc is not None:
+                lim = self.limits(sym)
+                self._jc._append_config(2, sym, [lim[x] for x in _LIMIT_NAMES], capacity=cap,
+                                        name=name)
+        finally:
+            mc_engine_unhold(self._e, nested)
         return book
 
     cdef _register(self, uint32_t sym, name, int64_t capacity, dict limits, OrderBook book):
@@ -1194,16 +1200,19 @@ cdef class Engine:
         if consistent:
             now = self._limits_at(k)
             _check_limit_change(self._e.symbols[k], now, dict(now, **limits))
-        _check_busy(self._e)
-        self._check_journal()
-        self._apply_limits(k, limits)
         cdef uint32_t mask = 0
-        if self._jc is not None:
-            for i, key in enumerate(_LIMIT_NAMES):
-                if key in limits:
-                    mask |= 1u << i
-            self._jc._append_config(3, self._e.symbols[k],
-                                    [limits.get(x, 0) for x in _LIMIT_NAMES], mask=mask)
+        cdef int nested = mc_engine_hold(self._e)      # see _add_symbol
+        try:
+            self._check_journal()
+            self._apply_limits(k, limits)
+            if self._jc is not None:
+                for i, key in enumerate(_LIMIT_NAMES):
+                    if key in limits:
+                        mask |= 1u << i
+                self._jc._append_config(3, self._e.symbols[k],
+                                        [limits.get(x, 0) for x in _LIMIT_NAMES], mask=mask)
+        finally:
+            mc_engine_unhold(self._e, nested)
 
     def limits(self, symbol):
         """A symbol's limits as a dict (0 = disabled, ``tick`` 1 = any price). O(1).
@@ -1235,12 +1244,15 @@ cdef class Engine:
         if consistent:
             now = self._limits_at(k)
             _check_limit_change(self._e.symbols[k], now, dict(now, ref_price=p))
-        _check_busy(self._e)
-        self._check_journal()
-        self._e.cfg[k].ref_price = p
-        self._e.cfg[k].on = _cfg_on(&self._e.cfg[k])
-        if self._jc is not None:
-            self._jc._append_config(4, self._e.symbols[k], price=p)
+        cdef int nested = mc_engine_hold(self._e)      # see _add_symbol
+        try:
+            self._check_journal()
+            self._e.cfg[k].ref_price = p
+            self._e.cfg[k].on = _cfg_on(&self._e.cfg[k])
+            if self._jc is not None:
+                self._jc._append_config(4, self._e.symbols[k], price=p)
+        finally:
+            mc_engine_unhold(self._e, nested)
 
     def symbol_id(self, symbol):
         """The integer id of a symbol given by name or id (KeyError if unknown)."""
