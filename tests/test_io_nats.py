@@ -951,3 +951,19 @@ def test_consume_symbols_as_one_str_raises_type_error_before_connecting():
     with pytest.raises(TypeError, match="kinds must be a list of names"):
         filter_subjects("mc", ["AAPL"], "tob")
 
+
+
+@pytest.mark.parametrize("kw", [dict(timeout=-1), dict(timeout=0), dict(timeout=float("nan")),
+                                dict(idle=-1, follow=True), dict(idle=float("nan"),
+                                                                 follow=True)])
+def test_consume_nonpositive_timeout_or_idle_raises_value_error(server, names, kw):
+    # as the command line did before its own check: a negative timeout read nothing and
+    # returned an empty consumer, as if the stream held nothing
+    from matchcore.io.nats import NatsPublisher, consume
+
+    stream, prefix = names
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 0, np.zeros(1, WIRE_TOB)))
+    assert consume(server.url, stream=stream, prefix=prefix, timeout=20).batches == 1
+    with pytest.raises(ValueError, match="must be > 0 seconds or None"):
+        consume(server.url, stream=stream, prefix=prefix, **kw)

@@ -883,7 +883,8 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     ``symbols`` / ``kinds`` filter by subject (``filter_subjects``). Without ``follow`` it
     returns once every selected subject has no message left; with ``follow`` it goes on until
     ``idle`` s pass without a message, ``timeout`` s pass, or ``stop`` (a threading.Event) is
-    set. ``on_batch(subject, payload)`` sees every batch too. O(records).
+    set (``idle`` and ``timeout`` in seconds, > 0: ``ValueError`` otherwise, before anything
+    connects). ``on_batch(subject, payload)`` sees every batch too. O(records).
 
     A JetStream error while reading (the broker restarting, restarted without its store, the
     pull consumer expired) does not end the read: after a pause growing to 2 s the
@@ -898,6 +899,10 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     """
     from matchcore._core import _flag_arg
     follow = _flag_arg(follow, "follow")    # before anything connects
+    for name, value in (("timeout", timeout), ("idle", idle)):
+        # a negative or NaN time read nothing and returned, as if the stream were empty
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be > 0 seconds or None, got {value!r}")
     _nats()
     consumer = MarketDataConsumer() if consumer is None else consumer
     subjects = filter_subjects(prefix, symbols, kinds)
