@@ -513,9 +513,10 @@ class ReplayPublisher(NoCopy):
 
     Each ``ReplayPublisher`` is one publishing session: its batches carry the NATS header
     ``Matchcore-Session`` with ``session`` (a new time-ordered id unless given) and their
-    ``seq`` counts from 0. A consumer that sees a new session on a subject drops what it
-    rebuilt from that subject and starts again, so a stream holding several replays reads as
-    the last one of each subject.
+    ``seq`` counts from 0 (a ``session`` given must not be reused by another run: a consumer
+    takes its repeated ``seq`` values for redeliveries and drops those batches). A consumer
+    that sees a new session on a subject drops what it rebuilt from that subject and starts
+    again, so a stream holding several replays reads as the last one of each subject.
 
     >>> pub = NatsPublisher(url)                                           # doctest: +SKIP
     >>> rp = ReplayPublisher(pub)                                          # doctest: +SKIP
