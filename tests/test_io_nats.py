@@ -543,6 +543,13 @@ def _publish_day(url, stream, prefix, data):
     return r, bridge.kept()["trades"]
 
 
+def _cli_publish_day(server, stream, prefix, path, *, messages, seed):
+    # a generated day published with `matchcore replay --publish`, as a user does
+    itch.generate(path, messages=messages, symbols=2, seed=seed)
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix]) == 0
+
+
 def _follower_after_resubscribe(stop, t, box, r, trades):
     # stop a following consumer once it had time to read a new replay (its backoff is at most
     # 2 s), and check it resubscribed and rebuilt exactly that replay
@@ -611,9 +618,7 @@ def test_cli_subscribe_reports_session_restarts(server, names, tmp_path, capsys)
     stream, prefix = names
     for seed in (5, 6):
         path = tmp_path / f"d{seed}.itch"
-        itch.generate(path, messages=5000, symbols=2, seed=seed)
-        assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
-                     "--subject-prefix", prefix]) == 0
+        _cli_publish_day(server, stream, prefix, path, messages=5000, seed=seed)
     capsys.readouterr()
     assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix]) == 0
     out = capsys.readouterr().out
@@ -690,9 +695,7 @@ def test_cli_subscribe_follow_interrupted_prints_what_it_received(server, names,
 
     stream, prefix = names
     path = tmp_path / "d.itch"
-    itch.generate(path, messages=5000, symbols=2, seed=5)
-    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
-                 "--subject-prefix", prefix]) == 0
+    _cli_publish_day(server, stream, prefix, path, messages=5000, seed=5)
     proc = subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", server.url,
                              "--stream", stream, "--subject-prefix", prefix, "--follow"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -854,9 +857,7 @@ def test_cli_subscribe_nonpositive_timeout_or_idle_exit_1_before_connecting(serv
     # with a stream that holds data, a negative --timeout read nothing and exited 0
     stream, prefix = names
     path = tmp_path / "d.itch"
-    itch.generate(path, messages=2000, symbols=2, seed=3)
-    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
-                 "--subject-prefix", prefix]) == 0
+    _cli_publish_day(server, stream, prefix, path, messages=2000, seed=3)
     capsys.readouterr()
     argv = ["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix, opt, value]
     if opt == "--idle":
@@ -879,9 +880,7 @@ def test_cli_subscribe_stdout_on_a_full_disk_one_error_line_exit_1(server, names
     # the summary's print raised an OSError traceback
     stream, prefix = names
     path = tmp_path / "d.itch"
-    itch.generate(path, messages=2000, symbols=2, seed=3)
-    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
-                 "--subject-prefix", prefix]) == 0
+    _cli_publish_day(server, stream, prefix, path, messages=2000, seed=3)
     with open("/dev/full", "w") as full:
         proc = subprocess.run([sys.executable, "-m", "matchcore", "subscribe", server.url,
                                "--stream", stream, "--subject-prefix", prefix],
