@@ -168,6 +168,15 @@ def main(argv: list[str] | None = None) -> int:
         _stderr_line(f"{who}: error: broken pipe{where}: the reader of an output other than "
                      f"stdout (a FIFO, a socket, a subprocess) went away")
         return 1
+    except OSError as e:
+        # an output that cannot be written (stdout on a full disk: > /dev/full) or any other
+        # I/O error a command did not report itself: one line, as the commands' own errors
+        try:
+            _flush_stdout()
+        except (OSError, ValueError):
+            _silence_stdout()           # or the flush at exit fails again, with a traceback
+        _stderr_line(f"{who}: error: {e}")
+        return 1
 
 
 def _stdout_reader_gone() -> bool:

@@ -100,13 +100,7 @@ def run(args) -> int:
               f"{type(e).__name__}: {e}", file=sys.stderr)
         code = 1
     # whatever ended the read (an error, Ctrl-C above), what was received is reported
-    try:
-        _summary(c, args)
-    except BrokenPipeError:          # stdout's reader left: matchcore.__main__ ends quietly
-        raise
-    except OSError as e:             # stdout on a full disk (> /dev/full): one line, as elsewhere
-        print(f"matchcore subscribe: error: {e}", file=sys.stderr)
-        return 1
+    _summary(c, args)
     return code
 
 

@@ -28,13 +28,7 @@ def run(args) -> int:
     except ValueError as e:
         print(f"matchcore demo: error: {e}", file=sys.stderr)
         return 1
-    try:
-        return _demo(args, setup, flow, gen_s)
-    except BrokenPipeError:          # stdout's reader left: matchcore.__main__ ends quietly
-        raise
-    except OSError as e:             # stdout on a full disk (> /dev/full): one line, as elsewhere
-        print(f"matchcore demo: error: {e}", file=sys.stderr)
-        return 1
+    return _demo(args, setup, flow, gen_s)
 
 
 def _check(args) -> None:
