@@ -16,6 +16,11 @@ def symbol_filter(symbols, what: str = "symbols"):
     for s in symbols:
         s = str(s).strip()
         out.add(s)
-        if s.isascii() and s.isdigit():
-            out.add(str(int(s)))
+        out.add(plain_number(s))
     return out
+
+
+def plain_number(symbol: str) -> str:
+    """A symbol number written with leading zeros (``"001"``) in its plain form (``"1"``), as a
+    locate or instrument id is named; any other symbol unchanged."""
+    return str(int(symbol)) if symbol.isascii() and symbol.isdigit() else symbol

@@ -524,9 +524,9 @@ def _book(args) -> int:
             raise ValueError(f"{path} is a {_FORMAT_NAMES[fmt]} file: book reads ITCH 5.0 "
                              f"files (replay --dump-book gives the final books of any format)")
     until = itch.parse_time(args.at) if args.at else None
-    args.symbol = args.symbol.strip()
-    if args.symbol.isascii() and args.symbol.isdigit():
-        args.symbol = str(int(args.symbol))     # a locate written "001", as --symbols takes it
+    from matchcore._symfilter import plain_number
+
+    args.symbol = plain_number(args.symbol.strip())     # a locate written "001", as --symbols
     bar, update = _file_progress(path, args.no_progress)
     try:
         r = itch.replay_file(path, progress=update, symbols=[args.symbol], until_ns=until,
