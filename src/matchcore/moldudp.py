@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from matchcore._magic import GZIP_MAGIC
 from matchcore._moldudp import (
     FRAMES_OK,
     FRAMES_TRUNCATED,
@@ -596,7 +597,7 @@ def _load(source):
         return memoryview(source).cast("B"), None
     path = Path(source)
     with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
+        gz = f.read(2) == GZIP_MAGIC
     if gz:
         with gzip.open(path, "rb") as f:
             return memoryview(f.read()), None

@@ -24,6 +24,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from matchcore._magic import ZSTD_MAGIC
 from matchcore.feeds._dbn import DbnReplayer
 
 __all__ = ["DbnMetadata", "DbnReplayer", "PRICE_SCALE", "is_dbn", "open_dbn", "read_metadata",
@@ -32,7 +33,6 @@ __all__ = ["DbnMetadata", "DbnReplayer", "PRICE_SCALE", "is_dbn", "open_dbn", "r
 CHUNK_SIZE = 4 << 20          # bytes read per compiled chunk when streaming a file
 PRICE_SCALE = 1_000_000_000   # DBN fixed-point prices: units per currency unit
 DBN_MAGIC = b"DBN"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _EXTRA = "pip install 'matchcore[dbn]'"
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._core import _flag_arg
+from matchcore._magic import GZIP_MAGIC, ZSTD_MAGIC
 from matchcore.itch._decode import decode_chunk as _decode_chunk
 from matchcore.itch._replay import (
     L2_DTYPE,
@@ -44,15 +45,13 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 4 << 20          # bytes read per compiled chunk when streaming a file
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def _refuse_zstd(raw, path, head: bytes | None = None) -> None:
     # A zstd frame's magic can never start an ITCH stream (its length prefix would be 10,421
     # bytes, longer than any message): read as ITCH it was "replayed" as one unknown message
     # and a bad length prefix, exit status 0. `head`: the first bytes, when already read.
-    if (raw.peek(4)[:4] if head is None else head[:4]) == _ZSTD_MAGIC:
+    if (raw.peek(4)[:4] if head is None else head[:4]) == ZSTD_MAGIC:
         raw.close()
         raise ValueError(f"{path}: a zstd-compressed file: the ITCH replay reads plain or gzip'd "
                          "files (decompress it with zstd -d; a DBN file cut short inside its "
@@ -72,7 +71,7 @@ def open_stream(path) -> io.BufferedIOBase:
     raw = open(path, "rb")
     _refuse_zstd(raw, path)
     head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-    if head == _GZIP_MAGIC:
+    if head == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=raw, mode="rb")
     return raw
 
@@ -157,12 +156,12 @@ class _ChunkReader:
         self.total = 0               # decompressed bytes read so far
         self.stream_error = None     # why a compressed stream ended early, else None
         try:
-            head = _read_head(self.raw, len(_ZSTD_MAGIC))
+            head = _read_head(self.raw, len(ZSTD_MAGIC))
         except BaseException:
             self.raw.close()
             raise
         _refuse_zstd(self.raw, path, head)
-        if head[:2] == _GZIP_MAGIC:
+        if head[:2] == GZIP_MAGIC:
             self.f = _Inflater(self.raw, head)
         else:
             self.f = self.raw
