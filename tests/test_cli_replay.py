@@ -83,6 +83,26 @@ def test_cli_replay_dump_book_header_and_rows_equal_reference(capsys, day, tmp_p
     assert f"book dump: {len(want):,} levels" in out
 
 
+def test_cli_replay_dump_book_dash_writes_csv_alone_to_stdout(capsys, day, tmp_path):
+    # '-' used to create a file named "-"; now stdout carries the CSV alone (so that it can be
+    # piped) and the summary goes to stderr, as with bench --json -
+    out_csv = tmp_path / "book.csv"
+    code, _, _ = run_cli(capsys, "replay", str(day), "--dump-book", str(out_csv), "--no-progress")
+    assert code == 0
+    code, out, err = run_cli(capsys, "replay", str(day), "--dump-book", "-", "--no-progress")
+    assert code == 0
+    assert out.splitlines() == out_csv.read_text().splitlines()
+    assert "replayed 30,000 ITCH 5.0 messages" in err and "book dump:" in err
+    assert not (Path.cwd() / "-").exists()
+    # several files: the merged dump (with its file column) likewise
+    code, out, err = run_cli(capsys, "replay", str(day), str(day), "--dump-book", "-",
+                             "--no-progress")
+    assert code == 0
+    rows = list(csv.reader(out.splitlines()))
+    assert rows[0][0] == "file" and len(rows) == 1 + 2 * (len(out_csv.read_text().splitlines()) - 1)
+    assert "book dump:" in err
+
+
 def test_cli_replay_aapl_dump_book_177_levels(capsys, tmp_path):
     out_csv = tmp_path / "aapl.csv"
     run_cli(capsys, "replay", str(shared(AAPL)), "--dump-book", str(out_csv), "--no-progress")

@@ -5,6 +5,7 @@ other formats): parse arguments, show a progress bar on long work, print a summa
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import sys
@@ -37,7 +38,8 @@ def add_parser(p, name):
         p.add_argument("--out", default=None, metavar="DIR",
                        help="write the sinks (.npy) and a summary.json here")
         p.add_argument("--dump-book", default=None, metavar="OUT.csv",
-                       help="write the final book of every symbol as CSV")
+                       help="write the final book of every symbol as CSV ('-': to stdout, "
+                            "the summary then goes to stderr)")
         p.add_argument("--infer-lengths", action="store_true",
                        help="take message lengths from the type byte (files with zero prefixes)")
         p.add_argument("--verify", action="store_true",
@@ -94,6 +96,27 @@ def _refuse_unwritable_outputs(args) -> None:
 
 
 def run(args) -> int:
+    if getattr(args, "dump_book", None) == "-":
+        # '-' is stdout, as for bench/journal --json - (it wrote a file named "-"); stdout then
+        # carries the CSV alone, so that it can be piped: every other line goes to stderr
+        args.dump_stream = sys.stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            return _run(args)
+    return _run(args)
+
+
+@contextlib.contextmanager
+def dump_output(args):
+    """The file --dump-book writes: complete or not there at all; '-' is the command's stdout."""
+    if args.dump_book == "-":
+        yield args.dump_stream
+        args.dump_stream.flush()
+    else:
+        with atomic_output(args.dump_book, newline="") as f:
+            yield f
+
+
+def _run(args) -> int:
     try:
         if args.command in ("replay", "book"):
             _refuse_unwritable_outputs(args)
@@ -172,9 +195,9 @@ def _book_rows(books_by_locate: dict, names: dict):
                 yield [loc, names.get(loc, str(loc)), side, i, int(price), int(qty), int(orders)]
 
 
-def _dump_book(path, books_by_locate, names) -> int:
+def _dump_book(args, books_by_locate, names) -> int:
     n = 0
-    with atomic_output(path, newline="") as f:      # complete or not there at all
+    with dump_output(args) as f:
         w = csv.writer(f)
         w.writerow(CSV_HEADER)
         for row in _book_rows(books_by_locate, names):
@@ -199,7 +222,7 @@ def _note_symbols_and_dump(args, symbols, names, books, numbers=None) -> None:
         if unseen:
             print(f"note: no symbol numbered {', '.join(unseen)} in this file")
     if args.dump_book:
-        n = _dump_book(args.dump_book, books, names)
+        n = _dump_book(args, books, names)
         print(f"book dump: {n:,} levels -> {args.dump_book}")
 
 
@@ -406,7 +429,7 @@ def _replay_lobster(args, path: Path) -> int:
         print(f"note: {why}: the book started empty")
     name = path.name.split("_")[0]
     if args.dump_book:
-        n = _dump_book(args.dump_book, {0: res.book}, {0: name})
+        n = _dump_book(args, {0: res.book}, {0: name})
         print(f"book dump: {n:,} levels -> {args.dump_book}")
     if args.out:
         out = Path(args.out)
@@ -454,7 +477,7 @@ def _replay_native(args, path: Path) -> int:
           f"{sum(len(b) for b in books.values()):,}")
     names = {k: str(k) for k in books}
     if args.dump_book:
-        n = _dump_book(args.dump_book, books, names)
+        n = _dump_book(args, books, names)
         print(f"book dump: {n:,} levels -> {args.dump_book}")
     if args.out:
         out = Path(args.out)

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 
-from matchcore._cliutil import atomic_output, save_npy, write_json
-from matchcore.cli_replay import CSV_HEADER, _bar
+from matchcore._cliutil import save_npy, write_json
+from matchcore.cli_replay import CSV_HEADER, _bar, dump_output
 
 
 def _options(args) -> dict:
@@ -82,7 +82,7 @@ def run_many(args) -> int:
     stems = _stems(res.files)
     if args.dump_book:
         n = 0
-        with atomic_output(args.dump_book, newline="") as fh:
+        with dump_output(args) as fh:
             w = csv.writer(fh)
             w.writerow(["file"] + CSV_HEADER)
             for f in res.files:
