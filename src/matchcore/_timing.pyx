@@ -147,7 +147,9 @@ def process_timed(OrderBook book, commands, clock="auto"):
 
     Returns an int64 array of per-message service times in ns (clock read right before and right
     after each message; the clock pair's own cost is included, see :func:`clock_overhead_ns`).
-    Events are written as usual and discarded after each message. O(n + fills).
+    Events are written as usual and discarded after each message. A command the book has no
+    memory for stops the loop with MemoryError (the commands before it stay applied, as with
+    ``process()``). O(n + fills).
 
     >>> import matchcore as mc
     >>> cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE); cmds["qty"] = 1; cmds["price"] = 100
@@ -165,7 +167,8 @@ def process_timed(OrderBook book, commands, clock="auto"):
     cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(lat)
     cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
     cdef mc_book* b = book._b
-    cdef int64_t start, t0, t1
+    cdef int64_t start, t0, t1, r
+    cdef Py_ssize_t done = n
     # the book is busy while the loop runs without the GIL (another thread's call raises)
     mc_busy_enter(b, MC_BUSY_TIMED)
     try:
@@ -173,13 +176,20 @@ def process_timed(OrderBook book, commands, clock="auto"):
         with nogil:
             for i in range(n):
                 t0 = _read(clk)
-                mc_apply(b, &cmds[i])
+                r = mc_apply(b, &cmds[i])
                 t1 = _read(clk)
                 out[i] = t1 - t0
                 b.n_ev = start
+                # the command was not applied: stop, as process() does (the loop went on and
+                # timed every later command against a book that lacked it)
+                if r == -MC_ERR_NOMEM:
+                    done = i
+                    break
             _to_ns(out, n, scale)
     finally:
         mc_busy_leave(b)
+    if done < n:
+        raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
     return lat
 
 
@@ -196,7 +206,8 @@ def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=Non
     raises ValueError. The loop busy-waits until a message is due when it is ahead; when it is
     behind (a stall, or a rate above capacity), messages start late and their latency includes
     the wait: no coordinated omission. Returns ``(latency_ns, service_ns)``, int64 arrays:
-    completion minus scheduled arrival, and completion minus actual start. O(n + fills).
+    completion minus scheduled arrival, and completion minus actual start. Out of memory:
+    MemoryError, as :func:`process_timed`. O(n + fills).
 
     >>> import matchcore as mc
     >>> cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE); cmds["qty"] = 1; cmds["price"] = 100
@@ -245,7 +256,8 @@ def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=Non
     cdef int64_t* so = <int64_t*>cnp.PyArray_DATA(svc)
     cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
     cdef mc_book* b = book._b
-    cdef int64_t start, t0, t1, due, base
+    cdef int64_t start, t0, t1, due, base, r
+    cdef Py_ssize_t done = n
     mc_busy_enter(b, MC_BUSY_TIMED)
     try:
         start = b.n_ev
@@ -257,15 +269,20 @@ def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=Non
                 while t0 < due:
                     mc_cpu_relax()
                     t0 = _read(clk)
-                mc_apply(b, &cmds[i])
+                r = mc_apply(b, &cmds[i])
                 t1 = _read(clk)
                 lo[i] = t1 - due
                 so[i] = t1 - t0
                 b.n_ev = start
+                if r == -MC_ERR_NOMEM:      # not applied: stop, as process() does
+                    done = i
+                    break
             _to_ns(lo, n, scale)
             _to_ns(so, n, scale)
     finally:
         mc_busy_leave(b)
+    if done < n:
+        raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
     return lat, svc
 
 
