@@ -337,3 +337,20 @@ def test_tsc_calibration_bad_duration_refused_cache_untouched():
         assert _timing.tsc_ticks_per_ns(0.002) > 0
     finally:
         _timing._tsc_per_ns = saved
+
+
+def test_percentiles_nearest_rank_exact_where_floating_point_rounds_up():
+    # p99.9 of 1..1000 is the 999th sample; it was the 1000th (the max), and p99.9 of the
+    # default 1M-sample run was the 999,001st sample instead of the 999,000th
+    from fractions import Fraction
+    import math
+
+    for n in (1000, 2000, 10_000, 100_000, 1_000_000, 7, 1, 12345):
+        a = np.random.default_rng(n).permutation(np.arange(1, n + 1))
+        got = harness.percentiles(a)
+        want = [float(max(math.ceil(Fraction(str(q)) * n / 100), 1)) for q in harness.PERCENTILES]
+        assert got == want, n
+    s = harness.summarize(np.arange(1, 1001))
+    assert s["p99.9"] == 999.0 and s["max"] == 1000.0
+    with pytest.raises(ValueError):
+        harness.percentiles(np.arange(10), (101,))
