@@ -354,3 +354,14 @@ def test_percentiles_nearest_rank_exact_where_floating_point_rounds_up():
     assert s["p99.9"] == 999.0 and s["max"] == 1000.0
     with pytest.raises(ValueError):
         harness.percentiles(np.arange(10), (101,))
+
+
+def test_process_out_rate_flow_under_half_a_call_timed_not_nan(tiny):
+    # a flow under 512 messages timed no call: process_out was NaN (null in the JSON) while the
+    # compiled loop's median chunk timed the flow as one chunk
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+    r = harness.process_out_rate(base, flow[:300])
+    assert r["calls"] == 1 and r["ns_per_msg"] > 0
+    t = harness.throughput(base, flow[:300], reps=1)
+    assert t["process_out"]["ns_per_msg"] > 0 and t["median_chunk"]["ns_per_msg"] > 0
