@@ -365,3 +365,15 @@ def test_process_out_rate_flow_under_half_a_call_timed_not_nan(tiny):
     assert r["calls"] == 1 and r["ns_per_msg"] > 0
     t = harness.throughput(base, flow[:300], reps=1)
     assert t["process_out"]["ns_per_msg"] > 0 and t["median_chunk"]["ns_per_msg"] > 0
+
+
+def test_open_loop_poisson_arrivals_empty_flow_and_bad_rate(tiny):
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+    lat, svc = harness.open_loop(base, flow[:0], 1e6, poisson_seed=3, warmup=False)
+    assert lat.shape == svc.shape == (0,)
+    lat, svc = harness.open_loop(base, flow[:50], 1e6, poisson_seed=3, warmup=False)
+    assert lat.shape == (50,) and (lat >= svc).all()
+    for rate in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="rate"):
+            harness.open_loop(base, flow[:5], rate, poisson_seed=3, warmup=False)

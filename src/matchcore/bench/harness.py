@@ -140,8 +140,11 @@ def open_loop(base: OrderBook, flow, rate: float, clock: str = "auto", poisson_s
     warmup = _flag_arg(warmup, "warmup")
     arrivals = None
     if poisson_seed is not None:
+        if not (math.isfinite(rate) and rate > 0):
+            raise ValueError(f"Poisson arrivals need a finite rate > 0 (messages/s), got {rate}")
         gaps = np.random.default_rng(poisson_seed).exponential(1e9 / rate, len(flow))
-        arrivals = np.concatenate(([0.0], np.cumsum(gaps[:-1])))
+        # the first message at 0, then the gaps (an empty flow has no arrival at all)
+        arrivals = np.concatenate(([0.0], np.cumsum(gaps[:-1])))[:len(flow)]
     if warmup:
         _timing.process_timed(base.copy(), flow[: min(len(flow), 100_000)], clock)
     return _timing.process_open_loop(base.copy(), flow, rate, arrivals, clock)
