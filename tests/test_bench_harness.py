@@ -377,3 +377,29 @@ def test_open_loop_poisson_arrivals_empty_flow_and_bad_rate(tiny):
     for rate in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="rate"):
             harness.open_loop(base, flow[:5], rate, poisson_seed=3, warmup=False)
+
+
+def test_report_labels_each_throughput_with_the_call_size_it_was_measured_in():
+    # the out= figure of the core table was labelled with the 64k calls of the new-array
+    # figure; the depth table and the closed-loop header named chunks the run did not use
+    from matchcore.bench.core import run_depth
+    from matchcore.bench.report import format_depth, format_report
+    from matchcore.cli_bench import run_bench
+
+    d = run_depth(messages=3_000, sizes=(1_000, 2_000), names=("stale_cancel",), reps=1)
+    assert d["chunk"] == harness.call_chunk(3_000, 8192) == 1024
+    assert "median 1,024-message chunk" in format_depth(d)
+    res = run_bench(["standard"], messages=20_000, quick=True, progress=False)
+    c = res["workloads"]["standard"]["throughput"]["median_chunk"]["chunk"]
+    assert c == harness.call_chunk(20_000, 32_768) == 2500
+    assert "median 2,500-message chunk" in format_report(res)
+    from matchcore.bench.core import run_core
+    from matchcore.bench.report import format_core
+
+    core = run_core(messages=20_000, quick=True, sizes=(1_000, 2_000), depth=d,
+                    reference={"skipped": "not timed here"}, scaling_passes=1)
+    po = core["process"]["process_out"]
+    assert po["chunk"] == harness.call_chunk(20_000, 8192) == 2500
+    text = format_core(core)
+    assert "M msg/s in 2,500-message calls with out=" in text
+    assert "making a new array per call in 65,536-message calls" in text
