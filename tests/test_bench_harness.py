@@ -403,3 +403,38 @@ def test_report_labels_each_throughput_with_the_call_size_it_was_measured_in():
     text = format_core(core)
     assert "M msg/s in 2,500-message calls with out=" in text
     assert "making a new array per call in 65,536-message calls" in text
+
+
+def _load_copy(path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("machine_copy", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_git_commit_installed_copy_inside_another_repository_reports_none(tmp_path):
+    # matchcore installed into a virtualenv inside another project's repository reported that
+    # project's commit (and dirtiness) as the commit the benchmark ran at
+    import shutil
+    import subprocess
+
+    from matchcore.bench import machine
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / ".gitignore").write_text(".venv/\n")
+    tracked = tmp_path / "src" / "matchcore" / "bench" / "machine.py"
+    installed = tmp_path / ".venv" / "lib" / "site-packages" / "matchcore" / "bench" / "machine.py"
+    for p in (tracked, installed):
+        p.parent.mkdir(parents=True)
+        shutil.copy(machine.__file__, p)
+    git("add", ".gitignore", "src")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x")
+    head = git("rev-parse", "HEAD")
+    assert _load_copy(installed).git_commit() == {"commit": None, "dirty": None}
+    assert _load_copy(tracked).git_commit() == {"commit": head, "dirty": False}

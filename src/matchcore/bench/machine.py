@@ -22,18 +22,28 @@ def cpu_model() -> str:
 
 
 def git_commit() -> dict:
-    """``{"commit": sha, "dirty": bool}`` of the checkout the package was imported from, if any."""
-    root = Path(__file__).resolve().parents[3]
+    """``{"commit": sha, "dirty": bool}`` of the checkout the package was imported from, if any
+    (``None`` for both when this file is not tracked by a git repository: an installed copy)."""
+    here = Path(__file__).resolve()
+    none = {"commit": None, "dirty": None}
     try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+        # A copy installed into a virtualenv that sits inside another project's repository
+        # reported that project's commit: the file itself must be tracked where it is.
+        tracked = subprocess.run(["git", "-C", str(here.parent), "ls-files", "--error-unmatch",
+                                  "--", here.name], capture_output=True, text=True, timeout=5)
+        if tracked.returncode != 0:
+            return none
+        root = subprocess.run(["git", "-C", str(here.parent), "rev-parse", "--show-toplevel"],
+                              capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=5)
-        if sha.returncode != 0:
-            return {"commit": None, "dirty": None}
+        if not root or sha.returncode != 0:
+            return none
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=5)
         return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+        return none
 
 
 def machine_info() -> dict:
