@@ -234,3 +234,47 @@ def test_workload_params_at_the_edge_accepted_and_valid(name, params):
     w = W.generate(name, 300, seed=1, **params)
     assert _bad_rejects(w.setup, w.flow) == 0
     assert w.setup["price"].min() >= 1 or len(w.setup) == 0
+
+
+def test_standard_mix_book_settles_at_the_documented_size_not_its_start():
+    # The IOCs take the best level at most, so the flow holds the book at about 1,700-2,000
+    # orders, not at the 1,000 it starts from (the README said ~1,000 throughout)
+    for seed in (1, 2):
+        w = W.generate("standard", 200_000, seed=seed)
+        assert len(w.setup) == 1_000
+        assert 1_500 <= w.stats["resting_at_end"] <= 2_300, (seed, w.stats)
+
+
+def _sweep_levels(w):
+    book = harness.build_book(w.setup, w.flow)
+    ev = book.process(w.flow)
+    fills = ev[ev["kind"] == mc.EventKind.FILL]
+    big = (w.flow["kind"] == mc.CommandKind.MARKET) | (w.flow["tif"] == mc.TIF.IOC)
+    order = np.argsort(fills["order_id"], kind="stable")
+    by_taker = np.split(fills["price"][order],
+                        np.flatnonzero(np.diff(fills["order_id"][order])) + 1)
+    levels = dict(zip(np.unique(fills["order_id"]).tolist(),
+                      (len(np.unique(p)) for p in by_taker)))
+    n = np.array([levels.get(oid, 0) for oid in w.flow["order_id"][big].tolist()])
+    kind = w.flow["kind"][big]
+    return n[kind == mc.CommandKind.SUBMIT], n[kind == mc.CommandKind.MARKET]
+
+
+def test_sweep_burst_iocs_and_market_orders_take_the_documented_levels():
+    # the README said every sweep ate ~40-80 levels: the IOCs take a median of about 26 (their
+    # limit 2k ticks through the touch), the market orders about 145
+    ioc, market = _sweep_levels(W.generate("sweep", 200_000, seed=1))
+    assert len(ioc) > 300 and len(market) > 300
+    assert 18 <= np.median(ioc) <= 36 and 110 <= np.median(market) <= 190
+    assert np.percentile(market, 10) > np.percentile(ioc, 90) * 0.8
+
+
+def test_touch_workload_small_book_grows_from_its_start_size():
+    # `depth` names each point by the size the book starts from: over 300k messages the 1k book
+    # grows to tens of thousands of orders near the touch (README: 59k / 6k / 31k)
+    want = {"wide_book": (45_000, 75_000), "stale_cancel": (3_000, 10_000),
+            "market_heavy": (22_000, 40_000)}
+    for name, (lo, hi) in want.items():
+        w = W.generate(name, 300_000, seed=1, resting=1_000)
+        assert lo <= w.stats["resting_at_end"] <= hi, (name, w.stats)
+        assert w.stats["levels_at_end"] < 400

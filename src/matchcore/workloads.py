@@ -13,8 +13,8 @@ command). The same seed gives the same commands, whichever way they run.
 Workloads:
 
 - :func:`standard_mix`: 9% new GTC orders, 3% marketable IOCs, 6% cancels and 82% reprices of a
-  resting order, about 1,000 resting orders over about 750 price levels; optional passive
-  ``background`` orders beyond the active levels (a deep book that the flow does not touch).
+  resting order, from 1,000 resting orders on a 750-tick band (the flow keeps about 1,700-2,000
+  with the defaults); optional passive ``background`` orders beyond the active levels (a deep book that the flow does not touch).
 - :func:`deep_book`: the standard mix over a book of about 1M resting orders, either active near
   the touch over a deep passive book, or spread over the whole book (``spread=True``).
 - :func:`market_maker_mix`: makers' quotes replaced every few messages (cancel + new order), a
@@ -195,7 +195,8 @@ def standard_mix(n: int, *, seed: int = 1, resting: int = 1000, levels: int = 75
     ``setup`` places ``background`` passive orders (100 per level, on levels beyond the active
     ones, never named by the flow) and ``resting`` active orders at uniform distances of
     1..``levels``/2 ticks from the mid on both sides. ``flow``: 9% new passive GTC orders, 3% IOCs
-    at the opposite best price (sized so that the book stays near ``resting`` orders), 6% cancels
+    at the opposite best price (sized by the book's size over ``resting``, but taking that one
+    level at most, so with the defaults the book settles at about 1,700-2,000 orders), 6% cancels
     and 82% reprices (new price and qty, usually losing queue place) of a random active resting
     order. Prices in ticks around 1,000,000; order ids from ``first_id`` in sequence. O(n) in
     compiled code (about 100 ns per command with Numba, the book's own matching included).
@@ -314,8 +315,11 @@ def sweep_burst(n: int, *, seed: int = 1, resting: int = 20_000, levels: int = 2
 
     ``setup``: ``resting`` orders over ``levels`` levels (both sides). ``flow``: passive GTC
     refills spread over the same levels, 10% cancels, and with probability ``sweep_prob`` a
-    sweep: an IOC whose limit is ``sweep_levels`` (x0.5..1.5) ticks through the touch with no qty
-    limit, or a market order sized to take about that many average levels. O(n + fills).
+    sweep sized to take k = ``sweep_levels`` x (0.5..1.5) levels of the starting book (times the
+    book's size over ``resting``, 0.25..8): half IOCs whose limit lies 2k ticks through the touch,
+    half market orders. The levels near the touch hold less than the starting book's average, so
+    with the defaults an IOC takes a median of about 26 levels (6-60 for 80% of them) and a
+    market order about 145 (60-240). O(n + fills).
 
     >>> setup, flow = sweep_burst(1000, resting=2000, levels=200)
     >>> len(flow)
