@@ -147,3 +147,21 @@ def test_cli_bench_json_dash_is_stdout_report_on_stderr_no_file(capsys, tmp_path
     assert rc == 0 and not (tmp_path / "-").exists()
     res = json.loads(out)
     assert res["command"] and "standard" in err
+
+
+def test_cli_bench_rate_too_low_for_the_clock_refused_before_any_workload(capsys, tmp_path):
+    # 2,000 messages at 1e-12/s: the open loop refused the schedule only after the workload had
+    # been generated (and saved) and its closed loop measured
+    saved = tmp_path / "w"
+    rc, out, err = _run(capsys, BENCH + ["--rate", "1e-12", "--save-workloads", str(saved)])
+    assert rc == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("matchcore bench: error: --rate") and "raise the rate" in err
+    assert not saved.exists() or not any(saved.iterdir())
+    from matchcore.cli_bench import run_bench
+
+    with pytest.raises(ValueError, match="--rate"):
+        run_bench(["standard"], messages=2000, rate=1e-12, quick=True, progress=False)
+    # a slow but countable schedule is left alone
+    from matchcore.cli_bench import _check_values
+
+    _check_values(1e-3, 1, 2000)

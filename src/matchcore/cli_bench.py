@@ -82,9 +82,20 @@ def _plan(targets, quick, messages):
     return chosen, n
 
 
-def _check_values(rate, seed) -> None:
+# The longest open-loop schedule the timing loop accepts is 2**62 clock ticks; at up to 10
+# ticks per ns (a 10 GHz TSC) that is this many seconds (about 14 years).
+_MAX_SCHEDULE_S = 2**62 / 10 / 1e9
+
+
+def _check_values(rate, seed, messages=None) -> None:
     if rate is not None and not (math.isfinite(rate) and rate > 0):
         raise ValueError(f"--rate must be a finite number of messages/s > 0, got {rate}")
+    # the open loop refused such a schedule only after the first workload had been generated
+    # and measured
+    if rate is not None and messages is not None and (messages - 1) / rate > _MAX_SCHEDULE_S:
+        raise ValueError(f"--rate {rate:g}: the open loop over {messages:,} messages would last "
+                         f"{(messages - 1) / rate:.3g} s, beyond what the clock counts: raise "
+                         f"the rate")
     # the ITCH workload's generator takes a 64-bit seed; one range for every workload
     if not 0 <= seed < 2**64:
         raise ValueError(f"--seed must be in [0, 2**64), got {seed}")
@@ -137,7 +148,7 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
     quick = _flag_arg(quick, "quick")
     progress = _flag_arg(progress, "progress")
     chosen, n = _plan(targets, quick, messages)
-    _check_values(rate, seed)
+    _check_values(rate, seed, n)
     started = time.perf_counter()
     res = {"schema": 1, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "command": {"targets": chosen, "messages": n, "rate": rate, "seed": seed,
@@ -283,8 +294,8 @@ def _run(args) -> int:
 
     # every option is checked before the first workload: a bad one found after minutes of
     # measuring would throw those minutes away
-    _plan(args.targets, args.quick, args.messages)
-    _check_values(args.rate, args.seed)
+    _, n = _plan(args.targets, args.quick, args.messages)
+    _check_values(args.rate, args.seed, n)
     # '-' is stdout, as for journal/recover --json (it wrote a file named "-")
     to_stdout = args.json == "-"
     if args.json and not to_stdout:
