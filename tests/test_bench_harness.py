@@ -438,3 +438,14 @@ def test_git_commit_installed_copy_inside_another_repository_reports_none(tmp_pa
     head = git("rev-parse", "HEAD")
     assert _load_copy(installed).git_commit() == {"commit": None, "dirty": None}
     assert _load_copy(tracked).git_commit() == {"commit": head, "dirty": False}
+
+
+@pytest.mark.parametrize("module", ["matchcore._timing", "matchcore.bench.harness",
+                                    "matchcore.bench.machine", "matchcore.workloads"])
+def test_bench_module_docstring_examples_give_the_output_they_show(module):
+    # machine_info's example showed keys it does not return first (compiler sorts before cores)
+    import doctest
+    import importlib
+
+    res = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert res.attempted > 0 and res.failed == 0

@@ -50,7 +50,7 @@ def machine_info() -> dict:
     """Everything about the machine a result depends on, as plain JSON-able values.
 
     >>> sorted(machine_info())[:3]
-    ['build_flags', 'cores_logical', 'cores_usable']
+    ['build_flags', 'compiler', 'cores_logical']
     """
     import numpy as np
 
