@@ -449,3 +449,15 @@ def test_bench_module_docstring_examples_give_the_output_they_show(module):
 
     res = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert res.attempted > 0 and res.failed == 0
+
+
+@pytest.mark.parametrize("n", [1, 2, 1000, 3000, 5000, 100_000, 1_000_000])
+def test_hdr_curve_ends_at_the_max_for_any_sample_count(n):
+    # the last point, percentile 100 * (1 - 1/n), took the second largest sample for 92% of
+    # sample counts (1M included): the worst sample never reached the latency chart
+    a = np.random.default_rng(n).permutation(np.arange(n)) * 3 + 7
+    c = harness.hdr_curve(a)
+    assert c["percentile"][-1] == 100.0 and c["value_ns"][-1] == a.max()
+    assert c["value_ns"][0] == a.min()
+    assert all(x <= y for x, y in zip(c["value_ns"], c["value_ns"][1:]))
+    assert all(p <= q for p, q in zip(c["percentile"], c["percentile"][1:]))

@@ -51,19 +51,23 @@ def percentiles(samples_ns, qs=PERCENTILES) -> list[float]:
 
 def hdr_curve(samples_ns, points: int = 48) -> dict:
     """The percentile distribution for an HDR-style plot: percentiles ``100 * (1 - 10**-x)`` for
-    x from 0 to log10(n), evenly spaced, and the values there (ns). O(n log n).
+    x from 0 to log10(n), evenly spaced, and the values there (ns, nearest rank), then the max
+    at percentile 100. O(n log n).
 
-    >>> c = hdr_curve(np.arange(1000)); len(c["percentile"]) == len(c["value_ns"])
-    True
+    >>> c = hdr_curve(np.arange(1000)); c["percentile"][-1], c["value_ns"][-1]
+    (100.0, 999.0)
     """
-    a = np.sort(np.asarray(samples_ns))
+    a = np.sort(np.asarray(samples_ns).ravel())
     n = a.size
     if n == 0:
         return {"percentile": [], "value_ns": []}
     xs = np.linspace(0.0, np.log10(n), points)
     qs = 100.0 * (1.0 - 10.0 ** -xs)
     idx = np.minimum(np.ceil(qs / 100.0 * n).astype(np.int64) - 1, n - 1).clip(0)
-    return {"percentile": [float(q) for q in qs], "value_ns": [float(a[i]) for i in idx]}
+    # The last point, 100 * (1 - 1/n), is the second largest sample for most n (its rank is
+    # n - 1, up to rounding): the worst sample, the one a tail plot is for, was left off
+    return {"percentile": [float(q) for q in qs] + [100.0],
+            "value_ns": [float(a[i]) for i in idx] + [float(a[-1])]}
 
 
 def summarize(samples_ns, overhead_ns: float = 0.0) -> dict:

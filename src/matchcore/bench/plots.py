@@ -49,11 +49,15 @@ def plot_all(res: dict, out_dir) -> list[Path]:
             color = f"C{i}"
             for key, style, label in ((r["closed"]["hdr"], "-", "closed"),
                                       (r["open"]["latency"]["hdr"], "--", "open")):
-                if not key["percentile"]:
+                pts = [(q, v) for q, v in zip(key["percentile"], key["value_ns"]) if q < 100.0]
+                if not pts:
                     continue
-                x = [1.0 / max(1.0 - q / 100.0, 1e-9) for q in key["percentile"]]
-                ax.plot(x, key["value_ns"], style, color=color, label=f"{name} ({label})")
-                max_pct = max(max_pct, key["percentile"][-1])
+                x = [1.0 / (1.0 - q / 100.0) for q, _ in pts]
+                ax.plot(x, [v for _, v in pts], style, color=color, label=f"{name} ({label})")
+                if key["percentile"][-1] >= 100.0:      # the max, just right of the curve
+                    ax.plot([2.0 * x[-1]], [key["value_ns"][-1]], "v", color=color, ms=5)
+                max_pct = max(max_pct, pts[-1][0])
+        ax.plot([], [], "v", color="grey", ms=5, label="max (right of each curve)")
         _hdr_axes(ax, max_pct)
         ax.set_title(f"matchcore latency per message (in compiled loop)\n{machine}", fontsize=10)
         ax.legend(fontsize=8)
