@@ -461,3 +461,24 @@ def test_hdr_curve_ends_at_the_max_for_any_sample_count(n):
     assert c["value_ns"][0] == a.min()
     assert all(x <= y for x, y in zip(c["value_ns"], c["value_ns"][1:]))
     assert all(p <= q for p, q in zip(c["percentile"], c["percentile"][1:]))
+
+
+def test_clock_info_reports_the_step_readings_advance_in_not_only_the_tick():
+    # on a VM whose TSC ticks at 0.39 ns but advances 26 ticks (10 ns) at a time, the report
+    # said "resolution 0.39 ns" of samples that are all multiples of 10 ns
+    assert harness.reading_step_ns(np.array([20, 10, 30, 20, 341, 351])) == 10.0
+    assert harness.reading_step_ns(np.array([20, 21, 30, 31])) == 1.0
+    assert harness.reading_step_ns(np.array([7, 7])) is None
+    from matchcore.bench.report import format_report
+    from matchcore.bench.machine import machine_info
+
+    for clock in ("monotonic", "auto"):
+        info = harness.clock_info(clock)
+        d = _timing.clock_overhead_samples(20_000, info["clock"])
+        assert info["step_ns"] >= 1.0 and info["step_ns"] >= info["resolution_ns"] * 0.999
+        # the samples lie a whole number of steps above the smallest, give or take the rounding
+        # of ticks to whole ns
+        r = (d - d.min()) % info["step_ns"]
+        assert np.mean((r <= 1) | (r >= info["step_ns"] - 1)) >= 0.99
+        text = format_report({"machine": machine_info(), "clock": info})
+        assert f"readings advance in steps of {info['step_ns']:.0f} ns" in text

@@ -90,13 +90,30 @@ def summarize(samples_ns, overhead_ns: float = 0.0) -> dict:
     return out
 
 
+def reading_step_ns(samples_ns) -> float | None:
+    """The finest step the samples show: the smallest difference between two distinct values
+    (``None`` when all are equal). Of many back-to-back clock pairs, the step in which the clock
+    advances as read, which can be far coarser than its tick. O(n log n).
+
+    >>> reading_step_ns(np.array([20, 10, 30, 20, 341, 351]))
+    10.0
+    """
+    v = np.unique(np.asarray(samples_ns))
+    return float(np.diff(v).min()) if v.size > 1 else None
+
+
 def clock_info(clock: str = "auto") -> dict:
-    """The clock a run uses: name, resolution (ns per tick) and the measured overhead of one
-    back-to-back pair of reads (median, p99, in ns; every sample includes it)."""
+    """The clock a run uses: name, resolution (ns per tick), the step its readings advance in
+    (``step_ns``, :func:`reading_step_ns` of the overhead samples: a virtual machine's TSC can
+    tick at 0.39 ns and advance 26 ticks at a time) and the measured overhead of one back-to-back
+    pair of reads (median, p99, in ns; every sample includes it)."""
     name = _timing.resolve_clock(clock)
     d = _timing.clock_overhead_samples(200_000, name)
     res = 1.0 / _timing.tsc_ticks_per_ns() if name == "tsc" else 1.0
+    step = reading_step_ns(d)
     info = {"clock": name, "resolution_ns": res,
+            # samples are whole ns, so never finer than 1 ns whatever the tick
+            "step_ns": max(step if step is not None else res, 1.0),
             "overhead_ns": float(np.median(d)), "overhead_p99_ns": percentiles(d, (99,))[0],
             "overhead_min_ns": float(d.min())}
     if name == "tsc":
