@@ -165,3 +165,24 @@ def test_cli_bench_rate_too_low_for_the_clock_refused_before_any_workload(capsys
     from matchcore.cli_bench import _check_values
 
     _check_values(1e-3, 1, 2000)
+
+
+def test_cli_bench_too_few_messages_for_itch_refused_before_any_workload(capsys, tmp_path):
+    # --messages 20 with itch: the 8-symbol day needs 38, found only after every workload before
+    # it had been generated, saved and measured (the whole run lost)
+    from matchcore.itch import generate
+    from matchcore.itch._gen import min_messages
+
+    saved = tmp_path / "w"
+    rc, out, err = _run(capsys, ["bench", "standard", "itch", "--messages", "20", "--quick",
+                                 "--no-progress", "--save-workloads", str(saved)])
+    assert rc == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("matchcore bench: error: --messages 20") and "itch" in err
+    assert not saved.exists() or not any(saved.iterdir())
+    least = min_messages(8)
+    with pytest.raises(ValueError, match="need at least"):
+        generate(None, messages=least - 1, symbols=8)
+    assert len(generate(None, messages=least, symbols=8)) > 0
+    rc, out, err = _run(capsys, ["bench", "itch", "--messages", str(least), "--quick",
+                                 "--no-progress"])
+    assert rc == 0 and "ITCH replay" in out

@@ -79,6 +79,12 @@ def _plan(targets, quick, messages):
     n = messages if messages is not None else (100_000 if quick else 1_000_000)
     if n <= 0:
         raise ValueError("--messages must be > 0")
+    if "itch" in chosen:
+        from matchcore.bench import itch_workload
+
+        # (too few messages for the generated day failed after every workload was measured)
+        if itch_workload.unavailable_reason() is None:
+            itch_workload.check_messages(n)
     return chosen, n
 
 

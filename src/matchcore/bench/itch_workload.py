@@ -30,7 +30,22 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def run_itch(messages: int, *, seed: int = 1, symbols: int = 8, reps: int = 3,
+#: Symbols of the generated file the ``itch`` workload replays.
+SYMBOLS = 8
+
+
+def check_messages(messages: int, symbols: int = SYMBOLS) -> None:
+    """Raise ValueError now if a day of ``symbols`` symbols cannot hold ``messages`` messages
+    (what :func:`run_itch` would find only after the workloads before it had been measured)."""
+    from matchcore.itch._gen import min_messages
+
+    least = min_messages(symbols)
+    if messages < least:
+        raise ValueError(f"--messages {messages:,}: the itch workload's {symbols}-symbol day "
+                         f"needs at least {least} messages")
+
+
+def run_itch(messages: int, *, seed: int = 1, symbols: int = SYMBOLS, reps: int = 3,
              slice_bytes: int = 1 << 16) -> dict:
     """Generate ``messages`` ITCH messages into a temporary file, then time their replay."""
     import matchcore.itch as itch

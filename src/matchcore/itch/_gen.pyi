@@ -4,6 +4,7 @@ from typing import NoReturn, Self
 from typing_extensions import disjoint_base
 
 def symbol_names(k: int) -> list[bytes]: ...
+def min_messages(symbols: int) -> int: ...
 
 @disjoint_base
 class Generator:

@@ -52,6 +52,18 @@ def symbol_names(int k):
     return out
 
 
+def min_messages(int symbols):
+    """The fewest messages a day of ``symbols`` symbols holds whatever its length: the system
+    events, and each symbol's directory entry, trading action and opening and closing crosses.
+
+    >>> min_messages(8)
+    38
+    """
+    if symbols < 1 or symbols > 65535:
+        raise ValueError("symbols must be in 1..65535")
+    return 6 + 4 * <int64_t>symbols
+
+
 cdef inline uint64_t rnd(uint64_t* s) noexcept nogil:
     # splitmix64: tiny, fast, and good enough for a workload
     s[0] += <uint64_t>0x9E3779B97F4A7C15
@@ -89,9 +101,7 @@ cdef class Generator:
     cdef int64_t n_out
 
     def __cinit__(self, int64_t messages, int symbols, uint64_t seed):
-        if symbols < 1 or symbols > 65535:
-            raise ValueError("symbols must be in 1..65535")
-        cdef int64_t fixed = 6 + 4 * <int64_t>symbols
+        cdef int64_t fixed = min_messages(symbols)      # (refuses symbols out of range)
         if messages < fixed:
             raise ValueError(f"{symbols} symbols need at least {fixed} messages "
                              f"(directory, trading actions, crosses, system events)")
