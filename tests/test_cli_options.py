@@ -186,3 +186,17 @@ def test_cli_bench_too_few_messages_for_itch_refused_before_any_workload(capsys,
     rc, out, err = _run(capsys, ["bench", "itch", "--messages", str(least), "--quick",
                                  "--no-progress"])
     assert rc == 0 and "ITCH replay" in out
+
+
+def test_cli_bench_plot_without_matplotlib_refused_before_work_exit_2(capsys, tmp_path,
+                                                                    monkeypatch):
+    # --plot without the plot extra measured every section, wrote the JSON, then ended in a
+    # ModuleNotFoundError traceback
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import now raises ImportError
+    out_json = tmp_path / "o.json"
+    rc, out, err = _run(capsys, BENCH + ["--plot", str(tmp_path / "p"), "--json", str(out_json)])
+    assert rc == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("matchcore bench: error: benchmark charts need matplotlib")
+    assert "pip install 'matchcore[plot]'" in err and not out_json.exists()

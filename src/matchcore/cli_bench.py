@@ -290,6 +290,9 @@ def run(args) -> int:
         return _run(args)
     except BrokenPipeError:          # stdout's reader left: matchcore.__main__ ends quietly
         raise
+    except ImportError as e:         # an optional extra missing: named in the message
+        print(f"matchcore bench: error: {e}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as e:
         print(f"matchcore bench: error: {e}", file=sys.stderr)
         return 1
@@ -309,6 +312,10 @@ def _run(args) -> int:
     for option, d in (("--plot", args.plot), ("--save-workloads", args.save_workloads)):
         if d:
             _check_dir(option, d)
+    if args.plot:
+        from matchcore.bench.plots import _plt
+
+        _plt()      # a missing extra said before the run, not in a traceback after it
     res = run_bench(args.targets, messages=args.messages, rate=args.rate, seed=args.seed,
                     quick=args.quick, clock=args.clock, save_dir=args.save_workloads,
                     progress=not args.no_progress)

@@ -18,11 +18,13 @@ __all__ = ["plot_replay"]
 _DAY_NS = 86_400 * 1_000_000_000
 
 
-def _pyplot():
+def _pyplot(what: str = "replay plots"):
+    """matplotlib's pyplot on the Agg backend; without matplotlib an ImportError that names
+    ``what`` needs it and the extra to install."""
     try:
         import matplotlib
     except ImportError as e:
-        raise ImportError("replay plots need matplotlib: pip install 'matchcore[plot]'") from e
+        raise ImportError(f"{what} need matplotlib: pip install 'matchcore[plot]'") from e
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -5,12 +5,9 @@ from pathlib import Path
 
 
 def _plt():
-    import matplotlib
+    from matchcore.replay_plots import _pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return _pyplot("benchmark charts")
 
 
 def _hdr_axes(ax, max_pct):
