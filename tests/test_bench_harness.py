@@ -482,3 +482,26 @@ def test_clock_info_reports_the_step_readings_advance_in_not_only_the_tick():
         assert np.mean((r <= 1) | (r >= info["step_ns"] - 1)) >= 0.99
         text = format_report({"machine": machine_info(), "clock": info})
         assert f"readings advance in steps of {info['step_ns']:.0f} ns" in text
+
+
+class _Count:
+    """A progress sink that counts its updates (what a tqdm bar is given)."""
+
+    def __init__(self):
+        self.n = 0
+
+    def update(self, k=1):
+        self.n += k
+
+
+def test_run_core_progress_updates_as_many_as_the_bar_plans():
+    # the bench planned 4 steps for core where run_core makes 6 (the bar ended at 15/13)
+    from matchcore.bench.core import core_progress_steps, run_core, run_depth
+
+    depth = run_depth(messages=2_000, sizes=(1_000, 2_000), reps=1)
+    for kw in ({"depth": depth}, {"depth_sizes": (1_000, 2_000)}):
+        c = _Count()
+        run_core(messages=2_000, quick=True, sizes=(1_000, 2_000, 3_000), scaling_passes=1,
+                 reference={"skipped": "not timed here"}, progress=c, **kw)
+        assert c.n == core_progress_steps(sizes=(1_000, 2_000, 3_000), **kw)
+    assert core_progress_steps() == 6 + 9 and core_progress_steps(depth=depth) == 6

@@ -97,3 +97,15 @@ def test_cli_bench_progress_only_on_a_terminal():
     assert p.stderr == "" and "standard" in p.stdout
     code, shown = run_with_tty_stderr(argv, timeout=300)
     assert code == 0 and "step" in shown
+
+
+def test_cli_bench_core_progress_bar_never_passes_its_total():
+    # the bar planned 4 steps for core where it takes 6: it was drawn at 14/13 and 15/13
+    import re
+
+    argv = [sys.executable, "-m", "matchcore", "bench", "--quick", "core", "--messages", "3000"]
+    code, shown = run_with_tty_stderr(argv, timeout=300)
+    assert code == 0
+    counts = [(int(a), int(b)) for a, b in re.findall(r"(\d+)/(\d+) \[", shown)]
+    assert counts and {b for _, b in counts} == {15}
+    assert max(a for a, _ in counts) >= 14 and all(a <= b for a, b in counts)

@@ -164,11 +164,13 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
     clk = res["clock"]["clock"]
     overhead = res["clock"]["overhead_ns"]
     wl_names = [w for w in chosen if w in WORKLOADS and w != "itch"]
-    from matchcore.bench.core import DEPTH_SIZES, TOUCH_WORKLOADS
+    from matchcore.bench.core import DEPTH_SIZES, TOUCH_WORKLOADS, core_progress_steps
 
     n_depth = len(DEPTH_SIZES) * len(TOUCH_WORKLOADS)
-    steps = len(wl_names) + ("itch" in chosen) + 4 * ("core" in chosen)
-    steps += n_depth * ("depth" in chosen or "core" in chosen)
+    steps = len(wl_names) + ("itch" in chosen) + n_depth * ("depth" in chosen)
+    # (core counted 4 steps where it takes 6: the bar ended at 15/13)
+    if "core" in chosen:
+        steps += core_progress_steps(depth=True if "depth" in chosen else None)
     steps += 9 * ("rates" in chosen) + 4 * ("baselines" in chosen)
     n_scale_r = (1_000, 10_000, 100_000, 1_000_000)
     n_scale_l = (10, 100, 1_000, 10_000) if quick else (10, 100, 1_000, 10_000, 100_000)

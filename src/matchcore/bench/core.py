@@ -25,6 +25,15 @@ TARGETS = {"per_call_vs_floor": 1.5, "process_msgs_per_s": 25e6, "deep_vs_small"
 #: The touch workloads whose cost is followed from 1k to 1M resting orders.
 TOUCH_WORKLOADS = ("wide_book", "stale_cancel", "market_heavy")
 DEPTH_SIZES = (1_000, 100_000, 1_000_000)
+#: The resting-order counts of the standard mix's cost by book size in :func:`run_core`.
+RESTING_SIZES = (1_000, 100_000, 1_000_000)
+
+
+def core_progress_steps(sizes=RESTING_SIZES, depth_sizes=DEPTH_SIZES, depth=None) -> int:
+    """The ``progress.update(1)`` calls :func:`run_core` makes with these arguments: per-call,
+    process(), one per size, the reference model, and the depth table's (when measured here)."""
+    own = 3 + len(tuple(sizes))
+    return own + (0 if depth is not None else len(tuple(depth_sizes)) * len(TOUCH_WORKLOADS))
 
 
 def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
@@ -270,7 +279,7 @@ def reference_messages(messages: int, quick: bool) -> int:
 
 
 def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
-             clock: str = "auto", overhead_ns: float = 0.0, sizes=(1_000, 100_000, 1_000_000),
+             clock: str = "auto", overhead_ns: float = 0.0, sizes=RESTING_SIZES,
              depth_sizes=DEPTH_SIZES, depth=None, reference=None, scaling_passes=None,
              progress=None) -> dict:
     """All core figures and their ratios to the targets (see the module docstring).
