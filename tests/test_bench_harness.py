@@ -354,6 +354,8 @@ def test_percentiles_nearest_rank_exact_where_floating_point_rounds_up():
     assert s["p99.9"] == 999.0 and s["max"] == 1000.0
     with pytest.raises(ValueError):
         harness.percentiles(np.arange(10), (101,))
+    assert harness.percentiles(np.arange(10), ()) == []
+    assert harness.percentiles([5.5, 1.25], (50, 100)) == [1.25, 5.5]
 
 
 def test_process_out_rate_flow_under_half_a_call_timed_not_nan(tiny):

@@ -45,6 +45,8 @@ def percentiles(samples_ns, qs=PERCENTILES) -> list[float]:
         # the exact rank: in floating point 99.9 / 100 * 1000 is 999.0000000000001, whose
         # ceiling (numpy's inverted_cdf too) named the 1000th sample, the max, as p99.9 of 1,000
         ranks.append(max(math.ceil(Fraction(repr(q)) * n / 100), 1))
+    if not ranks:
+        return []
     part = np.partition(a, sorted(set(r - 1 for r in ranks)))
     return [float(part[r - 1]) for r in ranks]
 
