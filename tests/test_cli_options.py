@@ -200,3 +200,15 @@ def test_cli_bench_plot_without_matplotlib_refused_before_work_exit_2(capsys, tm
     assert rc == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("matchcore bench: error: benchmark charts need matplotlib")
     assert "pip install 'matchcore[plot]'" in err and not out_json.exists()
+
+
+def test_cli_bench_repeated_target_measured_once(capsys, tmp_path):
+    import json
+
+    out_json = tmp_path / "o.json"
+    rc, out, _ = _run(capsys, ["bench", "standard", "market_maker", "standard", "--messages",
+                               "2000", "--quick", "--no-progress", "--json", str(out_json)])
+    assert rc == 0
+    res = json.loads(out_json.read_text())
+    assert res["command"]["targets"] == ["standard", "market_maker"]
+    assert out.count("\nstandard ") == 2        # one row in each of the two tables

@@ -71,7 +71,9 @@ def _bar(total, desc, disable):
 
 
 def _plan(targets, quick, messages):
-    chosen = list(targets) or list(WORKLOADS + SECTIONS)
+    # each target once, in the order given (a repeated one was measured again, minutes at full
+    # size, and the JSON kept only the last figures)
+    chosen = list(dict.fromkeys(targets)) or list(WORKLOADS + SECTIONS)
     bad = [t for t in chosen if t not in WORKLOADS + SECTIONS]
     if bad:
         raise ValueError(f"unknown workload(s) {', '.join(bad)}; "
