@@ -8,7 +8,15 @@ import json
 import sys
 
 
+def _max_us(ns: float) -> str:
+    # a max below 10 us keeps a decimal (it printed "0us" for a max under 500 ns)
+    return f"{ns / 1e3:,.1f}us" if ns < 10_000 else f"{ns / 1e3:,.0f}us"
+
+
 def row(res: dict, change: str) -> str:
+    if "date" not in res or "machine" not in res:
+        raise ValueError("not a `matchcore bench --json` result (no date or machine): "
+                         "benchmarks/bench_core.py's JSON holds the core section only")
     m = res["machine"]
     git = m.get("git") or {}
     commit = (git.get("commit") or "?")[:7] + ("+" if git.get("dirty") else "")
@@ -19,7 +27,7 @@ def row(res: dict, change: str) -> str:
              change]
     if std:
         c = std["closed"]
-        cells.append(f"{c['p50']:.0f} / {c['p99']:.0f} / {c['p99.9']:.0f} / {c['max'] / 1e3:,.0f}us")
+        cells.append(f"{c['p50']:.0f} / {c['p99']:.0f} / {c['p99.9']:.0f} / {_max_us(c['max'])}")
         cells.append(f"{std['throughput']['median_chunk']['msgs_per_s'] / 1e6:.1f}")
     else:
         cells += ["-", "-"]
@@ -38,4 +46,7 @@ def row(res: dict, change: str) -> str:
 
 if __name__ == "__main__":
     with open(sys.argv[1]) as f:
-        print(row(json.load(f), sys.argv[2] if len(sys.argv) > 2 else ""))
+        try:
+            print(row(json.load(f), sys.argv[2] if len(sys.argv) > 2 else ""))
+        except ValueError as e:
+            sys.exit(f"results_row: {e}")

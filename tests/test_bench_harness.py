@@ -3,6 +3,7 @@ service time, the timed loops apply exactly what process() applies, and the JSON
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -507,3 +508,27 @@ def test_run_core_progress_updates_as_many_as_the_bar_plans():
                  reference={"skipped": "not timed here"}, progress=c, **kw)
         assert c.n == core_progress_steps(sizes=(1_000, 2_000, 3_000), **kw)
     assert core_progress_steps() == 6 + 9 and core_progress_steps(depth=depth) == 6
+
+
+def _results_row_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results_row.py"
+    spec = importlib.util.spec_from_file_location("results_row", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_results_row_small_max_keeps_a_decimal_and_core_only_json_is_refused():
+    from matchcore.bench.core import run_core
+    from matchcore.cli_bench import run_bench
+
+    rr = _results_row_module()
+    res = run_bench(["standard"], messages=20_000, quick=True, progress=False)
+    res["workloads"]["standard"]["closed"]["max"] = 420      # a max under 500 ns printed "0us"
+    line = rr.row(res, "change")
+    assert line.startswith("| ") and " / 0.4us |" in line and "| change |" in line
+    with pytest.raises(ValueError, match="not a `matchcore bench --json` result"):
+        rr.row(run_core(messages=5_000, quick=True), "change")   # bench_core.py's JSON
+
