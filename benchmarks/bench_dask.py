@@ -49,7 +49,8 @@ def line(name: str, n: int, unit: str, wall: list[float]) -> str:
 
 
 def same(a, b) -> bool:
-    return all(x.stats == y.stats and x.hashes == y.hashes and len(x.trades) == len(y.trades)
+    # zip() alone stopped at the shorter list: a run that lost files still read "identical"
+    return len(a.files) == len(b.files) and all(x.stats == y.stats and x.hashes == y.hashes and len(x.trades) == len(y.trades)
                for x, y in zip(a.files, b.files))
 
 
