@@ -532,3 +532,9 @@ def test_results_row_small_max_keeps_a_decimal_and_core_only_json_is_refused():
     with pytest.raises(ValueError, match="not a `matchcore bench --json` result"):
         rr.row(run_core(messages=5_000, quick=True), "change")   # bench_core.py's JSON
 
+
+def test_clock_overhead_ns_no_samples_refused_not_nan():
+    for n in (0, -5):
+        with pytest.raises(ValueError, match="n must be >= 1"):
+            _timing.clock_overhead_ns(n)
+    assert _timing.clock_overhead_ns(10) >= 0

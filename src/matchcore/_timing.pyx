@@ -145,6 +145,8 @@ def clock_overhead_ns(Py_ssize_t n=100000, clock="auto"):
     >>> clock_overhead_ns(1000) >= 0
     True
     """
+    if n < 1:       # the median of no samples: NaN and a numpy warning
+        raise ValueError(f"n must be >= 1 (samples to take the median of), got {n}")
     return float(np.median(clock_overhead_samples(n, clock)))
 
 
