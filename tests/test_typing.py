@@ -143,3 +143,32 @@ def test_mypy_strict_reports_each_misuse(mypy_env):
                      'Unexpected keyword argument "tickk" for "add_symbol" of "Engine"',
                      'Too many positional arguments for "cancel" of "Engine"'):
         assert fragment in out.stdout, fragment
+
+
+def _stub_enums() -> list[tuple[str, str, dict[str, int]]]:
+    """(module, class, {member: value}) of every IntEnum class in the compiled modules' stubs."""
+    found = []
+    for mod in _compiled_modules():
+        stub = PKG.parent / (mod.replace(".", "/") + ".pyi")
+        if not stub.exists():
+            continue
+        for node in ast.parse(stub.read_text()).body:
+            if isinstance(node, ast.ClassDef) and any(
+                    isinstance(b, ast.Name) and b.id == "IntEnum" for b in node.bases):
+                members = {t.targets[0].id: ast.literal_eval(t.value) for t in node.body
+                           if isinstance(t, ast.Assign)}
+                found.append((mod, node.name, members))
+    return found
+
+
+def test_stub_intenum_values_match_runtime():
+    # stubtest does not compare enum member values, and a type checker takes them from the
+    # stub (mc.Reason.SELF_TRADE.value is revealed as the stub's literal)
+    import importlib
+
+    enums = _stub_enums()
+    assert {name for _, name, _ in enums} >= {"Side", "TIF", "STP", "EventKind", "CommandKind",
+                                              "Reason"}
+    for mod, name, members in enums:
+        runtime = getattr(importlib.import_module(mod), name)
+        assert members == {m.name: int(m.value) for m in runtime}, f"{mod}.{name}"
