@@ -872,3 +872,36 @@ def test_dask_processes_is_a_flag_checked_before_any_cluster(tmp_path):
             cluster = client.cluster
             client.close()
             cluster.close()
+
+
+@pytest.mark.parametrize("method", ["depth", "depth_orders"])
+@pytest.mark.parametrize("bad,exc,words", [
+    (1.5, TypeError, "n must be an integer, got float 1.5"),
+    ("3", TypeError, "n must be an integer, got str '3'"),
+    (None, TypeError, "n must be an integer, got NoneType None"),
+    (2**63, OverflowError, "n=9223372036854775808 is outside the int64 range"),
+    (-1, ValueError, "{method}(n) needs n >= 0, got -1"),
+], ids=["float", "str", "None", "beyond-int64", "negative"])
+def test_depth_n_errors_name_the_argument_as_the_reference_model_does(method, bad, exc, words):
+    # depth(n) is an integer argument of the book's queries too: the book, the engine and the
+    # reference model refuse a bad n in the same words, naming it
+    eng = mc.Engine()
+    eng.add_symbol(0)
+    targets = {"book": getattr(OrderBook(), method),
+               "engine": lambda n: getattr(eng, method)(0, n),
+               "reference": getattr(mc.ReferenceBook(), method)}
+    for on, call in targets.items():
+        with pytest.raises(exc) as info:
+            call(bad)
+        assert str(info.value) == words.format(method=method), on
+
+
+@pytest.mark.parametrize("method", ["depth", "depth_orders"])
+def test_depth_n_takes_every_integer_carrier(method):
+    book = _seeded()
+    want = [a.tolist() for a in getattr(book, method)(1)]
+    for one in _carriers(1) + [Px.A]:
+        got = [a.tolist() for a in getattr(book, method)(one)]
+        assert got == (want if one == 1 else [a.tolist() for a in getattr(book, method)(101)])
+    assert [len(a) for a in getattr(book, method)(2**63 - 1)] == [book.level_count(0),
+                                                                 book.level_count(1)]

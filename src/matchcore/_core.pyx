@@ -2175,7 +2175,9 @@ cdef class OrderBook:
 
     Prices are positive integer ticks, quantities positive integer lots, order ids integers in
     [0, 2**64). Every operation is O(1) in the number of resting orders apart from the levels
-    and orders it trades with (a new price level costs O(levels between it and the touch)).
+    and orders it trades with, and a new price level: a search of O(log levels between it and
+    the touch), plus a move of the levels between it and the nearer end of its side's ladder
+    (none at the touch or beyond the deepest level, up to half of them in between).
 
     >>> book = OrderBook()
     >>> book.submit(1, Side.SELL, 101, 5)
@@ -2535,34 +2537,40 @@ cdef class OrderBook:
         cdef const mc_level* l = &self._b.levels[L.lv[L.n - 1]]
         return (l.price, _py_i128(l.qty))
 
-    def depth(self, Py_ssize_t n=10):
+    def depth(self, n=10):
         """Top n levels per side as int64 arrays of shape (k, 2): price, qty; best first. O(n)."""
-        if n < 0:
-            raise ValueError("depth(n) needs n >= 0")
+        # n named in its errors, in the reference model's words (a bare Py_ssize_t parameter
+        # said "'float' object cannot be interpreted as an integer")
+        cdef int64_t k = mc_i64_arg(n, "n")
+        if k < 0:
+            raise ValueError(f"depth(n) needs n >= 0, got {k}")
         cdef cnp.ndarray bids, asks
         mc_busy_enter(self._b, MC_BUSY_QUERY)     # held while the arrays are made
         try:
-            bids = np.empty((min(n, mc_level_count(self._b, MC_BUY)), 2), dtype=np.int64)
-            asks = np.empty((min(n, mc_level_count(self._b, MC_SELL)), 2), dtype=np.int64)
-            mc_depth(self._b, MC_BUY, n, <int64_t*>cnp.PyArray_DATA(bids))
-            mc_depth(self._b, MC_SELL, n, <int64_t*>cnp.PyArray_DATA(asks))
-            _check_depth_exact(self._b, n)
+            bids = np.empty((min(k, mc_level_count(self._b, MC_BUY)), 2), dtype=np.int64)
+            asks = np.empty((min(k, mc_level_count(self._b, MC_SELL)), 2), dtype=np.int64)
+            mc_depth(self._b, MC_BUY, k, <int64_t*>cnp.PyArray_DATA(bids))
+            mc_depth(self._b, MC_SELL, k, <int64_t*>cnp.PyArray_DATA(asks))
+            _check_depth_exact(self._b, k)
         finally:
             mc_busy_leave(self._b)
         return bids, asks
 
-    def depth_orders(self, Py_ssize_t n=10):
+    def depth_orders(self, n=10):
         """Like :meth:`depth` with a third column: the number of orders at each level."""
-        if n < 0:
-            raise ValueError("depth_orders(n) needs n >= 0")
+        # n named in its errors, in the reference model's words (a bare Py_ssize_t parameter
+        # said "'float' object cannot be interpreted as an integer")
+        cdef int64_t k = mc_i64_arg(n, "n")
+        if k < 0:
+            raise ValueError(f"depth_orders(n) needs n >= 0, got {k}")
         cdef cnp.ndarray bids, asks
         mc_busy_enter(self._b, MC_BUSY_QUERY)     # held while the arrays are made
         try:
-            bids = np.empty((min(n, mc_level_count(self._b, MC_BUY)), 3), dtype=np.int64)
-            asks = np.empty((min(n, mc_level_count(self._b, MC_SELL)), 3), dtype=np.int64)
-            mc_depth_orders(self._b, MC_BUY, n, <int64_t*>cnp.PyArray_DATA(bids))
-            mc_depth_orders(self._b, MC_SELL, n, <int64_t*>cnp.PyArray_DATA(asks))
-            _check_depth_exact(self._b, n)
+            bids = np.empty((min(k, mc_level_count(self._b, MC_BUY)), 3), dtype=np.int64)
+            asks = np.empty((min(k, mc_level_count(self._b, MC_SELL)), 3), dtype=np.int64)
+            mc_depth_orders(self._b, MC_BUY, k, <int64_t*>cnp.PyArray_DATA(bids))
+            mc_depth_orders(self._b, MC_SELL, k, <int64_t*>cnp.PyArray_DATA(asks))
+            _check_depth_exact(self._b, k)
         finally:
             mc_busy_leave(self._b)
         return bids, asks

@@ -1872,11 +1872,11 @@ cdef class Engine:
         """(price, qty) of a symbol's best ask, or None. O(1)."""
         return self.book(symbol).best_ask()
 
-    def depth(self, symbol, Py_ssize_t n=10):
+    def depth(self, symbol, n=10):
         """A symbol's top n levels per side (see :meth:`OrderBook.depth`)."""
         return self.book(symbol).depth(n)
 
-    def depth_orders(self, symbol, Py_ssize_t n=10):
+    def depth_orders(self, symbol, n=10):
         """A symbol's top n levels per side with order counts (see :meth:`OrderBook.depth_orders`)."""
         return self.book(symbol).depth_orders(n)
 
