@@ -53,3 +53,20 @@ def test_readme_bench_how_to_run_names_every_section():
     para = text[text.index("`matchcore bench [WORKLOAD ...]"):]
     para = para[:para.index("\n\n")]
     assert [s for s in SECTIONS if f"`{s}`" not in para] == []
+
+
+def test_readme_exit_status_examples_exit_as_the_table_says(tmp_path):
+    # the commands the Exit status table gives as examples, run as written there
+    import subprocess
+    import sys
+
+    text = README.read_text()
+    table = text[text.index("### Exit status"):]
+    table = table[:table.index("\n\n", table.index("| status |"))]
+    memory = re.search(r"memory running out \(`([^`]+)`", table).group(1)
+    wide = re.search(r"a whole number beyond int64, e\.g\. `([^`]+)`", table).group(1)
+    for example, status, said in ((memory, 1, "error: out of memory: "),
+                                  ("book x.itch --symbol A " + wide, 2, "outside the int64")):
+        p = subprocess.run([sys.executable, "-m", "matchcore", *example.split(), "--no-progress"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert (p.returncode, said in p.stderr) == (status, True), (example, p.stderr)
