@@ -11,7 +11,9 @@ import pytest
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 MODULES = {"gen-itch": "matchcore.cli_replay", "book": "matchcore.cli_replay",
-           "bench": "matchcore.cli_bench", "demo": "matchcore.demo"}
+           "replay": "matchcore.cli_replay", "bench": "matchcore.cli_bench",
+           "demo": "matchcore.demo", "journal": "matchcore.cli_durability",
+           "recover": "matchcore.cli_durability", "subscribe": "matchcore.cli_subscribe"}
 
 
 def _table_rows(command: str) -> str:
