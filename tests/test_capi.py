@@ -570,3 +570,26 @@ def test_capi_calls_on_an_engine_busy_in_another_thread_return_busy(api):
         pytest.skip("Engine.process() never overlapped the table call")
     assert_events_equal(box["r"], expect)
     assert eng.state_hash() == ref.state_hash()
+
+
+def test_capi_queries_beyond_int64_read_int64_max_as_documented(api):
+    # levels are summed in 128 bits: C (int64 out-parameters) reads a total beyond int64 as
+    # INT64_MAX, as matchcore.h and the README say; the Python methods give the exact sum
+    top = 2**63 - 1
+    book = mc.OrderBook()
+    for oid in (1, 2, 3):
+        book.submit(oid, 0, 100, top)
+    book.submit(4, 0, 99, 5)
+    book.submit(5, 0, 100, 7)
+    b = book.handle
+    assert book.best_bid() == (100, 3 * top + 7) and book.queue_position(5) == 3 * top
+    p, q = ctypes.c_int64(), ctypes.c_int64()
+    assert api.best(b, 0, ctypes.byref(p), ctypes.byref(q)) == 1
+    assert (p.value, q.value) == (100, top)
+    out = np.zeros((2, 2), np.int64)
+    assert api.depth(b, 0, 2, out.ctypes.data) == 2
+    assert out.tolist() == [[100, top], [99, 5]]
+    assert api.queue_position(b, 5) == top and api.queue_position(b, 2) == top
+    assert api.queue_position(b, 1) == 0
+    text = HEADER.read_text()
+    assert "INT64_MAX" in text[text.index("---- queries"):text.index("mc_best_fn best;")]
