@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -612,3 +613,18 @@ def test_cli_book_symbol_as_locate_with_zeros_same_ladder_as_plain(capsys, day):
     assert code == 0
     code, padded, err = run_cli(capsys, "book", str(day), "--symbol", "001")
     assert code == 0 and err == "" and padded == plain
+
+
+def test_cli_exit_1_errors_one_line_saying_error(capsys, day):
+    # exit status 1 is "an error, said in one line on stderr (matchcore CMD: error: ...)"
+    code, _, err = run_cli(capsys, "book", str(day), "--symbol", "NOPE", "--no-progress")
+    assert code == 1 and err.startswith("matchcore book: error: no symbol 'NOPE'")
+    assert err.count("\n") == 1
+    pytest.importorskip("nats", reason="nats-py not installed: pip install 'matchcore[nats]'")
+    with socket.socket() as s:                      # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, _, err = run_cli(capsys, "subscribe", f"nats://127.0.0.1:{port}", "--timeout", "2")
+    assert code == 1
+    assert err.startswith(f"matchcore subscribe: error: cannot read MATCHCORE at "
+                          f"nats://127.0.0.1:{port}: ") and err.count("\n") == 1

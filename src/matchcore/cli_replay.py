@@ -566,7 +566,7 @@ def _book(args) -> int:
                     if n == args.symbol or str(k) == str(args.symbol)), None)
         if loc is None:
             names = sorted(set(r.symbols.values()))
-            print(f"matchcore book: no symbol {args.symbol!r} "
+            print(f"matchcore book: error: no symbol {args.symbol!r} "
                   f"{'before ' + args.at if args.at else 'in this file'}; symbols seen: "
                   f"{', '.join(names[:20])}{' ...' if len(names) > 20 else ''}", file=sys.stderr)
             return 1

@@ -96,7 +96,7 @@ def run(args) -> int:
         print(f"matchcore subscribe: error: {e}", file=sys.stderr)
         code = 1
     except Exception as e:   # connection refused, no such stream: the client's own words
-        print(f"matchcore subscribe: cannot read {args.stream} at {args.url}: "
+        print(f"matchcore subscribe: error: cannot read {args.stream} at {args.url}: "
               f"{type(e).__name__}: {e}", file=sys.stderr)
         code = 1
     # whatever ended the read (an error, Ctrl-C above), what was received is reported
