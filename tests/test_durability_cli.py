@@ -1,6 +1,7 @@
 """``matchcore journal inspect|trades`` and ``matchcore recover`` end to end."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -159,3 +160,18 @@ def test_cli_journal_trades_csv_dash_is_stdout_same_rows_as_file(capsys, jdir, t
     run_cli(capsys, "journal", "trades", d, "--csv", tmp_path / "t.csv")
     assert list(csv.reader(out.splitlines())) == list(csv.reader(open(tmp_path / "t.csv")))
     assert len(out.splitlines()) == 1 + len(mc.durability.read_trades(d)) > 1
+
+
+@pytest.mark.parametrize("symbol, status", [("-1", 1), (str(2**32), 1), (str(10**20), 2)])
+def test_cli_journal_trades_symbol_no_engine_can_hold_refused(capsys, jdir, symbol, status):
+    # a negative or too wide --symbol printed "0 trades" and exited 0, as if none were made
+    d, _, _ = jdir
+    with pytest.raises(SystemExit) if status == 2 else contextlib.nullcontext() as exit_info:
+        code, out, err = run_cli(capsys, "journal", "trades", d, "--symbol", symbol)
+    if status == 2:
+        assert exit_info.value.code == 2
+        assert "outside the int64 range" in capsys.readouterr().err
+    else:
+        assert code == 1 and out == ""
+        assert err.strip() == (f"matchcore journal: error: --symbol must be a symbol id in "
+                               f"[0, 2**32), got {symbol}")

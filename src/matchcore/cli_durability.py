@@ -26,7 +26,8 @@ def add_parser(p, name):
                        help="trades: write every trade as CSV ('-' for stdout)")
         p.add_argument("--limit", type=int64, default=None,
                        help="trades: rows to print (default 20; 0 for all)")
-        p.add_argument("--symbol", type=int, default=None, help="trades: only this symbol id")
+        p.add_argument("--symbol", type=int64, default=None,
+                       help="trades: only this symbol id (in [0, 2**32))")
     elif name == "recover":
         p.add_argument("dir", help="journal directory")
         p.add_argument("--no-snapshot", action="store_true",
@@ -51,6 +52,11 @@ def run(args) -> int:
             print(f"matchcore {args.command}: error: {opt} must be >= 0, got {value}",
                   file=sys.stderr)
             return 1
+    if getattr(args, "symbol", None) is not None and not 0 <= args.symbol < 2**32:
+        # a symbol id no engine can hold matched no trade and exited 0, as if none were made
+        print(f"matchcore journal: error: --symbol must be a symbol id in [0, 2**32), got "
+              f"{args.symbol}", file=sys.stderr)
+        return 1
     if args.command == "journal":
         # an option of the other action was silently ignored (trades --json wrote nothing and
         # exited 0): refused, as replay refuses an option that does not apply to the format
