@@ -905,3 +905,22 @@ def test_depth_n_takes_every_integer_carrier(method):
         assert got == (want if one == 1 else [a.tolist() for a in getattr(book, method)(101)])
     assert [len(a) for a in getattr(book, method)(2**63 - 1)] == [book.level_count(0),
                                                                  book.level_count(1)]
+
+
+@pytest.mark.parametrize("call", [
+    lambda b, side: b.level(side, 100),
+    lambda b, side: b.level(side, 1.5),             # the side is refused first
+    lambda b, side: b.level_count(side),
+], ids=["level", "level-bad-price-too", "level_count"])
+@pytest.mark.parametrize("side", [2, -1, np.int64(2), MyInt(5)])
+def test_book_queries_unknown_side_refused_in_the_reference_models_words(call, side):
+    eng = mc.Engine()
+    eng.add_symbol(0)
+    targets = {"book": OrderBook(), "reference": mc.ReferenceBook(),
+               "engine": type("EngineSymbol0", (), {
+                   "level": lambda self, s, p: eng.level(0, s, p),
+                   "level_count": lambda self, s: eng.level_count(0, s)})()}
+    for on, target in targets.items():
+        with pytest.raises(ValueError) as info:
+            call(target, side)
+        assert str(info.value) == f"side must be 0 (BUY) or 1 (SELL), got {int(side)}", on

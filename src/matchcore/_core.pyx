@@ -2623,10 +2623,12 @@ cdef class OrderBook:
 
     def level(self, side, price):
         """The orders at one price level in time priority: a list of (order_id, open_qty)."""
+        # the side first, in the reference model's words and order (a bad side and a bad price
+        # together are refused for the side, as ReferenceBook.level does)
         cdef int s = _cint_of(side, _cint_side)
-        cdef int64_t p = _i64_of(price, _i64_price)
         if s != MC_BUY and s != MC_SELL:
-            raise ValueError(f"unknown side {side!r}")
+            raise ValueError(f"side must be 0 (BUY) or 1 (SELL), got {s}")
+        cdef int64_t p = _i64_of(price, _i64_price)
         out = []
         cdef int32_t lv, idx
         mc_busy_enter(self._b, MC_BUSY_QUERY)     # held while the tuples are made
@@ -2644,7 +2646,7 @@ cdef class OrderBook:
         """Number of price levels on a side. O(1)."""
         cdef int s = _cint_of(side, _cint_side)
         if s != MC_BUY and s != MC_SELL:
-            raise ValueError(f"unknown side {side!r}")
+            raise ValueError(f"side must be 0 (BUY) or 1 (SELL), got {s}")
         mc_check_busy(self._b)
         return mc_level_count(self._b, s)
 
