@@ -1353,3 +1353,29 @@ def test_engine_book_refuses_order_entry_and_changes_nothing(made, tmp_path):
         eng.submit(1, 99, 0, 100, 11)
     eng.submit(1, 99, 0, 100, 1)
     eng.check_invariants()
+
+
+def test_engine_unknown_symbol_name_refused_no_event_nothing_journaled(tmp_path):
+    OrderRejected, Reason = mc.OrderRejected, mc.Reason
+    # a name never added has no id for an event or a journal record: OrderRejected
+    # (UNKNOWN_SYMBOL), nothing changed, written or journaled, even for a resting id; an
+    # unregistered integer symbol is an id (REJECTED event; cancel still finds the order)
+    eng = Engine(journal=tmp_path / "j")
+    eng.add_symbol(1, "A")
+    eng.submit(1, 3, 0, 100, 5)
+    eng.events()
+    seq, state = eng.journal_seq, eng.state_hash()
+    for call in (lambda: eng.submit("NOPE", 4, 0, 100, 1),
+                 lambda: eng.submit_market("NOPE", 4, 0, 1),
+                 lambda: eng.cancel(3, symbol="NOPE"),
+                 lambda: eng.modify(3, 1, symbol="NOPE")):
+        with pytest.raises(OrderRejected, match="unknown symbol name 'NOPE'") as info:
+            call()
+        assert info.value.reason == Reason.UNKNOWN_SYMBOL
+    assert len(eng.events()) == 0 and eng.journal_seq == seq and eng.state_hash() == state
+    with pytest.raises(OrderRejected) as info:
+        eng.submit(7, 4, 0, 100, 1)
+    assert info.value.reason == Reason.UNKNOWN_SYMBOL
+    assert [(int(e["kind"]), int(e["symbol"])) for e in eng.events()] == [(4, 7)]
+    assert eng.cancel(3, symbol=7) == 5 and eng.get(3) is None
+    eng.close()
