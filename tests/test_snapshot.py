@@ -260,3 +260,27 @@ def test_snapshot_depth_into_matches_depth_and_does_not_allocate():
 def test_snapshot_depth_into_wrong_array_raises(bad):
     with pytest.raises((ValueError, TypeError)):
         mc.OrderBook().depth_into(bad, np.zeros((2, 2), np.int64))
+
+
+def test_snapshot_depth_into_level_beyond_int64_raises_as_depth_nothing_written():
+    # depth() refuses a level total beyond int64; depth_into wrote it as 2**63 - 1, a wrong
+    # total indistinguishable from a real one
+    top = 2**63 - 1
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    book = mc.OrderBook()
+    for target, submit in ((book, book.submit), (eng, lambda *a: eng.submit(1, *a))):
+        submit(1, 0, 99, 5)
+        submit(2, 1, 101, top)
+        submit(3, 1, 101, top)
+        submit(4, 1, 102, 7)
+        into = book.depth_into if target is book else (lambda b, a: eng.depth_into(1, b, a))
+        bids_out, asks_out = np.full((3, 2), -1, np.int64), np.full((3, 2), -1, np.int64)
+        with pytest.raises(OverflowError, match=rf"level 101 holds {2 * top} lots, beyond int64"):
+            into(bids_out, asks_out)
+        assert (bids_out == -1).all() and (asks_out == -1).all()
+        # a side whose rows stop before the wide level, and the other side, are written
+        assert into(bids_out, np.full((0, 2), -1, np.int64)) == (1, 0)
+        assert bids_out[0].tolist() == [99, 5]
+        with pytest.raises(OverflowError):
+            book.depth(1) if target is book else eng.depth(1, 1)

@@ -1770,24 +1770,28 @@ cdef object _py_i128(mc_i128 v):
     return (int(<int64_t>(v >> 64)) << 64) + int(<uint64_t>v)
 
 
+cdef int _check_side_exact(const mc_book* b, int s, Py_ssize_t n) except -1:
+    # The top n levels of side s fit int64 arrays: a level total beyond int64 is refused, never
+    # written saturated (the C function table documents its saturation; Python refuses).
+    cdef int32_t i = b.side[s].n - 1
+    cdef Py_ssize_t k = 0
+    cdef const mc_level* l
+    while i >= 0 and k < n:
+        l = &b.levels[b.side[s].lv[i]]
+        i -= 1
+        if l.count == 0:
+            continue
+        k += 1
+        if l.qty > <mc_i128>0x7FFFFFFFFFFFFFFF:
+            raise OverflowError(f"level {l.price} holds {_py_i128(l.qty)} lots, beyond int64: "
+                                f"use best_bid()/best_ask()/level() for exact totals")
+    return 0
+
+
 cdef int _check_depth_exact(const mc_book* b, Py_ssize_t n) except -1:
     # depth() hands out int64 arrays: a level total beyond int64 is refused, never wrapped.
-    cdef int s
-    cdef int32_t i
-    cdef Py_ssize_t k
-    cdef const mc_level* l
-    for s in range(2):
-        k = 0
-        i = b.side[s].n - 1
-        while i >= 0 and k < n:
-            l = &b.levels[b.side[s].lv[i]]
-            i -= 1
-            if l.count == 0:
-                continue
-            k += 1
-            if l.qty > <mc_i128>0x7FFFFFFFFFFFFFFF:
-                raise OverflowError(f"level {l.price} holds {_py_i128(l.qty)} lots, beyond int64: "
-                                    f"use best_bid()/best_ask()/level() for exact totals")
+    _check_side_exact(b, MC_BUY, n)
+    _check_side_exact(b, MC_SELL, n)
     return 0
 
 
@@ -2763,7 +2767,8 @@ cdef class OrderBook:
     def depth_into(self, int64_t[:, ::1] bids_out, int64_t[:, ::1] asks_out):
         """Write the top levels into caller-owned int64 arrays of shape (k, 2) [price, qty],
         best first, without allocating; returns (bid levels written, ask levels written).
-        Rows past the returned counts are left as they were. O(k).
+        Rows past the returned counts are left as they were. A level total beyond int64 raises
+        OverflowError, as in :meth:`depth`, and nothing is written. O(k).
 
         >>> import numpy as np
         >>> book = OrderBook(); book.submit(1, 0, 100, 5); bids = np.zeros((4, 2), np.int64)
@@ -2784,6 +2789,10 @@ cdef class OrderBook:
             if b0 < a0 + 2 * asks_out.shape[0] and a0 < b0 + 2 * bids_out.shape[0]:
                 raise ValueError("depth_into() needs two separate arrays: bids_out and "
                                  "asks_out share memory, so the asks would overwrite the bids")
+        # as depth(): a level total beyond int64 raises OverflowError, before anything is
+        # written (it was written as 2**63 - 1, a wrong total that looked like a real one)
+        _check_side_exact(self._b, MC_BUY, bids_out.shape[0])
+        _check_side_exact(self._b, MC_SELL, asks_out.shape[0])
         if bids_out.shape[0] > 0:
             nb = mc_depth(self._b, MC_BUY, bids_out.shape[0], &bids_out[0, 0])
         if asks_out.shape[0] > 0:
