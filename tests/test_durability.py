@@ -1071,6 +1071,34 @@ def test_trades_lost_before_snapshot_rewritten_by_full_replay(tmp_path):
             assert np.array_equal(again[c], full[c]), c
 
 
+
+def test_recovery_cancels_after_last_fill_before_snapshot_no_fills_reported_lost(tmp_path):
+    # A cancel's recorded outcome is the qty it removed, not a fill: counted as one, recovery
+    # replayed the whole journal (all segments there) or warned of fills lost (old segments
+    # deleted, as the README allows) after any quiet spell of cancels before a snapshot.
+    S, B = mc.Side.SELL, mc.Side.BUY
+    eng, d = journaled(tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
+    eng.add_symbol(1)
+    eng.submit(1, 1, S, 100, 5)
+    eng.submit(1, 2, B, 100, 5)                      # the only fill (command 3)
+    for k in range(200):
+        eng.submit(1, 10 + k, B, 90, 1)
+        eng.cancel(10 + k)
+    snap = eng.snapshot()
+    eng.close()
+    for readonly in (True, False):
+        rec = mc.Engine.recover(d, readonly=readonly)
+        rep = rec.recovery_report
+        assert rep.snapshot == snap and rep.replayed_commands == 0, rep.summary()
+        assert rep.trades_missing == 0 and "WARNING" not in rep.summary()
+        assert rec.state_hash() == eng.state_hash()
+        rec.close()
+    for _, f in segment_files(d, KIND_COMMANDS)[:-1]:
+        os.unlink(f)                                 # wholly before the snapshot
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.snapshot == snap and rep.trades_missing == 0 and "WARNING" not in rep.summary()
+    assert read_trades(d)["cmd_seq"].tolist() == [3]
+
 def _session_without_trade_capture(tmp_path, quiet=0, **kw):
     S, B = mc.Side.SELL, mc.Side.BUY
     eng, d = journaled(tmp_path, **kw)

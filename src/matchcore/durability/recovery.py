@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from matchcore._core import _flag_arg
+from matchcore._core import CommandKind, _flag_arg
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
@@ -183,16 +183,20 @@ def _fills_lacking(cscan, head, kept_cmd, kept_trade):
         return 0, None
     # the snapshot's trade seq counts fills only if trade capture was on when it was taken
     missing = max(0, head["trade_seq"] - kept_trade) if head["trades"] is not False else 0
-    # each command whose recorded outcome executed a qty made at least one fill
+    # each command whose recorded outcome executed a qty made at least one fill: a submit,
+    # market or modify returns the qty it executed, but a cancel returns the qty it removed,
+    # which made no fill (counted, it reported fills lost, or replayed the whole journal, after
+    # any quiet spell of cancels before a snapshot)
     first = cscan.segments[0].first_seq if cscan.segments else head["seq"] + 1
     for seg in cscan.segments:
         idx = seg.index
         sel = np.flatnonzero((idx["seq"] > kept_cmd) & (idx["seq"] <= head["seq"])
                              & (idx["type"] == _j.REC_COMMAND))
         if len(sel):
-            _, _, results = _j.extract_commands(seg.data, np.ascontiguousarray(
+            cmds, _, results = _j.extract_commands(seg.data, np.ascontiguousarray(
                 idx["offset"][sel]))
-            missing = max(missing, int((results > 0).sum()))
+            filled = (results > 0) & (cmds["kind"] != CommandKind.CANCEL)
+            missing = max(missing, int(filled.sum()))
     unverified = None
     if head["trades"] is False and first > kept_cmd + 1:
         unverified = (kept_cmd + 1, min(first - 1, head["seq"]))
