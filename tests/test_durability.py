@@ -506,6 +506,40 @@ def test_snapshot_unreadable_path_raises_snapshotfileerror_and_recovery_skips_it
     assert inspect(d)["snapshots"][0]["valid"] is False
 
 
+
+@pytest.mark.parametrize("kind", [KIND_COMMANDS, KIND_TRADES])
+@pytest.mark.parametrize("how", ["directory", "dangling link"])
+def test_journal_unreadable_segment_raises_journalerror_naming_it_changes_nothing(tmp_path,
+                                                                                 kind, how):
+    # A segment that cannot be read raised IsADirectoryError/FileNotFoundError from read_journal,
+    # read_trades, recovery and inspect: the readers' one exception is JournalError.
+    eng, d = journaled(tmp_path, "j")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.submit(1, 2, 1, 100, 2)
+    eng.close()
+    last = _last_segment(d, KIND_COMMANDS)
+    with open(last, "ab") as fh:
+        fh.write(b"\x58\0\0\0torn")                  # a torn tail recovery() would cut
+    name = d / f"{_j.SEGMENT_PREFIX[kind]}-{10**6:020d}{_j.SEGMENT_SUFFIX[kind]}"
+    if how == "directory":
+        name.mkdir()
+    else:
+        name.symlink_to(tmp_path / "nowhere")
+    def files():
+        return {n: os.lstat(d / n).st_size for n in os.listdir(d)}
+    before = files()
+    readers = [lambda: mc.Engine.recover(d, readonly=True), lambda: mc.Engine.recover(d),
+               (lambda: read_journal(d)) if kind == KIND_COMMANDS else (lambda: read_trades(d))]
+    for read in readers:
+        with pytest.raises(JournalError, match="cannot be read") as err:
+            read()
+        assert err.value.segment == str(name) and "valid records follow" not in str(err.value)
+    assert files() == before
+    info = inspect(d)["journals"]["commands" if kind == KIND_COMMANDS else "trades"]
+    assert info["corrupt"]["file"] == name.name and "cannot be read" in info["corrupt"]["reason"]
+    assert info["segments"][-1]["file"] == name.name
+
 def test_recovery_invalid_newest_snapshot_skipped_and_reported(tmp_path):
     steps, cmds = make_flow(8, 600)
     eng, d = journaled(tmp_path)

@@ -53,6 +53,7 @@ class JournalScan:
     tail: tuple[str, int, str] | None = None      # torn tail: (segment, offset, reason)
     corrupt: tuple[str, int, str] | None = None   # corruption: (segment, offset, reason)
     drop: list[str] = field(default_factory=list)  # trailing segment files with nothing valid
+    unreadable: bool = False    # the corruption is a segment file that cannot be read
 
     @property
     def records(self) -> int:
@@ -69,6 +70,9 @@ class JournalScan:
     def raise_if_corrupt(self) -> None:
         if self.corrupt is not None:
             seg, off, why = self.corrupt
+            if self.unreadable:
+                raise JournalError(f"journal segment unreadable: {why} (what it holds is "
+                                   f"unknown; refusing to go past it)", seg, off)
             raise JournalError(f"journal corrupt in {seg} at offset {off}: {why} "
                                f"(valid records follow; refusing to skip them)", seg, off)
 
@@ -117,8 +121,12 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True) -> 
     scan = JournalScan(str(path), kind, [], None)
     n = len(files)
     for i, (first, fpath) in enumerate(files):
-        with open(fpath, "rb") as fh:
-            data = fh.read()
+        try:
+            data = _read_segment(fpath)
+        except JournalError as exc:
+            # what it holds is unknown: neither skipped nor taken for a torn tail
+            scan.corrupt, scan.unreadable = (fpath, 0, str(exc)), True
+            return scan
         try:
             seg = scan_segment_bytes(data, kind, fpath, first)
         except JournalError as exc:
@@ -153,17 +161,32 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True) -> 
             seg.data = None
         scan.segments.append(seg)
         if seg.damage is not None:
-            if seg.valid_after or any(_later_has_records(f, kind) for _, f in files[i + 1:]):
+            try:
+                later = any(_later_has_records(f, kind) for _, f in files[i + 1:])
+            except JournalError as exc:
+                scan.corrupt, scan.unreadable = (exc.segment, 0, str(exc)), True
+                return scan
+            if seg.valid_after or later:
                 scan.corrupt = (fpath, seg.end, seg.damage)
                 return scan
             scan.tail = (fpath, seg.end, seg.damage)
     return scan
 
 
+def _read_segment(fpath: str) -> bytes:
+    # A segment that cannot be read (no permission, a directory or a dangling link under a
+    # segment's name) is the readers' one exception, naming it, not an OSError from deep inside
+    # recovery or inspect: the OSError is its __cause__.
+    try:
+        with open(fpath, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise JournalError(f"{fpath}: cannot be read: {exc.strerror or exc}", fpath,
+                           0) from exc
+
+
 def _later_has_records(fpath: str, kind: int) -> bool:
-    with open(fpath, "rb") as fh:
-        data = fh.read()
-    return _j.segment_has_valid_record(data, kind)
+    return _j.segment_has_valid_record(_read_segment(fpath), kind)
 
 
 def read_journal(source, kind: int = KIND_COMMANDS) -> dict:
@@ -358,10 +381,14 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
 
 
 def _inspect_alone(fpath, kind, first, after):
-    with open(fpath, "rb") as fh:
-        data = fh.read()
     entry = {"file": os.path.basename(fpath), "first_seq": first, "last_seq": None, "records": 0,
-             "bytes": len(data), "valid_bytes": 0, "damage": None, "after_corruption": after}
+             "bytes": 0, "valid_bytes": 0, "damage": None, "after_corruption": after}
+    try:
+        data = _read_segment(fpath)
+    except JournalError as exc:
+        entry["damage"] = str(exc)
+        return entry
+    entry["bytes"] = len(data)
     try:
         seg = scan_segment_bytes(data, kind, fpath, first)
     except JournalError as exc:
