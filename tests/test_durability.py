@@ -1164,6 +1164,37 @@ def test_trades_missed_while_capture_off_rewritten_or_reported(tmp_path):
     assert read_trades(d)["cmd_seq"].tolist() == [3, 4, 5]
 
 
+
+def test_recovery_without_trade_capture_cuts_fills_of_commands_it_cuts(tmp_path):
+    # recover(trades=False) cut a torn command tail but left that command's fills in the trade
+    # journal; the next command took its seq, and a recovery with capture then kept those
+    # fills as the new command's: a trade that never happened.
+    S, B = mc.Side.SELL, mc.Side.BUY
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, S, 100, 50)
+    eng.submit(1, 2, B, 100, 5)                      # command 3: fill 5
+    eng.submit(1, 3, B, 100, 7)                      # command 4: fill 7, its record torn below
+    eng.close()
+    seg = _last_segment(d)
+    os.truncate(seg, os.path.getsize(seg) - 40)
+    rec = mc.Engine.recover(d, trades=False, fsync="never")
+    rep = rec.recovery_report
+    assert rep.last_seq == 3 and rep.modified and rep.trades_kept_through == 3
+    assert read_trades(d)["cmd_seq"].tolist() == [3]
+    rec.submit(1, 9, S, 120, 1)                      # command 4 now: rests, fills nothing
+    rec.close()
+    rec = mc.Engine.recover(d)
+    live = mc.Engine()
+    live.add_symbol(1)
+    live.submit(1, 1, S, 100, 50)
+    live.submit(1, 2, B, 100, 5)
+    live.submit(1, 9, S, 120, 1)
+    assert rec.state_hash() == live.state_hash()
+    rec.close()
+    t = read_trades(d)
+    assert t["cmd_seq"].tolist() == [3] and t["qty"].tolist() == [5]
+
 def test_trades_missed_while_capture_off_unverifiable_reported(tmp_path):
     eng, d, snap = _session_without_trade_capture(
         tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD, quiet=300)

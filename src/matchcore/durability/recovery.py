@@ -357,6 +357,19 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                 report.trades_unverified = unverified
     else:
         cut, kept_cmd, next_trade = None, 0, 1
+        if not readonly and segment_files(path, KIND_TRADES):
+            # No capture from here on, but fills of commands this recovery cuts away (a torn
+            # command tail whose fills were written) must still go: the commands journaled
+            # next take their seqs, and a later recovery with capture took those fills for
+            # theirs. A corrupt trade journal is left as it is: recovery with capture refuses
+            # it until it is repaired.
+            tscan = scan_journal(path, KIND_TRADES)
+            if tscan.corrupt is None:
+                report.trades_torn_tail = tscan.tail
+                cut = _trade_cut(tscan, last_seq)
+                report.trades_kept_through = cut[2] if cut else 0
+            else:
+                tscan = None
 
     jc = jt = None
     if not readonly:
