@@ -721,6 +721,44 @@ def test_read_journal_random_bytes_return_or_raise_journalerror():
     assert eng_dir is None
 
 
+
+def test_recovery_and_inspect_hold_one_segment_not_the_whole_journal_in_memory(tmp_path):
+    # Recovery read every segment into memory and kept it (its record index too) although a
+    # snapshot at the end needs none of them: a journal larger than the memory left could not
+    # be recovered. Segments are now scanned one at a time and read again when needed.
+    import tracemalloc
+    eng, d = journaled(tmp_path, segment_bytes=1 << 20)
+    eng.add_symbol(1)
+    n = 100_000
+    cmds = np.zeros(2 * n, dtype=mc.COMMAND_DTYPE)
+    cmds["symbol"] = 1
+    cmds["order_id"] = np.repeat(np.arange(1, n + 1), 2)
+    cmds["kind"][1::2] = mc.CommandKind.CANCEL
+    cmds["price"][0::2], cmds["qty"][0::2] = 100, 1
+    for rep in range(3):                             # ~50 MiB of command records
+        cmds["order_id"] += n
+        eng.process(cmds)
+    eng.submit(1, 1, 0, 99, 5)
+    eng.snapshot()
+    live = eng.state_hash()
+    eng.close()
+    size = sum(os.path.getsize(f) for _, f in segment_files(d, KIND_COMMANDS))
+    assert size > 48 << 20
+    for run in (lambda: mc.Engine.recover(d, readonly=True),
+                lambda: mc.Engine.recover(d, readonly=True, snapshot=False), lambda: inspect(d)):
+        tracemalloc.start()
+        try:
+            out = run()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 8 << 20, (peak, size)
+        if isinstance(out, mc.Engine):
+            assert out.state_hash() == live and out.recovery_report.last_seq == 6 * n + 2
+        else:
+            assert out["journals"]["commands"]["record_types"] == {"command": 6 * n + 1,
+                                                                   "add_symbol": 1}
+
 # ---- trade capture ----
 
 def test_trades_equal_fill_events_of_unjournaled_engine(tmp_path):

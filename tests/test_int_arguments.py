@@ -722,6 +722,9 @@ PY_FLAG_CALLS = [
     ("durability.scan_journal", "keep_data", lambda d: _journal_ctx(d, torn=True),
      lambda c, v: [(s.records, s.data is None)
                    for s in _journal.scan_journal(str(c.root), keep_data=v).segments]),
+    ("durability.scan_journal", "keep_index", lambda d: _journal_ctx(d, torn=True),
+     lambda c, v: [(s.records, s.index is None, s.data is None)
+                   for s in _journal.scan_journal(str(c.root), keep_index=v).segments]),
     ("durability.open_writers-used-dir", "new", _journal_ctx,
      lambda c, v: _open_writers(c.root, v, "new")),
     ("durability.open_writers-new-dir", "new", _empty,

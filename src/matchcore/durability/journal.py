@@ -41,6 +41,27 @@ class Segment:
     valid_after: bool = False      # a well-formed record lies after the damage
     index: np.ndarray | None = field(default=None, repr=False)
     data: bytes | None = field(default=None, repr=False)
+    types: dict = field(default_factory=dict, repr=False)   # record type -> count
+
+    def load(self) -> Segment:
+        """This segment with its bytes and record index: itself when the scan kept them, else
+        read and scanned again, checked to hold the same records (a file that lost or changed
+        them meanwhile raises :class:`JournalError`; records appended since are left out).
+        O(segment bytes)."""
+        if self.data is not None and self.index is not None:
+            return self
+        data = _read_segment(self.path)
+        seg = scan_segment_bytes(data, self.kind, self.path, self.first_seq)
+        index = seg.index[:self.records]
+        end = (int(index["offset"][-1]) + int(index["length"][-1]) if self.records
+               else _j.SEG_HEADER)
+        if (seg.records < self.records or end != self.end
+                or (self.records and int(index["seq"][-1]) != self.last_seq)):
+            raise JournalError(f"{self.path} changed while it was read: its records differ "
+                               f"from those scanned", self.path, 0)
+        return Segment(self.path, self.kind, self.first_seq, self.size, self.stp, self.records,
+                       self.last_seq, self.end, self.damage, self.valid_after, index, data,
+                       self.types)
 
 
 @dataclass
@@ -54,6 +75,17 @@ class JournalScan:
     corrupt: tuple[str, int, str] | None = None   # corruption: (segment, offset, reason)
     drop: list[str] = field(default_factory=list)  # trailing segment files with nothing valid
     unreadable: bool = False    # the corruption is a segment file that cannot be read
+    _loaded: Segment | None = field(default=None, repr=False)   # the last load_seq() gave
+
+    def load_seq(self, seq: int) -> Segment | None:
+        """The segment holding record ``seq``, loaded (:meth:`Segment.load`), or None. The last
+        one loaded is kept, so a run of lookups in seq order reads each segment once."""
+        for seg in self.segments:
+            if seg.records and seg.first_seq <= seq <= seg.last_seq:
+                if self._loaded is None or self._loaded.path != seg.path:
+                    self._loaded = seg.load()
+                return self._loaded
+        return None
 
     @property
     def records(self) -> int:
@@ -112,11 +144,17 @@ def scan_segment_bytes(data: bytes, kind: int, name: str = "<bytes>",
                    _j.DAMAGE.get(why) if why else None, bool(after), index, data)
 
 
-def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True) -> JournalScan:
+def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
+                 keep_index: bool = True) -> JournalScan:
     """Scan every segment of one kind in a directory and classify the damage (see the module
     docstring). Does not raise on corruption: check :attr:`JournalScan.corrupt` or call
-    :meth:`JournalScan.raise_if_corrupt`. O(journal bytes)."""
+    :meth:`JournalScan.raise_if_corrupt`. ``keep_data=False`` keeps no segment's bytes,
+    ``keep_index=False`` no bytes and no record index either (each segment's summary and record
+    counts by type only; :meth:`Segment.load` reads one again): memory for one segment at a
+    time, not the whole journal. O(journal bytes)."""
     keep_data = _flag_arg(keep_data, "keep_data")
+    keep_index = _flag_arg(keep_index, "keep_index")
+    keep_data = keep_data and keep_index
     files = segment_files(path, kind)
     scan = JournalScan(str(path), kind, [], None)
     n = len(files)
@@ -157,8 +195,12 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True) -> 
             # getting here means this segment holds nothing valid: it is dropped.
             scan.drop.append(fpath)
             continue
+        counts = np.bincount(seg.index["type"]) if seg.records else ()
+        seg.types = {t: int(c) for t, c in enumerate(counts) if c}
         if not keep_data:
             seg.data = None
+        if not keep_index:
+            seg.index = None
         scan.segments.append(seg)
         if seg.damage is not None:
             try:
@@ -409,12 +451,12 @@ def inspect(path) -> dict:
     from matchcore.durability.snapshot import list_snapshots, read_snapshot_header
     out = {"path": str(path), "journals": {}, "snapshots": []}
     for kind, label in ((KIND_COMMANDS, "commands"), (KIND_TRADES, "trades")):
-        scan = scan_journal(path, kind, keep_data=True)
+        scan = scan_journal(path, kind, keep_index=False)
         types = {}
         for seg in scan.segments:
-            for t, c in zip(*np.unique(seg.index["type"], return_counts=True)):
-                name = _j.RECORD_TYPES.get(int(t), str(int(t)))
-                types[name] = types.get(name, 0) + int(c)
+            for t, c in seg.types.items():
+                name = _j.RECORD_TYPES.get(t, str(t))
+                types[name] = types.get(name, 0) + c
         segments = [{"file": os.path.basename(s.path), "first_seq": s.first_seq,
                      "last_seq": s.last_seq, "records": s.records, "bytes": s.size,
                      "valid_bytes": s.end, "damage": s.damage, "after_corruption": False}

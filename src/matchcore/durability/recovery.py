@@ -106,11 +106,11 @@ class RecoveryReport:
 
 def _record_crc(cscan, seq):
     """CRC field of the command journal's record ``seq``; None if the journal lacks it."""
-    for seg in cscan.segments:
-        if seg.records and seg.first_seq <= seq <= seg.last_seq:
-            off = int(seg.index["offset"][seq - seg.first_seq])
-            return int.from_bytes(seg.data[off + 4:off + 8], "little")
-    return None
+    seg = cscan.load_seq(seq)
+    if seg is None:
+        return None
+    off = int(seg.index["offset"][seq - seg.first_seq])
+    return int.from_bytes(seg.data[off + 4:off + 8], "little")
 
 
 def _not_of_journal(cscan, head):
@@ -189,6 +189,9 @@ def _fills_lacking(cscan, head, kept_cmd, kept_trade):
     # any quiet spell of cancels before a snapshot)
     first = cscan.segments[0].first_seq if cscan.segments else head["seq"] + 1
     for seg in cscan.segments:
+        if not seg.records or seg.last_seq <= kept_cmd or seg.first_seq > head["seq"]:
+            continue
+        seg = seg.load()
         idx = seg.index
         sel = np.flatnonzero((idx["seq"] > kept_cmd) & (idx["seq"] <= head["seq"])
                              & (idx["type"] == _j.REC_COMMAND))
@@ -210,6 +213,7 @@ def _trade_cut(tscan, last_cmd_seq):
         seg = tscan.segments[i]
         if seg.records == 0:
             continue
+        seg = seg.load()
         recs = _j.trade_records(seg.data, _j.SEG_HEADER, seg.end)
         ok = np.flatnonzero((recs["last"] == 1) & (recs["cmd_seq"] <= last_cmd_seq))
         if len(ok):
@@ -248,7 +252,8 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
     given here (default True), not the one of the engine that wrote the journal. The
     :class:`RecoveryReport` is ``engine.recovery_report``. Raises :class:`JournalError` for
     corruption, a missing journal start, or a replay that diverges from the recorded outcomes.
-    O(journal tail + snapshot).
+    O(journal bytes) to scan and check every record, O(journal tail + snapshot) to rebuild; the
+    segments are read one at a time, so memory is one segment's plus the engine's.
 
     >>> import tempfile, matchcore as mc
     >>> d = tempfile.mkdtemp(); eng = mc.Engine(journal=d); _ = eng.add_symbol(1)
@@ -292,7 +297,8 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
 
 def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, record_events,
              journal_options):
-    cscan = scan_journal(path, KIND_COMMANDS)
+    # Segments are read again when needed (Segment.load): the whole journal is never in memory
+    cscan = scan_journal(path, KIND_COMMANDS, keep_index=False)
     cscan.raise_if_corrupt()
     eng = head = None
     foreign = []
@@ -325,7 +331,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     last_seq = max(cscan.last_seq, start)
 
     # trade journal: keep complete commands the command journal holds
-    tscan = scan_journal(path, KIND_TRADES) if trades else None
+    tscan = scan_journal(path, KIND_TRADES, keep_index=False) if trades else None
     if tscan is not None:
         tscan.raise_if_corrupt()
         report.trades_torn_tail = tscan.tail
@@ -363,7 +369,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             # next take their seqs, and a later recovery with capture took those fills for
             # theirs. A corrupt trade journal is left as it is: recovery with capture refuses
             # it until it is repaired.
-            tscan = scan_journal(path, KIND_TRADES)
+            tscan = scan_journal(path, KIND_TRADES, keep_index=False)
             if tscan.corrupt is None:
                 report.trades_torn_tail = tscan.tail
                 cut = _trade_cut(tscan, last_seq)
@@ -433,8 +439,12 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             lock_fd=lock_fd, last_crc=-1 if last_crc is None else last_crc,
             **journal_options)
 
-    # replay the tail
+    # replay the tail, one segment in memory at a time
+    cscan._loaded = None
     for seg in cscan.segments:
+        if not seg.records or seg.last_seq <= start:
+            continue
+        seg = seg.load()
         idx = seg.index
         sel = np.flatnonzero(idx["seq"] > start)
         if not len(sel):
