@@ -6,10 +6,15 @@ pipe after every call returns: that is the acknowledgement. The parent SIGKILLs 
 moment, recovers the directory and checks that every acknowledged command is in the journal,
 that the journal holds exactly the flow's first n steps, and that the state hash equals a fresh
 engine fed those n steps. 200 kill points by default; MATCHCORE_SOAK=1 runs 1,200.
+
+The same check follows kills inside ``Engine.recover()`` itself, on a directory that gives it
+everything to do (a torn command tail to cut, lost fills to write again, a snapshot ahead of the
+journal to set aside, a stale snapshot temporary to remove): the next recovery finishes the job.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import struct
 import time
@@ -18,7 +23,9 @@ import numpy as np
 import pytest
 
 import matchcore as mc
+from matchcore.durability import _journal as _j
 from matchcore.durability import read_journal, read_trades
+from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
 from durability_flow import PrefixHashes, apply_steps, make_flow
 
 SOAK = os.environ.get("MATCHCORE_SOAK") == "1"
@@ -114,3 +121,90 @@ def test_engine_kill9_loses_no_acknowledged_command(tmp_path, flow):
     assert snapshots_used > 0
     print(f"\n{KILLS} kills: max unacknowledged-but-journaled {worst_gap}, "
           f"{snapshots_used} via snapshots, {torn} torn tails")
+
+
+def _damaged_directory(d, steps, cmds, n, rng):
+    # a crashed engine's directory: snapshot, a snapshot that the cut below puts ahead of the
+    # journal, a torn command tail, half the trade journal lost, a snapshot temporary
+    eng = mc.Engine(journal=d, fsync="never", segment_bytes=16384)
+    apply_steps(eng, steps[:n // 2], cmds, batch=13)
+    eng.snapshot()
+    apply_steps(eng, steps[n // 2:n], cmds, batch=7)
+    eng.snapshot()
+    eng.close()
+    seg = segment_files(d, KIND_COMMANDS)[-1][1]
+    os.truncate(seg, os.path.getsize(seg) - int(rng.integers(1, 80)))
+    tsegs = segment_files(d, KIND_TRADES)
+    first, cut = tsegs[int(rng.integers(len(tsegs)))]
+    os.truncate(cut, max(_j.SEG_HEADER, os.path.getsize(cut) // 2 + 3))
+    for f, path in tsegs:
+        if f > first:
+            os.unlink(path)
+    with open(os.path.join(d, "snapshot-00000000000000000005.mcs.tmp"), "wb") as fh:
+        fh.write(b"x" * 100)
+
+
+def test_engine_kill9_during_recovery_next_recovery_completes_it(tmp_path, flow):
+    steps, cmds, prefix = flow
+    ref = tmp_path / "ref"                      # the fills of the whole flow, uninterrupted
+    eng = mc.Engine(journal=ref, fsync="never")
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    ref_trades = read_trades(ref)
+    cmd_steps = np.cumsum([s[0] == "cmd" for s in steps])
+    rng = np.random.default_rng(7)
+    inside = 0
+    for k in range(KILLS // 5):
+        d = str(tmp_path / f"r{k}")
+        _damaged_directory(d, steps, cmds, int(rng.integers(400, len(steps) - 400)), rng)
+        probe = str(tmp_path / "probe")
+        shutil.copytree(d, probe)
+        t0 = time.perf_counter()
+        mc.Engine.recover(probe, fsync="never").close()       # how long recovery takes here
+        took = time.perf_counter() - t0
+        shutil.rmtree(probe)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                os.close(r)
+                os.write(w, struct.pack("<Q", 0))              # recovery starts
+                rec = mc.Engine.recover(d, fsync="always")
+                os.write(w, struct.pack("<Q", rec.journal_seq))
+                apply_steps(rec, steps[rec.journal_seq:], cmds, batch=int(rng.integers(1, 30)),
+                            on_call=lambda: os.write(w, struct.pack("<Q", rec.journal_seq)))
+            except BaseException:
+                code = 3
+            finally:
+                os._exit(code)
+        os.close(w)
+        _read_acks(r, 1)
+        time.sleep(rng.random() * took * 1.5)
+        os.kill(pid, signal.SIGKILL)
+        rest = _read_acks(r, 1 << 20)
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status) == 0, status
+        acks = struct.unpack(f"<{len(rest) // 8}Q", rest)
+        inside += not acks
+        acked = max(acks) if acks else 0
+        rec = mc.Engine.recover(d, fsync="never")
+        n = rec.recovery_report.last_seq
+        assert n >= acked, f"kill {k}: acknowledged seq {acked}, recovered only {n}"
+        assert rec.state_hash() == prefix[n], f"kill {k}: state differs from the first {n} steps"
+        rec.close()
+        m = int(cmd_steps[n - 1]) if n else 0
+        assert read_journal(d)["commands"].tobytes() == cmds[:m].tobytes()
+        got, want = read_trades(d), ref_trades[ref_trades["cmd_seq"] <= n]
+        assert len(got) == len(want), f"kill {k}: {len(got)} fills, {len(want)} made"
+        for c in got.dtype.names:
+            if c != "journal_ts_ns":                          # rewritten fills: a new clock
+                assert np.array_equal(got[c], want[c]), (k, c)
+        again = mc.Engine.recover(d, fsync="never")
+        assert not again.recovery_report.modified and again.recovery_report.last_seq == n
+        again.close()
+        assert not [f for f in os.listdir(d) if f.endswith(".mcs.tmp")]
+        shutil.rmtree(d)
+    assert inside > 0                                # some kills landed inside recover()
+    print(f"\n{KILLS // 5} kills after recovery began: {inside} inside recover()")
