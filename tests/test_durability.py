@@ -998,6 +998,27 @@ def _assert_recovers_without_foreign_snapshot(d, live):
     assert rec.state_hash() == live.state_hash()
 
 
+
+def test_snapshot_of_unjournaled_engine_into_journal_dir_refused_recovery_unchanged(tmp_path):
+    # An engine without a journal writes snapshot-0 with no anchor: written into a journal's
+    # directory, recovery took it for that journal's state before its first record and rebuilt
+    # its books too, a state never journaled.
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.close()
+    other = mc.Engine()
+    other.add_symbol(2)
+    other.submit(2, 50, 1, 200, 9)
+    before = _files_and_sizes(d)
+    with pytest.raises(ValueError, match="holds a journal"):
+        other.snapshot(d)
+    assert _files_and_sizes(d) == before
+    rec = mc.Engine.recover(d, readonly=True)
+    assert rec.state_hash() == eng.state_hash() and list(rec.symbols) == [1]
+    empty = tmp_path / "seed"                        # a directory without a journal: written
+    assert os.path.basename(other.snapshot(empty)) == f"snapshot-{0:020d}.mcs"
+
 def test_recovery_snapshot_of_another_journal_skipped(tmp_path):
     old, d_old = journaled(tmp_path, "old")
     old.add_symbol(1, "AAPL")

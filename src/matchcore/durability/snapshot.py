@@ -97,6 +97,14 @@ def write_snapshot(engine, path) -> str:
     >>> os.path.basename(eng.snapshot())
     'snapshot-00000000000000000001.mcs'
     """
+    if engine.journal is None and os.path.isdir(path):
+        from matchcore.durability.journal import KIND_COMMANDS, segment_files
+        if segment_files(path, KIND_COMMANDS):
+            # its file would be snapshot-0, unanchored: recovery took it for the journal's
+            # state before its first record, books and all, a state never journaled
+            raise ValueError(f"{path} holds a journal: the snapshot of an engine without one "
+                             f"would be taken for that journal's state at seq 0; give "
+                             f"another directory")
     data, seq = snapshot_bytes(engine)
     os.makedirs(path, exist_ok=True)
     final = os.path.join(path, f"snapshot-{seq:020d}.mcs")
