@@ -794,6 +794,16 @@ def test_trades_equal_fill_events_of_unjournaled_engine(tmp_path):
     assert t["last"][ends].all() and t["last"][-1] == 1
 
 
+
+def test_read_trades_path_not_a_directory_raises_journalerror(tmp_path):
+    # read_journal said so with JournalError; read_trades raised FileNotFoundError or
+    # NotADirectoryError from inside its scan
+    (tmp_path / "file").write_bytes(b"")
+    for path in (tmp_path / "missing", tmp_path / "file"):
+        for read in (read_trades, read_journal):
+            with pytest.raises(JournalError, match="is not a journal directory"):
+                read(path)
+
 def test_trades_captured_with_record_events_false_per_call_and_batch(tmp_path):
     # record_events=False means nobody reads the events; trade capture still sees every fill.
     eng = mc.Engine(record_events=False, journal=tmp_path / "j", fsync="never")

@@ -7,6 +7,8 @@ the command journal). :func:`read_trades` gives them as one numpy array.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from matchcore._core import _flag_arg
@@ -20,8 +22,8 @@ def read_trades(path, *, allow_torn_tail: bool = True) -> np.ndarray:
     """Every valid trade record in directory ``path`` as a :data:`TRADE_DTYPE` array (fields
     ``seq, cmd_seq, ts_ns, journal_ts_ns, symbol, taker_side, last, taker_id, maker_id, price,
     qty, taker_owner, maker_owner``), in seq order. A torn tail is left out (or raises
-    :class:`JournalError` with ``allow_torn_tail=False``); corruption raises
-    :class:`JournalError`. O(trades).
+    :class:`JournalError` with ``allow_torn_tail=False``); corruption, and a ``path`` that is
+    not a directory, raise :class:`JournalError`. O(trades).
 
     >>> import tempfile, matchcore as mc
     >>> d = tempfile.mkdtemp(); eng = mc.Engine(journal=d); _ = eng.add_symbol(1)
@@ -33,6 +35,9 @@ def read_trades(path, *, allow_torn_tail: bool = True) -> np.ndarray:
     """
     from matchcore.durability.errors import JournalError
     allow_torn_tail = _flag_arg(allow_torn_tail, "allow_torn_tail")
+    if not os.path.isdir(path):
+        # as read_journal: not a FileNotFoundError/NotADirectoryError from inside the scan
+        raise JournalError(f"{path} is not a journal directory", str(path))
     scan = scan_journal(path, KIND_TRADES)
     scan.raise_if_corrupt()
     if scan.tail is not None and not allow_torn_tail:
