@@ -301,6 +301,33 @@ def test_recovery_three_routes_one_hash_at_random_points(tmp_path, seed, per_cal
     tail.check_invariants()
 
 
+
+def test_recovery_stray_segment_like_names_ignored_appends_to_last_segment(tmp_path):
+    # The writer found the segment to continue by sorting every name with the segment prefix and
+    # suffix as text: a "journal-backup.mcj" (which the readers ignore) came last, and recovery
+    # failed with ValueError from int("backup") after cutting the torn tail.
+    eng, d = journaled(tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
+    eng.add_symbol(1)
+    for k in range(300):
+        eng.submit(1, k + 1, k % 2, 100 + k % 7, 3)
+    eng.close()
+    first, last = segment_files(d, KIND_COMMANDS)[0][1], _last_segment(d)
+    shutil.copy(first, d / "journal-backup.mcj")
+    shutil.copy(_last_segment(d, KIND_TRADES), d / "trades-old.mct")
+    with open(last, "ab") as fh:
+        fh.write(b"\x58\0\0\0torn")                   # a torn tail to cut
+    rec = mc.Engine.recover(d, fsync="never")
+    assert rec.recovery_report.last_seq == 301 and rec.recovery_report.cut_bytes == 8
+    rec.submit(1, 1000, 0, 120, 5)                   # appended to the real last segment
+    live = rec.state_hash()
+    rec.close()
+    assert _last_segment(d) == last
+    again = mc.Engine.recover(d, readonly=True)
+    assert again.recovery_report.last_seq == 302 and again.state_hash() == live
+    t = read_trades(d)
+    assert len(t) > 0 and np.array_equal(t["seq"], np.arange(1, len(t) + 1))
+    assert (d / "journal-backup.mcj").read_bytes() == open(first, "rb").read()
+
 def test_recovered_engine_keeps_journaling_into_dir(tmp_path):
     steps, cmds = make_flow(5, 800)
     eng, d = journaled(tmp_path, fsync="batch")

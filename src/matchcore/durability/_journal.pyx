@@ -534,12 +534,18 @@ cdef int mc_journal_sync(mc_journal* j) noexcept nogil:
 # Python face of the writer
 # ----------------------------------------------------------------------------------------------
 
-def _first_of_last(path, kind):
-    names = sorted(n for n in os.listdir(path)
-                   if n.startswith(SEGMENT_PREFIX[kind] + "-") and n.endswith(SEGMENT_SUFFIX[kind]))
-    if not names:
+def _last_segment_name(path, kind):
+    # The segment a recovered journal continues: the one with the highest first seq, by the
+    # readers' own rule (journal.segment_files: digits only, compared as numbers). Sorting every
+    # name with the prefix and suffix as text took "journal-old.mcj", which the readers ignore,
+    # for the last segment, and recovery failed on int("old") after cutting the tails.
+    prefix, suffix = SEGMENT_PREFIX[kind] + "-", SEGMENT_SUFFIX[kind]
+    found = [(int(n[len(prefix):len(n) - len(suffix)]), n) for n in os.listdir(path)
+             if n.startswith(prefix) and n.endswith(suffix)
+             and n[len(prefix):len(n) - len(suffix)].isdigit()]
+    if not found:
         raise JournalError(f"no {SEGMENT_PREFIX[kind]} segment to continue in {path}")
-    return int(names[len(names) - 1].split("-")[1].split(".")[0])
+    return max(found)[1]
 
 
 def check_buffer_bytes(int64_t buffer_bytes, int writers=1):
@@ -638,9 +644,7 @@ cdef class JournalWriter:
                 raise OSError(j.err, os.strerror(j.err), self.path)
         else:
             # continue the last segment of a recovered journal (already cut to `append_size`)
-            seg = os.path.join(self.path, f"{SEGMENT_PREFIX[kind]}-"
-                                          f"{_first_of_last(self.path, kind):020d}"
-                                          f"{SEGMENT_SUFFIX[kind]}")
+            seg = os.path.join(self.path, _last_segment_name(self.path, kind))
             j.fd = os.open(seg, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
             j.seg_size = append_size
             mc_prealloc(j.fd, j.seg_limit)
