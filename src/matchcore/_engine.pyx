@@ -1689,7 +1689,8 @@ cdef class Engine:
 
         Called on a subclass, the engine is of that class, made as unpickling makes one
         (``cls.__new__(cls, stp)``, without calling ``__init__``); the journal holds no
-        attributes of the subclass. O(journal tail + snapshot).
+        attributes of the subclass. O(journal bytes) to scan and check every record,
+        O(journal tail + snapshot) to rebuild; memory: one segment's plus the engine's.
         """
         from matchcore.durability.recovery import _recover_as
         return _recover_as(cls, path, **options)
