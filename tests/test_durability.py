@@ -1035,7 +1035,6 @@ def _assert_recovers_without_foreign_snapshot(d, live):
     assert rec.state_hash() == live.state_hash()
 
 
-
 def test_snapshot_of_unjournaled_engine_into_journal_dir_refused_recovery_unchanged(tmp_path):
     # An engine without a journal writes snapshot-0 with no anchor: written into a journal's
     # directory, recovery took it for that journal's state before its first record and rebuilt
@@ -1055,6 +1054,28 @@ def test_snapshot_of_unjournaled_engine_into_journal_dir_refused_recovery_unchan
     assert rec.state_hash() == eng.state_hash() and list(rec.symbols) == [1]
     empty = tmp_path / "seed"                        # a directory without a journal: written
     assert os.path.basename(other.snapshot(empty)) == f"snapshot-{0:020d}.mcs"
+
+
+def test_recovery_no_snapshot_of_journal_started_from_seed_replays_from_the_seed(tmp_path):
+    # A journal continued from a seed snapshot-0 starts from that state; snapshot=False replayed
+    # it from an empty engine and failed with "replay diverged ... different matching version?"
+    seed = mc.Engine()
+    seed.add_symbol(2)
+    seed.submit(2, 50, mc.Side.SELL, 200, 9)
+    d = tmp_path / "seeded"
+    seed.snapshot(d)
+    eng = mc.Engine.recover(d)
+    assert eng.recovery_report.snapshot_seq == 0
+    assert eng.submit(2, 51, mc.Side.BUY, 200, 4) == 4      # trades against the seed's order
+    eng.submit(2, 52, mc.Side.BUY, 190, 3)
+    eng.close()
+    full = mc.Engine.recover(d, readonly=True, snapshot=False)
+    assert full.state_hash() == eng.state_hash() == mc.Engine.recover(d, readonly=True).state_hash()
+    assert full.recovery_report.replayed_commands == 2
+    assert full.get(50) == (2, mc.Side.SELL, 200, 5)
+    from matchcore.__main__ import main
+    assert main(["recover", str(d), "--no-snapshot", "--json", str(tmp_path / "r.json")]) == 0
+
 
 def test_recovery_snapshot_of_another_journal_skipped(tmp_path):
     old, d_old = journaled(tmp_path, "old")

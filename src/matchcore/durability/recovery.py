@@ -140,13 +140,17 @@ def _foreign_snapshots(path, cscan, report, foreign):
             foreign.append(fpath)
 
 
-def _pick_snapshot(path, cscan, report, foreign, cls):
+def _pick_snapshot(path, cscan, report, foreign, cls, seed_only=False):
     """The newest usable snapshot, loaded as an engine of class ``cls``; appends to
     ``foreign`` the ones that can never be states of this journal (ahead of it, or taken after
-    another record at their seq)."""
+    another record at their seq). ``seed_only``: only a snapshot at seq 0, the state a journal
+    started from a snapshot (``recover()`` of a directory holding only ``snapshot-0``) begins
+    with, which no record of the journal holds."""
     has_journal = bool(cscan.segments)
     first = cscan.segments[0].first_seq if has_journal else None
     for seq, fpath in reversed(list_snapshots(path)):
+        if seed_only and seq != 0:
+            continue
         try:
             eng, head = _load_snapshot(fpath, cls=cls)
         except SnapshotFileError as exc:
@@ -304,8 +308,13 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     foreign = []
     if snapshot:
         eng, head, snap_file = _pick_snapshot(path, cscan, report, foreign, cls)
-    elif not readonly:
-        _foreign_snapshots(path, cscan, report, foreign)
+    else:
+        if not readonly:
+            _foreign_snapshots(path, cscan, report, foreign)
+        # the whole journal, from where it starts: a journal continuing a seed snapshot starts
+        # from that state (replayed from an empty engine, it "diverged" at its first order)
+        if cscan.segments and cscan.segments[0].first_seq == 1:
+            eng, head, snap_file = _pick_snapshot(path, cscan, report, [], cls, seed_only=True)
     if eng is not None:
         report.snapshot, report.snapshot_seq = snap_file, head["seq"]
         start = head["seq"]
