@@ -836,7 +836,7 @@ cdef int64_t _apply_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
     cdef uint64_t seq = jc.next_seq
     mc_journal_command(jc, c, r)
     if jt != NULL:
-        mc_journal_fills(jt, seq, &e.ev[start], e.n_ev - start)
+        mc_journal_fills(jt, seq, &e.ev[start], e.n_ev - start, jc)
     return r
 
 
@@ -866,7 +866,7 @@ cdef int64_t _replay(mc_engine* e, mc_journal* jt, const mc_command* cmds, const
             e.n_ev = start
             return i
         if jt != NULL and seqs[i] >= trades_from:
-            mc_journal_fills(jt, seqs[i], &e.ev[start], e.n_ev - start)
+            mc_journal_fills(jt, seqs[i], &e.ev[start], e.n_ev - start, NULL)
         e.n_ev = start
     return n
 

@@ -455,8 +455,9 @@ cdef int mc_journal_command(mc_journal* j, const mc_command* c, int64_t result) 
 
 
 cdef int mc_journal_fills(mc_journal* j, uint64_t cmd_seq, const mc_event* ev,
-                          int64_t n) noexcept nogil:
-    """Append a trade record for every FILL among n events of one command."""
+                          int64_t n, mc_journal* commands) noexcept nogil:
+    """Append a trade record for every FILL among n events of one command. ``commands``: the
+    command journal the fills' command was appended to (NULL when it is on file already)."""
     cdef int64_t i, last = -1
     cdef uint8_t* p
     cdef mc_rec_trade* t
@@ -465,6 +466,15 @@ cdef int mc_journal_fills(mc_journal* j, uint64_t cmd_seq, const mc_event* ev,
             last = i
     if last < 0:
         return 0
+    # A fill refers to its command, so the command records go to the OS first. These records
+    # may have to be written before the call ends (a full buffer, a segment roll), and the
+    # command journal's buffer is written only at the end of the call: killed in between, a
+    # process() batch left fills on file whose commands the command journal lacked.
+    cdef int64_t room = (last + 1) * <int64_t>sizeof(mc_rec_trade)
+    if commands != NULL and commands.n > 0 and (
+            j.n + room > j.cap or j.seg_size + j.n + room > j.seg_limit):
+        if _write_out(commands) < 0:
+            return -1
     for i in range(last + 1):
         if ev[i].kind != MC_EV_FILL:
             continue
