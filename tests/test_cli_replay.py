@@ -628,3 +628,46 @@ def test_cli_exit_1_errors_one_line_saying_error(capsys, day):
     assert code == 1
     assert err.startswith(f"matchcore subscribe: error: cannot read MATCHCORE at "
                           f"nats://127.0.0.1:{port}: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_replay_file_fifo_replays_messages_as_they_arrive(tmp_path, gz):
+    # From a pipe or FIFO a fill waited for a whole 4 MiB chunk or the end of the stream: the
+    # first messages of a slow writer were replayed only when it closed
+    import gzip
+    import os
+    import threading
+
+    raw = itch.generate(None, messages=20_000, symbols=2, seed=5)
+    data = gzip.compress(raw) if gz else raw
+    fifo = tmp_path / "live.itch"
+    os.mkfifo(fifo)
+    seen = threading.Event()
+    early = []
+
+    def writer():
+        with open(fifo, "wb") as w:
+            w.write(data[: len(data) // 2])
+            w.flush()
+            early.append(seen.wait(30))      # the replay saw messages before the rest came
+            w.write(data[len(data) // 2:])
+
+    t = threading.Thread(target=writer)
+    t.start()
+
+    def on_chunk(r):
+        if r.stats["messages"] > 0:
+            seen.set()
+
+    r = itch.replay_file(fifo, on_chunk=on_chunk)
+    t.join()
+    assert early == [True]
+    want = itch.replay_file(_write(tmp_path / "whole.itch", raw))
+    assert r.stats["messages"] == want.stats["messages"] == 20_000
+    assert {k: b.state_hash() for k, b in r.books.items()} == \
+        {k: b.state_hash() for k, b in want.books.items()}
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path

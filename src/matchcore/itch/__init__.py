@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
 import zlib
 from pathlib import Path
 
@@ -91,8 +92,11 @@ class _Inflater:
     those bytes back meant reading the file again by its path, which a pipe cannot do and a
     FIFO blocks on.) ``compressed`` counts the bytes read from ``raw``, a pipe included."""
 
-    def __init__(self, raw, head: bytes = b""):
+    def __init__(self, raw, head: bytes = b"", live: bool = False):
         self.raw = raw
+        # live (a pipe, FIFO or socket): return what the input at hand inflates to rather than
+        # wait for more of a stream that may be slow
+        self.live = live
         self.compressed = len(head)
         self.cut = False
         self._d = zlib.decompressobj(31)     # 31: a gzip header and trailer (CRC, size checked)
@@ -104,7 +108,9 @@ class _Inflater:
         n, want = 0, len(view)
         while n < want:
             if not self._in and not self._raw_end:
-                self._in = self.raw.read(1 << 16)
+                if self.live and n:
+                    break
+                self._in = self.raw.read1(1 << 16) if self.live else self.raw.read(1 << 16)
                 self.compressed += len(self._in)
                 self._raw_end = not self._in
             if not self._member:
@@ -143,11 +149,19 @@ def _read_head(raw, k: int) -> bytes:
 
 class _ChunkReader:
     """A fixed buffer refilled from a stream; the unconsumed tail moves to the front, so memory
-    stays at one chunk whatever the file size."""
+    stays at one chunk whatever the file size. From a regular file a fill reads a whole chunk;
+    from a pipe, FIFO or socket it returns what one read gives, so that a live stream's
+    messages are replayed as they arrive (a fill waited for a whole chunk or the end of the
+    stream, so a slow writer's messages waited until 4 MiB of them had come)."""
 
     def __init__(self, path, chunk_size: int):
         _check_chunk_size(chunk_size)
         self.raw = open(path, "rb")
+        try:
+            self.live = not stat.S_ISREG(os.fstat(self.raw.fileno()).st_mode)
+        except BaseException:
+            self.raw.close()
+            raise
         self.path = path
         self.buf = bytearray(chunk_size)
         self.view = memoryview(self.buf)
@@ -162,7 +176,7 @@ class _ChunkReader:
             raise
         _refuse_zstd(self.raw, path, head)
         if head[:2] == GZIP_MAGIC:
-            self.f = _Inflater(self.raw, head)
+            self.f = _Inflater(self.raw, head, self.live)
         else:
             self.f = self.raw
             self.buf[:len(head)] = head
@@ -171,7 +185,10 @@ class _ChunkReader:
     def fill(self) -> memoryview:
         while not self.eof and self.n < len(self.buf):
             try:
-                k = self.f.readinto(self.view[self.n:])
+                if self.live and self.f is self.raw:
+                    k = self.raw.readinto1(self.view[self.n:])
+                else:
+                    k = self.f.readinto(self.view[self.n:])
             except zlib.error as e:
                 raise ValueError(f"{self.path}: damaged gzip stream after "
                                  f"{self.f.compressed:,} compressed bytes: {e}") from None
@@ -184,6 +201,8 @@ class _ChunkReader:
             else:
                 self.n += k
                 self.total += k
+                if self.live:
+                    break
         return self.view[: self.n]
 
     def consume(self, k: int) -> None:
