@@ -779,3 +779,31 @@ def test_replayer_symbols_locate_with_leading_zeros_matches_the_locate():
     padded.feed(data)
     assert sorted(padded.books) == sorted(plain.books) == [2]
     assert padded.books[2].state_hash() == plain.books[2].state_hash()
+
+
+def test_replayer_many_quiet_symbols_small_books_by_default():
+    # Each book was made with room for 1,024 orders, about 132 KB resident whatever it held: a
+    # day of 10,000 mostly quiet symbols took 1.3 GB before its first busy book grew
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/statm")
+
+    def resident():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    data = itch.generate(None, messages=30_000, symbols=2_000, seed=3)
+    r = itch.Replayer(record_tob=False, record_trades=False)
+    before = resident()
+    r.feed(data)
+    r.finish()
+    grown = resident() - before
+    assert len(r.books) == 2_000
+    assert grown < 2_000 * 40_000, grown        # about 7 KB a book; 264 MB before
+    want = ReferenceReplay()
+    want.feed(data)
+    for loc in (1, 777, 2_000):                 # and the books are the same books
+        got = r.book(loc).depth_orders(1 << 20)
+        assert [[tuple(map(int, lv)) for lv in side] for side in got] == \
+            [[tuple(map(int, lv)) for lv in side] for side in want.depth(loc)]

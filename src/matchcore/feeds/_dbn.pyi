@@ -29,7 +29,7 @@ class DbnReplayer:
         tob_on_last: bool = True,
         partition: tuple[int, int] | None = None,
         max_books: int = 65535,
-        book_capacity: int = 1024,
+        book_capacity: int = 64,
     ) -> Self: ...
     @property
     def done(self) -> bool: ...

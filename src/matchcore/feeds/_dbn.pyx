@@ -452,7 +452,7 @@ cdef class DbnReplayer:
     def __cinit__(self, names=None, symbols=None, *, ts_out=False, snapshot_every=0,
                   snapshot_every_ns=0, snapshot_depth=10, until_ns=None,
                   record_tob=True, record_trades=True, tob_on_last=True,
-                  partition=None, max_books=MAX_BOOKS - 1, book_capacity=1024):
+                  partition=None, max_books=MAX_BOOKS - 1, book_capacity=64):
         cdef bint c_ts_out = mc_bool_arg(ts_out, "ts_out")
         cdef bint c_rec_tob = mc_bool_arg(record_tob, "record_tob")
         cdef bint c_rec_trades = mc_bool_arg(record_trades, "record_trades")

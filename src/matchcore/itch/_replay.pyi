@@ -33,7 +33,7 @@ class Replayer:
         until_ns: int | None = None,
         record_tob: bool = True,
         record_trades: bool = True,
-        book_capacity: int = 1024,
+        book_capacity: int = 64,
         record_l2: bool = False,
     ) -> Self: ...
     @property

@@ -558,7 +558,7 @@ cdef class Replayer:
                   snapshot_depth=10, infer_lengths=False, callback=None,
                   callback_symbols=None, callback_every=1000, callback_on_tob=False,
                   until_ns=None, record_tob=True, record_trades=True,
-                  book_capacity=1024, record_l2=False):
+                  book_capacity=64, record_l2=False):
         cdef bint c_infer = mc_bool_arg(infer_lengths, "infer_lengths")
         cdef bint c_cb_on_tob = mc_bool_arg(callback_on_tob, "callback_on_tob")
         cdef bint c_rec_tob = mc_bool_arg(record_tob, "record_tob")
