@@ -164,13 +164,56 @@ def test_decode_unknown_type_skipped_by_length_and_counted():
     rng = random.Random(1)
     a, av = spec_message("A", rng)
     d_msg, _ = spec_message("D", rng)
-    data = frame(a) + frame(b"z" + bytes(9)) + frame(b"\x01") + frame(d_msg)
+    data = frame(a) + frame(b"z" + bytes(9)) + frame(b"q") + frame(d_msg)
     d = itch.decode(data)
     assert d.stats["messages"] == 4
-    assert d.stats["unknown_types"] == {"z": 1, "\x01": 1}
+    assert d.stats["unknown_types"] == {"z": 1, "q": 1}
     assert d.stats["bad_lengths"] == 0
     assert int(d["A"]["order_reference_number"][0]) == av["order_reference_number"]
     assert len(d["D"]) == 1
+
+
+def test_decode_type_byte_not_a_letter_reported_as_bad_prefix_then_resynchronised():
+    # Every ITCH message type is a letter: a frame whose type byte is none is bytes read out
+    # of step, not a message to skip by its "length" (which swallowed the messages after it)
+    rng = random.Random(1)
+    a, _ = spec_message("A", rng)
+    d_msg, _ = spec_message("D", rng)
+    for junk in (b"\x01", b"\x00" + bytes(300), b"\xe9" + bytes(40)):
+        data = frame(a) + frame(junk) + frame(d_msg)
+        d = itch.decode(data)
+        assert d.stats["counts"] == {"A": 1, "D": 1}, junk
+        assert d.stats["unknown_types"] == {}
+        assert d.stats["bad_length_offsets"] == [(len(frame(a)), "type byte is not a letter")]
+        assert d.stats["bytes_skipped"] == len(frame(junk))
+
+
+def test_decode_unknown_type_whose_length_leads_to_no_message_is_a_bad_prefix():
+    rng = random.Random(5)
+    msgs = [frame(spec_message(rng.choice("AEDUX"), rng)[0]) for _ in range(200)]
+    # a letter type with a "length" that lands inside a message, over 150 good messages
+    jump = sum(map(len, msgs[:150])) + 7
+    bad = b"".join(msgs[:20]) + jump.to_bytes(2, "big") + b"z" + b"".join(msgs[20:])
+    d = itch.decode(bad)
+    assert d.stats["messages"] == 200 and d.stats["unknown_types"] == {}
+    assert d.stats["bad_length_offsets"] == [
+        (sum(map(len, msgs[:20])), "unknown message type whose length leads to no message")]
+    assert d.stats["bytes_skipped"] == 3
+    # unknown types in a row that end on a message are skipped and counted, whole or in pieces
+    run = frame(b"z" + bytes(30)) + frame(b"y" + bytes(3)) + frame(b"z" + bytes(70))
+    good = b"".join(msgs[:20]) + run + b"".join(msgs[20:])
+    d = itch.decode(good)
+    assert d.stats["messages"] == 203 and d.stats["unknown_types"] == {"z": 2, "y": 1}
+    assert d.stats["bad_lengths"] == 0
+    for piece in (1, 5, 64):
+        r = itch.Replayer()
+        tail = b""
+        for k in range(0, len(good), piece):
+            buf = tail + good[k:k + piece]
+            tail = buf[r.feed(buf):]
+        st = r.finish(tail)
+        assert (st["messages"], st["unknown_types"], st["bad_lengths"], st["truncated"]) == \
+            (203, {"z": 2, "y": 1}, 0, None), piece
 
 
 def test_decode_zero_prefix_reported_with_offset_then_resynchronised():

@@ -585,6 +585,38 @@ def test_replay_bad_prefix_anywhere_in_real_file_loses_one_message_whole_or_in_p
         assert {k: r.stats[k] for k in _FRAMING} == {k: d.stats[k] for k in _FRAMING}, i
 
 
+def test_replay_message_cut_short_loses_at_most_its_neighbour_whole_or_in_pieces():
+    # A message missing its last bytes puts the framing out of step: the next two bytes read
+    # as a prefix mostly have an unknown type, and skipping that by its "length" swallowed up
+    # to 64 KiB of good messages of every symbol (or the rest of the file, as "truncated").
+    fr = _split_frames(itch.generate(None, messages=6000, symbols=6, seed=1))
+    rng = random.Random(8)
+    for _ in range(60):
+        i = rng.randrange(len(fr) - 2)
+        cut = rng.randrange(1, len(fr[i]) - 2)
+        bad = b"".join(fr[:i]) + fr[i][:-cut] + b"".join(fr[i + 1:])
+        # read at its prefix's length, message i takes in the head of the messages after it:
+        # those that start within its length are lost, and so is message i
+        j, start = i + 1, len(fr[i]) - cut
+        while j < len(fr) and start < len(fr[i]):
+            start += len(fr[j])
+            j += 1
+        d = itch.decode(bad)
+        assert d.stats["messages"] >= len(fr) - (j - i), (i, cut)
+        assert d.stats["truncated"] is None, (i, cut)
+        r = _replay_pieces(bad, rng.randrange(20, 5000))
+        assert {k: r.stats[k] for k in _FRAMING} == {k: d.stats[k] for k in _FRAMING}, (i, cut)
+        # the books of the symbols none of these messages belongs to are the clean replay's
+        lost = {int.from_bytes(fr[k][3:5], "big") for k in range(i, j)}
+        want = reference(b"".join(fr[:i] + fr[j:]))
+        for loc, book in r.books.items():
+            if loc not in lost:
+                assert [tuple(map(int, x)) for x in book.depth_orders(1 << 20)[0]] == \
+                    want.depth(loc)[0], (i, cut, loc)
+                assert [tuple(map(int, x)) for x in book.depth_orders(1 << 20)[1]] == \
+                    want.depth(loc)[1], (i, cut, loc)
+
+
 def test_replay_resync_candidate_at_end_of_stream_accepted_at_finish():
     # After a bad prefix the last message can only be told from garbage by the end of the
     # stream: feed() keeps it back, finish() applies it, as decode() does on the whole buffer.

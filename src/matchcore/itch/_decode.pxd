@@ -11,6 +11,9 @@ cdef enum:
     ITCH_BAD_ZERO = 1           # a zero length prefix
     ITCH_BAD_MISMATCH = 2       # the prefix disagrees with the length of a known type
     ITCH_BAD_UNKNOWN_INFER = 3  # infer_lengths, but the type byte is not an ITCH type
+    ITCH_BAD_NOT_A_TYPE = 4     # the type byte is no letter: no ITCH message type, known or not
+    ITCH_BAD_UNKNOWN_LOST = 5   # an unknown type whose length does not lead to a message
+    ITCH_MAX_UNKNOWN_RUN = 16   # unknown-type frames in a row looked through to find a message
 
 # Counters of the framing layer. `base` is the absolute stream offset of the current buffer.
 cdef struct itch_scan:
@@ -24,6 +27,11 @@ cdef struct itch_scan:
     int32_t n_bad_kept
     uint8_t infer
     uint8_t resync              # searching for the next frame after a bad prefix
+
+
+cdef inline bint itch_letter(uint8_t c) noexcept nogil:
+    # every ITCH message type, present or future, is one alphabetic character
+    return (c | 0x20) >= 97 and (c | 0x20) <= 122
 
 
 cdef inline int64_t itch_frame(const uint8_t* p, int64_t avail, int infer, int* why) noexcept nogil:
@@ -49,7 +57,10 @@ cdef inline int64_t itch_frame(const uint8_t* p, int64_t avail, int infer, int* 
         if n != 0 and pre != n:
             why[0] = ITCH_BAD_MISMATCH
             return -1
-        L = pre          # an unknown type is skipped by its own length
+        if n == 0 and not itch_letter(p[2]):
+            why[0] = ITCH_BAD_NOT_A_TYPE
+            return -1
+        L = pre          # an unknown type is skipped by its own length (see itch_unknown_ok)
     if avail < 2 + L:
         return 0
     return L
@@ -97,6 +108,29 @@ cdef inline int64_t itch_resync(const uint8_t* buf, int64_t q, int64_t end, int 
     return q
 
 
+cdef inline int itch_unknown_ok(const uint8_t* buf, int64_t p, int64_t L, int64_t end,
+                                int final) noexcept nogil:
+    """A complete frame of an unknown (letter) type at p, body length L: 1 when its length
+    leads to a message (a plausible frame of a known type, after at most ITCH_MAX_UNKNOWN_RUN
+    unknown-type frames) or to the end of the data when ``final``; -1 when it leads elsewhere
+    (two bytes read out of step, e.g. after a message cut short, look like a prefix and an
+    unknown type nine times in ten, and their "length" jumped over up to 64 KiB of good
+    messages); 0 when more bytes are needed to tell."""
+    cdef int64_t nxt = p + 2 + L, pre
+    cdef int run = 0
+    while True:
+        if nxt + 3 > end:
+            return 1 if final else 0
+        if itch_plausible(buf + nxt, 0):
+            return 1
+        pre = mc_be16(buf + nxt)
+        run += 1
+        if (pre == 0 or itch_length(buf[nxt + 2]) != 0 or not itch_letter(buf[nxt + 2])
+                or run >= ITCH_MAX_UNKNOWN_RUN):
+            return -1
+        nxt += 2 + pre
+
+
 cdef inline int64_t itch_next(itch_scan* s, const uint8_t* buf, int64_t* pos, int64_t n,
                               int final) noexcept nogil:
     """Body length L > 0 of the next frame at or after pos[0] (moved past bad prefixes and the
@@ -114,6 +148,13 @@ cdef inline int64_t itch_next(itch_scan* s, const uint8_t* buf, int64_t* pos, in
                 return 0
             s.resync = 0
         f = itch_frame(buf + p, n - p, s.infer, &why)
+        if f > 0 and not s.infer and itch_length(buf[p + 2]) == 0:
+            q = itch_unknown_ok(buf, p, f, n, final)
+            if q == 0:
+                f = 0
+            elif q < 0:
+                f = -1
+                why = ITCH_BAD_UNKNOWN_LOST
         if f >= 0:
             pos[0] = p
             return f

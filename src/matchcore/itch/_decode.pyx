@@ -20,7 +20,9 @@ cnp.import_array()
 
 _BAD_KIND = {ITCH_BAD_ZERO: "zero length prefix",
              ITCH_BAD_MISMATCH: "length prefix does not match the message type",
-             ITCH_BAD_UNKNOWN_INFER: "unknown message type: length cannot be inferred"}
+             ITCH_BAD_UNKNOWN_INFER: "unknown message type: length cannot be inferred",
+             ITCH_BAD_NOT_A_TYPE: "type byte is not a letter",
+             ITCH_BAD_UNKNOWN_LOST: "unknown message type whose length leads to no message"}
 
 
 cdef object itch_scan_report(const itch_scan* s):
