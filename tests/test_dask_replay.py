@@ -83,7 +83,7 @@ def test_dask_replay_split_dbn_file_identical_to_whole(files, client):
 
 def test_dask_replay_split_itch_files_identical_to_whole(files, client):
     res = replay_files([files[0], files[4]], client, split=2)
-    assert [f.parts for f in res.files] == [3, 2]        # ITCH: 2 shares and the probe
+    assert [f.parts for f in res.files] == [2, 2]
     serial = replay_serial([files[0], files[4]])
     for a, b in zip(serial.files, res.files):
         assert a.stats == b.stats and a.hashes == b.hashes and a.symbols == b.symbols

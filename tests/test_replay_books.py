@@ -444,6 +444,39 @@ def test_replay_symbols_filter_only_selected_books_and_records():
         r.book("AAPL")
 
 
+def test_replay_symbols_filter_mid_day_counts_only_selected_locates():
+    # A file that starts mid-day refers to orders added before it, in locates whose first add
+    # comes later: those references were counted unknown whatever the filter kept, and an
+    # invalid add of a locate left out was counted too (the counters cover the kept books).
+    data = framed(delete(5, locate=2), execute(6, 10, locate=2), delete(7, locate=3),
+                  add(1, b"B", 100, 5000, locate=1, stock=b"AAPL"),
+                  add(2, b"S", 100, 5100, locate=2, stock=b"MSFT"),
+                  add(3, b"X", 100, 5100, locate=2, stock=b"MSFT"),
+                  delete(8, locate=1), delete(9, locate=4))
+    want = {None: (5, 1), ("AAPL",): (1, 0), ("MSFT",): (2, 1), ("3",): (1, 0), ("004",): (1, 0),
+            ("AAPL", "MSFT"): (3, 1), ("NOPE",): (0, 0)}
+    for sel, (unknown, invalid) in want.items():
+        for r in (replay(data, symbols=None if sel is None else list(sel)),
+                  _replay_pieces(data, 7) if sel is None else replay(data, symbols=list(sel))):
+            assert (r.stats["unknown_refs"], r.stats["invalid_adds"]) == (unknown, invalid), sel
+
+
+def test_replay_split_shares_of_mid_day_file_add_up_to_whole(tmp_path):
+    from matchcore.cluster.dask import merge_parts, replay_one
+
+    data = framed(delete(5, locate=2), execute(6, 10, locate=2), delete(7, locate=3),
+                  add(1, b"B", 100, 5000, locate=1, stock=b"AAPL"),
+                  add(2, b"S", 100, 5100, locate=2, stock=b"MSFT"),
+                  add(3, b"X", 100, 5100, locate=2, stock=b"MSFT"), delete(9, locate=4))
+    path = tmp_path / "mid.itch"
+    path.write_bytes(data)
+    whole = replay_one(path)
+    for n in (2, 3):
+        merged = merge_parts([replay_one(path, partition=(k, n)) for k in range(n)])
+        assert merged.stats == whole.stats, n
+    assert (whole.stats["unknown_refs"], whole.stats["invalid_adds"]) == (4, 1)
+
+
 def test_replay_system_events_and_trading_state_kept():
     data = itch.generate(None, messages=5_000, symbols=3, seed=16)
     r = replay(data)

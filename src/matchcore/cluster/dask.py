@@ -36,11 +36,10 @@ _EXTRA = "pip install 'matchcore[dask]'"
 _DBN_FILE_LEVEL = {"records", "messages", "counts", "other_rtypes", "bad_records",
                    "first_bad_offset", "bytes_skipped", "bad_actions", "bad_sides", "truncated",
                    "bytes_consumed", "last_ts", "instruments_dropped"}
-# ITCH counters equal in every share of a split file (counted before the locate filter). One is
-# mixed: unknown_refs counts references in locates not yet seen (in every share) plus references
-# the share's own books do not hold; a probe task without books measures the first part.
+# ITCH counters equal in every share of a split file (counted before the locate filter); every
+# other numeric counter, unknown_refs and invalid_adds included, counts the share's own locates.
 _ITCH_FILE_LEVEL = {"messages", "counts", "unknown_types", "bad_lengths", "bad_length_offsets",
-                    "bytes_skipped", "truncated", "invalid_adds", "bytes_consumed", "last_ts"}
+                    "bytes_skipped", "truncated", "bytes_consumed", "last_ts"}
 
 
 def _require_dask():
@@ -105,8 +104,7 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
     ``fmt`` 'itch' or 'dbn' (None: detected); ``options`` are the replayer's (symbols,
     snapshot_every, snapshot_every_ns, snapshot_depth, ...); ``partition=(k, n)`` keeps only a
     share of the file's books: DBN instruments with ``instrument_id % n == k``, ITCH stock
-    locates with ``locate % n == k``; for ITCH, ``(-1, n)`` keeps no book at all (the probe
-    that counts the order references of locates never seen, see :func:`merge_parts`).
+    locates with ``locate % n == k``; for ITCH, ``(-1, n)`` keeps no book at all.
     O(bytes of the file).
     """
     path = Path(path)
@@ -186,20 +184,14 @@ def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
 
 
 def merge_parts(parts: list[FileResult]) -> FileResult:
-    """One file's result from the results of its shares (see ``partition``; for ITCH the last
-    result is the probe without books).
+    """One file's result from the results of its shares (see ``partition``).
 
-    File-level counters are taken from the first share (all are equal), book-level ones summed;
-    ITCH's unknown_refs is the shares' own parts plus, once, the probe's count of references in
-    locates not yet seen; books and hashes are united; sink records are merged by time (stable:
-    file order within a book, and across books whenever their timestamps differ)."""
+    File-level counters are taken from the first share (all are equal), book-level ones summed
+    (each share counts its own locates or instruments); books and hashes are united; sink
+    records are merged by time (stable: file order within a book, and across books whenever
+    their timestamps differ)."""
     if len(parts) == 1:
         return parts[0]
-    probe = None
-    if parts[0].format == "itch":
-        # The last task of a split ITCH file kept no book: its unknown_refs are the references
-        # in locates not yet seen, which every share counts too (see _ITCH_FILE_LEVEL).
-        probe, parts = parts[-1], parts[:-1]
     first = parts[0]
     stats = dict(first.stats)
     file_level = _DBN_FILE_LEVEL if first.format == "dbn" else _ITCH_FILE_LEVEL
@@ -207,9 +199,6 @@ def merge_parts(parts: list[FileResult]) -> FileResult:
         if key in file_level or not isinstance(val, int):
             continue
         stats[key] = sum(p.stats[key] for p in parts)
-    if probe is not None:
-        unseen = probe.stats["unknown_refs"]
-        stats["unknown_refs"] = sum(p.stats["unknown_refs"] - unseen for p in parts) + unseen
     books, hashes = {}, {}
     for p in parts:
         books.update(p.books)
@@ -221,7 +210,7 @@ def merge_parts(parts: list[FileResult]) -> FileResult:
                       books=dict(sorted(books.items())), hashes=dict(sorted(hashes.items())),
                       elapsed_s=max(p.elapsed_s for p in parts),
                       worker=", ".join(sorted({p.worker for p in parts})),
-                      parts=len(parts) + (probe is not None))
+                      parts=len(parts))
 
 
 def _totals(files: list[FileResult]) -> dict:
@@ -247,8 +236,8 @@ def _tasks(paths, split: int, fmt):
             parts = [None]
         elif f == "dbn":
             parts = [(k, split) for k in range(split)]
-        else:                  # ITCH: the shares and the probe (see merge_parts)
-            parts = [(k, split) for k in range(split)] + [(-1, split)]
+        else:
+            parts = [(k, split) for k in range(split)]
         out.extend((i, str(p), f, part) for part in parts)
     return out
 
@@ -324,8 +313,8 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
                  progress=None, workers: int = 2, processes: bool = True,
                  **options) -> ReplayResults:
     """Replay ``paths`` on a Dask cluster, one task per file (or ``split`` tasks per file, each
-    keeping a share of its books: DBN instruments, ITCH stock locates, plus for ITCH one probe
-    task without books), and merge the results.
+    keeping a share of its books: DBN instruments, ITCH stock locates), and merge the
+    results.
 
     ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` processes, closed afterwards), a
     scheduler address (``"tcp://host:8786"``), or a ``distributed.Client`` (left open).

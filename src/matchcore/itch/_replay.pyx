@@ -90,6 +90,8 @@ cdef struct locinfo:
     int64_t state_ts
     int64_t n_trades       # trade records of this locate (E, C, P, Q), counted with or without the sink
     int64_t volume         # their shares
+    uint64_t early_refs    # E/C/X/D/U before the locate's first A/F/P/Q (whether it is kept
+                           # is not known yet): unknown references, counted once it is
     char name[8]
     char reason[4]
     uint8_t has_name       # 0 none, 1 from a stock directory message, 2 from an order's stock field
@@ -208,6 +210,8 @@ cdef inline int add_order(rp_state* S, uint64_t ref, uint16_t L, uint8_t side_ch
     """Rest a new order in the book of locate L; returns L, or -1 if nothing changed."""
     cdef int side
     cdef int64_t r
+    if S.loc[L].track != TRACK_BOOK:     # a locate left out: no bookkeeping at all
+        return -1
     if side_ch == 66:        # 'B'
         side = MC_BUY
     elif side_ch == 83:      # 'S'
@@ -217,8 +221,6 @@ cdef inline int add_order(rp_state* S, uint64_t ref, uint16_t L, uint8_t side_ch
         return -1
     if shares == 0 or price == 0:
         S.invalid_adds += 1
-        return -1
-    if S.loc[L].track != TRACK_BOOK:
         return -1
     r = mc_rest(S.loc[L].book, ref, side, price, shares, 0)
     if r == 0:
@@ -239,7 +241,7 @@ cdef inline mc_book* ref_book(rp_state* S, uint16_t L) noexcept nogil:
     if li.track == TRACK_BOOK:
         return li.book
     if li.track == TRACK_UNDECIDED:
-        S.unknown_refs += 1
+        li.early_refs += 1
     return NULL
 
 
@@ -711,6 +713,18 @@ cdef class Replayer:
         self._finished = True
         return self.stats
 
+    cdef object _early_refs(self):
+        # references of locates still undecided (no A/F/P/Q yet): unknown, in the count when
+        # the filter keeps the locate by its name or number as they stand
+        cdef int L
+        cdef uint64_t n = 0
+        for L in range(65536):
+            if self.S.loc[L].early_refs and (self._filter is None
+                                             or _name(&self.S.loc[L], L) in self._filter
+                                             or str(L) in self._filter):
+                n += self.S.loc[L].early_refs
+        return int(n)
+
     cdef _decide(self, int L):
         cdef locinfo* li = &self.S.loc[L]
         name = _name(li, L)
@@ -723,10 +737,13 @@ cdef class Replayer:
             li.book = ob._b
             self._books[L] = ob
             li.track = TRACK_BOOK
+            self.S.unknown_refs += li.early_refs
+            li.early_refs = 0
             li.cb = self._callback is not None and (
                 self._cb_filter is None or name in self._cb_filter or str(L) in self._cb_filter)
         else:
             li.track = TRACK_IGNORED
+            li.early_refs = 0
 
     # ---- results ----
 
@@ -770,7 +787,7 @@ cdef class Replayer:
         d = itch_scan_report(&S.scan)
         d.update({
             "truncated": self._truncated,
-            "unknown_refs": int(S.unknown_refs),
+            "unknown_refs": int(S.unknown_refs) + self._early_refs(),
             "executions_clamped": int(S.exec_clamped),
             "cancels_clamped": int(S.cancel_clamped),
             "duplicate_refs": int(S.dup_refs),
