@@ -205,6 +205,27 @@ def test_decode_unknown_type_whose_length_leads_to_no_message_is_a_bad_prefix():
     d = itch.decode(good)
     assert d.stats["messages"] == 203 and d.stats["unknown_types"] == {"z": 2, "y": 1}
     assert d.stats["bad_lengths"] == 0
+    # a long run of a new type (a day-start burst) is taken whole, and so is the message a
+    # resynchronisation after a bad prefix finds in front of such a run
+    # (the last 16 of a run that runs into a damaged message cannot be told from bytes out of
+    # step: they go with it)
+    zs = [frame(b"z" + bytes([k % 256]) * rng.randrange(5, 90)) for k in range(300)]
+    burst = b"".join(zs)
+    spoilt = msgs[1][:2] + b"\x00" + msgs[1][3:]          # bad prefix: type byte 0
+    data = msgs[0] + burst + spoilt + msgs[2] + burst + b"".join(msgs[3:])
+    d = itch.decode(data)
+    assert d.stats["messages"] == 199 + 600 - 16 and d.stats["counts"]["z"] == 600 - 16
+    assert d.stats["bad_lengths"] == 1
+    assert d.stats["bytes_skipped"] == sum(map(len, zs[-16:])) + len(spoilt)
+    for piece in (3, 50, 1000):
+        r = itch.Replayer()
+        tail = b""
+        for k in range(0, len(data), piece):
+            buf = tail + data[k:k + piece]
+            tail = buf[r.feed(buf):]
+        st = r.finish(tail)
+        assert {k: st[k] for k in ("messages", "counts", "bad_lengths", "bytes_skipped")} == \
+            {k: d.stats[k] for k in ("messages", "counts", "bad_lengths", "bytes_skipped")}, piece
     for piece in (1, 5, 64):
         r = itch.Replayer()
         tail = b""

@@ -13,7 +13,7 @@ cdef enum:
     ITCH_BAD_UNKNOWN_INFER = 3  # infer_lengths, but the type byte is not an ITCH type
     ITCH_BAD_NOT_A_TYPE = 4     # the type byte is no letter: no ITCH message type, known or not
     ITCH_BAD_UNKNOWN_LOST = 5   # an unknown type whose length does not lead to a message
-    ITCH_MAX_UNKNOWN_RUN = 16   # unknown-type frames in a row looked through to find a message
+    ITCH_UNKNOWN_RUN_OK = 16    # unknown-type frames in a row taken as a run of a new type
 
 # Counters of the framing layer. `base` is the absolute stream offset of the current buffer.
 cdef struct itch_scan:
@@ -81,11 +81,40 @@ cdef inline bint itch_plausible(const uint8_t* p, int infer) noexcept nogil:
     return n != 0 and (pre == n or (infer and pre == 0))
 
 
+cdef inline int itch_unknown_ok(const uint8_t* buf, int64_t p, int64_t L, int64_t end,
+                                int final) noexcept nogil:
+    """The frame at p has an unknown (letter) type and body length L: 1 when its length leads
+    to a message (a plausible frame of a known type, directly or after other unknown-type
+    frames), to ITCH_UNKNOWN_RUN_OK well-formed unknown-type frames in a row (a run of a new
+    message type: bytes out of step make one about one time in nine, so that many in a row
+    are no accident), or to the end of the data when ``final``; -1 when it leads elsewhere
+    (two bytes read out of step, e.g. after a message cut short, look like a prefix and an
+    unknown type nine times in ten, and their "length" jumped over up to 64 KiB of good
+    messages); 0 when more bytes are needed to tell. Only the headers are read."""
+    cdef int64_t nxt = p + 2 + L, pre
+    cdef int run = 0
+    cdef uint8_t t
+    while True:
+        if nxt + 3 > end:
+            return 1 if final else 0
+        if itch_plausible(buf + nxt, 0):
+            return 1
+        pre = mc_be16(buf + nxt)
+        t = buf[nxt + 2]
+        if pre == 0 or itch_length(t) != 0 or not itch_letter(t):
+            return -1
+        run += 1
+        if run >= ITCH_UNKNOWN_RUN_OK:
+            return 1
+        nxt += 2 + pre
+
+
 cdef inline int64_t itch_resync(const uint8_t* buf, int64_t q, int64_t end, int infer, int final,
                                 int* decided) noexcept nogil:
     """Searching for the next frame after a bad prefix, from q on: the first position where a
-    complete frame of a known type is followed by a plausible frame (itch_plausible), or by the
-    end of the data when ``final``. ``decided`` is 0 when the bytes run out before that can be
+    complete frame of a known type is followed by a plausible frame (itch_plausible), by
+    unknown-type frames that lead on (itch_unknown_ok), or by the end of the data when
+    ``final``. ``decided`` is 0 when the bytes run out before that can be
     told: the search resumes at the returned position once more bytes arrive, so a stream fed
     in pieces is framed exactly like the whole buffer. (Accepting a candidate whose follower is
     unknown or incomplete lets a fake frame inside the bad message swallow the stream.)"""
@@ -104,31 +133,15 @@ cdef inline int64_t itch_resync(const uint8_t* buf, int64_t q, int64_t end, int 
             if itch_plausible(buf + nxt, infer):
                 decided[0] = 1
                 return q
+            if not infer and mc_be16(buf + nxt) != 0 and itch_length(buf[nxt + 2]) == 0 \
+                    and itch_letter(buf[nxt + 2]):
+                # followed by an unknown type: a candidate when that frame leads on
+                f = itch_unknown_ok(buf, nxt, mc_be16(buf + nxt), end, final)
+                if f >= 0:
+                    decided[0] = <int>f
+                    return q
         q += 1
     return q
-
-
-cdef inline int itch_unknown_ok(const uint8_t* buf, int64_t p, int64_t L, int64_t end,
-                                int final) noexcept nogil:
-    """A complete frame of an unknown (letter) type at p, body length L: 1 when its length
-    leads to a message (a plausible frame of a known type, after at most ITCH_MAX_UNKNOWN_RUN
-    unknown-type frames) or to the end of the data when ``final``; -1 when it leads elsewhere
-    (two bytes read out of step, e.g. after a message cut short, look like a prefix and an
-    unknown type nine times in ten, and their "length" jumped over up to 64 KiB of good
-    messages); 0 when more bytes are needed to tell."""
-    cdef int64_t nxt = p + 2 + L, pre
-    cdef int run = 0
-    while True:
-        if nxt + 3 > end:
-            return 1 if final else 0
-        if itch_plausible(buf + nxt, 0):
-            return 1
-        pre = mc_be16(buf + nxt)
-        run += 1
-        if (pre == 0 or itch_length(buf[nxt + 2]) != 0 or not itch_letter(buf[nxt + 2])
-                or run >= ITCH_MAX_UNKNOWN_RUN):
-            return -1
-        nxt += 2 + pre
 
 
 cdef inline int64_t itch_next(itch_scan* s, const uint8_t* buf, int64_t* pos, int64_t n,
