@@ -19,9 +19,10 @@ The top of book is read after records that carry F_LAST (the end of an exchange 
 guide says; a file without F_LAST flags can switch that off (``tob_on_last=False``).
 
 Bad records never stop the loop: an MBO record with an unknown action or side is counted and
-skipped; a header with an impossible length (under 16 bytes, or not the stream's MBO length) or
-an rtype outside the specification is counted and the loop resynchronises on the next byte
-offset that holds a plausible MBO header, counting the bytes skipped.
+skipped; a header with an impossible length (under 16 bytes, or not the stream's MBO length),
+an rtype outside the specification, or another known rtype whose length does not lead to an MBO
+header (see other_ok) is counted and the loop resynchronises on the next byte offset that holds
+a plausible MBO header, counting the bytes skipped.
 """
 
 cimport cython
@@ -306,9 +307,35 @@ cdef inline bint known_rtype(uint8_t t) noexcept nogil:
             or t == 0xA0 or t == 0xB1 or (0xC0 <= t and t <= 0xC5))
 
 
-cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status) noexcept nogil:
-    """Consume complete records of buf; returns the bytes consumed and why it stopped."""
+cdef inline int other_ok(dbn_state* S, const uint8_t* buf, int64_t nxt, int64_t n,
+                         int final) noexcept nogil:
+    """A record of another known rtype ends at nxt: 1 when that leads to a plausible MBO header
+    (directly or after other known-rtype headers; 16 of those in a row are a run, not chance)
+    or to the end of the data when ``final``; -1 when it leads elsewhere (bytes read out of step
+    after damage look like a known rtype about one time in ten, and skipping their "length"
+    lost up to 18 good records); 0 when more bytes are needed to tell."""
+    cdef int64_t rl
+    cdef int run_ = 0
+    while True:
+        if nxt + 2 > n:
+            return 1 if final else 0
+        rl = <int64_t>buf[nxt] * 4
+        if buf[nxt + 1] == RTYPE_MBO:
+            return 1 if rl == S.rec_len else -1
+        if rl < 16 or not known_rtype(buf[nxt + 1]):
+            return -1
+        run_ += 1
+        if run_ >= 16:
+            return 1
+        nxt += rl
+
+
+cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status,
+                 int final) noexcept nogil:
+    """Consume complete records of buf; returns the bytes consumed and why it stopped.
+    ``final``: no bytes follow buf (a record of another rtype right before the end is taken)."""
     cdef int64_t pos = 0, rl, ts, price, size
+    cdef int ok
     cdef const uint8_t* m
     cdef uint8_t rtype, action, side_ch, flags
     cdef uint32_t iid
@@ -338,6 +365,15 @@ cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status) noexc
             break
         rtype = m[1]
         if rtype != RTYPE_MBO:
+            ok = other_ok(S, buf, pos + rl, n, final)
+            if ok == 0:
+                break
+            if ok < 0:
+                if S.bad_records == 0:
+                    S.first_bad_offset = S.base + <uint64_t>pos
+                S.bad_records += 1
+                S.resync = 1
+                continue
             S.rtype_counts[rtype] += 1
             S.records += 1
             pos += rl
@@ -523,7 +559,11 @@ cdef class DbnReplayer:
 
     def feed(self, const uint8_t[::1] buf not None):
         """Consume every complete record in ``buf``; returns the bytes consumed (O(len(buf))).
-        Returns 0 once the stop time (``until_ns``) has been reached."""
+        Returns 0 once the stop time (``until_ns``) has been reached. A record of another rtype
+        is kept back until the header after it has arrived (see :meth:`finish`)."""
+        return self._feed(buf, 0)
+
+    cdef object _feed(self, const uint8_t[::1] buf, int final):
         cdef int64_t n = buf.shape[0], pos = 0, k
         cdef int status = ST_MORE
         cdef dbn_state* S = self.S
@@ -548,7 +588,7 @@ cdef class DbnReplayer:
                 self._busy = MC_BUSY_REPLAY
                 try:
                     with nogil:
-                        k = run(S, p + pos, n - pos, &status)
+                        k = run(S, p + pos, n - pos, &status, final)
                 finally:
                     self._busy = 0
                 pos += k
@@ -572,7 +612,14 @@ cdef class DbnReplayer:
             mc_raise_busy("DbnReplayer", self._busy)
         if self._finished:
             mc_raise_finished("DbnReplayer", "finish")
-        cdef int64_t n = len(tail)
+        cdef int64_t n = len(tail), k
+        cdef const uint8_t[::1] view
+        if n and not self.done:
+            # the records of the tail that only the end of the stream lets through
+            view = bytes(tail)
+            k = self._feed(view, 1)
+            tail = bytes(view[k:])
+            n -= k
         self._finished = True
         if self.done:
             return self.stats
