@@ -226,6 +226,33 @@ def test_cli_book_symbol_before_the_directory_names_it_exit_1(capsys, day):
     assert code == 1 and "'AAPL' before 04:00:00" in err
 
 
+def test_cli_book_zero_prefix_file_without_infer_lengths_hints_the_option(capsys):
+    code, _, err = run_cli(capsys, "book", str(shared(RITCH)), "--symbol", "ALC", "--no-progress")
+    assert code == 1
+    assert "bad length prefixes: 1 (first at offset 0: zero length prefix" in err
+    assert "--infer-lengths" in err
+    code, out, err = run_cli(capsys, "book", str(shared(RITCH)), "--symbol", "ALC",
+                             "--infer-lengths", "--no-progress")
+    assert code == 0 and err == "" and out.startswith("ALC (locate ")
+
+
+def test_cli_book_damaged_or_cut_file_notes_what_it_could_not_read(capsys, day, tmp_path):
+    data = day.read_bytes()
+    pos = 0
+    while pos < 5000:                       # a frame boundary: its prefix zeroed
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    bad = tmp_path / "bad.itch"
+    bad.write_bytes(data[:pos] + b"\x00\x00" + data[pos + 2:-7])
+    code, out, err = run_cli(capsys, "book", str(bad), "--symbol", "AAPL", "--no-progress")
+    r = itch.replay_file(bad)
+    assert code == 0 and out.startswith("AAPL (locate 1)")
+    assert f"note: bad length prefixes: 1 (first at offset {pos:,}: zero length prefix" in err
+    t = r.stats["truncated"]
+    assert f"note: the last message at offset {t['offset']:,} is incomplete" in err
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--no-progress")
+    assert code == 0 and err == ""
+
+
 def test_cli_replay_missing_file_error(capsys, tmp_path):
     code, _, err = run_cli(capsys, "replay", str(tmp_path / "none.itch"), "--no-progress")
     assert code == 1 and "no such file" in err

@@ -527,6 +527,28 @@ def _is_stdout(path) -> bool:
 
 # ---- book ----
 
+def _book_damage_notes(s) -> None:
+    """What the replay behind ``book`` could not read, on stderr: the ladder of a damaged or
+    cut file is not the file's whole story, and a file without length prefixes read without
+    --infer-lengths gave "no symbol ... symbols seen:" with nothing seen, as if the symbol
+    were not in it."""
+    if s["bad_lengths"]:
+        off, why = s["bad_length_offsets"][0]
+        print(f"note: bad length prefixes: {s['bad_lengths']:,} (first at offset {off:,}: "
+              f"{why}; {s['bytes_skipped']:,} bytes skipped)", file=sys.stderr)
+        if (off, why) == (0, "zero length prefix"):
+            print("hint: the file starts with a zero length prefix; if it was written without "
+                  "prefixes, read it with --infer-lengths", file=sys.stderr)
+    t = s["truncated"]
+    if t and t.get("stream"):
+        print(f"note: the {t['stream']}, after {t['offset'] + t['bytes']:,} decompressed bytes",
+              file=sys.stderr)
+    if t and t["bytes"]:
+        exp = f" of {t['expected']}" if t["expected"] else ""
+        print(f"note: the last message at offset {t['offset']:,} is incomplete "
+              f"({t['bytes']}{exp} bytes)", file=sys.stderr)
+
+
 def _book(args) -> int:
     import matchcore.itch as itch
 
@@ -557,6 +579,7 @@ def _book(args) -> int:
                              record_trades=False)
     finally:
         bar.close()
+    _book_damage_notes(r.stats)
     try:
         book = r.book(args.symbol)
         loc = next(k for k, b in r.books.items() if b is book)
