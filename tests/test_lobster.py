@@ -450,3 +450,36 @@ def test_read_messages_bom_or_blank_lines_before_first_row_keep_every_row(tmp_pa
     ob = tmp_path / "ob.csv"
     ob.write_bytes(b"\xef\xbb\xbf" + b"10100,10,9900,30\n10100,10,9900,25\n")
     assert read_orderbook(ob).tolist() == [[10100, 10, 9900, 30], [10100, 10, 9900, 25]]
+
+
+@pytest.mark.parametrize("cell,value,expect", [
+    (0, "nan", "ask price 1 nan is not a whole number"),
+    (2, "inf", "bid price 1 inf is not a whole number"),
+    (1, "200.7", "ask size 1 200.7 is not a whole number"),
+    (3, "1e300", "bid size 1 1e+300 is not a whole number"),
+    (5, "-3", "ask size 2 -3 is negative"),
+    (2, "-5853300", "bid price 1 -5853300 is not a positive price for a level with shares"),
+])
+def test_lobster_orderbook_invalid_field_raises_naming_line_and_field(tmp_path, cell, value,
+                                                                      expect):
+    # The orderbook file was cast to int64 unchecked: a NaN or an infinity became garbage that
+    # seeded the book (or failed naming a synthetic order id), a fraction was truncated.
+    if not REAL_OB.exists():
+        pytest.skip(f"shared market data not found at {REAL_OB}")
+    rows = REAL_OB.read_text().splitlines()
+    cells = rows[1].split(",")
+    cells[cell] = value
+    rows[1] = ",".join(cells)
+    ob = tmp_path / "X_orderbook_10.csv"
+    ob.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=f"line 2: {re.escape(expect)}"):
+        read_orderbook(ob)
+    with pytest.raises(ValueError, match=f"line 2: {re.escape(expect)}"):
+        replay_lobster(REAL_MSG, ob, verify=True)
+    arr = np.loadtxt(ob, delimiter=",")
+    with pytest.raises(ValueError, match="orderbook array, line 2: "):
+        replay_lobster(REAL_MSG, arr)
+    # an empty level holds any price (LOBSTER writes dummies there)
+    good = read_orderbook(REAL_OB)
+    good[0, 38:40] = (-9999999999, 0)
+    assert replay_lobster(REAL_MSG, good).counters["rejected"] == 0

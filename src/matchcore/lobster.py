@@ -285,12 +285,42 @@ def read_messages(path) -> LobsterMessages:
     )
 
 
+def _check_orderbook(a: np.ndarray, where: str, skip: int = 0) -> np.ndarray:
+    """The orderbook rows as int64, every field checked: a whole number (a NaN, an infinity or
+    a fraction was cast to garbage that seeded the book or failed later naming a synthetic
+    order id), a size >= 0, and a positive price wherever the size is positive (an empty level
+    holds any price, LOBSTER's dummies included). ValueError names the first bad field."""
+    if a.ndim != 2 or a.shape[1] % 4:
+        raise ValueError(f"{where}: {a.shape[1] if a.ndim == 2 else a.shape} columns is not 4 "
+                         f"per level")
+    x = a.astype(np.float64)
+    whole = np.isfinite(x) & (np.floor(x) == x) & (np.abs(x) <= _MAX_EXACT)
+    if not np.issubdtype(a.dtype, np.integer) and not whole.all():
+        bad = ~whole
+    else:
+        bad = np.zeros(x.shape, dtype=bool)
+    xi = np.where(whole, x, 0).astype(np.int64) if not np.issubdtype(a.dtype, np.integer) \
+        else a.astype(np.int64)
+    sizes, prices = xi[:, 1::2], xi[:, 0::2]
+    bad[:, 1::2] |= sizes < 0
+    bad[:, 0::2] |= (sizes > 0) & (prices <= 0)
+    if bad.any():
+        row, col = map(int, np.argwhere(bad)[0])
+        what = ("ask price", "ask size", "bid price", "bid size")[col % 4]
+        why = ("is not a whole number (up to 2**53)" if not whole[row, col] else
+               "is negative" if col % 2 else "is not a positive price for a level with shares")
+        v = a[row, col].item()
+        v = int(v) if isinstance(v, float) and v.is_integer() and abs(v) <= _MAX_EXACT else v
+        raise ValueError(f"{where}, line {row + 1 + skip}: {what} {col // 4 + 1} {v} {why}")
+    return np.ascontiguousarray(xi)
+
+
 def read_orderbook(path) -> np.ndarray:
-    """Read a LOBSTER orderbook CSV as an int64 array (rows, 4 * levels). O(rows * levels)."""
-    a, _ = _load_csv(path, 4)
-    if a.shape[1] % 4:
-        raise ValueError(f"{path}: {a.shape[1]} columns is not 4 per level")
-    return np.ascontiguousarray(a.astype(np.int64))
+    """Read a LOBSTER orderbook CSV as an int64 array (rows, 4 * levels), every field checked
+    (whole numbers, sizes >= 0, a positive price for every level with shares; ValueError
+    naming the line and field). O(rows * levels)."""
+    a, skip = _load_csv(path, 4)
+    return _check_orderbook(a, str(path), skip)
 
 
 def _row_levels(row: np.ndarray, side: int) -> list[list[int]]:
@@ -357,7 +387,8 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
         msgs = read_messages(message_csv)
     ob = None
     if orderbook_csv is not None:
-        ob = orderbook_csv if isinstance(orderbook_csv, np.ndarray) else read_orderbook(orderbook_csv)
+        ob = _check_orderbook(orderbook_csv, "orderbook array") \
+            if isinstance(orderbook_csv, np.ndarray) else read_orderbook(orderbook_csv)
         ob = np.ascontiguousarray(ob, dtype=np.int64)
         if len(ob) != len(msgs):
             raise ValueError(f"the orderbook file has {len(ob)} rows and the message file "
