@@ -480,7 +480,9 @@ class MoldUDP64Receiver(NoCopy):
     @property
     def unconsumed(self) -> bytes:
         """Bytes the replayer has not consumed yet (empty when every packet held whole
-        messages, which MoldUDP64 guarantees)."""
+        messages, which MoldUDP64 guarantees, unless the last message is of an unknown type or
+        follows a bad length prefix: the replayer keeps it until the bytes after it, or its
+        ``finish(unconsumed)``, tell where it ends)."""
         return bytes(self._pending)
 
     # ---- socket loop ----
