@@ -34,53 +34,6 @@ cdef inline bint itch_letter(uint8_t c) noexcept nogil:
     return (c | 0x20) >= 97 and (c | 0x20) <= 122
 
 
-cdef inline int64_t itch_frame(const uint8_t* p, int64_t avail, int infer, int* why) noexcept nogil:
-    """Body length L > 0 of the frame at p (2-byte prefix, then L bytes), 0 when more bytes are
-    needed to tell, or -1 for a bad prefix (its kind in why)."""
-    if avail < 3:
-        return 0
-    cdef int n = itch_length(p[2])
-    cdef int64_t pre = mc_be16(p)
-    cdef int64_t L
-    if infer:
-        if n == 0:
-            why[0] = ITCH_BAD_UNKNOWN_INFER
-            return -1
-        if pre != 0 and pre != n:
-            why[0] = ITCH_BAD_MISMATCH
-            return -1
-        L = n
-    else:
-        if pre == 0:
-            why[0] = ITCH_BAD_ZERO
-            return -1
-        if n != 0 and pre != n:
-            why[0] = ITCH_BAD_MISMATCH
-            return -1
-        if n == 0 and not itch_letter(p[2]):
-            why[0] = ITCH_BAD_NOT_A_TYPE
-            return -1
-        L = pre          # an unknown type is skipped by its own length (see itch_unknown_ok)
-    if avail < 2 + L:
-        return 0
-    return L
-
-
-cdef inline void itch_note_bad(itch_scan* s, int64_t offset, int why) noexcept nogil:
-    s.bad_lengths += 1
-    if s.n_bad_kept < ITCH_MAX_BAD:
-        s.bad_offset[s.n_bad_kept] = offset
-        s.bad_kind[s.n_bad_kept] = <uint8_t>why
-        s.n_bad_kept += 1
-
-
-cdef inline bint itch_plausible(const uint8_t* p, int infer) noexcept nogil:
-    """Whether the 3 bytes at p open a frame of a known type with that type's exact length."""
-    cdef int n = itch_length(p[2])
-    cdef int64_t pre = mc_be16(p)
-    return n != 0 and (pre == n or (infer and pre == 0))
-
-
 cdef inline int itch_unknown_ok(const uint8_t* buf, int64_t p, int64_t L, int64_t end,
                                 int final) noexcept nogil:
     """The frame at p has an unknown (letter) type and body length L: 1 when its length leads
@@ -109,6 +62,65 @@ cdef inline int itch_unknown_ok(const uint8_t* buf, int64_t p, int64_t L, int64_
         nxt += 2 + pre
 
 
+cdef inline int64_t itch_frame(const uint8_t* p, int64_t avail, int infer, int final,
+                               int* why) noexcept nogil:
+    """Body length L > 0 of the frame at p (2-byte prefix, then L bytes), 0 when more bytes are
+    needed to tell, or -1 for a bad prefix (its kind in why). A frame of an unknown type also
+    needs its length to lead on (itch_unknown_ok; ``final``: nothing follows the data)."""
+    if avail < 3:
+        return 0
+    cdef int n = itch_length(p[2])
+    cdef int64_t pre = mc_be16(p)
+    cdef int64_t L
+    if infer:
+        if n == 0:
+            why[0] = ITCH_BAD_UNKNOWN_INFER
+            return -1
+        if pre != 0 and pre != n:
+            why[0] = ITCH_BAD_MISMATCH
+            return -1
+        L = n
+    else:
+        if pre == 0:
+            why[0] = ITCH_BAD_ZERO
+            return -1
+        if n != 0 and pre != n:
+            why[0] = ITCH_BAD_MISMATCH
+            return -1
+        L = pre
+        if n == 0:
+            # an unknown type is skipped by its own length, when that length leads on: checked
+            # here, off the path of the known types
+            if not itch_letter(p[2]):
+                why[0] = ITCH_BAD_NOT_A_TYPE
+                return -1
+            if avail < 2 + L:
+                return 0
+            n = itch_unknown_ok(p, 0, L, avail, final)
+            if n < 0:
+                why[0] = ITCH_BAD_UNKNOWN_LOST
+                return -1
+            return L if n > 0 else 0
+    if avail < 2 + L:
+        return 0
+    return L
+
+
+cdef inline void itch_note_bad(itch_scan* s, int64_t offset, int why) noexcept nogil:
+    s.bad_lengths += 1
+    if s.n_bad_kept < ITCH_MAX_BAD:
+        s.bad_offset[s.n_bad_kept] = offset
+        s.bad_kind[s.n_bad_kept] = <uint8_t>why
+        s.n_bad_kept += 1
+
+
+cdef inline bint itch_plausible(const uint8_t* p, int infer) noexcept nogil:
+    """Whether the 3 bytes at p open a frame of a known type with that type's exact length."""
+    cdef int n = itch_length(p[2])
+    cdef int64_t pre = mc_be16(p)
+    return n != 0 and (pre == n or (infer and pre == 0))
+
+
 cdef inline int64_t itch_resync(const uint8_t* buf, int64_t q, int64_t end, int infer, int final,
                                 int* decided) noexcept nogil:
     """Searching for the next frame after a bad prefix, from q on: the first position where a
@@ -123,7 +135,7 @@ cdef inline int64_t itch_resync(const uint8_t* buf, int64_t q, int64_t end, int 
     decided[0] = 0
     while q + 3 <= end:
         if itch_plausible(buf + q, infer):
-            f = itch_frame(buf + q, end - q, infer, &why)
+            f = itch_frame(buf + q, end - q, infer, final, &why)
             if f == 0:
                 return q
             nxt = q + 2 + f
@@ -160,14 +172,7 @@ cdef inline int64_t itch_next(itch_scan* s, const uint8_t* buf, int64_t* pos, in
                 pos[0] = p
                 return 0
             s.resync = 0
-        f = itch_frame(buf + p, n - p, s.infer, &why)
-        if f > 0 and not s.infer and itch_length(buf[p + 2]) == 0:
-            q = itch_unknown_ok(buf, p, f, n, final)
-            if q == 0:
-                f = 0
-            elif q < 0:
-                f = -1
-                why = ITCH_BAD_UNKNOWN_LOST
+        f = itch_frame(buf + p, n - p, s.infer, final, &why)
         if f >= 0:
             pos[0] = p
             return f
