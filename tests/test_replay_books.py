@@ -872,3 +872,26 @@ def test_replayer_many_quiet_symbols_small_books_by_default():
         got = r.book(loc).depth_orders(1 << 20)
         assert [[tuple(map(int, lv)) for lv in side] for side in got] == \
             [[tuple(map(int, lv)) for lv in side] for side in want.depth(loc)]
+
+
+def test_replayer_cross_trade_shares_beyond_int64_counted_not_a_negative_trade():
+    # a Q's share count is 8 bytes: 2**64 - 1 was stored as a trade of -1 shares
+    def frame(m):
+        return len(m).to_bytes(2, "big") + m
+
+    def hdr(t, loc, ts):
+        return struct.pack(">cHH", t, loc, 0) + ts.to_bytes(6, "big")
+
+    add = hdr(b"A", 1, 1) + struct.pack(">QcI8sI", 1, b"B", 100, b"X".ljust(8), 5000)
+
+    def cross(shares, ts):
+        return hdr(b"Q", 1, ts) + struct.pack(">Q8sIQc", shares, b"X".ljust(8), 5000, 7, b"O")
+
+    r = itch.Replayer()
+    r.feed(frame(add) + frame(cross(2**64 - 1, 2)) + frame(cross(2**63, 3))
+           + frame(cross(2**63 - 1, 4)))
+    r.finish()
+    assert r.stats["invalid_trades"] == 2
+    assert r.trades()["shares"].tolist() == [2**63 - 1]
+    st = r.symbol_stats()
+    assert st["trades"].tolist() == [1] and st["volume"].tolist() == [2**63 - 1]

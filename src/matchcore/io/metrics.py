@@ -138,7 +138,7 @@ class ReplayMetrics(NoCopy):
     Exported (prefix ``matchcore_``): ``messages_total{type}``, ``unknown_message_types_total
     {type}``, ``bad_length_prefixes_total``, ``bytes_total``, ``unknown_refs_total``,
     ``rejects_total{reason}`` (invalid_add, duplicate_ref, invalid_replace,
-    invalid_reduction, out_of_memory), ``clamped_total{kind}``
+    invalid_reduction, invalid_trade, out_of_memory), ``clamped_total{kind}``
     (execution, cancel), ``sequence_gaps_total``, ``messages_missing_total`` and
     ``sequence_implausible_total`` (from a MoldUDP64 receiver's stats when given),
     ``trades_total{symbol}``, ``volume_shares_total{symbol}``,
@@ -203,6 +203,7 @@ class ReplayMetrics(NoCopy):
             "rejects": {"invalid_add": s["invalid_adds"], "duplicate_ref": s["duplicate_refs"],
                         "invalid_replace": s["invalid_replaces"],
                         "invalid_reduction": s["invalid_reductions"],
+                        "invalid_trade": s.get("invalid_trades", 0),
                         "out_of_memory": s["out_of_memory"]},
             "clamped": {"execution": s["executions_clamped"], "cancel": s["cancels_clamped"]},
             "books": s["books"], "truncated": 1 if s["truncated"] else 0,

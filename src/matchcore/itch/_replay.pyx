@@ -18,7 +18,7 @@ have no book and their order messages are skipped without any bookkeeping.
 """
 
 cimport cython
-from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t, INT64_MAX
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy
 cimport numpy as cnp
@@ -130,6 +130,7 @@ cdef struct rp_state:
     uint64_t invalid_adds
     uint64_t invalid_replaces      # U with zero shares or a zero price
     uint64_t invalid_reductions    # E/C/X of zero shares
+    uint64_t invalid_trades        # Q whose 8-byte share count exceeds int64 (no trade record)
     uint64_t nomem
     int64_t last_ts
     int32_t pause_locate
@@ -457,9 +458,13 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status,
         elif t == 81:    # 'Q'
             itch_decode_cross_trade(m, &ct)
             if S.loc[ct.stock_locate].track == TRACK_BOOK:
-                add_trade(S, ts, ct.stock_locate, 81, 32, ct.cross_type, 0, ct.match_number,
-                          ct.cross_price, <int64_t>ct.shares)
-                touched = ct.stock_locate
+                if ct.shares > <uint64_t>INT64_MAX:
+                    # no real cross has as many shares; as int64 it read as a negative trade
+                    S.invalid_trades += 1
+                else:
+                    add_trade(S, ts, ct.stock_locate, 81, 32, ct.cross_type, 0,
+                              ct.match_number, ct.cross_price, <int64_t>ct.shares)
+                    touched = ct.stock_locate
         elif t == 83:    # 'S'
             itch_decode_system_event(m, &se)
             sr = <sys_rec*>rb_push(&S.sysev)
@@ -794,6 +799,7 @@ cdef class Replayer:
             "invalid_adds": int(S.invalid_adds),
             "invalid_replaces": int(S.invalid_replaces),
             "invalid_reductions": int(S.invalid_reductions),
+            "invalid_trades": int(S.invalid_trades),
             "out_of_memory": int(S.nomem),
             "open_orders": sum(len(b) for b in self._books.values()),
             "books": len(self._books),
