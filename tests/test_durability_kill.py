@@ -46,6 +46,23 @@ def _child(d, steps, cmds, w, seed):
                 on_call=ack)
 
 
+def _fork(body):
+    """A child process running body(w), w the write end of a pipe; returns (pid, read end)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(r)
+            body(w)
+        except BaseException:
+            code = 3
+        finally:
+            os._exit(code)
+    os.close(w)
+    return pid, r
+
+
 def _read_acks(r, want):
     buf = b""
     while len(buf) < 8 * want:
@@ -69,18 +86,7 @@ def test_engine_kill9_loses_no_acknowledged_command(tmp_path, flow):
     worst_gap, snapshots_used, torn = 0, 0, 0
     for k in range(KILLS):
         d = str(tmp_path / f"k{k}")
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                os.close(r)
-                _child(d, steps, cmds, w, k)
-            except BaseException:
-                code = 3
-            finally:
-                os._exit(code)
-        os.close(w)
+        pid, r = _fork(lambda w: _child(d, steps, cmds, w, k))
         target = int(rng.integers(0, 20))
         head = _read_acks(r, target)
         delay = rng.random() * 1e-3
@@ -163,22 +169,14 @@ def test_engine_kill9_during_recovery_next_recovery_completes_it(tmp_path, flow)
         mc.Engine.recover(probe, fsync="never").close()       # how long recovery takes here
         took = time.perf_counter() - t0
         shutil.rmtree(probe)
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                os.close(r)
-                os.write(w, struct.pack("<Q", 0))              # recovery starts
-                rec = mc.Engine.recover(d, fsync="always")
-                os.write(w, struct.pack("<Q", rec.journal_seq))
-                apply_steps(rec, steps[rec.journal_seq:], cmds, batch=int(rng.integers(1, 30)),
-                            on_call=lambda: os.write(w, struct.pack("<Q", rec.journal_seq)))
-            except BaseException:
-                code = 3
-            finally:
-                os._exit(code)
-        os.close(w)
+        def child(w, d=d):
+            os.write(w, struct.pack("<Q", 0))              # recovery starts
+            rec = mc.Engine.recover(d, fsync="always")
+            os.write(w, struct.pack("<Q", rec.journal_seq))
+            apply_steps(rec, steps[rec.journal_seq:], cmds, batch=int(rng.integers(1, 30)),
+                        on_call=lambda: os.write(w, struct.pack("<Q", rec.journal_seq)))
+
+        pid, r = _fork(child)
         _read_acks(r, 1)
         time.sleep(rng.random() * took * 1.5)
         os.kill(pid, signal.SIGKILL)
@@ -237,21 +235,14 @@ def test_engine_kill9_mid_batch_trade_journal_holds_no_fills_of_unjournaled_comm
     checked = 0
     for k in range(12):
         d = str(tmp_path / f"b{k}")
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                os.close(r)
-                eng = mc.Engine(journal=d, fsync="never", buffer_bytes=1 << 16)
-                eng.add_symbol(1)
-                os.write(w, b"g")
-                eng.process(cmds)
-                os.write(w, b"d")
-            except BaseException:
-                code = 3
-            os._exit(code)
-        os.close(w)
+        def child(w, d=d):
+            eng = mc.Engine(journal=d, fsync="never", buffer_bytes=1 << 16)
+            eng.add_symbol(1)
+            os.write(w, b"g")
+            eng.process(cmds)
+            os.write(w, b"d")
+
+        pid, r = _fork(child)
         assert os.read(r, 1) == b"g"
         time.sleep(float(rng.uniform(0.0, 0.03)))
         os.kill(pid, signal.SIGKILL)

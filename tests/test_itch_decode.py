@@ -188,6 +188,16 @@ def test_decode_type_byte_not_a_letter_reported_as_bad_prefix_then_resynchronise
         assert d.stats["bytes_skipped"] == len(frame(junk))
 
 
+def _stats_fed_in_pieces(data: bytes, piece: int) -> dict:
+    # a stream fed `piece` bytes at a time, the unconsumed tail kept in front of the next piece
+    r = itch.Replayer()
+    tail = b""
+    for k in range(0, len(data), piece):
+        buf = tail + data[k:k + piece]
+        tail = buf[r.feed(buf):]
+    return r.finish(tail)
+
+
 def test_decode_unknown_type_whose_length_leads_to_no_message_is_a_bad_prefix():
     rng = random.Random(5)
     msgs = [frame(spec_message(rng.choice("AEDUX"), rng)[0]) for _ in range(200)]
@@ -218,21 +228,11 @@ def test_decode_unknown_type_whose_length_leads_to_no_message_is_a_bad_prefix():
     assert d.stats["bad_lengths"] == 1
     assert d.stats["bytes_skipped"] == sum(map(len, zs[-16:])) + len(spoilt)
     for piece in (3, 50, 1000):
-        r = itch.Replayer()
-        tail = b""
-        for k in range(0, len(data), piece):
-            buf = tail + data[k:k + piece]
-            tail = buf[r.feed(buf):]
-        st = r.finish(tail)
+        st = _stats_fed_in_pieces(data, piece)
         assert {k: st[k] for k in ("messages", "counts", "bad_lengths", "bytes_skipped")} == \
             {k: d.stats[k] for k in ("messages", "counts", "bad_lengths", "bytes_skipped")}, piece
     for piece in (1, 5, 64):
-        r = itch.Replayer()
-        tail = b""
-        for k in range(0, len(good), piece):
-            buf = tail + good[k:k + piece]
-            tail = buf[r.feed(buf):]
-        st = r.finish(tail)
+        st = _stats_fed_in_pieces(good, piece)
         assert (st["messages"], st["unknown_types"], st["bad_lengths"], st["truncated"]) == \
             (203, {"z": 2, "y": 1}, 0, None), piece
 
