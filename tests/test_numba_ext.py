@@ -625,3 +625,41 @@ def test_numba_book_new_out_of_range_capacity_gives_handle_zero_as_documented():
     assert h != 0 and mcn.ADDRESSES and live_handles() == before + 1
     from test_capi import CTable
     assert CTable().book_free(h) == 0 and live_handles() == before
+
+
+_GLOBAL_BOOK = mc.OrderBook()
+_GLOBAL_ENGINE = Engine()
+
+
+def test_numba_book_or_engine_as_global_or_closure_variable_typing_error_names_the_way():
+    # A global or closure variable would be frozen into the compiled code with its handle;
+    # it is refused while typing, with a message saying to pass the object as an argument
+    # (not an internal lowering error), and nothing reaches the book.
+    @numba.njit
+    def via_global():
+        return mcn.submit(_GLOBAL_BOOK, 1, 0, 100, 5, 0, 0, 0)
+
+    @numba.njit
+    def via_global_engine():
+        return mcn.engine_count(_GLOBAL_ENGINE)
+
+    def make(book):
+        @numba.njit
+        def via_closure(oid):
+            return mcn.submit(book, oid, 0, 100, 5, 0, 0, 0)
+        return via_closure
+
+    closed = mc.OrderBook()
+    for fn, arg, what in ((via_global, (), "OrderBook"), (via_global_engine, (), "Engine"),
+                          (make(closed), (1,), "OrderBook")):
+        with pytest.raises(numba.core.errors.TypingError,
+                           match=f"matchcore {what} cannot be used as a global or closure "
+                                 f"variable.*pass the {what} as an argument"):
+            fn(*arg)
+    assert len(_GLOBAL_BOOK) == 0 and len(closed) == 0
+
+    @numba.njit
+    def as_argument(book, oid):
+        return mcn.submit(book, oid, 0, 100, 5, 0, 0, 0)
+
+    assert as_argument(closed, 1) == 0 and len(closed) == 1

@@ -62,6 +62,7 @@ from numba.core import cgutils
 from numba.core.datamodel import models
 from numba.core.errors import TypingError
 from numba.core.typing import signature
+from numba.core.typing.typeof import Purpose
 from numba.extending import NativeValue, intrinsic, register_model, typeof_impl, unbox
 
 from matchcore._capi import c_api_addresses
@@ -106,13 +107,27 @@ book_type = BookType()
 engine_type = EngineType()
 
 
+def _not_a_constant(val, c):
+    # A global or closure variable is frozen into the compiled code as a constant: a book's
+    # handle frozen there would outlive the book, and with cache=True name whatever book gets
+    # the same handle in a later process. Refused while typing, with the way that works.
+    if c.purpose == Purpose.constant:
+        kind = type(val).__name__
+        raise ValueError(
+            f"a matchcore {kind} cannot be used as a global or closure variable of compiled "
+            f"code (its handle would be frozen into it): pass the {kind} as an argument of "
+            f"the @njit function")
+
+
 @typeof_impl.register(OrderBook)
 def _typeof_book(val, c):
+    _not_a_constant(val, c)
     return book_type
 
 
 @typeof_impl.register(Engine)
 def _typeof_engine(val, c):
+    _not_a_constant(val, c)
     return engine_type
 
 
