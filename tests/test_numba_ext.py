@@ -663,3 +663,46 @@ def test_numba_book_or_engine_as_global_or_closure_variable_typing_error_names_t
         return mcn.submit(book, oid, 0, 100, 5, 0, 0, 0)
 
     assert as_argument(closed, 1) == 0 and len(closed) == 1
+
+
+def test_numba_busy_book_object_argument_raises_busy_error_int_handle_returns_err_busy():
+    # While another thread's call that released the GIL uses the book, a compiled function
+    # given the OrderBook itself is refused when the call starts (the object's handle is read
+    # then, as any Python access to the book): BusyError, the function not entered. Given the
+    # int handle, it runs and each table call returns -ERR_BUSY. The book is unchanged.
+    import threading
+    import time
+    from matchcore._timing import process_open_loop
+
+    @numba.njit(nogil=True)
+    def enter(book):
+        return mcn.submit(book, 10 ** 12, 0, 5, 1, 0, 0, 0), mcn.count(book)
+
+    book = mc.OrderBook()
+    book.submit(1, 1, 500, 3)
+    h = book.handle
+    enter(mc.OrderBook())                       # compiled before the hold
+    enter(mc.OrderBook().handle)
+    before = book.state_hash()
+    cmds = np.zeros(2, dtype=mc.COMMAND_DTYPE)
+    cmds["order_id"] = [900_000_001, 900_000_002]
+    cmds["price"] = 9
+    cmds["qty"] = 1
+    t = threading.Thread(target=process_open_loop, args=(book, cmds),
+                         kwargs={"arrivals_ns": np.array([0, 400_000_000], np.float64)})
+    t.start()
+    deadline = time.monotonic() + 10
+    while not book.busy:
+        assert t.is_alive() and time.monotonic() < deadline
+        time.sleep(0)
+    with pytest.raises(mc.BusyError, match="OrderBook is busy"):
+        enter(book)
+    by_handle = enter(h)
+    still = book.busy
+    t.join()
+    if not still:
+        pytest.skip("the hold ended before the calls were made")
+    assert by_handle == (-mcn.ERR_BUSY, -mcn.ERR_BUSY)
+    for oid in (900_000_001, 900_000_002):
+        assert book.cancel(oid) == 1
+    assert book.state_hash() == before and book.get(10 ** 12) is None
