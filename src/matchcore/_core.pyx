@@ -1243,7 +1243,8 @@ cdef int64_t mc_drain_events(mc_book* b, mc_event* out, int64_t cap) noexcept no
 cdef int64_t mc_drain_events_owner(mc_book* b, uint64_t owner, mc_event* out,
                                    int64_t cap) noexcept nogil:
     """Move up to `cap` of `owner`'s pending events into out and drop the other events before
-    them; events after the last one that fitted stay pending. Returns the count written."""
+    the first of `owner`'s left pending (every other event when none is left; with cap 0, those
+    before `owner`'s first). Returns the count written."""
     cdef int64_t i = 0, k = 0
     while i < b.n_ev:
         if _ev_of(&b.ev[i], owner):

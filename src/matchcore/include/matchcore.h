@@ -225,8 +225,10 @@ typedef struct mc_api_v2 {
     /* ---- events ---- */
     mc_pending_events_fn pending_events;
     mc_drain_events_fn drain_events;     /* move up to cap events to out; the rest stay */
-    mc_drain_events_owner_fn drain_events_owner; /* only owner's (as owner or maker); the
-                                                    others before the last one moved are dropped */
+    mc_drain_events_owner_fn drain_events_owner; /* up to cap of owner's (as owner or maker);
+                                                    every other event before the first of owner's
+                                                    left pending is dropped (all of them when none
+                                                    is left; cap 0: those before owner's first) */
     mc_clear_events_fn clear_events;
 
     /* ---- snapshots (versioned, checksummed) ---- */
