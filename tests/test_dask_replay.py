@@ -217,3 +217,30 @@ def test_cli_replay_several_files_same_name_dump_book_rows_tell_files_apart(file
         books = itch.replay_file(path).books
         levels = sum(len(x) for bk in books.values() for x in bk.depth_orders(1 << 30))
         assert len(by_file[str(path)]) == levels > 0
+
+
+def test_dask_replay_split_timestamps_stepping_back_keep_each_book_in_file_order(tmp_path):
+    # A merge by each record's own time moved a book's records past each other where the
+    # file's timestamps step back (damage, a feed not sorted by ts_recv): the split replay's
+    # top-of-book series of one book was no longer the order the book changed in.
+    from matchcore.feeds.dbn_gen import _metadata, mbo_record
+
+    P = 100 * 10**9
+    recs = [mbo_record(1, 1000, 1, P, 5, "A", "B"),
+            mbo_record(2, 1100, 2, P, 5, "A", "B"),
+            mbo_record(1, 5000, 3, P + 10**9, 5, "A", "A"),
+            mbo_record(1, 2000, 4, P + 10**7, 3, "A", "B"),     # steps back in time
+            mbo_record(2, 3000, 5, P + 10**9, 5, "A", "A"),
+            mbo_record(1, 2500, 3, P + 10**9, 5, "C", "A"),
+            mbo_record(2, 6000, 2, P, 5, "C", "B")]
+    path = tmp_path / "back.dbn"
+    path.write_bytes(_metadata({1: "X", 2: "Y"}, False, 0, 10) + b"".join(recs))
+    whole = replay_serial([path]).files[0]
+    assert len(whole.tob) == len(recs)
+    for n in (2, 3):
+        split = replay_serial([path], split=n).files[0]
+        assert split.stats == whole.stats and split.hashes == whole.hashes
+        for loc in whole.books:
+            for name in ("tob", "trades"):
+                a, b = getattr(whole, name), getattr(split, name)
+                assert np.array_equal(a[a["locate"] == loc], b[b["locate"] == loc]), (n, name)

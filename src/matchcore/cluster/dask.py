@@ -178,9 +178,13 @@ def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
     a = np.concatenate(parts)
     if not len(a):
         return zero_padding(a)
+    # Each share's records are in file order. The merge key is the latest time seen so far in
+    # the share, not the record's own: a file whose timestamps step back (damage, a feed not
+    # sorted by time) keeps every book's records in file order, as the serial replay has them.
+    key = np.concatenate([np.maximum.accumulate(p["ts"]) for p in parts if len(p)])
     if then_locate:     # snapshots: the books of one boundary are in book-number order
-        return zero_padding(a[np.lexsort((a["locate"], a["ts"]))])
-    return zero_padding(a[np.argsort(a["ts"], kind="stable")])
+        return zero_padding(a[np.lexsort((a["locate"], key))])
+    return zero_padding(a[np.argsort(key, kind="stable")])
 
 
 def merge_parts(parts: list[FileResult]) -> FileResult:
@@ -188,8 +192,8 @@ def merge_parts(parts: list[FileResult]) -> FileResult:
 
     File-level counters are taken from the first share (all are equal), book-level ones summed
     (each share counts its own locates or instruments); books and hashes are united; sink
-    records are merged by time (stable: file order within a book, and across books whenever
-    their timestamps differ)."""
+    records are merged by time (stable: file order within a book, also where a file's
+    timestamps step back, and across books whenever their timestamps differ)."""
     if len(parts) == 1:
         return parts[0]
     first = parts[0]
