@@ -698,3 +698,16 @@ def test_replay_file_fifo_replays_messages_as_they_arrive(tmp_path, gz):
 def _write(path, data):
     path.write_bytes(data)
     return path
+
+
+def test_cli_replay_native_empty_file_events_npy_has_event_dtype(capsys, tmp_path):
+    native = pytest.importorskip("matchcore.native", reason="matchcore.native is not in this build")
+    from matchcore import COMMAND_DTYPE, EVENT_DTYPE
+
+    path = tmp_path / "empty.mccmd"
+    native.write_commands(path, np.empty(0, dtype=COMMAND_DTYPE))
+    code, out, _ = run_cli(capsys, "replay", str(path), "--out", str(tmp_path / "o"),
+                           "--no-progress")
+    assert code == 0 and "replayed 0 native commands" in out
+    ev = np.load(tmp_path / "o" / "events.npy")
+    assert ev.dtype == EVENT_DTYPE and len(ev) == 0

@@ -452,7 +452,7 @@ def _replay_native(args, path: Path) -> int:
         print("matchcore replay: --format native needs matchcore.native, which this build "
               "does not include", file=sys.stderr)
         return 2
-    from matchcore import STP, EventKind, OrderBook
+    from matchcore import EVENT_DTYPE, STP, EventKind, OrderBook
 
     hdr = read_header(path)
     cmds = read_commands(path)
@@ -467,7 +467,8 @@ def _replay_native(args, path: Path) -> int:
         events.append(book.process(sel))
         books[int(sym)] = book
     elapsed = time.perf_counter() - t0
-    ev = np.concatenate(events) if events else np.empty(0)
+    # an empty file: no events, still EVENT_DTYPE (events.npy held a float64 array)
+    ev = np.concatenate(events) if events else np.empty(0, dtype=EVENT_DTYPE)
     for k in EventKind:
         counts[k.name] = int(np.count_nonzero(ev["kind"] == k)) if len(ev) else 0
     rate = len(cmds) / elapsed if elapsed > 0 else float("inf")
