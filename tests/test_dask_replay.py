@@ -244,3 +244,60 @@ def test_dask_replay_split_timestamps_stepping_back_keep_each_book_in_file_order
             for name in ("tob", "trades"):
                 a, b = getattr(whole, name), getattr(split, name)
                 assert np.array_equal(a[a["locate"] == loc], b[b["locate"] == loc]), (n, name)
+
+
+def test_cli_replay_dask_worker_killed_mid_task_names_file_and_exits_1(tmp_path, capsys):
+    # A task whose worker died (KilledWorker) left the command with a traceback naming only a
+    # task key: which of the files killed its workers was not said.
+    import errno
+    import os
+    import signal
+    import threading
+    import time
+
+    import dask
+    import psutil
+
+    fifo = tmp_path / "feed.itch"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    box = {}
+
+    def run():
+        box["rc"] = main(["replay", str(fifo), "--format", "itch", "--dask", "local",
+                          "--no-progress", "--out", str(out)])
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        # the task is running once its worker has the FIFO open for reading
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                w = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError as e:
+                assert e.errno == errno.ENXIO and time.monotonic() < deadline and t.is_alive()
+                time.sleep(0.05)
+        try:
+            me = psutil.Process()
+            workers = [p for p in me.children(recursive=True)
+                       if "spawn_main" in " ".join(p.cmdline())]
+            assert workers
+            for p in workers:
+                p.send_signal(signal.SIGKILL)
+            t.join(120)
+        finally:
+            os.close(w)
+    assert not t.is_alive()
+    err = capsys.readouterr().err
+    assert box["rc"] == 1
+    assert f"matchcore replay: error: {fifo}: every worker that ran its replay died" in err
+    assert "Traceback" not in err and not out.exists()
+    # the cluster was shut down: no worker process is left
+    deadline = time.monotonic() + 30
+    while [p for p in psutil.Process().children(recursive=True)
+           if "spawn_main" in " ".join(p.cmdline())] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in psutil.Process().children(recursive=True)
+                if "spawn_main" in " ".join(p.cmdline())]

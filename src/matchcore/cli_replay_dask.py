@@ -32,7 +32,7 @@ def _options(args) -> dict:
 
 
 def run_many(args) -> int:
-    from matchcore.cluster.dask import replay_files, replay_serial
+    from matchcore.cluster.dask import TaskLostError, replay_files, replay_serial
 
     files = [Path(f) for f in args.file]
     if args.format not in (None, "itch", "dbn"):
@@ -62,6 +62,10 @@ def run_many(args) -> int:
             except ImportError as e:
                 print(f"matchcore replay: {e}", file=sys.stderr)
                 return 2
+            except TaskLostError as e:
+                # workers that die are the cluster's condition, not a fault of this command
+                print(f"matchcore replay: error: {e}", file=sys.stderr)
+                return 1
         else:
             if args.split != 1:
                 raise ValueError("--split needs --dask")

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FileResult", "ReplayResults", "detect_format", "replay_files", "replay_one",
-           "replay_serial"]
+__all__ = ["FileResult", "ReplayResults", "TaskLostError", "detect_format", "replay_files",
+           "replay_one", "replay_serial"]
 
 _EXTRA = "pip install 'matchcore[dask]'"
 
@@ -40,6 +40,12 @@ _DBN_FILE_LEVEL = {"records", "messages", "counts", "other_rtypes", "bad_records
 # other numeric counter, unknown_refs and invalid_adds included, counts the share's own locates.
 _ITCH_FILE_LEVEL = {"messages", "counts", "unknown_types", "bad_lengths", "bad_length_offsets",
                     "bytes_skipped", "truncated", "bytes_consumed", "last_ts"}
+
+
+class TaskLostError(RuntimeError):
+    """Every worker that ran a file's task died (killed, out of memory, ...) as many times as the
+    scheduler allows (``distributed.scheduler.allowed-failures``). Names the file; the
+    ``distributed.KilledWorker`` is its ``__cause__``. No result of any file is returned."""
 
 
 def _require_dask():
@@ -348,7 +354,15 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
         index = {fut.key: n for n, fut in enumerate(futures)}
         results = [None] * len(futures)
         for done, fut in enumerate(distributed.as_completed(futures), 1):
-            results[index[fut.key]] = fut.result()
+            n = index[fut.key]
+            try:
+                results[n] = fut.result()
+            except distributed.KilledWorker as e:
+                # its message names only the task key: say which file (and share) it was
+                _, p, _, part = tasks[n]
+                share = "" if part is None else f" (share {part[0]} of {part[1]})"
+                raise TaskLostError(f"{p}{share}: every worker that ran its replay died, so no "
+                                    f"results are returned ({e})") from e
             if progress is not None:
                 progress(done, len(futures))
         files = _collect(paths, tasks, results)
