@@ -80,6 +80,25 @@ def test_native_write_wrong_dtype_raises_type_error(tmp_path):
     assert not (tmp_path / "x.mccmd").exists()
 
 
+def test_native_write_same_names_other_field_types_refused_not_cast(tmp_path):
+    # a float price has the names and the size of COMMAND_DTYPE: it was cast into the file
+    # (100.7 written as 100) where process() refuses the same array
+    fields = [(n, "<f8" if n == "price" else COMMAND_DTYPE.fields[n][0].str)
+              for n in COMMAND_DTYPE.names]
+    a = np.zeros(2, dtype=fields)
+    a["price"], a["qty"], a["order_id"] = [100.7, 99.5], 5, [1, 2]
+    with pytest.raises(TypeError, match="COMMAND_DTYPE"):
+        OrderBook().process(a)
+    with pytest.raises(TypeError, match="COMMAND_DTYPE"):
+        write_commands(tmp_path / "f.mccmd", a)
+    assert not (tmp_path / "f.mccmd").exists()
+    # the same layout in the other byte order holds the same values: written as they are
+    flow = _flow()[:20]
+    be = flow.astype(COMMAND_DTYPE.newbyteorder(">"))
+    assert write_commands(tmp_path / "be.mccmd", be) == 20
+    assert np.array_equal(read_commands(tmp_path / "be.mccmd"), flow)
+
+
 def _valid_file(tmp_path, n=10):
     p = tmp_path / "v.mccmd"
     write_commands(p, _flow(n)[:n])

@@ -143,7 +143,11 @@ def write_commands(path, commands, *, stp=None) -> int:
     1000
     """
     arr = np.asarray(commands)
-    if arr.dtype.names != COMMAND_DTYPE.names or arr.dtype.itemsize != COMMAND_DTYPE.itemsize:
+    # every field of COMMAND_DTYPE's kind and size (either byte order): a field of another type
+    # (a float price) was cast into the file, silently truncated, where process() refuses it
+    if (arr.dtype.names != COMMAND_DTYPE.names or arr.dtype.itemsize != COMMAND_DTYPE.itemsize
+            or any(arr.dtype.fields[n][0].kind != t.kind or arr.dtype.fields[n][0].itemsize
+                   != t.itemsize for n, (t, *_) in COMMAND_DTYPE.fields.items())):
         raise TypeError(f"write_commands() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
     if arr.ndim != 1:
         raise ValueError(f"write_commands() needs a 1-d array, got shape {arr.shape}")
