@@ -301,3 +301,34 @@ def test_cli_replay_dask_worker_killed_mid_task_names_file_and_exits_1(tmp_path,
         time.sleep(0.2)
     assert not [p for p in psutil.Process().children(recursive=True)
                 if "spawn_main" in " ".join(p.cmdline())]
+
+
+def test_dask_replay_split_itch_stock_named_as_a_number_kept_in_one_share(tmp_path):
+    # A share was given to the replayer as locate numbers in its symbols filter, which also
+    # matches names: a stock named "2" at locate 1 was kept by share 0 (by name) and share 1
+    # (by number), its book built twice, its trades and open orders counted twice.
+    import struct
+
+    raw = bytearray(itch.generate(None, messages=6000, symbols=3, seed=2))
+    pos = renamed = 0
+    while pos + 2 <= len(raw):
+        n = struct.unpack_from(">H", raw, pos)[0]
+        m = pos + 2
+        if raw[m:m + 1] == b"R" and struct.unpack_from(">H", raw, m + 1)[0] == 1:
+            raw[m + 11:m + 19] = b"2       "
+            renamed += 1
+        pos = m + n
+    assert renamed == 1
+    path = tmp_path / "numbered.itch"
+    path.write_bytes(bytes(raw))
+    whole = replay_serial([path]).files[0]
+    assert whole.symbols[1] == "2" and 2 in whole.books
+    for n in (2, 3):
+        split = replay_serial([path], split=n).files[0]
+        assert split.stats == whole.stats and split.hashes == whole.hashes
+        assert np.array_equal(split.trades, whole.trades)
+        assert np.array_equal(split.tob, whole.tob)
+    with pytest.raises(ValueError, match="partition"):
+        itch.Replayer(partition=(2, 2))
+    with pytest.raises(TypeError, match="partition"):
+        replay_serial([path], partition=(0, 2))

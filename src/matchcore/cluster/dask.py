@@ -140,12 +140,14 @@ def _file_options(path, fmt: str, partition, options: dict) -> dict:
     if fmt == "dbn":
         if options.pop("infer_lengths", False):
             raise ValueError(f"{path}: infer_lengths applies to ITCH files, not DBN")
-        options["partition"] = partition
-    elif fmt == "itch":
-        if partition is not None:
-            options["symbols"] = _itch_share(partition, options)
-    else:
+    elif fmt != "itch":
         raise ValueError(f"unknown format {fmt!r} (itch or dbn)")
+    if partition is not None:
+        if options.get("symbols") is not None:
+            raise ValueError("split and a symbols filter cannot be combined")
+        # by number in the replayer: a share given as locate numbers in ``symbols`` also kept
+        # the stocks whose names are numbers of another share (a stock named "2" at locate 1)
+        options["partition"] = partition
     return options
 
 
@@ -164,16 +166,6 @@ def _check_options(tasks, options) -> None:
         else:
             from matchcore.itch import _file_replayer
         _file_replayer(**opts)
-
-
-def _itch_share(partition, options) -> list[str]:
-    # The ITCH replayer filters by names or locate numbers: a share is a set of locates.
-    k, n = partition
-    if options.get("symbols") is not None:
-        raise ValueError("split and a symbols filter cannot be combined")
-    if not (isinstance(k, int) and isinstance(n, int) and -1 <= k < n and n >= 1):
-        raise ValueError(f"partition must be (k, n) with -1 <= k < n, not {partition!r}")
-    return [] if k < 0 else [str(L) for L in range(k, 65536, n)]
 
 
 def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
@@ -261,6 +253,8 @@ def _check(paths, options):
             raise ValueError(f"no such file: {p}")
     if options.get("callback") is not None:
         raise ValueError("a callback cannot run on a cluster worker")
+    if "partition" in options:
+        raise TypeError("partition is given to each task by split, not as an option")
     return paths
 
 

@@ -35,6 +35,7 @@ class Replayer:
         record_trades: bool = True,
         book_capacity: int = 64,
         record_l2: bool = False,
+        partition: tuple[int, int] | None = None,
     ) -> Self: ...
     @property
     def done(self) -> bool: ...

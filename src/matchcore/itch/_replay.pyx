@@ -532,7 +532,9 @@ cdef class Replayer:
     ended: :meth:`finish` says that);
     ``record_tob`` / ``record_trades`` switch those sinks off for pure book building;
     ``record_l2`` switches on the L2 sink (every changed price level with its new qty and order
-    count, see :meth:`l2`).
+    count, see :meth:`l2`); ``partition=(k, n)`` keeps only the locates L with ``L % n == k``
+    (by number, whatever the stock's name; ``k = -1`` keeps none), one share of a file's books,
+    whose counters of kept books add up over the n shares to the whole replay's.
 
     Cost: O(1) per message (one probe of the book's id index, then the book operation);
     memory O(resting orders + records).
@@ -549,6 +551,7 @@ cdef class Replayer:
     cdef rp_state* S
     cdef dict _books
     cdef object _filter
+    cdef int _part_k, _part_n       # partition: keep the locates L with L % n == k (k -1: none)
     cdef object _callback
     cdef object _cb_filter
     cdef object _truncated
@@ -565,7 +568,7 @@ cdef class Replayer:
                   snapshot_depth=10, infer_lengths=False, callback=None,
                   callback_symbols=None, callback_every=1000, callback_on_tob=False,
                   until_ns=None, record_tob=True, record_trades=True,
-                  book_capacity=64, record_l2=False):
+                  book_capacity=64, record_l2=False, partition=None):
         cdef bint c_infer = mc_bool_arg(infer_lengths, "infer_lengths")
         cdef bint c_cb_on_tob = mc_bool_arg(callback_on_tob, "callback_on_tob")
         cdef bint c_rec_tob = mc_bool_arg(record_tob, "record_tob")
@@ -575,6 +578,19 @@ cdef class Replayer:
         sk_replay_options(&o, snapshot_every, snapshot_every_ns, snapshot_depth, book_capacity,
                           until_ns, "messages")
         cdef int64_t cb_every = mc_i64_arg(callback_every, "callback_every")
+        if partition is None:
+            self._part_k, self._part_n = 0, 1
+        else:
+            # by locate number only: a share given as locate numbers in ``symbols`` also kept
+            # a stock whose name is another share's number (a stock named "2" at locate 1)
+            try:
+                k, n = partition
+            except (TypeError, ValueError):
+                k = n = None
+            if not (type(k) is int and type(n) is int and -1 <= k < n and 1 <= n <= 65536):
+                raise ValueError(f"partition must be (k, n) with -1 <= k < n <= 65536, "
+                                 f"not {partition!r}")
+            self._part_k, self._part_n = k, n
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable(symbol, book, ts_ns)")
         if cb_every < 0:
@@ -724,16 +740,17 @@ cdef class Replayer:
         cdef int L
         cdef uint64_t n = 0
         for L in range(65536):
-            if self.S.loc[L].early_refs and (self._filter is None
-                                             or _name(&self.S.loc[L], L) in self._filter
-                                             or str(L) in self._filter):
+            if self.S.loc[L].early_refs and L % self._part_n == self._part_k and (
+                    self._filter is None or _name(&self.S.loc[L], L) in self._filter
+                    or str(L) in self._filter):
                 n += self.S.loc[L].early_refs
         return int(n)
 
     cdef _decide(self, int L):
         cdef locinfo* li = &self.S.loc[L]
         name = _name(li, L)
-        keep = self._filter is None or name in self._filter or str(L) in self._filter
+        keep = (L % self._part_n == self._part_k
+                and (self._filter is None or name in self._filter or str(L) in self._filter))
         cdef OrderBook ob
         if keep:
             ob = OrderBook(capacity=self._capacity)
