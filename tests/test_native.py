@@ -346,3 +346,17 @@ def test_native_recorder_process_batches_journaled_replay_same_state(tmp_path):
     events = replay_commands(p, replay_book)
     assert_events_equal(events, live_events, labels=("journal replay", "live session"))
     assert replay_book.state_hash() == live_book.state_hash()
+
+
+@pytest.mark.parametrize("symbol, exc", [(2**32, ValueError), (-1, ValueError),
+                                         (1.5, TypeError), ("1", TypeError)])
+def test_native_recorder_symbol_outside_u32_refused_before_any_call(tmp_path, symbol, exc):
+    # the symbol was packed only with the first record, after the book had applied the call:
+    # the order rested in the book, the journal stayed empty
+    book = OrderBook()
+    with pytest.raises(exc, match="symbol"):
+        Recorder(book, tmp_path / "s.mccmd", symbol=symbol)
+    assert not (tmp_path / "s.mccmd").exists()
+    with Recorder(book, tmp_path / "s.mccmd", symbol=2**32 - 1) as rec:
+        rec.submit(1, Side.BUY, 100, 5)
+    assert read_commands(tmp_path / "s.mccmd")["symbol"].tolist() == [2**32 - 1]

@@ -258,6 +258,16 @@ class Recorder(NoCopy):
                              "pass require_empty=False to journal from a non-empty state")
         if flush_every <= 0:
             raise ValueError("flush_every must be > 0")
+        # checked here: a record holds it as u32, and a symbol that does not fit was found only
+        # when the first call's record was packed, after the book had applied that call
+        try:
+            symbol = operator.index(symbol)
+        except TypeError:
+            raise TypeError(f"symbol must be an integer, got {type(symbol).__name__} "
+                            f"{symbol!r}") from None
+        if not 0 <= symbol <= 0xFFFFFFFF:
+            raise ValueError(f"symbol={symbol} does not fit a record's u32 symbol field "
+                             f"[0, 2**32)")
         self.book = book
         self.path = Path(path)
         self.symbol = int(symbol)
