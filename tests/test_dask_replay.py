@@ -332,3 +332,29 @@ def test_dask_replay_split_itch_stock_named_as_a_number_kept_in_one_share(tmp_pa
         itch.Replayer(partition=(2, 2))
     with pytest.raises(TypeError, match="partition"):
         replay_serial([path], partition=(0, 2))
+
+
+def test_dask_replay_relative_paths_read_from_caller_directory_not_worker(tmp_path, monkeypatch):
+    # A relative path went to the workers as given and was opened against the worker's own
+    # directory: after the caller changed directory (or on another machine) a task replayed
+    # another file of the same name, reported under the caller's path.
+    import os
+
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir(), there.mkdir()
+    itch.generate(there / "day.itch", messages=3000, symbols=2, seed=11)    # a decoy
+    itch.generate(here / "day.itch", messages=5000, symbols=3, seed=12)
+    monkeypatch.chdir(there)
+    c = connect("local", workers=1, processes=True)        # the worker starts in 'there'
+    try:
+        os.chdir(here)
+        res = replay_files(["day.itch"], c)
+    finally:
+        cluster = c.cluster
+        c.close()
+        cluster.close()
+    want = itch.replay_file(here / "day.itch")
+    f = res.files[0]
+    assert f.file == "day.itch"
+    assert f.stats == want.stats
+    assert f.hashes == {k: b.state_hash() for k, b in want.books.items()}

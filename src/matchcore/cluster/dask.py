@@ -343,7 +343,11 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     client = connect(scheduler, workers=workers, processes=processes) if own else scheduler
     try:
         t0 = time.perf_counter()
-        futures = [client.submit(replay_one, p, f, partition=part, pure=False, **options)
+        # a worker resolves a relative path against its own directory, which on another machine
+        # (or after this process changed directory) is not this one: it read another file of the
+        # same name, or none. Absolute paths go out; results keep the paths as given.
+        futures = [client.submit(replay_one, os.path.abspath(p), f, partition=part, pure=False,
+                                 **options)
                    for _, p, f, part in tasks]
         index = {fut.key: n for n, fut in enumerate(futures)}
         results = [None] * len(futures)
@@ -351,6 +355,7 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
             n = index[fut.key]
             try:
                 results[n] = fut.result()
+                results[n].file = tasks[n][1]
             except distributed.KilledWorker as e:
                 # its message names only the task key: say which file (and share) it was
                 _, p, _, part = tasks[n]
