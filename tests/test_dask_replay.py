@@ -358,3 +358,18 @@ def test_dask_replay_relative_paths_read_from_caller_directory_not_worker(tmp_pa
     assert f.file == "day.itch"
     assert f.stats == want.stats
     assert f.hashes == {k: b.state_hash() for k, b in want.books.items()}
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_dask_replay_local_cluster_without_workers_refused_not_hung(files, monkeypatch, workers):
+    # workers=0 started a LocalCluster that took the tasks and never ran them
+    import matchcore.cluster.dask as cdask
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(cdask, "_require_dask", no_cluster)
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        replay_files(files[:1], "local", workers=workers)
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        connect("local", workers=workers)

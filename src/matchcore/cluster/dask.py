@@ -296,12 +296,20 @@ def replay_serial(paths, *, fmt: str | None = None, split: int = 1, progress=Non
     return ReplayResults(files=files, elapsed_s=time.perf_counter() - t0, totals=_totals(files))
 
 
+def _check_workers(workers) -> None:
+    # a LocalCluster of 0 workers starts, takes the tasks and never runs them: a hang
+    if type(workers) is bool or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, not {workers!r}")
+
+
 def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
     """A ``distributed.Client``: ``"local"`` starts a LocalCluster (``workers`` single-threaded
     worker processes, or threads with ``processes=False``), an address such as
     ``"tcp://host:8786"`` connects to a running scheduler. Close it when done."""
     from matchcore._core import _flag_arg
     processes = _flag_arg(processes, "processes")   # before a cluster is started
+    if scheduler in (None, "local"):
+        _check_workers(workers)
     distributed = _require_dask()
     if scheduler in (None, "local"):
         # Worker processes talk over the loopback interface only; threads use in-process comms.
@@ -334,6 +342,8 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     """
     from matchcore._core import _flag_arg
     processes = _flag_arg(processes, "processes")
+    if isinstance(scheduler, str) and scheduler == "local" or scheduler is None:
+        _check_workers(workers)
     paths = _check(paths, options)
     tasks = _tasks(paths, split, fmt)
     _check_split(split, tasks, options)
