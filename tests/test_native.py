@@ -360,3 +360,14 @@ def test_native_recorder_symbol_outside_u32_refused_before_any_call(tmp_path, sy
     with Recorder(book, tmp_path / "s.mccmd", symbol=2**32 - 1) as rec:
         rec.submit(1, Side.BUY, 100, 5)
     assert read_commands(tmp_path / "s.mccmd")["symbol"].tolist() == [2**32 - 1]
+
+
+@pytest.mark.parametrize("stp", [7, 255, -1, 2.7, "x"])
+def test_native_write_unknown_stp_refused_before_writing(tmp_path, stp):
+    # 7 was written and the file then refused by read_header; 2.7 was stored as 2
+    with pytest.raises(ValueError, match="stp must be"):
+        write_commands(tmp_path / "s.mccmd", _flow()[:5], stp=stp)
+    assert list(tmp_path.iterdir()) == []
+    for mode in (*STP, None):
+        write_commands(tmp_path / "s.mccmd", _flow()[:5], stp=mode)
+        assert read_header(tmp_path / "s.mccmd").stp == mode

@@ -151,6 +151,13 @@ def write_commands(path, commands, *, stp=None) -> int:
         raise TypeError(f"write_commands() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
     if arr.ndim != 1:
         raise ValueError(f"write_commands() needs a 1-d array, got shape {arr.shape}")
+    if stp is not None:
+        # checked before anything is written: a mode the reader does not know (7, or 2.7 taken
+        # as 2) made a file that read_header refuses or that replays with another mode
+        try:
+            stp = STP(operator.index(stp))
+        except (TypeError, ValueError):
+            raise ValueError(f"stp must be a matchcore.STP mode or None, not {stp!r}") from None
     arr = np.ascontiguousarray(arr.astype(FILE_DTYPE, copy=False))
     path = Path(path)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
