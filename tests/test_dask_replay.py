@@ -373,3 +373,17 @@ def test_dask_replay_local_cluster_without_workers_refused_not_hung(files, monke
         replay_files(files[:1], "local", workers=workers)
     with pytest.raises(ValueError, match="workers must be an integer >= 1"):
         connect("local", workers=workers)
+
+
+@pytest.mark.timeout(60)        # before, the detection's open waited for a writer for ever
+def test_dask_replay_fifo_without_fmt_refused_before_reading_it(tmp_path):
+    # Detecting the format read (and so consumed) the first bytes of a FIFO: the replay then
+    # started inside the stream or waited for a writer that had already left.
+    import os
+
+    fifo = tmp_path / "feed.itch"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="pipe or device.*give fmt"):
+        replay_serial([fifo])            # no writer: an open would have blocked
+    with pytest.raises(ValueError, match="pipe or device.*give fmt"):
+        replay_files([fifo], "local")

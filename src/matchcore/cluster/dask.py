@@ -58,10 +58,17 @@ def _require_dask():
 
 def detect_format(path) -> str:
     """'dbn' for a DBN stream (plain or zstd), else 'itch'. A native command file (magic
-    ``MCCMD``) raises ValueError: read as ITCH it gave an empty, "truncated" replay."""
+    ``MCCMD``) raises ValueError: read as ITCH it gave an empty, "truncated" replay; so does a
+    pipe or FIFO, whose first bytes the detection would consume."""
     from matchcore.feeds.dbn import is_dbn
     from matchcore.native import MAGIC
 
+    path = Path(path)
+    if not (path.is_file() or path.is_dir()):
+        # the bytes read to detect it are gone from a pipe or FIFO: its replay then started
+        # inside the stream (lost messages, unknown references), or waited for a writer
+        raise ValueError(f"{path} is a pipe or device: its format cannot be detected without "
+                         f"consuming it; give fmt ('itch' or 'dbn')")
     if is_dbn(path):
         return "dbn"
     with open(path, "rb") as f:
