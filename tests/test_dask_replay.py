@@ -387,3 +387,12 @@ def test_dask_replay_fifo_without_fmt_refused_before_reading_it(tmp_path):
         replay_serial([fifo])            # no writer: an open would have blocked
     with pytest.raises(ValueError, match="pipe or device.*give fmt"):
         replay_files([fifo], "local")
+
+
+def test_dask_replay_single_path_not_in_a_list_refused_by_name(files):
+    # a str was iterated as paths: "no such file: /" (its first character)
+    for one in (str(files[0]), files[0]):
+        with pytest.raises(TypeError, match="list of files, not a single path"):
+            replay_serial(one)
+        with pytest.raises(TypeError, match="list of files, not a single path"):
+            replay_files(one, "local")

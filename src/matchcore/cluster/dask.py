@@ -252,6 +252,10 @@ def _tasks(paths, split: int, fmt):
 
 
 def _check(paths, options):
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        # iterated, "day0.itch" was the files "d", "a", "y", ...: "no such file: d"
+        raise TypeError(f"paths is a list of files, not a single path ({paths!r}): "
+                        f"write [{paths!r}]")
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no files to replay")
