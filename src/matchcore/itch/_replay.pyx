@@ -587,8 +587,8 @@ cdef class Replayer:
                 k, n = partition
             except (TypeError, ValueError):
                 k = n = None
-            if not (type(k) is int and type(n) is int and -1 <= k < n and 1 <= n <= 65536):
-                raise ValueError(f"partition must be (k, n) with -1 <= k < n <= 65536, "
+            if not (type(k) is int and type(n) is int and -1 <= k < n <= 0x7FFFFFFF):
+                raise ValueError(f"partition must be (k, n) with -1 <= k < n < 2**31, "
                                  f"not {partition!r}")
             self._part_k, self._part_n = k, n
         if callback is not None and not callable(callback):
