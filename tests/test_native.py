@@ -371,3 +371,23 @@ def test_native_write_unknown_stp_refused_before_writing(tmp_path, stp):
     for mode in (*STP, None):
         write_commands(tmp_path / "s.mccmd", _flow()[:5], stp=mode)
         assert read_header(tmp_path / "s.mccmd").stp == mode
+
+
+def test_native_recorder_book_attribute_assignment_refused_as_by_book(tmp_path):
+    # assignment made a Recorder attribute that hid the book's: rec.record_events read False
+    # while the book went on recording events
+    import inspect
+
+    book = OrderBook()
+    read_only = [n for n, a in vars(OrderBook).items()
+                 if inspect.isdatadescriptor(a) and not n.startswith("_")]
+    assert "record_events" in read_only
+    with Recorder(book, tmp_path / "r.mccmd") as rec:
+        for name in read_only:
+            with pytest.raises(AttributeError):
+                setattr(book, name, getattr(book, name))
+            with pytest.raises(AttributeError):
+                setattr(rec, name, getattr(book, name))
+            assert getattr(rec, name) == getattr(book, name)
+        rec.submit(1, Side.BUY, 100, 5)
+        assert rec.record_events is True and len(rec.events()) == 1

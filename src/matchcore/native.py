@@ -448,6 +448,19 @@ class Recorder(NoCopy):
             pass
 
 
+def _forward(name):
+    return property(lambda self: getattr(self.book, name),
+                    doc=f"The book's ``{name}`` (read-only, as on the book).")
+
+
+# The book's read-only attributes, read through and refused on assignment as the book refuses
+# them: through __getattr__ alone, ``rec.record_events = False`` made a Recorder attribute that
+# hid the book's (which went on recording events) instead of raising.
+for _name in ("stp", "busy", "handle", "address", "raw_address", "record_events"):
+    setattr(Recorder, _name, _forward(_name))
+del _name
+
+
 def record(book, path, **kwargs) -> Recorder:
     """Start journaling ``book`` into ``path``; returns the :class:`Recorder` to use as the book.
 
