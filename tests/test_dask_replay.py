@@ -396,3 +396,13 @@ def test_dask_replay_single_path_not_in_a_list_refused_by_name(files):
             replay_serial(one)
         with pytest.raises(TypeError, match="list of files, not a single path"):
             replay_files(one, "local")
+
+
+def test_cli_replay_several_files_one_not_dbn_error_names_that_file(files, tmp_path, capsys):
+    # "not a DBN stream (starts with b'')" did not say which of the files it was
+    bad = tmp_path / "empty.dbn"
+    bad.write_bytes(b"")
+    rc = main(["replay", str(files[0]), str(bad), str(files[3]), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"error: {bad}: not a DBN stream" in err

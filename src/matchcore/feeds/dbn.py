@@ -272,13 +272,15 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
         except zstd_error as e:
             raise ValueError(f"{path}: zstd decompression failed in the metadata header: "
                              f"{e}") from None
-        except ValueError:
+        except ValueError as e:
             if compressed and frames.ended_early:
                 # said as what it is, not as "not a DBN stream (starts with b'')"
                 raise ValueError(f"{path}: zstd stream ended inside a frame before the DBN "
                                  f"metadata header was complete ({raw.tell():,} compressed "
                                  "bytes): the file is cut short") from None
-            raise
+            # named, as every other refusal here: among several files (a Dask run) the
+            # message alone did not say which one is not DBN
+            raise ValueError(f"{path}: {e}") from None
         if meta.schema is not None and meta.schema != "mbo":
             # Other schemas' records are skipped by rtype, so the replay would "succeed"
             # with empty books.
