@@ -590,3 +590,19 @@ def test_dbn_replay_symbols_instrument_id_with_leading_zeros_matches():
     data = generate_mbo(None, records=2000, instruments=3, seed=6)
     r = replay_bytes(data, symbols=["0001002"])
     assert sorted(r.books) == sorted(replay_bytes(data, symbols=[1002]).books) and len(r.books) == 1
+
+
+def test_dbn_replay_zstd_damage_without_checksum_replayed_and_counted(tmp_path):
+    # what the README says of a damaged frame that zstd cannot tell is damaged
+    good = generate_mbo(tmp_path / "a.dbn.zst", records=8000, instruments=5, seed=4)
+    raw = bytearray(good.read_bytes())
+    assert not raw[4] & 0x04                     # no content checksum in the frame
+    for i in range(3000, 3100):
+        raw[i] ^= 0x55
+    bad = tmp_path / "b.dbn.zst"
+    bad.write_bytes(bytes(raw))
+    r = replay_dbn(bad)
+    s, w = r.stats, replay_dbn(good).stats
+    assert s["records"] == w["records"]
+    assert s["bad_actions"] + s["bad_sides"] + s["unknown_refs"] + s["bad_records"] > 0
+    assert w["bad_actions"] + w["bad_sides"] + w["unknown_refs"] + w["bad_records"] == 0
