@@ -966,3 +966,47 @@ def test_consume_nonpositive_timeout_or_idle_raises_value_error(server, names, k
     assert consume(server.url, stream=stream, prefix=prefix, timeout=20).batches == 1
     with pytest.raises(ValueError, match="must be > 0 seconds or None"):
         consume(server.url, stream=stream, prefix=prefix, **kw)
+
+
+def test_follow_two_subjects_broker_restart_without_store_each_reads_new_stream_from_start(
+        names, tmp_path):
+    # Each subject is subscribed on its own (--symbols A,B): the first one to subscribe again
+    # after the stream was made anew must not make the second one take the new stream for the
+    # old one and start it after the old stream's last sequence number (skipping its head).
+    import threading
+
+    from matchcore.io.nats import NatsServer, consume
+
+    _need_nats()
+    stream, prefix = names
+    srv = NatsServer(store_dir=tmp_path / "js1").start()
+    try:
+        # a long first day: the old stream's sequence numbers run past the new one's head
+        _publish_day(srv.url, stream, prefix, itch.generate(None, messages=40_000, symbols=2,
+                                                            seed=17))
+        day2 = itch.generate(None, messages=10_000, symbols=2, seed=18)
+        r2 = itch.Replayer()
+        r2.feed(day2)
+        r2.finish()
+        syms = sorted(r2.symbols[L] for L in r2.books)
+        stop = threading.Event()
+        box = {}
+
+        def follow():
+            try:
+                box["c"] = consume(srv.url, stream=stream, prefix=prefix, symbols=syms,
+                                   follow=True, stop=stop, timeout=120)
+            except BaseException as e:       # reported by the assertion below
+                box["error"] = e
+
+        t = threading.Thread(target=follow)
+        t.start()
+        time.sleep(2.0)                      # the follower has read the first replay
+        srv.stop()
+        srv = NatsServer(port=srv.port, store_dir=tmp_path / "js2").start()
+        time.sleep(1.0)
+        r2, trades2 = _publish_day(srv.url, stream, prefix, day2)
+        c = _follower_after_resubscribe(stop, t, box, r2, trades2)
+        assert not c.missing
+    finally:
+        srv.close()

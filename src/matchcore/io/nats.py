@@ -785,22 +785,27 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         raise ConnectionError(f"cannot connect to NATS at {url}: {why}") from None
     try:
         js = nc.jetstream()
-        created = (await js.stream_info(stream)).created   # a missing stream fails here, at once
+        await js.stream_info(stream)   # a missing stream fails here, at once
         last_seq = {}                  # subject -> stream sequence of the last message applied
+        # subject -> creation time of the stream its subscription read. Per subject: when
+        # the stream is made anew, the first subject to subscribe again must not make the
+        # others take the new stream for the one they read and start it after the old
+        # stream's last sequence number.
+        created = {}
 
         async def subscribe(subject):
-            nonlocal created
             info = await js.stream_info(stream)
-            if info.created == created and subject in last_seq:
+            if created.get(subject) == info.created and subject in last_seq:
                 # the same stream, our consumer lost: go on after what was applied
                 cfg = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                                      opt_start_seq=last_seq[subject] + 1,
                                      ack_policy=AckPolicy.ALL, inactive_threshold=60.0)
             else:
                 # a stream made again (a broker restarted without its store): all of it is new
-                created = info.created
+                last_seq.pop(subject, None)
                 cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL,
                                      inactive_threshold=60.0)
+            created[subject] = info.created
             return await js.pull_subscribe(subject, durable=None, stream=stream, config=cfg)
 
         # subject -> its pull subscription, or None while it is broken and waiting to be
