@@ -427,3 +427,39 @@ def test_replay_metrics_update_not_an_itch_replayer_type_error_nothing_recorded(
         with pytest.raises(TypeError, match="needs an itch.Replayer"):
             m.update(bad)
     assert m.snapshot() is None
+
+
+@pytest.mark.parametrize("hold", ["inf", "1e12"])
+def test_cli_replay_metrics_hold_inf_or_huge_serves_until_sigterm_no_traceback(day, hold):
+    # time.sleep(inf) raised OverflowError after the replay: a traceback, the endpoint gone
+    import signal
+
+    port = free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "matchcore", "replay", str(day), "--metrics-port", str(port),
+         "--metrics-hold", hold],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + 60
+        got = None
+        while time.monotonic() < deadline:
+            try:
+                got = scrape(url)
+                if val(got, "matchcore_replay_done") == 1:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        assert got is not None and val(got, "matchcore_replay_done") == 1
+        time.sleep(0.5)
+        assert proc.poll() is None                 # still holding, not crashed
+        assert val(scrape(url), "matchcore_replay_done") == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "OverflowError" not in err
+    assert "until interrupted" in out if hold == "inf" else "1e+12 s more" in out

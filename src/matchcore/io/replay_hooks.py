@@ -50,6 +50,17 @@ def refuse_orphan_options(args) -> None:
                          f"{needs}")
 
 
+def _hold(seconds: float) -> None:
+    """Sleep ``seconds`` (inf: until interrupted). time.sleep() alone raised OverflowError for
+    inf or a hold beyond time_t, after the replay had run."""
+    end = time.monotonic() + seconds
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 3600.0))
+
+
 class ExtraMissing(ImportError, ValueError):
     """An option whose optional dependency is not installed (the message names the extra).
     A ``ValueError`` as before, and an ``ImportError`` so that the command line gives it the
@@ -178,9 +189,10 @@ class ReplayHooks(NoCopy):
         if self.metrics is not None:
             self.metrics.update(r, final=True)
             if self.metrics_hold > 0:
-                print(f"metrics: serving {self.server.url} for {self.metrics_hold:g} s more",
-                      file=out, flush=True)
-                time.sleep(self.metrics_hold)
+                more = ("until interrupted" if self.metrics_hold == float("inf")
+                        else f"for {self.metrics_hold:g} s more")
+                print(f"metrics: serving {self.server.url} {more}", file=out, flush=True)
+                _hold(self.metrics_hold)
         return status
 
     def close(self) -> None:
