@@ -463,3 +463,37 @@ def test_cli_replay_metrics_hold_inf_or_huge_serves_until_sigterm_no_traceback(d
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "OverflowError" not in err
     assert "until interrupted" in out if hold == "inf" else "1e+12 s more" in out
+
+
+def test_replay_metrics_books_sharing_a_name_added_under_it_not_overwritten():
+    import struct
+
+    def msg(t, loc, body, ts=1):
+        m = struct.pack(">cHH", t, loc, 0) + ts.to_bytes(6, "big") + body
+        return len(m).to_bytes(2, "big") + m
+
+    # two locates carrying one name: each book has its orders and a trade
+    data = b"".join([
+        msg(b"A", 1, struct.pack(">QcI8sI", 1, b"B", 100, b"TEST    ", 1000)),
+        msg(b"A", 1, struct.pack(">QcI8sI", 2, b"B", 40, b"TEST    ", 990)),
+        msg(b"A", 2, struct.pack(">QcI8sI", 3, b"S", 50, b"TEST    ", 1010)),
+        msg(b"A", 2, struct.pack(">QcI8sI", 4, b"S", 60, b"TEST    ", 1020)),
+        msg(b"A", 2, struct.pack(">QcI8sI", 5, b"S", 70, b"TEST    ", 1030)),
+        msg(b"E", 1, struct.pack(">QIQ", 1, 30, 1)),
+        msg(b"E", 2, struct.pack(">QIQ", 3, 20, 2)),
+        msg(b"E", 2, struct.pack(">QIQ", 4, 5, 3)),
+    ])
+    m = ReplayMetrics()
+    r = itch.Replayer()
+    r.feed(data)
+    r.finish()
+    m.update(r, final=True)
+    assert r.symbols == {1: "TEST", 2: "TEST"}
+    per = r.symbol_stats()
+    got = {}
+    for mf in text_string_to_metric_families(prom.generate_latest(m.registry).decode()):
+        for smp in mf.samples:
+            got[(smp.name, smp.labels.get("symbol"))] = smp.value
+    assert got[("matchcore_trades_total", "TEST")] == int(per["trades"].sum()) == 3
+    assert got[("matchcore_volume_shares_total", "TEST")] == int(per["volume"].sum()) == 55
+    assert got[("matchcore_open_orders", "TEST")] == r.stats["open_orders"] == 5

@@ -211,10 +211,17 @@ class ReplayMetrics(NoCopy):
             "gaps": len(feed_stats.gaps) if feed_stats is not None else 0,
             "missing": int(feed_stats.missing) if feed_stats is not None else 0,
             "implausible": int(feed_stats.implausible) if feed_stats is not None else 0,
-            "per_symbol": {self._names[int(row["locate"])]: (int(row["trades"]), int(row["volume"]),
-                                                            int(row["open_orders"]))
-                           for row in per},
+            "per_symbol": {},
         }
+        # books that share a name (two locates of one symbol, an unnamed locate whose number
+        # is another's name) are added under it, as EngineMetrics does: a dict built from the
+        # rows kept only the last book's counts
+        per_symbol = snap["per_symbol"]
+        for row in per:
+            name = self._names[int(row["locate"])]
+            n, v, o = per_symbol.get(name, (0, 0, 0))
+            per_symbol[name] = (n + int(row["trades"]), v + int(row["volume"]),
+                                o + int(row["open_orders"]))
         with self._lock:
             # replay_file calls on_chunk once more after finish() and the caller adds a final
             # update: only an update that saw new bytes consumed stands for a buffer fed
