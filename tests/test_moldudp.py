@@ -721,3 +721,28 @@ def test_moldudp_publisher_bad_trailer_setting_raises_before_sending(kwargs):
     # been sent, so no end of session went out
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         MoldUDP64Publisher(_framed(10), 9, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, exc, msg", [
+    ({"max_messages": 2.5}, ValueError, "max_messages must be a whole number"),
+    ({"max_messages": True}, ValueError, "max_messages must be a whole number"),
+    ({"max_packet": 100.5}, ValueError, "max_packet must be a whole number"),
+    ({"drop": "01"}, TypeError, "drop is a probability or a collection"),
+    ({"drop": [1.7]}, TypeError, "drop indices are whole numbers"),
+    ({"drop": [True]}, TypeError, "drop indices are whole numbers"),
+    ({"port": 70000}, ValueError, "port must be a whole number in 0..65535"),
+    ({"port": -1}, ValueError, "port must be a whole number in 0..65535"),
+])
+def test_moldudp_publisher_fractional_sizes_str_drop_bad_port_refused_at_construction(
+        kwargs, exc, msg):
+    # they were accepted: 2.5 messages cut to 2, "01" dropped packets 0 and 1, 1.7 dropped
+    # packet 1, a bad port failed only in run()
+    kwargs = dict(kwargs)
+    port = kwargs.pop("port", 9)
+    with pytest.raises(exc, match=msg):
+        MoldUDP64Publisher(_framed(100), port, **kwargs)
+
+
+def test_moldudp_publisher_numpy_drop_indices_accepted():
+    pub = MoldUDP64Publisher(_framed(100), 9, max_messages=10, drop=np.array([0, 2]))
+    assert pub._drop.nonzero()[0].tolist() == [0, 2]

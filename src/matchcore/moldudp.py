@@ -637,10 +637,16 @@ class MoldUDP64Publisher(NoCopy):
                  heartbeats: int = 1, end_packets: int = 3, gap_s: float = 0.001):
         if rate is not None and not rate > 0:     # NaN too: it would send unpaced
             raise ValueError(f"rate must be > 0 messages/s (or None), got {rate!r}")
-        if not 0 < max_messages <= MAX_MESSAGES:
-            raise ValueError(f"max_messages must be 1..{MAX_MESSAGES}")
-        if not HEADER_SIZE < max_packet <= MAX_DATAGRAM:
-            raise ValueError(f"max_packet must be {HEADER_SIZE + 1}..{MAX_DATAGRAM} bytes")
+        # whole numbers: 2.5 was cut to 2 and True taken for 1, silently
+        if not _is_int(max_messages) or not 0 < max_messages <= MAX_MESSAGES:
+            raise ValueError(f"max_messages must be a whole number in 1..{MAX_MESSAGES}, got "
+                             f"{max_messages!r}")
+        if not _is_int(max_packet) or not HEADER_SIZE < max_packet <= MAX_DATAGRAM:
+            raise ValueError(f"max_packet must be a whole number of bytes in "
+                             f"{HEADER_SIZE + 1}..{MAX_DATAGRAM}, got {max_packet!r}")
+        if not _is_int(port) or not 0 <= port <= 65535:
+            # found here, not by sendmsg() once the stream is planned
+            raise ValueError(f"port must be a whole number in 0..65535, got {port!r}")
         if not _is_int(first_seq) or not 1 <= first_seq < 2**64:
             raise ValueError(f"sequence numbers are whole numbers in [1, 2**64), got "
                              f"{first_seq!r}")
@@ -674,7 +680,15 @@ class MoldUDP64Publisher(NoCopy):
                 raise ValueError("a drop probability must be in [0, 1]")
             self._drop = np.random.default_rng(seed).random(n_packets) < drop
         else:
-            idx = np.fromiter((int(i) for i in drop), dtype=np.int64)
+            # a str is iterable ("01" dropped packets 0 and 1) and int() cut 1.7 to packet 1
+            if isinstance(drop, (str, bytes, bool)) or not hasattr(drop, "__iter__"):
+                raise TypeError(f"drop is a probability or a collection of packet indices, "
+                                f"got {type(drop).__name__} {drop!r}")
+            drop = list(drop)
+            bad = [i for i in drop if not _is_int(i)]
+            if bad:
+                raise TypeError(f"drop indices are whole numbers, got {bad[0]!r}")
+            idx = np.array([int(i) for i in drop], dtype=np.int64)
             if idx.size and (idx.min() < 0 or idx.max() >= n_packets):
                 raise ValueError(f"drop indices must be in [0, {n_packets}) (there are "
                                  f"{n_packets} data packets)")
