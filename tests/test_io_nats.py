@@ -125,6 +125,7 @@ def test_consumer_malformed_or_replayed_batch_changes_nothing():
 def test_filter_subjects_wildcards_and_bad_kind():
     assert filter_subjects("mc", None, ["tob"]) == ["mc.tob.*"]
     assert filter_subjects("mc", ["BRK.A"], None) == ["mc.*.BRK_2EA"]
+    assert filter_subjects("mc") == ["mc.*.*"]       # not mc.>: that takes mc.eu.tob.X
     with pytest.raises(ValueError, match="unknown kinds"):
         filter_subjects("mc", None, ["quotes"])
 
@@ -1010,3 +1011,22 @@ def test_follow_two_subjects_broker_restart_without_store_each_reads_new_stream_
         assert not c.missing
     finally:
         srv.close()
+
+
+def test_consume_prefix_reads_only_its_own_subjects_not_a_longer_prefix_in_same_stream(
+        server, names):
+    # a stream taking <prefix>.> also takes a publisher under <prefix>.eu: reading <prefix>
+    # with no filter must not take <prefix>.eu.tob.AAPL for <prefix>.tob.AAPL
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    r1, trades1 = _publish_day(server.url, stream, prefix,
+                               itch.generate(None, messages=10_000, symbols=2, seed=31))
+    r2, trades2 = _publish_day(server.url, stream, f"{prefix}.eu",
+                               itch.generate(None, messages=10_000, symbols=2, seed=32))
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    _assert_consumer_is_replay(c, r1, trades1)
+    assert c.session_changes == 0 and not c.missing
+    eu = consume(server.url, stream=stream, prefix=f"{prefix}.eu", timeout=60)
+    _assert_consumer_is_replay(eu, r2, trades2)
+    assert eu.session_changes == 0

@@ -730,7 +730,10 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
     >>> filter_subjects("mc", ["AAPL"], ["tob", "l2"])
     ['mc.tob.AAPL', 'mc.l2.AAPL']
     >>> filter_subjects("mc")
-    ['mc.>']
+    ['mc.*.*']
+
+    Always exactly ``<prefix>.<kind>.<symbol>``: ``mc.>`` also took the subjects of a
+    publisher under a longer prefix in the same stream (``mc.eu.tob.AAPL``) for ``mc``'s own.
     """
     check_prefix(prefix)
     for what, names in (("symbols", symbols), ("kinds", kinds)):
@@ -745,7 +748,7 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
     ks = list(kinds) if kinds else None
     ss = [subject_token(s) for s in symbols] if symbols else None
     if ks is None and ss is None:
-        return [f"{prefix}.>"]
+        return [f"{prefix}.*.*"]
     return [f"{prefix}.{k}.{s}" for k in (ks or ["*"]) for s in (ss or ["*"])]
 
 
