@@ -1030,3 +1030,20 @@ def test_consume_prefix_reads_only_its_own_subjects_not_a_longer_prefix_in_same_
     eu = consume(server.url, stream=stream, prefix=f"{prefix}.eu", timeout=60)
     _assert_consumer_is_replay(eu, r2, trades2)
     assert eu.session_changes == 0
+
+
+@pytest.mark.parametrize("kw", [{"ack_timeout": float("nan")}, {"ack_timeout": 0},
+                                {"connect_timeout": float("nan")},
+                                {"connect_timeout": float("inf")},
+                                {"reconnect_wait": float("nan")}, {"reconnect_wait": -1},
+                                {"max_inflight": 2.5}, {"max_inflight": 0},
+                                {"max_queue_bytes": float("inf")}, {"max_queue_bytes": True}])
+def test_publisher_nan_or_fractional_settings_value_error_naming_them_before_connecting(kw):
+    # connect_timeout=nan said "cannot connect to NATS ... no answer" of a broker that was
+    # never tried; max_queue_bytes=inf an OverflowError; max_inflight=2.5 was accepted
+    pytest.importorskip("nats")
+    from matchcore.io.nats import NatsPublisher
+
+    port = free_port()                        # nothing listens: it must not get that far
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        NatsPublisher(f"nats://127.0.0.1:{port}", **kw)

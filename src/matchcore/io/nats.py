@@ -240,8 +240,17 @@ class NatsPublisher(NoCopy):
                  connect_timeout: float = 5.0):
         _nats()
         check_prefix(prefix)
-        if max_queue_bytes <= 0 or max_inflight <= 0 or ack_timeout <= 0:
-            raise ValueError("max_queue_bytes, max_inflight and ack_timeout must be > 0")
+        for name, value in (("max_queue_bytes", max_queue_bytes), ("max_inflight", max_inflight)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"{name} must be a whole number > 0, got {value!r}")
+        # (a NaN compares false with everything: connect_timeout=nan reported the broker
+        # unreachable, ack_timeout=nan failed in the client with its own words)
+        for name, value in (("ack_timeout", ack_timeout), ("connect_timeout", connect_timeout)):
+            if not 0 < value < float("inf"):
+                raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+        if not 0 <= reconnect_wait < float("inf"):
+            raise ValueError(f"reconnect_wait must be a finite number of seconds >= 0, got "
+                             f"{reconnect_wait!r}")
         self.url = url
         self.stream = stream
         self.prefix = prefix
