@@ -497,3 +497,30 @@ def test_replay_metrics_books_sharing_a_name_added_under_it_not_overwritten():
     assert got[("matchcore_trades_total", "TEST")] == int(per["trades"].sum()) == 3
     assert got[("matchcore_volume_shares_total", "TEST")] == int(per["volume"].sum()) == 55
     assert got[("matchcore_open_orders", "TEST")] == r.stats["open_orders"] == 5
+
+
+def test_replay_metrics_final_update_without_feed_stats_keeps_receiver_counts():
+    # a MoldUDP64 receiver's counts given per batch, then the final update after finish()
+    # without them: the gap counters went back to 0 (a counter reset to Prometheus)
+    from matchcore.moldudp import MoldUDP64Publisher, MoldUDP64Receiver
+
+    src = itch.generate(None, messages=3000, symbols=2, seed=4)
+    r = itch.Replayer()
+    m = ReplayMetrics()
+    with MoldUDP64Receiver(0, "127.0.0.1", r) as rx:
+        with MoldUDP64Publisher(src, rx.port, max_messages=20, drop={3, 40}, gap_s=0) as pub:
+            ps = pub.run()
+        while not rx.stats.end_of_session:
+            rx.run(timeout=10, max_packets=25)
+            m.update(r, feed_stats=rx.stats)
+    r.finish(rx.unconsumed)
+    m.update(r)
+    m.update(r, final=True)
+    text = prom.generate_latest(m.registry).decode()
+    got = {(x.name, frozenset(x.labels.items())): x.value
+           for fam in text_string_to_metric_families(text) for x in fam.samples}
+    assert rx.stats.gaps == ps.dropped and len(ps.dropped) == 2
+    assert val(got, "matchcore_sequence_gaps_total") == 2
+    assert val(got, "matchcore_messages_missing_total") == rx.stats.missing > 0
+    assert val(got, "matchcore_sequence_implausible_total") == 0
+    assert val(got, "matchcore_replay_done") == 1

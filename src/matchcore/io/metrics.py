@@ -180,9 +180,10 @@ class ReplayMetrics(NoCopy):
 
     def update(self, replayer, feed_stats=None, final: bool = False) -> None:
         """Copy the counters of ``replayer`` (an ``itch.Replayer``) and, optionally, of a MoldUDP64
-        receiver's ``ReceiverStats`` (sequence gaps). Call it per chunk (it is the ``on_chunk``
-        of ``replay_file``), not per message; ``final=True`` once at the end sets
-        ``matchcore_replay_done`` to 1. O(books)."""
+        receiver's ``ReceiverStats`` (sequence gaps; an update without ``feed_stats`` keeps
+        the last ones given). Call it per chunk (it is the ``on_chunk`` of ``replay_file``),
+        not per message; ``final=True`` once at the end sets ``matchcore_replay_done`` to 1.
+        O(books)."""
         from matchcore._core import _flag_arg
         from matchcore.itch import Replayer
         final = _flag_arg(final, "final")   # before any state changes
@@ -208,9 +209,9 @@ class ReplayMetrics(NoCopy):
             "clamped": {"execution": s["executions_clamped"], "cancel": s["cancels_clamped"]},
             "books": s["books"], "truncated": 1 if s["truncated"] else 0,
             "last_ts": s["last_ts"], "done": 1 if final else 0,
-            "gaps": len(feed_stats.gaps) if feed_stats is not None else 0,
-            "missing": int(feed_stats.missing) if feed_stats is not None else 0,
-            "implausible": int(feed_stats.implausible) if feed_stats is not None else 0,
+            "gaps": len(feed_stats.gaps) if feed_stats is not None else None,
+            "missing": int(feed_stats.missing) if feed_stats is not None else None,
+            "implausible": int(feed_stats.implausible) if feed_stats is not None else None,
             "per_symbol": {},
         }
         # books that share a name (two locates of one symbol, an unnamed locate whose number
@@ -223,6 +224,11 @@ class ReplayMetrics(NoCopy):
             per_symbol[name] = (n + int(row["trades"]), v + int(row["volume"]),
                                 o + int(row["open_orders"]))
         with self._lock:
+            # an update without feed_stats (the final one after finish(), say) keeps the
+            # receiver's last counts: they are counters, and went back to 0
+            for key in ("gaps", "missing", "implausible"):
+                if snap[key] is None:
+                    snap[key] = self._snap[key] if self._snap is not None else 0
             # replay_file calls on_chunk once more after finish() and the caller adds a final
             # update: only an update that saw new bytes consumed stands for a buffer fed
             if not final and s["bytes_consumed"] > self._bytes_seen:
