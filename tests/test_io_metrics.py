@@ -524,3 +524,39 @@ def test_replay_metrics_final_update_without_feed_stats_keeps_receiver_counts():
     assert val(got, "matchcore_messages_missing_total") == rx.stats.missing > 0
     assert val(got, "matchcore_sequence_implausible_total") == 0
     assert val(got, "matchcore_replay_done") == 1
+
+
+def test_replay_metrics_second_replay_labels_its_own_symbols_no_key_error():
+    # one ReplayMetrics on one endpoint, a file a day: the names of the first replay's locates
+    # were kept (day 2's MSFT at locate 1 exported as AAPL) and a locate day 1 lacked with as
+    # many books raised KeyError
+    import sys
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from test_io_nats import _itch_a
+
+    def day(loc, sym, n):
+        data = b"".join(_itch_a(loc, i + 1, b"B", 100, sym, 1_000_000 - 100 * i, i)
+                        for i in range(n))
+        r = itch.Replayer()
+        pos = 0
+        while pos < len(data):                   # several buffers fed
+            pos += r.feed(data[pos:pos + 80])
+            m.update(r)
+        r.finish()
+        m.update(r)
+        m.update(r, final=True)
+        text = prom.generate_latest(m.registry).decode()
+        return {(x.name, x.labels.get("symbol")): x.value
+                for fam in text_string_to_metric_families(text) for x in fam.samples}
+
+    m = ReplayMetrics()
+    got = day(1, "AAPL", 5)
+    assert got[("matchcore_open_orders", "AAPL")] == 5
+    chunks1 = got[("matchcore_replay_chunks_total", None)]
+    got = day(1, "MSFT", 3)
+    assert got[("matchcore_open_orders", "MSFT")] == 3
+    assert ("matchcore_open_orders", "AAPL") not in got
+    assert got[("matchcore_replay_chunks_total", None)] < chunks1
+    got = day(7, "TSLA", 2)
+    assert got[("matchcore_open_orders", "TSLA")] == 2 and got[("matchcore_books", None)] == 1

@@ -150,6 +150,10 @@ class ReplayMetrics(NoCopy):
     ``last_exchange_time_seconds`` is the ITCH timestamp: seconds since midnight of the trading
     day, not a Unix time.
 
+    One ``ReplayMetrics`` can follow several replays one after another (a file a day on one
+    endpoint): an update with another replayer starts its counts again, labelled with that
+    replay's symbol names.
+
     ``registry``: a ``prometheus_client.CollectorRegistry`` (a new one by default, so several
     replays in one process do not collide). A registry that already holds a collector exporting
     the same names (an :class:`EngineMetrics` or another ``ReplayMetrics`` with the same
@@ -176,6 +180,7 @@ class ReplayMetrics(NoCopy):
         self._names: dict[int, str] = {}
         self._chunks = 0
         self._bytes_seen = 0
+        self._replayer_id = None
         _register(self)
 
     def update(self, replayer, feed_stats=None, final: bool = False) -> None:
@@ -194,7 +199,13 @@ class ReplayMetrics(NoCopy):
                             f"{type(replayer).__name__} (the metrics are those of ITCH replays)")
         s = replayer.stats
         per = replayer.symbol_stats()
-        if len(self._names) != len(per):    # names are only looked up when books appear
+        # Another replay (a replayer of its own, or fewer bytes than seen: the next file read
+        # with the same metrics) starts the counts again; its locates name other symbols.
+        new_replay = id(replayer) != self._replayer_id or s["bytes_consumed"] < self._bytes_seen
+        # names are only looked up when books appear (or another replay starts): the labels
+        # of the first replay's locates were kept, a second day's AAPL counted under the first
+        # day's name of its locate, and a locate the first did not have was a KeyError
+        if new_replay or len(self._names) != len(per):
             names = replayer.symbols
             self._names = {int(L): names.get(int(L), str(int(L))) for L in per["locate"]}
         snap = {
@@ -219,16 +230,21 @@ class ReplayMetrics(NoCopy):
         # rows kept only the last book's counts
         per_symbol = snap["per_symbol"]
         for row in per:
-            name = self._names[int(row["locate"])]
+            loc = int(row["locate"])
+            name = self._names.get(loc, str(loc))
             n, v, o = per_symbol.get(name, (0, 0, 0))
             per_symbol[name] = (n + int(row["trades"]), v + int(row["volume"]),
                                 o + int(row["open_orders"]))
         with self._lock:
+            if new_replay:
+                self._replayer_id = id(replayer)
+                self._chunks = self._bytes_seen = 0
             # an update without feed_stats (the final one after finish(), say) keeps the
-            # receiver's last counts: they are counters, and went back to 0
+            # receiver's last counts of this replay: they are counters, and went back to 0
             for key in ("gaps", "missing", "implausible"):
                 if snap[key] is None:
-                    snap[key] = self._snap[key] if self._snap is not None else 0
+                    snap[key] = self._snap[key] if self._snap is not None and not new_replay \
+                        else 0
             # replay_file calls on_chunk once more after finish() and the caller adds a final
             # update: only an update that saw new bytes consumed stands for a buffer fed
             if not final and s["bytes_consumed"] > self._bytes_seen:
