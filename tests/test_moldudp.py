@@ -746,3 +746,22 @@ def test_moldudp_publisher_fractional_sizes_str_drop_bad_port_refused_at_constru
 def test_moldudp_publisher_numpy_drop_indices_accepted():
     pub = MoldUDP64Publisher(_framed(100), 9, max_messages=10, drop=np.array([0, 2]))
     assert pub._drop.nonzero()[0].tolist() == [0, 2]
+
+
+@pytest.mark.parametrize("build", [
+    lambda seq: build_packet("S1", seq, [b"a"]),
+    lambda seq: build_framed_packet("S1", seq, 1, b"\x00\x01a"),
+    lambda seq: heartbeat("S1", seq),
+    lambda seq: end_of_session("S1", seq),
+])
+@pytest.mark.parametrize("seq", [-1, 2**64, 1.5, True])
+def test_moldudp_packet_builders_bad_sequence_number_value_error(build, seq):
+    # struct.error ("int too large to convert", for -1 too) is not a ValueError, and True
+    # was packed as 1
+    with pytest.raises(ValueError, match="sequence number"):
+        build(seq)
+
+
+def test_moldudp_packet_builders_numpy_sequence_number_accepted():
+    assert parse_packet(heartbeat("S1", np.uint64(2**64 - 1))).seq == 2**64 - 1
+    assert parse_packet(build_packet("S1", np.int64(7), [b"a"])).seq == 7

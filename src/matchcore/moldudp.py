@@ -129,6 +129,14 @@ def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def _seq(seq) -> int:
+    # the header's u64: struct.error ("int too large to convert", of -1 too) is no ValueError
+    if not _is_int(seq) or not 0 <= seq < 2**64:
+        raise ValueError(f"a MoldUDP64 sequence number is a whole number in [0, 2**64), got "
+                         f"{seq!r}")
+    return int(seq)
+
+
 def _plausible_session(session: bytes) -> bool:
     # session names are ASCII (alphanumeric, space padded): printable bytes 0x20..0x7E
     return all(0x20 <= b <= 0x7E for b in session)
@@ -179,24 +187,24 @@ def build_packet(session, seq: int, messages) -> bytes:
         if not 0 < len(m) <= 0xFFFF:
             raise ValueError(f"a message is 1..65535 bytes, got {len(m)}")
     body = b"".join(struct.pack(">H", len(m)) + m for m in msgs)
-    return HEADER.pack(_session(session), seq, len(msgs)) + body
+    return HEADER.pack(_session(session), _seq(seq), len(msgs)) + body
 
 
 def build_framed_packet(session, seq: int, count: int, blocks) -> bytes:
     """A downstream packet from ``count`` already framed blocks (a slice of an ITCH file)."""
     if not 0 < count <= MAX_MESSAGES:
         raise ValueError(f"count must be 1..{MAX_MESSAGES}, got {count}")
-    return HEADER.pack(_session(session), seq, count) + bytes(blocks)
+    return HEADER.pack(_session(session), _seq(seq), count) + bytes(blocks)
 
 
 def heartbeat(session, next_seq: int) -> bytes:
     """A heartbeat packet: no messages, the next sequence number the server will send."""
-    return HEADER.pack(_session(session), next_seq, HEARTBEAT)
+    return HEADER.pack(_session(session), _seq(next_seq), HEARTBEAT)
 
 
 def end_of_session(session, next_seq: int) -> bytes:
     """An end-of-session packet (message count 0xFFFF) carrying the next sequence number."""
-    return HEADER.pack(_session(session), next_seq, END_OF_SESSION)
+    return HEADER.pack(_session(session), _seq(next_seq), END_OF_SESSION)
 
 
 # ------------------------------------------------------------------------------------------------
