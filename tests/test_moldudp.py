@@ -765,3 +765,16 @@ def test_moldudp_packet_builders_bad_sequence_number_value_error(build, seq):
 def test_moldudp_packet_builders_numpy_sequence_number_accepted():
     assert parse_packet(heartbeat("S1", np.uint64(2**64 - 1))).seq == 2**64 - 1
     assert parse_packet(build_packet("S1", np.int64(7), [b"a"])).seq == 7
+
+
+@pytest.mark.parametrize("kwargs, msg", [({"port": 70000}, "port must be"),
+                                         ({"port": -1}, "port must be"),
+                                         ({"port": 1.5}, "port must be"),
+                                         ({"rcvbuf": -1}, "rcvbuf must be"),
+                                         ({"rcvbuf": 2.5}, "rcvbuf must be")])
+def test_moldudp_receiver_bad_port_or_rcvbuf_value_error_before_binding(kwargs, msg):
+    # a port out of range was bind()'s OverflowError, a negative rcvbuf accepted
+    kwargs = dict(kwargs)
+    port = kwargs.pop("port", 0)
+    with pytest.raises(ValueError, match=msg):
+        MoldUDP64Receiver(port, **kwargs)

@@ -319,6 +319,11 @@ class MoldUDP64Receiver(NoCopy):
             raise TypeError("replayer must have a feed(bytes) method, be callable, or be None")
         if not _is_int(batch) or batch <= 0:
             raise ValueError(f"batch must be a whole number > 0, got {batch!r}")
+        if not _is_int(port) or not 0 <= port <= 65535:
+            # bind() raised OverflowError, not a ValueError
+            raise ValueError(f"port must be a whole number in 0..65535, got {port!r}")
+        if not _is_int(rcvbuf) or rcvbuf <= 0:
+            raise ValueError(f"rcvbuf must be a whole number of bytes > 0, got {rcvbuf!r}")
         # (not max_gap >= 0: a NaN compares false with every distance, so each packet would be
         # held as implausible and none fed)
         if max_gap is not None and not max_gap >= 0:
