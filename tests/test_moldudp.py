@@ -778,3 +778,18 @@ def test_moldudp_receiver_bad_port_or_rcvbuf_value_error_before_binding(kwargs, 
     port = kwargs.pop("port", 0)
     with pytest.raises(ValueError, match=msg):
         MoldUDP64Receiver(port, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, msg", [({"timeout": float("nan")}, "timeout must be"),
+                                         ({"timeout": -1}, "timeout must be"),
+                                         ({"idle_timeout": float("nan")}, "idle_timeout must be"),
+                                         ({"max_packets": -1, "timeout": 0.5},
+                                          "max_packets must be"),
+                                         ({"max_packets": 1.5, "timeout": 0.5},
+                                          "max_packets must be")])
+def test_moldudp_receiver_run_bad_limits_value_error_naming_them(kwargs, msg):
+    # max_packets=-1 returned at once as if the run were over; NaN was select()'s error
+    with MoldUDP64Receiver(0) as rx:
+        with pytest.raises(ValueError, match=msg):
+            rx.run(**kwargs)
+        assert rx.stats.packets == 0 and rx.stats.elapsed_s == 0

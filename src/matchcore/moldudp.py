@@ -506,6 +506,13 @@ class MoldUDP64Receiver(NoCopy):
         without a datagram, or ``max_packets`` datagrams. Returns :attr:`stats` (``timed_out`` is
         set when a time limit ended the run). O(packets) Python work, O(messages) in the feed.
         """
+        for name, value in (("timeout", timeout), ("idle_timeout", idle_timeout)):
+            if value is not None and not value >= 0:     # NaN too: select()'s own words
+                raise ValueError(f"{name} must be >= 0 seconds (or None), got {value!r}")
+        if max_packets is not None and (not _is_int(max_packets) or max_packets < 0):
+            # max_packets=-1 returned at once, having received nothing, as if done
+            raise ValueError(f"max_packets must be a whole number >= 0 (or None), got "
+                             f"{max_packets!r}")
         st = self.stats
         t0 = time.perf_counter()
         deadline = None if timeout is None else t0 + timeout
