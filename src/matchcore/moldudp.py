@@ -571,8 +571,8 @@ def receive(port: int, host: str = "127.0.0.1", replayer=None, *, timeout: float
     stream is in ``stats.data`` (bytes, standard ITCH framing).
 
     >>> from matchcore.itch import Replayer                    # doctest: +SKIP
-    >>> r = Replayer(); stats = receive(26400, replayer=r, timeout=30)
-    >>> print(stats.summary()); books = r.books
+    >>> r = Replayer(); stats = receive(26400, replayer=r, timeout=30)  # doctest: +SKIP
+    >>> print(stats.summary()); books = r.books                   # doctest: +SKIP
     """
     with MoldUDP64Receiver(port, host, replayer, first_seq=first_seq, session=session,
                            on_gap=on_gap, max_gap=max_gap) as rx:
@@ -796,7 +796,7 @@ def publish(source, port: int, host: str = "127.0.0.1", *, rate: float | None = 
     arguments as :class:`MoldUDP64Publisher` (``drop=``, ``seed=``, ``max_packet=``, ...).
 
     >>> stats = publish("day.itch", 26400, rate=200_000)       # doctest: +SKIP
-    >>> stats.sent_messages, stats.dropped
+    >>> stats.sent_messages, stats.dropped                     # doctest: +SKIP
     """
     with MoldUDP64Publisher(source, port, host, rate=rate, **kwargs) as pub:
         return pub.run()
