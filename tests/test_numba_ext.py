@@ -627,14 +627,21 @@ def test_numba_book_new_out_of_range_capacity_gives_handle_zero_as_documented():
     assert CTable().book_free(h) == 0 and live_handles() == before
 
 
-_GLOBAL_BOOK = mc.OrderBook()
-_GLOBAL_ENGINE = Engine()
-
-
 def test_numba_book_or_engine_as_global_or_closure_variable_typing_error_names_the_way():
     # A global or closure variable would be frozen into the compiled code with its handle;
     # it is refused while typing, with a message saying to pass the object as an argument
-    # (not an internal lowering error), and nothing reaches the book.
+    # (not an internal lowering error), and nothing reaches the book. The globals live only
+    # during the test: made at import, the first book of the process held the first handle
+    # for the whole run, which test_handles uses as a value no book holds.
+    global _GLOBAL_BOOK, _GLOBAL_ENGINE
+    _GLOBAL_BOOK, _GLOBAL_ENGINE = mc.OrderBook(), Engine()
+    try:
+        _refused_as_global_or_closure()
+    finally:
+        del _GLOBAL_BOOK, _GLOBAL_ENGINE
+
+
+def _refused_as_global_or_closure():
     @numba.njit
     def via_global():
         return mcn.submit(_GLOBAL_BOOK, 1, 0, 100, 5, 0, 0, 0)
