@@ -133,29 +133,42 @@ def test_replay_metrics_feed_stats_sequence_gaps_exported(day):
     assert val(got, "matchcore_sequence_implausible_total") == 1
 
 
-def test_cli_replay_metrics_port_scrape_equals_summary(day, tmp_path):
+def _replay_serving_metrics(day, hold, *extra):
+    """`matchcore replay day --metrics-port P --metrics-hold hold *extra` in a subprocess;
+    returns (process, metrics URL)."""
     port = free_port()
-    out = tmp_path / "out"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "matchcore", "replay", str(day), "--metrics-port", str(port),
-         "--metrics-hold", "60", "--out", str(out)],
+         "--metrics-hold", hold, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return proc, f"http://127.0.0.1:{port}/metrics"
+
+
+def _scrape_until_done(proc, url, also=lambda: True):
+    """Scrape until the replay says it is done (and ``also()``), the process still up; returns
+    that scrape."""
+    deadline = time.monotonic() + 60
+    got = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"replay exited early: {proc.communicate()}")
+        try:
+            got = scrape(url)
+            if val(got, "matchcore_replay_done") == 1 and also():
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    assert got is not None and val(got, "matchcore_replay_done") == 1
+    return got
+
+
+def test_cli_replay_metrics_port_scrape_equals_summary(day, tmp_path):
+    out = tmp_path / "out"
+    proc, url = _replay_serving_metrics(day, "60", "--out", str(out))
     try:
-        url = f"http://127.0.0.1:{port}/metrics"
-        deadline = time.monotonic() + 60
-        got = None
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"replay exited early: {proc.communicate()}")
-            try:
-                got = scrape(url)
-                if val(got, "matchcore_replay_done") == 1 and (out / "summary.json").exists():
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        assert got is not None and val(got, "matchcore_replay_done") == 1
+        got = _scrape_until_done(proc, url, lambda: (out / "summary.json").exists())
         summary = json.loads((out / "summary.json").read_text())
         stats = summary["stats"]
         for t, n in stats["counts"].items():
@@ -434,26 +447,9 @@ def test_cli_replay_metrics_hold_inf_or_huge_serves_until_sigterm_no_traceback(d
     # time.sleep(inf) raised OverflowError after the replay: a traceback, the endpoint gone
     import signal
 
-    port = free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "matchcore", "replay", str(day), "--metrics-port", str(port),
-         "--metrics-hold", hold],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc, url = _replay_serving_metrics(day, hold)
     try:
-        url = f"http://127.0.0.1:{port}/metrics"
-        deadline = time.monotonic() + 60
-        got = None
-        while time.monotonic() < deadline:
-            try:
-                got = scrape(url)
-                if val(got, "matchcore_replay_done") == 1:
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.1)
-        assert got is not None and val(got, "matchcore_replay_done") == 1
+        _scrape_until_done(proc, url)
         time.sleep(0.5)
         assert proc.poll() is None                 # still holding, not crashed
         assert val(scrape(url), "matchcore_replay_done") == 1

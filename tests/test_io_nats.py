@@ -7,6 +7,7 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -551,6 +552,36 @@ def _cli_publish_day(server, stream, prefix, path, *, messages, seed):
                  "--subject-prefix", prefix]) == 0
 
 
+def _restart_with_empty_store(srv, tmp_path):
+    """The same port, an empty store: the stream and every consumer on it are gone."""
+    from matchcore.io.nats import NatsServer
+
+    srv.stop()
+    srv = NatsServer(port=srv.port, store_dir=tmp_path / "js2").start()
+    time.sleep(1.0)
+    return srv
+
+
+def _follow_in_thread(url, stream, prefix, **options):
+    """consume(follow=True) in a thread; returns (stop event, thread, box): box["c"] holds the
+    result, box["error"] what it raised (checked by the caller)."""
+    from matchcore.io.nats import consume
+
+    stop = threading.Event()
+    box = {}
+
+    def follow():
+        try:
+            box["c"] = consume(url, stream=stream, prefix=prefix, follow=True, stop=stop,
+                               timeout=120, **options)
+        except BaseException as e:       # reported by the caller's assertion
+            box["error"] = e
+
+    t = threading.Thread(target=follow)
+    t.start()
+    return stop, t, box
+
+
 def _follower_after_resubscribe(stop, t, box, r, trades):
     # stop a following consumer once it had time to read a new replay (its backoff is at most
     # 2 s), and check it resubscribed and rebuilt exactly that replay
@@ -591,8 +622,6 @@ def test_second_replay_into_same_stream_subscriber_ends_with_second_books(server
 
 
 def test_live_subscriber_sees_second_replay_and_ends_with_its_books(server, names):
-    import threading
-
     from matchcore.io.nats import consume
 
     stream, prefix = names
@@ -630,9 +659,7 @@ def test_cli_subscribe_reports_session_restarts(server, names, tmp_path, capsys)
 
 
 def test_follow_survives_broker_restart_without_store_ends_with_new_books(names, tmp_path):
-    import threading
-
-    from matchcore.io.nats import NatsServer, consume
+    from matchcore.io.nats import NatsServer
 
     _need_nats()
     stream, prefix = names
@@ -640,23 +667,9 @@ def test_follow_survives_broker_restart_without_store_ends_with_new_books(names,
     try:
         _publish_day(srv.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
                                                             seed=7))
-        stop = threading.Event()
-        box = {}
-
-        def follow():
-            try:
-                box["c"] = consume(srv.url, stream=stream, prefix=prefix, follow=True,
-                                   stop=stop, timeout=120)
-            except BaseException as e:       # reported by the assertion below
-                box["error"] = e
-
-        t = threading.Thread(target=follow)
-        t.start()
+        stop, t, box = _follow_in_thread(srv.url, stream, prefix)
         time.sleep(1.5)                      # the follower has read the first replay
-        srv.stop()
-        # the same port, an empty store: the stream and the follower's consumer are gone
-        srv = NatsServer(port=srv.port, store_dir=tmp_path / "js2").start()
-        time.sleep(1.0)
+        srv = _restart_with_empty_store(srv, tmp_path)
         r2, trades2 = _publish_day(srv.url, stream, prefix,
                                    itch.generate(None, messages=10_000, symbols=2, seed=8))
         _follower_after_resubscribe(stop, t, box, r2, trades2)
@@ -800,26 +813,11 @@ def _delete_consumers(url, stream):
 
 
 def test_follow_consumer_lost_same_stream_reads_on_not_again(server, names):
-    import threading
-
-    from matchcore.io.nats import consume
-
     stream, prefix = names
     for seed in (10, 11):                # two replays in the stream before the follower starts
         _publish_day(server.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
                                                                seed=seed))
-    stop = threading.Event()
-    box = {}
-
-    def follow():
-        try:
-            box["c"] = consume(server.url, stream=stream, prefix=prefix, follow=True, stop=stop,
-                               timeout=120)
-        except BaseException as e:       # reported by the assertion below
-            box["error"] = e
-
-    t = threading.Thread(target=follow)
-    t.start()
+    stop, t, box = _follow_in_thread(server.url, stream, prefix)
     time.sleep(1.5)
     # what an expired consumer looks like: the stream is there, the follower's consumer not
     assert _delete_consumers(server.url, stream) == 1
@@ -974,9 +972,7 @@ def test_follow_two_subjects_broker_restart_without_store_each_reads_new_stream_
     # Each subject is subscribed on its own (--symbols A,B): the first one to subscribe again
     # after the stream was made anew must not make the second one take the new stream for the
     # old one and start it after the old stream's last sequence number (skipping its head).
-    import threading
-
-    from matchcore.io.nats import NatsServer, consume
+    from matchcore.io.nats import NatsServer
 
     _need_nats()
     stream, prefix = names
@@ -990,22 +986,9 @@ def test_follow_two_subjects_broker_restart_without_store_each_reads_new_stream_
         r2.feed(day2)
         r2.finish()
         syms = sorted(r2.symbols[L] for L in r2.books)
-        stop = threading.Event()
-        box = {}
-
-        def follow():
-            try:
-                box["c"] = consume(srv.url, stream=stream, prefix=prefix, symbols=syms,
-                                   follow=True, stop=stop, timeout=120)
-            except BaseException as e:       # reported by the assertion below
-                box["error"] = e
-
-        t = threading.Thread(target=follow)
-        t.start()
+        stop, t, box = _follow_in_thread(srv.url, stream, prefix, symbols=syms)
         time.sleep(2.0)                      # the follower has read the first replay
-        srv.stop()
-        srv = NatsServer(port=srv.port, store_dir=tmp_path / "js2").start()
-        time.sleep(1.0)
+        srv = _restart_with_empty_store(srv, tmp_path)
         r2, trades2 = _publish_day(srv.url, stream, prefix, day2)
         c = _follower_after_resubscribe(stop, t, box, r2, trades2)
         assert not c.missing
