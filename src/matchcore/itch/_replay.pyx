@@ -131,6 +131,8 @@ cdef struct rp_state:
     uint64_t invalid_replaces      # U with zero shares or a zero price
     uint64_t invalid_reductions    # E/C/X of zero shares
     uint64_t invalid_trades        # Q whose 8-byte share count exceeds int64 (no trade record)
+    uint64_t early_total           # sum of the undecided locates' early_refs (0: stats skips
+                                   # the scan of every locate for them)
     uint64_t nomem
     int64_t last_ts
     int32_t pause_locate
@@ -243,6 +245,7 @@ cdef inline mc_book* ref_book(rp_state* S, uint16_t L) noexcept nogil:
         return li.book
     if li.track == TRACK_UNDECIDED:
         li.early_refs += 1
+        S.early_total += 1
     return NULL
 
 
@@ -739,6 +742,8 @@ cdef class Replayer:
         # the filter keeps the locate by its name or number as they stand
         cdef int L
         cdef uint64_t n = 0
+        if self.S.early_total == 0:     # the common case: no locate holds any
+            return 0
         for L in range(65536):
             if self.S.loc[L].early_refs and L % self._part_n == self._part_k and (
                     self._filter is None or _name(&self.S.loc[L], L) in self._filter
@@ -760,11 +765,13 @@ cdef class Replayer:
             self._books[L] = ob
             li.track = TRACK_BOOK
             self.S.unknown_refs += li.early_refs
+            self.S.early_total -= li.early_refs
             li.early_refs = 0
             li.cb = self._callback is not None and (
                 self._cb_filter is None or name in self._cb_filter or str(L) in self._cb_filter)
         else:
             li.track = TRACK_IGNORED
+            self.S.early_total -= li.early_refs
             li.early_refs = 0
 
     # ---- results ----
