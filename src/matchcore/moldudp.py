@@ -129,6 +129,13 @@ def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def _check_port(port) -> None:
+    # found at construction: the receiver's bind() raised OverflowError (no ValueError) and the
+    # publisher's sendmsg() failed only once the stream was planned
+    if not _is_int(port) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be a whole number in 0..65535, got {port!r}")
+
+
 def _seq(seq) -> int:
     # the header's u64: struct.error ("int too large to convert", of -1 too) is no ValueError
     if not _is_int(seq) or not 0 <= seq < 2**64:
@@ -319,9 +326,7 @@ class MoldUDP64Receiver(NoCopy):
             raise TypeError("replayer must have a feed(bytes) method, be callable, or be None")
         if not _is_int(batch) or batch <= 0:
             raise ValueError(f"batch must be a whole number > 0, got {batch!r}")
-        if not _is_int(port) or not 0 <= port <= 65535:
-            # bind() raised OverflowError, not a ValueError
-            raise ValueError(f"port must be a whole number in 0..65535, got {port!r}")
+        _check_port(port)
         if not _is_int(rcvbuf) or rcvbuf <= 0:
             raise ValueError(f"rcvbuf must be a whole number of bytes > 0, got {rcvbuf!r}")
         # (not max_gap >= 0: a NaN compares false with every distance, so each packet would be
@@ -664,9 +669,7 @@ class MoldUDP64Publisher(NoCopy):
         if not _is_int(max_packet) or not HEADER_SIZE < max_packet <= MAX_DATAGRAM:
             raise ValueError(f"max_packet must be a whole number of bytes in "
                              f"{HEADER_SIZE + 1}..{MAX_DATAGRAM}, got {max_packet!r}")
-        if not _is_int(port) or not 0 <= port <= 65535:
-            # found here, not by sendmsg() once the stream is planned
-            raise ValueError(f"port must be a whole number in 0..65535, got {port!r}")
+        _check_port(port)
         if not _is_int(first_seq) or not 1 <= first_seq < 2**64:
             raise ValueError(f"sequence numbers are whole numbers in [1, 2**64), got "
                              f"{first_seq!r}")
