@@ -212,19 +212,21 @@ def _first_unparsable(text: np.ndarray, cols, parse) -> tuple[int, int]:
     raise AssertionError("no unparsable field")
 
 
+def _whole(x: np.ndarray) -> np.ndarray:
+    """Where x holds a whole number a float64 carries exactly (|x| <= 2**53)."""
+    return np.isfinite(x) & (np.floor(x) == x) & (np.abs(x) <= _MAX_EXACT)
+
+
 def _bad_message_rows(t, ty, oid, size, price, direction) -> list[tuple[np.ndarray, int, str]]:
     """(mask of offending rows, column, why) for every rule a LOBSTER message row must keep;
     ``t`` may be None (already integer nanoseconds)."""
-    def whole(x):
-        return np.isfinite(x) & (np.floor(x) == x) & (np.abs(x) <= _MAX_EXACT)
-
     halt = ty == 7
     rules = [
         (~np.isin(ty, (1, 2, 3, 4, 5, 6, 7)), 1, "is not a LOBSTER event type (1 to 7)"),
         (oid < 0, 2, "is negative"),
-        (~whole(size) | (size < 0) | ((size == 0) & ~halt), 3,
+        (~_whole(size) | (size < 0) | ((size == 0) & ~halt), 3,
          "is not a positive whole number of shares (0 only for type 7)"),
-        (~whole(price) | (~halt & (price <= 0)) | (halt & ~np.isin(price, (-1, 0, 1))), 4,
+        (~_whole(price) | (~halt & (price <= 0)) | (halt & ~np.isin(price, (-1, 0, 1))), 4,
          "is not a positive whole price in dollars x 10000 (-1, 0 or 1 for type 7)"),
         (~np.isin(direction, (-1, 1)), 5, "is not a direction (1 buy, -1 sell)"),
     ]
@@ -294,7 +296,7 @@ def _check_orderbook(a: np.ndarray, where: str, skip: int = 0) -> np.ndarray:
         raise ValueError(f"{where}: {a.shape[1] if a.ndim == 2 else a.shape} columns is not 4 "
                          f"per level")
     x = a.astype(np.float64)
-    whole = np.isfinite(x) & (np.floor(x) == x) & (np.abs(x) <= _MAX_EXACT)
+    whole = _whole(x)
     if not np.issubdtype(a.dtype, np.integer) and not whole.all():
         bad = ~whole
     else:
