@@ -874,6 +874,35 @@ def test_replayer_many_quiet_symbols_small_books_by_default():
             [[tuple(map(int, lv)) for lv in side] for side in want.depth(loc)]
 
 
+def test_replayer_growing_books_keep_a_lean_id_index():
+    # A replay book that outgrew its pool got the per-call path's roomy id index (8 entries a
+    # slot): 50 KB a book of ~120 orders, where the exchange's scattered references gain
+    # nothing from it. 35 KB a book with the index at load <= 1/2.
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/statm")
+
+    def resident():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    data = itch.generate(None, messages=300_000, symbols=500, seed=3)
+    r = itch.Replayer(record_tob=False, record_trades=False)
+    before = resident()
+    r.feed(data)
+    r.finish()
+    grown = resident() - before
+    assert len(r.books) == 500 and r.stats["open_orders"] > 500 * 64   # they did grow
+    assert grown < 500 * 43_000, grown
+    want = ReferenceReplay()
+    want.feed(data)
+    for loc in (1, 250, 500):
+        got = r.book(loc).depth_orders(1 << 20)
+        assert [[tuple(map(int, lv)) for lv in side] for side in got] == \
+            [[tuple(map(int, lv)) for lv in side] for side in want.depth(loc)]
+
+
 def test_replayer_cross_trade_shares_beyond_int64_counted_not_a_negative_trade():
     # a Q's share count is 8 bytes: 2**64 - 1 was stored as a trade of -1 shares
     def frame(m):

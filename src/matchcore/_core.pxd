@@ -201,6 +201,8 @@ cdef struct mc_book:
     # checks their limits and journals them, so the book's own order entry (the Python methods,
     # process(), the C table) refuses them. A feed replayer's books take orders.
     uint8_t engine_owned
+    # 1 for a feed replay's books: the id index grows at load <= 1/2 only (see _grow_orders)
+    uint8_t lean_index
 
 
 cdef inline int64_t mc_ev_bound(const mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:

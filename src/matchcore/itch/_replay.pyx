@@ -760,6 +760,7 @@ cdef class Replayer:
         if keep:
             ob = OrderBook(capacity=self._capacity)
             ob._b.emit = 0
+            ob._b.lean_index = 1
             mc_book_host(ob._b, &self._busy)
             li.book = ob._b
             self._books[L] = ob
