@@ -155,7 +155,8 @@ def test_replay_meatpy_synthetic_books_equal_reference():
 
 # ---- generated files ----
 
-@pytest.mark.parametrize("seed,symbols", [(1, 1), (2, 7), (3, 40)])
+# 450 symbols: from 400 books on the replay looks further ahead (lookahead_deep)
+@pytest.mark.parametrize("seed,symbols", [(1, 1), (2, 7), (3, 40), (4, 450)])
 def test_replay_generated_books_equal_reference_symbol_by_symbol(seed, symbols):
     data = itch.generate(None, messages=40_000, symbols=symbols, seed=seed)
     r = replay(data)
@@ -187,8 +188,9 @@ def test_generate_too_few_messages_for_the_symbols_raises():
         itch.generate(None, messages=10, symbols=5)
 
 
-def test_replay_chunked_feeds_equal_one_feed():
-    data = itch.generate(None, messages=30_000, symbols=6, seed=5)
+@pytest.mark.parametrize("symbols", [6, 450])
+def test_replay_chunked_feeds_equal_one_feed(symbols):
+    data = itch.generate(None, messages=30_000, symbols=symbols, seed=5)
     whole = replay(data, snapshot_every=1000)
     rng = random.Random(1)
     r = itch.Replayer(snapshot_every=1000)
