@@ -429,6 +429,40 @@ def test_dbn_replay_chaotic_records_match_reference(seed):
     assert s["duplicate_refs"] and s["unknown_refs"] and s["modifies_as_adds"] and s["tob_adds"]
 
 
+def test_dbn_replay_many_instruments_match_reference_whole_and_chunked(tmp_path):
+    # from 400 books on, the replay loads the next records' lines ahead (lookahead)
+    path = generate_mbo(tmp_path / "many.dbn", records=40_000, instruments=450, seed=5,
+                        clear_rate=0.002)
+    data = path.read_bytes()
+    r = replay_bytes(data)
+    assert r.stats["books"] == 450
+    ref = RefReplay().feed_records(records_of(data, header_len(data)))
+    assert_books_equal(r, ref)
+    assert_counters_equal(r, ref)
+    assert_sinks_equal(r, ref)
+    c = replay_dbn(path, chunk_size=4099)     # records straddle every chunk boundary
+    assert c.stats == replay_dbn(path).stats and np.array_equal(c.tob(), r.tob())
+    assert {k: v.state_hash() for k, v in c.books.items()} == \
+        {k: v.state_hash() for k, v in r.books.items()}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dbn_replay_chaotic_records_of_many_instruments_match_reference(seed):
+    # the chaotic mix (unknown ids, side changes, F_TOB, clears, bad values) over 480 books
+    rng = random.Random(100 + seed)
+    recs = []
+    for _ in range(20_000):
+        rec = bytearray(_chaos_record(rng))
+        rec[4:8] = rng.randint(1, 480).to_bytes(4, "little")      # instrument_id
+        recs.append(bytes(rec))
+    r = replay_bytes(_stream(recs))
+    assert r.stats["books"] == 480
+    ref = RefReplay().feed_records(recs)
+    assert_books_equal(r, ref)
+    assert_counters_equal(r, ref)
+    assert_sinks_equal(r, ref)
+
+
 def test_dbn_replay_zst_cut_short_reports_truncation_and_damage_raises(tmp_path):
     path = generate_mbo(tmp_path / "c.dbn.zst", records=6000, instruments=2, seed=1)
     data = path.read_bytes()
