@@ -711,3 +711,63 @@ def test_cli_replay_native_empty_file_events_npy_has_event_dtype(capsys, tmp_pat
     assert code == 0 and "replayed 0 native commands" in out
     ev = np.load(tmp_path / "o" / "events.npy")
     assert ev.dtype == EVENT_DTYPE and len(ev) == 0
+
+
+def test_cli_replay_files_no_replay_takes_refused_naming_what_they_are(capsys, tmp_path, day):
+    # Each was replayed as ITCH without --format: zero messages (a bad length prefix, or
+    # nothing at all), exit status 0.
+    import gzip
+
+    import matchcore.native as native
+    from matchcore import COMMAND_DTYPE
+    from matchcore.cluster.dask import detect_format
+
+    cmds = tmp_path / "flow.mccmd"
+    c = np.zeros(10, COMMAND_DTYPE)
+    c["order_id"], c["price"], c["qty"] = np.arange(1, 11), 100, 1
+    native.write_commands(cmds, c)
+    lobster_gz = tmp_path / "msg.csv.gz"
+    lobster_gz.write_bytes(gzip.compress(shared(LOBSTER).read_bytes()))
+    cases = {
+        tmp_path / "empty.itch": (b"", "an empty file: nothing to replay"),
+        tmp_path / "empty.itch.gz": (gzip.compress(b""), "a gzip stream of no bytes"),
+        tmp_path / "flow.mccmd.gz": (gzip.compress(cmds.read_bytes()),
+                                     "a gzip'd native command file: native command files are "
+                                     "read uncompressed"),
+        lobster_gz: (None, "a gzip'd LOBSTER message CSV file: LOBSTER message CSV files are "
+                           "read uncompressed"),
+        tmp_path / "notes.txt": (b"symbol,price\nAAPL,100\n", "a text file that is not a "
+                                 "LOBSTER message CSV"),
+    }
+    for path, (data, why) in cases.items():
+        if data is not None:
+            path.write_bytes(data)
+        code, out, err = run_cli(capsys, "replay", str(path), "--no-progress")
+        assert code == 1 and out == "" and err.startswith(f"matchcore replay: error: {path}: "), err
+        assert why in err
+        code, out, err = run_cli(capsys, "replay", str(day), str(path), "--no-progress")
+        assert code == 1 and why in err and "replayed" not in out
+        with pytest.raises(ValueError, match=why):
+            detect_format(path)
+    # with the format forced, the native and LOBSTER readers say the file is gzip'd
+    for path, fmt in ((tmp_path / "flow.mccmd.gz", "native"), (lobster_gz, "lobster")):
+        code, out, err = run_cli(capsys, "replay", str(path), "--format", fmt, "--no-progress")
+        assert code == 1 and "a gzip'd file" in err and "decompress it first" in err, err
+    # the ITCH reader refuses what it can tell is not ITCH
+    for path, what in ((cmds, "a native command file"),
+                       (tmp_path / "flow.mccmd.gz", "a gzip'd native command file"),
+                       (shared(LOBSTER), "a text file"), (lobster_gz, "a gzip'd text file")):
+        with pytest.raises(ValueError, match=f"{what}.*, not ITCH 5.0"):
+            itch.replay_file(path)
+        code, _, err = run_cli(capsys, "replay", str(path), "--format", "itch", "--no-progress")
+        assert code == 1 and "not ITCH 5.0" in err
+
+
+def test_cli_replay_lobster_message_csv_without_format_replayed_as_lobster(capsys):
+    # it was replayed as ITCH: zero messages, a bad length prefix, exit status 0
+    path = str(shared(LOBSTER))
+    code, out, err = run_cli(capsys, "replay", path, "--no-progress")
+    code2, out2, _ = run_cli(capsys, "replay", path, "--format", "lobster", "--no-progress")
+    assert code == code2 == 0 and err == ""
+    assert out.splitlines()[0].split(" in ")[0] == "999 LOBSTER messages"
+    assert out.splitlines()[1:] == out2.splitlines()[1:]

@@ -165,3 +165,47 @@ def test_cli_replay_dbn_symbols_by_instrument_id_kept_unknown_id_noted(capsys, t
     out = capsys.readouterr().out
     assert "books: 2: SYM0, SYM1" in out
     assert "note: no symbol numbered 99 in this file" in out
+
+
+@pytest.mark.timeout(60)
+def test_cli_replay_gzip_dbn_replayed_as_dbn_at_every_entry_point(tmp_path, capsys):
+    # `gzip -k mbo.dbn` then `matchcore replay mbo.dbn.gz` was replayed as gzip'd ITCH: 0
+    # messages, a bad length prefix, exit status 0.
+    import gzip
+    import os
+    import threading
+
+    from matchcore.cluster.dask import detect_format, replay_serial
+
+    plain = generate_mbo(tmp_path / "mbo.dbn", records=20_000, instruments=4, seed=9)
+    gz = tmp_path / "mbo.dbn.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    want = replay_dbn(plain)
+    assert main(["replay", str(gz), "--no-progress", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert f"replayed {want.stats['messages']:,} DBN MBO records (GLBX.MDP3 mbo v" in out
+    assert "truncated: no" in out
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["format"] == "dbn" and summary["stats"] == json.loads(json.dumps(want.stats))
+    assert np.array_equal(np.load(tmp_path / "o" / "trades.npy"), want.trades())
+    # forced to ITCH, or given to the ITCH reader: refused, naming what it is
+    assert main(["replay", str(gz), "--format", "itch", "--no-progress"]) == 1
+    assert "a gzip'd DBN file, not ITCH 5.0" in capsys.readouterr().err
+    for read in (itch.replay_file, itch.decode):
+        with pytest.raises(ValueError, match="a gzip'd DBN file, not ITCH 5.0"):
+            read(gz)
+    # from a FIFO with --format dbn
+    fifo = tmp_path / "feed"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(gz.read_bytes()))
+    writer.start()
+    try:
+        assert main(["replay", str(fifo), "--format", "dbn", "--no-progress"]) == 0
+    finally:
+        writer.join()
+    assert f"replayed {want.stats['messages']:,} DBN MBO records" in capsys.readouterr().out
+    # several files (the detection of replay_files and replay_serial)
+    assert detect_format(gz) == "dbn"
+    res = replay_serial([gz, plain])
+    assert [f.format for f in res.files] == ["dbn", "dbn"]
+    assert res.files[0].stats == res.files[1].stats and res.files[0].hashes == res.files[1].hashes

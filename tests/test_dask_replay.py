@@ -405,4 +405,19 @@ def test_cli_replay_several_files_one_not_dbn_error_names_that_file(files, tmp_p
     rc = main(["replay", str(files[0]), str(bad), str(files[3]), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 1
-    assert f"error: {bad}: not a DBN stream" in err
+    assert f"error: {bad}: an empty file" in err
+    bad.write_bytes(b"\0" * 64)            # named DBN, not DBN inside
+    rc = main(["replay", str(files[0]), str(bad), str(files[3]), "--no-progress"])
+    assert rc == 1 and f"error: {bad}: not a DBN stream" in capsys.readouterr().err
+
+
+def test_dask_replay_gzip_dbn_file_replayed_as_dbn_same_as_plain(files, client, tmp_path):
+    # detected on the client as ITCH (gzip'd), the task replayed it as such: zero messages
+    import gzip
+
+    gz = tmp_path / "mbo2.dbn.gz"
+    gz.write_bytes(gzip.compress(files[4].read_bytes()))
+    res = replay_files([gz, files[4]], client)
+    a, b = res.files
+    assert a.format == b.format == "dbn" and a.stats["messages"] == 4000
+    assert a.stats == b.stats and a.hashes == b.hashes and np.array_equal(a.trades, b.trades)

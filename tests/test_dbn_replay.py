@@ -640,3 +640,39 @@ def test_dbn_replay_zstd_damage_without_checksum_replayed_and_counted(tmp_path):
     assert s["records"] == w["records"]
     assert s["bad_actions"] + s["bad_sides"] + s["unknown_refs"] + s["bad_records"] > 0
     assert w["bad_actions"] + w["bad_sides"] + w["unknown_refs"] + w["bad_records"] == 0
+
+
+# ---- gzip'd DBN files ----
+
+def test_dbn_replay_gzip_file_same_as_plain_cut_and_damage_reported(tmp_path):
+    # A gzip'd DBN file was not DBN to is_dbn and "not a DBN stream" to replay_dbn; the command
+    # line replayed it as gzip'd ITCH (0 messages, a bad length prefix, exit status 0).
+    import gzip
+
+    plain = generate_mbo(tmp_path / "g.dbn", records=6000, instruments=3, seed=6)
+    gz = tmp_path / "g.dbn.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    assert is_dbn(gz)
+    a = replay_dbn(plain)
+    b = replay_dbn(gz, chunk_size=4096)
+    assert a.stats == b.stats and b.stats["truncated"] is None and b.stats["messages"] == 6000
+    assert np.array_equal(a.trades(), b.trades()) and np.array_equal(a.tob(), b.tob())
+    assert {k: v.state_hash() for k, v in a.books.items()} == \
+        {k: v.state_hash() for k, v in b.books.items()}
+    assert b.metadata == a.metadata
+    data = gz.read_bytes()
+    cut = tmp_path / "cut.dbn.gz"
+    cut.write_bytes(data[:len(data) // 2])
+    s = replay_dbn(cut).stats
+    assert s["truncated"]["stream"].startswith("gzip stream ended before its end marker")
+    assert 0 < s["messages"] < 6000 and s["truncated"]["offset"] == s["messages"] * 56
+    cut.write_bytes(data[:10])                 # nothing decompressed yet: DBN by its name
+    assert is_dbn(cut)
+    with pytest.raises(ValueError, match="gzip stream ended short of its end marker before "
+                                         "the DBN metadata header was complete"):
+        replay_dbn(cut)
+    bad = bytearray(data)
+    bad[len(bad) // 2] ^= 0xFF                  # the CRC at the end tells, if inflate did not
+    cut.write_bytes(bytes(bad))
+    with pytest.raises(ValueError, match=f"{cut}: gzip decompression failed"):
+        replay_dbn(cut)

@@ -1,3 +1,162 @@
-"""The first bytes by which a compressed input is recognised, defined once for every reader."""
+"""The first bytes by which an input is recognised, defined once for every reader, and the one
+format detection every replay entry point (the command line, several files, Dask) uses."""
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"   # a zstd frame; as an ITCH length prefix it would be 10,421
+DBN_MAGIC = b"DBN"                 # then the metadata version byte
+NATIVE_MAGIC = b"MCCMD"            # a matchcore command file (matchcore.native)
+HEAD_SIZE = 8                      # bytes foreign_format() looks at
+_LOOK = 4096                       # bytes detect_format() reads (a LOBSTER row or two)
+
+# What a text file may hold in its first bytes (a LOBSTER CSV, a header line): printable ASCII
+_TEXT = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+_BOM = b"\xef\xbb\xbf"
+_NAMES = {"dbn": "DBN", "native": "native command", "lobster": "LOBSTER message CSV",
+          "text": "text"}
+
+
+def foreign_format(head: bytes) -> str | None:
+    """The format named by the first bytes of a (decompressed) stream that cannot start an
+    ITCH 5.0 stream: 'dbn' (``DBN``), 'native' (``MCCMD``) or 'text' (printable ASCII: a CSV
+    such as LOBSTER's); None for anything else. An ITCH stream always starts with a 0 byte (a
+    message is shorter than 256 bytes, so the high byte of its length prefix is 0). O(1).
+
+    >>> foreign_format(b"DBN\\x02\\x10\\x00\\x00\\x00"), foreign_format(b"\\x00\\x0cS\\x00\\x00")
+    ('dbn', None)
+    """
+    if head[:len(DBN_MAGIC)] == DBN_MAGIC:
+        return "dbn"
+    if head[:len(NATIVE_MAGIC)] == NATIVE_MAGIC:
+        return "native"
+    text = head[len(_BOM):] if head.startswith(_BOM) else head
+    if text[:1] not in (b"", b"\0") and all(b in _TEXT for b in text[:HEAD_SIZE]):
+        return "text"
+    return None
+
+
+def refuse_foreign(head: bytes, path, reader: str, compression: str = "") -> None:
+    """Raise ValueError when ``head`` (the first decompressed bytes) names a format that is not
+    ITCH 5.0: read as ITCH such a file gave zero messages and bad length prefixes, exit status
+    0. ``reader``: what was asked to read it (for the message)."""
+    head = bytes(head[:HEAD_SIZE])
+    kind = foreign_format(head)
+    if kind is None:
+        return
+    what = f"a {compression + ' ' if compression else ''}{_NAMES[kind]} file" if kind != "text" \
+        else f"a {compression + ' ' if compression else ''}text file (it starts with {head!r})"
+    way = {"dbn": "replay it with matchcore.feeds.dbn.replay_dbn (matchcore replay --format dbn)",
+           "native": "replay it with matchcore.native.replay_commands"
+                     + (" after decompressing it (command files are memory-mapped)"
+                        if compression else ""),
+           "text": "a LOBSTER message CSV is replayed with matchcore.lobster.replay_lobster "
+                   "(matchcore replay --format lobster)"
+                   + (" after decompressing it" if compression else "")}[kind]
+    raise ValueError(f"{path}: {what}, not ITCH 5.0: {reader} reads ITCH 5.0 (plain or gzip'd); "
+                     f"{way}")
+
+
+def _lobster_row(line: bytes) -> bool:
+    # time, event type 1..7, order id, size, price, direction -1/1 (matchcore.lobster's rules
+    # check every row; this only tells a LOBSTER message row from other text)
+    f = [x.strip() for x in line.split(b",")]
+    if len(f) != 6:
+        return False
+    try:
+        float(f[0])
+        float(f[4])
+        return int(f[1]) in range(1, 8) and int(f[2]) >= 0 and float(f[3]) >= 0 \
+            and int(f[5]) in (-1, 1)
+    except ValueError:
+        return False
+
+
+def _is_lobster(text: bytes, whole: bool) -> bool:
+    """Whether the first row of ``text`` (past a byte-order mark, blank lines and one header line
+    whose first field is not a number, as matchcore.lobster reads them) is a LOBSTER message
+    row. ``whole``: ``text`` is the whole file (else its last line may be cut)."""
+    if text.startswith(_BOM):
+        text = text[len(_BOM):]
+    lines = text.splitlines()
+    lines = [ln for ln in (lines if whole else lines[:-1]) if ln.strip()]
+    if not lines:
+        return False
+    try:
+        float(lines[0].split(b",")[0])
+    except ValueError:
+        lines = lines[1:]                 # a header line
+    return bool(lines) and _lobster_row(lines[0])
+
+
+def _head(path: Path, k: int) -> tuple[str, bytes, bool]:
+    """(compression '' / 'gzip' / 'zstd', the first ``k`` bytes of the decompressed stream
+    (zstd: not decompressed), whether the gzip stream is damaged or cut short in them)."""
+    from matchcore._gzip import Inflater
+
+    with open(path, "rb") as f:
+        raw = f.read(k)
+        if raw[:len(GZIP_MAGIC)] == GZIP_MAGIC:
+            f.seek(0)
+            buf = bytearray(k)
+            n = 0
+            try:
+                inf = Inflater(f)
+                while n < k:
+                    got = inf.readinto(memoryview(buf)[n:])
+                    if not got:
+                        break
+                    n += got
+            except zlib.error:
+                return "gzip", bytes(buf[:n]), True
+            return "gzip", bytes(buf[:n]), inf.cut
+    return ("zstd" if raw[:len(ZSTD_MAGIC)] == ZSTD_MAGIC else ""), raw, False
+
+
+def detect_format(path) -> str:
+    """The format of a replay file by its first bytes (after gzip decompression): 'dbn' (plain,
+    zstd or gzip'd), 'native' (``MCCMD``), 'lobster' (a text file whose first row is a LOBSTER
+    message row), else 'itch' (ITCH 5.0 has no magic of its own; plain or gzip'd). A file no
+    reader takes is refused with ValueError naming what it is: an empty file (or a gzip stream
+    of no bytes), a gzip'd native command file or LOBSTER CSV (their readers do not
+    decompress), other text. Reads a few KiB at most; the
+    caller refuses a pipe or FIFO first (the bytes read here would be lost to its replay).
+
+    >>> detect_format("mbo.dbn.gz")                   # doctest: +SKIP
+    'dbn'
+    """
+    p = Path(path)
+    gzipped = "gzip'd "
+    comp, head, broken = _head(p, _LOOK)
+    gz = comp == "gzip"
+    if comp == "zstd" or (gz and broken and len(head) < len(DBN_MAGIC)
+                          and p.name.endswith(".dbn.gz")):
+        # zstd: DBN, or refused by the ITCH reader; a damaged or cut gzip'd DBN file: by name,
+        # so that its replay reports the damage as DBN
+        from matchcore.feeds.dbn import is_dbn
+
+        fmt = "dbn" if is_dbn(p) else "itch"
+    elif not head and broken:
+        fmt = "itch"          # the ITCH reader reports the damaged or cut gzip stream
+    elif not head:
+        raise ValueError(f"{p}: {'a gzip stream of no bytes' if gz else 'an empty file'}: "
+                         "nothing to replay, and no format to detect")
+    else:
+        kind = foreign_format(head)
+        if kind == "text":
+            if not _is_lobster(head, len(head) < _LOOK):
+                line = head.split(b"\n", 1)[0][:60]
+                raise ValueError(f"{p}: a {gzipped if gz else ''}text file that "
+                                 f"is not a LOBSTER message CSV (its first line starts "
+                                 f"{line!r}): replay reads ITCH 5.0, DBN, LOBSTER message CSV "
+                                 "and native command files")
+            kind = "lobster"
+        fmt = kind or "itch"
+        if fmt == "itch" and p.name.endswith((".dbn", ".dbn.zst", ".dbn.gz")):
+            fmt = "dbn"       # named DBN, holding no DBN magic: refused by the DBN replay
+        if gz and fmt in ("native", "lobster"):
+            raise ValueError(f"{p}: a gzip'd {_NAMES[fmt]} file: {_NAMES[fmt]} files are read "
+                             f"uncompressed; decompress it first (gunzip -k {p})")
+    return fmt

@@ -22,12 +22,13 @@ CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 def add_parser(p, name):
     if name == "replay":
         p.add_argument("file", nargs="+",
-                       help="ITCH 5.0 file (plain or gzip'd), DBN MBO file (.dbn, .dbn.zst), "
+                       help="ITCH 5.0 file (plain or gzip'd), DBN MBO file (.dbn, .dbn.zst, "
+                            ".dbn.gz), "
                             "LOBSTER message CSV, or native command file; several ITCH/DBN "
                             "files are replayed one by one (or on --dask) and summed up")
         p.add_argument("--format", choices=("itch", "lobster", "native", "dbn"), default=None,
-                       help="input format (default: by the file's magic bytes: DBN, native, else "
-                            "itch)")
+                       help="input format (default: by the file's first bytes, after gzip or "
+                            "zstd decompression: DBN, native, LOBSTER message CSV, else itch)")
         p.add_argument("--symbols", default=None,
                        help="comma-separated names or locate numbers to keep (default all)")
         p.add_argument("--snapshot-every", type=int64, default=0, metavar="N",
@@ -241,15 +242,13 @@ _FORMAT_NAMES = {"itch": "ITCH", "dbn": "DBN", "lobster": "LOBSTER", "native": "
 
 
 def _detect_format(path: Path) -> str:
-    """The format of a replay file without --format: by its magic bytes (DBN, native), else
-    ITCH (plain or gzip'd; ITCH has no magic of its own)."""
-    from matchcore.feeds.dbn import is_dbn
-    from matchcore.native import MAGIC
+    """The format of a replay file without --format: by its magic bytes after gzip
+    decompression (DBN, native), a LOBSTER message row, else ITCH (plain or gzip'd; ITCH has no
+    magic of its own). A file no replay takes (empty, a gzip'd native or LOBSTER file, other
+    text) raises ValueError naming it (see matchcore._magic.detect_format)."""
+    from matchcore._magic import detect_format
 
-    if is_dbn(path):
-        return "dbn"
-    with open(path, "rb") as f:
-        return "native" if f.read(len(MAGIC)) == MAGIC else "itch"
+    return detect_format(path)
 
 
 def _refuse_ignored(args, fmt: str) -> None:

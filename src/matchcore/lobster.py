@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from matchcore._magic import GZIP_MAGIC
 from matchcore._core import OrderBook, _flag_arg
 from matchcore._lobster import COUNTER_NAMES, SEED_BASE, replay as _replay, seed_id, transitions
 
@@ -165,6 +166,10 @@ def _load_csv(path, min_cols: int, dtype=np.float64) -> tuple[np.ndarray, int]:
     or FIFO (``/dev/stdin``) has no second reading, and opening it again went on after the
     bytes the first look had buffered, so rows were lost without a word."""
     data = Path(path).read_bytes()
+    if data[:len(GZIP_MAGIC)] == GZIP_MAGIC:
+        # numpy's CSV reader said "unquoted embedded newline" of the compressed bytes
+        raise ValueError(f"{path}: a gzip'd file: LOBSTER CSV files are read uncompressed; "
+                         f"decompress it first (gunzip -k {path})")
     # A UTF-8 byte-order mark (a spreadsheet's export) and blank lines before the first row are
     # not a row: the mark made the first row look like a header, which was dropped, and a blank
     # first line read as an empty file.

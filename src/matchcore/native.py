@@ -33,10 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, TIF
+from matchcore._magic import GZIP_MAGIC, NATIVE_MAGIC
 from matchcore._core import OrderBook, _flag_arg
 from matchcore._nocopy import NoCopy
 
-MAGIC = b"MCCMD"
+MAGIC = NATIVE_MAGIC
 VERSION = 1
 HEADER_SIZE = 32
 FLAG_JOURNAL = 0x1
@@ -102,8 +103,11 @@ def read_header(path) -> NativeHeader:
     with open(path, "rb") as f:
         raw = f.read(HEADER_SIZE)
     if len(raw) < len(MAGIC) or raw[: len(MAGIC)] != MAGIC:
+        gz = (" (a gzip'd file: command files are memory-mapped, decompress it first)"
+              if raw[:len(GZIP_MAGIC)] == GZIP_MAGIC else "")
         raise NativeFormatError(
-            f"{path}: not a matchcore command file (magic {raw[:len(MAGIC)]!r}, expected {MAGIC!r})")
+            f"{path}: not a matchcore command file (magic {raw[:len(MAGIC)]!r}, expected "
+            f"{MAGIC!r}){gz}")
     if len(raw) < HEADER_SIZE:
         raise NativeFormatError(
             f"{path}: truncated header ({len(raw)} of {HEADER_SIZE} bytes)")

@@ -57,11 +57,12 @@ def _require_dask():
 
 
 def detect_format(path) -> str:
-    """'dbn' for a DBN stream (plain or zstd), else 'itch'. A native command file (magic
-    ``MCCMD``) raises ValueError: read as ITCH it gave an empty, "truncated" replay; so does a
-    pipe or FIFO, whose first bytes the detection would consume."""
-    from matchcore.feeds.dbn import is_dbn
-    from matchcore.native import MAGIC
+    """'dbn' for a DBN stream (plain, zstd or gzip'd), else 'itch' (plain or gzip'd). A native
+    command file (magic ``MCCMD``) or a LOBSTER message CSV raises ValueError: read as ITCH it
+    gave an empty, "truncated" replay; so does a file no replay takes (empty, other text; see
+    :func:`matchcore._magic.detect_format`) and a pipe or FIFO, whose first bytes the
+    detection would consume."""
+    from matchcore._magic import detect_format as _detect
 
     path = Path(path)
     if not (path.is_file() or path.is_dir()):
@@ -69,13 +70,12 @@ def detect_format(path) -> str:
         # inside the stream (lost messages, unknown references), or waited for a writer
         raise ValueError(f"{path} is a pipe or device: its format cannot be detected without "
                          f"consuming it; give fmt ('itch' or 'dbn')")
-    if is_dbn(path):
-        return "dbn"
-    with open(path, "rb") as f:
-        if f.read(len(MAGIC)) == MAGIC:
-            raise ValueError(f"{path} is a native command file: several files or --dask take "
-                             f"ITCH or DBN files (replay it by itself)")
-    return "itch"
+    fmt = _detect(path)
+    if fmt in ("native", "lobster"):
+        what = "a native command file" if fmt == "native" else "a LOBSTER message CSV"
+        raise ValueError(f"{path} is {what}: several files or --dask take ITCH or DBN files "
+                         f"(replay it by itself)")
+    return fmt
 
 
 @dataclass

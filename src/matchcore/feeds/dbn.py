@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from matchcore._magic import ZSTD_MAGIC
+from matchcore._gzip import Inflater
+from matchcore._magic import DBN_MAGIC, GZIP_MAGIC, ZSTD_MAGIC
 from matchcore.feeds._dbn import DbnReplayer
 
 __all__ = ["DbnMetadata", "DbnReplayer", "PRICE_SCALE", "is_dbn", "open_dbn", "read_metadata",
@@ -32,7 +35,6 @@ __all__ = ["DbnMetadata", "DbnReplayer", "PRICE_SCALE", "is_dbn", "open_dbn", "r
 
 CHUNK_SIZE = 4 << 20          # bytes read per compiled chunk when streaming a file
 PRICE_SCALE = 1_000_000_000   # DBN fixed-point prices: units per currency unit
-DBN_MAGIC = b"DBN"
 _EXTRA = "pip install 'matchcore[dbn]'"
 
 
@@ -61,16 +63,17 @@ class DbnMetadata:
 
 
 def open_dbn(path) -> io.BufferedIOBase:
-    """Open a DBN file for binary reading; a zstd-compressed one (recognised by its magic
-    bytes, not its name) is decompressed on the fly (needs ``zstandard``). The caller closes it.
-    O(1); reading is O(bytes).
+    """Open a DBN file for binary reading; a zstd- or gzip-compressed one (recognised by its
+    magic bytes, not its name) is decompressed on the fly (zstd needs ``zstandard``). The
+    caller closes it. O(1); reading is O(bytes).
 
     >>> with open_dbn("mbo.dbn.zst") as f:          # doctest: +SKIP
     ...     read_metadata(f).dataset
     'GLBX.MDP3'
     """
     raw = open(path, "rb")
-    if raw.peek(4)[:4] == ZSTD_MAGIC:
+    head = raw.peek(4)[:4]
+    if head == ZSTD_MAGIC:
         try:
             zstd = _require("zstandard")
         except ImportError:
@@ -78,7 +81,23 @@ def open_dbn(path) -> io.BufferedIOBase:
             raise
         return io.BufferedReader(zstd.ZstdDecompressor().stream_reader(raw, closefd=True),
                                  buffer_size=1 << 20)
+    if head[:2] == GZIP_MAGIC:
+        return _Closing(Inflater(raw), raw)
     return raw
+
+
+class _Closing(io.BufferedReader):
+    """A buffered reader of a decompressing raw stream that also closes the file under it."""
+
+    def __init__(self, stream, raw):
+        super().__init__(stream, buffer_size=1 << 16)
+        self._file = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._file.close()
 
 
 class _ZstdFrames(io.RawIOBase):
@@ -120,9 +139,9 @@ class _ZstdFrames(io.RawIOBase):
 
 
 def is_dbn(path) -> bool:
-    """True when ``path`` is a DBN stream: it starts with ``DBN`` (after zstd decompression
-    when compressed), or, when that cannot be checked, its name ends in .dbn or .dbn.zst.
-    Reads at most a few bytes. O(1).
+    """True when ``path`` is a DBN stream: it starts with ``DBN`` (after zstd or gzip
+    decompression when compressed), or, when that cannot be checked, its name ends in .dbn,
+    .dbn.zst or .dbn.gz. Reads at most a few bytes. O(1).
 
     >>> is_dbn("day.itch")                            # doctest: +SKIP
     False
@@ -145,9 +164,17 @@ def is_dbn(path) -> bool:
                 return p.name.endswith(".dbn.zst")
             except Exception:     # not a zstd frame after all: not a DBN stream
                 return False
+        if head[:2] == GZIP_MAGIC:
+            from matchcore._magic import _head
+
+            _, start, broken = _head(p, len(DBN_MAGIC))
+            if len(start) == len(DBN_MAGIC) or not broken:
+                return start == DBN_MAGIC
+            # damaged or cut short before its first 3 bytes: not checkable
+            return p.name.endswith(".dbn.gz")
     except OSError:
         pass
-    return p.name.endswith((".dbn", ".dbn.zst"))
+    return p.name.endswith((".dbn", ".dbn.zst", ".dbn.gz"))
 
 
 def _names_from_mappings(meta) -> dict[int, str]:
@@ -235,9 +262,15 @@ def _on_disk(raw, read: int) -> int:
         return read
 
 
+def _ended_early(frames) -> bool:
+    # _ZstdFrames: the data stopped inside a frame; Inflater: before the gzip end marker
+    return frames.ended_early if isinstance(frames, _ZstdFrames) else frames.cut
+
+
 def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
                **options) -> DbnReplayer:
-    """Stream a ``.dbn`` or ``.dbn.zst`` MBO file through a new :class:`DbnReplayer`.
+    """Stream a ``.dbn``, ``.dbn.zst`` or ``.dbn.gz`` MBO file through a new
+    :class:`DbnReplayer` (the compression is told by the magic bytes, not the name).
 
     ``options`` are the :class:`DbnReplayer` arguments (symbols, snapshot_every,
     snapshot_every_ns, snapshot_depth, until_ns, record_tob, record_trades, tob_on_last);
@@ -245,11 +278,12 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     (``{instrument_id: symbol}``) is given. The records are read in chunks of ``chunk_size``
     bytes into one reused buffer, so memory does not grow with the file (the sinks grow with
     what they record). ``progress(bytes_read)`` is called after every chunk with the position
-    in the file on disk (compressed bytes for .zst). O(bytes). Returns the finished replayer;
-    its ``metadata`` attribute holds the parsed :class:`DbnMetadata`. A file cut short reports
-    its incomplete last record in ``stats["truncated"]``, and a zstd stream that ends inside a
-    frame says so in ``stats["truncated"]["stream"]``; a damaged zstd frame raises ValueError
-    (a compressed stream cannot be resynchronised), and so does a schema other than MBO.
+    in the file on disk (compressed bytes for .zst and .gz). O(bytes). Returns the finished
+    replayer; its ``metadata`` attribute holds the parsed :class:`DbnMetadata`. A file cut
+    short reports its incomplete last record in ``stats["truncated"]``, and a zstd stream that
+    ends inside a frame (a gzip stream before its end marker) says so in
+    ``stats["truncated"]["stream"]``; a damaged zstd frame or gzip stream raises ValueError (a
+    compressed stream cannot be resynchronised), and so does a schema other than MBO.
 
     >>> r = replay_dbn("glbx-mdp3-mbo.dbn.zst", symbols=["ESM4"])     # doctest: +SKIP
     >>> r.book("ESM4").best_bid()                                      # doctest: +SKIP
@@ -258,26 +292,36 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     _check_chunk_size(chunk_size)
     raw = open(path, "rb")
     try:
-        compressed = raw.peek(4)[:4] == ZSTD_MAGIC
+        head = raw.peek(4)[:4]
         zstd_error: type | tuple = ()
-        if compressed:
+        codec = "zstd" if head == ZSTD_MAGIC else "gzip" if head[:2] == GZIP_MAGIC else None
+        compressed = codec is not None
+        if codec == "zstd":
             zstd = _require("zstandard")
             zstd_error = zstd.ZstdError
             frames = _ZstdFrames(zstd, raw)
+            stream = io.BufferedReader(frames, buffer_size=1 << 16)
+        elif codec == "gzip":
+            # gzip'd DBN files occur as downloads re-compressed by other tools; read as ITCH
+            # they gave zero messages and bad length prefixes, exit status 0
+            live = not stat.S_ISREG(os.fstat(raw.fileno()).st_mode)
+            zstd_error = zlib.error            # a damaged stream: raised as ValueError below
+            frames = Inflater(raw, live=live)
             stream = io.BufferedReader(frames, buffer_size=1 << 16)
         else:
             stream = raw
         try:
             meta = read_metadata(stream)
         except zstd_error as e:
-            raise ValueError(f"{path}: zstd decompression failed in the metadata header: "
+            raise ValueError(f"{path}: {codec} decompression failed in the metadata header: "
                              f"{e}") from None
         except ValueError as e:
-            if compressed and frames.ended_early:
+            if compressed and _ended_early(frames):
                 # said as what it is, not as "not a DBN stream (starts with b'')"
-                raise ValueError(f"{path}: zstd stream ended inside a frame before the DBN "
-                                 f"metadata header was complete ({raw.tell():,} compressed "
-                                 "bytes): the file is cut short") from None
+                where = "inside a frame" if codec == "zstd" else "short of its end marker"
+                raise ValueError(f"{path}: {codec} stream ended {where} before the DBN "
+                                 f"metadata header was complete ({frames.compressed:,} "
+                                 "compressed bytes): the file is cut short") from None
             # named, as every other refusal here: among several files (a Dask run) the
             # message alone did not say which one is not DBN
             raise ValueError(f"{path}: {e}") from None
@@ -304,7 +348,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
                         k = stream.readinto(view[n:])
                     except zstd_error as e:
                         # A damaged compressed frame cannot be skipped over.
-                        raise ValueError(f"{path}: zstd decompression failed after "
+                        raise ValueError(f"{path}: {codec} decompression failed after "
                                          f"{on_disk():,} bytes on disk ({r.stats['messages']:,} "
                                          f"records replayed): {e}") from None
                     if not k:
@@ -325,8 +369,9 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
             tail = b"" if r.done else bytes(view[:n])
         finally:
             view.release()
-        ended_early = compressed and not r.done and frames.ended_early
-        r.finish(tail, stream_error=(f"zstd stream ended inside a frame ({on_disk():,} "
+        ended_early = compressed and not r.done and _ended_early(frames)
+        where = "inside a frame" if codec == "zstd" else "before its end marker"
+        r.finish(tail, stream_error=(f"{codec} stream ended {where} ({on_disk():,} "
                                      "compressed bytes)") if ended_early else None)
         return r
     finally:

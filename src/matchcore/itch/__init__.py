@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._core import _flag_arg
-from matchcore._magic import GZIP_MAGIC, ZSTD_MAGIC
+from matchcore._gzip import Inflater as _Inflater
+from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, ZSTD_MAGIC, refuse_foreign
 from matchcore.itch._decode import decode_chunk as _decode_chunk
 from matchcore.itch._replay import (
     L2_DTYPE,
@@ -72,67 +73,19 @@ def open_stream(path) -> io.BufferedIOBase:
     raw = open(path, "rb")
     _refuse_zstd(raw, path)
     head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-    if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    return raw
+    f = gzip.GzipFile(fileobj=raw, mode="rb") if head == GZIP_MAGIC else raw
+    try:
+        refuse_foreign(f.peek(HEAD_SIZE)[:HEAD_SIZE], path, "open_stream",
+                       "gzip'd" if f is not raw else "")
+    except BaseException:
+        raw.close()
+        raise
+    return f
 
 
 def _check_chunk_size(chunk_size: int) -> None:
     if chunk_size < (1 << 17):
         raise ValueError("chunk_size must be at least 128 KiB (an ITCH frame can be 64 KiB)")
-
-
-class _Inflater:
-    """The decompressed bytes of a gzip stream read from ``raw`` (members one after another,
-    zero padding between them skipped, as :class:`gzip.GzipFile` reads them), ``readinto`` a
-    caller's buffer.
-
-    A stream that ends before its end marker hands over every byte it holds and sets ``cut``.
-    (``GzipFile.readinto`` raises there and drops what that call had decompressed; getting
-    those bytes back meant reading the file again by its path, which a pipe cannot do and a
-    FIFO blocks on.) ``compressed`` counts the bytes read from ``raw``, a pipe included."""
-
-    def __init__(self, raw, head: bytes = b"", live: bool = False):
-        self.raw = raw
-        # live (a pipe, FIFO or socket): return what the input at hand inflates to rather than
-        # wait for more of a stream that may be slow
-        self.live = live
-        self.compressed = len(head)
-        self.cut = False
-        self._d = zlib.decompressobj(31)     # 31: a gzip header and trailer (CRC, size checked)
-        self._in = head                      # compressed bytes not yet given to _d
-        self._member = False                 # some bytes of the current member given to _d
-        self._raw_end = False
-
-    def readinto(self, view) -> int:
-        n, want = 0, len(view)
-        while n < want:
-            if not self._in and not self._raw_end:
-                if self.live and n:
-                    break
-                self._in = self.raw.read1(1 << 16) if self.live else self.raw.read(1 << 16)
-                self.compressed += len(self._in)
-                self._raw_end = not self._in
-            if not self._member:
-                self._in = self._in.lstrip(b"\0")
-                if not self._in:
-                    if self._raw_end:
-                        break                # the end, between members: complete
-                    continue
-                self._member = True
-            out = self._d.decompress(self._in, want - n)
-            view[n:n + len(out)] = out
-            n += len(out)
-            if self._d.eof:
-                self._in = self._d.unused_data
-                self._d = zlib.decompressobj(31)
-                self._member = False
-                continue
-            self._in = self._d.unconsumed_tail
-            if not out and not self._in and self._raw_end:
-                self.cut = True              # inside a member, no input left
-                break
-        return n
 
 
 def _read_head(raw, k: int) -> bytes:
@@ -170,17 +123,34 @@ class _ChunkReader:
         self.total = 0               # decompressed bytes read so far
         self.stream_error = None     # why a compressed stream ended early, else None
         try:
-            head = _read_head(self.raw, len(ZSTD_MAGIC))
+            head = _read_head(self.raw, max(len(ZSTD_MAGIC), HEAD_SIZE))
+            _refuse_zstd(self.raw, path, head)
+            if head[:2] == GZIP_MAGIC:
+                self.f = _Inflater(self.raw, head, self.live)
+                self._fill_head()
+                refuse_foreign(bytes(self.buf[:self.n]), path, "the ITCH reader", "gzip'd")
+            else:
+                self.f = self.raw
+                self.buf[:len(head)] = head
+                self.n = self.total = len(head)
+                refuse_foreign(head, path, "the ITCH reader")
         except BaseException:
             self.raw.close()
             raise
-        _refuse_zstd(self.raw, path, head)
-        if head[:2] == GZIP_MAGIC:
-            self.f = _Inflater(self.raw, head, self.live)
-        else:
-            self.f = self.raw
-            self.buf[:len(head)] = head
-            self.n = self.total = len(head)
+
+    def _fill_head(self) -> None:
+        # the first decompressed bytes, for the check of what the stream holds (a gzip'd DBN
+        # or native file read as ITCH gave zero messages and bad length prefixes, exit 0)
+        while self.n < HEAD_SIZE:
+            try:
+                k = self.f.readinto(self.view[self.n:])
+            except zlib.error as e:
+                raise ValueError(f"{self.path}: damaged gzip stream after "
+                                 f"{self.f.compressed:,} compressed bytes: {e}") from None
+            if not k:
+                break
+            self.n += k
+            self.total += k
 
     def fill(self) -> memoryview:
         while not self.eof and self.n < len(self.buf):
