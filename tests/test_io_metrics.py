@@ -401,6 +401,47 @@ def test_replay_metrics_chunks_total_counts_buffers_not_updates(day):
     assert day.stat().st_size < 4 << 20 and val(got, "matchcore_replay_chunks_total") == 1
 
 
+def test_replay_metrics_chunks_total_bytes_finish_consumed_not_a_chunk(day, tmp_path):
+    # A bad length prefix before the last message: feed() keeps that message back (its framing
+    # depends on what follows), finish() consumes it, and the update after finish() saw new
+    # bytes: replay_chunks_total said 2 for a file read in one buffer.
+    data = bytearray(day.read_bytes())
+    offs, pos = [], 0
+    while pos < len(data):
+        offs.append(pos)
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    data[offs[-2]:offs[-2] + 2] = b"\0\0"
+    path = tmp_path / "bad_end.itch"
+    path.write_bytes(bytes(data))
+    m = ReplayMetrics()
+    r = itch.replay_file(path, on_chunk=m.update)
+    assert r.finished and r.stats["bad_lengths"] == 1
+    m.update(r, final=True)
+    with serve_metrics(0, registry=m.registry) as srv:
+        got = scrape(srv.url)
+    assert len(data) < 4 << 20 and val(got, "matchcore_replay_chunks_total") == 1
+    assert val(got, "matchcore_bytes_total") == len(data) == r.stats["bytes_consumed"]
+    # fed by hand: one chunk per buffer whose bytes feed() consumed, none for finish()'s
+    r2 = itch.Replayer()
+    m2 = ReplayMetrics()
+    view, pos, feeds = memoryview(bytes(data)), 0, 0
+    while True:
+        k = r2.feed(view[pos:pos + 200_000])
+        if not k:
+            break
+        pos, feeds = pos + k, feeds + 1
+        m2.update(r2)
+    assert not r2.finished and 0 < len(data) - pos < 64   # kept back for finish()
+    r2.finish(view[pos:])
+    m2.update(r2)
+    m2.update(r2, final=True)
+    assert r2.finished and r2.stats["bytes_consumed"] == len(data)
+    with serve_metrics(0, registry=m2.registry) as srv:
+        got = scrape(srv.url)
+    assert feeds > 1 and val(got, "matchcore_replay_chunks_total") == feeds
+    assert val(got, "matchcore_bytes_total") == len(data)
+
+
 def test_replay_and_engine_metrics_one_registry_refused_at_construction():
     import prometheus_client
 

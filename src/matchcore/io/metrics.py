@@ -145,8 +145,9 @@ class ReplayMetrics(NoCopy):
     ``open_orders{symbol}``, ``books``, ``truncated``, ``last_exchange_time_seconds``,
     ``replay_chunks_total``, ``replay_done`` (1 after the final update).
 
-    ``replay_chunks_total`` counts the updates that saw new bytes consumed, i.e. the buffers
-    fed; the update after ``finish()`` and the ``final`` one do not count.
+    ``replay_chunks_total`` counts the updates that saw new bytes consumed by ``feed()``, i.e.
+    the buffers fed; an update of a finished replayer (after ``finish()``, which may consume
+    bytes ``feed()`` kept back) and the ``final`` one do not count.
     ``last_exchange_time_seconds`` is the ITCH timestamp: seconds since midnight of the trading
     day, not a Unix time.
 
@@ -246,8 +247,10 @@ class ReplayMetrics(NoCopy):
                     snap[key] = self._snap[key] if self._snap is not None and not new_replay \
                         else 0
             # replay_file calls on_chunk once more after finish() and the caller adds a final
-            # update: only an update that saw new bytes consumed stands for a buffer fed
-            if not final and s["bytes_consumed"] > self._bytes_seen:
+            # update: only an update that saw new bytes consumed by feed() stands for a buffer
+            # fed. finish() consumes what feed() kept back (the messages after a bad length
+            # prefix at the end of the stream), which counted one chunk too many.
+            if not final and not replayer.finished and s["bytes_consumed"] > self._bytes_seen:
                 self._chunks += 1
             self._bytes_seen = max(self._bytes_seen, s["bytes_consumed"])
             snap["chunks"] = self._chunks

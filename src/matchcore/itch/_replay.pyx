@@ -799,6 +799,13 @@ cdef class Replayer:
             self._feeding = False
         return pos
 
+    @property
+    def finished(self):
+        """True once :meth:`finish` has run: the stream has ended, and ``feed()`` and
+        ``finish()`` are refused. (``finish()`` may have consumed bytes that ``feed()`` kept
+        back, so a per-chunk consumer can tell its last call apart.) O(1)."""
+        return bool(self._finished)
+
     def finish(self, tail=b"", stream_error=None):
         """End of the stream: the bytes left over (``tail``) are framed knowing that nothing
         follows them (a message found after a bad prefix may end the stream), and an
