@@ -793,3 +793,33 @@ def test_moldudp_receiver_run_bad_limits_value_error_naming_them(kwargs, msg):
         with pytest.raises(ValueError, match=msg):
             rx.run(**kwargs)
         assert rx.stats.packets == 0 and rx.stats.elapsed_s == 0
+
+
+def test_moldudp_publisher_source_not_itch_refused_naming_its_format(tmp_path):
+    # A native command file was "published" as no message at all (its bytes a cut tail), a
+    # DBN, zstd or LOBSTER file as garbage frames or a framing error that did not say why.
+    import matchcore.native as native
+    from matchcore import COMMAND_DTYPE
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    cmds = tmp_path / "flow.mccmd"
+    c = np.zeros(10, COMMAND_DTYPE)
+    c["order_id"], c["price"], c["qty"] = np.arange(1, 11), 100, 1
+    native.write_commands(cmds, c)
+    dbn = generate_mbo(tmp_path / "mbo.dbn", records=500, seed=3)
+    dbn_gz = tmp_path / "mbo.dbn.gz"
+    dbn_gz.write_bytes(gzip.compress(dbn.read_bytes()))
+    csv = tmp_path / "msg.csv"
+    csv.write_bytes(b"34200.004241176,1,16113575,18,5853300,1\n")
+    cases = [(cmds, "a native command file"), (dbn, "a DBN file"),
+             (dbn_gz, "a gzip'd DBN file"), (csv, "a text file"),
+             (cmds.read_bytes(), "a native command file")]
+    for source, what in cases:
+        with pytest.raises(ValueError, match=f"{what}.*, not ITCH 5.0: MoldUDP64Publisher"):
+            MoldUDP64Publisher(source, 9)
+    zst = generate_mbo(tmp_path / "mbo.dbn.zst", records=500, seed=3)
+    with pytest.raises(ValueError, match="a zstd-compressed file"):
+        MoldUDP64Publisher(zst, 9)
+    itch_gz = tmp_path / "aapl.itch.gz"              # ITCH, plain or gzip'd, is still taken
+    itch_gz.write_bytes(gzip.compress(AAPL.read_bytes()[:200_000]))
+    assert MoldUDP64Publisher(itch_gz, 9).stats.messages > 0

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._magic import GZIP_MAGIC
+from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, ZSTD_MAGIC, refuse_foreign
 from matchcore._moldudp import (
     FRAMES_OK,
     FRAMES_TRUNCATED,
@@ -620,14 +620,24 @@ class PublisherStats:
 def _load(source):
     """A bytes-like view of an ITCH stream: bytes/bytearray/memoryview as is, a plain file
     memory-mapped, a .gz file decompressed into memory."""
+    # What cannot start an ITCH stream (DBN, a native command file, text, zstd) is refused:
+    # framed by its "length prefixes" it was sent as a few garbage messages, or as none at all.
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return memoryview(source).cast("B"), None
+        view = memoryview(source).cast("B")
+        refuse_foreign(bytes(view[:HEAD_SIZE]), "the source buffer", "MoldUDP64Publisher")
+        return view, None
     path = Path(source)
     with open(path, "rb") as f:
-        gz = f.read(2) == GZIP_MAGIC
-    if gz:
+        head = f.read(max(HEAD_SIZE, len(ZSTD_MAGIC)))
+    if head[:len(ZSTD_MAGIC)] == ZSTD_MAGIC:
+        raise ValueError(f"{path}: a zstd-compressed file: MoldUDP64Publisher reads ITCH 5.0 "
+                         "files plain or gzip'd (decompress it with zstd -d)")
+    if head[:len(GZIP_MAGIC)] == GZIP_MAGIC:
         with gzip.open(path, "rb") as f:
-            return memoryview(f.read()), None
+            data = f.read()
+        refuse_foreign(data[:HEAD_SIZE], path, "MoldUDP64Publisher", "gzip'd")
+        return memoryview(data), None
+    refuse_foreign(head, path, "MoldUDP64Publisher")
     if path.stat().st_size == 0:
         return memoryview(b""), None
     with open(path, "rb") as f:
