@@ -1,0 +1,92 @@
+"""Replay speed against the number of books: ITCH 5.0 and DBN MBO days of the same length spread
+over 8, 500 and 5,000 symbols, books only (no sinks).
+
+A script, not a test (speed is reported, never asserted):
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_many_books.py
+        [--symbols 8,500,5000] [--messages 2000000] [--records 1000000] [--repeat 3]
+
+A day of few symbols keeps every book in cache; with thousands, each message's book lines
+(its locate's entry, the book's header, an index slot, an order, a level) have been pushed out
+by the other books' messages since that book's last one, so the rate falls with the number of
+books whatever the code does. What the code decides is how much of that latency it overlaps
+(the replay loops' lookahead). Each rate is the median and best of ``--repeat`` runs after a
+warm-up, CPU time of the thread; the DBN rate includes reading the file (page cache).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import matchcore.itch as itch  # noqa: E402
+from bench_replay import machine, rate_line, timed  # noqa: E402
+
+
+def resident() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--symbols", default="8,500,5000")
+    ap.add_argument("--messages", type=int, default=2_000_000)
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--skip-dbn", action="store_true")
+    a = ap.parse_args(argv)
+    sizes = [int(s) for s in a.symbols.split(",")]
+    print(f"machine: {machine()}")
+
+    print(f"\nITCH 5.0, {a.messages:,} generated messages, books only:")
+    for k in sizes:
+        data = itch.generate(None, messages=a.messages, symbols=k, seed=a.seed)
+
+        def replay():
+            r = itch.Replayer(record_tob=False, record_trades=False)
+            r.feed(data)
+            r.finish()
+            return r
+
+        before = resident()
+        r = replay()
+        grown = resident() - before if sys.platform.startswith("linux") else 0
+        rate_line(f"{k:,} symbols", a.messages, *timed(replay, a.repeat))
+        print(f"    {r.stats['open_orders']:,} resting orders at the end; "
+              f"{grown / 1e6:.0f} MB resident for the books ({grown / max(1, len(r.books)) / 1e3:.1f}"
+              f" KB a book)")
+        del r
+
+    if a.skip_dbn:
+        return 0
+    from matchcore.feeds.dbn import replay_dbn
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    print(f"\nDBN MBO, {a.records:,} generated records, books only:")
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in sizes:
+            path = generate_mbo(Path(tmp) / f"m{k}.dbn", records=a.records, instruments=k,
+                                seed=a.seed)
+            rate_line(f"{k:,} instruments", a.records,
+                      *timed(lambda: replay_dbn(path, record_tob=False, record_trades=False),
+                             a.repeat))
+            path.unlink()
+    if hasattr(os, "getloadavg"):
+        print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    t0 = time.perf_counter()
+    rc = main()
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    sys.exit(rc)
