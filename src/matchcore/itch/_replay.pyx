@@ -397,8 +397,9 @@ cdef inline void lookahead_deep(rp_state* S, const uint8_t* buf, int64_t pos,
     level in lines the other books' messages have long since pushed out of cache, each found
     through the one before. So the loads are pipelined over four messages: four ahead the
     locate's entry, three ahead its book's header, two ahead the index slot (for an add also
-    its side's price-map slot and the free order slot it will take), one ahead the order (for
-    an add its level). Reads only, as in lookahead."""
+    its side's price-map slot and the free order and level slots it may take), one ahead the
+    order (for an add its level). Reads only, as in lookahead. (A fifth stage, one ahead the
+    order's level and queue neighbours for the cancel's unlink, measured no faster.)"""
     cdef int64_t p2, p3, p4
     cdef uint8_t t
     cdef mc_book* b
@@ -436,6 +437,8 @@ cdef inline void lookahead_deep(rp_state* S, const uint8_t* buf, int64_t pos,
                     _map_prefetch(&b.side[s].map, <uint64_t>mc_be32(buf + p2 + 34))
                 if b.free_order >= 0:
                     _prefetch(&b.orders[b.free_order])
+                if b.free_level >= 0:       # taken if the price has no level yet
+                    _prefetch(&b.levels[b.free_level])
     p3 = next_pos(S, buf, p2, n)
     if p3 < 0:
         return
