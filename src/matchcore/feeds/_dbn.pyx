@@ -354,10 +354,10 @@ cdef inline void lookahead(dbn_state* S, const uint8_t* buf, int64_t pos, int64_
     """Hide the cache misses of the next records behind the current one, on a replay of many
     books. A record of a thousand-instrument file finds its instrument's map slot, its entry,
     its book's header, an id-index slot and an order (or for an add a price-map slot, the free
-    order slot and a level) in lines the other books' records have long since pushed out of
+    order and level slots and a level) in lines the other books' records have long since pushed out of
     cache, each found through the one before. So the loads are pipelined over five records:
     five ahead the instrument map slot, four ahead the instrument's entry, three ahead its
-    book's header, two ahead the index slot (and the add's price-map and free order slots),
+    book's header, two ahead the index slot (and the add's price-map and free slots),
     one ahead the order or the add's level. ``pos`` is the record after the current one.
     Reads only: a wrong guess costs time, not results."""
     cdef const uint8_t* m
@@ -390,6 +390,8 @@ cdef inline void lookahead(dbn_state* S, const uint8_t* buf, int64_t pos, int64_
                 _map_prefetch(&b.side[side].map, mc_le64(m + 24))
                 if b.free_order >= 0:
                     _prefetch(&b.orders[b.free_order])
+                if b.free_level >= 0:       # taken if the price has no level yet
+                    _prefetch(&b.levels[b.free_level])
     m = mbo_ahead(S, buf, pos, 2, n)
     if m != NULL:
         L = _map_find(&S.ids, mc_le32(m + 4))
