@@ -1,7 +1,10 @@
 """matchcore.native: the command file format, its validation, the Recorder journal and replay."""
 from __future__ import annotations
 
+import os
 import random
+import resource
+import signal
 import struct
 
 import numpy as np
@@ -22,6 +25,7 @@ from matchcore.native import (
     write_commands,
 )
 from matchcore.workloads import standard_mix
+from test_durability_kill import _fork, _read_acks
 
 
 def _flow(n=3000, seed=3):
@@ -391,3 +395,65 @@ def test_native_recorder_book_attribute_assignment_refused_as_by_book(tmp_path):
             assert getattr(rec, name) == getattr(book, name)
         rec.submit(1, Side.BUY, 100, 5)
         assert rec.record_events is True and len(rec.events()) == 1
+
+
+def test_native_recorder_failed_write_retried_in_place_file_valid(tmp_path):
+    # A flush whose write fails part way (here the file size limit, EFBIG, as a full disk gives
+    # ENOSPC): retried, its records went after the part already written, so the count then
+    # covered records shifted by that part (and the file held trailing bytes). Now they go to
+    # their place again.
+    p = tmp_path / "j.mccmd"
+    cmds = _flow()[:1000]
+    REC = COMMAND_DTYPE.itemsize
+
+    def child(w):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        rec = Recorder(OrderBook(), p, flush_every=1 << 20)
+        rec.process(cmds[:10])
+        rec.flush()
+        # a flush of 490 records (23,520 bytes, beyond any write buffer) stopped after 300.4
+        resource.setrlimit(resource.RLIMIT_FSIZE, (HEADER_SIZE + 300 * REC + 20, hard))
+        rec.process(cmds[10:500])
+        try:
+            rec.flush()
+        except OSError:
+            os.write(w, b"E" + struct.pack("<Q", os.path.getsize(p)))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        rec.process(cmds[500:])
+        rec.close()
+
+    pid, r = _fork(child)
+    got = _read_acks(r, 2)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert got == b"E" + struct.pack("<Q", HEADER_SIZE + 300 * REC + 20)   # it did fail part way
+    assert read_commands(p).tobytes() == cmds.tobytes()
+
+
+def test_native_recorder_closed_in_forked_child_parent_journal_intact(tmp_path):
+    # A child forked inside a `with Recorder` block leaves it (or exits) and so closed the
+    # inherited recorder: it wrote the parent's pending records and its own, then the parent
+    # wrote its records again after them, and the count covered the child's records.
+    p = tmp_path / "j.mccmd"
+    cmds = _flow()[:30]
+    with Recorder(OrderBook(), p, flush_every=1 << 20) as rec:
+        rec.process(cmds[:10])
+        rec.flush()
+        rec.process(cmds[10:15])                               # pending in both processes
+
+        def child(w):
+            rec.process(_flow(seed=4)[:3])                    # the child's own calls
+            with pytest.raises(ValueError, match="belongs to process"):
+                rec.flush()
+            rec.close()
+            os.write(w, b"C")
+
+        pid, r = _fork(child)
+        assert _read_acks(r, 1) == b"C"
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        rec.process(cmds[15:])
+    assert read_commands(p).tobytes() == cmds.tobytes()

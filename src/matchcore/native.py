@@ -243,7 +243,10 @@ class Recorder(NoCopy):
     0..255 (a record holds one byte) raises ValueError without reaching the book. Anything else
     (queries, ``events()``) is passed through. Records are buffered and written every
     ``flush_every`` commands, on :meth:`flush` and on :meth:`close` / context exit; the header
-    count is rewritten at each flush, so the file is valid after every flush. O(1) per call.
+    count is rewritten at each flush, after its records, so the file is valid after every flush
+    and a process killed inside one leaves the counted records intact (see :meth:`flush`).
+    ``fsync=True`` makes every flush durable against a power loss as well. A Recorder belongs to
+    the process that made it (see :meth:`close`). O(1) per call.
 
     By default the book must be empty when recording starts (the journal is then a complete
     history); pass ``require_empty=False`` to journal from a non-empty state, which then has to be
@@ -262,7 +265,7 @@ class Recorder(NoCopy):
     _f = None
 
     def __init__(self, book, path, *, symbol: int = 0, flush_every: int = 65536,
-                 require_empty: bool = True):
+                 require_empty: bool = True, fsync: bool = False):
         # before the file is opened (a truth test took require_empty=None for False)
         if _flag_arg(require_empty, "require_empty") and len(book) != 0:
             raise ValueError(f"Recorder needs an empty book ({len(book)} orders rest); "
@@ -279,6 +282,8 @@ class Recorder(NoCopy):
         if not 0 <= symbol <= 0xFFFFFFFF:
             raise ValueError(f"symbol={symbol} does not fit a record's u32 symbol field "
                              f"[0, 2**32)")
+        self._fsync = _flag_arg(fsync, "fsync")
+        self._pid = os.getpid()
         self.book = book
         self.path = Path(path)
         self.symbol = int(symbol)
@@ -289,9 +294,11 @@ class Recorder(NoCopy):
         stp = getattr(book, "stp", None)
         self._submit, self._market = book.submit, book.submit_market
         self._cancel, self._modify = book.cancel, book.modify
-        self._f = open(self.path, "wb")
-        self._f.write(_pack_header(0, FLAG_JOURNAL, stp))
-        self._f.flush()
+        self._f = open(self.path, "wb", buffering=0)
+        _pwrite_all(self._f.fileno(), _pack_header(0, FLAG_JOURNAL, stp), 0)
+        if self._fsync:
+            os.fsync(self._f.fileno())
+            _fsync_dir(self.path)
 
     # ---- forwarded order entry ----
     # Written out per method (no shared helper, cached bound methods, one pack per call): the
@@ -415,25 +422,39 @@ class Recorder(NoCopy):
     # ---- file ----
 
     def flush(self) -> None:
-        """Write buffered records and rewrite the header count; the file is then valid."""
-        if self._f is None:
+        """Write buffered records, then rewrite the header count; the file is then valid.
+
+        The records go to their place after the counted ones (a retry after a failed write
+        writes them there again) and the count only after them, so a process killed in between
+        leaves a file whose count covers whole, written records only. With ``fsync=True`` the records are
+        fdatasync'ed before the count is written, and the count after: the same holds after a
+        power loss, and every flush that returned is on stable storage."""
+        if self._f is None or not self._buf:
             return
-        if self._buf:
-            self._f.seek(0, os.SEEK_END)
-            self._f.write(self._buf)
-            self.count += self._pending
-            self._buf.clear()
-            self._pending = 0
-        self._f.seek(16)
-        self._f.write(struct.pack("<Q", self.count))
-        self._f.flush()
+        if os.getpid() != self._pid:
+            raise ValueError(f"this Recorder belongs to process {self._pid}: a process forked "
+                             f"from it cannot write its journal (its records would overwrite "
+                             f"or outlast the owner's)")
+        fd = self._f.fileno()
+        _pwrite_all(fd, self._buf, HEADER_SIZE + COMMAND_DTYPE.itemsize * self.count)
+        if self._fsync:
+            os.fdatasync(fd)
+        n = self.count + self._pending
+        _pwrite_all(fd, struct.pack("<Q", n), 16)
+        if self._fsync:
+            os.fdatasync(fd)
+        self.count = n
+        self._buf.clear()
+        self._pending = 0
 
     def close(self) -> None:
-        """Flush and close the journal (idempotent)."""
+        """Flush and close the journal (idempotent). In a process forked from the owner (a
+        ``with`` block left in the child, the child's exit) the file is closed unwritten."""
         if self._f is None:
             return
         try:
-            self.flush()
+            if os.getpid() == self._pid:
+                self.flush()
         finally:
             self._f.close()
             self._f = None
@@ -450,6 +471,22 @@ class Recorder(NoCopy):
             self.close()
         except Exception:
             pass
+
+
+def _pwrite_all(fd, data, offset) -> None:
+    with memoryview(data) as view:
+        done = 0
+        while done < len(view):
+            done += os.pwrite(fd, view[done:], offset + done)
+
+
+def _fsync_dir(path: Path) -> None:
+    # the new file's name on stable storage too
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _forward(name):
