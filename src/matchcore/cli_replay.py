@@ -45,6 +45,10 @@ def add_parser(p, name):
                        help="take message lengths from the type byte (files with zero prefixes)")
         p.add_argument("--verify", action="store_true",
                        help="LOBSTER: compare the book with the orderbook file after every message")
+        p.add_argument("--committed", action="store_true",
+                       help="native: replay the committed records of a Recorder journal whose "
+                            "last flush was cut short (a killed process), reporting the bytes "
+                            "after them, which are left out")
         p.add_argument("--dask", default=None, metavar="SCHEDULER",
                        help="replay the files as tasks on a Dask cluster: 'local' (a LocalCluster "
                             "of 2 processes) or a scheduler address tcp://host:8786")
@@ -231,10 +235,10 @@ def _note_symbols_and_dump(args, symbols, names, books, numbers=None) -> None:
 
 # Options each format would otherwise accept and silently ignore, refused before any work.
 _NOT_FOR = {
-    "itch": ("--verify",),
-    "dbn": ("--verify",),
+    "itch": ("--verify", "--committed"),
+    "dbn": ("--verify", "--committed"),
     "lobster": ("--symbols", "--snapshot-every", "--snapshot-every-ns", "--infer-lengths",
-                "--plot"),
+                "--plot", "--committed"),
     "native": ("--symbols", "--snapshot-every", "--snapshot-every-ns", "--infer-lengths",
                "--verify", "--plot"),
 }
@@ -446,15 +450,15 @@ def _replay_lobster(args, path: Path) -> int:
 
 def _replay_native(args, path: Path) -> int:
     try:
-        from matchcore.native import read_commands, read_header
+        from matchcore.native import _map, read_header
     except ImportError:
         print("matchcore replay: --format native needs matchcore.native, which this build "
               "does not include", file=sys.stderr)
         return 2
     from matchcore import EVENT_DTYPE, STP, EventKind, OrderBook
 
-    hdr = read_header(path)
-    cmds = read_commands(path)
+    hdr = read_header(path, committed=args.committed)
+    cmds = _map(path, hdr)          # the records this header counts
     stp = hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING
     books, counts = {}, {}
     t0 = time.perf_counter()
@@ -476,6 +480,12 @@ def _replay_native(args, path: Path) -> int:
     print("events: " + "  ".join(f"{k} {v:,}" for k, v in counts.items()))
     print(f"books: {len(books)} (symbols {', '.join(map(str, books)) or 'none'}); resting orders: "
           f"{sum(len(b) for b in books.values()):,}")
+    if args.committed:
+        torn = hdr.uncommitted_bytes % hdr.record_size
+        print(f"committed records: {hdr.count:,}; left out after them: "
+              f"{hdr.uncommitted_bytes:,} bytes ({hdr.uncommitted_records:,} whole records"
+              f"{f' and {torn} bytes of a torn one' if torn else ''})"
+              f"{'' if hdr.is_journal else ' (not a Recorder journal)'}")
     names = {k: str(k) for k in books}
     if args.dump_book:
         n = _dump_book(args, books, names)
@@ -486,6 +496,7 @@ def _replay_native(args, path: Path) -> int:
         save_npy(out / "events.npy", ev)
         write_json(out / "summary.json",
                    {"file": str(path), "format": "native", "commands": len(cmds),
+                    "uncommitted_bytes": hdr.uncommitted_bytes,
                     "elapsed_s": elapsed, "events": counts}, indent=2)
         print(f"sinks: events.npy, summary.json -> {out}")
     return 0

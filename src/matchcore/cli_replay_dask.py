@@ -22,6 +22,8 @@ def _options(args) -> dict:
         raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
     if args.verify:
         raise ValueError("--verify applies to one LOBSTER file")
+    if args.committed:
+        raise ValueError("--committed applies to one native command file (a Recorder journal)")
     opts = {"snapshot_every": args.snapshot_every, "snapshot_every_ns": args.snapshot_every_ns,
             "snapshot_depth": args.depth}
     if args.symbols:

@@ -70,10 +70,19 @@ class NativeHeader:
     flags: int
     count: int
     stp: STP | None
+    #: bytes after the counted records that a ``committed=True`` read left out (0 otherwise):
+    #: the records of a Recorder's last flush that its header count never took in
+    uncommitted_bytes: int = 0
 
     @property
     def is_journal(self) -> bool:
         return bool(self.flags & FLAG_JOURNAL)
+
+    @property
+    def uncommitted_records(self) -> int:
+        """Whole records in :attr:`uncommitted_bytes` (the rest, ``uncommitted_bytes % 48``, is a
+        torn record)."""
+        return self.uncommitted_bytes // self.record_size
 
 
 def _pack_header(count: int, flags: int = 0, stp: int | None = None) -> bytes:
@@ -81,16 +90,23 @@ def _pack_header(count: int, flags: int = 0, stp: int | None = None) -> bytes:
                         STP_UNKNOWN if stp is None else int(stp), b"\0" * 7)
 
 
-def read_header(path) -> NativeHeader:
+def read_header(path, *, committed: bool = False) -> NativeHeader:
     """Read and validate the header of a command file against its size. O(1).
 
     Raises :class:`NativeFormatError` with the exact reason: short file, wrong magic, a version
     newer than this reader (or 0), a record size other than 48, unknown flag bits, or a file size
     that does not equal ``header_size + record_size * count`` (truncated or trailing bytes).
 
+    ``committed=True`` reads a :class:`Recorder` journal (flag bit 0) whose last flush was cut
+    short (the process died after writing records and before rewriting the count): bytes after
+    the counted records are then left out and reported in
+    :attr:`NativeHeader.uncommitted_bytes`. Every other check still holds, a file that is not a
+    journal keeps refusing trailing bytes, and a file shorter than its count is always refused.
+
     >>> read_header("flow.mccmd").count  # doctest: +SKIP
     1000000
     """
+    committed = _flag_arg(committed, "committed")
     path = Path(path)
     st = path.stat()
     if not stat.S_ISREG(st.st_mode):
@@ -99,9 +115,11 @@ def read_header(path) -> NativeHeader:
         raise NativeFormatError(
             f"{path}: not a regular file (a pipe, FIFO or device): command files are "
             f"memory-mapped; write the stream to a file first")
-    size = st.st_size
     with open(path, "rb") as f:
         raw = f.read(HEADER_SIZE)
+        # the size after the header: a Recorder writes records before the count that takes
+        # them in, so a journal being recorded never looks shorter than its count
+        size = os.fstat(f.fileno()).st_size
     if len(raw) < len(MAGIC) or raw[: len(MAGIC)] != MAGIC:
         gz = (" (a gzip'd file: command files are memory-mapped, decompress it first)"
               if raw[:len(GZIP_MAGIC)] == GZIP_MAGIC else "")
@@ -124,16 +142,53 @@ def read_header(path) -> NativeHeader:
     if flags & ~_KNOWN_FLAGS:
         raise NativeFormatError(f"{path}: unknown flag bits 0x{flags & ~_KNOWN_FLAGS:x}")
     expected = header_size + record_size * count
-    if size != expected:
+    journal = bool(flags & FLAG_JOURNAL)
+    if size != expected and not (committed and journal and size > expected):
         whole = (size - header_size) // record_size if size >= header_size else 0
         what = "truncated" if size < expected else "has trailing bytes"
-        raise NativeFormatError(
-            f"{path}: file {what}: header says {count} records ({expected} bytes), the file has "
-            f"{size} bytes ({whole} whole records)")
+        msg = (f"{path}: file {what}: header says {count} records ({expected} bytes), the file "
+               f"has {size} bytes ({whole} whole records)")
+        if size > expected:
+            if not journal and committed:
+                msg += ("; committed=True reads past a tail only in a Recorder journal (flag "
+                        "bit 0), and this file is not one")
+            elif journal:
+                tail = size - expected
+                torn = tail % record_size
+                msg += (f"; this Recorder journal's last flush did not complete ({tail} bytes "
+                        f"after the counted records: {tail // record_size} whole records"
+                        f"{f' and {torn} bytes of a torn one' if torn else ''}): read its "
+                        f"{count} committed records with committed=True (matchcore replay "
+                        f"--committed), or cut the tail with matchcore.native.repair_journal()")
+        raise NativeFormatError(msg)
     stp_mode = None if stp == STP_UNKNOWN else STP(stp) if stp <= max(STP) else None
     if stp != STP_UNKNOWN and stp_mode is None:
         raise NativeFormatError(f"{path}: unknown STP mode {stp} in header")
-    return NativeHeader(version, record_size, header_size, flags, count, stp_mode)
+    return NativeHeader(version, record_size, header_size, flags, count, stp_mode,
+                        size - expected)
+
+
+def repair_journal(path) -> NativeHeader:
+    """Cut a :class:`Recorder` journal back to its committed records; returns the header read
+    with ``committed=True`` (``uncommitted_bytes``: the bytes cut, 0 if there was no tail).
+
+    A journal whose recording process died between writing a flush's records and rewriting the
+    count holds bytes after the counted records: whole records of that flush and possibly a
+    torn one, never checked by the count. They are removed (the truncation is fsynced), so the
+    file reads again without ``committed=True`` and :meth:`Recorder.resume` can continue it. A
+    file that is not a journal, or that is shorter than its count, raises
+    :class:`NativeFormatError` and is left as it is. Run it on a journal no Recorder is writing.
+    O(1).
+
+    >>> repair_journal("session.mccmd").uncommitted_records  # doctest: +SKIP
+    7
+    """
+    hdr = read_header(path, committed=True)
+    if hdr.uncommitted_bytes:
+        with open(path, "r+b") as f:
+            f.truncate(hdr.header_size + hdr.record_size * hdr.count)
+            os.fsync(f.fileno())
+    return hdr
 
 
 def write_commands(path, commands, *, stp=None) -> int:
@@ -176,16 +231,22 @@ def write_commands(path, commands, *, stp=None) -> int:
     return len(arr)
 
 
-def read_commands(path) -> np.ndarray:
+def read_commands(path, *, committed: bool = False) -> np.ndarray:
     """Memory-map a command file as a read-only ``COMMAND_DTYPE`` array. O(1) (pages load lazily).
 
     The header is validated first (see :func:`read_header`): a bad file raises
     :class:`NativeFormatError` and nothing is returned. The array can go straight to
-    :meth:`OrderBook.process`.
+    :meth:`OrderBook.process`. ``committed=True``: the counted records of a :class:`Recorder`
+    journal whose last flush was cut short (``read_header(path, committed=True)`` tells how
+    many bytes were left out).
 
     >>> book.process(read_commands("flow.mccmd"))  # doctest: +SKIP
     """
-    hdr = read_header(path)
+    return _map(path, read_header(path, committed=committed))
+
+
+def _map(path, hdr: NativeHeader) -> np.ndarray:
+    # the records hdr counts (a journal being recorded may have more by now)
     if hdr.count == 0:
         return np.empty(0, dtype=COMMAND_DTYPE)
     arr = np.memmap(path, dtype=FILE_DTYPE, mode="r", offset=hdr.header_size, shape=(hdr.count,))
@@ -194,22 +255,24 @@ def read_commands(path) -> np.ndarray:
     return arr
 
 
-def replay_commands(path, book=None, *, chunk: int | None = None) -> np.ndarray:
+def replay_commands(path, book=None, *, chunk: int | None = None,
+                    committed: bool = False) -> np.ndarray:
     """Replay a command file through ``book.process()``; returns every event (``EVENT_DTYPE``).
 
     ``book=None`` builds a fresh :class:`OrderBook` with the STP mode stored in the file (the
     default mode if none was stored). The mapped records go to ``process()`` in one call, or in
     pieces of ``chunk`` records (the events are the same: one book, commands in order). O(n +
-    fills).
+    fills). ``committed=True`` replays the counted records of a :class:`Recorder` journal
+    whose last flush was cut short (see :func:`read_header`).
 
     >>> events = replay_commands("session.mccmd")  # doctest: +SKIP
     """
-    hdr = read_header(path)
+    hdr = read_header(path, committed=committed)
     if chunk is not None and chunk <= 0:
         raise ValueError("chunk must be > 0")
     if book is None:
         book = OrderBook(stp=hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING)
-    cmds = read_commands(path)
+    cmds = _map(path, hdr)
     if chunk is None or len(cmds) <= chunk:
         return book.process(cmds)
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
@@ -248,6 +311,10 @@ class Recorder(NoCopy):
     ``fsync=True`` makes every flush durable against a power loss as well. A Recorder belongs to
     the process that made it (see :meth:`close`). O(1) per call.
 
+    A path that already holds a journal with records (a crashed or closed session) is refused
+    with FileExistsError rather than truncated: continue it with :meth:`resume`, or pass
+    ``overwrite=True``. Any other existing file is replaced.
+
     By default the book must be empty when recording starts (the journal is then a complete
     history); pass ``require_empty=False`` to journal from a non-empty state, which then has to be
     recreated before replay.
@@ -263,13 +330,26 @@ class Recorder(NoCopy):
 
     book = None
     _f = None
+    #: the journal's header when the Recorder came from :meth:`resume` (None otherwise)
+    resumed = None
 
     def __init__(self, book, path, *, symbol: int = 0, flush_every: int = 65536,
-                 require_empty: bool = True, fsync: bool = False):
+                 require_empty: bool = True, fsync: bool = False, overwrite: bool = False):
         # before the file is opened (a truth test took require_empty=None for False)
         if _flag_arg(require_empty, "require_empty") and len(book) != 0:
             raise ValueError(f"Recorder needs an empty book ({len(book)} orders rest); "
                              "pass require_empty=False to journal from a non-empty state")
+        overwrite = _flag_arg(overwrite, "overwrite")
+        self._setup(book, path, symbol, flush_every, fsync)
+        if not overwrite:
+            _refuse_used_journal(self.path)
+        self._f = open(self.path, "wb", buffering=0)
+        _pwrite_all(self._f.fileno(), _pack_header(0, FLAG_JOURNAL, getattr(book, "stp", None)), 0)
+        if self._fsync:
+            os.fsync(self._f.fileno())
+            _fsync_dir(self.path)
+
+    def _setup(self, book, path, symbol, flush_every, fsync):
         if flush_every <= 0:
             raise ValueError("flush_every must be > 0")
         # checked here: a record holds it as u32, and a symbol that does not fit was found only
@@ -291,14 +371,55 @@ class Recorder(NoCopy):
         self._buf = bytearray()
         self._pending = 0
         self.count = 0
-        stp = getattr(book, "stp", None)
         self._submit, self._market = book.submit, book.submit_market
         self._cancel, self._modify = book.cancel, book.modify
-        self._f = open(self.path, "wb", buffering=0)
-        _pwrite_all(self._f.fileno(), _pack_header(0, FLAG_JOURNAL, stp), 0)
-        if self._fsync:
-            os.fsync(self._f.fileno())
-            _fsync_dir(self.path)
+
+    @classmethod
+    def resume(cls, path, book=None, *, symbol: int | None = None, flush_every: int = 65536,
+               fsync: bool = False) -> "Recorder":
+        """Continue a journal after a crash or a :meth:`close`: replay its committed records into
+        ``book`` and append from there. Returns the Recorder (``rec.book`` holds the replayed
+        state; ``rec.resumed`` is the journal's header, ``uncommitted_bytes`` the tail cut).
+
+        A tail left by a flush cut short (see :func:`repair_journal`) is cut before appending.
+        ``book=None`` builds an :class:`OrderBook` with the journal's STP mode; a given book must
+        have that mode and hold the state the journal started from (empty, unless it was
+        recorded with ``require_empty=False``). ``symbol=None`` takes the records' symbol (0 for
+        a journal without records); another symbol than theirs is refused. A file that is not
+        a Recorder journal raises :class:`NativeFormatError`; nothing is then changed. O(n)
+        for n committed records.
+
+        >>> rec = Recorder.resume("session.mccmd")  # doctest: +SKIP
+        """
+        hdr = read_header(path, committed=True)
+        if not hdr.is_journal:
+            raise NativeFormatError(f"{path}: not a Recorder journal (flag bit 0 is clear): "
+                                    f"only a journal can be resumed")
+        cmds = _map(path, hdr)
+        syms = np.unique(cmds["symbol"]) if len(cmds) else ()
+        if len(syms) > 1:
+            raise NativeFormatError(f"{path}: records of {len(syms)} symbols; a Recorder writes "
+                                    f"one, so this file cannot be continued by one")
+        if symbol is None:
+            symbol = int(syms[0]) if len(syms) else 0
+        elif len(syms) and symbol != int(syms[0]):
+            raise ValueError(f"symbol={symbol!r}, but the journal's records have symbol "
+                             f"{int(syms[0])}")
+        stp = hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING
+        if book is None:
+            book = OrderBook(stp=stp)
+        elif hdr.stp is not None and getattr(book, "stp", hdr.stp) != hdr.stp:
+            raise ValueError(f"the book's STP mode is {book.stp!r}, the journal was recorded "
+                             f"with {hdr.stp!r}")
+        self = cls.__new__(cls)
+        self._setup(book, path, symbol, flush_every, fsync)     # checks before the replay
+        for i in range(0, len(cmds), 65536):                    # events in bounded pieces
+            book.process(cmds[i:i + 65536])
+        del cmds                                                # unmapped before the cut
+        self.resumed = repair_journal(path)
+        self.count = hdr.count
+        self._f = open(self.path, "r+b", buffering=0)
+        return self
 
     # ---- forwarded order entry ----
     # Written out per method (no shared helper, cached bound methods, one pack per call): the
@@ -426,7 +547,8 @@ class Recorder(NoCopy):
 
         The records go to their place after the counted ones (a retry after a failed write
         writes them there again) and the count only after them, so a process killed in between
-        leaves a file whose count covers whole, written records only. With ``fsync=True`` the records are
+        leaves a file whose count covers whole, written records only (read them with
+        ``committed=True``; :func:`repair_journal` cuts the bytes after them). With ``fsync=True`` the records are
         fdatasync'ed before the count is written, and the count after: the same holds after a
         power loss, and every flush that returned is on stable storage."""
         if self._f is None or not self._buf:
@@ -489,6 +611,28 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _refuse_used_journal(path: Path) -> None:
+    # A journal that holds anything (committed records or a flush's tail) is what a crashed
+    # session leaves: opening it for writing truncated it, losing the records the journal
+    # exists to keep. A bare header (nothing recorded) or another kind of file is replaced.
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return
+        with open(path, "rb") as f:
+            raw = f.read(HEADER_SIZE)
+            size = os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        return
+    if (size <= HEADER_SIZE or len(raw) < HEADER_SIZE or raw[:len(MAGIC)] != MAGIC
+            or not struct.unpack_from("<I", raw, 12)[0] & FLAG_JOURNAL):
+        return
+    count = struct.unpack_from("<Q", raw, 16)[0]
+    raise FileExistsError(
+        f"{path} already holds a Recorder journal ({count} records in its header, "
+        f"{size - HEADER_SIZE} bytes after it): continue it with "
+        f"matchcore.native.Recorder.resume({str(path)!r}), or pass overwrite=True to replace it")
+
+
 def _forward(name):
     return property(lambda self: getattr(self.book, name),
                     doc=f"The book's ``{name}`` (read-only, as on the book).")
@@ -512,5 +656,5 @@ def record(book, path, **kwargs) -> Recorder:
 
 
 __all__ = ["FILE_DTYPE", "FLAG_JOURNAL", "HEADER_SIZE", "MAGIC", "NativeFormatError", "NativeHeader",
-           "Recorder", "VERSION", "read_commands", "read_header", "record", "replay_commands",
-           "write_commands"]
+           "Recorder", "VERSION", "read_commands", "read_header", "record", "repair_journal",
+           "replay_commands", "write_commands"]

@@ -1,0 +1,278 @@
+"""kill -9 of a process recording through ``matchcore.native.Recorder``.
+
+A forked child records a seeded flow (per-call methods, or ``process()`` batches large enough
+that one flush is a write of hundreds of kilobytes) with a small ``flush_every`` and writes the
+journal's committed count to a pipe after every call. The parent SIGKILLs it at a random moment
+and checks the file it left: the header count covers at least every acknowledged flush and never
+more records than the file holds; the counted records are the flow's first records; any bytes
+after them are the start of the next ones (whole records, or a torn one), which the plain readers
+refuse and ``committed=True`` leaves out, reporting them; ``Recorder.resume`` continues the
+journal to a file equal to an uninterrupted recording.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from matchcore import OrderBook
+from matchcore.native import (FILE_DTYPE, HEADER_SIZE, NativeFormatError, Recorder, read_commands,
+                              read_header, repair_journal, replay_commands)
+from matchcore.workloads import standard_mix
+from test_durability_kill import _fork, _read_acks
+
+KILLS = 1200 if os.environ.get("MATCHCORE_SOAK") == "1" else 120
+REC = 48
+
+
+def _flow():
+    _, cmds = standard_mix(6000, seed=5)
+    return cmds
+
+
+def _record(rec, cmds, per_call, on_call=lambda: None, batch=2000):
+    """Feed cmds to the Recorder, one call per command or in process() batches."""
+    if not per_call:
+        for i in range(0, len(cmds), batch):
+            rec.process(cmds[i:i + batch])
+            on_call()
+        return
+    for c in cmds.tolist():
+        ts, oid, price, qty, owner, _sym, kind, side, tif, po = c
+        try:
+            if kind == 0:
+                rec.submit(oid, side, price, qty, tif, owner=owner, post_only=bool(po), ts_ns=ts)
+            elif kind == 1:
+                rec.submit_market(oid, side, qty, owner=owner, ts_ns=ts)
+            elif kind == 2:
+                rec.cancel(oid, ts_ns=ts)
+            else:
+                rec.modify(oid, qty, price or None, ts_ns=ts)
+        except Exception as exc:  # rejections are journaled too; anything else is a failure
+            if type(exc).__name__ != "OrderRejected":
+                raise
+        on_call()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The journal of the whole flow, recorded without interruption, per call and batched."""
+    cmds = _flow()
+    out = {}
+    for per_call in (True, False):
+        p = tmp_path_factory.mktemp("ref") / "ref.mccmd"
+        with Recorder(OrderBook(), p, flush_every=1 << 20) as rec:
+            _record(rec, cmds, per_call)
+        out[per_call] = p.read_bytes()
+    # one record per command either way (a per-call record holds only the fields its call has)
+    assert len(out[True]) == len(out[False]) == HEADER_SIZE + REC * len(cmds)
+    return cmds, out
+
+
+def test_native_recorder_kill9_committed_prefix_readable_and_resumable(tmp_path, reference):
+    cmds, refs = reference
+    rng = np.random.default_rng(2027)
+    whole_tails = torn_tails = resumed = 0
+    for k in range(KILLS):
+        p = tmp_path / f"k{k}.mccmd"
+        per_call = k % 4 != 3
+        fsync = k % 5 == 0
+        flush_every = int(rng.integers(1, 12)) if per_call else 1000
+        ref = refs[per_call]
+        ref_records = ref[HEADER_SIZE:]
+
+        def child(w, p=p, per_call=per_call, fsync=fsync, flush_every=flush_every):
+            rec = Recorder(OrderBook(), p, flush_every=flush_every, fsync=fsync)
+            os.write(w, struct.pack("<Q", 0))
+            _record(rec, cmds, per_call, lambda: os.write(w, struct.pack("<Q", rec.count)),
+                    batch=20000 if k % 8 == 3 else 2000)
+
+        pid, r = _fork(child)
+        _read_acks(r, 1)
+        time.sleep(rng.random() * (0.03 if per_call else 0.004))
+        os.kill(pid, signal.SIGKILL)
+        rest = _read_acks(r, 1 << 20)
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status) == 0, status
+        acks = struct.unpack(f"<{len(rest) // 8}Q", rest)
+        acked = max(acks) if acks else 0
+
+        hdr = read_header(p, committed=True)
+        size = p.stat().st_size
+        n, tail = hdr.count, hdr.uncommitted_bytes
+        assert n >= acked, f"kill {k}: flushed {acked} records, header counts {n}"
+        assert size == HEADER_SIZE + REC * n + tail            # the count never runs ahead
+        data = p.read_bytes()
+        assert data[HEADER_SIZE:HEADER_SIZE + REC * n] == ref_records[:REC * n]
+        assert read_commands(p, committed=True).tobytes() == ref_records[:REC * n]
+        # the tail is the start of the next records: written bytes, never anything else
+        assert data[HEADER_SIZE + REC * n:] == ref_records[REC * n:REC * n + tail]
+        if tail:
+            whole_tails += tail % REC == 0
+            torn_tails += tail % REC != 0
+            assert hdr.uncommitted_records == tail // REC
+            for reader in (read_header, read_commands, replay_commands):
+                with pytest.raises(NativeFormatError, match=f"trailing bytes.*committed=True"):
+                    reader(p)
+        if n or tail:
+            with pytest.raises(FileExistsError, match="Recorder.resume"):
+                Recorder(OrderBook(), p)
+            assert p.read_bytes() == data                       # refused, not truncated
+        if k % 3 == 0:
+            # the committed state back, then the rest of the flow: the uninterrupted journal
+            rec = Recorder.resume(p)
+            assert rec.resumed.count == n and rec.resumed.uncommitted_bytes == tail
+            want = OrderBook()
+            want.process(np.frombuffer(ref_records[:REC * n], dtype=FILE_DTYPE))
+            assert rec.book.state_hash() == want.state_hash()
+            _record(rec, cmds[n:], per_call)
+            rec.close()
+            assert p.read_bytes() == ref
+            resumed += 1
+        p.unlink()
+    # the kills reached the window between a flush's records and its count
+    assert whole_tails + torn_tails > 0
+    print(f"\n{KILLS} kills: {whole_tails} whole-record tails, {torn_tails} torn tails, "
+          f"{resumed} resumed")
+
+
+def _fill_journal(p, n, **kw):
+    cmds = _flow()[:n]
+    with Recorder(OrderBook(), p, **kw) as rec:
+        rec.process(cmds)
+    return cmds
+
+
+def test_native_committed_read_torn_tail_reported_and_repaired(tmp_path):
+    # a torn record after the count, as a write cut short leaves it (the real bytes, half of them)
+    p = tmp_path / "j.mccmd"
+    cmds = _fill_journal(p, 10)
+    full = p.read_bytes()
+    with open(p, "r+b") as f:
+        f.seek(16)
+        f.write(struct.pack("<Q", 7))                          # the last flush: 3 records
+    with open(p, "r+b") as f:
+        f.truncate(len(full) - 20)
+    hdr = read_header(p, committed=True)
+    assert (hdr.count, hdr.uncommitted_bytes, hdr.uncommitted_records) == (7, 2 * REC + 28, 2)
+    assert read_commands(p, committed=True).tobytes() == cmds[:7].tobytes()
+    book = OrderBook()
+    assert np.array_equal(replay_commands(p, committed=True), book.process(cmds[:7]))
+    with pytest.raises(NativeFormatError, match=r"7 records .*124 bytes after the counted records: 2 whole "
+                       r"records and 28 bytes of a torn one\): read its 7 committed.*repair_journal"):
+        read_commands(p)
+    assert repair_journal(p).uncommitted_bytes == 2 * REC + 28
+    assert p.stat().st_size == HEADER_SIZE + 7 * REC
+    assert read_commands(p).tobytes() == cmds[:7].tobytes()    # a plain file again
+    assert repair_journal(p).uncommitted_bytes == 0             # nothing more to cut
+
+
+def test_native_committed_read_not_a_journal_trailing_bytes_still_refused(tmp_path):
+    from matchcore.native import write_commands
+
+    p = tmp_path / "w.mccmd"
+    write_commands(p, _flow()[:5])
+    with open(p, "ab") as f:
+        f.write(b"\0" * REC)
+    before = p.read_bytes()
+    for call in (lambda: read_header(p, committed=True), lambda: read_commands(p, committed=True),
+                 lambda: replay_commands(p, committed=True), lambda: repair_journal(p),
+                 lambda: Recorder.resume(p)):
+        with pytest.raises(NativeFormatError, match="trailing bytes.*not one"):
+            call()
+    assert p.read_bytes() == before
+
+
+def test_native_committed_read_truncated_journal_still_refused(tmp_path):
+    # records missing under the count are never read, with or without committed=True
+    p = tmp_path / "j.mccmd"
+    _fill_journal(p, 10)
+    os.truncate(p, p.stat().st_size - 1)
+    before = p.read_bytes()
+    for call in (lambda: read_commands(p, committed=True), lambda: repair_journal(p),
+                 lambda: Recorder.resume(p)):
+        with pytest.raises(NativeFormatError, match="truncated"):
+            call()
+    assert p.read_bytes() == before
+
+
+def test_native_recorder_existing_journal_refused_unless_overwrite(tmp_path):
+    p = tmp_path / "j.mccmd"
+    _fill_journal(p, 10)
+    before = p.read_bytes()
+    with pytest.raises(FileExistsError, match=r"10 records.*Recorder\.resume.*overwrite=True"):
+        Recorder(OrderBook(), p)
+    assert p.read_bytes() == before
+    with Recorder(OrderBook(), p, overwrite=True) as rec:
+        rec.submit(1, 0, 100, 5)
+    assert read_header(p).count == 1
+    # a journal with nothing recorded, or another file, is replaced as before
+    with Recorder(OrderBook(), tmp_path / "e.mccmd"):
+        pass
+    with Recorder(OrderBook(), tmp_path / "e.mccmd") as rec:
+        rec.submit(1, 0, 100, 5)
+    assert read_header(tmp_path / "e.mccmd").count == 1
+    (tmp_path / "t.txt").write_text("x" * 100)
+    Recorder(OrderBook(), tmp_path / "t.txt").close()
+    assert read_header(tmp_path / "t.txt").count == 0
+
+
+def test_native_recorder_resume_checks_symbol_and_stp(tmp_path):
+    from matchcore import STP
+
+    p = tmp_path / "j.mccmd"
+    with Recorder(OrderBook(stp=STP.CANCEL_BOTH), p, symbol=9) as rec:
+        rec.submit(1, 0, 100, 5)
+        rec.submit(2, 1, 101, 5)
+    before = p.read_bytes()
+    with pytest.raises(ValueError, match="symbol=3.*symbol 9"):
+        Recorder.resume(p, symbol=3)
+    with pytest.raises(ValueError, match="STP mode"):
+        Recorder.resume(p, OrderBook(stp=STP.CANCEL_RESTING))
+    assert p.read_bytes() == before
+    with Recorder.resume(p, flush_every=1) as rec:
+        assert rec.symbol == 9 and rec.book.stp == STP.CANCEL_BOTH and len(rec.book) == 2
+        rec.submit(3, 1, 100, 5)
+    got = read_commands(p)
+    assert got["order_id"].tolist() == [1, 2, 3] and set(got["symbol"].tolist()) == {9}
+
+
+def test_native_replay_cli_committed_reports_left_out_bytes(tmp_path, capsys):
+    from matchcore.__main__ import main
+
+    p = tmp_path / "j.mccmd"
+    cmds = _fill_journal(p, 10)
+    with open(p, "r+b") as f:
+        f.seek(16)
+        f.write(struct.pack("<Q", 6))
+    os.truncate(p, p.stat().st_size - 10)
+    assert main(["replay", str(p), "--no-progress"]) != 0
+    assert "--committed" in capsys.readouterr().err
+    assert main(["replay", str(p), "--no-progress", "--committed", "--out",
+                 str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "replayed 6 native commands" in out
+    assert "left out after them: 182 bytes (3 whole records and 38 bytes of a torn one)" in out
+    ev = np.load(tmp_path / "o" / "events.npy")
+    assert np.array_equal(ev, OrderBook().process(cmds[:6]))
+    assert main(["replay", str(p), "--no-progress", "--committed", "--format", "itch"]) != 0
+    assert "--committed does not apply to ITCH" in capsys.readouterr().err
+
+
+
+@pytest.mark.parametrize("flag", [None, "yes", 2.0])
+def test_native_committed_not_a_bool_refused(tmp_path, flag):
+    # a truth test took committed=None for False and "yes" for True
+    p = tmp_path / "j.mccmd"
+    _fill_journal(p, 3)
+    with pytest.raises(TypeError, match="committed"):
+        read_header(p, committed=flag)
+    with pytest.raises(TypeError, match="committed"):
+        read_commands(p, committed=flag)
+    with pytest.raises(TypeError, match="committed"):
+        replay_commands(p, committed=flag)
