@@ -276,3 +276,24 @@ def test_native_committed_not_a_bool_refused(tmp_path, flag):
         read_commands(p, committed=flag)
     with pytest.raises(TypeError, match="committed"):
         replay_commands(p, committed=flag)
+
+
+def test_native_recorder_journal_in_use_refused_to_second_writer(tmp_path):
+    # a second Recorder on the path (even with overwrite=True) truncated the live journal and
+    # both wrote into it; resume and repair_journal cut or appended under the live writer
+    p = tmp_path / "j.mccmd"
+    cmds = _flow()[:20]
+    with Recorder(OrderBook(), p, flush_every=1 << 20) as rec:
+        rec.process(cmds[:10])
+        for call in (lambda: Recorder(OrderBook(), p), lambda: Recorder(OrderBook(), p, overwrite=True),
+                     lambda: Recorder.resume(p), lambda: repair_journal(p)):
+            with pytest.raises(BlockingIOError, match="being written by a Recorder"):
+                call()
+        rec.flush()
+        for call in (lambda: Recorder(OrderBook(), p, overwrite=True), lambda: Recorder.resume(p)):
+            with pytest.raises(BlockingIOError, match="being written by a Recorder"):
+                call()
+        rec.process(cmds[10:])
+    assert read_commands(p).tobytes() == cmds.tobytes()
+    with Recorder.resume(p) as rec:                             # released by close()
+        assert rec.count == 20

@@ -177,17 +177,33 @@ def repair_journal(path) -> NativeHeader:
     torn one, never checked by the count. They are removed (the truncation is fsynced), so the
     file reads again without ``committed=True`` and :meth:`Recorder.resume` can continue it. A
     file that is not a journal, or that is shorter than its count, raises
-    :class:`NativeFormatError` and is left as it is. Run it on a journal no Recorder is writing.
-    O(1).
+    :class:`NativeFormatError` and is left as it is; a journal a :class:`Recorder` is writing
+    raises BlockingIOError. O(1).
 
     >>> repair_journal("session.mccmd").uncommitted_records  # doctest: +SKIP
     7
     """
-    hdr = read_header(path, committed=True)
+    read_header(path, committed=True)             # a regular file, a journal: before opening it
+    with open(path, "r+b", buffering=0) as f:
+        _lock(f, path)
+        return _cut_tail(f, read_header(path, committed=True))
+
+
+def _lock(f, path) -> None:
+    # One writer per journal: a Recorder holds an exclusive flock on its file while it is open
+    # (released when its descriptors are closed, also at the process's death).
+    import fcntl
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise BlockingIOError(f"{path} is being written by a Recorder (in this process or "
+                              f"another): its lock is held") from None
+
+
+def _cut_tail(f, hdr: NativeHeader) -> NativeHeader:
     if hdr.uncommitted_bytes:
-        with open(path, "r+b") as f:
-            f.truncate(hdr.header_size + hdr.record_size * hdr.count)
-            os.fsync(f.fileno())
+        f.truncate(hdr.header_size + hdr.record_size * hdr.count)
+        os.fsync(f.fileno())
     return hdr
 
 
@@ -341,13 +357,22 @@ class Recorder(NoCopy):
                              "pass require_empty=False to journal from a non-empty state")
         overwrite = _flag_arg(overwrite, "overwrite")
         self._setup(book, path, symbol, flush_every, fsync)
-        if not overwrite:
-            _refuse_used_journal(self.path)
-        self._f = open(self.path, "wb", buffering=0)
-        _pwrite_all(self._f.fileno(), _pack_header(0, FLAG_JOURNAL, getattr(book, "stp", None)), 0)
-        if self._fsync:
-            os.fsync(self._f.fileno())
-            _fsync_dir(self.path)
+        # opened without truncation: locked and checked first, emptied only then
+        f = open(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666), "r+b",
+                 buffering=0)
+        try:
+            _lock(f, self.path)
+            if not overwrite:
+                _refuse_used_journal(self.path)
+            f.truncate(0)
+            _pwrite_all(f.fileno(), _pack_header(0, FLAG_JOURNAL, getattr(book, "stp", None)), 0)
+            if self._fsync:
+                os.fsync(f.fileno())
+                _fsync_dir(self.path)
+        except BaseException:
+            f.close()
+            raise
+        self._f = f
 
     def _setup(self, book, path, symbol, flush_every, fsync):
         if flush_every <= 0:
@@ -391,10 +416,21 @@ class Recorder(NoCopy):
 
         >>> rec = Recorder.resume("session.mccmd")  # doctest: +SKIP
         """
-        hdr = read_header(path, committed=True)
-        if not hdr.is_journal:
+        if not read_header(path, committed=True).is_journal:  # a regular file: before opening it
             raise NativeFormatError(f"{path}: not a Recorder journal (flag bit 0 is clear): "
                                     f"only a journal can be resumed")
+        f = open(path, "r+b", buffering=0)
+        try:
+            _lock(f, path)
+            self = cls.__new__(cls)
+            self._resume(f, path, book, symbol, flush_every, fsync)
+        except BaseException:
+            f.close()
+            raise
+        return self
+
+    def _resume(self, f, path, book, symbol, flush_every, fsync):
+        hdr = read_header(path, committed=True)        # under the lock: no writer now
         cmds = _map(path, hdr)
         syms = np.unique(cmds["symbol"]) if len(cmds) else ()
         if len(syms) > 1:
@@ -411,15 +447,13 @@ class Recorder(NoCopy):
         elif hdr.stp is not None and getattr(book, "stp", hdr.stp) != hdr.stp:
             raise ValueError(f"the book's STP mode is {book.stp!r}, the journal was recorded "
                              f"with {hdr.stp!r}")
-        self = cls.__new__(cls)
         self._setup(book, path, symbol, flush_every, fsync)     # checks before the replay
         for i in range(0, len(cmds), 65536):                    # events in bounded pieces
             book.process(cmds[i:i + 65536])
         del cmds                                                # unmapped before the cut
-        self.resumed = repair_journal(path)
+        self.resumed = _cut_tail(f, hdr)
         self.count = hdr.count
-        self._f = open(self.path, "r+b", buffering=0)
-        return self
+        self._f = f
 
     # ---- forwarded order entry ----
     # Written out per method (no shared helper, cached bound methods, one pack per call): the
