@@ -297,3 +297,13 @@ def test_native_recorder_journal_in_use_refused_to_second_writer(tmp_path):
     assert read_commands(p).tobytes() == cmds.tobytes()
     with Recorder.resume(p) as rec:                             # released by close()
         assert rec.count == 20
+
+
+def test_native_recorder_fifo_or_device_refused_precisely(tmp_path):
+    # a FIFO without a reader hung the constructor (open for writing waits for one); a device
+    # took the records into nowhere
+    fifo = tmp_path / "f.mccmd"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/null"):
+        with pytest.raises(ValueError, match="not a regular file"):
+            Recorder(OrderBook(), path)

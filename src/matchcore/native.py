@@ -361,6 +361,10 @@ class Recorder(NoCopy):
         f = open(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666), "r+b",
                  buffering=0)
         try:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ValueError(f"{self.path}: not a regular file (a pipe, FIFO or device): a "
+                                 f"Recorder rewrites the header's count after each flush, and "
+                                 f"the readers memory-map the file")
             _lock(f, self.path)
             if not overwrite:
                 _refuse_used_journal(self.path)
