@@ -307,3 +307,24 @@ def test_native_recorder_fifo_or_device_refused_precisely(tmp_path):
     for path in (fifo, "/dev/null"):
         with pytest.raises(ValueError, match="not a regular file"):
             Recorder(OrderBook(), path)
+
+
+def test_native_write_commands_over_live_journal_refused(tmp_path):
+    # renamed over a journal being recorded: the Recorder went on writing into the unlinked
+    # file, and the session's records were gone
+    from matchcore.native import write_commands
+
+    p = tmp_path / "j.mccmd"
+    cmds = _flow()[:20]
+    with Recorder(OrderBook(), p, flush_every=5) as rec:
+        rec.process(cmds[:10])
+        with pytest.raises(BlockingIOError, match="being written by a Recorder"):
+            write_commands(p, cmds[:3])
+        rec.process(cmds[10:])
+    assert read_commands(p).tobytes() == cmds.tobytes()
+    assert write_commands(p, cmds[:3]) == 3                      # closed: replaced as before
+    assert not list(tmp_path.glob("*.tmp*"))
+    fifo = tmp_path / "f.mccmd"
+    os.mkfifo(fifo)
+    assert write_commands(fifo, cmds[:2]) == 2                   # a FIFO is replaced, no wait
+    assert read_commands(fifo).tobytes() == cmds[:2].tobytes()

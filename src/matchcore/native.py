@@ -22,6 +22,7 @@ The file size is exactly ``32 + 48 * count``; anything else is rejected.
 """
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 import stat
@@ -240,6 +241,10 @@ def write_commands(path, commands, *, stp=None) -> int:
         with open(tmp, "wb") as f:
             f.write(_pack_header(len(arr), 0, stp))
             arr.tofile(f)
+        # a live Recorder's journal: renamed over, its records went on into an unlinked file
+        with contextlib.suppress(FileNotFoundError), open(
+                os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as held:
+            _lock(held, path)                           # (a FIFO: opened without waiting)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
