@@ -213,7 +213,8 @@ def write_commands(path, commands, *, stp=None) -> int:
 
     The file is written beside its final name and renamed into place, so a reader never sees a
     half-written file. ``stp`` (optional) is stored so that :func:`replay_commands` can build a
-    book with the same self-trade mode. O(n) bytes written.
+    book with the same self-trade mode. A path a :class:`Recorder` is writing raises
+    BlockingIOError and is left alone. O(n) bytes written.
 
     >>> write_commands("flow.mccmd", commands)  # doctest: +SKIP
     1000
@@ -242,7 +243,8 @@ def write_commands(path, commands, *, stp=None) -> int:
             f.write(_pack_header(len(arr), 0, stp))
             arr.tofile(f)
         # a live Recorder's journal: renamed over, its records went on into an unlinked file
-        with contextlib.suppress(FileNotFoundError), open(
+        # (a file this process may not read cannot be checked; it is replaced as before)
+        with contextlib.suppress(FileNotFoundError, PermissionError), open(
                 os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as held:
             _lock(held, path)                           # (a FIFO: opened without waiting)
         os.replace(tmp, path)
