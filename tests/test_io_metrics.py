@@ -502,7 +502,7 @@ def test_cli_replay_metrics_hold_inf_or_huge_serves_until_sigterm_no_traceback(d
     assert "until interrupted" in out if hold == "inf" else "1e+12 s more" in out
 
 
-def test_replay_metrics_books_sharing_a_name_added_under_it_not_overwritten():
+def test_replay_metrics_books_sharing_a_name_labelled_by_locate_each_its_own():
     import struct
 
     def msg(t, loc, body, ts=1):
@@ -516,6 +516,7 @@ def test_replay_metrics_books_sharing_a_name_added_under_it_not_overwritten():
         msg(b"A", 2, struct.pack(">QcI8sI", 3, b"S", 50, b"TEST    ", 1010)),
         msg(b"A", 2, struct.pack(">QcI8sI", 4, b"S", 60, b"TEST    ", 1020)),
         msg(b"A", 2, struct.pack(">QcI8sI", 5, b"S", 70, b"TEST    ", 1030)),
+        msg(b"A", 3, struct.pack(">QcI8sI", 6, b"S", 70, b"OTHER   ", 1030)),
         msg(b"E", 1, struct.pack(">QIQ", 1, 30, 1)),
         msg(b"E", 2, struct.pack(">QIQ", 3, 20, 2)),
         msg(b"E", 2, struct.pack(">QIQ", 4, 5, 3)),
@@ -525,15 +526,22 @@ def test_replay_metrics_books_sharing_a_name_added_under_it_not_overwritten():
     r.feed(data)
     r.finish()
     m.update(r, final=True)
-    assert r.symbols == {1: "TEST", 2: "TEST"}
-    per = r.symbol_stats()
+    assert r.symbols == {1: "TEST", 2: "TEST", 3: "OTHER"}
     got = {}
     for mf in text_string_to_metric_families(prom.generate_latest(m.registry).decode()):
         for smp in mf.samples:
             got[(smp.name, smp.labels.get("symbol"))] = smp.value
-    assert got[("matchcore_trades_total", "TEST")] == int(per["trades"].sum()) == 3
-    assert got[("matchcore_volume_shares_total", "TEST")] == int(per["volume"].sum()) == 55
-    assert got[("matchcore_open_orders", "TEST")] == r.stats["open_orders"] == 5
+    # one series per book, named as the replay summary and a NATS subscriber name them
+    assert got[("matchcore_trades_total", "TEST@locate1")] == 1
+    assert got[("matchcore_trades_total", "TEST@locate2")] == 2
+    assert got[("matchcore_volume_shares_total", "TEST@locate1")] == 30
+    assert got[("matchcore_volume_shares_total", "TEST@locate2")] == 25
+    assert got[("matchcore_open_orders", "TEST@locate1")] == 2
+    assert got[("matchcore_open_orders", "TEST@locate2")] == 3
+    assert got[("matchcore_open_orders", "OTHER")] == 1
+    assert ("matchcore_open_orders", "TEST") not in got
+    assert sum(v for (n, _), v in got.items() if n == "matchcore_open_orders") \
+        == r.stats["open_orders"] == 6
 
 
 def test_replay_metrics_final_update_without_feed_stats_keeps_receiver_counts():

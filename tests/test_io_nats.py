@@ -596,9 +596,12 @@ def _follower_after_resubscribe(stop, t, box, r, trades):
 
 
 def _assert_consumer_is_replay(c, r, trades):
-    assert sorted(c.symbols()) == sorted(r.symbols[L] for L in r.books)
+    from matchcore.io import book_labels
+
+    labels = book_labels(r.symbols, r.books)     # the name, NAME@locateN when several carry it
+    assert sorted(c.symbols()) == sorted(labels.values())
     for loc, book in r.books.items():
-        sym = r.symbols[loc]
+        sym = labels[loc]
         bb, ba = book.best_bid(), book.best_ask()
         assert c.tob[sym][1:] == (bb[0], bb[1], ba[0], ba[1])
         assert c.depth(sym) == book_levels(book)
@@ -1030,3 +1033,107 @@ def test_publisher_nan_or_fractional_settings_value_error_naming_them_before_con
     port = free_port()                        # nothing listens: it must not get that far
     with pytest.raises(ValueError, match=next(iter(kw))):
         NatsPublisher(f"nats://127.0.0.1:{port}", **kw)
+
+
+# ---- two locates carrying one symbol name ----
+
+def _give_name(data: bytes, locate: int, name: str) -> bytes:
+    """``data`` with every stock field of ``locate``'s messages set to ``name``."""
+    from matchcore.itch.layouts import LAYOUTS
+
+    at = {t.encode(): next((f.offset for f in lay.fields if f.name == "stock"), None)
+          for t, lay in LAYOUTS.items()}
+    out = bytearray(data)
+    pos = 0
+    while pos < len(out):
+        m = pos + 2
+        off = at.get(bytes(out[m:m + 1]))
+        if off is not None and int.from_bytes(out[m + 1:m + 3], "big") == locate:
+            out[m + off:m + off + 8] = name.ljust(8).encode()
+        pos = m + int.from_bytes(out[pos:m], "big")
+    return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def shared_day():
+    """A generated day whose locate 2 carries locate 1's name, and whose locate 3 is announced
+    again half way through (same locate, same name: a repeated directory message)."""
+    data = itch.generate(None, messages=40_000, symbols=4, seed=21)
+    first, _, third, _ = itch.symbol_names(4)
+    data = _give_name(data, 2, first)
+    half = len(data) // 2
+    pos = 0
+    while pos < half:                        # a message boundary near the middle
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    return data[:pos] + _itch_r(3, third) + data[pos:]
+
+
+def test_replay_two_locates_one_name_consumer_rebuilds_both_books_nothing_lost(
+        server, names, shared_day):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    first, _, third, _ = itch.symbol_names(4)
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, max_batch=200, keep=True)   # many batches per subject
+        feed_chunks(r, shared_day, bridge, chunk=50_000)
+    assert r.symbols[1] == r.symbols[2] == first and r.symbols[3] == third
+    assert len(r.books[1]) and len(r.books[2])
+    assert pub.stats["published"] == bridge.batches
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    # every batch applied (the second book's were dropped as redeliveries), none missing
+    assert c.batches == bridge.batches and c.records == bridge.records
+    assert not c.missing and c.bad == 0
+    assert bridge.shared() == {first: [1, 2]}              # the re-announced locate is one book
+    assert c.locates[first] == {1, 2} and c.locates[third] == {3}
+    assert f"{first}@locate1" in c.symbols() and third in c.symbols() and first not in c.tob
+    _assert_consumer_is_replay(c, r, bridge.kept()["trades"])
+    # the name selects every book published under it
+    one = consume(server.url, stream=stream, prefix=prefix, symbols=[first], timeout=60)
+    assert one.symbols() == [f"{first}@locate1", f"{first}@locate2"] and not one.missing
+    assert one.depth(f"{first}@locate2") == book_levels(r.books[2])
+
+
+def test_consumer_second_locate_under_a_name_moves_first_book_to_its_label():
+    from matchcore.io.nats import SESSION_HEADER
+
+    c = MarketDataConsumer()
+    tob = np.zeros(1, WIRE_TOB)
+    tob[0] = (1, 100, 5, 105, 7)
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 4, 0, tob), {SESSION_HEADER: "a"})
+    assert c.symbols() == ["X"] and c.tob["X"] == (1, 100, 5, 105, 7)
+    tob2 = np.zeros(1, WIRE_TOB)
+    tob2[0] = (2, 200, 1, 210, 1)
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 9, 1, tob2), {SESSION_HEADER: "a"})
+    assert c.tob == {"X@locate4": (1, 100, 5, 105, 7), "X@locate9": (2, 200, 1, 210, 1)}
+    assert not c.missing and c.batches == 2
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 9, 1, tob), {SESSION_HEADER: "a"})  # redelivery
+    assert c.tob["X@locate9"] == (2, 200, 1, 210, 1) and c.batches == 2
+    # a new session on the subject drops every book published under the name
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 4, 0, tob2), {SESSION_HEADER: "b"})
+    assert c.tob == {"X@locate4": (2, 200, 1, 210, 1)} and c.session_changes == 1
+
+
+def test_cli_replay_publish_two_locates_one_name_noted_subscribe_shows_both(
+        server, names, shared_day, tmp_path, capsys):
+    stream, prefix = names
+    first = itch.symbol_names(4)[0]
+    path = tmp_path / "shared.itch"
+    path.write_bytes(shared_day)
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"{first}@locate1, {first}@locate2" in out          # the summary's books
+    assert f"note: symbol {first} is carried by locates 1, 2" in out
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", first])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    r = itch.replay_file(path)
+    for loc in (1, 2):
+        bb, ba = r.books[loc].best_bid(), r.books[loc].best_ask()
+        assert (f"{first}@locate{loc} bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
+                f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out
+    assert "missing (sequence gaps) 0 records" in out

@@ -364,7 +364,10 @@ def _print_itch_summary(s, names, books, elapsed, path) -> None:
     size = path.stat().st_size
     print(f"replayed {s['messages']:,} ITCH 5.0 messages ({size / 1e6:,.1f} MB on disk) in "
           f"{elapsed:.3f} s: {rate / 1e6:.2f} M msg/s")
-    _print_counts_and_books(s, names, books, "by type")
+    from matchcore.io import book_labels
+
+    # two books of one name are told apart as NAME@locateN, as in the metrics and subscribe
+    _print_counts_and_books(s, book_labels(names, books), books, "by type")
     print(f"unknown order references: {s['unknown_refs']:,}; executions clamped: "
           f"{s['executions_clamped']:,}; cancels clamped: {s['cancels_clamped']:,}; "
           f"duplicate references: {s['duplicate_refs']:,}; invalid adds: {s['invalid_adds']:,}; "

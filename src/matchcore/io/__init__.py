@@ -6,3 +6,36 @@ dependency only when used:
 * :mod:`matchcore.io.nats` -- trades, top of book and L2 changes per symbol over NATS JetStream,
   publisher and consumer (``pip install 'matchcore[nats]'``).
 """
+from __future__ import annotations
+
+__all__ = ["book_label", "book_labels"]
+
+
+def book_label(name: str, locate: int) -> str:
+    """The label of the book of ``locate`` when its symbol ``name`` is carried by more than one
+    locate: ``NAME@locateN``. Never an ITCH name (those have at most 8 characters), so it
+    cannot be mistaken for another symbol's.
+
+    >>> book_label("AAPL", 2)
+    'AAPL@locate2'
+    """
+    return f"{name}@locate{int(locate)}"
+
+
+def book_labels(names: dict, locates) -> dict:
+    """``{locate: label}`` for every locate of ``locates``: its name in ``names`` (the locate
+    number when it has none), or :func:`book_label` when two or more of ``locates`` carry that
+    name. The one rule of the replay summary, the Prometheus ``symbol`` labels and the books a
+    NATS subscriber rebuilds. O(len(locates)).
+
+    >>> book_labels({1: "AAPL", 2: "AAPL", 3: "MSFT"}, [1, 2, 3])
+    {1: 'AAPL@locate1', 2: 'AAPL@locate2', 3: 'MSFT'}
+    >>> book_labels({1: "AAPL", 2: "AAPL"}, [1])      # the other locate has no book
+    {1: 'AAPL'}
+    """
+    locs = [int(L) for L in locates]
+    named = {L: names.get(L, str(L)) for L in locs}
+    count: dict = {}
+    for n in named.values():
+        count[n] = count.get(n, 0) + 1
+    return {L: (book_label(n, L) if count[n] > 1 else n) for L, n in named.items()}

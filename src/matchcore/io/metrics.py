@@ -207,8 +207,11 @@ class ReplayMetrics(NoCopy):
         # of the first replay's locates were kept, a second day's AAPL counted under the first
         # day's name of its locate, and a locate the first did not have was a KeyError
         if new_replay or len(self._names) != len(per):
-            names = replayer.symbols
-            self._names = {int(L): names.get(int(L), str(int(L))) for L in per["locate"]}
+            from matchcore.io import book_labels
+
+            # a name several books carry labels each NAME@locateN, as the replay summary and
+            # a NATS subscriber name them
+            self._names = book_labels(replayer.symbols, per["locate"].tolist())
         snap = {
             "messages": s["messages"], "counts": dict(s["counts"]),
             "unknown_types": dict(s["unknown_types"]), "bad_lengths": s["bad_lengths"],
@@ -226,16 +229,11 @@ class ReplayMetrics(NoCopy):
             "implausible": int(feed_stats.implausible) if feed_stats is not None else None,
             "per_symbol": {},
         }
-        # books that share a name (two locates of one symbol, an unnamed locate whose number
-        # is another's name) are added under it, as EngineMetrics does: a dict built from the
-        # rows kept only the last book's counts
         per_symbol = snap["per_symbol"]
         for row in per:
             loc = int(row["locate"])
-            name = self._names.get(loc, str(loc))
-            n, v, o = per_symbol.get(name, (0, 0, 0))
-            per_symbol[name] = (n + int(row["trades"]), v + int(row["volume"]),
-                                o + int(row["open_orders"]))
+            per_symbol[self._names.get(loc, str(loc))] = (
+                int(row["trades"]), int(row["volume"]), int(row["open_orders"]))
         with self._lock:
             if new_replay:
                 self._replayer_id = id(replayer)

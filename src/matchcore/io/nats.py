@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._nocopy import NoCopy
+from matchcore.io import book_label
 
 MAGIC = b"MC"
 VERSION = 1
@@ -46,7 +47,8 @@ KIND_TRADE, KIND_TOB, KIND_L2 = 1, 2, 3
 KINDS = {"trade": KIND_TRADE, "tob": KIND_TOB, "l2": KIND_L2}
 KIND_NAMES = {v: k for k, v in KINDS.items()}
 
-# magic, version, kind, locate, count, seq (records of this (kind, locate) published before)
+# magic, version, kind, locate, count, seq (records published to this subject, i.e. of this
+# (kind, symbol name) and whatever locates carry the name, before this batch)
 HEADER_DTYPE = np.dtype([("magic", "S2"), ("version", "u1"), ("kind", "u1"), ("locate", "<u2"),
                          ("count", "<u2"), ("seq", "<u8")])
 WIRE_TRADE = np.dtype([("ts", "<i8"), ("price", "<i8"), ("shares", "<i8"),
@@ -520,6 +522,10 @@ class ReplayPublisher(NoCopy):
     trade sinks for the others). ``keep=True`` keeps what was drained (``kept()``) for callers
     that also want the sinks. ``records`` counts the records handed to the publisher per kind.
 
+    Subjects are named by symbol name; locates that carry one name (``shared()``) publish to
+    the same subjects with one ``seq`` sequence per subject, each batch holding the records of
+    one locate (its header's ``locate``).
+
     Each ``ReplayPublisher`` is one publishing session: its batches carry the NATS header
     ``Matchcore-Session`` with ``session`` (a new time-ordered id unless given) and their
     ``seq`` counts from 0 (a ``session`` given must not be reused by another run: a consumer
@@ -556,9 +562,11 @@ class ReplayPublisher(NoCopy):
         self.session = session
         self._headers = {SESSION_HEADER: session}
         self._kept = {"tob": [], "trades": [], "l2": []}
-        self._seq: dict[tuple[int, int], int] = {}
+        # one seq sequence per subject, whatever the number of locates published on it
+        self._seq: dict[str, int] = {}
         self._subjects: dict[tuple[int, int], str] = {}
         self._names: dict[int, str] = {}
+        self.locates: dict[str, set[int]] = {}
         self.records = {k: 0 for k in KINDS}
         self.batches = 0
 
@@ -587,7 +595,14 @@ class ReplayPublisher(NoCopy):
             name = self._names.get(locate, str(locate))
             s = f"{self.publisher.prefix}.{KIND_NAMES[kind]}.{subject_token(name)}"
             self._subjects[key] = s
+            self.locates.setdefault(name, set()).add(locate)
         return s
+
+    def shared(self) -> dict[str, list[int]]:
+        """``{name: locates}`` of the symbol names published for more than one locate (one
+        subject per kind for all of them; the batch header's ``locate`` tells their books
+        apart, and a consumer labels them ``NAME@locateN``)."""
+        return {n: sorted(ls) for n, ls in sorted(self.locates.items()) if len(ls) > 1}
 
     def _encode(self, replayer, kind: int, src: np.ndarray, out: list) -> None:
         # Sort by locate (stable: each symbol keeps its records' order) and gather every field
@@ -606,10 +621,12 @@ class ReplayPublisher(NoCopy):
             subject = self._subject(replayer, kind, loc)
             for lo in range(a, b, self.max_batch):
                 hi = min(lo + self.max_batch, b)
-                seq = self._seq.get((kind, loc), 0)
+                # per subject, not per locate: two locates of one name publish to one subject,
+                # and a consumer took the second one's repeated seq values for redeliveries
+                seq = self._seq.get(subject, 0)
                 out.append((subject, encode_batch(kind, loc, seq, wire[lo:hi]), hi - lo,
                             self._headers))
-                self._seq[(kind, loc)] = seq + (hi - lo)
+                self._seq[subject] = seq + (hi - lo)
                 self.records[KIND_NAMES[kind]] += hi - lo
                 self.batches += 1
 
@@ -640,7 +657,14 @@ class MarketDataConsumer:
     changed level to its new qty and order count and dropping it at qty 0) and trade totals
     (``trades[symbol] = [count, shares]``). The header's sequence number reveals batches that
     never arrived: their records are counted in ``missing[(kind, symbol)]``. A malformed
-    payload is counted in ``bad`` and changes nothing. O(records) per batch (L2 in Python per
+    payload is counted in ``bad`` and changes nothing.
+
+    Two locates of one symbol name are published to the same subjects, with one ``seq``
+    sequence per subject; the header's ``locate`` tells their books apart. Such books are kept
+    apart under ``NAME@locateN`` (:func:`matchcore.io.book_label`), as the replay summary and
+    the Prometheus labels name them: when a second locate appears under a name, the first
+    one's state moves from ``NAME`` to its label. ``locates[name]`` is the set of locates
+    seen under each name. O(records) per batch (L2 in Python per
     record; top of book and trades vectorised).
 
     ``apply(..., headers=)`` takes the NATS headers of the message: a ``Matchcore-Session``
@@ -670,7 +694,21 @@ class MarketDataConsumer:
         self.session_changes = 0
         self.resubscribes = 0           # consume(): pull consumers made again after an error
         self.last_error: str | None = None
+        self.locates: dict[str, set[int]] = {}
         self._next: dict[tuple[int, str], int] = {}
+
+    def _book(self, symbol: str, locate: int) -> str:
+        # the key of the book a batch belongs to: its symbol name, or NAME@locateN once a
+        # second locate has been seen under that name (the first one's state moves there)
+        locs = self.locates.setdefault(symbol, set())
+        if locate not in locs:
+            locs.add(locate)
+            if len(locs) == 2:
+                first = min(locs - {locate})
+                for d in (self.tob, self.levels, self.trades):
+                    if symbol in d:
+                        d[book_label(symbol, first)] = d.pop(symbol)
+        return symbol if len(locs) == 1 else book_label(symbol, locate)
 
     def apply(self, subject: str, payload: bytes, headers=None) -> None:
         try:
@@ -694,42 +732,49 @@ class MarketDataConsumer:
         self._next[key] = seq + len(rec)
         self.batches += 1
         self.records[KIND_NAMES[kind]] += len(rec)
+        book = self._book(symbol, locate)
         if not len(rec):
             return
         if kind == KIND_TOB:
             last = rec[-1]
-            self.tob[symbol] = (int(last["ts"]), int(last["bid"]), int(last["bid_qty"]),
+            self.tob[book] = (int(last["ts"]), int(last["bid"]), int(last["bid_qty"]),
                                 int(last["ask"]), int(last["ask_qty"]))
         elif kind == KIND_TRADE:
-            acc = self.trades.setdefault(symbol, [0, 0])
+            acc = self.trades.setdefault(book, [0, 0])
             acc[0] += len(rec)
             acc[1] += int(rec["shares"].sum())
         else:
-            book = self.levels.setdefault(symbol, {})
+            levels = self.levels.setdefault(book, {})
             for side, price, qty, orders in zip(rec["side"].tolist(), rec["price"].tolist(),
                                                 rec["qty"].tolist(), rec["orders"].tolist()):
                 if qty:
-                    book[(side, price)] = (qty, orders)
+                    levels[(side, price)] = (qty, orders)
                 else:
-                    book.pop((side, price), None)
+                    levels.pop((side, price), None)
 
     def _restart(self, kind: int, symbol: str) -> None:
-        # each subject holds one kind of one symbol: only that part of the state is stale
+        # each subject holds one kind of one symbol name: only that part of the state is
+        # stale, for every book (locate) published under the name
         self.session_changes += 1
         self._next.pop((kind, symbol), None)
         self.missing.pop((KIND_NAMES[kind], symbol), None)
-        {KIND_TOB: self.tob, KIND_TRADE: self.trades, KIND_L2: self.levels}[kind].pop(symbol, None)
+        d = {KIND_TOB: self.tob, KIND_TRADE: self.trades, KIND_L2: self.levels}[kind]
+        d.pop(symbol, None)
+        for loc in self.locates.get(symbol, ()):
+            d.pop(book_label(symbol, loc), None)
 
     def depth(self, symbol: str, n: int | None = None):
         """``(bids, asks)``: lists of (price, qty, orders), best first (bids descending, asks
-        ascending), from the L2 records. O(levels log levels)."""
+        ascending), from the L2 records of the book ``symbol`` (a name, or ``NAME@locateN``
+        for a name several locates carry). O(levels log levels)."""
         book = self.levels.get(symbol, {})
         bids = sorted(((p, q, o) for (s, p), (q, o) in book.items() if s == b"B"), reverse=True)
         asks = sorted((p, q, o) for (s, p), (q, o) in book.items() if s == b"S")
         return (bids[:n], asks[:n]) if n is not None else (bids, asks)
 
     def symbols(self) -> list[str]:
-        """Every symbol seen, sorted."""
+        """Every book seen, sorted: its symbol name, or ``NAME@locateN`` for each book of a
+        name that several locates were published under."""
         return sorted(set(self.tob) | set(self.levels) | set(self.trades))
 
 

@@ -169,6 +169,8 @@ class ReplayHooks(NoCopy):
         out = self.out
         status = 0
         if self.bridge is not None:
+            from matchcore.io.nats import subject_token
+
             st = self.publisher.close()
             rec = self.bridge.records
             print(f"published: {st['published']:,} of {self.bridge.batches:,} batches "
@@ -179,6 +181,15 @@ class ReplayHooks(NoCopy):
                   f"disconnects {st['disconnects']}, reconnects {st['reconnects']}"
                   + (f"; last error: {st['last_error']}" if st["last_error"] else ""),
                   file=out, flush=True)
+            from matchcore.io import book_label
+
+            for name, locs in self.bridge.shared().items():
+                # not an error: every book is published, on the name's subjects
+                print(f"note: symbol {name} is carried by locates "
+                      f"{', '.join(map(str, locs))}: their books share the subjects "
+                      f"{self.publisher.prefix}.*.{subject_token(name)} (one seq sequence, "
+                      f"the batch header's locate tells them apart); subscribe shows them as "
+                      f"{', '.join(book_label(name, L) for L in locs)}", file=out, flush=True)
             lost = st["dropped"] + st["undelivered"]
             if lost:
                 status = 1
