@@ -771,3 +771,36 @@ def test_cli_replay_lobster_message_csv_without_format_replayed_as_lobster(capsy
     assert code == code2 == 0 and err == ""
     assert out.splitlines()[0].split(" in ")[0] == "999 LOBSTER messages"
     assert out.splitlines()[1:] == out2.splitlines()[1:]
+
+
+def test_book_name_two_locates_carry_refused_naming_labels_label_or_locate_shows_that_book(
+        tmp_path, capsys):
+    from matchcore.itch.layouts import LAYOUTS
+
+    data = bytearray(itch.generate(None, messages=20_000, symbols=3, seed=8))
+    first = itch.symbol_names(3)[0]
+    at = {t.encode(): next((f.offset for f in lay.fields if f.name == "stock"), None)
+          for t, lay in LAYOUTS.items()}
+    pos = 0
+    while pos < len(data):                   # locate 2 carries locate 1's name
+        m = pos + 2
+        off = at.get(bytes(data[m:m + 1]))
+        if off is not None and int.from_bytes(data[m + 1:m + 3], "big") == 2:
+            data[m + off:m + off + 8] = first.ljust(8).encode()
+        pos = m + int.from_bytes(data[pos:m], "big")
+    path = tmp_path / "shared.itch"
+    path.write_bytes(bytes(data))
+    r = itch.replay_file(path)
+    assert r.symbols[1] == r.symbols[2] == first and len(r.books[1]) != len(r.books[2])
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", first, "--no-progress")
+    assert code == 1 and not out.strip()
+    assert f"carried by locates 1, 2: give one of {first}@locate1, {first}@locate2" in err
+    for sym in (f"{first}@locate2", "2"):
+        code, out, _ = run_cli(capsys, "book", str(path), "--symbol", sym, "--no-progress")
+        assert code == 0 and out.startswith(f"{first} (locate 2) at end of file")
+        assert f": {len(r.books[2]):,} orders" in out
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", f"{first}@locate3",
+                             "--no-progress")
+    assert code == 1 and "locate 3 is 'AMZN'" in err
+    code, out, _ = run_cli(capsys, "replay", str(path), "--no-progress")
+    assert f"books: 3: {first}@locate1, {first}@locate2, AMZN;" in out

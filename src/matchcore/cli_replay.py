@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -587,14 +588,34 @@ def _book(args) -> int:
     from matchcore._symfilter import plain_number
 
     args.symbol = plain_number(args.symbol.strip())     # a locate written "001", as --symbols
+    # NAME@locateN: one of the books of a name several locates carry, as the summary shows it
+    label = re.fullmatch(r"(.+)@locate0*(\d+)", args.symbol)
+    want = label.group(2) if label else args.symbol
     bar, update = _file_progress(path, args.no_progress)
     try:
-        r = itch.replay_file(path, progress=update, symbols=[args.symbol], until_ns=until,
+        r = itch.replay_file(path, progress=update, symbols=[want], until_ns=until,
                              infer_lengths=args.infer_lengths, record_tob=False,
                              record_trades=False)
     finally:
         bar.close()
     _book_damage_notes(r.stats)
+    if label:
+        if r.symbols.get(int(want)) != label.group(1):
+            print(f"matchcore book: error: no book {args.symbol!r} "
+                  f"{'before ' + args.at if args.at else 'in this file'}: locate {want} is "
+                  f"{r.symbols.get(int(want), 'not named')!r}", file=sys.stderr)
+            return 1
+        args.symbol = want
+    carriers = sorted(k for k, n in r.symbols.items() if n == args.symbol)
+    if len(carriers) > 1:
+        # r.book(name) is the first of them: another book's ladder shown under the name
+        from matchcore.io import book_label
+
+        print(f"matchcore book: error: symbol {args.symbol!r} is carried by locates "
+              f"{', '.join(map(str, carriers))}: give one of "
+              f"{', '.join(book_label(args.symbol, k) for k in carriers)} (or its locate "
+              f"number)", file=sys.stderr)
+        return 1
     try:
         book = r.book(args.symbol)
         loc = next(k for k, b in r.books.items() if b is book)
