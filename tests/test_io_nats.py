@@ -1137,3 +1137,34 @@ def test_cli_replay_publish_two_locates_one_name_noted_subscribe_shows_both(
         assert (f"{first}@locate{loc} bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
                 f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out
     assert "missing (sequence gaps) 0 records" in out
+
+
+def test_consume_book_label_keeps_that_book_of_a_shared_name_nothing_missing(
+        server, names, shared_day, capsys):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    first = itch.symbol_names(4)[0]
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, max_batch=200, keep=True)
+        feed_chunks(r, shared_day, bridge, chunk=50_000)
+    trades = bridge.kept()["trades"]
+    c = consume(server.url, stream=stream, prefix=prefix, symbols=[f"{first}@locate2"],
+                timeout=60)
+    assert c.symbols() == [f"{first}@locate2"] and not c.missing
+    assert c.depth(f"{first}@locate2") == book_levels(r.books[2])
+    mine = trades[trades["locate"] == 2]
+    assert c.trades[f"{first}@locate2"] == [len(mine), int(mine["shares"].sum())]
+    # a label with leading zeros in the locate, and the label of a book the name lacks
+    c = consume(server.url, stream=stream, prefix=prefix,
+                symbols=[f"{first}@locate01", f"{first}@locate3"], kinds=["l2"], timeout=60)
+    assert c.symbols() == [f"{first}@locate1"] and not c.missing
+    assert c.depth(f"{first}@locate1") == book_levels(r.books[1])
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", f"{first}@locate2", "--kinds", "tob"])
+    out = capsys.readouterr().out
+    bb, ba = r.books[2].best_bid(), r.books[2].best_ask()
+    assert code == 0 and "missing (sequence gaps) 0 records" in out
+    assert (f"{first}@locate2 bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
+            f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out and f"{first}@locate1" not in out

@@ -70,6 +70,7 @@ DEFAULT_STREAM = "MATCHCORE"
 DEFAULT_PREFIX = "mc"
 _TOKEN_KEEP = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 _TOKEN_ESC = re.compile(r"_([0-9A-F]{2})")
+_LABEL = re.compile(r"(.+)@locate0*([0-9]{1,5})")     # book_label(); a locate is a u16
 
 
 def _nats():
@@ -696,10 +697,34 @@ class MarketDataConsumer:
         self.last_error: str | None = None
         self.locates: dict[str, set[int]] = {}
         self._next: dict[tuple[int, str], int] = {}
+        # name -> the locates to keep, for names selected by book label (select())
+        self._only: dict[str, set[int]] = {}
 
-    def _book(self, symbol: str, locate: int) -> str:
+    def select(self, symbols) -> list[str]:
+        """Keep, of a name selected by book label (``NAME@locateN``), only those books: the
+        name's other books' batches are still read for the sequence check, and left out.
+        Returns the names to subscribe to (what :func:`consume` does with ``symbols``).
+
+        >>> MarketDataConsumer().select(["AAPL@locate2", "MSFT"])
+        ['AAPL', 'MSFT']
+        """
+        names, only, whole = [], {}, set()
+        for s in symbols:
+            m = _LABEL.fullmatch(str(s))
+            name = m.group(1) if m else str(s)
+            if m:
+                only.setdefault(name, set()).add(int(m.group(2)))
+            else:
+                whole.add(name)
+            if name not in names:
+                names.append(name)
+        self._only = {n: locs for n, locs in only.items() if n not in whole}
+        return names
+
+    def _book(self, symbol: str, locate: int) -> str | None:
         # the key of the book a batch belongs to: its symbol name, or NAME@locateN once a
-        # second locate has been seen under that name (the first one's state moves there)
+        # second locate has been seen under that name (the first one's state moves there) or
+        # when the name was selected by label; None for a book select() leaves out
         locs = self.locates.setdefault(symbol, set())
         if locate not in locs:
             locs.add(locate)
@@ -708,6 +733,9 @@ class MarketDataConsumer:
                 for d in (self.tob, self.levels, self.trades):
                     if symbol in d:
                         d[book_label(symbol, first)] = d.pop(symbol)
+        only = self._only.get(symbol)
+        if only is not None:
+            return book_label(symbol, locate) if locate in only else None
         return symbol if len(locs) == 1 else book_label(symbol, locate)
 
     def apply(self, subject: str, payload: bytes, headers=None) -> None:
@@ -730,9 +758,11 @@ class MarketDataConsumer:
         elif seq < expect:           # a batch seen before (redelivery): already applied
             return
         self._next[key] = seq + len(rec)
+        book = self._book(symbol, locate)
+        if book is None:
+            return
         self.batches += 1
         self.records[KIND_NAMES[kind]] += len(rec)
-        book = self._book(symbol, locate)
         if not len(rec):
             return
         if kind == KIND_TOB:
@@ -943,7 +973,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
             consumer: MarketDataConsumer | None = None) -> MarketDataConsumer:
     """Read the stream from its first message into a :class:`MarketDataConsumer` and return it.
 
-    ``symbols`` / ``kinds`` filter by subject (``filter_subjects``). Without ``follow`` it
+    ``symbols`` / ``kinds`` filter by subject (``filter_subjects``); a symbol given as a book
+    label ``NAME@locateN`` reads the name's subjects and keeps only that book
+    (:meth:`MarketDataConsumer.select`). Without ``follow`` it
     returns once every selected subject has no message left; with ``follow`` it goes on until
     ``idle`` s pass without a message, ``timeout`` s pass, or ``stop`` (a threading.Event) is
     set (``idle`` and ``timeout`` in seconds, > 0: ``ValueError`` otherwise, before anything
@@ -968,7 +1000,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
             raise ValueError(f"{name} must be > 0 seconds or None, got {value!r}")
     _nats()
     consumer = MarketDataConsumer() if consumer is None else consumer
-    subjects = filter_subjects(prefix, symbols, kinds)
+    filter_subjects(prefix, symbols, kinds)       # refuses a lone str or a bad kind first
+    # a book label (NAME@locateN) reads its name's subjects and keeps that book
+    subjects = filter_subjects(prefix, consumer.select(symbols or []), kinds)
     deadline = None if timeout is None else time.monotonic() + timeout
     asyncio.run(_consume_async(url, subjects, stream, consumer, idle, follow, on_batch,
                                deadline, stop))
