@@ -1110,9 +1110,13 @@ def test_consumer_second_locate_under_a_name_moves_first_book_to_its_label():
     assert not c.missing and c.batches == 2
     c.apply("mc.tob.X", encode_batch(KIND_TOB, 9, 1, tob), {SESSION_HEADER: "a"})  # redelivery
     assert c.tob["X@locate9"] == (2, 200, 1, 210, 1) and c.batches == 2
-    # a new session on the subject drops every book published under the name
+    # a new session (another replay) on the subject drops every book published under the
+    # name; its own locates decide the labels: one locate, the bare name
     c.apply("mc.tob.X", encode_batch(KIND_TOB, 4, 0, tob2), {SESSION_HEADER: "b"})
-    assert c.tob == {"X@locate4": (2, 200, 1, 210, 1)} and c.session_changes == 1
+    assert c.tob == {"X": (2, 200, 1, 210, 1)} and c.session_changes == 1
+    assert c.locates["X"] == {4}
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 5, 1, tob), {SESSION_HEADER: "b"})
+    assert c.tob == {"X@locate4": (2, 200, 1, 210, 1), "X@locate5": (1, 100, 5, 105, 7)}
 
 
 def test_cli_replay_publish_two_locates_one_name_noted_subscribe_shows_both(
@@ -1168,3 +1172,4 @@ def test_consume_book_label_keeps_that_book_of_a_shared_name_nothing_missing(
     assert code == 0 and "missing (sequence gaps) 0 records" in out
     assert (f"{first}@locate2 bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
             f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out and f"{first}@locate1" not in out
+

@@ -665,7 +665,8 @@ class MarketDataConsumer:
     apart under ``NAME@locateN`` (:func:`matchcore.io.book_label`), as the replay summary and
     the Prometheus labels name them: when a second locate appears under a name, the first
     one's state moves from ``NAME`` to its label. ``locates[name]`` is the set of locates
-    seen under each name. O(records) per batch (L2 in Python per
+    seen under each name in its latest session (another replay's locate under the name is
+    that replay's book of it, not a second one). O(records) per batch (L2 in Python per
     record; top of book and trades vectorised).
 
     ``apply(..., headers=)`` takes the NATS headers of the message: a ``Matchcore-Session``
@@ -696,6 +697,8 @@ class MarketDataConsumer:
         self.resubscribes = 0           # consume(): pull consumers made again after an error
         self.last_error: str | None = None
         self.locates: dict[str, set[int]] = {}
+        self._locs: dict[tuple, set[int]] = {}      # (name, session) -> locates seen
+        self._labels: dict[str, set[str]] = {}      # name -> NAME@locateN keys used
         self._next: dict[tuple[int, str], int] = {}
         # name -> the locates to keep, for names selected by book label (select())
         self._only: dict[str, set[int]] = {}
@@ -721,22 +724,32 @@ class MarketDataConsumer:
         self._only = {n: locs for n, locs in only.items() if n not in whole}
         return names
 
-    def _book(self, symbol: str, locate: int) -> str | None:
+    def _book(self, symbol: str, locate: int, session) -> str | None:
         # the key of the book a batch belongs to: its symbol name, or NAME@locateN once a
-        # second locate has been seen under that name (the first one's state moves there) or
-        # when the name was selected by label; None for a book select() leaves out
-        locs = self.locates.setdefault(symbol, set())
+        # second locate has been seen under that name in the batch's session (the first
+        # one's state of that session moves there) or when the name was selected by label;
+        # None for a book select() leaves out. Per session: another replay's locate under
+        # the name is another day's book of it, not a second one.
+        locs = self._locs.setdefault((symbol, session), set())
+        if not locs:
+            self.locates[symbol] = locs          # the name's latest session
         if locate not in locs:
             locs.add(locate)
             if len(locs) == 2:
-                first = min(locs - {locate})
-                for d in (self.tob, self.levels, self.trades):
-                    if symbol in d:
-                        d[book_label(symbol, first)] = d.pop(symbol)
+                first = book_label(symbol, min(locs - {locate}))
+                for kname, d in (("tob", self.tob), ("l2", self.levels),
+                                 ("trade", self.trades)):
+                    if symbol in d and self.sessions.get((kname, symbol)) == session:
+                        d[first] = d.pop(symbol)
+                        self._labels.setdefault(symbol, set()).add(first)
         only = self._only.get(symbol)
         if only is not None:
-            return book_label(symbol, locate) if locate in only else None
-        return symbol if len(locs) == 1 else book_label(symbol, locate)
+            key = book_label(symbol, locate) if locate in only else None
+        else:
+            key = symbol if len(locs) == 1 else book_label(symbol, locate)
+        if key is not None and key != symbol:
+            self._labels.setdefault(symbol, set()).add(key)
+        return key
 
     def apply(self, subject: str, payload: bytes, headers=None) -> None:
         try:
@@ -758,7 +771,7 @@ class MarketDataConsumer:
         elif seq < expect:           # a batch seen before (redelivery): already applied
             return
         self._next[key] = seq + len(rec)
-        book = self._book(symbol, locate)
+        book = self._book(symbol, locate, session)
         if book is None:
             return
         self.batches += 1
@@ -790,8 +803,8 @@ class MarketDataConsumer:
         self.missing.pop((KIND_NAMES[kind], symbol), None)
         d = {KIND_TOB: self.tob, KIND_TRADE: self.trades, KIND_L2: self.levels}[kind]
         d.pop(symbol, None)
-        for loc in self.locates.get(symbol, ()):
-            d.pop(book_label(symbol, loc), None)
+        for key in self._labels.get(symbol, ()):
+            d.pop(key, None)
 
     def depth(self, symbol: str, n: int | None = None):
         """``(bids, asks)``: lists of (price, qty, orders), best first (bids descending, asks
