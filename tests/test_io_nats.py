@@ -1173,3 +1173,32 @@ def test_consume_book_label_keeps_that_book_of_a_shared_name_nothing_missing(
     assert (f"{first}@locate2 bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
             f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out and f"{first}@locate1" not in out
 
+
+def test_replay_publisher_second_replayer_refused_nothing_published_under_first_names(
+        server, names):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    one = itch.generate(None, messages=10_000, symbols=3, seed=1)
+    # another day whose locates 1 and 3 carry each other's names of the first day
+    two = _give_name(_give_name(itch.generate(None, messages=10_000, symbols=3, seed=2), 1,
+                                "AMZN"), 3, "AAPL")
+    r1, r2 = itch.Replayer(record_l2=True), itch.Replayer(record_l2=True)
+    r1.feed(one)
+    r1.finish()
+    r2.feed(two)
+    r2.finish()
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub)
+        bridge(r1)
+        batches = bridge.batches
+        with pytest.raises(ValueError, match="publishes one replay"):
+            bridge(r2)
+        assert bridge.batches == batches and len(r2.tob())     # r2's sinks not drained
+        ReplayPublisher(pub)(r2)                               # the way: a new session
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert r2.symbols == {1: "AMZN", 2: "MSFT", 3: "AAPL"}
+    for loc, book in r2.books.items():
+        bb, ba = book.best_bid(), book.best_ask()
+        assert c.tob[r2.symbols[loc]][1:] == (bb[0], bb[1], ba[0], ba[1])
+        assert c.depth(r2.symbols[loc]) == book_levels(book)

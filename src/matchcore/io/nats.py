@@ -527,7 +527,9 @@ class ReplayPublisher(NoCopy):
     the same subjects with one ``seq`` sequence per subject, each batch holding the records of
     one locate (its header's ``locate``).
 
-    Each ``ReplayPublisher`` is one publishing session: its batches carry the NATS header
+    Each ``ReplayPublisher`` publishes one replay: called with another replayer it raises
+    ``ValueError`` (make a new one, with the same :class:`NatsPublisher` if you like). Each
+    ``ReplayPublisher`` is one publishing session: its batches carry the NATS header
     ``Matchcore-Session`` with ``session`` (a new time-ordered id unless given) and their
     ``seq`` counts from 0 (a ``session`` given must not be reused by another run: a consumer
     takes its repeated ``seq`` values for redeliveries and drops those batches). A consumer
@@ -570,8 +572,16 @@ class ReplayPublisher(NoCopy):
         self.locates: dict[str, set[int]] = {}
         self.records = {k: 0 for k in KINDS}
         self.batches = 0
+        self._replayer = None
 
     def __call__(self, replayer) -> None:
+        if self._replayer is None:
+            self._replayer = replayer
+        elif replayer is not self._replayer:
+            # its subjects are the first replay's locate names: another day's locate 1 was
+            # published as the first day's symbol, onto that symbol's books
+            raise ValueError("a ReplayPublisher publishes one replay (one session, its "
+                             "locates' names): make a new ReplayPublisher for another replay")
         tob = replayer.tob(clear=True)
         trades = replayer.trades(clear=True)
         l2 = replayer.l2(clear=True)
