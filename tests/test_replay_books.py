@@ -926,3 +926,21 @@ def test_replayer_cross_trade_shares_beyond_int64_counted_not_a_negative_trade()
     assert r.trades()["shares"].tolist() == [2**63 - 1]
     st = r.symbol_stats()
     assert st["trades"].tolist() == [1] and st["volume"].tolist() == [2**63 - 1]
+
+
+def test_replayer_book_name_two_locates_carry_value_error_label_or_locate_gives_each():
+    r = replay(framed(add(1, b"B", 100, 1000, locate=1, stock=b"TEST"),
+                      add(2, b"S", 50, 1010, locate=2, stock=b"TEST"),
+                      add(3, b"S", 70, 1020, locate=2, stock=b"TEST"),
+                      add(4, b"B", 10, 900, locate=3, stock=b"OTHER")))
+    assert r.symbols == {1: "TEST", 2: "TEST", 3: "OTHER"}
+    # it returned locate 1's book for the name: the other book's two orders were not there
+    with pytest.raises(ValueError, match="carried by locates 1, 2: ask for one of "
+                                         "TEST@locate1, TEST@locate2"):
+        r.book("TEST")
+    assert r.book("TEST@locate2") is r.books[2] and len(r.book("TEST@locate2")) == 2
+    assert r.book("TEST@locate01") is r.books[1] and r.book(2) is r.books[2]
+    assert r.book("OTHER") is r.books[3] and r.book("3") is r.books[3]
+    for bad in ("TEST@locate3", "OTHER@locate1", "TEST@locate"):
+        with pytest.raises(KeyError):
+            r.book(bad)

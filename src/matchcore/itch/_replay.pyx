@@ -40,6 +40,9 @@ from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
 from matchcore._symfilter import symbol_filter
 
+import re
+_LABEL = re.compile(r"(.+)@locate0*([0-9]{1,5})")    # matchcore.io.book_label
+
 cnp.import_array()
 
 cdef enum:
@@ -904,11 +907,29 @@ cdef class Replayer:
         return out
 
     def book(self, symbol):
-        """The book of a symbol name (or locate number); KeyError if it has none."""
+        """The book of a symbol name (or locate number, or ``NAME@locateN``, the label of one
+        of the books of a name several locates carry); KeyError if it has none, ValueError for
+        a name several books carry (naming their labels)."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
-        for L, name in self.symbols.items():
+        names = self.symbols
+        label = _LABEL.fullmatch(str(symbol))
+        if label is not None:
+            L = int(label.group(2))
+            if names.get(L) == label.group(1) and L in self._books:
+                return self._books[L]
+            raise KeyError(f"no book for symbol {symbol!r}")
+        for L, name in names.items():
             if (name == symbol or str(L) == str(symbol)) and L in self._books:
+                if name == symbol:
+                    # the first of them was returned: another book's orders under the name
+                    more = [K for K, n in names.items() if n == name and K in self._books]
+                    if len(more) > 1:
+                        raise ValueError(
+                            f"symbol {symbol!r} is carried by locates "
+                            f"{', '.join(map(str, more))}: ask for one of "
+                            f"{', '.join(f'{name}@locate{K}' for K in more)} (or its locate "
+                            f"number)")
                 return self._books[L]
         raise KeyError(f"no book for symbol {symbol!r}")
 
