@@ -804,3 +804,32 @@ def test_book_name_two_locates_carry_refused_naming_labels_label_or_locate_shows
     assert code == 1 and "locate 3 is 'AMZN'" in err
     code, out, _ = run_cli(capsys, "replay", str(path), "--no-progress")
     assert f"books: 3: {first}@locate1, {first}@locate2, AMZN;" in out
+
+
+def test_replay_plot_two_books_of_one_name_or_file_name_each_its_own_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import struct
+
+    from matchcore.replay_plots import plot_replay
+
+    def msg(t, loc, body, ts):
+        m = struct.pack(">cHH", t, loc, 0) + ts.to_bytes(6, "big") + body
+        return len(m).to_bytes(2, "big") + m
+
+    # locates 1 and 2 carry one name, 3 and 4 names that make one file name
+    stock = {1: b"TEST", 2: b"TEST", 3: b"BRK A", 4: b"BRK_A"}
+    data = b"".join(msg(b"A", loc, struct.pack(">QcI8sI", 10 * loc + i, b"BS"[i % 2:i % 2 + 1],
+                                               100, stock[loc].ljust(8), 1000 + 10 * i), i + 1)
+                    for loc in stock for i in range(4))
+    path = tmp_path / "names.itch"
+    path.write_bytes(data)
+    code, out, _ = run_cli(capsys, "replay", str(path), "--no-progress", "--plot",
+                           str(tmp_path / "plots"), "--plot-top", "4")
+    assert code == 0, out
+    pngs = sorted(x.name for x in (tmp_path / "plots").iterdir())
+    # both books of TEST went to TEST.png, the second drawn over the first
+    assert pngs == ["BRK_A-4.png", "BRK_A.png", "TEST_locate1.png", "TEST_locate2.png"]
+    r = itch.replay_file(path)
+    again = plot_replay(tmp_path / "again", r.tob(), r.trades(), r.symbols, price_scale=1e4,
+                        top=4)
+    assert len({p.name for p in again}) == 4

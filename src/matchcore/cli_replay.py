@@ -347,7 +347,10 @@ def _replay(args) -> int:
     if args.plot:
         from matchcore.cli_replay_dbn import plot_cli
 
-        plot_cli(args, r.tob(), r.trades(), names, 1e4)
+        from matchcore.io import book_labels
+
+        # a name two locates carry: each book drawn under its label, not both to one file
+        plot_cli(args, r.tob(), r.trades(), {**names, **book_labels(names, books)}, 1e4)
     return hooks.finish(r)
 
 

@@ -51,7 +51,8 @@ def _time_axis(ts: np.ndarray, t0: int):
 def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
                 price_scale: float, top: int = 4, prefix: str = "", bins: int = 120) -> list:
     """Draw the ``top`` busiest symbols (most top-of-book changes + trades) of a replay into
-    ``out_dir`` as ``<prefix><symbol>.png``; returns the paths written.
+    ``out_dir`` as ``<prefix><symbol>.png`` (``<symbol>-<locate>`` for a second symbol that
+    gives the same file name); returns the paths written.
 
     ``tob``/``trades``: the replay's sink arrays; ``symbols``: {locate: name};
     ``price_scale``: price units per currency unit (ITCH 1e4, DBN 1e9). Each PNG holds the best
@@ -79,6 +80,7 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
     starts = [int(a["ts"].min()) for a in (tob, trades) if len(a)]
     t0 = min(starts)
     paths = []
+    stems: set[str] = set()
     for L in chosen:
         name = str(symbols.get(L, L))
         t = tob[tob["locate"] == L]
@@ -106,6 +108,11 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
         ax3.set_xlabel(xlabel)
         fig.tight_layout()
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()) or str(L)
+        if safe in stems:
+            # two symbols of one file name ("BRK A", "BRK_A"): the second PNG overwrote the
+            # first, and both were listed
+            safe = f"{safe}-{L}"
+        stems.add(safe)
         path = out / f"{prefix}{safe}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
