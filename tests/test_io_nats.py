@@ -1202,3 +1202,20 @@ def test_replay_publisher_second_replayer_refused_nothing_published_under_first_
         bb, ba = book.best_bid(), book.best_ask()
         assert c.tob[r2.symbols[loc]][1:] == (bb[0], bb[1], ba[0], ba[1])
         assert c.depth(r2.symbols[loc]) == book_levels(book)
+
+
+def test_consumer_older_per_locate_seq_on_shared_subject_counted_out_of_sequence(capsys):
+    from types import SimpleNamespace
+
+    from matchcore.cli_subscribe import _summary
+
+    tob = np.zeros(2, WIRE_TOB)
+    tob[:] = [(1, 100, 5, 105, 7), (2, 101, 5, 105, 7)]
+    c = MarketDataConsumer()
+    # two locates of one name, each counting its own seq (as publishers did before)
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob))
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 2, 0, tob[:1]))
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob))       # a true redelivery
+    assert c.out_of_sequence == 1 and c.batches == 1 and c.symbols() == ["X"]
+    _summary(c, SimpleNamespace(depth=0))
+    assert "1 batches out of sequence" in capsys.readouterr().out

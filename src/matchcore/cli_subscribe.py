@@ -111,6 +111,9 @@ def _summary(c, args) -> None:
           f"{sum(c.missing.values()):,} records"
           + (f"; {c.session_changes:,} subjects restarted by a newer publishing session"
              if c.session_changes else "")
+          + (f"; {c.out_of_sequence:,} batches out of sequence (behind their subject's seq, of a "
+             f"locate not read from it before: a publisher that counted seq per locate), left "
+             f"out" if c.out_of_sequence else "")
           + (f"; broker errors: resubscribed {c.resubscribes:,}x, last {c.last_error}"
              if c.resubscribes or c.last_error else ""))
     for sym in c.symbols():

@@ -676,7 +676,9 @@ class MarketDataConsumer:
     the Prometheus labels name them: when a second locate appears under a name, the first
     one's state moves from ``NAME`` to its label. ``locates[name]`` is the set of locates
     seen under each name in its latest session (another replay's locate under the name is
-    that replay's book of it, not a second one). O(records) per batch (L2 in Python per
+    that replay's book of it, not a second one). A batch whose ``seq`` is behind its subject's
+    while no batch of its locate was taken from the subject is no redelivery: it is counted in
+    ``out_of_sequence`` (a stream from a publisher that counted ``seq`` per locate). O(records) per batch (L2 in Python per
     record; top of book and trades vectorised).
 
     ``apply(..., headers=)`` takes the NATS headers of the message: a ``Matchcore-Session``
@@ -710,6 +712,8 @@ class MarketDataConsumer:
         self._locs: dict[tuple, set[int]] = {}      # (name, session) -> locates seen
         self._labels: dict[str, set[str]] = {}      # name -> NAME@locateN keys used
         self._next: dict[tuple[int, str], int] = {}
+        self._applied: dict[tuple[int, str], set[int]] = {}   # subject -> locates taken from it
+        self.out_of_sequence = 0
         # name -> the locates to keep, for names selected by book label (select())
         self._only: dict[str, set[int]] = {}
 
@@ -779,8 +783,13 @@ class MarketDataConsumer:
         if seq > expect:
             self.missing[mk] = self.missing.get(mk, 0) + seq - expect
         elif seq < expect:           # a batch seen before (redelivery): already applied
+            if locate not in self._applied.get(key, ()):
+                # not a redelivery: no batch of its locate was taken from this subject (a
+                # publisher that counted seq per locate on a subject two locates share)
+                self.out_of_sequence += 1
             return
         self._next[key] = seq + len(rec)
+        self._applied.setdefault(key, set()).add(locate)
         book = self._book(symbol, locate, session)
         if book is None:
             return
@@ -791,7 +800,7 @@ class MarketDataConsumer:
         if kind == KIND_TOB:
             last = rec[-1]
             self.tob[book] = (int(last["ts"]), int(last["bid"]), int(last["bid_qty"]),
-                                int(last["ask"]), int(last["ask_qty"]))
+                              int(last["ask"]), int(last["ask_qty"]))
         elif kind == KIND_TRADE:
             acc = self.trades.setdefault(book, [0, 0])
             acc[0] += len(rec)
@@ -810,6 +819,7 @@ class MarketDataConsumer:
         # stale, for every book (locate) published under the name
         self.session_changes += 1
         self._next.pop((kind, symbol), None)
+        self._applied.pop((kind, symbol), None)
         self.missing.pop((KIND_NAMES[kind], symbol), None)
         d = {KIND_TOB: self.tob, KIND_TRADE: self.trades, KIND_L2: self.levels}[kind]
         d.pop(symbol, None)
