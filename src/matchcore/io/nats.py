@@ -678,8 +678,8 @@ class MarketDataConsumer:
     seen under each name in its latest session (another replay's locate under the name is
     that replay's book of it, not a second one). A batch whose ``seq`` is behind its subject's
     while no batch of its locate was taken from the subject is no redelivery: it is counted in
-    ``out_of_sequence`` (a stream from a publisher that counted ``seq`` per locate). O(records) per batch (L2 in Python per
-    record; top of book and trades vectorised).
+    ``out_of_sequence`` (a stream from a publisher that counted ``seq`` per locate).
+    O(records) per batch (L2 in Python per record; top of book and trades vectorised).
 
     ``apply(..., headers=)`` takes the NATS headers of the message: a ``Matchcore-Session``
     other than the one the subject carried so far means another replay was published (its
