@@ -1219,3 +1219,31 @@ def test_consumer_older_per_locate_seq_on_shared_subject_counted_out_of_sequence
     assert c.out_of_sequence == 1 and c.batches == 1 and c.symbols() == ["X"]
     _summary(c, SimpleNamespace(depth=0))
     assert "1 batches out of sequence" in capsys.readouterr().out
+
+
+def test_cli_replay_publish_locate_renamed_mid_day_noted_book_whole_under_first_name(
+        server, names, tmp_path, capsys):
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    # past the first 4 MiB chunk: the replay's first batches are published by then
+    data = itch.generate(None, messages=200_000, symbols=2, seed=3)
+    assert len(data) > 5 << 20
+    pos = 0
+    while pos < len(data) - (1 << 20):
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    path = tmp_path / "renamed.itch"
+    path.write_bytes(data[:pos] + _itch_r(1, "NEWNAME") + data[pos:])
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    # the summary names the book NEWNAME, the subscriber found it under AAPL, unexplained
+    assert (f"note: locate 1 was renamed AAPL -> NEWNAME during the replay: its book was "
+            f"published on the subjects of AAPL ({prefix}.*.AAPL)") in out
+    r = itch.replay_file(path)
+    assert r.symbols[1] == "NEWNAME"
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.symbols() == ["AAPL", "MSFT"] and not c.missing
+    bb, ba = r.books[1].best_bid(), r.books[1].best_ask()
+    assert c.tob["AAPL"][1:] == (bb[0], bb[1], ba[0], ba[1])

@@ -609,6 +609,19 @@ class ReplayPublisher(NoCopy):
             self.locates.setdefault(name, set()).add(locate)
         return s
 
+    def renamed(self, names: dict) -> dict[int, tuple[str, str]]:
+        """``{locate: (published name, name now)}`` for the locates whose name in ``names``
+        (the replay's ``symbols``) is no longer the one their subjects were named after (a
+        stock directory message renaming a locate mid-replay): their books stay on the
+        subjects of the first name, whole, rather than continuing on another subject."""
+        out = {}
+        for name, locs in self.locates.items():
+            for L in locs:
+                now = names.get(L, str(L))
+                if now != name:
+                    out[L] = (name, now)
+        return dict(sorted(out.items()))
+
     def shared(self) -> dict[str, list[int]]:
         """``{name: locates}`` of the symbol names published for more than one locate (one
         subject per kind for all of them; the batch header's ``locate`` tells their books

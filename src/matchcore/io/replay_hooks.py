@@ -190,6 +190,10 @@ class ReplayHooks(NoCopy):
                       f"{self.publisher.prefix}.*.{subject_token(name)} (one seq sequence, "
                       f"the batch header's locate tells them apart); subscribe shows them as "
                       f"{', '.join(book_label(name, L) for L in locs)}", file=out, flush=True)
+            for L, (was, now) in self.bridge.renamed(r.symbols).items():
+                print(f"note: locate {L} was renamed {was} -> {now} during the replay: its "
+                      f"book was published on the subjects of {was} "
+                      f"({self.publisher.prefix}.*.{subject_token(was)})", file=out, flush=True)
             lost = st["dropped"] + st["undelivered"]
             if lost:
                 status = 1
