@@ -201,7 +201,8 @@ cdef struct mc_book:
     # checks their limits and journals them, so the book's own order entry (the Python methods,
     # process(), the C table) refuses them. A feed replayer's books take orders.
     uint8_t engine_owned
-    # 1 for a feed replay's books: the id index grows at load <= 1/2 only (see _grow_orders)
+    # 1 for the books of a feed replay of many symbols: the id index grows at load <= 1/2
+    # only (see _grow_orders and matchcore._sinks.sk_many_books)
     uint8_t lean_index
 
 

@@ -68,10 +68,9 @@ cdef void* _realloc_aligned(void* old, size_t old_bytes, size_t nbytes) noexcept
 # unpredictably: a new id's home slot is taken by another block of ids about as often as not,
 # and callgrind counted one more mispredicted branch per command of stale_cancel at 1-3k resting
 # orders (2.77 against 1.79 at a load near 1/16): 23 ns/msg against 17 on a default-capacity
-# book. Only a growing book pays for it. A feed replay's books skip it (lean_index): their ids
-# are the exchange's order references, numbered across every symbol of the day, so a book's
-# ids are scattered and no block of them shares a line; the extra entries then only spread
-# thousands of books over more memory than the cache holds (a 5,000-symbol day: 193 -> 153 MB).
+# book. Only a growing book pays for it. The books of a feed replay of many symbols skip it
+# (lean_index, see sk_many_books): the extra entries would spread thousands of books over more
+# memory than the cache holds.
 cdef enum:
     _INDEX_ROOMY = 32768
 

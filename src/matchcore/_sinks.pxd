@@ -11,7 +11,7 @@ from libc.stdint cimport int64_t, uint64_t, int32_t, uint16_t
 from libc.stdlib cimport realloc
 from libc.string cimport memset
 
-from matchcore._core cimport mc_book, mc_best, mc_depth_orders, MC_BUY, MC_SELL
+from matchcore._core cimport OrderBook, mc_book, mc_best, mc_depth_orders, MC_BUY, MC_SELL
 
 cdef struct tob_rec:
     int64_t ts
@@ -50,6 +50,12 @@ cdef struct sk_options:
 cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot_every_ns,
                            object snapshot_depth, object book_capacity, object until_ns,
                            str unit) except -1
+
+# From this many books on, a feed replay runs in its many-books mode (sk_many_books).
+cdef enum:
+    SK_MANY_BOOKS = 400
+
+cdef bint sk_many_books(dict books, OrderBook ob) except -1
 
 # The top of book a book had when it was last read (0 for an empty side).
 cdef struct tob_last:

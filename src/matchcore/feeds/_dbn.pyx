@@ -38,7 +38,7 @@ from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_level, mc_rest, m
 from matchcore._map cimport (mc_map, _map_init, _map_find, _map_put, _map_grow, _map_prefetch,
                              _prefetch)
 from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_trade, sk_snapshot,
-                               sk_records, sk_options, sk_replay_options)
+                               sk_records, sk_options, sk_replay_options, sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
 from matchcore._symfilter import symbol_filter
@@ -136,8 +136,7 @@ cdef struct dbn_state:
     uint64_t nomem
     int64_t last_ts
     uint32_t pause_id
-    int32_t n_books        # instruments kept with a book so far
-    uint8_t deep_ahead     # n_books >= DEEP_AHEAD_BOOKS: lookahead (see there)
+    uint8_t deep_ahead     # many books (sk_many_books): lookahead
 
 
 cdef void st_free(dbn_state* S) noexcept nogil:
@@ -342,24 +341,16 @@ cdef inline const uint8_t* mbo_ahead(dbn_state* S, const uint8_t* buf, int64_t p
     return buf + p
 
 
-# From this many books on, a replay takes lookahead (the ITCH replay's threshold). With fewer,
-# the books stay in cache and it only adds work. Alternating runs of generated 1M-record files,
-# with against without, CPU time: 0.5-0.7x with 8 instruments, 1.1-1.3x with 500, 1.3-1.6x
-# with 5,000.
-cdef enum:
-    DEEP_AHEAD_BOOKS = 400
-
-
 cdef inline void lookahead(dbn_state* S, const uint8_t* buf, int64_t pos, int64_t n) noexcept nogil:
     """Hide the cache misses of the next records behind the current one, on a replay of many
-    books. A record of a thousand-instrument file finds its instrument's map slot, its entry,
-    its book's header, an id-index slot and an order (or for an add a price-map slot, the free
-    order and level slots and a level) in lines the other books' records have long since pushed out of
-    cache, each found through the one before. So the loads are pipelined over five records:
-    five ahead the instrument map slot, four ahead the instrument's entry, three ahead its
-    book's header, two ahead the index slot (and the add's price-map and free slots),
-    one ahead the order or the add's level. ``pos`` is the record after the current one.
-    Reads only: a wrong guess costs time, not results."""
+    books (sk_many_books). A record of a thousand-instrument file finds its instrument's map
+    slot, its entry, its book's header, an id-index slot and an order (or for an add a
+    price-map slot, the free order and level slots and a level) in lines the other books'
+    records have long since pushed out of cache, each found through the one before. So the
+    loads are pipelined over five records: five ahead the instrument map slot, four ahead the
+    instrument's entry, three ahead its book's header, two ahead the index slot (and the add's
+    price-map and free slots), one ahead the order or the add's level. ``pos`` is the record
+    after the current one. Reads only: a wrong guess costs time, not results."""
     cdef const uint8_t* m
     cdef int32_t L, idx
     cdef mc_book* b
@@ -740,13 +731,11 @@ cdef class DbnReplayer:
         if keep:
             ob = OrderBook(capacity=self._capacity)
             ob._b.emit = 0
-            ob._b.lean_index = 1
             mc_book_host(ob._b, &self._busy)
             li.book = ob._b
             self._books[L] = ob
             li.track = TRACK_BOOK
-            S.n_books += 1
-            S.deep_ahead = S.n_books >= DEEP_AHEAD_BOOKS
+            S.deep_ahead = sk_many_books(self._books, ob)
         else:
             li.track = TRACK_IGNORED
 

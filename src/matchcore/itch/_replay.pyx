@@ -35,7 +35,8 @@ from matchcore.itch._decode cimport (itch_scan, itch_next,
 
 from matchcore._map cimport _map_find, _map_prefetch, _prefetch
 from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_tob, sk_trade,
-                               sk_snapshot, sk_records, sk_options, sk_replay_options)
+                               sk_snapshot, sk_records, sk_options, sk_replay_options,
+                               sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
 from matchcore._symfilter import symbol_filter
@@ -140,8 +141,7 @@ cdef struct rp_state:
     int64_t last_ts
     int32_t pause_locate
     int64_t pause_ts
-    int32_t n_books        # locates kept with a book so far
-    uint8_t deep_ahead     # n_books >= DEEP_AHEAD_BOOKS: lookahead_deep (see there)
+    uint8_t deep_ahead     # many books (sk_many_books): lookahead_deep
 
 
 cdef void rp_free(rp_state* S) noexcept nogil:
@@ -385,24 +385,17 @@ cdef inline int64_t next_pos(rp_state* S, const uint8_t* buf, int64_t p, int64_t
     return p if p + 21 <= n else -1
 
 
-# From this many books on, a replay takes lookahead_deep. With fewer, the books stay in cache
-# and the deeper walk only adds work. Alternating runs of generated 2M-message days (about 120
-# resting orders a book), deep against the two-message lookahead, CPU time: 0.76x with 8 books,
-# 0.91x with 128, 0.93x with 256, 1.15x with 500, 1.3-1.4x with 5,000.
-cdef enum:
-    DEEP_AHEAD_BOOKS = 400
-
-
 cdef inline void lookahead_deep(rp_state* S, const uint8_t* buf, int64_t pos,
                                 int64_t n) noexcept nogil:
-    """lookahead for a replay of many books. A message of a thousand-symbol day finds its
-    locate's entry, its book's header, an id-index slot, an order or a price-map slot and a
-    level in lines the other books' messages have long since pushed out of cache, each found
-    through the one before. So the loads are pipelined over four messages: four ahead the
-    locate's entry, three ahead its book's header, two ahead the index slot (for an add also
-    its side's price-map slot and the free order and level slots it may take), one ahead the
-    order (for an add its level). Reads only, as in lookahead. (A fifth stage, one ahead the
-    order's level and queue neighbours for the cancel's unlink, measured no faster.)"""
+    """lookahead for a replay of many books (sk_many_books). A message of a thousand-symbol
+    day finds its locate's entry, its book's header, an id-index slot, an order or a price-map
+    slot and a level in lines the other books' messages have long since pushed out of cache,
+    each found through the one before. So the loads are pipelined over four messages: four
+    ahead the locate's entry, three ahead its book's header, two ahead the index slot (for an
+    add also its side's price-map slot and the free order and level slots it may take), one
+    ahead the order (for an add its level). Reads only, as in lookahead. (A fifth stage, one
+    ahead the order's level and queue neighbours for the cancel's unlink, measured no
+    faster.)"""
     cdef int64_t p2, p3, p4
     cdef uint8_t t
     cdef mc_book* b
@@ -869,13 +862,11 @@ cdef class Replayer:
         if keep:
             ob = OrderBook(capacity=self._capacity)
             ob._b.emit = 0
-            ob._b.lean_index = 1
             mc_book_host(ob._b, &self._busy)
             li.book = ob._b
             self._books[L] = ob
             li.track = TRACK_BOOK
-            self.S.n_books += 1
-            self.S.deep_ahead = self.S.n_books >= DEEP_AHEAD_BOOKS
+            self.S.deep_ahead = sk_many_books(self._books, ob)
             self.S.unknown_refs += li.early_refs
             self.S.early_total -= li.early_refs
             li.early_refs = 0
