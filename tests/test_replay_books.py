@@ -876,10 +876,10 @@ def test_replayer_many_quiet_symbols_small_books_by_default():
             [[tuple(map(int, lv)) for lv in side] for side in want.depth(loc)]
 
 
-def test_replayer_growing_books_keep_a_lean_id_index():
+def test_replayer_growing_books_of_many_symbols_keep_a_lean_id_index():
     # A replay book that outgrew its pool got the per-call path's roomy id index (8 entries a
-    # slot): 50 KB a book of ~120 orders, where the exchange's scattered references gain
-    # nothing from it. 35 KB a book with the index at load <= 1/2.
+    # slot): 50 KB a book of ~120 orders, and 500 books no longer fit in cache. From 400 books
+    # on (sk_many_books) the index grows at load <= 1/2: 35 KB a book.
     import sys
 
     if not sys.platform.startswith("linux"):
