@@ -435,6 +435,22 @@ def test_cli_replay_gzip_cut_short_on_stdin_and_fifo_summary_like_file(capsys, t
     assert summary(out.decode()) == summary(want)
 
 
+def test_cli_replay_stdin_summary_gives_bytes_read_not_zero_on_disk(capsys, tmp_path):
+    # a pipe's size on disk is 0: the summary said "0.0 MB on disk" for every piped replay
+    import subprocess
+    import sys
+
+    data = itch.generate(None, messages=60_000, symbols=2, seed=13)
+    path = tmp_path / "d.itch"
+    path.write_bytes(data)
+    code, out, _ = run_cli(capsys, "replay", str(path), "--no-progress")
+    assert code == 0 and f"({len(data) / 1e6:,.1f} MB on disk)" in out.splitlines()[0]
+    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", "/dev/stdin", "--format",
+                        "itch", "--no-progress"], input=data, capture_output=True, timeout=120)
+    first = p.stdout.decode().splitlines()[0]
+    assert p.returncode == 0 and f"({len(data) / 1e6:,.1f} MB read from a pipe)" in first, first
+
+
 def test_cli_replay_native_dump_book_level_total_beyond_int64_written_exactly(capsys, tmp_path):
     # Level totals are 128-bit by design: two legal orders can make one beyond int64, and the
     # dump must write it, not end in depth_orders()'s OverflowError.

@@ -203,7 +203,9 @@ def test_cli_replay_gzip_dbn_replayed_as_dbn_at_every_entry_point(tmp_path, caps
         assert main(["replay", str(fifo), "--format", "dbn", "--no-progress"]) == 0
     finally:
         writer.join()
-    assert f"replayed {want.stats['messages']:,} DBN MBO records" in capsys.readouterr().out
+    first = capsys.readouterr().out.splitlines()[0]
+    assert f"replayed {want.stats['messages']:,} DBN MBO records" in first
+    assert "MB read from a pipe)" in first and "on disk" not in first      # not "0.0 MB on disk"
     # several files (the detection of replay_files and replay_serial)
     assert detect_format(gz) == "dbn"
     res = replay_serial([gz, plain])

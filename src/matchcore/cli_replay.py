@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._cliutil import atomic_output, int64, save_npy, write_json
+from matchcore._cliutil import atomic_output, int64, save_npy, size_on_disk, write_json
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -365,8 +365,8 @@ def _print_interrupted(args, n: int, elapsed: float, what: str) -> None:
 
 def _print_itch_summary(s, names, books, elapsed, path) -> None:
     rate = s["messages"] / elapsed if elapsed > 0 else float("inf")
-    size = path.stat().st_size
-    print(f"replayed {s['messages']:,} ITCH 5.0 messages ({size / 1e6:,.1f} MB on disk) in "
+    print(f"replayed {s['messages']:,} ITCH 5.0 messages "
+          f"({size_on_disk(path, s['bytes_consumed'])}) in "
           f"{elapsed:.3f} s: {rate / 1e6:.2f} M msg/s")
     from matchcore.io import book_labels
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 
-from matchcore._cliutil import save_npy, write_json
+from matchcore._cliutil import save_npy, size_on_disk, write_json
 
 
 def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: Path,
@@ -19,9 +19,9 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
     from matchcore.cli_replay import _print_counts_and_books, _print_truncated
 
     rate = s["messages"] / elapsed if elapsed > 0 else float("inf")
-    size = path.stat().st_size
     what = f"{meta.dataset} {meta.schema} v{meta.version}" if meta is not None else "DBN"
-    print(f"replayed {s['messages']:,} DBN MBO records ({what}; {size / 1e6:,.1f} MB on disk) "
+    print(f"replayed {s['messages']:,} DBN MBO records ({what}; "
+          f"{size_on_disk(path, s['bytes_consumed'])}) "
           f"in {elapsed:.3f} s: {rate / 1e6:.2f} M records/s")
     _print_counts_and_books(s, names, books, "by action")
     print(f"unknown order ids: {s['unknown_refs']:,}; cancels clamped: {s['cancels_clamped']:,}; "
