@@ -73,6 +73,17 @@ def _read_acks(r, want):
     return buf
 
 
+def _kill_and_acks(pid, r, head=b""):
+    """SIGKILL the child of _fork and reap it; returns every 8-byte ack it wrote (``head``:
+    those already read) as a tuple of ints."""
+    os.kill(pid, signal.SIGKILL)
+    rest = _read_acks(r, 1 << 20)              # acks written before it died
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status) == 0, status
+    return struct.unpack(f"<{(len(head) + len(rest)) // 8}Q", head + rest)
+
+
 @pytest.fixture(scope="module")
 def flow():
     steps, cmds = make_flow(21, 3000)
@@ -93,12 +104,7 @@ def test_engine_kill9_loses_no_acknowledged_command(tmp_path, flow):
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < delay:
             pass
-        os.kill(pid, signal.SIGKILL)
-        rest = _read_acks(r, 1 << 20)              # acks written before it died
-        os.close(r)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status) == 0, status
-        acks = struct.unpack(f"<{(len(head) + len(rest)) // 8}Q", head + rest)
+        acks = _kill_and_acks(pid, r, head)
         acked = max(acks) if acks else 0
         if not os.path.exists(d) or not os.listdir(d):
             assert acked == 0
@@ -179,12 +185,7 @@ def test_engine_kill9_during_recovery_next_recovery_completes_it(tmp_path, flow)
         pid, r = _fork(child)
         _read_acks(r, 1)
         time.sleep(rng.random() * took * 1.5)
-        os.kill(pid, signal.SIGKILL)
-        rest = _read_acks(r, 1 << 20)
-        os.close(r)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status) == 0, status
-        acks = struct.unpack(f"<{len(rest) // 8}Q", rest)
+        acks = _kill_and_acks(pid, r)
         inside += not acks
         acked = max(acks) if acks else 0
         rec = mc.Engine.recover(d, fsync="never")

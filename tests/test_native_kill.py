@@ -12,7 +12,6 @@ journal to a file equal to an uninterrupted recording.
 from __future__ import annotations
 
 import os
-import signal
 import struct
 import time
 
@@ -23,7 +22,7 @@ from matchcore import OrderBook
 from matchcore.native import (FILE_DTYPE, HEADER_SIZE, NativeFormatError, Recorder, read_commands,
                               read_header, repair_journal, replay_commands)
 from matchcore.workloads import standard_mix
-from test_durability_kill import _fork, _read_acks
+from test_durability_kill import _fork, _kill_and_acks, _read_acks
 
 KILLS = 1200 if os.environ.get("MATCHCORE_SOAK") == "1" else 120
 REC = 48
@@ -94,12 +93,7 @@ def test_native_recorder_kill9_committed_prefix_readable_and_resumable(tmp_path,
         pid, r = _fork(child)
         _read_acks(r, 1)
         time.sleep(rng.random() * (0.03 if per_call else 0.004))
-        os.kill(pid, signal.SIGKILL)
-        rest = _read_acks(r, 1 << 20)
-        os.close(r)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status) == 0, status
-        acks = struct.unpack(f"<{len(rest) // 8}Q", rest)
+        acks = _kill_and_acks(pid, r)
         acked = max(acks) if acks else 0
 
         hdr = read_header(p, committed=True)
