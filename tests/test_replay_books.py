@@ -848,9 +848,9 @@ def test_replayer_symbols_locate_with_leading_zeros_matches_the_locate():
     assert padded.books[2].state_hash() == plain.books[2].state_hash()
 
 
-def test_replayer_many_quiet_symbols_small_books_by_default():
-    # Each book was made with room for 1,024 orders, about 132 KB resident whatever it held: a
-    # day of 10,000 mostly quiet symbols took 1.3 GB before its first busy book grew
+def _replay_resident(data, locates):
+    """Replay ``data`` (books only); returns the replayer and the resident bytes it grew by,
+    after checking the books of ``locates`` against the reference."""
     import sys
 
     if not sys.platform.startswith("linux"):
@@ -860,49 +860,37 @@ def test_replayer_many_quiet_symbols_small_books_by_default():
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * 4096
 
-    data = itch.generate(None, messages=30_000, symbols=2_000, seed=3)
     r = itch.Replayer(record_tob=False, record_trades=False)
     before = resident()
     r.feed(data)
     r.finish()
     grown = resident() - before
-    assert len(r.books) == 2_000
-    assert grown < 2_000 * 40_000, grown        # about 7 KB a book; 264 MB before
     want = ReferenceReplay()
     want.feed(data)
-    for loc in (1, 777, 2_000):                 # and the books are the same books
+    for loc in locates:                         # and the books are the same books
         got = r.book(loc).depth_orders(1 << 20)
         assert [[tuple(map(int, lv)) for lv in side] for side in got] == \
             [[tuple(map(int, lv)) for lv in side] for side in want.depth(loc)]
+    return r, grown
+
+
+def test_replayer_many_quiet_symbols_small_books_by_default():
+    # Each book was made with room for 1,024 orders, about 132 KB resident whatever it held: a
+    # day of 10,000 mostly quiet symbols took 1.3 GB before its first busy book grew
+    data = itch.generate(None, messages=30_000, symbols=2_000, seed=3)
+    r, grown = _replay_resident(data, (1, 777, 2_000))
+    assert len(r.books) == 2_000
+    assert grown < 2_000 * 40_000, grown        # about 7 KB a book; 264 MB before
 
 
 def test_replayer_growing_books_of_many_symbols_keep_a_lean_id_index():
     # A replay book that outgrew its pool got the per-call path's roomy id index (8 entries a
     # slot): 50 KB a book of ~120 orders, and 500 books no longer fit in cache. From 400 books
     # on (sk_many_books) the index grows at load <= 1/2: 35 KB a book.
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("reads /proc/self/statm")
-
-    def resident():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096
-
     data = itch.generate(None, messages=300_000, symbols=500, seed=3)
-    r = itch.Replayer(record_tob=False, record_trades=False)
-    before = resident()
-    r.feed(data)
-    r.finish()
-    grown = resident() - before
+    r, grown = _replay_resident(data, (1, 250, 500))
     assert len(r.books) == 500 and r.stats["open_orders"] > 500 * 64   # they did grow
     assert grown < 500 * 43_000, grown
-    want = ReferenceReplay()
-    want.feed(data)
-    for loc in (1, 250, 500):
-        got = r.book(loc).depth_orders(1 << 20)
-        assert [[tuple(map(int, lv)) for lv in side] for side in got] == \
-            [[tuple(map(int, lv)) for lv in side] for side in want.depth(loc)]
 
 
 def test_replayer_cross_trade_shares_beyond_int64_counted_not_a_negative_trade():
