@@ -341,35 +341,6 @@ cdef inline bint is_ref_type(uint8_t t) noexcept nogil:
     return t == 68 or t == 69 or t == 88 or t == 85 or t == 67       # D E X U C
 
 
-cdef inline void lookahead(rp_state* S, const uint8_t* buf, int64_t pos, int64_t n) noexcept nogil:
-    """Hide the cache misses of the next messages behind the current one: every order message
-    starts with a random access into its book's id index, and an E/C/X/D/U then with one into
-    the order pool. Two messages ahead, load the index slot; one message ahead, find the order
-    (its index slot is cached by now) and load it. Reads only: a wrong guess costs time, not
-    results. (Walking further ahead, to the level and the queue neighbours, measured slower:
-    the extra lookups cost more than the misses they hide.)"""
-    cdef int64_t p2
-    cdef uint8_t t1, t2
-    cdef mc_book* b
-    cdef int32_t idx
-    if pos + 21 > n:
-        return
-    t1 = buf[pos + 2]
-    if is_ref_type(t1):
-        b = S.loc[mc_be16(buf + pos + 3)].book
-        if b != NULL:
-            idx = mc_find(b, mc_be64(buf + pos + 13))
-            if idx >= 0:
-                _prefetch(&b.orders[idx])
-    p2 = pos + 2 + (itch_length(t1) if S.scan.infer else mc_be16(buf + pos))
-    if p2 + 21 <= n:
-        t2 = buf[p2 + 2]
-        if t2 == 65 or t2 == 70 or is_ref_type(t2):
-            b = S.loc[mc_be16(buf + p2 + 3)].book
-            if b != NULL:
-                _map_prefetch(&b.index, mc_be64(buf + p2 + 13))
-
-
 cdef inline bint is_order_type(uint8_t t) noexcept nogil:
     return t == 65 or t == 70 or is_ref_type(t)
 
@@ -383,6 +354,39 @@ cdef inline int64_t next_pos(rp_state* S, const uint8_t* buf, int64_t p, int64_t
     # bytes, else -1 (a guess: the framing is checked when the loop gets there)
     p += 2 + (itch_length(buf[p + 2]) if S.scan.infer else mc_be16(buf + p))
     return p if p + 21 <= n else -1
+
+
+cdef inline void ahead_order(rp_state* S, const uint8_t* buf, int64_t p) noexcept nogil:
+    # the order of the E/C/X/D/U at p (its index slot was asked for a message earlier)
+    cdef mc_book* b = S.loc[mc_be16(buf + p + 3)].book
+    cdef int32_t idx
+    if b != NULL:
+        idx = mc_find(b, mc_be64(buf + p + 13))
+        if idx >= 0:
+            _prefetch(&b.orders[idx])
+
+
+cdef inline void lookahead(rp_state* S, const uint8_t* buf, int64_t pos, int64_t n) noexcept nogil:
+    """Hide the cache misses of the next messages behind the current one: every order message
+    starts with a random access into its book's id index, and an E/C/X/D/U then with one into
+    the order pool. Two messages ahead, load the index slot; one message ahead, find the order
+    (its index slot is cached by now) and load it. Reads only: a wrong guess costs time, not
+    results. (Walking further ahead, to the level and the queue neighbours, measured slower
+    while the books fit in cache: the extra lookups cost more than the misses they hide; with
+    many books, see lookahead_deep.)"""
+    cdef int64_t p2
+    cdef uint8_t t1
+    cdef mc_book* b
+    if pos + 21 > n:
+        return
+    t1 = buf[pos + 2]
+    if is_ref_type(t1):
+        ahead_order(S, buf, pos)
+    p2 = pos + 2 + (itch_length(t1) if S.scan.infer else mc_be16(buf + pos))
+    if p2 + 21 <= n and is_order_type(buf[p2 + 2]):
+        b = S.loc[mc_be16(buf + p2 + 3)].book
+        if b != NULL:
+            _map_prefetch(&b.index, mc_be64(buf + p2 + 13))
 
 
 cdef inline void lookahead_deep(rp_state* S, const uint8_t* buf, int64_t pos,
@@ -407,11 +411,7 @@ cdef inline void lookahead_deep(rp_state* S, const uint8_t* buf, int64_t pos,
         return
     t = buf[pos + 2]
     if is_ref_type(t):
-        b = S.loc[mc_be16(buf + pos + 3)].book
-        if b != NULL:
-            idx = mc_find(b, mc_be64(buf + pos + 13))
-            if idx >= 0:
-                _prefetch(&b.orders[idx])
+        ahead_order(S, buf, pos)
     elif (t == 65 or t == 70) and pos + 38 <= n:
         b = S.loc[mc_be16(buf + pos + 3)].book
         s = add_side(buf[pos + 21])
