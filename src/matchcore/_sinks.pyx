@@ -71,8 +71,9 @@ cdef bint sk_many_books(dict books, OrderBook ob) except -1:
     #   256, 1.15x with 500, 1.3-1.4x with 5,000; DBN, 1M records, with against without:
     #   0.5-0.7x with 8 instruments, 1.1-1.3x with 500, 1.3-1.6x with 5,000;
     # - the books' id indexes grow lean (mc_book.lean_index: load <= 1/2 rather than 1/16),
-    #   so that more books fit in cache: 500 symbols 33 -> 19 MB, 5,000 symbols 187 -> 140 MB,
-    #   and 9-11 -> 12-13 M msg/s at 500. With 8 books the roomy index is faster (29.4-30.3
+    #   so that more books fit in cache: 500 symbols 33 -> 19 MB, 5,000 symbols 187 -> 137 MB;
+    #   the lean index alone took 500 symbols from 8.4-9.1 to 10.3-11.2 M msg/s (alternating
+    #   runs on a busy machine). With 8 books the roomy index is faster (29.4-30.3
     #   against 25.9-26.0 M msg/s, best of 5, fewer probes), so it stays below the count, and
     #   the books made before it is reached switch when they next grow.
     cdef Py_ssize_t n = len(books)
