@@ -1247,3 +1247,41 @@ def test_cli_replay_publish_locate_renamed_mid_day_noted_book_whole_under_first_
     assert c.symbols() == ["AAPL", "MSFT"] and not c.missing
     bb, ba = r.books[1].best_bid(), r.books[1].best_ask()
     assert c.tob["AAPL"][1:] == (bb[0], bb[1], ba[0], ba[1])
+
+
+def _itch_e(loc, ref, shares, match, ts):
+    import struct
+
+    body = (b"E" + struct.pack(">HH", loc, 0) + ts.to_bytes(6, "big")
+            + struct.pack(">QIQ", ref, shares, match))
+    return struct.pack(">H", len(body)) + body
+
+
+def test_replay_publisher_kind_first_seen_after_rename_stays_on_first_name_book_whole(
+        server, names):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    # locate 1 publishes top of book and L2 as AAA; then it is renamed BBB and a new locate
+    # appears (the publisher looks the names up again); only then does locate 1 trade
+    chunks = [_itch_r(1, "AAA") + _itch_a(1, 1, b"B", 100, "AAA", 10_000, 1)
+              + _itch_a(1, 2, b"S", 100, "AAA", 10_100, 2),
+              _itch_r(1, "BBB") + _itch_r(2, "CCC") + _itch_a(2, 3, b"B", 100, "CCC", 5_000, 3),
+              _itch_e(1, 1, 40, 7, 4)]
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub)
+        for chunk in chunks:
+            r.feed(chunk)
+            bridge(r)
+        r.finish()
+        bridge(r)
+    assert r.symbols == {1: "BBB", 2: "CCC"}
+    assert bridge.renamed(r.symbols) == {1: ("AAA", "BBB")}
+    assert bridge.locates == {"AAA": {1}, "CCC": {2}}
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    # the trade went to BBB's subject: the book split between AAA (top, L2) and BBB (trades)
+    assert c.symbols() == ["AAA", "CCC"] and not c.missing
+    assert c.trades["AAA"] == [1, 40]
+    assert c.tob["AAA"] == (4, 10_000, 60, 10_100, 100)
+    assert c.depth("AAA") == book_levels(r.books[1])

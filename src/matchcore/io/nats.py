@@ -569,6 +569,7 @@ class ReplayPublisher(NoCopy):
         self._seq: dict[str, int] = {}
         self._subjects: dict[tuple[int, int], str] = {}
         self._names: dict[int, str] = {}
+        self._published_as: dict[int, str] = {}     # locate -> the name its subjects carry
         self.locates: dict[str, set[int]] = {}
         self.records = {k: 0 for k in KINDS}
         self.batches = 0
@@ -601,9 +602,14 @@ class ReplayPublisher(NoCopy):
         key = (kind, locate)
         s = self._subjects.get(key)
         if s is None:
-            if locate not in self._names:
-                self._names = replayer.symbols
-            name = self._names.get(locate, str(locate))
+            # every kind of a locate goes under the name its first batch was published under:
+            # a kind first seen after a rename (trades after the directory message) went to
+            # the new name's subjects, splitting the book between two names
+            name = self._published_as.get(locate)
+            if name is None:
+                if locate not in self._names:
+                    self._names = replayer.symbols
+                name = self._published_as[locate] = self._names.get(locate, str(locate))
             s = f"{self.publisher.prefix}.{KIND_NAMES[kind]}.{subject_token(name)}"
             self._subjects[key] = s
             self.locates.setdefault(name, set()).add(locate)
