@@ -822,6 +822,45 @@ def test_book_name_two_locates_carry_refused_naming_labels_label_or_locate_shows
     assert f"books: 3: {first}@locate1, {first}@locate2, AMZN;" in out
 
 
+def _with_names(data: bytes, names: dict) -> bytes:
+    """``data`` with the stock field of every message of each locate of ``names`` set to its
+    name there."""
+    from matchcore.itch.layouts import LAYOUTS
+
+    at = {t.encode(): next((f.offset for f in lay.fields if f.name == "stock"), None)
+          for t, lay in LAYOUTS.items()}
+    out = bytearray(data)
+    pos = 0
+    while pos < len(out):
+        m = pos + 2
+        off = at.get(bytes(out[m:m + 1]))
+        loc = int.from_bytes(out[m + 1:m + 3], "big")
+        if off is not None and loc in names:
+            out[m + off:m + off + 8] = names[loc].ljust(8).encode()
+        pos = m + int.from_bytes(out[pos:m], "big")
+    return bytes(out)
+
+
+def test_book_label_of_locate_whose_number_another_stock_is_named_shows_that_locate(
+        tmp_path, capsys):
+    # numeric stock codes (as some ITCH venues use): locate 2 is the stock named "5", and
+    # the name TEST is carried by locates 4 and 5
+    data = _with_names(itch.generate(None, messages=20_000, symbols=5, seed=8),
+                       {2: "5", 4: "TEST", 5: "TEST"})
+    path = tmp_path / "numeric.itch"
+    path.write_bytes(data)
+    r = itch.replay_file(path)
+    assert r.symbols[2] == "5" and r.symbols[4] == r.symbols[5] == "TEST"
+    assert len({len(r.books[L]) for L in (2, 4, 5)}) == 3
+    for sym, loc in (("TEST@locate5", 5), ("TEST@locate4", 4)):
+        code, out, err = run_cli(capsys, "book", str(path), "--symbol", sym, "--no-progress")
+        # TEST@locate5 showed the stock named 5 (locate 2)
+        assert code == 0 and out.startswith(f"TEST (locate {loc}) at end of file"), out + err
+        assert f": {len(r.books[loc]):,} orders" in out
+        bids, _ = r.books[loc].depth_orders(1)
+        assert f"{bids[0][0] / 1e4:>11.4f} |" in out
+
+
 def test_replay_plot_two_books_of_one_name_or_file_name_each_its_own_png(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     import struct

@@ -592,7 +592,7 @@ def _book(args) -> int:
 
     args.symbol = plain_number(args.symbol.strip())     # a locate written "001", as --symbols
     # NAME@locateN: one of the books of a name several locates carry, as the summary shows it
-    label = re.fullmatch(r"(.+)@locate0*(\d+)", args.symbol)
+    label = re.fullmatch(r"(.+)@locate0*([0-9]+)", args.symbol)
     want = label.group(2) if label else args.symbol
     bar, update = _file_progress(path, args.no_progress)
     try:
@@ -608,7 +608,15 @@ def _book(args) -> int:
                   f"{'before ' + args.at if args.at else 'in this file'}: locate {want} is "
                   f"{r.symbols.get(int(want), 'not named')!r}", file=sys.stderr)
             return 1
-        args.symbol = want
+        # that locate's book, looked up by number: r.book("7") is the book of a stock named
+        # 7 when one has a lower locate, and such a stock was shown for AAPL@locate7
+        from matchcore import OrderBook
+
+        loc = int(want)
+        book = r.books.get(loc)
+        if book is None:                # named, no order yet: an empty book
+            book = OrderBook()
+        return _print_book(args, r, until, loc, book)
     carriers = sorted(k for k, n in r.symbols.items() if n == args.symbol)
     if len(carriers) > 1:
         # r.book(name) is the first of them: another book's ladder shown under the name
@@ -635,6 +643,10 @@ def _book(args) -> int:
         from matchcore import OrderBook
 
         book = OrderBook()
+    return _print_book(args, r, until, loc, book)
+
+
+def _print_book(args, r, until, loc: int, book) -> int:
     name = r.symbols.get(loc, str(loc))
     when = _fmt_time(until) if until is not None else f"end of file ({_fmt_time(r.stats['last_ts'])})"
     bids, asks = book.depth_orders(args.depth)
