@@ -888,3 +888,27 @@ def test_replay_plot_two_books_of_one_name_or_file_name_each_its_own_png(tmp_pat
     again = plot_replay(tmp_path / "again", r.tob(), r.trades(), r.symbols, price_scale=1e4,
                         top=4)
     assert len({p.name for p in again}) == 4
+
+
+def test_plot_replay_file_name_taken_by_another_symbols_suffixed_name_each_its_own_png(
+        tmp_path):
+    pytest.importorskip("matplotlib")
+    from matchcore.itch import TOB_DTYPE
+    from matchcore.replay_plots import plot_replay
+
+    # BRK_A-5 is drawn first (busiest), then BRK_A, then BRK A, whose file name BRK_A is
+    # taken and whose suffixed one BRK_A-5 too
+    names = {6: "BRK_A-5", 4: "BRK_A", 5: "BRK A"}
+    rows = [(L, 30 - 10 * i) for i, L in enumerate(names)]
+    tob = np.zeros(sum(n for _, n in rows), TOB_DTYPE)
+    at = 0
+    for L, n in rows:
+        tob["locate"][at:at + n] = L
+        tob["ts"][at:at + n] = np.arange(n) + 1
+        tob["bid"][at:at + n] = 1000 + L
+        tob["ask"][at:at + n] = 1010 + L
+        at += n
+    trades = np.zeros(0, itch.TRADE_DTYPE)
+    paths = plot_replay(tmp_path, tob, trades, names, price_scale=1e4, top=3)
+    assert [p.name for p in paths] == ["BRK_A-5.png", "BRK_A.png", "BRK_A-5-2.png"]
+    assert sorted(x.name for x in tmp_path.iterdir()) == sorted(p.name for p in paths)

@@ -52,7 +52,8 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
                 price_scale: float, top: int = 4, prefix: str = "", bins: int = 120) -> list:
     """Draw the ``top`` busiest symbols (most top-of-book changes + trades) of a replay into
     ``out_dir`` as ``<prefix><symbol>.png`` (``<symbol>-<locate>`` for a second symbol that
-    gives the same file name); returns the paths written.
+    gives the same file name, ``<symbol>-<locate>-2``... when that one is taken too); returns
+    the paths written.
 
     ``tob``/``trades``: the replay's sink arrays; ``symbols``: {locate: name};
     ``price_scale``: price units per currency unit (ITCH 1e4, DBN 1e9). Each PNG holds the best
@@ -107,11 +108,14 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
         ax3.set_ylabel("volume / bucket")
         ax3.set_xlabel(xlabel)
         fig.tight_layout()
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()) or str(L)
-        if safe in stems:
+        base = safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()) or str(L)
+        n = 1
+        while safe in stems:
             # two symbols of one file name ("BRK A", "BRK_A"): the second PNG overwrote the
-            # first, and both were listed
-            safe = f"{safe}-{L}"
+            # first, and both were listed; so did BRK_A-5 when a symbol of that name had
+            # been drawn before
+            safe = f"{base}-{L}" if n == 1 else f"{base}-{L}-{n}"
+            n += 1
         stems.add(safe)
         path = out / f"{prefix}{safe}.png"
         fig.savefig(path, dpi=100)
