@@ -1285,3 +1285,29 @@ def test_replay_publisher_kind_first_seen_after_rename_stays_on_first_name_book_
     assert c.trades["AAA"] == [1, 40]
     assert c.tob["AAA"] == (4, 10_000, 60, 10_100, 100)
     assert c.depth("AAA") == book_levels(r.books[1])
+
+
+def test_cli_replay_publish_name_with_leading_space_shares_subject_noted_subscribe_both(
+        server, names, tmp_path, capsys):
+    stream, prefix = names
+    # locate 2 is " AAPL": subjects ignore leading spaces, so it is published on AAPL's
+    data = _give_name(itch.generate(None, messages=10_000, symbols=3, seed=4), 2, " AAPL")
+    path = tmp_path / "space.itch"
+    path.write_bytes(data)
+    r = itch.replay_file(path)
+    assert r.symbols[1] == "AAPL" and r.symbols[2] == " AAPL"
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    # the subscriber shows two books of AAPL, and the publisher said nothing of it
+    assert (f"note: symbol AAPL is carried by locates 1, 2: their books share the subjects "
+            f"{prefix}.*.AAPL") in out
+    assert "AAPL@locate1, AAPL@locate2" in out and "renamed" not in out
+    assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", "AAPL", "--kinds", "tob"]) == 0
+    out = capsys.readouterr().out
+    for loc in (1, 2):
+        bb, ba = r.books[loc].best_bid(), r.books[loc].best_ask()
+        assert (f"AAPL@locate{loc} bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
+                f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out

@@ -610,9 +610,12 @@ class ReplayPublisher(NoCopy):
                 if locate not in self._names:
                     self._names = replayer.symbols
                 name = self._published_as[locate] = self._names.get(locate, str(locate))
-            s = f"{self.publisher.prefix}.{KIND_NAMES[kind]}.{subject_token(name)}"
+            token = subject_token(name)
+            s = f"{self.publisher.prefix}.{KIND_NAMES[kind]}.{token}"
             self._subjects[key] = s
-            self.locates.setdefault(name, set()).add(locate)
+            # under the name a subscriber reads back from the subject: " AAPL" (a leading
+            # space) shares AAPL's subjects, and was not noted as sharing them
+            self.locates.setdefault(symbol_from_token(token), set()).add(locate)
         return s
 
     def renamed(self, names: dict) -> dict[int, tuple[str, str]]:
@@ -621,17 +624,18 @@ class ReplayPublisher(NoCopy):
         stock directory message renaming a locate mid-replay): their books stay on the
         subjects of the first name, whole, rather than continuing on another subject."""
         out = {}
-        for name, locs in self.locates.items():
-            for L in locs:
-                now = names.get(L, str(L))
-                if now != name:
-                    out[L] = (name, now)
+        for L, name in self._published_as.items():
+            now = names.get(L, str(L))
+            if subject_token(now) != subject_token(name):
+                out[L] = (name, now)
         return dict(sorted(out.items()))
 
     def shared(self) -> dict[str, list[int]]:
         """``{name: locates}`` of the symbol names published for more than one locate (one
         subject per kind for all of them; the batch header's ``locate`` tells their books
-        apart, and a consumer labels them ``NAME@locateN``)."""
+        apart, and a consumer labels them ``NAME@locateN``). Names are those a subscriber
+        reads from the subjects: ``AAPL`` and `` AAPL`` (leading spaces, which subjects
+        ignore) are one."""
         return {n: sorted(ls) for n, ls in sorted(self.locates.items()) if len(ls) > 1}
 
     def _encode(self, replayer, kind: int, src: np.ndarray, out: list) -> None:
