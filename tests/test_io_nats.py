@@ -1311,3 +1311,25 @@ def test_cli_replay_publish_name_with_leading_space_shares_subject_noted_subscri
         bb, ba = r.books[loc].best_bid(), r.books[loc].best_ask()
         assert (f"AAPL@locate{loc} bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
                 f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out
+
+
+def test_filter_subjects_kinds_or_symbols_as_generators_select_those_not_all():
+    # the check for unknown kinds used the generator up: no kind left selected every kind
+    assert filter_subjects("mc", (s for s in ["AAPL"]), (k for k in ["tob"])) == ["mc.tob.AAPL"]
+    assert filter_subjects("mc", None, iter(["l2", "trade"])) == ["mc.l2.*", "mc.trade.*"]
+
+
+def test_consume_symbols_and_kinds_as_generators_read_only_those(server, names, day):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        feed_chunks(r, day, ReplayPublisher(pub))
+    assert len(r.books) == 4
+    # the symbols' check used the generator up, and every symbol was read
+    c = consume(server.url, stream=stream, prefix=prefix, symbols=(s for s in ["AAPL", "MSFT"]),
+                kinds=(k for k in ["tob"]), timeout=60)
+    assert c.symbols() == ["AAPL", "MSFT"] and c.records["trade"] == c.records["l2"] == 0
+    bb = r.book("MSFT").best_bid()
+    assert c.tob["MSFT"][1:3] == (bb[0], bb[1])

@@ -881,6 +881,7 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
         if isinstance(names, (str, bytes)):
             raise TypeError(f"{what} must be a list of names, not {type(names).__name__} "
                             f"{names!r} (write [{names!r}])")
+    symbols, kinds = _listed(symbols), _listed(kinds)
     if kinds is not None:
         bad = set(kinds) - set(KINDS)
         if bad:
@@ -890,6 +891,12 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
     if ks is None and ss is None:
         return [f"{prefix}.*.*"]
     return [f"{prefix}.{k}.{s}" for k in (ks or ["*"]) for s in (ss or ["*"])]
+
+
+def _listed(names):
+    # read once: a generator of kinds was used up by the check for unknown ones, and the
+    # subjects were then made from nothing, which selects every kind
+    return names if names is None or isinstance(names, (str, bytes)) else list(names)
 
 
 # Without follow, a read gives up after failing this long without a break (s)
@@ -1056,6 +1063,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
             raise ValueError(f"{name} must be > 0 seconds or None, got {value!r}")
     _nats()
     consumer = MarketDataConsumer() if consumer is None else consumer
+    # once: a generator of symbols was used up by the check, and select() then selected
+    # none, which reads every symbol
+    symbols, kinds = _listed(symbols), _listed(kinds)
     filter_subjects(prefix, symbols, kinds)       # refuses a lone str or a bad kind first
     # a book label (NAME@locateN) reads its name's subjects and keeps that book
     subjects = filter_subjects(prefix, consumer.select(symbols or []), kinds)
