@@ -1333,3 +1333,17 @@ def test_consume_symbols_and_kinds_as_generators_read_only_those(server, names, 
     assert c.symbols() == ["AAPL", "MSFT"] and c.records["trade"] == c.records["l2"] == 0
     bb = r.book("MSFT").best_bid()
     assert c.tob["MSFT"][1:3] == (bb[0], bb[1])
+
+
+def test_replay_publisher_kinds_as_generator_publishes_those_kinds(server, names, day):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher
+
+    stream, prefix = names
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, kinds=(k for k in ["tob", "trade"]))
+        feed_chunks(r, day, bridge)
+    # the check for unknown kinds used the generator up: nothing was published
+    assert bridge.kinds == ("tob", "trade")
+    assert bridge.records["tob"] > 0 and bridge.records["trade"] > 0
+    assert bridge.records["l2"] == 0 and pub.stats["published"] == bridge.batches > 0

@@ -553,6 +553,8 @@ class ReplayPublisher(NoCopy):
         if not isinstance(session, str) or not session or not session.isprintable() \
                 or not session.isascii():
             raise ValueError(f"session must be a non-empty printable ASCII str, got {session!r}")
+        # once: a generator was used up by the check, and nothing was published
+        kinds = tuple(kinds)
         bad = set(kinds) - set(KINDS)
         if bad:
             raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
