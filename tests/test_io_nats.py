@@ -1347,3 +1347,24 @@ def test_replay_publisher_kinds_as_generator_publishes_those_kinds(server, names
     assert bridge.kinds == ("tob", "trade")
     assert bridge.records["tob"] > 0 and bridge.records["trade"] > 0
     assert bridge.records["l2"] == 0 and pub.stats["published"] == bridge.batches > 0
+
+
+def test_cli_replay_publish_and_plot_draws_the_books_the_publisher_drained(
+        server, names, shared_day, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    stream, prefix = names
+    first = itch.symbol_names(4)[0]
+    path = tmp_path / "shared.itch"
+    path.write_bytes(shared_day)
+    code = main(["replay", str(path), "--no-progress", "--plot", str(tmp_path / "alone")])
+    alone = capsys.readouterr().out
+    code2 = main(["replay", str(path), "--no-progress", "--publish", server.url, "--stream",
+                  stream, "--subject-prefix", prefix, "--plot", str(tmp_path / "pub")])
+    out = capsys.readouterr().out
+    assert code == code2 == 0, out
+    # the publisher drained the sinks chunk by chunk: "nothing to draw"
+    listed = next(x for x in alone.splitlines() if x.startswith("plots: "))
+    assert f"{first}_locate1.png, {first}_locate2.png" in listed
+    assert listed.replace(str(tmp_path / "alone"), str(tmp_path / "pub")) in out
+    assert sorted(p.name for p in (tmp_path / "pub").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "alone").iterdir())

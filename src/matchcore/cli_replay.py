@@ -349,8 +349,11 @@ def _replay(args) -> int:
 
         from matchcore.io import book_labels
 
-        # a name two locates carry: each book drawn under its label, not both to one file
-        plot_cli(args, r.tob(), r.trades(), {**names, **book_labels(names, books)}, 1e4)
+        # a name two locates carry: each book drawn under its label, not both to one file;
+        # the sinks as kept by --publish, which drained them ("nothing to draw")
+        sinks = hooks.sinks(r)
+        plot_cli(args, sinks["tob"], sinks["trades"], {**names, **book_labels(names, books)},
+                 1e4)
     return hooks.finish(r)
 
 

@@ -130,7 +130,10 @@ class ReplayHooks(NoCopy):
                    publish=args.publish, publish_kinds=kinds or ("trade", "tob", "l2"),
                    stream="MATCHCORE" if args.stream is None else args.stream,
                    prefix="mc" if args.subject_prefix is None else args.subject_prefix,
-                   keep_sinks=bool(getattr(args, "out", None)), bar=bar)
+                   # --out and --plot need the whole replay's sinks, which the
+                   # publisher drains chunk by chunk
+                   keep_sinks=bool(getattr(args, "out", None) or getattr(args, "plot", None)),
+                   bar=bar)
 
     @property
     def active(self) -> bool:
