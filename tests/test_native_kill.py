@@ -322,3 +322,87 @@ def test_native_write_commands_over_live_journal_refused(tmp_path):
     os.mkfifo(fifo)
     assert write_commands(fifo, cmds[:2]) == 2                   # a FIFO is replaced, no wait
     assert read_commands(fifo).tobytes() == cmds[:2].tobytes()
+
+
+def _exit_status(pid):
+    _, status = os.waitpid(pid, 0)
+    return status
+
+
+@pytest.mark.parametrize("existing", ["journal", "command_file"])
+def test_native_recorder_replacing_mapped_file_reader_keeps_its_records(tmp_path, existing):
+    # A Recorder made on an existing file (overwrite=True over a journal, or any other file)
+    # truncated it in place: a reader holding it memory-mapped (read_commands) died of SIGBUS
+    # on its next access. The new journal is now a new file renamed over the path.
+    from matchcore.native import write_commands
+
+    p = tmp_path / "j.mccmd"
+    cmds = _flow()[:5000]
+    if existing == "journal":
+        _fill_journal(p, 5000)
+    else:
+        write_commands(p, cmds)
+    os.chmod(p, 0o640)
+
+    def child(w):
+        arr = read_commands(p)
+        rec = Recorder(OrderBook(), p, overwrite=True)
+        rec.submit(1, 0, 100, 5)
+        rec.close()
+        os.write(w, b"R")
+        os.write(w, b"S" if arr.tobytes() == cmds.tobytes() else b"X")
+
+    pid, r = _fork(child)
+    got = _read_acks(r, 1)[:2]
+    os.close(r)
+    status = _exit_status(pid)
+    assert not os.WIFSIGNALED(status), f"reader killed by signal {os.WTERMSIG(status)}"
+    assert os.waitstatus_to_exitcode(status) == 0 and got == b"RS"
+    assert read_commands(p)["order_id"].tolist() == [1]
+    assert (p.stat().st_mode & 0o777) == 0o640                     # its permission bits kept
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_native_recorder_on_symlink_replaces_target_and_keeps_link(tmp_path):
+    target = tmp_path / "real.mccmd"
+    _fill_journal(target, 10)
+    link = tmp_path / "link.mccmd"
+    link.symlink_to(target)
+    with Recorder(OrderBook(), link, overwrite=True) as rec:
+        rec.submit(1, 0, 100, 5)
+        with pytest.raises(BlockingIOError, match="being written by a Recorder"):
+            Recorder(OrderBook(), target, overwrite=True)
+    assert link.is_symlink()
+    assert read_commands(target)["order_id"].tolist() == [1]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to record as another user")
+def test_native_recorder_file_in_unwritable_directory_still_recorded(tmp_path):
+    # the rename needs the directory; a writable file in a directory this user may not write
+    # is emptied in place as before
+    import tempfile
+
+    d = tempfile.mkdtemp(dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        p = os.path.join(d, "j.mccmd")
+        _fill_journal(p, 10)
+        os.chmod(p, 0o666)
+
+        def child(w):
+            os.setgid(65534)
+            os.setuid(65534)
+            with Recorder(OrderBook(), p, overwrite=True) as rec:
+                rec.submit(7, 0, 100, 5)
+            os.write(w, b"K")
+
+        pid, r = _fork(child)
+        assert _read_acks(r, 1)[:1] == b"K"
+        os.close(r)
+        assert os.waitstatus_to_exitcode(_exit_status(pid)) == 0
+        assert read_commands(p)["order_id"].tolist() == [7]
+        assert os.listdir(d) == ["j.mccmd"]
+    finally:
+        import shutil
+        shutil.rmtree(d)
+

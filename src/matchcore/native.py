@@ -185,8 +185,7 @@ def repair_journal(path) -> NativeHeader:
     7
     """
     read_header(path, committed=True)             # a regular file, a journal: before opening it
-    with open(path, "r+b", buffering=0) as f:
-        _lock(f, path)
+    with _open_locked(path, os.O_RDWR) as f:
         return _cut_tail(f, read_header(path, committed=True))
 
 
@@ -199,6 +198,67 @@ def _lock(f, path) -> None:
     except BlockingIOError:
         raise BlockingIOError(f"{path} is being written by a Recorder (in this process or "
                               f"another): its lock is held") from None
+
+
+def _open_locked(path, flags):
+    """The regular file ``path`` names, opened with ``flags`` and locked (see :func:`_lock`).
+
+    A Recorder replaces an existing file by renaming a new one over it: a file opened before
+    that and locked after the replacer let the old one go is no longer the one the path names,
+    and its writer would record into an unlinked file; it is opened again then."""
+    while True:
+        f = open(os.open(path, flags | os.O_CLOEXEC | os.O_NONBLOCK, 0o666), "r+b", buffering=0)
+        try:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ValueError(f"{path}: not a regular file (a pipe, FIFO or device): a "
+                                 f"Recorder rewrites the header's count after each flush, and "
+                                 f"the readers memory-map the file")
+            os.set_blocking(f.fileno(), True)
+            _lock(f, path)
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                now = None
+            if now is not None and (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+                return f
+        except BaseException:
+            f.close()
+            raise
+        f.close()
+
+
+def _replace_locked(old, path, header: bytes):
+    """A new file holding ``header``, locked, renamed over the (locked) file ``old`` that
+    ``path`` names, with its permission bits; ``old`` is closed. Returns the new file.
+
+    Never truncated in place: a reader that has the old file memory-mapped (read_commands)
+    would get SIGBUS on its next access to a page that is gone. A directory this process may
+    not write (the rename needs it) leaves only that: the file is then emptied in place."""
+    import tempfile
+
+    target = os.path.realpath(path)             # a symlink's target is replaced, not the link
+    try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target),
+                                   prefix=os.path.basename(target) + ".", suffix=".tmp")
+    except PermissionError:
+        old.truncate(0)
+        _pwrite_all(old.fileno(), header, 0)
+        return old
+    new = open(fd, "r+b", buffering=0)
+    try:
+        os.set_inheritable(fd, False)
+        os.fchmod(fd, stat.S_IMODE(os.fstat(old.fileno()).st_mode))
+        _lock(new, path)                        # nobody else knows it yet: never refused
+        _pwrite_all(fd, header, 0)
+        os.replace(tmp, target)
+    except BaseException:
+        new.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    old.close()                                 # its lock goes: a late opener sees the new file
+    return new
 
 
 def _cut_tail(f, hdr: NativeHeader) -> NativeHeader:
@@ -336,7 +396,8 @@ class Recorder(NoCopy):
 
     A path that already holds a journal with records (a crashed or closed session) is refused
     with FileExistsError rather than truncated: continue it with :meth:`resume`, or pass
-    ``overwrite=True``. Any other existing file is replaced.
+    ``overwrite=True``. Any other existing file is replaced: by a new file renamed over it, so a
+    reader that has the old one memory-mapped keeps its records (see :func:`_replace_locked`).
 
     By default the book must be empty when recording starts (the journal is then a complete
     history); pass ``require_empty=False`` to journal from a non-empty state, which then has to be
@@ -364,19 +425,16 @@ class Recorder(NoCopy):
                              "pass require_empty=False to journal from a non-empty state")
         overwrite = _flag_arg(overwrite, "overwrite")
         self._setup(book, path, symbol, flush_every, fsync)
-        # opened without truncation: locked and checked first, emptied only then
-        f = open(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666), "r+b",
-                 buffering=0)
+        # opened without truncation: locked and checked first, replaced only then
+        f = _open_locked(self.path, os.O_RDWR | os.O_CREAT)
         try:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise ValueError(f"{self.path}: not a regular file (a pipe, FIFO or device): a "
-                                 f"Recorder rewrites the header's count after each flush, and "
-                                 f"the readers memory-map the file")
-            _lock(f, self.path)
             if not overwrite:
-                _refuse_used_journal(self.path)
-            f.truncate(0)
-            _pwrite_all(f.fileno(), _pack_header(0, FLAG_JOURNAL, getattr(book, "stp", None)), 0)
+                _refuse_used_journal(f, self.path)
+            header = _pack_header(0, FLAG_JOURNAL, getattr(book, "stp", None))
+            if os.fstat(f.fileno()).st_size:
+                f = _replace_locked(f, self.path, header)
+            else:
+                _pwrite_all(f.fileno(), header, 0)
             if self._fsync:
                 os.fsync(f.fileno())
                 _fsync_dir(self.path)
@@ -430,9 +488,8 @@ class Recorder(NoCopy):
         if not read_header(path, committed=True).is_journal:  # a regular file: before opening it
             raise NativeFormatError(f"{path}: not a Recorder journal (flag bit 0 is clear): "
                                     f"only a journal can be resumed")
-        f = open(path, "r+b", buffering=0)
+        f = _open_locked(path, os.O_RDWR)
         try:
-            _lock(f, path)
             self = cls.__new__(cls)
             self._resume(f, path, book, symbol, flush_every, fsync)
         except BaseException:
@@ -648,26 +705,21 @@ def _pwrite_all(fd, data, offset) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    # the new file's name on stable storage too
-    fd = os.open(path.parent, os.O_RDONLY)
+    # the new file's name on stable storage too (a symlink's target's directory)
+    fd = os.open(os.path.dirname(os.path.realpath(path)), os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def _refuse_used_journal(path: Path) -> None:
+def _refuse_used_journal(f, path: Path) -> None:
     # A journal that holds anything (committed records or a flush's tail) is what a crashed
     # session leaves: opening it for writing truncated it, losing the records the journal
     # exists to keep. A bare header (nothing recorded) or another kind of file is replaced.
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return
-        with open(path, "rb") as f:
-            raw = f.read(HEADER_SIZE)
-            size = os.fstat(f.fileno()).st_size
-    except FileNotFoundError:
-        return
+    # (Read through the locked descriptor: the file that would be replaced.)
+    raw = os.pread(f.fileno(), HEADER_SIZE, 0)
+    size = os.fstat(f.fileno()).st_size
     if (size <= HEADER_SIZE or len(raw) < HEADER_SIZE or raw[:len(MAGIC)] != MAGIC
             or not struct.unpack_from("<I", raw, 12)[0] & FLAG_JOURNAL):
         return
