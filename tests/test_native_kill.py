@@ -406,3 +406,35 @@ def test_native_recorder_file_in_unwritable_directory_still_recorded(tmp_path):
         import shutil
         shutil.rmtree(d)
 
+
+def test_native_recorder_closed_with_forked_child_alive_lock_released(tmp_path):
+    # a child forked while the Recorder was open (a multiprocessing worker) inherited its
+    # descriptor and with it the lock: after the owner's close(), resume and repair_journal
+    # were refused with "being written by a Recorder" for as long as the child lived
+    p = tmp_path / "j.mccmd"
+    cmds = _flow()[:20]
+    rec = Recorder(OrderBook(), p, flush_every=1 << 20)
+    rec.process(cmds[:10])
+    go_r, go_w = os.pipe()
+
+    def child(w):
+        os.write(w, b"F")
+        os.read(go_r, 1)                    # alive until the parent has checked
+        with pytest.raises(ValueError, match="belongs to process"):
+            rec.flush()
+        rec.close()
+
+    pid, r = _fork(child)
+    assert os.read(r, 1) == b"F"
+    rec.close()
+    try:
+        assert repair_journal(p).count == 10
+        with Recorder.resume(p) as rec2:
+            rec2.process(cmds[10:])
+    finally:
+        os.write(go_w, b"G")
+        os.close(go_w)
+        os.close(go_r)
+        os.close(r)
+        assert os.waitstatus_to_exitcode(_exit_status(pid)) == 0
+    assert read_commands(p).tobytes() == cmds.tobytes()

@@ -28,6 +28,7 @@ import os
 import stat
 import struct
 import sys
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -442,6 +443,7 @@ class Recorder(NoCopy):
             f.close()
             raise
         self._f = f
+        _LIVE.add(self)
 
     def _setup(self, book, path, symbol, flush_every, fsync):
         if flush_every <= 0:
@@ -495,6 +497,7 @@ class Recorder(NoCopy):
         except BaseException:
             f.close()
             raise
+        _LIVE.add(self)
         return self
 
     def _resume(self, f, path, book, symbol, flush_every, fsync):
@@ -728,6 +731,27 @@ def _refuse_used_journal(f, path: Path) -> None:
         f"{path} already holds a Recorder journal ({count} records in its header, "
         f"{size - HEADER_SIZE} bytes after it): continue it with "
         f"matchcore.native.Recorder.resume({str(path)!r}), or pass overwrite=True to replace it")
+
+
+# Open Recorders of this process. A child forked from it inherits their descriptors, and with
+# them the journal's lock: it outlived the owner's close() as long as the child lived (a
+# multiprocessing worker), and the journal could not be resumed or repaired meanwhile. The child
+# cannot write them anyway (flush() refuses), so its copies are pointed at /dev/null.
+_LIVE = weakref.WeakSet()
+
+
+def _drop_journals_in_child() -> None:
+    for rec in list(_LIVE):
+        f = rec._f
+        if f is not None and not f.closed:
+            nul = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.dup2(nul, f.fileno(), inheritable=False)
+            finally:
+                os.close(nul)
+
+
+os.register_at_fork(after_in_child=_drop_journals_in_child)
 
 
 def _forward(name):
