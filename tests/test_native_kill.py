@@ -438,3 +438,48 @@ def test_native_recorder_closed_with_forked_child_alive_lock_released(tmp_path):
         os.close(r)
         assert os.waitstatus_to_exitcode(_exit_status(pid)) == 0
     assert read_commands(p).tobytes() == cmds.tobytes()
+
+
+def test_native_resume_journal_begun_nonempty_without_book_refused(tmp_path, capsys):
+    # Recorder.resume(path) / replay_commands(path) of a journal begun with require_empty=False
+    # on a book holding orders replayed it from an empty book: another state than the live one,
+    # without a word; and a journal begun empty was resumed into a book holding orders
+    from matchcore import STP
+    from matchcore.__main__ import main
+
+    p = tmp_path / "j.mccmd"
+    live = OrderBook(stp=STP.CANCEL_BOTH)
+    live.submit(1, 0, 100, 5)
+    start = OrderBook(stp=STP.CANCEL_BOTH)
+    start.submit(1, 0, 100, 5)
+    with Recorder(live, p, require_empty=False) as rec:
+        rec.submit(2, 1, 100, 3)
+    assert read_header(p).started_nonempty and p.read_bytes()[5] == 1
+    before = p.read_bytes()
+    for call in (lambda: Recorder.resume(p), lambda: replay_commands(p)):
+        with pytest.raises(ValueError, match="begun on a book holding orders"):
+            call()
+    assert p.read_bytes() == before
+    with Recorder.resume(p, start) as rec:
+        assert rec.book.state_hash() == live.state_hash()
+        rec.cancel(1)
+    live.cancel(1)
+    assert start.state_hash() == live.state_hash()
+    assert read_header(p).started_nonempty                     # kept by the resumed writer
+    assert main(["replay", str(p), "--no-progress"]) == 0
+    assert "begun on a book holding orders" in capsys.readouterr().err
+
+    q = tmp_path / "e.mccmd"
+    _fill_journal(q, 10)
+    assert not read_header(q).started_nonempty and q.read_bytes()[5] == 0
+    full = OrderBook()
+    full.submit(10**9, 0, 1, 1)
+    with pytest.raises(ValueError, match="begun on an empty book"):
+        Recorder.resume(q, full)
+    assert len(full) == 1
+    # require_empty=False on an empty book: an ordinary journal
+    r = tmp_path / "r.mccmd"
+    with Recorder(OrderBook(), r, require_empty=False) as rec:
+        rec.submit(1, 0, 100, 5)
+    assert not read_header(r).started_nonempty
+    Recorder.resume(r).close()

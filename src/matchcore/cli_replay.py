@@ -469,6 +469,11 @@ def _replay_native(args, path: Path) -> int:
 
     hdr = read_header(path, committed=args.committed)
     cmds = _map(path, hdr)          # the records this header counts
+    if hdr.started_nonempty:
+        print(f"matchcore replay: note: {path} is a journal begun on a book holding orders "
+              f"(require_empty=False); replayed here from empty books, so the books and events "
+              f"differ from the live session's (matchcore.native.replay_commands(path, book) "
+              f"with a book holding that state replays it)", file=sys.stderr)
     stp = hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING
     books, counts = {}, {}
     t0 = time.perf_counter()

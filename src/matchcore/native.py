@@ -7,7 +7,8 @@ Byte layout (all integers little-endian)::
 
     offset  size  field        value
     0       5     magic        b"MCCMD"
-    5       1     reserved     written as 0, ignored when read
+    5       1     start        bit 0 = a Recorder journal begun on a book that was not empty
+                               (require_empty=False); other bits written as 0, ignored when read
     6       2     version      u16, 1
     8       2     record_size  u16, 48 (= COMMAND_DTYPE.itemsize)
     10      2     header_size  u16, 32 (records start here; 8-byte aligned)
@@ -75,6 +76,9 @@ class NativeHeader:
     #: bytes after the counted records that a ``committed=True`` read left out (0 otherwise):
     #: the records of a Recorder's last flush that its header count never took in
     uncommitted_bytes: int = 0
+    #: a :class:`Recorder` journal begun on a book holding orders (``require_empty=False``): its
+    #: records replay to the live state only from that state, not from an empty book
+    started_nonempty: bool = False
 
     @property
     def is_journal(self) -> bool:
@@ -87,8 +91,9 @@ class NativeHeader:
         return self.uncommitted_bytes // self.record_size
 
 
-def _pack_header(count: int, flags: int = 0, stp: int | None = None) -> bytes:
-    return _HEADER.pack(MAGIC, 0, VERSION, COMMAND_DTYPE.itemsize, HEADER_SIZE, flags, count,
+def _pack_header(count: int, flags: int = 0, stp: int | None = None,
+                 nonempty: bool = False) -> bytes:
+    return _HEADER.pack(MAGIC, 1 if nonempty else 0, VERSION, COMMAND_DTYPE.itemsize, HEADER_SIZE, flags, count,
                         STP_UNKNOWN if stp is None else int(stp), b"\0" * 7)
 
 
@@ -131,7 +136,7 @@ def read_header(path, *, committed: bool = False) -> NativeHeader:
     if len(raw) < HEADER_SIZE:
         raise NativeFormatError(
             f"{path}: truncated header ({len(raw)} of {HEADER_SIZE} bytes)")
-    _, _, version, record_size, header_size, flags, count, stp, _ = _HEADER.unpack(raw)
+    _, start, version, record_size, header_size, flags, count, stp, _ = _HEADER.unpack(raw)
     if version == 0 or version > VERSION:
         raise NativeFormatError(
             f"{path}: format version {version} is not supported (this reader reads version "
@@ -167,7 +172,7 @@ def read_header(path, *, committed: bool = False) -> NativeHeader:
     if stp != STP_UNKNOWN and stp_mode is None:
         raise NativeFormatError(f"{path}: unknown STP mode {stp} in header")
     return NativeHeader(version, record_size, header_size, flags, count, stp_mode,
-                        size - expected)
+                        size - expected, bool(start & 1))
 
 
 def repair_journal(path) -> NativeHeader:
@@ -344,7 +349,9 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
     """Replay a command file through ``book.process()``; returns every event (``EVENT_DTYPE``).
 
     ``book=None`` builds a fresh :class:`OrderBook` with the STP mode stored in the file (the
-    default mode if none was stored). The mapped records go to ``process()`` in one call, or in
+    default mode if none was stored); for a journal begun on a book holding orders
+    (:attr:`NativeHeader.started_nonempty`) it raises ValueError: pass a book holding that
+    state. The mapped records go to ``process()`` in one call, or in
     pieces of ``chunk`` records (the events are the same: one book, commands in order). O(n +
     fills). ``committed=True`` replays the counted records of a :class:`Recorder` journal
     whose last flush was cut short (see :func:`read_header`).
@@ -355,11 +362,21 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
     if chunk is not None and chunk <= 0:
         raise ValueError("chunk must be > 0")
     if book is None:
+        _refuse_empty_start(path, hdr)
         book = OrderBook(stp=hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING)
     cmds = _map(path, hdr)
     if chunk is None or len(cmds) <= chunk:
         return book.process(cmds)
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
+
+
+def _refuse_empty_start(path, hdr: NativeHeader) -> None:
+    # a journal begun on a book holding orders replayed from an empty one gave another state
+    # (and other events) than the live session, without a word
+    if hdr.started_nonempty:
+        raise ValueError(f"{path}: this journal was begun on a book holding orders "
+                         f"(require_empty=False): pass a book holding that state (book=...), "
+                         f"its records replay to the live state only from there")
 
 
 def _fits_u8(v) -> bool:
@@ -402,7 +419,7 @@ class Recorder(NoCopy):
 
     By default the book must be empty when recording starts (the journal is then a complete
     history); pass ``require_empty=False`` to journal from a non-empty state, which then has to be
-    recreated before replay.
+    recreated before replay (the header notes it: :attr:`NativeHeader.started_nonempty`).
 
     >>> with Recorder(OrderBook(), "session.mccmd") as book:  # doctest: +SKIP
     ...     book.submit(1, Side.BUY, 100, 5)
@@ -431,7 +448,7 @@ class Recorder(NoCopy):
         try:
             if not overwrite:
                 _refuse_used_journal(f, self.path)
-            header = _pack_header(0, FLAG_JOURNAL, getattr(book, "stp", None))
+            header = _pack_header(0, FLAG_JOURNAL, getattr(book, "stp", None), len(book) != 0)
             if os.fstat(f.fileno()).st_size:
                 f = _replace_locked(f, self.path, header)
             else:
@@ -479,8 +496,10 @@ class Recorder(NoCopy):
 
         A tail left by a flush cut short (see :func:`repair_journal`) is cut before appending.
         ``book=None`` builds an :class:`OrderBook` with the journal's STP mode; a given book must
-        have that mode and hold the state the journal started from (empty, unless it was
-        recorded with ``require_empty=False``). ``symbol=None`` takes the records' symbol (0 for
+        have that mode and hold the state the journal started from: empty (a book holding orders
+        raises ValueError), unless it was begun on a book holding orders with
+        ``require_empty=False``, which the header notes (:attr:`NativeHeader.started_nonempty`):
+        ``book=None`` then raises ValueError, and the given book must hold that state. ``symbol=None`` takes the records' symbol (0 for
         a journal without records); another symbol than theirs is refused. A file that is not
         a Recorder journal raises :class:`NativeFormatError`; nothing is then changed. O(n)
         for n committed records.
@@ -514,7 +533,12 @@ class Recorder(NoCopy):
                              f"{int(syms[0])}")
         stp = hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING
         if book is None:
+            _refuse_empty_start(path, hdr)
             book = OrderBook(stp=stp)
+        elif len(book) != 0 and not hdr.started_nonempty:
+            raise ValueError(f"the book holds {len(book)} orders, but the journal was begun on "
+                             f"an empty book: its records replay to the live state only from "
+                             f"there (pass book=None or an empty book)")
         elif hdr.stp is not None and getattr(book, "stp", hdr.stp) != hdr.stp:
             raise ValueError(f"the book's STP mode is {book.stp!r}, the journal was recorded "
                              f"with {hdr.stp!r}")
