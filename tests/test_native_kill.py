@@ -483,3 +483,51 @@ def test_native_resume_journal_begun_nonempty_without_book_refused(tmp_path, cap
         rec.submit(1, 0, 100, 5)
     assert not read_header(r).started_nonempty
     Recorder.resume(r).close()
+
+
+@pytest.mark.parametrize("other", ["write_commands", "recorder"])
+def test_native_path_replaced_racing_live_recorder_never(tmp_path, other):
+    # write_commands checked the target's lock, let it go, then renamed: a Recorder opened in
+    # between was replaced under it and recorded into an unlinked file (about one in ten here);
+    # and a lock taken on a file another Recorder had just renamed its journal over was stale.
+    # Another process replaces the path as fast as it can while this one opens Recorders on it:
+    # while a Recorder is open, the path always names its file.
+    from matchcore import COMMAND_DTYPE
+    from matchcore.native import write_commands
+
+    p = tmp_path / "race.mccmd"
+    cmds = np.zeros(3, COMMAND_DTYPE)
+    write_commands(p, cmds)
+    seconds = 3.0
+
+    def child(w):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                if other == "write_commands":
+                    write_commands(p, cmds)
+                else:
+                    Recorder(OrderBook(), p, overwrite=True).close()
+            except BlockingIOError:
+                pass
+
+    pid, r = _fork(child)
+    end = time.monotonic() + seconds
+    opened = replaced = 0
+    while time.monotonic() < end:
+        try:
+            rec = Recorder(OrderBook(), p, overwrite=True)
+        except BlockingIOError:
+            continue
+        opened += 1
+        rec.submit(1, 0, 100, 1)
+        for _ in range(3):
+            if os.stat(p).st_ino != os.fstat(rec._f.fileno()).st_ino:
+                replaced += 1
+                break
+        rec.close()
+    os.close(r)
+    assert os.waitstatus_to_exitcode(_exit_status(pid)) == 0
+    assert opened > 100
+    assert replaced == 0, f"{replaced} of {opened} live journals replaced under their Recorder"
+    assert not list(tmp_path.glob("*.tmp*"))

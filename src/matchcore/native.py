@@ -206,6 +206,15 @@ def _lock(f, path) -> None:
                               f"another): its lock is held") from None
 
 
+def _names(path, st) -> bool:
+    # whether path (still) names the file of stat result st
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+
+
 def _open_locked(path, flags):
     """The regular file ``path`` names, opened with ``flags`` and locked (see :func:`_lock`).
 
@@ -222,11 +231,7 @@ def _open_locked(path, flags):
                                  f"the readers memory-map the file")
             os.set_blocking(f.fileno(), True)
             _lock(f, path)
-            try:
-                now = os.stat(path)
-            except FileNotFoundError:
-                now = None
-            if now is not None and (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+            if _names(path, st):
                 return f
         except BaseException:
             f.close()
@@ -309,11 +314,26 @@ def write_commands(path, commands, *, stp=None) -> int:
             f.write(_pack_header(len(arr), 0, stp))
             arr.tofile(f)
         # a live Recorder's journal: renamed over, its records went on into an unlinked file
-        # (a file this process may not read cannot be checked; it is replaced as before)
-        with contextlib.suppress(FileNotFoundError, PermissionError), open(
-                os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as held:
-            _lock(held, path)                           # (a FIFO: opened without waiting)
-        os.replace(tmp, path)
+        # (a file this process may not read cannot be checked; it is replaced as before). The
+        # lock is held across the rename: a Recorder that opens the file meanwhile either finds
+        # it locked or, locking it after the rename, sees that the path names another file.
+        # The same check here: a file locked after a Recorder renamed its new journal over it
+        # (and let it go) is no longer the one the path names.
+        while True:
+            try:
+                held = open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb")
+            except (FileNotFoundError, PermissionError):
+                held = None
+            try:
+                if held is not None:
+                    _lock(held, path)                   # (a FIFO: opened without waiting)
+                    if not _names(path, os.fstat(held.fileno())):
+                        continue
+                os.replace(tmp, path)
+                break
+            finally:
+                if held is not None:
+                    held.close()
     finally:
         if tmp.exists():
             tmp.unlink()
