@@ -531,3 +531,40 @@ def test_native_path_replaced_racing_live_recorder_never(tmp_path, other):
     assert opened > 100
     assert replaced == 0, f"{replaced} of {opened} live journals replaced under their Recorder"
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_native_read_commands_file_renamed_over_meanwhile_one_file_only(tmp_path):
+    # read_commands read the header through the path, then mapped the path again: a file
+    # write_commands renamed over it in between gave one file's count over the other's records
+    # (one read in fifteen here), or a bare ValueError from mmap when the new one was shorter
+    from matchcore import COMMAND_DTYPE
+    from matchcore.native import write_commands
+
+    p = tmp_path / "r.mccmd"
+
+    def generation(g):
+        a = np.zeros(100 + (g % 7) * 50, COMMAND_DTYPE)
+        a["order_id"] = g
+        a["price"] = len(a)
+        return a
+
+    write_commands(p, generation(0))
+    seconds = 2.0
+
+    def child(w):
+        end, g = time.monotonic() + seconds, 1
+        while time.monotonic() < end:
+            write_commands(p, generation(g))
+            g += 1
+
+    pid, r = _fork(child)
+    end = time.monotonic() + seconds
+    reads = mixed = 0
+    while time.monotonic() < end:
+        for a in (read_commands(p), read_commands(p, committed=True)):
+            reads += 1
+            ids = np.unique(a["order_id"])
+            mixed += len(ids) != 1 or int(a["price"][0]) != len(a)
+    os.close(r)
+    assert os.waitstatus_to_exitcode(_exit_status(pid)) == 0
+    assert reads > 100 and mixed == 0, f"{mixed} of {reads} reads mixed two files"

@@ -460,15 +460,14 @@ def _replay_lobster(args, path: Path) -> int:
 
 def _replay_native(args, path: Path) -> int:
     try:
-        from matchcore.native import _map, read_header
+        from matchcore.native import _read_mapped
     except ImportError:
         print("matchcore replay: --format native needs matchcore.native, which this build "
               "does not include", file=sys.stderr)
         return 2
     from matchcore import EVENT_DTYPE, STP, EventKind, OrderBook
 
-    hdr = read_header(path, committed=args.committed)
-    cmds = _map(path, hdr)          # the records this header counts
+    hdr, cmds = _read_mapped(path, args.committed)     # the records this header counts
     if hdr.started_nonempty:
         print(f"matchcore replay: note: {path} is a journal begun on a book holding orders "
               f"(require_empty=False); replayed here from empty books, so the books and events "

@@ -115,6 +115,15 @@ def read_header(path, *, committed: bool = False) -> NativeHeader:
     """
     committed = _flag_arg(committed, "committed")
     path = Path(path)
+    with _open_read(path) as f:
+        return _read_header(f, path, committed)
+
+
+def _open_read(path: Path):
+    # A command file for reading: its header and its records are then read from this one open
+    # file. Through the path twice (header, then the map), a file renamed over it in between
+    # (write_commands, a Recorder's start) gave one file's count over the other's records, or
+    # a bare ValueError from mmap when the new file was shorter.
     st = path.stat()
     if not stat.S_ISREG(st.st_mode):
         # checked first: its size is not the stream's (a pipe's is 0, read as "truncated"),
@@ -122,11 +131,20 @@ def read_header(path, *, committed: bool = False) -> NativeHeader:
         raise NativeFormatError(
             f"{path}: not a regular file (a pipe, FIFO or device): command files are "
             f"memory-mapped; write the stream to a file first")
-    with open(path, "rb") as f:
-        raw = f.read(HEADER_SIZE)
-        # the size after the header: a Recorder writes records before the count that takes
-        # them in, so a journal being recorded never looks shorter than its count
-        size = os.fstat(f.fileno()).st_size
+    f = open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb", buffering=0)
+    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):       # replaced by one meanwhile
+        f.close()
+        raise NativeFormatError(
+            f"{path}: not a regular file (a pipe, FIFO or device): command files are "
+            f"memory-mapped; write the stream to a file first")
+    return f
+
+
+def _read_header(f, path: Path, committed: bool) -> NativeHeader:
+    raw = os.pread(f.fileno(), HEADER_SIZE, 0)
+    # the size after the header: a Recorder writes records before the count that takes
+    # them in, so a journal being recorded never looks shorter than its count
+    size = os.fstat(f.fileno()).st_size
     if len(raw) < len(MAGIC) or raw[: len(MAGIC)] != MAGIC:
         gz = (" (a gzip'd file: command files are memory-mapped, decompress it first)"
               if raw[:len(GZIP_MAGIC)] == GZIP_MAGIC else "")
@@ -192,7 +210,7 @@ def repair_journal(path) -> NativeHeader:
     """
     read_header(path, committed=True)             # a regular file, a journal: before opening it
     with _open_locked(path, os.O_RDWR) as f:
-        return _cut_tail(f, read_header(path, committed=True))
+        return _cut_tail(f, _read_header(f, Path(path), True))
 
 
 def _lock(f, path) -> None:
@@ -351,14 +369,24 @@ def read_commands(path, *, committed: bool = False) -> np.ndarray:
 
     >>> book.process(read_commands("flow.mccmd"))  # doctest: +SKIP
     """
-    return _map(path, read_header(path, committed=committed))
+    return _read_mapped(path, committed)[1]
 
 
-def _map(path, hdr: NativeHeader) -> np.ndarray:
-    # the records hdr counts (a journal being recorded may have more by now)
+def _read_mapped(path, committed: bool = False) -> tuple[NativeHeader, np.ndarray]:
+    # the header and the records it counts, of one open file
+    committed = _flag_arg(committed, "committed")
+    path = Path(path)
+    with _open_read(path) as f:
+        hdr = _read_header(f, path, committed)
+        return hdr, _map(f, hdr)
+
+
+def _map(f, hdr: NativeHeader) -> np.ndarray:
+    # the records hdr counts (a journal being recorded may have more by now), of the open file
+    # f whose header hdr is; the map stays valid after f is closed
     if hdr.count == 0:
         return np.empty(0, dtype=COMMAND_DTYPE)
-    arr = np.memmap(path, dtype=FILE_DTYPE, mode="r", offset=hdr.header_size, shape=(hdr.count,))
+    arr = np.memmap(f, dtype=FILE_DTYPE, mode="r", offset=hdr.header_size, shape=(hdr.count,))
     if sys.byteorder != "little":
         return arr.astype(COMMAND_DTYPE)
     return arr
@@ -378,13 +406,12 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
 
     >>> events = replay_commands("session.mccmd")  # doctest: +SKIP
     """
-    hdr = read_header(path, committed=committed)
+    hdr, cmds = _read_mapped(path, committed)
     if chunk is not None and chunk <= 0:
         raise ValueError("chunk must be > 0")
     if book is None:
         _refuse_empty_start(path, hdr)
         book = OrderBook(stp=hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING)
-    cmds = _map(path, hdr)
     if chunk is None or len(cmds) <= chunk:
         return book.process(cmds)
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
@@ -540,8 +567,8 @@ class Recorder(NoCopy):
         return self
 
     def _resume(self, f, path, book, symbol, flush_every, fsync):
-        hdr = read_header(path, committed=True)        # under the lock: no writer now
-        cmds = _map(path, hdr)
+        hdr = _read_header(f, Path(path), True)        # under the lock: no writer now
+        cmds = _map(f, hdr)
         syms = np.unique(cmds["symbol"]) if len(cmds) else ()
         if len(syms) > 1:
             raise NativeFormatError(f"{path}: records of {len(syms)} symbols; a Recorder writes "
