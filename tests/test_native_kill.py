@@ -568,3 +568,18 @@ def test_native_read_commands_file_renamed_over_meanwhile_one_file_only(tmp_path
     os.close(r)
     assert os.waitstatus_to_exitcode(_exit_status(pid)) == 0
     assert reads > 100 and mixed == 0, f"{mixed} of {reads} reads mixed two files"
+
+
+def test_native_start_bit_in_file_not_journal_ignored(tmp_path):
+    # header byte 5 was reserved (ignored when read): in a file that is not a journal it still
+    # is, and such a file replays into a fresh book as before
+    from matchcore.native import write_commands
+
+    p = tmp_path / "w.mccmd"
+    cmds = _flow()[:20]
+    write_commands(p, cmds)
+    with open(p, "r+b") as f:
+        f.seek(5)
+        f.write(b"\x01")
+    assert not read_header(p).started_nonempty
+    assert np.array_equal(replay_commands(p), OrderBook().process(cmds))

@@ -8,7 +8,8 @@ Byte layout (all integers little-endian)::
     offset  size  field        value
     0       5     magic        b"MCCMD"
     5       1     start        bit 0 = a Recorder journal begun on a book that was not empty
-                               (require_empty=False); other bits written as 0, ignored when read
+                               (require_empty=False; read in journals only); other bits
+                               written as 0, ignored when read
     6       2     version      u16, 1
     8       2     record_size  u16, 48 (= COMMAND_DTYPE.itemsize)
     10      2     header_size  u16, 32 (records start here; 8-byte aligned)
@@ -190,7 +191,7 @@ def _read_header(f, path: Path, committed: bool) -> NativeHeader:
     if stp != STP_UNKNOWN and stp_mode is None:
         raise NativeFormatError(f"{path}: unknown STP mode {stp} in header")
     return NativeHeader(version, record_size, header_size, flags, count, stp_mode,
-                        size - expected, bool(start & 1))
+                        size - expected, journal and bool(start & 1))
 
 
 def repair_journal(path) -> NativeHeader:
