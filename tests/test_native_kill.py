@@ -456,7 +456,8 @@ def test_native_resume_journal_begun_nonempty_without_book_refused(tmp_path, cap
         rec.submit(2, 1, 100, 3)
     assert read_header(p).started_nonempty and p.read_bytes()[5] == 1
     before = p.read_bytes()
-    for call in (lambda: Recorder.resume(p), lambda: replay_commands(p)):
+    for call in (lambda: Recorder.resume(p), lambda: replay_commands(p),
+                 lambda: Recorder.resume(p, OrderBook(stp=STP.CANCEL_BOTH))):
         with pytest.raises(ValueError, match="begun on a book holding orders"):
             call()
     assert p.read_bytes() == before

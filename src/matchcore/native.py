@@ -547,7 +547,8 @@ class Recorder(NoCopy):
         have that mode and hold the state the journal started from: empty (a book holding orders
         raises ValueError), unless it was begun on a book holding orders with
         ``require_empty=False``, which the header notes (:attr:`NativeHeader.started_nonempty`):
-        ``book=None`` then raises ValueError, and the given book must hold that state. ``symbol=None`` takes the records' symbol (0 for
+        ``book=None`` or an empty book then raises ValueError, and the given book must hold that
+        state. ``symbol=None`` takes the records' symbol (0 for
         a journal without records); another symbol than theirs is refused. A file that is not
         a Recorder journal raises :class:`NativeFormatError`; nothing is then changed. O(n)
         for n committed records.
@@ -587,6 +588,8 @@ class Recorder(NoCopy):
             raise ValueError(f"the book holds {len(book)} orders, but the journal was begun on "
                              f"an empty book: its records replay to the live state only from "
                              f"there (pass book=None or an empty book)")
+        elif len(book) == 0 and hdr.started_nonempty:
+            _refuse_empty_start(path, hdr)
         elif hdr.stp is not None and getattr(book, "stp", hdr.stp) != hdr.stp:
             raise ValueError(f"the book's STP mode is {book.stp!r}, the journal was recorded "
                              f"with {hdr.stp!r}")
