@@ -584,3 +584,49 @@ def test_native_start_bit_in_file_not_journal_ignored(tmp_path):
         f.write(b"\x01")
     assert not read_header(p).started_nonempty
     assert np.array_equal(replay_commands(p), OrderBook().process(cmds))
+
+
+def test_native_resume_path_replaced_by_command_file_meanwhile_refused(tmp_path):
+    # resume checked the journal flag through the path before opening and locking it: a file
+    # that is not a journal renamed over the path in between was resumed (its records replayed,
+    # new ones appended to it as if to a journal)
+    from matchcore import COMMAND_DTYPE
+    from matchcore.native import write_commands
+
+    p = tmp_path / "r.mccmd"
+    j = tmp_path / "j.mccmd"
+    _fill_journal(j, 1)
+    journal = j.read_bytes()
+    plain = np.zeros(1, COMMAND_DTYPE)
+    write_commands(p, plain)
+    seconds = 2.0
+
+    def child(w):
+        end, g = time.monotonic() + seconds, 0
+        while time.monotonic() < end:
+            try:
+                if g % 2:
+                    write_commands(p, plain)
+                else:
+                    t = tmp_path / "t.part"
+                    t.write_bytes(journal)
+                    os.replace(t, p)
+            except BlockingIOError:
+                pass
+            g += 1
+
+    pid, r = _fork(child)
+    end = time.monotonic() + seconds
+    resumed = not_journal = 0
+    while time.monotonic() < end:
+        try:
+            rec = Recorder.resume(p)
+        except (NativeFormatError, BlockingIOError):
+            continue
+        resumed += 1
+        not_journal += not rec.resumed.is_journal
+        rec.close()
+    os.close(r)
+    assert os.waitstatus_to_exitcode(_exit_status(pid)) == 0
+    assert resumed > 50
+    assert not_journal == 0, f"{not_journal} of {resumed} resumed files were not journals"

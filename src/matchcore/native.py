@@ -418,6 +418,11 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
 
 
+def _refuse_not_journal(path) -> None:
+    raise NativeFormatError(f"{path}: not a Recorder journal (flag bit 0 is clear): only a "
+                            f"journal can be resumed")
+
+
 def _refuse_empty_start(path, hdr: NativeHeader) -> None:
     # a journal begun on a book holding orders replayed from an empty one gave another state
     # (and other events) than the live session, without a word
@@ -556,8 +561,7 @@ class Recorder(NoCopy):
         >>> rec = Recorder.resume("session.mccmd")  # doctest: +SKIP
         """
         if not read_header(path, committed=True).is_journal:  # a regular file: before opening it
-            raise NativeFormatError(f"{path}: not a Recorder journal (flag bit 0 is clear): "
-                                    f"only a journal can be resumed")
+            _refuse_not_journal(path)
         f = _open_locked(path, os.O_RDWR)
         try:
             self = cls.__new__(cls)
@@ -570,6 +574,8 @@ class Recorder(NoCopy):
 
     def _resume(self, f, path, book, symbol, flush_every, fsync):
         hdr = _read_header(f, Path(path), True)        # under the lock: no writer now
+        if not hdr.is_journal:      # the path's file was replaced by another since the check
+            _refuse_not_journal(path)
         cmds = _map(f, hdr)
         syms = np.unique(cmds["symbol"]) if len(cmds) else ()
         if len(syms) > 1:
