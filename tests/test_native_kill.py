@@ -182,6 +182,18 @@ def test_native_committed_read_not_a_journal_trailing_bytes_still_refused(tmp_pa
     assert p.read_bytes() == before
 
 
+def test_native_repair_journal_command_file_refused(tmp_path):
+    # documented as refused, a valid file that is not a journal was taken and its header returned
+    from matchcore.native import write_commands
+
+    p = tmp_path / "w.mccmd"
+    write_commands(p, _flow()[:5])
+    before = p.read_bytes()
+    with pytest.raises(NativeFormatError, match="not a Recorder journal.*can be repaired"):
+        repair_journal(p)
+    assert p.read_bytes() == before
+
+
 def test_native_committed_read_truncated_journal_still_refused(tmp_path):
     # records missing under the count are never read, with or without committed=True
     p = tmp_path / "j.mccmd"

@@ -209,9 +209,13 @@ def repair_journal(path) -> NativeHeader:
     >>> repair_journal("session.mccmd").uncommitted_records  # doctest: +SKIP
     7
     """
-    read_header(path, committed=True)             # a regular file, a journal: before opening it
+    if not read_header(path, committed=True).is_journal:  # a regular file: before opening it
+        _refuse_not_journal(path, "repaired")
     with _open_locked(path, os.O_RDWR) as f:
-        return _cut_tail(f, _read_header(f, Path(path), True))
+        hdr = _read_header(f, Path(path), True)
+        if not hdr.is_journal:      # the path's file was replaced by another since the check
+            _refuse_not_journal(path, "repaired")
+        return _cut_tail(f, hdr)
 
 
 def _lock(f, path) -> None:
@@ -418,9 +422,9 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
 
 
-def _refuse_not_journal(path) -> None:
+def _refuse_not_journal(path, what: str = "resumed") -> None:
     raise NativeFormatError(f"{path}: not a Recorder journal (flag bit 0 is clear): only a "
-                            f"journal can be resumed")
+                            f"journal can be {what}")
 
 
 def _refuse_empty_start(path, hdr: NativeHeader) -> None:
