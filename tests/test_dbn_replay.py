@@ -676,3 +676,68 @@ def test_dbn_replay_gzip_file_same_as_plain_cut_and_damage_reported(tmp_path):
     cut.write_bytes(bytes(bad))
     with pytest.raises(ValueError, match=f"{cut}: gzip decompression failed"):
         replay_dbn(cut)
+
+
+def _slow_writer(fifo, data: bytes, first: int):
+    # a writer whose first write holds only `first` bytes, the rest a moment later: the
+    # reader's first read of the FIFO gets part of the magic
+    import threading
+    import time
+
+    def write():
+        with open(fifo, "wb") as f:
+            f.write(data[:first])
+            f.flush()
+            time.sleep(0.3)
+            f.write(data[first:])
+
+    t = threading.Thread(target=write)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd", "plain"])
+def test_replay_dbn_fifo_magic_split_across_reads_replays_every_record(tmp_path, codec):
+    # replay_dbn told the compression by peek(4), one read of the FIFO: a gzip'd file whose
+    # first read gave one byte was read as plain DBN, "not a DBN stream (starts with
+    # b'\x1f\x8b...')"; a zstd'd one the same
+    import gzip
+    import os
+
+    plain = generate_mbo(None, records=3000, instruments=3, seed=8)
+    want = replay_bytes(plain)
+    data = {"gzip": lambda d: gzip.compress(d),
+            "zstd": lambda d: pytest.importorskip("zstandard").ZstdCompressor().compress(d),
+            "plain": lambda d: d}[codec](plain)
+    fifo = tmp_path / "feed"
+    os.mkfifo(fifo)
+    for first in (1, 2, 3):
+        w = _slow_writer(fifo, data, first)
+        try:
+            r = replay_dbn(fifo)
+        finally:
+            w.join()
+        assert r.stats["messages"] == 3000 and r.stats["truncated"] is None, (codec, first)
+        assert {k: b.state_hash() for k, b in r.books.items()} == \
+            {k: b.state_hash() for k, b in want.books.items()}
+    from matchcore.feeds.dbn import open_dbn
+
+    w = _slow_writer(fifo, data, 1)
+    try:
+        with open_dbn(fifo) as f:
+            meta = read_metadata(f)
+            body = f.read()
+    finally:
+        w.join()
+    assert meta.header_bytes + len(body) == len(plain)
+
+
+def test_is_dbn_fifo_told_by_name_without_reading_it(tmp_path):
+    # is_dbn opened a FIFO and read its first 4 bytes: they were lost to the replay that
+    # followed (and with no writer yet, it waited for one)
+    import os
+
+    for name, want in (("feed.dbn", True), ("feed.dbn.gz", True), ("feed.itch", False)):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        assert is_dbn(fifo) is want

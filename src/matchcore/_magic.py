@@ -2,6 +2,7 @@
 format detection every replay entry point (the command line, several files, Dask) uses."""
 from __future__ import annotations
 
+import io
 import zlib
 from pathlib import Path
 
@@ -17,6 +18,49 @@ _TEXT = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
 _BOM = b"\xef\xbb\xbf"
 _NAMES = {"dbn": "DBN", "native": "native command", "lobster": "LOBSTER message CSV",
           "text": "text"}
+
+
+def read_head(raw, k: int) -> bytes:
+    """The first ``k`` bytes of ``raw`` (fewer only at its end): a pipe or FIFO may hand out
+    less per read (and a buffered reader's ``peek`` gives what one read gave), and one byte of a
+    magic must not make a compressed stream look plain. Consumes them: see :class:`Prefixed`."""
+    head = b""
+    while len(head) < k:
+        b = raw.read(k - len(head))
+        if not b:
+            break
+        head += b
+    return head
+
+
+class Prefixed(io.RawIOBase):
+    """``head`` (the first bytes, already read from ``raw``), then the rest of ``raw``: a
+    stream that cannot seek back (a pipe, a FIFO) keeps every byte its format detection read.
+    Does not close ``raw``."""
+
+    def __init__(self, head: bytes, raw):
+        super().__init__()
+        self._head = memoryview(bytes(head))
+        self.raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, view) -> int:
+        if len(self._head):
+            k = min(len(view), len(self._head))
+            view[:k] = self._head[:k]
+            self._head = self._head[k:]
+            return k
+        return self.raw.readinto(view)
+
+    def read1(self, size: int = -1) -> bytes:
+        if len(self._head):
+            k = len(self._head) if size is None or size < 0 else min(size, len(self._head))
+            out = bytes(self._head[:k])
+            self._head = self._head[k:]
+            return out
+        return self.raw.read1(size)
 
 
 def foreign_format(head: bytes) -> str | None:

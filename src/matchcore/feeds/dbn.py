@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from matchcore._gzip import Inflater
-from matchcore._magic import DBN_MAGIC, GZIP_MAGIC, ZSTD_MAGIC
+from matchcore._magic import DBN_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, Prefixed, read_head
 from matchcore.feeds._dbn import DbnReplayer
 
 __all__ = ["DbnMetadata", "DbnReplayer", "PRICE_SCALE", "is_dbn", "open_dbn", "read_metadata",
@@ -62,6 +62,26 @@ class DbnMetadata:
     header_bytes: int = 0                                   # bytes before the first record
 
 
+def _open_head(path):
+    """(the opened file, its first 4 bytes, the stream to read from its start, whether it is
+    live: a pipe, FIFO or socket). A regular file's bytes are peeked; a live stream's first
+    read may give fewer than 4 (a gzip or zstd magic cut after one byte read as plain DBN,
+    "not a DBN stream (starts with b'\\x1f\\x8b...')"), so they are read and handed back
+    in front of the rest."""
+    raw = open(path, "rb")
+    try:
+        live = not stat.S_ISREG(os.fstat(raw.fileno()).st_mode)
+        head = raw.peek(4)[:4]
+        src = raw
+        if live and len(head) < 4:
+            head = read_head(raw, 4)
+            src = Prefixed(head, raw)
+    except BaseException:
+        raw.close()
+        raise
+    return raw, head, src, live
+
+
 def open_dbn(path) -> io.BufferedIOBase:
     """Open a DBN file for binary reading; a zstd- or gzip-compressed one (recognised by its
     magic bytes, not its name) is decompressed on the fly (zstd needs ``zstandard``). The
@@ -71,19 +91,20 @@ def open_dbn(path) -> io.BufferedIOBase:
     ...     read_metadata(f).dataset
     'GLBX.MDP3'
     """
-    raw = open(path, "rb")
-    head = raw.peek(4)[:4]
+    raw, head, src, live = _open_head(path)
     if head == ZSTD_MAGIC:
         try:
             zstd = _require("zstandard")
         except ImportError:
             raw.close()
             raise
-        return io.BufferedReader(zstd.ZstdDecompressor().stream_reader(raw, closefd=True),
-                                 buffer_size=1 << 20)
+        if src is raw:
+            return io.BufferedReader(zstd.ZstdDecompressor().stream_reader(raw, closefd=True),
+                                     buffer_size=1 << 20)
+        return _Closing(zstd.ZstdDecompressor().stream_reader(src, closefd=False), raw)
     if head[:2] == GZIP_MAGIC:
-        return _Closing(Inflater(raw), raw)
-    return raw
+        return _Closing(Inflater(src, live=live), raw)
+    return raw if src is raw else _Closing(src, raw)
 
 
 class _Closing(io.BufferedReader):
@@ -148,6 +169,9 @@ def is_dbn(path) -> bool:
     """
     p = Path(path)
     try:
+        if not (p.is_file() or p.is_dir()):
+            # a pipe or FIFO: the bytes read here would be lost to its replay; by the name
+            return p.name.endswith((".dbn", ".dbn.zst", ".dbn.gz"))
         with open(p, "rb") as f:
             head = f.read(4)
         if head[:3] == DBN_MAGIC:
@@ -290,26 +314,24 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     (5290250000000, 31)
     """
     _check_chunk_size(chunk_size)
-    raw = open(path, "rb")
+    raw, head, src, live = _open_head(path)
     try:
-        head = raw.peek(4)[:4]
         zstd_error: type | tuple = ()
         codec = "zstd" if head == ZSTD_MAGIC else "gzip" if head[:2] == GZIP_MAGIC else None
         compressed = codec is not None
         if codec == "zstd":
             zstd = _require("zstandard")
             zstd_error = zstd.ZstdError
-            frames = _ZstdFrames(zstd, raw)
+            frames = _ZstdFrames(zstd, src)
             stream = io.BufferedReader(frames, buffer_size=1 << 16)
         elif codec == "gzip":
             # gzip'd DBN files occur as downloads re-compressed by other tools; read as ITCH
             # they gave zero messages and bad length prefixes, exit status 0
-            live = not stat.S_ISREG(os.fstat(raw.fileno()).st_mode)
             zstd_error = zlib.error            # a damaged stream: raised as ValueError below
-            frames = Inflater(raw, live=live)
+            frames = Inflater(src, live=live)
             stream = io.BufferedReader(frames, buffer_size=1 << 16)
         else:
-            stream = raw
+            stream = raw if src is raw else io.BufferedReader(src, buffer_size=1 << 16)
         try:
             meta = read_metadata(stream)
         except zstd_error as e:

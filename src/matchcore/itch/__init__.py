@@ -27,6 +27,7 @@ import numpy as np
 from matchcore._core import _flag_arg
 from matchcore._gzip import Inflater as _Inflater
 from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, ZSTD_MAGIC, refuse_foreign
+from matchcore._magic import read_head as _read_head
 from matchcore.itch._decode import decode_chunk as _decode_chunk
 from matchcore.itch._replay import (
     L2_DTYPE,
@@ -86,18 +87,6 @@ def open_stream(path) -> io.BufferedIOBase:
 def _check_chunk_size(chunk_size: int) -> None:
     if chunk_size < (1 << 17):
         raise ValueError("chunk_size must be at least 128 KiB (an ITCH frame can be 64 KiB)")
-
-
-def _read_head(raw, k: int) -> bytes:
-    """The first ``k`` bytes of ``raw`` (fewer only at its end): a pipe may hand out less per
-    read, and one byte of the gzip magic must not make a gzip stream look like plain ITCH."""
-    head = b""
-    while len(head) < k:
-        b = raw.read(k - len(head))
-        if not b:
-            break
-        head += b
-    return head
 
 
 class _ChunkReader:
