@@ -823,3 +823,30 @@ def test_moldudp_publisher_source_not_itch_refused_naming_its_format(tmp_path):
     itch_gz = tmp_path / "aapl.itch.gz"              # ITCH, plain or gzip'd, is still taken
     itch_gz.write_bytes(gzip.compress(AAPL.read_bytes()[:200_000]))
     assert MoldUDP64Publisher(itch_gz, 9).stats.messages > 0
+
+
+def test_moldudp_publisher_fifo_source_publishes_every_message(tmp_path):
+    # The publisher read a FIFO's first bytes to tell gzip from plain, then saw a size of 0
+    # and published nothing (a gzip'd stream: reopened, it waited for another writer)
+    import os
+
+    data = AAPL.read_bytes()[:120_000] if AAPL.exists() else \
+        __import__("matchcore.itch", fromlist=["generate"]).generate(None, messages=3000)
+    want = MoldUDP64Publisher(data, 9).stats.messages
+    fifo = tmp_path / "feed"
+    os.mkfifo(fifo)
+    for payload in (data, gzip.compress(data)):
+        writer = threading.Thread(target=lambda p=payload: fifo.write_bytes(p))
+        writer.start()
+        try:
+            pub = MoldUDP64Publisher(fifo, 9)
+        finally:
+            writer.join()
+        assert want > 0 and pub.stats.messages == want
+    writer = threading.Thread(target=lambda: fifo.write_bytes(b"DBN\x03" + bytes(60)))
+    writer.start()
+    try:
+        with pytest.raises(ValueError, match="a DBN file, not ITCH 5.0"):
+            MoldUDP64Publisher(fifo, 9)
+    finally:
+        writer.join()

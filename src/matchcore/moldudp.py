@@ -29,6 +29,7 @@ import mmap
 import os
 import select
 import socket
+import stat
 import struct
 import time
 from dataclasses import dataclass, field
@@ -619,7 +620,7 @@ class PublisherStats:
 
 def _load(source):
     """A bytes-like view of an ITCH stream: bytes/bytearray/memoryview as is, a plain file
-    memory-mapped, a .gz file decompressed into memory."""
+    memory-mapped, a .gz file decompressed into memory, a pipe or FIFO read whole."""
     # What cannot start an ITCH stream (DBN, a native command file, text, zstd) is refused:
     # framed by its "length prefixes" it was sent as a few garbage messages, or as none at all.
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -628,10 +629,18 @@ def _load(source):
         return view, None
     path = Path(source)
     with open(path, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            # a pipe or FIFO: read once, whole, through this one open (its first bytes read
+            # for the checks below, then a second open to map it, published nothing at all)
+            data = f.read()
+            _refuse_zstd(data, path)
+            gz = data[:len(GZIP_MAGIC)] == GZIP_MAGIC
+            if gz:
+                data = gzip.decompress(data)
+            refuse_foreign(data[:HEAD_SIZE], path, "MoldUDP64Publisher", "gzip'd" if gz else "")
+            return memoryview(data), None
         head = f.read(max(HEAD_SIZE, len(ZSTD_MAGIC)))
-    if head[:len(ZSTD_MAGIC)] == ZSTD_MAGIC:
-        raise ValueError(f"{path}: a zstd-compressed file: MoldUDP64Publisher reads ITCH 5.0 "
-                         "files plain or gzip'd (decompress it with zstd -d)")
+    _refuse_zstd(head, path)
     if head[:len(GZIP_MAGIC)] == GZIP_MAGIC:
         with gzip.open(path, "rb") as f:
             data = f.read()
@@ -643,6 +652,12 @@ def _load(source):
     with open(path, "rb") as f:
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     return memoryview(mm), mm
+
+
+def _refuse_zstd(head: bytes, path) -> None:
+    if head[:len(ZSTD_MAGIC)] == ZSTD_MAGIC:
+        raise ValueError(f"{path}: a zstd-compressed file: MoldUDP64Publisher reads ITCH 5.0 "
+                         "files plain or gzip'd (decompress it with zstd -d)")
 
 
 class MoldUDP64Publisher(NoCopy):
