@@ -334,3 +334,32 @@ def test_decode_meatpy_synthetic_counts_and_symbols():
     assert d.stats["counts"] == {"S": 6, "R": 2, "A": 7, "E": 2, "X": 1, "D": 1, "P": 1}
     assert [bytes(s).rstrip() for s in d["R"]["stock"]] == [b"MEAT", b"PYTH"]
     assert d["S"]["event_code"].tolist()[:2] == [b"O", b"S"]
+
+
+def test_open_stream_fifo_gzip_magic_split_across_reads_decompressed(tmp_path):
+    # open_stream told gzip by peek(2), one read of the FIFO: a writer whose first write held
+    # one byte of the magic had its gzip'd ITCH handed out as plain (compressed) bytes
+    import gzip
+    import os
+    import threading
+    import time
+
+    data = itch.generate(None, messages=500, symbols=2, seed=3)
+    fifo = tmp_path / "feed"
+    os.mkfifo(fifo)
+    for payload in (gzip.compress(data), data):
+        def write(p=payload):
+            with open(fifo, "wb") as f:
+                f.write(p[:1])
+                f.flush()
+                time.sleep(0.3)
+                f.write(p[1:])
+
+        w = threading.Thread(target=write)
+        w.start()
+        try:
+            with itch.open_stream(fifo) as f:
+                got = f.read()
+        finally:
+            w.join()
+        assert got == data

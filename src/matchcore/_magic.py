@@ -3,6 +3,8 @@ format detection every replay entry point (the command line, several files, Dask
 from __future__ import annotations
 
 import io
+import os
+import stat
 import zlib
 from pathlib import Path
 
@@ -61,6 +63,41 @@ class Prefixed(io.RawIOBase):
             self._head = self._head[k:]
             return out
         return self.raw.read1(size)
+
+
+class Closing(io.BufferedReader):
+    """A buffered reader of a (decompressing or prefixed) raw stream that also closes the file
+    under it."""
+
+    def __init__(self, stream, raw):
+        super().__init__(stream, buffer_size=1 << 16)
+        self._file = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._file.close()
+
+
+def open_head(path, k: int):
+    """Open ``path`` for reading its format from its first ``k`` bytes: (the opened file, its
+    first ``k`` bytes (fewer only at its end), the stream to read from its start, whether it is
+    live: a pipe, FIFO or socket). A regular file's bytes are peeked; a live stream's first read
+    may give fewer (a gzip or zstd magic cut after one byte then read as plain), so they are
+    read and handed back in front of the rest (:class:`Prefixed`). The caller closes the file."""
+    raw = open(path, "rb")
+    try:
+        live = not stat.S_ISREG(os.fstat(raw.fileno()).st_mode)
+        head = raw.peek(k)[:k]
+        src = raw
+        if live and len(head) < k:
+            head = read_head(raw, k)
+            src = Prefixed(head, raw)
+    except BaseException:
+        raw.close()
+        raise
+    return raw, head, src, live
 
 
 def foreign_format(head: bytes) -> str | None:

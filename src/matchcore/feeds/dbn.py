@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from matchcore._gzip import Inflater
-from matchcore._magic import DBN_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, Prefixed, read_head
+from matchcore._magic import DBN_MAGIC, GZIP_MAGIC, ZSTD_MAGIC
+from matchcore._magic import Closing as _Closing
+from matchcore._magic import open_head
 from matchcore.feeds._dbn import DbnReplayer
 
 __all__ = ["DbnMetadata", "DbnReplayer", "PRICE_SCALE", "is_dbn", "open_dbn", "read_metadata",
@@ -62,26 +64,6 @@ class DbnMetadata:
     header_bytes: int = 0                                   # bytes before the first record
 
 
-def _open_head(path):
-    """(the opened file, its first 4 bytes, the stream to read from its start, whether it is
-    live: a pipe, FIFO or socket). A regular file's bytes are peeked; a live stream's first
-    read may give fewer than 4 (a gzip or zstd magic cut after one byte read as plain DBN,
-    "not a DBN stream (starts with b'\\x1f\\x8b...')"), so they are read and handed back
-    in front of the rest."""
-    raw = open(path, "rb")
-    try:
-        live = not stat.S_ISREG(os.fstat(raw.fileno()).st_mode)
-        head = raw.peek(4)[:4]
-        src = raw
-        if live and len(head) < 4:
-            head = read_head(raw, 4)
-            src = Prefixed(head, raw)
-    except BaseException:
-        raw.close()
-        raise
-    return raw, head, src, live
-
-
 def open_dbn(path) -> io.BufferedIOBase:
     """Open a DBN file for binary reading; a zstd- or gzip-compressed one (recognised by its
     magic bytes, not its name) is decompressed on the fly (zstd needs ``zstandard``). The
@@ -91,7 +73,7 @@ def open_dbn(path) -> io.BufferedIOBase:
     ...     read_metadata(f).dataset
     'GLBX.MDP3'
     """
-    raw, head, src, live = _open_head(path)
+    raw, head, src, live = open_head(path, 4)
     if head == ZSTD_MAGIC:
         try:
             zstd = _require("zstandard")
@@ -105,20 +87,6 @@ def open_dbn(path) -> io.BufferedIOBase:
     if head[:2] == GZIP_MAGIC:
         return _Closing(Inflater(src, live=live), raw)
     return raw if src is raw else _Closing(src, raw)
-
-
-class _Closing(io.BufferedReader):
-    """A buffered reader of a decompressing raw stream that also closes the file under it."""
-
-    def __init__(self, stream, raw):
-        super().__init__(stream, buffer_size=1 << 16)
-        self._file = raw
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._file.close()
 
 
 class _ZstdFrames(io.RawIOBase):
@@ -314,7 +282,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     (5290250000000, 31)
     """
     _check_chunk_size(chunk_size)
-    raw, head, src, live = _open_head(path)
+    raw, head, src, live = open_head(path, 4)
     try:
         zstd_error: type | tuple = ()
         codec = "zstd" if head == ZSTD_MAGIC else "gzip" if head[:2] == GZIP_MAGIC else None

@@ -27,6 +27,8 @@ import numpy as np
 from matchcore._core import _flag_arg
 from matchcore._gzip import Inflater as _Inflater
 from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, ZSTD_MAGIC, refuse_foreign
+from matchcore._magic import Closing as _Closing
+from matchcore._magic import open_head as _open_head
 from matchcore._magic import read_head as _read_head
 from matchcore.itch._decode import decode_chunk as _decode_chunk
 from matchcore.itch._replay import (
@@ -71,13 +73,16 @@ class Decoded(dict):
 def open_stream(path) -> io.BufferedIOBase:
     """Open an ITCH file for binary reading; gzip'd files (recognised by their magic bytes, not
     the name) are decompressed on the fly. The caller closes it."""
-    raw = open(path, "rb")
-    _refuse_zstd(raw, path)
-    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-    f = gzip.GzipFile(fileobj=raw, mode="rb") if head == GZIP_MAGIC else raw
+    # the first bytes read whole: from a FIFO, one read may give only part of the gzip magic
+    raw, head, src, _ = _open_head(path, HEAD_SIZE)
     try:
+        _refuse_zstd(raw, path, head)
+        if head[:2] == GZIP_MAGIC:
+            f = gzip.GzipFile(fileobj=src, mode="rb")
+        else:
+            f = raw if src is raw else _Closing(src, raw)
         refuse_foreign(f.peek(HEAD_SIZE)[:HEAD_SIZE], path, "open_stream",
-                       "gzip'd" if f is not raw else "")
+                       "gzip'd" if head[:2] == GZIP_MAGIC else "")
     except BaseException:
         raw.close()
         raise
