@@ -483,3 +483,33 @@ def test_lobster_orderbook_invalid_field_raises_naming_line_and_field(tmp_path, 
     good = read_orderbook(REAL_OB)
     good[0, 38:40] = (-9999999999, 0)
     assert replay_lobster(REAL_MSG, good).counters["rejected"] == 0
+
+
+def test_read_messages_ragged_or_binary_file_raises_naming_file_and_line(tmp_path):
+    # numpy's reader said "the number of columns changed from 6 to 3 at row 3; use `usecols`
+    # to select a subset" (no file, a row count that skips the header, an option nobody can
+    # pass), or "unquoted embedded newline" of a DBN or ITCH file given as --format lobster
+    from matchcore.feeds.dbn_gen import generate_mbo
+    from matchcore.itch import generate
+
+    rows = "\n".join(",".join(str(x) for x in m) for m in MESSAGES[:3])
+    cut = tmp_path / "cut_message_1.csv"
+    cut.write_text("time,type,id,size,price,dir\n" + rows + "\n34200.5,1,7\n")
+    with pytest.raises(ValueError, match=re.escape(f"{cut}: line 5 has 3 columns, the lines "
+                                                   "before it 6")):
+        read_messages(cut)
+    ob = tmp_path / "cut_orderbook_1.csv"
+    ob.write_text("5859400,200,5853300,18\n5859400,200\n")
+    with pytest.raises(ValueError, match=re.escape(f"{ob}: line 2 has 2 columns, the lines "
+                                                   "before it 4")):
+        read_orderbook(ob)
+    itch = tmp_path / "day_message_1.csv"
+    itch.write_bytes(generate(None, messages=200, symbols=1, seed=1))
+    with pytest.raises(ValueError, match=re.escape(f"{itch}: a binary file (it holds 0 bytes), "
+                                                   "not a LOBSTER CSV")):
+        read_messages(itch)
+    pytest.importorskip("databento_dbn", reason="writing a DBN file needs the 'dbn' extra")
+    dbn = tmp_path / "mbo_message_1.csv"
+    dbn.write_bytes(generate_mbo(None, records=50, instruments=1, seed=1))
+    with pytest.raises(ValueError, match=re.escape(f"{dbn}: a DBN file, not a LOBSTER CSV")):
+        read_messages(dbn)

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._magic import GZIP_MAGIC
+from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, foreign_format
 from matchcore._core import OrderBook, _flag_arg
 from matchcore._lobster import COUNTER_NAMES, SEED_BASE, replay as _replay, seed_id, transitions
 
@@ -191,14 +191,36 @@ def _load_csv(path, min_cols: int, dtype=np.float64) -> tuple[np.ndarray, int]:
     start += len(first) if header else 0
     if not first.strip() or (header and _NON_BLANK.search(data, start) is None):
         return np.empty((0, min_cols), dtype=dtype), skip
-    arr = np.loadtxt(io.BytesIO(data[start:] if start else data), delimiter=",", dtype=dtype,
-                     ndmin=2)
+    try:
+        arr = np.loadtxt(io.BytesIO(data[start:] if start else data), delimiter=",",
+                         dtype=dtype, ndmin=2)
+    except ValueError as e:
+        # numpy's words named neither the file nor the line ("the number of columns changed
+        # from 6 to 3 at row 3; use `usecols` ..."), or spoke of quoting for a binary file
+        raise ValueError(f"{path}: {_csv_error(data, e, skip)}") from None
     if arr.size == 0:
         return np.empty((0, min_cols), dtype=dtype), skip
     if arr.shape[1] < min_cols:
         raise ValueError(f"{path}: {arr.shape[1]} columns, a LOBSTER file of this kind has at "
                          f"least {min_cols}")
     return arr, skip
+
+
+def _csv_error(data: bytes, e: ValueError, skip: int) -> str:
+    """What numpy's CSV reader found wrong, said of the file: a row of another column count by
+    its line, a binary file (DBN, native, ITCH) as not text."""
+    kind = foreign_format(data[:HEAD_SIZE])
+    if kind in ("dbn", "native"):
+        return (f"a {'DBN' if kind == 'dbn' else 'native command'} file, not a LOBSTER CSV "
+                "(replay it without --format: its format is told by its first bytes)")
+    if b"\0" in data[:4096]:
+        return ("a binary file (it holds 0 bytes), not a LOBSTER CSV (an ITCH 5.0 file is "
+                "replayed with --format itch)")
+    m = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", str(e))
+    if m:
+        return (f"line {int(m.group(3)) + skip} has {m.group(2)} columns, the lines before it "
+                f"{m.group(1)} (a file cut short or not a LOBSTER CSV)")
+    return f"not a LOBSTER CSV of comma-separated numbers: {e}"
 
 
 _COLUMNS = ("time", "event type", "order id", "size", "price", "direction")
