@@ -850,3 +850,25 @@ def test_moldudp_publisher_fifo_source_publishes_every_message(tmp_path):
             MoldUDP64Publisher(fifo, 9)
     finally:
         writer.join()
+
+
+def test_moldudp_publisher_cut_or_damaged_gzip_value_error_naming_file(tmp_path):
+    # a gzip'd source cut short raised EOFError, a damaged one BadGzipFile, neither naming
+    # the file; a padded or multi-member stream is still taken whole
+    data = AAPL.read_bytes()[:200_000] if AAPL.exists() else \
+        __import__("matchcore.itch", fromlist=["generate"]).generate(None, messages=5000)
+    gz = gzip.compress(data)
+    cut = tmp_path / "cut.itch.gz"
+    cut.write_bytes(gz[: len(gz) // 2])
+    with pytest.raises(ValueError, match=f"{cut}: the gzip stream ends before its end marker"):
+        MoldUDP64Publisher(cut, 9)
+    bad = bytearray(gz)
+    bad[-6] ^= 0xFF                                   # the CRC
+    damaged = tmp_path / "damaged.itch.gz"
+    damaged.write_bytes(bytes(bad))
+    with pytest.raises(ValueError, match=f"{damaged}: damaged gzip stream"):
+        MoldUDP64Publisher(damaged, 9)
+    whole = tmp_path / "whole.itch.gz"
+    whole.write_bytes(gzip.compress(b"") + gzip.compress(data[:1000]) + b"\0" * 4
+                      + gzip.compress(data[1000:]) + b"\0" * 7)
+    assert MoldUDP64Publisher(whole, 9).stats.messages == MoldUDP64Publisher(data, 9).stats.messages

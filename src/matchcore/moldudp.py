@@ -32,6 +32,7 @@ import socket
 import stat
 import struct
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -636,14 +637,13 @@ def _load(source):
             _refuse_zstd(data, path)
             gz = data[:len(GZIP_MAGIC)] == GZIP_MAGIC
             if gz:
-                data = gzip.decompress(data)
+                data = _gunzip(data, path)
             refuse_foreign(data[:HEAD_SIZE], path, "MoldUDP64Publisher", "gzip'd" if gz else "")
             return memoryview(data), None
         head = f.read(max(HEAD_SIZE, len(ZSTD_MAGIC)))
     _refuse_zstd(head, path)
     if head[:len(GZIP_MAGIC)] == GZIP_MAGIC:
-        with gzip.open(path, "rb") as f:
-            data = f.read()
+        data = _gunzip(path.read_bytes(), path)
         refuse_foreign(data[:HEAD_SIZE], path, "MoldUDP64Publisher", "gzip'd")
         return memoryview(data), None
     refuse_foreign(head, path, "MoldUDP64Publisher")
@@ -652,6 +652,17 @@ def _load(source):
     with open(path, "rb") as f:
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     return memoryview(mm), mm
+
+
+def _gunzip(data: bytes, path) -> bytes:
+    # a gzip stream cut short or damaged raised EOFError or BadGzipFile naming no file
+    try:
+        return gzip.decompress(data)
+    except EOFError:
+        raise ValueError(f"{path}: the gzip stream ends before its end marker (the file is cut "
+                         "short): MoldUDP64Publisher publishes whole streams") from None
+    except (OSError, zlib.error) as e:
+        raise ValueError(f"{path}: damaged gzip stream: {e}") from None
 
 
 def _refuse_zstd(head: bytes, path) -> None:
