@@ -513,3 +513,37 @@ def test_read_messages_ragged_or_binary_file_raises_naming_file_and_line(tmp_pat
     dbn.write_bytes(generate_mbo(None, records=50, instruments=1, seed=1))
     with pytest.raises(ValueError, match=re.escape(f"{dbn}: a DBN file, not a LOBSTER CSV")):
         read_messages(dbn)
+
+
+def test_lobster_cross_trade_negative_pseudo_id_read_detected_and_replayed(tmp_path):
+    # LOBSTER writes a cross trade (type 6) with a pseudo order id: -1 the opening cross, -2
+    # the closing cross. A file whose open came after 9:30 starts with one: it was refused
+    # ("order id '-1' is negative"), and without --format not even taken for LOBSTER
+    from matchcore._magic import detect_format
+
+    if not REAL_MSG.exists():
+        pytest.skip(f"shared market data not found at {REAL_MSG}")
+    body = REAL_MSG.read_text().rstrip("\n") + "\n"
+    rows = REAL_OB.read_text().splitlines()
+    ob = tmp_path / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
+    ob.write_text("\n".join([rows[0]] + rows + [rows[-1]]) + "\n")
+    files = {}
+    for ids in ((-1, -2), (0, 0)):
+        m = tmp_path / f"{ids[0]}" / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+        m.parent.mkdir()
+        m.write_text(f"34200.000000001,6,{ids[0]},1200,5853300,1\n" + body
+                     + f"57599.999999999,6,{ids[1]},800,5853300,-1\n")
+        files[ids] = m
+    m = files[(-1, -2)]
+    msgs = read_messages(m)
+    assert msgs.order_id[0] == -1 and msgs.order_id[-1] == -2 and len(msgs.type) == 1001
+    assert detect_format(m) == "lobster"
+    r = replay_lobster(msgs, read_orderbook(ob))
+    same = replay_lobster(read_messages(files[(0, 0)]), read_orderbook(ob))
+    assert r.book.state_hash() == same.book.state_hash()       # a trade only, as with id 0
+    crosses = r.trades[r.trades["type"] == 6]
+    assert crosses["order_id"].tolist() == [-1, -2] and crosses["qty"].tolist() == [1200, 800]
+    bad = tmp_path / "bad_message_1.csv"
+    bad.write_text("34200.1,3,-1,100,5853300,1\n")
+    with pytest.raises(ValueError, match="order id '-1' is negative"):
+        read_messages(bad)

@@ -149,8 +149,9 @@ def _lobster_row(line: bytes) -> bool:
     try:
         float(f[0])
         float(f[4])
-        return int(f[1]) in range(1, 8) and int(f[2]) >= 0 and float(f[3]) >= 0 \
-            and int(f[5]) in (-1, 1)
+        # a cross trade (type 6) carries a negative pseudo order id (-1 the opening cross)
+        return int(f[1]) in range(1, 8) and (int(f[2]) >= 0 or int(f[1]) == 6) \
+            and float(f[3]) >= 0 and int(f[5]) in (-1, 1)
     except ValueError:
         return False
 

@@ -250,7 +250,10 @@ def _bad_message_rows(t, ty, oid, size, price, direction) -> list[tuple[np.ndarr
     halt = ty == 7
     rules = [
         (~np.isin(ty, (1, 2, 3, 4, 5, 6, 7)), 1, "is not a LOBSTER event type (1 to 7)"),
-        (oid < 0, 2, "is negative"),
+        # LOBSTER's cross trades (type 6) carry a pseudo order of a negative id: -1 the opening
+        # cross, -2 the closing cross, -3 and -4 other crosses (a file whose open came after
+        # 9:30 starts with one); every other event names a real order
+        ((oid < 0) & (ty != 6), 2, "is negative (only a type 6 cross trade has a negative id)"),
         (~_whole(size) | (size < 0) | ((size == 0) & ~halt), 3,
          "is not a positive whole number of shares (0 only for type 7)"),
         (~_whole(price) | (~halt & (price <= 0)) | (halt & ~np.isin(price, (-1, 0, 1))), 4,
@@ -279,9 +282,9 @@ def read_messages(path) -> LobsterMessages:
 
     Times become int64 ns after midnight (exact for LOBSTER's 9 decimals); order ids are read
     as integers, never through float64. Every field is checked (an event type 1 to 7, a
-    non-negative id, whole positive sizes and prices, -1/0/1 prices for type 7 halts, direction
-    1 or -1, a finite time): a row that breaks a rule raises ValueError naming its line, and
-    nothing is replayed. O(rows).
+    non-negative id (a type 6 cross trade's may be negative), whole positive sizes and prices,
+    -1/0/1 prices for type 7 halts, direction 1 or -1, a finite time): a row that breaks a rule
+    raises ValueError naming its line, and nothing is replayed. O(rows).
 
     >>> m = read_messages("AAPL_2012-06-21_34200000_57600000_message_10.csv")  # doctest: +SKIP
     """
