@@ -912,3 +912,30 @@ def test_plot_replay_file_name_taken_by_another_symbols_suffixed_name_each_its_o
     paths = plot_replay(tmp_path, tob, trades, names, price_scale=1e4, top=3)
     assert [p.name for p in paths] == ["BRK_A-5.png", "BRK_A.png", "BRK_A-5-2.png"]
     assert sorted(x.name for x in tmp_path.iterdir()) == sorted(p.name for p in paths)
+
+
+def test_cli_replay_file_compressed_twice_refused_naming_it(capsys, day, tmp_path):
+    # a .gz.gz or .zst.gz file: the gzip layer was taken off and the rest read as ITCH, zero
+    # messages and one bad length prefix, exit status 0
+    import gzip
+
+    zstd = pytest.importorskip("zstandard")
+    data = day.read_bytes()
+    twice = {"gz.gz": gzip.compress(gzip.compress(data)),
+             "zst.gz": gzip.compress(zstd.ZstdCompressor().compress(data))}
+    for ext, blob in twice.items():
+        p = tmp_path / f"day.itch.{ext}"
+        p.write_bytes(blob)
+        kind = ext.split(".")[0].replace("gz", "gzip").replace("zst", "zstd")
+        for fmt in ([], ["--format", "itch"]):
+            assert main(["replay", str(p), "--no-progress", *fmt]) == 1
+            err = capsys.readouterr().err
+            assert f"a gzip'd file holding a {kind}-compressed stream (compressed twice)" in err
+        for read in (itch.replay_file, itch.decode):
+            with pytest.raises(ValueError, match=r"compressed twice\), not ITCH 5\.0"):
+                read(p)
+    from matchcore.moldudp import MoldUDP64Publisher
+
+    with pytest.raises(ValueError, match="the source buffer: a gzip-compressed stream, not ITCH"):
+        MoldUDP64Publisher(gzip.compress(data), 9)
+    assert main(["replay", str(day), "--no-progress"]) == 0       # once compressed: replayed

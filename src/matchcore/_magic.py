@@ -102,8 +102,8 @@ def open_head(path, k: int):
 
 def foreign_format(head: bytes) -> str | None:
     """The format named by the first bytes of a (decompressed) stream that cannot start an
-    ITCH 5.0 stream: 'dbn' (``DBN``), 'native' (``MCCMD``) or 'text' (printable ASCII: a CSV
-    such as LOBSTER's); None for anything else. An ITCH stream always starts with a 0 byte (a
+    ITCH 5.0 stream: 'dbn' (``DBN``), 'native' (``MCCMD``), 'gzip' or 'zstd' (a compressed
+    stream) or 'text' (printable ASCII: a CSV such as LOBSTER's); None for anything else. An ITCH stream always starts with a 0 byte (a
     message is shorter than 256 bytes, so the high byte of its length prefix is 0). O(1).
 
     >>> foreign_format(b"DBN\\x02\\x10\\x00\\x00\\x00"), foreign_format(b"\\x00\\x0cS\\x00\\x00")
@@ -113,6 +113,12 @@ def foreign_format(head: bytes) -> str | None:
         return "dbn"
     if head[:len(NATIVE_MAGIC)] == NATIVE_MAGIC:
         return "native"
+    # compressed (again, inside a gzip stream: a .zst.gz or .gz.gz file read as ITCH gave zero
+    # messages and a bad length prefix, exit status 0)
+    if head[:len(GZIP_MAGIC)] == GZIP_MAGIC:
+        return "gzip"
+    if head[:len(ZSTD_MAGIC)] == ZSTD_MAGIC:
+        return "zstd"
     text = head[len(_BOM):] if head.startswith(_BOM) else head
     if text[:1] not in (b"", b"\0") and all(b in _TEXT for b in text[:HEAD_SIZE]):
         return "text"
@@ -127,6 +133,11 @@ def refuse_foreign(head: bytes, path, reader: str, compression: str = "") -> Non
     kind = foreign_format(head)
     if kind is None:
         return
+    if kind in ("gzip", "zstd"):
+        what = (f"a {compression} file holding a {kind}-compressed stream (compressed twice)"
+                if compression else f"a {kind}-compressed stream")
+        raise ValueError(f"{path}: {what}, not ITCH 5.0: {reader} reads ITCH 5.0 (plain or "
+                         f"gzip'd once); decompress it first")
     what = f"a {compression + ' ' if compression else ''}{_NAMES[kind]} file" if kind != "text" \
         else f"a {compression + ' ' if compression else ''}text file (it starts with {head!r})"
     way = {"dbn": "replay it with matchcore.feeds.dbn.replay_dbn (matchcore replay --format dbn)",
@@ -227,6 +238,10 @@ def detect_format(path) -> str:
                          "nothing to replay, and no format to detect")
     else:
         kind = foreign_format(head)
+        if kind in ("gzip", "zstd"):
+            # a .dbn.zst.gz or .itch.gz.gz: no reader decompresses twice
+            raise ValueError(f"{p}: a gzip'd file holding a {kind}-compressed stream "
+                             f"(compressed twice): decompress it first (gunzip -k {p})")
         if kind == "text":
             if not _is_lobster(head, len(head) < _LOOK):
                 line = head.split(b"\n", 1)[0][:60]
