@@ -212,7 +212,7 @@ def _csv_error(data: bytes, e: ValueError, skip: int) -> str:
     kind = foreign_format(data[:HEAD_SIZE])
     if kind in ("dbn", "native"):
         return (f"a {'DBN' if kind == 'dbn' else 'native command'} file, not a LOBSTER CSV "
-                "(replay it without --format: its format is told by its first bytes)")
+                f"(replay it with --format {kind})")
     if b"\0" in data[:4096]:
         return ("a binary file (it holds 0 bytes), not a LOBSTER CSV (an ITCH 5.0 file is "
                 "replayed with --format itch)")
