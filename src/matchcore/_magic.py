@@ -103,8 +103,9 @@ def open_head(path, k: int):
 def foreign_format(head: bytes) -> str | None:
     """The format named by the first bytes of a (decompressed) stream that cannot start an
     ITCH 5.0 stream: 'dbn' (``DBN``), 'native' (``MCCMD``), 'gzip' or 'zstd' (a compressed
-    stream) or 'text' (printable ASCII: a CSV such as LOBSTER's); None for anything else. An ITCH stream always starts with a 0 byte (a
-    message is shorter than 256 bytes, so the high byte of its length prefix is 0). O(1).
+    stream) or 'text' (printable ASCII: a CSV such as LOBSTER's); None for anything else. An
+    ITCH stream always starts with a 0 byte (a message is shorter than 256 bytes, so the high
+    byte of its length prefix is 0). O(1).
 
     >>> foreign_format(b"DBN\\x02\\x10\\x00\\x00\\x00"), foreign_format(b"\\x00\\x0cS\\x00\\x00")
     ('dbn', None)

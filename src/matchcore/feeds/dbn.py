@@ -19,8 +19,6 @@ print), sizes are lots, timestamps are ``ts_recv`` in ns since the UNIX epoch.
 from __future__ import annotations
 
 import io
-import os
-import stat
 import struct
 import zlib
 from dataclasses import dataclass, field
