@@ -1493,3 +1493,50 @@ def test_engine_config_change_while_another_thread_journals_commands_recovers_sa
     rec = mc.Engine.recover(tmp_path / "j", snapshot=False)
     assert rec.state_hash() == state
     rec.close()
+
+
+def test_engine_journal_forked_child_cannot_write_and_does_not_hold_the_lock(tmp_path):
+    # A child forked from a journaled engine's process (a multiprocessing worker) kept a copy
+    # of the LOCK descriptor: after the parent's close(), recover() failed with "its LOCK is
+    # held" for as long as the child lived. And the child's own calls were written into the
+    # parent's journal, between the parent's records.
+    d = str(tmp_path / "j")
+    eng = mc.Engine(journal=d, fsync="always")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    r, w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(r)
+            os.close(go_w)
+            before = eng.state_hash()
+            try:
+                eng.submit(2, 1, 1, 101, 5)
+                os.write(w, b"wrote")
+            except mc.durability.JournalError as exc:
+                ok = "forked from it cannot write it" in str(exc) and eng.state_hash() == before
+                os.write(w, b"refused" if ok else b"bad")
+            os.read(go_r, 1)                    # alive until the parent has recovered
+        except BaseException:
+            code = 3
+        finally:
+            os._exit(code)
+    os.close(w)
+    os.close(go_r)
+    try:
+        assert os.read(r, 16) == b"refused"
+        want = eng.state_hash()
+        eng.close()
+        rec = mc.Engine.recover(d)              # the child still lives
+        assert rec.state_hash() == want
+        assert mc.durability.read_journal(d)["seqs"].tolist() == [2]   # the parent's submit
+        rec.close()
+    finally:
+        os.write(go_w, b"x")
+        os.close(go_w)
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

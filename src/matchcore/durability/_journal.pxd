@@ -162,5 +162,7 @@ cdef class JournalWriter:
     cdef int lock_fd             # the directory's LOCK file, held (flock) while this writes
     cdef uint64_t _start_seq     # next_seq when made: records appended since are this writer's
     cdef int64_t _prior_crc      # CRC of the record before _start_seq if known, else -1
+    cdef object __weakref__      # for the registry a forked child's writers are found in
     cdef int _check(self) except -1
     cdef void _close_dir_and_lock(self) noexcept
+    cdef void _forked(self) noexcept

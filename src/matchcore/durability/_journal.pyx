@@ -22,6 +22,8 @@ from libc.stdio cimport snprintf
 from libc.errno cimport errno, EINTR
 
 import os
+import weakref
+
 import numpy as np
 cimport numpy as cnp
 
@@ -585,11 +587,29 @@ def check_buffer_bytes(int64_t buffer_bytes, int writers=1):
                           f"{writers} journal writer buffer(s) of that size")
 
 
+# A writer's err when its process is a child forked from the one that made it (_forked):
+# errno values are positive, and -1 marks a writer the child is merely freeing.
+cdef enum:
+    _E_FORKED = -2
+
+# Every live writer, so that a forked child can disable its copies (_forked_all).
+_LIVE = weakref.WeakSet()
+
+
+def _forked_all():
+    for w in list(_LIVE):
+        (<JournalWriter>w)._forked()
+
+
+os.register_at_fork(after_in_child=_forked_all)
+
+
 cdef class JournalWriter:
     """Appends records to the segments of one journal (commands or trades) in a directory.
 
-    Made by the Engine (``Engine(journal=DIR)``) and by recovery; not meant to be shared, and
-    not to be used across ``fork()`` (the group-commit thread is not copied). ``fsync``:
+    Made by the Engine (``Engine(journal=DIR)``) and by recovery; not meant to be shared. In a
+    child forked from its process it refuses every write (:class:`JournalError`) and gives up
+    its copy of the directory's lock (the group-commit thread is not copied). ``fsync``:
     ``"never"``, ``"batch"`` (group commit: a syncer thread fsyncs every ``batch_us`` µs or
     every ``batch_records`` records written, whichever comes first), ``"always"``, or
     ``"on_sync"`` (only at :meth:`sync`, segment roll and close: the trade capture's policy).
@@ -662,6 +682,21 @@ cdef class JournalWriter:
             raise OSError("cannot start the journal's group-commit thread")
         # its own descriptor of the locked file: the lock lasts while any copy is open
         self.lock_fd = os.dup(lock_fd) if lock_fd >= 0 else -1
+        _LIVE.add(self)
+
+    cdef void _forked(self) noexcept:
+        # Run in a child forked from the writer's process (see _forked_all): the journal is
+        # the parent's. A write from the child interleaved its records with the parent's, and
+        # its copy of the LOCK descriptor held the directory's lock past the parent's close()
+        # for as long as the child lived (no recovery meanwhile).
+        if self._j == NULL or self._j.owner_pid == c_getpid():
+            return
+        self._j.thread_on = 0                # the syncer thread was not copied
+        if self._j.err == 0:
+            self._j.err = _E_FORKED
+        if self.lock_fd >= 0:
+            c_close(self.lock_fd)            # the parent's copy keeps the lock
+            self.lock_fd = -1
 
     def __dealloc__(self):
         if self._j != NULL:
@@ -694,6 +729,11 @@ cdef class JournalWriter:
     cdef int _check(self) except -1:
         # one flag test on the hot path; the message only when something is wrong
         if _dead(self._j):
+            if self._j.err == _E_FORKED:
+                raise JournalError(f"journal {self.path} belongs to process "
+                                   f"{self._j.owner_pid}: a process forked from it cannot "
+                                   f"write it (recover the journal in this process once the "
+                                   f"other has closed it)")
             raise JournalError(f"journal {self.path}: I/O failure: {os.strerror(self._j.err)} "
                                f"(the engine refuses further commands; recover from the "
                                f"journal on disk)")
@@ -783,6 +823,13 @@ cdef class JournalWriter:
     def close(self):
         """Write what is buffered, fsync (unless the policy is ``"never"``) and close."""
         cdef int rc = 0
+        if self._j.err == _E_FORKED:
+            # the parent's journal: close this process's copies, write nothing
+            if self._j.fd >= 0:
+                c_close(self._j.fd)
+                self._j.fd = -1
+            self._close_dir_and_lock()
+            return
         if self._j.fd < 0:
             # a failed segment roll leaves no open segment, but the syncer thread and the
             # directory's lock must still go, or no later engine could take the directory over
