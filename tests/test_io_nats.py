@@ -15,6 +15,7 @@ import pytest
 
 import matchcore.itch as itch
 from matchcore.__main__ import main
+from test_cli_replay import _with_names
 from matchcore.io.nats import (
     KIND_L2,
     KIND_TOB,
@@ -1037,30 +1038,13 @@ def test_publisher_nan_or_fractional_settings_value_error_naming_them_before_con
 
 # ---- two locates carrying one symbol name ----
 
-def _give_name(data: bytes, locate: int, name: str) -> bytes:
-    """``data`` with every stock field of ``locate``'s messages set to ``name``."""
-    from matchcore.itch.layouts import LAYOUTS
-
-    at = {t.encode(): next((f.offset for f in lay.fields if f.name == "stock"), None)
-          for t, lay in LAYOUTS.items()}
-    out = bytearray(data)
-    pos = 0
-    while pos < len(out):
-        m = pos + 2
-        off = at.get(bytes(out[m:m + 1]))
-        if off is not None and int.from_bytes(out[m + 1:m + 3], "big") == locate:
-            out[m + off:m + off + 8] = name.ljust(8).encode()
-        pos = m + int.from_bytes(out[pos:m], "big")
-    return bytes(out)
-
-
 @pytest.fixture(scope="module")
 def shared_day():
     """A generated day whose locate 2 carries locate 1's name, and whose locate 3 is announced
     again half way through (same locate, same name: a repeated directory message)."""
     data = itch.generate(None, messages=40_000, symbols=4, seed=21)
     first, _, third, _ = itch.symbol_names(4)
-    data = _give_name(data, 2, first)
+    data = _with_names(data, {2: first})
     half = len(data) // 2
     pos = 0
     while pos < half:                        # a message boundary near the middle
@@ -1181,8 +1165,8 @@ def test_replay_publisher_second_replayer_refused_nothing_published_under_first_
     stream, prefix = names
     one = itch.generate(None, messages=10_000, symbols=3, seed=1)
     # another day whose locates 1 and 3 carry each other's names of the first day
-    two = _give_name(_give_name(itch.generate(None, messages=10_000, symbols=3, seed=2), 1,
-                                "AMZN"), 3, "AAPL")
+    two = _with_names(itch.generate(None, messages=10_000, symbols=3, seed=2),
+                      {1: "AMZN", 3: "AAPL"})
     r1, r2 = itch.Replayer(record_l2=True), itch.Replayer(record_l2=True)
     r1.feed(one)
     r1.finish()
@@ -1291,7 +1275,7 @@ def test_cli_replay_publish_name_with_leading_space_shares_subject_noted_subscri
         server, names, tmp_path, capsys):
     stream, prefix = names
     # locate 2 is " AAPL": subjects ignore leading spaces, so it is published on AAPL's
-    data = _give_name(itch.generate(None, messages=10_000, symbols=3, seed=4), 2, " AAPL")
+    data = _with_names(itch.generate(None, messages=10_000, symbols=3, seed=4), {2: " AAPL"})
     path = tmp_path / "space.itch"
     path.write_bytes(data)
     r = itch.replay_file(path)
