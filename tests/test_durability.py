@@ -1500,31 +1500,26 @@ def test_engine_journal_forked_child_cannot_write_and_does_not_hold_the_lock(tmp
     # of the LOCK descriptor: after the parent's close(), recover() failed with "its LOCK is
     # held" for as long as the child lived. And the child's own calls were written into the
     # parent's journal, between the parent's records.
+    from test_durability_kill import _fork
+
     d = str(tmp_path / "j")
     eng = mc.Engine(journal=d, fsync="always")
     eng.add_symbol(1)
     eng.submit(1, 1, 0, 100, 5)
-    r, w = os.pipe()
     go_r, go_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
+
+    def child(w):
+        os.close(go_w)
+        before = eng.state_hash()
         try:
-            os.close(r)
-            os.close(go_w)
-            before = eng.state_hash()
-            try:
-                eng.submit(2, 1, 1, 101, 5)
-                os.write(w, b"wrote")
-            except mc.durability.JournalError as exc:
-                ok = "forked from it cannot write it" in str(exc) and eng.state_hash() == before
-                os.write(w, b"refused" if ok else b"bad")
-            os.read(go_r, 1)                    # alive until the parent has recovered
-        except BaseException:
-            code = 3
-        finally:
-            os._exit(code)
-    os.close(w)
+            eng.submit(2, 1, 1, 101, 5)
+            os.write(w, b"wrote")
+        except mc.durability.JournalError as exc:
+            ok = "forked from it cannot write it" in str(exc) and eng.state_hash() == before
+            os.write(w, b"refused" if ok else b"bad")
+        os.read(go_r, 1)                        # alive until the parent has recovered
+
+    pid, r = _fork(child)
     os.close(go_r)
     try:
         assert os.read(r, 16) == b"refused"
