@@ -794,11 +794,9 @@ def _pwrite_all(fd, data, offset) -> None:
 
 def _fsync_dir(path: Path) -> None:
     # the new file's name on stable storage too (a symlink's target's directory)
-    fd = os.open(os.path.dirname(os.path.realpath(path)), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    from matchcore.durability.snapshot import fsync_dir
+
+    fsync_dir(os.path.dirname(os.path.realpath(path)))
 
 
 def _refuse_used_journal(f, path: Path) -> None:
