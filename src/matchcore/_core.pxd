@@ -84,6 +84,11 @@ cdef enum:
     MC_GUARD_NO_EVENTS = 0x80
     MC_BUSY_VIA_BOOK = 0x80  # (host byte) the busy call runs on one of the host's books
 
+    # A ladder entry that holds no level (see mc_ladder), and how far from an end of the ladder
+    # a new level still simply moves the entries between it and that end.
+    MC_GAP = -1
+    MC_LADDER_NEAR = 1024
+
 
 # 64 bytes, no padding: the numpy EVENT_DTYPE is derived from this layout.
 cdef struct mc_event:
@@ -151,13 +156,20 @@ cdef struct mc_level:
 # (`head` free slots before keys[0]): a level created deep in the book moves the entries below
 # it down, one created near the touch moves those above it up, whichever are fewer; a book built
 # from the touch outwards (or inwards) then costs O(1) per level, not O(levels).
+# A level created far from both ends (more than MC_LADDER_NEAR entries) would move many entries;
+# it takes a gap instead: an entry with lv = MC_GAP (-1; levels[-1] is a level that is always
+# empty, so every reader skips a gap as it skips an empty level) and the key of the next entry
+# that is not a gap. Gaps are made only where such inserts come, by spreading the entries of a
+# window of the ladder evenly over it (a packed-memory array): O(log^2 levels) amortised moves
+# per level, whatever the order the levels come in. The top entry is never a gap.
 cdef struct mc_ladder:
     int64_t* keys        # the first entry; the allocation starts at keys - head
     int32_t* lv          # likewise, lv - head
-    int32_t n
+    int32_t n            # entries, gaps included
     int32_t cap          # slots in the allocation (>= 2 x the book's level slots)
-    int32_t empties
+    int32_t empties      # empty levels kept in the ladder (not gaps)
     int32_t head         # free slots before the first entry
+    int32_t gaps         # entries that are gaps
     mc_map map
 
 cdef struct mc_book:

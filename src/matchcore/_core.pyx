@@ -111,10 +111,18 @@ cdef int _grow_levels(mc_book* b) noexcept nogil:
                 return -1
         if _map_fit(&b.side[s].map, cap) < 0:
             return -1
-    cdef mc_level* p = <mc_level*>_realloc_aligned(b.levels, <size_t>old * sizeof(mc_level),
-                                                   cap * sizeof(mc_level))
+    # one level more, before levels[0]: levels[MC_GAP], the always-empty level of the ladders'
+    # gaps (64 bytes: the pool stays aligned to its lines)
+    cdef mc_level* p = <mc_level*>_realloc_aligned(
+        b.levels - 1 if b.levels != NULL else NULL, (<size_t>old + 1) * sizeof(mc_level),
+        (cap + 1) * sizeof(mc_level))
     if p == NULL:
         return -1
+    memset(p, 0, sizeof(mc_level))
+    p[0].head = -1
+    p[0].tail = -1
+    p[0].next_free = -1
+    p += 1
     b.levels = p
     cdef int32_t i
     for i in range(old, <int32_t>cap):
@@ -296,7 +304,8 @@ cdef void mc_book_free(mc_book* b) noexcept nogil:
     if b == NULL:
         return
     free(b.orders)
-    free(b.levels)
+    if b.levels != NULL:
+        free(b.levels - 1)
     cdef int s
     for s in range(2):
         _ladder_free(&b.side[s])
@@ -321,7 +330,9 @@ cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
         return NULL
     c[0] = b[0]
     c.orders = <mc_order*>_dup(b.orders, b.orders_cap * sizeof(mc_order))
-    c.levels = <mc_level*>_dup(b.levels, b.levels_cap * sizeof(mc_level))
+    c.levels = <mc_level*>_dup(b.levels - 1, (<size_t>b.levels_cap + 1) * sizeof(mc_level))
+    if c.levels != NULL:
+        c.levels += 1
     cdef int s
     cdef bint ok = c.orders != NULL and c.levels != NULL
     cdef int64_t* k
@@ -366,6 +377,7 @@ cdef int mc_book_clear(mc_book* b) noexcept nogil:
     for s in range(2):
         b.side[s].n = 0
         b.side[s].empties = 0
+        b.side[s].gaps = 0
         _ladder_recenter(&b.side[s])
         _map_clear(&b.side[s].map)
     _map_clear(&b.index)
@@ -458,6 +470,180 @@ cdef inline int32_t _level_get_or_add(mc_book* b, int side, int64_t price) noexc
     return _level_add(b, L, side, price)
 
 
+cdef void _ladder_spread(mc_ladder* L, int32_t a, int32_t m, int32_t w) noexcept nogil:
+    # The m entries (no gaps) at [a, a + m) spread evenly over [a, a + w), the last one at
+    # a + w - 1, gaps between them holding the key of the entry above. From the top down, each
+    # entry lands at or above where it was read, so nothing is overwritten before it is read.
+    cdef int32_t k, g, dst, above = a + w
+    cdef int64_t key
+    for k in range(m - 1, -1, -1):
+        dst = a + <int32_t>((<int64_t>(k + 1) * w) // m) - 1
+        key = L.keys[a + k]
+        L.lv[dst] = L.lv[a + k]
+        L.keys[dst] = key
+        for g in range(dst + 1, above):
+            L.keys[g] = L.keys[above]
+            L.lv[g] = MC_GAP
+        above = dst
+    for g in range(a, above):
+        L.keys[g] = L.keys[above]
+        L.lv[g] = MC_GAP
+
+
+cdef int32_t _ladder_pack(mc_ladder* L, int32_t a, int32_t b) noexcept nogil:
+    # The entries of [a, b) that are not gaps to [a, a + m), in order; returns m.
+    cdef int32_t i, j = a
+    for i in range(a, b):
+        if L.lv[i] != MC_GAP:
+            L.keys[j] = L.keys[i]
+            L.lv[j] = L.lv[i]
+            j += 1
+    return j - a
+
+
+cdef bint _ladder_respread(mc_ladder* L, int32_t pos) noexcept nogil:
+    # No gap near pos: the smallest aligned window around it (128, 256, ... entries) that holds
+    # enough gaps is spread evenly, so that a gap lies within 32 entries of every entry of it.
+    # "Enough" rises from 1/32 of a window of 128 to 1/8 of the whole ladder: a spread window's
+    # halves then hold more gaps than they need, and absorb that many inserts before either is
+    # spread again (a packed-memory array's thresholds: O(log^2 n) amortised moves per insert).
+    # When the whole ladder holds too few, it gets a gap for every 2 levels (new allocation).
+    # False only when that allocation fails; the caller then moves entries as before.
+    cdef int32_t n = L.n, w = 128, a, b, g, i, m, depth = 0, top = 1
+    while (<int64_t>128 << top) < n:
+        top += 1
+    while True:
+        if w >= n:
+            a = 0
+            b = n
+        else:
+            a = (pos // w) * w
+            b = a + w
+            if b > n:
+                b = n
+                a = n - w
+        g = 0
+        for i in range(a, b):
+            g += L.lv[i] == MC_GAP
+        # g / (b - a) >= 1/32 + (1/8 - 1/32) * depth / top
+        if <int64_t>g * 32 * top >= <int64_t>(b - a) * (top + 3 * depth) and g > 0:
+            m = _ladder_pack(L, a, b)
+            _ladder_spread(L, a, m, b - a)
+            return True
+        if w >= n:
+            break
+        w <<= 1
+        depth += 1
+    return _ladder_regap(L)
+
+
+cdef bint _ladder_regap(mc_ladder* L) noexcept nogil:
+    # The whole ladder into a new allocation with a gap for every 2 levels, in the middle of it
+    # (room on both ends as _grow_ladder leaves it): after it, about a third of the entries
+    # are gaps, and the ladder's n/3 inserts before the next time cost O(n) once.
+    cdef int32_t m = L.n - L.gaps
+    cdef int64_t n2 = <int64_t>m + m // 2 + 1
+    cdef int64_t cap = L.cap
+    while cap < 2 * n2:
+        cap *= 2
+    if cap > 0x7FFFFFF0:
+        return False
+    cdef int64_t* k = <int64_t*>malloc(cap * sizeof(int64_t))
+    cdef int32_t* v = <int32_t*>malloc(cap * sizeof(int32_t))
+    if k == NULL or v == NULL:
+        free(k)
+        free(v)
+        return False
+    cdef int32_t head = <int32_t>((cap - n2) >> 1)
+    cdef int32_t i, j = head
+    for i in range(L.n):
+        if L.lv[i] != MC_GAP:
+            k[j] = L.keys[i]
+            v[j] = L.lv[i]
+            j += 1
+    _ladder_free(L)
+    L.keys = k + head
+    L.lv = v + head
+    L.head = head
+    L.cap = <int32_t>cap
+    L.n = <int32_t>n2
+    L.gaps = <int32_t>(n2 - m)
+    _ladder_spread(L, 0, m, <int32_t>n2)
+    return True
+
+
+cdef void _ladder_insert_far(mc_ladder* L, int32_t pos, int64_t key, int32_t lv) noexcept nogil:
+    # A new level at pos, more than MC_LADDER_NEAR entries from both ends: it takes the gap at
+    # pos or the nearest one within 32 entries, the entries between moving one place towards it.
+    cdef int32_t j, lo, hi, d
+    cdef bint spread = False
+    if L.lv[pos] == MC_GAP:
+        # the first entry >= key is a gap (it holds its next level's key): the level takes it
+        L.keys[pos] = key
+        L.lv[pos] = lv
+        L.gaps -= 1
+        return
+    while True:
+        lo = pos - 32 if pos > 32 else 0
+        hi = pos + 32 if pos + 32 < L.n - 1 else L.n - 1
+        j = -1
+        for d in range(1, 33):
+            if pos - d >= lo and L.lv[pos - d] == MC_GAP:
+                j = pos - d
+                break
+            if pos + d <= hi and L.lv[pos + d] == MC_GAP:
+                j = pos + d
+                break
+        if j >= 0 or spread:
+            break
+        if not _ladder_respread(L, pos):
+            break
+        spread = True
+        pos = _ladder_pos(L, key)
+        if L.lv[pos] == MC_GAP:
+            L.keys[pos] = key
+            L.lv[pos] = lv
+            L.gaps -= 1
+            return
+    if j < 0:
+        # no gap (the new allocation failed): move the fewer entries, as near the ends
+        if pos < L.n - pos:
+            if L.head == 0:
+                _ladder_recenter(L)
+            memmove(L.keys - 1, L.keys, pos * sizeof(int64_t))
+            memmove(L.lv - 1, L.lv, pos * sizeof(int32_t))
+            L.keys -= 1
+            L.lv -= 1
+            L.head -= 1
+        else:
+            if L.head + L.n == L.cap:
+                _ladder_recenter(L)
+            memmove(&L.keys[pos + 1], &L.keys[pos], (L.n - pos) * sizeof(int64_t))
+            memmove(&L.lv[pos + 1], &L.lv[pos], (L.n - pos) * sizeof(int32_t))
+        L.keys[pos] = key
+        L.lv[pos] = lv
+        L.n += 1
+        return
+    if j > pos:
+        memmove(&L.keys[pos + 1], &L.keys[pos], (j - pos) * sizeof(int64_t))
+        memmove(&L.lv[pos + 1], &L.lv[pos], (j - pos) * sizeof(int32_t))
+    else:
+        # the gap is below: the entries between move down and the level goes just below pos
+        pos -= 1
+        memmove(&L.keys[j], &L.keys[j + 1], (pos - j) * sizeof(int64_t))
+        memmove(&L.lv[j], &L.lv[j + 1], (pos - j) * sizeof(int32_t))
+    L.keys[pos] = key
+    L.lv[pos] = lv
+    L.gaps -= 1
+
+
+# Called through this pointer (set at import): gcc then cannot inline the far insert, with the
+# spreading it calls, into _level_add and from there into the queue link, which would make the
+# order paths too big for gcc to inline into process() and the per-call methods.
+cdef void (*_ladder_far)(mc_ladder*, int32_t, int64_t, int32_t) noexcept nogil
+_ladder_far = _ladder_insert_far
+
+
 cdef int32_t _level_add(mc_book* b, mc_ladder* L, int side, int64_t price) noexcept nogil:
     # Out of line: a new level costs a ladder insert anyway, and inlined this made the queue
     # link too big for gcc to inline into the order paths that call it.
@@ -478,6 +664,12 @@ cdef int32_t _level_add(mc_book* b, mc_ladder* L, int side, int64_t price) noexc
             _ladder_recenter(L)
     else:
         pos = _ladder_pos(L, key)
+        # (a gap at pos near an end moves up with the entries above it: it holds the key of
+        # the level above it, greater than this one's)
+        if pos > MC_LADDER_NEAR and L.n - pos > MC_LADDER_NEAR:
+            _ladder_far(L, pos, key, lv)
+            _map_put(&L.map, <uint64_t>price, lv)
+            return lv
         if pos < L.n - pos:
             # fewer entries below: they move down one
             if L.head == 0:
@@ -507,16 +699,18 @@ cdef inline void _level_free(mc_book* b, mc_ladder* L, int32_t lv) noexcept nogi
 
 
 cdef void _ladder_compact(mc_book* b, mc_ladder* L) noexcept nogil:
+    # Empty levels and gaps out of the ladder.
     cdef int32_t i, j = 0
     for i in range(L.n):
         if b.levels[L.lv[i]].count > 0:
             L.keys[j] = L.keys[i]
             L.lv[j] = L.lv[i]
             j += 1
-        else:
+        elif L.lv[i] != MC_GAP:
             _level_free(b, L, L.lv[i])
     L.n = j
     L.empties = 0
+    L.gaps = 0
 
 
 cdef inline void _ladder_pop_top(mc_book* b, mc_ladder* L, int32_t lv) noexcept nogil:
@@ -526,8 +720,11 @@ cdef inline void _ladder_pop_top(mc_book* b, mc_ladder* L, int32_t lv) noexcept 
     _level_free(b, L, lv)
     while L.n > 0 and b.levels[L.lv[L.n - 1]].count == 0:
         L.n -= 1
-        L.empties -= 1
-        _level_free(b, L, L.lv[L.n])
+        if L.lv[L.n] == MC_GAP:
+            L.gaps -= 1
+        else:
+            L.empties -= 1
+            _level_free(b, L, L.lv[L.n])
 
 
 cdef void _level_emptied(mc_book* b, int side, int32_t lv) noexcept nogil:
@@ -538,7 +735,7 @@ cdef void _level_emptied(mc_book* b, int side, int32_t lv) noexcept nogil:
         _ladder_pop_top(b, L, lv)
     else:
         L.empties += 1
-        if L.empties > L.n - L.empties + 64:
+        if L.empties > L.n - L.empties - L.gaps + 64:
             _ladder_compact(b, L)
 
 
@@ -1161,7 +1358,7 @@ cdef int64_t mc_count(const mc_book* b) noexcept nogil:
 
 
 cdef int64_t mc_level_count(const mc_book* b, int side) noexcept nogil:
-    return b.side[side].n - b.side[side].empties
+    return b.side[side].n - b.side[side].empties - b.side[side].gaps
 
 
 cdef inline uint64_t _mix(uint64_t h, uint64_t v) noexcept nogil:
@@ -1300,7 +1497,7 @@ cdef uint64_t _fnv1a(const uint8_t* p, int64_t n) noexcept nogil:
 
 
 cdef int64_t _live_levels(const mc_book* b, int side) noexcept nogil:
-    return b.side[side].n - b.side[side].empties
+    return b.side[side].n - b.side[side].empties - b.side[side].gaps
 
 
 cdef int64_t mc_snapshot_size(const mc_book* b) noexcept nogil:
@@ -2884,7 +3081,9 @@ cdef class OrderBook:
         cdef mc_book* b = self._b
         cdef int s
         cdef int32_t i, idx, prev, lv
-        cdef int64_t cnt, empties, seen = 0
+        cdef int64_t cnt, empties, gaps, seen = 0
+        cdef int64_t prev_key
+        cdef int32_t j
         cdef mc_i128 total
         cdef uint64_t last_seq = 0, dist, pslot
         cdef mc_level* l
@@ -2895,11 +3094,26 @@ cdef class OrderBook:
                 raise AssertionError(f"book is crossed: best bid {bp} >= best ask {ap}")
         for s in range(2):
             empties = 0
+            gaps = 0
+            prev_key = INT64_MIN
             for i in range(b.side[s].n):
                 lv = b.side[s].lv[i]
+                if lv == MC_GAP:
+                    # a gap holds the key of the next entry that is not a gap
+                    j = i + 1
+                    while j < b.side[s].n and b.side[s].lv[j] == MC_GAP:
+                        j += 1
+                    if j == b.side[s].n:
+                        raise AssertionError(f"side {s} ladder ends in a gap")
+                    if b.side[s].keys[i] != b.side[s].keys[j]:
+                        raise AssertionError(f"side {s} gap at position {i} holds key "
+                                             f"{b.side[s].keys[i]}, its next level {b.side[s].keys[j]}")
+                    gaps += 1
+                    continue
                 l = &b.levels[lv]
-                if i > 0 and b.side[s].keys[i - 1] >= b.side[s].keys[i]:
+                if i > 0 and prev_key >= b.side[s].keys[i]:
                     raise AssertionError(f"side {s} ladder not strictly sorted at position {i}")
+                prev_key = b.side[s].keys[i]
                 if b.side[s].keys[i] != _key(s, l.price):
                     raise AssertionError(f"side {s} ladder key does not match level price {l.price}")
                 if _level_find(b, s, l.price) != lv:
@@ -2954,9 +3168,11 @@ cdef class OrderBook:
             if empties != b.side[s].empties:
                 raise AssertionError(f"side {s}: {empties} empty levels, counter says "
                                      f"{b.side[s].empties}")
-            if b.side[s].map.n != b.side[s].n:
+            if gaps != b.side[s].gaps:
+                raise AssertionError(f"side {s}: {gaps} gaps, counter says {b.side[s].gaps}")
+            if b.side[s].map.n != b.side[s].n - gaps:
                 raise AssertionError(f"side {s}: price map holds {b.side[s].map.n} levels, "
-                                     f"ladder {b.side[s].n}")
+                                     f"ladder {b.side[s].n - gaps}")
         if seen != b.n_orders:
             raise AssertionError(f"{b.n_orders} orders counted but {seen} queued")
         if b.index.n != b.n_orders:
