@@ -538,13 +538,12 @@ cdef bint _ladder_respread(mc_ladder* L, int32_t pos) noexcept nogil:
 
 
 cdef bint _ladder_regap(mc_ladder* L) noexcept nogil:
-    # The whole ladder into a new allocation with a gap for every 2 levels, in the middle of it
-    # (room on both ends as _grow_ladder leaves it): after it, about a third of the entries
-    # are gaps, and the ladder's n/3 inserts before the next time cost O(n) once.
+    # The whole ladder into a new allocation with a gap for every 2 levels, in the middle of it:
+    # after it a third of the entries are gaps, and the next time comes after about n/4 inserts.
     cdef int32_t m = L.n - L.gaps
     cdef int64_t n2 = <int64_t>m + m // 2 + 1
     cdef int64_t cap = L.cap
-    while cap < 2 * n2:
+    while cap < 2 * <int64_t>m + 64:     # as without gaps (>= 2 x levels): room on both ends
         cap *= 2
     if cap > 0x7FFFFFF0:
         return False
