@@ -605,3 +605,38 @@ def test_replay_metrics_second_replay_labels_its_own_symbols_no_key_error():
     assert got[("matchcore_replay_chunks_total", None)] < chunks1
     got = day(7, "TSLA", 2)
     assert got[("matchcore_open_orders", "TSLA")] == 2 and got[("matchcore_books", None)] == 1
+
+
+def test_cli_replay_metrics_locate_renamed_mid_replay_labels_follow_rename(tmp_path):
+    # a stock directory message renaming locate 1 after the first 4 MiB chunk, no book
+    # appearing after it: its series stayed under the old name (the names were only looked
+    # up again when the number of books changed), where the summary names it NEWNAME
+    sys.path.insert(0, os.path.dirname(__file__))
+    from test_io_nats import _itch_r
+
+    data = itch.generate(None, messages=200_000, symbols=2, seed=3)
+    assert len(data) > 5 << 20
+    pos = 0
+    while pos < len(data) - (1 << 20):
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    path = tmp_path / "renamed.itch"
+    path.write_bytes(data[:pos] + _itch_r(1, "NEWNAME") + _itch_r(2, "NEWNAME") + data[pos:])
+    r = itch.replay_file(path)
+    assert r.symbols == {1: "NEWNAME", 2: "NEWNAME"}
+    out = tmp_path / "out"
+    proc, url = _replay_serving_metrics(path, "60", "--out", str(out))
+    try:
+        got = _scrape_until_done(proc, url, lambda: (out / "summary.json").exists())
+    finally:
+        proc.terminate()
+        stdout, _ = proc.communicate(timeout=10)
+    # both locates now carry one name: one series per book, labelled as the summary has them
+    assert "books: 2: NEWNAME@locate1, NEWNAME@locate2;" in stdout
+    labels = {dict(k[1]).get("symbol") for k in got if k[0] == "matchcore_open_orders"}
+    assert labels == {"NEWNAME@locate1", "NEWNAME@locate2"}
+    trades = r.trades()
+    for loc, book in r.books.items():
+        mine = trades[trades["locate"] == loc]
+        assert val(got, "matchcore_open_orders", symbol=f"NEWNAME@locate{loc}") == len(book)
+        assert val(got, "matchcore_volume_shares_total", symbol=f"NEWNAME@locate{loc}") == \
+            int(mine["shares"].sum()) > 0

@@ -179,6 +179,7 @@ class ReplayMetrics(NoCopy):
         self._lock = threading.Lock()
         self._snap = None
         self._names: dict[int, str] = {}
+        self._names_key = None      # (books, stock directory messages) when _names was made
         self._chunks = 0
         self._bytes_seen = 0
         self._replayer_id = None
@@ -203,10 +204,14 @@ class ReplayMetrics(NoCopy):
         # Another replay (a replayer of its own, or fewer bytes than seen: the next file read
         # with the same metrics) starts the counts again; its locates name other symbols.
         new_replay = id(replayer) != self._replayer_id or s["bytes_consumed"] < self._bytes_seen
-        # names are only looked up when books appear (or another replay starts): the labels
-        # of the first replay's locates were kept, a second day's AAPL counted under the first
-        # day's name of its locate, and a locate the first did not have was a KeyError
-        if new_replay or len(self._names) != len(per):
+        # names are only looked up when books appear, a stock directory message arrives (it
+        # may rename a locate mid-replay, whose trades went on under its old name) or another
+        # replay starts: the labels of the first replay's locates were kept, a second day's
+        # AAPL counted under the first day's name of its locate, and a locate the first did not
+        # have was a KeyError
+        names_key = (len(per), s["counts"].get("R", 0))
+        if new_replay or names_key != self._names_key:
+            self._names_key = names_key
             from matchcore.io import book_labels
 
             # a name several books carry labels each NAME@locateN, as the replay summary and
