@@ -1352,3 +1352,49 @@ def test_cli_replay_publish_and_plot_draws_the_books_the_publisher_drained(
     assert listed.replace(str(tmp_path / "alone"), str(tmp_path / "pub")) in out
     assert sorted(p.name for p in (tmp_path / "pub").iterdir()) == \
         sorted(p.name for p in (tmp_path / "alone").iterdir())
+
+
+def _two_books_one_trades(chunked: bool):
+    # locates 1 and 2 carry TEST; only locate 1 trades (locate 2's book first appears in a
+    # later chunk when ``chunked``)
+    one = (_itch_r(1, "TEST") + _itch_r(2, "TEST") + _itch_r(3, "OTHER")
+           + _itch_a(1, 1, b"B", 100, "TEST", 10_000, 1)
+           + _itch_a(3, 2, b"B", 100, "OTHER", 5_000, 2) + _itch_e(1, 1, 40, 7, 3))
+    two = _itch_a(2, 3, b"S", 50, "TEST", 20_000, 4)
+    return [one, two] if chunked else [one + two]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_replay_publish_trades_only_locate_without_trades_labels_agree_with_summary(
+        server, names, tmp_path, capsys, chunked):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    chunks = _two_books_one_trades(chunked)
+    if not chunked:
+        path = tmp_path / "two.itch"
+        path.write_bytes(chunks[0])
+        code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                     "--subject-prefix", prefix, "--publish-kinds", "trade", "--no-progress"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "books: 3: TEST@locate1, TEST@locate2, OTHER;" in out
+        assert "note: symbol TEST is carried by locates 1, 2" in out
+    else:
+        r = itch.Replayer()
+        with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+            bridge = ReplayPublisher(pub, kinds=("trade",))
+            for chunk in chunks:
+                r.feed(chunk)
+                bridge(r)
+            r.finish()
+            bridge(r)
+        assert bridge.shared() == {"TEST": [1, 2]}
+    # the subscriber only saw locate 1's trade under TEST, and named that book TEST
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.symbols() == ["TEST@locate1"] and not c.missing and not c.out_of_sequence
+    assert c.trades == {"TEST@locate1": [1, 40]}
+    assert c.locates["TEST"] == {1, 2}
+    assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix]) == 0
+    out = capsys.readouterr().out
+    assert "TEST@locate1" in out and "TEST " not in out.replace("TEST@", "")

@@ -576,6 +576,7 @@ class ReplayPublisher(NoCopy):
         self.records = {k: 0 for k in KINDS}
         self.batches = 0
         self._replayer = None
+        self._shared_key = None     # (books, stock directory messages) at the last _announce
 
     def __call__(self, replayer) -> None:
         if self._replayer is None:
@@ -593,12 +594,46 @@ class ReplayPublisher(NoCopy):
             self._kept["trades"].append(trades)
             self._kept["l2"].append(l2)
         out = []
+        self._announce(replayer, out)
         for name, kind, src in (("trade", KIND_TRADE, trades), ("tob", KIND_TOB, tob),
                                 ("l2", KIND_L2, l2)):
             if name in self.kinds and len(src):
                 self._encode(replayer, kind, src, out)
         if out:
             self.publisher.publish_many(out)
+
+    def _announce(self, replayer, out: list) -> None:
+        # A subscriber tells the books of a name apart (NAME@locateN) by the locates it sees
+        # batches of. A book that had nothing of a kind to publish (no trade, with
+        # --publish-kinds trade) left the name's other book as NAME on that kind's subjects,
+        # where the replay summary and the metrics label it NAME@locateN. An empty batch of
+        # each kind published (its seq the subject's next: no gap) makes such a locate known.
+        # The sharing is worked out again only when books appear or a stock directory
+        # message arrives: O(books) then, O(1) otherwise.
+        st = replayer.stats         # not replayer.books: a copy of the dict at every call
+        key = (st["books"], st["counts"].get("R", 0))
+        if key == self._shared_key:
+            return
+        self._shared_key = key
+        names = replayer.symbols
+        by_name: dict[str, list[int]] = {}
+        for L in replayer.books:
+            # the name its subjects carry (or will: its first published name)
+            name = self._published_as.get(L, names.get(L, str(L)))
+            by_name.setdefault(symbol_from_token(subject_token(name)), []).append(L)
+        for locs in by_name.values():
+            if len(locs) < 2:
+                continue
+            for L in sorted(locs):
+                for name in self.kinds:
+                    kind = KINDS[name]
+                    if (kind, L) in self._subjects:      # it has published (or announced)
+                        continue
+                    subject = self._subject(replayer, kind, L)
+                    out.append((subject, encode_batch(kind, L, self._seq.get(subject, 0),
+                                                      np.zeros(0, WIRE[kind])), 0,
+                                self._headers))
+                    self.batches += 1
 
     def _subject(self, replayer, kind: int, locate: int) -> str:
         key = (kind, locate)
