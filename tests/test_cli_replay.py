@@ -939,3 +939,20 @@ def test_cli_replay_file_compressed_twice_refused_naming_it(capsys, day, tmp_pat
     with pytest.raises(ValueError, match="the source buffer: a gzip-compressed stream, not ITCH"):
         MoldUDP64Publisher(gzip.compress(data), 9)
     assert main(["replay", str(day), "--no-progress"]) == 0       # once compressed: replayed
+
+
+@pytest.mark.parametrize("given", ["", ",", " , "])
+def test_replay_symbols_naming_nothing_refused_not_all_or_none(capsys, day, given):
+    # --symbols "" replayed every symbol and --symbols , none, both without a word
+    code, out, err = run_cli(capsys, "replay", str(day), "--symbols", given, "--no-progress")
+    assert code == 1 and "--symbols" in err and "names nothing" in err and "books:" not in out
+
+
+def test_cli_replay_lobster_empty_symbols_refused_as_not_applying(capsys, tmp_path):
+    # --symbols "" was taken as not given: ignored without a word, where it applies it is
+    # refused for naming nothing
+    path = tmp_path / "AAPL_2012-06-21_34200000_57600000_message_1.csv"
+    path.write_text("34200.0,1,1,100,5000000,1\n")
+    code, out, err = run_cli(capsys, "replay", str(path), "--format", "lobster",
+                             "--symbols", "", "--no-progress")
+    assert code == 1 and out == "" and "--symbols does not apply to LOBSTER files" in err

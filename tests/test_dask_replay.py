@@ -421,3 +421,15 @@ def test_dask_replay_gzip_dbn_file_replayed_as_dbn_same_as_plain(files, client, 
     a, b = res.files
     assert a.format == b.format == "dbn" and a.stats["messages"] == 4000
     assert a.stats == b.stats and a.hashes == b.hashes and np.array_equal(a.trades, b.trades)
+
+
+@pytest.mark.parametrize("which", [0, 3])
+def test_dask_replay_empty_symbols_refused_before_any_cluster_cli_too(files, which, capsys):
+    # symbols=[] replayed every file with no book at all, where a NATS consumer took it for
+    # every symbol: refused as the replayer refuses it, before a cluster is started
+    with pytest.raises(ValueError, match="symbols is empty"):
+        replay_serial([files[which]], symbols=[])
+    with pytest.raises(ValueError, match="symbols is empty"):
+        replay_files([files[which]], "local", symbols=[])
+    assert main(["replay", str(files[which]), str(files[which]), "--symbols", ","]) == 1
+    assert "--symbols ',' names nothing" in capsys.readouterr().err

@@ -741,3 +741,17 @@ def test_is_dbn_fifo_told_by_name_without_reading_it(tmp_path):
         fifo = tmp_path / name
         os.mkfifo(fifo)
         assert is_dbn(fifo) is want
+
+
+def test_dbn_replay_symbols_empty_refused_naming_the_argument(tmp_path, capsys):
+    # an empty selection kept no book, where a NATS consumer took it for every symbol
+    data = generate_mbo(None, records=500, instruments=2, seed=6)
+    with pytest.raises(ValueError, match="symbols is empty"):
+        DbnReplayer(symbols=[])
+    with pytest.raises(ValueError, match="symbols is empty"):
+        replay_bytes(data, symbols=())
+    path = generate_mbo(tmp_path / "m.dbn", records=500, instruments=2, seed=6)
+    from matchcore.__main__ import main
+
+    assert main(["replay", str(path), "--symbols", "", "--no-progress"]) == 1
+    assert "--symbols '' names nothing" in capsys.readouterr().err

@@ -1354,6 +1354,29 @@ def test_cli_replay_publish_and_plot_draws_the_books_the_publisher_drained(
         sorted(p.name for p in (tmp_path / "alone").iterdir())
 
 
+def test_consume_empty_symbols_or_kinds_refused_not_every_symbol(server, names, capsys):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    _publish_day(server.url, stream, prefix, itch.generate(None, messages=3000, symbols=2,
+                                                           seed=5))
+    # symbols=[] read every symbol, as None does
+    for kw, what in (({"symbols": []}, "symbols"), ({"kinds": ()}, "kinds"),
+                     ({"symbols": iter([])}, "symbols")):
+        with pytest.raises(ValueError, match=f"{what} is empty"):
+            consume(server.url, stream=stream, prefix=prefix, timeout=60, **kw)
+        with pytest.raises(ValueError, match=f"{what} is empty"):
+            filter_subjects(prefix, **kw)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        with pytest.raises(ValueError, match="kinds is empty"):      # it published nothing
+            ReplayPublisher(pub, kinds=())
+    for opt in ("--symbols", "--kinds"):
+        assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                     opt, ""]) == 1
+        cap = capsys.readouterr()
+        assert f"{opt} '' names nothing" in cap.err and "AAPL" not in cap.out
+
+
 def _two_books_one_trades(chunked: bool):
     # locates 1 and 2 carry TEST; only locate 1 trades (locate 2's book first appears in a
     # later chunk when ``chunked``)

@@ -932,3 +932,15 @@ def test_replayer_book_name_two_locates_carry_value_error_label_or_locate_gives_
     for bad in ("TEST@locate3", "OTHER@locate1", "TEST@locate"):
         with pytest.raises(KeyError):
             r.book(bad)
+
+
+@pytest.mark.parametrize("empty", [[], (), set(), iter([])])
+def test_replayer_symbols_empty_refused_naming_the_argument(empty, tmp_path):
+    # it kept no book while a NATS consumer took symbols=[] for every symbol
+    with pytest.raises(ValueError, match="symbols is empty"):
+        itch.Replayer(empty)
+    with pytest.raises(ValueError, match="callback_symbols is empty"):
+        itch.Replayer(callback=lambda *a: None, callback_symbols=empty)
+    with pytest.raises(ValueError, match="symbols is empty"):
+        itch.replay_file(itch.generate(tmp_path / "d.itch", messages=500, symbols=2, seed=1),
+                         symbols=empty)

@@ -5,8 +5,10 @@ from __future__ import annotations
 def symbol_filter(symbols, what: str = "symbols"):
     """``None`` (keep every symbol) or the set of strings a symbol's name or number is looked up
     in. ``symbols`` is an iterable of names and numbers (int or digit strings). A lone ``str``
-    is refused: iterated, ``"AAPL"`` would be the letters A, P, L and match nothing. A number
-    written with leading zeros (``"01"``) also matches its plain form (locate 1). O(len)."""
+    is refused: iterated, ``"AAPL"`` would be the letters A, P, L and match nothing. An empty
+    one is refused (``ValueError``): it kept no symbol, where a consumer of a NATS stream took
+    it for every symbol; None keeps every symbol. A number written with leading zeros
+    (``"01"``) also matches its plain form (locate 1). O(len)."""
     if symbols is None:
         return None
     if isinstance(symbols, (str, bytes, bytearray)):
@@ -17,6 +19,8 @@ def symbol_filter(symbols, what: str = "symbols"):
         s = str(s).strip()
         out.add(s)
         out.add(plain_number(s))
+    if not out:
+        raise ValueError(f"{what} is empty: it selects no symbol (None selects every symbol)")
     return out
 
 
@@ -24,3 +28,18 @@ def plain_number(symbol: str) -> str:
     """A symbol number written with leading zeros (``"001"``) in its plain form (``"1"``), as a
     locate or instrument id is named; any other symbol unchanged."""
     return str(int(symbol)) if symbol.isascii() and symbol.isdigit() else symbol
+
+
+def split_symbols(text, option: str = "--symbols"):
+    """A command line's comma-separated selection (``--symbols AAPL,7``) as a list, None when
+    the option was not given. One that names nothing (``--symbols ""``, ``--symbols ,``) is
+    refused (``ValueError`` naming ``option``): it selected every symbol or none, whichever the
+    command took an empty list for."""
+    if text is None:
+        return None
+    out = [s.strip() for s in text.split(",") if s.strip()]
+    if not out:
+        raise ValueError(f"{option} {text!r} names nothing (leave {option} out to select "
+                         f"everything)")
+    return out
+

@@ -257,7 +257,9 @@ def _detect_format(path: Path) -> str:
 
 
 def _refuse_ignored(args, fmt: str) -> None:
-    given = [o for o in _NOT_FOR[fmt] if getattr(args, o[2:].replace("-", "_"))]
+    # --symbols "" is given too (it names nothing, and is refused where it applies)
+    given = [o for o in _NOT_FOR[fmt] if getattr(args, o[2:].replace("-", "_"))
+             or o == "--symbols" and args.symbols is not None]
     if given:
         raise ValueError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to "
                          f"{_FORMAT_NAMES[fmt]} files")
@@ -290,7 +292,9 @@ def _replay(args) -> int:
 
     if args.snapshot_every < 0 or args.snapshot_every_ns < 0 or args.depth < 1:
         raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
-    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    from matchcore._symfilter import split_symbols
+
+    symbols = split_symbols(args.symbols)
     bar, update = _file_progress(path, args.no_progress)
     from matchcore.io.replay_hooks import ReplayHooks
 

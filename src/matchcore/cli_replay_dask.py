@@ -26,8 +26,10 @@ def _options(args) -> dict:
         raise ValueError("--committed applies to one native command file (a Recorder journal)")
     opts = {"snapshot_every": args.snapshot_every, "snapshot_every_ns": args.snapshot_every_ns,
             "snapshot_depth": args.depth}
-    if args.symbols:
-        opts["symbols"] = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    if args.symbols is not None:
+        from matchcore._symfilter import split_symbols
+
+        opts["symbols"] = split_symbols(args.symbols)
     if args.infer_lengths:
         opts["infer_lengths"] = True
     return opts

@@ -44,7 +44,9 @@ def replay_dbn_cli(args, path: Path) -> int:
         raise ValueError("--infer-lengths applies to ITCH files, not DBN")
     if args.snapshot_every < 0 or args.snapshot_every_ns < 0 or args.depth < 1:
         raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
-    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    from matchcore._symfilter import split_symbols
+
+    symbols = split_symbols(args.symbols)
     bar, update = _file_progress(path, args.no_progress)
     t0 = time.perf_counter()
     try:

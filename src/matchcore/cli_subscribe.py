@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from matchcore._cliutil import int64
+from matchcore._symfilter import split_symbols
 
 
 def add_parser(p, name):
@@ -26,10 +27,6 @@ def add_parser(p, name):
     p.add_argument("--depth", type=int64, default=5, help="L2 levels shown per side (default 5)")
     p.add_argument("--print", dest="print_batches", action="store_true",
                    help="print one line per batch received")
-
-
-def _split(text):
-    return [x.strip() for x in text.split(",") if x.strip()] if text else None
 
 
 def _px(p):
@@ -75,13 +72,16 @@ def run(args) -> int:
 
     try:
         c = MarketDataConsumer()
-        filter_subjects(args.subject_prefix, _split(args.symbols), _split(args.kinds))
+        # --symbols "" read every symbol, as if it were not given
+        symbols = split_symbols(args.symbols, "--symbols")
+        kinds = split_symbols(args.kinds, "--kinds")
+        filter_subjects(args.subject_prefix, symbols, kinds)
     except ValueError as e:          # bad --kinds: nothing was read
         print(f"matchcore subscribe: error: {e}", file=sys.stderr)
         return 1
     code = 0
     try:
-        consume(args.url, symbols=_split(args.symbols), kinds=_split(args.kinds),
+        consume(args.url, symbols=symbols, kinds=kinds,
                 stream=args.stream, prefix=args.subject_prefix, follow=args.follow,
                 idle=args.idle, timeout=args.timeout, consumer=c,
                 on_batch=show if args.print_batches else None)

@@ -555,6 +555,8 @@ class ReplayPublisher(NoCopy):
             raise ValueError(f"session must be a non-empty printable ASCII str, got {session!r}")
         # once: a generator was used up by the check, and nothing was published
         kinds = tuple(kinds)
+        if not kinds:               # it published nothing
+            raise ValueError(f"kinds is empty: choose from {sorted(KINDS)}")
         bad = set(kinds) - set(KINDS)
         if bad:
             raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
@@ -902,7 +904,8 @@ class MarketDataConsumer:
 
 
 def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> list[str]:
-    """The subjects that select ``symbols`` (names) and ``kinds`` (None = all) with wildcards.
+    """The subjects that select ``symbols`` (names) and ``kinds`` (None = all; an empty
+    one is refused with ``ValueError``) with wildcards.
 
     >>> filter_subjects("mc", ["AAPL"], ["tob", "l2"])
     ['mc.tob.AAPL', 'mc.l2.AAPL']
@@ -919,12 +922,17 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
             raise TypeError(f"{what} must be a list of names, not {type(names).__name__} "
                             f"{names!r} (write [{names!r}])")
     symbols, kinds = _listed(symbols), _listed(kinds)
+    for what, names in (("symbols", symbols), ("kinds", kinds)):
+        # an empty list made no subject filter, which selects everything
+        if names is not None and not names:
+            raise ValueError(f"{what} is empty: it selects nothing (None selects every "
+                             f"{what[:-1]})")
     if kinds is not None:
         bad = set(kinds) - set(KINDS)
         if bad:
             raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
-    ks = list(kinds) if kinds else None
-    ss = [subject_token(s) for s in symbols] if symbols else None
+    ks = list(kinds) if kinds is not None else None
+    ss = [subject_token(s) for s in symbols] if symbols is not None else None
     if ks is None and ss is None:
         return [f"{prefix}.*.*"]
     return [f"{prefix}.{k}.{s}" for k in (ks or ["*"]) for s in (ss or ["*"])]
@@ -1073,7 +1081,8 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
             consumer: MarketDataConsumer | None = None) -> MarketDataConsumer:
     """Read the stream from its first message into a :class:`MarketDataConsumer` and return it.
 
-    ``symbols`` / ``kinds`` filter by subject (``filter_subjects``); a symbol given as a book
+    ``symbols`` / ``kinds`` filter by subject (``filter_subjects``; None reads every one, an
+    empty one is refused with ``ValueError`` before anything connects); a symbol given as a book
     label ``NAME@locateN`` reads the name's subjects and keeps only that book
     (:meth:`MarketDataConsumer.select`). Without ``follow`` it
     returns once every selected subject has no message left; with ``follow`` it goes on until
@@ -1105,7 +1114,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     symbols, kinds = _listed(symbols), _listed(kinds)
     filter_subjects(prefix, symbols, kinds)       # refuses a lone str or a bad kind first
     # a book label (NAME@locateN) reads its name's subjects and keeps that book
-    subjects = filter_subjects(prefix, consumer.select(symbols or []), kinds)
+    # (select([]) also drops a label selection of an earlier read with this consumer)
+    selected = consumer.select(() if symbols is None else symbols)
+    subjects = filter_subjects(prefix, None if symbols is None else selected, kinds)
     deadline = None if timeout is None else time.monotonic() + timeout
     asyncio.run(_consume_async(url, subjects, stream, consumer, idle, follow, on_batch,
                                deadline, stop))
