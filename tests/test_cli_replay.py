@@ -941,6 +941,40 @@ def test_cli_replay_file_compressed_twice_refused_naming_it(capsys, day, tmp_pat
     assert main(["replay", str(day), "--no-progress"]) == 0       # once compressed: replayed
 
 
+def test_replay_symbols_book_label_keeps_that_book_label_of_other_name_refused(
+        tmp_path, capsys):
+    # locate 2 carries locate 1's name: `--symbols NAME@locate2` kept no book at all (the
+    # label was looked up as a name), though the summary and book --symbol use that label
+    first = itch.symbol_names(3)[0]
+    data = _with_names(itch.generate(None, messages=20_000, symbols=3, seed=8), {2: first})
+    path = tmp_path / "shared.itch"
+    path.write_bytes(data)
+    r = itch.replay_file(path)
+    assert r.symbols[1] == r.symbols[2] == first and len(r.books[1]) != len(r.books[2])
+    csv_path = tmp_path / "book.csv"
+    code, out, err = run_cli(capsys, "replay", str(path), "--symbols", f"{first}@locate002",
+                             "--dump-book", str(csv_path), "--no-progress")
+    assert code == 0, err
+    assert f"books: 1: {first};" in out and "note:" not in out
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    bids, asks = r.books[2].depth_orders(1 << 20)
+    assert {row["locate"] for row in rows} == {"2"} and len(rows) == len(bids) + len(asks)
+    # the library takes the label as well, and only while the locate carries that name
+    assert sorted(itch.replay_file(path, symbols=[f"{first}@locate2"]).books) == [2]
+    assert sorted(itch.replay_file(path, symbols=[f"{first}@locate1", "AMZN"]).books) == [1, 3]
+    assert itch.replay_file(path, symbols=[f"{first}@locate3"]).books == {}
+    # a label whose locate carries another name, or does not occur: refused as book does
+    for label, why in ((f"{first}@locate3", "locate 3 is 'AMZN'"),
+                       (f"{first}@locate9", "locate 9 does not occur")):
+        code, out, err = run_cli(capsys, "replay", str(path), "--symbols", f"AMZN,{label}",
+                                 "--dump-book", str(tmp_path / "no.csv"), "--no-progress")
+        assert code == 1 and f"error: no book {label!r} in this file: {why}" in err
+        assert "books:" not in out and not (tmp_path / "no.csv").exists()
+        code, _, err = run_cli(capsys, "book", str(path), "--symbol", label, "--no-progress")
+        assert code == 1 and f"no book {label!r} in this file: {why}" in err
+
+
 @pytest.mark.parametrize("given", ["", ",", " , "])
 def test_replay_symbols_naming_nothing_refused_not_all_or_none(capsys, day, given):
     # --symbols "" replayed every symbol and --symbols , none, both without a word
@@ -956,3 +990,23 @@ def test_cli_replay_lobster_empty_symbols_refused_as_not_applying(capsys, tmp_pa
     code, out, err = run_cli(capsys, "replay", str(path), "--format", "lobster",
                              "--symbols", "", "--no-progress")
     assert code == 1 and out == "" and "--symbols does not apply to LOBSTER files" in err
+
+
+def test_replay_symbols_label_of_locate_another_stock_is_named_keeps_that_book_only(
+        tmp_path, capsys):
+    # numeric stock codes: locate 2 is the stock named "5", TEST is carried by locates 4
+    # and 5; TEST@locate5 also kept the stock named 5 (the label's locate taken as a number)
+    data = _with_names(itch.generate(None, messages=20_000, symbols=5, seed=8),
+                       {2: "5", 4: "TEST", 5: "TEST"})
+    path = tmp_path / "numeric.itch"
+    path.write_bytes(data)
+    r = itch.replay_file(path)
+    csv_path = tmp_path / "book.csv"
+    code, out, err = run_cli(capsys, "replay", str(path), "--symbols", "TEST@locate5",
+                             "--dump-book", str(csv_path), "--no-progress")
+    assert code == 0, err
+    assert "books: 1: TEST;" in out
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    bids, asks = r.books[5].depth_orders(1 << 20)
+    assert {row["locate"] for row in rows} == {"5"} and len(rows) == len(bids) + len(asks)

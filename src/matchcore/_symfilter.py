@@ -1,6 +1,12 @@
 """The ``symbols=`` filter of the replay loops (ITCH, DBN), made once for both."""
 from __future__ import annotations
 
+import re
+
+# a book label (matchcore.io.book_label): NAME@locateN, one of the books of a name that several
+# locates carry; a locate is a u16
+LABEL = re.compile(r"(.+)@locate0*([0-9]{1,5})")
+
 
 def symbol_filter(symbols, what: str = "symbols"):
     """``None`` (keep every symbol) or the set of strings a symbol's name or number is looked up
@@ -8,7 +14,8 @@ def symbol_filter(symbols, what: str = "symbols"):
     is refused: iterated, ``"AAPL"`` would be the letters A, P, L and match nothing. An empty
     one is refused (``ValueError``): it kept no symbol, where a consumer of a NATS stream took
     it for every symbol; None keeps every symbol. A number written with leading zeros
-    (``"01"``) also matches its plain form (locate 1). O(len)."""
+    (``"01"``) also matches its plain form (locate 1), and a book label ``NAME@locate007`` its
+    plain form ``NAME@locate7``. O(len)."""
     if symbols is None:
         return None
     if isinstance(symbols, (str, bytes, bytearray)):
@@ -19,6 +26,9 @@ def symbol_filter(symbols, what: str = "symbols"):
         s = str(s).strip()
         out.add(s)
         out.add(plain_number(s))
+        m = LABEL.fullmatch(s)
+        if m:
+            out.add(f"{m.group(1)}@locate{int(m.group(2))}")
     if not out:
         raise ValueError(f"{what} is empty: it selects no symbol (None selects every symbol)")
     return out
@@ -41,5 +51,21 @@ def split_symbols(text, option: str = "--symbols"):
     if not out:
         raise ValueError(f"{option} {text!r} names nothing (leave {option} out to select "
                          f"everything)")
+    return out
+
+
+def label_errors(symbols, names: dict) -> list[tuple[str, str]]:
+    """``(label, reason)`` for each book label ``NAME@locateN`` of ``symbols`` that names no
+    book after a replay: locate N does not occur or carries another name in the end
+    (``names``: the replay's ``{locate: name}``). ``matchcore book --symbol`` and ``matchcore
+    replay --symbols`` refuse a label for the same reasons. O(len(symbols))."""
+    out = []
+    for s in symbols or ():
+        m = LABEL.fullmatch(s)
+        if m:
+            L = int(m.group(2))
+            if names.get(L) != m.group(1):
+                out.append((s, f"locate {L} is {names[L]!r}" if L in names
+                            else f"locate {L} does not occur"))
     return out
 

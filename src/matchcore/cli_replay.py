@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -292,7 +291,7 @@ def _replay(args) -> int:
 
     if args.snapshot_every < 0 or args.snapshot_every_ns < 0 or args.depth < 1:
         raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
-    from matchcore._symfilter import split_symbols
+    from matchcore._symfilter import LABEL, label_errors, split_symbols
 
     symbols = split_symbols(args.symbols)
     bar, update = _file_progress(path, args.no_progress)
@@ -312,6 +311,9 @@ def _replay(args) -> int:
 
     t0 = time.perf_counter()
     try:
+        # a book label NAME@locateN keeps locate N (if so named when its first order arrives;
+        # not by its number, which also kept a stock named N) and is checked against the name
+        # the locate ends with, as book --symbol does
         r = itch.replay_file(path, progress=update, symbols=symbols,
                              snapshot_every=args.snapshot_every,
                              snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth,
@@ -332,8 +334,18 @@ def _replay(args) -> int:
     s = r.stats
     names = r.symbols
     books = r.books
+    bad = label_errors(symbols, names)
+    if bad:
+        # the book of another stock would be summed up, dumped and written under the label
+        hooks.close()
+        for label, why in bad:
+            print(f"matchcore replay: error: no book {label!r} in this file: {why}",
+                  file=sys.stderr)
+        return 1
     _print_itch_summary(s, names, books, elapsed, path)
-    _note_symbols_and_dump(args, symbols, names, books)
+    # the book labels were checked above, and each names a locate of the file
+    _note_symbols_and_dump(args, symbols and [x for x in symbols if not LABEL.fullmatch(x)],
+                           names, books)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -599,12 +611,12 @@ def _book(args) -> int:
             raise ValueError(f"{path} is a {_FORMAT_NAMES[fmt]} file: book reads ITCH 5.0 "
                              f"files (replay --dump-book gives the final books of any format)")
     until = itch.parse_time(args.at) if args.at else None
-    from matchcore._symfilter import plain_number
+    from matchcore._symfilter import LABEL, label_errors, plain_number
 
     args.symbol = plain_number(args.symbol.strip())     # a locate written "001", as --symbols
     # NAME@locateN: one of the books of a name several locates carry, as the summary shows it
-    label = re.fullmatch(r"(.+)@locate0*([0-9]+)", args.symbol)
-    want = label.group(2) if label else args.symbol
+    label = LABEL.fullmatch(args.symbol)
+    want = str(int(label.group(2))) if label else args.symbol
     bar, update = _file_progress(path, args.no_progress)
     try:
         r = itch.replay_file(path, progress=update, symbols=[want], until_ns=until,
@@ -614,10 +626,10 @@ def _book(args) -> int:
         bar.close()
     _book_damage_notes(r.stats)
     if label:
-        if r.symbols.get(int(want)) != label.group(1):
+        for _, why in label_errors([args.symbol], r.symbols):
             print(f"matchcore book: error: no book {args.symbol!r} "
-                  f"{'before ' + args.at if args.at else 'in this file'}: locate {want} is "
-                  f"{r.symbols.get(int(want), 'not named')!r}", file=sys.stderr)
+                  f"{'before ' + args.at if args.at else 'in this file'}: {why}",
+                  file=sys.stderr)
             return 1
         # that locate's book, looked up by number: r.book("7") is the book of a stock named
         # 7 when one has a lower locate, and such a stock was shown for AAPL@locate7

@@ -604,6 +604,12 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status,
     return pos
 
 
+cdef bint _selects(object filt, str name, int L) except -1:
+    # a symbol_filter() set (None: every locate) keeps a locate by its name, its number, or its
+    # book label NAME@locateN (the name it has when its book is decided)
+    return filt is None or name in filt or str(L) in filt or f"{name}@locate{L}" in filt
+
+
 cdef str _name(const locinfo* li, int L):
     if li.has_name:
         return li.name[:8].decode("latin-1").rstrip(" \x00") or str(L)
@@ -619,10 +625,12 @@ cdef class Replayer:
     returns how many bytes it consumed: keep the rest (an incomplete message) and pass it again
     in front of the next bytes. ``finish(tail)`` reports an incomplete last message.
 
-    Parameters (all but ``symbols`` keyword-only): ``symbols`` (iterable of names or locate numbers: only these get books and sink
-    records; None = all), ``snapshot_every`` (messages) / ``snapshot_every_ns`` (exchange time)
-    and ``snapshot_depth`` (levels) for depth snapshots, ``infer_lengths`` (take each length
-    from the type byte, for files written with zero prefixes), ``callback(symbol, book, ts_ns)``
+    Parameters (all but ``symbols`` keyword-only): ``symbols`` (iterable of names, locate
+    numbers or book labels ``NAME@locateN``, which keep locate N if it is named NAME when its
+    first order arrives: only these get books and sink records; None = all; empty:
+    ``ValueError``), ``snapshot_every`` (messages) / ``snapshot_every_ns`` (exchange time) and
+    ``snapshot_depth`` (levels) for depth snapshots, ``infer_lengths`` (take each length from
+    the type byte, for files written with zero prefixes), ``callback(symbol, book, ts_ns)``
     called between compiled chunks for ``callback_symbols`` every ``callback_every`` messages
     touching that symbol and, with ``callback_on_tob``, whenever its top of book changes;
     ``until_ns`` stops before the first message later than that exchange time (then ``done``
@@ -848,8 +856,7 @@ cdef class Replayer:
             return 0
         for L in range(65536):
             if self.S.loc[L].early_refs and L % self._part_n == self._part_k and (
-                    self._filter is None or _name(&self.S.loc[L], L) in self._filter
-                    or str(L) in self._filter):
+                    _selects(self._filter, _name(&self.S.loc[L], L), L)):
                 n += self.S.loc[L].early_refs
         return int(n)
 
@@ -857,7 +864,7 @@ cdef class Replayer:
         cdef locinfo* li = &self.S.loc[L]
         name = _name(li, L)
         keep = (L % self._part_n == self._part_k
-                and (self._filter is None or name in self._filter or str(L) in self._filter))
+                and _selects(self._filter, name, L))
         cdef OrderBook ob
         if keep:
             ob = OrderBook(capacity=self._capacity)
@@ -871,7 +878,7 @@ cdef class Replayer:
             self.S.early_total -= li.early_refs
             li.early_refs = 0
             li.cb = self._callback is not None and (
-                self._cb_filter is None or name in self._cb_filter or str(L) in self._cb_filter)
+                _selects(self._cb_filter, name, L))
         else:
             li.track = TRACK_IGNORED
             self.S.early_total -= li.early_refs
