@@ -1421,3 +1421,20 @@ def test_replay_publish_trades_only_locate_without_trades_labels_agree_with_summ
     assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix]) == 0
     out = capsys.readouterr().out
     assert "TEST@locate1" in out and "TEST " not in out.replace("TEST@", "")
+
+
+@pytest.mark.parametrize("given", ["", ","])
+def test_cli_replay_publish_kinds_naming_nothing_refused_nothing_published(
+        server, names, tmp_path, capsys, given):
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    path = itch.generate(tmp_path / "d.itch", messages=2000, symbols=2, seed=3)
+    # --publish-kinds "" published every kind, as if it were not given
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--publish-kinds", given, "--no-progress"])
+    cap = capsys.readouterr()
+    assert code == 1 and f"--publish-kinds {given!r} names nothing" in cap.err
+    assert "publishing" not in cap.out and "replayed" not in cap.out
+    with pytest.raises(Exception, match="not found"):        # no stream was made
+        consume(server.url, stream=stream, prefix=prefix, timeout=10)

@@ -118,8 +118,12 @@ class ReplayHooks(NoCopy):
 
     @classmethod
     def from_args(cls, args, bar=None):
-        kinds = tuple(k.strip() for k in (getattr(args, "publish_kinds", None) or "").split(",")
-                      if k.strip())
+        given = getattr(args, "publish_kinds", None)
+        kinds = tuple(k.strip() for k in (given or "").split(",") if k.strip())
+        if given is not None and not kinds:
+            # it published every kind, as if --publish-kinds were not given
+            raise ValueError(f"--publish-kinds {given!r} names nothing (choose from trade, tob, "
+                             f"l2; leave it out to publish every kind)")
         bad = set(kinds) - {"trade", "tob", "l2"}
         if bad:
             raise ValueError(f"--publish-kinds: unknown {', '.join(sorted(bad))} "
