@@ -1438,3 +1438,27 @@ def test_cli_replay_publish_kinds_naming_nothing_refused_nothing_published(
     assert "publishing" not in cap.out and "replayed" not in cap.out
     with pytest.raises(Exception, match="not found"):        # no stream was made
         consume(server.url, stream=stream, prefix=prefix, timeout=10)
+
+
+def test_replay_publisher_locate_renamed_before_its_first_batch_published_under_new_name(
+        server, names):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    # locate 2 is BBB when locate 1's first batch is published, then renamed CCC before its
+    # own first order: it went to BBB's subjects, a name it never published under
+    chunks = [_itch_r(1, "AAA") + _itch_r(2, "BBB") + _itch_a(1, 1, b"B", 100, "AAA", 10_000, 1),
+              _itch_r(2, "CCC") + _itch_a(2, 2, b"B", 100, "CCC", 5_000, 2)]
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub)
+        for chunk in chunks:
+            r.feed(chunk)
+            bridge(r)
+        r.finish()
+        bridge(r)
+    assert r.symbols == {1: "AAA", 2: "CCC"} and bridge.renamed(r.symbols) == {}
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.symbols() == ["AAA", "CCC"] and not c.missing
+    assert c.tob["CCC"] == (2, 5_000, 100, 0, 0)
+    assert c.depth("CCC") == book_levels(r.books[2])

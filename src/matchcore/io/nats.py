@@ -611,13 +611,16 @@ class ReplayPublisher(NoCopy):
         # where the replay summary and the metrics label it NAME@locateN. An empty batch of
         # each kind published (its seq the subject's next: no gap) makes such a locate known.
         # The sharing is worked out again only when books appear or a stock directory
-        # message arrives: O(books) then, O(1) otherwise.
-        st = replayer.stats         # not replayer.books: a copy of the dict at every call
+        # message arrives: O(books) then (and the names are looked up again), O(1) otherwise.
+        st = replayer.stats         # books and stock directory messages so far, O(1) in books
         key = (st["books"], st["counts"].get("R", 0))
         if key == self._shared_key:
             return
         self._shared_key = key
-        names = replayer.symbols
+        # also the names _subject() gives locates that have not published yet: a locate
+        # renamed before its first batch went to the subjects of a name it never published
+        # under, the one it had when another locate's first batch made the lookup
+        names = self._names = replayer.symbols
         by_name: dict[str, list[int]] = {}
         for L in replayer.books:
             # the name its subjects carry (or will: its first published name)
