@@ -470,6 +470,24 @@ cdef inline int32_t _level_get_or_add(mc_book* b, int side, int64_t price) noexc
     return _level_add(b, L, side, price)
 
 
+cdef inline void _ladder_open(mc_ladder* L, int32_t pos) noexcept nogil:
+    # Room for a new entry at pos (< n): the fewer of the entries below it move down one, or
+    # those from pos on move up one; the caller writes the entry and counts it.
+    if pos < L.n - pos:
+        if L.head == 0:
+            _ladder_recenter(L)
+        memmove(L.keys - 1, L.keys, pos * sizeof(int64_t))
+        memmove(L.lv - 1, L.lv, pos * sizeof(int32_t))
+        L.keys -= 1
+        L.lv -= 1
+        L.head -= 1
+    else:
+        if L.head + L.n == L.cap:
+            _ladder_recenter(L)
+        memmove(&L.keys[pos + 1], &L.keys[pos], (L.n - pos) * sizeof(int64_t))
+        memmove(&L.lv[pos + 1], &L.lv[pos], (L.n - pos) * sizeof(int32_t))
+
+
 cdef void _ladder_spread(mc_ladder* L, int32_t a, int32_t m, int32_t w) noexcept nogil:
     # The m entries (no gaps) at [a, a + m) spread evenly over [a, a + w), the last one at
     # a + w - 1, gaps between them holding the key of the entry above. From the top down, each
@@ -606,19 +624,7 @@ cdef void _ladder_insert_far(mc_ladder* L, int32_t pos, int64_t key, int32_t lv)
             return
     if j < 0:
         # no gap (the new allocation failed): move the fewer entries, as near the ends
-        if pos < L.n - pos:
-            if L.head == 0:
-                _ladder_recenter(L)
-            memmove(L.keys - 1, L.keys, pos * sizeof(int64_t))
-            memmove(L.lv - 1, L.lv, pos * sizeof(int32_t))
-            L.keys -= 1
-            L.lv -= 1
-            L.head -= 1
-        else:
-            if L.head + L.n == L.cap:
-                _ladder_recenter(L)
-            memmove(&L.keys[pos + 1], &L.keys[pos], (L.n - pos) * sizeof(int64_t))
-            memmove(&L.lv[pos + 1], &L.lv[pos], (L.n - pos) * sizeof(int32_t))
+        _ladder_open(L, pos)
         L.keys[pos] = key
         L.lv[pos] = lv
         L.n += 1
@@ -669,20 +675,7 @@ cdef int32_t _level_add(mc_book* b, mc_ladder* L, int side, int64_t price) noexc
             _ladder_far(L, pos, key, lv)
             _map_put(&L.map, <uint64_t>price, lv)
             return lv
-        if pos < L.n - pos:
-            # fewer entries below: they move down one
-            if L.head == 0:
-                _ladder_recenter(L)
-            memmove(L.keys - 1, L.keys, pos * sizeof(int64_t))
-            memmove(L.lv - 1, L.lv, pos * sizeof(int32_t))
-            L.keys -= 1
-            L.lv -= 1
-            L.head -= 1
-        else:
-            if L.head + L.n == L.cap:
-                _ladder_recenter(L)
-            memmove(&L.keys[pos + 1], &L.keys[pos], (L.n - pos) * sizeof(int64_t))
-            memmove(&L.lv[pos + 1], &L.lv[pos], (L.n - pos) * sizeof(int32_t))
+        _ladder_open(L, pos)
     L.keys[pos] = key
     L.lv[pos] = lv
     L.n += 1
