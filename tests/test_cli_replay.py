@@ -841,15 +841,22 @@ def _with_names(data: bytes, names: dict) -> bytes:
     return bytes(out)
 
 
-def test_book_label_of_locate_whose_number_another_stock_is_named_shows_that_locate(
-        tmp_path, capsys):
-    # numeric stock codes (as some ITCH venues use): locate 2 is the stock named "5", and
-    # the name TEST is carried by locates 4 and 5
+def _numeric_names_day(tmp_path):
+    """A generated day with numeric stock codes, as some ITCH venues use: locate 2 is the
+    stock named "5", and the name TEST is carried by locates 4 and 5. Returns its path and
+    its replay."""
     data = _with_names(itch.generate(None, messages=20_000, symbols=5, seed=8),
                        {2: "5", 4: "TEST", 5: "TEST"})
     path = tmp_path / "numeric.itch"
     path.write_bytes(data)
-    r = itch.replay_file(path)
+    return path, itch.replay_file(path)
+
+
+def test_book_label_of_locate_whose_number_another_stock_is_named_shows_that_locate(
+        tmp_path, capsys):
+    # numeric stock codes (as some ITCH venues use): locate 2 is the stock named "5", and
+    # the name TEST is carried by locates 4 and 5
+    path, r = _numeric_names_day(tmp_path)
     assert r.symbols[2] == "5" and r.symbols[4] == r.symbols[5] == "TEST"
     assert len({len(r.books[L]) for L in (2, 4, 5)}) == 3
     for sym, loc in (("TEST@locate5", 5), ("TEST@locate4", 4)):
@@ -996,11 +1003,7 @@ def test_replay_symbols_label_of_locate_another_stock_is_named_keeps_that_book_o
         tmp_path, capsys):
     # numeric stock codes: locate 2 is the stock named "5", TEST is carried by locates 4
     # and 5; TEST@locate5 also kept the stock named 5 (the label's locate taken as a number)
-    data = _with_names(itch.generate(None, messages=20_000, symbols=5, seed=8),
-                       {2: "5", 4: "TEST", 5: "TEST"})
-    path = tmp_path / "numeric.itch"
-    path.write_bytes(data)
-    r = itch.replay_file(path)
+    path, r = _numeric_names_day(tmp_path)
     csv_path = tmp_path / "book.csv"
     code, out, err = run_cli(capsys, "replay", str(path), "--symbols", "TEST@locate5",
                              "--dump-book", str(csv_path), "--no-progress")

@@ -612,15 +612,9 @@ def test_cli_replay_metrics_locate_renamed_mid_replay_labels_follow_rename(tmp_p
     # appearing after it: its series stayed under the old name (the names were only looked
     # up again when the number of books changed), where the summary names it NEWNAME
     sys.path.insert(0, os.path.dirname(__file__))
-    from test_io_nats import _itch_r
+    from test_io_nats import renamed_after_first_chunk
 
-    data = itch.generate(None, messages=200_000, symbols=2, seed=3)
-    assert len(data) > 5 << 20
-    pos = 0
-    while pos < len(data) - (1 << 20):
-        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
-    path = tmp_path / "renamed.itch"
-    path.write_bytes(data[:pos] + _itch_r(1, "NEWNAME") + _itch_r(2, "NEWNAME") + data[pos:])
+    path = renamed_after_first_chunk(tmp_path, {1: "NEWNAME", 2: "NEWNAME"})
     r = itch.replay_file(path)
     assert r.symbols == {1: "NEWNAME", 2: "NEWNAME"}
     out = tmp_path / "out"

@@ -1211,13 +1211,7 @@ def test_cli_replay_publish_locate_renamed_mid_day_noted_book_whole_under_first_
 
     stream, prefix = names
     # past the first 4 MiB chunk: the replay's first batches are published by then
-    data = itch.generate(None, messages=200_000, symbols=2, seed=3)
-    assert len(data) > 5 << 20
-    pos = 0
-    while pos < len(data) - (1 << 20):
-        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
-    path = tmp_path / "renamed.itch"
-    path.write_bytes(data[:pos] + _itch_r(1, "NEWNAME") + data[pos:])
+    path = renamed_after_first_chunk(tmp_path, {1: "NEWNAME"})
     code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
                  "--subject-prefix", prefix])
     out = capsys.readouterr().out
@@ -1241,17 +1235,11 @@ def _itch_e(loc, ref, shares, match, ts):
     return struct.pack(">H", len(body)) + body
 
 
-def test_replay_publisher_kind_first_seen_after_rename_stays_on_first_name_book_whole(
-        server, names):
-    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+def _publish_chunks(server, stream, prefix, chunks):
+    """A replay fed ``chunks`` (whole messages each), published after every chunk and at the
+    end through one ReplayPublisher; returns the replayer and the publisher."""
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher
 
-    stream, prefix = names
-    # locate 1 publishes top of book and L2 as AAA; then it is renamed BBB and a new locate
-    # appears (the publisher looks the names up again); only then does locate 1 trade
-    chunks = [_itch_r(1, "AAA") + _itch_a(1, 1, b"B", 100, "AAA", 10_000, 1)
-              + _itch_a(1, 2, b"S", 100, "AAA", 10_100, 2),
-              _itch_r(1, "BBB") + _itch_r(2, "CCC") + _itch_a(2, 3, b"B", 100, "CCC", 5_000, 3),
-              _itch_e(1, 1, 40, 7, 4)]
     r = itch.Replayer(record_l2=True)
     with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
         bridge = ReplayPublisher(pub)
@@ -1260,6 +1248,36 @@ def test_replay_publisher_kind_first_seen_after_rename_stays_on_first_name_book_
             bridge(r)
         r.finish()
         bridge(r)
+    return r, bridge
+
+
+def renamed_after_first_chunk(tmp_path, renames):
+    """A generated 2-symbol day of more than 5 MiB with stock directory messages renaming
+    ``renames`` ({locate: name}) inserted after its first 4 MiB (the replay's first chunk),
+    written to ``tmp_path / "renamed.itch"``; returns the path."""
+    data = itch.generate(None, messages=200_000, symbols=2, seed=3)
+    assert len(data) > 5 << 20
+    pos = 0
+    while pos < len(data) - (1 << 20):
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    path = tmp_path / "renamed.itch"
+    path.write_bytes(data[:pos] + b"".join(_itch_r(loc, name) for loc, name in renames.items())
+                     + data[pos:])
+    return path
+
+
+def test_replay_publisher_kind_first_seen_after_rename_stays_on_first_name_book_whole(
+        server, names):
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    # locate 1 publishes top of book and L2 as AAA; then it is renamed BBB and a new locate
+    # appears (the publisher looks the names up again); only then does locate 1 trade
+    chunks = [_itch_r(1, "AAA") + _itch_a(1, 1, b"B", 100, "AAA", 10_000, 1)
+              + _itch_a(1, 2, b"S", 100, "AAA", 10_100, 2),
+              _itch_r(1, "BBB") + _itch_r(2, "CCC") + _itch_a(2, 3, b"B", 100, "CCC", 5_000, 3),
+              _itch_e(1, 1, 40, 7, 4)]
+    r, bridge = _publish_chunks(server, stream, prefix, chunks)
     assert r.symbols == {1: "BBB", 2: "CCC"}
     assert bridge.renamed(r.symbols) == {1: ("AAA", "BBB")}
     assert bridge.locates == {"AAA": {1}, "CCC": {2}}
@@ -1442,21 +1460,14 @@ def test_cli_replay_publish_kinds_naming_nothing_refused_nothing_published(
 
 def test_replay_publisher_locate_renamed_before_its_first_batch_published_under_new_name(
         server, names):
-    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+    from matchcore.io.nats import consume
 
     stream, prefix = names
     # locate 2 is BBB when locate 1's first batch is published, then renamed CCC before its
     # own first order: it went to BBB's subjects, a name it never published under
     chunks = [_itch_r(1, "AAA") + _itch_r(2, "BBB") + _itch_a(1, 1, b"B", 100, "AAA", 10_000, 1),
               _itch_r(2, "CCC") + _itch_a(2, 2, b"B", 100, "CCC", 5_000, 2)]
-    r = itch.Replayer(record_l2=True)
-    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
-        bridge = ReplayPublisher(pub)
-        for chunk in chunks:
-            r.feed(chunk)
-            bridge(r)
-        r.finish()
-        bridge(r)
+    r, bridge = _publish_chunks(server, stream, prefix, chunks)
     assert r.symbols == {1: "AAA", 2: "CCC"} and bridge.renamed(r.symbols) == {}
     c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
     assert c.symbols() == ["AAA", "CCC"] and not c.missing
