@@ -563,3 +563,63 @@ def test_engine_pickle_state_read_for_a_book_not_kept_after_pickling(how):
     assert _state_bytes_held_by(book) == 0
     twin = pickle.loads(pickle.dumps((book, eng)))
     assert twin[1].book(1) is twin[0] and twin[1].state_hash() == eng.state_hash()
+
+
+class _Map_c(ctypes.Structure):
+    _fields_ = [("tab", ctypes.c_void_p), ("mask", ctypes.c_uint64), ("shift", ctypes.c_int32),
+                ("n", ctypes.c_int64)]
+
+
+class _Ladder_c(ctypes.Structure):
+    _fields_ = [("keys", ctypes.c_void_p), ("lv", ctypes.c_void_p), ("n", ctypes.c_int32),
+                ("cap", ctypes.c_int32), ("empties", ctypes.c_int32), ("head", ctypes.c_int32),
+                ("map", _Map_c)]
+
+
+class _BookIndex_c(ctypes.Structure):
+    """mc_book up to its id index (no Python API shows the index's size)."""
+    _fields_ = [("orders", ctypes.c_void_p), ("orders_cap", ctypes.c_int32),
+                ("free_order", ctypes.c_int32), ("n_orders", ctypes.c_int64),
+                ("levels", ctypes.c_void_p), ("levels_cap", ctypes.c_int32),
+                ("free_level", ctypes.c_int32), ("side", _Ladder_c * 2), ("index", _Map_c)]
+
+
+def id_index_entries(book: mc.OrderBook) -> int:
+    b = _BookIndex_c.from_address(book.raw_address)
+    # the layout as the book says it is: one index entry per resting order
+    assert b.n_orders == len(book) == b.index.n and b.orders_cap == orders_capacity(book)
+    return b.index.mask + 1
+
+
+def _fill_to_growth(book: mc.OrderBook) -> None:
+    # resting bids with fresh ids until the order pool is full, then one more: the pool grows
+    oid, cap = 1 << 60, orders_capacity(book)
+    while len(book) <= cap:
+        book.submit(oid, mc.Side.BUY, 1, 1)
+        oid += 1
+
+
+def test_book_copy_of_many_symbols_replay_book_grows_as_its_pickle():
+    # A replay of 400+ symbols marks its books' id indexes lean (load <= 1/2, for cache room
+    # among thousands of books). copy() kept the mark, pickle did not: the copy, a standalone
+    # book, then grew its index 4x smaller than its pickled twin did.
+    import matchcore.itch as itch
+
+    r = itch.Replayer()
+    data = itch.generate(None, messages=20_000, symbols=450, seed=4)
+    n = r.feed(data)
+    r.finish(data[n:])
+    assert len(r.books) >= 400
+    book = max(r.books.values(), key=len)
+    twins = {how: twin_of(book, how) for how in HOWS}
+    twins["method"] = book.copy()
+    sizes = {}
+    for how, twin in twins.items():
+        assert orders_capacity(twin) == orders_capacity(book)
+        _fill_to_growth(twin)
+        assert orders_capacity(twin) == 2 * orders_capacity(book)
+        twin.check_invariants()
+        sizes[how] = id_index_entries(twin)
+    fresh = mc.OrderBook(capacity=orders_capacity(book))
+    _fill_to_growth(fresh)
+    assert sizes == {how: id_index_entries(fresh) for how in sizes}, sizes

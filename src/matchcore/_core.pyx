@@ -354,6 +354,9 @@ cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
     c.guard = b.guard & MC_GUARD_NO_EVENTS
     c.host_busy = NULL    # and belongs to no engine or replayer,
     c.engine_owned = 0    # so it takes orders of its own
+    # and its id index grows as any standalone book's (as its pickle's): the lean growth is for
+    # a replay's thousands of books sharing the cache (see _grow_orders)
+    c.lean_index = 0
     if not ok or c.index.tab == NULL or c.ev == NULL:
         mc_book_free(c)
         return NULL
