@@ -755,3 +755,68 @@ def test_dbn_replay_symbols_empty_refused_naming_the_argument(tmp_path, capsys):
 
     assert main(["replay", str(path), "--symbols", "", "--no-progress"]) == 1
     assert "--symbols '' names nothing" in capsys.readouterr().err
+
+
+def _live_parts(codec: str, first: bytes, rest: bytes) -> tuple[bytes, bytes]:
+    # as a live writer compresses: the first part flushed whole to a block boundary, so that
+    # it decompresses before the rest has come
+    import zlib
+
+    if codec == "gzip":
+        c = zlib.compressobj(wbits=31)
+        return c.compress(first) + c.flush(zlib.Z_SYNC_FLUSH), c.compress(rest) + c.flush()
+    if codec == "zstd":
+        zstandard = pytest.importorskip("zstandard")
+        c = zstandard.ZstdCompressor().compressobj()
+        return (c.compress(first) + c.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK),
+                c.compress(rest) + c.flush())
+    return first, rest
+
+
+@pytest.mark.parametrize("at", [20, 1000])
+@pytest.mark.parametrize("codec", ["plain", "gzip", "zstd"])
+def test_replay_dbn_fifo_slow_writer_records_replayed_before_it_closes(tmp_path, codec, at):
+    # From a pipe or FIFO a fill waited for a whole 4 MiB chunk or the end of the stream: a
+    # slow writer's records reached the books only when it closed. Here the replay stops at
+    # until_ns on a record the writer's first part holds, while the writer keeps the FIFO open.
+    # (A buffered reader's readinto1 copies the bytes at hand and then reads the FIFO again.)
+    import os
+    import threading
+
+    plain = generate_mbo(None, records=3000, instruments=3, seed=9)
+    hdr = header_len(plain)
+    recs = records_of(plain, hdr)
+    ts = [int.from_bytes(r[40:48], "little") for r in recs]
+    until = ts[at]
+    later = next(i for i, t in enumerate(ts) if t > until)       # the record that stops it
+    first, rest = _live_parts(codec, plain[:hdr] + b"".join(recs[:later + 1]),
+                              b"".join(recs[later + 1:]))
+    fifo = tmp_path / "live.dbn"
+    os.mkfifo(fifo)
+    replayed = threading.Event()
+    early = []
+
+    def writer():
+        with open(fifo, "wb") as w:
+            w.write(first)
+            w.flush()
+            early.append(replayed.wait(20))       # the replay ended before the rest came
+            try:
+                w.write(rest)
+                w.flush()
+            except BrokenPipeError:               # the replay had stopped reading
+                pass
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        r = replay_dbn(fifo, until_ns=until)
+        replayed.set()
+    finally:
+        replayed.set()
+        t.join()
+    assert early == [True]
+    want = replay_bytes(plain, until_ns=until)
+    assert r.done and r.stats["messages"] == want.stats["messages"] == later
+    assert {k: b.state_hash() for k, b in r.books.items()} == \
+        {k: b.state_hash() for k, b in want.books.items()}

@@ -35,6 +35,17 @@ def read_head(raw, k: int) -> bytes:
     return head
 
 
+def readinto_live(stream, view) -> int:
+    """Read into ``view`` what ``stream`` (a buffered reader) has at hand, waiting only when it
+    has nothing: the bytes it holds buffered if any, else one read of the file under it. (Its
+    ``readinto1`` copies the buffered bytes and then, for a ``view`` larger than its buffer,
+    reads the file once more: from a pipe or FIFO that read waits for a slow writer's next
+    write while the bytes at hand wait with it.) 0 at the end of the stream."""
+    data = stream.read1(len(view))
+    view[:len(data)] = data
+    return len(data)
+
+
 class Prefixed(io.RawIOBase):
     """``head`` (the first bytes, already read from ``raw``), then the rest of ``raw``: a
     stream that cannot seek back (a pipe, a FIFO) keeps every byte its format detection read.
@@ -54,7 +65,8 @@ class Prefixed(io.RawIOBase):
             view[:k] = self._head[:k]
             self._head = self._head[k:]
             return k
-        return self.raw.readinto(view)
+        # one read, as a raw stream's readinto is (raw's own readinto waits to fill ``view``)
+        return readinto_live(self.raw, view)
 
     def read1(self, size: int = -1) -> bytes:
         if len(self._head):

@@ -27,7 +27,7 @@ from pathlib import Path
 from matchcore._gzip import Inflater
 from matchcore._magic import DBN_MAGIC, GZIP_MAGIC, ZSTD_MAGIC
 from matchcore._magic import Closing as _Closing
-from matchcore._magic import open_head
+from matchcore._magic import open_head, readinto_live
 from matchcore.feeds._dbn import DbnReplayer
 
 __all__ = ["DbnMetadata", "DbnReplayer", "PRICE_SCALE", "is_dbn", "open_dbn", "read_metadata",
@@ -90,12 +90,15 @@ def open_dbn(path) -> io.BufferedIOBase:
 class _ZstdFrames(io.RawIOBase):
     """The zstd frames of a raw stream, decompressed; ``ended_early`` tells, once read to the
     end, whether the data stopped inside a frame (zstandard's stream_reader ends silently
-    there, so a cut file would look whole). Does not close ``raw``."""
+    there, so a cut file would look whole). ``live`` (a pipe, FIFO or socket): a read returns
+    what the input at hand decompresses to instead of waiting for ``read_size`` bytes of a
+    stream that may be slow. Does not close ``raw``."""
 
-    def __init__(self, zstd, raw, read_size: int = 1 << 16):
+    def __init__(self, zstd, raw, read_size: int = 1 << 16, live: bool = False):
         self._z = zstd.ZstdDecompressor()
         self._raw = raw
         self._read_size = read_size
+        self._live = live
         self._d = None           # the decompressor of the current frame
         self._out = memoryview(b"")
         self._pos = 0
@@ -107,7 +110,8 @@ class _ZstdFrames(io.RawIOBase):
 
     def readinto(self, b) -> int:
         while self._pos >= len(self._out):
-            chunk = self._raw.read(self._read_size)
+            chunk = self._raw.read1(self._read_size) if self._live else \
+                self._raw.read(self._read_size)
             self.compressed += len(chunk)
             if not chunk:
                 self.ended_early = self._d is not None and not self._d.eof
@@ -267,7 +271,9 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     instrument names come from the metadata's symbol mappings unless ``names``
     (``{instrument_id: symbol}``) is given. The records are read in chunks of ``chunk_size``
     bytes into one reused buffer, so memory does not grow with the file (the sinks grow with
-    what they record). ``progress(bytes_read)`` is called after every chunk with the position
+    what they record); from a pipe, FIFO or socket a chunk is what one read gives (a
+    compressed stream: what it decompresses to), so that a live stream's records are replayed
+    as they arrive. ``progress(bytes_read)`` is called after every chunk with the position
     in the file on disk (compressed bytes for .zst and .gz). O(bytes). Returns the finished
     replayer; its ``metadata`` attribute holds the parsed :class:`DbnMetadata`. A file cut
     short reports its incomplete last record in ``stats["truncated"]``, and a zstd stream that
@@ -288,7 +294,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
         if codec == "zstd":
             zstd = _require("zstandard")
             zstd_error = zstd.ZstdError
-            frames = _ZstdFrames(zstd, src)
+            frames = _ZstdFrames(zstd, src, live=live)
             stream = io.BufferedReader(frames, buffer_size=1 << 16)
         elif codec == "gzip":
             # gzip'd DBN files occur as downloads re-compressed by other tools; read as ITCH
@@ -333,7 +339,10 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
             while True:
                 while not eof and n < chunk_size:
                     try:
-                        k = stream.readinto(view[n:])
+                        # from a pipe, FIFO or socket what one read gives: a slow writer's
+                        # records are replayed as they arrive, not once 4 MiB have come
+                        k = readinto_live(stream, view[n:]) if live else \
+                            stream.readinto(view[n:])
                     except zstd_error as e:
                         # A damaged compressed frame cannot be skipped over.
                         raise ValueError(f"{path}: {codec} decompression failed after "
@@ -344,6 +353,8 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
                     else:
                         n += k
                         read += k
+                        if live:
+                            break
                 if not n:
                     break
                 consumed = r.feed(view[:n])
