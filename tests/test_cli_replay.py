@@ -1013,3 +1013,48 @@ def test_replay_symbols_label_of_locate_another_stock_is_named_keeps_that_book_o
         rows = list(csv.DictReader(f))
     bids, asks = r.books[5].depth_orders(1 << 20)
     assert {row["locate"] for row in rows} == {"5"} and len(rows) == len(bids) + len(asks)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_replay_file_fifo_first_small_write_replayed_before_the_next(tmp_path, gz):
+    # A writer's first few KB waited for its next write: the plain reader's readinto1 copied
+    # the bytes at hand and then read the FIFO again for the rest of the chunk; the gzip one
+    # read again before the bytes its format check had inflated were replayed.
+    import os
+    import threading
+    import zlib
+
+    raw = itch.generate(None, messages=2_000, symbols=2, seed=5)
+    first, rest = raw[:3000], raw[3000:]
+    if gz:
+        c = zlib.compressobj(wbits=31)
+        first, rest = c.compress(first) + c.flush(zlib.Z_SYNC_FLUSH), c.compress(rest) + c.flush()
+    fifo = tmp_path / "live.itch"
+    os.mkfifo(fifo)
+    seen = threading.Event()
+    early = []
+
+    def writer():
+        with open(fifo, "wb") as w:
+            w.write(first)
+            w.flush()
+            early.append(seen.wait(20))      # the first write's messages were replayed
+            w.write(rest)
+
+    t = threading.Thread(target=writer)
+    t.start()
+
+    def on_chunk(r):
+        if r.stats["messages"] > 0:
+            seen.set()
+
+    try:
+        r = itch.replay_file(fifo, on_chunk=on_chunk)
+    finally:
+        seen.set()
+        t.join()
+    assert early == [True]
+    want = itch.replay_file(_write(tmp_path / "whole.itch", raw))
+    assert r.stats["messages"] == want.stats["messages"] == 2_000
+    assert {k: b.state_hash() for k, b in r.books.items()} == \
+        {k: b.state_hash() for k, b in want.books.items()}

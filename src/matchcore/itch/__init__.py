@@ -30,6 +30,7 @@ from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, ZSTD_MAGIC, refuse_foreign
 from matchcore._magic import Closing as _Closing
 from matchcore._magic import open_head as _open_head
 from matchcore._magic import read_head as _read_head
+from matchcore._magic import readinto_live as _readinto_live
 from matchcore.itch._decode import decode_chunk as _decode_chunk
 from matchcore.itch._replay import (
     L2_DTYPE,
@@ -128,6 +129,7 @@ class _ChunkReader:
                 self.buf[:len(head)] = head
                 self.n = self.total = len(head)
                 refuse_foreign(head, path, "the ITCH reader")
+            self._unfed = self.n > 0
         except BaseException:
             self.raw.close()
             raise
@@ -147,10 +149,15 @@ class _ChunkReader:
             self.total += k
 
     def fill(self) -> memoryview:
+        if self.live and self._unfed:
+            # the bytes the format check read: replayed before the next read, which waits for
+            # the writer's next write
+            self._unfed = False
+            return self.view[: self.n]
         while not self.eof and self.n < len(self.buf):
             try:
                 if self.live and self.f is self.raw:
-                    k = self.raw.readinto1(self.view[self.n:])
+                    k = _readinto_live(self.raw, self.view[self.n:])
                 else:
                     k = self.f.readinto(self.view[self.n:])
             except zlib.error as e:
