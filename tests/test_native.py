@@ -457,3 +457,67 @@ def test_native_recorder_closed_in_forked_child_parent_journal_intact(tmp_path):
         assert os.waitstatus_to_exitcode(status) == 0
         rec.process(cmds[15:])
     assert read_commands(p).tobytes() == cmds.tobytes()
+
+
+def test_native_write_commands_fsyncs_file_before_rename_and_directory_after(tmp_path,
+                                                                             monkeypatch):
+    # The file was renamed over the target without an fsync: after a power loss the final name
+    # could hold an empty or partial file; nor was the directory fsynced after the rename.
+    # (os.fsync and os.replace are watched, and still do their work.)
+    import stat as st
+
+    calls = []
+    fsync, replace = os.fsync, os.replace
+
+    def watched_fsync(fd):
+        s = os.fstat(fd)
+        calls.append(("fsync", s.st_ino, st.S_ISDIR(s.st_mode), s.st_size))
+        return fsync(fd)
+
+    def watched_replace(src, dst, **kw):
+        calls.append(("replace", os.stat(src).st_ino))
+        return replace(src, dst, **kw)
+
+    cmds = _flow(500)
+    p = tmp_path / "f.mccmd"
+    monkeypatch.setattr(os, "fsync", watched_fsync)
+    monkeypatch.setattr(os, "replace", watched_replace)
+    assert write_commands(p, cmds) == len(cmds)
+    monkeypatch.undo()
+    ino, size = p.stat().st_ino, p.stat().st_size
+    assert size == HEADER_SIZE + 48 * len(cmds)
+    renamed = calls.index(("replace", ino))
+    assert ("fsync", ino, False, size) in calls[:renamed]           # the whole file, before
+    assert ("fsync", tmp_path.stat().st_ino, True) in [c[:3] for c in calls[renamed:]]
+    assert read_commands(p).tobytes() == cmds.astype(read_commands(p).dtype).tobytes()
+
+
+def test_native_write_commands_two_threads_one_path_each_whole_file(tmp_path):
+    # Both threads wrote <name>.tmp<pid>, one file: the second open truncated the first's
+    # records, and the rename that came second found no file (FileNotFoundError); and each
+    # held the target's exclusive lock across its rename, so the other was refused as if a
+    # Recorder were writing the path (BlockingIOError)
+    import threading
+
+    p = tmp_path / "f.mccmd"
+    flows = [_flow(20_000, seed=s) for s in (1, 2)]
+    for _ in range(5):
+        errors = []
+        start = threading.Barrier(2)
+
+        def write(cmds):
+            start.wait()
+            try:
+                write_commands(p, cmds)
+            except Exception as e:       # noqa: BLE001 - reported below
+                errors.append(e)
+
+        ts = [threading.Thread(target=write, args=(f,)) for f in flows]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert errors == []
+        got = read_commands(p).tobytes()
+        assert got in [f.astype(read_commands(p).dtype).tobytes() for f in flows]
+        assert not list(tmp_path.glob("*.tmp*"))

@@ -642,3 +642,72 @@ def test_native_resume_path_replaced_by_command_file_meanwhile_refused(tmp_path)
     assert os.waitstatus_to_exitcode(_exit_status(pid)) == 0
     assert resumed > 50
     assert not_journal == 0, f"{not_journal} of {resumed} resumed files were not journals"
+
+
+def _temp_files(p):
+    return sorted(e for e in os.listdir(p.parent) if e.startswith(p.name + ".tmp"))
+
+
+def _caught_mid_write(p, cmds, sig):
+    """A forked child writing ``cmds`` to ``p`` with write_commands, sent ``sig`` while its
+    temporary file is being written (retried if it finished first); (pid, its temp files)."""
+    import signal as _signal
+    from matchcore.native import write_commands
+
+    for _ in range(20):
+        pid, r = _fork(lambda w: write_commands(p, cmds))
+        os.close(r)
+        tmps = []
+        while not tmps:
+            tmps = [e for e in _temp_files(p) if (p.parent / e).exists()
+                    and (p.parent / e).stat().st_size > HEADER_SIZE]
+            if not tmps and os.waitpid(pid, os.WNOHANG)[0]:
+                break                           # it finished before it was seen: again
+        else:
+            os.kill(pid, sig)
+            if sig == _signal.SIGKILL:
+                os.waitpid(pid, 0)
+            if set(tmps) <= set(_temp_files(p)):     # caught before its rename
+                return pid, tmps
+            if sig != _signal.SIGKILL:
+                os.kill(pid, _signal.SIGCONT)
+                os.waitpid(pid, 0)
+        p.unlink(missing_ok=True)
+    pytest.fail("write_commands finished before it could be caught 20 times")
+
+
+def test_native_write_commands_killed_mid_write_temp_removed_by_next_write(tmp_path):
+    # A write_commands killed before its rename left <name>.tmp<pid> beside the target for
+    # good: no later write removed it.
+    import signal as _signal
+    from matchcore.native import write_commands
+
+    p = tmp_path / "f.mccmd"
+    big = np.zeros(1_500_000, dtype=FILE_DTYPE)                   # 72 MB: a while to write
+    _, left = _caught_mid_write(p, big, _signal.SIGKILL)
+    assert left and not p.exists()
+    cmds = _flow()[:10]
+    assert write_commands(p, cmds) == 10
+    assert _temp_files(p) == []
+    assert read_commands(p).tobytes() == cmds.tobytes()
+
+
+def test_native_write_commands_live_writer_temp_kept_by_another_write(tmp_path):
+    # the temporary file of a writer that is alive (here stopped mid-write) is never removed
+    import signal as _signal
+    from matchcore.native import write_commands
+
+    p = tmp_path / "f.mccmd"
+    big = np.zeros(1_500_000, dtype=FILE_DTYPE)
+    pid, held = _caught_mid_write(p, big, _signal.SIGSTOP)
+    try:
+        cmds = _flow()[:10]
+        assert write_commands(p, cmds) == 10
+        assert set(held) <= set(_temp_files(p))
+        assert read_commands(p).tobytes() == cmds.tobytes()
+    finally:
+        os.kill(pid, _signal.SIGCONT)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _temp_files(p) == []
+    assert len(read_commands(p)) == len(big)          # its rename came after the other write

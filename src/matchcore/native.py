@@ -218,12 +218,14 @@ def repair_journal(path) -> NativeHeader:
         return _cut_tail(f, hdr)
 
 
-def _lock(f, path) -> None:
+def _lock(f, path, shared: bool = False) -> None:
     # One writer per journal: a Recorder holds an exclusive flock on its file while it is open
-    # (released when its descriptors are closed, also at the process's death).
+    # (released when its descriptors are closed, also at the process's death). write_commands
+    # takes a shared one across its rename: refused by a Recorder's, never by another
+    # write_commands' (two of them rename one after the other).
     import fcntl
     try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(f.fileno(), (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         raise BlockingIOError(f"{path} is being written by a Recorder (in this process or "
                               f"another): its lock is held") from None
@@ -302,13 +304,107 @@ def _cut_tail(f, hdr: NativeHeader) -> NativeHeader:
     return hdr
 
 
+def _pid_gone(pid: int) -> bool:
+    # True only when no process of this number exists (as this process sees them)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError, ValueError):    # another user's (EPERM), or not a pid
+        return False
+    return False
+
+
+def remove_stale_temp_files(path) -> list[str]:
+    """Remove the temporary files that :func:`write_commands` calls on ``path`` left behind
+    when their process died before renaming them into place (``kill -9``, a power loss):
+    ``<name>.tmp<pid>`` and ``<name>.tmp<pid>.<hex>`` beside ``path``. Returns the names
+    removed. :func:`write_commands` calls it before it writes.
+
+    A file is removed only when all of these hold: no process ``<pid>`` exists (as this process
+    sees them); it is a regular file, empty or starting with the command file magic (or a part
+    of it); and its lock can be taken, so no live writer holds it (a writer locks its temporary
+    file from its creation to its rename, also one in another PID namespace). A temporary file
+    of a live writer is never removed. Files that cannot be opened or removed are left alone.
+    O(entries in the directory).
+
+    >>> remove_stale_temp_files("flow.mccmd")          # doctest: +SKIP
+    ['flow.mccmd.tmp4242.9f3a01c2']
+    """
+    import fcntl
+    import re
+
+    path = Path(path)
+    directory = path.parent
+    pattern = re.compile(re.escape(path.name) + r"\.tmp([0-9]+)(?:\.[0-9a-f]+)?")
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        m = pattern.fullmatch(entry)
+        if m is None or int(m.group(1)) == os.getpid() or not _pid_gone(int(m.group(1))):
+            continue
+        tmp = directory / entry
+        try:
+            fd = os.open(tmp, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or not MAGIC.startswith(os.pread(fd, len(MAGIC), 0)):
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)     # refused: a live writer's
+            if _names(tmp, st):
+                os.unlink(tmp)
+                removed.append(entry)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _new_temp_file(path: Path):
+    """A new file beside ``path`` for write_commands, locked until it is renamed into place (so
+    that remove_stale_temp_files leaves it alone); (file, its path). The lock is shared: once
+    the file is the target, another write_commands' shared lock on it is not refused."""
+    import fcntl
+    import secrets
+
+    while True:
+        # unique per call: two threads writing one path each write their own file
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:
+            continue
+        f = open(fd, "wb")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if _names(tmp, os.fstat(fd)):
+                return f, tmp
+        except BaseException:
+            f.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        # removed between its creation and the lock (a cleaner that could not see this
+        # process): another name
+        f.close()
+
+
 def write_commands(path, commands, *, stp=None) -> int:
     """Write a ``COMMAND_DTYPE`` array as a command file; returns the record count.
 
-    The file is written beside its final name and renamed into place, so a reader never sees a
-    half-written file. ``stp`` (optional) is stored so that :func:`replay_commands` can build a
-    book with the same self-trade mode. A path a :class:`Recorder` is writing raises
-    BlockingIOError and is left alone. O(n) bytes written.
+    The file is written beside its final name (``<name>.tmp<pid>.<hex>``), fsynced, renamed
+    into place and the directory fsynced, so a reader never sees a half-written file and,
+    once it returns, the file survives a power loss. Temporary files that earlier calls
+    killed before their rename left beside ``path`` are removed first (see
+    :func:`remove_stale_temp_files`). ``stp`` (optional) is stored so that
+    :func:`replay_commands` can build a book with the same self-trade mode. A path a
+    :class:`Recorder` is writing raises BlockingIOError and is left alone. O(n) bytes written.
 
     >>> write_commands("flow.mccmd", commands)  # doctest: +SKIP
     1000
@@ -330,12 +426,20 @@ def write_commands(path, commands, *, stp=None) -> int:
         except (TypeError, ValueError):
             raise ValueError(f"stp must be a matchcore.STP mode or None, not {stp!r}") from None
     arr = np.ascontiguousarray(arr.astype(FILE_DTYPE, copy=False))
+    import fcntl
+
     path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    # a writer killed before its rename left its temporary file there for good
+    remove_stale_temp_files(path)
+    f, tmp = _new_temp_file(path)
+    renamed = False
     try:
-        with open(tmp, "wb") as f:
-            f.write(_pack_header(len(arr), 0, stp))
-            arr.tofile(f)
+        f.write(_pack_header(len(arr), 0, stp))
+        arr.tofile(f)
+        f.flush()
+        # the records on disk before the name points at them: renamed first, a power loss
+        # could leave an empty or partial file under the final name
+        os.fsync(f.fileno())
         # a live Recorder's journal: renamed over, its records went on into an unlinked file
         # (a file this process may not read cannot be checked; it is replaced as before). The
         # lock is held across the rename: a Recorder that opens the file meanwhile either finds
@@ -349,17 +453,23 @@ def write_commands(path, commands, *, stp=None) -> int:
                 held = None
             try:
                 if held is not None:
-                    _lock(held, path)                   # (a FIFO: opened without waiting)
+                    _lock(held, path, shared=True)      # (a FIFO: opened without waiting)
                     if not _names(path, os.fstat(held.fileno())):
                         continue
                 os.replace(tmp, path)
+                renamed = True
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)    # a Recorder may take it now
                 break
             finally:
                 if held is not None:
                     held.close()
+        # the rename itself on disk
+        _fsync_dir(path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        f.close()
+        if not renamed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     return len(arr)
 
 
@@ -860,5 +970,5 @@ def record(book, path, **kwargs) -> Recorder:
 
 
 __all__ = ["FILE_DTYPE", "FLAG_JOURNAL", "HEADER_SIZE", "MAGIC", "NativeFormatError", "NativeHeader",
-           "Recorder", "VERSION", "read_commands", "read_header", "record", "repair_journal",
-           "replay_commands", "write_commands"]
+           "Recorder", "VERSION", "read_commands", "read_header", "record",
+           "remove_stale_temp_files", "repair_journal", "replay_commands", "write_commands"]
