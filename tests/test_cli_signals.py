@@ -50,10 +50,10 @@ def _wait_blocked_reading(pid, timeout=30):
     raise AssertionError("the command never blocked on the FIFO")
 
 
-def _run_on_fifo(tmp_path, day, argv, sig):
-    """Start ``matchcore ARGV FIFO``, write 6 MB into the FIFO (the process has fed its first
-    chunk once that write returns), send ``sig`` while the FIFO is still open, and return
-    (status, stdout, stderr, seconds from the signal to the exit)."""
+def _run_on_fifo(tmp_path, day, argv, sig, size=6_000_000):
+    """Start ``matchcore ARGV FIFO``, write ``size`` bytes of ``day`` into the FIFO (6 MB: the
+    process has fed its first chunk once that write returns), send ``sig`` while the FIFO is
+    still open, and return (status, stdout, stderr, seconds from the signal to the exit)."""
     fifo = tmp_path / "feed.itch"
     os.mkfifo(fifo)
     proc = subprocess.Popen(CLI + [a if a != "FIFO" else str(fifo) for a in argv],
@@ -61,7 +61,7 @@ def _run_on_fifo(tmp_path, day, argv, sig):
                             stdin=subprocess.DEVNULL, cwd=tmp_path)
     try:
         with open(fifo, "wb") as w:                 # opens once the command opened it to read
-            w.write(day[:6_000_000])
+            w.write(day[:size])
             w.flush()
             _wait_blocked_reading(proc.pid)
             t0 = time.monotonic()
@@ -91,6 +91,24 @@ def test_cli_replay_signal_mid_replay_partial_summary_no_dump_status(tmp_path, d
     assert "not written: --dump-book, --out" in line
     assert not (tmp_path / "book.csv").exists() and not (tmp_path / "sinks").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["feed.itch"]      # no temporary left
+
+
+@needs_proc
+def test_cli_replay_dbn_signal_mid_replay_partial_summary(tmp_path):
+    # The DBN replay said only "interrupted by SIGINT": not how far it got, as the ITCH one
+    # does (and as the README says a replay does); from a live FIFO that is the whole answer
+    pytest.importorskip("databento_dbn")
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    data = generate_mbo(None, records=20_000, instruments=3, seed=2)
+    code, out, err, _ = _run_on_fifo(
+        tmp_path, data, ["replay", "FIFO", "--format", "dbn", "--no-progress",
+                         "--dump-book", "book.csv"], signal.SIGINT, size=len(data) // 2)
+    assert code == 130 and err == "matchcore replay: interrupted by SIGINT\n", err
+    line = out.strip().splitlines()[-1]
+    assert line.startswith("interrupted after ") and "DBN MBO records" in line, out
+    assert 0 < int(line.split()[2].replace(",", "")) < 20_000
+    assert "not written: --dump-book" in line and not (tmp_path / "book.csv").exists()
 
 
 @needs_proc

@@ -37,7 +37,7 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
 
 
 def replay_dbn_cli(args, path: Path) -> int:
-    from matchcore.cli_replay import _file_progress, _note_symbols_and_dump
+    from matchcore.cli_replay import _file_progress, _note_symbols_and_dump, _print_interrupted
     from matchcore.feeds.dbn import PRICE_SCALE, replay_dbn
 
     if args.infer_lengths:
@@ -48,14 +48,22 @@ def replay_dbn_cli(args, path: Path) -> int:
 
     symbols = split_symbols(args.symbols)
     bar, update = _file_progress(path, args.no_progress)
+    seen = []                # the replayer, once its first chunk is in: for a partial summary
     t0 = time.perf_counter()
     try:
         r = replay_dbn(path, progress=update, symbols=symbols,
                        snapshot_every=args.snapshot_every,
-                       snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth)
+                       snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth,
+                       on_chunk=lambda rep: seen or seen.append(rep))
     except ImportError as e:          # the dbn extra is not installed
         print(f"matchcore replay: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # how far it got, as the ITCH replay says (a live feed from a FIFO is stopped so)
+        bar.close()
+        _print_interrupted(args, seen[0].stats["messages"] if seen else 0,
+                           time.perf_counter() - t0, "DBN MBO records")
+        raise
     finally:
         bar.close()
     elapsed = time.perf_counter() - t0

@@ -238,7 +238,7 @@ def _new_replayer(meta: DbnMetadata | None, names, options: dict) -> DbnReplayer
                        ts_out=meta.ts_out if meta else False, **options)
 
 
-def _file_replayer(*, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
+def _file_replayer(*, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=None, names=None,
                    **options) -> DbnReplayer:
     # Every check replay_dbn(path, **same keywords) makes of its options, without a file (the
     # replayer it returns has no metadata): matchcore.cluster.dask calls it on the client, so
@@ -261,7 +261,7 @@ def _ended_early(frames) -> bool:
     return frames.ended_early if isinstance(frames, _ZstdFrames) else frames.cut
 
 
-def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
+def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=None, names=None,
                **options) -> DbnReplayer:
     """Stream a ``.dbn``, ``.dbn.zst`` or ``.dbn.gz`` MBO file through a new
     :class:`DbnReplayer` (the compression is told by the magic bytes, not the name).
@@ -274,7 +274,10 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
     what they record); from a pipe, FIFO or socket a chunk is what one read gives (a
     compressed stream: what it decompresses to), so that a live stream's records are replayed
     as they arrive. ``progress(bytes_read)`` is called after every chunk with the position
-    in the file on disk (compressed bytes for .zst and .gz). O(bytes). Returns the finished
+    in the file on disk (compressed bytes for .zst and .gz); ``on_chunk(replayer)`` after
+    every chunk and once more after :meth:`DbnReplayer.finish`, as in
+    :func:`matchcore.itch.replay_file` (the replayer's counters and books so far, also of a
+    replay that is then interrupted). O(bytes). Returns the finished
     replayer; its ``metadata`` attribute holds the parsed :class:`DbnMetadata`. A file cut
     short reports its incomplete last record in ``stats["truncated"]``, and a zstd stream that
     ends inside a frame (a gzip stream before its end marker) says so in
@@ -363,6 +366,8 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
                     n -= consumed
                 if progress is not None:
                     progress(on_disk())
+                if on_chunk is not None:
+                    on_chunk(r)
                 if r.done or (eof and consumed == 0):
                     break
             tail = b"" if r.done else bytes(view[:n])
@@ -372,6 +377,8 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, names=None,
         where = "inside a frame" if codec == "zstd" else "before its end marker"
         r.finish(tail, stream_error=(f"{codec} stream ended {where} ({on_disk():,} "
                                      "compressed bytes)") if ended_early else None)
+        if on_chunk is not None:
+            on_chunk(r)
         return r
     finally:
         if compressed:
