@@ -1058,3 +1058,42 @@ def test_replay_file_fifo_first_small_write_replayed_before_the_next(tmp_path, g
     assert r.stats["messages"] == want.stats["messages"] == 2_000
     assert {k: b.state_hash() for k, b in r.books.items()} == \
         {k: b.state_hash() for k, b in want.books.items()}
+
+
+@pytest.mark.parametrize("fmt", ["itch", "dbn"])
+def test_cli_replay_compressed_stdin_summary_gives_compressed_bytes_read(tmp_path, fmt):
+    # From a pipe the summary said "N MB read from a pipe" with N the decompressed bytes (and
+    # replay_file's progress, documented as compressed bytes for gzip, gave them too)
+    import gzip
+    import subprocess
+    import sys
+
+    if fmt == "itch":
+        data = gzip.compress(itch.generate(None, messages=60_000, symbols=2, seed=13))
+        path = tmp_path / "d.itch.gz"
+        path.write_bytes(data)
+        seen = []
+        itch.replay_file(path, progress=seen.append)
+        with open(path, "rb") as f:
+            fifo = tmp_path / "f.itch.gz"
+            import os
+            import threading
+
+            os.mkfifo(fifo)
+            t = threading.Thread(target=lambda: fifo.write_bytes(f.read()))
+            t.start()
+            piped = []
+            itch.replay_file(fifo, progress=piped.append)
+            t.join()
+        assert seen[-1] == piped[-1] == len(data)
+    else:
+        pytest.importorskip("databento_dbn")
+        zstandard = pytest.importorskip("zstandard")
+        from matchcore.feeds.dbn_gen import generate_mbo
+
+        data = zstandard.ZstdCompressor().compress(generate_mbo(None, records=60_000, seed=3))
+    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", "/dev/stdin", "--format",
+                        fmt, "--no-progress"], input=data, capture_output=True, timeout=120)
+    first = p.stdout.decode().splitlines()[0]
+    # "(N MB ..." for ITCH, "...; N MB ..." for DBN
+    assert p.returncode == 0 and f"{len(data) / 1e6:,.1f} MB read from a pipe)" in first, first

@@ -181,6 +181,7 @@ def _file_progress(path: Path, disable: bool):
         bar.update(pos - state["pos"])
         state["pos"] = pos
 
+    update.state = state     # the last position: the bytes read from a pipe, for the summary
     return bar, update
 
 
@@ -342,7 +343,7 @@ def _replay(args) -> int:
             print(f"matchcore replay: error: no book {label!r} in this file: {why}",
                   file=sys.stderr)
         return 1
-    _print_itch_summary(s, names, books, elapsed, path)
+    _print_itch_summary(s, names, books, elapsed, path, update.state["pos"])
     # the book labels were checked above, and each names a locate of the file
     _note_symbols_and_dump(args, symbols and [x for x in symbols if not LABEL.fullmatch(x)],
                            names, books)
@@ -382,10 +383,10 @@ def _print_interrupted(args, n: int, elapsed: float, what: str) -> None:
           + (f"; not written: {', '.join(skipped)}" if skipped else ""), flush=True)
 
 
-def _print_itch_summary(s, names, books, elapsed, path) -> None:
+def _print_itch_summary(s, names, books, elapsed, path, read=None) -> None:
     rate = s["messages"] / elapsed if elapsed > 0 else float("inf")
     print(f"replayed {s['messages']:,} ITCH 5.0 messages "
-          f"({size_on_disk(path, s['bytes_consumed'])}) in "
+          f"({size_on_disk(path, s['bytes_consumed'] if read is None else read)}) in "
           f"{elapsed:.3f} s: {rate / 1e6:.2f} M msg/s")
     from matchcore.io import book_labels
 

@@ -15,13 +15,13 @@ from matchcore._cliutil import save_npy, size_on_disk, write_json
 
 
 def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: Path,
-                      meta=None) -> None:
+                      meta=None, read=None) -> None:
     from matchcore.cli_replay import _print_counts_and_books, _print_truncated
 
     rate = s["messages"] / elapsed if elapsed > 0 else float("inf")
     what = f"{meta.dataset} {meta.schema} v{meta.version}" if meta is not None else "DBN"
     print(f"replayed {s['messages']:,} DBN MBO records ({what}; "
-          f"{size_on_disk(path, s['bytes_consumed'])}) "
+          f"{size_on_disk(path, s['bytes_consumed'] if read is None else read)}) "
           f"in {elapsed:.3f} s: {rate / 1e6:.2f} M records/s")
     _print_counts_and_books(s, names, books, "by action")
     print(f"unknown order ids: {s['unknown_refs']:,}; cancels clamped: {s['cancels_clamped']:,}; "
@@ -70,7 +70,8 @@ def replay_dbn_cli(args, path: Path) -> int:
     s = r.stats
     names = r.symbols
     books = r.books
-    print_dbn_summary(s, names, books, elapsed, path, r.metadata)
+    # from a pipe: the bytes read from it (compressed ones for .zst/.gz), as progress had them
+    print_dbn_summary(s, names, books, elapsed, path, r.metadata, update.state["pos"])
     print("prices are DBN fixed-point integers (1 unit = 1e-9); timestamps are ts_recv")
     _note_symbols_and_dump(args, symbols, names, books, numbers=set(r.instruments.values()))
     tob, trades = r.tob(), r.trades()

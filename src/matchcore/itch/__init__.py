@@ -184,8 +184,10 @@ class _ChunkReader:
     def raw_position(self) -> int:
         try:
             return self.raw.tell()
-        except OSError:              # a pipe or FIFO cannot tell: the bytes read so far
-            return self.total
+        except OSError:
+            # a pipe or FIFO cannot tell: the bytes read from it so far (a gzip stream's
+            # compressed bytes, as a file's position is; the decompressed ones were reported)
+            return self.f.compressed if self.f is not self.raw else self.total
 
     def close(self) -> None:
         self.view.release()
