@@ -35,13 +35,16 @@ def read_head(raw, k: int) -> bytes:
     return head
 
 
+_LIVE_READ = 1 << 16                # at most a pipe's buffer: read1(n) allocates n bytes
+
+
 def readinto_live(stream, view) -> int:
     """Read into ``view`` what ``stream`` (a buffered reader) has at hand, waiting only when it
     has nothing: the bytes it holds buffered if any, else one read of the file under it. (Its
     ``readinto1`` copies the buffered bytes and then, for a ``view`` larger than its buffer,
     reads the file once more: from a pipe or FIFO that read waits for a slow writer's next
     write while the bytes at hand wait with it.) 0 at the end of the stream."""
-    data = stream.read1(len(view))
+    data = stream.read1(min(len(view), _LIVE_READ))
     view[:len(data)] = data
     return len(data)
 
