@@ -521,3 +521,23 @@ def test_native_write_commands_two_threads_one_path_each_whole_file(tmp_path):
         got = read_commands(p).tobytes()
         assert got in [f.astype(read_commands(p).dtype).tobytes() for f in flows]
         assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_native_write_commands_replaced_file_keeps_its_permission_bits(tmp_path):
+    # the new file took the umask's bits: a command file kept from other users (0600) became
+    # readable by them when it was written again (a Recorder replacing a file keeps them)
+    p = tmp_path / "f.mccmd"
+    cmds = _flow(200)
+    write_commands(p, cmds)
+    for mode in (0o600, 0o640, 0o604):
+        os.chmod(p, mode)
+        write_commands(p, cmds[:10])
+        assert p.stat().st_mode & 0o7777 == mode
+        assert len(read_commands(p)) == 10
+    new = tmp_path / "new.mccmd"
+    old_mask = os.umask(0o027)
+    try:
+        write_commands(new, cmds)
+    finally:
+        os.umask(old_mask)
+    assert new.stat().st_mode & 0o777 == 0o640           # a new file: as open() makes it

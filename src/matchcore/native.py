@@ -400,7 +400,8 @@ def write_commands(path, commands, *, stp=None) -> int:
 
     The file is written beside its final name (``<name>.tmp<pid>.<hex>``), fsynced, renamed
     into place and the directory fsynced, so a reader never sees a half-written file and,
-    once it returns, the file survives a power loss. Temporary files that earlier calls
+    once it returns, the file survives a power loss. A file it replaces keeps its permission
+    bits. Temporary files that earlier calls
     killed before their rename left beside ``path`` are removed first (see
     :func:`remove_stale_temp_files`). ``stp`` (optional) is stored so that
     :func:`replay_commands` can build a book with the same self-trade mode. A path a
@@ -434,6 +435,14 @@ def write_commands(path, commands, *, stp=None) -> int:
     f, tmp = _new_temp_file(path)
     renamed = False
     try:
+        try:
+            st = os.stat(path)
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISREG(st.st_mode):
+            # the replaced file's permission bits, before any record is in: a file kept from
+            # other users (0600) came back readable by them (as the umask left a new file)
+            os.fchmod(f.fileno(), stat.S_IMODE(st.st_mode))
         f.write(_pack_header(len(arr), 0, stp))
         arr.tofile(f)
         f.flush()
