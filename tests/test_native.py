@@ -541,3 +541,25 @@ def test_native_write_commands_replaced_file_keeps_its_permission_bits(tmp_path)
     finally:
         os.umask(old_mask)
     assert new.stat().st_mode & 0o777 == 0o640           # a new file: as open() makes it
+
+
+def test_native_write_commands_through_symlink_replaces_target_keeps_link(tmp_path):
+    # the link itself was replaced by the new file: the file it named kept the old records
+    # (a Recorder, and the command line's outputs, write through a link)
+    real = tmp_path / "data"
+    real.mkdir()
+    target = real / "day.mccmd"
+    link = tmp_path / "latest.mccmd"
+    cmds = _flow(200)
+    write_commands(target, cmds)
+    link.symlink_to(target)
+    assert write_commands(link, cmds[:7]) == 7
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert read_commands(target).tobytes() == read_commands(link).tobytes()
+    assert len(read_commands(target)) == 7
+    assert sorted(os.listdir(real)) == ["day.mccmd"] and sorted(os.listdir(tmp_path)) == \
+        ["data", "latest.mccmd"]
+    dangling = tmp_path / "next.mccmd"
+    dangling.symlink_to(real / "next-day.mccmd")              # its file made where it points
+    write_commands(dangling, cmds[:3])
+    assert dangling.is_symlink() and len(read_commands(real / "next-day.mccmd")) == 3

@@ -334,7 +334,7 @@ def remove_stale_temp_files(path) -> list[str]:
     import fcntl
     import re
 
-    path = Path(path)
+    path = Path(os.path.realpath(path))         # a symlink's target is where they are
     directory = path.parent
     pattern = re.compile(re.escape(path.name) + r"\.tmp([0-9]+)(?:\.[0-9a-f]+)?")
     try:
@@ -401,7 +401,7 @@ def write_commands(path, commands, *, stp=None) -> int:
     The file is written beside its final name (``<name>.tmp<pid>.<hex>``), fsynced, renamed
     into place and the directory fsynced, so a reader never sees a half-written file and,
     once it returns, the file survives a power loss. A file it replaces keeps its permission
-    bits. Temporary files that earlier calls
+    bits; through a symlink, the link's target is replaced and the link kept. Temporary files that earlier calls
     killed before their rename left beside ``path`` are removed first (see
     :func:`remove_stale_temp_files`). ``stp`` (optional) is stored so that
     :func:`replay_commands` can build a book with the same self-trade mode. A path a
@@ -430,9 +430,12 @@ def write_commands(path, commands, *, stp=None) -> int:
     import fcntl
 
     path = Path(path)
+    # through a symlink its target is replaced and the link kept, as a Recorder does (the link
+    # was replaced by a file, and the file it named kept the old records)
+    target = Path(os.path.realpath(path))
     # a writer killed before its rename left its temporary file there for good
-    remove_stale_temp_files(path)
-    f, tmp = _new_temp_file(path)
+    remove_stale_temp_files(target)
+    f, tmp = _new_temp_file(target)
     renamed = False
     try:
         try:
@@ -465,7 +468,7 @@ def write_commands(path, commands, *, stp=None) -> int:
                     _lock(held, path, shared=True)      # (a FIFO: opened without waiting)
                     if not _names(path, os.fstat(held.fileno())):
                         continue
-                os.replace(tmp, path)
+                os.replace(tmp, target)
                 renamed = True
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)    # a Recorder may take it now
                 break
@@ -473,7 +476,7 @@ def write_commands(path, commands, *, stp=None) -> int:
                 if held is not None:
                     held.close()
         # the rename itself on disk
-        _fsync_dir(path)
+        _fsync_dir(target)
     finally:
         f.close()
         if not renamed:
