@@ -401,8 +401,8 @@ def write_commands(path, commands, *, stp=None) -> int:
     The file is written beside its final name (``<name>.tmp<pid>.<hex>``), fsynced, renamed
     into place and the directory fsynced, so a reader never sees a half-written file and,
     once it returns, the file survives a power loss. A file it replaces keeps its permission
-    bits; through a symlink, the link's target is replaced and the link kept. Temporary files that earlier calls
-    killed before their rename left beside ``path`` are removed first (see
+    bits; through a symlink, the link's target is replaced and the link kept. Temporary files
+    that earlier calls killed before their rename left beside it are removed first (see
     :func:`remove_stale_temp_files`). ``stp`` (optional) is stored so that
     :func:`replay_commands` can build a book with the same self-trade mode. A path a
     :class:`Recorder` is writing raises BlockingIOError and is left alone. O(n) bytes written.
@@ -426,9 +426,9 @@ def write_commands(path, commands, *, stp=None) -> int:
             stp = STP(operator.index(stp))
         except (TypeError, ValueError):
             raise ValueError(f"stp must be a matchcore.STP mode or None, not {stp!r}") from None
-    arr = np.ascontiguousarray(arr.astype(FILE_DTYPE, copy=False))
     import fcntl
 
+    arr = np.ascontiguousarray(arr.astype(FILE_DTYPE, copy=False))
     path = Path(path)
     # through a symlink its target is replaced and the link kept, as a Recorder does (the link
     # was replaced by a file, and the file it named kept the old records)
