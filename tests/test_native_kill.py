@@ -648,6 +648,13 @@ def _temp_files(p):
     return sorted(e for e in os.listdir(p.parent) if e.startswith(p.name + ".tmp"))
 
 
+def _size(path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:        # renamed into place meanwhile
+        return -1
+
+
 def _caught_mid_write(p, cmds, sig):
     """A forked child writing ``cmds`` to ``p`` with write_commands, sent ``sig`` while its
     temporary file is being written (retried if it finished first); (pid, its temp files)."""
@@ -659,8 +666,7 @@ def _caught_mid_write(p, cmds, sig):
         os.close(r)
         tmps = []
         while not tmps:
-            tmps = [e for e in _temp_files(p) if (p.parent / e).exists()
-                    and (p.parent / e).stat().st_size > HEADER_SIZE]
+            tmps = [e for e in _temp_files(p) if _size(p.parent / e) > HEADER_SIZE]
             if not tmps and os.waitpid(pid, os.WNOHANG)[0]:
                 break                           # it finished before it was seen: again
         else:
