@@ -573,7 +573,7 @@ class _Map_c(ctypes.Structure):
 class _Ladder_c(ctypes.Structure):
     _fields_ = [("keys", ctypes.c_void_p), ("lv", ctypes.c_void_p), ("n", ctypes.c_int32),
                 ("cap", ctypes.c_int32), ("empties", ctypes.c_int32), ("head", ctypes.c_int32),
-                ("map", _Map_c)]
+                ("gaps", ctypes.c_int32), ("map", _Map_c)]
 
 
 class _BookIndex_c(ctypes.Structure):
