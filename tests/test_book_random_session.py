@@ -215,6 +215,47 @@ def test_random_session_three_paths_zero_divergence(stp, seed):
     assert len(per_call) > 50  # a real standing book at the end, not an empty one
 
 
+@pytest.mark.parametrize("stp,seed", [(STP.CANCEL_RESTING, 11), (STP.CANCEL_BOTH, 12)])
+def test_process_on_big_book_equals_per_call_and_reference(stp, seed):
+    # From 32,768 resting orders on, process() runs in chunks and times its two loops (one
+    # reads eight commands ahead, through the index, the order, its level and a reprice's
+    # price map) to keep the faster one: both loops run in every batch of 1,024 or more
+    # commands, and neither may change a result. A deep book of 40k orders far from the
+    # session's mid, then the random session and cancels and reprices of the deep orders.
+    rng = np.random.default_rng(seed)
+    deep = np.zeros(40_000, COMMAND_DTYPE)
+    deep["kind"] = SUBMIT
+    deep["order_id"] = np.arange(10**12, 10**12 + len(deep))
+    deep["side"] = rng.integers(0, 2, len(deep))
+    deep["price"] = np.where(deep["side"] == 0, rng.integers(1, 5_000, len(deep)),
+                             rng.integers(20_000, 60_000, len(deep)))
+    deep["qty"] = rng.integers(1, 50, len(deep))
+    deep["owner"] = rng.integers(0, 3, len(deep))
+    touch = generate_session(12_000, seed, stp)
+    pick = rng.choice(deep["order_id"], 6_000, replace=False)
+    spread = np.zeros(len(pick), COMMAND_DTYPE)
+    spread["order_id"] = pick
+    spread["kind"] = np.where(rng.random(len(pick)) < 0.5, CANCEL, MODIFY)
+    spread["qty"] = rng.integers(1, 60, len(pick))
+    spread["price"] = np.where(rng.random(len(pick)) < 0.5, 0, rng.integers(1, 5_000, len(pick)))
+    per_call, batch, ref = OrderBook(stp=stp), OrderBook(stp=stp), ReferenceBook(stp=stp)
+    for cmds in (deep, touch, spread, touch[:0]):
+        for start in range(0, len(cmds), 4_000):
+            chunk = cmds[start:start + 4_000]
+            res_a = apply_per_call(per_call, chunk)
+            got = batch.process(chunk)
+            assert res_a == apply_per_call(ref, chunk)
+            want = per_call.events()
+            assert_events_equal(want, got, labels=("per-call", "process"),
+                                context=f"commands {start}..{start + len(chunk)}: ")
+            assert_events_equal(want, ref.events(), labels=("compiled", "reference"))
+        batch.check_invariants()
+        assert_books_equal(per_call, batch, "per-call vs process")
+        assert_books_equal(per_call, ref, "per-call vs reference")
+        assert batch.state_hash() == per_call.state_hash()
+        assert len(batch) > 32_768
+
+
 def _cmd(kind, oid, side=0, price=0, qty=0, tif=0, owner=0, post_only=0, ts_ns=0):
     return (kind, oid, side, price, qty, tif, owner, post_only, ts_ns)
 

@@ -216,6 +216,13 @@ cdef struct mc_book:
     # 1 for the books of a feed replay of many symbols: the id index grows at load <= 1/2
     # only (see _grow_orders and matchcore._sinks.sk_many_books)
     uint8_t lean_index
+    # process() on a book of DEEP_ORDERS or more: which of its two loops runs (1: the one that
+    # looks eight commands ahead), how many chunks until both are timed again, the trial's
+    # chunks left and their TSC cycles per loop (see _process_big)
+    uint8_t deep
+    uint8_t deep_trial
+    int32_t deep_left
+    int64_t deep_cycles[2]
 
 
 cdef inline int64_t mc_ev_bound(const mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
