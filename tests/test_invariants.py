@@ -2,11 +2,11 @@
 
 ReferenceBook: its private structures are plain Python, so each test damages one thing and checks
 that the first violation is named. Compiled OrderBook: its state is reachable only through the
-``address`` handle (the ``mc_book*``); a ctypes mirror of the stable prefix of ``mc_book`` and of
-``mc_order`` / ``mc_level`` (layouts from ``_core.pxd``, sizes checked against STRUCT_SIZES, the
-mirror checked against the public API before any write) lets a test damage one field, see the
-check fail, restore it and see the check pass again. Both books also pass the check on every state
-of a seeded session.
+``address`` handle (the ``mc_book*``); a ctypes mirror of the stable prefix of ``mc_book`` (up to
+its ladders) and of ``mc_order`` / ``mc_level`` (layouts from ``_core.pxd``, sizes checked against
+STRUCT_SIZES, the mirror checked against the public API before any write) lets a test damage one
+field, see the check fail, restore it and see the check pass again. Both books also pass the
+check on every state of a seeded session.
 """
 from __future__ import annotations
 
@@ -294,3 +294,85 @@ def test_compiled_check_detects_crossed_book_made_by_replay_place():
     book.check_invariants(allow_crossed=True)
     book.cancel(30)
     book.check_invariants()
+
+
+# ------------------------------------------------------------------ compiled ladder corruption
+
+
+class _Map_c(ctypes.Structure):
+    _fields_ = [("tab", ctypes.c_void_p), ("mask", ctypes.c_uint64), ("shift", ctypes.c_int32),
+                ("n", ctypes.c_int64)]
+
+
+class _Ladder_c(ctypes.Structure):
+    _fields_ = [("keys", ctypes.POINTER(ctypes.c_int64)), ("lv", ctypes.POINTER(ctypes.c_int32)),
+                ("n", ctypes.c_int32), ("cap", ctypes.c_int32), ("empties", ctypes.c_int32),
+                ("head", ctypes.c_int32), ("gaps", ctypes.c_int32), ("map", _Map_c)]
+
+
+class _BookLadders_c(ctypes.Structure):
+    """mc_book up to its two ladders."""
+    _fields_ = _BookPrefix_c._fields_ + [("side", _Ladder_c * 2)]
+
+
+def _gapped():
+    """A bid ladder of 4,000 levels created in random price order: most were created more than
+    MC_LADDER_NEAR entries from both ends, so the ladder holds gaps (checked through the mirror,
+    itself checked against the public API)."""
+    book = OrderBook()
+    rng = random.Random(17)
+    for i, off in enumerate(rng.sample(range(40_000), 4_000)):
+        book.submit(i + 1, BUY, 1_000_000 - off, 1)
+    book.submit(10**6, SELL, 2_000_000, 1)
+    book.check_invariants()
+    view = _BookLadders_c.from_address(book.raw_address)
+    L = view.side[BUY]
+    assert L.n - L.empties - L.gaps == book.level_count(BUY), "mc_ladder mirror wrong"
+    assert L.keys[L.n - 1] == book.best_bid()[0], "mc_ladder mirror wrong"
+    assert L.gaps > 100
+    gaps = [i for i in range(L.n) if L.lv[i] == -1]
+    assert len(gaps) == L.gaps
+    return book, view, L, gaps
+
+
+def _damage_entry_then_restore(book, array, i, value, *fragments):
+    """_damage_then_restore for array[i] (a ladder's keys or lv)."""
+    original = array[i]
+    array[i] = value
+    try:
+        _expect_violation(book, *fragments)
+    finally:
+        array[i] = original
+    book.check_invariants()
+
+
+def test_compiled_check_detects_nonempty_gap_level():
+    # every gap points at levels[-1]; with orders counted there, each gap read as a level of
+    # price 0 (depth() showed them) while the check passed
+    book, view, _, _ = _gapped()
+    sentinel = _Level_c.from_address(ctypes.addressof(view.levels.contents)
+                                     - ctypes.sizeof(_Level_c))
+    assert (sentinel.count, sentinel.qty, sentinel.head, sentinel.tail) == (0, 0, -1, -1)
+    _damage_then_restore(book, sentinel, "count", 1, "levels[-1]", "count 1")
+    _damage_then_restore(book, sentinel, "qty", 5, "levels[-1]", "qty 5")
+    _damage_then_restore(book, sentinel, "head", 0, "levels[-1]", "head 0")
+
+
+def test_compiled_check_detects_gap_with_wrong_key():
+    book, _, L, gaps = _gapped()
+    i = gaps[len(gaps) // 2]
+    _damage_entry_then_restore(book, L.keys, i, L.keys[i] - 1, "gap at position", str(i))
+
+
+def test_compiled_check_detects_gap_counter_mismatch():
+    book, _, L, _ = _gapped()
+    _damage_then_restore(book, L, "gaps", L.gaps + 1, "gaps, counter says")
+
+
+def test_compiled_check_detects_ladder_entry_outside_level_pool():
+    book, view, L, _ = _gapped()
+    i = L.n // 2
+    while L.lv[i] == -1:
+        i += 1
+    _damage_entry_then_restore(book, L.lv, i, view.levels_cap, "outside the pool", str(i))
+    _damage_entry_then_restore(book, L.lv, i, -2, "outside the pool", str(i))

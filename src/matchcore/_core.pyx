@@ -3202,10 +3202,12 @@ cdef class OrderBook:
         """Verify every structural invariant; raise AssertionError naming the first violation.
 
         Not crossed (unless ``allow_crossed``: a book rebuilt from exchange data with
-        :meth:`place` may be locked or crossed); each ladder strictly sorted with no empty (phantom) level; each level's qty
-        and count equal the sum over its queue; queues are FIFO (arrival sequence increasing)
-        with consistent links; the id index holds exactly the resting orders; all quantities
-        positive; free lists and counters agree. O(orders + levels + index size).
+        :meth:`place` may be locked or crossed); each ladder strictly sorted with no empty
+        (phantom) level on top, its gaps holding their next level's key and pointing at the
+        always-empty level; each level's qty and count equal the sum over its queue; queues are
+        FIFO (arrival sequence increasing) with consistent links; the id index holds exactly the
+        resting orders; all quantities positive; free lists and counters agree.
+        O(orders + levels + index size).
         """
         cdef bint crossed_ok = mc_bool_arg(allow_crossed, "allow_crossed")
         mc_check_busy(self._b)
@@ -3223,6 +3225,12 @@ cdef class OrderBook:
         if not crossed_ok and mc_best(b, MC_BUY, &bp, &bq) and mc_best(b, MC_SELL, &ap, &aq):
             if bp >= ap:
                 raise AssertionError(f"book is crossed: best bid {bp} >= best ask {ap}")
+        # levels[MC_GAP], the level every gap points at: readers skip a gap only because this
+        # level is empty (a count or qty here showed each gap as a level of price 0)
+        l = &b.levels[MC_GAP]
+        if l.count != 0 or l.qty != 0 or l.head != -1 or l.tail != -1:
+            raise AssertionError(f"the gaps' level (levels[-1]) is not empty: count {l.count}, "
+                                 f"qty {_py_i128(l.qty)}, head {l.head}, tail {l.tail}")
         for s in range(2):
             empties = 0
             gaps = 0
@@ -3241,6 +3249,9 @@ cdef class OrderBook:
                                              f"{b.side[s].keys[i]}, its next level {b.side[s].keys[j]}")
                     gaps += 1
                     continue
+                if lv < 0 or lv >= b.levels_cap:
+                    raise AssertionError(f"side {s} ladder entry {i} points at level {lv}, outside "
+                                         f"the pool of {b.levels_cap}")
                 l = &b.levels[lv]
                 if i > 0 and prev_key >= b.side[s].keys[i]:
                     raise AssertionError(f"side {s} ladder not strictly sorted at position {i}")
