@@ -2,6 +2,9 @@
 the ReferenceBook; helpers build expected events and compare EVENT_DTYPE arrays field by field."""
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 
 import numpy as np
 import pytest
@@ -103,3 +106,34 @@ def snapshot(book, n: int = 1000):
         (side, int(price), tuple(book.level(side, int(price))))
         for side, rows in ((0, bids), (1, asks)) for price, _ in rows)
     return (len(book), book.best_bid(), book.best_ask(), bids.tolist(), asks.tolist(), levels)
+
+
+@contextlib.contextmanager
+def slow_fifo_writer(fifo, first: bytes, rest: bytes, timeout: float = 20):
+    """A FIFO made at ``fifo`` and written by a thread as a live feed writes it: ``first``,
+    then, once the test sets the event this yields (or after ``timeout`` s), ``rest`` (a
+    reader that has stopped reading is not an error). Yields ``(event, early)``: ``early`` then
+    holds whether the event came before the timeout, i.e. whether the reader got through the
+    first part before the rest came."""
+    os.mkfifo(fifo)
+    seen = threading.Event()
+    early = []
+
+    def writer():
+        with open(fifo, "wb") as w:
+            w.write(first)
+            w.flush()
+            early.append(seen.wait(timeout))
+            try:
+                w.write(rest)
+                w.flush()
+            except BrokenPipeError:
+                pass
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        yield seen, early
+    finally:
+        seen.set()
+        t.join()

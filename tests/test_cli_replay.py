@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import slow_fifo_writer
+
 import matchcore.itch as itch
 from matchcore.__main__ import main
 from matchcore.itch.reference import ReferenceReplay
@@ -678,33 +680,18 @@ def test_replay_file_fifo_replays_messages_as_they_arrive(tmp_path, gz):
     # From a pipe or FIFO a fill waited for a whole 4 MiB chunk or the end of the stream: the
     # first messages of a slow writer were replayed only when it closed
     import gzip
-    import os
-    import threading
 
     raw = itch.generate(None, messages=20_000, symbols=2, seed=5)
     data = gzip.compress(raw) if gz else raw
     fifo = tmp_path / "live.itch"
-    os.mkfifo(fifo)
-    seen = threading.Event()
-    early = []
+    with slow_fifo_writer(fifo, data[: len(data) // 2], data[len(data) // 2:], 30) as (seen, early):
 
-    def writer():
-        with open(fifo, "wb") as w:
-            w.write(data[: len(data) // 2])
-            w.flush()
-            early.append(seen.wait(30))      # the replay saw messages before the rest came
-            w.write(data[len(data) // 2:])
+        def on_chunk(r):
+            if r.stats["messages"] > 0:
+                seen.set()
 
-    t = threading.Thread(target=writer)
-    t.start()
-
-    def on_chunk(r):
-        if r.stats["messages"] > 0:
-            seen.set()
-
-    r = itch.replay_file(fifo, on_chunk=on_chunk)
-    t.join()
-    assert early == [True]
+        r = itch.replay_file(fifo, on_chunk=on_chunk)
+    assert early == [True]                   # the replay saw messages before the rest came
     want = itch.replay_file(_write(tmp_path / "whole.itch", raw))
     assert r.stats["messages"] == want.stats["messages"] == 20_000
     assert {k: b.state_hash() for k, b in r.books.items()} == \
@@ -1020,8 +1007,6 @@ def test_replay_file_fifo_first_small_write_replayed_before_the_next(tmp_path, g
     # A writer's first few KB waited for its next write: the plain reader's readinto1 copied
     # the bytes at hand and then read the FIFO again for the rest of the chunk; the gzip one
     # read again before the bytes its format check had inflated were replayed.
-    import os
-    import threading
     import zlib
 
     raw = itch.generate(None, messages=2_000, symbols=2, seed=5)
@@ -1029,31 +1014,14 @@ def test_replay_file_fifo_first_small_write_replayed_before_the_next(tmp_path, g
     if gz:
         c = zlib.compressobj(wbits=31)
         first, rest = c.compress(first) + c.flush(zlib.Z_SYNC_FLUSH), c.compress(rest) + c.flush()
-    fifo = tmp_path / "live.itch"
-    os.mkfifo(fifo)
-    seen = threading.Event()
-    early = []
+    with slow_fifo_writer(tmp_path / "live.itch", first, rest) as (seen, early):
 
-    def writer():
-        with open(fifo, "wb") as w:
-            w.write(first)
-            w.flush()
-            early.append(seen.wait(20))      # the first write's messages were replayed
-            w.write(rest)
+        def on_chunk(r):
+            if r.stats["messages"] > 0:
+                seen.set()
 
-    t = threading.Thread(target=writer)
-    t.start()
-
-    def on_chunk(r):
-        if r.stats["messages"] > 0:
-            seen.set()
-
-    try:
-        r = itch.replay_file(fifo, on_chunk=on_chunk)
-    finally:
-        seen.set()
-        t.join()
-    assert early == [True]
+        r = itch.replay_file(tmp_path / "live.itch", on_chunk=on_chunk)
+    assert early == [True]                   # the first write's messages were replayed
     want = itch.replay_file(_write(tmp_path / "whole.itch", raw))
     assert r.stats["messages"] == want.stats["messages"] == 2_000
     assert {k: b.state_hash() for k, b in r.books.items()} == \

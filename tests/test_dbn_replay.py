@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("databento_dbn", reason="DBN tests need the 'dbn' extra: "
                                             "pip install 'matchcore[dbn]'")
 
+from conftest import slow_fifo_writer  # noqa: E402
 from dbn_reference import MBO, TOB_OID_BASE, UNDEF_PRICE, RefReplay  # noqa: E402
 
 from matchcore.feeds.dbn import DbnReplayer, is_dbn, read_metadata, replay_dbn  # noqa: E402
@@ -780,9 +781,6 @@ def test_replay_dbn_fifo_slow_writer_records_replayed_before_it_closes(tmp_path,
     # slow writer's records reached the books only when it closed. Here the replay stops at
     # until_ns on a record the writer's first part holds, while the writer keeps the FIFO open.
     # (A buffered reader's readinto1 copies the bytes at hand and then reads the FIFO again.)
-    import os
-    import threading
-
     plain = generate_mbo(None, records=3000, instruments=3, seed=9)
     hdr = header_len(plain)
     recs = records_of(plain, hdr)
@@ -792,30 +790,10 @@ def test_replay_dbn_fifo_slow_writer_records_replayed_before_it_closes(tmp_path,
     first, rest = _live_parts(codec, plain[:hdr] + b"".join(recs[:later + 1]),
                               b"".join(recs[later + 1:]))
     fifo = tmp_path / "live.dbn"
-    os.mkfifo(fifo)
-    replayed = threading.Event()
-    early = []
-
-    def writer():
-        with open(fifo, "wb") as w:
-            w.write(first)
-            w.flush()
-            early.append(replayed.wait(20))       # the replay ended before the rest came
-            try:
-                w.write(rest)
-                w.flush()
-            except BrokenPipeError:               # the replay had stopped reading
-                pass
-
-    t = threading.Thread(target=writer)
-    t.start()
-    try:
+    with slow_fifo_writer(fifo, first, rest) as (replayed, early):
         r = replay_dbn(fifo, until_ns=until)
         replayed.set()
-    finally:
-        replayed.set()
-        t.join()
-    assert early == [True]
+    assert early == [True]                        # the replay ended before the rest came
     want = replay_bytes(plain, until_ns=until)
     assert r.done and r.stats["messages"] == want.stats["messages"] == later
     assert {k: b.state_hash() for k, b in r.books.items()} == \
