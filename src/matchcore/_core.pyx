@@ -1192,13 +1192,15 @@ cdef inline int32_t _ahead_order(const mc_book* b, const mc_command* c) noexcept
 
 
 cdef inline void _ahead_level(const mc_book* b, const mc_command* c, int32_t idx) noexcept nogil:
-    # Two commands ahead: the level of the order found two commands before (and a reprice's
-    # price-map line), or a submit's level.
+    # Two commands ahead: the level and queue neighbours of the order found two commands
+    # before (and a reprice's price-map line), or a submit's level.
     cdef int32_t lv
     cdef const mc_order* o
     if idx >= 0:
         o = &b.orders[idx]
         _prefetch(&b.levels[o.level])
+        _prefetch(&b.orders[o.prev if o.prev >= 0 else idx])
+        _prefetch(&b.orders[o.next if o.next >= 0 else idx])
         if c.kind == MC_CMD_MODIFY and c.price > 0 and c.price != o.price:
             _map_prefetch(&b.side[o.side].map, <uint64_t>c.price)
     elif c.kind == MC_CMD_SUBMIT and c.side <= 1:
@@ -1222,9 +1224,9 @@ cdef inline void _ahead_reprice(const mc_book* b, const mc_command* c, int32_t i
 cdef int64_t _process_deep(mc_book* b, const mc_command* cmds, int64_t m, int64_t n,
                            int32_t* found) noexcept nogil:
     # The first m of the n commands at cmds, on a book too big for the cache: a command's
-    # lines are each found through the one before (index slot, order, level; price-map slot,
-    # level), so their loads are pipelined over eight commands, each found slot kept in
-    # found[8] for the later stages (also across calls: cmds continue the last call's).
+    # lines are each found through the one before (index slot, order, its level and queue
+    # neighbours; price-map slot, level), so their loads are pipelined over eight commands,
+    # each found slot kept in found[8] for the later stages (across the chunks of a batch).
     # Reads only: a command in between that changes the book makes a guess wrong, which costs
     # time, never results.
     cdef int64_t i
