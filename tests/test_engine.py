@@ -78,6 +78,55 @@ def test_engine_random_session_calls_and_process_identical(seed):
         assert int(r) in reasons, r.name
 
 
+@pytest.mark.parametrize("n_symbols,seed", [(1, 21), (2, 22), (3, 23)])
+def test_engine_process_on_big_books_equals_small_batches(n_symbols, seed):
+    # From 32,768 resting orders across its books, an engine's batch of 64 commands or more
+    # runs in parts, each timed in one of two loops (one also reads eight commands ahead
+    # through the books): results must not depend on the loop. The same commands in batches of
+    # 32 run the simple loop only; with and without out=. Deep books far from the flow's prices,
+    # then the flow and cancels and reprices of the deep orders.
+    rng = np.random.default_rng(seed)
+    n_deep = 45_000
+    deep = np.zeros(n_deep, COMMAND_DTYPE)
+    deep["kind"] = int(mc.CommandKind.SUBMIT)
+    deep["symbol"] = rng.integers(0, n_symbols, n_deep)
+    deep["order_id"] = np.arange(10**12, 10**12 + n_deep)
+    deep["side"] = rng.integers(0, 2, n_deep)
+    deep["price"] = np.where(deep["side"] == 0, rng.integers(1, 60, n_deep),
+                             rng.integers(150, 400, n_deep))
+    deep["qty"] = rng.integers(1, 50, n_deep)
+    flow = random_commands(6000, seed, n_symbols=n_symbols, price_lo=88, price_hi=112)
+    pick = rng.choice(n_deep, 5000, replace=False)
+    spread = deep[pick].copy()
+    spread["kind"] = np.where(rng.random(len(pick)) < 0.5, int(mc.CommandKind.CANCEL),
+                              int(mc.CommandKind.MODIFY))
+    spread["qty"] = rng.integers(1, 60, len(pick))
+    spread["price"] = np.where(rng.random(len(pick)) < 0.5, 0, rng.integers(1, 60, len(pick)))
+    cmds = np.concatenate([deep, flow, spread, flow[:0]])
+    engines = []
+    for _ in range(3):
+        eng = Engine()
+        for s in range(n_symbols):
+            eng.add_symbol(s)
+        engines.append(eng)
+    big, small, big_out = engines
+    out = np.zeros(700, EVENT_DTYPE)              # spills to the engine's buffer
+    ev_big, ev_small, ev_out = [], [], []
+    for start in range(0, len(cmds), 4000):
+        part = cmds[start:start + 4000]
+        ev_big.append(big.process(part))
+        ev_small.append(np.concatenate([small.process(part[i:i + 32])
+                                        for i in range(0, len(part), 32)]))
+        ev_out.append(big_out.process(part, out=out).copy())
+    assert sum(len(big.book(s)) for s in range(n_symbols)) > 32_768
+    want = np.concatenate(ev_small)
+    assert_events_equal(np.concatenate(ev_big), want, labels=("big batches", "batches of 32"))
+    assert_events_equal(np.concatenate(ev_out), want, labels=("big batches, out=",
+                                                              "batches of 32"))
+    assert big.state_hash() == small.state_hash() == big_out.state_hash()
+    big.check_invariants()
+
+
 @pytest.mark.parametrize("seed, stp", [(4, mc.STP.CANCEL_RESTING), (5, mc.STP.CANCEL_RESTING),
                                        (6, mc.STP.CANCEL_TAKER), (7, mc.STP.CANCEL_BOTH),
                                        (8, mc.STP.NONE)])

@@ -1172,58 +1172,6 @@ cdef inline int64_t _apply(mc_book* b, const mc_command* c) noexcept nogil:
 cdef enum:
     PREFETCH_AHEAD = 4
 
-# From this many resting orders, and commands in the batch, on process() runs _process_big,
-# which may look further ahead: 32,768 orders take 2 MiB, a core's whole L2 on the machine
-# this was measured on (AMD EPYC, 1 MiB of L2 a core, 32 MiB of L3), with the id index and the
-# levels besides. Smaller books and batches run the loop that was always there.
-cdef enum:
-    DEEP_ORDERS = 1 << 15
-    DEEP_MIN_BATCH = 64
-
-
-cdef inline int32_t _ahead_order(const mc_book* b, const mc_command* c) noexcept nogil:
-    # Four commands ahead (its index line was asked for four before): a cancel's or a modify's
-    # order, found and asked for; a submit's price-map line. Returns the order's slot, or -1.
-    cdef int32_t idx = -1
-    if c.kind == MC_CMD_CANCEL or c.kind == MC_CMD_MODIFY:
-        idx = _map_find(&b.index, c.order_id)
-        if idx >= 0:
-            _prefetch(&b.orders[idx])
-    elif c.kind == MC_CMD_SUBMIT and c.side <= 1:
-        _map_prefetch(&b.side[c.side].map, <uint64_t>c.price)
-    return idx
-
-
-cdef inline void _ahead_level(const mc_book* b, const mc_command* c, int32_t idx) noexcept nogil:
-    # Two commands ahead: the level and queue neighbours of the order found two commands
-    # before (and a reprice's price-map line), or a submit's level.
-    cdef int32_t lv
-    cdef const mc_order* o
-    if idx >= 0:
-        o = &b.orders[idx]
-        _prefetch(&b.levels[o.level])
-        _prefetch(&b.orders[o.prev if o.prev >= 0 else idx])
-        _prefetch(&b.orders[o.next if o.next >= 0 else idx])
-        if c.kind == MC_CMD_MODIFY and c.price > 0 and c.price != o.price:
-            _map_prefetch(&b.side[o.side].map, <uint64_t>c.price)
-    elif c.kind == MC_CMD_SUBMIT and c.side <= 1:
-        lv = _map_find(&b.side[c.side].map, <uint64_t>c.price)
-        if lv >= 0:
-            _prefetch(&b.levels[lv])
-
-
-cdef inline void _ahead_reprice(const mc_book* b, const mc_command* c, int32_t idx) noexcept nogil:
-    # One command ahead: a reprice's new level.
-    cdef int32_t lv
-    cdef const mc_order* o
-    if idx >= 0 and c.kind == MC_CMD_MODIFY and c.price > 0:
-        o = &b.orders[idx]
-        if c.price != o.price:
-            lv = _map_find(&b.side[o.side].map, <uint64_t>c.price)
-            if lv >= 0:
-                _prefetch(&b.levels[lv])
-
-
 cdef int64_t _process_deep(mc_book* b, const mc_command* cmds, int64_t m, int64_t n,
                            int32_t* found) noexcept nogil:
     # The first m of the n commands at cmds, on a book too big for the cache: a command's
@@ -1237,11 +1185,11 @@ cdef int64_t _process_deep(mc_book* b, const mc_command* cmds, int64_t m, int64_
         if i + 8 < n:
             _map_prefetch(&b.index, cmds[i + 8].order_id)
         if i + 4 < n:
-            found[(i + 4) & 7] = _ahead_order(b, &cmds[i + 4])
+            found[(i + 4) & 7] = mc_ahead_order(b, &cmds[i + 4])
         if i + 2 < n:
-            _ahead_level(b, &cmds[i + 2], found[(i + 2) & 7])
+            mc_ahead_level(b, &cmds[i + 2], found[(i + 2) & 7])
         if i + 1 < n:
-            _ahead_reprice(b, &cmds[i + 1], found[(i + 1) & 7])
+            mc_ahead_reprice(b, &cmds[i + 1], found[(i + 1) & 7])
         if _apply(b, &cmds[i]) == -MC_ERR_NOMEM:
             return i
     return m
@@ -1260,19 +1208,8 @@ cdef int64_t _process_near(mc_book* b, const mc_command* cmds, int64_t m,
     return m
 
 
-# _process_big's chunks (commands) and how many chunks run between two trials of its loops.
-cdef enum:
-    DEEP_CHUNK = 256
-    DEEP_EPOCH = 64
-
-
 cdef int64_t _process_big(mc_book* b, const mc_command* cmds, int64_t n) noexcept nogil:
-    # On a big book the deep loop hides the misses of flows that reach orders and levels all
-    # over it (cancels and reprices of random orders: 1.7-2x faster), and costs 20-40% more
-    # instructions on flows whose few active orders stay in cache (the touch workloads on a
-    # 1M-order book: up to 10% slower). Which one a flow is shows only in the time: every
-    # DEEP_EPOCH chunks, four chunks run alternately in the two loops under the TSC, and the
-    # faster loop runs the next DEEP_EPOCH. Both loops give the same results.
+    # mc_process in chunks, each in the loop mc_deep_mode chooses.
     cdef int64_t done = 0, m, r, t0
     cdef int mode
     cdef int32_t found[8]
@@ -1280,28 +1217,14 @@ cdef int64_t _process_big(mc_book* b, const mc_command* cmds, int64_t n) noexcep
         found[mode] = -1
     while done < n:
         m = n - done if n - done < DEEP_CHUNK else DEEP_CHUNK
-        if b.deep_trial == 0 and b.deep_left <= 0:
-            b.deep_trial = 4
-            b.deep_cycles[0] = 0
-            b.deep_cycles[1] = 0
-        if b.deep_trial > 0:
-            mode = b.deep_trial & 1
-            t0 = mc_tsc()
-            if mode:
-                r = _process_deep(b, cmds + done, m, n - done, found)
-            else:
-                r = _process_near(b, cmds + done, m, n - done)
-            b.deep_cycles[mode] += mc_tsc() - t0
-            b.deep_trial -= 1
-            if b.deep_trial == 0:
-                b.deep = b.deep_cycles[1] < b.deep_cycles[0]
-                b.deep_left = DEEP_EPOCH
+        mode = mc_deep_mode(&b.deep)
+        t0 = mc_tsc() if mode & 2 else 0
+        if mode & 1:
+            r = _process_deep(b, cmds + done, m, n - done, found)
         else:
-            b.deep_left -= 1
-            if b.deep:
-                r = _process_deep(b, cmds + done, m, n - done, found)
-            else:
-                r = _process_near(b, cmds + done, m, n - done)
+            r = _process_near(b, cmds + done, m, n - done)
+        if mode & 2:
+            mc_deep_timed(&b.deep, mode, mc_tsc() - t0)
         done += r
         if r < m:
             break

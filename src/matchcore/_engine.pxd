@@ -4,7 +4,7 @@
 # checks limits and collects every book's events in one buffer.
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t
-from matchcore._core cimport mc_book, mc_event, mc_command
+from matchcore._core cimport mc_book, mc_event, mc_command, mc_deep
 from matchcore._map cimport mc_map
 
 # Per-symbol order limits; 0 disables a limit. Prices in ticks of the book (integers).
@@ -59,6 +59,9 @@ cdef struct mc_engine:
     # and gives it back before the batch returns.
     mc_book* lent
     uint8_t lazy
+    # process() with DEEP_ORDERS resting orders or more across the books: which of its two
+    # loops runs (see mc_deep_mode)
+    mc_deep deep
 
 cdef mc_engine* mc_engine_new() noexcept nogil
 cdef int mc_engine_reindex(mc_engine* e) noexcept nogil
