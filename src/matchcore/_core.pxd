@@ -180,6 +180,7 @@ cdef struct mc_deep:
     uint8_t on
     uint8_t trial
     int32_t left
+    int32_t epoch        # chunks between trials (0: DEEP_EPOCH)
     int64_t cycles[2]
 
 cdef struct mc_book:
@@ -264,21 +265,27 @@ cdef enum:
     DEEP_MIN_BATCH = 64
     DEEP_CHUNK = 256
     DEEP_EPOCH = 64
+    DEEP_EPOCH_MAX = 1024
+    DEEP_TRIAL = 8
 
 
 cdef inline int mc_deep_mode(mc_deep* d) noexcept nogil:
     # The loop for the next chunk: 1 deep, 0 simple, + 2 when the chunk is timed. The deep loop
     # hides the misses of flows that reach orders and levels all over a big book (1.7-2.2x
     # faster) and costs 20-40% more instructions on flows whose few active orders stay in
-    # cache; which kind a flow is shows only in the time. So every DEEP_EPOCH chunks, four
-    # chunks run alternately in the two loops under the TSC (mc_deep_timed), and the faster
-    # one runs the next DEEP_EPOCH. Both loops give the same results.
+    # cache; which kind a flow is shows only in the time. So now and then (mc_deep_timed),
+    # DEEP_TRIAL chunks run alternately in the two loops under the TSC, and the faster one
+    # runs until the next trial (the deep one when at least 5% faster). Both loops give the
+    # same results.
     if d.trial == 0 and d.left <= 0:
-        d.trial = 4
+        d.trial = DEEP_TRIAL
         d.cycles[0] = 0
         d.cycles[1] = 0
     if d.trial > 0:
-        return (d.trial & 1) | 2
+        # the deep loop first: the first chunk after a pause (a book just built, a caller's
+        # other work) pays for warming the cache, and that must not count against the simple
+        # loop, the one a wrong choice costs least with
+        return ((d.trial & 1) ^ 1) | 2
     d.left -= 1
     return d.on
 
@@ -286,9 +293,21 @@ cdef inline int mc_deep_mode(mc_deep* d) noexcept nogil:
 cdef inline void mc_deep_timed(mc_deep* d, int mode, int64_t cycles) noexcept nogil:
     d.cycles[mode & 1] += cycles
     d.trial -= 1
+    cdef uint8_t on
     if d.trial == 0:
-        d.on = d.cycles[1] < d.cycles[0]
-        d.left = DEEP_EPOCH
+        # the deep loop only when it is clearly faster: trial chunks are different commands,
+        # and on a flow it does not help a wrong choice costs more than a right one gains
+        on = d.cycles[1] * 20 < d.cycles[0] * 19
+        # a trial that confirms the loop running spaces the next one twice as far (up to
+        # DEEP_EPOCH_MAX chunks), so that a steady flow pays for trials less and less; a
+        # change of loop brings them back to every DEEP_EPOCH chunks
+        if on == d.on and d.epoch != 0:
+            if d.epoch < DEEP_EPOCH_MAX:
+                d.epoch *= 2
+        else:
+            d.epoch = DEEP_EPOCH
+        d.on = on
+        d.left = d.epoch
 
 
 cdef inline int32_t mc_ahead_order(const mc_book* b, const mc_command* c) noexcept nogil:
