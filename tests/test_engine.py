@@ -1428,3 +1428,68 @@ def test_engine_unknown_symbol_name_refused_no_event_nothing_journaled(tmp_path)
     assert [(int(e["kind"]), int(e["symbol"])) for e in eng.events()] == [(4, 7)]
     assert eng.cancel(3, symbol=7) == 5 and eng.get(3) is None
     eng.close()
+
+
+_RESULT_OOM_SCRIPT = r"""
+import resource, sys
+import numpy as np
+import matchcore as mc
+from matchcore._core import COMMAND_DTYPE, EVENT_DTYPE
+from matchcore._engine import Engine
+
+
+def make():
+    if sys.argv[1] == "engine":
+        e = Engine()
+        e.add_symbol(0)
+        return e
+    return mc.OrderBook()
+
+
+n = 3_000_000
+rng = np.random.default_rng(1)
+flow = np.zeros(n, COMMAND_DTYPE)
+flow["order_id"] = np.arange(1, n + 1)
+flow["side"] = np.arange(n) % 2
+flow["price"] = np.where(flow["side"] == 0, 1 + np.arange(n) % 40, 101 + np.arange(n) % 40)
+flow["qty"] = 1
+c = rng.random(n) < 0.2
+flow["kind"][c] = int(mc.CommandKind.CANCEL)
+flow["order_id"][c] = rng.integers(1, n, c.sum())
+obj = make()
+out = np.zeros(1000, EVENT_DTYPE)
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + 100 * 2**20, resource.RLIM_INFINITY))
+try:
+    obj.process(flow, out=out)
+    print("returned")
+    sys.exit(0)
+except MemoryError as ex:
+    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+    msg = str(ex)
+assert " after " in msg, msg
+done = int(msg.split(" after ")[1].split()[0])
+assert not obj.busy
+assert len(obj.events()) == 0
+obj.check_invariants()
+ref = make()
+ref.process(flow[:done])
+assert ref.state_hash() == obj.state_hash(), done
+print("MemoryError", done)
+"""
+
+
+@pytest.mark.parametrize("what", ["engine", "book"])
+def test_process_out_of_memory_for_result_says_applied_count_leaves_no_events(what):
+    # The commands of a batch all ran, but the array joining the events that did not fit in
+    # out= could not be made: numpy's MemoryError came out without the count of commands
+    # applied, and the batch's events left in the buffer came back from the next events().
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _RESULT_OOM_SCRIPT, what], capture_output=True,
+                       text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0, r.stderr
+    word, done = r.stdout.split()
+    assert word == "MemoryError" and 0 < int(done) < 3_000_000

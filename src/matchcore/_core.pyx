@@ -2681,10 +2681,11 @@ cdef class OrderBook:
         cdef mc_book* b = self._b
         cdef int64_t n = arr.shape[0]
         cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
-        cdef int64_t start, k, m, tail, done
+        cdef int64_t start = -1, k, m, tail, done
         cdef uint8_t emit
         cdef mc_event* dp
         cdef bint fresh = dst is None
+        cdef bint lost = False
         # Lend the result array (or out=) to the book as its event buffer, so that the events
         # are written where the caller reads them. Not for a small batch: its events go to the
         # book's own buffer and are copied into an array of their exact size. An order needs
@@ -2718,35 +2719,44 @@ cdef class OrderBook:
             with nogil:
                 done = mc_process(b, cmds, n)
             b.emit = emit
-            if not lend:
-                res = _events_array(&b.ev[start], b.n_ev - start)
-            else:
-                if b.ev_borrowed:
-                    m = b.n_ev
-                    tail = 0
-                    b.ev = b.ev_home
-                    b.ev_cap = b.ev_home_cap
-                    b.ev_borrowed = 0
+            try:
+                if not lend:
+                    res = _events_array(&b.ev[start], b.n_ev - start)
                 else:
-                    # dst ran short: its first ev_spill events, then the rest in the own buffer
-                    m = b.ev_spill
-                    tail = b.n_ev - start
-                b.ev_home = NULL
-                k = m + tail
-                if k <= dst_cap:
-                    if tail > 0:
-                        memcpy(&dp[m], &b.ev[start], tail * sizeof(mc_event))
-                    res = dst[:k]
-                else:
-                    res = np.empty(k, dtype=EVENT_DTYPE)
-                    if m > 0:
-                        memcpy(cnp.PyArray_DATA(res), dp, m * sizeof(mc_event))
-                    if tail > 0:
-                        memcpy(<mc_event*>cnp.PyArray_DATA(res) + m, &b.ev[start],
-                               tail * sizeof(mc_event))
-            b.n_ev = start
+                    if b.ev_borrowed:
+                        m = b.n_ev
+                        tail = 0
+                        b.ev = b.ev_home
+                        b.ev_cap = b.ev_home_cap
+                        b.ev_borrowed = 0
+                    else:
+                        # dst ran short: its first ev_spill events, then the rest in the own buffer
+                        m = b.ev_spill
+                        tail = b.n_ev - start
+                    b.ev_home = NULL
+                    k = m + tail
+                    if k <= dst_cap:
+                        if tail > 0:
+                            memcpy(&dp[m], &b.ev[start], tail * sizeof(mc_event))
+                        res = dst[:k]
+                    else:
+                        res = np.empty(k, dtype=EVENT_DTYPE)
+                        if m > 0:
+                            memcpy(cnp.PyArray_DATA(res), dp, m * sizeof(mc_event))
+                        if tail > 0:
+                            memcpy(<mc_event*>cnp.PyArray_DATA(res) + m, &b.ev[start],
+                                   tail * sizeof(mc_event))
+            except MemoryError:
+                # the commands ran but no memory is left for the array of their events: the
+                # exception says how many ran, and none of their events stays pending
+                lost = True
         finally:
+            if start >= 0:
+                b.n_ev = start
             mc_busy_leave(b)
+        if lost:
+            raise MemoryError(f"matchcore: out of memory after {done} of {n} commands (applied; "
+                              "no memory was left for their events, which are lost)")
         if done < n:
             raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
         return res

@@ -1516,7 +1516,8 @@ cdef class Engine:
         cdef cnp.ndarray dst = _out_buffer(out, arr)
         cdef mc_engine* e = self._e
         cdef int64_t n = arr.shape[0]
-        cdef int64_t start, done, k
+        cdef int64_t start = -1, done, k
+        cdef bint lost = False
         cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
         cdef mc_journal* jc = self._jcp
         cdef mc_journal* jt = self._jtp
@@ -1560,26 +1561,35 @@ cdef class Engine:
                 e.n_ev = start
                 self._check_journal()
             k = e.n_ev - start
-            if copied > 0 or (dp != NULL and k == 0):
-                # the events were written into dst (with out=: no new array, none of its
-                # first-touch page faults); those that did not fit are still here
-                if k == 0:
-                    res = dst[:copied]
+            try:
+                if copied > 0 or (dp != NULL and k == 0):
+                    # the events were written into dst (with out=: no new array, none of its
+                    # first-touch page faults); those that did not fit are still here
+                    if k == 0:
+                        res = dst[:copied]
+                    else:
+                        whole = np.empty(copied + k, dtype=EVENT_DTYPE)
+                        memcpy(cnp.PyArray_DATA(whole), dp, copied * sizeof(mc_event))
+                        memcpy(<mc_event*>cnp.PyArray_DATA(whole) + copied, &e.ev[start],
+                               k * sizeof(mc_event))
+                        res = whole
+                elif dst is not None and k <= cap:
+                    if k > 0:
+                        memcpy(dp, &e.ev[start], k * sizeof(mc_event))
+                    res = dst[:k]
                 else:
-                    whole = np.empty(copied + k, dtype=EVENT_DTYPE)
-                    memcpy(cnp.PyArray_DATA(whole), dp, copied * sizeof(mc_event))
-                    memcpy(<mc_event*>cnp.PyArray_DATA(whole) + copied, &e.ev[start],
-                           k * sizeof(mc_event))
-                    res = whole
-            elif dst is not None and k <= cap:
-                if k > 0:
-                    memcpy(dp, &e.ev[start], k * sizeof(mc_event))
-                res = dst[:k]
-            else:
-                res = _events_array(&e.ev[start], k)
-            e.n_ev = start
+                    res = _events_array(&e.ev[start], k)
+            except MemoryError:
+                # the commands ran but no memory is left for the array of their events: the
+                # exception says how many ran, and none of their events stays pending
+                lost = True
         finally:
+            if start >= 0:
+                e.n_ev = start
             mc_engine_busy_leave(e)
+        if lost:
+            raise MemoryError(f"matchcore: out of memory after {done} of {n} commands (applied; "
+                              "no memory was left for their events, which are lost)")
         if done < n:
             raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
         return res
