@@ -1239,7 +1239,6 @@ cdef int64_t _process_big(mc_book* b, const mc_command* cmds, int64_t n) noexcep
 
 cdef int64_t mc_process(mc_book* b, const mc_command* cmds, int64_t n) noexcept nogil:
     """Apply n commands in order; returns how many were applied (n unless memory ran out)."""
-    cdef int64_t i
     if n <= 0:
         return 0
     if b.n_orders >= DEEP_ORDERS and n >= DEEP_MIN_BATCH:
