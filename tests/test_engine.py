@@ -19,6 +19,30 @@ R = mc.Reason
 K = mc.EventKind
 
 
+def big_book_commands(n_symbols, seed):
+    """45,000 deep orders over n_symbols books far from the flow's prices (more than the 32,768
+    resting orders from which batch loops cut big batches into timed chunks), then a random
+    flow near the touch and cancels and reprices of deep orders."""
+    rng = np.random.default_rng(seed)
+    n_deep = 45_000
+    deep = np.zeros(n_deep, COMMAND_DTYPE)
+    deep["kind"] = int(mc.CommandKind.SUBMIT)
+    deep["symbol"] = rng.integers(0, n_symbols, n_deep)
+    deep["order_id"] = np.arange(10**12, 10**12 + n_deep)
+    deep["side"] = rng.integers(0, 2, n_deep)
+    deep["price"] = np.where(deep["side"] == 0, rng.integers(1, 60, n_deep),
+                             rng.integers(150, 400, n_deep))
+    deep["qty"] = rng.integers(1, 50, n_deep)
+    flow = random_commands(6000, seed, n_symbols=n_symbols, price_lo=88, price_hi=112)
+    pick = rng.choice(n_deep, 5000, replace=False)
+    spread = deep[pick].copy()
+    spread["kind"] = np.where(rng.random(len(pick)) < 0.5, int(mc.CommandKind.CANCEL),
+                              int(mc.CommandKind.MODIFY))
+    spread["qty"] = rng.integers(1, 60, len(pick))
+    spread["price"] = np.where(rng.random(len(pick)) < 0.5, 0, rng.integers(1, 60, len(pick)))
+    return np.concatenate([deep, flow, spread])
+
+
 def apply_engine_command(eng: Engine, row) -> None:
     """One COMMAND_DTYPE row (as a tuple) through the Engine's per-call method for its kind;
     a rejection is left to the events."""
@@ -85,24 +109,7 @@ def test_engine_process_on_big_books_equals_small_batches(n_symbols, seed):
     # through the books): results must not depend on the loop. The same commands in batches of
     # 32 run the simple loop only; with and without out=. Deep books far from the flow's prices,
     # then the flow and cancels and reprices of the deep orders.
-    rng = np.random.default_rng(seed)
-    n_deep = 45_000
-    deep = np.zeros(n_deep, COMMAND_DTYPE)
-    deep["kind"] = int(mc.CommandKind.SUBMIT)
-    deep["symbol"] = rng.integers(0, n_symbols, n_deep)
-    deep["order_id"] = np.arange(10**12, 10**12 + n_deep)
-    deep["side"] = rng.integers(0, 2, n_deep)
-    deep["price"] = np.where(deep["side"] == 0, rng.integers(1, 60, n_deep),
-                             rng.integers(150, 400, n_deep))
-    deep["qty"] = rng.integers(1, 50, n_deep)
-    flow = random_commands(6000, seed, n_symbols=n_symbols, price_lo=88, price_hi=112)
-    pick = rng.choice(n_deep, 5000, replace=False)
-    spread = deep[pick].copy()
-    spread["kind"] = np.where(rng.random(len(pick)) < 0.5, int(mc.CommandKind.CANCEL),
-                              int(mc.CommandKind.MODIFY))
-    spread["qty"] = rng.integers(1, 60, len(pick))
-    spread["price"] = np.where(rng.random(len(pick)) < 0.5, 0, rng.integers(1, 60, len(pick)))
-    cmds = np.concatenate([deep, flow, spread, flow[:0]])
+    cmds = big_book_commands(n_symbols, seed)
     engines = []
     for _ in range(3):
         eng = Engine()

@@ -38,7 +38,7 @@ from matchcore._core cimport (
     MC_GUARD_HOSTED, MC_BUSY_HELD, mc_hold_register, mc_hold_unregister, mc_held_by_me,
     mc_book_pickle_args, mc_book_held_state, mc_book_copy_into, mc_ev_bound,
     mc_deep_mode, mc_deep_timed, mc_ahead_order, mc_ahead_level, mc_ahead_reprice,
-    DEEP_ORDERS, DEEP_MIN_BATCH, DEEP_CHUNK,
+    DEEP_ORDERS, DEEP_MIN_BATCH, DEEP_CHUNK, DEEP_EPOCH,
 )
 
 cdef extern from "mc_clock.h" nogil:
@@ -934,26 +934,38 @@ cdef int64_t _apply_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
     return r
 
 
-cdef int64_t _process_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
-                                const mc_command* cmds, int64_t n) noexcept nogil:
-    cdef int64_t i
-    for i in range(n):
-        if i + ENGINE_PREFETCH_AHEAD < n:
-            _engine_look_ahead(e, &cmds[i + ENGINE_PREFETCH_AHEAD])
-        if _apply_journaled(e, jc, jt, &cmds[i]) == -MC_ERR_NOMEM or jc.err != 0:
-            return i
-    return n
+cdef inline uint64_t _writes_seen(const mc_journal* jc, const mc_journal* jt) noexcept nogil:
+    # the seqs last handed to write(2) by either journal: a change means a chunk made a write
+    return jc.written_seq + (jt.written_seq if jt != NULL else 0) if jc != NULL else (
+        jt.written_seq if jt != NULL else 0)
 
 
-cdef int64_t _replay(mc_engine* e, mc_journal* jt, const mc_command* cmds, const uint64_t* seqs,
-                     const int64_t* results, int64_t n, uint64_t trades_from) noexcept nogil:
-    # Recovery: apply journaled commands, check each outcome against the recorded one, and
-    # write the fills of commands the trade journal does not hold yet. Returns how many were
-    # applied; fewer than n means command n's outcome differed (or memory ran out).
+cdef int64_t _journaled_run(mc_engine* e, mc_journal* jc, mc_journal* jt,
+                            const mc_command* cmds, const uint64_t* seqs, const int64_t* results,
+                            int64_t lo, int64_t hi, int64_t n, uint64_t trades_from,
+                            int32_t* ring, int32_t* found, bint deep) noexcept nogil:
+    # Commands lo..hi-1 of cmds[0:n], looking ahead across the whole batch (through the books
+    # too when deep, as _engine_run_deep). jc != NULL: journal each one (_apply_journaled);
+    # else recovery: check each outcome against results[i], write the fills of seqs from
+    # trades_from on into jt, drop the events. Returns hi, or the first command that ran out
+    # of memory, failed to journal or (recovery) came out differently. One function with a
+    # flag, where the unjournaled loops have two: a journaled command costs several times an
+    # unjournaled one, and the flag's branch is lost in it.
     cdef int64_t i, start, r
-    for i in range(n):
+    cdef int k
+    if deep:
+        for k in range(ENGINE_RING):
+            found[k] = -1
+    for i in range(lo, hi):
         if i + ENGINE_PREFETCH_AHEAD < n:
-            _engine_look_ahead(e, &cmds[i + ENGINE_PREFETCH_AHEAD])
+            ring[(i + ENGINE_PREFETCH_AHEAD) & (ENGINE_RING - 1)] = _engine_look_ahead(
+                e, &cmds[i + ENGINE_PREFETCH_AHEAD])
+        if deep:
+            _engine_ahead_deep(e, cmds, i, n, ring, found)
+        if jc != NULL:
+            if _apply_journaled(e, jc, jt, &cmds[i]) == -MC_ERR_NOMEM or jc.err != 0:
+                return i
+            continue
         start = e.n_ev
         r = mc_engine_apply(e, &cmds[i])
         if r != results[i]:
@@ -962,7 +974,63 @@ cdef int64_t _replay(mc_engine* e, mc_journal* jt, const mc_command* cmds, const
         if jt != NULL and seqs[i] >= trades_from:
             mc_journal_fills(jt, seqs[i], &e.ev[start], e.n_ev - start, NULL)
         e.n_ev = start
-    return n
+    return hi
+
+
+cdef int64_t _journaled_loop(mc_engine* e, mc_journal* jc, mc_journal* jt,
+                             const mc_command* cmds, const uint64_t* seqs, const int64_t* results,
+                             int64_t n, uint64_t trades_from) noexcept nogil:
+    # _journaled_run over a batch: on big books (_engine_big) in chunks, each in the loop
+    # mc_deep_mode chooses, as mc_engine_process does. Whether the books are big is asked again
+    # every DEEP_CHUNK * DEEP_EPOCH commands until they are: recovery replays a whole journal
+    # segment in one call, starting from a snapshot's books or from none. A timed chunk in
+    # which a journal handed its buffer to write(2) (a copy of up to a megabyte into the page
+    # cache, worth many chunks of commands) would decide the trial for the other loop: the
+    # next chunk runs in the same loop instead, up to twice before such a chunk counts.
+    cdef int32_t ring[ENGINE_RING]
+    cdef int32_t found[ENGINE_RING]
+    cdef int64_t i = 0, m, r, t0
+    cdef uint64_t w0
+    cdef int mode, retimed = 0
+    _engine_prime(e, cmds, n, ring)
+    while i < n and not _engine_big(e, n - i):
+        m = DEEP_CHUNK * DEEP_EPOCH if n - i > DEEP_CHUNK * DEEP_EPOCH else n - i
+        r = _journaled_run(e, jc, jt, cmds, seqs, results, i, i + m, n, trades_from, ring,
+                           found, 0)
+        if r < i + m:
+            return r
+        i = r
+    while i < n:
+        m = DEEP_CHUNK if n - i > DEEP_CHUNK else n - i
+        mode = mc_deep_mode(&e.deep)
+        w0 = _writes_seen(jc, jt)
+        t0 = mc_tsc() if mode & 2 else 0
+        r = _journaled_run(e, jc, jt, cmds, seqs, results, i, i + m, n, trades_from, ring,
+                           found, mode & 1)
+        if mode & 2:
+            t0 = mc_tsc() - t0
+            if _writes_seen(jc, jt) == w0 or retimed == 2:
+                mc_deep_timed(&e.deep, mode, t0)
+                retimed = 0
+            else:
+                retimed += 1
+        if r < i + m:
+            return r
+        i = r
+    return i
+
+
+cdef int64_t _process_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
+                                const mc_command* cmds, int64_t n) noexcept nogil:
+    return _journaled_loop(e, jc, jt, cmds, NULL, NULL, n, 0)
+
+
+cdef int64_t _replay(mc_engine* e, mc_journal* jt, const mc_command* cmds, const uint64_t* seqs,
+                     const int64_t* results, int64_t n, uint64_t trades_from) noexcept nogil:
+    # Recovery: apply journaled commands, check each outcome against the recorded one, and
+    # write the fills of commands the trade journal does not hold yet. Returns how many were
+    # applied; fewer than n means command n's outcome differed (or memory ran out).
+    return _journaled_loop(e, NULL, jt, cmds, seqs, results, n, trades_from)
 
 
 cdef int64_t mc_engine_pending_events(const mc_engine* e) noexcept nogil:
