@@ -2439,7 +2439,8 @@ cdef class OrderBook:
     [0, 2**64). Every operation is O(1) in the number of resting orders apart from the levels
     and orders it trades with, and a new price level: a search of O(log levels between it and
     the touch), plus a move of the levels between it and the nearer end of its side's ladder
-    (none at the touch or beyond the deepest level, up to half of them in between).
+    (none at the touch or beyond the deepest level, at most 1,024 near either end; further in,
+    at most 32 to a gap, the gaps made by spreading, O(log² levels) amortized).
 
     >>> book = OrderBook()
     >>> book.submit(1, Side.SELL, 101, 5)
