@@ -1176,20 +1176,22 @@ cdef int64_t _process_deep(mc_book* b, const mc_command* cmds, int64_t m, int64_
                            int32_t* found) noexcept nogil:
     # The first m of the n commands at cmds, on a book too big for the cache: a command's
     # lines are each found through the one before (index slot, order, its level and queue
-    # neighbours; price-map slot, level), so their loads are pipelined over eight commands,
-    # each found slot kept in found[8] for the later stages (across the chunks of a batch).
-    # Reads only: a command in between that changes the book makes a guess wrong, which costs
-    # time, never results.
+    # neighbours; price-map slot, level), so their loads are pipelined over DEEP_AHEAD_INDEX
+    # commands, each found slot kept in found[DEEP_RING] for the later stages (across the
+    # chunks of a batch). Reads only: a command in between that changes the book makes a
+    # guess wrong, which costs time, never results.
     cdef int64_t i
     for i in range(m):
-        if i + 8 < n:
-            _map_prefetch(&b.index, cmds[i + 8].order_id)
-        if i + 4 < n:
-            found[(i + 4) & 7] = mc_ahead_order(b, &cmds[i + 4])
-        if i + 2 < n:
-            mc_ahead_level(b, &cmds[i + 2], found[(i + 2) & 7])
+        if i + DEEP_AHEAD_INDEX < n:
+            _map_prefetch(&b.index, cmds[i + DEEP_AHEAD_INDEX].order_id)
+        if i + DEEP_AHEAD_ORDER < n:
+            found[(i + DEEP_AHEAD_ORDER) & (DEEP_RING - 1)] = mc_ahead_order(
+                b, &cmds[i + DEEP_AHEAD_ORDER])
+        if i + DEEP_AHEAD_LEVEL < n:
+            mc_ahead_level(b, &cmds[i + DEEP_AHEAD_LEVEL],
+                           found[(i + DEEP_AHEAD_LEVEL) & (DEEP_RING - 1)])
         if i + 1 < n:
-            mc_ahead_reprice(b, &cmds[i + 1], found[(i + 1) & 7])
+            mc_ahead_reprice(b, &cmds[i + 1], found[(i + 1) & (DEEP_RING - 1)])
         # mc_apply, not its inlined body (see _process_near); here a call is nothing beside
         # the misses this loop is for
         if mc_apply(b, &cmds[i]) == -MC_ERR_NOMEM:
@@ -1218,8 +1220,8 @@ cdef int64_t _process_big(mc_book* b, const mc_command* cmds, int64_t n) noexcep
     # mc_process in chunks, each in the loop mc_deep_mode chooses.
     cdef int64_t done = 0, m, r, t0
     cdef int mode
-    cdef int32_t found[8]
-    for mode in range(8):
+    cdef int32_t found[DEEP_RING]
+    for mode in range(DEEP_RING):
         found[mode] = -1
     while done < n:
         m = n - done if n - done < DEEP_CHUNK else DEEP_CHUNK

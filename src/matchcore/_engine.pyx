@@ -39,6 +39,7 @@ from matchcore._core cimport (
     mc_book_pickle_args, mc_book_held_state, mc_book_copy_into, mc_ev_bound,
     mc_deep_mode, mc_deep_timed, mc_ahead_order, mc_ahead_level, mc_ahead_reprice,
     DEEP_ORDERS, DEEP_MIN_BATCH, DEEP_CHUNK, DEEP_EPOCH,
+    DEEP_AHEAD_INDEX, DEEP_AHEAD_ORDER, DEEP_AHEAD_LEVEL, DEEP_RING,
 )
 
 cdef extern from "mc_clock.h" nogil:
@@ -635,8 +636,7 @@ cdef inline int64_t _engine_apply(mc_engine* e, const mc_command* c, int32_t k) 
 # The symbol's slot found for that is kept for when the command runs (RING > AHEAD, a power of 2).
 cdef enum:
     ENGINE_PREFETCH_AHEAD = 4
-    ENGINE_RING = 8
-    ENGINE_DEEP_AHEAD = 8
+    ENGINE_RING = DEEP_RING       # > DEEP_AHEAD_INDEX: the deep loop's stages read it too
 
 cdef inline int32_t _engine_look_ahead(mc_engine* e, const mc_command* c) noexcept nogil:
     cdef int32_t k
@@ -659,20 +659,36 @@ cdef inline void _engine_prime(mc_engine* e, const mc_command* cmds, int64_t n,
     for i in range(ENGINE_PREFETCH_AHEAD if ENGINE_PREFETCH_AHEAD < n else n):
         ring[i] = _engine_look_ahead(e, &cmds[i])
 
-cdef inline void _engine_ahead_deep(mc_engine* e, const mc_command* cmds, int64_t i, int64_t n,
-                                    const int32_t* ring, int32_t* found) noexcept nogil:
-    # The deep loop's stages for the commands after command i (see mc_process's deep loop):
-    # eight ahead the id's index lines, four ahead the order (the command's book was found
-    # then, kept in ring), two ahead its level and neighbours, one ahead a reprice's level.
-    cdef int32_t k
+cdef inline void _engine_deep_prime(mc_engine* e, const mc_command* cmds, int64_t lo, int64_t n,
+                                    int32_t* ring, int32_t* found) noexcept nogil:
+    # The start of a deep run at command lo: the books of the commands up to DEEP_AHEAD_INDEX
+    # ahead (a simple loop before filled the ring only to lo + ENGINE_PREFETCH_AHEAD - 1, and
+    # from here on the deep loop fills it DEEP_AHEAD_INDEX ahead instead), and no order
+    # known yet (those found before belong to commands of an earlier deep run: a guess made
+    # for another book could lie outside this one's pool).
     cdef int64_t j
-    if i + ENGINE_DEEP_AHEAD < n:
-        _engine_look_ahead(e, &cmds[i + ENGINE_DEEP_AHEAD])
-    j = i + ENGINE_PREFETCH_AHEAD
+    cdef int k
+    for k in range(ENGINE_RING):
+        found[k] = -1
+    for j in range(lo + ENGINE_PREFETCH_AHEAD,
+                   lo + DEEP_AHEAD_INDEX if lo + DEEP_AHEAD_INDEX < n else n):
+        ring[j & (ENGINE_RING - 1)] = _engine_look_ahead(e, &cmds[j])
+
+cdef inline void _engine_ahead_deep(mc_engine* e, const mc_command* cmds, int64_t i, int64_t n,
+                                    int32_t* ring, int32_t* found) noexcept nogil:
+    # The deep loop's stages for the commands after command i (see mc_process's deep loop):
+    # DEEP_AHEAD_INDEX ahead the id's index lines (the command's book, found then, kept in
+    # ring), DEEP_AHEAD_ORDER ahead the order, DEEP_AHEAD_LEVEL ahead its level and
+    # neighbours, one ahead a reprice's level.
+    cdef int32_t k
+    cdef int64_t j = i + DEEP_AHEAD_INDEX
+    if j < n:
+        ring[j & (ENGINE_RING - 1)] = _engine_look_ahead(e, &cmds[j])
+    j = i + DEEP_AHEAD_ORDER
     if j < n:
         k = ring[j & (ENGINE_RING - 1)]
         found[j & (ENGINE_RING - 1)] = mc_ahead_order(e.books[k], &cmds[j]) if k >= 0 else -1
-    j = i + 2
+    j = i + DEEP_AHEAD_LEVEL
     if j < n:
         k = ring[j & (ENGINE_RING - 1)]
         if k >= 0:
@@ -707,16 +723,9 @@ cdef int64_t _engine_run_deep(mc_engine* e, const mc_command* cmds, int64_t lo, 
     # _engine_run that also looks ahead through the books (_engine_ahead_deep). Its own
     # function: a flag in _engine_run cost that loop about 8% on the touch workloads.
     cdef int64_t i
-    cdef int k
-    # the orders found before belong to commands of an earlier deep run (a guess made for
-    # another book could lie outside this one's pool): none is known yet
-    for k in range(ENGINE_RING):
-        found[k] = -1
+    _engine_deep_prime(e, cmds, lo, n, ring, found)
     e.lazy = 1
     for i in range(lo, hi):
-        if i + ENGINE_PREFETCH_AHEAD < n:
-            ring[(i + ENGINE_PREFETCH_AHEAD) & (ENGINE_RING - 1)] = _engine_look_ahead(
-                e, &cmds[i + ENGINE_PREFETCH_AHEAD])
         _engine_ahead_deep(e, cmds, i, n, ring, found)
         if _engine_apply(e, &cmds[i], ring[i & (ENGINE_RING - 1)]) == -MC_ERR_NOMEM:
             hi = i
@@ -952,16 +961,14 @@ cdef int64_t _journaled_run(mc_engine* e, mc_journal* jc, mc_journal* jt,
     # flag, where the unjournaled loops have two: a journaled command costs several times an
     # unjournaled one, and the flag's branch is lost in it.
     cdef int64_t i, start, r
-    cdef int k
     if deep:
-        for k in range(ENGINE_RING):
-            found[k] = -1
+        _engine_deep_prime(e, cmds, lo, n, ring, found)
     for i in range(lo, hi):
-        if i + ENGINE_PREFETCH_AHEAD < n:
-            ring[(i + ENGINE_PREFETCH_AHEAD) & (ENGINE_RING - 1)] = _engine_look_ahead(
-                e, &cmds[i + ENGINE_PREFETCH_AHEAD])
         if deep:
             _engine_ahead_deep(e, cmds, i, n, ring, found)
+        elif i + ENGINE_PREFETCH_AHEAD < n:
+            ring[(i + ENGINE_PREFETCH_AHEAD) & (ENGINE_RING - 1)] = _engine_look_ahead(
+                e, &cmds[i + ENGINE_PREFETCH_AHEAD])
         if jc != NULL:
             if _apply_journaled(e, jc, jt, &cmds[i]) == -MC_ERR_NOMEM or jc.err != 0:
                 return i
