@@ -828,6 +828,60 @@ def _with_names(data: bytes, names: dict) -> bytes:
     return bytes(out)
 
 
+def stock_directory(loc: int, name: str) -> bytes:
+    """An ITCH stock directory message ('R') naming locate ``loc`` ``name``, length-prefixed."""
+    import struct
+
+    body = (b"R" + struct.pack(">HH", loc, 0) + bytes(6) + name.ljust(8).encode() + b"QN"
+            + struct.pack(">I", 100) + b"NC  PNN1N" + struct.pack(">I", 0) + b"N")
+    return struct.pack(">H", len(body)) + body
+
+
+def renamed_mid_day(tmp_path, renames: dict, name: str = "renamed.itch"):
+    """A generated 3-symbol day (AAPL, MSFT, AMZN at locates 1-3) with stock directory messages
+    renaming ``renames`` ({locate: name}) in its middle, long after every locate's first order,
+    written to ``tmp_path / name``. Returns its path and the plain replay of it."""
+    data = itch.generate(None, messages=20_000, symbols=3, seed=8)
+    pos = 0
+    while pos < len(data) // 2:
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    path = tmp_path / name
+    path.write_bytes(data[:pos] + b"".join(stock_directory(L, n) for L, n in renames.items())
+                     + data[pos:])
+    r = itch.replay_file(path)
+    assert r.first_names == {1: "AAPL", 2: "MSFT", 3: "AMZN"}
+    return path, r
+
+
+def test_replay_symbols_label_of_locate_renamed_after_first_order_keeps_its_book(
+        tmp_path, capsys):
+    # locate 2 is MSFT at its first order and named AAPL (locate 1's name) mid-day: the summary
+    # and book --symbol call its book AAPL@locate2, but --symbols AAPL@locate2 kept no book,
+    # without a word (the label was matched against the name at the first order)
+    path, r = renamed_mid_day(tmp_path, {2: "AAPL"})
+    assert r.symbols == {1: "AAPL", 2: "AAPL", 3: "AMZN"}
+    code, out, _ = run_cli(capsys, "book", str(path), "--symbol", "AAPL@locate2", "--no-progress")
+    assert code == 0 and out.startswith(f"AAPL (locate 2) at end of file")
+    assert f": {len(r.books[2]):,} orders" in out
+    csv_path = tmp_path / "book.csv"
+    code, out, err = run_cli(capsys, "replay", str(path), "--symbols", "AAPL@locate2",
+                             "--dump-book", str(csv_path), "--no-progress")
+    assert code == 0, err
+    assert f"books: 1: AAPL; open orders: {len(r.books[2]):,}" in out and "note:" not in out
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    bids, asks = r.books[2].depth_orders(1 << 20)
+    assert {row["locate"] for row in rows} == {"2"} and len(rows) == len(bids) + len(asks)
+    lib = itch.replay_file(path, symbols=["AAPL@locate2"])
+    assert sorted(lib.books) == [2]
+    assert lib.book("AAPL@locate2").state_hash() == r.books[2].state_hash()
+    # the label of its first name: its locate ends the replay as AAPL, refused as book does
+    code, out, err = run_cli(capsys, "replay", str(path), "--symbols", "MSFT@locate2",
+                             "--no-progress")
+    assert code == 1 and "no book 'MSFT@locate2' in this file: locate 2 is 'AAPL'" in err
+    assert "books:" not in out
+
+
 def _numeric_names_day(tmp_path):
     """A generated day with numeric stock codes, as some ITCH venues use: locate 2 is the
     stock named "5", and the name TEST is carried by locates 4 and 5. Returns its path and
@@ -954,10 +1008,14 @@ def test_replay_symbols_book_label_keeps_that_book_label_of_other_name_refused(
         rows = list(csv.DictReader(f))
     bids, asks = r.books[2].depth_orders(1 << 20)
     assert {row["locate"] for row in rows} == {"2"} and len(rows) == len(bids) + len(asks)
-    # the library takes the label as well, and only while the locate carries that name
+    # the library takes the label as well: it keeps the label's locate, and its book() takes
+    # the label only while the locate carries that name
     assert sorted(itch.replay_file(path, symbols=[f"{first}@locate2"]).books) == [2]
     assert sorted(itch.replay_file(path, symbols=[f"{first}@locate1", "AMZN"]).books) == [1, 3]
-    assert itch.replay_file(path, symbols=[f"{first}@locate3"]).books == {}
+    other = itch.replay_file(path, symbols=[f"{first}@locate3"])
+    assert sorted(other.books) == [3]
+    with pytest.raises(KeyError):
+        other.book(f"{first}@locate3")
     # a label whose locate carries another name, or does not occur: refused as book does
     for label, why in ((f"{first}@locate3", "locate 3 is 'AMZN'"),
                        (f"{first}@locate9", "locate 9 does not occur")):

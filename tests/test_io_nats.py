@@ -446,11 +446,9 @@ def test_cli_replay_publish_undelivered_batches_exit_1(server, names, tmp_path, 
 
 
 def _itch_r(loc, sym):
-    import struct
+    from test_cli_replay import stock_directory
 
-    body = (b"R" + struct.pack(">HH", loc, 0) + bytes(6) + sym.ljust(8).encode() + b"QN"
-            + struct.pack(">I", 100) + b"NC  PNN1N" + struct.pack(">I", 0) + b"N")
-    return struct.pack(">H", len(body)) + body
+    return stock_directory(loc, sym)
 
 
 def _itch_a(loc, ref, side, shares, sym, price, ts):

@@ -396,6 +396,38 @@ def test_replay_callback_sees_book_at_every_nth_touch_of_selected_symbol():
     assert seen == want
 
 
+def test_replay_callback_books_of_one_name_get_their_labels_each_its_own():
+    # two locates carrying one name (locate 2 named AAPL, locate 1's name, mid-day): the
+    # callback got "AAPL" for both books, which the caller could not tell apart
+    from test_cli_replay import stock_directory
+
+    data = itch.generate(None, messages=20_000, symbols=3, seed=8)
+    pos = 0
+    while pos < len(data) // 2:
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    data = data[:pos] + stock_directory(2, "AAPL") + data[pos:]
+    seen = []
+    r = replay(data, callback=lambda s, b, ts: seen.append((s, b, ts)), callback_every=50)
+    by_symbol = {}
+    for s, b, ts in seen:
+        by_symbol.setdefault(s, set()).add(id(b))
+    # before the rename: each book under its own name; after it: the two AAPL books labelled
+    assert {s: len(ids) for s, ids in by_symbol.items()} == {
+        "AAPL": 1, "MSFT": 1, "AMZN": 1, "AAPL@locate1": 1, "AAPL@locate2": 1}
+    books = r.books
+    assert by_symbol["AAPL@locate1"] == by_symbol["AAPL"] == {id(books[1])}
+    assert by_symbol["AAPL@locate2"] == by_symbol["MSFT"] == {id(books[2])}
+    # the labels are the ones the replayer's book() takes, and the names before them come first
+    assert r.book("AAPL@locate2") is books[2]
+    ts_rename = max(ts for s, _, ts in seen if s == "MSFT")
+    assert all(ts >= ts_rename for s, _, ts in seen if "@" in s)
+    # with one of the two books selected, the name is its own: no label
+    seen.clear()
+    replay(data, symbols=["AAPL@locate2"], callback=lambda s, b, ts: seen.append(s),
+           callback_every=50)
+    assert seen and set(seen) == {"MSFT", "AAPL"}
+
+
 def test_replay_callback_on_tob_change():
     data = framed(add(1, b"B", 100, 5000), add(2, b"B", 100, 4900), add(3, b"B", 100, 5000))
     calls = []

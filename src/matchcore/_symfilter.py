@@ -34,6 +34,20 @@ def symbol_filter(symbols, what: str = "symbols"):
     return out
 
 
+def label_locates(filt) -> frozenset:
+    """The locates N of the book labels ``NAME@locateN`` in a :func:`symbol_filter` set (empty
+    for None). A label keeps locate N's book whatever the locate is named when its first order
+    arrives: it names the book as the replay summary does, by the name the locate has in the
+    end, which a stock directory message may give it later in the day; whether locate N carries
+    NAME is checked after the replay (:func:`label_errors`). O(len(filt))."""
+    out = set()
+    for s in filt or ():
+        m = LABEL.fullmatch(s)
+        if m:
+            out.add(int(m.group(2)))
+    return frozenset(out)
+
+
 def plain_number(symbol: str) -> str:
     """A symbol number written with leading zeros (``"001"``) in its plain form (``"1"``), as a
     locate or instrument id is named; any other symbol unchanged."""

@@ -312,9 +312,9 @@ def _replay(args) -> int:
 
     t0 = time.perf_counter()
     try:
-        # a book label NAME@locateN keeps locate N (if so named when its first order arrives;
-        # not by its number, which also kept a stock named N) and is checked against the name
-        # the locate ends with, as book --symbol does
+        # a book label NAME@locateN keeps locate N whatever it is named at its first order
+        # (but not a stock named N) and is checked against the name the locate ends with, as
+        # book --symbol does
         r = itch.replay_file(path, progress=update, symbols=symbols,
                              snapshot_every=args.snapshot_every,
                              snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth,

@@ -39,7 +39,7 @@ from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_t
                                sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
-from matchcore._symfilter import symbol_filter
+from matchcore._symfilter import label_locates, symbol_filter
 
 import re
 _LABEL = re.compile(r"(.+)@locate0*([0-9]{1,5})")    # matchcore.io.book_label
@@ -604,10 +604,14 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status,
     return pos
 
 
-cdef bint _selects(object filt, str name, int L) except -1:
-    # a symbol_filter() set (None: every locate) keeps a locate by its name, its number, or its
-    # book label NAME@locateN (the name it has when its book is decided)
-    return filt is None or name in filt or str(L) in filt or f"{name}@locate{L}" in filt
+cdef bint _selects(object filt, object labelled, str name, int L) except -1:
+    # a symbol_filter() set (None: every locate) keeps a locate by its name (the one it has when
+    # its book is decided), its number, or a book label NAME@locateN of it (``labelled``: the
+    # locates N of the labels). A label is the name of a locate's book as the summary gives it,
+    # at the end of the replay: a stock directory message may give locate N the name NAME only
+    # after its first order, so the label keeps locate N whatever it is named then; the name is
+    # checked against the replay's names (Replayer.book, label_errors), as book --symbol does.
+    return filt is None or name in filt or str(L) in filt or L in labelled
 
 
 cdef str _name(const locinfo* li, int L):
@@ -626,13 +630,17 @@ cdef class Replayer:
     in front of the next bytes. ``finish(tail)`` reports an incomplete last message.
 
     Parameters (all but ``symbols`` keyword-only): ``symbols`` (iterable of names, locate
-    numbers or book labels ``NAME@locateN``, which keep locate N if it is named NAME when its
-    first order arrives: only these get books and sink records; None = all; empty:
-    ``ValueError``), ``snapshot_every`` (messages) / ``snapshot_every_ns`` (exchange time) and
+    numbers or book labels ``NAME@locateN``: only these get books and sink records; None = all;
+    empty: ``ValueError``; a name keeps a locate named so when its first order arrives, a label
+    keeps locate N whatever it is named then, as a stock directory message may name it NAME
+    later, and :meth:`book` takes the label while locate N is named NAME),
+    ``snapshot_every`` (messages) / ``snapshot_every_ns`` (exchange time) and
     ``snapshot_depth`` (levels) for depth snapshots, ``infer_lengths`` (take each length from
     the type byte, for files written with zero prefixes), ``callback(symbol, book, ts_ns)``
     called between compiled chunks for ``callback_symbols`` every ``callback_every`` messages
-    touching that symbol and, with ``callback_on_tob``, whenever its top of book changes;
+    touching that symbol and, with ``callback_on_tob``, whenever its top of book changes
+    (``symbol`` is the book's name as it is then, or its label ``NAME@locateN`` while another
+    book carries that name too, as the replay summary names them);
     ``until_ns`` stops before the first message later than that exchange time (then ``done``
     is True and later ``feed()`` calls consume nothing; ``done`` does not mean that the input
     ended: :meth:`finish` says that);
@@ -657,6 +665,12 @@ cdef class Replayer:
     cdef rp_state* S
     cdef dict _books
     cdef object _filter
+    cdef object _labelled           # the locates N of the book labels NAME@locateN in symbols
+    cdef object _cb_labelled        # ... in callback_symbols
+    cdef dict _first_names          # {locate: name when its first order arrived}
+    cdef dict _bk_name              # {locate: name} of the books as of _bk_r stock directory
+    cdef dict _bk_count             # messages, and {name: books carrying it}: the callback's
+    cdef uint64_t _bk_r             # symbol, a label NAME@locateN for a name two books carry
     cdef int _part_k, _part_n       # partition: keep the locates L with L % n == k (k -1: none)
     cdef object _callback
     cdef object _cb_filter
@@ -730,8 +744,14 @@ cdef class Replayer:
         S.track_tob = S.rec_tob or S.cb_on_tob
         self._books = {}
         self._filter = symbol_filter(symbols, "symbols")
+        self._labelled = label_locates(self._filter)
         self._callback = callback
         self._cb_filter = symbol_filter(callback_symbols, "callback_symbols")
+        self._cb_labelled = label_locates(self._cb_filter)
+        self._first_names = {}
+        self._bk_name = {}
+        self._bk_count = {}
+        self._bk_r = 0
         self._truncated = None
         self._capacity = o.capacity
         self.done = False
@@ -798,7 +818,7 @@ cdef class Replayer:
                 elif status == ST_CALLBACK:
                     # between two messages: the book is whole, and not busy for the callback
                     L = S.pause_locate
-                    self._callback(_name(&S.loc[L], L), self._books[L], int(S.pause_ts))
+                    self._callback(self._cb_symbol(L), self._books[L], int(S.pause_ts))
                 else:
                     self.done = True
                     break
@@ -856,15 +876,16 @@ cdef class Replayer:
             return 0
         for L in range(65536):
             if self.S.loc[L].early_refs and L % self._part_n == self._part_k and (
-                    _selects(self._filter, _name(&self.S.loc[L], L), L)):
+                    _selects(self._filter, self._labelled, _name(&self.S.loc[L], L), L)):
                 n += self.S.loc[L].early_refs
         return int(n)
 
     cdef _decide(self, int L):
         cdef locinfo* li = &self.S.loc[L]
         name = _name(li, L)
+        self._first_names[L] = name
         keep = (L % self._part_n == self._part_k
-                and _selects(self._filter, name, L))
+                and _selects(self._filter, self._labelled, name, L))
         cdef OrderBook ob
         if keep:
             ob = OrderBook(capacity=self._capacity)
@@ -878,13 +899,42 @@ cdef class Replayer:
             self.S.early_total -= li.early_refs
             li.early_refs = 0
             li.cb = self._callback is not None and (
-                _selects(self._cb_filter, name, L))
+                _selects(self._cb_filter, self._cb_labelled, name, L))
+            if self._callback is not None and self._bk_r == self.S.scan.counts[82]:
+                # no stock directory message since the callback's names were taken: add this one
+                self._bk_name[L] = name
+                self._bk_count[name] = self._bk_count.get(name, 0) + 1
         else:
             li.track = TRACK_IGNORED
             self.S.early_total -= li.early_refs
             li.early_refs = 0
 
+    cdef str _cb_symbol(self, int L):
+        # The callback's symbol for the book of locate L: its name, or its label NAME@locateN
+        # while another book carries the name too (the replay summary's rule, book_labels), so
+        # that two books of one name are told apart. Names change only by stock directory
+        # messages once a locate has a book: taken again when one has arrived, O(books) then.
+        cdef uint64_t n_r = self.S.scan.counts[82]
+        cdef int K
+        if n_r != self._bk_r:
+            self._bk_name = {K: _name(&self.S.loc[K], K) for K in self._books}
+            self._bk_count = {}
+            for n in self._bk_name.values():
+                self._bk_count[n] = self._bk_count.get(n, 0) + 1
+            self._bk_r = n_r
+        name = self._bk_name[L]
+        return name if self._bk_count[name] == 1 else f"{name}@locate{L}"
+
     # ---- results ----
+
+    @property
+    def first_names(self):
+        """{locate: name}: the name each locate had when its first order (A/F/P/Q) arrived,
+        kept or not: the name ``symbols`` judged it by. A stock directory message may rename
+        it later (:attr:`symbols` has the latest name). O(locates seen)."""
+        if self._busy:
+            mc_raise_busy("Replayer", self._busy)
+        return dict(self._first_names)
 
     @property
     def books(self):
