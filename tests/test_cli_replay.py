@@ -882,6 +882,44 @@ def test_replay_symbols_label_of_locate_renamed_after_first_order_keeps_its_book
     assert "books:" not in out
 
 
+def test_replay_symbols_name_renamed_after_first_order_noted_not_silent(tmp_path, capsys):
+    # a name selects a locate by the name it has at its first order, the summary names books
+    # by their last one: --symbols MSFT kept locate 2 (renamed AAPL) and said "no symbol named
+    # MSFT"; --symbols AAPL left locate 2's book out without a word
+    path, r = renamed_mid_day(tmp_path, {2: "AAPL"})
+    code, out, _ = run_cli(capsys, "replay", str(path), "--symbols", "MSFT", "--no-progress")
+    assert code == 0 and "books: 1: AAPL;" in out and "no symbol named" not in out
+    assert ("note: locate 2 was kept as 'MSFT', its name at its first order, and is named "
+            "'AAPL' in the end") in out
+    code, out, _ = run_cli(capsys, "replay", str(path), "--symbols", "AAPL", "--no-progress")
+    assert code == 0 and f"books: 1: AAPL; open orders: {len(r.books[1]):,}" in out
+    assert ("note: locate 2 is named 'AAPL' only after its first order (then 'MSFT'): no book "
+            "kept; AAPL@locate2 keeps it") in out
+
+
+def test_book_symbol_name_given_after_first_order_shows_its_book_not_empty(tmp_path, capsys):
+    # locate 1 is AAPL at its first order and renamed NEWNAME mid-day: book --symbol NEWNAME
+    # found the name in the end but no book (the filter had left the locate out) and showed
+    # an empty ladder
+    path, r = renamed_mid_day(tmp_path, {1: "NEWNAME"})
+    assert len(r.books[1]) > 0
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "NEWNAME", "--no-progress")
+    assert code == 0, err
+    assert out.startswith(f"NEWNAME (locate 1) at end of file")
+    assert f": {len(r.books[1]):,} orders" in out
+    bids, _ = r.books[1].depth_orders(1)
+    assert f"{bids[0][0] / 1e4:>11.4f} |" in out
+    # from a FIFO, which cannot be read again for it: refused, naming the label that keeps it
+    data = path.read_bytes()
+    with slow_fifo_writer(tmp_path / "live.itch", data, b"") as (seen, _):
+        seen.set()
+        code, out, err = run_cli(capsys, "book", str(tmp_path / "live.itch"), "--symbol",
+                                 "NEWNAME", "--no-progress")
+    assert code == 1 and not out
+    assert ("locate 1 is named 'NEWNAME' only after its first order (then 'AAPL'): give "
+            "--symbol NEWNAME@locate1") in err
+
+
 def _numeric_names_day(tmp_path):
     """A generated day with numeric stock codes, as some ITCH venues use: locate 2 is the
     stock named "5", and the name TEST is carried by locates 4 and 5. Returns its path and

@@ -212,21 +212,51 @@ def _dump_book(args, books_by_locate, names) -> int:
     return n
 
 
-def _note_symbols_and_dump(args, symbols, names, books, numbers=None) -> None:
-    """After a replay: name the requested symbols the file lacks, and write --dump-book.
-    ``numbers``: the numbers a symbol may be given by (default the locates of ``names`` and
-    ``books``; DBN: the instrument ids)."""
-    if symbols:
-        missing = [x for x in symbols if x not in names.values() and not x.isdigit()]
-        if missing:
-            print(f"note: no symbol named {', '.join(missing)} in this file")
-        # a number matches a book's locate (DBN: instrument id), whether or not it was named
-        if numbers is None:
-            numbers = set(names) | set(books)
-        unseen = [x for x in symbols if x.isascii() and x.isdigit() and x not in names.values()
-                  and int(x) not in numbers]
-        if unseen:
-            print(f"note: no symbol numbered {', '.join(unseen)} in this file")
+def symbol_notes(symbols, names, books, numbers=None, first_names=None,
+                 file=None) -> list[str]:
+    """The notes after a replay on the requested ``symbols`` (names and numbers; book labels,
+    checked by :func:`matchcore._symfilter.label_errors`, are left out by the ITCH callers):
+    names and numbers the file lacks, and, with ``first_names`` (``Replayer.first_names``),
+    locates a stock directory message renamed after their first order, which a name selects by
+    the name a locate has then while the summary names books by their last one. ``numbers``:
+    the numbers a symbol may be given by (default the locates of ``names`` and ``books``; DBN:
+    the instrument ids). ``file``: the file's name, for a replay of several."""
+    out = []
+    where, of = ("in this file", "") if file is None else (f"in {file}", f" of {file}")
+    if not symbols:
+        return out
+    first_names = first_names or {}
+    known = set(names.values()) | set(first_names.values())
+    missing = [x for x in symbols if x not in known and not x.isdigit()]
+    if missing:
+        out.append(f"note: no symbol named {', '.join(missing)} {where}")
+    # a number matches a book's locate (DBN: instrument id), whether or not it was named
+    if numbers is None:
+        numbers = set(names) | set(books)
+    unseen = [x for x in symbols if x.isascii() and x.isdigit() and x not in known
+              and int(x) not in numbers]
+    if unseen:
+        out.append(f"note: no symbol numbered {', '.join(unseen)} {where}")
+    wanted = {x for x in symbols if not x.isdigit()}
+    for L in sorted(first_names):
+        first, last = first_names[L], names.get(L, first_names[L])
+        if first == last:
+            continue
+        if L in books and first in wanted and last not in wanted:
+            # kept by its first name, summed up and dumped under its last one
+            out.append(f"note: locate {L}{of} was kept as {first!r}, its name at its first "
+                       f"order, and is named {last!r} in the end")
+        elif L not in books and last in wanted and first not in wanted:
+            # the summary's name for it was selected, and its book is missing without a word
+            out.append(f"note: locate {L}{of} is named {last!r} only after its first order "
+                       f"(then {first!r}): no book kept; {last}@locate{L} keeps it")
+    return out
+
+
+def _note_symbols_and_dump(args, symbols, names, books, numbers=None, first_names=None) -> None:
+    """After a replay: the notes of :func:`symbol_notes`, then --dump-book."""
+    for line in symbol_notes(symbols, names, books, numbers, first_names):
+        print(line)
     if args.dump_book:
         n = _dump_book(args, books, names)
         print(f"book dump: {n:,} levels -> {args.dump_book}")
@@ -346,7 +376,7 @@ def _replay(args) -> int:
     _print_itch_summary(s, names, books, elapsed, path, update.state["pos"])
     # the book labels were checked above, and each names a locate of the file
     _note_symbols_and_dump(args, symbols and [x for x in symbols if not LABEL.fullmatch(x)],
-                           names, books)
+                           names, books, first_names=r.first_names)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -651,6 +681,23 @@ def _book(args) -> int:
               f"{', '.join(book_label(args.symbol, k) for k in carriers)} (or its locate "
               f"number)", file=sys.stderr)
         return 1
+    if len(carriers) == 1 and carriers[0] not in r.books and carriers[0] in r.first_names:
+        # named so by a stock directory message after its first order: the name filter left
+        # it out then, and its empty book was shown. Again, by its locate (as a label does).
+        label = f"{args.symbol}@locate{carriers[0]}"
+        if not path.is_file():
+            # a pipe or FIFO cannot be read twice
+            print(f"matchcore book: error: locate {carriers[0]} is named {args.symbol!r} only "
+                  f"after its first order (then {r.first_names[carriers[0]]!r}): give "
+                  f"--symbol {label}", file=sys.stderr)
+            return 1
+        bar, update = _file_progress(path, args.no_progress)
+        try:
+            r = itch.replay_file(path, progress=update, symbols=[label], until_ns=until,
+                                 infer_lengths=args.infer_lengths, record_tob=False,
+                                 record_trades=False)
+        finally:
+            bar.close()
     try:
         book = r.book(args.symbol)
         loc = next(k for k, b in r.books.items() if b is book)
