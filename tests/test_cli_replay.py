@@ -920,6 +920,41 @@ def test_book_symbol_name_given_after_first_order_shows_its_book_not_empty(tmp_p
             "--symbol NEWNAME@locate1") in err
 
 
+def test_replay_many_files_labels_checked_and_missing_symbols_noted_as_one_file(
+        tmp_path, capsys, day):
+    # several files: a label whose locate carries another name (or none) was not refused
+    # (its books were summed up and dumped under it), and a name or number no file holds was
+    # not noted, where one file's replay refuses and notes them
+    path, r = renamed_mid_day(tmp_path, {2: "AAPL"})
+    other = tmp_path / "other.itch"
+    other.write_bytes(itch.generate(None, messages=3_000, symbols=2, seed=1))
+    assert itch.replay_file(other).symbols == {1: "AAPL", 2: "MSFT"}
+    for label, why in (("AAPL@locate2", "locate 2 is 'MSFT'"),
+                       ("AAPL@locate9", "locate 9 does not occur")):
+        code, out, err = run_cli(capsys, "replay", str(path), str(other), "--symbols", label,
+                                 "--dump-book", str(tmp_path / "no.csv"), "--no-progress")
+        assert code == 1 and f"error: no book {label!r} in {other}: {why}" in err, err
+        assert "replayed" not in out and not (tmp_path / "no.csv").exists()
+    copy = tmp_path / "copy.itch"
+    copy.write_bytes(path.read_bytes())
+    csv_path = tmp_path / "book.csv"
+    code, out, err = run_cli(capsys, "replay", str(path), str(copy), "--symbols",
+                             "AAPL@locate2,NOPE,77,MSFT", "--dump-book", str(csv_path),
+                             "--no-progress")
+    assert code == 0, err
+    for f in (path, copy):
+        assert f"note: no symbol named NOPE in {f}" in out
+        assert f"note: no symbol numbered 77 in {f}" in out
+        assert (f"note: locate 2 of {f} was kept as 'MSFT', its name at its first order, and "
+                f"is named 'AAPL' in the end") in out
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert {row["locate"] for row in rows} == {"2"}
+    code, out, err = run_cli(capsys, "replay", str(path), str(day), "--symbols", "AMZN",
+                             "--no-progress")
+    assert code == 0 and "note:" not in out, out
+
+
 def _numeric_names_day(tmp_path):
     """A generated day with numeric stock codes, as some ITCH venues use: locate 2 is the
     stock named "5", and the name TEST is carried by locates 4 and 5. Returns its path and
@@ -974,6 +1009,22 @@ def test_replay_plot_two_books_of_one_name_or_file_name_each_its_own_png(tmp_pat
     again = plot_replay(tmp_path / "again", r.tob(), r.trades(), r.symbols, price_scale=1e4,
                         top=4)
     assert len({p.name for p in again}) == 4
+
+
+def test_replay_many_files_plot_two_books_of_one_name_under_their_labels(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    # several files: the two books of a name were drawn as TEST.png and TEST-2.png, both
+    # titled TEST, where one file's replay draws them under their labels
+    path, _ = renamed_mid_day(tmp_path, {2: "AAPL"})
+    other = tmp_path / "other.itch"
+    other.write_bytes(itch.generate(None, messages=3_000, symbols=1, seed=1))
+    code, out, _ = run_cli(capsys, "replay", str(path), str(other), "--no-progress", "--plot",
+                           str(tmp_path / "plots"), "--plot-top", "3")
+    assert code == 0, out
+    pngs = sorted(x.name for x in (tmp_path / "plots").iterdir())
+    assert [p for p in pngs if p.startswith("renamed-")] == [
+        "renamed-AAPL_locate1.png", "renamed-AAPL_locate2.png", "renamed-AMZN.png"]
+    assert pngs[0] == "other-AAPL.png"
 
 
 def test_plot_replay_file_name_taken_by_another_symbols_suffixed_name_each_its_own_png(

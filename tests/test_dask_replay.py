@@ -433,3 +433,31 @@ def test_dask_replay_empty_symbols_refused_before_any_cluster_cli_too(files, whi
         replay_files([files[which]], "local", symbols=[])
     assert main(["replay", str(files[which]), str(files[which]), "--symbols", ","]) == 1
     assert "--symbols ',' names nothing" in capsys.readouterr().err
+
+
+def test_cli_replay_dask_symbols_noted_labels_checked_per_file_as_one_file(files, client,
+                                                                          capsys):
+    # --dask gave no note for a selected name or number a file lacks, and kept a label whose
+    # locate carries another name (its book summed up under the label), where one file's
+    # replay notes the first and refuses the second
+    day0, dbn = files[0], files[3]
+    names = itch.replay_file(day0).symbols
+    other = next(n for L, n in names.items() if L != 1)
+    dbn_names = replay_dbn(dbn).symbols
+    address = client.scheduler.address
+    rc = main(["replay", str(day0), str(dbn), "--dask", address, "--no-progress",
+               "--symbols", f"{other}@locate1"])
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    assert f"no book '{other}@locate1' in {day0}: locate 1 is '{names[1]}'" in err
+    known = next(iter(dbn_names.values()))
+    rc = main(["replay", str(day0), str(dbn), "--dask", address, "--no-progress",
+               "--symbols", f"{names[1]}@locate1,{known},NOPE,60000"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    # DBN: a label is no name of its; a number is judged against the instrument ids
+    assert [line for line in out.splitlines() if line.startswith("note:")] == [
+        f"note: no symbol named {known}, NOPE in {day0}",
+        f"note: no symbol numbered 60000 in {day0}",
+        f"note: no symbol named {names[1]}@locate1, NOPE in {dbn}",
+        f"note: no symbol numbered 60000 in {dbn}"]

@@ -76,6 +76,16 @@ def run_many(args) -> int:
             res = replay_serial(files, fmt=args.format, progress=progress, **opts)
     finally:
         bar.close()
+    symbols = opts.get("symbols")
+    bad = _label_errors(res.files, symbols)
+    if bad:
+        # as for one file: the book of another stock would be summed up, dumped and written
+        # under the label (locates are numbered afresh each day: locate N of one day's file is
+        # not locate N of the next)
+        for file, label, why in bad:
+            print(f"matchcore replay: error: no book {label!r} in {file}: {why}",
+                  file=sys.stderr)
+        return 1
     where = f"on the Dask cluster {args.dask}" if args.dask else "in this process"
     print(f"replayed {len(files)} files {where} in {res.elapsed_s:.3f} s: "
           f"{res.totals['messages']:,} messages, {res.totals['trades']:,} trades, "
@@ -87,6 +97,14 @@ def run_many(args) -> int:
               f"{s['open_orders']:,} open orders, unknown refs {s['unknown_refs']:,}, "
               f"truncated {'yes' if s['truncated'] else 'no'}; {f.elapsed_s:.3f} s"
               f"{' on ' + f.worker if args.dask else ''}")
+    from matchcore.cli_replay import symbol_notes
+
+    for f in res.files:
+        # the notes one file's replay gives, each naming its file
+        for line in symbol_notes(_plain(f, symbols), f.symbols, f.books,
+                                 numbers=set(f.instruments.values()) if f.format == "dbn"
+                                 else None, first_names=f.first_names, file=f.file):
+            print(line)
     stems = _stems(res.files)
     if args.dump_book:
         n = 0
@@ -125,10 +143,35 @@ def run_many(args) -> int:
     if args.plot:
         from matchcore.cli_replay_dbn import plot_cli
 
+        from matchcore.io import book_labels
+
         for f, stem in zip(res.files, stems):
             scale = 1e9 if f.format == "dbn" else 1e4
-            plot_cli(args, f.tob, f.trades, f.symbols, scale, prefix=f"{stem}-")
+            # as for one file: two ITCH books of one name drawn under their labels
+            names = (f.symbols if f.format == "dbn"
+                     else {**f.symbols, **book_labels(f.symbols, f.books)})
+            plot_cli(args, f.tob, f.trades, names, scale, prefix=f"{stem}-")
     return 0
+
+
+def _label_errors(files, symbols) -> list[tuple[str, str, str]]:
+    """``(file, label, reason)`` for each book label ``NAME@locateN`` of ``symbols`` that names
+    no book of an ITCH file (see :func:`matchcore._symfilter.label_errors`): refused as one
+    file's replay refuses it. DBN files have no labels: their notes name them."""
+    from matchcore._symfilter import label_errors
+
+    return [(f.file, label, why) for f in files if f.format == "itch"
+            for label, why in label_errors(symbols, f.symbols)]
+
+
+def _plain(f, symbols):
+    """The symbols the notes of file ``f`` judge: for ITCH all but the book labels, which
+    :func:`_label_errors` checked."""
+    if not symbols or f.format != "itch":
+        return symbols
+    from matchcore._symfilter import LABEL
+
+    return [x for x in symbols if not LABEL.fullmatch(x)]
 
 
 def _stems(files) -> list[str]:

@@ -94,6 +94,10 @@ class FileResult:
     elapsed_s: float = 0.0
     worker: str = ""
     parts: int = 1
+    # ITCH: locate -> name when its first order arrived (Replayer.first_names), which a name in
+    # symbols selects by; DBN: book number -> instrument id, which a number selects by
+    first_names: dict = field(default_factory=dict)
+    instruments: dict = field(default_factory=dict)
 
     def book(self, locate):
         """The final book of a locate (book number) as a new OrderBook. O(orders)."""
@@ -138,7 +142,9 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
                       tob=r.tob(), trades=r.trades(), snapshots=r.snapshots(),
                       books={k: b.snapshot() for k, b in books.items()},
                       hashes={k: b.state_hash() for k, b in books.items()}, elapsed_s=elapsed,
-                      worker=f"pid {os.getpid()}")
+                      worker=f"pid {os.getpid()}",
+                      first_names=r.first_names if fmt == "itch" else {},
+                      instruments=r.instruments if fmt == "dbn" else {})
 
 
 def _file_options(path, fmt: str, partition, options: dict) -> dict:
@@ -195,7 +201,8 @@ def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
 def merge_parts(parts: list[FileResult]) -> FileResult:
     """One file's result from the results of its shares (see ``partition``).
 
-    File-level counters are taken from the first share (all are equal), book-level ones summed
+    File-level counters (and the names, first names and instruments, which every share sees
+    whole) are taken from the first share (all are equal), book-level ones summed
     (each share counts its own locates or instruments); books and hashes are united; sink
     records are merged by time (stable: file order within a book, also where a file's
     timestamps step back, and across books whenever their timestamps differ)."""
@@ -219,7 +226,8 @@ def merge_parts(parts: list[FileResult]) -> FileResult:
                       books=dict(sorted(books.items())), hashes=dict(sorted(hashes.items())),
                       elapsed_s=max(p.elapsed_s for p in parts),
                       worker=", ".join(sorted({p.worker for p in parts})),
-                      parts=len(parts))
+                      parts=len(parts), first_names=first.first_names,
+                      instruments=first.instruments)
 
 
 def _totals(files: list[FileResult]) -> dict:
