@@ -982,6 +982,29 @@ def test_book_label_of_locate_whose_number_another_stock_is_named_shows_that_loc
         assert f"{bids[0][0] / 1e4:>11.4f} |" in out
 
 
+def test_book_numeric_name_is_the_stock_so_named_whatever_the_locate_numbers(tmp_path, capsys):
+    # Replayer.book("5") took the first locate in number order named 5 *or* numbered 5: with
+    # the stock named 5 at locate 2 it was that stock, at locate 7 it was locate 5 (TEST), and
+    # book --symbol 5 showed TEST's ladder; "007" (locate 7 in symbols=) was no book at all
+    data = _with_names(itch.generate(None, messages=20_000, symbols=7, seed=8),
+                       {5: "TEST", 7: "5"})
+    path = tmp_path / "numeric7.itch"
+    path.write_bytes(data)
+    r = itch.replay_file(path)
+    books = r.books
+    assert r.symbols[5] == "TEST" and r.symbols[7] == "5"
+    assert len(books[5]) != len(books[7])
+    assert r.book("5") is books[7] and r.book("TEST") is books[5]
+    assert r.book(5) is books[5] and r.book("TEST@locate5") is books[5]
+    assert r.book("007") is books[7] and r.book("5@locate7") is books[7]
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "5", "--no-progress")
+    assert code == 0 and out.startswith("5 (locate 7) at end of file"), out + err
+    assert f": {len(books[7]):,} orders" in out
+    # the other numbering (the stock named 5 below locate 5) gives the stock named 5 too
+    _, r2 = _numeric_names_day(tmp_path)
+    assert r2.book("5") is r2.books[2]
+
+
 def test_replay_plot_two_books_of_one_name_or_file_name_each_its_own_png(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     import struct

@@ -798,3 +798,23 @@ def test_replay_dbn_fifo_slow_writer_records_replayed_before_it_closes(tmp_path,
     assert r.done and r.stats["messages"] == want.stats["messages"] == later
     assert {k: b.state_hash() for k, b in r.books.items()} == \
         {k: b.state_hash() for k, b in want.books.items()}
+
+
+def test_dbn_book_name_two_instruments_carry_refused_naming_their_ids_id_taken():
+    # the metadata maps one symbol to two instrument ids (an id that changed between the days
+    # of a file): book(name) returned the first instrument's book, the other's orders unseen
+    recs = [mbo_record(7, 1, 1, 100, 5, "A", "B"), mbo_record(8, 2, 2, 200, 3, "A", "A"),
+            mbo_record(9, 3, 3, 300, 4, "A", "B")]
+    r = DbnReplayer(names={7: "X", 8: "X", 9: "Y"})
+    body = b"".join(recs)
+    assert r.feed(body) == len(body)
+    r.finish()
+    assert r.symbols == {0: "X", 1: "X", 2: "Y"}
+    with pytest.raises(ValueError, match=r"'X' is carried by instruments 7, 8: ask for one"):
+        r.book("X")
+    books = r.books
+    for sym, L in ((7, 0), ("8", 1), ("0008", 1), ("Y", 2), ("9", 2)):
+        assert r.book(sym) is books[L], sym
+    for sym in ("Z", 5, "5"):
+        with pytest.raises(KeyError):
+            r.book(sym)

@@ -663,7 +663,7 @@ def _book(args) -> int:
                   file=sys.stderr)
             return 1
         # that locate's book, looked up by number: r.book("7") is the book of a stock named
-        # 7 when one has a lower locate, and such a stock was shown for AAPL@locate7
+        # 7 when there is one, and such a stock was shown for AAPL@locate7
         from matchcore import OrderBook
 
         loc = int(want)

@@ -41,7 +41,7 @@ from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_tr
                                sk_records, sk_options, sk_replay_options, sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
-from matchcore._symfilter import symbol_filter
+from matchcore._symfilter import plain_number, symbol_filter
 
 cnp.import_array()
 
@@ -762,12 +762,30 @@ cdef class DbnReplayer:
         return {L: self._names.get(iid, str(iid)) for L, iid in self.instruments.items()}
 
     def book(self, symbol):
-        """The book of a symbol name or instrument id; KeyError if it has none. O(instruments)."""
+        """The book of a symbol name or instrument id; KeyError if it has none, ValueError for
+        a name several books carry (the metadata maps one symbol to several instrument ids,
+        e.g. over several days), naming their ids, which it takes. A string is a name first, an
+        instrument id only when no book carries it as a name (written with leading zeros, the
+        id it writes, as in ``symbols``); an int is an instrument id. O(instruments)."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
-        for L, name in self.symbols.items():
-            iid = self.S.inst[L].instrument_id
-            if (name == str(symbol) or str(iid) == str(symbol)) and L in self._books:
+        names, ids = self.symbols, self.instruments
+        want = symbol
+        if not (isinstance(symbol, int) and not isinstance(symbol, bool)):
+            more = [L for L, n in names.items() if n == symbol and L in self._books]
+            if len(more) > 1:
+                # the first of them was returned: another instrument's orders under the name
+                raise ValueError(f"symbol {symbol!r} is carried by instruments "
+                                 f"{', '.join(str(ids[L]) for L in more)}: ask for one of them "
+                                 f"by its instrument id")
+            if more:
+                return self._books[more[0]]
+            number = plain_number(str(symbol))
+            if not (number.isascii() and number.isdigit()):
+                raise KeyError(f"no book for symbol {symbol!r}")
+            want = int(number)
+        for L, iid in ids.items():
+            if iid == want and L in self._books:
                 return self._books[L]
         raise KeyError(f"no book for symbol {symbol!r}")
 

@@ -39,7 +39,7 @@ from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_t
                                sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
-from matchcore._symfilter import label_locates, symbol_filter
+from matchcore._symfilter import label_locates, plain_number, symbol_filter
 
 import re
 _LABEL = re.compile(r"(.+)@locate0*([0-9]{1,5})")    # matchcore.io.book_label
@@ -957,28 +957,38 @@ cdef class Replayer:
     def book(self, symbol):
         """The book of a symbol name (or locate number, or ``NAME@locateN``, the label of one
         of the books of a name several locates carry); KeyError if it has none, ValueError for
-        a name several books carry (naming their labels)."""
+        a name several books carry (naming their labels). A string is a name first: a number
+        only when no book carries it as a name (with numeric stock codes, ``"5"`` is the stock
+        named 5, whatever its locate; ``NAME@locate5`` is locate 5's book); written with
+        leading zeros (``"007"``) it is the number it writes, as in ``symbols``; an int is a
+        locate number. O(locates seen)."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
         names = self.symbols
+        if isinstance(symbol, int) and not isinstance(symbol, bool):
+            if symbol in self._books:
+                return self._books[symbol]
+            raise KeyError(f"no book for symbol {symbol!r}")
         label = _LABEL.fullmatch(str(symbol))
         if label is not None:
             L = int(label.group(2))
             if names.get(L) == label.group(1) and L in self._books:
                 return self._books[L]
             raise KeyError(f"no book for symbol {symbol!r}")
-        for L, name in names.items():
-            if (name == symbol or str(L) == str(symbol)) and L in self._books:
-                if name == symbol:
-                    # the first of them was returned: another book's orders under the name
-                    more = [K for K, n in names.items() if n == name and K in self._books]
-                    if len(more) > 1:
-                        raise ValueError(
-                            f"symbol {symbol!r} is carried by locates "
-                            f"{', '.join(map(str, more))}: ask for one of "
-                            f"{', '.join(f'{name}@locate{K}' for K in more)} (or its locate "
-                            f"number)")
-                return self._books[L]
+        # by name first: the locate order decided before, so "5" was locate 5's book when its
+        # number was lower than the locate of the stock named 5, and that stock's otherwise
+        more = [K for K, n in names.items() if n == symbol and K in self._books]
+        if len(more) > 1:
+            # the first of them was returned: another book's orders under the name
+            raise ValueError(
+                f"symbol {symbol!r} is carried by locates {', '.join(map(str, more))}: ask "
+                f"for one of {', '.join(f'{symbol}@locate{K}' for K in more)} (or its locate "
+                f"number)")
+        if more:
+            return self._books[more[0]]
+        number = plain_number(str(symbol))
+        if number.isascii() and number.isdigit() and int(number) in self._books:
+            return self._books[int(number)]
         raise KeyError(f"no book for symbol {symbol!r}")
 
     @property
