@@ -895,6 +895,11 @@ def test_replay_symbols_name_renamed_after_first_order_noted_not_silent(tmp_path
     assert code == 0 and f"books: 1: AAPL; open orders: {len(r.books[1]):,}" in out
     assert ("note: locate 2 is named 'AAPL' only after its first order (then 'MSFT'): no book "
             "kept; AAPL@locate2 keeps it") in out
+    # book names books as the summary does: MSFT is no book, and the error says where it went
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "MSFT", "--no-progress")
+    assert code == 1 and not out
+    assert ("no symbol 'MSFT' in this file; symbols seen: AAPL, AMZN; locate 2 was named 'MSFT' "
+            "at its first order, and is 'AAPL' in the end (--symbol AAPL@locate2)") in err
 
 
 def test_book_symbol_name_given_after_first_order_shows_its_book_not_empty(tmp_path, capsys):

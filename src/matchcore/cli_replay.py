@@ -707,9 +707,17 @@ def _book(args) -> int:
                     if n == args.symbol or str(k) == str(args.symbol)), None)
         if loc is None:
             names = sorted(set(r.symbols.values()))
+            # the name a locate had at its first order, renamed since: the summary and this
+            # command name its book by the later name
+            renamed = "".join(
+                f"; locate {k} was named {n!r} at its first order, and is {r.symbols[k]!r} "
+                f"{'then' if args.at else 'in the end'} (--symbol {r.symbols[k]}@locate{k})"
+                for k, n in sorted(r.first_names.items())
+                if n == args.symbol and r.symbols.get(k, n) != n)
             print(f"matchcore book: error: no symbol {args.symbol!r} "
                   f"{'before ' + args.at if args.at else 'in this file'}; symbols seen: "
-                  f"{', '.join(names[:20])}{' ...' if len(names) > 20 else ''}", file=sys.stderr)
+                  f"{', '.join(names[:20])}{' ...' if len(names) > 20 else ''}{renamed}",
+                  file=sys.stderr)
             return 1
         from matchcore import OrderBook
 
