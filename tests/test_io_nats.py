@@ -303,6 +303,28 @@ def test_cli_replay_publish_then_subscribe_prints_the_books_top(server, names, t
     assert "missing (sequence gaps) 0 records" in out
 
 
+def test_cli_subscribe_selected_symbols_never_received_noted(server, names, tmp_path, capsys):
+    # subscribe --symbols with a name never published (or a label of a locate not published
+    # under that name) printed nothing about it: a typo looked like a quiet symbol
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=5_000, symbols=3, seed=4)
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix])
+    assert code == 0, capsys.readouterr()
+    capsys.readouterr()
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", "AAPL,NOPE,MSFT@locate2,MSFT@locate3,AAPL"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "AAPL     bid" in out and "MSFT@locate2 " in out
+    assert out.rstrip().endswith("note: no records received for NOPE, MSFT@locate3")
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", "AAPL,MSFT"])
+    out = capsys.readouterr().out
+    assert code == 0 and "note:" not in out, out
+
+
 def test_cli_replay_publish_broker_down_exit_1_clear_message(tmp_path, capsys):
     _need_nats()
     path = tmp_path / "day.itch"

@@ -89,6 +89,7 @@ def run(args) -> int:
         # Ctrl-C or SIGTERM (the connection is closed by now): report what was received;
         # matchcore.__main__ prints the one line on stderr and gives the exit status
         _summary(c, args)
+        _note_unseen(c, symbols)
         raise
     except BrokenPipeError:          # stdout's reader left: nothing more to print
         raise
@@ -101,7 +102,31 @@ def run(args) -> int:
         code = 1
     # whatever ended the read (an error, Ctrl-C above), what was received is reported
     _summary(c, args)
+    _note_unseen(c, symbols)
     return code
+
+
+def _note_unseen(c, symbols) -> None:
+    """The selected names and book labels no record was received for (a name never
+    published, a typo, a label of a locate not published under that name): left out of the
+    summary without a word, as a replay notes the symbols its file lacks."""
+    if not symbols:
+        return
+    from matchcore._symfilter import LABEL
+
+    seen = set(c.symbols())
+    named = {m.group(1) if m else k for k in seen for m in [LABEL.fullmatch(k)]}
+    unseen = []
+    for s in symbols:
+        m = LABEL.fullmatch(s)
+        if m:
+            found = f"{m.group(1)}@locate{int(m.group(2))}" in seen
+        else:
+            found = s in named
+        if not found and s not in unseen:
+            unseen.append(s)
+    if unseen:
+        print(f"note: no records received for {', '.join(unseen)}")
 
 
 def _summary(c, args) -> None:
