@@ -269,12 +269,12 @@ cdef enum:
     DEEP_TRIAL = 8
 
 # The deep loops' stages, in commands ahead of the one running: the id's index line, then the
-# order found through it (a submit's price-map line), then the order's level and queue
-# neighbours (a submit's level), then a reprice's new level. Each stage's lines are found
-# through the one before, and a line from memory takes several commands' work to come: at
-# half these distances (8 / 4 / 2) `deep_book` with 1M active orders ran at 72-80 ns a
-# message against 55-59. DEEP_RING (a power of 2, more than DEEP_AHEAD_INDEX) holds what
-# the stages found for the commands between.
+# order found through it (a submit's or a reprice's price-map lines), then the order's level
+# and queue neighbours and a reprice's new level (a submit's level). Each stage's lines are
+# found through the one before, and a line from memory takes several commands' work to come:
+# at half these distances, with a reprice's level one command ahead, `deep_book` with 1M
+# active orders ran at 72-80 ns a message against 55-59. DEEP_RING (a power of 2, more than
+# DEEP_AHEAD_INDEX) holds what the stages found for the commands between.
 cdef enum:
     DEEP_AHEAD_INDEX = 16
     DEEP_AHEAD_ORDER = 8
@@ -333,6 +333,12 @@ cdef inline int32_t mc_ahead_order(const mc_book* b, const mc_command* c) noexce
         idx = _map_find(&b.index, c.order_id)
         if idx >= 0:
             _prefetch(&b.orders[idx])
+            if c.kind == MC_CMD_MODIFY and c.price > 0:
+                # a reprice's new price on both sides' price maps: which side is the order's
+                # is in its line, only now asked for, and the level found through the map line
+                # must be asked for in time too (mc_ahead_level)
+                _map_prefetch(&b.side[0].map, <uint64_t>c.price)
+                _map_prefetch(&b.side[1].map, <uint64_t>c.price)
     elif c.kind == MC_CMD_SUBMIT and c.side <= 1:
         _map_prefetch(&b.side[c.side].map, <uint64_t>c.price)
     return idx
@@ -340,7 +346,7 @@ cdef inline int32_t mc_ahead_order(const mc_book* b, const mc_command* c) noexce
 
 cdef inline void mc_ahead_level(const mc_book* b, const mc_command* c, int32_t idx) noexcept nogil:
     # DEEP_AHEAD_LEVEL commands ahead: the level and queue neighbours of the order found
-    # before (and a reprice's price-map line), or a submit's level.
+    # before and a reprice's new level, or a submit's level.
     cdef int32_t lv
     cdef const mc_order* o
     if idx >= 0:
@@ -349,23 +355,13 @@ cdef inline void mc_ahead_level(const mc_book* b, const mc_command* c, int32_t i
         _prefetch(&b.orders[o.prev if o.prev >= 0 else idx])
         _prefetch(&b.orders[o.next if o.next >= 0 else idx])
         if c.kind == MC_CMD_MODIFY and c.price > 0 and c.price != o.price:
-            _map_prefetch(&b.side[o.side].map, <uint64_t>c.price)
+            lv = _map_find(&b.side[o.side].map, <uint64_t>c.price)
+            if lv >= 0:
+                _prefetch(&b.levels[lv])
     elif c.kind == MC_CMD_SUBMIT and c.side <= 1:
         lv = _map_find(&b.side[c.side].map, <uint64_t>c.price)
         if lv >= 0:
             _prefetch(&b.levels[lv])
-
-
-cdef inline void mc_ahead_reprice(const mc_book* b, const mc_command* c, int32_t idx) noexcept nogil:
-    # One command ahead: a reprice's new level.
-    cdef int32_t lv
-    cdef const mc_order* o
-    if idx >= 0 and c.kind == MC_CMD_MODIFY and c.price > 0:
-        o = &b.orders[idx]
-        if c.price != o.price:
-            lv = _map_find(&b.side[o.side].map, <uint64_t>c.price)
-            if lv >= 0:
-                _prefetch(&b.levels[lv])
 
 
 # ---- lifecycle ----

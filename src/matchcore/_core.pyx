@@ -1190,8 +1190,6 @@ cdef int64_t _process_deep(mc_book* b, const mc_command* cmds, int64_t m, int64_
         if i + DEEP_AHEAD_LEVEL < n:
             mc_ahead_level(b, &cmds[i + DEEP_AHEAD_LEVEL],
                            found[(i + DEEP_AHEAD_LEVEL) & (DEEP_RING - 1)])
-        if i + 1 < n:
-            mc_ahead_reprice(b, &cmds[i + 1], found[(i + 1) & (DEEP_RING - 1)])
         # mc_apply, not its inlined body (see _process_near); here a call is nothing beside
         # the misses this loop is for
         if mc_apply(b, &cmds[i]) == -MC_ERR_NOMEM:

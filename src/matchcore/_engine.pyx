@@ -37,7 +37,7 @@ from matchcore._core cimport (
     mc_raise_busy, mc_book_host, MC_BUSY_ENGINE, MC_BUSY_JOURNAL, MC_BUSY_QUERY,
     MC_GUARD_HOSTED, MC_BUSY_HELD, mc_hold_register, mc_hold_unregister, mc_held_by_me,
     mc_book_pickle_args, mc_book_held_state, mc_book_copy_into, mc_ev_bound,
-    mc_deep_mode, mc_deep_timed, mc_ahead_order, mc_ahead_level, mc_ahead_reprice,
+    mc_deep_mode, mc_deep_timed, mc_ahead_order, mc_ahead_level,
     DEEP_ORDERS, DEEP_MIN_BATCH, DEEP_CHUNK, DEEP_EPOCH,
     DEEP_AHEAD_INDEX, DEEP_AHEAD_ORDER, DEEP_AHEAD_LEVEL, DEEP_RING,
 )
@@ -678,8 +678,8 @@ cdef inline void _engine_ahead_deep(mc_engine* e, const mc_command* cmds, int64_
                                     int32_t* ring, int32_t* found) noexcept nogil:
     # The deep loop's stages for the commands after command i (see mc_process's deep loop):
     # DEEP_AHEAD_INDEX ahead the id's index lines (the command's book, found then, kept in
-    # ring), DEEP_AHEAD_ORDER ahead the order, DEEP_AHEAD_LEVEL ahead its level and
-    # neighbours, one ahead a reprice's level.
+    # ring), DEEP_AHEAD_ORDER ahead the order, DEEP_AHEAD_LEVEL ahead its level, neighbours
+    # and a reprice's new level.
     cdef int32_t k
     cdef int64_t j = i + DEEP_AHEAD_INDEX
     if j < n:
@@ -693,11 +693,6 @@ cdef inline void _engine_ahead_deep(mc_engine* e, const mc_command* cmds, int64_
         k = ring[j & (ENGINE_RING - 1)]
         if k >= 0:
             mc_ahead_level(e.books[k], &cmds[j], found[j & (ENGINE_RING - 1)])
-    j = i + 1
-    if j < n:
-        k = ring[j & (ENGINE_RING - 1)]
-        if k >= 0:
-            mc_ahead_reprice(e.books[k], &cmds[j], found[j & (ENGINE_RING - 1)])
 
 cdef inline int64_t _engine_run(mc_engine* e, const mc_command* cmds, int64_t lo, int64_t hi,
                                 int64_t n, int32_t* ring) noexcept nogil:
