@@ -1573,3 +1573,69 @@ def test_engine_journal_forked_child_cannot_write_and_does_not_hold_the_lock(tmp
         os.close(r)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+_RECOVER_OOM_SCRIPT = r"""
+import resource, sys
+import matchcore as mc
+from matchcore.durability import JournalError
+
+d = sys.argv[1]
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+ours = 0
+for mib in range(24, 400, 8):
+    resource.setrlimit(resource.RLIMIT_AS, (vm + mib * 2**20, hard))
+    try:
+        mc.Engine.recover(d, fsync="never").close()
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        break
+    except JournalError as ex:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        print("JournalError", mib, ex)
+        sys.exit(1)
+    except MemoryError as ex:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        # numpy or Python may run out first (loading a segment): only the engine's own
+        # exception says where the replay stopped
+        ours += "replaying the journal at seq" in str(ex)
+print("engine MemoryErrors", ours)
+sys.exit(0 if ours else 2)
+"""
+
+
+def test_recover_out_of_memory_in_replay_raises_memoryerror_not_divergence(tmp_path):
+    # A command the engine ran out of memory for during recovery's replay came out as
+    # -MC_ERR_NOMEM, unequal to its journaled outcome: recovery raised JournalError "replay
+    # diverged ... (journal written by a different matching version?)", the error that tells
+    # the user to cut the journal at that offset. It is MemoryError now, and a recovery with
+    # the memory it needs rebuilds everything, the fills rewritten by the failed tries included.
+    import subprocess
+    import sys
+
+    n = 200_000
+    cmds = np.zeros(n, mc.COMMAND_DTYPE)
+    cmds["order_id"] = np.arange(1, n + 1)
+    cmds["side"] = np.arange(n) % 2
+    cmds["price"] = np.where(cmds["side"] == 0, 1 + np.arange(n) % 500, 1000 + np.arange(n) % 500)
+    cmds["qty"] = 3
+    # takers every 97 commands: fills for the trade journal
+    cmds["price"][::97] = np.where(cmds["side"][::97] == 0, 1200, 300)
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(0)
+    eng.process(cmds)
+    want = eng.state_hash()
+    eng.close()
+    trades = read_trades(d)
+    assert len(trades) > 1000
+    os.truncate(_last_segment(d, KIND_TRADES), _j.SEG_HEADER)
+    r = subprocess.run([sys.executable, "-c", _RECOVER_OOM_SCRIPT, str(d)], capture_output=True,
+                       text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rec = mc.Engine.recover(d)
+    assert rec.state_hash() == want
+    rec.check_invariants()
+    rec.close()
+    again = read_trades(d)
+    for f in ("seq", "cmd_seq", "taker_id", "maker_id", "price", "qty", "last"):
+        assert np.array_equal(again[f], trades[f]), f

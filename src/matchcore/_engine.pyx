@@ -947,12 +947,14 @@ cdef inline uint64_t _writes_seen(const mc_journal* jc, const mc_journal* jt) no
 cdef int64_t _journaled_run(mc_engine* e, mc_journal* jc, mc_journal* jt,
                             const mc_command* cmds, const uint64_t* seqs, const int64_t* results,
                             int64_t lo, int64_t hi, int64_t n, uint64_t trades_from,
-                            int32_t* ring, int32_t* found, bint deep) noexcept nogil:
+                            int32_t* ring, int32_t* found, bint deep,
+                            int64_t* got) noexcept nogil:
     # Commands lo..hi-1 of cmds[0:n], looking ahead across the whole batch (through the books
     # too when deep, as _engine_run_deep). jc != NULL: journal each one (_apply_journaled);
     # else recovery: check each outcome against results[i], write the fills of seqs from
     # trades_from on into jt, drop the events. Returns hi, or the first command that ran out
-    # of memory, failed to journal or (recovery) came out differently. One function with a
+    # of memory, failed to journal or (recovery) came out differently (its outcome in *got:
+    # -MC_ERR_NOMEM, never journaled, when memory ran out). One function with a
     # flag, where the unjournaled loops have two: a journaled command costs several times an
     # unjournaled one, and the flag's branch is lost in it.
     cdef int64_t i, start, r
@@ -972,6 +974,7 @@ cdef int64_t _journaled_run(mc_engine* e, mc_journal* jc, mc_journal* jt,
         r = mc_engine_apply(e, &cmds[i])
         if r != results[i]:
             e.n_ev = start
+            got[0] = r
             return i
         if jt != NULL and seqs[i] >= trades_from:
             mc_journal_fills(jt, seqs[i], &e.ev[start], e.n_ev - start, NULL)
@@ -981,7 +984,7 @@ cdef int64_t _journaled_run(mc_engine* e, mc_journal* jc, mc_journal* jt,
 
 cdef int64_t _journaled_loop(mc_engine* e, mc_journal* jc, mc_journal* jt,
                              const mc_command* cmds, const uint64_t* seqs, const int64_t* results,
-                             int64_t n, uint64_t trades_from) noexcept nogil:
+                             int64_t n, uint64_t trades_from, int64_t* got) noexcept nogil:
     # _journaled_run over a batch: on big books (_engine_big) in chunks, each in the loop
     # mc_deep_mode chooses, as mc_engine_process does. Whether the books are big is asked again
     # every DEEP_CHUNK * DEEP_EPOCH commands until they are: recovery replays a whole journal
@@ -998,7 +1001,7 @@ cdef int64_t _journaled_loop(mc_engine* e, mc_journal* jc, mc_journal* jt,
     while i < n and not _engine_big(e, n - i):
         m = DEEP_CHUNK * DEEP_EPOCH if n - i > DEEP_CHUNK * DEEP_EPOCH else n - i
         r = _journaled_run(e, jc, jt, cmds, seqs, results, i, i + m, n, trades_from, ring,
-                           found, 0)
+                           found, 0, got)
         if r < i + m:
             return r
         i = r
@@ -1008,7 +1011,7 @@ cdef int64_t _journaled_loop(mc_engine* e, mc_journal* jc, mc_journal* jt,
         w0 = _writes_seen(jc, jt)
         t0 = mc_tsc() if mode & 2 else 0
         r = _journaled_run(e, jc, jt, cmds, seqs, results, i, i + m, n, trades_from, ring,
-                           found, mode & 1)
+                           found, mode & 1, got)
         if mode & 2:
             t0 = mc_tsc() - t0
             if _writes_seen(jc, jt) == w0 or retimed == 2:
@@ -1024,15 +1027,17 @@ cdef int64_t _journaled_loop(mc_engine* e, mc_journal* jc, mc_journal* jt,
 
 cdef int64_t _process_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
                                 const mc_command* cmds, int64_t n) noexcept nogil:
-    return _journaled_loop(e, jc, jt, cmds, NULL, NULL, n, 0)
+    return _journaled_loop(e, jc, jt, cmds, NULL, NULL, n, 0, NULL)
 
 
 cdef int64_t _replay(mc_engine* e, mc_journal* jt, const mc_command* cmds, const uint64_t* seqs,
-                     const int64_t* results, int64_t n, uint64_t trades_from) noexcept nogil:
+                     const int64_t* results, int64_t n, uint64_t trades_from,
+                     int64_t* got) noexcept nogil:
     # Recovery: apply journaled commands, check each outcome against the recorded one, and
     # write the fills of commands the trade journal does not hold yet. Returns how many were
-    # applied; fewer than n means command n's outcome differed (or memory ran out).
-    return _journaled_loop(e, NULL, jt, cmds, seqs, results, n, trades_from)
+    # applied; fewer than n means command n's outcome differed, the engine's in *got
+    # (-MC_ERR_NOMEM: memory ran out, and that command changed nothing).
+    return _journaled_loop(e, NULL, jt, cmds, seqs, results, n, trades_from, got)
 
 
 cdef int64_t mc_engine_pending_events(const mc_engine* e) noexcept nogil:
@@ -1755,26 +1760,32 @@ cdef class Engine:
     def _replay(self, commands, seqs, results, uint64_t trades_from=0, JournalWriter trades=None):
         """Recovery: apply journaled commands, checking each outcome against the recorded one;
         fills of commands with seq >= ``trades_from`` go to ``trades``. Returns the count
-        applied (fewer than given: that command's outcome differed). Events are dropped."""
+        applied (fewer than given: that command's outcome differed). Events are dropped.
+        Memory running out raises ``MemoryError`` (saying at which command): that is no
+        divergence of the journal, and the commands before it stay applied."""
         cdef cnp.ndarray arr = np.ascontiguousarray(commands)
         cdef cnp.ndarray s = np.ascontiguousarray(seqs, dtype=np.uint64)
         cdef cnp.ndarray r = np.ascontiguousarray(results, dtype=np.int64)
         if arr.dtype != COMMAND_DTYPE or s.shape[0] != arr.shape[0] or r.shape[0] != arr.shape[0]:
             raise TypeError("_replay needs COMMAND_DTYPE commands and as many seqs and results")
         cdef mc_journal* jt = trades._j if trades is not None else NULL
-        cdef int64_t n = arr.shape[0], done
+        cdef int64_t n = arr.shape[0], done, got = 0
         mc_engine_busy_enter(self._e, MC_BUSY_ENGINE)
         try:
             with nogil:
                 done = _replay(self._e, jt, <const mc_command*>cnp.PyArray_DATA(arr),
                                <const uint64_t*>cnp.PyArray_DATA(s),
-                               <const int64_t*>cnp.PyArray_DATA(r), n, trades_from)
+                               <const int64_t*>cnp.PyArray_DATA(r), n, trades_from, &got)
                 if jt != NULL:
                     mc_journal_commit(jt)
         finally:
             mc_engine_busy_leave(self._e)
         if trades is not None:
             trades._check()
+        if done < n and got == -MC_ERR_NOMEM:
+            # (a command that ran out of memory is never journaled: no recorded outcome is this)
+            raise MemoryError(f"matchcore: out of memory replaying the journal at seq "
+                              f"{int(s[done])}, after {done} of {n} commands")
         return done
 
     @property

@@ -255,7 +255,8 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
     ``Engine(record_events=...)``: it is not journaled, so a recovered engine has the value
     given here (default True), not the one of the engine that wrote the journal. The
     :class:`RecoveryReport` is ``engine.recovery_report``. Raises :class:`JournalError` for
-    corruption, a missing journal start, or a replay that diverges from the recorded outcomes.
+    corruption, a missing journal start, or a replay that diverges from the recorded outcomes;
+    ``MemoryError`` when memory runs out (the journal is not at fault: recover again).
     O(journal bytes) to scan and check every record, O(journal tail + snapshot) to rebuild; the
     segments are read one at a time, so memory is one segment's plus the engine's.
 
