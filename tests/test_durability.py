@@ -1639,3 +1639,55 @@ def test_recover_out_of_memory_in_replay_raises_memoryerror_not_divergence(tmp_p
     again = read_trades(d)
     for f in ("seq", "cmd_seq", "taker_id", "maker_id", "price", "qty", "last"):
         assert np.array_equal(again[f], trades[f]), f
+
+
+_RECOVER_CONFIG_OOM_SCRIPT = r"""
+import resource, sys
+import matchcore as mc
+from matchcore.durability import JournalError
+
+d = sys.argv[1]
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+in_config = 0
+for mib in range(16, 400, 6):
+    resource.setrlimit(resource.RLIMIT_AS, (vm + mib * 2**20, hard))
+    try:
+        mc.Engine.recover(d, fsync="never").close()
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        break
+    except JournalError as ex:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        print("JournalError", mib, ex)
+        sys.exit(1)
+    except MemoryError as ex:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        in_config += "replaying the journal at seq 1 (add_symbol)" in str(ex)
+print("MemoryErrors in the replayed add_symbol", in_config)
+sys.exit(0 if in_config else 2)
+"""
+
+
+def test_recover_out_of_memory_in_replayed_add_symbol_raises_memoryerror(tmp_path):
+    # A replayed add_symbol preallocates its journaled capacity (at most what the journal can
+    # place): running out of memory there was reported as JournalError "replay of add_symbol
+    # ... failed: ", the error whose remedy is to cut the journal at that record.
+    import subprocess
+    import sys
+
+    n = 400_000
+    cmds = np.zeros(n, mc.COMMAND_DTYPE)
+    cmds["kind"] = int(mc.CommandKind.CANCEL)
+    cmds["order_id"] = np.arange(1, n + 1)
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(0, capacity=n)
+    eng.submit(0, 10**9, 0, 100, 5)
+    eng.process(cmds)
+    want = eng.state_hash()
+    eng.close()
+    r = subprocess.run([sys.executable, "-c", _RECOVER_CONFIG_OOM_SCRIPT, str(d)],
+                       capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rec = mc.Engine.recover(d)
+    assert rec.state_hash() == want and rec.get(10**9) == (0, 0, 100, 5)
+    rec.close()

@@ -517,6 +517,12 @@ def _apply_config(eng, seg, off, prealloc_limit):
             eng._set_limits(f["symbol"], f["limits"], False)
         else:
             eng._set_reference_price(f["symbol"], f["price"], False)
-    except (ValueError, KeyError, TypeError, OverflowError, MemoryError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise JournalError(f"replay of {name} (seq {seq}, {seg.path}, offset {off}) failed: "
                            f"{exc}", seg.path, off) from None
+    except MemoryError as exc:
+        # The preallocation is bounded by what the journal can place: running out of memory
+        # says nothing against the record (a JournalError would tell the user to cut the
+        # journal there)
+        raise MemoryError(f"matchcore: out of memory replaying the journal at seq {seq} "
+                          f"({name}) {exc}".rstrip()) from None
