@@ -1580,11 +1580,11 @@ import resource, sys
 import matchcore as mc
 from matchcore.durability import JournalError
 
-d = sys.argv[1]
+d, first, step, marker = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
 soft, hard = resource.getrlimit(resource.RLIMIT_AS)
 ours = 0
-for mib in range(24, 400, 8):
+for mib in range(first, 400, step):
     resource.setrlimit(resource.RLIMIT_AS, (vm + mib * 2**20, hard))
     try:
         mc.Engine.recover(d, fsync="never").close()
@@ -1598,10 +1598,23 @@ for mib in range(24, 400, 8):
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
         # numpy or Python may run out first (loading a segment): only the engine's own
         # exception says where the replay stopped
-        ours += "replaying the journal at seq" in str(ex)
+        ours += marker in str(ex)
 print("engine MemoryErrors", ours)
 sys.exit(0 if ours else 2)
 """
+
+
+def _recover_under_growing_memory_limits(d, first, step, marker):
+    """Recover d in a child process under address-space limits growing from ``first`` MiB
+    above its size by ``step``: each try that runs out of memory must raise MemoryError (one
+    of them with ``marker`` in its message), never JournalError, until one succeeds."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _RECOVER_OOM_SCRIPT, str(d), str(first), str(step),
+                        marker], capture_output=True, text=True, env=dict(os.environ),
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_recover_out_of_memory_in_replay_raises_memoryerror_not_divergence(tmp_path):
@@ -1610,9 +1623,6 @@ def test_recover_out_of_memory_in_replay_raises_memoryerror_not_divergence(tmp_p
     # diverged ... (journal written by a different matching version?)", the error that tells
     # the user to cut the journal at that offset. It is MemoryError now, and a recovery with
     # the memory it needs rebuilds everything, the fills rewritten by the failed tries included.
-    import subprocess
-    import sys
-
     n = 200_000
     cmds = np.zeros(n, mc.COMMAND_DTYPE)
     cmds["order_id"] = np.arange(1, n + 1)
@@ -1629,9 +1639,7 @@ def test_recover_out_of_memory_in_replay_raises_memoryerror_not_divergence(tmp_p
     trades = read_trades(d)
     assert len(trades) > 1000
     os.truncate(_last_segment(d, KIND_TRADES), _j.SEG_HEADER)
-    r = subprocess.run([sys.executable, "-c", _RECOVER_OOM_SCRIPT, str(d)], capture_output=True,
-                       text=True, env=dict(os.environ), timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
+    _recover_under_growing_memory_limits(d, 24, 8, "replaying the journal at seq")
     rec = mc.Engine.recover(d)
     assert rec.state_hash() == want
     rec.check_invariants()
@@ -1641,40 +1649,10 @@ def test_recover_out_of_memory_in_replay_raises_memoryerror_not_divergence(tmp_p
         assert np.array_equal(again[f], trades[f]), f
 
 
-_RECOVER_CONFIG_OOM_SCRIPT = r"""
-import resource, sys
-import matchcore as mc
-from matchcore.durability import JournalError
-
-d = sys.argv[1]
-vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
-soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-in_config = 0
-for mib in range(16, 400, 6):
-    resource.setrlimit(resource.RLIMIT_AS, (vm + mib * 2**20, hard))
-    try:
-        mc.Engine.recover(d, fsync="never").close()
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-        break
-    except JournalError as ex:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-        print("JournalError", mib, ex)
-        sys.exit(1)
-    except MemoryError as ex:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-        in_config += "replaying the journal at seq 1 (add_symbol)" in str(ex)
-print("MemoryErrors in the replayed add_symbol", in_config)
-sys.exit(0 if in_config else 2)
-"""
-
-
 def test_recover_out_of_memory_in_replayed_add_symbol_raises_memoryerror(tmp_path):
     # A replayed add_symbol preallocates its journaled capacity (at most what the journal can
     # place): running out of memory there was reported as JournalError "replay of add_symbol
     # ... failed: ", the error whose remedy is to cut the journal at that record.
-    import subprocess
-    import sys
-
     n = 400_000
     cmds = np.zeros(n, mc.COMMAND_DTYPE)
     cmds["kind"] = int(mc.CommandKind.CANCEL)
@@ -1685,9 +1663,7 @@ def test_recover_out_of_memory_in_replayed_add_symbol_raises_memoryerror(tmp_pat
     eng.process(cmds)
     want = eng.state_hash()
     eng.close()
-    r = subprocess.run([sys.executable, "-c", _RECOVER_CONFIG_OOM_SCRIPT, str(d)],
-                       capture_output=True, text=True, env=dict(os.environ), timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
+    _recover_under_growing_memory_limits(d, 16, 6, "replaying the journal at seq 1 (add_symbol)")
     rec = mc.Engine.recover(d)
     assert rec.state_hash() == want and rec.get(10**9) == (0, 0, 100, 5)
     rec.close()
