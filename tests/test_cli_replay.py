@@ -22,6 +22,14 @@ HEAD = DATA / "itch" / "nasdaq-head-4096B-truncated.itch50"
 LOBSTER = DATA / "lobster" / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
 
 
+
+def assert_dump_is_book(csv_path, book, locate):
+    """The --dump-book CSV holds one locate's rows, one per level of that book."""
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    bids, asks = book.depth_orders(1 << 20)
+    assert {row["locate"] for row in rows} == {str(locate)} and len(rows) == len(bids) + len(asks)
+
 def shared(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"shared market data not found at {path} (expected ../shared/data beside the repo)")
@@ -868,10 +876,7 @@ def test_replay_symbols_label_of_locate_renamed_after_first_order_keeps_its_book
                              "--dump-book", str(csv_path), "--no-progress")
     assert code == 0, err
     assert f"books: 1: AAPL; open orders: {len(r.books[2]):,}" in out and "note:" not in out
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
-    bids, asks = r.books[2].depth_orders(1 << 20)
-    assert {row["locate"] for row in rows} == {"2"} and len(rows) == len(bids) + len(asks)
+    assert_dump_is_book(csv_path, r.books[2], 2)
     lib = itch.replay_file(path, symbols=["AAPL@locate2"])
     assert sorted(lib.books) == [2]
     assert lib.book("AAPL@locate2").state_hash() == r.books[2].state_hash()
@@ -1121,10 +1126,7 @@ def test_replay_symbols_book_label_keeps_that_book_label_of_other_name_refused(
                              "--dump-book", str(csv_path), "--no-progress")
     assert code == 0, err
     assert f"books: 1: {first};" in out and "note:" not in out
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
-    bids, asks = r.books[2].depth_orders(1 << 20)
-    assert {row["locate"] for row in rows} == {"2"} and len(rows) == len(bids) + len(asks)
+    assert_dump_is_book(csv_path, r.books[2], 2)
     # the library takes the label as well: it keeps the label's locate, and its book() takes
     # the label only while the locate carries that name
     assert sorted(itch.replay_file(path, symbols=[f"{first}@locate2"]).books) == [2]

@@ -648,13 +648,17 @@ def _book(args) -> int:
     # NAME@locateN: one of the books of a name several locates carry, as the summary shows it
     label = LABEL.fullmatch(args.symbol)
     want = str(int(label.group(2))) if label else args.symbol
-    bar, update = _file_progress(path, args.no_progress)
-    try:
-        r = itch.replay_file(path, progress=update, symbols=[want], until_ns=until,
-                             infer_lengths=args.infer_lengths, record_tob=False,
-                             record_trades=False)
-    finally:
-        bar.close()
+
+    def replay(selection):
+        bar, update = _file_progress(path, args.no_progress)
+        try:
+            return itch.replay_file(path, progress=update, symbols=[selection], until_ns=until,
+                                    infer_lengths=args.infer_lengths, record_tob=False,
+                                    record_trades=False)
+        finally:
+            bar.close()
+
+    r = replay(want)
     _book_damage_notes(r.stats)
     if label:
         for _, why in label_errors([args.symbol], r.symbols):
@@ -691,13 +695,7 @@ def _book(args) -> int:
                   f"after its first order (then {r.first_names[carriers[0]]!r}): give "
                   f"--symbol {label}", file=sys.stderr)
             return 1
-        bar, update = _file_progress(path, args.no_progress)
-        try:
-            r = itch.replay_file(path, progress=update, symbols=[label], until_ns=until,
-                                 infer_lengths=args.infer_lengths, record_tob=False,
-                                 record_trades=False)
-        finally:
-            bar.close()
+        r = replay(label)
     try:
         book = r.book(args.symbol)
         loc = next(k for k, b in r.books.items() if b is book)
