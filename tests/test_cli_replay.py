@@ -22,7 +22,6 @@ HEAD = DATA / "itch" / "nasdaq-head-4096B-truncated.itch50"
 LOBSTER = DATA / "lobster" / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
 
 
-
 def assert_dump_is_book(csv_path, book, locate):
     """The --dump-book CSV holds one locate's rows, one per level of that book."""
     with open(csv_path) as f:

@@ -850,14 +850,22 @@ def test_journaled_engine_on_big_books_equals_unjournaled_and_recovers(tmp_path,
     # recovery replays the whole journal in one call, its books growing big on the way, and
     # writes every fill again into an emptied trade journal
     os.truncate(_last_segment(d, KIND_TRADES), _j.SEG_HEADER)
+    report = _assert_recovers_with_trades(d, plain.state_hash(), full)
+    assert report.trades_rewritten == len(full)
+
+
+def _assert_recovers_with_trades(d, state_hash, trades):
+    """Recover d: the state hash must be state_hash, and the trade journal afterwards the
+    records of ``trades`` (fields the capture writes). Returns the recovery report."""
     rec = mc.Engine.recover(d)
-    assert rec.recovery_report.trades_rewritten == len(full)
-    assert rec.state_hash() == plain.state_hash()
+    report = rec.recovery_report
+    assert rec.state_hash() == state_hash
     rec.check_invariants()
     rec.close()
     again = read_trades(d)
     for f in ("seq", "cmd_seq", "taker_id", "maker_id", "price", "qty", "last"):
-        assert np.array_equal(again[f], full[f]), f
+        assert np.array_equal(again[f], trades[f]), f
+    return report
 
 
 def test_read_trades_path_not_a_directory_raises_journalerror(tmp_path):
@@ -1640,13 +1648,7 @@ def test_recover_out_of_memory_in_replay_raises_memoryerror_not_divergence(tmp_p
     assert len(trades) > 1000
     os.truncate(_last_segment(d, KIND_TRADES), _j.SEG_HEADER)
     _recover_under_growing_memory_limits(d, 24, 8, "replaying the journal at seq")
-    rec = mc.Engine.recover(d)
-    assert rec.state_hash() == want
-    rec.check_invariants()
-    rec.close()
-    again = read_trades(d)
-    for f in ("seq", "cmd_seq", "taker_id", "maker_id", "price", "qty", "last"):
-        assert np.array_equal(again[f], trades[f]), f
+    _assert_recovers_with_trades(d, want, trades)
 
 
 def test_recover_out_of_memory_in_replayed_add_symbol_raises_memoryerror(tmp_path):
