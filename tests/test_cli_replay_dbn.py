@@ -211,3 +211,48 @@ def test_cli_replay_gzip_dbn_replayed_as_dbn_at_every_entry_point(tmp_path, caps
     res = replay_serial([gz, plain])
     assert [f.format for f in res.files] == ["dbn", "dbn"]
     assert res.files[0].stats == res.files[1].stats and res.files[0].hashes == res.files[1].hashes
+
+
+def test_cli_replay_dbn_symbol_two_instruments_carry_shown_with_their_ids(tmp_path, capsys):
+    # The metadata maps one symbol to two instrument ids (an id that changed between the days
+    # of a file): the summary listed "books: 3: ESZ4, ESZ4, NQZ4" and the two plots were both
+    # titled ESZ4. Each of the two is now shown with its id, which --symbols selects it by.
+    pytest.importorskip("matplotlib", reason="plots need the 'plot' extra")
+    import datetime
+    import io
+    from types import SimpleNamespace
+
+    import databento_dbn as d
+
+    from matchcore.feeds.dbn import read_metadata
+
+    body = generate_mbo(None, records=6000, instruments=3, seed=5)
+    meta = read_metadata(io.BytesIO(body))
+    day = datetime.date(2023, 11, 14)
+
+    def iv(k, iid):
+        return SimpleNamespace(start_date=day + datetime.timedelta(days=k),
+                               end_date=day + datetime.timedelta(days=k + 1), symbol=str(iid))
+
+    mappings = [SimpleNamespace(raw_symbol="ESZ4", intervals=[iv(0, 1001), iv(1, 1002)]),
+                SimpleNamespace(raw_symbol="NQZ4", intervals=[iv(0, 1003)])]
+    header = d.Metadata(dataset="GLBX.MDP3", start=meta.start, end=meta.end,
+                        stype_in=d.SType.RAW_SYMBOL, stype_out=d.SType.INSTRUMENT_ID,
+                        schema=d.Schema.MBO, symbols=["ESZ4", "NQZ4"], mappings=mappings)
+    path = tmp_path / "two-days.dbn"
+    path.write_bytes(bytes(header.encode()) + body[meta.header_bytes:])
+    with open(path, "rb") as f:
+        assert read_metadata(f).names == {1001: "ESZ4", 1002: "ESZ4", 1003: "NQZ4"}
+    rc = main(["replay", str(path), "--no-progress", "--plot", str(tmp_path / "p")])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    books_line = next(line for line in text.splitlines() if line.startswith("books: "))
+    assert books_line.startswith("books: 3: ")
+    assert {"ESZ4 (instrument 1001)", "ESZ4 (instrument 1002)", "NQZ4"} == set(
+        books_line.split("; ")[0][len("books: 3: "):].split(", "))
+    pngs = sorted(p.name for p in (tmp_path / "p").glob("*.png"))
+    assert pngs == ["ESZ4_instrument_1001_.png", "ESZ4_instrument_1002_.png", "NQZ4.png"]
+    # the id selects one of the two, and the summary says which
+    rc = main(["replay", str(path), "--no-progress", "--symbols", "1002"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "books: 1: ESZ4;" in text

@@ -141,14 +141,15 @@ def run_many(args) -> int:
         write_json(out / "summary.json", summary, indent=2, default=str)
         print(f"sinks: <file>/tob.npy, trades.npy, snapshots.npy and summary.json -> {out}")
     if args.plot:
-        from matchcore.cli_replay_dbn import plot_cli
+        from matchcore.cli_replay_dbn import dbn_book_names, plot_cli
 
         from matchcore.io import book_labels
 
         for f, stem in zip(res.files, stems):
             scale = 1e9 if f.format == "dbn" else 1e4
-            # as for one file: two ITCH books of one name drawn under their labels
-            names = (f.symbols if f.format == "dbn"
+            # as for one file: two books of one name drawn under their labels (ITCH) or with
+            # their instrument ids (DBN)
+            names = (dbn_book_names(f.symbols, f.instruments, f.books) if f.format == "dbn"
                      else {**f.symbols, **book_labels(f.symbols, f.books)})
             plot_cli(args, f.tob, f.trades, names, scale, prefix=f"{stem}-")
     return 0

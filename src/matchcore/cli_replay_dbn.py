@@ -71,7 +71,8 @@ def replay_dbn_cli(args, path: Path) -> int:
     names = r.symbols
     books = r.books
     # from a pipe: the bytes read from it (compressed ones for .zst/.gz), as progress had them
-    print_dbn_summary(s, names, books, elapsed, path, r.metadata, update.state["pos"])
+    shown = dbn_book_names(names, r.instruments, books)
+    print_dbn_summary(s, shown, books, elapsed, path, r.metadata, update.state["pos"])
     print("prices are DBN fixed-point integers (1 unit = 1e-9); timestamps are ts_recv")
     _note_symbols_and_dump(args, symbols, names, books, numbers=set(r.instruments.values()))
     tob, trades = r.tob(), r.trades()
@@ -92,8 +93,27 @@ def replay_dbn_cli(args, path: Path) -> int:
         write_json(out / "summary.json", summary, indent=2, default=str)
         print(f"sinks: tob.npy, trades.npy, snapshots.npy, summary.json -> {out}")
     if args.plot:
-        plot_cli(args, tob, trades, names, PRICE_SCALE)
+        plot_cli(args, tob, trades, shown, PRICE_SCALE)
     return 0
+
+
+def dbn_book_names(names: dict, instruments: dict, books) -> dict:
+    """``{book number: name}`` for a DBN replay's summary and plots: a symbol the metadata
+    maps to several instrument ids that have books (an id that changed between the days of a
+    file) names each of those books with its id, ``"ESZ4 (instrument 7)"``, where both were
+    shown as ``ESZ4``; ``--symbols`` and ``book()`` take that id. Other names unchanged.
+    O(len(names)).
+
+    >>> dbn_book_names({0: "X", 1: "X", 2: "Y"}, {0: 7, 1: 8, 2: 9}, [0, 1, 2])
+    {0: 'X (instrument 7)', 1: 'X (instrument 8)', 2: 'Y'}
+    """
+    count = {}
+    for L in books:
+        n = names.get(L, str(L))
+        count[n] = count.get(n, 0) + 1
+    return {L: (f"{n} (instrument {instruments[L]})"
+                if L in instruments and count.get(n, 0) > 1 and L in books else n)
+            for L, n in names.items()}
 
 
 def plot_cli(args, tob, trades, names, price_scale, prefix: str = "") -> None:
