@@ -325,9 +325,9 @@ cdef inline void mc_deep_timed(mc_deep* d, int mode, int64_t cycles) noexcept no
 
 cdef inline int32_t mc_ahead_order(const mc_book* b, const mc_command* c) noexcept nogil:
     # The deep loops' stage DEEP_AHEAD_ORDER commands ahead (the id's index line was asked for
-    # before): a cancel's or a modify's order, found and asked for; a submit's price-map line. Returns
-    # the order's slot, or -1. Reads only, as every stage: a command in between that changes the
-    # book makes a guess wrong, which costs time, never results.
+    # before): a cancel's or a modify's order, found and asked for; a submit's price-map line.
+    # Returns the order's slot, or -1. Reads only, as every stage: a command in between that
+    # changes the book makes a guess wrong, which costs time, never results.
     cdef int32_t idx = -1
     if c.kind == MC_CMD_CANCEL or c.kind == MC_CMD_MODIFY:
         idx = _map_find(&b.index, c.order_id)
