@@ -302,7 +302,6 @@ def test_recovery_three_routes_one_hash_at_random_points(tmp_path, seed, per_cal
     tail.check_invariants()
 
 
-
 def test_recovery_stray_segment_like_names_ignored_appends_to_last_segment(tmp_path):
     # The writer found the segment to continue by sorting every name with the segment prefix and
     # suffix as text: a "journal-backup.mcj" (which the readers ignore) came last, and recovery
@@ -747,7 +746,6 @@ def test_read_journal_random_bytes_return_or_raise_journalerror():
             continue
         assert out["commands"].shape[0] <= len(data) // 88
     assert eng_dir is None
-
 
 
 def test_recovery_and_inspect_hold_one_segment_not_the_whole_journal_in_memory(tmp_path):
@@ -1268,7 +1266,6 @@ def test_trades_lost_before_snapshot_rewritten_by_full_replay(tmp_path):
             assert np.array_equal(again[c], full[c]), c
 
 
-
 def test_recovery_cancels_after_last_fill_before_snapshot_no_fills_reported_lost(tmp_path):
     # A cancel's recorded outcome is the qty it removed, not a fill: counted as one, recovery
     # replayed the whole journal (all segments there) or warned of fills lost (old segments
@@ -1325,7 +1322,6 @@ def test_trades_missed_while_capture_off_rewritten_or_reported(tmp_path):
     assert rec.state_hash() == eng.state_hash()
     rec.close()
     assert read_trades(d)["cmd_seq"].tolist() == [3, 4, 5]
-
 
 
 def test_recovery_without_trade_capture_cuts_fills_of_commands_it_cuts(tmp_path):
@@ -1669,3 +1665,189 @@ def test_recover_out_of_memory_in_replayed_add_symbol_raises_memoryerror(tmp_pat
     rec = mc.Engine.recover(d)
     assert rec.state_hash() == want and rec.get(10**9) == (0, 0, 100, 5)
     rec.close()
+
+
+# ---- a snapshot-0 that is not the state the journal starts from ----
+
+def _snap0(d):
+    return d / f"snapshot-{0:020d}.mcs"
+
+
+def _other_engine_snapshot0(tmp_path):
+    o = mc.Engine()
+    o.add_symbol(99)
+    o.submit(99, 7, 0, 50, 3)
+    return o.snapshot(tmp_path / "other")
+
+
+def _seeded_journal(tmp_path, name="seeded"):
+    # a journal started from a seed snapshot: an engine without a journal writes snapshot-0,
+    # Engine.recover(DIR) starts journaling from it
+    d = tmp_path / name
+    s = mc.Engine()
+    s.add_symbol(1)
+    s.submit(1, 5, 1, 100, 5)
+    s.snapshot(d)
+    eng = mc.Engine.recover(d, fsync="never")
+    eng.add_symbol(2)
+    eng.submit(2, 9, 0, 10, 1)
+    return eng, d
+
+
+def test_recovery_snapshot0_copied_from_other_engine_set_aside_journal_replayed(tmp_path):
+    # A snapshot-0 copied in from another engine's directory has no record to be anchored to:
+    # recovery took it for the state this journal started from, and the other engine's symbol
+    # and order came back in this one without a word.
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    want = eng.state_hash()
+    eng.close()
+    shutil.copy(_other_engine_snapshot0(tmp_path), d)
+    ro = mc.Engine.recover(d, readonly=True)
+    assert ro.state_hash() == want and ro.recovery_report.snapshot is None
+    assert _snap0(d).exists()                            # read-only: nothing renamed
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rec.symbols == {1: None} and rec.state_hash() == want
+    (f, why), = rep.skipped_snapshots
+    assert f == str(_snap0(d)) and "not the state this journal starts from" in why
+    assert "journal-00000000000000000001.mcj" in why
+    assert rep.set_aside == [(str(_snap0(d)), str(_snap0(d)) + ".unused")]
+    assert str(_snap0(d).name) in rep.summary()
+
+
+def test_recovery_full_replay_foreign_snapshot0_reported_once(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    want = eng.state_hash()
+    eng.close()
+    shutil.copy(_other_engine_snapshot0(tmp_path), d)
+    rec = mc.Engine.recover(d, snapshot=False)
+    rep = rec.recovery_report
+    assert rec.state_hash() == want
+    assert [f for f, _ in rep.skipped_snapshots] == [str(_snap0(d))]
+    assert rep.summary().count("skipped snapshot") == 1
+
+
+def test_recovery_seeded_journal_seed_missing_raises_naming_segment(tmp_path):
+    # without its seed, a journal started from one was replayed from an empty engine: the
+    # seed's symbol and order were silently missing from the recovered engine
+    eng, d = _seeded_journal(tmp_path)
+    eng.close()
+    os.unlink(_snap0(d))
+    before = _files_and_sizes(d)
+    with pytest.raises(JournalError, match="no valid snapshot at seq 0") as exc:
+        mc.Engine.recover(d)
+    assert exc.value.path == str(d / "journal-00000000000000000001.mcj")
+    assert _files_and_sizes(d) == before
+    with pytest.raises(JournalError, match="no valid snapshot at seq 0"):
+        mc.Engine.recover(d, snapshot=False)
+
+
+def test_recovery_seeded_journal_seed_replaced_by_other_refused_then_recovered(tmp_path):
+    eng, d = _seeded_journal(tmp_path)
+    want = eng.state_hash()
+    eng.close()
+    seed = _snap0(d).read_bytes()
+    shutil.copy(_other_engine_snapshot0(tmp_path), _snap0(d))
+    with pytest.raises(JournalError, match="not the state this journal starts from"):
+        mc.Engine.recover(d)
+    _snap0(d).write_bytes(seed)                      # the seed put back
+    rec = mc.Engine.recover(d)
+    assert rec.state_hash() == want and rec.get(5) == (1, 1, 100, 5)
+    assert rec.recovery_report.snapshot == str(_snap0(d))
+
+
+def test_recovery_seeded_journal_with_seed_and_later_snapshot_recovers(tmp_path):
+    eng, d = _seeded_journal(tmp_path)
+    eng.snapshot()
+    eng.submit(1, 11, 0, 90, 1)
+    want = eng.state_hash()
+    eng.close()
+    for snapshot in (True, False):
+        rec = mc.Engine.recover(d, snapshot=snapshot)
+        assert rec.state_hash() == want and not rec.recovery_report.skipped_snapshots
+        rec.close()
+
+
+def test_recovery_seeded_journal_trades_lost_replayed_from_seed(tmp_path):
+    # the fills before the snapshot lost: the whole journal is replayed to write them again,
+    # from the seed (from an empty engine the replay "diverged" at its first order)
+    d = tmp_path / "seeded"
+    s = mc.Engine()
+    s.add_symbol(1)
+    s.submit(1, 5, 1, 100, 5)
+    s.snapshot(d)
+    eng = mc.Engine.recover(d, fsync="never")
+    assert eng.submit(1, 9, 0, 100, 2) == 2
+    eng.snapshot()
+    eng.submit(1, 10, 0, 100, 1)
+    want = eng.state_hash()
+    eng.close()
+    for _, f in segment_files(d, KIND_TRADES):
+        os.unlink(f)
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rec.state_hash() == want and rec.get(5) == (1, 1, 100, 2)
+    assert rep.snapshot == str(_snap0(d)) and rep.trades_rewritten == 2
+    rec.close()
+    assert read_trades(d)["qty"].tolist() == [2, 1]
+
+
+def _clear_base(seg):
+    # the segment header as versions before the field wrote it: reserved bytes zero
+    raw = bytearray(open(seg, "rb").read())
+    raw[40:60] = bytes(20)
+    raw[60:64] = struct.pack("<I", _j.crc32c(bytes(raw[:60])))
+    open(seg, "wb").write(raw)
+
+
+def test_recovery_segments_of_earlier_versions_without_base_recovered_as_before(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    want = eng.state_hash()
+    eng.close()
+    seg = _last_segment(d)
+    assert scan_base(seg) is not None
+    _clear_base(seg)
+    assert scan_base(seg) is None
+    assert mc.Engine.recover(d, readonly=True).state_hash() == want
+    # a seeded journal of an earlier version still starts from its seed
+    eng, d2 = _seeded_journal(tmp_path)
+    want = eng.state_hash()
+    eng.close()
+    _clear_base(_last_segment(d2))
+    assert mc.Engine.recover(d2).state_hash() == want
+
+
+def scan_base(seg):
+    return _j.segment_base_hash(open(seg, "rb").read())
+
+
+def test_journal_first_segment_records_start_state_later_segments_none(tmp_path):
+    eng, d = journaled(tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
+    empty = mc.Engine().state_hash()
+    eng.add_symbol(1)
+    for i in range(200):
+        eng.submit(1, i + 1, i % 2, 100, 1)
+    eng.close()
+    files = segment_files(d, KIND_COMMANDS)
+    assert len(files) > 1
+    assert [scan_base(f) for _, f in files] == [empty] + [None] * (len(files) - 1)
+    # recovery of a directory whose segments were all deleted starts a new journal from the
+    # snapshot: its first segment records the snapshot's state
+    eng, d2 = journaled(tmp_path, "k")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.snapshot()
+    want = eng.state_hash()
+    eng.close()
+    for _, f in segment_files(d2, KIND_COMMANDS) + segment_files(d2, KIND_TRADES):
+        os.unlink(f)
+    rec = mc.Engine.recover(d2)
+    rec.submit(1, 2, 0, 99, 1)
+    rec.close()
+    (first, seg), = segment_files(d2, KIND_COMMANDS)
+    assert first == 3 and scan_base(seg) == want

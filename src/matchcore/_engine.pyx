@@ -1228,8 +1228,9 @@ cdef class Engine:
         self._jtp = NULL
         if journal is not None:
             from matchcore.durability.journal import open_writers
+            # the journal starts from this empty engine: its first segment says so
             jc, jt = open_writers(journal, mode, "batch" if fsync is None else fsync, new=True,
-                                  **journal_options)
+                                  base_hash=mc_engine_state_hash(self._e), **journal_options)
             self._attach_journal(jc, jt)
 
     def __dealloc__(self):

@@ -27,6 +27,9 @@ cdef enum:
     MC_J_KIND_COMMANDS = 1
     MC_J_KIND_TRADES = 2
 
+    # segment header flags
+    MC_J_SEG_BASE = 1            # base_hash holds the state hash the records continue
+
     # record types
     MC_J_REC_COMMAND = 1
     MC_J_REC_ADD_SYMBOL = 2
@@ -57,7 +60,10 @@ cdef packed struct mc_seg_header:
     uint32_t stp                 # the engine's self-trade prevention mode
     uint64_t first_seq           # seq of the segment's first record
     int64_t created_ns           # wall clock (CLOCK_REALTIME) when the segment was created
-    uint8_t reserved[20]
+    uint32_t flags               # bit 0 (MC_J_SEG_BASE): base_hash is set (earlier versions: 0)
+    uint64_t base_hash           # state hash of the engine the records continue (before
+                                 # first_seq): set on the segment a writer starts a journal with
+    uint8_t reserved[8]
     uint32_t crc                 # CRC-32C of the 60 bytes before it
 
 cdef packed struct mc_rec_header:
@@ -144,6 +150,8 @@ cdef struct mc_journal:
     int kick
     int closed_unsynced          # policy never: a segment was closed without fsync since the
                                  # last sync(), which must reach it too
+    uint64_t base_hash           # written into the next segment header when has_base
+    int has_base
     char dir[4096]
     char prefix[32]
 

@@ -268,6 +268,10 @@ cdef int _open_segment(mc_journal* j, uint64_t first_seq) noexcept nogil:
     hd.stp = j.stp
     hd.first_seq = first_seq
     hd.created_ns = mc_wall_ns()
+    if j.has_base:
+        # the state the journal starts from: only the writer's first segment knows it
+        hd.flags = MC_J_SEG_BASE
+        hd.base_hash = j.base_hash
     hd.crc = mc_crc32(<uint8_t*>&hd, 60)
     if _write_all(j, fd, <uint8_t*>&hd, MC_J_SEG_HEADER) < 0:
         c_close(fd)
@@ -282,6 +286,7 @@ cdef int _open_segment(mc_journal* j, uint64_t first_seq) noexcept nogil:
     _set_fd(j, fd)
     j.seg_size = MC_J_SEG_HEADER
     j.segments_created += 1
+    j.has_base = 0
     return 0
 
 
@@ -618,7 +623,8 @@ cdef class JournalWriter:
     def __cinit__(self, path, int kind, int stp, str fsync="batch", *,
                   int64_t segment_bytes=64 << 20, int64_t batch_records=4096,
                   int64_t batch_us=2000, int64_t buffer_bytes=1 << 20, uint64_t next_seq=1,
-                  int64_t append_size=-1, int lock_fd=-1, int64_t last_crc=-1):
+                  int64_t append_size=-1, int lock_fd=-1, int64_t last_crc=-1,
+                  base_hash=None):
         self.lock_fd = -1
         self._start_seq = next_seq
         self._prior_crc = last_crc if 0 <= last_crc <= 0xFFFFFFFF else -1
@@ -658,6 +664,12 @@ cdef class JournalWriter:
         j.next_seq = next_seq
         j.written_seq = next_seq - 1
         j.durable_seq = next_seq - 1
+        if base_hash is not None and append_size < 0:
+            # the state hash of the engine before next_seq, written into the header of the
+            # segment this writer starts with (recovery checks a snapshot at next_seq - 1,
+            # or the empty engine of a full replay, against it)
+            j.base_hash = <uint64_t>base_hash
+            j.has_base = 1
         memcpy(j.dir, <const char*>dir_b, len(dir_b))
         j.dir[len(dir_b)] = 0
         pre = SEGMENT_PREFIX[kind].encode()
@@ -974,6 +986,18 @@ def read_segment_header(data):
     if hd.kind not in SEGMENT_PREFIX:
         raise JournalError(f"unknown segment kind {hd.kind}", offset=0)
     return hd.kind, hd.stp, hd.first_seq, hd.created_ns
+
+
+def segment_base_hash(data):
+    """The state hash a segment's header records for the engine before its first record (the
+    state the journal was started from: set on the first segment of a journal written by this
+    version), or None (not recorded: a later segment, or a file of an earlier version). The
+    header must be valid (see :func:`read_segment_header`)."""
+    read_segment_header(data)
+    cdef const uint8_t[::1] v = memoryview(data).cast("B")
+    cdef mc_seg_header hd
+    memcpy(&hd, &v[0], MC_J_SEG_HEADER)
+    return int(hd.base_hash) if hd.flags & MC_J_SEG_BASE else None
 
 
 def scan_segment(data, uint32_t kind, uint64_t first_seq):

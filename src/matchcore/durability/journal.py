@@ -42,6 +42,8 @@ class Segment:
     index: np.ndarray | None = field(default=None, repr=False)
     data: bytes | None = field(default=None, repr=False)
     types: dict = field(default_factory=dict, repr=False)   # record type -> count
+    # the state hash its header records for the engine before first_seq (None: not recorded)
+    base_hash: int | None = None
 
     def load(self) -> Segment:
         """This segment with its bytes and record index: itself when the scan kept them, else
@@ -61,7 +63,7 @@ class Segment:
                                f"from those scanned", self.path, 0)
         return Segment(self.path, self.kind, self.first_seq, self.size, self.stp, self.records,
                        self.last_seq, self.end, self.damage, self.valid_after, index, data,
-                       self.types)
+                       self.types, self.base_hash)
 
 
 @dataclass
@@ -141,7 +143,8 @@ def scan_segment_bytes(data: bytes, kind: int, name: str = "<bytes>",
     index, end, why, after = _j.scan_segment(data, kind, hfirst)
     return Segment(name, kind, hfirst, len(data), stp, len(index),
                    int(index["seq"][-1]) if len(index) else None, end,
-                   _j.DAMAGE.get(why) if why else None, bool(after), index, data)
+                   _j.DAMAGE.get(why) if why else None, bool(after), index, data,
+                   base_hash=_j.segment_base_hash(data))
 
 
 def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
@@ -373,10 +376,14 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
                  segment_bytes: int = 64 << 20, batch_records: int = 4096, batch_us: int = 2000,
                  buffer_bytes: int = 1 << 20, trades: bool = True, next_seq: int = 1,
                  next_trade_seq: int = 1, append_size: int = -1, trade_append_size: int = -1,
-                 lock_fd: int | None = None, last_crc: int = -1):
+                 lock_fd: int | None = None, last_crc: int = -1,
+                 base_hash: int | None = None):
     """The command journal writer and the trade capture writer of an engine (``trades=False``:
     no trade capture). ``new``: the directory (created if missing) must hold no segments and
     no snapshots. ``last_crc``: CRC of the record before ``next_seq`` (recovery), -1 if none.
+    ``base_hash``: the engine's state hash before ``next_seq``, recorded in the header of the
+    command segment a writer that starts a new segment (``append_size=-1``) begins with, so that
+    recovery can tell the snapshot (or the empty engine) the journal continues from any other.
 
     The trade journal is fsynced at :meth:`Engine.sync`, at snapshots, when a segment rolls and
     at close, never per call: it is derived from the command journal, and recovery rewrites
@@ -410,7 +417,8 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
         jc = _j.JournalWriter(path, KIND_COMMANDS, stp, fsync, segment_bytes=segment_bytes,
                               batch_records=batch_records, batch_us=batch_us,
                               buffer_bytes=buffer_bytes, next_seq=next_seq,
-                              append_size=append_size, lock_fd=lock_fd, last_crc=last_crc)
+                              append_size=append_size, lock_fd=lock_fd, last_crc=last_crc,
+                              base_hash=base_hash)
     finally:
         if own:
             os.close(lock_fd)

@@ -4,7 +4,10 @@
    bad header on a segment that is not a torn last one) raises :class:`JournalError` naming the
    segment and offset; a torn tail is noted.
 2. Take the newest snapshot that loads (CRC, layout, state hash) and that the journal continues
-   (its seq is journaled, the journal holds every record after it); report the others.
+   (its seq is journaled, the journal holds every record after it, and a segment starting right
+   after it that records the state it continues records this snapshot's); report the others.
+   A journal whose first segment records a start state that no snapshot (nor the empty engine)
+   holds raises :class:`JournalError`.
 3. Scan the trade journal; keep its records up to the last *complete* command (``last`` flag)
    that the command journal holds.
 4. Cut the torn tails (truncate, so appends continue cleanly) and drop trailing segment files
@@ -113,6 +116,16 @@ def _record_crc(cscan, seq):
     return int.from_bytes(seg.data[off + 4:off + 8], "little")
 
 
+def _base_of(cscan, seq):
+    """(segment path, state hash) that the journal's segment starting at ``seq + 1`` records
+    for the engine before it (the state the journal was started from), or None: no such
+    segment, or one that does not record it (later segments, files of earlier versions)."""
+    for seg in cscan.segments:
+        if seg.first_seq == seq + 1 and seg.base_hash is not None:
+            return seg.path, seg.base_hash
+    return None
+
+
 def _not_of_journal(cscan, head):
     """Why a snapshot can never be a state of this (non-empty) journal, or None."""
     if head["seq"] > cscan.last_seq:
@@ -121,7 +134,37 @@ def _not_of_journal(cscan, head):
     if crc is not None and crc != head["anchor"]:
         return (f"taken from another journal: its record at seq {head['seq']} differs from "
                 f"this journal's")
+    base = _base_of(cscan, head["seq"])
+    if base is not None and base[1] != head["state_hash"]:
+        # a snapshot-0 has no record to be anchored to: copied from another engine's
+        # directory, it was taken for the state the journal started from
+        return (f"not the state this journal starts from: {os.path.basename(base[0])} "
+                f"records state hash {base[1]:#018x} for the engine before seq "
+                f"{head['seq'] + 1}, the snapshot holds {head['state_hash']:#018x} "
+                f"(copied from another engine's directory?)")
     return None
+
+
+def _check_start(cscan, eng, start, path, report):
+    """Refuse to replay the journal from ``eng`` (the state at seq ``start``) when its segment
+    starting at ``start + 1`` records another state: a journal started from a seed snapshot
+    whose snapshot-0 is gone (or was set aside) replayed from an empty engine gave a state the
+    engine never had, without a word."""
+    base = _base_of(cscan, start)
+    if base is None:
+        return
+    have = eng.state_hash()
+    if have != base[1]:
+        seg_path, want = base
+        skipped = (f"; snapshots skipped: " + "; ".join(f"{os.path.basename(f)}: {why}"
+                                                         for f, why in report.skipped_snapshots)
+                   if report.skipped_snapshots else "")
+        raise JournalError(f"{path}: {os.path.basename(seg_path)} continues an engine of state "
+                           f"hash {want:#018x} (the snapshot its journal was started from), "
+                           f"but no valid snapshot at seq {start} holds that state (replaying "
+                           f"from {'an empty engine' if start == 0 else 'the one found'}, "
+                           f"state hash {have:#018x}, would give a state the engine never "
+                           f"had){skipped}", seg_path, 0)
 
 
 def _foreign_snapshots(path, cscan, report, foreign):
@@ -148,8 +191,9 @@ def _pick_snapshot(path, cscan, report, foreign, cls, seed_only=False):
     with, which no record of the journal holds."""
     has_journal = bool(cscan.segments)
     first = cscan.segments[0].first_seq if has_journal else None
+    judged = {f for f, _ in report.skipped_snapshots}
     for seq, fpath in reversed(list_snapshots(path)):
-        if seed_only and seq != 0:
+        if (seed_only and seq != 0) or fpath in judged:    # (reported once)
             continue
         try:
             eng, head = _load_snapshot(fpath, cls=cls)
@@ -359,13 +403,23 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             # command journal starts at seq 1 and the trades kept are a prefix; otherwise
             # they are reported.
             prefix_kept = not tscan.segments or tscan.segments[0].first_seq == 1
+            origin = None
             if (not readonly and prefix_kept and cscan.segments
                     and cscan.segments[0].first_seq == 1):
+                # from the state the journal starts from: its seed snapshot-0 when it has one
+                # (replayed from an empty engine, such a journal gave another state)
+                seed, seed_head, seed_file = _pick_snapshot(path, cscan, report, [], cls,
+                                                            seed_only=True)
+                origin = seed if seed is not None else cls.__new__(cls, cscan.stp)
+                base = _base_of(cscan, 0)
+                if base is not None and base[1] != origin.state_hash():
+                    origin = None       # its seed is not here: the snapshot stays
+            if origin is not None:
                 report.skipped_snapshots.append(
                     (report.snapshot, "the trade journal lacks fills before it: whole journal "
                                       "replayed to write them again"))
-                report.snapshot, report.snapshot_seq = None, 0
-                eng, head, start = cls.__new__(cls, cscan.stp), None, 0
+                report.snapshot, report.snapshot_seq = seed_file, 0
+                eng, head, start = origin, seed_head, 0
                 next_trade = kept_trade + 1 if cut else (tscan.segments[0].first_seq
                                                          if tscan.segments else 1)
             else:
@@ -387,6 +441,9 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             else:
                 tscan = None
 
+    # the state the replay starts from is the one the journal continues (before anything is
+    # cut, renamed or written)
+    _check_start(cscan, eng, start, path, report)
     jc = jt = None
     if not readonly:
         # cut torn tails and drop files that hold nothing valid, then open the writers
@@ -447,7 +504,8 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             append_size=cscan.segments[-1].end if has_c else -1,
             trade_append_size=os.path.getsize(kept_t[-1].path) if kept_t else -1,
             lock_fd=lock_fd, last_crc=-1 if last_crc is None else last_crc,
-            **journal_options)
+            # a new journal (no segment left) starts from the engine as it is now
+            base_hash=None if has_c else eng.state_hash(), **journal_options)
 
     # replay the tail, one segment in memory at a time
     cscan._loaded = None
