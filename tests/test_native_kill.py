@@ -717,3 +717,110 @@ def test_native_write_commands_live_writer_temp_kept_by_another_write(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
     assert _temp_files(p) == []
     assert len(read_commands(p)) == len(big)          # its rename came after the other write
+
+
+def _at_rename(body, sig):
+    """A forked child running ``body()`` that sends itself ``sig`` as it calls os.replace (the
+    step after its temporary file is written), so it dies or stops exactly between the two;
+    returns its pid once it has (a stopped child is left stopped)."""
+    import signal as _signal
+    import sys
+
+    def run(w):
+        def hook(frame, event, arg):
+            if event == "c_call" and arg is os.replace:
+                sys.setprofile(None)
+                os.kill(os.getpid(), sig)
+        sys.setprofile(hook)
+        body()
+
+    pid, r = _fork(run)
+    os.close(r)
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    if sig == _signal.SIGSTOP:
+        assert os.WIFSTOPPED(status)
+    else:
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == sig
+    return pid
+
+
+def _recorder_temps(p):
+    return sorted(e for e in os.listdir(p.parent) if e.startswith(p.name + ".") and e != p.name)
+
+
+def test_native_recorder_killed_before_rename_temp_removed_by_next_recorder(tmp_path):
+    # A Recorder replacing an existing file writes a new one beside it and renames it over;
+    # killed between the two, its <name>.XXXXXXXX.tmp stayed there for good.
+    import signal as _signal
+
+    p = tmp_path / "s.mccmd"
+    p.write_bytes(b"not a journal")
+    _at_rename(lambda: Recorder(OrderBook(), p).close(), _signal.SIGKILL)
+    left = _recorder_temps(p)
+    assert len(left) == 1 and p.read_bytes() == b"not a journal"    # killed before the rename
+    cmds = _flow()[:10]
+    with Recorder(OrderBook(), p) as rec:
+        rec.process(cmds)
+    assert _recorder_temps(p) == []
+    assert read_commands(p).tobytes() == cmds.tobytes()
+
+
+def test_native_recorder_live_replacer_temp_kept_by_others(tmp_path):
+    # the new file of a Recorder that is alive (stopped before its rename) is never removed,
+    # by another Recorder or by write_commands
+    import signal as _signal
+    from matchcore.native import remove_stale_temp_files, write_commands
+
+    p = tmp_path / "s.mccmd"
+    p.write_bytes(b"not a journal")
+    cmds = _flow()[:10]
+
+    def body():
+        with Recorder(OrderBook(), p) as rec:
+            rec.process(cmds)
+
+    pid = _at_rename(body, _signal.SIGSTOP)
+    try:
+        held = _recorder_temps(p)
+        assert len(held) == 1
+        assert remove_stale_temp_files(p) == []
+        with pytest.raises(BlockingIOError):        # the stopped Recorder holds the file
+            Recorder(OrderBook(), p)
+        with pytest.raises(BlockingIOError):
+            write_commands(p, cmds)
+        assert _recorder_temps(p) == held
+    finally:
+        os.kill(pid, _signal.SIGCONT)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _recorder_temps(p) == []
+    assert read_commands(p).tobytes() == cmds.tobytes()
+
+
+def test_native_remove_stale_temp_files_other_files_kept(tmp_path):
+    # only a dead writer's temporary file of this path goes: not a user's file that looks
+    # like one (other content), not another path's, not one whose writer lives (this process)
+    from matchcore.native import remove_stale_temp_files, write_commands
+
+    p = tmp_path / "s.mccmd"
+    dead = 2**22 + 12345                   # above pid_max's default: no such process
+    with pytest.raises(ProcessLookupError):
+        os.kill(dead, 0)
+    keep = {f"s.mccmd.tmp{dead}.00ff": b"my notes",                 # not a command file
+            f"t.mccmd.tmp{dead}.00ff": b"",                          # another path's
+            f"s.mccmd.tmp{os.getpid()}.00ff": b"",                   # a live writer's
+            "s.mccmd.abcdefgh.tmp": b"",        # an earlier Recorder's, maybe before its lock
+            "s.mccmd.abcdefg1.tmp": b"MCCMD"}   # not a bare journal header
+    for name, data in keep.items():
+        (tmp_path / name).write_bytes(data)
+    write_commands(tmp_path / "x.mccmd", _flow()[:3])
+    header = (tmp_path / "x.mccmd").read_bytes()[:HEADER_SIZE]
+    with Recorder(OrderBook(), tmp_path / "j.mccmd"):
+        pass
+    bare = (tmp_path / "j.mccmd").read_bytes()
+    gone = {f"s.mccmd.tmp{dead}": header, f"s.mccmd.tmp{dead}.0a1b": b"",
+            "s.mccmd.zz_9abcd.tmp": bare}      # an earlier Recorder's, killed before rename
+    for name, data in gone.items():
+        (tmp_path / name).write_bytes(data)
+    assert sorted(remove_stale_temp_files(p)) == sorted(gone)
+    assert sorted(os.listdir(tmp_path)) == sorted(set(keep) | {"x.mccmd", "j.mccmd"})

@@ -40,6 +40,7 @@ from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, TIF
 from matchcore._magic import GZIP_MAGIC, NATIVE_MAGIC
 from matchcore._core import OrderBook, _flag_arg
 from matchcore._nocopy import NoCopy
+from matchcore import _tempfiles
 
 MAGIC = NATIVE_MAGIC
 VERSION = 1
@@ -211,6 +212,7 @@ def repair_journal(path) -> NativeHeader:
     """
     if not read_header(path, committed=True).is_journal:  # a regular file: before opening it
         _refuse_not_journal(path, "repaired")
+    remove_stale_temp_files(path)
     with _open_locked(path, os.O_RDWR) as f:
         hdr = _read_header(f, Path(path), True)
         if not hdr.is_journal:      # the path's file was replaced by another since the check
@@ -231,13 +233,7 @@ def _lock(f, path, shared: bool = False) -> None:
                               f"another): its lock is held") from None
 
 
-def _names(path, st) -> bool:
-    # whether path (still) names the file of stat result st
-    try:
-        now = os.stat(path)
-    except FileNotFoundError:
-        return False
-    return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+_names = _tempfiles.names       # whether a path (still) names the file of a stat result
 
 
 def _open_locked(path, flags):
@@ -270,22 +266,20 @@ def _replace_locked(old, path, header: bytes):
 
     Never truncated in place: a reader that has the old file memory-mapped (read_commands)
     would get SIGBUS on its next access to a page that is gone. A directory this process may
-    not write (the rename needs it) leaves only that: the file is then emptied in place."""
-    import tempfile
-
+    not write (the rename needs it) leaves only that: the file is then emptied in place. The
+    new file is written as ``<name>.tmp<pid>.<hex>``, locked from its creation: a Recorder
+    killed before the rename leaves it for :func:`remove_stale_temp_files`."""
     target = os.path.realpath(path)             # a symlink's target is replaced, not the link
     try:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target),
-                                   prefix=os.path.basename(target) + ".", suffix=".tmp")
+        # nobody else knows it yet: its exclusive lock is never refused
+        fd, tmp = _tempfiles.new_locked(target, exclusive=True, mode=0o600)
     except PermissionError:
         old.truncate(0)
         _pwrite_all(old.fileno(), header, 0)
         return old
     new = open(fd, "r+b", buffering=0)
     try:
-        os.set_inheritable(fd, False)
         os.fchmod(fd, stat.S_IMODE(os.fstat(old.fileno()).st_mode))
-        _lock(new, path)                        # nobody else knows it yet: never refused
         _pwrite_all(fd, header, 0)
         os.replace(tmp, target)
     except BaseException:
@@ -304,29 +298,23 @@ def _cut_tail(f, hdr: NativeHeader) -> NativeHeader:
     return hdr
 
 
-def _pid_gone(pid: int) -> bool:
-    # True only when no process of this number exists (as this process sees them)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except (OSError, OverflowError, ValueError):    # another user's (EPERM), or not a pid
-        return False
-    return False
-
-
 def remove_stale_temp_files(path) -> list[str]:
-    """Remove the temporary files that :func:`write_commands` calls on ``path`` left behind
-    when their process died before renaming them into place (``kill -9``, a power loss):
-    ``<name>.tmp<pid>`` and ``<name>.tmp<pid>.<hex>`` beside ``path``. Returns the names
-    removed. :func:`write_commands` calls it before it writes.
+    """Remove the temporary files that :func:`write_commands` and a :class:`Recorder`
+    (replacing a file) left beside ``path`` when their process died before renaming them into
+    place (``kill -9``, a power loss): ``<name>.tmp<pid>`` and ``<name>.tmp<pid>.<hex>``, and
+    ``<name>.<8 characters>.tmp`` of a Recorder of an earlier version. Returns the names
+    removed. :func:`write_commands`, a new :class:`Recorder`, :meth:`Recorder.resume` and
+    :func:`repair_journal` call it first.
 
-    A file is removed only when all of these hold: no process ``<pid>`` exists (as this process
-    sees them); it is a regular file, empty or starting with the command file magic (or a part
-    of it); and its lock can be taken, so no live writer holds it (a writer locks its temporary
-    file from its creation to its rename, also one in another PID namespace). A temporary file
-    of a live writer is never removed. Files that cannot be opened or removed are left alone.
-    O(entries in the directory).
+    A ``.tmp<pid>`` file is removed only when all of these hold: no process ``<pid>`` exists
+    (as this process sees them); it is a regular file, empty or starting with the command file
+    magic (or a part of it); and its lock can be taken, so no live writer holds it (a writer
+    locks its temporary file from its creation to its rename, also one in another PID
+    namespace). An earlier version's ``.tmp`` file, whose name holds no pid, only when it is
+    exactly what such a Recorder writes before its rename (a journal header with no record)
+    and its lock can be taken: its writer locked it before writing the header, and kept the
+    lock until it died. A temporary file of a live writer is never removed. Files that cannot
+    be opened or removed are left alone. O(entries in the directory).
 
     >>> remove_stale_temp_files("flow.mccmd")          # doctest: +SKIP
     ['flow.mccmd.tmp4242.9f3a01c2']
@@ -336,63 +324,35 @@ def remove_stale_temp_files(path) -> list[str]:
 
     path = Path(os.path.realpath(path))         # a symlink's target is where they are
     directory = path.parent
-    pattern = re.compile(re.escape(path.name) + r"\.tmp([0-9]+)(?:\.[0-9a-f]+)?")
+    removed = _tempfiles.remove_dead(directory, _tempfiles.temp_pattern(path.name), MAGIC)
+    legacy = re.compile(re.escape(path.name) + r"\.[a-z0-9_]{8}\.tmp")   # tempfile.mkstemp's
     try:
         entries = os.listdir(directory)
     except OSError:
-        return []
-    removed = []
+        return removed
     for entry in entries:
-        m = pattern.fullmatch(entry)
-        if m is None or int(m.group(1)) == os.getpid() or not _pid_gone(int(m.group(1))):
-            continue
-        tmp = directory / entry
-        try:
-            fd = os.open(tmp, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or not MAGIC.startswith(os.pread(fd, len(MAGIC), 0)):
-                continue
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)     # refused: a live writer's
-            if _names(tmp, st):
-                os.unlink(tmp)
-                removed.append(entry)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
+        if legacy.fullmatch(entry) and _tempfiles._remove_if_dead(
+                os.path.join(directory, entry), MAGIC, _bare_journal_header, fcntl):
+            removed.append(entry)
     return removed
+
+
+def _bare_journal_header(fd, size) -> bool:
+    # a Recorder's new file before its rename: a journal header counting no record
+    if size != HEADER_SIZE:
+        return False
+    raw = os.pread(fd, HEADER_SIZE, 0)
+    return (len(raw) == HEADER_SIZE and raw[:len(MAGIC)] == MAGIC
+            and bool(struct.unpack_from("<I", raw, 12)[0] & FLAG_JOURNAL)
+            and struct.unpack_from("<Q", raw, 16)[0] == 0)
 
 
 def _new_temp_file(path: Path):
     """A new file beside ``path`` for write_commands, locked until it is renamed into place (so
     that remove_stale_temp_files leaves it alone); (file, its path). The lock is shared: once
     the file is the target, another write_commands' shared lock on it is not refused."""
-    import fcntl
-    import secrets
-
-    while True:
-        # unique per call: two threads writing one path each write their own file
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.{secrets.token_hex(4)}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        except FileExistsError:
-            continue
-        f = open(fd, "wb")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            if _names(tmp, os.fstat(fd)):
-                return f, tmp
-        except BaseException:
-            f.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        # removed between its creation and the lock (a cleaner that could not see this
-        # process): another name
-        f.close()
+    fd, tmp = _tempfiles.new_locked(path)
+    return open(fd, "wb"), tmp
 
 
 def write_commands(path, commands, *, stp=None) -> int:
@@ -622,6 +582,8 @@ class Recorder(NoCopy):
                              "pass require_empty=False to journal from a non-empty state")
         overwrite = _flag_arg(overwrite, "overwrite")
         self._setup(book, path, symbol, flush_every, fsync)
+        # the new file of a Recorder killed while replacing this one stayed beside it for good
+        remove_stale_temp_files(self.path)
         # opened without truncation: locked and checked first, replaced only then
         f = _open_locked(self.path, os.O_RDWR | os.O_CREAT)
         try:
@@ -688,6 +650,7 @@ class Recorder(NoCopy):
         """
         if not read_header(path, committed=True).is_journal:  # a regular file: before opening it
             _refuse_not_journal(path)
+        remove_stale_temp_files(path)
         f = _open_locked(path, os.O_RDWR)
         try:
             self = cls.__new__(cls)
