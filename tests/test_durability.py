@@ -19,6 +19,7 @@ from matchcore.durability import (
     JournalError, SnapshotFileError, inspect, load_snapshot, read_journal, read_trades,
 )
 from matchcore.durability import _journal as _j
+from matchcore.durability.snapshot import snapshot_bytes
 from matchcore.durability.journal import segment_files, KIND_COMMANDS, KIND_TRADES
 from conftest import assert_events_equal
 from durability_flow import PrefixHashes, apply_steps, make_flow
@@ -207,7 +208,8 @@ def test_recovery_stale_snapshot_temporary_removed_reported_as_such(tmp_path):
     eng.add_symbol(1)
     eng.close()
     tmp = d / "snapshot-00000000000000000001.mcs.tmp"
-    tmp.write_bytes(b"partial")
+    # what an earlier version's snapshot writer left when killed mid-write: a snapshot's start
+    tmp.write_bytes(snapshot_bytes(mc.Engine())[0][:40])
     ro = mc.Engine.recover(d, readonly=True).recovery_report
     assert tmp.exists() and not ro.modified and ro.removed_temporaries == []
     rep = mc.Engine.recover(d).recovery_report

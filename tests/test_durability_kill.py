@@ -24,6 +24,7 @@ import pytest
 
 import matchcore as mc
 from matchcore.durability import _journal as _j
+from matchcore.durability.snapshot import snapshot_bytes
 from matchcore.durability import read_journal, read_trades
 from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
 from durability_flow import PrefixHashes, apply_steps, make_flow
@@ -153,7 +154,7 @@ def _damaged_directory(d, steps, cmds, n, rng):
         if f > first:
             os.unlink(path)
     with open(os.path.join(d, "snapshot-00000000000000000005.mcs.tmp"), "wb") as fh:
-        fh.write(b"x" * 100)
+        fh.write(snapshot_bytes(mc.Engine())[0][:60])  # a torn one
 
 
 def test_engine_kill9_during_recovery_next_recovery_completes_it(tmp_path, flow):
@@ -203,7 +204,7 @@ def test_engine_kill9_during_recovery_next_recovery_completes_it(tmp_path, flow)
         again = mc.Engine.recover(d, fsync="never")
         assert not again.recovery_report.modified and again.recovery_report.last_seq == n
         again.close()
-        assert not [f for f in os.listdir(d) if f.endswith(".mcs.tmp")]
+        assert not [f for f in os.listdir(d) if ".mcs.tmp" in f]
         shutil.rmtree(d)
     assert inside > 0                                # some kills landed inside recover()
     print(f"\n{KILLS // 5} kills after recovery began: {inside} inside recover()")
@@ -261,3 +262,103 @@ def test_engine_kill9_mid_batch_trade_journal_holds_no_fills_of_unjournaled_comm
         fresh.process(cmds[:max(last_cmd - 1, 0)])
         assert mc.Engine.recover(d, readonly=True).state_hash() == fresh.state_hash()
     assert checked >= 6        # most kills landed after fills were on file
+
+
+def _at_rename(body, sig):
+    """A forked child running ``body()`` that sends itself ``sig`` as it calls os.replace (the
+    step after its temporary file is written and fsynced), so that it dies or stops exactly
+    between the two; returns its pid once it has (a stopped child is left stopped)."""
+    import sys
+
+    def run(w):
+        def hook(frame, event, arg):
+            if event == "c_call" and arg is os.replace:
+                sys.setprofile(None)
+                os.kill(os.getpid(), sig)
+        sys.setprofile(hook)
+        body()
+
+    pid, r = _fork(run)
+    os.close(r)
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    if sig == signal.SIGSTOP:
+        assert os.WIFSTOPPED(status)
+    else:
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == sig
+    return pid
+
+
+def _snapshot_temps(d):
+    return sorted(f for f in os.listdir(d) if ".mcs.tmp" in f)
+
+
+def test_snapshot_killed_before_rename_temp_removed_by_next_snapshot(tmp_path):
+    # eng.snapshot(DIR) into a directory no recovery ever reads (a backup): a writer killed
+    # before its rename left snapshot-<seq>.mcs.tmp there for good, whatever came next
+    backup = tmp_path / "backup"
+
+    def body():
+        eng = mc.Engine(journal=tmp_path / "a", fsync="never")
+        eng.add_symbol(1)
+        eng.submit(1, 1, 0, 100, 5)
+        eng.snapshot(backup)
+
+    _at_rename(body, signal.SIGKILL)
+    assert len(_snapshot_temps(backup)) == 1 and mc.durability.list_snapshots(backup) == []
+    other = mc.Engine(journal=tmp_path / "b", fsync="never")
+    other.add_symbol(7)
+    written = other.snapshot(backup)
+    other.close()
+    assert _snapshot_temps(backup) == []
+    assert os.path.basename(written) == "snapshot-00000000000000000001.mcs"
+    assert mc.durability.load_snapshot(written)[0].symbols == {7: None}
+
+
+def test_snapshot_two_writers_of_one_seq_both_complete(tmp_path):
+    # two engines writing a snapshot of the same seq into one directory shared the temporary
+    # name: the second truncated and renamed the first's file, and the first's rename failed
+    d = tmp_path / "snaps"
+
+    def body():
+        eng = mc.Engine()
+        eng.add_symbol(1)
+        eng.submit(1, 1, 0, 100, 5)
+        eng.snapshot(d)
+
+    pid = _at_rename(body, signal.SIGSTOP)
+    try:
+        held = _snapshot_temps(d)
+        assert len(held) == 1
+        eng = mc.Engine()
+        eng.add_symbol(2)
+        eng.snapshot(d)                              # the stopped writer's file is kept
+        assert _snapshot_temps(d) == held
+        assert mc.durability.load_snapshot(d / f"snapshot-{0:020d}.mcs")[0].symbols == {2: None}
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _snapshot_temps(d) == []
+    loaded = mc.durability.load_snapshot(d / f"snapshot-{0:020d}.mcs")[0]
+    assert loaded.symbols == {1: None} and loaded.get(1) == (1, 0, 100, 5)
+
+
+def test_recovery_snapshot_killed_before_rename_temp_removed_user_files_kept(tmp_path):
+    d = tmp_path / "j"
+
+    def body():
+        eng = mc.Engine(journal=d, fsync="always")
+        eng.add_symbol(1)
+        eng.submit(1, 1, 0, 100, 5)
+        eng.snapshot()
+
+    _at_rename(body, signal.SIGKILL)
+    left = _snapshot_temps(d)
+    assert len(left) == 1
+    mine = {"notes.mcs.tmp": b"mine", "snapshot-00000000000000000002.mcs.tmp": b"mine too"}
+    for name, data in mine.items():
+        (d / name).write_bytes(data)
+    rep = mc.Engine.recover(d).recovery_report
+    assert rep.removed_temporaries == [str(d / left[0])] and rep.snapshot is None
+    assert _snapshot_temps(d) == sorted(mine)
+    assert all((d / n).read_bytes() == data for n, data in mine.items())

@@ -33,7 +33,7 @@ from matchcore.durability.journal import (
     open_writers, scan_journal, segment_files,
 )
 from matchcore.durability.snapshot import (
-    _load_snapshot, fsync_dir, list_snapshots, read_snapshot_header,
+    _load_snapshot, fsync_dir, list_snapshots, read_snapshot_header, remove_stale_temporaries,
 )
 
 if TYPE_CHECKING:
@@ -468,10 +468,9 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         for f in drops:
             os.unlink(f)
         report.dropped_files = drops
-        stale = [os.path.join(path, n) for n in sorted(os.listdir(path))
-                 if n.endswith(".mcs.tmp")]
-        for f in stale:
-            os.unlink(f)
+        # a user's file that merely ends in .mcs.tmp is not one, nor a live writer's (an
+        # engine without a journal may write a snapshot here without the LOCK)
+        stale = remove_stale_temporaries(path, legacy=True)
         report.removed_temporaries = stale
         # Renamed, not deleted (they are the user's data), so that no later recovery can take
         # them for a state of the journal this engine now writes.

@@ -25,7 +25,9 @@ cut and then written again, is never taken for this journal's state. Files witho
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import struct
 import time
 import zlib
@@ -105,21 +107,56 @@ def write_snapshot(engine, path) -> str:
             raise ValueError(f"{path} holds a journal: the snapshot of an engine without one "
                              f"would be taken for that journal's state at seq 0; give "
                              f"another directory")
+    from matchcore import _tempfiles
+
     data, seq = snapshot_bytes(engine)
     os.makedirs(path, exist_ok=True)
     final = os.path.join(path, f"snapshot-{seq:020d}.mcs")
-    tmp = final + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    # a writer killed before its rename left its temporary file there for good
+    remove_stale_temporaries(path)
+    # its own name, locked until renamed: two writers of one seq (two threads, or two engines
+    # writing into one directory) shared "<final>.tmp", each truncating the other's half-written
+    # file, and one of them renamed a torn snapshot into place
+    fd, tmp = _tempfiles.new_locked(final, exclusive=True, mode=0o644)
+    renamed = False
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
         os.fsync(fd)
+        os.replace(tmp, final)
+        renamed = True
     finally:
         os.close(fd)
-    os.replace(tmp, final)
+        if not renamed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     fsync_dir(path)
     return final
+
+
+_TEMP = re.compile(r"snapshot-[0-9]+\.mcs\.tmp([0-9]+)(?:\.[0-9a-f]+)?")
+_LEGACY_TEMP = re.compile(r"snapshot-[0-9]+\.mcs\.tmp")
+
+
+def remove_stale_temporaries(path, *, legacy: bool = False) -> list[str]:
+    """Remove the temporary files of snapshot writers that died before their rename from
+    directory ``path`` (``snapshot-<seq>.mcs.tmp<pid>.<hex>``); returns their paths. Only files
+    whose process is gone, that hold a snapshot's first bytes (or none) and whose lock can be
+    taken are removed: never a live writer's (see :mod:`matchcore._tempfiles`). ``legacy``:
+    also ``snapshot-<seq>.mcs.tmp`` of earlier versions (no pid, no lock; recovery removes them
+    under the directory's LOCK). O(entries in the directory)."""
+    import fcntl
+
+    from matchcore import _tempfiles
+
+    removed = [os.path.join(path, n) for n in _tempfiles.remove_dead(path, _TEMP, MAGIC)]
+    if legacy:
+        for name in sorted(os.listdir(path)):
+            if _LEGACY_TEMP.fullmatch(name) and _tempfiles._remove_if_dead(
+                    os.path.join(path, name), MAGIC, None, fcntl):
+                removed.append(os.path.join(path, name))
+    return removed
 
 
 def fsync_dir(path) -> None:
