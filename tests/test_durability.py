@@ -1853,3 +1853,28 @@ def test_journal_first_segment_records_start_state_later_segments_none(tmp_path)
     rec.close()
     (first, seg), = segment_files(d2, KIND_COMMANDS)
     assert first == 3 and scan_base(seg) == want
+
+
+def test_snapshot_into_other_engines_journal_directory_refused_its_snapshot_kept(tmp_path):
+    # a journaled engine's snapshot(DIR) into another engine's journal directory replaced
+    # that journal's own snapshot of the same seq; its segments before it pruned (as the
+    # README allows), that directory could no longer be recovered
+    a, da = journaled(tmp_path, "a")
+    a.add_symbol(1)
+    a.submit(1, 1, 0, 100, 5)
+    own = a.snapshot()
+    a.submit(1, 2, 0, 101, 5)
+    want = a.state_hash()
+    a.close()
+    b, db = journaled(tmp_path, "b")
+    b.add_symbol(9)
+    b.submit(9, 7, 0, 5, 5)
+    before = open(own, "rb").read()
+    with pytest.raises(ValueError, match="holds another engine's journal"):
+        b.snapshot(da)
+    assert open(own, "rb").read() == before
+    b.snapshot(tmp_path / "backup")                  # a directory without a journal: written
+    b.snapshot(db)                                   # its own: written
+    b.close()
+    rec = mc.Engine.recover(da)
+    assert rec.state_hash() == want and rec.recovery_report.snapshot == own

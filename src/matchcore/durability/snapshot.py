@@ -99,14 +99,22 @@ def write_snapshot(engine, path) -> str:
     >>> os.path.basename(eng.snapshot())
     'snapshot-00000000000000000001.mcs'
     """
-    if engine.journal is None and os.path.isdir(path):
+    if os.path.isdir(path):
         from matchcore.durability.journal import KIND_COMMANDS, segment_files
         if segment_files(path, KIND_COMMANDS):
-            # its file would be snapshot-0, unanchored: recovery took it for the journal's
-            # state before its first record, books and all, a state never journaled
-            raise ValueError(f"{path} holds a journal: the snapshot of an engine without one "
-                             f"would be taken for that journal's state at seq 0; give "
-                             f"another directory")
+            if engine.journal is None:
+                # its file would be snapshot-0, unanchored: recovery took it for the journal's
+                # state before its first record, books and all, a state never journaled
+                raise ValueError(f"{path} holds a journal: the snapshot of an engine without "
+                                 f"one would be taken for that journal's state at seq 0; give "
+                                 f"another directory")
+            if not _same_dir(path, engine.journal.path):
+                # another engine's journal directory: its own snapshot of the same seq was
+                # replaced (and recovery set the foreign one aside), the state lost with it
+                raise ValueError(f"{path} holds another engine's journal (this engine journals "
+                                 f"into {engine.journal.path}): the snapshot would replace that "
+                                 f"journal's own snapshot of seq {engine.journal_seq}, if any, "
+                                 f"and recovery there would not use it; give another directory")
     from matchcore import _tempfiles
 
     data, seq = snapshot_bytes(engine)
@@ -157,6 +165,13 @@ def remove_stale_temporaries(path, *, legacy: bool = False) -> list[str]:
                     os.path.join(path, name), MAGIC, None, fcntl):
                 removed.append(os.path.join(path, name))
     return removed
+
+
+def _same_dir(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def fsync_dir(path) -> None:
