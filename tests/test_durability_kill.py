@@ -362,3 +362,32 @@ def test_recovery_snapshot_killed_before_rename_temp_removed_user_files_kept(tmp
     assert rep.removed_temporaries == [str(d / left[0])] and rep.snapshot is None
     assert _snapshot_temps(d) == sorted(mine)
     assert all((d / n).read_bytes() == data for n, data in mine.items())
+
+
+def test_snapshot_write_failing_file_too_large_leaves_no_temporary(tmp_path):
+    # a snapshot whose write fails (here: past the process's file size limit, EFBIG, as a full
+    # disk fails it with ENOSPC) left its half-written temporary file behind
+    import resource
+
+    d = tmp_path / "snaps"
+
+    def body(w):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        eng = mc.Engine()
+        eng.add_symbol(1)
+        for i in range(500):
+            eng.submit(1, i + 1, 0, 100 - i % 50, 1)
+        try:
+            eng.snapshot(d)
+        except OSError as exc:
+            os.write(w, struct.pack("<Q", exc.errno))
+
+    pid, r = _fork(body)
+    got = _read_acks(r, 1)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    import errno
+    assert struct.unpack("<Q", got)[0] == errno.EFBIG
+    assert os.listdir(d) == []
