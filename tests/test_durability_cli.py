@@ -175,3 +175,65 @@ def test_cli_journal_trades_symbol_no_engine_can_hold_refused(capsys, jdir, symb
         assert code == 1 and out == ""
         assert err.strip() == (f"matchcore journal: error: --symbol must be a symbol id in "
                                f"[0, 2**32), got {symbol}")
+
+
+def _cli_at_rename(argv, sig):
+    """``matchcore ARGV`` in a forked child that sends itself ``sig`` as it calls os.replace
+    (its output is complete in its temporary file, not yet renamed); returns the child's pid
+    once it has died or stopped there."""
+    import signal
+    import sys
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            def hook(frame, event, arg):
+                if event == "c_call" and arg is os.replace:
+                    sys.setprofile(None)
+                    os.kill(os.getpid(), sig)
+            with open(os.devnull, "w") as nul, contextlib.redirect_stdout(nul):
+                sys.setprofile(hook)
+                code = main([str(a) for a in argv])
+        finally:
+            os._exit(0 if locals().get("code") == 0 else 3)
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status) if sig == signal.SIGSTOP else os.WTERMSIG(status) == sig
+    return pid
+
+
+def _parts(d):
+    return sorted(p.name for p in d.iterdir() if p.name.endswith(".part"))
+
+
+def test_cli_journal_trades_csv_killed_before_rename_part_removed_by_next_run(
+        capsys, jdir, tmp_path):
+    # a command killed between writing its output and renaming it left its .part for good
+    import signal
+
+    d, _, _ = jdir
+    out = tmp_path / "trades.csv"
+    _cli_at_rename(["journal", "trades", d, "--csv", out], signal.SIGKILL)
+    assert len(_parts(tmp_path)) == 1 and not out.exists()
+    code, _, _ = run_cli(capsys, "journal", "trades", d, "--csv", out)
+    assert code == 0 and _parts(tmp_path) == []
+    with open(out) as fh:
+        assert len(list(csv.reader(fh))) == len(mc.durability.read_trades(d)) + 1
+
+
+def test_cli_journal_inspect_json_live_writer_part_kept(capsys, jdir, tmp_path):
+    # the .part of a command still running (stopped before its rename) is never removed
+    import signal
+
+    d, _, _ = jdir
+    out = tmp_path / "inspect.json"
+    pid = _cli_at_rename(["journal", "inspect", d, "--json", out], signal.SIGSTOP)
+    try:
+        held = _parts(tmp_path)
+        assert len(held) == 1
+        code, _, _ = run_cli(capsys, "journal", "inspect", d, "--json", out)
+        assert code == 0 and _parts(tmp_path) == held
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and _parts(tmp_path) == []
+    assert json.loads(out.read_text())["path"] == str(d)

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
+
+from matchcore import _tempfiles
 
 INT64_MAX = 2**63 - 1
 
@@ -38,14 +42,36 @@ def _create_temporary(path: Path, made: list):
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
         made.append(tmp)
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         except FileExistsError:
             made.pop()                                  # somebody else's
             continue
         except OSError:
             made.pop()
             return None
+        # locked until renamed (see _tempfiles): a later command's cleanup of dead writers'
+        # temporaries leaves it alone, also from another PID namespace, where the pid in its
+        # name means nothing (it may have removed it before the lock: another name then)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if _tempfiles.names(tmp, os.fstat(fd)):
+            return fd, tmp
+        os.close(fd)
+        made.pop()
     return None
+
+
+def _part_pattern(name: str):
+    return re.compile(r"\." + re.escape(name) + r"\.([0-9]+)\.[0-9a-f]{8}\.part")
+
+
+def remove_stale_parts(path) -> list[str]:
+    """Remove the ``.<name>.<pid>.<hex>.part`` temporaries of :func:`atomic_output` calls on
+    ``path`` whose process died before the rename (``kill -9``): only when that process is gone
+    and no writer holds the file's lock (see :mod:`matchcore._tempfiles`). Returns the names
+    removed. O(entries in the directory)."""
+    path = Path(path)
+    return _tempfiles.remove_dead(path.parent if str(path.parent) else Path("."),
+                                  _part_pattern(path.name), b"")
 
 
 @contextlib.contextmanager
@@ -71,17 +97,20 @@ def atomic_output(path, mode: str = "w", **open_kw):
         st = None
     made: list = []         # the temporary file's name, from before it exists
     renamed = False
-    fd = None
+    fd = lock = None
     try:
         created = None
         if not (path.is_symlink()
                 or (st is not None and (not stat.S_ISREG(st.st_mode) or st.st_nlink > 1))):
+            # a command killed before its rename left its .part beside the target for good
+            remove_stale_parts(path)
             created = _create_temporary(path, made)
         if created is None:
             with open(path, mode, **open_kw) as f:
                 yield f
             return
         fd, tmp = created
+        lock = os.dup(fd)                   # the lock held across the close, to the rename
         if st is not None:
             with contextlib.suppress(OSError):           # a file system without modes
                 os.chmod(fd, stat.S_IMODE(st.st_mode))
@@ -97,6 +126,8 @@ def atomic_output(path, mode: str = "w", **open_kw):
     finally:
         if fd is not None:
             os.close(fd)
+        if lock is not None:
+            os.close(lock)
         if not renamed:
             for t in made:
                 with contextlib.suppress(OSError):

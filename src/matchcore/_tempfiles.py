@@ -12,6 +12,7 @@ content last (a file the writer could not have written, a user's, is never touch
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import secrets
@@ -50,8 +51,6 @@ def new_locked(path, *, exclusive: bool = False, mode: int = 0o666) -> tuple[int
     shared or ``exclusive``) from before anyone can take it for a dead writer's: (descriptor,
     its path). Created exclusively (never a planted symlink, never another writer's file) with
     ``mode`` less the umask; close-on-exec. The caller renames it into place or unlinks it."""
-    import fcntl
-
     path = Path(path)
     while True:
         # unique per call: two threads writing one path each write their own file
@@ -86,8 +85,6 @@ def remove_dead(directory, pattern: re.Pattern, magic: bytes, *,
     called with the file's descriptor and size and must return True too); and its ``flock`` can
     be taken, so no live writer holds it. Anything that cannot be opened, checked or removed is
     left alone. O(entries in the directory)."""
-    import fcntl
-
     try:
         entries = os.listdir(directory)
     except OSError:
@@ -101,12 +98,12 @@ def remove_dead(directory, pattern: re.Pattern, magic: bytes, *,
         if pid == os.getpid() or not pid_gone(pid):
             continue
         tmp = os.path.join(directory, entry)
-        if _remove_if_dead(tmp, magic, whole, fcntl):
+        if _remove_if_dead(tmp, magic, whole):
             removed.append(entry)
     return removed
 
 
-def _remove_if_dead(tmp, magic, whole, fcntl) -> bool:
+def _remove_if_dead(tmp, magic, whole=None) -> bool:
     try:
         fd = os.open(tmp, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:

@@ -319,7 +319,6 @@ def remove_stale_temp_files(path) -> list[str]:
     >>> remove_stale_temp_files("flow.mccmd")          # doctest: +SKIP
     ['flow.mccmd.tmp4242.9f3a01c2']
     """
-    import fcntl
     import re
 
     path = Path(os.path.realpath(path))         # a symlink's target is where they are
@@ -332,7 +331,7 @@ def remove_stale_temp_files(path) -> list[str]:
         return removed
     for entry in entries:
         if legacy.fullmatch(entry) and _tempfiles._remove_if_dead(
-                os.path.join(directory, entry), MAGIC, _bare_journal_header, fcntl):
+                os.path.join(directory, entry), MAGIC, _bare_journal_header):
             removed.append(entry)
     return removed
 

@@ -154,15 +154,13 @@ def remove_stale_temporaries(path, *, legacy: bool = False) -> list[str]:
     taken are removed: never a live writer's (see :mod:`matchcore._tempfiles`). ``legacy``:
     also ``snapshot-<seq>.mcs.tmp`` of earlier versions (no pid, no lock; recovery removes them
     under the directory's LOCK). O(entries in the directory)."""
-    import fcntl
-
     from matchcore import _tempfiles
 
     removed = [os.path.join(path, n) for n in _tempfiles.remove_dead(path, _TEMP, MAGIC)]
     if legacy:
         for name in sorted(os.listdir(path)):
             if _LEGACY_TEMP.fullmatch(name) and _tempfiles._remove_if_dead(
-                    os.path.join(path, name), MAGIC, None, fcntl):
+                    os.path.join(path, name), MAGIC):
                 removed.append(os.path.join(path, name))
     return removed
 
