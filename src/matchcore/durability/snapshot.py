@@ -92,7 +92,10 @@ def _snapshot_bytes(engine) -> tuple[bytes, int]:
 def write_snapshot(engine, path) -> str:
     """Write ``engine``'s snapshot into directory ``path`` as ``snapshot-<seq>.mcs``, atomically
     (temporary file, fsync, rename, directory fsync); returns the file's path. The journals are
-    synced first. O(orders + levels).
+    synced first. The temporary file (``snapshot-<seq>.mcs.tmp<pid>.<hex>``) is this call's own
+    and locked until its rename; those of writers that died before theirs are removed first
+    (:func:`remove_stale_temporaries`). A directory holding a journal other than the engine's
+    own raises ValueError. O(orders + levels).
 
     >>> import tempfile, matchcore as mc
     >>> d = tempfile.mkdtemp(); eng = mc.Engine(journal=d); _ = eng.add_symbol(1)
