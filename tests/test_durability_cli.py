@@ -237,3 +237,21 @@ def test_cli_journal_inspect_json_live_writer_part_kept(capsys, jdir, tmp_path):
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0 and _parts(tmp_path) == []
     assert json.loads(out.read_text())["path"] == str(d)
+
+
+def test_cli_journal_inspect_shows_state_a_seeded_journal_continues(capsys, tmp_path):
+    # the state hash a journal's first segment records is shown beside the snapshots' hashes,
+    # so a snapshot-0 that recovery sets aside can be told from the journal's own
+    d = tmp_path / "seeded"
+    s = mc.Engine()
+    s.add_symbol(1)
+    s.submit(1, 5, 1, 100, 5)
+    s.snapshot(d)
+    mc.Engine.recover(d).close()
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 0
+    assert f"(continues state hash {s.state_hash():#018x})" in out
+    assert f"state hash {s.state_hash():#018x}" in out.split("snapshots:")[1]
+    info = mc.durability.inspect(d)
+    assert info["journals"]["commands"]["segments"][0]["start_state_hash"] == s.state_hash()
+    assert info["journals"]["trades"]["segments"][0]["start_state_hash"] is None

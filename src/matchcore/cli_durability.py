@@ -112,8 +112,10 @@ def _inspect(args) -> int:
             last = "-" if s["last_seq"] is None else s["last_seq"]
             dmg = f"  DAMAGE: {s['damage']} at offset {s['valid_bytes']}" if s["damage"] else ""
             after = "  (after the corruption)" if s["after_corruption"] else ""
+            start = ("" if s["start_state_hash"] is None else
+                     f"  (continues state hash {s['start_state_hash']:#018x})")
             print(f"  {s['file']}  seq {s['first_seq']}..{last}  {s['records']} records  "
-                  f"{s['bytes']} bytes{dmg}{after}")
+                  f"{s['bytes']} bytes{start}{dmg}{after}")
         if j["torn_tail"]:
             t = j["torn_tail"]
             print(f"  torn tail: {t['file']} at offset {t['offset']} ({t['reason']}): "

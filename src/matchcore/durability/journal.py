@@ -432,7 +432,8 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
 
 def _inspect_alone(fpath, kind, first, after):
     entry = {"file": os.path.basename(fpath), "first_seq": first, "last_seq": None, "records": 0,
-             "bytes": 0, "valid_bytes": 0, "damage": None, "after_corruption": after}
+             "bytes": 0, "valid_bytes": 0, "damage": None, "after_corruption": after,
+             "start_state_hash": None}
     try:
         data = _read_segment(fpath)
     except JournalError as exc:
@@ -445,13 +446,14 @@ def _inspect_alone(fpath, kind, first, after):
         entry["damage"] = f"bad segment header: {exc}"
         return entry
     entry.update(first_seq=seg.first_seq, last_seq=seg.last_seq, records=seg.records,
-                 valid_bytes=seg.end, damage=seg.damage)
+                 valid_bytes=seg.end, damage=seg.damage, start_state_hash=seg.base_hash)
     return entry
 
 
 def inspect(path) -> dict:
     """A journal directory's summary for people and tools: per kind, the segments (records,
-    first/last seq, bytes, damage), the last seq, the damage found, and the snapshots. Never
+    first/last seq, bytes, damage, and ``start_state_hash``: the state hash of the engine the
+    segment's records continue when its header records it, else None), the last seq, the damage found, and the snapshots. Never
     raises for damage (it is reported). With corruption, ``last_seq`` and the record counts
     stop at it; every segment file is still listed, those from the corrupt one on scanned on
     their own (``after_corruption``). O(journal bytes)."""
@@ -467,7 +469,8 @@ def inspect(path) -> dict:
                 types[name] = types.get(name, 0) + c
         segments = [{"file": os.path.basename(s.path), "first_seq": s.first_seq,
                      "last_seq": s.last_seq, "records": s.records, "bytes": s.size,
-                     "valid_bytes": s.end, "damage": s.damage, "after_corruption": False}
+                     "valid_bytes": s.end, "damage": s.damage, "after_corruption": False,
+                     "start_state_hash": s.base_hash}
                     for s in scan.segments]
         if scan.corrupt is not None:
             # The scan stops at corruption; the files after it are still listed, each on its
