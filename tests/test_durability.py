@@ -1878,3 +1878,35 @@ def test_snapshot_into_other_engines_journal_directory_refused_its_snapshot_kept
     b.close()
     rec = mc.Engine.recover(da)
     assert rec.state_hash() == want and rec.recovery_report.snapshot == own
+
+
+def _fsynced_dirs(tmp_path, code):
+    """The paths a child running ``code`` fsyncs or fdatasyncs, as strace sees them."""
+    import re
+    import subprocess
+    import sys
+
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed")
+    trace = tmp_path / "trace.txt"
+    r = subprocess.run([strace, "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync", "-o",
+                        str(trace), sys.executable, "-c", code], capture_output=True, text=True)
+    if r.returncode != 0 and ("ptrace" in r.stderr or "PTRACE" in r.stderr):
+        pytest.skip(f"strace cannot trace here: {r.stderr.strip()}")
+    assert r.returncode == 0, r.stderr
+    return set(re.findall(r"f(?:data)?sync\(\d+<([^>]*)>\)\s*=\s*0", trace.read_text()))
+
+
+def test_journal_and_snapshot_new_directories_made_durable_in_their_parents(tmp_path):
+    # Engine(journal=DIR) and snapshot(DIR) created the directories they needed and fsynced
+    # files in them, but never the parents holding the new directories' names: after a power
+    # loss the acknowledged journal (fsync="always") could be gone with its directory's name
+    top = os.path.realpath(tmp_path)
+    j, b = os.path.join(top, "new", "journal"), os.path.join(top, "snaps", "day1")
+    synced = _fsynced_dirs(tmp_path, f"import matchcore as mc\n"
+                                     f"e = mc.Engine(journal={j!r}, fsync='always')\n"
+                                     f"e.add_symbol(1)\ne.snapshot({b!r})\ne.close()\n")
+    for made in (j, b):
+        parent = os.path.dirname(made)
+        assert parent in synced and os.path.dirname(parent) in synced, (made, sorted(synced))

@@ -281,7 +281,9 @@ def lock_directory(path) -> int:
     fd, to be handed to the command writer (closing it releases the lock). A second engine,
     in this process or another, gets :class:`JournalError`."""
     import fcntl
-    os.makedirs(path, exist_ok=True)
+
+    from matchcore.durability.snapshot import makedirs_durable
+    makedirs_durable(path)      # the journal's segments are only as durable as its name
     fd = os.open(os.path.join(path, "LOCK"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -399,7 +401,6 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
         # refused before a LOCK file is made; with one there, a running engine's 'in use' is
         # the error that matters, and the check under the lock below gives the rest
         _refuse_used_directory(path)
-    os.makedirs(path, exist_ok=True)
     own = lock_fd is None
     if own:
         lock_fd = lock_directory(path)

@@ -121,7 +121,7 @@ def write_snapshot(engine, path) -> str:
     from matchcore import _tempfiles
 
     data, seq = snapshot_bytes(engine)
-    os.makedirs(path, exist_ok=True)
+    makedirs_durable(path)
     final = os.path.join(path, f"snapshot-{seq:020d}.mcs")
     # a writer killed before its rename left its temporary file there for good
     remove_stale_temporaries(path)
@@ -173,6 +173,24 @@ def _same_dir(a, b) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def makedirs_durable(path) -> None:
+    """``os.makedirs(path, exist_ok=True)``, with the entry of every directory it creates made
+    durable in its parent (fsync of the parent): a file fsynced in a new directory survives a
+    power loss only if the directory's own name does, which nothing else syncs."""
+    path = os.path.abspath(path)
+    missing = []
+    p = path
+    while not os.path.isdir(p):
+        missing.append(p)
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    os.makedirs(path, exist_ok=True)
+    for made in reversed(missing):
+        fsync_dir(os.path.dirname(made))
 
 
 def fsync_dir(path) -> None:
