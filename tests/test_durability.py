@@ -1910,3 +1910,43 @@ def test_journal_and_snapshot_new_directories_made_durable_in_their_parents(tmp_
     for made in (j, b):
         parent = os.path.dirname(made)
         assert parent in synced and os.path.dirname(parent) in synced, (made, sorted(synced))
+
+
+@pytest.mark.parametrize("name", ["snapshot-00000000000000000005.mcs",
+                                  "journal-00000000000000000002.mcj",
+                                  "trades-00000000000000000009.mct"])
+def test_recovery_fifo_under_a_journal_file_name_refused_not_hung(tmp_path, name):
+    # a FIFO under a segment's or snapshot's name was opened as a file: recovery, inspect and
+    # the readers blocked forever waiting for a writer
+    import signal
+
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    want = eng.state_hash()
+    eng.close()
+    os.mkfifo(d / name)
+
+    def hung(*_):
+        # not an OSError (the readers turn those into their own errors): the test fails
+        pytest.fail(f"blocked on the FIFO {name}")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)                                # a hang fails the test instead
+    try:
+        info = inspect(d)
+        if name.startswith("snapshot"):
+            assert info["snapshots"][0]["valid"] is False
+            with pytest.raises(SnapshotFileError, match="not a regular file"):
+                load_snapshot(d / name)
+            rec = mc.Engine.recover(d, readonly=True)
+            assert rec.state_hash() == want
+            assert "not a regular file" in rec.recovery_report.skipped_snapshots[0][1]
+        else:
+            label = "commands" if name.startswith("journal") else "trades"
+            assert "not a regular file" in info["journals"][label]["corrupt"]["reason"]
+            with pytest.raises(JournalError, match="not a regular file") as err:
+                mc.Engine.recover(d, readonly=True)
+            assert err.value.path == str(d / name)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

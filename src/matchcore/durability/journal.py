@@ -12,7 +12,9 @@ this module lists and scans segments and classifies damage:
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -218,13 +220,30 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
     return scan
 
 
+def read_regular_file(fpath) -> bytes:
+    """The bytes of the regular file ``fpath``; OSError for anything else. A FIFO, socket or
+    device under a segment's or snapshot's name is refused (EINVAL) instead of read: opened as
+    a file, a FIFO with no writer blocked recovery, ``inspect`` and the readers forever."""
+    fd = os.open(fpath, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(fpath))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)",
+                          str(fpath))
+        with open(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
+
+
 def _read_segment(fpath: str) -> bytes:
     # A segment that cannot be read (no permission, a directory or a dangling link under a
     # segment's name) is the readers' one exception, naming it, not an OSError from deep inside
     # recovery or inspect: the OSError is its __cause__.
     try:
-        with open(fpath, "rb") as fh:
-            return fh.read()
+        return read_regular_file(fpath)
     except OSError as exc:
         raise JournalError(f"{fpath}: cannot be read: {exc.strerror or exc}", fpath,
                            0) from exc

@@ -264,9 +264,9 @@ def _parse(data: bytes, name: str) -> tuple[dict, list]:
 def _read_file(fpath) -> bytes:
     # a path that cannot be read is one more way for a snapshot to be unusable: the readers'
     # single exception, so recovery skips and reports it like a damaged one
+    from matchcore.durability.journal import read_regular_file
     try:
-        with open(fpath, "rb") as fh:
-            return fh.read()
+        return read_regular_file(fpath)
     except OSError as exc:
         raise SnapshotFileError(f"{fpath}: cannot be read: {exc.strerror or exc}",
                                 str(fpath)) from exc
