@@ -1950,3 +1950,29 @@ def test_recovery_fifo_under_a_journal_file_name_refused_not_hung(tmp_path, name
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+def test_journal_in_write_only_parent_directory_still_created(request):
+    # a parent the user may write but not read (0733) cannot be opened to be fsynced: the
+    # journal directory is still made there, as before its name was synced
+    import subprocess
+    import sys
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the child as another user")
+    top = tempfile.mkdtemp()                # pytest's tmp_path is not reachable by others
+    request.addfinalizer(lambda: shutil.rmtree(top, ignore_errors=True))
+    os.chmod(top, 0o755)
+    drop = os.path.join(top, "drop")
+    os.mkdir(drop)
+    os.chmod(drop, 0o733)
+    j = os.path.join(drop, "j")
+    code = (f"import os\nimport matchcore as mc\n"                     # imports as root
+            f"import fcntl, matchcore.durability.journal, matchcore.durability.snapshot\n"
+            f"os.setgroups([]); os.setresgid(65534, 65534, 65534); "
+            f"os.setresuid(65534, 65534, 65534)\n"
+            f"e = mc.Engine(journal={j!r}, fsync='always'); e.add_symbol(1); e.close()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert mc.Engine.recover(j, readonly=True).symbols == {1: None}

@@ -190,7 +190,12 @@ def makedirs_durable(path) -> None:
         p = parent
     os.makedirs(path, exist_ok=True)
     for made in reversed(missing):
-        fsync_dir(os.path.dirname(made))
+        try:
+            fsync_dir(os.path.dirname(made))
+        except PermissionError:
+            # a parent this process may write but not read (mode 0733) cannot be opened to be
+            # synced: the directory is made as before rather than refused
+            pass
 
 
 def fsync_dir(path) -> None:
