@@ -355,7 +355,10 @@ def test_recovery_snapshot_killed_before_rename_temp_removed_user_files_kept(tmp
     _at_rename(body, signal.SIGKILL)
     left = _snapshot_temps(d)
     assert len(left) == 1
-    mine = {"notes.mcs.tmp": b"mine", "snapshot-00000000000000000002.mcs.tmp": b"mine too"}
+    mine = {"notes.mcs.tmp": b"mine", "snapshot-00000000000000000002.mcs.tmp": b"mine too",
+            # a snapshot's bytes under a name no writer gives (no random part), pid gone
+            f"snapshot-00000000000000000002.mcs.tmp{2**22 + 12345}":
+                snapshot_bytes(mc.Engine())[0]}
     for name, data in mine.items():
         (d / name).write_bytes(data)
     rep = mc.Engine.recover(d).recovery_report

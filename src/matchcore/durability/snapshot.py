@@ -146,7 +146,8 @@ def write_snapshot(engine, path) -> str:
     return final
 
 
-_TEMP = re.compile(r"snapshot-[0-9]+\.mcs\.tmp([0-9]+)(?:\.[0-9a-f]+)?")
+# exactly the names _tempfiles.new_locked gives (no other writer made these)
+_TEMP = re.compile(r"snapshot-[0-9]+\.mcs\.tmp([0-9]+)\.[0-9a-f]{8}")
 _LEGACY_TEMP = re.compile(r"snapshot-[0-9]+\.mcs\.tmp")
 
 
