@@ -824,3 +824,37 @@ def test_native_remove_stale_temp_files_other_files_kept(tmp_path):
         (tmp_path / name).write_bytes(data)
     assert sorted(remove_stale_temp_files(p)) == sorted(gone)
     assert sorted(os.listdir(tmp_path)) == sorted(set(keep) | {"x.mccmd", "j.mccmd"})
+
+
+def test_native_recorder_fsync_replacing_file_new_one_synced_before_rename(tmp_path):
+    # Recorder(fsync=True) over an existing file renamed its new file over the old one before
+    # syncing it: a power loss in between could leave an empty file under the name, the old
+    # one gone. Seen with strace: the new file's fsync comes before the rename.
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed")
+    p = os.path.realpath(tmp_path) + "/s.mccmd"
+    with open(p, "wb") as fh:
+        fh.write(b"an older file")
+    trace = tmp_path / "trace.txt"
+    code = (f"import matchcore as mc\nfrom matchcore.native import Recorder\n"
+            f"Recorder(mc.OrderBook(), {p!r}, fsync=True).close()\n")
+    r = subprocess.run([strace, "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,rename,renameat,"
+                        "renameat2", "-o", str(trace), sys.executable, "-c", code],
+                       capture_output=True, text=True)
+    if r.returncode != 0 and "ptrace" in r.stderr.lower():
+        pytest.skip(f"strace cannot trace here: {r.stderr.strip()}")
+    assert r.returncode == 0, r.stderr
+    lines = trace.read_text().splitlines()
+    tmp_re = re.escape(p) + r"\.tmp\d+\.[0-9a-f]{8}"
+    renamed = [i for i, ln in enumerate(lines) if re.search(r"rename\w*\(.*" + tmp_re, ln)]
+    synced = [i for i, ln in enumerate(lines)
+              if re.search(r"f(?:data)?sync\(\d+<" + tmp_re + ">", ln)]
+    assert len(renamed) == 1, lines
+    assert synced and synced[0] < renamed[0], lines
+    assert read_header(p).is_journal

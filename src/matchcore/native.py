@@ -260,7 +260,7 @@ def _open_locked(path, flags):
         f.close()
 
 
-def _replace_locked(old, path, header: bytes):
+def _replace_locked(old, path, header: bytes, durable: bool = False):
     """A new file holding ``header``, locked, renamed over the (locked) file ``old`` that
     ``path`` names, with its permission bits; ``old`` is closed. Returns the new file.
 
@@ -268,7 +268,9 @@ def _replace_locked(old, path, header: bytes):
     would get SIGBUS on its next access to a page that is gone. A directory this process may
     not write (the rename needs it) leaves only that: the file is then emptied in place. The
     new file is written as ``<name>.tmp<pid>.<hex>``, locked from its creation: a Recorder
-    killed before the rename leaves it for :func:`remove_stale_temp_files`."""
+    killed before the rename leaves it for :func:`remove_stale_temp_files`. ``durable``: the
+    new file is fsynced before the rename, so a power loss leaves the old file or a whole new
+    one under the name, never an empty one (the caller syncs the directory after)."""
     target = os.path.realpath(path)             # a symlink's target is replaced, not the link
     try:
         # nobody else knows it yet: its exclusive lock is never refused
@@ -281,6 +283,8 @@ def _replace_locked(old, path, header: bytes):
     try:
         os.fchmod(fd, stat.S_IMODE(os.fstat(old.fileno()).st_mode))
         _pwrite_all(fd, header, 0)
+        if durable:
+            os.fsync(fd)
         os.replace(tmp, target)
     except BaseException:
         new.close()
@@ -590,7 +594,7 @@ class Recorder(NoCopy):
                 _refuse_used_journal(f, self.path)
             header = _pack_header(0, FLAG_JOURNAL, getattr(book, "stp", None), len(book) != 0)
             if os.fstat(f.fileno()).st_size:
-                f = _replace_locked(f, self.path, header)
+                f = _replace_locked(f, self.path, header, self._fsync)
             else:
                 _pwrite_all(f.fileno(), header, 0)
             if self._fsync:
