@@ -54,7 +54,8 @@ class RecoveryReport:
     trades_torn_tail: tuple | None = None
     cut_bytes: int = 0                   # bytes cut from torn tails (both journals)
     dropped_files: list = field(default_factory=list)   # journal segments with nothing valid
-    removed_temporaries: list = field(default_factory=list)  # snapshot-*.mcs.tmp left by a crash
+    # snapshot temporaries (snapshot-<seq>.mcs.tmp<pid>.<hex>) whose writer died before its rename
+    removed_temporaries: list = field(default_factory=list)
     set_aside: list = field(default_factory=list)   # [(snapshot, new name)]: not of this journal
     trades_kept_through: int = 0         # last command whose fills the trade journal held
     trades_rewritten: int = 0            # fill records written during replay
