@@ -95,7 +95,7 @@ def test_engine_kill9_loses_no_acknowledged_command(tmp_path, flow):
     steps, cmds, prefix = flow
     cmd_steps = np.cumsum([s[0] == "cmd" for s in steps])
     rng = np.random.default_rng(2026)
-    worst_gap, snapshots_used, torn = 0, 0, 0
+    worst_gap, snapshots_used, torn, temps = 0, 0, 0, 0
     for k in range(KILLS):
         d = str(tmp_path / f"k{k}")
         pid, r = _fork(lambda w: _child(d, steps, cmds, w, k))
@@ -130,10 +130,15 @@ def test_engine_kill9_loses_no_acknowledged_command(tmp_path, flow):
         worst_gap = max(worst_gap, n - acked)
         snapshots_used += rep.snapshot is not None
         torn += rep.torn_tail is not None
+        # a snapshot the kill cut short before its rename left nothing recovery kept
+        temps += len(rep.removed_temporaries)
+        assert not [f for f in os.listdir(d) if ".mcs.tmp" in f], f"kill {k}"
+        eng.close()
     # the kills landed in different places: some after snapshots, some inside a write
     assert snapshots_used > 0
     print(f"\n{KILLS} kills: max unacknowledged-but-journaled {worst_gap}, "
-          f"{snapshots_used} via snapshots, {torn} torn tails")
+          f"{snapshots_used} via snapshots, {torn} torn tails, {temps} snapshot temporaries "
+          f"removed")
 
 
 def _damaged_directory(d, steps, cmds, n, rng):
