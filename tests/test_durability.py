@@ -1797,6 +1797,30 @@ def test_recovery_seeded_journal_trades_lost_replayed_from_seed(tmp_path):
     assert read_trades(d)["qty"].tolist() == [2, 1]
 
 
+def test_recovery_trades_lost_foreign_snapshot0_set_aside(tmp_path):
+    # the whole-journal replay that rewrites lost fills looks for a seed snapshot-0: one that is
+    # not the journal's start state was reported as such but left in place, where the summary
+    # and the README say it is renamed to .unused like any other snapshot of another journal
+    eng, d = journaled(tmp_path, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 1, 100, 5)
+    assert eng.submit(1, 2, 0, 100, 2) == 2
+    eng.snapshot()
+    want = eng.state_hash()
+    eng.close()
+    shutil.copy(_other_engine_snapshot0(tmp_path), d)
+    for _, f in segment_files(d, KIND_TRADES):
+        os.unlink(f)
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rec.state_hash() == want and rep.trades_rewritten == 1
+    assert [f for f, why in rep.skipped_snapshots
+            if "not the state this journal starts from" in why] == [str(_snap0(d))]
+    assert rep.set_aside == [(str(_snap0(d)), str(_snap0(d)) + ".unused")]
+    assert not _snap0(d).exists() and rep.modified
+    rec.close()
+
+
 def _clear_base(seg):
     # the segment header as versions before the field wrote it: reserved bytes zero
     raw = bytearray(open(seg, "rb").read())

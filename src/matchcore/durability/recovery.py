@@ -409,7 +409,8 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                     and cscan.segments[0].first_seq == 1):
                 # from the state the journal starts from: its seed snapshot-0 when it has one
                 # (replayed from an empty engine, such a journal gave another state)
-                seed, seed_head, seed_file = _pick_snapshot(path, cscan, report, [], cls,
+                # (a snapshot-0 that is not that state is set aside, as in any other pick)
+                seed, seed_head, seed_file = _pick_snapshot(path, cscan, report, foreign, cls,
                                                             seed_only=True)
                 origin = seed if seed is not None else cls.__new__(cls, cscan.stp)
                 base = _base_of(cscan, 0)
