@@ -1821,6 +1821,44 @@ def test_recovery_trades_lost_foreign_snapshot0_set_aside(tmp_path):
     rec.close()
 
 
+def test_recovery_no_snapshot_seed_only_directory_starts_from_seed(tmp_path):
+    # snapshot=False (recover --no-snapshot) on a directory holding only the seed snapshot-0,
+    # which Engine.recover(DIR) starts a journal from: "nothing to recover (no journal, no
+    # snapshot)", with the snapshot right there
+    s = mc.Engine()
+    s.add_symbol(1)
+    s.submit(1, 5, 1, 100, 5)
+    d = tmp_path / "seed"
+    s.snapshot(d)
+    ro = mc.Engine.recover(d, snapshot=False, readonly=True)
+    assert ro.state_hash() == s.state_hash() and ro.recovery_report.snapshot == str(_snap0(d))
+    rec = mc.Engine.recover(d, snapshot=False)
+    assert rec.state_hash() == s.state_hash()
+    rec.submit(1, 6, 0, 100, 2)
+    want = rec.state_hash()
+    rec.close()
+    assert mc.Engine.recover(d, snapshot=False, readonly=True).state_hash() == want
+    # only a later snapshot, no journal: snapshot=False has nothing to replay, and says why
+    e, d2 = journaled(tmp_path, name="later")
+    e.add_symbol(1)
+    e.snapshot()
+    e.close()
+    for _, f in segment_files(d2, KIND_COMMANDS) + segment_files(d2, KIND_TRADES):
+        os.unlink(f)
+    with pytest.raises(JournalError, match=r"no journal to replay \(snapshot=False\).*"
+                                           r"snapshot-00000000000000000001\.mcs"):
+        mc.Engine.recover(d2, snapshot=False)
+    assert mc.Engine.recover(d2, readonly=True).symbols == {1: None}
+    # a seed beside a later snapshot, the journal between them gone: not started from the seed
+    # (a new journal from it would silently drop the later state)
+    shutil.copy(_snap0(d), d2)
+    before = _files_and_sizes(d2)
+    with pytest.raises(JournalError, match=r"no journal to replay \(snapshot=False\)"):
+        mc.Engine.recover(d2, snapshot=False)
+    assert _files_and_sizes(d2) == before
+    assert mc.Engine.recover(d2, readonly=True).symbols == {1: None}
+
+
 def _clear_base(seg):
     # the segment header as versions before the field wrote it: reserved bytes zero
     raw = bytearray(open(seg, "rb").read())

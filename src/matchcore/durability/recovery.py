@@ -358,14 +358,24 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         if not readonly:
             _foreign_snapshots(path, cscan, report, foreign)
         # the whole journal, from where it starts: a journal continuing a seed snapshot starts
-        # from that state (replayed from an empty engine, it "diverged" at its first order)
-        if cscan.segments and cscan.segments[0].first_seq == 1:
+        # from that state (replayed from an empty engine, it "diverged" at its first order);
+        # so does a directory holding only its seed (no segment yet, no later snapshot: with
+        # one, the journal it continued is gone, and the seed is not the state to go on from)
+        if (cscan.segments[0].first_seq == 1 if cscan.segments
+                else [seq for seq, _ in list_snapshots(path)] == [0]):
             eng, head, snap_file = _pick_snapshot(path, cscan, report, [], cls, seed_only=True)
     if eng is not None:
         report.snapshot, report.snapshot_seq = snap_file, head["seq"]
         start = head["seq"]
     else:
         if not cscan.segments:
+            if not snapshot and list_snapshots(path):
+                # not "no snapshot": they are there, and snapshot=False does not use them
+                newest = os.path.basename(list_snapshots(path)[-1][1])
+                raise JournalError(f"{path}: no journal to replay (snapshot=False), and no "
+                                   f"valid seed snapshot-0 alone to start one from; its "
+                                   f"snapshots (newest {newest}) are recovered with "
+                                   f"snapshot=True", path)
             if report.skipped_snapshots:
                 raise JournalError(f"{path}: no journal and no valid snapshot "
                                    f"({len(report.skipped_snapshots)} invalid)", path)
