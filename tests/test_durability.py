@@ -1859,6 +1859,31 @@ def test_recovery_no_snapshot_seed_only_directory_starts_from_seed(tmp_path):
     assert mc.Engine.recover(d2, readonly=True).symbols == {1: None}
 
 
+def test_recovery_stray_files_with_unicode_digit_names_ignored(tmp_path):
+    # str.isdigit() accepts '²' and '٣': a stray "snapshot-².mcs" or "journal-².mcj" made
+    # recovery, Engine(journal=DIR) and `journal inspect` fail with int()'s ValueError, and a
+    # "journal-٣.mcj" was taken for the segment starting at seq 3
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    want = eng.state_hash()
+    eng.close()
+    for name in ("snapshot-\u00b2.mcs", "journal-\u00b2.mcj", "trades-\u00b2.mct",
+                 "journal-\u0663.mcj", "snapshot-\u0660.mcs"):
+        (d / name).write_bytes(b"stray")
+    assert segment_files(d, KIND_COMMANDS) == [(1, str(d / f"journal-{1:020d}.mcj"))]
+    assert mc.durability.list_snapshots(d) == []
+    rec = mc.Engine.recover(d)
+    assert rec.state_hash() == want
+    rec.submit(1, 2, 0, 101, 1)
+    want = rec.state_hash()
+    rec.close()
+    assert mc.Engine.recover(d, readonly=True).state_hash() == want
+    assert mc.durability.inspect(d)["journals"]["commands"]["last_seq"] == 3
+    with pytest.raises(ValueError, match="already holds a journal"):
+        mc.Engine(journal=d)
+
+
 def _clear_base(seg):
     # the segment header as versions before the field wrote it: reserved bytes zero
     raw = bytearray(open(seg, "rb").read())

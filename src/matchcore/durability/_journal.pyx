@@ -559,6 +559,7 @@ def _last_segment_name(path, kind):
     prefix, suffix = SEGMENT_PREFIX[kind] + "-", SEGMENT_SUFFIX[kind]
     found = [(int(n[len(prefix):len(n) - len(suffix)]), n) for n in os.listdir(path)
              if n.startswith(prefix) and n.endswith(suffix)
+             and n[len(prefix):len(n) - len(suffix)].isascii()
              and n[len(prefix):len(n) - len(suffix)].isdigit()]
     if not found:
         raise JournalError(f"no {SEGMENT_PREFIX[kind]} segment to continue in {path}")

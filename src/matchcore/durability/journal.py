@@ -120,7 +120,8 @@ def segment_files(path, kind: int) -> list[tuple[int, str]]:
     for name in os.listdir(path):
         if name.startswith(prefix) and name.endswith(suffix):
             digits = name[len(prefix):-len(suffix)]
-            if digits.isdigit():
+            # ASCII digits only: isdigit() accepts '²' (int() then raised ValueError) and '٣'
+            if digits.isascii() and digits.isdigit():
                 out.append((int(digits), os.path.join(path, name)))
     return sorted(out)
 

@@ -214,7 +214,8 @@ def list_snapshots(path) -> list[tuple[int, str]]:
     for name in os.listdir(path):
         if name.startswith("snapshot-") and name.endswith(".mcs"):
             digits = name[len("snapshot-"):-len(".mcs")]
-            if digits.isdigit():
+            # ASCII digits only: isdigit() accepts '²' (int() then raised ValueError) and '٣'
+            if digits.isascii() and digits.isdigit():
                 out.append((int(digits), os.path.join(path, name)))
     return sorted(out)
 
