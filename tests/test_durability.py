@@ -10,6 +10,7 @@ import os
 import shutil
 import struct
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -1882,6 +1883,56 @@ def test_recovery_stray_files_with_unicode_digit_names_ignored(tmp_path):
     assert mc.durability.inspect(d)["journals"]["commands"]["last_seq"] == 3
     with pytest.raises(ValueError, match="already holds a journal"):
         mc.Engine(journal=d)
+
+
+class PositionEngine(mc.Engine):
+    """A subclass whose state_hash() also covers its own fields."""
+
+    def state_hash(self):
+        return super().state_hash() ^ 0x5A5A
+
+
+def test_recovery_subclass_overriding_state_hash_recovers_own_journal_and_seed(tmp_path):
+    # a journal's first segment records Engine.state_hash of its start state; recovery compared
+    # it with the subclass's override: the subclass could not recover any journal it wrote
+    # ("no valid snapshot at seq 0 holds that state"), and a seed it started from was then
+    # refused by Engine.recover and `matchcore recover` (set aside, with --repair)
+    eng = PositionEngine(journal=tmp_path / "j", fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    want = mc.Engine.state_hash(eng)
+    eng.close()
+    for kw in ({"readonly": True}, {"snapshot": False}, {}):
+        rec = PositionEngine.recover(tmp_path / "j", **kw)
+        assert type(rec) is PositionEngine and mc.Engine.state_hash(rec) == want
+        rec.close()
+    seed = PositionEngine()
+    seed.add_symbol(1)
+    seed.submit(1, 5, 0, 90, 1)
+    d = tmp_path / "seeded"
+    seed.snapshot(d)
+    rec = PositionEngine.recover(d)
+    rec.submit(1, 6, 1, 95, 1)
+    want = mc.Engine.state_hash(rec)
+    rec.close()
+    for cls in (PositionEngine, mc.Engine):
+        for kw in ({"readonly": True}, {"snapshot": False}, {}):
+            again = cls.recover(d, **kw)
+            rep = again.recovery_report
+            assert mc.Engine.state_hash(again) == want and rep.snapshot == str(_snap0(d))
+            assert not rep.skipped_snapshots and not rep.set_aside
+            again.close()
+    # a snapshot file an earlier version wrote with the override's hash still loads
+    data = bytearray(snapshot_bytes(seed)[0])
+    assert data[56:64] == struct.pack("<Q", mc.Engine.state_hash(seed))   # the header's last
+    data[56:64] = struct.pack("<Q", seed.state_hash())
+    crc_at = len(data) - 8
+    data[crc_at:crc_at + 4] = struct.pack("<I", zlib.crc32(bytes(data[:crc_at])))
+    from matchcore.durability.snapshot import _load_snapshot
+    old, head = _load_snapshot(bytes(data), cls=PositionEngine)
+    assert head["state_hash"] == mc.Engine.state_hash(seed) == mc.Engine.state_hash(old)
+    with pytest.raises(SnapshotFileError, match="state hash"):
+        mc.durability.load_snapshot(bytes(data))
 
 
 def _clear_base(seg):

@@ -33,7 +33,8 @@ from matchcore.durability.journal import (
     open_writers, scan_journal, segment_files,
 )
 from matchcore.durability.snapshot import (
-    _load_snapshot, fsync_dir, list_snapshots, read_snapshot_header, remove_stale_temporaries,
+    _load_snapshot, engine_state_hash, fsync_dir, list_snapshots, read_snapshot_header,
+    remove_stale_temporaries,
 )
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def _check_start(cscan, eng, start, path, report):
     base = _base_of(cscan, start)
     if base is None:
         return
-    have = eng.state_hash()
+    have = engine_state_hash(eng)
     if have != base[1]:
         seg_path, want = base
         skipped = (f"; snapshots skipped: " + "; ".join(f"{os.path.basename(f)}: {why}"
@@ -424,7 +425,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                                                             seed_only=True)
                 origin = seed if seed is not None else cls.__new__(cls, cscan.stp)
                 base = _base_of(cscan, 0)
-                if base is not None and base[1] != origin.state_hash():
+                if base is not None and base[1] != engine_state_hash(origin):
                     origin = None       # its seed is not here: the snapshot stays
             if origin is not None:
                 report.skipped_snapshots.append(
@@ -516,7 +517,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             trade_append_size=os.path.getsize(kept_t[-1].path) if kept_t else -1,
             lock_fd=lock_fd, last_crc=-1 if last_crc is None else last_crc,
             # a new journal (no segment left) starts from the engine as it is now
-            base_hash=None if has_c else eng.state_hash(), **journal_options)
+            base_hash=None if has_c else engine_state_hash(eng), **journal_options)
 
     # replay the tail, one segment in memory at a time
     cscan._loaded = None
