@@ -271,8 +271,9 @@ def test_engine_kill9_mid_batch_trade_journal_holds_no_fills_of_unjournaled_comm
 
 def _at_rename(body, sig):
     """A forked child running ``body()`` that sends itself ``sig`` as it calls os.replace (the
-    step after its temporary file is written and fsynced), so that it dies or stops exactly
-    between the two; returns its pid once it has (a stopped child is left stopped)."""
+    step after its temporary file is written, and fsynced where its writer syncs), so that it
+    dies or stops exactly between the two; returns its pid once it has (a stopped child is left
+    stopped). Used by the Recorder's kill tests too."""
     import sys
 
     def run(w):

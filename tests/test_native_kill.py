@@ -22,7 +22,7 @@ from matchcore import OrderBook
 from matchcore.native import (FILE_DTYPE, HEADER_SIZE, NativeFormatError, Recorder, read_commands,
                               read_header, repair_journal, replay_commands)
 from matchcore.workloads import standard_mix
-from test_durability_kill import _fork, _kill_and_acks, _read_acks
+from test_durability_kill import _at_rename, _fork, _kill_and_acks, _read_acks
 
 KILLS = 1200 if os.environ.get("MATCHCORE_SOAK") == "1" else 120
 REC = 48
@@ -717,31 +717,6 @@ def test_native_write_commands_live_writer_temp_kept_by_another_write(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
     assert _temp_files(p) == []
     assert len(read_commands(p)) == len(big)          # its rename came after the other write
-
-
-def _at_rename(body, sig):
-    """A forked child running ``body()`` that sends itself ``sig`` as it calls os.replace (the
-    step after its temporary file is written), so it dies or stops exactly between the two;
-    returns its pid once it has (a stopped child is left stopped)."""
-    import signal as _signal
-    import sys
-
-    def run(w):
-        def hook(frame, event, arg):
-            if event == "c_call" and arg is os.replace:
-                sys.setprofile(None)
-                os.kill(os.getpid(), sig)
-        sys.setprofile(hook)
-        body()
-
-    pid, r = _fork(run)
-    os.close(r)
-    _, status = os.waitpid(pid, os.WUNTRACED)
-    if sig == _signal.SIGSTOP:
-        assert os.WIFSTOPPED(status)
-    else:
-        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == sig
-    return pid
 
 
 def _recorder_temps(p):
