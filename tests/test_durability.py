@@ -1697,15 +1697,21 @@ def _seeded_journal(tmp_path, name="seeded"):
     return eng, d
 
 
-def test_recovery_snapshot0_copied_from_other_engine_set_aside_journal_replayed(tmp_path):
-    # A snapshot-0 copied in from another engine's directory has no record to be anchored to:
-    # recovery took it for the state this journal started from, and the other engine's symbol
-    # and order came back in this one without a word.
+def _one_order_journal(tmp_path):
+    """A closed journal of one symbol and one resting order: (its directory, the state hash)."""
     eng, d = journaled(tmp_path)
     eng.add_symbol(1)
     eng.submit(1, 1, 0, 100, 5)
     want = eng.state_hash()
     eng.close()
+    return d, want
+
+
+def test_recovery_snapshot0_copied_from_other_engine_set_aside_journal_replayed(tmp_path):
+    # A snapshot-0 copied in from another engine's directory has no record to be anchored to:
+    # recovery took it for the state this journal started from, and the other engine's symbol
+    # and order came back in this one without a word.
+    d, want = _one_order_journal(tmp_path)
     shutil.copy(_other_engine_snapshot0(tmp_path), d)
     ro = mc.Engine.recover(d, readonly=True)
     assert ro.state_hash() == want and ro.recovery_report.snapshot is None
@@ -1864,11 +1870,7 @@ def test_recovery_stray_files_with_unicode_digit_names_ignored(tmp_path):
     # str.isdigit() accepts '²' and '٣': a stray "snapshot-².mcs" or "journal-².mcj" made
     # recovery, Engine(journal=DIR) and `journal inspect` fail with int()'s ValueError, and a
     # "journal-٣.mcj" was taken for the segment starting at seq 3
-    eng, d = journaled(tmp_path)
-    eng.add_symbol(1)
-    eng.submit(1, 1, 0, 100, 5)
-    want = eng.state_hash()
-    eng.close()
+    d, want = _one_order_journal(tmp_path)
     for name in ("snapshot-\u00b2.mcs", "journal-\u00b2.mcj", "trades-\u00b2.mct",
                  "journal-\u0663.mcj", "snapshot-\u0660.mcs"):
         (d / name).write_bytes(b"stray")
@@ -1944,11 +1946,7 @@ def _clear_base(seg):
 
 
 def test_recovery_segments_of_earlier_versions_without_base_recovered_as_before(tmp_path):
-    eng, d = journaled(tmp_path)
-    eng.add_symbol(1)
-    eng.submit(1, 1, 0, 100, 5)
-    want = eng.state_hash()
-    eng.close()
+    d, want = _one_order_journal(tmp_path)
     seg = _last_segment(d)
     assert scan_base(seg) is not None
     _clear_base(seg)
