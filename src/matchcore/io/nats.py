@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._nocopy import NoCopy
+from matchcore._symfilter import LABEL as _LABEL     # book_label(); a locate is a u16
 from matchcore.io import book_label
 
 MAGIC = b"MC"
@@ -70,7 +71,6 @@ DEFAULT_STREAM = "MATCHCORE"
 DEFAULT_PREFIX = "mc"
 _TOKEN_KEEP = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 _TOKEN_ESC = re.compile(r"_([0-9A-F]{2})")
-_LABEL = re.compile(r"(.+)@locate0*([0-9]{1,5})")     # book_label(); a locate is a u16
 
 
 def _nats():

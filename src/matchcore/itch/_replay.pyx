@@ -39,10 +39,7 @@ from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_t
                                sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
-from matchcore._symfilter import label_locates, plain_number, symbol_filter
-
-import re
-_LABEL = re.compile(r"(.+)@locate0*([0-9]{1,5})")    # matchcore.io.book_label
+from matchcore._symfilter import LABEL as _LABEL, label_locates, plain_number, symbol_filter
 
 cnp.import_array()
 
