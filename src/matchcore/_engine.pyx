@@ -941,8 +941,12 @@ cdef int64_t _apply_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
 
 cdef inline uint64_t _writes_seen(const mc_journal* jc, const mc_journal* jt) noexcept nogil:
     # the seqs last handed to write(2) by either journal: a change means a chunk made a write
-    return jc.written_seq + (jt.written_seq if jt != NULL else 0) if jc != NULL else (
-        jt.written_seq if jt != NULL else 0)
+    cdef uint64_t w = 0
+    if jc != NULL:
+        w += jc.written_seq
+    if jt != NULL:
+        w += jt.written_seq
+    return w
 
 
 cdef int64_t _journaled_run(mc_engine* e, mc_journal* jc, mc_journal* jt,
