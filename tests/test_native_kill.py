@@ -724,8 +724,9 @@ def _recorder_temps(p):
 
 
 def test_native_recorder_killed_before_rename_temp_removed_by_next_recorder(tmp_path):
-    # A Recorder replacing an existing file writes a new one beside it and renames it over;
-    # killed between the two, its <name>.XXXXXXXX.tmp stayed there for good.
+    # A Recorder replacing an existing file writes a new one beside it and renames it over.
+    # Killed between the two, it used to leave its <name>.XXXXXXXX.tmp there for good; the
+    # next Recorder of that path now removes it.
     import signal as _signal
 
     p = tmp_path / "s.mccmd"
