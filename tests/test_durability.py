@@ -305,6 +305,89 @@ def test_recovery_three_routes_one_hash_at_random_points(tmp_path, seed, per_cal
     tail.check_invariants()
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_recovery_replay_in_reused_chunks_same_hash_configs_between(tmp_path, monkeypatch,
+                                                                   chunk):
+    # Recovery extracts a segment's commands into arrays reused from chunk to chunk and reads
+    # segments into one reused buffer: chunk edges falling anywhere among the config records,
+    # and segments of unequal sizes read into the same buffer, must give the live state.
+    from matchcore.durability import recovery
+    monkeypatch.setattr(recovery, "_REPLAY_CHUNK", chunk)
+    steps, cmds = make_flow(11, 700)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps, cmds, batch=33)
+    live = eng.state_hash()
+    eng.close()
+    assert len(segment_files(d, KIND_COMMANDS)) > 3
+    rec = mc.Engine.recover(d, readonly=True)
+    assert rec.state_hash() == live
+    assert rec.recovery_report.replayed_commands == 700
+    assert rec.recovery_report.replayed_configs == sum(s[0] != "cmd" for s in steps)
+
+
+def test_recovery_divergence_past_first_chunk_names_its_seq_and_offset(tmp_path, monkeypatch):
+    # The divergence message names the diverging record: with replays in chunks, the seq and
+    # offset must be those of the record in its chunk, not of the chunk's first entry.
+    from matchcore.durability import recovery
+    monkeypatch.setattr(recovery, "_REPLAY_CHUNK", 4)
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    for oid in range(1, 12):
+        eng.submit(1, oid, 0, 100, 5)
+    eng.close()
+    seg = segment_files(d, KIND_COMMANDS)[0][1]
+    data = bytearray(open(seg, "rb").read())
+    idx = _j.scan_segment(bytes(data), KIND_COMMANDS, 1)[0]
+    k = 10                                    # record 10: the 10th submit, in the third chunk
+    off, length = int(idx["offset"][k]), int(idx["length"][k])
+    struct.pack_into("<q", data, off + length - 8, 77)        # the recorded result
+    struct.pack_into("<I", data, off + 4, _crc32c_py(bytes(data[off + 8:off + length])))
+    open(seg, "wb").write(bytes(data))
+    with pytest.raises(JournalError, match=rf"replay diverged at seq {int(idx['seq'][k])} "
+                                           rf"\(.*, offset {off}\): recorded outcome 77"):
+        mc.Engine.recover(d, readonly=True)
+
+
+def test_read_buffer_reads_to_end_of_file_grown_or_shrunk_reused(tmp_path):
+    # ReadBuffer reads as read() does, to the end of the file, whatever size it was told: a
+    # segment may grow while it is read (a live writer); a shorter file read after a longer
+    # one must not show the longer one's tail.
+    from matchcore.durability.journal import ReadBuffer, read_regular_file
+    big, small = os.urandom(100_000), os.urandom(3_000)
+    f = tmp_path / "f"
+    f.write_bytes(big)
+    rb = ReadBuffer()
+    with open(f, "rb", buffering=0) as fh:
+        assert rb.read(fh, 10).tobytes() == big           # grew past the size told
+    f.write_bytes(small)
+    with open(f, "rb", buffering=0) as fh:
+        assert rb.read(fh, 100_000).tobytes() == small    # shrank: no stale tail
+    assert read_regular_file(f, rb).tobytes() == small
+    f.write_bytes(b"")
+    assert read_regular_file(f, rb).tobytes() == b"" == read_regular_file(f)
+
+
+def test_extract_commands_into_out_equals_fresh_refuses_short_out(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    for oid in range(1, 9):
+        eng.submit(1, oid, oid % 2, 100 + oid, 5)
+    eng.close()
+    data = open(segment_files(d, KIND_COMMANDS)[0][1], "rb").read()
+    idx = _j.scan_segment(data, KIND_COMMANDS, 1)[0]
+    offs = np.ascontiguousarray(idx["offset"][idx["type"] == _j.REC_COMMAND])
+    want = _j.extract_commands(data, offs)
+    out = (np.zeros(20, mc.COMMAND_DTYPE), np.zeros(20, np.uint64), np.zeros(20, np.int64))
+    got = _j.extract_commands(data, offs, out)
+    for w, g, o in zip(want, got, out):
+        assert np.array_equal(w, g) and len(g) == 8 and np.shares_memory(g, o)
+    short = (np.zeros(7, mc.COMMAND_DTYPE), np.zeros(20, np.uint64), np.zeros(20, np.int64))
+    with pytest.raises(ValueError, match="at least len"):
+        _j.extract_commands(data, offs, short)
+    with pytest.raises(ValueError, match="as long as offsets"):
+        _j.extract_commands(data, offs, (out[0], np.zeros(3, np.uint64), out[2]))
+
+
 def test_recovery_stray_segment_like_names_ignored_appends_to_last_segment(tmp_path):
     # The writer found the segment to continue by sorting every name with the segment prefix and
     # suffix as text: a "journal-backup.mcj" (which the readers ignore) came last, and recovery

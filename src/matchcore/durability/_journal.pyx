@@ -1087,17 +1087,30 @@ def segment_has_valid_record(data, uint32_t kind):
     return found
 
 
-def extract_commands(data, const int64_t[::1] offsets):
+def extract_commands(data, const int64_t[::1] offsets, out=None):
     """The commands, seqs and recorded results of the command records at ``offsets`` (from
-    :func:`scan_segment`): ``(COMMAND_DTYPE array, uint64 seqs, int64 results)``."""
+    :func:`scan_segment`): ``(COMMAND_DTYPE array, uint64 seqs, int64 results)``. With ``out``,
+    such a triple of arrays at least as long as ``offsets``, they are written into its first
+    ``len(offsets)`` entries and those views are returned (recovery reuses one triple, whose
+    pages are then faulted once, not once per segment)."""
     cdef const uint8_t[::1] v = memoryview(data).cast("B")
     cdef int64_t n = offsets.shape[0], i
-    cmds = np.empty(n, dtype=COMMAND_DTYPE)
-    seqs = np.empty(n, dtype=np.uint64)
-    results = np.empty(n, dtype=np.int64)
+    if out is None:
+        cmds = np.empty(n, dtype=COMMAND_DTYPE)
+        seqs = np.empty(n, dtype=np.uint64)
+        results = np.empty(n, dtype=np.int64)
+    else:
+        cmds, seqs, results = out
+        if (not isinstance(cmds, np.ndarray) or cmds.dtype != COMMAND_DTYPE
+                or not cmds.flags.c_contiguous or cmds.shape[0] < n):
+            raise ValueError("extract_commands: out[0] must be a contiguous COMMAND_DTYPE "
+                             "array of at least len(offsets) commands")
+        cmds, seqs, results = cmds[:n], seqs[:n], results[:n]
     cdef mc_command* c = <mc_command*>cnp.PyArray_DATA(cmds)
     cdef uint64_t[::1] s = seqs
     cdef int64_t[::1] r = results
+    if s.shape[0] < n or r.shape[0] < n:
+        raise ValueError("extract_commands: out's seqs and results must be as long as offsets")
     cdef mc_rec_command rec
     with nogil:
         for i in range(n):
