@@ -65,8 +65,9 @@ def _sdist_files() -> set[str]:
 @needs_checkout
 def test_sdist_manifest_has_every_build_source():
     files = _sdist_files()
-    needed = [p for p in _tracked(".pyx", ".pxd", ".h") if p.startswith("src/")]
+    needed = [p for p in _tracked(".pyx", ".pxi", ".pxd", ".h") if p.startswith("src/")]
     assert any(p.endswith("_core.pyx") for p in needed)
+    assert any(p.endswith("_core_orders.pxi") for p in needed)
     assert [p for p in needed if p not in files] == []
     for p in ("README.md", "pyproject.toml", "setup.py", "src/matchcore/include/mc_pyint.h",
               "src/matchcore/include/matchcore.h", "examples/c_market_maker.c",
