@@ -1,0 +1,1245 @@
+# Part of matchcore._engine (included by _engine.pyx, one C unit): the Engine class.
+
+# ==============================================================================================
+# Python face
+# ==============================================================================================
+
+cdef object _raise(int64_t code, uint64_t oid):
+    if code == -MC_ERR_NOMEM:
+        raise MemoryError("matchcore: out of memory; the engine is unchanged")
+    raise OrderRejected(-code, oid)
+
+
+cdef object _events_array(const mc_event* src, int64_t n):
+    cdef cnp.ndarray out = np.empty(n, dtype=EVENT_DTYPE)
+    if n > 0:
+        memcpy(cnp.PyArray_DATA(out), src, n * sizeof(mc_event))
+    return out
+
+
+_LIMIT_NAMES = ("tick", "min_price", "max_price", "ref_price", "band", "max_qty", "max_notional")
+
+
+# The defaults of tif, owner and ts_ns (and an explicit 0) are the interpreter's cached 0: a
+# pointer compare reads them (as in _core).
+cdef object _ZERO = 0
+
+
+# no tp_clear: __dealloc__ needs self._books to unhook the books from the engine's busy byte
+@cython.no_gc_clear
+cdef class Engine:
+    """Several order books, one per integer symbol id, behind one order-id space.
+
+    Orders name their symbol; cancels and modifies find the book by order id. An id that rests
+    in any book is a duplicate in every book. Each symbol has optional limits checked before
+    its book sees an order (rejects: ``PRICE_NOT_ON_TICK``, ``PRICE_OUTSIDE_BAND``,
+    ``QTY_ABOVE_MAX``, ``NOTIONAL_ABOVE_MAX``; an unknown symbol: ``UNKNOWN_SYMBOL``). Events
+    carry the symbol. The per-call methods, :meth:`process` and the C/Numba entry points run the
+    same compiled functions. O(1) routing per operation.
+
+    Durability (:mod:`matchcore.durability`): ``Engine(journal=DIR, fsync="batch")`` appends
+    every inbound command (accepted or rejected, with its seq, a wall-clock timestamp and its
+    outcome) and every config change to a CRC-checked, segmented journal before the call
+    returns, and every fill to a trade journal; ``fsync`` is ``"always"`` (each call returns
+    after fdatasync), ``"batch"`` (group commit by a syncer thread every ``batch_us`` µs or
+    ``batch_records`` records; :meth:`sync` forces it) or ``"never"`` (write(2) only: survives a
+    process crash, not a power loss). Options: ``segment_bytes`` (default 64 MiB),
+    ``batch_records`` (4096), ``batch_us`` (2000), ``buffer_bytes`` (1 MiB), ``trades`` (True).
+    :meth:`snapshot` and :meth:`recover` complete it.
+
+    >>> eng = Engine()
+    >>> _ = eng.add_symbol(1, "AAA", tick=5)
+    >>> eng.submit(1, 10, 0, 100, 3)
+    0
+    >>> eng.submit("AAA", 11, 1, 100, 1)
+    1
+    >>> eng.get(10)
+    (1, 0, 100, 2)
+    """
+    cdef mc_engine* _e
+    cdef list _books
+    cdef dict _by_id
+    cdef dict _by_name
+    cdef dict _names
+    cdef int _stp
+    cdef readonly bint record_events
+    cdef dict _capacity
+    # durability (matchcore.durability): the command journal and the trade capture journal
+    cdef JournalWriter _jc
+    cdef JournalWriter _jt
+    cdef mc_journal* _jcp
+    cdef mc_journal* _jtp
+    cdef public object recovery_report
+    # A second reference to self._books that tp_traverse does not report: the cyclic GC then
+    # sees the list as referenced from outside and never clears it, so that __dealloc__ still
+    # finds every book to unhook (a list emptied first, when the engine is in a reference
+    # cycle, left a book held elsewhere pointing at the freed engine's busy byte).
+    cdef PyObject* _books_hold
+
+    def __cinit__(self, stp=STP.CANCEL_RESTING, *, record_events=True, journal=None,
+                  fsync=None, **journal_options):
+        cdef int mode = mc_stp_arg(stp)
+        cdef bint recording = mc_bool_arg(record_events, "record_events")
+        if journal is None and (journal_options or fsync is not None):
+            raise TypeError(f"journal options {sorted(journal_options) or ['fsync']} need "
+                            f"journal=DIR")
+        self._e = mc_engine_new()
+        if self._e == NULL:
+            raise MemoryError()
+        self._e.handle = mc_handle_new(self._e, MC_H_ENGINE, 0)
+        if self._e.handle == 0:
+            mc_engine_free(self._e)
+            self._e = NULL
+            raise MemoryError("matchcore: no handle left for a new engine")
+        # An engine that records no events writes none, whoever calls it (Python, C, Numba).
+        self._e.emit = 1 if recording else 0
+        self._stp = mode
+        self.record_events = recording
+        self._books = []
+        Py_INCREF(self._books)
+        self._books_hold = <PyObject*>self._books
+        self._by_id = {}
+        self._by_name = {}
+        self._names = {}
+        self._capacity = {}
+        self._jcp = NULL
+        self._jtp = NULL
+        if journal is not None:
+            from matchcore.durability.journal import open_writers
+            # the journal starts from this empty engine: its first segment says so
+            jc, jt = open_writers(journal, mode, "batch" if fsync is None else fsync, new=True,
+                                  base_hash=mc_engine_state_hash(self._e), **journal_options)
+            self._attach_journal(jc, jt)
+
+    def __dealloc__(self):
+        if self._e != NULL:
+            # The handle dies first: every C/Numba call with it is refused from here on. The
+            # books are the OrderBook objects in self._books: they are released with them (a
+            # book still referenced elsewhere, e.g. eng.book(s), lives on as a standalone book).
+            mc_handle_release(self._e.handle)
+            if self._books is not None:
+                for book in self._books:
+                    mc_book_host((<OrderBook>book)._b, NULL)
+        mc_engine_free(self._e)
+        self._e = NULL
+        Py_XDECREF(self._books_hold)
+        self._books_hold = NULL
+
+    # ---- symbols ----
+
+    def add_symbol(self, symbol, name=None, *, capacity=1024, **limits):
+        """Add a book for integer symbol id ``symbol`` (in [0, 2**32)), optionally named (a
+        ``str``, ``TypeError`` otherwise; unique, at most 4096 bytes in UTF-8); returns
+        the :class:`OrderBook`, for queries: its own order entry raises
+        :class:`~matchcore.ReadOnlyBookError` (orders go through the engine). ``limits`` as in
+        :meth:`set_limits`, checked the same way (merged into no limits): an ``add_symbol`` that
+        raises adds no symbol. O(1).
+
+        >>> eng = Engine(); book = eng.add_symbol(7, "XYZ", max_qty=100); len(book)
+        0
+        """
+        return self._add_symbol(symbol, name, capacity, limits, True)
+
+    def _add_symbol(self, symbol, name, capacity, dict limits, bint consistent):
+        # add_symbol. Recovery and snapshot loading pass consistent=False: a journal or snapshot
+        # holds limits the engine once accepted, perhaps contradictory ones (earlier versions
+        # took them), and they are restored as written; the type and range checks still apply.
+        # Everything is checked before the engine changes: a call that raises leaves no symbol
+        # behind and nothing to journal, so recovery replays exactly what the engine did.
+        cdef uint32_t sym = _symbol_id(symbol)
+        cdef int64_t cap = mc_capacity_arg(capacity, "capacity")
+        limits = _check_limits(limits)
+        if consistent:
+            _check_limit_set(sym, dict(_NO_LIMITS, **limits))
+        if sym in self._by_id:
+            raise ValueError(f"symbol {sym} already exists")
+        if name is not None:
+            # a name is looked up as the str it is: str(b"X") stored "b'X'" and str(1) "1",
+            # names no later call could give (b"X" and 1 are refused or mean a symbol id)
+            if not isinstance(name, str):
+                raise TypeError(f"symbol name must be a str or None, got "
+                                f"{type(name).__name__} {name!r}")
+            name = str(name)
+            if name in self._by_name:
+                raise ValueError(f"symbol name {name!r} already exists")
+        if name is not None and len(name.encode("utf-8")) > 4096:
+            raise ValueError("symbol name longer than 4096 bytes (UTF-8)")
+        cdef OrderBook book
+        # Held (another thread's call raises BusyError) from the change to its journal record:
+        # the record is appended without the GIL, and a command journaled meanwhile by another
+        # thread wrote into the same buffer (a sequence break that recovery refuses), or came
+        # between the change and its record (replayed against the engine before the change).
+        cdef int nested = mc_engine_hold(self._e)
+        try:
+            self._check_journal()
+            # A book writes events when its engine does (record_events, or trade capture).
+            book = _OrderBook(self._stp, record_events=self._e.emit != 0, capacity=cap)
+            self._register(sym, name, cap, limits, book)
+            if self._jc is not None:
+                lim = self.limits(sym)
+                self._jc._append_config(2, sym, [lim[x] for x in _LIMIT_NAMES], capacity=cap,
+                                        name=name)
+        finally:
+            mc_engine_unhold(self._e, nested)
+        return book
+
+    cdef _register(self, uint32_t sym, name, int64_t capacity, dict limits, OrderBook book):
+        # add_symbol's and unpickling's one way of making a book the engine's: routed, named,
+        # hosted (the book is busy while its engine is, and the engine while it is), limited
+        cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
+        if k == -2:
+            raise MemoryError()
+        mc_book_host(book._b, &self._e.busy)
+        book._b.engine_owned = 1
+        self._books.append(book)
+        self._by_id[sym] = book
+        self._capacity[sym] = capacity
+        if name is not None:
+            self._by_name[name] = sym
+            self._names[sym] = name
+            self._e.names_hash += _name_hash(sym, name)
+        self._apply_limits(k, limits)
+
+    cdef _apply_limits(self, int32_t k, dict limits):
+        cdef mc_symbol_cfg* c = &self._e.cfg[k]
+        if "tick" in limits: c.tick = limits["tick"]
+        if "min_price" in limits: c.min_price = limits["min_price"]
+        if "max_price" in limits: c.max_price = limits["max_price"]
+        if "ref_price" in limits: c.ref_price = limits["ref_price"]
+        if "band" in limits: c.band = limits["band"]
+        if "max_qty" in limits: c.max_qty = limits["max_qty"]
+        if "max_notional" in limits: c.max_notional = limits["max_notional"]
+        c.on = _cfg_on(c)
+
+    def set_limits(self, symbol, **limits):
+        """Set a symbol's limits (only those given; 0 disables one, ``tick=1`` accepts every
+        price). Prices in ticks.
+
+        ``tick``: prices must be multiples of it; ``min_price``/``max_price``: absolute band;
+        ``ref_price`` and ``band``: prices outside ``ref_price +- band`` are refused (move the
+        band with :meth:`set_reference_price`; the band is inactive while either is 0);
+        ``max_qty``: largest order qty; ``max_notional``: largest ``price * qty`` of a limit
+        order. Checked in this order, after the basic field checks of the book (qty, price,
+        side, TIF) and before the duplicate-id check. Market orders are checked against
+        ``max_qty`` only. A modify is checked when it re-enters the order (new price or larger
+        qty); shrinking in place always passes. O(1).
+
+        Each value is an integer (``TypeError`` otherwise) in [0, 2**63) (``ValueError`` below,
+        ``OverflowError`` above; ``tick`` >= 1). The limits that result, the given ones merged
+        into the symbol's others, must accept some limit order: ``ValueError`` for
+        ``min_price`` above ``max_price``, a band outside them, no multiple of ``tick`` within
+        them, or a ``max_notional`` below the lowest price they accept. Limits that already
+        accept no order (recovered from a journal written before this check) do not block a
+        change that leaves the reason as it is (``max_qty``, say). A call that raises changes
+        nothing and journals nothing.
+
+        >>> eng = Engine(); _ = eng.add_symbol(1, min_price=90)
+        >>> eng.set_limits(1, max_price=80)
+        Traceback (most recent call last):
+        ...
+        ValueError: symbol 1: min_price 90 > max_price 80: no price is accepted
+        """
+        self._set_limits(symbol, limits, True)
+
+    def _set_limits(self, symbol, dict limits, bint consistent):
+        # set_limits; recovery passes consistent=False (see _add_symbol)
+        cdef int32_t k = self._slot(symbol)
+        limits = _check_limits(limits)      # all of them before any is applied
+        if consistent:
+            now = self._limits_at(k)
+            _check_limit_change(self._e.symbols[k], now, dict(now, **limits))
+        cdef uint32_t mask = 0
+        cdef int nested = mc_engine_hold(self._e)      # see _add_symbol
+        try:
+            self._check_journal()
+            self._apply_limits(k, limits)
+            if self._jc is not None:
+                for i, key in enumerate(_LIMIT_NAMES):
+                    if key in limits:
+                        mask |= 1u << i
+                self._jc._append_config(3, self._e.symbols[k],
+                                        [limits.get(x, 0) for x in _LIMIT_NAMES], mask=mask)
+        finally:
+            mc_engine_unhold(self._e, nested)
+
+    def limits(self, symbol):
+        """A symbol's limits as a dict (0 = disabled, ``tick`` 1 = any price). O(1).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1, tick=5); eng.limits(1)["tick"]
+        5
+        """
+        return self._limits_at(self._slot(symbol))
+
+    cdef dict _limits_at(self, int32_t k):
+        cdef mc_symbol_cfg c = self._e.cfg[k]
+        return {"tick": c.tick, "min_price": c.min_price, "max_price": c.max_price,
+                "ref_price": c.ref_price, "band": c.band, "max_qty": c.max_qty,
+                "max_notional": c.max_notional}
+
+    def set_reference_price(self, symbol, price):
+        """Move the centre of a symbol's price band (e.g. to the last trade); 0 makes the band
+        inactive. Checked as ``set_limits(symbol, ref_price=price)`` is: a centre whose band
+        accepts no price (outside ``min_price``/``max_price``, no multiple of ``tick``) raises
+        ``ValueError`` and changes nothing. O(1)."""
+        self._set_reference_price(symbol, price, True)
+
+    def _set_reference_price(self, symbol, price, bint consistent):
+        # set_reference_price; recovery passes consistent=False (see _add_symbol)
+        cdef int64_t p = mc_i64_arg(price, "price")
+        if p < 0:
+            raise ValueError(f"reference price must be >= 0 (0 disables the band), got {p}")
+        cdef int32_t k = self._slot(symbol)
+        if consistent:
+            now = self._limits_at(k)
+            _check_limit_change(self._e.symbols[k], now, dict(now, ref_price=p))
+        cdef int nested = mc_engine_hold(self._e)      # see _add_symbol
+        try:
+            self._check_journal()
+            self._e.cfg[k].ref_price = p
+            self._e.cfg[k].on = _cfg_on(&self._e.cfg[k])
+            if self._jc is not None:
+                self._jc._append_config(4, self._e.symbols[k], price=p)
+        finally:
+            mc_engine_unhold(self._e, nested)
+
+    def symbol_id(self, symbol):
+        """The integer id of a symbol given by name or id (KeyError if unknown)."""
+        cdef uint32_t sym = self._resolve(symbol)
+        if sym not in self._by_id:
+            raise KeyError(symbol)
+        return sym
+
+    @property
+    def symbols(self):
+        """{symbol id: name or None} in the order the symbols were added."""
+        _check_busy(self._e)
+        return {int(self._e.symbols[k]): self._names.get(self._e.symbols[k])
+                for k in range(self._e.n_books)}
+
+    def book(self, symbol):
+        """The :class:`OrderBook` of a symbol (by id or name): for queries (depth, level,
+        queue_position, snapshot, ...). Enter orders through the engine only."""
+        return self._by_id[self.symbol_id(symbol)]
+
+    cdef uint32_t _resolve(self, symbol) except? 0xFFFFFFFF:
+        if isinstance(symbol, str):
+            try:
+                return self._by_name[symbol]
+            except KeyError:
+                raise KeyError(f"unknown symbol name {symbol!r}") from None
+        return _symbol_id(symbol)
+
+    cdef int32_t _slot(self, symbol) except -1:
+        cdef uint32_t sym = self._resolve(symbol)
+        _check_busy(self._e)
+        cdef int32_t k = mc_engine_slot(self._e, sym)
+        if k < 0:
+            raise KeyError(f"unknown symbol {symbol!r}")
+        return k
+
+    cdef uint32_t _order_symbol(self, symbol, uint64_t oid) except? 0xFFFFFFFF:
+        # A name that is not registered cannot be turned into an id for the event; refuse it
+        # like an unknown id, without touching the engine.
+        if isinstance(symbol, str) and symbol not in self._by_name:
+            raise OrderRejected(MC_R_UNKNOWN_SYMBOL, oid, f"unknown symbol name {symbol!r}")
+        return self._resolve(symbol)
+
+    # ---- order entry ----
+
+    def submit(self, symbol, order_id, side, price, qty, tif=MC_GTC, *, owner=0,
+               post_only=False, ts_ns=0):
+        """Limit order on ``symbol`` (id or name); returns the qty executed now (lots).
+
+        Same semantics and exceptions as :meth:`OrderBook.submit`, plus the symbol's limits and
+        ``UNKNOWN_SYMBOL``; a duplicate is an id resting in any symbol. O(1) + O(fills).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1, max_qty=10); eng.submit(1, 5, 0, 100, 11)
+        Traceback (most recent call last):
+        ...
+        matchcore._core.OrderRejected: order 5 rejected: QTY_ABOVE_MAX
+        """
+        # the flag first, where a bint parameter was converted (the order of the errors)
+        cdef int c_post = mc_flag_of(post_only, "post_only")
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int c_side = _cint_of(side, _cint_side)
+        cdef int64_t c_price = _i64_of(price, _i64_price)
+        cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_tif)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
+        cdef uint32_t sym = _entry_symbol(self, symbol, oid)
+        cdef mc_engine* e = self._e
+        _check_busy(e)
+        if not self.record_events:
+            e.n_ev = 0
+        e.now_ns = c_ts
+        cdef int64_t r
+        if self._jcp != NULL:
+            r = self._call_journaled(c_ts, oid, c_price, c_qty, c_owner, sym, MC_CMD_SUBMIT,
+                                     c_side, c_tif, c_post)
+        else:
+            r = mc_engine_submit(e, sym, oid, c_side, c_price, c_qty, c_tif, c_owner, c_post)
+        if r >= 0:
+            return mc_small_int(r)
+        if r == -MC_R_POST_ONLY_WOULD_CROSS:
+            return 0
+        _raise(r, oid)
+
+    def submit_market(self, symbol, order_id, side, qty, *, owner=0, ts_ns=0):
+        """Market order on ``symbol``; returns the qty executed, the remainder expires."""
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int c_side = _cint_of(side, _cint_side)
+        cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
+        cdef uint32_t sym = _entry_symbol(self, symbol, oid)
+        cdef mc_engine* e = self._e
+        _check_busy(e)
+        if not self.record_events:
+            e.n_ev = 0
+        e.now_ns = c_ts
+        cdef int64_t r
+        if self._jcp != NULL:
+            r = self._call_journaled(c_ts, oid, 0, c_qty, c_owner, sym, MC_CMD_MARKET, c_side,
+                                     0, 0)
+        else:
+            r = mc_engine_market(e, sym, oid, c_side, c_qty, c_owner)
+        if r >= 0:
+            return mc_small_int(r)
+        _raise(r, oid)
+
+    def cancel(self, order_id, *, symbol=0, ts_ns=0):
+        """Cancel a resting order in whichever symbol it rests; returns its open qty, 0 if it
+        rests nowhere (``symbol`` is then echoed in the REJECTED event). O(1)."""
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
+        cdef uint32_t sym = _entry_symbol(self, symbol, oid)
+        cdef mc_engine* e = self._e
+        _check_busy(e)
+        if not self.record_events:
+            e.n_ev = 0
+        e.now_ns = c_ts
+        cdef int64_t r
+        if self._jcp != NULL:
+            r = self._call_journaled(c_ts, oid, 0, 0, 0, sym, MC_CMD_CANCEL, 0, 0, 0)
+        else:
+            r = mc_engine_cancel(e, sym, oid)
+        if r >= 0:
+            return mc_small_int(r)
+        if r == -MC_R_ORDER_NOT_FOUND:
+            return 0
+        _raise(r, oid)
+
+    def modify(self, order_id, qty, price=None, *, symbol=0, ts_ns=0):
+        """Modify a resting order wherever it rests (see :meth:`OrderBook.modify`); returns
+        False if it rests nowhere or a post-only reprice would cross; raises
+        :class:`OrderRejected` for bad qty/price or a broken limit. O(1) + O(fills)."""
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef int64_t c_qty = _i64_of(qty, _i64_qty)
+        cdef int64_t p = 0 if price is None else _i64_of(price, _i64_price)
+        cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
+        cdef uint32_t sym = _entry_symbol(self, symbol, oid)
+        cdef mc_engine* e = self._e
+        _check_busy(e)
+        if not self.record_events:
+            e.n_ev = 0
+        e.now_ns = c_ts
+        cdef int64_t r
+        if self._jcp != NULL:
+            r = self._call_journaled(c_ts, oid, p, c_qty, 0, sym, MC_CMD_MODIFY, 0, 0, 0)
+        else:
+            r = mc_engine_modify(e, sym, oid, c_qty, p)
+        if r >= 0:
+            return True
+        if r == -MC_R_ORDER_NOT_FOUND or r == -MC_R_POST_ONLY_WOULD_CROSS:
+            return False
+        _raise(r, oid)
+
+    def process(self, commands, out=None):
+        """Apply :data:`COMMAND_DTYPE` records (``symbol`` field used) in compiled code, without
+        the GIL; returns exactly this batch's events. Bad commands give REJECTED events.
+        Pending :meth:`events` are kept. O(n + fills).
+
+        ``out``: a caller-owned, writeable, 1-D C-contiguous aligned :data:`EVENT_DTYPE` array
+        sharing no memory with ``commands``, reused across calls, as for
+        :meth:`OrderBook.process`: when the batch's k events fit they are written to
+        ``out[:k]`` and that view is returned; when they do not, a new array with all k events
+        is returned (``len(result) > len(out)``: grow the buffer) and what ``out`` then holds is
+        unspecified. A bad ``out`` raises before any command is applied."""
+        cdef cnp.ndarray arr = _commands_array(commands, "process()")
+        cdef cnp.ndarray dst = _out_buffer(out, arr)
+        cdef mc_engine* e = self._e
+        cdef int64_t n = arr.shape[0]
+        cdef int64_t start = -1, done, k
+        cdef bint lost = False
+        cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
+        cdef mc_journal* jc = self._jcp
+        cdef mc_journal* jt = self._jtp
+        cdef uint8_t emit
+        if jc != NULL:
+            self._check_journal()
+        cdef int64_t copied = 0, cap = -1
+        cdef mc_event* dp = NULL
+        cdef cnp.ndarray whole
+        # A large batch without out= gets its result array made up front (or reused, see
+        # mc_result_block) and written as out= is; the result is a view of its events. The
+        # engine's own buffer then does not grow with the batch either. (A small batch's events
+        # are copied once, at their size.)
+        cdef bint fresh = dst is None and n >= 2048 and jc == NULL
+        if fresh:
+            dst = mc_result_block(2 * n + 64)
+        if dst is not None:
+            dp = <mc_event*>cnp.PyArray_DATA(dst)
+            cap = dst.shape[0]
+        # The engine and its books are busy until the events are out: the batch runs without
+        # the GIL, and a call from another thread meanwhile raises BusyError.
+        mc_engine_busy_enter(e, MC_BUSY_ENGINE)
+        try:
+            start = e.n_ev
+            emit = e.emit
+            mc_engine_set_emit(e, 1)    # the batch's events are returned even when none are recorded
+            if jc == NULL and dp != NULL:
+                with nogil:
+                    done = _engine_process_into(e, cmds, n, dp, cap, start, &copied)
+            elif jc == NULL:
+                with nogil:
+                    done = mc_engine_process(e, cmds, n)
+            else:
+                with nogil:
+                    done = _process_journaled(e, jc, jt, cmds, n)
+                    mc_journal_commit(jc)
+                    if jt != NULL:
+                        mc_journal_commit(jt)
+            mc_engine_set_emit(e, emit)
+            if jc != NULL and (jc.err != 0 or (jt != NULL and jt.err != 0)):
+                e.n_ev = start
+                self._check_journal()
+            k = e.n_ev - start
+            try:
+                if copied > 0 or (dp != NULL and k == 0):
+                    # the events were written into dst (with out=: no new array, none of its
+                    # first-touch page faults); those that did not fit are still here
+                    if k == 0:
+                        res = dst[:copied]
+                    else:
+                        whole = np.empty(copied + k, dtype=EVENT_DTYPE)
+                        memcpy(cnp.PyArray_DATA(whole), dp, copied * sizeof(mc_event))
+                        memcpy(<mc_event*>cnp.PyArray_DATA(whole) + copied, &e.ev[start],
+                               k * sizeof(mc_event))
+                        res = whole
+                elif dst is not None and k <= cap:
+                    if k > 0:
+                        memcpy(dp, &e.ev[start], k * sizeof(mc_event))
+                    res = dst[:k]
+                else:
+                    res = _events_array(&e.ev[start], k)
+            except MemoryError:
+                # the commands ran but no memory is left for the array of their events: the
+                # exception says how many ran, and none of their events stays pending
+                lost = True
+        finally:
+            if start >= 0:
+                e.n_ev = start
+            mc_engine_busy_leave(e)
+        if lost:
+            raise MemoryError(f"matchcore: out of memory after {done} of {n} commands (applied; "
+                              "no memory was left for their events, which are lost)")
+        if done < n:
+            raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
+        return res
+
+    cdef int64_t _call_journaled(self, int64_t ts, uint64_t oid, int64_t price, int64_t qty,
+                                 uint64_t owner, uint32_t sym, int kind, int side, int tif,
+                                 int post_only) except? -0x7FFFFFFFFFFFFFFF:
+        # A per-call command as a command record, so that the journal holds exactly what
+        # process() would be given. Sides and TIFs beyond a byte are invalid either way and
+        # become 255 (rejected for the same reason).
+        self._check_journal()
+        cdef mc_command c
+        c.ts_ns = ts
+        c.order_id = oid
+        c.price = price
+        c.qty = qty
+        c.owner = owner
+        c.symbol = sym
+        c.kind = <uint8_t>kind
+        c.side = <uint8_t>side if 0 <= side <= 255 else 255
+        c.tif = <uint8_t>tif if 0 <= tif <= 255 else 255
+        c.post_only = 1 if post_only else 0
+        cdef mc_engine* e = self._e
+        cdef mc_journal* jc = self._jcp
+        cdef mc_journal* jt = self._jtp
+        cdef uint8_t was = e.busy   # (this thread's hold, if any, stays)
+        cdef int64_t r = _apply_journaled(e, jc, jt, &c)
+        if r != -MC_ERR_NOMEM:
+            # the journals are written without the GIL: no other thread's call may append
+            e.busy = MC_BUSY_JOURNAL
+            with nogil:
+                mc_journal_commit(jc)
+                if jt != NULL:
+                    mc_journal_commit(jt)
+            e.busy = was
+        self._check_journal()
+        return r
+
+    cdef int _check_journal(self) except -1:
+        if self._jc is not None:
+            self._jc._check()
+            if self._jt is not None:
+                self._jt._check()
+        return 0
+
+    # ---- durability hooks (matchcore.durability) ----
+
+    def _attach_journal(self, JournalWriter commands, JournalWriter trades=None):
+        """Journal every following command into ``commands`` (and fills into ``trades``)."""
+        _check_busy(self._e)
+        self._jc = commands
+        self._jcp = commands._j
+        self._jt = trades
+        self._jtp = trades._j if trades is not None else NULL
+        if trades is not None:
+            # Trade capture reads the fills from the events, so the books write them even with
+            # record_events=False (the per-call methods still drop them after each call).
+            mc_engine_set_emit(self._e, 1)
+
+    def _set_record_events(self, bint on):
+        """Recovery: ``record_events`` is not journaled, so the caller of recover() names it."""
+        _check_busy(self._e)
+        self.record_events = on
+        # trade capture reads fills from the events (see _attach_journal)
+        mc_engine_set_emit(self._e, 1 if on or self._jt is not None else 0)
+
+    def _restore_book(self, symbol, data):
+        """Replace a symbol's book with a snapshot's state (OrderBook.restore), as loading an
+        engine snapshot does: the book's own order entry is closed to everyone else (it would
+        bypass the routing), and the restored orders are not routed until :meth:`_reindex`."""
+        cdef OrderBook book = self._by_id[self.symbol_id(symbol)]
+        book._b.engine_owned = 0
+        try:
+            book.restore(data)
+        finally:
+            book._b.engine_owned = 1
+
+    def _reindex(self):
+        """Rebuild the order-id routing from the books (after in-place book restores)."""
+        _check_busy(self._e)
+        cdef int rc = mc_engine_reindex(self._e)
+        if rc == -2:
+            raise ValueError("an order id rests in two books")
+        if rc < 0:
+            raise MemoryError()
+
+    def _capacity_of(self, symbol):
+        return self._capacity.get(self.symbol_id(symbol), 0)
+
+    def _set_capacity(self, symbol, int64_t capacity):
+        self._capacity[self.symbol_id(symbol)] = capacity
+
+    def _replay(self, commands, seqs, results, uint64_t trades_from=0, JournalWriter trades=None):
+        """Recovery: apply journaled commands, checking each outcome against the recorded one;
+        fills of commands with seq >= ``trades_from`` go to ``trades``. Returns the count
+        applied (fewer than given: that command's outcome differed). Events are dropped.
+        Memory running out raises ``MemoryError`` (saying at which command): that is no
+        divergence of the journal, and the commands before it stay applied."""
+        cdef cnp.ndarray arr = np.ascontiguousarray(commands)
+        cdef cnp.ndarray s = np.ascontiguousarray(seqs, dtype=np.uint64)
+        cdef cnp.ndarray r = np.ascontiguousarray(results, dtype=np.int64)
+        if arr.dtype != COMMAND_DTYPE or s.shape[0] != arr.shape[0] or r.shape[0] != arr.shape[0]:
+            raise TypeError("_replay needs COMMAND_DTYPE commands and as many seqs and results")
+        cdef mc_journal* jt = trades._j if trades is not None else NULL
+        cdef int64_t n = arr.shape[0], done, got = 0
+        mc_engine_busy_enter(self._e, MC_BUSY_ENGINE)
+        try:
+            with nogil:
+                done = _replay(self._e, jt, <const mc_command*>cnp.PyArray_DATA(arr),
+                               <const uint64_t*>cnp.PyArray_DATA(s),
+                               <const int64_t*>cnp.PyArray_DATA(r), n, trades_from, &got)
+                if jt != NULL:
+                    mc_journal_commit(jt)
+        finally:
+            mc_engine_busy_leave(self._e)
+        if trades is not None:
+            trades._check()
+        if done < n and got == -MC_ERR_NOMEM:
+            # (a command that ran out of memory is never journaled: no recorded outcome is this)
+            raise MemoryError(f"matchcore: out of memory replaying the journal at seq "
+                              f"{int(s[done])}, after {done} of {n} commands")
+        return done
+
+    @property
+    def journal(self):
+        """The command :class:`~matchcore.durability.JournalWriter` (None without a journal)."""
+        return self._jc
+
+    @property
+    def trade_journal(self):
+        """The trade capture :class:`~matchcore.durability.JournalWriter` (or None)."""
+        return self._jt
+
+    @property
+    def journal_seq(self):
+        """Seq of the last journaled command (0 without a journal or before the first)."""
+        return self._jcp.next_seq - 1 if self._jcp != NULL else 0
+
+    @property
+    def durable_seq(self):
+        """Seq of the last command known to be on stable storage (fsynced). Under
+        ``fsync="always"`` this equals :attr:`journal_seq` after every call returns."""
+        return self._jcp.durable_seq if self._jcp != NULL else 0
+
+    def sync(self):
+        """Make everything journaled so far durable (write + fdatasync of the command and
+        trade journals, whatever the policy); returns the durable seq. O(buffered bytes) + one
+        or two fsyncs.
+
+        >>> import tempfile; eng = Engine(journal=tempfile.mkdtemp(), fsync="never")
+        >>> _ = eng.add_symbol(1); eng.sync()
+        1
+        """
+        if self._jc is None:
+            raise ValueError("this engine has no journal")
+        # the journals are written and synced without the GIL: no other thread's call may append
+        mc_engine_busy_enter(self._e, MC_BUSY_JOURNAL)
+        try:
+            if self._jt is not None:
+                self._jt.sync()
+            return self._jc.sync()
+        finally:
+            mc_engine_busy_leave(self._e)
+
+    def close(self):
+        """Write, fsync (unless ``fsync="never"``) and close the journals; the engine then
+        refuses further commands that would need journaling. No-op without a journal.
+        Both journals are closed and the directory's LOCK released even when one of them
+        fails (the first error is raised afterwards), so ``Engine.recover(DIR)`` can follow."""
+        first = None
+        mc_engine_busy_enter(self._e, MC_BUSY_JOURNAL)
+        try:
+            for writer in (self._jt, self._jc):     # the trade journal fsyncs unless "never"
+                if writer is None:
+                    continue
+                try:
+                    writer.close()
+                except BaseException as exc:
+                    if first is None:
+                        first = exc
+        finally:
+            mc_engine_busy_leave(self._e)
+        if first is not None:
+            raise first
+
+    def snapshot(self, path=None):
+        """Write a snapshot file of every symbol's book, limits, name and the journal position
+        into directory ``path`` (default: the journal directory); returns its path. The
+        journals are fsynced first, so a snapshot never names a position that is not durable.
+        Atomic (written to a temporary file, fsynced, renamed). O(orders + levels).
+        See :func:`matchcore.durability.write_snapshot`."""
+        from matchcore.durability.snapshot import write_snapshot
+        if path is None:
+            if self._jc is None:
+                raise ValueError("snapshot() needs a directory when the engine has no journal")
+            path = self._jc.path
+        return write_snapshot(self, path)
+
+    @classmethod
+    def recover(cls, path, **options):
+        """The engine rebuilt from directory ``path``: the newest valid snapshot, then the
+        journal tail replayed; it keeps journaling into ``path``. ``options``: ``fsync``,
+        ``record_events`` (not journaled: give it again, default True) and the journal options
+        of the constructor, ``snapshot=False`` to replay the whole journal.
+        The report (snapshot used, records replayed, damage cut) is in
+        :attr:`recovery_report`. See :func:`matchcore.durability.recover`.
+
+        Called on a subclass, the engine is of that class, made as unpickling makes one
+        (``cls.__new__(cls, stp)``, without calling ``__init__``); the journal holds no
+        attributes of the subclass. O(journal bytes) to scan and check every record,
+        O(journal tail + snapshot) to rebuild; memory: one segment's plus the engine's.
+        """
+        from matchcore.durability.recovery import _recover_as
+        return _recover_as(cls, path, **options)
+
+    # ---- copies and pickling ----
+
+    def __reduce__(self):
+        """Pickle support (protocol 2+; ``copy.deepcopy`` takes the same, in memory): the STP mode,
+        ``record_events``, the clock, every symbol (id, name, capacity, limits, its
+        :class:`OrderBook`, which pickles as its snapshot with its pending events) and the
+        engine's pending events. The order-id routing is rebuilt from the books. The books are
+        pickled as objects, so a book held beside its engine (``(eng, eng.book(1))``) comes
+        back as the new engine's book. An engine with a journal is refused (TypeError).
+        All of it is read at once, under the engine's hold: a call from another thread
+        meanwhile raises :class:`~matchcore.BusyError`."""
+        self._check_copyable()
+        cdef mc_engine* e = self._e
+        cdef OrderBook book
+        cdef int64_t n_ev
+        symbols = []
+        # Everything is read under the hold, as one state: no other thread's call comes between
+        # two books. The books are pickled as objects too (a book held beside its engine comes
+        # back as its book); each gives the pickler the very state read here when it still holds
+        # it (OrderBook._pickled, a weak reference: nothing is kept once the pickling is over),
+        # which the pickle then stores once.
+        cdef int nested = mc_engine_hold(e)
+        try:
+            for entry in self._symbol_entries():
+                book = entry[4]
+                symbols.append(entry + (mc_book_held_state(book, mc_book_pickle_args(book)),))
+            n_ev = e.n_ev if self.record_events else 0
+            events = PyBytes_FromStringAndSize(<char*>e.ev, n_ev * sizeof(mc_event))
+            now_ns = e.now_ns
+        finally:
+            mc_engine_unhold(e, nested)
+        cls = type(self)
+        return (_engine_from_pickle,
+                (_PICKLE_FORMAT, self._stp, self.record_events, now_ns, symbols, events,
+                 self.recovery_report, None if cls is Engine else cls),
+                None if cls is Engine else _subclass_state(self))
+
+    def __copy__(self):
+        # An engine owns its books: a shallow copy sharing them would route orders into books
+        # that another engine also routes. copy.copy is a full copy, as for OrderBook.
+        import copy
+        return copy.deepcopy(self)
+
+    def __deepcopy__(self, memo):
+        # As the pickle, read under the hold as one state. A book copied earlier in the same
+        # deepcopy (``copy.deepcopy((eng.book(1), eng))``) is that copy here too, brought to the
+        # state read now.
+        self._check_copyable()
+        import copy
+        cls = type(self)
+        cdef Engine twin = cls.__new__(cls, self._stp, record_events=self.record_events)
+        memo[id(self)] = twin
+        cdef mc_engine* e = self._e
+        cdef OrderBook book, dup
+        cdef int nested = mc_engine_hold(e)
+        try:
+            for sym, name, capacity, limits, book in self._symbol_entries():
+                dup = memo.get(id(book))
+                if dup is None:
+                    dup = _OrderBook(self._stp, record_events=book.record_events, capacity=0)
+                    memo[id(book)] = dup
+                mc_book_copy_into(dup, book)
+                twin._adopt(sym, name, capacity, dict(zip(_LIMIT_NAMES, limits)), dup)
+            twin._reindex()
+            twin._e.now_ns = e.now_ns
+            if self.record_events and e.n_ev > 0:
+                if _reserve(twin._e, e.n_ev) < 0:
+                    raise MemoryError()
+                memcpy(twin._e.ev, e.ev, e.n_ev * sizeof(mc_event))
+                twin._e.n_ev = e.n_ev
+        finally:
+            mc_engine_unhold(e, nested)
+        # not the engine's state: copied once it is released
+        twin.recovery_report = copy.deepcopy(self.recovery_report, memo)
+        if cls is not Engine:
+            _set_subclass_state(twin, copy.deepcopy(_subclass_state(self), memo))
+        return twin
+
+    def _holding(self):
+        """A context manager holding the engine for a read in several steps: meanwhile a call
+        from another thread raises :class:`~matchcore.BusyError`, this thread's go on. For the
+        readers written in Python (``durability.snapshot``)."""
+        cdef _EngineHold h = _EngineHold.__new__(_EngineHold)
+        h.eng = self
+        h.nested = []
+        return h
+
+    cdef list _symbol_entries(self):
+        # (symbol, name, capacity, limits in _LIMIT_NAMES order, book) per slot: what a copy
+        # or pickle of the engine takes of each symbol
+        cdef mc_engine* e = self._e
+        cdef int32_t k
+        cdef uint32_t sym
+        cdef mc_symbol_cfg* c
+        out = []
+        for k in range(e.n_books):
+            sym = e.symbols[k]
+            c = &e.cfg[k]
+            out.append((sym, self._names.get(sym), self._capacity.get(sym, 0),
+                        (c.tick, c.min_price, c.max_price, c.ref_price, c.band, c.max_qty,
+                         c.max_notional),
+                        self._books[k]))
+        return out
+
+    cdef int _check_copyable(self) except -1:
+        _check_busy(self._e)
+        if self._jc is not None:
+            raise TypeError(
+                f"cannot pickle or copy an Engine with a journal attached ({self._jc.path!r}): "
+                f"a copy would either journal nothing while looking durable, or write into the "
+                f"same journal directory, which this engine holds LOCKed, and corrupt it. For "
+                f"an unjournaled copy of its state: eng.sync(), then "
+                f"Engine.recover(DIR, readonly=True) (works while this engine runs); for a "
+                f"durable one: eng.close(), copy the directory, Engine.recover(COPY)")
+        return 0
+
+    cdef _adopt(self, uint32_t sym, name, int64_t capacity, dict limits, OrderBook book):
+        # Unpickling: register an already built book under `sym` (add_symbol without making
+        # the book). No journal exists on a new engine, so nothing is journaled.
+        if sym in self._by_id or (name is not None and name in self._by_name):
+            raise ValueError(f"pickled Engine: symbol {sym} appears twice")
+        if book._b.stp != self._stp:
+            raise ValueError(f"pickled Engine: the book of symbol {sym} has another STP mode")
+        if type(book) is not _OrderBook:
+            # a subclass's attributes could refer back to the engine through its books, which
+            # the engine holds out of the collector's sight (see _books_hold): a leak
+            raise TypeError(f"pickled Engine: symbol {sym} holds {type(book).__name__}, not an "
+                            f"OrderBook")
+        if book._b.guard & MC_GUARD_HOSTED:
+            # one book, one host: a book listed twice would be driven by two slots
+            raise ValueError(f"pickled Engine: the book of symbol {sym} already belongs to an "
+                             f"engine or replayer")
+        self._register(sym, name, capacity, limits, book)
+
+    def events(self, owner=None):
+        """Events since the previous call (per-call API), all symbols, as :data:`EVENT_DTYPE`;
+        with ``owner=w`` only w's (own orders and fills as maker; filtered in compiled code,
+        the other pending events are dropped). O(pending events)."""
+        cdef mc_engine* e = self._e
+        cdef int64_t k
+        cdef uint64_t w = 0 if owner is None else _u64_of(owner, _u64_owner)
+        # held while the result array is made (its allocation may run other threads' code)
+        mc_engine_busy_enter(e, MC_BUSY_QUERY)
+        try:
+            if not self.record_events:
+                e.n_ev = 0
+            if owner is None:
+                out = _events_array(e.ev, e.n_ev)
+            else:
+                k = mc_filter_events_owner(e.ev, e.n_ev, w, NULL)
+                out = np.empty(k, dtype=EVENT_DTYPE)
+                mc_filter_events_owner(e.ev, e.n_ev, w, <mc_event*>cnp.PyArray_DATA(out))
+            e.n_ev = 0
+        finally:
+            mc_engine_busy_leave(e)
+        return out
+
+    # ---- queries ----
+
+    def get(self, order_id):
+        """(symbol, side, price, open_qty) of a resting order, or None. O(1)."""
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef uint32_t sym
+        cdef int side
+        cdef int64_t price, qty
+        _check_busy(self._e)
+        if mc_engine_get(self._e, oid, &sym, &side, &price, &qty):
+            return (sym, side, price, qty)
+        return None
+
+    def best_bid(self, symbol):
+        """(price, qty) of a symbol's best bid, or None. O(1)."""
+        return self.book(symbol).best_bid()
+
+    def best_ask(self, symbol):
+        """(price, qty) of a symbol's best ask, or None. O(1)."""
+        return self.book(symbol).best_ask()
+
+    def depth(self, symbol, n=10):
+        """A symbol's top n levels per side (see :meth:`OrderBook.depth`)."""
+        return self.book(symbol).depth(n)
+
+    def depth_orders(self, symbol, n=10):
+        """A symbol's top n levels per side with order counts (see :meth:`OrderBook.depth_orders`)."""
+        return self.book(symbol).depth_orders(n)
+
+    def level(self, symbol, side, price):
+        """A symbol's orders at one price level in time priority (see :meth:`OrderBook.level`)."""
+        return self.book(symbol).level(side, price)
+
+    def level_count(self, symbol, side):
+        """Number of price levels on one side of a symbol's book. O(1)."""
+        return self.book(symbol).level_count(side)
+
+    def depth_into(self, symbol, bids_out, asks_out):
+        """A symbol's depth into caller arrays (see :meth:`OrderBook.depth_into`)."""
+        return self.book(symbol).depth_into(bids_out, asks_out)
+
+    def queue_position(self, order_id):
+        """Open qty ahead of a resting order at its level (KeyError if it rests nowhere)."""
+        cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        _check_busy(self._e)
+        cdef int32_t k = _resting_slot(self._e, oid)
+        if k < 0:
+            raise KeyError(order_id)
+        return self._books[k].queue_position(order_id)
+
+    def __len__(self):
+        _check_busy(self._e)
+        return mc_engine_count(self._e)
+
+    def __repr__(self):
+        _check_busy(self._e)
+        return f"<Engine symbols={self._e.n_books} orders={mc_engine_count(self._e)}>"
+
+    @property
+    def stp(self):
+        """The self-trade prevention mode of every book (:class:`STP`)."""
+        return STP(self._stp)
+
+    @property
+    def busy(self):
+        """True while a call that releases the GIL runs on this engine or one of its books in
+        some thread (:meth:`process`, a journal write or sync, ...):
+        any other call on the engine meanwhile raises :class:`~matchcore.BusyError`. O(1).
+
+        >>> Engine().busy
+        False
+        """
+        return self._e.busy != 0
+
+    def state_hash(self):
+        """64-bit deterministic hash over every symbol (id, name, limits) and its book (every
+        level and every order in queue order with id, open qty, owner, post-only; STP mode).
+        Equal hashes: the engines behave the same from here on. O(orders + levels)."""
+        _check_busy(self._e)
+        return mc_engine_state_hash(self._e)
+
+    @property
+    def handle(self):
+        """The engine's checked handle (a positive int) for the C function table and Numba.
+
+        Validated on every table call: once this Engine is gone, calls with it return
+        ``-MC_ERR_HANDLE`` and never touch freed memory. The books' handles (``engine_book``,
+        ``eng.book(s).handle``) live as long as their OrderBook objects: with the engine, or
+        longer if Python still holds ``eng.book(s)`` (then a standalone book). O(1).
+
+        >>> Engine().handle > 0
+        True
+        """
+        return self._handle()
+
+    @property
+    def address(self):
+        """Same as :attr:`handle` (the name older code passes to the C table and Numba)."""
+        return self._handle()
+
+    def _handle(self):
+        """Same as :attr:`handle`."""
+        _check_busy(self._e)
+        if self._jc is not None:
+            raise ValueError("a journaled Engine is driven through its Python methods and "
+                             "process() only: the C function table and Numba would bypass "
+                             "the journal")
+        return self._e.handle
+
+    @property
+    def raw_address(self):
+        """The ``mc_engine*`` as an int: a borrowed pointer, owning nothing, checked by nothing,
+        valid while this Engine is alive; no table function takes it (they take :attr:`handle`).
+        O(1).
+
+        >>> eng = Engine(); eng.raw_address != eng.handle
+        True
+        """
+        return <size_t>self._e
+
+    def check_invariants(self, *, allow_crossed=False):
+        """Every book's invariants (:meth:`OrderBook.check_invariants`, with the same
+        ``allow_crossed``: an engine holding books built with ``place`` or restored from
+        exchange data may hold locked or crossed ones), plus: no id rests in two books, and the
+        id routing finds every resting order in its own book. Raises ``AssertionError`` naming
+        the first violation. O(orders). Holds the engine while it reads: a call from another
+        thread meanwhile raises :class:`~matchcore.BusyError`.
+
+        >>> eng = Engine(); _ = eng.add_symbol(1); eng.check_invariants(allow_crossed=True)
+        """
+        cdef bint crossed_ok = mc_bool_arg(allow_crossed, "allow_crossed")
+        cdef int32_t k
+        # the books are read one after the other: held, no other thread's call comes between
+        # them (and makes an order seem to rest in two books, or in none)
+        cdef int nested = mc_engine_hold(self._e)
+        try:
+            seen = {}
+            for k in range(self._e.n_books):
+                book = self._books[k]
+                book.check_invariants(allow_crossed=crossed_ok)
+                sym = self._e.symbols[k]
+                # Exact level totals: a total beyond int64 is legal, and depth() refuses it.
+                for side, rows in enumerate(book._depth_exact(1 << 62)):
+                    for price, _, _ in rows:
+                        for oid, _ in book.level(side, price):
+                            if oid in seen:
+                                raise AssertionError(f"order {oid} rests in symbols "
+                                                     f"{seen[oid]} and {sym}")
+                            seen[oid] = sym
+                            if _resting_slot(self._e, oid) != k:
+                                raise AssertionError(f"order {oid} resting in symbol {sym} is "
+                                                     f"not routed to it")
+        finally:
+            mc_engine_unhold(self._e, nested)
+
+
+cdef uint64_t _name_hash(uint32_t sym, str name) except? 0:
+    # Summed over the symbols, so the total does not depend on the order names were added.
+    cdef uint64_t h = <uint64_t>14695981039346656037ULL
+    for byte in sym.to_bytes(4, "little") + name.encode("utf-8"):
+        h = (h ^ <uint64_t>byte) * <uint64_t>1099511628211ULL
+    return h ^ (h >> 31)
+
+
+cdef inline uint32_t _entry_symbol(Engine eng, symbol, uint64_t oid) except? 0xFFFFFFFF:
+    # The symbol of a per-call order entry. A plain int in [0, 2**32), what a simulator passes on
+    # every call, is read inline; anything else (a name, a numpy integer, an IntEnum, an id out
+    # of range) goes through Engine._order_symbol, whose int() and Python comparisons cost a
+    # per-call submit about 45 instructions more.
+    # (the bound as a shift: a literal 0xFFFFFFFF is a Python int to Cython, and the compare
+    # made an int object and a Python comparison on every call)
+    if _int_small(symbol) and (<uint64_t>_int_value(symbol) >> 32) == 0:
+        return <uint32_t>_int_value(symbol)
+    return eng._order_symbol(symbol, oid)
+
+
+cdef uint32_t _symbol_id(symbol) except? 0xFFFFFFFF:
+    if isinstance(symbol, str):
+        raise TypeError("use add_symbol(id, name) to name a symbol")
+    cdef object s = mc_int_arg(symbol, "symbol")
+    if s < 0 or s > 0xFFFFFFFF:
+        raise ValueError(f"symbol id must be in [0, 2**32), got {symbol!r}")
+    return <uint32_t>s
+
+
+cdef dict _check_limits(dict limits):
+    # The limits as plain ints, every one checked: the caller applies them only after this.
+    unknown = set(limits) - set(_LIMIT_NAMES)
+    if unknown:
+        raise TypeError(f"unknown limit(s) {sorted(unknown)}; known: {list(_LIMIT_NAMES)}")
+    cdef dict out = {}
+    for key, value in limits.items():
+        v = mc_int_arg(value, key)
+        if key == "tick" and v < 1:
+            raise ValueError(f"limit tick must be >= 1 (1 accepts every price), got {v}")
+        if v < 0:
+            raise ValueError(f"limit {key} must be >= 0 (0 disables it), got {v}")
+        if v > 0x7FFFFFFFFFFFFFFF:
+            raise OverflowError(f"limit {key} must be below 2**63 (int64), got {v}")
+        out[key] = v
+    return out
+
+
+# The limits of a new symbol: none (what mc_engine_add_book sets)
+_NO_LIMITS = {"tick": 1, "min_price": 0, "max_price": 0, "ref_price": 0, "band": 0, "max_qty": 0,
+              "max_notional": 0}
+
+
+cdef _check_limit_set(uint32_t sym, dict lim):
+    # All seven limits of a symbol (a merged set), each valid alone (_check_limits): refused,
+    # naming the limits in conflict, when together they accept no limit order, which is a
+    # mistake (a typo, a band moved off the market), never a way to configure anything. A limit
+    # order is accepted at a multiple of tick in [1, 2**63) within [min_price, max_price] and
+    # ref_price +- band (each where enabled), and qty 1 at that price within max_notional.
+    cdef object lo = 1, hi = 0x7FFFFFFFFFFFFFFF
+    cdef str lo_by = "the lowest price", hi_by = "the highest price"
+    mn, mx, ref, band = lim["min_price"], lim["max_price"], lim["ref_price"], lim["band"]
+    if mn > 0 and mx > 0 and mn > mx:
+        raise ValueError(f"symbol {sym}: min_price {mn} > max_price {mx}: no price is accepted")
+    if mn > 0:
+        lo, lo_by = mn, "min_price"
+    if mx > 0:
+        hi, hi_by = mx, "max_price"
+    if ref > 0 and band > 0:
+        if ref - band > hi or ref + band < lo:
+            edges = (max(1, ref - band), min(ref + band, 0x7FFFFFFFFFFFFFFF))
+            raise ValueError(f"symbol {sym}: the band ref_price {ref} +- band {band} = "
+                             f"[{edges[0]}, {edges[1]}] lies outside [{lo}, {hi}] "
+                             f"({lo_by}, {hi_by}): no price is accepted")
+        if ref - band > lo:
+            lo, lo_by = ref - band, "ref_price - band"
+        if ref + band < hi:
+            hi, hi_by = ref + band, "ref_price + band"
+    notional = lim["max_notional"]
+    if 0 < notional < hi:
+        if notional < lo:
+            raise ValueError(f"symbol {sym}: max_notional {notional} < {lo}, the lowest price "
+                             f"accepted ({lo_by}): every limit order (qty >= 1) is refused")
+        hi, hi_by = notional, "max_notional at qty 1"
+    tick = lim["tick"]
+    if tick > 1 and (lo + tick - 1) // tick * tick > hi:
+        raise ValueError(f"symbol {sym}: no multiple of tick {tick} in the prices accepted, "
+                         f"[{lo}, {hi}] ({lo_by}, {hi_by}): no price is accepted")
+
+
+cdef object _limit_set_problem(uint32_t sym, dict lim):
+    # _check_limit_set's refusal as a message, or None
+    try:
+        _check_limit_set(sym, lim)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+cdef int _check_limit_change(uint32_t sym, dict now, dict merged) except -1:
+    # The limits a change leaves must accept some limit order. A symbol whose limits already
+    # accept none (an older engine journaled such limits, and recovery restores them as
+    # written) may still change a limit that leaves that reason as it is (max_qty, say); a
+    # change that causes the contradiction, or alters it, is refused as on any symbol.
+    problem = _limit_set_problem(sym, merged)
+    if problem is not None and problem != _limit_set_problem(sym, now):
+        raise ValueError(problem)
+    return 0
+
+
+def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, recovery_report,
+                        cls=None):
+    """Rebuild a pickled :class:`Engine` (``Engine.__reduce__``), of class ``cls`` (a subclass,
+    made without calling its ``__init__``, as pickle does) when given."""
+    _check_pickle_format(fmt, "Engine")
+    if cls is None:
+        cls = Engine
+    elif not (isinstance(cls, type) and issubclass(cls, Engine)):
+        raise TypeError(f"pickled Engine: {cls!r} is not an Engine class")
+    cdef Engine eng = cls.__new__(cls, stp, record_events=record_events)
+    cdef mc_engine* e = eng._e
+    for entry in symbols:
+        # (format 2: and the book's state as the engine's hold read it)
+        sym, name, capacity, limits, book = entry[:5]
+        state = entry[5] if len(entry) > 5 else None
+        if isinstance(state, _HeldState):
+            # (the arguments of a __reduce__ called in this process, not pickled)
+            state = state.args
+        if not isinstance(book, _OrderBook):
+            raise TypeError(f"pickled Engine: symbol {sym} holds {type(book).__name__}, "
+                            f"not an OrderBook")
+        if state is not None and (<OrderBook>book)._unpickled_from != id(state[1]):
+            # the book object was pickled at another moment than its engine (before it, or
+            # another thread's call came before the pickler reached it): it takes the state
+            # read with the engine's
+            mc_book_copy_into(book, _book_from_pickle(*state))
+        (<OrderBook>book)._unpickled_from = 0
+        eng._adopt(_symbol_id(sym), None if name is None else str(name),
+                   mc_i64_arg(capacity, "capacity"),
+                   _check_limits(dict(zip(_LIMIT_NAMES, limits))), book)
+    eng._reindex()
+    e.now_ns = mc_i64_arg(now_ns, "now_ns")
+    cdef const uint8_t[::1] ev = memoryview(events).cast("B")
+    cdef int64_t n_ev = ev.shape[0] // <int64_t>sizeof(mc_event)
+    if ev.shape[0] % <int64_t>sizeof(mc_event) != 0:
+        raise SnapshotError(MC_SNAP_E_CORRUPT, "pickled Engine: pending events are truncated")
+    if n_ev > 0:
+        if _reserve(e, n_ev) < 0:
+            raise MemoryError()
+        memcpy(e.ev, &ev[0], n_ev * sizeof(mc_event))
+        e.n_ev = n_ev
+    eng.recovery_report = recovery_report
+    return eng
+
+
+cdef class _EngineHold:
+    # Engine._holding(): the hold as a context manager, for the readers written in Python. One
+    # object may be entered again inside itself: each exit releases what its own enter took
+    # (a single flag, overwritten by the inner enter, left the engine held for good), and an
+    # exit without an enter releases nothing.
+    cdef Engine eng
+    cdef list nested
+
+    def __enter__(self):
+        cdef int n = mc_engine_hold(self.eng._e)
+        self.nested.append(n)
+        return self.eng
+
+    def __exit__(self, *exc):
+        if self.nested:
+            mc_engine_unhold(self.eng._e, self.nested.pop())
+        return False
