@@ -45,7 +45,11 @@ cdef class OrderBook:
 
     @property
     def stp(self):
-        """The self-trade prevention mode (:class:`STP`)."""
+        """The self-trade prevention mode (:class:`STP`). O(1).
+
+        >>> OrderBook(STP.CANCEL_TAKER).stp
+        <STP.CANCEL_TAKER: 2>
+        """
         mc_check_busy(self._b)
         return STP(self._b.stp)
 
@@ -107,6 +111,7 @@ cdef class OrderBook:
 
     def submit_market(self, order_id, side, qty, *, owner=0, ts_ns=0):
         """Submit a market order; returns the qty executed. The remainder expires, never rests.
+        O(1) + O(fills).
 
         >>> book = OrderBook(); book.submit(1, 1, 100, 5); book.submit_market(2, 0, 8)
         0
@@ -361,7 +366,13 @@ cdef class OrderBook:
     # ---- queries ----
 
     def best_bid(self):
-        """(price, aggregated qty) of the best bid, or None. O(1)."""
+        """(price, aggregated qty) of the best bid, or None. O(1).
+
+        >>> book = OrderBook(); book.submit(1, 0, 99, 5); book.submit(2, 0, 99, 3); book.best_bid()
+        0
+        0
+        (99, 8)
+        """
         mc_check_busy(self._b)
         cdef const mc_ladder* L = &self._b.side[MC_BUY]
         if L.n == 0:
@@ -370,7 +381,12 @@ cdef class OrderBook:
         return (l.price, _py_i128(l.qty))
 
     def best_ask(self):
-        """(price, aggregated qty) of the best ask, or None. O(1)."""
+        """(price, aggregated qty) of the best ask, or None. O(1).
+
+        >>> book = OrderBook(); book.submit(1, 1, 101, 4); book.best_ask(), book.best_bid()
+        0
+        ((101, 4), None)
+        """
         mc_check_busy(self._b)
         cdef const mc_ladder* L = &self._b.side[MC_SELL]
         if L.n == 0:
@@ -379,7 +395,14 @@ cdef class OrderBook:
         return (l.price, _py_i128(l.qty))
 
     def depth(self, n=10):
-        """Top n levels per side as int64 arrays of shape (k, 2): price, qty; best first. O(n)."""
+        """Top n levels per side as int64 arrays of shape (k, 2): price, qty; best first. O(n).
+
+        >>> book = OrderBook(); book.submit(1, 0, 99, 5); book.submit(2, 1, 101, 2)
+        0
+        0
+        >>> bids, asks = book.depth(5); bids.tolist(), asks.tolist()
+        ([[99, 5]], [[101, 2]])
+        """
         # n named in its errors, in the reference model's words (a bare Py_ssize_t parameter
         # said "'float' object cannot be interpreted as an integer")
         cdef int64_t k = mc_i64_arg(n, "n")
@@ -398,7 +421,14 @@ cdef class OrderBook:
         return bids, asks
 
     def depth_orders(self, n=10):
-        """Like :meth:`depth` with a third column: the number of orders at each level."""
+        """Like :meth:`depth` with a third column: the number of orders at each level. O(n).
+
+        >>> book = OrderBook(); book.submit(1, 0, 99, 5); book.submit(2, 0, 99, 1)
+        0
+        0
+        >>> book.depth_orders(1)[0].tolist()
+        [[99, 6, 2]]
+        """
         # n named in its errors, in the reference model's words (a bare Py_ssize_t parameter
         # said "'float' object cannot be interpreted as an integer")
         cdef int64_t k = mc_i64_arg(n, "n")
@@ -443,7 +473,12 @@ cdef class OrderBook:
         return out
 
     def get(self, order_id):
-        """(side, price, open_qty) of a resting order, or None. O(1)."""
+        """(side, price, open_qty) of a resting order, or None. O(1).
+
+        >>> book = OrderBook(); book.submit(7, 1, 101, 4); book.get(7), book.get(8)
+        0
+        ((1, 101, 4), None)
+        """
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int s
         cdef int64_t p, q
@@ -454,7 +489,14 @@ cdef class OrderBook:
 
     def queue_position(self, order_id):
         """Open qty ahead of a resting order at its price level. Raises KeyError if not resting.
-        O(orders ahead)."""
+        O(orders ahead).
+
+        >>> book = OrderBook(); book.submit(1, 0, 99, 5); book.submit(2, 0, 99, 3)
+        0
+        0
+        >>> book.queue_position(1), book.queue_position(2)
+        (0, 5)
+        """
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         mc_check_busy(self._b)
         cdef mc_i128 r = _queue_ahead(self._b, oid)
@@ -463,7 +505,15 @@ cdef class OrderBook:
         return _py_i128(r)
 
     def level(self, side, price):
-        """The orders at one price level in time priority: a list of (order_id, open_qty)."""
+        """The orders at one price level in time priority: a list of (order_id, open_qty); empty
+        when no order rests there. O(orders at the level).
+
+        >>> book = OrderBook(); book.submit(1, 0, 99, 5); book.submit(2, 0, 99, 3)
+        0
+        0
+        >>> book.level(0, 99), book.level(0, 98)
+        ([(1, 5), (2, 3)], [])
+        """
         # the side first, in the reference model's words and order (a bad side and a bad price
         # together are refused for the side, as ReferenceBook.level does)
         cdef int s = _cint_of(side, _cint_side)
@@ -484,7 +534,14 @@ cdef class OrderBook:
         return out
 
     def level_count(self, side):
-        """Number of price levels on a side. O(1)."""
+        """Number of price levels on a side. O(1).
+
+        >>> book = OrderBook(); book.submit(1, 0, 99, 5); book.submit(2, 0, 98, 5)
+        0
+        0
+        >>> book.level_count(0), book.level_count(1)
+        (2, 0)
+        """
         cdef int s = _cint_of(side, _cint_side)
         if s != MC_BUY and s != MC_SELL:
             raise ValueError(f"side must be 0 (BUY) or 1 (SELL), got {s}")
@@ -492,12 +549,26 @@ cdef class OrderBook:
         return mc_level_count(self._b, s)
 
     def state_hash(self):
-        """A 64-bit hash of the book's full state (levels, queues, ids, qtys, owners, flags)."""
+        """A 64-bit hash of the book's full state (levels, queues, ids, qtys, owners, flags, the
+        STP mode): equal books hash equal. O(orders + levels).
+
+        >>> a, b = OrderBook(), OrderBook(); a.submit(1, 0, 99, 5); b.submit(1, 0, 99, 5)
+        0
+        0
+        >>> a.state_hash() == b.state_hash()
+        True
+        """
         mc_check_busy(self._b)
         return mc_state_hash(self._b)
 
     def clear(self):
-        """Remove every order and pending event (no events are written)."""
+        """Remove every order and pending event (no events are written); the capacity stays.
+        O(capacity).
+
+        >>> book = OrderBook(); book.submit(1, 0, 99, 5); book.clear(); len(book), book.best_bid()
+        0
+        (0, None)
+        """
         mc_guard_entry(self._b)
         mc_book_clear(self._b)
 
@@ -579,7 +650,11 @@ cdef class OrderBook:
 
     @property
     def address(self):
-        """Same as :attr:`handle` (the name older code passes to the C table and Numba)."""
+        """Same as :attr:`handle` (the name older code passes to the C table and Numba). O(1).
+
+        >>> book = OrderBook(); book.address == book.handle
+        True
+        """
         mc_check_busy(self._b)
         return self._b.handle
 
@@ -665,6 +740,11 @@ cdef class OrderBook:
         The handle (:attr:`address`) stays the same; pending events are dropped. A damaged,
         truncated or foreign snapshot raises :class:`SnapshotError` and leaves the book
         unchanged. O(orders + levels).
+
+        >>> a = OrderBook(); a.submit(1, 0, 99, 5); b = OrderBook(); b.restore(a.snapshot())
+        0
+        >>> b.get(1), b.state_hash() == a.state_hash()
+        ((0, 99, 5), True)
         """
         cdef const uint8_t[::1] view = _snapshot_view(data)
         cdef int rc
@@ -680,7 +760,13 @@ cdef class OrderBook:
 
     @classmethod
     def from_snapshot(cls, data, *, record_events=True):
-        """A new book holding a :meth:`snapshot`'s state (see :meth:`restore`)."""
+        """A new book holding a :meth:`snapshot`'s state (see :meth:`restore`).
+        O(orders + levels).
+
+        >>> a = OrderBook(); a.submit(1, 0, 99, 5); OrderBook.from_snapshot(a.snapshot()).best_bid()
+        0
+        (99, 5)
+        """
         cdef OrderBook book = cls(record_events=record_events, capacity=0)
         book.restore(data)
         return book
@@ -715,6 +801,9 @@ cdef class OrderBook:
         FIFO (arrival sequence increasing) with consistent links; the id index holds exactly the
         resting orders; all quantities positive; free lists and counters agree.
         O(orders + levels + index size).
+
+        >>> book = OrderBook(); book.submit(1, 0, 99, 5); book.check_invariants()
+        0
         """
         cdef bint crossed_ok = mc_bool_arg(allow_crossed, "allow_crossed")
         mc_check_busy(self._b)

@@ -280,7 +280,12 @@ cdef class Engine:
         """Move the centre of a symbol's price band (e.g. to the last trade); 0 makes the band
         inactive. Checked as ``set_limits(symbol, ref_price=price)`` is: a centre whose band
         accepts no price (outside ``min_price``/``max_price``, no multiple of ``tick``) raises
-        ``ValueError`` and changes nothing. O(1)."""
+        ``ValueError`` and changes nothing. O(1).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1, ref_price=100, band=5)
+        >>> eng.set_reference_price(1, 200); eng.limits(1)["ref_price"]
+        200
+        """
         self._set_reference_price(symbol, price, True)
 
     def _set_reference_price(self, symbol, price, bint consistent):
@@ -303,7 +308,11 @@ cdef class Engine:
             mc_engine_unhold(self._e, nested)
 
     def symbol_id(self, symbol):
-        """The integer id of a symbol given by name or id (KeyError if unknown)."""
+        """The integer id of a symbol given by name or id (KeyError if unknown). O(1).
+
+        >>> eng = Engine(); _ = eng.add_symbol(4, "AAA"); eng.symbol_id("AAA"), eng.symbol_id(4)
+        (4, 4)
+        """
         cdef uint32_t sym = self._resolve(symbol)
         if sym not in self._by_id:
             raise KeyError(symbol)
@@ -311,14 +320,23 @@ cdef class Engine:
 
     @property
     def symbols(self):
-        """{symbol id: name or None} in the order the symbols were added."""
+        """{symbol id: name or None} in the order the symbols were added. O(symbols).
+
+        >>> eng = Engine(); _ = eng.add_symbol(4, "AAA"); _ = eng.add_symbol(2); eng.symbols
+        {4: 'AAA', 2: None}
+        """
         _check_busy(self._e)
         return {int(self._e.symbols[k]): self._names.get(self._e.symbols[k])
                 for k in range(self._e.n_books)}
 
     def book(self, symbol):
         """The :class:`OrderBook` of a symbol (by id or name): for queries (depth, level,
-        queue_position, snapshot, ...). Enter orders through the engine only."""
+        queue_position, snapshot, ...). Enter orders through the engine only. KeyError for
+        an unknown symbol. O(1).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1, "AAA"); eng.book("AAA") is eng.book(1)
+        True
+        """
         return self._by_id[self.symbol_id(symbol)]
 
     cdef uint32_t _resolve(self, symbol) except? 0xFFFFFFFF:
@@ -386,7 +404,14 @@ cdef class Engine:
         _raise(r, oid)
 
     def submit_market(self, symbol, order_id, side, qty, *, owner=0, ts_ns=0):
-        """Market order on ``symbol``; returns the qty executed, the remainder expires."""
+        """Market order on ``symbol``; returns the qty executed, the remainder expires.
+        O(1) + O(fills).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1); eng.submit(1, 5, 1, 101, 4)
+        0
+        >>> eng.submit_market(1, 6, 0, 9)
+        4
+        """
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int c_side = _cint_of(side, _cint_side)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
@@ -410,7 +435,13 @@ cdef class Engine:
 
     def cancel(self, order_id, *, symbol=0, ts_ns=0):
         """Cancel a resting order in whichever symbol it rests; returns its open qty, 0 if it
-        rests nowhere (``symbol`` is then echoed in the REJECTED event). O(1)."""
+        rests nowhere (``symbol`` is then echoed in the REJECTED event). O(1).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1); eng.submit(1, 5, 0, 99, 4)
+        0
+        >>> eng.cancel(5), eng.cancel(5)
+        (4, 0)
+        """
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
@@ -433,7 +464,13 @@ cdef class Engine:
     def modify(self, order_id, qty, price=None, *, symbol=0, ts_ns=0):
         """Modify a resting order wherever it rests (see :meth:`OrderBook.modify`); returns
         False if it rests nowhere or a post-only reprice would cross; raises
-        :class:`OrderRejected` for bad qty/price or a broken limit. O(1) + O(fills)."""
+        :class:`OrderRejected` for bad qty/price or a broken limit. O(1) + O(fills).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1); eng.submit(1, 5, 0, 99, 4)
+        0
+        >>> eng.modify(5, 2), eng.get(5), eng.modify(6, 2)
+        (True, (1, 0, 99, 2), False)
+        """
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int64_t p = 0 if price is None else _i64_of(price, _i64_price)
@@ -465,7 +502,14 @@ cdef class Engine:
         :meth:`OrderBook.process`: when the batch's k events fit they are written to
         ``out[:k]`` and that view is returned; when they do not, a new array with all k events
         is returned (``len(result) > len(out)``: grow the buffer) and what ``out`` then holds is
-        unspecified. A bad ``out`` raises before any command is applied."""
+        unspecified. A bad ``out`` raises before any command is applied.
+
+        >>> import numpy as np; eng = Engine(); _ = eng.add_symbol(1)
+        >>> cmds = np.zeros(2, COMMAND_DTYPE); cmds["symbol"] = 1; cmds["order_id"] = [1, 2]
+        >>> cmds["side"] = [0, 1]; cmds["price"] = 100; cmds["qty"] = [5, 3]
+        >>> len(eng.process(cmds)), eng.best_bid(1)
+        (3, (100, 2))
+        """
         cdef cnp.ndarray arr = _commands_array(commands, "process()")
         cdef cnp.ndarray dst = _out_buffer(out, arr)
         cdef mc_engine* e = self._e
@@ -669,23 +713,44 @@ cdef class Engine:
 
     @property
     def journal(self):
-        """The command :class:`~matchcore.durability.JournalWriter` (None without a journal)."""
+        """The command :class:`~matchcore.durability.JournalWriter` (None without a journal).
+        O(1).
+
+        >>> Engine().journal is None
+        True
+        """
         return self._jc
 
     @property
     def trade_journal(self):
-        """The trade capture :class:`~matchcore.durability.JournalWriter` (or None)."""
+        """The trade capture :class:`~matchcore.durability.JournalWriter` (or None). O(1).
+
+        >>> Engine().trade_journal is None
+        True
+        """
         return self._jt
 
     @property
     def journal_seq(self):
-        """Seq of the last journaled command (0 without a journal or before the first)."""
+        """Seq of the last journaled command (0 without a journal or before the first). O(1).
+
+        >>> import tempfile; eng = Engine(journal=tempfile.mkdtemp(), fsync="never")
+        >>> _ = eng.add_symbol(1); eng.submit(1, 5, 0, 99, 4); eng.journal_seq
+        0
+        2
+        """
         return self._jcp.next_seq - 1 if self._jcp != NULL else 0
 
     @property
     def durable_seq(self):
-        """Seq of the last command known to be on stable storage (fsynced). Under
-        ``fsync="always"`` this equals :attr:`journal_seq` after every call returns."""
+        """Seq of the last command known to be on stable storage (fsynced); 0 without a
+        journal. Under ``fsync="always"`` this equals :attr:`journal_seq` after every call
+        returns. O(1).
+
+        >>> import tempfile; eng = Engine(journal=tempfile.mkdtemp(), fsync="always")
+        >>> _ = eng.add_symbol(1); eng.durable_seq == eng.journal_seq == 1
+        True
+        """
         return self._jcp.durable_seq if self._jcp != NULL else 0
 
     def sync(self):
@@ -712,7 +777,13 @@ cdef class Engine:
         """Write, fsync (unless ``fsync="never"``) and close the journals; the engine then
         refuses further commands that would need journaling. No-op without a journal.
         Both journals are closed and the directory's LOCK released even when one of them
-        fails (the first error is raised afterwards), so ``Engine.recover(DIR)`` can follow."""
+        fails (the first error is raised afterwards), so ``Engine.recover(DIR)`` can follow.
+        O(buffered bytes) + the fsyncs.
+
+        >>> import tempfile; d = tempfile.mkdtemp(); eng = Engine(journal=d); _ = eng.add_symbol(1)
+        >>> eng.close(); Engine.recover(d).symbols
+        {1: None}
+        """
         first = None
         mc_engine_busy_enter(self._e, MC_BUSY_JOURNAL)
         try:
@@ -734,7 +805,12 @@ cdef class Engine:
         into directory ``path`` (default: the journal directory); returns its path. The
         journals are fsynced first, so a snapshot never names a position that is not durable.
         Atomic (written to a temporary file, fsynced, renamed). O(orders + levels).
-        See :func:`matchcore.durability.write_snapshot`."""
+        See :func:`matchcore.durability.write_snapshot`.
+
+        >>> import os, tempfile; eng = Engine(journal=tempfile.mkdtemp()); _ = eng.add_symbol(1)
+        >>> os.path.basename(eng.snapshot())
+        'snapshot-00000000000000000001.mcs'
+        """
         from matchcore.durability.snapshot import write_snapshot
         if path is None:
             if self._jc is None:
@@ -755,6 +831,12 @@ cdef class Engine:
         (``cls.__new__(cls, stp)``, without calling ``__init__``); the journal holds no
         attributes of the subclass. O(journal bytes) to scan and check every record,
         O(journal tail + snapshot) to rebuild; memory: one segment's plus the engine's.
+
+        >>> import tempfile; d = tempfile.mkdtemp(); eng = Engine(journal=d); _ = eng.add_symbol(1)
+        >>> eng.submit(1, 5, 0, 99, 4); eng.close()
+        0
+        >>> Engine.recover(d).get(5)
+        (1, 0, 99, 4)
         """
         from matchcore.durability.recovery import _recover_as
         return _recover_as(cls, path, **options)
@@ -896,7 +978,13 @@ cdef class Engine:
     def events(self, owner=None):
         """Events since the previous call (per-call API), all symbols, as :data:`EVENT_DTYPE`;
         with ``owner=w`` only w's (own orders and fills as maker; filtered in compiled code,
-        the other pending events are dropped). O(pending events)."""
+        the other pending events are dropped). O(pending events).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1); eng.submit(1, 5, 0, 99, 4)
+        0
+        >>> len(eng.events()), len(eng.events())
+        (1, 0)
+        """
         cdef mc_engine* e = self._e
         cdef int64_t k
         cdef uint64_t w = 0 if owner is None else _u64_of(owner, _u64_owner)
@@ -919,7 +1007,12 @@ cdef class Engine:
     # ---- queries ----
 
     def get(self, order_id):
-        """(symbol, side, price, open_qty) of a resting order, or None. O(1)."""
+        """(symbol, side, price, open_qty) of a resting order, or None. O(1).
+
+        >>> eng = Engine(); _ = eng.add_symbol(3); eng.submit(3, 5, 1, 101, 4); eng.get(5)
+        0
+        (3, 1, 101, 4)
+        """
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef uint32_t sym
         cdef int side
@@ -930,35 +1023,83 @@ cdef class Engine:
         return None
 
     def best_bid(self, symbol):
-        """(price, qty) of a symbol's best bid, or None. O(1)."""
+        """(price, qty) of a symbol's best bid, or None. O(1).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1, "AAA"); eng.submit("AAA", 5, 0, 99, 4)
+        0
+        >>> eng.best_bid(1), eng.best_bid("AAA")
+        ((99, 4), (99, 4))
+        """
         return self.book(symbol).best_bid()
 
     def best_ask(self, symbol):
-        """(price, qty) of a symbol's best ask, or None. O(1)."""
+        """(price, qty) of a symbol's best ask, or None. O(1).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1); eng.submit(1, 5, 1, 101, 4); eng.best_ask(1)
+        0
+        (101, 4)
+        """
         return self.book(symbol).best_ask()
 
     def depth(self, symbol, n=10):
-        """A symbol's top n levels per side (see :meth:`OrderBook.depth`)."""
+        """A symbol's top n levels per side (see :meth:`OrderBook.depth`). O(n).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1); eng.submit(1, 5, 0, 99, 4)
+        0
+        >>> [side.tolist() for side in eng.depth(1)]
+        [[[99, 4]], []]
+        """
         return self.book(symbol).depth(n)
 
     def depth_orders(self, symbol, n=10):
-        """A symbol's top n levels per side with order counts (see :meth:`OrderBook.depth_orders`)."""
+        """A symbol's top n levels per side with order counts (see
+        :meth:`OrderBook.depth_orders`). O(n).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1); eng.submit(1, 5, 0, 99, 4)
+        0
+        >>> eng.depth_orders(1, 1)[0].tolist()
+        [[99, 4, 1]]
+        """
         return self.book(symbol).depth_orders(n)
 
     def level(self, symbol, side, price):
-        """A symbol's orders at one price level in time priority (see :meth:`OrderBook.level`)."""
+        """A symbol's orders at one price level in time priority (see :meth:`OrderBook.level`).
+        O(orders at the level).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1); eng.submit(1, 5, 0, 99, 4); eng.level(1, 0, 99)
+        0
+        [(5, 4)]
+        """
         return self.book(symbol).level(side, price)
 
     def level_count(self, symbol, side):
-        """Number of price levels on one side of a symbol's book. O(1)."""
+        """Number of price levels on one side of a symbol's book. O(1).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1); eng.submit(1, 5, 0, 99, 4); eng.level_count(1, 0)
+        0
+        1
+        """
         return self.book(symbol).level_count(side)
 
     def depth_into(self, symbol, bids_out, asks_out):
-        """A symbol's depth into caller arrays (see :meth:`OrderBook.depth_into`)."""
+        """A symbol's depth into caller arrays (see :meth:`OrderBook.depth_into`). O(rows).
+
+        >>> import numpy as np; eng = Engine(); _ = eng.add_symbol(1); eng.submit(1, 5, 0, 99, 4)
+        0
+        >>> bids, asks = np.zeros((3, 2), np.int64), np.zeros((3, 2), np.int64)
+        >>> eng.depth_into(1, bids, asks)
+        (1, 0)
+        """
         return self.book(symbol).depth_into(bids_out, asks_out)
 
     def queue_position(self, order_id):
-        """Open qty ahead of a resting order at its level (KeyError if it rests nowhere)."""
+        """Open qty ahead of a resting order at its level (KeyError if it rests nowhere).
+        O(orders ahead).
+
+        >>> eng = Engine(); _ = eng.add_symbol(1)
+        >>> eng.submit(1, 5, 0, 99, 4), eng.submit(1, 6, 0, 99, 1), eng.queue_position(6)
+        (0, 0, 4)
+        """
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         _check_busy(self._e)
         cdef int32_t k = _resting_slot(self._e, oid)
@@ -976,7 +1117,11 @@ cdef class Engine:
 
     @property
     def stp(self):
-        """The self-trade prevention mode of every book (:class:`STP`)."""
+        """The self-trade prevention mode of every book (:class:`STP`). O(1).
+
+        >>> Engine(STP.NONE).stp
+        <STP.NONE: 0>
+        """
         return STP(self._stp)
 
     @property
@@ -993,7 +1138,14 @@ cdef class Engine:
     def state_hash(self):
         """64-bit deterministic hash over every symbol (id, name, limits) and its book (every
         level and every order in queue order with id, open qty, owner, post-only; STP mode).
-        Equal hashes: the engines behave the same from here on. O(orders + levels)."""
+        Equal hashes: the engines behave the same from here on. O(orders + levels).
+
+        >>> a, b = Engine(), Engine(); _ = a.add_symbol(1); _ = b.add_symbol(1)
+        >>> same = a.state_hash() == b.state_hash(); a.submit(1, 5, 0, 99, 4)
+        0
+        >>> same, a.state_hash() == b.state_hash()
+        (True, False)
+        """
         _check_busy(self._e)
         return mc_engine_state_hash(self._e)
 
@@ -1013,7 +1165,11 @@ cdef class Engine:
 
     @property
     def address(self):
-        """Same as :attr:`handle` (the name older code passes to the C table and Numba)."""
+        """Same as :attr:`handle` (the name older code passes to the C table and Numba). O(1).
+
+        >>> eng = Engine(); eng.address == eng.handle
+        True
+        """
         return self._handle()
 
     def _handle(self):

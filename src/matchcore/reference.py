@@ -166,7 +166,11 @@ class ReferenceBook:
 
     @property
     def record_events(self) -> bool:
-        """Whether the per-call API records events for ``events()`` (read-only). O(1)."""
+        """Whether the per-call API records events for ``events()`` (read-only). O(1).
+
+        >>> ReferenceBook(record_events=False).record_events
+        False
+        """
         return self._record_events
 
     def __len__(self) -> int:
@@ -411,6 +415,7 @@ class ReferenceBook:
 
     def depth_orders(self, n=10) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`depth` with a third column: the number of orders at each level.
+        O(orders in the k levels).
 
         >>> book = ReferenceBook(); _ = book.submit(1, 0, 99, 2); _ = book.submit(2, 0, 99, 3)
         >>> book.depth_orders()[0].tolist()
