@@ -1,0 +1,504 @@
+"""Engine recovery. Proof (a): the live engine, a full journal replay and snapshot + tail give one
+state hash at many random points. Proof (c): truncating or flipping bytes anywhere never crashes
+recovery and never yields a state the undamaged prefix would not give.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+from matchcore.durability import JournalError, inspect, read_journal, read_trades
+from matchcore.durability import _journal as _j
+from matchcore.durability.journal import segment_files, KIND_COMMANDS, KIND_TRADES
+from durability_flow import PrefixHashes, apply_steps, make_flow
+from durability_checks import _crc32c_py, _last_segment, journaled
+
+
+# ---- proof (a): live == full replay == snapshot + tail ----
+
+@pytest.mark.parametrize("seed,per_call", [(3, False), (4, True)])
+def test_recovery_three_routes_one_hash_at_random_points(tmp_path, seed, per_call):
+    steps, cmds = make_flow(seed, 1500)
+    rng = np.random.default_rng(seed)
+    eng, d = journaled(tmp_path, fsync="batch", segment_bytes=32768)
+    pos, checked = 0, 0
+    while pos < len(steps):
+        step = int(rng.integers(1, 120))
+        apply_steps(eng, steps[pos:pos + step], cmds, per_call=per_call,
+                    batch=int(rng.integers(1, 40)))
+        pos += step
+        if rng.random() < 0.3:
+            eng.snapshot()
+        eng.sync()
+        live = eng.state_hash()
+        full = mc.Engine.recover(d, snapshot=False, readonly=True)
+        tail = mc.Engine.recover(d, readonly=True)
+        assert full.state_hash() == live == tail.state_hash(), pos
+        assert full.recovery_report.last_seq == min(pos, len(steps)) == eng.journal_seq
+        checked += 1
+    assert checked >= 15
+    assert tail.recovery_report.snapshot is not None
+    tail.check_invariants()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_recovery_replay_in_reused_chunks_same_hash_configs_between(tmp_path, monkeypatch,
+                                                                   chunk):
+    # Recovery extracts a segment's commands into arrays reused from chunk to chunk and reads
+    # segments into one reused buffer: chunk edges falling anywhere among the config records,
+    # and segments of unequal sizes read into the same buffer, must give the live state.
+    from matchcore.durability import recovery
+    monkeypatch.setattr(recovery, "_REPLAY_CHUNK", chunk)
+    steps, cmds = make_flow(11, 700)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps, cmds, batch=33)
+    live = eng.state_hash()
+    eng.close()
+    assert len(segment_files(d, KIND_COMMANDS)) > 3
+    rec = mc.Engine.recover(d, readonly=True)
+    assert rec.state_hash() == live
+    assert rec.recovery_report.replayed_commands == 700
+    assert rec.recovery_report.replayed_configs == sum(s[0] != "cmd" for s in steps)
+
+
+def test_recovery_divergence_past_first_chunk_names_its_seq_and_offset(tmp_path, monkeypatch):
+    # The divergence message names the diverging record: with replays in chunks, the seq and
+    # offset must be those of the record in its chunk, not of the chunk's first entry.
+    from matchcore.durability import recovery
+    monkeypatch.setattr(recovery, "_REPLAY_CHUNK", 4)
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    for oid in range(1, 12):
+        eng.submit(1, oid, 0, 100, 5)
+    eng.close()
+    seg = segment_files(d, KIND_COMMANDS)[0][1]
+    data = bytearray(open(seg, "rb").read())
+    idx = _j.scan_segment(bytes(data), KIND_COMMANDS, 1)[0]
+    k = 10                                    # record 10: the 10th submit, in the third chunk
+    off, length = int(idx["offset"][k]), int(idx["length"][k])
+    struct.pack_into("<q", data, off + length - 8, 77)        # the recorded result
+    struct.pack_into("<I", data, off + 4, _crc32c_py(bytes(data[off + 8:off + length])))
+    open(seg, "wb").write(bytes(data))
+    with pytest.raises(JournalError, match=rf"replay diverged at seq {int(idx['seq'][k])} "
+                                           rf"\(.*, offset {off}\): recorded outcome 77"):
+        mc.Engine.recover(d, readonly=True)
+
+
+def test_read_buffer_reads_to_end_of_file_grown_or_shrunk_reused(tmp_path):
+    # ReadBuffer reads as read() does, to the end of the file, whatever size it was told: a
+    # segment may grow while it is read (a live writer); a shorter file read after a longer
+    # one must not show the longer one's tail.
+    from matchcore.durability.journal import ReadBuffer, read_regular_file
+    big, small = os.urandom(100_000), os.urandom(3_000)
+    f = tmp_path / "f"
+    f.write_bytes(big)
+    rb = ReadBuffer()
+    with open(f, "rb", buffering=0) as fh:
+        assert rb.read(fh, 10).tobytes() == big           # grew past the size told
+    f.write_bytes(small)
+    with open(f, "rb", buffering=0) as fh:
+        assert rb.read(fh, 100_000).tobytes() == small    # shrank: no stale tail
+    assert read_regular_file(f, rb).tobytes() == small
+    f.write_bytes(b"")
+    assert read_regular_file(f, rb).tobytes() == b"" == read_regular_file(f)
+
+
+def test_extract_commands_into_out_equals_fresh_refuses_short_out(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    for oid in range(1, 9):
+        eng.submit(1, oid, oid % 2, 100 + oid, 5)
+    eng.close()
+    data = open(segment_files(d, KIND_COMMANDS)[0][1], "rb").read()
+    idx = _j.scan_segment(data, KIND_COMMANDS, 1)[0]
+    offs = np.ascontiguousarray(idx["offset"][idx["type"] == _j.REC_COMMAND])
+    want = _j.extract_commands(data, offs)
+    out = (np.zeros(20, mc.COMMAND_DTYPE), np.zeros(20, np.uint64), np.zeros(20, np.int64))
+    got = _j.extract_commands(data, offs, out)
+    for w, g, o in zip(want, got, out):
+        assert np.array_equal(w, g) and len(g) == 8 and np.shares_memory(g, o)
+    short = (np.zeros(7, mc.COMMAND_DTYPE), np.zeros(20, np.uint64), np.zeros(20, np.int64))
+    with pytest.raises(ValueError, match="at least len"):
+        _j.extract_commands(data, offs, short)
+    with pytest.raises(ValueError, match="as long as offsets"):
+        _j.extract_commands(data, offs, (out[0], np.zeros(3, np.uint64), out[2]))
+
+
+def test_recovery_stray_segment_like_names_ignored_appends_to_last_segment(tmp_path):
+    # The writer found the segment to continue by sorting every name with the segment prefix and
+    # suffix as text: a "journal-backup.mcj" (which the readers ignore) came last, and recovery
+    # failed with ValueError from int("backup") after cutting the torn tail.
+    eng, d = journaled(tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
+    eng.add_symbol(1)
+    for k in range(300):
+        eng.submit(1, k + 1, k % 2, 100 + k % 7, 3)
+    eng.close()
+    first, last = segment_files(d, KIND_COMMANDS)[0][1], _last_segment(d)
+    shutil.copy(first, d / "journal-backup.mcj")
+    shutil.copy(_last_segment(d, KIND_TRADES), d / "trades-old.mct")
+    with open(last, "ab") as fh:
+        fh.write(b"\x58\0\0\0torn")                   # a torn tail to cut
+    rec = mc.Engine.recover(d, fsync="never")
+    assert rec.recovery_report.last_seq == 301 and rec.recovery_report.cut_bytes == 8
+    rec.submit(1, 1000, 0, 120, 5)                   # appended to the real last segment
+    live = rec.state_hash()
+    rec.close()
+    assert _last_segment(d) == last
+    again = mc.Engine.recover(d, readonly=True)
+    assert again.recovery_report.last_seq == 302 and again.state_hash() == live
+    t = read_trades(d)
+    assert len(t) > 0 and np.array_equal(t["seq"], np.arange(1, len(t) + 1))
+    assert (d / "journal-backup.mcj").read_bytes() == open(first, "rb").read()
+
+def test_recovered_engine_keeps_journaling_into_dir(tmp_path):
+    steps, cmds = make_flow(5, 800)
+    eng, d = journaled(tmp_path, fsync="batch")
+    apply_steps(eng, steps[:400], cmds)
+    eng.snapshot()
+    eng.close()
+    rec = mc.Engine.recover(d, fsync="batch")
+    apply_steps(rec, steps[400:], cmds)
+    live = rec.state_hash()
+    rec.close()
+    again = mc.Engine.recover(d, snapshot=False, readonly=True)
+    assert again.state_hash() == live == PrefixHashes(steps, cmds)[len(steps)]
+    assert again.recovery_report.last_seq == len(steps)
+
+
+def _journal_bytes(d):
+    return {f.name: f.read_bytes() for f in sorted(d.iterdir()) if f.is_file()}
+
+
+BAD_CONFIG_CALLS = [
+    ("add_symbol", (6, "SIX"), dict(tick="5")),
+    ("add_symbol", (6, "SIX"), dict(tick=5, max_qty=2.5)),
+    ("add_symbol", (6, "SIX"), dict(max_notional=b"9")),
+    ("add_symbol", (6, "SIX"), dict(tick=5, band=-1)),
+    ("add_symbol", (6, "SIX"), dict(tick=5, max_qty=2**63)),
+    ("add_symbol", (6, "SIX"), dict(capacity=8.5)),
+    ("add_symbol", (6, "SIX"), dict(capacity=2**64)),
+    ("add_symbol", (6, "SIX"), dict(capacity=2**31)),
+    ("add_symbol", (6.0, "SIX"), {}),
+    ("add_symbol", (b"6", "SIX"), {}),
+    ("add_symbol", (1, "SIX"), {}),
+    ("set_limits", (1,), dict(tick=5, max_qty="10")),
+    ("set_limits", (1,), dict(tick=5, max_qty=10.0)),
+    ("set_limits", (1,), dict(tick=5, min_price=-3)),
+    ("set_limits", (1,), dict(tick=5, ticks=3)),
+    ("set_limits", (1.0,), dict(tick=5)),
+    ("set_reference_price", (1, 100.5), {}),
+    ("set_reference_price", (1, "100"), {}),
+    ("set_reference_price", (1, 2**63), {}),
+    ("set_reference_price", (1, -1), {}),
+    # limits that together accept no order (symbol 1 has max_qty=50 and nothing else)
+    ("add_symbol", (6, "SIX"), dict(min_price=200, max_price=100)),
+    ("add_symbol", (6, "SIX"), dict(tick=10, ref_price=15, band=4)),
+    ("set_limits", (1,), dict(tick=10, min_price=11, max_price=19)),
+    ("set_limits", (1,), dict(min_price=100, max_notional=99)),
+    ("set_limits", (1,), dict(ref_price=100, band=5, max_price=50)),
+]
+
+
+@pytest.mark.parametrize("method,args,kwargs", BAD_CONFIG_CALLS,
+                         ids=[f"{m}-{a}-{k}" for m, a, k in BAD_CONFIG_CALLS])
+def test_engine_bad_config_call_changes_nothing_and_recovery_still_agrees(tmp_path, method, args,
+                                                                          kwargs):
+    # A config call that raises must leave the engine and the journal as they were: a half-made
+    # change is in the engine but not in the journal, and recovery then diverges.
+    eng, d = journaled(tmp_path, fsync="always")
+    eng.add_symbol(1, "AAA", max_qty=50)
+    eng.submit(1, 1, 0, 100, 5)
+    before = (eng.state_hash(), eng.symbols, eng.limits(1), _journal_bytes(d))
+    with pytest.raises((TypeError, ValueError, OverflowError)):
+        getattr(eng, method)(*args, **kwargs)
+    assert (eng.state_hash(), eng.symbols, eng.limits(1), _journal_bytes(d)) == before
+    eng.add_symbol(6, "SIX", tick=5)                  # the corrected call goes through
+    eng.submit(6, 2, 0, 105, 1)
+    live = eng.state_hash()
+    eng.close()
+    assert mc.Engine.recover(d, readonly=True).state_hash() == live
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_recover_journal_with_limits_accepting_no_order_replays_them_as_written(tmp_path,
+                                                                                snapshot):
+    # Journals written before such limits were refused hold them; recovery (and a snapshot
+    # holding them) restores them as they were, not refusing the journal. The replay form of
+    # the config methods (consistent=False) journals them as an older engine did.
+    eng, d = journaled(tmp_path, fsync="always")
+    eng.add_symbol(1, "AAA", min_price=90)
+    eng.submit(1, 1, 0, 100, 5)
+    eng._add_symbol(2, "BBB", 64, dict(tick=10, min_price=11, max_price=19), False)
+    eng._set_limits(1, dict(max_price=80), False)
+    eng._set_limits(2, dict(ref_price=500, band=5), False)
+    eng._set_reference_price(2, 600, False)
+    with pytest.raises(mc.OrderRejected):
+        eng.submit(1, 2, 0, 85, 1)
+    if snapshot:
+        eng.snapshot()
+    live = (eng.state_hash(), eng.limits(1), eng.limits(2), eng.symbols)
+    eng.close()
+    again = mc.Engine.recover(d, snapshot=snapshot)
+    assert (again.state_hash(), again.limits(1), again.limits(2), again.symbols) == live
+    assert again.limits(1)["min_price"] > again.limits(1)["max_price"] > 0
+    assert (again.recovery_report.snapshot is not None) == snapshot
+    # the recovered engine still refuses new contradictions, and journals nothing for them
+    before = _journal_bytes(d)
+    with pytest.raises(ValueError, match="min_price 90 > max_price 70"):
+        again.set_limits(1, max_price=70)
+    again.sync()
+    assert _journal_bytes(d) == before
+    # a change that leaves the contradiction as it is goes through and is journaled:
+    # max_qty, or a reference price on a symbol without a band
+    again.set_limits(1, max_qty=50)
+    again.set_reference_price(1, 95)
+    assert again.limits(1)["max_qty"] == 50 and again.limits(1)["ref_price"] == 95
+    with pytest.raises(ValueError, match="no multiple of tick 10"):
+        again.set_reference_price(2, 15)       # the band back in range: tick is the reason now
+    assert again.limits(2)["ref_price"] == 600
+    again.set_limits(1, max_price=0)
+    assert again.submit(1, 3, 0, 100, 1) == 0
+    changed = (again.state_hash(), again.limits(1), again.limits(2))
+    again.close()
+    assert mc.Engine.recover(d, readonly=True).limits(1) == changed[1]
+
+
+class AuditedEngine(mc.Engine):
+    """A subclass whose __init__ takes a required argument: recovery makes it without it."""
+
+    def __init__(self, desk, *args, **kwargs):
+        self.desk = desk
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+@pytest.mark.parametrize("readonly", [False, True])
+def test_engine_recover_on_subclass_returns_subclass_instance(tmp_path, snapshot, readonly):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1, "AAA", tick=5)
+    eng.submit(1, 1, 0, 100, 5)
+    if snapshot:
+        eng.snapshot()
+    eng.submit(1, 2, 1, 105, 3)
+    live = eng.state_hash()
+    eng.close()
+    again = AuditedEngine.recover(d, snapshot=snapshot, readonly=readonly)
+    assert type(again) is AuditedEngine and not hasattr(again, "desk")   # no __init__ call
+    assert again.state_hash() == live and again.recovery_report.last_seq == 3
+    assert (again.recovery_report.snapshot is not None) == snapshot
+    again.desk = "rates"                              # a plain subclass instance
+    if not readonly:
+        again.submit(1, 3, 1, 100, 5)
+        again.close()
+    # the function and the base class still give a plain Engine
+    assert type(mc.durability.recover(d, readonly=True)) is mc.Engine
+    assert type(mc.Engine.recover(d, readonly=True)) is mc.Engine
+
+
+def test_state_hash_covers_limits_and_names():
+    a, b, c = mc.Engine(), mc.Engine(), mc.Engine()
+    a.add_symbol(1, "X", max_qty=5)
+    b.add_symbol(1, "X", max_qty=6)
+    c.add_symbol(1, "Y", max_qty=5)
+    assert len({a.state_hash(), b.state_hash(), c.state_hash()}) == 3
+    b.set_limits(1, max_qty=5)
+    assert a.state_hash() == b.state_hash()
+
+
+# ---- torn tails and corruption ----
+
+
+def test_recovery_torn_last_record_cut_reported_and_appends_continue(tmp_path):
+    steps, cmds = make_flow(9, 400)
+    eng, d = journaled(tmp_path)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    seg = _last_segment(d)
+    size = os.path.getsize(seg)
+    os.truncate(seg, size - 30)                      # the last record loses its end
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rep.torn_tail is not None and rep.torn_tail[2] == "truncated record"
+    assert rep.last_seq == len(steps) - 1 and os.path.getsize(seg) == size - 88
+    assert rec.state_hash() == PrefixHashes(steps, cmds)[len(steps) - 1]
+    # the journal continues cleanly after the cut
+    apply_steps(rec, steps[-1:], cmds)
+    rec.close()
+    again = mc.Engine.recover(d, snapshot=False, readonly=True)
+    assert again.recovery_report.torn_tail is None
+    assert again.state_hash() == eng.state_hash()
+
+
+def test_recovery_corrupt_middle_record_raises_with_segment_and_offset(tmp_path):
+    steps, cmds = make_flow(10, 400)
+    eng, d = journaled(tmp_path)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    seg = _last_segment(d)
+    rec = read_journal(d)
+    off = int(rec["index"]["offset"][100])
+    with open(seg, "r+b") as fh:
+        fh.seek(off + 40)
+        fh.write(b"\xff")
+    with pytest.raises(JournalError) as exc:
+        mc.Engine.recover(d)
+    assert exc.value.segment == seg and exc.value.offset == off
+    assert f"offset {off}" in str(exc.value) and "CRC" in str(exc.value)
+    with pytest.raises(JournalError):
+        read_journal(d)
+    info = inspect(d)["journals"]["commands"]
+    assert info["corrupt"]["offset"] == off
+
+
+def test_recovery_corrupt_earlier_segment_raises(tmp_path):
+    steps, cmds = make_flow(11, 600)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    first = segment_files(d, KIND_COMMANDS)[0][1]
+    os.truncate(first, os.path.getsize(first) - 8)   # a torn tail, but valid data follows
+    with pytest.raises(JournalError, match="journal-0+1.mcj"):
+        mc.Engine.recover(d)
+
+
+def _damage_cases(rng, files, n):
+    for _ in range(n):
+        path = files[int(rng.integers(len(files)))]
+        size = os.path.getsize(path)
+        if rng.random() < 0.4:
+            yield path, ("truncate", int(rng.integers(0, size + 1)))
+        else:
+            flips = [(int(rng.integers(size)), 1 << int(rng.integers(8)))
+                     for _ in range(int(rng.integers(1, 4)))]
+            yield path, ("flip", flips)
+
+
+@pytest.mark.parametrize("seed", [12, 13])
+def test_recovery_random_damage_never_crashes_never_beyond_prefix(tmp_path, seed):
+    n_cases = 1000 if os.environ.get("MATCHCORE_SOAK") == "1" else 150
+    steps, cmds = make_flow(seed, 700)
+    prefix = PrefixHashes(steps, cmds)
+    eng, d = journaled(tmp_path, "orig", segment_bytes=20000)
+    apply_steps(eng, steps[:300], cmds)
+    eng.snapshot()
+    apply_steps(eng, steps[300:], cmds)
+    eng.close()
+    files = sorted(os.path.join(d, f) for f in os.listdir(d) if f != "LOCK")
+    segs = segment_files(d, KIND_COMMANDS)
+    last_seg = segs[-1][1]
+    last_index = read_journal(open(last_seg, "rb").read())["index"]
+    seg_index = {f: read_journal(open(f, "rb").read())["index"] for _, f in segs}
+    rng = np.random.default_rng(seed)
+    outcomes = {"recovered": 0, "error": 0}
+    for k, (path, (how, arg)) in enumerate(_damage_cases(rng, files, n_cases)):
+        work = tmp_path / f"w{k}"
+        shutil.copytree(d, work)
+        target = os.path.join(work, os.path.basename(path))
+        if how == "truncate":
+            os.truncate(target, arg)
+        else:
+            with open(target, "r+b") as fh:
+                for off, bit in arg:
+                    fh.seek(off)
+                    b = fh.read(1)
+                    fh.seek(off)
+                    fh.write(bytes([b[0] ^ bit]))
+        expect_n = None
+        if how == "truncate" and path == last_seg:
+            # a torn tail of the last segment: always recovered, exactly the whole records
+            ends = last_index["offset"] + last_index["length"]
+            expect_n = int(last_index["seq"][ends <= arg][-1]) if (ends <= arg).any() else \
+                segs[-1][0] - 1
+        elif how == "truncate" and path in {f for _, f in segs[:-1]} and arg < os.path.getsize(path):
+            expect_n = -1                       # valid data follows: an error
+        first_bad = None                        # seq of the first record a flip touched
+        if how == "flip" and path in seg_index:
+            idx = seg_index[path]
+            ends = idx["offset"] + idx["length"]
+            hit = [int(idx["seq"][np.searchsorted(ends, off, side="right")])
+                   for off, _ in arg if off >= _j.SEG_HEADER and off < ends[-1]]
+            first_bad = min(hit) if hit else None
+        try:
+            rec = mc.Engine.recover(work, readonly=bool(k % 2))
+        except JournalError as exc:
+            assert expect_n in (None, -1), (how, arg, path, str(exc))
+            outcomes["error"] += 1
+            assert exc.segment is not None, (how, arg, path)
+        else:
+            outcomes["recovered"] += 1
+            n = rec.recovery_report.last_seq
+            assert n <= len(steps) and expect_n != -1, (how, arg, path)
+            if expect_n is not None:
+                assert n == expect_n, (how, arg, n, expect_n)
+            if first_bad is not None:
+                assert n < first_bad, (how, arg, n, first_bad)   # nothing from the damage on
+            assert rec.state_hash() == prefix[n], (how, arg, path)
+            if not os.path.basename(path).startswith("journal-"):
+                assert n == len(steps)          # only the command journal decides the state
+            if not k % 2:
+                t = read_trades(work)           # trades rewritten to match the commands
+                assert np.array_equal(t["seq"], np.arange(1, len(t) + 1))
+        shutil.rmtree(work)
+    assert outcomes["recovered"] > 0 and outcomes["error"] > 0
+
+
+def test_read_journal_random_bytes_return_or_raise_journalerror():
+    rng = np.random.default_rng(14)
+    eng_dir = None
+    for _ in range(300):
+        data = rng.integers(0, 256, int(rng.integers(0, 400)), dtype=np.uint8).tobytes()
+        if rng.random() < 0.5 and len(data) >= 64:
+            head = bytearray(data[:64])
+            head[:8] = b"MCJOURNL"
+            head[8:24] = struct.pack("<IIII", 1, 64, 1, 1)
+            head[24:32] = struct.pack("<Q", 1)
+            head[60:64] = struct.pack("<I", _j.crc32c(bytes(head[:60])))
+            data = bytes(head) + data[64:]
+        try:
+            out = read_journal(data)
+        except JournalError:
+            continue
+        assert out["commands"].shape[0] <= len(data) // 88
+    assert eng_dir is None
+
+
+def test_recovery_and_inspect_hold_one_segment_not_the_whole_journal_in_memory(tmp_path):
+    # Recovery read every segment into memory and kept it (its record index too) although a
+    # snapshot at the end needs none of them: a journal larger than the memory left could not
+    # be recovered. Segments are now scanned one at a time and read again when needed.
+    import tracemalloc
+    eng, d = journaled(tmp_path, segment_bytes=1 << 20)
+    eng.add_symbol(1)
+    n = 100_000
+    cmds = np.zeros(2 * n, dtype=mc.COMMAND_DTYPE)
+    cmds["symbol"] = 1
+    cmds["order_id"] = np.repeat(np.arange(1, n + 1), 2)
+    cmds["kind"][1::2] = mc.CommandKind.CANCEL
+    cmds["price"][0::2], cmds["qty"][0::2] = 100, 1
+    for rep in range(3):                             # ~50 MiB of command records
+        cmds["order_id"] += n
+        eng.process(cmds)
+    eng.submit(1, 1, 0, 99, 5)
+    eng.snapshot()
+    live = eng.state_hash()
+    eng.close()
+    size = sum(os.path.getsize(f) for _, f in segment_files(d, KIND_COMMANDS))
+    assert size > 48 << 20
+    for run in (lambda: mc.Engine.recover(d, readonly=True),
+                lambda: mc.Engine.recover(d, readonly=True, snapshot=False), lambda: inspect(d)):
+        tracemalloc.start()
+        try:
+            out = run()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 8 << 20, (peak, size)
+        if isinstance(out, mc.Engine):
+            assert out.state_hash() == live and out.recovery_report.last_seq == 6 * n + 2
+        else:
+            assert out["journals"]["commands"]["record_types"] == {"command": 6 * n + 1,
+                                                                   "add_symbol": 1}

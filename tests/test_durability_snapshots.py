@@ -1,0 +1,749 @@
+"""Engine snapshots: what they hold, and that recovery uses only the snapshots of its own
+journal."""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+from matchcore.durability import (
+    JournalError, SnapshotFileError, inspect, load_snapshot, read_journal, read_trades,
+)
+from matchcore.durability import _journal as _j
+from matchcore.durability.journal import segment_files, KIND_COMMANDS, KIND_TRADES
+from durability_flow import apply_steps, make_flow
+from durability_checks import (
+    _assert_recovers_with_trades, _files_and_sizes, _last_segment, journaled,
+)
+
+
+# ---- snapshots ----
+
+def test_snapshot_load_equal_hash_and_routing(tmp_path):
+    steps, cmds = make_flow(6, 700)
+    eng = mc.Engine()
+    apply_steps(eng, steps, cmds)
+    path = mc.durability.write_snapshot(eng, tmp_path)
+    loaded, head = load_snapshot(path)
+    assert loaded.state_hash() == eng.state_hash() and head["seq"] == 0
+    assert loaded.symbols == eng.symbols
+    loaded.check_invariants()
+    # the rebuilt id routing finds every resting order: the same future
+    rest = cmds.copy()
+    rest["order_id"] += 7
+    assert loaded.process(rest).tobytes() == eng.process(rest).tobytes()
+
+
+def test_snapshot_damaged_bytes_raise_snapshotfileerror_only(tmp_path):
+    steps, cmds = make_flow(7, 300)
+    eng = mc.Engine()
+    apply_steps(eng, steps, cmds)
+    data = open(mc.durability.write_snapshot(eng, tmp_path), "rb").read()
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        bad = bytearray(data)
+        if rng.random() < 0.5:
+            bad = bad[:int(rng.integers(0, len(bad)))]
+        else:
+            for _ in range(int(rng.integers(1, 4))):
+                bad[int(rng.integers(len(bad)))] ^= 1 << int(rng.integers(8))
+        with pytest.raises(SnapshotFileError):
+            load_snapshot(bytes(bad))
+
+
+def test_snapshot_unreadable_path_raises_snapshotfileerror_and_recovery_skips_it(tmp_path):
+    for bad in (tmp_path / "missing.mcs", tmp_path):
+        with pytest.raises(SnapshotFileError, match="cannot be read") as err:
+            load_snapshot(bad)
+        assert isinstance(err.value.__cause__, OSError)
+    eng, d = journaled(tmp_path, "j")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.close()
+    (d / "snapshot-00000000000000000002.mcs").mkdir()       # not a file
+    rec = mc.Engine.recover(d, readonly=True)
+    rep = rec.recovery_report
+    assert rep.snapshot is None and "cannot be read" in rep.skipped_snapshots[0][1]
+    assert rec.state_hash() == eng.state_hash()
+    assert inspect(d)["snapshots"][0]["valid"] is False
+
+
+@pytest.mark.parametrize("kind", [KIND_COMMANDS, KIND_TRADES])
+@pytest.mark.parametrize("how", ["directory", "dangling link"])
+def test_journal_unreadable_segment_raises_journalerror_naming_it_changes_nothing(tmp_path,
+                                                                                 kind, how):
+    # A segment that cannot be read raised IsADirectoryError/FileNotFoundError from read_journal,
+    # read_trades, recovery and inspect: the readers' one exception is JournalError.
+    eng, d = journaled(tmp_path, "j")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.submit(1, 2, 1, 100, 2)
+    eng.close()
+    last = _last_segment(d, KIND_COMMANDS)
+    with open(last, "ab") as fh:
+        fh.write(b"\x58\0\0\0torn")                  # a torn tail recovery() would cut
+    name = d / f"{_j.SEGMENT_PREFIX[kind]}-{10**6:020d}{_j.SEGMENT_SUFFIX[kind]}"
+    if how == "directory":
+        name.mkdir()
+    else:
+        name.symlink_to(tmp_path / "nowhere")
+    def files():
+        return {n: os.lstat(d / n).st_size for n in os.listdir(d)}
+    before = files()
+    readers = [lambda: mc.Engine.recover(d, readonly=True), lambda: mc.Engine.recover(d),
+               (lambda: read_journal(d)) if kind == KIND_COMMANDS else (lambda: read_trades(d))]
+    for read in readers:
+        with pytest.raises(JournalError, match="cannot be read") as err:
+            read()
+        assert err.value.segment == str(name) and "valid records follow" not in str(err.value)
+    assert files() == before
+    info = inspect(d)["journals"]["commands" if kind == KIND_COMMANDS else "trades"]
+    assert info["corrupt"]["file"] == name.name and "cannot be read" in info["corrupt"]["reason"]
+    assert info["segments"][-1]["file"] == name.name
+
+def test_recovery_invalid_newest_snapshot_skipped_and_reported(tmp_path):
+    steps, cmds = make_flow(8, 600)
+    eng, d = journaled(tmp_path)
+    apply_steps(eng, steps[:200], cmds)
+    eng.snapshot()
+    apply_steps(eng, steps[200:400], cmds)
+    newest = eng.snapshot()
+    apply_steps(eng, steps[400:], cmds)
+    eng.close()
+    with open(newest, "r+b") as fh:
+        fh.seek(100)
+        b = fh.read(1)
+        fh.seek(100)
+        fh.write(bytes([b[0] ^ 0x40]))
+    rec = mc.Engine.recover(d, readonly=True)
+    rep = rec.recovery_report
+    assert rep.snapshot_seq == 200 and len(rep.skipped_snapshots) == 1
+    assert "CRC" in rep.skipped_snapshots[0][1]
+    assert rec.state_hash() == eng.state_hash()
+
+
+# ---- a snapshot belongs to the journal it was taken from ----
+
+def _book_of_bids(eng, d, oids, price0=100):
+    for k, oid in enumerate(oids):
+        eng.submit(1, oid, mc.Side.BUY, price0 + k, 1)
+
+
+def test_engine_new_journal_in_dir_with_only_snapshots_refused(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    _book_of_bids(eng, d, [1, 2])
+    eng.snapshot()
+    eng.close()
+    for kind in (KIND_COMMANDS, KIND_TRADES):       # allowed: segments before the snapshot
+        for _, f in segment_files(d, kind):
+            os.unlink(f)
+    before = sorted(os.listdir(d))
+    with pytest.raises(ValueError, match="snapshot files but no journal"):
+        mc.Engine(journal=d)
+    assert sorted(os.listdir(d)) == before
+    rec = mc.Engine.recover(d)                       # the documented way on
+    assert rec.state_hash() == eng.state_hash()
+    rec.close()
+
+
+def _assert_recovers_without_foreign_snapshot(d, live):
+    # the snapshot in d came from another journal: recovery refuses it and replays instead
+    rec = mc.Engine.recover(d, readonly=True)
+    rep = rec.recovery_report
+    assert rep.snapshot is None and "another journal" in rep.skipped_snapshots[0][1]
+    assert rec.state_hash() == live.state_hash()
+
+
+def test_snapshot_of_unjournaled_engine_into_journal_dir_refused_recovery_unchanged(tmp_path):
+    # An engine without a journal writes snapshot-0 with no anchor: written into a journal's
+    # directory, recovery took it for that journal's state before its first record and rebuilt
+    # its books too, a state never journaled.
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.close()
+    other = mc.Engine()
+    other.add_symbol(2)
+    other.submit(2, 50, 1, 200, 9)
+    before = _files_and_sizes(d)
+    with pytest.raises(ValueError, match="holds a journal"):
+        other.snapshot(d)
+    assert _files_and_sizes(d) == before
+    rec = mc.Engine.recover(d, readonly=True)
+    assert rec.state_hash() == eng.state_hash() and list(rec.symbols) == [1]
+    empty = tmp_path / "seed"                        # a directory without a journal: written
+    assert os.path.basename(other.snapshot(empty)) == f"snapshot-{0:020d}.mcs"
+
+
+def test_recovery_no_snapshot_of_journal_started_from_seed_replays_from_the_seed(tmp_path):
+    # A journal continued from a seed snapshot-0 starts from that state; snapshot=False replayed
+    # it from an empty engine and failed with "replay diverged ... different matching version?"
+    seed = mc.Engine()
+    seed.add_symbol(2)
+    seed.submit(2, 50, mc.Side.SELL, 200, 9)
+    d = tmp_path / "seeded"
+    seed.snapshot(d)
+    eng = mc.Engine.recover(d)
+    assert eng.recovery_report.snapshot_seq == 0
+    assert eng.submit(2, 51, mc.Side.BUY, 200, 4) == 4      # trades against the seed's order
+    eng.submit(2, 52, mc.Side.BUY, 190, 3)
+    eng.close()
+    full = mc.Engine.recover(d, readonly=True, snapshot=False)
+    assert full.state_hash() == eng.state_hash() == mc.Engine.recover(d, readonly=True).state_hash()
+    assert full.recovery_report.replayed_commands == 2
+    assert full.get(50) == (2, mc.Side.SELL, 200, 5)
+    from matchcore.__main__ import main
+    assert main(["recover", str(d), "--no-snapshot", "--json", str(tmp_path / "r.json")]) == 0
+
+
+def test_recovery_snapshot_of_another_journal_skipped(tmp_path):
+    old, d_old = journaled(tmp_path, "old")
+    old.add_symbol(1, "AAPL")
+    _book_of_bids(old, d_old, [1, 2])
+    snap = old.snapshot()                            # seq 3
+    old.close()
+    new, d = journaled(tmp_path, "new")
+    new.add_symbol(1, "AAPL")
+    for k in range(3):
+        new.submit(1, 10 + k, mc.Side.SELL, 200 + k, 5)
+    new.close()
+    shutil.copy(snap, d)                             # e.g. restored from the wrong backup
+    _assert_recovers_without_foreign_snapshot(d, new)
+
+
+def test_recovery_after_manual_cut_sets_ahead_snapshot_aside(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1, "AAPL")                        # seq 1
+    _book_of_bids(eng, d, range(2, 11))              # seq 2..10
+    snap = eng.snapshot()
+    eng.close()
+    rec = read_journal(d)
+    off5 = int(rec["index"]["offset"][rec["index"]["seq"] == 5][0])
+    seg = _last_segment(d)
+    with open(seg, "r+b") as fh:
+        fh.seek(off5 + 40)
+        b = fh.read(1)
+        fh.seek(off5 + 40)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    with pytest.raises(JournalError) as err:
+        mc.Engine.recover(d)
+    os.truncate(err.value.segment, err.value.offset)     # the README's repair: accept the loss
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert "ahead of the journal" in ro.skipped_snapshots[0][1] and os.path.exists(snap)
+    eng = mc.Engine.recover(d)
+    rep = eng.recovery_report
+    assert rep.last_seq == 4 and rep.set_aside == [(snap, snap + ".unused")]
+    assert not os.path.exists(snap) and os.path.exists(snap + ".unused") and rep.modified
+    assert "renamed" in rep.summary()
+    for k in range(7):                               # journals past the old snapshot's seq
+        eng.submit(1, 100 + k, mc.Side.SELL, 300 + k, 1)
+    eng.close()
+    again = mc.Engine.recover(d, readonly=True)
+    assert again.state_hash() == eng.state_hash() and again.recovery_report.snapshot is None
+
+
+def _journal_cut_behind_its_snapshot(tmp_path):
+    # a snapshot at seq 10, then the journal cut after seq 4 (the README's repair of a corrupt
+    # record 5): the snapshot is ahead of the journal
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    _book_of_bids(eng, d, range(2, 11))
+    snap = eng.snapshot()                            # seq 10
+    eng.close()
+    rec = read_journal(d)
+    os.truncate(_last_segment(d), int(rec["index"]["offset"][rec["index"]["seq"] == 5][0]))
+    return d, snap
+
+
+def test_recovery_full_replay_also_sets_ahead_snapshot_aside(tmp_path):
+    d, snap = _journal_cut_behind_its_snapshot(tmp_path)
+    eng = mc.Engine.recover(d, snapshot=False)
+    rep = eng.recovery_report
+    assert rep.set_aside == [(snap, snap + ".unused")] and "ahead" in rep.skipped_snapshots[0][1]
+    assert not os.path.exists(snap)
+    eng.close()
+
+
+def test_recovery_ahead_snapshot_restored_later_still_refused_by_anchor(tmp_path):
+    d, snap = _journal_cut_behind_its_snapshot(tmp_path)
+    eng = mc.Engine.recover(d)
+    os.rename(snap + ".unused", snap)                 # put back by hand
+    for k in range(7):
+        eng.submit(1, 100 + k, mc.Side.SELL, 300 + k, 1)
+    eng.close()
+    _assert_recovers_without_foreign_snapshot(d, eng)
+
+
+def test_recovery_snapshot_anchor_carried_and_old_unanchored_files_still_used(tmp_path):
+    import zlib
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    _book_of_bids(eng, d, [1, 2])
+    first = eng.snapshot()
+    eng.close()
+    anchor = load_snapshot(first)[1]["anchor"]
+    assert anchor is not None
+    rec = mc.Engine.recover(d)                       # nothing journaled after the snapshot:
+    second = rec.snapshot(tmp_path / "again")        # the anchor is the journal's last record
+    rec.close()
+    assert load_snapshot(second)[1]["anchor"] == anchor
+    keep = tmp_path / "keep"
+    shutil.copytree(d, keep)
+    for kind in (KIND_COMMANDS, KIND_TRADES):        # now only the snapshot holds record 3's
+        for _, f in segment_files(keep, kind):       # CRC
+            os.unlink(f)
+    rec = mc.Engine.recover(keep)
+    third = rec.snapshot(tmp_path / "third")
+    rec.close()
+    assert load_snapshot(third)[1]["anchor"] == anchor
+    data = bytearray(open(first, "rb").read())       # as written before anchors existed
+    struct.pack_into("<II", data, 40, 1, 0)           # flags: journaled only; anchor 0
+    struct.pack_into("<I", data, len(data) - 8, zlib.crc32(bytes(data[:-8])))
+    open(first, "wb").write(bytes(data))
+    assert load_snapshot(first)[1]["anchor"] is None
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.snapshot == first
+
+
+def test_engine_fsync_without_journal_raises_typeerror():
+    with pytest.raises(TypeError, match="journal=DIR"):
+        mc.Engine(fsync="always")
+
+
+def test_engine_journaled_refuses_c_table_handle(tmp_path):
+    eng, d = journaled(tmp_path)
+    with pytest.raises(ValueError, match="bypass the journal"):
+        eng.address
+    assert mc.Engine().address != 0
+
+
+def test_trades_lost_before_snapshot_rewritten_by_full_replay(tmp_path):
+    steps, cmds = make_flow(18, 900)
+    eng, d = journaled(tmp_path)
+    apply_steps(eng, steps[:600], cmds)
+    eng.snapshot()
+    apply_steps(eng, steps[600:], cmds)
+    eng.close()
+    full = read_trades(d)
+    for _, f in segment_files(d, KIND_TRADES):
+        os.unlink(f)                                 # the whole trade journal is gone
+    ro = mc.Engine.recover(d, readonly=True)         # read-only: snapshot used, loss reported
+    assert ro.recovery_report.snapshot is not None and ro.recovery_report.trades_missing > 0
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rep.snapshot is None and "trade journal" in rep.skipped_snapshots[-1][1]
+    assert rec.state_hash() == eng.state_hash() and rep.trades_missing == 0
+    rec.close()
+    again = read_trades(d)
+    assert len(again) == len(full) > 0
+    for c in again.dtype.names:
+        if c != "journal_ts_ns":
+            assert np.array_equal(again[c], full[c]), c
+
+
+def test_recovery_cancels_after_last_fill_before_snapshot_no_fills_reported_lost(tmp_path):
+    # A cancel's recorded outcome is the qty it removed, not a fill: counted as one, recovery
+    # replayed the whole journal (all segments there) or warned of fills lost (old segments
+    # deleted, as the README allows) after any quiet spell of cancels before a snapshot.
+    S, B = mc.Side.SELL, mc.Side.BUY
+    eng, d = journaled(tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
+    eng.add_symbol(1)
+    eng.submit(1, 1, S, 100, 5)
+    eng.submit(1, 2, B, 100, 5)                      # the only fill (command 3)
+    for k in range(200):
+        eng.submit(1, 10 + k, B, 90, 1)
+        eng.cancel(10 + k)
+    snap = eng.snapshot()
+    eng.close()
+    for readonly in (True, False):
+        rec = mc.Engine.recover(d, readonly=readonly)
+        rep = rec.recovery_report
+        assert rep.snapshot == snap and rep.replayed_commands == 0, rep.summary()
+        assert rep.trades_missing == 0 and "WARNING" not in rep.summary()
+        assert rec.state_hash() == eng.state_hash()
+        rec.close()
+    for _, f in segment_files(d, KIND_COMMANDS)[:-1]:
+        os.unlink(f)                                 # wholly before the snapshot
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.snapshot == snap and rep.trades_missing == 0 and "WARNING" not in rep.summary()
+    assert read_trades(d)["cmd_seq"].tolist() == [3]
+
+def _session_without_trade_capture(tmp_path, quiet=0, **kw):
+    S, B = mc.Side.SELL, mc.Side.BUY
+    eng, d = journaled(tmp_path, **kw)
+    eng.add_symbol(1)
+    eng.submit(1, 1, S, 100, 500)
+    eng.submit(1, 2, B, 100, 2)                      # fill of command 3: captured
+    eng.close()
+    eng = mc.Engine.recover(d, trades=False, fsync="never", **kw)
+    oid = 3
+    for k in range(quiet):                           # commands without fills
+        eng.submit(1, 10_000 + k, B, 50, 1)
+    eng.submit(1, oid, B, 100, 1)                    # fill: not captured
+    snap = eng.snapshot()
+    eng.submit(1, oid + 1, B, 100, 1)                # fill after the snapshot: not captured
+    eng.close()
+    return eng, d, snap
+
+
+def test_trades_missed_while_capture_off_rewritten_or_reported(tmp_path):
+    eng, d, snap = _session_without_trade_capture(tmp_path)
+    assert load_snapshot(snap)[1]["trades"] is False
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.snapshot == snap and ro.trades_missing == 1 and "WARNING" in ro.summary()
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rep.snapshot is None and rep.trades_missing == 0 and rep.trades_rewritten == 2
+    assert rec.state_hash() == eng.state_hash()
+    rec.close()
+    assert read_trades(d)["cmd_seq"].tolist() == [3, 4, 5]
+
+
+def test_recovery_without_trade_capture_cuts_fills_of_commands_it_cuts(tmp_path):
+    # recover(trades=False) cut a torn command tail but left that command's fills in the trade
+    # journal; the next command took its seq, and a recovery with capture then kept those
+    # fills as the new command's: a trade that never happened.
+    S, B = mc.Side.SELL, mc.Side.BUY
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, S, 100, 50)
+    eng.submit(1, 2, B, 100, 5)                      # command 3: fill 5
+    eng.submit(1, 3, B, 100, 7)                      # command 4: fill 7, its record torn below
+    eng.close()
+    seg = _last_segment(d)
+    os.truncate(seg, os.path.getsize(seg) - 40)
+    rec = mc.Engine.recover(d, trades=False, fsync="never")
+    rep = rec.recovery_report
+    assert rep.last_seq == 3 and rep.modified and rep.trades_kept_through == 3
+    assert read_trades(d)["cmd_seq"].tolist() == [3]
+    rec.submit(1, 9, S, 120, 1)                      # command 4 now: rests, fills nothing
+    rec.close()
+    rec = mc.Engine.recover(d)
+    live = mc.Engine()
+    live.add_symbol(1)
+    live.submit(1, 1, S, 100, 50)
+    live.submit(1, 2, B, 100, 5)
+    live.submit(1, 9, S, 120, 1)
+    assert rec.state_hash() == live.state_hash()
+    rec.close()
+    t = read_trades(d)
+    assert t["cmd_seq"].tolist() == [3] and t["qty"].tolist() == [5]
+
+def test_trades_missed_while_capture_off_unverifiable_reported(tmp_path):
+    eng, d, snap = _session_without_trade_capture(
+        tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD, quiet=300)
+    seq = load_snapshot(snap)[1]["seq"]
+    segs = segment_files(d, KIND_COMMANDS)
+    for (first, f), (nxt, _) in zip(segs, segs[1:]):
+        if nxt - 1 <= seq:                           # allowed: wholly before the snapshot
+            os.unlink(f)
+    first = segment_files(d, KIND_COMMANDS)[0][0]
+    assert first > 4
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.snapshot == snap
+    assert rep.trades_unverified == (4, first - 1) and "cannot be checked" in rep.summary()
+    assert rep.trades_missing == (1 if first <= seq else 0)
+
+
+def test_engine_second_writer_on_same_dir_refused_until_closed(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.sync()
+    with pytest.raises(JournalError, match="in use"):
+        mc.Engine.recover(d)
+    with pytest.raises(JournalError, match="in use"):
+        mc.Engine(journal=d)
+    assert mc.Engine.recover(d, readonly=True).symbols == {1: None}   # readers need no lock
+    eng.close()
+    rec = mc.Engine.recover(d)
+    assert rec.symbols == {1: None}
+
+
+@pytest.mark.parametrize("header_bytes", [0, 1, 31, 63])
+def test_engine_journal_first_segment_header_torn_new_engine_takes_directory(tmp_path,
+                                                                              header_bytes):
+    # A crash inside Engine(journal=DIR), between creating journal-1 and writing its header,
+    # leaves a segment that holds no record (and no trade segment yet). Recovery finds nothing
+    # to recover, so a new engine must be able to start there: both routes refused it.
+    d = tmp_path / "j"
+    mc.Engine(journal=d).close()
+    os.truncate(_last_segment(d), header_bytes)
+    os.unlink(_last_segment(d, KIND_TRADES))
+    with pytest.raises(JournalError, match="creation was cut short"):
+        mc.Engine.recover(d)
+    eng = mc.Engine(journal=d, stp=mc.STP.CANCEL_TAKER)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    rec = mc.Engine.recover(d, readonly=True)
+    assert rec.stp == mc.STP.CANCEL_TAKER and rec.get(1) == (1, 0, 100, 5)
+    assert rec.recovery_report.last_seq == 2 and rec.recovery_report.torn_tail is None
+
+
+def test_engine_journal_torn_first_header_with_snapshot_or_trades_still_refused(tmp_path):
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.SELL, 100, 5)
+    eng.submit(1, 2, mc.Side.BUY, 100, 5)       # a fill: the trade journal holds a record
+    eng.close()
+    os.truncate(_last_segment(d), 10)
+    with pytest.raises(ValueError, match="already holds a journal"):
+        mc.Engine(journal=d)
+    assert os.path.getsize(_last_segment(d)) == 10 and read_trades(d)["qty"].tolist() == [5]
+    d2 = tmp_path / "j2"
+    eng = mc.Engine(journal=d2)
+    eng.snapshot()
+    eng.close()
+    os.truncate(_last_segment(d2), 10)
+    with pytest.raises(ValueError, match="already holds a journal"):
+        mc.Engine(journal=d2)
+    assert os.path.getsize(_last_segment(d2)) == 10
+
+
+def test_recovery_syncs_every_kept_segment_before_durable_seq_counts_them(tmp_path):
+    # An engine under fsync="never" is killed: its records may be in the page cache only, its
+    # closed segments too (a roll under "never" does not fsync). The recovered writer counts
+    # them all as durable (durable_seq), so recovery must have synced every segment it keeps.
+    steps, cmds = make_flow(41, 900)
+    d = tmp_path / "j"
+    pid = os.fork()
+    if pid == 0:
+        try:
+            eng = mc.Engine(journal=d, fsync="never", segment_bytes=16384)
+            apply_steps(eng, steps, cmds)
+            os.kill(os.getpid(), 9)
+        finally:
+            os._exit(1)
+    os.waitpid(pid, 0)
+    n_cmd, n_trd = len(segment_files(d, KIND_COMMANDS)), len(segment_files(d, KIND_TRADES))
+    assert n_cmd > 3 and n_trd > 1
+    ro = mc.Engine.recover(d, readonly=True)
+    assert ro.recovery_report.synced_files == 0            # readonly changes nothing
+    eng = mc.Engine.recover(d, fsync="always")
+    rep = eng.recovery_report
+    assert rep.synced_files == n_cmd + n_trd
+    assert eng.durable_seq == eng.journal_seq == rep.last_seq == len(steps)
+    eng.close()
+
+
+def test_journal_sync_after_rolls_under_never_reaches_closed_segments(tmp_path):
+    # Under fsync="never" a segment roll closes the old segment without fsync. sync() ("write
+    # and fsync everything appended so far, whatever the policy") fsynced only the current
+    # segment, yet set durable_seq past the records of the closed ones.
+    eng = mc.Engine(journal=tmp_path / "j", fsync="never", segment_bytes=16384)
+    eng.add_symbol(1)
+    for i in range(700):
+        eng.submit(1, i + 1, mc.Side.BUY, 100, 1)
+    jc = eng.journal
+    assert jc.segments_created >= 3 and jc.fsyncs == 0
+    assert eng.sync() == eng.journal_seq == eng.durable_seq
+    assert jc.fsyncs == 2                # the file system (closed segments), then the current
+    eng.submit(1, 10_000, mc.Side.BUY, 100, 1)
+    eng.sync()
+    assert jc.fsyncs == 3                # no roll since: the current segment alone
+    eng.close()
+
+
+@pytest.mark.parametrize("config", ["add_symbol", "set_limits", "set_reference_price"])
+def test_engine_config_change_while_another_thread_journals_commands_recovers_same(tmp_path,
+                                                                                   config):
+    # A config record was appended without the GIL and without holding the engine: a command
+    # journaled meanwhile by another thread wrote into the same buffer, and recovery refused
+    # the journal ("sequence break"). Each call now either runs whole or raises BusyError.
+    import threading
+
+    eng = mc.Engine(journal=tmp_path / "j", fsync="never")
+    for s in range(4):
+        eng.add_symbol(s, f"S{s}")
+    stop = threading.Event()
+    unexpected = []
+    done = {"config": 0, "commands": 0}
+
+    def commands():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                if i % 3:
+                    eng.submit(i % 4, i, i % 2, 90 + i % 20, 1 + i % 7)
+                else:
+                    eng.cancel(i - 2)
+                done["commands"] += 1
+            except (mc.BusyError, mc.OrderRejected):
+                pass
+            except BaseException as e:     # pragma: no cover - reported below
+                unexpected.append(e)
+            time.sleep(0)      # a moment with the engine idle: the other thread's calls get in
+
+    def configs():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                if config == "add_symbol":
+                    eng.add_symbol(1000 + i, f"N{i}", capacity=1)
+                elif config == "set_limits":
+                    eng.set_limits(i % 4, max_qty=i % 50)
+                else:
+                    eng.set_reference_price(i % 4, i % 200)
+                done["config"] += 1
+            except mc.BusyError:
+                pass
+            except BaseException as e:     # pragma: no cover - reported below
+                unexpected.append(e)
+            time.sleep(0)
+
+    threads = [threading.Thread(target=commands), threading.Thread(target=configs)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline and min(done.values()) < 2000:
+        time.sleep(0.05)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not unexpected and min(done.values()) > 0, done
+    eng.check_invariants()
+    state = eng.state_hash()
+    eng.close()
+    rec = mc.Engine.recover(tmp_path / "j", snapshot=False)
+    assert rec.state_hash() == state
+    rec.close()
+
+
+def test_engine_journal_forked_child_cannot_write_and_does_not_hold_the_lock(tmp_path):
+    # A child forked from a journaled engine's process (a multiprocessing worker) kept a copy
+    # of the LOCK descriptor: after the parent's close(), recover() failed with "its LOCK is
+    # held" for as long as the child lived. And the child's own calls were written into the
+    # parent's journal, between the parent's records.
+    from test_durability_kill import _fork
+
+    d = str(tmp_path / "j")
+    eng = mc.Engine(journal=d, fsync="always")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    go_r, go_w = os.pipe()
+
+    def child(w):
+        os.close(go_w)
+        before = eng.state_hash()
+        try:
+            eng.submit(2, 1, 1, 101, 5)
+            os.write(w, b"wrote")
+        except mc.durability.JournalError as exc:
+            ok = "forked from it cannot write it" in str(exc) and eng.state_hash() == before
+            os.write(w, b"refused" if ok else b"bad")
+        os.read(go_r, 1)                        # alive until the parent has recovered
+
+    pid, r = _fork(child)
+    os.close(go_r)
+    try:
+        assert os.read(r, 16) == b"refused"
+        want = eng.state_hash()
+        eng.close()
+        rec = mc.Engine.recover(d)              # the child still lives
+        assert rec.state_hash() == want
+        assert mc.durability.read_journal(d)["seqs"].tolist() == [2]   # the parent's submit
+        rec.close()
+    finally:
+        os.write(go_w, b"x")
+        os.close(go_w)
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+_RECOVER_OOM_SCRIPT = r"""
+import resource, sys
+import matchcore as mc
+from matchcore.durability import JournalError
+
+d, first, step, marker = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+ours = 0
+for mib in range(first, 400, step):
+    resource.setrlimit(resource.RLIMIT_AS, (vm + mib * 2**20, hard))
+    try:
+        mc.Engine.recover(d, fsync="never").close()
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        break
+    except JournalError as ex:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        print("JournalError", mib, ex)
+        sys.exit(1)
+    except MemoryError as ex:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        # numpy or Python may run out first (loading a segment): only the engine's own
+        # exception says where the replay stopped
+        ours += marker in str(ex)
+print("engine MemoryErrors", ours)
+sys.exit(0 if ours else 2)
+"""
+
+
+def _recover_under_growing_memory_limits(d, first, step, marker):
+    """Recover d in a child process under address-space limits growing from ``first`` MiB
+    above its size by ``step``: each try that runs out of memory must raise MemoryError (one
+    of them with ``marker`` in its message), never JournalError, until one succeeds."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _RECOVER_OOM_SCRIPT, str(d), str(first), str(step),
+                        marker], capture_output=True, text=True, env=dict(os.environ),
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_recover_out_of_memory_in_replay_raises_memoryerror_not_divergence(tmp_path):
+    # A command the engine ran out of memory for during recovery's replay came out as
+    # -MC_ERR_NOMEM, unequal to its journaled outcome: recovery raised JournalError "replay
+    # diverged ... (journal written by a different matching version?)", the error that tells
+    # the user to cut the journal at that offset. It is MemoryError now, and a recovery with
+    # the memory it needs rebuilds everything, the fills rewritten by the failed tries included.
+    n = 200_000
+    cmds = np.zeros(n, mc.COMMAND_DTYPE)
+    cmds["order_id"] = np.arange(1, n + 1)
+    cmds["side"] = np.arange(n) % 2
+    cmds["price"] = np.where(cmds["side"] == 0, 1 + np.arange(n) % 500, 1000 + np.arange(n) % 500)
+    cmds["qty"] = 3
+    # takers every 97 commands: fills for the trade journal
+    cmds["price"][::97] = np.where(cmds["side"][::97] == 0, 1200, 300)
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(0)
+    eng.process(cmds)
+    want = eng.state_hash()
+    eng.close()
+    trades = read_trades(d)
+    assert len(trades) > 1000
+    os.truncate(_last_segment(d, KIND_TRADES), _j.SEG_HEADER)
+    _recover_under_growing_memory_limits(d, 24, 8, "replaying the journal at seq")
+    _assert_recovers_with_trades(d, want, trades)
+
+
+def test_recover_out_of_memory_in_replayed_add_symbol_raises_memoryerror(tmp_path):
+    # A replayed add_symbol preallocates its journaled capacity (at most what the journal can
+    # place): running out of memory there was reported as JournalError "replay of add_symbol
+    # ... failed: ", the error whose remedy is to cut the journal at that record.
+    n = 400_000
+    cmds = np.zeros(n, mc.COMMAND_DTYPE)
+    cmds["kind"] = int(mc.CommandKind.CANCEL)
+    cmds["order_id"] = np.arange(1, n + 1)
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(0, capacity=n)
+    eng.submit(0, 10**9, 0, 100, 5)
+    eng.process(cmds)
+    want = eng.state_hash()
+    eng.close()
+    _recover_under_growing_memory_limits(d, 16, 6, "replaying the journal at seq 1 (add_symbol)")
+    rec = mc.Engine.recover(d)
+    assert rec.state_hash() == want and rec.get(10**9) == (0, 0, 100, 5)
+    rec.close()
