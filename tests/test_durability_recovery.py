@@ -66,6 +66,32 @@ def test_recovery_replay_in_reused_chunks_same_hash_configs_between(tmp_path, mo
     assert rec.recovery_report.replayed_configs == sum(s[0] != "cmd" for s in steps)
 
 
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_recovery_reads_each_segment_once_when_snapshot_tail_in_last(tmp_path, monkeypatch,
+                                                                     readonly):
+    # The scan reads every segment; then recovery read the snapshot's segment again for the
+    # CRC its anchor names, once more for the last record's CRC, and again to replay the tail.
+    # The scan's buffer still holds the last segment, where a recent snapshot's tail lies: it
+    # is read once in all, and the recovered state is the live one.
+    from matchcore.durability import journal as J
+    reads = []
+    real = J._read_segment
+    monkeypatch.setattr(J, "_read_segment", lambda p, into=None: reads.append(p) or real(p, into))
+    steps, cmds = make_flow(21, 900)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps[:850], cmds, batch=50)
+    eng.snapshot()
+    apply_steps(eng, steps[850:], cmds, batch=7)
+    live = eng.state_hash()
+    eng.close()
+    segs = [f for _, f in segment_files(d, KIND_COMMANDS)]
+    assert len(segs) > 4
+    rec = mc.Engine.recover(d, readonly=readonly, trades=False)
+    assert rec.state_hash() == live and rec.recovery_report.snapshot is not None
+    assert rec.recovery_report.replayed_commands > 0
+    assert sorted(r for r in reads if r in segs) == sorted(segs)
+
 def test_recovery_divergence_past_first_chunk_names_its_seq_and_offset(tmp_path, monkeypatch):
     # The divergence message names the diverging record: with replays in chunks, the seq and
     # offset must be those of the record in its chunk, not of the chunk's first entry.

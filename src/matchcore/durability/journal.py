@@ -51,11 +51,15 @@ class Segment:
         """This segment with its bytes and record index: itself when the scan kept them, else
         read and scanned again, checked to hold the same records (a file that lost or changed
         them meanwhile raises :class:`JournalError`; records appended since are left out).
-        With ``into``, the bytes are read into that buffer: the segment returned is good until
-        its next read. O(segment bytes)."""
+        With ``into``, the bytes are read into that buffer, or taken from it when its last read
+        was of this file (recovery's scan reads the last segment last; a snapshot's tail is
+        usually there): the segment returned is good until the buffer's next read.
+        O(segment bytes)."""
         if self.data is not None and self.index is not None:
             return self
-        data = _read_segment(self.path, into)
+        data = into.holds(self.path) if into is not None else None
+        if data is None:
+            data = _read_segment(self.path, into)
         seg = scan_segment_bytes(data, self.kind, self.path, self.first_seq)
         index = seg.index[:self.records]
         end = (int(index["offset"][-1]) + int(index["length"][-1]) if self.records
@@ -81,14 +85,19 @@ class JournalScan:
     drop: list[str] = field(default_factory=list)  # trailing segment files with nothing valid
     unreadable: bool = False    # the corruption is a segment file that cannot be read
     _loaded: Segment | None = field(default=None, repr=False)   # the last load_seq() gave
+    # the ReadBuffer the scan read into (scan_journal's ``into``): load_seq loads into it too
+    _buffer: ReadBuffer | None = field(default=None, repr=False)
 
     def load_seq(self, seq: int) -> Segment | None:
         """The segment holding record ``seq``, loaded (:meth:`Segment.load`), or None. The last
-        one loaded is kept, so a run of lookups in seq order reads each segment once."""
+        one loaded is kept, so a run of lookups in seq order reads each segment once. A scan
+        made with ``into`` loads into that buffer: the segment returned is good until its next
+        read."""
         for seg in self.segments:
             if seg.records and seg.first_seq <= seq <= seg.last_seq:
                 if self._loaded is None or self._loaded.path != seg.path:
-                    self._loaded = seg.load()
+                    self._loaded = None
+                    self._loaded = seg.load(self._buffer)
                 return self._loaded
         return None
 
@@ -152,20 +161,23 @@ def scan_segment_bytes(data: bytes, kind: int, name: str = "<bytes>",
 
 
 def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
-                 keep_index: bool = True) -> JournalScan:
+                 keep_index: bool = True, into: ReadBuffer | None = None) -> JournalScan:
     """Scan every segment of one kind in a directory and classify the damage (see the module
     docstring). Does not raise on corruption: check :attr:`JournalScan.corrupt` or call
     :meth:`JournalScan.raise_if_corrupt`. ``keep_data=False`` keeps no segment's bytes,
     ``keep_index=False`` no bytes and no record index either (each segment's summary and record
     counts by type only; :meth:`Segment.load` reads one again): memory for one segment at a
-    time, not the whole journal. O(journal bytes)."""
+    time, not the whole journal. Such a scan reads into ``into`` when given (a
+    :class:`ReadBuffer`, which then holds the last segment's bytes for :meth:`Segment.load`).
+    O(journal bytes)."""
     keep_data = _flag_arg(keep_data, "keep_data")
     keep_index = _flag_arg(keep_index, "keep_index")
     keep_data = keep_data and keep_index
     files = segment_files(path, kind)
     scan = JournalScan(str(path), kind, [], None)
     n = len(files)
-    buf = None if keep_data else ReadBuffer()
+    buf = None if keep_data else (into if into is not None else ReadBuffer())
+    scan._buffer = into if buf is into else None
     for i, (first, fpath) in enumerate(files):
         try:
             data = _read_segment(fpath, buf)
@@ -235,6 +247,9 @@ class ReadBuffer:
 
     def __init__(self):
         self._buf = np.empty(0, dtype=np.uint8)
+        # (path, st_dev, st_ino) of the file whose bytes the buffer holds, and those bytes
+        self.source = None
+        self.last = None
 
     def read(self, fh, size_hint: int) -> np.ndarray:
         """Everything left in ``fh`` (to its end, as ``fh.read()``; the file may have grown or
@@ -250,8 +265,20 @@ class ReadBuffer:
                 buf = self._buf = bigger
             k = fh.readinto(memoryview(buf)[got:])
             if not k:
-                return buf[:got]
+                self.last = buf[:got]
+                return self.last
             got += k
+
+    def holds(self, path) -> np.ndarray | None:
+        """The bytes of the last read if it was of ``path``, and ``path`` is still that file
+        (not replaced since); else None."""
+        if self.source is None or self.source[0] != os.fspath(path):
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return self.last if (st.st_dev, st.st_ino) == self.source[1:] else None
 
 
 def read_regular_file(fpath, into: ReadBuffer | None = None):
@@ -268,7 +295,12 @@ def read_regular_file(fpath, into: ReadBuffer | None = None):
             raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)",
                           str(fpath))
         with open(fd, "rb", buffering=0, closefd=False) as fh:
-            return fh.read() if into is None else into.read(fh, st.st_size)
+            if into is None:
+                return fh.read()
+            into.source = None
+            data = into.read(fh, st.st_size)
+            into.source = (os.fspath(fpath), st.st_dev, st.st_ino)
+            return data
     finally:
         os.close(fd)
 

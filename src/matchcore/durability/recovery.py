@@ -348,8 +348,10 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
 
 def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, record_events,
              journal_options):
-    # Segments are read again when needed (Segment.load): the whole journal is never in memory
-    cscan = scan_journal(path, KIND_COMMANDS, keep_index=False)
+    # Segments are read again when needed (Segment.load): the whole journal is never in memory.
+    # The replay reads them into the buffer the scan used, which still holds the last one.
+    rbuf = ReadBuffer()
+    cscan = scan_journal(path, KIND_COMMANDS, keep_index=False, into=rbuf)
     cscan.raise_if_corrupt()
     eng = head = None
     foreign = []
@@ -523,7 +525,6 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     # commands go into buffers reused from segment to segment and chunk to chunk (see
     # ReadBuffer): fresh ones cost more in page faults than the replay itself.
     cscan._loaded = None
-    rbuf = ReadBuffer()
     out = (np.empty(_REPLAY_CHUNK, dtype=COMMAND_DTYPE), np.empty(_REPLAY_CHUNK, np.uint64),
            np.empty(_REPLAY_CHUNK, np.int64))
     for seg in cscan.segments:
