@@ -425,6 +425,51 @@ def test_numba_process_multi_dimensional_commands_raise_and_change_nothing():
     assert mcn.process(book, cmds) == 8
 
 
+@numba.njit
+def _process_any(book, cmds):
+    return mcn.process(book, cmds)
+
+
+@numba.njit
+def _engine_process_any(eng, cmds):
+    return mcn.engine_process(eng, cmds)
+
+
+@numba.njit
+def _drains_any(book, eng, out):
+    return (mcn.drain_events(book, out), mcn.drain_events_owner(book, 0, out),
+            mcn.engine_drain_events(eng, out), mcn.engine_drain_events_owner(eng, 0, out))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float64, np.uint8])
+def test_numba_process_and_drain_array_not_record_dtype_typing_error_book_unchanged(dtype):
+    # C reads a process() array as commands and writes events into a drain's array: 48 bytes
+    # of an int64 array were applied as a command (this one rested order 1 at 100), where
+    # OrderBook.process() refuses any array that is not COMMAND_DTYPE
+    book = mc.OrderBook()
+    eng = mc.Engine()
+    eng.add_symbol(0)
+    cmds = np.array([0, 1, 100, 5, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.int64).view(dtype)
+    with pytest.raises(numba.core.errors.TypingError, match="needs an array of matchcore"
+                                                            ".COMMAND_DTYPE"):
+        _process_any(book, cmds)
+    with pytest.raises(numba.core.errors.TypingError, match="needs an array of matchcore"
+                                                            ".COMMAND_DTYPE"):
+        _engine_process_any(eng, cmds)
+    assert len(book) == len(eng) == 0 and len(book.events()) == len(eng.events()) == 0
+    book.submit(1, 0, 100, 5)
+    eng.submit(0, 1, 0, 100, 5)
+    out = np.zeros(64, np.uint8).view(dtype)
+    with pytest.raises(numba.core.errors.TypingError, match="needs an array of matchcore"
+                                                            ".EVENT_DTYPE"):
+        _drains_any(book, eng, out)
+    assert not out.any() and len(book.events()) == len(eng.events()) == 1
+    good = np.zeros(1, mc.COMMAND_DTYPE)
+    good[0] = (0, 2, 100, 5, 0, 0, mc.CommandKind.SUBMIT, mc.Side.SELL, mc.TIF.GTC, 0)
+    assert _process_any(book, good) == 1 and _engine_process_any(eng, good) == 1
+    assert _drains_any(book, eng, np.zeros(4, mc.EVENT_DTYPE)) == (2, 0, 2, 0)
+
+
 # ---- integer arguments that do not fit their C parameter ----
 
 @numba.njit

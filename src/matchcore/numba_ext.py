@@ -49,6 +49,9 @@ An array that C writes into (``depth``, ``depth_orders``, :func:`depth_into`, th
 ``drain_events*`` functions, ``snapshot_write``) must be writable: a read-only one (e.g.
 ``np.frombuffer`` of a ``bytes`` object, a read-only ``np.memmap``) is a typing error, and the
 arrays of ``depth`` / ``depth_orders`` / :func:`depth_into` must be int64, as the values C writes.
+The array helpers take arrays of their records only: :func:`process` / :func:`engine_process`
+a ``COMMAND_DTYPE`` array, the ``drain_events*`` helpers an ``EVENT_DTYPE`` one (another dtype
+is a typing error; the ``*_raw`` functions take any pointer).
 :func:`best`, :func:`get` and :func:`engine_get` return tuples instead of writing through
 pointers.
 """
@@ -63,6 +66,7 @@ from numba.core.datamodel import models
 from numba.core.errors import TypingError
 from numba.core.typing import signature
 from numba.core.typing.typeof import Purpose
+from numba.np.numpy_support import from_dtype
 from numba.extending import NativeValue, intrinsic, register_model, typeof_impl, unbox
 
 from matchcore._capi import c_api_addresses
@@ -458,6 +462,34 @@ def engine_get(typingctx, engine, order_id):
 
 # ---- array helpers: the size passed to C is the array's own ----
 
+def _records_check(dtype, name, what):
+    # An intrinsic that refuses, while typing, an array whose records are not `dtype`: C reads
+    # and writes the array as those records, so the bytes of an int64 or float64 array were
+    # applied to the book as commands (orders with made-up ids, prices and quantities), or
+    # events were written over values of another type. OrderBook.process() refuses them too.
+    record = from_dtype(dtype)
+
+    def check(typingctx, arr):
+        if not isinstance(arr, types.Array) or arr.dtype != record:
+            raise TypingError(f"{what} needs an array of matchcore.{name}, got {arr}")
+
+        def codegen(context, builder, sig, args):
+            return context.get_dummy_value()
+
+        return signature(types.none, arr), codegen
+
+    return intrinsic(check)
+
+
+_commands_process = _records_check(COMMAND_DTYPE, "COMMAND_DTYPE", "process()")
+_commands_engine_process = _records_check(COMMAND_DTYPE, "COMMAND_DTYPE", "engine_process()")
+_events_drain = _records_check(EVENT_DTYPE, "EVENT_DTYPE", "drain_events()")
+_events_drain_owner = _records_check(EVENT_DTYPE, "EVENT_DTYPE", "drain_events_owner()")
+_events_engine_drain = _records_check(EVENT_DTYPE, "EVENT_DTYPE", "engine_drain_events()")
+_events_engine_drain_owner = _records_check(EVENT_DTYPE, "EVENT_DTYPE",
+                                            "engine_drain_events_owner()")
+
+
 @njit(cache=True)
 def depth_into(book, side, out):
     """Write up to out.shape[0] levels of one side, best first, into an int64 array of shape
@@ -472,6 +504,7 @@ def depth_into(book, side, out):
 def drain_events(book, out):
     """Move up to len(out) pending events into an EVENT_DTYPE array; returns the count. Events
     that do not fit stay pending."""
+    _events_drain(out)
     return drain_events_raw(book, out, out.shape[0])
 
 
@@ -479,12 +512,14 @@ def drain_events(book, out):
 def drain_events_owner(book, owner, out):
     """Move up to len(out) of owner's pending events (own orders, fills as maker) into out,
     dropping the other events before them; returns the count."""
+    _events_drain_owner(out)
     return drain_events_owner_raw(book, owner, out, out.shape[0])
 
 
 @njit(cache=True)
 def process(book, commands):
     """Apply a 1-D array of COMMAND_DTYPE records; returns how many were applied."""
+    _commands_process(commands)
     if commands.ndim != 1:
         raise ValueError("process() needs a 1-D array of commands")
     return process_raw(book, commands, commands.shape[0])
@@ -493,18 +528,21 @@ def process(book, commands):
 @njit(cache=True)
 def engine_drain_events(engine, out):
     """Engine version of :func:`drain_events`."""
+    _events_engine_drain(out)
     return engine_drain_events_raw(engine, out, out.shape[0])
 
 
 @njit(cache=True)
 def engine_drain_events_owner(engine, owner, out):
     """Engine version of :func:`drain_events_owner`."""
+    _events_engine_drain_owner(out)
     return engine_drain_events_owner_raw(engine, owner, out, out.shape[0])
 
 
 @njit(cache=True)
 def engine_process(engine, commands):
     """Engine version of :func:`process`."""
+    _commands_engine_process(commands)
     if commands.ndim != 1:
         raise ValueError("engine_process() needs a 1-D array of commands")
     return engine_process_raw(engine, commands, commands.shape[0])
