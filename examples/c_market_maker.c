@@ -28,6 +28,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #endif
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,7 +433,47 @@ static int safety(const mc_api_v2* api) {
     return n_failed == 0 ? 0 : 1;
 }
 
+/* A whole decimal argument, or 0: atoll() read "saftey" (a misspelt mode) as 0 steps and the
+ * program ran nothing and reported success, and "2000O" as 2000. A seed is taken modulo 2**64
+ * from a negative value, as the Python and Numba versions take it. */
+static int parse_i64(const char* s, int64_t* out) {
+    char* end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE)
+        return 0;
+    *out = (int64_t)v;
+    return 1;
+}
+
+static int parse_u64(const char* s, uint64_t* out) {
+    char* end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE)
+        return 0;
+    *out = (uint64_t)v;
+    return 1;
+}
+
+static int usage(const char* prog) {
+    fprintf(stderr, "usage: %s [STEPS [SEED]]\n"
+                    "       %s replay COMMANDS.bin EVENTS.bin\n"
+                    "       %s safety\n", prog, prog, prog);
+    return 2;
+}
+
 int main(int argc, char** argv) {
+    int64_t steps = 20000;
+    uint64_t seed = 42;
+    int mode_arg = argc >= 2 && (strcmp(argv[1], "safety") == 0 || strcmp(argv[1], "replay") == 0);
+    if (!mode_arg && (argc > 3 || (argc >= 2 && !parse_i64(argv[1], &steps))
+                      || (argc >= 3 && !parse_u64(argv[2], &seed)))) {
+        fprintf(stderr, "%s: STEPS and SEED are integers\n", argv[0]);
+        return usage(argv[0]);
+    }
+    if (mode_arg && strcmp(argv[1], "safety") == 0 && argc != 2)
+        return usage(argv[0]);
     Py_Initialize();
     const mc_api_v2* api = mc_import_api();
     if (api == NULL) {
@@ -456,8 +497,6 @@ int main(int argc, char** argv) {
             rc = replay(api, argv[2], argv[3]);
         }
     } else {
-        int64_t steps = argc >= 2 ? atoll(argv[1]) : 20000;
-        uint64_t seed = argc >= 3 ? strtoull(argv[2], NULL, 10) : 42;
         rc = run_market_maker(api, steps, seed);
     }
     PyEval_RestoreThread(ts);

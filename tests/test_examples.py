@@ -111,6 +111,16 @@ def test_examples_c_market_maker_matches_python_agent(c_program):
     assert c == py
 
 
+@pytest.mark.parametrize("args", [["saftey"], ["2000O", "42"], ["100", "x"],
+                                  ["100", str(2**64)], ["1", "2", "3"], ["safety", "x"]])
+def test_examples_c_market_maker_bad_arguments_usage_exit_2(c_program, args):
+    # atoll() read a misspelt "safety" as 0 steps: nothing ran and the exit status said success
+    out = subprocess.run([str(c_program), *args], capture_output=True, text=True, env=_env(),
+                         timeout=60)
+    assert out.returncode == 2 and out.stdout == ""
+    assert "usage:" in out.stderr
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_examples_c_replay_matches_python_results(c_program, tmp_path, seed):
     cmds = random_commands(2000, seed)
