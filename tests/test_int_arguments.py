@@ -294,6 +294,18 @@ def test_capacity_beyond_most_orders_a_book_holds_raises_value_error_in_same_wor
     assert len(make(capacity=np.int32(16))) == 0
 
 
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda **kw: OrderBook(**kw), id="OrderBook"),
+    pytest.param(lambda **kw: mc.ReferenceBook(**kw), id="ReferenceBook"),
+    pytest.param(lambda **kw: mc.Engine().add_symbol(1, **kw), id="Engine.add_symbol"),
+])
+def test_capacity_none_raises_type_error_in_same_words(make):
+    # The reference model's default was None, and None was taken as "no capacity given",
+    # where the compiled book and the engine refuse it as any other non-integer
+    with pytest.raises(TypeError, match="capacity must be an integer, got NoneType None"):
+        make(capacity=None)
+
+
 @pytest.mark.parametrize("cls", [OrderBook, mc.ReferenceBook])
 def test_book_constructor_bad_stp_raises_in_same_words(cls):
     with pytest.raises(TypeError, match="stp must be an integer, got float 1.5"):

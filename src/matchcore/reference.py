@@ -134,16 +134,15 @@ class ReferenceBook:
     True
     """
 
-    def __init__(self, stp=STP.CANCEL_RESTING, *, record_events: bool = True, capacity=None):
+    def __init__(self, stp=STP.CANCEL_RESTING, *, record_events: bool = True, capacity=1024):
         # the compiled book's checks and words (mc_stp_arg, mc_capacity_arg)
         mode = _index(stp, "stp")
         if mode not in (0, 1, 2, 3):
             raise ValueError(f"unknown self-trade prevention mode {stp!r}")
-        if capacity is not None:
-            cap = _int64(capacity, "capacity")
-            if not 0 <= cap <= _MAX_CAPACITY:
-                raise ValueError(f"capacity must be in [0, 2**30] (a book holds at most 2**30 "
-                                 f"orders), got {cap}")
+        cap = _int64(capacity, "capacity")
+        if not 0 <= cap <= _MAX_CAPACITY:
+            raise ValueError(f"capacity must be in [0, 2**30] (a book holds at most 2**30 "
+                             f"orders), got {cap}")
         self._stp = STP(mode)
         self._record_events = _flag(record_events, "record_events")
         # side -> SortedDict(price -> OrderedDict(order_id -> _Order))
