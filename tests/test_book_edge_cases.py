@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from enum import IntEnum
 
 import numpy as np
 import pytest
@@ -776,6 +777,17 @@ def test_queue_position_counts_open_qty_ahead(book):
         book.queue_position(2)
     with pytest.raises(KeyError):
         book.queue_position(12345)
+
+
+@pytest.mark.parametrize("oid", [np.uint64(2**64 - 1), np.int32(7), IntEnum("Id", {"A": 9}).A, True])
+def test_queue_position_not_resting_key_error_holds_the_int_id(book, oid):
+    # The compiled book raised KeyError with the argument as given (KeyError(np.uint64(...)),
+    # printed "np.uint64(18446744073709551615)"), the reference model with the int id
+    book.submit(3, BUY, 100, 5)
+    with pytest.raises(KeyError) as err:
+        book.queue_position(oid)
+    assert type(err.value.args[0]) is int and err.value.args[0] == int(oid)
+    assert str(err.value) == str(int(oid))
 
 
 def test_depth_orders_levels_best_first_and_truncates(book):

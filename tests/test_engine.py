@@ -1097,6 +1097,19 @@ def test_engine_symbols_names_and_errors():
     assert eng.depth_into(5, bids, np.zeros((2, 2), np.int64)) == (1, 0)
 
 
+@pytest.mark.parametrize("oid", [np.uint64(2**64 - 1), np.int32(7), True])
+def test_engine_queue_position_rests_nowhere_key_error_holds_the_int_id(oid):
+    # KeyError carried the argument as given (np.uint64(...)), where the books' and the
+    # reference model's carry the int id
+    eng = Engine()
+    eng.add_symbol(1)
+    eng.add_symbol(2)
+    eng.submit(2, 3, 0, 100, 5)
+    with pytest.raises(KeyError) as err:
+        eng.queue_position(oid)
+    assert type(err.value.args[0]) is int and err.value.args[0] == int(oid)
+
+
 @pytest.mark.parametrize("name", [b"X", 1, 3.5, ["X"]])
 def test_engine_add_symbol_name_not_str_raises_typeerror_adds_nothing(name, tmp_path):
     # str(name) was stored: b"X" became the name "b'X'" (and was journaled so), 1 became "1"

@@ -501,7 +501,7 @@ cdef class OrderBook:
         mc_check_busy(self._b)
         cdef mc_i128 r = _queue_ahead(self._b, oid)
         if r < 0:
-            raise KeyError(order_id)
+            raise KeyError(oid)
         return _py_i128(r)
 
     def level(self, side, price):

@@ -1104,7 +1104,7 @@ cdef class Engine:
         _check_busy(self._e)
         cdef int32_t k = _resting_slot(self._e, oid)
         if k < 0:
-            raise KeyError(order_id)
+            raise KeyError(oid)
         return self._books[k].queue_position(order_id)
 
     def __len__(self):
