@@ -1493,3 +1493,26 @@ def test_replay_publisher_locate_renamed_before_its_first_batch_published_under_
     assert c.symbols() == ["AAA", "CCC"] and not c.missing
     assert c.tob["CCC"] == (2, 5_000, 100, 0, 0)
     assert c.depth("CCC") == book_levels(r.books[2])
+
+
+def test_replay_publisher_max_batch_beyond_broker_max_payload_split_all_delivered(
+        server, names):
+    # 65,535 L2 records of one book are 2 MiB, twice the broker's default max_payload: such
+    # batches were refused by the client (MaxPayloadError) and counted as undelivered
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    data = itch.generate(None, messages=200_000, symbols=1, seed=4)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.max_payload == 1 << 20
+        bridge = ReplayPublisher(pub, max_batch=65535, keep=True)
+        r = itch.Replayer(record_l2=True)
+        feed_chunks(r, data, bridge, chunk=len(data))
+    st = pub.stats
+    assert st["undelivered"] == st["dropped"] == 0, st["last_error"]
+    assert st["published"] == bridge.batches and st["records_published"] == sum(
+        bridge.records.values())
+    assert bridge.records["l2"] > 65535
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert not c.missing and c.records == bridge.records
+    _assert_consumer_is_replay(c, r, bridge.kept()["trades"])

@@ -222,7 +222,9 @@ class NatsPublisher(NoCopy):
     The constructor raises ``ConnectionError`` when the first connection fails within
     ``connect_timeout`` s, and :class:`StreamSetupError` when the broker answers but the stream
     cannot be used: it exists with subjects that do not take ``<prefix>.>``, or its creation
-    was refused. ``flush(timeout)`` waits for the queue to drain, ``close()`` flushes
+    was refused. ``max_payload`` is the largest message the broker takes, in bytes (its
+    ``max_payload``, 1 MiB by default), known once connected: a larger batch is never
+    delivered. ``flush(timeout)`` waits for the queue to drain, ``close()`` flushes
     and disconnects; ``stats`` holds the counts (batches and records: ``queued``,
     ``published`` (acknowledged), ``dropped``, ``undelivered``; ``disconnects``,
     ``reconnects``, ``last_error``).
@@ -262,6 +264,7 @@ class NatsPublisher(NoCopy):
         self.ack_timeout = float(ack_timeout)
         self.reconnect_wait = float(reconnect_wait)
         self.connect_timeout = float(connect_timeout)
+        self.max_payload = None         # the broker's, once connected
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._queued_bytes = 0
@@ -418,6 +421,7 @@ class NatsPublisher(NoCopy):
                 disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, error_cb=on_error,
                 pending_size=64 << 20), self.connect_timeout)
             connected = True
+            self.max_payload = int(self._nc.max_payload)
             self._js = self._nc.jetstream(timeout=self.ack_timeout)
             await self._ensure_stream()
         except Exception as e:
@@ -516,7 +520,9 @@ class ReplayPublisher(NoCopy):
     """The bridge from an ITCH replay to a :class:`NatsPublisher`: pass ``on_chunk`` to
     ``itch.replay_file`` (or call it after each ``Replayer.feed``). Each call drains the
     replay's top-of-book, trade and L2 sinks (``clear=True``), groups their records by symbol
-    and publishes one batch per (kind, symbol) of at most ``max_batch`` records. Vectorised:
+    and publishes one batch per (kind, symbol) of at most ``max_batch`` records, fewer when
+    that many would not fit in the broker's ``max_payload`` (NATS refuses a larger message:
+    65,535 L2 records are 2 MiB, 1,500 trades 66 kB, beyond a 64 kB limit). Vectorised:
     O(records) numpy work and O(symbols) Python work per chunk.
 
     The replay needs ``record_l2=True`` for the ``l2`` kind (and its default top-of-book and
@@ -692,11 +698,21 @@ class ReplayPublisher(NoCopy):
         cut = np.flatnonzero(locs[1:] != locs[:-1]) + 1
         starts = [0] + cut.tolist()
         ends = cut.tolist() + [len(locs)]
+        step = self.max_batch
+        limit = getattr(self.publisher, "max_payload", None)
+        if limit:
+            # a batch the broker's max_payload does not take was never delivered: refused by
+            # the client (MaxPayloadError), or, within the limit but not with its NATS headers,
+            # by the broker, which closes the connection. The headers count: NATS/1.0, ours,
+            # and a margin for the client's own.
+            room = limit - HEADER_DTYPE.itemsize - len(
+                f"NATS/1.0\r\n{SESSION_HEADER}: {self.session}\r\n\r\n".encode()) - 64
+            step = max(1, min(step, room // WIRE[kind].itemsize))
         for a, b in zip(starts, ends):
             loc = int(locs[a])
             subject = self._subject(replayer, kind, loc)
-            for lo in range(a, b, self.max_batch):
-                hi = min(lo + self.max_batch, b)
+            for lo in range(a, b, step):
+                hi = min(lo + step, b)
                 # per subject, not per locate: two locates of one name publish to one subject,
                 # and a consumer took the second one's repeated seq values for redeliveries
                 seq = self._seq.get(subject, 0)
