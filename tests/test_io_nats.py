@@ -1516,3 +1516,23 @@ def test_replay_publisher_max_batch_beyond_broker_max_payload_split_all_delivere
     c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
     assert not c.missing and c.records == bridge.records
     _assert_consumer_is_replay(c, r, bridge.kept()["trades"])
+
+
+def test_consume_prefix_or_kinds_the_stream_cannot_hold_raises_naming_its_subjects(
+        server, names, capsys):
+    # a forgotten --subject-prefix read nothing and exited 0, as an empty stream does, from a
+    # stream whose subjects can never hold what it selected
+    from matchcore.io.nats import StreamSetupError, consume
+
+    stream, prefix = names
+    _add_stream(server.url, name=stream, subjects=[f"{prefix}.tob.*"])
+    with pytest.raises(StreamSetupError, match=rf"stream {stream} .*\['{prefix}\.tob\.\*'\]"):
+        consume(server.url, stream=stream, prefix=f"x{prefix}", timeout=30)
+    with pytest.raises(StreamSetupError, match=rf"{prefix}\.l2\.\*"):
+        consume(server.url, stream=stream, prefix=prefix, kinds=["l2", "trade"], timeout=30)
+    # what it can hold is read as before: a kind it holds, a selection that overlaps it
+    consume(server.url, stream=stream, prefix=prefix, kinds=["tob", "l2"], timeout=30)
+    consume(server.url, stream=stream, prefix=prefix, timeout=30)
+    code = main(["subscribe", server.url, "--stream", stream])
+    cap = capsys.readouterr()
+    assert code == 1 and f"['{prefix}.tob.*']" in cap.err and "mc.*.*" in cap.err

@@ -174,6 +174,38 @@ def _covers(pattern: str, subject: str) -> bool:
     return len(p) == len(t)
 
 
+def _overlaps(a: str, b: str) -> bool:
+    """Whether the NATS subject filters ``a`` and ``b`` match at least one subject in common.
+
+    >>> _overlaps("mc.*.*", "mc.tob.>"), _overlaps("mc.>", "mc.l2.X"), _overlaps("*.tob.*", "x.*.Y")
+    (True, True, True)
+    >>> _overlaps("mc.*.*", "md.>"), _overlaps("mc.l2.*", "mc.tob.*"), _overlaps("mc.*.*", "mc.*")
+    (False, False, False)
+    """
+    x, y = a.split("."), b.split(".")
+    for s, t in zip(x, y):
+        if s == ">" or t == ">":
+            return True
+        if s != t and "*" not in (s, t):
+            return False
+    return len(x) == len(y)
+
+
+def _check_stream_holds(config, stream: str, url: str, subjects) -> None:
+    # A stream whose subjects no filter overlaps can never deliver anything: the read found
+    # nothing and ended as from an empty stream, exit 0 (a forgotten --subject-prefix). A
+    # stream fed by others (mirror, sources) or transforming subjects has no say here.
+    have = list(getattr(config, "subjects", None) or [])
+    if not have or getattr(config, "mirror", None) or getattr(config, "sources", None) \
+            or getattr(config, "subject_transform", None):
+        return
+    if not any(_overlaps(p, s) for p in have for s in subjects):
+        raise StreamSetupError(
+            f"stream {stream} at {url} holds the subjects {have}, none of which "
+            f"{', '.join(subjects)} can match: nothing could be read (is the subject prefix "
+            f"(--subject-prefix) or the stream (--stream) the publisher's?)")
+
+
 class BatchError(ValueError):
     """A payload that is not a well-formed batch (bad magic, version, kind or length)."""
 
@@ -999,7 +1031,8 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         raise ConnectionError(f"cannot connect to NATS at {url}: {why}") from None
     try:
         js = nc.jetstream()
-        await js.stream_info(stream)   # a missing stream fails here, at once
+        info = await js.stream_info(stream)   # a missing stream fails here, at once
+        _check_stream_holds(info.config, stream, url, subjects)
         last_seq = {}                  # subject -> stream sequence of the last message applied
         # subject -> creation time of the stream its subscription read. Per subject: when
         # the stream is made anew, the first subject to subscribe again must not make the
@@ -1115,7 +1148,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     last message applied when the stream is the same, from its first message when the stream
     was made again (a broker restarted without its store). Without
     ``follow`` the error is raised after 10 s of failures; pass ``consumer=`` to keep what was
-    received. A stream missing at the start raises at once.
+    received. A stream missing at the start raises at once, and so does (with
+    :class:`StreamSetupError`) one whose subjects none of the selected ones can match (another
+    prefix's stream: nothing could be read).
 
     >>> c = consume("nats://127.0.0.1:4222", symbols=["AAPL"], kinds=["tob"])  # doctest: +SKIP
     >>> c.tob["AAPL"]                                                            # doctest: +SKIP
