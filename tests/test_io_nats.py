@@ -1536,3 +1536,33 @@ def test_consume_prefix_or_kinds_the_stream_cannot_hold_raises_naming_its_subjec
     code = main(["subscribe", server.url, "--stream", stream])
     cap = capsys.readouterr()
     assert code == 1 and f"['{prefix}.tob.*']" in cap.err and "mc.*.*" in cap.err
+
+
+def test_cli_subscribe_kinds_not_read_not_shown_as_empty(server, names, tmp_path, capsys):
+    # --kinds tob printed "trades 0 (0 shares)" and --kinds l2 "no top of book" for books with
+    # trades and a top of book: what was not read is not zero
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=5_000, symbols=2, seed=4)
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix]) == 0
+    capsys.readouterr()
+    r = itch.replay_file(path)
+    loc = {v: k for k, v in r.symbols.items()}["AAPL"]
+    n = int((r.trades()["locate"] == loc).sum())
+    assert n > 0
+    base = ["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+            "--symbols", "AAPL"]
+    assert main(base + ["--kinds", "tob"]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("AAPL")][0]
+    assert "bid" in line and "trades" not in line
+    assert main(base + ["--kinds", "l2"]) == 0
+    out = capsys.readouterr().out
+    line = [x for x in out.splitlines() if x.startswith("AAPL")][0]
+    assert "top of book" not in line and "trades" not in line and "L2" in out
+    assert main(base + ["--kinds", "trade"]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("AAPL")][0]
+    assert f"trades {n:,} (" in line and "top of book" not in line
+    assert main(base) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("AAPL")][0]
+    assert "bid" in line and f"trades {n:,} (" in line

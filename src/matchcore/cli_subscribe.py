@@ -141,13 +141,26 @@ def _summary(c, args) -> None:
              f"out" if c.out_of_sequence else "")
           + (f"; broker errors: resubscribed {c.resubscribes:,}x, last {c.last_error}"
              if c.resubscribes or c.last_error else ""))
+    # only the kinds read: --kinds tob printed "trades 0 (0 shares)" for books that trade
+    read = set(split_symbols(getattr(args, "kinds", None), "--kinds") or ("trade", "tob", "l2"))
     for sym in c.symbols():
         t = c.tob.get(sym)
         n, vol = c.trades.get(sym, (0, 0))
-        top = (f"bid {_px(t[1])} x {t[2]:,}  ask {_px(t[3])} x {t[4]:,}" if t else "no top of book")
-        print(f"{sym:<8} {top}; trades {n:,} ({vol:,} shares)")
+        parts = []
+        if "tob" in read:
+            parts.append(f"bid {_px(t[1])} x {t[2]:,}  ask {_px(t[3])} x {t[4]:,}" if t
+                         else "no top of book")
+        if "trade" in read:
+            parts.append(f"trades {n:,} ({vol:,} shares)")
+        l2 = None
         if sym in c.levels and args.depth:
             bids, asks = c.depth(sym, args.depth)
-            print(f"         L2 {len(c.levels[sym]):,} levels; best bids "
+            l2 = (f"L2 {len(c.levels[sym]):,} levels; best bids "
                   + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in bids)
                   + "; best asks " + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in asks))
+        if not parts:           # L2 alone: on the book's own line
+            print(f"{sym:<8} " + (l2 or f"L2 {len(c.levels.get(sym, ())):,} levels"))
+            continue
+        print(f"{sym:<8} {'; '.join(parts)}")
+        if l2:
+            print(f"         {l2}")
