@@ -634,3 +634,20 @@ def test_cli_replay_metrics_locate_renamed_mid_replay_labels_follow_rename(tmp_p
         assert val(got, "matchcore_open_orders", symbol=f"NEWNAME@locate{loc}") == len(book)
         assert val(got, "matchcore_volume_shares_total", symbol=f"NEWNAME@locate{loc}") == \
             int(mine["shares"].sum()) > 0
+
+
+def test_serve_metrics_ipv6_address_url_bracketed_and_scrapable():
+    import socket
+    import urllib.parse
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        srv = serve_metrics(0, addr="::1", registry=ReplayMetrics().registry)
+    except OSError as e:
+        pytest.skip(f"no IPv6 loopback: {e}")
+    with srv:
+        # "http://::1:PORT/metrics" is no URL: its port could not be read back
+        assert srv.url == f"http://[::1]:{srv.port}/metrics"
+        assert urllib.parse.urlsplit(srv.url).port == srv.port
+        assert urllib.request.urlopen(srv.url, timeout=5).status == 200

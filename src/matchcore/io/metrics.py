@@ -55,7 +55,9 @@ class MetricsServer(NoCopy):
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/metrics"
+        # an IPv6 address goes in brackets: http://::1:9108/metrics is no URL
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
 
     def close(self) -> None:
         """Stop serving and release the port. O(1)."""
