@@ -636,6 +636,22 @@ def test_cli_replay_metrics_locate_renamed_mid_replay_labels_follow_rename(tmp_p
             int(mine["shares"].sum()) > 0
 
 
+def test_cli_replay_metrics_port_taken_error_names_option_and_address_nothing_replayed(
+        day, capsys):
+    # the message was "[Errno 98] Address already in use": which address, for what?
+    from matchcore.__main__ import main
+
+    with serve_metrics(0) as srv:
+        assert main(["replay", str(day), "--metrics-port", str(srv.port)]) == 1
+    cap = capsys.readouterr()
+    assert f"--metrics-port {srv.port}" in cap.err and f"127.0.0.1:{srv.port}" in cap.err
+    assert "in use" in cap.err and "replayed" not in cap.out
+    with serve_metrics(0) as srv:
+        with pytest.raises(OSError, match=rf"127\.0\.0\.1:{srv.port}") as e:
+            serve_metrics(srv.port)
+        assert e.value.errno is not None
+
+
 def test_serve_metrics_ipv6_address_url_bracketed_and_scrapable():
     import socket
     import urllib.parse

@@ -88,7 +88,13 @@ def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> Metr
         raise ValueError(f"metrics port must be an int in 0..65535, got {port!r}")
     if registry is None:
         registry = prom.REGISTRY
-    server, thread = prom.start_http_server(port, addr=addr, registry=registry)
+    try:
+        server, thread = prom.start_http_server(port, addr=addr, registry=registry)
+    except OSError as e:
+        # the socket's own words ("Address already in use") named neither address nor port
+        where = f"[{addr}]" if ":" in addr else addr
+        raise OSError(e.errno, f"cannot serve metrics at http://{where}:{port}/metrics: "
+                               f"{e.strerror or e}") from None
     return MetricsServer(server, thread)
 
 

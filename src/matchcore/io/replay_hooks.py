@@ -96,7 +96,10 @@ class ReplayHooks(NoCopy):
                 self.metrics = ReplayMetrics()
             except ImportError as e:       # the message names the extra to install
                 raise ExtraMissing(f"--metrics-port: {e}") from None
-            self.server = serve_metrics(metrics_port, registry=self.metrics.registry)
+            try:
+                self.server = serve_metrics(metrics_port, registry=self.metrics.registry)
+            except OSError as e:      # a port in use: say which option asked for it
+                raise OSError(e.errno, f"--metrics-port {metrics_port}: {e.strerror}") from None
             print(f"metrics: {self.server.url}", file=out, flush=True)
         if publish is not None:
             from matchcore.io.nats import NatsPublisher, ReplayPublisher, StreamSetupError
