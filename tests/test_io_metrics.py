@@ -667,3 +667,18 @@ def test_serve_metrics_ipv6_address_url_bracketed_and_scrapable():
         assert srv.url == f"http://[::1]:{srv.port}/metrics"
         assert urllib.parse.urlsplit(srv.url).port == srv.port
         assert urllib.request.urlopen(srv.url, timeout=5).status == 200
+
+
+@pytest.mark.parametrize("prefix", ["my-app", "1abc", "", "a b", "mc.x", None, 7])
+def test_metrics_prefix_not_a_metric_name_refused_nothing_registered(prefix):
+    # prometheus_client rewrote such a prefix at scrape time (my-app -> my_app_*): the names
+    # exported were not the ones asked for, and prefixes "a-b" and "a_b" on one registry
+    # exported every family twice, past the duplicate check
+    reg = prom.CollectorRegistry()
+    for make in (lambda: ReplayMetrics(registry=reg, prefix=prefix),
+                 lambda: EngineMetrics(mc.Engine(), registry=reg, prefix=prefix)):
+        with pytest.raises((ValueError, TypeError), match="metric name"):
+            make()
+    assert prom.generate_latest(reg) == b""
+    ok = ReplayMetrics(registry=reg, prefix="a_b:c")
+    assert ok.prefix == "a_b:c"

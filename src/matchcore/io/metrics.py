@@ -16,6 +16,7 @@ Needs ``prometheus_client``: ``pip install 'matchcore[metrics]'``.
 """
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
@@ -128,6 +129,22 @@ def _describe(prom, prefix, families):
             yield _family(prom, kind, f"{prefix}_{name}", "")
 
 
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def _check_prefix(prefix) -> str:
+    # prometheus_client rewrites an invalid name at scrape time (my-app -> my_app): the
+    # families exported were not those asked for, and two prefixes rewritten alike ("a-b",
+    # "a_b") passed the duplicate check at registration and exported every family twice
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str (the start of every metric name), got "
+                        f"{type(prefix).__name__}")
+    if not _METRIC_NAME.fullmatch(prefix):
+        raise ValueError(f"prefix {prefix!r} does not start a Prometheus metric name: "
+                         f"letters, digits, '_' and ':', not starting with a digit")
+    return prefix
+
+
 def _register(collector) -> None:
     try:
         collector.registry.register(collector)
@@ -164,9 +181,11 @@ class ReplayMetrics(NoCopy):
     replay's symbol names.
 
     ``registry``: a ``prometheus_client.CollectorRegistry`` (a new one by default, so several
-    replays in one process do not collide). A registry that already holds a collector exporting
-    the same names (an :class:`EngineMetrics` or another ``ReplayMetrics`` with the same
-    ``prefix``) is refused with ``ValueError``. O(books) per update.
+    replays in one process do not collide). ``prefix`` starts every name: letters, digits,
+    ``_`` and ``:``, not a digit first (``ValueError`` otherwise). A registry that already
+    holds a collector exporting the same names (an :class:`EngineMetrics` or another
+    ``ReplayMetrics`` with the same ``prefix``) is refused with ``ValueError``. O(books) per
+    update.
 
     >>> import matchcore.itch as itch                                     # doctest: +SKIP
     >>> m = ReplayMetrics()                                               # doctest: +SKIP
@@ -182,7 +201,7 @@ class ReplayMetrics(NoCopy):
     def __init__(self, registry=None, prefix: str = "matchcore"):
         prom = _prom()
         self._prom = prom
-        self.prefix = prefix
+        self.prefix = _check_prefix(prefix)
         self.registry = prom.CollectorRegistry() if registry is None else registry
         self._lock = threading.Lock()
         self._snap = None
@@ -377,6 +396,7 @@ class EngineMetrics(NoCopy):
         bounds = np.asarray(latency_bounds_ns, dtype=np.float64)
         if bounds.ndim != 1 or len(bounds) == 0 or (np.diff(bounds) <= 0).any() or bounds[0] <= 0:
             raise ValueError("latency_bounds_ns must be positive and strictly ascending")
+        _check_prefix(prefix)
         if isinstance(sample_every, bool) or not isinstance(sample_every, int) or sample_every < 1:
             raise ValueError(f"sample_every must be an int >= 1, got {sample_every!r}")
         self.sample_every = sample_every
