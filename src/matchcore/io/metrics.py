@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 
 import numpy as np
 
@@ -209,7 +210,10 @@ class ReplayMetrics(NoCopy):
         self._names_key = None      # (books, stock directory messages) when _names was made
         self._chunks = 0
         self._bytes_seen = 0
-        self._replayer_id = None
+        # the replayer followed, weakly: its id() alone told a replayer made at a freed one's
+        # address for the same replay (the day before's labels and chunk count went on), and
+        # a strong reference would keep a finished replay's books alive until the next one
+        self._replayer_ref = None
         _register(self)
 
     def update(self, replayer, feed_stats=None, final: bool = False) -> None:
@@ -230,7 +234,8 @@ class ReplayMetrics(NoCopy):
         per = replayer.symbol_stats()
         # Another replay (a replayer of its own, or fewer bytes than seen: the next file read
         # with the same metrics) starts the counts again; its locates name other symbols.
-        new_replay = id(replayer) != self._replayer_id or s["bytes_consumed"] < self._bytes_seen
+        last = self._replayer_ref() if self._replayer_ref is not None else None
+        new_replay = last is not replayer or s["bytes_consumed"] < self._bytes_seen
         # names are only looked up when books appear, a stock directory message arrives (it
         # may rename a locate mid-replay, whose trades went on under its old name) or another
         # replay starts: the labels of the first replay's locates were kept, a second day's
@@ -268,7 +273,7 @@ class ReplayMetrics(NoCopy):
                 int(row["trades"]), int(row["volume"]), int(row["open_orders"]))
         with self._lock:
             if new_replay:
-                self._replayer_id = id(replayer)
+                self._replayer_ref = weakref.ref(replayer)
                 self._chunks = self._bytes_seen = 0
             # an update without feed_stats (the final one after finish(), say) keeps the
             # receiver's last counts of this replay: they are counters, and went back to 0

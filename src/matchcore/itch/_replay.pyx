@@ -680,6 +680,9 @@ cdef class Replayer:
     cdef uint8_t _busy
     cdef bint _finished     # finish() ran: the stream has ended, nothing more is fed
     cdef bint _feeding      # feed() is under way (its callback may not feed again)
+    # lets a follower of replays (matchcore.io.metrics) tell the next replay from the last
+    # without keeping the last alive: id() of a freed replayer is often the next one's
+    cdef object __weakref__
 
     def __cinit__(self, symbols=None, *, snapshot_every=0, snapshot_every_ns=0,
                   snapshot_depth=10, infer_lengths=False, callback=None,
