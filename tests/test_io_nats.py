@@ -1566,3 +1566,29 @@ def test_cli_subscribe_kinds_not_read_not_shown_as_empty(server, names, tmp_path
     assert main(base) == 0
     line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("AAPL")][0]
     assert "bid" in line and f"trades {n:,} (" in line
+
+
+def test_cli_replay_publish_and_subscribe_url_password_never_printed(server, names, tmp_path,
+                                                                      capsys):
+    # the URL was printed as given, credentials and all, to stdout and in every error
+    from matchcore.io.nats import display_url
+
+    assert display_url("nats://u:pw@h:4222") == "nats://u:***@h:4222"
+    assert display_url("nats://s3cr3t@h:4222") == "nats://***@h:4222"
+    assert display_url("u:pw@h:4222") == "u:***@h:4222"
+    assert display_url("nats://h:4222") == "nats://h:4222"
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=2000, symbols=2, seed=4)
+    url = server.url.replace("nats://", "nats://trader:hunter2@")
+    assert main(["replay", str(path), "--publish", url, "--stream", stream,
+                 "--subject-prefix", prefix, "--publish-kinds", "tob"]) == 0
+    cap = capsys.readouterr()
+    assert "trader:***@" in cap.out and "hunter2" not in cap.out + cap.err
+    down = f"nats://trader:hunter2@127.0.0.1:{free_port()}"
+    assert main(["replay", str(path), "--publish", down]) == 1
+    assert main(["replay", str(path), "--publish", url, "--stream", "BAD.NAME"]) == 1
+    assert main(["subscribe", url, "--stream", "NOPE"]) == 1
+    assert main(["subscribe", url, "--stream", stream]) == 1       # another prefix's stream
+    cap = capsys.readouterr()
+    assert cap.err.count("trader:***@") >= 4 and "hunter2" not in cap.out + cap.err

@@ -36,7 +36,7 @@ def _px(p):
 def run(args) -> int:
     try:
         from matchcore.io.nats import (KIND_NAMES, MarketDataConsumer, _nats, consume,
-                                       decode_batch, filter_subjects)
+                                       decode_batch, display_url, filter_subjects)
         _nats()          # the extra itself: io.nats imports nats-py only when it connects
     except ImportError as e:
         print(f"matchcore subscribe: {e}", file=sys.stderr)
@@ -97,8 +97,8 @@ def run(args) -> int:
         print(f"matchcore subscribe: error: {e}", file=sys.stderr)
         code = 1
     except Exception as e:   # connection refused, no such stream: the client's own words
-        print(f"matchcore subscribe: error: cannot read {args.stream} at {args.url}: "
-              f"{type(e).__name__}: {e}", file=sys.stderr)
+        print(f"matchcore subscribe: error: cannot read {args.stream} at "
+              f"{display_url(args.url)}: {type(e).__name__}: {e}", file=sys.stderr)
         code = 1
     # whatever ended the read (an error, Ctrl-C above), what was received is reported
     _summary(c, args)

@@ -81,6 +81,21 @@ def _nats():
     return nats
 
 
+def display_url(url: str) -> str:
+    """``url`` as it may be printed: a password or token in it replaced by ``***`` (messages
+    and logs are no place for credentials). O(len(url)).
+
+    >>> display_url("nats://u:pw@host:4222"), display_url("nats://token@host:4222")
+    ('nats://u:***@host:4222', 'nats://***@host:4222')
+    """
+    m = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*://)?([^@/]*)@", str(url))
+    if not m:
+        return str(url)
+    user = m.group(2)
+    hidden = f"{user.split(':', 1)[0]}:***" if ":" in user else "***"
+    return f"{m.group(1) or ''}{hidden}@{str(url)[m.end():]}"
+
+
 def check_prefix(prefix) -> str:
     """``prefix`` when it can start a subject to publish to: one or more ``.``-separated tokens,
     none empty, without whitespace or the wildcards ``*`` / ``>``; ``ValueError`` otherwise.
@@ -201,7 +216,7 @@ def _check_stream_holds(config, stream: str, url: str, subjects) -> None:
         return
     if not any(_overlaps(p, s) for p in have for s in subjects):
         raise StreamSetupError(
-            f"stream {stream} at {url} holds the subjects {have}, none of which "
+            f"stream {stream} at {display_url(url)} holds the subjects {have}, none of which "
             f"{', '.join(subjects)} can match: nothing could be read (is the subject prefix "
             f"(--subject-prefix) or the stream (--stream) the publisher's?)")
 
@@ -320,7 +335,8 @@ class NatsPublisher(NoCopy):
             self._stop_loop()
             if isinstance(self._connect_error, StreamSetupError):
                 raise self._connect_error
-            raise ConnectionError(f"cannot connect to NATS at {url}: {self._connect_error}")
+            raise ConnectionError(f"cannot connect to NATS at {display_url(url)}: "
+                                  f"{self._connect_error}")
 
     # ---- caller side (any thread, never blocks) ----
 
@@ -459,7 +475,7 @@ class NatsPublisher(NoCopy):
         except Exception as e:
             if connected and not isinstance(e, StreamSetupError):
                 # the broker answered: not a connection problem, whatever went wrong
-                e = StreamSetupError(f"stream {self.stream} at {self.url}: "
+                e = StreamSetupError(f"stream {self.stream} at {display_url(self.url)}: "
                                      f"{type(e).__name__}: {e or 'no answer'}")
             elif isinstance(e, asyncio.TimeoutError):
                 e = self.stats["last_error"] or "no answer"
@@ -517,7 +533,8 @@ class NatsPublisher(NoCopy):
         need = [f"{self.prefix}.{k}.*" for k in KINDS]
         if not all(any(_covers(p, n) for p in have) for n in need):
             raise StreamSetupError(
-                f"stream {self.stream} at {self.url} exists with subjects {have}, which do not "
+                f"stream {self.stream} at {display_url(self.url)} exists with subjects {have}, "
+                f"which do not "
                 f"take {self.prefix}.>: choose another stream (--stream) or a subject prefix it "
                 f"takes (--subject-prefix), or add {self.prefix}.> to its subjects")
 
@@ -1028,7 +1045,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                                     5.0)
     except asyncio.TimeoutError:
         why = f"{type(errors[-1]).__name__}: {errors[-1]}" if errors else "no answer"
-        raise ConnectionError(f"cannot connect to NATS at {url}: {why}") from None
+        raise ConnectionError(f"cannot connect to NATS at {display_url(url)}: {why}") from None
     try:
         js = nc.jetstream()
         info = await js.stream_info(stream)   # a missing stream fails here, at once

@@ -102,7 +102,8 @@ class ReplayHooks(NoCopy):
                 raise OSError(e.errno, f"--metrics-port {metrics_port}: {e.strerror}") from None
             print(f"metrics: {self.server.url}", file=out, flush=True)
         if publish is not None:
-            from matchcore.io.nats import NatsPublisher, ReplayPublisher, StreamSetupError
+            from matchcore.io.nats import (NatsPublisher, ReplayPublisher, StreamSetupError,
+                                           display_url)
 
             try:
                 self.publisher = NatsPublisher(publish, stream=stream, prefix=prefix,
@@ -116,8 +117,8 @@ class ReplayHooks(NoCopy):
             self.bridge = ReplayPublisher(self.publisher, kinds=publish_kinds, keep=keep_sinks)
             if "l2" in publish_kinds:
                 self.replay_options["record_l2"] = True
-            print(f"publishing {','.join(publish_kinds)} to {publish} (stream {stream}, "
-                  f"subjects {prefix}.KIND.SYMBOL)", file=out, flush=True)
+            print(f"publishing {','.join(publish_kinds)} to {display_url(publish)} (stream "
+                  f"{stream}, subjects {prefix}.KIND.SYMBOL)", file=out, flush=True)
 
     @classmethod
     def from_args(cls, args, bar=None):
