@@ -1592,3 +1592,23 @@ def test_cli_replay_publish_and_subscribe_url_password_never_printed(server, nam
     assert main(["subscribe", url, "--stream", stream]) == 1       # another prefix's stream
     cap = capsys.readouterr()
     assert cap.err.count("trader:***@") >= 4 and "hunter2" not in cap.out + cap.err
+
+
+def test_publisher_batch_beyond_max_payload_refused_alone_others_delivered(server, names):
+    # a payload within max_payload but not with its NATS headers went out, the broker closed
+    # the connection ("maximum payload exceeded") and every batch behind it was lost with it
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        big = b"x" * (pub.max_payload - 10)
+        assert not pub.publish(f"{prefix}.tob.A", big, records=7,
+                               headers={"Matchcore-Session": "abcdefabcdef"})
+        assert not pub.publish(f"{prefix}.tob.A", big + b"x" * 20, records=7)
+        ok = [pub.publish(f"{prefix}.tob.B", b"y" * 100) for _ in range(20)]
+        assert pub.publish(f"{prefix}.tob.A", big)      # no headers: it fits
+    st = pub.stats
+    assert all(ok) and st["published"] == 21 and st["disconnects"] == 0
+    assert st["undelivered"] == 2 and st["records_undelivered"] == 14
+    assert "max_payload" in st["last_error"]
+    assert _stream_msgs(server.url, stream) == 21

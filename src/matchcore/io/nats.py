@@ -342,8 +342,9 @@ class NatsPublisher(NoCopy):
 
     def publish(self, subject: str, payload: bytes, records: int = 1, headers=None) -> bool:
         """Queue one batch for ``subject`` (with NATS ``headers``, a dict, if given); False
-        (and counted as dropped) when the queue is full or the publisher is closed. O(1),
-        never blocks.
+        (and counted as dropped) when the queue is full or the publisher is closed, and (counted
+        as undelivered, ``last_error`` says why) when it is larger, headers included, than the
+        broker's ``max_payload``. O(1), never blocks.
 
         >>> pub.publish("mc.trade.AAPL", payload, records=3)              # doctest: +SKIP
         True
@@ -357,9 +358,19 @@ class NatsPublisher(NoCopy):
         were queued. O(len(items)), never blocks.
         """
         kept = []
+        limit = self.max_payload
         with self._lock:
             for item in items:
                 n = len(item[1])
+                if limit is not None and _message_size(item) > limit:
+                    # the broker closes the connection on a message beyond its max_payload
+                    # (headers included): every batch in flight behind it was lost too
+                    self.stats["undelivered"] += 1
+                    self.stats["records_undelivered"] += item[2]
+                    self.stats["last_error"] = (
+                        f"a batch of {_message_size(item):,} bytes (with its headers) for "
+                        f"{item[0]} exceeds the broker's max_payload of {limit:,}: not sent")
+                    continue
                 if self._closing or self._queued_bytes + n > self.max_queue_bytes:
                     self.stats["dropped"] += 1
                     self.stats["records_dropped"] += item[2]
@@ -563,6 +574,17 @@ class NatsPublisher(NoCopy):
             else:
                 self.stats["undelivered"] += 1
                 self.stats["records_undelivered"] += records
+
+
+def _message_size(item) -> int:
+    """The bytes of a queued ``(subject, payload, records[, headers])`` that count against the
+    broker's max_payload: the payload and the headers as nats-py writes them."""
+    headers = item[3] if len(item) > 3 else None
+    size = len(item[1])
+    if headers:
+        size += len(b"NATS/1.0\r\n\r\n") + sum(
+            len(str(k).encode()) + len(str(v).strip().encode()) + 4 for k, v in headers.items())
+    return size
 
 
 class ReplayPublisher(NoCopy):
