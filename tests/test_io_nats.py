@@ -1612,3 +1612,19 @@ def test_publisher_batch_beyond_max_payload_refused_alone_others_delivered(serve
     assert st["undelivered"] == 2 and st["records_undelivered"] == 14
     assert "max_payload" in st["last_error"]
     assert _stream_msgs(server.url, stream) == 21
+
+
+@pytest.mark.parametrize("n", [-1, -5, 1.5, True])
+def test_consumer_depth_negative_or_not_int_levels_refused_not_the_worst_dropped(n):
+    # depth("X", -1) sliced [:-1]: every level but the worst, as if it were the whole book
+    c = MarketDataConsumer()
+    rec = np.zeros(3, WIRE_L2)
+    rec["price"] = [100, 99, 101]
+    rec["qty"] = [5, 6, 7]
+    rec["orders"] = 1
+    rec["side"] = [b"B", b"B", b"S"]
+    c.apply("mc.l2.X", encode_batch(KIND_L2, 1, 0, rec))
+    assert c.depth("X") == ([(100, 5, 1), (99, 6, 1)], [(101, 7, 1)])
+    assert c.depth("X", 0) == ([], []) and c.depth("X", 1) == ([(100, 5, 1)], [(101, 7, 1)])
+    with pytest.raises((ValueError, TypeError), match="n must be"):
+        c.depth("X", n)

@@ -981,7 +981,12 @@ class MarketDataConsumer:
     def depth(self, symbol: str, n: int | None = None):
         """``(bids, asks)``: lists of (price, qty, orders), best first (bids descending, asks
         ascending), from the L2 records of the book ``symbol`` (a name, or ``NAME@locateN``
-        for a name several locates carry). O(levels log levels)."""
+        for a name several locates carry), at most ``n`` levels per side (None: all; an int
+        >= 0, ``ValueError`` otherwise). O(levels log levels)."""
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))
+                              or n < 0):
+            # a negative n sliced from the end: every level but the worst, taken for the book
+            raise ValueError(f"n must be an int >= 0 or None, got {n!r}")
         book = self.levels.get(symbol, {})
         bids = sorted(((p, q, o) for (s, p), (q, o) in book.items() if s == b"B"), reverse=True)
         asks = sorted((p, q, o) for (s, p), (q, o) in book.items() if s == b"S")
