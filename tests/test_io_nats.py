@@ -1628,3 +1628,23 @@ def test_consumer_depth_negative_or_not_int_levels_refused_not_the_worst_dropped
     assert c.depth("X", 0) == ([], []) and c.depth("X", 1) == ([(100, 5, 1)], [(101, 7, 1)])
     with pytest.raises((ValueError, TypeError), match="n must be"):
         c.depth("X", n)
+
+
+def test_cli_subscribe_timeout_before_stream_end_noted_books_not_final(server, names, day,
+                                                                      capsys):
+    # --timeout without --follow cut the read short and printed the books read so far as if
+    # they were the stream's, without a word
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    _publish_day(server.url, stream, prefix, day)
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=1e-9)
+    assert c.timed_out
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60, consumer=c)
+    assert not c.timed_out and not c.missing
+    base = ["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix]
+    assert main(base + ["--timeout", "1e-9"]) == 0
+    assert "note: --timeout 1e-09 s ended the read before the end of the stream" in \
+        capsys.readouterr().out
+    assert main(base + ["--timeout", "60"]) == 0
+    assert "ended the read" not in capsys.readouterr().out

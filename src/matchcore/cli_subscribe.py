@@ -103,6 +103,10 @@ def run(args) -> int:
     # whatever ended the read (an error, Ctrl-C above), what was received is reported
     _summary(c, args)
     _note_unseen(c, symbols)
+    if c.timed_out:
+        # the books above looked like the stream's last ones
+        print(f"note: --timeout {args.timeout:g} s ended the read before the end of the "
+              f"stream: the books above are not its last state")
     return code
 
 

@@ -859,6 +859,7 @@ class MarketDataConsumer:
         self.sessions: dict[tuple[str, str], str | None] = {}
         self.session_changes = 0
         self.resubscribes = 0           # consume(): pull consumers made again after an error
+        self.timed_out = False          # consume(): timeout ended a read before the stream's end
         self.last_error: str | None = None
         self.locates: dict[str, set[int]] = {}
         self._locs: dict[tuple, set[int]] = {}      # (name, session) -> locates seen
@@ -1110,6 +1111,8 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             if stop is not None and stop.is_set():
                 break
             if deadline is not None and time.monotonic() > deadline:
+                # without follow the stream's end was the goal: what was read is not all
+                consumer.timed_out = not follow
                 break
             got_any = False
             for subject in list(active):
@@ -1184,7 +1187,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     returns once every selected subject has no message left; with ``follow`` it goes on until
     ``idle`` s pass without a message, ``timeout`` s pass, or ``stop`` (a threading.Event) is
     set (``idle`` and ``timeout`` in seconds, > 0: ``ValueError`` otherwise, before anything
-    connects). ``on_batch(subject, payload)`` sees every batch too. O(records).
+    connects). ``on_batch(subject, payload)`` sees every batch too. O(records). When
+    ``timeout`` ends a read without ``follow`` before every subject was read to its end,
+    ``consumer.timed_out`` is True: what it holds is not the stream's last state.
 
     A JetStream error while reading (the broker restarting, restarted without its store, the
     pull consumer expired) does not end the read: after a pause growing to 2 s the
@@ -1207,6 +1212,7 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
             raise ValueError(f"{name} must be > 0 seconds or None, got {value!r}")
     _nats()
     consumer = MarketDataConsumer() if consumer is None else consumer
+    consumer.timed_out = False       # of this read, not of an earlier one into the consumer
     # once: a generator of symbols was used up by the check, and select() then selected
     # none, which reads every symbol
     symbols, kinds = _listed(symbols), _listed(kinds)
