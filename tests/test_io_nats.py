@@ -1648,3 +1648,13 @@ def test_cli_subscribe_timeout_before_stream_end_noted_books_not_final(server, n
         capsys.readouterr().out
     assert main(base + ["--timeout", "60"]) == 0
     assert "ended the read" not in capsys.readouterr().out
+
+
+def test_consume_idle_without_follow_refused_before_connecting():
+    # subscribe refuses --idle without --follow (the read stops at the stream's end, the idle
+    # time never counts); consume() took idle= without follow and ignored it
+    _need_nats()
+    from matchcore.io.nats import consume
+
+    with pytest.raises(ValueError, match="idle needs follow"):
+        consume(f"nats://127.0.0.1:{free_port()}", idle=1.0)

@@ -1187,7 +1187,7 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     returns once every selected subject has no message left; with ``follow`` it goes on until
     ``idle`` s pass without a message, ``timeout`` s pass, or ``stop`` (a threading.Event) is
     set (``idle`` and ``timeout`` in seconds, > 0: ``ValueError`` otherwise, before anything
-    connects). ``on_batch(subject, payload)`` sees every batch too. O(records). When
+    connects; so is ``idle`` without ``follow``). ``on_batch(subject, payload)`` sees every batch too. O(records). When
     ``timeout`` ends a read without ``follow`` before every subject was read to its end,
     ``consumer.timed_out`` is True: what it holds is not the stream's last state.
 
@@ -1210,6 +1210,10 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
         # a negative or NaN time read nothing and returned, as if the stream were empty
         if value is not None and not value > 0:
             raise ValueError(f"{name} must be > 0 seconds or None, got {value!r}")
+    if idle is not None and not follow:
+        # without follow the read ends at the stream's end: the idle time never counted
+        raise ValueError("idle needs follow=True (without it the read stops at the end of the "
+                         "stream)")
     _nats()
     consumer = MarketDataConsumer() if consumer is None else consumer
     consumer.timed_out = False       # of this read, not of an earlier one into the consumer
