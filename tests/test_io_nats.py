@@ -1658,3 +1658,22 @@ def test_consume_idle_without_follow_refused_before_connecting():
 
     with pytest.raises(ValueError, match="idle needs follow"):
         consume(f"nats://127.0.0.1:{free_port()}", idle=1.0)
+
+
+def test_cli_replay_publish_label_naming_no_book_reports_what_was_published(server, names,
+                                                                           tmp_path, capsys):
+    # a label found after the replay to name no book: the kept locate's book had been
+    # published meanwhile, and the command exited 1 without a word about it
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=3000, symbols=2, seed=4)
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--symbols", "AAPL@locate2"])
+    cap = capsys.readouterr()
+    assert code == 1 and "no book 'AAPL@locate2'" in cap.err
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.symbols() == ["MSFT"]
+    n = sum(c.records.values())
+    assert f"published: {c.batches:,} of {c.batches:,} batches ({n:,} records" in cap.out

@@ -367,8 +367,9 @@ def _replay(args) -> int:
     books = r.books
     bad = label_errors(symbols, names)
     if bad:
-        # the book of another stock would be summed up, dumped and written under the label
-        hooks.close()
+        # the book of another stock would be summed up, dumped and written under the label;
+        # but with --publish the kept locates' books are already in the stream: say so
+        hooks.finish(r, hold=False)
         for label, why in bad:
             print(f"matchcore replay: error: no book {label!r} in this file: {why}",
                   file=sys.stderr)

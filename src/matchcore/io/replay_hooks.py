@@ -166,17 +166,18 @@ class ReplayHooks(NoCopy):
             return self.bridge.kept()
         return {"tob": r.tob(), "trades": r.trades(), "l2": r.l2()}
 
-    def finish(self, r) -> int:
+    def finish(self, r, hold: bool = True) -> int:
         """After the replay: flush and report the publisher, mark the metrics final and keep
-        serving them ``metrics_hold`` seconds, then stop everything. Returns the command's exit
-        status: 1 when a batch handed to the publisher was not delivered (dropped or never
-        acknowledged), else 0."""
+        serving them ``metrics_hold`` seconds (not with ``hold=False``: a command that ends in
+        an error after the replay still reports what it published), then stop everything.
+        Returns the command's exit status: 1 when a batch handed to the publisher was not
+        delivered (dropped or never acknowledged), else 0."""
         try:
-            return self._finish(r)
+            return self._finish(r, hold)
         finally:                # also when Ctrl-C ends the --metrics-hold wait
             self.close()
 
-    def _finish(self, r) -> int:
+    def _finish(self, r, hold: bool = True) -> int:
         out = self.out
         status = 0
         if self.bridge is not None:
@@ -214,7 +215,7 @@ class ReplayHooks(NoCopy):
                       file=sys.stderr, flush=True)
         if self.metrics is not None:
             self.metrics.update(r, final=True)
-            if self.metrics_hold > 0:
+            if hold and self.metrics_hold > 0:
                 more = ("until interrupted" if self.metrics_hold == float("inf")
                         else f"for {self.metrics_hold:g} s more")
                 print(f"metrics: serving {self.server.url} {more}", file=out, flush=True)
