@@ -818,3 +818,30 @@ def test_dbn_book_name_two_instruments_carry_refused_naming_their_ids_id_taken()
     for sym in ("Z", 5, "5"):
         with pytest.raises(KeyError):
             r.book(sym)
+
+
+def test_dbn_replay_run_of_other_rtypes_longer_than_chunk_replayed_not_hung(tmp_path):
+    # 20 system records (320 bytes each) fill a 4 KiB chunk before the run of other rtypes
+    # reaches an MBO header: the replayer waits for more, and the chunk was fed unchanged for
+    # ever. on_chunk turns such a loop into a failure instead of a hung test.
+    import databento_dbn
+
+    data = generate_mbo(None, records=300, instruments=2, seed=3)
+    h = header_len(data)
+    system = bytes(databento_dbn.SystemMsg(1_700_000_000_000_000_000, "heartbeat"))
+    assert len(system) == 320
+    path = tmp_path / "heartbeats.dbn"
+    path.write_bytes(data[:h] + system * 20 + data[h:])
+    calls = []
+
+    def on_chunk(r):
+        calls.append(r.stats["bytes_consumed"])
+        assert len(calls) < 1000, "the same chunk is fed again and again"
+
+    r = replay_dbn(path, chunk_size=4096, on_chunk=on_chunk)
+    whole = replay_dbn(path)
+    assert r.stats == whole.stats
+    assert r.stats["other_rtypes"] == {"0x17": 20} and r.stats["messages"] == 300
+    assert r.stats["bad_records"] == 0 and r.stats["truncated"] is None
+    assert {k: b.state_hash() for k, b in r.books.items()} == \
+        {k: b.state_hash() for k, b in whole.books.items()}

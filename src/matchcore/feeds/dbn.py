@@ -271,7 +271,8 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
     instrument names come from the metadata's symbol mappings unless ``names``
     (``{instrument_id: symbol}``) is given. The records are read in chunks of ``chunk_size``
     bytes into one reused buffer, so memory does not grow with the file (the sinks grow with
-    what they record); from a pipe, FIFO or socket a chunk is what one read gives (a
+    what they record; a buffer under 16 KiB doubles when a run of other rtypes' records fills
+    it before it leads to an MBO record); from a pipe, FIFO or socket a chunk is what one read gives (a
     compressed stream: what it decompresses to), so that a live stream's records are replayed
     as they arrive. ``progress(bytes_read)`` is called after every chunk with the position
     in the file on disk (compressed bytes for .zst and .gz); ``on_chunk(replayer)`` after
@@ -340,7 +341,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
 
         try:
             while True:
-                while not eof and n < chunk_size:
+                while not eof and n < len(buf):
                     try:
                         # from a pipe, FIFO or socket what one read gives: a slow writer's
                         # records are replayed as they arrive, not once 4 MiB have come
@@ -370,6 +371,14 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
                     on_chunk(r)
                 if r.done or (eof and consumed == 0):
                     break
+                if not consumed and n == len(buf):
+                    # A record of another rtype is taken only once the replayer has seen
+                    # where the records after it lead (up to 16 of them, 16 KiB): a small
+                    # buffer full of such records was fed again and again, for ever. Doubled
+                    # until the run can be judged: the buffer stays bounded by that need.
+                    view.release()
+                    buf.extend(bytes(len(buf)))
+                    view = memoryview(buf)
             tail = b"" if r.done else bytes(view[:n])
         finally:
             view.release()
