@@ -845,3 +845,23 @@ def test_dbn_replay_run_of_other_rtypes_longer_than_chunk_replayed_not_hung(tmp_
     assert r.stats["bad_records"] == 0 and r.stats["truncated"] is None
     assert {k: b.state_hash() for k, b in r.books.items()} == \
         {k: b.state_hash() for k, b in whole.books.items()}
+
+
+@pytest.mark.parametrize("kw, what", [
+    ({"instruments": 0}, "instruments must be an integer in 1..4,294,966,295, got 0"),
+    ({"instruments": True}, "instruments must be an integer in 1..4,294,966,295, got True"),
+    ({"records": -5}, "records must be an integer >= 0, got -5"),
+    ({"records": 10.5}, "records must be an integer >= 0, got 10.5"),
+    ({"clear_rate": 0.5}, "clear_rate must be in [0, 0.03], got 0.5"),
+    ({"clear_rate": -0.1}, "clear_rate must be in [0, 0.03], got -0.1"),
+])
+def test_dbn_gen_bad_counts_and_rates_refused_naming_the_argument(tmp_path, kw, what):
+    # instruments=0 raised IndexError from random.choice deep in the flow, records=-5 wrote a
+    # file of no records, clear_rate=0.5 gave 3% of clears: each is now refused, nothing written
+    path = tmp_path / "x.dbn"
+    with pytest.raises(ValueError) as e:
+        generate_mbo(path, **{"records": 100, "instruments": 2, **kw})
+    assert str(e.value) == what
+    assert not path.exists()
+    assert len(generate_mbo(None, records=0, instruments=1)) > 0       # the bounds themselves
+    assert generate_mbo(None, records=10, instruments=1, clear_rate=0.03)

@@ -17,6 +17,8 @@ __all__ = ["generate_mbo", "mbo_record"]
 
 _TICK = 10_000_000          # 0.01 in DBN's 1e-9 units
 _T0 = 1_700_000_000_000_000_000
+_MAX_INSTRUMENTS = (1 << 32) - 1001     # ids 1001, 1002... are DBN's uint32 instrument ids
+_MAX_CLEAR_RATE = 0.03                  # the events no other action takes (see the flow)
 
 
 def _dbn():
@@ -67,7 +69,8 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
     symbols SYM0, SYM1... in the metadata mappings unless ``with_names`` is false) as a DBN
     stream. ``path`` None returns the bytes; else the file is written (zstd-compressed when
     ``compress`` or when the name ends in .zst) and its Path returned. ``clear_rate`` is the
-    share of events that clear an instrument's book (R); ``version`` the DBN version of the
+    share of events that clear an instrument's book (R), at most 0.03; a value outside, a
+    negative ``records`` or ``instruments`` below 1 raise ValueError; ``version`` the DBN version of the
     metadata header (default: the package's current one; the MBO record is the same in all).
     O(records).
 
@@ -81,6 +84,18 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
     with_names = _flag_arg(with_names, "with_names")
     if compress is not None:
         compress = _flag_arg(compress, "compress")
+    for name, value, low, high in (("records", records, 0, None),
+                                   ("instruments", instruments, 1, _MAX_INSTRUMENTS)):
+        # 0 instruments failed deep in the flow with "Cannot choose from an empty sequence",
+        # and a negative record count wrote a file of no records without a word
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or \
+                (high is not None and value > high):
+            span = f">= {low}" if high is None else f"in {low}..{high:,}"
+            raise ValueError(f"{name} must be an integer {span}, got {value!r}")
+    if not 0.0 <= clear_rate <= _MAX_CLEAR_RATE:
+        # clears take the events left after the other actions' shares: a larger rate gave
+        # 3% of events, not the share asked for
+        raise ValueError(f"clear_rate must be in [0, {_MAX_CLEAR_RATE}], got {clear_rate!r}")
     rng = random.Random(seed)
     iids = [1001 + i for i in range(instruments)]
     names = {iid: f"SYM{i}" for i, iid in enumerate(iids)} if with_names else {}
