@@ -865,3 +865,25 @@ def test_dbn_gen_bad_counts_and_rates_refused_naming_the_argument(tmp_path, kw, 
     assert not path.exists()
     assert len(generate_mbo(None, records=0, instruments=1)) > 0       # the bounds themselves
     assert generate_mbo(None, records=10, instruments=1, clear_rate=0.03)
+
+
+@pytest.mark.parametrize("garbage", [b"\xff" * 40, b"\x00" * 3, b"trailing text\n"])
+def test_dbn_replay_garbage_at_the_end_skipped_not_reported_truncated(tmp_path, garbage):
+    # As damage between records: only the garbage is skipped. Its last byte was left over and
+    # reported as a record cut short ("truncated: 1 of 1,020 bytes"), of a file that was whole.
+    data = generate_mbo(None, records=2000, instruments=2, seed=9)
+    path = tmp_path / "trailing.dbn"
+    path.write_bytes(data + garbage)
+    s = replay_dbn(path).stats
+    assert (s["messages"], s["bad_records"], s["bytes_skipped"], s["truncated"]) == \
+        (2000, 1, len(garbage), None)
+    assert s["bytes_consumed"] == len(data) - header_len(data) + len(garbage)
+    r = DbnReplayer(names={})                       # fed by hand, finish() gets the last byte
+    body = data[header_len(data):] + garbage
+    n = r.feed(body)
+    assert n == len(body) - 1
+    assert r.finish(body[n:])["truncated"] is None
+    # a last byte that can start an MBO header is still a record cut short
+    s = replay_bytes(data + b"\xff" * 5 + b"\x0e").stats
+    assert s["truncated"] == {"offset": (len(data) - header_len(data)) + 5, "bytes": 1,
+                              "expected": 56}
