@@ -272,9 +272,9 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
     (``{instrument_id: symbol}``) is given. The records are read in chunks of ``chunk_size``
     bytes into one reused buffer, so memory does not grow with the file (the sinks grow with
     what they record; a buffer under 16 KiB doubles when a run of other rtypes' records fills
-    it before it leads to an MBO record); from a pipe, FIFO or socket a chunk is what one read gives (a
-    compressed stream: what it decompresses to), so that a live stream's records are replayed
-    as they arrive. ``progress(bytes_read)`` is called after every chunk with the position
+    it before it leads to an MBO record); from a pipe, FIFO or socket a chunk is what one read
+    gives (a compressed stream: what it decompresses to), so that a live stream's records are
+    replayed as they arrive. ``progress(bytes_read)`` is called after every chunk with the position
     in the file on disk (compressed bytes for .zst and .gz); ``on_chunk(replayer)`` after
     every chunk and once more after :meth:`DbnReplayer.finish`, as in
     :func:`matchcore.itch.replay_file` (the replayer's counters and books so far, also of a
