@@ -461,3 +461,16 @@ def test_cli_replay_dask_symbols_noted_labels_checked_per_file_as_one_file(files
         f"note: no symbol numbered 60000 in {day0}",
         f"note: no symbol named {names[1]}@locate1, NOPE in {dbn}",
         f"note: no symbol numbered 60000 in {dbn}"]
+
+
+@pytest.mark.parametrize("extra", [[], ["--split", "2"]])
+def test_cli_replay_dask_empty_scheduler_refused_not_replayed_in_process(files, capsys, extra):
+    # `--dask "$SCHEDULER"` with the variable unset: one file was replayed in this process and
+    # reported as such (exit 0), and with --split the error said "--split needs --dask"
+    rc = main(["replay", str(files[4]), "--dask", "", "--no-progress", *extra])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "replayed" not in out
+    assert "scheduler must be 'local' or a scheduler address such as tcp://host:8786, " \
+           "not ''" in err
+    with pytest.raises(ValueError, match="not ' '"):
+        replay_files([files[4]], " ")

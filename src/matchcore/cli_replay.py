@@ -138,7 +138,9 @@ def _run(args) -> int:
             else:
                 args.plot_top = 4
         if args.command == "replay":
-            if args.dask or len(args.file) > 1:
+            # `--dask "$SCHEDULER"` with the variable unset: refused by the cluster code, not
+            # taken for no --dask (one file was replayed in this process, without a word)
+            if args.dask is not None or len(args.file) > 1:
                 from matchcore.cli_replay_dask import run_many
 
                 # refused before any work: the merged replay has no per-chunk hook to feed them

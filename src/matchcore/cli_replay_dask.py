@@ -59,7 +59,7 @@ def run_many(args) -> int:
         bar.refresh()
 
     try:
-        if args.dask:
+        if args.dask is not None:
             try:
                 res = replay_files(files, args.dask, fmt=args.format, split=args.split,
                                    progress=progress, **opts)
@@ -86,7 +86,7 @@ def run_many(args) -> int:
             print(f"matchcore replay: error: no book {label!r} in {file}: {why}",
                   file=sys.stderr)
         return 1
-    where = f"on the Dask cluster {args.dask}" if args.dask else "in this process"
+    where = f"on the Dask cluster {args.dask}" if args.dask is not None else "in this process"
     print(f"replayed {len(files)} files {where} in {res.elapsed_s:.3f} s: "
           f"{res.totals['messages']:,} messages, {res.totals['trades']:,} trades, "
           f"{res.totals['books']:,} books, {res.totals['open_orders']:,} open orders")
@@ -96,7 +96,7 @@ def run_many(args) -> int:
               f"{s['messages']:,} messages, {len(f.trades):,} trades, {len(f.books):,} books, "
               f"{s['open_orders']:,} open orders, unknown refs {s['unknown_refs']:,}, "
               f"truncated {'yes' if s['truncated'] else 'no'}; {f.elapsed_s:.3f} s"
-              f"{' on ' + f.worker if args.dask else ''}")
+              f"{' on ' + f.worker if args.dask is not None else ''}")
     from matchcore.cli_replay import symbol_notes
 
     for f in res.files:

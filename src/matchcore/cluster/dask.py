@@ -329,6 +329,10 @@ def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
     processes = _flag_arg(processes, "processes")   # before a cluster is started
     if scheduler in (None, "local"):
         _check_workers(workers)
+    elif isinstance(scheduler, str) and not scheduler.strip():
+        # Dask's own word for it was "missing port number in address ''"
+        raise ValueError(f"scheduler must be 'local' or a scheduler address such as "
+                         f"tcp://host:8786, not {scheduler!r}")
     distributed = _require_dask()
     if scheduler in (None, "local"):
         # Worker processes talk over the loopback interface only; threads use in-process comms.
