@@ -256,3 +256,38 @@ def test_cli_replay_dbn_symbol_two_instruments_carry_shown_with_their_ids(tmp_pa
     rc = main(["replay", str(path), "--no-progress", "--symbols", "1002"])
     text = capsys.readouterr().out
     assert rc == 0 and "books: 1: ESZ4;" in text
+
+
+def test_cli_replay_dbn_instruments_beyond_book_numbers_said_not_noted_as_absent(capsys,
+                                                                                 tmp_path):
+    # 65,535 instruments that --symbols leaves out take every book number; SYM1 comes after
+    # them and is dropped. The summary said nothing of it, and the note said SYM1 was not in
+    # the file at all.
+    from matchcore.feeds.dbn_gen import mbo_record
+
+    head = generate_mbo(None, records=0, instruments=2)          # SYM0 = 1001, SYM1 = 1002
+    rec = np.frombuffer(mbo_record(0, 1, 1, 100, 5, "A", "B"), dtype=np.uint8)
+    recs = np.tile(rec, (65_536, 1))
+    ids = np.arange(2_000_000, 2_000_000 + 65_536, dtype="<u4")
+    ids[-1] = 1002
+    recs[:, 4:8] = ids.view(np.uint8).reshape(-1, 4)
+    path = tmp_path / "wide.dbn"
+    path.write_bytes(head + recs.tobytes())
+    assert main(["replay", str(path), "--symbols", "SYM1,NOPE", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "books: 0; open orders: 0" in out
+    assert ("instruments dropped: 1, seen after the 65,535 book numbers were taken (by every "
+            "instrument seen, also those --symbols leaves out); their records were skipped") in out
+    assert ("note: no symbol named SYM1, NOPE among the instruments of this file that have a "
+            "book number (1 more were dropped: it may be one of them)") in out
+    assert "in this file" not in out
+    assert main(["replay", str(path), str(path), "--symbols", "SYM1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("truncated no, instruments dropped 1;") == 2
+    assert f"note: no symbol named SYM1 among the instruments of {path} that have a book " \
+           f"number (1 more were dropped: it may be one of them)" in out
+    # below the limit nothing changes
+    assert main(["replay", str(generate_mbo(tmp_path / "n.dbn", records=100, instruments=2)),
+                 "--symbols", "NOPE", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "instruments dropped" not in out and "note: no symbol named NOPE in this file" in out

@@ -215,16 +215,21 @@ def _dump_book(args, books_by_locate, names) -> int:
 
 
 def symbol_notes(symbols, names, books, numbers=None, first_names=None,
-                 file=None) -> list[str]:
+                 file=None, dropped: int = 0) -> list[str]:
     """The notes after a replay on the requested ``symbols`` (names and numbers; book labels,
     checked by :func:`matchcore._symfilter.label_errors`, are left out by the ITCH callers):
     names and numbers the file lacks, and, with ``first_names`` (``Replayer.first_names``),
     locates a stock directory message renamed after their first order, which a name selects by
     the name a locate has then while the summary names books by their last one. ``numbers``:
     the numbers a symbol may be given by (default the locates of ``names`` and ``books``; DBN:
-    the instrument ids). ``file``: the file's name, for a replay of several."""
+    the instrument ids). ``file``: the file's name, for a replay of several. ``dropped``
+    (DBN): instruments seen after the book numbers ran out, whose names and ids are unknown."""
     out = []
     where, of = ("in this file", "") if file is None else (f"in {file}", f" of {file}")
+    if dropped:
+        # a symbol of the file may be one of them: "no symbol ... in this file" was false
+        where = (f"among the instruments of {where[3:]} that have a book number ({dropped:,} "
+                 f"more were dropped: it may be one of them)")
     if not symbols:
         return out
     first_names = first_names or {}
@@ -255,9 +260,10 @@ def symbol_notes(symbols, names, books, numbers=None, first_names=None,
     return out
 
 
-def _note_symbols_and_dump(args, symbols, names, books, numbers=None, first_names=None) -> None:
+def _note_symbols_and_dump(args, symbols, names, books, numbers=None, first_names=None,
+                           dropped: int = 0) -> None:
     """After a replay: the notes of :func:`symbol_notes`, then --dump-book."""
-    for line in symbol_notes(symbols, names, books, numbers, first_names):
+    for line in symbol_notes(symbols, names, books, numbers, first_names, dropped=dropped):
         print(line)
     if args.dump_book:
         n = _dump_book(args, books, names)

@@ -95,7 +95,10 @@ def run_many(args) -> int:
         print(f"  {Path(f.file).name} ({f.format}{', ' + str(f.parts) + ' tasks' if f.parts > 1 else ''}): "
               f"{s['messages']:,} messages, {len(f.trades):,} trades, {len(f.books):,} books, "
               f"{s['open_orders']:,} open orders, unknown refs {s['unknown_refs']:,}, "
-              f"truncated {'yes' if s['truncated'] else 'no'}; {f.elapsed_s:.3f} s"
+              f"truncated {'yes' if s['truncated'] else 'no'}"
+              + (f", instruments dropped {s['instruments_dropped']:,}"
+                 if s.get("instruments_dropped") else "")
+              + f"; {f.elapsed_s:.3f} s"
               f"{' on ' + f.worker if args.dask is not None else ''}")
     from matchcore.cli_replay import symbol_notes
 
@@ -103,7 +106,8 @@ def run_many(args) -> int:
         # the notes one file's replay gives, each naming its file
         for line in symbol_notes(_plain(f, symbols), f.symbols, f.books,
                                  numbers=set(f.instruments.values()) if f.format == "dbn"
-                                 else None, first_names=f.first_names, file=f.file):
+                                 else None, first_names=f.first_names, file=f.file,
+                                 dropped=f.stats.get("instruments_dropped", 0)):
             print(line)
     stems = _stems(res.files)
     if args.dump_book:

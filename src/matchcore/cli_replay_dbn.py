@@ -33,6 +33,12 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
           + (f" (first at offset {s['first_bad_offset']:,} after the metadata; "
              f"{s['bytes_skipped']:,} bytes skipped)" if s["bad_records"] else "")
           + f"; unknown actions: {s['bad_actions']:,}; unknown sides: {s['bad_sides']:,}")
+    if s["instruments_dropped"]:
+        # their records were skipped without a word: a file of more instruments than book
+        # numbers looked whole
+        print(f"instruments dropped: {s['instruments_dropped']:,}, seen after the 65,535 book "
+              "numbers were taken (by every instrument seen, also those --symbols leaves out); "
+              "their records were skipped")
     _print_truncated(s["truncated"], "record")
 
 
@@ -74,7 +80,8 @@ def replay_dbn_cli(args, path: Path) -> int:
     shown = dbn_book_names(names, r.instruments, books)
     print_dbn_summary(s, shown, books, elapsed, path, r.metadata, update.state["pos"])
     print("prices are DBN fixed-point integers (1 unit = 1e-9); timestamps are ts_recv")
-    _note_symbols_and_dump(args, symbols, names, books, numbers=set(r.instruments.values()))
+    _note_symbols_and_dump(args, symbols, names, books, numbers=set(r.instruments.values()),
+                           dropped=s["instruments_dropped"])
     tob, trades = r.tob(), r.trades()
     if args.out:
         out = Path(args.out)

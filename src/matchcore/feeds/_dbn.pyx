@@ -803,7 +803,8 @@ cdef class DbnReplayer:
         truncation, unknown order ids (cancels of orders not held), clamped cancels, duplicate
         adds, invalid adds (size 0, price <= 0 or undefined, side N), invalid modifies, modifies of
         unknown orders (added), modifies that changed side, F_TOB adds, clears, instruments
-        beyond 65,536, open orders, books, last ts_recv."""
+        seen after the max_books book numbers were taken (instruments_dropped), open orders,
+        books, last ts_recv."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
         cdef dbn_state* S = self.S
