@@ -515,6 +515,31 @@ def test_read_messages_ragged_or_binary_file_raises_naming_file_and_line(tmp_pat
         read_messages(dbn)
 
 
+def test_read_messages_binary_file_without_newline_or_with_one_raises_binary(tmp_path):
+    # an ITCH file with no newline byte was one "header" line: 0 LOBSTER messages, exit 0;
+    # one whose only newline byte sits in its first message made numpy warn of a line
+    # holding no data before the error
+    import struct
+    import warnings
+
+    def msg(t, body):
+        return struct.pack(">H", len(body) + 1) + t + body
+
+    ts = struct.pack(">HI", 0, 1)
+    no_newline = b"".join(msg(b"S", struct.pack(">HH", 0, 0) + ts + bytes([code])) for code in b"OSQ")
+    one_newline = msg(b"S", struct.pack(">HH", 0, 10) + ts + b"O") + no_newline
+    assert b"\n" not in no_newline and one_newline.count(b"\n") == 1
+    for name, data in (("a", no_newline), ("b", one_newline)):
+        path = tmp_path / f"{name}_message_1.csv"
+        path.write_bytes(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError, match=re.escape(f"{path}: a binary file")):
+                read_messages(path)
+            with pytest.raises(ValueError, match=re.escape(f"{path}: a binary file")):
+                replay_lobster(path)
+
+
 def test_lobster_cross_trade_negative_pseudo_id_read_detected_and_replayed(tmp_path):
     # LOBSTER writes a cross trade (type 6) with a pseudo order id: -1 the opening cross, -2
     # the closing cross. A file whose open came after 9:30 starts with one: it was refused

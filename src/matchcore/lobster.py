@@ -170,6 +170,11 @@ def _load_csv(path, min_cols: int, dtype=np.float64) -> tuple[np.ndarray, int]:
         # numpy's CSV reader said "unquoted embedded newline" of the compressed bytes
         raise ValueError(f"{path}: a gzip'd file: LOBSTER CSV files are read uncompressed; "
                          f"decompress it first (gunzip -k {path})")
+    if b"\0" in data[:4096] or foreign_format(data[:HEAD_SIZE]) in ("dbn", "native"):
+        # before the header guess: a binary file with no newline byte (a small ITCH file)
+        # was one "header" line and replayed as 0 messages, exit 0; one with a few newline
+        # bytes reached numpy, which warned of lines holding no data
+        raise ValueError(f"{path}: {_binary_error(data)}")
     # A UTF-8 byte-order mark (a spreadsheet's export) and blank lines before the first row are
     # not a row: the mark made the first row look like a header, which was dropped, and a blank
     # first line read as an empty file.
@@ -209,18 +214,23 @@ def _load_csv(path, min_cols: int, dtype=np.float64) -> tuple[np.ndarray, int]:
 def _csv_error(data: bytes, e: ValueError, skip: int) -> str:
     """What numpy's CSV reader found wrong, said of the file: a row of another column count by
     its line, a binary file (DBN, native, ITCH) as not text."""
-    kind = foreign_format(data[:HEAD_SIZE])
-    if kind in ("dbn", "native"):
-        return (f"a {'DBN' if kind == 'dbn' else 'native command'} file, not a LOBSTER CSV "
-                f"(replay it with --format {kind})")
-    if b"\0" in data[:4096]:
-        return ("a binary file (it holds 0 bytes), not a LOBSTER CSV (an ITCH 5.0 file is "
-                "replayed with --format itch)")
+    if b"\0" in data[:4096] or foreign_format(data[:HEAD_SIZE]) in ("dbn", "native"):
+        return _binary_error(data)
     m = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", str(e))
     if m:
         return (f"line {int(m.group(3)) + skip} has {m.group(2)} columns, the lines before it "
                 f"{m.group(1)} (a file cut short or not a LOBSTER CSV)")
     return f"not a LOBSTER CSV of comma-separated numbers: {e}"
+
+
+def _binary_error(data: bytes) -> str:
+    """What a binary file given as a LOBSTER CSV is (DBN, native, else binary such as ITCH)."""
+    kind = foreign_format(data[:HEAD_SIZE])
+    if kind in ("dbn", "native"):
+        return (f"a {'DBN' if kind == 'dbn' else 'native command'} file, not a LOBSTER CSV "
+                f"(replay it with --format {kind})")
+    return ("a binary file (it holds 0 bytes), not a LOBSTER CSV (an ITCH 5.0 file is "
+            "replayed with --format itch)")
 
 
 _COLUMNS = ("time", "event type", "order id", "size", "price", "direction")
