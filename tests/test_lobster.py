@@ -505,8 +505,8 @@ def test_read_messages_ragged_or_binary_file_raises_naming_file_and_line(tmp_pat
         read_orderbook(ob)
     itch = tmp_path / "day_message_1.csv"
     itch.write_bytes(generate(None, messages=200, symbols=1, seed=1))
-    with pytest.raises(ValueError, match=re.escape(f"{itch}: a binary file (it holds 0 bytes), "
-                                                   "not a LOBSTER CSV")):
+    with pytest.raises(ValueError, match=re.escape(f"{itch}: a binary file (it holds NUL "
+                                                   "bytes, which no CSV does), not a LOBSTER CSV")):
         read_messages(itch)
     pytest.importorskip("databento_dbn", reason="writing a DBN file needs the 'dbn' extra")
     dbn = tmp_path / "mbo_message_1.csv"

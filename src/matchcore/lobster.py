@@ -229,8 +229,8 @@ def _binary_error(data: bytes) -> str:
     if kind in ("dbn", "native"):
         return (f"a {'DBN' if kind == 'dbn' else 'native command'} file, not a LOBSTER CSV "
                 f"(replay it with --format {kind})")
-    return ("a binary file (it holds 0 bytes), not a LOBSTER CSV (an ITCH 5.0 file is "
-            "replayed with --format itch)")
+    return ("a binary file (it holds NUL bytes, which no CSV does), not a LOBSTER CSV (an "
+            "ITCH 5.0 file is replayed with --format itch)")
 
 
 _COLUMNS = ("time", "event type", "order id", "size", "price", "direction")
