@@ -330,6 +330,8 @@ def _native_file(tmp_path):
     (["--infer-lengths"], "--infer-lengths"), (["--verify"], "--verify"),
     (["--plot", "PLOTS"], "--plot"),
     (["--symbols", "5", "--infer-lengths"], "--symbols, --infer-lengths"),
+    # --depth sets the snapshot depth, which a native replay has not: --depth 0 passed too
+    (["--depth", "3"], "--depth"), (["--depth", "0"], "--depth"),
 ])
 def test_cli_replay_native_refuses_options_it_would_ignore(capsys, tmp_path, extra, named):
     path = _native_file(tmp_path)
@@ -342,7 +344,8 @@ def test_cli_replay_native_refuses_options_it_would_ignore(capsys, tmp_path, ext
 
 
 @pytest.mark.parametrize("extra", [["--plot", "PLOTS"], ["--symbols", "AAPL"],
-                                   ["--snapshot-every", "3"], ["--infer-lengths"]])
+                                   ["--snapshot-every", "3"], ["--infer-lengths"],
+                                   ["--depth", "3"], ["--depth", "0"]])
 def test_cli_replay_lobster_refuses_options_it_would_ignore(capsys, tmp_path, extra):
     path = tmp_path / "AAPL_2012-06-21_34200000_57600000_message_1.csv"
     path.write_text("34200.0,1,1,100,5000000,1\n")

@@ -35,7 +35,9 @@ def add_parser(p, name):
                        help="depth snapshot of each changed book every N messages")
         p.add_argument("--snapshot-every-ns", type=int64, default=0, metavar="T",
                        help="depth snapshot of each changed book every T ns of exchange time")
-        p.add_argument("--depth", type=int64, default=10, help="levels per snapshot (default 10)")
+        # None until given: LOBSTER and native replays take no snapshots and refuse it
+        p.add_argument("--depth", type=int64, default=None,
+                       help="levels per snapshot (default 10; ITCH and DBN)")
         p.add_argument("--out", default=None, metavar="DIR",
                        help="write the sinks (.npy) and a summary.json here")
         p.add_argument("--dump-book", default=None, metavar="OUT.csv",
@@ -126,6 +128,9 @@ def _run(args) -> int:
         if args.command in ("replay", "book"):
             _refuse_unwritable_outputs(args)
         if args.command == "replay":
+            args.depth_given = args.depth is not None
+            if args.depth is None:
+                args.depth = 10
             from matchcore.io.replay_hooks import refuse_orphan_options
 
             refuse_orphan_options(args)
@@ -276,10 +281,10 @@ def _note_symbols_and_dump(args, symbols, names, books, numbers=None, first_name
 _NOT_FOR = {
     "itch": ("--verify", "--committed"),
     "dbn": ("--verify", "--committed"),
-    "lobster": ("--symbols", "--snapshot-every", "--snapshot-every-ns", "--infer-lengths",
-                "--plot", "--committed"),
-    "native": ("--symbols", "--snapshot-every", "--snapshot-every-ns", "--infer-lengths",
-               "--verify", "--plot"),
+    "lobster": ("--symbols", "--snapshot-every", "--snapshot-every-ns", "--depth",
+                "--infer-lengths", "--plot", "--committed"),
+    "native": ("--symbols", "--snapshot-every", "--snapshot-every-ns", "--depth",
+               "--infer-lengths", "--verify", "--plot"),
 }
 _FORMAT_NAMES = {"itch": "ITCH", "dbn": "DBN", "lobster": "LOBSTER", "native": "native command"}
 
@@ -296,7 +301,9 @@ def _detect_format(path: Path) -> str:
 
 def _refuse_ignored(args, fmt: str) -> None:
     # --symbols "" is given too (it names nothing, and is refused where it applies)
-    given = [o for o in _NOT_FOR[fmt] if getattr(args, o[2:].replace("-", "_"))
+    # --depth has a value whether given or not: whether it was given decides
+    given = [o for o in _NOT_FOR[fmt] if (args.depth_given if o == "--depth" else
+                                          getattr(args, o[2:].replace("-", "_")))
              or o == "--symbols" and args.symbols is not None]
     if given:
         raise ValueError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to "
