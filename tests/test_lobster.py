@@ -540,6 +540,17 @@ def test_read_messages_binary_file_without_newline_or_with_one_raises_binary(tmp
                 replay_lobster(path)
 
 
+def test_replay_lobster_empty_files_verify_summary_says_nothing_compared(tmp_path):
+    # summary() formatted the agreement rates, None without messages: TypeError, and a
+    # traceback from matchcore replay --format lobster --verify
+    msg, ob = tmp_path / "E_message_1.csv", tmp_path / "E_orderbook_1.csv"
+    msg.write_text("")
+    ob.write_text("")
+    r = replay_lobster(msg, ob, verify=True)
+    assert r.messages == 0 and r.agreement_rate is None and r.transition_rate is None
+    assert r.summary().splitlines()[-1] == "verify: no messages, nothing compared"
+
+
 def test_lobster_cross_trade_negative_pseudo_id_read_detected_and_replayed(tmp_path):
     # LOBSTER writes a cross trade (type 6) with a pseudo order id: -1 the opening cross, -2
     # the closing cross. A file whose open came after 9:30 starts with one: it was refused

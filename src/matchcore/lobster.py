@@ -147,7 +147,10 @@ class LobsterResult:
             f"{c['unresolved']} with no seed left at that price); clamped {c['clamped']}, "
             f"rejected submits {c['rejected']}; {len(self.trades)} trades; state {self.state}",
         ]
-        if self.agree_levels is not None:
+        if self.agree_levels is not None and len(self.agree_levels) == 0:
+            # no rates to give (formatting None raised TypeError: a traceback on the CLI)
+            lines.append("verify: no messages, nothing compared")
+        elif self.agree_levels is not None:
             lines.append(
                 f"verify (top {self.levels} levels, both sides): full agreement after "
                 f"{self.agreement_rate:.1%} of messages, best level {self.top_of_book_rate:.1%}; "
