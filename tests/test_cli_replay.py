@@ -533,18 +533,30 @@ def test_cli_replay_fifo_without_format_refused_before_reading(tmp_path, capsys)
         t.join(10)
 
 
+def _subst(arg: str, subs: dict) -> str:
+    for k, v in subs.items():
+        arg = arg.replace(k, v)
+    return arg
+
+
 @pytest.mark.parametrize("argv, message", [
     (["replay", "DAY", "--dump-book", "TMP"], "--dump-book TMP: is a directory, not a file"),
     (["replay", "DAY", "--out", "DAY"], "--out DAY: exists and is not a directory"),
     (["replay", "DAY", "--plot", "DAY"], "--plot DAY: exists and is not a directory"),
     (["replay", "DAY", "DAY", "--out", "DAY"], "--out DAY: exists and is not a directory"),
     (["book", "DAY", "--symbol", "AAPL", "--plot", "TMP"], "--plot TMP: is a directory, not a file"),
+    # a file in a directory that does not exist, or under a file
+    (["replay", "DAY", "--dump-book", "TMP/no/b.csv"], "--dump-book TMP/no/b.csv: no directory TMP/no"),
+    (["replay", "DAY", "--dump-book", "DAY/b.csv"], "--dump-book DAY/b.csv: DAY is not a directory"),
+    (["replay", "DAY", "--out", "DAY/sub/o"], "--out DAY/sub/o: DAY is not a directory"),
+    (["book", "DAY", "--symbol", "AAPL", "--plot", "TMP/no/d.png"],
+     "--plot TMP/no/d.png: no directory TMP/no"),
 ])
 def test_cli_output_path_of_the_wrong_kind_refused_before_the_replay(capsys, day, tmp_path, argv,
                                                                       message):
     # found only after the whole file had been replayed and its summary printed
     subs = {"DAY": str(day), "TMP": str(tmp_path)}
-    code, out, err = run_cli(capsys, *[subs.get(a, a) for a in argv])
+    code, out, err = run_cli(capsys, *[_subst(a, subs) for a in argv])
     for k, v in subs.items():
         message = message.replace(k, v)
     assert code == 1 and out == ""

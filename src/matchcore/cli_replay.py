@@ -100,6 +100,15 @@ def _refuse_unwritable_outputs(args) -> None:
             raise ValueError(f"{name} {value}: exists and is not a directory")
         if not want_dir and path.is_dir():
             raise ValueError(f"{name} {value}: is a directory, not a file")
+        # A file goes into its directory, which is not made; a directory is made with its
+        # parents, of which the nearest that exists must be a directory. Either failed only
+        # after the whole replay, its summary printed.
+        parent = path.parent if not want_dir else next(
+            (a for a in path.parents if a.exists()), Path("."))
+        if not want_dir and not parent.exists():
+            raise ValueError(f"{name} {value}: no directory {parent}")
+        if not parent.is_dir():
+            raise ValueError(f"{name} {value}: {parent} is not a directory")
 
 
 def run(args) -> int:
