@@ -976,3 +976,34 @@ def test_replayer_symbols_empty_refused_naming_the_argument(empty, tmp_path):
     with pytest.raises(ValueError, match="symbols is empty"):
         itch.replay_file(itch.generate(tmp_path / "d.itch", messages=500, symbols=2, seed=1),
                          symbols=empty)
+
+
+@pytest.mark.timeout(120)
+def test_replay_file_unknown_frames_beyond_small_chunk_replayed_not_hung(tmp_path):
+    # An unknown-type message is taken once up to 16 such frames lead on, and a resync
+    # candidate after a bad prefix likewise: the framing may need about 1 MiB beyond a
+    # frame. With a chunk under that, replay_file and decode refilled the same full buffer
+    # for ever (chunk_size=128 KiB is allowed).
+    data = itch.generate(None, messages=2000, symbols=2, seed=3)
+    k = len(data) // 2
+    while k < len(data):                      # a message boundary in the middle
+        d = itch.decode(data[:k])
+        if d.stats["truncated"] is None:
+            break
+        k += 1
+    unknown = b"".join(struct.pack(">H", 65_000) + b"Z" + bytes(64_999) for _ in range(5))
+    bad = b"\x00\x05\x01abcd"              # a type byte that is no letter: a bad prefix
+    add = struct.pack(">HcHH6sQcI8sI", 36, b"A", 1, 0, bytes(6), 1 << 40, b"B", 100,
+                      b"AAPL    ", 1000)       # then the resync candidate, unknown frames after
+    for body in (data[:k] + unknown + data[k:],
+                 data[:k] + bad + add + unknown + data[k:]):
+        path = tmp_path / "day.itch"
+        path.write_bytes(body)
+        whole = replay(body)
+        for chunk in (1 << 17, itch.CHUNK_SIZE):
+            r = itch.replay_file(path, chunk_size=chunk)
+            assert r.stats["counts"] == whole.stats["counts"] and r.stats["counts"]["Z"] == 5
+            assert r.stats["bad_lengths"] == whole.stats["bad_lengths"]
+            assert r.stats["open_orders"] == whole.stats["open_orders"]
+            d = itch.decode(path, chunk_size=chunk)
+            assert d.stats == itch.decode(body).stats

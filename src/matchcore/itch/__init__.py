@@ -149,6 +149,15 @@ class _ChunkReader:
             self.total += k
 
     def fill(self) -> memoryview:
+        if self.n == len(self.buf) and not self.eof:
+            # A full buffer of which nothing was consumed: the framing needs to see further
+            # to decide (a message of an unknown type is taken once up to 16 such frames of up
+            # to 64 KiB lead on; a bad prefix's resync candidate likewise), and refilling the
+            # same bytes spun forever with a chunk under about 1 MiB. The buffer grows (at
+            # most to about twice that lookahead; the default 4 MiB never does).
+            grown = bytearray(2 * len(self.buf))
+            grown[: self.n] = self.buf[: self.n]
+            self.buf, self.view = grown, memoryview(grown)
         if self.live and self._unfed:
             # the bytes the format check read: replayed before the next read, which waits for
             # the writer's next write
