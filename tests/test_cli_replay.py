@@ -1256,3 +1256,23 @@ def test_cli_replay_compressed_stdin_summary_gives_compressed_bytes_read(tmp_pat
     first = p.stdout.decode().splitlines()[0]
     # "(N MB ..." for ITCH, "...; N MB ..." for DBN
     assert p.returncode == 0 and f"{len(data) / 1e6:,.1f} MB read from a pipe)" in first, first
+
+
+def test_cli_replay_summary_lines_are_those_the_readme_example_shows(capsys, day):
+    # the README's example summary lacked the counter the CLI had gained since
+    # ("cross trades beyond int64 shares"): every summary line but the timing, numbers aside
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ matchcore replay day.itch --dump-book book.csv\n", 1)[1]
+    shown = block.split("\n$ ", 1)[0].splitlines()
+    code, out, _ = run_cli(capsys, "replay", str(day), "--no-progress")
+    assert code == 0
+
+    def shape(line):
+        return re.sub(r"\b\d[\d,.]*", "N", line)
+
+    for prefix in ("unknown order references", "unknown message types", "truncated"):
+        want = next(x for x in shown if x.startswith(prefix))
+        got = next(x for x in out.splitlines() if x.startswith(prefix))
+        assert shape(got) == shape(want), (got, want)
