@@ -1276,3 +1276,12 @@ def test_cli_replay_summary_lines_are_those_the_readme_example_shows(capsys, day
         want = next(x for x in shown if x.startswith(prefix))
         got = next(x for x in out.splitlines() if x.startswith(prefix))
         assert shape(got) == shape(want), (got, want)
+
+
+def test_cli_book_no_symbol_before_first_message_says_none_seen(capsys, day):
+    # "symbols seen: " ended the line with nothing, as if the list had been cut off
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", "00:00:00",
+                             "--no-progress")
+    assert code == 1 and out == ""
+    assert err.strip() == ("matchcore book: error: no symbol 'AAPL' before 00:00:00; "
+                           "symbols seen: none")

@@ -739,7 +739,8 @@ def _book(args) -> int:
                 if n == args.symbol and r.symbols.get(k, n) != n)
             print(f"matchcore book: error: no symbol {args.symbol!r} "
                   f"{'before ' + args.at if args.at else 'in this file'}; symbols seen: "
-                  f"{', '.join(names[:20])}{' ...' if len(names) > 20 else ''}{renamed}",
+                  f"{', '.join(names[:20]) or 'none'}{' ...' if len(names) > 20 else ''}"
+                  f"{renamed}",
                   file=sys.stderr)
             return 1
         from matchcore import OrderBook
