@@ -223,6 +223,21 @@ def test_lobster_bad_arguments_raise_value_error(tiny, kwargs, message):
         replay_lobster(m, ob, **kwargs)
 
 
+@pytest.mark.parametrize("levels, exc, message", [
+    # 2.5 compared 2 levels and counted no row as agreeing: agreement 0.0, no error
+    (2.5, TypeError, "levels must be an integer, got float 2.5"),
+    ("2", TypeError, "levels must be an integer, got str '2'"),
+])
+def test_lobster_levels_not_an_integer_raises_type_error(tiny, levels, exc, message):
+    _, _, m, o = tiny
+    with pytest.raises(exc, match=re.escape(message)):
+        replay_lobster(m, o, verify=True, levels=levels)
+    # without an orderbook file there is no upper bound to name ("1..None")
+    with pytest.raises(ValueError, match=re.escape("levels must be >= 1, got 0")):
+        replay_lobster(m, None, levels=0)
+    assert replay_lobster(m, o, verify=True, levels=np.int64(2)).levels == 2
+
+
 def test_lobster_mismatched_files_raise_value_error(tmp_path):
     m, o = _write(tmp_path, rows=ROWS[:-1])
     with pytest.raises(ValueError, match="one row per message"):

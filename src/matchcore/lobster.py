@@ -36,6 +36,7 @@ at the message's side and price (``seed_hits``), clamped at what the seed still 
 from __future__ import annotations
 
 import io
+import operator
 import re
 import time
 from dataclasses import dataclass, field
@@ -443,8 +444,17 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
     file_levels = ob.shape[1] // 4 if ob is not None else None
     if levels is None:
         levels = file_levels
-    elif levels <= 0 or (file_levels is not None and levels > file_levels):
-        raise ValueError(f"levels must be 1..{file_levels}, got {levels}")
+    else:
+        # an integer, as the books take them: levels=2.5 compared 2 levels and then counted
+        # no row as agreeing (agree_levels == 2.5 never holds): agreement 0.0, no error
+        try:
+            levels = operator.index(levels)
+        except TypeError:
+            raise TypeError(f"levels must be an integer, got {type(levels).__name__} "
+                            f"{levels!r}") from None
+        if levels <= 0 or (file_levels is not None and levels > file_levels):
+            raise ValueError(f"levels must be {'1..' + str(file_levels) if file_levels else '>= 1'}"
+                             f", got {levels}")
     if book is None:
         book = OrderBook(capacity=max(1024, len(msgs) // 4))
 
