@@ -238,6 +238,29 @@ def test_lobster_levels_not_an_integer_raises_type_error(tiny, levels, exc, mess
     assert replay_lobster(m, o, verify=True, levels=np.int64(2)).levels == 2
 
 
+def test_lobster_messages_columns_of_different_lengths_refused_book_untouched():
+    # the compiled loop read the short order_id column past its end, rested the garbage in
+    # the caller's book, and only then an IndexError came from the trade extraction
+    from matchcore import OrderBook
+    from matchcore._lobster import replay as compiled_replay
+
+    n = 1000
+    cols = dict(ts_ns=np.arange(n, dtype=np.int64), type=np.ones(n, np.int8),
+                order_id=np.arange(1, n + 1, dtype=np.int64), size=np.full(n, 10, np.int64),
+                price=np.full(n, 100, np.int64), direction=np.ones(n, np.int8))
+    for short in cols:
+        bad = dict(cols, **{short: cols[short][:1]})
+        book = OrderBook()
+        with pytest.raises(ValueError, match="of one length"):
+            replay_lobster(LobsterMessages(**bad), book=book)
+        assert len(book) == 0
+        with pytest.raises(ValueError, match="columns of different lengths"):
+            compiled_replay(book, bad["type"], bad["ts_ns"], bad["order_id"], bad["size"],
+                            bad["price"], bad["direction"], None, 0)
+        assert len(book) == 0
+    assert len(replay_lobster(LobsterMessages(**cols)).book) == n
+
+
 def test_lobster_mismatched_files_raise_value_error(tmp_path):
     m, o = _write(tmp_path, rows=ROWS[:-1])
     with pytest.raises(ValueError, match="one row per message"):

@@ -92,6 +92,15 @@ def replay(OrderBook book, const int8_t[::1] kind, const int64_t[::1] ts_ns,
     cdef mc_book* b = book._b
     cdef int64_t[N_COUNTERS] c
     cdef int i
+    # the loop reads every column at row k without bounds checks: a shorter column was read
+    # past its end (order ids, sizes from beyond the buffer) into the book
+    if not (ts_ns.shape[0] == oid.shape[0] == size.shape[0] == price.shape[0]
+            == side.shape[0] == n):
+        raise ValueError(f"message columns of different lengths: type {n}, ts_ns "
+                         f"{ts_ns.shape[0]}, order_id {oid.shape[0]}, size {size.shape[0]}, "
+                         f"price {price.shape[0]}, direction {side.shape[0]}")
+    if levels < 0:
+        raise ValueError(f"levels must be >= 0, got {levels}")
     for i in range(N_COUNTERS):
         c[i] = 0
     cdef bint verify = ob is not None
@@ -245,6 +254,11 @@ def transitions(const int64_t[:, ::1] ob, const int8_t[::1] kind, const int64_t[
     """
     cdef Py_ssize_t n = kind.shape[0], k
     cdef int64_t L = levels
+    if not (size.shape[0] == price.shape[0] == side.shape[0] == n):
+        raise ValueError(f"message columns of different lengths: type {n}, size "
+                         f"{size.shape[0]}, price {price.shape[0]}, direction {side.shape[0]}")
+    if L < 1:
+        raise ValueError(f"levels must be >= 1, got {L}")
     cdef cnp.ndarray out_arr = np.empty(n, dtype=np.int8)
     cdef int8_t* out = <int8_t*>cnp.PyArray_DATA(out_arr)
     if n == 0:

@@ -421,6 +421,14 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
     verify = _flag_arg(verify, "verify")
     if isinstance(message_csv, LobsterMessages):
         msgs = message_csv
+        # before any rule or the book: a shorter column was read past its end by the
+        # compiled loop, and its garbage rested in the book, before an IndexError
+        cols = {name: np.asarray(getattr(msgs, name)) for name in
+                ("ts_ns", "type", "order_id", "size", "price", "direction")}
+        if any(c.ndim != 1 for c in cols.values()) or \
+                len({len(c) for c in cols.values()}) != 1:
+            raise ValueError("LobsterMessages columns must be 1-D and of one length, got "
+                             + ", ".join(f"{k} {c.shape}" for k, c in cols.items()))
         # columns built by the caller keep the same rules as a file read by read_messages
         bad = _first_bad(_bad_message_rows(None, msgs.type, msgs.order_id, msgs.size,
                                            msgs.price, msgs.direction))
