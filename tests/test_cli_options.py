@@ -76,6 +76,23 @@ def test_itch_generate_seed_outside_64_bits_refused(seed):
         itch.generate(None, messages=10, symbols=1, seed=seed)
 
 
+@pytest.mark.parametrize("kwargs, name", [
+    ({"messages": 100.7}, "messages"), ({"symbols": 2.5}, "symbols"), ({"seed": 1.5}, "seed"),
+    ({"seed": "1"}, "seed"),
+])
+def test_itch_generate_non_integer_argument_raises_type_error(kwargs, name):
+    # int() cut 100.7 messages to 100 and seed 1.5 to seed 1: another day, silently
+    import numpy as np
+
+    import matchcore.itch as itch
+
+    args = {"messages": 100, "symbols": 2, "seed": 1, **kwargs}
+    with pytest.raises(TypeError, match=f"{name} must be an integer"):
+        itch.generate(None, **args)
+    assert itch.generate(None, messages=np.int64(100), symbols=np.uint16(2), seed=np.uint64(1)) \
+        == itch.generate(None, messages=100, symbols=2, seed=1)
+
+
 def test_itch_generate_largest_64_bit_seed_accepted():
     import matchcore.itch as itch
 

@@ -10,6 +10,7 @@ to an order that is not open and never crosses a book.
 """
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +49,14 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
     """
     from matchcore.itch._gen import Generator
 
+    for name, value in (("messages", messages), ("symbols", symbols), ("seed", seed)):
+        # integers as the books take them: int() cut messages=1000.7 to 1000 and seed=1.5
+        # to seed 1 (another seed's day under the name of this one), without a word
+        try:
+            operator.index(value)
+        except TypeError:
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__} "
+                            f"{value!r}") from None
     if not 0 <= messages < 2**63:
         # the generator counts messages in int64
         raise ValueError(f"messages must be in [0, 2**63), got {messages}")
