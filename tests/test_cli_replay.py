@@ -551,6 +551,11 @@ def _subst(arg: str, subs: dict) -> str:
     (["replay", "DAY", "--out", "DAY/sub/o"], "--out DAY/sub/o: DAY is not a directory"),
     (["book", "DAY", "--symbol", "AAPL", "--plot", "TMP/no/d.png"],
      "--plot TMP/no/d.png: no directory TMP/no"),
+    # an empty path was taken for the option not given: nothing written, exit status 0
+    (["replay", "DAY", "--dump-book", ""], "--dump-book: an empty path"),
+    (["replay", "DAY", "--out", ""], "--out: an empty path"),
+    (["replay", "DAY", "--plot", " "], "--plot: an empty path"),
+    (["book", "DAY", "--symbol", "AAPL", "--plot", ""], "--plot: an empty path"),
 ])
 def test_cli_output_path_of_the_wrong_kind_refused_before_the_replay(capsys, day, tmp_path, argv,
                                                                       message):

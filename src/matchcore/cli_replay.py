@@ -91,9 +91,13 @@ def _refuse_unwritable_outputs(args) -> None:
     after the whole file had been replayed): a directory for a file, a file for a directory."""
     for opt, want_dir in (("dump_book", False), ("out", True), ("plot", True)):
         value = getattr(args, opt, None)
-        if not value:
+        if value is None:
             continue
         path, name = Path(value), "--" + opt.replace("_", "-")
+        if not value.strip():
+            # taken for "not given": nothing written and exit status 0 (a script's
+            # --dump-book "$OUT" with OUT unset)
+            raise ValueError(f"{name}: an empty path")
         if args.command == "book":
             want_dir = False            # book --plot is one PNG
         if want_dir and path.exists() and not path.is_dir():
