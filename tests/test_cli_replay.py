@@ -1290,3 +1290,12 @@ def test_cli_book_no_symbol_before_first_message_says_none_seen(capsys, day):
     assert code == 1 and out == ""
     assert err.strip() == ("matchcore book: error: no symbol 'AAPL' before 00:00:00; "
                            "symbols seen: none")
+
+
+@pytest.mark.parametrize("at", ["", " "])
+def test_cli_book_empty_at_refused_not_end_of_file(capsys, day, at):
+    # --at "" showed the book at the end of the file, exit status 0
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", at,
+                             "--no-progress")
+    assert code == 1 and out == ""
+    assert err.strip() == f"matchcore book: error: time {at!r} is not HH:MM:SS[.fraction]"

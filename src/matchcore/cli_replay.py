@@ -670,7 +670,8 @@ def _book(args) -> int:
             # read as ITCH it gave "no symbol ... symbols seen:" with nothing seen
             raise ValueError(f"{path} is a {_FORMAT_NAMES[fmt]} file: book reads ITCH 5.0 "
                              f"files (replay --dump-book gives the final books of any format)")
-    until = itch.parse_time(args.at) if args.at else None
+    # (--at "" is no time: it showed the end of the file, as if --at had not been given)
+    until = itch.parse_time(args.at) if args.at is not None else None
     from matchcore._symfilter import LABEL, label_errors, plain_number
 
     args.symbol = plain_number(args.symbol.strip())     # a locate written "001", as --symbols
