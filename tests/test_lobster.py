@@ -261,6 +261,30 @@ def test_lobster_messages_columns_of_different_lengths_refused_book_untouched():
     assert len(replay_lobster(LobsterMessages(**cols)).book) == n
 
 
+@pytest.mark.parametrize("row, fix, expect", [
+    # two ask levels at one price: the seed held two orders of one synthetic id, and the
+    # replay failed with "order 9223653511836586464 rejected: DUPLICATE_ORDER_ID"
+    (0, {4: 10100}, "line 1: ask price 2 10100 is not above ask price 1 10100"),
+    (3, {4: 10050}, "line 4: ask price 2 10050 is not above ask price 1 10100"),
+    (5, {6: 10000}, "line 6: bid price 2 10000 is not below bid price 1 10000"),
+])
+def test_lobster_orderbook_levels_not_best_first_raise_naming_line(tmp_path, row, fix, expect):
+    rows = [list(r) for r in ROWS]
+    for col, value in fix.items():
+        rows[row][col] = value
+    m, o = _write(tmp_path, rows=rows)
+    with pytest.raises(ValueError, match=re.escape(f"{o}, {expect}")):
+        read_orderbook(o)
+    with pytest.raises(ValueError, match=re.escape(expect)):
+        replay_lobster(m, o, verify=True)
+    # an empty level after the last one holds any price (LOBSTER's dummies)
+    rows = [list(r) for r in ROWS]
+    rows[0][4:6] = [9999999999, 0]
+    rows[0][6:8] = [-9999999999, 0]
+    m, o = _write(tmp_path, rows=rows)
+    assert read_orderbook(o)[0].tolist() == rows[0]
+
+
 def test_lobster_mismatched_files_raise_value_error(tmp_path):
     m, o = _write(tmp_path, rows=ROWS[:-1])
     with pytest.raises(ValueError, match="one row per message"):

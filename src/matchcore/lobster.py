@@ -358,6 +358,18 @@ def _check_orderbook(a: np.ndarray, where: str, skip: int = 0) -> np.ndarray:
         v = a[row, col].item()
         v = int(v) if isinstance(v, float) and v.is_integer() and abs(v) <= _MAX_EXACT else v
         raise ValueError(f"{where}, line {row + 1 + skip}: {what} {col // 4 + 1} {v} {why}")
+    # Levels best first: two levels with shares at one price (or out of order) made a seed
+    # with two orders of one synthetic id, refused as "order 9223653511836586464 rejected:
+    # DUPLICATE_ORDER_ID", or a seed and comparisons of levels that are no book's.
+    for col, what, sign in ((0, "ask", 1), (2, "bid", -1)):
+        p, q = xi[:, col::4], xi[:, col + 1::4]
+        wrong = (q[:, :-1] > 0) & (q[:, 1:] > 0) & (sign * (p[:, 1:] - p[:, :-1]) <= 0)
+        if wrong.any():
+            row, lv = map(int, np.argwhere(wrong)[0])
+            raise ValueError(f"{where}, line {row + 1 + skip}: {what} price {lv + 2} "
+                             f"{int(p[row, lv + 1])} is not {'above' if sign > 0 else 'below'} "
+                             f"{what} price {lv + 1} {int(p[row, lv])} (levels go best first, "
+                             f"one price each)")
     return np.ascontiguousarray(xi)
 
 
