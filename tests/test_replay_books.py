@@ -1007,3 +1007,19 @@ def test_replay_file_unknown_frames_beyond_small_chunk_replayed_not_hung(tmp_pat
             assert r.stats["open_orders"] == whole.stats["open_orders"]
             d = itch.decode(path, chunk_size=chunk)
             assert d.stats == itch.decode(body).stats
+
+
+def test_replay_deep_snapshot_depth_snapshots_recorded_not_dropped():
+    # The snapshot sink's first growth made room for 1024 records whatever their size: at
+    # snapshot_depth=1,000,000 (48 MB a record, within the documented bound) that was 48 GB,
+    # never allocated, so every snapshot was dropped into out_of_memory (at 100,000 levels,
+    # 4.9 GB were allocated and zeroed for a few records).
+    data = itch.generate(None, messages=3000, symbols=1, seed=5)
+    shallow = replay(data, snapshot_every=3000, snapshot_depth=10)
+    deep = replay(data, snapshot_every=3000, snapshot_depth=1_000_000)
+    assert deep.stats["out_of_memory"] == 0
+    a, b = shallow.snapshots(), deep.snapshots()
+    assert len(a) == len(b) == 1
+    for col in ("bid_price", "bid_qty", "bid_orders", "ask_price", "ask_qty", "ask_orders"):
+        assert b[col][0][:10].tolist() == a[col][0].tolist()
+        assert not b[col][0][10:].any()

@@ -70,7 +70,12 @@ cdef inline char* rb_push(rbuf* b) noexcept nogil:
     cdef int64_t cap
     cdef char* p
     if b.n == b.cap:
-        cap = b.cap * 2 if b.cap > 0 else 1024
+        # the first growth: 1024 records, or fewer when they are large (1 MiB of them, at
+        # least one): a depth snapshot of 1,000,000 levels is a 48 MB record, and 1024 of
+        # them at once could never be allocated, so every snapshot was dropped as if memory
+        # had run out
+        cap = b.cap * 2 if b.cap > 0 else (1024 if b.item <= 1024 else
+                                           (1 << 20) // b.item if b.item <= (1 << 20) else 1)
         p = <char*>realloc(b.data, cap * b.item)
         if p == NULL:
             return NULL
