@@ -1299,3 +1299,24 @@ def test_cli_book_empty_at_refused_not_end_of_file(capsys, day, at):
                              "--no-progress")
     assert code == 1 and out == ""
     assert err.strip() == f"matchcore book: error: time {at!r} is not HH:MM:SS[.fraction]"
+
+
+def test_cli_replay_records_dropped_out_of_memory_reported_exit_1(tmp_path, day):
+    # Snapshot records the sink could not allocate were counted in stats["out_of_memory"]
+    # and nowhere else: the summary said nothing, --out wrote an empty snapshots.npy, exit 0.
+    # A 2 GiB address space leaves no room for one 2.1 GB snapshot record (44,739,242 levels).
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", str(day), "--snapshot-every",
+                        "10000", "--depth", "44739242", "--no-progress", "--out",
+                        str(tmp_path / "o")], preexec_fn=limit, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 1, p.stderr
+    assert "replayed 30,000 ITCH 5.0 messages" in p.stdout
+    assert p.stderr.startswith("matchcore replay: error: out of memory: ")
+    assert "records or orders dropped" in p.stderr and p.stderr.count("\n") == 1

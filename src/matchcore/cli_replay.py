@@ -430,7 +430,15 @@ def _replay(args) -> int:
         sinks = hooks.sinks(r)
         plot_cli(args, sinks["tob"], sinks["trades"], {**names, **book_labels(names, books)},
                  1e4)
-    return hooks.finish(r)
+    status = hooks.finish(r)
+    if s["out_of_memory"]:
+        # records the sinks could not grow for, or orders no book could take: the summary
+        # and the outputs above are incomplete (they were, with exit status 0 and no word)
+        print(f"matchcore replay: error: out of memory: {s['out_of_memory']:,} records or "
+              f"orders dropped (sinks or books that could not grow); the summary and the "
+              f"outputs are incomplete", file=sys.stderr)
+        return 1
+    return status
 
 
 def _print_interrupted(args, n: int, elapsed: float, what: str) -> None:
