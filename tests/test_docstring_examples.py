@@ -24,8 +24,13 @@ def _modules():
 def test_docstring_examples_every_module_gives_the_output_it_shows():
     failed, attempted, without = [], 0, 0
     for name in _modules():
-        res = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS,
-                              report=False)
+        try:
+            mod = importlib.import_module(name)
+        except ImportError as exc:
+            if exc.name and not exc.name.startswith("matchcore"):
+                continue            # an optional extra not installed: its tests skip too
+            raise
+        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS, report=False)
         attempted += res.attempted
         without += res.attempted == 0
         if res.failed:
