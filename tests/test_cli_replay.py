@@ -1320,3 +1320,50 @@ def test_cli_replay_records_dropped_out_of_memory_reported_exit_1(tmp_path, day)
     assert "replayed 30,000 ITCH 5.0 messages" in p.stdout
     assert p.stderr.startswith("matchcore replay: error: out of memory: ")
     assert "records or orders dropped" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_cli_replay_several_files_records_dropped_out_of_memory_reported_exit_1(tmp_path, day):
+    # several files (the path --dask shares): the out-of-memory drops of each file's sinks
+    # were in summary.json's stats only; the lines per file said nothing and exit status was 0
+    import resource
+    import shutil
+    import subprocess
+    import sys
+
+    other = tmp_path / "other.itch"
+    shutil.copy(day, other)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", str(day), str(other),
+                        "--snapshot-every", "10000", "--depth", "44739242", "--no-progress",
+                        "--out", str(tmp_path / "o")], preexec_fn=limit, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 1, p.stderr
+    assert "replayed 2 files in this process" in p.stdout
+    assert p.stderr.startswith("matchcore replay: error: out of memory: ")
+    assert "records or orders dropped" in p.stderr and p.stderr.count("\n") == 1
+    assert f" in {day}, {other};" in p.stderr
+
+
+def test_cli_book_orders_dropped_out_of_memory_reported_exit_1(capsys, day, monkeypatch):
+    # an order no book could take (stats["out_of_memory"]) left the ladder shown short, with
+    # no word and exit status 0. No small file makes a book fail to grow, so the replay's
+    # count is raised on the real result.
+    real = itch.replay_file
+
+    class Short:
+        def __init__(self, r):
+            self._r = r
+            self.stats = {**r.stats, "out_of_memory": 3}
+
+        def __getattr__(self, name):
+            return getattr(self._r, name)
+
+    monkeypatch.setattr(itch, "replay_file", lambda *a, **k: Short(real(*a, **k)))
+    sym = next(iter(sorted(real(day).symbols.values())))
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", sym, "--no-progress")
+    assert code == 1 and f"{sym} (locate " in out
+    assert err == ("matchcore book: error: out of memory: 3 records or orders dropped (sinks or "
+                   "books that could not grow); the book shown is incomplete\n")

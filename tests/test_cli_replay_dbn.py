@@ -291,3 +291,24 @@ def test_cli_replay_dbn_instruments_beyond_book_numbers_said_not_noted_as_absent
                  "--symbols", "NOPE", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "instruments dropped" not in out and "note: no symbol named NOPE in this file" in out
+
+
+def test_cli_replay_dbn_records_dropped_out_of_memory_reported_exit_1(dbn_file, tmp_path):
+    # as for ITCH: snapshot records the sink could not allocate were counted in
+    # stats["out_of_memory"] only; the DBN summary said nothing and the exit status was 0.
+    # A 2 GiB address space leaves no room for one 2.1 GB snapshot record (44,739,242 levels).
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", str(dbn_file),
+                        "--snapshot-every", "1000", "--depth", "44739242", "--no-progress",
+                        "--out", str(tmp_path / "o")], preexec_fn=limit, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 1, p.stderr
+    assert "DBN MBO records" in p.stdout
+    assert p.stderr.startswith("matchcore replay: error: out of memory: ")
+    assert "records or orders dropped" in p.stderr and p.stderr.count("\n") == 1

@@ -159,3 +159,19 @@ def size_on_disk(path, consumed: int) -> str:
     if regular:
         return f"{os.stat(path).st_size / 1e6:,.1f} MB on disk"
     return f"{consumed / 1e6:,.1f} MB read from a pipe"
+
+
+def report_dropped(command: str, dropped: int, what: str = "records or orders",
+                   why: str = "sinks or books that could not grow",
+                   where: str = "", incomplete: str = "the summary and the outputs are incomplete") -> bool:
+    """After a replay's summary and outputs: one error line on stderr when ``dropped`` (its
+    ``stats["out_of_memory"]``) is non-zero, and whether it was. The caller then exits 1, as
+    the exit-status table has memory running out: the summary and the outputs look whole, and
+    an exit status 0 let a script take them for a complete replay."""
+    if not dropped:
+        return False
+    import sys
+
+    print(f"matchcore {command}: error: out of memory: {dropped:,} {what} dropped ({why})"
+          f"{where}; {incomplete}", file=sys.stderr)
+    return True

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._cliutil import atomic_output, int64, save_npy, size_on_disk, write_json
+from matchcore._cliutil import (atomic_output, int64, report_dropped, save_npy, size_on_disk,
+                               write_json)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -431,12 +432,9 @@ def _replay(args) -> int:
         plot_cli(args, sinks["tob"], sinks["trades"], {**names, **book_labels(names, books)},
                  1e4)
     status = hooks.finish(r)
-    if s["out_of_memory"]:
-        # records the sinks could not grow for, or orders no book could take: the summary
-        # and the outputs above are incomplete (they were, with exit status 0 and no word)
-        print(f"matchcore replay: error: out of memory: {s['out_of_memory']:,} records or "
-              f"orders dropped (sinks or books that could not grow); the summary and the "
-              f"outputs are incomplete", file=sys.stderr)
+    # records the sinks could not grow for, or orders no book could take: the summary and
+    # the outputs above are incomplete (they were, with exit status 0 and no word)
+    if report_dropped("replay", s["out_of_memory"]):
         return 1
     return status
 
@@ -785,6 +783,10 @@ def _print_book(args, r, until, loc: int, book) -> int:
     if args.plot:
         _plot(args.plot, name, when, bids, asks)
         print(f"depth plot -> {args.plot}")
+    # an order no book could take: the ladder shown lacks it (exit status 0 and no word)
+    if report_dropped("book", r.stats["out_of_memory"],
+                      incomplete="the book shown is incomplete"):
+        return 1
     return 0
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 
-from matchcore._cliutil import save_npy, write_json
+from matchcore._cliutil import report_dropped, save_npy, write_json
 from matchcore.cli_replay import CSV_HEADER, _bar, dump_output
 
 
@@ -156,6 +156,11 @@ def run_many(args) -> int:
             names = (dbn_book_names(f.symbols, f.instruments, f.books) if f.format == "dbn"
                      else {**f.symbols, **book_labels(f.symbols, f.books)})
             plot_cli(args, f.tob, f.trades, names, scale, prefix=f"{stem}-")
+    # as one file's replay: records the sinks could not grow for said, and exit status 1
+    short = [f for f in res.files if f.stats.get("out_of_memory")]
+    if report_dropped("replay", sum(f.stats["out_of_memory"] for f in short),
+                      where=" in " + ", ".join(f.file for f in short)):
+        return 1
     return 0
 
 

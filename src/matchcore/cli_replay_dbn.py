@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 
-from matchcore._cliutil import save_npy, size_on_disk, write_json
+from matchcore._cliutil import report_dropped, save_npy, size_on_disk, write_json
 
 
 def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: Path,
@@ -101,6 +101,9 @@ def replay_dbn_cli(args, path: Path) -> int:
         print(f"sinks: tob.npy, trades.npy, snapshots.npy, summary.json -> {out}")
     if args.plot:
         plot_cli(args, tob, trades, shown, PRICE_SCALE)
+    # as the ITCH replay: records the sinks could not grow for said, and exit status 1
+    if report_dropped("replay", s["out_of_memory"]):
+        return 1
     return 0
 
 
