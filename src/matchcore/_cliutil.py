@@ -79,6 +79,8 @@ def atomic_output(path, mode: str = "w", **open_kw):
     """Open ``path`` for writing through a temporary file beside it, renamed over ``path`` only
     when the ``with`` block completes: a command interrupted (Ctrl-C, SIGTERM, a full disk)
     while writing leaves the old file or none, never a half-written one presented as complete.
+    The file is fsynced before the rename and its directory after it, so a power loss leaves
+    the old file or the whole new one, and the new one once the ``with`` block has returned.
     A file that is replaced keeps its permission bits (and, where allowed, its owner), as when
     ``open(path, "w")`` truncates it.
 
@@ -121,8 +123,18 @@ def atomic_output(path, mode: str = "w", **open_kw):
         fd = None                                       # the file object owns it now
         with f:
             yield f
+            f.flush()
+            # the data on disk before the name points at it: renamed first, a power loss could
+            # leave an empty or short file under the final name (as write_commands does)
+            os.fsync(f.fileno())
         os.replace(tmp, path)
         renamed = True
+        # the rename itself on disk: without it the old file (or none) may come back
+        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
     finally:
         if fd is not None:
             os.close(fd)
