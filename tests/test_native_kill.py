@@ -834,3 +834,25 @@ def test_native_recorder_fsync_replacing_file_new_one_synced_before_rename(tmp_p
     assert len(renamed) == 1, lines
     assert synced and synced[0] < renamed[0], lines
     assert read_header(p).is_journal
+
+
+def test_native_one_record_left_out_or_committed_said_singular(tmp_path, capsys):
+    # "1 whole records", "its 1 committed records": plural for one, in the reader's error and
+    # in `replay --committed`
+    from matchcore.__main__ import main
+
+    p = tmp_path / "j.mccmd"
+    _fill_journal(p, 3)
+    with open(p, "r+b") as f:
+        f.seek(16)
+        f.write(struct.pack("<Q", 1))                    # one record counted, two after it
+    os.truncate(p, p.stat().st_size - 10)                # the last of them torn
+    with pytest.raises(NativeFormatError) as e:
+        read_commands(p)
+    msg = str(e.value)
+    assert "header says 1 record (" in msg and "(2 whole records)" in msg
+    assert "86 bytes after the counted records: 1 whole record and 38 bytes" in msg
+    assert "read its 1 committed record with committed=True" in msg
+    assert main(["replay", str(p), "--no-progress", "--committed"]) == 0
+    out = capsys.readouterr().out
+    assert "left out after them: 86 bytes (1 whole record and 38 bytes of a torn one)" in out

@@ -542,7 +542,7 @@ def _replay_lobster(args, path: Path) -> int:
 
 def _replay_native(args, path: Path) -> int:
     try:
-        from matchcore.native import _read_mapped
+        from matchcore.native import _read_mapped, records
     except ImportError:
         print("matchcore replay: --format native needs matchcore.native, which this build "
               "does not include", file=sys.stderr)
@@ -579,7 +579,7 @@ def _replay_native(args, path: Path) -> int:
     if args.committed:
         torn = hdr.uncommitted_bytes % hdr.record_size
         print(f"committed records: {hdr.count:,}; left out after them: "
-              f"{hdr.uncommitted_bytes:,} bytes ({hdr.uncommitted_records:,} whole records"
+              f"{hdr.uncommitted_bytes:,} bytes ({records(hdr.uncommitted_records, 'whole ')}"
               f"{f' and {torn} bytes of a torn one' if torn else ''})"
               f"{'' if hdr.is_journal else ' (not a Recorder journal)'}")
     names = {k: str(k) for k in books}

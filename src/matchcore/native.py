@@ -173,8 +173,8 @@ def _read_header(f, path: Path, committed: bool) -> NativeHeader:
     if size != expected and not (committed and journal and size > expected):
         whole = (size - header_size) // record_size if size >= header_size else 0
         what = "truncated" if size < expected else "has trailing bytes"
-        msg = (f"{path}: file {what}: header says {count} records ({expected} bytes), the file "
-               f"has {size} bytes ({whole} whole records)")
+        msg = (f"{path}: file {what}: header says {records(count)} ({expected} bytes), the file "
+               f"has {size} bytes ({records(whole, 'whole ')})")
         if size > expected:
             if not journal and committed:
                 msg += ("; committed=True reads past a tail only in a Recorder journal (flag "
@@ -183,9 +183,9 @@ def _read_header(f, path: Path, committed: bool) -> NativeHeader:
                 tail = size - expected
                 torn = tail % record_size
                 msg += (f"; this Recorder journal's last flush did not complete ({tail} bytes "
-                        f"after the counted records: {tail // record_size} whole records"
+                        f"after the counted records: {records(tail // record_size, 'whole ')}"
                         f"{f' and {torn} bytes of a torn one' if torn else ''}): read its "
-                        f"{count} committed records with committed=True (matchcore replay "
+                        f"{records(count, 'committed ')} with committed=True (matchcore replay "
                         f"--committed), or cut the tail with matchcore.native.repair_journal()")
         raise NativeFormatError(msg)
     stp_mode = None if stp == STP_UNKNOWN else STP(stp) if stp <= max(STP) else None
@@ -878,6 +878,11 @@ def _pwrite_all(fd, data, offset) -> None:
         done = 0
         while done < len(view):
             done += os.pwrite(fd, view[done:], offset + done)
+
+
+def records(n: int, kind: str = "") -> str:
+    """``"1 whole record"``, ``"3 whole records"``: a count of records for a message."""
+    return f"{n:,} {kind}record{'' if n == 1 else 's'}"
 
 
 def _fsync_dir(path: Path) -> None:
