@@ -645,3 +645,11 @@ def test_lobster_cross_trade_negative_pseudo_id_read_detected_and_replayed(tmp_p
     bad.write_text("34200.1,3,-1,100,5853300,1\n")
     with pytest.raises(ValueError, match="order id '-1' is negative"):
         read_messages(bad)
+
+
+def test_replay_lobster_no_messages_summary_says_types_none(tmp_path):
+    # the counts by type were joined after "types ": with none the line ended "types "
+    msg = tmp_path / "E_message_1.csv"
+    msg.write_text("")
+    first = replay_lobster(msg).summary().splitlines()[0]
+    assert first.endswith("; types none"), first

@@ -142,7 +142,9 @@ class LobsterResult:
         lines = [
             f"{self.messages:,} LOBSTER messages in {self.elapsed_s * 1e3:.1f} ms "
             f"({self.messages / self.elapsed_s / 1e6 if self.elapsed_s else 0:.2f} M msg/s); "
-            "types " + ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items())),
+            # (no messages: "types" with nothing after it)
+            "types " + (", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
+                        or "none"),
             f"seed: {len(self.seed)} levels; references to orders never added: {c['unknown_refs']} "
             f"({c['seed_hits']} taken from seed levels, {c['seed_short']} clamped there, "
             f"{c['unresolved']} with no seed left at that price); clamped {c['clamped']}, "
