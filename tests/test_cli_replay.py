@@ -1367,3 +1367,17 @@ def test_cli_book_orders_dropped_out_of_memory_reported_exit_1(capsys, day, monk
     assert code == 1 and f"{sym} (locate " in out
     assert err == ("matchcore book: error: out of memory: 3 records or orders dropped (sinks or "
                    "books that could not grow); the book shown is incomplete\n")
+
+
+def test_cli_replay_native_file_as_itch_hint_names_format_native(capsys, tmp_path):
+    # the hint named only matchcore.native.replay_commands: the command-line user needs
+    # --format native (as the DBN and LOBSTER hints name both)
+    from matchcore import COMMAND_DTYPE
+    from matchcore.native import write_commands
+
+    p = tmp_path / "c.mccmd"
+    write_commands(p, np.zeros(3, COMMAND_DTYPE))
+    code, out, err = run_cli(capsys, "replay", str(p), "--format", "itch", "--no-progress")
+    assert code == 1 and out == ""
+    assert err.rstrip().endswith("replay it with matchcore.native.replay_commands (matchcore "
+                                 "replay --format native)"), err

@@ -157,7 +157,9 @@ def refuse_foreign(head: bytes, path, reader: str, compression: str = "") -> Non
     what = f"a {compression + ' ' if compression else ''}{_NAMES[kind]} file" if kind != "text" \
         else f"a {compression + ' ' if compression else ''}text file (it starts with {head!r})"
     way = {"dbn": "replay it with matchcore.feeds.dbn.replay_dbn (matchcore replay --format dbn)",
-           "native": "replay it with matchcore.native.replay_commands"
+           # the command line's way too: the CLI user has no use for the function's name
+           "native": "replay it with matchcore.native.replay_commands (matchcore replay "
+                     "--format native)"
                      + (" after decompressing it (command files are memory-mapped)"
                         if compression else ""),
            "text": "a LOBSTER message CSV is replayed with matchcore.lobster.replay_lobster "
