@@ -166,8 +166,9 @@ def _run(args) -> int:
                 given = [o for o, v in (("--publish", args.publish),
                                         ("--metrics-port", args.metrics_port)) if v is not None]
                 if given:
-                    raise ValueError(f"{' and '.join(given)} work with one ITCH file, not with "
-                                     "several files or --dask: replay the files one by one")
+                    verb = "work" if len(given) > 1 else "works"
+                    raise ValueError(f"{' and '.join(given)} {verb} with one ITCH file, not "
+                                     "with several files or --dask: replay the files one by one")
 
                 return run_many(args)
             args.file = args.file[0]
