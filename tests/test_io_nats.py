@@ -1677,3 +1677,22 @@ def test_cli_replay_publish_label_naming_no_book_reports_what_was_published(serv
     assert c.symbols() == ["MSFT"]
     n = sum(c.records.values())
     assert f"published: {c.batches:,} of {c.batches:,} batches ({n:,} records" in cap.out
+
+
+def test_cli_replay_publish_kinds_repeated_published_once_in_order(server, names, tmp_path,
+                                                                   capsys):
+    # "--publish-kinds tob,trade,tob" said "publishing tob,trade,tob", and the bridge kept the
+    # repeated kind twice
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    path = itch.generate(tmp_path / "d.itch", messages=2000, symbols=2, seed=3)
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--publish-kinds", "tob,trade,tob", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "publishing tob,trade to " in out
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert not c.missing and not c.out_of_sequence
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert ReplayPublisher(pub, kinds=("tob", "trade", "tob")).kinds == ("tob", "trade")

@@ -640,7 +640,8 @@ class ReplayPublisher(NoCopy):
         if not 1 <= max_batch <= 0xFFFF:
             raise ValueError("max_batch must be in 1..65535")
         self.publisher = publisher
-        self.kinds = tuple(kinds)
+        # a kind given twice is one kind: its announcements were queued twice per book
+        self.kinds = tuple(dict.fromkeys(kinds))
         self.max_batch = int(max_batch)
         self.keep = keep
         self.session = session

@@ -123,7 +123,8 @@ class ReplayHooks(NoCopy):
     @classmethod
     def from_args(cls, args, bar=None):
         given = getattr(args, "publish_kinds", None)
-        kinds = tuple(k.strip() for k in (given or "").split(",") if k.strip())
+        # a kind named twice once, in the order given ("publishing tob,tob ...")
+        kinds = tuple(dict.fromkeys(k.strip() for k in (given or "").split(",") if k.strip()))
         if given is not None and not kinds:
             # it published every kind, as if --publish-kinds were not given
             raise ValueError(f"--publish-kinds {given!r} names nothing (choose from trade, tob, "
