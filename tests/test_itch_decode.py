@@ -363,3 +363,52 @@ def test_open_stream_fifo_gzip_magic_split_across_reads_decompressed(tmp_path):
         finally:
             w.join()
         assert got == data
+
+
+_FEED_DATA = itch.generate(None, messages=300, symbols=2, seed=8)
+_EVEN = _FEED_DATA[: len(_FEED_DATA) // 8 * 8]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.frombuffer(_FEED_DATA, np.uint8),
+    lambda: np.frombuffer(_FEED_DATA, np.int8),
+    lambda: np.frombuffer(_EVEN, np.uint16),
+    lambda: np.frombuffer(_EVEN, ">u4"),
+    lambda: np.frombuffer(_EVEN, np.float64),
+    lambda: np.frombuffer(_EVEN, np.uint8).reshape(8, -1),
+    lambda: np.frombuffer(_FEED_DATA, "S1"),
+    lambda: memoryview(np.frombuffer(_EVEN, np.int32)),
+    lambda: np.zeros(0, np.uint16),
+    lambda: np.frombuffer(_FEED_DATA, np.uint8)[::2],
+    lambda: np.frombuffer(_EVEN, np.uint16)[::2],
+    lambda: [1, 2, 3],
+    lambda: None,
+    lambda: 3.5,
+], ids=["u8", "i8", "u16", "be_u4", "f8", "2d", "S1", "mv_i4", "empty_u16", "strided_u8",
+        "strided_u16", "list", "none", "float"])
+def test_itch_replayer_feed_and_decode_same_inputs_taken_and_refused(make):
+    # decode() read any C-contiguous buffer as its bytes; Replayer.feed() refused every numpy
+    # array but uint8 ("Buffer dtype mismatch"), and the two refused strided slices with
+    # different errors (TypeError from decode, ValueError from feed)
+    def outcome(call):
+        try:
+            return "ok", call()
+        except Exception as e:        # the kind and the message compared below
+            return type(e), str(e)
+
+    buf = make()
+    dec = outcome(lambda: itch.decode(buf))
+    r = itch.Replayer()
+    fed = outcome(lambda: r.feed(buf))
+    r2 = itch.Replayer()
+    fin = outcome(lambda: r2.finish(buf)["messages"])
+    assert dec[0] == fed[0] == fin[0], (dec, fed, fin)
+    if dec[0] == "ok":
+        raw = memoryview(buf).tobytes()
+        ref = itch.Replayer()
+        assert fed[1] == ref.feed(raw)
+        assert dec[1].stats["messages"] == fin[1] == itch.decode(raw).stats["messages"]
+        assert r.stats["messages"] == ref.stats["messages"]
+    else:
+        assert dec[1] == fed[1] == fin[1]
+        assert r.stats["messages"] == 0 and not r.finished

@@ -31,6 +31,7 @@ from matchcore._magic import Closing as _Closing
 from matchcore._magic import open_head as _open_head
 from matchcore._magic import read_head as _read_head
 from matchcore._magic import readinto_live as _readinto_live
+from matchcore.itch._buffer import byte_view as _byte_view
 from matchcore.itch._decode import decode_chunk as _decode_chunk
 from matchcore.itch._replay import (
     L2_DTYPE,
@@ -238,7 +239,7 @@ def decode(source, infer_lengths: bool = False, *, chunk_size: int = CHUNK_SIZE)
     infer_lengths = _flag_arg(infer_lengths, "infer_lengths")
     if isinstance(source, (str, os.PathLike)):
         return _decode_file(Path(source), infer_lengths, chunk_size)
-    mv = memoryview(source).cast("B")
+    mv = _byte_view(source)         # what Replayer.feed takes, with the same errors
     arrays, report, consumed = _decode_chunk(mv, infer_lengths, 0)
     out = Decoded(arrays)
     del report["resync"]

@@ -39,6 +39,7 @@ from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_t
                                sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
+from matchcore.itch._buffer import byte_view as _byte_view
 from matchcore._symfilter import LABEL as _LABEL, label_locates, plain_number, symbol_filter
 
 cnp.import_array()
@@ -774,12 +775,22 @@ cdef class Replayer:
 
     # ---- feeding ----
 
-    def feed(self, const uint8_t[::1] buf not None):
+    def feed(self, buf):
         """Consume every complete message in ``buf``; returns the bytes consumed (O(len(buf))).
-        After a bad length prefix, bytes whose framing depends on what follows are left
-        unconsumed too, like an incomplete message. Returns 0 once the stop time
-        (``until_ns``) has been reached."""
-        return self._run(buf, 0)
+        ``buf``: any C-contiguous bytes-like object, a numpy array of any dtype read as its
+        bytes, as :func:`matchcore.itch.decode` takes it. After a bad length prefix, bytes
+        whose framing depends on what follows are left unconsumed too, like an incomplete
+        message. Returns 0 once the stop time (``until_ns``) has been reached."""
+        cdef const uint8_t[::1] view
+        try:
+            if buf is None:
+                raise TypeError
+            view = buf          # bytes, bytearray, a uint8 array: no Python-level view
+        except (TypeError, ValueError):
+            # other dtypes, shapes or objects: taken or refused as decode() does (a uint16
+            # array was refused here with a Cython dtype error that decode() accepted)
+            view = _byte_view(buf)
+        return self._run(view, 0)
 
     cdef int64_t _run(self, const uint8_t[::1] buf, int final) except -1:
         cdef int64_t n = buf.shape[0], pos = 0, k
@@ -844,9 +855,12 @@ cdef class Replayer:
         if self._finished:
             mc_raise_finished("Replayer", "finish")
         cdef const uint8_t[::1] view
+        # the bytes of any buffer feed() takes: len() of a uint16 array counted its items,
+        # half of its bytes
+        tail = bytes(_byte_view(tail))
         cdef int64_t n = len(tail), k
         if n and not self.done:
-            view = bytes(tail)
+            view = tail
             k = self._run(view, 1)
             tail = bytes(view[k:])
             n -= k
