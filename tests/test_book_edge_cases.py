@@ -477,7 +477,9 @@ def test_modify_invalid_args_raise_order_rejected_book_unchanged(book, qty, pric
         book.modify(1, qty, price)
     assert info.value.reason == reason
     assert info.value.order_id == 1
-    assert_events(book, [ev(K.REJECTED, 1, price=price or 0, qty=qty, reason=reason)])
+    # the order is known: its refusal carries its owner (and side, BUY here)
+    assert_events(book, [ev(K.REJECTED, 1, side=BUY, price=price or 0, qty=qty, owner=3,
+                            reason=reason)])
     assert snapshot(book) == before
 
 
@@ -1028,3 +1030,55 @@ def test_depth_into_overlapping_arrays_refused_arrays_untouched():
         assert (a == -9).all()
     assert book.depth_into(a[:2], a[2:]) == (1, 1)
     assert a.tolist() == [[100, 5], [-9, -9], [101, 7], [-9, -9]]
+
+
+def test_modify_refused_for_bad_fields_on_resting_order_carries_its_owner_and_side(book):
+    # The order is known: the refusal is about it, so it goes to its owner (events(owner=))
+    book.submit(1, SELL, 100, 5, owner=7)
+    book.events()
+    for qty, price, reason in ((0, None, R.INVALID_QTY), (-2, 101, R.INVALID_QTY),
+                               (3, -1, R.INVALID_PRICE)):
+        with pytest.raises(OrderRejected):
+            book.modify(1, qty, price)
+        assert_events(book, [ev(K.REJECTED, 1, side=SELL, price=price or 0, qty=qty, owner=7,
+                                reason=reason)])
+    assert book.get(1) == (SELL, 100, 5)
+
+
+def test_process_cancel_and_modify_rejects_carry_command_owner_or_order_owner(book):
+    # An id that is not resting has no order to take an owner from: the command's owner is
+    # the only one; a resting order's refusal carries the order's owner, whoever sent it.
+    from matchcore._core import COMMAND_DTYPE
+    from matchcore._enums import CommandKind
+    book.submit(1, SELL, 100, 5, owner=7)
+    book.events()
+    cmds = np.zeros(5, COMMAND_DTYPE)
+    cmds["kind"] = [CommandKind.CANCEL, CommandKind.MODIFY, CommandKind.MODIFY,
+                    CommandKind.MODIFY, CommandKind.CANCEL]
+    cmds["order_id"] = [9, 9, 9, 1, 8]
+    cmds["qty"] = [0, 3, 0, 0, 0]
+    cmds["price"] = [0, 101, 0, 0, 0]
+    cmds["owner"] = [8, 8, 8, 8, 0]
+    out = book.process(cmds)
+    assert event_dicts(out) == [
+        ev(K.REJECTED, 9, owner=8, reason=R.ORDER_NOT_FOUND),
+        ev(K.REJECTED, 9, price=101, qty=3, owner=8, reason=R.ORDER_NOT_FOUND),
+        ev(K.REJECTED, 9, owner=8, reason=R.INVALID_QTY),
+        ev(K.REJECTED, 1, side=SELL, owner=7, reason=R.INVALID_QTY),
+        ev(K.REJECTED, 8, reason=R.ORDER_NOT_FOUND)]
+    assert book.get(1) == (SELL, 100, 5)
+
+
+def test_cancel_and_modify_owner_keyword_labels_reject_of_unknown_id_only(book):
+    # the per-call twin of a command's owner field: process() and the calls give equal events
+    book.submit(1, BUY, 100, 5, owner=3)
+    book.events()
+    assert book.cancel(9, owner=4) == 0
+    assert book.modify(9, 2, owner=4) is False
+    assert book.modify(1, 2, 101, owner=4) is True      # a resting order keeps its own owner
+    assert_events(book, [ev(K.REJECTED, 9, owner=4, reason=R.ORDER_NOT_FOUND),
+                         ev(K.REJECTED, 9, qty=2, owner=4, reason=R.ORDER_NOT_FOUND),
+                         ev(K.MODIFIED, 1, side=BUY, price=101, qty=2, owner=3)])
+    with pytest.raises(OverflowError):
+        book.cancel(1, owner=-1)
+    assert book.get(1) == (BUY, 101, 2)

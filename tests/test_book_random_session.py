@@ -151,9 +151,9 @@ def apply_per_call(book, cmds) -> list:
             elif kind == MARKET:
                 r = book.submit_market(oid, side, qty, owner=owner, ts_ns=ts)
             elif kind == CANCEL:
-                r = book.cancel(oid, ts_ns=ts)
+                r = book.cancel(oid, owner=owner, ts_ns=ts)
             elif kind == MODIFY:
-                r = book.modify(oid, qty, price or None, ts_ns=ts)
+                r = book.modify(oid, qty, price or None, owner=owner, ts_ns=ts)
             else:
                 raise AssertionError(f"no per-call method for command kind {kind}")
         except OrderRejected as exc:

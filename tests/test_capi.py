@@ -94,9 +94,9 @@ def run_python_calls(book, cmds: np.ndarray, drain: bool = True) -> np.ndarray:
             elif kind == 1:
                 book.submit_market(oid, side, qty, owner=owner, ts_ns=ts)
             elif kind == 2:
-                book.cancel(oid, ts_ns=ts)
+                book.cancel(oid, owner=owner, ts_ns=ts)
             else:
-                book.modify(oid, qty, price or None, ts_ns=ts)
+                book.modify(oid, qty, price or None, owner=owner, ts_ns=ts)
         except mc.OrderRejected:
             pass
         if drain:
@@ -593,3 +593,19 @@ def test_capi_queries_beyond_int64_read_int64_max_as_documented(api):
     assert api.queue_position(b, 1) == 0
     text = HEADER.read_text()
     assert "INT64_MAX" in text[text.index("---- queries"):text.index("mc_best_fn best;")]
+
+
+def test_capi_process_cancel_reject_reaches_drain_events_owner(api):
+    # The C table's batch runs the book's own functions: a participant draining its own
+    # events sees its refused cancel of an id that rests nowhere.
+    book = mc.OrderBook()
+    b = book.address
+    cmds = np.zeros(1, mc.COMMAND_DTYPE)
+    cmds["kind"] = mc.CommandKind.CANCEL
+    cmds["order_id"] = 4
+    cmds["owner"] = 8
+    assert api.process(b, cmds.ctypes.data, 1) == 1
+    out = np.zeros(2, EVENT_DTYPE)
+    assert api.drain_events_owner(b, 8, out.ctypes.data, 2) == 1
+    assert out[0]["kind"] == mc.EventKind.REJECTED and out[0]["owner"] == 8
+    assert out[0]["reason"] == mc.Reason.ORDER_NOT_FOUND

@@ -54,9 +54,9 @@ def apply_engine_command(eng: Engine, row) -> None:
         elif kind == 1:
             eng.submit_market(sym, oid, side, qty, owner=owner, ts_ns=ts)
         elif kind == 2:
-            eng.cancel(oid, symbol=sym, ts_ns=ts)
+            eng.cancel(oid, symbol=sym, owner=owner, ts_ns=ts)
         else:
-            eng.modify(oid, qty, price or None, symbol=sym, ts_ns=ts)
+            eng.modify(oid, qty, price or None, symbol=sym, owner=owner, ts_ns=ts)
     except mc.OrderRejected:
         pass
 
@@ -1513,3 +1513,34 @@ def test_process_out_of_memory_for_result_says_applied_count_leaves_no_events(wh
     assert r.returncode == 0, r.stderr
     word, done = r.stdout.split()
     assert word == "MemoryError" and 0 < int(done) < 3_000_000
+
+
+@pytest.mark.parametrize("limits", [False, True])
+def test_engine_cancel_modify_rejects_carry_command_owner_or_order_owner(limits):
+    # Unknown id: the command's owner (the only one there is); resting order: its own owner
+    # and side. So events(owner=) shows a participant its refused cancels and modifies.
+    eng = Engine()
+    eng.add_symbol(1)
+    if limits:
+        eng.set_limits(1, tick=1, max_qty=1000)
+    eng.submit(1, 1, 1, 100, 5, owner=7)
+    eng.events()
+    cmds = np.zeros(5, COMMAND_DTYPE)
+    cmds["kind"] = [mc.CommandKind.CANCEL, mc.CommandKind.MODIFY, mc.CommandKind.MODIFY,
+                    mc.CommandKind.MODIFY, mc.CommandKind.CANCEL]
+    cmds["order_id"] = [9, 9, 9, 1, 1]
+    cmds["qty"] = [0, 3, 0, 0, 0]
+    cmds["owner"] = 8
+    cmds["symbol"] = 1
+    ev = eng.process(cmds)
+    assert ev[["order_id", "owner", "side", "reason"]].tolist() == [
+        (9, 8, 0, int(mc.Reason.ORDER_NOT_FOUND)), (9, 8, 0, int(mc.Reason.ORDER_NOT_FOUND)),
+        (9, 8, 0, int(mc.Reason.INVALID_QTY)), (1, 7, 1, int(mc.Reason.INVALID_QTY)),
+        (1, 7, 1, int(mc.Reason.CANCEL_REQUESTED))]
+    eng.submit(1, 2, 1, 100, 5, owner=7)
+    eng.events()
+    with pytest.raises(mc.OrderRejected):
+        eng.modify(2, 0)
+    assert eng.events(owner=7)[["order_id", "side", "reason"]].tolist() == [
+        (2, 1, int(mc.Reason.INVALID_QTY))]
+

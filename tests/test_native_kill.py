@@ -48,9 +48,9 @@ def _record(rec, cmds, per_call, on_call=lambda: None, batch=2000):
             elif kind == 1:
                 rec.submit_market(oid, side, qty, owner=owner, ts_ns=ts)
             elif kind == 2:
-                rec.cancel(oid, ts_ns=ts)
+                rec.cancel(oid, owner=owner, ts_ns=ts)
             else:
-                rec.modify(oid, qty, price or None, ts_ns=ts)
+                rec.modify(oid, qty, price or None, owner=owner, ts_ns=ts)
         except Exception as exc:  # rejections are journaled too; anything else is a failure
             if type(exc).__name__ != "OrderRejected":
                 raise

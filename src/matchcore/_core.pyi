@@ -120,13 +120,16 @@ class OrderBook:
         owner: SupportsIndex = 0,
         ts_ns: SupportsIndex = 0,
     ) -> int: ...
-    def cancel(self, order_id: SupportsIndex, *, ts_ns: SupportsIndex = 0) -> int: ...
+    def cancel(
+        self, order_id: SupportsIndex, *, owner: SupportsIndex = 0, ts_ns: SupportsIndex = 0
+    ) -> int: ...
     def modify(
         self,
         order_id: SupportsIndex,
         qty: SupportsIndex,
         price: SupportsIndex | None = None,
         *,
+        owner: SupportsIndex = 0,
         ts_ns: SupportsIndex = 0,
     ) -> bool: ...
     def place(

@@ -131,8 +131,9 @@ cdef class OrderBook:
             return _lots(r)
         _raise(r, oid)
 
-    def cancel(self, order_id, *, ts_ns=0):
+    def cancel(self, order_id, *, owner=0, ts_ns=0):
         """Cancel a resting order; returns its open qty, or 0 if it is not resting. O(1).
+        ``owner``: the sender, put into the REJECTED event of an id that is not resting.
 
         >>> book = OrderBook(); book.submit(1, 0, 100, 5); book.cancel(1); book.cancel(1)
         0
@@ -141,23 +142,25 @@ cdef class OrderBook:
         """
         cdef mc_book* b = self._b
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         mc_guard_entry(b)
         b.now_ns = c_ts
-        cdef int64_t r = _cancel(b, oid)
+        cdef int64_t r = _cancel(b, oid, c_owner)
         if r >= 0:
             return _lots(r)
         if r == -MC_R_ORDER_NOT_FOUND:
             return 0
         _raise(r, oid)
 
-    def modify(self, order_id, qty, price=None, *, ts_ns=0):
+    def modify(self, order_id, qty, price=None, *, owner=0, ts_ns=0):
         """Set a resting order's open qty (and price); returns False if it is not resting.
 
         Same price and a qty not above the open qty keeps the queue place; a larger qty or a new
         price re-enters the order at the back of its level, and it may trade (at the makers'
         prices). ``price=None`` (or 0) keeps the price. A post-only order whose new price would
-        cross is left unchanged (False). O(1) + O(fills).
+        cross is left unchanged (False). A REJECTED event carries the order's owner and side,
+        or ``owner`` (the sender) for an id that is not resting. O(1) + O(fills).
 
         >>> book = OrderBook(); book.submit(1, 0, 100, 5); book.modify(1, 3)
         0
@@ -167,10 +170,11 @@ cdef class OrderBook:
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int64_t p = 0 if price is None else _i64_of(price, _i64_price)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         mc_guard_entry(b)
         b.now_ns = c_ts
-        cdef int64_t r = _modify(b, oid, c_qty, p)
+        cdef int64_t r = _modify(b, oid, c_qty, p, c_owner)
         if r >= 0:
             return True
         if r == -MC_R_ORDER_NOT_FOUND or r == -MC_R_POST_ONLY_WOULD_CROSS:

@@ -322,10 +322,16 @@ cdef int64_t mc_market(mc_book* b, uint64_t oid, int side, int64_t qty, uint64_t
 
 cdef int64_t mc_cancel(mc_book* b, uint64_t oid) noexcept nogil:
     """Cancel a resting order. Returns the open qty removed, or -MC_R_ORDER_NOT_FOUND."""
-    return _cancel(b, oid)
+    return _cancel(b, oid, 0)
 
 
-cdef inline int64_t _cancel(mc_book* b, uint64_t oid) noexcept nogil:
+cdef int64_t mc_cancel_by(mc_book* b, uint64_t oid, uint64_t owner) noexcept nogil:
+    """mc_cancel for a command that names its sender: `owner` goes into the REJECTED event of
+    an id that is not resting (there is no order to take an owner from)."""
+    return _cancel(b, oid, owner)
+
+
+cdef inline int64_t _cancel(mc_book* b, uint64_t oid, uint64_t owner) noexcept nogil:
     # A cancel takes no order slot, level or index entry and writes one event: that event's
     # room is all it needs (the full _ensure is for orders that may trade).
     if b.emit and b.n_ev >= b.ev_cap and mc_reserve_events(b, 1) < 0:
@@ -333,7 +339,7 @@ cdef inline int64_t _cancel(mc_book* b, uint64_t oid) noexcept nogil:
     cdef uint64_t pos = _map_probe(&b.index, oid)
     cdef int32_t idx = b.index.tab[pos].val
     if idx < 0:
-        _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, 0, 0, 0, MC_R_ORDER_NOT_FOUND)
+        _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, 0, owner, 0, MC_R_ORDER_NOT_FOUND)
         return -MC_R_ORDER_NOT_FOUND
     return _cancel_found(b, oid, idx, pos)
 
@@ -360,10 +366,18 @@ cdef int64_t mc_modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noe
     Same price and qty <= open qty keeps the queue place; otherwise the order re-enters as a new
     GTC order that may match. Returns the qty executed on re-entry (>= 0), or -reason.
     """
-    return _modify(b, oid, qty, price)
+    return _modify(b, oid, qty, price, 0)
 
 
-cdef inline int64_t _modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noexcept nogil:
+cdef int64_t mc_modify_by(mc_book* b, uint64_t oid, int64_t qty, int64_t price,
+                          uint64_t owner) noexcept nogil:
+    """mc_modify for a command that names its sender: `owner` goes into the REJECTED event of
+    an id that is not resting (a resting order's reject carries the order's owner and side)."""
+    return _modify(b, oid, qty, price, owner)
+
+
+cdef inline int64_t _modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price,
+                            uint64_t owner) noexcept nogil:
     cdef int reason = MC_R_NONE
     cdef int32_t idx = -1
     if not _room_ok(b):
@@ -382,11 +396,11 @@ cdef inline int64_t _modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price
         if idx < 0:
             reason = MC_R_ORDER_NOT_FOUND
     if reason != MC_R_NONE:
-        _emit(b, MC_EV_REJECTED, oid, 0, 0, price, qty, 0, 0, reason)
+        _modify_reject(b, oid, qty, price, owner, reason)
         return -reason
     cdef mc_order* o = &b.orders[idx]
     cdef int side = o.side
-    cdef uint64_t owner = o.owner
+    owner = o.owner
     cdef int post_only = o.post_only
     cdef int64_t new_price = price if price != 0 else o.price
     if new_price == o.price and qty <= o.qty:
@@ -407,6 +421,19 @@ cdef inline int64_t _modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price
     return _enter(b, oid, side, new_price, qty, MC_GTC, owner, post_only, idx, NO_POS)
 
 
+cdef void _modify_reject(mc_book* b, uint64_t oid, int64_t qty, int64_t price, uint64_t owner,
+                         int reason) noexcept nogil:
+    # A refused modify of a resting order is still about that order: its event carries the
+    # order's owner and side, so events(owner=) shows it to the order's participant. Out of
+    # line: only refusals pay for the second lookup.
+    cdef int32_t idx = _map_find(&b.index, oid)
+    cdef int side = 0
+    if idx >= 0:
+        side = b.orders[idx].side
+        owner = b.orders[idx].owner
+    _emit(b, MC_EV_REJECTED, oid, 0, side, price, qty, owner, 0, reason)
+
+
 cdef int64_t mc_apply(mc_book* b, const mc_command* c) noexcept nogil:
     """One command record through the same functions as the per-call API."""
     return _apply(b, c)
@@ -420,9 +447,9 @@ cdef inline int64_t _apply(mc_book* b, const mc_command* c) noexcept nogil:
     elif c.kind == MC_CMD_MARKET:
         return mc_market(b, c.order_id, c.side, c.qty, c.owner)
     elif c.kind == MC_CMD_CANCEL:
-        return mc_cancel(b, c.order_id)
+        return mc_cancel_by(b, c.order_id, c.owner)
     elif c.kind == MC_CMD_MODIFY:
-        return mc_modify(b, c.order_id, c.qty, c.price)
+        return mc_modify_by(b, c.order_id, c.qty, c.price, c.owner)
     if _ensure(b, 0, 0) < 0:
         return -MC_ERR_NOMEM
     _emit(b, MC_EV_REJECTED, c.order_id, 0, c.side, c.price, c.qty, c.owner, 0, MC_R_INVALID_COMMAND)

@@ -91,7 +91,12 @@ class Engine:
         ts_ns: SupportsIndex = 0,
     ) -> int: ...
     def cancel(
-        self, order_id: SupportsIndex, *, symbol: _Symbol = 0, ts_ns: SupportsIndex = 0
+        self,
+        order_id: SupportsIndex,
+        *,
+        symbol: _Symbol = 0,
+        owner: SupportsIndex = 0,
+        ts_ns: SupportsIndex = 0,
     ) -> int: ...
     def modify(
         self,
@@ -100,6 +105,7 @@ class Engine:
         price: SupportsIndex | None = None,
         *,
         symbol: _Symbol = 0,
+        owner: SupportsIndex = 0,
         ts_ns: SupportsIndex = 0,
     ) -> bool: ...
     def process(

@@ -438,10 +438,20 @@ cdef int64_t _engine_market(mc_engine* e, int32_t k, uint32_t symbol, uint64_t o
 cdef int64_t mc_engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) noexcept nogil:
     """Cancel by order id in whichever book it rests. `symbol` is only echoed in the REJECTED
     event when the id rests nowhere. Returns the open qty removed, or -reason."""
-    return _engine_cancel(e, symbol, oid)
+    return _engine_cancel(e, symbol, oid, 0)
 
 
-cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) noexcept nogil:
+cdef int64_t mc_engine_cancel_by(mc_engine* e, uint32_t symbol, uint64_t oid,
+                                 uint64_t owner) noexcept nogil:
+    """mc_engine_cancel with the sender's `owner` for the REJECTED event of an id that rests
+    nowhere."""
+    return _engine_cancel(e, symbol, oid, owner)
+
+
+cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid,
+                                   uint64_t owner) noexcept nogil:
+    # owner: the command's sender (0: none), put into the REJECTED event of an id that rests
+    # nowhere, which has no order to take an owner from
     # mc_engine_cancel's body, inlined into the batch loop (a call and its register saves less)
     if _reserve(e, 1) < 0:             # first: it may rebuild the index probed below
         return -MC_ERR_NOMEM
@@ -456,7 +466,7 @@ cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) 
     else:
         k = 0 if e.n_books == 1 else -1
     if k < 0:
-        _reject(e, symbol, oid, 0, 0, 0, 0, MC_R_ORDER_NOT_FOUND)
+        _reject(e, symbol, oid, 0, 0, 0, owner, MC_R_ORDER_NOT_FOUND)
         return -MC_R_ORDER_NOT_FOUND
     # The book is asked straight away, without checking first that the entry is not stale:
     # its own lookup answers both, and the entry goes either way (the order has left the book
@@ -471,9 +481,10 @@ cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) 
     if routed:
         _map_erase_at(&e.oid_index, pos)
     if r == -MC_R_ORDER_NOT_FOUND and e.emit:
-        # the book wrote the engine's reject but with its own symbol: an id that rests nowhere
-        # is echoed with the command's
+        # the book wrote the engine's reject but with its own symbol and no owner: an id that
+        # rests nowhere is echoed with the command's
         _ev_last(e).symbol = symbol
+        _ev_last(e).owner = owner
     return r
 
 
@@ -482,11 +493,18 @@ cdef int64_t mc_engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, int64
     """Modify by order id (price 0 keeps it). A modify that re-enters the order (new price or a
     larger qty) must pass the symbol's limits; shrinking in place always passes. `symbol` is
     only echoed when the id rests nowhere. Returns the qty executed on re-entry, or -reason."""
-    return _engine_modify(e, symbol, oid, qty, price)
+    return _engine_modify(e, symbol, oid, qty, price, 0)
+
+
+cdef int64_t mc_engine_modify_by(mc_engine* e, uint32_t symbol, uint64_t oid, int64_t qty,
+                                 int64_t price, uint64_t owner) noexcept nogil:
+    """mc_engine_modify with the sender's `owner` for the REJECTED event of an id that rests
+    nowhere (a resting order's carries its own owner)."""
+    return _engine_modify(e, symbol, oid, qty, price, owner)
 
 
 cdef inline int64_t _engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, int64_t qty,
-                                   int64_t price) noexcept nogil:
+                                   int64_t price, uint64_t owner) noexcept nogil:
     # mc_engine_modify's body, inlined into the batch loop (a call and its register saves less
     # per modify); what the engine checks itself is out of line
     cdef int32_t k = _route(e, oid)
@@ -506,12 +524,13 @@ cdef inline int64_t _engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, 
         _take_back(e, b)
         if r == -MC_R_ORDER_NOT_FOUND and e.emit:
             _ev_last(e).symbol = symbol
+            _ev_last(e).owner = owner
         return r
-    return _engine_modify_checked(e, k, symbol, oid, qty, price)
+    return _engine_modify_checked(e, k, symbol, oid, qty, price, owner)
 
 
 cdef int64_t _engine_modify_checked(mc_engine* e, int32_t k, uint32_t symbol, uint64_t oid,
-                                    int64_t qty, int64_t price) noexcept nogil:
+                                    int64_t qty, int64_t price, uint64_t owner) noexcept nogil:
     # _engine_modify for a symbol with limits, an id the engine does not route or bad fields;
     # k: the id's routing entry (-1: none)
     cdef int32_t idx
@@ -527,7 +546,7 @@ cdef int64_t _engine_modify_checked(mc_engine* e, int32_t k, uint32_t symbol, ui
         # The book's own order of checks: qty, then price, then existence.
         reason = (MC_R_INVALID_QTY if qty <= 0 else
                   MC_R_INVALID_PRICE if price < 0 else MC_R_ORDER_NOT_FOUND)
-        _reject(e, symbol, oid, 0, price, qty, 0, reason)
+        _reject(e, symbol, oid, 0, price, qty, owner, reason)
         return -reason
     b = e.books[k]
     if _reserve_order(e, b, qty, b.orders[idx].owner) < 0:
@@ -564,9 +583,9 @@ cdef inline int64_t _engine_apply(mc_engine* e, const mc_command* c, int32_t k) 
     elif c.kind == MC_CMD_MARKET:
         return _engine_market(e, k, c.symbol, c.order_id, c.side, c.qty, c.owner)
     elif c.kind == MC_CMD_CANCEL:
-        return _engine_cancel(e, c.symbol, c.order_id)
+        return _engine_cancel(e, c.symbol, c.order_id, c.owner)
     elif c.kind == MC_CMD_MODIFY:
-        return _engine_modify(e, c.symbol, c.order_id, c.qty, c.price)
+        return _engine_modify(e, c.symbol, c.order_id, c.qty, c.price, c.owner)
     if _reserve(e, 1) < 0:
         return -MC_ERR_NOMEM
     _reject(e, c.symbol, c.order_id, c.side, c.price, c.qty, c.owner, MC_R_INVALID_COMMAND)

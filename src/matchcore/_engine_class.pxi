@@ -433,9 +433,10 @@ cdef class Engine:
             return mc_small_int(r)
         _raise(r, oid)
 
-    def cancel(self, order_id, *, symbol=0, ts_ns=0):
+    def cancel(self, order_id, *, symbol=0, owner=0, ts_ns=0):
         """Cancel a resting order in whichever symbol it rests; returns its open qty, 0 if it
-        rests nowhere (``symbol`` is then echoed in the REJECTED event). O(1).
+        rests nowhere (``symbol`` and ``owner``, the sender, are then echoed in the REJECTED
+        event). O(1).
 
         >>> eng = Engine(); _ = eng.add_symbol(1); eng.submit(1, 5, 0, 99, 4)
         0
@@ -443,6 +444,7 @@ cdef class Engine:
         (4, 0)
         """
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
@@ -452,16 +454,16 @@ cdef class Engine:
         e.now_ns = c_ts
         cdef int64_t r
         if self._jcp != NULL:
-            r = self._call_journaled(c_ts, oid, 0, 0, 0, sym, MC_CMD_CANCEL, 0, 0, 0)
+            r = self._call_journaled(c_ts, oid, 0, 0, c_owner, sym, MC_CMD_CANCEL, 0, 0, 0)
         else:
-            r = mc_engine_cancel(e, sym, oid)
+            r = mc_engine_cancel_by(e, sym, oid, c_owner)
         if r >= 0:
             return mc_small_int(r)
         if r == -MC_R_ORDER_NOT_FOUND:
             return 0
         _raise(r, oid)
 
-    def modify(self, order_id, qty, price=None, *, symbol=0, ts_ns=0):
+    def modify(self, order_id, qty, price=None, *, symbol=0, owner=0, ts_ns=0):
         """Modify a resting order wherever it rests (see :meth:`OrderBook.modify`); returns
         False if it rests nowhere or a post-only reprice would cross; raises
         :class:`OrderRejected` for bad qty/price or a broken limit. O(1) + O(fills).
@@ -474,6 +476,7 @@ cdef class Engine:
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int64_t p = 0 if price is None else _i64_of(price, _i64_price)
+        cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         cdef uint32_t sym = _entry_symbol(self, symbol, oid)
         cdef mc_engine* e = self._e
@@ -483,9 +486,9 @@ cdef class Engine:
         e.now_ns = c_ts
         cdef int64_t r
         if self._jcp != NULL:
-            r = self._call_journaled(c_ts, oid, p, c_qty, 0, sym, MC_CMD_MODIFY, 0, 0, 0)
+            r = self._call_journaled(c_ts, oid, p, c_qty, c_owner, sym, MC_CMD_MODIFY, 0, 0, 0)
         else:
-            r = mc_engine_modify(e, sym, oid, c_qty, p)
+            r = mc_engine_modify_by(e, sym, oid, c_qty, p, c_owner)
         if r >= 0:
             return True
         if r == -MC_R_ORDER_NOT_FOUND or r == -MC_R_POST_ONLY_WOULD_CROSS:

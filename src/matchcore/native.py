@@ -748,29 +748,29 @@ class Recorder(NoCopy):
             self.flush()
         return out
 
-    def cancel(self, order_id, *, ts_ns=0):
+    def cancel(self, order_id, *, owner=0, ts_ns=0):
         """Forward :meth:`OrderBook.cancel` and journal a CANCEL record."""
         if self._f is None:
             self._closed()
-        out = self._cancel(order_id, ts_ns=ts_ns)  # never rejects with an exception
-        self._buf += _pack(ts_ns, order_id, 0, 0, 0, self.symbol, _CANCEL, 0, 0, 0)
+        out = self._cancel(order_id, owner=owner, ts_ns=ts_ns)  # never rejects with an exception
+        self._buf += _pack(ts_ns, order_id, 0, 0, owner, self.symbol, _CANCEL, 0, 0, 0)
         self._pending += 1
         if self._pending >= self._flush_every:
             self.flush()
         return out
 
-    def modify(self, order_id, qty, price=None, *, ts_ns=0):
+    def modify(self, order_id, qty, price=None, *, owner=0, ts_ns=0):
         """Forward :meth:`OrderBook.modify` and journal a MODIFY record (price 0 = keep)."""
         if self._f is None:
             self._closed()
         p = 0 if price is None else price
         try:
-            out = self._modify(order_id, qty, price, ts_ns=ts_ns)
+            out = self._modify(order_id, qty, price, owner=owner, ts_ns=ts_ns)
         except OrderRejected:
-            self._buf += _pack(ts_ns, order_id, p, qty, 0, self.symbol, _MODIFY, 0, 0, 0)
+            self._buf += _pack(ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0)
             self._pending += 1
             raise
-        self._buf += _pack(ts_ns, order_id, p, qty, 0, self.symbol, _MODIFY, 0, 0, 0)
+        self._buf += _pack(ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0)
         self._pending += 1
         if self._pending >= self._flush_every:
             self.flush()

@@ -252,12 +252,12 @@ class ReferenceBook:
         self._raise_unless_ok(reason, oid)
         return filled
 
-    def cancel(self, order_id, *, ts_ns=0) -> int:
+    def cancel(self, order_id, *, owner=0, ts_ns=0) -> int:
         """Cancel a resting order; return its open quantity (lots) removed, 0 if it is not resting.
 
         A resting order yields CANCELLED (reason CANCEL_REQUESTED); an unknown, filled or already
-        cancelled id yields REJECTED (reason ORDER_NOT_FOUND) and changes nothing. Never raises
-        for an unknown id.
+        cancelled id yields REJECTED (reason ORDER_NOT_FOUND, with ``owner``, the sender) and
+        changes nothing. Never raises for an unknown id.
 
         Complexity: O(1) plus O(log L) when its level empties.
 
@@ -266,10 +266,11 @@ class ReferenceBook:
         (5, 0)
         """
         oid = _uint64(order_id, "order_id")
+        owner = _uint64(owner, "owner")
         self._begin(_int64(ts_ns, "ts_ns"))
-        return self._cancel(oid)
+        return self._cancel(oid, owner)
 
-    def modify(self, order_id, qty, price=None, *, ts_ns=0) -> bool:
+    def modify(self, order_id, qty, price=None, *, owner=0, ts_ns=0) -> bool:
         """Change a resting order's quantity and/or price; return True if it was modified.
 
         ``qty`` is the new open quantity in lots (> 0), whatever was filled before. ``price`` in
@@ -280,6 +281,8 @@ class ReferenceBook:
         of its level. Returns False if the order is not resting (REJECTED ORDER_NOT_FOUND) or a
         post-only reprice would cross (REJECTED POST_ONLY_WOULD_CROSS, order unchanged).
         Raises ``OrderRejected`` for qty <= 0 (INVALID_QTY) or price < 0 (INVALID_PRICE).
+        A REJECTED event carries the order's owner and side, or ``owner`` (the sender) for an
+        id that is not resting.
 
         Complexity: O(1) in place; otherwise as ``submit``.
 
@@ -292,8 +295,9 @@ class ReferenceBook:
         oid = _uint64(order_id, "order_id")
         qty = _int64(qty, "qty")
         price = 0 if price is None else _int64(price, "price")
+        owner = _uint64(owner, "owner")
         self._begin(_int64(ts_ns, "ts_ns"))
-        ok, reason = self._modify(oid, qty, price)
+        ok, reason = self._modify(oid, qty, price, owner)
         if reason in (Reason.INVALID_QTY, Reason.INVALID_PRICE):
             self._raise_unless_ok(reason, oid)
         return ok
@@ -353,9 +357,9 @@ class ReferenceBook:
                 elif kind == CommandKind.MARKET:
                     self._market(oid, side, qty, owner)
                 elif kind == CommandKind.CANCEL:
-                    self._cancel(oid)
+                    self._cancel(oid, owner)
                 elif kind == CommandKind.MODIFY:
-                    self._modify(oid, qty, price)
+                    self._modify(oid, qty, price, owner)
                 else:
                     self._emit(EventKind.REJECTED, oid, side=side, price=price, qty=qty,
                                owner=owner, reason=Reason.INVALID_COMMAND)
@@ -598,17 +602,18 @@ class ReferenceBook:
                        reason=Reason.MARKET_REMAINDER)
         return qty - remaining, Reason.NONE
 
-    def _cancel(self, oid) -> int:
+    def _cancel(self, oid, owner=0) -> int:
+        # owner: the command's sender, the only owner a REJECTED event of an unknown id can have
         o = self._orders.get(oid)
         if o is None:
-            self._emit(EventKind.REJECTED, oid, reason=Reason.ORDER_NOT_FOUND)
+            self._emit(EventKind.REJECTED, oid, owner=owner, reason=Reason.ORDER_NOT_FOUND)
             return 0
         self._unrest(o)
         self._emit(EventKind.CANCELLED, oid, side=o.side, price=o.price, qty=o.qty, owner=o.owner,
                    reason=Reason.CANCEL_REQUESTED)
         return o.qty
 
-    def _modify(self, oid, qty, price) -> tuple[bool, Reason]:
+    def _modify(self, oid, qty, price, owner=0) -> tuple[bool, Reason]:
         reason = Reason.NONE
         o = None
         if qty <= 0:
@@ -620,7 +625,13 @@ class ReferenceBook:
             if o is None:
                 reason = Reason.ORDER_NOT_FOUND
         if reason != Reason.NONE:
-            self._emit(EventKind.REJECTED, oid, price=price, qty=qty, reason=reason)
+            # a refused modify of a resting order is about that order: its owner and side
+            known = self._orders.get(oid)
+            side = 0 if known is None else known.side
+            if known is not None:
+                owner = known.owner
+            self._emit(EventKind.REJECTED, oid, side=side, price=price, qty=qty, owner=owner,
+                       reason=reason)
             return False, reason
 
         new_price = price or o.price
