@@ -284,3 +284,38 @@ def test_snapshot_depth_into_level_beyond_int64_raises_as_depth_nothing_written(
         assert bids_out[0].tolist() == [99, 5]
         with pytest.raises(OverflowError):
             book.depth(1) if target is book else eng.depth(1, 1)
+
+
+def _ro():
+    a = np.zeros((3, 2), np.int64)
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("bad,exc,words", [
+    ([[0, 0]], TypeError, "got list"),
+    (np.zeros((3, 2), np.int32), TypeError, "got dtype int32"),
+    (np.zeros((3, 2), np.float64), TypeError, "got dtype float64"),
+    (np.zeros((3, 3), np.int64), ValueError, "got shape (3, 3)"),
+    (np.zeros(6, np.int64), ValueError, "got shape (6,)"),
+    (np.zeros((6, 2), np.int64)[::2], ValueError, "C-contiguous"),
+    (_ro(), ValueError, "writeable"),
+])
+@pytest.mark.parametrize("which", ["bids_out", "asks_out"])
+@pytest.mark.parametrize("on", ["book", "engine"])
+def test_snapshot_depth_into_bad_array_precise_error_names_argument_nothing_written(
+        bad, exc, words, which, on):
+    # Cython's typed memoryviews answered "a bytes-like object is required" or "Buffer dtype
+    # mismatch" (a ValueError for a wrong dtype), without naming the argument
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.submit(1, 2, 1, 101, 5)
+    into = eng.book(1).depth_into if on == "book" else (lambda b, a: eng.depth_into(1, b, a))
+    good = np.full((3, 2), -1, np.int64)
+    args = (bad, good) if which == "bids_out" else (good, bad)
+    with pytest.raises(exc) as err:
+        into(*args)
+    msg = str(err.value)
+    assert msg.startswith(f"depth_into() needs {which}") and words in msg, msg
+    assert (good == -1).all()

@@ -680,11 +680,14 @@ cdef class OrderBook:
         """
         return <size_t>self._b
 
-    def depth_into(self, int64_t[:, ::1] bids_out, int64_t[:, ::1] asks_out):
+    def depth_into(self, bids_out, asks_out):
         """Write the top levels into caller-owned int64 arrays of shape (k, 2) [price, qty],
         best first, without allocating; returns (bid levels written, ask levels written).
         Rows past the returned counts are left as they were. A level total beyond int64 raises
-        OverflowError, as in :meth:`depth`, and nothing is written. O(k).
+        OverflowError, as in :meth:`depth`, and nothing is written. Each array must be a
+        writeable C-contiguous numpy int64 array of shape (k, 2) at an 8-byte aligned address:
+        anything else raises TypeError (not such an array, another dtype) or ValueError
+        (shape, layout, read-only) naming the argument, before anything is written. O(k).
 
         >>> import numpy as np
         >>> book = OrderBook(); book.submit(1, 0, 100, 5); bids = np.zeros((4, 2), np.int64)
@@ -693,27 +696,9 @@ cdef class OrderBook:
         (1, 0)
         """
         mc_check_busy(self._b)
-        if bids_out.shape[1] != 2 or asks_out.shape[1] != 2:
-            raise ValueError("depth_into() needs int64 arrays of shape (k, 2)")
-        cdef int64_t nb = 0, na = 0
-        cdef const int64_t* b0
-        cdef const int64_t* a0
-        if bids_out.shape[0] > 0 and asks_out.shape[0] > 0:
-            # one array (or two views of one) for both sides: the asks overwrote the bids
-            b0 = &bids_out[0, 0]
-            a0 = &asks_out[0, 0]
-            if b0 < a0 + 2 * asks_out.shape[0] and a0 < b0 + 2 * bids_out.shape[0]:
-                raise ValueError("depth_into() needs two separate arrays: bids_out and "
-                                 "asks_out share memory, so the asks would overwrite the bids")
-        # as depth(): a level total beyond int64 raises OverflowError, before anything is
-        # written (it was written as 2**63 - 1, a wrong total that looked like a real one)
-        _check_side_exact(self._b, MC_BUY, bids_out.shape[0])
-        _check_side_exact(self._b, MC_SELL, asks_out.shape[0])
-        if bids_out.shape[0] > 0:
-            nb = mc_depth(self._b, MC_BUY, bids_out.shape[0], &bids_out[0, 0])
-        if asks_out.shape[0] > 0:
-            na = mc_depth(self._b, MC_SELL, asks_out.shape[0], &asks_out[0, 0])
-        return nb, na
+        cdef int64_t[:, ::1] bids = _depth_out(bids_out, "bids_out")
+        cdef int64_t[:, ::1] asks = _depth_out(asks_out, "asks_out")
+        return _depth_write(self._b, bids, asks)
 
     def snapshot(self):
         """The book's full state as bytes (versioned format with a checksum).

@@ -587,6 +587,55 @@ cdef object _commands_array(object commands, str what):
     return arr
 
 
+cdef object _depth_out(object arr, str name):
+    # depth_into()'s arrays checked one by one, with the argument named, before either is
+    # written (a typed memoryview parameter answered "a bytes-like object is required" or
+    # "Buffer dtype mismatch", and ValueError for a wrong dtype)
+    if not isinstance(arr, cnp.ndarray):
+        raise TypeError(f"depth_into() needs {name} as a numpy int64 array of shape (k, 2), "
+                        f"got {type(arr).__name__}")
+    cdef cnp.ndarray a = <cnp.ndarray>arr
+    if a.dtype != _INT64:
+        raise TypeError(f"depth_into() needs {name} as a numpy int64 array of shape (k, 2), "
+                        f"got dtype {a.dtype}")
+    if a.ndim != 2 or a.shape[1] != 2:
+        raise ValueError(f"depth_into() needs {name} of shape (k, 2), got shape "
+                         f"{tuple(arr.shape)}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a) or (<size_t>cnp.PyArray_DATA(a)) & 7:
+        raise ValueError(f"depth_into() needs {name} C-contiguous at an 8-byte aligned "
+                         f"address (np.ascontiguousarray makes one), got a strided or "
+                         f"unaligned array")
+    if not cnp.PyArray_ISWRITEABLE(a):
+        raise ValueError(f"depth_into() needs {name} writeable, got a read-only array")
+    return a
+
+
+cdef object _INT64 = np.dtype(np.int64)
+
+
+cdef tuple _depth_write(mc_book* b, int64_t[:, ::1] bids_out, int64_t[:, ::1] asks_out):
+    # depth_into() on arrays _depth_out has checked
+    cdef int64_t nb = 0, na = 0
+    cdef const int64_t* b0
+    cdef const int64_t* a0
+    if bids_out.shape[0] > 0 and asks_out.shape[0] > 0:
+        # one array (or two views of one) for both sides: the asks overwrote the bids
+        b0 = &bids_out[0, 0]
+        a0 = &asks_out[0, 0]
+        if b0 < a0 + 2 * asks_out.shape[0] and a0 < b0 + 2 * bids_out.shape[0]:
+            raise ValueError("depth_into() needs two separate arrays: bids_out and "
+                             "asks_out share memory, so the asks would overwrite the bids")
+    # as depth(): a level total beyond int64 raises OverflowError, before anything is
+    # written (it was written as 2**63 - 1, a wrong total that looked like a real one)
+    _check_side_exact(b, MC_BUY, bids_out.shape[0])
+    _check_side_exact(b, MC_SELL, asks_out.shape[0])
+    if bids_out.shape[0] > 0:
+        nb = mc_depth(b, MC_BUY, bids_out.shape[0], &bids_out[0, 0])
+    if asks_out.shape[0] > 0:
+        na = mc_depth(b, MC_SELL, asks_out.shape[0], &asks_out[0, 0])
+    return nb, na
+
+
 cdef object _out_buffer(object out, object commands):
     # process(out=...)'s buffer checked before any command runs (OrderBook and Engine): the
     # array itself, or None without one.
