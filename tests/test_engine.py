@@ -1544,3 +1544,23 @@ def test_engine_cancel_modify_rejects_carry_command_owner_or_order_owner(limits)
     assert eng.events(owner=7)[["order_id", "side", "reason"]].tolist() == [
         (2, 1, int(mc.Reason.INVALID_QTY))]
 
+
+
+@pytest.mark.parametrize("symbol", [2, np.int64(2)])
+def test_engine_unknown_symbol_queries_keyerror_same_words_as_limits(symbol):
+    # book()/best_bid()/depth() raised KeyError(2), limits()/set_limits() 'unknown symbol 2'
+    eng = Engine()
+    eng.add_symbol(1, "A")
+    want = f"unknown symbol {symbol!r}"
+    calls = [lambda: eng.book(symbol), lambda: eng.best_bid(symbol),
+             lambda: eng.best_ask(symbol), lambda: eng.depth(symbol, 3),
+             lambda: eng.depth_orders(symbol, 3), lambda: eng.level_count(symbol, 0),
+             lambda: eng.level(symbol, 0, 100), lambda: eng.symbol_id(symbol),
+             lambda: eng.limits(symbol), lambda: eng.set_limits(symbol, tick=1)]
+    for call in calls:
+        with pytest.raises(KeyError) as err:
+            call()
+        assert err.value.args == (want,)
+    with pytest.raises(KeyError) as err:
+        eng.book("B")
+    assert err.value.args == ("unknown symbol name 'B'",)

@@ -315,7 +315,8 @@ cdef class Engine:
         """
         cdef uint32_t sym = self._resolve(symbol)
         if sym not in self._by_id:
-            raise KeyError(symbol)
+            # the words of _slot (limits, set_limits, ...): one message for an unknown symbol
+            raise KeyError(f"unknown symbol {symbol!r}")
         return sym
 
     @property
