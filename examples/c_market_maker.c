@@ -221,8 +221,12 @@ static int run_market_maker(const mc_api_v2* api, int64_t steps, uint64_t seed) 
            (long long)st[5], (2.0 * st[5] + (double)st[4] * st[6]) / 2);
     printf("  book: %lld resting orders, state hash %#018llx\n", (long long)api->count(book),
            (unsigned long long)api->state_hash(book));
-    printf("  %lld book calls in %.1f ms (%.0f ns per call)\n", (long long)st[7], dt * 1e3,
-           dt * 1e9 / (st[7] > 0 ? st[7] : 1));
+    /* no time per call for a run that made none (--steps 0) */
+    if (st[7] > 0)
+        printf("  %lld book calls in %.1f ms (%.0f ns per call)\n", (long long)st[7], dt * 1e3,
+               dt * 1e9 / st[7]);
+    else
+        printf("  0 book calls in %.1f ms\n", dt * 1e3);
     api->book_free(book);
     return 0;
 }

@@ -148,3 +148,45 @@ def test_examples_c_safety_refuses_every_dead_or_foreign_handle(c_program):
     assert {"freed_book_submit", "garbage_handles", "collected_python_book_submit",
             "freed_engine_submit", "freed_engine_book_handle", "bad_side_refused"} <= names
     assert lines[-1] == f"safety checks {len(checks)} failed 0"
+
+
+def _py_examples():
+    progs = [EXAMPLES / "python_agent.py"]
+    try:
+        import numba  # noqa: F401
+        progs.append(EXAMPLES / "numba_market_maker.py")
+    except ImportError:
+        pass
+    return progs
+
+
+@pytest.mark.parametrize("seed", [str(2**64), str(-2**64), "x"])
+def test_examples_python_examples_seed_out_of_range_usage_exit_2(seed, tmp_path):
+    # --seed 2**64 failed in Numba with a typing error (a traceback, exit 1) and was wrapped
+    # modulo 2**64 by the Python agent, where the C program refuses it with a usage error
+    for prog in _py_examples():
+        out = subprocess.run([sys.executable, str(prog), "--steps", "10", "--seed", seed],
+                             capture_output=True, text=True, env=_env(tmp_path), timeout=300)
+        assert out.returncode == 2 and out.stdout == "", (prog, out.stderr)
+        assert "usage:" in out.stderr and "--seed" in out.stderr
+        assert "Traceback" not in out.stderr
+
+
+def test_examples_seed_below_2_64_taken_modulo_2_64_by_all_three(c_program, tmp_path):
+    # the accepted range is the C program's (strtoull): all three end in the same state
+    want = _summary(_run([str(c_program), "200", str(2**64 - 1)], _env()))
+    for prog in _py_examples():
+        for seed in ("-1", str(2**64 - 1)):
+            got = _summary(_run([sys.executable, str(prog), "--steps", "200", "--seed", seed],
+                                _env(tmp_path)))
+            assert got == want, (prog, seed)
+
+
+def test_examples_zero_steps_print_no_rate(c_program, tmp_path):
+    # "0 book calls in 0.0 ms (0 ns per call)" reported a time per call of no calls
+    outs = [_run([str(c_program), "0", "42"], _env())]
+    outs += [_run([sys.executable, str(p), "--steps", "0"], _env(tmp_path))
+             for p in _py_examples()]
+    for out in outs:
+        assert re.search(r"\b0 book calls in [\d.]+ ms\n", out), out
+        assert "per call" not in out
