@@ -772,10 +772,10 @@ cdef class OrderBook:
                      post_only=False, ts_ns=0):
         return 0
 
-    def _noop_cancel(self, order_id, *, ts_ns=0):
+    def _noop_cancel(self, order_id, *, owner=0, ts_ns=0):
         return 0
 
-    def _noop_modify(self, order_id, qty, price=None, *, ts_ns=0):
+    def _noop_modify(self, order_id, qty, price=None, *, owner=0, ts_ns=0):
         return True
 
     # ---- invariants ----
