@@ -418,6 +418,16 @@ def test_publisher_existing_stream_other_subjects_raises_stream_setup_error(serv
     assert _stream_msgs(server.url, stream) == 0
 
 
+def test_publisher_subjects_taken_by_another_stream_error_names_that_stream(server, names):
+    from matchcore.io.nats import NatsPublisher, StreamSetupError
+
+    stream, prefix = names
+    _add_stream(server.url, name=f"{stream}OWNER", subjects=[f"{prefix}.tob.*"])
+    with pytest.raises(StreamSetupError, match=rf"stream {stream}OWNER .*{prefix}\.tob\.\*"):
+        NatsPublisher(server.url, stream=stream, prefix=prefix)
+    assert _stream_msgs(server.url, f"{stream}OWNER") == 0
+
+
 def test_publisher_existing_stream_wildcards_covering_prefix_accepted(server, names):
     from matchcore.io.nats import NatsPublisher
 

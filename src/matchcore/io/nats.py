@@ -530,13 +530,39 @@ class NatsPublisher(NoCopy):
         except Exception:
             await self._nc.close()
 
+    async def _overlap_message(self, err) -> str:
+        want = f"{self.prefix}.>"
+        owners = []
+        try:
+            for info in await self._js.streams_info():
+                have = list(info.config.subjects or [])
+                hit = [p for p in have if _overlaps(p, want)]
+                if hit and info.config.name != self.stream:
+                    owners.append(f"stream {info.config.name} (subjects {hit})")
+        except Exception:          # the list is a courtesy: keep the server's own words then
+            pass
+        head = f"stream {self.stream} at {display_url(self.url)} cannot be created with " \
+               f"subjects {want}: "
+        if not owners:
+            return head + f"{err.description or err}"
+        return head + (f"{', '.join(owners)} already take{'s' if len(owners) == 1 else ''} "
+                       f"some of them: use that stream (--stream), another subject prefix "
+                       f"(--subject-prefix), or remove them from it")
+
     async def _ensure_stream(self):
-        from nats.js.errors import NotFoundError
+        from nats.js.errors import BadRequestError, NotFoundError
 
         try:
             info = await self._js.stream_info(self.stream)
         except NotFoundError:
-            await self._js.add_stream(name=self.stream, subjects=[f"{self.prefix}.>"])
+            try:
+                await self._js.add_stream(name=self.stream, subjects=[f"{self.prefix}.>"])
+            except BadRequestError as e:
+                # 10065: the server says "subjects overlap with an existing stream" without
+                # naming it, and that name is what the user has to act on
+                if getattr(e, "err_code", None) != 10065:
+                    raise
+                raise StreamSetupError(await self._overlap_message(e)) from e
             return
         # A stream that does not take our subjects stores nothing and every publish times out;
         # adding the subject to someone else's stream is not ours to decide.
