@@ -474,3 +474,23 @@ def test_cli_replay_dask_empty_scheduler_refused_not_replayed_in_process(files, 
            "not ''" in err
     with pytest.raises(ValueError, match="not ' '"):
         replay_files([files[4]], " ")
+
+
+def test_dask_connect_client_failing_closes_the_local_cluster_it_started(monkeypatch):
+    import distributed
+
+    started = []
+
+    class Recorded(distributed.LocalCluster):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            started.append(self)
+
+    def refuse(*a, **k):
+        raise OSError("client refused")
+
+    monkeypatch.setattr(distributed, "LocalCluster", Recorded)
+    monkeypatch.setattr(distributed, "Client", refuse)
+    with pytest.raises(OSError, match="client refused"):
+        connect("local", workers=1, processes=False)
+    assert len(started) == 1 and started[0].status.name == "closed"

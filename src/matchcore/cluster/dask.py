@@ -340,7 +340,13 @@ def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
                                            processes=processes, dashboard_address="127.0.0.1:0",
                                            **where)
-        return distributed.Client(cluster)
+        try:
+            return distributed.Client(cluster)
+        except BaseException:
+            # nobody else holds the cluster: its scheduler and worker processes outlived the
+            # error (and, with processes, the command's exit until they noticed)
+            cluster.close()
+            raise
     return distributed.Client(scheduler, timeout="20s")
 
 
