@@ -494,3 +494,17 @@ def test_dask_connect_client_failing_closes_the_local_cluster_it_started(monkeyp
     with pytest.raises(OSError, match="client refused"):
         connect("local", workers=1, processes=False)
     assert len(started) == 1 and started[0].status.name == "closed"
+
+
+@pytest.mark.parametrize("split", [1025, 1_000_000])
+def test_dask_replay_split_beyond_cap_refused_before_any_task_cli_too(files, split, capsys):
+    from matchcore.cluster.dask import MAX_SPLIT
+
+    assert MAX_SPLIT == 1024
+    for run in (replay_serial, replay_files):
+        with pytest.raises(ValueError, match=rf"split must be at most 1024, not {split}"):
+            run([files[0]], split=split)
+    rc = main(["replay", str(files[0]), "--dask", "local", "--split", str(split),
+               "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "replayed" not in out and "split must be at most 1024" in err

@@ -243,9 +243,22 @@ def _totals(files: list[FileResult]) -> dict:
     return out
 
 
+# Every share reads the whole file and keeps a 1/split of its books, so split N reads each file
+# N times: beyond the cores of a cluster it only adds reads, and the client builds and tracks
+# one future per share (split 1000000 submitted a million tasks per file and sat there).
+MAX_SPLIT = 1024
+
+
 def _tasks(paths, split: int, fmt):
+    if type(split) is bool or not isinstance(split, (int, np.integer)):
+        raise TypeError(f"split must be an integer, not {split!r}")
     if split < 1:
         raise ValueError("split must be >= 1")
+    if split > MAX_SPLIT:
+        raise ValueError(f"split must be at most {MAX_SPLIT}, not {split}: each share reads the "
+                         f"whole file, so more shares than the cluster has cores only read it "
+                         f"again")
+    split = int(split)
     out = []
     for i, p in enumerate(paths):
         f = fmt or detect_format(p)
