@@ -508,3 +508,12 @@ def test_dask_replay_split_beyond_cap_refused_before_any_task_cli_too(files, spl
                "--no-progress"])
     out, err = capsys.readouterr()
     assert rc == 1 and "replayed" not in out and "split must be at most 1024" in err
+
+
+def test_dask_connect_refused_scheduler_address_fails_naming_the_refusal():
+    from matchcore.io.nats import free_port
+
+    addr = f"tcp://127.0.0.1:{free_port()}"
+    with pytest.raises(OSError, match=rf"cannot connect to the Dask scheduler at {addr}: "
+                                      rf"connection refused"):
+        connect(addr)

@@ -360,7 +360,36 @@ def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
             # error (and, with processes, the command's exit until they noticed)
             cluster.close()
             raise
+    _refused_fast(scheduler)
     return distributed.Client(scheduler, timeout="20s")
+
+
+def _refused_fast(scheduler) -> None:
+    # Dask retries a refused connection until its timeout (20 s) and then says "timed out":
+    # a scheduler not running, a wrong port. One TCP probe tells a refusal (nothing listens)
+    # at once; anything else (no answer, a name that resolves slowly, another transport) is
+    # left to the client and its timeout.
+    import socket
+
+    if not isinstance(scheduler, str):
+        return
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        proto, loc = parse_address(scheduler)
+        if proto not in ("tcp", "tls"):
+            return
+        host, port = parse_host_port(loc)
+    except (ValueError, TypeError):
+        return
+    try:
+        with socket.create_connection((host, port), timeout=2.0):
+            return
+    except ConnectionRefusedError as e:
+        raise OSError(f"cannot connect to the Dask scheduler at {scheduler}: connection refused "
+                      f"(is `dask scheduler` running there, on that port?)") from e
+    except OSError:
+        return
 
 
 def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int = 1,
