@@ -640,6 +640,43 @@ def _assert_consumer_is_replay(c, r, trades):
         assert c.trades[sym] == [len(mine), int(mine["shares"].sum())]
 
 
+def _consumer_count(url, stream):
+    import asyncio
+
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            return (await nc.jetstream().stream_info(stream)).state.consumer_count
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def test_follow_many_subjects_read_through_one_consumer_books_equal_replay(server, names, day):
+    # one pull consumer per subject, fetched in turn with a 0.2 s wait each, made a live
+    # message wait up to (subjects x 0.2 s) and --idle stop that much late
+    stream, prefix = names
+    r, trades = _publish_day(server.url, stream, prefix, day)
+    symbols = sorted({s.strip() for s in r.symbols.values()})
+    seen = threading.Event()
+    stop, t, box = _follow_in_thread(server.url, stream, prefix, symbols=symbols + symbols[:1],
+                                     kinds=["trade", "tob", "l2"],
+                                     on_batch=lambda subject, payload: seen.set(), idle=2.0)
+    try:
+        assert seen.wait(30)
+        assert len(symbols) * 3 > 1 and _consumer_count(server.url, stream) == 1
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        t.join(timeout=60)      # idle: ends once everything published was read
+    assert "error" not in box, box.get("error")
+    _assert_consumer_is_replay(box["c"], r, trades)
+
+
 def test_second_replay_into_same_stream_subscriber_ends_with_second_books(server, names):
     from matchcore.io.nats import consume
 
