@@ -137,3 +137,25 @@ def slow_fifo_writer(fifo, first: bytes, rest: bytes, timeout: float = 20):
     finally:
         seen.set()
         t.join()
+
+
+def watch_fsync_and_replace(monkeypatch) -> list:
+    """Watch os.fsync and os.replace, which still do their work: the list returned gets
+    ("fsync", inode, is a directory, size) and ("replace", source inode) in call order."""
+    import stat
+
+    calls = []
+    fsync, replace = os.fsync, os.replace
+
+    def watched_fsync(fd):
+        s = os.fstat(fd)
+        calls.append(("fsync", s.st_ino, stat.S_ISDIR(s.st_mode), s.st_size))
+        return fsync(fd)
+
+    def watched_replace(src, dst, **kw):
+        calls.append(("replace", os.stat(src).st_ino))
+        return replace(src, dst, **kw)
+
+    monkeypatch.setattr(os, "fsync", watched_fsync)
+    monkeypatch.setattr(os, "replace", watched_replace)
+    return calls

@@ -24,6 +24,7 @@ needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/wchan"),
 import matchcore.itch as itch
 from matchcore.__main__ import main
 from matchcore._cliutil import atomic_output
+from conftest import watch_fsync_and_replace
 
 CLI = [sys.executable, "-m", "matchcore"]
 
@@ -479,25 +480,11 @@ def test_cli_output_files_fsynced_before_rename_and_directory_after(tmp_path, mo
     # matchcore.native.write_commands: after a power loss the final name could hold an empty
     # or short file; nor was the directory fsynced after the rename.
     # (os.fsync and os.replace are watched, and still do their work.)
-    import stat as st
-
-    calls = []
-    fsync, replace = os.fsync, os.replace
-
-    def watched_fsync(fd):
-        s = os.fstat(fd)
-        calls.append(("fsync", s.st_ino, st.S_ISDIR(s.st_mode), s.st_size))
-        return fsync(fd)
-
-    def watched_replace(src, dst, **kw):
-        calls.append(("replace", os.stat(src).st_ino))
-        return replace(src, dst, **kw)
+    calls = watch_fsync_and_replace(monkeypatch)
 
     out = tmp_path / "out"
     src = tmp_path / "day.itch"
     src.write_bytes(day)
-    monkeypatch.setattr(os, "fsync", watched_fsync)
-    monkeypatch.setattr(os, "replace", watched_replace)
     assert main(["replay", str(src), "--no-progress", "--out", str(out),
                  "--dump-book", str(tmp_path / "book.csv")]) == 0
     monkeypatch.undo()

@@ -10,7 +10,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import assert_events_equal
+from conftest import assert_events_equal, watch_fsync_and_replace
 from matchcore import COMMAND_DTYPE, EVENT_DTYPE, STP, OrderBook, OrderRejected, Side, TIF
 from matchcore.native import (
     FLAG_JOURNAL,
@@ -464,24 +464,10 @@ def test_native_write_commands_fsyncs_file_before_rename_and_directory_after(tmp
     # The file was renamed over the target without an fsync: after a power loss the final name
     # could hold an empty or partial file; nor was the directory fsynced after the rename.
     # (os.fsync and os.replace are watched, and still do their work.)
-    import stat as st
-
-    calls = []
-    fsync, replace = os.fsync, os.replace
-
-    def watched_fsync(fd):
-        s = os.fstat(fd)
-        calls.append(("fsync", s.st_ino, st.S_ISDIR(s.st_mode), s.st_size))
-        return fsync(fd)
-
-    def watched_replace(src, dst, **kw):
-        calls.append(("replace", os.stat(src).st_ino))
-        return replace(src, dst, **kw)
+    calls = watch_fsync_and_replace(monkeypatch)
 
     cmds = _flow(500)
     p = tmp_path / "f.mccmd"
-    monkeypatch.setattr(os, "fsync", watched_fsync)
-    monkeypatch.setattr(os, "replace", watched_replace)
     assert write_commands(p, cmds) == len(cmds)
     monkeypatch.undo()
     ino, size = p.stat().st_ino, p.stat().st_size
