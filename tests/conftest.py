@@ -159,3 +159,17 @@ def watch_fsync_and_replace(monkeypatch) -> list:
     monkeypatch.setattr(os, "fsync", watched_fsync)
     monkeypatch.setattr(os, "replace", watched_replace)
     return calls
+
+
+def run_cli_in_2gib(*argv, timeout: float = 300):
+    """``python -m matchcore ARGV`` in a child whose address space is 2 GiB (RLIMIT_AS): no room
+    for one 2.1 GB snapshot record (``--depth 44739242``). Its CompletedProcess (text)."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    return subprocess.run([sys.executable, "-m", "matchcore", *map(str, argv)],
+                          preexec_fn=limit, capture_output=True, text=True, timeout=timeout)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import slow_fifo_writer
+from conftest import run_cli_in_2gib, slow_fifo_writer
 
 import matchcore.itch as itch
 from matchcore.__main__ import main
@@ -1306,18 +1306,8 @@ def test_cli_book_empty_at_refused_not_end_of_file(capsys, day, at):
 def test_cli_replay_records_dropped_out_of_memory_reported_exit_1(tmp_path, day):
     # Snapshot records the sink could not allocate were counted in stats["out_of_memory"]
     # and nowhere else: the summary said nothing, --out wrote an empty snapshots.npy, exit 0.
-    # A 2 GiB address space leaves no room for one 2.1 GB snapshot record (44,739,242 levels).
-    import resource
-    import subprocess
-    import sys
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
-    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", str(day), "--snapshot-every",
-                        "10000", "--depth", "44739242", "--no-progress", "--out",
-                        str(tmp_path / "o")], preexec_fn=limit, capture_output=True, text=True,
-                       timeout=300)
+    p = run_cli_in_2gib("replay", day, "--snapshot-every", "10000", "--depth", "44739242",
+                        "--no-progress", "--out", tmp_path / "o")
     assert p.returncode == 1, p.stderr
     assert "replayed 30,000 ITCH 5.0 messages" in p.stdout
     assert p.stderr.startswith("matchcore replay: error: out of memory: ")
@@ -1327,21 +1317,12 @@ def test_cli_replay_records_dropped_out_of_memory_reported_exit_1(tmp_path, day)
 def test_cli_replay_several_files_records_dropped_out_of_memory_reported_exit_1(tmp_path, day):
     # several files (the path --dask shares): the out-of-memory drops of each file's sinks
     # were in summary.json's stats only; the lines per file said nothing and exit status was 0
-    import resource
     import shutil
-    import subprocess
-    import sys
 
     other = tmp_path / "other.itch"
     shutil.copy(day, other)
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
-    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", str(day), str(other),
-                        "--snapshot-every", "10000", "--depth", "44739242", "--no-progress",
-                        "--out", str(tmp_path / "o")], preexec_fn=limit, capture_output=True,
-                       text=True, timeout=300)
+    p = run_cli_in_2gib("replay", day, other, "--snapshot-every", "10000", "--depth",
+                        "44739242", "--no-progress", "--out", tmp_path / "o")
     assert p.returncode == 1, p.stderr
     assert "replayed 2 files in this process" in p.stdout
     assert p.stderr.startswith("matchcore replay: error: out of memory: ")

@@ -15,6 +15,7 @@ import matchcore.itch as itch  # noqa: E402
 from matchcore.__main__ import main  # noqa: E402
 from matchcore.feeds.dbn import replay_dbn  # noqa: E402
 from matchcore.feeds.dbn_gen import generate_mbo  # noqa: E402
+from conftest import run_cli_in_2gib  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -297,17 +298,8 @@ def test_cli_replay_dbn_records_dropped_out_of_memory_reported_exit_1(dbn_file, 
     # as for ITCH: snapshot records the sink could not allocate were counted in
     # stats["out_of_memory"] only; the DBN summary said nothing and the exit status was 0.
     # A 2 GiB address space leaves no room for one 2.1 GB snapshot record (44,739,242 levels).
-    import resource
-    import subprocess
-    import sys
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
-    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", str(dbn_file),
-                        "--snapshot-every", "1000", "--depth", "44739242", "--no-progress",
-                        "--out", str(tmp_path / "o")], preexec_fn=limit, capture_output=True,
-                       text=True, timeout=300)
+    p = run_cli_in_2gib("replay", dbn_file, "--snapshot-every", "1000", "--depth", "44739242",
+                        "--no-progress", "--out", tmp_path / "o")
     assert p.returncode == 1, p.stderr
     assert "DBN MBO records" in p.stdout
     assert p.stderr.startswith("matchcore replay: error: out of memory: ")
