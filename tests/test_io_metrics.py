@@ -36,6 +36,17 @@ def scrape(url: str) -> dict:
     return out
 
 
+def _finish_and_read(m, r) -> dict:
+    """Finish replayer ``r``, give it to ``m`` (update, then final) and read ``m``'s registry:
+    {(sample name, its symbol label or None): value}."""
+    r.finish()
+    m.update(r)
+    m.update(r, final=True)
+    text = prom.generate_latest(m.registry).decode()
+    return {(x.name, x.labels.get("symbol")): x.value
+            for fam in text_string_to_metric_families(text) for x in fam.samples}
+
+
 def val(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())))
 
@@ -588,12 +599,7 @@ def test_replay_metrics_second_replay_labels_its_own_symbols_no_key_error():
         while pos < len(data):                   # several buffers fed
             pos += r.feed(data[pos:pos + 80])
             m.update(r)
-        r.finish()
-        m.update(r)
-        m.update(r, final=True)
-        text = prom.generate_latest(m.registry).decode()
-        return {(x.name, x.labels.get("symbol")): x.value
-                for fam in text_string_to_metric_families(text) for x in fam.samples}
+        return _finish_and_read(m, r)
 
     m = ReplayMetrics()
     got = day(1, "AAPL", 5)
@@ -704,12 +710,7 @@ def test_replay_metrics_next_replay_at_a_freed_replayers_address_labels_its_own_
         ids.append(id(r))
         r.feed(data)
         m.update(r)
-        r.finish()
-        m.update(r)
-        m.update(r, final=True)
-        text = prom.generate_latest(m.registry).decode()
-        return {(x.name, x.labels.get("symbol")): x.value
-                for fam in text_string_to_metric_families(text) for x in fam.samples}
+        return _finish_and_read(m, r)
 
     assert day("AAPL", 5)[("matchcore_open_orders", "AAPL")] == 5
     for sym, n in (("MSFT", 5), ("TSLA", 6)):
