@@ -376,6 +376,10 @@ cdef int64_t mc_submit(mc_book* b, uint64_t oid, int side, int64_t price, int64_
 cdef int64_t mc_market(mc_book* b, uint64_t oid, int side, int64_t qty, uint64_t owner) noexcept nogil
 cdef int64_t mc_cancel(mc_book* b, uint64_t oid) noexcept nogil
 cdef int64_t mc_modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price) noexcept nogil
+# with the sender's owner for the REJECTED event of an id that is not resting
+cdef int64_t mc_cancel_by(mc_book* b, uint64_t oid, uint64_t owner) noexcept nogil
+cdef int64_t mc_modify_by(mc_book* b, uint64_t oid, int64_t qty, int64_t price,
+                          uint64_t owner) noexcept nogil
 cdef int64_t mc_apply(mc_book* b, const mc_command* c) noexcept nogil
 cdef int64_t mc_process(mc_book* b, const mc_command* cmds, int64_t n) noexcept nogil
 

@@ -18,6 +18,7 @@ cimport numpy as cnp
 
 from matchcore._core cimport (
     OrderBook, mc_book, mc_event, mc_command, mc_submit, mc_market, mc_cancel, mc_modify,
+    mc_cancel_by, mc_modify_by,
     mc_get, mc_find, mc_count, mc_state_hash, mc_small_int, mc_filter_events_owner, mc_depth,
     MC_BUY, MC_SELL, MC_GTC, MC_IOC, MC_FOK, MC_EV_REJECTED, MC_CMD_SUBMIT, MC_CMD_MARKET,
     MC_CMD_CANCEL, MC_CMD_MODIFY, MC_ERR_NOMEM, MC_R_NONE, MC_R_INVALID_QTY, MC_R_INVALID_PRICE,

@@ -474,17 +474,16 @@ cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid,
     b = e.books[k]
     b.now_ns = e.now_ns
     _lend(e, b)
-    r = mc_cancel(b, oid)
+    r = mc_cancel_by(b, oid, owner)
     _take_back(e, b)
     if r == -MC_ERR_NOMEM:
         return r
     if routed:
         _map_erase_at(&e.oid_index, pos)
     if r == -MC_R_ORDER_NOT_FOUND and e.emit:
-        # the book wrote the engine's reject but with its own symbol and no owner: an id that
-        # rests nowhere is echoed with the command's
+        # the book wrote the engine's reject but with its own symbol: an id that rests nowhere
+        # is echoed with the command's
         _ev_last(e).symbol = symbol
-        _ev_last(e).owner = owner
     return r
 
 
@@ -520,11 +519,10 @@ cdef inline int64_t _engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, 
             return -MC_ERR_NOMEM
         b.now_ns = e.now_ns
         _lend(e, b)
-        r = mc_modify(b, oid, qty, price)
+        r = mc_modify_by(b, oid, qty, price, owner)
         _take_back(e, b)
         if r == -MC_R_ORDER_NOT_FOUND and e.emit:
             _ev_last(e).symbol = symbol
-            _ev_last(e).owner = owner
         return r
     return _engine_modify_checked(e, k, symbol, oid, qty, price, owner)
 
