@@ -1,4 +1,5 @@
-"""``matchcore replay`` / ``gen-itch`` / ``book`` end to end through the dispatcher."""
+"""``matchcore replay`` / ``gen-itch`` end to end through the dispatcher: formats and how they are
+detected, stdin, FIFOs and compressed input, output files, and the options each format refuses."""
 from __future__ import annotations
 
 import csv
@@ -10,42 +11,13 @@ import numpy as np
 import pytest
 
 from conftest import run_cli_in_2gib, slow_fifo_writer
+from cli_replay_checks import AAPL, HEAD, LOBSTER, RITCH, run_cli, shared
+from cli_replay_checks import day  # noqa: F401  (module fixture)
 
 import matchcore.itch as itch
 from matchcore.__main__ import main
 from matchcore.itch.reference import ReferenceReplay
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-AAPL = DATA / "itch" / "aapl-20191230-0935.itch50"
-RITCH = DATA / "itch" / "ritch-ex20101224-zero-prefix.itch50"
-HEAD = DATA / "itch" / "nasdaq-head-4096B-truncated.itch50"
-LOBSTER = DATA / "lobster" / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
-
-
-def assert_dump_is_book(csv_path, book, locate):
-    """The --dump-book CSV holds one locate's rows, one per level of that book."""
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
-    bids, asks = book.depth_orders(1 << 20)
-    assert {row["locate"] for row in rows} == {str(locate)} and len(rows) == len(bids) + len(asks)
-
-def shared(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared market data not found at {path} (expected ../shared/data beside the repo)")
-    return path
-
-
-@pytest.fixture(scope="module")
-def day(tmp_path_factory):
-    path = tmp_path_factory.mktemp("itch") / "day.itch"
-    itch.generate(path, messages=30_000, symbols=6, seed=31)
-    return path
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_replay_aapl_summary_counts_and_unknown_refs(capsys):
@@ -147,130 +119,9 @@ def test_cli_gen_itch_same_seed_same_file_other_seed_differs(capsys, tmp_path):
     assert a.read_bytes() == itch.generate(None, messages=20_000, symbols=4, seed=5)
 
 
-def test_cli_book_ladder_at_time_equals_reference(capsys, day):
-    at = "11:00:00.000000"
-    code, out, _ = run_cli(capsys, "book", str(day), "--symbol", "MSFT", "--at", at, "--depth", "4",
-                           "--no-progress")
-    assert code == 0
-    ref = ReferenceReplay()
-    ref.feed(day.read_bytes(), until_ns=itch.parse_time(at))
-    bids, asks = ref.depth(2)
-    lines = out.splitlines()
-    n_orders = sum(1 for o in ref.orders.values() if o[0] == 2)
-    assert lines[0].startswith(f"MSFT (locate 2) at {at}: {n_orders:,} orders")
-    ladder = [ln for ln in lines if "|" in ln][1:]
-    assert len(ladder) == 4
-    for i, ln in enumerate(ladder):
-        left, right = ln.split("|")
-        assert left.split() == [str(bids[i][2]), str(bids[i][1]), f"{bids[i][0] / 1e4:.4f}"]
-        assert right.split() == [f"{asks[i][0] / 1e4:.4f}", str(asks[i][1]), str(asks[i][2])]
-
-
-def test_cli_book_plot_writes_png(capsys, day, tmp_path):
-    png = tmp_path / "depth.png"
-    code, out, _ = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--plot", str(png),
-                           "--no-progress")
-    assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_cli_book_plot_without_matplotlib_exit_2_names_the_extra(capsys, day, tmp_path,
-                                                                 monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import now raises ImportError
-    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--plot",
-                             str(tmp_path / "depth.png"), "--no-progress")
-    assert code == 2 and "pip install 'matchcore[plot]'" in err
-    assert out == ""                                          # said before the replay
-
-
-@pytest.mark.parametrize("depth", ["1", "4"])
-def test_cli_book_plot_every_level_drawn_with_its_width(capsys, day, tmp_path, monkeypatch, depth):
-    from matplotlib.axes import Axes
-
-    drawn = []
-    step = Axes.step
-
-    def record(self, x, y, *a, **kw):
-        drawn.append((np.asarray(x), np.asarray(y), kw.get("label")))
-        return step(self, x, y, *a, **kw)
-
-    monkeypatch.setattr(Axes, "step", record)
-    png = tmp_path / "depth.png"
-    code, _, _ = run_cli(capsys, "book", str(day), "--symbol", "MSFT", "--at", "11:00:00",
-                         "--depth", depth, "--plot", str(png), "--no-progress")
-    assert code == 0 and png.exists()
-    ref = ReferenceReplay()
-    ref.feed(day.read_bytes(), until_ns=itch.parse_time("11:00:00"))
-    bids, asks = ref.depth(2)
-    n = int(depth)
-    assert [d[2] for d in drawn] == ["bids (cumulative)", "asks (cumulative)"]
-    for (x, y, _), levels, sign in zip(drawn, (bids[:n], asks[:n]), (-1, 1)):
-        prices = [p / 1e4 for p, _, _ in levels]
-        # one closing point beyond the deepest level, further from the touch, at the same depth
-        assert len(x) == n + 1 and list(x[:n]) == prices
-        assert sign * (x[n] - x[n - 1]) > 0 and y[n] == y[n - 1] == sum(q for _, q, _ in levels)
-
-
-def test_cli_book_unknown_symbol_exit_1_lists_symbols(capsys, day):
-    code, _, err = run_cli(capsys, "book", str(day), "--symbol", "NOPE", "--no-progress")
-    assert code == 1 and "NOPE" in err and "AAPL" in err
-
-
-@pytest.mark.parametrize("symbol", ["AAPL", "1"])
-def test_cli_book_known_symbol_before_its_first_order_empty_ladder_exit_0(capsys, day, symbol):
-    code, out, err = run_cli(capsys, "book", str(day), "--symbol", symbol, "--at", "09:30:00",
-                             "--no-progress")
-    assert code == 0 and err == ""
-    lines = out.splitlines()
-    assert lines[0].startswith("AAPL (locate 1) at 09:30:00.000000: 0 orders, 0 bid / 0 ask levels")
-    assert lines[1] == "trading state: T"
-    assert lines[2].split() == ["orders", "qty", "bid", "|", "ask", "qty", "orders"]
-    assert len(lines) == 3
-
-
-def test_cli_book_symbol_before_the_directory_names_it_exit_1(capsys, day):
-    code, _, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", "04:00:00",
-                           "--no-progress")
-    assert code == 1 and "'AAPL' before 04:00:00" in err
-
-
-def test_cli_book_zero_prefix_file_without_infer_lengths_hints_the_option(capsys):
-    code, _, err = run_cli(capsys, "book", str(shared(RITCH)), "--symbol", "ALC", "--no-progress")
-    assert code == 1
-    assert "bad length prefixes: 1 (first at offset 0: zero length prefix" in err
-    assert "--infer-lengths" in err
-    code, out, err = run_cli(capsys, "book", str(shared(RITCH)), "--symbol", "ALC",
-                             "--infer-lengths", "--no-progress")
-    assert code == 0 and err == "" and out.startswith("ALC (locate ")
-
-
-def test_cli_book_damaged_or_cut_file_notes_what_it_could_not_read(capsys, day, tmp_path):
-    data = day.read_bytes()
-    pos = 0
-    while pos < 5000:                       # a frame boundary: its prefix zeroed
-        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
-    bad = tmp_path / "bad.itch"
-    bad.write_bytes(data[:pos] + b"\x00\x00" + data[pos + 2:-7])
-    code, out, err = run_cli(capsys, "book", str(bad), "--symbol", "AAPL", "--no-progress")
-    r = itch.replay_file(bad)
-    assert code == 0 and out.startswith("AAPL (locate 1)")
-    assert f"note: bad length prefixes: 1 (first at offset {pos:,}: zero length prefix" in err
-    t = r.stats["truncated"]
-    assert f"note: the last message at offset {t['offset']:,} is incomplete" in err
-    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--no-progress")
-    assert code == 0 and err == ""
-
-
 def test_cli_replay_missing_file_error(capsys, tmp_path):
     code, _, err = run_cli(capsys, "replay", str(tmp_path / "none.itch"), "--no-progress")
     assert code == 1 and "no such file" in err
-
-
-def test_cli_book_bad_time_error(capsys, day):
-    code, _, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", "25:00",
-                           "--no-progress")
-    assert code == 1 and "HH:MM:SS" in err
 
 
 def test_cli_replay_lobster_prints_its_summary(capsys, tmp_path):
@@ -570,15 +421,6 @@ def test_cli_output_path_of_the_wrong_kind_refused_before_the_replay(capsys, day
     assert err.strip() == f"matchcore {argv[0]}: error: {message}"
 
 
-def test_cli_replay_symbols_numbers_with_zeros_kept_unknown_number_noted(capsys, day):
-    # "003" kept no book (the filter compared the text "3"); 99999 was dropped without a note
-    code, out, _ = run_cli(capsys, "replay", str(day), "--symbols", "003,99999,NOPE")
-    assert code == 0
-    assert "books: 1: " in out
-    assert "note: no symbol named NOPE in this file" in out
-    assert "note: no symbol numbered 99999 in this file" in out
-
-
 @pytest.mark.parametrize("extra, message", [
     (["--publish-kinds", "tob"], "--publish-kinds needs --publish"),
     (["--stream", "S", "--subject-prefix", "p"], "--stream, --subject-prefix need --publish"),
@@ -607,23 +449,6 @@ def test_cli_replay_plot_top_checked_before_any_replay(capsys, day, tmp_path, fi
     assert code == 1 and out == ""
     assert err.strip() == f"matchcore replay: error: {message}"
     assert not (tmp_path / "plots").exists()
-
-
-def test_cli_book_on_a_native_command_file_refused_naming_its_format(capsys, tmp_path):
-    # read as ITCH it said "no symbol '0' in this file; symbols seen: " (nothing)
-    import matchcore as mc
-    from matchcore.native import write_commands
-
-    cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE)
-    cmds["order_id"] = [1, 2, 3]
-    cmds["price"] = 100
-    cmds["qty"] = 5
-    path = tmp_path / "flow.mccmd"
-    write_commands(path, cmds)
-    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "0")
-    assert code == 1 and out == ""
-    assert err.startswith(f"matchcore book: error: {path} is a native command file: book reads "
-                          "ITCH 5.0 files")
 
 
 def test_cli_replay_lobster_in_a_directory_named_message_finds_its_orderbook(capsys, tmp_path):
@@ -679,14 +504,6 @@ def test_cli_replay_several_files_with_a_fifo_and_no_format_refused(capsys, day,
     assert code == 1 and out == ""
     assert err.strip() == (f"matchcore replay: error: {fifo} is a pipe or device: its format "
                            "cannot be detected without consuming it; give --format")
-
-
-def test_cli_book_symbol_as_locate_with_zeros_same_ladder_as_plain(capsys, day):
-    # "--symbol 001" said "no symbol '001' in this file"
-    code, plain, _ = run_cli(capsys, "book", str(day), "--symbol", "1")
-    assert code == 0
-    code, padded, err = run_cli(capsys, "book", str(day), "--symbol", "001")
-    assert code == 0 and err == "" and padded == plain
 
 
 def test_cli_exit_1_errors_one_line_saying_error(capsys, day):
@@ -805,306 +622,6 @@ def test_cli_replay_lobster_message_csv_without_format_replayed_as_lobster(capsy
     assert out.splitlines()[1:] == out2.splitlines()[1:]
 
 
-def test_book_name_two_locates_carry_refused_naming_labels_label_or_locate_shows_that_book(
-        tmp_path, capsys):
-    from matchcore.itch.layouts import LAYOUTS
-
-    data = bytearray(itch.generate(None, messages=20_000, symbols=3, seed=8))
-    first = itch.symbol_names(3)[0]
-    at = {t.encode(): next((f.offset for f in lay.fields if f.name == "stock"), None)
-          for t, lay in LAYOUTS.items()}
-    pos = 0
-    while pos < len(data):                   # locate 2 carries locate 1's name
-        m = pos + 2
-        off = at.get(bytes(data[m:m + 1]))
-        if off is not None and int.from_bytes(data[m + 1:m + 3], "big") == 2:
-            data[m + off:m + off + 8] = first.ljust(8).encode()
-        pos = m + int.from_bytes(data[pos:m], "big")
-    path = tmp_path / "shared.itch"
-    path.write_bytes(bytes(data))
-    r = itch.replay_file(path)
-    assert r.symbols[1] == r.symbols[2] == first and len(r.books[1]) != len(r.books[2])
-    code, out, err = run_cli(capsys, "book", str(path), "--symbol", first, "--no-progress")
-    assert code == 1 and not out.strip()
-    assert f"carried by locates 1, 2: give one of {first}@locate1, {first}@locate2" in err
-    for sym in (f"{first}@locate2", "2"):
-        code, out, _ = run_cli(capsys, "book", str(path), "--symbol", sym, "--no-progress")
-        assert code == 0 and out.startswith(f"{first} (locate 2) at end of file")
-        assert f": {len(r.books[2]):,} orders" in out
-    code, out, err = run_cli(capsys, "book", str(path), "--symbol", f"{first}@locate3",
-                             "--no-progress")
-    assert code == 1 and "locate 3 is 'AMZN'" in err
-    code, out, _ = run_cli(capsys, "replay", str(path), "--no-progress")
-    assert f"books: 3: {first}@locate1, {first}@locate2, AMZN;" in out
-
-
-def _with_names(data: bytes, names: dict) -> bytes:
-    """``data`` with the stock field of every message of each locate of ``names`` set to its
-    name there."""
-    from matchcore.itch.layouts import LAYOUTS
-
-    at = {t.encode(): next((f.offset for f in lay.fields if f.name == "stock"), None)
-          for t, lay in LAYOUTS.items()}
-    out = bytearray(data)
-    pos = 0
-    while pos < len(out):
-        m = pos + 2
-        off = at.get(bytes(out[m:m + 1]))
-        loc = int.from_bytes(out[m + 1:m + 3], "big")
-        if off is not None and loc in names:
-            out[m + off:m + off + 8] = names[loc].ljust(8).encode()
-        pos = m + int.from_bytes(out[pos:m], "big")
-    return bytes(out)
-
-
-def stock_directory(loc: int, name: str) -> bytes:
-    """An ITCH stock directory message ('R') naming locate ``loc`` ``name``, length-prefixed."""
-    import struct
-
-    body = (b"R" + struct.pack(">HH", loc, 0) + bytes(6) + name.ljust(8).encode() + b"QN"
-            + struct.pack(">I", 100) + b"NC  PNN1N" + struct.pack(">I", 0) + b"N")
-    return struct.pack(">H", len(body)) + body
-
-
-def renamed_mid_day(tmp_path, renames: dict, name: str = "renamed.itch"):
-    """A generated 3-symbol day (AAPL, MSFT, AMZN at locates 1-3) with stock directory messages
-    renaming ``renames`` ({locate: name}) in its middle, long after every locate's first order,
-    written to ``tmp_path / name``. Returns its path and the plain replay of it."""
-    data = itch.generate(None, messages=20_000, symbols=3, seed=8)
-    pos = 0
-    while pos < len(data) // 2:
-        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
-    path = tmp_path / name
-    path.write_bytes(data[:pos] + b"".join(stock_directory(L, n) for L, n in renames.items())
-                     + data[pos:])
-    r = itch.replay_file(path)
-    assert r.first_names == {1: "AAPL", 2: "MSFT", 3: "AMZN"}
-    return path, r
-
-
-def test_replay_symbols_label_of_locate_renamed_after_first_order_keeps_its_book(
-        tmp_path, capsys):
-    # locate 2 is MSFT at its first order and named AAPL (locate 1's name) mid-day: the summary
-    # and book --symbol call its book AAPL@locate2, but --symbols AAPL@locate2 kept no book,
-    # without a word (the label was matched against the name at the first order)
-    path, r = renamed_mid_day(tmp_path, {2: "AAPL"})
-    assert r.symbols == {1: "AAPL", 2: "AAPL", 3: "AMZN"}
-    code, out, _ = run_cli(capsys, "book", str(path), "--symbol", "AAPL@locate2", "--no-progress")
-    assert code == 0 and out.startswith(f"AAPL (locate 2) at end of file")
-    assert f": {len(r.books[2]):,} orders" in out
-    csv_path = tmp_path / "book.csv"
-    code, out, err = run_cli(capsys, "replay", str(path), "--symbols", "AAPL@locate2",
-                             "--dump-book", str(csv_path), "--no-progress")
-    assert code == 0, err
-    assert f"books: 1: AAPL; open orders: {len(r.books[2]):,}" in out and "note:" not in out
-    assert_dump_is_book(csv_path, r.books[2], 2)
-    lib = itch.replay_file(path, symbols=["AAPL@locate2"])
-    assert sorted(lib.books) == [2]
-    assert lib.book("AAPL@locate2").state_hash() == r.books[2].state_hash()
-    # the label of its first name: its locate ends the replay as AAPL, refused as book does
-    code, out, err = run_cli(capsys, "replay", str(path), "--symbols", "MSFT@locate2",
-                             "--no-progress")
-    assert code == 1 and "no book 'MSFT@locate2' in this file: locate 2 is 'AAPL'" in err
-    assert "books:" not in out
-
-
-def test_replay_symbols_name_renamed_after_first_order_noted_not_silent(tmp_path, capsys):
-    # a name selects a locate by the name it has at its first order, the summary names books
-    # by their last one: --symbols MSFT kept locate 2 (renamed AAPL) and said "no symbol named
-    # MSFT"; --symbols AAPL left locate 2's book out without a word
-    path, r = renamed_mid_day(tmp_path, {2: "AAPL"})
-    code, out, _ = run_cli(capsys, "replay", str(path), "--symbols", "MSFT", "--no-progress")
-    assert code == 0 and "books: 1: AAPL;" in out and "no symbol named" not in out
-    assert ("note: locate 2 was kept as 'MSFT', its name at its first order, and is named "
-            "'AAPL' in the end") in out
-    code, out, _ = run_cli(capsys, "replay", str(path), "--symbols", "AAPL", "--no-progress")
-    assert code == 0 and f"books: 1: AAPL; open orders: {len(r.books[1]):,}" in out
-    assert ("note: locate 2 is named 'AAPL' only after its first order (then 'MSFT'): no book "
-            "kept; AAPL@locate2 keeps it") in out
-    # book names books as the summary does: MSFT is no book, and the error says where it went
-    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "MSFT", "--no-progress")
-    assert code == 1 and not out
-    assert ("no symbol 'MSFT' in this file; symbols seen: AAPL, AMZN; locate 2 was named 'MSFT' "
-            "at its first order, and is 'AAPL' in the end (--symbol AAPL@locate2)") in err
-
-
-def test_book_symbol_name_given_after_first_order_shows_its_book_not_empty(tmp_path, capsys):
-    # locate 1 is AAPL at its first order and renamed NEWNAME mid-day: book --symbol NEWNAME
-    # found the name in the end but no book (the filter had left the locate out) and showed
-    # an empty ladder
-    path, r = renamed_mid_day(tmp_path, {1: "NEWNAME"})
-    assert len(r.books[1]) > 0
-    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "NEWNAME", "--no-progress")
-    assert code == 0, err
-    assert out.startswith(f"NEWNAME (locate 1) at end of file")
-    assert f": {len(r.books[1]):,} orders" in out
-    bids, _ = r.books[1].depth_orders(1)
-    assert f"{bids[0][0] / 1e4:>11.4f} |" in out
-    # from a FIFO, which cannot be read again for it: refused, naming the label that keeps it
-    data = path.read_bytes()
-    with slow_fifo_writer(tmp_path / "live.itch", data, b"") as (seen, _):
-        seen.set()
-        code, out, err = run_cli(capsys, "book", str(tmp_path / "live.itch"), "--symbol",
-                                 "NEWNAME", "--no-progress")
-    assert code == 1 and not out
-    assert ("locate 1 is named 'NEWNAME' only after its first order (then 'AAPL'): give "
-            "--symbol NEWNAME@locate1") in err
-
-
-def test_replay_many_files_labels_checked_and_missing_symbols_noted_as_one_file(
-        tmp_path, capsys, day):
-    # several files: a label whose locate carries another name (or none) was not refused
-    # (its books were summed up and dumped under it), and a name or number no file holds was
-    # not noted, where one file's replay refuses and notes them
-    path, r = renamed_mid_day(tmp_path, {2: "AAPL"})
-    other = tmp_path / "other.itch"
-    other.write_bytes(itch.generate(None, messages=3_000, symbols=2, seed=1))
-    assert itch.replay_file(other).symbols == {1: "AAPL", 2: "MSFT"}
-    for label, why in (("AAPL@locate2", "locate 2 is 'MSFT'"),
-                       ("AAPL@locate9", "locate 9 does not occur")):
-        code, out, err = run_cli(capsys, "replay", str(path), str(other), "--symbols", label,
-                                 "--dump-book", str(tmp_path / "no.csv"), "--no-progress")
-        assert code == 1 and f"error: no book {label!r} in {other}: {why}" in err, err
-        assert "replayed" not in out and not (tmp_path / "no.csv").exists()
-    copy = tmp_path / "copy.itch"
-    copy.write_bytes(path.read_bytes())
-    csv_path = tmp_path / "book.csv"
-    code, out, err = run_cli(capsys, "replay", str(path), str(copy), "--symbols",
-                             "AAPL@locate2,NOPE,77,MSFT", "--dump-book", str(csv_path),
-                             "--no-progress")
-    assert code == 0, err
-    for f in (path, copy):
-        assert f"note: no symbol named NOPE in {f}" in out
-        assert f"note: no symbol numbered 77 in {f}" in out
-        assert (f"note: locate 2 of {f} was kept as 'MSFT', its name at its first order, and "
-                f"is named 'AAPL' in the end") in out
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
-    assert {row["locate"] for row in rows} == {"2"}
-    code, out, err = run_cli(capsys, "replay", str(path), str(day), "--symbols", "AMZN",
-                             "--no-progress")
-    assert code == 0 and "note:" not in out, out
-
-
-def _numeric_names_day(tmp_path):
-    """A generated day with numeric stock codes, as some ITCH venues use: locate 2 is the
-    stock named "5", and the name TEST is carried by locates 4 and 5. Returns its path and
-    its replay."""
-    data = _with_names(itch.generate(None, messages=20_000, symbols=5, seed=8),
-                       {2: "5", 4: "TEST", 5: "TEST"})
-    path = tmp_path / "numeric.itch"
-    path.write_bytes(data)
-    return path, itch.replay_file(path)
-
-
-def test_book_label_of_locate_whose_number_another_stock_is_named_shows_that_locate(
-        tmp_path, capsys):
-    # numeric stock codes (as some ITCH venues use): locate 2 is the stock named "5", and
-    # the name TEST is carried by locates 4 and 5
-    path, r = _numeric_names_day(tmp_path)
-    assert r.symbols[2] == "5" and r.symbols[4] == r.symbols[5] == "TEST"
-    assert len({len(r.books[L]) for L in (2, 4, 5)}) == 3
-    for sym, loc in (("TEST@locate5", 5), ("TEST@locate4", 4)):
-        code, out, err = run_cli(capsys, "book", str(path), "--symbol", sym, "--no-progress")
-        # TEST@locate5 showed the stock named 5 (locate 2)
-        assert code == 0 and out.startswith(f"TEST (locate {loc}) at end of file"), out + err
-        assert f": {len(r.books[loc]):,} orders" in out
-        bids, _ = r.books[loc].depth_orders(1)
-        assert f"{bids[0][0] / 1e4:>11.4f} |" in out
-
-
-def test_book_numeric_name_is_the_stock_so_named_whatever_the_locate_numbers(tmp_path, capsys):
-    # Replayer.book("5") took the first locate in number order named 5 *or* numbered 5: with
-    # the stock named 5 at locate 2 it was that stock, at locate 7 it was locate 5 (TEST), and
-    # book --symbol 5 showed TEST's ladder; "007" (locate 7 in symbols=) was no book at all
-    data = _with_names(itch.generate(None, messages=20_000, symbols=7, seed=8),
-                       {5: "TEST", 7: "5"})
-    path = tmp_path / "numeric7.itch"
-    path.write_bytes(data)
-    r = itch.replay_file(path)
-    books = r.books
-    assert r.symbols[5] == "TEST" and r.symbols[7] == "5"
-    assert len(books[5]) != len(books[7])
-    assert r.book("5") is books[7] and r.book("TEST") is books[5]
-    assert r.book(5) is books[5] and r.book("TEST@locate5") is books[5]
-    assert r.book("007") is books[7] and r.book("5@locate7") is books[7]
-    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "5", "--no-progress")
-    assert code == 0 and out.startswith("5 (locate 7) at end of file"), out + err
-    assert f": {len(books[7]):,} orders" in out
-    # the other numbering (the stock named 5 below locate 5) gives the stock named 5 too
-    _, r2 = _numeric_names_day(tmp_path)
-    assert r2.book("5") is r2.books[2]
-
-
-def test_replay_plot_two_books_of_one_name_or_file_name_each_its_own_png(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
-    import struct
-
-    from matchcore.replay_plots import plot_replay
-
-    def msg(t, loc, body, ts):
-        m = struct.pack(">cHH", t, loc, 0) + ts.to_bytes(6, "big") + body
-        return len(m).to_bytes(2, "big") + m
-
-    # locates 1 and 2 carry one name, 3 and 4 names that make one file name
-    stock = {1: b"TEST", 2: b"TEST", 3: b"BRK A", 4: b"BRK_A"}
-    data = b"".join(msg(b"A", loc, struct.pack(">QcI8sI", 10 * loc + i, b"BS"[i % 2:i % 2 + 1],
-                                               100, stock[loc].ljust(8), 1000 + 10 * i), i + 1)
-                    for loc in stock for i in range(4))
-    path = tmp_path / "names.itch"
-    path.write_bytes(data)
-    code, out, _ = run_cli(capsys, "replay", str(path), "--no-progress", "--plot",
-                           str(tmp_path / "plots"), "--plot-top", "4")
-    assert code == 0, out
-    pngs = sorted(x.name for x in (tmp_path / "plots").iterdir())
-    # both books of TEST went to TEST.png, the second drawn over the first
-    assert pngs == ["BRK_A-4.png", "BRK_A.png", "TEST_locate1.png", "TEST_locate2.png"]
-    r = itch.replay_file(path)
-    again = plot_replay(tmp_path / "again", r.tob(), r.trades(), r.symbols, price_scale=1e4,
-                        top=4)
-    assert len({p.name for p in again}) == 4
-
-
-def test_replay_many_files_plot_two_books_of_one_name_under_their_labels(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
-    # several files: the two books of a name were drawn as TEST.png and TEST-2.png, both
-    # titled TEST, where one file's replay draws them under their labels
-    path, _ = renamed_mid_day(tmp_path, {2: "AAPL"})
-    other = tmp_path / "other.itch"
-    other.write_bytes(itch.generate(None, messages=3_000, symbols=1, seed=1))
-    code, out, _ = run_cli(capsys, "replay", str(path), str(other), "--no-progress", "--plot",
-                           str(tmp_path / "plots"), "--plot-top", "3")
-    assert code == 0, out
-    pngs = sorted(x.name for x in (tmp_path / "plots").iterdir())
-    assert [p for p in pngs if p.startswith("renamed-")] == [
-        "renamed-AAPL_locate1.png", "renamed-AAPL_locate2.png", "renamed-AMZN.png"]
-    assert pngs[0] == "other-AAPL.png"
-
-
-def test_plot_replay_file_name_taken_by_another_symbols_suffixed_name_each_its_own_png(
-        tmp_path):
-    pytest.importorskip("matplotlib")
-    from matchcore.itch import TOB_DTYPE
-    from matchcore.replay_plots import plot_replay
-
-    # BRK_A-5 is drawn first (busiest), then BRK_A, then BRK A, whose file name BRK_A is
-    # taken and whose suffixed one BRK_A-5 too
-    names = {6: "BRK_A-5", 4: "BRK_A", 5: "BRK A"}
-    rows = [(L, 30 - 10 * i) for i, L in enumerate(names)]
-    tob = np.zeros(sum(n for _, n in rows), TOB_DTYPE)
-    at = 0
-    for L, n in rows:
-        tob["locate"][at:at + n] = L
-        tob["ts"][at:at + n] = np.arange(n) + 1
-        tob["bid"][at:at + n] = 1000 + L
-        tob["ask"][at:at + n] = 1010 + L
-        at += n
-    trades = np.zeros(0, itch.TRADE_DTYPE)
-    paths = plot_replay(tmp_path, tob, trades, names, price_scale=1e4, top=3)
-    assert [p.name for p in paths] == ["BRK_A-5.png", "BRK_A.png", "BRK_A-5-2.png"]
-    assert sorted(x.name for x in tmp_path.iterdir()) == sorted(p.name for p in paths)
-
-
 def test_cli_replay_file_compressed_twice_refused_naming_it(capsys, day, tmp_path):
     # a .gz.gz or .zst.gz file: the gzip layer was taken off and the rest read as ITCH, zero
     # messages and one bad length prefix, exit status 0
@@ -1132,48 +649,6 @@ def test_cli_replay_file_compressed_twice_refused_naming_it(capsys, day, tmp_pat
     assert main(["replay", str(day), "--no-progress"]) == 0       # once compressed: replayed
 
 
-def test_replay_symbols_book_label_keeps_that_book_label_of_other_name_refused(
-        tmp_path, capsys):
-    # locate 2 carries locate 1's name: `--symbols NAME@locate2` kept no book at all (the
-    # label was looked up as a name), though the summary and book --symbol use that label
-    first = itch.symbol_names(3)[0]
-    data = _with_names(itch.generate(None, messages=20_000, symbols=3, seed=8), {2: first})
-    path = tmp_path / "shared.itch"
-    path.write_bytes(data)
-    r = itch.replay_file(path)
-    assert r.symbols[1] == r.symbols[2] == first and len(r.books[1]) != len(r.books[2])
-    csv_path = tmp_path / "book.csv"
-    code, out, err = run_cli(capsys, "replay", str(path), "--symbols", f"{first}@locate002",
-                             "--dump-book", str(csv_path), "--no-progress")
-    assert code == 0, err
-    assert f"books: 1: {first};" in out and "note:" not in out
-    assert_dump_is_book(csv_path, r.books[2], 2)
-    # the library takes the label as well: it keeps the label's locate, and its book() takes
-    # the label only while the locate carries that name
-    assert sorted(itch.replay_file(path, symbols=[f"{first}@locate2"]).books) == [2]
-    assert sorted(itch.replay_file(path, symbols=[f"{first}@locate1", "AMZN"]).books) == [1, 3]
-    other = itch.replay_file(path, symbols=[f"{first}@locate3"])
-    assert sorted(other.books) == [3]
-    with pytest.raises(KeyError):
-        other.book(f"{first}@locate3")
-    # a label whose locate carries another name, or does not occur: refused as book does
-    for label, why in ((f"{first}@locate3", "locate 3 is 'AMZN'"),
-                       (f"{first}@locate9", "locate 9 does not occur")):
-        code, out, err = run_cli(capsys, "replay", str(path), "--symbols", f"AMZN,{label}",
-                                 "--dump-book", str(tmp_path / "no.csv"), "--no-progress")
-        assert code == 1 and f"error: no book {label!r} in this file: {why}" in err
-        assert "books:" not in out and not (tmp_path / "no.csv").exists()
-        code, _, err = run_cli(capsys, "book", str(path), "--symbol", label, "--no-progress")
-        assert code == 1 and f"no book {label!r} in this file: {why}" in err
-
-
-@pytest.mark.parametrize("given", ["", ",", " , "])
-def test_replay_symbols_naming_nothing_refused_not_all_or_none(capsys, day, given):
-    # --symbols "" replayed every symbol and --symbols , none, both without a word
-    code, out, err = run_cli(capsys, "replay", str(day), "--symbols", given, "--no-progress")
-    assert code == 1 and "--symbols" in err and "names nothing" in err and "books:" not in out
-
-
 def test_cli_replay_lobster_empty_symbols_refused_as_not_applying(capsys, tmp_path):
     # --symbols "" was taken as not given: ignored without a word, where it applies it is
     # refused for naming nothing
@@ -1182,22 +657,6 @@ def test_cli_replay_lobster_empty_symbols_refused_as_not_applying(capsys, tmp_pa
     code, out, err = run_cli(capsys, "replay", str(path), "--format", "lobster",
                              "--symbols", "", "--no-progress")
     assert code == 1 and out == "" and "--symbols does not apply to LOBSTER files" in err
-
-
-def test_replay_symbols_label_of_locate_another_stock_is_named_keeps_that_book_only(
-        tmp_path, capsys):
-    # numeric stock codes: locate 2 is the stock named "5", TEST is carried by locates 4
-    # and 5; TEST@locate5 also kept the stock named 5 (the label's locate taken as a number)
-    path, r = _numeric_names_day(tmp_path)
-    csv_path = tmp_path / "book.csv"
-    code, out, err = run_cli(capsys, "replay", str(path), "--symbols", "TEST@locate5",
-                             "--dump-book", str(csv_path), "--no-progress")
-    assert code == 0, err
-    assert "books: 1: TEST;" in out
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
-    bids, asks = r.books[5].depth_orders(1 << 20)
-    assert {row["locate"] for row in rows} == {"5"} and len(rows) == len(bids) + len(asks)
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -1285,24 +744,6 @@ def test_cli_replay_summary_lines_are_those_the_readme_example_shows(capsys, day
         assert shape(got) == shape(want), (got, want)
 
 
-def test_cli_book_no_symbol_before_first_message_says_none_seen(capsys, day):
-    # "symbols seen: " ended the line with nothing, as if the list had been cut off
-    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", "00:00:00",
-                             "--no-progress")
-    assert code == 1 and out == ""
-    assert err.strip() == ("matchcore book: error: no symbol 'AAPL' before 00:00:00; "
-                           "symbols seen: none")
-
-
-@pytest.mark.parametrize("at", ["", " "])
-def test_cli_book_empty_at_refused_not_end_of_file(capsys, day, at):
-    # --at "" showed the book at the end of the file, exit status 0
-    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", at,
-                             "--no-progress")
-    assert code == 1 and out == ""
-    assert err.strip() == f"matchcore book: error: time {at!r} is not HH:MM:SS[.fraction]"
-
-
 def test_cli_replay_records_dropped_out_of_memory_reported_exit_1(tmp_path, day):
     # Snapshot records the sink could not allocate were counted in stats["out_of_memory"]
     # and nowhere else: the summary said nothing, --out wrote an empty snapshots.npy, exit 0.
@@ -1328,28 +769,6 @@ def test_cli_replay_several_files_records_dropped_out_of_memory_reported_exit_1(
     assert p.stderr.startswith("matchcore replay: error: out of memory: ")
     assert "records or orders dropped" in p.stderr and p.stderr.count("\n") == 1
     assert f" in {day}, {other};" in p.stderr
-
-
-def test_cli_book_orders_dropped_out_of_memory_reported_exit_1(capsys, day, monkeypatch):
-    # an order no book could take (stats["out_of_memory"]) left the ladder shown short, with
-    # no word and exit status 0. No small file makes a book fail to grow, so the replay's
-    # count is raised on the real result.
-    real = itch.replay_file
-
-    class Short:
-        def __init__(self, r):
-            self._r = r
-            self.stats = {**r.stats, "out_of_memory": 3}
-
-        def __getattr__(self, name):
-            return getattr(self._r, name)
-
-    monkeypatch.setattr(itch, "replay_file", lambda *a, **k: Short(real(*a, **k)))
-    sym = next(iter(sorted(real(day).symbols.values())))
-    code, out, err = run_cli(capsys, "book", str(day), "--symbol", sym, "--no-progress")
-    assert code == 1 and f"{sym} (locate " in out
-    assert err == ("matchcore book: error: out of memory: 3 records or orders dropped (sinks or "
-                   "books that could not grow); the book shown is incomplete\n")
 
 
 def test_cli_replay_native_file_as_itch_hint_names_format_native(capsys, tmp_path):

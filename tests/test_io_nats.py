@@ -15,7 +15,7 @@ import pytest
 
 import matchcore.itch as itch
 from matchcore.__main__ import main
-from test_cli_replay import _with_names
+from cli_replay_checks import with_names
 from matchcore.io.nats import (
     KIND_L2,
     KIND_TOB,
@@ -478,7 +478,7 @@ def test_cli_replay_publish_undelivered_batches_exit_1(server, names, tmp_path, 
 
 
 def _itch_r(loc, sym):
-    from test_cli_replay import stock_directory
+    from cli_replay_checks import stock_directory
 
     return stock_directory(loc, sym)
 
@@ -1111,7 +1111,7 @@ def shared_day():
     again half way through (same locate, same name: a repeated directory message)."""
     data = itch.generate(None, messages=40_000, symbols=4, seed=21)
     first, _, third, _ = itch.symbol_names(4)
-    data = _with_names(data, {2: first})
+    data = with_names(data, {2: first})
     half = len(data) // 2
     pos = 0
     while pos < half:                        # a message boundary near the middle
@@ -1232,7 +1232,7 @@ def test_replay_publisher_second_replayer_refused_nothing_published_under_first_
     stream, prefix = names
     one = itch.generate(None, messages=10_000, symbols=3, seed=1)
     # another day whose locates 1 and 3 carry each other's names of the first day
-    two = _with_names(itch.generate(None, messages=10_000, symbols=3, seed=2),
+    two = with_names(itch.generate(None, messages=10_000, symbols=3, seed=2),
                       {1: "AMZN", 3: "AAPL"})
     r1, r2 = itch.Replayer(record_l2=True), itch.Replayer(record_l2=True)
     r1.feed(one)
@@ -1360,7 +1360,7 @@ def test_cli_replay_publish_name_with_leading_space_shares_subject_noted_subscri
         server, names, tmp_path, capsys):
     stream, prefix = names
     # locate 2 is " AAPL": subjects ignore leading spaces, so it is published on AAPL's
-    data = _with_names(itch.generate(None, messages=10_000, symbols=3, seed=4), {2: " AAPL"})
+    data = with_names(itch.generate(None, messages=10_000, symbols=3, seed=4), {2: " AAPL"})
     path = tmp_path / "space.itch"
     path.write_bytes(data)
     r = itch.replay_file(path)

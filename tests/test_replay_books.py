@@ -399,7 +399,7 @@ def test_replay_callback_sees_book_at_every_nth_touch_of_selected_symbol():
 def test_replay_callback_books_of_one_name_get_their_labels_each_its_own():
     # two locates carrying one name (locate 2 named AAPL, locate 1's name, mid-day): the
     # callback got "AAPL" for both books, which the caller could not tell apart
-    from test_cli_replay import stock_directory
+    from cli_replay_checks import stock_directory
 
     data = itch.generate(None, messages=20_000, symbols=3, seed=8)
     pos = 0

@@ -1,0 +1,166 @@
+"""``matchcore book``: the ladder at a time, its plot, and what it says of files it cannot read."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cli_replay_checks import RITCH, run_cli, shared
+from cli_replay_checks import day  # noqa: F401  (module fixture)
+
+import matchcore.itch as itch
+from matchcore.itch.reference import ReferenceReplay
+
+
+def test_cli_book_ladder_at_time_equals_reference(capsys, day):
+    at = "11:00:00.000000"
+    code, out, _ = run_cli(capsys, "book", str(day), "--symbol", "MSFT", "--at", at, "--depth", "4",
+                           "--no-progress")
+    assert code == 0
+    ref = ReferenceReplay()
+    ref.feed(day.read_bytes(), until_ns=itch.parse_time(at))
+    bids, asks = ref.depth(2)
+    lines = out.splitlines()
+    n_orders = sum(1 for o in ref.orders.values() if o[0] == 2)
+    assert lines[0].startswith(f"MSFT (locate 2) at {at}: {n_orders:,} orders")
+    ladder = [ln for ln in lines if "|" in ln][1:]
+    assert len(ladder) == 4
+    for i, ln in enumerate(ladder):
+        left, right = ln.split("|")
+        assert left.split() == [str(bids[i][2]), str(bids[i][1]), f"{bids[i][0] / 1e4:.4f}"]
+        assert right.split() == [f"{asks[i][0] / 1e4:.4f}", str(asks[i][1]), str(asks[i][2])]
+
+
+def test_cli_book_plot_writes_png(capsys, day, tmp_path):
+    png = tmp_path / "depth.png"
+    code, out, _ = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--plot", str(png),
+                           "--no-progress")
+    assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_book_plot_without_matplotlib_exit_2_names_the_extra(capsys, day, tmp_path,
+                                                                 monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import now raises ImportError
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--plot",
+                             str(tmp_path / "depth.png"), "--no-progress")
+    assert code == 2 and "pip install 'matchcore[plot]'" in err
+    assert out == ""                                          # said before the replay
+
+
+@pytest.mark.parametrize("depth", ["1", "4"])
+def test_cli_book_plot_every_level_drawn_with_its_width(capsys, day, tmp_path, monkeypatch, depth):
+    from matplotlib.axes import Axes
+
+    drawn = []
+    step = Axes.step
+
+    def record(self, x, y, *a, **kw):
+        drawn.append((np.asarray(x), np.asarray(y), kw.get("label")))
+        return step(self, x, y, *a, **kw)
+
+    monkeypatch.setattr(Axes, "step", record)
+    png = tmp_path / "depth.png"
+    code, _, _ = run_cli(capsys, "book", str(day), "--symbol", "MSFT", "--at", "11:00:00",
+                         "--depth", depth, "--plot", str(png), "--no-progress")
+    assert code == 0 and png.exists()
+    ref = ReferenceReplay()
+    ref.feed(day.read_bytes(), until_ns=itch.parse_time("11:00:00"))
+    bids, asks = ref.depth(2)
+    n = int(depth)
+    assert [d[2] for d in drawn] == ["bids (cumulative)", "asks (cumulative)"]
+    for (x, y, _), levels, sign in zip(drawn, (bids[:n], asks[:n]), (-1, 1)):
+        prices = [p / 1e4 for p, _, _ in levels]
+        # one closing point beyond the deepest level, further from the touch, at the same depth
+        assert len(x) == n + 1 and list(x[:n]) == prices
+        assert sign * (x[n] - x[n - 1]) > 0 and y[n] == y[n - 1] == sum(q for _, q, _ in levels)
+
+
+def test_cli_book_zero_prefix_file_without_infer_lengths_hints_the_option(capsys):
+    code, _, err = run_cli(capsys, "book", str(shared(RITCH)), "--symbol", "ALC", "--no-progress")
+    assert code == 1
+    assert "bad length prefixes: 1 (first at offset 0: zero length prefix" in err
+    assert "--infer-lengths" in err
+    code, out, err = run_cli(capsys, "book", str(shared(RITCH)), "--symbol", "ALC",
+                             "--infer-lengths", "--no-progress")
+    assert code == 0 and err == "" and out.startswith("ALC (locate ")
+
+
+def test_cli_book_damaged_or_cut_file_notes_what_it_could_not_read(capsys, day, tmp_path):
+    data = day.read_bytes()
+    pos = 0
+    while pos < 5000:                       # a frame boundary: its prefix zeroed
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    bad = tmp_path / "bad.itch"
+    bad.write_bytes(data[:pos] + b"\x00\x00" + data[pos + 2:-7])
+    code, out, err = run_cli(capsys, "book", str(bad), "--symbol", "AAPL", "--no-progress")
+    r = itch.replay_file(bad)
+    assert code == 0 and out.startswith("AAPL (locate 1)")
+    assert f"note: bad length prefixes: 1 (first at offset {pos:,}: zero length prefix" in err
+    t = r.stats["truncated"]
+    assert f"note: the last message at offset {t['offset']:,} is incomplete" in err
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--no-progress")
+    assert code == 0 and err == ""
+
+
+def test_cli_book_bad_time_error(capsys, day):
+    code, _, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", "25:00",
+                           "--no-progress")
+    assert code == 1 and "HH:MM:SS" in err
+
+
+def test_cli_book_on_a_native_command_file_refused_naming_its_format(capsys, tmp_path):
+    # read as ITCH it said "no symbol '0' in this file; symbols seen: " (nothing)
+    import matchcore as mc
+    from matchcore.native import write_commands
+
+    cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2, 3]
+    cmds["price"] = 100
+    cmds["qty"] = 5
+    path = tmp_path / "flow.mccmd"
+    write_commands(path, cmds)
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "0")
+    assert code == 1 and out == ""
+    assert err.startswith(f"matchcore book: error: {path} is a native command file: book reads "
+                          "ITCH 5.0 files")
+
+
+def test_cli_book_no_symbol_before_first_message_says_none_seen(capsys, day):
+    # "symbols seen: " ended the line with nothing, as if the list had been cut off
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", "00:00:00",
+                             "--no-progress")
+    assert code == 1 and out == ""
+    assert err.strip() == ("matchcore book: error: no symbol 'AAPL' before 00:00:00; "
+                           "symbols seen: none")
+
+
+@pytest.mark.parametrize("at", ["", " "])
+def test_cli_book_empty_at_refused_not_end_of_file(capsys, day, at):
+    # --at "" showed the book at the end of the file, exit status 0
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", at,
+                             "--no-progress")
+    assert code == 1 and out == ""
+    assert err.strip() == f"matchcore book: error: time {at!r} is not HH:MM:SS[.fraction]"
+
+
+def test_cli_book_orders_dropped_out_of_memory_reported_exit_1(capsys, day, monkeypatch):
+    # an order no book could take (stats["out_of_memory"]) left the ladder shown short, with
+    # no word and exit status 0. No small file makes a book fail to grow, so the replay's
+    # count is raised on the real result.
+    real = itch.replay_file
+
+    class Short:
+        def __init__(self, r):
+            self._r = r
+            self.stats = {**r.stats, "out_of_memory": 3}
+
+        def __getattr__(self, name):
+            return getattr(self._r, name)
+
+    monkeypatch.setattr(itch, "replay_file", lambda *a, **k: Short(real(*a, **k)))
+    sym = next(iter(sorted(real(day).symbols.values())))
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", sym, "--no-progress")
+    assert code == 1 and f"{sym} (locate " in out
+    assert err == ("matchcore book: error: out of memory: 3 records or orders dropped (sinks or "
+                   "books that could not grow); the book shown is incomplete\n")
