@@ -11,7 +11,7 @@ import numpy as np
 
 import matchcore as mc
 from test_capi import random_commands
-from test_engine import apply_engine_command as apply_command
+from engine_checks import apply_engine_command as apply_command
 
 
 def make_flow(seed: int, n_commands: int, n_symbols: int = 3):

@@ -298,7 +298,7 @@ def test_journaled_engine_on_big_books_equals_unjournaled_and_recovers(tmp_path,
     # journal, run in chunks timed in two loops (one reads ahead through the books): the
     # events, the journals and the recovered state must not depend on the loop. Batches of 32
     # run the simple loop only.
-    from test_engine import big_book_commands
+    from engine_checks import big_book_commands
     cmds = big_book_commands(n_symbols, seed)
     plain = mc.Engine()
     eng, d = journaled(tmp_path)

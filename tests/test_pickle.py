@@ -21,7 +21,7 @@ from test_book_property import (
     fresh_ids, maybe_bad_price, maybe_bad_qty, maybe_bad_side, maybe_bad_tif, owners, ts,
 )
 from test_capi import run_python_calls
-from test_engine import apply_engine_command, make_engine
+from engine_checks import apply_engine_command, make_engine
 
 PROTOCOLS = range(2, pickle.HIGHEST_PROTOCOL + 1)
 HOWS = ("pickle", "deepcopy", "copy")
