@@ -35,8 +35,9 @@ def _px(p):
 
 def run(args) -> int:
     try:
-        from matchcore.io.nats import (KIND_NAMES, MarketDataConsumer, _nats, consume,
-                                       decode_batch, display_url, filter_subjects)
+        from matchcore.io.nats import (KIND_NAMES, MarketDataConsumer, consume, decode_batch,
+                                       display_url, filter_subjects)
+        from matchcore.io.nats.streams import _nats
         _nats()          # the extra itself: io.nats imports nats-py only when it connects
     except ImportError as e:
         print(f"matchcore subscribe: {e}", file=sys.stderr)

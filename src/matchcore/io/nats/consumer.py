@@ -1,0 +1,429 @@
+"""Reading market data back from NATS JetStream: :class:`MarketDataConsumer` rebuilds top of
+book, L2 levels and trade totals per symbol from batches, and :func:`consume` reads a stream
+into one."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from matchcore._symfilter import LABEL as _LABEL     # book_label(); a locate is a u16
+from matchcore.io import book_label
+from matchcore.io.nats.streams import (_check_stream_holds, _nats, _transient_errors,
+                                       display_url)
+from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, KIND_L2,
+                                    KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS, SESSION_HEADER,
+                                    BatchError, check_prefix, decode_batch, subject_token,
+                                    symbol_from_token)
+
+
+class MarketDataConsumer:
+    """Rebuilds market data per symbol from batches, in the order of each subject.
+
+    ``apply(subject, payload)`` decodes one batch; per symbol (the subject's last token turned
+    back into the symbol's own name by :func:`symbol_from_token`: ``c.tob["BRK.A"]``, not
+    ``BRK_2EA``) it keeps the latest top of book
+    (``tob[symbol] = (ts, bid, bid_qty, ask, ask_qty)``, 0 = empty side), every L2 level
+    (``depth(symbol)``, the levels of the replay's book best first, rebuilt by setting each
+    changed level to its new qty and order count and dropping it at qty 0) and trade totals
+    (``trades[symbol] = [count, shares]``). The header's sequence number reveals batches that
+    never arrived: their records are counted in ``missing[(kind, symbol)]``. A malformed
+    payload is counted in ``bad`` and changes nothing.
+
+    Two locates of one symbol name are published to the same subjects, with one ``seq``
+    sequence per subject; the header's ``locate`` tells their books apart. Such books are kept
+    apart under ``NAME@locateN`` (:func:`matchcore.io.book_label`), as the replay summary and
+    the Prometheus labels name them: when a second locate appears under a name, the first
+    one's state moves from ``NAME`` to its label. ``locates[name]`` is the set of locates
+    seen under each name in its latest session (another replay's locate under the name is
+    that replay's book of it, not a second one). A batch whose ``seq`` is behind its subject's
+    while no batch of its locate was taken from the subject is no redelivery: it is counted in
+    ``out_of_sequence`` (a stream from a publisher that counted ``seq`` per locate).
+    O(records) per batch (L2 in Python per record; top of book and trades vectorised).
+
+    ``apply(..., headers=)`` takes the NATS headers of the message: a ``Matchcore-Session``
+    other than the one the subject carried so far means another replay was published (its
+    ``seq`` starts at 0 again): what was rebuilt from that subject (the symbol's top of book,
+    L2 levels or trade totals, and its ``missing`` count) is dropped and rebuilt from the new
+    session's batches. ``sessions[(kind, symbol)]`` is the session each subject was last read
+    in and ``session_changes`` counts the restarts. Batches without the header (publishers
+    that predate it) form one session.
+
+    >>> from matchcore.io.nats import KIND_TOB, WIRE_TOB, encode_batch
+    >>> c = MarketDataConsumer()
+    >>> rec = np.zeros(1, WIRE_TOB); rec[0] = (5, 100, 10, 101, 20)
+    >>> c.apply("mc.tob.AAPL", encode_batch(KIND_TOB, 1, 0, rec))
+    >>> c.tob["AAPL"]
+    (5, 100, 10, 101, 20)
+    """
+
+    def __init__(self):
+        self.tob: dict[str, tuple] = {}
+        self.levels: dict[str, dict] = {}
+        self.trades: dict[str, list] = {}
+        self.missing: dict[tuple[str, str], int] = {}
+        self.records = {k: 0 for k in KINDS}
+        self.batches = 0
+        self.bad = 0
+        self.sessions: dict[tuple[str, str], str | None] = {}
+        self.session_changes = 0
+        self.resubscribes = 0           # consume(): pull consumers made again after an error
+        self.timed_out = False          # consume(): timeout ended a read before the stream's end
+        self.last_error: str | None = None
+        self.locates: dict[str, set[int]] = {}
+        self._locs: dict[tuple, set[int]] = {}      # (name, session) -> locates seen
+        self._labels: dict[str, set[str]] = {}      # name -> NAME@locateN keys used
+        self._next: dict[tuple[int, str], int] = {}
+        self._applied: dict[tuple[int, str], set[int]] = {}   # subject -> locates taken from it
+        self.out_of_sequence = 0
+        # name -> the locates to keep, for names selected by book label (select())
+        self._only: dict[str, set[int]] = {}
+
+    def select(self, symbols) -> list[str]:
+        """Keep, of a name selected by book label (``NAME@locateN``), only those books: the
+        name's other books' batches are still read for the sequence check, and left out.
+        Returns the names to subscribe to (what :func:`consume` does with ``symbols``).
+
+        >>> MarketDataConsumer().select(["AAPL@locate2", "MSFT"])
+        ['AAPL', 'MSFT']
+        """
+        names, only, whole = [], {}, set()
+        for s in symbols:
+            m = _LABEL.fullmatch(str(s))
+            name = m.group(1) if m else str(s)
+            if m:
+                only.setdefault(name, set()).add(int(m.group(2)))
+            else:
+                whole.add(name)
+            if name not in names:
+                names.append(name)
+        self._only = {n: locs for n, locs in only.items() if n not in whole}
+        return names
+
+    def _book(self, symbol: str, locate: int, session) -> str | None:
+        # the key of the book a batch belongs to: its symbol name, or NAME@locateN once a
+        # second locate has been seen under that name in the batch's session (the first
+        # one's state of that session moves there) or when the name was selected by label;
+        # None for a book select() leaves out. Per session: another replay's locate under
+        # the name is another day's book of it, not a second one.
+        locs = self._locs.setdefault((symbol, session), set())
+        if not locs:
+            self.locates[symbol] = locs          # the name's latest session
+        if locate not in locs:
+            locs.add(locate)
+            if len(locs) == 2:
+                first = book_label(symbol, min(locs - {locate}))
+                for kname, d in (("tob", self.tob), ("l2", self.levels),
+                                 ("trade", self.trades)):
+                    if symbol in d and self.sessions.get((kname, symbol)) == session:
+                        d[first] = d.pop(symbol)
+                        self._labels.setdefault(symbol, set()).add(first)
+        only = self._only.get(symbol)
+        if only is not None:
+            key = book_label(symbol, locate) if locate in only else None
+        else:
+            key = symbol if len(locs) == 1 else book_label(symbol, locate)
+        if key is not None and key != symbol:
+            self._labels.setdefault(symbol, set()).add(key)
+        return key
+
+    def apply(self, subject: str, payload: bytes, headers=None) -> None:
+        try:
+            kind, locate, seq, rec = decode_batch(payload)
+        except BatchError:
+            self.bad += 1
+            return
+        parts = subject.split(".")
+        symbol = symbol_from_token(parts[-1]) if len(parts) >= 3 else str(locate)
+        key = (kind, symbol)
+        mk = (KIND_NAMES[kind], symbol)
+        session = headers.get(SESSION_HEADER) if headers else None
+        if mk in self.sessions and self.sessions[mk] != session:
+            self._restart(kind, symbol)
+        self.sessions[mk] = session
+        expect = self._next.get(key, 0)
+        if seq > expect:
+            self.missing[mk] = self.missing.get(mk, 0) + seq - expect
+        elif seq < expect:           # a batch seen before (redelivery): already applied
+            if locate not in self._applied.get(key, ()):
+                # not a redelivery: no batch of its locate was taken from this subject (a
+                # publisher that counted seq per locate on a subject two locates share)
+                self.out_of_sequence += 1
+            return
+        self._next[key] = seq + len(rec)
+        self._applied.setdefault(key, set()).add(locate)
+        book = self._book(symbol, locate, session)
+        if book is None:
+            return
+        self.batches += 1
+        self.records[KIND_NAMES[kind]] += len(rec)
+        if not len(rec):
+            return
+        if kind == KIND_TOB:
+            last = rec[-1]
+            self.tob[book] = (int(last["ts"]), int(last["bid"]), int(last["bid_qty"]),
+                              int(last["ask"]), int(last["ask_qty"]))
+        elif kind == KIND_TRADE:
+            acc = self.trades.setdefault(book, [0, 0])
+            acc[0] += len(rec)
+            acc[1] += int(rec["shares"].sum())
+        else:
+            levels = self.levels.setdefault(book, {})
+            for side, price, qty, orders in zip(rec["side"].tolist(), rec["price"].tolist(),
+                                                rec["qty"].tolist(), rec["orders"].tolist()):
+                if qty:
+                    levels[(side, price)] = (qty, orders)
+                else:
+                    levels.pop((side, price), None)
+
+    def _restart(self, kind: int, symbol: str) -> None:
+        # each subject holds one kind of one symbol name: only that part of the state is
+        # stale, for every book (locate) published under the name
+        self.session_changes += 1
+        self._next.pop((kind, symbol), None)
+        self._applied.pop((kind, symbol), None)
+        self.missing.pop((KIND_NAMES[kind], symbol), None)
+        d = {KIND_TOB: self.tob, KIND_TRADE: self.trades, KIND_L2: self.levels}[kind]
+        d.pop(symbol, None)
+        for key in self._labels.get(symbol, ()):
+            d.pop(key, None)
+
+    def depth(self, symbol: str, n: int | None = None):
+        """``(bids, asks)``: lists of (price, qty, orders), best first (bids descending, asks
+        ascending), from the L2 records of the book ``symbol`` (a name, or ``NAME@locateN``
+        for a name several locates carry), at most ``n`` levels per side (None: all; an int
+        >= 0, ``ValueError`` otherwise). O(levels log levels)."""
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))
+                              or n < 0):
+            # a negative n sliced from the end: every level but the worst, taken for the book
+            raise ValueError(f"n must be an int >= 0 or None, got {n!r}")
+        book = self.levels.get(symbol, {})
+        bids = sorted(((p, q, o) for (s, p), (q, o) in book.items() if s == b"B"), reverse=True)
+        asks = sorted((p, q, o) for (s, p), (q, o) in book.items() if s == b"S")
+        return (bids[:n], asks[:n]) if n is not None else (bids, asks)
+
+    def symbols(self) -> list[str]:
+        """Every book seen, sorted: its symbol name, or ``NAME@locateN`` for each book of a
+        name that several locates were published under."""
+        return sorted(set(self.tob) | set(self.levels) | set(self.trades))
+
+
+def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> list[str]:
+    """The subjects that select ``symbols`` (names) and ``kinds`` (None = all; an empty
+    one is refused with ``ValueError``) with wildcards.
+
+    >>> filter_subjects("mc", ["AAPL"], ["tob", "l2"])
+    ['mc.tob.AAPL', 'mc.l2.AAPL']
+    >>> filter_subjects("mc")
+    ['mc.*.*']
+
+    Always exactly ``<prefix>.<kind>.<symbol>``: ``mc.>`` also took the subjects of a
+    publisher under a longer prefix in the same stream (``mc.eu.tob.AAPL``) for ``mc``'s own.
+    """
+    check_prefix(prefix)
+    for what, names in (("symbols", symbols), ("kinds", kinds)):
+        # a str is iterable: symbols="AAPL" selected the symbols A, A, P and L
+        if isinstance(names, (str, bytes)):
+            raise TypeError(f"{what} must be a list of names, not {type(names).__name__} "
+                            f"{names!r} (write [{names!r}])")
+    symbols, kinds = _listed(symbols), _listed(kinds)
+    for what, names in (("symbols", symbols), ("kinds", kinds)):
+        # an empty list made no subject filter, which selects everything
+        if names is not None and not names:
+            raise ValueError(f"{what} is empty: it selects nothing (None selects every "
+                             f"{what[:-1]})")
+    if kinds is not None:
+        bad = set(kinds) - set(KINDS)
+        if bad:
+            raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
+    ks = list(kinds) if kinds is not None else None
+    ss = [subject_token(s) for s in symbols] if symbols is not None else None
+    if ks is None and ss is None:
+        return [f"{prefix}.*.*"]
+    return [f"{prefix}.{k}.{s}" for k in (ks or ["*"]) for s in (ss or ["*"])]
+
+
+def _listed(names):
+    # read once: a generator of kinds was used up by the check for unknown ones, and the
+    # subjects were then made from nothing, which selects every kind
+    return names if names is None or isinstance(names, (str, bytes)) else list(names)
+
+
+# Without follow, a read gives up after failing this long without a break (s)
+_GIVE_UP_S = 10.0
+
+
+async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch, deadline,
+                         stop):
+    nats = _nats()
+    from nats.errors import TimeoutError as NatsTimeout
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    transient = _transient_errors()
+    errors = []
+
+    async def on_error(e):          # keep the client's errors for the message, do not log them
+        errors.append(e)
+
+    try:
+        nc = await asyncio.wait_for(nats.connect(servers=[url], connect_timeout=2,
+                                                 max_reconnect_attempts=-1,
+                                                 reconnect_time_wait=0.25, error_cb=on_error),
+                                    5.0)
+    except asyncio.TimeoutError:
+        why = f"{type(errors[-1]).__name__}: {errors[-1]}" if errors else "no answer"
+        raise ConnectionError(f"cannot connect to NATS at {display_url(url)}: {why}") from None
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream)   # a missing stream fails here, at once
+        _check_stream_holds(info.config, stream, url, subjects)
+        # One pull consumer over every selected subject (filter_subjects): the stream hands it
+        # their messages in stream order, so each subject's batches keep their order, and a
+        # fetch returns as soon as any of them has a message. (A consumer per subject, fetched
+        # in turn with a 0.2 s wait each, made a live message wait up to subjects x 0.2 s and
+        # an --idle read stop that much late: 5 s with 8 symbols x 3 kinds.)
+        # Duplicates would overlap, which the server refuses for a consumer's filters.
+        subjects = list(dict.fromkeys(subjects))
+        last_seq = None        # stream sequence of the last message applied
+        created = None         # creation time of the stream the subscription read
+
+        async def subscribe():
+            nonlocal last_seq, created
+            info = await js.stream_info(stream)
+            if created == info.created and last_seq is not None:
+                # the same stream, our consumer lost: go on after what was applied
+                cfg = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                     opt_start_seq=last_seq + 1,
+                                     ack_policy=AckPolicy.ALL, inactive_threshold=60.0)
+            else:
+                # a stream made again (a broker restarted without its store): all of it is new
+                last_seq = None
+                cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL,
+                                     inactive_threshold=60.0)
+            if len(subjects) > 1:
+                cfg.filter_subjects = subjects
+            created = info.created
+            return await js.pull_subscribe(subjects[0], durable=None, stream=stream, config=cfg)
+
+        sub = await subscribe()        # None while it is broken and waiting to be made again
+        retry_at, backoff = 0.0, 0.05
+        failing_since = None
+        last_msg = time.monotonic()
+        while True:
+            if stop is not None and stop.is_set():
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                # without follow the stream's end was the goal: what was read is not all
+                consumer.timed_out = not follow
+                break
+            got_any = False
+            try:
+                if sub is None and time.monotonic() >= retry_at:
+                    sub = await subscribe()
+                    consumer.resubscribes += 1
+                    backoff = 0.05
+                if sub is None:
+                    await asyncio.sleep(min(max(retry_at - time.monotonic(), 0.0), 0.2))
+                else:
+                    try:
+                        msgs = await sub.fetch(batch=512, timeout=0.2)
+                    except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
+                        msgs = []
+                    for m in msgs:
+                        consumer.apply(m.subject, m.data, m.headers)
+                        if on_batch is not None:
+                            on_batch(m.subject, m.data)
+                    if msgs:
+                        got_any = True
+                        last_seq = msgs[-1].metadata.sequence.stream
+                        await msgs[-1].ack()
+                    elif not follow:
+                        info = await sub.consumer_info()
+                        if info.num_pending == 0:
+                            break
+                    failing_since = None
+            except transient as e:
+                # broker restarting, its store lost, our consumer expired: keep what was
+                # received and try again with a growing pause
+                consumer.last_error = f"{type(e).__name__}: {e}"
+                now = time.monotonic()
+                failing_since = now if failing_since is None else failing_since
+                if not follow and now - failing_since > _GIVE_UP_S:
+                    raise
+                if sub is not None:
+                    try:
+                        await sub.unsubscribe()
+                    except Exception:
+                        pass
+                backoff = min(2 * backoff, 2.0)
+                sub = None
+                retry_at = now + backoff
+            if got_any:
+                last_msg = time.monotonic()
+            elif follow and idle is not None and time.monotonic() - last_msg > idle:
+                break
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except Exception:
+                pass
+    finally:
+        await nc.close()
+
+
+def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = DEFAULT_STREAM,
+            prefix: str = DEFAULT_PREFIX, follow: bool = False, idle: float | None = None,
+            timeout: float | None = None, on_batch=None, stop=None,
+            consumer: MarketDataConsumer | None = None) -> MarketDataConsumer:
+    """Read the stream from its first message into a :class:`MarketDataConsumer` and return it.
+
+    ``symbols`` / ``kinds`` filter by subject (``filter_subjects``; None reads every one, an
+    empty one is refused with ``ValueError`` before anything connects); a symbol given as a book
+    label ``NAME@locateN`` reads the name's subjects and keeps only that book
+    (:meth:`MarketDataConsumer.select`). Without ``follow`` it
+    returns once every selected subject has no message left; with ``follow`` it goes on until
+    ``idle`` s pass without a message, ``timeout`` s pass, or ``stop`` (a threading.Event) is
+    set (``idle`` and ``timeout`` in seconds, > 0: ``ValueError`` otherwise, before anything
+    connects; so is ``idle`` without ``follow``). ``on_batch(subject, payload)`` sees every batch too. O(records). When
+    ``timeout`` ends a read without ``follow`` before every subject was read to its end,
+    ``consumer.timed_out`` is True: what it holds is not the stream's last state.
+
+    A JetStream error while reading (the broker restarting, restarted without its store, the
+    pull consumer expired) does not end the read: after a pause growing to 2 s the
+    subscription is made again (``consumer.resubscribes``, ``consumer.last_error``), after the
+    last message applied when the stream is the same, from its first message when the stream
+    was made again (a broker restarted without its store). Without
+    ``follow`` the error is raised after 10 s of failures; pass ``consumer=`` to keep what was
+    received. A stream missing at the start raises at once, and so does (with
+    :class:`StreamSetupError`) one whose subjects none of the selected ones can match (another
+    prefix's stream: nothing could be read).
+
+    >>> c = consume("nats://127.0.0.1:4222", symbols=["AAPL"], kinds=["tob"])  # doctest: +SKIP
+    >>> c.tob["AAPL"]                                                            # doctest: +SKIP
+    """
+    from matchcore._core import _flag_arg
+    follow = _flag_arg(follow, "follow")    # before anything connects
+    for name, value in (("timeout", timeout), ("idle", idle)):
+        # a negative or NaN time read nothing and returned, as if the stream were empty
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be > 0 seconds or None, got {value!r}")
+    if idle is not None and not follow:
+        # without follow the read ends at the stream's end: the idle time never counted
+        raise ValueError("idle needs follow=True (without it the read stops at the end of the "
+                         "stream)")
+    _nats()
+    consumer = MarketDataConsumer() if consumer is None else consumer
+    consumer.timed_out = False       # of this read, not of an earlier one into the consumer
+    # once: a generator of symbols was used up by the check, and select() then selected
+    # none, which reads every symbol
+    symbols, kinds = _listed(symbols), _listed(kinds)
+    filter_subjects(prefix, symbols, kinds)       # refuses a lone str or a bad kind first
+    # a book label (NAME@locateN) reads its name's subjects and keeps that book
+    # (select([]) also drops a label selection of an earlier read with this consumer)
+    selected = consumer.select(() if symbols is None else symbols)
+    subjects = filter_subjects(prefix, None if symbols is None else selected, kinds)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    asyncio.run(_consume_async(url, subjects, stream, consumer, idle, follow, on_batch,
+                               deadline, stop))
+    return consumer

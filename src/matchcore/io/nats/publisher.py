@@ -1,0 +1,597 @@
+"""Publishing market data to NATS JetStream: :class:`NatsPublisher`, a non-blocking queue
+drained by an asyncio client in a background thread, and :class:`ReplayPublisher`, the bridge
+that batches a replay's sink records per (kind, symbol)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+import time
+
+import numpy as np
+
+from matchcore._nocopy import NoCopy
+from matchcore.io.nats.streams import StreamSetupError, _covers, _nats, _overlaps, display_url
+from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, HEADER_DTYPE,
+                                    KIND_L2, KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS,
+                                    SESSION_HEADER, WIRE, check_prefix, encode_batch,
+                                    subject_token, symbol_from_token)
+
+
+class NatsPublisher(NoCopy):
+    """Publish batches to NATS JetStream from any thread without ever blocking it.
+
+    ``publish(subject, payload, records=1)`` returns at once: True when the batch was queued,
+    False when the queue (``max_queue_bytes``) was full and the batch dropped. A background
+    thread runs an asyncio loop with the nats-py client: it creates the stream (``stream``,
+    subjects ``<prefix>.>``) if missing, publishes with up to ``max_inflight`` acknowledgements
+    outstanding (one connection, so the broker stores each subject's batches in order) and
+    counts a batch without an acknowledgement within ``ack_timeout`` s as undelivered. While
+    the broker is down the client reconnects every ``reconnect_wait`` s, forever, and batches
+    keep being queued, sent when it is back, or dropped when the queue is full.
+
+    The constructor raises ``ConnectionError`` when the first connection fails within
+    ``connect_timeout`` s, and :class:`StreamSetupError` when the broker answers but the stream
+    cannot be used: it exists with subjects that do not take ``<prefix>.>``, or its creation
+    was refused. ``max_payload`` is the largest message the broker takes, in bytes (its
+    ``max_payload``, 1 MiB by default), known once connected: a larger batch is never
+    delivered. ``flush(timeout)`` waits for the queue to drain, ``close()`` flushes
+    and disconnects; ``stats`` holds the counts (batches and records: ``queued``,
+    ``published`` (acknowledged), ``dropped``, ``undelivered``; ``disconnects``,
+    ``reconnects``, ``last_error``).
+
+    >>> pub = NatsPublisher("nats://127.0.0.1:4222")                  # doctest: +SKIP
+    >>> pub.publish("mc.tob.AAPL", payload, records=10)               # doctest: +SKIP
+    True
+    >>> pub.close(); pub.stats["published"]                           # doctest: +SKIP
+    1
+    """
+
+    _no_copy = ("it holds a NATS connection, its asyncio loop thread and the queue of unsent "
+                "batches", "Make a new publisher in the other process")
+
+    def __init__(self, url: str = DEFAULT_URL, *, stream: str = DEFAULT_STREAM,
+                 prefix: str = DEFAULT_PREFIX, max_queue_bytes: int = 256 << 20,
+                 max_inflight: int = 256, ack_timeout: float = 5.0, reconnect_wait: float = 0.25,
+                 connect_timeout: float = 5.0):
+        _nats()
+        check_prefix(prefix)
+        for name, value in (("max_queue_bytes", max_queue_bytes), ("max_inflight", max_inflight)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"{name} must be a whole number > 0, got {value!r}")
+        # (a NaN compares false with everything: connect_timeout=nan reported the broker
+        # unreachable, ack_timeout=nan failed in the client with its own words)
+        for name, value in (("ack_timeout", ack_timeout), ("connect_timeout", connect_timeout)):
+            if not 0 < value < float("inf"):
+                raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+        if not 0 <= reconnect_wait < float("inf"):
+            raise ValueError(f"reconnect_wait must be a finite number of seconds >= 0, got "
+                             f"{reconnect_wait!r}")
+        self.url = url
+        self.stream = stream
+        self.prefix = prefix
+        self.max_queue_bytes = int(max_queue_bytes)
+        self.max_inflight = int(max_inflight)
+        self.ack_timeout = float(ack_timeout)
+        self.reconnect_wait = float(reconnect_wait)
+        self.connect_timeout = float(connect_timeout)
+        self.max_payload = None         # the broker's, once connected
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._queued_bytes = 0
+        self._outstanding = 0          # queued or in flight, not yet settled
+        self._closing = False
+        self._abandon = False
+        self._signalled = False
+        self.stats = {"queued": 0, "published": 0, "dropped": 0, "undelivered": 0,
+                      "records_queued": 0, "records_published": 0, "records_dropped": 0,
+                      "records_undelivered": 0, "bytes_published": 0, "disconnects": 0,
+                      "reconnects": 0, "last_error": None}
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._connect_error = None
+        self._thread = threading.Thread(target=self._run, name="matchcore-nats-publisher",
+                                        daemon=True)
+        self._thread.start()
+        if not self._ready.wait(connect_timeout + 5):
+            self._connect_error = TimeoutError("no answer")
+        if self._connect_error is not None:
+            self._stop_loop()
+            if isinstance(self._connect_error, StreamSetupError):
+                raise self._connect_error
+            raise ConnectionError(f"cannot connect to NATS at {display_url(url)}: "
+                                  f"{self._connect_error}")
+
+    # ---- caller side (any thread, never blocks) ----
+
+    def publish(self, subject: str, payload: bytes, records: int = 1, headers=None) -> bool:
+        """Queue one batch for ``subject`` (with NATS ``headers``, a dict, if given); False
+        (and counted as dropped) when the queue is full or the publisher is closed, and (counted
+        as undelivered, ``last_error`` says why) when it is larger, headers included, than the
+        broker's ``max_payload``. O(1), never blocks.
+
+        >>> pub.publish("mc.trade.AAPL", payload, records=3)              # doctest: +SKIP
+        True
+        """
+        return self.publish_many([(subject, payload, records, headers)]) == 1
+
+    def publish_many(self, items) -> int:
+        """Queue several ``(subject, payload, records)`` or ``(subject, payload, records,
+        headers)`` batches at once (one lock, one wake-up: what the replay bridge does once per
+        chunk); each that does not fit in the queue is dropped and counted. Returns how many
+        were queued. O(len(items)), never blocks.
+        """
+        kept = []
+        limit = self.max_payload
+        with self._lock:
+            for item in items:
+                n = len(item[1])
+                if limit is not None and _message_size(item) > limit:
+                    # the broker closes the connection on a message beyond its max_payload
+                    # (headers included): every batch in flight behind it was lost too
+                    self.stats["undelivered"] += 1
+                    self.stats["records_undelivered"] += item[2]
+                    self.stats["last_error"] = (
+                        f"a batch of {_message_size(item):,} bytes (with its headers) for "
+                        f"{item[0]} exceeds the broker's max_payload of {limit:,}: not sent")
+                    continue
+                if self._closing or self._queued_bytes + n > self.max_queue_bytes:
+                    self.stats["dropped"] += 1
+                    self.stats["records_dropped"] += item[2]
+                    continue
+                self._queued_bytes += n
+                self._outstanding += 1
+                self.stats["queued"] += 1
+                self.stats["records_queued"] += item[2]
+                kept.append(item)
+        if kept:
+            self._q.put(kept)
+            # Wake the loop only when it is not already due to drain the queue: a wake-up is
+            # a write to its self-pipe.
+            if not self._signalled:
+                self._signalled = True
+                self._loop.call_soon_threadsafe(self._wake.set)
+        return len(kept)
+
+    @property
+    def pending(self) -> int:
+        """Batches queued or in flight (not yet acknowledged or given up)."""
+        with self._lock:
+            return self._outstanding
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued batch is acknowledged or given up; False on timeout."""
+        end = time.monotonic() + timeout
+        while self.pending and time.monotonic() < end:
+            time.sleep(0.005)
+        return self.pending == 0
+
+    def close(self, timeout: float = 30.0) -> dict:
+        """Flush (up to ``timeout`` s), disconnect and stop the thread; returns ``stats``.
+        When the flush times out (a broker still away), the batches still queued are given up
+        at once and the ones in flight within ``ack_timeout``; all are counted as undelivered.
+        """
+        if not self._thread.is_alive():
+            return self.stats
+        if not self.flush(timeout):
+            self._abandon = True
+        with self._lock:
+            self._closing = True
+        self._loop.call_soon_threadsafe(self._wake.set)
+        self._thread.join(timeout=self.ack_timeout + 15)
+        with self._lock:
+            if self._outstanding:      # never settled: say so rather than lose the count
+                left = self._outstanding
+                self.stats["undelivered"] += left
+                self._outstanding = 0
+        return self.stats
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _stop_loop(self):
+        with self._lock:
+            self._closing = True
+        try:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        except RuntimeError:
+            pass
+        self._thread.join(timeout=10)
+
+    # ---- loop thread ----
+
+    def _run(self):
+        asyncio.set_event_loop(self._loop)
+        self._wake = asyncio.Event()
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            # the client's own tasks (reconnect loop, readers) end with the loop, not after it
+            pending = asyncio.all_tasks(self._loop)
+            for t in pending:
+                t.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
+
+    async def _main(self):
+        nats = _nats()
+
+        async def on_disconnect():
+            if not self._closing:          # the final drain is not an outage
+                self.stats["disconnects"] += 1
+
+        async def on_reconnect():
+            self.stats["reconnects"] += 1
+            # a broker restarted without its store has lost the stream: create it again
+            try:
+                await self._ensure_stream()
+            except Exception as e:          # reported, publishing goes on
+                self.stats["last_error"] = f"stream after reconnect: {e}"
+
+        async def on_error(e):
+            self.stats["last_error"] = str(e) or type(e).__name__
+
+        connected = False
+        try:
+            # Reconnects are retried forever, and so would the first connection be: bound it.
+            self._nc = await asyncio.wait_for(nats.connect(
+                servers=[self.url], allow_reconnect=True, max_reconnect_attempts=-1,
+                reconnect_time_wait=self.reconnect_wait, connect_timeout=2,
+                disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, error_cb=on_error,
+                pending_size=64 << 20), self.connect_timeout)
+            connected = True
+            self.max_payload = int(self._nc.max_payload)
+            self._js = self._nc.jetstream(timeout=self.ack_timeout)
+            await self._ensure_stream()
+        except Exception as e:
+            if connected and not isinstance(e, StreamSetupError):
+                # the broker answered: not a connection problem, whatever went wrong
+                e = StreamSetupError(f"stream {self.stream} at {display_url(self.url)}: "
+                                     f"{type(e).__name__}: {e or 'no answer'}")
+            elif isinstance(e, asyncio.TimeoutError):
+                e = self.stats["last_error"] or "no answer"
+            self._connect_error = e
+            self._ready.set()
+            nc = getattr(self, "_nc", None)
+            if nc is not None:
+                await nc.close()
+            return
+        self._ready.set()
+        sem = asyncio.Semaphore(self.max_inflight)
+        tasks = set()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self._signalled = False      # before draining: a batch queued from now wakes us again
+            while True:
+                try:
+                    items = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                for item in items:
+                    if self._abandon:        # closing after a flush timed out: give it up
+                        self._settle(item, False)
+                        continue
+                    await sem.acquire()
+                    t = asyncio.ensure_future(self._send(item, sem))
+                    tasks.add(t)
+                    t.add_done_callback(tasks.discard)
+            with self._lock:
+                closing = self._closing
+            if closing and self._q.empty():
+                break
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.ack_timeout + 1)
+        try:
+            if self._abandon or not self._nc.is_connected:
+                await self._nc.close()
+            else:
+                await asyncio.wait_for(self._nc.drain(), timeout=5)
+        except Exception:
+            await self._nc.close()
+
+    async def _overlap_message(self, err) -> str:
+        want = f"{self.prefix}.>"
+        owners = []
+        try:
+            for info in await self._js.streams_info():
+                have = list(info.config.subjects or [])
+                hit = [p for p in have if _overlaps(p, want)]
+                if hit and info.config.name != self.stream:
+                    owners.append(f"stream {info.config.name} (subjects {hit})")
+        except Exception:          # the list is a courtesy: keep the server's own words then
+            pass
+        head = f"stream {self.stream} at {display_url(self.url)} cannot be created with " \
+               f"subjects {want}: "
+        if not owners:
+            return head + f"{err.description or err}"
+        return head + (f"{', '.join(owners)} already take{'s' if len(owners) == 1 else ''} "
+                       f"some of them: use that stream (--stream), another subject prefix "
+                       f"(--subject-prefix), or remove them from it")
+
+    async def _ensure_stream(self):
+        from nats.js.errors import BadRequestError, NotFoundError
+
+        try:
+            info = await self._js.stream_info(self.stream)
+        except NotFoundError:
+            try:
+                await self._js.add_stream(name=self.stream, subjects=[f"{self.prefix}.>"])
+            except BadRequestError as e:
+                # 10065: the server says "subjects overlap with an existing stream" without
+                # naming it, and that name is what the user has to act on
+                if getattr(e, "err_code", None) != 10065:
+                    raise
+                raise StreamSetupError(await self._overlap_message(e)) from e
+            return
+        # A stream that does not take our subjects stores nothing and every publish times out;
+        # adding the subject to someone else's stream is not ours to decide.
+        have = list(info.config.subjects or [])
+        need = [f"{self.prefix}.{k}.*" for k in KINDS]
+        if not all(any(_covers(p, n) for p in have) for n in need):
+            raise StreamSetupError(
+                f"stream {self.stream} at {display_url(self.url)} exists with subjects {have}, "
+                f"which do not "
+                f"take {self.prefix}.>: choose another stream (--stream) or a subject prefix it "
+                f"takes (--subject-prefix), or add {self.prefix}.> to its subjects")
+
+    async def _send(self, item, sem):
+        subject, payload = item[0], item[1]
+        headers = item[3] if len(item) > 3 else None
+        ok = False
+        try:
+            await self._js.publish(subject, payload, timeout=self.ack_timeout, headers=headers)
+            ok = True
+        except Exception as e:
+            self.stats["last_error"] = f"{type(e).__name__}: {e}"
+        finally:
+            sem.release()
+            self._settle(item, ok)
+
+    def _settle(self, item, ok: bool) -> None:
+        payload, records = item[1], item[2]
+        with self._lock:
+            self._queued_bytes -= len(payload)
+            self._outstanding -= 1
+            if ok:
+                self.stats["published"] += 1
+                self.stats["records_published"] += records
+                self.stats["bytes_published"] += len(payload)
+            else:
+                self.stats["undelivered"] += 1
+                self.stats["records_undelivered"] += records
+
+
+def _message_size(item) -> int:
+    """The bytes of a queued ``(subject, payload, records[, headers])`` that count against the
+    broker's max_payload: the payload and the headers as nats-py writes them."""
+    headers = item[3] if len(item) > 3 else None
+    size = len(item[1])
+    if headers:
+        size += len(b"NATS/1.0\r\n\r\n") + sum(
+            len(str(k).encode()) + len(str(v).strip().encode()) + 4 for k, v in headers.items())
+    return size
+
+
+class ReplayPublisher(NoCopy):
+    """The bridge from an ITCH replay to a :class:`NatsPublisher`: pass ``on_chunk`` to
+    ``itch.replay_file`` (or call it after each ``Replayer.feed``). Each call drains the
+    replay's top-of-book, trade and L2 sinks (``clear=True``), groups their records by symbol
+    and publishes one batch per (kind, symbol) of at most ``max_batch`` records, fewer when
+    that many would not fit in the broker's ``max_payload`` (NATS refuses a larger message:
+    65,535 L2 records are 2 MiB, 1,500 trades 66 kB, beyond a 64 kB limit). Vectorised:
+    O(records) numpy work and O(symbols) Python work per chunk.
+
+    The replay needs ``record_l2=True`` for the ``l2`` kind (and its default top-of-book and
+    trade sinks for the others). ``keep=True`` keeps what was drained (``kept()``) for callers
+    that also want the sinks. ``records`` counts the records handed to the publisher per kind.
+
+    Subjects are named by symbol name; locates that carry one name (``shared()``) publish to
+    the same subjects with one ``seq`` sequence per subject, each batch holding the records of
+    one locate (its header's ``locate``).
+
+    Each ``ReplayPublisher`` publishes one replay: called with another replayer it raises
+    ``ValueError`` (make a new one, with the same :class:`NatsPublisher` if you like). Each
+    ``ReplayPublisher`` is one publishing session: its batches carry the NATS header
+    ``Matchcore-Session`` with ``session`` (a new time-ordered id unless given) and their
+    ``seq`` counts from 0 (a ``session`` given must not be reused by another run: a consumer
+    takes its repeated ``seq`` values for redeliveries and drops those batches). A consumer
+    that sees a new session on a subject drops what it rebuilt from that subject and starts
+    again, so a stream holding several replays reads as the last one of each subject.
+
+    >>> pub = NatsPublisher(url)                                           # doctest: +SKIP
+    >>> rp = ReplayPublisher(pub)                                          # doctest: +SKIP
+    >>> r = itch.replay_file("day.itch", record_l2=True, on_chunk=rp)      # doctest: +SKIP
+    """
+
+    _no_copy = ("it publishes through a NatsPublisher (a live connection and thread) as one "
+                "session", "Make a new one, with its own publisher, in the other process")
+
+    def __init__(self, publisher: NatsPublisher, kinds=("trade", "tob", "l2"), *,
+                 max_batch: int = 1500, keep: bool = False, session: str | None = None):
+        from matchcore._core import _flag_arg
+        keep = _flag_arg(keep, "keep")
+        if session is None:
+            session = f"{time.time_ns():016x}-{os.urandom(4).hex()}"
+        if not isinstance(session, str) or not session or not session.isprintable() \
+                or not session.isascii():
+            raise ValueError(f"session must be a non-empty printable ASCII str, got {session!r}")
+        # once: a generator was used up by the check, and nothing was published
+        kinds = tuple(kinds)
+        if not kinds:               # it published nothing
+            raise ValueError(f"kinds is empty: choose from {sorted(KINDS)}")
+        bad = set(kinds) - set(KINDS)
+        if bad:
+            raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
+        if not 1 <= max_batch <= 0xFFFF:
+            raise ValueError("max_batch must be in 1..65535")
+        self.publisher = publisher
+        # a kind given twice is one kind: its announcements were queued twice per book
+        self.kinds = tuple(dict.fromkeys(kinds))
+        self.max_batch = int(max_batch)
+        self.keep = keep
+        self.session = session
+        self._headers = {SESSION_HEADER: session}
+        self._kept = {"tob": [], "trades": [], "l2": []}
+        # one seq sequence per subject, whatever the number of locates published on it
+        self._seq: dict[str, int] = {}
+        self._subjects: dict[tuple[int, int], str] = {}
+        self._names: dict[int, str] = {}
+        self._published_as: dict[int, str] = {}     # locate -> the name its subjects carry
+        self.locates: dict[str, set[int]] = {}
+        self.records = {k: 0 for k in KINDS}
+        self.batches = 0
+        self._replayer = None
+        self._shared_key = None     # (books, stock directory messages) at the last _announce
+
+    def __call__(self, replayer) -> None:
+        if self._replayer is None:
+            self._replayer = replayer
+        elif replayer is not self._replayer:
+            # its subjects are the first replay's locate names: another day's locate 1 was
+            # published as the first day's symbol, onto that symbol's books
+            raise ValueError("a ReplayPublisher publishes one replay (one session, its "
+                             "locates' names): make a new ReplayPublisher for another replay")
+        tob = replayer.tob(clear=True)
+        trades = replayer.trades(clear=True)
+        l2 = replayer.l2(clear=True)
+        if self.keep:
+            self._kept["tob"].append(tob)
+            self._kept["trades"].append(trades)
+            self._kept["l2"].append(l2)
+        out = []
+        self._announce(replayer, out)
+        for name, kind, src in (("trade", KIND_TRADE, trades), ("tob", KIND_TOB, tob),
+                                ("l2", KIND_L2, l2)):
+            if name in self.kinds and len(src):
+                self._encode(replayer, kind, src, out)
+        if out:
+            self.publisher.publish_many(out)
+
+    def _announce(self, replayer, out: list) -> None:
+        # A subscriber tells the books of a name apart (NAME@locateN) by the locates it sees
+        # batches of. A book that had nothing of a kind to publish (no trade, with
+        # --publish-kinds trade) left the name's other book as NAME on that kind's subjects,
+        # where the replay summary and the metrics label it NAME@locateN. An empty batch of
+        # each kind published (its seq the subject's next: no gap) makes such a locate known.
+        # The sharing is worked out again only when books appear or a stock directory
+        # message arrives: O(books) then (and the names are looked up again), O(1) otherwise.
+        st = replayer.stats         # books and stock directory messages so far, O(1) in books
+        key = (st["books"], st["counts"].get("R", 0))
+        if key == self._shared_key:
+            return
+        self._shared_key = key
+        # also the names _subject() gives locates that have not published yet: a locate
+        # renamed before its first batch went to the subjects of a name it never published
+        # under, the one it had when another locate's first batch made the lookup
+        names = self._names = replayer.symbols
+        by_name: dict[str, list[int]] = {}
+        for L in replayer.books:
+            # the name its subjects carry (or will: its first published name)
+            name = self._published_as.get(L, names.get(L, str(L)))
+            by_name.setdefault(symbol_from_token(subject_token(name)), []).append(L)
+        for locs in by_name.values():
+            if len(locs) < 2:
+                continue
+            for L in sorted(locs):
+                for name in self.kinds:
+                    kind = KINDS[name]
+                    if (kind, L) in self._subjects:      # it has published (or announced)
+                        continue
+                    subject = self._subject(replayer, kind, L)
+                    out.append((subject, encode_batch(kind, L, self._seq.get(subject, 0),
+                                                      np.zeros(0, WIRE[kind])), 0,
+                                self._headers))
+                    self.batches += 1
+
+    def _subject(self, replayer, kind: int, locate: int) -> str:
+        key = (kind, locate)
+        s = self._subjects.get(key)
+        if s is None:
+            # every kind of a locate goes under the name its first batch was published under:
+            # a kind first seen after a rename (trades after the directory message) went to
+            # the new name's subjects, splitting the book between two names
+            name = self._published_as.get(locate)
+            if name is None:
+                if locate not in self._names:
+                    self._names = replayer.symbols
+                name = self._published_as[locate] = self._names.get(locate, str(locate))
+            token = subject_token(name)
+            s = f"{self.publisher.prefix}.{KIND_NAMES[kind]}.{token}"
+            self._subjects[key] = s
+            # under the name a subscriber reads back from the subject: " AAPL" (a leading
+            # space) shares AAPL's subjects, and was not noted as sharing them
+            self.locates.setdefault(symbol_from_token(token), set()).add(locate)
+        return s
+
+    def renamed(self, names: dict) -> dict[int, tuple[str, str]]:
+        """``{locate: (published name, name now)}`` for the locates whose name in ``names``
+        (the replay's ``symbols``) is no longer the one their subjects were named after (a
+        stock directory message renaming a locate mid-replay): their books stay on the
+        subjects of the first name, whole, rather than continuing on another subject."""
+        out = {}
+        for L, name in self._published_as.items():
+            now = names.get(L, str(L))
+            if subject_token(now) != subject_token(name):
+                out[L] = (name, now)
+        return dict(sorted(out.items()))
+
+    def shared(self) -> dict[str, list[int]]:
+        """``{name: locates}`` of the symbol names published for more than one locate (one
+        subject per kind for all of them; the batch header's ``locate`` tells their books
+        apart, and a consumer labels them ``NAME@locateN``). Names are those a subscriber
+        reads from the subjects: ``AAPL`` and `` AAPL`` (leading spaces, which subjects
+        ignore) are one."""
+        return {n: sorted(ls) for n, ls in sorted(self.locates.items()) if len(ls) > 1}
+
+    def _encode(self, replayer, kind: int, src: np.ndarray, out: list) -> None:
+        # Sort by locate (stable: each symbol keeps its records' order) and gather every field
+        # straight into the wire layout: one pass per field, whatever the number of symbols.
+        order = np.argsort(np.ascontiguousarray(src["locate"]), kind="stable")   # radix sort
+        locs = src["locate"][order]
+        wire = np.zeros(len(src), dtype=WIRE[kind])
+        for f in WIRE[kind].names:
+            if f != "_pad":
+                np.take(src[f], order, out=wire[f])
+        cut = np.flatnonzero(locs[1:] != locs[:-1]) + 1
+        starts = [0] + cut.tolist()
+        ends = cut.tolist() + [len(locs)]
+        step = self.max_batch
+        limit = getattr(self.publisher, "max_payload", None)
+        if limit:
+            # a batch the broker's max_payload does not take was never delivered: refused by
+            # the client (MaxPayloadError), or, within the limit but not with its NATS headers,
+            # by the broker, which closes the connection. The headers count: NATS/1.0, ours,
+            # and a margin for the client's own.
+            room = limit - HEADER_DTYPE.itemsize - len(
+                f"NATS/1.0\r\n{SESSION_HEADER}: {self.session}\r\n\r\n".encode()) - 64
+            step = max(1, min(step, room // WIRE[kind].itemsize))
+        for a, b in zip(starts, ends):
+            loc = int(locs[a])
+            subject = self._subject(replayer, kind, loc)
+            for lo in range(a, b, step):
+                hi = min(lo + step, b)
+                # per subject, not per locate: two locates of one name publish to one subject,
+                # and a consumer took the second one's repeated seq values for redeliveries
+                seq = self._seq.get(subject, 0)
+                out.append((subject, encode_batch(kind, loc, seq, wire[lo:hi]), hi - lo,
+                            self._headers))
+                self._seq[subject] = seq + (hi - lo)
+                self.records[KIND_NAMES[kind]] += hi - lo
+                self.batches += 1
+
+    def kept(self) -> dict:
+        """What was drained from the sinks (``keep=True``): ``{"tob", "trades", "l2"}`` arrays."""
+        from matchcore.itch import L2_DTYPE, TOB_DTYPE, TRADE_DTYPE
+
+        dt = {"tob": TOB_DTYPE, "trades": TRADE_DTYPE, "l2": L2_DTYPE}
+        from matchcore._padding import zero_padding
+
+        # np.concatenate leaves the records' padding uninitialised (see zero_padding)
+        return {k: zero_padding(np.concatenate(v)) if v else np.empty(0, dt[k])
+                for k, v in self._kept.items()}

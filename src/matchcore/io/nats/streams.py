@@ -1,0 +1,95 @@
+"""Connecting to NATS: nats-py imported when first needed, URLs printed without their
+credentials, the JetStream stream checks the publisher and the consumer share, and the errors
+a read retries."""
+from __future__ import annotations
+
+import asyncio
+import re
+
+
+def _nats():
+    try:
+        import nats
+    except ImportError:
+        raise ImportError("matchcore.io.nats needs nats-py: pip install 'matchcore[nats]'") from None
+    return nats
+
+
+def display_url(url: str) -> str:
+    """``url`` as it may be printed: a password or token in it replaced by ``***`` (messages
+    and logs are no place for credentials). O(len(url)).
+
+    >>> display_url("nats://u:pw@host:4222"), display_url("nats://token@host:4222")
+    ('nats://u:***@host:4222', 'nats://***@host:4222')
+    """
+    m = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*://)?([^@/]*)@", str(url))
+    if not m:
+        return str(url)
+    user = m.group(2)
+    hidden = f"{user.split(':', 1)[0]}:***" if ":" in user else "***"
+    return f"{m.group(1) or ''}{hidden}@{str(url)[m.end():]}"
+
+
+class StreamSetupError(RuntimeError):
+    """The broker answered but the stream cannot take the publisher's subjects (an existing
+    stream of that name with other subjects, or a refused creation)."""
+
+
+def _covers(pattern: str, subject: str) -> bool:
+    """Whether the NATS subject filter ``pattern`` matches every subject that ``subject`` (which
+    may hold ``*`` / ``>`` wildcards) matches.
+
+    >>> _covers("mc.>", "mc.tob.*"), _covers("*.tob.*", "mc.tob.*"), _covers("mc.l2.*", "mc.l2.X")
+    (True, True, True)
+    >>> _covers("mc.tob.AAPL", "mc.tob.*"), _covers("mc.*", "mc.tob.*"), _covers(">", "mc.>")
+    (False, False, True)
+    """
+    p, t = pattern.split("."), subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return i < len(t)
+        if i >= len(t) or t[i] == ">" or (tok != "*" and tok != t[i]):
+            return False
+    return len(p) == len(t)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether the NATS subject filters ``a`` and ``b`` match at least one subject in common.
+
+    >>> _overlaps("mc.*.*", "mc.tob.>"), _overlaps("mc.>", "mc.l2.X"), _overlaps("*.tob.*", "x.*.Y")
+    (True, True, True)
+    >>> _overlaps("mc.*.*", "md.>"), _overlaps("mc.l2.*", "mc.tob.*"), _overlaps("mc.*.*", "mc.*")
+    (False, False, False)
+    """
+    x, y = a.split("."), b.split(".")
+    for s, t in zip(x, y):
+        if s == ">" or t == ">":
+            return True
+        if s != t and "*" not in (s, t):
+            return False
+    return len(x) == len(y)
+
+
+def _check_stream_holds(config, stream: str, url: str, subjects) -> None:
+    # A stream whose subjects no filter overlaps can never deliver anything: the read found
+    # nothing and ended as from an empty stream, exit 0 (a forgotten --subject-prefix). A
+    # stream fed by others (mirror, sources) or transforming subjects has no say here.
+    have = list(getattr(config, "subjects", None) or [])
+    if not have or getattr(config, "mirror", None) or getattr(config, "sources", None) \
+            or getattr(config, "subject_transform", None):
+        return
+    if not any(_overlaps(p, s) for p in have for s in subjects):
+        raise StreamSetupError(
+            f"stream {stream} at {display_url(url)} holds the subjects {have}, none of which "
+            f"{', '.join(subjects)} can match: nothing could be read (is the subject prefix "
+            f"(--subject-prefix) or the stream (--stream) the publisher's?)")
+
+
+def _transient_errors():
+    from nats.errors import (ConnectionReconnectingError, NoRespondersError, StaleConnectionError,
+                             TimeoutError as NatsTimeout, UnexpectedEOF)
+    from nats.js.errors import NotFoundError, ServiceUnavailableError, ServerError
+
+    return (ServiceUnavailableError, NotFoundError, ServerError, NoRespondersError,
+            ConnectionReconnectingError, StaleConnectionError, UnexpectedEOF, NatsTimeout,
+            asyncio.TimeoutError)

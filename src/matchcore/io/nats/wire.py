@@ -1,0 +1,137 @@
+"""The wire format of :mod:`matchcore.io.nats`: the batch header and record layouts, subject
+names and their tokens, and batches encoded and decoded. No network, no nats-py."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+
+MAGIC = b"MC"
+VERSION = 1
+KIND_TRADE, KIND_TOB, KIND_L2 = 1, 2, 3
+KINDS = {"trade": KIND_TRADE, "tob": KIND_TOB, "l2": KIND_L2}
+KIND_NAMES = {v: k for k, v in KINDS.items()}
+
+# magic, version, kind, locate, count, seq (records published to this subject, i.e. of this
+# (kind, symbol name) and whatever locates carry the name, before this batch)
+HEADER_DTYPE = np.dtype([("magic", "S2"), ("version", "u1"), ("kind", "u1"), ("locate", "<u2"),
+                         ("count", "<u2"), ("seq", "<u8")])
+WIRE_TRADE = np.dtype([("ts", "<i8"), ("price", "<i8"), ("shares", "<i8"),
+                       ("match_number", "<u8"), ("ref", "<u8"), ("kind", "S1"), ("side", "S1"),
+                       ("flag", "S1"), ("_pad", "V1")])
+WIRE_TOB = np.dtype([("ts", "<i8"), ("bid", "<i8"), ("bid_qty", "<i8"), ("ask", "<i8"),
+                     ("ask_qty", "<i8")])
+WIRE_L2 = np.dtype([("ts", "<i8"), ("price", "<i8"), ("qty", "<i8"), ("orders", "<i4"),
+                    ("side", "S1"), ("_pad", "V3")])
+WIRE = {KIND_TRADE: WIRE_TRADE, KIND_TOB: WIRE_TOB, KIND_L2: WIRE_L2}
+assert (HEADER_DTYPE.itemsize, WIRE_TRADE.itemsize, WIRE_TOB.itemsize, WIRE_L2.itemsize) == \
+    (16, 44, 40, 32)
+
+# NATS header naming the publishing session of a batch: ``seq`` counts from 0 again in each
+# session, so a consumer needs it to tell a new run from a redelivery.
+SESSION_HEADER = "Matchcore-Session"
+DEFAULT_URL = "nats://127.0.0.1:4222"
+DEFAULT_STREAM = "MATCHCORE"
+DEFAULT_PREFIX = "mc"
+_TOKEN_KEEP = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+_TOKEN_ESC = re.compile(r"_([0-9A-F]{2})")
+
+
+def check_prefix(prefix) -> str:
+    """``prefix`` when it can start a subject to publish to: one or more ``.``-separated tokens,
+    none empty, without whitespace or the wildcards ``*`` / ``>``; ``ValueError`` otherwise.
+    (The broker took ``mc.*``: the stream captured ``mc.*.>``, the batches went to the literal
+    subjects ``mc.*.tob.AAPL`` and a subscriber with that prefix read every other prefix's
+    batches as its own.)
+
+    >>> check_prefix("mc"), check_prefix("md.eu")
+    ('mc', 'md.eu')
+    """
+    if not isinstance(prefix, str):
+        raise TypeError(f"subject prefix must be a str, got {type(prefix).__name__}")
+    for tok in prefix.split("."):
+        if not tok or tok in ("*", ">") or any(c.isspace() or c in "*>" for c in tok):
+            raise ValueError(f"subject prefix {prefix!r} is not a NATS subject to publish to: "
+                             f"'.'-separated tokens, none empty, without whitespace, * or >")
+    return prefix
+
+
+def subject_token(symbol: str) -> str:
+    """A symbol as one NATS subject token, reversibly (:func:`symbol_from_token`): ASCII
+    letters, digits and ``-`` stay; every other byte of its UTF-8 form (``.``, ``_``, spaces,
+    wildcards) becomes ``_`` and two upper-case hex digits. Distinct symbols never share a
+    token. Leading and trailing spaces are ignored; the empty name is ``_``.
+
+    >>> subject_token("BRK.A"), subject_token("BRK_A"), subject_token("AAPL")
+    ('BRK_2EA', 'BRK_5FA', 'AAPL')
+    """
+    raw = str(symbol).strip().encode()
+    # the escape character is escaped too: without it BRK.A and BRK_A would share a subject
+    tok = "".join(chr(b) if b in _TOKEN_KEEP else f"_{b:02X}" for b in raw)
+    return tok or "_"
+
+
+def symbol_from_token(token: str) -> str:
+    """The symbol a subject token stands for: the inverse of :func:`subject_token`. A ``_``
+    not followed by two upper-case hex digits is kept as it is (tokens written before the
+    escape existed). O(len(token)).
+
+    >>> symbol_from_token("BRK_2EA"), symbol_from_token("BRK_5FA"), symbol_from_token("AAPL")
+    ('BRK.A', 'BRK_A', 'AAPL')
+    """
+    if token == "_":
+        return ""
+    if "_" not in token:
+        return token
+    parts = _TOKEN_ESC.split(token)      # text, hex, text, hex, ...
+    raw = b"".join(bytes([int(x, 16)]) if i % 2 else x.encode() for i, x in enumerate(parts))
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return token
+
+
+def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes:
+    """One NATS payload: header + ``records`` (already in the kind's wire dtype). O(records).
+
+    >>> rec = np.zeros(2, dtype=WIRE_TOB); rec["bid"] = [100, 101]
+    >>> len(encode_batch(KIND_TOB, 7, 0, rec))
+    96
+    """
+    if records.dtype != WIRE[kind]:
+        raise TypeError(f"records of kind {kind} must have dtype {WIRE[kind]}")
+    if len(records) > 0xFFFF:
+        raise ValueError("at most 65535 records per batch")
+    h = np.zeros(1, dtype=HEADER_DTYPE)
+    h[0] = (MAGIC, VERSION, kind, locate, len(records), seq)
+    return h.tobytes() + records.tobytes()
+
+
+class BatchError(ValueError):
+    """A payload that is not a well-formed batch (bad magic, version, kind or length)."""
+
+
+def decode_batch(payload: bytes):
+    """``(kind, locate, seq, records)`` of one payload; :class:`BatchError` when malformed.
+    ``records`` is a read-only numpy view in the kind's wire dtype. O(1).
+
+    >>> kind, loc, seq, rec = decode_batch(encode_batch(KIND_L2, 3, 5, np.zeros(1, WIRE_L2)))
+    >>> (kind, loc, seq, len(rec))
+    (3, 3, 5, 1)
+    """
+    if len(payload) < HEADER_DTYPE.itemsize:
+        raise BatchError(f"batch of {len(payload)} bytes is shorter than its 16-byte header")
+    h = np.frombuffer(payload, dtype=HEADER_DTYPE, count=1)[0]
+    if bytes(h["magic"]) != MAGIC or int(h["version"]) != VERSION:
+        raise BatchError(f"bad magic/version {bytes(h['magic'])!r}/{int(h['version'])}")
+    kind = int(h["kind"])
+    if kind not in WIRE:
+        raise BatchError(f"unknown record kind {kind}")
+    n = int(h["count"])
+    want = HEADER_DTYPE.itemsize + n * WIRE[kind].itemsize
+    if len(payload) != want:
+        raise BatchError(f"batch of {n} {KIND_NAMES[kind]} records should be {want} bytes, "
+                         f"got {len(payload)}")
+    rec = np.frombuffer(payload, dtype=WIRE[kind], count=n, offset=HEADER_DTYPE.itemsize)
+    return kind, int(h["locate"]), int(h["seq"]), rec
