@@ -589,10 +589,10 @@ def test_replay_metrics_second_replay_labels_its_own_symbols_no_key_error():
     import sys
 
     sys.path.insert(0, os.path.dirname(__file__))
-    from test_io_nats import _itch_a
+    from nats_checks import itch_a
 
     def day(loc, sym, n):
-        data = b"".join(_itch_a(loc, i + 1, b"B", 100, sym, 1_000_000 - 100 * i, i)
+        data = b"".join(itch_a(loc, i + 1, b"B", 100, sym, 1_000_000 - 100 * i, i)
                         for i in range(n))
         r = itch.Replayer()
         pos = 0
@@ -618,7 +618,7 @@ def test_cli_replay_metrics_locate_renamed_mid_replay_labels_follow_rename(tmp_p
     # appearing after it: its series stayed under the old name (the names were only looked
     # up again when the number of books changed), where the summary names it NEWNAME
     sys.path.insert(0, os.path.dirname(__file__))
-    from test_io_nats import renamed_after_first_chunk
+    from nats_checks import renamed_after_first_chunk
 
     path = renamed_after_first_chunk(tmp_path, {1: "NEWNAME", 2: "NEWNAME"})
     r = itch.replay_file(path)
@@ -698,13 +698,13 @@ def test_replay_metrics_next_replay_at_a_freed_replayers_address_labels_its_own_
     import sys
 
     sys.path.insert(0, os.path.dirname(__file__))
-    from test_io_nats import _itch_a
+    from nats_checks import itch_a
 
     m = ReplayMetrics()
     ids = []
 
     def day(sym, n):
-        data = b"".join(_itch_a(1, i + 1, b"B", 100, sym, 1_000_000 - 100 * i, i)
+        data = b"".join(itch_a(1, i + 1, b"B", 100, sym, 1_000_000 - 100 * i, i)
                         for i in range(n))
         r = itch.Replayer()
         ids.append(id(r))

@@ -1,0 +1,344 @@
+"""Following a NATS stream against a real ``nats-server -js``: sessions and their restarts, a second
+replay into the same stream, broker restarts, lost consumers, and stopping a follower."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import matchcore.itch as itch
+from matchcore.__main__ import main
+from nats_checks import assert_consumer_is_replay, cli_publish_day, need_nats, publish_day
+from nats_checks import day, names, server  # noqa: F401  (fixtures)
+
+
+def _restart_with_empty_store(srv, tmp_path):
+    """The same port, an empty store: the stream and every consumer on it are gone."""
+    from matchcore.io.nats import NatsServer
+
+    srv.stop()
+    srv = NatsServer(port=srv.port, store_dir=tmp_path / "js2").start()
+    time.sleep(1.0)
+    return srv
+
+
+def _follow_in_thread(url, stream, prefix, **options):
+    """consume(follow=True) in a thread; returns (stop event, thread, box): box["c"] holds the
+    result, box["error"] what it raised (checked by the caller)."""
+    from matchcore.io.nats import consume
+
+    stop = threading.Event()
+    box = {}
+
+    def follow():
+        try:
+            box["c"] = consume(url, stream=stream, prefix=prefix, follow=True, stop=stop,
+                               timeout=120, **options)
+        except BaseException as e:       # reported by the caller's assertion
+            box["error"] = e
+
+    t = threading.Thread(target=follow)
+    t.start()
+    return stop, t, box
+
+
+def _follower_after_resubscribe(stop, t, box, r, trades):
+    # stop a following consumer once it had time to read a new replay (its backoff is at most
+    # 2 s), and check it resubscribed and rebuilt exactly that replay
+    time.sleep(3.0)
+    stop.set()
+    t.join(timeout=60)
+    assert "error" not in box, box.get("error")
+    c = box["c"]
+    assert c.resubscribes >= 1 and c.last_error
+    assert_consumer_is_replay(c, r, trades)
+    return c
+
+
+def _consumer_count(url, stream):
+    import asyncio
+
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            return (await nc.jetstream().stream_info(stream)).state.consumer_count
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def test_follow_many_subjects_read_through_one_consumer_books_equal_replay(server, names, day):
+    # one pull consumer per subject, fetched in turn with a 0.2 s wait each, made a live
+    # message wait up to (subjects x 0.2 s) and --idle stop that much late
+    stream, prefix = names
+    r, trades = publish_day(server.url, stream, prefix, day)
+    symbols = sorted({s.strip() for s in r.symbols.values()})
+    seen = threading.Event()
+    stop, t, box = _follow_in_thread(server.url, stream, prefix, symbols=symbols + symbols[:1],
+                                     kinds=["trade", "tob", "l2"],
+                                     on_batch=lambda subject, payload: seen.set(), idle=2.0)
+    try:
+        assert seen.wait(30)
+        assert len(symbols) * 3 > 1 and _consumer_count(server.url, stream) == 1
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        t.join(timeout=60)      # idle: ends once everything published was read
+    assert "error" not in box, box.get("error")
+    assert_consumer_is_replay(box["c"], r, trades)
+
+
+def test_second_replay_into_same_stream_subscriber_ends_with_second_books(server, names):
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    day1 = itch.generate(None, messages=20_000, symbols=2, seed=1)
+    day2 = itch.generate(None, messages=20_000, symbols=2, seed=2)
+    r1, _ = publish_day(server.url, stream, prefix, day1)
+    r2, trades2 = publish_day(server.url, stream, prefix, day2)
+    assert {L: b.state_hash() for L, b in r1.books.items()} != \
+        {L: b.state_hash() for L, b in r2.books.items()}
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert_consumer_is_replay(c, r2, trades2)
+    assert c.session_changes == 3 * len(r2.books) and not c.missing and c.bad == 0
+
+
+def test_live_subscriber_sees_second_replay_and_ends_with_its_books(server, names):
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    publish_day(server.url, stream, prefix, itch.generate(None, messages=20_000, symbols=2,
+                                                           seed=3))
+    stop = threading.Event()
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault(
+        "c", consume(server.url, stream=stream, prefix=prefix, follow=True, stop=stop,
+                     timeout=120)))
+    t.start()
+    deadline = time.monotonic() + 30
+    r2, trades2 = publish_day(server.url, stream, prefix,
+                               itch.generate(None, messages=20_000, symbols=2, seed=4))
+    time.sleep(2.0)                                  # the follower reads up to the end
+    stop.set()
+    t.join(timeout=60)
+    assert time.monotonic() < deadline + 60 and "c" in box
+    assert_consumer_is_replay(box["c"], r2, trades2)
+    assert box["c"].session_changes == 3 * len(r2.books)
+
+
+def test_cli_subscribe_reports_session_restarts(server, names, tmp_path, capsys):
+    stream, prefix = names
+    for seed in (5, 6):
+        path = tmp_path / f"d{seed}.itch"
+        cli_publish_day(server, stream, prefix, path, messages=5000, seed=seed)
+    capsys.readouterr()
+    assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix]) == 0
+    out = capsys.readouterr().out
+    r = itch.replay_file(path)
+    assert "6 subjects restarted by a newer publishing session" in out
+    bb = r.book("AAPL").best_bid()
+    assert f"AAPL     bid {bb[0] / 1e4:.4f} x {bb[1]:,}" in out
+
+
+def test_follow_survives_broker_restart_without_store_ends_with_new_books(names, tmp_path):
+    from matchcore.io.nats import NatsServer
+
+    need_nats()
+    stream, prefix = names
+    srv = NatsServer(store_dir=tmp_path / "js1").start()
+    try:
+        publish_day(srv.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
+                                                            seed=7))
+        stop, t, box = _follow_in_thread(srv.url, stream, prefix)
+        time.sleep(1.5)                      # the follower has read the first replay
+        srv = _restart_with_empty_store(srv, tmp_path)
+        r2, trades2 = publish_day(srv.url, stream, prefix,
+                                   itch.generate(None, messages=10_000, symbols=2, seed=8))
+        _follower_after_resubscribe(stop, t, box, r2, trades2)
+    finally:
+        srv.close()
+
+
+def test_consume_broker_gone_for_good_raises_keeps_what_was_received(names, tmp_path):
+    from matchcore.io.nats import MarketDataConsumer, NatsServer, consume
+
+    need_nats()
+    stream, prefix = names
+    with NatsServer() as srv:
+        publish_day(srv.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
+                                                            seed=9))
+        c = MarketDataConsumer()
+        seen = []
+
+        def on_batch(subject, payload):
+            seen.append(subject)
+            if len(seen) == 1:
+                srv.stop()                   # gone in the middle of the read, never back
+
+        t0 = time.monotonic()
+        with pytest.raises(Exception) as info:
+            consume(srv.url, stream=stream, prefix=prefix, consumer=c, on_batch=on_batch)
+        assert not isinstance(info.value, AssertionError)
+        assert time.monotonic() - t0 < 60
+        assert c.batches == len(seen) > 0 and c.last_error
+
+
+def test_cli_subscribe_follow_interrupted_prints_what_it_received(server, names, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    stream, prefix = names
+    path = tmp_path / "d.itch"
+    cli_publish_day(server, stream, prefix, path, messages=5000, seed=5)
+    proc = subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", server.url,
+                             "--stream", stream, "--subject-prefix", prefix, "--follow"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4.0)
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err == "matchcore subscribe: interrupted by SIGINT\n"
+    r = itch.replay_file(path)
+    bb = r.book("AAPL").best_bid()
+    assert "received " in out and "missing (sequence gaps) 0 records" in out
+    assert f"AAPL     bid {bb[0] / 1e4:.4f} x {bb[1]:,}" in out
+
+
+
+def test_cli_subscribe_follow_sigterm_summary_one_line_status_143(server, names):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    stream, prefix = names
+    publish_day(server.url, stream, prefix, itch.generate(None, messages=5000, symbols=2,
+                                                           seed=6))
+    proc = subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", server.url,
+                             "--stream", stream, "--subject-prefix", prefix, "--follow",
+                             "--print"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    first = proc.stdout.readline()              # reading: the connection is up
+    assert first.startswith(f"{prefix}."), first
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and err == "matchcore subscribe: interrupted by SIGTERM\n"
+    assert "received " in out and "Traceback" not in out
+
+
+def test_cli_subscribe_print_reader_gone_quiet_status_141(server, names):
+    import os
+    import subprocess
+    import sys
+
+    stream, prefix = names
+    publish_day(server.url, stream, prefix, itch.generate(None, messages=5000, symbols=2,
+                                                           seed=7))
+    r, w = os.pipe()
+    os.close(r)                                  # `matchcore subscribe --print | head`, head gone
+    proc = subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", server.url,
+                             "--stream", stream, "--subject-prefix", prefix, "--follow",
+                             "--print"], stdout=w, stderr=subprocess.PIPE, text=True)
+    os.close(w)
+    _, err = proc.communicate(timeout=30)       # --follow: ends only because stdout is gone
+    assert (proc.returncode, err) == (141, "")
+
+
+def test_cli_replay_publish_sigint_mid_replay_publisher_closed(server, names, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_cli_signals import _wait_blocked_reading
+
+    stream, prefix = names
+    fifo = tmp_path / "feed.itch"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen([sys.executable, "-m", "matchcore", "replay", str(fifo), "--format",
+                             "itch", "--publish", server.url, "--stream", stream,
+                             "--subject-prefix", prefix], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        with open(fifo, "wb") as w:
+            w.write(itch.generate(None, messages=300_000, symbols=4, seed=8)[:6_000_000])
+            w.flush()
+            _wait_blocked_reading(proc.pid)
+            os.kill(proc.pid, signal.SIGINT)
+            out, err = proc.communicate(timeout=30)      # publisher thread closed: it exits
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130 and err == "matchcore replay: interrupted by SIGINT\n"
+    assert "interrupted after " in out
+
+def _delete_consumers(url, stream):
+    import asyncio
+
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            names = [ci.name for ci in await js.consumers_info(stream)]
+            for name in names:
+                await js.delete_consumer(stream, name)
+            return len(names)
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def test_follow_consumer_lost_same_stream_reads_on_not_again(server, names):
+    stream, prefix = names
+    for seed in (10, 11):                # two replays in the stream before the follower starts
+        publish_day(server.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
+                                                               seed=seed))
+    stop, t, box = _follow_in_thread(server.url, stream, prefix)
+    time.sleep(1.5)
+    # what an expired consumer looks like: the stream is there, the follower's consumer not
+    assert _delete_consumers(server.url, stream) == 1
+    r2, trades2 = publish_day(server.url, stream, prefix,
+                               itch.generate(None, messages=10_000, symbols=2, seed=12))
+    c = _follower_after_resubscribe(stop, t, box, r2, trades2)
+    # one restart per subject and new replay: what was read before was not read again
+    assert c.session_changes == 2 * 3 * len(r2.books)
+
+
+def test_follow_two_subjects_broker_restart_without_store_each_reads_new_stream_from_start(
+        names, tmp_path):
+    # Each subject is subscribed on its own (--symbols A,B): the first one to subscribe again
+    # after the stream was made anew must not make the second one take the new stream for the
+    # old one and start it after the old stream's last sequence number (skipping its head).
+    from matchcore.io.nats import NatsServer
+
+    need_nats()
+    stream, prefix = names
+    srv = NatsServer(store_dir=tmp_path / "js1").start()
+    try:
+        # a long first day: the old stream's sequence numbers run past the new one's head
+        publish_day(srv.url, stream, prefix, itch.generate(None, messages=40_000, symbols=2,
+                                                            seed=17))
+        day2 = itch.generate(None, messages=10_000, symbols=2, seed=18)
+        r2 = itch.Replayer()
+        r2.feed(day2)
+        r2.finish()
+        syms = sorted(r2.symbols[L] for L in r2.books)
+        stop, t, box = _follow_in_thread(srv.url, stream, prefix, symbols=syms)
+        time.sleep(2.0)                      # the follower has read the first replay
+        srv = _restart_with_empty_store(srv, tmp_path)
+        r2, trades2 = publish_day(srv.url, stream, prefix, day2)
+        c = _follower_after_resubscribe(stop, t, box, r2, trades2)
+        assert not c.missing
+    finally:
+        srv.close()

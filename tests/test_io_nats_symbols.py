@@ -1,0 +1,342 @@
+"""Symbol names over NATS against a real ``nats-server -js``: two locates carrying one name, names
+renamed during the day, names whose subject tokens once collided, and book labels."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matchcore.itch as itch
+from matchcore.__main__ import main
+from cli_replay_checks import with_names
+from nats_checks import (assert_consumer_is_replay, book_levels, feed_chunks,
+                         itch_a, itch_e, itch_r, renamed_after_first_chunk)
+from nats_checks import names, server, shared_day  # noqa: F401  (fixtures)
+
+
+def test_replay_symbols_sharing_old_token_stay_apart_looked_up_by_name(server, names, tmp_path):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    msgs = [itch_r(1, "BRK.A"), itch_r(2, "BRK_A")]
+    rng = np.random.default_rng(0)
+    for i in range(3000):                  # two interleaved books at very different prices
+        loc = 1 + i % 2
+        side = b"B" if rng.random() < 0.5 else b"S"
+        base = 600_000_000 if loc == 1 else 4_000_000
+        off = int(rng.integers(1, 6)) * 100 * (-1 if side == b"B" else 1)
+        msgs.append(itch_a(loc, i + 1, side, 100, "BRK.A" if loc == 1 else "BRK_A", base + off,
+                            i))
+    path = tmp_path / "collide.itch"
+    path.write_bytes(b"".join(msgs))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        r = itch.replay_file(path, record_l2=True, on_chunk=ReplayPublisher(pub, max_batch=100))
+    assert sorted(r.symbols.values()) == ["BRK.A", "BRK_A"]
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.symbols() == ["BRK.A", "BRK_A"] and not c.missing
+    for name in ("BRK.A", "BRK_A"):
+        book = r.book(name)
+        assert c.depth(name) == book_levels(book)
+        bb, ba = book.best_bid(), book.best_ask()
+        assert c.tob[name][1:] == (bb[0], bb[1], ba[0], ba[1])
+    one = consume(server.url, stream=stream, prefix=prefix, symbols=["BRK.A"], timeout=60)
+    assert one.symbols() == ["BRK.A"] and one.depth("BRK.A") == book_levels(r.book("BRK.A"))
+
+
+# ---- two locates carrying one symbol name ----
+
+def test_replay_two_locates_one_name_consumer_rebuilds_both_books_nothing_lost(
+        server, names, shared_day):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    first, _, third, _ = itch.symbol_names(4)
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, max_batch=200, keep=True)   # many batches per subject
+        feed_chunks(r, shared_day, bridge, chunk=50_000)
+    assert r.symbols[1] == r.symbols[2] == first and r.symbols[3] == third
+    assert len(r.books[1]) and len(r.books[2])
+    assert pub.stats["published"] == bridge.batches
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    # every batch applied (the second book's were dropped as redeliveries), none missing
+    assert c.batches == bridge.batches and c.records == bridge.records
+    assert not c.missing and c.bad == 0
+    assert bridge.shared() == {first: [1, 2]}              # the re-announced locate is one book
+    assert c.locates[first] == {1, 2} and c.locates[third] == {3}
+    assert f"{first}@locate1" in c.symbols() and third in c.symbols() and first not in c.tob
+    assert_consumer_is_replay(c, r, bridge.kept()["trades"])
+    # the name selects every book published under it
+    one = consume(server.url, stream=stream, prefix=prefix, symbols=[first], timeout=60)
+    assert one.symbols() == [f"{first}@locate1", f"{first}@locate2"] and not one.missing
+    assert one.depth(f"{first}@locate2") == book_levels(r.books[2])
+
+
+def test_cli_replay_publish_two_locates_one_name_noted_subscribe_shows_both(
+        server, names, shared_day, tmp_path, capsys):
+    stream, prefix = names
+    first = itch.symbol_names(4)[0]
+    path = tmp_path / "shared.itch"
+    path.write_bytes(shared_day)
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"{first}@locate1, {first}@locate2" in out          # the summary's books
+    assert f"note: symbol {first} is carried by locates 1, 2" in out
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", first])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    r = itch.replay_file(path)
+    for loc in (1, 2):
+        bb, ba = r.books[loc].best_bid(), r.books[loc].best_ask()
+        assert (f"{first}@locate{loc} bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
+                f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out
+    assert "missing (sequence gaps) 0 records" in out
+
+
+def test_consume_book_label_keeps_that_book_of_a_shared_name_nothing_missing(
+        server, names, shared_day, capsys):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    first = itch.symbol_names(4)[0]
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, max_batch=200, keep=True)
+        feed_chunks(r, shared_day, bridge, chunk=50_000)
+    trades = bridge.kept()["trades"]
+    c = consume(server.url, stream=stream, prefix=prefix, symbols=[f"{first}@locate2"],
+                timeout=60)
+    assert c.symbols() == [f"{first}@locate2"] and not c.missing
+    assert c.depth(f"{first}@locate2") == book_levels(r.books[2])
+    mine = trades[trades["locate"] == 2]
+    assert c.trades[f"{first}@locate2"] == [len(mine), int(mine["shares"].sum())]
+    # a label with leading zeros in the locate, and the label of a book the name lacks
+    c = consume(server.url, stream=stream, prefix=prefix,
+                symbols=[f"{first}@locate01", f"{first}@locate3"], kinds=["l2"], timeout=60)
+    assert c.symbols() == [f"{first}@locate1"] and not c.missing
+    assert c.depth(f"{first}@locate1") == book_levels(r.books[1])
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", f"{first}@locate2", "--kinds", "tob"])
+    out = capsys.readouterr().out
+    bb, ba = r.books[2].best_bid(), r.books[2].best_ask()
+    assert code == 0 and "missing (sequence gaps) 0 records" in out
+    assert (f"{first}@locate2 bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
+            f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out and f"{first}@locate1" not in out
+
+
+def test_replay_publisher_second_replayer_refused_nothing_published_under_first_names(
+        server, names):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    one = itch.generate(None, messages=10_000, symbols=3, seed=1)
+    # another day whose locates 1 and 3 carry each other's names of the first day
+    two = with_names(itch.generate(None, messages=10_000, symbols=3, seed=2),
+                      {1: "AMZN", 3: "AAPL"})
+    r1, r2 = itch.Replayer(record_l2=True), itch.Replayer(record_l2=True)
+    r1.feed(one)
+    r1.finish()
+    r2.feed(two)
+    r2.finish()
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub)
+        bridge(r1)
+        batches = bridge.batches
+        with pytest.raises(ValueError, match="publishes one replay"):
+            bridge(r2)
+        assert bridge.batches == batches and len(r2.tob())     # r2's sinks not drained
+        ReplayPublisher(pub)(r2)                               # the way: a new session
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert r2.symbols == {1: "AMZN", 2: "MSFT", 3: "AAPL"}
+    for loc, book in r2.books.items():
+        bb, ba = book.best_bid(), book.best_ask()
+        assert c.tob[r2.symbols[loc]][1:] == (bb[0], bb[1], ba[0], ba[1])
+        assert c.depth(r2.symbols[loc]) == book_levels(book)
+
+
+def test_cli_replay_publish_locate_renamed_mid_day_noted_book_whole_under_first_name(
+        server, names, tmp_path, capsys):
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    # past the first 4 MiB chunk: the replay's first batches are published by then
+    path = renamed_after_first_chunk(tmp_path, {1: "NEWNAME"})
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    # the summary names the book NEWNAME, the subscriber found it under AAPL, unexplained
+    assert (f"note: locate 1 was renamed AAPL -> NEWNAME during the replay: its book was "
+            f"published on the subjects of AAPL ({prefix}.*.AAPL)") in out
+    r = itch.replay_file(path)
+    assert r.symbols[1] == "NEWNAME"
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.symbols() == ["AAPL", "MSFT"] and not c.missing
+    bb, ba = r.books[1].best_bid(), r.books[1].best_ask()
+    assert c.tob["AAPL"][1:] == (bb[0], bb[1], ba[0], ba[1])
+
+
+def _publish_chunks(server, stream, prefix, chunks):
+    """A replay fed ``chunks`` (whole messages each), published after every chunk and at the
+    end through one ReplayPublisher; returns the replayer and the publisher."""
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher
+
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub)
+        for chunk in chunks:
+            r.feed(chunk)
+            bridge(r)
+        r.finish()
+        bridge(r)
+    return r, bridge
+
+
+def test_replay_publisher_kind_first_seen_after_rename_stays_on_first_name_book_whole(
+        server, names):
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    # locate 1 publishes top of book and L2 as AAA; then it is renamed BBB and a new locate
+    # appears (the publisher looks the names up again); only then does locate 1 trade
+    chunks = [itch_r(1, "AAA") + itch_a(1, 1, b"B", 100, "AAA", 10_000, 1)
+              + itch_a(1, 2, b"S", 100, "AAA", 10_100, 2),
+              itch_r(1, "BBB") + itch_r(2, "CCC") + itch_a(2, 3, b"B", 100, "CCC", 5_000, 3),
+              itch_e(1, 1, 40, 7, 4)]
+    r, bridge = _publish_chunks(server, stream, prefix, chunks)
+    assert r.symbols == {1: "BBB", 2: "CCC"}
+    assert bridge.renamed(r.symbols) == {1: ("AAA", "BBB")}
+    assert bridge.locates == {"AAA": {1}, "CCC": {2}}
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    # the trade went to BBB's subject: the book split between AAA (top, L2) and BBB (trades)
+    assert c.symbols() == ["AAA", "CCC"] and not c.missing
+    assert c.trades["AAA"] == [1, 40]
+    assert c.tob["AAA"] == (4, 10_000, 60, 10_100, 100)
+    assert c.depth("AAA") == book_levels(r.books[1])
+
+
+def test_cli_replay_publish_name_with_leading_space_shares_subject_noted_subscribe_both(
+        server, names, tmp_path, capsys):
+    stream, prefix = names
+    # locate 2 is " AAPL": subjects ignore leading spaces, so it is published on AAPL's
+    data = with_names(itch.generate(None, messages=10_000, symbols=3, seed=4), {2: " AAPL"})
+    path = tmp_path / "space.itch"
+    path.write_bytes(data)
+    r = itch.replay_file(path)
+    assert r.symbols[1] == "AAPL" and r.symbols[2] == " AAPL"
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    # the subscriber shows two books of AAPL, and the publisher said nothing of it
+    assert (f"note: symbol AAPL is carried by locates 1, 2: their books share the subjects "
+            f"{prefix}.*.AAPL") in out
+    assert "AAPL@locate1, AAPL@locate2" in out and "renamed" not in out
+    assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", "AAPL", "--kinds", "tob"]) == 0
+    out = capsys.readouterr().out
+    for loc in (1, 2):
+        bb, ba = r.books[loc].best_bid(), r.books[loc].best_ask()
+        assert (f"AAPL@locate{loc} bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
+                f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out
+
+
+def _two_books_one_trades(chunked: bool):
+    # locates 1 and 2 carry TEST; only locate 1 trades (locate 2's book first appears in a
+    # later chunk when ``chunked``)
+    one = (itch_r(1, "TEST") + itch_r(2, "TEST") + itch_r(3, "OTHER")
+           + itch_a(1, 1, b"B", 100, "TEST", 10_000, 1)
+           + itch_a(3, 2, b"B", 100, "OTHER", 5_000, 2) + itch_e(1, 1, 40, 7, 3))
+    two = itch_a(2, 3, b"S", 50, "TEST", 20_000, 4)
+    return [one, two] if chunked else [one + two]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_replay_publish_trades_only_locate_without_trades_labels_agree_with_summary(
+        server, names, tmp_path, capsys, chunked):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    chunks = _two_books_one_trades(chunked)
+    if not chunked:
+        path = tmp_path / "two.itch"
+        path.write_bytes(chunks[0])
+        code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                     "--subject-prefix", prefix, "--publish-kinds", "trade", "--no-progress"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "books: 3: TEST@locate1, TEST@locate2, OTHER;" in out
+        assert "note: symbol TEST is carried by locates 1, 2" in out
+    else:
+        r = itch.Replayer()
+        with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+            bridge = ReplayPublisher(pub, kinds=("trade",))
+            for chunk in chunks:
+                r.feed(chunk)
+                bridge(r)
+            r.finish()
+            bridge(r)
+        assert bridge.shared() == {"TEST": [1, 2]}
+    # the subscriber only saw locate 1's trade under TEST, and named that book TEST
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.symbols() == ["TEST@locate1"] and not c.missing and not c.out_of_sequence
+    assert c.trades == {"TEST@locate1": [1, 40]}
+    assert c.locates["TEST"] == {1, 2}
+    assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix]) == 0
+    out = capsys.readouterr().out
+    assert "TEST@locate1" in out and "TEST " not in out.replace("TEST@", "")
+
+
+@pytest.mark.parametrize("given", ["", ","])
+def test_cli_replay_publish_kinds_naming_nothing_refused_nothing_published(
+        server, names, tmp_path, capsys, given):
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    path = itch.generate(tmp_path / "d.itch", messages=2000, symbols=2, seed=3)
+    # --publish-kinds "" published every kind, as if it were not given
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--publish-kinds", given, "--no-progress"])
+    cap = capsys.readouterr()
+    assert code == 1 and f"--publish-kinds {given!r} names nothing" in cap.err
+    assert "publishing" not in cap.out and "replayed" not in cap.out
+    with pytest.raises(Exception, match="not found"):        # no stream was made
+        consume(server.url, stream=stream, prefix=prefix, timeout=10)
+
+
+def test_replay_publisher_locate_renamed_before_its_first_batch_published_under_new_name(
+        server, names):
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    # locate 2 is BBB when locate 1's first batch is published, then renamed CCC before its
+    # own first order: it went to BBB's subjects, a name it never published under
+    chunks = [itch_r(1, "AAA") + itch_r(2, "BBB") + itch_a(1, 1, b"B", 100, "AAA", 10_000, 1),
+              itch_r(2, "CCC") + itch_a(2, 2, b"B", 100, "CCC", 5_000, 2)]
+    r, bridge = _publish_chunks(server, stream, prefix, chunks)
+    assert r.symbols == {1: "AAA", 2: "CCC"} and bridge.renamed(r.symbols) == {}
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.symbols() == ["AAA", "CCC"] and not c.missing
+    assert c.tob["CCC"] == (2, 5_000, 100, 0, 0)
+    assert c.depth("CCC") == book_levels(r.books[2])
+
+
+def test_cli_replay_publish_label_naming_no_book_reports_what_was_published(server, names,
+                                                                           tmp_path, capsys):
+    # a label found after the replay to name no book: the kept locate's book had been
+    # published meanwhile, and the command exited 1 without a word about it
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=3000, symbols=2, seed=4)
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--symbols", "AAPL@locate2"])
+    cap = capsys.readouterr()
+    assert code == 1 and "no book 'AAPL@locate2'" in cap.err
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.symbols() == ["MSFT"]
+    n = sum(c.records.values())
+    assert f"published: {c.batches:,} of {c.batches:,} batches ({n:,} records" in cap.out

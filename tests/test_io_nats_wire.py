@@ -1,0 +1,199 @@
+"""The NATS market-data format without a server: batches encoded and decoded, malformed ones
+refused, subject tokens for any symbol name, subject filters, and the consumer fed by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matchcore.itch as itch
+from matchcore.io.nats import (KIND_L2, KIND_TOB, WIRE_L2, WIRE_TOB, BatchError, MarketDataConsumer,
+                               decode_batch, encode_batch, filter_subjects)
+from nats_checks import book_levels, feed_chunks
+from nats_checks import day  # noqa: F401  (fixtures)
+
+
+# ---- encoding (no server) ----
+
+def test_encode_decode_batch_round_trip_exact_bytes():
+    rec = np.zeros(3, WIRE_L2)
+    rec["ts"] = [1, 2, 3]
+    rec["price"] = [100, 101, 102]
+    rec["qty"] = [5, 0, 7]
+    rec["orders"] = [1, 0, 2]
+    rec["side"] = [b"B", b"S", b"B"]
+    payload = encode_batch(KIND_L2, 513, 42, rec)
+    assert len(payload) == 16 + 3 * 32
+    assert payload[:6] == b"MC\x01\x03\x01\x02"           # magic, version, kind, locate LE
+    assert payload[6:8] == b"\x03\x00" and payload[8:16] == (42).to_bytes(8, "little")
+    assert payload[16:24] == (1).to_bytes(8, "little")
+    kind, loc, seq, back = decode_batch(payload)
+    assert (kind, loc, seq) == (KIND_L2, 513, 42)
+    assert back.tobytes() == rec.tobytes()
+
+
+@pytest.mark.parametrize("payload, msg", [
+    (b"MC\x01", "shorter than its 16-byte header"),
+    (b"XX\x01\x02" + bytes(12), "bad magic"),
+    (b"MC\x01\x09" + bytes(12), "unknown record kind 9"),
+    (b"MC\x01\x02\x00\x00\x02\x00" + bytes(8) + bytes(40), "should be 96 bytes"),
+])
+def test_decode_batch_malformed_raises_batch_error(payload, msg):
+    with pytest.raises(BatchError, match=msg):
+        decode_batch(payload)
+
+
+def test_consumer_malformed_or_replayed_batch_changes_nothing():
+    c = MarketDataConsumer()
+    rec = np.zeros(1, WIRE_TOB)
+    rec[0] = (5, 100, 10, 101, 20)
+    c.apply("mc.tob.AAA", encode_batch(KIND_TOB, 1, 0, rec))
+    c.apply("mc.tob.AAA", b"garbage")
+    old = rec.copy()
+    old[0] = (1, 1, 1, 1, 1)
+    c.apply("mc.tob.AAA", encode_batch(KIND_TOB, 1, 0, old))      # seq already applied
+    assert c.tob["AAA"] == (5, 100, 10, 101, 20) and c.bad == 1 and c.batches == 1
+    c.apply("mc.tob.AAA", encode_batch(KIND_TOB, 1, 4, rec))      # seq 1..3 never came
+    assert c.missing == {("tob", "AAA"): 3}
+
+
+def test_filter_subjects_wildcards_and_bad_kind():
+    assert filter_subjects("mc", None, ["tob"]) == ["mc.tob.*"]
+    assert filter_subjects("mc", ["BRK.A"], None) == ["mc.*.BRK_2EA"]
+    assert filter_subjects("mc") == ["mc.*.*"]       # not mc.>: that takes mc.eu.tob.X
+    with pytest.raises(ValueError, match="unknown kinds"):
+        filter_subjects("mc", None, ["quotes"])
+
+
+def test_replay_l2_sink_rebuilds_every_level_of_every_book(day):
+    r = itch.Replayer(record_l2=True)
+    c = MarketDataConsumer()
+    seqs = {}
+
+    def chunk(rr):
+        l2 = rr.l2(clear=True)
+        for loc in np.unique(l2["locate"]).tolist():
+            mine = l2[l2["locate"] == loc]
+            w = np.zeros(len(mine), WIRE_L2)
+            for f in ("ts", "price", "qty", "orders", "side"):
+                w[f] = mine[f]
+            c.apply(f"mc.l2.{loc}", encode_batch(KIND_L2, loc, seqs.get(loc, 0), w))
+            seqs[loc] = seqs.get(loc, 0) + len(mine)
+
+    feed_chunks(r, day, chunk, chunk=7_000)
+    assert r.books
+    for loc, book in r.books.items():
+        bids, asks = c.depth(str(loc))
+        assert (bids, asks) == book_levels(book)
+    ss = r.symbol_stats()
+    tr = r.trades()
+    for row in ss:
+        mine = tr[tr["locate"] == row["locate"]]
+        assert row["trades"] == len(mine) and row["volume"] == int(mine["shares"].sum())
+
+
+@pytest.mark.parametrize("symbol", ["AAPL", "BRK.A", "BRK_A", "BRK_2EA", "A B", "*", ">", "_",
+                                    "X-Y", "ÄÖ.€", "a.b_c.d", ""])
+def test_subject_token_reversible_one_token_distinct(symbol):
+    from matchcore.io.nats import subject_token, symbol_from_token
+
+    tok = subject_token(symbol)
+    assert symbol_from_token(tok) == symbol
+    assert tok and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in tok)
+
+
+def test_subject_token_colliding_names_of_before_get_distinct_subjects():
+    from matchcore.io.nats import subject_token
+
+    names = ["BRK.A", "BRK_A", "BRK A", "BRK*A", "BRK_2EA", "brk.a"]
+    assert len({subject_token(n) for n in names}) == len(names)
+
+
+def test_consumer_new_session_restarts_that_subject_old_state_gone():
+    from matchcore.io.nats import SESSION_HEADER
+
+    c = MarketDataConsumer()
+    l2 = np.zeros(2, WIRE_L2)
+    l2["price"], l2["qty"], l2["orders"], l2["side"] = [100, 105], [5, 7], [1, 1], [b"B", b"S"]
+    tob = np.zeros(1, WIRE_TOB)
+    tob[0] = (1, 100, 5, 105, 7)
+    a = {SESSION_HEADER: "a"}
+    c.apply("mc.l2.X", encode_batch(KIND_L2, 1, 0, l2), a)
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 3, tob), a)          # a gap in session a
+    l2b = np.zeros(1, WIRE_L2)
+    l2b[0]["price"], l2b[0]["qty"], l2b[0]["orders"], l2b[0]["side"] = 90, 1, 1, b"B"
+    c.apply("mc.l2.X", encode_batch(KIND_L2, 1, 0, l2b), {SESSION_HEADER: "b"})
+    assert c.depth("X") == ([(90, 1, 1)], [])                # session a's levels are gone
+    assert c.tob["X"] == (1, 100, 5, 105, 7)                 # tob subject not restarted yet
+    assert c.session_changes == 1 and c.sessions[("l2", "X")] == "b"
+    tob2 = np.zeros(1, WIRE_TOB)
+    tob2[0] = (2, 90, 1, 0, 0)
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob2), {SESSION_HEADER: "b"})
+    assert c.tob["X"] == (2, 90, 1, 0, 0) and not c.missing and c.session_changes == 2
+    # without the header (an older publisher) a repeated seq is still a redelivery
+    old = MarketDataConsumer()
+    old.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob))
+    old.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob2))
+    assert old.tob["X"] == (1, 100, 5, 105, 7) and old.session_changes == 0
+
+
+def test_consumer_second_locate_under_a_name_moves_first_book_to_its_label():
+    from matchcore.io.nats import SESSION_HEADER
+
+    c = MarketDataConsumer()
+    tob = np.zeros(1, WIRE_TOB)
+    tob[0] = (1, 100, 5, 105, 7)
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 4, 0, tob), {SESSION_HEADER: "a"})
+    assert c.symbols() == ["X"] and c.tob["X"] == (1, 100, 5, 105, 7)
+    tob2 = np.zeros(1, WIRE_TOB)
+    tob2[0] = (2, 200, 1, 210, 1)
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 9, 1, tob2), {SESSION_HEADER: "a"})
+    assert c.tob == {"X@locate4": (1, 100, 5, 105, 7), "X@locate9": (2, 200, 1, 210, 1)}
+    assert not c.missing and c.batches == 2
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 9, 1, tob), {SESSION_HEADER: "a"})  # redelivery
+    assert c.tob["X@locate9"] == (2, 200, 1, 210, 1) and c.batches == 2
+    # a new session (another replay) on the subject drops every book published under the
+    # name; its own locates decide the labels: one locate, the bare name
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 4, 0, tob2), {SESSION_HEADER: "b"})
+    assert c.tob == {"X": (2, 200, 1, 210, 1)} and c.session_changes == 1
+    assert c.locates["X"] == {4}
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 5, 1, tob), {SESSION_HEADER: "b"})
+    assert c.tob == {"X@locate4": (2, 200, 1, 210, 1), "X@locate5": (1, 100, 5, 105, 7)}
+
+
+def test_consumer_older_per_locate_seq_on_shared_subject_counted_out_of_sequence(capsys):
+    from types import SimpleNamespace
+
+    from matchcore.cli_subscribe import _summary
+
+    tob = np.zeros(2, WIRE_TOB)
+    tob[:] = [(1, 100, 5, 105, 7), (2, 101, 5, 105, 7)]
+    c = MarketDataConsumer()
+    # two locates of one name, each counting its own seq (as publishers did before)
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob))
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 2, 0, tob[:1]))
+    c.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob))       # a true redelivery
+    assert c.out_of_sequence == 1 and c.batches == 1 and c.symbols() == ["X"]
+    _summary(c, SimpleNamespace(depth=0))
+    assert "1 batches out of sequence" in capsys.readouterr().out
+
+
+def test_filter_subjects_kinds_or_symbols_as_generators_select_those_not_all():
+    # the check for unknown kinds used the generator up: no kind left selected every kind
+    assert filter_subjects("mc", (s for s in ["AAPL"]), (k for k in ["tob"])) == ["mc.tob.AAPL"]
+    assert filter_subjects("mc", None, iter(["l2", "trade"])) == ["mc.l2.*", "mc.trade.*"]
+
+
+@pytest.mark.parametrize("n", [-1, -5, 1.5, True])
+def test_consumer_depth_negative_or_not_int_levels_refused_not_the_worst_dropped(n):
+    # depth("X", -1) sliced [:-1]: every level but the worst, as if it were the whole book
+    c = MarketDataConsumer()
+    rec = np.zeros(3, WIRE_L2)
+    rec["price"] = [100, 99, 101]
+    rec["qty"] = [5, 6, 7]
+    rec["orders"] = 1
+    rec["side"] = [b"B", b"B", b"S"]
+    c.apply("mc.l2.X", encode_batch(KIND_L2, 1, 0, rec))
+    assert c.depth("X") == ([(100, 5, 1), (99, 6, 1)], [(101, 7, 1)])
+    assert c.depth("X", 0) == ([], []) and c.depth("X", 1) == ([(100, 5, 1)], [(101, 7, 1)])
+    with pytest.raises((ValueError, TypeError), match="n must be"):
+        c.depth("X", n)
