@@ -64,3 +64,5 @@ cnp.import_array()
 include "_engine_books.pxi"
 include "_engine_loops.pxi"
 include "_engine_class.pxi"
+include "_engine_limits.pxi"
+include "_engine_copy.pxi"

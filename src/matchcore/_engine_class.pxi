@@ -17,9 +17,6 @@ cdef object _events_array(const mc_event* src, int64_t n):
     return out
 
 
-_LIMIT_NAMES = ("tick", "min_price", "max_price", "ref_price", "band", "max_qty", "max_notional")
-
-
 # The defaults of tif, owner and ts_ns (and an explicit 0) are the interpreter's cached 0: a
 # pointer compare reads them (as in _core).
 cdef object _ZERO = 0
@@ -856,31 +853,7 @@ cdef class Engine:
         back as the new engine's book. An engine with a journal is refused (TypeError).
         All of it is read at once, under the engine's hold: a call from another thread
         meanwhile raises :class:`~matchcore.BusyError`."""
-        self._check_copyable()
-        cdef mc_engine* e = self._e
-        cdef OrderBook book
-        cdef int64_t n_ev
-        symbols = []
-        # Everything is read under the hold, as one state: no other thread's call comes between
-        # two books. The books are pickled as objects too (a book held beside its engine comes
-        # back as its book); each gives the pickler the very state read here when it still holds
-        # it (OrderBook._pickled, a weak reference: nothing is kept once the pickling is over),
-        # which the pickle then stores once.
-        cdef int nested = mc_engine_hold(e)
-        try:
-            for entry in self._symbol_entries():
-                book = entry[4]
-                symbols.append(entry + (mc_book_held_state(book, mc_book_pickle_args(book)),))
-            n_ev = e.n_ev if self.record_events else 0
-            events = PyBytes_FromStringAndSize(<char*>e.ev, n_ev * sizeof(mc_event))
-            now_ns = e.now_ns
-        finally:
-            mc_engine_unhold(e, nested)
-        cls = type(self)
-        return (_engine_from_pickle,
-                (_PICKLE_FORMAT, self._stp, self.record_events, now_ns, symbols, events,
-                 self.recovery_report, None if cls is Engine else cls),
-                None if cls is Engine else _subclass_state(self))
+        return _engine_reduce(self)
 
     def __copy__(self):
         # An engine owns its books: a shallow copy sharing them would route orders into books
@@ -892,36 +865,7 @@ cdef class Engine:
         # As the pickle, read under the hold as one state. A book copied earlier in the same
         # deepcopy (``copy.deepcopy((eng.book(1), eng))``) is that copy here too, brought to the
         # state read now.
-        self._check_copyable()
-        import copy
-        cls = type(self)
-        cdef Engine twin = cls.__new__(cls, self._stp, record_events=self.record_events)
-        memo[id(self)] = twin
-        cdef mc_engine* e = self._e
-        cdef OrderBook book, dup
-        cdef int nested = mc_engine_hold(e)
-        try:
-            for sym, name, capacity, limits, book in self._symbol_entries():
-                dup = memo.get(id(book))
-                if dup is None:
-                    dup = _OrderBook(self._stp, record_events=book.record_events, capacity=0)
-                    memo[id(book)] = dup
-                mc_book_copy_into(dup, book)
-                twin._adopt(sym, name, capacity, dict(zip(_LIMIT_NAMES, limits)), dup)
-            twin._reindex()
-            twin._e.now_ns = e.now_ns
-            if self.record_events and e.n_ev > 0:
-                if _reserve(twin._e, e.n_ev) < 0:
-                    raise MemoryError()
-                memcpy(twin._e.ev, e.ev, e.n_ev * sizeof(mc_event))
-                twin._e.n_ev = e.n_ev
-        finally:
-            mc_engine_unhold(e, nested)
-        # not the engine's state: copied once it is released
-        twin.recovery_report = copy.deepcopy(self.recovery_report, memo)
-        if cls is not Engine:
-            _set_subclass_state(twin, copy.deepcopy(_subclass_state(self), memo))
-        return twin
+        return _engine_deepcopy(self, memo)
 
     def _holding(self):
         """A context manager holding the engine for a read in several steps: meanwhile a call
@@ -931,53 +875,6 @@ cdef class Engine:
         h.eng = self
         h.nested = []
         return h
-
-    cdef list _symbol_entries(self):
-        # (symbol, name, capacity, limits in _LIMIT_NAMES order, book) per slot: what a copy
-        # or pickle of the engine takes of each symbol
-        cdef mc_engine* e = self._e
-        cdef int32_t k
-        cdef uint32_t sym
-        cdef mc_symbol_cfg* c
-        out = []
-        for k in range(e.n_books):
-            sym = e.symbols[k]
-            c = &e.cfg[k]
-            out.append((sym, self._names.get(sym), self._capacity.get(sym, 0),
-                        (c.tick, c.min_price, c.max_price, c.ref_price, c.band, c.max_qty,
-                         c.max_notional),
-                        self._books[k]))
-        return out
-
-    cdef int _check_copyable(self) except -1:
-        _check_busy(self._e)
-        if self._jc is not None:
-            raise TypeError(
-                f"cannot pickle or copy an Engine with a journal attached ({self._jc.path!r}): "
-                f"a copy would either journal nothing while looking durable, or write into the "
-                f"same journal directory, which this engine holds LOCKed, and corrupt it. For "
-                f"an unjournaled copy of its state: eng.sync(), then "
-                f"Engine.recover(DIR, readonly=True) (works while this engine runs); for a "
-                f"durable one: eng.close(), copy the directory, Engine.recover(COPY)")
-        return 0
-
-    cdef _adopt(self, uint32_t sym, name, int64_t capacity, dict limits, OrderBook book):
-        # Unpickling: register an already built book under `sym` (add_symbol without making
-        # the book). No journal exists on a new engine, so nothing is journaled.
-        if sym in self._by_id or (name is not None and name in self._by_name):
-            raise ValueError(f"pickled Engine: symbol {sym} appears twice")
-        if book._b.stp != self._stp:
-            raise ValueError(f"pickled Engine: the book of symbol {sym} has another STP mode")
-        if type(book) is not _OrderBook:
-            # a subclass's attributes could refer back to the engine through its books, which
-            # the engine holds out of the collector's sight (see _books_hold): a leak
-            raise TypeError(f"pickled Engine: symbol {sym} holds {type(book).__name__}, not an "
-                            f"OrderBook")
-        if book._b.guard & MC_GUARD_HOSTED:
-            # one book, one host: a book listed twice would be driven by two slots
-            raise ValueError(f"pickled Engine: the book of symbol {sym} already belongs to an "
-                             f"engine or replayer")
-        self._register(sym, name, capacity, limits, book)
 
     def events(self, owner=None):
         """Events since the previous call (per-call API), all symbols, as :data:`EVENT_DTYPE`;
@@ -1259,147 +1156,3 @@ cdef uint32_t _symbol_id(symbol) except? 0xFFFFFFFF:
     if s < 0 or s > 0xFFFFFFFF:
         raise ValueError(f"symbol id must be in [0, 2**32), got {symbol!r}")
     return <uint32_t>s
-
-
-cdef dict _check_limits(dict limits):
-    # The limits as plain ints, every one checked: the caller applies them only after this.
-    unknown = set(limits) - set(_LIMIT_NAMES)
-    if unknown:
-        raise TypeError(f"unknown limit(s) {sorted(unknown)}; known: {list(_LIMIT_NAMES)}")
-    cdef dict out = {}
-    for key, value in limits.items():
-        v = mc_int_arg(value, key)
-        if key == "tick" and v < 1:
-            raise ValueError(f"limit tick must be >= 1 (1 accepts every price), got {v}")
-        if v < 0:
-            raise ValueError(f"limit {key} must be >= 0 (0 disables it), got {v}")
-        if v > 0x7FFFFFFFFFFFFFFF:
-            raise OverflowError(f"limit {key} must be below 2**63 (int64), got {v}")
-        out[key] = v
-    return out
-
-
-# The limits of a new symbol: none (what mc_engine_add_book sets)
-_NO_LIMITS = {"tick": 1, "min_price": 0, "max_price": 0, "ref_price": 0, "band": 0, "max_qty": 0,
-              "max_notional": 0}
-
-
-cdef _check_limit_set(uint32_t sym, dict lim):
-    # All seven limits of a symbol (a merged set), each valid alone (_check_limits): refused,
-    # naming the limits in conflict, when together they accept no limit order, which is a
-    # mistake (a typo, a band moved off the market), never a way to configure anything. A limit
-    # order is accepted at a multiple of tick in [1, 2**63) within [min_price, max_price] and
-    # ref_price +- band (each where enabled), and qty 1 at that price within max_notional.
-    cdef object lo = 1, hi = 0x7FFFFFFFFFFFFFFF
-    cdef str lo_by = "the lowest price", hi_by = "the highest price"
-    mn, mx, ref, band = lim["min_price"], lim["max_price"], lim["ref_price"], lim["band"]
-    if mn > 0 and mx > 0 and mn > mx:
-        raise ValueError(f"symbol {sym}: min_price {mn} > max_price {mx}: no price is accepted")
-    if mn > 0:
-        lo, lo_by = mn, "min_price"
-    if mx > 0:
-        hi, hi_by = mx, "max_price"
-    if ref > 0 and band > 0:
-        if ref - band > hi or ref + band < lo:
-            edges = (max(1, ref - band), min(ref + band, 0x7FFFFFFFFFFFFFFF))
-            raise ValueError(f"symbol {sym}: the band ref_price {ref} +- band {band} = "
-                             f"[{edges[0]}, {edges[1]}] lies outside [{lo}, {hi}] "
-                             f"({lo_by}, {hi_by}): no price is accepted")
-        if ref - band > lo:
-            lo, lo_by = ref - band, "ref_price - band"
-        if ref + band < hi:
-            hi, hi_by = ref + band, "ref_price + band"
-    notional = lim["max_notional"]
-    if 0 < notional < hi:
-        if notional < lo:
-            raise ValueError(f"symbol {sym}: max_notional {notional} < {lo}, the lowest price "
-                             f"accepted ({lo_by}): every limit order (qty >= 1) is refused")
-        hi, hi_by = notional, "max_notional at qty 1"
-    tick = lim["tick"]
-    if tick > 1 and (lo + tick - 1) // tick * tick > hi:
-        raise ValueError(f"symbol {sym}: no multiple of tick {tick} in the prices accepted, "
-                         f"[{lo}, {hi}] ({lo_by}, {hi_by}): no price is accepted")
-
-
-cdef object _limit_set_problem(uint32_t sym, dict lim):
-    # _check_limit_set's refusal as a message, or None
-    try:
-        _check_limit_set(sym, lim)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-cdef int _check_limit_change(uint32_t sym, dict now, dict merged) except -1:
-    # The limits a change leaves must accept some limit order. A symbol whose limits already
-    # accept none (an older engine journaled such limits, and recovery restores them as
-    # written) may still change a limit that leaves that reason as it is (max_qty, say); a
-    # change that causes the contradiction, or alters it, is refused as on any symbol.
-    problem = _limit_set_problem(sym, merged)
-    if problem is not None and problem != _limit_set_problem(sym, now):
-        raise ValueError(problem)
-    return 0
-
-
-def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, recovery_report,
-                        cls=None):
-    """Rebuild a pickled :class:`Engine` (``Engine.__reduce__``), of class ``cls`` (a subclass,
-    made without calling its ``__init__``, as pickle does) when given."""
-    _check_pickle_format(fmt, "Engine")
-    if cls is None:
-        cls = Engine
-    elif not (isinstance(cls, type) and issubclass(cls, Engine)):
-        raise TypeError(f"pickled Engine: {cls!r} is not an Engine class")
-    cdef Engine eng = cls.__new__(cls, stp, record_events=record_events)
-    cdef mc_engine* e = eng._e
-    for entry in symbols:
-        # (format 2: and the book's state as the engine's hold read it)
-        sym, name, capacity, limits, book = entry[:5]
-        state = entry[5] if len(entry) > 5 else None
-        if isinstance(state, _HeldState):
-            # (the arguments of a __reduce__ called in this process, not pickled)
-            state = state.args
-        if not isinstance(book, _OrderBook):
-            raise TypeError(f"pickled Engine: symbol {sym} holds {type(book).__name__}, "
-                            f"not an OrderBook")
-        if state is not None and (<OrderBook>book)._unpickled_from != id(state[1]):
-            # the book object was pickled at another moment than its engine (before it, or
-            # another thread's call came before the pickler reached it): it takes the state
-            # read with the engine's
-            mc_book_copy_into(book, _book_from_pickle(*state))
-        (<OrderBook>book)._unpickled_from = 0
-        eng._adopt(_symbol_id(sym), None if name is None else str(name),
-                   mc_i64_arg(capacity, "capacity"),
-                   _check_limits(dict(zip(_LIMIT_NAMES, limits))), book)
-    eng._reindex()
-    e.now_ns = mc_i64_arg(now_ns, "now_ns")
-    cdef const uint8_t[::1] ev = memoryview(events).cast("B")
-    cdef int64_t n_ev = ev.shape[0] // <int64_t>sizeof(mc_event)
-    if ev.shape[0] % <int64_t>sizeof(mc_event) != 0:
-        raise SnapshotError(MC_SNAP_E_CORRUPT, "pickled Engine: pending events are truncated")
-    if n_ev > 0:
-        if _reserve(e, n_ev) < 0:
-            raise MemoryError()
-        memcpy(e.ev, &ev[0], n_ev * sizeof(mc_event))
-        e.n_ev = n_ev
-    eng.recovery_report = recovery_report
-    return eng
-
-
-cdef class _EngineHold:
-    # Engine._holding(): the hold as a context manager, for the readers written in Python. One
-    # object may be entered again inside itself: each exit releases what its own enter took
-    # (a single flag, overwritten by the inner enter, left the engine held for good), and an
-    # exit without an enter releases nothing.
-    cdef Engine eng
-    cdef list nested
-
-    def __enter__(self):
-        cdef int n = mc_engine_hold(self.eng._e)
-        self.nested.append(n)
-        return self.eng
-
-    def __exit__(self, *exc):
-        if self.nested:
-            mc_engine_unhold(self.eng._e, self.nested.pop())
-        return False
