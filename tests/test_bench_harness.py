@@ -538,3 +538,37 @@ def test_clock_overhead_ns_no_samples_refused_not_nan():
         with pytest.raises(ValueError, match="n must be >= 1"):
             _timing.clock_overhead_ns(n)
     assert _timing.clock_overhead_ns(10) >= 0
+
+
+def test_report_subtract_overhead_applies_to_scaling_and_core_resting_tables(tiny):
+    # --subtract-overhead left the percentiles of the scaling table and of the core table by
+    # resting orders raw: scaling_point computed the net figures and dropped them
+    from matchcore.bench.core import run_core, run_depth
+    from matchcore.bench.report import _ns, format_report
+    from matchcore.cli_bench import run_bench
+
+    setup, flow = tiny
+    big = 1e12          # larger than any sample: every net figure is 0
+    pt = harness.scaling_point(setup, flow, "monotonic", overhead_ns=big)
+    assert pt["p50"] > 0
+    assert pt["net"] == {k: 0.0 for k in ("p50", "p90", "p99", "p99.9", "max")}
+    res = run_bench(["standard"], messages=2000, quick=True, progress=False)
+    res["scaling"] = {"messages": len(flow), "levels": [],
+                      "resting": [{"variant": "touch", "param": 1000, **pt}]}
+    d = run_depth(messages=3_000, sizes=(1_000, 2_000), names=("stale_cancel",), reps=1)
+    res["core"] = run_core(messages=3_000, quick=True, sizes=(1_000, 2_000), depth=d,
+                           reference={"skipped": "not timed here"}, scaling_passes=1,
+                           overhead_ns=big)
+    low = res["core"]["resting"]["1000"]
+
+    def row(text, title):
+        lines = text.splitlines()
+        head = next(i for i, s in enumerate(lines) if s.startswith(title))
+        return lines[head + 3].split()
+
+    raw, net = format_report(res), format_report(res, net=True)
+    assert row(raw, "scaling with resting")[-3:] == [_ns(pt["p50"]), _ns(pt["p99"]),
+                                                     _ns(pt["p99.9"])]
+    assert row(net, "scaling with resting")[-3:] == ["0", "0", "0"]
+    assert row(raw, "standard mix by resting")[-2:] == [_ns(low["p50"]), _ns(low["p99"])]
+    assert row(net, "standard mix by resting")[-2:] == ["0", "0"]

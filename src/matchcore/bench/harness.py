@@ -361,8 +361,8 @@ def measure_workload(setup, flow, *, clock: str = "auto", overhead_ns: float = 0
 def scaling_point(setup, flow, clock: str = "auto", overhead_ns: float = 0.0,
                   base: OrderBook | None = None) -> dict:
     """Per-message cost for one book shape: batch ns/msg (with events; median chunk and whole
-    run) and the timed loop's percentiles. ``base``: the book ``build_book(setup, flow)``
-    gives, when the caller already holds it."""
+    run) and the timed loop's percentiles (``net``: the same with ``overhead_ns`` subtracted).
+    ``base``: the book ``build_book(setup, flow)`` gives, when the caller already holds it."""
     if base is None:
         base = build_book(setup, flow)
     thr = throughput(base, flow, reps=2)
@@ -377,4 +377,5 @@ def scaling_point(setup, flow, clock: str = "auto", overhead_ns: float = 0.0,
             "process_chunked_ns_per_msg": thr["process_chunked"]["ns_per_msg"],
             "process_out_ns_per_msg": thr["process_out"]["ns_per_msg"],
             "p50": s["p50"], "p90": s["p90"], "p99": s["p99"], "p99.9": s["p99.9"],
-            "max": s["max"]}
+            "max": s["max"],
+            "net": {k: s["net"][k] for k in ("p50", "p90", "p99", "p99.9", "max")}}

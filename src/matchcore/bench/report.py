@@ -36,6 +36,11 @@ def _pick(s: dict, net: bool) -> dict:
     return d
 
 
+def _pick_point(p: dict, net: bool) -> dict:
+    # a scaling point: results written before it carried "net" have only the raw figures
+    return _pick(p, net) if "net" in p else p
+
+
 def format_report(res: dict, net: bool = False) -> str:
     """The human-readable summary of a result dict from :func:`matchcore.cli_bench.run_bench`."""
     net = _flag_arg(net, "net")
@@ -107,8 +112,9 @@ def format_report(res: dict, net: bool = False) -> str:
         for key, title in (("resting", "resting orders"), ("levels", "price levels")):
             rows = []
             for r in sc.get(key, []):
+                q = _pick_point(r, net)
                 rows.append([r["variant"], f"{r['param']:,}", f"{r['resting']:,}", f"{r['levels']:,}",
-                             f"{r['ns_per_msg']:.0f}", _ns(r["p50"]), _ns(r["p99"]), _ns(r["p99.9"])])
+                             f"{r['ns_per_msg']:.0f}", _ns(q["p50"]), _ns(q["p99"]), _ns(q["p99.9"])])
             if rows:
                 out.append(f"\nscaling with {title} ({sc['messages']:,} standard-mix messages each)")
                 out.append(_table(["variant", key, "resting", "levels", "ns/msg", "p50", "p99",
@@ -128,7 +134,7 @@ def format_report(res: dict, net: bool = False) -> str:
     if res.get("depth") and not res.get("core"):     # else the core table shows it
         out.append("\n" + format_depth(res["depth"]))
     if res.get("core"):
-        out.append("\n" + format_core(res["core"]))
+        out.append("\n" + format_core(res["core"], net=net))
     return "\n".join(out)
 
 
@@ -170,8 +176,10 @@ def format_engine(eng: dict) -> str:
             f"{eng['reps']}:\n" + _table(head, rows))
 
 
-def format_core(core: dict) -> str:
-    """The core benchmark table with the targets."""
+def format_core(core: dict, net: bool = False) -> str:
+    """The core benchmark table with the targets (``net``: percentiles with the clock pair's
+    overhead subtracted)."""
+    net = _flag_arg(net, "net")
     pc = core["per_call"]
     out = [f"core: per call from Python (ns/call, best of {pc['reps']} per block, {pc['n']:,} "
            f"calls, book of ~{pc.get('resting', 1000):,} orders, record_events=True; floor = "
@@ -206,8 +214,8 @@ def format_core(core: dict) -> str:
                f"compiled loop alone {e['msgs_per_s'] / 1e6:.1f} M msg/s, median "
                f"{pr['median_chunk']['chunk']:,}-message chunk "
                f"{pr['median_chunk']['msgs_per_s'] / 1e6:.1f} M msg/s; target >= 25 M msg/s")
-    rows = [[f"{int(k):,}", f"{v['ns_per_msg']:.1f}", _ns(v["p50"]), _ns(v["p99"])]
-            for k, v in core["resting"].items()]
+    rows = [[f"{int(k):,}", f"{v['ns_per_msg']:.1f}", _ns(_pick_point(v, net)["p50"]),
+             _ns(_pick_point(v, net)["p99"])] for k, v in core["resting"].items()]
     npass = len(next(iter(core["resting"].values())).get("ns_per_msg_passes", [0]))
     out.append("standard mix by resting orders (active near the touch, the rest deeper; "
                f"ns/msg of the median chunk, best of {npass} pass{'es' if npass > 1 else ''}):")
