@@ -364,6 +364,20 @@ def test_engine_metrics_bad_target_and_bounds_raise():
         EngineMetrics(mc.OrderBook()).observe(np.zeros(3))
 
 
+
+@pytest.mark.parametrize("bounds", [[100, float("nan")], [float("nan")], [100, float("inf")],
+                                    [float("inf")]])
+def test_engine_metrics_bound_not_finite_refused_at_construction_nothing_registered(bounds):
+    # NaN was accepted and registered: every process() then failed (the compiled recorder
+    # refuses it) and scrapes carried a bucket le="nan"; inf gave a bucket le="inf" beside the
+    # +Inf one, the same bound twice
+    reg = prom.CollectorRegistry()
+    with pytest.raises(ValueError, match="finite"):
+        EngineMetrics(mc.OrderBook(), reg, latency_bounds_ns=bounds)
+    m = EngineMetrics(mc.OrderBook(), reg)        # the registry holds no half-made collector
+    cmds = random_commands(50, seed=3, symbols=(0,))
+    assert len(m.process(cmds)) > 0 and m.snapshot()["commands"] == 50
+
 def test_serve_metrics_bad_or_taken_port_raises():
     with pytest.raises(ValueError, match="0..65535"):
         serve_metrics(70000)

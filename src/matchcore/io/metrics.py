@@ -399,8 +399,12 @@ class EngineMetrics(NoCopy):
             raise TypeError(f"EngineMetrics needs an OrderBook or an Engine, got "
                             f"{type(target).__name__}")
         bounds = np.asarray(latency_bounds_ns, dtype=np.float64)
-        if bounds.ndim != 1 or len(bounds) == 0 or (np.diff(bounds) <= 0).any() or bounds[0] <= 0:
-            raise ValueError("latency_bounds_ns must be positive and strictly ascending")
+        # finite: NaN passed the ascending check and failed every process(); inf was a bucket
+        # le="inf" beside the +Inf one that every histogram has
+        if bounds.ndim != 1 or len(bounds) == 0 or not np.isfinite(bounds).all() \
+                or (np.diff(bounds) <= 0).any() or bounds[0] <= 0:
+            raise ValueError("latency_bounds_ns must be finite, positive and strictly ascending "
+                             "(the +Inf bucket is always there)")
         _check_prefix(prefix)
         if isinstance(sample_every, bool) or not isinstance(sample_every, int) or sample_every < 1:
             raise ValueError(f"sample_every must be an int >= 1, got {sample_every!r}")
