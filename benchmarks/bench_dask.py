@@ -64,8 +64,13 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--dbn-records", type=int, default=1_000_000)
     args = ap.parse_args(argv)
+    # the generated ITCH days and DBN files (hundreds of MB at the default sizes) go with it
+    with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
+        return _run(args, Path(tmp))
+
+
+def _run(args, tmp: Path) -> int:
     print(machine())
-    tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))
     paths = [itch.generate(tmp / f"day{i}.itch", messages=args.messages, symbols=args.symbols,
                            seed=args.seed + i) for i in range(args.files)]
     total = args.files * args.messages

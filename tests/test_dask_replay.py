@@ -517,3 +517,23 @@ def test_dask_connect_refused_scheduler_address_fails_naming_the_refusal():
     with pytest.raises(OSError, match=rf"cannot connect to the Dask scheduler at {addr}: "
                                       rf"connection refused"):
         connect(addr)
+
+
+def test_bench_dask_script_removes_its_generated_files(tmp_path, monkeypatch, capsys):
+    # benchmarks/bench_dask.py wrote its ITCH days and DBN files into a mkdtemp() directory it
+    # never removed: every run left them behind (hundreds of MB at the default sizes)
+    import importlib.util
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(root))
+    spec = importlib.util.spec_from_file_location("bench_dask", root / "bench_dask.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    rc = mod.main(["--files", "2", "--messages", "20000", "--symbols", "2", "--workers", "1",
+                   "--repeat", "1", "--dbn-records", "2000"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "results identical" in out and "DBN MBO file" in out
+    assert list(tmp_path.glob("bench-dask-*")) == []
