@@ -572,3 +572,42 @@ def test_report_subtract_overhead_applies_to_scaling_and_core_resting_tables(tin
     assert row(net, "scaling with resting")[-3:] == ["0", "0", "0"]
     assert row(raw, "standard mix by resting")[-2:] == [_ns(low["p50"]), _ns(low["p99"])]
     assert row(net, "standard mix by resting")[-2:] == ["0", "0"]
+
+
+@pytest.mark.parametrize("extra", [["--rate", "1e6"], ["--save-workloads", "saved"],
+                                   ["--rate", "1e6", "--save-workloads", "saved"]])
+@pytest.mark.parametrize("targets", [["itch"], ["rates"], ["core", "depth"]])
+def test_cli_bench_rate_or_save_workloads_without_a_workload_refused_before_running(
+        tmp_path, monkeypatch, capsys, extra, targets):
+    # only the generated workloads' open loop takes --rate and only they are saved: with
+    # none of them chosen both were accepted and ignored (the rate sweep runs at fractions of
+    # the capacity), --save-workloads leaving an empty directory behind
+    import matchcore.cli_bench as cli_bench
+    from matchcore.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def no_run(*a, **k):
+        raise AssertionError("measured")
+
+    monkeypatch.setattr(cli_bench, "run_bench", no_run)
+    rc = main(["bench", *targets, "--messages", "20000", "--quick", "--no-progress", *extra])
+    err = capsys.readouterr().err
+    given = [o for o in extra if o.startswith("--")]
+    assert rc == 1 and all(o in err for o in given) and "standard" in err
+    assert not (tmp_path / "saved").exists()
+
+
+def test_run_bench_rate_without_a_workload_refused_workload_with_section_taken(tmp_path):
+    from matchcore.cli_bench import run_bench
+
+    with pytest.raises(ValueError, match="--rate"):
+        run_bench(["itch"], messages=20_000, rate=1e6, quick=True, progress=False)
+    with pytest.raises(ValueError, match="--save-workloads"):
+        run_bench(["itch"], messages=20_000, save_dir=tmp_path / "w", quick=True,
+                  progress=False)
+    assert not (tmp_path / "w").exists()
+    res = run_bench(["standard", "itch"], messages=20_000, rate=1e6, save_dir=tmp_path / "w",
+                    quick=True, progress=False)
+    assert res["workloads"]["standard"]["open"]["rate_per_s"] == 1e6
+    assert (tmp_path / "w" / "standard_20000_1.npz").exists()

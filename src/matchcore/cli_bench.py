@@ -109,6 +109,19 @@ def _check_values(rate, seed, messages=None) -> None:
         raise ValueError(f"--seed must be in [0, 2**64), got {seed}")
 
 
+def _check_workload_options(chosen, rate, save_dir) -> None:
+    # Only the generated workloads' open loop takes --rate (the rate sweep runs at fractions of
+    # the capacity) and only they are saved: with none of them chosen both were accepted and
+    # ignored, --save-workloads leaving an empty directory.
+    if any(t in WORKLOADS and t != "itch" for t in chosen):
+        return
+    given = [o for o, v in (("--rate", rate), ("--save-workloads", save_dir)) if v is not None]
+    if given:
+        names = ", ".join(w for w in WORKLOADS if w != "itch")
+        raise ValueError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to "
+                         f"the generated workloads ({names}), and none is chosen")
+
+
 def _check_dir(option, path) -> None:
     """Make sure ``path`` is (or can be made) a directory this process can write into."""
     d = Path(path)
@@ -157,6 +170,7 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
     progress = _flag_arg(progress, "progress")
     chosen, n = _plan(targets, quick, messages)
     _check_values(rate, seed, n)
+    _check_workload_options(chosen, rate, save_dir)
     started = time.perf_counter()
     res = {"schema": 1, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "command": {"targets": chosen, "messages": n, "rate": rate, "seed": seed,
@@ -307,8 +321,9 @@ def _run(args) -> int:
 
     # every option is checked before the first workload: a bad one found after minutes of
     # measuring would throw those minutes away
-    _, n = _plan(args.targets, args.quick, args.messages)
+    chosen, n = _plan(args.targets, args.quick, args.messages)
     _check_values(args.rate, args.seed, n)
+    _check_workload_options(chosen, args.rate, args.save_workloads)
     # '-' is stdout, as for journal/recover --json (it wrote a file named "-")
     to_stdout = args.json == "-"
     if args.json and not to_stdout:
