@@ -164,6 +164,18 @@ def test_workload_save_then_load_same_arrays(tmp_path):
     assert back.setup.tobytes() == w.setup.tobytes() and back.flow.tobytes() == w.flow.tobytes()
 
 
+
+def test_workload_numpy_parameters_save_then_load_same_params(tmp_path):
+    # sizes and probabilities taken from numpy arrays were recorded as np.int64(...) /
+    # np.float64(...): the file was written, and load() failed on it ("malformed node")
+    w = W.generate("market_maker", np.int64(300), seed=np.int64(4), makers=np.int64(3),
+                   take_prob=np.float64(0.05))
+    back = W.Workload.load(w.save(tmp_path / "w.npz"))
+    assert back.params == w.params == {**back.params, "n": 300, "makers": 3, "take_prob": 0.05}
+    assert all(type(v) in (int, float, bool) for v in back.params.values())
+    assert back.stats == w.stats
+    assert back.flow.tobytes() == w.flow.tobytes()
+
 def test_workload_save_native_then_replay_same_book(tmp_path):
     native = pytest.importorskip("matchcore.native")
     w = _gen("market_maker", n=2_000)

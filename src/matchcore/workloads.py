@@ -63,7 +63,10 @@ class Workload:
         (100,)
         """
         path = Path(path)
-        meta = np.array(repr({"name": self.name, "params": self.params, "stats": self.stats}))
+        # numpy scalars as Python numbers: the repr of np.int64(3) is a call, which load()'s
+        # literal_eval refuses (a file written that could not be read back)
+        meta = np.array(repr(_plain({"name": self.name, "params": self.params,
+                                     "stats": self.stats})))
         np.savez(path, setup=self.setup, flow=self.flow, meta=meta)
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
@@ -91,6 +94,15 @@ class Workload:
         if setup.dtype != COMMAND_DTYPE or flow.dtype != COMMAND_DTYPE:
             raise ValueError(f"{path}: not a matchcore workload (arrays are not COMMAND_DTYPE)")
         return cls(meta["name"], setup, flow, meta["params"], meta["stats"])
+
+
+def _plain(o):
+    # a dict of parameters or statistics with numpy scalars replaced by Python numbers
+    if isinstance(o, dict):
+        return {k: _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return type(o)(_plain(v) for v in o)
+    return o.item() if isinstance(o, np.generic) else o
 
 
 def _k():
