@@ -537,3 +537,19 @@ def test_bench_dask_script_removes_its_generated_files(tmp_path, monkeypatch, ca
     out = capsys.readouterr().out
     assert rc == 0 and "results identical" in out and "DBN MBO file" in out
     assert list(tmp_path.glob("bench-dask-*")) == []
+
+
+@pytest.mark.parametrize("which", [[0], [0, 3], [3, 0]], ids=["itch", "itch+dbn", "dbn+itch"])
+def test_dask_replay_split_itch_snapshot_every_refused_without_advising_snapshot_every_ns(
+        files, which, capsys):
+    # the refusal of snapshot_every with split advised snapshot_every_ns, which ITCH files then
+    # refused too ("split without snapshots"), and spoke of DBN instruments of an ITCH file
+    paths = [files[i] for i in which]
+    for run in (replay_serial, replay_files):
+        with pytest.raises(ValueError, match="ITCH files") as e:
+            run(paths, split=2, snapshot_every=1000)
+        assert "snapshot_every_ns" not in str(e.value)
+    rc = main(["replay", *map(str, paths), "--dask", "local", "--split", "2",
+               "--snapshot-every", "1000", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "ITCH files" in err and "snapshot_every_ns" not in err

@@ -301,12 +301,14 @@ def _collect(paths, tasks, results) -> list:
 def _check_split(split: int, tasks, options) -> None:
     if split == 1:
         return
+    # ITCH first: the DBN advice (snapshot_every_ns) was refused next for an ITCH file
+    if (options.get("snapshot_every") or options.get("snapshot_every_ns")) \
+            and any(f == "itch" for _, _, f, _ in tasks):
+        raise ValueError("split: depth snapshots of ITCH files are taken in the order the books "
+                         "changed, which the shares cannot reproduce; split without snapshots")
     if options.get("snapshot_every"):
         raise ValueError("split: give snapshot_every_ns (time), not snapshot_every (records): "
                          "each share of a DBN file counts only its own instruments' records")
-    if options.get("snapshot_every_ns") and any(f == "itch" for _, _, f, _ in tasks):
-        raise ValueError("split: depth snapshots of ITCH files are taken in the order the books "
-                         "changed, which the shares cannot reproduce; split without snapshots")
     if options.get("symbols") is not None:
         raise ValueError("split and a symbols filter cannot be combined")
 
