@@ -466,6 +466,21 @@ def test_hdr_curve_ends_at_the_max_for_any_sample_count(n):
     assert all(p <= q for p, q in zip(c["percentile"], c["percentile"][1:]))
 
 
+
+@pytest.mark.parametrize("n", [10, 999, 1000, 3000, 12_345, 100_000, 1_000_000])
+def test_hdr_curve_points_are_nearest_rank_where_floating_point_rounds_up(n):
+    # 99.9 / 100 * 1000 is 999.0000000000001 in floating point: the curve's 99.9% point of
+    # 1,000 samples was the max (the 1,000th), where the report's p99.9 is the 999th
+    a = np.arange(1, n + 1)
+    c = harness.hdr_curve(a)
+    for q, v in zip(c["percentile"][:-1], c["value_ns"][:-1]):
+        r = int(v)                 # the rank of the sample taken (a holds 1..n)
+        # the smallest rank covering q: r / n >= q, (r - 1) / n < q (up to the float in q)
+        assert r / n >= q / 100 - 1e-12 and (r == 1 or (r - 1) / n < q / 100 - 1e-12), (q, r)
+    if n == 1000:
+        assert c["percentile"][-2] == 99.9
+        assert c["value_ns"][-2] == harness.percentiles(a, (99.9,))[0] == 999.0
+
 def test_clock_info_reports_the_step_readings_advance_in_not_only_the_tick():
     # on a VM whose TSC ticks at 0.39 ns but advances 26 ticks (10 ns) at a time, the report
     # said "resolution 0.39 ns" of samples that are all multiples of 10 ns
