@@ -478,6 +478,7 @@ def test_cli_replay_dask_empty_scheduler_refused_not_replayed_in_process(files, 
 
 def test_dask_connect_client_failing_closes_the_local_cluster_it_started(monkeypatch):
     import distributed
+    import distributed.deploy
 
     started = []
 
@@ -486,14 +487,25 @@ def test_dask_connect_client_failing_closes_the_local_cluster_it_started(monkeyp
             super().__init__(*a, **k)
             started.append(self)
 
-    def refuse(*a, **k):
+    async def refuse(*a, **k):
         raise OSError("client refused")
 
     monkeypatch.setattr(distributed, "LocalCluster", Recorded)
-    monkeypatch.setattr(distributed, "Client", refuse)
+    monkeypatch.setattr(distributed.deploy, "LocalCluster", Recorded)
+    monkeypatch.setattr(distributed.Client, "_ensure_connected", refuse)
     with pytest.raises(OSError, match="client refused"):
         connect("local", workers=1, processes=False)
     assert len(started) == 1 and started[0].status.name == "closed"
+
+
+def test_dask_connect_local_closing_the_client_closes_its_cluster():
+    # connect() says "close it when done": closing the client left the LocalCluster it had
+    # started (scheduler and worker processes) running until the interpreter exited
+    c = connect("local", workers=1, processes=False)
+    cluster = c.cluster
+    assert cluster.status.name == "running"
+    c.close()
+    assert cluster.status.name == "closed"
 
 
 @pytest.mark.parametrize("split", [1025, 1_000_000])

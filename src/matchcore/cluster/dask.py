@@ -338,8 +338,9 @@ def _check_workers(workers) -> None:
 
 def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
     """A ``distributed.Client``: ``"local"`` starts a LocalCluster (``workers`` single-threaded
-    worker processes, or threads with ``processes=False``), an address such as
-    ``"tcp://host:8786"`` connects to a running scheduler. Close it when done."""
+    worker processes, or threads with ``processes=False``), which closing the client closes
+    too; an address such as ``"tcp://host:8786"`` connects to a running scheduler. Close it
+    when done."""
     from matchcore._core import _flag_arg
     processes = _flag_arg(processes, "processes")   # before a cluster is started
     if scheduler in (None, "local"):
@@ -352,16 +353,12 @@ def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
     if scheduler in (None, "local"):
         # Worker processes talk over the loopback interface only; threads use in-process comms.
         where = {"host": "127.0.0.1"} if processes else {}
-        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                           processes=processes, dashboard_address="127.0.0.1:0",
-                                           **where)
-        try:
-            return distributed.Client(cluster)
-        except BaseException:
-            # nobody else holds the cluster: its scheduler and worker processes outlived the
-            # error (and, with processes, the command's exit until they noticed)
-            cluster.close()
-            raise
+        # the client starts the cluster itself, and so owns it: client.close() closes it too
+        # (made apart and handed over, it outlived the client, its scheduler and worker
+        # processes running until the interpreter exited); a client that cannot connect to it
+        # closes it before raising
+        return distributed.Client(n_workers=workers, threads_per_worker=1, processes=processes,
+                                  dashboard_address="127.0.0.1:0", **where)
     _refused_fast(scheduler)
     return distributed.Client(scheduler, timeout="20s")
 
