@@ -132,6 +132,23 @@ def test_standard_mix_kinds_match_the_standard_proportions():
     assert 300 <= levels <= 750
 
 
+
+@pytest.mark.parametrize("spread", ["False", 0.5, None])
+def test_generate_deep_book_spread_not_a_flag_refused_as_deep_book_refuses_it(spread):
+    # deep_book(spread="False") raised TypeError; generate("deep_book", spread="False") took
+    # the string as true, generated the spread variant and recorded spread="False"
+    with pytest.raises(TypeError, match="spread must be True or False"):
+        W.deep_book(10, resting=2000, spread=spread)
+    with pytest.raises(TypeError, match="spread must be True or False"):
+        W.generate("deep_book", 10, resting=2000, spread=spread)
+
+
+def test_generate_deep_book_spread_recorded_as_the_flag_used():
+    w = W.generate("deep_book", 10, resting=2000, spread=np.bool_(True))
+    assert w.params["spread"] is True
+    setup, flow = W.deep_book(10, resting=2000, spread=True)
+    assert w.setup.tobytes() == setup.tobytes() and w.flow.tobytes() == flow.tobytes()
+
 def test_deep_book_touch_variant_keeps_the_deep_orders_resting():
     setup, flow = W.deep_book(5_000, resting=50_000)
     book = harness.build_book(setup, flow)

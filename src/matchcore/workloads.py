@@ -497,6 +497,8 @@ def generate(name: str, n: int, *, seed: int = 1, **params) -> Workload:
                         f"it takes {sorted(defaults)}")
     p = {**defaults, **params}
     if name == "deep_book":
+        # as deep_book() takes it: a string such as "False" was true here, and recorded as is
+        p["spread"] = _flag_arg(p["spread"], "spread")
         active = p["resting"] if p["spread"] else min(p["resting"], 1000)
         background = 0 if p["spread"] else p["resting"] - active
         setup, flow, stats = _gen_standard(n, seed, active, p["levels"], background, p["first_id"])
