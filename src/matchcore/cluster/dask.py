@@ -301,6 +301,12 @@ def _collect(paths, tasks, results) -> list:
 def _check_split(split: int, tasks, options) -> None:
     if split == 1:
         return
+    for _, p, _, _ in tasks:
+        if not (Path(p).is_file() or Path(p).is_dir()):
+            # each share reads the whole file: from a FIFO the first took the stream and the
+            # others another writer's, none, or (read at once) a part each, silently
+            raise ValueError(f"{p} is a pipe or device: split reads a file once per share, and "
+                             f"a pipe gives its stream once; replay it without split")
     # ITCH first: the DBN advice (snapshot_every_ns) was refused next for an ITCH file
     if (options.get("snapshot_every") or options.get("snapshot_every_ns")) \
             and any(f == "itch" for _, _, f, _ in tasks):
