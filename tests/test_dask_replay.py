@@ -593,3 +593,22 @@ def test_dask_replay_split_fifo_refused_before_any_share_reads_it(client, tmp_pa
                "--no-progress"])
     out, err = capsys.readouterr()
     assert rc == 1 and "replayed" not in out and "split" in err
+
+
+def test_dask_replay_cluster_object_given_left_open_same_results(files):
+    # a cluster the caller made (distributed.Client(cluster) is the usual idiom) was shut down
+    # by replay_files(paths, cluster): the caller's scheduler and workers were gone afterwards
+    import distributed
+
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                       dashboard_address="127.0.0.1:0")
+    try:
+        res = replay_files(files[:2], cluster)
+        assert cluster.status.name == "running"
+        serial = replay_serial(files[:2])
+        for a, b in zip(serial.files, res.files):
+            assert_same(a, b)
+        with distributed.Client(cluster) as c:       # still usable
+            assert c.submit(sum, [1, 2]).result() == 3
+    finally:
+        cluster.close()

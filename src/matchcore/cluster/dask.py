@@ -405,7 +405,8 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     results.
 
     ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` processes, closed afterwards), a
-    scheduler address (``"tcp://host:8786"``), or a ``distributed.Client`` (left open).
+    scheduler address (``"tcp://host:8786"``), or a ``distributed.Client`` or a cluster object
+    such as a ``LocalCluster`` (left open).
     ``options`` are the replayer's (symbols, snapshot_every_ns, snapshot_depth, ...), checked
     here before a cluster is started or connected to: a bad one raises what the replayer raises.
     ``progress(done, total)`` is called as tasks finish. Results come back in the order of
@@ -418,7 +419,8 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     """
     from matchcore._core import _flag_arg
     processes = _flag_arg(processes, "processes")
-    if isinstance(scheduler, str) and scheduler == "local" or scheduler is None:
+    local = isinstance(scheduler, str) and scheduler == "local" or scheduler is None
+    if local:
         _check_workers(workers)
     paths = _check(paths, options)
     tasks = _tasks(paths, split, fmt)
@@ -455,7 +457,9 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
                              totals=_totals(files))
     finally:
         if own:
-            cluster = getattr(client, "cluster", None)
+            # only the cluster started here: one given (a LocalCluster object, which the
+            # client connects to) is the caller's, and was shut down with the client
+            cluster = getattr(client, "cluster", None) if local else None
             client.close()
             if cluster is not None:
                 cluster.close()
