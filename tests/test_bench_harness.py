@@ -626,3 +626,14 @@ def test_run_bench_rate_without_a_workload_refused_workload_with_section_taken(t
                     quick=True, progress=False)
     assert res["workloads"]["standard"]["open"]["rate_per_s"] == 1e6
     assert (tmp_path / "w" / "standard_20000_1.npz").exists()
+
+
+@pytest.mark.parametrize("targets", ["standard", "core"])
+def test_run_bench_single_name_not_in_a_list_refused_by_name(targets):
+    # iterated, "standard" was the targets "s", "t", "a", ...: "unknown workload(s) s, t, a,
+    # n, d, r", naming letters, not the mistake
+    from matchcore.cli_bench import run_bench
+
+    with pytest.raises(TypeError,
+                       match=rf"not a single name \('{targets}'\): write \['{targets}'\]"):
+        run_bench(targets, messages=2000, quick=True, progress=False)

@@ -71,6 +71,10 @@ def _bar(total, desc, disable):
 
 
 def _plan(targets, quick, messages):
+    if isinstance(targets, str):
+        # iterated, "standard" was the targets "s", "t", "a", ...: "unknown workload(s) s, t"
+        raise TypeError(f"targets is a list of workload and section names, not a single name "
+                        f"({targets!r}): write [{targets!r}]")
     # each target once, in the order given (a repeated one was measured again, minutes at full
     # size, and the JSON kept only the last figures)
     chosen = list(dict.fromkeys(targets)) or list(WORKLOADS + SECTIONS)
