@@ -612,3 +612,12 @@ def test_dask_replay_cluster_object_given_left_open_same_results(files):
             assert c.submit(sum, [1, 2]).result() == 3
     finally:
         cluster.close()
+
+
+def test_dask_replay_numpy_integer_workers_taken_as_split_is(files):
+    # split=np.int64(2) was taken and workers=np.int64(1) refused with "workers must be an
+    # integer >= 1, not 1"
+    res = replay_files(files[:1], "local", workers=np.int64(1), split=np.int64(2),
+                       processes=False)
+    assert res.files[0].parts == 2
+    assert res.files[0].stats == replay_serial(files[:1]).files[0].stats

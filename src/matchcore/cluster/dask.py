@@ -338,7 +338,8 @@ def replay_serial(paths, *, fmt: str | None = None, split: int = 1, progress=Non
 
 def _check_workers(workers) -> None:
     # a LocalCluster of 0 workers starts, takes the tasks and never runs them: a hang
-    if type(workers) is bool or not isinstance(workers, int) or workers < 1:
+    # (a numpy integer is one, as for split: "must be an integer, not np.int64(1)")
+    if type(workers) is bool or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, not {workers!r}")
 
 
