@@ -487,6 +487,9 @@ def test_clock_info_reports_the_step_readings_advance_in_not_only_the_tick():
     assert harness.reading_step_ns(np.array([20, 10, 30, 20, 341, 351])) == 10.0
     assert harness.reading_step_ns(np.array([20, 21, 30, 31])) == 1.0
     assert harness.reading_step_ns(np.array([7, 7])) is None
+    # two readings stretched by interrupts, a nanosecond apart, are not the clock's step
+    loaded = np.array([20] * 15_000 + [30] * 4_800 + [10] * 150 + [1182, 1183, 3827, 3828])
+    assert harness.reading_step_ns(loaded) == 10.0
     from matchcore.bench.report import format_report
     from matchcore.bench.machine import machine_info
 
@@ -495,8 +498,12 @@ def test_clock_info_reports_the_step_readings_advance_in_not_only_the_tick():
         d = _timing.clock_overhead_samples(20_000, info["clock"])
         assert info["step_ns"] >= 1.0 and info["step_ns"] >= info["resolution_ns"] * 0.999
         # the samples lie a whole number of steps above the smallest, give or take the rounding
-        # of ticks to whole ns
-        r = (d - d.min()) % info["step_ns"]
+        # of ticks to whole ns. Only those within 4 steps of it: a step measured as 10 ns can be
+        # 10.25, so the grid drifts a nanosecond every 4 steps, and a sample stretched by an
+        # interrupt (more than 1% of them on a loaded machine) lands anywhere.
+        near = d[d <= d.min() + 4 * info["step_ns"]]
+        assert len(near) >= 0.1 * len(d)
+        r = (near - d.min()) % info["step_ns"]
         assert np.mean((r <= 1) | (r >= info["step_ns"] - 1)) >= 0.99
         text = format_report({"machine": machine_info(), "clock": info})
         assert f"readings advance in steps of {info['step_ns']:.0f} ns" in text
