@@ -96,7 +96,7 @@ def plot_all(res: dict, out_dir) -> list[Path]:
                 pts = [r for r in rows if r["variant"] == v]
                 xs = [r["param"] for r in pts]
                 ax.plot(xs, [r["ns_per_msg"] for r in pts], "o-", color=f"C{i}",
-                        label=f"{v}: mean (batch)")
+                        label=f"{v}: median chunk (batch)")
                 ax.plot(xs, [r["p99"] for r in pts], "s--", color=f"C{i}", alpha=0.6,
                         label=f"{v}: p99 (timed)")
             ax.set_xscale("log")

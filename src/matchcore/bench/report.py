@@ -73,7 +73,7 @@ def format_report(res: dict, net: bool = False) -> str:
                          if "skipped" not in r})
         out.append("\nclosed loop: service time per message, ns (inside the compiled loop); "
                    f"throughput M msg/s: median {'/'.join(f'{c:,}' for c in chunks)}-message "
-                   "chunk, whole run in one compiled call, process() in 64k calls")
+                   "chunk, whole run in one compiled call, process() in calls of up to 64k messages")
         out.append(_table(["workload", "resting", *PCT_NAMES, "max", "chunk M/s", "run M/s",
                            "process() M/s"], rows))
         rows = []
@@ -128,8 +128,8 @@ def format_report(res: dict, net: bool = False) -> str:
             else:
                 rows.append([r["label"], f"{r['ns_per_msg']:,.0f}", f"{r['msgs_per_s'] / 1e6:.3f}",
                              f"{r['slower_than_matchcore']:,.1f}x slower"])
-        out.append(f"\nbaselines (standard mix, {b['messages']:,} messages; matchcore process() in 64k calls "
-                   f"{b['matchcore_ns_per_msg']:.0f} ns/msg)")
+        out.append(f"\nbaselines (standard mix, {b['messages']:,} messages; matchcore process() in "
+                   f"calls of up to 64k messages {b['matchcore_ns_per_msg']:.0f} ns/msg)")
         out.append(_table(["book", "ns/msg", "M msg/s", "vs matchcore"], rows))
     if res.get("depth") and not res.get("core"):     # else the core table shows it
         out.append("\n" + format_depth(res["depth"]))
