@@ -373,6 +373,23 @@ def test_replay_snapshots_equal_reference_depth_at_trigger(mode):
             assert rec[k].tolist() == v, (ts, loc, k)
 
 
+def test_replay_snapshot_after_unknown_type_first_in_feed_stamped_last_exchange_time():
+    # a snapshot triggered by an unknown-type message (which has no timestamp the loop reads)
+    # carries the exchange time of the message before it, also when that message ended the
+    # previous feed() call: the stamp does not depend on where the pieces end
+    unknown = b"Z" + struct.pack(">HH", 1, 0) + (6000).to_bytes(6, "big") + b"xxxx"
+    data = framed(add(1, b"B", 100, 1000, ts=5000), unknown, add(2, b"B", 100, 1001, ts=7000))
+    whole = replay(data, snapshot_every=2)
+    r = itch.Replayer(snapshot_every=2)
+    cut = len(framed(add(1, b"B", 100, 1000, ts=5000)))
+    assert r.feed(data[:cut]) == cut
+    n = r.feed(data[cut:])
+    r.finish(data[cut + n:])
+    assert r.stats["unknown_types"] == whole.stats["unknown_types"] == {"Z": 1}
+    assert whole.snapshots()["ts"].tolist() == [5000]
+    assert r.snapshots().tobytes() == whole.snapshots().tobytes()
+
+
 def test_replay_callback_sees_book_at_every_nth_touch_of_selected_symbol():
     data = itch.generate(None, messages=20_000, symbols=4, seed=13)
     seen = []

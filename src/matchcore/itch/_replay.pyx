@@ -459,7 +459,7 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status,
                     int final) noexcept nogil:
     """Consume complete messages of buf; returns the bytes consumed and why it stopped.
     ``final``: no bytes follow buf (see itch_resync)."""
-    cdef int64_t pos = 0, f, ts = 0
+    cdef int64_t pos = 0, f, ts
     cdef int touched, t
     cdef uint16_t L
     cdef bint tob_changed
@@ -478,6 +478,9 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status,
     cdef itch_stock_directory sd
     cdef itch_stock_trading_action ta
     cdef sys_rec* sr
+    # an unknown-type message has no timestamp the loop reads: what it triggers (a snapshot)
+    # carries the last exchange time, also when that came in an earlier call
+    ts = S.last_ts
     status[0] = ST_MORE
     while True:
         f = itch_next(&S.scan, buf, &pos, n, final)
