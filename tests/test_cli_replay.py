@@ -38,6 +38,21 @@ def test_cli_replay_ritch_infer_lengths_and_hint_without(capsys):
     assert "unknown order references: 117" in out
 
 
+def test_cli_replay_several_files_line_of_a_file_with_bad_prefixes_says_so_and_hints(capsys,
+                                                                                   day):
+    # the RITCH file read without --infer-lengths: all of it skipped after a zero prefix at
+    # offset 0; its line said only "0 messages ... truncated yes", as if it were cut short
+    code, out, _ = run_cli(capsys, "replay", str(shared(RITCH)), str(day), "--no-progress")
+    assert code == 0
+    line = next(x for x in out.splitlines() if RITCH.name in x)
+    assert ("bad length prefixes 1 (first at offset 0: zero length prefix; 465,046 bytes "
+            "skipped)") in line
+    hint = next(x for x in out.splitlines() if x.startswith("hint:"))
+    assert RITCH.name in hint and "--infer-lengths" in hint
+    day_line = next(x for x in out.splitlines() if x.strip().startswith(day.name))
+    assert "bad length prefixes" not in day_line
+
+
 def test_cli_replay_truncated_head_reports_offset(capsys):
     code, out, _ = run_cli(capsys, "replay", str(shared(HEAD)), "--no-progress")
     assert code == 0

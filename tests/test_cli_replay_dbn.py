@@ -44,6 +44,29 @@ def test_cli_replay_dbn_detected_summary_and_sinks(dbn_file, tmp_path, capsys):
     assert len(rows) - 1 == levels
 
 
+def test_cli_replay_several_files_line_of_a_dbn_file_with_a_bad_header_says_so(tmp_path,
+                                                                                capsys):
+    from matchcore.feeds.dbn import read_metadata
+
+    good = generate_mbo(tmp_path / "good.dbn", records=500, instruments=2, seed=3)
+    with open(good, "rb") as f:
+        start = read_metadata(f).header_bytes
+    data = bytearray(good.read_bytes())
+    data[start + 56 * 10] = 3               # record 10's length byte: 12 bytes, under a header
+    bad = tmp_path / "bad.dbn"
+    bad.write_bytes(bytes(data))
+    rc = main(["replay", str(bad), str(good), "--no-progress"])
+    lines = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    bad_line = next(x for x in lines if x.strip().startswith("bad.dbn"))
+    good_line = next(x for x in lines if x.strip().startswith("good.dbn"))
+    r = replay_dbn(bad)
+    assert r.stats["bad_records"] == 1
+    assert (f"bad record headers 1 (first at offset {r.stats['first_bad_offset']:,} after the "
+            f"metadata; {r.stats['bytes_skipped']:,} bytes skipped)") in bad_line
+    assert "bad record headers" not in good_line
+
+
 def test_cli_replay_dbn_symbols_filter_and_errors(dbn_file, tmp_path, capsys):
     rc = main(["replay", str(dbn_file), "--no-progress", "--symbols", "SYM2,NOPE"])
     text = capsys.readouterr().out

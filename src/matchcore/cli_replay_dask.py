@@ -95,11 +95,16 @@ def run_many(args) -> int:
         print(f"  {Path(f.file).name} ({f.format}{', ' + str(f.parts) + ' tasks' if f.parts > 1 else ''}): "
               f"{s['messages']:,} messages, {len(f.trades):,} trades, {len(f.books):,} books, "
               f"{s['open_orders']:,} open orders, unknown refs {s['unknown_refs']:,}, "
-              f"truncated {'yes' if s['truncated'] else 'no'}"
+              f"truncated {'yes' if s['truncated'] else 'no'}" + _damage(s)
               + (f", instruments dropped {s['instruments_dropped']:,}"
                  if s.get("instruments_dropped") else "")
               + f"; {f.elapsed_s:.3f} s"
               f"{' on ' + f.worker if args.dask is not None else ''}")
+    for f in res.files:
+        if f.stats.get("bad_lengths") and \
+                tuple(f.stats["bad_length_offsets"][0]) == (0, "zero length prefix"):
+            print(f"hint: {f.file} starts with a zero length prefix; if it was written "
+                  "without prefixes, replay it with --infer-lengths")
     from matchcore.cli_replay import symbol_notes
 
     for f in res.files:
@@ -162,6 +167,20 @@ def run_many(args) -> int:
                       where=" in " + ", ".join(f.file for f in short)):
         return 1
     return 0
+
+
+def _damage(s: dict) -> str:
+    """What one file's replay skipped as damage, as its summary says it (bad ITCH length
+    prefixes, bad DBN record headers), for that file's line; empty when nothing was."""
+    if s.get("bad_lengths"):
+        off, why = s["bad_length_offsets"][0]
+        return (f", bad length prefixes {s['bad_lengths']:,} (first at offset {off:,}: {why}; "
+                f"{s['bytes_skipped']:,} bytes skipped)")
+    if s.get("bad_records"):
+        return (f", bad record headers {s['bad_records']:,} (first at offset "
+                f"{s['first_bad_offset']:,} after the metadata; {s['bytes_skipped']:,} bytes "
+                "skipped)")
+    return ""
 
 
 def _label_errors(files, symbols) -> list[tuple[str, str, str]]:
