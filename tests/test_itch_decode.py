@@ -296,6 +296,26 @@ def test_decode_gzip_file_equals_plain_buffer(tmp_path):
         assert np.array_equal(streamed[t], whole[t]), t
 
 
+def test_decode_arrays_padding_bytes_zero_buffer_and_file(tmp_path):
+    # the dtypes mirror the C structs and carry padding no field covers: it held whatever the
+    # heap had there, so two decodes of one stream saved different .npy bytes
+    data = itch.generate(None, messages=30_000, symbols=5, seed=11)
+    path = tmp_path / "day.itch"
+    path.write_bytes(data)
+    for source, kw in ((data, {}), (path, {"chunk_size": 1 << 17})):
+        junk = [b"\xff" * (1 << 16) for _ in range(256)]   # freed heap, not zero by chance
+        del junk
+        d = itch.decode(source, **kw)
+        for t, a in d.items():
+            dt = a.dtype
+            covered = np.zeros(dt.itemsize, dtype=bool)
+            for name in dt.names:
+                field, offset = dt.fields[name][:2]
+                covered[offset:offset + field.itemsize] = True
+            raw = a.view(np.uint8).reshape(len(a), dt.itemsize)
+            assert not raw[:, ~covered].any(), (source is data, t)
+
+
 def test_decode_aapl_file_counts_match_provenance():
     d = itch.decode(shared_file(AAPL))
     assert d.stats["messages"] == 49_947

@@ -281,7 +281,9 @@ def _decode_file(path: Path, infer: bool, chunk_size: int) -> Decoded:
         reader.close()
     total["counts"] = dict(sorted(total["counts"].items()))
     total["truncated"] = _truncation(tail, offset, infer, reader.stream_error)
-    out = Decoded({t: np.concatenate(p) for t, p in sorted(parts.items())})
+    # joined as bytes: numpy's record copies leave the padding of the new array uninitialised
+    out = Decoded({t: np.concatenate([a.view(np.uint8) for a in p]).view(DTYPES[t])
+                   for t, p in sorted(parts.items())})
     out.stats = total
     return out
 

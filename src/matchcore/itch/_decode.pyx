@@ -104,7 +104,9 @@ def decode_chunk(const uint8_t[::1] buf not None, infer_lengths=False, int64_t b
         outs[t] = NULL
         size[t] = 0
         if s1.counts[t] and itch_length(<uint8_t>t) != 0:
-            arr = np.empty(s1.counts[t], dtype=_DTYPES[chr(t)])
+            # zeroed: the decoders write the fields, not the padding between them (heap
+            # garbage there made two decodes of one stream save different bytes)
+            arr = np.zeros(s1.counts[t], dtype=_DTYPES[chr(t)])
             arrays[chr(t)] = arr
             outs[t] = <char*>cnp.PyArray_DATA(arr)
             size[t] = <int64_t>itch_struct_size(<uint8_t>t)
