@@ -107,6 +107,34 @@ def test_cli_replay_plot_itch_writes_pngs(tmp_path, capsys):
     assert "plots: " in capsys.readouterr().out
 
 
+def test_replay_plots_itch_volume_leaves_out_non_printable_executions():
+    # ITCH 5.0: an execution with price (C) whose Printable field is N is not to be reflected
+    # in volume calculations (the shares of a cross come in its Q message); the volume bars
+    # counted them
+    import struct
+
+    from matchcore.replay_plots import _volume_trades
+
+    def msg(t, body, ts):
+        m = t + struct.pack(">HH", 1, 0) + ts.to_bytes(6, "big") + body
+        return len(m).to_bytes(2, "big") + m
+
+    data = b"".join([
+        msg(b"A", struct.pack(">QcI8sI", 1, b"B", 1000, b"TEST    ", 100_000), 1),
+        msg(b"E", struct.pack(">QIQ", 1, 100, 1), 2),
+        msg(b"C", struct.pack(">QIQcI", 1, 200, 2, b"Y", 100_100), 3),
+        msg(b"C", struct.pack(">QIQcI", 1, 300, 3, b"N", 100_000), 4),
+        msg(b"Q", struct.pack(">Q8sIQc", 300, b"TEST    ", 100_000, 4, b"O"), 5),
+    ])
+    r = itch.Replayer()
+    r.finish(data[r.feed(data):])
+    trades = r.trades()
+    assert trades["kind"].tolist() == [b"E", b"C", b"C", b"Q"]
+    vol = _volume_trades(trades)
+    assert vol["match_number"].tolist() == [1, 2, 4]
+    assert int(vol["shares"].sum()) == 600
+
+
 def test_replay_plots_empty_sinks_draw_nothing(tmp_path):
     from matchcore.replay_plots import plot_replay
 

@@ -33,7 +33,11 @@ def _pyplot(what: str = "replay plots"):
 
 def _volume_trades(trades: np.ndarray) -> np.ndarray:
     """The trades that count towards traded volume once: a DBN execution is reported as a T
-    (aggressor) and one F per resting order filled, so only T counts when there are any."""
+    (aggressor) and one F per resting order filled, so only T counts when there are any; an
+    ITCH execution with price (C) marked non-printable is left out, as the specification says
+    of volume calculations (a cross's shares come in its Q message)."""
+    if len(trades) and ((trades["kind"] == b"C") & (trades["flag"] == b"N")).any():
+        return trades[~((trades["kind"] == b"C") & (trades["flag"] == b"N"))]
     if len(trades) and (trades["kind"] == b"T").any():
         return trades[trades["kind"] == b"T"]
     if len(trades) and (trades["kind"] == b"F").any():
