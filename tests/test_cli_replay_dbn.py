@@ -67,6 +67,18 @@ def test_cli_replay_several_files_line_of_a_dbn_file_with_a_bad_header_says_so(t
     assert "bad record headers" not in good_line
 
 
+def test_cli_replay_dbn_metadata_length_beyond_the_file_said_cut_short_not_out_of_memory(
+        tmp_path):
+    # the metadata header's length is the file's word: 4 GiB claimed by a 16-byte file was
+    # allocated before anything was read (exit 1, "error: out of memory" in 2 GiB)
+    path = tmp_path / "bad.dbn"
+    path.write_bytes(b"DBN\x02" + (0xFFFF_FFF0).to_bytes(4, "little") + b"8 bytes.")
+    p = run_cli_in_2gib("replay", path, "--no-progress")
+    assert p.returncode == 1, p.stderr
+    assert "DBN metadata header truncated (8 of 4294967280 bytes)" in p.stderr, p.stderr
+    assert "out of memory" not in p.stderr
+
+
 def test_cli_replay_dbn_symbols_filter_and_errors(dbn_file, tmp_path, capsys):
     rc = main(["replay", str(dbn_file), "--no-progress", "--symbols", "SYM2,NOPE"])
     text = capsys.readouterr().out

@@ -203,7 +203,15 @@ def read_metadata(stream) -> DbnMetadata:
         raise ValueError("DBN metadata header truncated (under 8 bytes)")
     version = prefix[3]
     (length,) = struct.unpack("<I", prefix[4:8])
-    body = stream.read(length)
+    # read in pieces: the length is the file's word, and read(length) allocated all of it
+    # first (a damaged 4-byte length asked for up to 4 GiB and ran out of memory)
+    body = bytearray()
+    while len(body) < length:
+        piece = stream.read(min(length - len(body), 1 << 20))
+        if not piece:
+            break
+        body += piece
+    body = bytes(body)
     if len(body) < length:
         raise ValueError(f"DBN metadata header truncated ({len(body)} of {length} bytes)")
     dbn = _require("databento_dbn")
