@@ -436,6 +436,38 @@ def test_cli_output_path_of_the_wrong_kind_refused_before_the_replay(capsys, day
     assert err.strip() == f"matchcore {argv[0]}: error: {message}"
 
 
+@pytest.mark.parametrize("argv, what", [
+    (["replay", "IN", "--dump-book", "OUT"], "--dump-book"),
+    (["replay", "OTHER", "IN", "--dump-book", "OUT"], "--dump-book"),
+    (["book", "IN", "--symbol", "AAPL", "--plot", "OUT"], "--plot"),
+    (["replay", "MSG", "--dump-book", "BOOK"], "--dump-book"),
+])
+@pytest.mark.parametrize("link", [False, True])
+def test_cli_output_file_that_is_an_input_refused_input_left_whole(capsys, day, tmp_path, argv,
+                                                                    what, link):
+    # the CSV (or PNG) was renamed over the market data file it was made from: the input was
+    # gone, exit status 0
+    src = tmp_path / "in.itch"
+    src.write_bytes(day.read_bytes())
+    msg = tmp_path / "x_message_1.csv"
+    msg.write_text("34200.1,1,1,100,1000000,1\n")
+    book = tmp_path / "x_orderbook_1.csv"
+    book.write_text("1000100,100,1000000,100\n")
+    target = {"OUT": src, "BOOK": book}[argv[-1]]
+    out = target
+    if link:
+        out = tmp_path / "link"
+        out.symlink_to(target)
+    before = target.read_bytes()
+    subs = {"IN": str(src), "OTHER": str(day), "MSG": str(msg), "OUT": str(out),
+            "BOOK": str(out)}
+    code, stdout, err = run_cli(capsys, *[subs.get(a, a) for a in argv])
+    assert code == 1 and stdout == ""
+    assert err.strip() == (f"matchcore {argv[0]}: error: {what} {out}: is the input file "
+                           f"{target}, which it would replace")
+    assert target.read_bytes() == before
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--publish-kinds", "tob"], "--publish-kinds needs --publish"),
     (["--stream", "S", "--subject-prefix", "p"], "--stream, --subject-prefix need --publish"),

@@ -105,6 +105,13 @@ def _refuse_unwritable_outputs(args) -> None:
             raise ValueError(f"{name} {value}: exists and is not a directory")
         if not want_dir and path.is_dir():
             raise ValueError(f"{name} {value}: is a directory, not a file")
+        if not want_dir and value != "-":
+            src = next((f for f in _input_files(args) if _same_file(path, f)), None)
+            if src is not None:
+                # written beside it and renamed over it after the replay: the market data
+                # file was gone, the exit status 0
+                raise ValueError(f"{name} {value}: is the input file {src}, which it would "
+                                 "replace")
         # A file goes into its directory, which is not made; a directory is made with its
         # parents, of which the nearest that exists must be a directory. Either failed only
         # after the whole replay, its summary printed.
@@ -114,6 +121,26 @@ def _refuse_unwritable_outputs(args) -> None:
             raise ValueError(f"{name} {value}: no directory {parent}")
         if not parent.is_dir():
             raise ValueError(f"{name} {value}: {parent} is not a directory")
+
+
+def _input_files(args) -> list[Path]:
+    """The files a replay or book reads: those named, and the orderbook file a LOBSTER message
+    file is replayed with (its name with the last ``_message_`` made ``_orderbook_``)."""
+    out = []
+    for f in (args.file if isinstance(args.file, list) else [args.file]):
+        p = Path(f)
+        out.append(p)
+        head, sep, tail = p.name.rpartition("_message_")
+        if sep:
+            out.append(p.with_name(f"{head}_orderbook_{tail}"))
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:          # either does not exist (yet)
+        return False
 
 
 def run(args) -> int:
