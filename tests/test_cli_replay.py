@@ -134,6 +134,28 @@ def test_cli_gen_itch_same_seed_same_file_other_seed_differs(capsys, tmp_path):
     assert a.read_bytes() == itch.generate(None, messages=20_000, symbols=4, seed=5)
 
 
+def test_cli_gen_itch_to_a_fifo_summary_claims_no_size_of_zero(capsys, tmp_path):
+    # the size was the output's st_size: "0.0 MB" for the 0.6 MB a FIFO reader got
+    import os
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    try:
+        code, out, _ = run_cli(capsys, "gen-itch", str(fifo), "--messages", "20000",
+                               "--symbols", "4", "--seed", "5", "--no-progress")
+    finally:
+        reader.join(30)
+    assert code == 0
+    assert got == [itch.generate(None, messages=20_000, symbols=4, seed=5)]
+    line = out.strip()
+    assert line.startswith(f"wrote 20,000 ITCH 5.0 messages for 4 symbols (seed 5) to {fifo} in ")
+    assert "MB" not in line
+
+
 def test_cli_replay_missing_file_error(capsys, tmp_path):
     code, _, err = run_cli(capsys, "replay", str(tmp_path / "none.itch"), "--no-progress")
     assert code == 1 and "no such file" in err

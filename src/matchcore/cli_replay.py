@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -645,10 +646,12 @@ def _gen(args) -> int:
     finally:
         bar.close()
     elapsed = time.perf_counter() - t0
-    size = path.stat().st_size
+    st = path.stat()
+    # a FIFO, pipe or device holds none of what went through it: its size (0) is not said
+    size = f": {st.st_size / 1e6:,.1f} MB" if stat.S_ISREG(st.st_mode) else ""
     # 'gen-itch /dev/stdout | matchcore replay /dev/stdin': the summary must not end the data
     print(f"wrote {args.messages:,} ITCH 5.0 messages for {args.symbols} symbols (seed "
-          f"{args.seed}) to {path}: {size / 1e6:,.1f} MB in {elapsed:.2f} s",
+          f"{args.seed}) to {path}{size} in {elapsed:.2f} s",
           file=sys.stderr if _is_stdout(path) else sys.stdout)
     return 0
 
