@@ -615,6 +615,25 @@ def test_dbn_replayer_feed_after_finish_refused_books_and_stats_unchanged():
     assert {k: b.state_hash() for k, b in r.books.items()} == hashes
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32])
+def test_dbn_replayer_finish_tail_of_wider_items_truncation_in_bytes(dtype):
+    # finish() took len() of the tail: the items of a uint16 array, half of its bytes, were
+    # reported as the bytes of the record cut short
+    import io
+
+    data = generate_mbo(None, records=50, instruments=1, seed=1)
+    body = data[read_metadata(io.BytesIO(data)).header_bytes:]
+    cut = body[:RL * 10 + 28]
+    want = DbnReplayer()
+    want.finish(cut[want.feed(cut):])
+    r = DbnReplayer()
+    tail = cut[r.feed(cut):]
+    assert len(tail) == 28
+    stats = r.finish(np.frombuffer(tail, dtype=dtype))
+    assert stats["truncated"] == want.stats["truncated"]
+    assert stats["truncated"]["bytes"] == 28
+
+
 def test_dbn_replay_symbols_given_as_one_string_type_error():
     # iterated as letters, "SYM1" matched no instrument: an empty replay, no error
     with pytest.raises(TypeError, match="not a single str"):

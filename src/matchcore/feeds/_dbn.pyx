@@ -692,11 +692,13 @@ cdef class DbnReplayer:
             mc_raise_busy("DbnReplayer", self._busy)
         if self._finished:
             mc_raise_finished("DbnReplayer", "finish")
-        cdef int64_t n = len(tail), k
         cdef const uint8_t[::1] view
+        # the tail's bytes: len() of a uint16 array counted its items, half of its bytes
+        tail = bytes(memoryview(tail))
+        cdef int64_t n = len(tail), k
         if n and not self.done:
             # the records of the tail that only the end of the stream lets through
-            view = bytes(tail)
+            view = tail
             k = self._feed(view, 1)
             tail = bytes(view[k:])
             n -= k
