@@ -579,6 +579,40 @@ def test_moldudp_receive_and_publish_functions_with_callable_sink():
     assert b"".join(chunks) == src and st.data is None
 
 
+def test_moldudp_receive_into_replayer_bytes_it_kept_back_handed_over_for_finish():
+    # a replayer keeps back a message whose framing depends on what follows (an unknown
+    # type, a candidate after a bad prefix); receive() closed its receiver with those bytes,
+    # so the stream's last message could never be replayed: 3 received, 2 replayed
+    itch = _itch()
+    unknown = b"Z" + struct.pack(">HH", 1, 0) + (6000).to_bytes(6, "big") + b"xxxx"
+    add = [b"A" + struct.pack(">HH", 1, 0) + (5000 + i).to_bytes(6, "big")
+           + struct.pack(">QcI8sI", i + 1, b"B", 100, b"TEST    ", 1000 + i) for i in range(2)]
+    src = b"".join(struct.pack(">H", len(m)) + m for m in add + [unknown])
+    replayer = itch.Replayer()
+    box = {}
+    with MoldUDP64Receiver(0) as probe:
+        port = probe.port
+    started = threading.Event()
+
+    def listen():
+        started.set()
+        box["stats"] = receive(port, replayer=replayer, timeout=LOOP_TIMEOUT_S)
+
+    th = threading.Thread(target=listen, daemon=True)
+    th.start()
+    started.wait(5)
+    time.sleep(0.2)  # let receive() bind before the first datagram
+    publish(src, port, rate=200_000)
+    th.join(LOOP_TIMEOUT_S + 5)
+    st = box["stats"]
+    assert st.end_of_session and st.messages == 3
+    assert st.unconsumed == src[-(2 + len(unknown)):]
+    replayer.finish(st.unconsumed)
+    ref = _file_replay(itch, src)
+    assert replayer.stats["messages"] == ref.stats["messages"] == 3
+    assert replayer.stats["unknown_types"] == ref.stats["unknown_types"] == {"Z": 1}
+
+
 def _itch():
     itch = pytest.importorskip("matchcore.itch")
     if not hasattr(itch, "Replayer"):

@@ -253,6 +253,9 @@ class ReceiverStats:
     timed_out: bool = False
     elapsed_s: float = 0.0
     data: bytes | None = None  # the received stream, filled by receive() without a replayer
+    # filled by receive() with a replayer: the bytes it kept back (MoldUDP64Receiver.unconsumed),
+    # for its finish()
+    unconsumed: bytes = b""
 
     def summary(self) -> str:
         gaps = ", ".join(f"[{a}, {b}]" for a, b in self.gaps[:10])
@@ -575,10 +578,13 @@ def receive(port: int, host: str = "127.0.0.1", replayer=None, *, timeout: float
 
     Returns the :class:`ReceiverStats`: messages, gaps with their exact missing ranges,
     duplicates, heartbeats, whether end of session was seen. With ``replayer=None`` the received
-    stream is in ``stats.data`` (bytes, standard ITCH framing).
+    stream is in ``stats.data`` (bytes, standard ITCH framing); with a replayer, the bytes it
+    kept back are in ``stats.unconsumed`` (``replayer.finish(stats.unconsumed)`` at the end of
+    the stream, as :attr:`MoldUDP64Receiver.unconsumed`).
 
     >>> from matchcore.itch import Replayer                    # doctest: +SKIP
     >>> r = Replayer(); stats = receive(26400, replayer=r, timeout=30)  # doctest: +SKIP
+    >>> r.finish(stats.unconsumed) and None                         # doctest: +SKIP
     >>> print(stats.summary()); books = r.books                   # doctest: +SKIP
     """
     with MoldUDP64Receiver(port, host, replayer, first_seq=first_seq, session=session,
@@ -586,6 +592,10 @@ def receive(port: int, host: str = "127.0.0.1", replayer=None, *, timeout: float
         stats = rx.run(timeout, idle_timeout=idle_timeout)
         if replayer is None:
             stats.data = bytes(rx.data)
+        else:
+            # the receiver goes with this call: what the replayer has not consumed (a message
+            # whose framing depends on what follows) would be lost with it
+            stats.unconsumed = rx.unconsumed
     return stats
 
 
