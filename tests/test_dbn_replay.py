@@ -356,6 +356,19 @@ def test_dbn_replayer_options_after_names_symbols_positional_raise_type_error():
     assert DbnReplayer(None, None, ts_out=True).done is False
 
 
+@pytest.mark.parametrize("names, exc, message", [
+    # an AttributeError ('list' object has no attribute 'items') and int()'s own words, naming
+    # neither the argument nor the key
+    ([(1001, "ESZ4")], TypeError, "names is a mapping {instrument_id: symbol}, not list"),
+    ({"ESZ4": 1001}, ValueError, "names: instrument id 'ESZ4' is not a whole number"),
+    ({None: "ESZ4"}, TypeError, "names: instrument id None is not a whole number"),
+])
+def test_dbn_replayer_bad_names_refused_naming_the_argument(names, exc, message):
+    with pytest.raises(exc) as e:
+        DbnReplayer(names)
+    assert str(e.value) == message
+
+
 def test_dbn_replay_random_corruption_never_crashes():
     data = generate_mbo(None, records=1500, instruments=3, seed=11)
     h = header_len(data)

@@ -614,7 +614,15 @@ cdef class DbnReplayer:
         S.next_snap_ts = -1
         S.until_ns = o.until_ns
         self._books = {}
-        self._names = {int(k): str(v) for k, v in (names or {}).items()}
+        if names is not None and not hasattr(names, "items"):
+            raise TypeError(f"names is a mapping {{instrument_id: symbol}}, not "
+                            f"{type(names).__name__}")
+        self._names = {}
+        for k, v in (names or {}).items():
+            try:
+                self._names[int(k)] = str(v)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"names: instrument id {k!r} is not a whole number") from None
         self._filter = symbol_filter(symbols, "symbols")
         self._truncated = None
         self._capacity = o.capacity
