@@ -366,6 +366,33 @@ def test_native_recorder_symbol_outside_u32_refused_before_any_call(tmp_path, sy
     assert read_commands(tmp_path / "s.mccmd")["symbol"].tolist() == [2**32 - 1]
 
 
+@pytest.mark.parametrize("flush_every", [float("nan"), 1.5, "3", None])
+def test_native_recorder_flush_every_not_an_integer_refused_before_the_file(tmp_path,
+                                                                           flush_every):
+    # nan passed the "> 0" check and no flush ever came (every record stayed in memory until
+    # close(), lost with the process); a str or None failed with a bare comparison error
+    with pytest.raises(TypeError, match="flush_every must be an integer"):
+        Recorder(OrderBook(), tmp_path / "f.mccmd", flush_every=flush_every)
+    assert not (tmp_path / "f.mccmd").exists()
+    with pytest.raises(ValueError, match="flush_every must be > 0"):
+        Recorder(OrderBook(), tmp_path / "f.mccmd", flush_every=0)
+    with Recorder(OrderBook(), tmp_path / "f.mccmd", flush_every=np.int64(2)) as rec:
+        rec.submit(1, Side.BUY, 100, 5)
+        rec.submit(2, Side.BUY, 100, 5)
+        assert read_header(tmp_path / "f.mccmd").count == 2
+
+
+@pytest.mark.parametrize("chunk", [2.0, "2", float("nan")])
+def test_native_replay_chunk_not_an_integer_refused_naming_it(tmp_path, chunk):
+    p = tmp_path / "c.mccmd"
+    write_commands(p, _flow(50))
+    with pytest.raises(TypeError, match="chunk must be an integer"):
+        replay_commands(p, chunk=chunk)
+    with pytest.raises(ValueError, match="chunk must be > 0"):
+        replay_commands(p, chunk=0)
+    assert_events_equal(replay_commands(p, chunk=np.int64(7)), replay_commands(p))
+
+
 @pytest.mark.parametrize("stp", [7, 255, -1, 2.7, "x"])
 def test_native_write_unknown_stp_refused_before_writing(tmp_path, stp):
     # 7 was written and the file then refused by read_header; 2.7 was stored as 2

@@ -496,15 +496,28 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
 
     >>> events = replay_commands("session.mccmd")  # doctest: +SKIP
     """
+    if chunk is not None:
+        chunk = _positive_int(chunk, "chunk")
     hdr, cmds = _read_mapped(path, committed)
-    if chunk is not None and chunk <= 0:
-        raise ValueError("chunk must be > 0")
     if book is None:
         _refuse_empty_start(path, hdr)
         book = OrderBook(stp=hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING)
     if chunk is None or len(cmds) <= chunk:
         return book.process(cmds)
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
+
+
+def _positive_int(value, name: str) -> int:
+    # a count (flush_every, chunk): an integer > 0. A float passed the "> 0" test (nan then
+    # never reached the flush it was compared with), a str failed it with a bare TypeError.
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} "
+                        f"{value!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0")
+    return value
 
 
 def _refuse_not_journal(path, what: str = "resumed") -> None:
@@ -607,8 +620,7 @@ class Recorder(NoCopy):
         _LIVE.add(self)
 
     def _setup(self, book, path, symbol, flush_every, fsync):
-        if flush_every <= 0:
-            raise ValueError("flush_every must be > 0")
+        flush_every = _positive_int(flush_every, "flush_every")
         # checked here: a record holds it as u32, and a symbol that does not fit was found only
         # when the first call's record was packed, after the book had applied that call
         try:
