@@ -471,9 +471,9 @@ int main(int argc, char** argv) {
     int64_t steps = 20000;
     uint64_t seed = 42;
     int mode_arg = argc >= 2 && (strcmp(argv[1], "safety") == 0 || strcmp(argv[1], "replay") == 0);
-    if (!mode_arg && (argc > 3 || (argc >= 2 && !parse_i64(argv[1], &steps))
+    if (!mode_arg && (argc > 3 || (argc >= 2 && (!parse_i64(argv[1], &steps) || steps < 0))
                       || (argc >= 3 && !parse_u64(argv[2], &seed)))) {
-        fprintf(stderr, "%s: STEPS and SEED are integers\n", argv[0]);
+        fprintf(stderr, "%s: STEPS is an integer in [0, 2**63), SEED an integer\n", argv[0]);
         return usage(argv[0]);
     }
     if (mode_arg && strcmp(argv[1], "safety") == 0 && argc != 2)

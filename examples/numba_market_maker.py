@@ -184,6 +184,19 @@ def seed_arg(text: str) -> int:
     return v % (1 << 64)
 
 
+def steps_arg(text: str) -> int:
+    """--steps: an integer in [0, 2**63), the C version's range (an int64 count); outside it a
+    usage error (exit 2), as the C version gives, instead of a run of no steps reported as
+    a negative count, an overflow in compiled code, or a loop without end."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid steps {text!r}: an integer is needed") from None
+    if not 0 <= v < (1 << 63):
+        raise argparse.ArgumentTypeError(f"steps {text} is outside [0, 2**63)")
+    return v
+
+
 def rate(calls: int, seconds: float, note: str = "") -> str:
     """' (N ns per call)' for a run that made calls; nothing for none (no time per call)."""
     return f" ({seconds * 1e9 / calls:.0f} ns per call{note})" if calls > 0 else ""
@@ -191,7 +204,7 @@ def rate(calls: int, seconds: float, note: str = "") -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--steps", type=steps_arg, default=20000)
     ap.add_argument("--seed", type=seed_arg, default=42)
     args = ap.parse_args(argv)
     simulate(100, args.seed)  # compile (or load from the cache) outside the timing

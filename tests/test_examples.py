@@ -172,6 +172,19 @@ def test_examples_python_examples_seed_out_of_range_usage_exit_2(seed, tmp_path)
         assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("steps", ["-1", str(2**63)])
+def test_examples_steps_outside_0_2_63_usage_exit_2_by_all_three(c_program, tmp_path, steps):
+    # -1 ran nothing and reported "-1 steps" with exit 0 in all three; 2**63 was a usage error
+    # in C, a traceback in Numba (OverflowError, exit 1) and a run without end in Python
+    outs = [subprocess.run([str(c_program), steps, "42"], capture_output=True, text=True,
+                           env=_env(), timeout=60)]
+    outs += [subprocess.run([sys.executable, str(p), "--steps", steps], capture_output=True,
+                            text=True, env=_env(tmp_path), timeout=60) for p in _py_examples()]
+    for out in outs:
+        assert out.returncode == 2 and out.stdout == "", out.stderr
+        assert "usage:" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_examples_seed_below_2_64_taken_modulo_2_64_by_all_three(c_program, tmp_path):
     # the accepted range is the C program's (strtoull): all three end in the same state
     want = _summary(_run([str(c_program), "200", str(2**64 - 1)], _env()))
