@@ -400,6 +400,30 @@ def test_process_out_sharing_memory_with_commands_raises_before_any_command(book
     assert book.process(cmds, out=apart).tobytes() == book_cls().process(cmds).tobytes()
 
 
+def _strided_and_unaligned_cmds_with_out_over_them():
+    # a strided view and an unaligned one of the commands (both copied before they run), each
+    # with an out= array over the same bytes
+    raw = np.zeros(48 * 16, np.uint8)
+    strided = raw.view(COMMAND_DTYPE)[::2][:4]
+    strided[:] = _four_cmds()
+    raw2 = np.zeros(64 * 16 + 8, np.uint8)
+    unaligned = raw2[4:4 + 48 * 4].view(COMMAND_DTYPE)
+    unaligned[:] = _four_cmds()
+    return [(strided, raw.view(EVENT_DTYPE)), (unaligned, raw2[8:8 + 64 * 8].view(EVENT_DTYPE))]
+
+
+def test_process_out_sharing_memory_with_copied_commands_raises_as_reference(book_cls):
+    # The compiled book compared out= with its aligned contiguous copy of a strided or unaligned
+    # batch, not with the caller's array: it took an out= over the caller's commands (the
+    # reference model refuses it) and wrote the events over them.
+    for cmds, out in _strided_and_unaligned_cmds_with_out_over_them():
+        book = book_cls()
+        with pytest.raises(ValueError, match="share memory"):
+            book.process(cmds, out=out)
+        assert len(book) == 0 and len(book.events()) == 0
+        assert cmds.tobytes() == _four_cmds().tobytes()
+
+
 def test_process_compiled_equals_reference_on_session_prefix():
     """process() of both books on a 20k-command prefix (the reference's own batch path)."""
     for stp in STP:

@@ -15,6 +15,7 @@ from matchcore._engine import Engine
 from conftest import assert_events_equal
 from test_capi import random_commands
 from engine_checks import K, make_engine, run_engine_calls
+from test_book_random_session import _four_cmds, _strided_and_unaligned_cmds_with_out_over_them
 
 
 # ---- process(out=): a caller-owned buffer reused across calls ----
@@ -443,3 +444,18 @@ def test_process_out_of_memory_for_result_says_applied_count_leaves_no_events(wh
     assert r.returncode == 0, r.stderr
     word, done = r.stdout.split()
     assert word == "MemoryError" and 0 < int(done) < 3_000_000
+
+
+def test_engine_process_out_sharing_memory_with_copied_commands_raises():
+    # as OrderBook.process and the reference model: the check was made against the engine's
+    # aligned contiguous copy of a strided or unaligned batch, so an out= over the caller's
+    # commands was taken and the events were written over them
+    for cmds, out in _strided_and_unaligned_cmds_with_out_over_them():
+        eng = Engine()
+        eng.add_symbol(0)
+        with pytest.raises(ValueError, match="share memory"):
+            eng.process(cmds, out=out)
+        assert len(eng) == 0 and len(eng.events()) == 0
+        assert cmds.tobytes() == _four_cmds().tobytes()
+        apart = np.zeros(8, dtype=EVENT_DTYPE)
+        assert len(eng.process(cmds, out=apart)) > 0

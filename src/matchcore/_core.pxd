@@ -507,7 +507,7 @@ cdef inline int mc_guard_per_call(mc_book* b) except -1:
 
 
 # process(out=...)'s buffer and a batch of commands, checked (OrderBook, Engine, timed loops)
-cdef object _out_buffer(object out, object commands)
+cdef object _out_buffer(object out, object commands, object given)
 # process()'s result array for a large batch without out= (reused when no result refers to it)
 cdef object mc_result_block(int64_t n)
 cdef object _commands_array(object commands, str what)

@@ -252,7 +252,7 @@ cdef class OrderBook:
         (3, True)
         """
         cdef cnp.ndarray arr = _commands_array(commands, "process()")
-        cdef cnp.ndarray dst = _out_buffer(out, arr)
+        cdef cnp.ndarray dst = _out_buffer(out, arr, commands)
         cdef int64_t dst_cap = -1 if dst is None else dst.shape[0]
         cdef mc_book* b = self._b
         cdef int64_t n = arr.shape[0]

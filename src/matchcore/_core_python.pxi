@@ -636,9 +636,10 @@ cdef tuple _depth_write(mc_book* b, int64_t[:, ::1] bids_out, int64_t[:, ::1] as
     return nb, na
 
 
-cdef object _out_buffer(object out, object commands):
+cdef object _out_buffer(object out, object commands, object given):
     # process(out=...)'s buffer checked before any command runs (OrderBook and Engine): the
-    # array itself, or None without one.
+    # array itself, or None without one. `commands` is _commands_array's result, `given` the
+    # caller's object it was made from.
     if out is None:
         return None
     if not isinstance(out, cnp.ndarray) or (
@@ -658,6 +659,10 @@ cdef object _out_buffer(object out, object commands):
     cdef size_t d0 = <size_t>cnp.PyArray_DATA(dst), c0 = <size_t>cnp.PyArray_DATA(cmds)
     cdef size_t dn = <size_t>cnp.PyArray_NBYTES(dst), cn = <size_t>cnp.PyArray_NBYTES(cmds)
     if dn > 0 and cn > 0 and d0 < c0 + cn and c0 < d0 + dn:
+        raise ValueError("process(out=...) must not share memory with the commands")
+    if commands is not given and dn > 0 and np.may_share_memory(dst, np.asarray(given)):
+        # a strided or unaligned batch runs from a copy, but events written over the caller's
+        # array would still overwrite the caller's commands (the reference model refuses it)
         raise ValueError("process(out=...) must not share memory with the commands")
     return dst
 

@@ -512,7 +512,7 @@ cdef class Engine:
         (3, (100, 2))
         """
         cdef cnp.ndarray arr = _commands_array(commands, "process()")
-        cdef cnp.ndarray dst = _out_buffer(out, arr)
+        cdef cnp.ndarray dst = _out_buffer(out, arr, commands)
         cdef mc_engine* e = self._e
         cdef int64_t n = arr.shape[0]
         cdef int64_t start = -1, done, k
