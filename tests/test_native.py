@@ -320,6 +320,44 @@ def test_native_recorder_market_non_integer_side_book_error_nothing_recorded(tmp
     assert len(read_commands(tmp_path / "j.mccmd")) == 0
 
 
+@pytest.mark.parametrize("method, args, kw", [
+    ("submit", (1.5, 300, 100, 5), {}),
+    ("submit", (2**64, 300, 100, 5), {}),
+    ("submit", (1, 0, 1.5, 5, 300), {}),
+    ("submit", (1, 0, 100, "x", 300), {}),
+    ("submit_market", (-1, 300, 5), {}),
+])
+def test_native_recorder_side_or_tif_beyond_u8_with_earlier_bad_argument_book_error(
+        tmp_path, method, args, kw):
+    # The side/tif byte check ran before the book converted anything: with an argument the
+    # book converts first also bad, the recorder named side or tif where the book names that
+    # argument (the order the flag check already keeps)
+    with pytest.raises(Exception) as direct:
+        getattr(OrderBook(), method)(*args, **kw)
+    with Recorder(OrderBook(), tmp_path / "j.mccmd") as rec:
+        with pytest.raises(type(direct.value)) as recorded:
+            getattr(rec, method)(*args, **kw)
+        assert str(recorded.value) == str(direct.value)
+    assert len(read_commands(tmp_path / "j.mccmd")) == 0
+
+
+@pytest.mark.parametrize("method, args, message", [
+    ("submit", (1, 300, 100, 5), "side=300 cannot be journaled"),
+    ("submit", (1, 0, 100, 5, 256), "tif=256 cannot be journaled"),
+    ("submit", (1, 256, 100, 5, TIF.IOC + 300), "side=256, tif=301 cannot be journaled"),
+    ("submit_market", (1, 300, 5), "side=300 cannot be journaled"),
+])
+def test_native_recorder_side_or_tif_beyond_u8_message_names_only_those(tmp_path, method, args,
+                                                                      message):
+    # the message named a tif for a market order (which has none) and a tif that fitted, as
+    # "tif=<TIF.GTC: 0>"
+    with Recorder(OrderBook(), tmp_path / "j.mccmd") as rec:
+        with pytest.raises(ValueError) as err:
+            getattr(rec, method)(*args)
+        assert str(err.value).startswith(message + " (a record holds 0..255"), str(err.value)
+        assert len(rec.book) == 0 and len(rec.book.events()) == 0
+
+
 def test_native_recorder_process_batches_journaled_replay_same_state(tmp_path):
     # process() went through to the book unrecorded, so the journal silently replayed to
     # another book; place/reduce/clear/restore did the same and are refused now

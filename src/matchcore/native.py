@@ -542,11 +542,27 @@ def _fits_u8(v) -> bool:
     return 0 <= v <= 255
 
 
-def _refuse_u8(side, tif):
+def _refuse_u8(order_id, side, price, qty, tif, owner, ts_ns):
     # A record holds side and tif in one byte each; a value that does not fit could not be
-    # replayed as the same command, so it is refused before the book sees it.
-    raise ValueError(f"side={side!r}, tif={tif!r} cannot be journaled (a record holds 0..255 "
-                     "for each); nothing was sent to the book")
+    # replayed as the same command, so it is refused before the book sees it. The other
+    # arguments are converted first, in the book's order and with its words (the reference
+    # model's converters give them), so that an argument the book refuses is named as the book
+    # names it; only then the byte (tif None: a market order, which has none).
+    from matchcore.reference import _index, _int64, _uint64
+
+    _uint64(order_id, "order_id")
+    _index(side, "side")
+    if price is not None:
+        _int64(price, "price")
+    _int64(qty, "qty")
+    if tif is not None:
+        _index(tif, "tif")
+    _uint64(owner, "owner")
+    _int64(ts_ns, "ts_ns")
+    bad = ", ".join(f"{name}={operator.index(v)}" for name, v in (("side", side), ("tif", tif))
+                    if v is not None and not _fits_u8(v))
+    raise ValueError(f"{bad} cannot be journaled (a record holds 0..255 for each of side and "
+                     f"tif); nothing was sent to the book")
 
 
 class Recorder(NoCopy):
@@ -726,7 +742,7 @@ class Recorder(NoCopy):
         # the same one
         po = 1 if _flag_arg(post_only, "post_only") else 0
         if not (_fits_u8(side) and _fits_u8(tif)):
-            _refuse_u8(side, tif)
+            _refuse_u8(order_id, side, price, qty, tif, owner, ts_ns)
         try:
             out = self._submit(order_id, side, price, qty, tif, owner=owner, post_only=post_only,
                                ts_ns=ts_ns)
@@ -747,7 +763,7 @@ class Recorder(NoCopy):
         if self._f is None:
             self._closed()
         if not _fits_u8(side):
-            _refuse_u8(side, 0)
+            _refuse_u8(order_id, side, None, qty, None, owner, ts_ns)
         try:
             out = self._market(order_id, side, qty, owner=owner, ts_ns=ts_ns)
         except OrderRejected:
