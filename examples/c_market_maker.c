@@ -177,10 +177,12 @@ static inline int64_t apply_one(const mc_api_v2* api, mc_book_h b, const mc_comm
                            c->post_only);
     case MC_CMD_MARKET:
         return api->market(b, c->order_id, c->side, c->qty, c->owner);
+    /* cancel and modify take no owner: a command that names its sender (its owner goes into
+       the REJECTED event of an id that is not resting) goes through apply, as process() runs it */
     case MC_CMD_CANCEL:
-        return api->cancel(b, c->order_id);
+        return c->owner ? api->apply(b, c) : api->cancel(b, c->order_id);
     case MC_CMD_MODIFY:
-        return api->modify(b, c->order_id, c->qty, c->price);
+        return c->owner ? api->apply(b, c) : api->modify(b, c->order_id, c->qty, c->price);
     default:
         return api->apply(b, c);
     }

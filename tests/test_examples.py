@@ -138,6 +138,26 @@ def test_examples_c_replay_matches_python_results(c_program, tmp_path, seed):
     assert fields["snapshot_restore"] == "exact"
 
 
+def test_examples_c_replay_cancel_modify_with_owner_matches_process(c_program, tmp_path):
+    # The per-call replay sent cancels and modifies through the table's cancel/modify, which
+    # take no owner: a command naming its sender for an id that is not resting gave a REJECTED
+    # event without that owner, where process() and the Python calls carry it, and the
+    # program said "process_matches no" (exit 3) on a valid command file.
+    cmds = random_commands(2000, 5)
+    amend = cmds["kind"] >= 2
+    cmds["owner"][amend] = np.arange(amend.sum()) % 3 + 1
+    cmd_file, ev_file = tmp_path / "cmds.bin", tmp_path / "events.bin"
+    cmd_file.write_bytes(cmds.tobytes())
+    out = subprocess.run([str(c_program), "replay", str(cmd_file), str(ev_file)],
+                         capture_output=True, text=True, env=_env(), timeout=120)
+    fields = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
+    assert fields["process_matches"] == "yes" and out.returncode == 0, out.stdout
+    expect = run_python_calls(mc.OrderBook(), cmds)
+    got = np.frombuffer(ev_file.read_bytes(), dtype=EVENT_DTYPE)
+    assert_events_equal(got, expect, labels=("C program", "Python calls"))
+    assert (got["owner"][got["reason"] == mc.Reason.ORDER_NOT_FOUND] > 0).any()
+
+
 def test_examples_c_safety_refuses_every_dead_or_foreign_handle(c_program):
     out = _run([str(c_program), "safety"], _env())
     lines = out.strip().splitlines()

@@ -207,6 +207,8 @@ typedef struct mc_api_v2 {
     mc_market_fn market;                 /* market order, remainder expires */
     mc_cancel_fn cancel;                 /* open qty removed, or -MC_R_ORDER_NOT_FOUND */
     mc_modify_fn modify;                 /* new qty, price (0 = keep) */
+    /* (cancel and modify name no sender: the REJECTED event of an id that is not resting has
+       owner 0; apply a command to give its owner, as process() and the Python owner= do) */
     mc_apply_fn apply;                   /* one command record */
     mc_process_fn process;               /* n command records; returns how many applied */
 
