@@ -190,6 +190,22 @@ def test_native_pipe_or_fifo_refused_as_not_regular_file_not_truncated(tmp_path)
         read_commands(fifo)
 
 
+def test_native_directory_named_as_directory_nothing_written(tmp_path):
+    # a directory was called "a pipe, FIFO or device" by the readers, and write_commands wrote
+    # its temporary file beside it and then failed with "Is a directory: 4" (a descriptor's
+    # number for the path)
+    d = tmp_path / "flows"
+    d.mkdir()
+    for call in (read_header, read_commands, replay_commands):
+        with pytest.raises(NativeFormatError, match="is a directory, not a command file"):
+            call(d)
+    with pytest.raises(IsADirectoryError) as err:
+        write_commands(d, _flow(5))
+    assert err.value.filename == str(d)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flows"]
+    assert list(d.iterdir()) == []
+
+
 def _drive(book, n=4000, seed=11):
     """A random session through the per-call API, rejections and misses included; returns the
     events it produced (drained after every call)."""

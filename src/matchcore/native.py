@@ -25,6 +25,7 @@ The file size is exactly ``32 + 48 * count``; anything else is rejected.
 from __future__ import annotations
 
 import contextlib
+import errno
 import operator
 import os
 import stat
@@ -130,16 +131,21 @@ def _open_read(path: Path):
     if not stat.S_ISREG(st.st_mode):
         # checked first: its size is not the stream's (a pipe's is 0, read as "truncated"),
         # it cannot be memory-mapped, and a FIFO's open would wait for a writer
-        raise NativeFormatError(
-            f"{path}: not a regular file (a pipe, FIFO or device): command files are "
-            f"memory-mapped; write the stream to a file first")
+        raise _not_regular(path, st.st_mode)
     f = open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb", buffering=0)
-    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):       # replaced by one meanwhile
+    mode = os.fstat(f.fileno()).st_mode
+    if not stat.S_ISREG(mode):       # replaced by one meanwhile
         f.close()
-        raise NativeFormatError(
-            f"{path}: not a regular file (a pipe, FIFO or device): command files are "
-            f"memory-mapped; write the stream to a file first")
+        raise _not_regular(path, mode)
     return f
+
+
+def _not_regular(path, mode) -> NativeFormatError:
+    if stat.S_ISDIR(mode):
+        return NativeFormatError(f"{path}: is a directory, not a command file")
+    return NativeFormatError(
+        f"{path}: not a regular file (a pipe, FIFO or device): command files are "
+        f"memory-mapped; write the stream to a file first")
 
 
 def _read_header(f, path: Path, committed: bool) -> NativeHeader:
@@ -396,6 +402,10 @@ def write_commands(path, commands, *, stp=None) -> int:
     # through a symlink its target is replaced and the link kept, as a Recorder does (the link
     # was replaced by a file, and the file it named kept the old records)
     target = Path(os.path.realpath(path))
+    if target.is_dir():
+        # refused before a temporary file is written beside it (the rename would fail, and
+        # the check of the file it replaces said "Is a directory" of a descriptor's number)
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     # a writer killed before its rename left its temporary file there for good
     remove_stale_temp_files(target)
     f, tmp = _new_temp_file(target)
