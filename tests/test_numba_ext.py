@@ -231,6 +231,20 @@ def test_numba_not_imported_by_import_matchcore():
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.parametrize("missing", ["numba", "llvmlite"])
+def test_numba_ext_without_numba_names_the_extra_to_install(missing):
+    # "No module named 'llvmlite'" named a package the user never asked for and not the extra
+    # that installs it, as the other optional modules (metrics, nats, dbn, plots) do
+    code = (f"import sys; sys.modules[{missing!r}] = None\n"
+            "try:\n    import matchcore.numba_ext\n"
+            "except ImportError as e:\n    print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=_env(Path("/tmp")), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ImportError matchcore.numba_ext needs numba"), out.stdout
+    assert "pip install 'matchcore[numba]'" in out.stdout
+
+
 # ---- OrderBook / Engine objects as arguments; dead handles refused ----
 
 @numba.njit

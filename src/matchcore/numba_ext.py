@@ -57,17 +57,23 @@ pointers.
 """
 from __future__ import annotations
 
-import llvmlite.binding as _llvm
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.core.datamodel import models
-from numba.core.errors import TypingError
-from numba.core.typing import signature
-from numba.core.typing.typeof import Purpose
-from numba.np.numpy_support import from_dtype
-from numba.extending import NativeValue, intrinsic, register_model, typeof_impl, unbox
+
+try:
+    import llvmlite.binding as _llvm
+    from llvmlite import ir
+    from numba import njit, types
+    from numba.core import cgutils
+    from numba.core.datamodel import models
+    from numba.core.errors import TypingError
+    from numba.core.typing import signature
+    from numba.core.typing.typeof import Purpose
+    from numba.np.numpy_support import from_dtype
+    from numba.extending import NativeValue, intrinsic, register_model, typeof_impl, unbox
+except ModuleNotFoundError as e:
+    if (e.name or "").partition(".")[0] not in ("numba", "llvmlite"):
+        raise
+    raise ImportError("matchcore.numba_ext needs numba: pip install 'matchcore[numba]'") from e
 
 from matchcore._capi import c_api_addresses
 from matchcore._core import COMMAND_DTYPE, EVENT_DTYPE, OrderBook
