@@ -447,6 +447,24 @@ def test_native_replay_chunk_not_an_integer_refused_naming_it(tmp_path, chunk):
     assert_events_equal(replay_commands(p, chunk=np.int64(7)), replay_commands(p))
 
 
+@pytest.mark.parametrize("symbol, exc, match", [
+    ("3", TypeError, "symbol must be an integer, got str '3'"),
+    (b"3", TypeError, "symbol must be an integer, got bytes"),
+    (2**32 + 3, ValueError, "does not fit a record's u32 symbol field"),
+])
+def test_native_resume_symbol_not_an_integer_refused_as_by_recorder(tmp_path, symbol, exc,
+                                                                    match):
+    # compared with the records' symbol before its type was checked: symbol="3" was refused
+    # with "symbol='3', but the journal's records have symbol 3"
+    p = tmp_path / "s.mccmd"
+    with Recorder(OrderBook(), p, symbol=3) as rec:
+        rec.submit(1, Side.BUY, 100, 5)
+    with pytest.raises(exc, match=match):
+        Recorder.resume(p, symbol=symbol)
+    with Recorder.resume(p, symbol=np.uint32(3)) as rec:
+        assert rec.symbol == 3 and len(rec.book) == 1
+
+
 @pytest.mark.parametrize("stp", [7, 255, -1, 2.7, "x"])
 def test_native_write_unknown_stp_refused_before_writing(tmp_path, stp):
     # 7 was written and the file then refused by read_header; 2.7 was stored as 2

@@ -517,6 +517,19 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
 
 
+def _symbol_arg(symbol) -> int:
+    # a Recorder's symbol: an integer that a record's u32 field holds
+    try:
+        symbol = operator.index(symbol)
+    except TypeError:
+        raise TypeError(f"symbol must be an integer, got {type(symbol).__name__} "
+                        f"{symbol!r}") from None
+    if not 0 <= symbol <= 0xFFFFFFFF:
+        raise ValueError(f"symbol={symbol} does not fit a record's u32 symbol field "
+                         f"[0, 2**32)")
+    return symbol
+
+
 def _positive_int(value, name: str) -> int:
     # a count (flush_every, chunk): an integer > 0. A float passed the "> 0" test (nan then
     # never reached the flush it was compared with), a str failed it with a bare TypeError.
@@ -649,14 +662,7 @@ class Recorder(NoCopy):
         flush_every = _positive_int(flush_every, "flush_every")
         # checked here: a record holds it as u32, and a symbol that does not fit was found only
         # when the first call's record was packed, after the book had applied that call
-        try:
-            symbol = operator.index(symbol)
-        except TypeError:
-            raise TypeError(f"symbol must be an integer, got {type(symbol).__name__} "
-                            f"{symbol!r}") from None
-        if not 0 <= symbol <= 0xFFFFFFFF:
-            raise ValueError(f"symbol={symbol} does not fit a record's u32 symbol field "
-                             f"[0, 2**32)")
+        symbol = _symbol_arg(symbol)
         self._fsync = _flag_arg(fsync, "fsync")
         self._pid = os.getpid()
         self.book = book
@@ -713,7 +719,7 @@ class Recorder(NoCopy):
                                     f"one, so this file cannot be continued by one")
         if symbol is None:
             symbol = int(syms[0]) if len(syms) else 0
-        elif len(syms) and symbol != int(syms[0]):
+        elif len(syms) and _symbol_arg(symbol) != int(syms[0]):
             raise ValueError(f"symbol={symbol!r}, but the journal's records have symbol "
                              f"{int(syms[0])}")
         stp = hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING
