@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import assert_events_equal, watch_fsync_and_replace
-from matchcore import COMMAND_DTYPE, EVENT_DTYPE, STP, OrderBook, OrderRejected, Side, TIF
+from matchcore import (COMMAND_DTYPE, EVENT_DTYPE, STP, Engine, OrderBook, OrderRejected,
+                       ReferenceBook, Side, TIF)
 from matchcore.native import (
     FLAG_JOURNAL,
     HEADER_SIZE,
@@ -648,3 +649,16 @@ def test_native_write_commands_through_symlink_replaces_target_keeps_link(tmp_pa
     dangling.symlink_to(real / "next-day.mccmd")              # its file made where it points
     write_commands(dangling, cmds[:3])
     assert dangling.is_symlink() and len(read_commands(real / "next-day.mccmd")) == 3
+
+
+@pytest.mark.parametrize("make", [lambda: Engine(), lambda: ReferenceBook(), lambda: []])
+def test_native_recorder_of_anything_but_an_order_book_refused_before_the_file(tmp_path, make):
+    # an Engine was taken: its submit(symbol, order_id, side, price, qty) returned normally and
+    # the records held its arguments in the book's fields, so the journal replayed another session
+    with pytest.raises(TypeError, match="Recorder records an OrderBook's calls, got"):
+        Recorder(make(), tmp_path / "r.mccmd")
+    assert not (tmp_path / "r.mccmd").exists()
+    with Recorder(OrderBook(), tmp_path / "ok.mccmd"):
+        pass
+    with pytest.raises(TypeError, match="Recorder records an OrderBook's calls, got"):
+        Recorder.resume(tmp_path / "ok.mccmd", make())

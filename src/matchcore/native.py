@@ -588,6 +588,15 @@ def _refuse_u8(order_id, side, price, qty, tif, owner, ts_ns):
                      f"tif); nothing was sent to the book")
 
 
+def _book_arg(book) -> None:
+    # The records are the OrderBook's calls: an Engine (symbol first) or a reference model took
+    # the same positional arguments as other fields, and the journal replayed into another
+    # session than the one recorded.
+    if not isinstance(book, OrderBook):
+        raise TypeError(f"Recorder records an OrderBook's calls, got {type(book).__name__} "
+                        f"(an Engine journals itself: Engine(journal=DIR))")
+
+
 class Recorder(NoCopy):
     """Journal every command sent through a wrapped book into a command file.
 
@@ -631,6 +640,7 @@ class Recorder(NoCopy):
 
     def __init__(self, book, path, *, symbol: int = 0, flush_every: int = 65536,
                  require_empty: bool = True, fsync: bool = False, overwrite: bool = False):
+        _book_arg(book)
         # before the file is opened (a truth test took require_empty=None for False)
         if _flag_arg(require_empty, "require_empty") and len(book) != 0:
             raise ValueError(f"Recorder needs an empty book ({len(book)} orders rest); "
@@ -695,6 +705,8 @@ class Recorder(NoCopy):
 
         >>> rec = Recorder.resume("session.mccmd")  # doctest: +SKIP
         """
+        if book is not None:
+            _book_arg(book)
         if not read_header(path, committed=True).is_journal:  # a regular file: before opening it
             _refuse_not_journal(path)
         remove_stale_temp_files(path)
