@@ -605,8 +605,9 @@ class Recorder(NoCopy):
     book, rejected ones too, and ``process`` one per command of its batch, so that
     :func:`replay_commands` on the journal gives exactly the events and the state the live
     session gave. ``place``, ``reduce``, ``clear`` and ``restore`` change the book in ways no
-    record holds and raise TypeError. Calls that fail argument conversion before the
-    book (an order id outside [0, 2**64), ...) are not recorded; a ``side`` or ``tif`` outside
+    record holds and raise TypeError; ``handle`` / ``address`` (the C table's and Numba's way
+    in, which would change the book without a record) raise ValueError. Calls that fail argument
+    conversion before the book (an order id outside [0, 2**64), ...) are not recorded; a ``side`` or ``tif`` outside
     0..255 (a record holds one byte) raises ValueError without reaching the book. Anything else
     (queries, ``events()``) is passed through. Records are buffered and written every
     ``flush_every`` commands, on :meth:`flush` and on :meth:`close` / context exit; the header
@@ -868,6 +869,24 @@ class Recorder(NoCopy):
         """Refused: loading a snapshot has no command record."""
         self._unjournaled("restore")
 
+    @property
+    def handle(self):
+        """Refused (ValueError): the C function table and Numba, given the book's handle, would
+        change the book without a record, as a journaled Engine refuses its handle. A Recorder
+        is driven through its Python methods; ``rec.book.handle`` is the book's own, for reads."""
+        raise ValueError("a Recorder is driven through its Python methods only: the C function "
+                         "table and Numba would bypass its journal (rec.book.handle is the "
+                         "book's own handle, for reads)")
+
+    @property
+    def address(self):
+        """Refused (ValueError), as :attr:`handle`."""
+        return self.handle
+
+    def _handle(self):
+        """Refused, as :attr:`handle`."""
+        return self.handle
+
     def __getattr__(self, name):
         return getattr(self.book, name)
 
@@ -994,7 +1013,7 @@ def _forward(name):
 # The book's read-only attributes, read through and refused on assignment as the book refuses
 # them: through __getattr__ alone, ``rec.record_events = False`` made a Recorder attribute that
 # hid the book's (which went on recording events) instead of raising.
-for _name in ("stp", "busy", "handle", "address", "raw_address", "record_events"):
+for _name in ("stp", "busy", "raw_address", "record_events"):
     setattr(Recorder, _name, _forward(_name))
 del _name
 
