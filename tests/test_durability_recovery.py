@@ -528,3 +528,41 @@ def test_recovery_and_inspect_hold_one_segment_not_the_whole_journal_in_memory(t
         else:
             assert out["journals"]["commands"]["record_types"] == {"command": 6 * n + 1,
                                                                    "add_symbol": 1}
+
+
+def _fds_into(d):
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target == str(d) or target.startswith(str(d) + os.sep):
+            out.append(target)
+    return sorted(out)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_recovery_failed_replay_releases_lock_and_files_while_error_is_held(tmp_path):
+    # A recovery that fails in its replay (a diverging record here; memory running out, whose
+    # remedy is to recover again, takes the same path) had already opened its writers: they
+    # stayed alive with the exception's traceback, holding the directory's LOCK and their
+    # segment files, so that a second recover() in the except block, under pytest.raises or
+    # in an interactive session (sys.last_traceback) was told the directory is in use.
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.submit(1, 2, 1, 100, 3)
+    eng.close()
+    seg = segment_files(d, KIND_COMMANDS)[0][1]
+    data = bytearray(open(seg, "rb").read())
+    off = len(data) - 88                                       # the last command record
+    struct.pack_into("<q", data, off + 80, 2)                  # its recorded result
+    struct.pack_into("<I", data, off + 4, _crc32c_py(bytes(data[off + 8:off + 88])))
+    open(seg, "wb").write(bytes(data))
+    with pytest.raises(JournalError, match="replay diverged at seq 3") as first:
+        mc.Engine.recover(d)
+    assert first.value is not None and _fds_into(d) == []
+    with pytest.raises(JournalError, match="replay diverged at seq 3"):
+        mc.Engine.recover(d)
+    assert _fds_into(d) == []

@@ -285,6 +285,18 @@ def _sync_files(paths, directory) -> int:
     return len(paths)
 
 
+def _close_quietly(*writers):
+    """Close the writers of a recovery that failed (the trade journal keeps the fills it
+    rewrote: they are valid, and the next recovery goes on from them); the recovery's own
+    error is the one raised, not a failure to close."""
+    for w in writers:
+        if w is not None:
+            try:
+                w.close()
+            except Exception:
+                pass
+
+
 def _truncate(fpath, size):
     with open(fpath, "r+b") as fh:
         fh.truncate(size)
@@ -524,43 +536,52 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     # Replay the tail, one segment in memory at a time. The segment bytes and the extracted
     # commands go into buffers reused from segment to segment and chunk to chunk (see
     # ReadBuffer): fresh ones cost more in page faults than the replay itself.
-    cscan._loaded = None
-    out = (np.empty(_REPLAY_CHUNK, dtype=COMMAND_DTYPE), np.empty(_REPLAY_CHUNK, np.uint64),
-           np.empty(_REPLAY_CHUNK, np.int64))
-    for seg in cscan.segments:
-        if not seg.records or seg.last_seq <= start:
-            continue
-        seg = seg.load(rbuf)
-        idx = seg.index
-        sel = np.flatnonzero(idx["seq"] > start)
-        if not len(sel):
-            continue
-        types = idx["type"][sel]
-        breaks = np.flatnonzero(types != _j.REC_COMMAND)
-        pos = 0
-        for b in list(breaks.tolist()) + [len(sel)]:
-            for lo in range(pos, b, _REPLAY_CHUNK):
-                offs = np.ascontiguousarray(idx["offset"][sel[lo:min(b, lo + _REPLAY_CHUNK)]])
-                cmds, seqs, results = _j.extract_commands(seg.data, offs, out)
-                done = eng._replay(cmds, seqs, results, kept_cmd + 1, jt)
-                if done < len(cmds):
-                    raise JournalError(
-                        f"replay diverged at seq {int(seqs[done])} ({seg.path}, offset "
-                        f"{int(offs[done])}): recorded outcome {int(results[done])}, the engine "
-                        f"gave another (journal written by a different matching version?)",
-                        seg.path, int(offs[done]))
-                report.replayed_commands += len(cmds)
-            if b < len(sel):
-                off = int(idx["offset"][sel[b]])
-                _apply_config(eng, seg, off, cscan.records + _PREALLOC_SLACK)
-                report.replayed_configs += 1
-            pos = b + 1
-    if jt is not None:
-        report.trades_rewritten = jt.next_seq - next_trade
-        report.last_trade_seq = jt.next_seq - 1
-        jt.sync()
-    elif cut:
-        report.last_trade_seq = cut[3]
+    # A replay that fails (a diverging record, memory running out) must not leave the writers
+    # opened above alive with its traceback: they hold the directory's LOCK and its segment
+    # files, and the next recover() (the remedy for MemoryError) was told the directory is
+    # in use for as long as the exception was kept (an except block, an interactive session).
+    try:
+        cscan._loaded = None
+        out = (np.empty(_REPLAY_CHUNK, dtype=COMMAND_DTYPE), np.empty(_REPLAY_CHUNK, np.uint64),
+               np.empty(_REPLAY_CHUNK, np.int64))
+        for seg in cscan.segments:
+            if not seg.records or seg.last_seq <= start:
+                continue
+            seg = seg.load(rbuf)
+            idx = seg.index
+            sel = np.flatnonzero(idx["seq"] > start)
+            if not len(sel):
+                continue
+            types = idx["type"][sel]
+            breaks = np.flatnonzero(types != _j.REC_COMMAND)
+            pos = 0
+            for b in list(breaks.tolist()) + [len(sel)]:
+                for lo in range(pos, b, _REPLAY_CHUNK):
+                    offs = np.ascontiguousarray(idx["offset"][sel[lo:min(b, lo + _REPLAY_CHUNK)]])
+                    cmds, seqs, results = _j.extract_commands(seg.data, offs, out)
+                    done = eng._replay(cmds, seqs, results, kept_cmd + 1, jt)
+                    if done < len(cmds):
+                        raise JournalError(
+                            f"replay diverged at seq {int(seqs[done])} ({seg.path}, offset "
+                            f"{int(offs[done])}): recorded outcome {int(results[done])}, the "
+                            f"engine gave another (journal written by a different matching "
+                            f"version?)",
+                            seg.path, int(offs[done]))
+                    report.replayed_commands += len(cmds)
+                if b < len(sel):
+                    off = int(idx["offset"][sel[b]])
+                    _apply_config(eng, seg, off, cscan.records + _PREALLOC_SLACK)
+                    report.replayed_configs += 1
+                pos = b + 1
+        if jt is not None:
+            report.trades_rewritten = jt.next_seq - next_trade
+            report.last_trade_seq = jt.next_seq - 1
+            jt.sync()
+        elif cut:
+            report.last_trade_seq = cut[3]
+    except BaseException:
+        _close_quietly(jt, jc)
+        raise
     report.last_seq = last_seq
     # after the replay, which needs the fill events to rewrite missing trades
     eng._set_record_events(record_events)
