@@ -5,6 +5,7 @@ snapshot in test_durability_seed; kill -9 (proof (b)) in test_durability_kill.
 """
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import time
@@ -440,6 +441,35 @@ def test_engine_close_after_trade_journal_failure_releases_lock(tmp_path):
         assert rec.recovery_report.last_seq == eng.journal_seq
         rec.close()
         return 0
+
+    assert _exit_code_of_child(child) == 0
+
+
+def test_engine_trade_writer_failure_on_creation_releases_lock(tmp_path):
+    import resource
+    d = tmp_path / "j"
+    d.mkdir()
+
+    def child():
+        # descriptors for the LOCK and the command writer, none for the trade writer's segment:
+        # the constructor raised EMFILE with the command writer, and its copy of the LOCK,
+        # alive in the traceback, and the directory stayed locked while the error was kept
+        probe = [os.dup(0) for _ in range(4)]
+        limit = max(probe) + 1
+        for fd in probe:
+            os.close(fd)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+        try:
+            mc.Engine(journal=d, fsync="never")
+        except OSError as exc:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            assert exc.errno == errno.EMFILE
+            rec = mc.Engine.recover(d)                # the directory is not "in use"
+            assert rec.recovery_report.last_seq == 0
+            rec.close()
+            return 0
+        return 3
 
     assert _exit_code_of_child(child) == 0
 

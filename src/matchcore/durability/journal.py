@@ -511,9 +511,19 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
             os.close(lock_fd)
     jt = None
     if trades:
-        jt = _j.JournalWriter(path, KIND_TRADES, stp, "never" if fsync == "never" else "on_sync",
-                              segment_bytes=segment_bytes, buffer_bytes=buffer_bytes,
-                              next_seq=next_trade_seq, append_size=trade_append_size)
+        try:
+            jt = _j.JournalWriter(path, KIND_TRADES, stp,
+                                  "never" if fsync == "never" else "on_sync",
+                                  segment_bytes=segment_bytes, buffer_bytes=buffer_bytes,
+                                  next_seq=next_trade_seq, append_size=trade_append_size)
+        except BaseException:
+            # the command writer holds the directory's LOCK: left to the traceback, it kept
+            # the directory locked for as long as the error was kept
+            try:
+                jc.close()
+            except Exception:
+                pass
+            raise
     return jc, jt
 
 
