@@ -248,6 +248,61 @@ def test_engine_fsync_batch_syncer_kicked_every_n_records(tmp_path):
     assert eng.sync() == eng.journal_seq == 7 == eng.durable_seq
 
 
+def _link(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc (Linux)")
+def test_engine_close_raises_fsync_failure_seen_only_by_syncer_thread(tmp_path):
+    # The syncer thread keeps its fdatasync error for the next call to raise. close() stopped
+    # the thread first and then no longer looked at that error: it fsynced again, which
+    # succeeded (Linux reports a writeback error once per open file), and returned as if every
+    # record were durable. Here the syncer's fdatasync fails (the segment's descriptor is a
+    # pipe for a moment, which takes the write and refuses the fsync) and the record is lost.
+    before = set(os.listdir("/proc/self/task"))
+    eng, d = journaled(tmp_path, fsync="batch", batch_records=1, batch_us=10**9, trades=False)
+    (tid,) = set(os.listdir("/proc/self/task")) - before          # the syncer thread
+
+    def switches():
+        with open(f"/proc/self/task/{tid}/status") as fh:
+            return next(int(line.split()[1]) for line in fh
+                        if line.startswith("voluntary_ctxt_switches"))
+
+    def waiting_for_next_batch():
+        # in pthread_cond_timedwait: a futex wait with a timeout (a mutex wait has none)
+        with open(f"/proc/self/task/{tid}/syscall") as fh:
+            f = fh.read().split()
+        return f[0] == "202" and int(f[4], 16) != 0
+
+    def settle(since):
+        deadline = time.monotonic() + 60           # a guard against a hang, not a timing
+        while not (switches() > since and waiting_for_next_batch()):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+
+    eng.add_symbol(1)
+    settle(0)
+    (fd,) = [int(f) for f in os.listdir("/proc/self/fd") if _link(f).endswith(".mcj")]
+    saved = os.dup(fd)
+    r, w = os.pipe()
+    try:
+        since = switches()
+        os.dup2(w, fd)
+        eng.submit(1, 1, 0, 100, 5)                # into the pipe; the syncer's fsync fails
+        settle(since)
+        os.dup2(saved, fd)
+        assert eng.durable_seq == 1 < eng.journal_seq == 2
+        with pytest.raises(JournalError, match="I/O failure"):
+            eng.close()
+    finally:
+        for f in (saved, r, w):
+            os.close(f)
+    assert mc.Engine.recover(d, readonly=True).recovery_report.last_seq == 1
+
+
 def test_engine_closed_journal_refuses_commands(tmp_path):
     eng, d = journaled(tmp_path)
     eng.add_symbol(1)

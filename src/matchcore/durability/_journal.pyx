@@ -402,6 +402,11 @@ cdef void _stop_syncer(mc_journal* j) noexcept nogil:
     pthread_mutex_unlock(&j.lock)
     pthread_join(j.thread, NULL)
     j.thread_on = 0
+    # _dead() reads the syncer's error only while the thread runs: kept here, a failed
+    # fdatasync of the thread's was lost to close(), whose own fsync then succeeded (Linux
+    # reports a writeback error once per open file) with the records gone
+    if j.err == 0:
+        j.err = mc_load_int(&j.sync_err)
     pthread_cond_destroy(&j.cond)
     pthread_mutex_destroy(&j.lock)
     pthread_mutex_destroy(&j.fd_lock)
