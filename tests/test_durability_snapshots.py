@@ -406,6 +406,22 @@ def test_trades_missed_while_capture_off_rewritten_or_reported(tmp_path):
     assert read_trades(d)["cmd_seq"].tolist() == [3, 4, 5]
 
 
+def test_trades_missed_while_capture_off_counted_over_every_segment(tmp_path):
+    # The fills known lost were counted per command segment and the largest count kept: with
+    # the filled commands spread over six segments, a report said 51 of 300 lost fills.
+    eng, d = journaled(tmp_path, trades=False, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
+    eng.add_symbol(1)
+    fills = 0
+    for oid in range(1, 601):                        # every second submit fills one lot
+        fills += eng.submit(1, oid, oid % 2, 100, 1) > 0
+    snap = eng.snapshot()
+    eng.close()
+    assert len(segment_files(d, KIND_COMMANDS)) > 2 and fills == 300
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.snapshot == snap and rep.trades_missing == fills
+    assert f"WARNING: {fills} fill record(s)" in rep.summary()
+
+
 def test_recovery_without_trade_capture_cuts_fills_of_commands_it_cuts(tmp_path):
     # recover(trades=False) cut a torn command tail but left that command's fills in the trade
     # journal; the next command took its seq, and a recovery with capture then kept those

@@ -238,6 +238,7 @@ def _fills_lacking(cscan, head, kept_cmd, kept_trade):
     # which made no fill (counted, it reported fills lost, or replayed the whole journal, after
     # any quiet spell of cancels before a snapshot)
     first = cscan.segments[0].first_seq if cscan.segments else head["seq"] + 1
+    filled_commands = 0              # over every segment (the largest one's count undercounted)
     for seg in cscan.segments:
         if not seg.records or seg.last_seq <= kept_cmd or seg.first_seq > head["seq"]:
             continue
@@ -249,7 +250,8 @@ def _fills_lacking(cscan, head, kept_cmd, kept_trade):
             cmds, _, results = _j.extract_commands(seg.data, np.ascontiguousarray(
                 idx["offset"][sel]))
             filled = (results > 0) & (cmds["kind"] != CommandKind.CANCEL)
-            missing = max(missing, int(filled.sum()))
+            filled_commands += int(filled.sum())
+    missing = max(missing, filled_commands)
     unverified = None
     if head["trades"] is False and first > kept_cmd + 1:
         unverified = (kept_cmd + 1, min(first - 1, head["seq"]))
