@@ -69,6 +69,25 @@ def test_cli_journal_inspect_torn_and_corrupt_reported(capsys, jdir):
     assert code == 1 and "offset" in err and os.path.basename(first) in err
 
 
+def test_cli_journal_inspect_unreadable_last_segment_not_said_followed_by_valid_data(
+        capsys, jdir):
+    # A segment that cannot be read is the corruption (what it holds is unknown), but the
+    # CORRUPT line said "valid data follows" of it, also when it was the last file, where
+    # recovery's own error says what it holds is unknown.
+    d, eng, n = jdir
+    name = d / f"journal-{n + 1:020d}.mcj"
+    name.mkdir()
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    line = next(x for x in out.splitlines() if "CORRUPT" in x)
+    assert code == 1 and name.name in line and "cannot be read" in line
+    assert "valid data follows" not in line and "unknown" in line
+    code, out, _ = run_cli(capsys, "journal", "inspect", d, "--json", "-")
+    corrupt = json.loads(out)["journals"]["commands"]["corrupt"]
+    assert code == 1 and corrupt["file"] == name.name and corrupt["unreadable"] is True
+    code, out, err = run_cli(capsys, "recover", d)
+    assert code == 1 and "what it holds is unknown" in err
+
+
 def test_cli_journal_trades_prints_and_writes_csv(capsys, jdir, tmp_path):
     d, eng, n = jdir
     code, out, _ = run_cli(capsys, "journal", "trades", d, "--limit", "5")

@@ -123,8 +123,11 @@ def _inspect(args) -> int:
         if j["corrupt"]:
             c = j["corrupt"]
             bad = True
+            # a file that cannot be read is the corruption whether or not anything follows it
+            why = ("what it holds is unknown" if c["unreadable"] else
+                   "valid data follows")
             print(f"  CORRUPT: {c['file']} at offset {c['offset']}: {c['reason']} "
-                  f"(valid data follows; recovery refuses)")
+                  f"({why}; recovery refuses)")
         if j["dropped_segments"]:
             print(f"  trailing segment(s) with nothing valid: {', '.join(j['dropped_segments'])}")
     print(f"\nsnapshots: {len(info['snapshots'])}")

@@ -587,7 +587,7 @@ def inspect(path) -> dict:
              "reason": scan.tail[2]},
             "corrupt": None if scan.corrupt is None else
             {"file": os.path.basename(scan.corrupt[0]), "offset": scan.corrupt[1],
-             "reason": scan.corrupt[2]},
+             "reason": scan.corrupt[2], "unreadable": scan.unreadable},
             "dropped_segments": [os.path.basename(f) for f in scan.drop],
         }
     for seq, fpath in list_snapshots(path):
