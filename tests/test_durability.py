@@ -545,6 +545,67 @@ def test_engine_close_after_failed_segment_roll_releases_lock(tmp_path):
     rec.close()
 
 
+def _fills_beyond_command_journal(d):
+    """cmd_seqs of the trade records whose command the command journal does not hold."""
+    last = read_journal(d)["index"]["seq"]
+    last = int(last[-1]) if len(last) else 0
+    return sorted({int(s) for s in read_trades(d)["cmd_seq"] if s > last})
+
+
+def test_failed_segment_roll_writes_no_fill_of_the_unjournaled_command(tmp_path):
+    # The command whose record the failed roll could not append had its fills appended to the
+    # trade journal all the same, and written there at the end of the call: read_trades(DIR)
+    # listed a trade of a command that no journal holds.
+    eng, d = journaled(tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
+    eng.add_symbol(1)                                 # 104 bytes; commands 88 each
+    roll_seq = 2 + (_j.MAX_RECORD - 104) // 88
+    (d / f"journal-{roll_seq:020d}.mcj").write_bytes(b"")   # the roll's O_EXCL create fails
+    with pytest.raises(JournalError, match="I/O failure"):
+        for i in range(1, roll_seq + 1):
+            eng.submit(1, i, i % 2, 100, 1)           # every second one fills
+    assert eng.journal_seq == roll_seq - 1 and roll_seq % 2 == 1
+    (d / f"journal-{roll_seq:020d}.mcj").unlink()
+    assert _fills_beyond_command_journal(d) == []
+    eng.close()                                       # (the trade journal's buffer too)
+    assert _fills_beyond_command_journal(d) == []
+
+
+def test_failed_command_write_writes_no_fill_of_commands_not_on_file(tmp_path):
+    import resource
+    import signal
+    d = tmp_path / "j"
+
+    def child():
+        # a file size limit: the command segment (88 bytes a command, 104 a fill, one fill
+        # every fourth command) reaches it first; that call's fills were still written
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        eng = mc.Engine(journal=d, fsync="never")
+        eng.add_symbol(1)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (32 * 1024, resource.RLIM_INFINITY))
+        cmds = np.zeros(64, mc.COMMAND_DTYPE)
+        cmds["symbol"] = 1
+        cmds["side"] = np.arange(64) % 4 == 3
+        cmds["price"] = 100
+        cmds["qty"] = 1
+        oid = 1
+        with pytest.raises(JournalError, match="I/O failure"):
+            for _ in range(1000):
+                cmds["order_id"] = np.arange(oid, oid + 64)
+                oid += 64
+                eng.process(cmds)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+        assert _fills_beyond_command_journal(d) == []
+        with pytest.raises(JournalError):
+            eng.close()
+        assert _fills_beyond_command_journal(d) == []
+        rec = mc.Engine.recover(d)                    # recovery holds them all the same
+        assert rec.recovery_report.last_seq == len(read_journal(d)["index"])
+        rec.close()
+        return 0
+
+    assert _exit_code_of_child(child) == 0
+
+
 def test_recovery_record_events_given_to_recover_trades_still_rewritten(tmp_path):
     eng, d = journaled(tmp_path, record_events=False)
     eng.add_symbol(1)

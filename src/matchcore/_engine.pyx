@@ -47,6 +47,7 @@ cdef extern from "mc_clock.h" nogil:
     int64_t mc_tsc()
 from matchcore.durability._journal cimport (
     JournalWriter, mc_journal, mc_journal_command, mc_journal_fills, mc_journal_commit,
+    mc_journal_commit_call,
 )
 from matchcore._handles cimport mc_handle_new, mc_handle_release, MC_H_ENGINE
 from matchcore._core import (

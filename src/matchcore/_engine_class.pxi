@@ -552,9 +552,7 @@ cdef class Engine:
             else:
                 with nogil:
                     done = _process_journaled(e, jc, jt, cmds, n)
-                    mc_journal_commit(jc)
-                    if jt != NULL:
-                        mc_journal_commit(jt)
+                    mc_journal_commit_call(jc, jt)
             mc_engine_set_emit(e, emit)
             if jc != NULL and (jc.err != 0 or (jt != NULL and jt.err != 0)):
                 e.n_ev = start
@@ -620,9 +618,7 @@ cdef class Engine:
             # the journals are written without the GIL: no other thread's call may append
             e.busy = MC_BUSY_JOURNAL
             with nogil:
-                mc_journal_commit(jc)
-                if jt != NULL:
-                    mc_journal_commit(jt)
+                mc_journal_commit_call(jc, jt)
             e.busy = was
         self._check_journal()
         return r

@@ -306,8 +306,8 @@ cdef int64_t _apply_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
     if r == -MC_ERR_NOMEM:
         return r
     cdef uint64_t seq = jc.next_seq
-    mc_journal_command(jc, c, r)
-    if jt != NULL:
+    # no record, no fills: a fill in the trade journal always has its command on file
+    if mc_journal_command(jc, c, r) == 0 and jt != NULL:
         mc_journal_fills(jt, seq, &e.ev[start], e.n_ev - start, jc)
     return r
 

@@ -161,6 +161,7 @@ cdef int mc_journal_command(mc_journal* j, const mc_command* c, int64_t result) 
 cdef int mc_journal_fills(mc_journal* j, uint64_t cmd_seq, const mc_event* ev,
                           int64_t n, mc_journal* commands) noexcept nogil
 cdef int mc_journal_commit(mc_journal* j) noexcept nogil
+cdef int mc_journal_commit_call(mc_journal* jc, mc_journal* jt) noexcept nogil
 cdef int mc_journal_sync(mc_journal* j) noexcept nogil
 
 

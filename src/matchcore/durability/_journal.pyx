@@ -532,6 +532,25 @@ cdef int mc_journal_commit(mc_journal* j) noexcept nogil:
     return 0
 
 
+cdef int mc_journal_commit_call(mc_journal* jc, mc_journal* jt) noexcept nogil:
+    """End of a journaled call: mc_journal_commit of the command journal, then of the trade
+    journal (NULL: none). When the command journal has failed, its records of the call may not
+    be on file, so the trade records still buffered (their fills) are dropped instead of
+    written: a fill never reaches the file without its command. Recovery rewrites the fills of
+    the commands that are on file. -1 after an I/O failure of either."""
+    cdef int rc = mc_journal_commit(jc)
+    if jt == NULL:
+        return rc
+    if jc.err != 0:
+        jt.next_seq -= <uint64_t>jt.buffered_records
+        jt.n = 0
+        jt.buffered_records = 0
+        return -1
+    if mc_journal_commit(jt) < 0:
+        return -1
+    return rc
+
+
 cdef int mc_journal_sync(mc_journal* j) noexcept nogil:
     """Write and fsync everything appended so far, whatever the policy."""
     if _dead(j):
