@@ -397,6 +397,25 @@ def test_journal_and_snapshot_new_directories_made_durable_in_their_parents(tmp_
         assert parent in synced and os.path.dirname(parent) in synced, (made, sorted(synced))
 
 
+def test_journal_sync_under_never_makes_new_segment_names_durable(tmp_path):
+    # Under fsync="never" a segment is created without fsyncing the directory that holds its
+    # name (the other policies fsync it at once). sync() ("everything journaled so far durable,
+    # whatever the policy") then fdatasynced the segment alone and set durable_seq past its
+    # records: on a file system that does not order the name with the file's data, a power
+    # loss could take the file, every record sync() had acknowledged with it.
+    top = os.path.realpath(tmp_path)
+    j = os.path.join(top, "j")
+    synced = _fsynced_dirs(tmp_path, f"import matchcore as mc\n"
+                                     f"e = mc.Engine(journal={j!r}, fsync='never')\n"
+                                     f"e.add_symbol(1)\ne.submit(1, 1, 0, 100, 5)\n"
+                                     f"e.submit(1, 2, 1, 100, 2)\n"
+                                     f"assert e.sync() == e.journal_seq == 3\n"
+                                     f"import os; os._exit(0)\n")   # no close(): sync() alone
+    assert os.path.join(j, "journal-00000000000000000001.mcj") in synced
+    assert os.path.join(j, "trades-00000000000000000001.mct") in synced
+    assert j in synced, sorted(synced)
+
+
 @pytest.mark.parametrize("name", ["snapshot-00000000000000000005.mcs",
                                   "journal-00000000000000000002.mcj",
                                   "trades-00000000000000000009.mct"])

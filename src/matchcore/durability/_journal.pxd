@@ -150,6 +150,8 @@ cdef struct mc_journal:
     int kick
     int closed_unsynced          # policy never: a segment was closed without fsync since the
                                  # last sync(), which must reach it too
+    int dir_unsynced             # policy never: a segment was created, its name not fsynced in
+                                 # the directory, since the last sync()
     uint64_t base_hash           # written into the next segment header when has_base
     int has_base
     char dir[4096]

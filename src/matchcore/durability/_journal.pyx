@@ -283,6 +283,8 @@ cdef int _open_segment(mc_journal* j, uint64_t first_seq) noexcept nogil:
     if j.policy != MC_J_NEVER and (_fsync(j, fd) < 0 or _fsync(j, j.dir_fd) < 0):
         c_close(fd)
         return -1
+    if j.policy == MC_J_NEVER:
+        j.dir_unsynced = 1      # its name: made durable by the next sync() (mc_journal_sync)
     _set_fd(j, fd)
     j.seg_size = MC_J_SEG_HEADER
     j.segments_created += 1
@@ -566,6 +568,13 @@ cdef int mc_journal_sync(mc_journal* j) noexcept nogil:
             return -1
         j.fsyncs += 1
         j.closed_unsynced = 0
+        j.dir_unsynced = 0      # (the file system's directories included)
+    if j.dir_unsynced:
+        # a segment made under policy never: fdatasync of the file does not make its name
+        # durable on every file system, the directory's fsync does
+        if _fsync(j, j.dir_fd) < 0:
+            return -1
+        j.dir_unsynced = 0
     if j.written_seq == mc_load_u64(&j.durable_seq):
         return 0
     return _sync_now(j)
