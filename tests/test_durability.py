@@ -303,6 +303,75 @@ def test_engine_close_raises_fsync_failure_seen_only_by_syncer_thread(tmp_path):
     assert mc.Engine.recover(d, readonly=True).recovery_report.last_seq == 1
 
 
+def _in_other_thread(fn):
+    import threading
+    out = []
+
+    def run():
+        try:
+            out.append(fn())
+        except BaseException as exc:
+            out.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return out[0]
+
+
+def test_engine_journal_writers_busy_while_the_engine_is_in_another_thread(tmp_path):
+    # eng.journal and eng.trade_journal are the engine's writers: their sync(), commit() and
+    # close() wrote the shared buffer without the engine's busy guard, so one called from a
+    # thread while another's process() appended to it (without the GIL) interleaved their
+    # writes: a journal recovery refused ("sequence break"), without an error at write time.
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    writers = (eng.journal, eng.trade_journal)
+    with eng._holding():                              # this thread's read in several steps
+        for w in writers:
+            for call in (w.sync, w.commit, w.close):
+                assert isinstance(_in_other_thread(call), mc.BusyError)
+            w.sync()                                  # the holding thread's own calls go on
+        assert eng.busy
+    assert not eng.busy and not eng.journal.closed and eng.journal_seq == 2
+    n = 4000
+    cmds = np.zeros(n, mc.COMMAND_DTYPE)
+    cmds["symbol"], cmds["side"], cmds["price"], cmds["qty"] = 1, np.arange(n) % 2, 100, 1
+    stop = []
+
+    def sync_meanwhile():
+        refused = 0
+        while not stop:
+            try:
+                eng.journal.sync()
+            except mc.BusyError:
+                refused += 1
+            time.sleep(0.0002)       # with the engine free: the batches get their turn too
+        return refused
+
+    import threading
+    results = []
+    t = threading.Thread(target=lambda: results.append(sync_meanwhile()))
+    t.start()
+    try:
+        for k in range(100):
+            cmds["order_id"] = np.arange(10 + k * n, 10 + (k + 1) * n)
+            while True:
+                try:
+                    eng.process(cmds)
+                    break
+                except mc.BusyError:              # the other thread's sync: nothing changed
+                    pass
+    finally:
+        stop.append(True)
+        t.join()
+    live = eng.state_hash()
+    eng.close()
+    rec = mc.Engine.recover(d, readonly=True)         # (refused: "sequence break")
+    assert rec.state_hash() == live and rec.recovery_report.last_seq == 2 + 100 * n
+
+
 def test_engine_closed_journal_refuses_commands(tmp_path):
     eng, d = journaled(tmp_path)
     eng.add_symbol(1)

@@ -109,6 +109,11 @@ cdef class Engine:
             self._attach_journal(jc, jt)
 
     def __dealloc__(self):
+        # a writer may outlive its engine (eng.journal kept): it no longer points at its byte
+        if self._jc is not None:
+            self._jc.host_busy = NULL
+        if self._jt is not None:
+            self._jt.host_busy = NULL
         if self._e != NULL:
             # The handle dies first: every C/Numba call with it is refused from here on. The
             # books are the OrderBook objects in self._books: they are released with them (a
@@ -639,6 +644,10 @@ cdef class Engine:
         self._jcp = commands._j
         self._jt = trades
         self._jtp = trades._j if trades is not None else NULL
+        # their own sync(), commit() and close() are calls on this engine (see _enter)
+        commands.host_busy = &self._e.busy
+        if trades is not None:
+            trades.host_busy = &self._e.busy
         if trades is not None:
             # Trade capture reads the fills from the events, so the books write them even with
             # record_events=False (the per-call methods still drop them after each call).
@@ -765,8 +774,8 @@ cdef class Engine:
         mc_engine_busy_enter(self._e, MC_BUSY_JOURNAL)
         try:
             if self._jt is not None:
-                self._jt.sync()
-            return self._jc.sync()
+                self._jt._sync()
+            return self._jc._sync()
         finally:
             mc_engine_busy_leave(self._e)
 
@@ -788,7 +797,7 @@ cdef class Engine:
                 if writer is None:
                     continue
                 try:
-                    writer.close()
+                    (<JournalWriter>writer)._close()
                 except BaseException as exc:
                     if first is None:
                         first = exc

@@ -174,6 +174,13 @@ cdef class JournalWriter:
     cdef uint64_t _start_seq     # next_seq when made: records appended since are this writer's
     cdef int64_t _prior_crc      # CRC of the record before _start_seq if known, else -1
     cdef object __weakref__      # for the registry a forked child's writers are found in
+    # the busy byte of the Engine the writer is attached to (NULL: none): its public sync(),
+    # commit() and close() are calls on that engine, refused while another thread uses it
+    cdef uint8_t* host_busy
     cdef int _check(self) except -1
+    cdef int _enter(self) except -1
+    cdef void _leave(self, int entered) noexcept
+    cdef object _sync(self)
+    cdef object _close(self)
     cdef void _close_dir_and_lock(self) noexcept
     cdef void _forked(self) noexcept

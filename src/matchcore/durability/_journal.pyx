@@ -27,7 +27,10 @@ import weakref
 import numpy as np
 cimport numpy as cnp
 
-from matchcore._core cimport mc_event, mc_command, MC_EV_FILL
+from matchcore._core cimport (
+    mc_event, mc_command, MC_EV_FILL, MC_BUSY_JOURNAL, MC_BUSY_HELD, mc_held_by_me,
+    mc_raise_busy,
+)
 from matchcore._core import COMMAND_DTYPE
 from matchcore.durability.errors import JournalError
 
@@ -660,6 +663,7 @@ cdef class JournalWriter:
                   int64_t append_size=-1, int lock_fd=-1, int64_t last_crc=-1,
                   base_hash=None):
         self.lock_fd = -1
+        self.host_busy = NULL
         self._start_seq = next_seq
         self._prior_crc = last_crc if 0 <= last_crc <= 0xFFFFFFFF else -1
         if fsync not in POLICIES and fsync != "on_sync":
@@ -850,15 +854,49 @@ cdef class JournalWriter:
                 mc_journal_commit(j)
         self._check()
 
+    cdef int _enter(self) except -1:
+        # The writer of an Engine (eng.journal, eng.trade_journal) is written by that engine's
+        # calls without the GIL: a call on it from another thread meanwhile wrote the same
+        # buffer (records interleaved, a journal recovery refuses). Its public methods are
+        # guarded as the engine's own calls are: 1 if the engine's busy byte was set here.
+        cdef uint8_t* b = self.host_busy
+        if b == NULL:
+            return 0
+        if b[0]:
+            if b[0] == MC_BUSY_HELD and mc_held_by_me(b):
+                return 0
+            mc_raise_busy("Engine", b[0])
+        b[0] = MC_BUSY_JOURNAL
+        return 1
+
+    cdef void _leave(self, int entered) noexcept:
+        if entered and self.host_busy != NULL:
+            self.host_busy[0] = 0
+
     def commit(self):
-        """Write what was appended (and fsync as the policy says)."""
+        """Write what was appended (and fsync as the policy says). The writer of an
+        :class:`~matchcore.Engine` is refused (:class:`~matchcore.BusyError`) while another
+        thread uses that engine, as its own calls are."""
         cdef int rc
-        with nogil:
-            rc = mc_journal_commit(self._j)
+        cdef int entered = self._enter()
+        try:
+            with nogil:
+                rc = mc_journal_commit(self._j)
+        finally:
+            self._leave(entered)
         self._check()
 
     def sync(self):
-        """Write and fsync everything appended so far; returns the last durable seq."""
+        """Write and fsync everything appended so far; returns the last durable seq. (An
+        engine's writer: refused while another thread uses the engine, see :meth:`commit`.)"""
+        cdef int entered = self._enter()
+        try:
+            return self._sync()
+        finally:
+            self._leave(entered)
+
+    cdef object _sync(self):
+        # sync() for the engine, which guards its own calls
         cdef int rc
         self._check()
         with nogil:
@@ -867,7 +905,16 @@ cdef class JournalWriter:
         return mc_load_u64(&self._j.durable_seq)
 
     def close(self):
-        """Write what is buffered, fsync (unless the policy is ``"never"``) and close."""
+        """Write what is buffered, fsync (unless the policy is ``"never"``) and close. (An
+        engine's writer: refused while another thread uses the engine, see :meth:`commit`.)"""
+        cdef int entered = self._enter()
+        try:
+            self._close()
+        finally:
+            self._leave(entered)
+
+    cdef object _close(self):
+        # close() for the engine, which guards its own calls
         cdef int rc = 0
         if self._j.err == _E_FORKED:
             # the parent's journal: close this process's copies, write nothing
