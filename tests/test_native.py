@@ -679,3 +679,53 @@ def test_native_recorder_handle_refused_as_a_journaled_engine_refuses_it(tmp_pat
     again = OrderBook()
     replay_commands(p, again)
     assert again.state_hash() == rec.book.state_hash()
+
+
+_RECORDER_OOM_SCRIPT = r"""
+import resource, sys
+import numpy as np
+import matchcore as mc
+from matchcore.native import Recorder, replay_commands
+
+n = 3_000_000
+flow = np.zeros(n, mc.COMMAND_DTYPE)
+flow["order_id"] = np.arange(1, n + 1)
+flow["side"] = np.arange(n) % 2
+flow["price"] = np.where(flow["side"] == 0, 1 + np.arange(n) % 40, 101 + np.arange(n) % 40)
+flow["qty"] = 1
+path = sys.argv[1]
+rec = Recorder(mc.OrderBook(), path, flush_every=1 << 30)
+out = np.zeros(1000, mc.EVENT_DTYPE)
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + 150 * 2**20, resource.RLIM_INFINITY))
+try:
+    rec.process(flow, out=out)
+    print("returned")
+    sys.exit(0)
+except MemoryError as ex:
+    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+    applied, msg = ex.applied, str(ex)
+assert f"after {applied} of" in msg, (applied, msg)
+rec.close()
+again = mc.OrderBook()
+replay_commands(path, again)
+assert again.state_hash() == rec.book.state_hash(), applied
+print("MemoryError", applied, len(rec.book))
+"""
+
+
+def test_native_recorder_process_out_of_memory_part_way_journals_what_the_book_applied(tmp_path):
+    # the book applied the commands before the point where memory ran out and raised; the
+    # Recorder journaled none of them, so the journal replayed to another state than the live
+    # book (an empty one where the live book held hundreds of thousands of orders)
+    import os
+    import subprocess
+    import sys
+
+    p = tmp_path / "oom.mccmd"
+    r = subprocess.run([sys.executable, "-c", _RECORDER_OOM_SCRIPT, str(p)], capture_output=True,
+                       text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0, r.stderr
+    word, applied, resting = r.stdout.split()
+    assert word == "MemoryError" and 0 < int(applied) < 3_000_000 and int(resting) > 0
+    assert read_header(p).count == int(applied)

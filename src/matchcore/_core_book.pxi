@@ -241,7 +241,8 @@ cdef class OrderBook:
         not, a new array with all k events is returned (and what ``out`` then holds is
         unspecified), so no event is ever lost: ``len(result) > len(out)`` tells the caller to
         grow its buffer. A bad ``out`` raises before any command
-        is applied. Either way the events are written in place as the commands run, without a
+        is applied. Memory running out part way raises MemoryError with the count of commands
+        applied (they stay applied) in its message and its ``applied`` attribute. Either way the events are written in place as the commands run, without a
         copy afterwards (after a shortfall, only the rest is copied).
 
         >>> import numpy as np
@@ -331,10 +332,14 @@ cdef class OrderBook:
                 b.n_ev = start
             mc_busy_leave(b)
         if lost:
-            raise MemoryError(f"matchcore: out of memory after {done} of {n} commands (applied; "
+            exc = MemoryError(f"matchcore: out of memory after {done} of {n} commands (applied; "
                               "no memory was left for their events, which are lost)")
+            exc.applied = done      # for a caller that must account for them (a journal)
+            raise exc
         if done < n:
-            raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
+            exc = MemoryError(f"matchcore: out of memory after {done} of {n} commands")
+            exc.applied = done
+            raise exc
         return res
 
     def events(self, owner=None):

@@ -508,7 +508,9 @@ cdef class Engine:
         :meth:`OrderBook.process`: when the batch's k events fit they are written to
         ``out[:k]`` and that view is returned; when they do not, a new array with all k events
         is returned (``len(result) > len(out)``: grow the buffer) and what ``out`` then holds is
-        unspecified. A bad ``out`` raises before any command is applied.
+        unspecified. A bad ``out`` raises before any command is applied. Memory running out
+        part way raises MemoryError with the count of commands applied (they stay applied) in
+        its message and its ``applied`` attribute.
 
         >>> import numpy as np; eng = Engine(); _ = eng.add_symbol(1)
         >>> cmds = np.zeros(2, COMMAND_DTYPE); cmds["symbol"] = 1; cmds["order_id"] = [1, 2]
@@ -590,10 +592,14 @@ cdef class Engine:
                 e.n_ev = start
             mc_engine_busy_leave(e)
         if lost:
-            raise MemoryError(f"matchcore: out of memory after {done} of {n} commands (applied; "
+            exc = MemoryError(f"matchcore: out of memory after {done} of {n} commands (applied; "
                               "no memory was left for their events, which are lost)")
+            exc.applied = done      # for a caller that must account for them (a journal)
+            raise exc
         if done < n:
-            raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
+            exc = MemoryError(f"matchcore: out of memory after {done} of {n} commands")
+            exc.applied = done
+            raise exc
         return res
 
     cdef int64_t _call_journaled(self, int64_t ts, uint64_t oid, int64_t price, int64_t qty,

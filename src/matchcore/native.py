@@ -836,17 +836,35 @@ class Recorder(NoCopy):
     def process(self, commands, out=None):
         """Forward :meth:`OrderBook.process` and journal every command of the batch (bad ones
         included: the batch applies them all), with this recorder's ``symbol``. An array or
-        ``out`` that the book refuses raises before any command, and nothing is journaled."""
+        ``out`` that the book refuses raises before any command, and nothing is journaled. If
+        the book runs out of memory part way, the commands it applied (the MemoryError's
+        ``applied``) are journaled before the error propagates."""
         if self._f is None:
             self._closed()
-        res = self.book.process(commands, out=out)
+        try:
+            res = self.book.process(commands, out=out)
+        except MemoryError as exc:
+            # the book ran out of memory part way: the commands it applied are in the live
+            # state, so they go into the journal too (else it replays to another state), in
+            # pieces written at once: a copy of them all may not fit in what memory is left
+            applied = getattr(exc, "applied", 0)
+            if applied:
+                given = np.asarray(commands)
+                self.flush()
+                for i in range(0, applied, 4096):
+                    self._journal_batch(given[i:min(i + 4096, applied)])
+                    self.flush()
+            raise
+        self._journal_batch(commands)
+        return res
+
+    def _journal_batch(self, commands):
         recs = np.asarray(commands).astype(FILE_DTYPE)      # a copy, in the file's layout
         recs["symbol"] = self.symbol
         self._buf += recs.tobytes()
         self._pending += len(recs)
         if self._pending >= self._flush_every:
             self.flush()
-        return res
 
     def _unjournaled(self, name):
         raise TypeError(f"Recorder.{name}() cannot be journaled (a command file holds SUBMIT, "
