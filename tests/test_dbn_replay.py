@@ -919,3 +919,29 @@ def test_dbn_replay_garbage_at_the_end_skipped_not_reported_truncated(tmp_path, 
     s = replay_bytes(data + b"\xff" * 5 + b"\x0e").stats
     assert s["truncated"] == {"offset": (len(data) - header_len(data)) + 5, "bytes": 1,
                               "expected": 56}
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_open_dbn_compressed_file_cut_short_raises_eof_after_its_bytes(tmp_path, codec):
+    # open_dbn of a .dbn.zst cut short ended as if the file were whole (zstandard's
+    # stream_reader stops silently inside a frame), and a cut .dbn.gz likewise: a reader lost
+    # the rest of the day without a word, where replay_dbn and itch.open_stream say it is cut
+    import gzip
+
+    from matchcore.feeds.dbn import open_dbn
+
+    plain = generate_mbo(None, records=3000, instruments=3, seed=8)
+    packed = gzip.compress(plain) if codec == "gzip" else \
+        pytest.importorskip("zstandard").ZstdCompressor().compress(plain)
+    ext = ".dbn.gz" if codec == "gzip" else ".dbn.zst"
+    whole, cut = tmp_path / f"whole{ext}", tmp_path / f"cut{ext}"
+    whole.write_bytes(packed)
+    cut.write_bytes(packed[:len(packed) * 2 // 3])
+    with open_dbn(whole) as f:
+        assert f.read() == plain
+    got = bytearray()
+    with open_dbn(cut) as f, pytest.raises(EOFError, match="cut short"):
+        while chunk := f.read(4096):
+            got += chunk
+    assert len(got) < len(plain) and plain.startswith(bytes(got))
+    assert is_dbn(cut)

@@ -65,7 +65,9 @@ class DbnMetadata:
 def open_dbn(path) -> io.BufferedIOBase:
     """Open a DBN file for binary reading; a zstd- or gzip-compressed one (recognised by its
     magic bytes, not its name) is decompressed on the fly (zstd needs ``zstandard``). The
-    caller closes it. O(1); reading is O(bytes).
+    caller closes it. A compressed stream cut short hands over every byte it holds, then
+    raises ``EOFError`` where it ends (as ``gzip`` and :func:`matchcore.itch.open_stream` do)
+    instead of ending as if whole. O(1); reading is O(bytes).
 
     >>> with open_dbn("mbo.dbn.zst") as f:          # doctest: +SKIP
     ...     read_metadata(f).dataset
@@ -78,13 +80,30 @@ def open_dbn(path) -> io.BufferedIOBase:
         except ImportError:
             raw.close()
             raise
-        if src is raw:
-            return io.BufferedReader(zstd.ZstdDecompressor().stream_reader(raw, closefd=True),
-                                     buffer_size=1 << 20)
-        return _Closing(zstd.ZstdDecompressor().stream_reader(src, closefd=False), raw)
+        return _Closing(_CheckedEnd(_ZstdFrames(zstd, src, live=live), path), raw)
     if head[:2] == GZIP_MAGIC:
-        return _Closing(Inflater(src, live=live), raw)
+        return _Closing(_CheckedEnd(Inflater(src, live=live), path), raw)
     return raw if src is raw else _Closing(src, raw)
+
+
+class _CheckedEnd(io.RawIOBase):
+    """The decompressed bytes of ``frames`` (:class:`_ZstdFrames` or an ``Inflater``), with
+    ``EOFError`` at their end when the compressed data stopped before its end marker: a reader
+    of a cut file learns it at the end, after every byte it holds."""
+
+    def __init__(self, frames, path):
+        self._frames = frames
+        self._path = path
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        k = self._frames.readinto(b)
+        if k == 0 and len(b) and _ended_early(self._frames):
+            raise EOFError(f"{self._path}: the compressed stream ends before its end marker "
+                           f"(the file is cut short)")
+        return k
 
 
 class _ZstdFrames(io.RawIOBase):
@@ -154,7 +173,7 @@ def is_dbn(path) -> bool:
                     return start == DBN_MAGIC
                 # the stream ends inside its first block (a file cut short): not checkable
                 return p.name.endswith(".dbn.zst")
-            except ImportError:
+            except (ImportError, EOFError):
                 return p.name.endswith(".dbn.zst")
             except Exception:     # not a zstd frame after all: not a DBN stream
                 return False
