@@ -566,3 +566,20 @@ def test_recovery_failed_replay_releases_lock_and_files_while_error_is_held(tmp_
     with pytest.raises(JournalError, match="replay diverged at seq 3"):
         mc.Engine.recover(d)
     assert _fds_into(d) == []
+
+
+def test_recover_readonly_makes_no_writer_so_a_buffer_it_would_not_use_is_not_allocated(tmp_path):
+    # a read-only recovery (a monitor reading a live engine's journal) tried to allocate the
+    # writer buffers it never makes: buffer_bytes=1 TiB failed it with MemoryError, while the
+    # same options are fine for reading. A recovery that takes over still tries them first.
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.close()
+    ro = mc.Engine.recover(d, readonly=True, buffer_bytes=1 << 40)
+    assert ro.get(1) == (1, 0, 100, 5)
+    with pytest.raises(TypeError, match="buffer_bytes must be an integer"):
+        mc.Engine.recover(d, readonly=True, buffer_bytes=1.5)
+    with pytest.raises(MemoryError, match="buffer_bytes"):
+        mc.Engine.recover(d, buffer_bytes=1 << 40)
+    assert mc.Engine.recover(d).get(1) == (1, 0, 100, 5)

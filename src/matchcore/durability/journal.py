@@ -389,10 +389,12 @@ _WRITER_OPTIONS = {
 }
 
 
-def check_journal_options(fsync: str = "batch", trades: bool = True, **options) -> None:
+def check_journal_options(fsync: str = "batch", trades: bool = True, *, writers: bool = True,
+                          **options) -> None:
     """Raise ``ValueError``/``TypeError`` for a bad writer option, or ``MemoryError`` for a
     ``buffer_bytes`` that cannot be allocated, before any file or directory is made: a refused
-    call must leave the disk as it found it."""
+    call must leave the disk as it found it. ``writers=False`` (a read-only recovery, which
+    makes no writer) checks the values without trying the allocation."""
     if fsync not in _j.POLICIES:
         raise ValueError(f"fsync must be one of {sorted(_j.POLICIES)}, got {fsync!r}")
     _flag_arg(trades, "trades")
@@ -412,7 +414,7 @@ def check_journal_options(fsync: str = "batch", trades: bool = True, **options) 
         if value < lo or (hi is not None and value > hi):
             raise ValueError(f"{name} must be >= {lo}" + (f" and <= {hi}" if hi else "") +
                              f", got {value}")
-    if "buffer_bytes" in options:
+    if writers and "buffer_bytes" in options:
         # the writers allocate their buffers (commands, and trades unless off) after making the
         # directory and its LOCK file, so a size no allocation satisfies is tried here first
         _j.check_buffer_bytes(int(options["buffer_bytes"]), 2 if trades else 1)

@@ -346,7 +346,7 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
     readonly = _flag_arg(readonly, "readonly")
     trades = _flag_arg(trades, "trades")
     record_events = _flag_arg(record_events, "record_events")
-    check_journal_options(fsync, trades, **journal_options)
+    check_journal_options(fsync, trades, writers=not readonly, **journal_options)
     if not (segment_files(path, KIND_COMMANDS) or list_snapshots(path)):
         raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
     report = RecoveryReport(path, readonly=readonly)
