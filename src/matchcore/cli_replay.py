@@ -351,6 +351,15 @@ def _refuse_ignored(args, fmt: str) -> None:
     if given:
         raise ValueError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to "
                          f"{_FORMAT_NAMES[fmt]} files")
+    refuse_depth_without_snapshots(args)
+
+
+def refuse_depth_without_snapshots(args) -> None:
+    # --depth is the depth of the snapshots: without a cadence none is taken, and the option
+    # only set the depth of an empty snapshots.npy while the user expected deeper books
+    if args.depth_given and not args.snapshot_every and not args.snapshot_every_ns:
+        raise ValueError("--depth needs --snapshot-every or --snapshot-every-ns (it is the "
+                         "depth of the snapshots; --dump-book writes every level)")
 
 
 def _replay(args) -> int:

@@ -20,6 +20,9 @@ from matchcore.cli_replay import CSV_HEADER, _bar, dump_output
 def _options(args) -> dict:
     if args.snapshot_every < 0 or args.snapshot_every_ns < 0 or args.depth < 1:
         raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
+    from matchcore.cli_replay import refuse_depth_without_snapshots
+
+    refuse_depth_without_snapshots(args)
     if args.verify:
         raise ValueError("--verify applies to one LOBSTER file")
     if args.committed:
