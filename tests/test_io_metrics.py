@@ -735,3 +735,20 @@ def test_replay_metrics_next_replay_at_a_freed_replayers_address_labels_its_own_
         assert got[("matchcore_replay_chunks_total", None)] == 1
     if len(set(ids)) == len(ids):
         pytest.skip("no replayer was made at a freed one's address: the case did not arise")
+
+
+def test_metrics_integer_arguments_take_numpy_integers_as_the_library_does():
+    # serve_metrics(port=np.int64(0)) and EngineMetrics(sample_every=np.int64(10)) were refused
+    # as "must be an int", where every integer argument of the book, the engine and the Dask
+    # replay takes a numpy integer; bools, floats and strs are still refused
+    from matchcore.io.metrics import EngineMetrics, serve_metrics
+
+    m = EngineMetrics(mc.Engine(), sample_every=np.int64(10))
+    assert m.sample_every == 10 and type(m.sample_every) is int
+    with serve_metrics(np.int64(0), registry=m.registry) as srv:
+        assert srv.port > 0
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(ValueError, match="sample_every"):
+            EngineMetrics(mc.Engine(), sample_every=bad)
+        with pytest.raises(ValueError, match="metrics port"):
+            serve_metrics(bad)

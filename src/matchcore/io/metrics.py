@@ -74,6 +74,14 @@ class MetricsServer(NoCopy):
         self.close()
 
 
+def _int_or_none(value):
+    # an integer argument as the rest of the library takes it: int or a numpy integer (what
+    # arithmetic on arrays gives), not a bool, float or str
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        return None
+    return int(value)
+
+
 def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> MetricsServer:
     """Serve ``registry`` (default: prometheus_client's global one) at
     ``http://addr:port/metrics`` from a background thread; ``port=0`` picks a free port.
@@ -86,8 +94,9 @@ def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> Metr
     ...     events = m.process(commands)
     """
     prom = _prom()
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+    if _int_or_none(port) is None or not 0 <= port <= 65535:
         raise ValueError(f"metrics port must be an int in 0..65535, got {port!r}")
+    port = int(port)
     if registry is None:
         registry = prom.REGISTRY
     try:
@@ -406,9 +415,9 @@ class EngineMetrics(NoCopy):
             raise ValueError("latency_bounds_ns must be finite, positive and strictly ascending "
                              "(the +Inf bucket is always there)")
         _check_prefix(prefix)
-        if isinstance(sample_every, bool) or not isinstance(sample_every, int) or sample_every < 1:
+        if _int_or_none(sample_every) is None or sample_every < 1:
             raise ValueError(f"sample_every must be an int >= 1, got {sample_every!r}")
-        self.sample_every = sample_every
+        self.sample_every = int(sample_every)
         self.clock = resolve_clock(clock)
         self._prom = prom
         self.target = target
