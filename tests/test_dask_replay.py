@@ -621,3 +621,23 @@ def test_dask_replay_numpy_integer_workers_taken_as_split_is(files):
                        processes=False)
     assert res.files[0].parts == 2
     assert res.files[0].stats == replay_serial(files[:1]).files[0].stats
+
+
+def test_dask_replay_descriptor_of_this_process_refused_before_any_cluster(tmp_path, capsys):
+    # `replay <(zcat day.itch.gz) --dask ...` sent /dev/fd/63 to the workers: in a worker
+    # process that name is the worker's own descriptor 63, no such file or one of its own
+    # files read as market data
+    import os
+
+    r, w = os.pipe()
+    try:
+        for p in (f"/dev/fd/{r}", f"/proc/self/fd/{r}", "/dev/stdin"):
+            with pytest.raises(ValueError, match="descriptor of this process"):
+                replay_files([p], "tcp://127.0.0.1:1", fmt="itch")
+        rc = main(["replay", f"/dev/fd/{r}", "--format", "itch", "--dask", "local",
+                   "--no-progress"])
+        out, err = capsys.readouterr()
+        assert rc == 1 and out == "" and "descriptor of this process" in err
+    finally:
+        os.close(r)
+        os.close(w)

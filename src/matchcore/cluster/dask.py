@@ -290,6 +290,19 @@ def _check(paths, options):
     return paths
 
 
+def _refuse_own_descriptors(paths) -> None:
+    # /dev/fd/63 (bash's <(...)), /dev/stdin, /proc/self/fd/N name a descriptor of this
+    # process: a worker process opening the same name gets its own descriptor of that number,
+    # which is no such file or, worse, one of the worker's own files read as market data
+    own = (f"/proc/{os.getpid()}/fd/", "/proc/self/fd/", "/dev/fd/")
+    for p in paths:
+        a = os.path.abspath(p)
+        if a.startswith(own) or a in ("/dev/stdin", "/dev/stdout", "/dev/stderr"):
+            raise ValueError(f"{p} is a descriptor of this process (a pipe from <(...) or a "
+                             f"redirect): a worker cannot open it; replay it without --dask, or "
+                             f"write it to a file or a named FIFO (mkfifo)")
+
+
 def _collect(paths, tasks, results) -> list:
     # Tasks were made file by file, the shares of a file in partition order.
     grouped: dict[int, list] = {i: [] for i in range(len(paths))}
@@ -424,6 +437,7 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     if local:
         _check_workers(workers)
     paths = _check(paths, options)
+    _refuse_own_descriptors(paths)
     tasks = _tasks(paths, split, fmt)
     _check_split(split, tasks, options)
     _check_options(tasks, options)
