@@ -156,6 +156,11 @@ class CTable:
         self.engine_pending_events = f(i64, h)(a["engine_pending_events"])
         self.engine_drain_events = f(i64, h, p, i64)(a["engine_drain_events"])
         self.engine_drain_events_owner = f(i64, h, u64, p, i64)(a["engine_drain_events_owner"])
+        self.cancel_by = f(i64, h, u64, u64)(a["cancel_by"])
+        self.modify_by = f(i64, h, u64, i64, i64, u64)(a["modify_by"])
+        self.engine_cancel_by = f(i64, h, ctypes.c_uint32, u64, u64)(a["engine_cancel_by"])
+        self.engine_modify_by = f(i64, h, ctypes.c_uint32, u64, i64, i64,
+                                 u64)(a["engine_modify_by"])
 
     def drain(self, b) -> np.ndarray:
         n = self.pending_events(b)
@@ -231,7 +236,7 @@ def test_capi_table_functions_are_handle_checks_around_the_core_functions():
         assert f"mc_{field}(" in body, field
         assert "_bk(h)" in body or "_en(h)" in body or field == "book_new", field
         assert body.count("\n") < 16, field   # a check and a call, nothing else
-    assert len(fields) == 39
+    assert len(fields) == 43
 
 
 def test_capi_get_include_contains_header():
@@ -609,3 +614,72 @@ def test_capi_process_cancel_reject_reaches_drain_events_owner(api):
     assert api.drain_events_owner(b, 8, out.ctypes.data, 2) == 1
     assert out[0]["kind"] == mc.EventKind.REJECTED and out[0]["owner"] == 8
     assert out[0]["reason"] == mc.Reason.ORDER_NOT_FOUND
+
+
+def with_senders(cmds: np.ndarray, seed: int) -> np.ndarray:
+    """``cmds`` with an owner (1-4, the sender) on every cancel and modify."""
+    rng = np.random.default_rng(seed)
+    out = cmds.copy()
+    cm = out["kind"] >= 2
+    out["owner"][cm] = rng.integers(1, 5, int(cm.sum()))
+    return out
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_capi_cancel_by_modify_by_carry_the_sender_as_python_owner_and_process(api, seed):
+    # cancel and modify of the table name no sender: the REJECTED event of an id resting
+    # nowhere had owner 0 where the Python owner= and process() give the sender. cancel_by and
+    # modify_by, appended to the table, take it.
+    cmds = with_senders(random_commands(1500, seed), seed)
+    py_book = mc.OrderBook()
+    want = run_python_calls(py_book, cmds)
+    assert_events_equal(mc.OrderBook().process(cmds), want, labels=("process()", "Python"))
+    book = mc.OrderBook()
+    b = book.handle
+    for ts, oid, price, qty, owner, _sym, kind, side, tif, post in cmds.tolist():
+        api.set_time(b, ts)
+        if kind == 0:
+            api.submit(b, oid, side, price, qty, tif, owner, post)
+        elif kind == 1:
+            api.market(b, oid, side, qty, owner)
+        elif kind == 2:
+            api.cancel_by(b, oid, owner)
+        else:
+            api.modify_by(b, oid, qty, price, owner)
+    assert_events_equal(api.drain(b), want, labels=("C cancel_by/modify_by", "Python"))
+    assert book.state_hash() == py_book.state_hash()
+    rejected = want[want["kind"] == int(mc.EventKind.REJECTED)]
+    assert (rejected["owner"] != 0).any()
+    # a made-up handle is refused as by every table function (MC_ERR_HANDLE)
+    assert api.cancel_by(0, 1, 1) == -101 and api.modify_by(0, 1, 1, 0, 1) == -101
+
+
+def test_capi_engine_cancel_by_modify_by_carry_the_sender_as_engine_process(api):
+    cmds = with_senders(random_commands(1500, 6, n_symbols=3, unknown_symbol=True), 6)
+
+    def make():
+        eng = mc.Engine()
+        for sym in range(3):
+            eng.add_symbol(sym)
+        return eng
+
+    want = make().process(cmds)
+    eng = make()
+    e = eng.handle
+    out = []
+    for ts, oid, price, qty, owner, sym, kind, side, tif, post in cmds.tolist():
+        api.engine_set_time(e, ts)
+        if kind == 0:
+            api.engine_submit(e, sym, oid, side, price, qty, tif, owner, post)
+        elif kind == 1:
+            api.engine_market(e, sym, oid, side, qty, owner)
+        elif kind == 2:
+            api.engine_cancel_by(e, sym, oid, owner)
+        else:
+            api.engine_modify_by(e, sym, oid, qty, price, owner)
+        n = api.engine_pending_events(e)
+        ev = np.zeros(n, EVENT_DTYPE)
+        assert api.engine_drain_events(e, ev.ctypes.data, n) == n
+        out.append(ev)
+    assert_events_equal(np.concatenate(out), want, labels=("C engine_*_by", "process()"))
+    assert api.engine_cancel_by(0, 0, 1, 1) == -101 and api.engine_modify_by(0, 0, 1, 1, 0, 1) == -101

@@ -29,6 +29,8 @@ from matchcore._core cimport (
     mc_market,
     mc_cancel,
     mc_modify,
+    mc_cancel_by,
+    mc_modify_by,
     mc_apply,
     mc_process,
     mc_best,
@@ -56,6 +58,8 @@ from matchcore._engine cimport (
     mc_engine_market,
     mc_engine_cancel,
     mc_engine_modify,
+    mc_engine_cancel_by,
+    mc_engine_modify_by,
     mc_engine_process,
     mc_engine_book,
     mc_engine_get,
@@ -229,6 +233,27 @@ cdef int64_t h_modify(uint64_t h, uint64_t oid, int64_t qty, int64_t price) noex
     if rc < 0:
         return rc
     return mc_modify(b, oid, qty, price)
+
+
+cdef int64_t h_cancel_by(uint64_t h, uint64_t oid, uint64_t owner) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    cdef int rc = _entry(b)
+    if rc < 0:
+        return rc
+    return mc_cancel_by(b, oid, owner)
+
+
+cdef int64_t h_modify_by(uint64_t h, uint64_t oid, int64_t qty, int64_t price,
+                         uint64_t owner) noexcept nogil:
+    cdef mc_book* b = _bk(h)
+    if b == NULL:
+        return -E_HANDLE
+    cdef int rc = _entry(b)
+    if rc < 0:
+        return rc
+    return mc_modify_by(b, oid, qty, price, owner)
 
 
 cdef int64_t h_apply(uint64_t h, const mc_command* c) noexcept nogil:
@@ -463,6 +488,26 @@ cdef int64_t h_engine_modify(uint64_t h, uint32_t symbol, uint64_t oid, int64_t 
     return mc_engine_modify(e, symbol, oid, qty, price)
 
 
+cdef int64_t h_engine_cancel_by(uint64_t h, uint32_t symbol, uint64_t oid,
+                                uint64_t owner) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
+    return mc_engine_cancel_by(e, symbol, oid, owner)
+
+
+cdef int64_t h_engine_modify_by(uint64_t h, uint32_t symbol, uint64_t oid, int64_t qty,
+                                int64_t price, uint64_t owner) noexcept nogil:
+    cdef mc_engine* e = _en(h)
+    if e == NULL:
+        return -E_HANDLE
+    if e.busy:
+        return -E_BUSY
+    return mc_engine_modify_by(e, symbol, oid, qty, price, owner)
+
+
 cdef int64_t h_engine_process(uint64_t h, const mc_command* cmds, int64_t n) noexcept nogil:
     cdef mc_engine* e = _en(h)
     if e == NULL:
@@ -545,6 +590,10 @@ cdef extern from "matchcore.h":
     ctypedef void* mc_book_free_fn
     ctypedef void* mc_book_new_fn
     ctypedef void* mc_cancel_fn
+    ctypedef void* mc_cancel_by_fn
+    ctypedef void* mc_modify_by_fn
+    ctypedef void* mc_engine_cancel_by_fn
+    ctypedef void* mc_engine_modify_by_fn
     ctypedef void* mc_clear_events_fn
     ctypedef void* mc_count_fn
     ctypedef void* mc_depth_fn
@@ -646,6 +695,10 @@ cdef extern from "matchcore.h":
         mc_engine_pending_events_fn engine_pending_events
         mc_engine_drain_events_fn engine_drain_events
         mc_engine_drain_events_owner_fn engine_drain_events_owner
+        mc_cancel_by_fn cancel_by
+        mc_modify_by_fn modify_by
+        mc_engine_cancel_by_fn engine_cancel_by
+        mc_engine_modify_by_fn engine_modify_by
     int MC_API_VERSION
     const char* MC_CAPSULE_NAME
 
@@ -696,6 +749,10 @@ _api.engine_state_hash = <mc_engine_state_hash_fn>h_engine_state_hash
 _api.engine_pending_events = <mc_engine_pending_events_fn>h_engine_pending_events
 _api.engine_drain_events = <mc_engine_drain_events_fn>h_engine_drain_events
 _api.engine_drain_events_owner = <mc_engine_drain_events_owner_fn>h_engine_drain_events_owner
+_api.cancel_by = <mc_cancel_by_fn>h_cancel_by
+_api.modify_by = <mc_modify_by_fn>h_modify_by
+_api.engine_cancel_by = <mc_engine_cancel_by_fn>h_engine_cancel_by
+_api.engine_modify_by = <mc_engine_modify_by_fn>h_engine_modify_by
 
 _C_API = PyCapsule_New(<void*>&_api, MC_CAPSULE_NAME, NULL)
 
@@ -743,6 +800,10 @@ _FIELDS = (
     "engine_pending_events",
     "engine_drain_events",
     "engine_drain_events_owner",
+    "cancel_by",
+    "modify_by",
+    "engine_cancel_by",
+    "engine_modify_by",
 )
 
 

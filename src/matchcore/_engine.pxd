@@ -79,6 +79,10 @@ cdef int64_t mc_engine_market(mc_engine* e, uint32_t symbol, uint64_t oid, int s
 cdef int64_t mc_engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid) noexcept nogil
 cdef int64_t mc_engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, int64_t qty,
                               int64_t price) noexcept nogil
+cdef int64_t mc_engine_cancel_by(mc_engine* e, uint32_t symbol, uint64_t oid,
+                                 uint64_t owner) noexcept nogil
+cdef int64_t mc_engine_modify_by(mc_engine* e, uint32_t symbol, uint64_t oid, int64_t qty,
+                                 int64_t price, uint64_t owner) noexcept nogil
 cdef int64_t mc_engine_apply(mc_engine* e, const mc_command* c) noexcept nogil
 cdef int64_t mc_engine_process(mc_engine* e, const mc_command* cmds, int64_t n) noexcept nogil
 

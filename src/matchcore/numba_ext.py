@@ -215,6 +215,10 @@ _SIGS = {
     "engine_pending_events": ("i64", ("e",)),
     "engine_drain_events_raw": ("i64", ("e", "p", "i64")),
     "engine_drain_events_owner_raw": ("i64", ("e", "u64", "p", "i64")),
+    "cancel_by": ("i64", ("b", "u64", "u64")),
+    "modify_by": ("i64", ("b", "u64", "i64", "i64", "u64")),
+    "engine_cancel_by": ("i64", ("e", "u32", "u64", "u64")),
+    "engine_modify_by": ("i64", ("e", "u32", "u64", "i64", "i64", "u64")),
 }
 
 # field: (array argument, count argument, bytes per counted item): when the array argument is a

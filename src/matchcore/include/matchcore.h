@@ -147,6 +147,9 @@ typedef int64_t (*mc_market_fn)(mc_book_h b, uint64_t order_id, int side, int64_
                                 uint64_t owner);
 typedef int64_t (*mc_cancel_fn)(mc_book_h b, uint64_t order_id);
 typedef int64_t (*mc_modify_fn)(mc_book_h b, uint64_t order_id, int64_t qty, int64_t price);
+typedef int64_t (*mc_cancel_by_fn)(mc_book_h b, uint64_t order_id, uint64_t owner);
+typedef int64_t (*mc_modify_by_fn)(mc_book_h b, uint64_t order_id, int64_t qty, int64_t price,
+                                   uint64_t owner);
 typedef int64_t (*mc_apply_fn)(mc_book_h b, const mc_command* cmd);
 typedef int64_t (*mc_process_fn)(mc_book_h b, const mc_command* cmds, int64_t n);
 typedef int (*mc_best_fn)(mc_book_h b, int side, int64_t* price, int64_t* qty);
@@ -175,6 +178,10 @@ typedef int64_t (*mc_engine_market_fn)(mc_engine_h e, uint32_t symbol, uint64_t 
 typedef int64_t (*mc_engine_cancel_fn)(mc_engine_h e, uint32_t symbol, uint64_t order_id);
 typedef int64_t (*mc_engine_modify_fn)(mc_engine_h e, uint32_t symbol, uint64_t order_id,
                                        int64_t qty, int64_t price);
+typedef int64_t (*mc_engine_cancel_by_fn)(mc_engine_h e, uint32_t symbol, uint64_t order_id,
+                                          uint64_t owner);
+typedef int64_t (*mc_engine_modify_by_fn)(mc_engine_h e, uint32_t symbol, uint64_t order_id,
+                                          int64_t qty, int64_t price, uint64_t owner);
 typedef int64_t (*mc_engine_process_fn)(mc_engine_h e, const mc_command* cmds, int64_t n);
 typedef mc_book_h (*mc_engine_book_fn)(mc_engine_h e, uint32_t symbol);
 typedef int (*mc_engine_get_fn)(mc_engine_h e, uint64_t order_id, uint32_t* symbol,
@@ -208,7 +215,8 @@ typedef struct mc_api_v2 {
     mc_cancel_fn cancel;                 /* open qty removed, or -MC_R_ORDER_NOT_FOUND */
     mc_modify_fn modify;                 /* new qty, price (0 = keep) */
     /* (cancel and modify name no sender: the REJECTED event of an id that is not resting has
-       owner 0; apply a command to give its owner, as process() and the Python owner= do) */
+       owner 0; cancel_by / modify_by at the end of the table take the sender's owner, as
+       process() and the Python owner= do) */
     mc_apply_fn apply;                   /* one command record */
     mc_process_fn process;               /* n command records; returns how many applied */
 
@@ -253,6 +261,14 @@ typedef struct mc_api_v2 {
     mc_engine_pending_events_fn engine_pending_events;
     mc_engine_drain_events_fn engine_drain_events;
     mc_engine_drain_events_owner_fn engine_drain_events_owner;
+
+    /* ---- appended: cancel and modify naming their sender. `owner` goes into the REJECTED
+     * event of an id that is not resting (a resting order's reject carries its own owner);
+     * otherwise as cancel / modify / engine_cancel / engine_modify. ---- */
+    mc_cancel_by_fn cancel_by;
+    mc_modify_by_fn modify_by;
+    mc_engine_cancel_by_fn engine_cancel_by;
+    mc_engine_modify_by_fn engine_modify_by;
 } mc_api_v2;
 
 #ifdef Py_PYTHON_H
