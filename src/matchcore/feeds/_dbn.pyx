@@ -872,9 +872,10 @@ cdef class DbnReplayer:
 
     def snapshots(self, clear=False):
         """Depth snapshots (``snapshot_dtype(snapshot_depth)``; locate = book number), one per
-        book changed since its previous snapshot, every ``snapshot_every`` MBO records or at
-        each ``snapshot_every_ns`` boundary of ts_recv (the books of one snapshot in
-        book-number order)."""
+        book changed since its previous snapshot, every ``snapshot_every`` MBO records of the
+        books kept (a record of an instrument left out, or with an unknown action or side, is
+        not counted) or at each ``snapshot_every_ns`` boundary of ts_recv (the books of one
+        snapshot in book-number order)."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
         return sk_records(&self.S.snaps, self._snap_dtype, mc_bool_arg(clear, "clear"))
