@@ -333,6 +333,21 @@ def test_record_events_not_a_flag_raises_type_error(make):
         assert make(record_events=on).record_events is True
 
 
+def test_book_constructor_several_bad_arguments_refused_for_the_same_one_as_reference():
+    # The compiled book checks stp, record_events, then capacity (its signature's order); the
+    # reference model checked capacity before record_events, and a call with both wrong was
+    # refused for another argument, in other words, than by the book it specifies.
+    for kw in (dict(record_events="x", capacity=-1), dict(record_events=2, capacity=2**31),
+               dict(record_events=None, capacity=1.5)):
+        errors = []
+        for cls in (OrderBook, mc.ReferenceBook):
+            with pytest.raises((TypeError, ValueError)) as info:
+                cls(**kw)
+            errors.append((type(info.value), str(info.value)))
+        assert errors[0] == errors[1], kw
+        assert errors[0][0] is TypeError and "record_events must be True or False" in errors[0][1]
+
+
 def _replayers():
     import matchcore.itch as itch
     from matchcore.feeds.dbn import DbnReplayer

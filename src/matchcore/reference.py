@@ -135,16 +135,18 @@ class ReferenceBook:
     """
 
     def __init__(self, stp=STP.CANCEL_RESTING, *, record_events: bool = True, capacity=1024):
-        # the compiled book's checks and words (mc_stp_arg, mc_capacity_arg)
+        # the compiled book's checks and words, in its order (mc_stp_arg, mc_bool_arg,
+        # mc_capacity_arg)
         mode = _index(stp, "stp")
         if mode not in (0, 1, 2, 3):
             raise ValueError(f"unknown self-trade prevention mode {stp!r}")
+        recording = _flag(record_events, "record_events")
         cap = _int64(capacity, "capacity")
         if not 0 <= cap <= _MAX_CAPACITY:
             raise ValueError(f"capacity must be in [0, 2**30] (a book holds at most 2**30 "
                              f"orders), got {cap}")
         self._stp = STP(mode)
-        self._record_events = _flag(record_events, "record_events")
+        self._record_events = recording
         # side -> SortedDict(price -> OrderedDict(order_id -> _Order))
         self._sides: tuple[SortedDict, SortedDict] = (SortedDict(), SortedDict())
         self._orders: dict[int, _Order] = {}
