@@ -116,8 +116,8 @@ class ReferenceBook:
     """Naive pure-Python limit order book with the exact semantics of the compiled ``OrderBook``.
 
     Price-time priority, fills at the maker's price, GTC/IOC/FOK limit orders, market orders,
-    post-only, cancel, modify (in place when the price is kept and the quantity shrinks, else
-    cancel/replace losing priority), and self-trade prevention for a non-zero ``owner``.
+    post-only, cancel, modify (in place when the price is kept and the quantity does not grow,
+    else cancel/replace losing priority), and self-trade prevention for a non-zero ``owner``.
 
     Args:
         stp: self-trade prevention mode (``STP``), applied when the aggressor's owner is non-zero
