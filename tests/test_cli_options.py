@@ -229,3 +229,24 @@ def test_cli_bench_repeated_target_measured_once(capsys, tmp_path):
     res = json.loads(out_json.read_text())
     assert res["command"]["targets"] == ["standard", "market_maker"]
     assert out.count("\nstandard ") == 2        # one row in each of the two tables
+
+
+@pytest.mark.parametrize("several", [False, True])
+@pytest.mark.parametrize("extra, option, words", [
+    (["--depth", "0"], "--depth", "--depth must be >= 1, got 0"),
+    (["--snapshot-every", "-5"], "--snapshot-every", "--snapshot-every must be >= 0, got -5"),
+    (["--snapshot-every-ns", "-1"], "--snapshot-every-ns",
+     "--snapshot-every-ns must be >= 0, got -1"),
+])
+def test_cli_replay_bad_snapshot_option_error_names_that_option_and_value(capsys, several,
+                                                                          extra, option, words):
+    # one message for three options ("--snapshot-every/--snapshot-every-ns must be >= 0 and
+    # --depth >= 1") left the user to guess which value was refused, and named options not given
+    from cli_replay_checks import AAPL, shared
+
+    files = [str(shared(AAPL))] * (2 if several else 1)
+    rc, out, err = _run(capsys, ["replay", *files, "--no-progress", *extra])
+    assert rc == 1 and out == ""
+    assert err == f"matchcore replay: error: {words}\n"
+    others = {"--depth", "--snapshot-every", "--snapshot-every-ns"} - {option}
+    assert not any(f"{o} " in err or f"{o}/" in err for o in others)

@@ -367,3 +367,16 @@ def test_cli_replay_dbn_records_dropped_out_of_memory_reported_exit_1(dbn_file, 
     assert "DBN MBO records" in p.stdout
     assert p.stderr.startswith("matchcore replay: error: out of memory: ")
     assert "records or orders dropped" in p.stderr and p.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--depth", "0"], "--depth must be >= 1, got 0"),
+    (["--snapshot-every", "-5"], "--snapshot-every must be >= 0, got -5"),
+    (["--snapshot-every-ns", "-1"], "--snapshot-every-ns must be >= 0, got -1"),
+])
+def test_cli_replay_dbn_bad_snapshot_option_error_names_that_option(dbn_file, capsys, extra,
+                                                                    words):
+    rc = main(["replay", str(dbn_file), "--no-progress", *extra])
+    out = capsys.readouterr()
+    assert rc == 1 and out.out == ""
+    assert out.err == f"matchcore replay: error: {words}\n"

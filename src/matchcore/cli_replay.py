@@ -387,8 +387,7 @@ def _replay(args) -> int:
         return replay_dbn_cli(args, path)
     import matchcore.itch as itch
 
-    if args.snapshot_every < 0 or args.snapshot_every_ns < 0 or args.depth < 1:
-        raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
+    check_snapshot_options(args)
     from matchcore._symfilter import LABEL, label_errors, split_symbols
 
     symbols = split_symbols(args.symbols)
@@ -475,6 +474,16 @@ def _replay(args) -> int:
     if report_dropped("replay", s["out_of_memory"]):
         return 1
     return status
+
+
+def check_snapshot_options(args) -> None:
+    """Refuse a negative --snapshot-every or --snapshot-every-ns or a --depth below 1 (ITCH,
+    DBN, several files), naming the option given and its value."""
+    for option, value, least in (("--snapshot-every", args.snapshot_every, 0),
+                                 ("--snapshot-every-ns", args.snapshot_every_ns, 0),
+                                 ("--depth", args.depth, 1)):
+        if value < least:
+            raise ValueError(f"{option} must be >= {least}, got {value}")
 
 
 def _print_interrupted(args, n: int, elapsed: float, what: str) -> None:

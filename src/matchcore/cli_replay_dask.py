@@ -14,14 +14,11 @@ from pathlib import Path
 
 
 from matchcore._cliutil import report_dropped, save_npy, write_json
-from matchcore.cli_replay import CSV_HEADER, _bar, dump_output
+from matchcore.cli_replay import CSV_HEADER, _bar, check_snapshot_options, dump_output
 
 
 def _options(args) -> dict:
-    if args.snapshot_every < 0 or args.snapshot_every_ns < 0 or args.depth < 1:
-        raise ValueError("--snapshot-every/--snapshot-every-ns must be >= 0 and --depth >= 1")
-    from matchcore.cli_replay import refuse_depth_without_snapshots
-
+    check_snapshot_options(args)
     refuse_depth_without_snapshots(args)
     if args.verify:
         raise ValueError("--verify applies to one LOBSTER file")
