@@ -162,6 +162,23 @@ def test_cli_journal_option_of_the_other_action_refused_exit_1_nothing_written(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("dest", ["file", "-"])
+def test_cli_journal_trades_limit_with_csv_refused_not_ignored(capsys, jdir, tmp_path,
+                                                              monkeypatch, dest):
+    # --csv writes every trade: `--limit 2 --csv OUT` wrote them all and exited 0, the limit
+    # silently ignored, as the other action's options were before they were refused
+    where = tmp_path / "out"
+    where.mkdir()
+    monkeypatch.chdir(where)
+    out = where / "t.csv" if dest == "file" else "-"
+    code, stdout, err = run_cli(capsys, "journal", "trades", jdir[0], "--limit", "2",
+                                "--csv", out)
+    assert code == 1 and stdout == ""
+    assert err == ("matchcore journal: error: --limit does not apply to journal trades "
+                   "--csv (it writes every trade)\n")
+    assert os.listdir(where) == []
+
+
 def test_cli_journal_trades_default_limit_prints_last_20(capsys, jdir):
     code, out, _ = run_cli(capsys, "journal", "trades", jdir[0])
     n = int(out.split(" trades", 1)[0])

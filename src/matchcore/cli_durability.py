@@ -68,6 +68,11 @@ def run(args) -> int:
                   f"{'does' if len(other) == 1 else 'do'} not apply to "
                   f"journal {args.action}", file=sys.stderr)
             return 1
+        if args.action == "trades" and args.csv is not None and args.limit is not None:
+            # --csv writes every trade: the limit of the rows printed would be ignored
+            print("matchcore journal: error: --limit does not apply to journal trades --csv "
+                  "(it writes every trade)", file=sys.stderr)
+            return 1
         if args.limit is None:
             args.limit = 20
     try:
