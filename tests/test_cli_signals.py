@@ -474,6 +474,29 @@ def test_cli_stdout_on_a_full_disk_one_error_line_exit_1(tmp_path, argv):
     assert proc.stderr == f"matchcore {argv[0]}: error: [Errno 28] No space left on device\n"
 
 
+@pytest.mark.parametrize("argv, option", [
+    (["replay", "DAY", "--dump-book", "-"], "--dump-book"),
+    (["journal", "trades", "JDIR", "--csv", "-"], "--csv"),
+    (["journal", "inspect", "JDIR", "--json", "-"], "--json"),
+    (["recover", "JDIR", "--json", "-"], "--json"),
+    (["bench", "--quick", "standard", "--messages", "2000", "--no-progress", "--json", "-"],
+     "--json"),
+], ids=lambda a: " ".join(a[:2]) if isinstance(a, list) else a)
+def test_cli_output_to_dash_with_stdout_closed_one_error_line_exit_1(argv, option, small_day,
+                                                                     journal_dir):
+    # `>&-`: '-' was Python's None for stdout; --dump-book/--csv - ended in a TypeError
+    # traceback, bench --json - in an AttributeError after the whole run, journal inspect and
+    # recover --json - exited 0 with the JSON asked for written nowhere
+    subst = {"DAY": str(small_day), "JDIR": str(journal_dir)}
+    argv = [subst.get(a, a) for a in argv]
+    proc = subprocess.run(CLI + argv, stderr=subprocess.PIPE, text=True,
+                          stdin=subprocess.DEVNULL, timeout=120,
+                          preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 1
+    assert proc.stderr == (f"matchcore {argv[0]}: error: {option} -: stdout is closed, "
+                           f"nothing can be written to it\n")
+
+
 def test_cli_output_files_fsynced_before_rename_and_directory_after(tmp_path, monkeypatch,
                                                                     capsys, day):
     # atomic_output renamed its temporary file over the target without an fsync, unlike

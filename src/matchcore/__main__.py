@@ -218,6 +218,14 @@ def _main(argv: list[str]) -> int:
     mod.add_parser(sub_parser, command)
     sub_args = sub_parser.parse_args(argv[1:])
     sub_args.command = command
+    if sys.stdout is None:
+        # stdout closed (`>&-`): an output sent to '-' would be written nowhere, refused before
+        # any work as the commands refuse an output path they cannot write
+        for option in ("dump_book", "json", "csv"):
+            if getattr(sub_args, option, None) == "-":
+                _stderr_line(f"matchcore {command}: error: --{option.replace('_', '-')} -: "
+                             f"stdout is closed, nothing can be written to it")
+                return 1
     return int(mod.run(sub_args) or 0)
 
 
