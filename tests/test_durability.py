@@ -153,6 +153,19 @@ def test_engine_bad_journal_option_raises_and_creates_nothing(tmp_path, bad):
     assert os.listdir(d) == []
 
 
+@pytest.mark.parametrize("bad", [{"bogus": 1}, {"next_seq": 100}, {"new": False},
+                                 {"base_hash": 5}, {"append_size": 0}], ids=str)
+def test_engine_unknown_journal_option_raises_typeerror_and_creates_nothing(tmp_path, bad):
+    # the writer's own parameters (next_seq, ...) are not options: Engine(next_seq=100) wrote a
+    # journal starting at seq 100 that recovery then refused, losing every command in it
+    d = tmp_path / "new"
+    with pytest.raises(TypeError, match=r"unknown journal option\(s\) \['%s'\]" % next(iter(bad))):
+        mc.Engine(journal=d, **bad)
+    assert not d.exists()
+    with pytest.raises(TypeError, match="unknown journal option"):
+        mc.Engine(**bad)
+
+
 def test_engine_journal_buffer_bytes_unallocatable_raises_memoryerror_before_disk(tmp_path):
     d = tmp_path / "new"
     with pytest.raises(MemoryError, match="buffer_bytes=4611686018427387904"):

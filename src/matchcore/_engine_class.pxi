@@ -77,6 +77,11 @@ cdef class Engine:
                   fsync=None, **journal_options):
         cdef int mode = mc_stp_arg(stp)
         cdef bint recording = mc_bool_arg(record_events, "record_events")
+        if journal_options:
+            # the journal writer's own parameters (next_seq, new, ...) are no options: passed
+            # on, they made a journal that recovery refuses
+            from matchcore.durability.journal import check_journal_option_names
+            check_journal_option_names(journal_options)
         if journal is None and (journal_options or fsync is not None):
             raise TypeError(f"journal options {sorted(journal_options) or ['fsync']} need "
                             f"journal=DIR")

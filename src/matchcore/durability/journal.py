@@ -389,6 +389,15 @@ _WRITER_OPTIONS = {
 }
 
 
+def check_journal_option_names(options) -> None:
+    """Raise ``TypeError`` for a name among ``options`` that is no journal option (those of
+    ``Engine(journal=...)`` and ``Engine.recover``, ``fsync`` aside)."""
+    unknown = sorted(set(options) - set(_WRITER_OPTIONS) - {"trades"})
+    if unknown:
+        raise TypeError(f"unknown journal option(s) {unknown}; known: "
+                        f"{sorted(_WRITER_OPTIONS) + ['fsync', 'trades']}")
+
+
 def check_journal_options(fsync: str = "batch", trades: bool = True, *, writers: bool = True,
                           **options) -> None:
     """Raise ``ValueError``/``TypeError`` for a bad writer option, or ``MemoryError`` for a
@@ -398,10 +407,7 @@ def check_journal_options(fsync: str = "batch", trades: bool = True, *, writers:
     if fsync not in _j.POLICIES:
         raise ValueError(f"fsync must be one of {sorted(_j.POLICIES)}, got {fsync!r}")
     _flag_arg(trades, "trades")
-    unknown = sorted(set(options) - set(_WRITER_OPTIONS))
-    if unknown:
-        raise TypeError(f"unknown journal option(s) {unknown}; known: "
-                        f"{sorted(_WRITER_OPTIONS) + ['fsync', 'trades']}")
+    check_journal_option_names(options)
     for name, value in options.items():
         lo, hi = _WRITER_OPTIONS[name]
         # bool is an int subclass and a float would be truncated silently by the C writer
