@@ -401,11 +401,12 @@ _EVEN = _FEED_DATA[: len(_FEED_DATA) // 8 * 8]
     lambda: np.zeros(0, np.uint16),
     lambda: np.frombuffer(_FEED_DATA, np.uint8)[::2],
     lambda: np.frombuffer(_EVEN, np.uint16)[::2],
+    lambda: memoryview(_FEED_DATA)[::2],
     lambda: [1, 2, 3],
     lambda: None,
     lambda: 3.5,
 ], ids=["u8", "i8", "u16", "be_u4", "f8", "2d", "S1", "mv_i4", "empty_u16", "strided_u8",
-        "strided_u16", "list", "none", "float"])
+        "strided_u16", "strided_mv", "list", "none", "float"])
 def test_itch_replayer_feed_and_decode_same_inputs_taken_and_refused(make):
     # decode() read any C-contiguous buffer as its bytes; Replayer.feed() refused every numpy
     # array but uint8 ("Buffer dtype mismatch"), and the two refused strided slices with

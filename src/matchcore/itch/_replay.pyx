@@ -789,9 +789,10 @@ cdef class Replayer:
             if buf is None:
                 raise TypeError
             view = buf          # bytes, bytearray, a uint8 array: no Python-level view
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, BufferError):
             # other dtypes, shapes or objects: taken or refused as decode() does (a uint16
-            # array was refused here with a Cython dtype error that decode() accepted)
+            # array was refused here with a Cython dtype error that decode() accepted, a
+            # strided memoryview with a BufferError where decode() raised ValueError)
             view = _byte_view(buf)
         return self._run(view, 0)
 
