@@ -277,6 +277,27 @@ def test_cli_replay_several_files_or_dask_refuse_publish_metrics_before_work(
     assert "replayed" not in cap.out and not out.exists()      # nothing was replayed
 
 
+def test_cli_replay_several_files_out_subdirectories_named_as_readme_says(capsys, tmp_path):
+    # README: each file's sinks go under DIR/<its name up to the first dot>/, a repeated one
+    # numbered -2, -3, ...; summary.json names the directory of each file
+    (tmp_path / "b").mkdir()
+    paths = [tmp_path / "day.itch", tmp_path / "b" / "day.itch.gz", tmp_path / "x.y.itch"]
+    itch.generate(paths[0], messages=500, symbols=2, seed=1)
+    itch.generate(paths[2], messages=500, symbols=2, seed=2)
+    import gzip
+    paths[1].write_bytes(gzip.compress(paths[0].read_bytes()))
+    out = tmp_path / "out"
+    code = main(["replay", *map(str, paths), "--out", str(out), "--no-progress"])
+    capsys.readouterr()
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["day", "day-2", "summary.json", "x"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [f["dir"] for f in summary["files"]] == ["day", "day-2", "x"]
+    for d in ("day", "day-2", "x"):
+        assert sorted(p.name for p in (out / d).iterdir()) == ["snapshots.npy", "tob.npy",
+                                                                "trades.npy"]
+
+
 def test_cli_replay_and_book_gzip_cut_short_report_no_traceback(capsys, tmp_path):
     import gzip
 
