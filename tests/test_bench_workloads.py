@@ -215,6 +215,26 @@ def test_generate_unknown_workload_or_parameter_raises():
         W.standard_mix(-1)
 
 
+@pytest.mark.parametrize("name, params", [
+    ("standard", dict(levels=1.5)), ("standard", dict(resting=1.5)),
+    ("standard", dict(background=2.0)), ("standard", dict(first_id=1.0)),
+    ("market_maker", dict(quotes=2.5)), ("sweep", dict(sweep_levels=4.0, resting=100)),
+    ("deep_book", dict(resting=2000.0)), ("wide_book", dict(resting=2000, band=1.5)),
+    ("stale_cancel", dict(resting=2000.5)), ("market_heavy", dict(resting=2000, recent="9")),
+    ("wide_book", dict(resting=2000, levels=3.0)), ("standard", dict(n=1.5)),
+])
+def test_workload_non_integer_count_raises_typeerror_naming_it(name, params):
+    # a float was taken as far as numpy or Numba: levels=1.5 failed with a Numba typing error
+    # pages long, resting=1.5 with numpy's "expected a sequence of integers", band=1.5 made a
+    # workload, as the books refuse a float quantity
+    params = dict(params)
+    n = params.pop("n", 300)
+    bad = "n" if not isinstance(n, int) else next(k for k, v in params.items()
+                                                   if not isinstance(v, int))
+    with pytest.raises(TypeError, match=rf"^{bad} must be an integer, got "):
+        W.generate(name, n, seed=1, **params)
+
+
 def test_import_matchcore_does_not_import_numba():
     src = Path(__file__).resolve().parents[1] / "src"
     code = ("import sys; sys.path.insert(0, %r); import matchcore, matchcore.workloads, "

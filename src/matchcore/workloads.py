@@ -33,6 +33,7 @@ state hash).
 from __future__ import annotations
 
 import dataclasses
+import operator
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +143,20 @@ class _Run:
         }
 
 
+def _ints(**named) -> list[int]:
+    """The integer parameters, in the order given, as ints (anything with ``__index__``), with
+    the books' error for anything else: a float went on to numpy or Numba and failed there
+    with an error that named no parameter (``levels=1.5``), or made a workload (``band=1.5``)."""
+    out = []
+    for name, value in named.items():
+        try:
+            out.append(operator.index(value))
+        except TypeError:
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__} "
+                            f"{value!r}") from None
+    return out
+
+
 def _check_common(n, seed, first_id):
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -171,6 +186,8 @@ def _check_span(span: int, what: str) -> None:
 
 
 def _gen_standard(n, seed, resting, levels, background, first_id):
+    n, resting, levels, background, first_id = _ints(
+        n=n, resting=resting, levels=levels, background=background, first_id=first_id)
     _check_common(n, seed, first_id)
     if resting < 0 or background < 0 or levels < 1:
         raise ValueError("resting and background must be >= 0 and levels >= 1")
@@ -235,6 +252,7 @@ def deep_book(n: int, *, seed: int = 1, resting: int = 1_000_000, spread: bool =
     >>> len(setup)
     5000
     """
+    resting, = _ints(resting=resting)
     if _flag_arg(spread, "spread"):
         return standard_mix(n, seed=seed, resting=resting, levels=levels, first_id=first_id)
     active = min(resting, 1000)
@@ -243,6 +261,8 @@ def deep_book(n: int, *, seed: int = 1, resting: int = 1_000_000, spread: bool =
 
 
 def _gen_market_maker(n, seed, makers, quotes, spread, take_prob, move_prob, first_id):
+    n, makers, quotes, spread, first_id = _ints(n=n, makers=makers, quotes=quotes, spread=spread,
+                                                first_id=first_id)
     _check_common(n, seed, first_id)
     if makers < 1 or quotes < 1 or spread < 1:
         raise ValueError("makers, quotes and spread must be >= 1")
@@ -295,6 +315,8 @@ def market_maker_mix(n: int, *, seed: int = 1, makers: int = 10, quotes: int = 5
 
 
 def _gen_sweep(n, seed, resting, levels, sweep_prob, sweep_levels, first_id):
+    n, resting, levels, sweep_levels, first_id = _ints(
+        n=n, resting=resting, levels=levels, sweep_levels=sweep_levels, first_id=first_id)
     _check_common(n, seed, first_id)
     if resting < 0 or levels < 2 or sweep_levels < 1 or not 0 <= sweep_prob <= 0.5:
         raise ValueError("need resting >= 0, levels >= 2, sweep_levels >= 1, 0 <= sweep_prob <= 0.5")
@@ -421,6 +443,10 @@ def _replay_stats(setup, flow) -> dict:
 
 
 def _gen_touch(mix_name, n, seed, resting, levels, band, recent, first_id):
+    n, resting, band, recent, first_id = _ints(n=n, resting=resting, band=band, recent=recent,
+                                               first_id=first_id)
+    if levels is not None:
+        levels, = _ints(levels=levels)
     _check_common(n, seed, first_id)
     if resting < 2 or band < 1 or recent < 1:
         raise ValueError("need resting >= 2, band >= 1 and recent >= 1")
@@ -499,6 +525,7 @@ def generate(name: str, n: int, *, seed: int = 1, **params) -> Workload:
     if name == "deep_book":
         # as deep_book() takes it: a string such as "False" was true here, and recorded as is
         p["spread"] = _flag_arg(p["spread"], "spread")
+        p["resting"], = _ints(resting=p["resting"])
         active = p["resting"] if p["spread"] else min(p["resting"], 1000)
         background = 0 if p["spread"] else p["resting"] - active
         setup, flow, stats = _gen_standard(n, seed, active, p["levels"], background, p["first_id"])
