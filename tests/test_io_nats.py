@@ -464,7 +464,8 @@ def test_consume_symbols_as_one_str_raises_type_error_before_connecting():
 
 @pytest.mark.parametrize("kw", [dict(timeout=-1), dict(timeout=0), dict(timeout=float("nan")),
                                 dict(idle=-1, follow=True), dict(idle=float("nan"),
-                                                                 follow=True)])
+                                                                 follow=True),
+                                dict(timeout="1"), dict(idle="1", follow=True)])
 def test_consume_nonpositive_timeout_or_idle_raises_value_error(server, names, kw):
     # as the command line did before its own check: a negative timeout read nothing and
     # returned an empty consumer, as if the stream held nothing
@@ -502,7 +503,9 @@ def test_consume_prefix_reads_only_its_own_subjects_not_a_longer_prefix_in_same_
                                 {"connect_timeout": float("inf")},
                                 {"reconnect_wait": float("nan")}, {"reconnect_wait": -1},
                                 {"max_inflight": 2.5}, {"max_inflight": 0},
-                                {"max_queue_bytes": float("inf")}, {"max_queue_bytes": True}])
+                                {"max_queue_bytes": float("inf")}, {"max_queue_bytes": True},
+                                {"ack_timeout": "5"}, {"connect_timeout": "1"},
+                                {"reconnect_wait": "1"}])
 def test_publisher_nan_or_fractional_settings_value_error_naming_them_before_connecting(kw):
     # connect_timeout=nan said "cannot connect to NATS ... no answer" of a broker that was
     # never tried; max_queue_bytes=inf an OverflowError; max_inflight=2.5 was accepted

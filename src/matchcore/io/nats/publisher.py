@@ -4,6 +4,7 @@ that batches a replay's sink records per (kind, symbol)."""
 from __future__ import annotations
 
 import asyncio
+import numbers
 import os
 import queue
 import threading
@@ -61,11 +62,12 @@ class NatsPublisher(NoCopy):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ValueError(f"{name} must be a whole number > 0, got {value!r}")
         # (a NaN compares false with everything: connect_timeout=nan reported the broker
-        # unreachable, ack_timeout=nan failed in the client with its own words)
+        # unreachable, ack_timeout=nan failed in the client with its own words; a str failed
+        # in the comparison, naming neither the setting nor the rule)
         for name, value in (("ack_timeout", ack_timeout), ("connect_timeout", connect_timeout)):
-            if not 0 < value < float("inf"):
+            if not (isinstance(value, numbers.Real) and 0 < value < float("inf")):
                 raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
-        if not 0 <= reconnect_wait < float("inf"):
+        if not (isinstance(reconnect_wait, numbers.Real) and 0 <= reconnect_wait < float("inf")):
             raise ValueError(f"reconnect_wait must be a finite number of seconds >= 0, got "
                              f"{reconnect_wait!r}")
         self.url = url
