@@ -378,6 +378,25 @@ def test_engine_metrics_bound_not_finite_refused_at_construction_nothing_registe
     cmds = random_commands(50, seed=3, symbols=(0,))
     assert len(m.process(cmds)) > 0 and m.snapshot()["commands"] == 50
 
+@pytest.mark.parametrize("kw, error, words", [
+    (dict(symbols=5), TypeError, "symbols must map symbol ids to label names"),
+    (dict(symbols=["AAPL"]), TypeError, "symbols must map symbol ids to label names"),
+    (dict(latency_bounds_ns="100"), ValueError, "latency_bounds_ns must be finite"),
+    (dict(latency_bounds_ns=[100, "x"]), ValueError, "latency_bounds_ns must be finite"),
+])
+def test_engine_metrics_bad_symbols_or_bounds_refused_naming_them_nothing_registered(kw, error,
+                                                                                   words):
+    # symbols=5 raised "'int' object is not iterable", a list of names "dictionary update
+    # sequence element #0 has length 4", bounds "could not convert string to float": none said
+    # which argument, nor what it takes
+    reg = prom.CollectorRegistry()
+    with pytest.raises(error, match=words):
+        EngineMetrics(mc.OrderBook(), reg, **kw)
+    m = EngineMetrics(mc.OrderBook(), reg, symbols=[(0, "SIM")])   # pairs, as dict() takes
+    assert len(m.process(random_commands(50, seed=3, symbols=(0,)))) > 0
+    assert set(m.snapshot()["fills"]) <= {"SIM"}
+
+
 def test_serve_metrics_bad_or_taken_port_raises():
     with pytest.raises(ValueError, match="0..65535"):
         serve_metrics(70000)

@@ -407,14 +407,24 @@ class EngineMetrics(NoCopy):
         if not isinstance(target, (OrderBook, Engine)):
             raise TypeError(f"EngineMetrics needs an OrderBook or an Engine, got "
                             f"{type(target).__name__}")
-        bounds = np.asarray(latency_bounds_ns, dtype=np.float64)
+        try:
+            bounds = np.asarray(latency_bounds_ns, dtype=np.float64)
+        except (TypeError, ValueError):
+            bounds = None       # not numbers: refused below in the words of every other case
         # finite: NaN passed the ascending check and failed every process(); inf was a bucket
         # le="inf" beside the +Inf one that every histogram has
-        if bounds.ndim != 1 or len(bounds) == 0 or not np.isfinite(bounds).all() \
-                or (np.diff(bounds) <= 0).any() or bounds[0] <= 0:
+        if bounds is None or bounds.ndim != 1 or len(bounds) == 0 \
+                or not np.isfinite(bounds).all() or (np.diff(bounds) <= 0).any() \
+                or bounds[0] <= 0:
             raise ValueError("latency_bounds_ns must be finite, positive and strictly ascending "
                              "(the +Inf bucket is always there)")
         _check_prefix(prefix)
+        try:
+            symbols = dict(symbols) if symbols is not None else None
+        except (TypeError, ValueError):
+            raise TypeError(f"symbols must map symbol ids to label names ({{id: name}}, or "
+                            f"(id, name) pairs), got {type(symbols).__name__} "
+                            f"{symbols!r}") from None
         if _int_or_none(sample_every) is None or sample_every < 1:
             raise ValueError(f"sample_every must be an int >= 1, got {sample_every!r}")
         self.sample_every = int(sample_every)
@@ -428,7 +438,7 @@ class EngineMetrics(NoCopy):
         self._reasons = {int(r): r.name.lower() for r in Reason}
         self._fill = int(EventKind.FILL)
         self._rejected = int(EventKind.REJECTED)
-        self._symbols = dict(symbols) if symbols is not None else None
+        self._symbols = symbols
         self._lock = threading.Lock()
         self._hist = np.zeros(len(bounds) + 2, dtype=np.int64)
         self._events = np.zeros(256, dtype=np.int64)
