@@ -291,3 +291,20 @@ def test_cli_journal_inspect_shows_state_a_seeded_journal_continues(capsys, tmp_
     info = mc.durability.inspect(d)
     assert info["journals"]["commands"]["segments"][0]["start_state_hash"] == s.state_hash()
     assert info["journals"]["trades"]["segments"][0]["start_state_hash"] is None
+
+
+@pytest.mark.parametrize("action", ["inspect", "trades"])
+def test_cli_journal_on_a_directory_without_a_journal_refused_not_an_empty_journal(
+        capsys, tmp_path, action):
+    # a mistyped directory (or one a journal has not been written to) read as a journal of
+    # 0 records, exit 0, where recover refuses it: the user took an empty journal for real
+    (tmp_path / "other.txt").write_text("x")
+    code, out, err = run_cli(capsys, "journal", action, tmp_path)
+    assert code == 1 and out == ""
+    assert "holds no engine journal (no journal segment, no snapshot)" in err
+    code, _, err = run_cli(capsys, "recover", tmp_path)
+    assert code == 1 and "nothing to recover" in err
+    eng = mc.Engine(journal=tmp_path / "j", fsync="never", trades=False)
+    eng.close()
+    code, out, _ = run_cli(capsys, "journal", action, tmp_path / "j")
+    assert code == 0

@@ -96,10 +96,20 @@ def _dump_json(obj, out):
         print(f"wrote {out}")
 
 
+def _require_journal(path) -> None:
+    # a mistyped directory read as a journal with 0 records (exit 0), where recover refuses it
+    from matchcore.durability.journal import KIND_COMMANDS, segment_files
+    from matchcore.durability.snapshot import list_snapshots
+
+    if not os.path.isdir(path):
+        raise ValueError(f"{path} is not a directory")
+    if not (segment_files(path, KIND_COMMANDS) or list_snapshots(path)):
+        raise ValueError(f"{path} holds no engine journal (no journal segment, no snapshot)")
+
+
 def _inspect(args) -> int:
     from matchcore.durability.journal import inspect
-    if not os.path.isdir(args.dir):
-        raise ValueError(f"{args.dir} is not a directory")
+    _require_journal(args.dir)
     info = inspect(args.dir)
     if args.json:
         _dump_json(info, args.json)
@@ -147,6 +157,7 @@ def _inspect(args) -> int:
 
 def _trades(args) -> int:
     from matchcore.durability.trades import read_trades
+    _require_journal(args.dir)
     t = read_trades(args.dir)
     if args.symbol is not None:
         t = t[t["symbol"] == args.symbol]
