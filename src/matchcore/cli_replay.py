@@ -357,6 +357,7 @@ def _refuse_ignored(args, fmt: str) -> None:
 def refuse_depth_without_snapshots(args) -> None:
     # --depth is the depth of the snapshots: without a cadence none is taken, and the option
     # only set the depth of an empty snapshots.npy while the user expected deeper books
+    check_snapshot_options(args)        # a bad value is named first, as it is
     if args.depth_given and not args.snapshot_every and not args.snapshot_every_ns:
         raise ValueError("--depth needs --snapshot-every or --snapshot-every-ns (it is the "
                          "depth of the snapshots; --dump-book writes every level)")

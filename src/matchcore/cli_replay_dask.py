@@ -14,12 +14,11 @@ from pathlib import Path
 
 
 from matchcore._cliutil import report_dropped, save_npy, write_json
-from matchcore.cli_replay import CSV_HEADER, _bar, check_snapshot_options, dump_output
+from matchcore.cli_replay import CSV_HEADER, _bar, dump_output, refuse_depth_without_snapshots
 
 
 def _options(args) -> dict:
-    check_snapshot_options(args)
-    refuse_depth_without_snapshots(args)
+    refuse_depth_without_snapshots(args)       # (checks the values first)
     if args.verify:
         raise ValueError("--verify applies to one LOBSTER file")
     if args.committed:
