@@ -169,8 +169,9 @@ class CTable:
         return out
 
 
-def run_c_calls(api: CTable, b, cmds: np.ndarray) -> np.ndarray:
-    """Apply commands one by one through the C table (ctypes); returns the events."""
+def run_c_calls(api: CTable, b, cmds: np.ndarray, by: bool = False) -> np.ndarray:
+    """Apply commands one by one through the C table (ctypes); returns the events. ``by``:
+    cancels and modifies through cancel_by / modify_by with the command's owner."""
     for ts, oid, price, qty, owner, _sym, kind, side, tif, post in cmds.tolist():
         api.set_time(b, ts)
         if kind == 0:
@@ -178,9 +179,9 @@ def run_c_calls(api: CTable, b, cmds: np.ndarray) -> np.ndarray:
         elif kind == 1:
             api.market(b, oid, side, qty, owner)
         elif kind == 2:
-            api.cancel(b, oid)
+            api.cancel_by(b, oid, owner) if by else api.cancel(b, oid)
         else:
-            api.modify(b, oid, qty, price)
+            api.modify_by(b, oid, qty, price, owner) if by else api.modify(b, oid, qty, price)
     return api.drain(b)
 
 
@@ -635,18 +636,8 @@ def test_capi_cancel_by_modify_by_carry_the_sender_as_python_owner_and_process(a
     want = run_python_calls(py_book, cmds)
     assert_events_equal(mc.OrderBook().process(cmds), want, labels=("process()", "Python"))
     book = mc.OrderBook()
-    b = book.handle
-    for ts, oid, price, qty, owner, _sym, kind, side, tif, post in cmds.tolist():
-        api.set_time(b, ts)
-        if kind == 0:
-            api.submit(b, oid, side, price, qty, tif, owner, post)
-        elif kind == 1:
-            api.market(b, oid, side, qty, owner)
-        elif kind == 2:
-            api.cancel_by(b, oid, owner)
-        else:
-            api.modify_by(b, oid, qty, price, owner)
-    assert_events_equal(api.drain(b), want, labels=("C cancel_by/modify_by", "Python"))
+    assert_events_equal(run_c_calls(api, book.handle, cmds, by=True), want,
+                        labels=("C cancel_by/modify_by", "Python"))
     assert book.state_hash() == py_book.state_hash()
     rejected = want[want["kind"] == int(mc.EventKind.REJECTED)]
     assert (rejected["owner"] != 0).any()

@@ -611,11 +611,19 @@ def test_engine_trade_writer_failure_on_creation_releases_lock(tmp_path):
     assert _exit_code_of_child(child) == 0
 
 
-def test_engine_close_after_failed_segment_roll_releases_lock(tmp_path):
+def _roll_that_fails(tmp_path):
+    """A journaled engine of one symbol whose next segment cannot be created (its file is
+    already there: the roll's O_EXCL create fails); returns (engine, directory, the seq of
+    the first command that needs that segment)."""
     eng, d = journaled(tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
     eng.add_symbol(1)                                 # 104 bytes; commands 88 each
     roll_seq = 2 + (_j.MAX_RECORD - 104) // 88
-    (d / f"journal-{roll_seq:020d}.mcj").write_bytes(b"")   # the roll's O_EXCL create fails
+    (d / f"journal-{roll_seq:020d}.mcj").write_bytes(b"")
+    return eng, d, roll_seq
+
+
+def test_engine_close_after_failed_segment_roll_releases_lock(tmp_path):
+    eng, d, roll_seq = _roll_that_fails(tmp_path)
     with pytest.raises(JournalError, match="I/O failure"):
         for i in range(1, roll_seq + 1):
             eng.submit(1, i, 0, 100 - i % 50, 1)
@@ -638,10 +646,7 @@ def test_failed_segment_roll_writes_no_fill_of_the_unjournaled_command(tmp_path)
     # The command whose record the failed roll could not append had its fills appended to the
     # trade journal all the same, and written there at the end of the call: read_trades(DIR)
     # listed a trade of a command that no journal holds.
-    eng, d = journaled(tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
-    eng.add_symbol(1)                                 # 104 bytes; commands 88 each
-    roll_seq = 2 + (_j.MAX_RECORD - 104) // 88
-    (d / f"journal-{roll_seq:020d}.mcj").write_bytes(b"")   # the roll's O_EXCL create fails
+    eng, d, roll_seq = _roll_that_fails(tmp_path)
     with pytest.raises(JournalError, match="I/O failure"):
         for i in range(1, roll_seq + 1):
             eng.submit(1, i, i % 2, 100, 1)           # every second one fills

@@ -554,9 +554,9 @@ def test_moldudp_loopback_real_itch_file_from_gzip_byte_exact(tmp_path):
     assert bytes(rx.data) == src
 
 
-def test_moldudp_receive_and_publish_functions_with_callable_sink():
-    src = _framed(2000)
-    chunks = []
+def _receive_published(src, sink, **publish_options):
+    """receive(port, replayer=sink) in a thread while publish(src, port) sends to it; returns
+    (the receiver's stats, the publisher's)."""
     box = {}
     with MoldUDP64Receiver(0) as probe:
         port = probe.port
@@ -565,15 +565,21 @@ def test_moldudp_receive_and_publish_functions_with_callable_sink():
 
     def listen():
         started.set()
-        box["stats"] = receive(port, replayer=chunks.append, timeout=LOOP_TIMEOUT_S)
+        box["stats"] = receive(port, replayer=sink, timeout=LOOP_TIMEOUT_S)
 
     th = threading.Thread(target=listen, daemon=True)
     th.start()
     started.wait(5)
     time.sleep(0.2)  # let receive() bind before the first datagram
-    ps = publish(src, port, rate=200_000, session="TEST")
+    ps = publish(src, port, rate=200_000, **publish_options)
     th.join(LOOP_TIMEOUT_S + 5)
-    st = box["stats"]
+    return box["stats"], ps
+
+
+def test_moldudp_receive_and_publish_functions_with_callable_sink():
+    src = _framed(2000)
+    chunks = []
+    st, ps = _receive_published(src, chunks.append, session="TEST")
     assert st.end_of_session and st.session == b"TEST      "
     assert ps.sent_messages == st.messages == 2000
     assert b"".join(chunks) == src and st.data is None
@@ -589,22 +595,7 @@ def test_moldudp_receive_into_replayer_bytes_it_kept_back_handed_over_for_finish
            + struct.pack(">QcI8sI", i + 1, b"B", 100, b"TEST    ", 1000 + i) for i in range(2)]
     src = b"".join(struct.pack(">H", len(m)) + m for m in add + [unknown])
     replayer = itch.Replayer()
-    box = {}
-    with MoldUDP64Receiver(0) as probe:
-        port = probe.port
-    started = threading.Event()
-
-    def listen():
-        started.set()
-        box["stats"] = receive(port, replayer=replayer, timeout=LOOP_TIMEOUT_S)
-
-    th = threading.Thread(target=listen, daemon=True)
-    th.start()
-    started.wait(5)
-    time.sleep(0.2)  # let receive() bind before the first datagram
-    publish(src, port, rate=200_000)
-    th.join(LOOP_TIMEOUT_S + 5)
-    st = box["stats"]
+    st, _ = _receive_published(src, replayer)
     assert st.end_of_session and st.messages == 3
     assert st.unconsumed == src[-(2 + len(unknown)):]
     replayer.finish(st.unconsumed)

@@ -24,7 +24,8 @@ SRC = Path(mc.__file__).resolve().parents[1]
 
 
 @numba.njit
-def _drive_book(book, cmds, evbuf):
+def _drive_book(book, cmds, evbuf, by=False):
+    # by: cancels and modifies name their sender (cancel_by / modify_by)
     k = 0
     for i in range(cmds.shape[0]):
         c = cmds[i]
@@ -34,7 +35,12 @@ def _drive_book(book, cmds, evbuf):
         elif c.kind == 1:
             mcn.market(book, c.order_id, c.side, c.qty, c.owner)
         elif c.kind == 2:
-            mcn.cancel(book, c.order_id)
+            if by:
+                mcn.cancel_by(book, c.order_id, c.owner)
+            else:
+                mcn.cancel(book, c.order_id)
+        elif by:
+            mcn.modify_by(book, c.order_id, c.qty, c.price, c.owner)
         else:
             mcn.modify(book, c.order_id, c.qty, c.price)
         k += mcn.drain_events(book, evbuf[k:])
@@ -42,7 +48,7 @@ def _drive_book(book, cmds, evbuf):
 
 
 @numba.njit
-def _drive_engine(eng, cmds, evbuf):
+def _drive_engine(eng, cmds, evbuf, by=False):
     k = 0
     for i in range(cmds.shape[0]):
         c = cmds[i]
@@ -53,7 +59,12 @@ def _drive_engine(eng, cmds, evbuf):
         elif c.kind == 1:
             mcn.engine_market(eng, c.symbol, c.order_id, c.side, c.qty, c.owner)
         elif c.kind == 2:
-            mcn.engine_cancel(eng, c.symbol, c.order_id)
+            if by:
+                mcn.engine_cancel_by(eng, c.symbol, c.order_id, c.owner)
+            else:
+                mcn.engine_cancel(eng, c.symbol, c.order_id)
+        elif by:
+            mcn.engine_modify_by(eng, c.symbol, c.order_id, c.qty, c.price, c.owner)
         else:
             mcn.engine_modify(eng, c.symbol, c.order_id, c.qty, c.price)
         k += mcn.engine_drain_events(eng, evbuf[k:])
@@ -774,43 +785,6 @@ def test_numba_busy_book_object_argument_raises_busy_error_int_handle_returns_er
     assert book.state_hash() == before and book.get(10 ** 12) is None
 
 
-@numba.njit
-def _drive_book_by(book, cmds, evbuf):
-    k = 0
-    for i in range(cmds.shape[0]):
-        c = cmds[i]
-        mcn.set_time(book, c.ts_ns)
-        if c.kind == 0:
-            mcn.submit(book, c.order_id, c.side, c.price, c.qty, c.tif, c.owner, c.post_only)
-        elif c.kind == 1:
-            mcn.market(book, c.order_id, c.side, c.qty, c.owner)
-        elif c.kind == 2:
-            mcn.cancel_by(book, c.order_id, c.owner)
-        else:
-            mcn.modify_by(book, c.order_id, c.qty, c.price, c.owner)
-        k += mcn.drain_events(book, evbuf[k:])
-    return k
-
-
-@numba.njit
-def _drive_engine_by(eng, cmds, evbuf):
-    k = 0
-    for i in range(cmds.shape[0]):
-        c = cmds[i]
-        mcn.engine_set_time(eng, c.ts_ns)
-        if c.kind == 0:
-            mcn.engine_submit(eng, c.symbol, c.order_id, c.side, c.price, c.qty, c.tif, c.owner,
-                              c.post_only)
-        elif c.kind == 1:
-            mcn.engine_market(eng, c.symbol, c.order_id, c.side, c.qty, c.owner)
-        elif c.kind == 2:
-            mcn.engine_cancel_by(eng, c.symbol, c.order_id, c.owner)
-        else:
-            mcn.engine_modify_by(eng, c.symbol, c.order_id, c.qty, c.price, c.owner)
-        k += mcn.engine_drain_events(eng, evbuf[k:])
-    return k
-
-
 def test_numba_cancel_by_modify_by_carry_the_sender_as_process():
     # mcn.cancel / mcn.modify name no sender; the _by forms give the REJECTED event of an id
     # resting nowhere the sender's owner, as process() and the Python owner= do
@@ -819,7 +793,7 @@ def test_numba_cancel_by_modify_by_carry_the_sender_as_process():
     cmds = with_senders(random_commands(2000, 7), 7)
     book = mc.OrderBook()
     evbuf = np.zeros(40 * len(cmds), EVENT_DTYPE)
-    n = _drive_book_by(book, cmds, evbuf)
+    n = _drive_book(book, cmds, evbuf, True)
     want = mc.OrderBook().process(cmds)
     assert_events_equal(evbuf[:n], want, labels=("numba *_by", "process()"))
     assert (want["owner"][want["kind"] == int(mc.EventKind.REJECTED)] != 0).any()
@@ -832,6 +806,6 @@ def test_numba_cancel_by_modify_by_carry_the_sender_as_process():
         return e
 
     eng = make()
-    n = _drive_engine_by(eng, ecmds, evbuf)
+    n = _drive_engine(eng, ecmds, evbuf, True)
     assert_events_equal(evbuf[:n], make().process(ecmds), labels=("numba engine *_by",
                                                                   "process()"))
