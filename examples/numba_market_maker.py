@@ -18,6 +18,9 @@ import numpy as np
 
 import matchcore as mc
 from matchcore import numba_ext as mcn
+# the arguments read as the Python version reads them (this file's directory is on the path
+# when it runs as a script, as python_agent.py beside it)
+from python_agent import rate, seed_arg, steps_arg
 
 AGENT = 7            # the market maker's owner id
 FLOW = 1             # owner id of the random flow
@@ -169,37 +172,6 @@ def simulate(n_steps: int = 20000, seed: int = 42, half_spread: int = 2, quote_q
     out = dict(zip(STAT_NAMES, stats.tolist()))
     out["pnl"] = (2 * out["cash"] + out["position"] * out["mid2"]) / 2
     return out, book, elapsed
-
-
-def seed_arg(text: str) -> int:
-    """--seed: an integer in (-2**64, 2**64), taken modulo 2**64 as the C version's strtoull
-    takes it; a wider one is refused (exit 2), as the C version refuses it, instead of being
-    wrapped here and failing (or wrapped differently) there."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: an integer is needed") from None
-    if not -(1 << 64) < v < (1 << 64):
-        raise argparse.ArgumentTypeError(f"seed {text} is outside (-2**64, 2**64)")
-    return v % (1 << 64)
-
-
-def steps_arg(text: str) -> int:
-    """--steps: an integer in [0, 2**63), the C version's range (an int64 count); outside it a
-    usage error (exit 2), as the C version gives, instead of a run of no steps reported as
-    a negative count, an overflow in compiled code, or a loop without end."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid steps {text!r}: an integer is needed") from None
-    if not 0 <= v < (1 << 63):
-        raise argparse.ArgumentTypeError(f"steps {text} is outside [0, 2**63)")
-    return v
-
-
-def rate(calls: int, seconds: float, note: str = "") -> str:
-    """' (N ns per call)' for a run that made calls; nothing for none (no time per call)."""
-    return f" ({seconds * 1e9 / calls:.0f} ns per call{note})" if calls > 0 else ""
 
 
 def main(argv=None) -> int:
