@@ -351,16 +351,7 @@ def _refuse_ignored(args, fmt: str) -> None:
     if given:
         raise ValueError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to "
                          f"{_FORMAT_NAMES[fmt]} files")
-    refuse_depth_without_snapshots(args)
-
-
-def refuse_depth_without_snapshots(args) -> None:
-    # --depth is the depth of the snapshots: without a cadence none is taken, and the option
-    # only set the depth of an empty snapshots.npy while the user expected deeper books
-    check_snapshot_options(args)        # a bad value is named first, as it is
-    if args.depth_given and not args.snapshot_every and not args.snapshot_every_ns:
-        raise ValueError("--depth needs --snapshot-every or --snapshot-every-ns (it is the "
-                         "depth of the snapshots; --dump-book writes every level)")
+    check_snapshot_options(args)
 
 
 def _replay(args) -> int:
@@ -388,7 +379,6 @@ def _replay(args) -> int:
         return replay_dbn_cli(args, path)
     import matchcore.itch as itch
 
-    check_snapshot_options(args)
     from matchcore._symfilter import LABEL, label_errors, split_symbols
 
     symbols = split_symbols(args.symbols)
@@ -479,12 +469,18 @@ def _replay(args) -> int:
 
 def check_snapshot_options(args) -> None:
     """Refuse a negative --snapshot-every or --snapshot-every-ns or a --depth below 1 (ITCH,
-    DBN, several files), naming the option given and its value."""
+    DBN, several files), naming the option given and its value; then a --depth given without
+    either cadence."""
     for option, value, least in (("--snapshot-every", args.snapshot_every, 0),
                                  ("--snapshot-every-ns", args.snapshot_every_ns, 0),
                                  ("--depth", args.depth, 1)):
         if value < least:
             raise ValueError(f"{option} must be >= {least}, got {value}")
+    # --depth is the depth of the snapshots: without a cadence none is taken, and the option
+    # only set the depth of an empty snapshots.npy while the user expected deeper books
+    if args.depth_given and not args.snapshot_every and not args.snapshot_every_ns:
+        raise ValueError("--depth needs --snapshot-every or --snapshot-every-ns (it is the "
+                         "depth of the snapshots; --dump-book writes every level)")
 
 
 def _print_interrupted(args, n: int, elapsed: float, what: str) -> None:

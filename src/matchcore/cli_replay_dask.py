@@ -14,11 +14,11 @@ from pathlib import Path
 
 
 from matchcore._cliutil import report_dropped, save_npy, write_json
-from matchcore.cli_replay import CSV_HEADER, _bar, dump_output, refuse_depth_without_snapshots
+from matchcore.cli_replay import CSV_HEADER, _bar, check_snapshot_options, dump_output
 
 
 def _options(args) -> dict:
-    refuse_depth_without_snapshots(args)       # (checks the values first)
+    check_snapshot_options(args)
     if args.verify:
         raise ValueError("--verify applies to one LOBSTER file")
     if args.committed:

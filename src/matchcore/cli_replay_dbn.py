@@ -43,13 +43,11 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
 
 
 def replay_dbn_cli(args, path: Path) -> int:
-    from matchcore.cli_replay import (_file_progress, _note_symbols_and_dump, _print_interrupted,
-                                      check_snapshot_options)
+    from matchcore.cli_replay import _file_progress, _note_symbols_and_dump, _print_interrupted
     from matchcore.feeds.dbn import PRICE_SCALE, replay_dbn
 
     if args.infer_lengths:
         raise ValueError("--infer-lengths applies to ITCH files, not DBN")
-    check_snapshot_options(args)
     from matchcore._symfilter import split_symbols
 
     symbols = split_symbols(args.symbols)
