@@ -98,12 +98,11 @@ def _dump_json(obj, out):
 
 def _require_journal(path) -> None:
     # a mistyped directory read as a journal with 0 records (exit 0), where recover refuses it
-    from matchcore.durability.journal import KIND_COMMANDS, segment_files
-    from matchcore.durability.snapshot import list_snapshots
+    from matchcore.durability.recovery import holds_journal
 
     if not os.path.isdir(path):
         raise ValueError(f"{path} is not a directory")
-    if not (segment_files(path, KIND_COMMANDS) or list_snapshots(path)):
+    if not holds_journal(path):
         raise ValueError(f"{path} holds no engine journal (no journal segment, no snapshot)")
 
 

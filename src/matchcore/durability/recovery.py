@@ -347,7 +347,7 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
     trades = _flag_arg(trades, "trades")
     record_events = _flag_arg(record_events, "record_events")
     check_journal_options(fsync, trades, writers=not readonly, **journal_options)
-    if not (segment_files(path, KIND_COMMANDS) or list_snapshots(path)):
+    if not holds_journal(path):
         raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
     report = RecoveryReport(path, readonly=readonly)
     # the lock first: no other engine may append while this one reads, cuts and takes over
@@ -358,6 +358,13 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
     finally:
         if lock_fd is not None:
             os.close(lock_fd)       # the engine's writer holds its own copy
+
+
+def holds_journal(path) -> bool:
+    """Whether the directory ``path`` holds an engine journal's command segment or a snapshot:
+    something a recovery can start from (else recovery, ``journal inspect`` and ``journal
+    trades`` refuse it). O(files in it)."""
+    return bool(segment_files(path, KIND_COMMANDS) or list_snapshots(path))
 
 
 def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, record_events,
