@@ -126,15 +126,24 @@ def _refuse_unwritable_outputs(args) -> None:
 
 def _input_files(args) -> list[Path]:
     """The files a replay or book reads: those named, and the orderbook file a LOBSTER message
-    file is replayed with (its name with the last ``_message_`` made ``_orderbook_``)."""
+    file is replayed with."""
     out = []
     for f in (args.file if isinstance(args.file, list) else [args.file]):
         p = Path(f)
         out.append(p)
-        head, sep, tail = p.name.rpartition("_message_")
-        if sep:
-            out.append(p.with_name(f"{head}_orderbook_{tail}"))
+        ob = _lobster_orderbook_path(p)
+        if ob is not None:
+            out.append(ob)
     return out
+
+
+def _lobster_orderbook_path(path: Path) -> Path | None:
+    """The orderbook file of a LOBSTER message file: its name with the last ``_message_`` made
+    ``_orderbook_`` (None for a name without one)."""
+    # only the file's name, and its last "_message_": a directory named *_message_* was
+    # rewritten too, and a name without it gave the message file itself as "the orderbook"
+    head, sep, tail = path.name.rpartition("_message_")
+    return path.with_name(f"{head}_orderbook_{tail}") if sep else None
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -552,10 +561,7 @@ def _replay_lobster(args, path: Path) -> int:
         print("matchcore replay: --format lobster needs matchcore.lobster, which this build "
               "does not include", file=sys.stderr)
         return 2
-    # only the file's name, and its last "_message_": a directory named *_message_* was
-    # rewritten too, and a name without it gave the message file itself as "the orderbook"
-    head, sep, tail = path.name.rpartition("_message_")
-    ob = path.with_name(f"{head}_orderbook_{tail}") if sep else None
+    ob = _lobster_orderbook_path(path)
     orderbook = ob if ob is not None and ob.exists() else None
     if orderbook is None:
         why = (f"no orderbook file {ob.name}" if ob is not None else
