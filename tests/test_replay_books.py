@@ -283,6 +283,32 @@ def test_replay_trades_prices_kinds_and_flags():
     assert t["ts"].tolist() == [10, 11, 12, 13]
 
 
+def test_symbol_stats_volume_leaves_out_non_printable_executions():
+    # a non-printable C is part of a cross whose shares the Q message reports: counted in
+    # volume it was counted twice
+    data = framed(add(1, b"S", 100, 5000), add(2, b"B", 100, 4900),
+                  execute(1, 10, match=11, ts=10), execute_price(2, 5, 4950, b"N", match=12, ts=11),
+                  execute_price(2, 7, 4950, b"Y", match=15, ts=11),
+                  trade(b"B", 300, 4990, match=13, ts=12), cross(1000, 4980, b"C", match=14, ts=13))
+    r = replay(data)
+    t = r.trades()
+    st = r.symbol_stats()
+    assert st["trades"].tolist() == [len(t)] == [5]
+    assert st["volume"].tolist() == [10 + 7 + 300 + 1000]
+    assert itch.volume_mask(t).tolist() == [True, False, True, True, True]
+
+
+def test_symbol_stats_volume_equals_volume_mask_on_a_generated_day():
+    r = replay(itch.generate(None, messages=40_000, symbols=3, seed=5))
+    t = r.trades()
+    nonprint = (t["kind"] == b"C") & (t["flag"] == b"N")
+    assert nonprint.any(), "the generated day has no non-printable execution to leave out"
+    for row in r.symbol_stats():
+        mine = t[t["locate"] == row["locate"]]
+        assert row["trades"] == len(mine)
+        assert row["volume"] == int(mine["shares"][itch.volume_mask(mine)].sum())
+
+
 def test_replay_replace_new_ref_at_back_same_side_old_gone():
     data = framed(add(1, b"B", 100, 5000), add(2, b"B", 50, 5000), add(3, b"B", 70, 4900),
                   replace(1, 9, 30, 5000), replace(3, 10, 20, 5000))

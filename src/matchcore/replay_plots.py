@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from matchcore.itch import volume_mask
+
 __all__ = ["plot_replay"]
 
 _DAY_NS = 86_400 * 1_000_000_000
@@ -36,8 +38,8 @@ def _volume_trades(trades: np.ndarray) -> np.ndarray:
     (aggressor) and one F per resting order filled, so only T counts when there are any; an
     ITCH execution with price (C) marked non-printable is left out, as the specification says
     of volume calculations (a cross's shares come in its Q message)."""
-    if len(trades) and ((trades["kind"] == b"C") & (trades["flag"] == b"N")).any():
-        return trades[~((trades["kind"] == b"C") & (trades["flag"] == b"N"))]
+    if len(trades) and not (keep := volume_mask(trades)).all():
+        return trades[keep]
     if len(trades) and (trades["kind"] == b"T").any():
         return trades[trades["kind"] == b"T"]
     if len(trades) and (trades["kind"] == b"F").any():

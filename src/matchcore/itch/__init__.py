@@ -48,7 +48,7 @@ from matchcore.itch.layouts import DTYPES, LAYOUTS, LENGTHS
 __all__ = [
     "DTYPES", "L2_DTYPE", "LAYOUTS", "LENGTHS", "SYMBOL_STATS_DTYPE", "SYSTEM_EVENT_DTYPE", "TOB_DTYPE", "TRADE_DTYPE", "Decoded",
     "Replayer", "decode", "generate", "open_stream", "parse_time", "replay_file", "snapshot_dtype",
-    "symbol_names",
+    "symbol_names", "volume_mask",
 ]
 
 CHUNK_SIZE = 4 << 20          # bytes read per compiled chunk when streaming a file
@@ -63,6 +63,21 @@ def _refuse_zstd(raw, path, head: bytes | None = None) -> None:
         raise ValueError(f"{path}: a zstd-compressed file: the ITCH replay reads plain or gzip'd "
                          "files (decompress it with zstd -d; a DBN file cut short inside its "
                          "first zstd block cannot be recognised as DBN)")
+
+
+def volume_mask(trades: np.ndarray) -> np.ndarray:
+    """Which ``TRADE_DTYPE`` records count towards traded volume: all but executions with price
+    (C) marked non-printable. The specification leaves those out of volume calculations: they
+    are part of a cross, whose shares its Q message reports. ``Replayer.symbol_stats()``'s
+    ``volume``, the ``volume_shares_total`` metric and the trade totals a NATS subscriber
+    rebuilds all count this way.
+
+    >>> import numpy as np, matchcore.itch as itch
+    >>> t = np.zeros(3, itch.TRADE_DTYPE); t["kind"] = [b"E", b"C", b"C"]; t["flag"] = [b" ", b"N", b"Y"]
+    >>> itch.volume_mask(t).tolist()
+    [True, False, True]
+    """
+    return ~((trades["kind"] == b"C") & (trades["flag"] == b"N"))
 
 
 class Decoded(dict):

@@ -91,7 +91,7 @@ cdef struct locinfo:
     int64_t cb_count
     int64_t state_ts
     int64_t n_trades       # trade records of this locate (E, C, P, Q), counted with or without the sink
-    int64_t volume         # their shares
+    int64_t volume         # their shares, non-printable executions left out
     uint64_t early_refs    # E/C/X/D/U before the locate's first A/F/P/Q (whether it is kept
                            # is not known yet): unknown references, counted once it is
     char name[8]
@@ -184,7 +184,10 @@ cdef inline bint touch(rp_state* S, uint16_t L, int64_t ts) noexcept nogil:
 cdef inline void add_trade(rp_state* S, int64_t ts, uint16_t L, char kind, char side, char flag,
                            uint64_t ref, uint64_t match, int64_t price, int64_t shares) noexcept nogil:
     S.loc[L].n_trades += 1
-    S.loc[L].volume += shares
+    # a non-printable execution is part of a cross whose Q message reports its shares: the
+    # specification leaves it out of volume calculations
+    if kind != 67 or flag != 78:
+        S.loc[L].volume += shares
     if S.rec_trades:
         sk_trade(&S.trades, ts, L, kind, side, flag, ref, match, price, shares, &S.nomem)
 
@@ -1089,7 +1092,9 @@ cdef class Replayer:
     def symbol_stats(self):
         """Per-book counters as a ``SYMBOL_STATS_DTYPE`` array, one row per locate with a book
         (ascending): trade records (E, C, P, Q; counted whether or not the trade sink records
-        them), their shares, open orders and visible levels per side. O(books).
+        them), traded volume (their shares, without executions marked non-printable, as the
+        specification says: :func:`matchcore.itch.volume_mask`), open orders and visible levels
+        per side. O(books).
 
         >>> import matchcore.itch as itch
         >>> r = itch.Replayer(); _ = r.feed(itch.generate(None, messages=3000, symbols=2, seed=1))

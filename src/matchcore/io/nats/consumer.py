@@ -17,6 +17,7 @@ from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL,
                                     KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS, SESSION_HEADER,
                                     BatchError, check_prefix, decode_batch, subject_token,
                                     symbol_from_token)
+from matchcore.itch import volume_mask
 
 
 class MarketDataConsumer:
@@ -28,7 +29,8 @@ class MarketDataConsumer:
     (``tob[symbol] = (ts, bid, bid_qty, ask, ask_qty)``, 0 = empty side), every L2 level
     (``depth(symbol)``, the levels of the replay's book best first, rebuilt by setting each
     changed level to its new qty and order count and dropping it at qty 0) and trade totals
-    (``trades[symbol] = [count, shares]``). The header's sequence number reveals batches that
+    (``trades[symbol] = [count, shares]``: every trade record counted, the shares of those that
+    count towards volume, :func:`matchcore.itch.volume_mask`). The header's sequence number reveals batches that
     never arrived: their records are counted in ``missing[(kind, symbol)]``. A malformed
     payload is counted in ``bad`` and changes nothing.
 
@@ -168,7 +170,7 @@ class MarketDataConsumer:
         elif kind == KIND_TRADE:
             acc = self.trades.setdefault(book, [0, 0])
             acc[0] += len(rec)
-            acc[1] += int(rec["shares"].sum())
+            acc[1] += int(rec["shares"][volume_mask(rec)].sum())
         else:
             levels = self.levels.setdefault(book, {})
             for side, price, qty, orders in zip(rec["side"].tolist(), rec["price"].tolist(),
