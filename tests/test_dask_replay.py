@@ -174,6 +174,24 @@ def test_cli_replay_dask_local_writes_merged_outputs(files, tmp_path, capsys):
     assert rows[0].startswith("file,locate,symbol") and len(rows) > 10
 
 
+def test_cli_replay_several_files_out_writes_system_events_and_trading_state(files, tmp_path):
+    # one ITCH file's --out holds system_events.npy and the trading state; several files'
+    # dropped both, with --split too
+    for split in (["--dask", "local", "--split", "2"], []):
+        out = tmp_path / f"out{len(split)}"
+        assert main(["replay", str(files[0]), str(files[3]), "--no-progress", "--out", str(out)]
+                    + split) == 0
+        direct = itch.replay_file(files[0])
+        assert len(direct.system_events) > 0
+        saved = np.load(out / "day0" / "system_events.npy")
+        assert saved.tobytes() == direct.system_events.tobytes()
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["files"][0]["trading_state"] == \
+            {str(k): list(v) for k, v in direct.trading_state.items()}
+        assert not (out / "mbo").joinpath("system_events.npy").exists()
+        assert "trading_state" not in summary["files"][1]
+
+
 def test_cli_replay_several_files_without_dask_sums_up(files, capsys):
     rc = main(["replay", str(files[1]), str(files[4]), "--no-progress"])
     text = capsys.readouterr().out

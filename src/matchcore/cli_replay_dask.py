@@ -140,14 +140,20 @@ def run_many(args) -> int:
             save_npy(d / "tob.npy", f.tob)
             save_npy(d / "trades.npy", f.trades)
             save_npy(d / "snapshots.npy", f.snapshots)
-            per_file.append({"file": f.file, "format": f.format, "dir": stem, "stats": f.stats,
-                             "symbols": {str(k): v for k, v in f.symbols.items()},
-                             "state_hashes": {str(k): v for k, v in f.hashes.items()},
-                             "elapsed_s": f.elapsed_s, "worker": f.worker, "tasks": f.parts})
+            entry = {"file": f.file, "format": f.format, "dir": stem, "stats": f.stats,
+                     "symbols": {str(k): v for k, v in f.symbols.items()},
+                     "state_hashes": {str(k): v for k, v in f.hashes.items()},
+                     "elapsed_s": f.elapsed_s, "worker": f.worker, "tasks": f.parts}
+            if f.format == "itch":
+                # as one ITCH file's --out
+                save_npy(d / "system_events.npy", f.system_events)
+                entry["trading_state"] = {str(k): list(v) for k, v in f.trading_state.items()}
+            per_file.append(entry)
         summary = {"files": per_file, "totals": res.totals, "elapsed_s": res.elapsed_s,
                    "scheduler": args.dask}
         write_json(out / "summary.json", summary, indent=2, default=str)
-        print(f"sinks: <file>/tob.npy, trades.npy, snapshots.npy and summary.json -> {out}")
+        print(f"sinks: <file>/tob.npy, trades.npy, snapshots.npy (and system_events.npy for "
+              f"ITCH files) and summary.json -> {out}")
     if args.plot:
         from matchcore.cli_replay_dbn import dbn_book_names, plot_cli
 

@@ -98,6 +98,10 @@ class FileResult:
     # symbols selects by; DBN: book number -> instrument id, which a number selects by
     first_names: dict = field(default_factory=dict)
     instruments: dict = field(default_factory=dict)
+    # ITCH, file-level (every share sees them whole): the system event messages and
+    # {locate: (state, reason, ts)} from the latest trading action of each locate; DBN: none
+    system_events: np.ndarray | None = None
+    trading_state: dict = field(default_factory=dict)
 
     def book(self, locate):
         """The final book of a locate (book number) as a new OrderBook. O(orders)."""
@@ -144,7 +148,9 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
                       hashes={k: b.state_hash() for k, b in books.items()}, elapsed_s=elapsed,
                       worker=f"pid {os.getpid()}",
                       first_names=r.first_names if fmt == "itch" else {},
-                      instruments=r.instruments if fmt == "dbn" else {})
+                      instruments=r.instruments if fmt == "dbn" else {},
+                      system_events=r.system_events if fmt == "itch" else None,
+                      trading_state=r.trading_state if fmt == "itch" else {})
 
 
 def _file_options(path, fmt: str, partition, options: dict) -> dict:
@@ -201,8 +207,8 @@ def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
 def merge_parts(parts: list[FileResult]) -> FileResult:
     """One file's result from the results of its shares (see ``partition``).
 
-    File-level counters (and the names, first names and instruments, which every share sees
-    whole) are taken from the first share (all are equal), book-level ones summed
+    File-level counters (and the names, first names, instruments, system events and trading
+    states, which every share sees whole) are taken from the first share (all are equal), book-level ones summed
     (each share counts its own locates or instruments); books and hashes are united; sink
     records are merged by time (stable: file order within a book, also where a file's
     timestamps step back, and across books whenever their timestamps differ)."""
@@ -227,7 +233,8 @@ def merge_parts(parts: list[FileResult]) -> FileResult:
                       elapsed_s=max(p.elapsed_s for p in parts),
                       worker=", ".join(sorted({p.worker for p in parts})),
                       parts=len(parts), first_names=first.first_names,
-                      instruments=first.instruments)
+                      instruments=first.instruments, system_events=first.system_events,
+                      trading_state=first.trading_state)
 
 
 def _totals(files: list[FileResult]) -> dict:
