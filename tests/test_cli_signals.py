@@ -95,6 +95,22 @@ def test_cli_replay_signal_mid_replay_partial_summary_no_dump_status(tmp_path, d
 
 
 @needs_proc
+def test_cli_replay_several_files_signal_partial_summary(tmp_path, day):
+    # several files stopped by Ctrl-C said only "interrupted by SIGINT", where one file's
+    # replay says how far it got and which outputs were not written
+    whole = tmp_path / "first.itch"
+    whole.write_bytes(day[:1_000_000])
+    code, out, err, _ = _run_on_fifo(
+        tmp_path, day, ["replay", str(whole), "FIFO", "--format", "itch", "--no-progress",
+                        "--out", "sinks", "--dump-book", "book.csv"], signal.SIGINT)
+    assert code == 130 and err == "matchcore replay: interrupted by SIGINT\n", err
+    line = out.strip().splitlines()[-1]
+    assert line.startswith("interrupted after 1 of 2 files in "), out
+    assert line.endswith("; not written: --dump-book, --out"), out
+    assert not (tmp_path / "book.csv").exists() and not (tmp_path / "sinks").exists()
+
+
+@needs_proc
 def test_cli_replay_dbn_signal_mid_replay_partial_summary(tmp_path):
     # The DBN replay said only "interrupted by SIGINT": not how far it got, as the ITCH one
     # does (and as the README says a replay does); from a live FIFO that is the whole answer

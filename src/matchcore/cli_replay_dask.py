@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import csv
 import sys
+import time
 from pathlib import Path
 
 
 from matchcore._cliutil import report_dropped, save_npy, write_json
-from matchcore.cli_replay import CSV_HEADER, _bar, check_snapshot_options, dump_output
+from matchcore.cli_replay import (CSV_HEADER, _bar, _print_interrupted, check_snapshot_options,
+                                  dump_output)
 
 
 def _options(args) -> dict:
@@ -51,12 +53,15 @@ def run_many(args) -> int:
                              f"consuming it; give --format")
     opts = _options(args)
     bar = _bar(None, "task", args.no_progress)
+    done_tasks = [0]
 
     def progress(done, total):
+        done_tasks[0] = done
         bar.total = total
         bar.n = done
         bar.refresh()
 
+    t0 = time.perf_counter()
     try:
         if args.dask is not None:
             try:
@@ -73,6 +78,13 @@ def run_many(args) -> int:
             if args.split != 1:
                 raise ValueError("--split needs --dask")
             res = replay_serial(files, fmt=args.format, progress=progress, **opts)
+    except KeyboardInterrupt:
+        bar.close()
+        # as one file's replay: how far it got, and the outputs not written
+        what = (f"of {len(files)} files" if args.split == 1
+                else f"of {len(files) * args.split} tasks")
+        _print_interrupted(args, done_tasks[0], time.perf_counter() - t0, what)
+        raise
     finally:
         bar.close()
     symbols = opts.get("symbols")
