@@ -30,6 +30,17 @@ def test_cli_book_ladder_at_time_equals_reference(capsys, day):
         assert right.split() == [f"{asks[i][0] / 1e4:.4f}", str(asks[i][1]), str(asks[i][2])]
 
 
+@pytest.mark.parametrize("at, shown", [("11:00:00.123456789", "11:00:00.123456789"),
+                                        ("11:00:00.1234567", "11:00:00.123456700"),
+                                        ("11:00:00.5", "11:00:00.500000")])
+def test_cli_book_header_shows_the_time_asked_to_its_nanosecond(capsys, day, at, shown):
+    # --at takes nanoseconds (ITCH timestamps are ns), but the header cut them off: the book
+    # at .123456789 was announced as the book at .123456
+    code, out, _ = run_cli(capsys, "book", str(day), "--symbol", "MSFT", "--at", at,
+                           "--no-progress")
+    assert code == 0 and out.startswith(f"MSFT (locate 2) at {shown}: "), out
+
+
 def test_cli_book_plot_writes_png(capsys, day, tmp_path):
     png = tmp_path / "depth.png"
     code, out, _ = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--plot", str(png),

@@ -246,7 +246,9 @@ def _file_progress(path: Path, disable: bool):
 
 def _fmt_time(ns: int) -> str:
     s, frac = divmod(int(ns), 1_000_000_000)
-    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{frac // 1000:06d}"
+    # microseconds unless that would hide nanoseconds (ITCH stamps and --at are in ns)
+    frac_s = f"{frac // 1000:06d}" if frac % 1000 == 0 else f"{frac:09d}"
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{frac_s}"
 
 
 def _book_rows(books_by_locate: dict, names: dict):
