@@ -109,6 +109,23 @@ def test_cli_recover_prints_state_hash_and_books(capsys, jdir):
     assert res["state_hash"] == eng.state_hash() and res["report"]["snapshot"] is None
 
 
+def test_cli_recover_depth_0_shows_orders_not_empty_sides(capsys, tmp_path):
+    # --depth 0 asks for no levels, but the line said "bid - ask -", which is how an empty
+    # book is shown: a book with resting orders on both sides read as empty
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1, "AAPL")
+    eng.submit(1, 1, 0, 100, 10)
+    eng.submit(1, 2, 1, 101, 5)
+    eng.close()
+    code, out, _ = run_cli(capsys, "recover", d, "--depth", "0")
+    line = [ln for ln in out.splitlines() if "AAPL" in ln][0]
+    assert code == 0 and line.split() == ["1", "AAPL", "orders", "2"], line
+    code, out, _ = run_cli(capsys, "recover", d)
+    line = [ln for ln in out.splitlines() if "AAPL" in ln][0]
+    assert "bid 100x10" in line and "ask 101x5" in line
+
+
 def test_cli_recover_missing_dir_errors(capsys, tmp_path):
     code, out, err = run_cli(capsys, "recover", tmp_path / "nope")
     assert code == 1 and "not a directory" in err

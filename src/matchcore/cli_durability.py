@@ -207,6 +207,10 @@ def _recover(args) -> int:
           f"{len(books)} symbols)")
     for b in books:
         label = f"{b['symbol']}" + (f" {b['name']}" if b["name"] else "")
+        if args.depth == 0:
+            # no levels asked for: "bid - ask -" would say both sides are empty
+            print(f"  {label:<16} orders {b['orders']:>7}")
+            continue
         bid = " ".join(f"{p}x{q}" for p, q, *_ in b["bids"]) or "-"
         ask = " ".join(f"{p}x{q}" for p, q, *_ in b["asks"]) or "-"
         print(f"  {label:<16} orders {b['orders']:>7}  bid {bid:<24} ask {ask}")
