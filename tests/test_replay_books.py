@@ -914,6 +914,15 @@ def test_replayer_symbols_given_as_one_string_type_error(symbols):
         itch.Replayer(callback=lambda *a: None, callback_symbols=symbols)
 
 
+@pytest.mark.parametrize("symbols", [[""], ["AAPL", "  "], [" "]])
+def test_replayer_symbols_with_an_empty_name_value_error(symbols):
+    # a blank entry matched no book: a replay of nothing (or less than asked), no error
+    with pytest.raises(ValueError, match="empty name"):
+        itch.Replayer(symbols)
+    with pytest.raises(ValueError, match="empty name"):
+        itch.Replayer(callback=lambda *a: None, callback_symbols=symbols)
+
+
 def test_replayer_symbols_locate_with_leading_zeros_matches_the_locate():
     data = itch.generate(None, messages=3000, symbols=3, seed=4)
     plain, padded = itch.Replayer(["2"]), itch.Replayer(["002", " 0002 "])

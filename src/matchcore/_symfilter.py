@@ -13,7 +13,7 @@ def symbol_filter(symbols, what: str = "symbols"):
     in. ``symbols`` is an iterable of names and numbers (int or digit strings). A lone ``str``
     is refused: iterated, ``"AAPL"`` would be the letters A, P, L and match nothing. An empty
     one is refused (``ValueError``): it kept no symbol, where a consumer of a NATS stream took
-    it for every symbol; None keeps every symbol. A number written with leading zeros
+    it for every symbol; None keeps every symbol. So is a blank name in it. A number written with leading zeros
     (``"01"``) also matches its plain form (locate 1), and a book label ``NAME@locate007`` its
     plain form ``NAME@locate7``. O(len)."""
     if symbols is None:
@@ -22,8 +22,11 @@ def symbol_filter(symbols, what: str = "symbols"):
         raise TypeError(f"{what} is an iterable of names or numbers, not a single "
                         f"{type(symbols).__name__} ({symbols!r}): write [{symbols!r}]")
     out = set()
-    for s in symbols:
-        s = str(s).strip()
+    for given in symbols:
+        s = str(given).strip()
+        if not s:
+            # no symbol is named "": it selected no book, and the replay said nothing
+            raise ValueError(f"{what} holds an empty name ({given!r}): it selects no symbol")
         out.add(s)
         out.add(plain_number(s))
         m = LABEL.fullmatch(s)
