@@ -899,6 +899,19 @@ def test_dbn_gen_bad_counts_and_rates_refused_naming_the_argument(tmp_path, kw, 
     assert generate_mbo(None, records=10, instruments=1, clear_rate=0.03)
 
 
+@pytest.mark.parametrize("seed, exc", [(1.5, TypeError), ("7", TypeError), (True, TypeError),
+                                       (-1, ValueError)])
+def test_dbn_gen_seed_not_a_whole_number_refused(tmp_path, seed, exc):
+    # any hashable was taken as a seed (random.Random), so seed=1.5 and seed="7" wrote a file
+    # no integer seed reproduces, and seed=-1 the same flow as seed=1
+    path = tmp_path / "x.dbn"
+    with pytest.raises(exc, match="seed"):
+        generate_mbo(path, records=100, instruments=2, seed=seed)
+    assert not path.exists()
+    assert generate_mbo(None, records=100, instruments=2, seed=np.int64(3)) == \
+        generate_mbo(None, records=100, instruments=2, seed=3)
+
+
 @pytest.mark.parametrize("garbage", [b"\xff" * 40, b"\x00" * 3, b"trailing text\n"])
 def test_dbn_replay_garbage_at_the_end_skipped_not_reported_truncated(tmp_path, garbage):
     # As damage between records: only the garbage is skipped. Its last byte was left over and

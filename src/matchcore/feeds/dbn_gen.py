@@ -9,6 +9,7 @@ of which only the last carries F_LAST.
 from __future__ import annotations
 
 import datetime as _dt
+import numbers
 import random
 from pathlib import Path
 from types import SimpleNamespace
@@ -92,11 +93,17 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
                 (high is not None and value > high):
             span = f">= {low}" if high is None else f"in {low}..{high:,}"
             raise ValueError(f"{name} must be an integer {span}, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        # random.Random takes any hashable: 1.5 or "7" gave a flow no integer seed reproduces
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        # random.Random seeds with abs(seed): -1 gave the flow of seed 1
+        raise ValueError(f"seed must be >= 0, got {seed}")
     if not 0.0 <= clear_rate <= _MAX_CLEAR_RATE:
         # clears take the events left after the other actions' shares: a larger rate gave
         # 3% of events, not the share asked for
         raise ValueError(f"clear_rate must be in [0, {_MAX_CLEAR_RATE}], got {clear_rate!r}")
-    rng = random.Random(seed)
+    rng = random.Random(int(seed))
     iids = [1001 + i for i in range(instruments)]
     names = {iid: f"SYM{i}" for i, iid in enumerate(iids)} if with_names else {}
     mid = {iid: (100 + 20 * i) * 100 * _TICK for i, iid in enumerate(iids)}
