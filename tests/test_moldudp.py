@@ -398,6 +398,13 @@ def test_moldudp_receiver_negative_max_gap_raises_value_error():
         MoldUDP64Receiver(0, max_gap=-1)
 
 
+@pytest.mark.parametrize("max_gap", [1.5, "10", True, float("inf")])
+def test_moldudp_receiver_max_gap_not_a_whole_number_raises(max_gap):
+    # a message count: 1.5 or "10" were taken (a str failed later, on the first packet)
+    with pytest.raises(ValueError, match="max_gap"):
+        MoldUDP64Receiver(0, max_gap=max_gap)
+
+
 def test_moldudp_receiver_corrupted_heartbeat_and_end_of_session_next_seq_no_gap(rx):
     pkts, end = _session_packets(1, [3, 4, 2])
     st = _udp(rx, [pkts[0], _flip(heartbeat("S", 4), 40)] + pkts[1:]

@@ -336,8 +336,11 @@ class MoldUDP64Receiver(NoCopy):
             raise ValueError(f"rcvbuf must be a whole number of bytes > 0, got {rcvbuf!r}")
         # (not max_gap >= 0: a NaN compares false with every distance, so each packet would be
         # held as implausible and none fed)
-        if max_gap is not None and not max_gap >= 0:
-            raise ValueError(f"max_gap must be >= 0 messages (or None), got {max_gap!r}")
+        # a count of messages: a whole float such as 1e6 is one, 1.5 or "10" is not
+        if max_gap is not None and not ((_is_int(max_gap) or (
+                isinstance(max_gap, float) and max_gap.is_integer())) and max_gap >= 0):
+            raise ValueError(f"max_gap must be a whole number >= 0 of messages (or None), "
+                             f"got {max_gap!r}")
         if first_seq is not None and (not _is_int(first_seq) or not 0 <= first_seq < 2**64):
             # sequence numbers are u64 on the wire: a negative first_seq would open a gap that
             # no packet can be in
