@@ -906,15 +906,38 @@ def test_enum_arguments_accept_plain_ints(book_cls):
     assert book.submit(2, Side.BUY, 100, 1, TIF.IOC) == 1
 
 
-@pytest.mark.parametrize("side,event_side", [(-1, 255), (256, 0), (257, 1)])
-def test_submit_side_outside_byte_rejected_event_side_masked(book, side, event_side):
-    # 257 & 0xFF == 1 but 257 is still not a valid side
+@pytest.mark.parametrize("side", [-1, -2, 256, 257, 2**31 - 1])
+def test_submit_side_outside_byte_rejected_event_side_255(book, side):
+    # the event's side is one byte: an invalid side outside it is recorded as 255 (invalid
+    # too), never wrapped into another value (256 as 0 made an INVALID_SIDE reject read BUY),
+    # as a journaled engine records it
     with pytest.raises(OrderRejected) as info:
         book.submit(1, side, 100, 1)
     assert info.value.reason == R.INVALID_SIDE
-    assert_events(book, [ev(K.REJECTED, 1, side=event_side, price=100, qty=1,
-                            reason=R.INVALID_SIDE)])
+    with pytest.raises(OrderRejected):
+        book.submit_market(2, side, 5)
+    assert_events(book, [ev(K.REJECTED, 1, side=255, price=100, qty=1, reason=R.INVALID_SIDE),
+                         ev(K.REJECTED, 2, side=255, price=0, qty=5, reason=R.INVALID_SIDE)])
     assert len(book) == 0
+
+
+@pytest.mark.parametrize("side", [-1, 256, 2**31 - 1])
+def test_engine_side_outside_byte_same_reject_event_journaled_or_not(tmp_path, side):
+    from matchcore import Engine
+
+    events = []
+    for journal in (None, tmp_path / "j"):
+        eng = Engine(journal=journal) if journal else Engine()
+        eng.add_symbol(1)
+        for call in (lambda: eng.submit(1, 1, side, 100, 1),
+                     lambda: eng.submit_market(1, 2, side, 5),
+                     lambda: eng.submit(7, 3, side, 100, 1)):     # unknown symbol too
+            with pytest.raises(OrderRejected):
+                call()
+        events.append(eng.events())
+        eng.close()
+    assert events[0]["side"].tolist() == [255, 255, 255]
+    assert events[0].tobytes() == events[1].tobytes()
 
 
 @pytest.mark.parametrize("kwargs", [dict(side=2**31), dict(side=-(2**31) - 1), dict(tif=2**31),

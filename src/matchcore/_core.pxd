@@ -231,6 +231,13 @@ cdef struct mc_book:
     mc_deep deep
 
 
+cdef inline int mc_side_byte(int side) noexcept nogil:
+    # the side a REJECTED event records (one byte): an invalid side outside 0..255 is 255,
+    # invalid too, never wrapped into another value (256 would read as BUY), as a journal
+    # record holds it
+    return side if 0 <= side <= 255 else 255
+
+
 cdef inline int64_t mc_ev_bound(const mc_book* b, int64_t qty, uint64_t owner) noexcept nogil:
     # The most events an order of `qty` lots from `owner` can write: one fill per maker it
     # trades with, plus its own few (accepted or modified; expired, rejected or a self-trade

@@ -291,7 +291,7 @@ cdef inline int64_t _submit(mc_book* b, uint64_t oid, int side, int64_t price, i
         elif post_only and _limit_crosses(b, side, price):
             reason = MC_R_POST_ONLY_WOULD_CROSS
     if reason != MC_R_NONE:
-        _emit(b, MC_EV_REJECTED, oid, 0, side & 0xFF, price, qty, owner, 0, reason)
+        _emit(b, MC_EV_REJECTED, oid, 0, mc_side_byte(side), price, qty, owner, 0, reason)
         return -reason
     _emit(b, MC_EV_ACCEPTED, oid, 0, side, price, qty, owner, 0, MC_R_NONE)
     if tif == MC_GTC and not _limit_crosses(b, side, price):
@@ -314,7 +314,7 @@ cdef int64_t mc_market(mc_book* b, uint64_t oid, int side, int64_t qty, uint64_t
     elif _map_find(&b.index, oid) >= 0:
         reason = MC_R_DUPLICATE_ORDER_ID
     if reason != MC_R_NONE:
-        _emit(b, MC_EV_REJECTED, oid, 0, side & 0xFF, 0, qty, owner, 0, reason)
+        _emit(b, MC_EV_REJECTED, oid, 0, mc_side_byte(side), 0, qty, owner, 0, reason)
         return -reason
     _emit(b, MC_EV_ACCEPTED, oid, 0, side, 0, qty, owner, 0, MC_R_NONE)
     return _enter(b, oid, side, 0, qty, MC_IOC, owner, 0, -1, NO_POS)
@@ -567,7 +567,7 @@ cdef int64_t mc_rest(mc_book* b, uint64_t oid, int side, int64_t price, int64_t 
         if b.index.tab[pos].val >= 0:
             reason = MC_R_DUPLICATE_ORDER_ID
     if reason != MC_R_NONE:
-        _emit(b, MC_EV_REJECTED, oid, 0, side & 0xFF, price, qty, owner, 0, reason)
+        _emit(b, MC_EV_REJECTED, oid, 0, mc_side_byte(side), price, qty, owner, 0, reason)
         return -reason
     _emit(b, MC_EV_ACCEPTED, oid, 0, side, price, qty, owner, 0, MC_R_NONE)
     _order_link(b, _order_new_at(b, oid, side, owner, 0, pos, h), price, qty)

@@ -368,7 +368,7 @@ cdef inline int64_t _engine_submit(mc_engine* e, int32_t k, uint32_t symbol, uin
     if k < 0:
         if _reserve(e, 1) < 0:
             return -MC_ERR_NOMEM
-        _reject(e, symbol, oid, side & 0xFF, price, qty, owner, MC_R_UNKNOWN_SYMBOL)
+        _reject(e, symbol, oid, mc_side_byte(side), price, qty, owner, MC_R_UNKNOWN_SYMBOL)
         return -MC_R_UNKNOWN_SYMBOL
     b = e.books[k]
     if _reserve_order(e, b, qty, owner) < 0:
@@ -413,7 +413,7 @@ cdef int64_t _engine_market(mc_engine* e, int32_t k, uint32_t symbol, uint64_t o
     if k < 0:
         if _reserve(e, 1) < 0:
             return -MC_ERR_NOMEM
-        _reject(e, symbol, oid, side & 0xFF, 0, qty, owner, MC_R_UNKNOWN_SYMBOL)
+        _reject(e, symbol, oid, mc_side_byte(side), 0, qty, owner, MC_R_UNKNOWN_SYMBOL)
         return -MC_R_UNKNOWN_SYMBOL
     b = e.books[k]
     if _reserve_order(e, b, qty, owner) < 0:

@@ -622,7 +622,7 @@ cdef class Engine:
         c.owner = owner
         c.symbol = sym
         c.kind = <uint8_t>kind
-        c.side = <uint8_t>side if 0 <= side <= 255 else 255
+        c.side = <uint8_t>mc_side_byte(side)
         c.tif = <uint8_t>tif if 0 <= tif <= 255 else 255
         c.post_only = 1 if post_only else 0
         cdef mc_engine* e = self._e

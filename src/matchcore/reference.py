@@ -61,6 +61,12 @@ _BUY = int(Side.BUY)
 _SELL = int(Side.SELL)
 
 
+def _side_byte(side: int) -> int:
+    # the side a REJECTED event records (one byte): an invalid side outside 0..255 is 255,
+    # invalid too, never wrapped into another value (256 would read as BUY)
+    return side if 0 <= side <= 255 else 255
+
+
 def _index(value, name: str) -> int:
     """``operator.index`` with an error that names the argument, as the compiled book's."""
     try:
@@ -564,7 +570,7 @@ class ReferenceBook:
         elif post_only and self._crosses(side, price):
             reason = Reason.POST_ONLY_WOULD_CROSS
         if reason != Reason.NONE:
-            self._emit(EventKind.REJECTED, oid, side=side & 0xFF, price=price, qty=qty,
+            self._emit(EventKind.REJECTED, oid, side=_side_byte(side), price=price, qty=qty,
                        owner=owner, reason=reason)
             return 0, reason
 
@@ -594,7 +600,7 @@ class ReferenceBook:
         elif oid in self._orders:
             reason = Reason.DUPLICATE_ORDER_ID
         if reason != Reason.NONE:
-            self._emit(EventKind.REJECTED, oid, side=side & 0xFF, price=0, qty=qty, owner=owner,
+            self._emit(EventKind.REJECTED, oid, side=_side_byte(side), price=0, qty=qty, owner=owner,
                        reason=reason)
             return 0, reason
         self._emit(EventKind.ACCEPTED, oid, side=side, price=0, qty=qty, owner=owner)
