@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from matchcore import OrderBook
+from matchcore import EventKind, OrderBook
 from matchcore.native import (FILE_DTYPE, HEADER_SIZE, NativeFormatError, Recorder, read_commands,
                               read_header, repair_journal, replay_commands)
 from matchcore.workloads import standard_mix
@@ -856,3 +856,46 @@ def test_native_one_record_left_out_or_committed_said_singular(tmp_path, capsys)
     assert main(["replay", str(p), "--no-progress", "--committed"]) == 0
     out = capsys.readouterr().out
     assert "left out after them: 86 bytes (1 whole record and 38 bytes of a torn one)" in out
+
+
+def test_native_recorder_rejected_call_flushed_at_flush_every_survives_kill9(tmp_path):
+    # A rejected submit, market order or modify is journaled (replay gives its REJECTED event)
+    # but did not count towards flush_every: with flush_every=1 its record stayed in the buffer
+    # after the call returned, and a kill -9 then lost it (and every rejection after it, until
+    # an accepted call flushed them all)
+    import signal
+
+    from matchcore import OrderRejected, Side
+
+    p = tmp_path / "rej.mccmd"
+    calls = [lambda book: book.submit(1, Side.SELL, 100, 5),
+             lambda book: book.modify(99, 3, 100),                   # unknown id: returns False
+             lambda book: book.submit(2, Side.BUY, 100, 0),          # qty 0: rejected
+             lambda book: book.submit_market(3, Side.BUY, 0),        # qty 0: rejected
+             lambda book: book.modify(1, 0)]                         # qty 0: rejected
+
+    def run(book, after=lambda: None):
+        events = []
+        for call in calls:
+            try:
+                call(book)
+            except OrderRejected:
+                pass
+            events.append(book.events())
+            after()
+        return np.concatenate(events)
+
+    def child(w):
+        rec = Recorder(OrderBook(), p, flush_every=1)
+        run(rec, lambda: os.write(w, struct.pack("<Q", rec.count)))
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    pid, r = _fork(child)
+    acks = _kill_and_acks(pid, r, _read_acks(r, len(calls)))    # once it has made every call
+    assert acks == tuple(range(1, len(calls) + 1))
+    hdr = read_header(p, committed=True)
+    assert (hdr.count, hdr.uncommitted_bytes) == (len(calls), 0)
+    # the file replays to the live session's events, every rejection included
+    want = run(OrderBook())
+    assert (want["kind"] == EventKind.REJECTED).sum() == 4
+    assert np.array_equal(replay_commands(p), want)

@@ -776,9 +776,12 @@ class Recorder(NoCopy):
             out = self._submit(order_id, side, price, qty, tif, owner=owner, post_only=post_only,
                                ts_ns=ts_ns)
         except OrderRejected:
+            # journaled and counted as any call: flushed at flush_every like the others
             self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side,
                                tif, po)
             self._pending += 1
+            if self._pending >= self._flush_every:
+                self.flush()
             raise
         self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side, tif,
                            po)
@@ -798,6 +801,8 @@ class Recorder(NoCopy):
         except OrderRejected:
             self._buf += _pack(ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0)
             self._pending += 1
+            if self._pending >= self._flush_every:
+                self.flush()
             raise
         self._buf += _pack(ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0)
         self._pending += 1
@@ -826,6 +831,8 @@ class Recorder(NoCopy):
         except OrderRejected:
             self._buf += _pack(ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0)
             self._pending += 1
+            if self._pending >= self._flush_every:
+                self.flush()
             raise
         self._buf += _pack(ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0)
         self._pending += 1
