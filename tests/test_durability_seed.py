@@ -215,6 +215,31 @@ def test_recovery_no_snapshot_seed_only_directory_starts_from_seed(tmp_path):
     assert mc.Engine.recover(d2, readonly=True).symbols == {1: None}
 
 
+def test_recovery_no_snapshot_journal_started_from_later_snapshot_says_why(tmp_path):
+    # a journal started by Engine.recover(DIR) from a snapshot at seq 1 (a backup restored):
+    # snapshot=False refused it saying "no valid snapshot holds the state before it", with that
+    # snapshot valid and right there (and recovered from by snapshot=True)
+    e, d = journaled(tmp_path)
+    e.add_symbol(1)
+    e.submit(1, 5, 1, 100, 5)
+    backup = tmp_path / "backup"
+    snap = e.snapshot(backup)
+    e.close()
+    rec = mc.Engine.recover(backup, fsync="never")
+    rec.submit(1, 6, 0, 100, 2)
+    want = rec.state_hash()
+    rec.close()
+    before = _files_and_sizes(backup)
+    with pytest.raises(JournalError) as err:
+        mc.Engine.recover(backup, snapshot=False, readonly=True)
+    msg = str(err.value)
+    assert "journal starts at seq 3" in msg and "no valid snapshot holds" not in msg
+    assert "snapshot=False" in msg and "snapshot=True" in msg
+    assert err.value.path == str(backup / f"journal-{3:020d}.mcj")
+    assert _files_and_sizes(backup) == before
+    ok = mc.Engine.recover(backup, readonly=True)
+    assert ok.state_hash() == want and ok.recovery_report.snapshot == snap
+
 def test_recovery_stray_files_with_unicode_digit_names_ignored(tmp_path):
     # str.isdigit() accepts '²' and '٣': a stray "snapshot-².mcs" or "journal-².mcj" made
     # recovery, Engine(journal=DIR) and `journal inspect` fail with int()'s ValueError, and a

@@ -411,7 +411,17 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                                    cscan.drop[0], 0)
             raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
         if cscan.segments[0].first_seq != 1:
-            raise JournalError(f"{path}: journal starts at seq {cscan.segments[0].first_seq} and "
+            first = cscan.segments[0].first_seq
+            if not snapshot:
+                # not "no valid snapshot": snapshot=False looks at none but a seed snapshot-0,
+                # and the state before this journal may be in one (a journal started from a
+                # snapshot, or its earlier segments deleted)
+                raise JournalError(f"{path}: journal starts at seq {first}: no record holds "
+                                   f"the state before it, and snapshot=False replays only a "
+                                   f"journal that starts at seq 1 (from an empty engine or "
+                                   f"its seed snapshot-0); recover with snapshot=True to "
+                                   f"start from a snapshot", cscan.segments[0].path, 0)
+            raise JournalError(f"{path}: journal starts at seq {first} and "
                                f"no valid snapshot holds the state before it",
                                cscan.segments[0].path, 0)
         eng = cls.__new__(cls, cscan.stp)
