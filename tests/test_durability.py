@@ -179,6 +179,28 @@ def test_engine_journal_buffer_bytes_unallocatable_raises_memoryerror_before_dis
     eng.close()
 
 
+def test_journal_directory_given_as_bytes_refused_before_disk(tmp_path):
+    # A bytes path made the directory, then failed joining it with str names ("Can't mix
+    # strings and bytes"): Engine(journal=...) and snapshot(DIR) left a directory behind, and
+    # recover() said the existing journal directory "is not a directory"
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    new = tmp_path / "new"
+    with pytest.raises(TypeError, match="journal directory.*bytes"):
+        mc.Engine(journal=os.fsencode(new))
+    with pytest.raises(TypeError, match="snapshot directory.*bytes"):
+        eng.snapshot(os.fsencode(new))
+    assert not new.exists()
+    eng.close()
+    before = _files_and_sizes(d)
+    with pytest.raises(TypeError, match="journal directory.*bytes"):
+        mc.Engine.recover(os.fsencode(d))
+    with pytest.raises(TypeError, match="journal directory.*bytes"):
+        mc.Engine.recover(os.fsencode(d), readonly=True)
+    assert _files_and_sizes(d) == before
+    assert mc.Engine.recover(d, readonly=True).get(1) == (1, 0, 100, 5)
+
 @pytest.mark.parametrize("bad", BAD_JOURNAL_OPTIONS + [{"bogus": 1}, {"fsync": "sometimes"}],
                          ids=str)
 def test_recovery_bad_option_raises_before_changing_any_file(tmp_path, bad):

@@ -362,6 +362,18 @@ def read_journal(source, kind: int = KIND_COMMANDS) -> dict:
     }
 
 
+def refuse_bytes_dir(path, what: str = "journal directory"):
+    """``path`` unchanged, or ``TypeError`` for a bytes path (or an ``os.PathLike`` giving
+    bytes): a journal's and a snapshot's file names are str, and such a directory was made
+    (or, to recovery, not found) before the mix of bytes and str failed. Checked before
+    anything is made or read. O(1)."""
+    raw = os.fspath(path) if isinstance(path, os.PathLike) else path
+    if isinstance(raw, (bytes, bytearray)):
+        raise TypeError(f"{what} must be a str or os.PathLike of str, got {type(raw).__name__} "
+                        f"{bytes(raw)!r} (decode it with os.fsdecode)")
+    return path
+
+
 def lock_directory(path) -> int:
     """Take the directory's ``LOCK`` file (an exclusive ``flock``) for one writing engine; the
     fd, to be handed to the command writer (closing it releases the lock). A second engine,
@@ -484,6 +496,7 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
     The trade journal is fsynced at :meth:`Engine.sync`, at snapshots, when a segment rolls and
     at close, never per call: it is derived from the command journal, and recovery rewrites
     whatever fills the command journal proves are missing."""
+    refuse_bytes_dir(path)
     # both flags are converted before the directory is made or locked (a truth test took
     # new=None for False and skipped the check for a used directory)
     new = _flag_arg(new, "new")

@@ -112,6 +112,8 @@ def write_snapshot(engine, path) -> str:
     >>> os.path.basename(eng.snapshot())
     'snapshot-00000000000000000001.mcs'
     """
+    from matchcore.durability.journal import refuse_bytes_dir
+    refuse_bytes_dir(path, "snapshot directory")
     if os.path.isdir(path):
         from matchcore.durability.journal import KIND_COMMANDS, segment_files
         if segment_files(path, KIND_COMMANDS):
