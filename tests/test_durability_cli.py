@@ -325,3 +325,27 @@ def test_cli_journal_on_a_directory_without_a_journal_refused_not_an_empty_journ
     eng.close()
     code, out, _ = run_cli(capsys, "journal", action, tmp_path / "j")
     assert code == 0
+
+
+@pytest.mark.parametrize("action", ["inspect", "trades"])
+def test_cli_journal_on_a_directory_holding_only_trade_segments_reads_them(
+        capsys, tmp_path, jdir, action):
+    # trade segments kept apart from their command journal (an audit archive): read_trades(DIR)
+    # lists their fills, but journal trades/inspect refused the directory as holding "no
+    # journal segment"
+    import shutil
+
+    from matchcore.durability.journal import KIND_TRADES
+    d, _, _ = jdir
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for _, f in segment_files(d, KIND_TRADES):
+        shutil.copy(f, archive)
+    want = mc.durability.read_trades(archive)
+    assert len(want) > 0
+    code, out, err = run_cli(capsys, "journal", action, archive)
+    assert code == 0 and err == ""
+    if action == "trades":
+        assert f"{len(want)} trades, {int(want['qty'].sum())} lots" in out
+    else:
+        assert f"trades: {len(want)} records" in out and "commands: 0 records" in out
