@@ -391,6 +391,26 @@ def test_recovery_corrupt_earlier_segment_raises(tmp_path):
         mc.Engine.recover(d)
 
 
+@pytest.mark.parametrize("kind", [KIND_COMMANDS, KIND_TRADES])
+def test_recovery_segment_copied_under_another_name_named_an_overlap_not_a_gap(tmp_path, kind):
+    # a segment restored from a copy beside the original (journal-1.mcj next to
+    # journal-00000000000000000001.mcj): its records are there twice, but the error said
+    # "sequence gap", sending the user to look for records that are not missing
+    steps, cmds = make_flow(11, 600)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    first, seg = segment_files(d, kind)[0]
+    copy = d / os.path.basename(seg).replace(f"{first:020d}", str(first))
+    shutil.copy(seg, copy)
+    with pytest.raises(JournalError) as err:
+        mc.Engine.recover(d, readonly=True)
+    assert err.value.path == str(copy)
+    assert "gap" not in str(err.value) and "overlap" in str(err.value)
+    label = "commands" if kind == KIND_COMMANDS else "trades"
+    corrupt = inspect(d)["journals"][label]["corrupt"]
+    assert corrupt["file"] == copy.name and "overlap" in corrupt["reason"]
+
 def _damage_cases(rng, files, n):
     for _ in range(n):
         path = files[int(rng.integers(len(files)))]

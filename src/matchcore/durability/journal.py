@@ -7,8 +7,9 @@ this module lists and scans segments and classifies damage:
 
 * a bad record (length, CRC, truncation) with nothing well formed after it, in this segment or a
   later one, is a **torn tail**: reported, and cut by recovery;
-* a bad record followed by a well-formed one, a sequence gap, or a bad header on a segment that
-  is not a torn last one is **corruption**: :class:`JournalError` naming segment and offset.
+* a bad record followed by a well-formed one, a sequence gap or overlap, or a bad header on a
+  segment that is not a torn last one is **corruption**: :class:`JournalError` naming segment
+  and offset.
 """
 from __future__ import annotations
 
@@ -206,9 +207,16 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
         prev = scan.segments[-1] if scan.segments else None
         if prev is not None and prev.damage is None:
             expect = (prev.last_seq + 1) if prev.last_seq is not None else prev.first_seq
-            if seg.first_seq != expect:
+            if seg.first_seq > expect:
                 scan.corrupt = (fpath, 0, f"sequence gap: segment starts at {seg.first_seq}, "
                                           f"previous ends before {expect}")
+                return scan
+            if seg.first_seq < expect:
+                # records held twice (a segment copied or restored under another name), not
+                # missing ones
+                scan.corrupt = (fpath, 0, f"sequence overlap: segment starts at "
+                                          f"{seg.first_seq}, but {os.path.basename(prev.path)} "
+                                          f"already holds seqs up to {expect - 1}")
                 return scan
         if prev is not None and prev.damage is not None:
             # the previous segment's damage was judged a tail only if nothing valid follows;
