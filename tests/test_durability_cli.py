@@ -126,6 +126,26 @@ def test_cli_recover_depth_0_shows_orders_not_empty_sides(capsys, tmp_path):
     assert "bid 100x10" in line and "ask 101x5" in line
 
 
+def test_cli_recover_no_trades_gets_past_a_corrupt_trade_journal(capsys, jdir):
+    # the README's way past a corrupt trade journal is trades=False, which the command line
+    # could not ask for: recover refused the directory and nothing showed its state
+    from matchcore.durability.journal import KIND_TRADES
+
+    d, eng, _ = jdir
+    seg = segment_files(d, KIND_TRADES)[0][1]
+    with open(seg, "r+b") as fh:              # damage with valid records after it
+        fh.seek(os.path.getsize(seg) // 3)
+        b = fh.read(1)
+        fh.seek(-1, os.SEEK_CUR)
+        fh.write(bytes([b[0] ^ 0x40]))
+    before = {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)}
+    code, _, err = run_cli(capsys, "recover", d)
+    assert code == 1 and "trade" in err.lower()
+    code, out, _ = run_cli(capsys, "recover", d, "--no-trades")
+    assert code == 0 and f"state hash {eng.state_hash():#018x}" in out
+    assert {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)} == before
+
+
 def test_cli_recover_missing_dir_errors(capsys, tmp_path):
     code, out, err = run_cli(capsys, "recover", tmp_path / "nope")
     assert code == 1 and "not a directory" in err

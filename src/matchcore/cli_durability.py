@@ -32,6 +32,10 @@ def add_parser(p, name):
         p.add_argument("dir", help="journal directory")
         p.add_argument("--no-snapshot", action="store_true",
                        help="replay the whole journal instead of starting from a snapshot")
+        p.add_argument("--no-trades", action="store_true",
+                       help="do not read the trade journal (the way past a corrupt one: the "
+                            "engine is rebuilt from the command journal and the trade journal "
+                            "left as it is)")
         p.add_argument("--repair", action="store_true",
                        help="cut torn tails and rewrite missing trades so the directory is ready "
                             "for Engine.recover to append (default: change no file)")
@@ -188,7 +192,8 @@ def _trades(args) -> int:
 
 def _recover(args) -> int:
     from matchcore.durability.recovery import recover
-    eng = recover(args.dir, snapshot=not args.no_snapshot, readonly=not args.repair)
+    eng = recover(args.dir, snapshot=not args.no_snapshot, readonly=not args.repair,
+                  trades=not args.no_trades)
     rep = eng.recovery_report
     if args.repair:
         eng.close()
