@@ -25,7 +25,7 @@ def add_parser(p, name):
         p.add_argument("--csv", default=None, metavar="OUT",
                        help="trades: write every trade as CSV ('-' for stdout)")
         p.add_argument("--limit", type=int64, default=None,
-                       help="trades: rows to print (default 20; 0 for all)")
+                       help="trades: print the last N trades (default 20; 0 for all)")
         p.add_argument("--symbol", type=int64, default=None,
                        help="trades: only this symbol id (in [0, 2**32))")
     elif name == "recover":
