@@ -229,6 +229,32 @@ def test_dbn_replay_names_without_mappings_are_instrument_ids():
     assert sorted(r.symbols.values()) == ["1001", "1002"]
 
 
+def test_dbn_metadata_reused_instrument_id_named_by_its_latest_interval_every_read():
+    import datetime as dt
+    import io
+    from types import SimpleNamespace as NS
+
+    import databento_dbn as d
+
+    # id 100 is ESZ4 on the first day and NQZ4 on the second (and ESZ4 moves to id 300)
+    d1 = dt.date(2023, 11, 14)
+    d2, d3 = d1 + dt.timedelta(days=1), d1 + dt.timedelta(days=2)
+    intervals = {"ESZ4": [NS(start_date=d1, end_date=d2, symbol="100"),
+                          NS(start_date=d2, end_date=d3, symbol="300")],
+                 "NQZ4": [NS(start_date=d1, end_date=d2, symbol="200"),
+                          NS(start_date=d2, end_date=d3, symbol="100")]}
+    for order in (["ESZ4", "NQZ4"], ["NQZ4", "ESZ4"]):
+        meta = d.Metadata(dataset="GLBX.MDP3", start=0, end=10, stype_in=d.SType.RAW_SYMBOL,
+                          stype_out=d.SType.INSTRUMENT_ID, schema=d.Schema.MBO, symbols=order,
+                          mappings=[NS(raw_symbol=s, intervals=intervals[s]) for s in order],
+                          ts_out=False)
+        head = bytes(meta.encode())
+        # the package hands the mappings over in an order that changes from read to read
+        for _ in range(20):
+            names = read_metadata(io.BytesIO(head)).names
+            assert names == {100: "NQZ4", 200: "NQZ4", 300: "ESZ4"}
+
+
 def test_dbn_replay_snapshots_hold_depth_of_changed_books():
     data = generate_mbo(None, records=3000, instruments=2, seed=9)
     r = replay_bytes(data, snapshot_every=500, snapshot_depth=5)

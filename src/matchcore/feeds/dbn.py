@@ -192,17 +192,22 @@ def is_dbn(path) -> bool:
 
 def _names_from_mappings(meta) -> dict[int, str]:
     """{instrument id: raw symbol} from the metadata's symbol mappings (stype_out instrument
-    id); the last interval of a symbol wins when an id was reused."""
-    names: dict[int, str] = {}
+    id); when an id was reused, the symbol of its latest interval (by start date) wins."""
+    latest: dict[int, tuple] = {}
     mappings = getattr(meta, "mappings", None) or {}
     for raw_symbol, intervals in mappings.items():
         for iv in intervals:
-            sym = iv["symbol"] if isinstance(iv, dict) else getattr(iv, "symbol", None)
+            get = iv.get if isinstance(iv, dict) else lambda k: getattr(iv, k, None)
             try:
-                names[int(sym)] = str(raw_symbol)
+                iid = int(get("symbol"))
             except (TypeError, ValueError):
                 continue
-    return names
+            # the package hands the mappings over in an order that changes from one read to
+            # the next: the latest interval is found by its date, not by that order
+            key = (str(get("start_date") or ""), str(raw_symbol))
+            if iid not in latest or key > latest[iid]:
+                latest[iid] = key
+    return {iid: key[1] for iid, key in latest.items()}
 
 
 def read_metadata(stream) -> DbnMetadata:
