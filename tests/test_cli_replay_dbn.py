@@ -168,6 +168,24 @@ def test_cli_replay_missing_extras_name_the_extra(dbn_file, monkeypatch, capsys)
     assert rc == 2 and "pip install 'matchcore[dbn]'" in capsys.readouterr().err
 
 
+def test_replay_dbn_zst_without_zstandard_names_the_extra_and_closes_the_file(
+        dbn_file, monkeypatch, capsys):
+    import os
+    import sys
+
+    def open_on(path):
+        return sum(1 for fd in os.listdir("/proc/self/fd")
+                   if os.path.realpath(f"/proc/self/fd/{fd}") == os.path.realpath(path))
+
+    monkeypatch.setitem(sys.modules, "zstandard", None)     # import now raises ImportError
+    with pytest.raises(ImportError, match=r"'zstandard'.*pip install 'matchcore\[dbn\]'"):
+        replay_dbn(dbn_file)
+    assert open_on(dbn_file) == 0
+    rc = main(["replay", str(dbn_file), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "pip install 'matchcore[dbn]'" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("compress", [True, False], ids=["zst", "plain"])
 def test_cli_replay_dbn_on_stdin_pipe_summary_like_file(compress, tmp_path, capsys):
     # `... | matchcore replay /dev/stdin --format dbn`: a pipe has no position, which the

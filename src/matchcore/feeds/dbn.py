@@ -323,6 +323,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
     """
     _check_chunk_size(chunk_size)
     raw, head, src, live = open_head(path, 4)
+    stream = None
     try:
         zstd_error: type | tuple = ()
         codec = "zstd" if head == ZSTD_MAGIC else "gzip" if head[:2] == GZIP_MAGIC else None
@@ -422,6 +423,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
             on_chunk(r)
         return r
     finally:
-        if compressed:
+        # (no stream yet when the zstandard package is missing: the ImportError goes on)
+        if compressed and stream is not None:
             stream.close()
         raw.close()
