@@ -984,3 +984,55 @@ def test_open_dbn_compressed_file_cut_short_raises_eof_after_its_bytes(tmp_path,
             got += chunk
     assert len(got) < len(plain) and plain.startswith(bytes(got))
     assert is_dbn(cut)
+
+
+def _dbn_body() -> bytes:
+    import io
+
+    data = generate_mbo(None, records=300, instruments=2, seed=8)
+    body = data[read_metadata(io.BytesIO(data)).header_bytes:]
+    return body[: len(body) // 8 * 8]
+
+
+_BODY = _dbn_body()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.frombuffer(_BODY, np.uint8),
+    lambda: np.frombuffer(_BODY, np.uint16),
+    lambda: np.frombuffer(_BODY, ">u4"),
+    lambda: np.frombuffer(_BODY, np.float64),
+    lambda: np.frombuffer(_BODY, np.uint8).reshape(8, -1),
+    lambda: memoryview(np.frombuffer(_BODY, np.int32)),
+    lambda: np.zeros(0, np.uint16),
+    lambda: np.frombuffer(_BODY, np.uint8)[::2],
+    lambda: memoryview(_BODY)[::2],
+    lambda: [1, 2, 3],
+    lambda: None,
+], ids=["u8", "u16", "be_u4", "f8", "2d", "mv_i4", "empty_u16", "strided_u8", "strided_mv",
+        "list", "none"])
+def test_dbn_replayer_feed_and_finish_same_inputs_taken_and_refused(make):
+    # feed() refused every numpy array but uint8 ("Buffer dtype mismatch") and a strided
+    # slice with memoryview's BufferError, where finish() took both (as itch.Replayer's
+    # feed and finish do, any C-contiguous buffer read as its bytes)
+    def outcome(call):
+        try:
+            return "ok", call()
+        except Exception as e:        # the kind and the message compared below
+            return type(e), str(e)
+
+    buf = make()
+    r = DbnReplayer()
+    fed = outcome(lambda: r.feed(buf))
+    r2 = DbnReplayer()
+    fin = outcome(lambda: r2.finish(buf)["messages"])
+    assert fed[0] == fin[0], (fed, fin)
+    if fed[0] == "ok":
+        raw = memoryview(buf).tobytes()
+        ref = DbnReplayer()
+        assert fed[1] == ref.feed(raw)
+        assert r.stats["messages"] == ref.stats["messages"]
+        assert fin[1] == DbnReplayer().finish(raw)["messages"]
+    else:
+        assert fed[1] == fin[1]
+        assert r.stats["messages"] == 0

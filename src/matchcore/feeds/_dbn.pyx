@@ -42,6 +42,7 @@ from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_tr
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
 from matchcore._symfilter import plain_number, symbol_filter
+from matchcore.itch._buffer import byte_view as _byte_view
 
 cnp.import_array()
 
@@ -645,11 +646,22 @@ cdef class DbnReplayer:
                     "other process (matchcore.cluster.dask.replay_one returns a picklable "
                     "FileResult)")
 
-    def feed(self, const uint8_t[::1] buf not None):
+    def feed(self, buf):
         """Consume every complete record in ``buf``; returns the bytes consumed (O(len(buf))).
-        Returns 0 once the stop time (``until_ns``) has been reached. A record of another rtype
-        is kept back until the header after it has arrived (see :meth:`finish`)."""
-        return self._feed(buf, 0)
+        ``buf``: any C-contiguous bytes-like object, a numpy array of any dtype read as its
+        bytes, as :meth:`finish` (and ``itch.Replayer.feed``) takes it. Returns 0 once the stop
+        time (``until_ns``) has been reached. A record of another rtype is kept back until the
+        header after it has arrived (see :meth:`finish`)."""
+        cdef const uint8_t[::1] view
+        try:
+            if buf is None:
+                raise TypeError
+            view = buf          # bytes, bytearray, a uint8 array: no Python-level view
+        except (TypeError, ValueError, BufferError):
+            # other dtypes, shapes or objects: taken or refused as finish() does (a uint16
+            # array was refused with a Cython dtype error, a strided slice with a BufferError)
+            view = _byte_view(buf)
+        return self._feed(view, 0)
 
     cdef object _feed(self, const uint8_t[::1] buf, int final):
         cdef int64_t n = buf.shape[0], pos = 0, k
@@ -702,7 +714,7 @@ cdef class DbnReplayer:
             mc_raise_finished("DbnReplayer", "finish")
         cdef const uint8_t[::1] view
         # the tail's bytes: len() of a uint16 array counted its items, half of its bytes
-        tail = bytes(memoryview(tail))
+        tail = bytes(_byte_view(tail))
         cdef int64_t n = len(tail), k
         if n and not self.done:
             # the records of the tail that only the end of the stream lets through
