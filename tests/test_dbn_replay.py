@@ -395,6 +395,17 @@ def test_dbn_replayer_bad_names_refused_naming_the_argument(names, exc, message)
     assert str(e.value) == message
 
 
+@pytest.mark.parametrize("partition", [
+    # bools were taken for 1 and 0; counts beyond int64 raised OverflowError ("Python int too
+    # large to convert to C long", naming no argument); a non-pair failed in the unpacking
+    (True, 2), (0, True), (0, 2**63), (2**64, 2**65), 5, (0, 1, 2), (0.0, 2), "01",
+])
+def test_dbn_replayer_bad_partition_refused_naming_the_argument(partition):
+    with pytest.raises(ValueError, match=r"^partition must be \(k, n\) with 0 <= k < n < 2\*\*63"):
+        DbnReplayer(partition=partition)
+    assert DbnReplayer(partition=(3, 2**63 - 1)).stats["books"] == 0
+
+
 def test_dbn_replay_random_corruption_never_crashes():
     data = generate_mbo(None, records=1500, instruments=3, seed=11)
     h = header_len(data)

@@ -584,9 +584,15 @@ cdef class DbnReplayer:
         if partition is None:
             self._part_k, self._part_n = 0, 1
         else:
-            k, n = partition
-            if not (isinstance(k, int) and isinstance(n, int) and 0 <= k < n):
-                raise ValueError(f"partition must be (k, n) with 0 <= k < n, not {partition!r}")
+            # whole numbers that fit the int64 fields: a bool was taken for 1 or 0, and a count
+            # beyond int64 raised OverflowError naming no argument
+            try:
+                k, n = partition
+            except (TypeError, ValueError):
+                k = n = None
+            if not (type(k) is int and type(n) is int and 0 <= k < n < 2**63):
+                raise ValueError(f"partition must be (k, n) with 0 <= k < n < 2**63, "
+                                 f"not {partition!r}")
             self._part_k, self._part_n = k, n
         cdef dbn_state* S = <dbn_state*>calloc(1, sizeof(dbn_state))
         if S == NULL:
