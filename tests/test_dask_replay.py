@@ -4,6 +4,7 @@ by instrument; and the command line's --dask."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -127,7 +128,10 @@ def test_dask_replay_bad_arguments_raise_before_any_task(files, client, tmp_path
     (0, {"bogus": 1}), (3, {"bogus": 1}), (0, {"snapshot_depth": 0}), (3, {"snapshot_depth": 0}),
     (0, {"callback_every": -1}), (0, {"tob_on_last": False}), (3, {"infer_lengths": True}),
     (3, {"max_books": 0}), (0, {"chunk_size": 4096}), (3, {"chunk_size": 10}),
-    (3, {"ts_out": True}), (0, {"until_ns": -1})], ids=str)
+    (3, {"ts_out": True}), (0, {"until_ns": -1}),
+    # a chunk_size that is no whole number passed the check and failed on every worker
+    (0, {"chunk_size": (1 << 20) + 0.5}), (3, {"chunk_size": 5000.5}),
+    (3, {"chunk_size": "8192"})], ids=str)
 def test_dask_replay_bad_option_raises_replayer_error_before_any_cluster(files, monkeypatch,
                                                                           which, bad):
     import matchcore.cluster.dask as cdask
@@ -147,6 +151,14 @@ def test_dask_replay_bad_option_raises_replayer_error_before_any_cluster(files, 
     # either format refuses is refused before any cluster too
     with pytest.raises((TypeError, ValueError)):
         replay_files([files[1], files[4]], "local", split=2, **bad)
+
+
+def test_replay_chunk_size_not_whole_number_refused_naming_it(files):
+    # "cannot convert 'float' object to bytearray" named no argument
+    for which, size in ((0, (1 << 20) + 0.5), (3, 5000.5), (0, "131072")):
+        with pytest.raises(TypeError, match=rf"^chunk_size must be a whole number of bytes, "
+                                            rf"not {re.escape(repr(size))}$"):
+            replay_one(files[which], chunk_size=size)
 
 
 def test_dask_replay_worker_processes_identical_to_serial(files):

@@ -19,6 +19,7 @@ print), sizes are lots, timestamps are ``ts_recv`` in ns since the UNIX epoch.
 from __future__ import annotations
 
 import io
+import operator
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -260,6 +261,13 @@ def read_metadata(stream) -> DbnMetadata:
 
 
 def _check_chunk_size(chunk_size: int) -> None:
+    try:
+        operator.index(chunk_size)
+    except TypeError:
+        # a float passed the size check and failed at the buffer ("cannot convert 'float'
+        # object to bytearray"): on a Dask cluster, on every worker after the client's check
+        raise TypeError(f"chunk_size must be a whole number of bytes, not "
+                        f"{chunk_size!r}") from None
     if chunk_size < 4096:
         raise ValueError("chunk_size must be at least 4 KiB")
 

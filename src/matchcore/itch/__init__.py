@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import operator
 import os
 import stat
 import zlib
@@ -107,6 +108,13 @@ def open_stream(path) -> io.BufferedIOBase:
 
 
 def _check_chunk_size(chunk_size: int) -> None:
+    try:
+        operator.index(chunk_size)
+    except TypeError:
+        # a float passed the size check and failed at the buffer ("cannot convert 'float'
+        # object to bytearray"): on a Dask cluster, on every worker after the client's check
+        raise TypeError(f"chunk_size must be a whole number of bytes, not "
+                        f"{chunk_size!r}") from None
     if chunk_size < (1 << 17):
         raise ValueError("chunk_size must be at least 128 KiB (an ITCH frame can be 64 KiB)")
 
