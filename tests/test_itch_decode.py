@@ -356,6 +356,30 @@ def test_decode_meatpy_synthetic_counts_and_symbols():
     assert d["S"]["event_code"].tolist()[:2] == [b"O", b"S"]
 
 
+def test_open_stream_gzip_file_closed_with_the_stream(tmp_path):
+    # closing the stream of a gzip'd file closed the decompressor only: the file under it
+    # stayed open until the garbage collector found it (a ResourceWarning, a descriptor held)
+    import gzip
+    import os
+
+    data = itch.generate(None, messages=500, symbols=2, seed=3)
+    plain = tmp_path / "day.itch"
+    plain.write_bytes(data)
+    packed = tmp_path / "day.itch.gz"
+    packed.write_bytes(gzip.compress(data))
+
+    def open_on(path):
+        return sum(1 for fd in os.listdir("/proc/self/fd")
+                   if os.path.realpath(f"/proc/self/fd/{fd}") == os.path.realpath(path))
+
+    for path in (packed, plain):
+        with itch.open_stream(path) as f:
+            assert open_on(path) == 1
+            got = f.read()
+        assert got == data and f.closed
+        assert open_on(path) == 0, path.name
+
+
 def test_open_stream_fifo_gzip_magic_split_across_reads_decompressed(tmp_path):
     # open_stream told gzip by peek(2), one read of the FIFO: a writer whose first write held
     # one byte of the magic had its gzip'd ITCH handed out as plain (compressed) bytes

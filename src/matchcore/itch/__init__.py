@@ -88,6 +88,21 @@ class Decoded(dict):
     stats: dict
 
 
+class _GzipClosing(gzip.GzipFile):
+    """A gzip stream read from ``fileobj`` that also closes ``raw``, the file under it, when it is
+    closed (a GzipFile given a file object leaves it open)."""
+
+    def __init__(self, fileobj, raw):
+        self._raw_file = raw
+        super().__init__(fileobj=fileobj, mode="rb")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw_file.close()
+
+
 def open_stream(path) -> io.BufferedIOBase:
     """Open an ITCH file for binary reading; gzip'd files (recognised by their magic bytes, not
     the name) are decompressed on the fly. The caller closes it."""
@@ -96,7 +111,7 @@ def open_stream(path) -> io.BufferedIOBase:
     try:
         _refuse_zstd(raw, path, head)
         if head[:2] == GZIP_MAGIC:
-            f = gzip.GzipFile(fileobj=src, mode="rb")
+            f = _GzipClosing(src, raw)
         else:
             f = raw if src is raw else _Closing(src, raw)
         refuse_foreign(f.peek(HEAD_SIZE)[:HEAD_SIZE], path, "open_stream",
