@@ -294,7 +294,8 @@ def test_cli_replay_several_files_out_subdirectories_named_as_readme_says(capsys
     summary = json.loads((out / "summary.json").read_text())
     assert [f["dir"] for f in summary["files"]] == ["day", "day-2", "x"]
     for d in ("day", "day-2", "x"):
-        assert sorted(p.name for p in (out / d).iterdir()) == ["snapshots.npy", "tob.npy",
+        assert sorted(p.name for p in (out / d).iterdir()) == ["snapshots.npy",
+                                                                "system_events.npy", "tob.npy",
                                                                 "trades.npy"]
 
 
