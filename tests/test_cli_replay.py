@@ -156,6 +156,36 @@ def test_cli_gen_itch_to_a_fifo_summary_claims_no_size_of_zero(capsys, tmp_path)
     assert "MB" not in line
 
 
+def test_cli_gen_itch_dash_writes_stdout_not_a_file_named_dash(tmp_path):
+    # every other output takes '-' for stdout; gen-itch wrote a file named '-'
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "matchcore", "gen-itch", "-", "--messages",
+                        "20000", "--symbols", "4", "--seed", "5", "--no-progress"],
+                       cwd=tmp_path, capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == itch.generate(None, messages=20_000, symbols=4, seed=5)
+    assert p.stderr.decode().startswith("wrote 20,000 ITCH 5.0 messages for 4 symbols (seed 5) "
+                                        "to stdout in ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_gen_itch_gz_name_writes_gzip(capsys, tmp_path):
+    # a .gz name held plain ITCH: gunzip and other tools refuse such a file
+    import gzip
+
+    path = tmp_path / "day.itch.gz"
+    code, out, _ = run_cli(capsys, "gen-itch", str(path), "--messages", "20000", "--symbols",
+                           "4", "--seed", "5", "--no-progress")
+    assert code == 0 and f"to {path}" in out
+    raw = path.read_bytes()
+    want = itch.generate(None, messages=20_000, symbols=4, seed=5)
+    assert raw[:2] == b"\x1f\x8b" and len(raw) < len(want)
+    assert gzip.decompress(raw) == want
+    assert itch.replay_file(path).stats["messages"] == 20_000
+
+
 def test_cli_replay_missing_file_error(capsys, tmp_path):
     code, _, err = run_cli(capsys, "replay", str(tmp_path / "none.itch"), "--no-progress")
     assert code == 1 and "no such file" in err

@@ -69,7 +69,7 @@ def add_parser(p, name):
 
         add_replay_options(p)    # --metrics-port/--metrics-hold, --publish (matchcore.io)
     elif name == "gen-itch":
-        p.add_argument("out", help="output path")
+        p.add_argument("out", help="output path ('-' for stdout; a .gz name is written gzip'd)")
         p.add_argument("--messages", type=int64, default=1_000_000, help="messages (default 1,000,000)")
         p.add_argument("--symbols", type=int64, default=8, help="symbols (default 8)")
         p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
@@ -662,20 +662,26 @@ def _gen(args) -> int:
         bar.update(done - state["done"])
         state["done"] = done
 
+    to_stdout = args.out == "-"
     t0 = time.perf_counter()
     try:
-        path = itch.generate(args.out, messages=args.messages, symbols=args.symbols,
-                             seed=args.seed, progress=update)
+        path = itch.generate(sys.stdout.buffer if to_stdout else args.out,
+                             messages=args.messages, symbols=args.symbols, seed=args.seed,
+                             progress=update)
+        if to_stdout:
+            sys.stdout.buffer.flush()
     finally:
         bar.close()
     elapsed = time.perf_counter() - t0
-    st = path.stat()
-    # a FIFO, pipe or device holds none of what went through it: its size (0) is not said
-    size = f": {st.st_size / 1e6:,.1f} MB" if stat.S_ISREG(st.st_mode) else ""
-    # 'gen-itch /dev/stdout | matchcore replay /dev/stdin': the summary must not end the data
+    size = ""
+    if not to_stdout:
+        st = path.stat()
+        # a FIFO, pipe or device holds none of what went through it: its size (0) is not said
+        size = f": {st.st_size / 1e6:,.1f} MB" if stat.S_ISREG(st.st_mode) else ""
+    # 'gen-itch - | matchcore replay /dev/stdin': the summary must not end the data
     print(f"wrote {args.messages:,} ITCH 5.0 messages for {args.symbols} symbols (seed "
-          f"{args.seed}) to {path}{size} in {elapsed:.2f} s",
-          file=sys.stderr if _is_stdout(path) else sys.stdout)
+          f"{args.seed}) to {'stdout' if to_stdout else path}{size} in {elapsed:.2f} s",
+          file=sys.stderr if to_stdout or _is_stdout(path) else sys.stdout)
     return 0
 
 

@@ -10,6 +10,7 @@ to an order that is not open and never crosses a book.
 """
 from __future__ import annotations
 
+import gzip
 import operator
 import os
 from collections.abc import Callable
@@ -39,7 +40,10 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
     """Generate ``messages`` ITCH 5.0 messages for ``symbols`` symbols (locates 1..symbols).
 
     Returns the bytes when ``path`` is None, else writes the file (in chunks, memory flat) and
-    returns its ``Path``. The same (messages, symbols, seed) always gives the same bytes.
+    returns its ``Path``; a name ending in ``.gz`` is written gzip'd (no timestamp in the
+    header, so the file too is the same for the same arguments), and a binary file object
+    (``sys.stdout.buffer``) is written to and returned. The same (messages, symbols, seed)
+    always gives the same bytes.
     ``progress(messages_done)`` is called after every chunk of about a million messages.
     O(messages); a few million messages per second on one core.
 
@@ -77,11 +81,22 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
         return b"".join(parts)
     from matchcore._cliutil import atomic_output
 
-    path = Path(path)
-    # complete or not there at all; /dev/stdout, a FIFO or a symlink is written in place
-    with atomic_output(path, "wb") as f:
+    def write(f):
         while gen.remaining:
             f.write(gen.chunk(_CHUNK))
             if progress is not None:
                 progress(messages - gen.remaining)
+
+    if hasattr(path, "write"):
+        write(path)
+        return path
+    path = Path(path)
+    # complete or not there at all; /dev/stdout, a FIFO or a symlink is written in place
+    with atomic_output(path, "wb") as f:
+        if path.suffix == ".gz":
+            # a .gz name holding plain bytes is refused by gunzip and every other tool
+            with gzip.GzipFile(fileobj=f, mode="wb", mtime=0) as gz:
+                write(gz)
+        else:
+            write(f)
     return path
