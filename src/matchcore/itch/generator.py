@@ -15,7 +15,7 @@ import operator
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import overload
+from typing import BinaryIO, overload
 
 __all__ = ["generate", "symbol_names"]
 
@@ -35,6 +35,9 @@ def generate(path: None = None, *, messages: int = 1_000_000, symbols: int = 8, 
 @overload
 def generate(path: str | os.PathLike[str], *, messages: int = 1_000_000, symbols: int = 8,
              seed: int = 1, progress: Callable[[int], object] | None = None) -> Path: ...
+@overload
+def generate(path: BinaryIO, *, messages: int = 1_000_000, symbols: int = 8, seed: int = 1,
+             progress: Callable[[int], object] | None = None) -> BinaryIO: ...
 def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: int = 1,
              progress=None):
     """Generate ``messages`` ITCH 5.0 messages for ``symbols`` symbols (locates 1..symbols).
