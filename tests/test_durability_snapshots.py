@@ -336,6 +336,10 @@ def test_trades_lost_before_snapshot_rewritten_by_full_replay(tmp_path):
         os.unlink(f)                                 # the whole trade journal is gone
     ro = mc.Engine.recover(d, readonly=True)         # read-only: snapshot used, loss reported
     assert ro.recovery_report.snapshot is not None and ro.recovery_report.trades_missing > 0
+    # ... as fills a writing recovery writes again, not as lost (what it said before)
+    assert ro.recovery_report.trades_rewritable
+    assert "write them again" in ro.recovery_report.summary()
+    assert "are lost" not in ro.recovery_report.summary()
     rec = mc.Engine.recover(d)
     rep = rec.recovery_report
     assert rep.snapshot is None and "trade journal" in rep.skipped_snapshots[-1][1]
@@ -420,6 +424,11 @@ def test_trades_missed_while_capture_off_counted_over_every_segment(tmp_path):
     rep = mc.Engine.recover(d, readonly=True).recovery_report
     assert rep.snapshot == snap and rep.trades_missing == fills
     assert f"WARNING: {fills} fill record(s)" in rep.summary()
+    # a journal whose first segments are gone cannot be replayed whole: lost, not rewritable
+    for _, f in segment_files(d, KIND_COMMANDS)[:1]:
+        os.unlink(f)
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.trades_missing > 0 and not rep.trades_rewritable and "are lost" in rep.summary()
 
 
 def test_recovery_without_trade_capture_cuts_fills_of_commands_it_cuts(tmp_path):

@@ -64,6 +64,9 @@ class RecoveryReport:
     # (first, last) commands before the snapshot whose fills nothing can check: the snapshot
     # was taken without trade capture and the command journal no longer holds them
     trades_unverified: tuple | None = None
+    # read-only: the missing fills are not lost, a recovery that may write files replays the
+    # whole journal and writes them again
+    trades_rewritable: bool = False
     last_trade_seq: int = 0
     state_hash: int = 0
     synced_files: int = 0                # journal segments fdatasync'ed before journaling on
@@ -98,7 +101,12 @@ class RecoveryReport:
                          f"{', '.join(os.path.basename(f) for f in self.removed_temporaries)}")
         lines.append(f"  trades: kept through command {self.trades_kept_through}, rewrote "
                      f"{self.trades_rewritten} fills, last trade seq {self.last_trade_seq}")
-        if self.trades_missing:
+        if self.trades_missing and self.trades_rewritable:
+            lines.append(f"  WARNING: {self.trades_missing} fill record(s) before the snapshot "
+                         f"are missing from the trade journal; a recovery that may write files "
+                         f"(Engine.recover, matchcore recover --repair) replays the whole "
+                         f"journal to write them again")
+        elif self.trades_missing:
             lines.append(f"  WARNING: {self.trades_missing} fill record(s) before the snapshot "
                          f"are lost from the trade journal (the snapshot holds their effect)")
         if self.trades_unverified:
@@ -449,8 +457,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             # they are reported.
             prefix_kept = not tscan.segments or tscan.segments[0].first_seq == 1
             origin = None
-            if (not readonly and prefix_kept and cscan.segments
-                    and cscan.segments[0].first_seq == 1):
+            if prefix_kept and cscan.segments and cscan.segments[0].first_seq == 1:
                 # from the state the journal starts from: its seed snapshot-0 when it has one
                 # (replayed from an empty engine, such a journal gave another state)
                 # (a snapshot-0 that is not that state is set aside, as in any other pick)
@@ -460,7 +467,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                 base = _base_of(cscan, 0)
                 if base is not None and base[1] != engine_state_hash(origin):
                     origin = None       # its seed is not here: the snapshot stays
-            if origin is not None:
+            if origin is not None and not readonly:
                 report.skipped_snapshots.append(
                     (report.snapshot, "the trade journal lacks fills before it: whole journal "
                                       "replayed to write them again"))
@@ -471,6 +478,9 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             else:
                 report.trades_missing = missing
                 report.trades_unverified = unverified
+                # read-only, the whole journal is not replayed to write fills it cannot write;
+                # a recovery that may write would do it
+                report.trades_rewritable = origin is not None
     else:
         cut, kept_cmd, next_trade = None, 0, 1
         if not readonly and segment_files(path, KIND_TRADES):
