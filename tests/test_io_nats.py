@@ -757,3 +757,22 @@ def test_cli_replay_publish_kinds_repeated_published_once_in_order(server, names
     assert not c.missing and not c.out_of_sequence
     with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
         assert ReplayPublisher(pub, kinds=("tob", "trade", "tob")).kinds == ("tob", "trade")
+
+
+def test_nats_server_started_again_while_running_keeps_one_process_close_stops_it():
+    # `with NatsServer().start() as srv:` started a second nats-server on the same port (it
+    # failed to bind, unnoticed: the first one answered) and kept only that one: close()
+    # stopped the dead second process and the first ran on, its store deleted under it
+    need_nats()
+    from matchcore.io.nats import NatsServer
+
+    srv = NatsServer().start()
+    first = srv.proc
+    try:
+        with srv.start() as again:
+            assert again is srv and srv.proc is first
+        assert first.poll() is not None
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()

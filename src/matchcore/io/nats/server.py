@@ -40,8 +40,9 @@ class NatsServer(NoCopy):
     """A local ``nats-server -js`` on 127.0.0.1 with its JetStream store in ``store_dir``
     (a new temporary directory by default), for tests and benchmarks.
 
-    ``start()`` waits until it accepts connections; ``stop()`` terminates it; ``restart()``
-    does both on the same port and store (the stream survives). ``url`` is its address.
+    ``start()`` waits until it accepts connections (on a running server it does nothing);
+    ``stop()`` terminates it; ``restart()`` does both on the same port and store (the stream
+    survives). ``url`` is its address.
 
     >>> with NatsServer() as srv:                                          # doctest: +SKIP
     ...     pub = NatsPublisher(srv.url)
@@ -64,6 +65,10 @@ class NatsServer(NoCopy):
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> "NatsServer":
+        if self.proc is not None and self.proc.poll() is None:
+            # already running (``with NatsServer().start() as srv``): a second process on the
+            # same port failed to bind, unnoticed, and the first one was no longer stopped
+            return self
         self.proc = subprocess.Popen(
             [self.binary, "-js", "-sd", self.store_dir, "-a", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
