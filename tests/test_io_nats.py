@@ -776,3 +776,17 @@ def test_nats_server_started_again_while_running_keeps_one_process_close_stops_i
         if first.poll() is None:
             first.kill()
             first.wait()
+
+
+def test_nats_server_port_taken_by_another_server_start_raises_naming_port(server):
+    # start() connected to whatever listened on the port: the other server's, while its own
+    # process failed to bind and exited; the caller then used a server it does not own
+    from matchcore.io.nats import NatsServer
+
+    other = NatsServer(port=server.port)
+    try:
+        with pytest.raises(RuntimeError, match=f"port {server.port}"):
+            other.start()
+        assert other.proc is None
+    finally:
+        other.close()

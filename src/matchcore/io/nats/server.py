@@ -40,7 +40,8 @@ class NatsServer(NoCopy):
     """A local ``nats-server -js`` on 127.0.0.1 with its JetStream store in ``store_dir``
     (a new temporary directory by default), for tests and benchmarks.
 
-    ``start()`` waits until it accepts connections (on a running server it does nothing);
+    ``start()`` waits until it accepts connections (on a running server it does nothing;
+    ``RuntimeError`` when another process listens on the port);
     ``stop()`` terminates it; ``restart()`` does both on the same port and store (the stream
     survives). ``url`` is its address.
 
@@ -69,6 +70,16 @@ class NatsServer(NoCopy):
             # already running (``with NatsServer().start() as srv``): a second process on the
             # same port failed to bind, unnoticed, and the first one was no longer stopped
             return self
+        # The readiness check below only connects: with another process listening on the
+        # port it succeeded at once, while this server failed to bind and exited.
+        # SO_REUSEADDR, as nats-server binds: a port left in TIME_WAIT by stop() is free.
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", self.port))
+            except (OSError, OverflowError, TypeError) as e:   # taken, or no port number
+                raise RuntimeError(f"nats-server cannot listen on port {self.port}: "
+                                   f"{getattr(e, 'strerror', None) or e}") from None
         self.proc = subprocess.Popen(
             [self.binary, "-js", "-sd", self.store_dir, "-a", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
