@@ -790,3 +790,23 @@ def test_nats_server_port_taken_by_another_server_start_raises_naming_port(serve
         assert other.proc is None
     finally:
         other.close()
+
+
+def test_replay_hooks_bad_publish_kinds_frees_metrics_port_and_publisher(server, names):
+    # the bridge refused the kinds after the metrics server and the publisher had started:
+    # the port stayed bound and the publisher's thread and connection ran on
+    import io
+    import socket
+    import threading
+
+    from matchcore.io.replay_hooks import ReplayHooks
+
+    pytest.importorskip("prometheus_client")
+    stream, prefix = names
+    port = free_port()
+    with pytest.raises(ValueError, match="bogus"):
+        ReplayHooks(metrics_port=port, publish=server.url, publish_kinds=("tob", "bogus"),
+                    stream=stream, prefix=prefix, out=io.StringIO())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+    assert "matchcore-nats-publisher" not in [t.name for t in threading.enumerate()]

@@ -114,7 +114,13 @@ class ReplayHooks(NoCopy):
             except (ConnectionError, StreamSetupError, ValueError) as e:
                 self.close()
                 raise ValueError(f"--publish: {e}") from None
-            self.bridge = ReplayPublisher(self.publisher, kinds=publish_kinds, keep=keep_sinks)
+            try:
+                self.bridge = ReplayPublisher(self.publisher, kinds=publish_kinds,
+                                              keep=keep_sinks)
+            except BaseException:
+                # bad kinds: the metrics server and the publisher above are running
+                self.close()
+                raise
             if "l2" in publish_kinds:
                 self.replay_options["record_l2"] = True
             print(f"publishing {','.join(publish_kinds)} to {display_url(publish)} (stream "
