@@ -31,6 +31,24 @@ def test_encode_decode_batch_round_trip_exact_bytes():
     assert back.tobytes() == rec.tobytes()
 
 
+@pytest.mark.parametrize("kind, locate, seq, exc, msg", [
+    (9, 1, 0, ValueError, "unknown record kind 9"),
+    (True, 1, 0, TypeError, "kind must be an int"),
+    (KIND_TOB, 1.5, 0, TypeError, "locate must be an int"),
+    (KIND_TOB, 70000, 0, ValueError, "locate must be in 0..65535, got 70000"),
+    (KIND_TOB, -1, 0, ValueError, "locate must be in 0..65535, got -1"),
+    (KIND_TOB, 1, 2.0, TypeError, "seq must be an int"),
+    (KIND_TOB, 1, -5, ValueError, "seq must be in 0..2\\*\\*64-1, got -5"),
+    (KIND_TOB, 1, 1 << 64, ValueError, "seq must be in 0..2\\*\\*64-1"),
+])
+def test_encode_batch_header_field_outside_its_type_refused_naming_it(kind, locate, seq, exc,
+                                                                      msg):
+    # a fractional locate or seq was truncated into the header (1.5 went out as locate 1),
+    # an unknown kind was a KeyError and an out-of-range field numpy's OverflowError
+    with pytest.raises(exc, match=msg):
+        encode_batch(kind, locate, seq, np.zeros(1, WIRE_TOB))
+
+
 @pytest.mark.parametrize("payload, msg", [
     (b"MC\x01", "shorter than its 16-byte header"),
     (b"XX\x01\x02" + bytes(12), "bad magic"),

@@ -94,11 +94,25 @@ def symbol_from_token(token: str) -> str:
 
 def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes:
     """One NATS payload: header + ``records`` (already in the kind's wire dtype). O(records).
+    ``kind`` one of :data:`KINDS`, ``locate`` an int in 0..65535 and ``seq`` in 0..2**64-1:
+    ``TypeError`` for a value that is not an int, ``ValueError`` outside that range.
 
     >>> rec = np.zeros(2, dtype=WIRE_TOB); rec["bid"] = [100, 101]
     >>> len(encode_batch(KIND_TOB, 7, 0, rec))
     96
     """
+    # header fields as their types hold them: a fractional locate or seq was truncated into
+    # the header, an unknown kind was a KeyError, a value out of range numpy's OverflowError
+    for name, value, top, top_text in (("kind", kind, None, None),
+                                       ("locate", locate, 0xFFFF, "65535"),
+                                       ("seq", seq, (1 << 64) - 1, "2**64-1")):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        if top is not None and not 0 <= value <= top:
+            raise ValueError(f"{name} must be in 0..{top_text}, got {value}")
+    if kind not in WIRE:
+        raise ValueError(f"unknown record kind {kind}: choose from {sorted(WIRE)} "
+                         f"({', '.join(f'{k} {n}' for k, n in sorted(KIND_NAMES.items()))})")
     if records.dtype != WIRE[kind]:
         raise TypeError(f"records of kind {kind} must have dtype {WIRE[kind]}")
     if len(records) > 0xFFFF:
