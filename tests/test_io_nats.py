@@ -810,3 +810,22 @@ def test_replay_hooks_bad_publish_kinds_frees_metrics_port_and_publisher(server,
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
     assert "matchcore-nats-publisher" not in [t.name for t in threading.enumerate()]
+
+
+@pytest.mark.parametrize("ch", ["\x7f", "\x00", "\x1b", "\x85"])
+def test_publisher_prefix_with_control_character_refused_nothing_created(server, names, ch):
+    # a prefix with DEL was published to (acknowledged, stored) and no subscriber with that
+    # prefix could read it: consume() and `subscribe` found nothing and ended as from an
+    # empty stream
+    from nats.js.errors import NotFoundError
+
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    bad = f"{prefix}{ch}x"
+    with pytest.raises(ValueError, match="is not a NATS subject to publish to"):
+        NatsPublisher(server.url, stream=stream, prefix=bad)
+    with pytest.raises(ValueError, match="control characters"):
+        filter_subjects(bad, ["X"], ["tob"])
+    with pytest.raises(NotFoundError):
+        _stream_msgs(server.url, stream)

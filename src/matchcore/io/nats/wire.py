@@ -38,9 +38,15 @@ _TOKEN_KEEP = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _TOKEN_ESC = re.compile(r"_([0-9A-F]{2})")
 
 
+def _control(c: str) -> bool:
+    # Unicode category Cc: C0 controls, DEL and C1 controls
+    return c < " " or "\x7f" <= c <= "\x9f"
+
+
 def check_prefix(prefix) -> str:
     """``prefix`` when it can start a subject to publish to: one or more ``.``-separated tokens,
-    none empty, without whitespace or the wildcards ``*`` / ``>``; ``ValueError`` otherwise.
+    none empty, without whitespace, control characters or the wildcards ``*`` / ``>``;
+    ``ValueError`` otherwise.
     (The broker took ``mc.*``: the stream captured ``mc.*.>``, the batches went to the literal
     subjects ``mc.*.tob.AAPL`` and a subscriber with that prefix read every other prefix's
     batches as its own.)
@@ -51,9 +57,13 @@ def check_prefix(prefix) -> str:
     if not isinstance(prefix, str):
         raise TypeError(f"subject prefix must be a str, got {type(prefix).__name__}")
     for tok in prefix.split("."):
-        if not tok or tok in ("*", ">") or any(c.isspace() or c in "*>" for c in tok):
+        # control characters too: under a prefix with DEL the batches were stored, and a
+        # consumer filtering on that prefix was delivered none of them
+        if not tok or tok in ("*", ">") or any(c.isspace() or c in "*>" or _control(c)
+                                               for c in tok):
             raise ValueError(f"subject prefix {prefix!r} is not a NATS subject to publish to: "
-                             f"'.'-separated tokens, none empty, without whitespace, * or >")
+                             f"'.'-separated tokens, none empty, without whitespace, control "
+                             f"characters, * or >")
     return prefix
 
 
