@@ -829,3 +829,21 @@ def test_publisher_prefix_with_control_character_refused_nothing_created(server,
         filter_subjects(bad, ["X"], ["tob"])
     with pytest.raises(NotFoundError):
         _stream_msgs(server.url, stream)
+
+
+def test_cli_replay_publish_url_password_with_at_sign_never_printed(tmp_path, capsys):
+    # the mask ended at the first '@': "p@ss" (the password the client takes, up to the last
+    # '@' of the address) was printed as "user:***@ss@host", half of it in clear
+    from matchcore.io.nats import display_url
+
+    assert display_url("nats://user:p@ss@h:4222") == "nats://user:***@h:4222"
+    assert display_url("nats://to@ken@h:4222") == "nats://***@h:4222"
+    assert display_url("u:p@s@s@h:4222") == "u:***@h:4222"
+    assert display_url("nats://u:pw@h:4222/x@y") == "nats://u:***@h:4222/x@y"
+    need_nats()
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=200, symbols=1, seed=4)
+    down = f"nats://trader:hun@ter2@127.0.0.1:{free_port()}"
+    assert main(["replay", str(path), "--publish", down]) == 1
+    cap = capsys.readouterr()
+    assert "trader:***@127.0.0.1" in cap.err and "ter2" not in cap.out + cap.err
