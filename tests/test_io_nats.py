@@ -847,3 +847,16 @@ def test_cli_replay_publish_url_password_with_at_sign_never_printed(tmp_path, ca
     assert main(["replay", str(path), "--publish", down]) == 1
     cap = capsys.readouterr()
     assert "trader:***@127.0.0.1" in cap.err and "ter2" not in cap.out + cap.err
+
+
+@pytest.mark.parametrize("bad", [1.5, True, "100", 0, 65536, None])
+def test_replay_publisher_max_batch_not_a_whole_number_in_range_refused_naming_it(server, names,
+                                                                                  bad):
+    # 1.5 was taken as 1 (one record per batch), True as 1, and "100" failed in a comparison
+    # naming neither the setting nor its range
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher
+
+    stream, prefix = names
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        with pytest.raises(ValueError, match=r"max_batch must be an int in 1\.\.65535"):
+            ReplayPublisher(pub, max_batch=bad)

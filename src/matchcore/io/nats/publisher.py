@@ -430,8 +430,11 @@ class ReplayPublisher(NoCopy):
         bad = set(kinds) - set(KINDS)
         if bad:
             raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
-        if not 1 <= max_batch <= 0xFFFF:
-            raise ValueError("max_batch must be in 1..65535")
+        # a whole number: 1.5 and True were taken as 1 record per batch, and a str failed in
+        # the comparison naming neither the setting nor its range
+        if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) \
+                or not 1 <= max_batch <= 0xFFFF:
+            raise ValueError(f"max_batch must be an int in 1..65535, got {max_batch!r}")
         self.publisher = publisher
         # a kind given twice is one kind: its announcements were queued twice per book
         self.kinds = tuple(dict.fromkeys(kinds))
