@@ -860,3 +860,15 @@ def test_replay_publisher_max_batch_not_a_whole_number_in_range_refused_naming_i
     with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
         with pytest.raises(ValueError, match=r"max_batch must be an int in 1\.\.65535"):
             ReplayPublisher(pub, max_batch=bad)
+
+
+def test_nats_server_with_block_failing_to_start_removes_its_temporary_store(server):
+    # __enter__ raised from start() and __exit__ never ran: the temporary store directory was
+    # left behind
+    from matchcore.io.nats import NatsServer
+
+    srv = NatsServer(port=server.port)           # taken: start() raises
+    with pytest.raises(RuntimeError, match=f"port {server.port}"):
+        with srv:
+            pass
+    assert not os.path.exists(srv.store_dir)

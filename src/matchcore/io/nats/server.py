@@ -117,7 +117,12 @@ class NatsServer(NoCopy):
             self._tmp = None
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            # __exit__ does not run when __enter__ raises: the temporary store stayed behind
+            self.close()
+            raise
 
     def __exit__(self, *exc):
         self.close()
