@@ -872,3 +872,28 @@ def test_nats_server_with_block_failing_to_start_removes_its_temporary_store(ser
         with srv:
             pass
     assert not os.path.exists(srv.store_dir)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a full disk)")
+def test_cli_replay_publish_output_failing_after_replay_flushes_reports_frees_port(
+        server, names, tmp_path, capsys):
+    # --dump-book on a full disk raised after the replay, past the publisher's flush and
+    # report: the command exited 1 naming the disk while the process's end cut the batches
+    # still queued (the stream simply ended early, no gap to see), no "published:" line said
+    # so, and in-process the metrics port and the publisher's thread stayed
+    import socket
+    import threading
+
+    pytest.importorskip("prometheus_client")
+    stream, prefix = names
+    path = itch.generate(tmp_path / "d.itch", messages=20_000, symbols=2, seed=8)
+    port = free_port()
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--metrics-port", str(port), "--no-progress",
+                 "--dump-book", "/dev/full"])
+    cap = capsys.readouterr()
+    assert code == 1 and "No space left on device" in cap.err
+    assert "published: " in cap.out and "dropped (queue full) 0 batches" in cap.out
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+    assert "matchcore-nats-publisher" not in [t.name for t in threading.enumerate()]

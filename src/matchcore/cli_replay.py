@@ -442,34 +442,45 @@ def _replay(args) -> int:
             print(f"matchcore replay: error: no book {label!r} in this file: {why}",
                   file=sys.stderr)
         return 1
-    _print_itch_summary(s, names, books, elapsed, path, update.state["pos"])
-    # the book labels were checked above, and each names a locate of the file
-    _note_symbols_and_dump(args, symbols and [x for x in symbols if not LABEL.fullmatch(x)],
-                           names, books, first_names=r.first_names)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        sinks = hooks.sinks(r)
-        save_npy(out / "tob.npy", sinks["tob"])
-        save_npy(out / "trades.npy", sinks["trades"])
-        save_npy(out / "snapshots.npy", r.snapshots())
-        save_npy(out / "system_events.npy", r.system_events)
-        summary = {"file": str(path), "format": "itch", "elapsed_s": elapsed,
-                   "messages_per_s": s["messages"] / elapsed if elapsed else None,
-                   "stats": s, "symbols": {str(k): v for k, v in names.items()},
-                   "trading_state": {str(k): list(v) for k, v in r.trading_state.items()}}
-        write_json(out / "summary.json", summary, indent=2, default=str)
-        print(f"sinks: tob.npy, trades.npy, snapshots.npy, system_events.npy, summary.json -> {out}")
-    if args.plot:
-        from matchcore.cli_replay_dbn import plot_cli
+    try:
+        _print_itch_summary(s, names, books, elapsed, path, update.state["pos"])
+        # the book labels were checked above, and each names a locate of the file
+        _note_symbols_and_dump(args, symbols and [x for x in symbols if not LABEL.fullmatch(x)],
+                               names, books, first_names=r.first_names)
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            sinks = hooks.sinks(r)
+            save_npy(out / "tob.npy", sinks["tob"])
+            save_npy(out / "trades.npy", sinks["trades"])
+            save_npy(out / "snapshots.npy", r.snapshots())
+            save_npy(out / "system_events.npy", r.system_events)
+            summary = {"file": str(path), "format": "itch", "elapsed_s": elapsed,
+                       "messages_per_s": s["messages"] / elapsed if elapsed else None,
+                       "stats": s, "symbols": {str(k): v for k, v in names.items()},
+                       "trading_state": {str(k): list(v) for k, v in r.trading_state.items()}}
+            write_json(out / "summary.json", summary, indent=2, default=str)
+            print(f"sinks: tob.npy, trades.npy, snapshots.npy, system_events.npy, summary.json "
+                  f"-> {out}")
+        if args.plot:
+            from matchcore.cli_replay_dbn import plot_cli
 
-        from matchcore.io import book_labels
+            from matchcore.io import book_labels
 
-        # a name two locates carry: each book drawn under its label, not both to one file;
-        # the sinks as kept by --publish, which drained them ("nothing to draw")
-        sinks = hooks.sinks(r)
-        plot_cli(args, sinks["tob"], sinks["trades"], {**names, **book_labels(names, books)},
-                 1e4)
+            # a name two locates carry: each book drawn under its label, not both to one file;
+            # the sinks as kept by --publish, which drained them ("nothing to draw")
+            sinks = hooks.sinks(r)
+            plot_cli(args, sinks["tob"], sinks["trades"], {**names, **book_labels(names, books)},
+                     1e4)
+    except Exception:
+        # an output that failed (a full disk): what the replay handed to the publisher is
+        # still flushed and reported, and the metrics endpoint stopped, as after a bad label;
+        # without it the process's end cut the queued batches off the stream unreported
+        hooks.finish(r, hold=False)
+        raise
+    except BaseException:
+        hooks.close()
+        raise
     status = hooks.finish(r)
     # records the sinks could not grow for, or orders no book could take: the summary and
     # the outputs above are incomplete (they were, with exit status 0 and no word)
