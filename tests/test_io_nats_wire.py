@@ -215,3 +215,18 @@ def test_consumer_depth_negative_or_not_int_levels_refused_not_the_worst_dropped
     assert c.depth("X", 0) == ([], []) and c.depth("X", 1) == ([(100, 5, 1)], [(101, 7, 1)])
     with pytest.raises((ValueError, TypeError), match="n must be"):
         c.depth("X", n)
+
+
+def test_consumer_select_label_with_surrounding_spaces_keeps_only_that_book():
+    # " AAPL@locate2" selected AAPL's subjects (a token ignores the spaces) but its label was
+    # kept under " AAPL", never the name read back from them: every book of AAPL was kept,
+    # where the replay's symbols= (and --symbols) read the label without its spaces
+    from matchcore.io.nats import SESSION_HEADER
+
+    c = MarketDataConsumer()
+    assert c.select([" AAPL@locate2 "]) == ["AAPL"]
+    tob = np.zeros(1, WIRE_TOB)
+    tob[0] = (5, 100, 10, 101, 20)
+    c.apply("mc.tob.AAPL", encode_batch(KIND_TOB, 1, 0, tob), {SESSION_HEADER: "a"})
+    c.apply("mc.tob.AAPL", encode_batch(KIND_TOB, 2, 1, tob), {SESSION_HEADER: "a"})
+    assert c.symbols() == ["AAPL@locate2"]

@@ -93,8 +93,11 @@ class MarketDataConsumer:
         """
         names, only, whole = [], {}, set()
         for s in symbols:
-            m = _LABEL.fullmatch(str(s))
-            name = m.group(1) if m else str(s)
+            # without surrounding spaces, as a subject token and the replay's symbols= read
+            # it: " AAPL@locate2" kept its label under " AAPL", a name no batch carries
+            s = str(s).strip()
+            m = _LABEL.fullmatch(s)
+            name = m.group(1) if m else s
             if m:
                 only.setdefault(name, set()).add(int(m.group(2)))
             else:
