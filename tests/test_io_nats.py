@@ -897,3 +897,23 @@ def test_cli_replay_publish_output_failing_after_replay_flushes_reports_frees_po
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
     assert "matchcore-nats-publisher" not in [t.name for t in threading.enumerate()]
+
+
+def test_replay_hooks_publish_kinds_as_generator_record_l2_and_say_them(server, names):
+    # the kinds were read once by the bridge and then again, used up, for the replay's
+    # record_l2 switch and the "publishing ..." line: no L2 was recorded or published and
+    # the line named no kind
+    import io
+
+    from matchcore.io.replay_hooks import ReplayHooks
+
+    stream, prefix = names
+    out = io.StringIO()
+    hooks = ReplayHooks(publish=server.url, publish_kinds=(k for k in ("tob", "l2")),
+                        stream=stream, prefix=prefix, out=out)
+    try:
+        assert hooks.bridge.kinds == ("tob", "l2")
+        assert hooks.replay_options == {"record_l2": True}
+        assert "publishing tob,l2 to " in out.getvalue()
+    finally:
+        hooks.close()

@@ -121,9 +121,10 @@ class ReplayHooks(NoCopy):
                 # bad kinds: the metrics server and the publisher above are running
                 self.close()
                 raise
-            if "l2" in publish_kinds:
+            # the kinds as the bridge took them (a generator given here is used up by now)
+            if "l2" in self.bridge.kinds:
                 self.replay_options["record_l2"] = True
-            print(f"publishing {','.join(publish_kinds)} to {display_url(publish)} (stream "
+            print(f"publishing {','.join(self.bridge.kinds)} to {display_url(publish)} (stream "
                   f"{stream}, subjects {prefix}.KIND.SYMBOL)", file=out, flush=True)
 
     @classmethod
