@@ -457,3 +457,23 @@ def test_itch_replayer_feed_and_decode_same_inputs_taken_and_refused(make):
     else:
         assert dec[1] == fed[1] == fin[1]
         assert r.stats["messages"] == 0 and not r.finished
+
+
+def test_replay_file_gzip_first_chunk_is_one_chunk_not_two(tmp_path):
+    # the format check of a gzip'd file inflated a whole chunk, which the first fill then took
+    # for a full buffer nothing had been consumed from and doubled: 8 MiB read and fed first,
+    # not the 4 MiB chunk the README states
+    from matchcore.itch import _ChunkReader
+
+    data = itch.generate(None, messages=400_000, symbols=4, seed=2)
+    assert len(data) > 2 * itch.CHUNK_SIZE
+    path = tmp_path / "day.itch.gz"
+    path.write_bytes(gzip.compress(data, compresslevel=1))
+    reader = _ChunkReader(path, itch.CHUNK_SIZE)
+    try:
+        view = reader.fill()
+        assert len(reader.buf) == itch.CHUNK_SIZE and len(view) == itch.CHUNK_SIZE
+        assert bytes(view) == data[:itch.CHUNK_SIZE]
+    finally:
+        reader.close()
+

@@ -178,7 +178,9 @@ class _ChunkReader:
         # or native file read as ITCH gave zero messages and bad length prefixes, exit 0)
         while self.n < HEAD_SIZE:
             try:
-                k = self.f.readinto(self.view[self.n:])
+                # only the head: a whole chunk read here would make the first fill take the
+                # buffer for one nothing could be consumed from, and double it
+                k = self.f.readinto(self.view[self.n:HEAD_SIZE])
             except zlib.error as e:
                 raise ValueError(f"{self.path}: damaged gzip stream after "
                                  f"{self.f.compressed:,} compressed bytes: {e}") from None
