@@ -862,6 +862,28 @@ def test_replay_publisher_max_batch_not_a_whole_number_in_range_refused_naming_i
             ReplayPublisher(pub, max_batch=bad)
 
 
+@pytest.mark.parametrize("kinds, option", [(("l2",), "record_l2"),
+                                            (("trade", "tob"), "record_tob")])
+def test_replay_publisher_kind_whose_sink_the_replay_lacks_refused_nothing_sent(server, names,
+                                                                              kinds, option):
+    # l2 on a replay without record_l2=True published nothing, without a word: a subscriber
+    # saw no level at all and took every book for empty
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher
+
+    stream, prefix = names
+    data = itch.generate(None, messages=3000, symbols=2, seed=1)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        rp = ReplayPublisher(pub, kinds=kinds)
+        r = itch.Replayer(record_tob=option != "record_tob")
+        r.feed(data)
+        with pytest.raises(ValueError, match=f"needs the replayer's {option}=True"):
+            rp(r)
+        assert rp.batches == 0 and not any(rp.records.values())
+        ok = itch.Replayer(record_l2=True)
+        ok.feed(data)
+        ReplayPublisher(pub, kinds=kinds)(ok)
+
+
 def test_nats_server_with_block_failing_to_start_removes_its_temporary_store(server):
     # __enter__ raised from start() and __exit__ never ran: the temporary store directory was
     # left behind

@@ -949,6 +949,14 @@ cdef class Replayer:
     # ---- results ----
 
     @property
+    def sinks(self):
+        """``{"tob": bool, "trades": bool, "l2": bool}``: which record sinks this replayer
+        fills (``record_tob``, ``record_trades``, ``record_l2``), for a consumer such as a NATS
+        publisher that needs one of them. O(1)."""
+        return {"tob": bool(self.S.rec_tob), "trades": bool(self.S.rec_trades),
+                "l2": bool(self.S.rec_l2)}
+
+    @property
     def first_names(self):
         """{locate: name}: the name each locate had when its first order (A/F/P/Q) arrived,
         kept or not: the name ``symbols`` judged it by. A stock directory message may rename

@@ -456,6 +456,7 @@ class ReplayPublisher(NoCopy):
 
     def __call__(self, replayer) -> None:
         if self._replayer is None:
+            self._check_sinks(replayer)
             self._replayer = replayer
         elif replayer is not self._replayer:
             # its subjects are the first replay's locate names: another day's locate 1 was
@@ -477,6 +478,21 @@ class ReplayPublisher(NoCopy):
                 self._encode(replayer, kind, src, out)
         if out:
             self.publisher.publish_many(out)
+
+    def _check_sinks(self, replayer) -> None:
+        # a kind whose sink the replay does not fill published nothing, with no word: the
+        # subscriber saw no L2 level at all and took the books for empty
+        sinks = getattr(replayer, "sinks", None)
+        if sinks is None:
+            return
+        missing = [(k, opt) for k, sink, opt in (("trade", "trades", "record_trades"),
+                                                 ("tob", "tob", "record_tob"),
+                                                 ("l2", "l2", "record_l2"))
+                   if k in self.kinds and not sinks[sink]]
+        if missing:
+            raise ValueError(
+                "the replay does not record what these kinds publish: "
+                + ", ".join(f"{k} needs the replayer's {opt}=True" for k, opt in missing))
 
     def _announce(self, replayer, out: list) -> None:
         # A subscriber tells the books of a name apart (NAME@locateN) by the locates it sees
