@@ -369,3 +369,31 @@ def test_cli_journal_on_a_directory_holding_only_trade_segments_reads_them(
         assert f"{len(want)} trades, {int(want['qty'].sum())} lots" in out
     else:
         assert f"trades: {len(want)} records" in out and "commands: 0 records" in out
+
+
+@pytest.mark.parametrize("argv, which", [
+    (("journal", "trades", "DIR", "--csv", "OUT"), "trades"),
+    (("journal", "inspect", "DIR", "--json", "OUT"), "journal"),
+    (("recover", "DIR", "--json", "OUT"), "journal"),
+    (("recover", "DIR", "--repair", "--json", "OUT"), "snapshot"),
+    (("journal", "inspect", "DIR", "--json", "OUT"), "link")])
+def test_cli_durability_output_naming_a_journal_file_refused_nothing_replaced(capsys, jdir,
+                                                                              argv, which):
+    from matchcore.durability.journal import KIND_TRADES
+    from matchcore.durability.snapshot import list_snapshots
+
+    d, eng, n = jdir
+    files = {"journal": segment_files(d, KIND_COMMANDS)[-1][1],
+             "trades": segment_files(d, KIND_TRADES)[-1][1],
+             "snapshot": list_snapshots(d)[-1][1],
+             "link": str(d.parent / "link.json")}
+    os.symlink(files["journal"], files["link"])            # written in place, through the link
+    paths = [os.path.join(d, f) for f in os.listdir(d)]
+    before = {f: open(f, "rb").read() for f in paths}
+    code, out, err = run_cli(capsys, *[{"DIR": d, "OUT": files[which]}.get(a, a) for a in argv])
+    # the output replaced a segment or snapshot of the journal it read, exit status 0: the
+    # acknowledged commands in that segment were gone, by a read-only recover too
+    assert code == 1 and "would replace" in err and os.path.basename(files[which]) in err
+    assert sorted(os.listdir(d)) == sorted(os.path.basename(f) for f in paths)
+    assert {f: open(f, "rb").read() for f in paths} == before
+    assert mc.Engine.recover(d, readonly=True).recovery_report.last_seq == n

@@ -80,6 +80,7 @@ def run(args) -> int:
         if args.limit is None:
             args.limit = 20
     try:
+        _refuse_journal_outputs(args)
         if args.command == "journal":
             return _inspect(args) if args.action == "inspect" else _trades(args)
         return _recover(args)
@@ -98,6 +99,31 @@ def _dump_json(obj, out):
         with atomic_output(out) as fh:
             fh.write(text + "\n")
         print(f"wrote {out}")
+
+
+def _refuse_journal_outputs(args) -> None:
+    """An output file that is one of the directory's own files (a segment, a snapshot, LOCK) is
+    refused, as replay refuses an output naming its input: written over it, the command
+    replaced the journal it read (a segment's acknowledged commands gone, exit status 0)."""
+    from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
+    from matchcore.durability.snapshot import list_snapshots
+
+    outs = [(opt, value) for opt, value in (("--json", getattr(args, "json", None)),
+                                            ("--csv", getattr(args, "csv", None)))
+            if value is not None and value != "-"]
+    if not outs or not os.path.isdir(args.dir):
+        return
+    own = [f for kind in (KIND_COMMANDS, KIND_TRADES) for _, f in segment_files(args.dir, kind)]
+    own += [f for _, f in list_snapshots(args.dir)] + [os.path.join(args.dir, "LOCK")]
+    for opt, value in outs:
+        for f in own:
+            try:
+                same = os.path.samefile(value, f)
+            except OSError:             # either does not exist (yet)
+                same = False
+            if same:
+                raise ValueError(f"{opt} {value}: is {os.path.basename(f)} of the journal "
+                                 f"directory {args.dir}, which it would replace")
 
 
 def _require_journal(path) -> None:
