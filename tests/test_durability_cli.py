@@ -397,3 +397,22 @@ def test_cli_durability_output_naming_a_journal_file_refused_nothing_replaced(ca
     assert sorted(os.listdir(d)) == sorted(os.path.basename(f) for f in paths)
     assert {f: open(f, "rb").read() for f in paths} == before
     assert mc.Engine.recover(d, readonly=True).recovery_report.last_seq == n
+
+
+@pytest.mark.parametrize("where", ["missing", "dir", "under_file"])
+def test_cli_recover_repair_unwritable_json_refused_before_any_file_changes(capsys, jdir,
+                                                                           where):
+    d, eng, n = jdir
+    last = segment_files(d, KIND_COMMANDS)[-1][1]
+    os.truncate(last, os.path.getsize(last) - 5)            # a torn tail --repair would cut
+    size = os.path.getsize(last)
+    (d.parent / "afile").write_text("x")
+    out = {"missing": d.parent / "nodir" / "r.json", "dir": d.parent,
+           "under_file": d.parent / "afile" / "r.json"}[where]
+    code, _, err = run_cli(capsys, "recover", d, "--repair", "--json", out)
+    # the repair cut the tail, then writing the report failed: exit 1, the report of what was
+    # changed never printed, and an OSError naming no option
+    assert code == 1 and f"--json {out}" in err
+    assert os.path.getsize(last) == size
+    code, _, err = run_cli(capsys, "journal", "trades", d, "--csv", out)
+    assert code == 1 and f"--csv {out}" in err

@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import sys
+from pathlib import Path
 
 from matchcore._cliutil import atomic_output, int64
 
@@ -102,15 +103,26 @@ def _dump_json(obj, out):
 
 
 def _refuse_journal_outputs(args) -> None:
-    """An output file that is one of the directory's own files (a segment, a snapshot, LOCK) is
-    refused, as replay refuses an output naming its input: written over it, the command
-    replaced the journal it read (a segment's acknowledged commands gone, exit status 0)."""
+    """Output files checked before anything is read or (``recover --repair``) changed: one that
+    can never be written (a directory, a missing directory, a file as its directory) failed
+    only after the repair, its report never printed; one that is a file of the directory (a
+    segment, a snapshot, LOCK) is refused, as replay refuses an output naming its input:
+    written over it, the command replaced the journal it read (a segment's acknowledged
+    commands gone, exit status 0)."""
     from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
     from matchcore.durability.snapshot import list_snapshots
 
     outs = [(opt, value) for opt, value in (("--json", getattr(args, "json", None)),
                                             ("--csv", getattr(args, "csv", None)))
             if value is not None and value != "-"]
+    for opt, value in outs:
+        path = Path(value)
+        if path.is_dir():
+            raise ValueError(f"{opt} {value}: is a directory, not a file")
+        if not path.parent.exists():
+            raise ValueError(f"{opt} {value}: no directory {path.parent}")
+        if not path.parent.is_dir():
+            raise ValueError(f"{opt} {value}: {path.parent} is not a directory")
     if not outs or not os.path.isdir(args.dir):
         return
     own = [f for kind in (KIND_COMMANDS, KIND_TRADES) for _, f in segment_files(args.dir, kind)]
