@@ -416,3 +416,15 @@ def test_cli_recover_repair_unwritable_json_refused_before_any_file_changes(caps
     assert os.path.getsize(last) == size
     code, _, err = run_cli(capsys, "journal", "trades", d, "--csv", out)
     assert code == 1 and f"--csv {out}" in err
+
+
+def test_cli_journal_trades_lots_beyond_int64_summed_exactly(capsys, tmp_path):
+    # two fills of 2**62 lots each: their sum, 2**63, wrapped to -2**63 in an int64 sum
+    d = tmp_path / "big"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    for oid, side in ((1, 1), (2, 1), (3, 0), (4, 0)):
+        eng.submit(1, oid, side, 100, 2**62)
+    eng.close()
+    code, out, _ = run_cli(capsys, "journal", "trades", d)
+    assert code == 0 and out.splitlines()[0] == f"2 trades, {2**63} lots"

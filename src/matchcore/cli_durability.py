@@ -219,7 +219,8 @@ def _trades(args) -> int:
             w.writerows(zip(*[t[c].tolist() for c in cols]))
         print(f"wrote {len(t)} trades to {args.csv}")
         return 0
-    print(f"{len(t)} trades, {int(t['qty'].sum()) if len(t) else 0} lots")
+    # summed as Python ints: fills of more than 2**63 - 1 lots in all wrapped an int64 sum
+    print(f"{len(t)} trades, {sum(t['qty'].tolist())} lots")
     rows = t if args.limit == 0 else t[-args.limit:]
     if len(rows):
         print("  ".join(f"{c:>12}" for c in cols))
