@@ -258,6 +258,26 @@ def test_engine_metrics_symbols_sharing_a_label_counted_together_not_overwritten
     assert book_metrics.snapshot()["fills"] == {"ALL": (2, 7)}
 
 
+
+def test_engine_metrics_volume_beyond_int64_counted_exactly():
+    # two fills of 2**62 lots in one batch: the batch's int64 sum wrapped to -2**63, and the
+    # volume counted was negative
+    eng = mc.Engine()
+    eng.add_symbol(1, "A")
+    eng.add_symbol(2, "B")
+    m = EngineMetrics(eng)
+    cmds = np.zeros(6, dtype=mc.COMMAND_DTYPE)
+    cmds["symbol"] = [1, 1, 1, 1, 2, 2]
+    cmds["order_id"] = np.arange(1, 7)
+    cmds["side"] = [mc.Side.SELL, mc.Side.SELL, mc.Side.BUY, mc.Side.BUY, mc.Side.SELL,
+                    mc.Side.BUY]
+    cmds["price"] = 100
+    cmds["qty"] = [2**62, 2**62, 2**62, 2**62, 3, 3]
+    events = m.process(cmds)
+    assert m.snapshot()["fills"] == {"A": (2, 2**63), "B": (1, 3)}
+    m.observe(events)
+    assert m.snapshot()["fills"] == {"A": (4, 2**64), "B": (2, 6)}
+
 def test_engine_metrics_process_journaled_engine_refused_observe_counts(tmp_path):
     eng = mc.Engine(journal=tmp_path / "j")
     eng.add_symbol(1, "A")

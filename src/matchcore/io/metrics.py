@@ -504,11 +504,12 @@ class EngineMetrics(NoCopy):
                 else:
                     keys, inv = np.unique(sym, return_inverse=True)
                 counts = np.bincount(inv)
-                if int(qty.sum()) < (1 << 53):        # float64 sums of these are exact
+                # bounded without summing: an int64 sum of the batch wraps beyond 2**63 - 1
+                if len(qty) * int(qty.max()) < (1 << 53):   # float64 sums of these are exact
                     vol = np.bincount(inv, weights=qty).astype(np.int64)
-                else:
-                    vol = np.zeros(len(counts), dtype=np.int64)
-                    np.add.at(vol, inv, qty)
+                else:                                       # Python ints: exact at any size
+                    vol = np.zeros(len(counts), dtype=object)
+                    np.add.at(vol, inv, qty.astype(object))
                 for i in np.flatnonzero(counts).tolist():   # one step per symbol
                     key = i if keys is None else int(keys[i])
                     acc = self._fills.setdefault(key, [0, 0])
