@@ -352,6 +352,23 @@ def test_process_histogram_every_k_times_one_command_in_k_same_events():
     assert m.sample_every == 10
 
 
+
+@pytest.mark.parametrize("batch", [1, 3, 7])
+def test_engine_metrics_sample_every_one_command_in_k_across_process_calls(batch):
+    # each process() call timed its first command: batches smaller than sample_every timed
+    # every command (a simulator's step of one command: all of them, whatever k)
+    cmds = random_commands(60, seed=5)
+    eng = mc.Engine()
+    eng.add_symbol(1, "AAA", tick=5)
+    eng.add_symbol(2, "BBB")
+    m = EngineMetrics(eng, latency_bounds_ns=BOUNDS, sample_every=4)
+    for i in range(0, len(cmds), batch):
+        m.process(cmds[i:i + batch])
+    with serve_metrics(0, registry=m.registry) as srv:
+        got = scrape(srv.url)
+    assert val(got, "matchcore_commands_total") == 60
+    assert val(got, "matchcore_service_time_seconds_count") == 15
+
 def test_process_histogram_bad_arguments_raise_and_change_nothing():
     cmds = random_commands(10, seed=1, symbols=(0,))
     book = mc.OrderBook()
@@ -372,6 +389,9 @@ def test_process_histogram_bad_arguments_raise_and_change_nothing():
         process_histogram(book, np.stack([cmds, cmds]), BOUNDS, ok)
     with pytest.raises(ValueError, match="every must be >= 1"):
         process_histogram(book, cmds, BOUNDS, ok, "auto", 0)
+    for skip in (-1, 4):
+        with pytest.raises(ValueError, match="skip must be in"):
+            process_histogram(book, cmds, BOUNDS, ok, "auto", 4, skip)
     assert book.state_hash() == h and not ok.any()
 
 

@@ -28,4 +28,5 @@ def process_histogram(
     counts: NDArray[np.int64],
     clock: str = "auto",
     every: int = 1,
+    skip: int = 0,
 ) -> NDArray[np.void]: ...

@@ -357,7 +357,8 @@ cdef inline void _hist_add(int64_t dt, const int64_t* bounds, Py_ssize_t nb, int
     total[0] += dt
 
 
-def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssize_t every=1):
+def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssize_t every=1,
+                      Py_ssize_t skip=0):
     """Apply commands to an ``OrderBook`` or an ``Engine`` one by one, each timed inside the
     compiled loop, and add every service time to a histogram; returns the batch's events.
 
@@ -366,8 +367,11 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
     entries, updated in place: one count per bucket, then the overflow bucket (+Inf), then the
     sum of all samples in clock ticks converted to ns. The events are exactly those of
     ``target.process(commands)``. ``every=k`` times only every k-th command (the others run
-    without clock reads), for a histogram at a fraction of the clock cost. No Python object and
-    no allocation per command; O(n + fills + n / every * buckets in the worst case).
+    without clock reads), for a histogram at a fraction of the clock cost, starting after
+    ``skip`` untimed commands (``0 <= skip < every``; a caller that samples one command in k
+    across batches passes ``(skip - len(commands)) % every`` to the next batch). No Python
+    object and no allocation per command; O(n + fills + n / every * buckets in the worst
+    case).
 
     >>> import matchcore as mc
     >>> cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE); cmds["qty"] = 1; cmds["price"] = 100
@@ -393,10 +397,12 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
         raise ValueError("bounds_ns must not hold NaN")
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
+    if not 0 <= skip < every:
+        raise ValueError(f"skip must be in [0, every) = [0, {every}), got {skip}")
     name = resolve_clock(clock)
     cdef int clk = _clk(name)
     cdef double scale = _ns_per_tick(name)
-    cdef Py_ssize_t left = 0
+    cdef Py_ssize_t left = skip     # untimed commands before the next timed one
     # bounds to clock ticks once, so the loop compares integers
     # (clipped: a bound beyond int64 ticks, inf included, was cast to garbage)
     cdef cnp.ndarray[int64_t] bt = np.clip(np.floor(b_arr / scale), -2.0**63,

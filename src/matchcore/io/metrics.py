@@ -428,6 +428,7 @@ class EngineMetrics(NoCopy):
         if _int_or_none(sample_every) is None or sample_every < 1:
             raise ValueError(f"sample_every must be an int >= 1, got {sample_every!r}")
         self.sample_every = int(sample_every)
+        self._skip = 0                  # commands before the next timed one
         self.clock = resolve_clock(clock)
         self._prom = prom
         self.target = target
@@ -473,9 +474,13 @@ class EngineMetrics(NoCopy):
                              "would bypass the engine's journal: for a journaled engine call "
                              "events = engine.process(commands) and metrics.observe(events) "
                              "(no service-time histogram)")
+        # one command in sample_every across calls: each call timed its first command, so
+        # batches smaller than sample_every had every command timed
         events = process_histogram(self.target, commands, self.bounds_ns, self._hist, self.clock,
-                                   self.sample_every)
-        self._commands += int(np.asarray(commands).size)
+                                   self.sample_every, self._skip)
+        n = int(np.asarray(commands).size)
+        self._skip = (self._skip - n) % self.sample_every
+        self._commands += n
         self.observe(events)
         return events
 
