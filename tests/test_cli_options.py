@@ -250,3 +250,25 @@ def test_cli_replay_bad_snapshot_option_error_names_that_option_and_value(capsys
     assert err == f"matchcore replay: error: {words}\n"
     others = {"--depth", "--snapshot-every", "--snapshot-every-ns"} - {option}
     assert not any(f"{o} " in err or f"{o}/" in err for o in others)
+
+
+@pytest.mark.parametrize("files", [1, 2])
+def test_cli_replay_plot_without_matplotlib_refused_before_the_replay_exit_2(capsys, tmp_path,
+                                                                            monkeypatch, files):
+    # as book --plot and bench --plot: the whole replay ran, its summary and outputs written,
+    # and only then the missing extra ended the command
+    import sys
+
+    import matchcore.itch as itch
+
+    paths = []
+    for i in range(files):
+        paths.append(str(tmp_path / f"d{i}.itch"))
+        itch.generate(paths[-1], messages=2000, symbols=2, seed=i)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import now raises ImportError
+    dump = tmp_path / "book.csv"
+    extra = ["--dump-book", str(dump)] if files == 1 else []
+    rc, out, err = _run(capsys, ["replay", *paths, "--plot", str(tmp_path / "p"),
+                                 "--no-progress", *extra])
+    assert rc == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert "pip install 'matchcore[plot]'" in err and not dump.exists()

@@ -365,6 +365,15 @@ def _refuse_ignored(args, fmt: str) -> None:
     check_snapshot_options(args)
 
 
+def _require_plot_extra(args) -> None:
+    """``--plot`` without matplotlib: the ImportError naming the extra (exit 2) before the
+    replay, as book and bench say it, not after the whole replay and its outputs."""
+    if args.plot:
+        from matchcore.replay_plots import _pyplot
+
+        _pyplot()
+
+
 def _replay(args) -> int:
     path = Path(args.file)
     if not path.exists():
@@ -380,6 +389,7 @@ def _replay(args) -> int:
         raise ValueError("--metrics-port and --publish work with ITCH replays")
     if args.split != 1:
         raise ValueError("--split needs --dask")
+    _require_plot_extra(args)
     if fmt == "lobster":
         return _replay_lobster(args, path)
     if fmt == "native":

@@ -15,8 +15,8 @@ from pathlib import Path
 
 
 from matchcore._cliutil import report_dropped, save_npy, write_json
-from matchcore.cli_replay import (CSV_HEADER, _bar, _print_interrupted, check_snapshot_options,
-                                  dump_output)
+from matchcore.cli_replay import (CSV_HEADER, _bar, _print_interrupted, _require_plot_extra,
+                                  check_snapshot_options, dump_output)
 
 
 def _options(args) -> dict:
@@ -52,6 +52,7 @@ def run_many(args) -> int:
             raise ValueError(f"{f} is a pipe or device: its format cannot be detected without "
                              f"consuming it; give --format")
     opts = _options(args)
+    _require_plot_extra(args)          # a missing extra said before the replay
     bar = _bar(None, "task", args.no_progress)
     done_tasks = [0]
 
