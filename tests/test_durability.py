@@ -491,6 +491,25 @@ def test_read_trades_path_not_a_directory_raises_journalerror(tmp_path):
             with pytest.raises(JournalError, match="is not a journal directory"):
                 read(path)
 
+
+def test_directory_readers_given_segment_bytes_short_type_error(tmp_path):
+    # read_journal takes a segment's bytes; read_trades and recover given them put the bytes'
+    # whole repr in the message (about 4x the segment: 250 MB for a 64 MiB one), and
+    # read_trades given a bytes path raised TypeError from inside its scan, naming nothing
+    eng = mc.Engine(journal=tmp_path / "j", fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.SELL, 100, 5)
+    eng.close()
+    data = open(_last_segment(tmp_path / "j", KIND_COMMANDS), "rb").read()
+    readers = (read_trades, lambda d: mc.Engine.recover(d, readonly=True),
+               lambda d: mc.durability.recover(d, readonly=True))
+    for source in (data, bytearray(data), memoryview(data), os.fsencode(tmp_path / "j")):
+        for read in readers:
+            with pytest.raises(TypeError, match="journal directory must be a str") as exc:
+                read(source)
+            assert len(str(exc.value)) < 400
+            assert f"{len(source):,} bytes" in str(exc.value) or b"\0" not in bytes(source)
+
 def test_trades_captured_with_record_events_false_per_call_and_batch(tmp_path):
     # record_events=False means nobody reads the events; trade capture still sees every fill.
     eng = mc.Engine(record_events=False, journal=tmp_path / "j", fsync="never")

@@ -24,3 +24,4 @@ class JournalError(DurabilityError):
 
 class SnapshotFileError(DurabilityError):
     """An engine snapshot file is damaged, truncated, of another version, or inconsistent."""
+

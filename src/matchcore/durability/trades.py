@@ -34,7 +34,11 @@ def read_trades(path, *, allow_torn_tail: bool = True) -> np.ndarray:
     (1, 2, 3)
     """
     from matchcore.durability.errors import JournalError
+    from matchcore.durability.journal import refuse_bytes_dir
     allow_torn_tail = _flag_arg(allow_torn_tail, "allow_torn_tail")
+    # bytes (a path, or a segment's data) as recovery refuses them, not a TypeError from
+    # inside the scan
+    refuse_bytes_dir(path)
     if not os.path.isdir(path):
         # as read_journal: not a FileNotFoundError/NotADirectoryError from inside the scan
         raise JournalError(f"{path} is not a journal directory", str(path))
