@@ -428,3 +428,18 @@ def test_cli_journal_trades_lots_beyond_int64_summed_exactly(capsys, tmp_path):
     eng.close()
     code, out, _ = run_cli(capsys, "journal", "trades", d)
     assert code == 0 and out.splitlines()[0] == f"2 trades, {2**63} lots"
+
+
+def test_cli_journal_inspect_creation_cut_short_not_said_cut_by_recovery(capsys, tmp_path):
+    # a crash inside Engine(journal=DIR), before the first header was written: inspect said
+    # "torn tail ...: recovery cuts it", and recover then refused the directory
+    d = tmp_path / "j"
+    d.mkdir()
+    (d / "journal-00000000000000000001.mcj").write_bytes(bytes(10))
+    (d / "trades-00000000000000000001.mct").write_bytes(b"")
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 0 and "recovery cuts it" not in out
+    assert "creation was cut short" in out and "Engine(journal=" in out
+    code, _, err = run_cli(capsys, "recover", d)
+    assert code == 1 and "creation was cut short" in err
+    mc.Engine(journal=d).close()                     # what inspect says to do

@@ -151,9 +151,12 @@ def _require_journal(path) -> None:
 
 
 def _inspect(args) -> int:
-    from matchcore.durability.journal import inspect
+    from matchcore.durability.journal import creation_leftovers, inspect
     _require_journal(args.dir)
     info = inspect(args.dir)
+    # a crash inside Engine(journal=DIR) before its first header: recovery refuses the
+    # directory and a new engine replaces the files, so "recovery cuts it" was wrong there
+    cut_short = bool(creation_leftovers(args.dir)) and not info["snapshots"]
     if args.json:
         _dump_json(info, args.json)
         if args.json == "-":
@@ -174,7 +177,12 @@ def _inspect(args) -> int:
                      f"  (continues state hash {s['start_state_hash']:#018x})")
             print(f"  {s['file']}  seq {s['first_seq']}..{last}  {s['records']} records  "
                   f"{s['bytes']} bytes{start}{dmg}{after}")
-        if j["torn_tail"]:
+        if j["torn_tail"] and cut_short:
+            t = j["torn_tail"]
+            print(f"  {t['file']} ({t['reason']}) holds no record: its creation was cut short "
+                  f"and nothing was acknowledged; Engine(journal={args.dir!r}) starts a new "
+                  f"journal there (recovery refuses the directory)")
+        elif j["torn_tail"]:
             t = j["torn_tail"]
             print(f"  torn tail: {t['file']} at offset {t['offset']} ({t['reason']}): "
                   f"recovery cuts it")
