@@ -671,3 +671,38 @@ def test_dask_replay_descriptor_of_this_process_refused_before_any_cluster(tmp_p
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_cli_replay_dask_local_interrupted_while_cluster_starts_one_line_cluster_closed(files):
+    # Ctrl-C while the LocalCluster was starting left it half started: the client was never
+    # made, so nothing closed it, and Dask's own exit hook then failed on its workers with a
+    # traceback (AssertionError: Status.init) after the "interrupted" line.
+    import subprocess
+    import sys
+
+    script = f"""
+import os, signal, sys
+from distributed.deploy.spec import SpecCluster
+
+start = SpecCluster._start
+
+async def _start(self):
+    os.kill(os.getpid(), signal.SIGINT)      # Ctrl-C while the cluster starts
+    await start(self)
+
+SpecCluster._start = _start
+from matchcore.__main__ import main
+
+code = main(["replay", {str(files[0])!r}, {str(files[1])!r}, "--dask", "local",
+             "--no-progress"])
+left = [c for c in SpecCluster._instances if c.status.name != "closed"]
+print(f"clusters left running: {{len(left)}}", file=sys.stderr)
+sys.exit(code)
+"""
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=180)
+    lines = [x for x in p.stderr.splitlines() if " - distributed." not in x]
+    assert p.returncode == 130, p.stderr
+    assert "replayed" not in p.stdout
+    assert lines == ["matchcore replay: interrupted by SIGINT",
+                     "clusters left running: 0"], p.stderr

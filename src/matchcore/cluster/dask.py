@@ -384,10 +384,42 @@ def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
         # (made apart and handed over, it outlived the client, its scheduler and worker
         # processes running until the interpreter exited); a client that cannot connect to it
         # closes it before raising
-        return distributed.Client(n_workers=workers, threads_per_worker=1, processes=processes,
-                                  dashboard_address="127.0.0.1:0", **where)
+        return _signals_held(lambda: distributed.Client(
+            n_workers=workers, threads_per_worker=1, processes=processes,
+            dashboard_address="127.0.0.1:0", **where))
     _refused_fast(scheduler)
     return distributed.Client(scheduler, timeout="20s")
+
+
+def _signals_held(start):
+    """``start()`` (a client that starts its LocalCluster) with SIGINT, SIGTERM and SIGHUP held
+    until it returns, when they have Python handlers (the main thread only); a signal held is
+    then delivered to its handler after the client, and the cluster it owns, are closed.
+
+    Interrupted while the cluster started, the client was never made and nothing closed the
+    half-started cluster: its workers went on starting, and Dask's exit hook then failed on
+    them with a traceback. A start takes seconds; the signal waits that long."""
+    import signal
+
+    held: list = []
+    saved = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None and callable(signal.getsignal(sig)):
+                saved[sig] = signal.signal(sig, lambda signum, frame: held.append(signum))
+    except ValueError:          # not the main thread: signals go to the main thread anyway
+        pass
+    client = None
+    try:
+        client = start()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        if held:
+            if client is not None:
+                client.close()
+            saved[held[0]](held[0], None)
+    return client
 
 
 def _refused_fast(scheduler) -> None:
