@@ -182,6 +182,34 @@ def test_workload_save_then_load_same_arrays(tmp_path):
 
 
 
+def test_workload_save_interrupted_leaves_the_old_file_whole_and_no_temporary(tmp_path,
+                                                                              monkeypatch):
+    # save() wrote the archive in place: a run interrupted while writing it (Ctrl-C in
+    # `bench --save-workloads`) left a truncated .npz where the old one was, which load()
+    # refused, while the .mccmd files beside it are written whole or not at all
+    path = tmp_path / "w.npz"
+    old = _gen("standard", n=500)
+    old.save(path)
+    real = np.lib.format.write_array
+
+    def cut(fp, array, *a, **k):
+        if array.size and array.dtype == mc.COMMAND_DTYPE and len(array) == 900:
+            fp.write(array.tobytes()[:100])
+            raise KeyboardInterrupt
+        return real(fp, array, *a, **k)
+
+    monkeypatch.setattr(np.lib.format, "write_array", cut)
+    with pytest.raises(KeyboardInterrupt):
+        _gen("standard", n=900).save(path)
+    monkeypatch.undo()
+    back = W.Workload.load(path)
+    assert back.flow.tobytes() == old.flow.tobytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]
+    # and a name without the suffix is still written as NAME.npz
+    assert old.save(tmp_path / "v") == tmp_path / "v.npz"
+    assert W.Workload.load(tmp_path / "v.npz").flow.tobytes() == old.flow.tobytes()
+
+
 def test_workload_numpy_parameters_save_then_load_same_params(tmp_path):
     # sizes and probabilities taken from numpy arrays were recorded as np.int64(...) /
     # np.float64(...): the file was written, and load() failed on it ("malformed node")

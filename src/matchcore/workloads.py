@@ -56,7 +56,9 @@ class Workload:
     stats: dict
 
     def save(self, path) -> Path:
-        """Write the workload to ``path`` (a ``.npz`` of two ``.npy`` arrays plus parameters).
+        """Write the workload to ``path`` (a ``.npz`` of two ``.npy`` arrays plus parameters;
+        ``.npz`` is appended to a name without it), through a temporary file renamed when
+        complete: an interrupted save leaves the old file or none.
 
         >>> w = generate("standard", 100, seed=1)
         >>> import tempfile, os; d = tempfile.mkdtemp()
@@ -68,8 +70,13 @@ class Workload:
         # literal_eval refuses (a file written that could not be read back)
         meta = np.array(repr(_plain({"name": self.name, "params": self.params,
                                      "stats": self.stats})))
-        np.savez(path, setup=self.setup, flow=self.flow, meta=meta)
-        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        from matchcore._cliutil import atomic_output
+
+        path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        # complete or not there (the old file kept), as the .mccmd files of save_native
+        with atomic_output(path, "wb") as f:
+            np.savez(f, setup=self.setup, flow=self.flow, meta=meta)
+        return path
 
     def save_native(self, prefix) -> tuple[Path, Path]:
         """Write ``<prefix>.setup.mccmd`` and ``<prefix>.flow.mccmd`` in matchcore's native command
