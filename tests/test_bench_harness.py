@@ -359,6 +359,26 @@ def test_percentiles_nearest_rank_exact_where_floating_point_rounds_up():
     assert harness.percentiles([5.5, 1.25], (50, 100)) == [1.25, 5.5]
 
 
+def test_cli_demo_latency_percentiles_are_the_harness_nearest_rank_samples(capsys, monkeypatch):
+    # demo took np.percentile's interpolation between two samples: of 999 messages at 10 ns and
+    # one at 5,000 ns it printed p99.9 15 ns and p99.99 4,501 ns, times no message took, where
+    # bench (the same timed loop) gives the nearest-rank samples 10 and 5,000 ns
+    import re
+
+    import matchcore.demo as demo
+    from matchcore.__main__ import main
+
+    samples = np.array([10] * 999 + [5000], dtype=np.int64)
+    np.random.default_rng(3).shuffle(samples)
+    monkeypatch.setattr(demo, "process_timed", lambda book, flow: samples.copy())
+    assert main(["demo", "--messages", "1000", "--fills", "0"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  p50 "))
+    shown = dict(re.findall(r"(p[0-9.]+|max) ([0-9,]+) ns", line))
+    want = harness.percentiles(samples)
+    assert [shown[k] for k in PCT_NAMES] == [f"{v:,.0f}" for v in want]
+    assert shown["p99.9"] == "10" and shown["p99.99"] == shown["max"] == "5,000"
+
+
 def test_process_out_rate_flow_under_half_a_call_timed_not_nan(tiny):
     # a flow under 512 messages timed no call: process_out was NaN (null in the JSON) while the
     # compiled loop's median chunk timed the flow as one chunk

@@ -4,11 +4,10 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
-
 from matchcore import EventKind, OrderBook, Side
 from matchcore._cliutil import int64
 from matchcore._timing import clock_overhead_ns, process_timed
+from matchcore.bench.harness import PCT_NAMES, PERCENTILES, percentiles
 from matchcore.workloads import standard_mix
 
 
@@ -75,11 +74,11 @@ def _demo(args, setup, flow, gen_s: float) -> int:
     book.process(setup)
     lat = process_timed(book, flow)
     overhead = clock_overhead_ns()
-    pct = np.percentile(lat, [50, 90, 99, 99.9, 99.99])
+    # nearest rank, as bench reports them: each one a time a message took
+    pct = percentiles(lat, PERCENTILES)
     print(f"\nper-message service time, measured inside the compiled loop "
           f"(clock pair overhead {overhead:.0f} ns, included):")
-    print("  " + "  ".join(f"{name} {v:,.0f} ns" for name, v in
-                           zip(("p50", "p90", "p99", "p99.9", "p99.99"), pct))
+    print("  " + "  ".join(f"{name} {v:,.0f} ns" for name, v in zip(PCT_NAMES, pct))
           + f"  max {lat.max():,} ns")
     book.check_invariants()
     print("\ninvariants hold.")
