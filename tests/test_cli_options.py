@@ -52,6 +52,20 @@ def test_cli_bench_json_into_a_directory_refused_before_work(capsys, tmp_path):
     assert rc == 1 and out == "" and "--json" in err and "is a directory" in err
 
 
+@pytest.mark.parametrize("option", ["--json", "--plot", "--save-workloads"])
+@pytest.mark.parametrize("value", ["", " "])
+def test_cli_bench_empty_output_path_refused_before_work(capsys, tmp_path, monkeypatch, option,
+                                                         value):
+    # a script's --json "$OUT" with OUT unset: --json and --plot were taken for "not given"
+    # (the run measured, wrote nothing, exit status 0) and --save-workloads wrote the
+    # workloads into the current directory
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = _run(capsys, BENCH + [option, value])
+    assert rc == 1 and out == ""
+    assert err == f"matchcore bench: error: {option}: an empty path\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_bench_json_into_a_new_directory_written(capsys, tmp_path):
     out_json = tmp_path / "sub" / "b.json"
     rc, out, _ = _run(capsys, BENCH + ["--json", str(out_json)])

@@ -325,6 +325,12 @@ def _run(args) -> int:
 
     # every option is checked before the first workload: a bad one found after minutes of
     # measuring would throw those minutes away
+    for option, value in (("--json", args.json), ("--plot", args.plot),
+                          ("--save-workloads", args.save_workloads)):
+        if value is not None and not value.strip():
+            # a script's --json "$OUT" with OUT unset: taken for "not given", the run wrote
+            # nothing (or the workloads into the current directory) and exited 0
+            raise ValueError(f"{option}: an empty path")
     chosen, n = _plan(args.targets, args.quick, args.messages)
     _check_values(args.rate, args.seed, n)
     _check_workload_options(chosen, args.rate, args.save_workloads)
