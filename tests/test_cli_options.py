@@ -66,6 +66,34 @@ def test_cli_bench_empty_output_path_refused_before_work(capsys, tmp_path, monke
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cli_bench_json_into_a_fifo_its_reader_gets_the_json(tmp_path):
+    # the check before the run opened the FIFO for writing and closed it: its reader took
+    # that for the end of an empty stream, and the JSON written after the run then waited
+    # for a reader that never came (the command hung)
+    import json
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    fifo = tmp_path / "result.json"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    p = subprocess.Popen([sys.executable, "-m", "matchcore", *BENCH, "--json", str(fifo)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        reader.join(300)
+        assert got and got[0], "the reader got an empty stream"
+    finally:
+        if not (got and got[0]):
+            p.kill()            # waiting for a reader that will not come
+        err = p.communicate(timeout=300)[1]
+    assert p.returncode == 0, err
+    assert json.loads(got[0])["command"]["messages"] == 2000
+
+
 def test_cli_bench_json_into_a_new_directory_written(capsys, tmp_path):
     out_json = tmp_path / "sub" / "b.json"
     rc, out, _ = _run(capsys, BENCH + ["--json", str(out_json)])

@@ -147,6 +147,11 @@ def _check_file(option, path) -> None:
         raise ValueError(f"{option} {path}: is a directory")
     _check_dir(option, p.parent)
     existed = p.exists()
+    if existed and not p.is_file():
+        # a FIFO or a device (/dev/stdout) is opened once, to write the result: opened here,
+        # a FIFO's reader took the close for the end of an empty stream, and the result then
+        # waited for a reader that never came
+        return
     try:
         with open(p, "a"):
             pass
