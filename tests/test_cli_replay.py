@@ -510,6 +510,24 @@ def test_cli_output_path_of_the_wrong_kind_refused_before_the_replay(capsys, day
     assert err.strip() == f"matchcore {argv[0]}: error: {message}"
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["replay", ""], "file: an empty path"),
+    (["replay", "DAY", " "], "file: an empty path"),
+    (["replay", "DAY", "", "--dask", "local"], "file: an empty path"),
+    (["book", "", "--symbol", "AAPL"], "file: an empty path"),
+    (["gen-itch", "", "--messages", "1000"], "out: an empty path"),
+])
+def test_cli_empty_file_argument_refused_by_name_not_taken_for_the_directory(
+        capsys, day, tmp_path, monkeypatch, argv, message):
+    # a script's `matchcore replay "$DAY"` with DAY unset said "Is a directory: '.'", of a
+    # directory nobody had named
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, *[_subst(a, {"DAY": str(day)}) for a in argv])
+    assert code == 1 and out == ""
+    assert err == f"matchcore {argv[0]}: error: {message}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("argv, what", [
     (["replay", "IN", "--dump-book", "OUT"], "--dump-book"),
     (["replay", "OTHER", "IN", "--dump-book", "OUT"], "--dump-book"),

@@ -124,6 +124,16 @@ def _refuse_unwritable_outputs(args) -> None:
             raise ValueError(f"{name} {value}: {parent} is not a directory")
 
 
+def _refuse_empty_paths(args) -> None:
+    """An empty file argument (a script's ``"$DAY"`` with DAY unset) is the current directory
+    to ``Path``: the error said "Is a directory: '.'", of a directory nobody had named."""
+    name = "out" if args.command == "gen-itch" else "file"
+    value = getattr(args, name)
+    for v in (value if isinstance(value, list) else [value]):
+        if not v.strip():
+            raise ValueError(f"{name}: an empty path")
+
+
 def _input_files(args) -> list[Path]:
     """The files a replay or book reads: those named, and the orderbook file a LOBSTER message
     file is replayed with."""
@@ -176,6 +186,7 @@ def dump_output(args):
 
 def _run(args) -> int:
     try:
+        _refuse_empty_paths(args)
         if args.command in ("replay", "book"):
             _refuse_unwritable_outputs(args)
         if args.command == "replay":
