@@ -370,6 +370,37 @@ def test_atomic_output_signal_as_temporary_is_created_leaves_no_temporary(tmp_pa
         assert [p.name for p in tmp_path.iterdir()] == (["out.csv"] if existing else [])
 
 
+@pytest.mark.parametrize("command", ["replay", "book", "bench"])
+def test_plot_interrupted_while_written_leaves_old_file_or_none(tmp_path, monkeypatch, capsys,
+                                                                 command):
+    # the PNGs were written in place: a command interrupted while matplotlib wrote one left a
+    # truncated image under its final name (replacing the one there), as no other output does
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    def cut(self, fname, *args, **kwargs):
+        if hasattr(fname, "write"):
+            fname.write(b"half")
+        else:
+            with open(fname, "wb") as f:
+                f.write(b"half")
+        raise KeyboardInterrupt
+
+    day = itch.generate(tmp_path / "day.itch", messages=20_000, symbols=2, seed=5)
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    old = plots / "book.png"
+    old.write_bytes(b"old")
+    argv = {"replay": ["replay", str(day), "--plot", str(plots)],
+            "book": ["book", str(day), "--symbol", "AAPL", "--plot", str(old)],
+            "bench": ["bench", "standard", "--quick", "--messages", "2000", "--plot",
+                      str(plots)]}[command]
+    monkeypatch.setattr(Figure, "savefig", cut)
+    assert main(argv + ["--no-progress"]) == 130
+    assert "interrupted by SIGINT" in capsys.readouterr().err
+    assert [p.name for p in plots.iterdir()] == ["book.png"] and old.read_bytes() == b"old"
+
+
 def test_atomic_output_symlink_written_in_place(tmp_path):
     target = tmp_path / "target.csv"
     target.write_text("")

@@ -906,7 +906,7 @@ def _depth_steps(levels, sign, width):
 
 
 def _plot(path, name, when, bids, asks) -> None:
-    from matchcore.replay_plots import _pyplot
+    from matchcore.replay_plots import _pyplot, save_figure
 
     plt = _pyplot()         # without matplotlib: an ImportError naming the extra (exit 2)
 
@@ -925,5 +925,5 @@ def _plot(path, name, when, bids, asks) -> None:
     if len(bids) or len(asks):
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

@@ -33,6 +33,19 @@ def _pyplot(what: str = "replay plots"):
     return plt
 
 
+def save_figure(fig, path, **kwargs) -> None:
+    """``fig.savefig(path, **kwargs)`` through a temporary file renamed when complete (see
+    :func:`matchcore._cliutil.atomic_output`): an interrupted command leaves the old image or
+    none, not a truncated one. The format follows the name's suffix, as savefig takes it."""
+    from pathlib import Path
+
+    from matchcore._cliutil import atomic_output
+
+    fmt = Path(path).suffix[1:].lower() or None
+    with atomic_output(path, "wb") as f:
+        fig.savefig(f, format=fmt, **kwargs)
+
+
 def _volume_trades(trades: np.ndarray) -> np.ndarray:
     """The trades that count towards traded volume once: a DBN execution is reported as a T
     (aggressor) and one F per resting order filled, so only T counts when there are any; an
@@ -124,7 +137,7 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
             n += 1
         stems.add(safe)
         path = out / f"{prefix}{safe}.png"
-        fig.savefig(path, dpi=100)
+        save_figure(fig, path, dpi=100)
         plt.close(fig)
         paths.append(path)
     return paths

@@ -32,6 +32,8 @@ def plot_all(res: dict, out_dir) -> list[Path]:
 
     ``latency_percentiles.png`` (HDR-style, closed and open loop per workload),
     ``rate_sweep.png``, ``scaling_resting.png``, ``scaling_levels.png``."""
+    from matchcore.replay_plots import save_figure
+
     plt = _plt()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,7 @@ def plot_all(res: dict, out_dir) -> list[Path]:
         ax.legend(fontsize=8)
         fig.tight_layout()
         p = out_dir / "latency_percentiles.png"
-        fig.savefig(p, dpi=110)
+        save_figure(fig, p, dpi=110)
         plt.close(fig)
         written.append(p)
 
@@ -80,7 +82,7 @@ def plot_all(res: dict, out_dir) -> list[Path]:
         ax.legend(fontsize=8)
         fig.tight_layout()
         p = out_dir / "rate_sweep.png"
-        fig.savefig(p, dpi=110)
+        save_figure(fig, p, dpi=110)
         plt.close(fig)
         written.append(p)
 
@@ -108,7 +110,7 @@ def plot_all(res: dict, out_dir) -> list[Path]:
             ax.legend(fontsize=8)
             fig.tight_layout()
             p = out_dir / f"scaling_{key}.png"
-            fig.savefig(p, dpi=110)
+            save_figure(fig, p, dpi=110)
             plt.close(fig)
             written.append(p)
     return written
