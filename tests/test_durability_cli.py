@@ -199,6 +199,33 @@ def test_cli_journal_option_of_the_other_action_refused_exit_1_nothing_written(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (("journal", "inspect", "{d}", "--json", ""), "--json: an empty path"),
+    (("journal", "trades", "{d}", "--csv", " "), "--csv: an empty path"),
+    (("recover", "{d}", "--json", ""), "--json: an empty path"),
+    (("recover", "{d}", "--repair", "--json", ""), "--json: an empty path"),
+    (("journal", "inspect", ""), "dir: an empty path"),
+    (("recover", " "), "dir: an empty path"),
+])
+def test_cli_durability_empty_path_refused_before_work_not_taken_for_not_given(
+        capsys, jdir, tmp_path, monkeypatch, argv, message):
+    # a script's --json "$OUT" with OUT unset: inspect, trades and recover ran, wrote no file
+    # and exited 0; an empty DIR said " is not a directory", of no name
+    d = jdir[0]
+    seg = segment_files(d, KIND_COMMANDS)[-1][1]
+    with open(seg, "ab") as fh:           # a torn tail that --repair would cut
+        fh.write(b"\x58\0\0\0junk")
+    before = {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)}
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, out, err = run_cli(capsys, *[a.format(d=d) for a in argv])
+    assert code == 1 and out == ""
+    assert err == f"matchcore {argv[0]}: error: {message}\n"
+    assert {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)} == before
+    assert list(work.iterdir()) == []
+
+
 @pytest.mark.parametrize("dest", ["file", "-"])
 def test_cli_journal_trades_limit_with_csv_refused_not_ignored(capsys, jdir, tmp_path,
                                                               monkeypatch, dest):

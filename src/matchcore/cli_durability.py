@@ -49,6 +49,14 @@ def add_parser(p, name):
 
 def run(args) -> int:
     from matchcore.durability.errors import DurabilityError
+    # a script's --json "$OUT" with OUT unset was taken for "not given": the command ran
+    # (recover --repair changed the journal), wrote no file and exited 0; an empty DIR was
+    # " is not a directory"
+    for opt, value in (("dir", args.dir), ("--json", getattr(args, "json", None)),
+                       ("--csv", getattr(args, "csv", None))):
+        if value is not None and not value.strip():
+            print(f"matchcore {args.command}: error: {opt}: an empty path", file=sys.stderr)
+            return 1
     # refused before anything is read or (recover --repair) changed: a negative --limit sliced
     # the trades as t[-limit:], printing all but the first rows instead of failing
     for opt, value in (("--limit", getattr(args, "limit", None) or 0),
