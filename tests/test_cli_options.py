@@ -314,3 +314,22 @@ def test_cli_replay_plot_without_matplotlib_refused_before_the_replay_exit_2(cap
                                  "--no-progress", *extra])
     assert rc == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
     assert "pip install 'matchcore[plot]'" in err and not dump.exists()
+
+
+@pytest.mark.parametrize("inputs", ["itch", "dbn", "several"])
+def test_cli_replay_both_snapshot_cadences_refused_naming_the_options(capsys, tmp_path, inputs):
+    # the refusal named the library's keywords ("give snapshot_every (messages) or
+    # snapshot_every_ns (time), not both"), options the command line does not have
+    from cli_replay_checks import AAPL, shared
+
+    files = {"itch": [str(shared(AAPL))], "several": [str(shared(AAPL))] * 2}.get(inputs)
+    if files is None:
+        pytest.importorskip("databento_dbn")
+        from matchcore.feeds.dbn_gen import generate_mbo
+
+        files = [str(generate_mbo(tmp_path / "m.dbn", records=200, instruments=2, seed=1))]
+    rc, out, err = _run(capsys, ["replay", *files, "--no-progress", "--snapshot-every", "10",
+                                 "--snapshot-every-ns", "5"])
+    assert rc == 1 and out == ""
+    assert err == ("matchcore replay: error: give --snapshot-every or --snapshot-every-ns, "
+                   "not both\n")

@@ -512,13 +512,16 @@ def _replay(args) -> int:
 
 def check_snapshot_options(args) -> None:
     """Refuse a negative --snapshot-every or --snapshot-every-ns or a --depth below 1 (ITCH,
-    DBN, several files), naming the option given and its value; then a --depth given without
-    either cadence."""
+    DBN, several files), naming the option given and its value; then both cadences at once,
+    and a --depth given without either."""
     for option, value, least in (("--snapshot-every", args.snapshot_every, 0),
                                  ("--snapshot-every-ns", args.snapshot_every_ns, 0),
                                  ("--depth", args.depth, 1)):
         if value < least:
             raise ValueError(f"{option} must be >= {least}, got {value}")
+    if args.snapshot_every and args.snapshot_every_ns:
+        # (the replayers' refusal names their keywords, snapshot_every and snapshot_every_ns)
+        raise ValueError("give --snapshot-every or --snapshot-every-ns, not both")
     # --depth is the depth of the snapshots: without a cadence none is taken, and the option
     # only set the depth of an empty snapshots.npy while the user expected deeper books
     if args.depth_given and not args.snapshot_every and not args.snapshot_every_ns:
