@@ -94,6 +94,25 @@ def test_cli_bench_json_into_a_fifo_its_reader_gets_the_json(tmp_path):
     assert json.loads(got[0])["command"]["messages"] == 2000
 
 
+@pytest.mark.parametrize("made, refused, shown", [
+    (["--json", "NEW/sub/b.json"], ["--plot", "/proc/matchcore-no/p"], "--plot /proc/matchcore-no/p"),
+    (["--plot", "NEW/p"], ["--save-workloads", "/proc/matchcore-no/w"],
+     "--save-workloads /proc/matchcore-no/w"),
+    (["--plot", "NEW/p"], ["--json", "/proc/matchcore-no/x/b.json"],
+     "--json /proc/matchcore-no/x/b.json"),
+])
+def test_cli_bench_refused_output_leaves_no_directory_made_for_another(capsys, tmp_path, made,
+                                                                        refused, shown):
+    # the check of one output made its directories (with their parents) before the next
+    # output was refused: the run never started, and the new directories stayed; the refusal
+    # of a --json file named its directory, not the path given
+    new = tmp_path / "new"
+    rc, out, err = _run(capsys, BENCH + [a.replace("NEW", str(new)) for a in made] + refused)
+    assert rc == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"matchcore bench: error: {shown}: cannot write there")
+    assert not new.exists()
+
+
 def test_cli_bench_json_into_a_new_directory_written(capsys, tmp_path):
     out_json = tmp_path / "sub" / "b.json"
     rc, out, _ = _run(capsys, BENCH + ["--json", str(out_json)])

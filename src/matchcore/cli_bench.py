@@ -126,26 +126,37 @@ def _check_workload_options(chosen, rate, save_dir) -> None:
                          f"the generated workloads ({names}), and none is chosen")
 
 
-def _check_dir(option, path) -> None:
-    """Make sure ``path`` is (or can be made) a directory this process can write into."""
+def _check_dir(option, path, shown=None) -> None:
+    """Make sure ``path`` is, or can be made, a directory this process can write into. Nothing
+    is made here (the run makes it when it writes there): made by the check, it stayed when
+    another option was refused next, or the run interrupted. ``shown``: the value the message
+    names (default ``path``)."""
     d = Path(path)
     if d.exists() and not d.is_dir():
-        raise ValueError(f"{option} {path}: exists and is not a directory")
+        raise ValueError(f"{option} {path}: exists and is not a directory" if shown is None
+                         else f"{option} {shown}: {d} is not a directory")
+    shown = path if shown is None else shown
+    # the directory, or the nearest of its parents that exists: where the first one is made
+    base = next((a for a in (d, *d.parents) if a.exists()), Path("."))
+    if not base.is_dir():
+        raise ValueError(f"{option} {shown}: {base} is not a directory")
     try:
-        d.mkdir(parents=True, exist_ok=True)
         # access() says yes to root on a read-only file system: only a real file proves it
-        with tempfile.TemporaryFile(dir=d):
+        with tempfile.TemporaryFile(dir=base):
             pass
     except OSError as e:
-        raise ValueError(f"{option} {path}: cannot write there ({e.strerror or e})") from None
+        raise ValueError(f"{option} {shown}: cannot write there ({e.strerror or e})") from None
 
 
 def _check_file(option, path) -> None:
-    """Make sure the file ``path`` can be written (its directory is created if missing)."""
+    """Make sure the file ``path`` can be written (its directory is made by the run if
+    missing)."""
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"{option} {path}: is a directory")
-    _check_dir(option, p.parent)
+    _check_dir(option, p.parent, shown=path)
+    if not p.parent.is_dir():
+        return                  # a new directory: the check of its parent said enough
     existed = p.exists()
     if existed and not p.is_file():
         # a FIFO or a device (/dev/stdout) is opened once, to write the result: opened here,
