@@ -706,3 +706,31 @@ sys.exit(code)
     assert "replayed" not in p.stdout
     assert lines == ["matchcore replay: interrupted by SIGINT",
                      "clusters left running: 0"], p.stderr
+
+
+def test_dask_replay_scheduler_lost_mid_run_names_file_cli_one_line_exit_1(files, client,
+                                                                            monkeypatch,
+                                                                            capsys):
+    # a scheduler that went away while the tasks ran (killed, the network) ended the command
+    # with a traceback: Dask cancels the futures after its reconnection attempts, and the
+    # FutureCancelledError went through uncaught
+    import distributed
+    from distributed.client import FutureCancelledError
+
+    def lost(self, timeout=None):
+        raise FutureCancelledError(self.key, "scheduler-connection-lost",
+                                   "Client lost the connection to the scheduler.")
+
+    import re
+
+    monkeypatch.setattr(distributed.Future, "result", lost)
+    # the first task to finish names its file: either one
+    either = f"({re.escape(str(files[0]))}|{re.escape(str(files[1]))})"
+    said = rf"{either}: the connection to the Dask scheduler was lost before its replay finished"
+    with pytest.raises(ConnectionError, match=said):
+        replay_files(files[:2], client)
+    rc = main(["replay", str(files[0]), str(files[1]), "--dask", client.scheduler.address,
+               "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "replayed" not in out
+    assert re.fullmatch(rf"matchcore replay: error: {said}, so no results are returned\n", err)

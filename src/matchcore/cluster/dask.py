@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -504,6 +505,17 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
                 share = "" if part is None else f" (share {part[0]} of {part[1]})"
                 raise TaskLostError(f"{p}{share}: every worker that ran its replay died, so no "
                                     f"results are returned ({e})") from e
+            except CancelledError as e:
+                # the scheduler went away (killed, the network): after its reconnection
+                # attempts the client cancels every future, and that went through as a
+                # traceback naming a task key
+                if getattr(e, "reason", None) != "scheduler-connection-lost":
+                    raise
+                _, p, _, part = tasks[n]
+                share = "" if part is None else f" (share {part[0]} of {part[1]})"
+                raise ConnectionError(f"{p}{share}: the connection to the Dask scheduler was "
+                                      f"lost before its replay finished, so no results are "
+                                      f"returned") from e
             if progress is not None:
                 progress(done, len(futures))
         files = _collect(paths, tasks, results)
