@@ -734,3 +734,35 @@ def test_dask_replay_scheduler_lost_mid_run_names_file_cli_one_line_exit_1(files
     out, err = capsys.readouterr()
     assert rc == 1 and "replayed" not in out
     assert re.fullmatch(rf"matchcore replay: error: {said}, so no results are returned\n", err)
+
+
+def test_dask_connect_signal_held_while_cluster_starts_handler_that_returns_keeps_client(
+        monkeypatch):
+    # a signal held while the cluster started goes to the caller's handler afterwards; one
+    # that does not raise leaves the client it asked for open, not closed under it
+    import os
+    import signal
+
+    from distributed.deploy.spec import SpecCluster
+
+    start = SpecCluster._start
+    seen = []
+
+    async def _start(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        await start(self)
+
+    monkeypatch.setattr(SpecCluster, "_start", _start)
+    old = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        c = connect("local", workers=1, processes=False)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    try:
+        assert seen == [signal.SIGINT]
+        assert c.status == "running" and c.cluster.status.name == "running"
+        assert c.submit(sum, [1, 2]).result() == 3
+    finally:
+        cluster = c.cluster
+        c.close()
+        cluster.close()

@@ -394,8 +394,9 @@ def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
 
 def _signals_held(start):
     """``start()`` (a client that starts its LocalCluster) with SIGINT, SIGTERM and SIGHUP held
-    until it returns, when they have Python handlers (the main thread only); a signal held is
-    then delivered to its handler after the client, and the cluster it owns, are closed.
+    until it returns, when they have Python handlers (the main thread only); each signal held
+    is then delivered to its handler, and when one raises (Ctrl-C's KeyboardInterrupt) the
+    client, and the cluster it owns, are closed first.
 
     Interrupted while the cluster started, the client was never made and nothing closed the
     half-started cluster: its workers went on starting, and Dask's exit hook then failed on
@@ -416,10 +417,13 @@ def _signals_held(start):
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
-        if held:
+        try:
+            for signum in held:
+                saved[signum](signum, None)
+        except BaseException:
             if client is not None:
                 client.close()
-            saved[held[0]](held[0], None)
+            raise
     return client
 
 
