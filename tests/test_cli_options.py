@@ -352,3 +352,21 @@ def test_cli_replay_both_snapshot_cadences_refused_naming_the_options(capsys, tm
     assert rc == 1 and out == ""
     assert err == ("matchcore replay: error: give --snapshot-every or --snapshot-every-ns, "
                    "not both\n")
+
+
+@pytest.mark.parametrize("targets", [["depth"], ["baselines"], ["itch", "baselines"]])
+@pytest.mark.parametrize("extra, named", [
+    (["--clock", "monotonic"], "--clock applies"),
+    (["--clock", "auto"], "--clock applies"),
+    (["--subtract-overhead"], "--subtract-overhead applies"),
+    (["--clock", "tsc", "--subtract-overhead"], "--clock and --subtract-overhead apply"),
+])
+def test_cli_bench_clock_options_without_a_timed_section_refused_before_work(
+        capsys, targets, extra, named):
+    # itch, depth and baselines take no per-message clock: the clock chosen and the overhead
+    # subtraction were accepted and ignored, the report saying "subtracted below" of figures
+    # that were not
+    rc, out, err = _run(capsys, ["bench", *targets, "--messages", "2000", "--quick",
+                                 "--no-progress", *extra])
+    assert rc == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"matchcore bench: error: {named} to the sections timed per message")
