@@ -766,3 +766,21 @@ def test_dask_connect_signal_held_while_cluster_starts_handler_that_returns_keep
         cluster = c.cluster
         c.close()
         cluster.close()
+
+
+def test_cli_replay_several_files_out_subdirectory_taken_by_a_file_refused_before_replay(
+        files, tmp_path, capsys):
+    # DIR/<name> of a file's sinks being a file was found after the whole replay (on a
+    # cluster, after every task): the summary printed, the dump written, the sinks of the files
+    # before it written, no summary.json, and "[Errno 17] File exists" as the reason
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "day1").write_text("keep")
+    dump = tmp_path / "book.csv"
+    rc = main(["replay", str(files[0]), str(files[1]), "--out", str(out), "--dump-book",
+               str(dump), "--no-progress"])
+    stdout, err = capsys.readouterr()
+    assert rc == 1 and stdout == ""
+    assert err == (f"matchcore replay: error: --out {out}: {out / 'day1'} exists and is not a "
+                   f"directory (the sinks of {files[1]} go there)\n")
+    assert sorted(p.name for p in out.iterdir()) == ["day1"] and not dump.exists()

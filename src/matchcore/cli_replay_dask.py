@@ -53,6 +53,14 @@ def run_many(args) -> int:
                              f"consuming it; give --format")
     opts = _options(args)
     _require_plot_extra(args)          # a missing extra said before the replay
+    if args.out:
+        # each file's sinks go into DIR/<name>/: one that is a file was found after the whole
+        # replay, the outputs before it written
+        for f, stem in zip(files, _stems([str(f) for f in files])):
+            d = Path(args.out) / stem
+            if d.exists() and not d.is_dir():
+                raise ValueError(f"--out {args.out}: {d} exists and is not a directory (the "
+                                 f"sinks of {f} go there)")
     bar = _bar(None, "task", args.no_progress)
     done_tasks = [0]
 
@@ -126,7 +134,7 @@ def run_many(args) -> int:
                                  else None, first_names=f.first_names, file=f.file,
                                  dropped=f.stats.get("instruments_dropped", 0)):
             print(line)
-    stems = _stems(res.files)
+    stems = _stems([f.file for f in res.files])
     if args.dump_book:
         n = 0
         with dump_output(args) as fh:
@@ -221,11 +229,11 @@ def _plain(f, symbols):
     return [x for x in symbols if not LABEL.fullmatch(x)]
 
 
-def _stems(files) -> list[str]:
-    """A distinct directory / file-name prefix per input file."""
+def _stems(names) -> list[str]:
+    """A distinct directory / file-name prefix per input file (its path)."""
     out, seen = [], set()
-    for f in files:
-        base = Path(f.file).name.split(".")[0] or "file"
+    for f in names:
+        base = Path(f).name.split(".")[0] or "file"
         stem, k = base, 2
         while stem in seen:
             stem, k = f"{base}-{k}", k + 1
