@@ -229,6 +229,37 @@ def assert_same_engine(twin: mc.Engine, eng: mc.Engine) -> None:
     twin.check_invariants()
 
 
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("call", ["cancel", "modify", "process cancel", "process modify"])
+def test_engine_copy_cancel_of_a_filled_id_leaves_the_same_book_clock(how, call):
+    # the engine's id index keeps entries of filled orders (reclaimed later); a copy's index
+    # is rebuilt without them. A cancel or modify of such an id asked the book, which set its
+    # clock (now_ns) before saying "not found", while the copy rejected it at once: the same
+    # events, but the books' snapshots differed from then on
+    eng = make_engine(2)
+    eng.submit(0, 1, 0, 100, 5, ts_ns=10)
+    eng.submit(0, 2, 1, 100, 5, ts_ns=20)            # fills order 1: its entry is stale
+    twin = twin_of(eng, how)
+    cmd = np.zeros(1, COMMAND_DTYPE)
+    cmd["kind"] = mc.CommandKind.CANCEL if call.endswith("cancel") else mc.CommandKind.MODIFY
+    cmd["order_id"], cmd["qty"], cmd["ts_ns"] = 1, 3, 30
+    events = []
+    for e in (eng, twin):
+        e.events()
+        if call.startswith("process"):
+            events.append(e.process(cmd))
+            continue
+        try:
+            getattr(e, call)(1, *(() if call == "cancel" else (3,)), ts_ns=30)
+        except mc.OrderRejected:
+            pass
+        events.append(e.events())
+    got = events[0]
+    assert got["kind"].tolist() == [mc.EventKind.REJECTED] and got["ts_ns"].tolist() == [30]
+    assert_events_equal(events[1], got, labels=("copy", "original"))
+    assert twin.book(0).snapshot() == eng.book(0).snapshot()
+
+
 @pytest.mark.parametrize("how", ["pickle", "deepcopy"])
 def test_engine_books_held_beside_it_stay_its_books(how):
     eng = make_engine(2)

@@ -459,7 +459,7 @@ cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid,
     cdef uint64_t pos = 0
     cdef int32_t k
     cdef mc_book* b
-    cdef int64_t r
+    cdef int64_t r, was_ns
     if routed:
         pos = _map_probe(&e.oid_index, oid)
         k = e.oid_index.tab[pos].val
@@ -472,6 +472,7 @@ cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid,
     # its own lookup answers both, and the entry goes either way (the order has left the book
     # now, or had left it before).
     b = e.books[k]
+    was_ns = b.now_ns
     b.now_ns = e.now_ns
     _lend(e, b)
     r = mc_cancel_by(b, oid, owner)
@@ -480,10 +481,15 @@ cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid,
         return r
     if routed:
         _map_erase_at(&e.oid_index, pos)
-    if r == -MC_R_ORDER_NOT_FOUND and e.emit:
-        # the book wrote the engine's reject but with its own symbol: an id that rests nowhere
-        # is echoed with the command's
-        _ev_last(e).symbol = symbol
+    if r == -MC_R_ORDER_NOT_FOUND:
+        # A stale entry: the id rests nowhere, so no book's clock moves, as for an id the
+        # index does not hold (a copy of the engine, whose index has no stale entries, kept
+        # the book's clock, and its snapshot differed)
+        b.now_ns = was_ns
+        if e.emit:
+            # the book wrote the engine's reject but with its own symbol: an id that rests
+            # nowhere is echoed with the command's
+            _ev_last(e).symbol = symbol
     return r
 
 
@@ -508,7 +514,7 @@ cdef inline int64_t _engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, 
     # per modify); what the engine checks itself is out of line
     cdef int32_t k = _route(e, oid)
     cdef mc_book* b
-    cdef int64_t r
+    cdef int64_t r, was_ns
     if k >= 0 and qty > 0 and price >= 0 and not e.cfg[k].on:
         # Nothing for the engine to check: the book looks the order up itself. An entry that
         # is stale (the order has left) makes the book reject it, as the engine would, but
@@ -517,12 +523,15 @@ cdef inline int64_t _engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, 
         # (the order's owner is not read here: room for any owner's)
         if _reserve_order(e, b, qty, 1) < 0:
             return -MC_ERR_NOMEM
+        was_ns = b.now_ns
         b.now_ns = e.now_ns
         _lend(e, b)
         r = mc_modify_by(b, oid, qty, price, owner)
         _take_back(e, b)
-        if r == -MC_R_ORDER_NOT_FOUND and e.emit:
-            _ev_last(e).symbol = symbol
+        if r == -MC_R_ORDER_NOT_FOUND:
+            b.now_ns = was_ns       # a stale entry: no book's clock moves (as in a cancel)
+            if e.emit:
+                _ev_last(e).symbol = symbol
         return r
     return _engine_modify_checked(e, k, symbol, oid, qty, price, owner)
 
