@@ -99,6 +99,15 @@ def assert_events(book, expected: list[dict]) -> None:
     assert event_dicts(book.events()) == expected
 
 
+def outcome(call):
+    """``("ok", result)`` of ``call()``, or ``(exception type, message)``: for comparing what
+    two paths take and refuse, exception for exception."""
+    try:
+        return "ok", call()
+    except Exception as e:        # the kind and the message are what is compared
+        return type(e), str(e)
+
+
 def snapshot(book, n: int = 1000):
     """Everything observable about a book's resting state, for "nothing changed" assertions."""
     bids, asks = book.depth(n)

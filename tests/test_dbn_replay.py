@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("databento_dbn", reason="DBN tests need the 'dbn' extra: "
                                             "pip install 'matchcore[dbn]'")
 
-from conftest import slow_fifo_writer  # noqa: E402
+from conftest import outcome, slow_fifo_writer  # noqa: E402
 from dbn_reference import MBO, TOB_OID_BASE, UNDEF_PRICE, RefReplay  # noqa: E402
 
 from matchcore.feeds.dbn import DbnReplayer, is_dbn, read_metadata, replay_dbn  # noqa: E402
@@ -1026,12 +1026,6 @@ def test_dbn_replayer_feed_and_finish_same_inputs_taken_and_refused(make):
     # feed() refused every numpy array but uint8 ("Buffer dtype mismatch") and a strided
     # slice with memoryview's BufferError, where finish() took both (as itch.Replayer's
     # feed and finish do, any C-contiguous buffer read as its bytes)
-    def outcome(call):
-        try:
-            return "ok", call()
-        except Exception as e:        # the kind and the message compared below
-            return type(e), str(e)
-
     buf = make()
     r = DbnReplayer()
     fed = outcome(lambda: r.feed(buf))

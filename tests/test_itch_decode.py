@@ -12,6 +12,7 @@ import pytest
 import matchcore.itch as itch
 from matchcore.itch import layouts
 from matchcore.itch._decode import struct_sizes
+from conftest import outcome
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "itch"
 AAPL = DATA / "aapl-20191230-0935.itch50"
@@ -435,12 +436,6 @@ def test_itch_replayer_feed_and_decode_same_inputs_taken_and_refused(make):
     # decode() read any C-contiguous buffer as its bytes; Replayer.feed() refused every numpy
     # array but uint8 ("Buffer dtype mismatch"), and the two refused strided slices with
     # different errors (TypeError from decode, ValueError from feed)
-    def outcome(call):
-        try:
-            return "ok", call()
-        except Exception as e:        # the kind and the message compared below
-            return type(e), str(e)
-
     buf = make()
     dec = outcome(lambda: itch.decode(buf))
     r = itch.Replayer()
