@@ -268,7 +268,7 @@ def main():
         nres = bench_nats(path)
         res["nats"] = nres
         recs = sum(nres["records"].values())
-        print(f"\nNATS JetStream publishing (trade, tob, l2), local server, one connection:")
+        print("\nNATS JetStream publishing (trade, tob, l2), local server, one connection:")
         print(f"  replay while publishing: {nres['messages'] / nres['replay_s'] / 1e6:.2f} M msg/s "
               f"({nres['replay_s']:.2f} s wall)")
         print(f"  until every batch was acknowledged: {nres['total_s']:.2f} s -> "

@@ -6,7 +6,6 @@ engine and snapshot tests import (``from test_capi import ...``).
 from __future__ import annotations
 
 import ctypes
-import os
 import re
 from pathlib import Path
 

@@ -111,7 +111,7 @@ def test_replay_symbols_label_of_locate_renamed_after_first_order_keeps_its_book
     path, r = renamed_mid_day(tmp_path, {2: "AAPL"})
     assert r.symbols == {1: "AAPL", 2: "AAPL", 3: "AMZN"}
     code, out, _ = run_cli(capsys, "book", str(path), "--symbol", "AAPL@locate2", "--no-progress")
-    assert code == 0 and out.startswith(f"AAPL (locate 2) at end of file")
+    assert code == 0 and out.startswith("AAPL (locate 2) at end of file")
     assert f": {len(r.books[2]):,} orders" in out
     csv_path = tmp_path / "book.csv"
     code, out, err = run_cli(capsys, "replay", str(path), "--symbols", "AAPL@locate2",
@@ -157,7 +157,7 @@ def test_book_symbol_name_given_after_first_order_shows_its_book_not_empty(tmp_p
     assert len(r.books[1]) > 0
     code, out, err = run_cli(capsys, "book", str(path), "--symbol", "NEWNAME", "--no-progress")
     assert code == 0, err
-    assert out.startswith(f"NEWNAME (locate 1) at end of file")
+    assert out.startswith("NEWNAME (locate 1) at end of file")
     assert f": {len(r.books[1]):,} orders" in out
     bids, _ = r.books[1].depth_orders(1)
     assert f"{bids[0][0] / 1e4:>11.4f} |" in out

@@ -6,7 +6,6 @@ import os
 import shutil
 import struct
 import time
-import zlib
 
 import numpy as np
 import pytest

@@ -16,7 +16,6 @@ from matchcore import (COMMAND_DTYPE, EVENT_DTYPE, STP, Engine, OrderBook, Order
 from matchcore.native import (
     FLAG_JOURNAL,
     HEADER_SIZE,
-    MAGIC,
     NativeFormatError,
     Recorder,
     read_commands,

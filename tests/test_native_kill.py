@@ -111,7 +111,7 @@ def test_native_recorder_kill9_committed_prefix_readable_and_resumable(tmp_path,
             torn_tails += tail % REC != 0
             assert hdr.uncommitted_records == tail // REC
             for reader in (read_header, read_commands, replay_commands):
-                with pytest.raises(NativeFormatError, match=f"trailing bytes.*committed=True"):
+                with pytest.raises(NativeFormatError, match="trailing bytes.*committed=True"):
                     reader(p)
         if n or tail:
             with pytest.raises(FileExistsError, match="Recorder.resume"):

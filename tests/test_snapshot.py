@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import matchcore as mc
-from matchcore._core import EVENT_DTYPE, SnapshotError
+from matchcore._core import SnapshotError
 from conftest import assert_events_equal
 from test_capi import random_commands, run_python_calls
 

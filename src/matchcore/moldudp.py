@@ -40,7 +40,6 @@ import numpy as np
 
 from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, ZSTD_MAGIC, refuse_foreign
 from matchcore._moldudp import (
-    FRAMES_OK,
     FRAMES_TRUNCATED,
     FRAMES_ZERO_LENGTH,
     block_end,

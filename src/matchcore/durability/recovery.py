@@ -166,7 +166,7 @@ def _check_start(cscan, eng, start, path, report):
     have = engine_state_hash(eng)
     if have != base[1]:
         seg_path, want = base
-        skipped = (f"; snapshots skipped: " + "; ".join(f"{os.path.basename(f)}: {why}"
+        skipped = ("; snapshots skipped: " + "; ".join(f"{os.path.basename(f)}: {why}"
                                                          for f, why in report.skipped_snapshots)
                    if report.skipped_snapshots else "")
         raise JournalError(f"{path}: {os.path.basename(seg_path)} continues an engine of state "
