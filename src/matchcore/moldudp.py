@@ -40,6 +40,7 @@ import numpy as np
 
 from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, ZSTD_MAGIC, refuse_foreign
 from matchcore._moldudp import (
+    FRAMES_OK,  # noqa: F401  (frame_offsets() status of a whole stream, re-exported)
     FRAMES_TRUNCATED,
     FRAMES_ZERO_LENGTH,
     block_end,
