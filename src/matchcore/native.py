@@ -772,22 +772,19 @@ class Recorder(NoCopy):
         po = 1 if _flag_arg(post_only, "post_only") else 0
         if not (_fits_u8(side) and _fits_u8(tif)):
             _refuse_u8(order_id, side, price, qty, tif, owner, ts_ns)
+        rejected = None
         try:
             out = self._submit(order_id, side, price, qty, tif, owner=owner, post_only=post_only,
                                ts_ns=ts_ns)
-        except OrderRejected:
-            # journaled and counted as any call: flushed at flush_every like the others
-            self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side,
-                               tif, po)
-            self._pending += 1
-            if self._pending >= self._flush_every:
-                self.flush()
-            raise
+        except OrderRejected as e:
+            rejected = e            # journaled and flushed as any call, then raised
         self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side, tif,
                            po)
         self._pending += 1
         if self._pending >= self._flush_every:
             self.flush()
+        if rejected is not None:
+            raise rejected
         return out
 
     def submit_market(self, order_id, side, qty, *, owner=0, ts_ns=0):
@@ -796,18 +793,17 @@ class Recorder(NoCopy):
             self._closed()
         if not _fits_u8(side):
             _refuse_u8(order_id, side, None, qty, None, owner, ts_ns)
+        rejected = None
         try:
             out = self._market(order_id, side, qty, owner=owner, ts_ns=ts_ns)
-        except OrderRejected:
-            self._buf += _pack(ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0)
-            self._pending += 1
-            if self._pending >= self._flush_every:
-                self.flush()
-            raise
+        except OrderRejected as e:
+            rejected = e
         self._buf += _pack(ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0)
         self._pending += 1
         if self._pending >= self._flush_every:
             self.flush()
+        if rejected is not None:
+            raise rejected
         return out
 
     def cancel(self, order_id, *, owner=0, ts_ns=0):
@@ -826,18 +822,17 @@ class Recorder(NoCopy):
         if self._f is None:
             self._closed()
         p = 0 if price is None else price
+        rejected = None
         try:
             out = self._modify(order_id, qty, price, owner=owner, ts_ns=ts_ns)
-        except OrderRejected:
-            self._buf += _pack(ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0)
-            self._pending += 1
-            if self._pending >= self._flush_every:
-                self.flush()
-            raise
+        except OrderRejected as e:
+            rejected = e
         self._buf += _pack(ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0)
         self._pending += 1
         if self._pending >= self._flush_every:
             self.flush()
+        if rejected is not None:
+            raise rejected
         return out
 
     def process(self, commands, out=None):
