@@ -37,8 +37,6 @@ def save_figure(fig, path, **kwargs) -> None:
     """``fig.savefig(path, **kwargs)`` through a temporary file renamed when complete (see
     :func:`matchcore._cliutil.atomic_output`): an interrupted command leaves the old image or
     none, not a truncated one. The format follows the name's suffix, as savefig takes it."""
-    from pathlib import Path
-
     from matchcore._cliutil import atomic_output
 
     fmt = Path(path).suffix[1:].lower() or None
