@@ -53,10 +53,12 @@ def run_many(args) -> int:
                              f"consuming it; give --format")
     opts = _options(args)
     _require_plot_extra(args)          # a missing extra said before the replay
+    # the directory (--out) and plot prefix of each file, in the order given, as the results
+    stems = _stems([str(f) for f in files])
     if args.out:
         # each file's sinks go into DIR/<name>/: one that is a file was found after the whole
         # replay, the outputs before it written
-        for f, stem in zip(files, _stems([str(f) for f in files])):
+        for f, stem in zip(files, stems):
             d = Path(args.out) / stem
             if d.exists() and not d.is_dir():
                 raise ValueError(f"--out {args.out}: {d} exists and is not a directory (the "
@@ -134,7 +136,6 @@ def run_many(args) -> int:
                                  else None, first_names=f.first_names, file=f.file,
                                  dropped=f.stats.get("instruments_dropped", 0)):
             print(line)
-    stems = _stems([f.file for f in res.files])
     if args.dump_book:
         n = 0
         with dump_output(args) as fh:
