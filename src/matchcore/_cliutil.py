@@ -146,6 +146,34 @@ def atomic_output(path, mode: str = "w", **open_kw):
                     os.unlink(t)
 
 
+def same_file(a, b) -> bool:
+    """Whether the paths ``a`` and ``b`` name one file (False when either does not exist)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:          # either does not exist (yet)
+        return False
+
+
+def check_output_file(option: str, value: str, inputs=(), describe=None) -> None:
+    """Refuse, before any work, an output file that can never be written or would replace
+    what the command reads: a directory, one of ``inputs`` (written beside it and renamed over
+    it, the input was gone with exit status 0; ``describe(input)`` words it, default "the
+    input file ..."), a missing directory or a file as its directory (each found only after
+    the work, its report printed). Its directory is not made. ``ValueError`` naming
+    ``option``. O(len(inputs))."""
+    path = Path(value)
+    if path.is_dir():
+        raise ValueError(f"{option} {value}: is a directory, not a file")
+    src = next((f for f in inputs if same_file(path, f)), None)
+    if src is not None:
+        what = describe(src) if describe is not None else f"the input file {src}"
+        raise ValueError(f"{option} {value}: is {what}, which it would replace")
+    if not path.parent.exists():
+        raise ValueError(f"{option} {value}: no directory {path.parent}")
+    if not path.parent.is_dir():
+        raise ValueError(f"{option} {value}: {path.parent} is not a directory")
+
+
 def save_npy(path, array) -> None:
     """``np.save(path, array)`` through :func:`atomic_output`."""
     import numpy as np

@@ -11,9 +11,8 @@ import csv
 import json
 import os
 import sys
-from pathlib import Path
 
-from matchcore._cliutil import atomic_output, int64
+from matchcore._cliutil import atomic_output, check_output_file, int64
 
 
 def add_parser(p, name):
@@ -123,27 +122,14 @@ def _refuse_journal_outputs(args) -> None:
     outs = [(opt, value) for opt, value in (("--json", getattr(args, "json", None)),
                                             ("--csv", getattr(args, "csv", None)))
             if value is not None and value != "-"]
+    own = []
+    if outs and os.path.isdir(args.dir):
+        own = [f for kind in (KIND_COMMANDS, KIND_TRADES)
+               for _, f in segment_files(args.dir, kind)]
+        own += [f for _, f in list_snapshots(args.dir)] + [os.path.join(args.dir, "LOCK")]
     for opt, value in outs:
-        path = Path(value)
-        if path.is_dir():
-            raise ValueError(f"{opt} {value}: is a directory, not a file")
-        if not path.parent.exists():
-            raise ValueError(f"{opt} {value}: no directory {path.parent}")
-        if not path.parent.is_dir():
-            raise ValueError(f"{opt} {value}: {path.parent} is not a directory")
-    if not outs or not os.path.isdir(args.dir):
-        return
-    own = [f for kind in (KIND_COMMANDS, KIND_TRADES) for _, f in segment_files(args.dir, kind)]
-    own += [f for _, f in list_snapshots(args.dir)] + [os.path.join(args.dir, "LOCK")]
-    for opt, value in outs:
-        for f in own:
-            try:
-                same = os.path.samefile(value, f)
-            except OSError:             # either does not exist (yet)
-                same = False
-            if same:
-                raise ValueError(f"{opt} {value}: is {os.path.basename(f)} of the journal "
-                                 f"directory {args.dir}, which it would replace")
+        check_output_file(opt, value, own, describe=lambda f: f"{os.path.basename(f)} of the "
+                          f"journal directory {args.dir}")
 
 
 def _require_journal(path) -> None:

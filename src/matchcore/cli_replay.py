@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._cliutil import (atomic_output, int64, report_dropped, save_npy, size_on_disk,
-                               write_json)
+from matchcore._cliutil import (atomic_output, check_output_file, int64, report_dropped,
+                               save_npy, size_on_disk, write_json)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -102,24 +102,14 @@ def _refuse_unwritable_outputs(args) -> None:
             raise ValueError(f"{name}: an empty path")
         if args.command == "book":
             want_dir = False            # book --plot is one PNG
-        if want_dir and path.exists() and not path.is_dir():
+        if not want_dir:
+            check_output_file(name, value, _input_files(args) if value != "-" else ())
+            continue
+        if path.exists() and not path.is_dir():
             raise ValueError(f"{name} {value}: exists and is not a directory")
-        if not want_dir and path.is_dir():
-            raise ValueError(f"{name} {value}: is a directory, not a file")
-        if not want_dir and value != "-":
-            src = next((f for f in _input_files(args) if _same_file(path, f)), None)
-            if src is not None:
-                # written beside it and renamed over it after the replay: the market data
-                # file was gone, the exit status 0
-                raise ValueError(f"{name} {value}: is the input file {src}, which it would "
-                                 "replace")
-        # A file goes into its directory, which is not made; a directory is made with its
-        # parents, of which the nearest that exists must be a directory. Either failed only
-        # after the whole replay, its summary printed.
-        parent = path.parent if not want_dir else next(
-            (a for a in path.parents if a.exists()), Path("."))
-        if not want_dir and not parent.exists():
-            raise ValueError(f"{name} {value}: no directory {parent}")
+        # a directory is made with its parents, of which the nearest that exists must be a
+        # directory (found only after the whole replay, its summary printed)
+        parent = next((a for a in path.parents if a.exists()), Path("."))
         if not parent.is_dir():
             raise ValueError(f"{name} {value}: {parent} is not a directory")
 
@@ -154,13 +144,6 @@ def _lobster_orderbook_path(path: Path) -> Path | None:
     # rewritten too, and a name without it gave the message file itself as "the orderbook"
     head, sep, tail = path.name.rpartition("_message_")
     return path.with_name(f"{head}_orderbook_{tail}") if sep else None
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.samefile(b)
-    except OSError:          # either does not exist (yet)
-        return False
 
 
 def run(args) -> int:
