@@ -19,6 +19,7 @@ Rules (Databento's MBO book-building guide, as the compiled replay applies them)
 * A side other than B/A/N, or an action outside ACMRTFN, is counted (bad_sides, bad_actions) and
   the record skipped; an A with side N is an invalid add, an M with side N an invalid modify.
 * The top of book of a changed book is read after a record of that book with F_LAST.
+* Books are kept per (publisher_id, instrument_id), numbered in order of first appearance.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ class RefReplay:
 
     def __init__(self, tob_on_last=True):
         self.books: dict[int, RefBook] = {}      # book number -> book
-        self.number: dict[int, int] = {}         # instrument id -> book number
+        self.number: dict[tuple, int] = {}       # (publisher, instrument id) -> book number
         self.tob: list[tuple] = []
         self.trades: list[tuple] = []
         self.last_tob: dict[int, tuple] = {}
@@ -96,8 +97,10 @@ class RefReplay:
         return True
 
     def apply(self, rec: bytes):
-        (_, _, _, iid, _, oid, price, size, flags, _, action, side_ch, ts, _, seq) = MBO.unpack(rec)
-        L = self.number.setdefault(iid, len(self.number))
+        (_, _, pub, iid, _, oid, price, size, flags, _, action, side_ch, ts, _, seq) = \
+            MBO.unpack(rec)
+        # a book per instrument and publisher: each venue's orders and clears are its own
+        L = self.number.setdefault((pub, iid), len(self.number))
         b = self.books.setdefault(L, RefBook())
         self.messages += 1
         if action not in b"ACMRTFN":

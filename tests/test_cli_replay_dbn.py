@@ -398,3 +398,37 @@ def test_cli_replay_dbn_bad_snapshot_option_error_names_that_option(dbn_file, ca
     out = capsys.readouterr()
     assert rc == 1 and out.out == ""
     assert out.err == f"matchcore replay: error: {words}\n"
+
+
+def test_cli_replay_dbn_several_publishers_books_named_with_their_publisher(tmp_path, capsys):
+    # Each venue's book of an instrument is its own: the summary, the --dump-book rows and
+    # summary.json name its publisher (they listed "SYM0, SYM0" for two venues' books), in one
+    # file's replay as in a replay of several files.
+    path = generate_mbo(tmp_path / "venues.dbn", records=3000, instruments=2, seed=8,
+                        publishers=2)
+    r = replay_dbn(path)
+    want = {f"SYM{i} (publisher {p})" for i in (0, 1) for p in (1, 2)}
+    rc = main(["replay", str(path), "--no-progress", "--out", str(tmp_path / "o"),
+               "--dump-book", str(tmp_path / "b.csv")])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    books_line = next(line for line in text.splitlines() if line.startswith("books: "))
+    assert set(books_line.split("; ")[0][len("books: 4: "):].split(", ")) == want
+    with open(tmp_path / "b.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {row["symbol"] for row in rows} == want
+    for row in rows:
+        L = int(row["locate"])
+        assert row["symbol"] == f"{r.symbols[L]} (publisher {r.publishers[L]})"
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["publishers"] == {str(k): v for k, v in r.publishers.items()}
+    other = generate_mbo(tmp_path / "one.dbn", records=500, instruments=1, seed=2)
+    rc = main(["replay", str(path), str(other), "--no-progress", "--out", str(tmp_path / "m"),
+               "--dump-book", str(tmp_path / "m.csv")])
+    assert rc == 0
+    files = json.loads((tmp_path / "m" / "summary.json").read_text())["files"]
+    assert files[0]["publishers"] == summary["publishers"] and "publishers" not in files[1]
+    with open(tmp_path / "m.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {row["symbol"] for row in rows if row["file"] == str(path)} == want
+    assert {row["symbol"] for row in rows if row["file"] == str(other)} == {"SYM0"}

@@ -1041,3 +1041,33 @@ def test_dbn_replayer_feed_and_finish_same_inputs_taken_and_refused(make):
     else:
         assert fed[1] == fin[1]
         assert r.stats["messages"] == 0
+
+
+def test_dbn_replay_publishers_keep_books_apart_and_match_reference():
+    # Three venues trade the same instruments with order ids of their own: one book per
+    # instrument id mixed them (a venue's add of an id another venue has resting was counted
+    # duplicate, its clear emptied the other venues' orders). A book per (publisher, id).
+    data = generate_mbo(None, records=6000, instruments=2, seed=4, clear_rate=0.002,
+                        publishers=3)
+    r = replay_bytes(data)
+    ref = RefReplay().feed_records(records_of(data, header_len(data)))
+    assert r.stats["books"] == 6 and r.stats["duplicate_refs"] == 0
+    assert_books_equal(r, ref)
+    assert_counters_equal(r, ref)
+    assert_sinks_equal(r, ref)
+    assert sorted(zip(r.publishers.values(), r.instruments.values())) == [
+        (p, i) for p in (1, 2, 3) for i in (1001, 1002)]
+    with pytest.raises(ValueError, match=r"'SYM0' is carried by books of several publishers "
+                                         r"\(instrument 1001 of publisher \d"):
+        r.book("SYM0")
+    with pytest.raises(ValueError, match="publisher="):
+        r.book(1001)
+    for L, ob in r.books.items():
+        assert r.book(r.symbols[L], publisher=r.publishers[L]) is ob
+        assert r.book(r.instruments[L], publisher=r.publishers[L]) is ob
+    with pytest.raises(KeyError, match="of publisher 4"):
+        r.book("SYM0", publisher=4)
+    # a name selects that instrument's books of every publisher
+    f = replay_bytes(data, symbols=["SYM1"])
+    assert sorted((f.publishers[L], f.instruments[L]) for L in f.books) == [
+        (1, 1002), (2, 1002), (3, 1002)]

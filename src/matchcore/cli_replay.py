@@ -314,12 +314,13 @@ def symbol_notes(symbols, names, books, numbers=None, first_names=None,
 
 
 def _note_symbols_and_dump(args, symbols, names, books, numbers=None, first_names=None,
-                           dropped: int = 0) -> None:
-    """After a replay: the notes of :func:`symbol_notes`, then --dump-book."""
+                           dropped: int = 0, dump_names=None) -> None:
+    """After a replay: the notes of :func:`symbol_notes`, then --dump-book (its symbol column
+    from ``dump_names``, default ``names``)."""
     for line in symbol_notes(symbols, names, books, numbers, first_names, dropped=dropped):
         print(line)
     if args.dump_book:
-        n = _dump_book(args, books, names)
+        n = _dump_book(args, books, names if dump_names is None else dump_names)
         print(f"book dump: {n:,} levels -> {args.dump_book}")
 
 

@@ -137,18 +137,22 @@ def run_many(args) -> int:
                                  dropped=f.stats.get("instruments_dropped", 0)):
             print(line)
     if args.dump_book:
+        from matchcore.cli_replay_dbn import publisher_names
+
         n = 0
         with dump_output(args) as fh:
             w = csv.writer(fh)
             w.writerow(["file"] + CSV_HEADER)
             for f in res.files:
+                # a DBN file of several publishers: each book named with its publisher
+                names = publisher_names(f.symbols, f.publishers)
                 for loc in sorted(f.books):
                     bids, asks = f.book(loc).depth_orders(1 << 30)
                     for side, rows in (("B", bids), ("S", asks)):
                         for i, (price, qty, orders) in enumerate(rows, 1):
                             # the path as given: two files of one name in different
                             # directories had rows that could not be told apart
-                            w.writerow([f.file, loc, f.symbols.get(loc, str(loc)),
+                            w.writerow([f.file, loc, names.get(loc, str(loc)),
                                         side, i, int(price), int(qty), int(orders)])
                             n += 1
         print(f"book dump: {n:,} levels -> {args.dump_book}")
@@ -166,6 +170,12 @@ def run_many(args) -> int:
                      "symbols": {str(k): v for k, v in f.symbols.items()},
                      "state_hashes": {str(k): v for k, v in f.hashes.items()},
                      "elapsed_s": f.elapsed_s, "worker": f.worker, "tasks": f.parts}
+            if f.format == "dbn":
+                from matchcore.cli_replay_dbn import several_publishers
+
+                if several_publishers(f.publishers):
+                    # as one DBN file's --out
+                    entry["publishers"] = {str(k): v for k, v in f.publishers.items()}
             if f.format == "itch":
                 # as one ITCH file's --out
                 save_npy(d / "system_events.npy", f.system_events)
@@ -185,7 +195,8 @@ def run_many(args) -> int:
             scale = 1e9 if f.format == "dbn" else 1e4
             # as for one file: two books of one name drawn under their labels (ITCH) or with
             # their instrument ids (DBN)
-            names = (dbn_book_names(f.symbols, f.instruments, f.books) if f.format == "dbn"
+            names = (dbn_book_names(f.symbols, f.instruments, f.books, f.publishers)
+                     if f.format == "dbn"
                      else {**f.symbols, **book_labels(f.symbols, f.books)})
             plot_cli(args, f.tob, f.trades, names, scale, prefix=f"{stem}-")
     # as one file's replay: records the sinks could not grow for said, and exit status 1

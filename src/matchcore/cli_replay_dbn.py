@@ -75,11 +75,13 @@ def replay_dbn_cli(args, path: Path) -> int:
     names = r.symbols
     books = r.books
     # from a pipe: the bytes read from it (compressed ones for .zst/.gz), as progress had them
-    shown = dbn_book_names(names, r.instruments, books)
+    publishers = r.publishers
+    shown = dbn_book_names(names, r.instruments, books, publishers)
     print_dbn_summary(s, shown, books, elapsed, path, r.metadata, update.state["pos"])
     print("prices are DBN fixed-point integers (1 unit = 1e-9); timestamps are ts_recv")
     _note_symbols_and_dump(args, symbols, names, books, numbers=set(r.instruments.values()),
-                           dropped=s["instruments_dropped"])
+                           dropped=s["instruments_dropped"],
+                           dump_names=publisher_names(names, publishers))
     tob, trades = r.tob(), r.trades()
     if args.out:
         out = Path(args.out)
@@ -95,6 +97,8 @@ def replay_dbn_cli(args, path: Path) -> int:
                    "metadata": {"dataset": meta.dataset, "schema": meta.schema,
                                 "version": meta.version, "ts_out": meta.ts_out},
                    "price_scale": PRICE_SCALE}
+        if several_publishers(publishers):
+            summary["publishers"] = {str(k): v for k, v in publishers.items()}
         write_json(out / "summary.json", summary, indent=2, default=str)
         print(f"sinks: tob.npy, trades.npy, snapshots.npy, summary.json -> {out}")
     if args.plot:
@@ -105,16 +109,38 @@ def replay_dbn_cli(args, path: Path) -> int:
     return 0
 
 
-def dbn_book_names(names: dict, instruments: dict, books) -> dict:
+def several_publishers(publishers: dict) -> bool:
+    """Whether the books of a DBN replay (``{book number: publisher id}``) come from more than
+    one publisher: then every output that lists books names each book's publisher."""
+    return len(set(publishers.values())) > 1
+
+
+def publisher_names(names: dict, publishers: dict | None) -> dict:
+    """``{book number: name}`` with each book's publisher, ``"ESZ4 (publisher 2)"``, when the
+    books come from several publishers (each venue's book of an instrument is its own); the
+    names unchanged when they come from one. O(len(names)).
+
+    >>> publisher_names({0: "X", 1: "X"}, {0: 1, 1: 2})
+    {0: 'X (publisher 1)', 1: 'X (publisher 2)'}
+    """
+    if not publishers or not several_publishers(publishers):
+        return names
+    return {L: (f"{n} (publisher {publishers[L]})" if L in publishers else n)
+            for L, n in names.items()}
+
+
+def dbn_book_names(names: dict, instruments: dict, books, publishers: dict | None = None) -> dict:
     """``{book number: name}`` for a DBN replay's summary and plots: a symbol the metadata
     maps to several instrument ids that have books (an id that changed between the days of a
     file) names each of those books with its id, ``"ESZ4 (instrument 7)"``, where both were
-    shown as ``ESZ4``; ``--symbols`` and ``book()`` take that id. Other names unchanged.
+    shown as ``ESZ4``; ``--symbols`` and ``book()`` take that id. Books of several publishers
+    are named with theirs (:func:`publisher_names`). Other names unchanged.
     O(len(names)).
 
     >>> dbn_book_names({0: "X", 1: "X", 2: "Y"}, {0: 7, 1: 8, 2: 9}, [0, 1, 2])
     {0: 'X (instrument 7)', 1: 'X (instrument 8)', 2: 'Y'}
     """
+    names = publisher_names(names, publishers)
     count = {}
     for L in books:
         n = names.get(L, str(L))

@@ -99,6 +99,9 @@ class FileResult:
     # symbols selects by; DBN: book number -> instrument id, which a number selects by
     first_names: dict = field(default_factory=dict)
     instruments: dict = field(default_factory=dict)
+    # DBN: book number -> publisher id (a file of several publishers has a book per instrument
+    # and publisher); ITCH: none
+    publishers: dict = field(default_factory=dict)
     # ITCH, file-level (every share sees them whole): the system event messages and
     # {locate: (state, reason, ts)} from the latest trading action of each locate; DBN: none
     system_events: np.ndarray | None = None
@@ -150,6 +153,7 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
                       worker=f"pid {os.getpid()}",
                       first_names=r.first_names if fmt == "itch" else {},
                       instruments=r.instruments if fmt == "dbn" else {},
+                      publishers=r.publishers if fmt == "dbn" else {},
                       system_events=r.system_events if fmt == "itch" else None,
                       trading_state=r.trading_state if fmt == "itch" else {})
 
@@ -208,7 +212,7 @@ def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
 def merge_parts(parts: list[FileResult]) -> FileResult:
     """One file's result from the results of its shares (see ``partition``).
 
-    File-level counters (and the names, first names, instruments, system events and trading
+    File-level counters (and the names, first names, instruments, publishers, system events and trading
     states, which every share sees whole) are taken from the first share (all are equal), book-level ones summed
     (each share counts its own locates or instruments); books and hashes are united; sink
     records are merged by time (stable: file order within a book, also where a file's
@@ -234,7 +238,8 @@ def merge_parts(parts: list[FileResult]) -> FileResult:
                       elapsed_s=max(p.elapsed_s for p in parts),
                       worker=", ".join(sorted({p.worker for p in parts})),
                       parts=len(parts), first_names=first.first_names,
-                      instruments=first.instruments, system_events=first.system_events,
+                      instruments=first.instruments, publishers=first.publishers,
+                      system_events=first.system_events,
                       trading_state=first.trading_state)
 
 

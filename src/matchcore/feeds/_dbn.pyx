@@ -5,9 +5,11 @@ sinks.
 The loop reads the records of a DBN stream (everything after the metadata header) straight from
 the buffer: a 16-byte record header (length in 4-byte words, rtype, publisher, instrument id,
 ts_event) and, for rtype 0xA0, the MBO body (order id, price in 1e-9 units, size, flags,
-channel, action, side, ts_recv, ts_in_delta, sequence), all little-endian. Each instrument id gets
-one market-by-order book (in replay mode: ``mc_rest`` / ``mc_reduce_slot`` / ``mc_cancel_slot``,
-no matching) and a dense book number, which is the ``locate`` of the shared sink records, so the
+channel, action, side, ts_recv, ts_in_delta, sequence), all little-endian. Each instrument id of
+each publisher (venue) gets one market-by-order book, as Databento builds books: the venues of a
+dataset that carries several (publisher_id) number their orders and clear their books apart
+(in replay mode: ``mc_rest`` / ``mc_reduce_slot`` / ``mc_cancel_slot``, no matching) and a
+dense book number, which is the ``locate`` of the shared sink records, so the
 top-of-book, trade and snapshot sinks have the ITCH replay's dtypes.
 
 Actions follow Databento's MBO book-building rules: A adds (with F_TOB: replaces that side with
@@ -88,12 +90,13 @@ cdef struct instinfo:
     mc_book* book
     tob_last top           # the top of book last read (what tob records are compared with)
     uint32_t instrument_id
+    uint16_t publisher_id
     uint8_t track
     uint8_t dirty          # changed since its last depth snapshot
     uint8_t pending        # changed since its top of book was last read (F_LAST mode)
 
 cdef struct dbn_state:
-    mc_map ids             # instrument id -> book number
+    mc_map ids             # book_key(publisher, instrument id) -> book number
     instinfo* inst         # MAX_BOOKS entries
     int32_t n_inst
     rbuf tob
@@ -136,7 +139,7 @@ cdef struct dbn_state:
     uint64_t too_many
     uint64_t nomem
     int64_t last_ts
-    uint32_t pause_id
+    uint64_t pause_key     # the book key of the record that paused the loop (ST_INSTRUMENT)
     uint8_t deep_ahead     # many books (sk_many_books): lookahead
 
 
@@ -187,6 +190,12 @@ cdef inline void changed(dbn_state* S, int32_t L) noexcept nogil:
         S.dirty[S.n_dirty] = <uint16_t>L
         S.n_dirty += 1
     li.pending = 1
+
+
+cdef inline uint64_t book_key(const uint8_t* m) noexcept nogil:
+    """The key of the book of the record at m: its publisher id (bytes 2-3) above its
+    instrument id (bytes 4-7)."""
+    return (<uint64_t>mc_le16(m + 2) << 32) | mc_le32(m + 4)
 
 
 cdef inline int side_of(uint8_t c) noexcept nogil:
@@ -359,7 +368,7 @@ cdef inline void lookahead(dbn_state* S, const uint8_t* buf, int64_t pos, int64_
     cdef int side
     m = mbo_ahead(S, buf, pos, 0, n)
     if m != NULL:
-        L = _map_find(&S.ids, mc_le32(m + 4))
+        L = _map_find(&S.ids, book_key(m))
         if L >= 0 and S.inst[L].book != NULL:
             b = S.inst[L].book
             side = side_of(m[39])
@@ -373,7 +382,7 @@ cdef inline void lookahead(dbn_state* S, const uint8_t* buf, int64_t pos, int64_
                     _prefetch(&b.orders[idx])
     m = mbo_ahead(S, buf, pos, 1, n)
     if m != NULL:
-        L = _map_find(&S.ids, mc_le32(m + 4))
+        L = _map_find(&S.ids, book_key(m))
         if L >= 0 and S.inst[L].book != NULL:
             b = S.inst[L].book
             _map_prefetch(&b.index, mc_le64(m + 16))
@@ -386,7 +395,7 @@ cdef inline void lookahead(dbn_state* S, const uint8_t* buf, int64_t pos, int64_
                     _prefetch(&b.levels[b.free_level])
     m = mbo_ahead(S, buf, pos, 2, n)
     if m != NULL:
-        L = _map_find(&S.ids, mc_le32(m + 4))
+        L = _map_find(&S.ids, book_key(m))
         if L >= 0 and S.inst[L].book != NULL:
             h = <const char*>S.inst[L].book     # the header's lines: pools, ladders, index
             _prefetch(h)
@@ -395,12 +404,12 @@ cdef inline void lookahead(dbn_state* S, const uint8_t* buf, int64_t pos, int64_
             _prefetch(h + 192)
     m = mbo_ahead(S, buf, pos, 3, n)
     if m != NULL:
-        L = _map_find(&S.ids, mc_le32(m + 4))
+        L = _map_find(&S.ids, book_key(m))
         if L >= 0:
             _prefetch(&S.inst[L])
     m = mbo_ahead(S, buf, pos, 4, n)
     if m != NULL:
-        _map_prefetch(&S.ids, mc_le32(m + 4))
+        _map_prefetch(&S.ids, book_key(m))
 
 
 cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status,
@@ -411,7 +420,6 @@ cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status,
     cdef int ok
     cdef const uint8_t* m
     cdef uint8_t rtype, action, side_ch, flags
-    cdef uint32_t iid
     cdef int32_t L
     cdef instinfo* li
     status[0] = ST_MORE
@@ -451,14 +459,13 @@ cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status,
             S.records += 1
             pos += rl
             continue
-        iid = mc_le32(m + 4)
         ts = <int64_t>mc_le64(m + 40)                  # ts_recv: the order Databento sorts by
         if S.until_ns >= 0 and ts > S.until_ns:
             status[0] = ST_UNTIL
             break
-        L = _map_find(&S.ids, iid)
+        L = _map_find(&S.ids, book_key(m))
         if L < 0:
-            S.pause_id = iid
+            S.pause_key = book_key(m)
             status[0] = ST_INSTRUMENT
             break
         if S.snap_every_ns > 0:
@@ -511,11 +518,28 @@ cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status,
 _ACTION_NAMES = "ACMRTFN"
 
 
+def _of(publisher):
+    return "" if publisher is None else f" of publisher {publisher}"
+
+
+def _several(symbol, numbers, ids, pubs):
+    """Refuse a book() query several books answer: by their instrument ids when they are of
+    one publisher, else by instrument and publisher."""
+    if len({pubs[L] for L in numbers}) == 1:
+        raise ValueError(f"symbol {symbol!r} is carried by instruments "
+                         f"{', '.join(str(ids[L]) for L in numbers)}: ask for one of them "
+                         f"by its instrument id")
+    raise ValueError(f"symbol {symbol!r} is carried by books of several publishers ("
+                     + ", ".join(f"instrument {ids[L]} of publisher {pubs[L]}" for L in numbers)
+                     + "): ask for one of them by its instrument id and publisher=")
+
+
 # no tp_clear: __dealloc__ needs self._books to unhook the books from the busy byte
 @cython.no_gc_clear
 cdef class DbnReplayer:
     """Replay the records of a Databento DBN MBO stream into one market-by-order book per
-    instrument id.
+    instrument id and publisher (a dataset of several venues has a book per venue, as
+    Databento's own book example keeps them).
 
     ``feed(buf)`` consumes the complete records of a bytes-like buffer (the stream AFTER its
     metadata header: :func:`matchcore.feeds.dbn.replay_dbn` splits a file) in compiled code and
@@ -524,7 +548,8 @@ cdef class DbnReplayer:
 
     Books are numbered 0, 1, 2... in order of first appearance: that number is the ``locate``
     of the sink records (the ITCH replay's ``TOB_DTYPE``, ``TRADE_DTYPE``, ``snapshot_dtype``);
-    :attr:`instruments` maps it to the instrument id and :attr:`symbols` to a name (``names``,
+    :attr:`instruments` maps it to the instrument id, :attr:`publishers` to the publisher id
+    and :attr:`symbols` to a name (``names``,
     ``{instrument_id: symbol}`` from the metadata's symbol mappings, else the id). Prices stay
     DBN's raw int64 fixed-point (1 unit = 1e-9); timestamps are ``ts_recv`` (ns since the UNIX
     epoch); sizes are lots.
@@ -702,7 +727,7 @@ cdef class DbnReplayer:
                 if status == ST_MORE:
                     break
                 elif status == ST_INSTRUMENT:
-                    self._decide(S.pause_id)
+                    self._decide(S.pause_key)
                 else:
                     self.done = True
                     break
@@ -740,8 +765,9 @@ cdef class DbnReplayer:
             self._truncated["stream"] = str(stream_error)
         return self.stats
 
-    cdef _decide(self, uint32_t iid):
+    cdef _decide(self, uint64_t key):
         cdef dbn_state* S = self.S
+        cdef uint32_t iid = <uint32_t>(key & 0xFFFFFFFFu)
         cdef int32_t L
         cdef instinfo* li
         cdef OrderBook ob
@@ -751,14 +777,15 @@ cdef class DbnReplayer:
             # No book number left: the instrument shares the last entry, which never holds a
             # book, so its records are counted and skipped without pausing again.
             S.too_many += 1
-            _map_put(&S.ids, iid, MAX_BOOKS - 1)
+            _map_put(&S.ids, key, MAX_BOOKS - 1)
             S.inst[MAX_BOOKS - 1].track = TRACK_IGNORED
             return
         L = S.n_inst
-        _map_put(&S.ids, iid, L)
+        _map_put(&S.ids, key, L)
         S.n_inst += 1
         li = &S.inst[L]
         li.instrument_id = iid
+        li.publisher_id = <uint16_t>(key >> 32)
         name = self._names.get(int(iid), str(iid))
         keep = ((self._filter is None or name in self._filter or str(iid) in self._filter)
                 and iid % self._part_n == self._part_k)
@@ -789,39 +816,63 @@ cdef class DbnReplayer:
         return {L: int(self.S.inst[L].instrument_id) for L in range(self.S.n_inst)}
 
     @property
+    def publishers(self):
+        """{book number: publisher id}, every book seen (kept or filtered out): the venue whose
+        records the book holds (a file of several publishers has a book per instrument and
+        publisher)."""
+        if self._busy:
+            mc_raise_busy("DbnReplayer", self._busy)
+        cdef int32_t L
+        return {L: int(self.S.inst[L].publisher_id) for L in range(self.S.n_inst)}
+
+    @property
     def symbols(self):
-        """{book number: name}: the metadata's symbol for the instrument id, else the id."""
+        """{book number: name}: the metadata's symbol for the instrument id, else the id (the
+        books of one instrument on several publishers carry the same name: see
+        :attr:`publishers`)."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
         return {L: self._names.get(iid, str(iid)) for L, iid in self.instruments.items()}
 
-    def book(self, symbol):
+    def book(self, symbol, publisher=None):
         """The book of a symbol name or instrument id; KeyError if it has none, ValueError for
         a name several books carry (the metadata maps one symbol to several instrument ids,
         e.g. over several days), naming their ids, which it takes. A string is a name first, an
         instrument id only when no book carries it as a name (written with leading zeros, the
-        id it writes, as in ``symbols``); an int is an instrument id. O(instruments)."""
+        id it writes, as in ``symbols``); an int is an instrument id. ``publisher``: the
+        publisher id of the book, which a file of several publishers needs where an instrument
+        has a book on more than one (without it: ValueError naming them). O(instruments)."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
-        names, ids = self.symbols, self.instruments
+        if publisher is not None and not (isinstance(publisher, int)
+                                          and not isinstance(publisher, bool)):
+            raise TypeError(f"publisher must be a publisher id (int) or None, not "
+                            f"{type(publisher).__name__}")
+        names, ids, pubs = self.symbols, self.instruments, self.publishers
+
+        def kept(numbers):
+            return [L for L in numbers
+                    if L in self._books and (publisher is None or pubs[L] == publisher)]
+
         want = symbol
         if not (isinstance(symbol, int) and not isinstance(symbol, bool)):
-            more = [L for L, n in names.items() if n == symbol and L in self._books]
+            more = kept(L for L, n in names.items() if n == symbol)
             if len(more) > 1:
                 # the first of them was returned: another instrument's orders under the name
-                raise ValueError(f"symbol {symbol!r} is carried by instruments "
-                                 f"{', '.join(str(ids[L]) for L in more)}: ask for one of them "
-                                 f"by its instrument id")
+                _several(symbol, more, ids, pubs)
             if more:
                 return self._books[more[0]]
             number = plain_number(str(symbol))
             if not (number.isascii() and number.isdigit()):
-                raise KeyError(f"no book for symbol {symbol!r}")
+                raise KeyError(f"no book for symbol {symbol!r}" + _of(publisher))
             want = int(number)
-        for L, iid in ids.items():
-            if iid == want and L in self._books:
-                return self._books[L]
-        raise KeyError(f"no book for symbol {symbol!r}")
+        more = kept(L for L, iid in ids.items() if iid == want)
+        if len(more) > 1:
+            # one instrument on several publishers: the first venue's book was returned
+            _several(symbol, more, ids, pubs)
+        if more:
+            return self._books[more[0]]
+        raise KeyError(f"no book for symbol {symbol!r}" + _of(publisher))
 
     @property
     def stats(self):

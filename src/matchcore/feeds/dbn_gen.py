@@ -65,14 +65,16 @@ def _metadata(names: dict[int, str], ts_out: bool, start: int, end: int,
 
 def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed: int = 1,
                  ts_out: bool = False, compress: bool | None = None, with_names: bool = True,
-                 clear_rate: float = 0.0001, version: int | None = None):
+                 clear_rate: float = 0.0001, version: int | None = None, publishers: int = 1):
     """Write ``records`` seeded MBO records for ``instruments`` instruments (ids 1001, 1002...,
     symbols SYM0, SYM1... in the metadata mappings unless ``with_names`` is false) as a DBN
     stream. ``path`` None returns the bytes; else the file is written (zstd-compressed when
     ``compress`` or when the name ends in .zst) and its Path returned. ``clear_rate`` is the
     share of events that clear an instrument's book (R), at most 0.03; a value outside, a
     negative ``records`` or ``instruments`` below 1 raise ValueError; ``version`` the DBN version of the
-    metadata header (default: the package's current one; the MBO record is the same in all).
+    metadata header (default: the package's current one; the MBO record is the same in all);
+    ``publishers`` the venues (publisher ids 1, 2...) that each trade every instrument, with
+    books and order ids of their own (so the same order id rests on several venues at once).
     O(records).
 
     >>> from matchcore.feeds.dbn_gen import generate_mbo   # doctest: +SKIP
@@ -86,7 +88,8 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
     if compress is not None:
         compress = _flag_arg(compress, "compress")
     for name, value, low, high in (("records", records, 0, None),
-                                   ("instruments", instruments, 1, _MAX_INSTRUMENTS)):
+                                   ("instruments", instruments, 1, _MAX_INSTRUMENTS),
+                                   ("publishers", publishers, 1, 0xFFFF)):
         # 0 instruments failed deep in the flow with "Cannot choose from an empty sequence",
         # and a negative record count wrote a file of no records without a word
         if isinstance(value, bool) or not isinstance(value, int) or value < low or \
@@ -106,37 +109,40 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
     rng = random.Random(int(seed))
     iids = [1001 + i for i in range(instruments)]
     names = {iid: f"SYM{i}" for i, iid in enumerate(iids)} if with_names else {}
-    mid = {iid: (100 + 20 * i) * 100 * _TICK for i, iid in enumerate(iids)}
-    live: dict[int, dict[int, list]] = {iid: {} for iid in iids}     # oid -> [side, price, size]
-    next_oid = 1
+    # a book per (publisher, instrument); one publisher draws as a list of instruments does
+    keys = [(pub, iid) for pub in range(1, publishers + 1) for iid in iids]
+    mid = {(pub, iid): (100 + 20 * i) * 100 * _TICK for pub in range(1, publishers + 1)
+           for i, iid in enumerate(iids)}
+    live: dict[tuple, dict[int, list]] = {k: {} for k in keys}     # oid -> [side, price, size]
+    next_oid = dict.fromkeys(range(1, publishers + 1), 1)          # each venue's own ids
     seq = 0
     ts = _T0
     out = []
     while len(out) < records:
-        iid = rng.choice(iids)
+        pub, iid = key = rng.choice(keys)
         ts += rng.randint(1, 50_000)
         seq += 1
-        orders = live[iid]
+        orders = live[key]
         r = rng.random()
-        m = mid[iid]
+        m = mid[key]
         if rng.random() < 0.01:
             # The mid moves a tick; quotes now on the wrong side of it are pulled, so the book
             # never crosses.
-            m = mid[iid] = m + rng.choice((-1, 1)) * _TICK
+            m = mid[key] = m + rng.choice((-1, 1)) * _TICK
             for oid, (side, price, size) in list(orders.items()):
                 if (side == "B" and price >= m) or (side == "A" and price <= m):
                     del orders[oid]
                     out.append(mbo_record(iid, ts, oid, price, size, "C", side, sequence=seq,
-                                          ts_out=ts_out))
+                                          publisher_id=pub, ts_out=ts_out))
         if r < 0.42 or not orders:
             side = rng.choice("BA")
             off = int(rng.expovariate(0.35)) * _TICK
             price = m - _TICK - off if side == "B" else m + _TICK + off
             size = rng.randint(1, 50)
-            orders[next_oid] = [side, price, size]
-            out.append(mbo_record(iid, ts, next_oid, price, size, "A", side, sequence=seq,
-                                  ts_out=ts_out))
-            next_oid += 1
+            orders[next_oid[pub]] = [side, price, size]
+            out.append(mbo_record(iid, ts, next_oid[pub], price, size, "A", side, sequence=seq,
+                                  publisher_id=pub, ts_out=ts_out))
+            next_oid[pub] += 1
         elif r < 0.66:
             oid = rng.choice(list(orders))
             side, price, size = orders[oid]
@@ -146,7 +152,7 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
             else:
                 orders[oid][2] -= take
             out.append(mbo_record(iid, ts, oid, price, take, "C", side, sequence=seq,
-                                  ts_out=ts_out))
+                                  publisher_id=pub, ts_out=ts_out))
         elif r < 0.84:
             oid = rng.choice(list(orders))
             side, price, size = orders[oid]
@@ -160,7 +166,7 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
                 size = rng.randint(1, size - 1)
             orders[oid] = [side, price, size]
             out.append(mbo_record(iid, ts, oid, price, size, "M", side, sequence=seq,
-                                  ts_out=ts_out))
+                                  publisher_id=pub, ts_out=ts_out))
         elif r < 0.97:
             # An execution as Databento normalises it: T (aggressor), F (resting order), C.
             oid = rng.choice(list(orders))
@@ -168,11 +174,11 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
             qty = rng.randint(1, size)
             aggressor = "A" if side == "B" else "B"
             out.append(mbo_record(iid, ts, 0, price, qty, "T", aggressor, flags=0,
-                                  sequence=seq, ts_out=ts_out))
+                                  sequence=seq, publisher_id=pub, ts_out=ts_out))
             out.append(mbo_record(iid, ts, oid, price, qty, "F", side, flags=0, sequence=seq,
-                                  ts_out=ts_out))
+                                  publisher_id=pub, ts_out=ts_out))
             out.append(mbo_record(iid, ts, oid, price, qty, "C", side, sequence=seq,
-                                  ts_out=ts_out))
+                                  publisher_id=pub, ts_out=ts_out))
             if qty == size:
                 del orders[oid]
             else:
@@ -180,10 +186,10 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
         elif r < 0.97 + clear_rate:
             orders.clear()
             out.append(mbo_record(iid, ts, 0, (1 << 63) - 1, 0, "R", "N", sequence=seq,
-                                  ts_out=ts_out))
+                                  publisher_id=pub, ts_out=ts_out))
         else:
             out.append(mbo_record(iid, ts, 0, (1 << 63) - 1, 0, "N", "N", sequence=seq,
-                                  ts_out=ts_out))
+                                  publisher_id=pub, ts_out=ts_out))
     data = _metadata(names, ts_out, _T0, ts + 1, version) + b"".join(out[:records])
     if path is None:
         return data
