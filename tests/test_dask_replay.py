@@ -17,7 +17,7 @@ pytest.importorskip("databento_dbn", reason="DBN files need the 'dbn' extra: "
 import matchcore.itch as itch  # noqa: E402
 from matchcore.__main__ import main  # noqa: E402
 from matchcore.cluster.dask import (connect, merge_parts, replay_files, replay_one,  # noqa: E402
-                                    replay_serial)
+                                    replay_serial, trade_count)
 from matchcore.feeds.dbn import replay_dbn  # noqa: E402
 from matchcore.feeds.dbn_gen import generate_mbo  # noqa: E402
 
@@ -784,3 +784,29 @@ def test_cli_replay_several_files_out_subdirectory_taken_by_a_file_refused_befor
     assert err == (f"matchcore replay: error: --out {out}: {out / 'day1'} exists and is not a "
                    f"directory (the sinks of {files[1]} go there)\n")
     assert sorted(p.name for p in out.iterdir()) == ["day1"] and not dump.exists()
+
+
+def test_replay_several_files_dbn_execution_counted_once_not_per_t_and_f(files, tmp_path,
+                                                                         capsys):
+    # Databento reports one execution as a T record (the aggressor) and an F record per
+    # resting order filled: the trade counts of several files (each file's line, the totals,
+    # summary.json) counted both, twice the executions; the trade sink keeps both records.
+    res = replay_serial([files[1], files[4]])
+    dbn = res.files[1]
+    kinds = dbn.trades["kind"]
+    executions = int((kinds == b"T").sum())
+    assert executions and int((kinds == b"F").sum()) == executions
+    assert len(dbn.trades) == 2 * executions
+    assert res.totals["trades"] == len(res.files[0].trades) + executions
+    rc = main(["replay", str(files[1]), str(files[4]), "--no-progress", "--out",
+               str(tmp_path / "o")])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert f", {res.totals['trades']:,} trades, " in text.splitlines()[0]
+    line = next(x for x in text.splitlines() if "mbo2.dbn (dbn)" in x)
+    assert f", {executions:,} trades, " in line
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["totals"]["trades"] == res.totals["trades"]
+    # a venue that reports fills only: each F is one execution
+    fills = dbn.trades[kinds == b"F"]
+    assert trade_count(fills) == executions

@@ -37,7 +37,7 @@ def _options(args) -> dict:
 
 
 def run_many(args) -> int:
-    from matchcore.cluster.dask import TaskLostError, replay_files, replay_serial
+    from matchcore.cluster.dask import TaskLostError, replay_files, replay_serial, trade_count
 
     files = [Path(f) for f in args.file]
     if args.format not in (None, "itch", "dbn"):
@@ -115,7 +115,8 @@ def run_many(args) -> int:
     for f in res.files:
         s = f.stats
         print(f"  {Path(f.file).name} ({f.format}{', ' + str(f.parts) + ' tasks' if f.parts > 1 else ''}): "
-              f"{s['messages']:,} messages, {len(f.trades):,} trades, {len(f.books):,} books, "
+              f"{s['messages']:,} messages, {trade_count(f.trades):,} trades, "
+              f"{len(f.books):,} books, "
               f"{s['open_orders']:,} open orders, unknown refs {s['unknown_refs']:,}, "
               f"truncated {'yes' if s['truncated'] else 'no'}" + _damage(s)
               + (f", instruments dropped {s['instruments_dropped']:,}"

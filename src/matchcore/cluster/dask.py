@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["FileResult", "ReplayResults", "TaskLostError", "detect_format", "replay_files",
-           "replay_one", "replay_serial"]
+           "replay_one", "replay_serial", "trade_count"]
 
 _EXTRA = "pip install 'matchcore[dask]'"
 
@@ -243,6 +243,26 @@ def merge_parts(parts: list[FileResult]) -> FileResult:
                       trading_state=first.trading_state)
 
 
+def trade_count(trades: np.ndarray) -> int:
+    """The executions in a replay's trade sink records (``TRADE_DTYPE``), each counted once.
+    Databento reports a DBN execution as a T record (the aggressor's side, what its trades
+    schema holds) and one F record per resting order filled: a T counts, and an F only in a
+    book (locate) that has no T records (a venue that reports fills alone). Every other record
+    (ITCH E, C, P, Q) is an execution of its own. O(records).
+
+    >>> from matchcore.itch import TRADE_DTYPE
+    >>> t = np.zeros(3, TRADE_DTYPE); t["kind"] = [b"T", b"F", b"F"]
+    >>> trade_count(t), trade_count(t[1:])
+    (1, 2)
+    """
+    kinds = trades["kind"]
+    fills = kinds == b"F"
+    if not fills.any():
+        return len(trades)
+    with_t = np.unique(trades["locate"][kinds == b"T"])
+    return int(len(trades) - (fills & np.isin(trades["locate"], with_t)).sum())
+
+
 def _totals(files: list[FileResult]) -> dict:
     keys = ("messages", "open_orders", "books", "unknown_refs", "duplicate_refs",
             "invalid_adds", "bad_lengths", "bad_records", "bytes_consumed")
@@ -251,7 +271,7 @@ def _totals(files: list[FileResult]) -> dict:
         vals = [f.stats[k] for f in files if isinstance(f.stats.get(k), int)]
         if vals:
             out[k] = sum(vals)
-    out["trades"] = sum(len(f.trades) for f in files)
+    out["trades"] = sum(trade_count(f.trades) for f in files)     # executions, once each
     out["truncated_files"] = sum(1 for f in files if f.stats.get("truncated"))
     return out
 
