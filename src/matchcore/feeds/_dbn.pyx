@@ -17,8 +17,10 @@ one level), C takes its size off the order, M changes price and/or size (a price
 increase sends the order to the back of its level; a decrease keeps its place; an unknown order is
 added), R clears the book, T (aggressor trade) and F (fill of a resting order) are recorded as
 trades and leave the book alone (the exchange's cancel/modify records do that), N changes nothing.
-The top of book is read after records that carry F_LAST (the end of an exchange event), as the
-guide says; a file without F_LAST flags can switch that off (``tob_on_last=False``).
+A symbol-mapping record (rtype 0x16, a live stream's) pauses the loop so that Python names its
+instrument before the records after it. The top of book is read after records that carry F_LAST
+(the end of an exchange event), as the guide says; a file without F_LAST flags can switch that
+off (``tob_on_last=False``).
 
 Bad records never stop the loop: an MBO record with an unknown action or side is counted and
 skipped; a header with an impossible length (under 16 bytes, or not the stream's MBO length),
@@ -57,11 +59,13 @@ cdef enum:
     ST_MORE = 0        # buffer exhausted (possibly an incomplete record left)
     ST_INSTRUMENT = 1  # first record of an instrument id: Python decides whether to keep a book
     ST_UNTIL = 2       # the next record is later than the stop time
+    ST_MAPPING = 3     # a symbol-mapping record was consumed: Python renames its instrument
 
     TRACK_BOOK = 1
     TRACK_IGNORED = 2
 
     RTYPE_MBO = 0xA0
+    RTYPE_SYMBOL_MAPPING = 0x16
     MBO_WORDS = 14           # 56 bytes
     MAX_BOOKS = 65536        # book numbers are the uint16 `locate` of the shared sink records;
                              # the last one is the shared entry of instruments beyond the limit
@@ -140,6 +144,7 @@ cdef struct dbn_state:
     uint64_t nomem
     int64_t last_ts
     uint64_t pause_key     # the book key of the record that paused the loop (ST_INSTRUMENT)
+    int64_t pause_len      # bytes of the symbol-mapping record that paused it (ST_MAPPING)
     uint8_t deep_ahead     # many books (sk_many_books): lookahead
 
 
@@ -458,6 +463,11 @@ cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status,
             S.rtype_counts[rtype] += 1
             S.records += 1
             pos += rl
+            if rtype == RTYPE_SYMBOL_MAPPING:
+                # a live stream's symbol mapping: applied before the records after it
+                S.pause_len = rl
+                status[0] = ST_MAPPING
+                break
             continue
         ts = <int64_t>mc_le64(m + 40)                  # ts_recv: the order Databento sorts by
         if S.until_ns >= 0 and ts > S.until_ns:
@@ -550,7 +560,8 @@ cdef class DbnReplayer:
     of the sink records (the ITCH replay's ``TOB_DTYPE``, ``TRADE_DTYPE``, ``snapshot_dtype``);
     :attr:`instruments` maps it to the instrument id, :attr:`publishers` to the publisher id
     and :attr:`symbols` to a name (``names``,
-    ``{instrument_id: symbol}`` from the metadata's symbol mappings, else the id). Prices stay
+    ``{instrument_id: symbol}`` from the metadata's symbol mappings, else the id; a symbol-mapping
+    record in the stream renames its instrument from there on). Prices stay
     DBN's raw int64 fixed-point (1 unit = 1e-9); timestamps are ``ts_recv`` (ns since the UNIX
     epoch); sizes are lots.
 
@@ -728,6 +739,8 @@ cdef class DbnReplayer:
                     break
                 elif status == ST_INSTRUMENT:
                     self._decide(S.pause_key)
+                elif status == ST_MAPPING:
+                    self._map_symbol(buf[pos - S.pause_len:pos])
                 else:
                     self.done = True
                     break
@@ -764,6 +777,24 @@ cdef class DbnReplayer:
                 self._truncated = {"offset": int(self.S.base), "bytes": 0, "expected": None}
             self._truncated["stream"] = str(stream_error)
         return self.stats
+
+    cdef _map_symbol(self, const uint8_t[::1] rec):
+        """A symbol-mapping record (rtype 0x16, Databento's live SymbolMappingMsg): its
+        instrument is named by its output (raw) symbol from here on, as Databento's
+        point-in-time symbol map applies it, over ``names``. The layout is told by the length:
+        176 bytes (DBN 2 and 3: output symbol at 89, 71 bytes) or 80 (DBN 1: at 38, 22 bytes),
+        8 more with ts_out; a record of another length names nothing."""
+        cdef int64_t n = rec.shape[0] - (8 if self.S.ts_out else 0), at, width
+        if n == 176:
+            at, width = 89, 71
+        elif n == 80:
+            at, width = 38, 22
+        else:
+            return
+        raw = bytes(rec[at:at + width]).split(b"\0", 1)[0]
+        if raw:
+            iid = int(rec[4]) | int(rec[5]) << 8 | int(rec[6]) << 16 | int(rec[7]) << 24
+            self._names[iid] = raw.decode("utf-8", "replace")
 
     cdef _decide(self, uint64_t key):
         cdef dbn_state* S = self.S
@@ -827,7 +858,8 @@ cdef class DbnReplayer:
 
     @property
     def symbols(self):
-        """{book number: name}: the metadata's symbol for the instrument id, else the id (the
+        """{book number: name}: the instrument's latest symbol (from the stream's symbol-mapping
+        records, else the metadata's), else its id (the
         books of one instrument on several publishers carry the same name: see
         :attr:`publishers`)."""
         if self._busy:
