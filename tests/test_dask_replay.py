@@ -810,3 +810,20 @@ def test_replay_several_files_dbn_execution_counted_once_not_per_t_and_f(files, 
     # a venue that reports fills only: each F is one execution
     fills = dbn.trades[kinds == b"F"]
     assert trade_count(fills) == executions
+
+
+def test_cli_replay_several_files_summary_dbn_entry_has_instruments_and_metadata(files,
+                                                                                 tmp_path):
+    # One DBN file's summary.json has its instruments, metadata and price scale; the entry of
+    # a DBN file in a replay of several files had neither, its book numbers unmappable to ids.
+    rc = main(["replay", str(files[3]), "--no-progress", "--out", str(tmp_path / "one")])
+    assert rc == 0
+    one = json.loads((tmp_path / "one" / "summary.json").read_text())
+    rc = main(["replay", str(files[0]), str(files[3]), "--no-progress", "--out",
+               str(tmp_path / "many")])
+    assert rc == 0
+    itch_entry, dbn_entry = json.loads((tmp_path / "many" / "summary.json").read_text())["files"]
+    for key in ("instruments", "metadata", "price_scale"):
+        assert dbn_entry[key] == one[key], key
+        assert key not in itch_entry
+    assert dbn_entry["metadata"]["dataset"] == "GLBX.MDP3" and len(dbn_entry["instruments"]) == 5

@@ -173,7 +173,12 @@ def run_many(args) -> int:
                      "elapsed_s": f.elapsed_s, "worker": f.worker, "tasks": f.parts}
             if f.format == "dbn":
                 from matchcore.cli_replay_dbn import several_publishers
+                from matchcore.feeds.dbn import PRICE_SCALE
 
+                # as one DBN file's --out: book number -> instrument id, the metadata header
+                entry["instruments"] = {str(k): v for k, v in f.instruments.items()}
+                entry["metadata"] = f.metadata
+                entry["price_scale"] = PRICE_SCALE
                 if several_publishers(f.publishers):
                     # as one DBN file's --out
                     entry["publishers"] = {str(k): v for k, v in f.publishers.items()}

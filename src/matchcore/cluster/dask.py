@@ -102,6 +102,9 @@ class FileResult:
     # DBN: book number -> publisher id (a file of several publishers has a book per instrument
     # and publisher); ITCH: none
     publishers: dict = field(default_factory=dict)
+    # DBN: the metadata header's dataset, schema, version and ts_out (as one file's summary.json
+    # has them); ITCH: none
+    metadata: dict = field(default_factory=dict)
     # ITCH, file-level (every share sees them whole): the system event messages and
     # {locate: (state, reason, ts)} from the latest trading action of each locate; DBN: none
     system_events: np.ndarray | None = None
@@ -146,6 +149,7 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
         r = itch.replay_file(path, **options)
     elapsed = time.perf_counter() - t0
     books = r.books
+    meta = r.metadata if fmt == "dbn" else None
     return FileResult(file=str(path), format=fmt, stats=r.stats, symbols=r.symbols,
                       tob=r.tob(), trades=r.trades(), snapshots=r.snapshots(),
                       books={k: b.snapshot() for k, b in books.items()},
@@ -154,6 +158,9 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
                       first_names=r.first_names if fmt == "itch" else {},
                       instruments=r.instruments if fmt == "dbn" else {},
                       publishers=r.publishers if fmt == "dbn" else {},
+                      metadata={"dataset": meta.dataset, "schema": meta.schema,
+                                "version": meta.version, "ts_out": meta.ts_out}
+                      if meta is not None else {},
                       system_events=r.system_events if fmt == "itch" else None,
                       trading_state=r.trading_state if fmt == "itch" else {})
 
@@ -212,9 +219,10 @@ def _by_time(parts: list[np.ndarray], then_locate: bool = False) -> np.ndarray:
 def merge_parts(parts: list[FileResult]) -> FileResult:
     """One file's result from the results of its shares (see ``partition``).
 
-    File-level counters (and the names, first names, instruments, publishers, system events and trading
-    states, which every share sees whole) are taken from the first share (all are equal), book-level ones summed
-    (each share counts its own locates or instruments); books and hashes are united; sink
+    File-level counters (and the names, first names, instruments, publishers, metadata,
+    system events and trading states, which every share sees whole) are taken from the first
+    share (all are equal), book-level ones summed (each share counts its own locates or
+    instruments); books and hashes are united; sink
     records are merged by time (stable: file order within a book, also where a file's
     timestamps step back, and across books whenever their timestamps differ)."""
     if len(parts) == 1:
@@ -239,6 +247,7 @@ def merge_parts(parts: list[FileResult]) -> FileResult:
                       worker=", ".join(sorted({p.worker for p in parts})),
                       parts=len(parts), first_names=first.first_names,
                       instruments=first.instruments, publishers=first.publishers,
+                      metadata=first.metadata,
                       system_events=first.system_events,
                       trading_state=first.trading_state)
 
