@@ -277,7 +277,7 @@ def main():
               f"{nres['stats']['bytes_published'] / nres['total_s'] / 1e6:.1f} MB/s")
         print(f"  batches {nres['batches']:,}, records {recs:,} ({nres['records']}); published "
               f"{nres['stats']['published']:,}, dropped {nres['stats']['dropped']:,}, undelivered "
-              f"{nres['stats']['undelivered']:,}")
+              f"{nres['stats']['undelivered']:,}, unconfirmed {nres['stats']['unconfirmed']:,}")
     load1 = os.getloadavg()
     res["load_end"] = load1[0]
     print(f"\nload average at end {load1[0]:.2f}")

@@ -96,10 +96,10 @@ def test_publisher_broker_restart_mid_run_reconnects_reports_never_blocks(names,
         st = pub.close(timeout=30)
         assert st["disconnects"] >= 1 and st["reconnects"] >= 1
         assert st["queued"] + st["dropped"] == bridge.batches
-        assert st["published"] + st["undelivered"] == st["queued"]
-        assert st["undelivered"] > 0                             # the outage was reported
-        assert st["records_published"] + st["records_undelivered"] + st["records_dropped"] == \
-            sum(bridge.records.values())
+        assert st["published"] + st["undelivered"] + st["unconfirmed"] == st["queued"]
+        assert st["unconfirmed"] > 0                             # the outage was reported
+        assert st["records_published"] + st["records_undelivered"] + st["records_dropped"] \
+            + st["records_unconfirmed"] == sum(bridge.records.values())
         assert slowest < 0.5                                     # a publish never waited on it
         # the books never noticed
         assert {L: b.state_hash() for L, b in r.books.items()} == \
@@ -152,7 +152,8 @@ def test_cli_replay_publish_then_subscribe_prints_the_books_top(server, names, t
                  "--subject-prefix", prefix, "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "dropped (queue full) 0 batches" in out and "undelivered (no ack) 0 / 0" in out
+    assert "dropped (queue full) 0 batches" in out and "undelivered (refused or not sent) 0 / 0" \
+        in out and "unconfirmed (no ack in 5 s, may be stored) 0 / 0" in out
     r = itch.replay_file(path)
     tob = np.load(tmp_path / "out" / "tob.npy")
     assert np.array_equal(tob, r.tob())                  # --out still has every record
@@ -234,8 +235,11 @@ def test_publisher_close_broker_gone_gives_up_counts_undelivered(names):
         t0 = time.perf_counter()
         st = pub.close(timeout=1.0)
         assert time.perf_counter() - t0 < 10
-    assert st["published"] + st["undelivered"] == 200 and st["undelivered"] > 0
-    assert st["records_published"] + st["records_undelivered"] == 200 * 100
+    # queued ones given up were never sent; those in flight may have been stored
+    assert st["published"] + st["undelivered"] + st["unconfirmed"] == 200
+    assert st["undelivered"] > 0 and st["unconfirmed"] > 0
+    assert st["records_published"] + st["records_undelivered"] + st["records_unconfirmed"] \
+        == 200 * 100
     assert pub.pending == 0
 
 
@@ -336,7 +340,9 @@ def test_cli_replay_publish_undelivered_batches_exit_1(server, names, tmp_path, 
                  "--subject-prefix", prefix])
     cap = capsys.readouterr()
     assert code == 1 and "batches were not delivered to NATS" in cap.err
-    assert "undelivered (no ack) 0 " not in cap.out
+    # refused by the broker: known not stored
+    assert "undelivered (refused or not sent) 0 " not in cap.out
+    assert "unconfirmed (no ack in 5 s, may be stored) 0 / 0" in cap.out
 
 
 def test_replay_publisher_kept_sinks_padding_zero_same_bytes_as_replay(server, names, day):
@@ -939,3 +945,29 @@ def test_replay_hooks_publish_kinds_as_generator_record_l2_and_say_them(server, 
         assert "publishing tob,l2 to " in out.getvalue()
     finally:
         hooks.close()
+
+
+def test_publisher_ack_timeout_counts_unconfirmed_not_undelivered_stored_batches_read(names):
+    # A batch without an acknowledgement within ack_timeout was counted as undelivered, though
+    # the broker may have stored it: here it stored all 50, which a subscriber read back.
+    import signal
+
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, NatsServer, consume
+
+    stream, prefix = names
+    with NatsServer() as srv:
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, ack_timeout=0.5)
+        os.kill(srv.proc.pid, signal.SIGSTOP)        # the broker answers nothing for a while
+        try:
+            for i in range(50):
+                assert pub.publish(f"{prefix}.tob.X",
+                                   encode_batch(KIND_TOB, 1, 3 * i, np.zeros(3, WIRE_TOB)), 3)
+            assert pub.flush(30)
+        finally:
+            os.kill(srv.proc.pid, signal.SIGCONT)
+        st = pub.close()
+        c = consume(srv.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.batches == 50 and c.records["tob"] == 150 and not c.missing
+    assert st["unconfirmed"] == 50 and st["records_unconfirmed"] == 150
+    assert st["undelivered"] == st["records_undelivered"] == st["published"] == 0

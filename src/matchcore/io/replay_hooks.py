@@ -179,7 +179,8 @@ class ReplayHooks(NoCopy):
         serving them ``metrics_hold`` seconds (not with ``hold=False``: a command that ends in
         an error after the replay still reports what it published), then stop everything.
         Returns the command's exit status: 1 when a batch handed to the publisher was not
-        delivered (dropped or never acknowledged), else 0."""
+        delivered (dropped, refused or never sent) or not confirmed (no acknowledgement), else
+        0."""
         try:
             return self._finish(r, hold)
         finally:                # also when Ctrl-C ends the --metrics-hold wait
@@ -197,7 +198,9 @@ class ReplayHooks(NoCopy):
                   f"({st['records_published']:,} records: trade {rec['trade']:,}, tob "
                   f"{rec['tob']:,}, l2 {rec['l2']:,} handed over); dropped (queue full) "
                   f"{st['dropped']:,} batches / {st['records_dropped']:,} records; undelivered "
-                  f"(no ack) {st['undelivered']:,} / {st['records_undelivered']:,}; broker "
+                  f"(refused or not sent) {st['undelivered']:,} / {st['records_undelivered']:,}; "
+                  f"unconfirmed (no ack in {self.publisher.ack_timeout:g} s, may be stored) "
+                  f"{st['unconfirmed']:,} / {st['records_unconfirmed']:,}; broker "
                   f"disconnects {st['disconnects']}, reconnects {st['reconnects']}"
                   + (f"; last error: {st['last_error']}" if st["last_error"] else ""),
                   file=out, flush=True)
@@ -215,10 +218,18 @@ class ReplayHooks(NoCopy):
                       f"book was published on the subjects of {was} "
                       f"({self.publisher.prefix}.*.{subject_token(was)})", file=out, flush=True)
             lost = st["dropped"] + st["undelivered"]
-            if lost:
+            unconfirmed = st["unconfirmed"]
+            if lost or unconfirmed:
                 status = 1
-                print(f"matchcore replay: error: {lost:,} of {self.bridge.batches:,} batches were "
-                      f"not delivered to NATS"
+                what = []
+                if lost:
+                    what.append(f"{lost:,} of {self.bridge.batches:,} batches were not "
+                                f"delivered to NATS")
+                if unconfirmed:
+                    what.append(f"{unconfirmed:,} of {self.bridge.batches:,} batches were not "
+                                f"confirmed by NATS (no acknowledgement: they may have been "
+                                f"stored)")
+                print(f"matchcore replay: error: {'; '.join(what)}"
                       + (f" (last error: {st['last_error']})" if st["last_error"] else ""),
                       file=sys.stderr, flush=True)
         if self.metrics is not None:

@@ -9,8 +9,9 @@ and in the README).
 * :class:`NatsPublisher` -- never blocks its caller: ``publish()`` puts a batch in a bounded
   queue (bounded in bytes) drained by the async client in a background thread running an asyncio
   loop; a full queue drops the batch and counts it. The client reconnects forever; a batch the
-  broker did not acknowledge is counted as undelivered. ``stats`` says what was published,
-  dropped and undelivered, in batches and records.
+  broker refused is counted as undelivered, one it did not acknowledge in time as unconfirmed
+  (it may have been stored). ``stats`` says what was published, dropped, undelivered and
+  unconfirmed, in batches and records.
 * :class:`ReplayPublisher` -- the replay's ``on_chunk``: drains the replay's sinks once per
   chunk, groups records by symbol with numpy and publishes one batch per (kind, symbol) and
   chunk. No Python per message.

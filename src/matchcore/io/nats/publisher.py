@@ -28,7 +28,9 @@ class NatsPublisher(NoCopy):
     thread runs an asyncio loop with the nats-py client: it creates the stream (``stream``,
     subjects ``<prefix>.>``) if missing, publishes with up to ``max_inflight`` acknowledgements
     outstanding (one connection, so the broker stores each subject's batches in order) and
-    counts a batch without an acknowledgement within ``ack_timeout`` s as undelivered. While
+    counts a batch without an acknowledgement within ``ack_timeout`` s as unconfirmed (sent,
+    but not known to be stored: the broker may have stored it), apart from the undelivered
+    ones (refused by the broker or the client, or never sent). While
     the broker is down the client reconnects every ``reconnect_wait`` s, forever, and batches
     keep being queued, sent when it is back, or dropped when the queue is full.
 
@@ -39,8 +41,8 @@ class NatsPublisher(NoCopy):
     ``max_payload``, 1 MiB by default), known once connected: a larger batch is never
     delivered. ``flush(timeout)`` waits for the queue to drain, ``close()`` flushes
     and disconnects; ``stats`` holds the counts (batches and records: ``queued``,
-    ``published`` (acknowledged), ``dropped``, ``undelivered``; ``disconnects``,
-    ``reconnects``, ``last_error``).
+    ``published`` (acknowledged), ``dropped``, ``undelivered``, ``unconfirmed``;
+    ``disconnects``, ``reconnects``, ``last_error``).
 
     >>> pub = NatsPublisher("nats://127.0.0.1:4222")                  # doctest: +SKIP
     >>> pub.publish("mc.tob.AAPL", payload, records=10)               # doctest: +SKIP
@@ -87,8 +89,9 @@ class NatsPublisher(NoCopy):
         self._abandon = False
         self._signalled = False
         self.stats = {"queued": 0, "published": 0, "dropped": 0, "undelivered": 0,
-                      "records_queued": 0, "records_published": 0, "records_dropped": 0,
-                      "records_undelivered": 0, "bytes_published": 0, "disconnects": 0,
+                      "unconfirmed": 0, "records_queued": 0, "records_published": 0,
+                      "records_dropped": 0, "records_undelivered": 0,
+                      "records_unconfirmed": 0, "bytes_published": 0, "disconnects": 0,
                       "reconnects": 0, "last_error": None}
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -163,7 +166,8 @@ class NatsPublisher(NoCopy):
             return self._outstanding
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every queued batch is acknowledged or given up; False on timeout."""
+        """Wait until every queued batch is acknowledged, refused or given up; False on
+        timeout."""
         end = time.monotonic() + timeout
         while self.pending and time.monotonic() < end:
             time.sleep(0.005)
@@ -172,7 +176,8 @@ class NatsPublisher(NoCopy):
     def close(self, timeout: float = 30.0) -> dict:
         """Flush (up to ``timeout`` s), disconnect and stop the thread; returns ``stats``.
         When the flush times out (a broker still away), the batches still queued are given up
-        at once and the ones in flight within ``ack_timeout``; all are counted as undelivered.
+        at once (counted as undelivered: never sent) and the ones in flight within
+        ``ack_timeout`` (counted as unconfirmed: the broker may have stored them).
         """
         if not self._thread.is_alive():
             return self.stats
@@ -185,7 +190,8 @@ class NatsPublisher(NoCopy):
         with self._lock:
             if self._outstanding:      # never settled: say so rather than lose the count
                 left = self._outstanding
-                self.stats["undelivered"] += left
+                # sent or not, nobody knows: not known to be stored
+                self.stats["unconfirmed"] += left
                 self._outstanding = 0
         return self.stats
 
@@ -277,7 +283,7 @@ class NatsPublisher(NoCopy):
                     break
                 for item in items:
                     if self._abandon:        # closing after a flush timed out: give it up
-                        self._settle(item, False)
+                        self._settle(item, "undelivered")
                         continue
                     await sem.acquire()
                     t = asyncio.ensure_future(self._send(item, sem))
@@ -345,28 +351,33 @@ class NatsPublisher(NoCopy):
     async def _send(self, item, sem):
         subject, payload = item[0], item[1]
         headers = item[3] if len(item) > 3 else None
-        ok = False
+        # no answer (a timeout, or the loop ending while waiting) leaves the batch sent, or
+        # waiting to be sent on reconnection: the broker may have stored it
+        outcome = "unconfirmed"
         try:
             await self._js.publish(subject, payload, timeout=self.ack_timeout, headers=headers)
-            ok = True
-        except Exception as e:
+            outcome = "published"
+        except asyncio.TimeoutError as e:       # nats.errors.TimeoutError too
+            self.stats["last_error"] = f"{type(e).__name__}: {e or 'no answer'} (no "\
+                                       f"acknowledgement within {self.ack_timeout:g} s)"
+        except Exception as e:                  # refused by the broker, or not sent
+            outcome = "undelivered"
             self.stats["last_error"] = f"{type(e).__name__}: {e}"
         finally:
             sem.release()
-            self._settle(item, ok)
+            self._settle(item, outcome)
 
-    def _settle(self, item, ok: bool) -> None:
+    def _settle(self, item, outcome: str) -> None:
+        # outcome: "published" (acknowledged), "undelivered" (refused, or never sent) or
+        # "unconfirmed" (sent without an acknowledgement: not known to be stored)
         payload, records = item[1], item[2]
         with self._lock:
             self._queued_bytes -= len(payload)
             self._outstanding -= 1
-            if ok:
-                self.stats["published"] += 1
-                self.stats["records_published"] += records
+            self.stats[outcome] += 1
+            self.stats[f"records_{outcome}"] += records
+            if outcome == "published":
                 self.stats["bytes_published"] += len(payload)
-            else:
-                self.stats["undelivered"] += 1
-                self.stats["records_undelivered"] += records
 
 
 def _message_size(item) -> int:
