@@ -971,3 +971,29 @@ def test_publisher_ack_timeout_counts_unconfirmed_not_undelivered_stored_batches
     assert c.batches == 50 and c.records["tob"] == 150 and not c.missing
     assert st["unconfirmed"] == 50 and st["records_unconfirmed"] == 150
     assert st["undelivered"] == st["records_undelivered"] == st["published"] == 0
+
+
+def test_cli_subscribe_sequence_gaps_exit_1_error_line_after_summary(server, names, capsys):
+    # a subscriber that saw batches missing from the stream exited 0, as after a whole read
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        for seq in (0, 10, 13, 30):                  # 3 records each: gaps of 7 and 14
+            assert pub.publish(f"{prefix}.tob.X",
+                               encode_batch(KIND_TOB, 1, seq, np.zeros(3, WIRE_TOB)), 3)
+        assert pub.publish(f"{prefix}.tob.Y",
+                           encode_batch(KIND_TOB, 2, 0, np.zeros(3, WIRE_TOB)), 3)
+    assert pub.stats["published"] == 5
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix])
+    cap = capsys.readouterr()
+    assert code == 1
+    assert "missing (sequence gaps) 21 records" in cap.out and "X " in cap.out
+    err = cap.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("matchcore subscribe: error: ")
+    assert "2 sequence gaps" in err[0] and "21 records" in err[0]
+    # a whole stream still exits 0
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", "Y"])
+    cap = capsys.readouterr()
+    assert code == 0 and cap.err == ""

@@ -108,6 +108,16 @@ def run(args) -> int:
         # the books above looked like the stream's last ones
         print(f"note: --timeout {args.timeout:g} s ended the read before the end of the "
               f"stream: the books above are not its last state")
+    gaps = sum(c.gaps.values())
+    if gaps:
+        # books rebuilt without some of their batches are not the publisher's: an exit 0
+        # passed them on as whole
+        n = sum(c.missing.values())
+        print(f"matchcore subscribe: error: {gaps:,} sequence gap{'s' if gaps != 1 else ''} "
+              f"seen: {n:,} record{'s' if n != 1 else ''} missed, in "
+              f"{len(c.gaps):,} subject{'s' if len(c.gaps) != 1 else ''}: the books above lack "
+              f"them", file=sys.stderr)
+        code = 1
     return code
 
 

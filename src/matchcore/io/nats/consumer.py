@@ -31,7 +31,8 @@ class MarketDataConsumer:
     changed level to its new qty and order count and dropping it at qty 0) and trade totals
     (``trades[symbol] = [count, shares]``: every trade record counted, the shares of those that
     count towards volume, :func:`matchcore.itch.volume_mask`). The header's sequence number reveals batches that
-    never arrived: their records are counted in ``missing[(kind, symbol)]``. A malformed
+    never arrived: their records are counted in ``missing[(kind, symbol)]`` and the jumps in
+    ``gaps[(kind, symbol)]``. A malformed
     payload is counted in ``bad`` and changes nothing.
 
     Two locates of one symbol name are published to the same subjects, with one ``seq``
@@ -48,10 +49,10 @@ class MarketDataConsumer:
     ``apply(..., headers=)`` takes the NATS headers of the message: a ``Matchcore-Session``
     other than the one the subject carried so far means another replay was published (its
     ``seq`` starts at 0 again): what was rebuilt from that subject (the symbol's top of book,
-    L2 levels or trade totals, and its ``missing`` count) is dropped and rebuilt from the new
-    session's batches. ``sessions[(kind, symbol)]`` is the session each subject was last read
-    in and ``session_changes`` counts the restarts. Batches without the header (publishers
-    that predate it) form one session.
+    L2 levels or trade totals, and its ``missing`` and ``gaps`` counts) is dropped and rebuilt
+    from the new session's batches. ``sessions[(kind, symbol)]`` is the session each subject
+    was last read in and ``session_changes`` counts the restarts. Batches without the header
+    (publishers that predate it) form one session.
 
     >>> from matchcore.io.nats import KIND_TOB, WIRE_TOB, encode_batch
     >>> c = MarketDataConsumer()
@@ -66,6 +67,7 @@ class MarketDataConsumer:
         self.levels: dict[str, dict] = {}
         self.trades: dict[str, list] = {}
         self.missing: dict[tuple[str, str], int] = {}
+        self.gaps: dict[tuple[str, str], int] = {}
         self.records = {k: 0 for k in KINDS}
         self.batches = 0
         self.bad = 0
@@ -151,6 +153,7 @@ class MarketDataConsumer:
         expect = self._next.get(key, 0)
         if seq > expect:
             self.missing[mk] = self.missing.get(mk, 0) + seq - expect
+            self.gaps[mk] = self.gaps.get(mk, 0) + 1
         elif seq < expect:           # a batch seen before (redelivery): already applied
             if locate not in self._applied.get(key, ()):
                 # not a redelivery: no batch of its locate was taken from this subject (a
@@ -190,6 +193,7 @@ class MarketDataConsumer:
         self._next.pop((kind, symbol), None)
         self._applied.pop((kind, symbol), None)
         self.missing.pop((KIND_NAMES[kind], symbol), None)
+        self.gaps.pop((KIND_NAMES[kind], symbol), None)
         d = {KIND_TOB: self.tob, KIND_TRADE: self.trades, KIND_L2: self.levels}[kind]
         d.pop(symbol, None)
         for key in self._labels.get(symbol, ()):
