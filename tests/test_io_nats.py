@@ -997,3 +997,27 @@ def test_cli_subscribe_sequence_gaps_exit_1_error_line_after_summary(server, nam
                  "--symbols", "Y"])
     cap = capsys.readouterr()
     assert code == 0 and cap.err == ""
+
+
+def test_replay_publisher_stream_max_msg_size_below_max_payload_batches_fit_all_delivered(
+        server, names, day):
+    # a stream made with max_msg_size below the broker's max_payload refused the batches sized
+    # for max_payload (1,500 L2 records are 48 kB): most of the replay was never stored
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    _add_stream(server.url, name=stream, subjects=[f"{prefix}.>"], max_msg_size=4096)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, keep=True)
+        r = itch.Replayer(record_l2=True)
+        feed_chunks(r, day, bridge)
+    st = pub.stats
+    assert st["undelivered"] == st["unconfirmed"] == st["dropped"] == 0, st["last_error"]
+    assert st["published"] == bridge.batches
+    assert st["records_published"] == sum(bridge.records.values())
+    assert_consumer_is_replay(consume(server.url, stream=stream, prefix=prefix, timeout=60), r,
+                              bridge.kept()["trades"])
+    # a batch beyond the stream's limit is refused by the publisher, naming that limit
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert not pub.publish(f"{prefix}.tob.A", b"x" * 5000, records=3)
+    assert pub.stats["undelivered"] == 1 and "max_msg_size of 4,096" in pub.stats["last_error"]

@@ -38,11 +38,12 @@ class NatsPublisher(NoCopy):
     ``connect_timeout`` s, and :class:`StreamSetupError` when the broker answers but the stream
     cannot be used: it exists with subjects that do not take ``<prefix>.>``, or its creation
     was refused. ``max_payload`` is the largest message the broker takes, in bytes (its
-    ``max_payload``, 1 MiB by default), known once connected: a larger batch is never
-    delivered. ``flush(timeout)`` waits for the queue to drain, ``close()`` flushes
-    and disconnects; ``stats`` holds the counts (batches and records: ``queued``,
-    ``published`` (acknowledged), ``dropped``, ``undelivered``, ``unconfirmed``;
-    ``disconnects``, ``reconnects``, ``last_error``).
+    ``max_payload``, 1 MiB by default), known once connected, ``max_msg_size`` the stream's
+    own limit (its ``max_msg_size``; None when it has none) and ``max_message`` the smaller of
+    the two: a larger batch, headers included, is never delivered. ``flush(timeout)`` waits
+    for the queue to drain, ``close()`` flushes and disconnects; ``stats`` holds the counts
+    (batches and records: ``queued``, ``published`` (acknowledged), ``dropped``,
+    ``undelivered``, ``unconfirmed``; ``disconnects``, ``reconnects``, ``last_error``).
 
     >>> pub = NatsPublisher("nats://127.0.0.1:4222")                  # doctest: +SKIP
     >>> pub.publish("mc.tob.AAPL", payload, records=10)               # doctest: +SKIP
@@ -81,6 +82,7 @@ class NatsPublisher(NoCopy):
         self.reconnect_wait = float(reconnect_wait)
         self.connect_timeout = float(connect_timeout)
         self.max_payload = None         # the broker's, once connected
+        self.max_msg_size = None        # the stream's, when it has one
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._queued_bytes = 0
@@ -114,7 +116,8 @@ class NatsPublisher(NoCopy):
         """Queue one batch for ``subject`` (with NATS ``headers``, a dict, if given); False
         (and counted as dropped) when the queue is full or the publisher is closed, and (counted
         as undelivered, ``last_error`` says why) when it is larger, headers included, than the
-        broker's ``max_payload``. O(1), never blocks.
+        broker's ``max_payload`` or the stream's ``max_msg_size`` (``max_message``). O(1), never
+        blocks.
 
         >>> pub.publish("mc.trade.AAPL", payload, records=3)              # doctest: +SKIP
         True
@@ -128,18 +131,21 @@ class NatsPublisher(NoCopy):
         were queued. O(len(items)), never blocks.
         """
         kept = []
-        limit = self.max_payload
+        limit = self.max_message
         with self._lock:
             for item in items:
                 n = len(item[1])
                 if limit is not None and _message_size(item) > limit:
                     # the broker closes the connection on a message beyond its max_payload
-                    # (headers included): every batch in flight behind it was lost too
+                    # (headers included): every batch in flight behind it was lost too; the
+                    # stream refuses one beyond its max_msg_size
+                    what = (f"the broker's max_payload of {limit:,}" if limit == self.max_payload
+                            else f"the stream's max_msg_size of {limit:,}")
                     self.stats["undelivered"] += 1
                     self.stats["records_undelivered"] += item[2]
                     self.stats["last_error"] = (
                         f"a batch of {_message_size(item):,} bytes (with its headers) for "
-                        f"{item[0]} exceeds the broker's max_payload of {limit:,}: not sent")
+                        f"{item[0]} exceeds {what}: not sent")
                     continue
                 if self._closing or self._queued_bytes + n > self.max_queue_bytes:
                     self.stats["dropped"] += 1
@@ -158,6 +164,14 @@ class NatsPublisher(NoCopy):
                 self._signalled = True
                 self._loop.call_soon_threadsafe(self._wake.set)
         return len(kept)
+
+    @property
+    def max_message(self) -> int | None:
+        """The largest batch, headers included, that can be delivered, in bytes: the broker's
+        ``max_payload`` or the stream's ``max_msg_size``, whichever is smaller (None before
+        the connection)."""
+        limits = [x for x in (self.max_payload, self.max_msg_size) if x is not None]
+        return min(limits) if limits else None
 
     @property
     def pending(self) -> int:
@@ -336,6 +350,7 @@ class NatsPublisher(NoCopy):
                 if getattr(e, "err_code", None) != 10065:
                     raise
                 raise StreamSetupError(await self._overlap_message(e)) from e
+            self.max_msg_size = None
             return
         # A stream that does not take our subjects stores nothing and every publish times out;
         # adding the subject to someone else's stream is not ours to decide.
@@ -347,6 +362,10 @@ class NatsPublisher(NoCopy):
                 f"which do not "
                 f"take {self.prefix}.>: choose another stream (--stream) or a subject prefix it "
                 f"takes (--subject-prefix), or add {self.prefix}.> to its subjects")
+        # the stream refuses a message beyond its own limit (headers included): batches are
+        # sized for it as for the broker's max_payload
+        limit = getattr(info.config, "max_msg_size", None)
+        self.max_msg_size = int(limit) if limit is not None and limit > 0 else None
 
     async def _send(self, item, sem):
         subject, payload = item[0], item[1]
@@ -396,8 +415,9 @@ class ReplayPublisher(NoCopy):
     ``itch.replay_file`` (or call it after each ``Replayer.feed``). Each call drains the
     replay's top-of-book, trade and L2 sinks (``clear=True``), groups their records by symbol
     and publishes one batch per (kind, symbol) of at most ``max_batch`` records, fewer when
-    that many would not fit in the broker's ``max_payload`` (NATS refuses a larger message:
-    65,535 L2 records are 2 MiB, 1,500 trades 66 kB, beyond a 64 kB limit). Vectorised:
+    that many would not fit in the broker's ``max_payload`` or the stream's ``max_msg_size``
+    (``NatsPublisher.max_message``; NATS refuses a larger message: 65,535 L2 records are 2 MiB,
+    1,500 trades 66 kB, beyond a 64 kB limit). Vectorised:
     O(records) numpy work and O(symbols) Python work per chunk.
 
     The replay needs ``record_l2=True`` for the ``l2`` kind (and its default top-of-book and
@@ -594,12 +614,14 @@ class ReplayPublisher(NoCopy):
         starts = [0] + cut.tolist()
         ends = cut.tolist() + [len(locs)]
         step = self.max_batch
-        limit = getattr(self.publisher, "max_payload", None)
+        limit = getattr(self.publisher, "max_message", None) or getattr(self.publisher,
+                                                                         "max_payload", None)
         if limit:
             # a batch the broker's max_payload does not take was never delivered: refused by
             # the client (MaxPayloadError), or, within the limit but not with its NATS headers,
-            # by the broker, which closes the connection. The headers count: NATS/1.0, ours,
-            # and a margin for the client's own.
+            # by the broker, which closes the connection; nor was one beyond the stream's
+            # max_msg_size. The headers count: NATS/1.0, ours, and a margin for the client's
+            # own.
             room = limit - HEADER_DTYPE.itemsize - len(
                 f"NATS/1.0\r\n{SESSION_HEADER}: {self.session}\r\n\r\n".encode()) - 64
             step = max(1, min(step, room // WIRE[kind].itemsize))
