@@ -1021,3 +1021,35 @@ def test_replay_publisher_stream_max_msg_size_below_max_payload_batches_fit_all_
     with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
         assert not pub.publish(f"{prefix}.tob.A", b"x" * 5000, records=3)
     assert pub.stats["undelivered"] == 1 and "max_msg_size of 4,096" in pub.stats["last_error"]
+
+
+def test_publisher_stream_taking_only_published_kinds_accepted_others_refused(server, names,
+                                                                              tmp_path, capsys):
+    # a stream taking the top-of-book subjects only was refused for a publisher of top of book
+    # alone, because it did not take the trade and L2 subjects too
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, StreamSetupError, consume
+
+    stream, prefix = names
+    _add_stream(server.url, name=stream, subjects=[f"{prefix}.tob.*"])
+    with pytest.raises(StreamSetupError, match=rf"\['{prefix}\.tob\.\*'\], which do not take "
+                                               rf"{prefix}\.l2\.\*"):
+        NatsPublisher(server.url, stream=stream, prefix=prefix, kinds=["tob", "l2"])
+    with NatsPublisher(server.url, stream=stream, prefix=prefix, kinds=["tob"]) as pub:
+        # a bridge publishing a kind its publisher was not set up for is refused
+        with pytest.raises(ValueError, match="l2"):
+            ReplayPublisher(pub, kinds=("tob", "l2"))
+        bridge = ReplayPublisher(pub, kinds=("tob",))
+        r = itch.Replayer()
+        feed_chunks(r, itch.generate(None, messages=5000, symbols=2, seed=4), bridge)
+    assert pub.stats["published"] == bridge.batches > 0
+    c = consume(server.url, stream=stream, prefix=prefix, kinds=["tob"], timeout=60)
+    assert c.records["tob"] == bridge.records["tob"] > 0
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=5000, symbols=2, seed=5)
+    capsys.readouterr()
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--publish-kinds", "tob"]) == 0
+    assert "publishing tob to " in capsys.readouterr().out
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--publish-kinds", "tob,trade"]) == 1
+    assert f"which do not take {prefix}.trade.*" in capsys.readouterr().err

@@ -105,9 +105,11 @@ class ReplayHooks(NoCopy):
             from matchcore.io.nats import (NatsPublisher, ReplayPublisher, StreamSetupError,
                                            display_url)
 
+            # once, for the publisher's stream check and the bridge (a generator is used up)
+            publish_kinds = tuple(publish_kinds)
             try:
                 self.publisher = NatsPublisher(publish, stream=stream, prefix=prefix,
-                                               connect_timeout=3.0)
+                                               connect_timeout=3.0, kinds=publish_kinds)
             except ImportError as e:
                 self.close()
                 raise ExtraMissing(f"--publish: {e}") from None

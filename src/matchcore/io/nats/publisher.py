@@ -36,8 +36,9 @@ class NatsPublisher(NoCopy):
 
     The constructor raises ``ConnectionError`` when the first connection fails within
     ``connect_timeout`` s, and :class:`StreamSetupError` when the broker answers but the stream
-    cannot be used: it exists with subjects that do not take ``<prefix>.>``, or its creation
-    was refused. ``max_payload`` is the largest message the broker takes, in bytes (its
+    cannot be used: it exists with subjects that do not take those of the ``kinds`` it
+    publishes (``<prefix>.<kind>.*``; by default every kind, i.e. ``<prefix>.>``), or its
+    creation was refused. ``max_payload`` is the largest message the broker takes, in bytes (its
     ``max_payload``, 1 MiB by default), known once connected, ``max_msg_size`` the stream's
     own limit (its ``max_msg_size``; None when it has none) and ``max_message`` the smaller of
     the two: a larger batch, headers included, is never delivered. ``flush(timeout)`` waits
@@ -58,9 +59,10 @@ class NatsPublisher(NoCopy):
     def __init__(self, url: str = DEFAULT_URL, *, stream: str = DEFAULT_STREAM,
                  prefix: str = DEFAULT_PREFIX, max_queue_bytes: int = 256 << 20,
                  max_inflight: int = 256, ack_timeout: float = 5.0, reconnect_wait: float = 0.25,
-                 connect_timeout: float = 5.0):
+                 connect_timeout: float = 5.0, kinds=("trade", "tob", "l2")):
         _nats()
         check_prefix(prefix)
+        kinds = _check_kinds(kinds)
         for name, value in (("max_queue_bytes", max_queue_bytes), ("max_inflight", max_inflight)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ValueError(f"{name} must be a whole number > 0, got {value!r}")
@@ -76,6 +78,7 @@ class NatsPublisher(NoCopy):
         self.url = url
         self.stream = stream
         self.prefix = prefix
+        self.kinds = kinds
         self.max_queue_bytes = int(max_queue_bytes)
         self.max_inflight = int(max_inflight)
         self.ack_timeout = float(ack_timeout)
@@ -354,14 +357,18 @@ class NatsPublisher(NoCopy):
             return
         # A stream that does not take our subjects stores nothing and every publish times out;
         # adding the subject to someone else's stream is not ours to decide.
+        # Only the subjects of the kinds published: a stream of top of book alone serves a
+        # publisher of top of book.
         have = list(info.config.subjects or [])
-        need = [f"{self.prefix}.{k}.*" for k in KINDS]
-        if not all(any(_covers(p, n) for p in have) for n in need):
+        need = [f"{self.prefix}.{k}.*" for k in self.kinds]
+        lacking = [n for n in need if not any(_covers(p, n) for p in have)]
+        if lacking:
+            want = f"{self.prefix}.>" if set(self.kinds) == set(KINDS) else ", ".join(lacking)
             raise StreamSetupError(
                 f"stream {self.stream} at {display_url(self.url)} exists with subjects {have}, "
                 f"which do not "
-                f"take {self.prefix}.>: choose another stream (--stream) or a subject prefix it "
-                f"takes (--subject-prefix), or add {self.prefix}.> to its subjects")
+                f"take {want}: choose another stream (--stream) or a subject prefix it "
+                f"takes (--subject-prefix), or add {want} to its subjects")
         # the stream refuses a message beyond its own limit (headers included): batches are
         # sized for it as for the broker's max_payload
         limit = getattr(info.config, "max_msg_size", None)
@@ -397,6 +404,18 @@ class NatsPublisher(NoCopy):
             self.stats[f"records_{outcome}"] += records
             if outcome == "published":
                 self.stats["bytes_published"] += len(payload)
+
+
+def _check_kinds(kinds) -> tuple:
+    # once: a generator was used up by the check, and nothing was published
+    kinds = tuple(kinds)
+    if not kinds:               # it published nothing
+        raise ValueError(f"kinds is empty: choose from {sorted(KINDS)}")
+    bad = set(kinds) - set(KINDS)
+    if bad:
+        raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
+    # a kind given twice is one kind
+    return tuple(dict.fromkeys(kinds))
 
 
 def _message_size(item) -> int:
@@ -454,13 +473,14 @@ class ReplayPublisher(NoCopy):
         if not isinstance(session, str) or not session or not session.isprintable() \
                 or not session.isascii():
             raise ValueError(f"session must be a non-empty printable ASCII str, got {session!r}")
-        # once: a generator was used up by the check, and nothing was published
-        kinds = tuple(kinds)
-        if not kinds:               # it published nothing
-            raise ValueError(f"kinds is empty: choose from {sorted(KINDS)}")
-        bad = set(kinds) - set(KINDS)
-        if bad:
-            raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
+        kinds = _check_kinds(kinds)
+        # the stream was checked for the publisher's kinds only: another kind's batches would
+        # find no stream to store them
+        other = [k for k in kinds if k not in getattr(publisher, "kinds", KINDS)]
+        if other:
+            raise ValueError(f"kinds {other} are not among the publisher's kinds "
+                             f"{list(publisher.kinds)} (NatsPublisher(kinds=...)), whose "
+                             f"subjects its stream was checked for")
         # a whole number: 1.5 and True were taken as 1 record per batch, and a str failed in
         # the comparison naming neither the setting nor its range
         if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) \
@@ -468,7 +488,7 @@ class ReplayPublisher(NoCopy):
             raise ValueError(f"max_batch must be an int in 1..65535, got {max_batch!r}")
         self.publisher = publisher
         # a kind given twice is one kind: its announcements were queued twice per book
-        self.kinds = tuple(dict.fromkeys(kinds))
+        self.kinds = kinds
         self.max_batch = int(max_batch)
         self.keep = keep
         self.session = session
