@@ -811,3 +811,60 @@ def test_metrics_integer_arguments_take_numpy_integers_as_the_library_does():
             EngineMetrics(mc.Engine(), sample_every=bad)
         with pytest.raises(ValueError, match="metrics port"):
             serve_metrics(bad)
+
+
+_METRICS_OOM_SCRIPT = r"""
+import resource, sys
+import numpy as np
+import matchcore as mc
+from matchcore._engine import Engine
+from matchcore.io.metrics import EngineMetrics
+
+
+def make():
+    if sys.argv[1] == "engine":
+        e = Engine()
+        e.add_symbol(0)
+        return e
+    return mc.OrderBook()
+
+
+n = 3_000_000
+flow = np.zeros(n, dtype=mc.COMMAND_DTYPE)
+flow["order_id"] = np.arange(1, n + 1)
+flow["qty"] = 1
+flow["price"] = 1000 + np.arange(n) % 50
+flow["side"][:2000:2] = 1                 # crossing pairs first: fills in the applied part
+flow["price"][:2000] = 1000
+m = EngineMetrics(make(), sample_every=3)
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + 180 * 2**20, resource.RLIM_INFINITY))
+try:
+    m.process(flow)
+    print("returned")
+    sys.exit(0)
+except MemoryError as ex:
+    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+    msg = str(ex)
+done = int(msg.split(" after ")[1].split()[0])
+ref = EngineMetrics(make(), sample_every=3)
+ref.process(flow[:done])
+got, want = m.snapshot(), ref.snapshot()
+for key in ("events", "rejects", "fills", "commands", "open_orders"):
+    assert got[key] == want[key], (key, got[key], want[key])
+assert got["commands"] == done and got["fills"]["0"][0] == 1000, got
+# the timed commands of the applied part, one in 3
+assert int(got["hist"][:-1].sum()) == int(want["hist"][:-1].sum()) == -(-done // 3)
+print("MemoryError", done)
+"""
+
+
+@pytest.mark.parametrize("what", ["book", "engine"])
+def test_engine_metrics_process_out_of_memory_counts_the_applied_part(what):
+    # A batch that ran out of memory part way left its applied commands and their events
+    # (fills, volume) uncounted: the scrape said no command had run, while the book held them.
+    r = subprocess.run([sys.executable, "-c", _METRICS_OOM_SCRIPT, what], capture_output=True,
+                       text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0, r.stderr
+    word, done = r.stdout.split()
+    assert word == "MemoryError" and 0 < int(done) < 3_000_000

@@ -366,7 +366,10 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
     first bucket with ``t <= bound``). ``counts``: int64 array of ``len(bounds_ns) + 2``
     entries, updated in place: one count per bucket, then the overflow bucket (+Inf), then the
     sum of all samples in clock ticks converted to ns. The events are exactly those of
-    ``target.process(commands)``. ``every=k`` times only every k-th command (the others run
+    ``target.process(commands)``. Memory running out part way raises MemoryError with the
+    count of commands applied (they stay applied, their service times counted) in its
+    ``applied`` attribute and their events in its ``events`` attribute (absent when no memory
+    was left for them either). ``every=k`` times only every k-th command (the others run
     without clock reads), for a histogram at a fraction of the clock cost, starting after
     ``skip`` untimed commands (``0 <= skip < every``; a caller that samples one command in k
     across batches passes ``(skip - len(commands)) % every`` to the next batch). No Python
@@ -470,11 +473,16 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
         raise TypeError(f"process_histogram needs an OrderBook or an Engine, got "
                         f"{type(target).__name__}")
     c[nb + 1] += <int64_t>(total * scale + 0.5)
-    cdef cnp.ndarray out
+    cdef cnp.ndarray out = None
+    lost = False
     try:
-        out = np.empty(n_ev, dtype=_EVENT_DTYPE)
-        if n_ev:
-            memcpy(cnp.PyArray_DATA(out), evp, n_ev * sizeof(mc_event))
+        try:
+            out = np.empty(n_ev, dtype=_EVENT_DTYPE)
+            if n_ev:
+                memcpy(cnp.PyArray_DATA(out), evp, n_ev * sizeof(mc_event))
+        except MemoryError:
+            # the commands ran but no memory is left for the array of their events
+            lost = True
     finally:
         if b != NULL:
             b.n_ev = start
@@ -484,6 +492,16 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
             e.n_ev = start
             mc_engine_set_emit(e, emit)
             mc_engine_busy_leave(e)
+    # the count of commands applied (they stay applied), and their events when there was
+    # memory for them, for a caller that accounts for them (EngineMetrics), as process() does
+    if lost:
+        exc = MemoryError(f"matchcore: out of memory after {done} of {n} commands (applied; "
+                          "no memory was left for their events, which are lost)")
+        exc.applied = done
+        raise exc
     if done < n:
-        raise MemoryError(f"matchcore: out of memory after {done} of {n} commands")
+        exc = MemoryError(f"matchcore: out of memory after {done} of {n} commands")
+        exc.applied = done
+        exc.events = out
+        raise exc
     return out

@@ -461,7 +461,9 @@ class EngineMetrics(NoCopy):
     def process(self, commands) -> np.ndarray:
         """Apply ``commands`` (``COMMAND_DTYPE``) to the book or engine, timing every command in
         compiled code into the service-time histogram; returns the events, exactly those of
-        ``target.process(commands)``, after counting them. O(n + fills).
+        ``target.process(commands)``, after counting them. Memory running out part way raises
+        MemoryError (``applied``: the commands that stay applied) after counting those
+        commands and their events. O(n + fills).
 
         >>> events = m.process(commands)                                   # doctest: +SKIP
         """
@@ -476,8 +478,22 @@ class EngineMetrics(NoCopy):
                              "(no service-time histogram)")
         # one command in sample_every across calls: each call timed its first command, so
         # batches smaller than sample_every had every command timed
-        events = process_histogram(self.target, commands, self.bounds_ns, self._hist, self.clock,
-                                   self.sample_every, self._skip)
+        try:
+            events = process_histogram(self.target, commands, self.bounds_ns, self._hist,
+                                       self.clock, self.sample_every, self._skip)
+        except MemoryError as e:
+            # out of memory part way: the commands before it stay applied, and are counted
+            # (their service times already are) with their events, as a whole batch's
+            applied = getattr(e, "applied", None)
+            if applied is not None:
+                self._skip = (self._skip - applied) % self.sample_every
+                self._commands += applied
+                ev = getattr(e, "events", None)
+                if ev is None:              # lost with the memory: the gauge is still right
+                    from matchcore import EVENT_DTYPE
+                    ev = np.empty(0, EVENT_DTYPE)
+                self.observe(ev)
+            raise
         n = int(np.asarray(commands).size)
         self._skip = (self._skip - n) % self.sample_every
         self._commands += n
