@@ -1053,3 +1053,17 @@ def test_publisher_stream_taking_only_published_kinds_accepted_others_refused(se
     assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
                  "--subject-prefix", prefix, "--publish-kinds", "tob,trade"]) == 1
     assert f"which do not take {prefix}.trade.*" in capsys.readouterr().err
+
+
+def test_publisher_short_ack_timeout_stream_setup_not_bounded_by_it(server, names):
+    # the stream's lookup and creation were bounded by ack_timeout: a publisher asking for
+    # acknowledgements within 0.1 ms could not start, "stream ...: TimeoutError: nats: timeout"
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    with NatsPublisher(server.url, stream=stream, prefix=prefix, ack_timeout=0.0001) as pub:
+        assert pub.max_payload == 1 << 20
+    assert pub.stats["last_error"] is None
+    with NatsPublisher(server.url, stream=stream, prefix=prefix, ack_timeout=0.0001) as pub:
+        pass                                        # the stream exists now: looked up
+    assert _stream_msgs(server.url, stream) == 0

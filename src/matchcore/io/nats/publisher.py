@@ -36,7 +36,8 @@ class NatsPublisher(NoCopy):
 
     The constructor raises ``ConnectionError`` when the first connection fails within
     ``connect_timeout`` s, and :class:`StreamSetupError` when the broker answers but the stream
-    cannot be used: it exists with subjects that do not take those of the ``kinds`` it
+    cannot be used (its lookup and creation are bounded by ``connect_timeout`` too, not by
+    ``ack_timeout``): it exists with subjects that do not take those of the ``kinds`` it
     publishes (``<prefix>.<kind>.*``; by default every kind, i.e. ``<prefix>.>``), or its
     creation was refused. ``max_payload`` is the largest message the broker takes, in bytes (its
     ``max_payload``, 1 MiB by default), known once connected, ``max_msg_size`` the stream's
@@ -271,7 +272,9 @@ class NatsPublisher(NoCopy):
                 pending_size=64 << 20), self.connect_timeout)
             connected = True
             self.max_payload = int(self._nc.max_payload)
-            self._js = self._nc.jetstream(timeout=self.ack_timeout)
+            # the stream's lookup and creation are bounded by connect_timeout: ack_timeout is
+            # each publish's own (a tight one left the publisher unable to start)
+            self._js = self._nc.jetstream(timeout=self.connect_timeout)
             await self._ensure_stream()
         except Exception as e:
             if connected and not isinstance(e, StreamSetupError):
