@@ -201,24 +201,27 @@ def _inspect(args) -> int:
 
 
 def _trades(args) -> int:
-    from matchcore.durability.trades import read_trades
+    from matchcore.durability.trades import TRADE_DTYPE, read_trades
     _require_journal(args.dir)
     t = read_trades(args.dir)
     if args.symbol is not None:
         t = t[t["symbol"] == args.symbol]
     cols = ["seq", "cmd_seq", "ts_ns", "symbol", "taker_id", "maker_id", "price", "qty",
             "taker_side", "taker_owner", "maker_owner"]
+    # the CSV is an export: every field of read_trades(), in its order (it left out
+    # journal_ts_ns and last, so a command's last fill could not be told from the file)
+    csv_cols = [c for c in TRADE_DTYPE.names if not c.startswith("_")]
     if args.csv == "-":
         # stdout, as --json - is (it wrote a file named "-")
         w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(cols)
-        w.writerows(zip(*[t[c].tolist() for c in cols]))
+        w.writerow(csv_cols)
+        w.writerows(zip(*[t[c].tolist() for c in csv_cols]))
         return 0
     if args.csv:
         with atomic_output(args.csv, newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(cols)
-            w.writerows(zip(*[t[c].tolist() for c in cols]))
+            w.writerow(csv_cols)
+            w.writerows(zip(*[t[c].tolist() for c in csv_cols]))
         print(f"wrote {len(t)} trades to {args.csv}")
         return 0
     # summed as Python ints: fills of more than 2**63 - 1 lots in all wrapped an int64 sum
