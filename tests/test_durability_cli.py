@@ -483,8 +483,31 @@ def test_cli_journal_inspect_creation_cut_short_not_said_cut_by_recovery(capsys,
     (d / "journal-00000000000000000001.mcj").write_bytes(bytes(10))
     (d / "trades-00000000000000000001.mct").write_bytes(b"")
     code, out, _ = run_cli(capsys, "journal", "inspect", d)
-    assert code == 0 and "recovery cuts it" not in out
+    assert "recovery cuts it" not in out
     assert "creation was cut short" in out and "Engine(journal=" in out
     code, _, err = run_cli(capsys, "recover", d)
     assert code == 1 and "creation was cut short" in err
     mc.Engine(journal=d).close()                     # what inspect says to do
+
+
+@pytest.mark.parametrize("json_out", [None, "-", "file"])
+def test_cli_journal_inspect_creation_cut_short_exits_1_as_recover_refuses(capsys, tmp_path,
+                                                                           json_out):
+    # a journal with no start (its creation cut short) was reported and exited 0, while
+    # recover refuses it (exit 1): a script checking the directory with inspect went on
+    d = tmp_path / "j"
+    d.mkdir()
+    seg = "journal-00000000000000000001.mcj"
+    (d / seg).write_bytes(bytes(10))
+    (d / "trades-00000000000000000001.mct").write_bytes(b"")
+    extra = [] if json_out is None else ["--json", tmp_path / "i.json" if json_out == "file"
+                                         else "-"]
+    code, out, err = run_cli(capsys, "journal", "inspect", d, *extra)
+    report = json.loads(out) if json_out == "-" else out
+    assert ("creation was cut short" in report if json_out != "-"
+            else report["journals"]["commands"]["torn_tail"]["file"] == seg)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("matchcore journal: error: ")
+    assert "recovery refuses" in err and "creation was cut short" in err and seg in err
+    rcode, _, rerr = run_cli(capsys, "recover", d)
+    assert rcode == 1 and "creation was cut short" in rerr

@@ -1,7 +1,8 @@
 """``matchcore journal inspect|trades DIR`` and ``matchcore recover DIR``: journals from the shell.
 
 Thin over :mod:`matchcore.durability`: ``journal inspect`` lists segments, records, the last
-sequence, snapshots and any damage (exit status 1 when the journal is corrupt, 0 otherwise);
+sequence, snapshots and any damage (exit status 1 when the journal is corrupt or its creation
+was cut short, which recovery refuses; 0 otherwise);
 ``journal trades`` prints or exports the trade capture; ``recover`` rebuilds the engine and prints
 its state hash and books (read-only unless ``--repair``).
 """
@@ -150,10 +151,13 @@ def _inspect(args) -> int:
     info = inspect(args.dir)
     # a crash inside Engine(journal=DIR) before its first header: recovery refuses the
     # directory and a new engine replaces the files, so "recovery cuts it" was wrong there
-    cut_short = bool(creation_leftovers(args.dir)) and not info["snapshots"]
+    leftovers = creation_leftovers(args.dir)
+    cut_short = bool(leftovers) and not info["snapshots"]
     if args.json:
         _dump_json(info, args.json)
         if args.json == "-":
+            if cut_short:
+                return _refused_cut_short(args, leftovers[0])
             return 1 if any(j["corrupt"] for j in info["journals"].values()) else 0
     print(f"journal directory {info['path']}")
     bad = False
@@ -197,7 +201,19 @@ def _inspect(args) -> int:
                   f"state hash {s['state_hash']:#018x}")
         else:
             print(f"  {s['file']}  INVALID: {s['error']}")
+    if cut_short:
+        return _refused_cut_short(args, leftovers[0])
     return 1 if bad else 0
+
+
+def _refused_cut_short(args, segment) -> int:
+    # after the report: the directory holds nothing recovery can start from, and recover
+    # refuses it (exit 1), so inspect does not pass it as a journal either
+    print(f"matchcore journal: error: recovery refuses {args.dir}: its only segment "
+          f"{os.path.basename(segment)} (torn header) holds no record, its creation was cut "
+          f"short (nothing was acknowledged); Engine(journal={args.dir!r}) starts a new "
+          f"journal there", file=sys.stderr)
+    return 1
 
 
 def _trades(args) -> int:
