@@ -215,10 +215,9 @@ def test_recovery_no_snapshot_seed_only_directory_starts_from_seed(tmp_path):
     assert mc.Engine.recover(d2, readonly=True).symbols == {1: None}
 
 
-def test_recovery_no_snapshot_journal_started_from_later_snapshot_says_why(tmp_path):
-    # a journal started by Engine.recover(DIR) from a snapshot at seq 1 (a backup restored):
-    # snapshot=False refused it saying "no valid snapshot holds the state before it", with that
-    # snapshot valid and right there (and recovered from by snapshot=True)
+def _journal_started_from_later_snapshot(tmp_path):
+    """A journal started by Engine.recover(DIR) from a snapshot at seq 2 (a backup restored):
+    (its directory, the snapshot, the state hash after one more command)."""
     e, d = journaled(tmp_path)
     e.add_symbol(1)
     e.submit(1, 5, 1, 100, 5)
@@ -229,16 +228,66 @@ def test_recovery_no_snapshot_journal_started_from_later_snapshot_says_why(tmp_p
     rec.submit(1, 6, 0, 100, 2)
     want = rec.state_hash()
     rec.close()
+    return backup, snap, want
+
+
+def test_recovery_no_snapshot_journal_started_from_later_snapshot_replays_from_it(tmp_path):
+    # snapshot=False replays the whole journal from the state it starts from: a seed
+    # snapshot-0, but a journal whose first segment records a seed at a later seq was refused
+    # ("journal starts at seq 3"), read-only and with repair alike, with that seed right there
+    backup, snap, want = _journal_started_from_later_snapshot(tmp_path)
+    assert segment_files(backup, KIND_COMMANDS)[0][0] == 3
     before = _files_and_sizes(backup)
-    with pytest.raises(JournalError) as err:
-        mc.Engine.recover(backup, snapshot=False, readonly=True)
-    msg = str(err.value)
-    assert "journal starts at seq 3" in msg and "no valid snapshot holds" not in msg
-    assert "snapshot=False" in msg and "snapshot=True" in msg
-    assert err.value.path == str(backup / f"journal-{3:020d}.mcj")
+    ro = mc.Engine.recover(backup, snapshot=False, readonly=True)
+    rep = ro.recovery_report
+    assert ro.state_hash() == want and rep.snapshot == snap and rep.snapshot_seq == 2
+    assert rep.replayed_commands == 1 and not rep.skipped_snapshots
     assert _files_and_sizes(backup) == before
+    rec = mc.Engine.recover(backup, snapshot=False)            # what --repair does: the same
+    assert rec.state_hash() == want and rec.recovery_report.snapshot == snap
+    assert rec.recovery_report.replayed_commands == 1
+    rec.close()
     ok = mc.Engine.recover(backup, readonly=True)
     assert ok.state_hash() == want and ok.recovery_report.snapshot == snap
+
+
+def test_recovery_no_snapshot_journal_started_from_later_snapshot_seed_gone_refused(tmp_path):
+    # its seed gone, snapshot=False says which state it lacks, and changes nothing
+    backup, snap, want = _journal_started_from_later_snapshot(tmp_path)
+    start = inspect(backup)["journals"]["commands"]["segments"][0]["start_state_hash"]
+    os.unlink(snap)
+    before = _files_and_sizes(backup)
+    for readonly in (True, False):
+        with pytest.raises(JournalError) as err:
+            mc.Engine.recover(backup, snapshot=False, readonly=readonly)
+        msg = str(err.value)
+        assert "journal starts at seq 3" in msg and "seq 2" in msg and f"{start:#018x}" in msg
+        assert err.value.path == str(backup / f"journal-{3:020d}.mcj")
+        assert _files_and_sizes(backup) == before
+
+
+def test_recovery_no_snapshot_journal_without_recorded_start_says_why(tmp_path):
+    # a journal whose first segments were deleted records no state it starts from: snapshot=False
+    # has nothing to replay it from, and says so (not "no valid snapshot holds the state")
+    e, d = journaled(tmp_path, segment_bytes=8256)
+    e.add_symbol(1)
+    for k in range(300):
+        e.submit(1, k + 1, k % 2, 100 + k % 2, 5)
+    e.snapshot()
+    e.close()
+    files = segment_files(d, KIND_COMMANDS)
+    assert len(files) > 2
+    os.unlink(files[0][1])
+    before = _files_and_sizes(d)
+    with pytest.raises(JournalError) as err:
+        mc.Engine.recover(d, snapshot=False, readonly=True)
+    msg = str(err.value)
+    assert f"journal starts at seq {files[1][0]}" in msg and "no valid snapshot holds" not in msg
+    assert "snapshot=False" in msg and "snapshot=True" in msg
+    assert err.value.path == files[1][1]
+    assert _files_and_sizes(d) == before
+    assert mc.Engine.recover(d, readonly=True).recovery_report.snapshot is not None
+
 
 def test_recovery_stray_files_with_unicode_digit_names_ignored(tmp_path):
     # str.isdigit() accepts '²' and '٣': a stray "snapshot-².mcs" or "journal-².mcj" made

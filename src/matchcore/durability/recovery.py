@@ -193,17 +193,17 @@ def _foreign_snapshots(path, cscan, report, foreign):
             foreign.append(fpath)
 
 
-def _pick_snapshot(path, cscan, report, foreign, cls, seed_only=False):
+def _pick_snapshot(path, cscan, report, foreign, cls, seed_only=False, seed_seq=0):
     """The newest usable snapshot, loaded as an engine of class ``cls``; appends to
     ``foreign`` the ones that can never be states of this journal (ahead of it, or taken after
-    another record at their seq). ``seed_only``: only a snapshot at seq 0, the state a journal
-    started from a snapshot (``recover()`` of a directory holding only ``snapshot-0``) begins
-    with, which no record of the journal holds."""
+    another record at their seq). ``seed_only``: only a snapshot at seq ``seed_seq``, the state
+    a journal started from a snapshot (``recover()`` of a directory holding only that
+    snapshot) begins with, which no record of the journal holds."""
     has_journal = bool(cscan.segments)
     first = cscan.segments[0].first_seq if has_journal else None
     judged = {f for f, _ in report.skipped_snapshots}
     for seq, fpath in reversed(list_snapshots(path)):
-        if (seed_only and seq != 0) or fpath in judged:    # (reported once)
+        if (seed_only and seq != seed_seq) or fpath in judged:    # (reported once)
             continue
         try:
             eng, head = _load_snapshot(fpath, cls=cls)
@@ -393,9 +393,14 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         # from that state (replayed from an empty engine, it "diverged" at its first order);
         # so does a directory holding only its seed (no segment yet, no later snapshot: with
         # one, the journal it continued is gone, and the seed is not the state to go on from)
+        # A journal that starts at a later seq continues the seed its first segment records
+        # (Engine.recover(DIR) of a directory whose journal was gone: a backup's snapshot)
         if (cscan.segments[0].first_seq == 1 if cscan.segments
                 else [seq for seq, _ in list_snapshots(path)] == [0]):
             eng, head, snap_file = _pick_snapshot(path, cscan, report, [], cls, seed_only=True)
+        elif cscan.segments and _base_of(cscan, cscan.segments[0].first_seq - 1) is not None:
+            eng, head, snap_file = _pick_snapshot(path, cscan, report, [], cls, seed_only=True,
+                                                  seed_seq=cscan.segments[0].first_seq - 1)
     if eng is not None:
         report.snapshot, report.snapshot_seq = snap_file, head["seq"]
         start = head["seq"]
@@ -420,15 +425,26 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
         if cscan.segments[0].first_seq != 1:
             first = cscan.segments[0].first_seq
+            base = _base_of(cscan, first - 1)
+            if not snapshot and base is not None:
+                skipped = ("; snapshots skipped: " + "; ".join(
+                    f"{os.path.basename(f)}: {why}" for f, why in report.skipped_snapshots)
+                    if report.skipped_snapshots else "")
+                raise JournalError(f"{path}: journal starts at seq {first} from a seed "
+                                   f"snapshot: {os.path.basename(base[0])} continues an "
+                                   f"engine of state hash {base[1]:#018x}, but no valid "
+                                   f"snapshot at seq {first - 1} holds that state{skipped}",
+                                   cscan.segments[0].path, 0)
             if not snapshot:
-                # not "no valid snapshot": snapshot=False looks at none but a seed snapshot-0,
-                # and the state before this journal may be in one (a journal started from a
-                # snapshot, or its earlier segments deleted)
+                # not "no valid snapshot": snapshot=False looks at none but the seed the
+                # journal records, and the state before this journal may be in one (its
+                # earlier segments deleted)
                 raise JournalError(f"{path}: journal starts at seq {first}: no record holds "
                                    f"the state before it, and snapshot=False replays only a "
-                                   f"journal that starts at seq 1 (from an empty engine or "
-                                   f"its seed snapshot-0); recover with snapshot=True to "
-                                   f"start from a snapshot", cscan.segments[0].path, 0)
+                                   f"journal that starts at seq 1 or from the seed snapshot "
+                                   f"its first segment records (this one records none); "
+                                   f"recover with snapshot=True to start from a snapshot",
+                                   cscan.segments[0].path, 0)
             raise JournalError(f"{path}: journal starts at seq {first} and "
                                f"no valid snapshot holds the state before it",
                                cscan.segments[0].path, 0)
