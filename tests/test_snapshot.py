@@ -37,6 +37,39 @@ def _session_book(seed=3, n=1500, stp=mc.STP.CANCEL_RESTING):
     return book
 
 
+# ---- from_snapshot on a subclass ----
+
+class _VenueBook(mc.OrderBook):
+    """A subclass whose __init__ requires an argument and has a side effect."""
+    opened = []
+
+    def __init__(self, stp, *, record_events=True, capacity=1024):
+        _VenueBook.opened.append(stp)
+        self.venue = "XNAS"
+
+
+@pytest.mark.parametrize("record_events", [True, False])
+def test_snapshot_from_snapshot_on_subclass_made_without_its_init(record_events):
+    # from_snapshot called the subclass's __init__ with (record_events=, capacity=): one that
+    # takes other arguments raised TypeError, one with side effects ran them; pickle and copy
+    # make the instance without it
+    book = _VenueBook(mc.STP.CANCEL_BOTH)
+    book.submit(1, 0, 100, 5, owner=3)
+    book.submit(2, 1, 105, 7)
+    _VenueBook.opened.clear()
+    twin = _VenueBook.from_snapshot(book.snapshot(), record_events=record_events)
+    assert _VenueBook.opened == []
+    assert type(twin) is _VenueBook and not hasattr(twin, "venue")
+    assert twin.state_hash() == book.state_hash() and twin.stp == mc.STP.CANCEL_BOTH
+    assert twin.record_events is record_events
+    twin.check_invariants()
+    assert twin.submit(3, 0, 105, 2) == book.submit(3, 0, 105, 2) == 2
+    assert twin.state_hash() == book.state_hash()
+    with pytest.raises(SnapshotError):                     # still checked: nothing made
+        _VenueBook.from_snapshot(b"not a snapshot")
+    assert _VenueBook.opened == []
+
+
 # ---- exact round trips ----
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -754,14 +754,17 @@ cdef class OrderBook:
 
     @classmethod
     def from_snapshot(cls, data, *, record_events=True):
-        """A new book holding a :meth:`snapshot`'s state (see :meth:`restore`).
-        O(orders + levels).
+        """A new book holding a :meth:`snapshot`'s state (see :meth:`restore`). Called on a
+        subclass, an instance of it, made as pickle and copy make one (without calling its
+        ``__init__``). O(orders + levels).
 
         >>> a = OrderBook(); a.submit(1, 0, 99, 5); OrderBook.from_snapshot(a.snapshot()).best_bid()
         0
         (99, 5)
         """
-        cdef OrderBook book = cls(record_events=record_events, capacity=0)
+        # cls.__new__, not cls(): a subclass's __init__ may take other arguments or have side
+        # effects, and the snapshot holds none of its attributes
+        cdef OrderBook book = cls.__new__(cls, record_events=record_events, capacity=0)
         book.restore(data)
         return book
 
