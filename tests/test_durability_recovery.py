@@ -411,6 +411,57 @@ def test_recovery_segment_copied_under_another_name_named_an_overlap_not_a_gap(t
     corrupt = inspect(d)["journals"][label]["corrupt"]
     assert corrupt["file"] == copy.name and "overlap" in corrupt["reason"]
 
+def _reseal_header(data: bytearray) -> None:
+    data[60:64] = struct.pack("<I", _crc32c_py(bytes(data[:60])))
+
+
+@pytest.mark.parametrize("case", ["newer_version", "other_kind"])
+def test_recovery_last_segment_with_intact_foreign_header_refused_not_dropped(tmp_path, case):
+    # A last segment whose header is whole (its CRC holds) but that this version cannot read
+    # (a newer journal version whose records it does not know; a command segment under a
+    # trade segment's name) was taken for a header torn by a crash: "recovery cuts it", and
+    # Engine.recover deleted the file with every record in it
+    steps, cmds = make_flow(11, 600)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    if case == "newer_version":
+        kind, label, last = KIND_COMMANDS, "commands", _last_segment(d)
+        data = bytearray(open(last, "rb").read())
+        data[8:12] = struct.pack("<I", 2)
+        _reseal_header(data)
+        off = _j.SEG_HEADER
+        while off + 8 <= len(data):                  # records of a layout v1 does not know
+            length = struct.unpack_from("<I", data, off)[0]
+            if length == 0:
+                break
+            data[off + 8:off + 10] = struct.pack("<H", 0x7F00)
+            crc = _crc32c_py(bytes(data[off + 8:off + length]))
+            data[off + 4:off + 8] = struct.pack("<I", crc)
+            off += length
+        open(last, "wb").write(bytes(data))
+        why = "unsupported journal version 2"
+    else:
+        kind, label = KIND_TRADES, "trades"
+        first, last = segment_files(d, KIND_TRADES)[-1]
+        cmd_first, cmd_seg = segment_files(d, KIND_COMMANDS)[0]
+        data = bytearray(open(cmd_seg, "rb").read())
+        data[24:32] = struct.pack("<Q", first)       # named as the trade segment it replaced
+        _reseal_header(data)
+        open(last, "wb").write(bytes(data))
+        why = "expected 2"
+    sizes = {f: os.path.getsize(f) for _, f in segment_files(d, kind)}
+    info = inspect(d)["journals"][label]
+    assert info["torn_tail"] is None and info["dropped_segments"] == []
+    assert info["corrupt"]["file"] == os.path.basename(last) and why in info["corrupt"]["reason"]
+    assert info["corrupt"]["unreadable"]             # not "valid records follow"
+    for readonly in (True, False):
+        with pytest.raises(JournalError, match=why) as err:
+            mc.Engine.recover(d, readonly=readonly)
+        assert err.value.path == str(last) and "what it holds is unknown" in str(err.value)
+    assert {f: os.path.getsize(f) for _, f in segment_files(d, kind)} == sizes
+
+
 def _damage_cases(rng, files, n):
     for _ in range(n):
         path = files[int(rng.integers(len(files)))]

@@ -9,7 +9,8 @@ this module lists and scans segments and classifies damage:
   later one, is a **torn tail**: reported, and cut by recovery;
 * a bad record followed by a well-formed one, a sequence gap or overlap, or a bad header on a
   segment that is not a torn last one is **corruption**: :class:`JournalError` naming segment
-  and offset.
+  and offset. A torn header is one whose CRC does not hold: a whole header that this version
+  cannot read (a newer version, another kind of segment) is corruption, never cut.
 """
 from __future__ import annotations
 
@@ -84,7 +85,9 @@ class JournalScan:
     tail: tuple[str, int, str] | None = None      # torn tail: (segment, offset, reason)
     corrupt: tuple[str, int, str] | None = None   # corruption: (segment, offset, reason)
     drop: list[str] = field(default_factory=list)  # trailing segment files with nothing valid
-    unreadable: bool = False    # the corruption is a segment file that cannot be read
+    # the corruption is a segment file that cannot be read (or whose whole header this version
+    # cannot read)
+    unreadable: bool = False
     _loaded: Segment | None = field(default=None, repr=False)   # the last load_seq() gave
     # the ReadBuffer the scan read into (scan_journal's ``into``): load_seq loads into it too
     _buffer: ReadBuffer | None = field(default=None, repr=False)
@@ -161,6 +164,14 @@ def scan_segment_bytes(data: bytes, kind: int, name: str = "<bytes>",
                    base_hash=_j.segment_base_hash(data))
 
 
+def _header_intact(data) -> bool:
+    """Whether ``data`` starts with a whole segment header, as a writer wrote it (magic and
+    CRC hold), whatever its fields say: a crash cannot have torn it."""
+    head = bytes(memoryview(data).cast("B")[:_j.SEG_HEADER])
+    return (len(head) == _j.SEG_HEADER and head[:8] == b"MCJOURNL"
+            and _j.crc32c(head[:60]) == int.from_bytes(head[60:64], "little"))
+
+
 def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
                  keep_index: bool = True, into: ReadBuffer | None = None) -> JournalScan:
     """Scan every segment of one kind in a directory and classify the damage (see the module
@@ -190,13 +201,17 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
             seg = scan_segment_bytes(data, kind, fpath, first)
         except JournalError as exc:
             # A header torn by a crash while a segment was being created can only be on the
-            # last segment, with nothing valid in it.
-            if i == n - 1 and not _j.segment_has_valid_record(data, kind):
+            # last segment, with nothing valid in it. A whole header (its CRC holds) was
+            # written as it is: one this version cannot read (a newer version, another kind)
+            # is not torn, and its records are not nothing.
+            intact = _header_intact(data)
+            if i == n - 1 and not intact and not _j.segment_has_valid_record(data, kind):
                 scan.drop.append(fpath)
                 if scan.tail is None:
                     scan.tail = (fpath, 0, "torn segment header")
                 continue
-            scan.corrupt = (fpath, exc.offset or 0, str(exc))
+            # (behind a whole header this version cannot read, what the file holds is unknown)
+            scan.corrupt, scan.unreadable = (fpath, exc.offset or 0, str(exc)), intact
             return scan
         if scan.stp is None:
             scan.stp = seg.stp
