@@ -69,6 +69,24 @@ def test_cli_journal_inspect_torn_and_corrupt_reported(capsys, jdir):
     assert code == 1 and "offset" in err and os.path.basename(first) in err
 
 
+@pytest.mark.parametrize("json_out", [None, "-"])
+def test_cli_journal_inspect_corrupt_exits_1_with_error_line(capsys, jdir, json_out):
+    # exit status 1 is "an error, said in one line on stderr": inspect finding corruption
+    # exited 1 with nothing on stderr (with --json -, a script saw only the status)
+    d, eng, n = jdir
+    first = segment_files(d, KIND_COMMANDS)[0][1]
+    with open(first, "r+b") as fh:
+        fh.seek(200)
+        fh.write(b"\x00\x00")
+    code, out, err = run_cli(capsys, "journal", "inspect", d,
+                             *([] if json_out is None else ["--json", json_out]))
+    corrupt = (json.loads(out) if json_out else mc.durability.inspect(d))[
+        "journals"]["commands"]["corrupt"]
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("matchcore journal: error: ") and "recovery refuses" in err
+    assert os.path.basename(first) in err and f"offset {corrupt['offset']}" in err
+
+
 def test_cli_journal_inspect_unreadable_last_segment_not_said_followed_by_valid_data(
         capsys, jdir):
     # A segment that cannot be read is the corruption (what it holds is unknown), but the

@@ -158,7 +158,7 @@ def _inspect(args) -> int:
         if args.json == "-":
             if cut_short:
                 return _refused_cut_short(args, leftovers[0])
-            return 1 if any(j["corrupt"] for j in info["journals"].values()) else 0
+            return _refused_corrupt(args, info)
     print(f"journal directory {info['path']}")
     bad = False
     for label, j in info["journals"].items():
@@ -203,7 +203,21 @@ def _inspect(args) -> int:
             print(f"  {s['file']}  INVALID: {s['error']}")
     if cut_short:
         return _refused_cut_short(args, leftovers[0])
-    return 1 if bad else 0
+    return _refused_corrupt(args, info) if bad else 0
+
+
+def _refused_corrupt(args, info) -> int:
+    # exit status 1 is an error said in one line on stderr: the corruption went to stdout only
+    found = [f"the {label} journal is corrupt in {j['corrupt']['file']} at offset "
+             f"{j['corrupt']['offset']} ({j['corrupt']['reason']})"
+             for label, j in info["journals"].items() if j["corrupt"]]
+    if not found:
+        return 0
+    past = (" (recover --no-trades rebuilds the engine without reading the trade journal)"
+            if info["journals"]["trades"]["corrupt"] else "")
+    print(f"matchcore journal: error: recovery refuses {args.dir}: {'; '.join(found)}{past}",
+          file=sys.stderr)
+    return 1
 
 
 def _refused_cut_short(args, segment) -> int:
