@@ -175,3 +175,16 @@ def test_cli_book_orders_dropped_out_of_memory_reported_exit_1(capsys, day, monk
     assert code == 1 and f"{sym} (locate " in out
     assert err == ("matchcore book: error: out of memory: 3 records or orders dropped (sinks or "
                    "books that could not grow); the book shown is incomplete\n")
+
+
+@pytest.mark.parametrize("at", ["11:00:00.1234567891", "11:00:00.", "1_1:00:00", "11:00:0\u0661",
+                                "+11:00:00"])
+def test_cli_book_at_beyond_nine_fraction_digits_or_not_ascii_digits_refused(capsys, day, at):
+    # a 10th fraction digit was cut off (the book at .1234567891 shown as the book at
+    # .123456789) and int() took "1_1", "+11" and non-ASCII digits: all ran with exit status 0
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", at,
+                             "--no-progress")
+    assert code == 1 and out == ""
+    assert err.strip() == f"matchcore book: error: time {at!r} is not HH:MM:SS[.fraction]"
+    with pytest.raises(ValueError, match="is not HH:MM:SS"):
+        itch.parse_time(at)

@@ -19,6 +19,7 @@ import gzip
 import io
 import operator
 import os
+import re
 import stat
 import zlib
 from pathlib import Path
@@ -328,20 +329,25 @@ def _decode_file(path: Path, infer: bool, chunk_size: int) -> Decoded:
     return out
 
 
+_TIME = re.compile(r"([0-9]+):([0-9]+):([0-9]+)(?:\.([0-9]{1,9}))?")
+
+
 def parse_time(text: str) -> int:
-    """'HH:MM:SS[.ffffff...]' -> nanoseconds since midnight (the ITCH timestamp unit).
+    """'HH:MM:SS[.fraction]' (1 to 9 fraction digits) -> nanoseconds since midnight (the ITCH
+    timestamp unit).
 
     >>> parse_time("09:30:00.5")
     34200500000000
     """
-    try:
-        hms, _, frac = text.strip().partition(".")
-        h, m, s = (int(x) for x in hms.split(":"))
-        if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 60) or (frac and not frac.isdigit()):
-            raise ValueError
-        ns = int((frac + "000000000")[:9]) if frac else 0
-    except ValueError:
-        raise ValueError(f"time {text!r} is not HH:MM:SS[.fraction]") from None
+    # ASCII digits only, the fraction 1 to 9 of them (int() also takes "1_0", "+1" and other
+    # scripts' digits; a 10th fraction digit, below the nanosecond, was cut off unseen)
+    match = _TIME.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"time {text!r} is not HH:MM:SS[.fraction]")
+    h, m, s = (int(x) for x in match.group(1, 2, 3))
+    if not (h < 24 and m < 60 and s < 60):
+        raise ValueError(f"time {text!r} is not HH:MM:SS[.fraction]")
+    ns = int((match.group(4) or "").ljust(9, "0"))
     return ((h * 60 + m) * 60 + s) * 1_000_000_000 + ns
 
 
