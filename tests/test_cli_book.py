@@ -188,3 +188,12 @@ def test_cli_book_at_beyond_nine_fraction_digits_or_not_ascii_digits_refused(cap
     assert err.strip() == f"matchcore book: error: time {at!r} is not HH:MM:SS[.fraction]"
     with pytest.raises(ValueError, match="is not HH:MM:SS"):
         itch.parse_time(at)
+
+
+@pytest.mark.parametrize("symbol", ["", " "])
+def test_cli_book_empty_symbol_refused_naming_the_option(capsys, day, symbol):
+    # the refusal was the library's, naming an argument the command does not have and not
+    # what was given: "symbols holds an empty name ('')" for --symbol " "
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", symbol, "--no-progress")
+    assert code == 1 and out == ""
+    assert err.strip() == f"matchcore book: error: --symbol {symbol!r} names no symbol"

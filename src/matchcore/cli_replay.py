@@ -741,6 +741,9 @@ def _book(args) -> int:
 
     if args.depth < 1:
         raise ValueError("--depth must be >= 1")
+    if not args.symbol.strip():
+        # (the replay's own refusal named its "symbols" argument and the name stripped)
+        raise ValueError(f"--symbol {args.symbol!r} names no symbol")
     if args.plot:
         from matchcore.replay_plots import _pyplot
 
