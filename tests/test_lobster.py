@@ -653,3 +653,16 @@ def test_replay_lobster_no_messages_summary_says_types_none(tmp_path):
     msg.write_text("")
     first = replay_lobster(msg).summary().splitlines()[0]
     assert first.endswith("; types none"), first
+
+
+def test_lobster_verify_summary_without_failures_says_none_not_python_none(tmp_path):
+    # where every level and transition agreed, the summary printed Python's None: "first
+    # disagreement: None", "first failure at message None" (matchcore replay --verify too).
+    # The first 9 messages of the hand-made file: the clamped execution is the 10th.
+    m, o = _write(tmp_path, MESSAGES[:9], ROWS[:9])
+    r = replay_lobster(m, o, verify=True, levels=1)
+    assert r.first_disagreement is None and r.first_transition_failure is None
+    text = r.summary()
+    assert "None" not in text
+    assert text.splitlines()[-2].endswith("; first disagreement: none")
+    assert text.splitlines()[-1].endswith("100.00% agree; no transition fails")

@@ -157,10 +157,12 @@ class LobsterResult:
             lines.append(
                 f"verify (top {self.levels} levels, both sides): full agreement after "
                 f"{self.agreement_rate:.1%} of messages, best level {self.top_of_book_rate:.1%}; "
-                f"first disagreement: {self.first_disagreement}")
+                f"first disagreement: {self.first_disagreement or 'none'}")
         if self.transitions is not None and self.transition_rate is not None:
+            failure = self.first_transition_failure
             lines.append(f"transitions (row k-1 + message k = row k): {self.transition_rate:.2%} "
-                         f"agree; first failure at message {self.first_transition_failure}")
+                         "agree; " + ("no transition fails" if failure is None else
+                                      f"first failure at message {failure}"))
         return "\n".join(lines)
 
 
