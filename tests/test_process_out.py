@@ -359,3 +359,63 @@ def test_process_without_out_result_is_a_plain_array_of_its_events():
     ev2 = ev.copy()
     ev[:] = ev2[::-1]                       # the caller's to write
     assert np.array_equal(ev[::-1], ev2)
+
+
+_BEFORE_OOM_SCRIPT = r"""
+import resource, sys
+import numpy as np
+import matchcore as mc
+
+what, strided = sys.argv[1], sys.argv[2] == "strided"
+
+
+def make():
+    if what == "engine":
+        e = mc.Engine()
+        e.add_symbol(0)
+        return e
+    return mc.OrderBook()
+
+
+n = 3_000_000
+flow = np.zeros(n, mc.COMMAND_DTYPE)
+flow["order_id"] = np.arange(1, n + 1)
+flow["side"] = np.arange(n) % 2
+flow["price"] = np.where(flow["side"] == 0, 1 + np.arange(n) % 40, 101 + np.arange(n) % 40)
+flow["qty"] = 1
+batch = flow[::2] if strided else flow
+obj = make()
+empty = obj.state_hash()
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+# room for neither the result array made before the batch (2n + 64 events) nor the aligned
+# copy of a strided batch
+resource.setrlimit(resource.RLIMIT_AS, (vm + 40 * 2**20, resource.RLIM_INFINITY))
+try:
+    obj.process(batch)
+    print("returned")
+    sys.exit(0)
+except MemoryError as ex:
+    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+    err = ex
+print(err.applied, str(err))
+assert obj.state_hash() == empty and len(obj.events()) == 0 and not obj.busy
+"""
+
+
+@pytest.mark.parametrize("strided", ["contiguous", "strided"])
+@pytest.mark.parametrize("what", ["engine", "book"])
+def test_process_out_of_memory_before_first_command_says_none_applied(what, strided):
+    # A large batch without out= makes its result array before the first command, and a
+    # strided batch is copied first: memory running out there gave numpy's MemoryError,
+    # without the `applied` count the README promises (a caller keeping its own record of
+    # the batch read e.applied: AttributeError)
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _BEFORE_OOM_SCRIPT, what, strided],
+                       capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0, r.stderr
+    applied, message = r.stdout.split(" ", 1)
+    n = 1_500_000 if strided == "strided" else 3_000_000
+    assert applied == "0" and message.strip() == f"matchcore: out of memory after 0 of {n} commands"

@@ -517,6 +517,8 @@ cdef inline int mc_guard_per_call(mc_book* b) except -1:
 cdef object _out_buffer(object out, object commands, object given)
 # process()'s result array for a large batch without out= (reused when no result refers to it)
 cdef object mc_result_block(int64_t n)
+# the MemoryError of a batch that ran out of memory before its first command (applied 0)
+cdef object mc_oom_before(int64_t n)
 cdef object _commands_array(object commands, str what)
 
 # A returned qty as a Python int: one of the cached ints 0..1023 where it can be, the way the

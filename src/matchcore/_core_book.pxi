@@ -272,7 +272,10 @@ cdef class OrderBook:
         cdef bint lend = not fresh or n >= 2048
         if fresh and lend:
             # made first (or reused, see mc_result_block); the result is a view of its events
-            dst = mc_result_block(2 * n + 64)
+            try:
+                dst = mc_result_block(2 * n + 64)
+            except MemoryError:
+                raise mc_oom_before(n) from None
             dst_cap = dst.shape[0]
         # Busy from here until the event buffer is the book's own again: the batch runs without
         # the GIL, and a call from another thread meanwhile raises BusyError.

@@ -583,8 +583,19 @@ cdef object _commands_array(object commands, str what):
     # numpy calls a COMMAND_DTYPE array aligned at any address (the dtype is not an aligned
     # struct), so the data pointer is checked against the 8 bytes of the int64 fields.
     if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or (<size_t>cnp.PyArray_DATA(arr)) & 7:
-        arr = np.array(arr, order="C", copy=True)
+        try:
+            arr = np.array(arr, order="C", copy=True)
+        except MemoryError:
+            raise mc_oom_before(arr.shape[0]) from None
     return arr
+
+
+cdef object mc_oom_before(int64_t n):
+    # memory ran out before a batch's first command (its aligned copy, its result array): the
+    # MemoryError a batch raises, with the count applied, as when it runs out part way
+    exc = MemoryError(f"matchcore: out of memory after 0 of {n} commands")
+    exc.applied = 0
+    return exc
 
 
 cdef object _depth_out(object arr, str name):

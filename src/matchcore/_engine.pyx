@@ -27,6 +27,7 @@ from matchcore._core cimport (
     MC_R_QTY_ABOVE_MAX, MC_R_NOTIONAL_ABOVE_MAX, MC_SNAP_E_CORRUPT,
     _i64_of, _u64_of, _cint_of, _u64_order_id, _u64_owner, _i64_price, _i64_qty, _i64_ts_ns,
     _cint_side, _cint_tif, _out_buffer, _commands_array, mc_result_block,
+    mc_oom_before,
     _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg, mc_capacity_arg,
     mc_bool_arg, mc_flag_of, _ev_of,
 )

@@ -544,7 +544,10 @@ cdef class Engine:
         # are copied once, at their size.)
         cdef bint fresh = dst is None and n >= 2048 and jc == NULL
         if fresh:
-            dst = mc_result_block(2 * n + 64)
+            try:
+                dst = mc_result_block(2 * n + 64)
+            except MemoryError:
+                raise mc_oom_before(n) from None
         if dst is not None:
             dp = <mc_event*>cnp.PyArray_DATA(dst)
             cap = dst.shape[0]
