@@ -419,3 +419,21 @@ def test_process_out_of_memory_before_first_command_says_none_applied(what, stri
     applied, message = r.stdout.split(" ", 1)
     n = 1_500_000 if strided == "strided" else 3_000_000
     assert applied == "0" and message.strip() == f"matchcore: out of memory after 0 of {n} commands"
+
+
+def test_readme_process_out_of_memory_message_is_the_one_raised():
+    # the README quoted "out of memory after 1,204 of 3,000,000 commands": the message has no
+    # thousands separators, and a caller matching the quoted form never matched
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    quoted = re.search(r"`(matchcore: )?out of memory after [^`]* commands`", readme).group(0)
+    r = subprocess.run([sys.executable, "-c", _BEFORE_OOM_SCRIPT, "book", "contiguous"],
+                       capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    raised = r.stdout.split(" ", 1)[1].strip()
+    shape = re.sub(r"\d+", "N", raised)
+    assert re.sub(r"\d+", "N", quoted.strip("`")) == shape, (quoted, raised)
