@@ -432,3 +432,17 @@ def test_cli_replay_dbn_several_publishers_books_named_with_their_publisher(tmp_
         rows = list(csv.DictReader(f))
     assert {row["symbol"] for row in rows if row["file"] == str(path)} == want
     assert {row["symbol"] for row in rows if row["file"] == str(other)} == {"SYM0"}
+
+
+@pytest.mark.parametrize("dask", [[], ["--dask", "tcp://127.0.0.1:1"]])
+def test_cli_replay_several_files_infer_lengths_with_dbn_refused_naming_the_option(
+        dbn_file, tmp_path, capsys, dask):
+    # with several files (or --dask) the refusal named the library's keyword, not the option:
+    # "day.dbn.zst: infer_lengths applies to ITCH files, not DBN"
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2_000, symbols=2, seed=3)
+    rc = main(["replay", str(day), str(dbn_file), "--infer-lengths", "--no-progress", *dask])
+    cap = capsys.readouterr()
+    assert rc == 1 and cap.out == ""
+    assert cap.err == (f"matchcore replay: error: {dbn_file}: --infer-lengths applies to ITCH "
+                       "files, not DBN\n")

@@ -52,6 +52,13 @@ def run_many(args) -> int:
             raise ValueError(f"{f} is a pipe or device: its format cannot be detected without "
                              f"consuming it; give --format")
     opts = _options(args)
+    if args.infer_lengths:
+        # (the replay's own refusal names its keyword, infer_lengths)
+        from matchcore._magic import detect_format
+
+        for f in files:
+            if (args.format or (f.is_file() and detect_format(f))) == "dbn":
+                raise ValueError(f"{f}: --infer-lengths applies to ITCH files, not DBN")
     _require_plot_extra(args)          # a missing extra said before the replay
     # the directory (--out) and plot prefix of each file, in the order given, as the results
     stems = _stems([str(f) for f in files])
