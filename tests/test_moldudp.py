@@ -904,3 +904,13 @@ def test_moldudp_publisher_cut_or_damaged_gzip_value_error_naming_file(tmp_path)
     whole.write_bytes(gzip.compress(b"") + gzip.compress(data[:1000]) + b"\0" * 4
                       + gzip.compress(data[1000:]) + b"\0" * 7)
     assert MoldUDP64Publisher(whole, 9).stats.messages == MoldUDP64Publisher(data, 9).stats.messages
+
+
+@pytest.mark.parametrize("on_gap", [5, "print"])
+def test_receiver_on_gap_not_callable_refused_when_made(on_gap):
+    # it was taken, and the first gap of the session then raised "'int' object is not
+    # callable" out of run(), part way through the stream
+    with pytest.raises(TypeError, match=r"on_gap must be callable\(first, last\) or None"):
+        MoldUDP64Receiver(0, "127.0.0.1", None, on_gap=on_gap)
+    with pytest.raises(TypeError, match=r"on_gap must be callable\(first, last\) or None"):
+        receive(0, on_gap=on_gap, timeout=0.1)

@@ -329,6 +329,10 @@ class MoldUDP64Receiver(NoCopy):
             self._returns_consumed = False
         else:
             raise TypeError("replayer must have a feed(bytes) method, be callable, or be None")
+        if on_gap is not None and not callable(on_gap):
+            # (taken, it raised "not callable" out of run() at the session's first gap)
+            raise TypeError(f"on_gap must be callable(first, last) or None, got "
+                            f"{type(on_gap).__name__} {on_gap!r}")
         if not _is_int(batch) or batch <= 0:
             raise ValueError(f"batch must be a whole number > 0, got {batch!r}")
         _check_port(port)
