@@ -914,3 +914,17 @@ def test_receiver_on_gap_not_callable_refused_when_made(on_gap):
         MoldUDP64Receiver(0, "127.0.0.1", None, on_gap=on_gap)
     with pytest.raises(TypeError, match=r"on_gap must be callable\(first, last\) or None"):
         receive(0, on_gap=on_gap, timeout=0.1)
+
+
+def test_publisher_compressed_buffer_refused_saying_a_buffer_is_read_plain():
+    # a gzip'd buffer was refused with "MoldUDP64Publisher reads ITCH 5.0 (plain or gzip'd
+    # once)": it was gzip'd once, and a buffer is read plain only (a .gz file is decompressed)
+    from matchcore.itch import generate
+
+    data = generate(None, messages=500, symbols=2, seed=4)
+    with pytest.raises(ValueError) as e:
+        MoldUDP64Publisher(gzip.compress(data), 9)
+    assert str(e.value) == ("the source buffer: a gzip-compressed stream, not ITCH 5.0: "
+                            "MoldUDP64Publisher reads a buffer of plain ITCH 5.0 (a file may be "
+                            "gzip'd); decompress it first")
+    assert MoldUDP64Publisher(data, 9).stats.messages == 500        # plain: taken
