@@ -827,3 +827,21 @@ def test_cli_replay_several_files_summary_dbn_entry_has_instruments_and_metadata
         assert dbn_entry[key] == one[key], key
         assert key not in itch_entry
     assert dbn_entry["metadata"]["dataset"] == "GLBX.MDP3" and len(dbn_entry["instruments"]) == 5
+
+
+@pytest.mark.parametrize("which", [0, 3])
+def test_replay_partition_takes_numpy_integers_as_ints(files, which):
+    # (np.int64(0), 2), as np.arange(n) gives the shares, was refused with "partition must be
+    # (k, n) with 0 <= k < n < 2**63", which it is: a numpy integer is an integer everywhere
+    # else (the books, the replayers' other options); bools stay refused
+    for k in range(2):
+        ints = replay_one(files[which], partition=(k, 2))
+        for kind in (np.int64, np.uint16, np.intp):
+            got = replay_one(files[which], partition=(kind(k), kind(2)))
+            assert got.stats == ints.stats and got.hashes == ints.hashes
+    from matchcore.feeds.dbn import DbnReplayer
+
+    make = itch.Replayer if which == 0 else DbnReplayer
+    for bad in ((np.True_, 2), (0, np.bool_(True)), (np.float64(0), 2)):
+        with pytest.raises(ValueError, match=r"^partition must be \(k, n\)"):
+            make(partition=bad)

@@ -1,7 +1,10 @@
 """The ``symbols=`` filter of the replay loops (ITCH, DBN), made once for both."""
 from __future__ import annotations
 
+import operator
 import re
+
+import numpy as np
 
 # a book label (matchcore.io.book_label): NAME@locateN, one of the books of a name that several
 # locates carry; a locate is a u16
@@ -86,3 +89,21 @@ def label_errors(symbols, names: dict) -> list[tuple[str, str]]:
                             else f"locate {L} does not occur"))
     return out
 
+
+def partition_pair(partition):
+    """``partition=(k, n)`` of a replayer as two Python ints, or ``(None, None)`` when it is not
+    a pair of whole numbers: ints, numpy integers and IntEnum members are taken (as the books'
+    integer arguments), a bool (taken for 1 or 0), a float or a string is not. O(1)."""
+    try:
+        k, n = partition
+    except (TypeError, ValueError):
+        return None, None
+    out = []
+    for x in (k, n):
+        if isinstance(x, (bool, np.bool_)):
+            return None, None
+        try:
+            out.append(operator.index(x))
+        except TypeError:
+            return None, None
+    return out[0], out[1]

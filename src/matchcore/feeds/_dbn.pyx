@@ -45,7 +45,7 @@ from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_tr
                                sk_records, sk_options, sk_replay_options, sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
-from matchcore._symfilter import plain_number, symbol_filter
+from matchcore._symfilter import partition_pair, plain_number, symbol_filter
 from matchcore.itch._buffer import byte_view as _byte_view
 
 cnp.import_array()
@@ -622,11 +622,8 @@ cdef class DbnReplayer:
         else:
             # whole numbers that fit the int64 fields: a bool was taken for 1 or 0, and a count
             # beyond int64 raised OverflowError naming no argument
-            try:
-                k, n = partition
-            except (TypeError, ValueError):
-                k = n = None
-            if not (type(k) is int and type(n) is int and 0 <= k < n < 2**63):
+            k, n = partition_pair(partition)
+            if not (k is not None and 0 <= k < n < 2**63):
                 raise ValueError(f"partition must be (k, n) with 0 <= k < n < 2**63, "
                                  f"not {partition!r}")
             self._part_k, self._part_n = k, n

@@ -40,7 +40,8 @@ from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_t
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
 from matchcore.itch._buffer import byte_view as _byte_view
-from matchcore._symfilter import LABEL as _LABEL, label_locates, plain_number, symbol_filter
+from matchcore._symfilter import (LABEL as _LABEL, label_locates, partition_pair, plain_number,
+                                 symbol_filter)
 
 cnp.import_array()
 
@@ -710,11 +711,8 @@ cdef class Replayer:
         else:
             # by locate number only: a share given as locate numbers in ``symbols`` also kept
             # a stock whose name is another share's number (a stock named "2" at locate 1)
-            try:
-                k, n = partition
-            except (TypeError, ValueError):
-                k = n = None
-            if not (type(k) is int and type(n) is int and -1 <= k < n <= 0x7FFFFFFF):
+            k, n = partition_pair(partition)
+            if not (k is not None and -1 <= k < n <= 0x7FFFFFFF):
                 raise ValueError(f"partition must be (k, n) with -1 <= k < n < 2**31, "
                                  f"not {partition!r}")
             self._part_k, self._part_n = k, n
