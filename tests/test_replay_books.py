@@ -1075,3 +1075,21 @@ def test_replay_deep_snapshot_depth_snapshots_recorded_not_dropped():
     for col in ("bid_price", "bid_qty", "bid_orders", "ask_price", "ask_qty", "ask_orders"):
         assert b[col][0][:10].tolist() == a[col][0].tolist()
         assert not b[col][0][10:].any()
+
+
+@pytest.mark.parametrize("hook", ["progress", "on_chunk"])
+@pytest.mark.parametrize("fmt", ["itch", "dbn"])
+def test_replay_file_hook_not_callable_refused_before_reading(tmp_path, fmt, hook):
+    # progress=5 replayed the first chunk and then raised "'int' object is not callable",
+    # naming neither the argument nor what it should be
+    if fmt == "dbn":
+        pytest.importorskip("databento_dbn")
+        from matchcore.feeds.dbn import replay_dbn as replay
+        from matchcore.feeds.dbn_gen import generate_mbo
+
+        path = generate_mbo(tmp_path / "mbo.dbn", records=2000, instruments=2, seed=2)
+    else:
+        replay = itch.replay_file
+        path = itch.generate(tmp_path / "day.itch", messages=2000, symbols=2, seed=2)
+    with pytest.raises(TypeError, match=rf"^{hook} must be callable\(.+\) or None, got int 5$"):
+        replay(path, **{hook: 5})

@@ -30,6 +30,7 @@ from matchcore._magic import DBN_MAGIC, GZIP_MAGIC, ZSTD_MAGIC
 from matchcore._magic import Closing as _Closing
 from matchcore._magic import open_head, readinto_live
 from matchcore.feeds._dbn import DbnReplayer
+from matchcore.itch import _check_hooks
 
 __all__ = ["DbnMetadata", "DbnReplayer", "PRICE_SCALE", "is_dbn", "open_dbn", "read_metadata",
            "replay_dbn"]
@@ -330,6 +331,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
     (5290250000000, 31)
     """
     _check_chunk_size(chunk_size)
+    _check_hooks(progress, on_chunk)
     raw, head, src, live = open_head(path, 4)
     stream = None
     try:

@@ -123,6 +123,15 @@ def open_stream(path) -> io.BufferedIOBase:
     return f
 
 
+def _check_hooks(progress, on_chunk) -> None:
+    # (taken, a bad one raised "'int' object is not callable" after the first chunk)
+    for name, value, takes in (("progress", progress, "bytes_read"),
+                               ("on_chunk", on_chunk, "replayer")):
+        if value is not None and not callable(value):
+            raise TypeError(f"{name} must be callable({takes}) or None, got "
+                            f"{type(value).__name__} {value!r}")
+
+
 def _check_chunk_size(chunk_size: int) -> None:
     try:
         operator.index(chunk_size)
@@ -382,6 +391,7 @@ def replay_file(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=N
     >>> r.stats["messages"], r.stats["truncated"]
     (3000, None)
     """
+    _check_hooks(progress, on_chunk)
     r = _file_replayer(chunk_size=chunk_size, **options)
     reader = _ChunkReader(path, chunk_size)
     try:
