@@ -370,3 +370,14 @@ def test_cli_bench_clock_options_without_a_timed_section_refused_before_work(
                                  "--no-progress", *extra])
     assert rc == 1 and out == "" and err.count("\n") == 1
     assert err.startswith(f"matchcore bench: error: {named} to the sections timed per message")
+
+
+def test_itch_generate_progress_not_callable_refused_before_generating(tmp_path):
+    # progress=5 generated the first chunk of messages and then raised "'int' object is not
+    # callable", naming neither the argument nor what it takes
+    import matchcore.itch as itch
+
+    with pytest.raises(TypeError, match=r"^progress must be callable\(messages_done\) or None, "
+                                        r"got int 5$"):
+        itch.generate(tmp_path / "day.itch", messages=100, progress=5)
+    assert not list(tmp_path.iterdir())

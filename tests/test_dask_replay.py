@@ -845,3 +845,13 @@ def test_replay_partition_takes_numpy_integers_as_ints(files, which):
     for bad in ((np.True_, 2), (0, np.bool_(True)), (np.float64(0), 2)):
         with pytest.raises(ValueError, match=r"^partition must be \(k, n\)"):
             make(partition=bad)
+
+
+def test_dask_replay_progress_not_callable_refused_before_any_task(files):
+    # progress=5 replayed the first file (on a cluster: started it and ran a task) and then
+    # raised "'int' object is not callable"
+    for run in (lambda: replay_serial(files[:2], progress=5),
+                lambda: replay_files(files[:2], "tcp://127.0.0.1:1", progress=5)):
+        with pytest.raises(TypeError, match=r"^progress must be callable\(done, total\) or "
+                                            r"None, got int 5$"):
+            run()

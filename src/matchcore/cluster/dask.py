@@ -374,10 +374,18 @@ def _check_split(split: int, tasks, options) -> None:
         raise ValueError("split and a symbols filter cannot be combined")
 
 
+def _check_progress(progress) -> None:
+    # (taken, it raised "'int' object is not callable" once the first task had run)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable(done, total) or None, got "
+                        f"{type(progress).__name__} {progress!r}")
+
+
 def replay_serial(paths, *, fmt: str | None = None, split: int = 1, progress=None,
                   **options) -> ReplayResults:
     """The same work as :func:`replay_files` in this process, one task after the other (the
     baseline the cluster run is compared with). O(total bytes)."""
+    _check_progress(progress)
     paths = _check(paths, options)
     tasks = _tasks(paths, split, fmt)
     _check_split(split, tasks, options)
@@ -511,6 +519,7 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     """
     from matchcore._core import _flag_arg
     processes = _flag_arg(processes, "processes")
+    _check_progress(progress)
     local = isinstance(scheduler, str) and scheduler == "local" or scheduler is None
     if local:
         _check_workers(workers)
