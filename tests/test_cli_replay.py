@@ -936,3 +936,43 @@ def test_cli_replay_depth_without_a_snapshot_cadence_refused_before_the_replay(c
     code, out, _ = run_cli(capsys, "replay", str(day), "--depth", "5", "--snapshot-every",
                            "10000", "--no-progress")
     assert code == 0 and "replayed" in out
+
+
+def test_cli_replay_itch_cut_mid_message_refused_as_unframed_never_as_text(capsys, tmp_path):
+    # `tail -c +N day.itch` starting inside a stock name or other ASCII field: the ITCH reader
+    # called the bytes "a text file" and pointed to the LOBSTER replay, about one start offset
+    # in six of the real NASDAQ file
+    import gzip
+
+    data = shared(AAPL).read_bytes()[:20_000]
+    cut = tmp_path / "cut.itch"
+    refused = 0
+    for off in range(1, 400):
+        cut.write_bytes(data[off:])
+        try:
+            itch.decode(cut)
+        except ValueError as e:
+            refused += 1
+            msg = str(e)
+            assert "text" not in msg and "LOBSTER" not in msg, (off, msg)
+            assert "not ITCH 5.0 framing" in msg and "length prefix" in msg, (off, msg)
+    assert refused
+    off = data.index(b"AAPL    ")              # the first bytes are printable ASCII
+    cut.write_bytes(data[off:])
+    cutgz = tmp_path / "cut.itch.gz"
+    cutgz.write_bytes(gzip.compress(data[off:]))
+    for path in (cut, cutgz):
+        with pytest.raises(ValueError, match="not ITCH 5.0 framing") as e:
+            itch.replay_file(path)
+        assert "text" not in str(e.value)
+        for fmt in ([], ["--format", "itch"]):
+            code, out, err = run_cli(capsys, "replay", str(path), "--no-progress", *fmt)
+            assert code == 1 and out == "" and "not ITCH 5.0 framing" in err, err
+            assert "text" not in err and "LOBSTER" not in err, err
+        code, out, err = run_cli(capsys, "book", str(path), "--symbol", "AAPL", "--no-progress")
+        assert code == 1 and "not ITCH 5.0 framing" in err and "text" not in err, err
+    # a text file is still called one
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"symbol,price,size,venue,comment\n" * 8)
+    with pytest.raises(ValueError, match="a text file"):
+        itch.decode(notes)

@@ -12,7 +12,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"   # a zstd frame; as an ITCH length prefix it would be 10,421
 DBN_MAGIC = b"DBN"                 # then the metadata version byte
 NATIVE_MAGIC = b"MCCMD"            # a matchcore command file (matchcore.native)
-HEAD_SIZE = 8                      # bytes foreign_format() looks at
+HEAD_SIZE = 8                      # bytes foreign_format() looks at for a magic
+# bytes foreign_format() needs to call a stream text: more than the longest ITCH 5.0 message
+# with its prefix (52 bytes), so that ITCH bytes from any offset hold a 0 byte (a prefix's high
+# byte) in them
+TEXT_LOOK = 64
 _LOOK = 4096                       # bytes detect_format() reads (a LOBSTER row or two)
 
 # What a text file may hold in its first bytes (a LOBSTER CSV, a header line): printable ASCII
@@ -115,12 +119,16 @@ def open_head(path, k: int):
     return raw, head, src, live
 
 
-def foreign_format(head: bytes) -> str | None:
+def foreign_format(head: bytes, whole: bool = False) -> str | None:
     """The format named by the first bytes of a (decompressed) stream that cannot start an
     ITCH 5.0 stream: 'dbn' (``DBN``), 'native' (``MCCMD``), 'gzip' or 'zstd' (a compressed
-    stream) or 'text' (printable ASCII: a CSV such as LOBSTER's); None for anything else. An
-    ITCH stream always starts with a 0 byte (a message is shorter than 256 bytes, so the high
-    byte of its length prefix is 0). O(1).
+    stream), 'text' (printable ASCII over its first ``TEXT_LOOK`` bytes, or over all of them
+    when ``whole``, ``head`` being the whole stream: a CSV such as LOBSTER's) or 'unframed'
+    (printable first bytes, but too few of them given, or a byte further on that is not text:
+    ITCH bytes read from inside a message, such as a file cut with ``tail -c``, whose stock
+    names and flags are ASCII); None for anything else. An ITCH stream always starts with a 0
+    byte (a message is shorter than 256 bytes, so the high byte of its length prefix is 0).
+    O(1).
 
     >>> foreign_format(b"DBN\\x02\\x10\\x00\\x00\\x00"), foreign_format(b"\\x00\\x0cS\\x00\\x00")
     ('dbn', None)
@@ -137,18 +145,30 @@ def foreign_format(head: bytes) -> str | None:
         return "zstd"
     text = head[len(_BOM):] if head.startswith(_BOM) else head
     if text[:1] not in (b"", b"\0") and all(b in _TEXT for b in text[:HEAD_SIZE]):
-        return "text"
+        if (whole or len(text) >= TEXT_LOOK) and all(b in _TEXT for b in text[:TEXT_LOOK]):
+            return "text"
+        return "unframed"
     return None
 
 
-def refuse_foreign(head: bytes, path, reader: str, compression: str = "") -> None:
+def refuse_foreign(head: bytes, path, reader: str, compression: str = "",
+                   whole: bool = False) -> None:
     """Raise ValueError when ``head`` (the first decompressed bytes) names a format that is not
     ITCH 5.0: read as ITCH such a file gave zero messages and bad length prefixes, exit status
-    0. ``reader``: what was asked to read it (for the message)."""
+    0. ``reader``: what was asked to read it (for the message). Text is told from ITCH bytes
+    read from inside a message by the first ``TEXT_LOOK`` bytes: with fewer (unless ``whole``:
+    ``head`` is the whole stream), such a stream is refused as not starting with ITCH framing,
+    never called text."""
+    kind = foreign_format(bytes(head[:TEXT_LOOK]), whole)
     head = bytes(head[:HEAD_SIZE])
-    kind = foreign_format(head)
     if kind is None:
         return
+    if kind == "unframed":
+        it = "its decompressed bytes start" if compression else "it starts"
+        raise ValueError(f"{path}: not ITCH 5.0 framing: {it} with {head!r}, not with a "
+                         f"length prefix (every ITCH 5.0 message is framed by a 2-byte "
+                         f"big-endian length whose first byte is 0): {reader} reads ITCH 5.0 "
+                         f"from a message boundary")
     if kind in ("gzip", "zstd"):
         what = (f"a {compression} file holding a {kind}-compressed stream (compressed twice)"
                 if compression else f"a {kind}-compressed stream")
@@ -255,7 +275,7 @@ def detect_format(path) -> str:
         raise ValueError(f"{p}: {'a gzip stream of no bytes' if gz else 'an empty file'}: "
                          "nothing to replay, and no format to detect")
     else:
-        kind = foreign_format(head)
+        kind = foreign_format(head, len(head) < _LOOK and not broken)
         if kind in ("gzip", "zstd"):
             # a .dbn.zst.gz or .itch.gz.gz: no reader decompresses twice
             raise ValueError(f"{p}: a gzip'd file holding a {kind}-compressed stream "
@@ -268,7 +288,8 @@ def detect_format(path) -> str:
                                  f"{line!r}): replay reads ITCH 5.0, DBN, LOBSTER message CSV "
                                  "and native command files")
             kind = "lobster"
-        fmt = kind or "itch"
+        # 'unframed' (ITCH bytes from inside a message): the ITCH reader refuses it, naming it
+        fmt = "itch" if kind in (None, "unframed") else kind
         if fmt == "itch" and p.name.endswith((".dbn", ".dbn.zst", ".dbn.gz")):
             fmt = "dbn"       # named DBN, holding no DBN magic: refused by the DBN replay
         if gz and fmt in ("native", "lobster"):

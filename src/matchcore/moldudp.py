@@ -38,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, ZSTD_MAGIC, foreign_format, refuse_foreign
+from matchcore._magic import (GZIP_MAGIC, HEAD_SIZE, TEXT_LOOK, ZSTD_MAGIC, foreign_format,
+                              refuse_foreign)
 from matchcore._moldudp import (
     FRAMES_OK,  # noqa: F401  (frame_offsets() status of a whole stream, re-exported)
     FRAMES_TRUNCATED,
@@ -650,7 +651,8 @@ def _load(source):
             raise ValueError(f"the source buffer: a {kind}-compressed stream, not ITCH 5.0: "
                              "MoldUDP64Publisher reads a buffer of plain ITCH 5.0 (a file may "
                              "be gzip'd); decompress it first")
-        refuse_foreign(bytes(view[:HEAD_SIZE]), "the source buffer", "MoldUDP64Publisher")
+        refuse_foreign(bytes(view[:TEXT_LOOK]), "the source buffer", "MoldUDP64Publisher",
+                       whole=True)
         return view, None
     path = Path(source)
     with open(path, "rb") as f:
@@ -662,15 +664,16 @@ def _load(source):
             gz = data[:len(GZIP_MAGIC)] == GZIP_MAGIC
             if gz:
                 data = _gunzip(data, path)
-            refuse_foreign(data[:HEAD_SIZE], path, "MoldUDP64Publisher", "gzip'd" if gz else "")
+            refuse_foreign(data[:TEXT_LOOK], path, "MoldUDP64Publisher", "gzip'd" if gz else "",
+                           whole=True)
             return memoryview(data), None
-        head = f.read(max(HEAD_SIZE, len(ZSTD_MAGIC)))
+        head = f.read(TEXT_LOOK)
     _refuse_zstd(head, path)
     if head[:len(GZIP_MAGIC)] == GZIP_MAGIC:
         data = _gunzip(path.read_bytes(), path)
-        refuse_foreign(data[:HEAD_SIZE], path, "MoldUDP64Publisher", "gzip'd")
+        refuse_foreign(data[:TEXT_LOOK], path, "MoldUDP64Publisher", "gzip'd", whole=True)
         return memoryview(data), None
-    refuse_foreign(head, path, "MoldUDP64Publisher")
+    refuse_foreign(head, path, "MoldUDP64Publisher", whole=len(head) < TEXT_LOOK)
     if path.stat().st_size == 0:
         return memoryview(b""), None
     with open(path, "rb") as f:

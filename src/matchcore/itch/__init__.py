@@ -28,7 +28,8 @@ import numpy as np
 
 from matchcore._core import _flag_arg
 from matchcore._gzip import Inflater as _Inflater
-from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, ZSTD_MAGIC, refuse_foreign
+from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, TEXT_LOOK, ZSTD_MAGIC, refuse_foreign
+from matchcore._magic import foreign_format as _foreign_format
 from matchcore._magic import Closing as _Closing
 from matchcore._magic import open_head as _open_head
 from matchcore._magic import read_head as _read_head
@@ -108,15 +109,15 @@ def open_stream(path) -> io.BufferedIOBase:
     """Open an ITCH file for binary reading; gzip'd files (recognised by their magic bytes, not
     the name) are decompressed on the fly. The caller closes it."""
     # the first bytes read whole: from a FIFO, one read may give only part of the gzip magic
-    raw, head, src, _ = _open_head(path, HEAD_SIZE)
+    raw, head, src, live = _open_head(path, HEAD_SIZE)
     try:
         _refuse_zstd(raw, path, head)
-        if head[:2] == GZIP_MAGIC:
-            f = _GzipClosing(src, raw)
-        else:
-            f = raw if src is raw else _Closing(src, raw)
-        refuse_foreign(f.peek(HEAD_SIZE)[:HEAD_SIZE], path, "open_stream",
-                       "gzip'd" if head[:2] == GZIP_MAGIC else "")
+        gz = head[:2] == GZIP_MAGIC
+        f = _GzipClosing(src, raw) if gz else raw if src is raw else _Closing(src, raw)
+        first = f.peek(TEXT_LOOK)[:TEXT_LOOK]
+        # a plain regular file's peek is short only at its end
+        refuse_foreign(first, path, "open_stream", "gzip'd" if gz else "",
+                       whole=not (gz or live) and len(first) < TEXT_LOOK)
     except BaseException:
         raw.close()
         raise
@@ -171,33 +172,40 @@ class _ChunkReader:
             _refuse_zstd(self.raw, path, head)
             if head[:2] == GZIP_MAGIC:
                 self.f = _Inflater(self.raw, head, self.live)
-                self._fill_head()
-                refuse_foreign(bytes(self.buf[:self.n]), path, "the ITCH reader", "gzip'd")
+                self._fill_head(HEAD_SIZE)
+                if _foreign_format(bytes(self.buf[:self.n])) == "unframed":
+                    self._fill_head(TEXT_LOOK)      # refused: text, or ITCH bytes cut mid-message
+                # (fewer than TEXT_LOOK bytes: the whole stream)
+                refuse_foreign(bytes(self.buf[:self.n]), path, "the ITCH reader", "gzip'd",
+                               self.n < TEXT_LOOK)
             else:
                 self.f = self.raw
+                if _foreign_format(head) == "unframed":
+                    # refused either way: the bytes that tell text from ITCH cut mid-message
+                    head += _read_head(self.raw, TEXT_LOOK - len(head))
                 self.buf[:len(head)] = head
                 self.n = self.total = len(head)
-                refuse_foreign(head, path, "the ITCH reader")
+                refuse_foreign(head, path, "the ITCH reader", whole=len(head) < TEXT_LOOK)
             self._unfed = self.n > 0
         except BaseException:
             self.raw.close()
             raise
 
-    def _fill_head(self) -> None:
-        # the first decompressed bytes, for the check of what the stream holds (a gzip'd DBN
+    def _fill_head(self, k: int) -> None:
+        # the first k decompressed bytes, for the check of what the stream holds (a gzip'd DBN
         # or native file read as ITCH gave zero messages and bad length prefixes, exit 0)
-        while self.n < HEAD_SIZE:
+        while self.n < k:
             try:
                 # only the head: a whole chunk read here would make the first fill take the
                 # buffer for one nothing could be consumed from, and double it
-                k = self.f.readinto(self.view[self.n:HEAD_SIZE])
+                got = self.f.readinto(self.view[self.n:k])
             except zlib.error as e:
                 raise ValueError(f"{self.path}: damaged gzip stream after "
                                  f"{self.f.compressed:,} compressed bytes: {e}") from None
-            if not k:
+            if not got:
                 break
-            self.n += k
-            self.total += k
+            self.n += got
+            self.total += got
 
     def fill(self) -> memoryview:
         if self.n == len(self.buf) and not self.eof:
