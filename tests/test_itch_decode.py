@@ -472,3 +472,40 @@ def test_replay_file_gzip_first_chunk_is_one_chunk_not_two(tmp_path):
     finally:
         reader.close()
 
+
+
+def test_decode_foreign_bytes_refused_alike_from_a_buffer_and_a_file(tmp_path):
+    # decode(path) refused DBN, native, text and compressed streams; decode(the same bytes)
+    # framed them as ITCH: zero messages and a bad length prefix, no error
+    import matchcore.native as native
+    from matchcore import COMMAND_DTYPE
+
+    cmds = tmp_path / "flow.mccmd"
+    c = np.zeros(10, COMMAND_DTYPE)
+    c["order_id"], c["price"], c["qty"] = np.arange(1, 11), 100, 1
+    native.write_commands(cmds, c)
+    data = itch.generate(None, messages=200, symbols=2, seed=1)
+    csv = b"34200.004241176,1,16113575,18,5853300,-1\n" * 4
+    cut = data[data.index(b"AAPL    "):]
+    plain = {"dbn": b"DBN\x02" + bytes(60), "native": cmds.read_bytes(), "text": csv,
+             "cut": cut, "short text": b"hello, world\n"}
+    for name, blob in plain.items():
+        path = tmp_path / f"{name}.bin"
+        path.write_bytes(blob)
+        with pytest.raises(ValueError) as by_path:
+            itch.decode(path)
+        with pytest.raises(ValueError) as by_buffer:
+            itch.decode(blob)
+        assert str(by_path.value).split(": ", 1)[1] == str(by_buffer.value).split(": ", 1)[1]
+        assert str(by_buffer.value).startswith("the buffer: ")
+    zstd = pytest.importorskip("zstandard")
+    for name, blob in (("zst", zstd.ZstdCompressor().compress(data)),
+                       ("gz", gzip.compress(plain["dbn"]))):
+        path = tmp_path / f"day.{name}"
+        path.write_bytes(blob)
+        with pytest.raises(ValueError, match="compressed|gzip'd DBN"):
+            itch.decode(path)
+        with pytest.raises(ValueError, match=r"the buffer: a \w+-compressed stream, not ITCH"):
+            itch.decode(blob)
+    # ITCH itself, and nothing at all, are decoded from a buffer as before
+    assert itch.decode(data).stats["messages"] == 200 and itch.decode(b"").stats["messages"] == 0

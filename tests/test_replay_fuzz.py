@@ -26,7 +26,13 @@ def _corpus() -> bytes:
 
 
 def _check(buf: bytes, infer: bool, rng: random.Random) -> None:
-    d = itch.decode(buf, infer_lengths=infer)
+    try:
+        d = itch.decode(buf, infer_lengths=infer)
+    except ValueError as e:
+        # first bytes that cannot start an ITCH stream (bytes from inside a message), refused
+        # as from a file: their framing is still compared with the loop's
+        assert str(e).startswith("the buffer: "), e
+        d = itch._decode_buffer(memoryview(buf), infer)
     r = itch.Replayer(infer_lengths=infer, snapshot_every=rng.choice([0, 7, 100]),
                       snapshot_depth=3)
     n = r.feed(buf)

@@ -280,7 +280,10 @@ def decode(source, infer_lengths: bool = False, *, chunk_size: int = CHUNK_SIZE)
     """Decode ITCH 5.0 messages into one numpy structured array per message type.
 
     ``source``: a bytes-like buffer (standard framing: a 2-byte big-endian length before each
-    message) or a path to a plain or gzip'd file (streamed in chunks). ``infer_lengths=True``
+    message) or a path to a plain or gzip'd file (streamed in chunks). What cannot start an
+    ITCH stream (DBN, a native command file, text, compressed bytes in a buffer, a file
+    compressed twice, bytes from inside a message) raises ``ValueError`` naming it, from a
+    buffer as from a file. ``infer_lengths=True``
     takes each length from the type byte instead of the prefix (files written with zero
     prefixes). Field names are the specification's in snake_case; prices are the raw integers
     (4 implied decimals, MWCB levels 8), timestamps nanoseconds since midnight.
@@ -298,12 +301,31 @@ def decode(source, infer_lengths: bool = False, *, chunk_size: int = CHUNK_SIZE)
     if isinstance(source, (str, os.PathLike)):
         return _decode_file(Path(source), infer_lengths, chunk_size)
     mv = _byte_view(source)         # what Replayer.feed takes, with the same errors
+    _refuse_foreign_buffer(mv)
+    return _decode_buffer(mv, infer_lengths)
+
+
+def _decode_buffer(mv, infer_lengths: bool) -> Decoded:
+    # decode() of a buffer past the check of its first bytes
     arrays, report, consumed = _decode_chunk(mv, infer_lengths, 0)
     out = Decoded(arrays)
     del report["resync"]
     report["truncated"] = _truncation(bytes(mv[consumed:]), consumed, infer_lengths)
     out.stats = report
     return out
+
+
+def _refuse_foreign_buffer(mv) -> None:
+    # The bytes a file would be refused for (DBN, native, text, ITCH cut inside a message)
+    # are refused in a buffer too, with the same words: framed as ITCH they gave zero messages
+    # and a bad length prefix. A buffer is read as it is: compressed bytes are refused.
+    head = bytes(mv[:TEXT_LOOK])
+    kind = "gzip" if head[:2] == GZIP_MAGIC else "zstd" if head[:4] == ZSTD_MAGIC else None
+    if kind is not None:
+        raise ValueError(f"the buffer: a {kind}-compressed stream, not ITCH 5.0: a buffer is "
+                         f"decoded as it is (a path to a gzip'd file is decompressed); "
+                         f"decompress it first")
+    refuse_foreign(head, "the buffer", "the ITCH reader", whole=True)
 
 
 def _decode_file(path: Path, infer: bool, chunk_size: int) -> Decoded:
