@@ -381,3 +381,46 @@ def test_itch_generate_progress_not_callable_refused_before_generating(tmp_path)
                                         r"got int 5$"):
         itch.generate(tmp_path / "day.itch", messages=100, progress=5)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv, pair", [
+    (BENCH + ["--json", "{x}", "--plot", "{x}"], "--json and --plot"),
+    (BENCH + ["--json", "{x}", "--save-workloads", "{dot}"], "--json and --save-workloads"),
+    (["replay", "{day}", "--dump-book", "{x}", "--out", "{x}", "--no-progress"],
+     "--dump-book and --out"),
+    (["replay", "{day}", "--dump-book", "{x}", "--plot", "{dot}", "--no-progress"],
+     "--dump-book and --plot"),
+    (["journal", "trades", "{x}", "--json", "-", "--csv", "-"], "--json and --csv"),
+])
+def test_cli_two_outputs_naming_one_path_usage_error_exit_2_before_work(capsys, tmp_path, argv,
+                                                                        pair):
+    # accepted, and the second output overwrote the first (or failed on the directory the first
+    # had made) after the whole run
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    x = tmp_path / "same"
+    dot = tmp_path / "sub" / ".." / "same"      # the same path written otherwise
+    argv = [a.format(x=x, dot=dot, day=day) for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2 and out == "" and "Traceback" not in err, err
+    assert f"error: {pair} name the same path" in err.splitlines()[-1], err
+    assert err.splitlines()[-1].startswith(f"matchcore {argv[0]}: error: ")
+    assert not x.exists()
+
+
+def test_cli_replay_out_and_plot_may_share_a_directory(capsys, tmp_path):
+    # two directory outputs whose files do not collide (.npy/.json beside <symbol>.png)
+    import matchcore.itch as itch
+
+    pytest.importorskip("matplotlib")
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    d = tmp_path / "o"
+    rc, _, err = _run(capsys, ["replay", str(day), "--out", str(d), "--plot", str(d),
+                               "--no-progress"])
+    assert rc == 0, err
+    assert (d / "summary.json").exists() and list(d.glob("*.png"))

@@ -154,6 +154,33 @@ def same_file(a, b) -> bool:
         return False
 
 
+# The options that name an output, per command: True where the output is a directory.
+OUTPUTS = {"replay": {"dump_book": False, "out": True, "plot": True},
+           "book": {"plot": False},
+           "bench": {"json": False, "plot": True, "save_workloads": True},
+           "journal": {"json": False, "csv": False},
+           "recover": {"json": False}}
+
+
+def shared_output(command: str, args) -> str | None:
+    """Why two outputs of ``command`` cannot both be written, else None: two of its options
+    naming one path ('-', stdout, included), of which at least one is a file (one would
+    overwrite the other, or fail on the directory the other made; two directories, such as
+    replay's --out and --plot, hold files of different names). O(outputs**2)."""
+    given = [(o, getattr(args, o, None), is_dir) for o, is_dir in OUTPUTS.get(command, {}).items()]
+    given = [(o, v, d) for o, v, d in given if v]
+    for i, (a, va, da) in enumerate(given):
+        for b, vb, db in given[i + 1:]:
+            if da and db:
+                continue
+            same = va == vb == "-" if "-" in (va, vb) else \
+                os.path.abspath(va) == os.path.abspath(vb) or same_file(va, vb)
+            if same:
+                names = " and ".join("--" + o.replace("_", "-") for o in (a, b))
+                return f"{names} name the same path {vb}: one would overwrite the other"
+    return None
+
+
 def check_output_file(option: str, value: str, inputs=(), describe=None) -> None:
     """Refuse, before any work, an output file that can never be written or would replace
     what the command reads: a directory, one of ``inputs`` (written beside it and renamed over
