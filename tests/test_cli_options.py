@@ -424,3 +424,38 @@ def test_cli_replay_out_and_plot_may_share_a_directory(capsys, tmp_path):
                                "--no-progress"])
     assert rc == 0, err
     assert (d / "summary.json").exists() and list(d.glob("*.png"))
+
+
+@pytest.mark.parametrize("module, argv, words", [
+    ("databento_dbn", ["replay", "{dbn}", "--no-progress"], "databento_dbn"),
+    ("distributed", ["replay", "{day}", "--dask", "local", "--no-progress"], "dask"),
+    ("nats", ["subscribe", "nats://127.0.0.1:1", "--timeout", "1"], "nats"),
+    ("matchcore.native", ["replay", "{mccmd}", "--format", "native", "--no-progress"],
+     "matchcore.native"),
+    ("matchcore.lobster", ["replay", "{csv}", "--format", "lobster", "--no-progress"],
+     "matchcore.lobster"),
+    ("matplotlib", ["book", "{day}", "--symbol", "AAPL", "--plot", "{png}", "--no-progress"],
+     "matplotlib"),
+])
+def test_cli_missing_extra_exit_2_one_line_saying_error(capsys, tmp_path, monkeypatch, module,
+                                                        argv, words):
+    # "matchcore replay: DBN replay needs ...", "matchcore subscribe: matchcore.io.nats needs
+    # ...": the exit-2 lines of a missing extra lacked the "error:" every other error has
+    import sys
+
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    dbn = tmp_path / "day.dbn"
+    dbn.write_bytes(b"DBN\x02" + bytes(200))
+    csv = tmp_path / "AAPL_message_1.csv"
+    csv.write_text("34200.0,1,1,100,5000000,1\n")
+    mccmd = tmp_path / "flow.mccmd"
+    mccmd.write_bytes(b"MCCMD" + bytes(100))
+    monkeypatch.setitem(sys.modules, module, None)       # import now raises ImportError
+    argv = [a.format(day=day, dbn=dbn, csv=csv, mccmd=mccmd, png=tmp_path / "d.png")
+            for a in argv]
+    rc, out, err = _run(capsys, argv)
+    assert rc == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith(f"matchcore {argv[0]}: error: ") and words in err, err

@@ -228,6 +228,16 @@ def size_on_disk(path, consumed: int) -> str:
     return f"{consumed / 1e6:,.1f} MB read from a pipe"
 
 
+def extra_missing(command: str, why) -> int:
+    """An optional extra (or module) a command needs is missing: one line on stderr, as every
+    other error of the command line (``matchcore CMD: error: ...``, naming what to install),
+    and the exit status 2 the README's table gives it."""
+    import sys
+
+    print(f"matchcore {command}: error: {why}", file=sys.stderr)
+    return 2
+
+
 def report_dropped(command: str, dropped: int, what: str = "records or orders",
                    why: str = "sinks or books that could not grow",
                    where: str = "", incomplete: str = "the summary and the outputs are incomplete") -> bool:

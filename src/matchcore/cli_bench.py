@@ -347,8 +347,9 @@ def run(args) -> int:
     except BrokenPipeError:          # stdout's reader left: matchcore.__main__ ends quietly
         raise
     except ImportError as e:         # an optional extra missing: named in the message
-        print(f"matchcore bench: error: {e}", file=sys.stderr)
-        return 2
+        from matchcore._cliutil import extra_missing
+
+        return extra_missing("bench", e)
     except (OSError, ValueError) as e:
         print(f"matchcore bench: error: {e}", file=sys.stderr)
         return 1

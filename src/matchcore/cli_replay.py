@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._cliutil import (atomic_output, check_output_file, int64, report_dropped,
-                               save_npy, size_on_disk, write_json)
+from matchcore._cliutil import (atomic_output, check_output_file, extra_missing, int64,
+                               report_dropped, save_npy, size_on_disk, write_json)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -210,8 +210,7 @@ def _run(args) -> int:
     except BrokenPipeError:          # stdout's reader left: matchcore.__main__ ends quietly
         raise
     except ImportError as e:         # an optional extra missing: named in the message
-        print(f"matchcore {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return extra_missing(args.command, e)
     except (OSError, ValueError) as e:
         print(f"matchcore {args.command}: error: {e}", file=sys.stderr)
         return 1
@@ -579,9 +578,8 @@ def _replay_lobster(args, path: Path) -> int:
     try:
         from matchcore.lobster import replay_lobster
     except ImportError:
-        print("matchcore replay: --format lobster needs matchcore.lobster, which this build "
-              "does not include", file=sys.stderr)
-        return 2
+        return extra_missing("replay", "--format lobster needs matchcore.lobster, which this "
+                                       "build does not include")
     ob = _lobster_orderbook_path(path)
     orderbook = ob if ob is not None and ob.exists() else None
     if orderbook is None:
@@ -615,9 +613,8 @@ def _replay_native(args, path: Path) -> int:
     try:
         from matchcore.native import _read_mapped, records
     except ImportError:
-        print("matchcore replay: --format native needs matchcore.native, which this build "
-              "does not include", file=sys.stderr)
-        return 2
+        return extra_missing("replay", "--format native needs matchcore.native, which this "
+                                       "build does not include")
     from matchcore import EVENT_DTYPE, STP, EventKind, OrderBook
 
     hdr, cmds = _read_mapped(path, args.committed)     # the records this header counts

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 
-from matchcore._cliutil import report_dropped, save_npy, write_json
+from matchcore._cliutil import extra_missing, report_dropped, save_npy, write_json
 from matchcore.cli_replay import (CSV_HEADER, _bar, _print_interrupted, _require_plot_extra,
                                   check_snapshot_options, dump_output)
 
@@ -86,8 +86,7 @@ def run_many(args) -> int:
                 res = replay_files(files, args.dask, fmt=args.format, split=args.split,
                                    progress=progress, **opts)
             except ImportError as e:
-                print(f"matchcore replay: {e}", file=sys.stderr)
-                return 2
+                return extra_missing("replay", e)
             except TaskLostError as e:
                 # workers that die are the cluster's condition, not a fault of this command
                 print(f"matchcore replay: error: {e}", file=sys.stderr)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 
-from matchcore._cliutil import report_dropped, save_npy, size_on_disk, write_json
+from matchcore._cliutil import extra_missing, report_dropped, save_npy, size_on_disk, write_json
 
 
 def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: Path,
@@ -60,8 +60,7 @@ def replay_dbn_cli(args, path: Path) -> int:
                        snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth,
                        on_chunk=lambda rep: seen or seen.append(rep))
     except ImportError as e:          # the dbn extra is not installed
-        print(f"matchcore replay: {e}", file=sys.stderr)
-        return 2
+        return extra_missing("replay", e)
     except KeyboardInterrupt:
         # how far it got, as the ITCH replay says (a live feed from a FIFO is stopped so)
         bar.close()

@@ -40,8 +40,9 @@ def run(args) -> int:
         from matchcore.io.nats.streams import _nats
         _nats()          # the extra itself: io.nats imports nats-py only when it connects
     except ImportError as e:
-        print(f"matchcore subscribe: {e}", file=sys.stderr)
-        return 2
+        from matchcore._cliutil import extra_missing
+
+        return extra_missing("subscribe", e)
     if args.depth < 0:
         print("matchcore subscribe: error: --depth must be >= 0", file=sys.stderr)
         return 1
