@@ -560,6 +560,26 @@ def test_cli_output_file_that_is_an_input_refused_input_left_whole(capsys, day, 
     assert target.read_bytes() == before
 
 
+@pytest.mark.parametrize("argv", [["replay", "-", "--dump-book", "IN"],
+                                  ["book", "-", "--symbol", "AAPL", "--plot", "IN.png"]])
+def test_cli_output_file_that_is_stdins_file_refused_input_left_whole(tmp_path, day, argv):
+    # `matchcore replay - --dump-book day.itch < day.itch`: the file stdin reads was replaced
+    import subprocess
+    import sys
+
+    src = tmp_path / ("in.png" if argv[0] == "book" else "in.itch")
+    src.write_bytes(day.read_bytes())
+    argv = [str(src) if a in ("IN", "IN.png") else a for a in argv]
+    with open(src, "rb") as f:
+        p = subprocess.run([sys.executable, "-m", "matchcore", *argv, "--no-progress"], stdin=f,
+                           capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and p.stdout == "", p.stderr
+    option = argv[-2]
+    assert p.stderr.strip() == (f"matchcore {argv[0]}: error: {option} {src}: is the file "
+                                f"stdin reads, which it would replace")
+    assert src.read_bytes() == day.read_bytes()
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--publish-kinds", "tob"], "--publish-kinds needs --publish"),
     (["--stream", "S", "--subject-prefix", "p"], "--stream, --subject-prefix need --publish"),
@@ -976,3 +996,69 @@ def test_cli_replay_itch_cut_mid_message_refused_as_unframed_never_as_text(capsy
     notes.write_bytes(b"symbol,price,size,venue,comment\n" * 8)
     with pytest.raises(ValueError, match="a text file"):
         itch.decode(notes)
+
+
+def test_cli_replay_and_book_dash_read_stdin_format_detected_as_for_files(capsys, tmp_path):
+    # `zcat day.itch.gz | matchcore replay -` said "no such file: -"
+    import gzip
+    import subprocess
+    import sys
+
+    data = itch.generate(None, messages=20_000, symbols=3, seed=5)
+    path = tmp_path / "d.itch"
+    path.write_bytes(data)
+    gz = tmp_path / "d.itch.gz"
+    gz.write_bytes(gzip.compress(data))
+
+    def summary(text):           # the lines that do not depend on timing or the size on disk
+        return [x for x in text.splitlines() if not x.startswith("replayed")]
+
+    cli = [sys.executable, "-m", "matchcore"]
+    code, want, _ = run_cli(capsys, "replay", str(path), "--no-progress")
+    code2, want_book, _ = run_cli(capsys, "book", str(path), "--symbol", "MSFT", "--no-progress")
+    assert code == code2 == 0
+    for blob in (data, gz.read_bytes()):
+        p = subprocess.run(cli + ["replay", "-", "--no-progress"], input=blob,
+                           capture_output=True, timeout=120)
+        assert p.returncode == 0, p.stderr.decode()
+        assert summary(p.stdout.decode()) == summary(want)
+        assert "read from a pipe" in p.stdout.decode().splitlines()[0]
+        p = subprocess.run(cli + ["book", "-", "--symbol", "MSFT", "--no-progress"], input=blob,
+                           capture_output=True, timeout=120)
+        assert p.returncode == 0 and p.stdout.decode() == want_book, p.stderr.decode()
+    with open(gz, "rb") as f:                       # redirected from a file: `< d.itch.gz`
+        p = subprocess.run(cli + ["replay", "-", "--no-progress"], stdin=f,
+                           capture_output=True, timeout=120)
+    assert p.returncode == 0 and summary(p.stdout.decode()) == summary(want)
+    # where stdin cannot work: refused naming it, before any replay
+    for argv, blob, words in (
+            (["replay", "-", str(path)], data, "- (stdin) is replayed alone"),
+            (["replay", "-"], shared(LOBSTER).read_bytes(), "holds a LOBSTER file"),
+            (["replay", "-", "--format", "native"], data, "holds a native command file"),
+            (["replay", "-"], b"", "<stdin>: an empty stream")):
+        p = subprocess.run(cli + argv + ["--no-progress"], input=blob, capture_output=True,
+                           timeout=120)
+        err = p.stderr.decode()
+        assert p.returncode == 1 and p.stdout == b"", err
+        assert err.startswith("matchcore replay: error: ") and words in err, err
+
+
+def test_cli_replay_dash_reads_dbn_from_stdin_plain_or_compressed(capsys, tmp_path):
+    import gzip
+    import subprocess
+    import sys
+
+    pytest.importorskip("databento_dbn")
+    zstandard = pytest.importorskip("zstandard")
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    data = generate_mbo(None, records=5_000, seed=3)
+    path = tmp_path / "m.dbn"
+    path.write_bytes(data)
+    code, want, _ = run_cli(capsys, "replay", str(path), "--no-progress")
+    assert code == 0
+    for blob in (data, zstandard.ZstdCompressor().compress(data), gzip.compress(data)):
+        p = subprocess.run([sys.executable, "-m", "matchcore", "replay", "-", "--no-progress"],
+                           input=blob, capture_output=True, timeout=120)
+        assert p.returncode == 0, p.stderr.decode()
+        assert p.stdout.decode().splitlines()[1:] == want.splitlines()[1:]

@@ -220,11 +220,13 @@ def size_on_disk(path, consumed: int) -> str:
     """The input's size for a replay summary: ``N MB on disk`` for a regular file; for a pipe,
     FIFO or socket (whose size on disk is 0) the ``consumed`` bytes the replay read."""
     try:
-        regular = stat.S_ISREG(os.stat(path).st_mode)
+        # a Path, or stdin ('-', matchcore._magic.Stdin): their own stat()
+        st = path.stat() if hasattr(path, "stat") else os.stat(path)
+        regular = stat.S_ISREG(st.st_mode)
     except OSError:
         regular = False
     if regular:
-        return f"{os.stat(path).st_size / 1e6:,.1f} MB on disk"
+        return f"{st.st_size / 1e6:,.1f} MB on disk"
     return f"{consumed / 1e6:,.1f} MB read from a pipe"
 
 

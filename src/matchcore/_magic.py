@@ -66,6 +66,9 @@ class Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
     def readinto(self, view) -> int:
         if len(self._head):
             k = min(len(view), len(self._head))
@@ -99,13 +102,65 @@ class Closing(io.BufferedReader):
             self._file.close()
 
 
+class Stdin:
+    """The process's stdin as a replay input ('-' on the command line), read once. Its format
+    is detected from its first bytes (:meth:`read_head`, kept here), which the reader that then
+    opens it gets back in front of the rest (:meth:`open`), so ``zcat day.itch.gz | matchcore
+    replay -`` loses none. ``str()`` is ``<stdin>``, the name messages give it. Raises
+    ValueError for a stdin that is closed or a terminal (nothing was piped in)."""
+
+    name = "<stdin>"
+
+    def __init__(self, fd: int = 0):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            raise ValueError("-: stdin is closed: nothing to read") from None
+        if os.isatty(fd):
+            raise ValueError("-: stdin is a terminal: '-' reads a stream piped or redirected "
+                             "in (zcat day.itch.gz | matchcore replay -)")
+        self.fd = fd
+        self.live = not stat.S_ISREG(st.st_mode)
+        self._file = open(fd, "rb", closefd=False)
+        self._head = b""
+        self._opened = False
+
+    def __str__(self) -> str:
+        return self.name
+
+    def stat(self) -> os.stat_result:
+        return os.fstat(self.fd)
+
+    def read_head(self, k: int) -> bytes:
+        """The first ``k`` bytes (fewer only at the end of the stream), kept for :meth:`open`."""
+        if len(self._head) < k and not self._opened:
+            self._head += read_head(self._file, k - len(self._head))
+        return self._head[:k]
+
+    def open(self):
+        """A buffered binary stream of stdin from its first byte (the bytes :meth:`read_head`
+        took, then the rest). Once only: what a reader consumed is gone. Closing it leaves the
+        descriptor open."""
+        if self._opened:
+            raise ValueError("<stdin>: already read once (a stream cannot be read twice)")
+        self._opened = True
+        if not self._head:
+            return self._file
+        return Closing(Prefixed(self._head, self._file), self._file)
+
+
+def open_input(path):
+    """``open(path, "rb")``, or for a :class:`Stdin` its stream from the first byte."""
+    return path.open() if isinstance(path, Stdin) else open(path, "rb")
+
+
 def open_head(path, k: int):
     """Open ``path`` for reading its format from its first ``k`` bytes: (the opened file, its
     first ``k`` bytes (fewer only at its end), the stream to read from its start, whether it is
     live: a pipe, FIFO or socket). A regular file's bytes are peeked; a live stream's first read
     may give fewer (a gzip or zstd magic cut after one byte then read as plain), so they are
     read and handed back in front of the rest (:class:`Prefixed`). The caller closes the file."""
-    raw = open(path, "rb")
+    raw = open_input(path)
     try:
         live = not stat.S_ISREG(os.fstat(raw.fileno()).st_mode)
         head = raw.peek(k)[:k]
@@ -222,27 +277,68 @@ def _is_lobster(text: bytes, whole: bool) -> bool:
     return bool(lines) and _lobster_row(lines[0])
 
 
+def _inflate_head(f, k: int) -> tuple[bytes, bool]:
+    # the first k bytes the gzip stream read from f inflates to, and whether it is damaged or
+    # cut short in them
+    from matchcore._gzip import Inflater
+
+    buf = bytearray(k)
+    n = 0
+    try:
+        inf = Inflater(f)
+        while n < k:
+            got = inf.readinto(memoryview(buf)[n:])
+            if not got:
+                break
+            n += got
+    except zlib.error:
+        return bytes(buf[:n]), True
+    return bytes(buf[:n]), inf.cut
+
+
+def _stdin_head(src: Stdin, k: int) -> tuple[str, bytes, bool]:
+    # _head of stdin: its compressed bytes are read (and kept) until they inflate to k bytes
+    raw = src.read_head(k)
+    if raw[:len(GZIP_MAGIC)] != GZIP_MAGIC:
+        return ("zstd" if raw[:len(ZSTD_MAGIC)] == ZSTD_MAGIC else ""), raw, False
+    n = max(k, 1 << 16)
+    while True:
+        raw = src.read_head(n)
+        head, broken = _inflate_head(io.BytesIO(raw), k)
+        if len(head) >= k or len(raw) < n:      # enough, or the whole stream
+            return "gzip", head, broken
+        n *= 2
+
+
+def _stdin_is_dbn(src: Stdin) -> bool:
+    # whether stdin's zstd stream starts with the DBN magic (False without zstandard: the ITCH
+    # reader then refuses it as zstd, as a file not named .dbn.zst)
+    try:
+        import zstandard
+    except ImportError:
+        return False
+    n = 1 << 16
+    while True:
+        raw = src.read_head(n)
+        try:
+            out = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+        except zstandard.ZstdError:
+            return False
+        if len(out) >= len(DBN_MAGIC) or len(raw) < n:
+            return out[:len(DBN_MAGIC)] == DBN_MAGIC
+        n *= 2
+
+
 def _head(path: Path, k: int) -> tuple[str, bytes, bool]:
     """(compression '' / 'gzip' / 'zstd', the first ``k`` bytes of the decompressed stream
     (zstd: not decompressed), whether the gzip stream is damaged or cut short in them)."""
-    from matchcore._gzip import Inflater
-
+    if isinstance(path, Stdin):
+        return _stdin_head(path, k)
     with open(path, "rb") as f:
         raw = f.read(k)
         if raw[:len(GZIP_MAGIC)] == GZIP_MAGIC:
             f.seek(0)
-            buf = bytearray(k)
-            n = 0
-            try:
-                inf = Inflater(f)
-                while n < k:
-                    got = inf.readinto(memoryview(buf)[n:])
-                    if not got:
-                        break
-                    n += got
-            except zlib.error:
-                return "gzip", bytes(buf[:n]), True
-            return "gzip", bytes(buf[:n]), inf.cut
+            return ("gzip", *_inflate_head(f, k))
     return ("zstd" if raw[:len(ZSTD_MAGIC)] == ZSTD_MAGIC else ""), raw, False
 
 
@@ -253,12 +349,14 @@ def detect_format(path) -> str:
     reader takes is refused with ValueError naming what it is: an empty file (or a gzip stream
     of no bytes), a gzip'd native command file or LOBSTER CSV (their readers do not
     decompress), other text. Reads a few KiB at most; the
-    caller refuses a pipe or FIFO first (the bytes read here would be lost to its replay).
+    caller refuses a pipe or FIFO first (the bytes read here would be lost to its replay), but
+    for a :class:`Stdin`, which keeps them for its reader.
 
     >>> detect_format("mbo.dbn.gz")                   # doctest: +SKIP
     'dbn'
     """
-    p = Path(path)
+    p = path if isinstance(path, Stdin) else Path(path)
+    gunzip = "" if isinstance(p, Stdin) else f" (gunzip -k {p})"
     gzipped = "gzip'd "
     comp, head, broken = _head(p, _LOOK)
     gz = comp == "gzip"
@@ -268,18 +366,19 @@ def detect_format(path) -> str:
         # so that its replay reports the damage as DBN
         from matchcore.feeds.dbn import is_dbn
 
-        fmt = "dbn" if is_dbn(p) else "itch"
+        fmt = "dbn" if (_stdin_is_dbn(p) if isinstance(p, Stdin) else is_dbn(p)) else "itch"
     elif not head and broken:
         fmt = "itch"          # the ITCH reader reports the damaged or cut gzip stream
     elif not head:
-        raise ValueError(f"{p}: {'a gzip stream of no bytes' if gz else 'an empty file'}: "
+        empty = "an empty stream" if isinstance(p, Stdin) else "an empty file"
+        raise ValueError(f"{p}: {'a gzip stream of no bytes' if gz else empty}: "
                          "nothing to replay, and no format to detect")
     else:
         kind = foreign_format(head, len(head) < _LOOK and not broken)
         if kind in ("gzip", "zstd"):
             # a .dbn.zst.gz or .itch.gz.gz: no reader decompresses twice
             raise ValueError(f"{p}: a gzip'd file holding a {kind}-compressed stream "
-                             f"(compressed twice): decompress it first (gunzip -k {p})")
+                             f"(compressed twice): decompress it first{gunzip}")
         if kind == "text":
             if not _is_lobster(head, len(head) < _LOOK):
                 line = head.split(b"\n", 1)[0][:60]
@@ -294,5 +393,5 @@ def detect_format(path) -> str:
             fmt = "dbn"       # named DBN, holding no DBN magic: refused by the DBN replay
         if gz and fmt in ("native", "lobster"):
             raise ValueError(f"{p}: a gzip'd {_NAMES[fmt]} file: {_NAMES[fmt]} files are read "
-                             f"uncompressed; decompress it first (gunzip -k {p})")
+                             f"uncompressed; decompress it first{gunzip}")
     return fmt

@@ -27,7 +27,8 @@ def add_parser(p, name):
                        help="ITCH 5.0 file (plain or gzip'd), DBN MBO file (.dbn, .dbn.zst, "
                             ".dbn.gz), "
                             "LOBSTER message CSV, or native command file; several ITCH/DBN "
-                            "files are replayed one by one (or on --dask) and summed up")
+                            "files are replayed one by one (or on --dask) and summed up; '-' "
+                            "reads an ITCH or DBN stream from stdin (plain, gzip'd or zstd)")
         p.add_argument("--format", choices=("itch", "lobster", "native", "dbn"), default=None,
                        help="input format (default: by the file's first bytes, after gzip or "
                             "zstd decompression: DBN, native, LOBSTER message CSV, else itch)")
@@ -75,7 +76,7 @@ def add_parser(p, name):
         p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
     elif name == "book":
-        p.add_argument("file", help="ITCH 5.0 file (plain or gzip'd)")
+        p.add_argument("file", help="ITCH 5.0 file (plain or gzip'd; '-' reads stdin)")
         p.add_argument("--symbol", required=True, help="symbol name or locate number")
         p.add_argument("--at", default=None, metavar="HH:MM:SS.ffffff",
                        help="exchange time to stop at (default: end of file)")
@@ -103,7 +104,8 @@ def _refuse_unwritable_outputs(args) -> None:
         if args.command == "book":
             want_dir = False            # book --plot is one PNG
         if not want_dir:
-            check_output_file(name, value, _input_files(args) if value != "-" else ())
+            check_output_file(name, value, _input_files(args) if value != "-" else (),
+                              _describe_input)
             continue
         if path.exists() and not path.is_dir():
             raise ValueError(f"{name} {value}: exists and is not a directory")
@@ -124,11 +126,22 @@ def _refuse_empty_paths(args) -> None:
             raise ValueError(f"{name}: an empty path")
 
 
+_STDIN_FILE = Path("/dev/stdin")
+
+
+def _describe_input(path: Path) -> str:
+    return "the file stdin reads" if path == _STDIN_FILE else f"the input file {path}"
+
+
 def _input_files(args) -> list[Path]:
     """The files a replay or book reads: those named, and the orderbook file a LOBSTER message
     file is replayed with."""
     out = []
     for f in (args.file if isinstance(args.file, list) else [args.file]):
+        if f == "-":
+            # stdin: redirected from a file (`< day.itch`), that file
+            out.append(_STDIN_FILE)
+            continue
         p = Path(f)
         out.append(p)
         ob = _lobster_orderbook_path(p)
@@ -191,6 +204,10 @@ def _run(args) -> int:
             # `--dask "$SCHEDULER"` with the variable unset: refused by the cluster code, not
             # taken for no --dask (one file was replayed in this process, without a word)
             if args.dask is not None or len(args.file) > 1:
+                if "-" in args.file:
+                    # one stream, read once in this process: not shared out nor summed up
+                    raise ValueError("- (stdin) is replayed alone: not with other files or "
+                                     "--dask")
                 from matchcore.cli_replay_dask import run_many
 
                 # refused before any work: the merged replay has no per-chunk hook to feed them
@@ -368,11 +385,25 @@ def _require_plot_extra(args) -> None:
         _pyplot()
 
 
-def _replay(args) -> int:
-    path = Path(args.file)
+def _input(file: str):
+    """The input a replay or book reads: a Path, or for '-' stdin (matchcore._magic.Stdin),
+    whose format is detected from its first bytes, kept for its reader."""
+    if file == "-":
+        from matchcore._magic import Stdin
+
+        return Stdin()
+    path = Path(file)
     if not path.exists():
         raise ValueError(f"no such file: {path}")
-    if args.format is None and not (path.is_file() or path.is_dir()):
+    return path
+
+
+def _replay(args) -> int:
+    from matchcore._magic import Stdin
+
+    path = _input(args.file)
+    stdin = isinstance(path, Stdin)
+    if args.format is None and not (stdin or path.is_file() or path.is_dir()):
         # detection reads the first bytes, which a pipe or FIFO then no longer has to replay
         raise ValueError(f"{path} is a pipe or device: its format cannot be detected without "
                          f"consuming it; give --format")
@@ -383,6 +414,11 @@ def _replay(args) -> int:
         raise ValueError("--metrics-port and --publish work with ITCH replays")
     if args.split != 1:
         raise ValueError("--split needs --dask")
+    if stdin and fmt in ("lobster", "native"):
+        why = ("is memory-mapped" if fmt == "native" else
+               "is read with its orderbook file, found by its name")
+        raise ValueError(f"- (stdin) holds a {_FORMAT_NAMES[fmt]} file, which {why}: give "
+                         f"its path")
     _require_plot_extra(args)
     if fmt == "lobster":
         return _replay_lobster(args, path)
@@ -745,11 +781,13 @@ def _book(args) -> int:
         from matchcore.replay_plots import _pyplot
 
         _pyplot()           # a missing extra said before the replay, not after it
-    path = Path(args.file)
-    if not path.exists():
-        raise ValueError(f"no such file: {path}")
-    if path.is_file():
-        # (a pipe or FIFO is read as ITCH: detection would consume its first bytes)
+    from matchcore._magic import Stdin
+
+    path = _input(args.file)
+    stdin = isinstance(path, Stdin)
+    if stdin or path.is_file():
+        # (a pipe or FIFO is read as ITCH: detection would consume its first bytes; stdin
+        # keeps them for its reader)
         fmt = _detect_format(path)
         if fmt != "itch":
             # read as ITCH it gave "no symbol ... symbols seen:" with nothing seen
@@ -804,7 +842,7 @@ def _book(args) -> int:
         # named so by a stock directory message after its first order: the name filter left
         # it out then, and its empty book was shown. Again, by its locate (as a label does).
         label = f"{args.symbol}@locate{carriers[0]}"
-        if not path.is_file():
+        if stdin or not path.is_file():
             # a pipe or FIFO cannot be read twice
             print(f"matchcore book: error: locate {carriers[0]} is named {args.symbol!r} only "
                   f"after its first order (then {r.first_names[carriers[0]]!r}): give "

@@ -32,6 +32,7 @@ from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, TEXT_LOOK, ZSTD_MAGIC, refus
 from matchcore._magic import foreign_format as _foreign_format
 from matchcore._magic import Closing as _Closing
 from matchcore._magic import open_head as _open_head
+from matchcore._magic import open_input as _open_input
 from matchcore._magic import read_head as _read_head
 from matchcore._magic import readinto_live as _readinto_live
 from matchcore.itch._buffer import byte_view as _byte_view
@@ -154,7 +155,7 @@ class _ChunkReader:
 
     def __init__(self, path, chunk_size: int):
         _check_chunk_size(chunk_size)
-        self.raw = open(path, "rb")
+        self.raw = _open_input(path)
         try:
             self.live = not stat.S_ISREG(os.fstat(self.raw.fileno()).st_mode)
         except BaseException:
