@@ -528,12 +528,14 @@ def test_cli_stdout_on_a_full_disk_one_error_line_exit_1(tmp_path, argv):
     (["recover", "JDIR", "--json", "-"], "--json"),
     (["bench", "--quick", "standard", "--messages", "2000", "--no-progress", "--json", "-"],
      "--json"),
+    (["gen-itch", "-", "--messages", "1000", "--no-progress"], "out"),
 ], ids=lambda a: " ".join(a[:2]) if isinstance(a, list) else a)
 def test_cli_output_to_dash_with_stdout_closed_one_error_line_exit_1(argv, option, small_day,
                                                                      journal_dir):
     # `>&-`: '-' was Python's None for stdout; --dump-book/--csv - ended in a TypeError
     # traceback, bench --json - in an AttributeError after the whole run, journal inspect and
-    # recover --json - exited 0 with the JSON asked for written nowhere
+    # recover --json - exited 0 with the JSON asked for written nowhere; gen-itch - ended in an
+    # AttributeError traceback
     subst = {"DAY": str(small_day), "JDIR": str(journal_dir)}
     argv = [subst.get(a, a) for a in argv]
     proc = subprocess.run(CLI + argv, stderr=subprocess.PIPE, text=True,

@@ -226,9 +226,11 @@ def _main(argv: list[str]) -> int:
     if sys.stdout is None:
         # stdout closed (`>&-`): an output sent to '-' would be written nowhere, refused before
         # any work as the commands refuse an output path they cannot write
-        for option in ("dump_book", "json", "csv"):
+        # (gen-itch's OUT is a positional argument: '-' writes the day to stdout)
+        for option in ("dump_book", "json", "csv") + (("out",) if command == "gen-itch" else ()):
             if getattr(sub_args, option, None) == "-":
-                _stderr_line(f"matchcore {command}: error: --{option.replace('_', '-')} -: "
+                name = option if command == "gen-itch" else "--" + option.replace("_", "-")
+                _stderr_line(f"matchcore {command}: error: {name} -: "
                              f"stdout is closed, nothing can be written to it")
                 return 1
     return int(mod.run(sub_args) or 0)
