@@ -509,3 +509,17 @@ def test_decode_foreign_bytes_refused_alike_from_a_buffer_and_a_file(tmp_path):
             itch.decode(blob)
     # ITCH itself, and nothing at all, are decoded from a buffer as before
     assert itch.decode(data).stats["messages"] == 200 and itch.decode(b"").stats["messages"] == 0
+
+
+@pytest.mark.parametrize("chunk_size, error", [(1, ValueError), (1 << 16, ValueError),
+                                               (float(1 << 20), TypeError)])
+def test_decode_bad_chunk_size_refused_for_a_buffer_as_for_a_file(tmp_path, chunk_size, error):
+    # decode(path, chunk_size=1) was refused, decode(buffer, chunk_size=1) taken without a word
+    data = itch.generate(None, messages=200, symbols=2, seed=1)
+    path = tmp_path / "d.itch"
+    path.write_bytes(data)
+    with pytest.raises(error) as by_path:
+        itch.decode(path, chunk_size=chunk_size)
+    with pytest.raises(error) as by_buffer:
+        itch.decode(data, chunk_size=chunk_size)
+    assert str(by_path.value) == str(by_buffer.value)

@@ -299,6 +299,7 @@ def decode(source, infer_lengths: bool = False, *, chunk_size: int = CHUNK_SIZE)
     (100, b'AAPL    ')
     """
     infer_lengths = _flag_arg(infer_lengths, "infer_lengths")
+    _check_chunk_size(chunk_size)        # unused by a buffer, and refused alike
     if isinstance(source, (str, os.PathLike)):
         return _decode_file(Path(source), infer_lengths, chunk_size)
     mv = _byte_view(source)         # what Replayer.feed takes, with the same errors
