@@ -197,3 +197,20 @@ def test_cli_book_empty_symbol_refused_naming_the_option(capsys, day, symbol):
     code, out, err = run_cli(capsys, "book", str(day), "--symbol", symbol, "--no-progress")
     assert code == 1 and out == ""
     assert err.strip() == f"matchcore book: error: --symbol {symbol!r} names no symbol"
+
+
+def test_cli_book_plot_format_matplotlib_cannot_write_refused_before_the_replay(capsys, day,
+                                                                              tmp_path):
+    # the whole replay ran and its ladder was printed, then savefig refused the suffix
+    # ("Format 'xyz' is not supported"), exit status 1
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "depth.xyz"
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--plot", str(png),
+                             "--no-progress")
+    assert code == 1 and out == "" and not png.exists()
+    assert err.startswith(f"matchcore book: error: --plot {png}: matplotlib cannot write "
+                          f"'.xyz' images (it writes ") and "png" in err and err.count("\n") == 1
+    for name in ("depth.PNG", "depth.svg", "depth"):        # a name without a suffix: PNG
+        code, _, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--plot",
+                               str(tmp_path / name), "--no-progress")
+        assert code == 0 and (tmp_path / name).exists(), err

@@ -778,9 +778,10 @@ def _book(args) -> int:
         # (the replay's own refusal named its "symbols" argument and the name stripped)
         raise ValueError(f"--symbol {args.symbol!r} names no symbol")
     if args.plot:
-        from matchcore.replay_plots import _pyplot
+        from matchcore.replay_plots import check_image_name
 
-        _pyplot()           # a missing extra said before the replay, not after it
+        # a missing extra, or a suffix matplotlib cannot write, said before the replay
+        check_image_name("--plot", args.plot)
     from matchcore._magic import Stdin
 
     path = _input(args.file)

@@ -33,6 +33,20 @@ def _pyplot(what: str = "replay plots"):
     return plt
 
 
+def check_image_name(option: str, path) -> None:
+    """Refuse, before any work, an image name whose suffix matplotlib cannot write (savefig
+    refused it only once the work was done): ``ValueError`` naming ``option``. A name without
+    a suffix is written as PNG. Imports matplotlib (:func:`_pyplot`)."""
+    _pyplot()                       # the Agg backend save_figure draws with
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fmt = Path(path).suffix[1:].lower()
+    known = FigureCanvasAgg.get_supported_filetypes()
+    if fmt and fmt not in known:
+        raise ValueError(f"{option} {path}: matplotlib cannot write '.{fmt}' images (it writes "
+                         f"{', '.join(sorted(known))})")
+
+
 def save_figure(fig, path, **kwargs) -> None:
     """``fig.savefig(path, **kwargs)`` through a temporary file renamed when complete (see
     :func:`matchcore._cliutil.atomic_output`): an interrupted command leaves the old image or
