@@ -214,3 +214,22 @@ def test_cli_book_plot_format_matplotlib_cannot_write_refused_before_the_replay(
         code, _, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--plot",
                                str(tmp_path / name), "--no-progress")
         assert code == 0 and (tmp_path / name).exists(), err
+
+
+def test_cli_book_gzipd_lobster_or_text_refused_as_book_not_replay_would(capsys, tmp_path):
+    # detection spoke for replay: a gzip'd LOBSTER CSV was to be decompressed first (and then
+    # still refused by book), other text was told what replay reads
+    import gzip
+
+    from cli_replay_checks import LOBSTER
+
+    lob_gz = tmp_path / "msg.csv.gz"
+    lob_gz.write_bytes(gzip.compress(shared(LOBSTER).read_bytes()))
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"symbol,price\nAAPL,100\n")
+    for path, what in ((lob_gz, "a gzip'd LOBSTER file"), (notes, "a text file")):
+        code, out, err = run_cli(capsys, "book", str(path), "--symbol", "AAPL", "--no-progress")
+        assert code == 1 and out == ""
+        assert err.startswith(f"matchcore book: error: {path} is {what}: book reads ITCH 5.0 "
+                              f"files"), err
+        assert "decompress" not in err and "replay reads" not in err, err

@@ -342,7 +342,7 @@ def _head(path: Path, k: int) -> tuple[str, bytes, bool]:
     return ("zstd" if raw[:len(ZSTD_MAGIC)] == ZSTD_MAGIC else ""), raw, False
 
 
-def detect_format(path) -> str:
+def detect_format(path, replay: bool = True) -> str:
     """The format of a replay file by its first bytes (after gzip decompression): 'dbn' (plain,
     zstd or gzip'd), 'native' (``MCCMD``), 'lobster' (a text file whose first row is a LOBSTER
     message row), else 'itch' (ITCH 5.0 has no magic of its own; plain or gzip'd). A file no
@@ -351,6 +351,10 @@ def detect_format(path) -> str:
     decompress), other text. Reads a few KiB at most; the
     caller refuses a pipe or FIFO first (the bytes read here would be lost to its replay), but
     for a :class:`Stdin`, which keeps them for its reader.
+
+    ``replay=False`` (a reader of ITCH alone, such as ``book``, that refuses every other
+    format by name): a gzip'd native or LOBSTER file is 'native' or 'lobster' and other text
+    'text', not refused here in replay's words.
 
     >>> detect_format("mbo.dbn.gz")                   # doctest: +SKIP
     'dbn'
@@ -380,6 +384,8 @@ def detect_format(path) -> str:
             raise ValueError(f"{p}: a gzip'd file holding a {kind}-compressed stream "
                              f"(compressed twice): decompress it first{gunzip}")
         if kind == "text":
+            if not replay and not _is_lobster(head, len(head) < _LOOK):
+                return "text"
             if not _is_lobster(head, len(head) < _LOOK):
                 line = head.split(b"\n", 1)[0][:60]
                 raise ValueError(f"{p}: a {gzipped if gz else ''}text file that "
@@ -391,7 +397,7 @@ def detect_format(path) -> str:
         fmt = "itch" if kind in (None, "unframed") else kind
         if fmt == "itch" and p.name.endswith((".dbn", ".dbn.zst", ".dbn.gz")):
             fmt = "dbn"       # named DBN, holding no DBN magic: refused by the DBN replay
-        if gz and fmt in ("native", "lobster"):
+        if gz and fmt in ("native", "lobster") and replay:
             raise ValueError(f"{p}: a gzip'd {_NAMES[fmt]} file: {_NAMES[fmt]} files are read "
                              f"uncompressed; decompress it first{gunzip}")
     return fmt

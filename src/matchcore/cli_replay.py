@@ -354,14 +354,24 @@ _NOT_FOR = {
 _FORMAT_NAMES = {"itch": "ITCH", "dbn": "DBN", "lobster": "LOBSTER", "native": "native command"}
 
 
-def _detect_format(path: Path) -> str:
+def _detect_format(path: Path, replay: bool = True) -> str:
     """The format of a replay file without --format: by its magic bytes after gzip
     decompression (DBN, native), a LOBSTER message row, else ITCH (plain or gzip'd; ITCH has no
     magic of its own). A file no replay takes (empty, a gzip'd native or LOBSTER file, other
     text) raises ValueError naming it (see matchcore._magic.detect_format)."""
     from matchcore._magic import detect_format
 
-    return detect_format(path)
+    return detect_format(path, replay)
+
+
+def _is_gzip(path) -> bool:
+    """Whether a replay input (a Path or stdin) starts with the gzip magic."""
+    from matchcore._magic import GZIP_MAGIC, Stdin
+
+    if isinstance(path, Stdin):
+        return path.read_head(len(GZIP_MAGIC)) == GZIP_MAGIC
+    with open(path, "rb") as f:
+        return f.read(len(GZIP_MAGIC)) == GZIP_MAGIC
 
 
 def _refuse_ignored(args, fmt: str) -> None:
@@ -789,11 +799,18 @@ def _book(args) -> int:
     if stdin or path.is_file():
         # (a pipe or FIFO is read as ITCH: detection would consume its first bytes; stdin
         # keeps them for its reader)
-        fmt = _detect_format(path)
+        fmt = _detect_format(path, replay=False)
         if fmt != "itch":
-            # read as ITCH it gave "no symbol ... symbols seen:" with nothing seen
-            raise ValueError(f"{path} is a {_FORMAT_NAMES[fmt]} file: book reads ITCH 5.0 "
-                             f"files (replay --dump-book gives the final books of any format)")
+            # read as ITCH it gave "no symbol ... symbols seen:" with nothing seen; refused
+            # in book's words (replay's told a gzip'd LOBSTER file to be decompressed first)
+            if fmt == "text":
+                raise ValueError(f"{path} is a text file: book reads ITCH 5.0 files")
+            gz = "gzip'd " if _is_gzip(path) else ""
+            plain = (f"; it reads {_FORMAT_NAMES[fmt]} files uncompressed"
+                     if gz and fmt != "dbn" else "")
+            raise ValueError(f"{path} is a {gz}{_FORMAT_NAMES[fmt]} file: book reads ITCH 5.0 "
+                             f"files (replay --dump-book gives the final books of any "
+                             f"format{plain})")
     # (--at "" is no time: it showed the end of the file, as if --at had not been given)
     until = itch.parse_time(args.at) if args.at is not None else None
     from matchcore._symfilter import LABEL, label_errors, plain_number
