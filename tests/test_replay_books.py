@@ -923,6 +923,16 @@ def test_replayer_symbols_with_an_empty_name_value_error(symbols):
         itch.Replayer(callback=lambda *a: None, callback_symbols=symbols)
 
 
+@pytest.mark.parametrize("entry", [b"AAPL", 1.0, None, True])
+def test_replayer_symbols_entry_neither_name_nor_number_type_error(entry):
+    # str() of it ("b'AAPL'", "1.0", "None", "True") matched no book: a replay of nothing
+    with pytest.raises(TypeError, match=r"symbols holds .*: a name is a str, a number an int"):
+        itch.Replayer(["AAPL", entry])
+    r = itch.Replayer([np.int64(2), "1"])             # a numpy integer is a number
+    r.feed(itch.generate(None, messages=3000, symbols=3, seed=4))
+    assert sorted(r.books) == [1, 2]
+
+
 def test_replayer_symbols_locate_with_leading_zeros_matches_the_locate():
     data = itch.generate(None, messages=3000, symbols=3, seed=4)
     plain, padded = itch.Replayer(["2"]), itch.Replayer(["002", " 0002 "])

@@ -13,8 +13,8 @@ LABEL = re.compile(r"(.+)@locate0*([0-9]{1,5})")
 
 def symbol_filter(symbols, what: str = "symbols"):
     """``None`` (keep every symbol) or the set of strings a symbol's name or number is looked up
-    in. ``symbols`` is an iterable of names and numbers (int or digit strings). A lone ``str``
-    is refused: iterated, ``"AAPL"`` would be the letters A, P, L and match nothing. An empty
+    in. ``symbols`` is an iterable of names and numbers (int or digit strings; anything else,
+    such as bytes or a float, raises ``TypeError``). A lone ``str`` is refused: iterated, ``"AAPL"`` would be the letters A, P, L and match nothing. An empty
     one is refused (``ValueError``): it kept no symbol, where a consumer of a NATS stream took
     it for every symbol; None keeps every symbol. So is a blank name in it. A number written with leading zeros
     (``"01"``) also matches its plain form (locate 1), and a book label ``NAME@locate007`` its
@@ -26,6 +26,16 @@ def symbol_filter(symbols, what: str = "symbols"):
                         f"{type(symbols).__name__} ({symbols!r}): write [{symbols!r}]")
     out = set()
     for given in symbols:
+        if not isinstance(given, str):
+            # str() of bytes, a float, None or a bool ("b'AAPL'", "1.0", "True") matched
+            # no symbol: a replay of nothing, without a word
+            try:
+                if isinstance(given, bool):
+                    raise TypeError
+                given = operator.index(given)
+            except TypeError:
+                raise TypeError(f"{what} holds {given!r} ({type(given).__name__}): a name is "
+                                f"a str, a number an int or a string of digits") from None
         s = str(given).strip()
         if not s:
             # no symbol is named "": it selected no book, and the replay said nothing
