@@ -1062,3 +1062,20 @@ def test_cli_replay_dash_reads_dbn_from_stdin_plain_or_compressed(capsys, tmp_pa
                            input=blob, capture_output=True, timeout=120)
         assert p.returncode == 0, p.stderr.decode()
         assert p.stdout.decode().splitlines()[1:] == want.splitlines()[1:]
+
+
+def test_cli_replay_several_files_with_one_cut_mid_message_refused_before_any(capsys, tmp_path,
+                                                                              monkeypatch, day):
+    # refused by the ITCH reader only at its turn: the files before it were replayed first
+    from matchcore.cluster.dask import detect_format
+
+    cut = tmp_path / "cut.itch"
+    data = shared(AAPL).read_bytes()
+    cut.write_bytes(data[data.index(b"AAPL    "):])
+    with pytest.raises(ValueError, match="cut.itch: not ITCH 5.0 framing"):
+        detect_format(cut)
+    replayed = []
+    real = itch.replay_file
+    monkeypatch.setattr(itch, "replay_file", lambda *a, **k: replayed.append(a) or real(*a, **k))
+    code, out, err = run_cli(capsys, "replay", str(day), str(cut), "--no-progress")
+    assert code == 1 and out == "" and "not ITCH 5.0 framing" in err and replayed == []

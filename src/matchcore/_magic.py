@@ -393,7 +393,10 @@ def detect_format(path, replay: bool = True) -> str:
                                  f"{line!r}): replay reads ITCH 5.0, DBN, LOBSTER message CSV "
                                  "and native command files")
             kind = "lobster"
-        # 'unframed' (ITCH bytes from inside a message): the ITCH reader refuses it, naming it
+        if kind == "unframed" and not p.name.endswith((".dbn", ".dbn.zst", ".dbn.gz")):
+            # ITCH bytes from inside a message: refused here in the ITCH reader's words, so
+            # that several files are refused before any of them is replayed
+            refuse_foreign(head, p, "the ITCH reader", "gzip'd" if gz else "")
         fmt = "itch" if kind in (None, "unframed") else kind
         if fmt == "itch" and p.name.endswith((".dbn", ".dbn.zst", ".dbn.gz")):
             fmt = "dbn"       # named DBN, holding no DBN magic: refused by the DBN replay
