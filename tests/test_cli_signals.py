@@ -239,6 +239,32 @@ def _gen_itch_into_fifo_whose_reader_leaves(tmp_path, stdout):
     return proc.returncode, out, err
 
 
+@needs_proc
+def test_cli_gen_itch_stdout_reader_gone_during_write_quiet_141_not_success():
+    # The reader left while the command waited for room in the full pipe: that write returned
+    # the bytes it had taken, with no error, and the rest was dropped; the command said
+    # "wrote 200,000 ITCH 5.0 messages" and exited 0.
+    proc = subprocess.Popen(CLI + ["gen-itch", "-", "--messages", "200000", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:                         # blocked in write(2): the pipe is full
+            with open(f"/proc/{proc.pid}/wchan") as f:
+                if "pipe_write" in f.read():
+                    break
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        proc.stdout.close()
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (proc.returncode, err) == (141, "")
+
+
 def test_cli_output_fifo_reader_gone_is_an_error_status_1(tmp_path):
     # A broken pipe that is not stdout (here an output FIFO; as well a socket or a
     # subprocess) is a real error: one line, status 1, not a quiet 141.

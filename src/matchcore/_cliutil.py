@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -144,6 +145,22 @@ def atomic_output(path, mode: str = "w", **open_kw):
             for t in made:
                 with contextlib.suppress(OSError):
                     os.unlink(t)
+
+
+def write_all(stream, data) -> None:
+    """Write every byte of ``data`` to the binary ``stream``. A write to a pipe can take part
+    of the bytes and return how many, without an error (its reader gone while the write
+    waited for room, a signal): the rest was dropped, and the next write is the one that
+    raises (BrokenPipeError). A stream whose ``write`` returns None took them all. O(len)."""
+    view = memoryview(data).cast("B")
+    while view:
+        n = stream.write(view)
+        if n is None:
+            return
+        if n == 0:
+            # (asked again it would say the same: a loop without end)
+            raise OSError(errno.EIO, f"a write took none of the {len(view):,} bytes left")
+        view = view[n:]
 
 
 def same_file(a, b) -> bool:

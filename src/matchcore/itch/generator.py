@@ -86,11 +86,12 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
             if progress is not None:
                 progress(messages - gen.remaining)
         return b"".join(parts)
-    from matchcore._cliutil import atomic_output
+    from matchcore._cliutil import atomic_output, write_all
 
     def write(f):
         while gen.remaining:
-            f.write(gen.chunk(_CHUNK))
+            # (a pipe may take part of a chunk: the rest written, or its error raised)
+            write_all(f, gen.chunk(_CHUNK))
             if progress is not None:
                 progress(messages - gen.remaining)
 
