@@ -265,6 +265,40 @@ def test_cli_gen_itch_stdout_reader_gone_during_write_quiet_141_not_success():
     assert (proc.returncode, err) == (141, "")
 
 
+@needs_proc
+def test_cli_bench_json_to_stdout_reader_gone_during_write_quiet_141_not_success():
+    # bench --json - wrote its JSON in one call; the reader left while that write waited for
+    # room in the full pipe (a 4 KiB one here: the small run's JSON is bigger), the write
+    # returned the part it took, the text layer dropped the rest without a word, and the
+    # command exited 0 as if the JSON had gone out whole.
+    import fcntl
+
+    r, w = os.pipe()
+    fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
+    proc = subprocess.Popen(CLI + ["bench", "--quick", "standard", "--messages", "2000",
+                                   "--no-progress", "--json", "-"],
+                            stdout=w, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    os.close(w)
+    try:
+        deadline = time.monotonic() + 120
+        while True:                         # blocked in write(2): the pipe is full
+            with open(f"/proc/{proc.pid}/wchan") as f:
+                if "pipe_write" in f.read():
+                    break
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        os.close(r)
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 141, err
+    assert "Traceback" not in err and "error" not in err
+
+
 def test_cli_output_fifo_reader_gone_is_an_error_status_1(tmp_path):
     # A broken pipe that is not stdout (here an output FIFO; as well a socket or a
     # subprocess) is a real error: one line, status 1, not a quiet 141.

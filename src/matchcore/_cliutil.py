@@ -163,6 +163,18 @@ def write_all(stream, data) -> None:
         view = view[n:]
 
 
+def write_text(stream, text: str) -> None:
+    """Write all of ``text`` to the text ``stream`` (stdout). A text stream hands a large write
+    to its binary buffer in one call and ignores the count that comes back: the part a pipe did
+    not take (see :func:`write_all`) was dropped without an error. O(len)."""
+    buf = getattr(stream, "buffer", None)
+    if buf is None:
+        stream.write(text)
+        return
+    stream.flush()              # what it holds goes first
+    write_all(buf, text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+
+
 def same_file(a, b) -> bool:
     """Whether the paths ``a`` and ``b`` name one file (False when either does not exist)."""
     try:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from matchcore._cliutil import int64
+from matchcore._cliutil import int64, write_text
 
 WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "wide_book", "stale_cancel",
              "market_heavy", "itch")
@@ -389,7 +389,8 @@ def _run(args) -> int:
     print(f"\n({res['elapsed_s']:.1f} s; figures from a shared machine drift between runs: "
           f"compare ratios measured in the same run)", file=report)
     if to_stdout:
-        sys.stdout.write(json_text(res))
+        # (whole, or BrokenPipeError: a pipe's reader may leave while it waits for room)
+        write_text(sys.stdout, json_text(res))
     elif args.json:
         print(f"wrote {write_json(res, args.json)}")
     if args.plot:
