@@ -243,6 +243,13 @@ def test_generate_unknown_workload_or_parameter_raises():
         W.standard_mix(-1)
 
 
+@pytest.mark.parametrize("name", W.WORKLOADS)
+def test_workload_negative_seed_refused_naming_seed(name):
+    # numpy's words, "expected non-negative integer", named no parameter
+    with pytest.raises(ValueError, match=r"^seed must be >= 0, got -1$"):
+        W.generate(name, 300, seed=-1, **SMALL.get(name, {"resting": 2_000}))
+
+
 @pytest.mark.parametrize("name, params", [
     ("standard", dict(levels=1.5)), ("standard", dict(resting=1.5)),
     ("standard", dict(background=2.0)), ("standard", dict(first_id=1.0)),

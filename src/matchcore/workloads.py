@@ -171,6 +171,9 @@ def _check_common(n, seed, first_id):
         raise ValueError(f"first_id must be >= 0, got {first_id}")
     if not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        # (numpy's generator said "expected non-negative integer", naming no parameter)
+        raise ValueError(f"seed must be >= 0, got {seed}")
 
 
 def _check_ids(first_id, count):
