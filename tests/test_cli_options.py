@@ -459,3 +459,18 @@ def test_cli_missing_extra_exit_2_one_line_saying_error(capsys, tmp_path, monkey
     rc, out, err = _run(capsys, argv)
     assert rc == 2 and "Traceback" not in err and err.count("\n") == 1, err
     assert err.startswith(f"matchcore {argv[0]}: error: ") and words in err, err
+
+
+@pytest.mark.parametrize("targets", [["core"], ["depth"], ["baselines"], ["itch", "baselines"]])
+def test_cli_bench_plot_without_a_charted_section_refused_before_work(capsys, tmp_path, targets):
+    # charts are drawn for the generated workloads, rates and scaling only: with none of them
+    # chosen --plot was accepted and ignored, the run ending with exit status 0, no chart and
+    # an empty directory made for them
+    charts = tmp_path / "charts"
+    rc, out, err = _run(capsys, ["bench", *targets, "--messages", "2000", "--quick",
+                                 "--no-progress", "--plot", str(charts)])
+    assert rc == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("matchcore bench: error: --plot applies to the sections with charts "
+                          "(standard, market_maker, deep_book, sweep, wide_book, stale_cancel, "
+                          "market_heavy, rates, scaling), and none is chosen")
+    assert not charts.exists()

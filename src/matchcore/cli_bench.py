@@ -144,6 +144,20 @@ def _check_clock_options(chosen, clock, subtract) -> None:
                          f"chosen")
 
 
+#: The sections :func:`matchcore.bench.plots.plot_all` draws charts of: the generated workloads
+#: (latency percentiles), the rate sweep and scaling.
+_CHARTED = tuple(w for w in WORKLOADS if w != "itch") + ("rates", "scaling")
+
+
+def _check_plot_option(chosen, plot) -> None:
+    # itch, core, depth and baselines have no chart: with only them chosen --plot was accepted
+    # and ignored, leaving an empty directory and exit status 0
+    if plot is None or any(t in _CHARTED for t in chosen):
+        return
+    raise ValueError(f"--plot applies to the sections with charts ({', '.join(_CHARTED)}), "
+                     f"and none is chosen")
+
+
 def _check_dir(option, path, shown=None) -> None:
     """Make sure ``path`` is, or can be made, a directory this process can write into. Nothing
     is made here (the run makes it when it writes there): made by the check, it stayed when
@@ -370,6 +384,7 @@ def _run(args) -> int:
     _check_values(args.rate, args.seed, n)
     _check_workload_options(chosen, args.rate, args.save_workloads)
     _check_clock_options(chosen, args.clock, args.subtract_overhead)
+    _check_plot_option(chosen, args.plot)
     # '-' is stdout, as for journal/recover --json (it wrote a file named "-")
     to_stdout = args.json == "-"
     if args.json and not to_stdout:
