@@ -199,22 +199,30 @@ def format_result(res) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--messages", type=int, default=500_000)
+    # sizes: None until given, then the full or the --quick default (--quick replaced sizes
+    # given on the command line too)
+    p.add_argument("--messages", type=int, default=None,
+                   help="default 500,000; 60,000 with --quick")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--batch", type=int, default=1024, help="commands per process() call")
-    p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--per-call", type=int, default=100_000,
-                   help="per-call commands timed (never/batch/none)")
-    p.add_argument("--per-call-always", type=int, default=10_000,
-                   help="per-call commands timed under fsync='always' (one fsync each)")
+    p.add_argument("--reps", type=int, default=None, help="default 3; 1 with --quick")
+    p.add_argument("--per-call", type=int, default=None,
+                   help="per-call commands timed (never/batch/none); default 100,000, 10,000 "
+                        "with --quick")
+    p.add_argument("--per-call-always", type=int, default=None,
+                   help="per-call commands timed under fsync='always' (one fsync each); "
+                        "default 10,000, 1,000 with --quick")
     p.add_argument("--batch-records", type=int, default=4096)
     p.add_argument("--batch-us", type=int, default=2000)
     p.add_argument("--dir", default=None, help="where the journals go (default: temp dir)")
     p.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
     p.add_argument("--json", metavar="OUT")
     a = p.parse_args(argv)
-    if a.quick:
-        a.messages, a.reps, a.per_call, a.per_call_always = 60_000, 1, 10_000, 1_000
+    sizes = {"messages": (500_000, 60_000), "reps": (3, 1), "per_call": (100_000, 10_000),
+             "per_call_always": (10_000, 1_000)}
+    for name, (full, quick) in sizes.items():
+        if getattr(a, name) is None:
+            setattr(a, name, quick if a.quick else full)
     from matchcore.bench.machine import machine_info
     root = tempfile.mkdtemp(prefix="mc-bench-durability-", dir=a.dir)
     m = machine_info()

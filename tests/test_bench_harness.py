@@ -666,3 +666,31 @@ def test_run_bench_single_name_not_in_a_list_refused_by_name(targets):
     with pytest.raises(TypeError,
                        match=rf"not a single name \('{targets}'\): write \['{targets}'\]"):
         run_bench(targets, messages=2000, quick=True, progress=False)
+
+
+@pytest.mark.parametrize("given, expected", [
+    ([], dict(messages=60_000, reps=1, per_call_n=10_000, per_call_always_n=1_000)),
+    (["--messages", "3000", "--reps", "2", "--per-call", "500", "--per-call-always", "20"],
+     dict(messages=3000, reps=2, per_call_n=500, per_call_always_n=20)),
+])
+def test_bench_durability_script_quick_keeps_sizes_given(monkeypatch, capsys, given, expected):
+    # --quick replaced --messages, --reps, --per-call and --per-call-always by its own sizes,
+    # whatever was given: the options were accepted and ignored
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    spec = importlib.util.spec_from_file_location("bench_durability",
+                                                  root / "bench_durability.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    seen = {}
+
+    def run(messages, seed, batch, reps, per_call_n, per_call_always_n, root, jopts):
+        seen.update(messages=messages, reps=reps, per_call_n=per_call_n,
+                    per_call_always_n=per_call_always_n)
+        raise KeyboardInterrupt        # the sizes are all this test is about
+
+    monkeypatch.setattr(mod, "run", run)
+    with pytest.raises(KeyboardInterrupt):
+        mod.main(["--quick", *given])
+    assert seen == expected
