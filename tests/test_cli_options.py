@@ -474,3 +474,30 @@ def test_cli_bench_plot_without_a_charted_section_refused_before_work(capsys, tm
                           "(standard, market_maker, deep_book, sweep, wide_book, stale_cancel, "
                           "market_heavy, rates, scaling), and none is chosen")
     assert not charts.exists()
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["replay", "DAY", "--dump-book", "OUT/"], "--dump-book"),
+    (["book", "DAY", "--symbol", "AAPL", "--plot", "OUT/"], "--plot"),
+    (["gen-itch", "OUT/", "--messages", "100"], None),
+    (BENCH + ["--json", "OUT/"], "--json"),
+], ids=["replay", "book", "gen-itch", "bench"])
+def test_cli_output_file_named_with_trailing_slash_refused_not_written_without_it(
+        capsys, tmp_path, argv, option):
+    # "OUT/" names a directory: open() refuses it ("Is a directory"), but the path went
+    # through pathlib, which drops the slash, and a file named OUT was written in its place
+    # ("book dump: 57 levels -> OUT/")
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    out = str(tmp_path / "out") + "/"
+    argv = [str(day) if a == "DAY" else out if a == "OUT/" else a for a in argv]
+    rc, _, err = _run(capsys, argv)
+    assert rc == 1 and err.count("\n") == 1
+    if option is None:
+        assert err == f"matchcore {argv[0]}: error: [Errno 21] Is a directory: {out!r}\n"
+    else:
+        assert err == (f"matchcore {argv[0]}: error: {option} {out}: names a directory (it "
+                       f"ends with /), not a file\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day.itch"]

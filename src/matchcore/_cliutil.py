@@ -93,6 +93,10 @@ def atomic_output(path, mode: str = "w", **open_kw):
     append to or update the old one."""
     if mode not in ("w", "wt", "wb"):
         raise ValueError(f"atomic_output writes a whole new file: mode 'w' or 'wb', not {mode!r}")
+    if names_a_directory(path):
+        # as open() refuses it: through Path the slash was dropped, and a file named without
+        # it written in its place
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     path = Path(path)
     try:
         st = os.stat(path)
@@ -210,6 +214,20 @@ def shared_output(command: str, args) -> str | None:
     return None
 
 
+def names_a_directory(path) -> bool:
+    """Whether the path string ``path`` ends with a separator (``out/``): a directory's name,
+    which ``open()`` refuses to write as a file and :class:`~pathlib.Path` drops."""
+    return isinstance(path, str) and path.endswith((os.sep, os.altsep or os.sep))
+
+
+def refuse_directory_name(option: str, value: str) -> None:
+    """``ValueError`` naming ``option`` for an output file given as ``out/``: written as the
+    file ``out``, it was not where the command said it was."""
+    if names_a_directory(value):
+        raise ValueError(f"{option} {value}: names a directory (it ends with {os.sep}), not a "
+                         f"file")
+
+
 def check_output_file(option: str, value: str, inputs=(), describe=None) -> None:
     """Refuse, before any work, an output file that can never be written or would replace
     what the command reads: a directory, one of ``inputs`` (written beside it and renamed over
@@ -220,6 +238,7 @@ def check_output_file(option: str, value: str, inputs=(), describe=None) -> None
     path = Path(value)
     if path.is_dir():
         raise ValueError(f"{option} {value}: is a directory, not a file")
+    refuse_directory_name(option, value)
     src = next((f for f in inputs if same_file(path, f)), None)
     if src is not None:
         what = describe(src) if describe is not None else f"the input file {src}"

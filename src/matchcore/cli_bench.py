@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from matchcore._cliutil import int64, write_text
+from matchcore._cliutil import int64, refuse_directory_name, write_text
 
 WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "wide_book", "stale_cancel",
              "market_heavy", "itch")
@@ -186,6 +186,7 @@ def _check_file(option, path) -> None:
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"{option} {path}: is a directory")
+    refuse_directory_name(option, path)
     _check_dir(option, p.parent, shown=path)
     if not p.parent.is_dir():
         return                  # a new directory: the check of its parent said enough

@@ -98,9 +98,10 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
     if hasattr(path, "write"):
         write(path)
         return path
-    path = Path(path)
+    given, path = path, Path(path)
     # complete or not there at all; /dev/stdout, a FIFO or a symlink is written in place
-    with atomic_output(path, "wb") as f:
+    # (the name as given: "out/" is refused as a directory, as open() refuses it)
+    with atomic_output(given, "wb") as f:
         if path.suffix == ".gz":
             # a .gz name holding plain bytes is refused by gunzip and every other tool
             with gzip.GzipFile(fileobj=f, mode="wb", mtime=0) as gz:
