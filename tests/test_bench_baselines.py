@@ -57,3 +57,15 @@ def test_bench_core_reuses_the_baselines_reference_measured_in_the_same_run(monk
     ref = res["baselines"]["results"]["reference"]
     assert seen["reference"] is ref and res["core"]["reference"] is ref
     assert ref["n"] == core.reference_messages(2000, True) and ref["reps"] == 2
+
+
+@pytest.mark.parametrize("names", [("refrence",), ("reference", "pyorderbok")])
+def test_run_baselines_unknown_name_refused_not_skipped(small, names):
+    # a misspelt name was skipped without a word: the result held no entry for it (or none
+    # at all), as if the baseline had been asked for and had nothing to say
+    setup, flow = small
+    bad = [n for n in names if n not in baselines.BASELINES]
+    with pytest.raises(ValueError, match=rf"^unknown baseline\(s\) {bad[0]}; choose from "
+                                         rf"reference, python_per_call, lightmatchingengine, "
+                                         rf"pyorderbook$"):
+        baselines.run_baselines(setup, flow, 10.0, names=names, reps=1)

@@ -162,13 +162,21 @@ def run_baselines(setup, flow, matchcore_ns_per_msg: float, names=None, progress
                   reps: int = 3) -> dict:
     """Time each installed baseline on ``setup`` + ``flow``; ns/msg and ratio to matchcore.
 
-    ``matchcore_ns_per_msg`` is the compiled ``process()`` cost measured in the same run. Each
+    ``matchcore_ns_per_msg`` is the compiled ``process()`` cost measured in the same run;
+    ``names`` the baselines to run (keys of :data:`BASELINES`, default all; another name raises
+    ValueError before any runs). Each
     baseline runs once untimed, then ``reps`` times; ``ns_per_msg`` is the best of those runs.
     A baseline that is not installed or fails is reported with the reason instead of figures.
     O((reps + 1) * (len(setup) + len(flow))) per baseline.
     """
     if reps < 1:
         raise ValueError("reps must be >= 1")
+    if names is not None:
+        # (a misspelt name was skipped without a word, as if it had been run)
+        unknown = [n for n in names if n not in BASELINES]
+        if unknown:
+            raise ValueError(f"unknown baseline(s) {', '.join(map(str, unknown))}; choose from "
+                             f"{', '.join(BASELINES)}")
     out = {}
     have = available()
     for name, (label, fn, _) in BASELINES.items():
