@@ -694,3 +694,23 @@ def test_bench_durability_script_quick_keeps_sizes_given(monkeypatch, capsys, gi
     with pytest.raises(KeyboardInterrupt):
         mod.main(["--quick", *given])
     assert seen == expected
+
+
+@pytest.mark.parametrize("kw, said", [
+    (dict(reps=0), "reps must be >= 1, got 0"),
+    (dict(slice_bytes=0), "slice_bytes must be >= 1, got 0"),
+    (dict(slice_bytes=-5), "slice_bytes must be >= 1, got -5"),
+])
+def test_run_itch_bad_reps_or_slice_refused_before_generating(kw, said, monkeypatch):
+    # reps=0 generated the day and then failed with "'NoneType' object has no attribute
+    # 'stats'"; slice_bytes=0 timed no slice (NaN percentiles) and -5 sliced from the end
+    pytest.importorskip("matchcore.itch")
+    import matchcore.itch as itch
+    from matchcore.bench import itch_workload
+
+    def generate(*a, **k):
+        raise AssertionError("a day was generated")
+
+    monkeypatch.setattr(itch, "generate", generate)
+    with pytest.raises(ValueError, match=f"^{said}$"):
+        itch_workload.run_itch(1000, **kw)

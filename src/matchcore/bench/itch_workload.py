@@ -47,7 +47,13 @@ def check_messages(messages: int, symbols: int = SYMBOLS) -> None:
 
 def run_itch(messages: int, *, seed: int = 1, symbols: int = SYMBOLS, reps: int = 3,
              slice_bytes: int = 1 << 16) -> dict:
-    """Generate ``messages`` ITCH messages into a temporary file, then time their replay."""
+    """Generate ``messages`` ITCH messages into a temporary file, then time their replay
+    (best of ``reps`` >= 1 runs; the per-message cost over slices of ``slice_bytes`` >= 1)."""
+    # (reps=0 failed after the day was generated, on a replay that never ran; slice_bytes=0
+    # timed no slice, and a negative one sliced from the end of the buffer)
+    for name, value in (("reps", reps), ("slice_bytes", slice_bytes)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
     import matchcore.itch as itch
 
     with tempfile.TemporaryDirectory() as d:
