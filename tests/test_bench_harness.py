@@ -714,3 +714,22 @@ def test_run_itch_bad_reps_or_slice_refused_before_generating(kw, said, monkeypa
     monkeypatch.setattr(itch, "generate", generate)
     with pytest.raises(ValueError, match=f"^{said}$"):
         itch_workload.run_itch(1000, **kw)
+
+
+@pytest.mark.parametrize("call", ["throughput", "run_depth", "per_call", "engine_vs_book"])
+def test_bench_reps_below_one_refused_naming_reps(call):
+    # reps=0 measured nothing and then failed in words about something else: "unsupported
+    # operand type(s) for /: 'NoneType' and 'int'", "min() arg is an empty sequence", "list
+    # index out of range"
+    from matchcore.bench import core
+
+    setup, flow = W.standard_mix(2000, seed=1)
+    calls = {
+        "throughput": lambda: harness.throughput(harness.build_book(setup, flow), flow, reps=0),
+        "run_depth": lambda: core.run_depth(messages=2000, sizes=(1000, 2000), reps=0),
+        "per_call": lambda: core.per_call(n=1000, reps=0),
+        "engine_vs_book": lambda: core.engine_vs_book(messages=2000, reps=0,
+                                                      names=("standard",)),
+    }
+    with pytest.raises(ValueError, match=r"^reps must be >= 1, got 0$"):
+        calls[call]()

@@ -50,6 +50,7 @@ def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
     O(len(names) * len(sizes) * reps * (messages + size))."""
     from matchcore import workloads
 
+    harness.check_reps(reps)
     # the call size chunked_rate and process_out_rate use for this flow length (below 64k
     # messages it is smaller than 8,192: the label said 8,192 whatever the calls were)
     out = {"messages": messages, "sizes": list(sizes), "reps": reps,
@@ -105,6 +106,7 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
     reprices (modify to a new price) of resting orders, and ``block`` marketable IOCs that each
     fill one resting ask of qty 1 (placed untimed). ``n`` calls per op in all; min and median
     over ``reps`` runs, each on a fresh book."""
+    harness.check_reps(reps)
     rng = np.random.default_rng(seed)
     blocks = max(n // block, 1)
     n = blocks * block
@@ -238,6 +240,7 @@ def engine_vs_book(*, messages: int = 200_000, seed: int = 1, resting: int = 100
     from matchcore import workloads
     from matchcore._engine import Engine
 
+    harness.check_reps(reps)
     out = {"messages": messages, "resting": resting, "reps": reps, "workloads": {}}
     for name in names:
         if name == "standard":

@@ -239,6 +239,13 @@ def calls_rate(process, flow, chunk: int, buf) -> dict:
             "calls": len(calls)}
 
 
+def check_reps(reps) -> None:
+    """ValueError unless ``reps`` (passes taken the best of) is at least 1: with none, a
+    measurement had nothing to take the best of, and failed in words about something else."""
+    if reps < 1:
+        raise ValueError(f"reps must be >= 1, got {reps}")
+
+
 def throughput(base: OrderBook, flow, reps: int = 3, process_chunk: int = 65_536,
                out_chunk: int = 8192) -> dict:
     """Messages/s of the whole flow without per-message clocks, best of ``reps`` after a warm-up,
@@ -256,6 +263,7 @@ def throughput(base: OrderBook, flow, reps: int = 3, process_chunk: int = 65_536
       every call (no array made per call), each call timed: the median call's ns/msg (robust
       to a lost time slice, like ``median_chunk``) over calls of ``out_chunk`` messages;
     - ``median_chunk``: see :func:`chunked_rate`."""
+    check_reps(reps)
     n = len(flow)
     out_chunk = call_chunk(n, out_chunk)
     warm = base.copy()
