@@ -728,3 +728,16 @@ def test_native_recorder_process_out_of_memory_part_way_journals_what_the_book_a
     word, applied, resting = r.stdout.split()
     assert word == "MemoryError" and 0 < int(applied) < 3_000_000 and int(resting) > 0
     assert read_header(p).count == int(applied)
+
+
+@pytest.mark.parametrize("how", ["write_commands", "Recorder"])
+def test_native_path_with_trailing_slash_refused_as_a_directory_nothing_written(tmp_path, how):
+    # "out/" names a directory, which open() refuses to write as a file; through Path the
+    # slash was dropped, and a command file named "out" was written in its place
+    target = str(tmp_path / "out") + "/"
+    with pytest.raises(IsADirectoryError):
+        if how == "write_commands":
+            write_commands(target, np.zeros(3, dtype=COMMAND_DTYPE))
+        else:
+            Recorder(OrderBook(), target)
+    assert list(tmp_path.iterdir()) == []

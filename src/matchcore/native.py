@@ -398,6 +398,7 @@ def write_commands(path, commands, *, stp=None) -> int:
     import fcntl
 
     arr = np.ascontiguousarray(arr.astype(FILE_DTYPE, copy=False))
+    _refuse_directory_name(path)
     path = Path(path)
     # through a symlink its target is replaced and the link kept, as a Recorder does (the link
     # was replaced by a file, and the file it named kept the old records)
@@ -515,6 +516,15 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
     if chunk is None or len(cmds) <= chunk:
         return book.process(cmds)
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
+
+
+def _refuse_directory_name(path) -> None:
+    # "out/" names a directory, which open() refuses to write as a file: through Path the
+    # slash was dropped, and a command file named "out" was written in its place
+    from matchcore._cliutil import names_a_directory
+
+    if names_a_directory(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
 
 
 def _symbol_arg(symbol) -> int:
@@ -677,6 +687,7 @@ class Recorder(NoCopy):
         self._fsync = _flag_arg(fsync, "fsync")
         self._pid = os.getpid()
         self.book = book
+        _refuse_directory_name(path)
         self.path = Path(path)
         self.symbol = int(symbol)
         self._flush_every = flush_every
