@@ -109,15 +109,24 @@ def run(args) -> int:
         # the books above looked like the stream's last ones
         print(f"note: --timeout {args.timeout:g} s ended the read before the end of the "
               f"stream: the books above are not its last state")
+    # books rebuilt without some of their batches are not the publisher's: an exit 0 passed
+    # them on as whole. Batches never received (sequence gaps), malformed ones and ones out
+    # of sequence, all left out: one line naming each count.
+    problems = []
     gaps = sum(c.gaps.values())
     if gaps:
-        # books rebuilt without some of their batches are not the publisher's: an exit 0
-        # passed them on as whole
         n = sum(c.missing.values())
-        print(f"matchcore subscribe: error: {gaps:,} sequence gap{'s' if gaps != 1 else ''} "
-              f"seen: {n:,} record{'s' if n != 1 else ''} missed, in "
-              f"{len(c.gaps):,} subject{'s' if len(c.gaps) != 1 else ''}: the books above lack "
-              f"them", file=sys.stderr)
+        problems.append(f"{gaps:,} sequence gap{'s' if gaps != 1 else ''} seen: {n:,} "
+                        f"record{'s' if n != 1 else ''} missed, in {len(c.gaps):,} "
+                        f"subject{'s' if len(c.gaps) != 1 else ''}")
+    if c.bad:
+        problems.append(f"{c.bad:,} malformed batch{'es' if c.bad != 1 else ''}")
+    if c.out_of_sequence:
+        problems.append(f"{c.out_of_sequence:,} batch{'es' if c.out_of_sequence != 1 else ''} "
+                        f"out of sequence left out")
+    if problems:
+        print(f"matchcore subscribe: error: {'; '.join(problems)}: the books above lack those "
+              f"records", file=sys.stderr)
         code = 1
     return code
 

@@ -1,0 +1,46 @@
+"""The exit status of ``matchcore subscribe`` against a real ``nats-server -js``: a read that
+left batches out of the books (malformed ones, ones out of sequence) is not a whole one."""
+from __future__ import annotations
+
+import numpy as np
+
+from matchcore.__main__ import main
+from matchcore.io.nats import KIND_TOB, WIRE_TOB, encode_batch
+from nats_checks import names, server  # noqa: F401  (fixtures)
+
+
+def test_cli_subscribe_malformed_or_out_of_sequence_batches_exit_1_one_error_line(server, names,
+                                                                                 capsys):
+    # malformed batches and batches out of sequence were left out of the books, and the
+    # command exited 0 as after a whole read
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    rec = np.zeros(3, WIRE_TOB)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 0, rec), 3)
+        assert pub.publish(f"{prefix}.tob.X", b"not a batch", 1)
+        assert pub.publish(f"{prefix}.tob.Y", encode_batch(KIND_TOB, 2, 0, rec), 3)
+        assert pub.publish(f"{prefix}.tob.Y", encode_batch(KIND_TOB, 3, 0, rec), 3)
+        assert pub.publish(f"{prefix}.tob.Y", encode_batch(KIND_TOB, 4, 1, rec), 3)
+        assert pub.publish(f"{prefix}.tob.Z", encode_batch(KIND_TOB, 5, 4, rec), 3)
+    assert pub.stats["published"] == 6
+    base = ["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix]
+    code = main(base + ["--symbols", "X"])
+    cap = capsys.readouterr()
+    assert code == 1 and "malformed 1;" in cap.out
+    assert cap.err.splitlines() == ["matchcore subscribe: error: 1 malformed batch: the books "
+                                    "above lack those records"]
+    code = main(base + ["--symbols", "Y"])
+    cap = capsys.readouterr()
+    assert code == 1 and "2 batches out of sequence" in cap.out
+    assert cap.err.splitlines() == ["matchcore subscribe: error: 2 batches out of sequence "
+                                    "left out: the books above lack those records"]
+    # every count on one line, with the gaps
+    code = main(base)
+    cap = capsys.readouterr()
+    err = cap.err.splitlines()
+    assert code == 1 and len(err) == 1
+    assert err[0] == ("matchcore subscribe: error: 1 sequence gap seen: 4 records missed, in 1 "
+                      "subject; 1 malformed batch; 2 batches out of sequence left out: the books "
+                      "above lack those records")
