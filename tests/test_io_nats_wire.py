@@ -230,3 +230,17 @@ def test_consumer_select_label_with_surrounding_spaces_keeps_only_that_book():
     c.apply("mc.tob.AAPL", encode_batch(KIND_TOB, 1, 0, tob), {SESSION_HEADER: "a"})
     c.apply("mc.tob.AAPL", encode_batch(KIND_TOB, 2, 1, tob), {SESSION_HEADER: "a"})
     assert c.symbols() == ["AAPL@locate2"]
+
+
+def test_consumer_batch_kind_other_than_its_subjects_counted_bad_not_applied():
+    # a batch whose header said top of book on an L2 subject was applied as top of book, its
+    # subject's kind ignored: nothing flagged the mismatch
+    tob = np.zeros(1, WIRE_TOB)
+    tob[0] = (5, 100, 10, 101, 20)
+    c = MarketDataConsumer()
+    c.apply("mc.l2.AAA", encode_batch(KIND_TOB, 1, 0, tob))
+    c.apply("mc.quote.AAA", encode_batch(KIND_TOB, 1, 0, tob))
+    assert c.bad == 2 and c.batches == 0 and c.records["tob"] == 0
+    assert c.tob == {} and c.symbols() == [] and not c.sessions
+    c.apply("mc.tob.AAA", encode_batch(KIND_TOB, 1, 0, tob))     # its own subject: applied
+    assert c.tob["AAA"] == (5, 100, 10, 101, 20) and c.bad == 2 and c.batches == 1

@@ -33,7 +33,8 @@ class MarketDataConsumer:
     count towards volume, :func:`matchcore.itch.volume_mask`). The header's sequence number reveals batches that
     never arrived: their records are counted in ``missing[(kind, symbol)]`` and the jumps in
     ``gaps[(kind, symbol)]``. A malformed
-    payload is counted in ``bad`` and changes nothing.
+    payload, or a batch whose header's kind is not its subject's, is counted in ``bad`` and
+    changes nothing.
 
     Two locates of one symbol name are published to the same subjects, with one ``seq``
     sequence per subject; the header's ``locate`` tells their books apart. Such books are kept
@@ -143,6 +144,11 @@ class MarketDataConsumer:
             self.bad += 1
             return
         parts = subject.split(".")
+        if len(parts) >= 3 and KINDS.get(parts[-2]) != kind:
+            # a batch of another kind than its subject's (<prefix>.<kind>.<symbol>): one of
+            # the two is wrong, and the subject's sequence is not the batch's
+            self.bad += 1
+            return
         symbol = symbol_from_token(parts[-1]) if len(parts) >= 3 else str(locate)
         key = (kind, symbol)
         mk = (KIND_NAMES[kind], symbol)
