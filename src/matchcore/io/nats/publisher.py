@@ -40,7 +40,8 @@ class NatsPublisher(NoCopy):
     ``ack_timeout``): it exists with subjects that do not take those of the ``kinds`` it
     publishes (``<prefix>.<kind>.*``; by default every kind, i.e. ``<prefix>.>``), or its
     creation was refused. ``max_payload`` is the largest message the broker takes, in bytes (its
-    ``max_payload``, 1 MiB by default), known once connected, ``max_msg_size`` the stream's
+    ``max_payload``, 1 MiB by default), known once connected and read again on each
+    reconnection, ``max_msg_size`` the stream's
     own limit (its ``max_msg_size``; None when it has none) and ``max_message`` the smaller of
     the two: a larger batch, headers included, is never delivered. ``flush(timeout)`` waits
     for the queue to drain, ``close()`` flushes and disconnects; ``stats`` holds the counts
@@ -252,6 +253,9 @@ class NatsPublisher(NoCopy):
                 self.stats["disconnects"] += 1
 
         async def on_reconnect():
+            # the broker reconnected to may take other message sizes (a restart with another
+            # configuration): batches are sized and checked for its limit, not the first one's
+            self.max_payload = int(self._nc.max_payload)
             self.stats["reconnects"] += 1
             # a broker restarted without its store has lost the stream: create it again
             try:

@@ -1,0 +1,54 @@
+"""The NATS publisher's limits and counts against a real ``nats-server -js``: the broker's
+``max_payload`` followed across reconnections, and every queued batch and record accounted for
+when the publisher closes."""
+from __future__ import annotations
+
+import subprocess
+import time
+
+import numpy as np
+
+from matchcore.io.nats import KIND_TOB, WIRE_TOB, encode_batch
+from nats_checks import need_nats
+from nats_checks import names  # noqa: F401  (fixtures)
+
+
+def _wait(cond, seconds=20.0):
+    end = time.monotonic() + seconds
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+def test_publisher_reconnect_to_broker_with_smaller_max_payload_reads_it_again(names, tmp_path):
+    # max_payload was read on the first connection only: after a reconnect to a broker taking
+    # 64 kB, a 100 kB batch was still sent, and the broker closed the connection on it
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, NatsServer
+
+    stream, prefix = names
+    conf = tmp_path / "small.conf"
+    conf.write_text("max_payload: 65536\n")
+    with NatsServer() as srv:
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, reconnect_wait=0.05)
+        try:
+            assert pub.max_payload == 1 << 20
+            srv.stop()
+            small = subprocess.Popen([srv.binary, "-js", "-sd", srv.store_dir, "-a", "127.0.0.1",
+                                      "-p", str(srv.port), "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                _wait(lambda: pub.stats["reconnects"] >= 1)
+                assert pub.stats["reconnects"] >= 1, pub.stats
+                assert pub.max_payload == 65536 and pub.max_message == 65536
+                assert not pub.publish(f"{prefix}.tob.X", b"x" * 100_000, records=3)
+                assert "max_payload of 65,536" in pub.stats["last_error"]
+                assert pub.publish(f"{prefix}.tob.X",
+                                   encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB)), 3)
+                st = pub.close()
+            finally:
+                small.terminate()
+                small.wait(10)
+        finally:
+            pub.close()
+    assert st["published"] == 1 and st["undelivered"] == 1 and st["records_undelivered"] == 3
+    assert st["disconnects"] >= 1
