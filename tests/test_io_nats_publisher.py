@@ -52,3 +52,31 @@ def test_publisher_reconnect_to_broker_with_smaller_max_payload_reads_it_again(n
             pub.close()
     assert st["published"] == 1 and st["undelivered"] == 1 and st["records_undelivered"] == 3
     assert st["disconnects"] >= 1
+
+
+def test_publisher_close_batches_never_settled_counted_with_their_records(names):
+    # close() counted the batches left unsettled (a loop thread that did not finish them) as
+    # unconfirmed, but not their records: records_queued no longer added up
+    import asyncio
+
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, NatsServer
+
+    stream, prefix = names
+    with NatsServer() as srv:
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, ack_timeout=0.2)
+
+        async def never_answered(item, sem):       # a send that neither ends nor settles
+            await asyncio.Event().wait()
+
+        pub._send = never_answered
+        for i in range(4):
+            assert pub.publish(f"{prefix}.tob.X",
+                               encode_batch(KIND_TOB, 1, 3 * i, np.zeros(3, WIRE_TOB)), 3)
+        st = pub.close(timeout=0.2)
+    assert st["queued"] == 4 and st["records_queued"] == 12
+    assert st["unconfirmed"] == 4 and st["records_unconfirmed"] == 12
+    for k in ("queued", "records_queued"):
+        part = k.replace("queued", "")
+        assert st[k] == sum(st[f"{part}{o}"] for o in ("published", "undelivered",
+                                                       "unconfirmed"))

@@ -92,6 +92,7 @@ class NatsPublisher(NoCopy):
         self._lock = threading.Lock()
         self._queued_bytes = 0
         self._outstanding = 0          # queued or in flight, not yet settled
+        self._outstanding_records = 0  # their records
         self._closing = False
         self._abandon = False
         self._signalled = False
@@ -158,6 +159,7 @@ class NatsPublisher(NoCopy):
                     continue
                 self._queued_bytes += n
                 self._outstanding += 1
+                self._outstanding_records += item[2]
                 self.stats["queued"] += 1
                 self.stats["records_queued"] += item[2]
                 kept.append(item)
@@ -196,7 +198,9 @@ class NatsPublisher(NoCopy):
         """Flush (up to ``timeout`` s), disconnect and stop the thread; returns ``stats``.
         When the flush times out (a broker still away), the batches still queued are given up
         at once (counted as undelivered: never sent) and the ones in flight within
-        ``ack_timeout`` (counted as unconfirmed: the broker may have stored them).
+        ``ack_timeout`` (counted as unconfirmed: the broker may have stored them). Batches
+        still unsettled when the thread has not stopped in time are counted as unconfirmed too,
+        with their records.
         """
         if not self._thread.is_alive():
             return self.stats
@@ -211,7 +215,9 @@ class NatsPublisher(NoCopy):
                 left = self._outstanding
                 # sent or not, nobody knows: not known to be stored
                 self.stats["unconfirmed"] += left
+                self.stats["records_unconfirmed"] += self._outstanding_records
                 self._outstanding = 0
+                self._outstanding_records = 0
         return self.stats
 
     def __enter__(self):
@@ -407,6 +413,7 @@ class NatsPublisher(NoCopy):
         with self._lock:
             self._queued_bytes -= len(payload)
             self._outstanding -= 1
+            self._outstanding_records -= records
             self.stats[outcome] += 1
             self.stats[f"records_{outcome}"] += records
             if outcome == "published":
