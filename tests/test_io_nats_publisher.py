@@ -7,10 +7,11 @@ import subprocess
 import time
 
 import numpy as np
+import pytest
 
 from matchcore.io.nats import KIND_TOB, WIRE_TOB, encode_batch
 from nats_checks import need_nats
-from nats_checks import names  # noqa: F401  (fixtures)
+from nats_checks import names, server  # noqa: F401  (fixtures)
 
 
 def _wait(cond, seconds=20.0):
@@ -80,3 +81,29 @@ def test_publisher_close_batches_never_settled_counted_with_their_records(names)
         part = k.replace("queued", "")
         assert st[k] == sum(st[f"{part}{o}"] for o in ("published", "undelivered",
                                                        "unconfirmed"))
+
+
+@pytest.mark.parametrize("payload, records, exc", [
+    (b"abc", -5, ValueError), (b"abc", 1.5, TypeError), (b"abc", "2", TypeError),
+    (b"abc", True, TypeError), ("text", 1, TypeError)])
+def test_publisher_bad_records_or_payload_refused_before_anything_counted(server, names,
+                                                                          payload, records,
+                                                                          exc):
+    # records=-5 or 1.5 went into the records_* totals; records="2" failed half way, after the
+    # batch was counted as queued and outstanding but never queued: flush() then waited its
+    # whole timeout and close() counted it unconfirmed; a str payload was queued and failed
+    # in the loop thread
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    good = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        before = dict(pub.stats)
+        with pytest.raises(exc, match="records" if isinstance(payload, bytes) else "payload"):
+            pub.publish_many([(f"{prefix}.tob.X", good, 3),
+                              (f"{prefix}.tob.X", payload, records)])
+        assert pub.stats == before and pub.pending == 0
+        assert pub.publish(f"{prefix}.tob.X", good, 3)
+    st = pub.stats
+    assert st["queued"] == st["published"] == 1 and st["records_published"] == 3
+    assert st["unconfirmed"] == st["undelivered"] == 0 and st["last_error"] is None

@@ -134,8 +134,24 @@ class NatsPublisher(NoCopy):
         """Queue several ``(subject, payload, records)`` or ``(subject, payload, records,
         headers)`` batches at once (one lock, one wake-up: what the replay bridge does once per
         chunk); each that does not fit in the queue is dropped and counted. Returns how many
-        were queued. O(len(items)), never blocks.
+        were queued. A payload that is not bytes or a ``records`` that is not an int >= 0
+        raises ``TypeError`` / ``ValueError`` before any item is queued or counted.
+        O(len(items)), never blocks.
         """
+        items = list(items)
+        for item in items:
+            # every item before any is counted: records="2" failed half way, the batch counted
+            # as queued and outstanding but never queued (flush() then waited its whole
+            # timeout); records=-5 or 1.5 went into the records totals; a str payload failed
+            # in the loop thread
+            payload, records = item[1], item[2]
+            if not isinstance(payload, (bytes, bytearray, memoryview)):
+                raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+            if isinstance(records, bool) or not isinstance(records, (int, np.integer)):
+                raise TypeError(f"records must be an int, got {type(records).__name__} "
+                                f"{records!r}")
+            if records < 0:
+                raise ValueError(f"records must be >= 0, got {records}")
         kept = []
         limit = self.max_message
         with self._lock:
