@@ -44,3 +44,25 @@ def test_cli_subscribe_malformed_or_out_of_sequence_batches_exit_1_one_error_lin
     assert err[0] == ("matchcore subscribe: error: 1 sequence gap seen: 4 records missed, in 1 "
                       "subject; 1 malformed batch; 2 batches out of sequence left out: the books "
                       "above lack those records")
+
+
+def test_cli_subscribe_print_batch_of_another_kind_than_its_subject_shown_malformed(
+        server, names, capsys):
+    # --print listed a top-of-book batch on an L2 subject as a batch received, while the
+    # consumer left it out as malformed
+    from matchcore.io.nats import KIND_L2, WIRE_L2, NatsPublisher
+
+    stream, prefix = names
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish(f"{prefix}.l2.X", encode_batch(KIND_TOB, 1, 0, np.zeros(2, WIRE_TOB)),
+                           2)
+        assert pub.publish(f"{prefix}.l2.X", encode_batch(KIND_L2, 1, 0, np.zeros(1, WIRE_L2)),
+                           1)
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--print"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert out[0] == (f"{prefix}.l2.X: malformed batch (its header's kind tob is not its "
+                      f"subject's l2)")
+    assert out[1] == f"{prefix}.l2.X l2 locate 1 seq 0 +1"
+    assert "malformed 1;" in out[2]

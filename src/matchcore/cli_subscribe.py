@@ -37,6 +37,7 @@ def run(args) -> int:
     try:
         from matchcore.io.nats import (KIND_NAMES, MarketDataConsumer, consume, decode_batch,
                                        display_url, filter_subjects)
+        from matchcore.io.nats.consumer import kind_mismatch
         from matchcore.io.nats.streams import _nats
         _nats()          # the extra itself: io.nats imports nats-py only when it connects
     except ImportError as e:
@@ -62,6 +63,10 @@ def run(args) -> int:
             kind, loc, seq, rec = decode_batch(payload)
         except ValueError as e:
             print(f"{subject}: malformed batch ({e})")
+            return
+        why = kind_mismatch(subject, kind)
+        if why is not None:          # left out by the consumer, as a malformed one
+            print(f"{subject}: malformed batch ({why})")
             return
         last = rec[-1] if len(rec) else None
         tail = ""

@@ -143,12 +143,10 @@ class MarketDataConsumer:
         except BatchError:
             self.bad += 1
             return
-        parts = subject.split(".")
-        if len(parts) >= 3 and KINDS.get(parts[-2]) != kind:
-            # a batch of another kind than its subject's (<prefix>.<kind>.<symbol>): one of
-            # the two is wrong, and the subject's sequence is not the batch's
+        if kind_mismatch(subject, kind) is not None:
             self.bad += 1
             return
+        parts = subject.split(".")
         symbol = symbol_from_token(parts[-1]) if len(parts) >= 3 else str(locate)
         key = (kind, symbol)
         mk = (KIND_NAMES[kind], symbol)
@@ -223,6 +221,20 @@ class MarketDataConsumer:
         """Every book seen, sorted: its symbol name, or ``NAME@locateN`` for each book of a
         name that several locates were published under."""
         return sorted(set(self.tob) | set(self.levels) | set(self.trades))
+
+
+def kind_mismatch(subject: str, kind: int) -> str | None:
+    """Why a batch of ``kind`` (its header's) does not belong on ``subject``
+    (``<prefix>.<kind>.<symbol>``) when the subject names another kind, else None: one of the
+    two is wrong, and the subject's sequence is not the batch's.
+
+    >>> kind_mismatch("mc.l2.AAPL", KIND_TOB)
+    "its header's kind tob is not its subject's l2"
+    """
+    parts = subject.split(".")
+    if len(parts) >= 3 and KINDS.get(parts[-2]) != kind:
+        return f"its header's kind {KIND_NAMES[kind]} is not its subject's {parts[-2]}"
+    return None
 
 
 def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> list[str]:
