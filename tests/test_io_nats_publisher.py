@@ -107,3 +107,22 @@ def test_publisher_bad_records_or_payload_refused_before_anything_counted(server
     st = pub.stats
     assert st["queued"] == st["published"] == 1 and st["records_published"] == 3
     assert st["unconfirmed"] == st["undelivered"] == 0 and st["last_error"] is None
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), -1, "5", None])
+def test_publisher_flush_or_close_bad_timeout_refused_nothing_given_up(server, names, timeout):
+    # close(timeout=nan) or -1 took the flush as timed out at once and gave up every batch
+    # still queued; a str failed in the arithmetic, naming neither the setting nor its rule
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    good = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish(f"{prefix}.tob.X", good, 3)
+        with pytest.raises(ValueError, match="timeout must be"):
+            pub.flush(timeout)
+        with pytest.raises(ValueError, match="timeout must be"):
+            pub.close(timeout)
+        assert pub.flush(30)
+    st = pub.stats
+    assert st["published"] == 1 and st["undelivered"] == st["unconfirmed"] == 0

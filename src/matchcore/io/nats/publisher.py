@@ -203,15 +203,22 @@ class NatsPublisher(NoCopy):
             return self._outstanding
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every queued batch is acknowledged, refused or given up; False on
+        """Wait until every queued batch is acknowledged, refused or given up, at most
+        ``timeout`` s (a number >= 0, inf to wait for good; ``ValueError`` otherwise); False on
         timeout."""
+        # NaN or a negative time was a flush timed out at once: close() then gave up every
+        # batch still queued; a str failed in the arithmetic, naming neither setting nor rule
+        if isinstance(timeout, bool) or not (isinstance(timeout, numbers.Real)
+                                             and timeout >= 0):
+            raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
         end = time.monotonic() + timeout
         while self.pending and time.monotonic() < end:
             time.sleep(0.005)
         return self.pending == 0
 
     def close(self, timeout: float = 30.0) -> dict:
-        """Flush (up to ``timeout`` s), disconnect and stop the thread; returns ``stats``.
+        """Flush (up to ``timeout`` s, as :meth:`flush` takes it), disconnect and stop the
+        thread; returns ``stats``.
         When the flush times out (a broker still away), the batches still queued are given up
         at once (counted as undelivered: never sent) and the ones in flight within
         ``ack_timeout`` (counted as unconfirmed: the broker may have stored them). Batches
