@@ -23,11 +23,16 @@ def main(argv=None) -> int:
     from matchcore.bench.report import format_core, write_json
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--messages", type=int, default=1_000_000)
+    # as `matchcore bench core`: 1,000,000 messages, 100,000 with --quick unless given
+    p.add_argument("--messages", type=int, default=None,
+                   help="flow commands (default 1,000,000; 100,000 with --quick)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--quick", action="store_true", help="small sizes, as `matchcore bench core "
+                   "--quick`")
     p.add_argument("--json", metavar="OUT")
     a = p.parse_args(argv)
+    if a.messages is None:
+        a.messages = 100_000 if a.quick else 1_000_000
     clock = harness.clock_info()
     res = {"machine": machine_info(), "clock": clock,
            "core": run_core(messages=a.messages, seed=a.seed, quick=a.quick,

@@ -11,7 +11,7 @@ Seeded standard mix (:func:`matchcore.workloads.standard_mix`) through one symbo
   acknowledged command, timed around the call only.
 
 Every mode starts from a fresh engine with the workload's setup applied, and warms up on the
-first ``--warmup`` commands of the flow before the timed part. Journals are written to a
+first tenth of the flow (at most 20,000 commands) before the timed part. Journals are written to a
 temporary directory on the file system given by ``--dir`` (default: the system temp dir).
 
     PYTHONPATH=src python benchmarks/bench_durability.py [--quick] [--json OUT]

@@ -733,3 +733,47 @@ def test_bench_reps_below_one_refused_naming_reps(call):
     }
     with pytest.raises(ValueError, match=r"^reps must be >= 1, got 0$"):
         calls[call]()
+
+
+def _load_script(name):
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    spec = importlib.util.spec_from_file_location(name, root / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("name", ["bench_durability", "bench_core"])
+def test_bench_script_docstring_names_only_options_it_accepts(name, capsys):
+    # bench_durability.py's docstring told of a --warmup option the script refused
+    import re
+
+    mod = _load_script(name)
+    named = set(re.findall(r"``(--[a-z][a-z-]*)``|\[(--[a-z][a-z-]*)", mod.__doc__))
+    named = {a or b for a, b in named}
+    with pytest.raises(SystemExit):
+        mod.main(["--help"])
+    helptext = capsys.readouterr().out
+    assert named and all(o in helptext for o in named), named
+
+
+@pytest.mark.parametrize("given, expected", [([], 1_000_000), (["--quick"], 100_000),
+                                             (["--quick", "--messages", "3000"], 3000)])
+def test_bench_core_script_quick_measures_what_the_command_does(monkeypatch, given, expected):
+    # `matchcore bench core --quick` measures 100,000 messages; the script's --quick kept
+    # 1,000,000
+    import matchcore.bench.core as core
+
+    mod = _load_script("bench_core")
+    seen = {}
+
+    def run_core(*, messages, **kw):
+        seen["messages"] = messages
+        raise KeyboardInterrupt        # the size is all this test is about
+
+    monkeypatch.setattr(core, "run_core", run_core)
+    with pytest.raises(KeyboardInterrupt):
+        mod.main(given)
+    assert seen == {"messages": expected}
