@@ -195,7 +195,7 @@ def test_cli_int_option_beyond_int64_usage_error_exit_2_no_traceback(capsys, tmp
 
 @pytest.mark.parametrize("argv, words", [
     (["demo", "--messages", str(2**63 - 1)], "leaves no room"),
-    (["gen-itch", "OUT", "--symbols", str(2**63 - 1)], "symbols must be in 1..65535"),
+    (["gen-itch", "OUT", "--symbols", str(2**63 - 1)], "--symbols must be in 1..65535"),
 ])
 def test_cli_int64_value_the_command_refuses_one_line_error_exit_1(capsys, tmp_path, argv, words):
     # within int64 but refused by the workload / generator: a ValueError (demo) and an
@@ -501,3 +501,26 @@ def test_cli_output_file_named_with_trailing_slash_refused_not_written_without_i
         assert err == (f"matchcore {argv[0]}: error: {option} {out}: names a directory (it "
                        f"ends with /), not a file\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["day.itch"]
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["gen-itch", "OUT", "--messages", "-1"], "--messages must be >= 0, got -1"),
+    (["gen-itch", "OUT", "--symbols", "0"], "--symbols must be in 1..65535, got 0"),
+    (["gen-itch", "OUT", "--seed", "-3"], "--seed must be in [0, 2**64), got -3"),
+    (["replay", "DAY", "DAY2", "--dask", "local", "--split", "0"], "--split must be >= 1, got 0"),
+    (["replay", "DAY", "DAY2", "--dask", "local", "--split", "5000"],
+     "--split must be at most 1024, not 5000"),
+])
+def test_cli_bad_count_error_names_the_option_as_given(capsys, tmp_path, argv, said):
+    # "messages must be in [0, 2**63)", "split must be >= 1": the library's keyword, not the
+    # option the command line gave
+    from matchcore import itch
+
+    itch.generate(tmp_path / "day.itch", messages=100, symbols=1)
+    itch.generate(tmp_path / "day2.itch", messages=100, symbols=1)
+    names = {"DAY": str(tmp_path / "day.itch"), "DAY2": str(tmp_path / "day2.itch"),
+             "OUT": str(tmp_path / "out.itch")}
+    rc, out, err = _run(capsys, [names.get(a, a) for a in argv] + ["--no-progress"])
+    assert rc == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"matchcore {argv[0]}: error: {said}"), err
+    assert not (tmp_path / "out.itch").exists()

@@ -717,6 +717,13 @@ def _replay_native(args, path: Path) -> int:
 def _gen(args) -> int:
     import matchcore.itch as itch
 
+    # the generator's own refusals name its keywords (messages, symbols, seed)
+    if args.messages < 0:
+        raise ValueError(f"--messages must be >= 0, got {args.messages}")
+    if not 1 <= args.symbols <= 65535:
+        raise ValueError(f"--symbols must be in 1..65535, got {args.symbols}")
+    if not 0 <= args.seed < 2**64:
+        raise ValueError(f"--seed must be in [0, 2**64), got {args.seed}")
     bar = _bar(args.messages, "msg", args.no_progress)
     state = {"done": 0}
 

@@ -52,6 +52,15 @@ def run_many(args) -> int:
             raise ValueError(f"{f} is a pipe or device: its format cannot be detected without "
                              f"consuming it; give --format")
     opts = _options(args)
+    # (the library's refusals name its keyword, split)
+    from matchcore.cluster.dask import MAX_SPLIT
+
+    if args.split < 1:
+        raise ValueError(f"--split must be >= 1, got {args.split}")
+    if args.split > MAX_SPLIT:
+        raise ValueError(f"--split must be at most {MAX_SPLIT}, not {args.split}: each share "
+                         f"reads the whole file, so more shares than the cluster has cores only "
+                         f"read it again")
     if args.infer_lengths:
         # (the replay's own refusal names its keyword, infer_lengths)
         from matchcore._magic import detect_format
