@@ -855,3 +855,27 @@ def test_dask_replay_progress_not_callable_refused_before_any_task(files):
         with pytest.raises(TypeError, match=r"^progress must be callable\(done, total\) or "
                                             r"None, got int 5$"):
             run()
+
+
+def _damaged_gz(path):
+    import gzip
+
+    data = bytearray(gzip.compress(itch.generate(None, messages=3000, symbols=2, seed=7)))
+    data[len(data) // 2] ^= 0xFF
+    data[len(data) // 2 + 1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_dask_replay_task_error_names_the_path_as_given_as_serial(client, tmp_path,
+                                                                   monkeypatch):
+    # a task that raised named the absolute path the worker was sent; the serial replay names
+    # the path as given
+    _damaged_gz(tmp_path / "bad.itch.gz")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as serial:
+        replay_serial(["bad.itch.gz"])
+    with pytest.raises(ValueError) as dask:
+        replay_files(["bad.itch.gz"], client)
+    assert str(serial.value).startswith("bad.itch.gz: damaged gzip stream")
+    assert str(dask.value) == str(serial.value)

@@ -497,6 +497,17 @@ def _refused_fast(scheduler) -> None:
         return
 
 
+def _name_as_given(exc, sent: str, given: str) -> None:
+    """Rewrite the absolute path ``sent`` to a worker as ``given`` in the exception a task
+    raised (its message; an OSError's file names)."""
+    if sent == given:
+        return
+    exc.args = tuple(a.replace(sent, given) if isinstance(a, str) else a for a in exc.args)
+    for attr in ("filename", "filename2"):
+        if getattr(exc, attr, None) == sent:
+            setattr(exc, attr, given)
+
+
 def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int = 1,
                  progress=None, workers: int = 2, processes: bool = True,
                  **options) -> ReplayResults:
@@ -563,6 +574,11 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
                 raise ConnectionError(f"{p}{share}: the connection to the Dask scheduler was "
                                       f"lost before its replay finished, so no results are "
                                       f"returned") from e
+            except Exception as e:
+                # a replay that raised names the file, as the worker was sent it: name it as
+                # given, as replay_serial does
+                _name_as_given(e, os.path.abspath(tasks[n][1]), tasks[n][1])
+                raise
             if progress is not None:
                 progress(done, len(futures))
         files = _collect(paths, tasks, results)
