@@ -879,3 +879,19 @@ def test_dask_replay_task_error_names_the_path_as_given_as_serial(client, tmp_pa
         replay_files(["bad.itch.gz"], client)
     assert str(serial.value).startswith("bad.itch.gz: damaged gzip stream")
     assert str(dask.value) == str(serial.value)
+
+
+def test_cli_replay_dask_local_task_error_one_line_no_worker_traceback(files, tmp_path):
+    # each worker logged Dask's "Compute Failed ... Traceback" block (7 lines) on stderr before
+    # the command's one error line
+    import subprocess
+    import sys
+
+    bad = _damaged_gz(tmp_path / "bad.itch.gz")
+    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", str(bad), str(files[0]),
+                        "--dask", "local", "--no-progress"], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 1 and "replayed" not in p.stdout
+    assert "Compute Failed" not in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.splitlines()[-1].startswith(
+        f"matchcore replay: error: {bad}: damaged gzip stream"), p.stderr

@@ -497,6 +497,13 @@ def _refused_fast(scheduler) -> None:
         return
 
 
+def _quiet_task_failures(client) -> None:
+    from matchcore.cluster._quiet import QuietTaskFailures
+
+    register = getattr(client, "register_plugin", None) or client.register_worker_plugin
+    register(QuietTaskFailures())
+
+
 def _name_as_given(exc, sent: str, given: str) -> None:
     """Rewrite the absolute path ``sent`` to a worker as ``given`` in the exception a task
     raised (its message; an OSError's file names)."""
@@ -543,6 +550,10 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     own = not isinstance(scheduler, distributed.Client)
     client = connect(scheduler, workers=workers, processes=processes) if own else scheduler
     try:
+        if own and local:
+            # the cluster is ours: a task that raises is raised here, so each worker's own
+            # "Compute Failed" record of it (its traceback, on stderr) is left out
+            _quiet_task_failures(client)
         t0 = time.perf_counter()
         # a worker resolves a relative path against its own directory, which on another machine
         # (or after this process changed directory) is not this one: it read another file of the
