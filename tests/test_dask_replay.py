@@ -895,3 +895,40 @@ def test_cli_replay_dask_local_task_error_one_line_no_worker_traceback(files, tm
     assert "Compute Failed" not in p.stderr and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.splitlines()[-1].startswith(
         f"matchcore replay: error: {bad}: damaged gzip stream"), p.stderr
+
+
+@pytest.mark.parametrize("kw", [dict(workers=3), dict(processes=False),
+                                dict(workers=1, processes=True)])
+def test_dask_replay_workers_processes_for_a_scheduler_address_refused_not_ignored(
+        files, client, monkeypatch, kw):
+    # workers= and processes= shape the LocalCluster started here; with an address (or a
+    # client) they were taken and ignored
+    import matchcore.cluster.dask as cdask
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was connected to")
+
+    with pytest.raises(ValueError, match=r"appl(y|ies) to scheduler='local'"):
+        replay_files(files[:1], client, **kw)
+    monkeypatch.setattr(cdask, "_require_dask", no_cluster)
+    with pytest.raises(ValueError, match=r"appl(y|ies) to scheduler='local'.*tcp://127\.0\.0\.1:9"):
+        replay_files(files[:1], "tcp://127.0.0.1:9", **kw)
+    with pytest.raises(ValueError, match=r"appl(y|ies) to scheduler='local'"):
+        connect("tcp://127.0.0.1:9", **kw)
+
+
+@pytest.mark.timeout(60)
+def test_dask_replay_scheduler_without_workers_fails_saying_so_not_hung(files, monkeypatch):
+    # a scheduler with no worker took the tasks and the replay waited for ever
+    import distributed
+
+    import matchcore.cluster.dask as cdask
+
+    monkeypatch.setattr(cdask, "WORKER_WAIT_S", 1.0)
+    with distributed.LocalCluster(n_workers=0, processes=False,
+                                  dashboard_address="127.0.0.1:0") as cluster:
+        address = cluster.scheduler_address
+        with pytest.raises(TimeoutError, match=rf"the Dask cluster at {address} has no workers"):
+            replay_files(files[:1], address)
+        with pytest.raises(TimeoutError, match="has no workers"):
+            replay_files(files[:1], cluster)

@@ -406,16 +406,34 @@ def _check_workers(workers) -> None:
         raise ValueError(f"workers must be an integer >= 1, not {workers!r}")
 
 
-def connect(scheduler="local", *, workers: int = 2, processes: bool = True):
-    """A ``distributed.Client``: ``"local"`` starts a LocalCluster (``workers`` single-threaded
-    worker processes, or threads with ``processes=False``), which closing the client closes
-    too; an address such as ``"tcp://host:8786"`` connects to a running scheduler. Close it
-    when done."""
+def _local_cluster_options(scheduler, workers, processes):
+    """``workers`` and ``processes`` checked, with their defaults (2, True) for a LocalCluster
+    started here; given for any other ``scheduler`` they are refused: its workers are its own
+    (taken, they were ignored)."""
     from matchcore._core import _flag_arg
-    processes = _flag_arg(processes, "processes")   # before a cluster is started
+    if processes is not None:
+        processes = _flag_arg(processes, "processes")   # before a cluster is started
     if scheduler in (None, "local"):
+        workers = 2 if workers is None else workers
         _check_workers(workers)
-    elif isinstance(scheduler, str) and not scheduler.strip():
+        return workers, True if processes is None else processes
+    given = [n for n, v in (("workers", workers), ("processes", processes)) if v is not None]
+    if given:
+        where = (f"the scheduler at {scheduler}" if isinstance(scheduler, str)
+                 else f"a {type(scheduler).__name__} given")
+        raise ValueError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to "
+                         f"scheduler='local' (the LocalCluster started here), not to {where}, "
+                         f"whose workers are its own")
+    return workers, processes
+
+
+def connect(scheduler="local", *, workers: int | None = None, processes: bool | None = None):
+    """A ``distributed.Client``: ``"local"`` starts a LocalCluster (``workers`` single-threaded
+    worker processes, default 2, or threads with ``processes=False``), which closing the client
+    closes too; an address such as ``"tcp://host:8786"`` connects to a running scheduler
+    (``workers`` and ``processes`` are then refused). Close it when done."""
+    workers, processes = _local_cluster_options(scheduler, workers, processes)
+    if isinstance(scheduler, str) and not scheduler.strip():
         # Dask's own word for it was "missing port number in address ''"
         raise ValueError(f"scheduler must be 'local' or a scheduler address such as "
                          f"tcp://host:8786, not {scheduler!r}")
@@ -497,6 +515,22 @@ def _refused_fast(scheduler) -> None:
         return
 
 
+#: Seconds a replay waits for a cluster to have a worker before it fails (TimeoutError): the
+#: tasks of a scheduler without workers were taken and never run, and the replay waited for ever.
+WORKER_WAIT_S = 20.0
+
+
+def _wait_for_a_worker(client, scheduler, distributed) -> None:
+    if client.scheduler_info().get("workers"):
+        return
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except (TimeoutError, distributed.TimeoutError) as e:
+        where = scheduler if isinstance(scheduler, str) else client.scheduler.address
+        raise TimeoutError(f"the Dask cluster at {where} has no workers: none joined within "
+                           f"{WORKER_WAIT_S:g} s (start one with `dask worker {where}`)") from e
+
+
 def _quiet_task_failures(client) -> None:
     from matchcore.cluster._quiet import QuietTaskFailures
 
@@ -516,15 +550,17 @@ def _name_as_given(exc, sent: str, given: str) -> None:
 
 
 def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int = 1,
-                 progress=None, workers: int = 2, processes: bool = True,
+                 progress=None, workers: int | None = None, processes: bool | None = None,
                  **options) -> ReplayResults:
     """Replay ``paths`` on a Dask cluster, one task per file (or ``split`` tasks per file, each
     keeping a share of its books: DBN instruments, ITCH stock locates), and merge the
     results.
 
-    ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` processes, closed afterwards), a
-    scheduler address (``"tcp://host:8786"``), or a ``distributed.Client`` or a cluster object
-    such as a ``LocalCluster`` (left open).
+    ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` processes, default 2, or threads
+    with ``processes=False``, closed afterwards), a scheduler address (``"tcp://host:8786"``),
+    or a ``distributed.Client`` or a cluster object such as a ``LocalCluster`` (left open;
+    ``workers`` and ``processes`` are then refused). A cluster that has no worker after
+    :data:`WORKER_WAIT_S` seconds raises TimeoutError.
     ``options`` are the replayer's (symbols, snapshot_every_ns, snapshot_depth, ...), checked
     here before a cluster is started or connected to: a bad one raises what the replayer raises.
     ``progress(done, total)`` is called as tasks finish. Results come back in the order of
@@ -535,12 +571,9 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     >>> [f.stats["messages"] for f in res.files]            # doctest: +SKIP
     [1000000, 1000000]
     """
-    from matchcore._core import _flag_arg
-    processes = _flag_arg(processes, "processes")
+    workers, processes = _local_cluster_options(scheduler, workers, processes)
     _check_progress(progress)
     local = isinstance(scheduler, str) and scheduler == "local" or scheduler is None
-    if local:
-        _check_workers(workers)
     paths = _check(paths, options)
     _refuse_own_descriptors(paths)
     tasks = _tasks(paths, split, fmt)
@@ -554,6 +587,7 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
             # the cluster is ours: a task that raises is raised here, so each worker's own
             # "Compute Failed" record of it (its traceback, on stderr) is left out
             _quiet_task_failures(client)
+        _wait_for_a_worker(client, scheduler, distributed)
         t0 = time.perf_counter()
         # a worker resolves a relative path against its own directory, which on another machine
         # (or after this process changed directory) is not this one: it read another file of the
