@@ -54,15 +54,23 @@ def same(a, b) -> bool:
                for x, y in zip(a.files, b.files))
 
 
+def _count(text: str) -> int:
+    # a count below 1 was found only after every file had been generated, as a traceback
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--files", type=int, default=8)
-    ap.add_argument("--messages", type=int, default=500_000, help="ITCH messages per file")
-    ap.add_argument("--symbols", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--files", type=_count, default=8)
+    ap.add_argument("--messages", type=_count, default=500_000, help="ITCH messages per file")
+    ap.add_argument("--symbols", type=_count, default=8)
+    ap.add_argument("--workers", type=_count, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--dbn-records", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=_count, default=5)
+    ap.add_argument("--dbn-records", type=_count, default=1_000_000)
     args = ap.parse_args(argv)
     # the generated ITCH days and DBN files (hundreds of MB at the default sizes) go with it
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:

@@ -932,3 +932,27 @@ def test_dask_replay_scheduler_without_workers_fails_saying_so_not_hung(files, m
             replay_files(files[:1], address)
         with pytest.raises(TimeoutError, match="has no workers"):
             replay_files(files[:1], cluster)
+
+
+@pytest.mark.parametrize("given", [["--workers", "0"], ["--repeat", "0"], ["--files", "0"],
+                                   ["--messages", "-1"], ["--dbn-records", "0"]])
+def test_bench_dask_script_bad_count_refused_before_generating_files(monkeypatch, capsys,
+                                                                     given):
+    # --workers 0 (or --repeat 0, --files 0) was found only after every ITCH day had been
+    # generated (minutes at the default sizes), and ended in a traceback
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(root))
+    spec = importlib.util.spec_from_file_location("bench_dask", root / "bench_dask.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def generate(*args, **kwargs):
+        raise AssertionError("a file was generated")
+
+    monkeypatch.setattr(mod.itch, "generate", generate)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(given)
+    assert exc.value.code == 2 and f"argument {given[0]}: " in capsys.readouterr().err
