@@ -271,12 +271,20 @@ def bench_strategy(steps, reps, so):
     return out, note
 
 
+def _at_least_one(text: str) -> int:
+    # zero repetitions ran the whole workload and then failed on an empty median
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200_000, help="flow commands per repetition")
     ap.add_argument("--steps", type=int, default=200_000, help="strategy steps per repetition")
     ap.add_argument("--churn-n", type=int, default=300_000, help="churn flow commands")
-    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--reps", type=_at_least_one, default=7)
     args = ap.parse_args(argv)
     print(f"machine: {_machine()}")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")

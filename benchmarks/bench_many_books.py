@@ -35,12 +35,20 @@ def resident() -> int:
         return int(f.read().split()[1]) * 4096
 
 
+def _at_least_one(text: str) -> int:
+    # zero repetitions ran the whole workload and then failed on an empty median
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--symbols", default="8,500,5000")
     ap.add_argument("--messages", type=int, default=2_000_000)
     ap.add_argument("--records", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=_at_least_one, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-dbn", action="store_true")
     a = ap.parse_args(argv)

@@ -777,3 +777,16 @@ def test_bench_core_script_quick_measures_what_the_command_does(monkeypatch, giv
     with pytest.raises(KeyboardInterrupt):
         mod.main(given)
     assert seen == {"messages": expected}
+
+
+@pytest.mark.parametrize("name, given", [("bench_replay", ["--repeat", "0"]),
+                                         ("bench_many_books", ["--repeat", "0"]),
+                                         ("bench_embed", ["--reps", "0"])])
+def test_bench_script_zero_repetitions_usage_error_before_work(name, given, capsys):
+    # --repeat 0 / --reps 0 ran the whole workload and then failed with a traceback
+    # (statistics.StatisticsError: no median for empty data)
+    mod = _load_script(name)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(given)
+    assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got 0" in \
+        capsys.readouterr().err
