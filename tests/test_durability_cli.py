@@ -427,11 +427,13 @@ def test_cli_journal_on_a_directory_holding_only_trade_segments_reads_them(
     want = mc.durability.read_trades(archive)
     assert len(want) > 0
     code, out, err = run_cli(capsys, "journal", action, archive)
-    assert code == 0 and err == ""
     if action == "trades":
+        assert code == 0 and err == ""
         assert f"{len(want)} trades, {int(want['qty'].sum())} lots" in out
     else:
+        # reported, then refused as recover refuses it: there is nothing to recover
         assert f"trades: {len(want)} records" in out and "commands: 0 records" in out
+        assert code == 1 and "nothing to recover" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv, which", [
@@ -529,3 +531,44 @@ def test_cli_journal_inspect_creation_cut_short_exits_1_as_recover_refuses(capsy
     assert "recovery refuses" in err and "creation was cut short" in err and seg in err
     rcode, _, rerr = run_cli(capsys, "recover", d)
     assert rcode == 1 and "creation was cut short" in rerr
+
+
+def _drop_start(jdir, tmp_path, case):
+    d, eng, n = jdir
+    snaps = [f for f in os.listdir(d) if f.startswith("snapshot-")]
+    if case == "after_seq_1":                  # earlier segments and the snapshot deleted
+        os.unlink(segment_files(d, KIND_COMMANDS)[0][1])
+        for f in snaps:
+            os.unlink(d / f)
+    elif case == "seed_gone":                  # a seeded journal whose snapshot-0 is gone
+        d = tmp_path / "seeded"
+        s = mc.Engine()
+        s.add_symbol(1)
+        s.submit(1, 5, 1, 100, 5)
+        s.snapshot(d)
+        e = mc.Engine.recover(d)
+        e.submit(1, 6, 0, 90, 3)
+        e.close()
+        os.unlink(d / [f for f in os.listdir(d) if f.startswith("snapshot-")][0])
+    else:                                      # trade segments alone
+        for _, f in segment_files(d, KIND_COMMANDS):
+            os.unlink(f)
+        for f in snaps:
+            os.unlink(d / f)
+    return d
+
+
+@pytest.mark.parametrize("json_out", [None, "-"])
+@pytest.mark.parametrize("case", ["after_seq_1", "seed_gone", "trades_only"])
+def test_cli_journal_inspect_exits_1_where_recover_refuses_the_start(capsys, jdir, tmp_path,
+                                                                     case, json_out):
+    # inspect passed (exit 0) directories that recover refuses for where their journal
+    # starts: a script checking a backup with inspect took it for a recoverable journal
+    d = _drop_start(jdir, tmp_path, case)
+    rcode, _, rerr = run_cli(capsys, "recover", d)
+    assert rcode == 1 and rerr.startswith("matchcore recover: error: ")
+    code, out, err = run_cli(capsys, "journal", "inspect", d,
+                             *([] if json_out is None else ["--json", json_out]))
+    assert (json.loads(out)["path"] == str(d) if json_out else f"journal directory {d}" in out)
+    assert code == 1 and err.count("\n") == 1
+    assert err == rerr.replace("matchcore recover: ", "matchcore journal: ", 1)

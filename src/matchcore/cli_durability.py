@@ -1,8 +1,9 @@
 """``matchcore journal inspect|trades DIR`` and ``matchcore recover DIR``: journals from the shell.
 
 Thin over :mod:`matchcore.durability`: ``journal inspect`` lists segments, records, the last
-sequence, snapshots and any damage (exit status 1 when the journal is corrupt or its creation
-was cut short, which recovery refuses; 0 otherwise);
+sequence, snapshots and any damage (exit status 1 when recovery refuses the directory: the
+journal is corrupt, its creation was cut short, or nothing holds the state it starts from;
+0 otherwise);
 ``journal trades`` prints or exports the trade capture; ``recover`` rebuilds the engine and prints
 its state hash and books (read-only unless ``--repair``).
 """
@@ -158,7 +159,7 @@ def _inspect(args) -> int:
         if args.json == "-":
             if cut_short:
                 return _refused_cut_short(args, leftovers[0])
-            return _refused_corrupt(args, info)
+            return _refused_corrupt(args, info) or _refused_start(args)
     print(f"journal directory {info['path']}")
     bad = False
     for label, j in info["journals"].items():
@@ -203,7 +204,7 @@ def _inspect(args) -> int:
             print(f"  {s['file']}  INVALID: {s['error']}")
     if cut_short:
         return _refused_cut_short(args, leftovers[0])
-    return _refused_corrupt(args, info) if bad else 0
+    return _refused_corrupt(args, info) if bad else _refused_start(args)
 
 
 def _refused_corrupt(args, info) -> int:
@@ -218,6 +219,20 @@ def _refused_corrupt(args, info) -> int:
     print(f"matchcore journal: error: recovery refuses {args.dir}: {'; '.join(found)}{past}",
           file=sys.stderr)
     return 1
+
+
+def _refused_start(args) -> int:
+    # after the report: a directory recovery refuses for where its journal starts (only trade
+    # segments, a journal after seq 1 without the snapshot before it, a seeded journal whose
+    # seed is gone) exited 0; the checks are recovery's own, and so is the error line
+    from matchcore.durability.errors import JournalError
+    from matchcore.durability.recovery import check_start
+    try:
+        check_start(args.dir)
+    except JournalError as e:
+        print(f"matchcore journal: error: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _refused_cut_short(args, segment) -> int:

@@ -355,8 +355,7 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
     trades = _flag_arg(trades, "trades")
     record_events = _flag_arg(record_events, "record_events")
     check_journal_options(fsync, trades, writers=not readonly, **journal_options)
-    if not holds_journal(path):
-        raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
+    _require_start(path)
     report = RecoveryReport(path, readonly=readonly)
     # the lock first: no other engine may append while this one reads, cuts and takes over
     lock_fd = None if readonly else lock_directory(path)
@@ -375,15 +374,33 @@ def holds_journal(path) -> bool:
     return bool(segment_files(path, KIND_COMMANDS) or list_snapshots(path))
 
 
-def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, record_events,
-             journal_options):
-    # Segments are read again when needed (Segment.load): the whole journal is never in memory.
-    # The replay reads them into the buffer the scan used, which still holds the last one.
-    rbuf = ReadBuffer()
-    cscan = scan_journal(path, KIND_COMMANDS, keep_index=False, into=rbuf)
-    cscan.raise_if_corrupt()
-    eng = head = None
-    foreign = []
+def _require_start(path) -> None:
+    if not holds_journal(path):
+        raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
+
+
+def check_start(path) -> None:
+    """Raise :class:`JournalError` as ``recover(path, readonly=True)`` does when the directory
+    holds nothing its journal can start from (only trade segments, a journal that starts after
+    seq 1 with no snapshot of the state before it, a seeded journal whose seed snapshot is
+    gone); corruption is not looked at (:func:`~matchcore.durability.inspect` reports it).
+    ``journal inspect`` applies it. O(journal bytes + the snapshot used)."""
+    from matchcore._engine import Engine
+    path = str(refuse_bytes_dir(path))
+    _require_start(path)
+    cscan = scan_journal(path, KIND_COMMANDS, keep_index=False)
+    if cscan.corrupt is not None:
+        return
+    report = RecoveryReport(path, readonly=True)
+    eng, _, start = _start_state(Engine, path, cscan, report, [], True, True)
+    _check_start(cscan, eng, start, path, report)
+
+
+def _start_state(cls, path, cscan, report, foreign, snapshot, readonly):
+    """The state the replay of the scanned journal starts from: (engine, snapshot header or
+    None, seq); ``foreign`` as for :func:`_pick_snapshot`. Raises :class:`JournalError` when
+    no snapshot (nor the empty engine) can be the state the journal starts from."""
+    eng = head = snap_file = None
     if snapshot:
         eng, head, snap_file = _pick_snapshot(path, cscan, report, foreign, cls)
     else:
@@ -450,6 +467,18 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                                cscan.segments[0].path, 0)
         eng = cls.__new__(cls, cscan.stp)
         start = 0
+    return eng, head, start
+
+
+def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, record_events,
+             journal_options):
+    # Segments are read again when needed (Segment.load): the whole journal is never in memory.
+    # The replay reads them into the buffer the scan used, which still holds the last one.
+    rbuf = ReadBuffer()
+    cscan = scan_journal(path, KIND_COMMANDS, keep_index=False, into=rbuf)
+    cscan.raise_if_corrupt()
+    foreign = []
+    eng, head, start = _start_state(cls, path, cscan, report, foreign, snapshot, readonly)
     report.torn_tail = cscan.tail
     last_seq = max(cscan.last_seq, start)
 
