@@ -771,3 +771,33 @@ def test_recover_out_of_memory_in_replayed_add_symbol_raises_memoryerror(tmp_pat
     rec = mc.Engine.recover(d)
     assert rec.state_hash() == want and rec.get(10**9) == (0, 0, 100, 5)
     rec.close()
+
+
+def test_recover_readonly_reports_the_fills_repair_would_rewrite_after_the_snapshot(tmp_path):
+    # the trade journal lacks fills of commands after the snapshot (its tail lost): read-only
+    # recovery said "rewrote 0 fills" where --repair rewrites them, so an operator checking
+    # the directory first saw nothing missing
+    from durability_checks import _last_segment
+    steps, cmds = make_flow(17, 500)
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="batch")
+    apply_steps(eng, steps[:250], cmds)
+    eng.snapshot()
+    apply_steps(eng, steps[250:], cmds)
+    eng.close()
+    full = mc.durability.read_trades(d)
+    seg = _last_segment(d, KIND_TRADES)
+    keep = int(np.flatnonzero(full["cmd_seq"] > eng.journal_seq - 100)[0])
+    cut = (len(full) - keep) * _j.TRADE_RECORD_DTYPE.itemsize
+    assert 0 < keep < len(full) and cut < os.path.getsize(seg) - _j.SEG_HEADER
+    with open(seg, "r+b") as fh:                        # the last records lost, a torn tail left
+        fh.truncate(os.path.getsize(seg) - cut + 10)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.snapshot is not None and ro.trades_missing == 0
+    rw = mc.Engine.recover(d)
+    rw.close()
+    rewritten = rw.recovery_report.trades_rewritten
+    assert rewritten > 0 and ro.trades_rewritten == 0
+    assert ro.trades_to_rewrite == rewritten
+    assert f"{rewritten} fills to rewrite" in ro.summary()
+    assert len(mc.durability.read_trades(d)) == len(full)

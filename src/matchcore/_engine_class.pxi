@@ -700,9 +700,12 @@ cdef class Engine:
     def _set_capacity(self, symbol, int64_t capacity):
         self._capacity[self.symbol_id(symbol)] = capacity
 
-    def _replay(self, commands, seqs, results, uint64_t trades_from=0, JournalWriter trades=None):
+    def _replay(self, commands, seqs, results, uint64_t trades_from=0, JournalWriter trades=None,
+                int64_t[::1] fills=None):
         """Recovery: apply journaled commands, checking each outcome against the recorded one;
-        fills of commands with seq >= ``trades_from`` go to ``trades``. Returns the count
+        fills of commands with seq >= ``trades_from`` go to ``trades`` (without it, with
+        ``fills``, their count is added to ``fills[0]``: what read-only recovery reports that a
+        writer would write). Returns the count
         applied (fewer than given: that command's outcome differed). Events are dropped.
         Memory running out raises ``MemoryError`` (saying at which command): that is no
         divergence of the journal, and the commands before it stay applied."""
@@ -713,12 +716,13 @@ cdef class Engine:
             raise TypeError("_replay needs COMMAND_DTYPE commands and as many seqs and results")
         cdef mc_journal* jt = trades._j if trades is not None else NULL
         cdef int64_t n = arr.shape[0], done, got = 0
+        cdef int64_t* nf = &fills[0] if fills is not None and fills.shape[0] > 0 else NULL
         mc_engine_busy_enter(self._e, MC_BUSY_ENGINE)
         try:
             with nogil:
                 done = _replay(self._e, jt, <const mc_command*>cnp.PyArray_DATA(arr),
                                <const uint64_t*>cnp.PyArray_DATA(s),
-                               <const int64_t*>cnp.PyArray_DATA(r), n, trades_from, &got)
+                               <const int64_t*>cnp.PyArray_DATA(r), n, trades_from, &got, nf)
                 if jt != NULL:
                     mc_journal_commit(jt)
         finally:

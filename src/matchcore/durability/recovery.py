@@ -60,6 +60,9 @@ class RecoveryReport:
     set_aside: list = field(default_factory=list)   # [(snapshot, new name)]: not of this journal
     trades_kept_through: int = 0         # last command whose fills the trade journal held
     trades_rewritten: int = 0            # fill records written during replay
+    # read-only: the fill records of commands after the snapshot that the trade journal lacks,
+    # which a recovery that may write files writes again (its trades_rewritten)
+    trades_to_rewrite: int = 0
     trades_missing: int = 0              # fills before the snapshot that no journal holds
     # (first, last) commands before the snapshot whose fills nothing can check: the snapshot
     # was taken without trade capture and the command journal no longer holds them
@@ -99,8 +102,11 @@ class RecoveryReport:
             lines.append(f"  removed {len(self.removed_temporaries)} stale snapshot temporary "
                          f"file(s) (a snapshot interrupted before its rename): "
                          f"{', '.join(os.path.basename(f) for f in self.removed_temporaries)}")
-        lines.append(f"  trades: kept through command {self.trades_kept_through}, rewrote "
-                     f"{self.trades_rewritten} fills, last trade seq {self.last_trade_seq}")
+        done = (f"{self.trades_to_rewrite} fills to rewrite (read-only: Engine.recover, "
+                f"matchcore recover --repair write them)" if self.trades_to_rewrite else
+                f"rewrote {self.trades_rewritten} fills")
+        lines.append(f"  trades: kept through command {self.trades_kept_through}, {done}, "
+                     f"last trade seq {self.last_trade_seq}")
         if self.trades_missing and self.trades_rewritable:
             lines.append(f"  WARNING: {self.trades_missing} fill record(s) before the snapshot "
                          f"are missing from the trade journal; a recovery that may write files "
@@ -618,6 +624,8 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         cscan._loaded = None
         out = (np.empty(_REPLAY_CHUNK, dtype=COMMAND_DTYPE), np.empty(_REPLAY_CHUNK, np.uint64),
                np.empty(_REPLAY_CHUNK, np.int64))
+        # read-only with trade capture: the fills a writer would write, counted
+        fills = np.zeros(1, np.int64) if jt is None and readonly and trades else None
         for seg in cscan.segments:
             if not seg.records or seg.last_seq <= start:
                 continue
@@ -633,7 +641,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                 for lo in range(pos, b, _REPLAY_CHUNK):
                     offs = np.ascontiguousarray(idx["offset"][sel[lo:min(b, lo + _REPLAY_CHUNK)]])
                     cmds, seqs, results = _j.extract_commands(seg.data, offs, out)
-                    done = eng._replay(cmds, seqs, results, kept_cmd + 1, jt)
+                    done = eng._replay(cmds, seqs, results, kept_cmd + 1, jt, fills)
                     if done < len(cmds):
                         raise JournalError(
                             f"replay diverged at seq {int(seqs[done])} ({seg.path}, offset "
@@ -653,6 +661,8 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             jt.sync()
         elif cut:
             report.last_trade_seq = cut[3]
+        if fills is not None:
+            report.trades_to_rewrite = int(fills[0])
     except BaseException:
         _close_quietly(jt, jc)
         raise
