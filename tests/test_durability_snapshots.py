@@ -773,10 +773,9 @@ def test_recover_out_of_memory_in_replayed_add_symbol_raises_memoryerror(tmp_pat
     rec.close()
 
 
-def test_recover_readonly_reports_the_fills_repair_would_rewrite_after_the_snapshot(tmp_path):
-    # the trade journal lacks fills of commands after the snapshot (its tail lost): read-only
-    # recovery said "rewrote 0 fills" where --repair rewrites them, so an operator checking
-    # the directory first saw nothing missing
+def _trade_tail_lost(tmp_path):
+    """A journal with a snapshot whose trade journal lost the fills of its last 100 commands
+    (a torn tail left): (directory, the trades before, how many of them are kept)."""
     from durability_checks import _last_segment
     steps, cmds = make_flow(17, 500)
     d = tmp_path / "j"
@@ -792,6 +791,14 @@ def test_recover_readonly_reports_the_fills_repair_would_rewrite_after_the_snaps
     assert 0 < keep < len(full) and cut < os.path.getsize(seg) - _j.SEG_HEADER
     with open(seg, "r+b") as fh:                        # the last records lost, a torn tail left
         fh.truncate(os.path.getsize(seg) - cut + 10)
+    return d, full, keep
+
+
+def test_recover_readonly_reports_the_fills_repair_would_rewrite_after_the_snapshot(tmp_path):
+    # the trade journal lacks fills of commands after the snapshot (its tail lost): read-only
+    # recovery said "rewrote 0 fills" where --repair rewrites them, so an operator checking
+    # the directory first saw nothing missing
+    d, full, keep = _trade_tail_lost(tmp_path)
     ro = mc.Engine.recover(d, readonly=True).recovery_report
     assert ro.snapshot is not None and ro.trades_missing == 0
     rw = mc.Engine.recover(d)
@@ -801,3 +808,17 @@ def test_recover_readonly_reports_the_fills_repair_would_rewrite_after_the_snaps
     assert ro.trades_to_rewrite == rewritten
     assert f"{rewritten} fills to rewrite" in ro.summary()
     assert len(mc.durability.read_trades(d)) == len(full)
+
+
+def test_recover_rewritten_fills_carry_their_command_journal_time(tmp_path):
+    # fills written again by recovery carried the recovery's wall clock as journal_ts_ns, not
+    # the time their command was journaled: a trade report by journal time put them hours or
+    # days late, and nothing told them from fills made then
+    d, full, keep = _trade_tail_lost(tmp_path)
+    mc.Engine.recover(d).close()
+    got = mc.durability.read_trades(d)
+    assert len(got) == len(full) and np.array_equal(got["seq"], full["seq"])
+    idx = mc.durability.read_journal(d)["index"]
+    cmd_ts = dict(zip(idx["seq"].tolist(), idx["ts_ns"].tolist()))
+    want = [cmd_ts[c] for c in got["cmd_seq"][keep:].tolist()]
+    assert got["journal_ts_ns"][keep:].tolist() == want

@@ -700,10 +700,11 @@ cdef class Engine:
     def _set_capacity(self, symbol, int64_t capacity):
         self._capacity[self.symbol_id(symbol)] = capacity
 
-    def _replay(self, commands, seqs, results, uint64_t trades_from=0, JournalWriter trades=None,
-                int64_t[::1] fills=None):
+    def _replay(self, commands, seqs, results, journal_ts, uint64_t trades_from=0,
+                JournalWriter trades=None, int64_t[::1] fills=None):
         """Recovery: apply journaled commands, checking each outcome against the recorded one;
-        fills of commands with seq >= ``trades_from`` go to ``trades`` (without it, with
+        fills of commands with seq >= ``trades_from`` go to ``trades``, each with the journal
+        time of its command's record (``journal_ts``, int64 ns, one per command) (without it, with
         ``fills``, their count is added to ``fills[0]``: what read-only recovery reports that a
         writer would write). Returns the count
         applied (fewer than given: that command's outcome differed). Events are dropped.
@@ -712,8 +713,11 @@ cdef class Engine:
         cdef cnp.ndarray arr = np.ascontiguousarray(commands)
         cdef cnp.ndarray s = np.ascontiguousarray(seqs, dtype=np.uint64)
         cdef cnp.ndarray r = np.ascontiguousarray(results, dtype=np.int64)
-        if arr.dtype != COMMAND_DTYPE or s.shape[0] != arr.shape[0] or r.shape[0] != arr.shape[0]:
-            raise TypeError("_replay needs COMMAND_DTYPE commands and as many seqs and results")
+        cdef cnp.ndarray ts = np.ascontiguousarray(journal_ts, dtype=np.int64)
+        if (arr.dtype != COMMAND_DTYPE or s.shape[0] != arr.shape[0] or r.shape[0] != arr.shape[0]
+                or ts.shape[0] != arr.shape[0]):
+            raise TypeError("_replay needs COMMAND_DTYPE commands and as many seqs, results "
+                            "and journal times")
         cdef mc_journal* jt = trades._j if trades is not None else NULL
         cdef int64_t n = arr.shape[0], done, got = 0
         cdef int64_t* nf = &fills[0] if fills is not None and fills.shape[0] > 0 else NULL
@@ -722,7 +726,8 @@ cdef class Engine:
             with nogil:
                 done = _replay(self._e, jt, <const mc_command*>cnp.PyArray_DATA(arr),
                                <const uint64_t*>cnp.PyArray_DATA(s),
-                               <const int64_t*>cnp.PyArray_DATA(r), n, trades_from, &got, nf)
+                               <const int64_t*>cnp.PyArray_DATA(r), n, trades_from, &got, nf,
+                               <const int64_t*>cnp.PyArray_DATA(ts))
                 if jt != NULL:
                     mc_journal_commit(jt)
         finally:

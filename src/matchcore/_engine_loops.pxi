@@ -308,7 +308,7 @@ cdef int64_t _apply_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
     cdef uint64_t seq = jc.next_seq
     # no record, no fills: a fill in the trade journal always has its command on file
     if mc_journal_command(jc, c, r) == 0 and jt != NULL:
-        mc_journal_fills(jt, seq, &e.ev[start], e.n_ev - start, jc)
+        mc_journal_fills(jt, seq, &e.ev[start], e.n_ev - start, jc, -1)
     return r
 
 
@@ -326,11 +326,11 @@ cdef int64_t _journaled_run(mc_engine* e, mc_journal* jc, mc_journal* jt,
                             const mc_command* cmds, const uint64_t* seqs, const int64_t* results,
                             int64_t lo, int64_t hi, int64_t n, uint64_t trades_from,
                             int32_t* ring, int32_t* found, bint deep,
-                            int64_t* got, int64_t* fills) noexcept nogil:
+                            int64_t* got, int64_t* fills, const int64_t* tss) noexcept nogil:
     # Commands lo..hi-1 of cmds[0:n], looking ahead across the whole batch (through the books
     # too when deep, as _engine_run_deep). jc != NULL: journal each one (_apply_journaled);
     # else recovery: check each outcome against results[i], write the fills of seqs from
-    # trades_from on into jt (jt NULL: count them in *fills when fills != NULL, what a writer
+    # trades_from on into jt, each with its command record's journal time tss[i] (jt NULL: count them in *fills when fills != NULL, what a writer
     # would have written), drop the events. Returns hi, or the first command that ran out
     # of memory, failed to journal or (recovery) came out differently (its outcome in *got:
     # -MC_ERR_NOMEM, never journaled, when memory ran out). One function with a
@@ -357,7 +357,7 @@ cdef int64_t _journaled_run(mc_engine* e, mc_journal* jc, mc_journal* jt,
             return i
         if seqs[i] >= trades_from:
             if jt != NULL:
-                mc_journal_fills(jt, seqs[i], &e.ev[start], e.n_ev - start, NULL)
+                mc_journal_fills(jt, seqs[i], &e.ev[start], e.n_ev - start, NULL, tss[i])
             elif fills != NULL:
                 for k in range(start, e.n_ev):
                     if e.ev[k].kind == MC_EV_FILL:
@@ -369,7 +369,7 @@ cdef int64_t _journaled_run(mc_engine* e, mc_journal* jc, mc_journal* jt,
 cdef int64_t _journaled_loop(mc_engine* e, mc_journal* jc, mc_journal* jt,
                              const mc_command* cmds, const uint64_t* seqs, const int64_t* results,
                              int64_t n, uint64_t trades_from, int64_t* got,
-                             int64_t* fills) noexcept nogil:
+                             int64_t* fills, const int64_t* tss) noexcept nogil:
     # _journaled_run over a batch: on big books (_engine_big) in chunks, each in the loop
     # mc_deep_mode chooses, as mc_engine_process does. Whether the books are big is asked again
     # every DEEP_CHUNK * DEEP_EPOCH commands until they are: recovery replays a whole journal
@@ -386,7 +386,7 @@ cdef int64_t _journaled_loop(mc_engine* e, mc_journal* jc, mc_journal* jt,
     while i < n and not _engine_big(e, n - i):
         m = DEEP_CHUNK * DEEP_EPOCH if n - i > DEEP_CHUNK * DEEP_EPOCH else n - i
         r = _journaled_run(e, jc, jt, cmds, seqs, results, i, i + m, n, trades_from, ring,
-                           found, 0, got, fills)
+                           found, 0, got, fills, tss)
         if r < i + m:
             return r
         i = r
@@ -396,7 +396,7 @@ cdef int64_t _journaled_loop(mc_engine* e, mc_journal* jc, mc_journal* jt,
         w0 = _writes_seen(jc, jt)
         t0 = mc_tsc() if mode & 2 else 0
         r = _journaled_run(e, jc, jt, cmds, seqs, results, i, i + m, n, trades_from, ring,
-                           found, mode & 1, got, fills)
+                           found, mode & 1, got, fills, tss)
         if mode & 2:
             t0 = mc_tsc() - t0
             if _writes_seen(jc, jt) == w0 or retimed == 2:
@@ -412,18 +412,19 @@ cdef int64_t _journaled_loop(mc_engine* e, mc_journal* jc, mc_journal* jt,
 
 cdef int64_t _process_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
                                 const mc_command* cmds, int64_t n) noexcept nogil:
-    return _journaled_loop(e, jc, jt, cmds, NULL, NULL, n, 0, NULL, NULL)
+    return _journaled_loop(e, jc, jt, cmds, NULL, NULL, n, 0, NULL, NULL, NULL)
 
 
 cdef int64_t _replay(mc_engine* e, mc_journal* jt, const mc_command* cmds, const uint64_t* seqs,
                      const int64_t* results, int64_t n, uint64_t trades_from,
-                     int64_t* got, int64_t* fills) noexcept nogil:
+                     int64_t* got, int64_t* fills, const int64_t* tss) noexcept nogil:
     # Recovery: apply journaled commands, check each outcome against the recorded one, and
     # write the fills of commands the trade journal does not hold yet (jt NULL: count them
-    # in *fills, when not NULL). Returns how many were
+    # in *fills, when not NULL); a fill written carries its command record's journal time,
+    # tss[i], not the recovery's clock. Returns how many were
     # applied; fewer than n means command n's outcome differed, the engine's in *got
     # (-MC_ERR_NOMEM: memory ran out, and that command changed nothing).
-    return _journaled_loop(e, NULL, jt, cmds, seqs, results, n, trades_from, got, fills)
+    return _journaled_loop(e, NULL, jt, cmds, seqs, results, n, trades_from, got, fills, tss)
 
 
 cdef int64_t mc_engine_pending_events(const mc_engine* e) noexcept nogil:

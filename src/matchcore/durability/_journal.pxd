@@ -161,7 +161,7 @@ cdef uint32_t mc_crc32(const uint8_t* p, int64_t n) noexcept nogil   # CRC-32C
 cdef int64_t mc_wall_ns() noexcept nogil
 cdef int mc_journal_command(mc_journal* j, const mc_command* c, int64_t result) noexcept nogil
 cdef int mc_journal_fills(mc_journal* j, uint64_t cmd_seq, const mc_event* ev,
-                          int64_t n, mc_journal* commands) noexcept nogil
+                          int64_t n, mc_journal* commands, int64_t ts_ns) noexcept nogil
 cdef int mc_journal_commit(mc_journal* j) noexcept nogil
 cdef int mc_journal_commit_call(mc_journal* jc, mc_journal* jt) noexcept nogil
 cdef int mc_journal_sync(mc_journal* j) noexcept nogil

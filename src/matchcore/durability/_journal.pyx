@@ -473,9 +473,11 @@ cdef int mc_journal_command(mc_journal* j, const mc_command* c, int64_t result) 
 
 
 cdef int mc_journal_fills(mc_journal* j, uint64_t cmd_seq, const mc_event* ev,
-                          int64_t n, mc_journal* commands) noexcept nogil:
+                          int64_t n, mc_journal* commands, int64_t ts_ns) noexcept nogil:
     """Append a trade record for every FILL among n events of one command. ``commands``: the
-    command journal the fills' command was appended to (NULL when it is on file already)."""
+    command journal the fills' command was appended to (NULL when it is on file already).
+    ``ts_ns``: the records' journal time (recovery: their command record's), < 0 for the
+    journal's clock."""
     cdef int64_t i, last = -1
     cdef uint8_t* p
     cdef mc_rec_trade* t
@@ -505,7 +507,7 @@ cdef int mc_journal_fills(mc_journal* j, uint64_t cmd_seq, const mc_event* ev,
         t.h.reserved16 = 0
         t.h.reserved32 = 0
         t.h.seq = j.next_seq
-        t.h.ts_ns = j.now_ns
+        t.h.ts_ns = j.now_ns if ts_ns < 0 else ts_ns
         t.cmd_seq = cmd_seq
         t.event_ts_ns = ev[i].ts_ns
         t.taker_id = ev[i].order_id

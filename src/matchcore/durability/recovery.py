@@ -639,9 +639,12 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             pos = 0
             for b in list(breaks.tolist()) + [len(sel)]:
                 for lo in range(pos, b, _REPLAY_CHUNK):
-                    offs = np.ascontiguousarray(idx["offset"][sel[lo:min(b, lo + _REPLAY_CHUNK)]])
+                    part = sel[lo:min(b, lo + _REPLAY_CHUNK)]
+                    offs = np.ascontiguousarray(idx["offset"][part])
                     cmds, seqs, results = _j.extract_commands(seg.data, offs, out)
-                    done = eng._replay(cmds, seqs, results, kept_cmd + 1, jt, fills)
+                    # a fill written again carries its command's journal time
+                    done = eng._replay(cmds, seqs, results, idx["ts_ns"][part], kept_cmd + 1,
+                                       jt, fills)
                     if done < len(cmds):
                         raise JournalError(
                             f"replay diverged at seq {int(seqs[done])} ({seg.path}, offset "
