@@ -524,3 +524,30 @@ def test_cli_bad_count_error_names_the_option_as_given(capsys, tmp_path, argv, s
     assert rc == 1 and out == "" and err.count("\n") == 1
     assert err.startswith(f"matchcore {argv[0]}: error: {said}"), err
     assert not (tmp_path / "out.itch").exists()
+
+
+@pytest.mark.parametrize("argv, option, what", [
+    (["book", "{day}", "--symbol", "AAPL", "--plot", "-", "--no-progress"], "--plot",
+     "an image"),
+    (["replay", "{day}", "--out", "-", "--no-progress"], "--out", "a directory"),
+    (["replay", "{day}", "--plot", "-", "--no-progress"], "--plot", "a directory"),
+    (BENCH + ["--plot", "-"], "--plot", "a directory"),
+    (BENCH + ["--save-workloads", "-"], "--save-workloads", "a directory"),
+], ids=["book-plot", "replay-out", "replay-plot", "bench-plot", "bench-save-workloads"])
+def test_cli_dash_for_an_output_that_cannot_go_to_stdout_usage_error_exit_2(
+        capsys, tmp_path, monkeypatch, argv, option, what):
+    # '-' is stdout for --dump-book, --json and --csv; given to a directory or image output it
+    # made a directory (or a PNG) named "-" in the current directory, after the whole run
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    monkeypatch.chdir(tmp_path)
+    argv = [a.format(day=day) for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2 and out == "" and "Traceback" not in err, err
+    assert err.splitlines()[-1] == (f"matchcore {argv[0]}: error: {option} -: writes {what}, "
+                                    f"which cannot go to stdout ('-' is stdout)"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day.itch"]

@@ -195,6 +195,22 @@ OUTPUTS = {"replay": {"dump_book": False, "out": True, "plot": True},
            "recover": {"json": False}}
 
 
+# The outputs whose '-' is stdout, per command: every other output is a directory or an image.
+TO_STDOUT = {"replay": {"dump_book"}, "bench": {"json"}, "journal": {"json", "csv"},
+             "recover": {"json"}}
+
+
+def stdout_refused(command: str, args) -> str | None:
+    """Why an output of ``command`` given as '-' cannot be written, else None: a directory or
+    an image cannot go to stdout (it was made, or written, under the name "-")."""
+    for option, is_dir in OUTPUTS.get(command, {}).items():
+        if getattr(args, option, None) == "-" and option not in TO_STDOUT.get(command, ()):
+            what = "a directory" if is_dir else "an image"
+            return (f"--{option.replace('_', '-')} -: writes {what}, which cannot go to stdout "
+                    f"('-' is stdout)")
+    return None
+
+
 def shared_output(command: str, args) -> str | None:
     """Why two outputs of ``command`` cannot both be written, else None: two of its options
     naming one path ('-', stdout, included), of which at least one is a file (one would
