@@ -38,6 +38,18 @@ def day(tmp_path_factory):
     return path
 
 
+def copies(path: Path, n: int) -> list[str]:
+    """``path`` and ``n - 1`` copies of it beside it (made once): ``n`` distinct files of one
+    content, for a replay of several files (one file named twice is refused)."""
+    out = [str(path)]
+    for k in range(2, n + 1):
+        other = path.with_name(f"{path.stem}-copy{k}{path.suffix}")
+        if not other.exists():
+            other.write_bytes(path.read_bytes())
+        out.append(str(other))
+    return out
+
+
 def run_cli(capsys, *argv):
     code = main(list(argv))
     out = capsys.readouterr()

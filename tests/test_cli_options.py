@@ -299,13 +299,18 @@ def test_cli_bench_repeated_target_measured_once(capsys, tmp_path):
     (["--snapshot-every-ns", "-1"], "--snapshot-every-ns",
      "--snapshot-every-ns must be >= 0, got -1"),
 ])
-def test_cli_replay_bad_snapshot_option_error_names_that_option_and_value(capsys, several,
-                                                                          extra, option, words):
+def test_cli_replay_bad_snapshot_option_error_names_that_option_and_value(capsys, tmp_path,
+                                                                          several, extra, option,
+                                                                          words):
     # one message for three options ("--snapshot-every/--snapshot-every-ns must be >= 0 and
     # --depth >= 1") left the user to guess which value was refused, and named options not given
+    import shutil
+
     from cli_replay_checks import AAPL, shared
 
-    files = [str(shared(AAPL))] * (2 if several else 1)
+    files = [str(shared(AAPL))]
+    if several:
+        files.append(str(shutil.copyfile(AAPL, tmp_path / AAPL.name)))
     rc, out, err = _run(capsys, ["replay", *files, "--no-progress", *extra])
     assert rc == 1 and out == ""
     assert err == f"matchcore replay: error: {words}\n"
@@ -341,7 +346,11 @@ def test_cli_replay_both_snapshot_cadences_refused_naming_the_options(capsys, tm
     # snapshot_every_ns (time), not both"), options the command line does not have
     from cli_replay_checks import AAPL, shared
 
-    files = {"itch": [str(shared(AAPL))], "several": [str(shared(AAPL))] * 2}.get(inputs)
+    files = [str(shared(AAPL))] if inputs != "dbn" else None
+    if inputs == "several":
+        import shutil
+
+        files.append(str(shutil.copyfile(AAPL, tmp_path / AAPL.name)))
     if files is None:
         pytest.importorskip("databento_dbn")
         from matchcore.feeds.dbn_gen import generate_mbo

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli_in_2gib, slow_fifo_writer
-from cli_replay_checks import AAPL, HEAD, LOBSTER, RITCH, run_cli, shared
+from cli_replay_checks import AAPL, HEAD, LOBSTER, RITCH, copies, run_cli, shared
 from cli_replay_checks import day  # noqa: F401  (module fixture)
 
 import matchcore.itch as itch
@@ -92,7 +92,10 @@ def test_cli_replay_dump_book_dash_writes_csv_alone_to_stdout(capsys, day, tmp_p
     assert "replayed 30,000 ITCH 5.0 messages" in err and "book dump:" in err
     assert not (Path.cwd() / "-").exists()
     # several files: the merged dump (with its file column) likewise
-    code, out, err = run_cli(capsys, "replay", str(day), str(day), "--dump-book", "-",
+    import shutil
+
+    other = shutil.copyfile(day, tmp_path / "day2.itch")
+    code, out, err = run_cli(capsys, "replay", str(day), str(other), "--dump-book", "-",
                              "--no-progress")
     assert code == 0
     rows = list(csv.reader(out.splitlines()))
@@ -508,7 +511,7 @@ def _subst(arg: str, subs: dict) -> str:
     (["replay", "DAY", "--dump-book", "TMP"], "--dump-book TMP: is a directory, not a file"),
     (["replay", "DAY", "--out", "DAY"], "--out DAY: exists and is not a directory"),
     (["replay", "DAY", "--plot", "DAY"], "--plot DAY: exists and is not a directory"),
-    (["replay", "DAY", "DAY", "--out", "DAY"], "--out DAY: exists and is not a directory"),
+    (["replay", "DAY", "TMP/other.itch", "--out", "DAY"], "--out DAY: exists and is not a directory"),
     (["book", "DAY", "--symbol", "AAPL", "--plot", "TMP"], "--plot TMP: is a directory, not a file"),
     # a file in a directory that does not exist, or under a file
     (["replay", "DAY", "--dump-book", "TMP/no/b.csv"], "--dump-book TMP/no/b.csv: no directory TMP/no"),
@@ -612,7 +615,7 @@ def test_cli_output_file_that_is_stdins_file_refused_input_left_whole(tmp_path, 
 def test_cli_replay_publish_or_metrics_option_without_its_switch_refused(capsys, day, extra,
                                                                          message, files):
     # ignored before: the replay ran and exited 0 without publishing or holding anything
-    code, out, err = run_cli(capsys, "replay", *[str(day)] * files, *extra)
+    code, out, err = run_cli(capsys, "replay", *copies(day, files), *extra)
     assert code == 1 and out == ""
     assert err.strip() == f"matchcore replay: error: {message}"
 
@@ -626,7 +629,7 @@ def test_cli_replay_plot_top_checked_before_any_replay(capsys, day, tmp_path, fi
                                                        message):
     # without --plot it was ignored (exit 0); with several files a bad value failed only after
     # every file had been replayed
-    code, out, err = run_cli(capsys, "replay", *[str(day)] * files,
+    code, out, err = run_cli(capsys, "replay", *copies(day, files),
                              *[str(tmp_path / "plots") if a == "PLOTS" else a for a in extra])
     assert code == 1 and out == ""
     assert err.strip() == f"matchcore replay: error: {message}"
@@ -972,7 +975,7 @@ def test_cli_replay_depth_without_a_snapshot_cadence_refused_before_the_replay(c
                                                                                files):
     # --depth is the snapshots' depth: without --snapshot-every(-ns) no snapshot is taken, and
     # the option was accepted and did nothing a user could see (an empty snapshots.npy)
-    code, out, err = run_cli(capsys, "replay", *[str(day)] * files, "--depth", "5",
+    code, out, err = run_cli(capsys, "replay", *copies(day, files), "--depth", "5",
                              "--no-progress")
     assert code == 1 and out == ""
     assert "--depth needs --snapshot-every or --snapshot-every-ns" in err

@@ -461,7 +461,7 @@ def test_dask_replay_empty_symbols_refused_before_any_cluster_cli_too(files, whi
         replay_serial([files[which]], symbols=[])
     with pytest.raises(ValueError, match="symbols is empty"):
         replay_files([files[which]], "local", symbols=[])
-    assert main(["replay", str(files[which]), str(files[which]), "--symbols", ","]) == 1
+    assert main(["replay", str(files[which]), str(files[which + 1]), "--symbols", ","]) == 1
     assert "--symbols ',' names nothing" in capsys.readouterr().err
 
 

@@ -230,6 +230,23 @@ def shared_output(command: str, args) -> str | None:
     return None
 
 
+def repeated_input(command: str, args) -> str | None:
+    """Why the input files of ``command`` (a list, as replay's) cannot be read, else None: one
+    file given twice, also through another path or a symlink, would be replayed twice and
+    counted twice in the totals. '-' (stdin) is left to the command. O(files**2)."""
+    files = getattr(args, "file", None)
+    if not isinstance(files, list):
+        return None
+    files = [f for f in files if f != "-"]
+    for i, b in enumerate(files):
+        for a in files[:i]:
+            if os.path.abspath(a) == os.path.abspath(b) or same_file(a, b):
+                again = "" if a == b else f" (the same file as {a})"
+                return (f"{b}: given twice{again}: it would be replayed and counted twice in "
+                        f"the totals")
+    return None
+
+
 def names_a_directory(path) -> bool:
     """Whether the path string ``path`` ends with a separator (``out/``): a directory's name,
     which ``open()`` refuses to write as a file and :class:`~pathlib.Path` drops."""

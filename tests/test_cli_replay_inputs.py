@@ -1,0 +1,51 @@
+"""``matchcore replay`` / ``book`` input paths: a file given twice, a file named as a
+directory."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from cli_replay_checks import day, run_cli  # noqa: F401  (pytest fixture)
+from matchcore.__main__ import main
+
+
+@pytest.mark.parametrize("how", ["same", "dotted", "symlink", "dask"])
+def test_cli_replay_same_file_twice_usage_error_exit_2_naming_it(capsys, tmp_path, day, how):
+    # the file was replayed twice and added twice to the totals of the summary and the
+    # --out summary.json, exit status 0: a day's volume doubled without a word
+    first = str(day)
+    if how == "dotted":
+        (tmp_path / "sub").mkdir()
+        second = str(tmp_path / "sub" / ".." / ".." / day.parent.name / day.name)
+    elif how == "symlink":
+        second = str(tmp_path / "link.itch")
+        os.symlink(day, second)
+    else:
+        second = first
+    out_dir = tmp_path / "out"
+    argv = ["replay", first, second, "--out", str(out_dir), "--no-progress"]
+    if how == "dask":
+        argv += ["--dask", "local"]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2 and out == "" and "Traceback" not in err, err
+    last = err.splitlines()[-1]
+    assert last.startswith(f"matchcore replay: error: {second}: given twice"), err
+    if second != first:
+        assert f"the same file as {first}" in last, err
+    assert not out_dir.exists()
+
+
+def test_cli_replay_distinct_files_with_one_name_still_replayed(capsys, tmp_path, day):
+    # two files of the same name in two directories are two days, not one given twice
+    import shutil
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = tmp_path / "a" / "day.itch", tmp_path / "b" / "day.itch"
+    shutil.copyfile(day, a)
+    shutil.copyfile(day, b)
+    rc, out, err = run_cli(capsys, "replay", str(a), str(b), "--no-progress")
+    assert rc == 0, err
