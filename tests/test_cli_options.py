@@ -560,3 +560,57 @@ def test_cli_dash_for_an_output_that_cannot_go_to_stdout_usage_error_exit_2(
     assert err.splitlines()[-1] == (f"matchcore {argv[0]}: error: {option} -: writes {what}, "
                                     f"which cannot go to stdout ('-' is stdout)"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["day.itch"]
+
+
+@pytest.mark.parametrize("argv, file_option, dir_option", [
+    (["replay", "{day}", "--out", "{d}", "--dump-book", "{d}/summary.json"], "--dump-book",
+     "--out"),
+    (["replay", "{day}", "--out", "{d}", "--dump-book", "{d}/tob.npy"], "--dump-book", "--out"),
+    (["replay", "{day}", "--out", "{d}", "--dump-book", "{link}/trades.npy"], "--dump-book",
+     "--out"),
+    (["replay", "{day}", "{day2}", "--out", "{d}", "--dump-book", "{d}/day/snapshots.npy"],
+     "--dump-book", "--out"),
+    (["replay", "{day}", "--plot", "{d}", "--dump-book", "{d}/AAPL.png"], "--dump-book",
+     "--plot"),
+    (BENCH + ["--json", "{d}/latency_percentiles.png", "--plot", "{d}"], "--json", "--plot"),
+    (BENCH + ["--json", "{d}/standard_2000_1.npz", "--save-workloads", "{d}"], "--json",
+     "--save-workloads"),
+], ids=["summary", "tob", "through-a-symlink", "several-files", "replay-plot", "bench-plot",
+        "bench-workloads"])
+def test_cli_file_output_among_a_directory_outputs_files_usage_error_exit_2(
+        capsys, tmp_path, argv, file_option, dir_option):
+    # the file output was written, then replaced by the directory output's file of that name
+    # (or the other way round) after the whole run: one of the two outputs silently lost
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    day2 = tmp_path / "other.itch"
+    day2.write_bytes(day.read_bytes())
+    d = tmp_path / "d"
+    d.mkdir()
+    (tmp_path / "link").symlink_to(d)
+    argv = [a.format(day=day, day2=day2, d=d, link=tmp_path / "link") for a in argv]
+    value = argv[argv.index(file_option) + 1]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2 and out == "" and "Traceback" not in err, err
+    assert err.splitlines()[-1] == (
+        f"matchcore {argv[0]}: error: {file_option} {value}: is a file {dir_option} {d} "
+        f"writes: one would overwrite the other"), err
+    assert list(d.iterdir()) == []
+
+
+def test_cli_replay_other_file_in_the_out_directory_written(capsys, tmp_path):
+    # a name the directory output does not write is no clash
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    d = tmp_path / "d"
+    d.mkdir()
+    rc, _, err = _run(capsys, ["replay", str(day), "--out", str(d), "--dump-book",
+                               str(d / "book.csv"), "--no-progress"])
+    assert rc == 0, err
+    assert (d / "book.csv").exists() and (d / "summary.json").exists()

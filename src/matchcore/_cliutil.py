@@ -227,7 +227,48 @@ def shared_output(command: str, args) -> str | None:
             if same:
                 names = " and ".join("--" + o.replace("_", "-") for o in (a, b))
                 return f"{names} name the same path {vb}: one would overwrite the other"
+            if da != db and "-" not in (va, vb):
+                (d, vd), (f, vf) = ((a, va), (b, vb)) if da else ((b, vb), (a, va))
+                if _writes(command, d, vd, vf, args):
+                    return (f"--{f.replace('_', '-')} {vf}: is a file --{d.replace('_', '-')} "
+                            f"{vd} writes: one would overwrite the other")
     return None
+
+
+# The files a directory output writes: its sinks and summary (replay --out, of one file), its
+# images (--plot: named after symbols or charts) and workloads (bench --save-workloads).
+_OUT_FILES = ("tob.npy", "trades.npy", "snapshots.npy", "system_events.npy", "events.npy",
+              "summary.json")
+_DIR_PATTERNS = {("replay", "plot"): "*.png", ("bench", "plot"): "*.png",
+                 ("bench", "save_workloads"): "*.npz"}
+
+
+def _writes(command: str, option: str, directory: str, path: str, args) -> bool:
+    """Whether the directory output ``option`` (given as ``directory``) of ``command`` writes a
+    file, or makes a directory, at ``path``: a file output there would be overwritten by it, or
+    overwrite it. ``path`` is found in the directory by its absolute path, or through a
+    symlinked directory by its parent. O(input files)."""
+    import fnmatch
+
+    d, p = os.path.abspath(directory), os.path.abspath(path)
+    if p.startswith(d.rstrip(os.sep) + os.sep):
+        rel = tuple(p[len(d.rstrip(os.sep)) + 1:].split(os.sep))
+    elif same_file(os.path.dirname(p), d):
+        rel = (os.path.basename(p),)
+    else:
+        return False
+    if (command, option) != ("replay", "out"):
+        pattern = _DIR_PATTERNS.get((command, option))
+        return pattern is not None and len(rel) == 1 and fnmatch.fnmatch(rel[0], pattern)
+    files = getattr(args, "file", None)
+    if not (isinstance(files, list) and len(files) > 1 or getattr(args, "dask", None)):
+        return len(rel) == 1 and rel[0] in _OUT_FILES
+    # several files (or --dask): summary.json, and each file's sinks in a directory of its own
+    from matchcore.cli_replay_dask import _stems
+
+    return rel == ("summary.json",) or (rel[0] in _stems(files)
+                                        and (len(rel) == 1 or len(rel) == 2
+                                             and rel[1] in _OUT_FILES))
 
 
 def repeated_input(command: str, args) -> str | None:
