@@ -49,3 +49,21 @@ def test_cli_replay_distinct_files_with_one_name_still_replayed(capsys, tmp_path
     shutil.copyfile(day, b)
     rc, out, err = run_cli(capsys, "replay", str(a), str(b), "--no-progress")
     assert rc == 0, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["replay", "DAY/", "--no-progress"],
+    ["replay", "DAY", "DAY2/", "--no-progress"],
+    ["book", "DAY/", "--symbol", "AAPL", "--no-progress"],
+], ids=["replay", "several", "book"])
+def test_cli_input_file_named_with_trailing_slash_refused(capsys, tmp_path, day, argv):
+    # "day.itch/" names a directory: open() refuses it, but the path went through pathlib,
+    # which drops the slash, and the file day.itch was replayed as if named without it
+    day2 = tmp_path / "day2.itch"
+    day2.write_bytes(day.read_bytes())
+    argv = [a.replace("DAY2", str(day2)).replace("DAY", str(day)) for a in argv]
+    named = next(a for a in argv if a.endswith("/"))
+    rc, out, err = run_cli(capsys, *argv)
+    assert rc == 1 and out == "", (out, err)
+    assert err == (f"matchcore {argv[0]}: error: file {named}: names a directory (it ends "
+                   f"with /), not a file\n")

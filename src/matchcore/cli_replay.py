@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._cliutil import (atomic_output, check_output_file, extra_missing, int64,
-                               report_dropped, save_npy, size_on_disk, write_json)
+                               refuse_directory_name, report_dropped, save_npy, size_on_disk,
+                               write_json)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -124,6 +125,10 @@ def _refuse_empty_paths(args) -> None:
     for v in (value if isinstance(value, list) else [value]):
         if not v.strip():
             raise ValueError(f"{name}: an empty path")
+        if name == "file":
+            # "day.itch/" names a directory: through Path the slash was dropped and the file
+            # day.itch read in its place (gen-itch's OUT is refused as every output file is)
+            refuse_directory_name(name, v)
 
 
 _STDIN_FILE = Path("/dev/stdin")

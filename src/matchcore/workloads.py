@@ -33,7 +33,9 @@ state hash).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import operator
+import os
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +67,16 @@ class Workload:
         >>> Workload.load(w.save(os.path.join(d, "w.npz"))).flow.shape
         (100,)
         """
+        from matchcore._cliutil import atomic_output, names_a_directory
+
+        if names_a_directory(path):
+            # "dir/" names a directory: through Path the slash was dropped and "dir.npz" written
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         path = Path(path)
         # numpy scalars as Python numbers: the repr of np.int64(3) is a call, which load()'s
         # literal_eval refuses (a file written that could not be read back)
         meta = np.array(repr(_plain({"name": self.name, "params": self.params,
                                      "stats": self.stats})))
-        from matchcore._cliutil import atomic_output
-
         path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
         # complete or not there (the old file kept), as the .mccmd files of save_native
         with atomic_output(path, "wb") as f:
