@@ -215,11 +215,18 @@ def shared_output(command: str, args) -> str | None:
     """Why two outputs of ``command`` cannot both be written, else None: two of its options
     naming one path ('-', stdout, included), of which at least one is a file (one would
     overwrite the other, or fail on the directory the other made; two directories, such as
-    replay's --out and --plot, hold files of different names). O(outputs**2)."""
+    replay's --out and --plot, hold files of different names), or one of them at a path a
+    directory output writes (see :func:`_writes`). O(outputs**2)."""
     given = [(o, getattr(args, o, None), is_dir) for o, is_dir in OUTPUTS.get(command, {}).items()]
     given = [(o, v, d) for o, v, d in given if v]
     for i, (a, va, da) in enumerate(given):
         for b, vb, db in given[i + 1:]:
+            # an output at a path a directory output writes (also a directory inside it:
+            # --out D --plot D/summary.json found a directory there, after the run)
+            for (d, vd, dd), (f, vf) in (((a, va, da), (b, vb)), ((b, vb, db), (a, va))):
+                if dd and "-" not in (va, vb) and _writes(command, d, vd, vf, args):
+                    return (f"--{f.replace('_', '-')} {vf}: is a file --{d.replace('_', '-')} "
+                            f"{vd} writes: one would overwrite the other")
             if da and db:
                 continue
             same = va == vb == "-" if "-" in (va, vb) else \
@@ -227,11 +234,6 @@ def shared_output(command: str, args) -> str | None:
             if same:
                 names = " and ".join("--" + o.replace("_", "-") for o in (a, b))
                 return f"{names} name the same path {vb}: one would overwrite the other"
-            if da != db and "-" not in (va, vb):
-                (d, vd), (f, vf) = ((a, va), (b, vb)) if da else ((b, vb), (a, va))
-                if _writes(command, d, vd, vf, args):
-                    return (f"--{f.replace('_', '-')} {vf}: is a file --{d.replace('_', '-')} "
-                            f"{vd} writes: one would overwrite the other")
     return None
 
 
