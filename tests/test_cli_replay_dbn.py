@@ -157,6 +157,31 @@ def test_replay_plots_empty_sinks_draw_nothing(tmp_path):
         plot_replay(tmp_path, empty_tob, empty_trades, {}, price_scale=1e4, top=0)
 
 
+def test_replay_plots_busiest_symbols_ranked_by_executions_not_trade_records(tmp_path):
+    # a DBN execution is one T and one F per resting order filled at a venue that sends both,
+    # a T alone at one that does not: 3 executions of 4 records each outranked 5 executions
+    # of one record each
+    pytest.importorskip("matplotlib")
+    from matchcore.cluster.dask import trade_count
+    from matchcore.replay_plots import plot_replay
+
+    tob = np.zeros(4, itch.TOB_DTYPE)
+    tob["locate"] = [1, 1, 2, 2]
+    tob["ts"] = [1, 2, 1, 2]
+    tob["bid"], tob["ask"] = 1000, 1010
+    trades = np.zeros(17, itch.TRADE_DTYPE)
+    trades["locate"][:12] = 1
+    trades["kind"][:12] = [b"T", b"F", b"F", b"F"] * 3
+    trades["locate"][12:] = 2
+    trades["kind"][12:] = b"T"
+    trades["ts"] = np.arange(17) + 1
+    trades["shares"] = 10
+    assert trade_count(trades[trades["locate"] == 1]) == 3
+    assert trade_count(trades[trades["locate"] == 2]) == 5
+    paths = plot_replay(tmp_path, tob, trades, {1: "TF", 2: "TONLY"}, price_scale=1e9, top=1)
+    assert [p.name for p in paths] == ["TONLY.png"]
+
+
 def test_cli_replay_missing_extras_name_the_extra(dbn_file, monkeypatch, capsys):
     import sys
 

@@ -81,7 +81,8 @@ def _time_axis(ts: np.ndarray, t0: int):
 
 def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
                 price_scale: float, top: int = 4, prefix: str = "", bins: int = 120) -> list:
-    """Draw the ``top`` busiest symbols (most top-of-book changes + trades) of a replay into
+    """Draw the ``top`` busiest symbols (most top-of-book changes + executions, counted as
+    :func:`matchcore.cluster.dask.trade_count` counts them) of a replay into
     ``out_dir`` as ``<prefix><symbol>.png`` (``<symbol>-<locate>`` for a second symbol that
     gives the same file name, ``<symbol>-<locate>-2``... when that one is taken too); returns
     the paths written.
@@ -99,8 +100,13 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
         raise ValueError("top must be >= 1")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from matchcore.cluster.dask import _execution_mask
+
     activity: dict[int, int] = {}
-    for arr in (tob, trades):
+    # executions, each counted once (a DBN execution is a T and an F per resting order filled
+    # at a venue that sends both, a T alone at one that does not)
+    executions = trades[_execution_mask(trades)] if len(trades) else trades
+    for arr in (tob, executions):
         if len(arr):
             locs, counts = np.unique(arr["locate"], return_counts=True)
             for L, c in zip(locs.tolist(), counts.tolist()):

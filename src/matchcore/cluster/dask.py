@@ -264,12 +264,18 @@ def trade_count(trades: np.ndarray) -> int:
     >>> trade_count(t), trade_count(t[1:])
     (1, 2)
     """
+    return int(_execution_mask(trades).sum())
+
+
+def _execution_mask(trades: np.ndarray) -> np.ndarray:
+    """The records :func:`trade_count` counts, as a boolean mask over ``trades``: all but the
+    F records of a book (locate) that has T records. O(records)."""
     kinds = trades["kind"]
     fills = kinds == b"F"
     if not fills.any():
-        return len(trades)
+        return np.ones(len(trades), bool)
     with_t = np.unique(trades["locate"][kinds == b"T"])
-    return int(len(trades) - (fills & np.isin(trades["locate"], with_t)).sum())
+    return ~(fills & np.isin(trades["locate"], with_t))
 
 
 def _totals(files: list[FileResult]) -> dict:
