@@ -383,23 +383,47 @@ def test_cli_replay_dbn_instruments_beyond_book_numbers_said_not_noted_as_absent
     assert main(["replay", str(path), "--symbols", "SYM1,NOPE", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "books: 0; open orders: 0" in out
-    assert ("instruments dropped: 1, seen after the 65,535 book numbers were taken (by every "
-            "instrument seen, also those --symbols leaves out); their records were skipped") in out
+    assert ("books dropped: 1 (instrument and publisher pairs seen after the 65,535 book "
+            "numbers were taken by every pair seen, also those --symbols leaves out); their "
+            "records were skipped") in out
     assert ("note: no symbol named SYM1, NOPE among the instruments of this file that have a "
-            "book number (1 more were dropped: it may be one of them)") in out
+            "book number (1 more instrument and publisher pairs were dropped: it may be one of "
+            "them)") in out
     assert "in this file" not in out
     other = tmp_path / "wide2.dbn"
     other.write_bytes(path.read_bytes())
     assert main(["replay", str(path), str(other), "--symbols", "SYM1", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert out.count("truncated no, instruments dropped 1;") == 2
+    assert out.count("truncated no, books dropped 1;") == 2
     assert f"note: no symbol named SYM1 among the instruments of {path} that have a book " \
-           f"number (1 more were dropped: it may be one of them)" in out
+           f"number (1 more instrument and publisher pairs were dropped: it may be one of " \
+           f"them)" in out
     # below the limit nothing changes
     assert main(["replay", str(generate_mbo(tmp_path / "n.dbn", records=100, instruments=2)),
                  "--symbols", "NOPE", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "instruments dropped" not in out and "note: no symbol named NOPE in this file" in out
+    assert "books dropped" not in out and "note: no symbol named NOPE in this file" in out
+
+
+def test_cli_replay_dbn_dropped_count_is_of_books_and_said_so(capsys, tmp_path):
+    # books are per (instrument, publisher): one instrument of two venues after the book
+    # numbers ran out is two dropped books, which the summary called "instruments dropped: 2"
+    from matchcore.feeds.dbn_gen import mbo_record
+
+    head = generate_mbo(None, records=0, instruments=2)
+    rec = np.frombuffer(mbo_record(0, 1, 1, 100, 5, "A", "B"), dtype=np.uint8)
+    recs = np.tile(rec, (65_537, 1))
+    ids = np.arange(2_000_000, 2_000_000 + 65_537, dtype="<u4")
+    ids[-2:] = 1002
+    recs[:, 4:8] = ids.view(np.uint8).reshape(-1, 4)
+    recs[-1, 2:4] = np.array([2], "<u2").view(np.uint8)           # publisher_id 2
+    path = tmp_path / "venues.dbn"
+    path.write_bytes(head + recs.tobytes())
+    assert replay_dbn(path).stats["instruments_dropped"] == 2
+    assert main(["replay", str(path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "books dropped: 2 (instrument and publisher pairs seen after" in out
+    assert "instruments dropped" not in out
 
 
 def test_cli_replay_dbn_records_dropped_out_of_memory_reported_exit_1(dbn_file, tmp_path):

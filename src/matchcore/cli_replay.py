@@ -297,13 +297,14 @@ def symbol_notes(symbols, names, books, numbers=None, first_names=None,
     the name a locate has then while the summary names books by their last one. ``numbers``:
     the numbers a symbol may be given by (default the locates of ``names`` and ``books``; DBN:
     the instrument ids). ``file``: the file's name, for a replay of several. ``dropped``
-    (DBN): instruments seen after the book numbers ran out, whose names and ids are unknown."""
+    (DBN): books (instrument and publisher pairs) seen after the book numbers ran out, whose
+    names and ids are unknown."""
     out = []
     where, of = ("in this file", "") if file is None else (f"in {file}", f" of {file}")
     if dropped:
         # a symbol of the file may be one of them: "no symbol ... in this file" was false
         where = (f"among the instruments of {where[3:]} that have a book number ({dropped:,} "
-                 f"more were dropped: it may be one of them)")
+                 f"more instrument and publisher pairs were dropped: it may be one of them)")
     if not symbols:
         return out
     first_names = first_names or {}

@@ -134,7 +134,7 @@ def run_many(args) -> int:
               f"{len(f.books):,} books, "
               f"{s['open_orders']:,} open orders, unknown refs {s['unknown_refs']:,}, "
               f"truncated {'yes' if s['truncated'] else 'no'}" + _damage(s)
-              + (f", instruments dropped {s['instruments_dropped']:,}"
+              + (f", books dropped {s['instruments_dropped']:,}"
                  if s.get("instruments_dropped") else "")
               + f"; {f.elapsed_s:.3f} s"
               f"{' on ' + f.worker if args.dask is not None else ''}")

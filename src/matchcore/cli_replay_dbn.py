@@ -36,9 +36,9 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
     if s["instruments_dropped"]:
         # their records were skipped without a word: a file of more instruments than book
         # numbers looked whole
-        print(f"instruments dropped: {s['instruments_dropped']:,}, seen after the 65,535 book "
-              "numbers were taken (by every instrument seen, also those --symbols leaves out); "
-              "their records were skipped")
+        print(f"books dropped: {s['instruments_dropped']:,} (instrument and publisher pairs seen "
+              "after the 65,535 book numbers were taken by every pair seen, also those --symbols "
+              "leaves out); their records were skipped")
     _print_truncated(s["truncated"], "record")
 
 

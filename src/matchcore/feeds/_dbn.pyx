@@ -575,8 +575,8 @@ cdef class DbnReplayer:
     (keep only instruments with ``instrument_id % n == k``: n replayers with k = 0..n-1 split a
     file's instruments between them; every counter is either counted before the filter, so equal
     in all n, or only for kept books, so the n sum to the whole replay's), ``max_books`` (book
-    numbers handed out, at most 65,535: the instruments seen after that are counted in
-    ``instruments_dropped`` and their records skipped).
+    numbers handed out, at most 65,535: the books, instrument and publisher pairs, seen after
+    that are counted in ``instruments_dropped`` and their records skipped).
 
     Cost: O(1) per record (one probe of the instrument map, one of the book's id index);
     memory O(resting orders + records).
@@ -910,8 +910,9 @@ cdef class DbnReplayer:
         resynchronising, unknown actions and sides,
         truncation, unknown order ids (cancels of orders not held), clamped cancels, duplicate
         adds, invalid adds (size 0, price <= 0 or undefined, side N), invalid modifies, modifies of
-        unknown orders (added), modifies that changed side, F_TOB adds, clears, instruments
-        seen after the max_books book numbers were taken (instruments_dropped), open orders,
+        unknown orders (added), modifies that changed side, F_TOB adds, clears, books
+        (instrument and publisher pairs) seen after the max_books book numbers were taken
+        (instruments_dropped), open orders,
         books, last ts_recv."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
