@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore.itch import volume_mask
+from matchcore.itch import execution_mask, volume_mask
 
 __all__ = ["plot_replay"]
 
@@ -59,17 +59,13 @@ def save_figure(fig, path, **kwargs) -> None:
 
 
 def _volume_trades(trades: np.ndarray) -> np.ndarray:
-    """The trades that count towards traded volume once: a DBN execution is reported as a T
-    (aggressor) and one F per resting order filled, so only T counts when there are any; an
-    ITCH execution with price (C) marked non-printable is left out, as the specification says
-    of volume calculations (a cross's shares come in its Q message)."""
-    if len(trades) and not (keep := volume_mask(trades)).all():
-        return trades[keep]
-    if len(trades) and (trades["kind"] == b"T").any():
-        return trades[trades["kind"] == b"T"]
-    if len(trades) and (trades["kind"] == b"F").any():
-        return trades[trades["kind"] == b"F"]
-    return trades
+    """The trades that count towards traded volume once: executions counted once
+    (:func:`~matchcore.itch.execution_mask`: a DBN execution's T, not also the F of each
+    resting order filled) and not an ITCH execution with price (C) marked non-printable, as the
+    specification says of volume calculations (a cross's shares come in its Q message)."""
+    if not len(trades):
+        return trades
+    return trades[volume_mask(trades) & execution_mask(trades)]
 
 
 def _time_axis(ts: np.ndarray, t0: int):
@@ -100,12 +96,10 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
         raise ValueError("top must be >= 1")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    from matchcore.cluster.dask import _execution_mask
-
     activity: dict[int, int] = {}
     # executions, each counted once (a DBN execution is a T and an F per resting order filled
     # at a venue that sends both, a T alone at one that does not)
-    executions = trades[_execution_mask(trades)] if len(trades) else trades
+    executions = trades[execution_mask(trades)] if len(trades) else trades
     for arr in (tob, executions):
         if len(arr):
             locs, counts = np.unique(arr["locate"], return_counts=True)

@@ -253,29 +253,18 @@ def merge_parts(parts: list[FileResult]) -> FileResult:
 
 
 def trade_count(trades: np.ndarray) -> int:
-    """The executions in a replay's trade sink records (``TRADE_DTYPE``), each counted once.
-    Databento reports a DBN execution as a T record (the aggressor's side, what its trades
-    schema holds) and one F record per resting order filled: a T counts, and an F only in a
-    book (locate) that has no T records (a venue that reports fills alone). Every other record
-    (ITCH E, C, P, Q) is an execution of its own. O(records).
+    """The executions in a replay's trade sink records (``TRADE_DTYPE``), each counted once
+    (:func:`matchcore.itch.execution_mask`: a DBN execution is a T record and one F per resting
+    order filled; an F counts only in a book with no T records). O(records).
 
     >>> from matchcore.itch import TRADE_DTYPE
     >>> t = np.zeros(3, TRADE_DTYPE); t["kind"] = [b"T", b"F", b"F"]
     >>> trade_count(t), trade_count(t[1:])
     (1, 2)
     """
-    return int(_execution_mask(trades).sum())
+    from matchcore.itch import execution_mask
 
-
-def _execution_mask(trades: np.ndarray) -> np.ndarray:
-    """The records :func:`trade_count` counts, as a boolean mask over ``trades``: all but the
-    F records of a book (locate) that has T records. O(records)."""
-    kinds = trades["kind"]
-    fills = kinds == b"F"
-    if not fills.any():
-        return np.ones(len(trades), bool)
-    with_t = np.unique(trades["locate"][kinds == b"T"])
-    return ~(fills & np.isin(trades["locate"], with_t))
+    return int(execution_mask(trades).sum())
 
 
 def _totals(files: list[FileResult]) -> dict:

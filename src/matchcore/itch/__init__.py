@@ -52,7 +52,7 @@ from matchcore.itch.layouts import DTYPES, LAYOUTS, LENGTHS
 __all__ = [
     "DTYPES", "L2_DTYPE", "LAYOUTS", "LENGTHS", "SYMBOL_STATS_DTYPE", "SYSTEM_EVENT_DTYPE", "TOB_DTYPE", "TRADE_DTYPE", "Decoded",
     "Replayer", "decode", "generate", "open_stream", "parse_time", "replay_file", "snapshot_dtype",
-    "symbol_names", "volume_mask",
+    "execution_mask", "symbol_names", "volume_mask",
 ]
 
 CHUNK_SIZE = 4 << 20          # bytes read per compiled chunk when streaming a file
@@ -82,6 +82,27 @@ def volume_mask(trades: np.ndarray) -> np.ndarray:
     [True, False, True]
     """
     return ~((trades["kind"] == b"C") & (trades["flag"] == b"N"))
+
+
+def execution_mask(trades: np.ndarray) -> np.ndarray:
+    """Which ``TRADE_DTYPE`` records are executions counted once: all but the F records of a
+    book (locate) that has T records. Databento reports a DBN execution as a T record (the
+    aggressor's side, what its trades schema holds) and one F record per resting order filled,
+    so a T counts, and an F only where a venue reports fills alone; every other record (ITCH E,
+    C, P, Q) is an execution of its own. Trade counts (``matchcore.cluster.dask.trade_count``)
+    and the ``--plot`` ranking and volume count this way. O(records).
+
+    >>> import numpy as np, matchcore.itch as itch
+    >>> t = np.zeros(3, itch.TRADE_DTYPE); t["kind"] = [b"T", b"F", b"F"]
+    >>> itch.execution_mask(t).tolist(), itch.execution_mask(t[1:]).tolist()
+    ([True, False, False], [True, True])
+    """
+    kinds = trades["kind"]
+    fills = kinds == b"F"
+    if not fills.any():
+        return np.ones(len(trades), bool)
+    with_t = np.unique(trades["locate"][kinds == b"T"])
+    return ~(fills & np.isin(trades["locate"], with_t))
 
 
 class Decoded(dict):
