@@ -6,7 +6,6 @@ same options and outputs as the ITCH replay: summary, ``--dump-book`` CSV, ``--o
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
