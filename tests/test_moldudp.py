@@ -730,10 +730,13 @@ def test_moldudp_loopback_whole_number_drop_probability_accepted(drop, dropped):
 
 
 @pytest.mark.parametrize("kwargs", [{"max_gap": float("nan")}, {"batch": float("nan")},
-                                    {"batch": 2.5}, {"first_seq": -5}, {"first_seq": 2**64}])
+                                    {"batch": 2.5}, {"first_seq": -5}, {"first_seq": 2**64},
+                                    {"first_seq": 0}])
 def test_moldudp_receiver_nonsense_number_raises_value_error(kwargs):
     # a NaN max_gap held every packet as implausible (nothing fed); a NaN batch failed in run();
-    # a negative first_seq opened a gap before sequence number 0
+    # a negative first_seq opened a gap before sequence number 0; first_seq=0 was taken while
+    # sequence numbers start at 1 (the publisher refuses 0): a session starting at 1 opened a
+    # gap of one message that never existed
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         MoldUDP64Receiver(0, **kwargs)
 

@@ -346,11 +346,11 @@ class MoldUDP64Receiver(NoCopy):
                 isinstance(max_gap, float) and max_gap.is_integer())) and max_gap >= 0):
             raise ValueError(f"max_gap must be a whole number >= 0 of messages (or None), "
                              f"got {max_gap!r}")
-        if first_seq is not None and (not _is_int(first_seq) or not 0 <= first_seq < 2**64):
-            # sequence numbers are u64 on the wire: a negative first_seq would open a gap that
-            # no packet can be in
-            raise ValueError(f"first_seq must be a whole number in [0, 2**64) (or None), "
-                             f"got {first_seq!r}")
+        if first_seq is not None and (not _is_int(first_seq) or not 1 <= first_seq < 2**64):
+            # sequence numbers are u64 on the wire and start at 1 (as the publisher's): a
+            # first_seq of 0 or below would open a gap that no packet can be in
+            raise ValueError(f"first_seq must be a whole number in [1, 2**64) (sequence numbers "
+                             f"start at 1), or None, got {first_seq!r}")
         self.replayer = replayer
         self.stats = ReceiverStats(next_seq=first_seq)
         self._session = _session(session) if session is not None else None
