@@ -181,8 +181,8 @@ def test_lobster_verify_reports_agreement_and_drift_from_beyond_depth(tiny):
     assert r.agree_levels.tolist() == [2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1]
     assert r.agree.tolist() == [True] * 6 + [False] * 5
     assert r.agreement_rate == pytest.approx(6 / 11) and r.top_of_book_rate == 1.0
-    assert r.first_disagreement == {"message": 6, "side": "bid", "level": 2, "book": (0, 0),
-                                    "file": (9800, 40), "type": 3, "order_id": 1}
+    assert r.first_disagreement == {"message": 7, "index": 6, "side": "bid", "level": 2,
+                                    "book": (0, 0), "file": (9800, 40), "type": 3, "order_id": 1}
     # Every transition is consistent except the clamped execution (10 taken from a level of 8).
     assert r.transitions.tolist() == [-1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1]
     assert r.first_transition_failure == 9
@@ -373,7 +373,8 @@ def test_lobster_real_sample_seed_reproduces_first_row_and_drift_starts_at_deepe
     # liquidity beyond level 10 changes without messages (here a level left while out of view),
     # so the book keeps what the file no longer has, or lacks what moves into view.
     assert fd["level"] == 10 and fd["book"] != fd["file"]
-    k = fd["message"]
+    k = fd["index"]
+    assert fd["message"] == k + 1
     assert (r.agree_levels[:k] == 10).all()
     side_col = 0 if fd["side"] == "ask" else 2
     assert fd["file"][0] not in ob[k - 1, side_col::4].tolist()
@@ -666,3 +667,18 @@ def test_lobster_verify_summary_without_failures_says_none_not_python_none(tmp_p
     assert "None" not in text
     assert text.splitlines()[-2].endswith("; first disagreement: none")
     assert text.splitlines()[-1].endswith("100.00% agree; no transition fails")
+
+
+def test_lobster_verify_counts_messages_from_one_as_readme_does(tiny):
+    # the summary and first_disagreement called the 0-based index "message": the 7th message
+    # was "message 6" while the README counts from 1 ("message 13 (index 12)"), and the first
+    # failing transition (the 10th message, the clamped execution) was "message 9"
+    _, _, m, o = tiny
+    r = replay_lobster(m, o, verify=True)
+    fd = r.first_disagreement
+    assert (fd["message"], fd["index"]) == (7, 6) and r.agree_levels[fd["index"]] < r.levels
+    assert r.first_transition_failure == 9 and r.transitions[9] == 0
+    lines = r.summary().splitlines()
+    assert lines[-2].endswith("; first disagreement: message 7 (index 6), bid level 2: "
+                              "book (0, 0), file (9800, 40)"), lines[-2]
+    assert lines[-1].endswith("; first failure at message 10 (index 9)"), lines[-1]

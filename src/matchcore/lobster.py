@@ -87,8 +87,10 @@ class LobsterResult:
     With ``verify=True``: ``agree_levels[k]`` is how many leading levels (both sides) of the
     book after message k equal orderbook row k, ``levels`` meaning the whole row agrees;
     ``agree = agree_levels == levels``; ``agreement_rate`` its mean; ``first_disagreement`` the
-    first row that differs. ``transitions[k]`` is 1 when row k-1 plus message k gives row k
-    (-1 for the first row), ``transition_rate`` the share of checked transitions that do.
+    first row that differs (``message`` counts from 1, as the files' rows do; ``index`` is k, the
+    0-based index into ``agree_levels``). ``transitions[k]`` is 1 when row k-1 plus message k
+    gives row k (-1 for the first row), ``transition_rate`` the share of checked transitions
+    that do, ``first_transition_failure`` the index k of the first that does not.
     """
 
     book: OrderBook
@@ -157,13 +159,22 @@ class LobsterResult:
             lines.append(
                 f"verify (top {self.levels} levels, both sides): full agreement after "
                 f"{self.agreement_rate:.1%} of messages, best level {self.top_of_book_rate:.1%}; "
-                f"first disagreement: {self.first_disagreement or 'none'}")
+                f"first disagreement: {_disagreement(self.first_disagreement)}")
         if self.transitions is not None and self.transition_rate is not None:
             failure = self.first_transition_failure
             lines.append(f"transitions (row k-1 + message k = row k): {self.transition_rate:.2%} "
                          "agree; " + ("no transition fails" if failure is None else
-                                      f"first failure at message {failure}"))
+                                      f"first failure at message {failure + 1} "
+                                      f"(index {failure})"))
         return "\n".join(lines)
+
+
+def _disagreement(fd: dict | None) -> str:
+    # messages counted from 1, as the README counts them, with the row index beside
+    if fd is None:
+        return "none"
+    return (f"message {fd['message']} (index {fd['index']}), {fd['side']} level {fd['level']}: "
+            f"book {fd['book']}, file {fd['file']}")
 
 
 _NON_BLANK = re.compile(rb"\S")
@@ -525,7 +536,7 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
         agree_levels, f = ver
         if f is not None:
             k, side, level, bp, bs, fp, fs = f
-            first = {"message": int(k), "side": "bid" if side == 0 else "ask", "level": int(level),
+            first = {"message": int(k) + 1, "index": int(k), "side": "bid" if side == 0 else "ask", "level": int(level),
                      "book": (int(bp), int(bs)), "file": (int(fp), int(fs)),
                      "type": int(msgs.type[k]), "order_id": int(msgs.order_id[k])}
     return LobsterResult(
