@@ -741,3 +741,24 @@ def test_native_path_with_trailing_slash_refused_as_a_directory_nothing_written(
         else:
             Recorder(OrderBook(), target)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_native_replay_several_symbols_into_one_book_refused_naming_them(tmp_path, given):
+    # every record went into one book: the second symbol's orders, sharing ids with the first's,
+    # came back DUPLICATE_ORDER_ID and the rest traded with the other symbol's orders, while
+    # `matchcore replay --format native` keeps one book per symbol
+    a, b = _flow(300, seed=1), _flow(300, seed=2)
+    a["symbol"], b["symbol"] = 3, 7
+    p = tmp_path / "two.mccmd"
+    write_commands(p, np.concatenate([a, b]))
+    book = OrderBook() if given else None
+    before = book.state_hash() if given else None
+    with pytest.raises(ValueError, match=r"symbols 3, 7: .*one book per symbol"):
+        replay_commands(p, book)
+    if given:
+        assert book.state_hash() == before and len(book) == 0
+    # one symbol's records replay as they did
+    p1 = tmp_path / "one.mccmd"
+    write_commands(p1, b)
+    assert_events_equal(replay_commands(p1), OrderBook().process(b))

@@ -503,19 +503,41 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
     state. The mapped records go to ``process()`` in one call, or in
     pieces of ``chunk`` records (the events are the same: one book, commands in order). O(n +
     fills). ``committed=True`` replays the counted records of a :class:`Recorder` journal
-    whose last flush was cut short (see :func:`read_header`).
+    whose last flush was cut short (see :func:`read_header`). One book holds one symbol: a file
+    whose records carry several ``symbol`` values raises ValueError naming them, before any
+    record is replayed (``matchcore replay --format native`` keeps one book per symbol; or
+    replay ``cmds[cmds["symbol"] == s]`` of :func:`read_commands` into a book each).
 
     >>> events = replay_commands("session.mccmd")  # doctest: +SKIP
     """
     if chunk is not None:
         chunk = _positive_int(chunk, "chunk")
     hdr, cmds = _read_mapped(path, committed)
+    _refuse_several_symbols(path, cmds)
     if book is None:
         _refuse_empty_start(path, hdr)
         book = OrderBook(stp=hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING)
     if chunk is None or len(cmds) <= chunk:
         return book.process(cmds)
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
+
+
+def _refuse_several_symbols(path, cmds) -> None:
+    # one book per symbol, as the CLI replays such a file: into one book, the symbols' orders
+    # met (shared ids refused as duplicates, one symbol's orders trading with another's)
+    if len(cmds) == 0:
+        return
+    sym = cmds["symbol"]
+    if not (sym != sym[0]).any():
+        return
+    found = np.unique(sym).tolist()
+    shown = ", ".join(map(str, found[:10])) + (f", ... ({len(found)} in all)"
+                                               if len(found) > 10 else "")
+    raise ValueError(f"{path}: records of symbols {shown}: one book holds one symbol, and "
+                     f"replay_commands replays into one book. Replay one book per symbol: "
+                     f"`matchcore replay --format native {path}`, or "
+                     f"cmds = read_commands(path); book.process(cmds[cmds['symbol'] == s]) "
+                     f"for each symbol s")
 
 
 def _refuse_directory_name(path) -> None:

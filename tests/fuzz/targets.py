@@ -235,6 +235,13 @@ def _write_file(data: bytes) -> Path:
     return path
 
 
+def _process_pieces(path: Path, book, chunk=None):
+    cmds = native.read_commands(path)
+    step = chunk or max(len(cmds), 1)
+    return np.concatenate([book.process(cmds[i:i + step]) for i in range(0, len(cmds), step)]
+                          or [np.empty(0, EVENT_DTYPE)])
+
+
 def fuzz_native(data: bytes) -> None:
     path = _write_file(data)
     try:
@@ -257,15 +264,28 @@ def fuzz_native(data: bytes) -> None:
     cmds = native.read_commands(path)
     assert cmds.dtype == COMMAND_DTYPE and len(cmds) == hdr.count
     assert cmds.tobytes() == data[native.HEADER_SIZE:]
+    several = len(cmds) > 0 and bool((cmds["symbol"] != cmds["symbol"][0]).any())
     del cmds
     stp = hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING
     book = mc.OrderBook(stp)
-    events = native.replay_commands(path, book)
+    if several:
+        # one book holds one symbol: refused before any record is replayed
+        before = book.state_hash()
+        try:
+            native.replay_commands(path, book)
+        except ValueError as e:
+            assert "one book holds one symbol" in str(e), str(e)
+        else:
+            raise AssertionError("replay_commands replayed several symbols into one book")
+        assert book.state_hash() == before and len(book) == 0
+    # (records of several symbols: the same checks on the records through process() itself)
+    replay = _process_pieces if several else native.replay_commands
+    events = replay(path, book)
     assert events.dtype == EVENT_DTYPE
     book.check_invariants()
     # the same file replayed in pieces of 3 records, into a book the reader builds itself
     book2 = mc.OrderBook(stp)
-    events2 = native.replay_commands(path, book2, chunk=3)
+    events2 = replay(path, book2, chunk=3)
     assert events2.tobytes() == events.tobytes()
     assert book2.state_hash() == book.state_hash()
     if hdr.count:
