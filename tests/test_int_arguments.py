@@ -534,8 +534,10 @@ def test_replayer_constructor_flags(which, names):
         for bad in ("no", None, 2, 1.0, []):
             with pytest.raises(TypeError, match=rf"{name} must be True or False, got "):
                 make(**{name: bad})
+        # (callback_on_tob=True needs a callback)
+        extra = {"callback": lambda *a: None} if name == "callback_on_tob" else {}
         for good, _ in FLAG_GOOD:
-            assert make(**{name: good}).done is False
+            assert make(**{name: good}, **extra).done is False
 
 
 def test_itch_decode_flags():

@@ -644,6 +644,9 @@ cdef class Replayer:
     the type byte, for files written with zero prefixes), ``callback(symbol, book, ts_ns)``
     called between compiled chunks for ``callback_symbols`` every ``callback_every`` messages
     touching that symbol and, with ``callback_on_tob``, whenever its top of book changes
+    (``callback_symbols`` and ``callback_on_tob=True`` without a callback, and
+    ``callback_every=0`` without ``callback_on_tob=True``, raise ValueError: nothing would call
+    it)
     (``symbol`` is the book's name as it is then, or its label ``NAME@locateN`` while another
     book carries that name too, as the replay summary names them);
     ``until_ns`` stops before the first message later than that exchange time (then ``done``
@@ -720,6 +723,18 @@ cdef class Replayer:
             raise TypeError("callback must be callable(symbol, book, ts_ns)")
         if cb_every < 0:
             raise ValueError("callback_every must be >= 0")
+        # options that shape the callback, without it (or without the one that calls it), were
+        # accepted and no callback was ever called
+        if callback is None and callback_symbols is not None:
+            raise ValueError(f"callback_symbols={callback_symbols!r} needs a callback "
+                             f"(callback(symbol, book, ts_ns)): without one nothing is called")
+        if callback is None and c_cb_on_tob:
+            raise ValueError("callback_on_tob=True needs a callback (callback(symbol, book, "
+                             "ts_ns)): without one nothing is called")
+        if cb_every == 0 and not c_cb_on_tob:
+            raise ValueError("callback_every=0 needs callback_on_tob=True: with neither a "
+                             "message count nor top-of-book changes the callback is never "
+                             "called")
         cdef rp_state* S = <rp_state*>calloc(1, sizeof(rp_state))
         if S == NULL:
             raise MemoryError()

@@ -1,0 +1,34 @@
+"""The arguments of the feed replayers (itch.Replayer, feeds.dbn.DbnReplayer): options that
+depend on one another, and the arguments of their methods."""
+from __future__ import annotations
+
+import pytest
+
+import matchcore.itch as itch
+
+
+def _cb(symbol, book, ts_ns):
+    pass
+
+
+@pytest.mark.parametrize("kwargs, missing", [
+    ({"callback_symbols": ["AAPL"]}, r"callback_symbols=\['AAPL'\] needs a callback"),
+    ({"callback_on_tob": True}, r"callback_on_tob=True needs a callback"),
+    ({"callback": _cb, "callback_every": 0}, r"callback_every=0 needs callback_on_tob=True"),
+    ({"callback_every": 0}, r"callback_every=0 needs callback_on_tob=True"),
+])
+def test_replayer_callback_option_without_what_it_needs_refused(kwargs, missing):
+    # accepted and ignored: no callback was ever called, and the caller was not told why
+    with pytest.raises(ValueError, match=missing):
+        itch.Replayer(**kwargs)
+
+
+def test_replayer_callback_options_with_what_they_need_still_called():
+    data = itch.generate(None, messages=2000, symbols=3, seed=1)
+    seen = []
+    r = itch.Replayer(callback=lambda s, b, ts: seen.append(s), callback_every=0,
+                      callback_on_tob=True, callback_symbols=["AAPL"])
+    assert r.feed(data) == len(data)
+    assert seen and set(seen) == {"AAPL"}
+    # without a callback, the default callback_every is no callback option at all
+    assert itch.Replayer(callback_every=1000).feed(data) == len(data)
