@@ -32,3 +32,29 @@ def test_replayer_callback_options_with_what_they_need_still_called():
     assert seen and set(seen) == {"AAPL"}
     # without a callback, the default callback_every is no callback option at all
     assert itch.Replayer(callback_every=1000).feed(data) == len(data)
+
+
+def _dbn_replayer():
+    from matchcore.feeds.dbn import DbnReplayer
+    return DbnReplayer()
+
+
+@pytest.mark.parametrize("make", [itch.Replayer, _dbn_replayer], ids=["itch", "dbn"])
+@pytest.mark.parametrize("bad", [1.5, True, None, b"AAPL", ["AAPL"]])
+def test_replayer_book_of_not_a_name_or_number_raises_type_error(make, bad):
+    # a float, a bool, bytes... were looked up as names and raised KeyError "no book for
+    # symbol 1.5", as if the replay had no such book
+    r = make()
+    with pytest.raises(TypeError, match=r"book\(\) takes a symbol name \(str\) or a"):
+        r.book(bad)
+
+
+def test_replayer_book_numpy_integer_still_a_locate_number():
+    import numpy as np
+    data = itch.generate(None, messages=2000, symbols=3, seed=1)
+    r = itch.Replayer()
+    r.feed(data)
+    L = min(r.books)
+    assert r.book(np.int64(L)) is r.book(L) is r.book(str(L))
+    with pytest.raises(KeyError):
+        r.book(99999)

@@ -70,6 +70,22 @@ def plain_number(symbol: str) -> str:
     return str(int(symbol)) if symbol.isascii() and symbol.isdigit() else symbol
 
 
+def book_symbol(symbol, number: str):
+    """A replayer's book() argument: a name (str, returned as it is) or a ``number`` (an
+    integer: anything with ``__index__`` but a bool, returned as an int); anything else raises
+    TypeError saying what book() takes (a float or a bool was looked up as a name and raised
+    KeyError, as if the replay had no such book)."""
+    if isinstance(symbol, str):
+        return symbol
+    if not isinstance(symbol, (bool, np.bool_)):
+        try:
+            return operator.index(symbol)
+        except TypeError:
+            pass
+    raise TypeError(f"book() takes a symbol name (str) or a {number} (int), not "
+                    f"{type(symbol).__name__} {symbol!r}")
+
+
 def split_symbols(text, option: str = "--symbols"):
     """A command line's comma-separated selection (``--symbols AAPL,7``) as a list, None when
     the option was not given. One that names nothing (``--symbols ""``, ``--symbols ,``) is

@@ -45,7 +45,7 @@ from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_tr
                                sk_records, sk_options, sk_replay_options, sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
-from matchcore._symfilter import partition_pair, plain_number, symbol_filter
+from matchcore._symfilter import book_symbol, partition_pair, plain_number, symbol_filter
 from matchcore.itch._buffer import byte_view as _byte_view
 
 cnp.import_array()
@@ -868,7 +868,8 @@ cdef class DbnReplayer:
         a name several books carry (the metadata maps one symbol to several instrument ids,
         e.g. over several days), naming their ids, which it takes. A string is a name first, an
         instrument id only when no book carries it as a name (written with leading zeros, the
-        id it writes, as in ``symbols``); an int is an instrument id. ``publisher``: the
+        id it writes, as in ``symbols``); an int is an instrument id; anything else (a float,
+        a bool, bytes) raises TypeError. ``publisher``: the
         publisher id of the book, which a file of several publishers needs where an instrument
         has a book on more than one (without it: ValueError naming them). O(instruments)."""
         if self._busy:
@@ -877,6 +878,7 @@ cdef class DbnReplayer:
                                           and not isinstance(publisher, bool)):
             raise TypeError(f"publisher must be a publisher id (int) or None, not "
                             f"{type(publisher).__name__}")
+        symbol = book_symbol(symbol, "instrument id")
         names, ids, pubs = self.symbols, self.instruments, self.publishers
 
         def kept(numbers):
@@ -884,7 +886,7 @@ cdef class DbnReplayer:
                     if L in self._books and (publisher is None or pubs[L] == publisher)]
 
         want = symbol
-        if not (isinstance(symbol, int) and not isinstance(symbol, bool)):
+        if not isinstance(symbol, int):
             more = kept(L for L, n in names.items() if n == symbol)
             if len(more) > 1:
                 # the first of them was returned: another instrument's orders under the name

@@ -40,8 +40,8 @@ from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_t
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError
 from matchcore.itch._buffer import byte_view as _byte_view
-from matchcore._symfilter import (LABEL as _LABEL, label_locates, partition_pair, plain_number,
-                                 symbol_filter)
+from matchcore._symfilter import (LABEL as _LABEL, book_symbol, label_locates, partition_pair,
+                                 plain_number, symbol_filter)
 
 cnp.import_array()
 
@@ -1003,11 +1003,13 @@ cdef class Replayer:
         only when no book carries it as a name (with numeric stock codes, ``"5"`` is the stock
         named 5, whatever its locate; ``NAME@locate5`` is locate 5's book); written with
         leading zeros (``"007"``) it is the number it writes, as in ``symbols``; an int is a
-        locate number. O(locates seen)."""
+        locate number; anything else (a float, a bool, bytes) raises TypeError. O(locates
+        seen)."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
+        symbol = book_symbol(symbol, "locate number")
         names = self.symbols
-        if isinstance(symbol, int) and not isinstance(symbol, bool):
+        if isinstance(symbol, int):
             if symbol in self._books:
                 return self._books[symbol]
             raise KeyError(f"no book for symbol {symbol!r}")
