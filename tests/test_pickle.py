@@ -654,3 +654,51 @@ def test_book_copy_of_many_symbols_replay_book_grows_as_its_pickle():
     fresh = mc.OrderBook(capacity=orders_capacity(book))
     _fill_to_growth(fresh)
     assert sizes == {how: id_index_entries(fresh) for how in sizes}, sizes
+
+
+def _crafted(obj, i, value):
+    # obj's pickle with argument i of its reconstructor replaced
+    fn, args = obj.__reduce__()[:2]
+    args = list(args)
+    args[i] = value
+    return fn, tuple(args)
+
+
+@pytest.mark.parametrize("i, value, exc, match", [
+    (3, -5, ValueError, r"capacity must be in \[0, 2\*\*30\]"),
+    (3, 2**40, ValueError, r"capacity must be in \[0, 2\*\*30\]"),
+    (3, 2.5, TypeError, "capacity"),
+    (2, 7, TypeError, "record_events must be True or False"),
+    (2, "no", TypeError, "record_events must be True or False"),
+])
+def test_book_unpickle_refuses_what_the_constructor_refuses(i, value, exc, match):
+    # a hand-made pickle of a book with capacity -5 or record_events=7 was accepted (7 read as
+    # True through a bint, a negative capacity grew nothing), values OrderBook() refuses
+    book = mc.OrderBook()
+    book.submit(1, mc.Side.BUY, 100, 5)
+    fn, args = _crafted(book, i, value)
+    with pytest.raises(exc, match=match):
+        fn(*args)
+    fn, args = book.__reduce__()[:2]
+    assert fn(*args).state_hash() == book.state_hash()
+
+
+@pytest.mark.parametrize("value", [7, "no", None])
+def test_engine_unpickle_record_events_refuses_what_the_constructor_refuses(value):
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    fn, args = _crafted(eng, 2, value)
+    with pytest.raises(TypeError, match="record_events must be True or False"):
+        fn(*args)
+
+
+def test_engine_unpickle_symbol_capacity_refuses_what_add_symbol_refuses():
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    fn, args = eng.__reduce__()[:2]
+    args = list(args)
+    entry = list(args[4][0])
+    entry[2] = -5
+    args[4] = [tuple(entry)]
+    with pytest.raises(ValueError, match=r"capacity must be in \[0, 2\*\*30\]"):
+        fn(*args)

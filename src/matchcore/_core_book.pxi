@@ -996,7 +996,7 @@ def _check_pickle_format(fmt, str what):
                             f"it with the matchcore version that wrote it")
 
 
-def _book_from_pickle(fmt, snapshot, bint record_events, capacity, events, cls=None):
+def _book_from_pickle(fmt, snapshot, record_events, capacity, events, cls=None):
     """Rebuild a pickled :class:`OrderBook` (``OrderBook.__reduce__``): the snapshot's state,
     grown to the original's order capacity, with its pending events; of class ``cls`` (a
     subclass, made without calling its ``__init__``, as pickle does) when given."""
@@ -1011,11 +1011,13 @@ def _book_from_pickle(fmt, snapshot, bint record_events, capacity, events, cls=N
         cls = OrderBook
     elif not (isinstance(cls, type) and issubclass(cls, OrderBook)):
         raise TypeError(f"pickled OrderBook: {cls!r} is not an OrderBook class")
+    # checked as the constructor checks them (a bint took 7 for True; a capacity of -5 grew
+    # nothing), before anything is made
+    cdef int64_t cap = mc_capacity_arg(capacity, "capacity")
     cdef OrderBook book = cls.__new__(cls, record_events=record_events, capacity=0)
     book.restore(snapshot)
     book._unpickled_from = id(snapshot)
     cdef mc_book* b = book._b
-    cdef int64_t cap = mc_i64_arg(capacity, "capacity")
     cdef const uint8_t[::1] ev = _snapshot_view(events)
     cdef int64_t n_ev = ev.shape[0] // <int64_t>sizeof(mc_event)
     if ev.shape[0] % <int64_t>sizeof(mc_event) != 0:

@@ -112,7 +112,7 @@ cdef _adopt(Engine eng, uint32_t sym, name, int64_t capacity, dict limits, Order
     eng._register(sym, name, capacity, limits, book)
 
 
-def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, recovery_report,
+def _engine_from_pickle(fmt, stp, record_events, now_ns, symbols, events, recovery_report,
                         cls=None):
     """Rebuild a pickled :class:`Engine` (``Engine.__reduce__``), of class ``cls`` (a subclass,
     made without calling its ``__init__``, as pickle does) when given."""
@@ -121,11 +121,13 @@ def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, r
         cls = Engine
     elif not (isinstance(cls, type) and issubclass(cls, Engine)):
         raise TypeError(f"pickled Engine: {cls!r} is not an Engine class")
+    # (record_events checked by the constructor: a bint parameter took 7 for True)
     cdef Engine eng = cls.__new__(cls, stp, record_events=record_events)
     cdef mc_engine* e = eng._e
     for entry in symbols:
         # (format 2: and the book's state as the engine's hold read it)
         sym, name, capacity, limits, book = entry[:5]
+        capacity = mc_capacity_arg(capacity, "capacity")    # as add_symbol checks it
         state = entry[5] if len(entry) > 5 else None
         if isinstance(state, _HeldState):
             # (the arguments of a __reduce__ called in this process, not pickled)
@@ -140,7 +142,7 @@ def _engine_from_pickle(fmt, stp, bint record_events, now_ns, symbols, events, r
             mc_book_copy_into(book, _book_from_pickle(*state))
         (<OrderBook>book)._unpickled_from = 0
         _adopt(eng, _symbol_id(sym), None if name is None else str(name),
-               mc_i64_arg(capacity, "capacity"),
+               capacity,
                _check_limits(dict(zip(_LIMIT_NAMES, limits))), book)
     eng._reindex()
     e.now_ns = mc_i64_arg(now_ns, "now_ns")
