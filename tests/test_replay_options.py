@@ -58,3 +58,34 @@ def test_replayer_book_numpy_integer_still_a_locate_number():
     assert r.book(np.int64(L)) is r.book(L) is r.book(str(L))
     with pytest.raises(KeyError):
         r.book(99999)
+
+
+@pytest.mark.parametrize("head", [
+    b"DBN\x02" + bytes(60),                          # a DBN stream
+    b"MCCMD\x00\x01\x00" + bytes(56),                # a native command file
+    b"\x28\xb5\x2f\xfd" + bytes(60),                 # zstd
+    b"\x1f\x8b\x08\x00" + bytes(60),                 # gzip
+    b"1.0,1,5,100,2238200,1\n" * 4,                  # LOBSTER text
+])
+def test_replayer_first_feed_refuses_a_foreign_start_as_decode_does(head):
+    # fed to Replayer.feed such bytes gave bad length prefixes and no word of why, while
+    # itch.decode refused them naming the format
+    with pytest.raises(ValueError) as want:
+        itch.decode(head)
+    r = itch.Replayer()
+    with pytest.raises(ValueError) as got:
+        r.feed(head)
+    assert str(got.value) == str(want.value)
+    assert r.stats["bytes_consumed"] == 0 and r.stats["bad_lengths"] == 0
+    # so does finish() when it is given the first bytes
+    with pytest.raises(ValueError, match=str(want.value)[:20]):
+        itch.Replayer().finish(head)
+
+
+def test_replayer_later_feed_is_data_whatever_its_bytes():
+    data = itch.generate(None, messages=500, symbols=2, seed=1)
+    r = itch.Replayer()
+    assert r.feed(data) == len(data)
+    # past the start, bytes are the stream's: framed (a bad length prefix), never refused
+    r.feed(b"DBN\x02" + bytes(60))
+    assert r.stats["bad_lengths"] >= 1

@@ -691,6 +691,7 @@ cdef class Replayer:
     cdef uint8_t _busy
     cdef bint _finished     # finish() ran: the stream has ended, nothing more is fed
     cdef bint _feeding      # feed() is under way (its callback may not feed again)
+    cdef bint _started      # bytes have been fed: the start of the stream was checked
     # lets a follower of replays (matchcore.io.metrics) tell the next replay from the last
     # without keeping the last alive: id() of a freed replayer is often the next one's
     cdef object __weakref__
@@ -799,7 +800,10 @@ cdef class Replayer:
         ``buf``: any C-contiguous bytes-like object, a numpy array of any dtype read as its
         bytes, as :func:`matchcore.itch.decode` takes it. After a bad length prefix, bytes
         whose framing depends on what follows are left unconsumed too, like an incomplete
-        message. Returns 0 once the stop time (``until_ns``) has been reached."""
+        message. Returns 0 once the stop time (``until_ns``) has been reached. The first bytes
+        fed (here or to :meth:`finish`) are the start of the stream: one that cannot start ITCH
+        5.0 (DBN, a native command file, text, gzip or zstd bytes) raises ValueError as
+        :func:`matchcore.itch.decode` does, and nothing is consumed; later bytes are data."""
         cdef const uint8_t[::1] view
         try:
             if buf is None:
@@ -825,6 +829,13 @@ cdef class Replayer:
             mc_raise_finished("Replayer", "feed")
         if self.done or n == 0:
             return 0
+        if not self._started:
+            # the first bytes of the stream: what cannot start ITCH 5.0 (DBN, a native file,
+            # text, compressed bytes) is refused as itch.decode refuses it (framed, it gave bad
+            # length prefixes and nothing else); later bytes are the stream's data
+            from matchcore.itch import _refuse_foreign_buffer
+            _refuse_foreign_buffer(buf)
+            self._started = True
         cdef const uint8_t* p = &buf[0]
         self._feeding = True
         try:
