@@ -51,6 +51,17 @@ def _wait_blocked_reading(pid, timeout=30):
     raise AssertionError("the command never blocked on the FIFO")
 
 
+def _wait_blocked_writing(proc, timeout):
+    """Until the process sleeps in write(2) on a full pipe (its reader about to leave)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(f"/proc/{proc.pid}/wchan") as f:
+            if "pipe_write" in f.read():
+                return
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+
+
 def _run_on_fifo(tmp_path, day, argv, sig, size=6_000_000):
     """Start ``matchcore ARGV FIFO``, write ``size`` bytes of ``day`` into the FIFO (6 MB: the
     process has fed its first chunk once that write returns), send ``sig`` while the FIFO is
@@ -248,13 +259,7 @@ def test_cli_gen_itch_stdout_reader_gone_during_write_quiet_141_not_success():
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while True:                         # blocked in write(2): the pipe is full
-            with open(f"/proc/{proc.pid}/wchan") as f:
-                if "pipe_write" in f.read():
-                    break
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.01)
+        _wait_blocked_writing(proc, 60)         # the pipe is full
         proc.stdout.close()
         err = proc.stderr.read()
         proc.wait(timeout=60)
@@ -281,13 +286,7 @@ def test_cli_bench_json_to_stdout_reader_gone_during_write_quiet_141_not_success
                             stdin=subprocess.DEVNULL)
     os.close(w)
     try:
-        deadline = time.monotonic() + 120
-        while True:                         # blocked in write(2): the pipe is full
-            with open(f"/proc/{proc.pid}/wchan") as f:
-                if "pipe_write" in f.read():
-                    break
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.01)
+        _wait_blocked_writing(proc, 120)         # the pipe is full
         os.close(r)
         err = proc.stderr.read()
         proc.wait(timeout=60)
