@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import threading
 
 import numpy as np
@@ -12,6 +13,12 @@ import pytest
 from matchcore._enums import EVENT_DTYPE, EventKind, Reason  # noqa: E402
 
 EVENT_FIELDS = EVENT_DTYPE.names
+
+# A run started as a background job of a non-interactive shell (`.ci/run &` in a script) inherits
+# SIGINT ignored, and so would every command the Ctrl-C tests start: they would wait out their
+# timeouts. A handler here is reset to the default in each child at exec, as a terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _compiled_cls():
