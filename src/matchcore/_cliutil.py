@@ -187,25 +187,21 @@ def same_file(a, b) -> bool:
         return False
 
 
-# The options that name an output, per command: True where the output is a directory.
-OUTPUTS = {"replay": {"dump_book": False, "out": True, "plot": True},
-           "book": {"plot": False},
-           "bench": {"json": False, "plot": True, "save_workloads": True},
-           "journal": {"json": False, "csv": False},
-           "recover": {"json": False}}
-
-
-# The outputs whose '-' is stdout, per command: every other output is a directory or an image.
-TO_STDOUT = {"replay": {"dump_book"}, "bench": {"json"}, "journal": {"json", "csv"},
-             "recover": {"json"}}
+# The options that name an output, per command, and what each writes: a file ('-' is stdout),
+# a directory or an image (neither can go to stdout).
+OUTPUTS = {"replay": {"dump_book": "file", "out": "dir", "plot": "dir"},
+           "book": {"plot": "image"},
+           "bench": {"json": "file", "plot": "dir", "save_workloads": "dir"},
+           "journal": {"json": "file", "csv": "file"},
+           "recover": {"json": "file"}}
 
 
 def stdout_refused(command: str, args) -> str | None:
     """Why an output of ``command`` given as '-' cannot be written, else None: a directory or
     an image cannot go to stdout (it was made, or written, under the name "-")."""
-    for option, is_dir in OUTPUTS.get(command, {}).items():
-        if getattr(args, option, None) == "-" and option not in TO_STDOUT.get(command, ()):
-            what = "a directory" if is_dir else "an image"
+    for option, kind in OUTPUTS.get(command, {}).items():
+        if getattr(args, option, None) == "-" and kind != "file":
+            what = "a directory" if kind == "dir" else "an image"
             return (f"--{option.replace('_', '-')} -: writes {what}, which cannot go to stdout "
                     f"('-' is stdout)")
     return None
@@ -217,7 +213,8 @@ def shared_output(command: str, args) -> str | None:
     overwrite the other, or fail on the directory the other made; two directories, such as
     replay's --out and --plot, hold files of different names), or one of them at a path a
     directory output writes (see :func:`_writes`). O(outputs**2)."""
-    given = [(o, getattr(args, o, None), is_dir) for o, is_dir in OUTPUTS.get(command, {}).items()]
+    given = [(o, getattr(args, o, None), kind == "dir")
+             for o, kind in OUTPUTS.get(command, {}).items()]
     given = [(o, v, d) for o, v, d in given if v]
     for i, (a, va, da) in enumerate(given):
         for b, vb, db in given[i + 1:]:
