@@ -11,6 +11,17 @@ import numpy as np
 LABEL = re.compile(r"(.+)@locate0*([0-9]{1,5})")
 
 
+def whole_number(x) -> int | None:
+    """``x`` as a Python int when it is a whole number (an int, a numpy integer, an IntEnum
+    member; not a bool, which ``__index__`` would take for 1 or 0), else None. O(1)."""
+    if isinstance(x, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(x)
+    except TypeError:
+        return None
+
+
 def symbol_filter(symbols, what: str = "symbols"):
     """``None`` (keep every symbol) or the set of strings a symbol's name or number is looked up
     in. ``symbols`` is an iterable of names and numbers (int or digit strings; anything else,
@@ -29,13 +40,11 @@ def symbol_filter(symbols, what: str = "symbols"):
         if not isinstance(given, str):
             # str() of bytes, a float, None or a bool ("b'AAPL'", "1.0", "True") matched
             # no symbol: a replay of nothing, without a word
-            try:
-                if isinstance(given, bool):
-                    raise TypeError
-                given = operator.index(given)
-            except TypeError:
+            number = whole_number(given)
+            if number is None:
                 raise TypeError(f"{what} holds {given!r} ({type(given).__name__}): a name is "
-                                f"a str, a number an int or a string of digits") from None
+                                f"a str, a number an int or a string of digits")
+            given = number
         s = str(given).strip()
         if not s:
             # no symbol is named "": it selected no book, and the replay said nothing
@@ -77,11 +86,9 @@ def book_symbol(symbol, number: str):
     KeyError, as if the replay had no such book)."""
     if isinstance(symbol, str):
         return symbol
-    if not isinstance(symbol, (bool, np.bool_)):
-        try:
-            return operator.index(symbol)
-        except TypeError:
-            pass
+    number = whole_number(symbol)
+    if number is not None:
+        return number
     raise TypeError(f"book() takes a symbol name (str) or a {number} (int), not "
                     f"{type(symbol).__name__} {symbol!r}")
 
@@ -124,12 +131,5 @@ def partition_pair(partition):
         k, n = partition
     except (TypeError, ValueError):
         return None, None
-    out = []
-    for x in (k, n):
-        if isinstance(x, (bool, np.bool_)):
-            return None, None
-        try:
-            out.append(operator.index(x))
-        except TypeError:
-            return None, None
-    return out[0], out[1]
+    k, n = whole_number(k), whole_number(n)
+    return (k, n) if k is not None and n is not None else (None, None)
