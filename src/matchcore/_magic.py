@@ -244,6 +244,18 @@ def refuse_foreign(head: bytes, path, reader: str, compression: str = "",
                      f"{way}")
 
 
+def refuse_foreign_buffer(view, name: str, reader: str, reads: str) -> None:
+    """:func:`refuse_foreign` for a buffer (``view``, the whole stream), which is read as it
+    is: compressed bytes are refused too, ``reads`` saying what the reader takes instead
+    ("a buffer is decoded as it is (...)"). ``name``: the buffer in the message."""
+    head = bytes(view[:TEXT_LOOK])
+    kind = "gzip" if head[:2] == GZIP_MAGIC else "zstd" if head[:4] == ZSTD_MAGIC else None
+    if kind is not None:
+        raise ValueError(f"{name}: a {kind}-compressed stream, not ITCH 5.0: {reads}; "
+                         f"decompress it first")
+    refuse_foreign(head, name, reader, whole=True)
+
+
 def _lobster_row(line: bytes) -> bool:
     # time, event type 1..7, order id, size, price, direction -1/1 (matchcore.lobster's rules
     # check every row; this only tells a LOBSTER message row from other text)

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._magic import (GZIP_MAGIC, HEAD_SIZE, TEXT_LOOK, ZSTD_MAGIC, foreign_format,
-                              refuse_foreign)
+from matchcore._magic import (GZIP_MAGIC, TEXT_LOOK, ZSTD_MAGIC, refuse_foreign,
+                              refuse_foreign_buffer)
 from matchcore._moldudp import (
     FRAMES_OK,  # noqa: F401  (frame_offsets() status of a whole stream, re-exported)
     FRAMES_TRUNCATED,
@@ -644,15 +644,9 @@ def _load(source):
     # framed by its "length prefixes" it was sent as a few garbage messages, or as none at all.
     if isinstance(source, (bytes, bytearray, memoryview)):
         view = memoryview(source).cast("B")
-        kind = foreign_format(bytes(view[:HEAD_SIZE]))
-        if kind in ("gzip", "zstd"):
-            # (refuse_foreign's words, "plain or gzip'd once", are a file's: a buffer is not
-            # decompressed)
-            raise ValueError(f"the source buffer: a {kind}-compressed stream, not ITCH 5.0: "
-                             "MoldUDP64Publisher reads a buffer of plain ITCH 5.0 (a file may "
-                             "be gzip'd); decompress it first")
-        refuse_foreign(bytes(view[:TEXT_LOOK]), "the source buffer", "MoldUDP64Publisher",
-                       whole=True)
+        refuse_foreign_buffer(view, "the source buffer", "MoldUDP64Publisher",
+                              "MoldUDP64Publisher reads a buffer of plain ITCH 5.0 (a file may "
+                              "be gzip'd)")
         return view, None
     path = Path(source)
     with open(path, "rb") as f:

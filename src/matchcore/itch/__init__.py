@@ -28,7 +28,8 @@ import numpy as np
 
 from matchcore._core import _flag_arg
 from matchcore._gzip import Inflater as _Inflater
-from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, TEXT_LOOK, ZSTD_MAGIC, refuse_foreign
+from matchcore._magic import (GZIP_MAGIC, HEAD_SIZE, TEXT_LOOK, ZSTD_MAGIC, refuse_foreign,
+                              refuse_foreign_buffer)
 from matchcore._magic import foreign_format as _foreign_format
 from matchcore._magic import Closing as _Closing
 from matchcore._magic import open_head as _open_head
@@ -341,14 +342,9 @@ def _decode_buffer(mv, infer_lengths: bool) -> Decoded:
 def _refuse_foreign_buffer(mv) -> None:
     # The bytes a file would be refused for (DBN, native, text, ITCH cut inside a message)
     # are refused in a buffer too, with the same words: framed as ITCH they gave zero messages
-    # and a bad length prefix. A buffer is read as it is: compressed bytes are refused.
-    head = bytes(mv[:TEXT_LOOK])
-    kind = "gzip" if head[:2] == GZIP_MAGIC else "zstd" if head[:4] == ZSTD_MAGIC else None
-    if kind is not None:
-        raise ValueError(f"the buffer: a {kind}-compressed stream, not ITCH 5.0: a buffer is "
-                         f"decoded as it is (a path to a gzip'd file is decompressed); "
-                         f"decompress it first")
-    refuse_foreign(head, "the buffer", "the ITCH reader", whole=True)
+    # and a bad length prefix.
+    refuse_foreign_buffer(mv, "the buffer", "the ITCH reader", "a buffer is decoded as it is "
+                          "(a path to a gzip'd file is decompressed)")
 
 
 def _decode_file(path: Path, infer: bool, chunk_size: int) -> Decoded:
