@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from matchcore._args import check_callable
 from matchcore._magic import (GZIP_MAGIC, TEXT_LOOK, ZSTD_MAGIC, refuse_foreign,
                               refuse_foreign_buffer)
 from matchcore._moldudp import (
@@ -330,10 +331,7 @@ class MoldUDP64Receiver(NoCopy):
             self._returns_consumed = False
         else:
             raise TypeError("replayer must have a feed(bytes) method, be callable, or be None")
-        if on_gap is not None and not callable(on_gap):
-            # (taken, it raised "not callable" out of run() at the session's first gap)
-            raise TypeError(f"on_gap must be callable(first, last) or None, got "
-                            f"{type(on_gap).__name__} {on_gap!r}")
+        check_callable(on_gap, "on_gap", "first, last")
         if not _is_int(batch) or batch <= 0:
             raise ValueError(f"batch must be a whole number > 0, got {batch!r}")
         _check_port(port)

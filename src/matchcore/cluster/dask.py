@@ -370,10 +370,9 @@ def _check_split(split: int, tasks, options) -> None:
 
 
 def _check_progress(progress) -> None:
-    # (taken, it raised "'int' object is not callable" once the first task had run)
-    if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be callable(done, total) or None, got "
-                        f"{type(progress).__name__} {progress!r}")
+    from matchcore._args import check_callable
+
+    check_callable(progress, "progress", "done, total")
 
 
 def replay_serial(paths, *, fmt: str | None = None, split: int = 1, progress=None,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from matchcore._args import check_callable
 from matchcore._core import _flag_arg
 from matchcore._gzip import Inflater as _Inflater
 from matchcore._magic import (GZIP_MAGIC, HEAD_SIZE, TEXT_LOOK, ZSTD_MAGIC, refuse_foreign,
@@ -148,12 +149,9 @@ def open_stream(path) -> io.BufferedIOBase:
 
 
 def _check_hooks(progress, on_chunk) -> None:
-    # (taken, a bad one raised "'int' object is not callable" after the first chunk)
-    for name, value, takes in (("progress", progress, "bytes_read"),
-                               ("on_chunk", on_chunk, "replayer")):
-        if value is not None and not callable(value):
-            raise TypeError(f"{name} must be callable({takes}) or None, got "
-                            f"{type(value).__name__} {value!r}")
+    # a file replay's hooks (the ITCH and DBN replays take the same two)
+    check_callable(progress, "progress", "bytes_read")
+    check_callable(on_chunk, "on_chunk", "replayer")
 
 
 def _check_chunk_size(chunk_size: int) -> None:

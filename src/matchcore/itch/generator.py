@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, overload
 
+from matchcore._args import check_callable
+
 __all__ = ["generate", "symbol_names"]
 
 _CHUNK = 1 << 20     # messages per compiled chunk when writing a file
@@ -74,10 +76,7 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
     if not 0 <= seed < 2**64:
         # the generator's state is 64 bits: a larger seed would alias a smaller one
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    if progress is not None and not callable(progress):
-        # (taken, it raised "'int' object is not callable" after the first chunk)
-        raise TypeError(f"progress must be callable(messages_done) or None, got "
-                        f"{type(progress).__name__} {progress!r}")
+    check_callable(progress, "progress", "messages_done")
     gen = Generator(int(messages), int(symbols), int(seed))
     if path is None:
         parts = []
