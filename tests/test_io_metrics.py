@@ -258,7 +258,6 @@ def test_engine_metrics_symbols_sharing_a_label_counted_together_not_overwritten
     assert book_metrics.snapshot()["fills"] == {"ALL": (2, 7)}
 
 
-
 def test_engine_metrics_volume_beyond_int64_counted_exactly():
     # two fills of 2**62 lots in one batch: the batch's int64 sum wrapped to -2**63, and the
     # volume counted was negative
@@ -352,7 +351,6 @@ def test_process_histogram_every_k_times_one_command_in_k_same_events():
     assert m.sample_every == 10
 
 
-
 @pytest.mark.parametrize("batch", [1, 3, 7])
 def test_engine_metrics_sample_every_one_command_in_k_across_process_calls(batch):
     # each process() call timed its first command: batches smaller than sample_every timed
@@ -402,7 +400,6 @@ def test_engine_metrics_bad_target_and_bounds_raise():
         EngineMetrics(mc.OrderBook(), latency_bounds_ns=[5, 1])
     with pytest.raises(TypeError, match="EVENT_DTYPE"):
         EngineMetrics(mc.OrderBook()).observe(np.zeros(3))
-
 
 
 @pytest.mark.parametrize("bounds", [[100, float("nan")], [float("nan")], [100, float("inf")],

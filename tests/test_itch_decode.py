@@ -473,7 +473,6 @@ def test_replay_file_gzip_first_chunk_is_one_chunk_not_two(tmp_path):
         reader.close()
 
 
-
 def test_decode_foreign_bytes_refused_alike_from_a_buffer_and_a_file(tmp_path):
     # decode(path) refused DBN, native, text and compressed streams; decode(the same bytes)
     # framed them as ITCH: zero messages and a bad length prefix, no error
