@@ -2,8 +2,8 @@
 
 * ``mypy.stubtest`` compares every .pyi with the module it describes, imported: names,
   parameter names, kinds (positional / keyword-only) and defaults, properties, constants.
-  Cython constructors (``__cinit__``) cannot be introspected, so the constructors are checked
-  here by calling them as their stubs say.
+  Cython constructors (``__cinit__``) are not introspected by stubtest, so the constructors are
+  checked here: their text signatures against the stubs, and calls as their stubs say.
 * ``mypy --strict`` on a user script built from the README's examples (tests/typing/usage_ok.py)
   gives no error, and the script runs; on a script of misuses (tests/typing/usage_errors.py) it
   gives exactly the errors marked there: the stubs are precise, not ``Any``.
@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 import subprocess
 import sys
@@ -78,8 +79,8 @@ def _stub_constructor(stub: Path, cls: str) -> ast.arguments:
     ("matchcore.feeds._dbn", "DbnReplayer"),
 ])
 def test_constructor_stub_matches_runtime(module, cls):
-    # stubtest cannot see a cdef class's __cinit__: call it the ways its stub allows and one
-    # way it does not (one positional argument too many)
+    # stubtest does not see a cdef class's __cinit__: compare its text signature with the stub,
+    # and call it the ways its stub allows and one way it does not (a positional too many)
     import importlib
 
     target = getattr(importlib.import_module(module), cls)
@@ -89,10 +90,24 @@ def test_constructor_stub_matches_runtime(module, cls):
     defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d})
     literal = {}
     for name, node in defaults.items():
-        if not (isinstance(node, ast.Constant) and node.value is Ellipsis):
+        if isinstance(node, ast.Attribute):         # an enum member: STP.CANCEL_RESTING
+            literal[name] = eval(ast.unparse(node), vars(importlib.import_module(module)))
+        elif not (isinstance(node, ast.Constant) and node.value is Ellipsis):
             literal[name] = ast.literal_eval(node)
     assert set(defaults) == set(positional) | {a.arg for a in args.kwonlyargs}, \
         "a test constructor needs defaults for every parameter"
+    # the runtime's text signature (inspect, help) says what the stub says
+    params = list(inspect.signature(target).parameters.values())
+    runtime = [(p.name, p.kind.name) for p in params if p.kind is not p.VAR_KEYWORD]
+    stub = [(a.arg, "POSITIONAL_OR_KEYWORD") for a in args.args[1:]] + \
+        [(a.arg, "KEYWORD_ONLY") for a in args.kwonlyargs]
+    # a runtime **kwargs (the Engine's journal options) is spelt out, keyword-only, in the stub
+    spelt_out = any(p.kind is p.VAR_KEYWORD for p in params)
+    assert (stub[:len(runtime)] if spelt_out else stub) == runtime
+    assert all(kind == "KEYWORD_ONLY" for _, kind in stub[len(runtime):])
+    shown = {p.name: p.default for p in params}
+    assert {n: shown[n] for n in literal if n in shown} == \
+        {n: v for n, v in literal.items() if n in shown}
     target(**literal)                                   # every named parameter exists
     values = [literal[p] for p in positional]           # and these may come by position
     target(*values)

@@ -86,7 +86,7 @@ STRUCT_SIZES: Final[dict[str, int]]
 class OrderBook:
     def __new__(
         cls,
-        stp: SupportsIndex = 1,
+        stp: SupportsIndex = STP.CANCEL_RESTING,
         *,
         record_events: bool = True,
         capacity: SupportsIndex = 1024,

@@ -1,7 +1,16 @@
 # Part of matchcore._core (included by _core.pyx, one C unit): the OrderBook class and its pickling.
 
+# Bound by _Params so that a wrong argument names OrderBook, not __cinit__; the docstring's
+# first line is the same list, for inspect.signature and help().
+_BOOK_PARAMS = _Params("OrderBook", (("stp", STP.CANCEL_RESTING),),
+                       (("record_events", True), ("capacity", 1024)))
+
+
 cdef class OrderBook:
-    """A price-time-priority limit order book and matching engine for one instrument.
+    """OrderBook(stp=STP.CANCEL_RESTING, *, record_events=True, capacity=1024)
+--
+
+    A price-time-priority limit order book and matching engine for one instrument.
 
     Prices are positive integer ticks, quantities positive integer lots, order ids integers in
     [0, 2**64). Every operation is O(1) in the number of resting orders apart from the levels
@@ -19,7 +28,8 @@ cdef class OrderBook:
     (101, 2)
     """
 
-    def __cinit__(self, stp=MC_STP_CANCEL_RESTING, *, record_events=True, capacity=1024):
+    def __cinit__(self, *args, **kwargs):
+        stp, record_events, capacity = _BOOK_PARAMS.bind(args, kwargs)
         cdef int mode = mc_stp_arg(stp)
         cdef bint recording = mc_bool_arg(record_events, "record_events")
         cdef int64_t cap = mc_capacity_arg(capacity, "capacity")

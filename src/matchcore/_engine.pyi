@@ -32,7 +32,7 @@ class Engine:
     # journal=DIR
     def __new__(
         cls,
-        stp: SupportsIndex = 1,
+        stp: SupportsIndex = STP.CANCEL_RESTING,
         *,
         record_events: bool = True,
         journal: _Path | None = None,

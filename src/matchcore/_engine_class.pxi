@@ -22,10 +22,20 @@ cdef object _events_array(const mc_event* src, int64_t n):
 cdef object _ZERO = 0
 
 
+# Bound by _Params so that a wrong argument names Engine, not __cinit__ (as _BOOK_PARAMS in
+# _core); the docstring's first line is the same list. Other keywords are journal options.
+_ENGINE_PARAMS = _Params("Engine", (("stp", STP.CANCEL_RESTING),),
+                         (("record_events", True), ("journal", None), ("fsync", None)),
+                         var_keyword=True)
+
+
 # no tp_clear: __dealloc__ needs self._books to unhook the books from the engine's busy byte
 @cython.no_gc_clear
 cdef class Engine:
-    """Several order books, one per integer symbol id, behind one order-id space.
+    """Engine(stp=STP.CANCEL_RESTING, *, record_events=True, journal=None, fsync=None, **journal_options)
+--
+
+    Several order books, one per integer symbol id, behind one order-id space.
 
     Orders name their symbol; cancels and modifies find the book by order id. An id that rests
     in any book is a duplicate in every book. Each symbol has optional limits checked before
@@ -73,8 +83,8 @@ cdef class Engine:
     # cycle, left a book held elsewhere pointing at the freed engine's busy byte).
     cdef PyObject* _books_hold
 
-    def __cinit__(self, stp=STP.CANCEL_RESTING, *, record_events=True, journal=None,
-                  fsync=None, **journal_options):
+    def __cinit__(self, *args, **kwargs):
+        stp, record_events, journal, fsync, journal_options = _ENGINE_PARAMS.bind(args, kwargs)
         cdef int mode = mc_stp_arg(stp)
         cdef bint recording = mc_bool_arg(record_events, "record_events")
         if journal_options:

@@ -44,7 +44,7 @@ from matchcore._map cimport (mc_map, _map_init, _map_find, _map_put, _map_grow, 
 from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_trade, sk_snapshot,
                                sk_records, sk_options, sk_replay_options, sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
-from matchcore._core import BusyError
+from matchcore._core import BusyError, _Params
 from matchcore._symfilter import book_symbol, partition_pair, plain_number, symbol_filter
 from matchcore.itch._buffer import byte_view as _byte_view
 
@@ -544,10 +544,24 @@ def _several(symbol, numbers, ids, pubs):
                      + "): ask for one of them by its instrument id and publisher=")
 
 
+# Bound by matchcore._core._Params so that a wrong argument names DbnReplayer, not __cinit__;
+# the docstring's first lines are the same list, for inspect.signature and help().
+_DBN_PARAMS = _Params("DbnReplayer", (("names", None), ("symbols", None)), (
+    ("ts_out", False), ("snapshot_every", 0), ("snapshot_every_ns", 0), ("snapshot_depth", 10),
+    ("until_ns", None), ("record_tob", True), ("record_trades", True), ("tob_on_last", True),
+    ("partition", None), ("max_books", MAX_BOOKS - 1), ("book_capacity", 64)))
+
+
 # no tp_clear: __dealloc__ needs self._books to unhook the books from the busy byte
 @cython.no_gc_clear
 cdef class DbnReplayer:
-    """Replay the records of a Databento DBN MBO stream into one market-by-order book per
+    """DbnReplayer(names=None, symbols=None, *, ts_out=False, snapshot_every=0,
+        snapshot_every_ns=0, snapshot_depth=10, until_ns=None, record_tob=True,
+        record_trades=True, tob_on_last=True, partition=None, max_books=65535,
+        book_capacity=64)
+--
+
+    Replay the records of a Databento DBN MBO stream into one market-by-order book per
     instrument id and publisher (a dataset of several venues has a book per venue, as
     Databento's own book example keeps them).
 
@@ -602,10 +616,10 @@ cdef class DbnReplayer:
     cdef bint _finished     # finish() ran: the stream has ended, nothing more is fed
     cdef bint _feeding      # feed() is under way (between two runs it makes books, with the GIL)
 
-    def __cinit__(self, names=None, symbols=None, *, ts_out=False, snapshot_every=0,
-                  snapshot_every_ns=0, snapshot_depth=10, until_ns=None,
-                  record_tob=True, record_trades=True, tob_on_last=True,
-                  partition=None, max_books=MAX_BOOKS - 1, book_capacity=64):
+    def __cinit__(self, *args, **kwargs):
+        (names, symbols, ts_out, snapshot_every, snapshot_every_ns, snapshot_depth, until_ns,
+         record_tob, record_trades, tob_on_last, partition, max_books,
+         book_capacity) = _DBN_PARAMS.bind(args, kwargs)
         cdef bint c_ts_out = mc_bool_arg(ts_out, "ts_out")
         cdef bint c_rec_tob = mc_bool_arg(record_tob, "record_tob")
         cdef bint c_rec_trades = mc_bool_arg(record_trades, "record_trades")

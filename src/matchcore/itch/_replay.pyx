@@ -38,7 +38,7 @@ from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_t
                                sk_snapshot, sk_records, sk_options, sk_replay_options,
                                sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
-from matchcore._core import BusyError
+from matchcore._core import BusyError, _Params
 from matchcore.itch._buffer import byte_view as _byte_view
 from matchcore._symfilter import (LABEL as _LABEL, book_symbol, label_locates, partition_pair,
                                  plain_number, symbol_filter)
@@ -625,10 +625,26 @@ cdef str _name(const locinfo* li, int L):
     return str(L)
 
 
+# Bound by matchcore._core._Params so that a wrong argument names Replayer, not __cinit__;
+# the docstring's first lines are the same list, for inspect.signature and help().
+_REPLAYER_PARAMS = _Params("Replayer", (("symbols", None),), (
+    ("snapshot_every", 0), ("snapshot_every_ns", 0), ("snapshot_depth", 10),
+    ("infer_lengths", False), ("callback", None), ("callback_symbols", None),
+    ("callback_every", 1000), ("callback_on_tob", False), ("until_ns", None),
+    ("record_tob", True), ("record_trades", True), ("book_capacity", 64), ("record_l2", False),
+    ("partition", None)))
+
+
 # no tp_clear: __dealloc__ needs self._books to unhook the books from the busy byte
 @cython.no_gc_clear
 cdef class Replayer:
-    """Replay ITCH 5.0 bytes into one market-by-order book per stock locate.
+    """Replayer(symbols=None, *, snapshot_every=0, snapshot_every_ns=0, snapshot_depth=10,
+        infer_lengths=False, callback=None, callback_symbols=None, callback_every=1000,
+        callback_on_tob=False, until_ns=None, record_tob=True, record_trades=True,
+        book_capacity=64, record_l2=False, partition=None)
+--
+
+    Replay ITCH 5.0 bytes into one market-by-order book per stock locate.
 
     ``feed(buf)`` consumes the complete messages of a bytes-like buffer in compiled code and
     returns how many bytes it consumed: keep the rest (an incomplete message) and pass it again
@@ -696,11 +712,10 @@ cdef class Replayer:
     # without keeping the last alive: id() of a freed replayer is often the next one's
     cdef object __weakref__
 
-    def __cinit__(self, symbols=None, *, snapshot_every=0, snapshot_every_ns=0,
-                  snapshot_depth=10, infer_lengths=False, callback=None,
-                  callback_symbols=None, callback_every=1000, callback_on_tob=False,
-                  until_ns=None, record_tob=True, record_trades=True,
-                  book_capacity=64, record_l2=False, partition=None):
+    def __cinit__(self, *args, **kwargs):
+        (symbols, snapshot_every, snapshot_every_ns, snapshot_depth, infer_lengths, callback,
+         callback_symbols, callback_every, callback_on_tob, until_ns, record_tob, record_trades,
+         book_capacity, record_l2, partition) = _REPLAYER_PARAMS.bind(args, kwargs)
         cdef bint c_infer = mc_bool_arg(infer_lengths, "infer_lengths")
         cdef bint c_cb_on_tob = mc_bool_arg(callback_on_tob, "callback_on_tob")
         cdef bint c_rec_tob = mc_bool_arg(record_tob, "record_tob")
