@@ -184,7 +184,24 @@ def test_cli_recover_no_trades_gets_past_a_corrupt_trade_journal(capsys, jdir):
 
 def test_cli_recover_missing_dir_errors(capsys, tmp_path):
     code, out, err = run_cli(capsys, "recover", tmp_path / "nope")
-    assert code == 1 and "not a directory" in err
+    assert code == 1 and "not a directory" not in err
+    assert f"no journal directory {tmp_path / 'nope'}" in err
+
+
+@pytest.mark.parametrize("argv", [["journal", "inspect"], ["journal", "trades"], ["recover"],
+                                  ["recover", "--repair"]])
+def test_cli_journal_commands_missing_dir_said_missing_a_file_not_a_directory(capsys, tmp_path,
+                                                                                argv):
+    # A mistyped directory was "X is not a directory", as if something else stood there
+    missing = tmp_path / "nope" / "j"
+    code, out, err = run_cli(capsys, *argv, missing)
+    assert code == 1 and out == ""
+    assert err == f"matchcore {argv[0]}: error: no journal directory {missing}\n"
+    assert not (tmp_path / "nope").exists()
+    afile = tmp_path / "file"
+    afile.write_bytes(b"x")
+    code, out, err = run_cli(capsys, *argv, afile)
+    assert code == 1 and err == f"matchcore {argv[0]}: error: {afile} is not a directory\n"
 
 
 def test_cli_recover_level_total_beyond_int64_printed_exactly(capsys, tmp_path):

@@ -654,3 +654,20 @@ def test_recover_readonly_makes_no_writer_so_a_buffer_it_would_not_use_is_not_al
     with pytest.raises(MemoryError, match="buffer_bytes"):
         mc.Engine.recover(d, buffer_bytes=1 << 40)
     assert mc.Engine.recover(d).get(1) == (1, 0, 100, 5)
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_recover_missing_directory_said_missing_a_file_not_a_directory(tmp_path, readonly):
+    # "X is not a directory" for a directory that does not exist sent the user looking for a
+    # file standing where the journal should be
+    missing = tmp_path / "nope"
+    with pytest.raises(JournalError, match=f"^no journal directory {missing}$"):
+        mc.Engine.recover(missing, readonly=readonly)
+    assert not missing.exists()
+    dangling = tmp_path / "link"
+    dangling.symlink_to(missing)
+    with pytest.raises(JournalError, match=f"^no journal directory {dangling}$"):
+        mc.Engine.recover(dangling, readonly=readonly)
+    missing.write_bytes(b"")
+    with pytest.raises(JournalError, match=f"^{missing} is not a directory$"):
+        mc.Engine.recover(missing, readonly=readonly)

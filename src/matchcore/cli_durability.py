@@ -137,11 +137,10 @@ def _refuse_journal_outputs(args) -> None:
 def _require_journal(path) -> None:
     # a mistyped directory read as a journal with 0 records (exit 0), where recover refuses it;
     # trade segments alone (kept apart from their command journal) are a journal to read
-    from matchcore.durability.journal import KIND_TRADES, segment_files
+    from matchcore.durability.journal import KIND_TRADES, require_directory, segment_files
     from matchcore.durability.recovery import holds_journal
 
-    if not os.path.isdir(path):
-        raise ValueError(f"{path} is not a directory")
+    require_directory(path)
     if not (holds_journal(path) or segment_files(path, KIND_TRADES)):
         raise ValueError(f"{path} holds no engine journal (no journal segment, no snapshot)")
 

@@ -404,6 +404,17 @@ def refuse_bytes_dir(path, what: str = "journal directory"):
     return path
 
 
+def require_directory(path) -> None:
+    """Raise :class:`JournalError` unless ``path`` is a directory: "no journal directory X"
+    when nothing is there, or a symlink to nothing (a mistyped name was reported "is not a
+    directory", as if a file stood there), "X is not a directory" when something else is.
+    O(1)."""
+    if not os.path.isdir(path):
+        if os.path.exists(path):
+            raise JournalError(f"{path} is not a directory", str(path))
+        raise JournalError(f"no journal directory {path}", str(path))
+
+
 def lock_directory(path) -> int:
     """Take the directory's ``LOCK`` file (an exclusive ``flock``) for one writing engine; the
     fd, to be handed to the command writer (closing it releases the lock). A second engine,

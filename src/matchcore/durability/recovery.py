@@ -30,7 +30,8 @@ from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
     KIND_COMMANDS, KIND_TRADES, ReadBuffer, check_journal_options, creation_leftovers,
-    lock_directory, open_writers, refuse_bytes_dir, scan_journal, segment_files,
+    lock_directory, open_writers, refuse_bytes_dir, require_directory, scan_journal,
+    segment_files,
 )
 from matchcore.durability.snapshot import (
     _load_snapshot, engine_state_hash, fsync_dir, list_snapshots, read_snapshot_header,
@@ -352,8 +353,7 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
     # recover(), the engine made of class cls (Engine.recover on a subclass): as unpickling
     # makes one, cls.__new__ without __init__
     path = str(refuse_bytes_dir(path))
-    if not os.path.isdir(path):
-        raise JournalError(f"{path} is not a directory")
+    require_directory(path)
     # every option is checked before the lock file is made or anything is cut (a truth test
     # took readonly=None for False, and cut the journal)
     snapshot = _flag_arg(snapshot, "snapshot")
