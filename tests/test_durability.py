@@ -121,6 +121,20 @@ def test_engine_journal_dir_with_journal_refused(tmp_path):
         mc.Engine(journal=d)
 
 
+def test_engine_journal_or_snapshot_dir_that_is_a_file_said_not_a_directory(tmp_path):
+    # A file where the directory should be was "[Errno 17] File exists", as if existing were
+    # the fault; the journal and snapshot readers say "is not a directory"
+    afile = tmp_path / "file"
+    afile.write_bytes(b"data")
+    with pytest.raises(NotADirectoryError, match=f"Not a directory: '{afile}'"):
+        mc.Engine(journal=afile)
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    with pytest.raises(NotADirectoryError, match=f"Not a directory: '{afile}'"):
+        eng.snapshot(afile)
+    assert afile.read_bytes() == b"data" and os.listdir(tmp_path) == ["file"]
+
+
 def test_engine_journal_options_without_journal_raise_typeerror():
     with pytest.raises(TypeError, match="journal=DIR"):
         mc.Engine(segment_bytes=1 << 20)

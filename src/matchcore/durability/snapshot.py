@@ -26,6 +26,7 @@ cut and then written again, is never taken for this journal's state. Files witho
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import struct
@@ -191,8 +192,11 @@ def _same_dir(a, b) -> bool:
 def makedirs_durable(path) -> None:
     """``os.makedirs(path, exist_ok=True)``, with the entry of every directory it creates made
     durable in its parent (fsync of the parent): a file fsynced in a new directory survives a
-    power loss only if the directory's own name does, which nothing else syncs."""
+    power loss only if the directory's own name does, which nothing else syncs. A path that
+    exists and is not a directory raises ``NotADirectoryError`` (not makedirs' "File exists")."""
     path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
     missing = []
     p = path
     while not os.path.isdir(p):
