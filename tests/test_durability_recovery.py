@@ -671,3 +671,14 @@ def test_recover_missing_directory_said_missing_a_file_not_a_directory(tmp_path,
     missing.write_bytes(b"")
     with pytest.raises(JournalError, match=f"^{missing} is not a directory$"):
         mc.Engine.recover(missing, readonly=readonly)
+
+
+def test_inspect_missing_or_file_path_raises_journalerror_as_recovery(tmp_path):
+    # the durability readers raise only DurabilityError on bad input; inspect() raised
+    # FileNotFoundError for a missing directory and NotADirectoryError for a file
+    missing = tmp_path / "nope"
+    with pytest.raises(JournalError, match=f"^no journal directory {missing}$"):
+        inspect(missing)
+    missing.write_bytes(b"")
+    with pytest.raises(JournalError, match=f"^{missing} is not a directory$"):
+        inspect(missing)

@@ -615,9 +615,11 @@ def inspect(path) -> dict:
     segment's records continue when its header records it, else None), the last seq, the damage found, and the snapshots. Never
     raises for damage (it is reported). With corruption, ``last_seq`` and the record counts
     stop at it; every segment file is still listed, those from the corrupt one on scanned on
-    their own (``after_corruption``). O(journal bytes)."""
+    their own (``after_corruption``). A ``path`` that is no directory raises
+    :class:`JournalError`, as recovery does. O(journal bytes)."""
     from matchcore.durability.errors import SnapshotFileError
     from matchcore.durability.snapshot import list_snapshots, read_snapshot_header
+    require_directory(path)
     out = {"path": str(path), "journals": {}, "snapshots": []}
     for kind, label in ((KIND_COMMANDS, "commands"), (KIND_TRADES, "trades")):
         scan = scan_journal(path, kind, keep_index=False)
