@@ -135,6 +135,23 @@ def test_engine_journal_or_snapshot_dir_that_is_a_file_said_not_a_directory(tmp_
     assert afile.read_bytes() == b"data" and os.listdir(tmp_path) == ["file"]
 
 
+def test_empty_journal_or_snapshot_path_refused_before_writing_into_the_cwd(tmp_path,
+                                                                           monkeypatch):
+    # "" was taken for the current directory by makedirs (abspath) and by the file names
+    # joined to it: snapshot("") wrote snapshot-0.mcs there, Engine(journal="") its LOCK,
+    # and only then failed with FileNotFoundError on fsyncing directory ""
+    monkeypatch.chdir(tmp_path)
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    with pytest.raises(FileNotFoundError):
+        eng.snapshot("")
+    with pytest.raises(FileNotFoundError):
+        mc.Engine(journal="")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(JournalError, match="^no journal directory '' \\(an empty path\\)$"):
+        mc.Engine.recover("")
+
+
 def test_engine_journal_options_without_journal_raise_typeerror():
     with pytest.raises(TypeError, match="journal=DIR"):
         mc.Engine(segment_bytes=1 << 20)

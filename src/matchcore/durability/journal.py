@@ -412,7 +412,8 @@ def require_directory(path) -> None:
     if not os.path.isdir(path):
         if os.path.exists(path):
             raise JournalError(f"{path} is not a directory", str(path))
-        raise JournalError(f"no journal directory {path}", str(path))
+        shown = str(path) or "'' (an empty path)"
+        raise JournalError(f"no journal directory {shown}", str(path))
 
 
 def lock_directory(path) -> int:

@@ -193,7 +193,11 @@ def makedirs_durable(path) -> None:
     """``os.makedirs(path, exist_ok=True)``, with the entry of every directory it creates made
     durable in its parent (fsync of the parent): a file fsynced in a new directory survives a
     power loss only if the directory's own name does, which nothing else syncs. A path that
-    exists and is not a directory raises ``NotADirectoryError`` (not makedirs' "File exists")."""
+    exists and is not a directory raises ``NotADirectoryError`` (not makedirs' "File exists"),
+    and an empty path ``FileNotFoundError``: made absolute it named the current directory, and
+    the caller's files, joined to "", went there."""
+    if not os.fspath(path):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
     path = os.path.abspath(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
