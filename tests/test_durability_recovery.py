@@ -682,3 +682,65 @@ def test_inspect_missing_or_file_path_raises_journalerror_as_recovery(tmp_path):
     missing.write_bytes(b"")
     with pytest.raises(JournalError, match=f"^{missing} is not a directory$"):
         inspect(missing)
+
+
+def _command_flow(eng, first_id, n):
+    cmds = np.zeros(n, dtype=mc.COMMAND_DTYPE)
+    cmds["symbol"] = 1
+    cmds["order_id"] = np.arange(first_id, first_id + n)
+    cmds["side"] = np.arange(n) % 2
+    cmds["price"] = np.where(cmds["side"] == 0, 99, 101)
+    cmds["qty"] = 1
+    eng.process(cmds)
+
+
+def test_recovered_engine_keeps_the_journals_segment_size(tmp_path):
+    # A recovered engine took the default 64 MiB segments unless segment_bytes was given again:
+    # a journal made with small segments went on with one huge, preallocated one. Each segment
+    # header now records its writer's segment_bytes, and recovery keeps it when none is given.
+    seg = 16384
+    eng, d = journaled(tmp_path, segment_bytes=seg)
+    eng.add_symbol(1)
+    _command_flow(eng, 1, 600)                # 600 commands of 88 bytes: about 4 segments
+    eng.close()
+    before = len(segment_files(d, KIND_COMMANDS))
+    assert before >= 3
+    for _, f in segment_files(d, KIND_COMMANDS) + segment_files(d, KIND_TRADES):
+        assert _j.segment_limit(open(f, "rb").read()) == seg
+    eng = mc.Engine.recover(d)
+    assert eng.journal.segment_bytes == seg
+    _command_flow(eng, 10_000, 600)
+    eng.close()
+    files = segment_files(d, KIND_COMMANDS)
+    assert len(files) >= 2 * before - 1
+    assert all(os.path.getsize(f) <= seg for _, f in files)
+    assert all(_j.segment_limit(open(f, "rb").read()) == seg for _, f in files)
+    # given again, the option wins, and the segments it makes say so
+    eng = mc.Engine.recover(d, segment_bytes=2 * seg)
+    assert eng.journal.segment_bytes == 2 * seg
+    _command_flow(eng, 20_000, 600)
+    eng.close()
+    newest = segment_files(d, KIND_COMMANDS)[-1][1]
+    assert _j.segment_limit(open(newest, "rb").read()) == 2 * seg
+    assert os.path.getsize(newest) > seg
+
+
+def test_recovery_of_segments_without_a_recorded_size_takes_the_default(tmp_path):
+    # segments of earlier versions: the flag clear and the field zero, the header's CRC good
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    eng.add_symbol(1)
+    _command_flow(eng, 1, 50)
+    live = eng.state_hash()
+    eng.close()
+    for _, f in segment_files(d, KIND_COMMANDS) + segment_files(d, KIND_TRADES):
+        data = bytearray(open(f, "rb").read())
+        flags = struct.unpack_from("<I", data, 40)[0]
+        struct.pack_into("<I", data, 40, flags & ~_j.SEG_LIMIT)
+        data[52:60] = bytes(8)
+        struct.pack_into("<I", data, 60, _j.crc32c(bytes(data[:60])))
+        open(f, "wb").write(bytes(data))
+        assert _j.segment_limit(bytes(data)) is None
+    eng = mc.Engine.recover(d)
+    assert eng.state_hash() == live
+    assert eng.journal.segment_bytes == 64 << 20
+    eng.close()

@@ -29,6 +29,7 @@ cdef enum:
 
     # segment header flags
     MC_J_SEG_BASE = 1            # base_hash holds the state hash the records continue
+    MC_J_SEG_LIMIT = 2           # seg_limit holds the writer's segment_bytes
 
     # record types
     MC_J_REC_COMMAND = 1
@@ -63,7 +64,8 @@ cdef packed struct mc_seg_header:
     uint32_t flags               # bit 0 (MC_J_SEG_BASE): base_hash is set (earlier versions: 0)
     uint64_t base_hash           # state hash of the engine the records continue (before
                                  # first_seq): set on the segment a writer starts a journal with
-    uint8_t reserved[8]
+    uint64_t seg_limit           # bit 1 (MC_J_SEG_LIMIT): the segment_bytes of the writer, kept
+                                 # by a recovered one not given its own (earlier versions: 0)
     uint32_t crc                 # CRC-32C of the 60 bytes before it
 
 cdef packed struct mc_rec_header:

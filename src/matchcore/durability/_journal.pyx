@@ -128,6 +128,7 @@ cdef extern from "<unistd.h>" nogil:
 
 VERSION = MC_J_VERSION
 SEG_HEADER = MC_J_SEG_HEADER
+SEG_LIMIT = MC_J_SEG_LIMIT     # segment header flag: seg_limit records the writer's segment_bytes
 REC_HEADER = MC_J_REC_HEADER
 MAX_RECORD = MC_J_MAX_RECORD
 MAX_NAME = MC_J_MAX_NAME
@@ -276,6 +277,8 @@ cdef int _open_segment(mc_journal* j, uint64_t first_seq) noexcept nogil:
         # the state the journal starts from: only the writer's first segment knows it
         hd.flags = MC_J_SEG_BASE
         hd.base_hash = j.base_hash
+    hd.flags |= MC_J_SEG_LIMIT
+    hd.seg_limit = j.seg_limit
     hd.crc = mc_crc32(<uint8_t*>&hd, 60)
     if _write_all(j, fd, <uint8_t*>&hd, MC_J_SEG_HEADER) < 0:
         c_close(fd)
@@ -1002,6 +1005,12 @@ cdef class JournalWriter:
     @property
     def segments_created(self):
         return self._j.segments_created
+
+    @property
+    def segment_bytes(self):
+        """The size at which this writer starts a new segment (the ``segment_bytes`` option,
+        or, for a recovered engine not given one, what the journal's segments record)."""
+        return self._j.seg_limit
 
 
 include "_journal_read.pxi"

@@ -81,6 +81,17 @@ def segment_base_hash(data):
     return int(hd.base_hash) if hd.flags & MC_J_SEG_BASE else None
 
 
+def segment_limit(data):
+    """The ``segment_bytes`` of the writer that made a segment, as its header records it, or
+    None (a file of an earlier version). The header must be valid (see
+    :func:`read_segment_header`)."""
+    read_segment_header(data)
+    cdef const uint8_t[::1] v = memoryview(data).cast("B")
+    cdef mc_seg_header hd
+    memcpy(&hd, &v[0], MC_J_SEG_HEADER)
+    return int(hd.seg_limit) if hd.flags & MC_J_SEG_LIMIT else None
+
+
 def scan_segment(data, uint32_t kind, uint64_t first_seq):
     """Walk a segment's records (``data``: the whole file) from its header on.
 

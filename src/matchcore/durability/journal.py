@@ -48,6 +48,8 @@ class Segment:
     types: dict = field(default_factory=dict, repr=False)   # record type -> count
     # the state hash its header records for the engine before first_seq (None: not recorded)
     base_hash: int | None = None
+    # its writer's segment_bytes, as its header records it (None: an earlier version's file)
+    segment_bytes: int | None = None
 
     def load(self, into: ReadBuffer | None = None) -> Segment:
         """This segment with its bytes and record index: itself when the scan kept them, else
@@ -72,7 +74,7 @@ class Segment:
                                f"from those scanned", self.path, 0)
         return Segment(self.path, self.kind, self.first_seq, self.size, self.stp, self.records,
                        self.last_seq, self.end, self.damage, self.valid_after, index, data,
-                       self.types, self.base_hash)
+                       self.types, self.base_hash, self.segment_bytes)
 
 
 @dataclass
@@ -161,7 +163,7 @@ def scan_segment_bytes(data: bytes, kind: int, name: str = "<bytes>",
     return Segment(name, kind, hfirst, len(data), stp, len(index),
                    int(index["seq"][-1]) if len(index) else None, end,
                    _j.DAMAGE.get(why) if why else None, bool(after), index, data,
-                   base_hash=_j.segment_base_hash(data))
+                   base_hash=_j.segment_base_hash(data), segment_bytes=_j.segment_limit(data))
 
 
 def _header_intact(data) -> bool:

@@ -604,6 +604,14 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         last_crc = _record_crc(cscan, last_seq)
         if last_crc is None and head is not None and head["seq"] == last_seq:
             last_crc = head["anchor"]
+        if "segment_bytes" not in journal_options:
+            # the journal's own segment size, as its newest segment records it: recovered with
+            # the default instead, a journal made with small segments went on preallocating
+            # 64 MiB ones
+            made = [g.segment_bytes for g in kept_t + cscan.segments
+                    if (g.segment_bytes or 0) >= _j.SEG_HEADER + _j.MAX_RECORD]
+            if made:
+                journal_options["segment_bytes"] = made[-1]
         jc, jt = open_writers(
             path, cscan.stp if has_c else int(eng.stp), fsync, new=False, trades=trades,
             next_seq=last_seq + 1, next_trade_seq=next_trade,
