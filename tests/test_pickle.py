@@ -702,3 +702,28 @@ def test_engine_unpickle_symbol_capacity_refuses_what_add_symbol_refuses():
     args[4] = [tuple(entry)]
     with pytest.raises(ValueError, match=r"capacity must be in \[0, 2\*\*30\]"):
         fn(*args)
+
+
+@pytest.mark.parametrize("name, exc, match", [
+    (b"AAA", TypeError, "symbol name must be a str or None, got bytes b'AAA'"),
+    (5, TypeError, "symbol name must be a str or None, got int 5"),
+    ("x" * 4097, ValueError, r"symbol name longer than 4096 bytes \(UTF-8\)"),
+])
+def test_engine_unpickle_symbol_name_refuses_what_add_symbol_refuses(name, exc, match):
+    # a hand-made pickle of an engine took any name: b"AAA" came back named "b'AAA'" and 5 as
+    # "5" (names no call can give), and a name beyond 4096 bytes was kept, so that the
+    # engine's snapshot file was written and then refused by load_snapshot
+    eng = mc.Engine()
+    eng.add_symbol(1, "AAA")
+    fn, args = eng.__reduce__()[:2]
+    args = list(args)
+    entry = list(args[4][0])
+    entry[1] = name
+    args[4] = [tuple(entry)]
+    with pytest.raises(exc, match=match):
+        eng.add_symbol(2, name)
+    with pytest.raises(exc, match=match):
+        fn(*args)
+    assert eng.symbols == {1: "AAA"}
+    twin = pickle.loads(pickle.dumps(eng))
+    assert twin.symbols == {1: "AAA"} and twin.state_hash() == eng.state_hash()

@@ -170,17 +170,9 @@ cdef class Engine:
             _check_limit_set(sym, dict(_NO_LIMITS, **limits))
         if sym in self._by_id:
             raise ValueError(f"symbol {sym} already exists")
-        if name is not None:
-            # a name is looked up as the str it is: str(b"X") stored "b'X'" and str(1) "1",
-            # names no later call could give (b"X" and 1 are refused or mean a symbol id)
-            if not isinstance(name, str):
-                raise TypeError(f"symbol name must be a str or None, got "
-                                f"{type(name).__name__} {name!r}")
-            name = str(name)
-            if name in self._by_name:
-                raise ValueError(f"symbol name {name!r} already exists")
-        if name is not None and len(name.encode("utf-8")) > 4096:
-            raise ValueError("symbol name longer than 4096 bytes (UTF-8)")
+        name = _symbol_name(name)
+        if name is not None and name in self._by_name:
+            raise ValueError(f"symbol name {name!r} already exists")
         cdef OrderBook book
         # Held (another thread's call raises BusyError) from the change to its journal record:
         # the record is appended without the GIL, and a command journaled meanwhile by another
@@ -1185,6 +1177,22 @@ cdef inline uint32_t _entry_symbol(Engine eng, symbol, uint64_t oid) except? 0xF
     if _int_small(symbol) and (<uint64_t>_int_value(symbol) >> 32) == 0:
         return <uint32_t>_int_value(symbol)
     return eng._order_symbol(symbol, oid)
+
+
+cdef object _symbol_name(name):
+    # A symbol's name as add_symbol takes it, and unpickling (a hand-made pickle): None, or a
+    # str of at most 4096 bytes in UTF-8 (what a journal or snapshot file records; a longer
+    # one was written and then refused by load_snapshot). A name is looked up as the str it
+    # is: str(b"X") stored "b'X'" and str(1) "1", names no later call could give (b"X" and 1
+    # are refused or mean a symbol id).
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise TypeError(f"symbol name must be a str or None, got {type(name).__name__} {name!r}")
+    name = str(name)
+    if len(name.encode("utf-8")) > 4096:
+        raise ValueError("symbol name longer than 4096 bytes (UTF-8)")
+    return name
 
 
 cdef uint32_t _symbol_id(symbol) except? 0xFFFFFFFF:

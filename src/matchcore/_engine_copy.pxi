@@ -127,7 +127,8 @@ def _engine_from_pickle(fmt, stp, record_events, now_ns, symbols, events, recove
     for entry in symbols:
         # (format 2: and the book's state as the engine's hold read it)
         sym, name, capacity, limits, book = entry[:5]
-        capacity = mc_capacity_arg(capacity, "capacity")    # as add_symbol checks it
+        capacity = mc_capacity_arg(capacity, "capacity")    # as add_symbol checks them
+        name = _symbol_name(name)
         state = entry[5] if len(entry) > 5 else None
         if isinstance(state, _HeldState):
             # (the arguments of a __reduce__ called in this process, not pickled)
@@ -141,8 +142,7 @@ def _engine_from_pickle(fmt, stp, record_events, now_ns, symbols, events, recove
             # read with the engine's
             mc_book_copy_into(book, _book_from_pickle(*state))
         (<OrderBook>book)._unpickled_from = 0
-        _adopt(eng, _symbol_id(sym), None if name is None else str(name),
-               capacity,
+        _adopt(eng, _symbol_id(sym), name, capacity,
                _check_limits(dict(zip(_LIMIT_NAMES, limits))), book)
     eng._reindex()
     e.now_ns = mc_i64_arg(now_ns, "now_ns")
