@@ -727,3 +727,21 @@ def test_engine_unpickle_symbol_name_refuses_what_add_symbol_refuses(name, exc, 
     assert eng.symbols == {1: "AAA"}
     twin = pickle.loads(pickle.dumps(eng))
     assert twin.symbols == {1: "AAA"} and twin.state_hash() == eng.state_hash()
+
+
+@pytest.mark.parametrize("limits", [(5, 0, 0, 0, 0, 7), (5, 0, 0, 0, 0, 7, 1000, 9)])
+def test_engine_unpickle_refuses_a_symbol_with_another_count_of_limits(limits):
+    # the seven limits were read with zip(): a symbol's tuple of six came back without its
+    # max_notional (no limit, silently), and one of eight lost its last value unseen
+    eng = mc.Engine()
+    eng.add_symbol(1, tick=5, max_qty=7, max_notional=1000)
+    fn, args = eng.__reduce__()[:2]
+    args = list(args)
+    entry = list(args[4][0])
+    assert entry[3] == (5, 0, 0, 0, 0, 7, 1000)
+    entry[3] = limits
+    entry[4:] = [mc.OrderBook(), None]     # an empty book, as unpickled without its state
+    args[4] = [tuple(entry)]
+    with pytest.raises(SnapshotError, match=f"symbol 1 holds {len(limits)} limits, not 7"):
+        fn(*args)
+    assert pickle.loads(pickle.dumps(eng)).limits(1) == eng.limits(1)

@@ -129,6 +129,12 @@ def _engine_from_pickle(fmt, stp, record_events, now_ns, symbols, events, recove
         sym, name, capacity, limits, book = entry[:5]
         capacity = mc_capacity_arg(capacity, "capacity")    # as add_symbol checks them
         name = _symbol_name(name)
+        limits = tuple(limits)
+        if len(limits) != len(_LIMIT_NAMES):
+            # read with zip(), a short tuple dropped its last limits (no limit, unseen)
+            raise SnapshotError(MC_SNAP_E_CORRUPT,
+                                f"pickled Engine: symbol {sym} holds {len(limits)} limits, not "
+                                f"{len(_LIMIT_NAMES)} ({', '.join(_LIMIT_NAMES)})")
         state = entry[5] if len(entry) > 5 else None
         if isinstance(state, _HeldState):
             # (the arguments of a __reduce__ called in this process, not pickled)
