@@ -292,6 +292,12 @@ def _is_lobster(text: bytes, whole: bool) -> bool:
 def _inflate_head(f, k: int) -> tuple[bytes, bool]:
     # the first k bytes the gzip stream read from f inflates to, and whether it is damaged or
     # cut short in them
+    head, damaged, cut = _inflate(f, k)
+    return head, damaged or cut
+
+
+def _inflate(f, k: int) -> tuple[bytes, bool, bool]:
+    # _inflate_head, telling damage (zlib's error: no more input helps) from a cut
     from matchcore._gzip import Inflater
 
     buf = bytearray(k)
@@ -304,8 +310,8 @@ def _inflate_head(f, k: int) -> tuple[bytes, bool]:
                 break
             n += got
     except zlib.error:
-        return bytes(buf[:n]), True
-    return bytes(buf[:n]), inf.cut
+        return bytes(buf[:n]), True, False
+    return bytes(buf[:n]), False, inf.cut
 
 
 def _stdin_head(src: Stdin, k: int) -> tuple[str, bytes, bool]:
@@ -316,9 +322,12 @@ def _stdin_head(src: Stdin, k: int) -> tuple[str, bytes, bool]:
     n = max(k, 1 << 16)
     while True:
         raw = src.read_head(n)
-        head, broken = _inflate_head(io.BytesIO(raw), k)
-        if len(head) >= k or len(raw) < n:      # enough, or the whole stream
-            return "gzip", head, broken
+        head, damaged, cut = _inflate(io.BytesIO(raw), k)
+        # enough, the whole stream, or damage that no more of it inflates past (read on, a
+        # stream damaged near its start was read whole into memory, and from a pipe only once
+        # its writer ended)
+        if len(head) >= k or len(raw) < n or damaged:
+            return "gzip", head, damaged or cut
         n *= 2
 
 
