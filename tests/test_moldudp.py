@@ -253,6 +253,45 @@ def test_moldudp_receiver_partial_feed_keeps_unconsumed_bytes():
         assert r.unconsumed == fed[1][len(fed[1]) // 2:]
 
 
+def test_moldudp_receiver_replayer_at_its_stop_time_not_fed_the_growing_rest_again():
+    # A Replayer with until_ns consumes nothing once the stop time is reached (done). Every
+    # flush after it handed the replayer all the bytes received since, the kept ones again
+    # with the new ones, and kept them again: work that grew with the square of the rest of
+    # the session, so a receiver stopped at 10:00 fell behind the stream it only keeps.
+    import matchcore.itch as itch
+
+    data = itch.generate(None, messages=3000, symbols=2, seed=3)
+    msgs = itch.decode(data)
+    stop = int(msgs["A"]["timestamp"][len(msgs["A"]) // 3])
+    fed = []
+
+    class Stopping:
+        def __init__(self):
+            self.r = itch.Replayer(until_ns=stop)
+
+        @property
+        def done(self):
+            return self.r.done
+
+        def feed(self, buf):
+            fed.append(len(buf))
+            return self.r.feed(buf)
+
+    offsets, _, _ = frame_offsets(data)
+    whole = Stopping()
+    consumed = whole.r.feed(data)
+    with MoldUDP64Receiver(0, replayer=Stopping()) as r:
+        for k in range(0, len(offsets) - 1, 20):      # packets of 20 messages
+            end = min(k + 20, len(offsets) - 1)
+            r.handle_packet(build_packet("S", k + 1, [data[offsets[j] + 2:offsets[j + 1]]
+                                                      for j in range(k, end)]))
+            r.flush()
+        assert r.replayer.done and r.replayer.r.stats == whole.r.stats
+        # what the replayer did not consume is kept, as before
+        assert r.unconsumed == data[consumed:]
+    assert sum(fed) <= len(data), f"{sum(fed):,} bytes fed for a stream of {len(data):,}"
+
+
 def test_moldudp_receiver_idle_timeout_stops_without_end_of_session():
     with MoldUDP64Receiver(0) as r:
         st = r.run(timeout=2.0, idle_timeout=0.05)

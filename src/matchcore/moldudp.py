@@ -495,6 +495,12 @@ class MoldUDP64Receiver(NoCopy):
         """Feed the pending in-sequence blocks to the replayer (one call)."""
         if not self._out:
             return
+        if self._returns_consumed and getattr(self.replayer, "done", False) is True:
+            # a Replayer past its stop time (until_ns) consumes nothing more: the blocks join
+            # the unconsumed bytes, not handed over again with every byte kept before them
+            self._pending += self._out
+            self._out.clear()
+            return
         if self._pending:
             buf = bytes(self._pending + self._out)
             self._pending.clear()
