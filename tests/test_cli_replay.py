@@ -45,7 +45,7 @@ def test_cli_replay_several_files_line_of_a_file_with_bad_prefixes_says_so_and_h
     code, out, _ = run_cli(capsys, "replay", str(shared(RITCH)), str(day), "--no-progress")
     assert code == 0
     line = next(x for x in out.splitlines() if RITCH.name in x)
-    assert ("bad length prefixes 1 (first at offset 0: zero length prefix; 465,046 bytes "
+    assert ("bad length prefixes 1 (first at offset 0: zero length prefix; 465,048 bytes "
             "skipped)") in line
     hint = next(x for x in out.splitlines() if x.startswith("hint:"))
     assert RITCH.name in hint and "--infer-lengths" in hint

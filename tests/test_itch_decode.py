@@ -238,6 +238,28 @@ def test_decode_unknown_type_whose_length_leads_to_no_message_is_a_bad_prefix():
             (203, {"z": 2, "y": 1}, 0, None), piece
 
 
+@pytest.mark.parametrize("garbage", [b"\xff" * 40, b"\xff" * 5, b"\x00\x00\x00\x07"])
+def test_decode_garbage_at_the_end_skipped_not_reported_truncated(tmp_path, garbage):
+    # As damage between messages: only the garbage is skipped. Its last one or two bytes,
+    # too few to open a frame, were left over and reported as a message cut short
+    # ("truncated: 2 bytes"), of a stream that was whole, and bytes_skipped left them out.
+    data = itch.generate(None, messages=300, symbols=2, seed=4)
+    path = tmp_path / "trailing.itch"
+    path.write_bytes(data + garbage)
+    for stats in (itch.decode(data + garbage).stats, itch.decode(path).stats,
+                  itch.replay_file(path).stats, _stats_fed_in_pieces(data + garbage, 7)):
+        assert (stats["messages"], stats["bad_lengths"], stats["bytes_skipped"],
+                stats["truncated"]) == (300, 1, len(garbage), None)
+    # last bytes that can open a frame of a known type are still a message cut short
+    for tail in (b"\x00", b"\x00\x24", b"\xff\x00"):
+        cut = data + b"\xff" * 5 + tail
+        kept = tail[tail.index(b"\x00"):]
+        for stats in (itch.decode(cut).stats, _stats_fed_in_pieces(cut, 7)):
+            assert stats["bytes_skipped"] == len(cut) - len(data) - len(kept)
+            assert stats["truncated"] == {"offset": len(cut) - len(kept), "bytes": len(kept),
+                                          "expected": None}
+
+
 def test_decode_zero_prefix_reported_with_offset_then_resynchronised():
     rng = random.Random(2)
     msgs = [frame(spec_message("A", rng)[0]) for _ in range(6)]

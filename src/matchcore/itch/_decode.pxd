@@ -156,6 +156,22 @@ cdef inline int64_t itch_resync(const uint8_t* buf, int64_t q, int64_t end, int 
     return q
 
 
+cdef inline bint itch_may_open(const uint8_t* p, int64_t avail, int infer) noexcept nogil:
+    """Whether the 1 or 2 bytes at p, the last of the data, can open a frame of a known type
+    with that type's exact length (what a resynchronisation looks for, itch_plausible)."""
+    cdef int t
+    if p[0] != 0:
+        return False
+    if avail < 2 or (infer and p[1] == 0):
+        return True
+    if p[1] == 0:
+        return False
+    for t in range(65, 123):
+        if itch_letter(<uint8_t>t) and itch_length(<uint8_t>t) == p[1]:
+            return True
+    return False
+
+
 cdef inline int64_t itch_next(itch_scan* s, const uint8_t* buf, int64_t* pos, int64_t n,
                               int final) noexcept nogil:
     """Body length L > 0 of the next frame at or after pos[0] (moved past bad prefixes and the
@@ -169,6 +185,11 @@ cdef inline int64_t itch_next(itch_scan* s, const uint8_t* buf, int64_t* pos, in
             s.bytes_skipped += <uint64_t>(q - p)
             p = q
             if not decided:
+                while final and 0 < n - p < 3 and not itch_may_open(buf + p, n - p, s.infer):
+                    # the data end inside the damage: of its last bytes, too few to open a
+                    # frame, those that start none are skipped with it, not a message cut short
+                    s.bytes_skipped += 1
+                    p += 1
                 pos[0] = p
                 return 0
             s.resync = 0
