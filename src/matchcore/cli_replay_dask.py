@@ -229,17 +229,24 @@ def run_many(args) -> int:
 
 
 def _damage(s: dict) -> str:
-    """What one file's replay skipped as damage, as its summary says it (bad ITCH length
-    prefixes, bad DBN record headers), for that file's line; empty when nothing was."""
+    """What one file's replay skipped as damage or of a kind it does not know, as its summary
+    says it (ITCH unknown message types and bad length prefixes, DBN bad record headers and
+    unknown actions and sides), for that file's line; empty when nothing was."""
+    out = ""
+    if s.get("unknown_types"):
+        out += ", unknown message types " + ", ".join(
+            f"{t!r} {n:,}" for t, n in s["unknown_types"].items())
     if s.get("bad_lengths"):
         off, why = s["bad_length_offsets"][0]
-        return (f", bad length prefixes {s['bad_lengths']:,} (first at offset {off:,}: {why}; "
+        out += (f", bad length prefixes {s['bad_lengths']:,} (first at offset {off:,}: {why}; "
                 f"{s['bytes_skipped']:,} bytes skipped)")
     if s.get("bad_records"):
-        return (f", bad record headers {s['bad_records']:,} (first at offset "
+        out += (f", bad record headers {s['bad_records']:,} (first at offset "
                 f"{s['first_bad_offset']:,} after the metadata; {s['bytes_skipped']:,} bytes "
                 "skipped)")
-    return ""
+    if s.get("bad_actions") or s.get("bad_sides"):
+        out += f", unknown actions {s['bad_actions']:,}, unknown sides {s['bad_sides']:,}"
+    return out
 
 
 def _label_errors(files, symbols) -> list[tuple[str, str, str]]:
