@@ -617,3 +617,37 @@ def test_cli_replay_other_file_in_the_out_directory_written(capsys, tmp_path):
                                str(d / "book.csv"), "--no-progress"])
     assert rc == 0, err
     assert (d / "book.csv").exists() and (d / "summary.json").exists()
+
+
+@pytest.mark.parametrize("several", [False, True], ids=["one-file", "several-files"])
+def test_cli_replay_dump_book_in_the_out_directory_it_makes_written(capsys, tmp_path, several):
+    # --out makes its directory, yet a file output there was refused ("no directory D") when
+    # D did not exist before the run
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    inputs = [str(day)]
+    if several:
+        (tmp_path / "other.itch").write_bytes(day.read_bytes())
+        inputs.append(str(tmp_path / "other.itch"))
+    d = tmp_path / "new" / "d"
+    rc, _, err = _run(capsys, ["replay", *inputs, "--out", str(d), "--dump-book",
+                               str(d / "book.csv"), "--no-progress"])
+    assert rc == 0, err
+    assert (d / "book.csv").read_text().count("\n") > 1 and (d / "summary.json").exists()
+
+
+def test_cli_replay_dump_book_under_a_missing_directory_out_does_not_make_refused(
+        capsys, tmp_path):
+    # only the directory --out itself makes is accepted: D/sub is made by nobody
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    d = tmp_path / "d"
+    rc, out, err = _run(capsys, ["replay", str(day), "--out", str(d), "--dump-book",
+                                 str(d / "sub" / "book.csv"), "--no-progress"])
+    assert rc == 1 and out == "" and not d.exists()
+    assert err == (f"matchcore replay: error: --dump-book {d}/sub/book.csv: no directory "
+                   f"{d}/sub\n")

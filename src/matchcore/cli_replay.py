@@ -106,7 +106,7 @@ def _refuse_unwritable_outputs(args) -> None:
             want_dir = False            # book --plot is one PNG
         if not want_dir:
             check_output_file(name, value, _input_files(args) if value != "-" else (),
-                              _describe_input)
+                              _describe_input, made=getattr(args, "out", None))
             continue
         if path.exists() and not path.is_dir():
             raise ValueError(f"{name} {value}: exists and is not a directory")
@@ -181,6 +181,11 @@ def dump_output(args):
         yield args.dump_stream
         args.dump_stream.flush()
     else:
+        parent = Path(args.dump_book).parent
+        if getattr(args, "out", None) and not parent.exists() and \
+                os.path.abspath(parent) == os.path.abspath(args.out):
+            # the directory --out makes, whose files are written after this one
+            parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(args.dump_book, newline="") as f:
             yield f
 
