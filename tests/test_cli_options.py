@@ -651,3 +651,53 @@ def test_cli_replay_dump_book_under_a_missing_directory_out_does_not_make_refuse
     assert rc == 1 and out == "" and not d.exists()
     assert err == (f"matchcore replay: error: --dump-book {d}/sub/book.csv: no directory "
                    f"{d}/sub\n")
+
+
+@pytest.mark.parametrize("fmt, taken", [
+    ("itch", "tob.npy"), ("itch", "summary.json"), ("native", "events.npy"),
+    ("several", "day/trades.npy"),
+])
+def test_cli_replay_directory_where_out_writes_a_file_refused_before_work(
+        capsys, tmp_path, fmt, taken):
+    # found only after the whole replay, its summary printed and the other files written
+    import numpy as np
+
+    import matchcore.itch as itch
+    from matchcore import COMMAND_DTYPE, native
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    inputs = [str(day)]
+    if fmt == "several":
+        (tmp_path / "other.itch").write_bytes(day.read_bytes())
+        inputs.append(str(tmp_path / "other.itch"))
+    elif fmt == "native":
+        cmds = np.zeros(2, COMMAND_DTYPE)
+        cmds["order_id"], cmds["price"], cmds["qty"] = [1, 2], [100, 101], [5, 5]
+        native.write_commands(tmp_path / "flow.mccmd", cmds)
+        inputs = [str(tmp_path / "flow.mccmd")]
+    d = tmp_path / "d"
+    (d / taken).mkdir(parents=True)
+    before = sorted(p.relative_to(d) for p in d.rglob("*"))
+    rc, out, err = _run(capsys, ["replay", *inputs, "--out", str(d), "--no-progress"])
+    assert rc == 1 and out == "", (out, err)
+    assert err == (f"matchcore replay: error: --out {d}: {d / taken} is a directory, where it "
+                   f"writes a file\n")
+    assert sorted(p.relative_to(d) for p in d.rglob("*")) == before
+
+
+def test_cli_replay_directory_at_a_name_this_format_does_not_write_no_clash(capsys, tmp_path):
+    # a native replay writes events.npy and summary.json only: tob.npy is not its name
+    import numpy as np
+
+    from matchcore import COMMAND_DTYPE, native
+
+    cmds = np.zeros(2, COMMAND_DTYPE)
+    cmds["order_id"], cmds["price"], cmds["qty"] = [1, 2], [100, 101], [5, 5]
+    native.write_commands(tmp_path / "flow.mccmd", cmds)
+    d = tmp_path / "d"
+    (d / "tob.npy").mkdir(parents=True)
+    rc, _, err = _run(capsys, ["replay", str(tmp_path / "flow.mccmd"), "--out", str(d),
+                               "--no-progress"])
+    assert rc == 0, err
+    assert (d / "events.npy").is_file() and (d / "summary.json").is_file()

@@ -238,6 +238,26 @@ def shared_output(command: str, args) -> str | None:
 # images (--plot: named after symbols or charts) and workloads (bench --save-workloads).
 _OUT_FILES = ("tob.npy", "trades.npy", "snapshots.npy", "system_events.npy", "events.npy",
               "summary.json")
+# The files replay --out writes for one file, by its format (several files: summary.json, and
+# each file's sinks, those of its format but summary.json, in a directory of its own).
+OUT_FILES = {"itch": ("tob.npy", "trades.npy", "snapshots.npy", "system_events.npy",
+                      "summary.json"),
+             "dbn": ("tob.npy", "trades.npy", "snapshots.npy", "summary.json"),
+             "lobster": ("trades.npy", "summary.json"),
+             "native": ("events.npy", "summary.json")}
+
+
+def refuse_directory_at(option: str, directory: str, names) -> None:
+    """``ValueError`` naming ``option`` when a directory is already at one of the ``names``
+    (relative paths) the directory output ``option`` (given as ``directory``) writes files at:
+    found only when the file was written, after the whole run, its report printed and the
+    files before it written. O(len(names))."""
+    for name in names:
+        p = Path(directory) / name
+        if p.is_dir():
+            raise ValueError(f"{option} {directory}: {p} is a directory, where it writes a file")
+
+
 _DIR_PATTERNS = {("replay", "plot"): "*.png", ("bench", "plot"): "*.png",
                  ("bench", "save_workloads"): "*.npz"}
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._cliutil import (atomic_output, check_output_file, extra_missing, int64,
-                               refuse_directory_name, report_dropped, save_npy, size_on_disk,
-                               write_json)
+from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
+                               int64, refuse_directory_at, refuse_directory_name, report_dropped,
+                               save_npy, size_on_disk, write_json)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -441,6 +441,8 @@ def _replay(args) -> int:
         raise ValueError(f"- (stdin) holds a {_FORMAT_NAMES[fmt]} file, which {why}: give "
                          f"its path")
     _require_plot_extra(args)
+    if args.out:
+        refuse_directory_at("--out", args.out, OUT_FILES[fmt])
     if fmt == "lobster":
         return _replay_lobster(args, path)
     if fmt == "native":

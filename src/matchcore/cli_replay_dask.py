@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 
-from matchcore._cliutil import extra_missing, report_dropped, save_npy, write_json
+from matchcore._cliutil import (OUT_FILES, extra_missing, refuse_directory_at, report_dropped,
+                               save_npy, write_json)
 from matchcore.cli_replay import (CSV_HEADER, _bar, _print_interrupted, _require_plot_extra,
                                   check_snapshot_options, dump_output)
 
@@ -79,6 +80,18 @@ def run_many(args) -> int:
             if d.exists() and not d.is_dir():
                 raise ValueError(f"--out {args.out}: {d} exists and is not a directory (the "
                                  f"sinks of {f} go there)")
+        # a directory where a file goes (also found after the whole replay)
+        from matchcore._magic import detect_format
+
+        names = ["summary.json"]
+        for f, stem in zip(files, stems):
+            try:
+                fmt = args.format or (detect_format(f) if f.is_file() else "itch")
+            except ValueError:
+                fmt = None              # refused by the replay, before any work
+            names += [f"{stem}/{n}" for n in OUT_FILES.get(fmt, ()) if n != "summary.json"
+                      and fmt in ("itch", "dbn")]
+        refuse_directory_at("--out", args.out, names)
     bar = _bar(None, "task", args.no_progress)
     done_tasks = [0]
 
