@@ -956,3 +956,29 @@ def test_bench_dask_script_bad_count_refused_before_generating_files(monkeypatch
     with pytest.raises(SystemExit) as exc:
         mod.main(given)
     assert exc.value.code == 2 and f"argument {given[0]}: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("which", ["serial", "files"])
+def test_dask_replay_same_file_twice_refused_before_any_cluster(files, tmp_path, which):
+    # the command refused it; the library replayed the file twice and counted it twice in the
+    # totals (the same file through a symlink too)
+    link = tmp_path / "link.itch"
+    link.symlink_to(files[0])
+    run = replay_serial if which == "serial" else lambda p: replay_files(p, "no-such-scheduler")
+    with pytest.raises(ValueError, match=re.escape(
+            f"paths: {files[0]} is given twice: its replay would be counted twice in the "
+            f"totals")):
+        run([files[0], files[1], files[0]])
+    with pytest.raises(ValueError, match=re.escape(
+            f"paths: {link} is given twice (the same file as {files[0]}): its replay would be "
+            f"counted twice in the totals")):
+        run([str(files[0]), str(link)])
+
+
+@pytest.mark.parametrize("which", ["serial", "files"])
+def test_dask_replay_path_with_a_trailing_separator_refused(files, which):
+    # "day0.itch/" names a directory: through Path the slash was dropped and the file read
+    run = replay_serial if which == "serial" else lambda p: replay_files(p, "no-such-scheduler")
+    with pytest.raises(ValueError, match=re.escape(
+            f"paths: {files[0]}/ names a directory (it ends with /), not a file")):
+        run([str(files[0]) + "/"])

@@ -297,13 +297,22 @@ def repeated_input(command: str, args) -> str | None:
     files = getattr(args, "file", None)
     if not isinstance(files, list):
         return None
-    files = [f for f in files if f != "-"]
+    repeat = first_repeat([f for f in files if f != "-"])
+    if repeat is None:
+        return None
+    a, b = repeat
+    again = "" if a == b else f" (the same file as {a})"
+    return f"{b}: given twice{again}: it would be replayed and counted twice in the totals"
+
+
+def first_repeat(files) -> tuple | None:
+    """The first of the paths ``files`` that names a file named before it, also through
+    another path or a symlink, and that earlier path: ``(earlier, later)``, else None.
+    Shared by the command line and the library (each words its own refusal). O(files**2)."""
     for i, b in enumerate(files):
         for a in files[:i]:
             if os.path.abspath(a) == os.path.abspath(b) or same_file(a, b):
-                again = "" if a == b else f" (the same file as {a})"
-                return (f"{b}: given twice{again}: it would be replayed and counted twice in "
-                        f"the totals")
+                return a, b
     return None
 
 

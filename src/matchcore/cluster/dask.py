@@ -314,12 +314,25 @@ def _check(paths, options):
         # iterated, "day0.itch" was the files "d", "a", "y", ...: "no such file: d"
         raise TypeError(f"paths is a list of files, not a single path ({paths!r}): "
                         f"write [{paths!r}]")
+    from matchcore._cliutil import first_repeat, names_a_directory
+
+    paths = list(paths)
+    for p in paths:
+        if names_a_directory(p):
+            # through Path the separator was dropped and the file of that name read
+            raise ValueError(f"paths: {p} names a directory (it ends with {os.sep}), not a file")
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no files to replay")
     for p in paths:
         if not p.exists():
             raise ValueError(f"no such file: {p}")
+    repeat = first_repeat(paths)
+    if repeat is not None:
+        a, b = repeat
+        again = "" if str(a) == str(b) else f" (the same file as {a})"
+        raise ValueError(f"paths: {b} is given twice{again}: its replay would be counted twice "
+                         f"in the totals")
     if options.get("callback") is not None:
         raise ValueError("a callback cannot run on a cluster worker")
     if "partition" in options:
