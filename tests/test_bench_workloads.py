@@ -364,12 +364,14 @@ def test_touch_workload_small_book_grows_from_its_start_size():
         assert w.stats["levels_at_end"] < 400
 
 
-def test_workload_save_name_ending_in_a_separator_refused_nothing_written(tmp_path):
-    # "dir/" names a directory: through Path the slash was dropped and "dir.npz" written
+@pytest.mark.parametrize("method", ["save", "save_native"])
+def test_workload_save_name_ending_in_a_separator_refused_nothing_written(tmp_path, method):
+    # "dir/" names a directory: through Path the slash was dropped and "dir.npz" written (by
+    # save_native, "dir.setup.mccmd" and "dir.flow.mccmd")
     import errno
 
     w = W.generate("standard", 100, seed=1)
     with pytest.raises(IsADirectoryError) as exc:
-        w.save(str(tmp_path / "dir") + "/")
+        getattr(w, method)(str(tmp_path / "dir") + "/")
     assert exc.value.errno == errno.EISDIR and exc.value.filename == str(tmp_path / "dir") + "/"
     assert list(tmp_path.iterdir()) == []

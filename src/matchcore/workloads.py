@@ -67,11 +67,9 @@ class Workload:
         >>> Workload.load(w.save(os.path.join(d, "w.npz"))).flow.shape
         (100,)
         """
-        from matchcore._cliutil import atomic_output, names_a_directory
+        from matchcore._cliutil import atomic_output
 
-        if names_a_directory(path):
-            # "dir/" names a directory: through Path the slash was dropped and "dir.npz" written
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        _refuse_directory_name(path)
         path = Path(path)
         # numpy scalars as Python numbers: the repr of np.int64(3) is a call, which load()'s
         # literal_eval refuses (a file written that could not be read back)
@@ -86,9 +84,12 @@ class Workload:
     def save_native(self, prefix) -> tuple[Path, Path]:
         """Write ``<prefix>.setup.mccmd`` and ``<prefix>.flow.mccmd`` in matchcore's native command
         format (:mod:`matchcore.native`; replay with ``matchcore replay FILE --format native``).
-        Raises ``ImportError`` in a build without :mod:`matchcore.native`. O(n) bytes written."""
+        A ``prefix`` ending with a separator (``"dir/"``) raises ``IsADirectoryError``, as
+        :meth:`save`. Raises ``ImportError`` in a build without :mod:`matchcore.native`. O(n)
+        bytes written."""
         from matchcore import native
 
+        _refuse_directory_name(prefix)
         prefix = Path(prefix)
         paths = (prefix.with_name(prefix.name + ".setup.mccmd"),
                  prefix.with_name(prefix.name + ".flow.mccmd"))
@@ -107,6 +108,15 @@ class Workload:
         if setup.dtype != COMMAND_DTYPE or flow.dtype != COMMAND_DTYPE:
             raise ValueError(f"{path}: not a matchcore workload (arrays are not COMMAND_DTYPE)")
         return cls(meta["name"], setup, flow, meta["params"], meta["stats"])
+
+
+def _refuse_directory_name(path) -> None:
+    # "dir/" names a directory: through Path the slash was dropped and "dir.npz" (or
+    # "dir.setup.mccmd") written
+    from matchcore._cliutil import names_a_directory
+
+    if names_a_directory(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
 
 
 def _plain(o):
