@@ -701,3 +701,24 @@ def test_cli_replay_directory_at_a_name_this_format_does_not_write_no_clash(caps
                                "--no-progress"])
     assert rc == 0, err
     assert (d / "events.npy").is_file() and (d / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("target, before_flow", [
+    ("standard", 1000), ("market_maker", 200), ("sweep", 20_000), ("wide_book", 1_000_000),
+    ("core", 1000),
+])
+def test_cli_bench_messages_the_workload_cannot_number_refused_naming_the_largest(
+        capsys, target, before_flow):
+    # "first_id=1 leaves no room for the ... ids": an option the command does not have, and
+    # no word of how many messages it takes
+    largest = 2**63 - 1 - before_flow
+    rc, out, err = _run(capsys, ["bench", target, "--no-progress", "--messages",
+                                 str(largest + 1)])
+    assert rc == 1 and out == "" and "first_id" not in err
+    assert err == (f"matchcore bench: error: --messages {largest + 1:,}: more commands than "
+                   f"the generated workloads number with 63-bit order ids: at most "
+                   f"{largest:,}\n"), err
+    # the largest itself passes the check (generating it would take exabytes: not run)
+    from matchcore.cli_bench import _plan
+
+    assert _plan([target], False, largest) == ([target], largest)

@@ -85,6 +85,19 @@ def _plan(targets, quick, messages):
     n = messages if messages is not None else (100_000 if quick else 1_000_000)
     if n <= 0:
         raise ValueError("--messages must be > 0")
+    # the workloads generated with n flow commands: those chosen, and the standard mix of the
+    # rate sweep, the baselines and core (the other sections take at most a million)
+    generated = [t for t in chosen if t in WORKLOADS and t != "itch"]
+    if any(t in chosen for t in ("rates", "baselines", "core")):
+        generated.append("standard")
+    if generated:
+        from matchcore import workloads as W
+
+        # (the generator's refusal named its keyword first_id, which the command does not have)
+        largest = min(W.max_messages(t) for t in generated)
+        if n > largest:
+            raise ValueError(f"--messages {n:,}: more commands than the generated workloads "
+                             f"number with 63-bit order ids: at most {largest:,}")
     if "itch" in chosen:
         from matchcore.bench import itch_workload
 

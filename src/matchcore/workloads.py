@@ -527,6 +527,28 @@ for _name in TOUCH_MIXES:
 WORKLOADS = tuple(_REGISTRY)
 
 
+def max_messages(name: str, **params) -> int:
+    """The largest ``n`` workload ``name`` (one of :data:`WORKLOADS`) can number with these
+    parameters (default its own): its setup's and flow's order ids, from ``first_id`` on, must
+    not pass 2**63 - 1 (larger, :func:`generate` raises ``ValueError`` naming ``first_id``).
+    O(1).
+
+    >>> max_messages("standard") == 2**63 - 1 - 1000
+    True
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
+    p = {**_REGISTRY[name][1], **params}
+    # the ids a workload may issue besides its n flow commands (see each generator's _check_ids)
+    if name == "standard":
+        before = p["resting"] + p["background"]
+    elif name == "market_maker":
+        before = p["makers"] * p["quotes"] * 4
+    else:                       # deep_book, sweep and the touch flows: the resting orders
+        before = p["resting"]
+    return 2**63 - int(p["first_id"]) - int(before)
+
+
 def generate(name: str, n: int, *, seed: int = 1, **params) -> Workload:
     """Generate workload ``name`` (one of :data:`WORKLOADS`) with ``n`` flow commands.
 
