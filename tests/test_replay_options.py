@@ -16,6 +16,8 @@ def _cb(symbol, book, ts_ns):
     ({"callback_on_tob": True}, r"callback_on_tob=True needs a callback"),
     ({"callback": _cb, "callback_every": 0}, r"callback_every=0 needs callback_on_tob=True"),
     ({"callback_every": 0}, r"callback_every=0 needs callback_on_tob=True"),
+    ({"callback_every": 500}, r"callback_every=500 needs a callback"),
+    ({"callback_every": 1000}, r"callback_every=1000 needs a callback"),
 ])
 def test_replayer_callback_option_without_what_it_needs_refused(kwargs, missing):
     # accepted and ignored: no callback was ever called, and the caller was not told why
@@ -31,7 +33,19 @@ def test_replayer_callback_options_with_what_they_need_still_called():
     assert r.feed(data) == len(data)
     assert seen and set(seen) == {"AAPL"}
     # without a callback, the default callback_every is no callback option at all
-    assert itch.Replayer(callback_every=1000).feed(data) == len(data)
+    assert itch.Replayer().feed(data) == len(data)
+
+
+def test_replayer_callback_every_default_is_every_1000_messages():
+    # the default (None) is the documented 1000: the same calls as callback_every=1000
+    data = itch.generate(None, messages=20_000, symbols=3, seed=1)
+    calls = {}
+    for every in (None, 1000):
+        seen = calls[every] = []
+        kw = {} if every is None else {"callback_every": every}
+        r = itch.Replayer(callback=lambda s, b, ts: seen.append((s, ts)), **kw)
+        assert r.feed(data) == len(data)
+    assert calls[None] and calls[None] == calls[1000]
 
 
 def _dbn_replayer():

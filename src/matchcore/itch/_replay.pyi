@@ -28,7 +28,7 @@ class Replayer:
         infer_lengths: bool = False,
         callback: Callable[[str, OrderBook, int], object] | None = None,
         callback_symbols: Iterable[str | int] | None = None,
-        callback_every: int = 1000,
+        callback_every: int | None = None,
         callback_on_tob: bool = False,
         until_ns: int | None = None,
         record_tob: bool = True,

@@ -630,7 +630,7 @@ cdef str _name(const locinfo* li, int L):
 _REPLAYER_PARAMS = _Params("Replayer", (("symbols", None),), (
     ("snapshot_every", 0), ("snapshot_every_ns", 0), ("snapshot_depth", 10),
     ("infer_lengths", False), ("callback", None), ("callback_symbols", None),
-    ("callback_every", 1000), ("callback_on_tob", False), ("until_ns", None),
+    ("callback_every", None), ("callback_on_tob", False), ("until_ns", None),
     ("record_tob", True), ("record_trades", True), ("book_capacity", 64), ("record_l2", False),
     ("partition", None)))
 
@@ -639,7 +639,7 @@ _REPLAYER_PARAMS = _Params("Replayer", (("symbols", None),), (
 @cython.no_gc_clear
 cdef class Replayer:
     """Replayer(symbols=None, *, snapshot_every=0, snapshot_every_ns=0, snapshot_depth=10,
-        infer_lengths=False, callback=None, callback_symbols=None, callback_every=1000,
+        infer_lengths=False, callback=None, callback_symbols=None, callback_every=None,
         callback_on_tob=False, until_ns=None, record_tob=True, record_trades=True,
         book_capacity=64, record_l2=False, partition=None)
 --
@@ -659,10 +659,10 @@ cdef class Replayer:
     ``snapshot_depth`` (levels) for depth snapshots, ``infer_lengths`` (take each length from
     the type byte, for files written with zero prefixes), ``callback(symbol, book, ts_ns)``
     called between compiled chunks for ``callback_symbols`` every ``callback_every`` messages
-    touching that symbol and, with ``callback_on_tob``, whenever its top of book changes
-    (``callback_symbols`` and ``callback_on_tob=True`` without a callback, and
-    ``callback_every=0`` without ``callback_on_tob=True``, raise ValueError: nothing would call
-    it)
+    touching that symbol (default 1000, which None stands for) and, with ``callback_on_tob``,
+    whenever its top of book changes (``callback_symbols``, ``callback_every`` and
+    ``callback_on_tob=True`` without a callback, and ``callback_every=0`` without
+    ``callback_on_tob=True``, raise ValueError: nothing would call it)
     (``symbol`` is the book's name as it is then, or its label ``NAME@locateN`` while another
     book carries that name too, as the replay summary names them);
     ``until_ns`` stops before the first message later than that exchange time (then ``done``
@@ -724,7 +724,9 @@ cdef class Replayer:
         cdef sk_options o
         sk_replay_options(&o, snapshot_every, snapshot_every_ns, snapshot_depth, book_capacity,
                           until_ns, "messages")
-        cdef int64_t cb_every = mc_i64_arg(callback_every, "callback_every")
+        # None: the default, 1000 (told apart from a value given, which needs a callback)
+        cdef int64_t cb_every = (1000 if callback_every is None else
+                                 mc_i64_arg(callback_every, "callback_every"))
         if partition is None:
             self._part_k, self._part_n = 0, 1
         else:
@@ -751,6 +753,9 @@ cdef class Replayer:
             raise ValueError("callback_every=0 needs callback_on_tob=True: with neither a "
                              "message count nor top-of-book changes the callback is never "
                              "called")
+        if callback is None and callback_every is not None:
+            raise ValueError(f"callback_every={callback_every!r} needs a callback "
+                             f"(callback(symbol, book, ts_ns)): without one nothing is called")
         cdef rp_state* S = <rp_state*>calloc(1, sizeof(rp_state))
         if S == NULL:
             raise MemoryError()
