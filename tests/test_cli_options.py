@@ -575,11 +575,13 @@ def test_cli_dash_for_an_output_that_cannot_go_to_stdout_usage_error_exit_2(
     (BENCH + ["--json", "{d}/latency_percentiles.png", "--plot", "{d}"], "--json", "--plot"),
     (BENCH + ["--json", "{d}/standard_2000_1.npz", "--save-workloads", "{d}"], "--json",
      "--save-workloads"),
+    (BENCH + ["--json", "{d}/standard_2000_1.setup.mccmd", "--save-workloads", "{d}"], "--json",
+     "--save-workloads"),
     (["replay", "{day}", "--out", "{d}", "--plot", "{d}/summary.json"], "--plot", "--out"),
     (BENCH + ["--plot", "{d}", "--save-workloads", "{d}/rate_sweep.png"], "--save-workloads",
      "--plot"),
 ], ids=["summary", "tob", "through-a-symlink", "several-files", "replay-plot", "bench-plot",
-        "bench-workloads", "replay-plot-directory", "bench-workloads-directory"])
+        "bench-workloads", "bench-workloads-native", "replay-plot-directory", "bench-workloads-directory"])
 def test_cli_file_output_among_a_directory_outputs_files_usage_error_exit_2(
         capsys, tmp_path, argv, file_option, dir_option):
     # the file output was written, then replaced by the directory output's file of that name

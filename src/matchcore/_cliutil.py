@@ -235,7 +235,8 @@ def shared_output(command: str, args) -> str | None:
 
 
 # The files a directory output writes: its sinks and summary (replay --out, of one file), its
-# images (--plot: named after symbols or charts) and workloads (bench --save-workloads).
+# images (--plot: named after symbols or charts) and workloads (bench --save-workloads: .npz,
+# and the native .setup.mccmd and .flow.mccmd files).
 _OUT_FILES = ("tob.npy", "trades.npy", "snapshots.npy", "system_events.npy", "events.npy",
               "summary.json")
 # The files replay --out writes for one file, by its format (several files: summary.json, and
@@ -258,8 +259,8 @@ def refuse_directory_at(option: str, directory: str, names) -> None:
             raise ValueError(f"{option} {directory}: {p} is a directory, where it writes a file")
 
 
-_DIR_PATTERNS = {("replay", "plot"): "*.png", ("bench", "plot"): "*.png",
-                 ("bench", "save_workloads"): "*.npz"}
+_DIR_PATTERNS = {("replay", "plot"): ("*.png",), ("bench", "plot"): ("*.png",),
+                 ("bench", "save_workloads"): ("*.npz", "*.mccmd")}
 
 
 def _writes(command: str, option: str, directory: str, path: str, args) -> bool:
@@ -277,8 +278,8 @@ def _writes(command: str, option: str, directory: str, path: str, args) -> bool:
     else:
         return False
     if (command, option) != ("replay", "out"):
-        pattern = _DIR_PATTERNS.get((command, option))
-        return pattern is not None and len(rel) == 1 and fnmatch.fnmatch(rel[0], pattern)
+        patterns = _DIR_PATTERNS.get((command, option), ())
+        return len(rel) == 1 and any(fnmatch.fnmatch(rel[0], p) for p in patterns)
     files = getattr(args, "file", None)
     if not (isinstance(files, list) and len(files) > 1 or getattr(args, "dask", None)):
         return len(rel) == 1 and rel[0] in _OUT_FILES
