@@ -194,7 +194,8 @@ def test_cli_int_option_beyond_int64_usage_error_exit_2_no_traceback(capsys, tmp
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["demo", "--messages", str(2**63 - 1)], "leaves no room"),
+    (["demo", "--messages", str(2**63 - 1)], f"--messages {2**63 - 1:,}: more commands than "
+     f"the generated workloads number with 63-bit order ids: at most {2**63 - 1 - 1000:,}"),
     (["gen-itch", "OUT", "--symbols", str(2**63 - 1)], "--symbols must be in 1..65535"),
 ])
 def test_cli_int64_value_the_command_refuses_one_line_error_exit_1(capsys, tmp_path, argv, words):

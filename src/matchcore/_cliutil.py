@@ -29,6 +29,21 @@ def int64(text: str) -> int:
     return value
 
 
+def refuse_unnumbered_messages(n: int, workloads) -> None:
+    """``ValueError`` naming --messages when ``n`` flow commands are more than one of the
+    generated ``workloads`` (names, with their default parameters) can number, with the
+    largest count they all take: the generator's own refusal named its keyword first_id,
+    which the commands do not have. O(len(workloads))."""
+    if not workloads:
+        return
+    from matchcore.workloads import max_messages
+
+    largest = min(max_messages(w) for w in workloads)
+    if n > largest:
+        raise ValueError(f"--messages {n:,}: more commands than the generated workloads number "
+                         f"with 63-bit order ids: at most {largest:,}")
+
+
 def _create_temporary(path: Path, made: list):
     """A new, empty temporary file beside ``path`` (same directory, so same file system: the
     rename cannot fail for crossing one): ``(descriptor, its path)``, or ``None`` where the

@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from matchcore._cliutil import int64, refuse_directory_name, write_text
+from matchcore._cliutil import (int64, refuse_directory_name, refuse_unnumbered_messages,
+                               write_text)
 
 WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "wide_book", "stale_cancel",
              "market_heavy", "itch")
@@ -90,14 +91,7 @@ def _plan(targets, quick, messages):
     generated = [t for t in chosen if t in WORKLOADS and t != "itch"]
     if any(t in chosen for t in ("rates", "baselines", "core")):
         generated.append("standard")
-    if generated:
-        from matchcore import workloads as W
-
-        # (the generator's refusal named its keyword first_id, which the command does not have)
-        largest = min(W.max_messages(t) for t in generated)
-        if n > largest:
-            raise ValueError(f"--messages {n:,}: more commands than the generated workloads "
-                             f"number with 63-bit order ids: at most {largest:,}")
+    refuse_unnumbered_messages(n, generated)
     if "itch" in chosen:
         from matchcore.bench import itch_workload
 

@@ -5,7 +5,7 @@ import sys
 import time
 
 from matchcore import EventKind, OrderBook, Side
-from matchcore._cliutil import int64
+from matchcore._cliutil import int64, refuse_unnumbered_messages
 from matchcore._timing import clock_overhead_ns, process_timed
 from matchcore.bench.harness import PCT_NAMES, PERCENTILES, percentiles
 from matchcore.workloads import standard_mix
@@ -33,6 +33,7 @@ def run(args) -> int:
 def _check(args) -> None:
     if args.messages <= 0:
         raise ValueError(f"--messages must be > 0, got {args.messages}")
+    refuse_unnumbered_messages(args.messages, ["standard"])
     if not 0 <= args.seed < 2**64:
         raise ValueError(f"--seed must be in [0, 2**64), got {args.seed}")
     if args.fills < 0:
