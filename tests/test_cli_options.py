@@ -725,3 +725,31 @@ def test_cli_bench_messages_the_workload_cannot_number_refused_naming_the_larges
     from matchcore.cli_bench import _plan
 
     assert _plan([target], False, largest) == ([target], largest)
+
+
+@pytest.mark.parametrize("option, taken", [
+    ("--plot", "latency_percentiles.png"), ("--save-workloads", "standard_2000_1.npz"),
+    ("--save-workloads", "standard_2000_1.flow.mccmd"),
+])
+def test_cli_bench_directory_where_an_output_writes_a_file_refused_before_work(
+        capsys, tmp_path, option, taken):
+    # found after the whole run (--plot, its report printed) or after the workload had been
+    # generated and the ones before it measured (--save-workloads)
+    d = tmp_path / "d"
+    (d / taken).mkdir(parents=True)
+    rc, out, err = _run(capsys, BENCH + [option, str(d)])
+    assert rc == 1 and out == "", (out, err)
+    assert err == (f"matchcore bench: error: {option} {d}: {d / taken} is a directory, where "
+                   f"it writes a file\n")
+    assert [p.name for p in d.iterdir()] == [taken]
+
+
+def test_cli_bench_directory_at_a_chart_name_not_drawn_no_clash(capsys, tmp_path):
+    # the standard workload draws latency percentiles only: rate_sweep.png is not its name
+    d = tmp_path / "d"
+    (d / "rate_sweep.png").mkdir(parents=True)
+    rc, _, err = _run(capsys, BENCH + ["--plot", str(d)])
+    if rc == 2 and "matplotlib" in err:
+        pytest.skip("--plot needs matplotlib")
+    assert rc == 0, err
+    assert (d / "latency_percentiles.png").is_file()

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from matchcore._cliutil import (int64, refuse_directory_name, refuse_unnumbered_messages,
-                               write_text)
+from matchcore._cliutil import (int64, refuse_directory_at, refuse_directory_name,
+                               refuse_unnumbered_messages, write_text)
 
 WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "wide_book", "stale_cancel",
              "market_heavy", "itch")
@@ -212,6 +212,12 @@ def _check_file(option, path) -> None:
         os.unlink(p)
 
 
+def _workload_file(name: str, n: int, seed: int) -> str:
+    """The name --save-workloads gives a workload's files (before .npz, .setup.mccmd and
+    .flow.mccmd)."""
+    return f"{name}_{n}_{seed}"
+
+
 def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, clock="auto",
               save_dir=None, progress=True) -> dict:
     """Run the selected benchmarks; returns the result dict (what ``--json`` writes).
@@ -263,9 +269,9 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
         w = W.generate(name, n, seed=seed, **params)
         if save_dir is not None:
             Path(save_dir).mkdir(parents=True, exist_ok=True)
-            w.save(Path(save_dir) / f"{name}_{n}_{seed}.npz")
+            w.save(Path(save_dir) / f"{_workload_file(name, n, seed)}.npz")
             try:
-                w.save_native(Path(save_dir) / f"{name}_{n}_{seed}")
+                w.save_native(Path(save_dir) / _workload_file(name, n, seed))
             except ImportError:
                 pass
         bar.set_description(f"measure {name}")
@@ -400,6 +406,19 @@ def _run(args) -> int:
     for option, d in (("--plot", args.plot), ("--save-workloads", args.save_workloads)):
         if d:
             _check_dir(option, d)
+    # a directory where one of their files goes was found only when it was written: after the
+    # whole run (--plot), or after the workloads before it (--save-workloads)
+    generated = [t for t in chosen if t in WORKLOADS and t != "itch"]
+    if args.plot:
+        charts = ((["latency_percentiles.png"] if generated else [])
+                  + (["rate_sweep.png"] if "rates" in chosen else [])
+                  + (["scaling_resting.png", "scaling_levels.png"] if "scaling" in chosen
+                     else []))
+        refuse_directory_at("--plot", args.plot, charts)
+    if args.save_workloads:
+        refuse_directory_at("--save-workloads", args.save_workloads,
+                            [_workload_file(t, n, args.seed) + ext for t in generated
+                             for ext in (".npz", ".setup.mccmd", ".flow.mccmd")])
     if args.plot:
         from matchcore.bench.plots import _plt
 
