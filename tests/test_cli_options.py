@@ -753,3 +753,25 @@ def test_cli_bench_directory_at_a_chart_name_not_drawn_no_clash(capsys, tmp_path
         pytest.skip("--plot needs matplotlib")
     assert rc == 0, err
     assert (d / "latency_percentiles.png").is_file()
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["replay", "{day}", "--no-progress"], "--out"),
+    (["replay", "{day}", "--no-progress"], "--plot"),
+    (BENCH, "--plot"),
+    (BENCH, "--save-workloads"),
+])
+def test_cli_directory_output_a_dangling_symlink_refused_before_work(capsys, tmp_path, argv,
+                                                                      option):
+    # the directory cannot be made there ("[Errno 17] File exists"), found after the whole run
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "gone" / "d")
+    rc, out, err = _run(capsys, [a.format(day=day) for a in argv] + [option, str(link)])
+    assert rc == 1 and out == "", (out, err)
+    assert err == (f"matchcore {argv[0]}: error: {option} {link}: a symlink to "
+                   f"{tmp_path / 'gone' / 'd'}, which does not exist\n")
+    assert not (tmp_path / "gone").exists()

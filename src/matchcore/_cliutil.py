@@ -332,6 +332,15 @@ def first_repeat(files) -> tuple | None:
     return None
 
 
+def refuse_dangling_link(option: str, value: str) -> None:
+    """``ValueError`` naming ``option`` for a directory output that is a symlink to nothing:
+    the directory cannot be made there (``mkdir`` says "File exists"), found only when the
+    output was written, after the run."""
+    if os.path.islink(value) and not os.path.exists(value):
+        raise ValueError(f"{option} {value}: a symlink to {os.readlink(value)}, which does not "
+                         f"exist")
+
+
 def names_a_directory(path) -> bool:
     """Whether the path string ``path`` ends with a separator (``out/``): a directory's name,
     which ``open()`` refuses to write as a file and :class:`~pathlib.Path` drops."""

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from matchcore._cliutil import (int64, refuse_directory_at, refuse_directory_name,
-                               refuse_unnumbered_messages, write_text)
+from matchcore._cliutil import (int64, refuse_dangling_link, refuse_directory_at,
+                               refuse_directory_name, refuse_unnumbered_messages, write_text)
 
 WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "wide_book", "stale_cancel",
              "market_heavy", "itch")
@@ -174,6 +174,8 @@ def _check_dir(option, path, shown=None) -> None:
     if d.exists() and not d.is_dir():
         raise ValueError(f"{option} {path}: exists and is not a directory" if shown is None
                          else f"{option} {shown}: {d} is not a directory")
+    if shown is None:
+        refuse_dangling_link(option, path)
     shown = path if shown is None else shown
     # the directory, or the nearest of its parents that exists: where the first one is made
     base = next((a for a in (d, *d.parents) if a.exists()), Path("."))

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
-                               int64, refuse_directory_at, refuse_directory_name, report_dropped,
-                               save_npy, size_on_disk, write_json)
+                               int64, refuse_dangling_link, refuse_directory_at,
+                               refuse_directory_name, report_dropped, save_npy, size_on_disk,
+                               write_json)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -110,6 +111,7 @@ def _refuse_unwritable_outputs(args) -> None:
             continue
         if path.exists() and not path.is_dir():
             raise ValueError(f"{name} {value}: exists and is not a directory")
+        refuse_dangling_link(name, value)
         # a directory is made with its parents, of which the nearest that exists must be a
         # directory (found only after the whole replay, its summary printed)
         parent = next((a for a in path.parents if a.exists()), Path("."))
