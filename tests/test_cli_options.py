@@ -775,3 +775,21 @@ def test_cli_directory_output_a_dangling_symlink_refused_before_work(capsys, tmp
     assert err == (f"matchcore {argv[0]}: error: {option} {link}: a symlink to "
                    f"{tmp_path / 'gone' / 'd'}, which does not exist\n")
     assert not (tmp_path / "gone").exists()
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--out", "/proc/matchcore-no"), ("--plot", "/proc/matchcore-no"),
+    ("--dump-book", "/proc/matchcore-no.csv"),
+])
+def test_cli_replay_output_where_nothing_can_be_written_refused_before_work(
+        capsys, tmp_path, option, value):
+    # found after the whole replay, its summary printed ("No such file or directory"), where
+    # bench refuses such a place before its run
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    rc, out, err = _run(capsys, ["replay", str(day), option, value, "--no-progress"])
+    assert rc == 1 and out == "", (out, err)
+    assert err.startswith(f"matchcore replay: error: {option} {value}: cannot write there (")
+    assert err.count("\n") == 1

@@ -332,6 +332,20 @@ def first_repeat(files) -> tuple | None:
     return None
 
 
+def refuse_unwritable_directory(option: str, shown: str, directory) -> None:
+    """``ValueError`` naming ``option`` (given as ``shown``) when no file can be made in the
+    existing ``directory`` (a read-only mount, /proc, no permission), before the work that
+    would write there. ``access()`` says yes to root on a read-only file system: only a real
+    file proves it."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        raise ValueError(f"{option} {shown}: cannot write there ({e.strerror or e})") from None
+
+
 def refuse_dangling_link(option: str, value: str) -> None:
     """``ValueError`` naming ``option`` for a directory output that is a symlink to nothing:
     the directory cannot be made there (``mkdir`` says "File exists"), found only when the

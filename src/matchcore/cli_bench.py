@@ -15,12 +15,12 @@ import datetime as _dt
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from matchcore._cliutil import (int64, refuse_dangling_link, refuse_directory_at,
-                               refuse_directory_name, refuse_unnumbered_messages, write_text)
+                               refuse_directory_name, refuse_unnumbered_messages,
+                               refuse_unwritable_directory, write_text)
 
 WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "wide_book", "stale_cancel",
              "market_heavy", "itch")
@@ -181,12 +181,7 @@ def _check_dir(option, path, shown=None) -> None:
     base = next((a for a in (d, *d.parents) if a.exists()), Path("."))
     if not base.is_dir():
         raise ValueError(f"{option} {shown}: {base} is not a directory")
-    try:
-        # access() says yes to root on a read-only file system: only a real file proves it
-        with tempfile.TemporaryFile(dir=base):
-            pass
-    except OSError as e:
-        raise ValueError(f"{option} {shown}: cannot write there ({e.strerror or e})") from None
+    refuse_unwritable_directory(option, shown, base)
 
 
 def _check_file(option, path) -> None:

@@ -17,8 +17,8 @@ import numpy as np
 
 from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
                                int64, refuse_dangling_link, refuse_directory_at,
-                               refuse_directory_name, report_dropped, save_npy, size_on_disk,
-                               write_json)
+                               refuse_directory_name, refuse_unwritable_directory,
+                               report_dropped, save_npy, size_on_disk, write_json)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -108,15 +108,20 @@ def _refuse_unwritable_outputs(args) -> None:
         if not want_dir:
             check_output_file(name, value, _input_files(args) if value != "-" else (),
                               _describe_input, made=getattr(args, "out", None))
+            if value != "-" and not path.exists() and path.parent.is_dir():
+                # a new file (one that exists may be written in place where its directory
+                # takes no new file)
+                refuse_unwritable_directory(name, value, path.parent)
             continue
         if path.exists() and not path.is_dir():
             raise ValueError(f"{name} {value}: exists and is not a directory")
         refuse_dangling_link(name, value)
         # a directory is made with its parents, of which the nearest that exists must be a
         # directory (found only after the whole replay, its summary printed)
-        parent = next((a for a in path.parents if a.exists()), Path("."))
+        parent = next((a for a in (path, *path.parents) if a.exists()), Path("."))
         if not parent.is_dir():
             raise ValueError(f"{name} {value}: {parent} is not a directory")
+        refuse_unwritable_directory(name, value, parent)
 
 
 def _refuse_empty_paths(args) -> None:
