@@ -481,7 +481,7 @@ def test_cli_durability_output_naming_a_journal_file_refused_nothing_replaced(ca
     assert mc.Engine.recover(d, readonly=True).recovery_report.last_seq == n
 
 
-@pytest.mark.parametrize("where", ["missing", "dir", "under_file"])
+@pytest.mark.parametrize("where", ["missing", "dir", "under_file", "no_new_file"])
 def test_cli_recover_repair_unwritable_json_refused_before_any_file_changes(capsys, jdir,
                                                                            where):
     d, eng, n = jdir
@@ -490,7 +490,8 @@ def test_cli_recover_repair_unwritable_json_refused_before_any_file_changes(caps
     size = os.path.getsize(last)
     (d.parent / "afile").write_text("x")
     out = {"missing": d.parent / "nodir" / "r.json", "dir": d.parent,
-           "under_file": d.parent / "afile" / "r.json"}[where]
+           "under_file": d.parent / "afile" / "r.json",
+           "no_new_file": "/proc/matchcore-no.json"}[where]     # (/proc takes no new file)
     code, _, err = run_cli(capsys, "recover", d, "--repair", "--json", out)
     # the repair cut the tail, then writing the report failed: exit 1, the report of what was
     # changed never printed, and an OSError naming no option

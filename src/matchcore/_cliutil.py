@@ -374,7 +374,8 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=No
     what the command reads: a directory, one of ``inputs`` (written beside it and renamed over
     it, the input was gone with exit status 0; ``describe(input)`` words it, default "the
     input file ..."), a missing directory or a file as its directory (each found only after
-    the work, its report printed). Its directory is not made, but may be ``made``: the
+    the work, its report printed), a new file where no file can be made (a read-only mount).
+    Its directory is not made, but may be ``made``: the
     directory another output of the command makes (replay's --out), checked as that output.
     ``ValueError`` naming ``option``. O(len(inputs))."""
     path = Path(value)
@@ -391,6 +392,10 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=No
         raise ValueError(f"{option} {value}: no directory {path.parent}")
     if not path.parent.is_dir():
         raise ValueError(f"{option} {value}: {path.parent} is not a directory")
+    if value != "-" and not path.exists():
+        # a new file where none can be made (one that exists may be written in place where
+        # its directory takes no new file)
+        refuse_unwritable_directory(option, value, path.parent)
 
 
 def save_npy(path, array) -> None:

@@ -108,10 +108,6 @@ def _refuse_unwritable_outputs(args) -> None:
         if not want_dir:
             check_output_file(name, value, _input_files(args) if value != "-" else (),
                               _describe_input, made=getattr(args, "out", None))
-            if value != "-" and not path.exists() and path.parent.is_dir():
-                # a new file (one that exists may be written in place where its directory
-                # takes no new file)
-                refuse_unwritable_directory(name, value, path.parent)
             continue
         if path.exists() and not path.is_dir():
             raise ValueError(f"{name} {value}: exists and is not a directory")
