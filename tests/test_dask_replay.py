@@ -975,10 +975,12 @@ def test_dask_replay_same_file_twice_refused_before_any_cluster(files, tmp_path,
         run([str(files[0]), str(link)])
 
 
-@pytest.mark.parametrize("which", ["serial", "files"])
+@pytest.mark.parametrize("which", ["serial", "files", "one"])
 def test_dask_replay_path_with_a_trailing_separator_refused(files, which):
     # "day0.itch/" names a directory: through Path the slash was dropped and the file read
-    run = replay_serial if which == "serial" else lambda p: replay_files(p, "no-such-scheduler")
+    run = {"serial": replay_serial, "files": lambda p: replay_files(p, "no-such-scheduler"),
+           "one": lambda p: replay_one(p[0])}[which]
     with pytest.raises(ValueError, match=re.escape(
-            f"paths: {files[0]}/ names a directory (it ends with /), not a file")):
+            f"{'path' if which == 'one' else 'paths'}: {files[0]}/ names a directory (it ends "
+            f"with /), not a file")):
         run([str(files[0]) + "/"])
