@@ -984,3 +984,13 @@ def test_dask_replay_path_with_a_trailing_separator_refused(files, which):
             f"{'path' if which == 'one' else 'paths'}: {files[0]}/ names a directory (it ends "
             f"with /), not a file")):
         run([str(files[0]) + "/"])
+
+
+@pytest.mark.parametrize("which", ["serial", "files", "one"])
+def test_dask_replay_empty_path_refused_not_taken_for_the_current_directory(which):
+    # Path("") is ".": "Is a directory: '.'", of a directory nobody had named
+    run = {"serial": replay_serial, "files": lambda p: replay_files(p, "no-such-scheduler"),
+           "one": lambda p: replay_one(p[0])}[which]
+    with pytest.raises(ValueError, match=re.escape(
+            f"{'path' if which == 'one' else 'paths'}: an empty path")):
+        run(["", "x.itch"] if which != "one" else [""])

@@ -135,7 +135,7 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
     locates with ``locate % n == k``; for ITCH, ``(-1, n)`` keeps no book at all.
     O(bytes of the file).
     """
-    _refuse_directory_name(path, "path: ")
+    _refuse_unusable_name(path, "path: ")
     path = Path(path)
     fmt = fmt or detect_format(path)
     t0 = time.perf_counter()
@@ -319,7 +319,7 @@ def _check(paths, options):
 
     paths = list(paths)
     for p in paths:
-        _refuse_directory_name(p, "paths: ")
+        _refuse_unusable_name(p, "paths: ")
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no files to replay")
@@ -339,11 +339,13 @@ def _check(paths, options):
     return paths
 
 
-def _refuse_directory_name(path, where: str) -> None:
+def _refuse_unusable_name(path, where: str) -> None:
     # "day.itch/" names a directory: through Path the separator was dropped and the file of
-    # that name read
+    # that name read; "" is "." to Path: "Is a directory: '.'", of a directory nobody named
     from matchcore._cliutil import names_a_directory
 
+    if isinstance(path, str) and not path:
+        raise ValueError(f"{where}an empty path")
     if names_a_directory(path):
         raise ValueError(f"{where}{path} names a directory (it ends with {os.sep}), not a file")
 
