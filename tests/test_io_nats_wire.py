@@ -244,3 +244,21 @@ def test_consumer_batch_kind_other_than_its_subjects_counted_bad_not_applied():
     assert c.tob == {} and c.symbols() == [] and not c.sessions
     c.apply("mc.tob.AAA", encode_batch(KIND_TOB, 1, 0, tob))     # its own subject: applied
     assert c.tob["AAA"] == (5, 100, 10, 101, 20) and c.bad == 2 and c.batches == 1
+
+
+def test_readme_subscribe_example_trade_totals_are_the_replays_of_the_day_shown():
+    # the README's `matchcore subscribe` example showed AAPL's volume with the shares of the
+    # non-printable executions in it, which the subscriber has left out since volume_mask
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ matchcore subscribe nats://127.0.0.1:4222 --symbols AAPL", 1)[1]
+    shown = re.search(r"^AAPL .*; trades ([\d,]+) \(([\d,]+) shares\)$", block, re.M)
+    # the day of the README's `matchcore gen-itch day.itch` (its defaults)
+    r = itch.Replayer(record_tob=False, record_trades=False)
+    data = itch.generate(None)
+    r.finish(data[r.feed(data):])
+    row = r.symbol_stats()[[r.symbols[loc] for loc in r.symbol_stats()["locate"]].index("AAPL")]
+    assert (int(shown.group(1).replace(",", "")), int(shown.group(2).replace(",", ""))) == \
+        (int(row["trades"]), int(row["volume"]))
