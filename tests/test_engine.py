@@ -584,6 +584,28 @@ def test_engine_order_entry_symbol_forms():
                                          (999, "ORDER_NOT_FOUND", 4_000_000_000)]
 
 
+@pytest.mark.parametrize("bad", [b"AAA", 1.0, None, ["AAA"]])
+def test_engine_symbol_of_another_type_error_names_id_or_name(bad):
+    # a symbol is an id or a name wherever one is taken, but a bytes, float or None was refused
+    # with "symbol must be an integer", as if a name were not accepted
+    eng = Engine()
+    eng.add_symbol(1, "AAA")
+    eng.submit(1, 5, 0, 100, 3)
+    before = eng.state_hash()
+    want = f"symbol must be an integer id or a str name, got {type(bad).__name__} {bad!r}"
+    for call in (lambda: eng.submit(bad, 6, 0, 100, 1), lambda: eng.cancel(5, symbol=bad),
+                 lambda: eng.modify(5, 2, symbol=bad), lambda: eng.best_bid(bad),
+                 lambda: eng.book(bad), lambda: eng.limits(bad), lambda: eng.symbol_id(bad),
+                 lambda: eng.set_reference_price(bad, 100)):
+        with pytest.raises(TypeError) as err:
+            call()
+        assert str(err.value) == want
+    assert eng.state_hash() == before
+    # add_symbol takes an id only: its words stay those of an integer argument
+    with pytest.raises(TypeError, match=r"^symbol must be an integer, got "):
+        eng.add_symbol(bad)
+
+
 @pytest.mark.parametrize("stp, owner", [(mc.STP.CANCEL_RESTING, 0), (mc.STP.CANCEL_RESTING, 2),
                                         (mc.STP.CANCEL_TAKER, 2), (mc.STP.NONE, 1)])
 def test_engine_deep_book_sweeps_and_self_trades_equal_own_book(stp, owner):

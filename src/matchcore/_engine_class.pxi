@@ -355,7 +355,7 @@ cdef class Engine:
                 return self._by_name[symbol]
             except KeyError:
                 raise KeyError(f"unknown symbol name {symbol!r}") from None
-        return _symbol_id(symbol)
+        return _symbol_id(symbol, True)
 
     cdef int32_t _slot(self, symbol) except -1:
         cdef uint32_t sym = self._resolve(symbol)
@@ -1195,10 +1195,19 @@ cdef object _symbol_name(name):
     return name
 
 
-cdef uint32_t _symbol_id(symbol) except? 0xFFFFFFFF:
+cdef uint32_t _symbol_id(symbol, bint named=False) except? 0xFFFFFFFF:
+    # named: where a str name is taken too (looked up before this): a symbol of another type
+    # is refused in words that say so, not as if only an integer were taken
     if isinstance(symbol, str):
         raise TypeError("use add_symbol(id, name) to name a symbol")
-    cdef object s = mc_int_arg(symbol, "symbol")
+    cdef object s
+    try:
+        s = mc_int_arg(symbol, "symbol")
+    except TypeError:
+        if not named:
+            raise
+        raise TypeError(f"symbol must be an integer id or a str name, got "
+                        f"{type(symbol).__name__} {symbol!r}") from None
     if s < 0 or s > 0xFFFFFFFF:
         raise ValueError(f"symbol id must be in [0, 2**32), got {symbol!r}")
     return <uint32_t>s
