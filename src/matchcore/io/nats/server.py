@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 from matchcore._nocopy import NoCopy
@@ -36,6 +37,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def _stop_process(proc, owner: int) -> None:
+    # terminate, then kill if it does not end; a process that has ended is left as it is, and
+    # so is the server in a child forked from its owner (its exit would stop the owner's)
+    if os.getpid() == owner and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class NatsServer(NoCopy):
     """A local ``nats-server -js`` on 127.0.0.1 with its JetStream store in ``store_dir``
     (a new temporary directory by default), for tests and benchmarks.
@@ -43,7 +56,8 @@ class NatsServer(NoCopy):
     ``start()`` waits until it accepts connections (on a running server it does nothing;
     ``RuntimeError`` when another process listens on the port);
     ``stop()`` terminates it; ``restart()`` does both on the same port and store (the stream
-    survives). ``url`` is its address.
+    survives). ``url`` is its address. A server never stopped stops with the object (at the
+    latest when the interpreter exits), before its temporary store is removed.
 
     >>> with NatsServer() as srv:                                          # doctest: +SKIP
     ...     pub = NatsPublisher(srv.url)
@@ -60,6 +74,7 @@ class NatsServer(NoCopy):
             store_dir = self._tmp.name
         self.store_dir = str(store_dir)
         self.proc = None
+        self._reaper = None
 
     @property
     def url(self) -> str:
@@ -83,6 +98,10 @@ class NatsServer(NoCopy):
         self.proc = subprocess.Popen(
             [self.binary, "-js", "-sd", self.store_dir, "-a", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # dropped without stop() or close(), or left running at exit: the process stops with
+        # the object (it ran on, also after the interpreter exited, and its temporary store
+        # was deleted under it)
+        self._reaper = weakref.finalize(self, _stop_process, self.proc, os.getpid())
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
@@ -97,13 +116,9 @@ class NatsServer(NoCopy):
         raise TimeoutError(f"nats-server did not listen on port {self.port} within {timeout} s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self._reaper is not None:
+            self._reaper()          # _stop_process, once
+            self._reaper = None
         self.proc = None
 
     def restart(self) -> None:
