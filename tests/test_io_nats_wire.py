@@ -262,3 +262,19 @@ def test_readme_subscribe_example_trade_totals_are_the_replays_of_the_day_shown(
     row = r.symbol_stats()[[r.symbols[loc] for loc in r.symbol_stats()["locate"]].index("AAPL")]
     assert (int(shown.group(1).replace(",", "")), int(shown.group(2).replace(",", ""))) == \
         (int(row["trades"]), int(row["volume"]))
+
+
+@pytest.mark.parametrize("kinds", ["tob", b"l2", "trade,tob"])
+def test_publisher_kinds_given_as_one_str_refused_as_consume_refuses_it(kinds):
+    # a str is iterable: NatsPublisher(kinds="tob") and ReplayPublisher(pub, kinds="tob") were
+    # refused as the unknown kinds b, o and t, where consume(kinds="tob") says what to write
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    want = f"kinds must be a list of names, not {type(kinds).__name__} {kinds!r} " \
+           f"(write [{kinds!r}])"
+    for make in (lambda: NatsPublisher("nats://127.0.0.1:1", kinds=kinds),
+                 lambda: ReplayPublisher(None, kinds=kinds),
+                 lambda: consume("nats://127.0.0.1:1", kinds=kinds)):
+        with pytest.raises(TypeError) as err:
+            make()
+        assert str(err.value) == want

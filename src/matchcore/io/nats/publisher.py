@@ -444,6 +444,11 @@ class NatsPublisher(NoCopy):
 
 
 def _check_kinds(kinds) -> tuple:
+    # a str is iterable: kinds="tob" was refused as the unknown kinds b, o and t; in the words
+    # of consume(), which refuses it so
+    if isinstance(kinds, (str, bytes)):
+        raise TypeError(f"kinds must be a list of names, not {type(kinds).__name__} "
+                        f"{kinds!r} (write [{kinds!r}])")
     # once: a generator was used up by the check, and nothing was published
     kinds = tuple(kinds)
     if not kinds:               # it published nothing
