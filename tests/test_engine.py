@@ -847,3 +847,21 @@ def test_engine_unknown_symbol_queries_keyerror_same_words_as_limits(symbol):
     with pytest.raises(KeyError) as err:
         eng.book("B")
     assert err.value.args == ("unknown symbol name 'B'",)
+
+
+def test_engine_state_hash_carries_the_stp_mode_through_its_books(tmp_path):
+    # documented: the engine's own mode is hashed through its books only (a journal records it
+    # in its segment headers), so a recovered empty engine keeps its mode though the hash
+    # recorded for it cannot tell
+    a, b = mc.Engine(mc.STP.NONE), mc.Engine(mc.STP.CANCEL_RESTING)
+    assert a.state_hash() == b.state_hash()
+    a.add_symbol(1)
+    b.add_symbol(1)
+    assert a.state_hash() != b.state_hash()
+    eng = mc.Engine(mc.STP.NONE, journal=tmp_path / "j", fsync="never")
+    eng.close()
+    back = mc.Engine.recover(tmp_path / "j")
+    assert back.stp == mc.STP.NONE
+    back.add_symbol(1)
+    assert back.state_hash() == a.state_hash()
+    back.close()

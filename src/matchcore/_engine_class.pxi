@@ -1069,7 +1069,10 @@ cdef class Engine:
     def state_hash(self):
         """64-bit deterministic hash over every symbol (id, name, limits) and its book (every
         level and every order in queue order with id, open qty, owner, post-only; STP mode).
-        Equal hashes: the engines behave the same from here on. O(orders + levels).
+        Equal hashes: the engines behave the same from here on, given the same :attr:`stp`: the
+        engine's own mode is hashed through its books only, so engines without symbols hash
+        equal whatever their modes (journals record the mode apart, in each segment header).
+        O(orders + levels).
 
         >>> a, b = Engine(), Engine(); _ = a.add_symbol(1); _ = b.add_symbol(1)
         >>> same = a.state_hash() == b.state_hash(); a.submit(1, 5, 0, 99, 4)
