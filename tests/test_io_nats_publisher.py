@@ -126,3 +126,40 @@ def test_publisher_flush_or_close_bad_timeout_refused_nothing_given_up(server, n
         assert pub.flush(30)
     st = pub.stats
     assert st["published"] == 1 and st["undelivered"] == st["unconfirmed"] == 0
+
+
+def test_publisher_close_totals_final_when_thread_settles_batches_later(names):
+    # close() counted the batches its thread had not settled in time as unconfirmed; when the
+    # thread settled them later (published), they were counted a second time and the
+    # outstanding count went negative
+    import threading
+
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, NatsServer
+
+    stream, prefix = names
+    with NatsServer() as srv:
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix)
+        release = threading.Event()
+        send = pub._send
+
+        async def late(item, sem):          # the loop thread held up past close()'s wait
+            release.wait(30)
+            await send(item, sem)
+
+        pub._send = late
+        thread = pub._thread
+        thread.join = lambda timeout=None: threading.Thread.join(thread, 0.2)
+        for i in range(2):
+            assert pub.publish(f"{prefix}.tob.X",
+                               encode_batch(KIND_TOB, 1, 3 * i, np.zeros(3, WIRE_TOB)), 3)
+        st = pub.close(timeout=0.2)
+        final = dict(st)
+        assert thread.is_alive()
+        release.set()
+        threading.Thread.join(thread, 30)
+        assert not thread.is_alive()
+    assert final["queued"] == 2 and final["unconfirmed"] == 2 and final["published"] == 0
+    assert final["records_unconfirmed"] == 6
+    assert pub.stats == final and st == final
+    assert pub.pending == 0

@@ -95,6 +95,7 @@ class NatsPublisher(NoCopy):
         self._outstanding_records = 0  # their records
         self._closing = False
         self._abandon = False
+        self._final = False            # close() has given its totals: nothing changes them
         self._signalled = False
         self.stats = {"queued": 0, "published": 0, "dropped": 0, "undelivered": 0,
                       "unconfirmed": 0, "records_queued": 0, "records_published": 0,
@@ -223,7 +224,8 @@ class NatsPublisher(NoCopy):
         at once (counted as undelivered: never sent) and the ones in flight within
         ``ack_timeout`` (counted as unconfirmed: the broker may have stored them). Batches
         still unsettled when the thread has not stopped in time are counted as unconfirmed too,
-        with their records.
+        with their records. The totals it returns are final: a batch the thread settles after
+        ``close()`` returned changes no count.
         """
         if not self._thread.is_alive():
             return self.stats
@@ -241,6 +243,9 @@ class NatsPublisher(NoCopy):
                 self.stats["records_unconfirmed"] += self._outstanding_records
                 self._outstanding = 0
                 self._outstanding_records = 0
+            # a thread still alive settles those batches later: they were counted above, and
+            # were counted again (outstanding counts going negative)
+            self._final = True
         return self.stats
 
     def __enter__(self):
@@ -416,24 +421,29 @@ class NatsPublisher(NoCopy):
         # no answer (a timeout, or the loop ending while waiting) leaves the batch sent, or
         # waiting to be sent on reconnection: the broker may have stored it
         outcome = "unconfirmed"
+        error = None
         try:
             await self._js.publish(subject, payload, timeout=self.ack_timeout, headers=headers)
             outcome = "published"
         except asyncio.TimeoutError as e:       # nats.errors.TimeoutError too
-            self.stats["last_error"] = f"{type(e).__name__}: {e or 'no answer'} (no "\
-                                       f"acknowledgement within {self.ack_timeout:g} s)"
+            error = f"{type(e).__name__}: {e or 'no answer'} (no acknowledgement within " \
+                    f"{self.ack_timeout:g} s)"
         except Exception as e:                  # refused by the broker, or not sent
             outcome = "undelivered"
-            self.stats["last_error"] = f"{type(e).__name__}: {e}"
+            error = f"{type(e).__name__}: {e}"
         finally:
             sem.release()
-            self._settle(item, outcome)
+            self._settle(item, outcome, error)
 
-    def _settle(self, item, outcome: str) -> None:
+    def _settle(self, item, outcome: str, error: str | None = None) -> None:
         # outcome: "published" (acknowledged), "undelivered" (refused, or never sent) or
         # "unconfirmed" (sent without an acknowledgement: not known to be stored)
         payload, records = item[1], item[2]
         with self._lock:
+            if self._final:        # close() counted it as unconfirmed: its totals stand
+                return
+            if error is not None:
+                self.stats["last_error"] = error
             self._queued_bytes -= len(payload)
             self._outstanding -= 1
             self._outstanding_records -= records
