@@ -66,3 +66,39 @@ def test_cli_subscribe_print_batch_of_another_kind_than_its_subject_shown_malfor
                       f"subject's l2)")
     assert out[1] == f"{prefix}.l2.X l2 locate 1 seq 0 +1"
     assert "malformed 1;" in out[2]
+
+
+def test_cli_subscribe_print_redelivered_or_out_of_sequence_batch_shown_left_out(server, names,
+                                                                                capsys):
+    # --print listed a batch behind its subject's seq (a redelivery, or one out of sequence)
+    # as a batch received, while the consumer left it out of the books
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    rec = np.zeros(3, WIRE_TOB)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        for loc, seq in ((1, 0), (1, 0), (2, 0), (1, 3)):
+            assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, loc, seq, rec), 3)
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--print"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert out[:4] == [
+        f"{prefix}.tob.X tob locate 1 seq 0 +3 last: bid - x 0  ask - x 0",
+        f"{prefix}.tob.X tob locate 1 seq 0 +3: left out (a redelivery: seq 0 is behind the "
+        f"subject's next, 3)",
+        f"{prefix}.tob.X tob locate 2 seq 0 +3: left out (out of sequence: seq 0 is behind "
+        f"the subject's next, 3, and no batch of locate 2 was read from the subject)",
+        f"{prefix}.tob.X tob locate 1 seq 3 +3 last: bid - x 0  ask - x 0"]
+    assert out[4].startswith("received 2 batches: trade 0, tob 6, l2 0 records;")
+    # a book the label selection leaves out is read for the sequence check only
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--print", "--symbols", "X@locate2"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert [line.split(": left out ")[1] for line in out[:4]] == [
+        "(book X@locate1 not selected)",
+        "(a redelivery: seq 0 is behind the subject's next, 3)",
+        "(out of sequence: seq 0 is behind the subject's next, 3, and no batch of locate 2 "
+        "was read from the subject)",
+        "(book X@locate1 not selected)"]

@@ -68,6 +68,10 @@ def run(args) -> int:
         if why is not None:          # left out by the consumer, as a malformed one
             print(f"{subject}: malformed batch ({why})")
             return
+        head = f"{subject} {KIND_NAMES[kind]} locate {loc} seq {seq} +{len(rec)}"
+        if c.left_out is not None:   # a redelivery, out of sequence: not in the books
+            print(f"{head}: left out ({c.left_out})")
+            return
         last = rec[-1] if len(rec) else None
         tail = ""
         if last is not None and kind == 2:
@@ -75,10 +79,17 @@ def run(args) -> int:
                     f" x {last['ask_qty']}")
         elif last is not None and kind == 1:
             tail = f" last: {last['shares']} @ {_px(last['price'])}"
-        print(f"{subject} {KIND_NAMES[kind]} locate {loc} seq {seq} +{len(rec)}{tail}")
+        print(f"{head}{tail}")
+
+    class Consumer(MarketDataConsumer):
+        left_out = None              # why the batch just applied was left out, for show()
+
+        def apply(self, subject, payload, headers=None):
+            self.left_out = super().apply(subject, payload, headers)
+            return self.left_out
 
     try:
-        c = MarketDataConsumer()
+        c = Consumer()
         # --symbols "" read every symbol, as if it were not given
         symbols = split_symbols(args.symbols, "--symbols")
         kinds = split_symbols(args.kinds, "--kinds")

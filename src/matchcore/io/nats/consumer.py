@@ -137,15 +137,20 @@ class MarketDataConsumer:
             self._labels.setdefault(symbol, set()).add(key)
         return key
 
-    def apply(self, subject: str, payload: bytes, headers=None) -> None:
+    def apply(self, subject: str, payload: bytes, headers=None) -> str | None:
+        """Apply one batch received on ``subject`` (with its NATS ``headers``, a dict, if
+        any). Returns None when it went into the books, else why it was left out: a malformed
+        batch, a redelivery, a batch out of sequence or one of a book :meth:`select` leaves
+        out. O(records)."""
         try:
             kind, locate, seq, rec = decode_batch(payload)
-        except BatchError:
+        except BatchError as e:
             self.bad += 1
-            return
-        if kind_mismatch(subject, kind) is not None:
+            return f"malformed batch ({e})"
+        why = kind_mismatch(subject, kind)
+        if why is not None:
             self.bad += 1
-            return
+            return f"malformed batch ({why})"
         parts = subject.split(".")
         symbol = symbol_from_token(parts[-1]) if len(parts) >= 3 else str(locate)
         key = (kind, symbol)
@@ -163,16 +168,18 @@ class MarketDataConsumer:
                 # not a redelivery: no batch of its locate was taken from this subject (a
                 # publisher that counted seq per locate on a subject two locates share)
                 self.out_of_sequence += 1
-            return
+                return (f"out of sequence: seq {seq} is behind the subject's next, {expect}, "
+                        f"and no batch of locate {locate} was read from the subject")
+            return f"a redelivery: seq {seq} is behind the subject's next, {expect}"
         self._next[key] = seq + len(rec)
         self._applied.setdefault(key, set()).add(locate)
         book = self._book(symbol, locate, session)
         if book is None:
-            return
+            return f"book {book_label(symbol, locate)} not selected"
         self.batches += 1
         self.records[KIND_NAMES[kind]] += len(rec)
         if not len(rec):
-            return
+            return None
         if kind == KIND_TOB:
             last = rec[-1]
             self.tob[book] = (int(last["ts"]), int(last["bid"]), int(last["bid_qty"]),
@@ -189,6 +196,7 @@ class MarketDataConsumer:
                     levels[(side, price)] = (qty, orders)
                 else:
                     levels.pop((side, price), None)
+        return None
 
     def _restart(self, kind: int, symbol: str) -> None:
         # each subject holds one kind of one symbol name: only that part of the state is
