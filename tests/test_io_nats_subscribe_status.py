@@ -53,11 +53,12 @@ def test_cli_subscribe_print_batch_of_another_kind_than_its_subject_shown_malfor
     from matchcore.io.nats import KIND_L2, WIRE_L2, NatsPublisher
 
     stream, prefix = names
+    level = np.zeros(1, WIRE_L2)
+    level["side"] = b"B"
     with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
         assert pub.publish(f"{prefix}.l2.X", encode_batch(KIND_TOB, 1, 0, np.zeros(2, WIRE_TOB)),
                            2)
-        assert pub.publish(f"{prefix}.l2.X", encode_batch(KIND_L2, 1, 0, np.zeros(1, WIRE_L2)),
-                           1)
+        assert pub.publish(f"{prefix}.l2.X", encode_batch(KIND_L2, 1, 0, level), 1)
     code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
                  "--print"])
     out = capsys.readouterr().out.splitlines()

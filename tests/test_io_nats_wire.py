@@ -2,6 +2,8 @@
 refused, subject tokens for any symbol name, subject filters, and the consumer fed by hand."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -278,3 +280,23 @@ def test_publisher_kinds_given_as_one_str_refused_as_consume_refuses_it(kinds):
         with pytest.raises(TypeError) as err:
             make()
         assert str(err.value) == want
+
+
+@pytest.mark.parametrize("side", [b"X", b"b", b"\x00"])
+def test_consumer_l2_record_side_not_b_or_s_batch_counted_bad_not_applied(side):
+    # an L2 record whose side was neither B nor S was stored among the levels and counted, but
+    # depth() never showed it: the batch is malformed, as one with another bad field
+    rec = np.zeros(2, WIRE_L2)
+    rec[0] = (1, 100, 5, 1, b"B", b"")
+    rec[1] = (2, 101, 7, 2, side, b"")
+    payload = encode_batch(KIND_L2, 1, 0, rec)
+    with pytest.raises(BatchError, match=re.escape(f"L2 record 1 of 2 has side {side!r}, not "
+                                                   f"B or S")):
+        decode_batch(payload)
+    c = MarketDataConsumer()
+    assert c.apply("mc.l2.AAA", payload).startswith("malformed batch")
+    assert c.bad == 1 and c.batches == 0 and c.records["l2"] == 0
+    assert c.levels == {} and c.symbols() == []
+    rec[1]["side"] = b"S"
+    assert c.apply("mc.l2.AAA", encode_batch(KIND_L2, 1, 0, rec)) is None
+    assert c.depth("AAA") == ([(100, 5, 1)], [(101, 7, 2)]) and c.records["l2"] == 2

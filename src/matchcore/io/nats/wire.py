@@ -133,14 +133,17 @@ def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes
 
 
 class BatchError(ValueError):
-    """A payload that is not a well-formed batch (bad magic, version, kind or length)."""
+    """A payload that is not a well-formed batch (bad magic, version, kind or length, or an L2
+    record whose side is neither ``B`` nor ``S``)."""
 
 
 def decode_batch(payload: bytes):
-    """``(kind, locate, seq, records)`` of one payload; :class:`BatchError` when malformed.
-    ``records`` is a read-only numpy view in the kind's wire dtype. O(1).
+    """``(kind, locate, seq, records)`` of one payload; :class:`BatchError` when malformed
+    (an L2 record whose side is neither ``B`` nor ``S`` too: no book level is on another side).
+    ``records`` is a read-only numpy view in the kind's wire dtype. O(1), O(records) for L2.
 
-    >>> kind, loc, seq, rec = decode_batch(encode_batch(KIND_L2, 3, 5, np.zeros(1, WIRE_L2)))
+    >>> level = np.zeros(1, WIRE_L2); level["side"] = b"B"
+    >>> kind, loc, seq, rec = decode_batch(encode_batch(KIND_L2, 3, 5, level))
     >>> (kind, loc, seq, len(rec))
     (3, 3, 5, 1)
     """
@@ -158,4 +161,11 @@ def decode_batch(payload: bytes):
         raise BatchError(f"batch of {n} {KIND_NAMES[kind]} records should be {want} bytes, "
                          f"got {len(payload)}")
     rec = np.frombuffer(payload, dtype=WIRE[kind], count=n, offset=HEADER_DTYPE.itemsize)
+    if kind == KIND_L2:
+        # a level on another side was stored and counted, and shown on neither side
+        side = rec["side"].view(np.uint8)         # b"\x00" reads as b"" as an S1
+        bad = np.flatnonzero((side != ord("B")) & (side != ord("S")))
+        if len(bad):
+            i = int(bad[0])
+            raise BatchError(f"L2 record {i} of {n} has side {bytes([side[i]])!r}, not B or S")
     return kind, int(h["locate"]), int(h["seq"]), rec
