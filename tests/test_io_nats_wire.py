@@ -300,3 +300,25 @@ def test_consumer_l2_record_side_not_b_or_s_batch_counted_bad_not_applied(side):
     rec[1]["side"] = b"S"
     assert c.apply("mc.l2.AAA", encode_batch(KIND_L2, 1, 0, rec)) is None
     assert c.depth("AAA") == ([(100, 5, 1)], [(101, 7, 2)]) and c.records["l2"] == 2
+
+
+def test_consumer_batch_whose_records_pass_seq_2_64_counted_bad_later_batches_applied():
+    # seq + count beyond the u64 seq field: a batch no publisher could make (the next batch's
+    # seq would not fit its header) set the subject's next seq past 2**64, and every later
+    # batch of the subject was taken for a redelivery and dropped without a word
+    top = (1 << 64) - 1
+    rec = np.zeros(3, WIRE_TOB)
+    rec["bid"] = [100, 101, 102]
+    with pytest.raises(ValueError, match=r"seq \+ count.*2\*\*64-1"):
+        encode_batch(KIND_TOB, 1, top - 2, rec)
+    head = encode_batch(KIND_TOB, 1, 0, rec)
+    payload = head[:8] + (top - 2).to_bytes(8, "little") + head[16:]
+    with pytest.raises(BatchError, match=r"seq \+ count.*2\*\*64-1"):
+        decode_batch(payload)
+    c = MarketDataConsumer()
+    assert c.apply("mc.tob.AAA", payload).startswith("malformed batch")
+    assert c.bad == 1 and c.batches == 0 and c.tob == {}
+    assert c.apply("mc.tob.AAA", encode_batch(KIND_TOB, 1, 0, rec)) is None
+    assert c.tob["AAA"][1] == 102 and c.batches == 1 and c.missing == {}
+    # the last batch whose next seq still fits: taken (as a jump ahead)
+    assert decode_batch(encode_batch(KIND_TOB, 1, top - 3, rec))[2] == top - 3

@@ -102,10 +102,16 @@ def symbol_from_token(token: str) -> str:
         return token
 
 
+# The largest seq: the header's u64. A batch's records take seq .. seq + count - 1, and
+# seq + count is the next batch's seq, which must fit the header too.
+_SEQ_TOP = (1 << 64) - 1
+
+
 def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes:
     """One NATS payload: header + ``records`` (already in the kind's wire dtype). O(records).
-    ``kind`` one of :data:`KINDS`, ``locate`` an int in 0..65535 and ``seq`` in 0..2**64-1:
-    ``TypeError`` for a value that is not an int, ``ValueError`` outside that range.
+    ``kind`` one of :data:`KINDS`, ``locate`` an int in 0..65535 and ``seq`` in 0..2**64-1,
+    with ``seq + len(records)`` (the next batch's seq) in that range too: ``TypeError`` for a
+    value that is not an int, ``ValueError`` outside that range.
 
     >>> rec = np.zeros(2, dtype=WIRE_TOB); rec["bid"] = [100, 101]
     >>> len(encode_batch(KIND_TOB, 7, 0, rec))
@@ -115,7 +121,7 @@ def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes
     # the header, an unknown kind was a KeyError, a value out of range numpy's OverflowError
     for name, value, top, top_text in (("kind", kind, None, None),
                                        ("locate", locate, 0xFFFF, "65535"),
-                                       ("seq", seq, (1 << 64) - 1, "2**64-1")):
+                                       ("seq", seq, _SEQ_TOP, "2**64-1")):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
         if top is not None and not 0 <= value <= top:
@@ -127,19 +133,25 @@ def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes
         raise TypeError(f"records of kind {kind} must have dtype {WIRE[kind]}")
     if len(records) > 0xFFFF:
         raise ValueError("at most 65535 records per batch")
+    if seq + len(records) > _SEQ_TOP:
+        raise ValueError(f"seq + count must be in 0..2**64-1 (the next batch's seq), got "
+                         f"{seq} + {len(records)}")
     h = np.zeros(1, dtype=HEADER_DTYPE)
     h[0] = (MAGIC, VERSION, kind, locate, len(records), seq)
     return h.tobytes() + records.tobytes()
 
 
 class BatchError(ValueError):
-    """A payload that is not a well-formed batch (bad magic, version, kind or length, or an L2
-    record whose side is neither ``B`` nor ``S``)."""
+    """A payload that is not a well-formed batch (bad magic, version, kind or length, a ``seq``
+    whose records run past 2**64-1, or an L2 record whose side is neither ``B`` nor ``S``)."""
 
 
 def decode_batch(payload: bytes):
     """``(kind, locate, seq, records)`` of one payload; :class:`BatchError` when malformed
-    (an L2 record whose side is neither ``B`` nor ``S`` too: no book level is on another side).
+    (an L2 record whose side is neither ``B`` nor ``S`` too: no book level is on another side;
+    and a ``seq + count`` beyond 2**64-1, which no publisher can make: the next batch's ``seq``
+    would not fit its header, and the subject's later batches would all look like
+    redeliveries).
     ``records`` is a read-only numpy view in the kind's wire dtype. O(1), O(records) for L2.
 
     >>> level = np.zeros(1, WIRE_L2); level["side"] = b"B"
@@ -160,6 +172,10 @@ def decode_batch(payload: bytes):
     if len(payload) != want:
         raise BatchError(f"batch of {n} {KIND_NAMES[kind]} records should be {want} bytes, "
                          f"got {len(payload)}")
+    seq = int(h["seq"])
+    if seq + n > _SEQ_TOP:
+        raise BatchError(f"seq + count {seq} + {n} passes 2**64-1: the next batch's seq "
+                         f"would not fit the header")
     rec = np.frombuffer(payload, dtype=WIRE[kind], count=n, offset=HEADER_DTYPE.itemsize)
     if kind == KIND_L2:
         # a level on another side was stored and counted, and shown on neither side
@@ -168,4 +184,4 @@ def decode_batch(payload: bytes):
         if len(bad):
             i = int(bad[0])
             raise BatchError(f"L2 record {i} of {n} has side {bytes([side[i]])!r}, not B or S")
-    return kind, int(h["locate"]), int(h["seq"]), rec
+    return kind, int(h["locate"]), seq, rec
