@@ -793,3 +793,17 @@ def test_cli_replay_output_where_nothing_can_be_written_refused_before_work(
     assert rc == 1 and out == "", (out, err)
     assert err.startswith(f"matchcore replay: error: {option} {value}: cannot write there (")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("option", [["--publish", ""], ["--publish", "nats://127.0.0.1:1"],
+                                    ["--metrics-port", "0"]])
+def test_cli_replay_lobster_publish_or_metrics_refused_before_replay_even_empty_url(
+        capsys, tmp_path, option):
+    # --publish "" (an empty URL) on a LOBSTER file was ignored: the file was replayed with
+    # nothing published, exit 0, where any other URL is refused
+    csv = tmp_path / "AAPL_message_1.csv"
+    csv.write_text("34200.0,1,1,100,5000000,1\n")
+    rc, out, err = _run(capsys, ["replay", str(csv), "--format", "lobster", "--no-progress"]
+                        + option)
+    assert rc == 1 and out == ""
+    assert err == "matchcore replay: error: --metrics-port and --publish work with ITCH replays\n"

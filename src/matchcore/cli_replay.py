@@ -433,7 +433,8 @@ def _replay(args) -> int:
                          f"consuming it; give --format")
     fmt = args.format or _detect_format(path)
     _refuse_ignored(args, fmt)
-    hooked = args.metrics_port is not None or bool(args.publish)
+    # --publish "" too: an empty URL was ignored here, and refused by the ITCH replay
+    hooked = args.metrics_port is not None or args.publish is not None
     if hooked and fmt != "itch":
         raise ValueError("--metrics-port and --publish work with ITCH replays")
     if args.split != 1:
