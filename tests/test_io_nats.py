@@ -1097,3 +1097,14 @@ def test_publisher_short_ack_timeout_stream_setup_not_bounded_by_it(server, name
     with NatsPublisher(server.url, stream=stream, prefix=prefix, ack_timeout=0.0001) as pub:
         pass                                        # the stream exists now: looked up
     assert _stream_msgs(server.url, stream) == 0
+
+
+@pytest.mark.parametrize("kw", [dict(timeout=True), dict(idle=True, follow=True)])
+def test_consume_timeout_or_idle_given_as_bool_refused_before_connecting(kw):
+    # consume(timeout=True) read for 1 s (a bool is a number to numbers.Real)
+    pytest.importorskip("nats")
+    from matchcore.io.nats import consume
+
+    with pytest.raises(ValueError, match=f"{next(iter(kw))} must be > 0 seconds or None, got "
+                                         f"True"):
+        consume("nats://127.0.0.1:1", **kw)

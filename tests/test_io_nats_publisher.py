@@ -163,3 +163,16 @@ def test_publisher_close_totals_final_when_thread_settles_batches_later(names):
     assert final["records_unconfirmed"] == 6
     assert pub.stats == final and st == final
     assert pub.pending == 0
+
+
+@pytest.mark.parametrize("name", ["ack_timeout", "connect_timeout", "reconnect_wait"])
+def test_publisher_time_setting_given_as_bool_refused_naming_it_before_connecting(name):
+    # ack_timeout=True was taken as 1 s (a bool is a number to numbers.Real), where flush()
+    # and the whole-number settings refuse a bool
+    pytest.importorskip("nats")
+    from matchcore.io.nats import NatsPublisher
+    from matchcore.io.nats.server import free_port
+
+    port = free_port()                        # nothing listens: it must not get that far
+    with pytest.raises(ValueError, match=f"{name} must be .*, got True"):
+        NatsPublisher(f"nats://127.0.0.1:{port}", **{name: True})

@@ -443,7 +443,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     for name, value in (("timeout", timeout), ("idle", idle)):
         # a negative or NaN time read nothing and returned, as if the stream were empty; a
         # str failed in the comparison with an error that named neither the option nor the rule
-        if value is not None and not (isinstance(value, numbers.Real) and value > 0):
+        # (a bool is a numbers.Real: timeout=True read for 1 s)
+        if value is not None and (isinstance(value, bool) or not (
+                isinstance(value, numbers.Real) and value > 0)):
             raise ValueError(f"{name} must be > 0 seconds or None, got {value!r}")
     if idle is not None and not follow:
         # without follow the read ends at the stream's end: the idle time never counted

@@ -71,10 +71,13 @@ class NatsPublisher(NoCopy):
         # (a NaN compares false with everything: connect_timeout=nan reported the broker
         # unreachable, ack_timeout=nan failed in the client with its own words; a str failed
         # in the comparison, naming neither the setting nor the rule)
+        # (a bool is a numbers.Real: True was taken as 1 s)
         for name, value in (("ack_timeout", ack_timeout), ("connect_timeout", connect_timeout)):
-            if not (isinstance(value, numbers.Real) and 0 < value < float("inf")):
+            if isinstance(value, bool) or not (isinstance(value, numbers.Real)
+                                               and 0 < value < float("inf")):
                 raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
-        if not (isinstance(reconnect_wait, numbers.Real) and 0 <= reconnect_wait < float("inf")):
+        if isinstance(reconnect_wait, bool) or not (isinstance(reconnect_wait, numbers.Real)
+                                                    and 0 <= reconnect_wait < float("inf")):
             raise ValueError(f"reconnect_wait must be a finite number of seconds >= 0, got "
                              f"{reconnect_wait!r}")
         self.url = url
