@@ -176,3 +176,41 @@ def test_publisher_time_setting_given_as_bool_refused_naming_it_before_connectin
     port = free_port()                        # nothing listens: it must not get that far
     with pytest.raises(ValueError, match=f"{name} must be .*, got True"):
         NatsPublisher(f"nats://127.0.0.1:{port}", **{name: True})
+
+
+def test_publisher_close_again_after_final_totals_returns_them_without_waiting_again(names):
+    # a second close() (replay --publish closes its publisher once more on the way out) waited
+    # for the thread again, ack_timeout + 15 s more, with nothing left to count
+    import threading
+
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, NatsServer
+
+    stream, prefix = names
+    with NatsServer() as srv:
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix)
+        release = threading.Event()
+        send = pub._send
+
+        async def late(item, sem):          # the loop thread held up past close()'s wait
+            release.wait(30)
+            await send(item, sem)
+
+        pub._send = late
+        thread = pub._thread
+        waits = []
+
+        def join(timeout=None):
+            waits.append(timeout)
+            threading.Thread.join(thread, 0.2)
+
+        thread.join = join
+        assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB)),
+                           3)
+        first = dict(pub.close(timeout=0.2))
+        assert len(waits) == 1 and thread.is_alive()
+        assert pub.close(timeout=5) == first
+        assert len(waits) == 1
+        release.set()
+        threading.Thread.join(thread, 30)
+    assert first["unconfirmed"] == 1 and pub.stats == first

@@ -230,7 +230,9 @@ class NatsPublisher(NoCopy):
         with their records. The totals it returns are final: a batch the thread settles after
         ``close()`` returned changes no count.
         """
-        if not self._thread.is_alive():
+        # closed already, its totals final: the thread was told to stop and waited for once
+        # (a second close() waited ack_timeout + 15 s more for nothing to count)
+        if self._final or not self._thread.is_alive():
             return self.stats
         if not self.flush(timeout):
             self._abandon = True
