@@ -322,3 +322,13 @@ def test_consumer_batch_whose_records_pass_seq_2_64_counted_bad_later_batches_ap
     assert c.tob["AAA"][1] == 102 and c.batches == 1 and c.missing == {}
     # the last batch whose next seq still fits: taken (as a jump ahead)
     assert decode_batch(encode_batch(KIND_TOB, 1, top - 3, rec))[2] == top - 3
+
+
+@pytest.mark.parametrize("records", [np.zeros((2, 2), WIRE_TOB), [(1, 100, 10, 101, 20)], None])
+def test_encode_batch_records_not_a_1d_array_of_the_kind_refused_no_malformed_batch(records):
+    # a 2-d array went out with its first dimension as the header's count and every record
+    # after it (a batch decode_batch refuses by its length); a list failed with an
+    # AttributeError on .dtype
+    with pytest.raises(TypeError, match=re.escape(f"records of kind {KIND_TOB} must be a 1-d "
+                                                  f"numpy array of dtype {WIRE_TOB}")):
+        encode_batch(KIND_TOB, 1, 0, records)

@@ -129,8 +129,13 @@ def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes
     if kind not in WIRE:
         raise ValueError(f"unknown record kind {kind}: choose from {sorted(WIRE)} "
                          f"({', '.join(f'{k} {n}' for k, n in sorted(KIND_NAMES.items()))})")
-    if records.dtype != WIRE[kind]:
-        raise TypeError(f"records of kind {kind} must have dtype {WIRE[kind]}")
+    # 1-d: a 2-d array's first dimension went into the header's count and every record
+    # after it, a batch whose length its header contradicts
+    if not isinstance(records, np.ndarray) or records.ndim != 1 or records.dtype != WIRE[kind]:
+        raise TypeError(f"records of kind {kind} must be a 1-d numpy array of dtype "
+                        f"{WIRE[kind]}, got "
+                        + (f"{records.ndim}-d {records.dtype}" if isinstance(records, np.ndarray)
+                           else type(records).__name__))
     if len(records) > 0xFFFF:
         raise ValueError("at most 65535 records per batch")
     if seq + len(records) > _SEQ_TOP:
