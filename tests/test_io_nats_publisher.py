@@ -214,3 +214,23 @@ def test_publisher_close_again_after_final_totals_returns_them_without_waiting_a
         release.set()
         threading.Thread.join(thread, 30)
     assert first["unconfirmed"] == 1 and pub.stats == first
+
+
+def test_publisher_memoryview_payload_of_wider_items_sent_whole_connection_kept(server, names):
+    # a memoryview of 8-byte items was announced to the broker by its len() (items, not
+    # bytes) and written whole: the broker read a garbled protocol and dropped the
+    # connection, losing that batch and the ones in flight with it
+    from matchcore.io.nats import NatsPublisher, consume
+
+    stream, prefix = names
+    rec = np.zeros(2, WIRE_TOB)
+    rec["bid"] = [100, 101]
+    wide = memoryview(np.frombuffer(encode_batch(KIND_TOB, 1, 0, rec), dtype="<u8"))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix, ack_timeout=2) as pub:
+        assert pub.publish(f"{prefix}.tob.X", wide, 2)
+        assert pub.publish(f"{prefix}.tob.Y", encode_batch(KIND_TOB, 2, 0, rec), 2)
+    st = pub.stats
+    assert st["published"] == 2 and st["disconnects"] == 0
+    assert st["bytes_published"] == 2 * wide.nbytes
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=20)
+    assert c.bad == 0 and c.tob["X"] == c.tob["Y"] == (0, 101, 0, 0, 0)

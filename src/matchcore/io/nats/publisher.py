@@ -138,12 +138,13 @@ class NatsPublisher(NoCopy):
         """Queue several ``(subject, payload, records)`` or ``(subject, payload, records,
         headers)`` batches at once (one lock, one wake-up: what the replay bridge does once per
         chunk); each that does not fit in the queue is dropped and counted. Returns how many
-        were queued. A payload that is not bytes or a ``records`` that is not an int >= 0
-        raises ``TypeError`` / ``ValueError`` before any item is queued or counted.
+        were queued. A payload that is not bytes (``bytes``, ``bytearray`` or a ``memoryview``,
+        sent as its bytes whatever its format or shape) or a ``records`` that is not an int
+        >= 0 raises ``TypeError`` / ``ValueError`` before any item is queued or counted.
         O(len(items)), never blocks.
         """
         items = list(items)
-        for item in items:
+        for i, item in enumerate(items):
             # every item before any is counted: records="2" failed half way, the batch counted
             # as queued and outstanding but never queued (flush() then waited its whole
             # timeout); records=-5 or 1.5 went into the records totals; a str payload failed
@@ -156,6 +157,11 @@ class NatsPublisher(NoCopy):
                                 f"{records!r}")
             if records < 0:
                 raise ValueError(f"records must be >= 0, got {records}")
+            if isinstance(payload, memoryview) and (payload.ndim != 1 or payload.itemsize != 1
+                                                    or not payload.c_contiguous):
+                # its len() counts items, not bytes: the client announced that many bytes
+                # and wrote them all, and the broker dropped the garbled connection
+                items[i] = (item[0], payload.tobytes(), *item[2:])
         kept = []
         limit = self.max_message
         with self._lock:
