@@ -234,3 +234,23 @@ def test_publisher_memoryview_payload_of_wider_items_sent_whole_connection_kept(
     assert st["bytes_published"] == 2 * wide.nbytes
     c = consume(server.url, stream=stream, prefix=prefix, timeout=20)
     assert c.bad == 0 and c.tob["X"] == c.tob["Y"] == (0, 101, 0, 0, 0)
+
+
+@pytest.mark.parametrize("headers", [[("Matchcore-Session", "a")], "a", {"k": 1}, {1: "v"}])
+def test_publisher_bad_headers_refused_before_anything_counted(server, names, headers):
+    # headers that are not a dict of str failed half way through publish_many(): the batches
+    # before them were counted as queued and outstanding but never queued, so close() waited
+    # its whole flush and counted them as unconfirmed, never sent
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    good = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        before = dict(pub.stats)
+        with pytest.raises(TypeError, match="headers must be a dict of str to str"):
+            pub.publish_many([(f"{prefix}.tob.X", good, 3),
+                              (f"{prefix}.tob.X", good, 3, headers)])
+        assert pub.stats == before and pub.pending == 0
+        assert pub.publish(f"{prefix}.tob.X", good, 3, headers={"Matchcore-Session": "a"})
+    st = pub.stats
+    assert st["queued"] == st["published"] == 1 and st["unconfirmed"] == 0

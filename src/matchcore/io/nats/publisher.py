@@ -137,10 +137,12 @@ class NatsPublisher(NoCopy):
     def publish_many(self, items) -> int:
         """Queue several ``(subject, payload, records)`` or ``(subject, payload, records,
         headers)`` batches at once (one lock, one wake-up: what the replay bridge does once per
-        chunk); each that does not fit in the queue is dropped and counted. Returns how many
+        chunk; ``headers`` a dict of str to str, or None); each that does not fit in the queue
+        is dropped and counted. Returns how many
         were queued. A payload that is not bytes (``bytes``, ``bytearray`` or a ``memoryview``,
-        sent as its bytes whatever its format or shape) or a ``records`` that is not an int
-        >= 0 raises ``TypeError`` / ``ValueError`` before any item is queued or counted.
+        sent as its bytes whatever its format or shape), a ``records`` that is not an int
+        >= 0 or other ``headers`` raise ``TypeError`` / ``ValueError`` before any item is
+        queued or counted.
         O(len(items)), never blocks.
         """
         items = list(items)
@@ -157,6 +159,12 @@ class NatsPublisher(NoCopy):
                                 f"{records!r}")
             if records < 0:
                 raise ValueError(f"records must be >= 0, got {records}")
+            headers = item[3] if len(item) > 3 else None
+            # a list failed half way (the batches before it counted, never queued); a value
+            # or name that is not a str failed in the loop thread
+            if headers is not None and not (isinstance(headers, dict) and all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
+                raise TypeError(f"headers must be a dict of str to str, got {headers!r}")
             if isinstance(payload, memoryview) and (payload.ndim != 1 or payload.itemsize != 1
                                                     or not payload.c_contiguous):
                 # its len() counts items, not bytes: the client announced that many bytes
