@@ -4,7 +4,6 @@ never blocks, refuses settings and streams it cannot use, and the replay and sub
 report what was published and read."""
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -783,35 +782,6 @@ def test_nats_server_started_again_while_running_keeps_one_process_close_stops_i
         if first.poll() is None:
             first.kill()
             first.wait()
-
-
-def test_nats_server_never_closed_stops_with_its_object_and_with_the_interpreter():
-    # a started NatsServer dropped without close() left its nats-server running, also after
-    # the interpreter had exited, on a temporary store that was deleted under it
-    need_nats()
-    import gc
-    import signal
-    from matchcore.io.nats import NatsServer
-
-    srv = NatsServer().start()
-    proc = srv.proc
-    del srv
-    gc.collect()
-    try:
-        assert proc.wait(timeout=15) is not None
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    code = "from matchcore.io.nats import NatsServer; print(NatsServer().start().proc.pid)"
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    pid = int(p.stdout)
-    try:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_nats_server_port_taken_by_another_server_start_raises_naming_port(server):
