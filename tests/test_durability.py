@@ -515,12 +515,18 @@ def test_journaled_engine_on_big_books_equals_unjournaled_and_recovers(tmp_path,
 
 def test_read_trades_path_not_a_directory_raises_journalerror(tmp_path):
     # read_journal said so with JournalError; read_trades raised FileNotFoundError or
-    # NotADirectoryError from inside its scan
+    # NotADirectoryError from inside its scan. A missing path is "no journal directory X", as
+    # recovery, inspect and the CLI say it (both readers said "X is not a journal directory",
+    # as if something else stood there)
     (tmp_path / "file").write_bytes(b"")
-    for path in (tmp_path / "missing", tmp_path / "file"):
+    os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
+    for path, want in ((tmp_path / "missing", f"^no journal directory {tmp_path / 'missing'}$"),
+                       (tmp_path / "dangling", f"^no journal directory {tmp_path / 'dangling'}$"),
+                       (tmp_path / "file", f"^{tmp_path / 'file'} is not a directory$")):
         for read in (read_trades, read_journal):
-            with pytest.raises(JournalError, match="is not a journal directory"):
+            with pytest.raises(JournalError, match=want) as err:
                 read(path)
+            assert err.value.segment == str(path)
 
 
 def test_directory_readers_given_segment_bytes_short_type_error(tmp_path):

@@ -360,8 +360,7 @@ def read_journal(source, kind: int = KIND_COMMANDS) -> dict:
         segs = [seg]
         tail = ("<bytes>", seg.end, seg.damage) if seg.damage else None
     else:
-        if not os.path.isdir(source):
-            raise JournalError(f"{source} is not a journal directory")
+        require_directory(source)
         scan = scan_journal(source, kind)
         scan.raise_if_corrupt()
         segs, tail = scan.segments, scan.tail

@@ -7,8 +7,6 @@ the command journal). :func:`read_trades` gives them as one numpy array.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from matchcore._core import _flag_arg
@@ -34,14 +32,14 @@ def read_trades(path, *, allow_torn_tail: bool = True) -> np.ndarray:
     (1, 2, 3)
     """
     from matchcore.durability.errors import JournalError
-    from matchcore.durability.journal import refuse_bytes_dir
+    from matchcore.durability.journal import refuse_bytes_dir, require_directory
     allow_torn_tail = _flag_arg(allow_torn_tail, "allow_torn_tail")
     # bytes (a path, or a segment's data) as recovery refuses them, not a TypeError from
     # inside the scan
     refuse_bytes_dir(path)
-    if not os.path.isdir(path):
-        # as read_journal: not a FileNotFoundError/NotADirectoryError from inside the scan
-        raise JournalError(f"{path} is not a journal directory", str(path))
+    # as read_journal and recovery ("no journal directory X", "X is not a directory"): not a
+    # FileNotFoundError/NotADirectoryError from inside the scan
+    require_directory(path)
     scan = scan_journal(path, KIND_TRADES)
     scan.raise_if_corrupt()
     if scan.tail is not None and not allow_torn_tail:
