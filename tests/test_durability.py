@@ -135,6 +135,19 @@ def test_engine_journal_or_snapshot_dir_that_is_a_file_said_not_a_directory(tmp_
     assert afile.read_bytes() == b"data" and os.listdir(tmp_path) == ["file"]
 
 
+def test_engine_journal_or_snapshot_dir_that_is_a_dangling_symlink_refused(tmp_path):
+    # a symlink to nothing raised makedirs' "[Errno 17] File exists", as if existing were the
+    # fault; it is refused as a file there is, naming the link and where it points
+    link = tmp_path / "link"
+    os.symlink(tmp_path / "nowhere", link)
+    want = f"Not a directory \\(a symbolic link to {tmp_path / 'nowhere'}, which does not exist\\)"
+    for call in (lambda: mc.Engine(journal=link), lambda: mc.Engine(journal=link / "sub"),
+                 lambda: mc.Engine().snapshot(link)):
+        with pytest.raises(NotADirectoryError, match=want):
+            call()
+    assert os.listdir(tmp_path) == ["link"] and os.path.islink(link)
+
+
 def test_empty_journal_or_snapshot_path_refused_before_writing_into_the_cwd(tmp_path,
                                                                            monkeypatch):
     # "" was taken for the current directory by makedirs (abspath) and by the file names

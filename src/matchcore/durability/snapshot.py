@@ -194,8 +194,9 @@ def makedirs_durable(path) -> None:
     durable in its parent (fsync of the parent): a file fsynced in a new directory survives a
     power loss only if the directory's own name does, which nothing else syncs. A path that
     exists and is not a directory raises ``NotADirectoryError`` (not makedirs' "File exists"),
-    and an empty path ``FileNotFoundError``: made absolute it named the current directory, and
-    the caller's files, joined to "", went there."""
+    so does a symbolic link to nothing on the way, and an empty path ``FileNotFoundError``:
+    made absolute it named the current directory, and the caller's files, joined to "", went
+    there."""
     if not os.fspath(path):
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
     path = os.path.abspath(path)
@@ -204,6 +205,10 @@ def makedirs_durable(path) -> None:
     missing = []
     p = path
     while not os.path.isdir(p):
+        if os.path.islink(p):
+            # a symlink to nothing: makedirs raised "File exists", as if existing were the fault
+            raise NotADirectoryError(errno.ENOTDIR, f"{os.strerror(errno.ENOTDIR)} (a symbolic "
+                                     f"link to {os.readlink(p)}, which does not exist)", p)
         missing.append(p)
         parent = os.path.dirname(p)
         if parent == p:
