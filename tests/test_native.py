@@ -762,3 +762,18 @@ def test_native_replay_several_symbols_into_one_book_refused_naming_them(tmp_pat
     p1 = tmp_path / "one.mccmd"
     write_commands(p1, b)
     assert_events_equal(replay_commands(p1), OrderBook().process(b))
+
+
+@pytest.mark.parametrize("how", ["write_commands", "Recorder", "resume", "repair_journal"])
+def test_native_empty_path_refused_by_name_not_taken_for_the_current_directory(tmp_path,
+                                                                              monkeypatch, how):
+    # Path("") is ".": each said "Is a directory: '.'", of a directory nobody had named
+    from matchcore.native import repair_journal
+    monkeypatch.chdir(tmp_path)
+    call = {"write_commands": lambda: write_commands("", np.zeros(3, dtype=COMMAND_DTYPE)),
+            "Recorder": lambda: Recorder(OrderBook(), ""),
+            "resume": lambda: Recorder.resume(""),
+            "repair_journal": lambda: repair_journal("")}[how]
+    with pytest.raises(ValueError, match="^path: an empty path$"):
+        call()
+    assert list(tmp_path.iterdir()) == []

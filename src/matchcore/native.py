@@ -216,6 +216,7 @@ def repair_journal(path) -> NativeHeader:
     >>> repair_journal("session.mccmd").uncommitted_records  # doctest: +SKIP
     7
     """
+    _refuse_empty_path(path)
     if not read_header(path, committed=True).is_journal:  # a regular file: before opening it
         _refuse_not_journal(path, "repaired")
     remove_stale_temp_files(path)
@@ -398,6 +399,7 @@ def write_commands(path, commands, *, stp=None) -> int:
     import fcntl
 
     arr = np.ascontiguousarray(arr.astype(FILE_DTYPE, copy=False))
+    _refuse_empty_path(path)
     _refuse_directory_name(path)
     path = Path(path)
     # through a symlink its target is replaced and the link kept, as a Recorder does (the link
@@ -538,6 +540,12 @@ def _refuse_several_symbols(path, cmds) -> None:
                      f"`matchcore replay --format native {path}`, or "
                      f"cmds = read_commands(path); book.process(cmds[cmds['symbol'] == s]) "
                      f"for each symbol s")
+
+
+def _refuse_empty_path(path) -> None:
+    # "" is "." to Path: "Is a directory: '.'", of a directory nobody had named
+    if isinstance(path, (str, bytes)) and not path:
+        raise ValueError("path: an empty path")
 
 
 def _refuse_directory_name(path) -> None:
@@ -709,6 +717,7 @@ class Recorder(NoCopy):
         self._fsync = _flag_arg(fsync, "fsync")
         self._pid = os.getpid()
         self.book = book
+        _refuse_empty_path(path)
         _refuse_directory_name(path)
         self.path = Path(path)
         self.symbol = int(symbol)
@@ -739,6 +748,7 @@ class Recorder(NoCopy):
 
         >>> rec = Recorder.resume("session.mccmd")  # doctest: +SKIP
         """
+        _refuse_empty_path(path)
         if book is not None:
             _book_arg(book)
         if not read_header(path, committed=True).is_journal:  # a regular file: before opening it
