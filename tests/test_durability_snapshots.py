@@ -822,3 +822,20 @@ def test_recover_rewritten_fills_carry_their_command_journal_time(tmp_path):
     cmd_ts = dict(zip(idx["seq"].tolist(), idx["ts_ns"].tolist()))
     want = [cmd_ts[c] for c in got["cmd_seq"][keep:].tolist()]
     assert got["journal_ts_ns"][keep:].tolist() == want
+
+
+def test_recover_rewritten_fills_equal_live_ones_in_every_field_but_journal_time(tmp_path):
+    # what the README promises of fills recovery writes again: every field of the live run's,
+    # except journal_ts_ns, which is the command record's journal time where the live fill
+    # carries the trade journal's own clock reading, taken after the command was journaled
+    # (both CLOCK_REALTIME, which may step: their order is not asserted)
+    d, full, keep = _trade_tail_lost(tmp_path)
+    mc.Engine.recover(d).close()
+    got = mc.durability.read_trades(d)
+    for c in got.dtype.names:
+        if c != "journal_ts_ns":
+            assert np.array_equal(got[c], full[c]), c
+    idx = mc.durability.read_journal(d)["index"]
+    cmd_ts = dict(zip(idx["seq"].tolist(), idx["ts_ns"].tolist()))
+    live = [cmd_ts[c] for c in full["cmd_seq"][keep:].tolist()]
+    assert got["journal_ts_ns"][keep:].tolist() == live
