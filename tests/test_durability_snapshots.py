@@ -839,3 +839,73 @@ def test_recover_rewritten_fills_equal_live_ones_in_every_field_but_journal_time
     cmd_ts = dict(zip(idx["seq"].tolist(), idx["ts_ns"].tolist()))
     live = [cmd_ts[c] for c in full["cmd_seq"][keep:].tolist()]
     assert got["journal_ts_ns"][keep:].tolist() == live
+
+
+def _torn_trailing_segment(d, kind):
+    """A trailing segment file of ``kind`` whose creation was cut short (a torn header, nothing
+    valid): the file a writing recovery drops. Returns its path."""
+    last = inspect(d)["journals"]["commands" if kind == KIND_COMMANDS else "trades"]["last_seq"]
+    path = os.path.join(d, f"{_j.SEGMENT_PREFIX[kind]}-{last + 1}{_j.SEGMENT_SUFFIX[kind]}")
+    with open(path, "wb") as fh:
+        fh.write(b"\0" * 10)
+    return path
+
+
+def test_recover_readonly_reports_files_repair_would_drop_and_snapshots_it_would_set_aside(
+        tmp_path):
+    # read-only recovery (matchcore recover without --repair) left dropped_files and set_aside
+    # empty, and its summary named a dropped file only as a torn tail: an operator checking
+    # the directory first was not told that --repair deletes one file and renames another
+    d, snap = _journal_cut_behind_its_snapshot(tmp_path)
+    torn = _torn_trailing_segment(d, KIND_COMMANDS)
+    before = _files_and_sizes(d)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert _files_and_sizes(d) == before
+    assert ro.dropped_files == [] and ro.set_aside == [] and not ro.modified
+    assert ro.files_to_drop == [torn]
+    assert ro.snapshots_to_set_aside == [(snap, snap + ".unused")]
+    text = ro.summary()
+    assert (f"would drop 1 trailing file(s) with nothing valid (read-only: Engine.recover, "
+            f"matchcore recover --repair drop them): {os.path.basename(torn)}") in text
+    assert (f"would rename {os.path.basename(snap)} to {os.path.basename(snap)}.unused "
+            f"(read-only: Engine.recover, matchcore recover --repair rename it)") in text
+    assert "dropped 1" not in text and "renamed" not in text
+    rw = mc.Engine.recover(d)
+    rw.close()
+    rep = rw.recovery_report
+    assert rep.dropped_files == ro.files_to_drop and rep.set_aside == ro.snapshots_to_set_aside
+    assert rep.cut_bytes == ro.bytes_to_cut
+    assert rep.files_to_drop == [] and rep.snapshots_to_set_aside == [] and rep.bytes_to_cut == 0
+
+
+def test_recover_readonly_full_replay_reports_snapshots_repair_would_set_aside(tmp_path):
+    # snapshot=False read-only did not even look at the snapshots that --repair sets aside
+    d, snap = _journal_cut_behind_its_snapshot(tmp_path)
+    ro = mc.Engine.recover(d, snapshot=False, readonly=True).recovery_report
+    assert os.path.exists(snap)
+    assert ro.snapshots_to_set_aside == [(snap, snap + ".unused")]
+    assert "ahead" in ro.skipped_snapshots[0][1]
+    rw = mc.Engine.recover(d, snapshot=False)
+    rw.close()
+    assert rw.recovery_report.set_aside == ro.snapshots_to_set_aside
+
+
+def test_recover_readonly_reports_the_trade_bytes_repair_would_cut(tmp_path):
+    # fills of a command the command journal no longer holds: --repair cuts them from the
+    # trade journal (cut_bytes), read-only said nothing of it
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.submit(1, 2, mc.Side.SELL, 100, 2)
+    eng.submit(1, 3, mc.Side.SELL, 100, 2)
+    eng.close()
+    rec = read_journal(d)
+    os.truncate(_last_segment(d), int(rec["index"]["offset"][-1]))   # the last command lost
+    torn = _torn_trailing_segment(d, KIND_TRADES)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.bytes_to_cut == _j.TRADE_RECORD_DTYPE.itemsize and ro.files_to_drop == [torn]
+    rw = mc.Engine.recover(d)
+    rw.close()
+    assert rw.recovery_report.cut_bytes == ro.bytes_to_cut
+    assert rw.recovery_report.dropped_files == [torn]
+    assert len(read_trades(d)) == 1

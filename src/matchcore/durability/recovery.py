@@ -59,6 +59,12 @@ class RecoveryReport:
     # snapshot temporaries (snapshot-<seq>.mcs.tmp<pid>.<hex>) whose writer died before its rename
     removed_temporaries: list = field(default_factory=list)
     set_aside: list = field(default_factory=list)   # [(snapshot, new name)]: not of this journal
+    # read-only: what a recovery that may write files would cut (bytes), drop (segment files)
+    # and set aside ([(snapshot, new name)]), which it then reports as cut_bytes,
+    # dropped_files and set_aside
+    bytes_to_cut: int = 0
+    files_to_drop: list = field(default_factory=list)
+    snapshots_to_set_aside: list = field(default_factory=list)
     trades_kept_through: int = 0         # last command whose fills the trade journal held
     trades_rewritten: int = 0            # fill records written during replay
     # read-only: the fill records of commands after the snapshot that the trade journal lacks,
@@ -96,9 +102,18 @@ class RecoveryReport:
         if self.dropped_files:
             lines.append(f"  dropped {len(self.dropped_files)} trailing file(s) with nothing "
                          f"valid: {', '.join(os.path.basename(f) for f in self.dropped_files)}")
+        if self.files_to_drop:
+            lines.append(f"  would drop {len(self.files_to_drop)} trailing file(s) with nothing "
+                         f"valid (read-only: Engine.recover, matchcore recover --repair "
+                         f"drop them): "
+                         f"{', '.join(os.path.basename(f) for f in self.files_to_drop)}")
         for f, new in self.set_aside:
             lines.append(f"  renamed {os.path.basename(f)} to {os.path.basename(new)}: not a "
                          f"state of this journal (see above), kept for inspection")
+        for f, new in self.snapshots_to_set_aside:
+            lines.append(f"  would rename {os.path.basename(f)} to {os.path.basename(new)} "
+                         f"(read-only: Engine.recover, matchcore recover --repair rename it): "
+                         f"not a state of this journal (see above)")
         if self.removed_temporaries:
             lines.append(f"  removed {len(self.removed_temporaries)} stale snapshot temporary "
                          f"file(s) (a snapshot interrupted before its rename): "
@@ -410,8 +425,8 @@ def _start_state(cls, path, cscan, report, foreign, snapshot, readonly):
     if snapshot:
         eng, head, snap_file = _pick_snapshot(path, cscan, report, foreign, cls)
     else:
-        if not readonly:
-            _foreign_snapshots(path, cscan, report, foreign)
+        # (read-only too: it reports the ones a recovery that may write sets aside)
+        _foreign_snapshots(path, cscan, report, foreign)
         # the whole journal, from where it starts: a journal continuing a seed snapshot starts
         # from that state (replayed from an empty engine, it "diverged" at its first order);
         # so does a directory holding only its seed (no segment yet, no later snapshot: with
@@ -551,27 +566,44 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     # the state the replay starts from is the one the journal continues (before anything is
     # cut, renamed or written)
     _check_start(cscan, eng, start, path, report)
+    # what a recovery that may write files cuts, drops and renames: done below, or (read-only)
+    # reported as what it would do
+    cuts = []                                   # [(segment, size to cut it to)]
+    if cscan.tail is not None and cscan.segments:
+        last = cscan.segments[-1]
+        if last.end < last.size:
+            cuts.append((last, last.end))
+    drops = list(cscan.drop)
+    if tscan is not None:
+        keep = cut[0] if cut else (0 if tscan.segments else -1)
+        for k, seg in enumerate(tscan.segments):
+            if k > keep:
+                drops.append(seg.path)
+            elif k == keep:
+                size = cut[1] if cut else _j.SEG_HEADER
+                if size < seg.size:
+                    cuts.append((seg, size))
+        drops += tscan.drop
+    # Renamed, not deleted (they are the user's data), so that no later recovery can take
+    # them for a state of the journal this engine now writes.
+    aside = []
+    for f in foreign:
+        new = f + ".unused"
+        k = 1
+        while os.path.exists(new):
+            new, k = f"{f}.unused{k}", k + 1
+        aside.append((f, new))
     jc = jt = None
-    if not readonly:
+    if readonly:
+        report.bytes_to_cut = sum(seg.size - size for seg, size in cuts)
+        report.files_to_drop = drops
+        report.snapshots_to_set_aside = aside
+    else:
         # cut torn tails and drop files that hold nothing valid, then open the writers
-        if cscan.tail is not None and cscan.segments:
-            last = cscan.segments[-1]
-            if last.end < last.size:
-                report.cut_bytes += last.size - last.end
-                _truncate(last.path, last.end)
-        drops = list(cscan.drop)
-        if tscan is not None:
-            keep = cut[0] if cut else (0 if tscan.segments else -1)
-            for k, seg in enumerate(tscan.segments):
-                if k > keep:
-                    drops.append(seg.path)
-                elif k == keep:
-                    size = cut[1] if cut else _j.SEG_HEADER
-                    if size < seg.size:
-                        report.cut_bytes += seg.size - size
-                        _truncate(seg.path, size)
-                        seg.end = size
-            drops += tscan.drop
+        for seg, size in cuts:
+            report.cut_bytes += seg.size - size
+            _truncate(seg.path, size)
+            seg.end = size
         for f in drops:
             os.unlink(f)
         report.dropped_files = drops
@@ -579,15 +611,9 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         # engine without a journal may write a snapshot here without the LOCK)
         stale = remove_stale_temporaries(path, legacy=True)
         report.removed_temporaries = stale
-        # Renamed, not deleted (they are the user's data), so that no later recovery can take
-        # them for a state of the journal this engine now writes.
-        for f in foreign:
-            aside = f + ".unused"
-            k = 1
-            while os.path.exists(aside):
-                aside, k = f"{f}.unused{k}", k + 1
-            os.rename(f, aside)
-            report.set_aside.append((f, aside))
+        for f, new in aside:
+            os.rename(f, new)
+            report.set_aside.append((f, new))
         if foreign:
             fsync_dir(path)
         report.modified = bool(drops or stale or foreign) or report.cut_bytes > 0
