@@ -590,3 +590,58 @@ def test_cli_journal_inspect_exits_1_where_recover_refuses_the_start(capsys, jdi
     assert (json.loads(out)["path"] == str(d) if json_out else f"journal directory {d}" in out)
     assert code == 1 and err.count("\n") == 1
     assert err == rerr.replace("matchcore recover: ", "matchcore journal: ", 1)
+
+
+def _last_command_lost(tmp_path):
+    # three commands, the last (one fill) lost from the command journal: its fill, in the
+    # trade journal, belongs to no command any more
+    from matchcore.durability import read_journal
+    d = tmp_path / "lost"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.submit(1, 2, mc.Side.SELL, 100, 2)
+    eng.submit(1, 3, mc.Side.SELL, 100, 2)
+    eng.close()
+    rec = read_journal(d)
+    os.truncate(segment_files(d, KIND_COMMANDS)[-1][1], int(rec["index"]["offset"][-1]))
+    return d
+
+
+def test_cli_recover_no_trades_says_the_trade_journal_was_not_read_and_what_repair_cut(
+        capsys, tmp_path):
+    # read-only --no-trades said "trades: kept through command 0, ... last trade seq 0" of a
+    # trade journal it never read; --repair --no-trades said "kept through command 3, rewrote 0
+    # fills" and cut a fill without a word
+    from matchcore.durability import read_trades
+    d = _last_command_lost(tmp_path)
+    code, out, _ = run_cli(capsys, "recover", d, "--no-trades")
+    assert code == 0 and "trades: trade journal not read (trades=False)" in out
+    assert "kept through command 0" not in out and "last trade seq 0" not in out
+    code, out, _ = run_cli(capsys, "recover", d, "--no-trades", "--json", "-")
+    rep = json.loads(out)["report"]
+    assert rep["trades_kept_through"] is None and rep["last_trade_seq"] is None
+    assert len(read_trades(d)) == 2
+    code, out, _ = run_cli(capsys, "recover", d, "--no-trades", "--repair")
+    assert code == 0 and len(read_trades(d)) == 1
+    line = [ln for ln in out.splitlines() if ln.startswith("  trades:")][0]
+    assert line == ("  trades: capture off (trades=False); trade journal kept through command 3, "
+                    "last trade seq 1, cut 1 fill record(s) of commands after it")
+
+
+def test_cli_recover_says_how_many_fills_repair_cuts_from_the_trade_journal(capsys, tmp_path):
+    # with trades read, the summary said nothing of the fill it cut (that of a command the
+    # command journal lost); read-only, nothing of the fill a repair cuts
+    from matchcore.durability import read_trades
+    d = _last_command_lost(tmp_path)
+    code, out, _ = run_cli(capsys, "recover", d)
+    assert code == 0 and len(read_trades(d)) == 2
+    assert ("1 fill record(s) of commands after it to cut (read-only: Engine.recover, "
+            "matchcore recover --repair cut them)") in out
+    code, out, _ = run_cli(capsys, "recover", d, "--json", "-")
+    rep = json.loads(out)["report"]
+    assert rep["trades_to_cut"] == 1 and rep["trades_cut"] == 0
+    code, out, _ = run_cli(capsys, "recover", d, "--repair", "--json", "-")
+    rep = json.loads(out)["report"]
+    assert rep["trades_to_cut"] == 0 and rep["trades_cut"] == 1
+    assert len(read_trades(d)) == 1

@@ -65,7 +65,12 @@ class RecoveryReport:
     bytes_to_cut: int = 0
     files_to_drop: list = field(default_factory=list)
     snapshots_to_set_aside: list = field(default_factory=list)
-    trades_kept_through: int = 0         # last command whose fills the trade journal held
+    trade_capture: bool = True           # False: recovered with trades=False
+    # last command whose fills the trade journal held; None: the trade journal was not read
+    # (trades=False read-only, or no trade journal or a corrupt one)
+    trades_kept_through: int | None = 0
+    trades_cut: int = 0                  # fill records cut from the trade journal after it
+    trades_to_cut: int = 0               # read-only: those a writing recovery would cut
     trades_rewritten: int = 0            # fill records written during replay
     # read-only: the fill records of commands after the snapshot that the trade journal lacks,
     # which a recovery that may write files writes again (its trades_rewritten)
@@ -77,7 +82,7 @@ class RecoveryReport:
     # read-only: the missing fills are not lost, a recovery that may write files replays the
     # whole journal and writes them again
     trades_rewritable: bool = False
-    last_trade_seq: int = 0
+    last_trade_seq: int | None = 0       # None: the trade journal was not read
     state_hash: int = 0
     synced_files: int = 0                # journal segments fdatasync'ed before journaling on
     modified: bool = False               # files were cut, dropped, removed or renamed
@@ -121,8 +126,20 @@ class RecoveryReport:
         done = (f"{self.trades_to_rewrite} fills to rewrite (read-only: Engine.recover, "
                 f"matchcore recover --repair write them)" if self.trades_to_rewrite else
                 f"rewrote {self.trades_rewritten} fills")
-        lines.append(f"  trades: kept through command {self.trades_kept_through}, {done}, "
-                     f"last trade seq {self.last_trade_seq}")
+        cut = (f", cut {self.trades_cut} fill record(s) of commands after it"
+               if self.trades_cut else
+               f", {self.trades_to_cut} fill record(s) of commands after it to cut (read-only: "
+               f"Engine.recover, matchcore recover --repair cut them)"
+               if self.trades_to_cut else "")
+        if self.trades_kept_through is None:
+            lines.append("  trades: trade journal not read (trades=False)")
+        elif not self.trade_capture:
+            lines.append(f"  trades: capture off (trades=False); trade journal kept through "
+                         f"command {self.trades_kept_through}, last trade seq "
+                         f"{self.last_trade_seq}{cut}")
+        else:
+            lines.append(f"  trades: kept through command {self.trades_kept_through}, {done}, "
+                         f"last trade seq {self.last_trade_seq}{cut}")
         if self.trades_missing and self.trades_rewritable:
             lines.append(f"  WARNING: {self.trades_missing} fill record(s) before the snapshot "
                          f"are missing from the trade journal; a recovery that may write files "
@@ -377,7 +394,7 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
     record_events = _flag_arg(record_events, "record_events")
     check_journal_options(fsync, trades, writers=not readonly, **journal_options)
     _require_start(path)
-    report = RecoveryReport(path, readonly=readonly)
+    report = RecoveryReport(path, readonly=readonly, trade_capture=trades)
     # the lock first: no other engine may append while this one reads, cuts and takes over
     lock_fd = None if readonly else lock_directory(path)
     try:
@@ -562,6 +579,8 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                 report.trades_kept_through = cut[2] if cut else 0
             else:
                 tscan = None
+        if tscan is None:
+            report.trades_kept_through = report.last_trade_seq = None
 
     # the state the replay starts from is the one the journal continues (before anything is
     # cut, renamed or written)
@@ -569,6 +588,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     # what a recovery that may write files cuts, drops and renames: done below, or (read-only)
     # reported as what it would do
     cuts = []                                   # [(segment, size to cut it to)]
+    trades_cut = 0                              # fill records among them
     if cscan.tail is not None and cscan.segments:
         last = cscan.segments[-1]
         if last.end < last.size:
@@ -579,10 +599,13 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         for k, seg in enumerate(tscan.segments):
             if k > keep:
                 drops.append(seg.path)
+                trades_cut += seg.records
             elif k == keep:
                 size = cut[1] if cut else _j.SEG_HEADER
                 if size < seg.size:
                     cuts.append((seg, size))
+                    trades_cut += seg.records - (size - _j.SEG_HEADER) // \
+                        _j.TRADE_RECORD_DTYPE.itemsize
         drops += tscan.drop
     # Renamed, not deleted (they are the user's data), so that no later recovery can take
     # them for a state of the journal this engine now writes.
@@ -598,7 +621,9 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         report.bytes_to_cut = sum(seg.size - size for seg, size in cuts)
         report.files_to_drop = drops
         report.snapshots_to_set_aside = aside
+        report.trades_to_cut = trades_cut
     else:
+        report.trades_cut = trades_cut
         # cut torn tails and drop files that hold nothing valid, then open the writers
         for seg, size in cuts:
             report.cut_bytes += seg.size - size
