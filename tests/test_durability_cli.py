@@ -645,3 +645,26 @@ def test_cli_recover_says_how_many_fills_repair_cuts_from_the_trade_journal(caps
     rep = json.loads(out)["report"]
     assert rep["trades_to_cut"] == 0 and rep["trades_cut"] == 1
     assert len(read_trades(d)) == 1
+
+
+def test_cli_journal_inspect_creation_cut_short_lists_no_file_recovery_would_drop(capsys,
+                                                                                tmp_path):
+    # beside "recovery refuses the directory", inspect listed the cut-short segment under
+    # "trailing segment(s) with nothing valid", the line of files recovery drops: recovery
+    # drops nothing there, it refuses the directory
+    from matchcore.durability import inspect
+    d = tmp_path / "j"
+    d.mkdir()
+    (d / "journal-00000000000000000001.mcj").write_bytes(bytes(10))
+    (d / "trades-00000000000000000001.mct").write_bytes(b"")
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 1 and "creation was cut short" in out
+    assert "trailing segment(s) with nothing valid" not in out
+    code, out, _ = run_cli(capsys, "journal", "inspect", d, "--json", "-")
+    assert code == 1
+    assert json.loads(out)["journals"]["commands"]["dropped_segments"] == []
+    assert inspect(d)["journals"]["commands"]["dropped_segments"] == []
+    with pytest.raises(mc.durability.JournalError, match="creation was cut short"):
+        mc.Engine.recover(d)
+    assert {"journal-00000000000000000001.mcj",
+            "trades-00000000000000000001.mct"} <= set(os.listdir(d))       # nothing dropped

@@ -614,7 +614,9 @@ def _inspect_alone(fpath, kind, first, after):
 def inspect(path) -> dict:
     """A journal directory's summary for people and tools: per kind, the segments (records,
     first/last seq, bytes, damage, and ``start_state_hash``: the state hash of the engine the
-    segment's records continue when its header records it, else None), the last seq, the damage found, and the snapshots. Never
+    segment's records continue when its header records it, else None), the last seq, the damage found
+    (``dropped_segments``: the trailing files recovery drops; none for a journal whose creation
+    was cut short, which recovery refuses), and the snapshots. Never
     raises for damage (it is reported). With corruption, ``last_seq`` and the record counts
     stop at it; every segment file is still listed, those from the corrupt one on scanned on
     their own (``after_corruption``). A ``path`` that is no directory raises
@@ -664,4 +666,8 @@ def inspect(path) -> dict:
         except (SnapshotFileError, OSError) as exc:  # reported: inspect describes damage
             out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
                                      "valid": False, "error": str(exc)})
+    if not out["snapshots"] and creation_leftovers(path):
+        # a creation cut short: recovery refuses the directory, it drops no file
+        for j in out["journals"].values():
+            j["dropped_segments"] = []
     return out
