@@ -278,6 +278,34 @@ def test_recovery_stale_snapshot_temporary_removed_reported_as_such(tmp_path):
     assert "nothing valid" not in rep.summary()
 
 
+def test_recovery_readonly_reports_the_stale_snapshot_temporaries_repair_would_remove(
+        tmp_path):
+    # read-only recovery said nothing of the temporaries a repair removes: an operator checking
+    # the directory before --repair was not told that files would be deleted
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.close()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)                               # a pid whose process is gone
+    start = snapshot_bytes(mc.Engine())[0][:40]
+    legacy = d / "snapshot-00000000000000000001.mcs.tmp"
+    dead = d / f"snapshot-00000000000000000001.mcs.tmp{pid}.0123abcd"
+    live = d / f"snapshot-00000000000000000001.mcs.tmp{os.getpid()}.0123abcd"
+    for f in (legacy, dead, live):
+        f.write_bytes(start)
+    before = _files_and_sizes(d)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert _files_and_sizes(d) == before and ro.removed_temporaries == []
+    assert sorted(ro.temporaries_to_remove) == sorted([str(legacy), str(dead)])
+    assert ("would remove 2 stale snapshot temporary file(s) (read-only: Engine.recover, "
+            "matchcore recover --repair remove them)") in ro.summary()
+    rep = mc.Engine.recover(d).recovery_report
+    assert sorted(rep.removed_temporaries) == sorted(ro.temporaries_to_remove)
+    assert rep.temporaries_to_remove == [] and live.exists()
+
+
 def test_recovery_empty_dir_raises_and_creates_no_lock(tmp_path):
     with pytest.raises(JournalError, match="nothing to recover"):
         mc.Engine.recover(tmp_path)

@@ -75,7 +75,7 @@ def new_locked(path, *, exclusive: bool = False, mode: int = 0o666) -> tuple[int
 
 
 def remove_dead(directory, pattern: re.Pattern, magic: bytes, *,
-                whole=None) -> list[str]:
+                whole=None, remove: bool = True) -> list[str]:
     """Remove the entries of ``directory`` whose name matches ``pattern`` (group 1: the pid of
     the writer that made them) and whose writer is gone; returns the names removed.
 
@@ -84,7 +84,8 @@ def remove_dead(directory, pattern: re.Pattern, magic: bytes, *,
     a symlink), empty or starting with ``magic`` or a part of it (``whole``, if given, is
     called with the file's descriptor and size and must return True too); and its ``flock`` can
     be taken, so no live writer holds it. Anything that cannot be opened, checked or removed is
-    left alone. O(entries in the directory)."""
+    left alone. ``remove=False`` removes nothing and returns the names it would remove.
+    O(entries in the directory)."""
     try:
         entries = os.listdir(directory)
     except OSError:
@@ -98,12 +99,12 @@ def remove_dead(directory, pattern: re.Pattern, magic: bytes, *,
         if pid == os.getpid() or not pid_gone(pid):
             continue
         tmp = os.path.join(directory, entry)
-        if _remove_if_dead(tmp, magic, whole):
+        if _remove_if_dead(tmp, magic, whole, remove):
             removed.append(entry)
     return removed
 
 
-def _remove_if_dead(tmp, magic, whole=None) -> bool:
+def _remove_if_dead(tmp, magic, whole=None, remove=True) -> bool:
     try:
         fd = os.open(tmp, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -116,7 +117,8 @@ def _remove_if_dead(tmp, magic, whole=None) -> bool:
             return False
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)     # refused: a live writer's
         if names(tmp, st):
-            os.unlink(tmp)
+            if remove:
+                os.unlink(tmp)
             return True
     except OSError:
         pass

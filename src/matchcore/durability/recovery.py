@@ -65,6 +65,7 @@ class RecoveryReport:
     bytes_to_cut: int = 0
     files_to_drop: list = field(default_factory=list)
     snapshots_to_set_aside: list = field(default_factory=list)
+    temporaries_to_remove: list = field(default_factory=list)   # read-only: removed_temporaries
     trade_capture: bool = True           # False: recovered with trades=False
     # last command whose fills the trade journal held; None: the trade journal was not read
     # (trades=False read-only, or no trade journal or a corrupt one)
@@ -123,6 +124,11 @@ class RecoveryReport:
             lines.append(f"  removed {len(self.removed_temporaries)} stale snapshot temporary "
                          f"file(s) (a snapshot interrupted before its rename): "
                          f"{', '.join(os.path.basename(f) for f in self.removed_temporaries)}")
+        if self.temporaries_to_remove:
+            lines.append(f"  would remove {len(self.temporaries_to_remove)} stale snapshot "
+                         f"temporary file(s) (read-only: Engine.recover, matchcore recover "
+                         f"--repair remove them): "
+                         f"{', '.join(os.path.basename(f) for f in self.temporaries_to_remove)}")
         done = (f"{self.trades_to_rewrite} fills to rewrite (read-only: Engine.recover, "
                 f"matchcore recover --repair write them)" if self.trades_to_rewrite else
                 f"rewrote {self.trades_rewritten} fills")
@@ -622,6 +628,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         report.files_to_drop = drops
         report.snapshots_to_set_aside = aside
         report.trades_to_cut = trades_cut
+        report.temporaries_to_remove = remove_stale_temporaries(path, legacy=True, remove=False)
     else:
         report.trades_cut = trades_cut
         # cut torn tails and drop files that hold nothing valid, then open the writers

@@ -164,20 +164,22 @@ _TEMP = re.compile(r"snapshot-[0-9]+\.mcs\.tmp([0-9]+)\.[0-9a-f]{8}")
 _LEGACY_TEMP = re.compile(r"snapshot-[0-9]+\.mcs\.tmp")
 
 
-def remove_stale_temporaries(path, *, legacy: bool = False) -> list[str]:
+def remove_stale_temporaries(path, *, legacy: bool = False, remove: bool = True) -> list[str]:
     """Remove the temporary files of snapshot writers that died before their rename from
     directory ``path`` (``snapshot-<seq>.mcs.tmp<pid>.<hex>``); returns their paths. Only files
     whose process is gone, that hold a snapshot's first bytes (or none) and whose lock can be
     taken are removed: never a live writer's (see :mod:`matchcore._tempfiles`). ``legacy``:
     also ``snapshot-<seq>.mcs.tmp`` of earlier versions (no pid, no lock; recovery removes them
-    under the directory's LOCK). O(entries in the directory)."""
+    under the directory's LOCK). ``remove=False`` (read-only recovery) removes nothing and
+    returns the paths it would remove. O(entries in the directory)."""
     from matchcore import _tempfiles
 
-    removed = [os.path.join(path, n) for n in _tempfiles.remove_dead(path, _TEMP, MAGIC)]
+    removed = [os.path.join(path, n) for n in _tempfiles.remove_dead(path, _TEMP, MAGIC,
+                                                                      remove=remove)]
     if legacy:
         for name in sorted(os.listdir(path)):
             if _LEGACY_TEMP.fullmatch(name) and _tempfiles._remove_if_dead(
-                    os.path.join(path, name), MAGIC):
+                    os.path.join(path, name), MAGIC, remove=remove):
                 removed.append(os.path.join(path, name))
     return removed
 
