@@ -909,3 +909,27 @@ def test_recover_readonly_reports_the_trade_bytes_repair_would_cut(tmp_path):
     assert rw.recovery_report.cut_bytes == ro.bytes_to_cut
     assert rw.recovery_report.dropped_files == [torn]
     assert len(read_trades(d)) == 1
+
+
+def test_recover_readonly_last_trade_seq_is_the_one_repair_reports(tmp_path):
+    # the trade journal gone and the command segments before the snapshot deleted: read-only
+    # said "N fills to rewrite, last trade seq 0" where --repair writes them after the
+    # snapshot's trade seq and says "rewrote N fills, last trade seq <that + N>"
+    steps, cmds = make_flow(3, 1500)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps[:1000], cmds)
+    eng.snapshot()
+    apply_steps(eng, steps[1000:], cmds)
+    eng.close()
+    segs = segment_files(d, KIND_COMMANDS)
+    keep = max(i for i, (first, _) in enumerate(segs) if first <= eng.journal_seq - 500)
+    assert keep > 0
+    for _, f in segs[:keep] + segment_files(d, KIND_TRADES):
+        os.unlink(f)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    rw = mc.Engine.recover(d)
+    rw.close()
+    rep = rw.recovery_report
+    assert rep.trades_rewritten == ro.trades_to_rewrite > 0 and ro.trades_missing > 0
+    assert ro.last_trade_seq == rep.last_trade_seq == read_trades(d)["seq"][-1]
+    assert f"last trade seq {rep.last_trade_seq}" in ro.summary()

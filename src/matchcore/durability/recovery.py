@@ -728,6 +728,10 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             report.trades_rewritten = jt.next_seq - next_trade
             report.last_trade_seq = jt.next_seq - 1
             jt.sync()
+        elif fills is not None:
+            # read-only: the last trade seq once the fills to rewrite are written after those
+            # kept, as a writing recovery reports it (it said 0 where no trade was kept)
+            report.last_trade_seq = next_trade - 1 + int(fills[0])
         elif cut:
             report.last_trade_seq = cut[3]
         if fills is not None:
