@@ -684,6 +684,28 @@ def test_inspect_missing_or_file_path_raises_journalerror_as_recovery(tmp_path):
         inspect(missing)
 
 
+@pytest.mark.parametrize("readonly", [False, True])
+def test_recover_trade_segments_alone_said_without_command_journal_not_without_journal(
+        tmp_path, readonly):
+    # a directory holding only its trade journal was "nothing to recover (no journal, no
+    # snapshot)", as if it held none, while inspect lists that journal's records
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.submit(1, 2, mc.Side.SELL, 100, 5)
+    eng.close()
+    for _, f in segment_files(d, KIND_COMMANDS):
+        os.unlink(f)
+    with pytest.raises(JournalError, match=f"^{d}: nothing to recover \\(no command journal, "
+                                           f"only the trade journal; no snapshot\\)$"):
+        mc.Engine.recover(d, readonly=readonly)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(JournalError, match=f"^{empty}: nothing to recover \\(no journal, no "
+                                           f"snapshot\\)$"):
+        mc.Engine.recover(empty, readonly=readonly)
+
+
 def _command_flow(eng, first_id, n):
     cmds = np.zeros(n, dtype=mc.COMMAND_DTYPE)
     cmds["symbol"] = 1

@@ -420,7 +420,11 @@ def holds_journal(path) -> bool:
 
 def _require_start(path) -> None:
     if not holds_journal(path):
-        raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
+        # trade segments alone (kept apart from their command journal) are a journal: "no
+        # journal" contradicted inspect, which lists their records
+        what = ("no command journal, only the trade journal; no snapshot"
+                if segment_files(path, KIND_TRADES) else "no journal, no snapshot")
+        raise JournalError(f"{path}: nothing to recover ({what})", path)
 
 
 def check_start(path) -> None:
