@@ -865,7 +865,7 @@ def test_recover_readonly_reports_files_repair_would_drop_and_snapshots_it_would
     assert ro.files_to_drop == [torn]
     assert ro.snapshots_to_set_aside == [(snap, snap + ".unused")]
     text = ro.summary()
-    assert (f"would drop 1 trailing file(s) with nothing valid (read-only: Engine.recover, "
+    assert (f"would drop 1 trailing file(s) with nothing to keep (read-only: Engine.recover, "
             f"matchcore recover --repair drop them): {os.path.basename(torn)}") in text
     assert (f"would rename {os.path.basename(snap)} to {os.path.basename(snap)}.unused "
             f"(read-only: Engine.recover, matchcore recover --repair rename it)") in text
@@ -933,3 +933,25 @@ def test_recover_readonly_last_trade_seq_is_the_one_repair_reports(tmp_path):
     assert rep.trades_rewritten == ro.trades_to_rewrite > 0 and ro.trades_missing > 0
     assert ro.last_trade_seq == rep.last_trade_seq == read_trades(d)["seq"][-1]
     assert f"last trade seq {rep.last_trade_seq}" in ro.summary()
+
+
+def test_recover_summary_does_not_call_dropped_trade_segments_of_cut_commands_empty(tmp_path):
+    # the command journal's last segments lost: the trade segments holding only their fills
+    # are dropped, and the summary said "dropped 1 trailing file(s) with nothing valid" of a
+    # file full of valid fill records
+    steps, cmds = make_flow(5, 3000)
+    eng, d = journaled(tmp_path, segment_bytes=16384)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    for _, f in segment_files(d, KIND_COMMANDS)[-3:]:
+        os.unlink(f)
+    last = segment_files(d, KIND_TRADES)[-1][1]
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    rw = mc.Engine.recover(d)
+    rw.close()
+    rep = rw.recovery_report
+    assert ro.files_to_drop == rep.dropped_files == [last] and rep.trades_cut > 0
+    for r, verb in ((ro, "would drop"), (rep, "dropped")):
+        line = [ln for ln in r.summary().splitlines() if verb in ln][0]
+        assert "nothing valid" not in line and "with nothing to keep" in line
+        assert os.path.basename(last) in line

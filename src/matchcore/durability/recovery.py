@@ -55,7 +55,9 @@ class RecoveryReport:
     torn_tail: tuple | None = None       # command journal: (segment, offset, reason)
     trades_torn_tail: tuple | None = None
     cut_bytes: int = 0                   # bytes cut from torn tails (both journals)
-    dropped_files: list = field(default_factory=list)   # journal segments with nothing valid
+    # journal segments with nothing valid, and trade segments wholly after the trade journal's
+    # cut (fills of commands the command journal does not hold, or not complete)
+    dropped_files: list = field(default_factory=list)
     # snapshot temporaries (snapshot-<seq>.mcs.tmp<pid>.<hex>) whose writer died before its rename
     removed_temporaries: list = field(default_factory=list)
     set_aside: list = field(default_factory=list)   # [(snapshot, new name)]: not of this journal
@@ -105,12 +107,13 @@ class RecoveryReport:
                 lines.append(f"  {label}: torn tail in {os.path.basename(tail[0])} at offset "
                              f"{tail[1]} ({tail[2]}): "
                              f"{'left in place (read-only)' if self.readonly else 'cut'}")
+        # (nothing valid, or, in the trade journal, only fills of commands cut away)
         if self.dropped_files:
             lines.append(f"  dropped {len(self.dropped_files)} trailing file(s) with nothing "
-                         f"valid: {', '.join(os.path.basename(f) for f in self.dropped_files)}")
+                         f"to keep: {', '.join(os.path.basename(f) for f in self.dropped_files)}")
         if self.files_to_drop:
             lines.append(f"  would drop {len(self.files_to_drop)} trailing file(s) with nothing "
-                         f"valid (read-only: Engine.recover, matchcore recover --repair "
+                         f"to keep (read-only: Engine.recover, matchcore recover --repair "
                          f"drop them): "
                          f"{', '.join(os.path.basename(f) for f in self.files_to_drop)}")
         for f, new in self.set_aside:
