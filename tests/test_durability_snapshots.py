@@ -845,7 +845,7 @@ def _torn_trailing_segment(d, kind):
     """A trailing segment file of ``kind`` whose creation was cut short (a torn header, nothing
     valid): the file a writing recovery drops. Returns its path."""
     last = inspect(d)["journals"]["commands" if kind == KIND_COMMANDS else "trades"]["last_seq"]
-    path = os.path.join(d, f"{_j.SEGMENT_PREFIX[kind]}-{last + 1}{_j.SEGMENT_SUFFIX[kind]}")
+    path = os.path.join(d, f"{_j.SEGMENT_PREFIX[kind]}-{last + 1:020d}{_j.SEGMENT_SUFFIX[kind]}")
     with open(path, "wb") as fh:
         fh.write(b"\0" * 10)
     return path
@@ -955,3 +955,19 @@ def test_recover_summary_does_not_call_dropped_trade_segments_of_cut_commands_em
         line = [ln for ln in r.summary().splitlines() if verb in ln][0]
         assert "nothing valid" not in line and "with nothing to keep" in line
         assert os.path.basename(last) in line
+
+
+def test_recover_summary_says_a_torn_header_segment_was_dropped_not_cut(tmp_path):
+    # a trailing segment whose header is torn is deleted, yet the summary said of it "torn
+    # tail in <file> at offset 0 (torn segment header): cut", as if the file were still there
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    torn = _torn_trailing_segment(d, KIND_COMMANDS)
+    rw = mc.Engine.recover(d)
+    rw.close()
+    rep = rw.recovery_report
+    assert rep.dropped_files == [torn] and rep.cut_bytes == 0 and not os.path.exists(torn)
+    line = [ln for ln in rep.summary().splitlines() if "torn tail" in ln][0]
+    assert line.endswith(": dropped") and "cut" not in line

@@ -104,9 +104,11 @@ class RecoveryReport:
                      f"config records")
         for label, tail in (("journal", self.torn_tail), ("trades", self.trades_torn_tail)):
             if tail:
+                # a segment whose header is torn is dropped (listed below), not cut
+                done = ("left in place (read-only)" if self.readonly else
+                        "dropped" if tail[0] in self.dropped_files else "cut")
                 lines.append(f"  {label}: torn tail in {os.path.basename(tail[0])} at offset "
-                             f"{tail[1]} ({tail[2]}): "
-                             f"{'left in place (read-only)' if self.readonly else 'cut'}")
+                             f"{tail[1]} ({tail[2]}): {done}")
         # (nothing valid, or, in the trade journal, only fills of commands cut away)
         if self.dropped_files:
             lines.append(f"  dropped {len(self.dropped_files)} trailing file(s) with nothing "
