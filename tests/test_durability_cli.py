@@ -668,3 +668,23 @@ def test_cli_journal_inspect_creation_cut_short_lists_no_file_recovery_would_dro
         mc.Engine.recover(d)
     assert {"journal-00000000000000000001.mcj",
             "trades-00000000000000000001.mct"} <= set(os.listdir(d))       # nothing dropped
+
+
+def test_cli_journal_inspect_torn_header_segment_said_dropped_not_cut(capsys, tmp_path):
+    # a trailing segment with a torn header is deleted by recovery, yet inspect said "torn
+    # tail: <file> at offset 0 (torn segment header): recovery cuts it"
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    torn = f"journal-{eng.journal_seq + 1:020d}.mcj"
+    (d / torn).write_bytes(bytes(10))
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 0
+    assert f"torn tail: {torn} at offset 0 (torn segment header): recovery drops it" in out
+    assert "recovery cuts it" not in out
+    rec = mc.Engine.recover(d)
+    rec.close()
+    rep = rec.recovery_report
+    assert rep.dropped_files == [str(d / torn)] and rep.cut_bytes == 0

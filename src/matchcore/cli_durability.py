@@ -182,8 +182,10 @@ def _inspect(args) -> int:
                   f"journal there (recovery refuses the directory)")
         elif j["torn_tail"]:
             t = j["torn_tail"]
+            # a segment whose header is torn is deleted, not cut
+            done = "drops" if t["file"] in j["dropped_segments"] else "cuts"
             print(f"  torn tail: {t['file']} at offset {t['offset']} ({t['reason']}): "
-                  f"recovery cuts it")
+                  f"recovery {done} it")
         if j["corrupt"]:
             c = j["corrupt"]
             bad = True
