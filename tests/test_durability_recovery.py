@@ -766,3 +766,22 @@ def test_recovery_of_segments_without_a_recorded_size_takes_the_default(tmp_path
     assert eng.state_hash() == live
     assert eng.journal.segment_bytes == 64 << 20
     eng.close()
+
+
+def test_inspect_snapshot_whose_name_and_content_differ_reported_invalid_as_recovery_skips(
+        tmp_path):
+    # a snapshot renamed to another seq: recovery skips it ("file name says seq 3, content
+    # 2"), but inspect listed it as valid, under its content's seq, the name's seq lost
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    snap = eng.snapshot()
+    eng.submit(1, 2, mc.Side.BUY, 101, 5)
+    eng.close()
+    renamed = os.path.join(d, "snapshot-00000000000000000003.mcs")
+    os.rename(snap, renamed)
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.skipped_snapshots == [(renamed, "file name says seq 3, content 2")]
+    info = inspect(d)["snapshots"]
+    assert info == [{"file": os.path.basename(renamed), "seq": 3, "valid": False,
+                     "error": "file name says seq 3, content 2"}]

@@ -661,6 +661,12 @@ def inspect(path) -> dict:
     for seq, fpath in list_snapshots(path):
         try:
             head = read_snapshot_header(fpath)
+            if head["seq"] != seq:
+                # recovery skips it: listed as valid, under its content's seq, it looked usable
+                out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
+                                         "valid": False, "error": f"file name says seq {seq}, "
+                                                                  f"content {head['seq']}"})
+                continue
             out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
                                      "valid": True, **head})
         except (SnapshotFileError, OSError) as exc:  # reported: inspect describes damage
