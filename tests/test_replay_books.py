@@ -588,7 +588,7 @@ def test_replayer_snapshot_depth_beyond_record_limit_raises_value_error_naming_i
         with pytest.raises(ValueError, match="snapshot_depth"):
             make(snapshot_depth=bad, snapshot_every=100)
     assert snapshot_dtype(MAX_SNAPSHOT_DEPTH).itemsize <= 2**31 - 1
-    make(snapshot_depth=MAX_SNAPSHOT_DEPTH)
+    make(snapshot_depth=MAX_SNAPSHOT_DEPTH, snapshot_every=100)
     assert make(snapshot_depth=3, snapshot_every=10).snapshots().dtype == snapshot_dtype(3)
 
 

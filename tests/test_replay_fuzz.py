@@ -42,8 +42,9 @@ def _check(buf: bytes, infer: bool, rng: random.Random) -> None:
         assert str(fed.value) == str(e)
         buf = _SYSTEM_EVENT + buf
         d = itch._decode_buffer(memoryview(buf), infer)
-    r = itch.Replayer(infer_lengths=infer, snapshot_every=rng.choice([0, 7, 100]),
-                      snapshot_depth=3)
+    every = rng.choice([0, 7, 100])
+    r = itch.Replayer(infer_lengths=infer, snapshot_every=every,
+                      snapshot_depth=3 if every else None)
     n = r.feed(buf)
     assert 0 <= n <= len(buf)
     s = r.finish(buf[n:])

@@ -2,6 +2,8 @@
 depend on one another, and the arguments of their methods."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import matchcore.itch as itch
@@ -103,3 +105,28 @@ def test_replayer_later_feed_is_data_whatever_its_bytes():
     # past the start, bytes are the stream's: framed (a bad length prefix), never refused
     r.feed(b"DBN\x02" + bytes(60))
     assert r.stats["bad_lengths"] >= 1
+
+
+def _dbn(**kw):
+    from matchcore.feeds.dbn import DbnReplayer
+    return DbnReplayer(**kw)
+
+
+@pytest.mark.parametrize("make", [itch.Replayer, _dbn], ids=["itch", "dbn"])
+@pytest.mark.parametrize("depth", [3, 10])
+def test_replayer_snapshot_depth_without_a_cadence_refused(make, depth):
+    # accepted and ignored: no snapshot was ever taken, while the command refuses --depth alone
+    with pytest.raises(ValueError, match=re.escape(
+            f"snapshot_depth={depth} needs snapshot_every or snapshot_every_ns")):
+        make(snapshot_depth=depth)
+    with pytest.raises(ValueError, match=re.escape(
+            f"snapshot_depth={depth} needs snapshot_every or snapshot_every_ns")):
+        make(snapshot_depth=depth, snapshot_every=0, snapshot_every_ns=0)
+
+
+@pytest.mark.parametrize("make", [itch.Replayer, _dbn], ids=["itch", "dbn"])
+def test_replayer_snapshot_depth_default_is_10_levels(make):
+    from matchcore._sinks import snapshot_dtype
+    assert make().snapshots().dtype == snapshot_dtype(10)
+    assert make(snapshot_every=5).snapshots().dtype == snapshot_dtype(10)
+    assert make(snapshot_every_ns=5, snapshot_depth=3).snapshots().dtype == snapshot_dtype(3)

@@ -32,11 +32,13 @@ cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot
                            str unit) except -1:
     # The options of both replayers, checked when one is made: integers as the books take them,
     # each named when refused (C int64 parameters truncated a float), snapshots every ``unit``
-    # or every ns but not both, at least one level deep, and a book capacity a book can have
+    # or every ns but not both, at least one level deep and given only with one of them, and a
+    # book capacity a book can have
     # (refused before the feed makes its first book, not then).
     o.every = mc_i64_arg(snapshot_every, "snapshot_every")
     o.every_ns = mc_i64_arg(snapshot_every_ns, "snapshot_every_ns")
-    o.depth = mc_i64_arg(snapshot_depth, "snapshot_depth")
+    # None: the default, 10 (told apart from a value given, which needs a cadence)
+    o.depth = 10 if snapshot_depth is None else mc_i64_arg(snapshot_depth, "snapshot_depth")
     o.capacity = mc_capacity_arg(book_capacity, "book_capacity")
     o.until_ns = -1
     if until_ns is not None:
@@ -57,6 +59,10 @@ cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot
         raise ValueError(f"snapshot_depth must be at most {MAX_SNAPSHOT_DEPTH:,} (a snapshot "
                          f"record of 48 bytes a level must fit in 2**31 - 1 bytes), "
                          f"got {o.depth}")
+    if snapshot_depth is not None and not o.every and not o.every_ns:
+        # the depth of snapshots never taken: accepted, it was ignored
+        raise ValueError(f"snapshot_depth={o.depth} needs snapshot_every or snapshot_every_ns: "
+                         f"without a cadence no snapshot is taken")
     return 0
 
 

@@ -482,7 +482,8 @@ def _replay(args) -> int:
         # book --symbol does
         r = itch.replay_file(path, progress=update, symbols=symbols,
                              snapshot_every=args.snapshot_every,
-                             snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth,
+                             snapshot_every_ns=args.snapshot_every_ns,
+                             snapshot_depth=args.depth if args.depth_given else None,
                              infer_lengths=args.infer_lengths, on_chunk=on_chunk,
                              **hooks.replay_options)
     except KeyboardInterrupt:

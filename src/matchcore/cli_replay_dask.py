@@ -27,7 +27,8 @@ def _options(args) -> dict:
     if args.committed:
         raise ValueError("--committed applies to one native command file (a Recorder journal)")
     opts = {"snapshot_every": args.snapshot_every, "snapshot_every_ns": args.snapshot_every_ns,
-            "snapshot_depth": args.depth}
+            # given only with a cadence (check_snapshot_options), else the default
+            "snapshot_depth": args.depth if args.depth_given else None}
     if args.symbols is not None:
         from matchcore._symfilter import split_symbols
 

@@ -56,7 +56,8 @@ def replay_dbn_cli(args, path: Path) -> int:
     try:
         r = replay_dbn(path, progress=update, symbols=symbols,
                        snapshot_every=args.snapshot_every,
-                       snapshot_every_ns=args.snapshot_every_ns, snapshot_depth=args.depth,
+                       snapshot_every_ns=args.snapshot_every_ns,
+                       snapshot_depth=args.depth if args.depth_given else None,
                        on_chunk=lambda rep: seen or seen.append(rep))
     except ImportError as e:          # the dbn extra is not installed
         return extra_missing("replay", e)

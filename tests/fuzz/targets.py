@@ -86,7 +86,8 @@ def _replay_whole(buf: bytes, flags: int):
 
     r = itch.Replayer(
         infer_lengths=bool(flags & ITCH_INFER),
-        snapshot_every=5 if flags & ITCH_SNAPSHOTS else 0, snapshot_depth=3,
+        snapshot_every=5 if flags & ITCH_SNAPSHOTS else 0,
+        snapshot_depth=3 if flags & ITCH_SNAPSHOTS else None,
         callback=callback if flags & ITCH_CALLBACK else None,
         callback_every=3 if flags & ITCH_CALLBACK else None,
         symbols=["AAPL", "1"] if flags & ITCH_FILTER else None)

@@ -22,7 +22,7 @@ class DbnReplayer:
         ts_out: bool = False,
         snapshot_every: int = 0,
         snapshot_every_ns: int = 0,
-        snapshot_depth: int = 10,
+        snapshot_depth: int | None = None,
         until_ns: int | None = None,
         record_tob: bool = True,
         record_trades: bool = True,

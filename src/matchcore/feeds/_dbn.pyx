@@ -547,7 +547,7 @@ def _several(symbol, numbers, ids, pubs):
 # Bound by matchcore._core._Params so that a wrong argument names DbnReplayer, not __cinit__;
 # the docstring's first lines are the same list, for inspect.signature and help().
 _DBN_PARAMS = _Params("DbnReplayer", (("names", None), ("symbols", None)), (
-    ("ts_out", False), ("snapshot_every", 0), ("snapshot_every_ns", 0), ("snapshot_depth", 10),
+    ("ts_out", False), ("snapshot_every", 0), ("snapshot_every_ns", 0), ("snapshot_depth", None),
     ("until_ns", None), ("record_tob", True), ("record_trades", True), ("tob_on_last", True),
     ("partition", None), ("max_books", MAX_BOOKS - 1), ("book_capacity", 64)))
 
@@ -556,7 +556,7 @@ _DBN_PARAMS = _Params("DbnReplayer", (("names", None), ("symbols", None)), (
 @cython.no_gc_clear
 cdef class DbnReplayer:
     """DbnReplayer(names=None, symbols=None, *, ts_out=False, snapshot_every=0,
-        snapshot_every_ns=0, snapshot_depth=10, until_ns=None, record_tob=True,
+        snapshot_every_ns=0, snapshot_depth=None, until_ns=None, record_tob=True,
         record_trades=True, tob_on_last=True, partition=None, max_books=65535,
         book_capacity=64)
 --
@@ -582,7 +582,9 @@ cdef class DbnReplayer:
     Parameters (all but ``names`` and ``symbols`` keyword-only): ``names``, ``symbols`` (names
     or instrument ids to keep; None = all),
     ``ts_out`` (records carry an 8-byte send timestamp: from the metadata), ``snapshot_every``
-    (records) / ``snapshot_every_ns`` and ``snapshot_depth`` (levels), ``until_ns`` (stop before
+    (records) / ``snapshot_every_ns`` and ``snapshot_depth`` (levels; default 10, which None
+    stands for; given without either cadence, ValueError: no snapshot would be taken),
+    ``until_ns`` (stop before
     the first record received later; ``done`` is then True and later ``feed()`` calls consume
     nothing: it does not mean that the input ended), ``record_tob`` / ``record_trades``, ``tob_on_last``
     (read the top of book only after F_LAST records; default True), ``partition=(k, n)``

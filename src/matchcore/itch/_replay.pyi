@@ -24,7 +24,7 @@ class Replayer:
         *,
         snapshot_every: int = 0,
         snapshot_every_ns: int = 0,
-        snapshot_depth: int = 10,
+        snapshot_depth: int | None = None,
         infer_lengths: bool = False,
         callback: Callable[[str, OrderBook, int], object] | None = None,
         callback_symbols: Iterable[str | int] | None = None,

@@ -628,7 +628,7 @@ cdef str _name(const locinfo* li, int L):
 # Bound by matchcore._core._Params so that a wrong argument names Replayer, not __cinit__;
 # the docstring's first lines are the same list, for inspect.signature and help().
 _REPLAYER_PARAMS = _Params("Replayer", (("symbols", None),), (
-    ("snapshot_every", 0), ("snapshot_every_ns", 0), ("snapshot_depth", 10),
+    ("snapshot_every", 0), ("snapshot_every_ns", 0), ("snapshot_depth", None),
     ("infer_lengths", False), ("callback", None), ("callback_symbols", None),
     ("callback_every", None), ("callback_on_tob", False), ("until_ns", None),
     ("record_tob", True), ("record_trades", True), ("book_capacity", 64), ("record_l2", False),
@@ -638,7 +638,7 @@ _REPLAYER_PARAMS = _Params("Replayer", (("symbols", None),), (
 # no tp_clear: __dealloc__ needs self._books to unhook the books from the busy byte
 @cython.no_gc_clear
 cdef class Replayer:
-    """Replayer(symbols=None, *, snapshot_every=0, snapshot_every_ns=0, snapshot_depth=10,
+    """Replayer(symbols=None, *, snapshot_every=0, snapshot_every_ns=0, snapshot_depth=None,
         infer_lengths=False, callback=None, callback_symbols=None, callback_every=None,
         callback_on_tob=False, until_ns=None, record_tob=True, record_trades=True,
         book_capacity=64, record_l2=False, partition=None)
@@ -656,7 +656,8 @@ cdef class Replayer:
     keeps locate N whatever it is named then, as a stock directory message may name it NAME
     later, and :meth:`book` takes the label while locate N is named NAME),
     ``snapshot_every`` (messages) / ``snapshot_every_ns`` (exchange time) and
-    ``snapshot_depth`` (levels) for depth snapshots, ``infer_lengths`` (take each length from
+    ``snapshot_depth`` (levels; default 10, which None stands for; given without either
+    cadence, ValueError: no snapshot would be taken) for depth snapshots, ``infer_lengths`` (take each length from
     the type byte, for files written with zero prefixes), ``callback(symbol, book, ts_ns)``
     called between compiled chunks for ``callback_symbols`` every ``callback_every`` messages
     touching that symbol (default 1000, which None stands for) and, with ``callback_on_tob``,
