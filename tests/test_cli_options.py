@@ -807,3 +807,21 @@ def test_cli_replay_lobster_publish_or_metrics_refused_before_replay_even_empty_
                         + option)
     assert rc == 1 and out == ""
     assert err == "matchcore replay: error: --metrics-port and --publish work with ITCH replays\n"
+
+
+@pytest.mark.parametrize("outs", [["--plot", "P"], ["--out", "O", "--plot", "P"]],
+                         ids=["plot", "out-and-plot"])
+def test_cli_replay_dump_book_in_the_plot_directory_it_makes_written(capsys, tmp_path, outs):
+    # --plot makes its directory as --out does, yet a file output there was refused ("no
+    # directory D") when D did not exist before the run, where --out D was accepted
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    argv = [str(tmp_path / "new" / v) if v in ("O", "P") else v for v in outs]
+    plot = tmp_path / "new" / "P"
+    rc, _, err = _run(capsys, ["replay", str(day), *argv, "--dump-book",
+                               str(plot / "book.csv"), "--no-progress"])
+    assert rc == 0, err
+    assert (plot / "book.csv").read_text().count("\n") > 1
+    assert any(p.suffix == ".png" for p in plot.iterdir())

@@ -369,14 +369,15 @@ def refuse_directory_name(option: str, value: str) -> None:
                          f"file")
 
 
-def check_output_file(option: str, value: str, inputs=(), describe=None, made=None) -> None:
+def check_output_file(option: str, value: str, inputs=(), describe=None, made=()) -> None:
     """Refuse, before any work, an output file that can never be written or would replace
     what the command reads: a directory, one of ``inputs`` (written beside it and renamed over
     it, the input was gone with exit status 0; ``describe(input)`` words it, default "the
     input file ..."), a missing directory or a file as its directory (each found only after
     the work, its report printed), a new file where no file can be made (a read-only mount).
-    Its directory is not made, but may be ``made``: the
-    directory another output of the command makes (replay's --out), checked as that output.
+    Its directory is not made, but may be one of ``made``: the
+    directories other outputs of the command make (replay's --out and --plot), checked as
+    those outputs.
     ``ValueError`` naming ``option``. O(len(inputs))."""
     path = Path(value)
     if path.is_dir():
@@ -387,7 +388,7 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=No
         what = describe(src) if describe is not None else f"the input file {src}"
         raise ValueError(f"{option} {value}: is {what}, which it would replace")
     if not path.parent.exists():
-        if made is not None and os.path.abspath(path.parent) == os.path.abspath(made):
+        if any(os.path.abspath(path.parent) == os.path.abspath(d) for d in made):
             return
         raise ValueError(f"{option} {value}: no directory {path.parent}")
     if not path.parent.is_dir():

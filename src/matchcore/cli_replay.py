@@ -107,7 +107,7 @@ def _refuse_unwritable_outputs(args) -> None:
             want_dir = False            # book --plot is one PNG
         if not want_dir:
             check_output_file(name, value, _input_files(args) if value != "-" else (),
-                              _describe_input, made=getattr(args, "out", None))
+                              _describe_input, made=_made_directories(args))
             continue
         if path.exists() and not path.is_dir():
             raise ValueError(f"{name} {value}: exists and is not a directory")
@@ -118,6 +118,14 @@ def _refuse_unwritable_outputs(args) -> None:
         if not parent.is_dir():
             raise ValueError(f"{name} {value}: {parent} is not a directory")
         refuse_unwritable_directory(name, value, parent)
+
+
+def _made_directories(args) -> list:
+    """The directories the command makes for its outputs (replay's --out and --plot; book
+    --plot is one PNG), in which a file output may be named before they exist."""
+    if args.command != "replay":
+        return []
+    return [d for d in (getattr(args, "out", None), getattr(args, "plot", None)) if d]
 
 
 def _refuse_empty_paths(args) -> None:
@@ -185,9 +193,9 @@ def dump_output(args):
         args.dump_stream.flush()
     else:
         parent = Path(args.dump_book).parent
-        if getattr(args, "out", None) and not parent.exists() and \
-                os.path.abspath(parent) == os.path.abspath(args.out):
-            # the directory --out makes, whose files are written after this one
+        if not parent.exists() and any(os.path.abspath(parent) == os.path.abspath(d)
+                                       for d in _made_directories(args)):
+            # a directory --out or --plot makes, whose files are written after this one
             parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(args.dump_book, newline="") as f:
             yield f
