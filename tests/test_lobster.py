@@ -682,3 +682,25 @@ def test_lobster_verify_counts_messages_from_one_as_readme_does(tiny):
     assert lines[-2].endswith("; first disagreement: message 7 (index 6), bid level 2: "
                               "book (0, 0), file (9800, 40)"), lines[-2]
     assert lines[-1].endswith("; first failure at message 10 (index 9)"), lines[-1]
+
+
+@pytest.mark.parametrize("which", ["message_csv", "orderbook_csv", "read_messages",
+                                   "read_orderbook"])
+@pytest.mark.parametrize("bad", ["slash", "empty"])
+def test_lobster_path_with_trailing_separator_or_empty_refused(tmp_path, which, bad):
+    # "x.csv/" names a directory: through Path the separator was dropped and the file x.csv
+    # read; "" is "." to Path: "Is a directory: '.'", of a directory nobody had named
+    msg, ob = tmp_path / "m.csv", tmp_path / "o.csv"
+    msg.write_text("".join(REAL_MSG.read_text().splitlines(True)[:20]))
+    ob.write_text("".join(REAL_OB.read_text().splitlines(True)[:20]))
+    name = "path" if which.startswith("read_") else which
+    given = {"message_csv": msg, "read_messages": msg}.get(which, ob)
+    given = str(given) + "/" if bad == "slash" else ""
+    expect = (f"{name}: {given} names a directory (it ends with /), not a file"
+              if bad == "slash" else f"{name}: an empty path")
+    run = {"message_csv": lambda: replay_lobster(given, str(ob)),
+           "orderbook_csv": lambda: replay_lobster(str(msg), given),
+           "read_messages": lambda: read_messages(given),
+           "read_orderbook": lambda: read_orderbook(given)}[which]
+    with pytest.raises(ValueError, match=re.escape(expect)):
+        run()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import resource
 import signal
 import struct
@@ -777,3 +778,17 @@ def test_native_empty_path_refused_by_name_not_taken_for_the_current_directory(t
     with pytest.raises(ValueError, match="^path: an empty path$"):
         call()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("read", [read_commands, read_header, replay_commands],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("bad", ["slash", "empty"])
+def test_native_read_path_with_trailing_separator_or_empty_refused(tmp_path, read, bad):
+    # "x.mccmd/" names a directory: through Path the separator was dropped and the file
+    # x.mccmd read; "" is "." to Path, a directory nobody had named
+    p, _ = _valid_file(tmp_path)
+    given = str(p) + "/" if bad == "slash" else ""
+    expect = (f"path: {given} names a directory (it ends with /), not a file"
+              if bad == "slash" else "path: an empty path")
+    with pytest.raises(ValueError, match=re.escape(expect)):
+        read(given)

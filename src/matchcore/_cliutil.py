@@ -361,6 +361,17 @@ def names_a_directory(path) -> bool:
     return isinstance(path, str) and path.endswith((os.sep, os.altsep or os.sep))
 
 
+def refuse_unusable_name(path, where: str) -> None:
+    """``ValueError`` (its message led by ``where``, e.g. ``"path: "``) for an input file named
+    ``""`` or ``day.itch/``: "" is "." to :class:`~pathlib.Path` ("Is a directory: '.'", of a
+    directory nobody named), and through it the separator was dropped and the file of that
+    name read. O(1)."""
+    if isinstance(path, str) and not path:
+        raise ValueError(f"{where}an empty path")
+    if names_a_directory(path):
+        raise ValueError(f"{where}{path} names a directory (it ends with {os.sep}), not a file")
+
+
 def refuse_directory_name(option: str, value: str) -> None:
     """``ValueError`` naming ``option`` for an output file given as ``out/``: written as the
     file ``out``, it was not where the command said it was."""

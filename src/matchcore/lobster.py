@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from matchcore._cliutil import refuse_unusable_name
 from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, foreign_format
 from matchcore._core import OrderBook, _flag_arg
 from matchcore._lobster import COUNTER_NAMES, SEED_BASE, replay as _replay, seed_id, transitions
@@ -317,6 +318,7 @@ def read_messages(path) -> LobsterMessages:
 
     >>> m = read_messages("AAPL_2012-06-21_34200000_57600000_message_10.csv")  # doctest: +SKIP
     """
+    refuse_unusable_name(path, "path: ")
     text, skip = _load_csv(path, 6, dtype=str)
 
     def fail(row, col, why):
@@ -392,6 +394,7 @@ def read_orderbook(path) -> np.ndarray:
     """Read a LOBSTER orderbook CSV as an int64 array (rows, 4 * levels), every field checked
     (whole numbers, sizes >= 0, a positive price for every level with shares; ValueError
     naming the line and field). O(rows * levels)."""
+    refuse_unusable_name(path, "path: ")
     a, skip = _load_csv(path, 4)
     return _check_orderbook(a, str(path), skip)
 
@@ -446,6 +449,10 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
     """
     # before a file is read or the book touched (a truth test took verify="no" for True)
     verify = _flag_arg(verify, "verify")
+    if not isinstance(message_csv, LobsterMessages):
+        refuse_unusable_name(message_csv, "message_csv: ")
+    if orderbook_csv is not None and not isinstance(orderbook_csv, np.ndarray):
+        refuse_unusable_name(orderbook_csv, "orderbook_csv: ")
     if isinstance(message_csv, LobsterMessages):
         msgs = message_csv
         # before any rule or the book: a shorter column was read past its end by the

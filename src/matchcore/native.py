@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, TIF
+from matchcore._cliutil import refuse_unusable_name
 from matchcore._magic import GZIP_MAGIC, NATIVE_MAGIC
 from matchcore._core import OrderBook, _flag_arg
 from matchcore._nocopy import NoCopy
@@ -117,6 +118,7 @@ def read_header(path, *, committed: bool = False) -> NativeHeader:
     1000000
     """
     committed = _flag_arg(committed, "committed")
+    refuse_unusable_name(path, "path: ")
     path = Path(path)
     with _open_read(path) as f:
         return _read_header(f, path, committed)
@@ -478,6 +480,7 @@ def read_commands(path, *, committed: bool = False) -> np.ndarray:
 def _read_mapped(path, committed: bool = False) -> tuple[NativeHeader, np.ndarray]:
     # the header and the records it counts, of one open file
     committed = _flag_arg(committed, "committed")
+    refuse_unusable_name(path, "path: ")
     path = Path(path)
     with _open_read(path) as f:
         hdr = _read_header(f, path, committed)

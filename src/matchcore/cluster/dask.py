@@ -135,7 +135,9 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
     locates with ``locate % n == k``; for ITCH, ``(-1, n)`` keeps no book at all.
     O(bytes of the file).
     """
-    _refuse_unusable_name(path, "path: ")
+    from matchcore._cliutil import refuse_unusable_name
+
+    refuse_unusable_name(path, "path: ")
     path = Path(path)
     fmt = fmt or detect_format(path)
     t0 = time.perf_counter()
@@ -315,11 +317,11 @@ def _check(paths, options):
         # iterated, "day0.itch" was the files "d", "a", "y", ...: "no such file: d"
         raise TypeError(f"paths is a list of files, not a single path ({paths!r}): "
                         f"write [{paths!r}]")
-    from matchcore._cliutil import first_repeat
+    from matchcore._cliutil import first_repeat, refuse_unusable_name
 
     paths = list(paths)
     for p in paths:
-        _refuse_unusable_name(p, "paths: ")
+        refuse_unusable_name(p, "paths: ")
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no files to replay")
@@ -337,17 +339,6 @@ def _check(paths, options):
     if "partition" in options:
         raise TypeError("partition is given to each task by split, not as an option")
     return paths
-
-
-def _refuse_unusable_name(path, where: str) -> None:
-    # "day.itch/" names a directory: through Path the separator was dropped and the file of
-    # that name read; "" is "." to Path: "Is a directory: '.'", of a directory nobody named
-    from matchcore._cliutil import names_a_directory
-
-    if isinstance(path, str) and not path:
-        raise ValueError(f"{where}an empty path")
-    if names_a_directory(path):
-        raise ValueError(f"{where}{path} names a directory (it ends with {os.sep}), not a file")
 
 
 def _refuse_own_descriptors(paths) -> None:
