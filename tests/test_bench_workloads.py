@@ -375,3 +375,19 @@ def test_workload_save_name_ending_in_a_separator_refused_nothing_written(tmp_pa
         getattr(w, method)(str(tmp_path / "dir") + "/")
     assert exc.value.errno == errno.EISDIR and exc.value.filename == str(tmp_path / "dir") + "/"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("method", ["save", "save_native"])
+@pytest.mark.parametrize("name", ["", "."])
+def test_workload_save_empty_name_refused_as_a_directory_nothing_written(tmp_path, monkeypatch,
+                                                                       method, name):
+    # "" and "." are the current directory to Path: save failed with pathlib's
+    # "PosixPath('.') has an empty name", not the refusal save gives a directory's name
+    import errno
+
+    monkeypatch.chdir(tmp_path)
+    w = W.generate("standard", 100, seed=1)
+    with pytest.raises(IsADirectoryError) as exc:
+        getattr(w, method)(name)
+    assert exc.value.errno == errno.EISDIR and exc.value.filename == name
+    assert list(tmp_path.iterdir()) == []

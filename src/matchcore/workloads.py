@@ -60,7 +60,9 @@ class Workload:
     def save(self, path) -> Path:
         """Write the workload to ``path`` (a ``.npz`` of two ``.npy`` arrays plus parameters;
         ``.npz`` is appended to a name without it), through a temporary file renamed when
-        complete: an interrupted save leaves the old file or none.
+        complete: an interrupted save leaves the old file or none. A ``path`` ending with a
+        separator (``"dir/"``) or naming no file (``""``, ``"."``) raises
+        ``IsADirectoryError``.
 
         >>> w = generate("standard", 100, seed=1)
         >>> import tempfile, os; d = tempfile.mkdtemp()
@@ -84,8 +86,8 @@ class Workload:
     def save_native(self, prefix) -> tuple[Path, Path]:
         """Write ``<prefix>.setup.mccmd`` and ``<prefix>.flow.mccmd`` in matchcore's native command
         format (:mod:`matchcore.native`; replay with ``matchcore replay FILE --format native``).
-        A ``prefix`` ending with a separator (``"dir/"``) raises ``IsADirectoryError``, as
-        :meth:`save`. Raises ``ImportError`` in a build without :mod:`matchcore.native`. O(n)
+        A ``prefix`` ending with a separator (``"dir/"``) or naming no file (``""``, ``"."``)
+        raises ``IsADirectoryError``, as :meth:`save`. Raises ``ImportError`` in a build without :mod:`matchcore.native`. O(n)
         bytes written."""
         from matchcore import native
 
@@ -112,10 +114,11 @@ class Workload:
 
 def _refuse_directory_name(path) -> None:
     # "dir/" names a directory: through Path the slash was dropped and "dir.npz" (or
-    # "dir.setup.mccmd") written
+    # "dir.setup.mccmd") written; "" and "." are the current directory, a name Path has no
+    # file name in ("PosixPath('.') has an empty name")
     from matchcore._cliutil import names_a_directory
 
-    if names_a_directory(path):
+    if names_a_directory(path) or not Path(path).name:
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
 
 
