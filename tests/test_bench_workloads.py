@@ -391,3 +391,21 @@ def test_workload_save_empty_name_refused_as_a_directory_nothing_written(tmp_pat
         getattr(w, method)(name)
     assert exc.value.errno == errno.EISDIR and exc.value.filename == name
     assert list(tmp_path.iterdir()) == []
+
+
+def test_workload_load_finds_what_save_wrote_under_the_same_name(tmp_path):
+    # save("w") writes w.npz (and returns that path), but load("w") looked for "w" and raised
+    # FileNotFoundError: the name given to save could not be given to load
+    w = _gen("standard", n=900)
+    for name in (tmp_path / "w", str(tmp_path / "v"), tmp_path / "u.npz"):
+        w.save(name)
+        back = W.Workload.load(name)
+        assert np.array_equal(back.setup, w.setup) and np.array_equal(back.flow, w.flow)
+        assert back.name == w.name and back.params == w.params
+
+
+def test_workload_load_name_ending_in_a_separator_refused(tmp_path):
+    # the name save refuses: through Path the slash was dropped and "dir.npz" read
+    _gen("standard", n=900).save(tmp_path / "dir")
+    with pytest.raises(IsADirectoryError):
+        W.Workload.load(str(tmp_path / "dir") + "/")

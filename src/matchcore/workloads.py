@@ -77,7 +77,7 @@ class Workload:
         # literal_eval refuses (a file written that could not be read back)
         meta = np.array(repr(_plain({"name": self.name, "params": self.params,
                                      "stats": self.stats})))
-        path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        path = _npz_path(path)
         # complete or not there (the old file kept), as the .mccmd files of save_native
         with atomic_output(path, "wb") as f:
             np.savez(f, setup=self.setup, flow=self.flow, meta=meta)
@@ -101,15 +101,24 @@ class Workload:
 
     @classmethod
     def load(cls, path) -> "Workload":
-        """Read a workload written by :meth:`save`."""
+        """Read a workload written by :meth:`save`, under the name given to it (``.npz`` is
+        appended to a name without it, as :meth:`save` does; a name it refuses raises the
+        same ``IsADirectoryError``). O(size of the file)."""
         import ast
 
+        _refuse_directory_name(path)
+        path = _npz_path(Path(path))
         with np.load(path, allow_pickle=False) as z:
             meta = ast.literal_eval(str(z["meta"]))
             setup, flow = z["setup"], z["flow"]
         if setup.dtype != COMMAND_DTYPE or flow.dtype != COMMAND_DTYPE:
             raise ValueError(f"{path}: not a matchcore workload (arrays are not COMMAND_DTYPE)")
         return cls(meta["name"], setup, flow, meta["params"], meta["stats"])
+
+
+def _npz_path(path: Path) -> Path:
+    # the file save() writes for, and load() reads for, the name given
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
 def _refuse_directory_name(path) -> None:
