@@ -704,3 +704,16 @@ def test_lobster_path_with_trailing_separator_or_empty_refused(tmp_path, which, 
            "read_orderbook": lambda: read_orderbook(given)}[which]
     with pytest.raises(ValueError, match=re.escape(expect)):
         run()
+
+
+@pytest.mark.parametrize("with_orderbook", [True, False], ids=["orderbook", "no-orderbook"])
+def test_lobster_levels_without_verify_refused(tiny, with_orderbook):
+    # levels is the depth verify compares: without verify=True it was accepted and ignored
+    # (nothing compared, r.levels None)
+    _, _, m, o = tiny
+    with pytest.raises(ValueError, match=re.escape("levels=1 needs verify=True")):
+        replay_lobster(m, o if with_orderbook else None, levels=1)
+    with pytest.raises(ValueError, match=re.escape("levels=1 needs verify=True")):
+        replay_lobster(m, o if with_orderbook else None, verify=False, levels=1)
+    assert replay_lobster(m, o, verify=True, levels=1).levels == 1
+    assert replay_lobster(m, o).levels is None

@@ -441,7 +441,8 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
     without it the book starts empty and every reference to an earlier order is unresolved.
     ``verify=True`` (needs ``orderbook_csv``) compares, after every message, the top ``levels``
     levels of both sides (price and size) with the orderbook row, and checks every transition
-    (row k-1 + message k = row k); ``levels=None`` uses every level of the file. The messages
+    (row k-1 + message k = row k); ``levels=None`` uses every level of the file (given
+    without ``verify=True``, ValueError: nothing would be compared). The messages
     run in one compiled loop; verification adds O(levels) per message.
 
     >>> r = replay_lobster("AAPL_..._message_10.csv", "AAPL_..._orderbook_10.csv", verify=True)  # doctest: +SKIP
@@ -497,6 +498,10 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
         if levels <= 0 or (file_levels is not None and levels > file_levels):
             raise ValueError(f"levels must be {'1..' + str(file_levels) if file_levels else '>= 1'}"
                              f", got {levels}")
+        if not verify:
+            # the depth verify compares: without it, accepted and ignored
+            raise ValueError(f"levels={levels} needs verify=True (it is the number of levels "
+                             f"verify compares with the orderbook file)")
     if book is None:
         book = OrderBook(capacity=max(1024, len(msgs) // 4))
 
