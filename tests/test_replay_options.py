@@ -130,3 +130,14 @@ def test_replayer_snapshot_depth_default_is_10_levels(make):
     assert make().snapshots().dtype == snapshot_dtype(10)
     assert make(snapshot_every=5).snapshots().dtype == snapshot_dtype(10)
     assert make(snapshot_every_ns=5, snapshot_depth=3).snapshots().dtype == snapshot_dtype(3)
+
+
+def test_dbn_replayer_tob_on_last_false_without_record_tob_refused():
+    # tob_on_last says when the top of book is recorded: with record_tob=False nothing is,
+    # and tob_on_last=False was accepted and ignored
+    with pytest.raises(ValueError, match=re.escape(
+            "tob_on_last=False needs record_tob=True")):
+        _dbn(record_tob=False, tob_on_last=False)
+    assert len(_dbn(record_tob=False).tob()) == 0
+    assert len(_dbn(record_tob=False, tob_on_last=True).tob()) == 0
+    assert len(_dbn(tob_on_last=False).tob()) == 0

@@ -587,7 +587,8 @@ cdef class DbnReplayer:
     ``until_ns`` (stop before
     the first record received later; ``done`` is then True and later ``feed()`` calls consume
     nothing: it does not mean that the input ended), ``record_tob`` / ``record_trades``, ``tob_on_last``
-    (read the top of book only after F_LAST records; default True), ``partition=(k, n)``
+    (read the top of book only after F_LAST records; default True; False with
+    ``record_tob=False`` raises ValueError: no top of book is recorded), ``partition=(k, n)``
     (keep only instruments with ``instrument_id % n == k``: n replayers with k = 0..n-1 split a
     file's instruments between them; every counter is either counted before the filter, so equal
     in all n, or only for kept books, so the n sum to the whole replay's), ``max_books`` (book
@@ -626,6 +627,10 @@ cdef class DbnReplayer:
         cdef bint c_rec_tob = mc_bool_arg(record_tob, "record_tob")
         cdef bint c_rec_trades = mc_bool_arg(record_trades, "record_trades")
         cdef bint c_tob_on_last = mc_bool_arg(tob_on_last, "tob_on_last")
+        if not c_tob_on_last and not c_rec_tob:
+            # when the top of book is recorded: with none recorded, accepted and ignored
+            raise ValueError("tob_on_last=False needs record_tob=True: it says when the top of "
+                             "book is recorded, and record_tob=False records none")
         cdef sk_options o
         sk_replay_options(&o, snapshot_every, snapshot_every_ns, snapshot_depth, book_capacity,
                           until_ns, "records")
