@@ -378,19 +378,22 @@ def test_workload_save_name_ending_in_a_separator_refused_nothing_written(tmp_pa
 
 
 @pytest.mark.parametrize("method", ["save", "save_native"])
-@pytest.mark.parametrize("name", ["", "."])
-def test_workload_save_empty_name_refused_as_a_directory_nothing_written(tmp_path, monkeypatch,
-                                                                       method, name):
+@pytest.mark.parametrize("name", ["", ".", "..", "sub/.."])
+def test_workload_save_name_of_no_file_refused_as_a_directory_nothing_written(
+        tmp_path, monkeypatch, method, name):
     # "" and "." are the current directory to Path: save failed with pathlib's
-    # "PosixPath('.') has an empty name", not the refusal save gives a directory's name
+    # "PosixPath('.') has an empty name", not the refusal save gives a directory's name;
+    # "sub/.." is the directory above sub, and "sub/...npz" was written
     import errno
 
-    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
     w = W.generate("standard", 100, seed=1)
     with pytest.raises(IsADirectoryError) as exc:
         getattr(w, method)(name)
     assert exc.value.errno == errno.EISDIR and exc.value.filename == name
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [tmp_path / "sub"]
+    assert list((tmp_path / "sub").iterdir()) == []
 
 
 def test_workload_load_finds_what_save_wrote_under_the_same_name(tmp_path):

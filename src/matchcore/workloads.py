@@ -61,7 +61,7 @@ class Workload:
         """Write the workload to ``path`` (a ``.npz`` of two ``.npy`` arrays plus parameters;
         ``.npz`` is appended to a name without it), through a temporary file renamed when
         complete: an interrupted save leaves the old file or none. A ``path`` ending with a
-        separator (``"dir/"``) or naming no file (``""``, ``"."``) raises
+        separator (``"dir/"``) or naming no file (``""``, ``"."``, ``".."``) raises
         ``IsADirectoryError``.
 
         >>> w = generate("standard", 100, seed=1)
@@ -86,9 +86,9 @@ class Workload:
     def save_native(self, prefix) -> tuple[Path, Path]:
         """Write ``<prefix>.setup.mccmd`` and ``<prefix>.flow.mccmd`` in matchcore's native command
         format (:mod:`matchcore.native`; replay with ``matchcore replay FILE --format native``).
-        A ``prefix`` ending with a separator (``"dir/"``) or naming no file (``""``, ``"."``)
-        raises ``IsADirectoryError``, as :meth:`save`. Raises ``ImportError`` in a build without :mod:`matchcore.native`. O(n)
-        bytes written."""
+        A ``prefix`` ending with a separator (``"dir/"``) or naming no file (``""``, ``"."``,
+        ``".."``) raises ``IsADirectoryError``, as :meth:`save`. Raises ``ImportError`` in a
+        build without :mod:`matchcore.native`. O(n) bytes written."""
         from matchcore import native
 
         _refuse_directory_name(prefix)
@@ -124,10 +124,11 @@ def _npz_path(path: Path) -> Path:
 def _refuse_directory_name(path) -> None:
     # "dir/" names a directory: through Path the slash was dropped and "dir.npz" (or
     # "dir.setup.mccmd") written; "" and "." are the current directory, a name Path has no
-    # file name in ("PosixPath('.') has an empty name")
+    # file name in ("PosixPath('.') has an empty name"), and "dir/.." the one above dir
+    # ("dir/...npz" was written)
     from matchcore._cliutil import names_a_directory
 
-    if names_a_directory(path) or not Path(path).name:
+    if names_a_directory(path) or Path(path).name in ("", ".."):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
 
 
