@@ -970,3 +970,25 @@ def test_publisher_compressed_buffer_refused_saying_a_buffer_is_read_plain():
                             "MoldUDP64Publisher reads a buffer of plain ITCH 5.0 (a file may be "
                             "gzip'd); decompress it first")
     assert MoldUDP64Publisher(data, 9).stats.messages == 500        # plain: taken
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda s: MoldUDP64Publisher(s, 26400), id="MoldUDP64Publisher"),
+    pytest.param(lambda s: publish(s, 26400), id="publish"),
+])
+@pytest.mark.parametrize("bad", ["slash", "empty"])
+def test_moldudp_publisher_source_with_trailing_separator_or_empty_refused(tmp_path, make,
+                                                                           bad):
+    # "day.itch/" names a directory: through Path the separator was dropped and the file
+    # day.itch published; "" is "." to Path: "Is a directory: '.'", of a directory nobody named
+    import re
+
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=1000, symbols=2, seed=1)
+    given = str(day) + "/" if bad == "slash" else ""
+    expect = (f"source: {given} names a directory (it ends with /), not a file"
+              if bad == "slash" else "source: an empty path")
+    with pytest.raises(ValueError, match=re.escape(expect)):
+        make(given)

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._args import check_callable
+from matchcore._cliutil import refuse_unusable_name
 from matchcore._magic import (GZIP_MAGIC, TEXT_LOOK, ZSTD_MAGIC, refuse_foreign,
                               refuse_foreign_buffer)
 from matchcore._moldudp import (
@@ -652,6 +653,8 @@ def _load(source):
                               "MoldUDP64Publisher reads a buffer of plain ITCH 5.0 (a file may "
                               "be gzip'd)")
         return view, None
+    # "day.itch/" (the file day.itch was published) and "" ("Is a directory: '.'")
+    refuse_unusable_name(source, "source: ")
     path = Path(source)
     with open(path, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
