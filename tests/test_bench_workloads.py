@@ -2,6 +2,7 @@
 resting order), shaped as documented, and importable without Numba at `import matchcore`."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -412,3 +413,51 @@ def test_workload_load_name_ending_in_a_separator_refused(tmp_path):
     _gen("standard", n=900).save(tmp_path / "dir")
     with pytest.raises(IsADirectoryError):
         W.Workload.load(str(tmp_path / "dir") + "/")
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("case", ["itch", "text", "npy", "empty", "no-meta", "no-flow",
+                                  "bad-meta", "meta-not-a-dict", "meta-missing-keys"])
+def test_workload_load_of_a_file_that_is_no_workload_refused_naming_it(tmp_path, case):
+    # a file save() did not write failed in numpy's words: "contains pickled (object) data. If
+    # you trust the file you can load it unsafely using the allow_pickle= keyword" (advice to
+    # unpickle an ITCH file), KeyError "meta is not a file in the archive", SyntaxError
+    import matchcore.itch as itch
+
+    w = W.generate("standard", 100, seed=1)
+    p = tmp_path / "x.npz"
+    if case == "itch":
+        itch.generate(p, messages=1000, symbols=2, seed=1)
+    elif case == "text":
+        p.write_text("setup,flow\n1,2\n")
+    elif case == "npy":
+        with open(p, "wb") as f:
+            np.save(f, w.flow)
+    elif case == "empty":
+        p.write_bytes(b"")
+    elif case == "no-meta":
+        _npz(p, setup=w.setup, flow=w.flow)
+    elif case == "no-flow":
+        _npz(p, setup=w.setup, meta=np.array(repr({"name": "x", "params": {}, "stats": {}})))
+    elif case == "bad-meta":
+        _npz(p, setup=w.setup, flow=w.flow, meta=np.array("not a dict("))
+    elif case == "meta-not-a-dict":
+        _npz(p, setup=w.setup, flow=w.flow, meta=np.array("[1, 2]"))
+    else:
+        _npz(p, setup=w.setup, flow=w.flow, meta=np.array(repr({"name": "x"})))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(p))}: not a matchcore workload \("):
+        W.Workload.load(p)
+
+
+def test_workload_load_of_an_archive_holding_python_objects_refused_not_unpickled(tmp_path):
+    # numpy refused the object array with advice to load it with allow_pickle
+    w = W.generate("standard", 100, seed=1)
+    p = _npz(tmp_path / "x.npz", setup=w.setup, flow=np.array([{"a": 1}], dtype=object),
+             meta=np.array(repr({"name": "x", "params": {}, "stats": {}})))
+    with pytest.raises(ValueError, match=re.escape(
+            f"{p}: not a matchcore workload (an array that is not plain data)")):
+        W.Workload.load(p)

@@ -103,16 +103,47 @@ class Workload:
     def load(cls, path) -> "Workload":
         """Read a workload written by :meth:`save`, under the name given to it (``.npz`` is
         appended to a name without it, as :meth:`save` does; a name it refuses raises the
-        same ``IsADirectoryError``). O(size of the file)."""
+        same ``IsADirectoryError``). A file :meth:`save` did not write raises ``ValueError``
+        ("not a matchcore workload", and why). O(size of the file)."""
         import ast
+        import zipfile
 
         _refuse_directory_name(path)
         path = _npz_path(Path(path))
-        with np.load(path, allow_pickle=False) as z:
-            meta = ast.literal_eval(str(z["meta"]))
-            setup, flow = z["setup"], z["flow"]
+
+        def not_workload(why):
+            return ValueError(f"{path}: not a matchcore workload ({why})")
+
+        # numpy's own words were of another file: "contains pickled (object) data. If you
+        # trust the file you can load it unsafely using the allow_pickle= keyword" (of any
+        # file that is no archive), KeyError "meta is not a file in the archive", EOFError
+        try:
+            z = np.load(path, allow_pickle=False)
+        except (ValueError, EOFError, zipfile.BadZipFile):
+            raise not_workload("not an .npz archive") from None
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise not_workload("a .npy array, not an .npz archive")
+        try:
+            with z:
+                arrays = {k: z[k] for k in ("setup", "flow", "meta") if k in z.files}
+        except (EOFError, zipfile.BadZipFile):
+            raise not_workload("a damaged .npz archive") from None
+        except ValueError:
+            # an array of Python objects (refused, not unpickled, with the same advice to
+            # unpickle it) or a damaged array header
+            raise not_workload("an array that is not plain data") from None
+        missing = [k for k in ("setup", "flow", "meta") if k not in arrays]
+        if missing:
+            raise not_workload(f"no {', '.join(missing)} array in the archive")
+        setup, flow = arrays["setup"], arrays["flow"]
+        try:
+            meta = ast.literal_eval(str(arrays["meta"]))
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            meta = None
+        if not isinstance(meta, dict) or not {"name", "params", "stats"} <= meta.keys():
+            raise not_workload("its meta array is not the name, params and stats save writes")
         if setup.dtype != COMMAND_DTYPE or flow.dtype != COMMAND_DTYPE:
-            raise ValueError(f"{path}: not a matchcore workload (arrays are not COMMAND_DTYPE)")
+            raise not_workload("arrays are not COMMAND_DTYPE")
         return cls(meta["name"], setup, flow, meta["params"], meta["stats"])
 
 
