@@ -141,3 +141,18 @@ def test_dbn_replayer_tob_on_last_false_without_record_tob_refused():
     assert len(_dbn(record_tob=False).tob()) == 0
     assert len(_dbn(record_tob=False, tob_on_last=True).tob()) == 0
     assert len(_dbn(tob_on_last=False).tob()) == 0
+
+
+@pytest.mark.parametrize("ts_out", [True, False])
+def test_replay_dbn_ts_out_refused_as_read_from_the_metadata(tmp_path, ts_out):
+    # the file's metadata says whether records carry a send timestamp: the keyword failed as
+    # "DbnReplayer() got multiple values for keyword argument 'ts_out'", given once, to
+    # another function
+    from matchcore.feeds.dbn import replay_dbn
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    path = generate_mbo(tmp_path / "a.dbn", records=200, instruments=2, seed=1)
+    with pytest.raises(TypeError, match=re.escape(
+            "replay_dbn() takes no ts_out: it is read from the file's metadata")):
+        replay_dbn(path, ts_out=ts_out)
+    assert replay_dbn(path).stats["records"] > 0

@@ -275,6 +275,9 @@ def _check_chunk_size(chunk_size: int) -> None:
 
 def _new_replayer(meta: DbnMetadata | None, names, options: dict) -> DbnReplayer:
     # without metadata (meta None): the checks alone, with the metadata's defaults
+    if "ts_out" in options:
+        # given once, it failed as "DbnReplayer() got multiple values for keyword argument"
+        raise TypeError("replay_dbn() takes no ts_out: it is read from the file's metadata")
     return DbnReplayer(names=names if names is not None else (meta.names if meta else None),
                        ts_out=meta.ts_out if meta else False, **options)
 
@@ -308,7 +311,8 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
     :class:`DbnReplayer` (the compression is told by the magic bytes, not the name).
 
     ``options`` are the :class:`DbnReplayer` arguments (symbols, snapshot_every,
-    snapshot_every_ns, snapshot_depth, until_ns, record_tob, record_trades, tob_on_last);
+    snapshot_every_ns, snapshot_depth, until_ns, record_tob, record_trades, tob_on_last;
+    ``ts_out`` is the metadata's, and given raises TypeError);
     instrument names come from the metadata's symbol mappings unless ``names``
     (``{instrument_id: symbol}``) is given. The records are read in chunks of ``chunk_size``
     bytes into one reused buffer, so memory does not grow with the file (the sinks grow with
