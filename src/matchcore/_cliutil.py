@@ -112,6 +112,9 @@ def atomic_output(path, mode: str = "w", **open_kw):
         # as open() refuses it: through Path the slash was dropped, and a file named without
         # it written in its place
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if isinstance(path, str) and not path:
+        # as open() refuses it: through Path it was ".", "Is a directory: '.'"
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
     path = Path(path)
     try:
         st = os.stat(path)
