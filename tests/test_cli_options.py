@@ -825,3 +825,24 @@ def test_cli_replay_dump_book_in_the_plot_directory_it_makes_written(capsys, tmp
     assert rc == 0, err
     assert (plot / "book.csv").read_text().count("\n") > 1
     assert any(p.suffix == ".png" for p in plot.iterdir())
+
+
+@pytest.mark.parametrize("option, name", [("--out", "tob.npy"), ("--out", "summary.json"),
+                                          ("--plot", "AAPL.png")])
+def test_cli_replay_directory_output_over_an_input_refused_input_left_whole(capsys, tmp_path,
+                                                                            option, name):
+    # --dump-book naming an input is refused, but --out D (--plot D) wrote its tob.npy
+    # (AAPL.png) over an input file of that name in D: the input was gone, exit status 0
+    import matchcore.itch as itch
+
+    d = tmp_path / "d"
+    d.mkdir()
+    day = d / name
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    data = day.read_bytes()
+    rc, out, err = _run(capsys, ["replay", str(day), "--format", "itch", option, str(d),
+                                 "--no-progress"])
+    assert rc == 1 and out == ""
+    assert err == (f"matchcore replay: error: {option} {d}: writes {day}, the input file, "
+                   f"which it would replace\n")
+    assert day.read_bytes() == data and list(d.iterdir()) == [day]

@@ -18,7 +18,7 @@ import numpy as np
 from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
                                int64, refuse_dangling_link, refuse_directory_at,
                                refuse_directory_name, refuse_unwritable_directory,
-                               report_dropped, save_npy, size_on_disk, write_json)
+                               report_dropped, save_npy, size_on_disk, write_json, _writes)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -112,6 +112,12 @@ def _refuse_unwritable_outputs(args) -> None:
         if path.exists() and not path.is_dir():
             raise ValueError(f"{name} {value}: exists and is not a directory")
         refuse_dangling_link(name, value)
+        # an input at a name it writes (D/tob.npy for --out D) was replaced, exit status 0
+        for src in _input_files(args):
+            if src != _STDIN_FILE and any(_writes("replay", opt, value, p, args)
+                                          for p in (str(src), os.path.realpath(src))):
+                raise ValueError(f"{name} {value}: writes {src}, the input file, which it "
+                                 f"would replace")
         # a directory is made with its parents, of which the nearest that exists must be a
         # directory (found only after the whole replay, its summary printed)
         parent = next((a for a in (path, *path.parents) if a.exists()), Path("."))
