@@ -461,3 +461,16 @@ def test_workload_load_of_an_archive_holding_python_objects_refused_not_unpickle
     with pytest.raises(ValueError, match=re.escape(
             f"{p}: not a matchcore workload (an array that is not plain data)")):
         W.Workload.load(p)
+
+
+@pytest.mark.parametrize("which", ["setup", "flow"])
+def test_workload_save_native_directory_at_either_file_refused_nothing_written(tmp_path, which):
+    # a directory at the flow file's name was found only after the setup file was written:
+    # half of the pair left behind, beside an error
+    (tmp_path / f"w.{which}.mccmd").mkdir()
+    w = W.generate("standard", 100, seed=1)
+    with pytest.raises(IsADirectoryError) as exc:
+        w.save_native(tmp_path / "w")
+    assert exc.value.filename == str(tmp_path / f"w.{which}.mccmd")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"w.{which}.mccmd"]
+    assert list((tmp_path / f"w.{which}.mccmd").iterdir()) == []

@@ -95,6 +95,11 @@ class Workload:
         prefix = Path(prefix)
         paths = (prefix.with_name(prefix.name + ".setup.mccmd"),
                  prefix.with_name(prefix.name + ".flow.mccmd"))
+        for p in paths:
+            if os.path.isdir(p):
+                # refused before either is written (the flow file's was found after the
+                # setup file had been written: half of the pair left behind)
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(p))
         native.write_commands(paths[0], self.setup, stp=1)
         native.write_commands(paths[1], self.flow, stp=1)
         return paths
