@@ -807,3 +807,20 @@ def test_native_empty_path_refused_as_open_refuses_it_nothing_written(tmp_path, 
             Recorder(OrderBook(), "")
     assert err.value.filename == "" and "No such file or directory" in str(err.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", ["slash", "empty"])
+def test_native_remove_stale_temp_files_trailing_separator_or_empty_refused(tmp_path,
+                                                                             monkeypatch, bad):
+    # "x.mccmd/" names a directory: through realpath the separator was dropped and x.mccmd's
+    # temporary files looked for; "" is the current directory, whose name's temporary files
+    # were looked for in the directory above it
+    from matchcore.native import remove_stale_temp_files
+
+    p, _ = _valid_file(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    given = str(p) + "/" if bad == "slash" else ""
+    expect = (f"path: {given} names a directory (it ends with /), not a file"
+              if bad == "slash" else "path: an empty path")
+    with pytest.raises(ValueError, match=re.escape(expect)):
+        remove_stale_temp_files(given)

@@ -327,13 +327,17 @@ def remove_stale_temp_files(path) -> list[str]:
     exactly what such a Recorder writes before its rename (a journal header with no record)
     and its lock can be taken: its writer locked it before writing the header, and kept the
     lock until it died. A temporary file of a live writer is never removed. Files that cannot
-    be opened or removed are left alone. O(entries in the directory).
+    be opened or removed are left alone. A ``path`` ending with a separator or empty raises
+    ValueError. O(entries in the directory).
 
     >>> remove_stale_temp_files("flow.mccmd")          # doctest: +SKIP
     ['flow.mccmd.tmp4242.9f3a01c2']
     """
     import re
 
+    # "x.mccmd/" (through realpath: x.mccmd's) and "" (the current directory's, looked for in
+    # the directory above it)
+    refuse_unusable_name(path, "path: ")
     path = Path(os.path.realpath(path))         # a symlink's target is where they are
     directory = path.parent
     removed = _tempfiles.remove_dead(directory, _tempfiles.temp_pattern(path.name), MAGIC)
