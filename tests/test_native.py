@@ -794,21 +794,6 @@ def test_native_read_path_with_trailing_separator_or_empty_refused(tmp_path, rea
         read(given)
 
 
-@pytest.mark.parametrize("how", ["write_commands", "Recorder"])
-def test_native_empty_path_refused_as_open_refuses_it_nothing_written(tmp_path, monkeypatch,
-                                                                      how):
-    # "" is "." to Path: the error said "Is a directory: '.'", of a directory nobody named;
-    # open("") says "No such file or directory: ''"
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError) as err:
-        if how == "write_commands":
-            write_commands("", np.zeros(3, dtype=COMMAND_DTYPE))
-        else:
-            Recorder(OrderBook(), "")
-    assert err.value.filename == "" and "No such file or directory" in str(err.value)
-    assert list(tmp_path.iterdir()) == []
-
-
 @pytest.mark.parametrize("bad", ["slash", "empty"])
 def test_native_remove_stale_temp_files_trailing_separator_or_empty_refused(tmp_path,
                                                                              monkeypatch, bad):

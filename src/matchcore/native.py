@@ -562,9 +562,6 @@ def _refuse_directory_name(path) -> None:
 
     if names_a_directory(path):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-    if isinstance(path, str) and not path:
-        # as open() refuses it: through Path it was ".", "Is a directory: '.'"
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
 
 
 def _symbol_arg(symbol) -> int:
