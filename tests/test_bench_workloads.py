@@ -2,6 +2,7 @@
 resting order), shaped as documented, and importable without Numba at `import matchcore`."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -406,6 +407,10 @@ def test_workload_load_finds_what_save_wrote_under_the_same_name(tmp_path):
         back = W.Workload.load(name)
         assert np.array_equal(back.setup, w.setup) and np.array_equal(back.flow, w.flow)
         assert back.name == w.name and back.params == w.params
+    # a file of the very name given is read as it is (a workload renamed without .npz)
+    os.replace(tmp_path / "w.npz", tmp_path / "renamed")
+    back = W.Workload.load(tmp_path / "renamed")
+    assert np.array_equal(back.flow, w.flow)
 
 
 def test_workload_load_name_ending_in_a_separator_refused(tmp_path):

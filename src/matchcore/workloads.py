@@ -107,14 +107,17 @@ class Workload:
     @classmethod
     def load(cls, path) -> "Workload":
         """Read a workload written by :meth:`save`, under the name given to it (``.npz`` is
-        appended to a name without it, as :meth:`save` does; a name it refuses raises the
-        same ``IsADirectoryError``). A file :meth:`save` did not write raises ``ValueError``
+        appended to a name without it, as :meth:`save` does, unless a file of that very name
+        exists, one renamed since, say; a name it refuses raises the same
+        ``IsADirectoryError``). A file :meth:`save` did not write raises ``ValueError``
         ("not a matchcore workload", and why). O(size of the file)."""
         import ast
         import zipfile
 
         _refuse_directory_name(path)
-        path = _npz_path(Path(path))
+        path = Path(path)
+        if not path.is_file():
+            path = _npz_path(path)
 
         def not_workload(why):
             return ValueError(f"{path}: not a matchcore workload ({why})")
