@@ -1071,3 +1071,14 @@ def test_dbn_replay_publishers_keep_books_apart_and_match_reference():
     f = replay_bytes(data, symbols=["SYM1"])
     assert sorted((f.publishers[L], f.instruments[L]) for L in f.books) == [
         (1, 1002), (2, 1002), (3, 1002)]
+
+
+@pytest.mark.parametrize("last", [b"\x00", b"\x03"])
+def test_dbn_replay_last_byte_of_a_length_under_16_is_a_bad_header_not_truncated(last):
+    # A last byte giving a record length under 16 (0 or 12 bytes) starts no record: it was
+    # reported as a record cut short, where the same byte before another is a bad header
+    data = generate_mbo(None, records=100, instruments=1, seed=2)
+    s = replay_bytes(data + last).stats
+    assert (s["messages"], s["bad_records"], s["bytes_skipped"], s["truncated"]) == \
+        (100, 1, 1, None)
+    assert s["first_bad_offset"] == len(data) - header_len(data)

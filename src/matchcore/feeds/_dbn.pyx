@@ -522,6 +522,14 @@ cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status,
         # garbage read as "truncated: 1 of 1,020 bytes").
         S.bytes_skipped += 1
         pos += 1
+    elif final and not S.resync and n - pos == 1 and buf[pos] < 4:
+        # A last byte giving a record length under 16 starts no record: a bad header, as the
+        # same byte before another one is, not a record cut short.
+        if S.bad_records == 0:
+            S.first_bad_offset = S.base + <uint64_t>pos
+        S.bad_records += 1
+        S.bytes_skipped += 1
+        pos += 1
     return pos
 
 
