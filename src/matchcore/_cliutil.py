@@ -428,6 +428,20 @@ def write_json(path, obj, **dumps_kw) -> None:
         f.write(text)
 
 
+def shown_name(name: str) -> str:
+    """A name taken from an input file as a text output prints it: a character that is not
+    printable (a control character, an escape sequence's ESC, C1 controls of latin-1) and the
+    backslash are escaped as Python's ``repr`` does inside the name, so that a damaged file's
+    names cannot drive the terminal or pass for other text. JSON and CSV values stay exact.
+
+    >>> shown_name("AAPL"), shown_name("\\x1b[2JX\\t")
+    ('AAPL', '\\\\x1b[2JX\\\\t')
+    """
+    if name.isprintable() and "\\" not in name:
+        return name
+    return "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in name)
+
+
 def size_on_disk(path, consumed: int) -> str:
     """The input's size for a replay summary: ``N MB on disk`` for a regular file; for a pipe,
     FIFO or socket (whose size on disk is 0) the ``consumed`` bytes the replay read."""

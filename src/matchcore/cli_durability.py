@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from matchcore._cliutil import atomic_output, check_output_file, int64
+from matchcore._cliutil import atomic_output, check_output_file, int64, shown_name
 
 
 def add_parser(p, name):
@@ -303,7 +303,7 @@ def _recover(args) -> int:
     print(f"state hash {eng.state_hash():#018x}  ({len(eng)} resting orders, "
           f"{len(books)} symbols)")
     for b in books:
-        label = f"{b['symbol']}" + (f" {b['name']}" if b["name"] else "")
+        label = f"{b['symbol']}" + (f" {shown_name(b['name'])}" if b["name"] else "")
         if args.depth == 0:
             # no levels asked for: "bid - ask -" would say both sides are empty
             print(f"  {label:<16} orders {b['orders']:>7}")

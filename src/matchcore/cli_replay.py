@@ -18,7 +18,8 @@ import numpy as np
 from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
                                int64, refuse_dangling_link, refuse_directory_at,
                                refuse_directory_name, refuse_unwritable_directory,
-                               report_dropped, save_npy, size_on_disk, write_json, _writes)
+                               report_dropped, save_npy, shown_name, size_on_disk, write_json,
+                               _writes)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -353,7 +354,7 @@ def symbol_notes(symbols, names, books, numbers=None, first_names=None,
         elif L not in books and last in wanted and first not in wanted:
             # the summary's name for it was selected, and its book is missing without a word
             out.append(f"note: locate {L}{of} is named {last!r} only after its first order "
-                       f"(then {first!r}): no book kept; {last}@locate{L} keeps it")
+                       f"(then {first!r}): no book kept; {shown_name(last)}@locate{L} keeps it")
     return out
 
 
@@ -631,7 +632,7 @@ def _print_counts_and_books(s, names, books, label) -> None:
     if s["counts"]:
         print(f"{label}: " + "  ".join(f"{t} {n:,}" for t, n in sorted(s["counts"].items(),
                                                                       key=lambda kv: -kv[1])))
-    shown = ", ".join(names.get(k, str(k)) for k in sorted(books)[:10])
+    shown = ", ".join(shown_name(names.get(k, str(k))) for k in sorted(books)[:10])
     more = f" (+{len(books) - 10} more)" if len(books) > 10 else ""
     print(f"books: {len(books):,}{': ' + shown + more if books else ''}; "
           f"open orders: {s['open_orders']:,}")
@@ -935,7 +936,7 @@ def _book(args) -> int:
 
 
 def _print_book(args, r, until, loc: int, book) -> int:
-    name = r.symbols.get(loc, str(loc))
+    name = shown_name(r.symbols.get(loc, str(loc)))
     when = _fmt_time(until) if until is not None else f"end of file ({_fmt_time(r.stats['last_ts'])})"
     bids, asks = book.depth_orders(args.depth)
     print(f"{name} (locate {loc}) at {when}: {len(book):,} orders, "
@@ -943,7 +944,8 @@ def _print_book(args, r, until, loc: int, book) -> int:
           f"{r.stats['messages']:,} messages replayed")
     state = r.trading_state.get(loc)
     if state:
-        print(f"trading state: {state[0]}{' (' + state[1] + ')' if state[1] else ''}")
+        print(f"trading state: {shown_name(state[0])}"
+              f"{' (' + shown_name(state[1]) + ')' if state[1] else ''}")
     print(f"{'orders':>7} {'qty':>9} {'bid':>11} | {'ask':<11} {'qty':<9} orders")
     for i in range(max(len(bids), len(asks))):
         left = (f"{int(bids[i][2]):>7} {int(bids[i][1]):>9} {bids[i][0] / 1e4:>11.4f}"

@@ -1,0 +1,67 @@
+"""Names taken from input files in the command line's text outputs: a damaged file's control
+characters and escape sequences are shown escaped, never printed raw; JSON and CSV stay exact."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from cli_replay_checks import run_cli, with_names
+from cli_replay_checks import day  # noqa: F401  (module fixture)
+
+import matchcore as mc
+
+EVIL = "\x1b[2J\x07\\"               # clears the screen, rings the bell, a backslash
+SHOWN = "\\x1b[2J\\x07\\\\"
+
+
+def _no_raw_controls(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text, repr(text)
+
+
+def test_cli_replay_and_book_show_a_damaged_itch_name_escaped(capsys, day, tmp_path):
+    path = tmp_path / "named.itch"
+    path.write_bytes(with_names(day.read_bytes(), {2: EVIL}))
+    dump = tmp_path / "dump.csv"
+    code, out, err = run_cli(capsys, "replay", str(path), "--no-progress", "--dump-book",
+                             str(dump), "--out", str(tmp_path / "o"))
+    assert code == 0
+    _no_raw_controls(out + err)
+    assert SHOWN in [n.strip() for n in out.split("books: ")[1].split(";")[0]
+                     .split(": ", 1)[1].split(",")]
+    with open(dump, newline="") as f:
+        assert EVIL in {row["symbol"] for row in csv.DictReader(f)}
+    assert EVIL in json.loads((tmp_path / "o" / "summary.json").read_text())["symbols"].values()
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "2", "--no-progress")
+    assert code == 0
+    _no_raw_controls(out + err)
+    assert out.startswith(f"{SHOWN} (locate 2) at ")
+
+
+def test_cli_replay_shows_a_damaged_dbn_name_escaped(capsys, tmp_path):
+    pytest.importorskip("databento_dbn")
+    from matchcore.feeds.dbn_gen import _metadata, mbo_record
+
+    path = tmp_path / "named.dbn"
+    path.write_bytes(_metadata({7: EVIL}, False, 0, 10)
+                     + mbo_record(7, 1, 1, 100, 5, "A", "B"))
+    code, out, err = run_cli(capsys, "replay", str(path), "--no-progress")
+    assert code == 0
+    _no_raw_controls(out + err)
+    assert f"books: 1: {SHOWN};" in out
+
+
+def test_cli_recover_shows_a_symbol_name_escaped(capsys, tmp_path):
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1, EVIL)
+    eng.submit(1, 1, 0, 100, 10)
+    eng.close()
+    code, out, err = run_cli(capsys, "recover", str(d), "--depth", "0")
+    assert code == 0
+    _no_raw_controls(out + err)
+    assert ["1", SHOWN, "orders", "1"] in [ln.split() for ln in out.splitlines()]
+    code, out, _ = run_cli(capsys, "recover", str(d), "--json", "-")
+    assert json.load(io.StringIO(out))["books"][0]["name"] == EVIL
