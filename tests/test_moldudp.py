@@ -36,11 +36,15 @@ LOOP_TIMEOUT_S = 20.0
 
 
 def _framed(n=5000, seed=7) -> bytes:
-    """A standard-framed stream of n messages with ITCH-like lengths and random bodies."""
+    """A standard-framed stream of n messages of ITCH types and their lengths (the publisher
+    frames a source as the replay does), with random bodies."""
+    from matchcore.itch.layouts import LENGTHS
+
     rng = random.Random(seed)
     out = bytearray()
     for i in range(n):
-        body = bytes([rng.choice(b"ADEXUPC")]) + rng.randbytes(rng.choice((11, 18, 19, 30, 35)))
+        t = rng.choice("ADEXUPC")
+        body = t.encode() + rng.randbytes(LENGTHS[t] - 1)
         out += struct.pack(">H", len(body)) + body
     return bytes(out)
 
@@ -992,3 +996,24 @@ def test_moldudp_publisher_source_with_trailing_separator_or_empty_refused(tmp_p
               if bad == "slash" else "source: an empty path")
     with pytest.raises(ValueError, match=re.escape(expect)):
         make(given)
+
+
+def test_moldudp_publisher_damaged_prefix_mid_file_resyncs_as_the_replay_and_sends_the_rest():
+    # A damaged length prefix mid-file made everything after it one "incomplete last message":
+    # counted in tail_bytes and never sent. Framed as the replay frames it, the messages after
+    # the damage go out and the bytes skipped are counted.
+    import matchcore.itch as itch
+
+    data = itch.generate(None, messages=3000, symbols=2, seed=4)
+    off, _, _ = frame_offsets(data)
+    k = int(off[1500])
+    bad = data[:k] + b"\xff\xf0" + data[k + 2:]          # message 1500's prefix damaged
+    want = itch.decode(bad).stats
+    assert want["bad_lengths"] == 1 and want["truncated"] is None
+    rx, ps = _loopback(bad)
+    assert (ps.messages, ps.tail_bytes, ps.bytes_skipped) == \
+        (want["messages"], 0, want["bytes_skipped"])
+    assert bytes(rx.data) == data[:k] + data[int(off[1501]):]
+    with MoldUDP64Publisher(data[:-5], 9) as pub:       # a cut last message is still the tail
+        assert pub.stats.tail_bytes == int(off[-1] - off[-2]) - 5
+        assert pub.stats.bytes_skipped == 0

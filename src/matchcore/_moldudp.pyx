@@ -4,9 +4,12 @@
 Python calls these once per file or once per packet; the per-message walk stays in C.
 """
 
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.string cimport memset
 cimport numpy as cnp
 import numpy as np
+
+from matchcore.itch._decode cimport itch_scan, itch_next, ITCH_BAD_ZERO
 
 cnp.import_array()
 
@@ -63,6 +66,60 @@ def frame_offsets(const uint8_t[::1] buf):
     return out, status, pos
 
 
+cdef int64_t _frame_itch(itch_scan* s, const uint8_t* p, int64_t n, int64_t* starts,
+                         int64_t* ends, int64_t* zero) noexcept nogil:
+    # the messages of p[:n] as the replay frames them; returns their count, s.base the tail
+    cdef int64_t pos = 0, f, count = 0
+    cdef int32_t i
+    while True:
+        s.n_bad_kept = 0
+        f = itch_next(s, p, &pos, n, 1)
+        for i in range(s.n_bad_kept):
+            if s.bad_kind[i] == ITCH_BAD_ZERO and zero[0] < 0:
+                zero[0] = s.bad_offset[i]
+        if f == 0:
+            break
+        if starts != NULL:
+            starts[count] = pos
+            ends[count] = pos + 2 + f
+        count += 1
+        pos += 2 + f
+    s.base = pos
+    return count
+
+
+def frame_itch(const uint8_t[::1] buf):
+    """The messages of an ITCH stream framed as the replay frames it: a bad length prefix is
+    counted and the stream resynchronised on the next plausible message, so the messages after
+    damage are kept (:func:`frame_offsets` takes every prefix as it comes).
+
+    Returns ``(offsets, ends, bytes_skipped, tail, zero)``: message i spans
+    ``buf[offsets[i]:ends[i]]`` (its prefix included; ``offsets`` has one more entry, the end of
+    the last message), ``bytes_skipped`` the bytes jumped over after bad prefixes, ``tail`` the
+    bytes of an incomplete last message, ``zero`` the offset of the first zero length prefix
+    (-1: none). O(n), two passes (count, then fill), no Python object per message.
+    """
+    cdef int64_t n = buf.shape[0], count, zero = -1
+    cdef const uint8_t* p = &buf[0] if n > 0 else NULL
+    cdef itch_scan s
+    memset(&s, 0, sizeof(itch_scan))
+    if n > 0:
+        with nogil:
+            count = _frame_itch(&s, p, n, NULL, NULL, &zero)
+    else:
+        count = 0
+    cdef cnp.ndarray[int64_t] starts = np.empty(count + 1, dtype=np.int64)
+    cdef cnp.ndarray[int64_t] ends = np.empty(count, dtype=np.int64)
+    cdef int64_t* o = <int64_t*>cnp.PyArray_DATA(starts)
+    cdef int64_t* e = <int64_t*>cnp.PyArray_DATA(ends)
+    memset(&s, 0, sizeof(itch_scan))
+    if n > 0:
+        with nogil:
+            _frame_itch(&s, p, n, o, e, &zero)
+    o[count] = e[count - 1] if count else 0
+    return starts, ends, int(s.bytes_skipped), int(n - s.base), int(zero)
+
+
 def block_end(const uint8_t[::1] buf, Py_ssize_t start, Py_ssize_t count):
     """Offset just past ``count`` length-prefixed blocks starting at ``start``, or -1 when they
     do not fit in ``buf`` (or a prefix is zero). O(count)."""
@@ -89,29 +146,38 @@ cdef Py_ssize_t _block_end(const uint8_t* p, Py_ssize_t n, Py_ssize_t pos,
     return pos
 
 
-def plan_packets(const int64_t[::1] offsets, int64_t max_bytes, int64_t max_messages):
+def plan_packets(const int64_t[::1] offsets, int64_t max_bytes, int64_t max_messages,
+                 const int64_t[::1] ends=None):
     """Greedy packing of consecutive blocks into packets of at most ``max_bytes`` payload and
     ``max_messages`` blocks. Returns an int64 array of block indices: packet k holds blocks
-    ``[bounds[k], bounds[k+1])``. A block larger than ``max_bytes`` raises ValueError. O(n)."""
+    ``[bounds[k], bounds[k+1])``. A block larger than ``max_bytes`` raises ValueError. O(n).
+    ``ends`` (:func:`frame_itch`): block i ends there, and a packet never spans bytes between
+    two blocks (skipped damage); without it block i ends where block i + 1 starts."""
     cdef Py_ssize_t n = offsets.shape[0] - 1
     cdef Py_ssize_t i = 0, j, k = 0, bad = -1
+    cdef const int64_t* end = &ends[0] if ends is not None and ends.shape[0] > 0 else NULL
+    if ends is not None and ends.shape[0] != n:
+        raise ValueError("ends must hold one entry per block")
+    if end == NULL:
+        end = &offsets[1] if n > 0 else NULL
     if max_bytes <= 0 or max_messages <= 0:
         raise ValueError("max_bytes and max_messages must be > 0")
     cdef cnp.ndarray[int64_t] out = np.empty(max(n, 0) + 1, dtype=np.int64)
     cdef int64_t* o = <int64_t*>cnp.PyArray_DATA(out)
     with nogil:
         while i < n:
-            if offsets[i + 1] - offsets[i] > max_bytes:
+            if end[i] - offsets[i] > max_bytes:
                 bad = i
                 break
             o[k] = i
             k += 1
             j = i + 1
-            while j < n and j - i < max_messages and offsets[j + 1] - offsets[i] <= max_bytes:
+            while (j < n and j - i < max_messages and end[j] - offsets[i] <= max_bytes
+                   and offsets[j] == end[j - 1]):
                 j += 1
             i = j
         o[k] = i
     if bad >= 0:
-        raise ValueError(f"message {bad} (offset {offsets[bad]}) is {offsets[bad + 1] - offsets[bad]} "
+        raise ValueError(f"message {bad} (offset {offsets[bad]}) is {end[bad] - offsets[bad]} "
                          f"bytes with its prefix; a packet holds at most {max_bytes}")
     return out[:k + 1].copy()

@@ -44,10 +44,11 @@ from matchcore._magic import (GZIP_MAGIC, TEXT_LOOK, ZSTD_MAGIC, refuse_foreign,
                               refuse_foreign_buffer)
 from matchcore._moldudp import (
     FRAMES_OK,  # noqa: F401  (frame_offsets() status of a whole stream, re-exported)
-    FRAMES_TRUNCATED,
-    FRAMES_ZERO_LENGTH,
+    FRAMES_TRUNCATED,  # noqa: F401  (re-exported, as FRAMES_OK)
+    FRAMES_ZERO_LENGTH,  # noqa: F401  (re-exported, as FRAMES_OK)
     block_end,
-    frame_offsets,
+    frame_itch,
+    frame_offsets,  # noqa: F401  (re-exported, as FRAMES_OK)
     plan_packets,
 )
 from matchcore._nocopy import NoCopy
@@ -620,7 +621,9 @@ def receive(port: int, host: str = "127.0.0.1", replayer=None, *, timeout: float
 class PublisherStats:
     """What a :class:`MoldUDP64Publisher` sent. ``dropped`` lists the sequence ranges
     ``(first, last)`` of the packets withheld on purpose (adjacent ones merged), i.e. exactly the
-    gaps a receiver should report."""
+    gaps a receiver should report. ``tail_bytes``: the bytes of an incomplete last message (not
+    sent); ``bytes_skipped``: the bytes jumped over after bad length prefixes, as the replay's
+    ``bytes_skipped``."""
 
     session: bytes
     messages: int = 0
@@ -634,6 +637,7 @@ class PublisherStats:
     dropped: list = field(default_factory=list)
     next_seq: int = 1
     tail_bytes: int = 0
+    bytes_skipped: int = 0
     elapsed_s: float = 0.0
 
     @property
@@ -708,9 +712,10 @@ class MoldUDP64Publisher(NoCopy):
     the stream in messages per second (None: as fast as the socket takes them). ``drop``
     withholds data packets on purpose: a set of packet indices (0-based, in send order) or a
     probability in [0, 1] drawn with ``seed``. After the data: ``heartbeats`` heartbeats, then
-    ``end_packets`` end-of-session packets, ``gap_s`` seconds apart. A zero length prefix in the
-    source raises ValueError (the stream cannot be framed); an incomplete last message is not
-    sent and is reported in ``stats.tail_bytes``. ``session``: at most 10 bytes of printable
+    ``end_packets`` end-of-session packets, ``gap_s`` seconds apart. The source is framed as the
+    replay frames it: after a bad length prefix the stream resynchronises on the next message,
+    the bytes jumped over counted in ``stats.bytes_skipped``; a zero length prefix raises
+    ValueError; an incomplete last message is not sent and is reported in ``stats.tail_bytes``. ``session``: at most 10 bytes of printable
     ASCII (a str or bytes; space padded), the names a receiver adopts; another name raises
     ValueError (TypeError for another type) before any socket is made.
 
@@ -752,12 +757,16 @@ class MoldUDP64Publisher(NoCopy):
         self.end_packets = end_packets
         self.gap_s = gap_s
         self._view, self._mm = _load(source)
-        offsets, status, stop = frame_offsets(self._view)
-        if status == FRAMES_ZERO_LENGTH:
-            raise ValueError(f"zero length prefix at byte offset {stop}: the stream cannot be "
+        # framed as the replay frames it: after a bad length prefix the stream is
+        # resynchronised, so the messages after damage are sent (framed prefix by prefix, a
+        # damaged one made the rest of the file one incomplete last message, never sent)
+        offsets, ends, skipped, tail, zero = frame_itch(self._view)
+        if zero >= 0:
+            raise ValueError(f"zero length prefix at byte offset {zero}: the stream cannot be "
                              "framed (rewrite it with real length prefixes first)")
         self.offsets = offsets
-        self.bounds = plan_packets(offsets, max_packet - HEADER_SIZE, max_messages)
+        self._ends = ends
+        self.bounds = plan_packets(offsets, max_packet - HEADER_SIZE, max_messages, ends)
         n_packets = len(self.bounds) - 1
         if drop is None:
             self._drop = np.zeros(n_packets, dtype=bool)
@@ -789,8 +798,7 @@ class MoldUDP64Publisher(NoCopy):
                              f"stay below 2**64")
         self.stats = PublisherStats(session=self.session, messages=len(offsets) - 1,
                                     packets=n_packets, next_seq=first_seq,
-                                    tail_bytes=len(self._view) - int(offsets[-1])
-                                    if status == FRAMES_TRUNCATED else 0)
+                                    tail_bytes=tail, bytes_skipped=skipped)
 
     @property
     def n_packets(self) -> int:
@@ -802,7 +810,7 @@ class MoldUDP64Publisher(NoCopy):
         O(packets) Python work; the messages are sent as file slices, never copied one by one."""
         st = self.stats
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        b, off, view = self.bounds, self.offsets, self._view
+        b, off, end, view = self.bounds, self.offsets, self._ends, self._view
         seq0 = self.first_seq
         rate = self.rate
         sess = self.session
@@ -823,7 +831,7 @@ class MoldUDP64Publisher(NoCopy):
                         st.dropped.append((seq, seq0 + j - 1))
                     continue
                 hdr = HEADER.pack(sess, seq, j - i)
-                sent = sock.sendmsg([hdr, view[off[i]:off[j]]], [], 0, self.addr)
+                sent = sock.sendmsg([hdr, view[off[i]:end[j - 1]]], [], 0, self.addr)
                 st.sent_packets += 1
                 st.sent_messages += j - i
                 st.bytes += sent
