@@ -1017,3 +1017,13 @@ def test_moldudp_publisher_damaged_prefix_mid_file_resyncs_as_the_replay_and_sen
     with MoldUDP64Publisher(data[:-5], 9) as pub:       # a cut last message is still the tail
         assert pub.stats.tail_bytes == int(off[-1] - off[-2]) - 5
         assert pub.stats.bytes_skipped == 0
+
+
+@pytest.mark.parametrize("drop", [None, {1, 2}])
+def test_moldudp_publisher_seed_without_a_drop_probability_refused(drop):
+    # seed= draws a drop probability's packets: without one it was accepted and ignored
+    with pytest.raises(ValueError, match="seed applies to a drop probability"):
+        MoldUDP64Publisher(_framed(100), 9, drop=drop, seed=5)
+    with MoldUDP64Publisher(_framed(300), 9, drop=0.5) as a, \
+            MoldUDP64Publisher(_framed(300), 9, drop=0.5, seed=0) as b:
+        assert a._drop.any() and (a._drop == b._drop).all()   # the default seed is still 0

@@ -711,7 +711,8 @@ class MoldUDP64Publisher(NoCopy):
     per datagram (header included; 1400 keeps clear of a 1500-byte Ethernet MTU). ``rate`` paces
     the stream in messages per second (None: as fast as the socket takes them). ``drop``
     withholds data packets on purpose: a set of packet indices (0-based, in send order) or a
-    probability in [0, 1] drawn with ``seed``. After the data: ``heartbeats`` heartbeats, then
+    probability in [0, 1] drawn with ``seed`` (default 0; given without a probability it raises
+    ValueError). After the data: ``heartbeats`` heartbeats, then
     ``end_packets`` end-of-session packets, ``gap_s`` seconds apart. The source is framed as the
     replay frames it: after a bad length prefix the stream resynchronises on the next message,
     the bytes jumped over counted in ``stats.bytes_skipped``; a zero length prefix raises
@@ -727,7 +728,7 @@ class MoldUDP64Publisher(NoCopy):
 
     def __init__(self, source, port: int, host: str = "127.0.0.1", *, session=DEFAULT_SESSION,
                  rate: float | None = None, max_messages: int = MAX_MESSAGES,
-                 max_packet: int = 1400, drop=None, seed: int = 0, first_seq: int = 1,
+                 max_packet: int = 1400, drop=None, seed: int | None = None, first_seq: int = 1,
                  heartbeats: int = 1, end_packets: int = 3, gap_s: float = 0.001):
         if rate is not None and not rate > 0:     # NaN too: it would send unpaced
             raise ValueError(f"rate must be > 0 messages/s (or None), got {rate!r}")
@@ -749,6 +750,11 @@ class MoldUDP64Publisher(NoCopy):
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
         if not 0 <= gap_s < float("inf"):       # NaN too
             raise ValueError(f"gap_s must be a finite number of seconds >= 0, got {gap_s!r}")
+        probability = isinstance(drop, (int, float, np.integer, np.floating)) and \
+            not isinstance(drop, bool)
+        if seed is not None and not probability:
+            # it was accepted and ignored: no packet is drawn without a probability
+            raise ValueError(f"seed applies to a drop probability, and drop={drop!r} is none")
         self.session = _session(session, sending=True)
         self.addr = (host, port)
         self.rate = rate
@@ -770,11 +776,12 @@ class MoldUDP64Publisher(NoCopy):
         n_packets = len(self.bounds) - 1
         if drop is None:
             self._drop = np.zeros(n_packets, dtype=bool)
-        elif isinstance(drop, (int, float, np.integer, np.floating)) and not isinstance(drop, bool):
+        elif probability:
             # a probability, also written as the whole number 0 or 1
             if not 0.0 <= drop <= 1.0:
                 raise ValueError("a drop probability must be in [0, 1]")
-            self._drop = np.random.default_rng(seed).random(n_packets) < drop
+            rng = np.random.default_rng(0 if seed is None else seed)
+            self._drop = rng.random(n_packets) < drop
         else:
             # a str is iterable ("01" dropped packets 0 and 1) and int() cut 1.7 to packet 1
             if isinstance(drop, (str, bytes, bool)) or not hasattr(drop, "__iter__"):
