@@ -382,3 +382,32 @@ def test_replay_symbols_label_of_locate_another_stock_is_named_keeps_that_book_o
         rows = list(csv.DictReader(f))
     bids, asks = r.books[5].depth_orders(1 << 20)
     assert {row["locate"] for row in rows} == {"5"} and len(rows) == len(bids) + len(asks)
+
+
+def test_replay_book_named_by_trading_action_before_orders_stock_directory_renames():
+    # The README said books are named by the stock directory message, else by the first order
+    # or trade: a trading action message (H) names a locate no stock directory has named yet
+    import struct
+
+    def frame(body):
+        return struct.pack(">H", len(body)) + body
+
+    def trading_action(loc, name):
+        return frame(b"H" + struct.pack(">HH", loc, 0) + bytes(6) + name.ljust(8).encode()
+                     + b"T" + b" " + b"    ")
+
+    def add(loc, ref, name):
+        return frame(b"A" + struct.pack(">HH", loc, 0) + bytes(6) + struct.pack(">Q", ref)
+                     + b"B" + struct.pack(">I", 100) + name.ljust(8).encode()
+                     + struct.pack(">I", 10000))
+
+    def names(data):
+        r = itch.Replayer()
+        r.finish(data[r.feed(data):])
+        return r.symbols
+
+    data = trading_action(5, "HNAME") + add(5, 1, "ANAME") + trading_action(5, "LATER") \
+        + add(6, 2, "ONLY") + trading_action(6, "LATER")
+    assert names(data) == {5: "HNAME", 6: "ONLY"}
+    assert names(data + stock_directory(5, "RNAME"))[5] == "RNAME"
+    assert names(stock_directory(5, "RNAME") + data)[5] == "RNAME"
