@@ -12,6 +12,7 @@ from cli_replay_checks import assert_dump_is_book, run_cli, stock_directory, wit
 from cli_replay_checks import day  # noqa: F401  (module fixture)
 
 import matchcore.itch as itch
+from matchcore.itch.reference import ReferenceReplay
 
 
 def test_cli_book_unknown_symbol_exit_1_lists_symbols(capsys, day):
@@ -411,3 +412,13 @@ def test_replay_book_named_by_trading_action_before_orders_stock_directory_renam
     assert names(data) == {5: "HNAME", 6: "ONLY"}
     assert names(data + stock_directory(5, "RNAME"))[5] == "RNAME"
     assert names(stock_directory(5, "RNAME") + data)[5] == "RNAME"
+    # the reference model names books by the same rules: it took no name from H, P or Q, kept
+    # a field's trailing NULs and other whitespace, and gave an empty field as ""
+    trade = frame(b"P" + struct.pack(">HH", 7, 0) + bytes(6) + struct.pack(">Q", 0) + b"B"
+                  + struct.pack(">I", 5) + b"TRADED  " + struct.pack(">I", 10000)
+                  + struct.pack(">Q", 1))
+    data += trade + add(7, 3, "LATER") + add(8, 4, "NUL\0\0\0\0\t") + add(9, 5, "")
+    ref = ReferenceReplay()
+    ref.feed(data)
+    assert ref.names == names(data) == \
+        {5: "HNAME", 6: "ONLY", 7: "TRADED", 8: "NUL\0\0\0\0\t", 9: "9"}

@@ -54,6 +54,12 @@ def _ts(raw6: bytes) -> int:
     return (hi << 32) | lo
 
 
+def _name(stock: bytes, locate: int) -> str:
+    """A book's name from an 8-byte stock field: latin-1, trailing spaces and NULs removed;
+    an empty one is the locate number."""
+    return stock.decode("latin-1").rstrip(" \x00") or str(locate)
+
+
 class ReferenceReplay:
     """Pure-Python market-by-order books per stock locate from ITCH 5.0 bytes. O(1) dict work
     per message, but every message goes through the interpreter (about 1 M messages/s)."""
@@ -118,7 +124,7 @@ class ReferenceReplay:
         self.last_ts = _ts(msg[5:11])
         if t == b"A" or t == b"F":
             _, locate, _, _, ref, side, shares, stock, price = _ADD.unpack_from(msg)
-            self.names.setdefault(locate, stock.decode("latin-1").rstrip())
+            self.names.setdefault(locate, _name(stock, locate))
             return self._add(ref, locate, side, shares, price)
         if t == b"E":
             _, locate, _, _, ref, shares, _ = _EXEC.unpack(msg)
@@ -153,8 +159,14 @@ class ReferenceReplay:
             self._unlink(old, o)
             self._add(new, o[0], b"B" if o[1] == 0 else b"S", shares, price)
             return o[0]
+        locate = int.from_bytes(msg[1:3], "big")
         if t == b"R":
-            self.names[int.from_bytes(msg[1:3], "big")] = msg[11:19].decode("latin-1").rstrip()
+            self.names[locate] = _name(msg[11:19], locate)
+        elif t == b"H" or t == b"P":
+            # a trading action names a locate not named yet, as its first trade does
+            self.names.setdefault(locate, _name(msg[11:19] if t == b"H" else msg[24:32], locate))
+        elif t == b"Q":
+            self.names.setdefault(locate, _name(msg[19:27], locate))
         return None
 
     # ---- book rules ----
