@@ -544,3 +544,17 @@ def test_decode_bad_chunk_size_refused_for_a_buffer_as_for_a_file(tmp_path, chun
     with pytest.raises(error) as by_buffer:
         itch.decode(data, chunk_size=chunk_size)
     assert str(by_path.value) == str(by_buffer.value)
+
+
+def test_itch_last_two_bytes_a_zero_prefix_are_a_bad_prefix_not_a_message_cut_short():
+    # A zero prefix opens no message (without infer_lengths): anywhere else a bad length
+    # prefix, as the last two bytes of the data it was reported as a message cut short
+    data = itch.generate(None, messages=200, symbols=2, seed=1)
+    b = data + b"\x00\x00"
+    r = itch.Replayer()
+    for s in (itch.decode(b).stats, r.finish(b[r.feed(b):])):
+        assert (s["bad_lengths"], s["bytes_skipped"], s["truncated"]) == (1, 2, None)
+        assert tuple(s["bad_length_offsets"][0]) == (len(data), "zero length prefix")
+    # a last byte or two that can open a message are still one cut short
+    s = itch.decode(data + b"\x00\x24").stats
+    assert (s["bad_lengths"], s["truncated"]["bytes"]) == (0, 2)

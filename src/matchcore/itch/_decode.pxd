@@ -68,6 +68,10 @@ cdef inline int64_t itch_frame(const uint8_t* p, int64_t avail, int infer, int f
     needed to tell, or -1 for a bad prefix (its kind in why). A frame of an unknown type also
     needs its length to lead on (itch_unknown_ok; ``final``: nothing follows the data)."""
     if avail < 3:
+        if final and avail == 2 and not infer and p[0] == 0 and p[1] == 0:
+            # the data's last two bytes, a zero prefix: they open no message either
+            why[0] = ITCH_BAD_ZERO
+            return -1
         return 0
     cdef int n = itch_length(p[2])
     cdef int64_t pre = mc_be16(p)
@@ -198,6 +202,11 @@ cdef inline int64_t itch_next(itch_scan* s, const uint8_t* buf, int64_t* pos, in
             pos[0] = p
             return f
         itch_note_bad(s, s.base + p, why)
+        if final and n - p == 2 and why == ITCH_BAD_ZERO:
+            # both bytes of a zero prefix ending the data are skipped (its second alone was
+            # kept as a message cut short)
+            s.bytes_skipped += 1
+            p += 1
         s.bytes_skipped += 1
         p += 1
         s.resync = 1
