@@ -497,3 +497,24 @@ def test_cli_replay_several_files_infer_lengths_with_dbn_refused_naming_the_opti
     assert rc == 1 and cap.out == ""
     assert cap.err == (f"matchcore replay: error: {dbn_file}: --infer-lengths applies to ITCH "
                        "files, not DBN\n")
+
+
+def test_cli_replay_dbn_cut_short_truncation_counts_the_metadata(tmp_path, capsys):
+    # The truncation lines counted from the first record: "after N decompressed bytes" left
+    # out the metadata header that was decompressed too, and the last record's offset was
+    # not said to be after the metadata, as the bad record headers' is
+    import gzip
+    import zlib
+
+    plain = generate_mbo(None, records=3000, instruments=2, seed=3)
+    packed = gzip.compress(plain)
+    cut = packed[:len(packed) // 2]
+    path = tmp_path / "cut.dbn.gz"
+    path.write_bytes(cut)
+    got = len(zlib.decompressobj(31).decompress(cut))
+    t = replay_dbn(path).stats["truncated"]
+    assert main(["replay", str(path), "--no-progress"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("truncated:")]
+    assert lines[0].endswith(f", after {got:,} decompressed bytes")
+    assert lines[1].startswith(f"truncated: the last record at offset {t['offset']:,} after the "
+                               "metadata is incomplete")

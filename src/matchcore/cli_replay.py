@@ -638,18 +638,20 @@ def _print_counts_and_books(s, names, books, label) -> None:
           f"open orders: {s['open_orders']:,}")
 
 
-def _print_truncated(t, unit) -> None:
+def _print_truncated(t, unit, metadata: int | None = None) -> None:
     """The truncation line of a replay summary: ``t`` is the replayer's ``stats["truncated"]``,
-    ``unit`` what the stream is made of (message, record)."""
+    ``unit`` what the stream is made of (message, record); ``metadata`` (DBN): the bytes of the
+    metadata header before the first record, which ``t``'s offsets do not count."""
     if not t:
         print("truncated: no")
         return
     if t.get("stream"):
-        print(f"truncated: the {t['stream']}, after {t['offset'] + t['bytes']:,} "
-              f"decompressed bytes")
+        print(f"truncated: the {t['stream']}, after "
+              f"{(metadata or 0) + t['offset'] + t['bytes']:,} decompressed bytes")
     if t["bytes"]:
         exp = f" of {t['expected']}" if t["expected"] else ""
-        print(f"truncated: the last {unit} at offset {t['offset']:,} is incomplete "
+        where = " after the metadata" if metadata is not None else ""
+        print(f"truncated: the last {unit} at offset {t['offset']:,}{where} is incomplete "
               f"({t['bytes']}{exp} bytes)")
 
 

@@ -38,7 +38,8 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
         print(f"books dropped: {s['instruments_dropped']:,} (instrument and publisher pairs seen "
               "after the 65,535 book numbers were taken by every pair seen, also those --symbols "
               "leaves out); their records were skipped")
-    _print_truncated(s["truncated"], "record")
+    _print_truncated(s["truncated"], "record",
+                     meta.header_bytes if meta is not None else None)
 
 
 def replay_dbn_cli(args, path: Path) -> int:
