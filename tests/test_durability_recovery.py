@@ -785,3 +785,46 @@ def test_inspect_snapshot_whose_name_and_content_differ_reported_invalid_as_reco
     info = inspect(d)["snapshots"]
     assert info == [{"file": os.path.basename(renamed), "seq": 3, "valid": False,
                      "error": "file name says seq 3, content 2"}]
+
+
+def _corrupt_trade_journal(tmp_path):
+    # three fills; the first fill record's CRC broken, valid records after it: corruption
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 9)
+    for k in range(3):
+        eng.submit(1, 10 + k, mc.Side.SELL, 100, 1)
+    eng.close()
+    seg = segment_files(d, KIND_TRADES)[0][1]
+    with open(seg, "r+b") as fh:
+        fh.seek(_j.SEG_HEADER + 20)
+        b = fh.read(1)
+        fh.seek(_j.SEG_HEADER + 20)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    return d, seg
+
+
+def test_recovery_without_trades_says_it_left_a_corrupt_trade_journal_as_it_is(tmp_path):
+    # a writing recovery with trades=False scans the trade journal (to cut fills of commands
+    # it cuts away) and, finding it corrupt, leaves it as it is: its summary said "trade
+    # journal not read", as if nothing had looked at it
+    d, seg = _corrupt_trade_journal(tmp_path)
+    before = open(seg, "rb").read()
+    with pytest.raises(JournalError):
+        mc.Engine.recover(d, readonly=True)
+    rec = mc.Engine.recover(d, trades=False)
+    rec.close()
+    rep = rec.recovery_report
+    assert open(seg, "rb").read() == before
+    assert rep.trades_kept_through is None and rep.last_trade_seq is None
+    assert rep.trades_corrupt is not None and rep.trades_corrupt[0] == seg
+    assert rep.trades_corrupt[1] == _j.SEG_HEADER
+    line = [ln for ln in rep.summary().splitlines() if ln.startswith("  trades:")][0]
+    assert "not read" not in line
+    assert line.startswith(f"  trades: capture off (trades=False); trade journal scanned and "
+                           f"left as it is: corrupt in {os.path.basename(seg)} at offset "
+                           f"{_j.SEG_HEADER} (")
+    # read-only with trades=False does not read it, and says so
+    ro = mc.Engine.recover(d, trades=False, readonly=True).recovery_report
+    assert ro.trades_corrupt is None
+    assert "trades: trade journal not read (trades=False)" in ro.summary()

@@ -69,6 +69,9 @@ class RecoveryReport:
     snapshots_to_set_aside: list = field(default_factory=list)
     temporaries_to_remove: list = field(default_factory=list)   # read-only: removed_temporaries
     trade_capture: bool = True           # False: recovered with trades=False
+    # trades=False, writing: the trade journal was scanned, found corrupt and left as it is
+    # (segment, offset, reason)
+    trades_corrupt: tuple | None = None
     # last command whose fills the trade journal held; None: the trade journal was not read
     # (trades=False read-only, or no trade journal or a corrupt one)
     trades_kept_through: int | None = 0
@@ -142,7 +145,13 @@ class RecoveryReport:
                f", {self.trades_to_cut} fill record(s) of commands after it to cut (read-only: "
                f"Engine.recover, matchcore recover --repair cut them)"
                if self.trades_to_cut else "")
-        if self.trades_kept_through is None:
+        if self.trades_corrupt is not None:
+            seg, off, why = self.trades_corrupt
+            lines.append(f"  trades: capture off (trades=False); trade journal scanned and left "
+                         f"as it is: corrupt in {os.path.basename(seg)} at offset {off} "
+                         f"({why}); a recovery with trade capture refuses it until it is "
+                         f"repaired")
+        elif self.trades_kept_through is None:
             lines.append("  trades: trade journal not read (trades=False)")
         elif not self.trade_capture:
             lines.append(f"  trades: capture off (trades=False); trade journal kept through "
@@ -593,6 +602,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                 cut = _trade_cut(tscan, last_seq)
                 report.trades_kept_through = cut[2] if cut else 0
             else:
+                report.trades_corrupt = tscan.corrupt
                 tscan = None
         if tscan is None:
             report.trades_kept_through = report.last_trade_seq = None
