@@ -554,3 +554,59 @@ def test_journal_in_write_only_parent_directory_still_created(request):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert mc.Engine.recover(j, readonly=True).symbols == {1: None}
+
+
+def test_recovery_of_a_seed_alone_says_it_would_start_and_then_started_the_journal(tmp_path):
+    # read-only, a directory holding only snapshot-0 was reported as if a recovery that may
+    # write changed nothing there; the one that did created LOCK and the first segments
+    # without a word
+    d = tmp_path / "seed"
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.snapshot(d)
+    before = sorted(os.listdir(d))
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert sorted(os.listdir(d)) == before
+    assert ro.created_files == [] and len(ro.files_to_create) == 3
+    rec = mc.Engine.recover(d)
+    rec.close()
+    rep = rec.recovery_report
+    made = sorted(set(os.listdir(d)) - set(before))
+    assert sorted(os.path.basename(f) for f in rep.created_files) == made
+    assert rep.created_files == ro.files_to_create and rep.files_to_create == []
+    names = ", ".join(os.path.basename(f) for f in rep.created_files)
+    assert os.path.basename(rep.created_files[0]) == "LOCK"
+    assert (f"  no journal segment: would start the journal here (read-only: Engine.recover, "
+            f"matchcore recover --repair create {names})") in ro.summary()
+    assert f"  started the journal: created {names}" in rep.summary()
+    # nothing was cut, dropped, removed or renamed (README: what `modified` means)
+    assert rep.modified is False
+    # the directory now holds its journal: a second recovery creates nothing
+    again = mc.Engine.recover(d)
+    again.close()
+    assert again.recovery_report.created_files == []
+    assert "created" not in again.recovery_report.summary()
+
+
+def test_recovery_says_it_creates_a_missing_trade_segment_and_lock(tmp_path):
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    for _, f in segment_files(d, KIND_TRADES):
+        os.unlink(f)
+    os.unlink(d / "LOCK")
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert not os.path.exists(d / "LOCK")
+    rec = mc.Engine.recover(d)
+    rec.close()
+    rep = rec.recovery_report
+    assert [os.path.basename(f) for f in rep.created_files] == [
+        "LOCK", os.path.basename(segment_files(d, KIND_TRADES)[0][1])]
+    assert ro.files_to_create == rep.created_files
+    names = ", ".join(os.path.basename(f) for f in rep.created_files)
+    assert (f"  would create {names} (read-only: Engine.recover, matchcore recover --repair "
+            f"create them)") in ro.summary()
+    assert f"  created {names}" in rep.summary()

@@ -68,6 +68,10 @@ class RecoveryReport:
     files_to_drop: list = field(default_factory=list)
     snapshots_to_set_aside: list = field(default_factory=list)
     temporaries_to_remove: list = field(default_factory=list)   # read-only: removed_temporaries
+    # files made to journal on (LOCK, a first command segment where none is left, a trade
+    # segment where none is kept); read-only: files_to_create, those a writing one makes
+    created_files: list = field(default_factory=list)
+    files_to_create: list = field(default_factory=list)
     trade_capture: bool = True           # False: recovered with trades=False
     # trades=False, writing: the trade journal was scanned, found corrupt and left as it is
     # (segment, offset, reason)
@@ -128,6 +132,18 @@ class RecoveryReport:
             lines.append(f"  would rename {os.path.basename(f)} to {os.path.basename(new)} "
                          f"(read-only: Engine.recover, matchcore recover --repair rename it): "
                          f"not a state of this journal (see above)")
+        started = any(os.path.basename(f).startswith(_j.SEGMENT_PREFIX[KIND_COMMANDS] + "-")
+                      for f in self.created_files + self.files_to_create)
+        names = ", ".join(os.path.basename(f) for f in self.created_files + self.files_to_create)
+        if self.created_files:
+            lines.append(f"  started the journal: created {names}" if started else
+                         f"  created {names}")
+        elif self.files_to_create:
+            lines.append(f"  no journal segment: would start the journal here (read-only: "
+                         f"Engine.recover, matchcore recover --repair create {names})"
+                         if started else
+                         f"  would create {names} (read-only: Engine.recover, matchcore "
+                         f"recover --repair create them)")
         if self.removed_temporaries:
             lines.append(f"  removed {len(self.removed_temporaries)} stale snapshot temporary "
                          f"file(s) (a snapshot interrupted before its rename): "
@@ -342,6 +358,12 @@ def _trade_cut(tscan, last_cmd_seq):
     return None
 
 
+def _segment_path(path, kind, first_seq):
+    """The file a journal writer starts a segment of ``kind`` in, at ``first_seq``."""
+    return os.path.join(path, f"{_j.SEGMENT_PREFIX[kind]}-{first_seq:020d}"
+                              f"{_j.SEGMENT_SUFFIX[kind]}")
+
+
 def _sync_files(paths, directory) -> int:
     """fdatasync each file and then the directory; returns how many files."""
     for f in paths:
@@ -416,6 +438,8 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
     _require_start(path)
     report = RecoveryReport(path, readonly=readonly, trade_capture=trades)
     # the lock first: no other engine may append while this one reads, cuts and takes over
+    if not readonly and not os.path.lexists(os.path.join(path, "LOCK")):
+        report.created_files.append(os.path.join(path, "LOCK"))
     lock_fd = None if readonly else lock_directory(path)
     try:
         return _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades,
@@ -641,8 +665,18 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         while os.path.exists(new):
             new, k = f"{f}.unused{k}", k + 1
         aside.append((f, new))
+    # the files a writing recovery makes to journal on: a first command segment where none is
+    # left, a trade segment where none is kept (LOCK: see _recover_as)
+    has_c = bool(cscan.segments)
+    kept_t = [g for g in tscan.segments if g.path not in drops] if tscan else []
+    to_create = [] if has_c else [_segment_path(path, KIND_COMMANDS, last_seq + 1)]
+    if trades and not kept_t:
+        to_create.append(_segment_path(path, KIND_TRADES, next_trade))
     jc = jt = None
     if readonly:
+        if not os.path.lexists(os.path.join(path, "LOCK")):
+            report.files_to_create.append(os.path.join(path, "LOCK"))
+        report.files_to_create += to_create
         report.bytes_to_cut = sum(seg.size - size for seg, size in cuts)
         report.files_to_drop = drops
         report.snapshots_to_set_aside = aside
@@ -668,8 +702,6 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         if foreign:
             fsync_dir(path)
         report.modified = bool(drops or stale or foreign) or report.cut_bytes > 0
-        has_c = bool(cscan.segments)
-        kept_t = [g for g in tscan.segments if os.path.exists(g.path)] if tscan else []
         # The writer starts with every recovered record counted as durable (durable_seq), but
         # an engine that crashed under fsync="never" (or within a "batch" window) may have left
         # them in the page cache only, its earlier segments included: a power loss after
@@ -762,6 +794,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     # after the replay, which needs the fill events to rewrite missing trades
     eng._set_record_events(record_events)
     if jc is not None:
+        report.created_files += to_create
         eng._attach_journal(jc, jt)
     report.state_hash = eng.state_hash()
     eng.recovery_report = report
