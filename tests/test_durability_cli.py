@@ -688,3 +688,47 @@ def test_cli_journal_inspect_torn_header_segment_said_dropped_not_cut(capsys, tm
     rec.close()
     rep = rec.recovery_report
     assert rep.dropped_files == [str(d / torn)] and rep.cut_bytes == 0
+
+
+def test_cli_journal_inspect_flags_snapshots_recovery_skips_for_the_journal(capsys, tmp_path):
+    # inspect listed a snapshot ahead of the journal, one of another STP mode and one taken
+    # from another journal as plain valid snapshots, where recovery skips them (and sets aside
+    # those that can never be states of this journal)
+    import shutil
+    from matchcore.durability import inspect, read_journal
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    for k in range(6):
+        eng.submit(1, 1 + k, mc.Side.BUY, 100 - k, 5)
+    ahead = eng.snapshot()
+    eng.submit(1, 50, mc.Side.SELL, 120, 5)
+    eng.close()
+    rec = read_journal(d)
+    seg = segment_files(d, KIND_COMMANDS)[-1][1]
+    os.truncate(seg, int(rec["index"]["offset"][-3]))   # the snapshot's record and after: lost
+    other = mc.Engine(stp=mc.STP.CANCEL_BOTH)             # no symbol: the empty state's hash
+    shutil.copy(other.snapshot(tmp_path / "other"), d)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    mc.Engine.recover(d, readonly=True, snapshot=False)
+    want = {os.path.basename(f): why for f, why in ro.skipped_snapshots}
+    assert len(want) == 2 and any("ahead of the journal" in w for w in want.values())
+    assert any("STP mode" in w for w in want.values())
+    aside = {os.path.basename(f) for f, _ in ro.snapshots_to_set_aside}
+    assert aside == {os.path.basename(ahead)}
+    info = inspect(d)
+    got = {s["file"]: s["unusable"] for s in info["snapshots"]}
+    assert got == want
+    assert {s["file"] for s in info["snapshots"] if s["set_aside"]} == aside
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 0
+    for name, why in want.items():
+        line = [ln for ln in out.splitlines() if ln.startswith(f"  {name}")][0]
+        done = "skips it and sets it aside" if name in aside else "skips it"
+        assert line.endswith(f"  NOT USABLE: {why} (recovery {done})")
+    # a snapshot the journal continues is not flagged
+    eng = mc.Engine(journal=tmp_path / "ok", fsync="never")
+    eng.add_symbol(1)
+    eng.snapshot()
+    eng.close()
+    assert [s["unusable"] for s in inspect(tmp_path / "ok")["snapshots"]] == [None]

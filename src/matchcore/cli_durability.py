@@ -199,8 +199,11 @@ def _inspect(args) -> int:
     print(f"\nsnapshots: {len(info['snapshots'])}")
     for s in info["snapshots"]:
         if s["valid"]:
+            done = "skips it and sets it aside" if s["set_aside"] else "skips it"
+            unusable = (f"  NOT USABLE: {s['unusable']} (recovery {done})"
+                        if s["unusable"] else "")
             print(f"  {s['file']}  seq {s['seq']}  {s['symbols']} symbols  "
-                  f"state hash {s['state_hash']:#018x}")
+                  f"state hash {s['state_hash']:#018x}{unusable}")
         else:
             print(f"  {s['file']}  INVALID: {s['error']}")
     if cut_short:

@@ -624,9 +624,13 @@ def inspect(path) -> dict:
     from matchcore.durability.errors import SnapshotFileError
     from matchcore.durability.snapshot import list_snapshots, read_snapshot_header
     require_directory(path)
+    from matchcore.durability.recovery import journal_refuses
     out = {"path": str(path), "journals": {}, "snapshots": []}
+    cscan = None
     for kind, label in ((KIND_COMMANDS, "commands"), (KIND_TRADES, "trades")):
         scan = scan_journal(path, kind, keep_index=False)
+        if kind == KIND_COMMANDS:
+            cscan = scan
         types = {}
         for seg in scan.segments:
             for t, c in seg.types.items():
@@ -667,8 +671,14 @@ def inspect(path) -> dict:
                                          "valid": False, "error": f"file name says seq {seq}, "
                                                                   f"content {head['seq']}"})
                 continue
+            # what recovery says of it against this journal (none when it refuses the journal
+            # as corrupt): skipped, and set aside when it can never be one of its states
+            refused = (journal_refuses(cscan, head)
+                       if cscan.segments and cscan.corrupt is None else None)
             out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
-                                     "valid": True, **head})
+                                     "valid": True, **head,
+                                     "unusable": refused[0] if refused else None,
+                                     "set_aside": bool(refused and refused[1])})
         except (SnapshotFileError, OSError) as exc:  # reported: inspect describes damage
             out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
                                      "valid": False, "error": str(exc)})

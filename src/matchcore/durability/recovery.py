@@ -230,6 +230,22 @@ def _not_of_journal(cscan, head):
     return None
 
 
+def journal_refuses(cscan, head):
+    """Why the scanned (non-empty) journal cannot go on from the snapshot of header ``head``:
+    (reason, whether it can never be a state of this journal, which recovery sets aside), or
+    None. Recovery's rule, which ``journal inspect`` reports."""
+    why = _not_of_journal(cscan, head)
+    if why:
+        return why, True
+    first = cscan.segments[0].first_seq
+    if first > head["seq"] + 1:
+        return (f"journal starts at seq {first}: records after the snapshot's seq "
+                f"{head['seq']} are missing"), False
+    if head["stp"] != cscan.stp:
+        return f"STP mode {head['stp']} differs from the journal's {cscan.stp}", False
+    return None
+
+
 def _check_start(cscan, eng, start, path, report):
     """Refuse to replay the journal from ``eng`` (the state at seq ``start``) when its segment
     starting at ``start + 1`` records another state: a journal started from a seed snapshot
@@ -275,7 +291,6 @@ def _pick_snapshot(path, cscan, report, foreign, cls, seed_only=False, seed_seq=
     a journal started from a snapshot (``recover()`` of a directory holding only that
     snapshot) begins with, which no record of the journal holds."""
     has_journal = bool(cscan.segments)
-    first = cscan.segments[0].first_seq if has_journal else None
     judged = {f for f, _ in report.skipped_snapshots}
     for seq, fpath in reversed(list_snapshots(path)):
         if (seed_only and seq != seed_seq) or fpath in judged:    # (reported once)
@@ -290,19 +305,11 @@ def _pick_snapshot(path, cscan, report, foreign, cls, seed_only=False, seed_seq=
                                                     f"{head['seq']}"))
             continue
         if has_journal:
-            why = _not_of_journal(cscan, head)
-            if why:
-                report.skipped_snapshots.append((fpath, why))
-                foreign.append(fpath)
-                continue
-            if first > head["seq"] + 1:
-                report.skipped_snapshots.append(
-                    (fpath, f"journal starts at seq {first}: records after the snapshot's "
-                            f"seq {head['seq']} are missing"))
-                continue
-            if head["stp"] != cscan.stp:
-                report.skipped_snapshots.append((fpath, f"STP mode {head['stp']} differs from "
-                                                        f"the journal's {cscan.stp}"))
+            refused = journal_refuses(cscan, head)
+            if refused:
+                report.skipped_snapshots.append((fpath, refused[0]))
+                if refused[1]:
+                    foreign.append(fpath)
                 continue
         return eng, head, fpath
     return None, None, None
