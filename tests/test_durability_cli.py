@@ -732,3 +732,32 @@ def test_cli_journal_inspect_flags_snapshots_recovery_skips_for_the_journal(caps
     eng.snapshot()
     eng.close()
     assert [s["unusable"] for s in inspect(tmp_path / "ok")["snapshots"]] == [None]
+
+
+def test_cli_journal_trades_says_how_many_fills_are_of_commands_the_journal_lost(
+        capsys, tmp_path):
+    # the fill of a command lost from the command journal was listed like any other, though
+    # recovery cuts it: nothing told the user it belongs to no journaled command
+    from matchcore.durability import read_journal, read_trades
+    d = _last_command_lost(tmp_path)
+    last = int(read_journal(d)["seqs"][-1])
+    t = read_trades(d)
+    beyond = int((t["cmd_seq"] > last).sum())
+    assert beyond == 1 and len(t) == 2
+    note = (f"{beyond} of them of commands after the command journal's last seq {last} "
+            f"(recovery cuts them)")
+    code, out, err = run_cli(capsys, "journal", "trades", d)
+    assert code == 0 and err == ""
+    assert out.splitlines()[0] == f"2 trades, {sum(t['qty'].tolist())} lots; {note}"
+    code, out, err = run_cli(capsys, "journal", "trades", d, "--csv", "-")
+    assert code == 0 and len(list(csv.reader(out.splitlines()))) == 3
+    assert err == f"matchcore journal: 2 trades; {note}\n"
+    code, out, err = run_cli(capsys, "journal", "trades", d, "--csv", tmp_path / "t.csv")
+    assert code == 0 and out == f"wrote 2 trades to {tmp_path / 't.csv'}; {note}\n"
+    # --symbol: only the fills listed are counted
+    code, out, _ = run_cli(capsys, "journal", "trades", d, "--symbol", 2)
+    assert code == 0 and out == "0 trades, 0 lots\n"
+    # recovery cuts that fill: afterwards there is nothing to say
+    mc.Engine.recover(d).close()
+    code, out, _ = run_cli(capsys, "journal", "trades", d)
+    assert code == 0 and "recovery cuts" not in out

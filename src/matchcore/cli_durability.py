@@ -250,11 +250,18 @@ def _refused_cut_short(args, segment) -> int:
 
 
 def _trades(args) -> int:
+    from matchcore.durability.recovery import command_journal_end
     from matchcore.durability.trades import TRADE_DTYPE, read_trades
     _require_journal(args.dir)
     t = read_trades(args.dir)
     if args.symbol is not None:
         t = t[t["symbol"] == args.symbol]
+    # fills of commands the command journal no longer holds (its tail lost): listed as they
+    # are, and counted after the output, outside the CSV data
+    end = command_journal_end(args.dir)
+    beyond = int((t["cmd_seq"] > end).sum()) if end is not None else 0
+    note = (f"; {beyond} of them of commands after the command journal's last seq {end} "
+            f"(recovery cuts them)" if beyond else "")
     cols = ["seq", "cmd_seq", "ts_ns", "symbol", "taker_id", "maker_id", "price", "qty",
             "taker_side", "taker_owner", "maker_owner"]
     # the CSV is an export: every field of read_trades(), in its order (it left out
@@ -265,16 +272,19 @@ def _trades(args) -> int:
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(csv_cols)
         w.writerows(zip(*[t[c].tolist() for c in csv_cols]))
+        if note:
+            sys.stdout.flush()
+            print(f"matchcore journal: {len(t)} trades{note}", file=sys.stderr)
         return 0
     if args.csv:
         with atomic_output(args.csv, newline="") as fh:
             w = csv.writer(fh)
             w.writerow(csv_cols)
             w.writerows(zip(*[t[c].tolist() for c in csv_cols]))
-        print(f"wrote {len(t)} trades to {args.csv}")
+        print(f"wrote {len(t)} trades to {args.csv}{note}")
         return 0
     # summed as Python ints: fills of more than 2**63 - 1 lots in all wrapped an int64 sum
-    print(f"{len(t)} trades, {sum(t['qty'].tolist())} lots")
+    print(f"{len(t)} trades, {sum(t['qty'].tolist())} lots{note}")
     rows = t if args.limit == 0 else t[-args.limit:]
     if len(rows):
         print("  ".join(f"{c:>12}" for c in cols))

@@ -463,6 +463,27 @@ def holds_journal(path) -> bool:
     return bool(segment_files(path, KIND_COMMANDS) or list_snapshots(path))
 
 
+def command_journal_end(path) -> int | None:
+    """The last command seq whose fills recovery keeps in the trade journal (it cuts those of
+    later commands): the command journal's last seq or, without a command segment, the seq
+    of the newest valid snapshot, which a journal then starts after; None where the command
+    journal is corrupt, or there is neither a command segment nor a valid snapshot (recovery
+    refuses such a directory before cutting anything). Read by ``journal trades``.
+    O(journal bytes)."""
+    cscan = scan_journal(path, KIND_COMMANDS, keep_index=False)
+    if cscan.corrupt is not None:
+        return None
+    if cscan.segments:
+        return cscan.last_seq
+    for seq, fpath in reversed(list_snapshots(path)):
+        try:
+            if read_snapshot_header(fpath)["seq"] == seq:
+                return seq
+        except SnapshotFileError:
+            continue
+    return None
+
+
 def _require_start(path) -> None:
     if not holds_journal(path):
         # trade segments alone (kept apart from their command journal) are a journal: "no
