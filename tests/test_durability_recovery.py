@@ -828,3 +828,31 @@ def test_recovery_without_trades_says_it_left_a_corrupt_trade_journal_as_it_is(t
     ro = mc.Engine.recover(d, trades=False, readonly=True).recovery_report
     assert ro.trades_corrupt is None
     assert "trades: trade journal not read (trades=False)" in ro.summary()
+
+
+def test_recovery_summary_says_how_many_bytes_it_cut_and_files_it_synced(tmp_path):
+    # cut_bytes and synced_files were in the report (and recover's JSON) only: the summary
+    # said "cut" of a torn tail without how much, and nothing of the files made durable
+    steps, cmds = make_flow(9, 200)
+    eng, d = journaled(tmp_path)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    seg = _last_segment(d)
+    os.truncate(seg, os.path.getsize(seg) - 30)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.bytes_to_cut > 0 and ro.synced_files == 0
+    what = "off the ends of journal segments (torn tails, fills of commands not kept)"
+    assert (f"  would cut {ro.bytes_to_cut} byte(s) {what}; read-only: Engine.recover, "
+            f"matchcore recover --repair cut them") in ro.summary()
+    assert "synced" not in ro.summary()
+    rec = mc.Engine.recover(d)
+    rec.close()
+    rep = rec.recovery_report
+    assert rep.cut_bytes == ro.bytes_to_cut and rep.synced_files > 0
+    text = rep.summary()
+    assert f"  cut {rep.cut_bytes} byte(s) {what}" in text
+    assert (f"  synced {rep.synced_files} journal file(s) to stable storage before journaling "
+            f"on") in text
+    again = mc.Engine.recover(d)
+    again.close()
+    assert again.recovery_report.cut_bytes == 0 and "byte(s)" not in again.recovery_report.summary()

@@ -54,7 +54,9 @@ class RecoveryReport:
     last_seq: int = 0                    # last journaled command now in the engine
     torn_tail: tuple | None = None       # command journal: (segment, offset, reason)
     trades_torn_tail: tuple | None = None
-    cut_bytes: int = 0                   # bytes cut from torn tails (both journals)
+    # bytes cut off the ends of segments (both journals): torn tails, and fills of commands
+    # the command journal does not hold (or not complete)
+    cut_bytes: int = 0
     # journal segments with nothing valid, and trade segments wholly after the trade journal's
     # cut (fills of commands the command journal does not hold, or not complete)
     dropped_files: list = field(default_factory=list)
@@ -116,6 +118,12 @@ class RecoveryReport:
                         "dropped" if tail[0] in self.dropped_files else "cut")
                 lines.append(f"  {label}: torn tail in {os.path.basename(tail[0])} at offset "
                              f"{tail[1]} ({tail[2]}): {done}")
+        what = "off the ends of journal segments (torn tails, fills of commands not kept)"
+        if self.cut_bytes:
+            lines.append(f"  cut {self.cut_bytes} byte(s) {what}")
+        if self.bytes_to_cut:
+            lines.append(f"  would cut {self.bytes_to_cut} byte(s) {what}; read-only: "
+                         f"Engine.recover, matchcore recover --repair cut them")
         # (nothing valid, or, in the trade journal, only fills of commands cut away)
         if self.dropped_files:
             lines.append(f"  dropped {len(self.dropped_files)} trailing file(s) with nothing "
@@ -176,6 +184,9 @@ class RecoveryReport:
         else:
             lines.append(f"  trades: kept through command {self.trades_kept_through}, {done}, "
                          f"last trade seq {self.last_trade_seq}{cut}")
+        if self.synced_files:
+            lines.append(f"  synced {self.synced_files} journal file(s) to stable storage "
+                         f"before journaling on")
         if self.trades_missing and self.trades_rewritable:
             lines.append(f"  WARNING: {self.trades_missing} fill record(s) before the snapshot "
                          f"are missing from the trade journal; a recovery that may write files "
