@@ -761,3 +761,24 @@ def test_cli_journal_trades_says_how_many_fills_are_of_commands_the_journal_lost
     mc.Engine.recover(d).close()
     code, out, _ = run_cli(capsys, "journal", "trades", d)
     assert code == 0 and "recovery cuts" not in out
+
+
+def test_cli_journal_inspect_says_how_many_fills_recovery_cuts(capsys, tmp_path):
+    # inspect listed a trade journal holding fills of commands the command journal lost as
+    # clean, where recovery cuts them (and drops a segment holding only such fills)
+    from matchcore.durability import inspect
+    d = _last_command_lost(tmp_path)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.trades_to_cut == 1
+    info = inspect(d)
+    assert info["journals"]["trades"]["fills_to_cut"] == ro.trades_to_cut
+    assert info["journals"]["trades"]["kept_through"] == ro.trades_kept_through
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 0
+    assert (f"  recovery cuts {ro.trades_to_cut} fill record(s) after command "
+            f"{ro.trades_kept_through}'s last fill (of commands the command journal does not "
+            f"hold, or not complete)") in out
+    mc.Engine.recover(d).close()
+    assert inspect(d)["journals"]["trades"]["fills_to_cut"] == 0
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert "recovery cuts" not in out

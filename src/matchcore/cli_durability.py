@@ -196,6 +196,10 @@ def _inspect(args) -> int:
                   f"({why}; recovery refuses)")
         if j["dropped_segments"]:
             print(f"  trailing segment(s) with nothing valid: {', '.join(j['dropped_segments'])}")
+        if j.get("fills_to_cut"):
+            print(f"  recovery cuts {j['fills_to_cut']} fill record(s) after command "
+                  f"{j['kept_through']}'s last fill (of commands the command journal does not "
+                  f"hold, or not complete)")
     print(f"\nsnapshots: {len(info['snapshots'])}")
     for s in info["snapshots"]:
         if s["valid"]:

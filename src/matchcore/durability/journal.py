@@ -624,7 +624,7 @@ def inspect(path) -> dict:
     from matchcore.durability.errors import SnapshotFileError
     from matchcore.durability.snapshot import list_snapshots, read_snapshot_header
     require_directory(path)
-    from matchcore.durability.recovery import journal_refuses
+    from matchcore.durability.recovery import journal_refuses, trade_cut_of
     out = {"path": str(path), "journals": {}, "snapshots": []}
     cscan = None
     for kind, label in ((KIND_COMMANDS, "commands"), (KIND_TRADES, "trades")):
@@ -662,6 +662,12 @@ def inspect(path) -> dict:
              "reason": scan.corrupt[2], "unreadable": scan.unreadable},
             "dropped_segments": [os.path.basename(f) for f in scan.drop],
         }
+        if kind == KIND_TRADES:
+            # recovery keeps the fills of complete commands the command journal holds; None
+            # where it refuses the directory before cutting
+            kept = trade_cut_of(path, cscan, scan)
+            out["journals"][label]["kept_through"] = None if kept is None else kept[0]
+            out["journals"][label]["fills_to_cut"] = None if kept is None else kept[1]
     for seq, fpath in list_snapshots(path):
         try:
             head = read_snapshot_header(fpath)

@@ -382,6 +382,35 @@ def _segment_path(path, kind, first_seq):
                               f"{_j.SEGMENT_SUFFIX[kind]}")
 
 
+def _trade_journal_cuts(tscan, cut):
+    """What recovery cuts of the scanned trade journal kept as :func:`_trade_cut` says
+    (``cut``): ([(segment, size to cut it to)], [files dropped], fill records cut)."""
+    cuts, drops, n = [], [], 0
+    keep = cut[0] if cut else (0 if tscan.segments else -1)
+    for k, seg in enumerate(tscan.segments):
+        if k > keep:
+            drops.append(seg.path)
+            n += seg.records
+        elif k == keep:
+            size = cut[1] if cut else _j.SEG_HEADER
+            if size < seg.size:
+                cuts.append((seg, size))
+                n += seg.records - (size - _j.SEG_HEADER) // _j.TRADE_RECORD_DTYPE.itemsize
+    return cuts, drops, n
+
+
+def trade_cut_of(path, cscan, tscan):
+    """(last command kept, fill records cut) of the trade journal by recovery, from the
+    scanned journals of ``path``; None where either journal is corrupt or there is neither a
+    command segment nor a valid snapshot (recovery refuses such a directory before cutting).
+    What ``journal inspect`` reports. O(trade journal bytes)."""
+    end = _journal_end(path, cscan)
+    if end is None or tscan.corrupt is not None:
+        return None
+    cut = _trade_cut(tscan, end)
+    return (cut[2] if cut else 0), _trade_journal_cuts(tscan, cut)[2]
+
+
 def _sync_files(paths, directory) -> int:
     """fdatasync each file and then the directory; returns how many files."""
     for f in paths:
@@ -481,7 +510,11 @@ def command_journal_end(path) -> int | None:
     journal is corrupt, or there is neither a command segment nor a valid snapshot (recovery
     refuses such a directory before cutting anything). Read by ``journal trades``.
     O(journal bytes)."""
-    cscan = scan_journal(path, KIND_COMMANDS, keep_index=False)
+    return _journal_end(path, scan_journal(path, KIND_COMMANDS, keep_index=False))
+
+
+def _journal_end(path, cscan):
+    # command_journal_end, of the scanned command journal
     if cscan.corrupt is not None:
         return None
     if cscan.segments:
@@ -683,18 +716,9 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             cuts.append((last, last.end))
     drops = list(cscan.drop)
     if tscan is not None:
-        keep = cut[0] if cut else (0 if tscan.segments else -1)
-        for k, seg in enumerate(tscan.segments):
-            if k > keep:
-                drops.append(seg.path)
-                trades_cut += seg.records
-            elif k == keep:
-                size = cut[1] if cut else _j.SEG_HEADER
-                if size < seg.size:
-                    cuts.append((seg, size))
-                    trades_cut += seg.records - (size - _j.SEG_HEADER) // \
-                        _j.TRADE_RECORD_DTYPE.itemsize
-        drops += tscan.drop
+        tcuts, tdrops, trades_cut = _trade_journal_cuts(tscan, cut)
+        cuts += tcuts
+        drops += tdrops + tscan.drop
     # Renamed, not deleted (they are the user's data), so that no later recovery can take
     # them for a state of the journal this engine now writes.
     aside = []
