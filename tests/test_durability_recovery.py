@@ -856,3 +856,20 @@ def test_recovery_summary_says_how_many_bytes_it_cut_and_files_it_synced(tmp_pat
     again = mc.Engine.recover(d)
     again.close()
     assert again.recovery_report.cut_bytes == 0 and "byte(s)" not in again.recovery_report.summary()
+
+
+def test_readonly_recovery_does_not_say_it_rewrote_fills(tmp_path):
+    # a read-only recovery, which writes nothing, said "rewrote 0 fills" when the trade journal
+    # lacked none
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.submit(1, 2, mc.Side.SELL, 100, 2)
+    eng.close()
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.trades_to_rewrite == 0 and ro.trades_rewritten == 0
+    line = [ln for ln in ro.summary().splitlines() if ln.startswith("  trades:")][0]
+    assert line == "  trades: kept through command 3, no fills to rewrite, last trade seq 1"
+    rw = mc.Engine.recover(d)
+    rw.close()
+    assert "rewrote 0 fills" in rw.recovery_report.summary()

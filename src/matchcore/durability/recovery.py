@@ -163,6 +163,7 @@ class RecoveryReport:
                          f"{', '.join(os.path.basename(f) for f in self.temporaries_to_remove)}")
         done = (f"{self.trades_to_rewrite} fills to rewrite (read-only: Engine.recover, "
                 f"matchcore recover --repair write them)" if self.trades_to_rewrite else
+                "no fills to rewrite" if self.readonly else
                 f"rewrote {self.trades_rewritten} fills")
         cut = (f", cut {self.trades_cut} fill record(s) of commands after it"
                if self.trades_cut else
