@@ -782,3 +782,33 @@ def test_cli_journal_inspect_says_how_many_fills_recovery_cuts(capsys, tmp_path)
     assert inspect(d)["journals"]["trades"]["fills_to_cut"] == 0
     code, out, _ = run_cli(capsys, "journal", "inspect", d)
     assert "recovery cuts" not in out
+
+
+def test_cli_journal_inspect_says_recovery_drops_a_torn_trade_segment_after_the_cut(
+        capsys, tmp_path):
+    # a torn trade segment holding only fills of commands the command journal lost is
+    # dropped by recovery; inspect said "recovery cuts it"
+    from matchcore.durability import inspect
+    from matchcore.durability.journal import KIND_TRADES
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never", segment_bytes=16384)
+    eng.add_symbol(1)
+    for k in range(600):
+        eng.submit(1, 1 + 2 * k, mc.Side.BUY, 100, 5)
+        eng.submit(1, 2 + 2 * k, mc.Side.SELL, 100, 5)
+    eng.close()
+    for _, f in segment_files(d, KIND_COMMANDS)[-3:]:
+        os.unlink(f)
+    last = segment_files(d, KIND_TRADES)[-1][1]
+    os.truncate(last, os.path.getsize(last) - 10)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert last in ro.files_to_drop
+    info = inspect(d)["journals"]["trades"]
+    assert info["segments_to_drop"] == [os.path.basename(f) for f in ro.files_to_drop
+                                        if os.path.basename(f).startswith("trades-")]
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 0
+    assert (f"  torn tail: {os.path.basename(last)} at offset {info['torn_tail']['offset']} "
+            f"(truncated record): recovery drops it") in out
+    assert f"recovery cuts {ro.trades_to_cut} fill record(s)" in out
+    assert f"dropping {', '.join(info['segments_to_drop'])}" in out

@@ -182,8 +182,10 @@ def _inspect(args) -> int:
                   f"journal there (recovery refuses the directory)")
         elif j["torn_tail"]:
             t = j["torn_tail"]
-            # a segment whose header is torn is deleted, not cut
-            done = "drops" if t["file"] in j["dropped_segments"] else "cuts"
+            # a segment whose header is torn is deleted, not cut; so is a trade segment holding
+            # only fills recovery cuts
+            done = ("drops" if t["file"] in j["dropped_segments"] + j.get("segments_to_drop", [])
+                    else "cuts")
             print(f"  torn tail: {t['file']} at offset {t['offset']} ({t['reason']}): "
                   f"recovery {done} it")
         if j["corrupt"]:
@@ -199,7 +201,9 @@ def _inspect(args) -> int:
         if j.get("fills_to_cut"):
             print(f"  recovery cuts {j['fills_to_cut']} fill record(s) after command "
                   f"{j['kept_through']}'s last fill (of commands the command journal does not "
-                  f"hold, or not complete)")
+                  f"hold, or not complete)" +
+                  (f", dropping {', '.join(j['segments_to_drop'])}"
+                   if j["segments_to_drop"] else ""))
     print(f"\nsnapshots: {len(info['snapshots'])}")
     for s in info["snapshots"]:
         if s["valid"]:

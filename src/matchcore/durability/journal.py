@@ -668,6 +668,8 @@ def inspect(path) -> dict:
             kept = trade_cut_of(path, cscan, scan)
             out["journals"][label]["kept_through"] = None if kept is None else kept[0]
             out["journals"][label]["fills_to_cut"] = None if kept is None else kept[1]
+            out["journals"][label]["segments_to_drop"] = (
+                [] if kept is None else [os.path.basename(f) for f in kept[2]])
     for seq, fpath in list_snapshots(path):
         try:
             head = read_snapshot_header(fpath)

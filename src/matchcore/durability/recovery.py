@@ -401,15 +401,17 @@ def _trade_journal_cuts(tscan, cut):
 
 
 def trade_cut_of(path, cscan, tscan):
-    """(last command kept, fill records cut) of the trade journal by recovery, from the
-    scanned journals of ``path``; None where either journal is corrupt or there is neither a
-    command segment nor a valid snapshot (recovery refuses such a directory before cutting).
-    What ``journal inspect`` reports. O(trade journal bytes)."""
+    """(last command kept, fill records cut, segment files dropped as wholly after the cut) of
+    the trade journal by recovery, from the scanned journals of ``path``; None where either
+    journal is corrupt or there is neither a command segment nor a valid snapshot (recovery
+    refuses such a directory before cutting). What ``journal inspect`` reports.
+    O(trade journal bytes)."""
     end = _journal_end(path, cscan)
     if end is None or tscan.corrupt is not None:
         return None
     cut = _trade_cut(tscan, end)
-    return (cut[2] if cut else 0), _trade_journal_cuts(tscan, cut)[2]
+    _, drops, n = _trade_journal_cuts(tscan, cut)
+    return (cut[2] if cut else 0), n, drops
 
 
 def _sync_files(paths, directory) -> int:
