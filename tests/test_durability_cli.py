@@ -812,3 +812,26 @@ def test_cli_journal_inspect_says_recovery_drops_a_torn_trade_segment_after_the_
             f"(truncated record): recovery drops it") in out
     assert f"recovery cuts {ro.trades_to_cut} fill record(s)" in out
     assert f"dropping {', '.join(info['segments_to_drop'])}" in out
+
+
+def test_cli_journal_inspect_lists_the_snapshot_temporaries_recovery_removes(capsys, tmp_path):
+    # a snapshot writer's temporary left by a crash, which recovery deletes, was not shown
+    from matchcore.durability import inspect
+    from matchcore.durability.snapshot import snapshot_bytes
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    eng.close()
+    tmp = d / "snapshot-00000000000000000001.mcs.tmp"
+    tmp.write_bytes(snapshot_bytes(mc.Engine())[0][:40])
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.temporaries_to_remove == [str(tmp)]
+    assert inspect(d)["temporaries_to_remove"] == [tmp.name]
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 0 and tmp.exists()
+    assert (f"stale snapshot temporary file(s) (a snapshot interrupted before its rename; "
+            f"recovery removes them): {tmp.name}") in out
+    mc.Engine.recover(d).close()
+    assert inspect(d)["temporaries_to_remove"] == []
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert "temporary" not in out

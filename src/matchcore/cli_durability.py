@@ -214,6 +214,10 @@ def _inspect(args) -> int:
                   f"state hash {s['state_hash']:#018x}{unusable}")
         else:
             print(f"  {s['file']}  INVALID: {s['error']}")
+    if info["temporaries_to_remove"]:
+        print(f"  {len(info['temporaries_to_remove'])} stale snapshot temporary file(s) (a "
+              f"snapshot interrupted before its rename; recovery removes them): "
+              f"{', '.join(info['temporaries_to_remove'])}")
     if cut_short:
         return _refused_cut_short(args, leftovers[0])
     return _refused_corrupt(args, info) if bad else _refused_start(args)

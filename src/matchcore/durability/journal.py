@@ -619,10 +619,17 @@ def inspect(path) -> dict:
     was cut short, which recovery refuses), and the snapshots. Never
     raises for damage (it is reported). With corruption, ``last_seq`` and the record counts
     stop at it; every segment file is still listed, those from the corrupt one on scanned on
-    their own (``after_corruption``). A ``path`` that is no directory raises
-    :class:`JournalError`, as recovery does. O(journal bytes)."""
+    their own (``after_corruption``). What recovery does that the files alone do not show,
+    from recovery's own checks: each valid snapshot's ``unusable`` (why recovery does not use
+    it with this journal, or None) and ``set_aside`` (it renames it ``.unused``); the trade
+    journal's ``kept_through``, ``fills_to_cut`` and ``segments_to_drop`` (what it cuts after
+    the last complete command the command journal holds; None where a journal is corrupt or
+    nothing starts it); ``temporaries_to_remove`` (snapshot writers' leftovers it deletes). A
+    ``path`` that is no directory raises :class:`JournalError`, as recovery does.
+    O(journal bytes)."""
     from matchcore.durability.errors import SnapshotFileError
-    from matchcore.durability.snapshot import list_snapshots, read_snapshot_header
+    from matchcore.durability.snapshot import (
+        list_snapshots, read_snapshot_header, remove_stale_temporaries)
     require_directory(path)
     from matchcore.durability.recovery import journal_refuses, trade_cut_of
     out = {"path": str(path), "journals": {}, "snapshots": []}
@@ -690,8 +697,12 @@ def inspect(path) -> dict:
         except (SnapshotFileError, OSError) as exc:  # reported: inspect describes damage
             out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
                                      "valid": False, "error": str(exc)})
+    # the snapshot writers' temporaries recovery removes (read-only recovery's check)
+    out["temporaries_to_remove"] = [os.path.basename(f) for f in remove_stale_temporaries(
+        path, legacy=True, remove=False)]
     if not out["snapshots"] and creation_leftovers(path):
         # a creation cut short: recovery refuses the directory, it drops no file
         for j in out["journals"].values():
             j["dropped_segments"] = []
+        out["temporaries_to_remove"] = []
     return out
