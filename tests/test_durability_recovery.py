@@ -16,7 +16,7 @@ from matchcore.durability import JournalError, inspect, read_journal, read_trade
 from matchcore.durability import _journal as _j
 from matchcore.durability.journal import segment_files, KIND_COMMANDS, KIND_TRADES
 from durability_flow import PrefixHashes, apply_steps, make_flow
-from durability_checks import _crc32c_py, _last_segment, journaled
+from durability_checks import _crc32c_py, _files_and_sizes, _last_segment, journaled
 
 
 # ---- proof (a): live == full replay == snapshot + tail ----
@@ -873,3 +873,30 @@ def test_readonly_recovery_does_not_say_it_rewrote_fills(tmp_path):
     rw = mc.Engine.recover(d)
     rw.close()
     assert "rewrote 0 fills" in rw.recovery_report.summary()
+
+
+def test_failed_recovery_leaves_no_lock_file_it_made(tmp_path):
+    # README: on JournalError nothing was changed; a directory without LOCK (a copy of a
+    # journal) was left with a new LOCK file by the recovery that refused it
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    for k in range(5):
+        eng.submit(1, 1 + k, mc.Side.BUY, 100 - k, 5)
+    eng.close()
+    os.unlink(d / "LOCK")
+    off = int(read_journal(d)["index"]["offset"][2])
+    seg = segment_files(d, KIND_COMMANDS)[0][1]
+    with open(seg, "r+b") as fh:
+        fh.seek(off + 10)
+        b = fh.read(1)
+        fh.seek(off + 10)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    before = _files_and_sizes(d)
+    with pytest.raises(JournalError, match="CRC mismatch"):
+        mc.Engine.recover(d)
+    assert _files_and_sizes(d) == before
+    # a LOCK that was there stays
+    (d / "LOCK").write_bytes(b"")
+    with pytest.raises(JournalError):
+        mc.Engine.recover(d)
+    assert (d / "LOCK").exists()

@@ -494,6 +494,15 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
     try:
         return _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades,
                         record_events, journal_options)
+    except BaseException:
+        # a recovery that refuses the directory changes nothing: not even the LOCK it made
+        # (held by this process until closed below, so no other engine is using it)
+        if os.path.join(path, "LOCK") in report.created_files:
+            try:
+                os.unlink(os.path.join(path, "LOCK"))
+            except OSError:
+                pass
+        raise
     finally:
         if lock_fd is not None:
             os.close(lock_fd)       # the engine's writer holds its own copy
