@@ -340,3 +340,22 @@ def test_cli_replay_publish_label_naming_no_book_reports_what_was_published(serv
     assert c.symbols() == ["MSFT"]
     n = sum(c.records.values())
     assert f"published: {c.batches:,} of {c.batches:,} batches ({n:,} records" in cap.out
+
+
+def test_name_with_leading_space_labelled_alike_by_summary_metrics_and_consumer(
+        server, names, tmp_path, capsys):
+    from matchcore.io import book_labels
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    # " AAPL" shares AAPL's subjects: the subscriber sees two books of one name
+    data = with_names(itch.generate(None, messages=10_000, symbols=3, seed=4), {2: " AAPL"})
+    path = tmp_path / "space.itch"
+    path.write_bytes(data)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        r = itch.replay_file(path, record_l2=True, on_chunk=ReplayPublisher(pub))
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    labels = book_labels(r.symbols, r.books)
+    assert sorted(labels.values()) == c.symbols() == ["AAPL@locate1", "AAPL@locate2", "AMZN"]
+    assert main(["replay", str(path), "--no-progress"]) == 0
+    assert "books: 3: AAPL@locate1, AAPL@locate2, AMZN;" in capsys.readouterr().out

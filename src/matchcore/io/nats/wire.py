@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 
+from matchcore.io import symbol_name
 
 MAGIC = b"MC"
 VERSION = 1
@@ -76,7 +77,7 @@ def subject_token(symbol: str) -> str:
     >>> subject_token("BRK.A"), subject_token("BRK_A"), subject_token("AAPL")
     ('BRK_2EA', 'BRK_5FA', 'AAPL')
     """
-    raw = str(symbol).strip().encode()
+    raw = symbol_name(symbol).encode()
     # the escape character is escaped too: without it BRK.A and BRK_A would share a subject
     tok = "".join(chr(b) if b in _TOKEN_KEEP else f"_{b:02X}" for b in raw)
     return tok or "_"
