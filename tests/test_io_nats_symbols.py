@@ -359,3 +359,36 @@ def test_name_with_leading_space_labelled_alike_by_summary_metrics_and_consumer(
     assert sorted(labels.values()) == c.symbols() == ["AAPL@locate1", "AAPL@locate2", "AMZN"]
     assert main(["replay", str(path), "--no-progress"]) == 0
     assert "books: 3: AAPL@locate1, AAPL@locate2, AMZN;" in capsys.readouterr().out
+
+
+def test_consumer_read_by_label_then_by_name_applies_the_other_books_batches(
+        server, names, shared_day):
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    first = itch.symbol_names(4)[0]
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, max_batch=200, keep=True)
+        feed_chunks(r, shared_day, bridge, chunk=50_000)
+    trades = bridge.kept()["trades"]
+    c = consume(server.url, stream=stream, prefix=prefix, symbols=[f"{first}@locate2"],
+                timeout=60)
+    assert c.symbols() == [f"{first}@locate2"]
+    batches = c.batches
+    # the same consumer, now the whole name: locate 1's batches were left out, never applied
+    consume(server.url, stream=stream, prefix=prefix, symbols=[first], timeout=60,
+            consumer=c)
+    whole = consume(server.url, stream=stream, prefix=prefix, symbols=[first], timeout=60)
+    assert c.symbols() == whole.symbols() == [f"{first}@locate1", f"{first}@locate2"]
+    assert c.batches == whole.batches > batches and not c.missing and not c.out_of_sequence
+    assert c.records == whole.records
+    for loc in (1, 2):
+        label = f"{first}@locate{loc}"
+        assert c.depth(label) == book_levels(r.books[loc])
+        mine = trades[trades["locate"] == loc]
+        assert c.trades[label] == [len(mine),
+                                   int(mine["shares"][itch.volume_mask(mine)].sum())]
+    # and once more: every batch is now a redelivery, nothing applied twice
+    consume(server.url, stream=stream, prefix=prefix, timeout=60, consumer=c)
+    assert c.trades[f"{first}@locate1"] == whole.trades[f"{first}@locate1"]

@@ -85,11 +85,17 @@ class MarketDataConsumer:
         self.out_of_sequence = 0
         # name -> the locates to keep, for names selected by book label (select())
         self._only: dict[str, set[int]] = {}
+        # (subject, locate) -> [first seq, end seq) of the batches of a book select() left
+        # out, while it stays left out; moved to _catchup when a read selects it again
+        self._left: dict[tuple, list[int]] = {}
+        self._catchup: dict[tuple, list[int]] = {}
 
     def select(self, symbols) -> list[str]:
         """Keep, of a name selected by book label (``NAME@locateN``), only those books: the
         name's other books' batches are still read for the sequence check, and left out.
         Returns the names to subscribe to (what :func:`consume` does with ``symbols``).
+        A book an earlier selection left out and this one takes starts unseen: its batches
+        are applied when read again, not skipped as redeliveries.
 
         >>> MarketDataConsumer().select(["AAPL@locate2", "MSFT"])
         ['AAPL', 'MSFT']
@@ -108,7 +114,17 @@ class MarketDataConsumer:
             if name not in names:
                 names.append(name)
         self._only = {n: locs for n, locs in only.items() if n not in whole}
+        # the books this read selects that an earlier one left out start unseen: their
+        # batches, behind their subjects' next seq, were skipped as redeliveries
+        for k in [k for k in self._left if self._selected(k[0][1], k[1])]:
+            lo, hi = self._left.pop(k)
+            was = self._catchup.get(k)
+            self._catchup[k] = [lo, hi] if was is None else [min(lo, was[0]), max(hi, was[1])]
         return names
+
+    def _selected(self, symbol: str, locate: int) -> bool:
+        only = self._only.get(symbol)
+        return only is None or locate in only
 
     def _book(self, symbol: str, locate: int, session) -> str | None:
         # the key of the book a batch belongs to: its symbol name, or NAME@locateN once a
@@ -160,7 +176,13 @@ class MarketDataConsumer:
             self._restart(kind, symbol)
         self.sessions[mk] = session
         expect = self._next.get(key, 0)
-        if seq > expect:
+        catchup = self._catchup.get((key, locate)) if seq < expect else None
+        if catchup is not None and catchup[0] <= seq < catchup[1]:
+            # a batch of a book an earlier read left out, and this one selects: never applied
+            catchup[0] = seq + len(rec)
+            if catchup[0] >= catchup[1]:
+                del self._catchup[(key, locate)]
+        elif seq > expect:
             self.missing[mk] = self.missing.get(mk, 0) + seq - expect
             self.gaps[mk] = self.gaps.get(mk, 0) + 1
         elif seq < expect:           # a batch seen before (redelivery): already applied
@@ -171,10 +193,13 @@ class MarketDataConsumer:
                 return (f"out of sequence: seq {seq} is behind the subject's next, {expect}, "
                         f"and no batch of locate {locate} was read from the subject")
             return f"a redelivery: seq {seq} is behind the subject's next, {expect}"
-        self._next[key] = seq + len(rec)
-        self._applied.setdefault(key, set()).add(locate)
+        if catchup is None:
+            self._next[key] = seq + len(rec)
+            self._applied.setdefault(key, set()).add(locate)
         book = self._book(symbol, locate, session)
         if book is None:
+            left = self._left.setdefault((key, locate), [seq, seq])
+            left[1] = seq + len(rec)
             return f"book {book_label(symbol, locate)} not selected"
         self.batches += 1
         self.records[KIND_NAMES[kind]] += len(rec)
@@ -204,6 +229,9 @@ class MarketDataConsumer:
         self.session_changes += 1
         self._next.pop((kind, symbol), None)
         self._applied.pop((kind, symbol), None)
+        for d in (self._left, self._catchup):
+            for k in [k for k in d if k[0] == (kind, symbol)]:
+                del d[k]
         self.missing.pop((KIND_NAMES[kind], symbol), None)
         self.gaps.pop((KIND_NAMES[kind], symbol), None)
         d = {KIND_TOB: self.tob, KIND_TRADE: self.trades, KIND_L2: self.levels}[kind]
