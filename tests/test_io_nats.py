@@ -717,21 +717,34 @@ def test_publisher_batch_beyond_max_payload_refused_alone_others_delivered(serve
 
 
 def test_cli_subscribe_timeout_before_stream_end_noted_books_not_final(server, names, day,
-                                                                      capsys):
+                                                                      capsys, monkeypatch):
     # --timeout without --follow cut the read short and printed the books read so far as if
     # they were the stream's, without a word
-    from matchcore.io.nats import consume
+    from matchcore.io.nats import MarketDataConsumer, consume
 
     stream, prefix = names
     publish_day(server.url, stream, prefix, day)
-    c = consume(server.url, stream=stream, prefix=prefix, timeout=1e-9)
+    # the first batch outlasts the timeout (which bounds the connection too: it cannot be
+    # made too short to connect)
+    c = MarketDataConsumer()
+    consume(server.url, stream=stream, prefix=prefix, timeout=2, consumer=c,
+            on_batch=lambda *_: time.sleep(2.1) if c.batches == 1 else None)
     assert c.timed_out
     c = consume(server.url, stream=stream, prefix=prefix, timeout=60, consumer=c)
     assert not c.timed_out and not c.missing
     base = ["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix]
-    assert main(base + ["--timeout", "1e-9"]) == 0
-    assert "note: --timeout 1e-09 s ended the read before the end of the stream" in \
+    apply = MarketDataConsumer.apply
+
+    def slow_first(self, *a):
+        if not self.batches:
+            time.sleep(2.1)
+        return apply(self, *a)
+
+    monkeypatch.setattr(MarketDataConsumer, "apply", slow_first)
+    assert main(base + ["--timeout", "2"]) == 0
+    assert "note: --timeout 2 s ended the read before the end of the stream" in \
         capsys.readouterr().out
+    monkeypatch.undo()
     assert main(base + ["--timeout", "60"]) == 0
     assert "ended the read" not in capsys.readouterr().out
 

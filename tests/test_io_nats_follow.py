@@ -342,3 +342,19 @@ def test_follow_two_subjects_broker_restart_without_store_each_reads_new_stream_
         assert not c.missing
     finally:
         srv.close()
+
+
+def test_consume_connection_bounded_by_its_timeout(tmp_path):
+    import socket
+
+    from matchcore.io.nats import consume
+
+    need_nats()
+    # a listener that never answers: the client waits for the broker's INFO line
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        url = f"nats://127.0.0.1:{s.getsockname()[1]}"
+        with pytest.raises(ConnectionError, match=r"cannot connect to NATS at .* before the "
+                                                  r"timeout \(0\.5 s\)"):
+            consume(url, timeout=0.5)

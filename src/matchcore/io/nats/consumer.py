@@ -316,10 +316,12 @@ def _listed(names):
 
 # Without follow, a read gives up after failing this long without a break (s)
 _GIVE_UP_S = 10.0
+# The longest a read waits for its connection (s), unless its timeout ends first
+_CONNECT_S = 5.0
 
 
 async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch, deadline,
-                         stop):
+                         stop, timeout=None):
     nats = _nats()
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -330,14 +332,18 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
     async def on_error(e):          # keep the client's errors for the message, do not log them
         errors.append(e)
 
+    # the read's timeout bounds its connection too: timeout=1 waited up to 5 s here
+    left = _CONNECT_S if deadline is None else max(deadline - time.monotonic(), 0.001)
     try:
-        nc = await asyncio.wait_for(nats.connect(servers=[url], connect_timeout=2,
+        nc = await asyncio.wait_for(nats.connect(servers=[url], connect_timeout=min(2, left),
                                                  max_reconnect_attempts=-1,
                                                  reconnect_time_wait=0.25, error_cb=on_error),
-                                    5.0)
+                                    min(_CONNECT_S, left))
     except asyncio.TimeoutError:
         why = f"{type(errors[-1]).__name__}: {errors[-1]}" if errors else "no answer"
-        raise ConnectionError(f"cannot connect to NATS at {display_url(url)}: {why}") from None
+        when = f" before the timeout ({float(timeout):g} s)" if left < _CONNECT_S else ""
+        raise ConnectionError(f"cannot connect to NATS at {display_url(url)}{when}: "
+                              f"{why}") from None
     try:
         js = nc.jetstream()
         info = await js.stream_info(stream)   # a missing stream fails here, at once
@@ -451,7 +457,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     set (``idle`` and ``timeout`` in seconds, > 0: ``ValueError`` otherwise, before anything
     connects; so is ``idle`` without ``follow``). ``on_batch(subject, payload)`` sees every batch too. O(records). When
     ``timeout`` ends a read without ``follow`` before every subject was read to its end,
-    ``consumer.timed_out`` is True: what it holds is not the stream's last state.
+    ``consumer.timed_out`` is True: what it holds is not the stream's last state. The
+    connection is bounded by ``timeout`` too (5 s otherwise): ``ConnectionError`` when none
+    was made in that time.
 
     A JetStream error while reading (the broker restarting, restarted without its store, the
     pull consumer expired) does not end the read: after a pause growing to 2 s the
@@ -492,5 +500,5 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     subjects = filter_subjects(prefix, None if symbols is None else selected, kinds)
     deadline = None if timeout is None else time.monotonic() + timeout
     asyncio.run(_consume_async(url, subjects, stream, consumer, idle, follow, on_batch,
-                               deadline, stop))
+                               deadline, stop, timeout))
     return consumer
