@@ -288,8 +288,10 @@ def test_consumer_l2_record_side_not_b_or_s_batch_counted_bad_not_applied(side):
     # depth() never showed it: the batch is malformed, as one with another bad field
     rec = np.zeros(2, WIRE_L2)
     rec[0] = (1, 100, 5, 1, b"B", b"")
-    rec[1] = (2, 101, 7, 2, side, b"")
-    payload = encode_batch(KIND_L2, 1, 0, rec)
+    rec[1] = (2, 101, 7, 2, b"S", b"")
+    payload = bytearray(encode_batch(KIND_L2, 1, 0, rec))    # encode_batch refuses the side
+    payload[16 + WIRE_L2.itemsize + WIRE_L2.fields["side"][1]] = side[0]
+    payload = bytes(payload)
     with pytest.raises(BatchError, match=re.escape(f"L2 record 1 of 2 has side {side!r}, not "
                                                    f"B or S")):
         decode_batch(payload)
@@ -332,3 +334,16 @@ def test_encode_batch_records_not_a_1d_array_of_the_kind_refused_no_malformed_ba
     with pytest.raises(TypeError, match=re.escape(f"records of kind {KIND_TOB} must be a 1-d "
                                                   f"numpy array of dtype {WIRE_TOB}")):
         encode_batch(KIND_TOB, 1, 0, records)
+
+
+@pytest.mark.parametrize("side", [b"X", b"b", b"\x00"])
+def test_encode_batch_l2_record_side_not_b_or_s_refused_as_decode_batch_refuses_it(side):
+    # encode_batch made a batch every consumer counts as malformed and leaves out
+    rec = np.zeros(2, WIRE_L2)
+    rec[0] = (1, 100, 5, 1, b"B", b"")
+    rec[1] = (2, 101, 7, 2, side, b"")
+    with pytest.raises(ValueError, match=re.escape(f"L2 record 1 of 2 has side {side!r}, not "
+                                                   f"B or S")):
+        encode_batch(KIND_L2, 1, 0, rec)
+    rec[1]["side"] = b"S"
+    assert len(decode_batch(encode_batch(KIND_L2, 1, 0, rec))[3]) == 2

@@ -112,7 +112,8 @@ def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes
     """One NATS payload: header + ``records`` (already in the kind's wire dtype). O(records).
     ``kind`` one of :data:`KINDS`, ``locate`` an int in 0..65535 and ``seq`` in 0..2**64-1,
     with ``seq + len(records)`` (the next batch's seq) in that range too: ``TypeError`` for a
-    value that is not an int, ``ValueError`` outside that range.
+    value that is not an int, ``ValueError`` outside that range, and for records
+    :func:`decode_batch` refuses (an L2 record whose side is neither ``B`` nor ``S``).
 
     >>> rec = np.zeros(2, dtype=WIRE_TOB); rec["bid"] = [100, 101]
     >>> len(encode_batch(KIND_TOB, 7, 0, rec))
@@ -142,9 +143,26 @@ def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes
     if seq + len(records) > _SEQ_TOP:
         raise ValueError(f"seq + count must be in 0..2**64-1 (the next batch's seq), got "
                          f"{seq} + {len(records)}")
+    why = _bad_records(kind, records)
+    if why is not None:
+        # a batch every consumer counts as malformed and leaves out
+        raise ValueError(why)
     h = np.zeros(1, dtype=HEADER_DTYPE)
     h[0] = (MAGIC, VERSION, kind, locate, len(records), seq)
     return h.tobytes() + records.tobytes()
+
+
+def _bad_records(kind: int, rec: np.ndarray) -> str | None:
+    # Why records of ``kind`` cannot go into a batch, else None: the one check of
+    # encode_batch and decode_batch. O(records) for L2, O(1) otherwise.
+    if kind == KIND_L2:
+        # a level on another side was stored and counted, and shown on neither side
+        side = rec["side"].view(np.uint8)         # b"\x00" reads as b"" as an S1
+        bad = np.flatnonzero((side != ord("B")) & (side != ord("S")))
+        if len(bad):
+            i = int(bad[0])
+            return f"L2 record {i} of {len(rec)} has side {bytes([side[i]])!r}, not B or S"
+    return None
 
 
 class BatchError(ValueError):
@@ -183,11 +201,7 @@ def decode_batch(payload: bytes):
         raise BatchError(f"seq + count {seq} + {n} passes 2**64-1: the next batch's seq "
                          f"would not fit the header")
     rec = np.frombuffer(payload, dtype=WIRE[kind], count=n, offset=HEADER_DTYPE.itemsize)
-    if kind == KIND_L2:
-        # a level on another side was stored and counted, and shown on neither side
-        side = rec["side"].view(np.uint8)         # b"\x00" reads as b"" as an S1
-        bad = np.flatnonzero((side != ord("B")) & (side != ord("S")))
-        if len(bad):
-            i = int(bad[0])
-            raise BatchError(f"L2 record {i} of {n} has side {bytes([side[i]])!r}, not B or S")
+    why = _bad_records(kind, rec)
+    if why is not None:
+        raise BatchError(why)
     return kind, int(h["locate"]), seq, rec
