@@ -254,3 +254,29 @@ def test_publisher_bad_headers_refused_before_anything_counted(server, names, he
         assert pub.publish(f"{prefix}.tob.X", good, 3, headers={"Matchcore-Session": "a"})
     st = pub.stats
     assert st["queued"] == st["published"] == 1 and st["unconfirmed"] == 0
+
+
+def test_publisher_never_closed_flushes_its_queue_at_interpreter_exit(server, names):
+    # its thread is a daemon: a script that published and ended without close() lost every
+    # batch still queued, and said nothing of it
+    import sys
+
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    script = f"""
+import numpy as np
+from matchcore.io.nats import KIND_TOB, WIRE_TOB, NatsPublisher, encode_batch
+pub = NatsPublisher({server.url!r}, stream={stream!r}, prefix={prefix!r}, max_inflight=1)
+rec = np.zeros(3, WIRE_TOB)
+for i in range(2000):
+    rec["bid"] = i
+    assert pub.publish({prefix!r} + ".tob.X", encode_batch(KIND_TOB, 1, 3 * i, rec), 3)
+print(pub.pending > 0)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True"]        # batches were still queued at its end
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.records["tob"] == 6000 and not c.missing and c.tob["X"][1] == 1999

@@ -4,11 +4,14 @@ that batches a replay's sink records per (kind, symbol)."""
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import numbers
 import os
 import queue
 import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -47,6 +50,8 @@ class NatsPublisher(NoCopy):
     for the queue to drain, ``close()`` flushes and disconnects; ``stats`` holds the counts
     (batches and records: ``queued``, ``published`` (acknowledged), ``dropped``,
     ``undelivered``, ``unconfirmed``; ``disconnects``, ``reconnects``, ``last_error``).
+    A publisher still open at interpreter exit is closed then (an ``atexit`` hook registered
+    while it is open), so its queued batches are flushed rather than lost.
 
     >>> pub = NatsPublisher("nats://127.0.0.1:4222")                  # doctest: +SKIP
     >>> pub.publish("mc.tob.AAPL", payload, records=10)               # doctest: +SKIP
@@ -119,6 +124,10 @@ class NatsPublisher(NoCopy):
                 raise self._connect_error
             raise ConnectionError(f"cannot connect to NATS at {display_url(url)}: "
                                   f"{self._connect_error}")
+        # closed at exit while open: its thread is a daemon, and a script that ended without
+        # close() lost every batch still queued without a word
+        self._at_exit = functools.partial(_close_at_exit, weakref.ref(self))
+        atexit.register(self._at_exit)
 
     # ---- caller side (any thread, never blocks) ----
 
@@ -247,6 +256,7 @@ class NatsPublisher(NoCopy):
         # closed already, its totals final: the thread was told to stop and waited for once
         # (a second close() waited ack_timeout + 15 s more for nothing to count)
         if self._final or not self._thread.is_alive():
+            atexit.unregister(self._at_exit)
             return self.stats
         if not self.flush(timeout):
             self._abandon = True
@@ -265,6 +275,7 @@ class NatsPublisher(NoCopy):
             # a thread still alive settles those batches later: they were counted above, and
             # were counted again (outstanding counts going negative)
             self._final = True
+        atexit.unregister(self._at_exit)
         return self.stats
 
     def __enter__(self):
@@ -470,6 +481,14 @@ class NatsPublisher(NoCopy):
             self.stats[f"records_{outcome}"] += records
             if outcome == "published":
                 self.stats["bytes_published"] += len(payload)
+
+
+def _close_at_exit(ref) -> None:
+    # the atexit hook of a publisher still open: close() flushes its queue (within close()'s
+    # default timeout) before the interpreter stops its thread
+    pub = ref()
+    if pub is not None:
+        pub.close()
 
 
 def _check_kinds(kinds) -> tuple:
