@@ -280,3 +280,30 @@ print(pub.pending > 0)
     assert proc.stdout.split() == ["True"]        # batches were still queued at its end
     c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
     assert c.records["tob"] == 6000 and not c.missing and c.tob["X"][1] == 1999
+
+
+@pytest.mark.parametrize("subject, exc", [
+    ("{p}.tob.*", ValueError), ("{p}.tob.>", ValueError), ("{p}.tob.A B", ValueError),
+    ("{p}.tob.", ValueError), ("{p}..X", ValueError), ("{p}.tob.X\r\n", ValueError),
+    (None, TypeError), (b"{p}.tob.X", TypeError)])
+def test_publisher_subject_not_one_to_publish_to_refused_before_anything_counted(
+        server, names, subject, exc):
+    # "mc.tob.*" was stored under that literal subject, and every subscriber read a book
+    # named "*"; a space, an empty token or a subject that is not a str was queued, and
+    # counted undelivered by the loop thread after the broker or the client refused it
+    from matchcore.io.nats import NatsPublisher, consume
+
+    stream, prefix = names
+    if subject is not None:
+        subject = subject.replace("{p}", prefix) if isinstance(subject, str) else \
+            subject.replace(b"{p}", prefix.encode())
+    good = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        before = dict(pub.stats)
+        with pytest.raises(exc, match="subject"):
+            pub.publish_many([(f"{prefix}.tob.X", good, 3), (subject, good, 3)])
+        assert pub.stats == before and pub.pending == 0
+        assert pub.publish(f"{prefix}.tob.X", good, 3)
+    st = pub.stats
+    assert st["queued"] == st["published"] == 1 and st["undelivered"] == 0
+    assert consume(server.url, stream=stream, prefix=prefix, timeout=60).symbols() == ["X"]

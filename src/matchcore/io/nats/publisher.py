@@ -19,7 +19,8 @@ from matchcore._nocopy import NoCopy
 from matchcore.io.nats.streams import StreamSetupError, _covers, _nats, _overlaps, display_url
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, HEADER_DTYPE,
                                     KIND_L2, KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS,
-                                    SESSION_HEADER, WIRE, check_prefix, encode_batch,
+                                    SESSION_HEADER, WIRE, check_prefix, check_subject,
+                                    encode_batch,
                                     subject_token, symbol_from_token)
 
 
@@ -151,7 +152,8 @@ class NatsPublisher(NoCopy):
         were queued. A payload that is not bytes (``bytes``, ``bytearray`` or a ``memoryview``,
         sent as its bytes whatever its format or shape), a ``records`` that is not an int
         >= 0 or other ``headers`` raise ``TypeError`` / ``ValueError`` before any item is
-        queued or counted.
+        queued or counted, and so does a subject that is not one to publish to (not a str,
+        an empty token, whitespace, control characters, ``*`` or ``>``).
         O(len(items)), never blocks.
         """
         items = list(items)
@@ -161,6 +163,9 @@ class NatsPublisher(NoCopy):
             # timeout); records=-5 or 1.5 went into the records totals; a str payload failed
             # in the loop thread
             payload, records = item[1], item[2]
+            # "mc.tob.*" was stored under that literal subject (a book named "*" for every
+            # subscriber); a space or an empty token was refused later, in the loop thread
+            check_subject(item[0])
             if not isinstance(payload, (bytes, bytearray, memoryview)):
                 raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
             if isinstance(records, bool) or not isinstance(records, (int, np.integer)):

@@ -39,9 +39,27 @@ _TOKEN_KEEP = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _TOKEN_ESC = re.compile(r"_([0-9A-F]{2})")
 
 
-def _control(c: str) -> bool:
-    # Unicode category Cc: C0 controls, DEL and C1 controls
-    return c < " " or "\x7f" <= c <= "\x9f"
+# '.'-separated tokens, none empty, without whitespace, control characters (Unicode category
+# Cc: C0 controls, DEL and C1 controls) or the wildcards * and >: a subject to publish to
+_PUBLISHABLE = re.compile(r"[^.\s*>\x00-\x1f\x7f-\x9f]+(?:\.[^.\s*>\x00-\x1f\x7f-\x9f]+)*")
+
+
+def check_subject(subject, what: str = "subject") -> str:
+    """``subject`` when it is a NATS subject to publish to: one or more ``.``-separated
+    tokens, none empty, without whitespace, control characters or the wildcards ``*`` /
+    ``>``; ``TypeError`` when it is not a str, ``ValueError`` otherwise (``what`` names it).
+    O(len(subject)).
+
+    >>> check_subject("mc.tob.AAPL")
+    'mc.tob.AAPL'
+    """
+    if not isinstance(subject, str):
+        raise TypeError(f"{what} must be a str, got {type(subject).__name__}")
+    if _PUBLISHABLE.fullmatch(subject) is None:
+        raise ValueError(f"{what} {subject!r} is not a NATS subject to publish to: "
+                         f"'.'-separated tokens, none empty, without whitespace, control "
+                         f"characters, * or >")
+    return subject
 
 
 def check_prefix(prefix) -> str:
@@ -55,17 +73,9 @@ def check_prefix(prefix) -> str:
     >>> check_prefix("mc"), check_prefix("md.eu")
     ('mc', 'md.eu')
     """
-    if not isinstance(prefix, str):
-        raise TypeError(f"subject prefix must be a str, got {type(prefix).__name__}")
-    for tok in prefix.split("."):
-        # control characters too: under a prefix with DEL the batches were stored, and a
-        # consumer filtering on that prefix was delivered none of them
-        if not tok or tok in ("*", ">") or any(c.isspace() or c in "*>" or _control(c)
-                                               for c in tok):
-            raise ValueError(f"subject prefix {prefix!r} is not a NATS subject to publish to: "
-                             f"'.'-separated tokens, none empty, without whitespace, control "
-                             f"characters, * or >")
-    return prefix
+    # control characters too: under a prefix with DEL the batches were stored, and a
+    # consumer filtering on that prefix was delivered none of them
+    return check_subject(prefix, "subject prefix")
 
 
 def subject_token(symbol: str) -> str:
