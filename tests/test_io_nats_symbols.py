@@ -9,7 +9,7 @@ import matchcore.itch as itch
 from matchcore.__main__ import main
 from cli_replay_checks import with_names
 from nats_checks import (assert_consumer_is_replay, book_levels, feed_chunks,
-                         itch_a, itch_e, itch_r, renamed_after_first_chunk)
+                         itch_a, itch_e, itch_r, need_nats, renamed_after_first_chunk)
 from nats_checks import names, server, shared_day  # noqa: F401  (fixtures)
 
 
@@ -392,3 +392,19 @@ def test_consumer_read_by_label_then_by_name_applies_the_other_books_batches(
     # and once more: every batch is now a redelivery, nothing applied twice
     consume(server.url, stream=stream, prefix=prefix, timeout=60, consumer=c)
     assert c.trades[f"{first}@locate1"] == whole.trades[f"{first}@locate1"]
+
+
+@pytest.mark.parametrize("symbols", [[" "], ["", "AAPL"], ["AAPL", "\t"]])
+def test_consume_blank_symbol_name_refused_before_connecting(symbols):
+    # a blank name selected the subjects of the name "" (token _), which no replay publishes:
+    # the read found nothing and returned as from an empty stream, where the replay's
+    # symbols= and subscribe --symbols refuse it
+    from matchcore.io.nats import consume, filter_subjects, free_port
+
+    need_nats()
+    url = f"nats://127.0.0.1:{free_port()}"          # nothing listens: raised before connecting
+    with pytest.raises(ValueError, match=r"symbols holds an empty name .*: it selects no "
+                                         r"symbol"):
+        consume(url, symbols=symbols, timeout=30)
+    with pytest.raises(ValueError, match="empty name"):
+        filter_subjects("mc", symbols)

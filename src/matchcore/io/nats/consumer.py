@@ -275,7 +275,7 @@ def kind_mismatch(subject: str, kind: int) -> str | None:
 
 def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> list[str]:
     """The subjects that select ``symbols`` (names) and ``kinds`` (None = all; an empty
-    one is refused with ``ValueError``) with wildcards.
+    one, or a blank name, is refused with ``ValueError``) with wildcards.
 
     >>> filter_subjects("mc", ["AAPL"], ["tob", "l2"])
     ['mc.tob.AAPL', 'mc.l2.AAPL']
@@ -297,6 +297,11 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
         if names is not None and not names:
             raise ValueError(f"{what} is empty: it selects nothing (None selects every "
                              f"{what[:-1]})")
+    for given in symbols or ():
+        # a blank name read the subjects of the name "" (token _), which no replay
+        # publishes: nothing, as from an empty stream (the replay's symbols= refuses it)
+        if not str(given).strip():
+            raise ValueError(f"symbols holds an empty name ({given!r}): it selects no symbol")
     if kinds is not None:
         bad = set(kinds) - set(KINDS)
         if bad:
