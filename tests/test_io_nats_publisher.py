@@ -307,3 +307,22 @@ def test_publisher_subject_not_one_to_publish_to_refused_before_anything_counted
     st = pub.stats
     assert st["queued"] == st["published"] == 1 and st["undelivered"] == 0
     assert consume(server.url, stream=stream, prefix=prefix, timeout=60).symbols() == ["X"]
+
+
+@pytest.mark.parametrize("item", [("{p}.tob.X", b"abc"), ("{p}.tob.X",),
+                                  ("{p}.tob.X", b"abc", 1, None, "extra"), "{p}.tob.X"])
+def test_publish_many_item_not_three_or_four_fields_refused_naming_them(server, names, item):
+    # (subject, payload) failed with "tuple index out of range", a fifth field was ignored
+    # and a str item was taken apart character by character
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    item = item.replace("{p}", prefix) if isinstance(item, str) else \
+        (item[0].replace("{p}", prefix), *item[1:])
+    good = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        before = dict(pub.stats)
+        with pytest.raises(TypeError, match=r"\(subject, payload, records\) or \(subject, "
+                                            r"payload, records, headers\)"):
+            pub.publish_many([(f"{prefix}.tob.X", good, 3), item])
+        assert pub.stats == before and pub.pending == 0

@@ -162,6 +162,11 @@ class NatsPublisher(NoCopy):
             # as queued and outstanding but never queued (flush() then waited its whole
             # timeout); records=-5 or 1.5 went into the records totals; a str payload failed
             # in the loop thread
+            if not isinstance(item, (tuple, list)) or len(item) not in (3, 4):
+                # (subject, payload) failed with "tuple index out of range", a fifth field
+                # was ignored
+                raise TypeError(f"each item must be (subject, payload, records) or (subject, "
+                                f"payload, records, headers), got {item!r:.80}")
             payload, records = item[1], item[2]
             # "mc.tob.*" was stored under that literal subject (a book named "*" for every
             # subscriber); a space or an empty token was refused later, in the loop thread
