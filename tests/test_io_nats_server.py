@@ -38,3 +38,38 @@ def test_nats_server_never_closed_stops_with_its_object_and_with_the_interpreter
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_broker_without_jetstream_named_as_such_by_publisher_and_consume(capsys):
+    # a nats-server started without -js answered the stream lookup with "no responders", and
+    # both sides said "ServiceUnavailableError: code=None err_code=None description='None'"
+    need_nats()
+    import time
+
+    from matchcore.__main__ import main
+    from matchcore.io.nats import (NatsPublisher, StreamSetupError, consume, free_port,
+                                   nats_server_path)
+
+    port = free_port()
+    proc = subprocess.Popen([nats_server_path(), "-a", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"nats://127.0.0.1:{port}"
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                with contextlib.closing(__import__("socket").create_connection(
+                        ("127.0.0.1", port), timeout=0.2)):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        want = r"has no JetStream \(nats-server without -js"
+        with pytest.raises(StreamSetupError, match=want):
+            NatsPublisher(url, connect_timeout=5)
+        with pytest.raises(StreamSetupError, match=want):
+            consume(url, timeout=30)
+        assert main(["subscribe", url]) == 1
+        assert "has no JetStream (nats-server without -js" in capsys.readouterr().err
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -11,8 +11,8 @@ import numpy as np
 
 from matchcore._symfilter import LABEL as _LABEL     # book_label(); a locate is a u16
 from matchcore.io import book_label
-from matchcore.io.nats.streams import (_check_stream_holds, _nats, _transient_errors,
-                                       display_url)
+from matchcore.io.nats.streams import (_check_stream_holds, _nats, _no_jetstream,
+                                       _transient_errors, display_url)
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, KIND_L2,
                                     KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS, SESSION_HEADER,
                                     BatchError, check_prefix, decode_batch, subject_token,
@@ -330,6 +330,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
     nats = _nats()
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+    from nats.js.errors import ServiceUnavailableError
 
     transient = _transient_errors()
     errors = []
@@ -351,7 +352,10 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                               f"{why}") from None
     try:
         js = nc.jetstream()
-        info = await js.stream_info(stream)   # a missing stream fails here, at once
+        try:
+            info = await js.stream_info(stream)   # a missing stream fails here, at once
+        except ServiceUnavailableError:
+            raise _no_jetstream(url) from None
         _check_stream_holds(info.config, stream, url, subjects)
         # One pull consumer over every selected subject (filter_subjects): the stream hands it
         # their messages in stream order, so each subject's batches keep their order, and a
@@ -472,8 +476,8 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     last message applied when the stream is the same, from its first message when the stream
     was made again (a broker restarted without its store). Without
     ``follow`` the error is raised after 10 s of failures; pass ``consumer=`` to keep what was
-    received. A stream missing at the start raises at once, and so does (with
-    :class:`StreamSetupError`) one whose subjects none of the selected ones can match (another
+    received. A stream missing at the start raises at once, and so do (with
+    :class:`StreamSetupError`) a broker without JetStream and a stream whose subjects none of the selected ones can match (another
     prefix's stream: nothing could be read).
 
     >>> c = consume("nats://127.0.0.1:4222", symbols=["AAPL"], kinds=["tob"])  # doctest: +SKIP

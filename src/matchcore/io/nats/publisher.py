@@ -16,7 +16,8 @@ import weakref
 import numpy as np
 
 from matchcore._nocopy import NoCopy
-from matchcore.io.nats.streams import StreamSetupError, _covers, _nats, _overlaps, display_url
+from matchcore.io.nats.streams import (StreamSetupError, _covers, _nats, _no_jetstream,
+                                       _overlaps, display_url)
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, HEADER_DTYPE,
                                     KIND_L2, KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS,
                                     SESSION_HEADER, WIRE, check_prefix, check_subject,
@@ -421,10 +422,12 @@ class NatsPublisher(NoCopy):
                        f"(--subject-prefix), or remove them from it")
 
     async def _ensure_stream(self):
-        from nats.js.errors import BadRequestError, NotFoundError
+        from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 
         try:
             info = await self._js.stream_info(self.stream)
+        except ServiceUnavailableError:
+            raise _no_jetstream(self.url) from None
         except NotFoundError:
             try:
                 await self._js.add_stream(name=self.stream, subjects=[f"{self.prefix}.>"])

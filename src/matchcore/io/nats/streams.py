@@ -37,6 +37,14 @@ class StreamSetupError(RuntimeError):
     stream of that name with other subjects, or a refused creation)."""
 
 
+def _no_jetstream(url: str) -> StreamSetupError:
+    # The JetStream API unanswered by a broker that answers: the client's own words were
+    # "ServiceUnavailableError: code=None err_code=None description='None'"
+    return StreamSetupError(f"the broker at {display_url(url)} has no JetStream (nats-server "
+                            f"without -js, or JetStream not enabled for this account): no "
+                            f"stream can be read or created")
+
+
 def _covers(pattern: str, subject: str) -> bool:
     """Whether the NATS subject filter ``pattern`` matches every subject that ``subject`` (which
     may hold ``*`` / ``>`` wildcards) matches.
