@@ -422,3 +422,28 @@ def test_replay_book_named_by_trading_action_before_orders_stock_directory_renam
     ref.feed(data)
     assert ref.names == names(data) == \
         {5: "HNAME", 6: "ONLY", 7: "TRADED", 8: "NUL\0\0\0\0\t", 9: "9"}
+
+
+def test_name_with_leading_space_one_book_of_the_name_as_its_label_says(tmp_path, capsys):
+    # the summary labels " AAPL" and "AAPL" AAPL@locate2 and AAPL@locate1 (the name a NATS
+    # subject carries): the labels it prints are taken back, by r.book, book --symbol and
+    # replay --symbols, and the bare name is refused naming them, as for any shared name
+    path = tmp_path / "space.itch"
+    path.write_bytes(with_names(itch.generate(None, messages=10_000, symbols=3, seed=4),
+                                {2: " AAPL"}))
+    r = itch.replay_file(path)
+    assert r.book("AAPL@locate2") is r.books[2] and r.book("AAPL@locate1") is r.books[1]
+    for name in ("AAPL", " AAPL"):
+        with pytest.raises(ValueError, match="AAPL@locate1, AAPL@locate2"):
+            r.book(name)
+    code, out, err = run_cli(capsys, "replay", str(path), "--symbols", "AAPL@locate2",
+                             "--no-progress")
+    assert code == 0 and "books: 1: AAPL;" in out, err
+    code, out, err = run_cli(capsys, "replay", str(path), "--symbols", "AAPL", "--no-progress")
+    assert code == 0 and "books: 2: AAPL@locate1, AAPL@locate2;" in out, err
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "AAPL@locate2",
+                             "--no-progress")
+    assert code == 0 and "(locate 2)" in out.splitlines()[0], err
+    seen = []
+    itch.replay_file(path, callback=lambda sym, book, ts: seen.append(sym), callback_every=1000)
+    assert {"AAPL@locate1", "AAPL@locate2"} <= set(seen) and " AAPL" not in seen

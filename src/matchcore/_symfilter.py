@@ -117,7 +117,8 @@ def label_errors(symbols, names: dict) -> list[tuple[str, str]]:
         m = LABEL.fullmatch(s)
         if m:
             L = int(m.group(2))
-            if names.get(L) != m.group(1):
+            # without surrounding spaces, as the summary labels it (book_labels)
+            if str(names.get(L)).strip() != m.group(1):
                 out.append((s, f"locate {L} is {names[L]!r}" if L in names
                             else f"locate {L} does not occur"))
     return out

@@ -616,7 +616,8 @@ cdef bint _selects(object filt, object labelled, str name, int L) except -1:
     # at the end of the replay: a stock directory message may give locate N the name NAME only
     # after its first order, so the label keeps locate N whatever it is named then; the name is
     # checked against the replay's names (Replayer.book, label_errors), as book --symbol does.
-    return filt is None or name in filt or str(L) in filt or L in labelled
+    # Names without surrounding spaces (matchcore.io.symbol_name): " AAPL" is a book of AAPL.
+    return filt is None or name.strip() in filt or str(L) in filt or L in labelled
 
 
 cdef str _name(const locinfo* li, int L):
@@ -968,7 +969,7 @@ cdef class Replayer:
                 _selects(self._cb_filter, self._cb_labelled, name, L))
             if self._callback is not None and self._bk_r == self.S.scan.counts[82]:
                 # no stock directory message since the callback's names were taken: add this one
-                self._bk_name[L] = name
+                self._bk_name[L] = name.strip()       # as book_labels names it
                 self._bk_count[name] = self._bk_count.get(name, 0) + 1
         else:
             li.track = TRACK_IGNORED
@@ -983,7 +984,7 @@ cdef class Replayer:
         cdef uint64_t n_r = self.S.scan.counts[82]
         cdef int K
         if n_r != self._bk_r:
-            self._bk_name = {K: _name(&self.S.loc[K], K) for K in self._books}
+            self._bk_name = {K: _name(&self.S.loc[K], K).strip() for K in self._books}
             self._bk_count = {}
             for n in self._bk_name.values():
                 self._bk_count[n] = self._bk_count.get(n, 0) + 1
@@ -1048,18 +1049,21 @@ cdef class Replayer:
         label = _LABEL.fullmatch(str(symbol))
         if label is not None:
             L = int(label.group(2))
-            if names.get(L) == label.group(1) and L in self._books:
+            # the summary's labels take names without surrounding spaces (book_labels)
+            if str(names.get(L)).strip() == label.group(1) and L in self._books:
                 return self._books[L]
             raise KeyError(f"no book for symbol {symbol!r}")
         # by name first: the locate order decided before, so "5" was locate 5's book when its
         # number was lower than the locate of the stock named 5, and that stock's otherwise
-        more = [K for K, n in names.items() if n == symbol and K in self._books]
+        # (without surrounding spaces: " AAPL" and "AAPL" are two books of AAPL, as labelled)
+        more = [K for K, n in names.items() if n.strip() == str(symbol).strip()
+                and K in self._books]
         if len(more) > 1:
             # the first of them was returned: another book's orders under the name
             raise ValueError(
                 f"symbol {symbol!r} is carried by locates {', '.join(map(str, more))}: ask "
-                f"for one of {', '.join(f'{symbol}@locate{K}' for K in more)} (or its locate "
-                f"number)")
+                f"for one of {', '.join(f'{str(symbol).strip()}@locate{K}' for K in more)} "
+                f"(or its locate number)")
         if more:
             return self._books[more[0]]
         number = plain_number(str(symbol))
