@@ -358,3 +358,16 @@ def test_consume_connection_bounded_by_its_timeout(tmp_path):
         with pytest.raises(ConnectionError, match=r"cannot connect to NATS at .* before the "
                                                   r"timeout \(0\.5 s\)"):
             consume(url, timeout=0.5)
+
+
+@pytest.mark.parametrize("kw, what", [(dict(on_batch="print"), "on_batch"),
+                                      (dict(stop=True, follow=True), "stop")])
+def test_consume_on_batch_or_stop_of_the_wrong_kind_refused_before_connecting(kw, what):
+    # on_batch="print" failed at the first batch with "'str' object is not callable", after
+    # that batch had gone into the books; stop=True at the first loop, after connecting
+    from matchcore.io.nats import consume, free_port
+
+    need_nats()
+    url = f"nats://127.0.0.1:{free_port()}"          # nothing listens: raised before connecting
+    with pytest.raises(TypeError, match=rf"^{what} must be"):
+        consume(url, timeout=30, **kw)

@@ -492,6 +492,14 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
         if value is not None and (isinstance(value, bool) or not (
                 isinstance(value, numbers.Real) and value > 0)):
             raise ValueError(f"{name} must be > 0 seconds or None, got {value!r}")
+    # checked before anything connects: on_batch="print" failed at the first batch, after it
+    # had gone into the books; stop=True at the first loop
+    if on_batch is not None and not callable(on_batch):
+        raise TypeError(f"on_batch must be callable (subject, payload), got "
+                        f"{type(on_batch).__name__} {on_batch!r}")
+    if stop is not None and not callable(getattr(stop, "is_set", None)):
+        raise TypeError(f"stop must be a threading.Event (anything with is_set()), got "
+                        f"{type(stop).__name__} {stop!r}")
     if idle is not None and not follow:
         # without follow the read ends at the stream's end: the idle time never counted
         raise ValueError("idle needs follow=True (without it the read stops at the end of the "
