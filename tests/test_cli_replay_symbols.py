@@ -447,3 +447,24 @@ def test_name_with_leading_space_one_book_of_the_name_as_its_label_says(tmp_path
     seen = []
     itch.replay_file(path, callback=lambda sym, book, ts: seen.append(sym), callback_every=1000)
     assert {"AAPL@locate1", "AAPL@locate2"} <= set(seen) and " AAPL" not in seen
+
+
+def test_callback_labels_a_name_with_spaces_whose_book_comes_after_the_first_call():
+    # A book made after the callback's names were taken (no stock directory message since) was
+    # counted under its raw name " AAPL" but looked up as "AAPL": the second book of AAPL was
+    # called plain "AAPL", like the first, instead of AAPL@locate2
+    import struct
+
+    def add(loc, ref, stock):
+        body = struct.pack(">QcI8sI", ref, b"B", 100, stock.ljust(8), 1000 + ref)
+        m = struct.pack(">cHH", b"A", loc, 0) + (ref).to_bytes(6, "big") + body
+        return len(m).to_bytes(2, "big") + m
+
+    data = (stock_directory(1, "AAPL") + stock_directory(2, " AAPL") + add(1, 1, b"AAPL")
+            + add(1, 2, b"AAPL") + add(2, 3, b" AAPL") + add(2, 4, b" AAPL"))
+    seen = []
+    r = itch.Replayer(callback=lambda sym, book, ts: seen.append(sym), callback_every=1)
+    assert r.feed(data) == len(data)
+    r.finish(b"")
+    assert seen[:2] == ["AAPL", "AAPL"]               # one book of the name so far
+    assert seen[2:] == ["AAPL@locate2", "AAPL@locate2"]

@@ -969,8 +969,9 @@ cdef class Replayer:
                 _selects(self._cb_filter, self._cb_labelled, name, L))
             if self._callback is not None and self._bk_r == self.S.scan.counts[82]:
                 # no stock directory message since the callback's names were taken: add this one
-                self._bk_name[L] = name.strip()       # as book_labels names it
-                self._bk_count[name] = self._bk_count.get(name, 0) + 1
+                key = name.strip()                    # as book_labels names it
+                self._bk_name[L] = key
+                self._bk_count[key] = self._bk_count.get(key, 0) + 1
         else:
             li.track = TRACK_IGNORED
             self.S.early_total -= li.early_refs
