@@ -128,6 +128,25 @@ def test_publisher_flush_or_close_bad_timeout_refused_nothing_given_up(server, n
     assert st["published"] == 1 and st["undelivered"] == st["unconfirmed"] == 0
 
 
+def _publisher_held_past_close(srv, stream, prefix):
+    """A publisher whose loop thread sends nothing until the returned Event is set: held up
+    past close()'s wait, as a thread stuck on a slow broker is."""
+    import threading
+
+    from matchcore.io.nats import NatsPublisher
+
+    pub = NatsPublisher(srv.url, stream=stream, prefix=prefix)
+    release = threading.Event()
+    send = pub._send
+
+    async def late(item, sem):
+        release.wait(30)
+        await send(item, sem)
+
+    pub._send = late
+    return pub, release
+
+
 def test_publisher_close_totals_final_when_thread_settles_batches_later(names):
     # close() counted the batches its thread had not settled in time as unconfirmed; when the
     # thread settled them later (published), they were counted a second time and the
@@ -135,19 +154,11 @@ def test_publisher_close_totals_final_when_thread_settles_batches_later(names):
     import threading
 
     need_nats()
-    from matchcore.io.nats import NatsPublisher, NatsServer
+    from matchcore.io.nats import NatsServer
 
     stream, prefix = names
     with NatsServer() as srv:
-        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix)
-        release = threading.Event()
-        send = pub._send
-
-        async def late(item, sem):          # the loop thread held up past close()'s wait
-            release.wait(30)
-            await send(item, sem)
-
-        pub._send = late
+        pub, release = _publisher_held_past_close(srv, stream, prefix)
         thread = pub._thread
         thread.join = lambda timeout=None: threading.Thread.join(thread, 0.2)
         for i in range(2):
@@ -184,19 +195,11 @@ def test_publisher_close_again_after_final_totals_returns_them_without_waiting_a
     import threading
 
     need_nats()
-    from matchcore.io.nats import NatsPublisher, NatsServer
+    from matchcore.io.nats import NatsServer
 
     stream, prefix = names
     with NatsServer() as srv:
-        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix)
-        release = threading.Event()
-        send = pub._send
-
-        async def late(item, sem):          # the loop thread held up past close()'s wait
-            release.wait(30)
-            await send(item, sem)
-
-        pub._send = late
+        pub, release = _publisher_held_past_close(srv, stream, prefix)
         thread = pub._thread
         waits = []
 
