@@ -48,3 +48,19 @@ def _assert_recovers_with_trades(d, state_hash, trades):
     for f in ("seq", "cmd_seq", "taker_id", "maker_id", "price", "qty", "last"):
         assert np.array_equal(again[f], trades[f]), f
     return report
+
+
+def journal_last_command_lost(d):
+    """A journal at ``d`` of three commands whose last (it trades) is cut from the command
+    journal: its fill stays in the trade journal, of a command the journal no longer holds."""
+    from matchcore.durability import read_journal
+
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.submit(1, 2, mc.Side.SELL, 100, 2)
+    eng.submit(1, 3, mc.Side.SELL, 100, 2)
+    eng.close()
+    rec = read_journal(d)
+    os.truncate(segment_files(d, KIND_COMMANDS)[-1][1], int(rec["index"]["offset"][-1]))
+    return d

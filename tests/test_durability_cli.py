@@ -12,6 +12,7 @@ import matchcore as mc
 from matchcore.__main__ import main
 from matchcore.durability.journal import KIND_COMMANDS, segment_files
 from durability_flow import apply_steps, make_flow
+from durability_checks import journal_last_command_lost
 
 
 @pytest.fixture
@@ -595,17 +596,7 @@ def test_cli_journal_inspect_exits_1_where_recover_refuses_the_start(capsys, jdi
 def _last_command_lost(tmp_path):
     # three commands, the last (one fill) lost from the command journal: its fill, in the
     # trade journal, belongs to no command any more
-    from matchcore.durability import read_journal
-    d = tmp_path / "lost"
-    eng = mc.Engine(journal=d, fsync="never")
-    eng.add_symbol(1)
-    eng.submit(1, 1, mc.Side.BUY, 100, 5)
-    eng.submit(1, 2, mc.Side.SELL, 100, 2)
-    eng.submit(1, 3, mc.Side.SELL, 100, 2)
-    eng.close()
-    rec = read_journal(d)
-    os.truncate(segment_files(d, KIND_COMMANDS)[-1][1], int(rec["index"]["offset"][-1]))
-    return d
+    return journal_last_command_lost(tmp_path / "lost")
 
 
 def test_cli_recover_no_trades_says_the_trade_journal_was_not_read_and_what_repair_cut(

@@ -18,7 +18,8 @@ from matchcore.durability import _journal as _j
 from matchcore.durability.journal import segment_files, KIND_COMMANDS, KIND_TRADES
 from durability_flow import apply_steps, make_flow
 from durability_checks import (
-    _assert_recovers_with_trades, _files_and_sizes, _last_segment, journaled,
+    _assert_recovers_with_trades, _files_and_sizes, _last_segment, journal_last_command_lost,
+    journaled,
 )
 
 
@@ -893,14 +894,7 @@ def test_recover_readonly_full_replay_reports_snapshots_repair_would_set_aside(t
 def test_recover_readonly_reports_the_trade_bytes_repair_would_cut(tmp_path):
     # fills of a command the command journal no longer holds: --repair cuts them from the
     # trade journal (cut_bytes), read-only said nothing of it
-    eng, d = journaled(tmp_path)
-    eng.add_symbol(1)
-    eng.submit(1, 1, mc.Side.BUY, 100, 5)
-    eng.submit(1, 2, mc.Side.SELL, 100, 2)
-    eng.submit(1, 3, mc.Side.SELL, 100, 2)
-    eng.close()
-    rec = read_journal(d)
-    os.truncate(_last_segment(d), int(rec["index"]["offset"][-1]))   # the last command lost
+    d = journal_last_command_lost(tmp_path / "j")
     torn = _torn_trailing_segment(d, KIND_TRADES)
     ro = mc.Engine.recover(d, readonly=True).recovery_report
     assert ro.bytes_to_cut == _j.TRADE_RECORD_DTYPE.itemsize and ro.files_to_drop == [torn]
