@@ -181,6 +181,11 @@ def test_journaled_engine_snapshot_names_the_seq_of_the_state_it_holds(tmp_path)
             try:
                 path = eng.snapshot(tmp_path / "snaps")
             except BusyError:
+                # Retried at once, the call took the GIL back each time the writer released
+                # it, which a journaled submit does while it holds the engine (its append runs
+                # without the GIL): every try found the engine busy, for the whole run in some
+                # runs. A short sleep lets the writer finish its call first.
+                time.sleep(1e-4)
                 continue
             twin, head = load_snapshot(path)
             files += 1
