@@ -75,6 +75,17 @@ def with_names(data: bytes, names: dict) -> bytes:
     return bytes(out)
 
 
+def spaced_name_day(tmp_path):
+    """A generated day (3 symbols) whose locate 2 is named " AAPL" beside locate 1's AAPL: two
+    books of one name once surrounding spaces are stripped. Its path."""
+    import matchcore.itch as itch
+
+    path = tmp_path / "space.itch"
+    path.write_bytes(with_names(itch.generate(None, messages=10_000, symbols=3, seed=4),
+                                {2: " AAPL"}))
+    return path
+
+
 def stock_directory(loc: int, name: str) -> bytes:
     """An ITCH stock directory message ('R') naming locate ``loc`` ``name``, length-prefixed."""
     import struct

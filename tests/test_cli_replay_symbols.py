@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import slow_fifo_writer
-from cli_replay_checks import assert_dump_is_book, run_cli, stock_directory, with_names
+from cli_replay_checks import (assert_dump_is_book, run_cli, spaced_name_day, stock_directory,
+                               with_names)
 from cli_replay_checks import day  # noqa: F401  (module fixture)
 
 import matchcore.itch as itch
@@ -428,9 +429,7 @@ def test_name_with_leading_space_one_book_of_the_name_as_its_label_says(tmp_path
     # the summary labels " AAPL" and "AAPL" AAPL@locate2 and AAPL@locate1 (the name a NATS
     # subject carries): the labels it prints are taken back, by r.book, book --symbol and
     # replay --symbols, and the bare name is refused naming them, as for any shared name
-    path = tmp_path / "space.itch"
-    path.write_bytes(with_names(itch.generate(None, messages=10_000, symbols=3, seed=4),
-                                {2: " AAPL"}))
+    path = spaced_name_day(tmp_path)
     r = itch.replay_file(path)
     assert r.book("AAPL@locate2") is r.books[2] and r.book("AAPL@locate1") is r.books[1]
     for name in ("AAPL", " AAPL"):

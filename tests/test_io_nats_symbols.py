@@ -7,7 +7,7 @@ import pytest
 
 import matchcore.itch as itch
 from matchcore.__main__ import main
-from cli_replay_checks import with_names
+from cli_replay_checks import spaced_name_day, with_names
 from nats_checks import (assert_consumer_is_replay, book_levels, feed_chunks,
                          itch_a, itch_e, itch_r, need_nats, renamed_after_first_chunk)
 from nats_checks import names, server, shared_day  # noqa: F401  (fixtures)
@@ -221,9 +221,7 @@ def test_cli_replay_publish_name_with_leading_space_shares_subject_noted_subscri
         server, names, tmp_path, capsys):
     stream, prefix = names
     # locate 2 is " AAPL": subjects ignore leading spaces, so it is published on AAPL's
-    data = with_names(itch.generate(None, messages=10_000, symbols=3, seed=4), {2: " AAPL"})
-    path = tmp_path / "space.itch"
-    path.write_bytes(data)
+    path = spaced_name_day(tmp_path)
     r = itch.replay_file(path)
     assert r.symbols[1] == "AAPL" and r.symbols[2] == " AAPL"
     code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
@@ -349,9 +347,7 @@ def test_name_with_leading_space_labelled_alike_by_summary_metrics_and_consumer(
 
     stream, prefix = names
     # " AAPL" shares AAPL's subjects: the subscriber sees two books of one name
-    data = with_names(itch.generate(None, messages=10_000, symbols=3, seed=4), {2: " AAPL"})
-    path = tmp_path / "space.itch"
-    path.write_bytes(data)
+    path = spaced_name_day(tmp_path)
     with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
         r = itch.replay_file(path, record_l2=True, on_chunk=ReplayPublisher(pub))
     c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
