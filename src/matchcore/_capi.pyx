@@ -222,6 +222,7 @@ cdef int64_t h_cancel(uint64_t h, uint64_t oid) noexcept nogil:
     cdef int rc = _entry(b)
     if rc < 0:
         return rc
+    mc_prefetch_next_ids(b, oid)
     return mc_cancel(b, oid)
 
 
@@ -232,6 +233,7 @@ cdef int64_t h_modify(uint64_t h, uint64_t oid, int64_t qty, int64_t price) noex
     cdef int rc = _entry(b)
     if rc < 0:
         return rc
+    mc_prefetch_next_ids(b, oid)
     return mc_modify(b, oid, qty, price)
 
 
@@ -242,6 +244,7 @@ cdef int64_t h_cancel_by(uint64_t h, uint64_t oid, uint64_t owner) noexcept nogi
     cdef int rc = _entry(b)
     if rc < 0:
         return rc
+    mc_prefetch_next_ids(b, oid)
     return mc_cancel_by(b, oid, owner)
 
 
@@ -253,6 +256,7 @@ cdef int64_t h_modify_by(uint64_t h, uint64_t oid, int64_t qty, int64_t price,
     cdef int rc = _entry(b)
     if rc < 0:
         return rc
+    mc_prefetch_next_ids(b, oid)
     return mc_modify_by(b, oid, qty, price, owner)
 
 

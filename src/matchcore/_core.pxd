@@ -255,10 +255,12 @@ cdef inline int64_t mc_ev_bound(const mc_book* b, int64_t qty, uint64_t owner) n
 
 
 cdef inline void mc_prefetch_next_ids(const mc_book* b, uint64_t oid) noexcept nogil:
-    # For the per-call submits (the Python methods, the C table): ids are mostly issued in
-    # sequence, and the next block of them (_home: four ids to a line) lands on an index line
-    # of its own, seldom cached in a table sized for more orders than rest at once. Asked for
-    # now, it is in by the time the next block comes. (process() reads its commands ahead.)
+    # For the per-call methods (the Python methods, the C table): ids are mostly issued in
+    # sequence, and a caller that cancels or reprices a block of its orders mostly goes
+    # through them in the same order. The next block of ids (_home: four ids to a line) lands
+    # on an index line of its own, seldom cached in a table sized for more orders than rest
+    # at once; asked for now, it is in by the time the next block comes. For an id out of
+    # sequence it is one wasted hint. (process() reads its commands ahead.)
     _map_prefetch(&b.index, oid + 4)
 
 

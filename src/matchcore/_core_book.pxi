@@ -156,6 +156,7 @@ cdef class OrderBook:
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         mc_guard_entry(b)
         b.now_ns = c_ts
+        mc_prefetch_next_ids(b, oid)
         cdef int64_t r = _cancel(b, oid, c_owner)
         if r >= 0:
             return _lots(r)
@@ -184,6 +185,7 @@ cdef class OrderBook:
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
         mc_guard_entry(b)
         b.now_ns = c_ts
+        mc_prefetch_next_ids(b, oid)
         cdef int64_t r = _modify(b, oid, c_qty, p, c_owner)
         if r >= 0:
             return True
