@@ -900,3 +900,69 @@ def test_failed_recovery_leaves_no_lock_file_it_made(tmp_path):
     with pytest.raises(JournalError):
         mc.Engine.recover(d)
     assert (d / "LOCK").exists()
+
+
+@pytest.mark.parametrize("policy", ["always", "never"])
+def test_recovered_engine_keeps_the_journals_fsync_policy(tmp_path, policy):
+    # Engine.recover(DIR) without fsync= journaled on under "batch": an engine made with
+    # fsync="always" came back from a crash with weaker durability, without a word. Each
+    # command segment header now records its writer's policy, and recovery keeps it.
+    eng, d = journaled(tmp_path, fsync=policy, segment_bytes=16384)
+    eng.add_symbol(1)
+    _command_flow(eng, 1, 600)                # several segments
+    eng.close()
+    eng = mc.Engine.recover(d)
+    assert eng.journal.policy == policy
+    for _, f in segment_files(d, KIND_COMMANDS):
+        assert _j.segment_policy(open(f, "rb").read()) == policy
+    for _, f in segment_files(d, KIND_TRADES):
+        # the trade capture's own schedule is no user policy: not recorded
+        assert _j.segment_policy(open(f, "rb").read()) is None
+    _command_flow(eng, 10_000, 600)           # segments it starts record the same policy
+    eng.close()
+    assert all(_j.segment_policy(open(f, "rb").read()) == policy
+               for _, f in segment_files(d, KIND_COMMANDS))
+    eng = mc.durability.recover(d)
+    assert eng.journal.policy == policy
+    eng.close()
+    # given, the argument wins, and the segments it makes say so
+    other = "batch"
+    eng = mc.Engine.recover(d, fsync=other)
+    assert eng.journal.policy == other
+    _command_flow(eng, 20_000, 600)
+    eng.close()
+    newest = segment_files(d, KIND_COMMANDS)[-1][1]
+    assert _j.segment_policy(open(newest, "rb").read()) == other
+    eng = mc.Engine.recover(d, fsync=None)
+    assert eng.journal.policy == other
+    eng.close()
+
+
+def test_recovery_of_segments_without_a_recorded_policy_takes_batch(tmp_path):
+    # segments of earlier versions: the flag clear and the bits zero, the header's CRC good
+    eng, d = journaled(tmp_path, fsync="always", segment_bytes=16384)
+    eng.add_symbol(1)
+    _command_flow(eng, 1, 50)
+    live = eng.state_hash()
+    eng.close()
+    for _, f in segment_files(d, KIND_COMMANDS):
+        data = bytearray(open(f, "rb").read())
+        flags = struct.unpack_from("<I", data, 40)[0]
+        struct.pack_into("<I", data, 40, flags & (_j.SEG_LIMIT | 1))
+        struct.pack_into("<I", data, 60, _j.crc32c(bytes(data[:60])))
+        open(f, "wb").write(bytes(data))
+        assert _j.segment_policy(bytes(data)) is None
+    eng = mc.Engine.recover(d)
+    assert eng.state_hash() == live
+    assert eng.journal.policy == "batch"
+    eng.close()
+
+
+def test_recover_refuses_an_unknown_fsync_before_touching_files(tmp_path):
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.close()
+    before = _files_and_sizes(d)
+    with pytest.raises(ValueError, match="fsync must be one of"):
+        mc.Engine.recover(d, fsync="sometimes")
+    assert _files_and_sizes(d) == before

@@ -129,7 +129,7 @@ class Engine:
         cls,
         path: _Path,
         *,
-        fsync: str = ...,
+        fsync: str | None = ...,
         snapshot: bool = ...,
         readonly: bool = ...,
         trades: bool = ...,

@@ -30,6 +30,9 @@ cdef enum:
     # segment header flags
     MC_J_SEG_BASE = 1            # base_hash holds the state hash the records continue
     MC_J_SEG_LIMIT = 2           # seg_limit holds the writer's segment_bytes
+    MC_J_SEG_POLICY = 4          # flags bits 8..15 hold the writer's fsync policy (MC_J_NEVER,
+                                 # MC_J_BATCH or MC_J_ALWAYS; command segments only)
+    MC_J_SEG_POLICY_SHIFT = 8
 
     # record types
     MC_J_REC_COMMAND = 1
@@ -61,7 +64,9 @@ cdef packed struct mc_seg_header:
     uint32_t stp                 # the engine's self-trade prevention mode
     uint64_t first_seq           # seq of the segment's first record
     int64_t created_ns           # wall clock (CLOCK_REALTIME) when the segment was created
-    uint32_t flags               # bit 0 (MC_J_SEG_BASE): base_hash is set (earlier versions: 0)
+    uint32_t flags               # bit 0 (MC_J_SEG_BASE): base_hash is set (earlier versions: 0);
+                                 # bit 2 (MC_J_SEG_POLICY): bits 8..15 are the fsync policy of
+                                 # the writer, kept by a recovered one not given its own
     uint64_t base_hash           # state hash of the engine the records continue (before
                                  # first_seq): set on the segment a writer starts a journal with
     uint64_t seg_limit           # bit 1 (MC_J_SEG_LIMIT): the segment_bytes of the writer, kept

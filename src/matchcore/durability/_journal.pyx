@@ -129,6 +129,7 @@ cdef extern from "<unistd.h>" nogil:
 VERSION = MC_J_VERSION
 SEG_HEADER = MC_J_SEG_HEADER
 SEG_LIMIT = MC_J_SEG_LIMIT     # segment header flag: seg_limit records the writer's segment_bytes
+SEG_POLICY = MC_J_SEG_POLICY   # segment header flag: flags bits 8..15 record the fsync policy
 REC_HEADER = MC_J_REC_HEADER
 MAX_RECORD = MC_J_MAX_RECORD
 MAX_NAME = MC_J_MAX_NAME
@@ -279,6 +280,9 @@ cdef int _open_segment(mc_journal* j, uint64_t first_seq) noexcept nogil:
         hd.base_hash = j.base_hash
     hd.flags |= MC_J_SEG_LIMIT
     hd.seg_limit = j.seg_limit
+    if j.kind == MC_J_KIND_COMMANDS and j.policy != MC_J_ON_SYNC:
+        # the user's policy (the trade capture's is derived from it: not recorded)
+        hd.flags |= MC_J_SEG_POLICY | (<uint32_t>j.policy << MC_J_SEG_POLICY_SHIFT)
     hd.crc = mc_crc32(<uint8_t*>&hd, 60)
     if _write_all(j, fd, <uint8_t*>&hd, MC_J_SEG_HEADER) < 0:
         c_close(fd)

@@ -92,6 +92,24 @@ def segment_limit(data):
     return int(hd.seg_limit) if hd.flags & MC_J_SEG_LIMIT else None
 
 
+def segment_policy(data):
+    """The fsync policy (``"never"``, ``"batch"`` or ``"always"``) of the writer that made a
+    command segment, as its header records it, or None (a trade segment, whose schedule follows
+    the command journal's, or a file of an earlier version). The header must be valid (see
+    :func:`read_segment_header`)."""
+    read_segment_header(data)
+    cdef const uint8_t[::1] v = memoryview(data).cast("B")
+    cdef mc_seg_header hd
+    memcpy(&hd, &v[0], MC_J_SEG_HEADER)
+    if not hd.flags & MC_J_SEG_POLICY:
+        return None
+    code = (hd.flags >> MC_J_SEG_POLICY_SHIFT) & 0xFF
+    for name, value in POLICIES.items():
+        if value == code:
+            return name
+    return None
+
+
 def scan_segment(data, uint32_t kind, uint64_t first_seq):
     """Walk a segment's records (``data``: the whole file) from its header on.
 

@@ -50,6 +50,9 @@ class Segment:
     base_hash: int | None = None
     # its writer's segment_bytes, as its header records it (None: an earlier version's file)
     segment_bytes: int | None = None
+    # its writer's fsync policy, as a command segment's header records it (None: a trade
+    # segment, or an earlier version's file)
+    fsync: str | None = None
 
     def load(self, into: ReadBuffer | None = None) -> Segment:
         """This segment with its bytes and record index: itself when the scan kept them, else
@@ -74,7 +77,7 @@ class Segment:
                                f"from those scanned", self.path, 0)
         return Segment(self.path, self.kind, self.first_seq, self.size, self.stp, self.records,
                        self.last_seq, self.end, self.damage, self.valid_after, index, data,
-                       self.types, self.base_hash, self.segment_bytes)
+                       self.types, self.base_hash, self.segment_bytes, self.fsync)
 
 
 @dataclass
@@ -163,7 +166,8 @@ def scan_segment_bytes(data: bytes, kind: int, name: str = "<bytes>",
     return Segment(name, kind, hfirst, len(data), stp, len(index),
                    int(index["seq"][-1]) if len(index) else None, end,
                    _j.DAMAGE.get(why) if why else None, bool(after), index, data,
-                   base_hash=_j.segment_base_hash(data), segment_bytes=_j.segment_limit(data))
+                   base_hash=_j.segment_base_hash(data), segment_bytes=_j.segment_limit(data),
+                   fsync=_j.segment_policy(data))
 
 
 def _header_intact(data) -> bool:

@@ -15,7 +15,8 @@
 5. Replay the command journal after the snapshot: config records through the Engine's methods,
    order commands in compiled code, each outcome checked against the recorded one (a mismatch
    raises :class:`JournalError`); fills of commands the trade journal lacks are written to it.
-6. Attach the writers: the engine keeps journaling into the same directory.
+6. Attach the writers: the engine keeps journaling into the same directory, under the fsync
+   policy its newest command segment records unless another is given.
 """
 from __future__ import annotations
 
@@ -445,11 +446,12 @@ def _truncate(fpath, size):
         os.fsync(fh.fileno())
 
 
-def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool = False,
+def recover(path, *, fsync: str | None = None, snapshot: bool = True, readonly: bool = False,
             trades: bool = True, record_events: bool = True, **journal_options) -> Engine:
     """Rebuild the engine journaled in directory ``path`` (see the module docstring); returns
     it, journaling on into ``path`` with policy ``fsync`` (``journal_options`` as for
-    ``Engine(journal=...)``). ``snapshot=False`` replays the whole journal; ``readonly=True``
+    ``Engine(journal=...)``); ``fsync=None``: the journal's own, as its newest command segment
+    records it (``"batch"`` for segments of versions that recorded none). ``snapshot=False`` replays the whole journal; ``readonly=True``
     changes no file and attaches no journal (inspection, tests). ``record_events`` is as for
     ``Engine(record_events=...)``: it is not journaled, so a recovered engine has the value
     given here (default True), not the one of the engine that wrote the journal. The
@@ -471,7 +473,7 @@ def recover(path, *, fsync: str = "batch", snapshot: bool = True, readonly: bool
                        trades=trades, record_events=record_events, **journal_options)
 
 
-def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
+def _recover_as(cls, path, *, fsync: str | None = None, snapshot: bool = True,
                 readonly: bool = False, trades: bool = True, record_events: bool = True,
                 **journal_options):
     # recover(), the engine made of class cls (Engine.recover on a subclass): as unpickling
@@ -484,7 +486,8 @@ def _recover_as(cls, path, *, fsync: str = "batch", snapshot: bool = True,
     readonly = _flag_arg(readonly, "readonly")
     trades = _flag_arg(trades, "trades")
     record_events = _flag_arg(record_events, "record_events")
-    check_journal_options(fsync, trades, writers=not readonly, **journal_options)
+    check_journal_options("batch" if fsync is None else fsync, trades, writers=not readonly,
+                          **journal_options)
     _require_start(path)
     report = RecoveryReport(path, readonly=readonly, trade_capture=trades)
     # the lock first: no other engine may append while this one reads, cuts and takes over
@@ -796,6 +799,12 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                     if (g.segment_bytes or 0) >= _j.SEG_HEADER + _j.MAX_RECORD]
             if made:
                 journal_options["segment_bytes"] = made[-1]
+        if fsync is None:
+            # the journal's own policy, as its newest command segment records it ("batch" for
+            # segments of versions that recorded none): recovered with "batch" instead, an
+            # engine made with "always" came back with weaker durability than it had
+            made = [g.fsync for g in cscan.segments if g.fsync is not None]
+            fsync = made[-1] if made else "batch"
         jc, jt = open_writers(
             path, cscan.stp if has_c else int(eng.stp), fsync, new=False, trades=trades,
             next_seq=last_seq + 1, next_trade_seq=next_trade,
