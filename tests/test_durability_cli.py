@@ -826,3 +826,45 @@ def test_cli_journal_inspect_lists_the_snapshot_temporaries_recovery_removes(cap
     assert inspect(d)["temporaries_to_remove"] == []
     code, out, _ = run_cli(capsys, "journal", "inspect", d)
     assert "temporary" not in out
+
+
+def test_cli_journal_inspect_shows_the_fsync_policy_its_segments_record(capsys, tmp_path):
+    # recovery keeps the policy the newest command segment records: inspect shows it
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="always")
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 0
+    line = [ln for ln in out.splitlines() if "journal-00000000000000000001.mcj" in ln][0]
+    assert "fsync always" in line
+    assert "fsync" not in [ln for ln in out.splitlines() if ".mct" in ln][0]
+    info = mc.durability.inspect(d)
+    assert info["journals"]["commands"]["segments"][0]["fsync"] == "always"
+    assert info["journals"]["trades"]["segments"][0]["fsync"] is None
+
+
+def test_cli_recover_repair_fsync_is_the_policy_of_the_journal_it_starts(capsys, tmp_path):
+    # a directory holding only a seed snapshot-0: --repair starts the journal, whose first
+    # segment records the policy given (without --fsync, the journal's own: none here, "batch")
+    for given, recorded in (("always", "always"), (None, "batch")):
+        d = tmp_path / f"seed-{given}"
+        s = mc.Engine()
+        s.add_symbol(1)
+        s.snapshot(d)
+        argv = ["recover", d, "--repair"] + ([] if given is None else ["--fsync", given])
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 0, err
+        info = mc.durability.inspect(d)
+        assert info["journals"]["commands"]["segments"][0]["fsync"] == recorded
+        rec = mc.Engine.recover(d)
+        assert rec.journal.policy == recorded
+        rec.close()
+
+
+def test_cli_recover_fsync_without_repair_refused_not_ignored(capsys, jdir):
+    d, eng, n = jdir
+    code, out, err = run_cli(capsys, "recover", d, "--fsync", "always")
+    assert code == 1 and out == ""
+    assert "--fsync does not apply to recover without --repair" in err

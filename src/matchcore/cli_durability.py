@@ -41,6 +41,9 @@ def add_parser(p, name):
         p.add_argument("--repair", action="store_true",
                        help="cut torn tails and rewrite missing trades so the directory is ready "
                             "for Engine.recover to append (default: change no file)")
+        p.add_argument("--fsync", choices=("never", "batch", "always"), default=None,
+                       help="--repair: the policy of the segments it starts (default: the "
+                            "journal's own, as its newest command segment records it)")
         p.add_argument("--depth", type=int64, default=1, help="levels per side to show (default 1)")
         p.add_argument("--json", default=None, metavar="OUT",
                        help="write the report and books as JSON ('-' for stdout)")
@@ -70,6 +73,11 @@ def run(args) -> int:
         # a symbol id no engine can hold matched no trade and exited 0, as if none were made
         print(f"matchcore journal: error: --symbol must be a symbol id in [0, 2**32), got "
               f"{args.symbol}", file=sys.stderr)
+        return 1
+    if args.command == "recover" and args.fsync is not None and not args.repair:
+        # a read-only recovery opens no writer: the policy would be ignored
+        print("matchcore recover: error: --fsync does not apply to recover without --repair",
+              file=sys.stderr)
         return 1
     if args.command == "journal":
         # an option of the other action was silently ignored (trades --json wrote nothing and
@@ -173,8 +181,10 @@ def _inspect(args) -> int:
             after = "  (after the corruption)" if s["after_corruption"] else ""
             start = ("" if s["start_state_hash"] is None else
                      f"  (continues state hash {s['start_state_hash']:#018x})")
+            # the policy recovery keeps (the newest command segment's) unless given another
+            policy = "" if s["fsync"] is None else f"  fsync {s['fsync']}"
             print(f"  {s['file']}  seq {s['first_seq']}..{last}  {s['records']} records  "
-                  f"{s['bytes']} bytes{start}{dmg}{after}")
+                  f"{s['bytes']} bytes{policy}{start}{dmg}{after}")
         if j["torn_tail"] and cut_short:
             t = j["torn_tail"]
             print(f"  {t['file']} ({t['reason']}) holds no record: its creation was cut short "
@@ -308,7 +318,7 @@ def _trades(args) -> int:
 def _recover(args) -> int:
     from matchcore.durability.recovery import recover
     eng = recover(args.dir, snapshot=not args.no_snapshot, readonly=not args.repair,
-                  trades=not args.no_trades)
+                  trades=not args.no_trades, fsync=args.fsync)
     rep = eng.recovery_report
     if args.repair:
         eng.close()

@@ -598,7 +598,7 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
 def _inspect_alone(fpath, kind, first, after):
     entry = {"file": os.path.basename(fpath), "first_seq": first, "last_seq": None, "records": 0,
              "bytes": 0, "valid_bytes": 0, "damage": None, "after_corruption": after,
-             "start_state_hash": None}
+             "start_state_hash": None, "fsync": None}
     try:
         data = _read_segment(fpath)
     except JournalError as exc:
@@ -611,14 +611,17 @@ def _inspect_alone(fpath, kind, first, after):
         entry["damage"] = f"bad segment header: {exc}"
         return entry
     entry.update(first_seq=seg.first_seq, last_seq=seg.last_seq, records=seg.records,
-                 valid_bytes=seg.end, damage=seg.damage, start_state_hash=seg.base_hash)
+                 valid_bytes=seg.end, damage=seg.damage, start_state_hash=seg.base_hash,
+                 fsync=seg.fsync)
     return entry
 
 
 def inspect(path) -> dict:
     """A journal directory's summary for people and tools: per kind, the segments (records,
     first/last seq, bytes, damage, and ``start_state_hash``: the state hash of the engine the
-    segment's records continue when its header records it, else None), the last seq, the damage found
+    segment's records continue when its header records it, else None; ``fsync``: the policy
+    of the writer that made a command segment, as its header records it, else None), the last
+    seq, the damage found
     (``dropped_segments``: the trailing files recovery drops; none for a journal whose creation
     was cut short, which recovery refuses), and the snapshots. Never
     raises for damage (it is reported). With corruption, ``last_seq`` and the record counts
@@ -650,7 +653,7 @@ def inspect(path) -> dict:
         segments = [{"file": os.path.basename(s.path), "first_seq": s.first_seq,
                      "last_seq": s.last_seq, "records": s.records, "bytes": s.size,
                      "valid_bytes": s.end, "damage": s.damage, "after_corruption": False,
-                     "start_state_hash": s.base_hash}
+                     "start_state_hash": s.base_hash, "fsync": s.fsync}
                     for s in scan.segments]
         if scan.corrupt is not None:
             # The scan stops at corruption; the files after it are still listed, each on its
