@@ -994,3 +994,23 @@ def test_dask_replay_empty_path_refused_not_taken_for_the_current_directory(whic
     with pytest.raises(ValueError, match=re.escape(
             f"{'path' if which == 'one' else 'paths'}: an empty path")):
         run(["", "x.itch"] if which != "one" else [""])
+
+
+def test_dask_replay_record_l2_refused_not_replayed_and_dropped(files, monkeypatch):
+    import matchcore.cluster.dask as cdask
+
+    # a FileResult carries no L2 sink: every task recorded the L2 changes and the result
+    # dropped them, and the caller got no L2 record and no word
+    for run in (lambda: replay_one(files[0], record_l2=True),
+                lambda: replay_serial(files[:2], record_l2=True)):
+        with pytest.raises(ValueError, match=r"record_l2: .*no L2 sink"):
+            run()
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started or connected to")
+
+    monkeypatch.setattr(cdask, "connect", no_cluster)
+    with pytest.raises(ValueError, match=r"record_l2: .*no L2 sink"):
+        replay_files(files[:2], "local", record_l2=True)
+    # switched off it is what the replay does anyway
+    assert replay_one(files[0], record_l2=False).stats == replay_one(files[0]).stats

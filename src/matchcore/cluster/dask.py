@@ -176,6 +176,14 @@ def _file_options(path, fmt: str, partition, options: dict) -> dict:
             raise ValueError(f"{path}: infer_lengths applies to ITCH files, not DBN")
     elif fmt != "itch":
         raise ValueError(f"unknown format {fmt!r} (itch or dbn)")
+    elif options.get("record_l2") is not None:
+        from matchcore._core import _flag_arg
+
+        if _flag_arg(options["record_l2"], "record_l2"):
+            # each task recorded the L2 changes, and the result dropped them
+            raise ValueError(f"{path}: record_l2: a FileResult has no L2 sink, so the L2 "
+                             f"records would be lost; replay the file with "
+                             f"itch.replay_file(path, record_l2=True)")
     if partition is not None:
         if options.get("symbols") is not None:
             raise ValueError("split and a symbols filter cannot be combined")
