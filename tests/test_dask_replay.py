@@ -1014,3 +1014,24 @@ def test_dask_replay_record_l2_refused_not_replayed_and_dropped(files, monkeypat
         replay_files(files[:2], "local", record_l2=True)
     # switched off it is what the replay does anyway
     assert replay_one(files[0], record_l2=False).stats == replay_one(files[0]).stats
+
+
+@pytest.mark.parametrize("hook, what", [("callback", "a callback"),
+                                        ("on_chunk", "an on_chunk hook")])
+def test_dask_replay_per_chunk_hook_refused_as_callback_is(files, monkeypatch, hook, what):
+    import matchcore.cluster.dask as cdask
+
+    # on_chunk ran on the worker: in a worker process its calls (a ReplayMetrics.update, a
+    # counter) happened in another process and the caller saw none, with worker threads it
+    # was called; the replayer's callback was refused already
+    calls = []
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started or connected to")
+
+    monkeypatch.setattr(cdask, "connect", no_cluster)
+    for run in (lambda: replay_files(files[:2], "local", **{hook: calls.append}),
+                lambda: replay_serial(files[:2], **{hook: calls.append})):
+        with pytest.raises(ValueError, match=rf"^{what} cannot run on a cluster worker"):
+            run()
+    assert calls == []

@@ -342,8 +342,11 @@ def _check(paths, options):
         again = "" if str(a) == str(b) else f" (the same file as {a})"
         raise ValueError(f"paths: {b} is given twice{again}: its replay would be counted twice "
                          f"in the totals")
-    if options.get("callback") is not None:
-        raise ValueError("a callback cannot run on a cluster worker")
+    # on_chunk too: run on a worker, its calls (a ReplayMetrics.update, a counter) happened in
+    # another process, unseen by the caller
+    for hook, what in (("callback", "a callback"), ("on_chunk", "an on_chunk hook")):
+        if options.get(hook) is not None:
+            raise ValueError(f"{what} cannot run on a cluster worker")
     if "partition" in options:
         raise TypeError("partition is given to each task by split, not as an option")
     return paths
