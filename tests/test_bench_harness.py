@@ -790,3 +790,17 @@ def test_bench_script_zero_repetitions_usage_error_before_work(name, given, caps
         mod.main(given)
     assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got 0" in \
         capsys.readouterr().err
+
+
+def test_report_open_loop_rate_below_a_million_shown_not_rounded_to_zero():
+    # --rate 2500 was shown as "0.00M/s": the rate the open loop ran at, which the user gave,
+    # read as zero
+    from matchcore.bench.report import format_report
+    from matchcore.cli_bench import run_bench
+
+    res = run_bench(["standard"], messages=500, rate=2500, quick=True, progress=False)
+    assert res["workloads"]["standard"]["open"]["rate_per_s"] == 2500
+    lines = format_report(res).splitlines()
+    head = next(i for i, s in enumerate(lines) if s.startswith("open loop"))
+    row = lines[head + 3].split()
+    assert row[:2] == ["standard", "2,500/s"]

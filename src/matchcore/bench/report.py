@@ -19,6 +19,14 @@ def _ns(v) -> str:
     return f"{v:,.0f}"
 
 
+def _rate(per_s: float) -> str:
+    """A rate in messages/s: in millions from 0.1M/s up, else as it is (a --rate of 2,500 read
+    "0.00M/s")."""
+    if per_s >= 1e5:
+        return f"{per_s / 1e6:.2f}M/s"
+    return f"{per_s:,.0f}/s" if per_s >= 10 else f"{per_s:.3g}/s"
+
+
 def _table(headers, rows) -> str:
     cells = [headers] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
@@ -82,7 +90,7 @@ def format_report(res: dict, net: bool = False) -> str:
                 continue
             o = r["open"]
             s = _pick(o["latency"], net)
-            rows.append([name, f"{o['rate_per_s'] / 1e6:.2f}M/s", *(_ns(s[k]) for k in PCT_NAMES),
+            rows.append([name, _rate(o['rate_per_s']), *(_ns(s[k]) for k in PCT_NAMES),
                          _ns(s["max"])])
         out.append("\nopen loop: latency from scheduled arrival, ns")
         out.append(_table(["workload", "rate", *PCT_NAMES, "max"], rows))
