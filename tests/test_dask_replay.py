@@ -1035,3 +1035,30 @@ def test_dask_replay_per_chunk_hook_refused_as_callback_is(files, monkeypatch, h
         with pytest.raises(ValueError, match=rf"^{what} cannot run on a cluster worker"):
             run()
     assert calls == []
+
+
+def test_dask_replay_task_error_on_callers_client_releases_the_other_tasks(files, tmp_path):
+    # with the caller's client, a file that failed left the other files' tasks to run on and
+    # their results (sinks and books) in the cluster's memory for as long as the client lived:
+    # the exception's traceback holds replay_files' frame, and with it every future
+    import time
+
+    bad = _damaged_gz(tmp_path / "bad.itch.gz")
+    c = connect("local", workers=1, processes=False)
+    cluster = c.cluster
+    try:
+        with pytest.raises(ValueError, match="damaged gzip stream") as failed:
+            replay_files([bad] + files[:3], c)
+        assert failed.value.__traceback__ is not None     # held, as a caller holds it
+        deadline = time.monotonic() + 30
+        while (any(c.has_what().values()) or any(c.processing().values())) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(c.has_what().values())
+        assert not any(c.processing().values())
+        # the client goes on working
+        res = replay_files(files[:1], c)
+        assert res.files[0].stats == replay_serial(files[:1]).files[0].stats
+    finally:
+        c.close()
+        cluster.close()

@@ -601,6 +601,7 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     distributed = _require_dask()
     own = not isinstance(scheduler, distributed.Client)
     client = connect(scheduler, workers=workers, processes=processes) if own else scheduler
+    futures, gathered = [], False
     try:
         if own and local:
             # the cluster is ours: a task that raises is raised here, so each worker's own
@@ -645,10 +646,20 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
                 raise
             if progress is not None:
                 progress(done, len(futures))
+        gathered = True
         files = _collect(paths, tasks, results)
         return ReplayResults(files=files, elapsed_s=time.perf_counter() - t0,
                              totals=_totals(files))
     finally:
+        if not own and not gathered and futures:
+            # the caller's cluster, on a task that raised or an interruption: the other tasks
+            # ran on and their results (sinks, books) stayed in the cluster's memory for as long
+            # as the client lived (the exception's traceback holds this frame, and so every
+            # future). A client whose connection is gone has nothing left to release.
+            try:
+                client.cancel(futures)
+            except Exception:
+                pass
         if own:
             # only the cluster started here: one given (a LocalCluster object, which the
             # client connects to) is the caller's, and was shut down with the client
