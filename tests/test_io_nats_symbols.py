@@ -404,3 +404,43 @@ def test_consume_blank_symbol_name_refused_before_connecting(symbols):
         consume(url, symbols=symbols, timeout=30)
     with pytest.raises(ValueError, match="empty name"):
         filter_subjects("mc", symbols)
+
+
+def _consumer_with_two_books_of_x():
+    from matchcore.io.nats import (KIND_L2, KIND_TOB, KIND_TRADE, WIRE_L2, WIRE_TOB, WIRE_TRADE,
+                                   MarketDataConsumer, encode_batch)
+
+    c = MarketDataConsumer()
+    for seq, loc in enumerate((4, 9)):
+        tob = np.zeros(1, WIRE_TOB)
+        tob[0] = (1, 100 + loc, 5, 200, 7)
+        level = np.zeros(1, WIRE_L2)
+        level[0] = (1, 100 + loc, 5, 1, b"B", b"")
+        trade = np.zeros(1, WIRE_TRADE)
+        trade[0] = (1, 100 + loc, 3, seq + 1, 7, b"E", b"B", b"Y", b"")
+        assert c.apply("mc.tob.X", encode_batch(KIND_TOB, loc, seq, tob)) is None
+        assert c.apply("mc.l2.X", encode_batch(KIND_L2, loc, seq, level)) is None
+        assert c.apply("mc.trade.X", encode_batch(KIND_TRADE, loc, seq, trade)) is None
+    assert c.symbols() == ["X@locate4", "X@locate9"]
+    return c
+
+
+def test_consumer_read_by_a_name_two_books_share_raises_naming_their_labels():
+    # depth("X") of a name two locates carry returned an empty book, where the replay's
+    # r.book("X") raises naming the labels to ask for; c.tob["X"] a bare KeyError
+    c = _consumer_with_two_books_of_x()
+    want = "symbol 'X' is carried by locates 4, 9: ask for one of X@locate4, X@locate9"
+    with pytest.raises(ValueError, match=want):
+        c.depth("X")
+    with pytest.raises(ValueError, match=want):
+        c.depth("X", 1)
+    for books in (c.tob, c.levels, c.trades):
+        with pytest.raises(ValueError, match=want):
+            books["X"]
+        assert "X" not in books and books.get("X") is None
+    # the labels read each book; a name no book carries is as before
+    assert c.depth("X@locate9") == ([(109, 5, 1)], [])
+    assert c.tob["X@locate4"][1] == 104 and c.trades["X@locate9"] == [1, 3]
+    assert c.depth("Y") == ([], [])
+    with pytest.raises(KeyError):
+        c.tob["Y"]

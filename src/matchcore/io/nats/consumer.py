@@ -64,9 +64,10 @@ class MarketDataConsumer:
     """
 
     def __init__(self):
-        self.tob: dict[str, tuple] = {}
-        self.levels: dict[str, dict] = {}
-        self.trades: dict[str, list] = {}
+        # read by a name several books carry, each raises naming their labels (_Books)
+        self.tob: dict[str, tuple] = _Books(self._refuse_shared)
+        self.levels: dict[str, dict] = _Books(self._refuse_shared)
+        self.trades: dict[str, list] = _Books(self._refuse_shared)
         self.missing: dict[tuple[str, str], int] = {}
         self.gaps: dict[tuple[str, str], int] = {}
         self.records = {k: 0 for k in KINDS}
@@ -242,12 +243,18 @@ class MarketDataConsumer:
     def depth(self, symbol: str, n: int | None = None):
         """``(bids, asks)``: lists of (price, qty, orders), best first (bids descending, asks
         ascending), from the L2 records of the book ``symbol`` (a name, or ``NAME@locateN``
-        for a name several locates carry), at most ``n`` levels per side (None: all; an int
+        for a name several locates carry: the bare name of such books raises ``ValueError``
+        naming their labels, as ``tob[name]``, ``levels[name]`` and ``trades[name]`` do; a
+        name no book carries has no levels), at most ``n`` levels per side (None: all; an int
         >= 0, ``ValueError`` otherwise). O(levels log levels)."""
         if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))
                               or n < 0):
             # a negative n sliced from the end: every level but the worst, taken for the book
             raise ValueError(f"n must be an int >= 0 or None, got {n!r}")
+        if symbol not in self.levels:
+            # a name several books carry read as an empty book: their levels are under
+            # their labels
+            self._refuse_shared(symbol)
         book = self.levels.get(symbol, {})
         bids = sorted(((p, q, o) for (s, p), (q, o) in book.items() if s == b"B"), reverse=True)
         asks = sorted((p, q, o) for (s, p), (q, o) in book.items() if s == b"S")
@@ -257,6 +264,31 @@ class MarketDataConsumer:
         """Every book seen, sorted: its symbol name, or ``NAME@locateN`` for each book of a
         name that several locates were published under."""
         return sorted(set(self.tob) | set(self.levels) | set(self.trades))
+
+    def _refuse_shared(self, symbol) -> None:
+        # ValueError naming the labels when ``symbol`` is a name whose books are kept under
+        # NAME@locateN (as a replay's book() refuses such a name); nothing otherwise
+        labels = [k for k in self._labels.get(symbol, ())
+                  if k in self.tob or k in self.levels or k in self.trades]
+        if labels:
+            locs = sorted(int(_LABEL.fullmatch(k).group(2)) for k in labels)
+            raise ValueError(
+                f"symbol {symbol!r} is carried by locates {', '.join(map(str, locs))}: ask for "
+                f"one of {', '.join(book_label(symbol, L) for L in locs)}")
+
+
+class _Books(dict):
+    """A consumer's per-book dict (``tob``, ``levels``, ``trades``): a plain dict, but a name
+    whose books are kept under their labels raises ``ValueError`` naming them, rather than a
+    bare ``KeyError``."""
+
+    def __init__(self, refuse_shared):
+        super().__init__()
+        self._refuse_shared = refuse_shared
+
+    def __missing__(self, key):
+        self._refuse_shared(key)
+        raise KeyError(key)
 
 
 def kind_mismatch(subject: str, kind: int) -> str | None:
