@@ -122,9 +122,11 @@ def test_publisher_full_queue_drops_and_counts_never_blocks(server, names):
     from matchcore.io.nats import NatsPublisher
 
     stream, prefix = names
-    payload = encode_batch(KIND_TRADE, 1, 0, np.zeros(10, np.dtype(
+    trades = np.zeros(10, np.dtype(
         [("ts", "<i8"), ("price", "<i8"), ("shares", "<i8"), ("match_number", "<u8"),
-         ("ref", "<u8"), ("kind", "S1"), ("side", "S1"), ("flag", "S1"), ("_pad", "V1")])))
+         ("ref", "<u8"), ("kind", "S1"), ("side", "S1"), ("flag", "S1"), ("_pad", "V1")]))
+    trades["kind"], trades["side"] = b"E", b"B"
+    payload = encode_batch(KIND_TRADE, 1, 0, trades)
     pub = NatsPublisher(server.url, stream=stream, prefix=prefix, max_queue_bytes=4 * len(payload))
     t0 = time.perf_counter()
     results = [pub.publish(f"{prefix}.trade.X", payload, records=10) for _ in range(2000)]

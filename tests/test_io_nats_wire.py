@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import matchcore.itch as itch
-from matchcore.io.nats import (KIND_L2, KIND_TOB, WIRE_L2, WIRE_TOB, BatchError, MarketDataConsumer,
-                               decode_batch, encode_batch, filter_subjects)
+from matchcore.io.nats import (KIND_L2, KIND_TOB, WIRE_L2, WIRE_TOB, WIRE_TRADE, BatchError,
+                               MarketDataConsumer, decode_batch, encode_batch, filter_subjects)
 from nats_checks import book_levels, feed_chunks
 from nats_checks import day  # noqa: F401  (fixtures)
 
@@ -347,3 +347,58 @@ def test_encode_batch_l2_record_side_not_b_or_s_refused_as_decode_batch_refuses_
         encode_batch(KIND_L2, 1, 0, rec)
     rec[1]["side"] = b"S"
     assert len(decode_batch(encode_batch(KIND_L2, 1, 0, rec))[3]) == 2
+
+
+def _trades(kinds_sides):
+    rec = np.zeros(len(kinds_sides), WIRE_TRADE)
+    for i, (kind, side) in enumerate(kinds_sides):
+        rec[i] = (1 + i, 100, 5, 1 + i, 7, kind, side, b"Y", b"")
+    return rec
+
+
+@pytest.mark.parametrize("field,value,want", [
+    ("kind", b"X", "kind b'X', not one of 'E' 'C' 'P' 'Q'"),
+    ("kind", b"\x00", "kind b'\\x00', not one of 'E' 'C' 'P' 'Q'"),
+    ("side", b"X", "side b'X', not one of 'B' 'S' ' '"),
+    ("side", b"b", "side b'b', not one of 'B' 'S' ' '"),
+])
+def test_trade_record_kind_or_side_no_publisher_writes_refused_by_encode_bad_in_decode(
+        field, value, want):
+    # decode_batch took a trade of any kind or side: the consumer counted it in the trade
+    # totals and its shares in the volume as whatever volume_mask made of them
+    from matchcore.io.nats import KIND_TRADE
+
+    good = _trades([(b"E", b"B"), (b"C", b"S"), (b"P", b"B"), (b"Q", b" ")])
+    assert len(decode_batch(encode_batch(KIND_TRADE, 1, 0, good))[3]) == 4
+    bad = good.copy()
+    bad[2][field] = value
+    msg = re.escape(f"trade record 2 of 4 has {want}")
+    with pytest.raises(ValueError, match=msg):
+        encode_batch(KIND_TRADE, 1, 0, bad)
+    payload = bytearray(encode_batch(KIND_TRADE, 1, 0, good))
+    payload[16 + 2 * WIRE_TRADE.itemsize + WIRE_TRADE.fields[field][1]] = value[0]
+    with pytest.raises(BatchError, match=msg):
+        decode_batch(bytes(payload))
+    c = MarketDataConsumer()
+    assert c.apply("mc.trade.AAA", bytes(payload)).startswith("malformed batch")
+    assert c.bad == 1 and c.batches == 0 and c.records["trade"] == 0 and c.trades == {}
+    assert c.apply("mc.trade.AAA", encode_batch(KIND_TRADE, 1, 0, good)) is None
+    assert c.trades["AAA"][0] == 4 and c.bad == 1
+
+
+def test_replay_trade_records_all_of_a_kind_and_side_the_wire_takes(day):
+    # every trade the replay's sink writes (E, C, P, Q of a generated day) goes into a batch
+    from matchcore.io.nats import KIND_TRADE, TRADE_KINDS, TRADE_SIDES
+
+    r = itch.Replayer()
+    r.feed(day)
+    r.finish()
+    t = r.trades()
+    assert set(t["kind"].tolist()) == {bytes([k]) for k in TRADE_KINDS}
+    assert set(t["side"].tolist()) == {bytes([s]) for s in TRADE_SIDES}
+    rec = np.zeros(len(t), WIRE_TRADE)
+    for f in WIRE_TRADE.names:
+        if f != "_pad":
+            rec[f] = t[f]
+    assert len(decode_batch(encode_batch(KIND_TRADE, 1, 0, rec[:65535]))[3]) == min(len(t),
+                                                                                    65535)

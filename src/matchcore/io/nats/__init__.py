@@ -29,9 +29,9 @@ The modules: :mod:`~matchcore.io.nats.wire` (layouts, subjects, encode/decode; n
 """
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, HEADER_DTYPE,
                                     KIND_L2, KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS, MAGIC,
-                                    SESSION_HEADER, VERSION, WIRE, WIRE_L2, WIRE_TOB, WIRE_TRADE,
-                                    BatchError, check_prefix, decode_batch, encode_batch,
-                                    subject_token, symbol_from_token)
+                                    SESSION_HEADER, TRADE_KINDS, TRADE_SIDES, VERSION, WIRE,
+                                    WIRE_L2, WIRE_TOB, WIRE_TRADE, BatchError, check_prefix,
+                                    decode_batch, encode_batch, subject_token, symbol_from_token)
 from matchcore.io.nats.streams import StreamSetupError, display_url
 from matchcore.io.nats.publisher import NatsPublisher, ReplayPublisher
 from matchcore.io.nats.consumer import MarketDataConsumer, consume, filter_subjects
@@ -39,7 +39,8 @@ from matchcore.io.nats.server import NatsServer, free_port, nats_server_path
 
 __all__ = [
     "MAGIC", "VERSION", "KIND_TRADE", "KIND_TOB", "KIND_L2", "KINDS", "KIND_NAMES", "HEADER_DTYPE",
-    "WIRE_TRADE", "WIRE_TOB", "WIRE_L2", "WIRE", "SESSION_HEADER", "DEFAULT_URL", "DEFAULT_STREAM",
+    "WIRE_TRADE", "WIRE_TOB", "WIRE_L2", "WIRE", "TRADE_KINDS", "TRADE_SIDES", "SESSION_HEADER",
+    "DEFAULT_URL", "DEFAULT_STREAM",
     "DEFAULT_PREFIX", "display_url", "check_prefix", "subject_token", "symbol_from_token",
     "encode_batch", "StreamSetupError", "BatchError", "decode_batch", "NatsPublisher",
     "ReplayPublisher", "MarketDataConsumer", "filter_subjects", "consume", "nats_server_path",

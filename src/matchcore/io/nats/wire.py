@@ -26,6 +26,21 @@ WIRE_TOB = np.dtype([("ts", "<i8"), ("bid", "<i8"), ("bid_qty", "<i8"), ("ask", 
 WIRE_L2 = np.dtype([("ts", "<i8"), ("price", "<i8"), ("qty", "<i8"), ("orders", "<i4"),
                     ("side", "S1"), ("_pad", "V3")])
 WIRE = {KIND_TRADE: WIRE_TRADE, KIND_TOB: WIRE_TOB, KIND_L2: WIRE_L2}
+# A trade record's kind and side as the replay's trade sink writes them: E, C (executions),
+# P (non-cross trade), Q (cross); B, S, or a space for a cross, which has no side
+TRADE_KINDS = b"ECPQ"
+TRADE_SIDES = b"BS "
+
+
+def _byte_table(valid: bytes) -> np.ndarray:
+    # True at the bytes of ``valid``: one lookup per record
+    table = np.zeros(256, bool)
+    table[np.frombuffer(valid, np.uint8)] = True
+    return table
+
+
+_TRADE_VALID = {"kind": (TRADE_KINDS, _byte_table(TRADE_KINDS)),
+                "side": (TRADE_SIDES, _byte_table(TRADE_SIDES))}
 assert (HEADER_DTYPE.itemsize, WIRE_TRADE.itemsize, WIRE_TOB.itemsize, WIRE_L2.itemsize) == \
     (16, 44, 40, 32)
 
@@ -123,7 +138,9 @@ def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes
     ``kind`` one of :data:`KINDS`, ``locate`` an int in 0..65535 and ``seq`` in 0..2**64-1,
     with ``seq + len(records)`` (the next batch's seq) in that range too: ``TypeError`` for a
     value that is not an int, ``ValueError`` outside that range, and for records
-    :func:`decode_batch` refuses (an L2 record whose side is neither ``B`` nor ``S``).
+    :func:`decode_batch` refuses (an L2 record whose side is neither ``B`` nor ``S``, a trade
+    record whose kind is not one of :data:`TRADE_KINDS` or whose side is not one of
+    :data:`TRADE_SIDES`).
 
     >>> rec = np.zeros(2, dtype=WIRE_TOB); rec["bid"] = [100, 101]
     >>> len(encode_batch(KIND_TOB, 7, 0, rec))
@@ -164,7 +181,17 @@ def encode_batch(kind: int, locate: int, seq: int, records: np.ndarray) -> bytes
 
 def _bad_records(kind: int, rec: np.ndarray) -> str | None:
     # Why records of ``kind`` cannot go into a batch, else None: the one check of
-    # encode_batch and decode_batch. O(records) for L2, O(1) otherwise.
+    # encode_batch and decode_batch. O(records) for trade and L2, O(1) otherwise.
+    if kind == KIND_TRADE:
+        # a trade of another kind or side was counted in the totals, and its shares in the
+        # volume, as whatever volume_mask made of it
+        for field, (valid, table) in _TRADE_VALID.items():
+            v = rec[field].view(np.uint8)
+            bad = np.flatnonzero(~table[v])
+            if len(bad):
+                i = int(bad[0])
+                return (f"trade record {i} of {len(rec)} has {field} {bytes([v[i]])!r}, not "
+                        f"one of {' '.join(repr(chr(c)) for c in valid)}")
     if kind == KIND_L2:
         # a level on another side was stored and counted, and shown on neither side
         side = rec["side"].view(np.uint8)         # b"\x00" reads as b"" as an S1
@@ -177,16 +204,19 @@ def _bad_records(kind: int, rec: np.ndarray) -> str | None:
 
 class BatchError(ValueError):
     """A payload that is not a well-formed batch (bad magic, version, kind or length, a ``seq``
-    whose records run past 2**64-1, or an L2 record whose side is neither ``B`` nor ``S``)."""
+    whose records run past 2**64-1, an L2 record whose side is neither ``B`` nor ``S``, or a
+    trade record of a kind or side not in :data:`TRADE_KINDS` / :data:`TRADE_SIDES`)."""
 
 
 def decode_batch(payload: bytes):
     """``(kind, locate, seq, records)`` of one payload; :class:`BatchError` when malformed
     (an L2 record whose side is neither ``B`` nor ``S`` too: no book level is on another side;
-    and a ``seq + count`` beyond 2**64-1, which no publisher can make: the next batch's ``seq``
-    would not fit its header, and the subject's later batches would all look like
-    redeliveries).
-    ``records`` is a read-only numpy view in the kind's wire dtype. O(1), O(records) for L2.
+    a trade record whose kind is not ``E``, ``C``, ``P`` or ``Q`` or whose side is not ``B``,
+    ``S`` or a space (a cross), which no publisher writes; and a ``seq + count`` beyond
+    2**64-1, which no publisher can make: the next batch's ``seq`` would not fit its header,
+    and the subject's later batches would all look like redeliveries).
+    ``records`` is a read-only numpy view in the kind's wire dtype. O(1), O(records) for
+    trade and L2.
 
     >>> level = np.zeros(1, WIRE_L2); level["side"] = b"B"
     >>> kind, loc, seq, rec = decode_batch(encode_batch(KIND_L2, 3, 5, level))
