@@ -329,3 +329,89 @@ def test_publish_many_item_not_three_or_four_fields_refused_naming_them(server, 
                                             r"payload, records, headers\)"):
             pub.publish_many([(f"{prefix}.tob.X", good, 3), item])
         assert pub.stats == before and pub.pending == 0
+
+
+def _on_stream(url, stream, then=None):
+    # the stream's message count after deleting it (then=None), or after deleting it and
+    # adding one of the same name with the subjects ``then``
+    import asyncio
+
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            await js.delete_stream(stream)
+            if then is not None:
+                await js.add_stream(name=stream, subjects=then)
+        finally:
+            await nc.close()
+
+    asyncio.run(go())
+
+
+def _stream_count(url, stream):
+    import asyncio
+
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            return (await nc.jetstream().stream_info(stream)).state.messages
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def test_publisher_stream_deleted_while_connected_made_again_batch_sent_again(server, names):
+    # the stream was made again on reconnection only: deleted while the publisher stayed
+    # connected, every later batch was refused (no stream answered) and counted undelivered
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    batch = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish(f"{prefix}.tob.X", batch, 3) and pub.flush(20)
+        _on_stream(server.url, stream)
+        assert pub.publish(f"{prefix}.tob.X", batch, 3) and pub.flush(20)
+        assert pub.publish(f"{prefix}.tob.X", batch, 3) and pub.flush(20)
+    st = pub.stats
+    assert st["published"] == 3 and st["undelivered"] == 0 and st["records_published"] == 9
+    assert st["streams_made_again"] == 1 and st["resent"] == 1 and st["records_resent"] == 3
+    assert _stream_count(server.url, stream) == 2
+
+
+def test_publisher_stream_deleted_and_made_again_without_its_subjects_batch_undelivered(
+        server, names):
+    # the stream of that name back, but with other subjects: not made again, the batch is
+    # undelivered as before, saying why
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    batch = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish(f"{prefix}.tob.X", batch, 3) and pub.flush(20)
+        _on_stream(server.url, stream, then=[f"other{prefix}.>"])
+        assert pub.publish(f"{prefix}.tob.X", batch, 3) and pub.flush(20)
+    st = pub.stats
+    assert st["published"] == 1 and st["undelivered"] == 1 and st["records_undelivered"] == 3
+    assert st["streams_made_again"] == 0 and st["resent"] == 0
+    assert f"exists with subjects ['other{prefix}.>']" in st["last_error"]
+
+
+def test_publisher_subject_its_stream_does_not_take_undelivered_not_resent(server, names):
+    # a subject outside the prefix finds no stream either: the stream is there, nothing is
+    # made again and the batch is not sent twice
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    batch = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish(f"other{prefix}.tob.X", batch, 3) and pub.flush(20)
+    st = pub.stats
+    assert st["undelivered"] == 1 and st["records_undelivered"] == 3 and st["published"] == 0
+    assert st["streams_made_again"] == 0 and st["resent"] == 0
+    assert "NoStreamResponseError" in st["last_error"]

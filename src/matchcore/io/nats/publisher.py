@@ -52,6 +52,11 @@ class NatsPublisher(NoCopy):
     for the queue to drain, ``close()`` flushes and disconnects; ``stats`` holds the counts
     (batches and records: ``queued``, ``published`` (acknowledged), ``dropped``,
     ``undelivered``, ``unconfirmed``; ``disconnects``, ``reconnects``, ``last_error``).
+    A stream deleted while the publisher is connected is made again (its name and subjects)
+    by the first batch that finds it gone, and each such batch is sent once more
+    (``streams_made_again``, and ``resent`` / ``records_resent``; a batch that fails again,
+    or whose stream cannot be made again, is undelivered); so is a stream a restarted broker
+    lost, on reconnection.
     A publisher still open at interpreter exit is closed then (an ``atexit`` hook registered
     while it is open), so its queued batches are flushed rather than lost.
 
@@ -111,7 +116,9 @@ class NatsPublisher(NoCopy):
                       "unconfirmed": 0, "records_queued": 0, "records_published": 0,
                       "records_dropped": 0, "records_undelivered": 0,
                       "records_unconfirmed": 0, "bytes_published": 0, "disconnects": 0,
-                      "reconnects": 0, "last_error": None}
+                      "reconnects": 0, "streams_made_again": 0, "resent": 0,
+                      "records_resent": 0, "last_error": None}
+        self._stream_made = 0          # the stream's creations by this publisher after the first
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._connect_error = None
@@ -334,7 +341,7 @@ class NatsPublisher(NoCopy):
             self.stats["reconnects"] += 1
             # a broker restarted without its store has lost the stream: create it again
             try:
-                await self._ensure_stream()
+                await self._stream_again(None)
             except Exception as e:          # reported, publishing goes on
                 self.stats["last_error"] = f"stream after reconnect: {e}"
 
@@ -354,6 +361,7 @@ class NatsPublisher(NoCopy):
             # the stream's lookup and creation are bounded by connect_timeout: ack_timeout is
             # each publish's own (a tight one left the publisher unable to start)
             self._js = self._nc.jetstream(timeout=self.connect_timeout)
+            self._stream_lock = asyncio.Lock()
             await self._ensure_stream()
         except Exception as e:
             if connected and not isinstance(e, StreamSetupError):
@@ -438,7 +446,7 @@ class NatsPublisher(NoCopy):
                     raise
                 raise StreamSetupError(await self._overlap_message(e)) from e
             self.max_msg_size = None
-            return
+            return True
         # A stream that does not take our subjects stores nothing and every publish times out;
         # adding the subject to someone else's stream is not ours to decide.
         # Only the subjects of the kinds published: a stream of top of book alone serves a
@@ -457,16 +465,49 @@ class NatsPublisher(NoCopy):
         # sized for it as for the broker's max_payload
         limit = getattr(info.config, "max_msg_size", None)
         self.max_msg_size = int(limit) if limit is not None and limit > 0 else None
+        return False
+
+    async def _stream_again(self, made) -> None:
+        # The stream made again when missing (its configured name and subjects), once for
+        # all the batches that found it gone: ``made`` is the count of creations when the
+        # caller's batch was sent, and a creation since then is the one it needs (None: look
+        # anyway, as on reconnection).
+        async with self._stream_lock:
+            if made is not None and made != self._stream_made:
+                return
+            if await self._ensure_stream():
+                self._stream_made += 1
+                with self._lock:
+                    self.stats["streams_made_again"] += 1
 
     async def _send(self, item, sem):
         subject, payload = item[0], item[1]
         headers = item[3] if len(item) > 3 else None
         # no answer (a timeout, or the loop ending while waiting) leaves the batch sent, or
         # waiting to be sent on reconnection: the broker may have stored it
+        from nats.js.errors import NoStreamResponseError
+
         outcome = "unconfirmed"
         error = None
         try:
-            await self._js.publish(subject, payload, timeout=self.ack_timeout, headers=headers)
+            made = self._stream_made
+            try:
+                await self._js.publish(subject, payload, timeout=self.ack_timeout,
+                                       headers=headers)
+            except NoStreamResponseError:
+                # no stream took the subject: deleted while we stayed connected (a broker
+                # that lost it is seen on reconnection). Made again, the batch is sent once
+                # more; a second failure counts it as the first would have been.
+                await self._stream_again(made)
+                if self._stream_made == made:
+                    # the stream is there: it does not take this subject (one outside the
+                    # prefix, given to publish()), and sending it again changes nothing
+                    raise
+                with self._lock:
+                    self.stats["resent"] += 1
+                    self.stats["records_resent"] += item[2]
+                await self._js.publish(subject, payload, timeout=self.ack_timeout,
+                                       headers=headers)
             outcome = "published"
         except asyncio.TimeoutError as e:       # nats.errors.TimeoutError too
             error = f"{type(e).__name__}: {e or 'no answer'} (no acknowledgement within " \
