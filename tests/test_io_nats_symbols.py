@@ -2,6 +2,8 @@
 renamed during the day, names whose subject tokens once collided, and book labels."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -444,3 +446,27 @@ def test_consumer_read_by_a_name_two_books_share_raises_naming_their_labels():
     assert c.depth("Y") == ([], [])
     with pytest.raises(KeyError):
         c.tob["Y"]
+
+
+@pytest.mark.parametrize("given", [b"AAPL", 1.0, None, True])
+def test_consume_symbol_not_a_name_or_number_refused_before_connecting(given):
+    # bytes, a float, None or a bool was read as its str() (b'AAPL', 1.0, None, True): the
+    # subjects of a name no replay publishes, and the read found nothing, as from an empty
+    # stream; the replay's symbols= refuses them
+    from matchcore.io.nats import MarketDataConsumer, consume, filter_subjects, free_port
+
+    need_nats()
+    url = f"nats://127.0.0.1:{free_port()}"          # nothing listens: raised before connecting
+    want = (rf"symbols holds {re.escape(repr(given))} \({type(given).__name__}\): a name is a "
+            rf"str, a number an int or a string of digits")
+    with pytest.raises(TypeError, match=want):
+        consume(url, symbols=["MSFT", given], timeout=30)
+    with pytest.raises(TypeError, match=want):
+        filter_subjects("mc", [given])
+    c = MarketDataConsumer()
+    with pytest.raises(TypeError, match=want):
+        c.select([given])
+    with pytest.raises(TypeError, match=want):
+        itch.Replayer(symbols=[given])
+    # a number is the name of a locate published without one
+    assert filter_subjects("mc", [7], ["tob"]) == ["mc.tob.7"] and c.select([7]) == ["7"]

@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from matchcore._symfilter import LABEL as _LABEL     # book_label(); a locate is a u16
+from matchcore._symfilter import whole_number
 from matchcore.io import book_label
 from matchcore.io.nats.streams import (_check_stream_holds, _nats, _no_jetstream,
                                        _transient_errors, display_url)
@@ -105,7 +106,7 @@ class MarketDataConsumer:
         for s in symbols:
             # without surrounding spaces, as a subject token and the replay's symbols= read
             # it: " AAPL@locate2" kept its label under " AAPL", a name no batch carries
-            s = str(s).strip()
+            s = _symbol_text(s).strip()
             m = _LABEL.fullmatch(s)
             name = m.group(1) if m else s
             if m:
@@ -330,6 +331,7 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
             raise ValueError(f"{what} is empty: it selects nothing (None selects every "
                              f"{what[:-1]})")
     for given in symbols or ():
+        given = _symbol_text(given)
         # a blank name read the subjects of the name "" (token _), which no replay
         # publishes: nothing, as from an empty stream (the replay's symbols= refuses it)
         if not str(given).strip():
@@ -339,10 +341,23 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
         if bad:
             raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
     ks = list(kinds) if kinds is not None else None
-    ss = [subject_token(s) for s in symbols] if symbols is not None else None
+    ss = [subject_token(_symbol_text(s)) for s in symbols] if symbols is not None else None
     if ks is None and ss is None:
         return [f"{prefix}.*.*"]
     return [f"{prefix}.{k}.{s}" for k in (ks or ["*"]) for s in (ss or ["*"])]
+
+
+def _symbol_text(given) -> str:
+    # a name (str) or a number (an int: the name of a locate published without one), as the
+    # replay's symbols= takes them; bytes, a float, None or a bool was read as its str()
+    # (b'AAPL', 1.0, None), the subjects of a name no replay publishes: a read of nothing
+    if isinstance(given, str):
+        return given
+    number = whole_number(given)
+    if number is None:
+        raise TypeError(f"symbols holds {given!r} ({type(given).__name__}): a name is a str, "
+                        f"a number an int or a string of digits")
+    return str(number)
 
 
 def _listed(names):
@@ -490,7 +505,8 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     """Read the stream from its first message into a :class:`MarketDataConsumer` and return it.
 
     ``symbols`` / ``kinds`` filter by subject (``filter_subjects``; None reads every one, an
-    empty one is refused with ``ValueError`` before anything connects); a symbol given as a book
+    empty one is refused with ``ValueError`` before anything connects, and a symbol that is
+    neither a name (str) nor a number (int) with ``TypeError``); a symbol given as a book
     label ``NAME@locateN`` reads the name's subjects and keeps only that book
     (:meth:`MarketDataConsumer.select`). Without ``follow`` it
     returns once every selected subject has no message left; with ``follow`` it goes on until
