@@ -470,3 +470,18 @@ def test_consume_symbol_not_a_name_or_number_refused_before_connecting(given):
         itch.Replayer(symbols=[given])
     # a number is the name of a locate published without one
     assert filter_subjects("mc", [7], ["tob"]) == ["mc.tob.7"] and c.select([7]) == ["7"]
+
+
+def test_consumer_read_by_label_written_with_leading_zeros_is_that_book():
+    # consume(symbols=["X@locate09"]) keeps the book it names (as X@locate9), and a replay's
+    # r.book("X@locate09") returns it, but c.depth("X@locate09") read an empty book
+    c = _consumer_with_two_books_of_x()
+    assert c.depth("X@locate09") == c.depth("X@locate9") == ([(109, 5, 1)], [])
+    assert c.depth("X@locate004", 1) == c.depth("X@locate4", 1) != ([], [])
+    assert c.tob["X@locate04"] == c.tob["X@locate4"]
+    assert c.trades["X@locate009"] == c.trades["X@locate9"]
+    assert c.levels["X@locate04"] == c.levels["X@locate4"]
+    # a label of no book is as before
+    assert c.depth("X@locate05") == ([], [])
+    with pytest.raises(KeyError):
+        c.tob["X@locate05"]

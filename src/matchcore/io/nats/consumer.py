@@ -244,14 +244,16 @@ class MarketDataConsumer:
     def depth(self, symbol: str, n: int | None = None):
         """``(bids, asks)``: lists of (price, qty, orders), best first (bids descending, asks
         ascending), from the L2 records of the book ``symbol`` (a name, or ``NAME@locateN``
-        for a name several locates carry: the bare name of such books raises ``ValueError``
-        naming their labels, as ``tob[name]``, ``levels[name]`` and ``trades[name]`` do; a
-        name no book carries has no levels), at most ``n`` levels per side (None: all; an int
-        >= 0, ``ValueError`` otherwise). O(levels log levels)."""
+        for a name several locates carry, N with or without leading zeros: the bare name of
+        such books raises ``ValueError`` naming their labels, as ``tob[name]``,
+        ``levels[name]`` and ``trades[name]`` do; a name no book carries has no levels), at
+        most ``n`` levels per side (None: all; an int >= 0, ``ValueError`` otherwise).
+        O(levels log levels)."""
         if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))
                               or n < 0):
             # a negative n sliced from the end: every level but the worst, taken for the book
             raise ValueError(f"n must be an int >= 0 or None, got {n!r}")
+        symbol = _plain_label(symbol)
         if symbol not in self.levels:
             # a name several books carry read as an empty book: their levels are under
             # their labels
@@ -281,15 +283,25 @@ class MarketDataConsumer:
 class _Books(dict):
     """A consumer's per-book dict (``tob``, ``levels``, ``trades``): a plain dict, but a name
     whose books are kept under their labels raises ``ValueError`` naming them, rather than a
-    bare ``KeyError``."""
+    bare ``KeyError``, and a label written with leading zeros reads its book."""
 
     def __init__(self, refuse_shared):
         super().__init__()
         self._refuse_shared = refuse_shared
 
     def __missing__(self, key):
+        plain = _plain_label(key)
+        if plain != key and plain in self:
+            return self[plain]
         self._refuse_shared(key)
         raise KeyError(key)
+
+
+def _plain_label(key):
+    # a book label written with leading zeros (NAME@locate007) as the consumer keeps it
+    # (NAME@locate7), as select() and a replay's book() read it; anything else unchanged
+    m = _LABEL.fullmatch(key) if isinstance(key, str) else None
+    return book_label(m.group(1), int(m.group(2))) if m else key
 
 
 def kind_mismatch(subject: str, kind: int) -> str | None:
