@@ -73,3 +73,26 @@ def test_broker_without_jetstream_named_as_such_by_publisher_and_consume(capsys)
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_nats_server_started_again_after_close_leaves_no_store_behind(tmp_path):
+    # close() removed the temporary store, and a start() after it ran nats-server on that
+    # path, which it made again: a directory no close() removed any more
+    need_nats()
+    from matchcore.io.nats import NatsServer
+
+    srv = NatsServer()
+    first = srv.start().store_dir
+    srv.close()
+    assert not os.path.exists(first)
+    with srv.start() as again:
+        assert os.path.isdir(again.store_dir)
+        second = again.store_dir
+    assert not os.path.exists(first) and not os.path.exists(second)
+    # a store of the caller's is kept, and used again
+    own = NatsServer(store_dir=tmp_path / "store")
+    own.start()
+    own.close()
+    own.start()
+    own.close()
+    assert os.listdir(tmp_path / "store") == ["jetstream"]

@@ -56,7 +56,8 @@ class NatsServer(NoCopy):
     ``start()`` waits until it accepts connections (on a running server it does nothing;
     ``RuntimeError`` when another process listens on the port);
     ``stop()`` terminates it; ``restart()`` does both on the same port and store (the stream
-    survives). ``url`` is its address. A server never stopped stops with the object (at the
+    survives); ``close()`` stops it and removes a temporary store (a ``start()`` after it
+    runs on a new one). ``url`` is its address. A server never stopped stops with the object (at the
     latest when the interpreter exits), before its temporary store is removed.
 
     >>> with NatsServer() as srv:                                          # doctest: +SKIP
@@ -69,6 +70,7 @@ class NatsServer(NoCopy):
         self.binary = nats_server_path()
         self.port = port or free_port()
         self._tmp = None
+        self._own_store = store_dir is None      # a temporary store, removed by close()
         if store_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="matchcore-nats-")
             store_dir = self._tmp.name
@@ -95,6 +97,11 @@ class NatsServer(NoCopy):
             except (OSError, OverflowError, TypeError) as e:   # taken, or no port number
                 raise RuntimeError(f"nats-server cannot listen on port {self.port}: "
                                    f"{getattr(e, 'strerror', None) or e}") from None
+        if self._own_store and self._tmp is None:
+            # started again after close(), which removed the temporary store: a new one
+            # (nats-server made the removed path again, a directory nothing removed)
+            self._tmp = tempfile.TemporaryDirectory(prefix="matchcore-nats-")
+            self.store_dir = self._tmp.name
         self.proc = subprocess.Popen(
             [self.binary, "-js", "-sd", self.store_dir, "-a", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
