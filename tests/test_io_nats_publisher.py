@@ -3,6 +3,7 @@
 when the publisher closes."""
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 
@@ -415,3 +416,27 @@ def test_publisher_subject_its_stream_does_not_take_undelivered_not_resent(serve
     assert st["undelivered"] == 1 and st["records_undelivered"] == 3 and st["published"] == 0
     assert st["streams_made_again"] == 0 and st["resent"] == 0
     assert "NoStreamResponseError" in st["last_error"]
+
+
+@pytest.mark.parametrize("headers,why", [
+    ({"A:B": "v"}, "name 'A:B'"), ({"A B": "v"}, "name 'A B'"), ({"": "v"}, "name ''"),
+    ({"Matchcore-Session": "a\r\nX: y"}, "value 'a\\r\\nX: y'"),
+])
+def test_publisher_header_the_client_refuses_or_rewrites_refused_before_anything_counted(
+        server, names, headers, why):
+    # a name the client refuses was queued and counted, then undelivered in the loop thread;
+    # an empty name was dropped and a line break in a value replaced by a space: the batch
+    # went out without the header given
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    good = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        before = dict(pub.stats)
+        with pytest.raises(ValueError, match=re.escape(f"headers hold the {why}")):
+            pub.publish_many([(f"{prefix}.tob.X", good, 3),
+                              (f"{prefix}.tob.X", good, 3, headers)])
+        assert pub.stats == before and pub.pending == 0
+        assert pub.publish(f"{prefix}.tob.X", good, 3, headers={" Matchcore-Session": "a"})
+    st = pub.stats
+    assert st["queued"] == st["published"] == 1 and st["undelivered"] == 0

@@ -9,6 +9,7 @@ import functools
 import numbers
 import os
 import queue
+import re
 import threading
 import time
 import weakref
@@ -155,7 +156,9 @@ class NatsPublisher(NoCopy):
     def publish_many(self, items) -> int:
         """Queue several ``(subject, payload, records)`` or ``(subject, payload, records,
         headers)`` batches at once (one lock, one wake-up: what the replay bridge does once per
-        chunk; ``headers`` a dict of str to str, or None); each that does not fit in the queue
+        chunk; ``headers`` a dict of str to str, or None: names the NATS client takes,
+        letters, digits and ``!#$%&'*+-.^_`|~``, values without a line break); each that does
+        not fit in the queue
         is dropped and counted. Returns how many
         were queued. A payload that is not bytes (``bytes``, ``bytearray`` or a ``memoryview``,
         sent as its bytes whatever its format or shape), a ``records`` that is not an int
@@ -192,6 +195,9 @@ class NatsPublisher(NoCopy):
             if headers is not None and not (isinstance(headers, dict) and all(
                     isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
                 raise TypeError(f"headers must be a dict of str to str, got {headers!r}")
+            why = _bad_header(headers) if headers else None
+            if why is not None:
+                raise ValueError(f"headers hold the {why}")
             if isinstance(payload, memoryview) and (payload.ndim != 1 or payload.itemsize != 1
                                                     or not payload.c_contiguous):
                 # its len() counts items, not bytes: the client announced that many bytes
@@ -560,6 +566,23 @@ def _check_kinds(kinds) -> tuple:
         raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
     # a kind given twice is one kind
     return tuple(dict.fromkeys(kinds))
+
+
+# A header name as the NATS client takes it (an HTTP token, around surrounding spaces)
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _bad_header(headers: dict) -> str | None:
+    # Why the client would not send ``headers`` as given, else None: a name it refuses
+    # (the batch was queued and counted, then undelivered in the loop thread) or drops (an
+    # empty one), or a value with a line break, which it replaces by a space
+    for k, v in headers.items():
+        if not _HEADER_NAME.fullmatch(k.strip()):
+            return (f"name {k!r}, which the NATS client refuses (a header name is made of "
+                    f"letters, digits and !#$%&'*+-.^_`|~)")
+        if "\r" in v or "\n" in v:
+            return f"value {v!r} for {k!r}: a header value holds no line break"
+    return None
 
 
 def _message_size(item) -> int:
