@@ -911,7 +911,7 @@ def test_cli_replay_compressed_stdin_summary_gives_compressed_bytes_read(tmp_pat
 
 def test_cli_replay_summary_lines_are_those_the_readme_example_shows(capsys, day):
     # the README's example summary lacked the counter the CLI had gained since
-    # ("cross trades beyond int64 shares"): every summary line but the timing, numbers aside
+    # (the invalid trades): every summary line but the timing, numbers aside
     import re
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")

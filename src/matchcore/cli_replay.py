@@ -614,7 +614,7 @@ def _print_itch_summary(s, names, books, elapsed, path, read=None) -> None:
           f"duplicate references: {s['duplicate_refs']:,}; invalid adds: {s['invalid_adds']:,}; "
           f"invalid replaces: {s['invalid_replaces']:,}; "
           f"zero-share executions/cancels: {s['invalid_reductions']:,}; "
-          f"cross trades beyond int64 shares: {s['invalid_trades']:,}")
+          f"invalid trades: {s['invalid_trades']:,}")
     unknown = ", ".join(f"{t!r} {n:,}" for t, n in s["unknown_types"].items()) or "none"
     print(f"unknown message types: {unknown}; bad length prefixes: {s['bad_lengths']:,}"
           + (f" (first at offset {s['bad_length_offsets'][0][0]:,}: "

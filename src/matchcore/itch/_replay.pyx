@@ -133,7 +133,7 @@ cdef struct rp_state:
     uint64_t invalid_adds
     uint64_t invalid_replaces      # U with zero shares or a zero price
     uint64_t invalid_reductions    # E/C/X of zero shares
-    uint64_t invalid_trades        # Q whose 8-byte share count exceeds int64 (no trade record)
+    uint64_t invalid_trades        # P of a side not B/S, Q of shares beyond int64 (no record)
     uint64_t early_total           # sum of the undecided locates' early_refs (0: stats skips
                                    # the scan of every locate for them)
     uint64_t nomem
@@ -555,9 +555,14 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status,
         elif t == 80:    # 'P'
             itch_decode_trade(m, &tr)
             if S.loc[tr.stock_locate].track == TRACK_BOOK:
-                add_trade(S, ts, tr.stock_locate, 80, tr.buy_sell_indicator, 32,
-                          tr.order_reference_number, tr.match_number, tr.price, tr.shares)
-                touched = tr.stock_locate
+                if tr.buy_sell_indicator != 66 and tr.buy_sell_indicator != 83:
+                    # the indicator is B or S: a record with another side is one no reader
+                    # of trade records takes (the NATS wire refuses it), so it is counted
+                    S.invalid_trades += 1
+                else:
+                    add_trade(S, ts, tr.stock_locate, 80, tr.buy_sell_indicator, 32,
+                              tr.order_reference_number, tr.match_number, tr.price, tr.shares)
+                    touched = tr.stock_locate
         elif t == 81:    # 'Q'
             itch_decode_cross_trade(m, &ct)
             if S.loc[ct.stock_locate].track == TRACK_BOOK:
@@ -1077,8 +1082,9 @@ cdef class Replayer:
         """Counters: messages, counts by type, unknown types, bad length prefixes (offsets),
         bytes skipped, truncation, unknown order references, clamped executions/cancels,
         duplicate references, invalid adds, invalid replaces (U with zero shares or price),
-        invalid reductions (E/C/X of zero shares), open orders in the books, last exchange
-        timestamp."""
+        invalid reductions (E/C/X of zero shares), invalid trades (P of a side other than B/S,
+        Q of more shares than int64 holds: no trade record), open orders in the books, last
+        exchange timestamp."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
         cdef rp_state* S = self.S

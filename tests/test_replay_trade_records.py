@@ -1,0 +1,60 @@
+"""The ITCH replay's trade records: what a trade message may carry to become one."""
+import struct
+
+import numpy as np
+
+from matchcore import itch
+
+
+def _frame(m):
+    return len(m).to_bytes(2, "big") + m
+
+
+def _hdr(t, loc, ts):
+    return struct.pack(">cHH", t, loc, 0) + ts.to_bytes(6, "big")
+
+
+def _trade(side, ts, match):
+    # P: non-cross trade (hidden liquidity), the indicator of the message as its side
+    return _hdr(b"P", 1, ts) + struct.pack(">QcI8sIQ", 0, side, 100, b"X".ljust(8), 5000, match)
+
+
+def test_replayer_non_cross_trade_of_a_side_other_than_b_or_s_counted_not_a_trade():
+    # The indicator of a P message is B or S. Any other byte was copied into a trade record
+    # that no reader of trade records takes (the NATS wire refuses its batch, so a publishing
+    # replay stopped): it is counted as an invalid trade and makes no record, as a Q of more
+    # shares than int64 holds does.
+    add = _hdr(b"A", 1, 1) + struct.pack(">QcI8sI", 1, b"B", 100, b"X".ljust(8), 5000)
+    data = _frame(add) + b"".join(
+        _frame(_trade(side, ts, ts)) for ts, side in ((2, b"B"), (3, b"X"), (4, b"S"), (5, b" "),
+                                                       (6, b"\x00")))
+    r = itch.Replayer()
+    r.feed(data)
+    r.finish()
+    assert r.stats["invalid_trades"] == 3
+    t = r.trades()
+    assert t["side"].tolist() == [b"B", b"S"] and t["match_number"].tolist() == [2, 4]
+    st = r.symbol_stats()
+    assert st["trades"].tolist() == [2] and st["volume"].tolist() == [200]
+    # the book is untouched by any of them, and the records left are ones the wire takes
+    assert r.book(1).best_bid() == (5000, 100)
+    from matchcore.io.nats import TRADE_KINDS, TRADE_SIDES
+
+    assert {bytes([c]) for c in TRADE_SIDES} >= set(t["side"].tolist())
+    assert {bytes([c]) for c in TRADE_KINDS} >= set(t["kind"].tolist())
+
+
+def test_replayer_non_cross_trade_sides_the_same_whole_and_fed_byte_by_byte():
+    add = _hdr(b"A", 1, 1) + struct.pack(">QcI8sI", 1, b"S", 100, b"X".ljust(8), 5000)
+    data = _frame(add) + _frame(_trade(b"Z", 2, 1)) + _frame(_trade(b"S", 3, 2))
+    whole = itch.Replayer()
+    whole.feed(data)
+    whole.finish()
+    bytewise = itch.Replayer()
+    pending = b""
+    for i in range(len(data)):
+        pending += data[i:i + 1]
+        pending = pending[bytewise.feed(pending):]     # feed() consumes whole messages only
+    bytewise.finish(pending)
+    assert whole.stats["invalid_trades"] == bytewise.stats["invalid_trades"] == 1
+    assert np.array_equal(whole.trades(), bytewise.trades()) and len(whole.trades()) == 1
