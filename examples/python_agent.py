@@ -10,6 +10,7 @@ Run:  python examples/python_agent.py [--steps N] [--seed S]
 from __future__ import annotations
 
 import argparse
+import re
 import time
 
 import matchcore as mc
@@ -119,14 +120,22 @@ def simulate(n_steps: int = 2000, seed: int = 42, half_spread: int = 2, quote_qt
     return stats, book, elapsed
 
 
+# What the C version's strtoll / strtoull take whole: leading blanks, a sign, ASCII digits. int()
+# takes more ("1_000", Unicode digits, trailing blanks), which the C version refuses.
+_C_DECIMAL = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
+
+
+def _c_decimal(text: str, what: str) -> int:
+    if _C_DECIMAL.fullmatch(text) is None:
+        raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: an integer is needed")
+    return int(text)
+
+
 def seed_arg(text: str) -> int:
     """--seed: an integer in (-2**64, 2**64), taken modulo 2**64 as the C version's strtoull
     takes it; a wider one is refused (exit 2), as the C version refuses it, instead of being
     wrapped here and failing (or wrapped differently) there."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: an integer is needed") from None
+    v = _c_decimal(text, "seed")
     if not -(1 << 64) < v < (1 << 64):
         raise argparse.ArgumentTypeError(f"seed {text} is outside (-2**64, 2**64)")
     return v % (1 << 64)
@@ -136,10 +145,7 @@ def steps_arg(text: str) -> int:
     """--steps: an integer in [0, 2**63), the C version's range (an int64 count); outside it a
     usage error (exit 2), as the C version gives, instead of a run of no steps reported as
     a negative count, an overflow in compiled code, or a loop without end."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid steps {text!r}: an integer is needed") from None
+    v = _c_decimal(text, "steps")
     if not 0 <= v < (1 << 63):
         raise argparse.ArgumentTypeError(f"steps {text} is outside [0, 2**63)")
     return v

@@ -223,3 +223,19 @@ def test_examples_zero_steps_print_no_rate(c_program, tmp_path):
     for out in outs:
         assert re.search(r"\b0 book calls in [\d.]+ ms\n", out), out
         assert "per call" not in out
+
+
+@pytest.mark.parametrize("args", [["1_000", "42"], ["100", "4_2"], ["\u0661\u0660", "42"],
+                                  ["100", "\u0664\u0662"], ["100 ", "42"], ["100", "42 "]])
+def test_examples_not_a_c_decimal_integer_usage_exit_2_by_all_three(c_program, tmp_path, args):
+    # int() takes "1_000", Unicode digits and trailing blanks, which the C program's strtoll /
+    # strtoull refuse with a usage error: the Python and Numba examples ran such a value
+    steps, seed = args
+    outs = [subprocess.run([str(c_program), steps, seed], capture_output=True, text=True,
+                           env=_env(), timeout=60)]
+    outs += [subprocess.run([sys.executable, str(p), "--steps", steps, "--seed", seed],
+                            capture_output=True, text=True, env=_env(tmp_path), timeout=300)
+             for p in _py_examples()]
+    for out in outs:
+        assert out.returncode == 2 and out.stdout == "", (args, out.stderr)
+        assert "usage:" in out.stderr and "Traceback" not in out.stderr
