@@ -673,3 +673,28 @@ def test_capi_engine_cancel_by_modify_by_carry_the_sender_as_engine_process(api)
         out.append(ev)
     assert_events_equal(np.concatenate(out), want, labels=("C engine_*_by", "process()"))
     assert api.engine_cancel_by(0, 0, 1, 1) == -101 and api.engine_modify_by(0, 0, 1, 1, 0, 1) == -101
+
+
+def test_capi_book_copy_of_a_feed_replayer_book_writes_events_as_its_python_copy(api):
+    # A feed replayer's books write no events while it replays (whatever record_events says);
+    # their Python copy() and pickle are plain books that do. The C table's copy kept the
+    # replayer's "write nothing": the same orders then gave events in one copy and none in
+    # the other.
+    from matchcore import itch
+    rep = itch.Replayer()
+    rep.feed(itch.generate(None, messages=3000, symbols=1, seed=5))
+    book = next(iter(rep.books.values()))
+    assert len(book) > 0
+    py = book.copy()
+    h = api.book_copy(book.handle)
+    assert h != 0
+    try:
+        cmds = random_commands(300, 12, price_lo=1, price_hi=10**6)
+        cmds["order_id"] += 1 << 40
+        expect = run_python_calls(py, cmds)
+        got = run_c_calls(api, h, cmds, by=True)
+        assert len(expect) > 0
+        assert_events_equal(got, expect)
+        assert api.state_hash(h) == py.state_hash()
+    finally:
+        assert api.book_free(h) == 0

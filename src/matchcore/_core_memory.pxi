@@ -325,6 +325,9 @@ cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
     c.guard = b.guard & MC_GUARD_NO_EVENTS
     c.host_busy = NULL    # and belongs to no engine or replayer,
     c.engine_owned = 0    # so it takes orders of its own
+    # and writes events unless the book records none (a feed replayer's books write none
+    # while they are its own, whatever record_events says: the copy is a plain book)
+    c.emit = 0 if b.guard & MC_GUARD_NO_EVENTS else 1
     # and its id index grows as any standalone book's (as its pickle's): the lean growth is for
     # a replay's thousands of books sharing the cache (see _grow_orders)
     c.lean_index = 0
