@@ -16,7 +16,8 @@ from matchcore import _capi
 from matchcore._core import EVENT_DTYPE
 from matchcore._engine import Engine
 from matchcore._handles import live_handles
-from test_capi import CTable, random_commands, run_c_calls
+from conftest import assert_events_equal
+from test_capi import CTable, random_commands, run_c_calls, run_python_calls
 
 E = -101  # -MC_ERR_HANDLE
 
@@ -168,6 +169,28 @@ def test_handles_engine_book_kept_by_python_outlives_engine_as_standalone(api):
     gc.collect()
     assert api.count(b) == E
 
+
+
+def test_handles_feed_replayer_book_kept_by_python_outlives_replayer_records_events(api):
+    # A feed replayer switches its books' event writing off while they are its own. A book
+    # kept after the replayer is gone is a standalone book (record_events=True), but it went
+    # on writing no events: its orders, from Python or C, gave events() nothing to read.
+    from matchcore import itch
+    rep = itch.Replayer()
+    rep.feed(itch.generate(None, messages=3000, symbols=1, seed=5))
+    book = next(iter(rep.books.values()))
+    twin = book.copy()
+    del rep
+    gc.collect()
+    assert book.record_events and not book.busy
+    cmds = random_commands(300, 12, price_lo=1, price_hi=10**6)
+    cmds["order_id"] += 1 << 40
+    expect = run_python_calls(twin, cmds)
+    assert len(expect) > 0
+    assert_events_equal(run_python_calls(book, cmds), expect)
+    assert book.state_hash() == twin.state_hash()
+    assert api.submit(book.handle, 1 << 41, 0, 1, 1, 0, 0, 0) == 0
+    assert api.pending_events(book.handle) == 1
 
 def test_handles_kind_mismatch_refused(api):
     eng = Engine()

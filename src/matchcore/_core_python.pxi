@@ -494,6 +494,9 @@ cdef void mc_book_host(mc_book* b, uint8_t* host_busy) noexcept:
     else:
         b.guard &= ~MC_GUARD_HOSTED
         b.engine_owned = 0
+        # standalone again: it writes events as its record_events says (a feed replayer
+        # switched them off while the book was its own)
+        b.emit = 0 if b.guard & MC_GUARD_NO_EVENTS else 1
 
 
 cdef tuple mc_book_pickle_args(OrderBook book):
