@@ -809,3 +809,49 @@ def test_numba_cancel_by_modify_by_carry_the_sender_as_process():
     n = _drive_engine(eng, ecmds, evbuf, True)
     assert_events_equal(evbuf[:n], make().process(ecmds), labels=("numba engine *_by",
                                                                   "process()"))
+
+
+def test_numba_typing_error_names_the_parameter_as_the_header_does():
+    # "matchcore_submit: argument 3 must be an integer" counted from 0 with the book first,
+    # and named nothing: argument 3 read as the side, and it was the price
+    @numba.njit
+    def bad_price(book):
+        return mcn.submit(book, 1, 0, 1.5, 5, 0, 0, 0)
+
+    @numba.njit
+    def bad_symbol(eng):
+        return mcn.engine_submit(eng, 1.0, 1, 0, 100, 5, 0, 0, 0)
+
+    @numba.njit
+    def bad_order_id(book):
+        return mcn.get(book, 2.5)
+
+    @numba.njit
+    def bad_out(book, out):
+        return mcn.depth(book, 0, 3, out)
+
+    book = mc.OrderBook()
+    for fn, args, name in ((bad_price, (book,), "price"), (bad_symbol, (Engine(),), "symbol"),
+                           (bad_order_id, (book,), "order_id"),
+                           (bad_out, (book, np.zeros(6)), "out")):
+        with pytest.raises(numba.core.errors.TypingError) as err:
+            fn(*args)
+        assert f"({name})" in str(err.value), (name, str(err.value))
+    assert len(book) == 0 and len(book.events()) == 0
+
+
+def test_numba_parameter_names_are_those_of_matchcore_h():
+    import re
+    from matchcore import _capi
+    text = (Path(_capi.get_include()) / "matchcore.h").read_text()
+    header = {}
+    for fn_type, params in re.findall(r"typedef [\w ]+\(\*(mc_\w+_fn)\)\(([^)]*)\);", text):
+        header[fn_type] = tuple(p.split()[-1].lstrip("*") for p in params.split(","))
+    names = {}
+    for line in text.split("typedef struct mc_api_v2")[1].splitlines():
+        m = re.match(r"\s+(mc_\w+_fn) (\w+);", line)
+        if m:
+            names[m.group(2)] = header[m.group(1)]
+    assert set(mcn._PARAM_NAMES) == {"matchcore_" + f for f in names}
+    for field, params in names.items():
+        assert mcn._PARAM_NAMES["matchcore_" + field] == params, field

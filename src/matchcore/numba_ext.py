@@ -255,6 +255,58 @@ _WRITES = {
 }
 
 
+# C function: its parameter names in matchcore.h, for the typing errors ("argument 3 (price)":
+# counted from 0, the handle first, as the intrinsics take them).
+_PARAM_NAMES = {
+    "matchcore_book_new": ("stp", "capacity"),
+    "matchcore_book_free": ("b",),
+    "matchcore_book_copy": ("b",),
+    "matchcore_book_clear": ("b",),
+    "matchcore_book_valid": ("handle",),
+    "matchcore_engine_valid": ("handle",),
+    "matchcore_set_time": ("b", "ts_ns"),
+    "matchcore_submit": ("b", "order_id", "side", "price", "qty", "tif", "owner", "post_only"),
+    "matchcore_market": ("b", "order_id", "side", "qty", "owner"),
+    "matchcore_cancel": ("b", "order_id"),
+    "matchcore_modify": ("b", "order_id", "qty", "price"),
+    "matchcore_apply": ("b", "cmd"),
+    "matchcore_process": ("b", "cmds", "n"),
+    "matchcore_best": ("b", "side", "price", "qty"),
+    "matchcore_depth": ("b", "side", "n", "out"),
+    "matchcore_depth_orders": ("b", "side", "n", "out"),
+    "matchcore_get": ("b", "order_id", "side", "price", "qty"),
+    "matchcore_queue_position": ("b", "order_id"),
+    "matchcore_count": ("b",),
+    "matchcore_level_count": ("b", "side"),
+    "matchcore_state_hash": ("b",),
+    "matchcore_pending_events": ("b",),
+    "matchcore_drain_events": ("b", "out", "cap"),
+    "matchcore_drain_events_owner": ("b", "owner", "out", "cap"),
+    "matchcore_clear_events": ("b",),
+    "matchcore_snapshot_size": ("b",),
+    "matchcore_snapshot_write": ("b", "out", "cap"),
+    "matchcore_snapshot_restore": ("b", "data", "n"),
+    "matchcore_engine_set_time": ("e", "ts_ns"),
+    "matchcore_engine_submit": (
+        "e", "symbol", "order_id", "side", "price", "qty", "tif", "owner", "post_only"),
+    "matchcore_engine_market": ("e", "symbol", "order_id", "side", "qty", "owner"),
+    "matchcore_engine_cancel": ("e", "symbol", "order_id"),
+    "matchcore_engine_modify": ("e", "symbol", "order_id", "qty", "price"),
+    "matchcore_engine_process": ("e", "cmds", "n"),
+    "matchcore_engine_book": ("e", "symbol"),
+    "matchcore_engine_get": ("e", "order_id", "symbol", "side", "price", "qty"),
+    "matchcore_engine_count": ("e",),
+    "matchcore_engine_state_hash": ("e",),
+    "matchcore_engine_pending_events": ("e",),
+    "matchcore_engine_drain_events": ("e", "out", "cap"),
+    "matchcore_engine_drain_events_owner": ("e", "owner", "out", "cap"),
+    "matchcore_cancel_by": ("b", "order_id", "owner"),
+    "matchcore_modify_by": ("b", "order_id", "qty", "price", "owner"),
+    "matchcore_engine_cancel_by": ("e", "symbol", "order_id", "owner"),
+    "matchcore_engine_modify_by": ("e", "symbol", "order_id", "qty", "price", "owner"),
+}
+
+
 def _symbol(pyname: str) -> str:
     return "matchcore_" + pyname.replace("_raw", "")
 
@@ -263,27 +315,33 @@ _HANDLE_TYPES = {"b": (BookType, "an OrderBook or a book handle"),
                  "e": (EngineType, "an Engine or an engine handle")}
 
 
+def _arg(cname, i):
+    """'3 (price)': argument i of C function cname, counted from 0, with its name."""
+    return f"{i} ({_PARAM_NAMES[cname][i]})"
+
+
 def _check_arg(cname, i, kind, ty):
     if kind in _HANDLE_TYPES:
         cls, what = _HANDLE_TYPES[kind]
         if isinstance(ty, cls) or isinstance(ty, (types.Integer, types.IntEnumMember)):
             return
-        raise TypingError(f"{cname}: argument {i} must be {what} (int), got {ty}")
+        raise TypingError(f"{cname}: argument {_arg(cname, i)} must be {what} (int), got {ty}")
     ok = (isinstance(ty, (types.Integer, types.Boolean, types.IntEnumMember)) or
           (kind == "p" and isinstance(ty, (types.Array, types.CPointer, types.RawPointer))))
     if not ok:
-        raise TypingError(f"{cname}: argument {i} must be an integer"
+        raise TypingError(f"{cname}: argument {_arg(cname, i)} must be an integer"
                           + (" address or a numpy array" if kind == "p" else "") + f", got {ty}")
     if isinstance(ty, types.Array) and ty.layout != "C":
-        raise TypingError(f"{cname}: argument {i} must be a C-contiguous array, got {ty}")
+        raise TypingError(f"{cname}: argument {_arg(cname, i)} must be a C-contiguous array, "
+                          f"got {ty}")
     out = _WRITES.get(cname)
     if out is not None and out[0] == i and isinstance(ty, types.Array):
         if not ty.mutable:
-            raise TypingError(f"{cname}: argument {i} is written to and must be a writable "
-                              f"array, got a read-only {ty}")
+            raise TypingError(f"{cname}: argument {_arg(cname, i)} is written to and must be a "
+                              f"writable array, got a read-only {ty}")
         if out[1] is not None and ty.dtype != out[1]:
-            raise TypingError(f"{cname}: argument {i} must be an {out[1]} array (C writes "
-                              f"{out[1]} values), got {ty}")
+            raise TypingError(f"{cname}: argument {_arg(cname, i)} must be an {out[1]} array "
+                              f"(C writes {out[1]} values), got {ty}")
 
 
 def _int_range(ty):
