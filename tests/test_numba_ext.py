@@ -855,3 +855,13 @@ def test_numba_parameter_names_are_those_of_matchcore_h():
     assert set(mcn._PARAM_NAMES) == {"matchcore_" + f for f in names}
     for field, params in names.items():
         assert mcn._PARAM_NAMES["matchcore_" + field] == params, field
+
+
+def test_numba_star_import_gives_the_buffer_helpers():
+    # __all__ was written before event_buffer and command_buffer were added: a star import
+    # gave every intrinsic but not the buffers the README passes to them
+    ns = {}
+    exec("from matchcore.numba_ext import *", ns)
+    assert ns["event_buffer"](4).dtype == EVENT_DTYPE
+    assert ns["command_buffer"](4).dtype == mc.COMMAND_DTYPE
+    assert all(hasattr(mcn, name) for name in mcn.__all__)

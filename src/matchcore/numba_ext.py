@@ -84,7 +84,7 @@ __all__ = [
     "BookType", "EngineType",
     "book_type", "engine_type", "depth_into", "drain_events", "drain_events_owner",
     "engine_drain_events", "engine_drain_events_owner", "process", "engine_process", "best",
-    "get", "engine_get",
+    "get", "engine_get", "event_buffer", "command_buffer",
 ]
 
 #: What a call with a freed, foreign or garbage handle returns, negated (MC_ERR_HANDLE).
