@@ -846,3 +846,29 @@ def test_cli_replay_directory_output_over_an_input_refused_input_left_whole(caps
     assert err == (f"matchcore replay: error: {option} {d}: writes {day}, the input file, "
                    f"which it would replace\n")
     assert day.read_bytes() == data and list(d.iterdir()) == [day]
+
+
+@pytest.mark.parametrize("argv, status", [
+    (["demo", "--messages", "2000", "--fills", "1"], 0),
+    (["journal", "inspect", "{j}"], 0),
+    (["journal", "trades", "{j}"], 0),
+    (["recover", "{j}"], 0),
+    # refused for its --depth, after the parse and before any connection
+    (["subscribe", "nats://127.0.0.1:1", "--depth", "-1"], 1),
+])
+def test_cli_no_progress_accepted_by_commands_without_a_bar(capsys, tmp_path, argv, status):
+    # a script passing --no-progress to every command broke on these four: argparse's
+    # "unrecognized arguments" (exit 2), where the commands with a bar take it
+    import matchcore as mc
+
+    eng = mc.Engine(journal=tmp_path / "j", fsync="never")
+    eng.add_symbol(1, "A")
+    eng.submit(1, 1, 0, 100, 5)
+    eng.submit(1, 2, 1, 100, 3)
+    eng.close()
+    argv = [a.format(j=tmp_path / "j") for a in argv] + ["--no-progress"]
+    rc, out, err = _run(capsys, argv)
+    assert rc == status, err
+    assert "unrecognized arguments" not in err and "Traceback" not in err
+    if status == 0:
+        assert out != "" and err == ""

@@ -49,6 +49,9 @@ def add_parser(p, name):
                        help="write the report and books as JSON ('-' for stdout)")
     else:
         raise ValueError(f"unknown subcommand {name!r}")
+    p.add_argument("--no-progress", action="store_true",
+                   help=f"no effect: {name} draws no progress bar (taken, as every command "
+                        f"takes it)")
 
 
 def run(args) -> int:

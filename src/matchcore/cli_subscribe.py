@@ -27,6 +27,9 @@ def add_parser(p, name):
     p.add_argument("--depth", type=int64, default=5, help="L2 levels shown per side (default 5)")
     p.add_argument("--print", dest="print_batches", action="store_true",
                    help="print one line per batch received")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no effect: subscribe draws no progress bar (taken, as every command "
+                        "takes it)")
 
 
 def _px(p):

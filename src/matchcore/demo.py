@@ -15,6 +15,8 @@ def add_parser(p, name):
     p.add_argument("--messages", type=int64, default=1_000_000, help="commands in the flow (default 1,000,000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--fills", type=int64, default=8, help="how many fills to print (default 8)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no effect: demo draws no progress bar (taken, as every command takes it)")
 
 
 def run(args) -> int:
