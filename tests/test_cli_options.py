@@ -95,11 +95,11 @@ def test_cli_bench_json_into_a_fifo_its_reader_gets_the_json(tmp_path):
 
 
 @pytest.mark.parametrize("made, refused, shown", [
-    (["--json", "NEW/sub/b.json"], ["--plot", "/proc/matchcore-no/p"], "--plot /proc/matchcore-no/p"),
+    (["--json", "NEW/sub/b.json", "--plot", "NEW/sub"], ["--save-workloads", "/proc/matchcore-no/w"],
+     "--save-workloads /proc/matchcore-no/w"),
     (["--plot", "NEW/p"], ["--save-workloads", "/proc/matchcore-no/w"],
      "--save-workloads /proc/matchcore-no/w"),
-    (["--plot", "NEW/p"], ["--json", "/proc/matchcore-no/x/b.json"],
-     "--json /proc/matchcore-no/x/b.json"),
+    (["--plot", "NEW/p"], ["--json", "/proc/matchcore-no.json"], "--json /proc/matchcore-no.json"),
 ])
 def test_cli_bench_refused_output_leaves_no_directory_made_for_another(capsys, tmp_path, made,
                                                                         refused, shown):
@@ -113,10 +113,43 @@ def test_cli_bench_refused_output_leaves_no_directory_made_for_another(capsys, t
     assert not new.exists()
 
 
-def test_cli_bench_json_into_a_new_directory_written(capsys, tmp_path):
-    out_json = tmp_path / "sub" / "b.json"
-    rc, out, _ = _run(capsys, BENCH + ["--json", str(out_json)])
-    assert rc == 0 and out_json.read_text().startswith("{")
+@pytest.mark.parametrize("argv, option", [
+    (["bench", "standard", "--messages", "2000", "--quick", "--json", "{out}"], "--json"),
+    (["replay", "{day}", "--dump-book", "{out}"], "--dump-book"),
+    (["book", "{day}", "--symbol", "AAPL", "--plot", "{out}"], "--plot"),
+    (["journal", "inspect", "{j}", "--json", "{out}"], "--json"),
+    (["journal", "trades", "{j}", "--csv", "{out}"], "--csv"),
+    (["recover", "{j}", "--json", "{out}"], "--json"),
+    (["gen-itch", "{out}", "--messages", "2000"], "out"),
+])
+def test_cli_file_output_in_a_missing_directory_refused_before_work_one_wording(
+        capsys, tmp_path, argv, option):
+    # bench --json made the directory (and its parents), gen-itch said "[Errno 2] No such
+    # file or directory", where the other file outputs refuse it: one rule, one wording
+    import matchcore as mc
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    eng = mc.Engine(journal=tmp_path / "j", fsync="never")
+    eng.close()
+    missing = tmp_path / "new" / "sub"
+    target = missing / "x.out"
+    argv = [a.format(day=day, j=tmp_path / "j", out=target) for a in argv] + ["--no-progress"]
+    rc, out, err = _run(capsys, argv)
+    assert (rc, out) == (1, "")
+    assert err == f"matchcore {argv[0]}: error: {option} {target}: no directory {missing}\n"
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("made", ["--plot", "--save-workloads"])
+def test_cli_bench_json_in_the_directory_another_output_makes_written(capsys, tmp_path, made):
+    # as replay --out D --dump-book D/book.csv: the directory is made by the run
+    d = tmp_path / "d"
+    out_json = d / "b.json"
+    rc, out, err = _run(capsys, BENCH + ["--json", str(out_json), made, str(d)])
+    assert rc == 0, err
+    assert out_json.read_text().startswith("{")
 
 
 @pytest.mark.parametrize("extra, option", [
@@ -489,7 +522,7 @@ def test_cli_bench_plot_without_a_charted_section_refused_before_work(capsys, tm
 @pytest.mark.parametrize("argv, option", [
     (["replay", "DAY", "--dump-book", "OUT/"], "--dump-book"),
     (["book", "DAY", "--symbol", "AAPL", "--plot", "OUT/"], "--plot"),
-    (["gen-itch", "OUT/", "--messages", "100"], None),
+    (["gen-itch", "OUT/", "--messages", "100"], "out"),
     (BENCH + ["--json", "OUT/"], "--json"),
 ], ids=["replay", "book", "gen-itch", "bench"])
 def test_cli_output_file_named_with_trailing_slash_refused_not_written_without_it(
@@ -505,11 +538,8 @@ def test_cli_output_file_named_with_trailing_slash_refused_not_written_without_i
     argv = [str(day) if a == "DAY" else out if a == "OUT/" else a for a in argv]
     rc, _, err = _run(capsys, argv)
     assert rc == 1 and err.count("\n") == 1
-    if option is None:
-        assert err == f"matchcore {argv[0]}: error: [Errno 21] Is a directory: {out!r}\n"
-    else:
-        assert err == (f"matchcore {argv[0]}: error: {option} {out}: names a directory (it "
-                       f"ends with /), not a file\n")
+    assert err == (f"matchcore {argv[0]}: error: {option} {out}: names a directory (it "
+                   f"ends with /), not a file\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["day.itch"]
 
 

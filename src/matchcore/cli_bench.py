@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from matchcore._cliutil import (int64, refuse_dangling_link, refuse_directory_at,
-                               refuse_directory_name, refuse_unnumbered_messages,
+from matchcore._cliutil import (check_output_file, int64, refuse_dangling_link,
+                               refuse_directory_at, refuse_unnumbered_messages,
                                refuse_unwritable_directory, write_text)
 
 WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "wide_book", "stale_cancel",
@@ -184,16 +184,14 @@ def _check_dir(option, path, shown=None) -> None:
     refuse_unwritable_directory(option, shown, base)
 
 
-def _check_file(option, path) -> None:
-    """Make sure the file ``path`` can be written (its directory is made by the run if
-    missing)."""
+def _check_file(option, path, made=()) -> None:
+    """Make sure the file ``path`` can be written: its directory exists, or is one of
+    ``made``, the directories other outputs make (checked as those outputs). A missing one
+    is refused, as every command's file outputs refuse it (it was made, with its parents)."""
+    check_output_file(option, path, made=made)
     p = Path(path)
-    if p.is_dir():
-        raise ValueError(f"{option} {path}: is a directory")
-    refuse_directory_name(option, path)
-    _check_dir(option, p.parent, shown=path)
     if not p.parent.is_dir():
-        return                  # a new directory: the check of its parent said enough
+        return                  # a directory another output makes
     existed = p.exists()
     if existed and not p.is_file():
         # a FIFO or a device (/dev/stdout) is opened once, to write the result: opened here,
@@ -399,7 +397,8 @@ def _run(args) -> int:
     # '-' is stdout, as for journal/recover --json (it wrote a file named "-")
     to_stdout = args.json == "-"
     if args.json and not to_stdout:
-        _check_file("--json", args.json)
+        _check_file("--json", args.json,
+                    made=[d for d in (args.plot, args.save_workloads) if d])
     for option, d in (("--plot", args.plot), ("--save-workloads", args.save_workloads)):
         if d:
             _check_dir(option, d)

@@ -213,6 +213,10 @@ def _run(args) -> int:
         _refuse_empty_paths(args)
         if args.command in ("replay", "book"):
             _refuse_unwritable_outputs(args)
+        elif args.out != "-":
+            # gen-itch's OUT, checked as every file output is (a missing directory said
+            # "[Errno 2] No such file or directory")
+            check_output_file("out", args.out)
         if args.command == "replay":
             args.depth_given = args.depth is not None
             if args.depth is None:
