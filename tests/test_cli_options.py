@@ -187,6 +187,19 @@ def test_itch_generate_non_integer_argument_raises_type_error(kwargs, name):
         == itch.generate(None, messages=100, symbols=2, seed=1)
 
 
+def test_itch_generate_empty_path_value_error_as_native_writers_nothing_written(
+        tmp_path, monkeypatch):
+    # FileNotFoundError (open()'s), where the native and LOBSTER readers and writers raise
+    # ValueError("path: an empty path")
+    import matchcore.itch as itch
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as exc:
+        itch.generate("", messages=1000)
+    assert str(exc.value) == "path: an empty path"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_itch_generate_largest_64_bit_seed_accepted():
     import matchcore.itch as itch
 

@@ -61,8 +61,8 @@ class Workload:
         """Write the workload to ``path`` (a ``.npz`` of two ``.npy`` arrays plus parameters;
         ``.npz`` is appended to a name without it), through a temporary file renamed when
         complete: an interrupted save leaves the old file or none. A ``path`` ending with a
-        separator (``"dir/"``) or naming no file (``""``, ``"."``, ``".."``) raises
-        ``IsADirectoryError``.
+        separator (``"dir/"``) or naming no file (``"."``, ``".."``) raises
+        ``IsADirectoryError``; an empty one ``ValueError``, as the native writers.
 
         >>> w = generate("standard", 100, seed=1)
         >>> import tempfile, os; d = tempfile.mkdtemp()
@@ -71,7 +71,7 @@ class Workload:
         """
         from matchcore._cliutil import atomic_output
 
-        _refuse_directory_name(path)
+        _refuse_directory_name(path, "path")
         path = Path(path)
         # numpy scalars as Python numbers: the repr of np.int64(3) is a call, which load()'s
         # literal_eval refuses (a file written that could not be read back)
@@ -86,12 +86,12 @@ class Workload:
     def save_native(self, prefix) -> tuple[Path, Path]:
         """Write ``<prefix>.setup.mccmd`` and ``<prefix>.flow.mccmd`` in matchcore's native command
         format (:mod:`matchcore.native`; replay with ``matchcore replay FILE --format native``).
-        A ``prefix`` ending with a separator (``"dir/"``) or naming no file (``""``, ``"."``,
-        ``".."``) raises ``IsADirectoryError``, as :meth:`save`. Raises ``ImportError`` in a
+        A ``prefix`` ending with a separator (``"dir/"``) or naming no file (``"."``, ``".."``)
+        raises ``IsADirectoryError``, and an empty one ``ValueError``, as :meth:`save`. Raises ``ImportError`` in a
         build without :mod:`matchcore.native`. O(n) bytes written."""
         from matchcore import native
 
-        _refuse_directory_name(prefix)
+        _refuse_directory_name(prefix, "prefix")
         prefix = Path(prefix)
         paths = (prefix.with_name(prefix.name + ".setup.mccmd"),
                  prefix.with_name(prefix.name + ".flow.mccmd"))
@@ -109,12 +109,12 @@ class Workload:
         """Read a workload written by :meth:`save`, under the name given to it (``.npz`` is
         appended to a name without it, as :meth:`save` does, unless a file of that very name
         exists, one renamed since, say; a name it refuses raises the same
-        ``IsADirectoryError``). A file :meth:`save` did not write raises ``ValueError``
+        ``IsADirectoryError``, or ``ValueError`` for an empty one). A file :meth:`save` did not write raises ``ValueError``
         ("not a matchcore workload", and why). O(size of the file)."""
         import ast
         import zipfile
 
-        _refuse_directory_name(path)
+        _refuse_directory_name(path, "path")
         path = Path(path)
         if not path.is_file():
             path = _npz_path(path)
@@ -160,13 +160,15 @@ def _npz_path(path: Path) -> Path:
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
-def _refuse_directory_name(path) -> None:
+def _refuse_directory_name(path, name: str) -> None:
     # "dir/" names a directory: through Path the slash was dropped and "dir.npz" (or
-    # "dir.setup.mccmd") written; "" and "." are the current directory, a name Path has no
+    # "dir.setup.mccmd") written; "." is the current directory, a name Path has no
     # file name in ("PosixPath('.') has an empty name"), and "dir/.." the one above dir
-    # ("dir/...npz" was written)
+    # ("dir/...npz" was written); "" ("." to Path) is refused as the native writers refuse it
     from matchcore._cliutil import names_a_directory
 
+    if isinstance(path, str) and not path:
+        raise ValueError(f"{name}: an empty path")
     if names_a_directory(path) or Path(path).name in ("", ".."):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
 

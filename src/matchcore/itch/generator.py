@@ -48,7 +48,7 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
     returns its ``Path``; a name ending in ``.gz`` is written gzip'd (no timestamp in the
     header, so the file too is the same for the same arguments), and a binary file object
     (``sys.stdout.buffer``) is written to and returned. The same (messages, symbols, seed)
-    always gives the same bytes.
+    always gives the same bytes. An empty ``path`` (``""``) raises ``ValueError``.
     ``progress(messages_done)`` is called after every chunk of about a million messages.
     O(messages); a few million messages per second on one core.
 
@@ -77,6 +77,10 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
         # the generator's state is 64 bits: a larger seed would alias a smaller one
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
     check_callable(progress, "progress", "messages_done")
+    if isinstance(path, str) and not path:
+        # as the native and LOBSTER readers and writers refuse it (open() said "No such file
+        # or directory: ''")
+        raise ValueError("path: an empty path")
     gen = Generator(int(messages), int(symbols), int(seed))
     if path is None:
         parts = []
