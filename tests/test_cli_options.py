@@ -915,3 +915,19 @@ def test_cli_no_progress_accepted_by_commands_without_a_bar(capsys, tmp_path, ar
     assert "unrecognized arguments" not in err and "Traceback" not in err
     if status == 0:
         assert out != "" and err == ""
+
+
+def test_cli_replay_dump_book_dash_is_stdout_beside_a_directory_named_dash(
+        capsys, tmp_path, monkeypatch):
+    # '-' is stdout: the check of --dump-book looked at a path "-" in the current directory,
+    # and a directory of that name refused the stdout CSV ("--dump-book -: is a directory")
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").mkdir()
+    rc, out, err = _run(capsys, ["replay", str(day), "--dump-book", "-", "--no-progress"])
+    assert rc == 0, err
+    assert out.splitlines()[0] == "locate,symbol,side,level,price,qty,orders"
+    assert len(out.splitlines()) > 1 and "replayed 2,000" in err

@@ -391,8 +391,11 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=()
     the work, its report printed), a new file where no file can be made (a read-only mount).
     Its directory is not made, but may be one of ``made``: the
     directories other outputs of the command make (replay's --out and --plot), checked as
-    those outputs.
+    those outputs. ``"-"`` is stdout, and passes.
     ``ValueError`` naming ``option``. O(len(inputs))."""
+    if value == "-":
+        # stdout: not the path "-" (a directory of that name here refused it)
+        return
     path = Path(value)
     if path.is_dir():
         raise ValueError(f"{option} {value}: is a directory, not a file")
@@ -407,7 +410,7 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=()
         raise ValueError(f"{option} {value}: no directory {path.parent}")
     if not path.parent.is_dir():
         raise ValueError(f"{option} {value}: {path.parent} is not a directory")
-    if value != "-" and not path.exists():
+    if not path.exists():
         # a new file where none can be made (one that exists may be written in place where
         # its directory takes no new file)
         refuse_unwritable_directory(option, value, path.parent)
