@@ -411,6 +411,18 @@ def test_workload_save_empty_path_value_error_as_native_writers_nothing_written(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("method, written", [("save", ".npz"), ("save_native", ".setup.mccmd")])
+def test_workload_save_in_a_missing_directory_error_names_the_file_asked_for(
+        tmp_path, method, written):
+    # save_native's error named the temporary file beside the one asked for
+    # ("No such file or directory: '.../new/w.setup.mccmd.tmp4242.9f3a01c2'")
+    w = W.generate("standard", 100, seed=1)
+    with pytest.raises(FileNotFoundError) as exc:
+        getattr(w, method)(str(tmp_path / "new" / "w"))
+    assert exc.value.filename == str(tmp_path / "new" / "w") + written
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_workload_load_finds_what_save_wrote_under_the_same_name(tmp_path):
     # save("w") writes w.npz (and returns that path), but load("w") looked for "w" and raised
     # FileNotFoundError: the name given to save could not be given to load

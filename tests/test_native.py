@@ -207,6 +207,18 @@ def test_native_directory_named_as_directory_nothing_written(tmp_path):
     assert list(d.iterdir()) == []
 
 
+@pytest.mark.parametrize("where", ["missing/flow.mccmd", "afile/flow.mccmd"])
+def test_native_write_commands_in_no_directory_error_names_the_path_given(tmp_path, where):
+    # the error named the temporary file ("No such file or directory:
+    # '.../missing/flow.mccmd.tmp4242.9f3a01c2'"), a name the caller never gave
+    (tmp_path / "afile").write_text("keep")
+    path = str(tmp_path / where)
+    with pytest.raises(OSError) as err:
+        write_commands(path, _flow(5))
+    assert err.value.filename == path and ".tmp" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
 def _drive(book, n=4000, seed=11):
     """A random session through the per-call API, rejections and misses included; returns the
     events it produced (drained after every call)."""

@@ -417,7 +417,12 @@ def write_commands(path, commands, *, stp=None) -> int:
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     # a writer killed before its rename left its temporary file there for good
     remove_stale_temp_files(target)
-    f, tmp = _new_temp_file(target)
+    try:
+        f, tmp = _new_temp_file(target)
+    except OSError as e:
+        # (a missing directory, a file as one, no permission): said of the temporary file,
+        # a name the caller never gave
+        raise OSError(e.errno, e.strerror, str(path)) from None
     renamed = False
     try:
         try:
