@@ -931,3 +931,27 @@ def test_cli_replay_dump_book_dash_is_stdout_beside_a_directory_named_dash(
     assert rc == 0, err
     assert out.splitlines()[0] == "locate,symbol,side,level,price,qty,orders"
     assert len(out.splitlines()) > 1 and "replayed 2,000" in err
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["replay", "{day}", "--dump-book", "{out}"], "--dump-book"),
+    (["book", "{day}", "--symbol", "AAPL", "--plot", "{out}"], "--plot"),
+    (["gen-itch", "{out}", "--messages", "2000"], "out"),
+    (["bench", "standard", "--messages", "2000", "--quick", "--json", "{out}"], "--json"),
+])
+def test_cli_file_output_a_symlink_into_a_missing_directory_refused_before_work(
+        capsys, tmp_path, argv, option):
+    # open() writes a symlink's target, whose directory does not exist: replay found it only
+    # after the whole replay, its summary printed ("[Errno 2] No such file or directory")
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    link = tmp_path / "out.png"
+    link.symlink_to(tmp_path / "new" / "out.png")
+    argv = [a.format(day=day, out=link) for a in argv] + ["--no-progress"]
+    rc, out, err = _run(capsys, argv)
+    assert (rc, out) == (1, "")
+    assert err == (f"matchcore {argv[0]}: error: {option} {link}: no directory "
+                   f"{tmp_path / 'new'} (a symlink to {tmp_path / 'new' / 'out.png'})\n")
+    assert not (tmp_path / "new").exists()

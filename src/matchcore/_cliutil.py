@@ -413,7 +413,15 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=()
     if not path.exists():
         # a new file where none can be made (one that exists may be written in place where
         # its directory takes no new file)
-        refuse_unwritable_directory(option, value, path.parent)
+        where = path.parent
+        if path.is_symlink():
+            # a symlink to nothing: open() makes its target, whose directory was found
+            # missing only when the file was written, after the work
+            where = Path(os.path.realpath(value)).parent
+            if not where.is_dir():
+                raise ValueError(f"{option} {value}: no directory {where} (a symlink to "
+                                 f"{os.readlink(value)})")
+        refuse_unwritable_directory(option, value, where)
 
 
 def save_npy(path, array) -> None:
