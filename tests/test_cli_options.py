@@ -820,6 +820,30 @@ def test_cli_directory_output_a_dangling_symlink_refused_before_work(capsys, tmp
     assert not (tmp_path / "gone").exists()
 
 
+@pytest.mark.parametrize("argv, option", [
+    (["replay", "{day}", "--no-progress"], "--out"),
+    (["replay", "{day}", "--no-progress"], "--plot"),
+    (BENCH, "--plot"),
+    (BENCH, "--save-workloads"),
+])
+def test_cli_directory_output_under_a_dangling_symlink_refused_before_work(capsys, tmp_path,
+                                                                          argv, option):
+    # the directory and its parents are made: a parent that is a symlink to nothing cannot
+    # be ("[Errno 17] File exists: 'link'"), found after the whole replay, its summary printed
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "gone" / "d")
+    value = link / "sub" / "d"
+    rc, out, err = _run(capsys, [a.format(day=day) for a in argv] + [option, str(value)])
+    assert rc == 1 and out == "", (out, err)
+    assert err == (f"matchcore {argv[0]}: error: {option} {value}: {link} is a symlink to "
+                   f"{tmp_path / 'gone' / 'd'}, which does not exist\n")
+    assert not (tmp_path / "gone").exists()
+
+
 @pytest.mark.parametrize("option, value", [
     ("--out", "/proc/matchcore-no"), ("--plot", "/proc/matchcore-no"),
     ("--dump-book", "/proc/matchcore-no.csv"),
