@@ -979,3 +979,18 @@ def test_cli_file_output_a_symlink_into_a_missing_directory_refused_before_work(
     assert err == (f"matchcore {argv[0]}: error: {option} {link}: no directory "
                    f"{tmp_path / 'new'} (a symlink to {tmp_path / 'new' / 'out.png'})\n")
     assert not (tmp_path / "new").exists()
+
+
+def test_cli_bench_json_through_a_symlink_to_a_new_file_writes_the_target(capsys, tmp_path):
+    # the check before the run created the link's target and then unlinked the path given:
+    # the symlink was gone (replaced by a plain file after the run) and an empty target left
+    import os
+
+    target = tmp_path / "results" / "b.json"
+    target.parent.mkdir()
+    link = tmp_path / "b.json"
+    link.symlink_to(target)
+    rc, out, err = _run(capsys, BENCH + ["--json", str(link)])
+    assert rc == 0, err
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text().startswith("{")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -192,8 +191,11 @@ def _check_file(option, path, made=()) -> None:
     p = Path(path)
     if not p.parent.is_dir():
         return                  # a directory another output makes
-    existed = p.exists()
-    if existed and not p.is_file():
+    if not p.exists():
+        # a new file: its directory takes one (checked above). Made here and unlinked, a
+        # symlink's target was left empty and the link itself removed
+        return
+    if not p.is_file():
         # a FIFO or a device (/dev/stdout) is opened once, to write the result: opened here,
         # a FIFO's reader took the close for the end of an empty stream, and the result then
         # waited for a reader that never came
@@ -203,8 +205,6 @@ def _check_file(option, path, made=()) -> None:
             pass
     except OSError as e:
         raise ValueError(f"{option} {path}: cannot write ({e.strerror or e})") from None
-    if not existed:
-        os.unlink(p)
 
 
 def _workload_file(name: str, n: int, seed: int) -> str:
