@@ -994,3 +994,29 @@ def test_cli_bench_json_through_a_symlink_to_a_new_file_writes_the_target(capsys
     assert rc == 0, err
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert target.read_text().startswith("{")
+
+
+@pytest.mark.parametrize("argv, option, name, said", [
+    (["replay", "{day}", "--no-progress"], "--out", "tob.npy", "no directory"),
+    (["replay", "{day}", "{day2}", "--no-progress"], "--out", "day", "the sinks of"),
+    (BENCH, "--save-workloads", "standard_2000_1.npz", "no directory"),
+])
+def test_cli_directory_output_a_symlink_to_nothing_at_a_name_it_writes_refused_before_work(
+        capsys, tmp_path, argv, option, name, said):
+    # a symlink at D/tob.npy (with several files, at the directory D/<file>) to a place that
+    # cannot be made: "[Errno 2] No such file or directory: 'D/tob.npy'" ("[Errno 17] File
+    # exists: 'D/day'") after the whole replay, its summary printed
+    import matchcore.itch as itch
+
+    day, day2 = tmp_path / "day.itch", tmp_path / "day2.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    itch.generate(day2, messages=2000, symbols=2, seed=2)
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / name).symlink_to(tmp_path / "gone" / name)
+    argv = [a.format(day=day, day2=day2) for a in argv] + [option, str(d)]
+    rc, out, err = _run(capsys, argv)
+    assert (rc, out) == (1, ""), err
+    assert err.startswith(f"matchcore {argv[0]}: error: {option} {d}: {d / name}")
+    assert said in err and err.count("\n") == 1
+    assert sorted(p.name for p in d.iterdir()) == [name] and not (tmp_path / "gone").exists()

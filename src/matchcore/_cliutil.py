@@ -270,11 +270,17 @@ def refuse_directory_at(option: str, directory: str, names) -> None:
     """``ValueError`` naming ``option`` when a directory is already at one of the ``names``
     (relative paths) the directory output ``option`` (given as ``directory``) writes files at:
     found only when the file was written, after the whole run, its report printed and the
-    files before it written. O(len(names))."""
+    files before it written. So is a symlink there to a file in a directory that does not
+    exist (written through the link, it failed there too). O(len(names))."""
     for name in names:
         p = Path(directory) / name
         if p.is_dir():
             raise ValueError(f"{option} {directory}: {p} is a directory, where it writes a file")
+        if p.is_symlink() and not p.exists():
+            where = Path(os.path.realpath(p)).parent
+            if not where.is_dir():
+                raise ValueError(f"{option} {directory}: {p}: no directory {where} (a symlink "
+                                 f"to {os.readlink(p)})")
 
 
 _DIR_PATTERNS = {("replay", "plot"): ("*.png",), ("bench", "plot"): ("*.png",),

@@ -9,6 +9,7 @@ and one ``summary.json``; ``--dump-book`` writes every final book with a ``file`
 from __future__ import annotations
 
 import csv
+import os
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,10 @@ def run_many(args) -> int:
             if d.exists() and not d.is_dir():
                 raise ValueError(f"--out {args.out}: {d} exists and is not a directory (the "
                                  f"sinks of {f} go there)")
+            if d.is_symlink() and not d.exists():
+                # no directory can be made there ("File exists"), found after the replay
+                raise ValueError(f"--out {args.out}: {d} is a symlink to {os.readlink(d)}, "
+                                 f"which does not exist (the sinks of {f} go there)")
         # a directory where a file goes (also found after the whole replay)
         from matchcore._magic import detect_format
 
