@@ -72,3 +72,16 @@ def test_readme_exit_status_examples_exit_as_the_table_says(tmp_path):
         p = subprocess.run([sys.executable, "-m", "matchcore", *example.split(), "--no-progress"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert (p.returncode, said in p.stderr) == (status, True), (example, p.stderr)
+
+
+def test_cli_top_level_help_plain_text_names_the_commands(capsys):
+    # the description was the module docstring's first line, reST markup and all:
+    # "Command line: ``matchcore SUBCOMMAND …`` (also ``python -m matchcore``)."
+    from matchcore.__main__ import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    shown = capsys.readouterr().out
+    assert done.value.code == 0
+    assert "``" not in shown
+    assert all(c in shown for c in MODULES)

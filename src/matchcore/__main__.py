@@ -199,7 +199,9 @@ def _flush_stdout() -> None:
 
 def _main(argv: list[str]) -> int:
     _register_optional()
-    parser = argparse.ArgumentParser(prog="matchcore", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="matchcore", description="matchcore COMMAND … (also python -m matchcore COMMAND …); "
+                                      "matchcore COMMAND --help lists its options")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)
