@@ -316,6 +316,16 @@ def test_cli_journal_trades_csv_dash_is_stdout_same_rows_as_file(capsys, jdir, t
     assert len(out.splitlines()) == 1 + len(mc.durability.read_trades(d)) > 1
 
 
+def test_cli_journal_trades_csv_dash_same_bytes_as_the_file(capsys, jdir, tmp_path):
+    # stdout's rows ended in "\n", the file's in "\r\n" (csv's own, as replay --dump-book
+    # writes both): `--csv - > t.csv` gave another file than `--csv t.csv`
+    d = jdir[0]
+    code, out, _ = run_cli(capsys, "journal", "trades", d, "--csv", "-")
+    assert code == 0
+    run_cli(capsys, "journal", "trades", d, "--csv", tmp_path / "t.csv")
+    assert out.encode() == (tmp_path / "t.csv").read_bytes()
+
+
 @pytest.mark.parametrize("symbol, status", [("-1", 1), (str(2**32), 1), (str(10**20), 2)])
 def test_cli_journal_trades_symbol_no_engine_can_hold_refused(capsys, jdir, symbol, status):
     # a negative or too wide --symbol printed "0 trades" and exited 0, as if none were made

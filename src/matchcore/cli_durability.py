@@ -294,7 +294,8 @@ def _trades(args) -> int:
     csv_cols = [c for c in TRADE_DTYPE.names if not c.startswith("_")]
     if args.csv == "-":
         # stdout, as --json - is (it wrote a file named "-")
-        w = csv.writer(sys.stdout, lineterminator="\n")
+        # the file's bytes, csv's "\r\n" (as replay --dump-book - writes them)
+        w = csv.writer(sys.stdout)
         w.writerow(csv_cols)
         w.writerows(zip(*[t[c].tolist() for c in csv_cols]))
         if note:
