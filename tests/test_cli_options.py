@@ -200,6 +200,23 @@ def test_itch_generate_empty_path_value_error_as_native_writers_nothing_written(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("stream", ["StringIO", "text file"])
+def test_itch_generate_text_stream_type_error_asks_for_a_binary_one(tmp_path, stream):
+    # sys.stdout (not sys.stdout.buffer) failed inside the first write with "string argument
+    # expected, got 'memoryview'", which named neither the argument nor what it takes
+    import io
+
+    import matchcore.itch as itch
+
+    f = io.StringIO() if stream == "StringIO" else open(tmp_path / "t", "w")
+    with f, pytest.raises(TypeError) as exc:
+        itch.generate(f, messages=1000)
+    assert str(exc.value).startswith("path: a text stream (")
+    assert "binary file object" in str(exc.value)
+    if stream == "text file":
+        assert (tmp_path / "t").read_bytes() == b""
+
+
 def test_itch_generate_largest_64_bit_seed_accepted():
     import matchcore.itch as itch
 

@@ -11,6 +11,7 @@ to an order that is not open and never crosses a book.
 from __future__ import annotations
 
 import gzip
+import io
 import operator
 import os
 from collections.abc import Callable
@@ -48,7 +49,8 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
     returns its ``Path``; a name ending in ``.gz`` is written gzip'd (no timestamp in the
     header, so the file too is the same for the same arguments), and a binary file object
     (``sys.stdout.buffer``) is written to and returned. The same (messages, symbols, seed)
-    always gives the same bytes. An empty ``path`` (``""``) raises ``ValueError``.
+    always gives the same bytes. An empty ``path`` (``""``) raises ``ValueError``, a text
+    stream (``sys.stdout``) ``TypeError``.
     ``progress(messages_done)`` is called after every chunk of about a million messages.
     O(messages); a few million messages per second on one core.
 
@@ -81,6 +83,11 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
         # as the native and LOBSTER readers and writers refuse it (open() said "No such file
         # or directory: ''")
         raise ValueError("path: an empty path")
+    if isinstance(path, io.TextIOBase):
+        # (sys.stdout, not sys.stdout.buffer) failed in its first write with "string argument
+        # expected, got 'memoryview'"
+        raise TypeError(f"path: a text stream ({type(path).__name__}); generate writes bytes: "
+                        f"give a binary file object (sys.stdout.buffer, open(name, 'wb'))")
     gen = Generator(int(messages), int(symbols), int(seed))
     if path is None:
         parts = []
