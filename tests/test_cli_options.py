@@ -998,6 +998,27 @@ def test_cli_file_output_a_symlink_into_a_missing_directory_refused_before_work(
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize("argv, option", [
+    (["replay", "{day}", "--dump-book", "{out}"], "--dump-book"),
+    (["gen-itch", "{out}", "--messages", "2000"], "out"),
+    (["bench", "standard", "--messages", "2000", "--quick", "--json", "{out}"], "--json"),
+])
+def test_cli_file_output_a_symlink_loop_refused_before_work(capsys, tmp_path, argv, option):
+    # open() cannot follow it: "[Errno 40] Too many levels of symbolic links" after the whole
+    # replay, its summary printed
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    a, b = tmp_path / "a.out", tmp_path / "b.out"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    argv = [x.format(day=day, out=a) for x in argv] + ["--no-progress"]
+    rc, out, err = _run(capsys, argv)
+    assert (rc, out) == (1, "")
+    assert err == f"matchcore {argv[0]}: error: {option} {a}: a symlink loop\n"
+
+
 def test_cli_bench_json_through_a_symlink_to_a_new_file_writes_the_target(capsys, tmp_path):
     # the check before the run created the link's target and then unlinked the path given:
     # the symlink was gone (replaced by a plain file after the run) and an empty target left

@@ -428,7 +428,11 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=()
         if path.is_symlink():
             # a symlink to nothing: open() makes its target, whose directory was found
             # missing only when the file was written, after the work
-            where = Path(os.path.realpath(value)).parent
+            target = Path(os.path.realpath(value))
+            if target.is_symlink():
+                # resolved as far as it goes: a loop ("Too many levels of symbolic links")
+                raise ValueError(f"{option} {value}: a symlink loop")
+            where = target.parent
             if not where.is_dir():
                 raise ValueError(f"{option} {value}: no directory {where} (a symlink to "
                                  f"{os.readlink(value)})")
