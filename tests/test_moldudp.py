@@ -530,10 +530,23 @@ def test_moldudp_publisher_packs_within_limits_and_covers_stream():
         assert b[0] == 0 and b[-1] == 3000 and pub.stats.messages == 3000
 
 
-def test_moldudp_publisher_zero_length_prefix_raises_with_offset():
-    src = _framed(3) + b"\x00\x00" + _framed(2)
-    with pytest.raises(ValueError, match=f"zero length prefix at byte offset {len(_framed(3))}"):
-        MoldUDP64Publisher(src, 9)
+@pytest.mark.parametrize("where", ["middle", "end"])
+def test_moldudp_publisher_zero_length_prefix_skipped_and_counted_as_the_replay(where):
+    # A zero length prefix raised (and, as the source's last two bytes, had once been a cut
+    # tail), where the replay skips it, counts it and goes on: framed the same way, the
+    # messages around it are sent and the bytes jumped over counted in stats.bytes_skipped.
+    import matchcore.itch as itch
+
+    data = itch.generate(None, messages=400, symbols=2, seed=4)
+    off, _, _ = frame_offsets(data)
+    k = int(off[200]) if where == "middle" else len(data)
+    src = data[:k] + b"\x00\x00" + data[k:]
+    want = itch.decode(src).stats
+    assert want["bad_length_offsets"] == [(k, "zero length prefix")]
+    rx, ps = _loopback(src)
+    assert (ps.messages, ps.tail_bytes, ps.bytes_skipped) == \
+        (want["messages"], 0, want["bytes_skipped"]) == (400, 0, 2)
+    assert bytes(rx.data) == data
 
 
 def test_moldudp_publisher_truncated_tail_reported_not_sent():

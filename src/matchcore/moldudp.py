@@ -715,8 +715,8 @@ class MoldUDP64Publisher(NoCopy):
     ValueError). After the data: ``heartbeats`` heartbeats, then
     ``end_packets`` end-of-session packets, ``gap_s`` seconds apart. The source is framed as the
     replay frames it: after a bad length prefix the stream resynchronises on the next message,
-    the bytes jumped over counted in ``stats.bytes_skipped``; a zero length prefix raises
-    ValueError; an incomplete last message is not sent and is reported in ``stats.tail_bytes``. ``session``: at most 10 bytes of printable
+    the bytes jumped over counted in ``stats.bytes_skipped`` (a zero length prefix too); an
+    incomplete last message is not sent and is reported in ``stats.tail_bytes``. ``session``: at most 10 bytes of printable
     ASCII (a str or bytes; space padded), the names a receiver adopts; another name raises
     ValueError (TypeError for another type) before any socket is made.
 
@@ -765,11 +765,9 @@ class MoldUDP64Publisher(NoCopy):
         self._view, self._mm = _load(source)
         # framed as the replay frames it: after a bad length prefix the stream is
         # resynchronised, so the messages after damage are sent (framed prefix by prefix, a
-        # damaged one made the rest of the file one incomplete last message, never sent)
-        offsets, ends, skipped, tail, zero = frame_itch(self._view)
-        if zero >= 0:
-            raise ValueError(f"zero length prefix at byte offset {zero}: the stream cannot be "
-                             "framed (rewrite it with real length prefixes first)")
+        # damaged one made the rest of the file one incomplete last message, never sent); a
+        # zero prefix too is skipped and counted, as the replay does
+        offsets, ends, skipped, tail, _ = frame_itch(self._view)
         self.offsets = offsets
         self._ends = ends
         self.bounds = plan_packets(offsets, max_packet - HEADER_SIZE, max_messages, ends)
