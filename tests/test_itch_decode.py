@@ -558,3 +558,37 @@ def test_itch_last_two_bytes_a_zero_prefix_are_a_bad_prefix_not_a_message_cut_sh
     # a last byte or two that can open a message are still one cut short
     s = itch.decode(data + b"\x00\x24").stats
     assert (s["bad_lengths"], s["truncated"]["bytes"]) == (0, 2)
+
+
+@pytest.mark.parametrize("chain", [False, True])
+def test_decode_unknown_type_whose_length_runs_past_the_end_is_a_bad_prefix(tmp_path, chain):
+    # Bytes read out of step (a message cut short) that look like an unknown type whose
+    # "length" runs past the end of the data: the good messages after them, up to 64 KiB, were
+    # reported as one message cut short; mid-stream the same damage is a bad prefix and the
+    # messages after it are replayed. Likewise when its "length" leads to a second such frame
+    # that runs past the end.
+    data = itch.generate(None, messages=600, symbols=2, seed=4)
+    fr = []
+    pos = 0
+    while pos < len(data):
+        n = 2 + int.from_bytes(data[pos:pos + 2], "big")
+        fr.append(data[pos:pos + n])
+        pos += n
+    k = sum(map(len, fr[:500]))
+    rest = b"".join(fr[500:])
+    if chain:
+        # its length leads into message 510's body, to bytes that open another such frame
+        at = sum(map(len, fr[500:510])) + 10
+        rest = rest[:at] + b"\xff\xfez" + rest[at + 3:]
+        damage = (at + 1).to_bytes(2, "big") + b"z"
+    else:
+        damage = b"\xff\xf0z"
+    bad = data[:k] + damage + rest
+    path = tmp_path / "damaged.itch"
+    path.write_bytes(bad)
+    for s in (itch.decode(bad).stats, itch.decode(path).stats, itch.replay_file(path).stats,
+              _stats_fed_in_pieces(bad, 7), _stats_fed_in_pieces(bad, 1000)):
+        assert (s["messages"], s["truncated"], s["unknown_types"]) == (600, None, {})
+        assert s["bad_length_offsets"] == \
+            [(k, "unknown message type whose length leads to no message")]
+        assert s["bytes_skipped"] == 3

@@ -40,14 +40,18 @@ cdef inline int itch_unknown_ok(const uint8_t* buf, int64_t p, int64_t L, int64_
     to a message (a plausible frame of a known type, directly or after other unknown-type
     frames), to ITCH_UNKNOWN_RUN_OK well-formed unknown-type frames in a row (a run of a new
     message type: bytes out of step make one about one time in nine, so that many in a row
-    are no accident), or to the end of the data when ``final``; -1 when it leads elsewhere
-    (two bytes read out of step, e.g. after a message cut short, look like a prefix and an
-    unknown type nine times in ten, and their "length" jumped over up to 64 KiB of good
-    messages); 0 when more bytes are needed to tell. Only the headers are read."""
+    are no accident), or to the end of the data when ``final``; -1 when it leads elsewhere,
+    past the end of the data included (two bytes read out of step, e.g. after a message cut
+    short, look like a prefix and an unknown type nine times in ten, and their "length" jumped
+    over up to 64 KiB of good messages); 0 when more bytes are needed to tell. Only the
+    headers are read."""
     cdef int64_t nxt = p + 2 + L, pre
     cdef int run = 0
     cdef uint8_t t
     while True:
+        if nxt > end:
+            # an unknown-type frame of the run runs past the end of the data
+            return -1 if final else 0
         if nxt + 3 > end:
             return 1 if final else 0
         if itch_plausible(buf + nxt, 0):
@@ -99,6 +103,11 @@ cdef inline int64_t itch_frame(const uint8_t* p, int64_t avail, int infer, int f
                 why[0] = ITCH_BAD_NOT_A_TYPE
                 return -1
             if avail < 2 + L:
+                if final:
+                    # its length runs past the end of the data: it leads to no message (as
+                    # bytes out of step, it reported the good messages after it as cut short)
+                    why[0] = ITCH_BAD_UNKNOWN_LOST
+                    return -1
                 return 0
             n = itch_unknown_ok(p, 0, L, avail, final)
             if n < 0:
