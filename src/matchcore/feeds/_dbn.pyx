@@ -328,12 +328,16 @@ cdef inline int other_ok(dbn_state* S, const uint8_t* buf, int64_t nxt, int64_t 
                          int final) noexcept nogil:
     """A record of another known rtype ends at nxt: 1 when that leads to a plausible MBO header
     (directly or after other known-rtype headers; 16 of those in a row are a run, not chance)
-    or to the end of the data when ``final``; -1 when it leads elsewhere (bytes read out of step
-    after damage look like a known rtype about one time in ten, and skipping their "length"
-    lost up to 18 good records); 0 when more bytes are needed to tell."""
+    or to the end of the data when ``final``; -1 when it leads elsewhere, past the end of the
+    data included (bytes read out of step after damage look like a known rtype about one time
+    in ten, and skipping their "length" lost up to 18 good records); 0 when more bytes are
+    needed to tell."""
     cdef int64_t rl
     cdef int run_ = 0
     while True:
+        if nxt > n:
+            # a record of the run runs past the end of the data
+            return -1 if final else 0
         if nxt + 2 > n:
             return 1 if final else 0
         rl = <int64_t>buf[nxt] * 4
@@ -448,6 +452,15 @@ cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status,
             S.resync = 1
             continue
         if pos + rl > n:
+            if final and m[1] != RTYPE_MBO:
+                # a record of another rtype that runs past the end of the data leads to no MBO
+                # header (other_ok): a bad header, as mid-stream (as bytes out of step, it
+                # reported the good records after it as one record cut short)
+                if S.bad_records == 0:
+                    S.first_bad_offset = S.base + <uint64_t>pos
+                S.bad_records += 1
+                S.resync = 1
+                continue
             break
         rtype = m[1]
         if rtype != RTYPE_MBO:

@@ -1,0 +1,46 @@
+"""Damage near the end of a DBN record stream: the records after it are replayed, fed whole, in
+pieces or from a file, as they are after the same damage mid-stream."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+pytest.importorskip("databento_dbn", reason="DBN tests need the 'dbn' extra: "
+                                            "pip install 'matchcore[dbn]'")
+
+from matchcore.feeds.dbn import DbnReplayer, read_metadata, replay_dbn  # noqa: E402
+from matchcore.feeds.dbn_gen import generate_mbo  # noqa: E402
+
+
+def _fed(data: bytes, piece: int | None) -> dict:
+    meta = read_metadata(io.BytesIO(data))
+    r = DbnReplayer(names=meta.names, ts_out=meta.ts_out)
+    body, tail = data[meta.header_bytes:], b""
+    for k in range(0, len(body), piece or len(body)):
+        buf = tail + body[k:k + (piece or len(body))]
+        tail = buf[r.feed(buf):]
+    return r.finish(tail)
+
+
+@pytest.mark.parametrize("system", [False, True])
+def test_dbn_replay_other_rtype_whose_length_runs_past_the_end_is_a_bad_record(tmp_path,
+                                                                               system):
+    # Bytes read out of step that look like a known non-MBO header whose "length" runs past
+    # the end of the data: the good records after them (up to 18) were reported as one record
+    # cut short; mid-stream the same damage is a bad record and only its bytes are lost. A real
+    # record of another rtype before such damage goes as it does mid-stream (its length leads
+    # to no MBO header).
+    data = generate_mbo(None, records=400, instruments=3, seed=4)
+    h = read_metadata(io.BytesIO(data)).header_bytes
+    sysrec = bytes([6, 0x17]) + b"\x00" * 22 if system else b""
+    for junk in (bytes([0xFF, 0x15]) + b"\x00" * 5, bytes([0x41, 0x17]) + bytes(range(30))):
+        for i in (385, 399):
+            at = h + 56 * i
+            bad = data[:at] + sysrec + junk + data[at:]
+            path = tmp_path / "damaged.dbn"
+            path.write_bytes(bad)
+            for s in (_fed(bad, None), _fed(bad, 7), _fed(bad, 1000), replay_dbn(path).stats):
+                assert (s["messages"], s["truncated"], s["other_rtypes"]) == (400, None, {})
+                assert (s["bad_records"], s["bytes_skipped"], s["first_bad_offset"]) == \
+                    (1, len(sysrec) + len(junk), 56 * i), (junk, i)
