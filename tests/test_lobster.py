@@ -717,3 +717,30 @@ def test_lobster_levels_without_verify_refused(tiny, with_orderbook):
         replay_lobster(m, o if with_orderbook else None, verify=False, levels=1)
     assert replay_lobster(m, o, verify=True, levels=1).levels == 1
     assert replay_lobster(m, o).levels is None
+
+
+@pytest.mark.parametrize("column", ["ts_ns", "order_id", "size", "price"])
+def test_lobster_messages_columns_of_other_dtypes_taken_exactly_or_refused_book_untouched(
+        tiny, column):
+    # An int32 or float column (a DataFrame's) raised Cython's "Buffer dtype mismatch" from
+    # the compiled loop, after the orderbook's seed had been placed in the caller's book.
+    # Integers that int64 holds exactly (another width or byte order) replay as int64 does, as
+    # type and direction are taken.
+    from matchcore import OrderBook
+
+    msgs, ob, _, _ = tiny
+    names = ("ts_ns", "type", "order_id", "size", "price", "direction")
+    want = replay_lobster(msgs, ob)
+    cols = {f: getattr(msgs, f) for f in names}
+    other = ">i8" if column == "ts_ns" else np.int32      # (ns after midnight need 64 bits)
+    got = replay_lobster(LobsterMessages(**dict(cols, **{column: cols[column].astype(other)})),
+                         ob)
+    assert got.book.state_hash() == want.book.state_hash()
+    assert got.counters == want.counters and got.trades.tolist() == want.trades.tolist()
+    for dtype in (np.float64, np.uint64):
+        bad = LobsterMessages(**dict(cols, **{column: cols[column].astype(dtype)}))
+        book = OrderBook()
+        with pytest.raises(ValueError, match=re.escape(
+                f"LobsterMessages column {column} holds {np.dtype(dtype).name}")):
+            replay_lobster(bad, ob, book=book)
+        assert len(book) == 0

@@ -464,6 +464,15 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
                 len({len(c) for c in cols.values()}) != 1:
             raise ValueError("LobsterMessages columns must be 1-D and of one length, got "
                              + ", ".join(f"{k} {c.shape}" for k, c in cols.items()))
+        # the compiled loop reads int64: another integer dtype is taken exactly; any other
+        # raised Cython's "Buffer dtype mismatch" after the seed was placed in the book
+        for name in ("ts_ns", "order_id", "size", "price"):
+            c = cols[name]
+            if not (np.issubdtype(c.dtype, np.integer) and np.can_cast(c.dtype, np.int64)):
+                raise ValueError(f"LobsterMessages column {name} holds {c.dtype.name}: it takes "
+                                 f"integers that int64 holds exactly")
+            cols[name] = c.astype(np.int64, copy=False)
+        msgs = LobsterMessages(**cols)
         # columns built by the caller keep the same rules as a file read by read_messages
         bad = _first_bad(_bad_message_rows(None, msgs.type, msgs.order_id, msgs.size,
                                            msgs.price, msgs.direction))
