@@ -744,3 +744,20 @@ def test_lobster_messages_columns_of_other_dtypes_taken_exactly_or_refused_book_
                 f"LobsterMessages column {column} holds {np.dtype(dtype).name}")):
             replay_lobster(bad, ob, book=book)
         assert len(book) == 0
+
+
+def test_lobster_messages_time_given_directly_is_checked_as_read_from_a_file(tiny):
+    # A file's time must be seconds after midnight, >= 0; ts_ns passed directly went unchecked:
+    # a negative time was replayed and written into the trade records without a word.
+    from matchcore import OrderBook
+
+    msgs, ob, _, _ = tiny
+    for value in (-1, 9 * 10**18):
+        ts = msgs.ts_ns.copy()
+        ts[2] = value
+        book = OrderBook()
+        with pytest.raises(ValueError, match=re.escape(
+                f"message 3: time {value} is not a time in nanoseconds after midnight")):
+            replay_lobster(LobsterMessages(ts, msgs.type, msgs.order_id, msgs.size, msgs.price,
+                                           msgs.direction), ob, book=book)
+        assert len(book) == 0

@@ -475,7 +475,9 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
         msgs = LobsterMessages(**cols)
         # columns built by the caller keep the same rules as a file read by read_messages
         bad = _first_bad(_bad_message_rows(None, msgs.type, msgs.order_id, msgs.size,
-                                           msgs.price, msgs.direction))
+                                           msgs.price, msgs.direction)
+                         + [((msgs.ts_ns < 0) | (msgs.ts_ns >= 9 * 10**18), 0,
+                             "is not a time in nanoseconds after midnight")])
         if bad is not None:
             row, col, why = bad
             value = getattr(msgs, ("ts_ns", "type", "order_id", "size", "price",
