@@ -1082,3 +1082,19 @@ def test_dbn_replay_last_byte_of_a_length_under_16_is_a_bad_header_not_truncated
     assert (s["messages"], s["bad_records"], s["bytes_skipped"], s["truncated"]) == \
         (100, 1, 1, None)
     assert s["first_bad_offset"] == len(data) - header_len(data)
+
+
+def test_dbn_replayer_fed_a_metadata_header_refused_nothing_consumed():
+    # The records come after the metadata: a whole file fed to feed() was one bad record, and
+    # with ts_out every record after it was skipped as damage (0 records, no error).
+    data = generate_mbo(None, records=50, instruments=2, seed=4, ts_out=True)
+    for call in ("feed", "finish"):
+        r = DbnReplayer(ts_out=True)
+        with pytest.raises(ValueError, match="starts with a DBN metadata header"):
+            getattr(r, call)(data)
+        assert r.stats["bytes_consumed"] == 0 and r.stats["bad_records"] == 0
+    import io
+
+    r = DbnReplayer(ts_out=True)
+    h = read_metadata(io.BytesIO(data)).header_bytes
+    assert r.feed(data[h:]) == len(data) - h and r.stats["messages"] == 50

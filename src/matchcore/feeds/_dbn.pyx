@@ -587,8 +587,9 @@ cdef class DbnReplayer:
     Databento's own book example keeps them).
 
     ``feed(buf)`` consumes the complete records of a bytes-like buffer (the stream AFTER its
-    metadata header: :func:`matchcore.feeds.dbn.replay_dbn` splits a file) in compiled code and
-    returns the bytes consumed; keep the rest and pass it again in front of the next bytes.
+    metadata header: :func:`matchcore.feeds.dbn.replay_dbn` splits a file; a stream that starts
+    with the header raises ValueError, nothing consumed) in compiled code and returns the bytes
+    consumed; keep the rest and pass it again in front of the next bytes.
     ``finish(tail)`` reports an incomplete last record.
 
     Books are numbered 0, 1, 2... in order of first appearance: that number is the ``locate``
@@ -757,6 +758,12 @@ cdef class DbnReplayer:
             mc_raise_finished("DbnReplayer", "feed")
         if self.done or n == 0:
             return 0
+        if S.base == 0 and n >= 3 and buf[0] == 68 and buf[1] == 66 and buf[2] == 78:
+            # "DBN", which opens no record (length 272, rtype 0x42 is none): the metadata was
+            # read as damage, and with ts_out the 64-byte records after it too
+            raise ValueError("the stream starts with a DBN metadata header: feed the records "
+                             "after it (read_metadata(f).header_bytes; replay_dbn splits a "
+                             "file)")
         cdef const uint8_t* p = &buf[0]
         self._feeding = True
         try:
