@@ -1062,3 +1062,24 @@ def test_dask_replay_task_error_on_callers_client_releases_the_other_tasks(files
     finally:
         c.close()
         cluster.close()
+
+
+def test_bench_dask_script_same_trade_count_other_trades_differ(files, monkeypatch):
+    # the script printed "results identical (stats, trades, book hashes)" when the trades only
+    # numbered the same: a run with one fill at another price still read identical
+    import dataclasses
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(root))
+    spec = importlib.util.spec_from_file_location("bench_dask", root / "bench_dask.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a = replay_serial([files[0]])
+    assert len(a.files[0].trades) > 1
+    trades = a.files[0].trades.copy()
+    trades["price"][0] += 1
+    b = dataclasses.replace(a, files=[dataclasses.replace(a.files[0], trades=trades)])
+    assert mod.same(a, replay_serial([files[0]]))
+    assert not mod.same(a, b)
