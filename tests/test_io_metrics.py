@@ -258,6 +258,23 @@ def test_engine_metrics_symbols_sharing_a_label_counted_together_not_overwritten
     assert book_metrics.snapshot()["fills"] == {"ALL": (2, 7)}
 
 
+def test_engine_metrics_symbols_none_name_labelled_by_id_as_an_unnamed_symbol():
+    # symbols={1: None} labelled symbol 1 "None", where an engine's unnamed symbol is labelled
+    # by its id
+    ev = np.zeros(3, dtype=mc.EVENT_DTYPE)
+    ev["kind"] = mc.EventKind.FILL
+    ev["symbol"] = [1, 2, 2]
+    ev["qty"] = [3, 4, 5]
+    m = EngineMetrics(mc.Engine(), symbols={1: None, 2: "B"})
+    m.observe(ev)
+    assert m.snapshot()["fills"] == {"1": (1, 3), "B": (2, 9)}
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    unnamed = EngineMetrics(eng)
+    unnamed.observe(ev)
+    assert unnamed.snapshot()["fills"]["1"] == m.snapshot()["fills"]["1"]
+
+
 def test_engine_metrics_volume_beyond_int64_counted_exactly():
     # two fills of 2**62 lots in one batch: the batch's int64 sum wrapped to -2**63, and the
     # volume counted was negative

@@ -383,8 +383,8 @@ class EngineMetrics(NoCopy):
     ``service_time_seconds`` (histogram, buckets ``latency_bounds_ns``; with
     ``sample_every=k`` one command in k is timed), ``open_orders``.
     ``symbols`` maps event symbol ids to label names (for an Engine, its symbol names are used
-    by default; an unnamed symbol's label is its id); symbols that share a label are added
-    together. A ``registry`` that already holds a collector exporting the same names (a
+    by default; an unnamed symbol's label is its id, as is a None name in ``symbols``); symbols
+    that share a label are added together. A ``registry`` that already holds a collector exporting the same names (a
     :class:`ReplayMetrics` with the same ``prefix``: both export ``rejects_total`` and
     ``open_orders``) is refused with ``ValueError``. O(batch) per call.
 
@@ -452,7 +452,9 @@ class EngineMetrics(NoCopy):
 
     def _label(self, symbol: int) -> str:
         if self._symbols is not None and symbol in self._symbols:
-            return str(self._symbols[symbol])
+            # a None name is an unnamed symbol's: labelled by its id, not "None"
+            name = self._symbols[symbol]
+            return str(symbol) if name is None else str(name)
         names = getattr(self.target, "symbols", None)     # Engine: {id: name or None}
         if isinstance(names, dict) and names.get(symbol):
             return str(names[symbol])
