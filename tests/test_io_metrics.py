@@ -97,6 +97,23 @@ def test_replay_metrics_scrape_over_loopback_equals_replay_counters(day):
         assert val(got, "matchcore_open_orders", symbol=sym) == len(book)
 
 
+def test_replay_metrics_before_first_update_exports_families_at_zero():
+    # a scrape before the first update got an empty page: no family, no HELP/TYPE, no counter
+    # at 0, as a Prometheus client library exports its metrics without labels from the start
+    from matchcore.io.metrics import _REPLAY_FAMILIES
+
+    m = ReplayMetrics()
+    before = prom.generate_latest(m.registry).decode()
+    names = {fam.name for fam in text_string_to_metric_families(before)}
+    assert names == {f"matchcore_{name}" for _, name in _REPLAY_FAMILIES}
+    assert m.snapshot() is None
+    fresh = ReplayMetrics()
+    fresh.update(itch.Replayer())
+    assert before == prom.generate_latest(fresh.registry).decode()
+    assert "matchcore_messages_total 0.0" not in before    # per-type series appear with types
+    assert "matchcore_bytes_total 0.0" in before and "matchcore_replay_done 0.0" in before
+
+
 def test_replay_metrics_invalid_replaces_and_zero_share_reductions_exported():
     import struct
 

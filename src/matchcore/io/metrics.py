@@ -131,6 +131,16 @@ _ENGINE_FAMILIES = (
     ("histogram", "service_time_seconds"))
 
 
+# What ReplayMetrics exports before its first update: the counts of a replay not yet started.
+_NO_REPLAY = {
+    "messages": 0, "counts": {}, "unknown_types": {}, "bad_lengths": 0, "bytes": 0,
+    "unknown_refs": 0,
+    "rejects": {"invalid_add": 0, "duplicate_ref": 0, "invalid_replace": 0,
+                "invalid_reduction": 0, "invalid_trade": 0, "out_of_memory": 0},
+    "clamped": {"execution": 0, "cancel": 0}, "books": 0, "truncated": 0, "last_ts": 0,
+    "done": 0, "gaps": 0, "missing": 0, "implausible": 0, "per_symbol": {}, "chunks": 0}
+
+
 def _describe(prom, prefix, families):
     for kind, name in families:
         if kind == "histogram":
@@ -178,7 +188,9 @@ class ReplayMetrics(NoCopy):
     ``sequence_implausible_total`` (from a MoldUDP64 receiver's stats when given),
     ``trades_total{symbol}``, ``volume_shares_total{symbol}``,
     ``open_orders{symbol}``, ``books``, ``truncated``, ``last_exchange_time_seconds``,
-    ``replay_chunks_total``, ``replay_done`` (1 after the final update).
+    ``replay_chunks_total``, ``replay_done`` (1 after the final update). Before the first
+    update every family is exported at 0; the series labelled by symbol or message type
+    appear as those do.
 
     ``replay_chunks_total`` counts the updates that saw new bytes consumed by ``feed()``, i.e.
     the buffers fed; an update of a finished replayer (after ``finish()``, which may consume
@@ -310,7 +322,9 @@ class ReplayMetrics(NoCopy):
         with self._lock:
             s = self._snap
         if s is None:
-            return
+            # before the first update: every family at 0, as a Prometheus client exports its
+            # metrics without labels from the start (a scrape then got an empty page)
+            s = _NO_REPLAY
         p, prom = self.prefix, self._prom
         fam = _family(prom, "counter", f"{p}_messages", "ITCH messages replayed, by type", ["type"])
         for t, n in sorted(s["counts"].items()):
