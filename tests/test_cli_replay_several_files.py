@@ -46,3 +46,30 @@ def test_cli_replay_several_files_line_says_unknown_dbn_actions_and_sides(capsys
     assert code == 0
     assert "unknown actions 1, unknown sides 1" in _line(out, bad.name)
     assert "unknown actions" not in _line(out, good.name)
+
+
+def test_cli_replay_several_files_plot_names_of_two_files_each_its_own_png(capsys, tmp_path):
+    # a.itch's symbol 2-X and a-2.itch's symbol X were both drawn to a-2-X.png: the second
+    # file's plot replaced the first's, and both were listed
+    pytest.importorskip("matplotlib")
+    import struct
+
+    def day_of(name: bytes) -> bytes:
+        out = b""
+        for i in range(4):
+            m = struct.pack(">cHH", b"A", 1, 0) + (i + 1).to_bytes(6, "big") + struct.pack(
+                ">QcI8sI", 10 + i, b"BS"[i % 2:i % 2 + 1], 100, name.ljust(8), 1000 + 10 * i)
+            out += len(m).to_bytes(2, "big") + m
+        return out
+
+    first, second = tmp_path / "a.itch", tmp_path / "a-2.itch"
+    first.write_bytes(day_of(b"2-X"))
+    second.write_bytes(day_of(b"X"))
+    plots = tmp_path / "plots"
+    code, out, err = run_cli(capsys, "replay", str(first), str(second), "--no-progress",
+                             "--plot", str(plots))
+    assert code == 0, out + err
+    listed = [line.split(": ", 1)[1].split(" -> ")[0] for line in out.splitlines()
+              if line.startswith("plots: ")]
+    assert len(listed) == 2 and listed[0] != listed[1]
+    assert sorted(x.name for x in plots.iterdir()) == sorted(listed)

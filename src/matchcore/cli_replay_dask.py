@@ -231,6 +231,7 @@ def run_many(args) -> int:
 
         from matchcore.io import book_labels
 
+        taken: set = set()             # the names every file's plots took, prefix included
         for f, stem in zip(res.files, stems):
             scale = 1e9 if f.format == "dbn" else 1e4
             # as for one file: two books of one name drawn under their labels (ITCH) or with
@@ -238,7 +239,7 @@ def run_many(args) -> int:
             names = (dbn_book_names(f.symbols, f.instruments, f.books, f.publishers)
                      if f.format == "dbn"
                      else {**f.symbols, **book_labels(f.symbols, f.books)})
-            plot_cli(args, f.tob, f.trades, names, scale, prefix=f"{stem}-")
+            plot_cli(args, f.tob, f.trades, names, scale, prefix=f"{stem}-", taken=taken)
     # as one file's replay: records the sinks could not grow for said, and exit status 1
     short = [f for f in res.files if f.stats.get("out_of_memory")]
     if report_dropped("replay", sum(f.stats["out_of_memory"] for f in short),

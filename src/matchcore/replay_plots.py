@@ -76,12 +76,15 @@ def _time_axis(ts: np.ndarray, t0: int):
 
 
 def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
-                price_scale: float, top: int = 4, prefix: str = "", bins: int = 120) -> list:
+                price_scale: float, top: int = 4, prefix: str = "", bins: int = 120,
+                taken: set | None = None) -> list:
     """Draw the ``top`` busiest symbols (most top-of-book changes + executions, counted as
     :func:`matchcore.cluster.dask.trade_count` counts them) of a replay into
     ``out_dir`` as ``<prefix><symbol>.png`` (``<symbol>-<locate>`` for a second symbol that
     gives the same file name, ``<symbol>-<locate>-2``... when that one is taken too); returns
-    the paths written.
+    the paths written. ``taken``: the file names earlier calls drew into ``out_dir`` (several
+    replays' plots with their own ``prefix``), which count as taken too; the names this call
+    draws are added to it.
 
     ``tob``/``trades``: the replay's sink arrays; ``symbols``: {locate: name};
     ``price_scale``: price units per currency unit (ITCH 1e4, DBN 1e9). Each PNG holds the best
@@ -112,7 +115,9 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
     starts = [int(a["ts"].min()) for a in (tob, trades) if len(a)]
     t0 = min(starts)
     paths = []
-    stems: set[str] = set()
+    # prefix included: another file's prefix and symbol ("a-" + "2-X", "a-2-" + "X") can
+    # give the same name, and its plot replaced the first one
+    taken = set() if taken is None else taken
     for L in chosen:
         name = str(symbols.get(L, L))
         t = tob[tob["locate"] == L]
@@ -141,13 +146,13 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
         fig.tight_layout()
         base = safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()) or str(L)
         n = 1
-        while safe in stems:
+        while f"{prefix}{safe}.png" in taken:
             # two symbols of one file name ("BRK A", "BRK_A"): the second PNG overwrote the
             # first, and both were listed; so did BRK_A-5 when a symbol of that name had
             # been drawn before
             safe = f"{base}-{L}" if n == 1 else f"{base}-{L}-{n}"
             n += 1
-        stems.add(safe)
+        taken.add(f"{prefix}{safe}.png")
         path = out / f"{prefix}{safe}.png"
         save_figure(fig, path, dpi=100)
         plt.close(fig)
