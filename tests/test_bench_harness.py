@@ -804,3 +804,28 @@ def test_report_open_loop_rate_below_a_million_shown_not_rounded_to_zero():
     head = next(i for i, s in enumerate(lines) if s.startswith("open loop"))
     row = lines[head + 3].split()
     assert row[:2] == ["standard", "2,500/s"]
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_core_below_the_readme_table_size_says_ratios_not_comparable(monkeypatch, quick):
+    # `bench core --messages 10` printed the deep-vs-small and reference ratios beside their
+    # targets from a handful of messages, with nothing saying they are not the table's figures
+    import matchcore.bench.core as core
+    from matchcore.bench.report import format_core, json_text
+
+    d = core.run_depth(messages=3_000, sizes=(1_000, 2_000), names=("stale_cancel",), reps=1)
+    kw = dict(messages=3_000, quick=quick, sizes=(1_000, 2_000), depth=d,
+              reference={"skipped": "not timed here"}, scaling_passes=1)
+    small = core.run_core(**kw)
+    assert small["comparable_with_targets"] is False
+    assert json.loads(json_text(small))["comparable_with_targets"] is False
+    text = format_core(small)
+    note = next(x for x in text.splitlines() if x.startswith("note: "))
+    assert "not comparable with the table's targets" in note
+    assert ("--quick" in note) if quick else ("3,000 messages" in note)
+    assert text.index(note) < text.index("targets met: ")
+    # at the table's size (here made 3,000) and without --quick: no note
+    monkeypatch.setattr(core, "TABLE_MESSAGES", 3_000)
+    full = core.run_core(**kw)
+    assert full["comparable_with_targets"] is (not quick)
+    assert ("note: " in format_core(full)) is quick
