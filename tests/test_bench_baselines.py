@@ -69,3 +69,20 @@ def test_run_baselines_unknown_name_refused_not_skipped(small, names):
                                          rf"reference, python_per_call, lightmatchingengine, "
                                          rf"pyorderbook$"):
         baselines.run_baselines(setup, flow, 10.0, names=names, reps=1)
+
+
+def test_report_baseline_faster_than_matchcore_said_faster_not_a_fraction_slower(monkeypatch):
+    # a baseline that beat matchcore's figure (one Python call per command on a handful of
+    # messages, where process() is all start-up) was shown as "0.4x slower"
+    from matchcore.bench.report import format_report
+    from matchcore.cli_bench import run_bench
+
+    label, _, mod = baselines.BASELINES["python_per_call"]
+    monkeypatch.setitem(baselines.BASELINES, "python_per_call",
+                        (label, lambda s, f: 1, mod))        # 1 ns for the whole flow
+    res = run_bench(["baselines"], messages=2000, quick=True, progress=False)
+    r = res["baselines"]["results"]["python_per_call"]
+    assert r["slower_than_matchcore"] < 1
+    row = next(x for x in format_report(res).splitlines() if x.startswith(label))
+    assert "slower" not in row
+    assert row.endswith(f"{1 / r['slower_than_matchcore']:,.1f}x faster")
