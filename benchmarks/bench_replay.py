@@ -83,7 +83,8 @@ def peak_rss_kib(code: str) -> int:
 
 
 def _at_least_one(text: str) -> int:
-    # zero repetitions ran the whole workload and then failed on an empty median
+    # zero repetitions ran the whole workload and then failed on an empty median; zero
+    # reference messages ran every compiled rate and then divided by zero
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
@@ -92,11 +93,11 @@ def _at_least_one(text: str) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--messages", type=int, default=5_000_000)
-    ap.add_argument("--symbols", type=int, default=100)
+    ap.add_argument("--messages", type=_at_least_one, default=5_000_000)
+    ap.add_argument("--symbols", type=_at_least_one, default=100)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=_at_least_one, default=5)
-    ap.add_argument("--reference-messages", type=int, default=200_000)
+    ap.add_argument("--reference-messages", type=_at_least_one, default=200_000)
     ap.add_argument("--skip-memory", action="store_true")
     a = ap.parse_args(argv)
 

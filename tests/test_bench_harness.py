@@ -829,3 +829,22 @@ def test_core_below_the_readme_table_size_says_ratios_not_comparable(monkeypatch
     full = core.run_core(**kw)
     assert full["comparable_with_targets"] is (not quick)
     assert ("note: " in format_core(full)) is quick
+
+
+@pytest.mark.parametrize("given", [["--reference-messages", "0"], ["--messages", "0"],
+                                   ["--symbols", "-1"]])
+def test_bench_replay_script_count_below_one_usage_error_before_work(monkeypatch, capsys,
+                                                                     given):
+    # --reference-messages 0 ran every compiled rate (minutes at the default 5M messages) and
+    # then failed with a ZeroDivisionError traceback; --messages 0 and --symbols -1 were a
+    # traceback from the generator
+    mod = _load_script("bench_replay")
+
+    def generate(*args, **kwargs):
+        raise AssertionError("a day was generated")
+
+    monkeypatch.setattr(mod.itch, "generate", generate)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(given)
+    assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got " in \
+        capsys.readouterr().err
