@@ -200,19 +200,27 @@ def bench_nats(path):
             "last_error": st["last_error"]}
 
 
-def main():
+def _at_least_one(text: str) -> int:
+    # --repeat 0 generated the day and ran the warm-up replays, then failed on an empty median
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--messages", type=int, default=2_000_000)
-    ap.add_argument("--symbols", type=int, default=50)
+    ap.add_argument("--messages", type=_at_least_one, default=2_000_000)
+    ap.add_argument("--symbols", type=_at_least_one, default=50)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=_at_least_one, default=7)
     ap.add_argument("--json", default=None)
     ap.add_argument("--callgrind", type=int, default=0, metavar="N",
                     help="also count instructions of a replay of the first N messages' day "
                          "with metrics off/on under valgrind (0 = skip)")
     ap.add_argument("--single", choices=("none", "none-server", "off", "on"), default=None, help=argparse.SUPPRESS)
     ap.add_argument("--path", default=None, help=argparse.SUPPRESS)
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if a.single:
         return single(a.path, a.single)
     info = machine_info()

@@ -848,3 +848,20 @@ def test_bench_replay_script_count_below_one_usage_error_before_work(monkeypatch
         mod.main(given)
     assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got " in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given", [["--repeat", "0"], ["--messages", "0"], ["--symbols", "0"]])
+def test_bench_ecosystem_script_count_below_one_usage_error_before_work(monkeypatch, capsys,
+                                                                        given):
+    # --repeat 0 generated the day, ran the warm-up replays and then failed with a
+    # StatisticsError traceback (no median of no runs)
+    mod = _load_script("bench_ecosystem")
+
+    def generate(*args, **kwargs):
+        raise AssertionError("a day was generated")
+
+    monkeypatch.setattr(mod.itch, "generate", generate)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(given)
+    assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got 0" in \
+        capsys.readouterr().err
