@@ -218,6 +218,14 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
     p.add_argument("--json", metavar="OUT")
     a = p.parse_args(argv)
+    if a.json:
+        # found only when the figures were written, after the whole run: a traceback, and the
+        # figures lost
+        parent = os.path.dirname(os.path.abspath(a.json))
+        if os.path.isdir(a.json):
+            p.error(f"argument --json: {a.json}: is a directory, not a file name")
+        if not os.path.isdir(parent):
+            p.error(f"argument --json: {a.json}: no directory {parent} to write it in")
     sizes = {"messages": (500_000, 60_000), "reps": (3, 1), "per_call": (100_000, 10_000),
              "per_call_always": (10_000, 1_000)}
     for name, (full, quick) in sizes.items():

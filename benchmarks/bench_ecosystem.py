@@ -221,6 +221,14 @@ def main(argv=None):
     ap.add_argument("--single", choices=("none", "none-server", "off", "on"), default=None, help=argparse.SUPPRESS)
     ap.add_argument("--path", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.json:
+        # found only when the figures were written, after the whole run: a traceback, and the
+        # figures lost
+        parent = os.path.dirname(os.path.abspath(a.json))
+        if os.path.isdir(a.json):
+            ap.error(f"argument --json: {a.json}: is a directory, not a file name")
+        if not os.path.isdir(parent):
+            ap.error(f"argument --json: {a.json}: no directory {parent} to write it in")
     if a.single:
         return single(a.path, a.single)
     info = machine_info()

@@ -865,3 +865,24 @@ def test_bench_ecosystem_script_count_below_one_usage_error_before_work(monkeypa
         mod.main(given)
     assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got 0" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, first_work", [("bench_ecosystem", "itch.generate"),
+                                              ("bench_durability", "run")])
+@pytest.mark.parametrize("where", ["missing/out.json", "."])
+def test_bench_script_json_nowhere_to_write_usage_error_before_work(monkeypatch, capsys,
+                                                                    tmp_path, name, first_work,
+                                                                    where):
+    # --json in a directory that does not exist (or naming a directory) was found when the
+    # figures were written, after the whole run: a FileNotFoundError traceback, figures lost
+    mod = _load_script(name)
+
+    def work(*args, **kwargs):
+        raise AssertionError("the run started")
+
+    owner, _, attr = first_work.rpartition(".")
+    monkeypatch.setattr(getattr(mod, owner) if owner else mod, attr, work)
+    out = str(tmp_path / where)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(["--json", out])
+    assert exc.value.code == 2 and f"argument --json: {out}: " in capsys.readouterr().err
