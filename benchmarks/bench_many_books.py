@@ -43,16 +43,26 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _counts(text: str) -> list[int]:
+    # a count of 0 or not a number was a traceback, at its turn in the run
+    try:
+        return [_at_least_one(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a comma-separated list of counts >= 1, got "
+                                         f"{text!r}") from None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--symbols", default="8,500,5000")
-    ap.add_argument("--messages", type=int, default=2_000_000)
-    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--symbols", type=_counts, default="8,500,5000")
+    # --records 0 ran the whole ITCH part, then divided by zero on the DBN line
+    ap.add_argument("--messages", type=_at_least_one, default=2_000_000)
+    ap.add_argument("--records", type=_at_least_one, default=1_000_000)
     ap.add_argument("--repeat", type=_at_least_one, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-dbn", action="store_true")
     a = ap.parse_args(argv)
-    sizes = [int(s) for s in a.symbols.split(",")]
+    sizes = a.symbols
     print(f"machine: {machine()}")
 
     print(f"\nITCH 5.0, {a.messages:,} generated messages, books only:")

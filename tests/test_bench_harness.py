@@ -886,3 +886,20 @@ def test_bench_script_json_nowhere_to_write_usage_error_before_work(monkeypatch,
     with pytest.raises(SystemExit) as exc:
         mod.main(["--json", out])
     assert exc.value.code == 2 and f"argument --json: {out}: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given", [["--records", "0"], ["--messages", "0"],
+                                   ["--symbols", "8,0"], ["--symbols", "8,x"]])
+def test_bench_many_books_script_bad_count_usage_error_before_work(monkeypatch, capsys, given):
+    # --records 0 ran the whole ITCH part (minutes at the default sizes) and then failed with a
+    # ZeroDivisionError traceback on the DBN line; a symbol count of 0 or not a number was a
+    # traceback
+    mod = _load_script("bench_many_books")
+
+    def generate(*args, **kwargs):
+        raise AssertionError("a day was generated")
+
+    monkeypatch.setattr(mod.itch, "generate", generate)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(given)
+    assert exc.value.code == 2 and f"argument {given[0]}: " in capsys.readouterr().err
