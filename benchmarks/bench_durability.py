@@ -197,19 +197,28 @@ def format_result(res) -> str:
     return "\n".join(lines)
 
 
+def _at_least_one(text: str) -> int:
+    # a count of 0 ran the journaled batches and then failed with a traceback (no median, max()
+    # of nothing, a range() step of 0, a division by zero)
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # sizes: None until given, then the full or the --quick default (--quick replaced sizes
     # given on the command line too)
-    p.add_argument("--messages", type=int, default=None,
+    p.add_argument("--messages", type=_at_least_one, default=None,
                    help="default 500,000; 60,000 with --quick")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--batch", type=int, default=1024, help="commands per process() call")
-    p.add_argument("--reps", type=int, default=None, help="default 3; 1 with --quick")
-    p.add_argument("--per-call", type=int, default=None,
+    p.add_argument("--batch", type=_at_least_one, default=1024, help="commands per process() call")
+    p.add_argument("--reps", type=_at_least_one, default=None, help="default 3; 1 with --quick")
+    p.add_argument("--per-call", type=_at_least_one, default=None,
                    help="per-call commands timed (never/batch/none); default 100,000, 10,000 "
                         "with --quick")
-    p.add_argument("--per-call-always", type=int, default=None,
+    p.add_argument("--per-call-always", type=_at_least_one, default=None,
                    help="per-call commands timed under fsync='always' (one fsync each); "
                         "default 10,000, 1,000 with --quick")
     p.add_argument("--batch-records", type=int, default=4096)

@@ -903,3 +903,21 @@ def test_bench_many_books_script_bad_count_usage_error_before_work(monkeypatch, 
     with pytest.raises(SystemExit) as exc:
         mod.main(given)
     assert exc.value.code == 2 and f"argument {given[0]}: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given", [["--reps", "0"], ["--messages", "0"], ["--batch", "0"],
+                                   ["--per-call", "0"], ["--per-call-always", "-1"]])
+def test_bench_durability_script_count_below_one_usage_error_before_work(monkeypatch, capsys,
+                                                                         given):
+    # --per-call 0 (or --reps 0, --batch 0, ...) ran the journaled batches and then failed with
+    # a traceback (max() of an empty sequence, no median, range() step 0, a division by zero)
+    mod = _load_script("bench_durability")
+
+    def run(*args, **kwargs):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(mod, "run", run)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(given)
+    assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got " in \
+        capsys.readouterr().err
