@@ -468,6 +468,18 @@ def test_engine_metrics_bad_symbols_or_bounds_refused_naming_them_nothing_regist
     assert set(m.snapshot()["fills"]) <= {"SIM"}
 
 
+@pytest.mark.parametrize("symbols", [{"0": "SIM"}, {0.0: "SIM"}, {True: "SIM"}])
+def test_engine_metrics_symbols_key_not_an_integer_id_refused_nothing_registered(symbols):
+    # {"0": "SIM"} (a mapping read from JSON) was taken and never matched an event's symbol
+    # id: the fills went on under "0", the name given silently unused
+    reg = prom.CollectorRegistry()
+    with pytest.raises(TypeError, match="symbols must map integer symbol ids to label names"):
+        EngineMetrics(mc.OrderBook(), reg, symbols=symbols)
+    m = EngineMetrics(mc.OrderBook(), reg, symbols={np.int64(0): "SIM"})
+    m.process(random_commands(200, seed=3, symbols=(0,)))
+    assert set(m.snapshot()["fills"]) == {"SIM"}
+
+
 def test_serve_metrics_bad_or_taken_port_raises():
     with pytest.raises(ValueError, match="0..65535"):
         serve_metrics(70000)

@@ -396,7 +396,8 @@ class EngineMetrics(NoCopy):
     ``fills_total{symbol}``, ``volume_lots_total{symbol}`` (fill qty), ``commands_total``,
     ``service_time_seconds`` (histogram, buckets ``latency_bounds_ns``; with
     ``sample_every=k`` one command in k is timed), ``open_orders``.
-    ``symbols`` maps event symbol ids to label names (for an Engine, its symbol names are used
+    ``symbols`` maps event symbol ids (integers: another key raises ``TypeError``) to label
+    names (for an Engine, its symbol names are used
     by default; an unnamed symbol's label is its id, as is a None name in ``symbols``); symbols
     that share a label are added together. A ``registry`` that already holds a collector exporting the same names (a
     :class:`ReplayMetrics` with the same ``prefix``: both export ``rejects_total`` and
@@ -439,6 +440,12 @@ class EngineMetrics(NoCopy):
             raise TypeError(f"symbols must map symbol ids to label names ({{id: name}}, or "
                             f"(id, name) pairs), got {type(symbols).__name__} "
                             f"{symbols!r}") from None
+        bad = next((k for k in symbols or () if _int_or_none(k) is None), None)
+        if bad is not None:
+            # a key such as "1" (a mapping read from JSON) never matched an event's symbol id:
+            # the name given went unused, the fills counted under the id
+            raise TypeError(f"symbols must map integer symbol ids to label names, got the key "
+                            f"{bad!r} ({type(bad).__name__})")
         if _int_or_none(sample_every) is None or sample_every < 1:
             raise ValueError(f"sample_every must be an int >= 1, got {sample_every!r}")
         self.sample_every = int(sample_every)
