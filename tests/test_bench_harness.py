@@ -921,3 +921,20 @@ def test_bench_durability_script_count_below_one_usage_error_before_work(monkeyp
         mod.main(given)
     assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got " in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given", [["--runs", "0"], ["--batch", "0"], ["--later", "0"]])
+def test_bench_first_batch_script_count_below_one_usage_error_before_work(monkeypatch, capsys,
+                                                                          given):
+    # --later 0 ran every child and then failed formatting None, --batch 0 failed in each
+    # child (a CalledProcessError hiding why), --runs 0 on min() of nothing: tracebacks
+    mod = _load_script("bench_first_batch")
+
+    def run(*args, **kwargs):
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(mod.subprocess, "run", run)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(given)
+    assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got 0" in \
+        capsys.readouterr().err
