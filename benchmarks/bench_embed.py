@@ -272,7 +272,8 @@ def bench_strategy(steps, reps, so):
 
 
 def _at_least_one(text: str) -> int:
-    # zero repetitions ran the whole workload and then failed on an empty median
+    # zero repetitions ran the whole workload and then failed on an empty median; zero
+    # commands or steps divided by zero after the parts before them had run
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
@@ -281,9 +282,11 @@ def _at_least_one(text: str) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200_000, help="flow commands per repetition")
-    ap.add_argument("--steps", type=int, default=200_000, help="strategy steps per repetition")
-    ap.add_argument("--churn-n", type=int, default=300_000, help="churn flow commands")
+    ap.add_argument("--n", type=_at_least_one, default=200_000,
+                    help="flow commands per repetition")
+    ap.add_argument("--steps", type=_at_least_one, default=200_000,
+                    help="strategy steps per repetition")
+    ap.add_argument("--churn-n", type=_at_least_one, default=300_000, help="churn flow commands")
     ap.add_argument("--reps", type=_at_least_one, default=7)
     args = ap.parse_args(argv)
     print(f"machine: {_machine()}")

@@ -938,3 +938,19 @@ def test_bench_first_batch_script_count_below_one_usage_error_before_work(monkey
         mod.main(given)
     assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got 0" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given", [["--n", "0"], ["--steps", "0"], ["--churn-n", "0"]])
+def test_bench_embed_script_count_below_one_usage_error_before_work(monkeypatch, capsys, given):
+    # --steps 0 ran the per-operation part (the C library built, minutes of timing at the
+    # default sizes) and then failed with a ZeroDivisionError traceback; --n 0 likewise
+    mod = _load_script("bench_embed")
+
+    def build(*args, **kwargs):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(mod, "build_c_library", build)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(given)
+    assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got 0" in \
+        capsys.readouterr().err
