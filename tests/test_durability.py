@@ -852,3 +852,42 @@ def test_recovery_old_segments_deleted_after_snapshot_still_recovers(tmp_path):
     assert rec.state_hash() == eng.state_hash() and rec.recovery_report.snapshot == snap
     with pytest.raises(JournalError, match="journal starts at seq"):
         mc.Engine.recover(d, snapshot=False, readonly=True)
+
+
+@pytest.mark.parametrize("lock", ["directory", "dangling symlink", "symlink out", "fifo"])
+@pytest.mark.parametrize("route", ["new", "recover"])
+def test_journal_lock_not_regular_file_refused_nothing_changed(tmp_path, lock, route):
+    # The LOCK file is opened without following a symbolic link: one pointing elsewhere made
+    # (and locked) a file outside the journal directory; a directory or a dangling link under
+    # the name raised a bare IsADirectoryError / FileNotFoundError.
+    d = tmp_path / "j"
+    outside = tmp_path / "elsewhere" / "LOCK"
+    if route == "recover":
+        eng, d = journaled(tmp_path)
+        eng.add_symbol(1)
+        eng.close()
+        os.unlink(d / "LOCK")
+    else:
+        d.mkdir()
+    if lock == "directory":
+        (d / "LOCK").mkdir()
+    elif lock == "dangling symlink":
+        os.symlink(tmp_path / "nowhere" / "LOCK", d / "LOCK")
+    elif lock == "fifo":
+        os.mkfifo(d / "LOCK")
+    else:
+        outside.parent.mkdir()
+        os.symlink(outside, d / "LOCK")
+
+    def listing():
+        return {n: os.lstat(d / n).st_size for n in os.listdir(d)}
+
+    before = listing()
+    with pytest.raises(JournalError, match="LOCK is not a regular file") as info:
+        if route == "new":
+            mc.Engine(journal=d, fsync="never")
+        else:
+            mc.Engine.recover(d)
+    assert str(d / "LOCK") in str(info.value)
+    assert listing() == before
+    assert os.path.lexists(d / "LOCK") and not os.path.exists(outside)

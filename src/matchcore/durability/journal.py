@@ -429,7 +429,24 @@ def lock_directory(path) -> int:
 
     from matchcore.durability.snapshot import makedirs_durable
     makedirs_durable(path)      # the journal's segments are only as durable as its name
-    fd = os.open(os.path.join(path, "LOCK"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    lock = os.path.join(path, "LOCK")
+    # never through a symbolic link (the lock file was made, and locked, outside the
+    # directory), and only a regular file: a directory or a dangling link under the name gave
+    # a bare OSError, a FIFO or a device was opened
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK,
+                     0o644)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.EISDIR):
+            raise
+        what = "a symbolic link" if exc.errno == errno.ELOOP else "a directory"
+        raise JournalError(f"{lock} is not a regular file ({what}): the directory's lock is "
+                           f"only taken on a regular file named LOCK", str(path)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise JournalError(f"{lock} is not a regular file (a FIFO, socket or device): the "
+                           f"directory's lock is only taken on a regular file named LOCK",
+                           str(path))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
