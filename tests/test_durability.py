@@ -835,6 +835,43 @@ def test_recovery_record_events_given_to_recover_trades_still_rewritten(tmp_path
         mc.Engine.recover(d, record_events=None)
 
 
+@pytest.mark.parametrize("snapshot", [False, True])
+@pytest.mark.parametrize("readonly", [False, True])
+@pytest.mark.parametrize("trades", [True, False])
+@pytest.mark.parametrize("record_events", [True, False])
+def test_recovery_books_record_events_as_fresh_engine_books(tmp_path, record_events, trades,
+                                                            readonly, snapshot):
+    # The books of a recovered engine are those a fresh engine with the same arguments makes:
+    # they record events when the engine does (record_events, or trade capture attached). A
+    # recovery with record_events=False gave books that said record_events=True, so a copy of
+    # one, or the book once the engine was gone, wrote events.
+    import copy
+    eng, d = journaled(tmp_path, trades=trades)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    if snapshot:
+        eng.snapshot()
+    eng.add_symbol(2, "X")
+    eng.close()
+    fresh = (mc.Engine(record_events=record_events) if readonly else
+             mc.Engine(journal=tmp_path / "fresh", fsync="never", record_events=record_events,
+                       trades=trades))
+    fresh.add_symbol(1)
+    want = fresh.book(1).record_events
+    fresh.close()
+    rec = mc.Engine.recover(d, record_events=record_events, trades=trades, readonly=readonly)
+    assert rec.recovery_report.snapshot_seq == (2 if snapshot else 0)
+    assert [rec.book(s).record_events for s in (1, 2)] == [want, want]
+    twin = copy.copy(rec.book(1))
+    twin.submit(2, mc.Side.SELL, 100, 2)
+    assert len(twin.events()) == (2 if want else 0)
+    book = rec.book(2)
+    rec.close()
+    del rec
+    book.submit(1, mc.Side.BUY, 100, 5)
+    assert len(book.events()) == (1 if want else 0)
+
+
 def test_recovery_old_segments_deleted_after_snapshot_still_recovers(tmp_path):
     steps, cmds = make_flow(17, 900)
     eng, d = journaled(tmp_path, segment_bytes=16384)

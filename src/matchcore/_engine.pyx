@@ -38,7 +38,8 @@ from matchcore._map cimport (
 from matchcore._core cimport mc_level, mc_order
 from matchcore._core cimport (
     mc_raise_busy, mc_book_host, MC_BUSY_ENGINE, MC_BUSY_JOURNAL, MC_BUSY_QUERY,
-    MC_GUARD_HOSTED, MC_BUSY_HELD, mc_hold_register, mc_hold_unregister, mc_held_by_me,
+    MC_GUARD_HOSTED, MC_GUARD_NO_EVENTS, MC_BUSY_HELD, mc_hold_register, mc_hold_unregister,
+    mc_held_by_me,
     mc_book_pickle_args, mc_book_held_state, mc_book_copy_into, mc_ev_bound, mc_side_byte,
     mc_deep_mode, mc_deep_timed, mc_ahead_order, mc_ahead_level,
     DEEP_ORDERS, DEEP_MIN_BATCH, DEEP_CHUNK, DEEP_EPOCH,

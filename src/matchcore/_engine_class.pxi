@@ -670,11 +670,23 @@ cdef class Engine:
             mc_engine_set_emit(self._e, 1)
 
     def _set_record_events(self, bint on):
-        """Recovery: ``record_events`` is not journaled, so the caller of recover() names it."""
+        """Recovery: ``record_events`` is not journaled, so the caller of recover() names it
+        (once the journal, if any, is attached)."""
         _check_busy(self._e)
         self.record_events = on
         # trade capture reads fills from the events (see _attach_journal)
-        mc_engine_set_emit(self._e, 1 if on or self._jt is not None else 0)
+        cdef bint emit = on or self._jt is not None
+        mc_engine_set_emit(self._e, 1 if emit else 0)
+        # the books become those add_symbol makes on an engine with these settings: made while
+        # the replay recorded events, they said record_events=True, and a copy of one, or the
+        # book once the engine was gone, wrote events
+        cdef OrderBook book
+        for book in self._books:
+            book.record_events = emit
+            if emit:
+                book._b.guard &= ~MC_GUARD_NO_EVENTS
+            else:
+                book._b.guard |= MC_GUARD_NO_EVENTS
 
     def _restore_book(self, symbol, data):
         """Replace a symbol's book with a snapshot's state (OrderBook.restore), as loading an

@@ -875,11 +875,12 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         _close_quietly(jt, jc)
         raise
     report.last_seq = last_seq
-    # after the replay, which needs the fill events to rewrite missing trades
-    eng._set_record_events(record_events)
     if jc is not None:
         report.created_files += to_create
         eng._attach_journal(jc, jt)
+    # after the replay, which needs the fill events to rewrite missing trades, and with the
+    # journal attached: trade capture keeps the books recording, as in a fresh engine
+    eng._set_record_events(record_events)
     report.state_hash = eng.state_hash()
     eng.recovery_report = report
     return eng
