@@ -191,7 +191,7 @@ def _one_level_snapshot():
 
 
 @pytest.mark.parametrize("edit", ["zero_qty", "dup_id", "seq_order", "crossed", "count",
-                                  "trailing", "bad_stp", "hash"])
+                                  "bad_stp", "hash"])
 def test_snapshot_inconsistent_content_with_valid_checksum_raises_corrupt(edit):
     s = _one_level_snapshot()
     o1 = HEADER + LEVEL            # first bid order record
@@ -207,14 +207,31 @@ def test_snapshot_inconsistent_content_with_valid_checksum_raises_corrupt(edit):
         struct.pack_into("<q", s, o2 + ORDER, 99)  # ask level price below the bid
     elif edit == "count":
         struct.pack_into("<Q", s, 24, 4)
-    elif edit == "trailing":
-        s = s[:-8] + b"\0" + s[-8:]
     elif edit == "bad_stp":
         s[60] = 9
     elif edit == "hash":
         struct.pack_into("<Q", s, 64, 12345)
     with pytest.raises(SnapshotError, match="inconsistent"):
         mc.OrderBook.from_snapshot(_reseal(s))
+
+
+@pytest.mark.parametrize("extra,how", [(1, "appended"), (9, "appended"), (1, "resealed")])
+def test_snapshot_bytes_after_content_raises_saying_how_many_book_unchanged(extra, how):
+    # A snapshot read back with bytes after it (a file written twice, a newline added) was
+    # refused as "snapshot content is inconsistent", which says nothing of what is wrong.
+    s = _one_level_snapshot()
+    size = len(s)
+    data = (bytes(s) + b"\n" * extra if how == "appended"
+            else _reseal(s[:-8] + b"\0" * extra + s[-8:]))
+    target = _session_book(seed=9)
+    h = target.state_hash()
+    with pytest.raises(SnapshotError, match=f"{extra} bytes? after the snapshot's content") \
+            as info:
+        target.restore(data)
+    assert info.value.code == 5 and str(size) in str(info.value)
+    assert target.state_hash() == h
+    with pytest.raises(SnapshotError, match="after the snapshot's content"):
+        mc.OrderBook.from_snapshot(data)
 
 
 def test_snapshot_of_crossed_replay_book_round_trips_exactly():

@@ -765,7 +765,7 @@ cdef class OrderBook:
         finally:
             mc_busy_leave(self._b)
         if rc < 0:
-            _raise_snapshot(rc)
+            _raise_snapshot(rc, view)
 
     @classmethod
     def from_snapshot(cls, data, *, record_events=True):

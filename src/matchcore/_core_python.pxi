@@ -617,9 +617,21 @@ cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1:
     return 0
 
 
-cdef object _raise_snapshot(int rc):
+cdef object _raise_snapshot(int rc, const uint8_t[::1] data=None):
+    # ``data``: the bytes refused, for the one refusal whose reason the code does not tell
     if -rc == MC_SNAP_E_NOMEM:
         raise MemoryError(_SNAPSHOT_ERRORS[MC_SNAP_E_NOMEM])
+    cdef int64_t n = data.shape[0] if data is not None else 0
+    cdef uint64_t size
+    if -rc == MC_SNAP_E_CORRUPT and n >= SNAP_HEADER + 8:
+        # the header (its magic and version passed) gives the snapshot's size: more bytes
+        # than that is the first content check, named rather than called inconsistent
+        size = _get64(&data[0] + 16)
+        if _get32(&data[0] + 12) == SNAP_HEADER and <uint64_t>n > size:
+            extra = <uint64_t>n - size
+            raise SnapshotError(-rc, f"{extra} byte{'s' if extra != 1 else ''} after the "
+                                     f"snapshot's content (its header says {size} bytes, "
+                                     f"{n} given)")
     raise SnapshotError(-rc, _SNAPSHOT_ERRORS.get(-rc, f"snapshot error {-rc}"))
 
 
