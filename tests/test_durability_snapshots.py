@@ -57,6 +57,22 @@ def test_snapshot_damaged_bytes_raise_snapshotfileerror_only(tmp_path):
             load_snapshot(bytes(bad))
 
 
+@pytest.mark.parametrize("extra", [1, 8, 100])
+def test_snapshot_file_bytes_after_content_raise_saying_how_many(tmp_path, extra):
+    # A snapshot file with bytes after its trailer (written twice, a copy that appended) was
+    # refused as "truncated or damaged (no trailer)": it is neither, and says so now.
+    eng = mc.Engine()
+    eng.add_symbol(1, "A")
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    data = open(mc.durability.write_snapshot(eng, tmp_path), "rb").read()
+    with pytest.raises(SnapshotFileError,
+                       match=f"{extra} bytes? after the snapshot's content") as err:
+        load_snapshot(data + b"\0" * extra)
+    assert err.value.offset == len(data)
+    with pytest.raises(SnapshotFileError, match="truncated or damaged"):
+        load_snapshot(data[:-1])
+
+
 def test_snapshot_unreadable_path_raises_snapshotfileerror_and_recovery_skips_it(tmp_path):
     for bad in (tmp_path / "missing.mcs", tmp_path):
         with pytest.raises(SnapshotFileError, match="cannot be read") as err:

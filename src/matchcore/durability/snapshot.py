@@ -255,6 +255,12 @@ def _parse(data: bytes, name: str) -> tuple[dict, list]:
         raise SnapshotFileError(f"{name}: not an engine snapshot (bad magic)", name, 0)
     crc, end_magic = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
     if end_magic != b"MCSE":
+        whole = _whole_before(data)
+        if whole is not None:
+            extra = len(data) - whole
+            raise SnapshotFileError(f"{name}: {extra} byte{'s' if extra != 1 else ''} after the "
+                                    f"snapshot's content (it ends at offset {whole})", name,
+                                    whole)
         raise SnapshotFileError(f"{name}: truncated or damaged (no trailer)", name,
                                 len(data) - _TRAILER.size)
     if zlib.crc32(memoryview(data)[:len(data) - _TRAILER.size]) != crc:
@@ -293,6 +299,24 @@ def _parse(data: bytes, name: str) -> tuple[dict, list]:
         raise SnapshotFileError(f"{name}: {end - off} unexpected bytes after the symbols", name,
                                 off)
     return head, entries
+
+
+def _whole_before(data: bytes) -> int | None:
+    """The size of a whole snapshot (its trailer and CRC hold) that ``data`` starts with and
+    runs past, found through its symbol table; None if there is none."""
+    n_symbols = _HEADER.unpack_from(data, 0)[6]
+    off = _HEADER.size
+    for _ in range(n_symbols):
+        if off + _SYMBOL.size > len(data):
+            return None
+        _, name_len, *_, book_len = _SYMBOL.unpack_from(data, off)
+        off += _SYMBOL.size + _pad(0 if name_len == 0xFFFFFFFF else name_len) + _pad(book_len)
+    if off + _TRAILER.size >= len(data):
+        return None
+    crc, end_magic = _TRAILER.unpack_from(data, off)
+    if end_magic != b"MCSE" or zlib.crc32(memoryview(data)[:off]) != crc:
+        return None
+    return off + _TRAILER.size
 
 
 def _read_file(fpath) -> bytes:
