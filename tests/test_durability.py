@@ -928,3 +928,20 @@ def test_journal_lock_not_regular_file_refused_nothing_changed(tmp_path, lock, r
     assert str(d / "LOCK") in str(info.value)
     assert listing() == before
     assert os.path.lexists(d / "LOCK") and not os.path.exists(outside)
+
+
+@pytest.mark.parametrize("kind,exc", [(0, ValueError), (7, ValueError), (-1, ValueError),
+                                      (True, TypeError), (1.0, TypeError), ("x", TypeError)])
+def test_read_journal_bad_kind_refused_naming_it(tmp_path, kind, exc):
+    # read_journal(DIR, kind) and scan_journal raised a bare KeyError for a kind that is
+    # neither journal (KeyError: 0), and took True and 1.0 for the command journal
+    from matchcore.durability import scan_journal
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.close()
+    seg = open(_last_segment(d), "rb").read()
+    for call in (lambda: read_journal(d, kind), lambda: read_journal(seg, kind),
+                 lambda: scan_journal(d, kind)):
+        with pytest.raises(exc, match="kind must be KIND_COMMANDS"):
+            call()
+    assert len(read_journal(d, np.int64(KIND_COMMANDS))["configs"]) == 1

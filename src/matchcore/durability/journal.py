@@ -132,6 +132,18 @@ class JournalScan:
                                f"(valid records follow; refusing to skip them)", seg, off)
 
 
+def _kind_arg(kind) -> int:
+    # a journal kind as read_journal and scan_journal take it: anything else raised a bare
+    # KeyError from the segment name table, and True or 1.0 passed for the command journal
+    if isinstance(kind, bool) or not isinstance(kind, (int, np.integer)):
+        raise TypeError(f"kind must be KIND_COMMANDS ({KIND_COMMANDS}) or KIND_TRADES "
+                        f"({KIND_TRADES}), got {kind!r}")
+    if kind not in (KIND_COMMANDS, KIND_TRADES):
+        raise ValueError(f"kind must be KIND_COMMANDS ({KIND_COMMANDS}) or KIND_TRADES "
+                         f"({KIND_TRADES}), got {kind!r}")
+    return int(kind)
+
+
 def segment_files(path, kind: int) -> list[tuple[int, str]]:
     """(first seq, file path) of a directory's segments of one kind, in seq order."""
     prefix, suffix = _j.SEGMENT_PREFIX[kind] + "-", _j.SEGMENT_SUFFIX[kind]
@@ -188,6 +200,7 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
     time, not the whole journal. Such a scan reads into ``into`` when given (a
     :class:`ReadBuffer`, which then holds the last segment's bytes for :meth:`Segment.load`).
     O(journal bytes)."""
+    kind = _kind_arg(kind)
     keep_data = _flag_arg(keep_data, "keep_data")
     keep_index = _flag_arg(keep_index, "keep_index")
     keep_data = keep_data and keep_index
@@ -356,6 +369,7 @@ def read_journal(source, kind: int = KIND_COMMANDS) -> dict:
     [(seq, type name, fields)], "tail": None or (segment, offset, reason)}``. A torn tail is
     reported, not raised; anything else wrong raises :class:`JournalError` (only that).
     O(bytes)."""
+    kind = _kind_arg(kind)
     if isinstance(source, (bytes, bytearray, memoryview)):
         seg = scan_segment_bytes(bytes(source), kind)
         if seg.damage is not None and seg.valid_after:
