@@ -972,7 +972,7 @@ def test_cli_replay_native_file_as_itch_hint_names_format_native(capsys, tmp_pat
 
 @pytest.mark.parametrize("files", [1, 2])
 def test_cli_replay_depth_without_a_snapshot_cadence_refused_before_the_replay(capsys, day,
-                                                                               files):
+                                                                               files, tmp_path):
     # --depth is the snapshots' depth: without --snapshot-every(-ns) no snapshot is taken, and
     # the option was accepted and did nothing a user could see (an empty snapshots.npy)
     code, out, err = run_cli(capsys, "replay", *copies(day, files), "--depth", "5",
@@ -980,7 +980,7 @@ def test_cli_replay_depth_without_a_snapshot_cadence_refused_before_the_replay(c
     assert code == 1 and out == ""
     assert "--depth needs --snapshot-every or --snapshot-every-ns" in err
     code, out, _ = run_cli(capsys, "replay", str(day), "--depth", "5", "--snapshot-every",
-                           "10000", "--no-progress")
+                           "10000", "--out", str(tmp_path / "o"), "--no-progress")
     assert code == 0 and "replayed" in out
 
 

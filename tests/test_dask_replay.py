@@ -583,7 +583,7 @@ def test_bench_dask_script_removes_its_generated_files(tmp_path, monkeypatch, ca
 
 @pytest.mark.parametrize("which", [[0], [0, 3], [3, 0]], ids=["itch", "itch+dbn", "dbn+itch"])
 def test_dask_replay_split_itch_snapshot_every_refused_without_advising_snapshot_every_ns(
-        files, which, capsys):
+        files, which, capsys, tmp_path):
     # the refusal of snapshot_every with split advised snapshot_every_ns, which ITCH files then
     # refused too ("split without snapshots"), and spoke of DBN instruments of an ITCH file
     paths = [files[i] for i in which]
@@ -592,7 +592,8 @@ def test_dask_replay_split_itch_snapshot_every_refused_without_advising_snapshot
             run(paths, split=2, snapshot_every=1000)
         assert "snapshot_every_ns" not in str(e.value)
     rc = main(["replay", *map(str, paths), "--dask", "local", "--split", "2",
-               "--snapshot-every", "1000", "--no-progress"])
+               "--snapshot-every", "1000", "--out", str(tmp_path / "o"),
+               "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 1 and "ITCH files" in err and "snapshot_every_ns" not in err
 

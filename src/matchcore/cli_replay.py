@@ -579,7 +579,7 @@ def _replay(args) -> int:
 def check_snapshot_options(args) -> None:
     """Refuse a negative --snapshot-every or --snapshot-every-ns or a --depth below 1 (ITCH,
     DBN, several files), naming the option given and its value; then both cadences at once,
-    and a --depth given without either."""
+    a --depth given without either, and a cadence without --out."""
     for option, value, least in (("--snapshot-every", args.snapshot_every, 0),
                                  ("--snapshot-every-ns", args.snapshot_every_ns, 0),
                                  ("--depth", args.depth, 1)):
@@ -593,6 +593,12 @@ def check_snapshot_options(args) -> None:
     if args.depth_given and not args.snapshot_every and not args.snapshot_every_ns:
         raise ValueError("--depth needs --snapshot-every or --snapshot-every-ns (it is the "
                          "depth of the snapshots; --dump-book writes every level)")
+    # the snapshots go to --out's snapshots.npy alone: without it they were taken and dropped
+    for option, value in (("--snapshot-every", args.snapshot_every),
+                          ("--snapshot-every-ns", args.snapshot_every_ns)):
+        if value and not args.out:
+            raise ValueError(f"{option} needs --out (the snapshots are written to "
+                             f"DIR/snapshots.npy)")
 
 
 def _print_interrupted(args, n: int, elapsed: float, what: str) -> None:

@@ -1,0 +1,37 @@
+"""replay's snapshot options on the command line: what they need to be of use."""
+from __future__ import annotations
+
+import pytest
+
+from cli_replay_checks import copies, run_cli
+from cli_replay_checks import day  # noqa: F401  (module fixture)
+
+
+def _inputs(kind, day, tmp_path):
+    if kind == "dbn":
+        pytest.importorskip("databento_dbn")
+        from matchcore.feeds.dbn_gen import generate_mbo
+
+        return [str(generate_mbo(tmp_path / "m.dbn", records=200, instruments=2, seed=1))]
+    return copies(day, 2 if kind == "several" else 1)
+
+
+@pytest.mark.parametrize("kind", ["itch", "dbn", "several"])
+@pytest.mark.parametrize("cadence", [["--snapshot-every", "100"],
+                                     ["--snapshot-every-ns", "1000000000"]])
+def test_cli_replay_snapshot_cadence_without_out_refused_before_the_replay(capsys, day, tmp_path,
+                                                                           kind, cadence):
+    # the snapshots were taken and thrown away: only --out writes them (snapshots.npy), and the
+    # command said nothing
+    files = _inputs(kind, day, tmp_path)
+    dump = tmp_path / "book.csv"
+    extra = ["--dump-book", str(dump)] if kind != "several" else []
+    code, out, err = run_cli(capsys, "replay", *files, *cadence, *extra, "--no-progress")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err == (f"matchcore replay: error: {cadence[0]} needs --out (the snapshots are "
+                   f"written to DIR/snapshots.npy)\n")
+    assert not dump.exists()
+    code, out, _ = run_cli(capsys, "replay", *files, *cadence, "--out", str(tmp_path / "o"),
+                           "--no-progress")
+    assert code == 0 and "replayed" in out
+    assert list((tmp_path / "o").rglob("snapshots.npy"))
