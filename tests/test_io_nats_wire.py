@@ -402,3 +402,40 @@ def test_replay_trade_records_all_of_a_kind_and_side_the_wire_takes(day):
             rec[f] = t[f]
     assert len(decode_batch(encode_batch(KIND_TRADE, 1, 0, rec[:65535]))[3]) == min(len(t),
                                                                                     65535)
+
+
+@pytest.mark.parametrize("kinds", ["tob", "trade,tob"])
+def test_cli_subscribe_depth_without_l2_kind_refused_before_connecting(kinds, capsys):
+    # --depth sets the L2 levels shown: with --kinds leaving out l2 it was accepted and did
+    # nothing. Refused before any connection (the URL has no server behind it).
+    from matchcore.__main__ import main
+
+    pytest.importorskip("nats")
+    code = main(["subscribe", "nats://127.0.0.1:1", "--kinds", kinds, "--depth", "3",
+                 "--timeout", "1"])
+    cap = capsys.readouterr()
+    assert code == 1 and cap.out == ""
+    assert cap.err == "matchcore subscribe: error: --depth needs l2 among --kinds\n"
+
+
+@pytest.mark.parametrize("kinds", ["l2", "l2,tob", "trade,l2", None])
+def test_cli_subscribe_summary_depth_0_still_shows_the_l2_level_count(kinds, capsys):
+    # --depth 0 showed "L2 2 levels" for --kinds l2 alone, but nothing of L2 when another kind
+    # was shown too: the count is shown whenever l2 is read
+    from types import SimpleNamespace
+
+    from matchcore.cli_subscribe import _summary
+
+    c = MarketDataConsumer()
+    rec = np.zeros(2, WIRE_L2)
+    rec["price"] = [100, 101]
+    rec["qty"] = [5, 7]
+    rec["orders"] = 1
+    rec["side"] = [b"B", b"S"]
+    c.apply("mc.l2.X", encode_batch(KIND_L2, 1, 0, rec))
+    _summary(c, SimpleNamespace(depth=0, kinds=kinds))
+    out = capsys.readouterr().out
+    assert "L2 2 levels" in out and "best bids" not in out
+    _summary(c, SimpleNamespace(depth=1, kinds=kinds))
+    out = capsys.readouterr().out
+    assert "L2 2 levels; best bids 0.0100 x 5 (1); best asks 0.0101 x 7 (1)" in out

@@ -24,7 +24,8 @@ def add_parser(p, name):
     p.add_argument("--idle", type=float, default=None, metavar="S",
                    help="with --follow: stop after S seconds without a message")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="stop after S seconds")
-    p.add_argument("--depth", type=int64, default=5, help="L2 levels shown per side (default 5)")
+    p.add_argument("--depth", type=int64, default=None,
+                   help="L2 levels shown per side (default 5; with l2 among --kinds)")
     p.add_argument("--print", dest="print_batches", action="store_true",
                    help="print one line per batch received")
     p.add_argument("--no-progress", action="store_true",
@@ -47,6 +48,9 @@ def run(args) -> int:
         from matchcore._cliutil import extra_missing
 
         return extra_missing("subscribe", e)
+    depth_given = args.depth is not None
+    if not depth_given:
+        args.depth = 5
     if args.depth < 0:
         print("matchcore subscribe: error: --depth must be >= 0", file=sys.stderr)
         return 1
@@ -97,6 +101,9 @@ def run(args) -> int:
         symbols = split_symbols(args.symbols, "--symbols")
         kinds = split_symbols(args.kinds, "--kinds")
         filter_subjects(args.subject_prefix, symbols, kinds)
+        if depth_given and kinds is not None and "l2" not in kinds:
+            # the L2 levels shown: without l2 read the option did nothing
+            raise ValueError("--depth needs l2 among --kinds")
     except ValueError as e:          # bad --kinds: nothing was read
         print(f"matchcore subscribe: error: {e}", file=sys.stderr)
         return 1
@@ -197,13 +204,15 @@ def _summary(c, args) -> None:
         if "trade" in read:
             parts.append(f"trades {n:,} ({vol:,} shares)")
         l2 = None
-        if sym in c.levels and args.depth:
-            bids, asks = c.depth(sym, args.depth)
-            l2 = (f"L2 {len(c.levels[sym]):,} levels; best bids "
-                  + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in bids)
-                  + "; best asks " + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in asks))
+        if "l2" in read:        # the level count whenever l2 is read, --depth 0 too
+            l2 = f"L2 {len(c.levels.get(sym, ())):,} levels"
+            if sym in c.levels and args.depth:
+                bids, asks = c.depth(sym, args.depth)
+                l2 += ("; best bids " + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in bids)
+                       + "; best asks "
+                       + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in asks))
         if not parts:           # L2 alone: on the book's own line
-            print(f"{sym:<8} " + (l2 or f"L2 {len(c.levels.get(sym, ())):,} levels"))
+            print(f"{sym:<8} {l2}")
             continue
         print(f"{sym:<8} {'; '.join(parts)}")
         if l2:
