@@ -577,6 +577,11 @@ def test_cli_output_file_named_with_trailing_slash_refused_not_written_without_i
     (["gen-itch", "OUT", "--messages", "-1"], "--messages must be >= 0, got -1"),
     (["gen-itch", "OUT", "--symbols", "0"], "--symbols must be in 1..65535, got 0"),
     (["gen-itch", "OUT", "--seed", "-3"], "--seed must be in [0, 2**64), got -3"),
+    # "8 symbols need at least 38 messages": neither option named, the default --symbols unseen
+    (["gen-itch", "OUT", "--messages", "10"], "--messages 10 is too few for --symbols 8: it "
+     "needs at least 38 (directory, trading actions, crosses, system events)\n"),
+    (["gen-itch", "OUT", "--messages", "9", "--symbols", "1"], "--messages 9 is too few for "
+     "--symbols 1: it needs at least 10 (directory"),
     (["replay", "DAY", "DAY2", "--dask", "local", "--split", "0"], "--split must be >= 1, got 0"),
     (["replay", "DAY", "DAY2", "--dask", "local", "--split", "5000"],
      "--split must be at most 1024, not 5000"),

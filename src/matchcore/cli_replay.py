@@ -769,6 +769,13 @@ def _gen(args) -> int:
         raise ValueError(f"--symbols must be in 1..65535, got {args.symbols}")
     if not 0 <= args.seed < 2**64:
         raise ValueError(f"--seed must be in [0, 2**64), got {args.seed}")
+    from matchcore.itch._gen import min_messages
+
+    fixed = min_messages(args.symbols)
+    if args.messages < fixed:
+        raise ValueError(f"--messages {args.messages:,} is too few for --symbols {args.symbols}: "
+                         f"it needs at least {fixed:,} (directory, trading actions, crosses, "
+                         f"system events)")
     bar = _bar(args.messages, "msg", args.no_progress)
     state = {"done": 0}
 
