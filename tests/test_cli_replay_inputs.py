@@ -67,3 +67,19 @@ def test_cli_input_file_named_with_trailing_slash_refused(capsys, tmp_path, day,
     assert rc == 1 and out == "", (out, err)
     assert err == (f"matchcore {argv[0]}: error: file {named}: names a directory (it ends "
                    f"with /), not a file\n")
+
+
+@pytest.mark.parametrize("argv", [
+    ["replay", "DIR"], ["replay", "DIR", "--format", "itch"],
+    ["replay", "DIR", "--format", "lobster"], ["replay", "DIR", "--format", "native"],
+    ["replay", "DAY", "DIR"], ["book", "DIR", "--symbol", "AAPL"],
+], ids=["replay", "itch", "lobster", "native", "several", "book"])
+def test_cli_input_directory_refused_naming_it_exit_1(capsys, tmp_path, day, argv):
+    # a directory given as the input said "[Errno 21] Is a directory: 'adir'" (or, for a native
+    # replay, "not a command file"): not which argument, nor that a file was wanted
+    d = tmp_path / "adir"
+    d.mkdir()
+    argv = [{"DIR": str(d), "DAY": str(day)}.get(a, a) for a in argv]
+    code, out, err = run_cli(capsys, *argv, "--no-progress")
+    assert code == 1 and out == ""
+    assert err == f"matchcore {argv[0]}: error: file {d}: is a directory, not a file\n"

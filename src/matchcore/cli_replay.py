@@ -438,7 +438,15 @@ def _input(file: str):
     path = Path(file)
     if not path.exists():
         raise ValueError(f"no such file: {path}")
+    refuse_input_directory(path)
     return path
+
+
+def refuse_input_directory(path: Path) -> None:
+    """An input that is a directory: refused naming it ("[Errno 21] Is a directory" named
+    neither the argument nor what was wanted)."""
+    if path.is_dir():
+        raise ValueError(f"file {path}: is a directory, not a file")
 
 
 def _replay(args) -> int:

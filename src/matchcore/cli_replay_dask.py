@@ -18,7 +18,7 @@ from pathlib import Path
 from matchcore._cliutil import (OUT_FILES, extra_missing, refuse_directory_at, report_dropped,
                                save_npy, write_json)
 from matchcore.cli_replay import (CSV_HEADER, _bar, _print_interrupted, _require_plot_extra,
-                                  check_snapshot_options, dump_output)
+                                  check_snapshot_options, dump_output, refuse_input_directory)
 
 
 def _options(args) -> dict:
@@ -49,6 +49,7 @@ def run_many(args) -> int:
     for f in files:
         if not f.exists():
             raise ValueError(f"no such file: {f}")
+        refuse_input_directory(f)
         if args.format is None and not (f.is_file() or f.is_dir()):
             # as for one file: detection reads the first bytes, which the replay then lacked
             # (a shifted stream: messages lost, unknown references)
