@@ -439,18 +439,47 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=()
         refuse_unwritable_directory(option, value, where)
 
 
-def save_npy(path, array) -> None:
-    """``np.save(path, array)`` through :func:`atomic_output`."""
+@contextlib.contextmanager
+def naming_output(option: str, path):
+    """An ``OSError`` of writing the output ``option`` (``path``) inside the block, a full disk
+    or a file size limit, re-raised naming them: "[Errno 28] No space left on device" said
+    neither (its file name, if any, is the temporary's). A broken pipe passes unchanged, for
+    ``matchcore.__main__``."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        if getattr(e, "output_named", False):
+            raise
+        why = f"[Errno {e.errno}] {e.strerror}" if e.errno and e.strerror else str(e)
+        err = OSError(f"{option} {path}: cannot be written: {why}")
+        err.output_named = True
+        raise err from e
+
+
+class _Writes:
+    """A file's ``write`` alone: ``np.save`` then writes through it, and a short write raises
+    the file's own ``OSError`` (its errno), not numpy's "N requested and M written"."""
+
+    def __init__(self, f):
+        self.write = f.write
+
+
+def save_npy(path, array, option: str = "--out") -> None:
+    """``np.save(path, array)`` through :func:`atomic_output`; a write error names ``option``
+    and ``path``."""
     import numpy as np
 
-    with atomic_output(path, "wb") as f:
-        np.save(f, array)
+    with naming_output(option, path), atomic_output(path, "wb") as f:
+        np.save(_Writes(f), array)
 
 
-def write_json(path, obj, **dumps_kw) -> None:
-    """``obj`` as JSON to ``path`` through :func:`atomic_output`."""
+def write_json(path, obj, option: str = "--out", **dumps_kw) -> None:
+    """``obj`` as JSON to ``path`` through :func:`atomic_output`; a write error names
+    ``option`` and ``path``."""
     text = json.dumps(obj, **dumps_kw)
-    with atomic_output(path) as f:
+    with naming_output(option, path), atomic_output(path) as f:
         f.write(text)
 
 

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from matchcore._cliutil import (check_output_file, int64, refuse_dangling_link,
+from matchcore._cliutil import (check_output_file, int64, naming_output, refuse_dangling_link,
                                refuse_directory_at, refuse_unnumbered_messages,
                                refuse_unwritable_directory, write_text)
 
@@ -264,11 +264,12 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
         w = W.generate(name, n, seed=seed, **params)
         if save_dir is not None:
             Path(save_dir).mkdir(parents=True, exist_ok=True)
-            w.save(Path(save_dir) / f"{_workload_file(name, n, seed)}.npz")
-            try:
-                w.save_native(Path(save_dir) / _workload_file(name, n, seed))
-            except ImportError:
-                pass
+            with naming_output("--save-workloads", save_dir):
+                w.save(Path(save_dir) / f"{_workload_file(name, n, seed)}.npz")
+                try:
+                    w.save_native(Path(save_dir) / _workload_file(name, n, seed))
+                except ImportError:
+                    pass
         bar.set_description(f"measure {name}")
         r = harness.measure_workload(w.setup, w.flow, clock=clk, overhead_ns=overhead, rate=rate)
         r["params"] = w.params
@@ -430,10 +431,14 @@ def _run(args) -> int:
         # (whole, or BrokenPipeError: a pipe's reader may leave while it waits for room)
         write_text(sys.stdout, json_text(res))
     elif args.json:
-        print(f"wrote {write_json(res, args.json)}")
+        with naming_output("--json", args.json):
+            written = write_json(res, args.json)
+        print(f"wrote {written}")
     if args.plot:
         from matchcore.bench.plots import plot_all
 
-        for p in plot_all(res, args.plot):
+        with naming_output("--plot", args.plot):
+            paths = plot_all(res, args.plot)
+        for p in paths:
             print(f"wrote {p}", file=report)
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
-                               int64, refuse_dangling_link, refuse_directory_at,
+                               int64, naming_output, refuse_dangling_link, refuse_directory_at,
                                refuse_directory_name, refuse_unwritable_directory,
                                report_dropped, save_npy, shown_name, size_on_disk, write_json,
                                _writes)
@@ -204,7 +204,8 @@ def dump_output(args):
                                        for d in _made_directories(args)):
             # a directory --out or --plot makes, whose files are written after this one
             parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(args.dump_book, newline="") as f:
+        with naming_output("--dump-book", args.dump_book), \
+                atomic_output(args.dump_book, newline="") as f:
             yield f
 
 
@@ -794,9 +795,10 @@ def _gen(args) -> int:
     to_stdout = args.out == "-"
     t0 = time.perf_counter()
     try:
-        path = itch.generate(sys.stdout.buffer if to_stdout else args.out,
-                             messages=args.messages, symbols=args.symbols, seed=args.seed,
-                             progress=update)
+        with (contextlib.nullcontext() if to_stdout else naming_output("out", args.out)):
+            path = itch.generate(sys.stdout.buffer if to_stdout else args.out,
+                                 messages=args.messages, symbols=args.symbols, seed=args.seed,
+                                 progress=update)
         if to_stdout:
             sys.stdout.buffer.flush()
     finally:
@@ -984,7 +986,8 @@ def _print_book(args, r, until, loc: int, book) -> int:
         print(f"spread {(asks[0][0] - bids[0][0]) / 1e4:.4f}, mid {(asks[0][0] + bids[0][0]) / 2e4:.4f}"
               " (prices in dollars: ITCH prices carry 4 implied decimals)")
     if args.plot:
-        _plot(args.plot, name, when, bids, asks)
+        with naming_output("--plot", args.plot):
+            _plot(args.plot, name, when, bids, asks)
         print(f"depth plot -> {args.plot}")
     # an order no book could take: the ladder shown lacks it (exit status 0 and no word)
     if report_dropped("book", r.stats["out_of_memory"],

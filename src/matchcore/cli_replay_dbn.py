@@ -153,10 +153,12 @@ def dbn_book_names(names: dict, instruments: dict, books, publishers: dict | Non
 def plot_cli(args, tob, trades, names, price_scale, prefix: str = "", taken=None) -> None:
     """``--plot DIR``: the PNGs of the busiest symbols, paths printed (``taken``: see
     :func:`~matchcore.replay_plots.plot_replay`)."""
+    from matchcore._cliutil import naming_output
     from matchcore.replay_plots import plot_replay
 
-    paths = plot_replay(args.plot, tob, trades, names, price_scale=price_scale,
-                        top=args.plot_top, prefix=prefix, taken=taken)
+    with naming_output("--plot", args.plot):
+        paths = plot_replay(args.plot, tob, trades, names, price_scale=price_scale,
+                            top=args.plot_top, prefix=prefix, taken=taken)
     if paths:
         print(f"plots: {', '.join(p.name for p in paths)} -> {args.plot}")
     else:
