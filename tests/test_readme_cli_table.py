@@ -85,3 +85,17 @@ def test_cli_top_level_help_plain_text_names_the_commands(capsys):
     assert done.value.code == 0
     assert "``" not in shown
     assert all(c in shown for c in MODULES)
+
+
+def test_cli_no_command_usage_error_on_stderr_exit_2(capsys):
+    # the whole help went to stdout with exit status 2: a usage error's words belong on stderr,
+    # as argparse writes every other one (an unknown command, a bad option)
+    from matchcore.__main__ import main
+
+    with pytest.raises(SystemExit) as done:
+        main([])
+    cap = capsys.readouterr()
+    assert done.value.code == 2 and cap.out == ""
+    assert cap.err.startswith("usage: matchcore ")
+    assert cap.err.rstrip().splitlines()[-1].startswith("matchcore: error: ")
+    assert "COMMAND" in cap.err.rstrip().splitlines()[-1]

@@ -202,14 +202,14 @@ def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="matchcore", description="matchcore COMMAND … (also python -m matchcore COMMAND …); "
                                       "matchcore COMMAND --help lists its options")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # required: no command is a usage error (stderr, exit 2), not the help on stdout
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)
     # Only the subcommand's name is parsed here; its module defines and parses the rest, so
     # that `matchcore replay --help` shows the replay options.
     if not argv or argv[0].startswith("-"):
-        parser.parse_args(argv[:1])
-        parser.print_help()
+        parser.parse_args(argv[:1])     # exits: --help, or a usage error (also no command)
         return 2
     command = argv[0]
     if command not in SUBCOMMANDS:
