@@ -99,3 +99,42 @@ def test_cli_no_command_usage_error_on_stderr_exit_2(capsys):
     assert cap.err.startswith("usage: matchcore ")
     assert cap.err.rstrip().splitlines()[-1].startswith("matchcore: error: ")
     assert "COMMAND" in cap.err.rstrip().splitlines()[-1]
+
+
+def _output_files_paragraph() -> str:
+    text = README.read_text()
+    start = text.index("- **Output files**")
+    return " ".join(text[start:text.index("\n- **", start + 1)].split())
+
+
+def test_readme_output_files_names_every_temporary_a_command_leaves(tmp_path):
+    # the paragraph named only atomic_output's ".<name>.<pid>.<hex>.part", while the .mccmd
+    # files of bench --save-workloads are written through "<name>.tmp<pid>.<hex>"
+    import os
+
+    from matchcore import _tempfiles
+    from matchcore._cliutil import _create_temporary
+
+    said = _output_files_paragraph()
+    made = [_create_temporary(tmp_path / "w.npz", []),
+            _tempfiles.new_locked(tmp_path / "w.mccmd")]
+    for (fd, tmp), name in zip(made, ["w.npz", "w.mccmd"]):
+        os.close(fd)
+        pid = str(os.getpid())
+        shape = tmp.name.replace(name, "<name>").replace(pid, "<pid>", 1)
+        shape = re.sub(r"(?<=\.)[0-9a-f]{8}(?=\.part$|$)", "<hex>", shape)
+        assert f"`{shape}`" in said, shape
+
+
+def test_readme_output_files_says_a_symlink_loop_is_refused(tmp_path, capsys):
+    from matchcore.__main__ import main
+
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    day = tmp_path / "day.itch"
+    main(["gen-itch", str(day), "--messages", "100", "--symbols", "1", "--no-progress"])
+    capsys.readouterr()
+    assert main(["replay", str(day), "--dump-book", str(tmp_path / "a"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.endswith(": a symlink loop\n"), err
+    assert "a symlink loop" in _output_files_paragraph()
