@@ -1007,10 +1007,14 @@ def test_cli_file_output_a_symlink_into_a_missing_directory_refused_before_work(
     (["replay", "{day}", "--dump-book", "{out}"], "--dump-book"),
     (["gen-itch", "{out}", "--messages", "2000"], "out"),
     (["bench", "standard", "--messages", "2000", "--quick", "--json", "{out}"], "--json"),
+    (["replay", "{day}", "--out", "{out}"], "--out"),
+    (["bench", "standard", "--messages", "2000", "--quick", "--save-workloads", "{out}"],
+     "--save-workloads"),
 ])
-def test_cli_file_output_a_symlink_loop_refused_before_work(capsys, tmp_path, argv, option):
+def test_cli_output_a_symlink_loop_refused_before_work(capsys, tmp_path, argv, option):
     # open() cannot follow it: "[Errno 40] Too many levels of symbolic links" after the whole
-    # replay, its summary printed
+    # replay, its summary printed. A directory output said "a symlink to b.out, which does not
+    # exist", of a link that exists
     import matchcore.itch as itch
 
     day = tmp_path / "day.itch"

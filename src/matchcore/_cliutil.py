@@ -358,13 +358,18 @@ def refuse_unwritable_directory(option: str, shown: str, directory) -> None:
 def refuse_dangling_link(option: str, value: str) -> None:
     """``ValueError`` naming ``option`` for a directory output that is a symlink to nothing:
     the directory cannot be made there (``mkdir`` says "File exists"), found only when the
-    output was written, after the run. So is one under such a symlink: its parents are made
-    with it."""
+    output was written, after the run, and a symlink loop. So is one under such a symlink: its
+    parents are made with it."""
     if os.path.islink(value) and not os.path.exists(value):
+        if os.path.islink(os.path.realpath(value)):
+            # resolved as far as it goes: a loop, whose next link does exist
+            raise ValueError(f"{option} {value}: a symlink loop")
         raise ValueError(f"{option} {value}: a symlink to {os.readlink(value)}, which does not "
                          f"exist")
     for parent in Path(value).parents:
         if os.path.islink(parent) and not os.path.exists(parent):
+            if os.path.islink(os.path.realpath(parent)):
+                raise ValueError(f"{option} {value}: {parent} is a symlink loop")
             raise ValueError(f"{option} {value}: {parent} is a symlink to "
                              f"{os.readlink(parent)}, which does not exist")
 
