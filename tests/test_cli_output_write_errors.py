@@ -54,3 +54,20 @@ def test_cli_output_failing_while_written_names_option_and_path(tmp_path, day, a
                         f"[Errno 27] File too large\n")
     assert not (tmp_path / target).is_file()
     assert not [x for x in tmp_path.rglob("*") if x.name.endswith(".part")]
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["gen-itch", "-", "--messages", "2000"], "out"),
+    (["replay", "DAY", "--dump-book", "-"], "--dump-book"),
+    (["bench", "standard", "--messages", "2000", "--quick", "--json", "-"], "--json"),
+], ids=["gen-itch", "dump-book", "bench-json"])
+def test_cli_output_to_full_stdout_names_option_and_stdout(day, argv, option):
+    # '> /dev/full': the output sent to '-' failed with "[Errno 28] No space left on device",
+    # naming neither the option nor stdout
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([sys.executable, "-m", "matchcore",
+                            *[str(day) if a == "DAY" else a for a in argv], "--no-progress"],
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.splitlines()[-1] == (f"matchcore {argv[0]}: error: {option} - (stdout): "
+                                         f"cannot be written: [Errno 28] No space left on device")

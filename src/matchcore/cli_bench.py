@@ -429,7 +429,9 @@ def _run(args) -> int:
           f"compare ratios measured in the same run)", file=report)
     if to_stdout:
         # (whole, or BrokenPipeError: a pipe's reader may leave while it waits for room)
-        write_text(sys.stdout, json_text(res))
+        with naming_output("--json", "- (stdout)"):
+            write_text(sys.stdout, json_text(res))
+            sys.stdout.flush()
     elif args.json:
         with naming_output("--json", args.json):
             written = write_json(res, args.json)

@@ -196,8 +196,9 @@ def run(args) -> int:
 def dump_output(args):
     """The file --dump-book writes: complete or not there at all; '-' is the command's stdout."""
     if args.dump_book == "-":
-        yield args.dump_stream
-        args.dump_stream.flush()
+        with naming_output("--dump-book", "- (stdout)"):
+            yield args.dump_stream
+            args.dump_stream.flush()
     else:
         parent = Path(args.dump_book).parent
         if not parent.exists() and any(os.path.abspath(parent) == os.path.abspath(d)
@@ -795,12 +796,12 @@ def _gen(args) -> int:
     to_stdout = args.out == "-"
     t0 = time.perf_counter()
     try:
-        with (contextlib.nullcontext() if to_stdout else naming_output("out", args.out)):
+        with naming_output("out", "- (stdout)" if to_stdout else args.out):
             path = itch.generate(sys.stdout.buffer if to_stdout else args.out,
                                  messages=args.messages, symbols=args.symbols, seed=args.seed,
                                  progress=update)
-        if to_stdout:
-            sys.stdout.buffer.flush()
+            if to_stdout:
+                sys.stdout.buffer.flush()
     finally:
         bar.close()
     elapsed = time.perf_counter() - t0
