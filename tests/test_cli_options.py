@@ -583,6 +583,10 @@ def test_cli_output_file_named_with_trailing_slash_refused_not_written_without_i
     (["gen-itch", "OUT", "--messages", "9", "--symbols", "1"], "--messages 9 is too few for "
      "--symbols 1: it needs at least 10 (directory"),
     (["replay", "DAY", "DAY2", "--dask", "local", "--split", "0"], "--split must be >= 1, got 0"),
+    # "--depth must be >= 1": the value refused left out, as replay's own --depth says it
+    (["book", "DAY", "--symbol", "AAPL", "--depth", "0"], "--depth must be >= 1, got 0\n"),
+    (["bench", "standard", "--quick", "--messages", "0"], "--messages must be > 0, got 0\n"),
+    (["replay", "DAY", "--plot", "OUT", "--plot-top", "0"], "--plot-top must be >= 1, got 0\n"),
     (["replay", "DAY", "DAY2", "--dask", "local", "--split", "5000"],
      "--split must be at most 1024, not 5000"),
 ])

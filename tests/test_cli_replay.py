@@ -623,7 +623,7 @@ def test_cli_replay_publish_or_metrics_option_without_its_switch_refused(capsys,
 @pytest.mark.parametrize("files, extra, message", [
     (1, ["--plot-top", "2"], "--plot-top needs --plot"),
     (2, ["--plot-top", "2"], "--plot-top needs --plot"),
-    (2, ["--plot", "PLOTS", "--plot-top", "0"], "--plot-top must be >= 1"),
+    (2, ["--plot", "PLOTS", "--plot-top", "0"], "--plot-top must be >= 1, got 0"),
 ])
 def test_cli_replay_plot_top_checked_before_any_replay(capsys, day, tmp_path, files, extra,
                                                        message):

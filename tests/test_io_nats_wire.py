@@ -416,6 +416,9 @@ def test_cli_subscribe_depth_without_l2_kind_refused_before_connecting(kinds, ca
     cap = capsys.readouterr()
     assert code == 1 and cap.out == ""
     assert cap.err == "matchcore subscribe: error: --depth needs l2 among --kinds\n"
+    # and a negative --depth says the value refused, as replay's and book's --depth do
+    assert main(["subscribe", "nats://127.0.0.1:1", "--depth", "-1"]) == 1
+    assert capsys.readouterr().err == "matchcore subscribe: error: --depth must be >= 0, got -1\n"
 
 
 @pytest.mark.parametrize("kinds", ["l2", "l2,tob", "trade,l2", None])

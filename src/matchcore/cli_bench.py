@@ -84,7 +84,7 @@ def _plan(targets, quick, messages):
                          f"choose from {', '.join(WORKLOADS + SECTIONS)}")
     n = messages if messages is not None else (100_000 if quick else 1_000_000)
     if n <= 0:
-        raise ValueError("--messages must be > 0")
+        raise ValueError(f"--messages must be > 0, got {n}")
     # the workloads generated with n flow commands: those chosen, and the standard mix of the
     # rate sweep, the baselines and core (the other sections take at most a million)
     generated = [t for t in chosen if t in WORKLOADS and t != "itch"]

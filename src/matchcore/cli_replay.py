@@ -231,7 +231,7 @@ def _run(args) -> int:
                 if not args.plot:
                     raise ValueError("--plot-top needs --plot")
                 if args.plot_top < 1:
-                    raise ValueError("--plot-top must be >= 1")
+                    raise ValueError(f"--plot-top must be >= 1, got {args.plot_top}")
             else:
                 args.plot_top = 4
         if args.command == "replay":
@@ -853,7 +853,7 @@ def _book(args) -> int:
     import matchcore.itch as itch
 
     if args.depth < 1:
-        raise ValueError("--depth must be >= 1")
+        raise ValueError(f"--depth must be >= 1, got {args.depth}")
     if not args.symbol.strip():
         # (the replay's own refusal named its "symbols" argument and the name stripped)
         raise ValueError(f"--symbol {args.symbol!r} names no symbol")

@@ -52,7 +52,8 @@ def run(args) -> int:
     if not depth_given:
         args.depth = 5
     if args.depth < 0:
-        print("matchcore subscribe: error: --depth must be >= 0", file=sys.stderr)
+        print(f"matchcore subscribe: error: --depth must be >= 0, got {args.depth}",
+              file=sys.stderr)
         return 1
     if args.idle is not None and not args.follow:
         # without --follow the read stops at the stream's end: --idle did nothing
