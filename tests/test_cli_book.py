@@ -152,7 +152,9 @@ def test_cli_book_empty_at_refused_not_end_of_file(capsys, day, at):
     code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", at,
                              "--no-progress")
     assert code == 1 and out == ""
-    assert err.strip() == f"matchcore book: error: time {at!r} is not HH:MM:SS[.fraction]"
+    assert err.strip() == (f"matchcore book: error: --at {at!r}: not a time of day: "
+                           f"HH:MM:SS[.fraction] with hours below 24, minutes and seconds below "
+                           f"60, 1 to 9 fraction digits")
 
 
 def test_cli_book_orders_dropped_out_of_memory_reported_exit_1(capsys, day, monkeypatch):
@@ -185,7 +187,9 @@ def test_cli_book_at_beyond_nine_fraction_digits_or_not_ascii_digits_refused(cap
     code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", at,
                              "--no-progress")
     assert code == 1 and out == ""
-    assert err.strip() == f"matchcore book: error: time {at!r} is not HH:MM:SS[.fraction]"
+    assert err.strip() == (f"matchcore book: error: --at {at!r}: not a time of day: "
+                           f"HH:MM:SS[.fraction] with hours below 24, minutes and seconds below "
+                           f"60, 1 to 9 fraction digits")
     with pytest.raises(ValueError, match="is not HH:MM:SS"):
         itch.parse_time(at)
 
@@ -233,3 +237,15 @@ def test_cli_book_gzipd_lobster_or_text_refused_as_book_not_replay_would(capsys,
         assert err.startswith(f"matchcore book: error: {path} is {what}: book reads ITCH 5.0 "
                               f"files"), err
         assert "decompress" not in err and "replay reads" not in err, err
+
+
+@pytest.mark.parametrize("at", ["09:30:60", "24:00:00", "09:30:00.1234567891", "9:30", ""])
+def test_cli_book_bad_at_refused_naming_the_option_and_the_form(capsys, day, at):
+    # "time '09:30:60' is not HH:MM:SS[.fraction]": the library's words named no option, and a
+    # time in that very form (a second of 60, a 10th fraction digit) was said not to be in it
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", at,
+                             "--no-progress")
+    assert code == 1 and out == ""
+    assert err == (f"matchcore book: error: --at {at!r}: not a time of day: HH:MM:SS[.fraction] "
+                   f"with hours below 24, minutes and seconds below 60, 1 to 9 fraction "
+                   f"digits\n")

@@ -882,7 +882,15 @@ def _book(args) -> int:
                              f"files (replay --dump-book gives the final books of any "
                              f"format{plain})")
     # (--at "" is no time: it showed the end of the file, as if --at had not been given)
-    until = itch.parse_time(args.at) if args.at is not None else None
+    until = None
+    if args.at is not None:
+        try:
+            until = itch.parse_time(args.at)
+        except ValueError:
+            # the library's words named no option, and said "not HH:MM:SS" of 09:30:60
+            raise ValueError(f"--at {args.at!r}: not a time of day: HH:MM:SS[.fraction] with "
+                             f"hours below 24, minutes and seconds below 60, 1 to 9 fraction "
+                             f"digits") from None
     from matchcore._symfilter import LABEL, label_errors, plain_number
 
     args.symbol = plain_number(args.symbol.strip())     # a locate written "001", as --symbols
