@@ -35,3 +35,17 @@ def test_cli_replay_snapshot_cadence_without_out_refused_before_the_replay(capsy
                            "--no-progress")
     assert code == 0 and "replayed" in out
     assert list((tmp_path / "o").rglob("snapshots.npy"))
+
+
+def test_cli_replay_help_says_the_snapshot_cadences_need_out():
+    # the help of --snapshot-every(-ns) did not say where the snapshots go, nor that they are
+    # refused without it
+    import argparse
+
+    from matchcore import cli_replay
+
+    p = argparse.ArgumentParser()
+    cli_replay.add_parser(p, "replay")
+    helps = {s: a.help for a in p._actions for s in a.option_strings}
+    for option in ("--snapshot-every", "--snapshot-every-ns"):
+        assert "needs --out" in helps[option] and "snapshots.npy" in helps[option], helps[option]

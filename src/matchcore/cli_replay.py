@@ -38,9 +38,11 @@ def add_parser(p, name):
         p.add_argument("--symbols", default=None,
                        help="comma-separated names or locate numbers to keep (default all)")
         p.add_argument("--snapshot-every", type=int64, default=0, metavar="N",
-                       help="depth snapshot of each changed book every N messages")
+                       help="depth snapshot of each changed book every N messages (needs "
+                            "--out: written to DIR/snapshots.npy)")
         p.add_argument("--snapshot-every-ns", type=int64, default=0, metavar="T",
-                       help="depth snapshot of each changed book every T ns of exchange time")
+                       help="depth snapshot of each changed book every T ns of exchange time "
+                            "(needs --out: written to DIR/snapshots.npy)")
         # None until given: LOBSTER and native replays take no snapshots and refuse it
         p.add_argument("--depth", type=int64, default=None,
                        help="levels per snapshot (default 10; ITCH and DBN)")
