@@ -1071,3 +1071,10 @@ def test_cli_directory_output_a_symlink_to_nothing_at_a_name_it_writes_refused_b
     assert err.startswith(f"matchcore {argv[0]}: error: {option} {d}: {d / name}")
     assert said in err and err.count("\n") == 1
     assert sorted(p.name for p in d.iterdir()) == [name] and not (tmp_path / "gone").exists()
+
+
+def test_cli_gen_itch_one_symbol_summary_says_symbol(capsys, tmp_path):
+    # "wrote 100 ITCH 5.0 messages for 1 symbols"
+    rc, out, _ = _run(capsys, ["gen-itch", str(tmp_path / "d.itch"), "--messages", "100",
+                               "--symbols", "1", "--no-progress"])
+    assert rc == 0 and out.startswith("wrote 100 ITCH 5.0 messages for 1 symbol (seed 1) to ")

@@ -813,7 +813,8 @@ def _gen(args) -> int:
         # a FIFO, pipe or device holds none of what went through it: its size (0) is not said
         size = f": {st.st_size / 1e6:,.1f} MB" if stat.S_ISREG(st.st_mode) else ""
     # 'gen-itch - | matchcore replay /dev/stdin': the summary must not end the data
-    print(f"wrote {args.messages:,} ITCH 5.0 messages for {args.symbols} symbols (seed "
+    symbols = f"{args.symbols} symbol" + ("s" if args.symbols != 1 else "")
+    print(f"wrote {args.messages:,} ITCH 5.0 messages for {symbols} (seed "
           f"{args.seed}) to {'stdout' if to_stdout else path}{size} in {elapsed:.2f} s",
           file=sys.stderr if to_stdout or _is_stdout(path) else sys.stdout)
     return 0
