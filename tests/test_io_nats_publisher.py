@@ -313,6 +313,29 @@ def test_publisher_subject_not_one_to_publish_to_refused_before_anything_counted
     assert consume(server.url, stream=stream, prefix=prefix, timeout=60).symbols() == ["X"]
 
 
+@pytest.mark.parametrize("subject", ["other{p}.tob.X", "{p}x.tob.X", "x.{p}.tob.X", "{p}"])
+def test_publisher_subject_outside_its_prefix_refused_before_anything_counted(server, names,
+                                                                              subject):
+    # a subject outside the publisher's prefix (which its stream takes, as <prefix>.>) was
+    # queued and counted, then undelivered by the loop thread after a round trip to the broker
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    subject = subject.replace("{p}", prefix)
+    good = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        before = dict(pub.stats)
+        with pytest.raises(ValueError, match=re.escape(
+                f"subject {subject!r} is not under the publisher's subject prefix {prefix!r}")):
+            pub.publish_many([(f"{prefix}.tob.X", good, 3), (subject, good, 3)])
+        with pytest.raises(ValueError, match="subject prefix"):
+            pub.publish(subject, good, 3)
+        assert pub.stats == before and pub.pending == 0
+        assert pub.publish(f"{prefix}.tob.X", good, 3)
+    st = pub.stats
+    assert st["queued"] == st["published"] == 1 and st["undelivered"] == 0
+
+
 @pytest.mark.parametrize("item", [("{p}.tob.X", b"abc"), ("{p}.tob.X",),
                                   ("{p}.tob.X", b"abc", 1, None, "extra"), "{p}.tob.X"])
 def test_publish_many_item_not_three_or_four_fields_refused_naming_them(server, names, item):
@@ -404,14 +427,28 @@ def test_publisher_stream_deleted_and_made_again_without_its_subjects_batch_unde
 
 
 def test_publisher_subject_its_stream_does_not_take_undelivered_not_resent(server, names):
-    # a subject outside the prefix finds no stream either: the stream is there, nothing is
+    # a subject under the prefix that the stream (made by another with the top-of-book
+    # subjects alone) does not take finds no stream either: the stream is there, nothing is
     # made again and the batch is not sent twice
+    import asyncio
+
+    import nats
+
     from matchcore.io.nats import NatsPublisher
 
     stream, prefix = names
+
+    async def make():
+        nc = await nats.connect(server.url)
+        try:
+            await nc.jetstream().add_stream(name=stream, subjects=[f"{prefix}.tob.*"])
+        finally:
+            await nc.close()
+
+    asyncio.run(make())
     batch = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
-    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
-        assert pub.publish(f"other{prefix}.tob.X", batch, 3) and pub.flush(20)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix, kinds=["tob"]) as pub:
+        assert pub.publish(f"{prefix}.l2.X", batch, 3) and pub.flush(20)
     st = pub.stats
     assert st["undelivered"] == 1 and st["records_undelivered"] == 3 and st["published"] == 0
     assert st["streams_made_again"] == 0 and st["resent"] == 0

@@ -145,8 +145,8 @@ class NatsPublisher(NoCopy):
         """Queue one batch for ``subject`` (with NATS ``headers``, a dict, if given); False
         (and counted as dropped) when the queue is full or the publisher is closed, and (counted
         as undelivered, ``last_error`` says why) when it is larger, headers included, than the
-        broker's ``max_payload`` or the stream's ``max_msg_size`` (``max_message``). O(1), never
-        blocks.
+        broker's ``max_payload`` or the stream's ``max_msg_size`` (``max_message``). A subject
+        or an argument :meth:`publish_many` refuses raises as there. O(1), never blocks.
 
         >>> pub.publish("mc.trade.AAPL", payload, records=3)              # doctest: +SKIP
         True
@@ -164,10 +164,12 @@ class NatsPublisher(NoCopy):
         sent as its bytes whatever its format or shape), a ``records`` that is not an int
         >= 0 or other ``headers`` raise ``TypeError`` / ``ValueError`` before any item is
         queued or counted, and so does a subject that is not one to publish to (not a str,
-        an empty token, whitespace, control characters, ``*`` or ``>``).
+        an empty token, whitespace, control characters, ``*`` or ``>``) or that is not under
+        the publisher's ``prefix`` (``<prefix>.``, the subjects its stream takes).
         O(len(items)), never blocks.
         """
         items = list(items)
+        under = f"{self.prefix}."
         for i, item in enumerate(items):
             # every item before any is counted: records="2" failed half way, the batch counted
             # as queued and outstanding but never queued (flush() then waited its whole
@@ -182,6 +184,12 @@ class NatsPublisher(NoCopy):
             # "mc.tob.*" was stored under that literal subject (a book named "*" for every
             # subscriber); a space or an empty token was refused later, in the loop thread
             check_subject(item[0])
+            if not item[0].startswith(under):
+                # its stream takes <prefix>.> alone: the batch was queued and counted, then
+                # undelivered by the loop thread after a round trip to the broker
+                raise ValueError(f"subject {item[0]!r} is not under the publisher's subject "
+                                 f"prefix {self.prefix!r} (its stream {self.stream} takes "
+                                 f"{under}>)")
             if not isinstance(payload, (bytes, bytearray, memoryview)):
                 raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
             if isinstance(records, bool) or not isinstance(records, (int, np.integer)):
@@ -506,8 +514,9 @@ class NatsPublisher(NoCopy):
                 # more; a second failure counts it as the first would have been.
                 await self._stream_again(made)
                 if self._stream_made == made:
-                    # the stream is there: it does not take this subject (one outside the
-                    # prefix, given to publish()), and sending it again changes nothing
+                    # the stream is there: it does not take this subject (one of a kind
+                    # the stream, made by another, has no subjects for), and sending it
+                    # again changes nothing
                     raise
                 with self._lock:
                     self.stats["resent"] += 1
