@@ -32,6 +32,32 @@ def display_url(url: str) -> str:
     return f"{m.group(1) or ''}{hidden}@{str(url)[m.end():]}"
 
 
+# what JetStream takes as a stream name: not empty, none of the characters the client refuses
+# ('.', '*', '>', '/', '\\', whitespace) nor control characters (which the broker's JSON
+# answers cannot carry), at most 255 bytes of UTF-8 (the broker's limit)
+_BAD_STREAM_CHAR = re.compile(r"[.*>/\\\s\x00-\x1f\x7f-\x9f]")
+_STREAM_NAME_MAX = 255
+
+
+def _check_stream_name(stream) -> str:
+    """``stream`` when JetStream takes it as a stream name; ``TypeError`` when it is not a
+    str, ``ValueError`` otherwise, before anything connects (the client refused such a name
+    only once connected, in its own words, and the broker one that is too long).
+    O(len(stream))."""
+    if not isinstance(stream, str):
+        raise TypeError(f"stream name must be a str, got {type(stream).__name__} {stream!r}")
+    try:
+        size = len(stream.encode())
+    except UnicodeEncodeError:           # a lone surrogate: no UTF-8 to send
+        size = None
+    if not stream or _BAD_STREAM_CHAR.search(stream) or size is None \
+            or size > _STREAM_NAME_MAX:
+        raise ValueError(f"stream name {stream!r} is not a JetStream stream name: 1 to "
+                         f"{_STREAM_NAME_MAX} bytes (UTF-8), without whitespace, control "
+                         f"characters, '.', '*', '>', '/' or '\\'")
+    return stream
+
+
 class StreamSetupError(RuntimeError):
     """The broker answered but the stream cannot take the publisher's subjects (an existing
     stream of that name with other subjects, or a refused creation)."""

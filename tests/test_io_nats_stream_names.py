@@ -1,0 +1,84 @@
+"""JetStream stream names (``stream=``, ``--stream``) checked before anything connects, in
+the library's words, as the subject prefix is."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import matchcore.itch as itch
+from matchcore.__main__ import main
+from nats_checks import need_nats
+
+BAD_NAMES = ["a.b", "", "a b", "*", ">", "mc.>", "a\tb", "a/b", "a\\b", "a\x7fb", "a\x00b",
+             "x" * 256, "é" * 128]
+
+
+def _nowhere() -> str:
+    # a broker address nobody listens at: a name refused there was refused before connecting
+    from matchcore.io.nats import free_port
+
+    return f"nats://127.0.0.1:{free_port()}"
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_nats_publisher_bad_stream_name_refused_before_connecting(name):
+    # refused only once connected, by the client's own words ("nats: invalid stream name")
+    # wrapped as a StreamSetupError, or by the broker's ("stream name is too long"); without a
+    # broker, as a ConnectionError
+    need_nats()
+    from matchcore.io.nats import NatsPublisher
+
+    with pytest.raises(ValueError, match=re.escape(f"stream name {name!r} is not a JetStream "
+                                                   f"stream name")):
+        NatsPublisher(_nowhere(), stream=name, connect_timeout=2)
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_nats_consume_bad_stream_name_refused_before_connecting(name):
+    need_nats()
+    from matchcore.io.nats import consume
+
+    with pytest.raises(ValueError, match=re.escape(f"stream name {name!r} is not a JetStream "
+                                                   f"stream name")):
+        consume(_nowhere(), stream=name, timeout=2)
+
+
+@pytest.mark.parametrize("name", [None, b"MATCHCORE", 7])
+def test_nats_stream_name_not_a_str_refused_naming_its_type(name):
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, consume
+
+    with pytest.raises(TypeError, match="stream name must be a str"):
+        NatsPublisher(_nowhere(), stream=name, connect_timeout=2)
+    with pytest.raises(TypeError, match="stream name must be a str"):
+        consume(_nowhere(), stream=name, timeout=2)
+
+
+def test_nats_stream_name_at_the_broker_limit_and_not_ascii_taken(tmp_path):
+    # the rule refuses no name the broker takes: 255 bytes of UTF-8, letters of any script
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, NatsServer, consume
+
+    with NatsServer() as srv:
+        for i, name in enumerate(["é" * 127 + "x", "MC-1_é~!"]):
+            with NatsPublisher(srv.url, stream=name, prefix=f"p{i}") as pub:
+                pass
+            assert pub.stats["undelivered"] == 0
+            c = consume(srv.url, stream=name, prefix=f"p{i}", timeout=20)
+            assert c.symbols() == []
+
+
+def test_cli_subscribe_and_replay_bad_stream_refused_exit_1_before_connecting(tmp_path, capsys):
+    need_nats()
+    url = _nowhere()
+    assert main(["subscribe", url, "--stream", "a.b", "--timeout", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "stream name 'a.b' is not a JetStream stream name" in err
+    assert "cannot connect" not in err
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=1000, symbols=2, seed=5)
+    assert main(["replay", str(path), "--publish", url, "--stream", "a b"]) == 1
+    err = capsys.readouterr().err
+    assert "stream name 'a b' is not a JetStream stream name" in err
+    assert "cannot connect" not in err
