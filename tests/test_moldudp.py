@@ -99,11 +99,49 @@ def test_moldudp_heartbeat_and_end_of_session_parse_with_next_seq():
     (build_packet("S", 1, [b"abc"]) + b"\x00", "1 bytes after the last"),
     (heartbeat("S", 1) + b"\x00\x01x", "heartbeat packet carries 3 payload bytes"),
     (end_of_session("S", 1) + b"z", "end-of-session packet carries 1"),
-    (struct.pack(">10sQH", b"S" * 10, 1, 1) + b"\x00\x00", "do not fit"),
+    (struct.pack(">10sQH", b"S" * 10, 1, 2) + b"\x00\x00", "2 message blocks do not fit"),
 ])
 def test_moldudp_malformed_packet_raises_precise_error(raw, message):
     with pytest.raises(MoldUDP64Error, match=message):
         parse_packet(raw)
+
+
+def test_moldudp_receiver_zero_length_message_fed_as_empty_packet_kept():
+    # MoldUDP64 messages are 0 to 64 KB long: a packet holding an empty one was dropped
+    # whole as malformed ("message blocks do not fit"), its other messages reported missing
+    import matchcore.itch as itch
+
+    empty = struct.pack(">10sQH", b"S" * 10, 1, 3) + b"\x00\x01a\x00\x00\x00\x01b"
+    assert parse_packet(empty).messages() == [b"a", b"", b"b"]
+    rx = MoldUDP64Receiver(0)
+    try:
+        rx.handle_packet(empty)
+        # a copy overlapping the next number: its head, the empty message included, skipped
+        rx.handle_packet(build_framed_packet("S" * 10, 2, 3, b"\x00\x00\x00\x01b\x00\x01c"))
+        rx.flush()
+        st = rx.stats
+        assert (st.malformed, st.gaps, st.messages, st.duplicate_messages) == (0, [], 4, 2)
+        assert bytes(rx.data) == b"\x00\x01a\x00\x00\x00\x01b\x00\x01c"
+    finally:
+        rx.close()
+    # with a replayer: the messages around it reach the books, the empty one is counted by
+    # the replay as it counts a zero length prefix in a file
+    data = itch.generate(None, messages=300, symbols=2, seed=4)
+    off, _, _ = frame_offsets(data)
+    k = int(off[150])
+    want = itch.decode(data[:k] + b"\x00\x00" + data[k:]).stats
+    r = itch.Replayer()
+    rx = MoldUDP64Receiver(0, replayer=r)
+    try:
+        rx.handle_packet(build_framed_packet("S", 1, 151, data[:k] + b"\x00\x00"))
+        rx.handle_packet(build_framed_packet("S", 152, 150, data[k:]))
+        rx.flush()
+        r.finish(rx.unconsumed)
+    finally:
+        rx.close()
+    assert (rx.stats.malformed, rx.stats.gaps, rx.stats.messages) == (0, [], 301)
+    assert (r.stats["messages"], r.stats["bytes_skipped"]) == (want["messages"], 2) == (300, 2)
+    assert r.stats["bad_length_offsets"] == [(k, "zero length prefix")]
 
 
 def test_moldudp_build_invalid_arguments_raise_value_error():

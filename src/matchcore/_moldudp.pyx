@@ -122,7 +122,8 @@ def frame_itch(const uint8_t[::1] buf):
 
 def block_end(const uint8_t[::1] buf, Py_ssize_t start, Py_ssize_t count):
     """Offset just past ``count`` length-prefixed blocks starting at ``start``, or -1 when they
-    do not fit in ``buf`` (or a prefix is zero). O(count)."""
+    do not fit in ``buf``. A zero prefix is an empty block (MoldUDP64 messages are 0 to 64 KB
+    long). O(count)."""
     cdef Py_ssize_t n = buf.shape[0]
     cdef Py_ssize_t pos = start
     if start < 0 or start > n:
@@ -140,7 +141,7 @@ cdef Py_ssize_t _block_end(const uint8_t* p, Py_ssize_t n, Py_ssize_t pos,
         if pos + 2 > n:
             return -1
         length = _u16be(p + pos)
-        if length == 0 or pos + 2 + length > n:
+        if pos + 2 + length > n:
             return -1
         pos += 2 + length
     return pos

@@ -158,7 +158,8 @@ def _plausible_session(session: bytes) -> bool:
 def parse_packet(data) -> Packet:
     """Parse one downstream packet; raises :class:`MoldUDP64Error` when it is malformed (shorter
     than the 20-byte header, blocks that do not fit, bytes after the last block, or payload in a
-    heartbeat / end-of-session packet). O(count) in compiled code; the blocks are not copied.
+    heartbeat / end-of-session packet). A zero-length block is an empty message (MoldUDP64
+    messages are 0 to 64 KB long). O(count) in compiled code; the blocks are not copied.
 
     >>> p = parse_packet(build_packet(b"S1", 5, [b"hello"]))
     >>> (p.seq, p.count, p.messages())
