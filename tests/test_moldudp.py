@@ -801,10 +801,12 @@ def test_moldudp_publisher_printable_session_accepted_and_padded():
 
 # ---- argument checks: refused at construction, before any packet is sent ----
 
-def test_moldudp_publisher_nan_rate_raises_value_error():
-    # NaN passed "rate <= 0" and the stream went out unpaced
-    with pytest.raises(ValueError, match="rate"):
-        MoldUDP64Publisher(_framed(10), 9, rate=float("nan"))
+@pytest.mark.parametrize("rate", [float("nan"), True, "5"])
+def test_moldudp_publisher_nan_bool_or_str_rate_raises_value_error(rate):
+    # NaN passed "rate <= 0" and the stream went out unpaced; True was 1 message/s; a str
+    # failed in the comparison, naming neither the setting nor the rule
+    with pytest.raises(ValueError, match="rate must be"):
+        MoldUDP64Publisher(_framed(10), 9, rate=rate)
 
 
 def test_moldudp_publisher_sequence_past_u64_refused_before_sending():
@@ -843,7 +845,8 @@ def test_moldudp_receiver_float_max_gap_still_accepted():
 
 
 @pytest.mark.parametrize("kwargs", [{"gap_s": -0.1}, {"gap_s": float("nan")},
-                                    {"gap_s": float("inf")}, {"heartbeats": 1.5},
+                                    {"gap_s": float("inf")}, {"gap_s": True},
+                                    {"gap_s": "0.1"}, {"heartbeats": 1.5},
                                     {"end_packets": -1}])
 def test_moldudp_publisher_bad_trailer_setting_raises_before_sending(kwargs):
     # gap_s < 0 or NaN, and a float heartbeats, raised in run() after every data packet had
@@ -912,6 +915,9 @@ def test_moldudp_receiver_bad_port_or_rcvbuf_value_error_before_binding(kwargs, 
 @pytest.mark.parametrize("kwargs, msg", [({"timeout": float("nan")}, "timeout must be"),
                                          ({"timeout": -1}, "timeout must be"),
                                          ({"idle_timeout": float("nan")}, "idle_timeout must be"),
+                                         ({"timeout": True}, "timeout must be"),
+                                         ({"idle_timeout": True}, "idle_timeout must be"),
+                                         ({"timeout": "1"}, "timeout must be"),
                                          ({"max_packets": -1, "timeout": 0.5},
                                           "max_packets must be"),
                                          ({"max_packets": 1.5, "timeout": 0.5},

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import mmap
+import numbers
 import os
 import select
 import socket
@@ -133,6 +134,12 @@ def _session(session, *, sending: bool = False) -> bytes:
 
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    # a number of seconds or messages/s: True was taken as 1, and a str failed in the
+    # comparison, naming neither the setting nor the rule
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _check_port(port) -> None:
@@ -532,7 +539,8 @@ class MoldUDP64Receiver(NoCopy):
         set when a time limit ended the run). O(packets) Python work, O(messages) in the feed.
         """
         for name, value in (("timeout", timeout), ("idle_timeout", idle_timeout)):
-            if value is not None and not value >= 0:     # NaN too: select()'s own words
+            # NaN too: select()'s own words
+            if value is not None and not (_is_real(value) and value >= 0):
                 raise ValueError(f"{name} must be >= 0 seconds (or None), got {value!r}")
         if max_packets is not None and (not _is_int(max_packets) or max_packets < 0):
             # max_packets=-1 returned at once, having received nothing, as if done
@@ -731,7 +739,8 @@ class MoldUDP64Publisher(NoCopy):
                  rate: float | None = None, max_messages: int = MAX_MESSAGES,
                  max_packet: int = 1400, drop=None, seed: int | None = None, first_seq: int = 1,
                  heartbeats: int = 1, end_packets: int = 3, gap_s: float = 0.001):
-        if rate is not None and not rate > 0:     # NaN too: it would send unpaced
+        # NaN too: it would send unpaced
+        if rate is not None and not (_is_real(rate) and rate > 0):
             raise ValueError(f"rate must be > 0 messages/s (or None), got {rate!r}")
         # whole numbers: 2.5 was cut to 2 and True taken for 1, silently
         if not _is_int(max_messages) or not 0 < max_messages <= MAX_MESSAGES:
@@ -749,7 +758,7 @@ class MoldUDP64Publisher(NoCopy):
         for name, value in (("heartbeats", heartbeats), ("end_packets", end_packets)):
             if not _is_int(value) or value < 0:
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
-        if not 0 <= gap_s < float("inf"):       # NaN too
+        if not (_is_real(gap_s) and 0 <= gap_s < float("inf")):       # NaN too
             raise ValueError(f"gap_s must be a finite number of seconds >= 0, got {gap_s!r}")
         probability = isinstance(drop, (int, float, np.integer, np.floating)) and \
             not isinstance(drop, bool)
