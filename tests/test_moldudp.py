@@ -153,6 +153,12 @@ def test_moldudp_build_invalid_arguments_raise_value_error():
         build_packet("S", 1, [b""])
     with pytest.raises(ValueError, match="count must be"):
         build_framed_packet("S", 1, 0xFFFF, b"")
+    # blocks their count contradicts made a packet every receiver drops as malformed; a
+    # fractional count failed in the header's packing, True was a count of 1
+    for count, blocks in ((2, b"\x00\x01a"), (1, b"\x00\x01ab"), (1, b"\x00\x02a"),
+                          (1.5, b"\x00\x01a"), (True, b"\x00\x01a")):
+        with pytest.raises(ValueError, match="count must be|do not hold"):
+            build_framed_packet("S", 1, count, blocks)
 
 
 # ---- receiver sequence logic (no socket traffic) ----

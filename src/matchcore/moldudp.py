@@ -212,10 +212,16 @@ def build_packet(session, seq: int, messages) -> bytes:
 
 
 def build_framed_packet(session, seq: int, count: int, blocks) -> bytes:
-    """A downstream packet from ``count`` already framed blocks (a slice of an ITCH file)."""
-    if not 0 < count <= MAX_MESSAGES:
-        raise ValueError(f"count must be 1..{MAX_MESSAGES}, got {count}")
-    return HEADER.pack(_session(session), _seq(seq), count) + bytes(blocks)
+    """A downstream packet from ``count`` already framed blocks (a slice of an ITCH file):
+    ``ValueError`` when ``count`` is not a whole number in 1..65534 or the blocks are not
+    exactly ``count`` blocks (a packet every receiver would drop as malformed). O(count)."""
+    if not _is_int(count) or not 0 < count <= MAX_MESSAGES:
+        raise ValueError(f"count must be 1..{MAX_MESSAGES}, got {count!r}")
+    blocks = bytes(blocks)
+    if block_end(blocks, 0, count) != len(blocks):
+        raise ValueError(f"the {len(blocks)} bytes of blocks do not hold exactly {count} "
+                         f"message blocks")
+    return HEADER.pack(_session(session), _seq(seq), count) + blocks
 
 
 def heartbeat(session, next_seq: int) -> bytes:
