@@ -136,6 +136,25 @@ def test_journal_engine_refused_open_leaves_nothing(tmp_path):
 
 
 @needs_proc
+@pytest.mark.parametrize("kwargs", [{"drop": [10**6]}, {"first_seq": 2**64 - 2},
+                                    {"max_packet": 30}])
+def test_moldudp_publisher_refused_settings_hold_no_descriptor_while_error_kept(itch_files,
+                                                                                 kwargs):
+    # a setting refused after the file was mapped left the map (and its descriptor) open
+    # for as long as the error, whose traceback holds the half-made publisher, was kept
+    from matchcore.moldudp import MoldUDP64Publisher
+
+    before = _fds()
+    kept = []
+    for i in range(10):
+        try:
+            MoldUDP64Publisher(itch_files["plain"], 9, **kwargs)
+        except ValueError as e:
+            kept.append(e)
+    assert len(kept) == 10 and _fds() == before
+
+
+@needs_proc
 @pytest.mark.parametrize("kind", ["plain", "gz", "cut", "trunc", "bad", "missing"])
 def test_itch_replay_and_decode_cycles_leave_nothing(itch_files, kind):
     path = itch_files[kind]

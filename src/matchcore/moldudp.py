@@ -779,44 +779,50 @@ class MoldUDP64Publisher(NoCopy):
         self.end_packets = end_packets
         self.gap_s = gap_s
         self._view, self._mm = _load(source)
-        # framed as the replay frames it: after a bad length prefix the stream is
-        # resynchronised, so the messages after damage are sent (framed prefix by prefix, a
-        # damaged one made the rest of the file one incomplete last message, never sent); a
-        # zero prefix too is skipped and counted, as the replay does
-        offsets, ends, skipped, tail, _ = frame_itch(self._view)
-        self.offsets = offsets
-        self._ends = ends
-        self.bounds = plan_packets(offsets, max_packet - HEADER_SIZE, max_messages, ends)
-        n_packets = len(self.bounds) - 1
-        if drop is None:
-            self._drop = np.zeros(n_packets, dtype=bool)
-        elif probability:
-            # a probability, also written as the whole number 0 or 1
-            if not 0.0 <= drop <= 1.0:
-                raise ValueError("a drop probability must be in [0, 1]")
-            rng = np.random.default_rng(0 if seed is None else seed)
-            self._drop = rng.random(n_packets) < drop
-        else:
-            # a str is iterable ("01" dropped packets 0 and 1) and int() cut 1.7 to packet 1
-            if isinstance(drop, (str, bytes, bool)) or not hasattr(drop, "__iter__"):
-                raise TypeError(f"drop is a probability or a collection of packet indices, "
-                                f"got {type(drop).__name__} {drop!r}")
-            drop = list(drop)
-            bad = [i for i in drop if not _is_int(i)]
-            if bad:
-                raise TypeError(f"drop indices are whole numbers, got {bad[0]!r}")
-            idx = np.array([int(i) for i in drop], dtype=np.int64)
-            if idx.size and (idx.min() < 0 or idx.max() >= n_packets):
-                raise ValueError(f"drop indices must be in [0, {n_packets}) (there are "
-                                 f"{n_packets} data packets)")
-            self._drop = np.zeros(n_packets, dtype=bool)
-            self._drop[idx] = True
-        if first_seq + len(offsets) - 1 >= 2**64:
-            # found here, not halfway through sending: the last packets' (and the end of
-            # session's next) sequence numbers would not fit the header's u64
-            raise ValueError(f"first_seq={first_seq} leaves no room for the stream's "
-                             f"{len(offsets) - 1:,} messages: the next sequence number must "
-                             f"stay below 2**64")
+        try:
+            # framed as the replay frames it: after a bad length prefix the stream is
+            # resynchronised, so the messages after damage are sent (framed prefix by prefix, a
+            # damaged one made the rest of the file one incomplete last message, never sent); a
+            # zero prefix too is skipped and counted, as the replay does
+            offsets, ends, skipped, tail, _ = frame_itch(self._view)
+            self.offsets = offsets
+            self._ends = ends
+            self.bounds = plan_packets(offsets, max_packet - HEADER_SIZE, max_messages, ends)
+            n_packets = len(self.bounds) - 1
+            if drop is None:
+                self._drop = np.zeros(n_packets, dtype=bool)
+            elif probability:
+                # a probability, also written as the whole number 0 or 1
+                if not 0.0 <= drop <= 1.0:
+                    raise ValueError("a drop probability must be in [0, 1]")
+                rng = np.random.default_rng(0 if seed is None else seed)
+                self._drop = rng.random(n_packets) < drop
+            else:
+                # a str is iterable ("01" dropped packets 0 and 1) and int() cut 1.7 to packet 1
+                if isinstance(drop, (str, bytes, bool)) or not hasattr(drop, "__iter__"):
+                    raise TypeError(f"drop is a probability or a collection of packet indices, "
+                                    f"got {type(drop).__name__} {drop!r}")
+                drop = list(drop)
+                bad = [i for i in drop if not _is_int(i)]
+                if bad:
+                    raise TypeError(f"drop indices are whole numbers, got {bad[0]!r}")
+                idx = np.array([int(i) for i in drop], dtype=np.int64)
+                if idx.size and (idx.min() < 0 or idx.max() >= n_packets):
+                    raise ValueError(f"drop indices must be in [0, {n_packets}) (there are "
+                                     f"{n_packets} data packets)")
+                self._drop = np.zeros(n_packets, dtype=bool)
+                self._drop[idx] = True
+            if first_seq + len(offsets) - 1 >= 2**64:
+                # found here, not halfway through sending: the last packets' (and the end of
+                # session's next) sequence numbers would not fit the header's u64
+                raise ValueError(f"first_seq={first_seq} leaves no room for the stream's "
+                                 f"{len(offsets) - 1:,} messages: the next sequence number must "
+                                 f"stay below 2**64")
+        except BaseException:
+            # a setting refused once the file is mapped: the map and its descriptor
+            # stayed open as long as the error's traceback held this half-made publisher
+            self.close()
+            raise
         self.stats = PublisherStats(session=self.session, messages=len(offsets) - 1,
                                     packets=n_packets, next_seq=first_seq,
                                     tail_bytes=tail, bytes_skipped=skipped)
