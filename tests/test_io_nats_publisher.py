@@ -477,3 +477,24 @@ def test_publisher_header_the_client_refuses_or_rewrites_refused_before_anything
         assert pub.publish(f"{prefix}.tob.X", good, 3, headers={" Matchcore-Session": "a"})
     st = pub.stats
     assert st["queued"] == st["published"] == 1 and st["undelivered"] == 0
+
+
+@pytest.mark.parametrize("session", [" day1", "day1 ", " ", "day1\t"])
+def test_replay_publisher_session_the_header_would_strip_refused(server, names, session):
+    # the NATS client strips a header value: " day1" went out as "day1", another session than
+    # the one ReplayPublisher.session named, and " " as an empty one
+    import matchcore.itch as itch
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    with NatsPublisher(server.url, stream=stream, prefix=prefix, kinds=["tob"]) as pub:
+        with pytest.raises(ValueError, match="session"):
+            ReplayPublisher(pub, kinds=["tob"], session=session)
+        rp = ReplayPublisher(pub, kinds=["tob"], session="day1")
+        r = itch.Replayer()
+        r.feed(itch.generate(None, messages=2000, symbols=2, seed=3))
+        r.finish()
+        rp(r)
+    assert pub.stats["published"] == rp.batches > 0
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert set(c.sessions.values()) == {rp.session}

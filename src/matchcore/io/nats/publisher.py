@@ -631,7 +631,8 @@ class ReplayPublisher(NoCopy):
     ``ValueError`` (make a new one, with the same :class:`NatsPublisher` if you like). Each
     ``ReplayPublisher`` is one publishing session: its batches carry the NATS header
     ``Matchcore-Session`` with ``session`` (a new time-ordered id unless given) and their
-    ``seq`` counts from 0 (a ``session`` given must not be reused by another run: a consumer
+    ``seq`` counts from 0 (a ``session`` given, printable ASCII without leading or trailing
+    spaces, which the header would not carry, must not be reused by another run: a consumer
     takes its repeated ``seq`` values for redeliveries and drops those batches). A consumer
     that sees a new session on a subject drops what it rebuilt from that subject and starts
     again, so a stream holding several replays reads as the last one of each subject.
@@ -653,6 +654,10 @@ class ReplayPublisher(NoCopy):
         if not isinstance(session, str) or not session or not session.isprintable() \
                 or not session.isascii():
             raise ValueError(f"session must be a non-empty printable ASCII str, got {session!r}")
+        if session != session.strip():
+            # the client strips a header value: " day1" went out as "day1", and " " as ""
+            raise ValueError(f"session must not start or end with a space (the NATS header "
+                             f"carries it stripped), got {session!r}")
         kinds = _check_kinds(kinds)
         # the stream was checked for the publisher's kinds only: another kind's batches would
         # find no stream to store them
