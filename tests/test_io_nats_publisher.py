@@ -498,3 +498,17 @@ def test_replay_publisher_session_the_header_would_strip_refused(server, names, 
     assert pub.stats["published"] == rp.batches > 0
     c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
     assert set(c.sessions.values()) == {rp.session}
+
+
+@pytest.mark.parametrize("url", [None, 4222, b"nats://127.0.0.1:4222"])
+def test_publisher_and_consume_url_not_a_str_refused_naming_it_before_connecting(url):
+    # ConnectionError "cannot connect to NATS at None: argument of type 'NoneType' is not
+    # iterable" (a TypeError of the client's, in consume), which named neither the setting
+    # nor what it takes
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, consume
+
+    with pytest.raises(TypeError, match=r"url must be a str \(nats://HOST:PORT\), got "):
+        NatsPublisher(url, connect_timeout=1)
+    with pytest.raises(TypeError, match=r"url must be a str \(nats://HOST:PORT\), got "):
+        consume(url, timeout=1)

@@ -12,8 +12,8 @@ import numpy as np
 from matchcore._symfilter import LABEL as _LABEL     # book_label(); a locate is a u16
 from matchcore._symfilter import whole_number
 from matchcore.io import book_label
-from matchcore.io.nats.streams import (_check_stream_holds, _check_stream_name, _nats,
-                                       _no_jetstream, _transient_errors, display_url)
+from matchcore.io.nats.streams import (_check_stream_holds, _check_stream_name, _check_url,
+                                       _nats, _no_jetstream, _transient_errors, display_url)
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, KIND_L2,
                                     KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS, SESSION_HEADER,
                                     BatchError, check_prefix, decode_batch, subject_token,
@@ -574,6 +574,7 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     symbols, kinds = _listed(symbols), _listed(kinds)
     filter_subjects(prefix, symbols, kinds)       # refuses a lone str or a bad kind first
     _check_stream_name(stream)
+    _check_url(url)
     # a book label (NAME@locateN) reads its name's subjects and keeps that book
     # (select([]) also drops a label selection of an earlier read with this consumer)
     selected = consumer.select(() if symbols is None else symbols)

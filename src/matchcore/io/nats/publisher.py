@@ -17,8 +17,8 @@ import weakref
 import numpy as np
 
 from matchcore._nocopy import NoCopy
-from matchcore.io.nats.streams import (StreamSetupError, _check_stream_name, _covers, _nats,
-                                       _no_jetstream, _overlaps, display_url)
+from matchcore.io.nats.streams import (StreamSetupError, _check_stream_name, _check_url,
+                                       _covers, _nats, _no_jetstream, _overlaps, display_url)
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, HEADER_DTYPE,
                                     KIND_L2, KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS,
                                     SESSION_HEADER, WIRE, check_prefix, check_subject,
@@ -43,7 +43,7 @@ class NatsPublisher(NoCopy):
     A ``stream`` that is not a JetStream stream name (empty, more than 255 bytes of UTF-8,
     with whitespace, control characters, ``.``, ``*``, ``>``, ``/`` or ``\\``) raises
     ``ValueError`` (``TypeError``: not a str) before anything connects, as a bad ``prefix``
-    does. The constructor raises ``ConnectionError`` when the first connection fails within
+    does, and a ``url`` that is not a str ``TypeError``. The constructor raises ``ConnectionError`` when the first connection fails within
     ``connect_timeout`` s, and :class:`StreamSetupError` when the broker answers but the stream
     cannot be used (its lookup and creation are bounded by ``connect_timeout`` too, not by
     ``ack_timeout``): it exists with subjects that do not take those of the ``kinds`` it
@@ -79,6 +79,7 @@ class NatsPublisher(NoCopy):
                  max_inflight: int = 256, ack_timeout: float = 5.0, reconnect_wait: float = 0.25,
                  connect_timeout: float = 5.0, kinds=("trade", "tob", "l2")):
         _nats()
+        _check_url(url)
         check_prefix(prefix)
         _check_stream_name(stream)
         kinds = _check_kinds(kinds)

@@ -15,6 +15,15 @@ def _nats():
     return nats
 
 
+def _check_url(url) -> str:
+    # before anything connects: None or a port number failed in the client ("argument of type
+    # 'NoneType' is not iterable"), named neither the setting nor what it takes
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str (nats://HOST:PORT), got {type(url).__name__} "
+                        f"{url!r}")
+    return url
+
+
 def display_url(url: str) -> str:
     """``url`` as it may be printed: a password or token in it replaced by ``***`` (messages
     and logs are no place for credentials). O(len(url)).
