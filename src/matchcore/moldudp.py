@@ -302,7 +302,8 @@ class MoldUDP64Receiver(NoCopy):
     session (default: the first one seen whose name is printable ASCII, bytes 0x20..0x7E; a
     packet with another name before that is counted in ``stats.malformed`` and dropped, never
     adopted); packets of other sessions are counted and ignored.
-    ``on_gap(first, last)`` is called for every gap as it is detected.
+    ``on_gap(first, last)`` is called for every gap as it is detected, once the packet that
+    revealed it is applied (one that raises leaves the receiver's state whole).
 
     ``max_gap`` (messages, default 1,000,000): MoldUDP64 carries no checksum, so a corrupted
     sequence number would otherwise open a huge gap, move the expected number far ahead and turn
@@ -370,6 +371,7 @@ class MoldUDP64Receiver(NoCopy):
         self._session = _session(session) if session is not None else None
         self.stats.session = self._session
         self.on_gap = on_gap
+        self._due: list[tuple[int, int]] = []  # gaps of the packet in hand, for on_gap
         self.max_gap = max_gap
         self._held: list[tuple[int, int, bytes]] = []  # (seq, count, blocks) awaiting confirmation
         self._batch = batch
@@ -394,7 +396,22 @@ class MoldUDP64Receiver(NoCopy):
     def handle_packet(self, data) -> None:
         """Apply one datagram's sequence logic; its in-sequence blocks join the pending output
         (fed by :meth:`flush`, which :meth:`run` calls). Usable without a socket, e.g. on packets
-        read from a capture. Never raises for malformed input: it is counted in ``stats``."""
+        read from a capture. Never raises for malformed input: it is counted in ``stats``.
+        ``on_gap`` is called for the packet's gaps once it is wholly applied: a callback that
+        raises leaves the receiver's state whole."""
+        try:
+            self._handle_packet(data)
+        finally:
+            # the gaps of this packet, called once its state is whole: a callback that raised
+            # mid-packet left the gap counted but the packet unapplied, and the next packet
+            # reported the same gap again
+            due = self._due
+            if due:
+                self._due = []
+        for first, last in due:
+            self.on_gap(first, last)
+
+    def _handle_packet(self, data) -> None:
         st = self.stats
         st.packets += 1
         st.bytes += len(data)
@@ -505,7 +522,7 @@ class MoldUDP64Receiver(NoCopy):
         self.stats.gaps.append((first, last))
         self.stats.missing += last - first + 1
         if self.on_gap is not None:
-            self.on_gap(first, last)
+            self._due.append((first, last))
 
     def flush(self) -> None:
         """Feed the pending in-sequence blocks to the replayer (one call)."""
