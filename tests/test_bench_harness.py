@@ -831,6 +831,23 @@ def test_core_below_the_readme_table_size_says_ratios_not_comparable(monkeypatch
     assert ("note: " in format_core(full)) is quick
 
 
+def _refused_before_work(monkeypatch, capsys, script, first_work, argv):
+    # benchmarks/<script>.py's main(argv) with its first piece of work (``first_work``, an
+    # attribute of the module, dotted for one of its modules') made to fail the test: a usage
+    # error (exit 2) before it; returns stderr
+    mod = _load_script(script)
+
+    def work(*args, **kwargs):
+        raise AssertionError(f"{first_work} ran: the work started")
+
+    owner, _, attr = first_work.rpartition(".")
+    monkeypatch.setattr(getattr(mod, owner) if owner else mod, attr, work)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(argv)
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
 @pytest.mark.parametrize("given", [["--reference-messages", "0"], ["--messages", "0"],
                                    ["--symbols", "-1"]])
 def test_bench_replay_script_count_below_one_usage_error_before_work(monkeypatch, capsys,
@@ -838,16 +855,8 @@ def test_bench_replay_script_count_below_one_usage_error_before_work(monkeypatch
     # --reference-messages 0 ran every compiled rate (minutes at the default 5M messages) and
     # then failed with a ZeroDivisionError traceback; --messages 0 and --symbols -1 were a
     # traceback from the generator
-    mod = _load_script("bench_replay")
-
-    def generate(*args, **kwargs):
-        raise AssertionError("a day was generated")
-
-    monkeypatch.setattr(mod.itch, "generate", generate)
-    with pytest.raises(SystemExit) as exc:
-        mod.main(given)
-    assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got " in \
-        capsys.readouterr().err
+    err = _refused_before_work(monkeypatch, capsys, "bench_replay", "itch.generate", given)
+    assert f"argument {given[0]}: must be >= 1, got " in err
 
 
 @pytest.mark.parametrize("given", [["--repeat", "0"], ["--messages", "0"], ["--symbols", "0"]])
@@ -855,16 +864,8 @@ def test_bench_ecosystem_script_count_below_one_usage_error_before_work(monkeypa
                                                                         given):
     # --repeat 0 generated the day, ran the warm-up replays and then failed with a
     # StatisticsError traceback (no median of no runs)
-    mod = _load_script("bench_ecosystem")
-
-    def generate(*args, **kwargs):
-        raise AssertionError("a day was generated")
-
-    monkeypatch.setattr(mod.itch, "generate", generate)
-    with pytest.raises(SystemExit) as exc:
-        mod.main(given)
-    assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got 0" in \
-        capsys.readouterr().err
+    err = _refused_before_work(monkeypatch, capsys, "bench_ecosystem", "itch.generate", given)
+    assert f"argument {given[0]}: must be >= 1, got 0" in err
 
 
 @pytest.mark.parametrize("name, first_work", [("bench_ecosystem", "itch.generate"),
@@ -875,17 +876,9 @@ def test_bench_script_json_nowhere_to_write_usage_error_before_work(monkeypatch,
                                                                     where):
     # --json in a directory that does not exist (or naming a directory) was found when the
     # figures were written, after the whole run: a FileNotFoundError traceback, figures lost
-    mod = _load_script(name)
-
-    def work(*args, **kwargs):
-        raise AssertionError("the run started")
-
-    owner, _, attr = first_work.rpartition(".")
-    monkeypatch.setattr(getattr(mod, owner) if owner else mod, attr, work)
     out = str(tmp_path / where)
-    with pytest.raises(SystemExit) as exc:
-        mod.main(["--json", out])
-    assert exc.value.code == 2 and f"argument --json: {out}: " in capsys.readouterr().err
+    err = _refused_before_work(monkeypatch, capsys, name, first_work, ["--json", out])
+    assert f"argument --json: {out}: " in err
 
 
 @pytest.mark.parametrize("given", [["--records", "0"], ["--messages", "0"],
@@ -894,15 +887,8 @@ def test_bench_many_books_script_bad_count_usage_error_before_work(monkeypatch, 
     # --records 0 ran the whole ITCH part (minutes at the default sizes) and then failed with a
     # ZeroDivisionError traceback on the DBN line; a symbol count of 0 or not a number was a
     # traceback
-    mod = _load_script("bench_many_books")
-
-    def generate(*args, **kwargs):
-        raise AssertionError("a day was generated")
-
-    monkeypatch.setattr(mod.itch, "generate", generate)
-    with pytest.raises(SystemExit) as exc:
-        mod.main(given)
-    assert exc.value.code == 2 and f"argument {given[0]}: " in capsys.readouterr().err
+    err = _refused_before_work(monkeypatch, capsys, "bench_many_books", "itch.generate", given)
+    assert f"argument {given[0]}: " in err
 
 
 @pytest.mark.parametrize("given", [["--reps", "0"], ["--messages", "0"], ["--batch", "0"],
@@ -911,16 +897,8 @@ def test_bench_durability_script_count_below_one_usage_error_before_work(monkeyp
                                                                          given):
     # --per-call 0 (or --reps 0, --batch 0, ...) ran the journaled batches and then failed with
     # a traceback (max() of an empty sequence, no median, range() step 0, a division by zero)
-    mod = _load_script("bench_durability")
-
-    def run(*args, **kwargs):
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(mod, "run", run)
-    with pytest.raises(SystemExit) as exc:
-        mod.main(given)
-    assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got " in \
-        capsys.readouterr().err
+    err = _refused_before_work(monkeypatch, capsys, "bench_durability", "run", given)
+    assert f"argument {given[0]}: must be >= 1, got " in err
 
 
 @pytest.mark.parametrize("given", [["--runs", "0"], ["--batch", "0"], ["--later", "0"]])
@@ -928,29 +906,13 @@ def test_bench_first_batch_script_count_below_one_usage_error_before_work(monkey
                                                                           given):
     # --later 0 ran every child and then failed formatting None, --batch 0 failed in each
     # child (a CalledProcessError hiding why), --runs 0 on min() of nothing: tracebacks
-    mod = _load_script("bench_first_batch")
-
-    def run(*args, **kwargs):
-        raise AssertionError("a run started")
-
-    monkeypatch.setattr(mod.subprocess, "run", run)
-    with pytest.raises(SystemExit) as exc:
-        mod.main(given)
-    assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got 0" in \
-        capsys.readouterr().err
+    err = _refused_before_work(monkeypatch, capsys, "bench_first_batch", "subprocess.run", given)
+    assert f"argument {given[0]}: must be >= 1, got 0" in err
 
 
 @pytest.mark.parametrize("given", [["--n", "0"], ["--steps", "0"], ["--churn-n", "0"]])
 def test_bench_embed_script_count_below_one_usage_error_before_work(monkeypatch, capsys, given):
     # --steps 0 ran the per-operation part (the C library built, minutes of timing at the
     # default sizes) and then failed with a ZeroDivisionError traceback; --n 0 likewise
-    mod = _load_script("bench_embed")
-
-    def build(*args, **kwargs):
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(mod, "build_c_library", build)
-    with pytest.raises(SystemExit) as exc:
-        mod.main(given)
-    assert exc.value.code == 2 and f"argument {given[0]}: must be >= 1, got 0" in \
-        capsys.readouterr().err
+    err = _refused_before_work(monkeypatch, capsys, "bench_embed", "build_c_library", given)
+    assert f"argument {given[0]}: must be >= 1, got 0" in err
