@@ -142,3 +142,19 @@ def renamed_after_first_chunk(tmp_path, renames):
     path.write_bytes(data[:pos] + b"".join(itch_r(loc, name) for loc, name in renames.items())
                      + data[pos:])
     return path
+
+
+def stream_messages(url, stream):
+    """How many messages the broker at ``url`` holds in ``stream``."""
+    import asyncio
+
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            return (await nc.jetstream().stream_info(stream)).state.messages
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())

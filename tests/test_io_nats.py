@@ -17,7 +17,7 @@ from matchcore.__main__ import main
 from matchcore.io.nats import (KIND_TOB, KIND_TRADE, WIRE_TOB, encode_batch, filter_subjects,
                                free_port)
 from nats_checks import (assert_consumer_is_replay, cli_publish_day, feed_chunks,
-                         need_nats, publish_day)
+                         need_nats, publish_day, stream_messages)
 from nats_checks import day, names, server, shared_day  # noqa: F401  (fixtures)
 
 
@@ -260,21 +260,6 @@ def _add_stream(url, **config):
     asyncio.run(go())
 
 
-def _stream_msgs(url, stream):
-    import asyncio
-
-    import nats
-
-    async def go():
-        nc = await nats.connect(url)
-        try:
-            return (await nc.jetstream().stream_info(stream)).state.messages
-        finally:
-            await nc.close()
-
-    return asyncio.run(go())
-
-
 def test_publisher_existing_stream_other_subjects_raises_stream_setup_error(server, names):
     from matchcore.io.nats import NatsPublisher, StreamSetupError
 
@@ -283,7 +268,7 @@ def test_publisher_existing_stream_other_subjects_raises_stream_setup_error(serv
     with pytest.raises(StreamSetupError, match=rf"stream {stream} .*\['other{prefix}\.>'\], "
                                                rf"which do not take {prefix}\.>"):
         NatsPublisher(server.url, stream=stream, prefix=prefix)
-    assert _stream_msgs(server.url, stream) == 0
+    assert stream_messages(server.url, stream) == 0
 
 
 def test_publisher_subjects_taken_by_another_stream_error_names_that_stream(server, names):
@@ -293,7 +278,7 @@ def test_publisher_subjects_taken_by_another_stream_error_names_that_stream(serv
     _add_stream(server.url, name=f"{stream}OWNER", subjects=[f"{prefix}.tob.*"])
     with pytest.raises(StreamSetupError, match=rf"stream {stream}OWNER .*{prefix}\.tob\.\*"):
         NatsPublisher(server.url, stream=stream, prefix=prefix)
-    assert _stream_msgs(server.url, f"{stream}OWNER") == 0
+    assert stream_messages(server.url, f"{stream}OWNER") == 0
 
 
 def test_publisher_existing_stream_wildcards_covering_prefix_accepted(server, names):
@@ -303,7 +288,7 @@ def test_publisher_existing_stream_wildcards_covering_prefix_accepted(server, na
     _add_stream(server.url, name=stream, subjects=[f"{prefix}.*.*"])
     with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
         pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 0, np.zeros(1, WIRE_TOB)))
-    assert pub.stats["published"] == 1 and _stream_msgs(server.url, stream) == 1
+    assert pub.stats["published"] == 1 and stream_messages(server.url, stream) == 1
 
 
 def test_cli_replay_publish_stream_other_subjects_exit_1_no_connect_message(server, names,
@@ -317,7 +302,7 @@ def test_cli_replay_publish_stream_other_subjects_exit_1_no_connect_message(serv
     cap = capsys.readouterr()
     assert code == 1 and f"do not take {prefix}.>" in cap.err
     assert "cannot connect" not in cap.err and "replayed" not in cap.out
-    assert _stream_msgs(server.url, stream) == 0
+    assert stream_messages(server.url, stream) == 0
 
 
 def test_cli_replay_publish_bad_stream_name_refused_not_connect_error(server, tmp_path,
@@ -436,7 +421,7 @@ def test_publisher_prefix_with_wildcard_or_empty_token_raises_nothing_created(se
     with pytest.raises(ValueError, match="is not a NATS subject to publish to"):
         filter_subjects(bad, ["X"], ["tob"])
     with pytest.raises(NotFoundError):
-        _stream_msgs(server.url, stream)
+        stream_messages(server.url, stream)
 
 
 def test_cli_replay_publish_and_subscribe_wildcard_prefix_exit_1(server, names, tmp_path,
@@ -452,7 +437,7 @@ def test_cli_replay_publish_and_subscribe_wildcard_prefix_exit_1(server, names, 
     assert code == 1 and "is not a NATS subject to publish to" in cap.err
     assert "replayed" not in cap.out
     with pytest.raises(NotFoundError):
-        _stream_msgs(server.url, stream)
+        stream_messages(server.url, stream)
     code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", f"{prefix}.>"])
     cap = capsys.readouterr()
     assert code == 1 and "is not a NATS subject to publish to" in cap.err
@@ -717,7 +702,7 @@ def test_publisher_batch_beyond_max_payload_refused_alone_others_delivered(serve
     assert all(ok) and st["published"] == 21 and st["disconnects"] == 0
     assert st["undelivered"] == 2 and st["records_undelivered"] == 14
     assert "max_payload" in st["last_error"]
-    assert _stream_msgs(server.url, stream) == 21
+    assert stream_messages(server.url, stream) == 21
 
 
 def test_cli_subscribe_timeout_before_stream_end_noted_books_not_final(server, names, day,
@@ -851,7 +836,7 @@ def test_publisher_prefix_with_control_character_refused_nothing_created(server,
     with pytest.raises(ValueError, match="control characters"):
         filter_subjects(bad, ["X"], ["tob"])
     with pytest.raises(NotFoundError):
-        _stream_msgs(server.url, stream)
+        stream_messages(server.url, stream)
 
 
 def test_cli_replay_publish_url_password_with_at_sign_never_printed(tmp_path, capsys):
@@ -1083,7 +1068,7 @@ def test_publisher_short_ack_timeout_stream_setup_not_bounded_by_it(server, name
     assert pub.stats["last_error"] is None
     with NatsPublisher(server.url, stream=stream, prefix=prefix, ack_timeout=0.0001) as pub:
         pass                                        # the stream exists now: looked up
-    assert _stream_msgs(server.url, stream) == 0
+    assert stream_messages(server.url, stream) == 0
 
 
 @pytest.mark.parametrize("kw", [dict(timeout=True), dict(idle=True, follow=True)])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from matchcore.io.nats import KIND_TOB, WIRE_TOB, encode_batch
-from nats_checks import need_nats
+from nats_checks import need_nats, stream_messages
 from nats_checks import names, server  # noqa: F401  (fixtures)
 
 
@@ -375,21 +375,6 @@ def _on_stream(url, stream, then=None):
     asyncio.run(go())
 
 
-def _stream_count(url, stream):
-    import asyncio
-
-    import nats
-
-    async def go():
-        nc = await nats.connect(url)
-        try:
-            return (await nc.jetstream().stream_info(stream)).state.messages
-        finally:
-            await nc.close()
-
-    return asyncio.run(go())
-
-
 def test_publisher_stream_deleted_while_connected_made_again_batch_sent_again(server, names):
     # the stream was made again on reconnection only: deleted while the publisher stayed
     # connected, every later batch was refused (no stream answered) and counted undelivered
@@ -405,7 +390,7 @@ def test_publisher_stream_deleted_while_connected_made_again_batch_sent_again(se
     st = pub.stats
     assert st["published"] == 3 and st["undelivered"] == 0 and st["records_published"] == 9
     assert st["streams_made_again"] == 1 and st["resent"] == 1 and st["records_resent"] == 3
-    assert _stream_count(server.url, stream) == 2
+    assert stream_messages(server.url, stream) == 2
 
 
 def test_publisher_stream_deleted_and_made_again_without_its_subjects_batch_undelivered(
