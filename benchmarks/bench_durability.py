@@ -197,28 +197,20 @@ def format_result(res) -> str:
     return "\n".join(lines)
 
 
-def _at_least_one(text: str) -> int:
-    # a count of 0 ran the journaled batches and then failed with a traceback (no median, max()
-    # of nothing, a range() step of 0, a division by zero)
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def main(argv=None) -> int:
+    from matchcore.bench.script_args import at_least_one, check_json_output
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # sizes: None until given, then the full or the --quick default (--quick replaced sizes
     # given on the command line too)
-    p.add_argument("--messages", type=_at_least_one, default=None,
+    p.add_argument("--messages", type=at_least_one, default=None,
                    help="default 500,000; 60,000 with --quick")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--batch", type=_at_least_one, default=1024, help="commands per process() call")
-    p.add_argument("--reps", type=_at_least_one, default=None, help="default 3; 1 with --quick")
-    p.add_argument("--per-call", type=_at_least_one, default=None,
+    p.add_argument("--batch", type=at_least_one, default=1024, help="commands per process() call")
+    p.add_argument("--reps", type=at_least_one, default=None, help="default 3; 1 with --quick")
+    p.add_argument("--per-call", type=at_least_one, default=None,
                    help="per-call commands timed (never/batch/none); default 100,000, 10,000 "
                         "with --quick")
-    p.add_argument("--per-call-always", type=_at_least_one, default=None,
+    p.add_argument("--per-call-always", type=at_least_one, default=None,
                    help="per-call commands timed under fsync='always' (one fsync each); "
                         "default 10,000, 1,000 with --quick")
     p.add_argument("--batch-records", type=int, default=4096)
@@ -227,14 +219,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
     p.add_argument("--json", metavar="OUT")
     a = p.parse_args(argv)
-    if a.json:
-        # found only when the figures were written, after the whole run: a traceback, and the
-        # figures lost
-        parent = os.path.dirname(os.path.abspath(a.json))
-        if os.path.isdir(a.json):
-            p.error(f"argument --json: {a.json}: is a directory, not a file name")
-        if not os.path.isdir(parent):
-            p.error(f"argument --json: {a.json}: no directory {parent} to write it in")
+    check_json_output(p, a.json)
     sizes = {"messages": (500_000, 60_000), "reps": (3, 1), "per_call": (100_000, 10_000),
              "per_call_always": (10_000, 1_000)}
     for name, (full, quick) in sizes.items():

@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import matchcore as mc  # noqa: E402
 import matchcore.itch as itch  # noqa: E402
 from matchcore.bench.machine import machine_info  # noqa: E402
+from matchcore.bench.script_args import at_least_one, check_json_output  # noqa: E402
 
 
 def pct(xs, q):
@@ -200,20 +201,12 @@ def bench_nats(path):
             "last_error": st["last_error"]}
 
 
-def _at_least_one(text: str) -> int:
-    # --repeat 0 generated the day and ran the warm-up replays, then failed on an empty median
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--messages", type=_at_least_one, default=2_000_000)
-    ap.add_argument("--symbols", type=_at_least_one, default=50)
+    ap.add_argument("--messages", type=at_least_one, default=2_000_000)
+    ap.add_argument("--symbols", type=at_least_one, default=50)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--repeat", type=_at_least_one, default=7)
+    ap.add_argument("--repeat", type=at_least_one, default=7)
     ap.add_argument("--json", default=None)
     ap.add_argument("--callgrind", type=int, default=0, metavar="N",
                     help="also count instructions of a replay of the first N messages' day "
@@ -221,14 +214,7 @@ def main(argv=None):
     ap.add_argument("--single", choices=("none", "none-server", "off", "on"), default=None, help=argparse.SUPPRESS)
     ap.add_argument("--path", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
-    if a.json:
-        # found only when the figures were written, after the whole run: a traceback, and the
-        # figures lost
-        parent = os.path.dirname(os.path.abspath(a.json))
-        if os.path.isdir(a.json):
-            ap.error(f"argument --json: {a.json}: is a directory, not a file name")
-        if not os.path.isdir(parent):
-            ap.error(f"argument --json: {a.json}: no directory {parent} to write it in")
+    check_json_output(ap, a.json)
     if a.single:
         return single(a.path, a.single)
     info = machine_info()

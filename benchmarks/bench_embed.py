@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 import matchcore as mc  # noqa: E402
 from matchcore import _capi  # noqa: E402
 from matchcore.workloads import standard_mix  # noqa: E402
+from matchcore.bench.script_args import at_least_one  # noqa: E402
 
 
 def _machine() -> str:
@@ -271,23 +272,14 @@ def bench_strategy(steps, reps, so):
     return out, note
 
 
-def _at_least_one(text: str) -> int:
-    # zero repetitions ran the whole workload and then failed on an empty median; zero
-    # commands or steps divided by zero after the parts before them had run
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=_at_least_one, default=200_000,
+    ap.add_argument("--n", type=at_least_one, default=200_000,
                     help="flow commands per repetition")
-    ap.add_argument("--steps", type=_at_least_one, default=200_000,
+    ap.add_argument("--steps", type=at_least_one, default=200_000,
                     help="strategy steps per repetition")
-    ap.add_argument("--churn-n", type=_at_least_one, default=300_000, help="churn flow commands")
-    ap.add_argument("--reps", type=_at_least_one, default=7)
+    ap.add_argument("--churn-n", type=at_least_one, default=300_000, help="churn flow commands")
+    ap.add_argument("--reps", type=at_least_one, default=7)
     args = ap.parse_args(argv)
     print(f"machine: {_machine()}")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")

@@ -59,23 +59,15 @@ def one_run(resting: int, batch: int, buffer: int, later: int, prefault: bool) -
             "again_ns_per_msg": statistics.median(rest) if rest else None}
 
 
-def _at_least_one(text: str) -> int:
-    # a count of 0 was a traceback: min() of no runs, a child failing on an empty batch (its
-    # reason hidden by a CalledProcessError), or None formatted after every child had run
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def main(argv=None) -> int:
+    from matchcore.bench.script_args import at_least_one
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=_at_least_one, default=6,
+    ap.add_argument("--runs", type=at_least_one, default=6,
                     help="runs of each kind (fresh / written)")
     ap.add_argument("--resting", type=int, default=1000)
-    ap.add_argument("--batch", type=_at_least_one, default=30_000)
+    ap.add_argument("--batch", type=at_least_one, default=30_000)
     ap.add_argument("--buffer", type=int, default=300_000, help="events the buffer holds")
-    ap.add_argument("--later", type=_at_least_one, default=5,
+    ap.add_argument("--later", type=at_least_one, default=5,
                     help="repeats of the batch into the used buffer")
     ap.add_argument("--one", choices=("fresh", "written"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import matchcore.itch as itch  # noqa: E402
+from matchcore.bench.script_args import at_least_one  # noqa: E402
 from bench_replay import machine, rate_line, timed  # noqa: E402
 
 
@@ -35,18 +36,10 @@ def resident() -> int:
         return int(f.read().split()[1]) * 4096
 
 
-def _at_least_one(text: str) -> int:
-    # zero repetitions ran the whole workload and then failed on an empty median
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _counts(text: str) -> list[int]:
     # a count of 0 or not a number was a traceback, at its turn in the run
     try:
-        return [_at_least_one(s) for s in text.split(",")]
+        return [at_least_one(s) for s in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"a comma-separated list of counts >= 1, got "
                                          f"{text!r}") from None
@@ -56,9 +49,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--symbols", type=_counts, default="8,500,5000")
     # --records 0 ran the whole ITCH part, then divided by zero on the DBN line
-    ap.add_argument("--messages", type=_at_least_one, default=2_000_000)
-    ap.add_argument("--records", type=_at_least_one, default=1_000_000)
-    ap.add_argument("--repeat", type=_at_least_one, default=3)
+    ap.add_argument("--messages", type=at_least_one, default=2_000_000)
+    ap.add_argument("--records", type=at_least_one, default=1_000_000)
+    ap.add_argument("--repeat", type=at_least_one, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-dbn", action="store_true")
     a = ap.parse_args(argv)

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import matchcore.itch as itch  # noqa: E402
 from matchcore.itch._decode import decode_chunk  # noqa: E402
 from matchcore.itch.reference import ReferenceReplay  # noqa: E402
+from matchcore.bench.script_args import at_least_one  # noqa: E402
 
 
 def machine() -> str:
@@ -82,22 +83,13 @@ def peak_rss_kib(code: str) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def _at_least_one(text: str) -> int:
-    # zero repetitions ran the whole workload and then failed on an empty median; zero
-    # reference messages ran every compiled rate and then divided by zero
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--messages", type=_at_least_one, default=5_000_000)
-    ap.add_argument("--symbols", type=_at_least_one, default=100)
+    ap.add_argument("--messages", type=at_least_one, default=5_000_000)
+    ap.add_argument("--symbols", type=at_least_one, default=100)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--repeat", type=_at_least_one, default=5)
-    ap.add_argument("--reference-messages", type=_at_least_one, default=200_000)
+    ap.add_argument("--repeat", type=at_least_one, default=5)
+    ap.add_argument("--reference-messages", type=at_least_one, default=200_000)
     ap.add_argument("--skip-memory", action="store_true")
     a = ap.parse_args(argv)
 

@@ -1,0 +1,28 @@
+"""Argument checks shared by the benchmark scripts in ``benchmarks/``: a value a script cannot
+use is a usage error (exit 2) before any work, not a traceback after minutes of it."""
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def at_least_one(text: str) -> int:
+    """``type=`` of a count option: an integer >= 1. A count of 0 ran parts of a script and
+    then failed on an empty median, ``min()`` of nothing or a division by zero."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def check_json_output(parser: argparse.ArgumentParser, path: str | None) -> None:
+    """``parser.error`` for a ``--json`` path that names a directory or lies in none: found
+    only when the figures were written, after the whole run, a traceback and the figures
+    lost. Nothing for ``None``."""
+    if not path:
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        parser.error(f"argument --json: {path}: is a directory, not a file name")
+    if not os.path.isdir(parent):
+        parser.error(f"argument --json: {path}: no directory {parent} to write it in")
