@@ -746,11 +746,11 @@ class MoldUDP64Publisher(NoCopy):
     probability in [0, 1] drawn with ``seed`` (default 0; given without a probability it raises
     ValueError). After the data: ``heartbeats`` heartbeats, then
     ``end_packets`` end-of-session packets, ``gap_s`` seconds apart. The source is framed as the
-    replay frames it: after a bad length prefix the stream resynchronises on the next message,
-    the bytes jumped over counted in ``stats.bytes_skipped`` (a zero length prefix too); an
-    incomplete last message is not sent and is reported in ``stats.tail_bytes``. ``session``: at most 10 bytes of printable
-    ASCII (a str or bytes; space padded), the names a receiver adopts; another name raises
-    ValueError (TypeError for another type) before any socket is made.
+    replay frames it: after a bad length prefix the stream resynchronises on the next message, the
+    bytes jumped over counted in ``stats.bytes_skipped`` (a zero length prefix too); an incomplete
+    last message is not sent and is reported in ``stats.tail_bytes``. ``session``: at most 10 bytes
+    of printable ASCII (a str or bytes; space padded), the names a receiver adopts; another name
+    raises ValueError (TypeError for another type) before any socket is made.
 
     >>> MoldUDP64Publisher("day.itch", 26400, rate=100_000).run()  # doctest: +SKIP
     """

@@ -87,8 +87,8 @@ class Workload:
         """Write ``<prefix>.setup.mccmd`` and ``<prefix>.flow.mccmd`` in matchcore's native command
         format (:mod:`matchcore.native`; replay with ``matchcore replay FILE --format native``).
         A ``prefix`` ending with a separator (``"dir/"``) or naming no file (``"."``, ``".."``)
-        raises ``IsADirectoryError``, and an empty one ``ValueError``, as :meth:`save`. Raises ``ImportError`` in a
-        build without :mod:`matchcore.native`. O(n) bytes written."""
+        raises ``IsADirectoryError``, and an empty one ``ValueError``, as :meth:`save`. Raises
+        ``ImportError`` in a build without :mod:`matchcore.native`. O(n) bytes written."""
         from matchcore import native
 
         _refuse_directory_name(prefix, "prefix")
@@ -107,9 +107,9 @@ class Workload:
     @classmethod
     def load(cls, path) -> "Workload":
         """Read a workload written by :meth:`save`, under the name given to it (``.npz`` is
-        appended to a name without it, as :meth:`save` does, unless a file of that very name
-        exists, one renamed since, say; a name it refuses raises the same
-        ``IsADirectoryError``, or ``ValueError`` for an empty one). A file :meth:`save` did not write raises ``ValueError``
+        appended to a name without it, as :meth:`save` does, unless a file of that very name exists,
+        one renamed since, say; a name it refuses raises the same ``IsADirectoryError``, or
+        ``ValueError`` for an empty one). A file :meth:`save` did not write raises ``ValueError``
         ("not a matchcore workload", and why). O(size of the file)."""
         import ast
         import zipfile

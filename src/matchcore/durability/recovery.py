@@ -448,18 +448,18 @@ def _truncate(fpath, size):
 
 def recover(path, *, fsync: str | None = None, snapshot: bool = True, readonly: bool = False,
             trades: bool = True, record_events: bool = True, **journal_options) -> Engine:
-    """Rebuild the engine journaled in directory ``path`` (see the module docstring); returns
-    it, journaling on into ``path`` with policy ``fsync`` (``journal_options`` as for
+    """Rebuild the engine journaled in directory ``path`` (see the module docstring); returns it,
+    journaling on into ``path`` with policy ``fsync`` (``journal_options`` as for
     ``Engine(journal=...)``); ``fsync=None``: the journal's own, as its newest command segment
-    records it (``"batch"`` for segments of versions that recorded none). ``snapshot=False`` replays the whole journal; ``readonly=True``
-    changes no file and attaches no journal (inspection, tests). ``record_events`` is as for
-    ``Engine(record_events=...)``: it is not journaled, so a recovered engine has the value
-    given here (default True), not the one of the engine that wrote the journal. The
-    :class:`RecoveryReport` is ``engine.recovery_report``. Raises :class:`JournalError` for
-    corruption, a missing journal start, or a replay that diverges from the recorded outcomes;
-    ``MemoryError`` when memory runs out (the journal is not at fault: recover again).
-    O(journal bytes) to scan and check every record, O(journal tail + snapshot) to rebuild; the
-    segments are read one at a time, so memory is one segment's plus the engine's.
+    records it (``"batch"`` for segments of versions that recorded none). ``snapshot=False`` replays
+    the whole journal; ``readonly=True`` changes no file and attaches no journal (inspection,
+    tests). ``record_events`` is as for ``Engine(record_events=...)``: it is not journaled, so a
+    recovered engine has the value given here (default True), not the one of the engine that wrote
+    the journal. The :class:`RecoveryReport` is ``engine.recovery_report``. Raises
+    :class:`JournalError` for corruption, a missing journal start, or a replay that diverges from
+    the recorded outcomes; ``MemoryError`` when memory runs out (the journal is not at fault:
+    recover again). O(journal bytes) to scan and check every record, O(journal tail + snapshot) to
+    rebuild; the segments are read one at a time, so memory is one segment's plus the engine's.
 
     >>> import tempfile, matchcore as mc
     >>> d = tempfile.mkdtemp(); eng = mc.Engine(journal=d); _ = eng.add_symbol(1)

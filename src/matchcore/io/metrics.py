@@ -396,12 +396,12 @@ class EngineMetrics(NoCopy):
     ``fills_total{symbol}``, ``volume_lots_total{symbol}`` (fill qty), ``commands_total``,
     ``service_time_seconds`` (histogram, buckets ``latency_bounds_ns``; with
     ``sample_every=k`` one command in k is timed), ``open_orders``.
-    ``symbols`` maps event symbol ids (integers: another key raises ``TypeError``) to label
-    names (for an Engine, its symbol names are used
-    by default; an unnamed symbol's label is its id, as is a None name in ``symbols``); symbols
-    that share a label are added together. A ``registry`` that already holds a collector exporting the same names (a
-    :class:`ReplayMetrics` with the same ``prefix``: both export ``rejects_total`` and
-    ``open_orders``) is refused with ``ValueError``. O(batch) per call.
+    ``symbols`` maps event symbol ids (integers: another key raises ``TypeError``) to label names
+    (for an Engine, its symbol names are used by default; an unnamed symbol's label is its id, as is
+    a None name in ``symbols``); symbols that share a label are added together. A ``registry`` that
+    already holds a collector exporting the same names (a :class:`ReplayMetrics` with the same
+    ``prefix``: both export ``rejects_total`` and ``open_orders``) is refused with ``ValueError``.
+    O(batch) per call.
 
     >>> import numpy as np, matchcore as mc                               # doctest: +SKIP
     >>> m = EngineMetrics(mc.Engine())                                    # doctest: +SKIP

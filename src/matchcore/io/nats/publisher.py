@@ -40,15 +40,16 @@ class NatsPublisher(NoCopy):
     the broker is down the client reconnects every ``reconnect_wait`` s, forever, and batches
     keep being queued, sent when it is back, or dropped when the queue is full.
 
-    A ``stream`` that is not a JetStream stream name (empty, more than 255 bytes of UTF-8,
-    with whitespace, control characters, ``.``, ``*``, ``>``, ``/`` or ``\\``) raises
-    ``ValueError`` (``TypeError``: not a str) before anything connects, as a bad ``prefix``
-    does, and a ``url`` that is not a str ``TypeError``. The constructor raises ``ConnectionError`` when the first connection fails within
-    ``connect_timeout`` s, and :class:`StreamSetupError` when the broker answers but the stream
-    cannot be used (its lookup and creation are bounded by ``connect_timeout`` too, not by
-    ``ack_timeout``): it exists with subjects that do not take those of the ``kinds`` it
-    publishes (``<prefix>.<kind>.*``; by default every kind, i.e. ``<prefix>.>``), or its
-    creation was refused. ``max_payload`` is the largest message the broker takes, in bytes (its
+    A ``stream`` that is not a JetStream stream name (empty, more than 255 bytes of UTF-8, with
+    whitespace, control characters, ``.``, ``*``, ``>``, ``/`` or ``\\``) raises ``ValueError``
+    (``TypeError``: not a str) before anything connects, as a bad ``prefix`` does, and a ``url``
+    that is not a str ``TypeError``. The constructor raises ``ConnectionError`` when the first
+    connection fails within ``connect_timeout`` s, and :class:`StreamSetupError` when the broker
+    answers but the stream cannot be used (its lookup and creation are bounded by
+    ``connect_timeout`` too, not by ``ack_timeout``): it exists with subjects that do not take those
+    of the ``kinds`` it publishes (``<prefix>.<kind>.*``; by default every kind, i.e.
+    ``<prefix>.>``), or its creation was refused. ``max_payload`` is the largest message the broker
+    takes, in bytes (its
     ``max_payload``, 1 MiB by default), known once connected and read again on each
     reconnection, ``max_msg_size`` the stream's
     own limit (its ``max_msg_size``; None when it has none) and ``max_message`` the smaller of
@@ -159,18 +160,16 @@ class NatsPublisher(NoCopy):
         return self.publish_many([(subject, payload, records, headers)]) == 1
 
     def publish_many(self, items) -> int:
-        """Queue several ``(subject, payload, records)`` or ``(subject, payload, records,
-        headers)`` batches at once (one lock, one wake-up: what the replay bridge does once per
-        chunk; ``headers`` a dict of str to str, or None: names the NATS client takes,
-        letters, digits and ``!#$%&'*+-.^_`|~``, values without a line break); each that does
-        not fit in the queue
-        is dropped and counted. Returns how many
-        were queued. A payload that is not bytes (``bytes``, ``bytearray`` or a ``memoryview``,
-        sent as its bytes whatever its format or shape), a ``records`` that is not an int
-        >= 0 or other ``headers`` raise ``TypeError`` / ``ValueError`` before any item is
-        queued or counted, and so does a subject that is not one to publish to (not a str,
-        an empty token, whitespace, control characters, ``*`` or ``>``) or that is not under
-        the publisher's ``prefix`` (``<prefix>.``, the subjects its stream takes).
+        """Queue several ``(subject, payload, records)`` or ``(subject, payload, records, headers)``
+        batches at once (one lock, one wake-up: what the replay bridge does once per chunk;
+        ``headers`` a dict of str to str, or None: names the NATS client takes, letters, digits and
+        ``!#$%&'*+-.^_`|~``, values without a line break); each that does not fit in the queue is
+        dropped and counted. Returns how many were queued. A payload that is not bytes (``bytes``,
+        ``bytearray`` or a ``memoryview``, sent as its bytes whatever its format or shape), a
+        ``records`` that is not an int >= 0 or other ``headers`` raise ``TypeError`` /
+        ``ValueError`` before any item is queued or counted, and so does a subject that is not one
+        to publish to (not a str, an empty token, whitespace, control characters, ``*`` or ``>``) or
+        that is not under the publisher's ``prefix`` (``<prefix>.``, the subjects its stream takes).
         O(len(items)), never blocks.
         """
         items = list(items)
