@@ -49,14 +49,12 @@ class NatsPublisher(NoCopy):
     ``connect_timeout`` too, not by ``ack_timeout``): it exists with subjects that do not take those
     of the ``kinds`` it publishes (``<prefix>.<kind>.*``; by default every kind, i.e.
     ``<prefix>.>``), or its creation was refused. ``max_payload`` is the largest message the broker
-    takes, in bytes (its
-    ``max_payload``, 1 MiB by default), known once connected and read again on each
-    reconnection, ``max_msg_size`` the stream's
-    own limit (its ``max_msg_size``; None when it has none) and ``max_message`` the smaller of
-    the two: a larger batch, headers included, is never delivered. ``flush(timeout)`` waits
-    for the queue to drain, ``close()`` flushes and disconnects; ``stats`` holds the counts
-    (batches and records: ``queued``, ``published`` (acknowledged), ``dropped``,
-    ``undelivered``, ``unconfirmed``; ``disconnects``, ``reconnects``, ``last_error``).
+    takes, in bytes (its ``max_payload``, 1 MiB by default), known once connected and read again on
+    each reconnection, ``max_msg_size`` the stream's own limit (its ``max_msg_size``; None when it
+    has none) and ``max_message`` the smaller of the two: a larger batch, headers included, is never
+    delivered. ``flush(timeout)`` waits for the queue to drain, ``close()`` flushes and disconnects;
+    ``stats`` holds the counts (batches and records: ``queued``, ``published`` (acknowledged),
+    ``dropped``, ``undelivered``, ``unconfirmed``; ``disconnects``, ``reconnects``, ``last_error``).
     A stream deleted while the publisher is connected is made again (its name and subjects)
     by the first batch that finds it gone, and each such batch is sent once more
     (``streams_made_again``, and ``resent`` / ``records_resent``; a batch that fails again,
