@@ -102,13 +102,8 @@ cdef inline int64_t itch_frame(const uint8_t* p, int64_t avail, int infer, int f
             if not itch_letter(p[2]):
                 why[0] = ITCH_BAD_NOT_A_TYPE
                 return -1
-            if avail < 2 + L:
-                if final:
-                    # its length runs past the end of the data: it leads to no message (as
-                    # bytes out of step, it reported the good messages after it as cut short)
-                    why[0] = ITCH_BAD_UNKNOWN_LOST
-                    return -1
-                return 0
+            # (a length past the end of the data is itch_unknown_ok's to judge: more bytes
+            # are needed, or, at the end, it leads to no message)
             n = itch_unknown_ok(p, 0, L, avail, final)
             if n < 0:
                 why[0] = ITCH_BAD_UNKNOWN_LOST
