@@ -46,16 +46,25 @@ def test_replay_symbols_sharing_old_token_stay_apart_looked_up_by_name(server, n
 
 # ---- two locates carrying one symbol name ----
 
+def _publish_shared_day(server, stream, prefix, shared_day):
+    # the shared-name day replayed into the stream in many batches per subject, the batches
+    # kept: (the replay, its bridge, the publisher)
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher
+
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, max_batch=200, keep=True)
+        feed_chunks(r, shared_day, bridge, chunk=50_000)
+    return r, bridge, pub
+
+
 def test_replay_two_locates_one_name_consumer_rebuilds_both_books_nothing_lost(
         server, names, shared_day):
-    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+    from matchcore.io.nats import consume
 
     stream, prefix = names
     first, _, third, _ = itch.symbol_names(4)
-    r = itch.Replayer(record_l2=True)
-    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
-        bridge = ReplayPublisher(pub, max_batch=200, keep=True)   # many batches per subject
-        feed_chunks(r, shared_day, bridge, chunk=50_000)
+    r, bridge, pub = _publish_shared_day(server, stream, prefix, shared_day)
     assert r.symbols[1] == r.symbols[2] == first and r.symbols[3] == third
     assert len(r.books[1]) and len(r.books[2])
     assert pub.stats["published"] == bridge.batches
@@ -99,14 +108,11 @@ def test_cli_replay_publish_two_locates_one_name_noted_subscribe_shows_both(
 
 def test_consume_book_label_keeps_that_book_of_a_shared_name_nothing_missing(
         server, names, shared_day, capsys):
-    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+    from matchcore.io.nats import consume
 
     stream, prefix = names
     first = itch.symbol_names(4)[0]
-    r = itch.Replayer(record_l2=True)
-    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
-        bridge = ReplayPublisher(pub, max_batch=200, keep=True)
-        feed_chunks(r, shared_day, bridge, chunk=50_000)
+    r, bridge, _ = _publish_shared_day(server, stream, prefix, shared_day)
     trades = bridge.kept()["trades"]
     c = consume(server.url, stream=stream, prefix=prefix, symbols=[f"{first}@locate2"],
                 timeout=60)
@@ -361,14 +367,11 @@ def test_name_with_leading_space_labelled_alike_by_summary_metrics_and_consumer(
 
 def test_consumer_read_by_label_then_by_name_applies_the_other_books_batches(
         server, names, shared_day):
-    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+    from matchcore.io.nats import consume
 
     stream, prefix = names
     first = itch.symbol_names(4)[0]
-    r = itch.Replayer(record_l2=True)
-    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
-        bridge = ReplayPublisher(pub, max_batch=200, keep=True)
-        feed_chunks(r, shared_day, bridge, chunk=50_000)
+    r, bridge, _ = _publish_shared_day(server, stream, prefix, shared_day)
     trades = bridge.kept()["trades"]
     c = consume(server.url, stream=stream, prefix=prefix, symbols=[f"{first}@locate2"],
                 timeout=60)
