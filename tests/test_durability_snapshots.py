@@ -708,6 +708,11 @@ import matchcore as mc
 from matchcore.durability import JournalError
 
 d, first, step, marker = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+# recovery imports some modules when first used (matchcore._tempfiles: secrets, random,
+# hashlib's shared libraries); loaded under the limit they fail with ImportError, which is the
+# loader's, not the engine's. A read-only recovery (it changes nothing) loads them first.
+import matchcore._tempfiles
+mc.Engine.recover(d, readonly=True).close()
 vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
 soft, hard = resource.getrlimit(resource.RLIMIT_AS)
 ours = 0
