@@ -411,10 +411,16 @@ def test_publisher_stream_deleted_and_made_again_without_its_subjects_batch_unde
     assert f"exists with subjects ['other{prefix}.>']" in st["last_error"]
 
 
-def test_publisher_subject_its_stream_does_not_take_undelivered_not_resent(server, names):
-    # a subject under the prefix that the stream (made by another with the top-of-book
-    # subjects alone) does not take finds no stream either: the stream is there, nothing is
-    # made again and the batch is not sent twice
+@pytest.mark.parametrize("kinds, subject", [
+    (["tob"], "{p}.l2.X"), (["tob"], "{p}.trade.X"), (["tob", "l2"], "{p}.quote.X"),
+    (["trade", "tob", "l2"], "{p}.foo.X"), (["trade", "tob", "l2"], "{p}.tob"),
+    (["trade", "tob", "l2"], "{p}.tob.X.Y")])
+def test_publisher_subject_of_a_kind_it_does_not_publish_refused_before_anything_counted(
+        server, names, kinds, subject):
+    # a subject under the prefix but not <prefix>.<kind>.<symbol> of one of the publisher's
+    # kinds (the subjects its stream was checked for) was queued and counted, then
+    # undelivered by the loop thread when the stream (made by another with the top-of-book
+    # subjects alone) did not take it, or stored where no subscriber reads it
     import asyncio
 
     import nats
@@ -422,22 +428,30 @@ def test_publisher_subject_its_stream_does_not_take_undelivered_not_resent(serve
     from matchcore.io.nats import NatsPublisher
 
     stream, prefix = names
+    subject = subject.replace("{p}", prefix)
 
     async def make():
         nc = await nats.connect(server.url)
         try:
-            await nc.jetstream().add_stream(name=stream, subjects=[f"{prefix}.tob.*"])
+            await nc.jetstream().add_stream(name=stream, subjects=[f"{prefix}.{k}.*"
+                                                                   for k in kinds])
         finally:
             await nc.close()
 
     asyncio.run(make())
-    batch = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
-    with NatsPublisher(server.url, stream=stream, prefix=prefix, kinds=["tob"]) as pub:
-        assert pub.publish(f"{prefix}.l2.X", batch, 3) and pub.flush(20)
+    good = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix, kinds=kinds) as pub:
+        before = dict(pub.stats)
+        with pytest.raises(ValueError, match=re.escape(
+                f"subject {subject!r} is not a subject of the publisher's kinds {kinds}")):
+            pub.publish_many([(f"{prefix}.tob.X", good, 3), (subject, good, 3)])
+        with pytest.raises(ValueError, match="publisher's kinds"):
+            pub.publish(subject, good, 3)
+        assert pub.stats == before and pub.pending == 0
+        assert pub.publish(f"{prefix}.tob.X", good, 3)
     st = pub.stats
-    assert st["undelivered"] == 1 and st["records_undelivered"] == 3 and st["published"] == 0
-    assert st["streams_made_again"] == 0 and st["resent"] == 0
-    assert "NoStreamResponseError" in st["last_error"]
+    assert st["queued"] == st["published"] == 1 and st["undelivered"] == 0
+    assert stream_messages(server.url, stream) == 1
 
 
 @pytest.mark.parametrize("headers,why", [

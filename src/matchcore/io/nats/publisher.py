@@ -166,9 +166,10 @@ class NatsPublisher(NoCopy):
         ``bytearray`` or a ``memoryview``, sent as its bytes whatever its format or shape), a
         ``records`` that is not an int >= 0 or other ``headers`` raise ``TypeError`` /
         ``ValueError`` before any item is queued or counted, and so does a subject that is not one
-        to publish to (not a str, an empty token, whitespace, control characters, ``*`` or ``>``) or
-        that is not under the publisher's ``prefix`` (``<prefix>.``, the subjects its stream takes).
-        O(len(items)), never blocks.
+        to publish to (not a str, an empty token, whitespace, control characters, ``*`` or ``>``),
+        that is not under the publisher's ``prefix`` (``<prefix>.``, the subjects its stream takes)
+        or that is not ``<prefix>.<kind>.<symbol>`` of one of its ``kinds`` (the subjects its
+        stream was checked for). O(len(items)), never blocks.
         """
         items = list(items)
         under = f"{self.prefix}."
@@ -192,6 +193,16 @@ class NatsPublisher(NoCopy):
                 raise ValueError(f"subject {item[0]!r} is not under the publisher's subject "
                                  f"prefix {self.prefix!r} (its stream {self.stream} takes "
                                  f"{under}>)")
+            kind, dot, token = item[0][len(under):].partition(".")
+            if kind not in self.kinds or not dot or "." in token:
+                # <prefix>.<kind>.<symbol> of a kind it publishes, the subjects its stream
+                # was checked for: another was queued and counted, then undelivered by a
+                # stream without it (or stored where a consumer, reading the kind from the
+                # token before the last, counts it malformed)
+                raise ValueError(f"subject {item[0]!r} is not a subject of the publisher's kinds "
+                                 f"{list(self.kinds)} ({under}KIND.SYMBOL: its stream "
+                                 f"{self.stream} was checked for "
+                                 f"{', '.join(f'{under}{k}.*' for k in self.kinds)})")
             if not isinstance(payload, (bytes, bytearray, memoryview)):
                 raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
             if isinstance(records, bool) or not isinstance(records, (int, np.integer)):
