@@ -511,3 +511,52 @@ def test_publisher_and_consume_url_not_a_str_refused_naming_it_before_connecting
         NatsPublisher(url, connect_timeout=1)
     with pytest.raises(TypeError, match=r"url must be a str \(nats://HOST:PORT\), got "):
         consume(url, timeout=1)
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("http://127.0.0.1:{port}", "http://127.0.0.1:{port}"),
+    ("https://u:secret@127.0.0.1:{port}", "https://u:***@127.0.0.1:{port}"),
+    ("NATS://127.0.0.1:{port}", "NATS://127.0.0.1:{port}"),
+    ("nat://127.0.0.1:{port}", "nat://127.0.0.1:{port}"),
+    ("http://\x1b[2J127.0.0.1:{port}", "http://\x1b[2J127.0.0.1:{port}")])
+def test_publisher_and_consume_url_of_another_scheme_refused_naming_it_before_connecting(
+        url, shown, tmp_path, capsys):
+    # http://HOST:PORT failed once connecting, as "cannot connect to NATS at http://...: Name
+    # or service not known" (the client read it as nats://http:...), which named neither the
+    # scheme nor the ones the client takes
+    need_nats()
+    from matchcore.__main__ import main
+    from matchcore.io.nats import NatsPublisher, consume, free_port
+
+    port = free_port()
+    url, shown = url.format(port=port), shown.format(port=port)
+    want = re.escape(f"url {shown!r} is not a NATS URL: ") + r".*nats://, tls://, ws:// or wss://"
+    with pytest.raises(ValueError, match=want):
+        NatsPublisher(url, connect_timeout=1)
+    with pytest.raises(ValueError, match=want):
+        consume(url, timeout=1)
+    assert main(["subscribe", url, "--timeout", "1"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(want, err) and "cannot" not in err and "secret" not in err
+    assert "\x1b" not in err
+    path = tmp_path / "day.itch"
+    import matchcore.itch as itch
+
+    itch.generate(path, messages=1000, symbols=2, seed=5)
+    assert main(["replay", str(path), "--publish", url]) == 1
+    captured = capsys.readouterr()
+    assert re.search(want, captured.err) and "cannot" not in captured.err
+    assert "secret" not in captured.err + captured.out and "\x1b" not in captured.err
+    assert "replayed" not in captured.out
+
+
+@pytest.mark.parametrize("url", ["tls://127.0.0.1:{port}", "ws://127.0.0.1:{port}",
+                                 "wss://127.0.0.1:{port}", "127.0.0.1:{port}"])
+def test_publisher_url_of_a_scheme_the_client_takes_tried(url):
+    # the schemes the client takes (and HOST:PORT, which it reads as nats://) go on to the
+    # connection: nobody listens there
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, free_port
+
+    with pytest.raises(ConnectionError, match="cannot connect to NATS at"):
+        NatsPublisher(url.format(port=free_port()), connect_timeout=1)

@@ -43,7 +43,9 @@ class NatsPublisher(NoCopy):
     A ``stream`` that is not a JetStream stream name (empty, more than 255 bytes of UTF-8, with
     whitespace, control characters, ``.``, ``*``, ``>``, ``/`` or ``\\``) raises ``ValueError``
     (``TypeError``: not a str) before anything connects, as a bad ``prefix`` does, and a ``url``
-    that is not a str ``TypeError``. The constructor raises ``ConnectionError`` when the first
+    that is not a str ``TypeError``, one of a scheme the NATS client does not take (it takes
+    ``nats://``, ``tls://``, ``ws://``, ``wss://``, and ``HOST:PORT`` as ``nats://``)
+    ``ValueError``. The constructor raises ``ConnectionError`` when the first
     connection fails within ``connect_timeout`` s, and :class:`StreamSetupError` when the broker
     answers but the stream cannot be used (its lookup and creation are bounded by
     ``connect_timeout`` too, not by ``ack_timeout``): it exists with subjects that do not take those

@@ -21,7 +21,21 @@ def _check_url(url) -> str:
     if not isinstance(url, str):
         raise TypeError(f"url must be a str (nats://HOST:PORT), got {type(url).__name__} "
                         f"{url!r}")
+    # a scheme the client does not take: http://HOST:PORT was read as nats://http:..., and
+    # failed once connecting with "Name or service not known"
+    m = _SCHEME.match(url)
+    if m and m.group(1) not in _SCHEMES:
+        raise ValueError(f"url {display_url(url)!r} is not a NATS URL: the NATS client takes "
+                         f"the schemes {', '.join(s + '://' for s in _SCHEMES[:-1])} or "
+                         f"{_SCHEMES[-1]}:// (HOST:PORT alone is nats://), not "
+                         f"{m.group(1)}://")
     return url
+
+
+# the schemes nats-py connects with (nats and tls over TCP, ws and wss over WebSocket), in
+# lower case, as it compares them
+_SCHEMES = ("nats", "tls", "ws", "wss")
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
 def display_url(url: str) -> str:
