@@ -560,3 +560,23 @@ def test_publisher_url_of_a_scheme_the_client_takes_tried(url):
 
     with pytest.raises(ConnectionError, match="cannot connect to NATS at"):
         NatsPublisher(url.format(port=free_port()), connect_timeout=1)
+
+
+@pytest.mark.parametrize("records", [np.int64(3), np.uint16(3), np.int8(3)])
+def test_publisher_numpy_int_records_counted_as_python_ints(server, names, records):
+    # records=np.int64(3) put numpy ints in stats (records_queued, records_published, ...),
+    # which json.dumps refuses: "Object of type int64 is not JSON serializable"
+    import json
+
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    good = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish_many([(f"{prefix}.tob.X", good, records)]) == 1
+        assert pub.publish(f"{prefix}.tob.X", good, records)
+        assert all(type(v) is int for k, v in pub.stats.items() if k != "last_error")
+    st = pub.stats
+    assert st["records_queued"] == st["records_published"] == 6
+    assert all(type(v) is int for k, v in st.items() if k != "last_error")
+    assert json.loads(json.dumps(st))["records_published"] == 6

@@ -225,7 +225,9 @@ class NatsPublisher(NoCopy):
                                                     or not payload.c_contiguous):
                 # its len() counts items, not bytes: the client announced that many bytes
                 # and wrote them all, and the broker dropped the garbled connection
-                items[i] = (item[0], payload.tobytes(), *item[2:])
+                payload = payload.tobytes()
+            # records as a Python int: a numpy one went into stats, which json.dumps refuses
+            items[i] = (item[0], payload, int(records), *item[3:])
         kept = []
         limit = self.max_message
         with self._lock:
