@@ -82,3 +82,19 @@ def test_cli_subscribe_and_replay_bad_stream_refused_exit_1_before_connecting(tm
     err = capsys.readouterr().err
     assert "stream name 'a b' is not a JetStream stream name" in err
     assert "cannot connect" not in err
+
+
+def test_cli_subscribe_cannot_read_stream_names_it_escaped(tmp_path, capsys):
+    # a stream name JetStream takes may hold characters that are not printable (a
+    # right-to-left override, a zero-width space): "cannot read STREAM" printed them as they
+    # are, to turn the rest of the line around on the terminal
+    need_nats()
+    from matchcore._cliutil import shown_name
+    from matchcore.io.nats import NatsServer
+
+    name = "MC\u202eX\u200bY"
+    with NatsServer() as srv:
+        assert main(["subscribe", srv.url, "--stream", name, "--timeout", "20"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot read {shown_name(name)} at " in err
+    assert "\u202e" not in err and "\u200b" not in err

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from matchcore._cliutil import int64
+from matchcore._cliutil import int64, shown_name
 from matchcore._symfilter import split_symbols
 
 
@@ -126,7 +126,9 @@ def run(args) -> int:
         print(f"matchcore subscribe: error: {e}", file=sys.stderr)
         code = 1
     except Exception as e:   # connection refused, no such stream: the client's own words
-        print(f"matchcore subscribe: error: cannot read {args.stream} at "
+        # the stream name as other names are shown: one JetStream takes may hold characters
+        # that are not printable (a right-to-left override)
+        print(f"matchcore subscribe: error: cannot read {shown_name(args.stream)} at "
               f"{display_url(args.url)}: {type(e).__name__}: {e}", file=sys.stderr)
         code = 1
     # whatever ended the read (an error, Ctrl-C above), what was received is reported
