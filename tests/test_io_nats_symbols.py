@@ -488,3 +488,31 @@ def test_consumer_read_by_label_written_with_leading_zeros_is_that_book():
     assert c.depth("X@locate05") == ([], [])
     with pytest.raises(KeyError):
         c.tob["X@locate05"]
+
+
+def test_cli_replay_publish_notes_show_names_escaped(server, names, tmp_path, capsys):
+    # the notes on shared and renamed names printed a name from the file as it is (an escape
+    # sequence drove the terminal), where the replay summary and its other notes escape it
+    from matchcore._cliutil import shown_name
+
+    stream, prefix = names
+    shared, renamed = "\x1b[2JA", "N\x1b[1m"
+    data = with_names(itch.generate(None, messages=200_000, symbols=3, seed=3),
+                      {1: shared, 2: shared})
+    assert len(data) > 5 << 20
+    pos = 0
+    while pos < len(data) - (1 << 20):       # past the first 4 MiB chunk, already published
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    path = tmp_path / "names.itch"
+    path.write_bytes(data[:pos] + itch_r(3, renamed) + data[pos:])
+    third = itch.symbol_names(3)[2]
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "\x1b" not in out
+    assert f"note: symbol {shown_name(shared)} is carried by locates 1, 2" in out
+    assert (f"subscribe shows them as {shown_name(shared)}@locate1, "
+            f"{shown_name(shared)}@locate2") in out
+    assert (f"note: locate 3 was renamed {third} -> {shown_name(renamed)} during the replay"
+            in out)

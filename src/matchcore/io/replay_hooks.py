@@ -206,19 +206,23 @@ class ReplayHooks(NoCopy):
                   f"disconnects {st['disconnects']}, reconnects {st['reconnects']}"
                   + (f"; last error: {st['last_error']}" if st["last_error"] else ""),
                   file=out, flush=True)
+            from matchcore._cliutil import shown_name
             from matchcore.io import book_label
 
+            # names from the file escaped, as the replay summary and its other notes show them
             for name, locs in self.bridge.shared().items():
                 # not an error: every book is published, on the name's subjects
-                print(f"note: symbol {name} is carried by locates "
+                print(f"note: symbol {shown_name(name)} is carried by locates "
                       f"{', '.join(map(str, locs))}: their books share the subjects "
                       f"{self.publisher.prefix}.*.{subject_token(name)} (one seq sequence, "
                       f"the batch header's locate tells them apart); subscribe shows them as "
-                      f"{', '.join(book_label(name, L) for L in locs)}", file=out, flush=True)
+                      f"{', '.join(shown_name(book_label(name, L)) for L in locs)}", file=out,
+                      flush=True)
             for L, (was, now) in self.bridge.renamed(r.symbols).items():
-                print(f"note: locate {L} was renamed {was} -> {now} during the replay: its "
-                      f"book was published on the subjects of {was} "
-                      f"({self.publisher.prefix}.*.{subject_token(was)})", file=out, flush=True)
+                print(f"note: locate {L} was renamed {shown_name(was)} -> {shown_name(now)} "
+                      f"during the replay: its book was published on the subjects of "
+                      f"{shown_name(was)} ({self.publisher.prefix}.*.{subject_token(was)})",
+                      file=out, flush=True)
             lost = st["dropped"] + st["undelivered"]
             unconfirmed = st["unconfirmed"]
             if lost or unconfirmed:
