@@ -516,3 +516,25 @@ def test_cli_replay_publish_notes_show_names_escaped(server, names, tmp_path, ca
             f"{shown_name(shared)}@locate2") in out
     assert (f"note: locate 3 was renamed {third} -> {shown_name(renamed)} during the replay"
             in out)
+
+
+def test_cli_subscribe_summary_shows_book_names_escaped(server, names, capsys):
+    # a name read back from its subject token (an escape sequence from a damaged ITCH file,
+    # published as _1B_5B2JA) was printed as it is in the summary: it drove the terminal
+    from matchcore._cliutil import shown_name
+    from matchcore.io.nats import KIND_TOB, WIRE_TOB, NatsPublisher, encode_batch, subject_token
+
+    stream, prefix = names
+    name, unseen = "\x1b[2JA", "B\x07"
+    rec = np.zeros(1, WIRE_TOB)
+    rec[0] = (5, 1_000_000, 100, 1_000_100, 200)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish(f"{prefix}.tob.{subject_token(name)}",
+                           encode_batch(KIND_TOB, 1, 0, rec), 1)
+    assert pub.stats["published"] == 1
+    assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", f"{name},{unseen}", "--timeout", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert f"{shown_name(name):<8} bid 100.0000 x 100  ask 100.0100 x 200" in out
+    assert f"note: no records received for {shown_name(unseen)}" in out

@@ -180,7 +180,7 @@ def _note_unseen(c, symbols) -> None:
         if not found and s not in unseen:
             unseen.append(s)
     if unseen:
-        print(f"note: no records received for {', '.join(unseen)}")
+        print(f"note: no records received for {', '.join(map(shown_name, unseen))}")
 
 
 def _summary(c, args) -> None:
@@ -214,9 +214,12 @@ def _summary(c, args) -> None:
                 l2 += ("; best bids " + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in bids)
                        + "; best asks "
                        + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in asks))
+        # a name from the stream (a damaged file's, read back from its subject token) as the
+        # replay summary shows it: escaped
+        shown = shown_name(sym)
         if not parts:           # L2 alone: on the book's own line
-            print(f"{sym:<8} {l2}")
+            print(f"{shown:<8} {l2}")
             continue
-        print(f"{sym:<8} {'; '.join(parts)}")
+        print(f"{shown:<8} {'; '.join(parts)}")
         if l2:
             print(f"         {l2}")
