@@ -538,3 +538,22 @@ def test_cli_subscribe_summary_shows_book_names_escaped(server, names, capsys):
     assert "\x1b" not in out and "\x07" not in out
     assert f"{shown_name(name):<8} bid 100.0000 x 100  ask 100.0100 x 200" in out
     assert f"note: no records received for {shown_name(unseen)}" in out
+
+
+def test_cli_subscribe_label_and_its_name_both_selected_not_noted_unseen(server, names,
+                                                                          tmp_path, capsys):
+    # --symbols AAPL@locate1,AAPL of a name one locate carries: its book was received (and
+    # shown under the name, which the whole-name selection keeps), and the note still said
+    # "no records received for AAPL@locate1"
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=5_000, symbols=3, seed=4)
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix]) == 0
+    capsys.readouterr()
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", "AAPL@locate01,AAPL,MSFT@locate3,MSFT"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "AAPL     bid" in out and "MSFT     bid" in out
+    assert out.rstrip().endswith("note: no records received for MSFT@locate3")

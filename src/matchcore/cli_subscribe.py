@@ -174,7 +174,11 @@ def _note_unseen(c, symbols) -> None:
     for s in symbols:
         m = LABEL.fullmatch(s)
         if m:
-            found = f"{m.group(1)}@locate{int(m.group(2))}" in seen
+            name, loc = m.group(1), int(m.group(2))
+            # under its label, or under the bare name when the name was selected whole and
+            # that locate is its only book
+            found = f"{name}@locate{loc}" in seen or (name in seen
+                                                      and loc in c.locates.get(name, ()))
         else:
             found = s in named
         if not found and s not in unseen:
