@@ -580,3 +580,27 @@ def test_publisher_numpy_int_records_counted_as_python_ints(server, names, recor
     assert st["records_queued"] == st["records_published"] == 6
     assert all(type(v) is int for k, v in st.items() if k != "last_error")
     assert json.loads(json.dumps(st))["records_published"] == 6
+
+
+def test_publisher_payload_buffer_reused_after_publish_sends_what_was_published(server, names):
+    # a bytearray or a memoryview was queued as it is and read when the loop thread sent it:
+    # a caller reusing its buffer after publish() returned had the new contents (or nothing)
+    # stored instead, counted as published, and the queue's byte count kept the difference
+    from matchcore.io.nats import NatsPublisher, consume
+
+    stream, prefix = names
+    rec = np.zeros(1, WIRE_TOB)
+    rec[0] = (5, 100, 10, 101, 20)
+    first = encode_batch(KIND_TOB, 1, 0, rec)
+    buf = bytearray(first)
+    arr = np.frombuffer(encode_batch(KIND_TOB, 2, 0, rec), np.uint8).copy()
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish(f"{prefix}.tob.X", buf, 1)
+        assert pub.publish_many([(f"{prefix}.tob.Y", memoryview(arr), 1)]) == 1
+        buf.clear()                     # reused at once
+        arr[:] = 0
+        assert pub.flush(20)
+    st = pub.stats
+    assert st["published"] == 2 and st["bytes_published"] == 2 * len(first)
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.bad == 0 and c.tob["X"] == c.tob["Y"] == (5, 100, 10, 101, 20)

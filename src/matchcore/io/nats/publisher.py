@@ -165,13 +165,15 @@ class NatsPublisher(NoCopy):
         ``headers`` a dict of str to str, or None: names the NATS client takes, letters, digits and
         ``!#$%&'*+-.^_`|~``, values without a line break); each that does not fit in the queue is
         dropped and counted. Returns how many were queued. A payload that is not bytes (``bytes``,
-        ``bytearray`` or a ``memoryview``, sent as its bytes whatever its format or shape), a
+        ``bytearray`` or a ``memoryview``, sent as its bytes whatever its format or shape, as they
+        are when this is called: the caller may reuse the buffer once it returns), a
         ``records`` that is not an int >= 0 or other ``headers`` raise ``TypeError`` /
         ``ValueError`` before any item is queued or counted, and so does a subject that is not one
         to publish to (not a str, an empty token, whitespace, control characters, ``*`` or ``>``),
         that is not under the publisher's ``prefix`` (``<prefix>.``, the subjects its stream takes)
         or that is not ``<prefix>.<kind>.<symbol>`` of one of its ``kinds`` (the subjects its
-        stream was checked for). O(len(items)), never blocks.
+        stream was checked for). O(len(items)) (and the bytes of a payload that is not
+        ``bytes``, copied), never blocks.
         """
         items = list(items)
         under = f"{self.prefix}."
@@ -221,11 +223,14 @@ class NatsPublisher(NoCopy):
             why = _bad_header(headers) if headers else None
             if why is not None:
                 raise ValueError(f"headers hold the {why}")
-            if isinstance(payload, memoryview) and (payload.ndim != 1 or payload.itemsize != 1
-                                                    or not payload.c_contiguous):
-                # its len() counts items, not bytes: the client announced that many bytes
-                # and wrote them all, and the broker dropped the garbled connection
-                payload = payload.tobytes()
+            if not isinstance(payload, bytes):
+                # its bytes now: a bytearray or memoryview was read when the loop thread sent
+                # it, so a caller reusing its buffer after publish() had other bytes (or none)
+                # stored, and the queue's byte count kept the difference. (A memoryview of
+                # wider items: its len() counts items, not bytes; the client announced that
+                # many bytes and wrote them all, and the broker dropped the garbled connection.)
+                payload = payload.tobytes() if isinstance(payload, memoryview) \
+                    else bytes(payload)
             # records as a Python int: a numpy one went into stats, which json.dumps refuses
             items[i] = (item[0], payload, int(records), *item[3:])
         kept = []
