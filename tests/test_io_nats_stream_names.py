@@ -98,3 +98,17 @@ def test_cli_subscribe_cannot_read_stream_names_it_escaped(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"cannot read {shown_name(name)} at " in err
     assert "\u202e" not in err and "\u200b" not in err
+
+
+@pytest.mark.parametrize("args", [["--stream", "a.b"], ["--stream", ""], ["--url", "http"]])
+def test_cli_subscribe_bad_stream_or_url_refused_without_a_summary(args, capsys):
+    # refused before anything was read, as a bad --subject-prefix or --kinds is, but followed
+    # by "received 0 batches: ..." on stdout, the summary of a read that never began
+    need_nats()
+    url = _nowhere()
+    if args[0] == "--url":
+        url, args = url.replace("nats://", "http://"), []
+    assert main(["subscribe", url, *args, "--timeout", "2"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "is not a JetStream stream name" in err or "is not a NATS URL" in err

@@ -42,7 +42,7 @@ def run(args) -> int:
         from matchcore.io.nats import (KIND_NAMES, MarketDataConsumer, consume, decode_batch,
                                        display_url, filter_subjects)
         from matchcore.io.nats.consumer import kind_mismatch
-        from matchcore.io.nats.streams import _nats
+        from matchcore.io.nats.streams import _check_stream_name, _check_url, _nats
         _nats()          # the extra itself: io.nats imports nats-py only when it connects
     except ImportError as e:
         from matchcore._cliutil import extra_missing
@@ -102,6 +102,10 @@ def run(args) -> int:
         symbols = split_symbols(args.symbols, "--symbols")
         kinds = split_symbols(args.kinds, "--kinds")
         filter_subjects(args.subject_prefix, symbols, kinds)
+        # as consume() refuses them, before anything is read: refused there, the summary of a
+        # read that never began followed the error
+        _check_stream_name(args.stream)
+        _check_url(args.url)
         if depth_given and kinds is not None and "l2" not in kinds:
             # the L2 levels shown: without l2 read the option did nothing
             raise ValueError("--depth needs l2 among --kinds")
