@@ -112,3 +112,19 @@ def test_cli_subscribe_bad_stream_or_url_refused_without_a_summary(args, capsys)
     out, err = capsys.readouterr()
     assert out == ""
     assert "is not a JetStream stream name" in err or "is not a NATS URL" in err
+
+
+@pytest.mark.parametrize("kw", [{"stream": "a.b"}, {"symbols": []}, {"kinds": ["foo"]},
+                                {"prefix": "a.*"}, {"url": "http://127.0.0.1:1"}])
+def test_nats_consume_refused_leaves_the_consumer_as_it_was(kw):
+    # a read refused before connecting set consumer.timed_out to False first: the last read's
+    # "not the stream's last state" was forgotten by a call that read nothing
+    need_nats()
+    from matchcore.io.nats import MarketDataConsumer, consume
+
+    c = MarketDataConsumer()
+    c.timed_out = True                  # as a read cut short by its timeout leaves it
+    kw = {"url": _nowhere(), **kw}
+    with pytest.raises(ValueError):
+        consume(kw.pop("url"), consumer=c, timeout=2, **kw)
+    assert c.timed_out is True

@@ -569,13 +569,15 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
                          "stream)")
     _nats()
     consumer = MarketDataConsumer() if consumer is None else consumer
-    consumer.timed_out = False       # of this read, not of an earlier one into the consumer
     # once: a generator of symbols was used up by the check, and select() then selected
     # none, which reads every symbol
     symbols, kinds = _listed(symbols), _listed(kinds)
     filter_subjects(prefix, symbols, kinds)       # refuses a lone str or a bad kind first
     _check_stream_name(stream)
     _check_url(url)
+    # of this read, not of an earlier one into the consumer; once the read is not refused
+    # (a refused one set it first, forgetting that the last read was cut short)
+    consumer.timed_out = False
     # a book label (NAME@locateN) reads its name's subjects and keeps that book
     # (select([]) also drops a label selection of an earlier read with this consumer)
     selected = consumer.select(() if symbols is None else symbols)
