@@ -128,3 +128,21 @@ def test_nats_consume_refused_leaves_the_consumer_as_it_was(kw):
     with pytest.raises(ValueError):
         consume(kw.pop("url"), consumer=c, timeout=2, **kw)
     assert c.timed_out is True
+
+
+def test_cli_replay_publish_line_shows_stream_name_escaped(tmp_path, capsys):
+    # "publishing ... (stream NAME, ...)" printed a stream name JetStream takes with
+    # characters that are not printable as it is, as "cannot read NAME" did
+    need_nats()
+    from matchcore._cliutil import shown_name
+    from matchcore.io.nats import NatsServer
+
+    name = "MC\u202eX"
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=1000, symbols=2, seed=5)
+    with NatsServer() as srv:
+        assert main(["replay", str(path), "--publish", srv.url, "--stream", name,
+                     "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"(stream {shown_name(name)}, subjects mc.KIND.SYMBOL)" in out
+    assert "\u202e" not in out

@@ -126,8 +126,12 @@ class ReplayHooks(NoCopy):
             # the kinds as the bridge took them (a generator given here is used up by now)
             if "l2" in self.bridge.kinds:
                 self.replay_options["record_l2"] = True
+            from matchcore._cliutil import shown_name
+
+            # the stream name as subscribe's "cannot read NAME" shows it: one JetStream takes
+            # may hold characters that are not printable
             print(f"publishing {','.join(self.bridge.kinds)} to {display_url(publish)} (stream "
-                  f"{stream}, subjects {prefix}.KIND.SYMBOL)", file=out, flush=True)
+                  f"{shown_name(stream)}, subjects {prefix}.KIND.SYMBOL)", file=out, flush=True)
 
     @classmethod
     def from_args(cls, args, bar=None):
