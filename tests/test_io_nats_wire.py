@@ -33,6 +33,20 @@ def test_encode_decode_batch_round_trip_exact_bytes():
     assert back.tobytes() == rec.tobytes()
 
 
+@pytest.mark.parametrize("make", [bytes, bytearray, lambda b: memoryview(bytearray(b))])
+def test_decode_batch_records_read_only_whatever_the_payload(make):
+    # the records of a bytearray (or writable memoryview) payload were a writable view of the
+    # caller's buffer, where decode_batch says read-only: a write changed the payload itself
+    rec = np.zeros(2, WIRE_TOB)
+    rec["bid"] = [100, 101]
+    payload = make(encode_batch(KIND_TOB, 7, 0, rec))
+    _, _, _, out = decode_batch(payload)
+    assert not out.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        out["bid"][0] = 5
+    assert decode_batch(payload)[3]["bid"].tolist() == [100, 101]
+
+
 @pytest.mark.parametrize("kind, locate, seq, exc, msg", [
     (9, 1, 0, ValueError, "unknown record kind 9"),
     (True, 1, 0, TypeError, "kind must be an int"),

@@ -241,6 +241,8 @@ def decode_batch(payload: bytes):
         raise BatchError(f"seq + count {seq} + {n} passes 2**64-1: the next batch's seq "
                          f"would not fit the header")
     rec = np.frombuffer(payload, dtype=WIRE[kind], count=n, offset=HEADER_DTYPE.itemsize)
+    # read-only whatever the payload: a bytearray's was a writable view of the caller's buffer
+    rec.flags.writeable = False
     why = _bad_records(kind, rec)
     if why is not None:
         raise BatchError(why)
