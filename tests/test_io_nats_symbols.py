@@ -557,3 +557,25 @@ def test_cli_subscribe_label_and_its_name_both_selected_not_noted_unseen(server,
     assert code == 0, out
     assert "AAPL     bid" in out and "MSFT     bid" in out
     assert out.rstrip().endswith("note: no records received for MSFT@locate3")
+
+
+def test_cli_subscribe_print_left_out_book_named_escaped(server, names, capsys):
+    # --print named the book a label selection leaves out with the name as it came from its
+    # subject token (an escape sequence), where the summary shows names escaped
+    from matchcore._cliutil import shown_name
+    from matchcore.io.nats import KIND_TOB, WIRE_TOB, NatsPublisher, encode_batch, subject_token
+
+    stream, prefix = names
+    name = "\x1b[2JA"
+    rec = np.zeros(1, WIRE_TOB)
+    rec[0] = (5, 1_000_000, 100, 1_000_100, 200)
+    subject = f"{prefix}.tob.{subject_token(name)}"
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish(subject, encode_batch(KIND_TOB, 1, 0, rec), 1)
+        assert pub.publish(subject, encode_batch(KIND_TOB, 2, 1, rec), 1)
+    assert pub.stats["published"] == 2
+    assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", f"{name}@locate1", "--print", "--timeout", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert f"left out (book {shown_name(name)}@locate2 not selected)" in out

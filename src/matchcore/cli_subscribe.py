@@ -78,7 +78,9 @@ def run(args) -> int:
             return
         head = f"{subject} {KIND_NAMES[kind]} locate {loc} seq {seq} +{len(rec)}"
         if c.left_out is not None:   # a redelivery, out of sequence: not in the books
-            print(f"{head}: left out ({c.left_out})")
+            # the book it names (one a label selection leaves out) escaped, as the summary
+            # shows names
+            print(f"{head}: left out ({shown_name(c.left_out)})")
             return
         last = rec[-1] if len(rec) else None
         tail = ""
