@@ -192,7 +192,8 @@ def parse_packet(data) -> Packet:
 
 
 def build_packet(session, seq: int, messages) -> bytes:
-    """Build a downstream packet from a list of messages (each gets its 2-byte length).
+    """Build a downstream packet from a list of messages (each gets its 2-byte length; a
+    message is 0 to 65535 bytes, an empty one included, as MoldUDP64 allows).
 
     O(total bytes).
 
@@ -205,8 +206,8 @@ def build_packet(session, seq: int, messages) -> bytes:
     if len(msgs) > MAX_MESSAGES:
         raise ValueError(f"at most {MAX_MESSAGES} messages per packet, got {len(msgs)}")
     for m in msgs:
-        if not 0 < len(m) <= 0xFFFF:
-            raise ValueError(f"a message is 1..65535 bytes, got {len(m)}")
+        if len(m) > 0xFFFF:
+            raise ValueError(f"a message is 0..65535 bytes, got {len(m)}")
     body = b"".join(struct.pack(">H", len(m)) + m for m in msgs)
     return HEADER.pack(_session(session), _seq(seq), len(msgs)) + body
 
