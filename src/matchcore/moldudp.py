@@ -796,6 +796,7 @@ class MoldUDP64Publisher(NoCopy):
         self.heartbeats = heartbeats
         self.end_packets = end_packets
         self.gap_s = gap_s
+        self._ran = self._closed = False
         self._view, self._mm = _load(source)
         try:
             # framed as the replay frames it: after a bad length prefix the stream is
@@ -852,7 +853,17 @@ class MoldUDP64Publisher(NoCopy):
 
     def run(self) -> PublisherStats:
         """Send every packet (except dropped ones), then heartbeats and end of session.
-        O(packets) Python work; the messages are sent as file slices, never copied one by one."""
+        O(packets) Python work; the messages are sent as file slices, never copied one by one.
+        A publisher sends its session once: a second call, or a call after :meth:`close`,
+        raises RuntimeError before anything is sent."""
+        if self._closed:
+            raise RuntimeError("this MoldUDP64Publisher is closed: its source is released and "
+                               "it sends nothing more (make a new publisher)")
+        if self._ran:
+            # its stats would count the session twice, and receivers see every packet again
+            raise RuntimeError("this MoldUDP64Publisher has already run: its session was sent "
+                               "once, with its end (make a new publisher to send it again)")
+        self._ran = True
         st = self.stats
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         b, off, end, view = self.bounds, self.offsets, self._ends, self._view
@@ -895,7 +906,9 @@ class MoldUDP64Publisher(NoCopy):
         return st
 
     def close(self) -> None:
-        """Release the memory map of a file source."""
+        """Release the memory map of a file source (and the source: :meth:`run` is refused
+        after it)."""
+        self._closed = True
         self._view.release()
         if self._mm is not None:
             self._mm.close()
