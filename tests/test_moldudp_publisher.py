@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from pathlib import Path
 
 import pytest
+from cli_replay_checks import RITCH, shared
 
 import matchcore.itch as itch
+from matchcore._moldudp import frame_itch
 from matchcore.moldudp import MoldUDP64Publisher
 
 
@@ -63,3 +66,35 @@ def test_moldudp_publisher_run_after_close_refused_saying_closed(tmp_path):
         assert _drain(sink) == 0
     finally:
         sink.close()
+
+
+def test_moldudp_publisher_source_without_one_message_refused_naming_it(tmp_path):
+    # a source whose every length prefix is zero (the RITCH sample frames messages by their type
+    # alone) was published as 0 messages, all its bytes counted skipped, without an error
+    ritch = shared(RITCH)
+    with pytest.raises(ValueError, match=r"ritch-ex20101224-zero-prefix\.itch50: no message in "
+                                         r"465,048 bytes \(465,048 bytes skipped") as e:
+        MoldUDP64Publisher(ritch, 9)
+    assert "does not look length-prefixed" in str(e.value)
+    body = itch.generate(None, messages=50, symbols=2, seed=6)
+    # type-framed messages: every prefix zero, as RITCH's
+    zero = b"".join(b"\x00\x00" + body[int(o) + 2:int(e)]
+                    for o, e in zip(*frame_itch(body)[:2]))
+    for source, name in ((zero, "the source buffer"), (tmp_path / "zero.itch", "zero.itch")):
+        if isinstance(source, Path):
+            source.write_bytes(zero)
+        with pytest.raises(ValueError, match=f"{name}: no message in {len(zero):,} bytes") as e:
+            MoldUDP64Publisher(source, 9)
+        assert f"{len(zero):,} bytes skipped" in str(e.value)
+        assert "does not look length-prefixed" in str(e.value)
+    # a stream cut inside its first message is said to be cut short
+    first = 2 + int.from_bytes(body[:2], "big")
+    for cut in (1, 2, first - 1):
+        with pytest.raises(ValueError, match=f"the source buffer: no message in {cut} bytes: "
+                                             f"they are an incomplete first message"):
+            MoldUDP64Publisher(body[:cut], 9)
+    # an empty source and one with messages around skipped bytes are published as they were
+    with MoldUDP64Publisher(b"", 9) as pub:
+        assert (pub.stats.messages, pub.n_packets) == (0, 0)
+    with MoldUDP64Publisher(b"\x00\x00" + body, 9) as pub:
+        assert (pub.stats.messages, pub.stats.bytes_skipped) == (50, 2)

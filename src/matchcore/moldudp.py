@@ -804,6 +804,21 @@ class MoldUDP64Publisher(NoCopy):
             # damaged one made the rest of the file one incomplete last message, never sent); a
             # zero prefix too is skipped and counted, as the replay does
             offsets, ends, skipped, tail, _ = frame_itch(self._view)
+            if len(offsets) == 1 and len(self._view):
+                # not one message: every byte skipped after bad prefixes (a file framed by
+                # message type alone, every prefix zero) or one incomplete message; a session
+                # of nothing would be sent as if it were the file
+                where = ("the source buffer" if isinstance(source, (bytes, bytearray, memoryview))
+                         else Path(source))
+                if not skipped:
+                    raise ValueError(f"{where}: no message in {len(self._view):,} bytes: they "
+                                     f"are an incomplete first message (the stream is cut "
+                                     f"short)")
+                raise ValueError(
+                    f"{where}: no message in {len(self._view):,} bytes ({skipped:,} bytes "
+                    f"skipped after bad length prefixes, {tail:,} in an incomplete last "
+                    f"message): it does not look length-prefixed (a 2-byte big-endian length "
+                    f"before each ITCH 5.0 message), which MoldUDP64Publisher needs")
             self.offsets = offsets
             self._ends = ends
             self.bounds = plan_packets(offsets, max_packet - HEADER_SIZE, max_messages, ends)
