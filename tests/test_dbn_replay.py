@@ -639,7 +639,7 @@ def test_dbn_replay_zst_cut_inside_first_block_detected_and_reported_as_cut(tmp_
         cut = tmp_path / "cut.dbn.zst"
         cut.write_bytes(data[:keep])
         assert is_dbn(cut)
-        with pytest.raises(ValueError, match="ended inside a frame before the DBN metadata"):
+        with pytest.raises(ValueError, match="truncated zstd data: the compressed stream is"):
             replay_dbn(cut)
         other = tmp_path / "cut.zst"            # nothing to go by: not taken for DBN
         other.write_bytes(data[:keep])

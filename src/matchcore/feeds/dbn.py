@@ -125,6 +125,7 @@ class _ZstdFrames(io.RawIOBase):
         self._pos = 0
         self.ended_early = False
         self.compressed = 0      # bytes read from raw (a pipe has no position to tell)
+        self.decompressed = 0    # bytes the frames gave
 
     def readable(self) -> bool:
         return True
@@ -144,6 +145,7 @@ class _ZstdFrames(io.RawIOBase):
                 parts.append(self._d.decompress(chunk))
                 chunk = self._d.unused_data if self._d.eof else b""
             self._out, self._pos = memoryview(b"".join(parts)), 0
+            self.decompressed += len(self._out)
         k = min(len(b), len(self._out) - self._pos)
         b[:k] = self._out[self._pos:self._pos + k]
         self._pos += k
@@ -361,6 +363,12 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
             raise ValueError(f"{path}: {codec} decompression failed in the metadata header: "
                              f"{e}") from None
         except ValueError as e:
+            if codec == "zstd" and frames.ended_early and not frames.decompressed:
+                # cut inside its first block (up to 128 KiB), which decompresses only whole:
+                # nothing came out, so nothing is known of the metadata
+                raise ValueError(f"{path}: truncated zstd data: the compressed stream is cut "
+                                 f"short ({frames.compressed:,} compressed bytes, inside its "
+                                 "first block: nothing of it decompresses)") from None
             if compressed and _ended_early(frames):
                 # said as what it is, not as "not a DBN stream (starts with b'')"
                 where = "inside a frame" if codec == "zstd" else "short of its end marker"
