@@ -561,7 +561,12 @@ class MoldUDP64Receiver(NoCopy):
         """Receive until end of session, ``timeout`` seconds in total, ``idle_timeout`` seconds
         without a datagram, or ``max_packets`` datagrams. Returns :attr:`stats` (``timed_out`` is
         set when a time limit ended the run). O(packets) Python work, O(messages) in the feed.
+        After :meth:`close` it raises RuntimeError (the socket is gone; :meth:`handle_packet`
+        and :meth:`flush` still work).
         """
+        if self.sock.fileno() < 0:
+            raise RuntimeError("this MoldUDP64Receiver is closed: its socket is gone and it "
+                               "receives nothing more (make a new receiver)")
         for name, value in (("timeout", timeout), ("idle_timeout", idle_timeout)):
             # NaN too: select()'s own words
             if value is not None and not (_is_real(value) and value >= 0):
