@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pytest
 
-from matchcore.moldudp import MoldUDP64Receiver, build_packet, parse_packet
+from matchcore.moldudp import MoldUDP64Receiver, build_framed_packet, build_packet, parse_packet
 
 
 def test_moldudp_build_packet_empty_message_accepted_and_given_back_by_the_receiver():
@@ -39,3 +40,31 @@ def test_moldudp_build_packet_largest_message_fits_its_length_prefix():
     pkt = build_packet("S", 1, [bytes(0xFFFF)])
     assert struct.unpack_from(">H", pkt, 20) == (0xFFFF,)
     assert parse_packet(pkt).messages() == [bytes(0xFFFF)]
+
+
+@pytest.mark.parametrize("messages", [b"ab", bytearray(b"ab"), memoryview(b"ab"), "ab"])
+def test_moldudp_build_packet_one_bytes_object_for_the_list_refused(messages):
+    # b"ab" given for [b"ab"] was iterated as the numbers 97 and 98: a packet of two messages
+    # of 97 and 98 NUL bytes, built without a word
+    with pytest.raises(TypeError, match="a list of messages"):
+        build_packet("S", 1, messages)
+
+
+@pytest.mark.parametrize("message", [5, np.int64(5), True])
+def test_moldudp_build_packet_number_for_a_message_refused(message):
+    # bytes(5) is five NUL bytes: the number 5 was sent as a message of 5 bytes
+    with pytest.raises(TypeError, match="a message is bytes"):
+        build_packet("S", 1, [b"a", message])
+
+
+@pytest.mark.parametrize("blocks", [4, np.int64(4)])
+def test_moldudp_build_framed_packet_number_for_the_blocks_refused(blocks):
+    # bytes(4) is four NUL bytes: two empty message blocks, a packet of count=2 built from 4
+    with pytest.raises(TypeError, match="blocks are bytes"):
+        build_framed_packet("S", 1, 2, blocks)
+
+
+def test_moldudp_build_packet_bytes_like_messages_accepted():
+    pkt = build_packet("S", 1, [bytearray(b"ab"), memoryview(b"c"), np.frombuffer(b"de", "u1")])
+    assert parse_packet(pkt).messages() == [b"ab", b"c", b"de"]
+    assert build_framed_packet("S", 1, 1, bytearray(b"\x00\x01a"))[20:] == b"\x00\x01a"

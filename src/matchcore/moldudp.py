@@ -200,7 +200,11 @@ def build_packet(session, seq: int, messages) -> bytes:
     >>> len(build_packet("S1", 1, [b"ab", b"c"]))
     27
     """
-    msgs = [bytes(m) for m in messages]
+    if isinstance(messages, (str, bytes, bytearray, memoryview)):
+        # iterated, b"ab" was the numbers 97 and 98: two messages of that many NUL bytes
+        raise TypeError(f"messages is a list of messages, got one {type(messages).__name__} "
+                        f"(build_packet(session, seq, [message]) sends one message)")
+    msgs = [_message(m) for m in messages]
     if not msgs:
         raise ValueError("a data packet needs at least one message (use heartbeat())")
     if len(msgs) > MAX_MESSAGES:
@@ -212,12 +216,22 @@ def build_packet(session, seq: int, messages) -> bytes:
     return HEADER.pack(_session(session), _seq(seq), len(msgs)) + body
 
 
+def _message(m) -> bytes:
+    # bytes(5) is five NUL bytes: a number is no message
+    if isinstance(m, (str, numbers.Integral)):
+        raise TypeError(f"a message is bytes, got {type(m).__name__} {m!r}")
+    return bytes(m)
+
+
 def build_framed_packet(session, seq: int, count: int, blocks) -> bytes:
     """A downstream packet from ``count`` already framed blocks (a slice of an ITCH file):
     ``ValueError`` when ``count`` is not a whole number in 1..65534 or the blocks are not
     exactly ``count`` blocks (a packet every receiver would drop as malformed). O(count)."""
     if not _is_int(count) or not 0 < count <= MAX_MESSAGES:
         raise ValueError(f"count must be 1..{MAX_MESSAGES}, got {count!r}")
+    if isinstance(blocks, numbers.Integral):
+        raise TypeError(f"blocks are bytes (message blocks, each a 2-byte length and its "
+                        f"message), got {type(blocks).__name__} {blocks!r}")
     blocks = bytes(blocks)
     if block_end(blocks, 0, count) != len(blocks):
         raise ValueError(f"the {len(blocks)} bytes of blocks do not hold exactly {count} "
