@@ -6,7 +6,14 @@ import struct
 import numpy as np
 import pytest
 
-from matchcore.moldudp import MoldUDP64Receiver, build_framed_packet, build_packet, parse_packet
+from matchcore.moldudp import (
+    MoldUDP64Error,
+    MoldUDP64Receiver,
+    build_framed_packet,
+    build_packet,
+    heartbeat,
+    parse_packet,
+)
 
 
 def test_moldudp_build_packet_empty_message_accepted_and_given_back_by_the_receiver():
@@ -68,3 +75,37 @@ def test_moldudp_build_packet_bytes_like_messages_accepted():
     pkt = build_packet("S", 1, [bytearray(b"ab"), memoryview(b"c"), np.frombuffer(b"de", "u1")])
     assert parse_packet(pkt).messages() == [b"ab", b"c", b"de"]
     assert build_framed_packet("S", 1, 1, bytearray(b"\x00\x01a"))[20:] == b"\x00\x01a"
+
+
+def test_moldudp_packet_next_seq_past_u64_refused_when_built_malformed_when_received():
+    # a packet whose next sequence number is 2**64 or more was built and taken: the receiver's
+    # next expected number became one that no header (a heartbeat, the end of session) can
+    # carry, as the publisher's own check says (the next sequence number stays below 2**64)
+    last = 2**64 - 1
+    for seq, msgs in ((last, [b"a"]), (last - 1, [b"a", b"b"]), (last - 2, [b"a", b"", b"c"])):
+        with pytest.raises(ValueError, match="next sequence number"):
+            build_packet("S", seq, msgs)
+        blocks = b"".join(struct.pack(">H", len(m)) + m for m in msgs)
+        with pytest.raises(ValueError, match="next sequence number"):
+            build_framed_packet("S", seq, len(msgs), blocks)
+        raw = struct.pack(">10sQH", b"S" * 10, seq, len(msgs)) + blocks
+        with pytest.raises(MoldUDP64Error, match="next sequence number"):
+            parse_packet(raw)
+        rx = MoldUDP64Receiver(0, first_seq=None, max_gap=None)
+        try:
+            rx.handle_packet(raw)
+            rx.flush()
+            st = rx.stats
+            assert (st.malformed, st.messages, st.next_seq, st.data_packets) == (1, 0, None, 0)
+            assert bytes(rx.data) == b""
+        finally:
+            rx.close()
+    # the last packet that fits: its next sequence number is 2**64-1, as a heartbeat carries
+    p = parse_packet(build_packet("S", last - 2, [b"a", b"b"]))
+    assert (p.seq, p.count) == (last - 2, 2)
+    assert parse_packet(heartbeat("S", last)).seq == last
+    for count in (1, np.uint16(1), np.uint64(1)):
+        assert parse_packet(build_framed_packet("S", last - 1, count, b"\x00\x01a")).seq == \
+            last - 1
+        with pytest.raises(ValueError, match="next sequence number"):
+            build_framed_packet("S", np.uint64(last), count, b"\x00\x01a")

@@ -164,9 +164,10 @@ def _plausible_session(session: bytes) -> bool:
 
 def parse_packet(data) -> Packet:
     """Parse one downstream packet; raises :class:`MoldUDP64Error` when it is malformed (shorter
-    than the 20-byte header, blocks that do not fit, bytes after the last block, or payload in a
-    heartbeat / end-of-session packet). A zero-length block is an empty message (MoldUDP64
-    messages are 0 to 64 KB long). O(count) in compiled code; the blocks are not copied.
+    than the 20-byte header, blocks that do not fit, bytes after the last block, payload in a
+    heartbeat / end-of-session packet, or messages whose next sequence number would not stay
+    below 2**64). A zero-length block is an empty message (MoldUDP64 messages are 0 to 64 KB
+    long). O(count) in compiled code; the blocks are not copied.
 
     >>> p = parse_packet(build_packet(b"S1", 5, [b"hello"]))
     >>> (p.seq, p.count, p.messages())
@@ -188,7 +189,16 @@ def parse_packet(data) -> Packet:
     if end != len(view):
         raise MoldUDP64Error(f"packet seq {seq}: {len(view) - end} bytes after the last of "
                              f"{count} message blocks")
+    if seq + count >= 2**64:
+        raise MoldUDP64Error(_past_last(seq, count))
     return Packet(session, seq, count, view[HEADER_SIZE:])
+
+
+def _past_last(seq: int, count: int) -> str:
+    # the rule of the publisher's first_seq: a heartbeat or end of session carries the next
+    # sequence number, a u64
+    return (f"packet seq {seq}: its {count} messages make the next sequence number "
+            f"{seq + count}, which must stay below 2**64 (a heartbeat carries it in a u64)")
 
 
 def build_packet(session, seq: int, messages) -> bytes:
@@ -212,8 +222,11 @@ def build_packet(session, seq: int, messages) -> bytes:
     for m in msgs:
         if len(m) > 0xFFFF:
             raise ValueError(f"a message is 0..65535 bytes, got {len(m)}")
+    seq = _seq(seq)
+    if seq + len(msgs) >= 2**64:
+        raise ValueError(_past_last(seq, len(msgs)))
     body = b"".join(struct.pack(">H", len(m)) + m for m in msgs)
-    return HEADER.pack(_session(session), _seq(seq), len(msgs)) + body
+    return HEADER.pack(_session(session), seq, len(msgs)) + body
 
 
 def _message(m) -> bytes:
@@ -236,7 +249,10 @@ def build_framed_packet(session, seq: int, count: int, blocks) -> bytes:
     if block_end(blocks, 0, count) != len(blocks):
         raise ValueError(f"the {len(blocks)} bytes of blocks do not hold exactly {count} "
                          f"message blocks")
-    return HEADER.pack(_session(session), _seq(seq), count) + blocks
+    seq, count = _seq(seq), int(count)      # (numpy integers: uint64 arithmetic wraps)
+    if seq + count >= 2**64:
+        raise ValueError(_past_last(seq, count))
+    return HEADER.pack(_session(session), seq, count) + blocks
 
 
 def heartbeat(session, next_seq: int) -> bytes:
