@@ -518,3 +518,29 @@ def test_cli_replay_dbn_cut_short_truncation_counts_the_metadata(tmp_path, capsy
     assert lines[0].endswith(f", after {got:,} decompressed bytes")
     assert lines[1].startswith(f"truncated: the last record at offset {t['offset']:,} after the "
                                "metadata is incomplete")
+
+
+def test_cli_replay_format_dbn_empty_stream_said_empty_not_starting_with_nothing(tmp_path,
+                                                                               capsys):
+    # --format dbn on an empty file (and on a .zst file holding an empty frame) said "not a
+    # DBN stream (starts with b'', expected b'DBN')", where the detected format says "an empty
+    # file"
+    import io
+
+    import zstandard
+
+    from matchcore.feeds.dbn import read_metadata
+
+    with pytest.raises(ValueError, match=r"^an empty stream: nothing to replay"):
+        read_metadata(io.BytesIO(b""))
+    empty = tmp_path / "e.dbn"
+    empty.write_bytes(b"")
+    zst = tmp_path / "ez.dbn.zst"
+    zst.write_bytes(zstandard.ZstdCompressor().compress(b""))
+    for path in (empty, zst):
+        with pytest.raises(ValueError) as e:
+            replay_dbn(path)
+        assert str(e.value).startswith(f"{path}: an empty stream: nothing to replay")
+        assert main(["replay", str(path), "--format", "dbn", "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert f"error: {e.value}" in err and "starts with b''" not in err

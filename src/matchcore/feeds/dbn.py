@@ -225,6 +225,10 @@ def read_metadata(stream) -> DbnMetadata:
     ValueError: not a DBN stream (starts with b'ITCH', expected b'DBN')
     """
     prefix = stream.read(8)
+    if not prefix:
+        # (not "starts with b''")
+        raise ValueError("an empty stream: nothing to replay (a DBN stream starts with its "
+                         "metadata header, b'DBN')")
     if prefix[:3] != DBN_MAGIC:
         raise ValueError(f"not a DBN stream (starts with {bytes(prefix[:4])!r}, expected b'DBN')")
     if len(prefix) < 8:
