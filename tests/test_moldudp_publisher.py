@@ -5,6 +5,7 @@ import dataclasses
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_replay_checks import RITCH, shared
 
@@ -98,3 +99,14 @@ def test_moldudp_publisher_source_without_one_message_refused_naming_it(tmp_path
         assert (pub.stats.messages, pub.n_packets) == (0, 0)
     with MoldUDP64Publisher(b"\x00\x00" + body, 9) as pub:
         assert (pub.stats.messages, pub.stats.bytes_skipped) == (50, 2)
+
+
+def test_moldudp_publisher_numpy_first_seq_near_u64_end_refused_not_wrapped():
+    # first_seq=np.uint64(2**64 - 5) wrapped in the room check (uint64 arithmetic): 50 messages
+    # were accepted, and sent numbered 2**64 - 5, ... then 0, 1, ...
+    data = itch.generate(None, messages=50, symbols=2, seed=3)
+    for first_seq in (2**64 - 5, np.uint64(2**64 - 5)):
+        with pytest.raises(ValueError, match="leaves no room"):
+            MoldUDP64Publisher(data, 9, first_seq=first_seq)
+    with MoldUDP64Publisher(data, 9, first_seq=np.uint64(2**64 - 51)) as pub:
+        assert pub.stats.next_seq == 2**64 - 51 and type(pub.first_seq) is int

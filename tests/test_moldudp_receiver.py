@@ -1,8 +1,10 @@
-"""matchcore.moldudp's receiver: its life (a closed receiver receives nothing more)."""
+"""matchcore.moldudp's receiver: its life (a closed receiver receives nothing more) and its
+settings."""
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from matchcore.moldudp import MoldUDP64Receiver, build_packet
@@ -20,3 +22,21 @@ def test_moldudp_receiver_run_after_close_refused_saying_closed_stats_kept():
         rx.run(timeout=0.01)
     assert dataclasses.asdict(rx.stats) == before
     rx.close()                  # closing twice is harmless
+
+
+@pytest.mark.parametrize("first_seq", [10, np.uint64(10), np.int64(10)])
+def test_moldudp_receiver_numpy_first_seq_duplicate_counted_not_implausible(first_seq):
+    # a numpy uint64 first_seq was kept as such: a packet before it gave a negative distance
+    # that wrapped to 2**64 - 5, so a duplicate was held as implausibly far ahead
+    rx = MoldUDP64Receiver(0, first_seq=first_seq)
+    try:
+        rx.handle_packet(build_packet("S", 5, [b"a", b"b"]))
+        rx.handle_packet(build_packet("S", 10, [b"c"]))
+        rx.handle_packet(build_packet("S", 12, [b"d"]))
+        rx.flush()
+        st = rx.stats
+        assert (st.duplicate_packets, st.implausible, st.messages, st.gaps, st.next_seq) == \
+            (1, 0, 2, [(11, 11)], 13)
+        assert type(st.next_seq) is int
+    finally:
+        rx.close()

@@ -398,7 +398,9 @@ class MoldUDP64Receiver(NoCopy):
             raise ValueError(f"first_seq must be a whole number in [1, 2**64) (sequence numbers "
                              f"start at 1), or None, got {first_seq!r}")
         self.replayer = replayer
-        self.stats = ReceiverStats(next_seq=first_seq)
+        # a Python int: a numpy uint64 wrapped the distance of a packet before it (a duplicate
+        # held as implausibly far ahead)
+        self.stats = ReceiverStats(next_seq=None if first_seq is None else int(first_seq))
         self._session = _session(session) if session is not None else None
         self.stats.session = self._session
         self.on_gap = on_gap
@@ -827,7 +829,8 @@ class MoldUDP64Publisher(NoCopy):
         self.session = _session(session, sending=True)
         self.addr = (host, port)
         self.rate = rate
-        self.first_seq = first_seq
+        # a Python int: a numpy uint64 wrapped in the room check below and in the numbering
+        self.first_seq = first_seq = int(first_seq)
         self.heartbeats = heartbeats
         self.end_packets = end_packets
         self.gap_s = gap_s
