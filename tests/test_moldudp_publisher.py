@@ -110,3 +110,20 @@ def test_moldudp_publisher_numpy_first_seq_near_u64_end_refused_not_wrapped():
             MoldUDP64Publisher(data, 9, first_seq=first_seq)
     with MoldUDP64Publisher(data, 9, first_seq=np.uint64(2**64 - 51)) as pub:
         assert pub.stats.next_seq == 2**64 - 51 and type(pub.first_seq) is int
+
+
+def test_moldudp_publisher_message_over_max_packet_refused_in_its_terms():
+    # max_packet=40 was refused as "message 2 (offset 28) is 41 bytes with its prefix; a packet
+    # holds at most 20": the 20 the user never gave (max_packet less the header), no way out said
+    data = itch.generate(None, messages=50, symbols=2, seed=3)
+    offsets, ends = frame_itch(data)[:2]
+    sizes = ends - offsets[:-1]
+    first = int(np.flatnonzero(sizes + 20 > 40)[0])
+    with pytest.raises(ValueError) as e:
+        MoldUDP64Publisher(data, 9, max_packet=40)
+    msg = str(e.value)
+    assert msg.startswith(f"message {first} (offset {int(offsets[first]):,}) is "
+                          f"{int(sizes[first])} bytes with its length prefix")
+    assert "max_packet=40" in msg and f"at least {int(sizes.max()) + 20}" in msg
+    with MoldUDP64Publisher(data, 9, max_packet=int(sizes.max()) + 20) as pub:
+        assert pub.stats.messages == 50

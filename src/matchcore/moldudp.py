@@ -857,6 +857,17 @@ class MoldUDP64Publisher(NoCopy):
                     f"skipped after bad length prefixes, {tail:,} in an incomplete last "
                     f"message): it does not look length-prefixed (a 2-byte big-endian length "
                     f"before each ITCH 5.0 message), which MoldUDP64Publisher needs")
+            sizes = ends - offsets[:-1]
+            big = np.flatnonzero(sizes > max_packet - HEADER_SIZE)
+            if big.size:
+                # said in the setting's terms (plan_packets speaks of the payload alone)
+                k = int(big[0])
+                raise ValueError(
+                    f"message {k} (offset {int(offsets[k]):,}) is {int(sizes[k])} bytes with "
+                    f"its length prefix: a packet of max_packet={max_packet} bytes, its "
+                    f"{HEADER_SIZE}-byte header included, holds at most "
+                    f"{max_packet - HEADER_SIZE}; max_packet must be at least "
+                    f"{int(sizes.max()) + HEADER_SIZE} for this source")
             self.offsets = offsets
             self._ends = ends
             self.bounds = plan_packets(offsets, max_packet - HEADER_SIZE, max_messages, ends)
