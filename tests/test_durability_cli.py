@@ -609,19 +609,26 @@ def _last_command_lost(tmp_path):
     return journal_last_command_lost(tmp_path / "lost")
 
 
-def test_cli_recover_no_trades_says_the_trade_journal_was_not_read_and_what_repair_cut(
+def test_cli_recover_no_trades_previews_the_fills_repair_cuts_and_says_what_it_cut(
         capsys, tmp_path):
     # read-only --no-trades said "trades: kept through command 0, ... last trade seq 0" of a
-    # trade journal it never read; --repair --no-trades said "kept through command 3, rewrote 0
-    # fills" and cut a fill without a word
+    # trade journal it never read, then "trade journal not read" while --repair --no-trades
+    # cut a fill; --repair --no-trades said "kept through command 3, rewrote 0 fills" and cut
+    # a fill without a word
+    from matchcore.durability import _journal as _j
     from matchcore.durability import read_trades
     d = _last_command_lost(tmp_path)
     code, out, _ = run_cli(capsys, "recover", d, "--no-trades")
-    assert code == 0 and "trades: trade journal not read (trades=False)" in out
+    assert code == 0 and "not read" not in out
     assert "kept through command 0" not in out and "last trade seq 0" not in out
+    line = [ln for ln in out.splitlines() if ln.startswith("  trades:")][0]
+    assert line == ("  trades: capture off (trades=False); trade journal kept through command 3, "
+                    "last trade seq 1, 1 fill record(s) of commands after it to cut (read-only: "
+                    "Engine.recover, matchcore recover --repair cut them)")
     code, out, _ = run_cli(capsys, "recover", d, "--no-trades", "--json", "-")
     rep = json.loads(out)["report"]
-    assert rep["trades_kept_through"] is None and rep["last_trade_seq"] is None
+    assert rep["trades_kept_through"] == 3 and rep["last_trade_seq"] == 1
+    assert rep["trades_to_cut"] == 1 and rep["bytes_to_cut"] == _j.TRADE_RECORD_DTYPE.itemsize
     assert len(read_trades(d)) == 2
     code, out, _ = run_cli(capsys, "recover", d, "--no-trades", "--repair")
     assert code == 0 and len(read_trades(d)) == 1

@@ -824,10 +824,10 @@ def test_recovery_without_trades_says_it_left_a_corrupt_trade_journal_as_it_is(t
     assert line.startswith(f"  trades: capture off (trades=False); trade journal scanned and "
                            f"left as it is: corrupt in {os.path.basename(seg)} at offset "
                            f"{_j.SEG_HEADER} (")
-    # read-only with trades=False does not read it, and says so
+    # read-only with trades=False reports what the writing one did
     ro = mc.Engine.recover(d, trades=False, readonly=True).recovery_report
-    assert ro.trades_corrupt is None
-    assert "trades: trade journal not read (trades=False)" in ro.summary()
+    assert ro.trades_corrupt == rep.trades_corrupt
+    assert line in ro.summary().splitlines()
 
 
 def test_recovery_summary_says_how_many_bytes_it_cut_and_files_it_synced(tmp_path):
@@ -966,3 +966,29 @@ def test_recover_refuses_an_unknown_fsync_before_touching_files(tmp_path):
     with pytest.raises(ValueError, match="fsync must be one of"):
         mc.Engine.recover(d, fsync="sometimes")
     assert _files_and_sizes(d) == before
+
+
+@pytest.mark.parametrize("trades", [True, False])
+def test_readonly_recovery_reports_the_trade_cuts_and_drops_repair_makes(tmp_path, trades):
+    # read-only with trades=False read no trade journal: it showed no trade bytes to cut and
+    # no trade segment to drop, and the writing recovery with the same options then cut and
+    # deleted them
+    eng, d = journaled(tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
+    eng.add_symbol(1)
+    for i in range(100):
+        eng.submit(1, 1 + i, mc.Side.SELL, 100, 1)
+    eng.submit(1, 200, mc.Side.BUY, 100, 50)         # 50 fills, kept
+    eng.submit(1, 201, mc.Side.BUY, 100, 50)         # 50 fills (the next segment), lost below
+    eng.close()
+    assert len(segment_files(d, KIND_TRADES)) == 2
+    os.truncate(_last_segment(d), int(read_journal(d)["index"]["offset"][-1]))
+    ro = mc.Engine.recover(d, readonly=True, trades=trades).recovery_report
+    before = _files_and_sizes(d)
+    assert ro.trades_to_cut == 50 and ro.files_to_drop == [segment_files(d, KIND_TRADES)[-1][1]]
+    rec = mc.Engine.recover(d, trades=trades)
+    rec.close()
+    rw = rec.recovery_report
+    assert (ro.trades_to_cut, ro.bytes_to_cut, ro.files_to_drop) == (
+        rw.trades_cut, rw.cut_bytes, rw.dropped_files)
+    assert ro.trades_kept_through == rw.trades_kept_through == 102
+    assert sum(before.values()) - sum(_files_and_sizes(d).values()) >= rw.cut_bytes

@@ -35,9 +35,10 @@ def add_parser(p, name):
         p.add_argument("--no-snapshot", action="store_true",
                        help="replay the whole journal instead of starting from a snapshot")
         p.add_argument("--no-trades", action="store_true",
-                       help="do not read the trade journal (the way past a corrupt one: the "
-                            "engine is rebuilt from the command journal and the trade journal "
-                            "left as it is)")
+                       help="no trade capture (the way past a corrupt trade journal: the "
+                            "engine is rebuilt from the command journal and a corrupt trade "
+                            "journal left as it is; fills of commands not kept are still cut, "
+                            "and listed without --repair)")
         p.add_argument("--repair", action="store_true",
                        help="cut torn tails and rewrite missing trades so the directory is ready "
                             "for Engine.recover to append (default: change no file)")

@@ -76,11 +76,11 @@ class RecoveryReport:
     created_files: list = field(default_factory=list)
     files_to_create: list = field(default_factory=list)
     trade_capture: bool = True           # False: recovered with trades=False
-    # trades=False, writing: the trade journal was scanned, found corrupt and left as it is
+    # trades=False: the trade journal was scanned, found corrupt and left as it is
     # (segment, offset, reason)
     trades_corrupt: tuple | None = None
     # last command whose fills the trade journal held; None: the trade journal was not read
-    # (trades=False read-only, or no trade journal or a corrupt one)
+    # (trades=False with no trade journal or a corrupt one)
     trades_kept_through: int | None = 0
     trades_cut: int = 0                  # fill records cut from the trade journal after it
     trades_to_cut: int = 0               # read-only: those a writing recovery would cut
@@ -701,12 +701,13 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                 report.trades_rewritable = origin is not None
     else:
         cut, kept_cmd, next_trade = None, 0, 1
-        if not readonly and segment_files(path, KIND_TRADES):
+        if segment_files(path, KIND_TRADES):
             # No capture from here on, but fills of commands this recovery cuts away (a torn
             # command tail whose fills were written) must still go: the commands journaled
             # next take their seqs, and a later recovery with capture took those fills for
             # theirs. A corrupt trade journal is left as it is: recovery with capture refuses
-            # it until it is repaired.
+            # it until it is repaired. (Read-only too: it reports what a writing recovery
+            # with the same options cuts and drops.)
             tscan = scan_journal(path, KIND_TRADES, keep_index=False)
             if tscan.corrupt is None:
                 report.trades_torn_tail = tscan.tail
