@@ -992,3 +992,64 @@ def test_readonly_recovery_reports_the_trade_cuts_and_drops_repair_makes(tmp_pat
         rw.trades_cut, rw.cut_bytes, rw.dropped_files)
     assert ro.trades_kept_through == rw.trades_kept_through == 102
     assert sum(before.values()) - sum(_files_and_sizes(d).values()) >= rw.cut_bytes
+
+
+def _trading_flow(eng, first_id, n):
+    # buys and sells at one price, alternating: every sell fills the buy before it
+    cmds = np.zeros(n, dtype=mc.COMMAND_DTYPE)
+    cmds["symbol"] = 1
+    cmds["order_id"] = np.arange(first_id, first_id + n)
+    cmds["side"] = np.arange(n) % 2
+    cmds["price"] = 100
+    cmds["qty"] = 1
+    eng.process(cmds)
+
+
+def test_recovered_engine_keeps_the_journals_trade_capture(tmp_path):
+    # A journal made with trades=False recovered with trade capture on: recovery rewrote
+    # every fill of the whole journal into a trade journal the engine never had, and went on
+    # capturing. Each command segment header now records its writer's choice, and
+    # recover(trades=None), the default, keeps it.
+    eng, d = journaled(tmp_path, trades=False, segment_bytes=16384)
+    eng.add_symbol(1)
+    _trading_flow(eng, 1, 600)                # several segments, 300 fills
+    live = eng.state_hash()
+    eng.close()
+    assert segment_files(d, KIND_TRADES) == []
+    assert len(segment_files(d, KIND_COMMANDS)) > 2
+    for _, f in segment_files(d, KIND_COMMANDS):
+        assert _j.segment_trades(open(f, "rb").read()) is False
+    assert all(s["trades"] is False for s in inspect(d)["journals"]["commands"]["segments"])
+    rec = mc.Engine.recover(d)
+    assert rec.state_hash() == live and rec.trade_journal is None
+    assert rec.recovery_report.trade_capture is False
+    assert rec.recovery_report.trades_rewritten == 0
+    _trading_flow(rec, 10_000, 600)
+    rec.close()
+    assert segment_files(d, KIND_TRADES) == []
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.trade_capture is False and ro.trades_to_rewrite == 0
+    # given, the argument wins: the fills are written, and capture goes on
+    rec = mc.Engine.recover(d, trades=True)
+    assert rec.trade_journal is not None and rec.recovery_report.trades_rewritten == 600
+    rec.close()
+    assert len(read_trades(d)) == 600
+
+
+def test_recovery_of_segments_without_a_recorded_trade_capture_captures_trades(tmp_path):
+    # segments of earlier versions: no flag, the header's CRC good; recovered as before
+    eng, d = journaled(tmp_path, trades=False)
+    eng.add_symbol(1)
+    _trading_flow(eng, 1, 10)
+    eng.close()
+    for _, f in segment_files(d, KIND_COMMANDS):
+        data = bytearray(open(f, "rb").read())
+        flags = struct.unpack_from("<I", data, 40)[0]
+        struct.pack_into("<I", data, 40, flags & ~(_j.SEG_TRADES | _j.SEG_TRADES_ON))
+        struct.pack_into("<I", data, 60, _j.crc32c(bytes(data[:60])))
+        open(f, "wb").write(bytes(data))
+        assert _j.segment_trades(bytes(data)) is None
+    rec = mc.Engine.recover(d)
+    assert rec.trade_journal is not None and rec.recovery_report.trade_capture is True
+    rec.close()
+    assert len(read_trades(d)) == 5

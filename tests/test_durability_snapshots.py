@@ -437,13 +437,14 @@ def test_trades_missed_while_capture_off_counted_over_every_segment(tmp_path):
     snap = eng.snapshot()
     eng.close()
     assert len(segment_files(d, KIND_COMMANDS)) > 2 and fills == 300
-    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    # (with trade capture: without it, the journal's own choice, no fill is missing)
+    rep = mc.Engine.recover(d, readonly=True, trades=True).recovery_report
     assert rep.snapshot == snap and rep.trades_missing == fills
     assert f"WARNING: {fills} fill record(s)" in rep.summary()
     # a journal whose first segments are gone cannot be replayed whole: lost, not rewritable
     for _, f in segment_files(d, KIND_COMMANDS)[:1]:
         os.unlink(f)
-    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    rep = mc.Engine.recover(d, readonly=True, trades=True).recovery_report
     assert rep.trades_missing > 0 and not rep.trades_rewritable and "are lost" in rep.summary()
 
 
@@ -487,7 +488,8 @@ def test_trades_missed_while_capture_off_unverifiable_reported(tmp_path):
             os.unlink(f)
     first = segment_files(d, KIND_COMMANDS)[0][0]
     assert first > 4
-    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    # (with trade capture: the segments left record the session's trades=False)
+    rep = mc.Engine.recover(d, readonly=True, trades=True).recovery_report
     assert rep.snapshot == snap
     assert rep.trades_unverified == (4, first - 1) and "cannot be checked" in rep.summary()
     assert rep.trades_missing == (1 if first <= seq else 0)

@@ -132,7 +132,7 @@ class Engine:
         fsync: str | None = ...,
         snapshot: bool = ...,
         readonly: bool = ...,
-        trades: bool = ...,
+        trades: bool | None = ...,
         record_events: bool = ...,
         segment_bytes: int = ...,
         batch_records: int = ...,

@@ -866,7 +866,9 @@ cdef class Engine:
         """The engine rebuilt from directory ``path``: the newest valid snapshot, then the
         journal tail replayed; it keeps journaling into ``path``. ``options``: ``fsync``
         (default None: the journal's own policy, as its newest command segment records it;
-        ``"batch"`` for segments of versions that recorded none), ``record_events`` (not
+        ``"batch"`` for segments of versions that recorded none), ``trades`` (default None:
+        the journal's own trade capture, likewise; on for segments of versions that recorded
+        none), ``record_events`` (not
         journaled: give it again, default True) and the journal options of the constructor,
         ``snapshot=False`` to replay the whole journal.
         The report (snapshot used, records replayed, damage cut) is in

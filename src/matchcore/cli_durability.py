@@ -187,8 +187,11 @@ def _inspect(args) -> int:
                      f"  (continues state hash {s['start_state_hash']:#018x})")
             # the policy recovery keeps (the newest command segment's) unless given another
             policy = "" if s["fsync"] is None else f"  fsync {s['fsync']}"
+            # likewise the trade capture (shown when off, the choice that differs from the
+            # default)
+            capture = "  no trade capture" if s["trades"] is False else ""
             print(f"  {s['file']}  seq {s['first_seq']}..{last}  {s['records']} records  "
-                  f"{s['bytes']} bytes{policy}{start}{dmg}{after}")
+                  f"{s['bytes']} bytes{policy}{capture}{start}{dmg}{after}")
         if j["torn_tail"] and cut_short:
             t = j["torn_tail"]
             print(f"  {t['file']} ({t['reason']}) holds no record: its creation was cut short "

@@ -33,6 +33,8 @@ cdef enum:
     MC_J_SEG_POLICY = 4          # flags bits 8..15 hold the writer's fsync policy (MC_J_NEVER,
                                  # MC_J_BATCH or MC_J_ALWAYS; command segments only)
     MC_J_SEG_POLICY_SHIFT = 8
+    MC_J_SEG_TRADES = 8          # bit 4 (MC_J_SEG_TRADES_ON) holds the writer's trade capture
+    MC_J_SEG_TRADES_ON = 16      # (the engine's trades= choice; command segments only)
 
     # record types
     MC_J_REC_COMMAND = 1
@@ -66,7 +68,9 @@ cdef packed struct mc_seg_header:
     int64_t created_ns           # wall clock (CLOCK_REALTIME) when the segment was created
     uint32_t flags               # bit 0 (MC_J_SEG_BASE): base_hash is set (earlier versions: 0);
                                  # bit 2 (MC_J_SEG_POLICY): bits 8..15 are the fsync policy of
-                                 # the writer, kept by a recovered one not given its own
+                                 # the writer, kept by a recovered one not given its own;
+                                 # bit 3 (MC_J_SEG_TRADES): bit 4 says whether the engine
+                                 # captured trades, kept likewise
     uint64_t base_hash           # state hash of the engine the records continue (before
                                  # first_seq): set on the segment a writer starts a journal with
     uint64_t seg_limit           # bit 1 (MC_J_SEG_LIMIT): the segment_bytes of the writer, kept
@@ -161,6 +165,8 @@ cdef struct mc_journal:
                                  # the directory, since the last sync()
     uint64_t base_hash           # written into the next segment header when has_base
     int has_base
+    int trades                   # commands: the engine's trade capture, recorded in every
+                                 # segment header (1 on, 0 off, -1 not recorded)
     char dir[4096]
     char prefix[32]
 

@@ -130,6 +130,8 @@ VERSION = MC_J_VERSION
 SEG_HEADER = MC_J_SEG_HEADER
 SEG_LIMIT = MC_J_SEG_LIMIT     # segment header flag: seg_limit records the writer's segment_bytes
 SEG_POLICY = MC_J_SEG_POLICY   # segment header flag: flags bits 8..15 record the fsync policy
+SEG_TRADES = MC_J_SEG_TRADES   # segment header flag: SEG_TRADES_ON records the trade capture
+SEG_TRADES_ON = MC_J_SEG_TRADES_ON
 REC_HEADER = MC_J_REC_HEADER
 MAX_RECORD = MC_J_MAX_RECORD
 MAX_NAME = MC_J_MAX_NAME
@@ -283,6 +285,8 @@ cdef int _open_segment(mc_journal* j, uint64_t first_seq) noexcept nogil:
     if j.kind == MC_J_KIND_COMMANDS and j.policy != MC_J_ON_SYNC:
         # the user's policy (the trade capture's is derived from it: not recorded)
         hd.flags |= MC_J_SEG_POLICY | (<uint32_t>j.policy << MC_J_SEG_POLICY_SHIFT)
+    if j.kind == MC_J_KIND_COMMANDS and j.trades >= 0:
+        hd.flags |= MC_J_SEG_TRADES | (MC_J_SEG_TRADES_ON if j.trades else 0)
     hd.crc = mc_crc32(<uint8_t*>&hd, 60)
     if _write_all(j, fd, <uint8_t*>&hd, MC_J_SEG_HEADER) < 0:
         c_close(fd)
@@ -671,7 +675,7 @@ cdef class JournalWriter:
                   int64_t segment_bytes=64 << 20, int64_t batch_records=4096,
                   int64_t batch_us=2000, int64_t buffer_bytes=1 << 20, uint64_t next_seq=1,
                   int64_t append_size=-1, int lock_fd=-1, int64_t last_crc=-1,
-                  base_hash=None):
+                  base_hash=None, trades=None):
         self.lock_fd = -1
         self.host_busy = NULL
         self._start_seq = next_seq
@@ -710,6 +714,9 @@ cdef class JournalWriter:
         j.batch_records = batch_records
         j.batch_ns = batch_us * 1000
         j.next_seq = next_seq
+        # the engine's trade capture, recorded in the headers of the command segments this
+        # writer makes (recovery keeps it when not given another)
+        j.trades = -1 if trades is None or kind != MC_J_KIND_COMMANDS else (1 if trades else 0)
         j.written_seq = next_seq - 1
         j.durable_seq = next_seq - 1
         if base_hash is not None and append_size < 0:

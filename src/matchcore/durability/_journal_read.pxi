@@ -110,6 +110,19 @@ def segment_policy(data):
     return None
 
 
+def segment_trades(data):
+    """Whether the engine that made a command segment captured trades (its ``trades=``), as
+    the segment's header records it, or None (a trade segment, or a file of an earlier
+    version). The header must be valid (see :func:`read_segment_header`)."""
+    read_segment_header(data)
+    cdef const uint8_t[::1] v = memoryview(data).cast("B")
+    cdef mc_seg_header hd
+    memcpy(&hd, &v[0], MC_J_SEG_HEADER)
+    if not hd.flags & MC_J_SEG_TRADES:
+        return None
+    return bool(hd.flags & MC_J_SEG_TRADES_ON)
+
+
 def scan_segment(data, uint32_t kind, uint64_t first_seq):
     """Walk a segment's records (``data``: the whole file) from its header on.
 

@@ -53,6 +53,9 @@ class Segment:
     # its writer's fsync policy, as a command segment's header records it (None: a trade
     # segment, or an earlier version's file)
     fsync: str | None = None
+    # whether its engine captured trades, as a command segment's header records it (None: a
+    # trade segment, or an earlier version's file)
+    trades: bool | None = None
 
     def load(self, into: ReadBuffer | None = None) -> Segment:
         """This segment with its bytes and record index: itself when the scan kept them, else
@@ -77,7 +80,8 @@ class Segment:
                                f"from those scanned", self.path, 0)
         return Segment(self.path, self.kind, self.first_seq, self.size, self.stp, self.records,
                        self.last_seq, self.end, self.damage, self.valid_after, index, data,
-                       self.types, self.base_hash, self.segment_bytes, self.fsync)
+                       self.types, self.base_hash, self.segment_bytes, self.fsync,
+                       self.trades)
 
 
 @dataclass
@@ -179,7 +183,7 @@ def scan_segment_bytes(data: bytes, kind: int, name: str = "<bytes>",
                    int(index["seq"][-1]) if len(index) else None, end,
                    _j.DAMAGE.get(why) if why else None, bool(after), index, data,
                    base_hash=_j.segment_base_hash(data), segment_bytes=_j.segment_limit(data),
-                   fsync=_j.segment_policy(data))
+                   fsync=_j.segment_policy(data), trades=_j.segment_trades(data))
 
 
 def _header_intact(data) -> bool:
@@ -565,8 +569,8 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
                  lock_fd: int | None = None, last_crc: int = -1,
                  base_hash: int | None = None):
     """The command journal writer and the trade capture writer of an engine (``trades=False``:
-    no trade capture). ``new``: the directory (created if missing) must hold no segments and
-    no snapshots. ``last_crc``: CRC of the record before ``next_seq`` (recovery), -1 if none.
+    no trade capture, recorded in every command segment header). ``new``: the directory
+    (created if missing) must hold no segments and no snapshots. ``last_crc``: CRC of the record before ``next_seq`` (recovery), -1 if none.
     ``base_hash``: the engine's state hash before ``next_seq``, recorded in the header of the
     command segment a writer that starts a new segment (``append_size=-1``) begins with, so that
     recovery can tell the snapshot (or the empty engine) the journal continues from any other.
@@ -604,7 +608,7 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
                               batch_records=batch_records, batch_us=batch_us,
                               buffer_bytes=buffer_bytes, next_seq=next_seq,
                               append_size=append_size, lock_fd=lock_fd, last_crc=last_crc,
-                              base_hash=base_hash)
+                              base_hash=base_hash, trades=trades)
     finally:
         if own:
             os.close(lock_fd)
@@ -629,7 +633,7 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
 def _inspect_alone(fpath, kind, first, after):
     entry = {"file": os.path.basename(fpath), "first_seq": first, "last_seq": None, "records": 0,
              "bytes": 0, "valid_bytes": 0, "damage": None, "after_corruption": after,
-             "start_state_hash": None, "fsync": None}
+             "start_state_hash": None, "fsync": None, "trades": None}
     try:
         data = _read_segment(fpath)
     except JournalError as exc:
@@ -643,7 +647,7 @@ def _inspect_alone(fpath, kind, first, after):
         return entry
     entry.update(first_seq=seg.first_seq, last_seq=seg.last_seq, records=seg.records,
                  valid_bytes=seg.end, damage=seg.damage, start_state_hash=seg.base_hash,
-                 fsync=seg.fsync)
+                 fsync=seg.fsync, trades=seg.trades)
     return entry
 
 
@@ -651,7 +655,9 @@ def inspect(path) -> dict:
     """A journal directory's summary for people and tools: per kind, the segments (records,
     first/last seq, bytes, damage, and ``start_state_hash``: the state hash of the engine the
     segment's records continue when its header records it, else None; ``fsync``: the policy
-    of the writer that made a command segment, as its header records it, else None), the last
+    of the writer that made a command segment, as its header records it, else None;
+    ``trades``: whether the engine that made a command segment captured trades, likewise), the
+    last
     seq, the damage found
     (``dropped_segments``: the trailing files recovery drops; none for a journal whose creation
     was cut short, which recovery refuses), and the snapshots. Never
@@ -684,7 +690,7 @@ def inspect(path) -> dict:
         segments = [{"file": os.path.basename(s.path), "first_seq": s.first_seq,
                      "last_seq": s.last_seq, "records": s.records, "bytes": s.size,
                      "valid_bytes": s.end, "damage": s.damage, "after_corruption": False,
-                     "start_state_hash": s.base_hash, "fsync": s.fsync}
+                     "start_state_hash": s.base_hash, "fsync": s.fsync, "trades": s.trades}
                     for s in scan.segments]
         if scan.corrupt is not None:
             # The scan stops at corruption; the files after it are still listed, each on its

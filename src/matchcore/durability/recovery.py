@@ -16,7 +16,8 @@
    order commands in compiled code, each outcome checked against the recorded one (a mismatch
    raises :class:`JournalError`); fills of commands the trade journal lacks are written to it.
 6. Attach the writers: the engine keeps journaling into the same directory, under the fsync
-   policy its newest command segment records unless another is given.
+   policy and with the trade capture its newest command segment records unless others are
+   given.
 """
 from __future__ import annotations
 
@@ -75,7 +76,9 @@ class RecoveryReport:
     # segment where none is kept); read-only: files_to_create, those a writing one makes
     created_files: list = field(default_factory=list)
     files_to_create: list = field(default_factory=list)
-    trade_capture: bool = True           # False: recovered with trades=False
+    # False: recovered without trade capture (trades=False, or trades=None of a journal
+    # whose newest command segment records it made without)
+    trade_capture: bool = True
     # trades=False: the trade journal was scanned, found corrupt and left as it is
     # (segment, offset, reason)
     trades_corrupt: tuple | None = None
@@ -447,11 +450,14 @@ def _truncate(fpath, size):
 
 
 def recover(path, *, fsync: str | None = None, snapshot: bool = True, readonly: bool = False,
-            trades: bool = True, record_events: bool = True, **journal_options) -> Engine:
+            trades: bool | None = None, record_events: bool = True,
+            **journal_options) -> Engine:
     """Rebuild the engine journaled in directory ``path`` (see the module docstring); returns it,
     journaling on into ``path`` with policy ``fsync`` (``journal_options`` as for
     ``Engine(journal=...)``); ``fsync=None``: the journal's own, as its newest command segment
-    records it (``"batch"`` for segments of versions that recorded none). ``snapshot=False`` replays
+    records it (``"batch"`` for segments of versions that recorded none); ``trades=None``
+    likewise: trade capture as the journal's newest command segment records it (on for
+    segments of versions that recorded none). ``snapshot=False`` replays
     the whole journal; ``readonly=True`` changes no file and attaches no journal (inspection,
     tests). ``record_events`` is as for ``Engine(record_events=...)``: it is not journaled, so a
     recovered engine has the value given here (default True), not the one of the engine that wrote
@@ -474,7 +480,7 @@ def recover(path, *, fsync: str | None = None, snapshot: bool = True, readonly: 
 
 
 def _recover_as(cls, path, *, fsync: str | None = None, snapshot: bool = True,
-                readonly: bool = False, trades: bool = True, record_events: bool = True,
+                readonly: bool = False, trades: bool | None = None, record_events: bool = True,
                 **journal_options):
     # recover(), the engine made of class cls (Engine.recover on a subclass): as unpickling
     # makes one, cls.__new__ without __init__
@@ -484,12 +490,13 @@ def _recover_as(cls, path, *, fsync: str | None = None, snapshot: bool = True,
     # took readonly=None for False, and cut the journal)
     snapshot = _flag_arg(snapshot, "snapshot")
     readonly = _flag_arg(readonly, "readonly")
-    trades = _flag_arg(trades, "trades")
+    trades = None if trades is None else _flag_arg(trades, "trades")
     record_events = _flag_arg(record_events, "record_events")
-    check_journal_options("batch" if fsync is None else fsync, trades, writers=not readonly,
-                          **journal_options)
+    # (trades=None: the journal's own, known once it is scanned; checked as with capture)
+    check_journal_options("batch" if fsync is None else fsync, trades is not False,
+                          writers=not readonly, **journal_options)
     _require_start(path)
-    report = RecoveryReport(path, readonly=readonly, trade_capture=trades)
+    report = RecoveryReport(path, readonly=readonly)
     # the lock first: no other engine may append while this one reads, cuts and takes over
     if not readonly and not os.path.lexists(os.path.join(path, "LOCK")):
         report.created_files.append(os.path.join(path, "LOCK"))
@@ -650,6 +657,14 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     rbuf = ReadBuffer()
     cscan = scan_journal(path, KIND_COMMANDS, keep_index=False, into=rbuf)
     cscan.raise_if_corrupt()
+    if trades is None:
+        # the journal's own, as its newest command segment records it (on for segments of
+        # versions that recorded none): recovered with capture on instead, a journal made
+        # with trades=False had every fill of its replay written into a trade journal the
+        # engine never kept, and went on capturing
+        made = [g.trades for g in cscan.segments if g.trades is not None]
+        trades = made[-1] if made else True
+    report.trade_capture = trades
     foreign = []
     eng, head, start = _start_state(cls, path, cscan, report, foreign, snapshot, readonly)
     report.torn_tail = cscan.tail
