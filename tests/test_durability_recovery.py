@@ -1053,3 +1053,70 @@ def test_recovery_of_segments_without_a_recorded_trade_capture_captures_trades(t
     assert rec.trade_journal is not None and rec.recovery_report.trade_capture is True
     rec.close()
     assert len(read_trades(d)) == 5
+
+
+def _recorded(d):
+    # (fsync, segment_bytes, trades) the newest command segment's header records
+    seg = segment_files(d, KIND_COMMANDS)[-1][1]
+    data = open(seg, "rb").read()
+    return _j.segment_policy(data), _j.segment_limit(data), _j.segment_trades(data)
+
+
+@pytest.mark.parametrize("made,given", [
+    ({"fsync": "always"}, {"fsync": "never"}),
+    ({"fsync": "never"}, {"fsync": "always"}),
+    ({"trades": True}, {"trades": False}),
+    ({"trades": False}, {"trades": True}),
+    ({"segment_bytes": 1 << 20}, {"segment_bytes": 16384}),
+], ids=str)
+def test_recovery_with_other_options_starts_a_segment_that_records_them(tmp_path, made, given):
+    # Recovered with an option the last segment's header records otherwise, the writer
+    # appended to that segment: the next default recovery read the old value back (an
+    # explicit fsync="never" came back "always") until a segment rolled.
+    made = {"fsync": "never", **made}
+    eng, d = journaled(tmp_path, **made)
+    eng.add_symbol(1)
+    _trading_flow(eng, 1, 10)
+    live = eng.state_hash()
+    eng.close()
+    old = _recorded(d)
+    first = segment_files(d, KIND_COMMANDS)[-1][1]
+    name = os.path.join(d, f"journal-{12:020d}.mcj")
+    ro = mc.Engine.recover(d, readonly=True, **given).recovery_report
+    assert name in ro.files_to_create
+    rec = mc.Engine.recover(d, **given)
+    assert rec.state_hash() == live and name in rec.recovery_report.created_files
+    assert ro.files_to_create == rec.recovery_report.created_files
+    assert ro.options_changed == rec.recovery_report.options_changed != []
+    _trading_flow(rec, 100, 10)
+    live = rec.state_hash()
+    rec.close()
+    assert [f for _, f in segment_files(d, KIND_COMMANDS)] == [first, name]
+    assert _recorded(d) != old
+    assert _j.segment_policy(open(first, "rb").read()) == old[0]   # left as it was
+    rec = mc.Engine.recover(d)                  # the next default recovery keeps the option
+    key, value = next(iter(given.items()))
+    assert {"fsync": rec.journal.policy, "segment_bytes": rec.journal.segment_bytes,
+            "trades": rec.trade_journal is not None}[key] == value
+    assert rec.state_hash() == live
+    rec.close()
+
+
+def test_recovery_with_other_options_replaces_an_empty_last_segment(tmp_path):
+    # a segment holding no record, started with other options, is replaced, not appended to
+    eng, d = journaled(tmp_path, fsync="always")
+    eng.add_symbol(1)
+    _trading_flow(eng, 1, 10)
+    live = eng.state_hash()
+    eng.close()
+    mc.Engine.recover(d, fsync="never").close()           # starts journal-12, empty
+    name = segment_files(d, KIND_COMMANDS)[-1][1]
+    assert _recorded(d)[0] == "never" and os.path.getsize(name) == _j.SEG_HEADER
+    rec = mc.Engine.recover(d, fsync="batch")
+    assert rec.recovery_report.created_files == [name]
+    rec.close()
+    assert _recorded(d)[0] == "batch" and len(segment_files(d, KIND_COMMANDS)) == 2
+    assert not [n for n in os.listdir(d) if n.endswith(".new")]
+    rec = mc.Engine.recover(d)
+    assert rec.journal.policy == "batch" and rec.state_hash() == live
+    rec.close()

@@ -167,6 +167,8 @@ cdef struct mc_journal:
     int has_base
     int trades                   # commands: the engine's trade capture, recorded in every
                                  # segment header (1 on, 0 off, -1 not recorded)
+    int replace                  # the next segment made takes the place of an empty one of
+                                 # the same name (written aside, then renamed over it)
     char dir[4096]
     char prefix[32]
 

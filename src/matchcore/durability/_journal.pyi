@@ -58,6 +58,7 @@ class JournalWriter:
         last_crc: int = -1,
         base_hash: int | None = None,
         trades: bool | None = None,
+        replace: bool = False,
     ) -> Self: ...
     @property
     def path(self) -> str: ...

@@ -77,6 +77,7 @@ cdef extern from "<fcntl.h>" nogil:
     enum: O_RDONLY
     enum: O_CREAT
     enum: O_EXCL
+    enum: O_TRUNC
     enum: O_APPEND
     enum: O_CLOEXEC
     enum: O_DIRECTORY
@@ -115,9 +116,13 @@ cdef extern from *:
     """
     int mc_syncfs(int fd) nogil
 
+cdef extern from "<stdio.h>" nogil:
+    int c_rename "rename"(const char* old, const char* new)
+
 cdef extern from "<unistd.h>" nogil:
     ssize_t c_write "write"(int fd, const void* buf, size_t n)
     int c_close "close"(int fd)
+    int c_unlink "unlink"(const char* path)
     int c_fdatasync "fdatasync"(int fd)
     int c_ftruncate "ftruncate"(int fd, long long size)
     int c_getpid "getpid"()
@@ -261,9 +266,18 @@ cdef int _open_segment(mc_journal* j, uint64_t first_seq) noexcept nogil:
     """Create the segment whose first record will be first_seq, write its header, and make its
     directory entry durable (unless the policy is never)."""
     cdef char path[4200]
+    cdef char aside[4210]
     snprintf(path, sizeof(path), "%s/%s-%020llu%s", j.dir, j.prefix, first_seq,
              ".mcj" if j.kind == MC_J_KIND_COMMANDS else ".mct")
-    cdef int fd = c_open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o644)
+    cdef int fd
+    if j.replace:
+        # an empty segment of this name is there (recovery: its header records other
+        # options): the new one is made aside and renamed over it, so that a crash leaves
+        # one of the two whole
+        snprintf(aside, sizeof(aside), "%s.new", path)
+        fd = c_open(aside, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+    else:
+        fd = c_open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o644)
     if fd < 0:
         j.err = errno
         return -1
@@ -290,11 +304,21 @@ cdef int _open_segment(mc_journal* j, uint64_t first_seq) noexcept nogil:
     hd.crc = mc_crc32(<uint8_t*>&hd, 60)
     if _write_all(j, fd, <uint8_t*>&hd, MC_J_SEG_HEADER) < 0:
         c_close(fd)
+        if j.replace:
+            c_unlink(aside)
         return -1
     # Reserve the segment's blocks now (beyond the file size, which still grows with each
     # write): appends then need no block allocation, and an fsync no allocation work that
     # would hold the inode's locks against the writer. Best effort: not every file system can.
     mc_prealloc(fd, j.seg_limit)
+    if j.replace and ((j.policy != MC_J_NEVER and _fsync(j, fd) < 0)
+                      or c_rename(aside, path) < 0):
+        if j.err == 0:
+            j.err = errno
+        c_close(fd)
+        c_unlink(aside)
+        return -1
+    j.replace = 0
     if j.policy != MC_J_NEVER and (_fsync(j, fd) < 0 or _fsync(j, j.dir_fd) < 0):
         c_close(fd)
         return -1
@@ -675,7 +699,7 @@ cdef class JournalWriter:
                   int64_t segment_bytes=64 << 20, int64_t batch_records=4096,
                   int64_t batch_us=2000, int64_t buffer_bytes=1 << 20, uint64_t next_seq=1,
                   int64_t append_size=-1, int lock_fd=-1, int64_t last_crc=-1,
-                  base_hash=None, trades=None):
+                  base_hash=None, trades=None, bint replace=False):
         self.lock_fd = -1
         self.host_busy = NULL
         self._start_seq = next_seq
@@ -717,6 +741,8 @@ cdef class JournalWriter:
         # the engine's trade capture, recorded in the headers of the command segments this
         # writer makes (recovery keeps it when not given another)
         j.trades = -1 if trades is None or kind != MC_J_KIND_COMMANDS else (1 if trades else 0)
+        # (a new segment only: it takes the place of the empty one of its name)
+        j.replace = 1 if replace and append_size < 0 else 0
         j.written_seq = next_seq - 1
         j.durable_seq = next_seq - 1
         if base_hash is not None and append_size < 0:

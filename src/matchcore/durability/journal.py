@@ -567,13 +567,16 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
                  buffer_bytes: int = 1 << 20, trades: bool = True, next_seq: int = 1,
                  next_trade_seq: int = 1, append_size: int = -1, trade_append_size: int = -1,
                  lock_fd: int | None = None, last_crc: int = -1,
-                 base_hash: int | None = None):
+                 base_hash: int | None = None, replace: bool = False,
+                 trade_replace: bool = False):
     """The command journal writer and the trade capture writer of an engine (``trades=False``:
     no trade capture, recorded in every command segment header). ``new``: the directory
     (created if missing) must hold no segments and no snapshots. ``last_crc``: CRC of the record before ``next_seq`` (recovery), -1 if none.
     ``base_hash``: the engine's state hash before ``next_seq``, recorded in the header of the
     command segment a writer that starts a new segment (``append_size=-1``) begins with, so that
     recovery can tell the snapshot (or the empty engine) the journal continues from any other.
+    ``replace``/``trade_replace`` (recovery): the command/trade segment the writer starts
+    takes the place of the empty one of the same name (its header records other options).
 
     The trade journal is fsynced at :meth:`Engine.sync`, at snapshots, when a segment rolls and
     at close, never per call: it is derived from the command journal, and recovery rewrites
@@ -608,7 +611,7 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
                               batch_records=batch_records, batch_us=batch_us,
                               buffer_bytes=buffer_bytes, next_seq=next_seq,
                               append_size=append_size, lock_fd=lock_fd, last_crc=last_crc,
-                              base_hash=base_hash, trades=trades)
+                              base_hash=base_hash, trades=trades, replace=replace)
     finally:
         if own:
             os.close(lock_fd)
@@ -618,7 +621,8 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
             jt = _j.JournalWriter(path, KIND_TRADES, stp,
                                   "never" if fsync == "never" else "on_sync",
                                   segment_bytes=segment_bytes, buffer_bytes=buffer_bytes,
-                                  next_seq=next_trade_seq, append_size=trade_append_size)
+                                  next_seq=next_trade_seq, append_size=trade_append_size,
+                                  replace=trade_replace)
         except BaseException:
             # the command writer holds the directory's LOCK: left to the traceback, it kept
             # the directory locked for as long as the error was kept

@@ -17,7 +17,7 @@
    raises :class:`JournalError`); fills of commands the trade journal lacks are written to it.
 6. Attach the writers: the engine keeps journaling into the same directory, under the fsync
    policy and with the trade capture its newest command segment records unless others are
-   given.
+   given (options the last segment's header records otherwise start a new segment).
 """
 from __future__ import annotations
 
@@ -73,9 +73,14 @@ class RecoveryReport:
     snapshots_to_set_aside: list = field(default_factory=list)
     temporaries_to_remove: list = field(default_factory=list)   # read-only: removed_temporaries
     # files made to journal on (LOCK, a first command segment where none is left, a trade
-    # segment where none is kept); read-only: files_to_create, those a writing one makes
+    # segment where none is kept, a segment started for options_changed); read-only:
+    # files_to_create, those a writing one makes
     created_files: list = field(default_factory=list)
     files_to_create: list = field(default_factory=list)
+    # [(segment, option, recorded, given)]: options given that the header of the last segment
+    # records otherwise, for which the writer starts a new segment (among created_files, or
+    # read-only files_to_create) instead of appending to that one
+    options_changed: list = field(default_factory=list)
     # False: recovered without trade capture (trades=False, or trades=None of a journal
     # whose newest command segment records it made without)
     trade_capture: bool = True
@@ -144,8 +149,10 @@ class RecoveryReport:
             lines.append(f"  would rename {os.path.basename(f)} to {os.path.basename(new)} "
                          f"(read-only: Engine.recover, matchcore recover --repair rename it): "
                          f"not a state of this journal (see above)")
-        started = any(os.path.basename(f).startswith(_j.SEGMENT_PREFIX[KIND_COMMANDS] + "-")
-                      for f in self.created_files + self.files_to_create)
+        # (a command segment started for other options continues the journal)
+        started = not self.options_changed and any(
+            os.path.basename(f).startswith(_j.SEGMENT_PREFIX[KIND_COMMANDS] + "-")
+            for f in self.created_files + self.files_to_create)
         names = ", ".join(os.path.basename(f) for f in self.created_files + self.files_to_create)
         if self.created_files:
             lines.append(f"  started the journal: created {names}" if started else
@@ -156,6 +163,10 @@ class RecoveryReport:
                          if started else
                          f"  would create {names} (read-only: Engine.recover, matchcore "
                          f"recover --repair create them)")
+        for seg, name, had, want in self.options_changed:
+            lines.append(f"  {name} {want} given, {os.path.basename(seg)} records {had}: "
+                         f"{'would start' if self.readonly else 'started'} a new segment "
+                         f"recording it")
         if self.removed_temporaries:
             lines.append(f"  removed {len(self.removed_temporaries)} stale snapshot temporary "
                          f"file(s) (a snapshot interrupted before its rename): "
@@ -416,6 +427,17 @@ def trade_cut_of(path, cscan, tscan):
     cut = _trade_cut(tscan, end)
     _, drops, n = _trade_journal_cuts(tscan, cut)
     return (cut[2] if cut else 0), n, drops
+
+
+def _options_differ(seg, fsync, segment_bytes, trades, changed) -> bool:
+    """Whether the header of ``seg`` records an option (fsync policy, segment_bytes, trade
+    capture; None: not compared) other than the given one; each difference appended to
+    ``changed`` as (segment, option, recorded, given)."""
+    found = [(seg.path, name, had, want) for name, had, want in (
+        ("fsync", seg.fsync, fsync), ("segment_bytes", seg.segment_bytes, segment_bytes),
+        ("trades", seg.trades, trades)) if want is not None and had is not None and had != want]
+    changed += found
+    return bool(found)
 
 
 def _sync_files(paths, directory) -> int:
@@ -766,6 +788,34 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     to_create = [] if has_c else [_segment_path(path, KIND_COMMANDS, last_seq + 1)]
     if trades and not kept_t:
         to_create.append(_segment_path(path, KIND_TRADES, next_trade))
+    if "segment_bytes" not in journal_options:
+        # the journal's own segment size, as its newest segment records it: recovered with
+        # the default instead, a journal made with small segments went on preallocating
+        # 64 MiB ones
+        made = [g.segment_bytes for g in kept_t + cscan.segments
+                if (g.segment_bytes or 0) >= _j.SEG_HEADER + _j.MAX_RECORD]
+        if made:
+            journal_options["segment_bytes"] = made[-1]
+    if fsync is None:
+        # the journal's own policy, as its newest command segment records it ("batch" for
+        # segments of versions that recorded none): recovered with "batch" instead, an
+        # engine made with "always" came back with weaker durability than it had
+        made = [g.fsync for g in cscan.segments if g.fsync is not None]
+        fsync = made[-1] if made else "batch"
+    # A writer given options that the header of the segment it would append to records
+    # otherwise starts a new segment (one holding no record is replaced): appended to, that
+    # header went on telling the next recovery the old value, which it then took for the
+    # journal's own.
+    seg_bytes = journal_options.get("segment_bytes",
+                                    open_writers.__kwdefaults__["segment_bytes"])
+    new_c = has_c and _options_differ(cscan.segments[-1], fsync, seg_bytes, trades,
+                                      report.options_changed)
+    new_t = bool(trades and kept_t and _options_differ(kept_t[-1], None, seg_bytes, None,
+                                                      report.options_changed))
+    if new_c:
+        to_create.append(_segment_path(path, KIND_COMMANDS, last_seq + 1))
+    if new_t:
+        to_create.append(_segment_path(path, KIND_TRADES, next_trade))
     jc = jt = None
     if readonly:
         if not os.path.lexists(os.path.join(path, "LOCK")):
@@ -807,28 +857,21 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         last_crc = _record_crc(cscan, last_seq)
         if last_crc is None and head is not None and head["seq"] == last_seq:
             last_crc = head["anchor"]
-        if "segment_bytes" not in journal_options:
-            # the journal's own segment size, as its newest segment records it: recovered with
-            # the default instead, a journal made with small segments went on preallocating
-            # 64 MiB ones
-            made = [g.segment_bytes for g in kept_t + cscan.segments
-                    if (g.segment_bytes or 0) >= _j.SEG_HEADER + _j.MAX_RECORD]
-            if made:
-                journal_options["segment_bytes"] = made[-1]
-        if fsync is None:
-            # the journal's own policy, as its newest command segment records it ("batch" for
-            # segments of versions that recorded none): recovered with "batch" instead, an
-            # engine made with "always" came back with weaker durability than it had
-            made = [g.fsync for g in cscan.segments if g.fsync is not None]
-            fsync = made[-1] if made else "batch"
+        # a segment started in place of an empty one keeps the state hash it records
+        replace_c = new_c and (_segment_path(path, KIND_COMMANDS, last_seq + 1)
+                               == cscan.segments[-1].path)
+        replace_t = new_t and _segment_path(path, KIND_TRADES, next_trade) == kept_t[-1].path
         jc, jt = open_writers(
             path, cscan.stp if has_c else int(eng.stp), fsync, new=False, trades=trades,
             next_seq=last_seq + 1, next_trade_seq=next_trade,
-            append_size=cscan.segments[-1].end if has_c else -1,
-            trade_append_size=os.path.getsize(kept_t[-1].path) if kept_t else -1,
+            append_size=cscan.segments[-1].end if has_c and not new_c else -1,
+            trade_append_size=(os.path.getsize(kept_t[-1].path) if kept_t and not new_t
+                               else -1),
             lock_fd=lock_fd, last_crc=-1 if last_crc is None else last_crc,
             # a new journal (no segment left) starts from the engine as it is now
-            base_hash=None if has_c else engine_state_hash(eng), **journal_options)
+            base_hash=(cscan.segments[-1].base_hash if replace_c else None) if has_c else
+            engine_state_hash(eng), replace=replace_c, trade_replace=replace_t,
+            **journal_options)
 
     # Replay the tail, one segment in memory at a time. The segment bytes and the extracted
     # commands go into buffers reused from segment to segment and chunk to chunk (see
