@@ -931,6 +931,45 @@ def test_journal_lock_not_regular_file_refused_nothing_changed(tmp_path, lock, r
     assert os.path.lexists(d / "LOCK") and not os.path.exists(outside)
 
 
+@pytest.mark.parametrize("lock", ["directory", "dangling symlink", "fifo"])
+def test_journal_lock_not_regular_file_shown_by_inspect_and_readonly_recovery(tmp_path, capsys,
+                                                                            lock):
+    # journal inspect and the read-only recovery (recover without --repair) said nothing of a
+    # LOCK that the writing recovery then refused: the preview looked clean
+    import json
+
+    from matchcore.__main__ import main
+    from matchcore.durability import inspect
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.close()
+    os.unlink(d / "LOCK")
+    if lock == "directory":
+        (d / "LOCK").mkdir()
+    elif lock == "dangling symlink":
+        os.symlink(tmp_path / "nowhere" / "LOCK", d / "LOCK")
+    else:
+        os.mkfifo(d / "LOCK")
+    before = {n: os.lstat(d / n).st_size for n in os.listdir(d)}
+    with pytest.raises(JournalError, match="LOCK is not a regular file") as info:
+        mc.Engine.recover(d)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.lock_refused == str(info.value)
+    assert f"  REFUSED: {info.value}" in ro.summary().splitlines()
+    assert inspect(d)["lock_refused"] == str(info.value)
+    assert main(["journal", "inspect", str(d)]) == 0
+    assert f"LOCK: {info.value}" in capsys.readouterr().out
+    assert main(["journal", "inspect", str(d), "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["lock_refused"] == str(info.value)
+    assert main(["recover", str(d)]) == 0
+    assert f"  REFUSED: {info.value}" in capsys.readouterr().out.splitlines()
+    assert {n: os.lstat(d / n).st_size for n in os.listdir(d)} == before
+    # a regular LOCK (or none) is nothing to report
+    os.rmdir(d / "LOCK") if lock == "directory" else os.unlink(d / "LOCK")
+    assert mc.Engine.recover(d, readonly=True).recovery_report.lock_refused is None
+    assert inspect(d)["lock_refused"] is None
+
+
 @pytest.mark.parametrize("kind,exc", [(0, ValueError), (7, ValueError), (-1, ValueError),
                                       (True, TypeError), (1.0, TypeError), ("x", TypeError)])
 def test_read_journal_bad_kind_refused_naming_it(tmp_path, kind, exc):

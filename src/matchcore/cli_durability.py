@@ -235,6 +235,10 @@ def _inspect(args) -> int:
         print(f"  {len(info['temporaries_to_remove'])} stale snapshot temporary file(s) (a "
               f"snapshot interrupted before its rename; recovery removes them): "
               f"{', '.join(info['temporaries_to_remove'])}")
+    if info["lock_refused"]:
+        # what a recovery that may write raises before changing anything
+        print(f"\nLOCK: {info['lock_refused']} (Engine.recover, matchcore recover --repair "
+              f"refuse the directory until it is a regular file or gone)")
     if cut_short:
         return _refused_cut_short(args, leftovers[0])
     return _refused_corrupt(args, info) if bad else _refused_start(args)

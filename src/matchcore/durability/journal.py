@@ -458,13 +458,10 @@ def lock_directory(path) -> int:
         if exc.errno not in (errno.ELOOP, errno.EISDIR):
             raise
         what = "a symbolic link" if exc.errno == errno.ELOOP else "a directory"
-        raise JournalError(f"{lock} is not a regular file ({what}): the directory's lock is "
-                           f"only taken on a regular file named LOCK", str(path)) from None
+        raise JournalError(_lock_refused(lock, what), str(path)) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise JournalError(f"{lock} is not a regular file (a FIFO, socket or device): the "
-                           f"directory's lock is only taken on a regular file named LOCK",
-                           str(path))
+        raise JournalError(_lock_refused(lock, "a FIFO, socket or device"), str(path))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -472,6 +469,28 @@ def lock_directory(path) -> int:
         raise JournalError(f"{path} is in use by another engine (its LOCK is held)",
                            str(path)) from None
     return fd
+
+
+def _lock_refused(lock, what) -> str:
+    return (f"{lock} is not a regular file ({what}): the directory's lock is only taken on a "
+            f"regular file named LOCK")
+
+
+def lock_refusal(path) -> str | None:
+    """Why a writing engine (:func:`lock_directory`: ``Engine(journal=...)``,
+    ``Engine.recover``, ``matchcore recover --repair``) refuses the directory's ``LOCK``, its
+    :class:`JournalError` message, or None: a ``LOCK`` that is not a regular file (a symbolic
+    link, a directory, a FIFO, socket or device). Looked at, never opened or made: what
+    ``journal inspect`` and a read-only recovery report. O(1)."""
+    lock = os.path.join(path, "LOCK")
+    try:
+        mode = os.lstat(lock).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return _lock_refused(lock, "a symbolic link" if stat.S_ISLNK(mode) else
+                         "a directory" if stat.S_ISDIR(mode) else "a FIFO, socket or device")
 
 
 # Writer options: (lowest, highest) allowed value; all integers.
@@ -672,7 +691,9 @@ def inspect(path) -> dict:
     it with this journal, or None) and ``set_aside`` (it renames it ``.unused``); the trade
     journal's ``kept_through``, ``fills_to_cut`` and ``segments_to_drop`` (what it cuts after
     the last complete command the command journal holds; None where a journal is corrupt or
-    nothing starts it); ``temporaries_to_remove`` (snapshot writers' leftovers it deletes). A
+    nothing starts it); ``temporaries_to_remove`` (snapshot writers' leftovers it deletes);
+    ``lock_refused`` (why a recovery that may write refuses the directory's ``LOCK``, not a
+    regular file, else None). A
     ``path`` that is no directory raises :class:`JournalError`, as recovery does.
     O(journal bytes)."""
     from matchcore.durability.errors import SnapshotFileError
@@ -748,6 +769,8 @@ def inspect(path) -> dict:
     # the snapshot writers' temporaries recovery removes (read-only recovery's check)
     out["temporaries_to_remove"] = [os.path.basename(f) for f in remove_stale_temporaries(
         path, legacy=True, remove=False)]
+    # a LOCK that a writing recovery refuses (as a read-only one reports it)
+    out["lock_refused"] = lock_refusal(path)
     if not out["snapshots"] and creation_leftovers(path):
         # a creation cut short: recovery refuses the directory, it drops no file
         for j in out["journals"].values():

@@ -32,7 +32,7 @@ from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
     KIND_COMMANDS, KIND_TRADES, ReadBuffer, check_journal_options, creation_leftovers,
-    lock_directory, open_writers, refuse_bytes_dir, require_directory, scan_journal,
+    lock_directory, lock_refusal, open_writers, refuse_bytes_dir, require_directory, scan_journal,
     segment_files,
 )
 from matchcore.durability.snapshot import (
@@ -72,6 +72,9 @@ class RecoveryReport:
     files_to_drop: list = field(default_factory=list)
     snapshots_to_set_aside: list = field(default_factory=list)
     temporaries_to_remove: list = field(default_factory=list)   # read-only: removed_temporaries
+    # read-only: why a recovery that may write files refuses the directory (its LOCK is not a
+    # regular file), the message of the JournalError it raises before changing anything
+    lock_refused: str | None = None
     # files made to journal on (LOCK, a first command segment where none is left, a trade
     # segment where none is kept, a segment started for options_changed); read-only:
     # files_to_create, those a writing one makes
@@ -112,6 +115,11 @@ class RecoveryReport:
     def summary(self) -> str:
         lines = [f"recovered {self.path}: last seq {self.last_seq}, state hash "
                  f"{self.state_hash:#018x}"]
+        if self.lock_refused:
+            lines.append(f"  REFUSED: {self.lock_refused}")
+            lines.append("  (read-only: Engine.recover, matchcore recover --repair raise this "
+                         "error and change nothing; what they would do once it is a regular "
+                         "file or gone follows)")
         if self.snapshot:
             lines.append(f"  snapshot {os.path.basename(self.snapshot)} (seq {self.snapshot_seq})")
         else:
@@ -820,6 +828,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     if readonly:
         if not os.path.lexists(os.path.join(path, "LOCK")):
             report.files_to_create.append(os.path.join(path, "LOCK"))
+        report.lock_refused = lock_refusal(path)
         report.files_to_create += to_create
         report.bytes_to_cut = sum(seg.size - size for seg, size in cuts)
         report.files_to_drop = drops
