@@ -487,7 +487,8 @@ def recover(path, *, fsync: str | None = None, snapshot: bool = True, readonly: 
     ``Engine(journal=...)``); ``fsync=None``: the journal's own, as its newest command segment
     records it (``"batch"`` for segments of versions that recorded none); ``trades=None``
     likewise: trade capture as the journal's newest command segment records it (on for
-    segments of versions that recorded none). ``snapshot=False`` replays
+    segments of versions that recorded none; without a segment, as the snapshot used records
+    it). ``snapshot=False`` replays
     the whole journal; ``readonly=True`` changes no file and attaches no journal (inspection,
     tests). ``record_events`` is as for ``Engine(record_events=...)``: it is not journaled, so a
     recovered engine has the value given here (default True), not the one of the engine that wrote
@@ -687,16 +688,18 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     rbuf = ReadBuffer()
     cscan = scan_journal(path, KIND_COMMANDS, keep_index=False, into=rbuf)
     cscan.raise_if_corrupt()
+    foreign = []
+    eng, head, start = _start_state(cls, path, cscan, report, foreign, snapshot, readonly)
     if trades is None:
         # the journal's own, as its newest command segment records it (on for segments of
         # versions that recorded none): recovered with capture on instead, a journal made
         # with trades=False had every fill of its replay written into a trade journal the
-        # engine never kept, and went on capturing
+        # engine never kept, and went on capturing. Without a segment (all of them before
+        # the snapshot deleted), the snapshot's engine's, as the snapshot records it.
         made = [g.trades for g in cscan.segments if g.trades is not None]
-        trades = made[-1] if made else True
+        trades = (made[-1] if made else True if cscan.segments or head is None
+                  or head["trades"] is None else head["trades"])
     report.trade_capture = trades
-    foreign = []
-    eng, head, start = _start_state(cls, path, cscan, report, foreign, snapshot, readonly)
     report.torn_tail = cscan.tail
     last_seq = max(cscan.last_seq, start)
 
