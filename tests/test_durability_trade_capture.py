@@ -56,3 +56,30 @@ def test_recovery_from_a_snapshot_alone_of_an_engine_with_capture_captures(tmp_p
     rec.submit(1, 4, mc.Side.SELL, 100, 1)
     rec.close()
     assert read_trades(d)["cmd_seq"].tolist() == [3, 5]
+
+
+def test_cli_recover_keeps_the_journals_trade_capture_unless_no_trades(capsys, tmp_path):
+    # The command line passed trades=True whenever --no-trades was absent: its preview of a
+    # journal made with trades=False listed every fill as one to rewrite, which
+    # Engine.recover(DIR) does not do, and `recover --repair` turned capture on for good.
+    # Without --no-trades it now asks for the journal's own choice, as Engine.recover does.
+    import json
+
+    from cli_replay_checks import run_cli
+
+    eng, d = journaled(tmp_path, trades=False)
+    eng.add_symbol(1)
+    for k in range(5):
+        eng.submit(1, 2 * k + 1, mc.Side.BUY, 100, 1)
+        eng.submit(1, 2 * k + 2, mc.Side.SELL, 100, 1)
+    live = eng.state_hash()
+    eng.close()
+    code, out, _ = run_cli(capsys, "recover", str(d), "--json", "-")
+    rep = json.loads(out)["report"]
+    assert code == 0 and rep["trade_capture"] is False and rep["trades_to_rewrite"] == 0
+    code, out, _ = run_cli(capsys, "recover", str(d), "--repair")
+    assert code == 0 and f"state hash {live:#018x}" in out
+    assert segment_files(d, KIND_TRADES) == []
+    rec = mc.Engine.recover(d)
+    assert rec.trade_journal is None and rec.state_hash() == live
+    rec.close()

@@ -38,7 +38,8 @@ def add_parser(p, name):
                        help="no trade capture (the way past a corrupt trade journal: the "
                             "engine is rebuilt from the command journal and a corrupt trade "
                             "journal left as it is; fills of commands not kept are still cut, "
-                            "and listed without --repair)")
+                            "and listed without --repair). Default: the journal's own choice, "
+                            "as its newest command segment records it")
         p.add_argument("--repair", action="store_true",
                        help="cut torn tails and rewrite missing trades so the directory is ready "
                             "for Engine.recover to append (default: change no file)")
@@ -330,7 +331,7 @@ def _trades(args) -> int:
 def _recover(args) -> int:
     from matchcore.durability.recovery import recover
     eng = recover(args.dir, snapshot=not args.no_snapshot, readonly=not args.repair,
-                  trades=not args.no_trades, fsync=args.fsync)
+                  trades=False if args.no_trades else None, fsync=args.fsync)
     rep = eng.recovery_report
     if args.repair:
         eng.close()
