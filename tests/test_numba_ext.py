@@ -622,6 +622,29 @@ def _engine_enter(eng, sym, oid):
 
 
 @numba.njit
+def _restore_nb(book, snap):
+    return mcn.snapshot_restore(book, snap, snap.shape[0])
+
+
+def test_numba_feed_replayer_book_refuses_snapshot_restore_as_python_book_unchanged():
+    # restore() refuses a feed replayer's book (the replay goes on building it); Numba's
+    # snapshot_restore, by object or handle, returns -ERR_READONLY and changes nothing
+    from matchcore import itch
+    rep = itch.Replayer()
+    rep.feed(itch.generate(None, messages=3000, symbols=1, seed=5))
+    book = next(iter(rep.books.values()))
+    before = book.snapshot()
+    other = mc.OrderBook()
+    other.submit(1, 0, 100, 5)
+    snap = np.frombuffer(other.snapshot(), np.uint8).copy()
+    ro = -mcn.ERR_READONLY
+    assert (_restore_nb(book, snap), _restore_nb(book.handle, snap)) == (ro, ro)
+    assert book.snapshot() == before
+    mine = mc.OrderBook()
+    assert _restore_nb(mine, snap) == 0 and mine.snapshot() == other.snapshot()
+
+
+@numba.njit
 def _write_targets(book, eng, snap, evbuf, lv):
     return (mcn.snapshot_write(book, snap, snap.shape[0]), mcn.drain_events(book, evbuf),
             mcn.drain_events_owner(book, 0, evbuf), mcn.engine_drain_events(eng, evbuf),

@@ -146,6 +146,56 @@ def test_snapshot_copy_is_independent():
     assert book.state_hash() == h != c.state_hash()
 
 
+
+def _feed_replayer(feed):
+    """A feed replayer of ``feed`` ("itch" or "dbn") and a generated stream for it."""
+    if feed == "itch":
+        from matchcore import itch
+        return itch.Replayer(), itch.generate(None, messages=4000, symbols=2, seed=5)
+    pytest.importorskip("databento_dbn", reason="needs the 'dbn' extra")
+    import io
+    from matchcore.feeds.dbn import DbnReplayer, read_metadata
+    from matchcore.feeds.dbn_gen import generate_mbo
+    data = generate_mbo(None, records=3000, instruments=2, seed=5)
+    meta = read_metadata(io.BytesIO(data))
+    return DbnReplayer(names=meta.names, ts_out=meta.ts_out), data[meta.header_bytes:]
+
+
+def _replay_to_end(rep, data):
+    n = rep.feed(data)
+    rep.finish(data[n:])
+    return {k: b.snapshot() for k, b in rep.books.items()}
+
+
+@pytest.mark.parametrize("feed", ["itch", "dbn"])
+def test_snapshot_restore_into_feed_replayer_book_refused_book_and_replay_unchanged(feed):
+    # A feed replayer's book is its view of one instrument: restore() replaced the whole
+    # struct, taking the snapshot's symbol id and dropping the replayer's lean id index, and the
+    # replay went on applying the feed's orders to a foreign state. It is refused, from Python
+    # and from C, before anything changes; a standalone book takes the snapshot.
+    from test_capi import CTable
+    api = CTable()
+    rep, data = _feed_replayer(feed)
+    half = rep.feed(data[:len(data) // 2])
+    book = next(b for b in rep.books.values() if len(b))
+    state = book.snapshot()
+    snap = _session_book().snapshot()
+    with pytest.raises(mc.ReadOnlyBookError,
+                       match=r"belongs to a feed replayer: .*standalone OrderBook"):
+        book.restore(snap)
+    raw = np.frombuffer(snap, np.uint8).copy()
+    assert api.snapshot_restore(book.handle, raw.ctypes.data, len(raw)) == -103
+    assert book.snapshot() == state
+    got = _replay_to_end(rep, data[half:])
+    whole, _ = _feed_replayer(feed)
+    assert got == _replay_to_end(whole, data)
+    # once the replayer is gone the book is standalone and restores as any book
+    del rep
+    import gc
+    gc.collect()
+    book.restore(snap)
+    assert book.snapshot() == snap
+
 # ---- validation ----
 
 @pytest.mark.parametrize("cut", [0, 7, 8, 50, HEADER + 7, -1, -9])

@@ -48,6 +48,7 @@ from matchcore._core cimport (
     mc_snapshot_size,
     mc_snapshot_write,
     mc_snapshot_restore,
+    mc_feed_view,
     MC_BUSY_MASK,
     MC_GUARD_HOSTED,
 )
@@ -437,6 +438,8 @@ cdef int h_snapshot_restore(uint64_t h, const uint8_t* data, int64_t n) noexcept
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
+    if mc_feed_view(b):
+        return -E_READONLY      # as restore() refuses a feed replayer's book
     cdef int rc = _entry(b)
     if rc < 0:
         return rc

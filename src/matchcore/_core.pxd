@@ -498,6 +498,16 @@ cdef inline int mc_check_busy(const mc_book* b) except -1:
 
 # Order entry on an Engine's book: ReadOnlyBookError (out of line; see mc_book.engine_owned)
 cdef int mc_raise_engine_book(const mc_book* b) except -1
+
+cdef inline bint mc_feed_view(const mc_book* b) noexcept nogil:
+    # a feed replayer's book (hosted, not an Engine's): it takes orders, but the replayer keeps
+    # its symbol id and index settings, so its state is never replaced (restore)
+    return (b.guard & MC_GUARD_HOSTED) != 0 and not b.engine_owned
+
+# restore() on a feed replayer's book: ReadOnlyBookError (out of line)
+cdef int mc_raise_feed_view_restore(const mc_book* b) except -1
+# OrderBook.restore() past that check (an Engine restoring its own book)
+cdef int mc_book_restore(OrderBook book, object data) except -1
 cdef int mc_entry_slow(mc_book* b) except -1
 
 cdef inline int mc_guard_entry(mc_book* b) except -1:

@@ -748,24 +748,17 @@ cdef class OrderBook:
 
         The handle (:attr:`address`) stays the same; pending events are dropped. A damaged,
         truncated or foreign snapshot raises :class:`SnapshotError` and leaves the book
-        unchanged. O(orders + levels).
+        unchanged; so does :class:`ReadOnlyBookError` on a book of an Engine or of a feed
+        replayer. O(orders + levels).
 
         >>> a = OrderBook(); a.submit(1, 0, 99, 5); b = OrderBook(); b.restore(a.snapshot())
         0
         >>> b.get(1), b.state_hash() == a.state_hash()
         ((0, 99, 5), True)
         """
-        cdef const uint8_t[::1] view = _snapshot_view(data)
-        cdef int rc
-        mc_busy_enter(self._b, MC_BUSY_RESTORE)
-        try:
-            with nogil:
-                rc = mc_snapshot_restore(self._b, &view[0] if view.shape[0] > 0 else NULL,
-                                         view.shape[0])
-        finally:
-            mc_busy_leave(self._b)
-        if rc < 0:
-            _raise_snapshot(rc, view)
+        if mc_feed_view(self._b):
+            mc_raise_feed_view_restore(self._b)
+        mc_book_restore(self, data)
 
     @classmethod
     def from_snapshot(cls, data, *, record_events=True):

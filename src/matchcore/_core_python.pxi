@@ -362,7 +362,9 @@ class ReadOnlyBookError(RuntimeError):
     ``submit_market``, ``cancel``, ``modify``, ``place``, ``reduce``, ``process``, ``clear`` and
     ``restore`` raise this, having changed nothing; its queries work as on any book. Enter the
     order through the engine (``eng.submit(symbol, ...)``). A book the engine no longer holds
-    (the engine is gone, the book still referenced) takes orders again.
+    (the engine is gone, the book still referenced) takes orders again. A feed replayer's book
+    (``r.book(s)``) takes orders, but its ``restore`` raises this too: the replay goes on
+    building that book; restore into a standalone book (``OrderBook.from_snapshot(data)``).
     """
 
 
@@ -397,6 +399,13 @@ cdef int mc_raise_engine_book(const mc_book* b) except -1:
         f"this OrderBook (symbol {b.symbol}) belongs to an Engine: enter orders through the "
         f"engine (eng.submit({b.symbol}, ...), eng.cancel(...), eng.process(...)), which routes, "
         f"checks limits and journals them; the book itself answers queries only")
+
+
+cdef int mc_raise_feed_view_restore(const mc_book* b) except -1:
+    raise ReadOnlyBookError(
+        f"this OrderBook (symbol {b.symbol}) belongs to a feed replayer: restore() would replace "
+        f"the book the replay goes on building, its symbol id and id index with it; restore "
+        f"into a standalone OrderBook (OrderBook.from_snapshot(data))")
 
 
 cdef int mc_entry_slow(mc_book* b) except -1:
@@ -614,6 +623,22 @@ cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1:
     if src.record_events and src._b.n_ev > 0:
         memcpy(nb.ev, src._b.ev, src._b.n_ev * sizeof(mc_event))
         nb.n_ev = src._b.n_ev
+    return 0
+
+
+cdef int mc_book_restore(OrderBook book, object data) except -1:
+    # OrderBook.restore() past the feed replayer check; also an Engine's restore of its own book
+    cdef const uint8_t[::1] view = _snapshot_view(data)
+    cdef int rc
+    mc_busy_enter(book._b, MC_BUSY_RESTORE)
+    try:
+        with nogil:
+            rc = mc_snapshot_restore(book._b, &view[0] if view.shape[0] > 0 else NULL,
+                                     view.shape[0])
+    finally:
+        mc_busy_leave(book._b)
+    if rc < 0:
+        _raise_snapshot(rc, view)
     return 0
 
 

@@ -695,7 +695,7 @@ cdef class Engine:
         cdef OrderBook book = self._by_id[self.symbol_id(symbol)]
         book._b.engine_owned = 0
         try:
-            book.restore(data)
+            mc_book_restore(book, data)
         finally:
             book._b.engine_owned = 1
 

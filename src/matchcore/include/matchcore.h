@@ -81,7 +81,8 @@ enum {
    replay, a journal write, ...) is running on the book or engine, or on the book's engine, in
    another thread; nothing was read or changed: call again when it is done. MC_ERR_READONLY:
    order entry (submit, market, cancel, modify, apply, process, book_clear, snapshot_restore) on
-   a book of an engine (engine_book, Engine.book(s).handle): enter orders through the engine. */
+   a book of an engine (engine_book, Engine.book(s).handle): enter orders through the engine;
+   snapshot_restore on a feed replayer's book: restore into a book of your own. */
 enum { MC_ERR_NOMEM = 100, MC_ERR_HANDLE = 101, MC_ERR_BUSY = 102, MC_ERR_READONLY = 103 };
 /* snapshot_restore errors (returned negated) */
 enum {
@@ -244,7 +245,8 @@ typedef struct mc_api_v2 {
     /* ---- snapshots (versioned, checksummed) ---- */
     mc_snapshot_size_fn snapshot_size;
     mc_snapshot_write_fn snapshot_write; /* bytes written, -1 if cap too small */
-    mc_snapshot_restore_fn snapshot_restore; /* 0, or -MC_SNAP_E_* with the book unchanged */
+    mc_snapshot_restore_fn snapshot_restore; /* 0, or -MC_SNAP_E_* (or -MC_ERR_*) with the
+                                                book unchanged */
 
     /* ---- multi-symbol engine (created in Python: matchcore.Engine(...).handle) ---- */
     mc_engine_set_time_fn engine_set_time;
