@@ -502,6 +502,31 @@ def test_capi_engine_book_refuses_order_entry_queries_answer(api):
     assert api.submit(book.handle, 1, 0, 50, 1, 0, 0, 0) == 0 and len(book) == 1
 
 
+def test_capi_set_time_on_engine_book_refused_as_python_clock_unchanged(api):
+    # The engine stamps its books' clock from its own; the book's Python methods refuse a
+    # ts_ns (ReadOnlyBookError). The table's set_time moved an engine book's clock (its
+    # snapshot, and so an engine snapshot, changed): it is refused as order entry is.
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    eng.submit(1, 5, 0, 100, 3, ts_ns=7)
+    book = eng.book(1)
+    before = book.snapshot()
+    with pytest.raises(mc.ReadOnlyBookError, match="belongs to an Engine"):
+        book.submit(9, 0, 90, 1, ts_ns=999)
+    assert book.snapshot() == before
+    assert api.set_time(book.handle, 12345) == -ERR_READONLY
+    assert api.set_time(api.engine_book(eng.handle, 1), 12345) == -ERR_READONLY
+    assert book.snapshot() == before
+    # through the engine the clock moves, and a standalone book's set_time is taken
+    assert api.engine_set_time(eng.handle, 50) == 0
+    assert api.engine_submit(eng.handle, 1, 6, 0, 99, 1, 0, 0, 0) == 0
+    assert eng.events()["ts_ns"][-1] == 50
+    other = mc.OrderBook()
+    assert api.set_time(other.handle, 60) == 0
+    assert api.submit(other.handle, 1, 0, 99, 1, 0, 0, 0) == 0
+    assert other.events()["ts_ns"][0] == 60
+
+
 def test_capi_calls_on_a_book_busy_in_another_thread_return_busy(api):
     # A timed loop (released GIL) holds the book busy for HOLD seconds: table calls on it from
     # this thread are refused with -MC_ERR_BUSY (state_hash, book_copy: 0) and change nothing.

@@ -622,6 +622,24 @@ def _engine_enter(eng, sym, oid):
 
 
 @numba.njit
+def _set_time_nb(book, ts):
+    return mcn.set_time(book, ts)
+
+
+def test_numba_set_time_on_engine_book_refused_clock_unchanged():
+    # the book's Python methods refuse a ts_ns on an engine's book; Numba's set_time moved its
+    # clock. Refused as order entry is, by object and by handle; the engine's own set_time works
+    eng = Engine()
+    eng.add_symbol(1)
+    eng.submit(1, 5, 0, 100, 3, ts_ns=7)
+    before = eng.book(1).snapshot()
+    ro = -mcn.ERR_READONLY
+    assert (_set_time_nb(eng.book(1), 99), _set_time_nb(eng.book(1).handle, 99)) == (ro, ro)
+    assert eng.book(1).snapshot() == before
+    assert _set_time_nb(mc.OrderBook(), 99) == 0
+
+
+@numba.njit
 def _restore_nb(book, snap):
     return mcn.snapshot_restore(book, snap, snap.shape[0])
 

@@ -185,7 +185,8 @@ cdef int h_set_time(uint64_t h, int64_t ts_ns) noexcept nogil:
     cdef mc_book* b = _bk(h)
     if b == NULL:
         return -E_HANDLE
-    cdef int rc = _use(b)
+    # an Engine's book takes its clock from the engine (the book's own ts_ns= is refused)
+    cdef int rc = _entry(b)
     if rc < 0:
         return rc
     mc_set_time(b, ts_ns)
