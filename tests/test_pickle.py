@@ -9,6 +9,7 @@ import copy
 import ctypes
 import multiprocessing
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -357,6 +358,57 @@ def test_subclasses_keep_their_slots(how):
         assert twin.tag == obj.tag
     assert not hasattr(twin_of(book, "pickle"), "unset")
     assert twin_of(both, "pickle").slot == 1
+
+
+class _LockedState:
+    """A subclass's own pickling protocol: __getstate__ leaves out a lock (which cannot be
+    pickled or copied), __setstate__ makes a new one and counts its calls."""
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.lock = threading.Lock()
+        self.restored = state.get("restored", 0) + 1
+
+
+class LockedBook(_LockedState, mc.OrderBook):
+    pass
+
+
+class LockedEngine(_LockedState, mc.Engine):
+    pass
+
+
+class LockedReferenceBook(_LockedState, mc.ReferenceBook):
+    pass
+
+
+@pytest.mark.parametrize("how", HOWS + ("book.copy",))
+def test_subclasses_own_getstate_and_setstate_used_as_for_any_python_object(how):
+    # The book and engine handed their subclass's __dict__ to pickle and copy without asking
+    # its __getstate__, and copies set it without its __setstate__: a subclass holding a lock
+    # (or a file, a socket) that its __getstate__ leaves out could not be pickled or copied,
+    # where a Python class (the reference book's subclass) can.
+    book = LockedBook()
+    book.submit(1, 0, 100, 5)
+    eng = LockedEngine()
+    eng.add_symbol(3)
+    eng.submit(3, 1, 0, 100, 5)
+    ref = LockedReferenceBook()
+    ref.submit(1, 0, 100, 5)
+    for obj in (book, eng, ref):
+        if how == "book.copy" and obj is not book:
+            continue
+        obj.lock = threading.Lock()
+        obj.tag = ["a"]
+        twin = obj.copy() if how == "book.copy" else twin_of(obj, how)
+        assert type(twin) is type(obj) and twin.tag == obj.tag and len(twin) == len(obj)
+        assert twin.lock is not obj.lock and isinstance(twin.lock, type(obj.lock))
+        assert twin.restored == 1 and not hasattr(obj, "restored")
 
 
 # ---- across processes ----

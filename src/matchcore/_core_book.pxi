@@ -965,8 +965,11 @@ cdef class OrderBook:
 # ---- pickling ----
 
 def _subclass_state(obj):
-    """A Python subclass's attributes as pickle's default takes them: its ``__dict__``, or
-    ``(__dict__, {slot: value})`` when it has ``__slots__`` set; None when there are none."""
+    """A Python subclass's attributes as pickle takes them: what its own ``__getstate__``
+    returns if it defines one, else its ``__dict__``, or ``(__dict__, {slot: value})`` when it
+    has ``__slots__`` set; None when there are none."""
+    if type(obj).__getstate__ is not object.__getstate__:
+        return obj.__getstate__()
     import copyreg
     d = getattr(obj, "__dict__", None) or None
     slots = {}
@@ -977,7 +980,14 @@ def _subclass_state(obj):
 
 
 def _set_subclass_state(obj, state):
-    # what pickle (and copy) do with _subclass_state's value when there is no __setstate__
+    # what pickle (and copy) do with _subclass_state's value: the subclass's own __setstate__,
+    # else its attributes set from it
+    if state is None:
+        return
+    setstate = getattr(obj, "__setstate__", None)
+    if setstate is not None:
+        setstate(state)
+        return
     if isinstance(state, tuple):
         state, slots = state
         for name, value in slots.items():
