@@ -55,14 +55,18 @@ def _dbn_replayer():
     return DbnReplayer()
 
 
-@pytest.mark.parametrize("make", [itch.Replayer, _dbn_replayer], ids=["itch", "dbn"])
+@pytest.mark.parametrize("make, number", [(itch.Replayer, "a locate number"),
+                                          (_dbn_replayer, "an instrument id")], ids=["itch", "dbn"])
 @pytest.mark.parametrize("bad", [1.5, True, None, b"AAPL", ["AAPL"]])
-def test_replayer_book_of_not_a_name_or_number_raises_type_error(make, bad):
+def test_replayer_book_of_not_a_name_or_number_raises_type_error(make, number, bad):
     # a float, a bool, bytes... were looked up as names and raised KeyError "no book for
-    # symbol 1.5", as if the replay had no such book
+    # symbol 1.5", as if the replay had no such book; the message names what the number is
+    # (it said "or a None (int)")
     r = make()
-    with pytest.raises(TypeError, match=r"book\(\) takes a symbol name \(str\) or a"):
+    with pytest.raises(TypeError) as err:
         r.book(bad)
+    assert str(err.value) == (f"book() takes a symbol name (str) or {number} (int), not "
+                              f"{type(bad).__name__} {bad!r}")
 
 
 def test_replayer_book_numpy_integer_still_a_locate_number():

@@ -86,10 +86,11 @@ def book_symbol(symbol, number: str):
     KeyError, as if the replay had no such book)."""
     if isinstance(symbol, str):
         return symbol
-    number = whole_number(symbol)
-    if number is not None:
-        return number
-    raise TypeError(f"book() takes a symbol name (str) or a {number} (int), not "
+    value = whole_number(symbol)
+    if value is not None:
+        return value
+    article = "an" if number[:1] in ("a", "e", "i", "o", "u") else "a"
+    raise TypeError(f"book() takes a symbol name (str) or {article} {number} (int), not "
                     f"{type(symbol).__name__} {symbol!r}")
 
 
