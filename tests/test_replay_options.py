@@ -69,6 +69,31 @@ def test_replayer_book_of_not_a_name_or_number_raises_type_error(make, number, b
                               f"{type(bad).__name__} {bad!r}")
 
 
+def test_dbn_replayer_book_publisher_numpy_integer_taken_as_the_symbol_is():
+    # book() takes a numpy integer for the instrument id, as every integer argument; its
+    # publisher= (read, say, from a record array's publisher_id column) raised TypeError
+    pytest.importorskip("databento_dbn", reason="needs the 'dbn' extra")
+    import io
+
+    import numpy as np
+
+    from matchcore.feeds.dbn import DbnReplayer, read_metadata
+    from matchcore.feeds.dbn_gen import generate_mbo
+    data = generate_mbo(None, records=600, instruments=2, seed=4, publishers=2)
+    meta = read_metadata(io.BytesIO(data))
+    r = DbnReplayer(names=meta.names, ts_out=meta.ts_out)
+    body = data[meta.header_bytes:]
+    r.finish(body[r.feed(body):])
+    assert len(r.books) == 4
+    for L, ob in r.books.items():
+        iid, pub = r.instruments[L], r.publishers[L]
+        assert r.book(np.int64(iid), publisher=np.uint16(pub)) is ob
+        assert r.book(iid, publisher=pub) is ob
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(TypeError, match=r"publisher must be a publisher id \(int\) or None"):
+            r.book(iid, publisher=bad)
+
+
 def test_replayer_book_numpy_integer_still_a_locate_number():
     import numpy as np
     data = itch.generate(None, messages=2000, symbols=3, seed=1)

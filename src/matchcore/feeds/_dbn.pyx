@@ -45,7 +45,8 @@ from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_tr
                                sk_records, sk_options, sk_replay_options, sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError, _Params
-from matchcore._symfilter import book_symbol, partition_pair, plain_number, symbol_filter
+from matchcore._symfilter import (book_symbol, partition_pair, plain_number, symbol_filter,
+                                  whole_number)
 from matchcore.itch._buffer import byte_view as _byte_view
 
 cnp.import_array()
@@ -923,10 +924,13 @@ cdef class DbnReplayer:
         has a book on more than one (without it: ValueError naming them). O(instruments)."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
-        if publisher is not None and not (isinstance(publisher, int)
-                                          and not isinstance(publisher, bool)):
-            raise TypeError(f"publisher must be a publisher id (int) or None, not "
-                            f"{type(publisher).__name__}")
+        if publisher is not None:
+            # an integer as the symbol's (a numpy integer too), never a bool
+            pub = whole_number(publisher)
+            if pub is None:
+                raise TypeError(f"publisher must be a publisher id (int) or None, not "
+                                f"{type(publisher).__name__}")
+            publisher = pub
         symbol = book_symbol(symbol, "instrument id")
         names, ids, pubs = self.symbols, self.instruments, self.publishers
 
