@@ -411,6 +411,27 @@ def test_subclasses_own_getstate_and_setstate_used_as_for_any_python_object(how)
         assert twin.restored == 1 and not hasattr(obj, "restored")
 
 
+class CountedBook(mc.OrderBook):
+    states = []
+
+    def __setstate__(self, state):
+        CountedBook.states.append(state)
+        self.__dict__.update(state)
+
+
+@pytest.mark.parametrize("how", HOWS + ("book.copy",))
+def test_subclass_copy_sets_its_state_once_deep_copy_deeply(how):
+    # copy.deepcopy made a shallow copy first, attributes included, then set the deep-copied
+    # ones over them: a __setstate__ ran twice (once with the original's very objects)
+    book = CountedBook()
+    book.tag = ["a"]
+    book.submit(1, 0, 100, 5)
+    CountedBook.states.clear()
+    twin = book.copy() if how == "book.copy" else twin_of(book, how)
+    assert len(CountedBook.states) == 1 and twin.tag == ["a"]
+    assert (twin.tag is book.tag) == (how in ("copy", "book.copy"))
+
+
 # ---- across processes ----
 
 def _continue_in_child(book_blob: bytes, eng_blob: bytes, book_cmds, eng_cmds):

@@ -606,13 +606,8 @@ cdef class OrderBook:
         >>> twin.state_hash() == book.state_hash(), len(twin.events()) == len(book.events()) == 1
         (True, True)
         """
-        mc_check_busy(self._b)
-        cls = type(self)
-        cdef OrderBook c = cls.__new__(cls, self._b.stp, record_events=self.record_events,
-                                       capacity=0)
-        mc_check_busy(self._b)      # again: making c may have run other threads' code
-        mc_book_copy_into(c, self)
-        if cls is not OrderBook:
+        cdef OrderBook c = mc_book_twin(self)
+        if type(self) is not OrderBook:
             # a Python subclass's own attributes, as copy.copy would take them
             _set_subclass_state(c, _subclass_state(self))
         return c
@@ -621,8 +616,9 @@ cdef class OrderBook:
         return self.copy()
 
     def __deepcopy__(self, memo):
-        # the book itself holds no Python objects: copy(), then a subclass's attributes deeply
-        cdef OrderBook c = self.copy()
+        # the book itself holds no Python objects: its twin, then a subclass's attributes
+        # deeply (set once: a subclass's __setstate__ runs once)
+        cdef OrderBook c = mc_book_twin(self)
         memo[id(self)] = c
         if type(self) is not OrderBook:
             import copy

@@ -626,6 +626,17 @@ cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1:
     return 0
 
 
+cdef OrderBook mc_book_twin(OrderBook book):
+    # copy() without a subclass's attributes: the same class, state and pending events
+    mc_check_busy(book._b)
+    cls = type(book)
+    cdef OrderBook c = cls.__new__(cls, book._b.stp, record_events=book.record_events,
+                                   capacity=0)
+    mc_check_busy(book._b)      # again: making c may have run other threads' code
+    mc_book_copy_into(c, book)
+    return c
+
+
 cdef int mc_book_restore(OrderBook book, object data) except -1:
     # OrderBook.restore() past the feed replayer check; also an Engine's restore of its own book
     cdef const uint8_t[::1] view = _snapshot_view(data)
