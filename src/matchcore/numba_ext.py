@@ -94,8 +94,8 @@ ERR_HANDLE = 101
 ERR_BUSY = 102
 #: What order entry on a book of an Engine returns, negated (MC_ERR_READONLY; Python raises
 #: ReadOnlyBookError): orders go through the engine, which also sets their clock
-#: (``set_time`` on such a book is refused; ``engine_set_time``). Also ``snapshot_restore`` on a feed
-#: replayer's book.
+#: (``set_time`` on such a book is refused; ``engine_set_time``). Also ``snapshot_restore``
+#: on a feed replayer's book.
 ERR_READONLY = 103
 
 
