@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
+import matchcore as mc
 import matchcore.itch as itch
+from durability_flow import apply_steps, make_flow
 
 
 def _run_limited(*argv, cwd, size):
@@ -27,6 +29,16 @@ def day(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def journal_dir(tmp_path_factory):
+    steps, cmds = make_flow(31, 600)
+    path = tmp_path_factory.mktemp("journal") / "j"
+    eng = mc.Engine(journal=path, fsync="batch", segment_bytes=16384)
+    apply_steps(eng, steps, cmds)
+    eng.close()
+    return path
+
+
 @pytest.mark.parametrize("argv, size, option, target", [
     (["gen-itch", "big.itch", "--messages", "20000"], 20_000, "out", "big.itch"),
     (["replay", "DAY", "--dump-book", "book.csv"], 100, "--dump-book", "book.csv"),
@@ -37,15 +49,18 @@ def day(tmp_path_factory):
     (["bench", "standard", "--messages", "2000", "--quick", "--save-workloads", "w"], 500,
      "--save-workloads", "w"),
     (["replay", "DAY", "--plot", "p"], 500, "--plot", "p"),
+    (["journal", "inspect", "JDIR", "--json", "i.json"], 500, "--json", "i.json"),
+    (["journal", "trades", "JDIR", "--csv", "t.csv"], 500, "--csv", "t.csv"),
 ], ids=["gen-itch", "dump-book", "dump-book-fits", "out", "bench-json", "save-workloads",
-        "plot"])
-def test_cli_output_failing_while_written_names_option_and_path(tmp_path, day, argv, size,
-                                                                 option, target):
+        "plot", "journal-json", "journal-csv"])
+def test_cli_output_failing_while_written_names_option_and_path(tmp_path, day, journal_dir,
+                                                                 argv, size, option, target):
     # "[Errno 27] File too large" (ENOSPC: "[Errno 28] No space left on device") named no
     # output, and numpy's "9215 requested and 15 written" for --out not even the error
     if "--plot" in argv:
         pytest.importorskip("matplotlib")
-    p = _run_limited(*[str(day) if a == "DAY" else a for a in argv], cwd=tmp_path, size=size)
+    named = {"DAY": str(day), "JDIR": str(journal_dir)}
+    p = _run_limited(*[named.get(a, a) for a in argv], cwd=tmp_path, size=size)
     if option is None:          # outputs under the limit: written as ever
         assert p.returncode == 0, p.stderr
         return
@@ -60,13 +75,16 @@ def test_cli_output_failing_while_written_names_option_and_path(tmp_path, day, a
     (["gen-itch", "-", "--messages", "2000"], "out"),
     (["replay", "DAY", "--dump-book", "-"], "--dump-book"),
     (["bench", "standard", "--messages", "2000", "--quick", "--json", "-"], "--json"),
-], ids=["gen-itch", "dump-book", "bench-json"])
-def test_cli_output_to_full_stdout_names_option_and_stdout(day, argv, option):
+    (["journal", "inspect", "JDIR", "--json", "-"], "--json"),
+    (["journal", "trades", "JDIR", "--csv", "-"], "--csv"),
+], ids=["gen-itch", "dump-book", "bench-json", "journal-json", "journal-csv"])
+def test_cli_output_to_full_stdout_names_option_and_stdout(day, journal_dir, argv, option):
     # '> /dev/full': the output sent to '-' failed with "[Errno 28] No space left on device",
     # naming neither the option nor stdout
     with open("/dev/full", "wb") as full:
         p = subprocess.run([sys.executable, "-m", "matchcore",
-                            *[str(day) if a == "DAY" else a for a in argv], "--no-progress"],
+                            *[{"DAY": str(day), "JDIR": str(journal_dir)}.get(a, a)
+                              for a in argv], "--no-progress"],
                            stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
     assert p.returncode == 1, p.stderr
     assert p.stderr.splitlines()[-1] == (f"matchcore {argv[0]}: error: {option} - (stdout): "

@@ -14,7 +14,8 @@ import json
 import os
 import sys
 
-from matchcore._cliutil import atomic_output, check_output_file, int64, shown_name
+from matchcore._cliutil import (atomic_output, check_output_file, int64, naming_output,
+                               shown_name)
 
 
 def add_parser(p, name):
@@ -117,9 +118,11 @@ def run(args) -> int:
 def _dump_json(obj, out):
     text = json.dumps(obj, indent=2, default=int)
     if out == "-":
-        print(text)
+        with naming_output("--json", "- (stdout)"):
+            print(text)
+            sys.stdout.flush()
     else:
-        with atomic_output(out) as fh:
+        with naming_output("--json", out), atomic_output(out) as fh:
             fh.write(text + "\n")
         print(f"wrote {out}")
 
@@ -304,15 +307,17 @@ def _trades(args) -> int:
     if args.csv == "-":
         # stdout, as --json - is (it wrote a file named "-")
         # the file's bytes, csv's "\r\n" (as replay --dump-book - writes them)
-        w = csv.writer(sys.stdout)
-        w.writerow(csv_cols)
-        w.writerows(zip(*[t[c].tolist() for c in csv_cols]))
+        with naming_output("--csv", "- (stdout)"):
+            w = csv.writer(sys.stdout)
+            w.writerow(csv_cols)
+            w.writerows(zip(*[t[c].tolist() for c in csv_cols]))
+            sys.stdout.flush()
         if note:
             sys.stdout.flush()
             print(f"matchcore journal: {len(t)} trades{note}", file=sys.stderr)
         return 0
     if args.csv:
-        with atomic_output(args.csv, newline="") as fh:
+        with naming_output("--csv", args.csv), atomic_output(args.csv, newline="") as fh:
             w = csv.writer(fh)
             w.writerow(csv_cols)
             w.writerows(zip(*[t[c].tolist() for c in csv_cols]))
