@@ -89,3 +89,19 @@ def test_cli_output_to_full_stdout_names_option_and_stdout(day, journal_dir, arg
     assert p.returncode == 1, p.stderr
     assert p.stderr.splitlines()[-1] == (f"matchcore {argv[0]}: error: {option} - (stdout): "
                                          f"cannot be written: [Errno 28] No space left on device")
+
+
+@pytest.mark.parametrize("argv", [["replay", "DAY"], ["journal", "inspect", "JDIR"],
+                                  ["demo", "--messages", "1000"]],
+                         ids=["replay", "journal-inspect", "demo"])
+def test_cli_summary_to_full_stdout_names_stdout(day, journal_dir, argv):
+    # '> /dev/full': the plain summary failed with "[Errno 28] No space left on device" alone,
+    # where every output sent to '-' is named
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([sys.executable, "-m", "matchcore",
+                            *[{"DAY": str(day), "JDIR": str(journal_dir)}.get(a, a)
+                              for a in argv], "--no-progress"],
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr == (f"matchcore {argv[0]}: error: stdout: cannot be written: "
+                        f"[Errno 28] No space left on device\n")

@@ -577,7 +577,8 @@ def test_cli_stdout_on_a_full_disk_one_error_line_exit_1(tmp_path, argv):
         proc = subprocess.run(CLI + argv, stdout=full, stderr=subprocess.PIPE, text=True,
                               stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr == f"matchcore {argv[0]}: error: [Errno 28] No space left on device\n"
+    assert proc.stderr == (f"matchcore {argv[0]}: error: stdout: cannot be written: "
+                           f"[Errno 28] No space left on device\n")
 
 
 @pytest.mark.parametrize("argv, option", [

@@ -391,7 +391,8 @@ def test_cli_subscribe_stdout_on_a_full_disk_one_error_line_exit_1(server, names
                               stdout=full, stderr=subprocess.PIPE, text=True,
                               stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr == "matchcore subscribe: error: [Errno 28] No space left on device\n"
+    assert proc.stderr == ("matchcore subscribe: error: stdout: cannot be written: "
+                           "[Errno 28] No space left on device\n")
 
 
 def test_cli_replay_publish_empty_subject_prefix_not_replaced_by_the_default(server, capsys,

@@ -128,8 +128,49 @@ def _register_optional() -> None:
             SUBCOMMANDS[name] = (module, help_)
 
 
+class _NamedStdout:
+    """``sys.stdout`` while a command runs: a write or flush that fails (a full disk, a file
+    size limit) raises an ``OSError`` naming stdout, as an output sent to '-' names its
+    option ("[Errno 28] No space left on device" said neither). Anything else is the
+    stream's own."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    # (a try around the call, not a context manager: a CSV to stdout writes once a row)
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as e:
+            from matchcore._cliutil import output_error
+
+            raise output_error("stdout", None, e)
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except OSError as e:
+            from matchcore._cliutil import output_error
+
+            raise output_error("stdout", None, e)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    stdout = sys.stdout
+    if stdout is not None:
+        sys.stdout = _NamedStdout(stdout)
+    try:
+        return _main_named(argv)
+    finally:
+        if isinstance(sys.stdout, _NamedStdout):
+            sys.stdout = stdout
+
+
+def _main_named(argv: list[str]) -> int:
     who = f"matchcore {argv[0]}" if argv and not argv[0].startswith("-") else "matchcore"
     try:
         with _signals_as_exceptions():

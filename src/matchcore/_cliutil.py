@@ -445,22 +445,37 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=()
 
 
 @contextlib.contextmanager
-def naming_output(option: str, path):
+def naming_output(option: str, path=None):
     """An ``OSError`` of writing the output ``option`` (``path``) inside the block, a full disk
     or a file size limit, re-raised naming them: "[Errno 28] No space left on device" said
-    neither (its file name, if any, is the temporary's). A broken pipe passes unchanged, for
-    ``matchcore.__main__``."""
+    neither (its file name, if any, is the temporary's). ``path`` None: ``option`` alone names
+    the output (``"stdout"``, for a command's plain summary). A broken pipe passes unchanged,
+    for ``matchcore.__main__``."""
     try:
         yield
-    except BrokenPipeError:
-        raise
     except OSError as e:
-        if getattr(e, "output_named", False):
-            raise
-        why = f"[Errno {e.errno}] {e.strerror}" if e.errno and e.strerror else str(e)
-        err = OSError(f"{option} {path}: cannot be written: {why}")
-        err.output_named = True
-        raise err from e
+        raise output_error(option, path, e)
+
+
+def output_error(option: str, path, e: OSError) -> OSError:
+    """The error :func:`naming_output` raises for ``e``, raised writing the output ``option``
+    (``path``): ``e`` itself when it passes unchanged (a broken pipe, an error that names its
+    output already), else one naming the output, caused by the system's error. O(1)."""
+    if isinstance(e, BrokenPipeError):
+        return e
+    named = getattr(e, "output_named", False)
+    # stdout's own writes name stdout (see matchcore.__main__); an output sent to '-'
+    # names its option
+    if named and not (named == "stdout" and path == "- (stdout)"):
+        return e
+    cause = e.__cause__ if named else e
+    why = (f"[Errno {cause.errno}] {cause.strerror}" if cause.errno and cause.strerror
+           else str(cause))
+    name = option if path is None else f"{option} {path}"
+    err = OSError(f"{name}: cannot be written: {why}")
+    err.output_named = option if path is None else True
+    err.__cause__ = cause
+    return err
 
 
 class _Writes:
