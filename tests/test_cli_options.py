@@ -256,6 +256,23 @@ def test_cli_int_option_beyond_int64_usage_error_exit_2_no_traceback(capsys, tmp
     assert not (tmp_path / "out.itch").exists()
 
 
+@pytest.mark.parametrize("value", ["1_000", "+5", " 5", "5 ", "\u0665", "0x10"])
+@pytest.mark.parametrize("argv", [["demo", "--messages"], ["gen-itch", "OUT", "--symbols"],
+                                  ["replay", "DAY", "--depth"], ["recover", "DIR", "--depth"]])
+def test_cli_count_option_not_plain_digits_usage_error_exit_2(capsys, tmp_path, argv, value):
+    # Python's int() took "1_000", "+5", padding and non-ASCII digits as counts
+    day = tmp_path / "day.itch"
+    day.write_bytes(b"")
+    argv = [{"DAY": str(day), "OUT": str(tmp_path / "out.itch"), "DIR": str(tmp_path)}.get(a, a)
+            for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        main(argv + [value])
+    out = capsys.readouterr()
+    assert exc.value.code == 2 and "Traceback" not in out.err
+    assert f"argument {argv[-1]}: invalid int64 value: {value!r}" in out.err
+    assert not (tmp_path / "out.itch").exists()
+
+
 @pytest.mark.parametrize("argv, words", [
     (["demo", "--messages", str(2**63 - 1)], f"--messages {2**63 - 1:,}: more commands than "
      f"the generated workloads number with 63-bit order ids: at most {2**63 - 1 - 1000:,}"),

@@ -19,8 +19,12 @@ INT64_MAX = 2**63 - 1
 def int64(text: str) -> int:
     """argparse ``type=`` for a count, size or time option held in the compiled code's int64:
     a value beyond int64 is the command line's error (argparse's usage message, exit status 2),
-    never an ``OverflowError`` traceback from deep in a command."""
-    value = int(text)       # ValueError: argparse says "invalid int64 value"
+    never an ``OverflowError`` traceback from deep in a command. Plain ASCII decimal digits
+    (a leading ``-`` left to the command's own range check): ``int()`` also took ``1_000``,
+    ``+5``, padding and other scripts' digits."""
+    if not re.fullmatch(r"-?[0-9]+", text):
+        raise ValueError(text)  # argparse says "invalid int64 value: '1_000'"
+    value = int(text)
     if not -INT64_MAX - 1 <= value <= INT64_MAX:
         import argparse
 
