@@ -1,9 +1,12 @@
 """Command-line options: a bad value ends in one error line (no traceback), before any work."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from matchcore.__main__ import main
+from matchcore.cli_bench import run_bench
 
 BENCH = ["bench", "standard", "--messages", "2000", "--quick", "--no-progress"]
 
@@ -24,6 +27,16 @@ def test_cli_bench_bad_value_one_line_error_exit_1_before_work(capsys, extra, op
     rc, out, err = _run(capsys, BENCH + extra)
     assert rc == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("matchcore bench: error: ") and option in err
+
+
+@pytest.mark.parametrize("rate, shown", [("1e30", "1e+30"), ("2e9", "2e+09")])
+def test_cli_bench_rate_below_one_ns_apart_refused_naming_option_and_value(capsys, rate, shown):
+    # --rate 1e30 was taken: arrivals 1e-21 ns apart, which no clock can schedule
+    rc, out, err = _run(capsys, BENCH + ["--rate", rate])
+    assert rc == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"matchcore bench: error: --rate {shown}: ") and "1 ns" in err
+    with pytest.raises(ValueError, match=re.escape(f"--rate {shown}: ")):
+        run_bench(["standard"], messages=2000, quick=True, rate=float(rate), progress=False)
 
 
 @pytest.mark.parametrize("argv", [

@@ -103,11 +103,17 @@ def _plan(targets, quick, messages):
 # The longest open-loop schedule the timing loop accepts is 2**62 clock ticks; at up to 10
 # ticks per ns (a 10 GHz TSC) that is this many seconds (about 14 years).
 _MAX_SCHEDULE_S = 2**62 / 10 / 1e9
+# The highest open-loop rate: one message a nanosecond.
+_MAX_RATE = 1e9
 
 
 def _check_values(rate, seed, messages=None) -> None:
     if rate is not None and not (math.isfinite(rate) and rate > 0):
         raise ValueError(f"--rate must be a finite number of messages/s > 0, got {rate}")
+    if rate is not None and rate > _MAX_RATE:
+        # arrivals closer than 1 ns (the schedule's unit): --rate 1e30 was taken
+        raise ValueError(f"--rate {rate:g}: arrivals less than 1 ns apart: at most "
+                         f"{_MAX_RATE:g} messages/s")
     # the open loop refused such a schedule only after the first workload had been generated
     # and measured
     if rate is not None and messages is not None and (messages - 1) / rate > _MAX_SCHEDULE_S:
