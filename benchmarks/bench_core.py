@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     from matchcore.bench.machine import machine_info
     from matchcore.bench.report import format_core, write_json
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     # as `matchcore bench core`: 1,000,000 messages, 100,000 with --quick unless given
     p.add_argument("--messages", type=int, default=None,
                    help="flow commands (default 1,000,000; 100,000 with --quick)")

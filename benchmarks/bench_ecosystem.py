@@ -202,7 +202,7 @@ def bench_nats(path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--messages", type=at_least_one, default=2_000_000)
     ap.add_argument("--symbols", type=at_least_one, default=50)
     ap.add_argument("--seed", type=int, default=1)

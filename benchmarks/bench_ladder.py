@@ -48,7 +48,7 @@ def build_cost(n: int, order: str, seed: int = 1) -> float:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     p.add_argument("--max-random", type=int, default=1_000_000,
                    help="largest book built in random order")
     a = p.parse_args(argv)

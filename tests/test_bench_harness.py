@@ -916,3 +916,17 @@ def test_bench_embed_script_count_below_one_usage_error_before_work(monkeypatch,
     # default sizes) and then failed with a ZeroDivisionError traceback; --n 0 likewise
     err = _refused_before_work(monkeypatch, capsys, "bench_embed", "build_c_library", given)
     assert f"argument {given[0]}: must be >= 1, got 0" in err
+
+
+@pytest.mark.parametrize("script, first_work, given", [
+    ("bench_replay", "itch.generate", ["--mess", "1000"]),
+    ("bench_ecosystem", "itch.generate", ["--rep", "1"]),
+    ("bench_many_books", "itch.generate", ["--rec", "10"]),
+    ("bench_durability", "run", ["--qui"]),
+    ("bench_first_batch", "subprocess.run", ["--ru", "1"]),
+    ("bench_embed", "build_c_library", ["--ste", "10"])])
+def test_bench_script_abbreviated_option_usage_error_before_work(monkeypatch, capsys, script,
+                                                                  first_work, given):
+    # argparse took a prefix of an option's name for the option (--mess for --messages)
+    err = _refused_before_work(monkeypatch, capsys, script, first_work, given)
+    assert f"unrecognized arguments: {' '.join(given)}" in err

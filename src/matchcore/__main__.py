@@ -240,13 +240,16 @@ def _flush_stdout() -> None:
 
 def _main(argv: list[str]) -> int:
     _register_optional()
+    # allow_abbrev=False everywhere: only an option's full name is taken (--no-prog was
+    # --no-progress, and a later option of the same prefix would change what it means)
     parser = argparse.ArgumentParser(
         prog="matchcore", description="matchcore COMMAND … (also python -m matchcore COMMAND …); "
-                                      "matchcore COMMAND --help lists its options")
+                                      "matchcore COMMAND --help lists its options",
+        allow_abbrev=False)
     # required: no command is a usage error (stderr, exit 2), not the help on stdout
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_) in SUBCOMMANDS.items():
-        sub.add_parser(name, help=help_, add_help=False)
+        sub.add_parser(name, help=help_, add_help=False, allow_abbrev=False)
     # Only the subcommand's name is parsed here; its module defines and parses the rest, so
     # that `matchcore replay --help` shows the replay options.
     if not argv or argv[0].startswith("-"):
@@ -257,7 +260,8 @@ def _main(argv: list[str]) -> int:
         parser.parse_args(argv[:1])  # exits with argparse's "invalid choice" message
     module, help_ = SUBCOMMANDS[command]
     mod = importlib.import_module(module)
-    sub_parser = argparse.ArgumentParser(prog=f"matchcore {command}", description=help_)
+    sub_parser = argparse.ArgumentParser(prog=f"matchcore {command}", description=help_,
+                                         allow_abbrev=False)
     mod.add_parser(sub_parser, command)
     sub_args = sub_parser.parse_args(argv[1:])
     sub_args.command = command
