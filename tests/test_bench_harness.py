@@ -930,3 +930,30 @@ def test_bench_script_abbreviated_option_usage_error_before_work(monkeypatch, ca
     # argparse took a prefix of an option's name for the option (--mess for --messages)
     err = _refused_before_work(monkeypatch, capsys, script, first_work, given)
     assert f"unrecognized arguments: {' '.join(given)}" in err
+
+
+def test_report_write_json_missing_directory_refused_nothing_made(tmp_path):
+    # the library made the missing directories (with their parents), where the command
+    # line's --json refuses them: a mistyped path wrote the figures somewhere new
+    from matchcore.bench.report import write_json
+
+    target = tmp_path / "new" / "deeper" / "b.json"
+    with pytest.raises(FileNotFoundError, match=f"no directory {target.parent}"):
+        write_json({"schema": 1}, target)
+    assert not (tmp_path / "new").exists()
+    assert write_json({"schema": 1}, tmp_path / "b.json") == tmp_path / "b.json"
+    assert json.loads((tmp_path / "b.json").read_text()) == {"schema": 1}
+
+
+def test_cli_bench_json_in_the_directory_plot_makes_written(tmp_path, capsys):
+    # --json D/b.json with --plot D: D is made by the command (the README's example), also
+    # now that the library's write_json refuses a missing directory
+    pytest.importorskip("matplotlib")
+    from matchcore.__main__ import main
+
+    d = tmp_path / "new"
+    rc = main(["bench", "standard", "--messages", "2000", "--quick", "--no-progress",
+               "--plot", str(d), "--json", str(d / "b.json")])
+    assert rc == 0, capsys.readouterr().err
+    assert json.loads((d / "b.json").read_text())["command"]["messages"] == 2000
+    assert (d / "latency_percentiles.png").is_file()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -439,6 +440,11 @@ def _run(args) -> int:
             write_text(sys.stdout, json_text(res))
             sys.stdout.flush()
     elif args.json:
+        parent = Path(args.json).parent
+        if args.plot and not parent.exists() and \
+                os.path.abspath(parent) == os.path.abspath(args.plot):
+            # the directory --plot makes, whose charts are written after the JSON
+            parent.mkdir(parents=True, exist_ok=True)
         with naming_output("--json", args.json):
             written = write_json(res, args.json)
         print(f"wrote {written}")

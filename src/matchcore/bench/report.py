@@ -276,10 +276,14 @@ def json_text(res: dict) -> str:
 
 
 def write_json(res: dict, path) -> Path:
-    """Write a result dict as JSON (NaN/inf as null, private keys dropped)."""
+    """Write a result dict as JSON (NaN/inf as null, private keys dropped). A missing
+    directory is refused (``FileNotFoundError``), as ``matchcore bench --json`` refuses it:
+    made here, a mistyped path put the figures somewhere new."""
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True)
+    if not path.parent.exists():
+        import errno
+
+        raise FileNotFoundError(errno.ENOENT, f"no directory {path.parent}", str(path))
     text = json_text(res)
     from matchcore._cliutil import atomic_output
 
