@@ -911,3 +911,23 @@ def test_engine_metrics_process_out_of_memory_counts_the_applied_part(what):
     assert r.returncode == 0, r.stderr
     word, done = r.stdout.split()
     assert word == "MemoryError" and 0 < int(done) < 3_000_000
+
+
+@pytest.mark.parametrize("final", [False, True])
+def test_replay_metrics_update_after_the_final_one_refused_done_stays(day, final):
+    # a non-final update after the final one set replay_done back to 0: a dashboard saw a
+    # finished replay running again
+    m = ReplayMetrics()
+    r = itch.replay_file(day, on_chunk=m.update)
+    m.update(r, final=True)
+    before = m.snapshot()
+    with pytest.raises(ValueError, match="after its final update"):
+        m.update(r, final=final)
+    assert m.snapshot() == before and before["done"] == 1
+    got = {(x.name, frozenset(x.labels.items())): x.value
+           for fam in m.registry.collect() for x in fam.samples}
+    assert val(got, "matchcore_replay_done") == 1
+    # another replay starts the counts again, as documented
+    r2 = itch.Replayer()
+    m.update(r2)
+    assert m.snapshot()["done"] == 0 and m.snapshot()["messages"] == 0

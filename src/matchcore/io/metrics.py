@@ -241,8 +241,9 @@ class ReplayMetrics(NoCopy):
         """Copy the counters of ``replayer`` (an ``itch.Replayer``) and, optionally, of a MoldUDP64
         receiver's ``ReceiverStats`` (sequence gaps; an update without ``feed_stats`` keeps
         the last ones given). Call it per chunk (it is the ``on_chunk`` of ``replay_file``),
-        not per message; ``final=True`` once at the end sets ``matchcore_replay_done`` to 1.
-        O(books)."""
+        not per message; ``final=True`` once at the end sets ``matchcore_replay_done`` to 1,
+        for good: a later update of that replay raises ``ValueError`` (an update with another
+        replayer starts a new replay). O(books)."""
         from matchcore._core import _flag_arg
         from matchcore.itch import Replayer
         final = _flag_arg(final, "final")   # before any state changes
@@ -257,6 +258,12 @@ class ReplayMetrics(NoCopy):
         # with the same metrics) starts the counts again; its locates name other symbols.
         last = self._replayer_ref() if self._replayer_ref is not None else None
         new_replay = last is not replayer or s["bytes_consumed"] < self._bytes_seen
+        with self._lock:
+            done = self._snap is not None and self._snap["done"]
+        if done and not new_replay:
+            # a later update set replay_done back to 0: a finished replay seen running again
+            raise ValueError("ReplayMetrics.update(): this replay is done (after its final "
+                             "update); another replayer starts a new one")
         # names are only looked up when books appear, a stock directory message arrives (it
         # may rename a locate mid-replay, whose trades went on under its old name) or another
         # replay starts: the labels of the first replay's locates were kept, a second day's
