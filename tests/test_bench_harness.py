@@ -957,3 +957,20 @@ def test_cli_bench_json_in_the_directory_plot_makes_written(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     assert json.loads((d / "b.json").read_text())["command"]["messages"] == 2000
     assert (d / "latency_percentiles.png").is_file()
+
+
+def test_report_one_message_said_in_the_singular():
+    # --messages 1 was reported as "1 messages" (and "best of 1 passes")
+    import re
+
+    import matchcore.bench.core as core
+    from matchcore.bench.report import format_core, format_report
+    from matchcore.cli_bench import run_bench
+
+    res = run_bench(["rates", "baselines"], messages=1, quick=True, progress=False)
+    d = core.run_depth(messages=1, sizes=(1_000, 2_000), names=("stale_cancel",), reps=1)
+    c = core.run_core(messages=1, quick=True, sizes=(1_000, 2_000), depth=d,
+                      reference={"skipped": "not timed here"}, scaling_passes=1)
+    text = format_report(res) + "\n" + format_core(c)
+    assert "1 message " in text or "1 message," in text or "1 message;" in text
+    assert not re.search(r"(?<![\d,])1 (messages|passes|standard-mix messages)\b", text), text

@@ -103,7 +103,8 @@ def format_report(res: dict, net: bool = False) -> str:
             out.append(f"\nitch: skipped: {r['skipped']}")
         else:
             s = r["slice_ns_per_msg"]
-            out.append(f"\nITCH replay (decode + book building, {r['messages']:,} generated messages, "
+            n = _count(r['messages'], 'generated message')
+            out.append(f"\nITCH replay (decode + book building, {n}, "
                        f"{r['symbols']} symbols): {r['replay_msgs_per_s'] / 1e6:.1f} M msg/s "
                        f"({r['replay_ns_per_msg']:.0f} ns/msg); per-message mean over "
                        f"{r['slice_bytes'] // 1024} KiB slices p50 {_ns(s['p50'])} p99 {_ns(s['p99'])}")
@@ -112,7 +113,8 @@ def format_report(res: dict, net: bool = False) -> str:
         rows = [[f"{r['fraction']:.2f}", f"{r['rate_per_s'] / 1e6:.2f}",
                  *(_ns(_pick(r["latency"], net)[k]) for k in ("p50", "p99", "p99.9")),
                  _ns(_pick(r["latency"], net)["max"])] for r in rs["points"]]
-        out.append(f"\nrate sweep ({rs['workload']}, {rs['messages']:,} messages each, capacity "
+        n = _count(rs['messages'], 'message')
+        out.append(f"\nrate sweep ({rs['workload']}, {n} each, capacity "
                    f"{rs['capacity_per_s'] / 1e6:.1f} M msg/s): open-loop latency, ns")
         out.append(_table(["x capacity", "M msg/s", "p50", "p99", "p99.9", "max"], rows))
     if res.get("scaling"):
@@ -124,7 +126,8 @@ def format_report(res: dict, net: bool = False) -> str:
                 rows.append([r["variant"], f"{r['param']:,}", f"{r['resting']:,}", f"{r['levels']:,}",
                              f"{r['ns_per_msg']:.0f}", _ns(q["p50"]), _ns(q["p99"]), _ns(q["p99.9"])])
             if rows:
-                out.append(f"\nscaling with {title} ({sc['messages']:,} standard-mix messages each)")
+                n = _count(sc['messages'], 'standard-mix message')
+                out.append(f"\nscaling with {title} ({n} each)")
                 out.append(_table(["variant", key, "resting", "levels", "ns/msg", "p50", "p99",
                                    "p99.9"], rows))
     if res.get("baselines"):
@@ -136,7 +139,8 @@ def format_report(res: dict, net: bool = False) -> str:
             else:
                 rows.append([r["label"], f"{r['ns_per_msg']:,.0f}", f"{r['msgs_per_s'] / 1e6:.3f}",
                              _slower(r["slower_than_matchcore"])])
-        out.append(f"\nbaselines (standard mix, {b['messages']:,} messages; matchcore process() in "
+        n = _count(b['messages'], 'message')
+        out.append(f"\nbaselines (standard mix, {n}; matchcore process() in "
                    f"calls of up to 64k messages {b['matchcore_ns_per_msg']:.0f} ns/msg)")
         out.append(_table(["book", "ns/msg", "M msg/s", "vs matchcore"], rows))
     if res.get("depth") and not res.get("core"):     # else the core table shows it
@@ -159,9 +163,10 @@ def format_depth(depth: dict) -> str:
     head = ["workload", *(f"{z:,} ns/msg" for z in sizes), f"{sizes[-1]:,}/{sizes[0]:,}",
             f"process(out) {sizes[0]:,}", f"process(out) {sizes[-1]:,}", "ratio",
             f"process(out) M/s at {sizes[0]:,}"]
-    return (f"touch workloads by resting orders ({depth['messages']:,} messages each; ns/msg of "
+    n = _count(depth['messages'], 'message')
+    return (f"touch workloads by resting orders ({n} each; ns/msg of "
             f"the compiled loop: median {depth.get('chunk', 32768):,}-message chunk, best of "
-            f"{depth.get('reps', 1)} passes; process(out=): median call):\n"
+            f"{_count(depth.get('reps', 1), 'pass', 'passes')}; process(out=): median call):\n"
             + _table(head, rows))
 
 
@@ -179,9 +184,15 @@ def format_engine(eng: dict) -> str:
         head += ["Engine, 2 symbols ns/msg", "2 symbols / OrderBook"]
     return (f"the multi-symbol Engine (the book as its one symbol; beside it, with a second "
             f"symbol the flow never names, so that ids are routed across books) against one "
-            f"OrderBook, {eng['messages']:,} messages at {eng['resting']:,} resting orders, "
+            f"OrderBook, {_count(eng['messages'], 'message')} at {eng['resting']:,} resting "
+            f"orders, "
             f"process(out=) in {eng['chunk']:,}-message calls, median call, best of "
             f"{eng['reps']}:\n" + _table(head, rows))
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and its noun, singular for 1: "1 message", "2,000 messages"."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _slower(ratio: float) -> str:
@@ -221,7 +232,7 @@ def format_core(core: dict, net: bool = False) -> str:
     po = pr.get("process_out", pc_)
     # each figure with its own call size (the out= figure was labelled with the 64k calls of
     # the new-array figure, though its calls are 8k messages)
-    out.append(f"process() on the standard mix ({pr['n']:,} messages, warm): "
+    out.append(f"process() on the standard mix ({_count(pr['n'], 'message')}, warm): "
                f"{po['msgs_per_s'] / 1e6:.1f} M msg/s in {po['chunk']:,}-message calls with out= "
                f"({po['ns_per_msg']:.1f} ns/msg, median call), {pc_['msgs_per_s'] / 1e6:.1f} M "
                f"msg/s making a new array per call in {pc_['chunk']:,}-message calls, "
@@ -249,7 +260,7 @@ def format_core(core: dict, net: bool = False) -> str:
                f"reference model: {ref_txt} (target >= 50x)")
     if not core.get("comparable_with_targets", True):
         table = core.get("table_messages", 1_000_000)
-        out.append(f"note: {core['messages']:,} messages"
+        out.append(f"note: {_count(core['messages'], 'message')}"
                    f"{' with --quick sizes' if core.get('quick') else ''}, where the README's "
                    f"table was run with {table:,} at full size: the ratios are not comparable "
                    f"with the table's targets")
