@@ -9,6 +9,7 @@ per-message clock of its own).
 from __future__ import annotations
 
 import importlib.util
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -33,16 +34,45 @@ def unavailable_reason() -> str | None:
 #: Symbols of the generated file the ``itch`` workload replays.
 SYMBOLS = 8
 
+#: Bytes a message of the generated day takes, rounded up (31.4 on average, its length prefix
+#: included): the day is read into memory whole and replayed from there.
+BYTES_PER_MESSAGE = 32
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} PiB"
+
+
+def _too_much(messages: int) -> str:
+    """What --messages ``messages`` asks of memory, in words."""
+    return (f"--messages {messages:,}: the itch workload would need about "
+            f"{_size(messages * BYTES_PER_MESSAGE)} of memory (it holds its generated day whole)")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
 
 def check_messages(messages: int, symbols: int = SYMBOLS) -> None:
-    """Raise ValueError now if a day of ``symbols`` symbols cannot hold ``messages`` messages
-    (what :func:`run_itch` would find only after the workloads before it had been measured)."""
+    """Raise ValueError now if a day of ``symbols`` symbols cannot hold ``messages`` messages,
+    MemoryError if the day would not fit in this machine's memory (what :func:`run_itch` would
+    find only after the workloads before it had been measured, as a bare "out of memory")."""
     from matchcore.itch._gen import min_messages
 
     least = min_messages(symbols)
     if messages < least:
         raise ValueError(f"--messages {messages:,}: the itch workload's {symbols}-symbol day "
                          f"needs at least {least} messages")
+    total = _physical_memory()
+    if total and messages * BYTES_PER_MESSAGE > total:
+        raise MemoryError(f"{_too_much(messages)}, more than this machine's {_size(total)}")
 
 
 def run_itch(messages: int, *, seed: int = 1, symbols: int = SYMBOLS, reps: int = 3,
@@ -59,9 +89,13 @@ def run_itch(messages: int, *, seed: int = 1, symbols: int = SYMBOLS, reps: int 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "bench.itch"
         t0 = time.perf_counter()
-        itch.generate(path, messages=messages, symbols=symbols, seed=seed)
-        gen_s = time.perf_counter() - t0
-        data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+        try:
+            itch.generate(path, messages=messages, symbols=symbols, seed=seed)
+            gen_s = time.perf_counter() - t0
+            data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+        except MemoryError:
+            # a bare "out of memory" said neither the count nor what it asks for
+            raise MemoryError(_too_much(messages)) from None
 
     def replay_once():
         r = itch.Replayer()
