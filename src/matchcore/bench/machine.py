@@ -39,7 +39,10 @@ def git_commit() -> dict:
                              text=True, timeout=5)
         if not root or sha.returncode != 0:
             return none
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        # --no-optional-locks: status refreshed the index and wrote it back under its lock, in
+        # the user's checkout (their git command at the same moment failed on index.lock)
+        dirty = subprocess.run(["git", "--no-optional-locks", "-C", str(root), "status",
+                                "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=5)
         return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
