@@ -1004,3 +1004,26 @@ def test_bench_git_commit_leaves_the_repository_index_alone(tmp_path):
     got = mod.git_commit()
     assert got["commit"] and got["dirty"] is False
     assert (index.read_bytes(), index.stat().st_mtime_ns) == before
+
+
+@pytest.mark.parametrize("given, words", [
+    (["--messages", "0"], "argument --messages: must be >= 1, got 0"),
+    (["--messages", "-5"], "argument --messages: must be >= 1, got -5"),
+    (["--json", "MISSING/core.json"], "argument --json: "),
+    (["--json", "."], "argument --json: ")])
+def test_bench_core_script_bad_count_or_json_usage_error_before_work(monkeypatch, capsys,
+                                                                     tmp_path, given, words):
+    # --messages 0 measured and reported nothing ("0 messages"), -5 ended in a ValueError
+    # traceback, and a --json in no directory was found after the whole run (a traceback,
+    # the figures lost)
+    import matchcore.bench.core as core
+
+    def run_core(**kw):
+        raise AssertionError("run_core ran: the work started")
+
+    monkeypatch.setattr(core, "run_core", run_core)
+    mod = _load_script("bench_core")
+    given = [str(tmp_path / g) if g.startswith(("MISSING", ".")) else g for g in given]
+    with pytest.raises(SystemExit) as exc:
+        mod.main(given)
+    assert exc.value.code == 2 and words in capsys.readouterr().err
