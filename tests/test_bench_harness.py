@@ -1027,3 +1027,13 @@ def test_bench_core_script_bad_count_or_json_usage_error_before_work(monkeypatch
     with pytest.raises(SystemExit) as exc:
         mod.main(given)
     assert exc.value.code == 2 and words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["1_000", "+5", " 5", "\u0665"])
+def test_bench_script_count_not_plain_digits_usage_error_before_work(monkeypatch, capsys,
+                                                                     value):
+    # Python's int() took "1_000", "+5", padding and non-ASCII digits as counts, where the
+    # matchcore commands refuse them
+    err = _refused_before_work(monkeypatch, capsys, "bench_replay", "itch.generate",
+                               ["--messages", value])
+    assert f"argument --messages: invalid at_least_one value: {value!r}" in err

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 
 def at_least_one(text: str) -> int:
     """``type=`` of a count option: an integer >= 1. A count of 0 ran parts of a script and
-    then failed on an empty median, ``min()`` of nothing or a division by zero."""
+    then failed on an empty median, ``min()`` of nothing or a division by zero. Plain ASCII
+    decimal digits, as the matchcore commands' counts (``int()`` also took ``1_000``, ``+5``
+    and padding)."""
+    if not re.fullmatch(r"-?[0-9]+", text):
+        raise ValueError(text)      # argparse: "invalid at_least_one value: '1_000'"
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
