@@ -105,3 +105,22 @@ def test_cli_summary_to_full_stdout_names_stdout(day, journal_dir, argv):
     assert p.returncode == 1, p.stderr
     assert p.stderr == (f"matchcore {argv[0]}: error: stdout: cannot be written: "
                         f"[Errno 28] No space left on device\n")
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+@pytest.mark.parametrize("argv", [["replay", "--help"], ["--help"]], ids=["replay", "top"])
+def test_cli_help_to_full_stdout_exit_1_names_stdout(argv, unbuffered):
+    # argparse ignores an OSError writing the help: with stdout unbuffered (python -u) the help
+    # was lost on a full disk and the command exited 0
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([sys.executable, "-m", "matchcore", *argv], stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+    who = "matchcore" + (f" {argv[0]}" if argv[0] != "--help" else "")
+    assert p.returncode == 1, p.stderr
+    assert p.stderr == (f"{who}: error: stdout: cannot be written: "
+                        f"[Errno 28] No space left on device\n")

@@ -132,30 +132,42 @@ class _NamedStdout:
     """``sys.stdout`` while a command runs: a write or flush that fails (a full disk, a file
     size limit) raises an ``OSError`` naming stdout, as an output sent to '-' names its
     option ("[Errno 28] No space left on device" said neither). Anything else is the
-    stream's own."""
+    stream's own. ``failed``: the first such error, also when its caller ignored it
+    (argparse ignores one writing the help), so that the command does not end with 0."""
 
     def __init__(self, stream):
         self._stream = stream
+        self.failed = None
 
     # (a try around the call, not a context manager: a CSV to stdout writes once a row)
     def write(self, text):
         try:
             return self._stream.write(text)
         except OSError as e:
-            from matchcore._cliutil import output_error
-
-            raise output_error("stdout", None, e)
+            raise self._named(e)
 
     def flush(self):
         try:
             return self._stream.flush()
         except OSError as e:
-            from matchcore._cliutil import output_error
+            raise self._named(e)
 
-            raise output_error("stdout", None, e)
+    def _named(self, e):
+        from matchcore._cliutil import output_error
+
+        err = output_error("stdout", None, e)
+        if err is not e:                # (a broken pipe passes as it is, for main())
+            self.failed = self.failed or err
+        return err
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def _stdout_failed():
+    """The error of a write to stdout that failed while the command ran (a full disk), even
+    if whoever wrote ignored it; else None."""
+    return sys.stdout.failed if isinstance(sys.stdout, _NamedStdout) else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,10 +188,14 @@ def _main_named(argv: list[str]) -> int:
         with _signals_as_exceptions():
             try:
                 code = _main(argv)
-            except SystemExit:          # argparse: --help, a usage error
+            except SystemExit as e:     # argparse: --help, a usage error
                 _flush_stdout()
+                if e.code in (0, None) and _stdout_failed() is not None:
+                    raise _stdout_failed() from None    # the help lost: not a success
                 raise
             _flush_stdout()             # a closed pipe shows here, not at interpreter exit
+            if code == 0 and _stdout_failed() is not None:
+                raise _stdout_failed()  # a write of the output failed, and was ignored
             return code
     except KeyboardInterrupt as e:
         signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
