@@ -1037,3 +1037,18 @@ def test_bench_script_count_not_plain_digits_usage_error_before_work(monkeypatch
     err = _refused_before_work(monkeypatch, capsys, "bench_replay", "itch.generate",
                                ["--messages", value])
     assert f"argument --messages: invalid at_least_one value: {value!r}" in err
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"messages": 2000.5}, "messages must be an integer, got float 2000.5"),
+    ({"rate": "5"}, "rate must be a number of messages/s, got str '5'"),
+    ({"rate": b"5"}, "rate must be a number of messages/s, got bytes b'5'")])
+def test_run_bench_wrong_type_refused_naming_its_keyword(kw, words):
+    # messages=2000.5 was refused as "n must be an integer" (the generator's parameter) and
+    # rate="5" as "must be real number, not str", naming nothing
+    from matchcore.cli_bench import run_bench
+
+    args = {"messages": 2000, **kw}
+    with pytest.raises(TypeError) as exc:
+        run_bench(["standard"], quick=True, progress=False, **args)
+    assert str(exc.value) == words

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import numbers
+import operator
 import os
 import sys
 import time
@@ -84,6 +86,11 @@ def _plan(targets, quick, messages):
         raise ValueError(f"unknown workload(s) {', '.join(bad)}; "
                          f"choose from {', '.join(WORKLOADS + SECTIONS)}")
     n = messages if messages is not None else (100_000 if quick else 1_000_000)
+    try:
+        n = operator.index(n)
+    except TypeError:
+        # (the generator's refusal named its own parameter, n)
+        raise TypeError(f"messages must be an integer, got {type(n).__name__} {n!r}") from None
     if n <= 0:
         raise ValueError(f"--messages must be > 0, got {n}")
     # the workloads generated with n flow commands: those chosen, and the standard mix of the
@@ -109,6 +116,11 @@ _MAX_RATE = 1e9
 
 
 def _check_values(rate, seed, messages=None) -> None:
+    if rate is not None and (isinstance(rate, (str, bytes)) or
+                             not isinstance(rate, numbers.Real)):
+        # math.isfinite said "must be real number, not str", naming nothing
+        raise TypeError(f"rate must be a number of messages/s, got {type(rate).__name__} "
+                        f"{rate!r}")
     if rate is not None and not (math.isfinite(rate) and rate > 0):
         raise ValueError(f"--rate must be a finite number of messages/s > 0, got {rate}")
     if rate is not None and rate > _MAX_RATE:
