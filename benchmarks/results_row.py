@@ -23,6 +23,8 @@ def row(res: dict, change: str) -> str:
     load = m.get("load_average") or [0]
     std = (res.get("workloads") or {}).get("standard")
     core = res.get("core") or {}
+    # one cell of a Markdown table row: a '|' opened another column, a line break ended the row
+    change = " ".join(change.splitlines()).replace("|", "\\|")
     cells = [res["date"][:10], commit, f"{m['cpu']}, {m['cores_usable']} cores, load {load[0]:.1f}",
              change]
     if std:

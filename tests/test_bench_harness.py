@@ -3,6 +3,7 @@ service time, the timed loops apply exactly what process() applies, and the JSON
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -1052,3 +1053,18 @@ def test_run_bench_wrong_type_refused_naming_its_keyword(kw, words):
     with pytest.raises(TypeError) as exc:
         run_bench(["standard"], quick=True, progress=False, **args)
     assert str(exc.value) == words
+
+
+def test_results_row_change_with_a_pipe_or_newline_stays_one_row_of_the_table():
+    # "what changed" holding '|' split the RESULTS.md row into an extra column, and a newline
+    # broke the table in two
+    from matchcore.cli_bench import run_bench
+
+    rr = _results_row_module()
+    res = run_bench(["standard"], messages=2_000, quick=True, progress=False)
+    plain = rr.row(res, "x")
+    line = rr.row(res, "ladder a|b\nsplit")
+    assert "\n" not in line
+    cells = [c for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+    assert len(cells) == len(plain.split("|")[1:-1])
+    assert cells[3].strip() == "ladder a\\|b split"
