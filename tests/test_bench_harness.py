@@ -1068,3 +1068,13 @@ def test_results_row_change_with_a_pipe_or_newline_stays_one_row_of_the_table():
     cells = [c for c in re.split(r"(?<!\\)\|", line)[1:-1]]
     assert len(cells) == len(plain.split("|")[1:-1])
     assert cells[3].strip() == "ladder a\\|b split"
+
+
+def test_cli_demo_one_command_said_in_the_singular(capsys):
+    # demo --messages 1 printed "generated 1 commands" and "1 commands ... 1 events"
+    from matchcore.__main__ import main
+
+    assert main(["demo", "--messages", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "generated 1 command " in out and "process(): 1 command in" in out
+    assert not re.search(r"(?<![\d,])1 (commands|events|fills|lots)\b", out), out

@@ -8,6 +8,7 @@ from matchcore import EventKind, OrderBook, Side
 from matchcore._cliutil import int64, refuse_unnumbered_messages
 from matchcore._timing import clock_overhead_ns, process_timed
 from matchcore.bench.harness import PCT_NAMES, PERCENTILES, percentiles
+from matchcore.bench.report import _count
 from matchcore.workloads import standard_mix
 
 
@@ -43,8 +44,8 @@ def _check(args) -> None:
 
 
 def _demo(args, setup, flow, gen_s: float) -> int:
-    print(f"generated {len(flow):,} commands (standard mix, seed {args.seed}) in {gen_s:.1f} s; "
-          f"{len(setup):,} resting orders to start")
+    print(f"generated {_count(len(flow), 'command')} (standard mix, seed {args.seed}) in "
+          f"{gen_s:.1f} s; {_count(len(setup), 'resting order')} to start")
 
     # One warm-up pass first: the first large batch in a process pays the kernel's page faults for
     # the event buffer and the output array, which is not the engine's cost.
@@ -57,8 +58,9 @@ def _demo(args, setup, flow, gen_s: float) -> int:
     events = book.process(flow)
     dt = time.perf_counter() - t0
     fills = events[events["kind"] == EventKind.FILL]
-    print(f"\nprocess(): {len(flow):,} commands in {dt * 1e3:.1f} ms = {len(flow) / dt / 1e6:.1f} M msg/s, "
-          f"{len(events):,} events, {len(fills):,} fills, {int(fills['qty'].sum()):,} lots traded")
+    print(f"\nprocess(): {_count(len(flow), 'command')} in {dt * 1e3:.1f} ms = "
+          f"{len(flow) / dt / 1e6:.1f} M msg/s, {_count(len(events), 'event')}, "
+          f"{_count(len(fills), 'fill')}, {_count(int(fills['qty'].sum()), 'lot')} traded")
     print(f"\nfirst {min(args.fills, len(fills))} fills (aggressor <- maker @ maker's price):")
     for f in fills[: args.fills]:
         side = Side(int(f["side"])).name
