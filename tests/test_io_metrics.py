@@ -931,3 +931,21 @@ def test_replay_metrics_update_after_the_final_one_refused_done_stays(day, final
     r2 = itch.Replayer()
     m.update(r2)
     assert m.snapshot()["done"] == 0 and m.snapshot()["messages"] == 0
+
+
+def test_cli_replay_metrics_port_taken_error_line_leads_with_the_option(day, capsys):
+    # "error: [Errno 98] --metrics-port N: cannot serve ...: Address already in use": the errno
+    # went first, and the error's own words were not those of every other error line
+    import errno
+    from matchcore.__main__ import main
+
+    with serve_metrics(0) as srv:
+        assert main(["replay", str(day), "--metrics-port", str(srv.port)]) == 1
+        with pytest.raises(OSError) as e:
+            serve_metrics(srv.port)
+    url = f"http://127.0.0.1:{srv.port}/metrics"
+    why = f"[Errno {errno.EADDRINUSE}] {os.strerror(errno.EADDRINUSE)}"
+    assert capsys.readouterr().err == (f"matchcore replay: error: --metrics-port {srv.port}: "
+                                       f"cannot serve metrics at {url}: {why}\n")
+    assert str(e.value) == f"cannot serve metrics at {url}: {why}"
+    assert e.value.errno == errno.EADDRINUSE

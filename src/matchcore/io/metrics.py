@@ -104,8 +104,11 @@ def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> Metr
     except OSError as e:
         # the socket's own words ("Address already in use") named neither address nor port
         where = f"[{addr}]" if ":" in addr else addr
-        raise OSError(e.errno, f"cannot serve metrics at http://{where}:{port}/metrics: "
-                               f"{e.strerror or e}") from None
+        why = f"[Errno {e.errno}] {e.strerror}" if e.errno and e.strerror else str(e)
+        # errno kept for callers; the message leads with what failed, the errno after it
+        err = OSError(f"cannot serve metrics at http://{where}:{port}/metrics: {why}")
+        err.errno = e.errno
+        raise err from None
     return MetricsServer(server, thread)
 
 

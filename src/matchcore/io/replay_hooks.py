@@ -99,7 +99,9 @@ class ReplayHooks(NoCopy):
             try:
                 self.server = serve_metrics(metrics_port, registry=self.metrics.registry)
             except OSError as e:      # a port in use: say which option asked for it
-                raise OSError(e.errno, f"--metrics-port {metrics_port}: {e.strerror}") from None
+                err = OSError(f"--metrics-port {metrics_port}: {e}")
+                err.errno = e.errno
+                raise err from None
             print(f"metrics: {self.server.url}", file=out, flush=True)
         if publish is not None:
             from matchcore.io.nats import (NatsPublisher, ReplayPublisher, StreamSetupError,
