@@ -220,6 +220,14 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="OUT")
     a = p.parse_args(argv)
     check_json_output(p, a.json)
+    from matchcore.durability.journal import check_journal_options
+
+    for option in ("batch_records", "batch_us"):
+        # the journal's refusal came as a traceback, once the first journaled engine was made
+        try:
+            check_journal_options(writers=False, **{option: getattr(a, option)})
+        except ValueError as e:
+            p.error(f"argument --{option.replace('_', '-')}: {e}")
     sizes = {"messages": (500_000, 60_000), "reps": (3, 1), "per_call": (100_000, 10_000),
              "per_call_always": (10_000, 1_000)}
     for name, (full, quick) in sizes.items():

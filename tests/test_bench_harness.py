@@ -1078,3 +1078,14 @@ def test_cli_demo_one_command_said_in_the_singular(capsys):
     out = capsys.readouterr().out
     assert "generated 1 command " in out and "process(): 1 command in" in out
     assert not re.search(r"(?<![\d,])1 (commands|events|fills|lots)\b", out), out
+
+
+@pytest.mark.parametrize("given", [["--batch-records", "0"], ["--batch-us", "-5"],
+                                   ["--batch-us", str(10**10)]])
+def test_bench_durability_script_group_commit_option_usage_error_before_work(monkeypatch,
+                                                                              capsys, given):
+    # --batch-records 0 or --batch-us -5 ended in the journal's ValueError traceback, once the
+    # first journaled engine was made
+    err = _refused_before_work(monkeypatch, capsys, "bench_durability", "run", given)
+    option = given[0][2:].replace("-", "_")
+    assert f"argument {given[0]}: {option} must be >= " in err and given[1] in err
