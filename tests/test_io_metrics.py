@@ -949,3 +949,35 @@ def test_cli_replay_metrics_port_taken_error_line_leads_with_the_option(day, cap
                                        f"cannot serve metrics at {url}: {why}\n")
     assert str(e.value) == f"cannot serve metrics at {url}: {why}"
     assert e.value.errno == errno.EADDRINUSE
+
+
+def test_engine_metrics_observe_reads_the_symbol_names_once_not_per_symbol():
+    # every observe() labelled each symbol with fills through engine.symbols, a new dict of
+    # all symbols each time: O(symbols**2) per call, 1.5 s for an empty batch at 3,000
+    # symbols with fills. The labels are read once per call.
+    class CountingEngine(mc.Engine):
+        reads = 0
+
+        @property
+        def symbols(self):
+            CountingEngine.reads += 1
+            return super().symbols
+
+    n = 50
+    eng = CountingEngine()
+    for s in range(1, n + 1):
+        eng.add_symbol(s, f"S{s}")
+    m = EngineMetrics(eng)
+    cmds = np.zeros(2 * n, mc.COMMAND_DTYPE)
+    cmds["kind"] = int(mc.CommandKind.SUBMIT)
+    cmds["order_id"] = np.arange(1, 2 * n + 1)
+    cmds["symbol"] = np.repeat(np.arange(1, n + 1), 2)
+    cmds["side"] = np.tile([0, 1], n)
+    cmds["price"] = 100
+    cmds["qty"] = 1
+    m.process(cmds)
+    assert m.snapshot()["fills"] == {f"S{s}": (1, 1) for s in range(1, n + 1)}
+    CountingEngine.reads = 0
+    m.observe(np.zeros(0, mc.EVENT_DTYPE))
+    assert CountingEngine.reads <= 1
+    assert m.snapshot()["fills"] == {f"S{s}": (1, 1) for s in range(1, n + 1)}

@@ -481,12 +481,14 @@ class EngineMetrics(NoCopy):
         self._view = self._state()
         _register(self)
 
-    def _label(self, symbol: int) -> str:
+    def _label(self, symbol: int, names) -> str:
+        # names: the target's symbols (Engine: {id: name or None}), read once per call by the
+        # caller: Engine.symbols makes a dict of every symbol, and read here per symbol it made
+        # each observe() O(symbols**2)
         if self._symbols is not None and symbol in self._symbols:
             # a None name is an unnamed symbol's: labelled by its id, not "None"
             name = self._symbols[symbol]
             return str(symbol) if name is None else str(name)
-        names = getattr(self.target, "symbols", None)     # Engine: {id: name or None}
         if isinstance(names, dict) and names.get(symbol):
             return str(names[symbol])
         return str(symbol)
@@ -579,8 +581,9 @@ class EngineMetrics(NoCopy):
         # whose id is another's name) are added together: one series per label set, and no
         # symbol's fills overwritten by another's.
         fills: dict[str, tuple[int, int]] = {}
+        names = getattr(self.target, "symbols", None) if self._fills else None
         for s, (n, v) in self._fills.items():
-            label = self._label(s)
+            label = self._label(s, names)
             n0, v0 = fills.get(label, (0, 0))
             fills[label] = (n0 + n, v0 + v)
         return {
