@@ -73,3 +73,22 @@ def test_cli_replay_several_files_plot_names_of_two_files_each_its_own_png(capsy
               if line.startswith("plots: ")]
     assert len(listed) == 2 and listed[0] != listed[1]
     assert sorted(x.name for x in plots.iterdir()) == sorted(listed)
+
+
+def test_cli_replay_several_files_of_one_name_told_apart_in_their_lines(capsys, tmp_path, day):
+    # x/day.itch and y/day.itch were both listed as "day.itch (itch): ...": which line was
+    # which file could not be told
+    data = day.read_bytes()
+    paths = []
+    for sub, extra in (("x", b""), ("y", b"\x00\x05Zabcd")):
+        (tmp_path / sub).mkdir()
+        p = tmp_path / sub / "day.itch"
+        p.write_bytes(data + extra)
+        paths.append(str(p))
+    other = tmp_path / "other.itch"
+    other.write_bytes(data)
+    code, out, _ = run_cli(capsys, "replay", *paths, str(other), "--no-progress")
+    assert code == 0
+    assert "unknown message types" not in _line(out, f"{paths[0]} (itch)")
+    assert "unknown message types 'Z' 1" in _line(out, f"{paths[1]} (itch)")
+    assert _line(out, "other.itch (itch)")          # a name no other file has: as before

@@ -147,9 +147,13 @@ def run_many(args) -> int:
     print(f"replayed {len(files)} files {where} in {res.elapsed_s:.3f} s: "
           f"{res.totals['messages']:,} messages, {res.totals['trades']:,} trades, "
           f"{res.totals['books']:,} books, {res.totals['open_orders']:,} open orders")
-    for f in res.files:
+    # each file by its name, or as given where another file has the same name (x/day.itch,
+    # y/day.itch: two lines "day.itch" could not be told apart)
+    names = [Path(f.file).name for f in res.files]
+    for f, name in zip(res.files, names):
         s = f.stats
-        print(f"  {Path(f.file).name} ({f.format}{', ' + str(f.parts) + ' tasks' if f.parts > 1 else ''}): "
+        shown = name if names.count(name) == 1 else str(f.file)
+        print(f"  {shown} ({f.format}{', ' + str(f.parts) + ' tasks' if f.parts > 1 else ''}): "
               f"{s['messages']:,} messages, {trade_count(f.trades):,} trades, "
               f"{len(f.books):,} books, "
               f"{s['open_orders']:,} open orders, unknown refs {s['unknown_refs']:,}, "
