@@ -82,8 +82,13 @@ def main(argv=None) -> int:
         out = subprocess.run([sys.executable, __file__, "--one", kind, "--resting", str(a.resting),
                               "--batch", str(a.batch), "--buffer", str(a.buffer),
                               "--later", str(a.later)],
-                             env=env, check=True, capture_output=True, text=True).stdout
-        rows.append(json.loads(out))
+                             env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            # the child's own error (a buffer too small, a bad size): check=True raised a
+            # CalledProcessError that named only the command line, its stderr dropped
+            why = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
+            sys.exit(f"bench_first_batch.py: a {kind} run failed: {why}")
+        rows.append(json.loads(out.stdout))
         r = rows[-1]
         print(f"{kind:>7}: first batch {r['first_ns_per_msg']:8.1f} ns/msg, "
               f"{r['first_minor_faults']:4d} page faults, {r['first_sys_ms']:6.2f} ms in the kernel; "

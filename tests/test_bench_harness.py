@@ -1089,3 +1089,17 @@ def test_bench_durability_script_group_commit_option_usage_error_before_work(mon
     err = _refused_before_work(monkeypatch, capsys, "bench_durability", "run", given)
     option = given[0][2:].replace("-", "_")
     assert f"argument {given[0]}: {option} must be >= " in err and given[1] in err
+
+
+@pytest.mark.parametrize("given, words", [
+    (["--buffer", "10"], "--buffer is too small for one batch's events"),
+    (["--resting", "-1"], "need resting >= 2")])
+def test_bench_first_batch_script_child_failure_says_why(capsys, given, words):
+    # a run that failed in its child process ended in a CalledProcessError traceback naming
+    # only the command line: the child's own error was captured and dropped
+    mod = _load_script("bench_first_batch")
+    with pytest.raises(SystemExit) as exc:
+        mod.main(["--runs", "1", "--batch", "1000", *given])
+    assert exc.value.code not in (0, None)
+    assert str(exc.value).startswith("bench_first_batch.py: a fresh run failed: ")
+    assert words in str(exc.value)
