@@ -27,6 +27,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -215,6 +216,21 @@ def main(argv=None):
     ap.add_argument("--path", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     check_json_output(ap, a.json)
+    # the days' sizes, checked before any work: a --callgrind day failed in the generator
+    # only after the whole metrics comparison had run
+    from matchcore.itch._gen import min_messages
+
+    if a.symbols > 65535:
+        ap.error(f"argument --symbols: must be in 1..65535, got {a.symbols}")
+    least = min_messages(a.symbols)
+    if a.messages < least:
+        ap.error(f"argument --messages: {a.messages} is too few for --symbols {a.symbols}: "
+                 f"the day needs at least {least}")
+    if a.callgrind != 0 and a.callgrind < least:
+        ap.error(f"argument --callgrind: must be 0 (skip) or at least {least}, the messages "
+                 f"of a {a.symbols}-symbol day, got {a.callgrind}")
+    if a.callgrind and shutil.which("valgrind") is None:
+        ap.error("argument --callgrind: needs valgrind, which is not on PATH")
     if a.single:
         return single(a.path, a.single)
     info = machine_info()

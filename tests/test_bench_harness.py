@@ -15,6 +15,8 @@ from matchcore import _timing
 from matchcore import workloads as W
 from matchcore.bench import harness
 from matchcore.bench.harness import PCT_NAMES
+from bench_checks import load_script as _load_script
+from bench_checks import refused_before_work as _refused_before_work
 
 
 @pytest.fixture(scope="module")
@@ -737,16 +739,6 @@ def test_bench_reps_below_one_refused_naming_reps(call):
         calls[call]()
 
 
-def _load_script(name):
-    import importlib.util
-
-    root = Path(__file__).resolve().parents[1] / "benchmarks"
-    spec = importlib.util.spec_from_file_location(name, root / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize("name", ["bench_durability", "bench_core"])
 def test_bench_script_docstring_names_only_options_it_accepts(name, capsys):
     # bench_durability.py's docstring told of a --warmup option the script refused
@@ -831,23 +823,6 @@ def test_core_below_the_readme_table_size_says_ratios_not_comparable(monkeypatch
     full = core.run_core(**kw)
     assert full["comparable_with_targets"] is (not quick)
     assert ("note: " in format_core(full)) is quick
-
-
-def _refused_before_work(monkeypatch, capsys, script, first_work, argv):
-    # benchmarks/<script>.py's main(argv) with its first piece of work (``first_work``, an
-    # attribute of the module, dotted for one of its modules') made to fail the test: a usage
-    # error (exit 2) before it; returns stderr
-    mod = _load_script(script)
-
-    def work(*args, **kwargs):
-        raise AssertionError(f"{first_work} ran: the work started")
-
-    owner, _, attr = first_work.rpartition(".")
-    monkeypatch.setattr(getattr(mod, owner) if owner else mod, attr, work)
-    with pytest.raises(SystemExit) as exc:
-        mod.main(argv)
-    assert exc.value.code == 2
-    return capsys.readouterr().err
 
 
 @pytest.mark.parametrize("given", [["--reference-messages", "0"], ["--messages", "0"],
