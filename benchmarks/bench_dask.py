@@ -61,10 +61,9 @@ def same(a, b) -> bool:
 
 def _count(text: str) -> int:
     # a count below 1 was found only after every file had been generated, as a traceback
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+    from matchcore.bench.script_args import at_least_one
+
+    return at_least_one(text)
 
 
 def main(argv=None) -> int:
@@ -77,6 +76,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=_count, default=5)
     ap.add_argument("--dbn-records", type=_count, default=1_000_000)
     args = ap.parse_args(argv)
+    from matchcore.bench.script_args import check_itch_days
+
+    check_itch_days(ap, args.messages, [args.symbols])
     # the generated ITCH days and DBN files (hundreds of MB at the default sizes) go with it
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
         return _run(args, Path(tmp))

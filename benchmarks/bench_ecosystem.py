@@ -45,7 +45,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import matchcore as mc  # noqa: E402
 import matchcore.itch as itch  # noqa: E402
 from matchcore.bench.machine import machine_info  # noqa: E402
-from matchcore.bench.script_args import at_least_one, check_json_output  # noqa: E402
+from matchcore.bench.script_args import (at_least_one, check_itch_days,  # noqa: E402
+                                         check_json_output)
 
 
 def pct(xs, q):
@@ -220,12 +221,8 @@ def main(argv=None):
     # only after the whole metrics comparison had run
     from matchcore.itch._gen import min_messages
 
-    if a.symbols > 65535:
-        ap.error(f"argument --symbols: must be in 1..65535, got {a.symbols}")
+    check_itch_days(ap, a.messages, [a.symbols])
     least = min_messages(a.symbols)
-    if a.messages < least:
-        ap.error(f"argument --messages: {a.messages} is too few for --symbols {a.symbols}: "
-                 f"the day needs at least {least}")
     if a.callgrind != 0 and a.callgrind < least:
         ap.error(f"argument --callgrind: must be 0 (skip) or at least {least}, the messages "
                  f"of a {a.symbols}-symbol day, got {a.callgrind}")

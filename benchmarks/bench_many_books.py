@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import matchcore.itch as itch  # noqa: E402
-from matchcore.bench.script_args import at_least_one  # noqa: E402
+from matchcore.bench.script_args import at_least_one, check_itch_days  # noqa: E402
 from bench_replay import machine, rate_line, timed  # noqa: E402
 
 
@@ -55,6 +55,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-dbn", action="store_true")
     a = ap.parse_args(argv)
+    check_itch_days(ap, a.messages, a.symbols)
     sizes = a.symbols
     print(f"machine: {machine()}")
 

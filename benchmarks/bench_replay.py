@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import matchcore.itch as itch  # noqa: E402
 from matchcore.itch._decode import decode_chunk  # noqa: E402
 from matchcore.itch.reference import ReferenceReplay  # noqa: E402
-from matchcore.bench.script_args import at_least_one  # noqa: E402
+from matchcore.bench.script_args import at_least_one, check_itch_days  # noqa: E402
 
 
 def machine() -> str:
@@ -92,6 +92,7 @@ def main(argv=None) -> int:
     ap.add_argument("--reference-messages", type=at_least_one, default=200_000)
     ap.add_argument("--skip-memory", action="store_true")
     a = ap.parse_args(argv)
+    check_itch_days(ap, a.messages, [a.symbols])
 
     print(f"machine: {machine()}")
     t0 = time.perf_counter()

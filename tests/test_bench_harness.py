@@ -1078,3 +1078,20 @@ def test_bench_first_batch_script_child_failure_says_why(capsys, given, words):
     assert exc.value.code not in (0, None)
     assert str(exc.value).startswith("bench_first_batch.py: a fresh run failed: ")
     assert words in str(exc.value)
+
+
+@pytest.mark.parametrize("script, given, words", [
+    ("bench_many_books", ["--messages", "10000", "--symbols", "8,5000"],
+     "argument --messages: 10000 is too few for --symbols 5000: the day needs at least 20006"),
+    ("bench_many_books", ["--symbols", "8,70000"], "argument --symbols: must be in 1..65535"),
+    ("bench_replay", ["--messages", "10"], "argument --messages: 10 is too few for --symbols "
+     "100"),
+    ("bench_dask", ["--messages", "10"], "argument --messages: 10 is too few for --symbols 8"),
+    ("bench_dask", ["--files", "1_000"], "argument --files: invalid")])
+def test_bench_script_itch_day_it_cannot_generate_usage_error_before_work(monkeypatch, capsys,
+                                                                          script, given, words):
+    # bench_many_books generated and replayed its first days (minutes at the default sizes)
+    # before the one with too few messages for its symbols failed as a traceback; the other
+    # scripts failed in the generator with a traceback; bench_dask took 1_000 as a count
+    err = _refused_before_work(monkeypatch, capsys, script, "itch.generate", given)
+    assert words in err

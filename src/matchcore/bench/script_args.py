@@ -31,3 +31,19 @@ def check_json_output(parser: argparse.ArgumentParser, path: str | None) -> None
         parser.error(f"argument --json: {path}: is a directory, not a file name")
     if not os.path.isdir(parent):
         parser.error(f"argument --json: {path}: no directory {parent} to write it in")
+
+
+def check_itch_days(parser: argparse.ArgumentParser, messages: int, symbols) -> None:
+    """``parser.error`` for a generated ITCH day a script cannot make: a symbol count of
+    ``symbols`` past 65535, or ``messages`` fewer than a day of that many symbols holds (its
+    directory, trading actions, crosses and system events). The generator's refusal came as
+    a traceback, and in a script of several days only when that day's turn came."""
+    from matchcore.itch._gen import min_messages
+
+    for k in symbols:
+        if k > 65535:
+            parser.error(f"argument --symbols: must be in 1..65535, got {k}")
+        least = min_messages(k)
+        if messages < least:
+            parser.error(f"argument --messages: {messages} is too few for --symbols {k}: the "
+                         f"day needs at least {least}")
