@@ -86,9 +86,9 @@ def publish_day(url, stream, prefix, data):
     return r, bridge.kept()["trades"]
 
 
-def cli_publish_day(server, stream, prefix, path, *, messages, seed):
+def cli_publish_day(server, stream, prefix, path, *, messages, seed, symbols=2):
     # a generated day published with `matchcore replay --publish`, as a user does
-    itch.generate(path, messages=messages, symbols=2, seed=seed)
+    itch.generate(path, messages=messages, symbols=symbols, seed=seed)
     assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
                  "--subject-prefix", prefix]) == 0
 

@@ -172,11 +172,8 @@ def test_cli_subscribe_selected_symbols_never_received_noted(server, names, tmp_
     # subscribe --symbols with a name never published (or a label of a locate not published
     # under that name) printed nothing about it: a typo looked like a quiet symbol
     stream, prefix = names
-    path = tmp_path / "day.itch"
-    itch.generate(path, messages=5_000, symbols=3, seed=4)
-    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
-                 "--subject-prefix", prefix])
-    assert code == 0, capsys.readouterr()
+    cli_publish_day(server, stream, prefix, tmp_path / "day.itch", messages=5_000, seed=4,
+                    symbols=3)
     capsys.readouterr()
     code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
                  "--symbols", "AAPL,NOPE,MSFT@locate2,MSFT@locate3,AAPL"])

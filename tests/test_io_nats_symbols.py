@@ -10,7 +10,7 @@ import pytest
 import matchcore.itch as itch
 from matchcore.__main__ import main
 from cli_replay_checks import spaced_name_day, with_names
-from nats_checks import (assert_consumer_is_replay, book_levels, feed_chunks,
+from nats_checks import (assert_consumer_is_replay, book_levels, cli_publish_day, feed_chunks,
                          itch_a, itch_e, itch_r, need_nats, renamed_after_first_chunk)
 from nats_checks import names, server, shared_day  # noqa: F401  (fixtures)
 
@@ -546,10 +546,8 @@ def test_cli_subscribe_label_and_its_name_both_selected_not_noted_unseen(server,
     # shown under the name, which the whole-name selection keeps), and the note still said
     # "no records received for AAPL@locate1"
     stream, prefix = names
-    path = tmp_path / "day.itch"
-    itch.generate(path, messages=5_000, symbols=3, seed=4)
-    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
-                 "--subject-prefix", prefix]) == 0
+    cli_publish_day(server, stream, prefix, tmp_path / "day.itch", messages=5_000, seed=4,
+                    symbols=3)
     capsys.readouterr()
     code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
                  "--symbols", "AAPL@locate01,AAPL,MSFT@locate3,MSFT"])
