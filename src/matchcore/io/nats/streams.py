@@ -45,9 +45,9 @@ def display_url(url: str) -> str:
     >>> display_url("nats://u:pw@host:4222"), display_url("nats://token@host:4222")
     ('nats://u:***@host:4222', 'nats://***@host:4222')
     """
-    # up to the last '@' before the path, as the client splits the address: a password with
-    # an '@' in it was masked only up to its first one
-    m = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*://)?([^/]*)@", str(url))
+    # NATS URLs have no path: up to the last '@' before any '?' or '#' is user information, a
+    # '/' in it or not (the mask stopped at the first '/', and at the first '@' before that)
+    m = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*://)?([^?#]*)@", str(url))
     if not m:
         return str(url)
     user = m.group(2)
