@@ -146,3 +146,45 @@ def test_cli_replay_publish_line_shows_stream_name_escaped(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"(stream {shown_name(name)}, subjects mc.KIND.SYMBOL)" in out
     assert "\u202e" not in out
+
+
+def test_nats_stream_setup_errors_show_stream_names_escaped():
+    # StreamSetupError printed our stream name and the broker's names of other streams as
+    # they are: a right-to-left override in one turned the rest of the message around
+    need_nats()
+    from matchcore._cliutil import shown_name
+    from matchcore.io.nats import NatsPublisher, NatsServer, StreamSetupError, consume
+
+    ours, theirs = "MC\u202eA", "MC\u202eB"
+    with NatsServer() as srv:
+        with NatsPublisher(srv.url, stream=theirs, prefix="p1"):
+            pass
+        with pytest.raises(StreamSetupError) as e:            # exists with other subjects
+            NatsPublisher(srv.url, stream=theirs, prefix="p2")
+        assert f"stream {shown_name(theirs)} at " in str(e.value)
+        with pytest.raises(StreamSetupError) as e:            # another stream takes them
+            NatsPublisher(srv.url, stream=ours, prefix="p1")
+        assert f"stream {shown_name(ours)} at " in str(e.value)
+        assert f"stream {shown_name(theirs)} (subjects" in str(e.value)
+        with pytest.raises(StreamSetupError) as e:            # holds none of the subjects
+            consume(srv.url, stream=theirs, prefix="p2", timeout=20)
+        assert f"stream {shown_name(theirs)} at " in str(e.value)
+
+
+def test_nats_cannot_connect_shows_the_url_escaped():
+    # "cannot connect to NATS at URL" printed the URL as given, control characters and all
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, consume, display_url
+
+    url = _nowhere().replace("nats://", "nats://u\x1bx@")
+    assert display_url(url) == url.replace("u\x1bx@", "***@")
+    url = url.replace("u\x1bx@", "u\x1bx:pw@")
+    shown = url.replace("u\x1bx:pw@", "u\\x1bx:***@")
+    assert display_url(url) == shown
+    with pytest.raises(ConnectionError) as e:
+        NatsPublisher(url, connect_timeout=2)
+    assert f"cannot connect to NATS at {shown}: " in str(e.value)
+    with pytest.raises(ConnectionError) as e:
+        consume(url, timeout=2)
+    assert f"cannot connect to NATS at {shown} " in str(e.value)
+    assert "\x1b" not in str(e.value)

@@ -18,7 +18,8 @@ import numpy as np
 
 from matchcore._nocopy import NoCopy
 from matchcore.io.nats.streams import (StreamSetupError, _check_stream_name, _check_url,
-                                       _covers, _nats, _no_jetstream, _overlaps, display_url)
+                                       _covers, _nats, _no_jetstream, _overlaps, _shown,
+                                       display_url)
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, HEADER_DTYPE,
                                     KIND_L2, KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS,
                                     SESSION_HEADER, WIRE, check_prefix, check_subject,
@@ -195,7 +196,7 @@ class NatsPublisher(NoCopy):
                 # its stream takes <prefix>.> alone: the batch was queued and counted, then
                 # undelivered by the loop thread after a round trip to the broker
                 raise ValueError(f"subject {item[0]!r} is not under the publisher's subject "
-                                 f"prefix {self.prefix!r} (its stream {self.stream} takes "
+                                 f"prefix {self.prefix!r} (its stream {_shown(self.stream)} takes "
                                  f"{under}>)")
             kind, dot, token = item[0][len(under):].partition(".")
             if kind not in self.kinds or not dot or "." in token:
@@ -205,7 +206,7 @@ class NatsPublisher(NoCopy):
                 # token before the last, counts it malformed)
                 raise ValueError(f"subject {item[0]!r} is not a subject of the publisher's kinds "
                                  f"{list(self.kinds)} ({under}KIND.SYMBOL: its stream "
-                                 f"{self.stream} was checked for "
+                                 f"{_shown(self.stream)} was checked for "
                                  f"{', '.join(f'{under}{k}.*' for k in self.kinds)})")
             if not isinstance(payload, (bytes, bytearray, memoryview)):
                 raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
@@ -402,7 +403,7 @@ class NatsPublisher(NoCopy):
         except Exception as e:
             if connected and not isinstance(e, StreamSetupError):
                 # the broker answered: not a connection problem, whatever went wrong
-                e = StreamSetupError(f"stream {self.stream} at {display_url(self.url)}: "
+                e = StreamSetupError(f"stream {_shown(self.stream)} at {display_url(self.url)}: "
                                      f"{type(e).__name__}: {e or 'no answer'}")
             elif isinstance(e, asyncio.TimeoutError):
                 e = self.stats["last_error"] or "no answer"
@@ -454,10 +455,10 @@ class NatsPublisher(NoCopy):
                 have = list(info.config.subjects or [])
                 hit = [p for p in have if _overlaps(p, want)]
                 if hit and info.config.name != self.stream:
-                    owners.append(f"stream {info.config.name} (subjects {hit})")
+                    owners.append(f"stream {_shown(info.config.name)} (subjects {hit})")
         except Exception:          # the list is a courtesy: keep the server's own words then
             pass
-        head = f"stream {self.stream} at {display_url(self.url)} cannot be created with " \
+        head = f"stream {_shown(self.stream)} at {display_url(self.url)} cannot be created with " \
                f"subjects {want}: "
         if not owners:
             return head + f"{err.description or err}"
@@ -493,8 +494,8 @@ class NatsPublisher(NoCopy):
         if lacking:
             want = f"{self.prefix}.>" if set(self.kinds) == set(KINDS) else ", ".join(lacking)
             raise StreamSetupError(
-                f"stream {self.stream} at {display_url(self.url)} exists with subjects {have}, "
-                f"which do not "
+                f"stream {_shown(self.stream)} at {display_url(self.url)} exists with subjects "
+                f"{have}, which do not "
                 f"take {want}: choose another stream (--stream) or a subject prefix it "
                 f"takes (--subject-prefix), or add {want} to its subjects")
         # the stream refuses a message beyond its own limit (headers included): batches are

@@ -25,7 +25,7 @@ def _check_url(url) -> str:
     # failed once connecting with "Name or service not known"
     m = _SCHEME.match(url)
     if m and m.group(1) not in _SCHEMES:
-        raise ValueError(f"url {display_url(url)!r} is not a NATS URL: the NATS client takes "
+        raise ValueError(f"url '{display_url(url)}' is not a NATS URL: the NATS client takes "
                          f"the schemes {', '.join(s + '://' for s in _SCHEMES[:-1])} or "
                          f"{_SCHEMES[-1]}:// (HOST:PORT alone is nats://), not "
                          f"{m.group(1)}://")
@@ -40,19 +40,22 @@ _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 def display_url(url: str) -> str:
     """``url`` as it may be printed: a password or token in it replaced by ``***`` (messages
-    and logs are no place for credentials). O(len(url)).
+    and logs are no place for credentials), characters that are not printable escaped as the
+    command line shows names (:func:`matchcore._cliutil.shown_name`). O(len(url)).
 
     >>> display_url("nats://u:pw@host:4222"), display_url("nats://token@host:4222")
     ('nats://u:***@host:4222', 'nats://***@host:4222')
     """
     # NATS URLs have no path: up to the last '@' before any '?' or '#' is user information, a
     # '/' in it or not (the mask stopped at the first '/', and at the first '@' before that)
+    from matchcore._cliutil import shown_name
+
     m = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*://)?([^?#]*)@", str(url))
     if not m:
-        return str(url)
+        return shown_name(str(url))
     user = m.group(2)
     hidden = f"{user.split(':', 1)[0]}:***" if ":" in user else "***"
-    return f"{m.group(1) or ''}{hidden}@{str(url)[m.end():]}"
+    return shown_name(f"{m.group(1) or ''}{hidden}@{str(url)[m.end():]}")
 
 
 # what JetStream takes as a stream name: not empty, none of the characters the client refuses
@@ -79,6 +82,13 @@ def _check_stream_name(stream) -> str:
                          f"{_STREAM_NAME_MAX} bytes (UTF-8), without whitespace, control "
                          f"characters, '.', '*', '>', '/' or '\\'")
     return stream
+
+
+def _shown(name: str) -> str:
+    # a stream name in a message: ours or the broker's, escaped as the command line shows names
+    from matchcore._cliutil import shown_name
+
+    return shown_name(name)
 
 
 class StreamSetupError(RuntimeError):
@@ -139,8 +149,8 @@ def _check_stream_holds(config, stream: str, url: str, subjects) -> None:
         return
     if not any(_overlaps(p, s) for p in have for s in subjects):
         raise StreamSetupError(
-            f"stream {stream} at {display_url(url)} holds the subjects {have}, none of which "
-            f"{', '.join(subjects)} can match: nothing could be read (is the subject prefix "
+            f"stream {_shown(stream)} at {display_url(url)} holds the subjects {have}, none of "
+            f"which {', '.join(subjects)} can match: nothing could be read (is the subject prefix "
             f"(--subject-prefix) or the stream (--stream) the publisher's?)")
 
 
