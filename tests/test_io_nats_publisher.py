@@ -190,6 +190,20 @@ def test_publisher_time_setting_given_as_bool_refused_naming_it_before_connectin
         NatsPublisher(f"nats://127.0.0.1:{port}", **{name: True})
 
 
+@pytest.mark.parametrize("value", [0, 0.0, -0.0, -1, float("inf"), float("-inf")])
+def test_publisher_reconnect_wait_not_above_zero_refused_naming_it_before_connecting(value):
+    # reconnect_wait=0 was taken: while the broker was down the client tried again in a tight
+    # loop, a core busy for nothing; a wait is a finite number of seconds > 0, as the timeouts
+    pytest.importorskip("nats")
+    from matchcore.io.nats import NatsPublisher
+    from matchcore.io.nats.server import free_port
+
+    port = free_port()                        # nothing listens: it must not get that far
+    with pytest.raises(ValueError, match=re.escape(
+            f"reconnect_wait must be a finite number of seconds > 0, got {value!r}")):
+        NatsPublisher(f"nats://127.0.0.1:{port}", reconnect_wait=value)
+
+
 def test_publisher_close_again_after_final_totals_returns_them_without_waiting_again(names):
     # a second close() (replay --publish closes its publisher once more on the way out) waited
     # for the thread again, ack_timeout + 15 s more, with nothing left to count

@@ -40,6 +40,8 @@ class NatsPublisher(NoCopy):
     ones (refused by the broker or the client, or never sent). While
     the broker is down the client reconnects every ``reconnect_wait`` s, forever, and batches
     keep being queued, sent when it is back, or dropped when the queue is full.
+    ``ack_timeout``, ``connect_timeout`` and ``reconnect_wait`` are finite numbers of seconds
+    > 0 (``ValueError`` otherwise, before anything connects).
 
     A ``stream`` that is not a JetStream stream name (empty, more than 255 bytes of UTF-8, with
     whitespace, control characters, ``.``, ``*``, ``>``, ``/`` or ``\\``) raises ``ValueError``
@@ -92,14 +94,12 @@ class NatsPublisher(NoCopy):
         # unreachable, ack_timeout=nan failed in the client with its own words; a str failed
         # in the comparison, naming neither the setting nor the rule)
         # (a bool is a numbers.Real: True was taken as 1 s)
-        for name, value in (("ack_timeout", ack_timeout), ("connect_timeout", connect_timeout)):
+        # (reconnect_wait=0 retried in a tight loop while the broker was down)
+        for name, value in (("ack_timeout", ack_timeout), ("connect_timeout", connect_timeout),
+                            ("reconnect_wait", reconnect_wait)):
             if isinstance(value, bool) or not (isinstance(value, numbers.Real)
                                                and 0 < value < float("inf")):
                 raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
-        if isinstance(reconnect_wait, bool) or not (isinstance(reconnect_wait, numbers.Real)
-                                                    and 0 <= reconnect_wait < float("inf")):
-            raise ValueError(f"reconnect_wait must be a finite number of seconds >= 0, got "
-                             f"{reconnect_wait!r}")
         self.url = url
         self.stream = stream
         self.prefix = prefix
