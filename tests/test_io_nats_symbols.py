@@ -451,6 +451,33 @@ def test_consumer_read_by_a_name_two_books_share_raises_naming_their_labels():
         c.tob["Y"]
 
 
+@pytest.mark.parametrize("locates", [(4,), (4, 9)])
+def test_consumer_read_by_the_name_of_a_label_selection_says_read_it_by_its_label(locates):
+    # consume(symbols=["X@locate4"]) keeps that book under its label, also when locate 4
+    # alone carries X: c.tob["X"] then said "symbol 'X' is carried by locates 4", as if the
+    # name were shared, when the book was kept under the label the read selected it by
+    from matchcore.io.nats import KIND_L2, KIND_TOB, WIRE_L2, WIRE_TOB, MarketDataConsumer, \
+        encode_batch
+
+    c = MarketDataConsumer()
+    assert c.select(["X@locate4"]) == ["X"]
+    for seq, loc in enumerate(locates):
+        tob = np.zeros(1, WIRE_TOB)
+        tob[0] = (1, 100 + loc, 5, 200, 7)
+        level = np.zeros(1, WIRE_L2)
+        level[0] = (1, 100 + loc, 5, 1, b"B", b"")
+        c.apply("mc.tob.X", encode_batch(KIND_TOB, loc, seq, tob))
+        c.apply("mc.l2.X", encode_batch(KIND_L2, loc, seq, level))
+    assert c.symbols() == ["X@locate4"]
+    want = "symbol 'X' was selected by its book label X@locate4: read it by that label"
+    with pytest.raises(ValueError, match=want):
+        c.depth("X")
+    for books in (c.tob, c.levels):
+        with pytest.raises(ValueError, match=want):
+            books["X"]
+    assert c.tob["X@locate4"][1] == 104 and c.depth("X@locate4") == ([(104, 5, 1)], [])
+
+
 @pytest.mark.parametrize("given", [b"AAPL", 1.0, None, True])
 def test_consume_symbol_not_a_name_or_number_refused_before_connecting(given):
     # bytes, a float, None or a bool was read as its str() (b'AAPL', 1.0, None, True): the

@@ -270,11 +270,20 @@ class MarketDataConsumer:
 
     def _refuse_shared(self, symbol) -> None:
         # ValueError naming the labels when ``symbol`` is a name whose books are kept under
-        # NAME@locateN (as a replay's book() refuses such a name); nothing otherwise
+        # NAME@locateN (as a replay's book() refuses such a name), or that a read selected by
+        # label (select()); nothing otherwise
         labels = [k for k in self._labels.get(symbol, ())
                   if k in self.tob or k in self.levels or k in self.trades]
         if labels:
             locs = sorted(int(_LABEL.fullmatch(k).group(2)) for k in labels)
+            if symbol in self._only:
+                # kept under the label the read selected it by, however many locates carry
+                # the name: "carried by locates 4" read as a name several books share
+                several = len(locs) > 1
+                raise ValueError(
+                    f"symbol {symbol!r} was selected by its book label{'s' if several else ''} "
+                    f"{', '.join(book_label(symbol, L) for L in locs)}: read it by "
+                    f"{'one of them' if several else 'that label'}")
             raise ValueError(
                 f"symbol {symbol!r} is carried by locates {', '.join(map(str, locs))}: ask for "
                 f"one of {', '.join(book_label(symbol, L) for L in locs)}")
