@@ -204,6 +204,25 @@ def test_publisher_reconnect_wait_not_above_zero_refused_naming_it_before_connec
         NatsPublisher(f"nats://127.0.0.1:{port}", reconnect_wait=value)
 
 
+def test_publisher_long_timeouts_taken_connect_publish_and_close(names):
+    # connect_timeout=1e300 (a finite number > 0, as the rule says) failed with "OverflowError:
+    # timestamp out of range for platform time_t" once connected, its loop thread left running
+    # with the connection; ack_timeout=1e300 so in close(), after the batches were published
+    need_nats()
+    import threading
+
+    from matchcore.io.nats import NatsPublisher, NatsServer
+
+    stream, prefix = names
+    with NatsServer() as srv:
+        before = threading.active_count()
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, connect_timeout=1e300,
+                            ack_timeout=1e300)
+        assert pub.publish(f"{prefix}.tob.X", b"x" * 10)
+        assert pub.close(timeout=30)["published"] == 1
+        assert threading.active_count() == before
+
+
 def test_publisher_close_again_after_final_totals_returns_them_without_waiting_again(names):
     # a second close() (replay --publish closes its publisher once more on the way out) waited
     # for the thread again, ack_timeout + 15 s more, with nothing left to count

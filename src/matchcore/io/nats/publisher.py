@@ -133,7 +133,9 @@ class NatsPublisher(NoCopy):
         self._thread = threading.Thread(target=self._run, name="matchcore-nats-publisher",
                                         daemon=True)
         self._thread.start()
-        if not self._ready.wait(connect_timeout + 5):
+        # (at most the longest wait a lock takes: connect_timeout=1e300 failed with an
+        # OverflowError once connected, leaving the loop thread and its connection running)
+        if not self._ready.wait(min(connect_timeout + 5, threading.TIMEOUT_MAX)):
             self._connect_error = TimeoutError("no answer")
         if self._connect_error is not None:
             self._stop_loop()
@@ -318,7 +320,7 @@ class NatsPublisher(NoCopy):
         with self._lock:
             self._closing = True
         self._loop.call_soon_threadsafe(self._wake.set)
-        self._thread.join(timeout=self.ack_timeout + 15)
+        self._thread.join(timeout=min(self.ack_timeout + 15, threading.TIMEOUT_MAX))
         with self._lock:
             if self._outstanding:      # never settled: say so rather than lose the count
                 left = self._outstanding
