@@ -456,3 +456,21 @@ def test_cli_subscribe_summary_depth_0_still_shows_the_l2_level_count(kinds, cap
     _summary(c, SimpleNamespace(depth=1, kinds=kinds))
     out = capsys.readouterr().out
     assert "L2 2 levels; best bids 0.0100 x 5 (1); best asks 0.0101 x 7 (1)" in out
+
+
+@pytest.mark.parametrize("kinds, shown", [(["tob", "x", 1], "[1, 'x']"), ([["tob"]], "[['tob']]"),
+                                          (["l2", None, None], "[None]")])
+def test_kinds_not_names_refused_naming_them(kinds, shown):
+    # a kind that is not a str failed in the check itself: ["x", 1] with "'<' not supported
+    # between instances of 'str' and 'int'", [["tob"]] with "unhashable type: 'list'", words
+    # that named neither the setting nor the kinds there are
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    want = f"unknown kinds {shown}: choose from ['l2', 'tob', 'trade']"
+    for make in (lambda: filter_subjects("mc", None, kinds),
+                 lambda: NatsPublisher("nats://127.0.0.1:1", kinds=kinds),
+                 lambda: ReplayPublisher(None, kinds=kinds),
+                 lambda: consume("nats://127.0.0.1:1", kinds=kinds)):
+        with pytest.raises(ValueError) as err:
+            make()
+        assert str(err.value) == want

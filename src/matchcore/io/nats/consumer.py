@@ -17,7 +17,7 @@ from matchcore.io.nats.streams import (_check_stream_holds, _check_stream_name, 
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, KIND_L2,
                                     KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS, SESSION_HEADER,
                                     BatchError, check_prefix, decode_batch, subject_token,
-                                    symbol_from_token)
+                                    symbol_from_token, _unknown_kinds)
 from matchcore.itch import volume_mask
 
 
@@ -358,9 +358,10 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
         if not str(given).strip():
             raise ValueError(f"symbols holds an empty name ({given!r}): it selects no symbol")
     if kinds is not None:
-        bad = set(kinds) - set(KINDS)
+        # (a kind that is not a str failed in sorted() or set(), in words naming neither)
+        bad = _unknown_kinds(kinds)
         if bad:
-            raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
+            raise ValueError(f"unknown kinds {bad}: choose from {sorted(KINDS)}")
     ks = list(kinds) if kinds is not None else None
     ss = [subject_token(_symbol_text(s)) for s in symbols] if symbols is not None else None
     if ks is None and ss is None:

@@ -23,7 +23,7 @@ from matchcore.io.nats.streams import (StreamSetupError, _check_stream_name, _ch
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, HEADER_DTYPE,
                                     KIND_L2, KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS,
                                     SESSION_HEADER, WIRE, check_prefix, check_subject,
-                                    encode_batch,
+                                    _unknown_kinds, encode_batch,
                                     subject_token, symbol_from_token)
 
 
@@ -595,9 +595,10 @@ def _check_kinds(kinds) -> tuple:
     kinds = tuple(kinds)
     if not kinds:               # it published nothing
         raise ValueError(f"kinds is empty: choose from {sorted(KINDS)}")
-    bad = set(kinds) - set(KINDS)
+    # (a kind that is not a str failed in sorted() or set(), in words naming neither)
+    bad = _unknown_kinds(kinds)
     if bad:
-        raise ValueError(f"unknown kinds {sorted(bad)}: choose from {sorted(KINDS)}")
+        raise ValueError(f"unknown kinds {bad}: choose from {sorted(KINDS)}")
     # a kind given twice is one kind
     return tuple(dict.fromkeys(kinds))
 

@@ -32,6 +32,20 @@ TRADE_KINDS = b"ECPQ"
 TRADE_SIDES = b"BS "
 
 
+def _unknown_kinds(kinds) -> list:
+    """The entries of ``kinds`` that are not kind names (:data:`KINDS`), once each, sorted by
+    their text; whatever they are (a number, a list), rather than failing in the check.
+
+    >>> _unknown_kinds(["tob", "x", 1, "x"])
+    [1, 'x']
+    """
+    bad = {}
+    for k in kinds:
+        if not isinstance(k, str) or k not in KINDS:
+            bad.setdefault(repr(k), k)
+    return sorted(bad.values(), key=str)
+
+
 def _byte_table(valid: bytes) -> np.ndarray:
     # True at the bytes of ``valid``: one lookup per record
     table = np.zeros(256, bool)
