@@ -521,7 +521,12 @@ def _recover_as(cls, path, *, fsync: str | None = None, snapshot: bool = True,
     # took readonly=None for False, and cut the journal)
     snapshot = _flag_arg(snapshot, "snapshot")
     readonly = _flag_arg(readonly, "readonly")
-    trades = None if trades is None else _flag_arg(trades, "trades")
+    if trades is not None:
+        try:
+            trades = _flag_arg(trades, "trades")
+        except TypeError:
+            # None is taken too (the journal's own choice): the flag rule's words leave it out
+            raise TypeError(f"trades must be True, False or None, got {trades!r}") from None
     record_events = _flag_arg(record_events, "record_events")
     # (trades=None: the journal's own, known once it is scanned; checked as with capture)
     check_journal_options("batch" if fsync is None else fsync, trades is not False,
