@@ -9,6 +9,7 @@ import errno
 import os
 import struct
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -985,3 +986,29 @@ def test_read_journal_bad_kind_refused_naming_it(tmp_path, kind, exc):
         with pytest.raises(exc, match="kind must be KIND_COMMANDS"):
             call()
     assert len(read_journal(d, np.int64(KIND_COMMANDS))["configs"]) == 1
+
+
+def test_recovery_segment_replacement_leftover_removed_and_reported(tmp_path):
+    # a crash between creating a segment's ".new" (a recovered writer replacing an empty last
+    # segment whose header records other options) and its rename left it there for good
+    from matchcore.durability import inspect
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.close()
+    seg = Path(_last_segment(d))
+    left = d / (seg.name + ".new")
+    left.write_bytes(seg.read_bytes()[:64])
+    other = d / "journal-notes.mcj.new"                  # not a name the writer makes
+    other.write_bytes(b"x")
+    before = _files_and_sizes(d)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert _files_and_sizes(d) == before and ro.removed_temporaries == []
+    assert ro.temporaries_to_remove == [str(left)]
+    assert f"would remove 1 stale segment temporary file(s)" in ro.summary()
+    assert inspect(d)["temporaries_to_remove"] == [left.name]
+    rep = mc.Engine.recover(d).recovery_report
+    assert not left.exists() and other.exists()
+    assert rep.modified and rep.removed_temporaries == [str(left)]
+    assert f"removed 1 stale segment temporary file(s)" in rep.summary()
+    assert "snapshot temporary" not in rep.summary()
+    assert inspect(d)["temporaries_to_remove"] == []

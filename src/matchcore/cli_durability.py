@@ -235,10 +235,12 @@ def _inspect(args) -> int:
                   f"state hash {s['state_hash']:#018x}{unusable}")
         else:
             print(f"  {s['file']}  INVALID: {s['error']}")
-    if info["temporaries_to_remove"]:
-        print(f"  {len(info['temporaries_to_remove'])} stale snapshot temporary file(s) (a "
-              f"snapshot interrupted before its rename; recovery removes them): "
-              f"{', '.join(info['temporaries_to_remove'])}")
+    for what in ("snapshot", "segment"):
+        files = [f for f in info["temporaries_to_remove"]
+                 if f.endswith(".new") == (what == "segment")]
+        if files:
+            print(f"  {len(files)} stale {what} temporary file(s) (a {what} interrupted before "
+                  f"its rename; recovery removes them): {', '.join(files)}")
     if info["lock_refused"]:
         # what a recovery that may write raises before changing anything
         print(f"\nLOCK: {info['lock_refused']} (Engine.recover, matchcore recover --repair "

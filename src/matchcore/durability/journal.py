@@ -539,6 +539,27 @@ def check_journal_options(fsync: str = "batch", trades: bool = True, *, writers:
         _j.check_buffer_bytes(int(options["buffer_bytes"]), 2 if trades else 1)
 
 
+def segment_temporaries(path, *, remove: bool = False) -> list[str]:
+    """The ``<segment>.new`` files of directory ``path`` that a recovered writer left when it
+    died between creating one (to replace an empty last segment whose header records other
+    options) and renaming it over the segment: exactly the names that writer makes
+    (``journal-<20 digits>.mcj.new``, ``trades-<20 digits>.mct.new``). ``remove`` deletes them
+    (recovery, under the directory's LOCK: no writer of this journal is alive). Returns their
+    paths, sorted. O(entries in the directory)."""
+    found = []
+    for name in sorted(os.listdir(path)):
+        for kind in (KIND_COMMANDS, KIND_TRADES):
+            pre, suf = _j.SEGMENT_PREFIX[kind] + "-", _j.SEGMENT_SUFFIX[kind] + ".new"
+            digits = name[len(pre):len(name) - len(suf)]
+            if (name.startswith(pre) and name.endswith(suf) and len(digits) == 20
+                    and digits.isascii() and digits.isdigit()):
+                f = os.path.join(path, name)
+                if remove:
+                    os.unlink(f)
+                found.append(f)
+    return found
+
+
 def creation_leftovers(path) -> list[str]:
     """The segment files of an ``Engine(journal=path)`` whose creation was cut short (a crash
     between creating the first segment file and writing its header; a power loss under
@@ -691,7 +712,8 @@ def inspect(path) -> dict:
     it with this journal, or None) and ``set_aside`` (it renames it ``.unused``); the trade
     journal's ``kept_through``, ``fills_to_cut`` and ``segments_to_drop`` (what it cuts after
     the last complete command the command journal holds; None where a journal is corrupt or
-    nothing starts it); ``temporaries_to_remove`` (snapshot writers' leftovers it deletes);
+    nothing starts it); ``temporaries_to_remove`` (snapshot and segment writers' leftovers it
+    deletes);
     ``lock_refused`` (why a recovery that may write refuses the directory's ``LOCK``, not a
     regular file, else None). A
     ``path`` that is no directory raises :class:`JournalError`, as recovery does.
@@ -766,9 +788,10 @@ def inspect(path) -> dict:
         except (SnapshotFileError, OSError) as exc:  # reported: inspect describes damage
             out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
                                      "valid": False, "error": str(exc)})
-    # the snapshot writers' temporaries recovery removes (read-only recovery's check)
+    # the snapshot writers' and segment writers' temporaries recovery removes (read-only
+    # recovery's check)
     out["temporaries_to_remove"] = [os.path.basename(f) for f in remove_stale_temporaries(
-        path, legacy=True, remove=False)]
+        path, legacy=True, remove=False) + segment_temporaries(path)]
     # a LOCK that a writing recovery refuses (as a read-only one reports it)
     out["lock_refused"] = lock_refusal(path)
     if not out["snapshots"] and creation_leftovers(path):

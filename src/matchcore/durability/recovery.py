@@ -33,7 +33,7 @@ from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
     KIND_COMMANDS, KIND_TRADES, ReadBuffer, check_journal_options, creation_leftovers,
     lock_directory, lock_refusal, open_writers, refuse_bytes_dir, require_directory, scan_journal,
-    segment_files,
+    segment_files, segment_temporaries,
 )
 from matchcore.durability.snapshot import (
     _load_snapshot, engine_state_hash, fsync_dir, list_snapshots, read_snapshot_header,
@@ -42,6 +42,15 @@ from matchcore.durability.snapshot import (
 
 if TYPE_CHECKING:
     from matchcore._engine import Engine
+
+
+def _segment_temps(files) -> list[str]:
+    # the names of segment writers' temporaries (segment_temporaries) among files
+    return [os.path.basename(f) for f in files if f.endswith(".new")]
+
+
+def _snapshot_temps(files) -> list[str]:
+    return [os.path.basename(f) for f in files if not f.endswith(".new")]
 
 
 @dataclass
@@ -62,7 +71,8 @@ class RecoveryReport:
     # journal segments with nothing valid, and trade segments wholly after the trade journal's
     # cut (fills of commands the command journal does not hold, or not complete)
     dropped_files: list = field(default_factory=list)
-    # snapshot temporaries (snapshot-<seq>.mcs.tmp<pid>.<hex>) whose writer died before its rename
+    # snapshot temporaries (snapshot-<seq>.mcs.tmp<pid>.<hex>) and segment temporaries
+    # (<segment>.new) whose writer died before its rename
     removed_temporaries: list = field(default_factory=list)
     set_aside: list = field(default_factory=list)   # [(snapshot, new name)]: not of this journal
     # read-only: what a recovery that may write files would cut (bytes), drop (segment files)
@@ -175,15 +185,17 @@ class RecoveryReport:
             lines.append(f"  {name} {want} given, {os.path.basename(seg)} records {had}: "
                          f"{'would start' if self.readonly else 'started'} a new segment "
                          f"recording it")
-        if self.removed_temporaries:
-            lines.append(f"  removed {len(self.removed_temporaries)} stale snapshot temporary "
-                         f"file(s) (a snapshot interrupted before its rename): "
-                         f"{', '.join(os.path.basename(f) for f in self.removed_temporaries)}")
-        if self.temporaries_to_remove:
-            lines.append(f"  would remove {len(self.temporaries_to_remove)} stale snapshot "
-                         f"temporary file(s) (read-only: Engine.recover, matchcore recover "
-                         f"--repair remove them): "
-                         f"{', '.join(os.path.basename(f) for f in self.temporaries_to_remove)}")
+        for what, files in (("snapshot", _snapshot_temps(self.removed_temporaries)),
+                            ("segment", _segment_temps(self.removed_temporaries))):
+            if files:
+                lines.append(f"  removed {len(files)} stale {what} temporary file(s) (a {what} "
+                             f"interrupted before its rename): {', '.join(files)}")
+        for what, files in (("snapshot", _snapshot_temps(self.temporaries_to_remove)),
+                            ("segment", _segment_temps(self.temporaries_to_remove))):
+            if files:
+                lines.append(f"  would remove {len(files)} stale {what} temporary file(s) "
+                             f"(read-only: Engine.recover, matchcore recover --repair remove "
+                             f"them): {', '.join(files)}")
         done = (f"{self.trades_to_rewrite} fills to rewrite (read-only: Engine.recover, "
                 f"matchcore recover --repair write them)" if self.trades_to_rewrite else
                 "no fills to rewrite" if self.readonly else
@@ -842,7 +854,8 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         report.files_to_drop = drops
         report.snapshots_to_set_aside = aside
         report.trades_to_cut = trades_cut
-        report.temporaries_to_remove = remove_stale_temporaries(path, legacy=True, remove=False)
+        report.temporaries_to_remove = (remove_stale_temporaries(path, legacy=True, remove=False)
+                                        + segment_temporaries(path))
     else:
         report.trades_cut = trades_cut
         # cut torn tails and drop files that hold nothing valid, then open the writers
@@ -855,7 +868,8 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         report.dropped_files = drops
         # a user's file that merely ends in .mcs.tmp is not one, nor a live writer's (an
         # engine without a journal may write a snapshot here without the LOCK)
-        stale = remove_stale_temporaries(path, legacy=True)
+        stale = remove_stale_temporaries(path, legacy=True) + segment_temporaries(path,
+                                                                                   remove=True)
         report.removed_temporaries = stale
         for f, new in aside:
             os.rename(f, new)
