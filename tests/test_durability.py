@@ -149,6 +149,20 @@ def test_engine_journal_or_snapshot_dir_that_is_a_dangling_symlink_refused(tmp_p
     assert os.listdir(tmp_path) == ["link"] and os.path.islink(link)
 
 
+def test_engine_journal_in_a_missing_directory_refused_before_anything_is_made(tmp_path):
+    # Engine(journal=DIR) made every missing level above DIR: a mistyped parent put the journal
+    # somewhere new. DIR itself is made; a missing parent is refused, as the CLI's outputs are
+    missing = tmp_path / "typo"
+    with pytest.raises(FileNotFoundError, match=f"no directory {missing}") as err:
+        mc.Engine(journal=missing / "j")
+    assert err.value.filename == str(missing / "j")
+    assert os.listdir(tmp_path) == []
+    eng = mc.Engine(journal=tmp_path / "j")
+    eng.add_symbol(1)
+    eng.close()
+    assert mc.Engine.recover(tmp_path / "j", readonly=True).symbols == {1: None}
+
+
 def test_empty_journal_or_snapshot_path_refused_before_writing_into_the_cwd(tmp_path,
                                                                            monkeypatch):
     # "" was taken for the current directory by makedirs (abspath) and by the file names

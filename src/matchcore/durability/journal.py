@@ -446,7 +446,9 @@ def lock_directory(path) -> int:
     import fcntl
 
     from matchcore.durability.snapshot import makedirs_durable
-    makedirs_durable(path)      # the journal's segments are only as durable as its name
+    # the journal's segments are only as durable as its name; made only in a directory that
+    # exists (a mistyped parent put the journal somewhere new)
+    makedirs_durable(path, parents=False)
     lock = os.path.join(path, "LOCK")
     # never through a symbolic link (the lock file was made, and locked, outside the
     # directory), and only a regular file: a directory or a dangling link under the name gave

@@ -191,14 +191,15 @@ def _same_dir(a, b) -> bool:
         return False
 
 
-def makedirs_durable(path) -> None:
+def makedirs_durable(path, *, parents: bool = True) -> None:
     """``os.makedirs(path, exist_ok=True)``, with the entry of every directory it creates made
     durable in its parent (fsync of the parent): a file fsynced in a new directory survives a
     power loss only if the directory's own name does, which nothing else syncs. A path that
     exists and is not a directory raises ``NotADirectoryError`` (not makedirs' "File exists"),
     so does a symbolic link to nothing on the way, and an empty path ``FileNotFoundError``:
     made absolute it named the current directory, and the caller's files, joined to "", went
-    there."""
+    there. ``parents=False``: only ``path`` itself may be made; a missing parent raises
+    ``FileNotFoundError`` ("no directory <parent>") before anything is made."""
     if not os.fspath(path):
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
     path = os.path.abspath(path)
@@ -216,6 +217,9 @@ def makedirs_durable(path) -> None:
         if parent == p:
             break
         p = parent
+    if not parents and not os.path.lexists(os.path.dirname(path)):
+        # a mistyped parent made a new tree, and the files went there
+        raise FileNotFoundError(errno.ENOENT, f"no directory {os.path.dirname(path)}", path)
     os.makedirs(path, exist_ok=True)
     for made in reversed(missing):
         try:
