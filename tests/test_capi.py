@@ -723,3 +723,24 @@ def test_capi_book_copy_of_a_feed_replayer_book_writes_events_as_its_python_copy
         assert api.state_hash(h) == py.state_hash()
     finally:
         assert api.book_free(h) == 0
+
+
+def test_capi_book_copy_keeps_pending_events_as_python_copy_does(api):
+    # Python copy() and pickle keep the events the caller has not read yet; the C table's
+    # book_copy started the copy with none, so the same book copied two ways differed
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    book.submit(2, 1, 100, 3)
+    book.submit(3, 1, 101, 4)
+    py = book.copy()
+    expect = py.events()
+    assert len(expect) > 0
+    h = api.book_copy(book.handle)
+    assert h != 0
+    try:
+        assert api.pending_events(h) == len(expect)
+        assert_events_equal(api.drain(h), expect, labels=("C book_copy", "copy()"))
+        assert api.state_hash(h) == py.state_hash()
+        assert len(book.events()) == len(expect)       # the original's are still its own
+    finally:
+        assert api.book_free(h) == 0

@@ -295,7 +295,8 @@ cdef void* _dup(const void* src, size_t nbytes) noexcept nogil:
 
 
 cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
-    """An independent deep copy of the whole book state; its event buffer starts empty."""
+    """An independent deep copy of the whole book state, with the events not read yet (a book
+    that records events: one that records none has none)."""
     cdef mc_book* c = <mc_book*>calloc(1, sizeof(mc_book))
     if c == NULL:
         return NULL
@@ -319,6 +320,10 @@ cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
     c.index.tab = _map_dup(&b.index)
     c.ev = <mc_event*>_alloc_aligned(b.ev_cap * sizeof(mc_event))
     c.n_ev = 0
+    if c.ev != NULL and not (b.guard & MC_GUARD_NO_EVENTS) and b.n_ev > 0:
+        # the caller's pending events, as copy() and pickle keep them
+        memcpy(c.ev, b.ev, b.n_ev * sizeof(mc_event))
+        c.n_ev = b.n_ev
     c.ev_borrowed = 0
     c.ev_home = NULL
     c.handle = 0          # a copy is a new object: its owner registers it

@@ -618,11 +618,7 @@ cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1:
     # a plain book writes events when it records them: a feed replayer's books record
     # none whatever record_events says (emit = 0), their copy (as their pickle) is plain
     nb.emit = 1 if src.record_events else 0
-    # mc_book_copy (also the C table's book_copy) starts with an empty event buffer, of the
-    # original's capacity: a Python copy keeps the events the caller has not read yet
-    if src.record_events and src._b.n_ev > 0:
-        memcpy(nb.ev, src._b.ev, src._b.n_ev * sizeof(mc_event))
-        nb.n_ev = src._b.n_ev
+    # mc_book_copy (also the C table's book_copy) keeps the events the caller has not read yet
     return 0
 
 

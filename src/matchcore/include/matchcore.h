@@ -205,7 +205,9 @@ typedef struct mc_api_v2 {
     mc_book_new_fn book_new;             /* 0 when out of memory, for an stp other than
                                             MC_STP_* or a capacity outside [0, 2**30] */
     mc_book_free_fn book_free;           /* 0; -MC_ERR_HANDLE unless book_new/book_copy made it */
-    mc_book_copy_fn book_copy;           /* deep copy, owned by the caller (0 on error) */
+    mc_book_copy_fn book_copy;           /* deep copy with the pending events (as Python
+                                            copy() and pickle), owned by the caller (0 on
+                                            error) */
     mc_book_clear_fn book_clear;         /* remove every order, no events */
     mc_valid_fn book_valid;              /* 1 if the handle names a live book, else 0 */
     mc_valid_fn engine_valid;            /* 1 if the handle names a live engine, else 0 */
