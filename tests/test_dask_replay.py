@@ -844,7 +844,7 @@ def test_replay_partition_takes_numpy_integers_as_ints(files, which):
 
     make = itch.Replayer if which == 0 else DbnReplayer
     for bad in ((np.True_, 2), (0, np.bool_(True)), (np.float64(0), 2)):
-        with pytest.raises(ValueError, match=r"^partition must be \(k, n\)"):
+        with pytest.raises(TypeError, match=r"^partition must be \(k, n\) of integers"):
             make(partition=bad)
 
 

@@ -395,13 +395,17 @@ def test_dbn_replayer_bad_names_refused_naming_the_argument(names, exc, message)
     assert str(e.value) == message
 
 
-@pytest.mark.parametrize("partition", [
+@pytest.mark.parametrize("partition, exc", [
     # bools were taken for 1 and 0; counts beyond int64 raised OverflowError ("Python int too
     # large to convert to C long", naming no argument); a non-pair failed in the unpacking
-    (True, 2), (0, True), (0, 2**63), (2**64, 2**65), 5, (0, 1, 2), (0.0, 2), "01",
+    ((True, 2), TypeError), ((0, True), TypeError), ((0, 2**63), ValueError),
+    ((2**64, 2**65), ValueError), (5, ValueError), ((0, 1, 2), ValueError),
+    ((0.0, 2), TypeError), ("01", TypeError),
 ])
-def test_dbn_replayer_bad_partition_refused_naming_the_argument(partition):
-    with pytest.raises(ValueError, match=r"^partition must be \(k, n\) with 0 <= k < n < 2\*\*63"):
+def test_dbn_replayer_bad_partition_refused_naming_the_argument(partition, exc):
+    want = (r"^partition must be \(k, n\) with 0 <= k < n < 2\*\*63" if exc is ValueError
+            else r"^partition must be \(k, n\) of integers")
+    with pytest.raises(exc, match=want):
         DbnReplayer(partition=partition)
     assert DbnReplayer(partition=(3, 2**63 - 1)).stats["books"] == 0
 

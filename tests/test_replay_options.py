@@ -185,3 +185,34 @@ def test_replay_dbn_ts_out_refused_as_read_from_the_metadata(tmp_path, ts_out):
             "replay_dbn() takes no ts_out: it is read from the file's metadata")):
         replay_dbn(path, ts_out=ts_out)
     assert replay_dbn(path).stats["records"] > 0
+
+
+def _replayers():
+    from matchcore.feeds.dbn import DbnReplayer
+    return (itch.Replayer, DbnReplayer)
+
+
+@pytest.mark.parametrize("partition", [(-1, 2), (2, 2), (0, 0), (0, 2**63), (-3, -2)])
+def test_replayers_partition_out_of_range_refused_alike(partition):
+    # itch.Replayer took k = -1 (a share of no book at all) where DbnReplayer refused it, with
+    # another range in its message: one split of a day meant two rules
+    for make in _replayers():
+        with pytest.raises(ValueError, match=re.escape(
+                f"partition must be (k, n) with 0 <= k < n < 2**63, not {partition!r}")):
+            make(partition=partition)
+
+
+@pytest.mark.parametrize("partition", [(0.0, 2), (0, 2.0), (True, 2), (0, False), ("0", "2")])
+def test_replayers_partition_not_integers_raises_type_error(partition):
+    # a float (or a bool, a string) in the pair was a ValueError, as if its value were wrong
+    for make in _replayers():
+        with pytest.raises(TypeError, match=re.escape(
+                f"partition must be (k, n) of integers, not {partition!r}")):
+            make(partition=partition)
+
+
+def test_replayers_partition_in_range_taken_alike():
+    for make in _replayers():
+        for k in range(3):
+            make(partition=(k, 3))
+        make(partition=(2**63 - 2, 2**63 - 1))

@@ -125,13 +125,22 @@ def label_errors(symbols, names: dict) -> list[tuple[str, str]]:
     return out
 
 
-def partition_pair(partition):
-    """``partition=(k, n)`` of a replayer as two Python ints, or ``(None, None)`` when it is not
-    a pair of whole numbers: ints, numpy integers and IntEnum members are taken (as the books'
-    integer arguments), a bool (taken for 1 or 0), a float or a string is not. O(1)."""
+def partition_arg(partition) -> tuple[int, int]:
+    """``partition=(k, n)`` of a feed replayer (keep the books whose number ``% n == k``) as two
+    Python ints, ``(0, 1)`` for None; the one rule of both replayers. Ints, numpy integers and
+    IntEnum members are taken (as the books' integer arguments); a bool (taken for 1 or 0), a
+    float or a string raises ``TypeError``; a value that is not a pair, or outside
+    ``0 <= k < n < 2**63``, ``ValueError``. O(1)."""
+    if partition is None:
+        return 0, 1
     try:
         k, n = partition
     except (TypeError, ValueError):
-        return None, None
-    k, n = whole_number(k), whole_number(n)
-    return (k, n) if k is not None and n is not None else (None, None)
+        raise ValueError(f"partition must be (k, n) with 0 <= k < n < 2**63, "
+                         f"not {partition!r}") from None
+    wk, wn = whole_number(k), whole_number(n)
+    if wk is None or wn is None:
+        raise TypeError(f"partition must be (k, n) of integers, not {partition!r}")
+    if not 0 <= wk < wn < 2**63:
+        raise ValueError(f"partition must be (k, n) with 0 <= k < n < 2**63, not {partition!r}")
+    return wk, wn

@@ -132,7 +132,7 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
     ``fmt`` 'itch' or 'dbn' (None: detected); ``options`` are the replayer's (symbols,
     snapshot_every, snapshot_every_ns, snapshot_depth, ...); ``partition=(k, n)`` keeps only a
     share of the file's books: DBN instruments with ``instrument_id % n == k``, ITCH stock
-    locates with ``locate % n == k``; for ITCH, ``(-1, n)`` keeps no book at all.
+    locates with ``locate % n == k`` (``0 <= k < n``).
     O(bytes of the file).
     """
     from matchcore._cliutil import refuse_unusable_name

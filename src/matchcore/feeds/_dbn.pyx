@@ -45,7 +45,7 @@ from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_tr
                                sk_records, sk_options, sk_replay_options, sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError, _Params
-from matchcore._symfilter import (book_symbol, partition_pair, plain_number, symbol_filter,
+from matchcore._symfilter import (book_symbol, partition_arg, plain_number, symbol_filter,
                                   whole_number)
 from matchcore.itch._buffer import byte_view as _byte_view
 
@@ -661,16 +661,9 @@ cdef class DbnReplayer:
         if not 1 <= n_books <= MAX_BOOKS - 1:
             raise ValueError(f"max_books must be in 1..{MAX_BOOKS - 1}")
         self._max_books = n_books
-        if partition is None:
-            self._part_k, self._part_n = 0, 1
-        else:
-            # whole numbers that fit the int64 fields: a bool was taken for 1 or 0, and a count
-            # beyond int64 raised OverflowError naming no argument
-            k, n = partition_pair(partition)
-            if not (k is not None and 0 <= k < n < 2**63):
-                raise ValueError(f"partition must be (k, n) with 0 <= k < n < 2**63, "
-                                 f"not {partition!r}")
-            self._part_k, self._part_n = k, n
+        # whole numbers that fit the int64 fields: a bool was taken for 1 or 0, and a count
+        # beyond int64 raised OverflowError naming no argument
+        self._part_k, self._part_n = partition_arg(partition)
         cdef dbn_state* S = <dbn_state*>calloc(1, sizeof(dbn_state))
         if S == NULL:
             raise MemoryError()

@@ -40,7 +40,7 @@ from matchcore._sinks cimport (rbuf, rb_push, tob_rec, trade_rec, tob_last, sk_t
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError, _Params
 from matchcore.itch._buffer import byte_view as _byte_view
-from matchcore._symfilter import (LABEL as _LABEL, book_symbol, label_locates, partition_pair,
+from matchcore._symfilter import (LABEL as _LABEL, book_symbol, label_locates, partition_arg,
                                  plain_number, symbol_filter)
 
 cnp.import_array()
@@ -678,7 +678,7 @@ cdef class Replayer:
     ``record_tob`` / ``record_trades`` switch those sinks off for pure book building;
     ``record_l2`` switches on the L2 sink (every changed price level with its new qty and order
     count, see :meth:`l2`); ``partition=(k, n)`` keeps only the locates L with ``L % n == k``
-    (by number, whatever the stock's name; ``k = -1`` keeps none), one share of a file's books,
+    (by number, whatever the stock's name; ``0 <= k < n < 2**63``), one share of a file's books,
     whose counters of kept books add up over the n shares to the whole replay's.
 
     Cost: O(1) per message (one probe of the book's id index, then the book operation);
@@ -702,7 +702,7 @@ cdef class Replayer:
     cdef dict _bk_name              # {locate: name} of the books as of _bk_r stock directory
     cdef dict _bk_count             # messages, and {name: books carrying it}: the callback's
     cdef uint64_t _bk_r             # symbol, a label NAME@locateN for a name two books carry
-    cdef int _part_k, _part_n       # partition: keep the locates L with L % n == k (k -1: none)
+    cdef int64_t _part_k, _part_n   # partition: keep the locates L with L % n == k
     cdef object _callback
     cdef object _cb_filter
     cdef object _truncated
@@ -734,16 +734,9 @@ cdef class Replayer:
         # None: the default, 1000 (told apart from a value given, which needs a callback)
         cdef int64_t cb_every = (1000 if callback_every is None else
                                  mc_i64_arg(callback_every, "callback_every"))
-        if partition is None:
-            self._part_k, self._part_n = 0, 1
-        else:
-            # by locate number only: a share given as locate numbers in ``symbols`` also kept
-            # a stock whose name is another share's number (a stock named "2" at locate 1)
-            k, n = partition_pair(partition)
-            if not (k is not None and -1 <= k < n <= 0x7FFFFFFF):
-                raise ValueError(f"partition must be (k, n) with -1 <= k < n < 2**31, "
-                                 f"not {partition!r}")
-            self._part_k, self._part_n = k, n
+        # by locate number only: a share given as locate numbers in ``symbols`` also kept
+        # a stock whose name is another share's number (a stock named "2" at locate 1)
+        self._part_k, self._part_n = partition_arg(partition)
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable(symbol, book, ts_ns)")
         if cb_every < 0:
