@@ -301,6 +301,20 @@ def test_snapshot_rejects_str_input():
         mc.OrderBook().restore("MCSNAPSH")
 
 
+@pytest.mark.parametrize("bad", [None, [1, 2], 5])
+def test_snapshot_restore_of_not_bytes_says_a_snapshot_is_bytes(bad):
+    # None or a list raised memoryview's own "a bytes-like object is required", naming neither
+    # the snapshot nor the argument; a str was already told apart
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    before = book.state_hash()
+    for call in (book.restore, mc.OrderBook.from_snapshot):
+        with pytest.raises(TypeError) as err:
+            call(bad)
+        assert str(err.value) == f"a snapshot is bytes, not {type(bad).__name__}"
+    assert book.state_hash() == before
+
+
 # ---- owner-filtered events, depth into caller arrays ----
 
 def test_snapshot_events_owner_sees_own_orders_and_maker_fills_only():

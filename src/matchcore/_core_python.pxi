@@ -670,7 +670,12 @@ cdef object _raise_snapshot(int rc, const uint8_t[::1] data=None):
 cdef object _snapshot_view(data):
     if isinstance(data, str):
         raise TypeError("a snapshot is bytes, not str")
-    return memoryview(data).cast("B")
+    try:
+        view = memoryview(data)
+    except TypeError:
+        # memoryview's own message named neither the snapshot nor what it was given
+        raise TypeError(f"a snapshot is bytes, not {type(data).__name__}") from None
+    return view.cast("B")
 
 
 cdef object _owner_events_array(const mc_event* src, int64_t n, uint64_t owner):
