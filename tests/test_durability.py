@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import struct
 import time
 from pathlib import Path
@@ -1026,3 +1027,28 @@ def test_recovery_segment_replacement_leftover_removed_and_reported(tmp_path):
     assert f"removed 1 stale segment temporary file(s)" in rep.summary()
     assert "snapshot temporary" not in rep.summary()
     assert inspect(d)["temporaries_to_remove"] == []
+
+
+@pytest.mark.parametrize("bad", [None, 5, 1.5])
+def test_journal_directory_not_a_path_type_error_not_a_directory_of_its_str(tmp_path,
+                                                                           monkeypatch, bad):
+    # recover(None) looked for the directory str(None): a journal in ./None was recovered (and
+    # with it locked and written), recover(5) read ./5, and read_trades(5) took 5 for a file
+    # descriptor; read_journal(None), inspect(None) raised os.stat's own message
+    from matchcore.durability import inspect
+    monkeypatch.chdir(tmp_path)
+    eng = mc.Engine(journal=str(bad), fsync="never")
+    eng.add_symbol(1)
+    eng.close()
+    before = _files_and_sizes(tmp_path / str(bad))
+    calls = (lambda: mc.Engine.recover(bad), lambda: mc.Engine.recover(bad, readonly=True),
+             lambda: mc.durability.recover(bad, readonly=True), lambda: read_trades(bad),
+             lambda: read_journal(bad), lambda: inspect(bad))
+    if bad is not None:         # None there: no journal, the journal's own directory
+        calls += (lambda: mc.Engine(journal=bad), lambda: mc.Engine().snapshot(bad))
+    for call in calls:
+        with pytest.raises(TypeError, match=re.escape(
+                f"directory must be a str or os.PathLike of str, got {type(bad).__name__} "
+                f"{bad!r}")):
+            call()
+    assert _files_and_sizes(tmp_path / str(bad)) == before

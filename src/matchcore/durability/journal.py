@@ -382,6 +382,7 @@ def read_journal(source, kind: int = KIND_COMMANDS) -> dict:
         segs = [seg]
         tail = ("<bytes>", seg.end, seg.damage) if seg.damage else None
     else:
+        refuse_bytes_dir(source)
         require_directory(source)
         scan = scan_journal(source, kind)
         scan.raise_if_corrupt()
@@ -411,7 +412,9 @@ def read_journal(source, kind: int = KIND_COMMANDS) -> dict:
 def refuse_bytes_dir(path, what: str = "journal directory"):
     """``path`` unchanged, or ``TypeError`` for a bytes path (or an ``os.PathLike`` giving
     bytes): a journal's and a snapshot's file names are str, and such a directory was made
-    (or, to recovery, not found) before the mix of bytes and str failed. Checked before
+    (or, to recovery, not found) before the mix of bytes and str failed; and for anything
+    else that is not a str or an ``os.PathLike`` of str (None, a number: recovery looked for
+    the directory of its ``str()``, an int was taken for a file descriptor). Checked before
     anything is made or read. O(1)."""
     raw = os.fspath(path) if isinstance(path, os.PathLike) else path
     if isinstance(raw, (bytes, bytearray, memoryview)):
@@ -424,6 +427,9 @@ def refuse_bytes_dir(path, what: str = "journal directory"):
         raise TypeError(f"{what} must be a str or os.PathLike of str, got {type(raw).__name__} "
                         f"{shown} (a bytes path: decode it with os.fsdecode; read_journal() "
                         f"reads a segment's bytes)")
+    if not isinstance(raw, str):
+        raise TypeError(f"{what} must be a str or os.PathLike of str, got {type(raw).__name__} "
+                        f"{raw!r}")
     return path
 
 
@@ -723,6 +729,7 @@ def inspect(path) -> dict:
     from matchcore.durability.errors import SnapshotFileError
     from matchcore.durability.snapshot import (
         list_snapshots, read_snapshot_header, remove_stale_temporaries)
+    refuse_bytes_dir(path)
     require_directory(path)
     from matchcore.durability.recovery import journal_refuses, trade_cut_of
     out = {"path": str(path), "journals": {}, "snapshots": []}
