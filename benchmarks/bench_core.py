@@ -21,13 +21,13 @@ def main(argv=None) -> int:
     from matchcore.bench.core import run_core
     from matchcore.bench.machine import machine_info
     from matchcore.bench.report import format_core, write_json
-    from matchcore.bench.script_args import at_least_one, check_json_output
+    from matchcore.bench.script_args import at_least_one, at_least_zero, check_json_output
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     # as `matchcore bench core`: 1,000,000 messages, 100,000 with --quick unless given
     p.add_argument("--messages", type=at_least_one, default=None,
                    help="flow commands (default 1,000,000; 100,000 with --quick)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=at_least_zero, default=1)
     p.add_argument("--quick", action="store_true", help="small sizes, as `matchcore bench core "
                    "--quick`")
     p.add_argument("--json", metavar="OUT")

@@ -67,12 +67,14 @@ def _count(text: str) -> int:
 
 
 def main(argv=None) -> int:
+    from matchcore.bench.script_args import at_least_zero
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--files", type=_count, default=8)
     ap.add_argument("--messages", type=_count, default=500_000, help="ITCH messages per file")
     ap.add_argument("--symbols", type=_count, default=8)
     ap.add_argument("--workers", type=_count, default=2)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=at_least_zero, default=1)
     ap.add_argument("--repeat", type=_count, default=5)
     ap.add_argument("--dbn-records", type=_count, default=1_000_000)
     args = ap.parse_args(argv)

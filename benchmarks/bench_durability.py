@@ -198,13 +198,14 @@ def format_result(res) -> str:
 
 
 def main(argv=None) -> int:
-    from matchcore.bench.script_args import at_least_one, check_json_output
+    from matchcore.bench.script_args import (at_least_one, at_least_zero, check_json_output,
+                                             integer)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     # sizes: None until given, then the full or the --quick default (--quick replaced sizes
     # given on the command line too)
     p.add_argument("--messages", type=at_least_one, default=None,
                    help="default 500,000; 60,000 with --quick")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=at_least_zero, default=1)
     p.add_argument("--batch", type=at_least_one, default=1024, help="commands per process() call")
     p.add_argument("--reps", type=at_least_one, default=None, help="default 3; 1 with --quick")
     p.add_argument("--per-call", type=at_least_one, default=None,
@@ -213,8 +214,8 @@ def main(argv=None) -> int:
     p.add_argument("--per-call-always", type=at_least_one, default=None,
                    help="per-call commands timed under fsync='always' (one fsync each); "
                         "default 10,000, 1,000 with --quick")
-    p.add_argument("--batch-records", type=int, default=4096)
-    p.add_argument("--batch-us", type=int, default=2000)
+    p.add_argument("--batch-records", type=integer, default=4096)
+    p.add_argument("--batch-us", type=integer, default=2000)
     p.add_argument("--dir", default=None, help="where the journals go (default: temp dir)")
     p.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
     p.add_argument("--json", metavar="OUT")

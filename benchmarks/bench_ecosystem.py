@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import matchcore as mc  # noqa: E402
 import matchcore.itch as itch  # noqa: E402
 from matchcore.bench.machine import machine_info  # noqa: E402
-from matchcore.bench.script_args import (at_least_one, check_itch_days,  # noqa: E402
-                                         check_json_output)
+from matchcore.bench.script_args import (at_least_one, at_least_zero,  # noqa: E402
+                                         check_itch_days, check_json_output, integer)
 
 
 def pct(xs, q):
@@ -207,10 +207,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--messages", type=at_least_one, default=2_000_000)
     ap.add_argument("--symbols", type=at_least_one, default=50)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=at_least_zero, default=1)
     ap.add_argument("--repeat", type=at_least_one, default=7)
     ap.add_argument("--json", default=None)
-    ap.add_argument("--callgrind", type=int, default=0, metavar="N",
+    ap.add_argument("--callgrind", type=integer, default=0, metavar="N",
                     help="also count instructions of a replay of the first N messages' day "
                          "with metrics off/on under valgrind (0 = skip)")
     ap.add_argument("--single", choices=("none", "none-server", "off", "on"), default=None, help=argparse.SUPPRESS)

@@ -60,13 +60,13 @@ def one_run(resting: int, batch: int, buffer: int, later: int, prefault: bool) -
 
 
 def main(argv=None) -> int:
-    from matchcore.bench.script_args import at_least_one
+    from matchcore.bench.script_args import at_least_one, at_least_zero, integer
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--runs", type=at_least_one, default=6,
                     help="runs of each kind (fresh / written)")
-    ap.add_argument("--resting", type=int, default=1000)
+    ap.add_argument("--resting", type=integer, default=1000)
     ap.add_argument("--batch", type=at_least_one, default=30_000)
-    ap.add_argument("--buffer", type=int, default=300_000, help="events the buffer holds")
+    ap.add_argument("--buffer", type=at_least_zero, default=300_000, help="events the buffer holds")
     ap.add_argument("--later", type=at_least_one, default=5,
                     help="repeats of the batch into the used buffer")
     ap.add_argument("--one", choices=("fresh", "written"), help=argparse.SUPPRESS)

@@ -48,8 +48,10 @@ def build_cost(n: int, order: str, seed: int = 1) -> float:
 
 
 def main(argv=None) -> int:
+    from matchcore.bench.script_args import at_least_zero
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    p.add_argument("--max-random", type=int, default=1_000_000,
+    p.add_argument("--max-random", type=at_least_zero, default=1_000_000,
                    help="largest book built in random order")
     a = p.parse_args(argv)
     sizes = (1_000, 10_000, 100_000, 200_000, 1_000_000)

@@ -33,6 +33,15 @@ def int64(text: str) -> int:
     return value
 
 
+def integer(text: str) -> int:
+    """argparse ``type=`` for an integer option whose range the command checks itself (a
+    seed): plain ASCII decimal digits, a leading ``-`` left to that check, as :func:`int64`
+    takes them (``int()`` also took ``1_000``, ``+5``, padding and other scripts' digits)."""
+    if not re.fullmatch(r"-?[0-9]+", text):
+        raise ValueError(text)  # argparse says "invalid integer value: '1_000'"
+    return int(text)
+
+
 def refuse_unnumbered_messages(n: int, workloads) -> None:
     """``ValueError`` naming --messages when ``n`` flow commands are more than one of the
     generated ``workloads`` (names, with their default parameters) can number, with the

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from matchcore._cliutil import (check_output_file, int64, naming_output, refuse_dangling_link,
+from matchcore._cliutil import (check_output_file, int64, integer, naming_output, refuse_dangling_link,
                                refuse_directory_at, refuse_unnumbered_messages,
                                refuse_unwritable_directory, write_text)
 
@@ -36,7 +36,7 @@ def add_parser(p, name):
                    help="flow commands per workload (default 1,000,000; 100,000 with --quick)")
     p.add_argument("--rate", type=float, default=None,
                    help="open-loop rate in messages/s (default: a quarter of the measured capacity)")
-    p.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    p.add_argument("--seed", type=integer, default=1, help="workload seed (default 1)")
     p.add_argument("--json", metavar="OUT",
                    help="write every figure as JSON to OUT ('-' for stdout; the report then "
                         "goes to stderr)")

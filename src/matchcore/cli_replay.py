@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
-                               int64, naming_output, refuse_dangling_link, refuse_directory_at,
-                               refuse_directory_name, refuse_unwritable_directory,
-                               report_dropped, save_npy, shown_name, size_on_disk, write_json,
-                               _writes)
+                               int64, integer, naming_output, refuse_dangling_link,
+                               refuse_directory_at, refuse_directory_name,
+                               refuse_unwritable_directory, report_dropped, save_npy, shown_name,
+                               size_on_disk, write_json, _writes)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -78,7 +78,7 @@ def add_parser(p, name):
         p.add_argument("out", help="output path ('-' for stdout; a .gz name is written gzip'd)")
         p.add_argument("--messages", type=int64, default=1_000_000, help="messages (default 1,000,000)")
         p.add_argument("--symbols", type=int64, default=8, help="symbols (default 8)")
-        p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+        p.add_argument("--seed", type=integer, default=1, help="random seed (default 1)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
     elif name == "book":
         p.add_argument("file", help="ITCH 5.0 file (plain or gzip'd; '-' reads stdin)")

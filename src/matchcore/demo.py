@@ -5,7 +5,7 @@ import sys
 import time
 
 from matchcore import EventKind, OrderBook, Side
-from matchcore._cliutil import int64, refuse_unnumbered_messages
+from matchcore._cliutil import int64, integer, refuse_unnumbered_messages
 from matchcore._timing import clock_overhead_ns, process_timed
 from matchcore.bench.harness import PCT_NAMES, PERCENTILES, percentiles
 from matchcore.bench.report import _count
@@ -14,7 +14,7 @@ from matchcore.workloads import standard_mix
 
 def add_parser(p, name):
     p.add_argument("--messages", type=int64, default=1_000_000, help="commands in the flow (default 1,000,000)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--seed", type=integer, default=1, help="random seed (default 1)")
     p.add_argument("--fills", type=int64, default=8, help="how many fills to print (default 8)")
     p.add_argument("--no-progress", action="store_true",
                    help="no effect: demo draws no progress bar (taken, as every command takes it)")

@@ -20,6 +20,23 @@ def at_least_one(text: str) -> int:
     return value
 
 
+def integer(text: str) -> int:
+    """``type=`` of an integer option whose range the script checks itself: plain ASCII
+    decimal digits, a leading ``-`` left to that check."""
+    if not re.fullmatch(r"-?[0-9]+", text):
+        raise ValueError(text)      # argparse: "invalid integer value: '1_000'"
+    return int(text)
+
+
+def at_least_zero(text: str) -> int:
+    """``type=`` of a seed or size option: an integer >= 0 in plain ASCII decimal digits (a
+    negative seed was numpy's traceback once the workload was made)."""
+    value = integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def check_json_output(parser: argparse.ArgumentParser, path: str | None) -> None:
     """``parser.error`` for a ``--json`` path that names a directory or lies in none: found
     only when the figures were written, after the whole run, a traceback and the figures

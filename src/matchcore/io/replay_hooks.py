@@ -17,7 +17,9 @@ from matchcore._nocopy import NoCopy
 
 def add_replay_options(p) -> None:
     """The replay options of the integrations (argparse)."""
-    p.add_argument("--metrics-port", type=int, default=None, metavar="N",
+    from matchcore._cliutil import int64
+
+    p.add_argument("--metrics-port", type=int64, default=None, metavar="N",
                    help="serve Prometheus metrics at http://127.0.0.1:N/metrics during the replay "
                         "(0 = a free port; needs matchcore[metrics])")
     p.add_argument("--metrics-hold", type=float, default=None, metavar="S",
