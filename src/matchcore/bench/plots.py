@@ -31,10 +31,20 @@ def plot_all(res: dict, out_dir) -> list[Path]:
     """Write every chart the result has data for into ``out_dir``; returns the paths.
 
     ``latency_percentiles.png`` (HDR-style, closed and open loop per workload),
-    ``rate_sweep.png``, ``scaling_resting.png``, ``scaling_levels.png``."""
+    ``rate_sweep.png``, ``scaling_resting.png``, ``scaling_levels.png``. Every figure it opens
+    is closed, also when a chart fails (a full disk): pyplot kept it, and its memory."""
+    plt = _plt()
+    opened = set(plt.get_fignums())
+    try:
+        return _charts(plt, res, out_dir)
+    finally:
+        for num in set(plt.get_fignums()) - opened:
+            plt.close(num)
+
+
+def _charts(plt, res: dict, out_dir) -> list[Path]:
     from matchcore.replay_plots import save_figure
 
-    plt = _plt()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     machine = res["machine"]["cpu"]
