@@ -19,7 +19,10 @@ def row(res: dict, change: str) -> str:
                          "benchmarks/bench_core.py's JSON holds the core section only")
     m = res["machine"]
     git = m.get("git") or {}
-    commit = (git.get("commit") or "?")[:7] + ("+" if git.get("dirty") else "")
+    # "+": uncommitted changes; "?": whether there were any is unknown (git status failed)
+    dirty = git.get("dirty")
+    commit = (git.get("commit") or "?")[:7] + ("+" if dirty else "?" if dirty is None and
+                                                git.get("commit") else "")
     load = m.get("load_average") or [0]
     std = (res.get("workloads") or {}).get("standard")
     core = res.get("core") or {}

@@ -23,7 +23,8 @@ def cpu_model() -> str:
 
 def git_commit() -> dict:
     """``{"commit": sha, "dirty": bool}`` of the checkout the package was imported from, if any
-    (``None`` for both when this file is not tracked by a git repository: an installed copy)."""
+    (``None`` for both when this file is not tracked by a git repository: an installed copy;
+    ``dirty`` ``None``, unknown, when ``git status`` itself fails)."""
     here = Path(__file__).resolve()
     none = {"commit": None, "dirty": None}
     try:
@@ -44,7 +45,10 @@ def git_commit() -> dict:
         dirty = subprocess.run(["git", "--no-optional-locks", "-C", str(root), "status",
                                 "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=5)
-        return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+        # a status that failed (a damaged index) printed nothing: unknown, not clean
+        known = dirty.returncode == 0
+        return {"commit": sha.stdout.strip(),
+                "dirty": bool(dirty.stdout.strip()) if known else None}
     except (OSError, subprocess.SubprocessError):
         return none
 

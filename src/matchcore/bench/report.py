@@ -56,9 +56,12 @@ def format_report(res: dict, net: bool = False) -> str:
     m = res["machine"]
     c = res["clock"]
     git = m.get("git") or {}
+    dirty = git.get("dirty")
+    state = (" (dirty)" if dirty else
+             " (dirty: unknown)" if dirty is None and git.get("commit") else "")
     out.append(f"machine: {m['cpu']}, {m['cores_usable']} usable cores, Python {m['python']}, "
                f"load {', '.join(f'{x:.2f}' for x in (m.get('load_average') or []))}; "
-               f"commit {(git.get('commit') or '?')[:10]}{' (dirty)' if git.get('dirty') else ''}")
+               f"commit {(git.get('commit') or '?')[:10]}{state}")
     # the tick alone read as 0.39 ns resolution where the readings advance 10 ns at a time
     step = f", readings advance in steps of {c['step_ns']:.0f} ns" if "step_ns" in c else ""
     out.append(f"clock: {c['clock']} (resolution {c['resolution_ns']:.2f} ns{step}), a "

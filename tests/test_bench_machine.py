@@ -1,0 +1,72 @@
+"""``matchcore.bench.machine``: what a benchmark result says about its checkout."""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import matchcore.bench.machine as machine
+
+
+def _tracked_copy(tmp_path):
+    """A copy of machine.py committed in a new repository at ``tmp_path``, loaded."""
+    src = tmp_path / "machine.py"
+    src.write_text(Path(machine.__file__).read_text())
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "machine.py"], check=True)
+    subprocess.run(git + ["commit", "-qm", "m"], check=True)
+    spec = importlib.util.spec_from_file_location("machine_copy", src)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    return mod, head
+
+
+def test_git_commit_status_fails_dirty_unknown_not_clean(tmp_path, monkeypatch):
+    # a `git status` that failed (a damaged index, a lock) printed nothing, read as a clean
+    # checkout: the result claimed a commit it may not have been measured at
+    mod, head = _tracked_copy(tmp_path)
+    run = subprocess.run
+
+    def failing_status(cmd, *a, **kw):
+        if "status" in cmd:
+            return subprocess.CompletedProcess(cmd, 128, "", "fatal: index file corrupt\n")
+        return run(cmd, *a, **kw)
+
+    monkeypatch.setattr(mod.subprocess, "run", failing_status)
+    assert mod.git_commit() == {"commit": head, "dirty": None}
+
+
+def test_git_commit_status_clean_and_dirty(tmp_path):
+    mod, head = _tracked_copy(tmp_path)
+    assert mod.git_commit() == {"commit": head, "dirty": False}
+    (tmp_path / "machine.py").write_text("changed\n")
+    assert mod.git_commit() == {"commit": head, "dirty": True}
+
+
+@pytest.mark.parametrize("dirty, shown", [(True, "commit 0123456789 (dirty)"),
+                                          (None, "commit 0123456789 (dirty: unknown)"),
+                                          (False, "commit 0123456789\n")])
+def test_format_report_dirty_unknown_said_not_clean(dirty, shown):
+    from matchcore.bench.report import format_report
+
+    res = {"machine": {"cpu": "c", "cores_usable": 1, "python": "3", "load_average": [0.5],
+                       "git": {"commit": "0123456789abcdef", "dirty": dirty}},
+           "clock": {"clock": "monotonic", "resolution_ns": 1.0, "overhead_ns": 20.0,
+                     "overhead_p99_ns": 30.0}}
+    assert shown in format_report(res) + "\n"
+
+
+@pytest.mark.parametrize("dirty, shown", [(True, "| 0123456+ |"), (None, "| 0123456? |"),
+                                          (False, "| 0123456 |")])
+def test_results_row_dirty_unknown_marked(dirty, shown):
+    from bench_checks import load_script
+
+    res = {"date": "2026-01-01T00:00:00", "machine": {
+        "cpu": "c", "cores_usable": 1, "load_average": [0.5],
+        "git": {"commit": "0123456789abcdef", "dirty": dirty}}}
+    assert shown in load_script("results_row").row(res, "x")
