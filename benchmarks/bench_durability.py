@@ -19,7 +19,6 @@ temporary directory on the file system given by ``--dir`` (default: the system t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -253,8 +252,10 @@ def main(argv=None) -> int:
     print(f"group commit: fsync per {a.batch_records} records or {a.batch_us} us")
     print(format_result(res))
     if a.json:
-        with open(a.json, "w") as fh:
-            json.dump(res, fh, indent=2, default=str)
+        # whole or not at all: a run failing while writing (a full disk) leaves the old file
+        from matchcore._cliutil import write_json
+
+        write_json(a.json, res, "--json", indent=2, default=str)
         print(f"wrote {a.json}")
     return 0
 

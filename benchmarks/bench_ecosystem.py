@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import shutil
 import statistics
@@ -297,7 +296,10 @@ def main(argv=None):
     res["load_end"] = load1[0]
     print(f"\nload average at end {load1[0]:.2f}")
     if a.json:
-        Path(a.json).write_text(json.dumps(res, indent=2, default=str))
+        # whole or not at all: a run failing while writing (a full disk) leaves the old file
+        from matchcore._cliutil import write_json
+
+        write_json(a.json, res, "--json", indent=2, default=str)
 
 
 if __name__ == "__main__":

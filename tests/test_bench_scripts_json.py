@@ -1,0 +1,73 @@
+"""The ``--json`` output of the benchmark scripts: written whole or not at all, as every other
+output (a temporary file renamed over the old one when complete)."""
+from __future__ import annotations
+
+import contextlib
+import resource
+
+import pytest
+
+from bench_checks import load_script
+
+PAD = "x" * 300_000      # a result larger than the file size limit below
+
+
+@contextlib.contextmanager
+def _file_size_limit(nbytes):
+    """Writes past ``nbytes`` fail with EFBIG (Python ignores SIGXFSZ), as on a full disk."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def _fake_durability(monkeypatch):
+    mod = load_script("bench_durability")
+    monkeypatch.setattr(mod, "run", lambda *a, **kw: {"pad": PAD})
+    monkeypatch.setattr(mod, "format_result", lambda res: "")
+    return mod
+
+
+def _fake_ecosystem(monkeypatch):
+    mod = load_script("bench_ecosystem")
+    runs = [1e6, 1e6]
+    monkeypatch.setattr(mod.itch, "generate", lambda path, **kw: path.write_bytes(b"x"))
+    monkeypatch.setattr(mod, "bench_metrics", lambda path, repeat: {
+        f"{k}_{w}": runs for k in ("off", "on") for w in ("wall", "cpu")})
+    monkeypatch.setattr(mod, "bench_engine", lambda repeat: {
+        "commands": 10, "plain": runs, "recorder": runs, "sampled16": runs, "metrics": runs,
+        "clock": "monotonic", "hist_counts": [1, 1], "hist_bounds_ns": [100.0]})
+    monkeypatch.setattr(mod, "bench_nats", lambda path: {
+        "records": {"trade": 1}, "messages": 10, "replay_s": 1.0, "total_s": 1.0, "batches": 1,
+        "pad": PAD, "stats": {k: 1 for k in ("published", "records_published",
+                                             "bytes_published", "dropped", "undelivered",
+                                             "unconfirmed")}})
+    return mod
+
+
+@pytest.mark.parametrize("fake", [_fake_durability, _fake_ecosystem])
+def test_bench_script_json_write_fails_old_file_kept_no_half_file(monkeypatch, capsys, tmp_path,
+                                                                  fake):
+    # the file was opened (emptied) and written in place: a run that failed while writing
+    # (a full disk, Ctrl-C) left half a JSON file where the previous result had been
+    mod = fake(monkeypatch)
+    out = tmp_path / "res.json"
+    out.write_text('{"previous": 1}\n')
+    with _file_size_limit(100_000), pytest.raises(OSError) as exc:
+        mod.main(["--json", str(out)])
+    assert exc.value.errno == 27 or "File too large" in str(exc.value)
+    assert out.read_text() == '{"previous": 1}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res.json"]
+
+
+@pytest.mark.parametrize("fake", [_fake_durability, _fake_ecosystem])
+def test_bench_script_json_written_whole(monkeypatch, capsys, tmp_path, fake):
+    import json
+
+    mod = fake(monkeypatch)
+    out = tmp_path / "res.json"
+    mod.main(["--json", str(out)])
+    assert json.loads(out.read_text())["machine"]["cpu"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res.json"]
