@@ -329,6 +329,29 @@ def test_engine_metrics_process_journaled_engine_refused_observe_counts(tmp_path
     eng.close()
 
 
+@pytest.mark.parametrize("journaled", [False, True])
+@pytest.mark.parametrize("commands, error, words", [
+    (np.zeros(3, dtype=np.int64), TypeError,
+     "EngineMetrics.process() needs commands as an array of matchcore.COMMAND_DTYPE, got int64"),
+    ([1, 2], TypeError, "EngineMetrics.process() needs commands as an array of "
+                        "matchcore.COMMAND_DTYPE, got int64"),
+    (np.zeros((2, 2), dtype=mc.COMMAND_DTYPE), ValueError,
+     "EngineMetrics.process() needs commands as a 1-D array, got shape (2, 2)")])
+def test_engine_metrics_process_wrong_array_refused_naming_process_nothing_counted(
+        tmp_path, journaled, commands, error, words):
+    # refused by the private process_histogram() it calls, which the caller never named (and,
+    # on a journaled engine, as bypassing the journal, whatever the array)
+    eng = mc.Engine(journal=tmp_path / "j") if journaled else mc.Engine()
+    eng.add_symbol(1, "A")
+    m = EngineMetrics(eng)
+    before = m.snapshot()
+    with pytest.raises(error) as exc:
+        m.process(commands)
+    assert str(exc.value) == words
+    assert m.snapshot() == before and len(eng) == 0
+    eng.close()
+
+
 def test_engine_metrics_observe_orderbook_events_per_call_api():
     book = mc.OrderBook()
     m = EngineMetrics(book, symbols={0: "SIM"})

@@ -502,8 +502,18 @@ class EngineMetrics(NoCopy):
 
         >>> events = m.process(commands)                                   # doctest: +SKIP
         """
+        from matchcore import COMMAND_DTYPE
         from matchcore._timing import process_histogram
 
+        # the array checked here, before any work: process_histogram()'s own refusal named
+        # that private function, which the caller never called
+        arr = np.asarray(commands)
+        if arr.dtype is not COMMAND_DTYPE and arr.dtype != COMMAND_DTYPE:
+            raise TypeError(f"EngineMetrics.process() needs commands as an array of "
+                            f"matchcore.COMMAND_DTYPE, got {arr.dtype}")
+        if arr.ndim != 1:
+            raise ValueError(f"EngineMetrics.process() needs commands as a 1-D array, got "
+                             f"shape {arr.shape}")
         if getattr(self.target, "journal", None) is not None:
             # the timed loop calls the C apply directly: it would bypass the journal (refused
             # further down with a message about the C table and Numba, which names no way out)
@@ -514,7 +524,7 @@ class EngineMetrics(NoCopy):
         # one command in sample_every across calls: each call timed its first command, so
         # batches smaller than sample_every had every command timed
         try:
-            events = process_histogram(self.target, commands, self.bounds_ns, self._hist,
+            events = process_histogram(self.target, arr, self.bounds_ns, self._hist,
                                        self.clock, self.sample_every, self._skip)
         except MemoryError as e:
             # out of memory part way: the commands before it stay applied, and are counted
@@ -529,7 +539,7 @@ class EngineMetrics(NoCopy):
                     ev = np.empty(0, EVENT_DTYPE)
                 self.observe(ev)
             raise
-        n = int(np.asarray(commands).size)
+        n = int(arr.size)
         self._skip = (self._skip - n) % self.sample_every
         self._commands += n
         self.observe(events)
