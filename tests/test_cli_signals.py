@@ -581,6 +581,39 @@ def test_cli_stdout_on_a_full_disk_one_error_line_exit_1(tmp_path, argv):
                            f"[Errno 28] No space left on device\n")
 
 
+_ENDS_WITH = r"""
+import sys
+import matchcore.demo as demo
+from matchcore.__main__ import main
+
+
+def run(args):
+    print("partial summary")         # held in stdout's buffer until the final flush
+    raise {"interrupt": KeyboardInterrupt(), "memory": MemoryError()}[sys.argv[1]]
+
+
+demo.run = run
+sys.exit(main(["demo"]))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("how, rc, first", [
+    ("interrupt", 130, "matchcore demo: interrupted by SIGINT"),
+    ("memory", 1, "matchcore demo: error: out of memory")])
+def test_cli_ended_with_stdout_full_status_kept_flush_failure_one_line(how, rc, first):
+    # the flush of the partial output failed and was swallowed; the flush at exit failed again:
+    # "Exception ignored ... OSError" and exit status 120 in place of 130 or 1
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-c", _ENDS_WITH, how], stdout=full,
+                              stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                              env=env, timeout=120)
+    assert proc.returncode == rc
+    assert proc.stderr == (f"{first}\nmatchcore demo: error: stdout: cannot be written: "
+                           f"[Errno 28] No space left on device\n")
+
+
 @pytest.mark.parametrize("argv, option", [
     (["replay", "DAY", "--dump-book", "-"], "--dump-book"),
     (["journal", "trades", "JDIR", "--csv", "-"], "--csv"),

@@ -199,31 +199,27 @@ def _main_named(argv: list[str]) -> int:
             return code
     except KeyboardInterrupt as e:
         signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
-        try:
-            _flush_stdout()             # the partial summary, before the line on stderr
-        except BrokenPipeError:
-            _silence_stdout()
-        except (OSError, ValueError):
-            pass
+        lost = _final_flush()           # the partial summary, before the line on stderr
         _stderr_line(f"{who}: interrupted by {signal.Signals(signum).name}")
+        _say_lost(who, lost)
         return 128 + signum
     except MemoryError as e:
         # a size the machine cannot hold (bench or demo --messages 10**12): one line, as any
         # other error, not a traceback
-        with contextlib.suppress(OSError, ValueError):
-            _flush_stdout()
+        lost = _final_flush()
         _stderr_line(f"{who}: error: out of memory" + (f": {e}" if str(e) else ""))
+        _say_lost(who, lost)
         return 1
     except BrokenPipeError as e:
         if _stdout_reader_gone():
             _silence_stdout()
             return EXIT_BROKEN_PIPE
         # another pipe broke (an output FIFO, a socket, a subprocess): a real error
-        with contextlib.suppress(OSError, ValueError):
-            _flush_stdout()
+        lost = _final_flush()
         where = f" writing {e.filename}" if e.filename else ""
         _stderr_line(f"{who}: error: broken pipe{where}: the reader of an output other than "
                      f"stdout (a FIFO, a socket, a subprocess) went away")
+        _say_lost(who, lost)
         return 1
     except OSError as e:
         # an output that cannot be written (stdout on a full disk: > /dev/full) or any other
@@ -247,6 +243,29 @@ def _stdout_reader_gone() -> bool:
     poller.register(fd, select.POLLOUT)
     # a pipe's write end polls POLLERR once it has no reader left; a socket's, POLLHUP too
     return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+
+
+def _final_flush() -> OSError | None:
+    """Flush stdout at the end of a command that was interrupted or failed: the error of a
+    flush that failed (a full disk), else None. stdout then goes to /dev/null, or the flush at
+    interpreter exit failed again ("Exception ignored ... OSError", exit status 120 in place
+    of the command's). A reader gone away (a broken pipe) is not an error here."""
+    try:
+        _flush_stdout()
+    except BrokenPipeError:
+        _silence_stdout()
+    except OSError as e:
+        _silence_stdout()
+        return e
+    except ValueError:                  # stdout closed by the command: nothing held
+        pass
+    return None
+
+
+def _say_lost(who: str, lost: OSError | None) -> None:
+    """One line on stderr for the stdout output :func:`_final_flush` could not write."""
+    if lost is not None:
+        _stderr_line(f"{who}: error: {lost}")
 
 
 def _flush_stdout() -> None:
