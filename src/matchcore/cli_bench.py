@@ -45,7 +45,8 @@ def add_parser(p, name):
     p.add_argument("--clock", default=None, choices=("auto", "tsc", "monotonic"),
                    help="clock for per-message timing (default auto: TSC when invariant)")
     p.add_argument("--subtract-overhead", action="store_true",
-                   help="show percentiles with the clock pair's median cost subtracted")
+                   help="show the report's percentiles with the clock pair's median cost "
+                        "subtracted (the --plot charts show the raw measurements)")
     p.add_argument("--save-workloads", metavar="DIR",
                    help="also write each generated workload to DIR (.npz, and native .mccmd files)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
