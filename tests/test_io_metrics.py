@@ -879,6 +879,22 @@ def test_metrics_integer_arguments_take_numpy_integers_as_the_library_does():
             serve_metrics(bad)
 
 
+@pytest.mark.parametrize("every", [2**63, 2**64 + 1])
+def test_engine_metrics_sample_every_beyond_int64_refused_at_construction(every):
+    # taken, every process() then failed with "Python int too large to convert to C ssize_t",
+    # naming nothing, the book untouched each time
+    with pytest.raises(ValueError) as exc:
+        EngineMetrics(mc.OrderBook(), sample_every=every)
+    assert str(exc.value) == f"sample_every must be an int in [1, 2**63), got {every}"
+    m = EngineMetrics(mc.OrderBook(), sample_every=2**63 - 1)
+    cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2, 3]
+    cmds["qty"] = 1
+    cmds["price"] = 100
+    m.process(cmds)
+    assert m.snapshot()["commands"] == 3 and int(m.snapshot()["hist"][:-1].sum()) == 1
+
+
 _METRICS_OOM_SCRIPT = r"""
 import resource, sys
 import numpy as np

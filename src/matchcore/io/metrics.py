@@ -456,8 +456,9 @@ class EngineMetrics(NoCopy):
             # the name given went unused, the fills counted under the id
             raise TypeError(f"symbols must map integer symbol ids to label names, got the key "
                             f"{bad!r} ({type(bad).__name__})")
-        if _int_or_none(sample_every) is None or sample_every < 1:
-            raise ValueError(f"sample_every must be an int >= 1, got {sample_every!r}")
+        # (beyond int64 it was taken, and every process() failed converting it to C)
+        if _int_or_none(sample_every) is None or not 1 <= sample_every < 2**63:
+            raise ValueError(f"sample_every must be an int in [1, 2**63), got {sample_every!r}")
         self.sample_every = int(sample_every)
         self._skip = 0                  # commands before the next timed one
         self.clock = resolve_clock(clock)
