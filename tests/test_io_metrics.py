@@ -879,6 +879,18 @@ def test_metrics_integer_arguments_take_numpy_integers_as_the_library_does():
             serve_metrics(bad)
 
 
+@pytest.mark.parametrize("shape", [(2, 2), ()])
+def test_engine_metrics_observe_not_1d_refused_naming_observe_nothing_counted(shape):
+    # numpy's "object too deep for desired array" (2-D) or "len() of unsized object" (0-d)
+    # named neither observe() nor its argument
+    m = EngineMetrics(mc.OrderBook())
+    before = m.snapshot()
+    with pytest.raises(ValueError) as exc:
+        m.observe(np.zeros(shape, dtype=mc.EVENT_DTYPE))
+    assert str(exc.value) == f"observe() needs a 1-D array of events, got shape {shape}"
+    assert m.snapshot() == before
+
+
 @pytest.mark.parametrize("every", [2**63, 2**64 + 1])
 def test_engine_metrics_sample_every_beyond_int64_refused_at_construction(every):
     # taken, every process() then failed with "Python int too large to convert to C ssize_t",

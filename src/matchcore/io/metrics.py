@@ -554,6 +554,9 @@ class EngineMetrics(NoCopy):
         ev = np.asarray(events)
         if ev.dtype != EVENT_DTYPE:
             raise TypeError(f"observe() needs an EVENT_DTYPE array, got {ev.dtype}")
+        if ev.ndim != 1:
+            # numpy's "object too deep for desired array" named neither observe() nor events
+            raise ValueError(f"observe() needs a 1-D array of events, got shape {ev.shape}")
         if len(ev):
             # column views and masks only: boolean indexing of whole 64-byte records costs
             # ~10x more
