@@ -50,8 +50,20 @@ def row(res: dict, change: str) -> str:
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1]) as f:
-        try:
-            print(row(json.load(f), sys.argv[2] if len(sys.argv) > 2 else ""))
-        except ValueError as e:
-            sys.exit(f"results_row: {e}")
+    if not 2 <= len(sys.argv) <= 3:
+        # (an IndexError traceback)
+        print('usage: python benchmarks/results_row.py RESULT.json ["what changed"]',
+              file=sys.stderr)
+        sys.exit(2)
+    # a file that cannot be read or is not JSON: one line, not a traceback
+    try:
+        with open(sys.argv[1]) as f:
+            res = json.load(f)
+    except OSError as e:
+        sys.exit(f"results_row: {sys.argv[1]}: {e.strerror or e}")
+    except ValueError as e:
+        sys.exit(f"results_row: {sys.argv[1]}: not JSON ({e})")
+    try:
+        print(row(res, sys.argv[2] if len(sys.argv) > 2 else ""))
+    except ValueError as e:
+        sys.exit(f"results_row: {e}")
