@@ -135,6 +135,10 @@ def _check_values(rate, seed, messages=None) -> None:
                          f"{(messages - 1) / rate:.3g} s, beyond what the clock counts: raise "
                          f"the rate")
     # the ITCH workload's generator takes a 64-bit seed; one range for every workload
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        # "1" failed the range check in Python's words, True ran as seed 1, 1.5 was refused by
+        # the generator after the machine and the clock had been measured
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
     if not 0 <= seed < 2**64:
         raise ValueError(f"--seed must be in [0, 2**64), got {seed}")
 
@@ -251,6 +255,7 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
     progress = _flag_arg(progress, "progress")
     chosen, n = _plan(targets, quick, messages)
     _check_values(rate, seed, n)
+    seed = int(seed)            # a numpy integer recorded as a plain int
     _check_workload_options(chosen, rate, save_dir)
     started = time.perf_counter()
     res = {"schema": 1, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
