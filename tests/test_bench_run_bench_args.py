@@ -31,3 +31,16 @@ def test_run_bench_numpy_seed_recorded_as_int():
     res = run_bench(["standard"], messages=2000, quick=True, progress=False, seed=np.int64(3))
     assert type(res["command"]["seed"]) is int and res["command"]["seed"] == 3
     assert '"seed": 3' in json_text(res)
+
+
+def test_run_bench_rate_bool_refused_before_work(monkeypatch):
+    # rate=True ran the open loop at 1 message/s: 2,000 messages took over half an hour
+    import matchcore.bench.machine as machine
+
+    def machine_info():
+        raise AssertionError("machine_info ran: the work started")
+
+    monkeypatch.setattr(machine, "machine_info", machine_info)
+    with pytest.raises(TypeError) as exc:
+        run_bench(["standard"], messages=2000, quick=True, progress=False, rate=True)
+    assert str(exc.value) == "rate must be a number of messages/s, got bool True"

@@ -117,7 +117,8 @@ _MAX_RATE = 1e9
 
 
 def _check_values(rate, seed, messages=None) -> None:
-    if rate is not None and (isinstance(rate, (str, bytes)) or
+    # (True was taken as 1 message/s: minutes of an open loop nobody asked for)
+    if rate is not None and (isinstance(rate, (str, bytes, bool)) or
                              not isinstance(rate, numbers.Real)):
         # math.isfinite said "must be real number, not str", naming nothing
         raise TypeError(f"rate must be a number of messages/s, got {type(rate).__name__} "
