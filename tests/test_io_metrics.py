@@ -1032,3 +1032,15 @@ def test_engine_metrics_observe_reads_the_symbol_names_once_not_per_symbol():
     m.observe(np.zeros(0, mc.EVENT_DTYPE))
     assert CountingEngine.reads <= 1
     assert m.snapshot()["fills"] == {f"S{s}": (1, 1) for s in range(1, n + 1)}
+
+
+@pytest.mark.parametrize("feed_stats", [{"gaps": []}, 5])
+def test_replay_metrics_update_feed_stats_not_receiver_stats_refused_naming_it(day, feed_stats):
+    # "'dict' object has no attribute 'gaps'" named neither update() nor feed_stats
+    m = ReplayMetrics()
+    r = itch.replay_file(day)
+    with pytest.raises(TypeError) as exc:
+        m.update(r, feed_stats=feed_stats)
+    assert str(exc.value) == (f"ReplayMetrics.update() needs feed_stats as a MoldUDP64 "
+                              f"ReceiverStats or None, got {type(feed_stats).__name__}")
+    assert m.snapshot() is None

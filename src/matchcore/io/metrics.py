@@ -255,6 +255,11 @@ class ReplayMetrics(NoCopy):
             # method it lacks
             raise TypeError(f"ReplayMetrics.update() needs an itch.Replayer, got "
                             f"{type(replayer).__name__} (the metrics are those of ITCH replays)")
+        if feed_stats is not None and not all(hasattr(feed_stats, a)
+                                              for a in ("gaps", "missing", "implausible")):
+            # ("'dict' object has no attribute 'gaps'" named neither update() nor feed_stats)
+            raise TypeError(f"ReplayMetrics.update() needs feed_stats as a MoldUDP64 "
+                            f"ReceiverStats or None, got {type(feed_stats).__name__}")
         s = replayer.stats
         per = replayer.symbol_stats()
         # Another replay (a replayer of its own, or fewer bytes than seen: the next file read
