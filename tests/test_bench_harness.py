@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -951,35 +950,6 @@ def test_report_one_message_said_in_the_singular():
     text = format_report(res) + "\n" + format_core(c)
     assert "1 message " in text or "1 message," in text or "1 message;" in text
     assert not re.search(r"(?<![\d,])1 (messages|passes|standard-mix messages)\b", text), text
-
-
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_bench_git_commit_leaves_the_repository_index_alone(tmp_path):
-    # machine_info's `git status` refreshed and rewrote the checkout's index under its lock:
-    # a git command of the user's at the same moment failed on index.lock, and a bench killed
-    # meanwhile (a file size limit) left the lock behind
-    import importlib.util
-    import os
-    import subprocess
-
-    import matchcore.bench.machine as machine
-
-    src = tmp_path / "machine.py"
-    src.write_text(Path(machine.__file__).read_text())
-    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(git + ["init", "-q"], check=True)
-    subprocess.run(git + ["add", "machine.py"], check=True)
-    subprocess.run(git + ["commit", "-qm", "m"], check=True)
-    st = src.stat()
-    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))   # stale stat info
-    index = tmp_path / ".git" / "index"
-    before = (index.read_bytes(), index.stat().st_mtime_ns)
-    spec = importlib.util.spec_from_file_location("machine_copy", src)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    got = mod.git_commit()
-    assert got["commit"] and got["dirty"] is False
-    assert (index.read_bytes(), index.stat().st_mtime_ns) == before
 
 
 @pytest.mark.parametrize("given, words", [

@@ -70,3 +70,20 @@ def test_results_row_dirty_unknown_marked(dirty, shown):
         "cpu": "c", "cores_usable": 1, "load_average": [0.5],
         "git": {"commit": "0123456789abcdef", "dirty": dirty}}}
     assert shown in load_script("results_row").row(res, "x")
+
+
+def test_bench_git_commit_leaves_the_repository_index_alone(tmp_path):
+    # machine_info's `git status` refreshed and rewrote the checkout's index under its lock:
+    # a git command of the user's at the same moment failed on index.lock, and a bench killed
+    # meanwhile (a file size limit) left the lock behind
+    import os
+
+    mod, _ = _tracked_copy(tmp_path)
+    src = tmp_path / "machine.py"
+    st = src.stat()
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))   # stale stat info
+    index = tmp_path / ".git" / "index"
+    before = (index.read_bytes(), index.stat().st_mtime_ns)
+    got = mod.git_commit()
+    assert got["commit"] and got["dirty"] is False
+    assert (index.read_bytes(), index.stat().st_mtime_ns) == before

@@ -1019,12 +1019,12 @@ def test_recovery_segment_replacement_leftover_removed_and_reported(tmp_path):
     ro = mc.Engine.recover(d, readonly=True).recovery_report
     assert _files_and_sizes(d) == before and ro.removed_temporaries == []
     assert ro.temporaries_to_remove == [str(left)]
-    assert f"would remove 1 stale segment temporary file(s)" in ro.summary()
+    assert "would remove 1 stale segment temporary file(s)" in ro.summary()
     assert inspect(d)["temporaries_to_remove"] == [left.name]
     rep = mc.Engine.recover(d).recovery_report
     assert not left.exists() and other.exists()
     assert rep.modified and rep.removed_temporaries == [str(left)]
-    assert f"removed 1 stale segment temporary file(s)" in rep.summary()
+    assert "removed 1 stale segment temporary file(s)" in rep.summary()
     assert "snapshot temporary" not in rep.summary()
     assert inspect(d)["temporaries_to_remove"] == []
 
