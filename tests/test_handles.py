@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import matchcore as mc
-from matchcore import _capi
 from matchcore._core import EVENT_DTYPE
 from matchcore._engine import Engine
 from matchcore._handles import live_handles
