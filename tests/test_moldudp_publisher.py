@@ -127,3 +127,16 @@ def test_moldudp_publisher_message_over_max_packet_refused_in_its_terms():
     assert "max_packet=40" in msg and f"at least {int(sizes.max()) + 20}" in msg
     with MoldUDP64Publisher(data, 9, max_packet=int(sizes.max()) + 20) as pub:
         assert pub.stats.messages == 50
+
+
+def test_moldudp_publisher_bad_host_refused_at_construction_naming_host():
+    # host=None, host=5 and host="" were taken, and failed only inside run() at the first send
+    data = itch.generate(None, messages=50, symbols=2, seed=3)
+    for host in (None, 5, 1.5):
+        with pytest.raises(TypeError, match="host"):
+            MoldUDP64Publisher(data, 9, host)
+    for host in ("", b""):
+        with pytest.raises(ValueError, match="host"):
+            MoldUDP64Publisher(data, 9, host)
+    with MoldUDP64Publisher(data, 9, "localhost") as pub:
+        assert pub.addr == ("localhost", 9)

@@ -811,6 +811,14 @@ class MoldUDP64Publisher(NoCopy):
             raise ValueError(f"max_packet must be a whole number of bytes in "
                              f"{HEADER_SIZE + 1}..{MAX_DATAGRAM}, got {max_packet!r}")
         _check_port(port)
+        # checked here, without a name lookup: None, 5 or "" failed only at run()'s first send
+        # (a str, or bytes as the socket layer takes it)
+        if not isinstance(host, (str, bytes, bytearray)):
+            raise TypeError(f"host must be a str (a name or an address), got "
+                            f"{type(host).__name__} {host!r}")
+        if not host:
+            raise ValueError("host must not be empty (give a name or an address, e.g. "
+                             "'127.0.0.1')")
         if not _is_int(first_seq) or not 1 <= first_seq < 2**64:
             raise ValueError(f"sequence numbers are whole numbers in [1, 2**64), got "
                              f"{first_seq!r}")
