@@ -140,3 +140,54 @@ def test_moldudp_publisher_bad_host_refused_at_construction_naming_host():
             MoldUDP64Publisher(data, 9, host)
     with MoldUDP64Publisher(data, 9, "localhost") as pub:
         assert pub.addr == ("localhost", 9)
+
+
+def test_moldudp_publisher_run_failed_before_sending_may_run_again(monkeypatch):
+    # a run() whose first send failed (nothing sent) counted as run: the publisher refused every
+    # later run() as "already run" though no receiver had seen a packet of its session
+    import matchcore.moldudp as moldudp
+    data = itch.generate(None, messages=400, symbols=2, seed=3)
+    fail = {"sends": 1}
+
+    class FlakySocket(socket.socket):
+        def sendmsg(self, *args):
+            if fail["sends"] > 0:
+                fail["sends"] -= 1
+                raise OSError("network is unreachable")
+            return super().sendmsg(*args)
+
+    monkeypatch.setattr(moldudp.socket, "socket", FlakySocket)
+    sink = _sink()
+    try:
+        with MoldUDP64Publisher(data, sink.getsockname()[1], drop={0}, gap_s=0) as pub:
+            fresh = dataclasses.asdict(pub.stats)
+            with pytest.raises(OSError, match="unreachable"):
+                pub.run()
+            assert _drain(sink) == 0
+            assert dataclasses.asdict(pub.stats) == fresh
+            stats = dataclasses.asdict(pub.run())
+            assert _drain(sink) == stats["sent_packets"] + 1 + 3
+            assert stats["dropped_packets"] == [0] and len(stats["dropped"]) == 1
+            assert stats["sent_packets"] == pub.n_packets - 1
+        # one that sent something before failing may not run again
+        fail["sends"] = 0
+        calls = {"n": 0}
+
+        class LaterFail(socket.socket):
+            def sendmsg(self, *args):
+                calls["n"] += 1
+                if calls["n"] == 2:
+                    raise OSError("network is unreachable")
+                return super().sendmsg(*args)
+
+        monkeypatch.setattr(moldudp.socket, "socket", LaterFail)
+        with MoldUDP64Publisher(data, sink.getsockname()[1], gap_s=0) as pub:
+            assert pub.n_packets > 2
+            with pytest.raises(OSError, match="unreachable"):
+                pub.run()
+            assert _drain(sink) == 1
+            with pytest.raises(RuntimeError, match="already run"):
+                pub.run()
+            assert _drain(sink) == 0
+    finally:
+        sink.close()

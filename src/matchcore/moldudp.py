@@ -927,7 +927,8 @@ class MoldUDP64Publisher(NoCopy):
         """Send every packet (except dropped ones), then heartbeats and end of session.
         O(packets) Python work; the messages are sent as file slices, never copied one by one.
         A publisher sends its session once: a second call, or a call after :meth:`close`,
-        raises RuntimeError before anything is sent."""
+        raises RuntimeError before anything is sent. A call that failed before sending
+        anything (its first send refused) does not count: it may be called again."""
         if self._closed:
             raise RuntimeError("this MoldUDP64Publisher is closed: its source is released and "
                                "it sends nothing more (make a new publisher)")
@@ -937,6 +938,20 @@ class MoldUDP64Publisher(NoCopy):
                                "once, with its end (make a new publisher to send it again)")
         self._ran = True
         st = self.stats
+        try:
+            return self._send(st)
+        except BaseException:
+            if not (st.sent_packets or st.heartbeats or st.end_of_session):
+                # nothing went out (the first send failed): no receiver saw the session, so
+                # it may be run again, from fresh stats (dropped packets are drawn again)
+                st.dropped_packets.clear()
+                st.dropped.clear()
+                st.elapsed_s = 0.0
+                st.next_seq = self.first_seq
+                self._ran = False
+            raise
+
+    def _send(self, st: PublisherStats) -> PublisherStats:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         b, off, end, view = self.bounds, self.offsets, self._ends, self._view
         seq0 = self.first_seq
