@@ -14,7 +14,8 @@ class Inflater(io.RawIOBase):
     A stream that ends before its end marker hands over every byte it holds and sets ``cut``.
     (``GzipFile.readinto`` raises there and drops what that call had decompressed; getting
     those bytes back meant reading the file again by its path, which a pipe cannot do and a
-    FIFO blocks on.) ``compressed`` counts the bytes read from ``raw``, a pipe included.
+    FIFO blocks on.) ``compressed`` counts the bytes read from ``raw``, a pipe included;
+    ``decompressed`` the bytes handed over.
 
     A raw stream (``io.BufferedReader(Inflater(raw))`` reads it); it does not close ``raw``.
     A damaged stream raises ``zlib.error``."""
@@ -26,6 +27,7 @@ class Inflater(io.RawIOBase):
         # wait for more of a stream that may be slow
         self.live = live
         self.compressed = len(head)
+        self.decompressed = 0                # bytes handed over
         self.cut = False
         self._d = zlib.decompressobj(31)     # 31: a gzip header and trailer (CRC, size checked)
         self._in = head                      # compressed bytes not yet given to _d
@@ -63,4 +65,5 @@ class Inflater(io.RawIOBase):
             if not out and not self._in and self._raw_end:
                 self.cut = True              # inside a member, no input left
                 break
+        self.decompressed += n
         return n

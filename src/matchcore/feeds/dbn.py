@@ -373,6 +373,11 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
                 raise ValueError(f"{path}: truncated zstd data: the compressed stream is cut "
                                  f"short ({frames.compressed:,} compressed bytes, inside its "
                                  "first block: nothing of it decompresses)") from None
+            if codec == "gzip" and frames.cut and not frames.decompressed:
+                # cut inside its gzip header or before its first block gives a byte: as zstd
+                raise ValueError(f"{path}: truncated gzip data: the compressed stream is cut "
+                                 f"short ({frames.compressed:,} compressed bytes: nothing of it "
+                                 "decompresses)") from None
             if compressed and _ended_early(frames):
                 # said as what it is, not as "not a DBN stream (starts with b'')"
                 where = "inside a frame" if codec == "zstd" else "short of its end marker"
