@@ -1113,7 +1113,7 @@ def test_recovery_with_other_options_replaces_an_empty_last_segment(tmp_path):
     name = segment_files(d, KIND_COMMANDS)[-1][1]
     assert _recorded(d)[0] == "never" and os.path.getsize(name) == _j.SEG_HEADER
     rec = mc.Engine.recover(d, fsync="batch")
-    assert rec.recovery_report.created_files == [name]
+    assert rec.recovery_report.replaced_files == [name]
     rec.close()
     assert _recorded(d)[0] == "batch" and len(segment_files(d, KIND_COMMANDS)) == 2
     assert not [n for n in os.listdir(d) if n.endswith(".new")]

@@ -90,9 +90,14 @@ class RecoveryReport:
     # files_to_create, those a writing one makes
     created_files: list = field(default_factory=list)
     files_to_create: list = field(default_factory=list)
+    # an empty last segment whose header records other options than given, replaced by one
+    # recording them (it exists: not among created_files); read-only: files_to_replace
+    replaced_files: list = field(default_factory=list)
+    files_to_replace: list = field(default_factory=list)
     # [(segment, option, recorded, given)]: options given that the header of the last segment
-    # records otherwise, for which the writer starts a new segment (among created_files, or
-    # read-only files_to_create) instead of appending to that one
+    # records otherwise, for which the writer starts a new segment (among created_files or
+    # replaced_files, or read-only files_to_create or files_to_replace) instead of appending
+    # to that one
     options_changed: list = field(default_factory=list)
     # False: recovered without trade capture (trades=False, or trades=None of a journal
     # whose newest command segment records it made without)
@@ -181,6 +186,12 @@ class RecoveryReport:
                          if started else
                          f"  would create {names} (read-only: Engine.recover, matchcore "
                          f"recover --repair create them)")
+        if self.replaced_files:
+            lines.append(f"  replaced {', '.join(map(os.path.basename, self.replaced_files))}")
+        if self.files_to_replace:
+            lines.append(f"  would replace "
+                         f"{', '.join(map(os.path.basename, self.files_to_replace))} "
+                         f"(read-only: Engine.recover, matchcore recover --repair replace them)")
         for seg, name, had, want in self.options_changed:
             lines.append(f"  {name} {want} given, {os.path.basename(seg)} records {had}: "
                          f"{'would start' if self.readonly else 'started'} a new segment "
@@ -844,12 +855,16 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         to_create.append(_segment_path(path, KIND_COMMANDS, last_seq + 1))
     if new_t:
         to_create.append(_segment_path(path, KIND_TRADES, next_trade))
+    # a new segment at the name of an empty last one replaces it: it exists already
+    to_replace = [f for f in to_create if os.path.lexists(f) and f not in drops]
+    to_create = [f for f in to_create if f not in to_replace]
     jc = jt = None
     if readonly:
         if not os.path.lexists(os.path.join(path, "LOCK")):
             report.files_to_create.append(os.path.join(path, "LOCK"))
         report.lock_refused = lock_refusal(path)
         report.files_to_create += to_create
+        report.files_to_replace = to_replace
         report.bytes_to_cut = sum(seg.size - size for seg, size in cuts)
         report.files_to_drop = drops
         report.snapshots_to_set_aside = aside
@@ -967,6 +982,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     report.last_seq = last_seq
     if jc is not None:
         report.created_files += to_create
+        report.replaced_files = to_replace
         eng._attach_journal(jc, jt)
     # after the replay, which needs the fill events to rewrite missing trades, and with the
     # journal attached: trade capture keeps the books recording, as in a fresh engine
