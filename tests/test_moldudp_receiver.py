@@ -3,6 +3,9 @@ settings."""
 from __future__ import annotations
 
 import dataclasses
+import gc
+import os
+import warnings
 
 import numpy as np
 import pytest
@@ -40,3 +43,16 @@ def test_moldudp_receiver_numpy_first_seq_duplicate_counted_not_implausible(firs
         assert type(st.next_seq) is int
     finally:
         rx.close()
+
+
+def test_moldudp_receiver_bad_host_refused_naming_it_without_leaking_its_socket():
+    # host=None or host=5 failed in bind() with "str, bytes or bytearray expected" (host not
+    # named), and the socket made before was left open: only an OSError closed it
+    before = len(os.listdir("/proc/self/fd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        for host in (None, 5):
+            with pytest.raises(TypeError, match="host"):
+                MoldUDP64Receiver(0, host)
+        gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -383,6 +383,10 @@ class MoldUDP64Receiver(NoCopy):
         if not _is_int(batch) or batch <= 0:
             raise ValueError(f"batch must be a whole number > 0, got {batch!r}")
         _check_port(port)
+        if not isinstance(host, (str, bytes, bytearray)):
+            # bind() said "str, bytes or bytearray expected", not naming host
+            raise TypeError(f"host must be a str (a name or an address), got "
+                            f"{type(host).__name__} {host!r}")
         if not _is_int(rcvbuf) or rcvbuf <= 0:
             raise ValueError(f"rcvbuf must be a whole number of bytes > 0, got {rcvbuf!r}")
         # (not max_gap >= 0: a NaN compares false with every distance, so each packet would be
@@ -415,7 +419,8 @@ class MoldUDP64Receiver(NoCopy):
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             self.sock.bind((host, port))
-        except OSError:
+        except BaseException:
+            # any failure, not only an OSError: the socket stayed open
             self.sock.close()
             raise
         self.host, self.port = self.sock.getsockname()[:2]
