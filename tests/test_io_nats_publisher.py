@@ -637,3 +637,22 @@ def test_publisher_payload_buffer_reused_after_publish_sends_what_was_published(
     assert st["published"] == 2 and st["bytes_published"] == 2 * len(first)
     c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
     assert c.bad == 0 and c.tob["X"] == c.tob["Y"] == (5, 100, 10, 101, 20)
+
+
+def test_publisher_publish_after_close_refused_final_totals_unchanged(server, names):
+    # publish() after close() counted the batch as dropped in the dict close() had returned
+    # as the final totals
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    good = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    pub = NatsPublisher(server.url, stream=stream, prefix=prefix)
+    assert pub.publish(f"{prefix}.tob.X", good, 3)
+    final = pub.close()
+    totals = dict(final)
+    with pytest.raises(RuntimeError, match="publisher is closed"):
+        pub.publish(f"{prefix}.tob.X", good, 3)
+    with pytest.raises(RuntimeError, match="publisher is closed"):
+        pub.publish_many([(f"{prefix}.tob.X", good, 3)])
+    assert final == totals and pub.stats == totals
+    assert totals["published"] == 1 and totals["dropped"] == 0

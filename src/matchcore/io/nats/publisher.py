@@ -152,10 +152,11 @@ class NatsPublisher(NoCopy):
 
     def publish(self, subject: str, payload: bytes, records: int = 1, headers=None) -> bool:
         """Queue one batch for ``subject`` (with NATS ``headers``, a dict, if given); False
-        (and counted as dropped) when the queue is full or the publisher is closed, and (counted
+        (and counted as dropped) when the queue is full or the publisher is closing, and (counted
         as undelivered, ``last_error`` says why) when it is larger, headers included, than the
         broker's ``max_payload`` or the stream's ``max_msg_size`` (``max_message``). A subject
-        or an argument :meth:`publish_many` refuses raises as there. O(1), never blocks.
+        or an argument :meth:`publish_many` refuses raises as there, and so does a call after
+        :meth:`close` (``RuntimeError``). O(1), never blocks.
 
         >>> pub.publish("mc.trade.AAPL", payload, records=3)              # doctest: +SKIP
         True
@@ -175,7 +176,8 @@ class NatsPublisher(NoCopy):
         to publish to (not a str, an empty token, whitespace, control characters, ``*`` or ``>``),
         that is not under the publisher's ``prefix`` (``<prefix>.``, the subjects its stream takes)
         or that is not ``<prefix>.<kind>.<symbol>`` of one of its ``kinds`` (the subjects its
-        stream was checked for). O(len(items)) (and the bytes of a payload that is not
+        stream was checked for). After :meth:`close` returned its final totals, a call raises
+        ``RuntimeError`` and changes no count. O(len(items)) (and the bytes of a payload that is not
         ``bytes``, copied), never blocks.
         """
         items = list(items)
@@ -239,6 +241,9 @@ class NatsPublisher(NoCopy):
         kept = []
         limit = self.max_message
         with self._lock:
+            if self._final:
+                # counted as dropped, in the dict close() returned as the final totals
+                raise RuntimeError("publisher is closed: its totals are final")
             for item in items:
                 n = len(item[1])
                 if limit is not None and _message_size(item) > limit:
