@@ -604,3 +604,22 @@ def test_cli_subscribe_print_left_out_book_named_escaped(server, names, capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out
     assert f"left out (book {shown_name(name)}@locate2 not selected)" in out
+
+
+@pytest.mark.parametrize("given", [7, np.int64(7), b"X", None, 7.0])
+def test_consumer_read_by_name_not_a_str_refused_naming_the_argument(given):
+    # c.depth(7) read an empty book, and c.tob[7] raised a bare KeyError, while
+    # consume(symbols=[7]) keeps the book of locate 7 under the name "7": names are strings
+    from matchcore.io.nats import KIND_L2, WIRE_L2, MarketDataConsumer, encode_batch
+
+    c = MarketDataConsumer()
+    level = np.zeros(1, WIRE_L2)
+    level["price"], level["qty"], level["orders"], level["side"] = 100, 5, 1, b"B"
+    c.apply("mc.l2.7", encode_batch(KIND_L2, 7, 0, level))
+    want = rf"symbol must be a str \(a name or NAME@locateN\), got {type(given).__name__}"
+    with pytest.raises(TypeError, match=want):
+        c.depth(given)
+    for books in (c.tob, c.levels, c.trades):
+        with pytest.raises(TypeError, match=want):
+            books[given]
+    assert c.depth("7") == ([(100, 5, 1)], [])

@@ -247,12 +247,15 @@ class MarketDataConsumer:
         for a name several locates carry, N with or without leading zeros: the bare name of
         such books raises ``ValueError`` naming their labels, as ``tob[name]``,
         ``levels[name]`` and ``trades[name]`` do; a name no book carries has no levels), at
-        most ``n`` levels per side (None: all; an int >= 0, ``ValueError`` otherwise).
+        most ``n`` levels per side (None: all; an int >= 0, ``ValueError`` otherwise). A
+        ``symbol`` that is not a str raises ``TypeError``, as ``tob[7]`` does: names are
+        strings (the book of a locate published without a name is ``"7"``).
         O(levels log levels)."""
         if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))
                               or n < 0):
             # a negative n sliced from the end: every level but the worst, taken for the book
             raise ValueError(f"n must be an int >= 0 or None, got {n!r}")
+        _check_read_name(symbol)
         symbol = _plain_label(symbol)
         if symbol not in self.levels:
             # a name several books carry read as an empty book: their levels are under
@@ -299,11 +302,20 @@ class _Books(dict):
         self._refuse_shared = refuse_shared
 
     def __missing__(self, key):
+        _check_read_name(key)
         plain = _plain_label(key)
         if plain != key and plain in self:
             return self[plain]
         self._refuse_shared(key)
         raise KeyError(key)
+
+
+def _check_read_name(symbol) -> None:
+    # a book is kept under a str: depth(7) read an empty book and tob[7] raised a bare
+    # KeyError, while consume(symbols=[7]) keeps locate 7's book under the name "7"
+    if not isinstance(symbol, str):
+        raise TypeError(f"symbol must be a str (a name or NAME@locateN), got "
+                        f"{type(symbol).__name__} {symbol!r}")
 
 
 def _plain_label(key):
