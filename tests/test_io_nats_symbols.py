@@ -623,3 +623,39 @@ def test_consumer_read_by_name_not_a_str_refused_naming_the_argument(given):
         with pytest.raises(TypeError, match=want):
             books[given]
     assert c.depth("7") == ([(100, 5, 1)], [])
+
+
+@pytest.mark.parametrize("first, then", [("X@locate4", "X"), ("X", "X@locate4")])
+def test_consumer_reselected_by_label_or_whole_name_keeps_one_book_under_the_new_key(first, then):
+    # a consumer reused across reads whose selection changed between a label and the whole
+    # name kept the book under the old key and sent new batches to the new one: symbols()
+    # showed both, and depth() by the new key held only the levels changed since
+    from matchcore.io.nats import KIND_L2, KIND_TOB, KIND_TRADE, WIRE_L2, WIRE_TOB, \
+        WIRE_TRADE, MarketDataConsumer, encode_batch
+
+    def batches(seq, price):
+        tob = np.zeros(1, WIRE_TOB)
+        tob[0] = (seq, price, 5, 200, 7)
+        level = np.zeros(1, WIRE_L2)
+        level[0] = (seq, price, 5, 1, b"B", b"")
+        trade = np.zeros(1, WIRE_TRADE)
+        trade["kind"], trade["side"], trade["shares"] = b"E", b"B", 3
+        return [("mc.tob.X", encode_batch(KIND_TOB, 4, seq, tob)),
+                ("mc.l2.X", encode_batch(KIND_L2, 4, seq, level))], \
+            ("mc.trade.X", encode_batch(KIND_TRADE, 4, seq, trade))
+
+    c = MarketDataConsumer()
+    c.select([first])
+    books, trade = batches(0, 100)
+    for subject, payload in books + [trade]:
+        assert c.apply(subject, payload) is None
+    c.select([then])
+    books, _ = batches(1, 101)             # no trade batch after the change of selection
+    for subject, payload in books:
+        assert c.apply(subject, payload) is None
+    key = "X@locate4" if "@" in then else "X"
+    assert c.symbols() == [key]
+    assert c.depth(key) == ([(101, 5, 1), (100, 5, 1)], [])
+    assert c.tob[key][1] == 101 and c.trades[key][0] == 1
+    old = "X" if key != "X" else "X@locate4"
+    assert old not in c.tob and old not in c.levels and old not in c.trades

@@ -97,7 +97,9 @@ class MarketDataConsumer:
         name's other books' batches are still read for the sequence check, and left out.
         Returns the names to subscribe to (what :func:`consume` does with ``symbols``).
         A book an earlier selection left out and this one takes starts unseen: its batches
-        are applied when read again, not skipped as redeliveries.
+        are applied when read again, not skipped as redeliveries. A book has one key: when a
+        selection names by label a book kept under its name, or by its name one kept under
+        its label, its state moves to the new key (reads by it show the whole book).
 
         >>> MarketDataConsumer().select(["AAPL@locate2", "MSFT"])
         ['AAPL', 'MSFT']
@@ -115,7 +117,21 @@ class MarketDataConsumer:
                 whole.add(name)
             if name not in names:
                 names.append(name)
-        self._only = {n: locs for n, locs in only.items() if n not in whole}
+        was, self._only = self._only, {n: locs for n, locs in only.items() if n not in whole}
+        # a book has one key: one that a name's whole selection keeps under the name and a
+        # label selection under its label moves when the selection names it the other way
+        # (its state stayed under the old key, new batches went to the new one)
+        for name in set(was) ^ set(self._only):
+            for kname, d in (("tob", self.tob), ("l2", self.levels), ("trade", self.trades)):
+                locs = self._locs.get((name, self.sessions.get((kname, name))), ())
+                if len(locs) != 1:
+                    continue            # none seen, or several: kept under labels either way
+                label = book_label(name, next(iter(locs)))
+                old, new = (label, name) if name in was else (name, label)
+                if old in d:
+                    d[new] = d.pop(old)
+                    if new == label:
+                        self._labels.setdefault(name, set()).add(label)
         # the books this read selects that an earlier one left out start unseen: their
         # batches, behind their subjects' next seq, were skipped as redeliveries
         for k in [k for k in self._left if self._selected(k[0][1], k[1])]:
