@@ -18,8 +18,7 @@ def _run(capsys, argv):
 
 
 @pytest.mark.parametrize("extra, option", [
-    (["--rate", "0"], "--rate"), (["--rate", "-1"], "--rate"), (["--rate", "nan"], "--rate"),
-    (["--rate", "inf"], "--rate"), (["--seed", "-1"], "--seed"),
+    (["--rate", "0"], "--rate"), (["--rate", "-1"], "--rate"), (["--seed", "-1"], "--seed"),
     (["--seed", str(2**64)], "--seed"), (["--messages", "0"], "--messages"),
     (["--json", "/proc/matchcore-no/x.json"], "--json"),
 ])

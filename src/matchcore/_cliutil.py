@@ -42,6 +42,21 @@ def integer(text: str) -> int:
     return int(text)
 
 
+def decimal(text: str) -> float:
+    """argparse ``type=`` for an option of seconds or a rate: plain ASCII decimal syntax
+    (``5``, ``0.5``, ``.5``, ``1e3``; a leading ``-`` left to the command's own range check), as
+    :func:`int64` takes plain digits (``float()`` also took ``1_0``, ``+5``, padding, other
+    scripts' digits, ``inf`` and ``nan``)."""
+    if not re.fullmatch(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", text):
+        raise ValueError(text)  # argparse says "invalid decimal value: '1_0'"
+    return float(text)
+
+
+def decimal_or_inf(text: str) -> float:
+    """:func:`decimal`, or exactly ``inf`` (a time without end, where the option says so)."""
+    return float("inf") if text == "inf" else decimal(text)
+
+
 def refuse_unnumbered_messages(n: int, workloads) -> None:
     """``ValueError`` naming --messages when ``n`` flow commands are more than one of the
     generated ``workloads`` (names, with their default parameters) can number, with the

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from matchcore._cliutil import (check_output_file, int64, integer, naming_output, refuse_dangling_link,
+from matchcore._cliutil import (check_output_file, decimal, int64, integer, naming_output, refuse_dangling_link,
                                refuse_directory_at, refuse_unnumbered_messages,
                                refuse_unwritable_directory, write_text)
 
@@ -34,7 +34,7 @@ def add_parser(p, name):
                    help=f"any of {', '.join(WORKLOADS + SECTIONS)} (default: all)")
     p.add_argument("--messages", type=int64, default=None,
                    help="flow commands per workload (default 1,000,000; 100,000 with --quick)")
-    p.add_argument("--rate", type=float, default=None,
+    p.add_argument("--rate", type=decimal, default=None,
                    help="open-loop rate in messages/s (default: a quarter of the measured capacity)")
     p.add_argument("--seed", type=integer, default=1, help="workload seed (default 1)")
     p.add_argument("--json", metavar="OUT",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from matchcore._cliutil import int64, shown_name
+from matchcore._cliutil import decimal, int64, shown_name
 from matchcore._symfilter import split_symbols
 
 
@@ -21,9 +21,9 @@ def add_parser(p, name):
     p.add_argument("--subject-prefix", default="mc", help="subject prefix (default mc)")
     p.add_argument("--follow", action="store_true",
                    help="keep reading new messages (until --idle or --timeout, or Ctrl-C)")
-    p.add_argument("--idle", type=float, default=None, metavar="S",
+    p.add_argument("--idle", type=decimal, default=None, metavar="S",
                    help="with --follow: stop after S seconds without a message")
-    p.add_argument("--timeout", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--timeout", type=decimal, default=None, metavar="S", help="stop after S seconds")
     p.add_argument("--depth", type=int64, default=None,
                    help="L2 levels shown per side (default 5; with l2 among --kinds)")
     p.add_argument("--print", dest="print_batches", action="store_true",

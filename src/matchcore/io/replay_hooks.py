@@ -17,12 +17,12 @@ from matchcore._nocopy import NoCopy
 
 def add_replay_options(p) -> None:
     """The replay options of the integrations (argparse)."""
-    from matchcore._cliutil import int64
+    from matchcore._cliutil import decimal_or_inf, int64
 
     p.add_argument("--metrics-port", type=int64, default=None, metavar="N",
                    help="serve Prometheus metrics at http://127.0.0.1:N/metrics during the replay "
                         "(0 = a free port; needs matchcore[metrics])")
-    p.add_argument("--metrics-hold", type=float, default=None, metavar="S",
+    p.add_argument("--metrics-hold", type=decimal_or_inf, default=None, metavar="S",
                    help="keep serving the metrics S seconds after the replay (for a last scrape)")
     p.add_argument("--publish", default=None, metavar="nats://HOST:PORT",
                    help="publish trades, top of book and L2 changes per symbol to NATS JetStream "
