@@ -249,3 +249,17 @@ def test_cli_book_bad_at_refused_naming_the_option_and_the_form(capsys, day, at)
     assert err == (f"matchcore book: error: --at {at!r}: not a time of day: HH:MM:SS[.fraction] "
                    f"with hours below 24, minutes and seconds below 60, 1 to 9 fraction "
                    f"digits\n")
+
+
+@pytest.mark.parametrize("at", [" 11:00:00", "11:00:00 ", "\t11:00:00", "11:00:00\n"])
+def test_cli_book_at_padded_refused_naming_the_option(capsys, day, at):
+    # the time text was stripped first: a padded --at ran as if it were written plain,
+    # unlike every other option's value, which is taken exactly
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--at", at,
+                             "--no-progress")
+    assert code == 1 and out == ""
+    assert err.strip() == (f"matchcore book: error: --at {at!r}: not a time of day: "
+                           f"HH:MM:SS[.fraction] with hours below 24, minutes and seconds below "
+                           f"60, 1 to 9 fraction digits")
+    with pytest.raises(ValueError, match="is not HH:MM:SS"):
+        itch.parse_time(at)

@@ -396,8 +396,9 @@ def parse_time(text: str) -> int:
     34200500000000
     """
     # ASCII digits only, the fraction 1 to 9 of them (int() also takes "1_0", "+1" and other
-    # scripts' digits; a 10th fraction digit, below the nanosecond, was cut off unseen)
-    match = _TIME.fullmatch(text.strip())
+    # scripts' digits; a 10th fraction digit, below the nanosecond, was cut off unseen); the
+    # text exactly as given, no padding
+    match = _TIME.fullmatch(text)
     if match is None:
         raise ValueError(f"time {text!r} is not HH:MM:SS[.fraction]")
     h, m, s = (int(x) for x in match.group(1, 2, 3))
