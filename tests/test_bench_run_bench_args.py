@@ -44,3 +44,31 @@ def test_run_bench_rate_bool_refused_before_work(monkeypatch):
     with pytest.raises(TypeError) as exc:
         run_bench(["standard"], messages=2000, quick=True, progress=False, rate=True)
     assert str(exc.value) == "rate must be a number of messages/s, got bool True"
+
+
+@pytest.mark.parametrize("kw, exc_type, words", [
+    ({"targets": None}, TypeError, "targets must be a list of workload and section names, got "
+                                   "NoneType None"),
+    ({"targets": 5}, TypeError, "targets must be a list of workload and section names, got int 5"),
+    ({"targets": [5]}, TypeError, "targets must be a list of workload and section names, got "
+                                  "int 5 among them"),
+    ({"messages": True}, TypeError, "messages must be an integer, got bool True"),
+    ({"save_dir": 5}, TypeError, "save_dir must be a path (str or os.PathLike), got int 5"),
+    ({"clock": "bogus"}, ValueError, "unknown clock 'bogus': use 'auto', 'tsc' or 'monotonic'"),
+])
+def test_run_bench_bad_argument_refused_naming_its_keyword_before_work(monkeypatch, kw, exc_type,
+                                                                       words):
+    # save_dir=5 failed once the first workload was generated and measured, targets=None as
+    # "'NoneType' object is not iterable", and messages=True ran one message
+    import matchcore.bench.machine as machine
+    import matchcore.workloads as W
+
+    def started(*a, **k):
+        raise AssertionError("the work started")
+
+    monkeypatch.setattr(machine, "machine_info", started)
+    monkeypatch.setattr(W, "generate", started)
+    args = {"targets": ["standard"], "messages": 2000, **kw}
+    with pytest.raises(exc_type) as exc:
+        run_bench(args.pop("targets"), quick=True, progress=False, **args)
+    assert str(exc.value) == words

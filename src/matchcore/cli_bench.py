@@ -79,6 +79,15 @@ def _plan(targets, quick, messages):
         # iterated, "standard" was the targets "s", "t", "a", ...: "unknown workload(s) s, t"
         raise TypeError(f"targets is a list of workload and section names, not a single name "
                         f"({targets!r}): write [{targets!r}]")
+    # (None and a number failed as "'NoneType' object is not iterable", naming nothing)
+    what = "targets must be a list of workload and section names, got"
+    try:
+        targets = list(targets)
+    except TypeError:
+        raise TypeError(f"{what} {type(targets).__name__} {targets!r}") from None
+    for t in targets:
+        if not isinstance(t, str):
+            raise TypeError(f"{what} {type(t).__name__} {t!r} among them")
     # each target once, in the order given (a repeated one was measured again, minutes at full
     # size, and the JSON kept only the last figures)
     chosen = list(dict.fromkeys(targets)) or list(WORKLOADS + SECTIONS)
@@ -88,6 +97,8 @@ def _plan(targets, quick, messages):
                          f"choose from {', '.join(WORKLOADS + SECTIONS)}")
     n = messages if messages is not None else (100_000 if quick else 1_000_000)
     try:
+        if isinstance(n, bool):         # True ran one message
+            raise TypeError
         n = operator.index(n)
     except TypeError:
         # (the generator's refusal named its own parameter, n)
@@ -257,7 +268,14 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
     chosen, n = _plan(targets, quick, messages)
     _check_values(rate, seed, n)
     seed = int(seed)            # a numpy integer recorded as a plain int
+    if save_dir is not None and not isinstance(save_dir, (str, os.PathLike)):
+        # (save_dir=5 failed once the first workload had been generated and measured)
+        raise TypeError(f"save_dir must be a path (str or os.PathLike), got "
+                        f"{type(save_dir).__name__} {save_dir!r}")
     _check_workload_options(chosen, rate, save_dir)
+    from matchcore._timing import resolve_clock
+
+    resolve_clock(clock)        # a wrong clock refused before the machine is measured
     started = time.perf_counter()
     res = {"schema": 1, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "command": {"targets": chosen, "messages": n, "rate": rate, "seed": seed,
