@@ -1044,3 +1044,31 @@ def test_replay_metrics_update_feed_stats_not_receiver_stats_refused_naming_it(d
     assert str(exc.value) == (f"ReplayMetrics.update() needs feed_stats as a MoldUDP64 "
                               f"ReceiverStats or None, got {type(feed_stats).__name__}")
     assert m.snapshot() is None
+
+
+def test_engine_metrics_process_out_of_memory_events_lost_counts_commands_not_events(monkeypatch):
+    # as the README says: when no memory was left for the applied part's events, its commands
+    # and the open-order gauge are counted, its events are not
+    import matchcore._timing as timing
+
+    book = mc.OrderBook()
+    cmds = np.zeros(10, dtype=mc.COMMAND_DTYPE)
+    cmds["order_id"] = np.arange(1, 11)
+    cmds["qty"] = 1
+    cmds["price"] = 1000 + np.arange(10)
+    real = timing.process_histogram
+
+    def runs_out(target, arr, *args):
+        real(target, arr[:4], *args)
+        exc = MemoryError("matchcore: out of memory after 4 of 10 commands (applied; no memory "
+                          "was left for their events, which are lost)")
+        exc.applied = 4
+        raise exc
+
+    monkeypatch.setattr(timing, "process_histogram", runs_out)
+    m = EngineMetrics(book)
+    with pytest.raises(MemoryError):
+        m.process(cmds)
+    got = m.snapshot()
+    assert got["commands"] == 4 and got["open_orders"] == len(book) == 4
+    assert got["events"] == {} and got["fills"] == {}

@@ -504,7 +504,8 @@ class EngineMetrics(NoCopy):
         compiled code into the service-time histogram; returns the events, exactly those of
         ``target.process(commands)``, after counting them. Memory running out part way raises
         MemoryError (``applied``: the commands that stay applied) after counting those
-        commands and their events. O(n + fills).
+        commands and their events (not the events when they were lost with the memory: the
+        commands and the open-order gauge are still counted). O(n + fills).
 
         >>> events = m.process(commands)                                   # doctest: +SKIP
         """
