@@ -52,3 +52,14 @@ def test_cli_metrics_hold_inf_taken_as_documented():
     assert decimal_or_inf("inf") == float("inf") and decimal_or_inf("30") == 30.0
     with pytest.raises(ValueError):
         decimal_or_inf(" inf")
+
+
+@pytest.mark.parametrize("option", ["--rate", "--timeout", "--idle"])
+def test_cli_float_option_beyond_float_range_usage_error_not_inf(capsys, option):
+    # 1e400 is plain syntax that float() turns into inf: --timeout 1e400 waited without end
+    argv = (["bench", "standard", "--messages", "2000", "--quick"] if option == "--rate"
+            else ["subscribe", "nats://127.0.0.1:1", "--follow"])
+    with pytest.raises(SystemExit) as exc:
+        main(argv + [option, "1e400", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"argument {option}: 1e400 is outside the float range" in err

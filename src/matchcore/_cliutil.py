@@ -49,7 +49,12 @@ def decimal(text: str) -> float:
     scripts' digits, ``inf`` and ``nan``)."""
     if not re.fullmatch(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", text):
         raise ValueError(text)  # argparse says "invalid decimal value: '1_0'"
-    return float(text)
+    value = float(text)
+    if value in (float("inf"), float("-inf")):     # 1e400: float() made it inf
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"{text} is outside the float range")
+    return value
 
 
 def decimal_or_inf(text: str) -> float:
