@@ -511,6 +511,15 @@ def test_serve_metrics_bad_or_taken_port_raises():
             serve_metrics(srv.port)
 
 
+@pytest.mark.parametrize("addr", [5, None, b"127.0.0.1"])
+def test_serve_metrics_address_not_a_string_refused_naming_addr(addr):
+    # 5 was refused in getaddrinfo()'s words and None served on every interface
+    with pytest.raises(TypeError) as exc:
+        serve_metrics(0, addr=addr)
+    assert str(exc.value) == (f"metrics addr must be a str (a host name or IP address), got "
+                              f"{type(addr).__name__} {addr!r}")
+
+
 def test_metrics_prometheus_client_missing_error_names_the_extra(monkeypatch, day, capsys):
     from matchcore.__main__ import main
 

@@ -86,7 +86,8 @@ def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> Metr
     """Serve ``registry`` (default: prometheus_client's global one) at
     ``http://addr:port/metrics`` from a background thread; ``port=0`` picks a free port.
 
-    Raises ``ValueError`` for a port outside 0..65535 and ``OSError`` when it is taken.
+    Raises ``ValueError`` for a port outside 0..65535, ``TypeError`` for an ``addr`` that is
+    not a str and ``OSError`` when the port is taken.
 
     >>> from matchcore.io.metrics import EngineMetrics, serve_metrics    # doctest: +SKIP
     >>> m = EngineMetrics(engine)                                         # doctest: +SKIP
@@ -97,6 +98,10 @@ def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> Metr
     if _int_or_none(port) is None or not 0 <= port <= 65535:
         raise ValueError(f"metrics port must be an int in 0..65535, got {port!r}")
     port = int(port)
+    if not isinstance(addr, str):
+        # 5 was refused in getaddrinfo()'s words, None served on every interface
+        raise TypeError(f"metrics addr must be a str (a host name or IP address), got "
+                        f"{type(addr).__name__} {addr!r}")
     if registry is None:
         registry = prom.REGISTRY
     try:
