@@ -22,9 +22,7 @@ def int64(text: str) -> int:
     never an ``OverflowError`` traceback from deep in a command. Plain ASCII decimal digits
     (a leading ``-`` left to the command's own range check): ``int()`` also took ``1_000``,
     ``+5``, padding and other scripts' digits."""
-    if not re.fullmatch(r"-?[0-9]+", text):
-        raise ValueError(text)  # argparse says "invalid int64 value: '1_000'"
-    value = int(text)
+    value = integer(text)   # ValueError: argparse says "invalid int64 value: '1_000'"
     if not -INT64_MAX - 1 <= value <= INT64_MAX:
         import argparse
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
+
+# ``type=`` of an integer option whose range the script checks itself: plain ASCII decimal
+# digits, a leading ``-`` left to that check (the matchcore commands' own rule)
+from matchcore._cliutil import integer
 
 
 def at_least_one(text: str) -> int:
@@ -12,20 +15,10 @@ def at_least_one(text: str) -> int:
     then failed on an empty median, ``min()`` of nothing or a division by zero. Plain ASCII
     decimal digits, as the matchcore commands' counts (``int()`` also took ``1_000``, ``+5``
     and padding)."""
-    if not re.fullmatch(r"-?[0-9]+", text):
-        raise ValueError(text)      # argparse: "invalid at_least_one value: '1_000'"
-    value = int(text)
+    value = integer(text)       # ValueError: argparse says "invalid at_least_one value: ..."
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
-
-
-def integer(text: str) -> int:
-    """``type=`` of an integer option whose range the script checks itself: plain ASCII
-    decimal digits, a leading ``-`` left to that check."""
-    if not re.fullmatch(r"-?[0-9]+", text):
-        raise ValueError(text)      # argparse: "invalid integer value: '1_000'"
-    return int(text)
 
 
 def at_least_zero(text: str) -> int:
