@@ -149,6 +149,14 @@ def _check_port(port) -> None:
         raise ValueError(f"port must be a whole number in 0..65535, got {port!r}")
 
 
+def _check_host(host) -> None:
+    # found at construction, without a name lookup: the socket layer failed in its own words
+    # ("str, bytes or bytearray expected"), not naming host (a str, or bytes as it takes them)
+    if not isinstance(host, (str, bytes, bytearray)):
+        raise TypeError(f"host must be a str (a name or an address), got "
+                        f"{type(host).__name__} {host!r}")
+
+
 def _seq(seq) -> int:
     # the header's u64: struct.error ("int too large to convert", of -1 too) is no ValueError
     if not _is_int(seq) or not 0 <= seq < 2**64:
@@ -383,10 +391,7 @@ class MoldUDP64Receiver(NoCopy):
         if not _is_int(batch) or batch <= 0:
             raise ValueError(f"batch must be a whole number > 0, got {batch!r}")
         _check_port(port)
-        if not isinstance(host, (str, bytes, bytearray)):
-            # bind() said "str, bytes or bytearray expected", not naming host
-            raise TypeError(f"host must be a str (a name or an address), got "
-                            f"{type(host).__name__} {host!r}")
+        _check_host(host)
         if not _is_int(rcvbuf) or rcvbuf <= 0:
             raise ValueError(f"rcvbuf must be a whole number of bytes > 0, got {rcvbuf!r}")
         # (not max_gap >= 0: a NaN compares false with every distance, so each packet would be
@@ -816,11 +821,8 @@ class MoldUDP64Publisher(NoCopy):
             raise ValueError(f"max_packet must be a whole number of bytes in "
                              f"{HEADER_SIZE + 1}..{MAX_DATAGRAM}, got {max_packet!r}")
         _check_port(port)
-        # checked here, without a name lookup: None, 5 or "" failed only at run()'s first send
-        # (a str, or bytes as the socket layer takes it)
-        if not isinstance(host, (str, bytes, bytearray)):
-            raise TypeError(f"host must be a str (a name or an address), got "
-                            f"{type(host).__name__} {host!r}")
+        # None, 5 or "" failed only at run()'s first send
+        _check_host(host)
         if not host:
             raise ValueError("host must not be empty (give a name or an address, e.g. "
                              "'127.0.0.1')")
