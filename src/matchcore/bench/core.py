@@ -42,6 +42,27 @@ def core_progress_steps(sizes=RESTING_SIZES, depth_sizes=DEPTH_SIZES, depth=None
     return own + (0 if depth is not None else len(tuple(depth_sizes)) * len(TOUCH_WORKLOADS))
 
 
+def pass_order(sizes, p: int) -> tuple:
+    """The order in which pass ``p`` measures the book sizes: ascending on even passes,
+    descending on odd ones, so that a machine that slows down or speeds up during a run
+    weighs on the small and the deep books alike."""
+    sizes = tuple(sizes)
+    return sizes if p % 2 == 0 else sizes[::-1]
+
+
+def paired_ratio(deep, small) -> float:
+    """The cost of the deep book over the small one: the median over passes of each pass's own
+    ratio. A pass measures every size within seconds; the best of each size taken apart
+    (``best_ratio``) pairs figures from different passes, and on a shared machine whose speed
+    changes for minutes at a time (passes measured 1.4x apart on this machine), it measures the
+    machine rather than the depth whenever only one of the two sizes had a fast pass."""
+    deep, small = list(deep), list(small)
+    if not deep or len(deep) != len(small):
+        raise ValueError(f"paired_ratio needs one small-book figure per deep-book pass, "
+                         f"got {len(deep)} and {len(small)}")
+    return float(np.median([d / s for d, s in zip(deep, small)]))
+
+
 def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
               names=TOUCH_WORKLOADS, clock: str = "auto", overhead_ns: float = 0.0,
               reps: int = 3, progress=None) -> dict:
@@ -49,10 +70,12 @@ def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
     level), the same flow shape at every size.
 
     ``ns_per_msg``: the compiled loop (events written), median 8k-message chunk, best of
-    ``reps`` passes; the passes go round the sizes in turn, so that a busy spell on a shared
-    machine lands on every size alike. ``process_out_ns_per_msg``: ``process(chunk, out=buf)``
-    in 8k-message calls, median call (:func:`harness.process_out_rate`), best of ``reps`` passes
-    taken the same way. ``ratio``: cost at the largest size over the smallest.
+    ``reps`` passes; each pass measures every size in turn, ascending and descending on
+    alternate passes (:func:`pass_order`). ``process_out_ns_per_msg``: ``process(chunk,
+    out=buf)`` in 8k-message calls, median call (:func:`harness.process_out_rate`), best of
+    ``reps`` passes taken the same way. ``ratio`` / ``process_out_ratio``: cost at the largest
+    size over the smallest, the median of the passes' own ratios (:func:`paired_ratio`);
+    ``best_ratio`` / ``process_out_best_ratio``: the best figure of each size divided.
     O(len(names) * len(sizes) * reps * (messages + size))."""
     from matchcore import workloads
 
@@ -66,8 +89,8 @@ def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
         bases = {r: harness.build_book(w.setup, w.flow) for r, w in ws.items()}
         fine = {r: [] for r in sizes}
         pout = {r: [] for r in sizes}
-        for _ in range(reps):
-            for r in sizes:
+        for p in range(reps):
+            for r in pass_order(sizes, p):
                 fine[r].append(harness.chunked_rate(bases[r], ws[r].flow, chunk=8192)["ns_per_msg"])
                 pout[r].append(harness.process_out_rate(bases[r], ws[r].flow)["ns_per_msg"])
         pts = {}
@@ -90,8 +113,11 @@ def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
         small, deep = pts[str(sizes[0])], pts[str(sizes[-1])]
         out["workloads"][name] = {
             "points": pts,
-            "ratio": deep["ns_per_msg"] / small["ns_per_msg"],
-            "process_out_ratio": deep["process_out_ns_per_msg"] / small["process_out_ns_per_msg"],
+            "ratio": paired_ratio(fine[sizes[-1]], fine[sizes[0]]),
+            "process_out_ratio": paired_ratio(pout[sizes[-1]], pout[sizes[0]]),
+            "best_ratio": deep["ns_per_msg"] / small["ns_per_msg"],
+            "process_out_best_ratio": (deep["process_out_ns_per_msg"]
+                                       / small["process_out_ns_per_msg"]),
             "small_msgs_per_s": 1e9 / small["ns_per_msg"],
             "small_process_out_msgs_per_s": 1e9 / small["process_out_ns_per_msg"],
         }
@@ -294,8 +320,9 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     """All core figures and their ratios to the targets (see the module docstring).
 
     ``sizes``: resting-order counts for the per-message cost of the standard mix; the first and
-    last give the deep-vs-small ratio, each size's figure the best of ``scaling_passes`` passes
-    (default 3, 1 with ``quick``). ``depth_sizes``: the same for the touch workloads;
+    last give the deep-vs-small ratio (the median of the passes' own ratios,
+    :func:`paired_ratio`), each size's figure the best of ``scaling_passes`` passes (default 3, 1
+    with ``quick``). ``depth_sizes``: the same for the touch workloads;
     ``depth``: a :func:`run_depth` result of the same run to reuse instead of measuring again;
     ``reference``: likewise, the ``reference`` entry of a :func:`run_baselines` result on the same
     workload and length."""
@@ -324,20 +351,22 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
         sizes[str(resting)] = harness.scaling_point(s, f, clock, overhead_ns,
                                                     base=books[resting][0])
         tick()
-    # ns_per_msg, the figure compared across sizes: the median 32k chunk, best of this first
-    # pass and further ones that go round the sizes in turn (as run_depth's passes do), so that a
-    # busy spell on a shared machine, which can last a whole 1M-message pass, lands on every size
-    # alike instead of deciding the ratio
+    # ns_per_msg per size: the median 32k chunk, best of this first pass and further ones that
+    # go round the sizes in turn, in alternating order (as run_depth's passes do); the ratio
+    # pairs the figures of one pass (paired_ratio), since a busy spell on a shared machine can
+    # last several whole 1M-message passes
     passes = {r: [sizes[str(r)]["ns_per_msg"]] for r in sizes_in}
     if scaling_passes is None:
         scaling_passes = 1 if quick else 3
-    for _ in range(scaling_passes - 1):
-        for r in sizes_in:
+    for p in range(1, scaling_passes):
+        for r in pass_order(sizes_in, p):
             passes[r].append(harness.chunked_rate(*books[r])["ns_per_msg"])
     for r in sizes_in:
         sizes[str(r)]["ns_per_msg"] = min(passes[r])
         sizes[str(r)]["ns_per_msg_passes"] = passes[r]
     del books
+    # the deep-vs-small figure: the passes' own ratios, as run_depth's
+    deep_vs_small = paired_ratio(passes[sizes_in[-1]], passes[sizes_in[0]])
     out["resting"] = sizes
 
     if depth is None:
@@ -359,7 +388,6 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     tick()
 
     pc = out["per_call"]
-    small, deep = sizes[str(sizes_in[0])]["ns_per_msg"], sizes[str(sizes_in[-1])]["ns_per_msg"]
     dp = out["depth"]["workloads"]
     out["vs_targets"] = {
         # the target: each method against the empty call with its own signature
@@ -374,7 +402,7 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
         "process_new_arrays_msgs_per_s": thr["process_chunked"]["msgs_per_s"],
         "process_whole_batch_msgs_per_s": thr["process"]["msgs_per_s"],
         "compiled_loop_msgs_per_s": thr["median_chunk"]["msgs_per_s"],
-        "deep_vs_small": deep / small,
+        "deep_vs_small": deep_vs_small,
         "deep_vs_small_sizes": [sizes_in[0], sizes_in[-1]],
         "touch_deep_vs_small": {k: v["ratio"] for k, v in dp.items()},
         "touch_process_msgs_per_s": {k: v["small_process_out_msgs_per_s"] for k, v in dp.items()},

@@ -169,7 +169,8 @@ def format_depth(depth: dict) -> str:
     n = _count(depth['messages'], 'message')
     return (f"touch workloads by resting orders ({n} each; ns/msg of "
             f"the compiled loop: median {depth.get('chunk', 32768):,}-message chunk, best of "
-            f"{_count(depth.get('reps', 1), 'pass', 'passes')}; process(out=): median call):\n"
+            f"{_count(depth.get('reps', 1), 'pass', 'passes')}; process(out=): median call; "
+            f"ratios: median of the passes' own):\n"
             + _table(head, rows))
 
 

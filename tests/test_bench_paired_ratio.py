@@ -1,0 +1,78 @@
+"""The deep-vs-small ratios of the core benchmarks pair the figures of one pass: a shared
+machine's slow spells last minutes, and the best figure of each size taken apart can come from
+a fast pass for one size and only slow passes for the other."""
+import pytest
+
+from matchcore.bench import core, harness
+
+
+def test_paired_ratio_is_the_median_of_each_pass_ratio():
+    # three passes of one run: the first pass fast for the small book only, the machine slow
+    # for the rest of the run (the shape of a shared machine's spell)
+    deep, small = [43.86, 43.83, 46.44], [30.56, 42.38, 44.51]
+    r = core.paired_ratio(deep, small)
+    per_pass = sorted(d / s for d, s in zip(deep, small))
+    assert r == pytest.approx(per_pass[1])
+    assert r == pytest.approx(46.44 / 44.51)
+    assert r < min(deep) / min(small)          # the ratio of the bests: the spell, not the depth
+
+
+def test_paired_ratio_of_an_even_number_of_passes_averages_the_middle_two():
+    r = core.paired_ratio([2.0, 3.0], [1.0, 1.0])
+    assert r == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("deep, small", [([], []), ([1.0, 2.0], [1.0]), ([1.0], [1.0, 2.0])])
+def test_paired_ratio_refuses_unpaired_figures(deep, small):
+    with pytest.raises(ValueError, match="one small-book figure per deep-book pass"):
+        core.paired_ratio(deep, small)
+
+
+def test_pass_order_alternates_ascending_and_descending():
+    sizes = (1_000, 100_000, 1_000_000)
+    assert [core.pass_order(sizes, p) for p in range(4)] == [
+        sizes, sizes[::-1], sizes, sizes[::-1]]
+
+
+def _record_sizes(monkeypatch):
+    # the passes' calls (8k chunks); the throughput figures after them measure in 32k chunks
+    seen = []
+    real = harness.chunked_rate
+
+    def recording(book, *args, **kwargs):
+        if kwargs.get("chunk") == 8192:
+            seen.append(len(book))
+        return real(book, *args, **kwargs)
+
+    monkeypatch.setattr(harness, "chunked_rate", recording)
+    return seen
+
+
+def test_run_depth_passes_alternate_and_its_ratio_pairs_them(monkeypatch):
+    seen = _record_sizes(monkeypatch)
+    sizes = (1_000, 5_000)
+    out = core.run_depth(messages=2_000, sizes=sizes, names=("wide_book",), reps=3)
+    w = out["workloads"]["wide_book"]
+    small, deep = w["points"]["1000"], w["points"]["5000"]
+    # each pass measures both sizes, the second pass in the other order
+    order = [1 if n > 3_000 else 0 for n in seen]
+    assert order == [0, 1, 1, 0, 0, 1]
+    assert w["ratio"] == pytest.approx(core.paired_ratio(deep["ns_per_msg_passes"],
+                                                         small["ns_per_msg_passes"]))
+    assert w["process_out_ratio"] == pytest.approx(core.paired_ratio(
+        deep["process_out_passes"], small["process_out_passes"]))
+    assert w["best_ratio"] == pytest.approx(deep["ns_per_msg"] / small["ns_per_msg"])
+    assert w["process_out_best_ratio"] == pytest.approx(
+        deep["process_out_ns_per_msg"] / small["process_out_ns_per_msg"])
+
+
+def test_run_core_deep_vs_small_pairs_the_passes_of_the_standard_mix():
+    res = core.run_core(messages=3_000, quick=True, sizes=(1_000, 5_000),
+                        depth_sizes=(1_000, 5_000), scaling_passes=3,
+                        reference={"skipped": "not timed here"})
+    small, deep = res["resting"]["1000"], res["resting"]["5000"]
+    assert len(small["ns_per_msg_passes"]) == len(deep["ns_per_msg_passes"]) == 3
+    assert res["vs_targets"]["deep_vs_small"] == pytest.approx(core.paired_ratio(
+        deep["ns_per_msg_passes"], small["ns_per_msg_passes"]))
+    for name, w in res["depth"]["workloads"].items():
+        assert res["vs_targets"]["touch_deep_vs_small"][name] == w["ratio"]
