@@ -68,7 +68,7 @@ def test_publisher_close_batches_never_settled_counted_with_their_records(names)
     with NatsServer() as srv:
         pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, ack_timeout=0.2)
 
-        async def never_answered(item, sem):       # a send that neither ends nor settles
+        async def never_answered(item, sem, n):    # a send that neither ends nor settles
             await asyncio.Event().wait()
 
         pub._send = never_answered
@@ -140,9 +140,9 @@ def _publisher_held_past_close(srv, stream, prefix):
     release = threading.Event()
     send = pub._send
 
-    async def late(item, sem):
+    async def late(item, sem, n):
         release.wait(30)
-        await send(item, sem)
+        await send(item, sem, n)
 
     pub._send = late
     return pub, release
@@ -656,3 +656,57 @@ def test_publisher_publish_after_close_refused_final_totals_unchanged(server, na
         pub.publish_many([(f"{prefix}.tob.X", good, 3)])
     assert final == totals and pub.stats == totals
     assert totals["published"] == 1 and totals["dropped"] == 0
+
+
+def _stored_seqs(url, stream, subjects):
+    # the batch seq of every message the stream holds, in the order it stored them
+    import asyncio
+
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    from matchcore.io.nats import decode_batch
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            left = (await js.stream_info(stream)).state.messages
+            sub = await js.pull_subscribe(subjects, stream=stream, config=ConsumerConfig(
+                ack_policy=AckPolicy.NONE))
+            seqs = []
+            while left:
+                for m in await sub.fetch(min(left, 1000), timeout=20):
+                    seqs.append(int(decode_batch(m.data)[2]))
+                    left -= 1
+            return seqs
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_publisher_stream_deleted_mid_burst_later_batches_stored_after_those_resent(
+        server, names, run):
+    # batches sent once the stream was made again were stored before the batches sent
+    # earlier that found it gone and were being resent: a consumer saw a gap the publisher
+    # had not made (and `subscribe` exited 1)
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    rec = np.zeros(1, WIRE_TOB)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix, ack_timeout=20) as pub:
+        for i in range(5000):
+            assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, i, rec), 1)
+        _on_stream(server.url, stream)
+        for i in range(5000, 10000):
+            assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, i, rec), 1)
+        assert pub.flush(120)
+    st = pub.stats
+    # (a batch the broker took as the stream went away may have no answer: unconfirmed)
+    assert st["published"] + st["unconfirmed"] == 10000 and st["undelivered"] == 0
+    assert st["streams_made_again"] == 1 and st["resent"] > 0
+    seqs = _stored_seqs(server.url, stream, f"{prefix}.>")
+    # what the stream lost went with it; from there on, every batch in publish order
+    assert seqs and seqs == list(range(seqs[0], 10000))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import functools
 import numbers
 import os
@@ -64,7 +65,8 @@ class NatsPublisher(NoCopy):
     by the first batch that finds it gone, and each such batch is sent once more
     (``streams_made_again``, and ``resent`` / ``records_resent``; a batch that fails again,
     or whose stream cannot be made again, is undelivered); so is a stream a restarted broker
-    lost, on reconnection.
+    lost, on reconnection. The batches resent keep their publish order, and no later batch is
+    sent before them.
     A publisher still open at interpreter exit is closed then (an ``atexit`` hook registered
     while it is open), so its queued batches are flushed rather than lost.
 
@@ -406,6 +408,18 @@ class NatsPublisher(NoCopy):
             # each publish's own (a tight one left the publisher unable to start)
             self._js = self._nc.jetstream(timeout=self.connect_timeout)
             self._stream_lock = asyncio.Lock()
+            # Publish order kept across a stream made again: batches sent, by order number,
+            # whose place in the stream is not settled yet (neither acknowledged nor given up,
+            # nor resent); while the stream is looked up after a loss, or made again with
+            # some of them unsettled, no new batch is sent (_sending), and each batch to be
+            # resent waits for its turn (_turns: the first unsettled one goes)
+            self._unsettled = collections.OrderedDict()
+            self._turns = {}
+            self._order = 0
+            self._checking = 0
+            self._remade = False
+            self._sending = asyncio.Event()
+            self._sending.set()
             await self._ensure_stream()
         except Exception as e:
             if connected and not isinstance(e, StreamSetupError):
@@ -437,7 +451,15 @@ class NatsPublisher(NoCopy):
                         self._settle(item, "undelivered")
                         continue
                     await sem.acquire()
-                    t = asyncio.ensure_future(self._send(item, sem))
+                    # not while the stream is checked or made again: the batches sent before
+                    # go first, resent in their order (a batch sent once the stream was back
+                    # was stored before the batches being resent, a gap for a consumer)
+                    while not self._sending.is_set():
+                        await self._sending.wait()
+                    n = self._order
+                    self._order += 1
+                    self._unsettled[n] = None
+                    t = asyncio.ensure_future(self._send(item, sem, n))
                     tasks.add(t)
                     t.add_done_callback(tasks.discard)
             with self._lock:
@@ -516,15 +538,54 @@ class NatsPublisher(NoCopy):
         # all the batches that found it gone: ``made`` is the count of creations when the
         # caller's batch was sent, and a creation since then is the one it needs (None: look
         # anyway, as on reconnection).
-        async with self._stream_lock:
-            if made is not None and made != self._stream_made:
-                return
-            if await self._ensure_stream():
-                self._stream_made += 1
-                with self._lock:
-                    self.stats["streams_made_again"] += 1
+        # No new batch is sent from now until the stream is known (and, made again, until
+        # every batch sent before is settled or resent): the lookup's round trip puts every
+        # batch sent before it ahead of the stream's creation, where it fails and is resent.
+        self._checking += 1
+        self._sending.clear()
+        try:
+            async with self._stream_lock:
+                if made is not None and made != self._stream_made:
+                    return
+                if await self._ensure_stream():
+                    self._stream_made += 1
+                    self._remade = True
+                    with self._lock:
+                        self.stats["streams_made_again"] += 1
+        finally:
+            self._checking -= 1
+            self._advance()
 
-    async def _send(self, item, sem):
+    def _placed(self, n: int) -> None:
+        # batch n's place in the stream is settled (acknowledged, given up, or its resend
+        # written: the client writes a publish to the connection before its first wait)
+        self._unsettled.pop(n, None)
+        if not self._sending.is_set():
+            self._advance()
+
+    def _advance(self) -> None:
+        # the first unsettled batch, when it waits to be resent, goes; once none is left
+        # unsettled and the stream is not being checked, new batches are sent again
+        if self._unsettled:
+            turn = self._turns.get(next(iter(self._unsettled)))
+            if turn is not None and not turn.done():
+                turn.set_result(None)
+        else:
+            self._remade = False
+        if not self._checking and not self._remade:
+            self._sending.set()
+
+    async def _turn(self, n: int) -> None:
+        # until every batch sent before batch n is settled or resent
+        if next(iter(self._unsettled)) == n:
+            return
+        turn = self._turns[n] = asyncio.get_running_loop().create_future()
+        try:
+            await turn
+        finally:
+            del self._turns[n]
+
+    async def _send(self, item, sem, n):
         subject, payload = item[0], item[1]
         headers = item[3] if len(item) > 3 else None
         # no answer (a timeout, or the loop ending while waiting) leaves the batch sent, or
@@ -548,9 +609,13 @@ class NatsPublisher(NoCopy):
                     # the stream, made by another, has no subjects for), and sending it
                     # again changes nothing
                     raise
+                # in publish order: after every batch sent before it, and before any sent
+                # after the stream was found missing
+                await self._turn(n)
                 with self._lock:
                     self.stats["resent"] += 1
                     self.stats["records_resent"] += item[2]
+                self._placed(n)
                 await self._js.publish(subject, payload, timeout=self.ack_timeout,
                                        headers=headers)
             outcome = "published"
@@ -561,6 +626,7 @@ class NatsPublisher(NoCopy):
             outcome = "undelivered"
             error = f"{type(e).__name__}: {e}"
         finally:
+            self._placed(n)
             sem.release()
             self._settle(item, outcome, error)
 
