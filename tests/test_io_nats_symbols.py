@@ -74,7 +74,7 @@ def test_replay_two_locates_one_name_consumer_rebuilds_both_books_nothing_lost(
     assert not c.missing and c.bad == 0
     assert bridge.shared() == {first: [1, 2]}              # the re-announced locate is one book
     assert c.locates[first] == {1, 2} and c.locates[third] == {3}
-    assert f"{first}@locate1" in c.symbols() and third in c.symbols() and first not in c.tob
+    assert f"{first}@locate1" in c.symbols() and third in c.symbols() and first not in list(c.tob)
     assert_consumer_is_replay(c, r, bridge.kept()["trades"])
     # the name selects every book published under it
     one = consume(server.url, stream=stream, prefix=prefix, symbols=[first], timeout=60)
@@ -442,7 +442,6 @@ def test_consumer_read_by_a_name_two_books_share_raises_naming_their_labels():
     for books in (c.tob, c.levels, c.trades):
         with pytest.raises(ValueError, match=want):
             books["X"]
-        assert "X" not in books and books.get("X") is None
     # the labels read each book; a name no book carries is as before
     assert c.depth("X@locate9") == ([(109, 5, 1)], [])
     assert c.tob["X@locate4"][1] == 104 and c.trades["X@locate9"] == [1, 3]
@@ -515,6 +514,35 @@ def test_consumer_read_by_label_written_with_leading_zeros_is_that_book():
     assert c.depth("X@locate05") == ([], [])
     with pytest.raises(KeyError):
         c.tob["X@locate05"]
+
+
+def test_consumer_read_mappings_get_and_in_look_up_as_subscript():
+    # c.tob.get("X@locate04") gave None and "X@locate04" in c.tob False where
+    # c.tob["X@locate04"] found the book; c.tob.get(7) and 7 in c.tob skipped the str check
+    # c.tob[7] makes; c.tob.get("X") gave None for a name two books share, where c.tob["X"]
+    # names their labels: get, in and [] are one lookup, as a Mapping's
+    c = _consumer_with_two_books_of_x()
+    shared = "symbol 'X' is carried by locates 4, 9: ask for one of X@locate4, X@locate9"
+    for books in (c.tob, c.levels, c.trades):
+        assert books.get("X@locate04") == books["X@locate04"] == books["X@locate4"]
+        assert "X@locate04" in books and "X@locate009" in books and "X@locate9" in books
+        for key in (7, None, b"X@locate4", ("X", 4)):
+            with pytest.raises(TypeError, match="symbol must be a str"):
+                books[key]
+            with pytest.raises(TypeError, match="symbol must be a str"):
+                books.get(key)
+            with pytest.raises(TypeError, match="symbol must be a str"):
+                key in books
+        with pytest.raises(ValueError, match=re.escape(shared)):
+            books.get("X")
+        with pytest.raises(ValueError, match=re.escape(shared)):
+            "X" in books
+        # a str that names nothing: the default, False, KeyError
+        for key in ("Y", "X@locate5", "X@locate05"):
+            assert books.get(key) is None and books.get(key, "none") == "none"
+            assert key not in books
+            with pytest.raises(KeyError):
+                books[key]
 
 
 def test_cli_replay_publish_notes_show_names_escaped(server, names, tmp_path, capsys):
@@ -658,4 +686,34 @@ def test_consumer_reselected_by_label_or_whole_name_keeps_one_book_under_the_new
     assert c.depth(key) == ([(101, 5, 1), (100, 5, 1)], [])
     assert c.tob[key][1] == 101 and c.trades[key][0] == 1
     old = "X" if key != "X" else "X@locate4"
-    assert old not in c.tob and old not in c.levels and old not in c.trades
+    assert old not in {*c.tob, *c.levels, *c.trades}
+
+
+def test_cli_subscribe_summary_name_kept_whole_in_one_kind_and_by_labels_in_another(
+        server, names, capsys):
+    # a stream holding a replay with two books of X, then a top-of-book-only replay with one:
+    # X's top of book is kept under X, its trades under X@locate1 and X@locate2; the summary
+    # read each book's row with get(), which for X in the trades named their labels
+    from matchcore.io.nats import (KIND_TOB, KIND_TRADE, SESSION_HEADER, WIRE_TOB, WIRE_TRADE,
+                                   NatsPublisher, encode_batch)
+
+    stream, prefix = names
+    tob = np.zeros(1, WIRE_TOB)
+    tob[0] = (1, 1_000_000, 5, 1_000_100, 7)
+    trade = np.zeros(1, WIRE_TRADE)
+    trade[0] = (1, 1_000_000, 3, 1, 7, b"E", b"B", b"Y", b"")
+    day1, day2 = {SESSION_HEADER: "day1"}, {SESSION_HEADER: "day2"}
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        for seq, loc in enumerate((1, 2)):
+            assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, loc, seq, tob), 1, day1)
+            assert pub.publish(f"{prefix}.trade.X", encode_batch(KIND_TRADE, loc, seq, trade), 1,
+                               day1)
+        assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 0, tob), 1, day2)
+    assert pub.stats["published"] == 5
+    capsys.readouterr()
+    assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--timeout", "20", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "X        bid 100.0000 x 5  ask 100.0100 x 7; trades 0 (0 shares)" in out
+    for label in ("X@locate1", "X@locate2"):
+        assert f"{label} no top of book; trades 1 (3 shares)" in out

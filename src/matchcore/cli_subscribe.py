@@ -208,8 +208,11 @@ def _summary(c, args) -> None:
     # only the kinds read: --kinds tob printed "trades 0 (0 shares)" for books that trade
     read = set(split_symbols(getattr(args, "kinds", None), "--kinds") or ("trade", "tob", "l2"))
     for sym in c.symbols():
-        t = c.tob.get(sym)
-        n, vol = c.trades.get(sym, (0, 0))
+        # each book's own entries, as kept (a name can be kept whole in one kind and by its
+        # books' labels in another, read in another session): get() and in on a name whose
+        # books are kept under labels raise, naming them, as [] does
+        t = dict.get(c.tob, sym)
+        n, vol = dict.get(c.trades, sym, (0, 0))
         parts = []
         if "tob" in read:
             parts.append(f"bid {_px(t[1])} x {t[2]:,}  ask {_px(t[3])} x {t[4]:,}" if t
@@ -218,8 +221,8 @@ def _summary(c, args) -> None:
             parts.append(f"trades {n:,} ({vol:,} shares)")
         l2 = None
         if "l2" in read:        # the level count whenever l2 is read, --depth 0 too
-            l2 = f"L2 {len(c.levels.get(sym, ())):,} levels"
-            if sym in c.levels and args.depth:
+            l2 = f"L2 {len(dict.get(c.levels, sym, ())):,} levels"
+            if dict.__contains__(c.levels, sym) and args.depth:
                 bids, asks = c.depth(sym, args.depth)
                 l2 += ("; best bids " + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in bids)
                        + "; best asks "

@@ -128,7 +128,7 @@ class MarketDataConsumer:
                     continue            # none seen, or several: kept under labels either way
                 label = book_label(name, next(iter(locs)))
                 old, new = (label, name) if name in was else (name, label)
-                if old in d:
+                if d._holds(old):
                     d[new] = d.pop(old)
                     if new == label:
                         self._labels.setdefault(name, set()).add(label)
@@ -159,7 +159,7 @@ class MarketDataConsumer:
                 first = book_label(symbol, min(locs - {locate}))
                 for kname, d in (("tob", self.tob), ("l2", self.levels),
                                  ("trade", self.trades)):
-                    if symbol in d and self.sessions.get((kname, symbol)) == session:
+                    if d._holds(symbol) and self.sessions.get((kname, symbol)) == session:
                         d[first] = d.pop(symbol)
                         self._labels.setdefault(symbol, set()).add(first)
         only = self._only.get(symbol)
@@ -273,11 +273,11 @@ class MarketDataConsumer:
             raise ValueError(f"n must be an int >= 0 or None, got {n!r}")
         _check_read_name(symbol)
         symbol = _plain_label(symbol)
-        if symbol not in self.levels:
+        if not self.levels._holds(symbol):
             # a name several books carry read as an empty book: their levels are under
             # their labels
             self._refuse_shared(symbol)
-        book = self.levels.get(symbol, {})
+        book = dict.get(self.levels, symbol, {})
         bids = sorted(((p, q, o) for (s, p), (q, o) in book.items() if s == b"B"), reverse=True)
         asks = sorted((p, q, o) for (s, p), (q, o) in book.items() if s == b"S")
         return (bids[:n], asks[:n]) if n is not None else (bids, asks)
@@ -292,7 +292,7 @@ class MarketDataConsumer:
         # NAME@locateN (as a replay's book() refuses such a name), or that a read selected by
         # label (select()); nothing otherwise
         labels = [k for k in self._labels.get(symbol, ())
-                  if k in self.tob or k in self.levels or k in self.trades]
+                  if self.tob._holds(k) or self.levels._holds(k) or self.trades._holds(k)]
         if labels:
             locs = sorted(int(_LABEL.fullmatch(k).group(2)) for k in labels)
             if symbol in self._only:
@@ -311,7 +311,12 @@ class MarketDataConsumer:
 class _Books(dict):
     """A consumer's per-book dict (``tob``, ``levels``, ``trades``): a plain dict, but a name
     whose books are kept under their labels raises ``ValueError`` naming them, rather than a
-    bare ``KeyError``, and a label written with leading zeros reads its book."""
+    bare ``KeyError``, a label written with leading zeros reads its book, and a key that is
+    not a str raises ``TypeError``. ``get`` and ``in`` look up as ``[]`` does (as a Mapping's):
+    the default and False only for a str that names no book."""
+
+    # the keys as stored, without the reader's label resolution or refusals
+    _holds = dict.__contains__
 
     def __init__(self, refuse_shared):
         super().__init__()
@@ -320,10 +325,25 @@ class _Books(dict):
     def __missing__(self, key):
         _check_read_name(key)
         plain = _plain_label(key)
-        if plain != key and plain in self:
+        if plain != key and self._holds(plain):
             return self[plain]
         self._refuse_shared(key)
         raise KeyError(key)
+
+    # dict's own skipped __missing__: get("X@locate04") gave None and "X@locate04" in it
+    # False where [] found the book; get(7) and 7 in it took a key [] refuses
+    def __contains__(self, key) -> bool:
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
 
 def _check_read_name(symbol) -> None:
