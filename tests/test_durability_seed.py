@@ -611,3 +611,45 @@ def test_recovery_says_it_creates_a_missing_trade_segment_and_lock(tmp_path):
     assert (f"  would create {names} (read-only: Engine.recover, matchcore recover --repair "
             f"create them)") in ro.summary()
     assert f"  created {names}" in rep.summary()
+
+
+def test_recovery_of_a_later_snapshot_alone_starts_the_journal_after_its_seq(tmp_path, capsys):
+    # A directory holding only a snapshot at seq N (its journal deleted, a backup restored):
+    # the engine is the snapshot's, the journal goes on at N + 1 from its state, the trade
+    # journal at the snapshot's trade seq + 1, and the fills before it that no trade journal
+    # holds are reported lost; read-only, the API and `matchcore recover` say the same.
+    from matchcore.__main__ import main
+    e, d = journaled(tmp_path)
+    e.add_symbol(1)
+    e.submit(1, 1, mc.Side.BUY, 100, 5)
+    e.submit(1, 2, mc.Side.SELL, 100, 2)             # one fill: trade seq 1
+    e.submit(1, 3, mc.Side.BUY, 99, 4)
+    snap = e.snapshot()
+    n, want = e.journal_seq, e.state_hash()
+    e.close()
+    for _, f in segment_files(d, KIND_COMMANDS) + segment_files(d, KIND_TRADES):
+        os.unlink(f)
+    os.unlink(d / "LOCK")
+    before = _files_and_sizes(d)
+    ro = mc.Engine.recover(d, readonly=True)
+    rep = ro.recovery_report
+    assert _files_and_sizes(d) == before
+    assert ro.state_hash() == want and rep.snapshot == snap and rep.snapshot_seq == n
+    assert rep.last_seq == n and rep.replayed_commands == 0 and rep.trades_missing == 1
+    first = str(d / f"journal-{n + 1:020d}.mcj")
+    assert rep.files_to_create == [str(d / "LOCK"), first, str(d / f"trades-{2:020d}.mct")]
+    assert main(["recover", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert f"last seq {n}, state hash {want:#018x}" in out and "would start the journal" in out
+    rec = mc.Engine.recover(d)
+    assert rec.state_hash() == want and rec.journal_seq == rec.durable_seq == n
+    assert rec.recovery_report.created_files == rep.files_to_create
+    assert inspect(d)["journals"]["commands"]["segments"][0]["start_state_hash"] == want
+    rec.submit(1, 4, mc.Side.SELL, 100, 1)
+    assert rec.journal_seq == n + 1
+    after = rec.state_hash()
+    rec.close()
+    assert [(int(t["seq"]), int(t["cmd_seq"])) for t in read_trades(d)] == [(2, n + 1)]
+    again = mc.Engine.recover(d, readonly=True)
+    assert again.state_hash() == after and again.recovery_report.snapshot == snap
+    assert again.recovery_report.replayed_commands == 1
