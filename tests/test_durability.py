@@ -1052,3 +1052,23 @@ def test_journal_directory_not_a_path_type_error_not_a_directory_of_its_str(tmp_
                 f"{bad!r}")):
             call()
     assert _files_and_sizes(tmp_path / str(bad)) == before
+
+
+def test_recovery_readonly_attaches_no_journal_its_position_is_the_reports_last_seq(tmp_path):
+    # read-only, no journal is attached: journal_seq and durable_seq are 0 (as for any engine
+    # without a journal), and the position recovered is the report's last_seq, which a
+    # writing recovery's engine then holds as both
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.snapshot()
+    eng.submit(1, 2, mc.Side.SELL, 100, 2)
+    n = eng.journal_seq
+    eng.close()
+    ro = mc.Engine.recover(d, readonly=True)
+    assert ro.journal is None and ro.trade_journal is None
+    assert ro.journal_seq == 0 and ro.durable_seq == 0
+    assert ro.recovery_report.last_seq == n and ro.recovery_report.snapshot_seq == n - 1
+    rec = mc.Engine.recover(d)
+    assert rec.journal_seq == rec.durable_seq == rec.recovery_report.last_seq == n
+    rec.close()

@@ -513,10 +513,12 @@ def recover(path, *, fsync: str | None = None, snapshot: bool = True, readonly: 
     segments of versions that recorded none; without a segment, as the snapshot used records
     it). ``snapshot=False`` replays
     the whole journal; ``readonly=True`` changes no file and attaches no journal (inspection,
-    tests). ``record_events`` is as for ``Engine(record_events=...)``: it is not journaled, so a
-    recovered engine has the value given here (default True), not the one of the engine that wrote
-    the journal. The :class:`RecoveryReport` is ``engine.recovery_report``. Raises
-    :class:`JournalError` for corruption, a missing journal start, or a replay that diverges from
+    tests): the engine's ``journal_seq`` and ``durable_seq`` are then 0, as without a journal,
+    and the position recovered is the report's ``last_seq``. ``record_events`` is as for
+    ``Engine(record_events=...)``: it is not journaled, so a recovered engine has the value
+    given here (default True), not the one of the engine that wrote the journal. The
+    :class:`RecoveryReport` is ``engine.recovery_report``. Raises :class:`JournalError` for
+    corruption, a missing journal start, or a replay that diverges from
     the recorded outcomes; ``MemoryError`` when memory runs out (the journal is not at fault:
     recover again). O(journal bytes) to scan and check every record, O(journal tail + snapshot) to
     rebuild; the segments are read one at a time, so memory is one segment's plus the engine's.
