@@ -990,3 +990,24 @@ def test_recover_summary_says_a_torn_header_segment_was_dropped_not_cut(tmp_path
     assert rep.dropped_files == [torn] and rep.cut_bytes == 0 and not os.path.exists(torn)
     line = [ln for ln in rep.summary().splitlines() if "torn tail" in ln][0]
     assert line.endswith(": dropped") and "cut" not in line
+
+
+def test_engine_journal_in_directory_of_trade_segments_alone_does_not_advise_recover(tmp_path):
+    # a directory holding only trade segments (the command journal moved away) was refused
+    # with "use Engine.recover(DIR) to continue it", which then refuses it: nothing to recover
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.SELL, 100, 5)
+    eng.submit(1, 2, mc.Side.BUY, 100, 5)
+    eng.close()
+    for _, f in segment_files(d, KIND_COMMANDS):
+        os.unlink(f)
+    before = _files_and_sizes(d)
+    with pytest.raises(JournalError, match="nothing to recover"):
+        mc.Engine.recover(d)
+    with pytest.raises(ValueError) as err:
+        mc.Engine(journal=d)
+    msg = str(err.value)
+    assert "use Engine.recover" not in msg and "only trade segments" in msg
+    assert "no command journal" in msg and "move them away" in msg
+    assert _files_and_sizes(d) == before

@@ -595,6 +595,13 @@ def _refuse_used_directory(path) -> list[str]:
     leftovers = creation_leftovers(path)
     if leftovers and not list_snapshots(path):
         return leftovers
+    if segment_files(path, KIND_TRADES) and not (segment_files(path, KIND_COMMANDS)
+                                                 or list_snapshots(path)):
+        # Engine.recover refuses such a directory too ("nothing to recover"): not a remedy
+        raise ValueError(f"{path} holds only trade segments, no command journal and no "
+                         f"snapshot: nothing Engine.recover can continue, and a new journal "
+                         f"would start its trade journal over them; move them away, or give "
+                         f"a directory without journal segments or snapshots")
     if segment_files(path, KIND_COMMANDS) or segment_files(path, KIND_TRADES):
         raise ValueError(f"{path} already holds a journal: use "
                          f"Engine.recover({str(path)!r}) to continue it, or give a directory "
