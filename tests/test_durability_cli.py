@@ -885,3 +885,35 @@ def test_cli_recover_fsync_without_repair_refused_not_ignored(capsys, jdir):
     code, out, err = run_cli(capsys, "recover", d, "--fsync", "always")
     assert code == 1 and out == ""
     assert "--fsync does not apply to recover without --repair" in err
+
+
+@pytest.mark.parametrize("name", [f"journal-{4:020d}.mcj", f"trades-{2:020d}.mct",
+                                  f"snapshot-{9:020d}.mcs", f"journal-{3:020d}.mcj.new",
+                                  "LOCK"])
+@pytest.mark.parametrize("argv", [["journal", "trades", "{d}", "--csv"],
+                                  ["journal", "inspect", "{d}", "--json"],
+                                  ["recover", "{d}", "--json"]])
+def test_cli_output_named_as_a_new_file_of_the_journal_directory_refused(capsys, tmp_path,
+                                                                         name, argv):
+    # an output written into the journal directory under a name recovery reads as its own
+    # (a segment, a snapshot, a segment temporary, LOCK) that does not exist yet was written:
+    # the next recovery took the CSV/JSON for a torn trailing segment (and deleted it), a
+    # damaged snapshot, a stale temporary (deleted) or the directory's LOCK
+    d = journal_last_command_lost(tmp_path / "j")
+    os.unlink(d / "LOCK")
+    before = sorted(os.listdir(d))
+    out = d / name
+    code, _, err = run_cli(capsys, *[str(d) if a == "{d}" else a for a in argv], out)
+    assert code == 1 and f"{out}" in err and "journal directory" in err
+    assert sorted(os.listdir(d)) == before
+    # through a symbolic link from elsewhere too
+    link = tmp_path / "out.txt"
+    link.symlink_to(out)
+    code, _, err = run_cli(capsys, *[str(d) if a == "{d}" else a for a in argv], link)
+    assert code == 1 and "journal directory" in err
+    assert sorted(os.listdir(d)) == before
+    # a name recovery does not read is written there as before
+    code, _, err = run_cli(capsys, *[str(d) if a == "{d}" else a for a in argv],
+                           d / "report.txt")
+    assert code == 0, err
+    assert (d / "report.txt").exists()

@@ -133,9 +133,11 @@ def _refuse_journal_outputs(args) -> None:
     only after the repair, its report never printed; one that is a file of the directory (a
     segment, a snapshot, LOCK) is refused, as replay refuses an output naming its input:
     written over it, the command replaced the journal it read (a segment's acknowledged
-    commands gone, exit status 0)."""
-    from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
-    from matchcore.durability.snapshot import list_snapshots
+    commands gone, exit status 0); so is a new file there under a name recovery reads as its
+    own (:func:`~matchcore.durability.journal.own_file_name`)."""
+    from matchcore.durability.journal import (KIND_COMMANDS, KIND_TRADES, own_file_name,
+                                              segment_files)
+    from matchcore.durability.snapshot import _same_dir, list_snapshots
 
     outs = [(opt, value) for opt, value in (("--json", getattr(args, "json", None)),
                                             ("--csv", getattr(args, "csv", None)))
@@ -148,6 +150,16 @@ def _refuse_journal_outputs(args) -> None:
     for opt, value in outs:
         check_output_file(opt, value, own, describe=lambda f: f"{os.path.basename(f)} of the "
                           f"journal directory {args.dir}")
+        # a new file there under a name recovery reads as its own: the next recovery took
+        # the report for a torn trailing segment or a stale temporary (and deleted it), a
+        # damaged snapshot, or the LOCK
+        if os.path.isdir(args.dir):
+            for f in dict.fromkeys((os.path.abspath(value), os.path.realpath(value))):
+                what = own_file_name(os.path.basename(f))
+                if what and _same_dir(os.path.dirname(f), args.dir):
+                    raise ValueError(f"{opt} {value}: would be taken for {what} of the "
+                                     f"journal directory {args.dir} ({os.path.basename(f)}); "
+                                     f"give another name")
 
 
 def _require_journal(path) -> None:

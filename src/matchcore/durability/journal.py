@@ -161,6 +161,30 @@ def segment_files(path, kind: int) -> list[tuple[int, str]]:
     return sorted(out)
 
 
+def own_file_name(name: str) -> str | None:
+    """What a file named ``name`` in a journal directory is taken for by recovery and the
+    engine (``"a command segment"``, ``"a trade segment"``, ``"a snapshot"``, ``"a segment
+    temporary"``: recovery deletes it, ``"the LOCK"``), whether or not it exists; None for any
+    other name. The names :func:`segment_files`, ``list_snapshots``,
+    :func:`segment_temporaries` and :func:`lock_directory` read. O(len(name))."""
+    def seq_digits(pre, suf, width=None):
+        digits = name[len(pre):len(name) - len(suf)]
+        return (name.startswith(pre) and name.endswith(suf) and len(name) > len(pre + suf)
+                and digits.isascii() and digits.isdigit()
+                and (width is None or len(digits) == width))
+    if name == "LOCK":
+        return "the LOCK"
+    for kind, what in ((KIND_COMMANDS, "a command segment"), (KIND_TRADES, "a trade segment")):
+        pre, suf = _j.SEGMENT_PREFIX[kind] + "-", _j.SEGMENT_SUFFIX[kind]
+        if seq_digits(pre, suf):
+            return what
+        if seq_digits(pre, suf + ".new", 20):
+            return "a segment temporary"
+    if seq_digits("snapshot-", ".mcs"):
+        return "a snapshot"
+    return None
+
+
 def scan_segment_bytes(data: bytes, kind: int, name: str = "<bytes>",
                        first_seq: int | None = None) -> Segment:
     """Scan one segment's bytes: header checked (:class:`JournalError` if bad), records
