@@ -7,12 +7,13 @@ import os
 import shutil
 
 import numpy as np
+import pytest
 
 import matchcore as mc
 from cli_replay_checks import run_cli
 from durability_checks import journaled
 from matchcore.durability import _journal as _j
-from matchcore.durability.journal import segment_files, KIND_COMMANDS
+from matchcore.durability.journal import segment_files, KIND_COMMANDS, KIND_TRADES
 
 
 def _flow(eng, n):
@@ -58,3 +59,35 @@ def test_recovery_replacing_an_empty_last_segment_reports_it_replaced_not_create
     text = rep.summary()
     assert f"replaced {base}" in text and "created" not in text
     assert len(segment_files(d, KIND_COMMANDS)) == 2
+
+
+@pytest.mark.parametrize("options", [{"fsync": "always", "segment_bytes": 1 << 20},
+                                     {"trades": False}])
+def test_recovery_starting_new_segments_gives_back_the_killed_writers_preallocation(tmp_path,
+                                                                                    options):
+    # A writer killed with its segments open leaves their preallocated blocks (fallocate,
+    # keep size) past their ends; an appending writer gives them back when it closes. One
+    # recovered with other options starts new segments instead (or, without trade capture,
+    # writes no trade segment), and the old last segments kept the whole preallocation
+    # (64 MiB each by default) for good.
+    import signal
+    d = tmp_path / "j"
+    pid = os.fork()
+    if pid == 0:                                        # the writer, killed mid-session
+        try:
+            eng = mc.Engine(journal=d, fsync="never")
+            eng.add_symbol(1)
+            _flow(eng, 10)
+            os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    os.waitpid(pid, 0)
+    old = [f for kind in (KIND_COMMANDS, KIND_TRADES) for _, f in segment_files(d, kind)]
+    assert len(old) == 2
+    rec = mc.Engine.recover(d, **options)
+    rec.close()
+    assert rec.recovery_report.options_changed
+    assert len(segment_files(d, KIND_COMMANDS)) == 2
+    for f in old:
+        # what the file holds, in whole blocks: nothing preallocated past its end
+        assert os.stat(f).st_blocks * 512 <= os.path.getsize(f) + 4096, f

@@ -883,6 +883,13 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         for f in drops:
             os.unlink(f)
         report.dropped_files = drops
+        # A writer killed with a segment open left the blocks it preallocated past its end
+        # (fallocate, keep size), which only a writer appending to it gives back when it
+        # closes: a last segment that no writer appends to (a new one is started for other
+        # options, or trade capture is off) gives them back now, else it kept them for good.
+        for f in ([cscan.segments[-1].path] if new_c else []) + (
+                [kept_t[-1].path] if kept_t and (new_t or not trades) else []):
+            os.truncate(f, os.path.getsize(f))
         # a user's file that merely ends in .mcs.tmp is not one, nor a live writer's (an
         # engine without a journal may write a snapshot here without the LOCK)
         stale = remove_stale_temporaries(path, legacy=True) + segment_temporaries(path,
