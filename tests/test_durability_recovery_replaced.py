@@ -13,6 +13,7 @@ import matchcore as mc
 from cli_replay_checks import run_cli
 from durability_checks import journaled
 from matchcore.durability import _journal as _j
+from matchcore.durability import inspect, read_trades
 from matchcore.durability.journal import segment_files, KIND_COMMANDS, KIND_TRADES
 
 
@@ -91,3 +92,64 @@ def test_recovery_starting_new_segments_gives_back_the_killed_writers_preallocat
     for f in old:
         # what the file holds, in whole blocks: nothing preallocated past its end
         assert os.stat(f).st_blocks * 512 <= os.path.getsize(f) + 4096, f
+
+
+@pytest.mark.parametrize("trades", [None, False])
+def test_recovery_keeps_the_empty_trade_segment_a_recovery_started(tmp_path, trades):
+    # A recovery with other options starts an empty trade segment after the last fill; the
+    # engine closed with no fill since, every later recovery took that segment for one
+    # "wholly after the cut", dropped it and made it again: modified True after a clean
+    # close, "dropped 1 trailing file(s)", and "segment_bytes ... given" though none was
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    _flow(eng, 10)                                      # fills: the trade journal holds them
+    eng.close()
+    mc.Engine.recover(d, segment_bytes=1 << 20).close()
+    empty = segment_files(d, KIND_TRADES)[-1][1]
+    assert len(segment_files(d, KIND_TRADES)) == 2 and os.path.getsize(empty) == _j.SEG_HEADER
+    before = sorted(os.listdir(d))
+    ro = mc.Engine.recover(d, readonly=True, trades=trades).recovery_report
+    # (trades=False given: the last command segment records capture on, and is replaced)
+    changed = [] if trades is None else ["trades"]
+    assert ro.files_to_drop == [] and ro.files_to_create == []
+    assert [c[1] for c in ro.options_changed] == changed
+    rec = mc.Engine.recover(d, trades=trades)
+    rep = rec.recovery_report
+    assert rep.dropped_files == [] and rep.created_files == []
+    assert [c[1] for c in rep.options_changed] == changed
+    assert rep.modified is False and "dropped" not in rep.summary()
+    if trades is None:
+        assert rec.trade_journal.segment_bytes == 1 << 20
+        rec.submit(1, 100, mc.Side.BUY, 100, 1)
+        rec.submit(1, 101, mc.Side.SELL, 100, 1)        # a fill: into the kept segment
+    rec.close()
+    assert sorted(os.listdir(d)) == before
+    if trades is None:
+        first = segment_files(d, KIND_TRADES)[-1][0]
+        assert read_trades(d)["seq"].tolist()[-1] == first and os.path.getsize(empty) > 64
+    assert inspect(d)["journals"]["trades"]["segments_to_drop"] == []
+
+
+def test_recovery_cuts_a_torn_first_fill_of_the_empty_trade_segment_it_keeps(tmp_path):
+    # the empty trade segment a recovery started, killed while writing its first fill: the
+    # torn record is cut before the writer appends (appended after it, every later fill was
+    # hidden behind a torn tail)
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    _flow(eng, 10)
+    eng.close()
+    mc.Engine.recover(d, segment_bytes=1 << 20).close()
+    empty = segment_files(d, KIND_TRADES)[-1][1]
+    with open(empty, "ab") as fh:
+        fh.write(b"\x68\x00\x00\x00" + b"\x01" * 30)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.bytes_to_cut == 34 and ro.files_to_drop == []
+    rec = mc.Engine.recover(d)
+    rep = rec.recovery_report
+    assert rep.cut_bytes == 34 and rep.dropped_files == []
+    assert os.path.getsize(empty) == _j.SEG_HEADER
+    rec.submit(1, 100, mc.Side.BUY, 100, 1)
+    rec.submit(1, 101, mc.Side.SELL, 100, 1)
+    rec.close()
+    t = read_trades(d, allow_torn_tail=False)
+    assert t["seq"].tolist() == list(range(1, 7)) and t["cmd_seq"].tolist()[-1] == 13

@@ -435,6 +435,15 @@ def _trade_journal_cuts(tscan, cut):
     cuts, drops, n = [], [], 0
     keep = cut[0] if cut else (0 if tscan.segments else -1)
     for k, seg in enumerate(tscan.segments):
+        if k == keep + 1 and cut and seg.records == 0 and seg.first_seq == cut[3] + 1:
+            # an empty segment that starts right after the last fill kept (one a recovery
+            # started for other options) is where the trade journal goes on, not a segment
+            # of fills cut: dropped, it was made again by every recovery after a clean close
+            # (a torn first record in it is cut, as in any kept segment)
+            keep = k
+            if seg.size > _j.SEG_HEADER:
+                cuts.append((seg, _j.SEG_HEADER))
+            continue
         if k > keep:
             drops.append(seg.path)
             n += seg.records
