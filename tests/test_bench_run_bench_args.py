@@ -72,3 +72,23 @@ def test_run_bench_bad_argument_refused_naming_its_keyword_before_work(monkeypat
     with pytest.raises(exc_type) as exc:
         run_bench(args.pop("targets"), quick=True, progress=False, **args)
     assert str(exc.value) == words
+
+
+def test_run_bench_save_dir_existing_file_refused_before_work(monkeypatch, tmp_path):
+    # a regular file as save_dir failed only once the first workload had been generated and
+    # measured, with mkdir's raw FileExistsError
+    import matchcore.bench.machine as machine
+    import matchcore.workloads as W
+
+    def started(*a, **k):
+        raise AssertionError("the work started")
+
+    monkeypatch.setattr(machine, "machine_info", started)
+    monkeypatch.setattr(W, "generate", started)
+    f = tmp_path / "workloads"
+    f.write_text("kept\n")
+    for given in (f, str(f)):
+        with pytest.raises(ValueError) as exc:
+            run_bench(["standard"], messages=2000, quick=True, progress=False, save_dir=given)
+        assert str(exc.value) == f"save_dir {f}: exists and is not a directory"
+    assert f.read_text() == "kept\n"

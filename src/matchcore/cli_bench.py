@@ -273,6 +273,10 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
         raise TypeError(f"save_dir must be a path (str or os.PathLike), got "
                         f"{type(save_dir).__name__} {save_dir!r}")
     _check_workload_options(chosen, rate, save_dir)
+    if save_dir is not None:
+        # (a regular file there failed in mkdir's words once the first workload had been
+        # generated and measured)
+        _check_dir("save_dir", os.fspath(save_dir))
     from matchcore._timing import resolve_clock
 
     resolve_clock(clock)        # a wrong clock refused before the machine is measured
