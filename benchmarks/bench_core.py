@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     from matchcore.bench.report import format_core, write_json
     from matchcore.bench.script_args import at_least_one, at_least_zero, check_json_output
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     # as `matchcore bench core`: 1,000,000 messages, 100,000 with --quick unless given
     p.add_argument("--messages", type=at_least_one, default=None,
                    help="flow commands (default 1,000,000; 100,000 with --quick)")

@@ -69,7 +69,7 @@ def _count(text: str) -> int:
 def main(argv=None) -> int:
     from matchcore.bench.script_args import at_least_zero
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--files", type=_count, default=8)
     ap.add_argument("--messages", type=_count, default=500_000, help="ITCH messages per file")
     ap.add_argument("--symbols", type=_count, default=8)

@@ -199,7 +199,7 @@ def format_result(res) -> str:
 def main(argv=None) -> int:
     from matchcore.bench.script_args import (at_least_one, at_least_zero, check_json_output,
                                              integer)
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     # sizes: None until given, then the full or the --quick default (--quick replaced sizes
     # given on the command line too)
     p.add_argument("--messages", type=at_least_one, default=None,

@@ -203,7 +203,7 @@ def bench_nats(path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--messages", type=at_least_one, default=2_000_000)
     ap.add_argument("--symbols", type=at_least_one, default=50)
     ap.add_argument("--seed", type=at_least_zero, default=1)

@@ -273,7 +273,7 @@ def bench_strategy(steps, reps, so):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--n", type=at_least_one, default=200_000,
                     help="flow commands per repetition")
     ap.add_argument("--steps", type=at_least_one, default=200_000,

@@ -61,7 +61,7 @@ def one_run(resting: int, batch: int, buffer: int, later: int, prefault: bool) -
 
 def main(argv=None) -> int:
     from matchcore.bench.script_args import at_least_one, at_least_zero, integer
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--runs", type=at_least_one, default=6,
                     help="runs of each kind (fresh / written)")
     ap.add_argument("--resting", type=integer, default=1000)

@@ -50,7 +50,7 @@ def build_cost(n: int, order: str, seed: int = 1) -> float:
 def main(argv=None) -> int:
     from matchcore.bench.script_args import at_least_zero
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     p.add_argument("--max-random", type=at_least_zero, default=1_000_000,
                    help="largest book built in random order")
     a = p.parse_args(argv)

@@ -46,7 +46,7 @@ def _counts(text: str) -> list[int]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--symbols", type=_counts, default="8,500,5000")
     # --records 0 ran the whole ITCH part, then divided by zero on the DBN line
     ap.add_argument("--messages", type=at_least_one, default=2_000_000)

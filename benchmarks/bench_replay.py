@@ -84,7 +84,7 @@ def peak_rss_kib(code: str) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--messages", type=at_least_one, default=5_000_000)
     ap.add_argument("--symbols", type=at_least_one, default=100)
     ap.add_argument("--seed", type=at_least_zero, default=1)
