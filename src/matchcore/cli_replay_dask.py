@@ -39,6 +39,33 @@ def _options(args) -> dict:
     return opts
 
 
+def _check_split_options(args, files) -> None:
+    """The refusals of a --split (more than 1) that the inputs or other options rule out, in
+    the words of the command line: the library's (``replay_files``) name its keywords (split,
+    snapshot_every, a symbols filter). The same checks, in the same order, as its own."""
+    from matchcore._magic import detect_format
+
+    fmts = []
+    for f in files:
+        if not (f.is_file() or f.is_dir()):
+            raise ValueError(f"{f} is a pipe or device: --split reads a file once per share, "
+                             f"and a pipe gives its stream once; replay it without --split")
+        try:
+            fmts.append(args.format or detect_format(f))
+        except ValueError:
+            fmts.append(None)           # refused by the replay, before any work
+    if (args.snapshot_every or args.snapshot_every_ns) and "itch" in fmts:
+        raise ValueError("--split: depth snapshots of ITCH files are taken in the order the "
+                         "books changed, which the shares cannot reproduce; replay them "
+                         "without --split or without snapshots")
+    if args.snapshot_every:
+        raise ValueError("--split: give --snapshot-every-ns (time), not --snapshot-every "
+                         "(records): each share of a DBN file counts only its own "
+                         "instruments' records")
+    if args.symbols is not None:
+        raise ValueError("--split and --symbols cannot be combined")
+
+
 def run_many(args) -> int:
     from matchcore.cluster.dask import TaskLostError, replay_files, replay_serial, trade_count
 
@@ -65,6 +92,8 @@ def run_many(args) -> int:
         raise ValueError(f"--split must be at most {MAX_SPLIT}, not {args.split}: each share "
                          f"reads the whole file, so more shares than the cluster has cores only "
                          f"read it again")
+    if args.split > 1:
+        _check_split_options(args, files)
     if args.infer_lengths:
         # (the replay's own refusal names its keyword, infer_lengths)
         from matchcore._magic import detect_format
