@@ -92,3 +92,24 @@ def test_run_bench_save_dir_existing_file_refused_before_work(monkeypatch, tmp_p
             run_bench(["standard"], messages=2000, quick=True, progress=False, save_dir=given)
         assert str(exc.value) == f"save_dir {f}: exists and is not a directory"
     assert f.read_text() == "kept\n"
+
+
+@pytest.mark.parametrize("name", ["standard_2000_1.npz", "standard_2000_1.flow.mccmd"])
+def test_run_bench_save_dir_directory_at_a_workload_file_refused_before_work(monkeypatch,
+                                                                             tmp_path, name):
+    # a directory where a workload's file goes was found once the machine, the clock and the
+    # workload had been measured and generated, in the words of the command's option
+    # (--save-workloads), which a caller of run_bench never gave
+    import matchcore.bench.machine as machine
+    import matchcore.workloads as W
+
+    def started(*a, **k):
+        raise AssertionError("the work started")
+
+    monkeypatch.setattr(machine, "machine_info", started)
+    monkeypatch.setattr(W, "generate", started)
+    (tmp_path / name).mkdir()
+    with pytest.raises(ValueError) as exc:
+        run_bench(["standard"], messages=2000, quick=True, progress=False, save_dir=tmp_path)
+    assert str(exc.value) == (f"save_dir {tmp_path}: {tmp_path / name} is a directory, where it "
+                              f"writes a file")

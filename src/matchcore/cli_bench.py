@@ -249,6 +249,12 @@ def _workload_file(name: str, n: int, seed: int) -> str:
     return f"{name}_{n}_{seed}"
 
 
+def _saved_files(chosen, n: int, seed: int) -> list[str]:
+    """The names of the files --save-workloads writes for the ``chosen`` targets."""
+    return [_workload_file(t, n, seed) + ext for t in chosen if t in WORKLOADS and t != "itch"
+            for ext in (".npz", ".setup.mccmd", ".flow.mccmd")]
+
+
 def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, clock="auto",
               save_dir=None, progress=True) -> dict:
     """Run the selected benchmarks; returns the result dict (what ``--json`` writes).
@@ -277,6 +283,8 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
         # (a regular file there failed in mkdir's words once the first workload had been
         # generated and measured)
         _check_dir("save_dir", os.fspath(save_dir))
+        # a directory at one of its file names: found once the workload had been generated
+        refuse_directory_at("save_dir", os.fspath(save_dir), _saved_files(chosen, n, seed))
     from matchcore._timing import resolve_clock
 
     resolve_clock(clock)        # a wrong clock refused before the machine is measured
@@ -462,8 +470,7 @@ def _run(args) -> int:
         refuse_directory_at("--plot", args.plot, charts)
     if args.save_workloads:
         refuse_directory_at("--save-workloads", args.save_workloads,
-                            [_workload_file(t, n, args.seed) + ext for t in generated
-                             for ext in (".npz", ".setup.mccmd", ".flow.mccmd")])
+                            _saved_files(chosen, n, args.seed))
     if args.plot:
         from matchcore.bench.plots import _plt
 
