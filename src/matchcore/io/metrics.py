@@ -509,8 +509,10 @@ class EngineMetrics(NoCopy):
         compiled code into the service-time histogram; returns the events, exactly those of
         ``target.process(commands)``, after counting them. Memory running out part way raises
         MemoryError (``applied``: the commands that stay applied) after counting those
-        commands and their events (not the events when they were lost with the memory: the
-        commands and the open-order gauge are still counted). O(n + fills).
+        commands and their events (not the events when they were lost with the memory, or
+        when no memory was left to count them: the commands and the open-order gauge are still
+        counted). A whole batch whose events cannot be counted raises MemoryError too
+        (``applied``: all of it; ``events``: its events). O(n + fills).
 
         >>> events = m.process(commands)                                   # doctest: +SKIP
         """
@@ -542,20 +544,38 @@ class EngineMetrics(NoCopy):
             # out of memory part way: the commands before it stay applied, and are counted
             # (their service times already are) with their events, as a whole batch's
             applied = getattr(e, "applied", None)
-            if applied is not None:
-                self._skip = (self._skip - applied) % self.sample_every
-                self._commands += applied
-                ev = getattr(e, "events", None)
-                if ev is None:              # lost with the memory: the gauge is still right
-                    from matchcore import EVENT_DTYPE
-                    ev = np.empty(0, EVENT_DTYPE)
-                self.observe(ev)
+            if applied is not None and not self._count_applied(applied,
+                                                               getattr(e, "events", None)):
+                e.args = (f"{e} (their events are not counted: no memory was left to count "
+                          f"them)",)
             raise
         n = int(arr.size)
+        if not self._count_applied(n, events):
+            # the batch is applied and its events made, but there was no memory left to count
+            # them: raised as a batch that ran out of memory is, with what the caller needs
+            exc = MemoryError(f"matchcore: out of memory counting the events of {n} commands "
+                              f"(applied; their events are in .events, not counted)")
+            exc.applied = n
+            exc.events = events
+            raise exc
+        return events
+
+    def _count_applied(self, n: int, events) -> bool:
+        """Count ``n`` applied commands and their ``events`` (None: lost with the memory, not
+        counted). False when there were events and no memory was left to count them: none is
+        counted then (the commands and the open-order gauge still are)."""
+        from matchcore import EVENT_DTYPE
+
         self._skip = (self._skip - n) % self.sample_every
         self._commands += n
-        self.observe(events)
-        return events
+        if events is not None:
+            try:
+                self.observe(events)
+                return True
+            except MemoryError:
+                pass        # observe() counts all of a batch or none of it
+        self.observe(np.empty(0, EVENT_DTYPE))      # the gauge and the scrape's view
+        return events is None
 
     def observe(self, events) -> None:
         """Count a batch of ``EVENT_DTYPE`` events (by kind, rejects by reason, fills and volume
@@ -568,14 +588,18 @@ class EngineMetrics(NoCopy):
         if ev.ndim != 1:
             # numpy's "object too deep for desired array" named neither observe() nor events
             raise ValueError(f"observe() needs a 1-D array of events, got shape {ev.shape}")
+        # every figure of the batch first, then all added at once: memory running out part way
+        # counted the event kinds and not the fills behind them
+        add_events = add_rejects = None
+        add_fills = []
         if len(ev):
             # column views and masks only: boolean indexing of whole 64-byte records costs
             # ~10x more
             kinds = ev["kind"]
-            self._events += np.bincount(kinds, minlength=256)[:256]
+            add_events = np.bincount(kinds, minlength=256)[:256]
             rej = ev["reason"][kinds == self._rejected]
             if len(rej):
-                self._rejects += np.bincount(rej, minlength=256)[:256]
+                add_rejects = np.bincount(rej, minlength=256)[:256]
             is_fill = kinds == self._fill
             sym = ev["symbol"][is_fill]
             if len(sym):
@@ -591,11 +615,16 @@ class EngineMetrics(NoCopy):
                 else:                                       # Python ints: exact at any size
                     vol = np.zeros(len(counts), dtype=object)
                     np.add.at(vol, inv, qty.astype(object))
-                for i in np.flatnonzero(counts).tolist():   # one step per symbol
-                    key = i if keys is None else int(keys[i])
-                    acc = self._fills.setdefault(key, [0, 0])
-                    acc[0] += int(counts[i])
-                    acc[1] += int(vol[i])
+                add_fills = [(i if keys is None else int(keys[i]), int(counts[i]), int(vol[i]))
+                             for i in np.flatnonzero(counts).tolist()]   # one per symbol
+        if add_events is not None:
+            self._events += add_events
+        if add_rejects is not None:
+            self._rejects += add_rejects
+        for key, n, v in add_fills:
+            acc = self._fills.setdefault(key, [0, 0])
+            acc[0] += n
+            acc[1] += v
         self._open = len(self.target)
         view = self._state()
         with self._lock:
