@@ -82,12 +82,22 @@ def _int_or_none(value):
     return int(value)
 
 
+def _check_registry(registry, need: tuple = ("collect",)):
+    """``registry`` when it has the methods ``need`` (a CollectorRegistry has them all), else
+    ``TypeError`` naming it: taken, a wrong one failed in every scrape (HTTP 500) or in
+    prometheus_client's words."""
+    if registry is not None and not all(callable(getattr(registry, m, None)) for m in need):
+        raise TypeError(f"registry must be a prometheus_client CollectorRegistry, got "
+                        f"{type(registry).__name__} {registry!r}")
+    return registry
+
+
 def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> MetricsServer:
     """Serve ``registry`` (default: prometheus_client's global one) at
     ``http://addr:port/metrics`` from a background thread; ``port=0`` picks a free port.
 
     Raises ``ValueError`` for a port outside 0..65535, ``TypeError`` for an ``addr`` that is
-    not a str and ``OSError`` when the port is taken.
+    not a str or a ``registry`` that is not one, and ``OSError`` when the port is taken.
 
     >>> from matchcore.io.metrics import EngineMetrics, serve_metrics    # doctest: +SKIP
     >>> m = EngineMetrics(engine)                                         # doctest: +SKIP
@@ -102,7 +112,7 @@ def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> Metr
         # 5 was refused in getaddrinfo()'s words, None served on every interface
         raise TypeError(f"metrics addr must be a str (a host name or IP address), got "
                         f"{type(addr).__name__} {addr!r}")
-    if registry is None:
+    if _check_registry(registry) is None:
         registry = prom.REGISTRY
     try:
         server, thread = prom.start_http_server(port, addr=addr, registry=registry)
@@ -232,6 +242,7 @@ class ReplayMetrics(NoCopy):
         prom = _prom()
         self._prom = prom
         self.prefix = _check_prefix(prefix)
+        _check_registry(registry, ("register", "collect"))
         self.registry = prom.CollectorRegistry() if registry is None else registry
         self._lock = threading.Lock()
         self._snap = None
@@ -454,6 +465,7 @@ class EngineMetrics(NoCopy):
             raise ValueError("latency_bounds_ns must be finite, positive and strictly ascending "
                              "(the +Inf bucket is always there)")
         _check_prefix(prefix)
+        _check_registry(registry, ("register", "collect"))
         try:
             symbols = dict(symbols) if symbols is not None else None
         except (TypeError, ValueError):

@@ -1,0 +1,32 @@
+"""Arguments of the Prometheus side (``serve_metrics``, ``ReplayMetrics``, ``EngineMetrics``)
+refused at the call that takes them, naming them, not at the first scrape."""
+from __future__ import annotations
+
+import pytest
+
+import matchcore as mc
+
+pytest.importorskip("prometheus_client", reason="needs the metrics extra")
+from matchcore.io.metrics import EngineMetrics, ReplayMetrics, serve_metrics  # noqa: E402
+
+
+@pytest.mark.parametrize("registry", [5, "reg"])
+def test_serve_metrics_registry_not_a_registry_refused_at_the_call(registry):
+    # taken: the server ran, and every scrape failed with HTTP 500 and a traceback of the
+    # server thread on stderr ("'int' object has no attribute 'collect'")
+    with pytest.raises(TypeError) as exc:
+        serve_metrics(0, registry=registry)
+    assert str(exc.value) == (f"registry must be a prometheus_client CollectorRegistry, got "
+                              f"{type(registry).__name__} {registry!r}")
+
+
+@pytest.mark.parametrize("make", [lambda reg: ReplayMetrics(registry=reg),
+                                  lambda reg: EngineMetrics(mc.OrderBook(), registry=reg)],
+                         ids=["ReplayMetrics", "EngineMetrics"])
+@pytest.mark.parametrize("registry", [5, "reg"])
+def test_metrics_registry_not_a_registry_refused_naming_it(make, registry):
+    # "'int' object has no attribute 'register'" named neither the argument nor what it takes
+    with pytest.raises(TypeError) as exc:
+        make(registry)
+    assert str(exc.value) == (f"registry must be a prometheus_client CollectorRegistry, got "
+                              f"{type(registry).__name__} {registry!r}")
