@@ -49,3 +49,20 @@ def test_cli_replay_help_says_the_snapshot_cadences_need_out():
     helps = {s: a.help for a in p._actions for s in a.option_strings}
     for option in ("--snapshot-every", "--snapshot-every-ns"):
         assert "needs --out" in helps[option] and "snapshots.npy" in helps[option], helps[option]
+
+
+@pytest.mark.parametrize("kind", ["itch", "dbn", "several"])
+def test_cli_replay_depth_beyond_a_snapshot_record_names_the_option(capsys, day, tmp_path,
+                                                                    kind):
+    # "snapshot_depth must be at most 44,739,242 ...": the replayer's keyword, not --depth
+    from matchcore._sinks import MAX_SNAPSHOT_DEPTH
+
+    files = _inputs(kind, day, tmp_path)
+    bad = MAX_SNAPSHOT_DEPTH + 1
+    code, out, err = run_cli(capsys, "replay", *files, "--snapshot-every", "100", "--depth",
+                             str(bad), "--out", str(tmp_path / "o"), "--no-progress")
+    assert code == 1 and out == ""
+    assert err == (f"matchcore replay: error: --depth must be at most {MAX_SNAPSHOT_DEPTH:,} (a "
+                   f"snapshot record of 48 bytes a level must fit in 2**31 - 1 bytes), got "
+                   f"{bad}\n")
+    assert not (tmp_path / "o").exists()

@@ -597,6 +597,12 @@ def check_snapshot_options(args) -> None:
                                  ("--depth", args.depth, 1)):
         if value < least:
             raise ValueError(f"{option} must be >= {least}, got {value}")
+    from matchcore._sinks import MAX_SNAPSHOT_DEPTH
+
+    if args.depth > MAX_SNAPSHOT_DEPTH:
+        # (the replayers' refusal names their keyword, snapshot_depth)
+        raise ValueError(f"--depth must be at most {MAX_SNAPSHOT_DEPTH:,} (a snapshot record of "
+                         f"48 bytes a level must fit in 2**31 - 1 bytes), got {args.depth}")
     if args.snapshot_every and args.snapshot_every_ns:
         # (the replayers' refusal names their keywords, snapshot_every and snapshot_every_ns)
         raise ValueError("give --snapshot-every or --snapshot-every-ns, not both")
