@@ -579,10 +579,13 @@ cdef int64_t mc_reduce(mc_book* b, uint64_t oid, int64_t qty, int is_execution) 
     exchange); the order leaves at zero. Returns the qty taken (clamped to the open qty)."""
     if _ensure(b, 0, 0) < 0:
         return -MC_ERR_NOMEM
-    if qty <= 0:
-        _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, qty, 0, 0, MC_R_INVALID_QTY)
-        return -MC_R_INVALID_QTY
     cdef int32_t idx = _map_find(&b.index, oid)
+    if qty <= 0:
+        # a refused reduce of a resting order is about that order, as a refused modify is:
+        # its event carries the order's owner and side
+        _emit(b, MC_EV_REJECTED, oid, 0, b.orders[idx].side if idx >= 0 else 0, 0, qty,
+              b.orders[idx].owner if idx >= 0 else 0, 0, MC_R_INVALID_QTY)
+        return -MC_R_INVALID_QTY
     if idx < 0:
         _emit(b, MC_EV_REJECTED, oid, 0, 0, 0, qty, 0, 0, MC_R_ORDER_NOT_FOUND)
         return -MC_R_ORDER_NOT_FOUND
@@ -619,7 +622,8 @@ cdef int64_t mc_reduce_slot(mc_book* b, int32_t idx, int64_t qty, int is_executi
     if b.emit and mc_reserve_events(b, 1) < 0:
         return -MC_ERR_NOMEM
     if qty <= 0:
-        _emit(b, MC_EV_REJECTED, b.orders[idx].oid, 0, 0, 0, qty, 0, 0, MC_R_INVALID_QTY)
+        _emit(b, MC_EV_REJECTED, b.orders[idx].oid, 0, b.orders[idx].side, 0, qty,
+              b.orders[idx].owner, 0, MC_R_INVALID_QTY)
         return -MC_R_INVALID_QTY
     return _reduce_at(b, idx, qty, is_execution)
 
