@@ -12,6 +12,7 @@ import matchcore as mc
 from matchcore._core import SnapshotError
 from conftest import assert_events_equal
 from test_capi import random_commands, run_python_calls
+from test_pickle import orders_capacity
 
 HEADER = 80
 LEVEL = 16
@@ -130,6 +131,25 @@ def test_snapshot_restore_in_place_keeps_handle_and_drops_pending_events():
     assert other.state_hash() == book.state_hash()
     assert len(other.events()) == 0
     assert other.get(77) is None
+
+
+def test_snapshot_restore_keeps_the_capacity_the_book_was_made_with():
+    # A book sized for the day (capacity=) and restored from a small snapshot keeps its pools:
+    # restore() made them as small as the snapshot's orders, and the day's orders then grew
+    # them again, doubling by doubling, on the order path.
+    book = mc.OrderBook(capacity=100_000)
+    sized = orders_capacity(book)
+    src = _session_book()
+    book.restore(src.snapshot())
+    assert orders_capacity(book) == sized
+    assert book.state_hash() == src.state_hash() and book.snapshot() == src.snapshot()
+    book.check_invariants()
+    # a snapshot of more orders than the book holds still restores whole, in bigger pools
+    small = mc.OrderBook(capacity=0)
+    small.restore(book.snapshot())
+    assert small.state_hash() == src.state_hash()
+    assert orders_capacity(small) >= len(src)
+    small.check_invariants()
 
 
 def test_snapshot_empty_book_round_trips():

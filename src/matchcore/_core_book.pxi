@@ -742,7 +742,8 @@ cdef class OrderBook:
     def restore(self, data):
         """Replace this book's whole state with a :meth:`snapshot`'s, in place.
 
-        The handle (:attr:`address`) stays the same; pending events are dropped. A damaged,
+        The handle (:attr:`address`) and the order capacity stay the same (the capacity
+        grows if the snapshot holds more orders); pending events are dropped. A damaged,
         truncated or foreign snapshot raises :class:`SnapshotError` and leaves the book
         unchanged; so does :class:`ReadOnlyBookError` on a book of an Engine or of a feed
         replayer. O(orders + levels).

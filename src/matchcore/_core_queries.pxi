@@ -275,8 +275,10 @@ cdef int64_t mc_snapshot_write(const mc_book* b, uint8_t* out, int64_t cap) noex
     return size
 
 
-cdef int _snapshot_build(const uint8_t* data, int64_t n, mc_book** result) noexcept nogil:
-    """Validate a snapshot and build a new book from it; -MC_SNAP_E_* on any defect."""
+cdef int _snapshot_build(const uint8_t* data, int64_t n, int64_t min_orders,
+                         mc_book** result) noexcept nogil:
+    """Validate a snapshot and build a new book from it, with room for at least `min_orders`
+    orders; -MC_SNAP_E_* on any defect."""
     if n < 8:
         return -MC_SNAP_E_TRUNCATED
     if memcmp(data, b"MCSNAPSH", 8) != 0:
@@ -308,7 +310,13 @@ cdef int _snapshot_build(const uint8_t* data, int64_t n, mc_book** result) noexc
             or n_orders > 0x7FFFFFF0 or n_lv[0] + n_lv[1] > n_orders
             or size != SNAP_HEADER + SNAP_LEVEL * (n_lv[0] + n_lv[1]) + SNAP_ORDER * n_orders + 8):
         return -MC_SNAP_E_CORRUPT
-    cdef mc_book* b = mc_book_new(stp, <int64_t>n_orders)
+    cdef mc_book* b = NULL
+    if <int64_t>n_orders < min_orders:
+        b = mc_book_new(stp, min_orders)
+    if b == NULL:
+        # (without the room asked for, as much as the snapshot needs: it restores wherever it
+        # did before)
+        b = mc_book_new(stp, <int64_t>n_orders)
     if b == NULL:
         return -MC_SNAP_E_NOMEM
     b.emit = 0
@@ -375,9 +383,11 @@ cdef int _snapshot_build(const uint8_t* data, int64_t n, mc_book** result) noexc
 
 cdef int mc_snapshot_restore(mc_book* b, const uint8_t* data, int64_t n) noexcept nogil:
     """Replace the book's whole state with a snapshot's, in place (the mc_book* stays valid;
-    pending events are dropped). Returns 0, or -MC_SNAP_E_* with the book unchanged."""
+    pending events are dropped; the order capacity stays, grown if the snapshot holds more
+    orders: a book sized for a session keeps its pools). Returns 0, or -MC_SNAP_E_* with the
+    book unchanged."""
     cdef mc_book* nb = NULL
-    cdef int rc = _snapshot_build(data, n, &nb)
+    cdef int rc = _snapshot_build(data, n, b.orders_cap, &nb)
     if rc < 0:
         return rc
     cdef uint8_t emit = b.emit, guard = b.guard
@@ -397,7 +407,7 @@ cdef int mc_snapshot_restore(mc_book* b, const uint8_t* data, int64_t n) noexcep
 cdef mc_book* mc_snapshot_load(const uint8_t* data, int64_t n, int* err) noexcept nogil:
     """A new book from a snapshot, or NULL with err[0] = -MC_SNAP_E_*."""
     cdef mc_book* nb = NULL
-    cdef int rc = _snapshot_build(data, n, &nb)
+    cdef int rc = _snapshot_build(data, n, 0, &nb)
     if err != NULL:
         err[0] = rc
     return nb
