@@ -376,3 +376,23 @@ def test_compiled_check_detects_ladder_entry_outside_level_pool():
         i += 1
     _damage_entry_then_restore(book, L.lv, i, view.levels_cap, "outside the pool", str(i))
     _damage_entry_then_restore(book, L.lv, i, -2, "outside the pool", str(i))
+
+
+def test_compiled_check_detects_level_pool_leak_and_live_level_on_free_list(compiled):
+    # "free lists and counters agree": the level pool's free list as the order pool's. A level
+    # slot lost from it (a leak) or a level of the ladders on it (the next new price would take
+    # a live level) passed the check.
+    book, view = compiled
+    b = view.b
+    assert b.free_level >= 0
+    _damage_then_restore(book, b, "free_level", -1, "level pool leak")
+    live = view.level_of(1)
+    free = b.levels[b.free_level]
+    assert live.count > 0 and free.count == -1
+    original = free.next_free
+    free.next_free = view.order(1).level
+    try:
+        _expect_violation(book, "live level slot", str(view.order(1).level), "free list")
+    finally:
+        free.next_free = original
+    book.check_invariants()

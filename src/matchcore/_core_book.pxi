@@ -947,6 +947,19 @@ cdef class OrderBook:
             idx = b.orders[idx].next
         if cnt + b.n_orders != b.orders_cap:
             raise AssertionError(f"order pool leak: {cnt} free + {b.n_orders} live != {b.orders_cap}")
+        # the level pool likewise: every slot is either in a ladder (live or kept empty) or on
+        # the free list, never both
+        cnt = 0
+        lv = b.free_level
+        while lv >= 0 and cnt <= b.levels_cap:
+            if lv >= b.levels_cap or b.levels[lv].count >= 0:
+                raise AssertionError(f"live level slot {lv} on the free list")
+            cnt += 1
+            lv = b.levels[lv].next_free
+        seen = (b.side[0].n - b.side[0].gaps) + (b.side[1].n - b.side[1].gaps)
+        if cnt + seen != b.levels_cap:
+            raise AssertionError(f"level pool leak: {cnt} free + {seen} in the ladders != "
+                                 f"{b.levels_cap}")
         # the capacity invariants _ensure relies on (see _grow_orders)
         if 2 * <int64_t>b.orders_cap > <int64_t>(b.index.mask + 1):
             raise AssertionError(f"id index ({b.index.mask + 1} entries) too small for "
