@@ -396,3 +396,42 @@ def test_compiled_check_detects_level_pool_leak_and_live_level_on_free_list(comp
     finally:
         free.next_free = original
     book.check_invariants()
+
+
+_FREE_LIST_DAMAGE = r'''
+import sys
+sys.path.insert(0, sys.argv[1])
+from test_invariants import CompiledView, _populated
+from matchcore import OrderBook
+book = _populated(OrderBook())
+view = CompiledView(book)
+b = view.b
+free = b.free_order
+assert free >= 0
+b.orders[free].next = free if sys.argv[2] == "cycle" else b.orders_cap + 5
+try:
+    book.check_invariants()
+except AssertionError as e:
+    print("violation:", e)
+else:
+    print("passed")
+'''
+
+
+@pytest.mark.parametrize("damage", ["cycle", "outside"])
+def test_compiled_check_of_a_damaged_order_free_list_reports_it(damage, tmp_path):
+    # A free order slot linked to itself, or past the pool, made the walk of the order free
+    # list spin forever or read past the pool; the walk is bounded as the level free list's is.
+    # In a child: the unbounded walk holds the GIL and cannot be interrupted.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "damage.py"
+    script.write_text(_FREE_LIST_DAMAGE)
+    proc = subprocess.run([sys.executable, str(script), str(Path(__file__).parent), damage],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith("violation:"), out
+    assert ("order pool leak" if damage == "cycle" else "outside the pool") in out, out

@@ -940,7 +940,12 @@ cdef class OrderBook:
             raise AssertionError(f"id index counter {b.index.n} != occupied entries {cnt}")
         cnt = 0
         idx = b.free_order
-        while idx >= 0:
+        # bounded by the pool, as the level free list's walk below: a damaged list that loops
+        # is reported as a leak rather than walked forever
+        while idx >= 0 and cnt <= b.orders_cap:
+            if idx >= b.orders_cap:
+                raise AssertionError(f"order free list links slot {idx}, outside the pool of "
+                                     f"{b.orders_cap}")
             if b.orders[idx].live:
                 raise AssertionError(f"live order slot {idx} on the free list")
             cnt += 1
