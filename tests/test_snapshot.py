@@ -335,6 +335,29 @@ def test_snapshot_restore_of_not_bytes_says_a_snapshot_is_bytes(bad):
     assert book.state_hash() == before
 
 
+def test_snapshot_restore_of_a_strided_view_says_to_copy_it():
+    # a snapshot in every other byte of an array (a strided view) was refused with memoryview's
+    # "casts are restricted to C-contiguous views", naming neither the snapshot nor the remedy
+    import numpy as np
+
+    src = mc.OrderBook()
+    src.submit(1, 0, 100, 5)
+    snap = src.snapshot()
+    spread = np.zeros(2 * len(snap), dtype=np.uint8)
+    spread[::2] = np.frombuffer(snap, dtype=np.uint8)
+    book = mc.OrderBook()
+    book.submit(2, 1, 101, 3)
+    before = book.state_hash()
+    for bad in (spread[::2], memoryview(spread)[::2]):
+        for call in (book.restore, mc.OrderBook.from_snapshot):
+            with pytest.raises(TypeError, match=r"a snapshot is contiguous bytes: this "
+                               rf"{type(bad).__name__} is a strided view \(copy it first"):
+                call(bad)
+    assert book.state_hash() == before
+    book.restore(bytes(spread[::2]))           # the copy the message asks for is taken
+    assert book.state_hash() == src.state_hash()
+
+
 # ---- owner-filtered events, depth into caller arrays ----
 
 def test_snapshot_events_owner_sees_own_orders_and_maker_fills_only():

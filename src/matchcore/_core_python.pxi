@@ -675,6 +675,11 @@ cdef object _snapshot_view(data):
     except TypeError:
         # memoryview's own message named neither the snapshot nor what it was given
         raise TypeError(f"a snapshot is bytes, not {type(data).__name__}") from None
+    if not view.c_contiguous:
+        # memoryview's cast refused it in its own words ("casts are restricted to C-contiguous
+        # views"), naming neither the snapshot nor what to do
+        raise TypeError(f"a snapshot is contiguous bytes: this {type(data).__name__} is a "
+                        f"strided view (copy it first, e.g. bytes(data))")
     return view.cast("B")
 
 
