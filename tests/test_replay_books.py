@@ -865,7 +865,8 @@ def test_replay_file_gzip_concatenated_members_and_zero_padding_read_whole(tmp_p
     assert r.stats["messages"] == 49_947 and r.stats["truncated"] is None
     assert r.book(13).state_hash() == replay(raw).book(13).state_hash()
     p.write_bytes(gzip.compress(raw) + b"not gzip")
-    with pytest.raises(ValueError, match="damaged gzip stream"):
+    with pytest.raises(ValueError, match=r"trailing data after the gzip stream \(at compressed "
+                                         r"byte [0-9,]+; 49,947 messages replayed\)"):
         itch.replay_file(p)
 
 

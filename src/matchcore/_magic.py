@@ -311,7 +311,7 @@ def _inflate(f, k: int) -> tuple[bytes, bool, bool]:
             n += got
     except zlib.error:
         return bytes(buf[:n]), True, False
-    return bytes(buf[:n]), False, inf.cut
+    return bytes(buf[:n]), inf.trailing is not None, inf.cut
 
 
 def _stdin_head(src: Stdin, k: int) -> tuple[str, bytes, bool]:

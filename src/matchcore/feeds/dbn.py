@@ -102,6 +102,9 @@ class _CheckedEnd(io.RawIOBase):
 
     def readinto(self, b) -> int:
         k = self._frames.readinto(b)
+        if k == 0 and len(b) and getattr(self._frames, "trailing", None) is not None:
+            raise zlib.error(f"{self._path}: trailing data after the gzip stream (at compressed "
+                             f"byte {self._frames.trailing:,})")
         if k == 0 and len(b) and _ended_early(self._frames):
             raise EOFError(f"{self._path}: the compressed stream ends before its end marker "
                            f"(the file is cut short)")
@@ -334,7 +337,9 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
     short reports its incomplete last record in ``stats["truncated"]``, and a zstd stream that
     ends inside a frame (a gzip stream before its end marker) says so in
     ``stats["truncated"]["stream"]``; a damaged zstd frame or gzip stream raises ValueError (a
-    compressed stream cannot be resynchronised), and so does a schema other than MBO.
+    compressed stream cannot be resynchronised), and so does a schema other than MBO, and
+    trailing data after a gzip stream (bytes that start no gzip member), once every record
+    before it is replayed.
 
     >>> r = replay_dbn("glbx-mdp3-mbo.dbn.zst", symbols=["ESM4"])     # doctest: +SKIP
     >>> r.book("ESM4").best_bid()                                      # doctest: +SKIP
@@ -378,6 +383,10 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
                 raise ValueError(f"{path}: truncated gzip data: the compressed stream is cut "
                                  f"short ({frames.compressed:,} compressed bytes: nothing of it "
                                  "decompresses)") from None
+            if codec == "gzip" and frames.trailing is not None:
+                raise ValueError(f"{path}: trailing data after the gzip stream (at compressed "
+                                 f"byte {frames.trailing:,}) before the DBN metadata header "
+                                 "was complete") from None
             if compressed and _ended_early(frames):
                 # said as what it is, not as "not a DBN stream (starts with b'')"
                 where = "inside a frame" if codec == "zstd" else "short of its end marker"
@@ -446,6 +455,11 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
             tail = b"" if r.done else bytes(view[:n])
         finally:
             view.release()
+        if codec == "gzip" and frames.trailing is not None and not r.done:
+            # reported once every record before it is replayed, however far the read-ahead
+            # of the metadata header went
+            raise ValueError(f"{path}: trailing data after the gzip stream (at compressed byte "
+                             f"{frames.trailing:,}; {r.stats['messages']:,} records replayed)")
         ended_early = compressed and not r.done and _ended_early(frames)
         where = "inside a frame" if codec == "zstd" else "before its end marker"
         r.finish(tail, stream_error=(f"{codec} stream ended {where} ({on_disk():,} "

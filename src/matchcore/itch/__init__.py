@@ -188,6 +188,7 @@ class _ChunkReader:
         self.eof = False
         self.total = 0               # decompressed bytes read so far
         self.stream_error = None     # why a compressed stream ended early, else None
+        self.trailing = None         # offset of bytes after the gzip stream, else None
         try:
             head = _read_head(self.raw, max(len(ZSTD_MAGIC), HEAD_SIZE))
             _refuse_zstd(self.raw, path, head)
@@ -258,12 +259,20 @@ class _ChunkReader:
                     # A gzip file cut short: what it holds is replayed, the cut is reported.
                     self.stream_error = ("gzip stream ended before its end marker "
                                          f"({self.f.compressed:,} compressed bytes)")
+                if self.f is not self.raw:
+                    self.trailing = self.f.trailing
             else:
                 self.n += k
                 self.total += k
                 if self.live:
                     break
         return self.view[: self.n]
+
+    def check_end(self, done: int, what: str) -> None:
+        # after the messages are read: bytes after the gzip stream that start no member
+        if self.trailing is not None:
+            raise ValueError(f"{self.path}: trailing data after the gzip stream (at compressed "
+                             f"byte {self.trailing:,}; {done:,} messages {what})")
 
     def consume(self, k: int) -> None:
         if k:
@@ -374,6 +383,7 @@ def _decode_file(path: Path, infer: bool, chunk_size: int) -> Decoded:
             if reader.eof and consumed == 0:
                 break
         tail = bytes(reader.fill())
+        reader.check_end(total["messages"], "decoded")
     finally:
         reader.close()
     total["counts"] = dict(sorted(total["counts"].items()))
@@ -456,6 +466,8 @@ def replay_file(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=N
             if r.done or (reader.eof and consumed == 0):
                 break
         tail = b"" if r.done else bytes(reader.fill())
+        if not r.done:
+            reader.check_end(r.stats["messages"], "replayed")
     finally:
         reader.close()
     r.finish(tail, stream_error=None if r.done else reader.stream_error)
