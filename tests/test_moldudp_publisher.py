@@ -191,3 +191,31 @@ def test_moldudp_publisher_run_failed_before_sending_may_run_again(monkeypatch):
             assert _drain(sink) == 0
     finally:
         sink.close()
+
+
+def test_moldudp_publisher_and_receiver_host_types_said_as_taken():
+    # both take a host as str, bytes or bytearray (as the socket layer does), but the TypeError
+    # said "host must be a str", and neither docstring nor the README said bytes were taken
+    import threading
+
+    from matchcore.moldudp import MoldUDP64Receiver, publish, receive
+
+    data = itch.generate(None, messages=300, symbols=2, seed=3)
+    for make in (lambda h: MoldUDP64Publisher(data, 9, h), lambda h: MoldUDP64Receiver(0, h)):
+        with pytest.raises(TypeError) as e:
+            make(5)
+        assert str(e.value) == ("host must be a str, bytes or bytearray (a name or an address), "
+                                "got int 5")
+    for host in (b"127.0.0.1", bytearray(b"localhost")):
+        with MoldUDP64Receiver(0, host) as rx:
+            t = threading.Thread(target=publish, args=(data, rx.port, host))
+            t.start()
+            st = rx.run(timeout=10)
+            t.join()
+            assert st.end_of_session and bytes(rx.data) == data
+    for doc in (MoldUDP64Publisher.__doc__, MoldUDP64Receiver.__doc__, publish.__doc__,
+                receive.__doc__):
+        assert "``host``: a name or an address, a str, bytes or bytearray" in \
+            " ".join(doc.split())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert "`host` is a name or an address, a `str`, `bytes` or `bytearray`" in readme

@@ -153,7 +153,7 @@ def _check_host(host) -> None:
     # found at construction, without a name lookup: the socket layer failed in its own words
     # ("str, bytes or bytearray expected"), not naming host (a str, or bytes as it takes them)
     if not isinstance(host, (str, bytes, bytearray)):
-        raise TypeError(f"host must be a str (a name or an address), got "
+        raise TypeError(f"host must be a str, bytes or bytearray (a name or an address), got "
                         f"{type(host).__name__} {host!r}")
 
 
@@ -363,7 +363,9 @@ class MoldUDP64Receiver(NoCopy):
     the busiest peaks); and a real outage longer than that costs one packet's delay, not data,
     because a held packet is fed once confirmed. Smaller corruptions look like ordinary gaps.
 
-    Binds ``host:port`` (port 0 picks a free port, see :attr:`port`).
+    Binds ``host:port`` (port 0 picks a free port, see :attr:`port`). ``host``: a name or an
+    address, a str, bytes or bytearray (as the socket layer takes it; another type raises
+    TypeError); ``""`` binds every interface.
 
     >>> with MoldUDP64Receiver(0) as rx:  # doctest: +SKIP
     ...     stats = rx.run(timeout=10)
@@ -372,8 +374,8 @@ class MoldUDP64Receiver(NoCopy):
     _no_copy = ("it holds a bound UDP socket and the session's sequence state",
                 "Make a new receiver in the other process (rx.stats is a picklable dataclass)")
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", replayer=None, *,
-                 first_seq: int | None = 1, session=None, on_gap=None, batch: int = 64,
+    def __init__(self, port: int = 0, host: str | bytes | bytearray = "127.0.0.1", replayer=None,
+                 *, first_seq: int | None = 1, session=None, on_gap=None, batch: int = 64,
                  rcvbuf: int = 8 << 20, max_gap: int | None = DEFAULT_MAX_GAP):
         if replayer is None:
             self.data = bytearray()
@@ -664,9 +666,10 @@ class MoldUDP64Receiver(NoCopy):
         return False
 
 
-def receive(port: int, host: str = "127.0.0.1", replayer=None, *, timeout: float | None = 60.0,
-            idle_timeout: float | None = None, first_seq: int | None = 1, session=None,
-            on_gap=None, max_gap: int | None = DEFAULT_MAX_GAP) -> ReceiverStats:
+def receive(port: int, host: str | bytes | bytearray = "127.0.0.1", replayer=None, *,
+            timeout: float | None = 60.0, idle_timeout: float | None = None,
+            first_seq: int | None = 1, session=None, on_gap=None,
+            max_gap: int | None = DEFAULT_MAX_GAP) -> ReceiverStats:
     """Listen on ``host:port`` until the MoldUDP64 session ends (or a time limit), feeding every
     in-sequence message block to ``replayer`` (see :class:`MoldUDP64Receiver`).
 
@@ -674,7 +677,8 @@ def receive(port: int, host: str = "127.0.0.1", replayer=None, *, timeout: float
     duplicates, heartbeats, whether end of session was seen. With ``replayer=None`` the received
     stream is in ``stats.data`` (bytes, standard ITCH framing); with a replayer, the bytes it
     kept back are in ``stats.unconsumed`` (``replayer.finish(stats.unconsumed)`` at the end of
-    the stream, as :attr:`MoldUDP64Receiver.unconsumed`).
+    the stream, as :attr:`MoldUDP64Receiver.unconsumed`). ``host``: a name or an address, a
+    str, bytes or bytearray, as the receiver's.
 
     >>> from matchcore.itch import Replayer                    # doctest: +SKIP
     >>> r = Replayer(); stats = receive(26400, replayer=r, timeout=30)  # doctest: +SKIP
@@ -798,7 +802,9 @@ class MoldUDP64Publisher(NoCopy):
     bytes jumped over counted in ``stats.bytes_skipped`` (a zero length prefix too); an incomplete
     last message is not sent and is reported in ``stats.tail_bytes``. ``session``: at most 10 bytes
     of printable ASCII (a str or bytes; space padded), the names a receiver adopts; another name
-    raises ValueError (TypeError for another type) before any socket is made.
+    raises ValueError (TypeError for another type) before any socket is made. ``host``: a name
+    or an address, a str, bytes or bytearray (as the socket layer takes it; another type raises
+    TypeError, an empty one ValueError).
 
     >>> MoldUDP64Publisher("day.itch", 26400, rate=100_000).run()  # doctest: +SKIP
     """
@@ -806,8 +812,9 @@ class MoldUDP64Publisher(NoCopy):
     _no_copy = ("it holds a UDP socket and the session's sequence state",
                 "Make a new publisher in the other process")
 
-    def __init__(self, source, port: int, host: str = "127.0.0.1", *, session=DEFAULT_SESSION,
-                 rate: float | None = None, max_messages: int = MAX_MESSAGES,
+    def __init__(self, source, port: int, host: str | bytes | bytearray = "127.0.0.1", *,
+                 session=DEFAULT_SESSION, rate: float | None = None,
+                 max_messages: int = MAX_MESSAGES,
                  max_packet: int = 1400, drop=None, seed: int | None = None, first_seq: int = 1,
                  heartbeats: int = 1, end_packets: int = 3, gap_s: float = 0.001):
         # NaN too: it would send unpaced
@@ -1016,11 +1023,12 @@ class MoldUDP64Publisher(NoCopy):
         return False
 
 
-def publish(source, port: int, host: str = "127.0.0.1", *, rate: float | None = None,
-            **kwargs) -> PublisherStats:
+def publish(source, port: int, host: str | bytes | bytearray = "127.0.0.1", *,
+            rate: float | None = None, **kwargs) -> PublisherStats:
     """Send an ITCH file or buffer as a MoldUDP64 session to ``host:port`` at ``rate`` messages
     per second (None: unpaced), ending with a heartbeat and end-of-session packets. Keyword
     arguments as :class:`MoldUDP64Publisher` (``drop=``, ``seed=``, ``max_packet=``, ...).
+    ``host``: a name or an address, a str, bytes or bytearray, as the publisher's.
 
     >>> stats = publish("day.itch", 26400, rate=200_000)       # doctest: +SKIP
     >>> stats.sent_messages, stats.dropped                     # doctest: +SKIP
