@@ -219,3 +219,26 @@ def test_moldudp_publisher_and_receiver_host_types_said_as_taken():
             " ".join(doc.split())
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     assert "`host` is a name or an address, a `str`, `bytes` or `bytearray`" in readme
+
+
+def test_moldudp_publisher_gzip_trailing_data_refused_as_trailing_data(tmp_path):
+    # junk after the gzip stream was "damaged gzip stream: Not a gzipped file (b'ga')", and
+    # junk starting with the gzip magic "the file is cut short", where the replay of the same
+    # file says "trailing data after the gzip stream"
+    import gzip
+
+    data = itch.generate(None, messages=400, symbols=2, seed=3)
+    member = gzip.compress(data)
+    src = tmp_path / "t.itch.gz"
+    for junk, want in ((b"garbage!", f"{src}: trailing data after the gzip stream (at "
+                                     f"compressed byte {len(member):,}"),
+                       (b"\0\0\x01", f"{src}: trailing data after the gzip stream (at "
+                                     f"compressed byte {len(member) + 2:,}"),
+                       (b"\x1f\x8bXYZ", f"{src}: damaged gzip stream")):
+        src.write_bytes(member + junk)
+        with pytest.raises(ValueError) as e:
+            MoldUDP64Publisher(src, 9)
+        assert str(e.value).startswith(want), str(e.value)
+        with pytest.raises(ValueError) as r:
+            itch.replay_file(src)
+        assert str(r.value).startswith(want)

@@ -24,7 +24,7 @@ so a packet more than ``max_gap`` messages ahead is held until a later packet co
 """
 from __future__ import annotations
 
-import gzip
+import io
 import mmap
 import numbers
 import os
@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._args import check_callable
+from matchcore._gzip import Inflater
 from matchcore._cliutil import refuse_unusable_name
 from matchcore._magic import (GZIP_MAGIC, TEXT_LOOK, ZSTD_MAGIC, refuse_foreign,
                               refuse_foreign_buffer)
@@ -771,14 +772,20 @@ def _load(source):
 
 
 def _gunzip(data: bytes, path) -> bytes:
-    # a gzip stream cut short or damaged raised EOFError or BadGzipFile naming no file
+    # a gzip stream cut short or damaged raised EOFError or BadGzipFile naming no file; read
+    # as the replay reads it, so that trailing data is called so, as there
+    inf = Inflater(io.BytesIO(data))
     try:
-        return gzip.decompress(data)
-    except EOFError:
-        raise ValueError(f"{path}: the gzip stream ends before its end marker (the file is cut "
-                         "short): MoldUDP64Publisher publishes whole streams") from None
-    except (OSError, zlib.error) as e:
+        out = inf.readall()
+    except zlib.error as e:
         raise ValueError(f"{path}: damaged gzip stream: {e}") from None
+    if inf.cut:
+        raise ValueError(f"{path}: the gzip stream ends before its end marker (the file is cut "
+                         "short): MoldUDP64Publisher publishes whole streams")
+    if inf.trailing is not None:
+        raise ValueError(f"{path}: trailing data after the gzip stream (at compressed byte "
+                         f"{inf.trailing:,}): MoldUDP64Publisher publishes whole streams")
+    return out
 
 
 def _refuse_zstd(head: bytes, path) -> None:
