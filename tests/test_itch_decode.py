@@ -592,3 +592,30 @@ def test_decode_unknown_type_whose_length_runs_past_the_end_is_a_bad_prefix(tmp_
         assert s["bad_length_offsets"] == \
             [(k, "unknown message type whose length leads to no message")]
         assert s["bytes_skipped"] == 3
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 63])
+def test_itch_replayer_first_bytes_fed_in_small_chunks_judged_as_fed_whole(chunk):
+    # The first feed() judged its bytes as the whole stream: a stream fed in small chunks was
+    # refused as text for its first printable byte, where fed whole it was taken (framed, a
+    # bad prefix), and a DBN or gzip stream whose magic was split over two feeds was taken
+    data = itch.generate(None, messages=300, symbols=2, seed=5)
+    dbn = b"DBN\x03" + bytes(60) + data
+    for stream in (data[2:], dbn, gzip.compress(data), b"S" + data, b"time,type\n" * 9):
+        whole = itch.Replayer()
+        want = outcome(lambda: (whole.feed(stream), whole.finish(b"")))
+        r = itch.Replayer()
+
+        def chunked():
+            held = b""
+            for i in range(0, len(stream), chunk):
+                held += stream[i:i + chunk]
+                held = held[r.feed(held):]
+            return r.finish(held)
+
+        got = outcome(chunked)
+        assert got[0] == want[0], (stream[:8], got, want)
+        if got[0] == "ok":
+            assert got[1] == want[1][1]
+        else:
+            assert got[1] == want[1]

@@ -853,7 +853,13 @@ cdef class Replayer:
             # the first bytes of the stream: what cannot start ITCH 5.0 (DBN, a native file,
             # text, compressed bytes) is refused as itch.decode refuses it (framed, it gave bad
             # length prefixes and nothing else); later bytes are the stream's data
+            from matchcore._magic import TEXT_LOOK
             from matchcore.itch import _refuse_foreign_buffer
+            if not final and buf[0] != 0 and n < TEXT_LOOK:
+                # too few to judge as the whole stream would be (ITCH starts with a 0 byte,
+                # decided at once): a magic split over two feeds was taken, a printable first
+                # byte refused as text. Kept back until more arrive or the stream ends.
+                return 0
             _refuse_foreign_buffer(buf)
             self._started = True
         cdef const uint8_t* p = &buf[0]
