@@ -752,6 +752,10 @@ cdef class DbnReplayer:
             mc_raise_finished("DbnReplayer", "feed")
         if self.done or n == 0:
             return 0
+        if S.base == 0 and n < 3 and not final and buf[0] == 68 and (n == 1 or buf[1] == 66):
+            # "D" or "DB": the start of a metadata header that the next feed may complete
+            # (consumed as damage, the header went unrefused when fed a byte or two at a time)
+            return 0
         if S.base == 0 and n >= 3 and buf[0] == 68 and buf[1] == 66 and buf[2] == 78:
             # "DBN", which opens no record (length 272, rtype 0x42 is none): the metadata was
             # read as damage, and with ts_out the 64-byte records after it too
