@@ -761,3 +761,34 @@ def test_lobster_messages_time_given_directly_is_checked_as_read_from_a_file(tin
             replay_lobster(LobsterMessages(ts, msgs.type, msgs.order_id, msgs.size, msgs.price,
                                            msgs.direction), ob, book=book)
         assert len(book) == 0
+
+
+def test_lobster_blank_and_comment_lines_between_rows_line_numbers_right_no_numpy_warning(
+        tmp_path):
+    # numpy's reader skips empty lines and '#' comments, so row k was no longer line k: a bad
+    # field after a blank line was named on the line before it, and numpy's UserWarning
+    # ("Input line 2 contained no data ... max_rows=50000") reached the command line's stderr,
+    # for a file ending in an empty line too
+    import warnings
+
+    good = "34200.0,1,1,100,1000000,1\n"
+    msg = tmp_path / "X_message_1.csv"
+    for text, want in (
+            (good + "\n34200.1,1,2,100,1000000,7\n", "line 3: direction '7' "),
+            (good + "\n# note\n\n34200.1,1,2,100,abc,1\n", "line 5: price 'abc' "),
+            (good + "\r\n\n34200.1,1,2,100,1000000\n", "line 4 has 5 columns")):
+        msg.write_text(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError) as e:
+                read_messages(msg)
+        assert f"{msg}, {want}" in str(e.value) or f"{msg}: {want}" in str(e.value), e.value
+    book = tmp_path / "X_orderbook_1.csv"
+    book.write_text("1000100,5,1000000,100\n\n1000100,-5,1000000,100\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=rf"{re.escape(str(book))}, line 3: ask size 1 "):
+            read_orderbook(book)
+        msg.write_text(good + "\n\n")
+        book.write_text("1000100,5,1000000,100\n\n")
+        assert replay_lobster(msg, book).messages == 1

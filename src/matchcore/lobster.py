@@ -39,6 +39,7 @@ import io
 import operator
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,8 +182,9 @@ def _disagreement(fd: dict | None) -> str:
 _NON_BLANK = re.compile(rb"\S")
 
 
-def _load_csv(path, min_cols: int, dtype=np.float64) -> tuple[np.ndarray, int]:
-    """(rows as a 2-D array of ``dtype``, header lines skipped). The file is read once: a pipe
+def _load_csv(path, min_cols: int, dtype=np.float64):
+    """(rows as a 2-D array of ``dtype``, the file line of a row: ``line(k)`` for row k counted
+    from 0). The file is read once: a pipe
     or FIFO (``/dev/stdin``) has no second reading, and opening it again went on after the
     bytes the first look had buffered, so rows were lost without a word."""
     data = Path(path).read_bytes()
@@ -214,31 +216,52 @@ def _load_csv(path, min_cols: int, dtype=np.float64) -> tuple[np.ndarray, int]:
         header = 1
     skip = blank + header                  # lines before the first row (for line numbers)
     start += len(first) if header else 0
+    line = _row_lines(data, start, skip)
     if not first.strip() or (header and _NON_BLANK.search(data, start) is None):
-        return np.empty((0, min_cols), dtype=dtype), skip
+        return np.empty((0, min_cols), dtype=dtype), line
     try:
-        arr = np.loadtxt(io.BytesIO(data[start:] if start else data), delimiter=",",
-                         dtype=dtype, ndmin=2)
+        with warnings.catch_warnings():
+            # numpy's word for each empty line it skips (the last line of many files), which
+            # reached the command line's stderr: such lines are no rows, and line() knows it
+            warnings.filterwarnings("ignore", r"Input line \d+ contained no data",
+                                    UserWarning)
+            arr = np.loadtxt(io.BytesIO(data[start:] if start else data), delimiter=",",
+                             dtype=dtype, ndmin=2)
     except ValueError as e:
         # numpy's words named neither the file nor the line ("the number of columns changed
         # from 6 to 3 at row 3; use `usecols` ..."), or spoke of quoting for a binary file
-        raise ValueError(f"{path}: {_csv_error(data, e, skip)}") from None
+        raise ValueError(f"{path}: {_csv_error(data, e, line)}") from None
     if arr.size == 0:
-        return np.empty((0, min_cols), dtype=dtype), skip
+        return np.empty((0, min_cols), dtype=dtype), line
     if arr.shape[1] < min_cols:
         raise ValueError(f"{path}: {arr.shape[1]} columns, a LOBSTER file of this kind has at "
                          f"least {min_cols}")
-    return arr, skip
+    return arr, line
 
 
-def _csv_error(data: bytes, e: ValueError, skip: int) -> str:
+def _row_lines(data: bytes, start: int, before: int):
+    """``line(k)``: the 1-based file line of CSV row k (from 0) of ``data[start:]``, which
+    ``before`` lines precede. numpy's reader skips empty lines and ``#`` comments, so after one
+    row k is not line ``before + k + 1``. Counted only when asked (an error's message)."""
+    def line(row: int) -> int:
+        k = -1
+        for i, text in enumerate(data[start:].split(b"\n")):
+            if text.split(b"#", 1)[0].rstrip(b"\r"):
+                k += 1
+                if k == row:
+                    return before + i + 1
+        return before + row + 1
+    return line
+
+
+def _csv_error(data: bytes, e: ValueError, line) -> str:
     """What numpy's CSV reader found wrong, said of the file: a row of another column count by
     its line, a binary file (DBN, native, ITCH) as not text."""
     if b"\0" in data[:4096] or foreign_format(data[:HEAD_SIZE]) in ("dbn", "native"):
         return _binary_error(data)
     m = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", str(e))
     if m:
-        return (f"line {int(m.group(3)) + skip} has {m.group(2)} columns, the lines before it "
+        return (f"line {line(int(m.group(3)) - 1)} has {m.group(2)} columns, the lines before it "
                 f"{m.group(1)} (a file cut short or not a LOBSTER CSV)")
     return f"not a LOBSTER CSV of comma-separated numbers: {e}"
 
@@ -319,10 +342,10 @@ def read_messages(path) -> LobsterMessages:
     >>> m = read_messages("AAPL_2012-06-21_34200000_57600000_message_10.csv")  # doctest: +SKIP
     """
     refuse_unusable_name(path, "path: ")
-    text, skip = _load_csv(path, 6, dtype=str)
+    text, line = _load_csv(path, 6, dtype=str)
 
     def fail(row, col, why):
-        raise ValueError(f"{path}, line {row + 1 + skip}: {_COLUMNS[col]} "
+        raise ValueError(f"{path}, line {line(row)}: {_COLUMNS[col]} "
                          f"{str(text[row, col])!r} {why}")
 
     try:
@@ -348,11 +371,15 @@ def read_messages(path) -> LobsterMessages:
     )
 
 
-def _check_orderbook(a: np.ndarray, where: str, skip: int = 0) -> np.ndarray:
+def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
     """The orderbook rows as int64, every field checked: a whole number (a NaN, an infinity or
     a fraction was cast to garbage that seeded the book or failed later naming a synthetic
     order id), a size >= 0, and a positive price wherever the size is positive (an empty level
-    holds any price, LOBSTER's dummies included). ValueError names the first bad field."""
+    holds any price, LOBSTER's dummies included). ValueError names the first bad field, on
+    its line (``line(row)``, else row + 1)."""
+    if line is None:
+        def line(row: int) -> int:
+            return row + 1
     if a.ndim != 2 or a.shape[1] % 4:
         raise ValueError(f"{where}: {a.shape[1] if a.ndim == 2 else a.shape} columns is not 4 "
                          f"per level")
@@ -374,7 +401,7 @@ def _check_orderbook(a: np.ndarray, where: str, skip: int = 0) -> np.ndarray:
                "is negative" if col % 2 else "is not a positive price for a level with shares")
         v = a[row, col].item()
         v = int(v) if isinstance(v, float) and v.is_integer() and abs(v) <= _MAX_EXACT else v
-        raise ValueError(f"{where}, line {row + 1 + skip}: {what} {col // 4 + 1} {v} {why}")
+        raise ValueError(f"{where}, line {line(row)}: {what} {col // 4 + 1} {v} {why}")
     # Levels best first: two levels with shares at one price (or out of order) made a seed
     # with two orders of one synthetic id, refused as "order 9223653511836586464 rejected:
     # DUPLICATE_ORDER_ID", or a seed and comparisons of levels that are no book's.
@@ -383,7 +410,7 @@ def _check_orderbook(a: np.ndarray, where: str, skip: int = 0) -> np.ndarray:
         wrong = (q[:, :-1] > 0) & (q[:, 1:] > 0) & (sign * (p[:, 1:] - p[:, :-1]) <= 0)
         if wrong.any():
             row, lv = map(int, np.argwhere(wrong)[0])
-            raise ValueError(f"{where}, line {row + 1 + skip}: {what} price {lv + 2} "
+            raise ValueError(f"{where}, line {line(row)}: {what} price {lv + 2} "
                              f"{int(p[row, lv + 1])} is not {'above' if sign > 0 else 'below'} "
                              f"{what} price {lv + 1} {int(p[row, lv])} (levels go best first, "
                              f"one price each)")
@@ -395,8 +422,8 @@ def read_orderbook(path) -> np.ndarray:
     (whole numbers, sizes >= 0, a positive price for every level with shares; ValueError
     naming the line and field). O(rows * levels)."""
     refuse_unusable_name(path, "path: ")
-    a, skip = _load_csv(path, 4)
-    return _check_orderbook(a, str(path), skip)
+    a, line = _load_csv(path, 4)
+    return _check_orderbook(a, str(path), line)
 
 
 def _row_levels(row: np.ndarray, side: int) -> list[list[int]]:
