@@ -102,9 +102,11 @@ class _CheckedEnd(io.RawIOBase):
 
     def readinto(self, b) -> int:
         k = self._frames.readinto(b)
-        if k == 0 and len(b) and getattr(self._frames, "trailing", None) is not None:
-            raise zlib.error(f"{self._path}: trailing data after the gzip stream (at compressed "
-                             f"byte {self._frames.trailing:,})")
+        if k == 0 and len(b) and self._frames.trailing is not None:
+            zstd = isinstance(self._frames, _ZstdFrames)
+            error = self._frames.error if zstd else zlib.error
+            raise error(f"{self._path}: trailing data after the {'zstd' if zstd else 'gzip'} "
+                        f"stream (at compressed byte {self._frames.trailing:,})")
         if k == 0 and len(b) and _ended_early(self._frames):
             raise EOFError(f"{self._path}: the compressed stream ends before its end marker "
                            f"(the file is cut short)")
@@ -116,10 +118,16 @@ class _ZstdFrames(io.RawIOBase):
     end, whether the data stopped inside a frame (zstandard's stream_reader ends silently
     there, so a cut file would look whole). ``live`` (a pipe, FIFO or socket): a read returns
     what the input at hand decompresses to instead of waiting for ``read_size`` bytes of a
-    stream that may be slow. Does not close ``raw``."""
+    stream that may be slow. Bytes after a frame that start no frame (neither the zstd magic
+    nor a skippable frame's) end the stream there, after every byte before them is handed
+    over; ``trailing`` is then their offset in the compressed input (else None), as an
+    ``Inflater``'s. Does not close ``raw``."""
 
     def __init__(self, zstd, raw, read_size: int = 1 << 16, live: bool = False):
         self._z = zstd.ZstdDecompressor()
+        self.error = zstd.ZstdError
+        self.trailing = None
+        self._held = b""         # the first bytes after a frame, too few to tell a magic
         self._raw = raw
         self._read_size = read_size
         self._live = live
@@ -135,14 +143,27 @@ class _ZstdFrames(io.RawIOBase):
 
     def readinto(self, b) -> int:
         while self._pos >= len(self._out):
+            if self.trailing is not None:
+                return 0
             chunk = self._raw.read1(self._read_size) if self._live else \
                 self._raw.read(self._read_size)
             self.compressed += len(chunk)
             if not chunk:
+                if self._held:
+                    # a part of a magic and nothing after it: no frame
+                    self.trailing, self._held = self.compressed - len(self._held), b""
+                    return 0
                 self.ended_early = self._d is not None and not self._d.eof
                 return 0
+            chunk, self._held = self._held + chunk, b""
             parts = []
             while chunk:
+                if self._d is not None and self._d.eof and not _frame_start(chunk[:4]):
+                    if len(chunk) < 4 and _frame_start(chunk, prefix=True):
+                        self._held = chunk       # a magic split between two reads
+                    else:
+                        self.trailing = self.compressed - len(chunk)
+                    break
                 if self._d is None or self._d.eof:
                     self._d = self._z.decompressobj()
                 parts.append(self._d.decompress(chunk))
@@ -153,6 +174,16 @@ class _ZstdFrames(io.RawIOBase):
         b[:k] = self._out[self._pos:self._pos + k]
         self._pos += k
         return k
+
+
+def _frame_start(head: bytes, prefix: bool = False) -> bool:
+    # a zstd frame's magic, or a skippable frame's (0x184D2A50..5F, little-endian); with
+    # prefix, whether head (under 4 bytes) may be the start of one
+    if prefix:
+        return ZSTD_MAGIC.startswith(head) or (
+            head[0] & 0xF0 == 0x50 and b"\x2a\x4d\x18".startswith(head[1:]))
+    return head == ZSTD_MAGIC or (len(head) == 4 and head[0] & 0xF0 == 0x50
+                                  and head[1:] == b"\x2a\x4d\x18")
 
 
 def is_dbn(path) -> bool:
@@ -338,8 +369,8 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
     ends inside a frame (a gzip stream before its end marker) says so in
     ``stats["truncated"]["stream"]``; a damaged zstd frame or gzip stream raises ValueError (a
     compressed stream cannot be resynchronised), and so does a schema other than MBO, and
-    trailing data after a gzip stream (bytes that start no gzip member), once every record
-    before it is replayed.
+    trailing data after a gzip or zstd stream (bytes that start no gzip member, no zstd
+    frame), once every record before it is replayed.
 
     >>> r = replay_dbn("glbx-mdp3-mbo.dbn.zst", symbols=["ESM4"])     # doctest: +SKIP
     >>> r.book("ESM4").best_bid()                                      # doctest: +SKIP
@@ -383,8 +414,8 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
                 raise ValueError(f"{path}: truncated gzip data: the compressed stream is cut "
                                  f"short ({frames.compressed:,} compressed bytes: nothing of it "
                                  "decompresses)") from None
-            if codec == "gzip" and frames.trailing is not None:
-                raise ValueError(f"{path}: trailing data after the gzip stream (at compressed "
+            if compressed and frames.trailing is not None:
+                raise ValueError(f"{path}: trailing data after the {codec} stream (at compressed "
                                  f"byte {frames.trailing:,}) before the DBN metadata header "
                                  "was complete") from None
             if compressed and _ended_early(frames):
@@ -455,10 +486,10 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
             tail = b"" if r.done else bytes(view[:n])
         finally:
             view.release()
-        if codec == "gzip" and frames.trailing is not None and not r.done:
+        if compressed and frames.trailing is not None and not r.done:
             # reported once every record before it is replayed, however far the read-ahead
             # of the metadata header went
-            raise ValueError(f"{path}: trailing data after the gzip stream (at compressed byte "
+            raise ValueError(f"{path}: trailing data after the {codec} stream (at compressed byte "
                              f"{frames.trailing:,}; {r.stats['messages']:,} records replayed)")
         ended_early = compressed and not r.done and _ended_early(frames)
         where = "inside a frame" if codec == "zstd" else "before its end marker"
