@@ -72,7 +72,8 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
     ``compress`` or when the name ends in .zst) and its Path returned. ``clear_rate`` is the
     share of events that clear an instrument's book (R), at most 0.03; a value outside, a
     negative ``records`` or ``instruments`` below 1 raise ValueError; ``version`` the DBN version of the
-    metadata header (default: the package's current one; the MBO record is the same in all);
+    metadata header, 1 to 3 as the replay reads them (default: the package's current one; the
+    MBO record is the same in all; another value raises ValueError, a non-integer TypeError);
     ``publishers`` the venues (publisher ids 1, 2...) that each trade every instrument, with
     books and order ids of their own (so the same order id rests on several venues at once).
     O(records).
@@ -102,6 +103,14 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
     if seed < 0:
         # random.Random seeds with abs(seed): -1 gave the flow of seed 1
         raise ValueError(f"seed must be >= 0, got {seed}")
+    if version is not None:
+        # 0 wrote a version 1 file without a word; 7 (the package's DBNError) and -1 (an
+        # OverflowError) failed only once every record was made
+        what = "version must be None or an integer in 1..3 (the DBN versions the replay reads)"
+        if isinstance(version, bool) or not isinstance(version, numbers.Integral):
+            raise TypeError(f"{what}, got {type(version).__name__} {version!r}")
+        if not 1 <= version <= 3:
+            raise ValueError(f"{what}, got {version!r}")
     if not 0.0 <= clear_rate <= _MAX_CLEAR_RATE:
         # clears take the events left after the other actions' shares: a larger rate gave
         # 3% of events, not the share asked for
