@@ -598,7 +598,8 @@ cdef class DbnReplayer:
     :attr:`instruments` maps it to the instrument id, :attr:`publishers` to the publisher id
     and :attr:`symbols` to a name (``names``,
     ``{instrument_id: symbol}`` from the metadata's symbol mappings, else the id; a symbol-mapping
-    record in the stream renames its instrument from there on). Prices stay
+    record in the stream renames its instrument from there on; an id that is not a whole
+    number, or a symbol that is not a str, raises TypeError). Prices stay
     DBN's raw int64 fixed-point (1 unit = 1e-9); timestamps are ``ts_recv`` (ns since the UNIX
     epoch); sizes are lots.
 
@@ -696,10 +697,21 @@ cdef class DbnReplayer:
                             f"{type(names).__name__}")
         self._names = {}
         for k, v in (names or {}).items():
-            try:
-                self._names[int(k)] = str(v)
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"names: instrument id {k!r} is not a whole number") from None
+            if isinstance(k, str):
+                try:
+                    iid = int(k)
+                except ValueError:
+                    raise ValueError(f"names: instrument id {k!r} is not a whole number") \
+                        from None
+            else:
+                # int() cut 1001.7 to instrument 1001 and took True for 1
+                iid = whole_number(k)
+                if iid is None:
+                    raise TypeError(f"names: instrument id {k!r} is not a whole number")
+            if not isinstance(v, str):
+                # str() named the book by a repr: "b'ES'", "None"
+                raise TypeError(f"names: the symbol of instrument {iid} is not a str: {v!r}")
+            self._names[iid] = v
         self._filter = symbol_filter(symbols, "symbols")
         self._truncated = None
         self._capacity = o.capacity
