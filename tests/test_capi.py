@@ -443,6 +443,34 @@ def test_capi_header_compiles_as_cplusplus_and_c(tmp_path):
                         "-o", str(tmp_path / (src_name + ".out"))], check=True)
 
 
+_OLDER_STANDARDS = (("cc", "t.c", "-std=c99"), ("c++", "t.cpp", "-std=c++98"),
+                    ("c++", "t.cpp", "-std=c++03"))
+
+
+@pytest.mark.parametrize("compiler,src_name,std", _OLDER_STANDARDS)
+def test_capi_header_compiles_pedantic_as_c99_and_cplusplus98(tmp_path, compiler, src_name, std):
+    # The header is for C and C++ callers of any age: its layout checks must not need C11's
+    # _Static_assert or C++11's static_assert (a C++98 build stopped with "expected
+    # constructor, destructor, or type conversion before '(' token" in matchcore.h).
+    import shutil
+    import subprocess
+    exe = shutil.which(compiler)
+    if exe is None:
+        pytest.skip(f"no {compiler} compiler on PATH; header compile check skipped")
+    src = tmp_path / src_name
+    src.write_text('#include "matchcore.h"\nint main(void) { return sizeof(mc_api_v2) > 0 ? 0 : 1; }\n')
+    res = subprocess.run([exe, std, "-Wall", "-Wextra", "-pedantic-errors", "-Werror", "-I",
+                          _capi.get_include(), str(src), "-o", str(tmp_path / "t.out")],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    # and the checks still stop the compiler where a condition is false
+    src.write_text('#include "matchcore.h"\nMC_STATIC_ASSERT(sizeof(mc_event) == 63, "no");\n'
+                   'int main(void) { return 0; }\n')
+    res = subprocess.run([exe, std, "-I", _capi.get_include(), str(src), "-o",
+                          str(tmp_path / "t.out")], capture_output=True, text=True)
+    assert res.returncode != 0
+
+
 # ----------------------------------------------------------------------------------------------
 # refusals: an engine's book, a book or engine in use by a call that released the GIL
 # ----------------------------------------------------------------------------------------------

@@ -124,10 +124,16 @@ typedef struct mc_command {
     uint8_t post_only;
 } mc_command;
 
-#if defined(__cplusplus)
+#if defined(__cplusplus) && __cplusplus >= 201103L
 #define MC_STATIC_ASSERT(c, m) static_assert(c, m)
-#else
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define MC_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#else
+/* C99 and C++98/03 have neither: an array of negative size stops the compiler instead (one
+   typedef name per line, as C99 allows no repeated typedef). */
+#define MC_STATIC_ASSERT_NAME_(line) mc_static_assert_line_##line
+#define MC_STATIC_ASSERT_LINE_(line) MC_STATIC_ASSERT_NAME_(line)
+#define MC_STATIC_ASSERT(c, m) typedef char MC_STATIC_ASSERT_LINE_(__LINE__)[(c) ? 1 : -1]
 #endif
 MC_STATIC_ASSERT(sizeof(mc_event) == 64, "mc_event must be 64 bytes (EVENT_DTYPE)");
 MC_STATIC_ASSERT(sizeof(mc_command) == 48, "mc_command must be 48 bytes (COMMAND_DTYPE)");
