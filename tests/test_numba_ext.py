@@ -495,6 +495,44 @@ def test_numba_process_and_drain_array_not_record_dtype_typing_error_book_unchan
     assert _drains_any(book, eng, np.zeros(4, mc.EVENT_DTYPE)) == (2, 0, 2, 0)
 
 
+def _aligned_struct(dtype):
+    # the same fields at the same offsets, declared as a C struct is (align=True): numpy holds
+    # it equal to `dtype`, and OrderBook.process() / Engine.process() take it
+    return np.dtype([(name, dtype.fields[name][0]) for name in dtype.names], align=True)
+
+
+@numba.njit
+def _drain_both(book, eng, out_book, out_eng):
+    return mcn.drain_events(book, out_book), mcn.engine_drain_events(eng, out_eng)
+
+
+def test_numba_process_and_drain_take_an_equal_aligned_struct_dtype_as_python_does():
+    # The helpers refused (typing error) an array whose dtype numpy and process() hold equal to
+    # COMMAND_DTYPE / EVENT_DTYPE, only because it was declared with align=True: the same
+    # records, the same bytes, that OrderBook.process() and Engine.process() apply.
+    cmd_dt, ev_dt = _aligned_struct(mc.COMMAND_DTYPE), _aligned_struct(EVENT_DTYPE)
+    assert cmd_dt == mc.COMMAND_DTYPE and ev_dt == EVENT_DTYPE and cmd_dt.isalignedstruct
+    cmds = np.zeros(2, cmd_dt)
+    cmds["order_id"] = [1, 2]
+    cmds["side"] = [0, 1]
+    cmds["price"] = 100
+    cmds["qty"] = [5, 3]
+    book, eng = mc.OrderBook(), mc.Engine()
+    eng.add_symbol(0)
+    assert _process_any(book, cmds) == 2 and _engine_process_any(eng, cmds) == 2
+    py_book, py_eng = mc.OrderBook(), mc.Engine()
+    py_eng.add_symbol(0)
+    want_book, want_eng = py_book.process(cmds), py_eng.process(cmds)
+    out_book, out_eng = np.zeros(8, ev_dt), np.zeros(8, ev_dt)
+    n_book, n_eng = _drain_both(book, eng, out_book, out_eng)
+    assert out_book[:n_book].tobytes() == want_book.tobytes()
+    assert out_eng[:n_eng].tobytes() == want_eng.tobytes()
+    assert book.state_hash() == py_book.state_hash() and eng.state_hash() == py_eng.state_hash()
+    book.submit(3, 0, 99, 1, owner=7)
+    eng.submit(0, 3, 0, 99, 1, owner=7)
+    assert _drains_any(book, eng, out_book) == (1, 0, 1, 0)
+
+
 # ---- integer arguments that do not fit their C parameter ----
 
 @numba.njit

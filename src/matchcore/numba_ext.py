@@ -537,10 +537,17 @@ def _records_check(dtype, name, what):
     # and writes the array as those records, so the bytes of an int64 or float64 array were
     # applied to the book as commands (orders with made-up ids, prices and quantities), or
     # events were written over values of another type. OrderBook.process() refuses them too.
+    # The records' layout is compared, not the Numba type: a dtype declared with align=True
+    # (the same fields at the same offsets, equal to `dtype` for numpy and process()) is
+    # another Record type only by its aligned flag.
     record = from_dtype(dtype)
 
+    def layout(rec):
+        return (rec.size, [(k, f.type, f.offset) for k, f in rec.fields.items()])
+
     def check(typingctx, arr):
-        if not isinstance(arr, types.Array) or arr.dtype != record:
+        if (not isinstance(arr, types.Array) or not isinstance(arr.dtype, types.Record)
+                or layout(arr.dtype) != layout(record)):
             raise TypingError(f"{what} needs an array of matchcore.{name}, got {arr}")
 
         def codegen(context, builder, sig, args):
