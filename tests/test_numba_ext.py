@@ -821,6 +821,28 @@ def _refused_as_global_or_closure():
     assert as_argument(closed, 1) == 0 and len(closed) == 1
 
 
+def test_numba_book_or_engine_as_default_argument_value_refused_message_names_it():
+    # A default argument value is frozen into the compiled code as a global is; the refusal
+    # said "global or closure variable" and to pass the object as an argument, to a caller
+    # whose function did take it as an argument (by default).
+    book, eng = mc.OrderBook(), Engine()
+
+    @numba.njit
+    def default_book(oid, b=book):
+        return mcn.submit(b, oid, 0, 100, 5, 0, 0, 0)
+
+    @numba.njit
+    def default_engine(e=eng):
+        return mcn.engine_count(e)
+
+    for fn, arg, what in ((default_book, (1,), "OrderBook"), (default_engine, (), "Engine")):
+        with pytest.raises(ValueError, match=f"matchcore {what} cannot be used as a global or "
+                                             f"closure variable or a default argument value"
+                                             f".*pass the {what} as an argument"):
+            fn(*arg)
+    assert len(book) == 0 and default_book(2, book) == 0 and len(book) == 1
+
+
 def test_numba_busy_book_object_argument_raises_busy_error_int_handle_returns_err_busy():
     # While another thread's call that released the GIL uses the book, a compiled function
     # given the OrderBook itself is refused when the call starts (the object's handle is read

@@ -120,15 +120,16 @@ engine_type = EngineType()
 
 
 def _not_a_constant(val, c):
-    # A global or closure variable is frozen into the compiled code as a constant: a book's
-    # handle frozen there would outlive the book, and with cache=True name whatever book gets
-    # the same handle in a later process. Refused while typing, with the way that works.
+    # A global or closure variable, or a default argument value, is frozen into the compiled
+    # code as a constant: a book's handle frozen there would outlive the book, and with
+    # cache=True name whatever book gets the same handle in a later process. Refused while
+    # typing, with the way that works.
     if c.purpose == Purpose.constant:
         kind = type(val).__name__
         raise ValueError(
-            f"a matchcore {kind} cannot be used as a global or closure variable of compiled "
-            f"code (its handle would be frozen into it): pass the {kind} as an argument of "
-            f"the @njit function")
+            f"a matchcore {kind} cannot be used as a global or closure variable or a default "
+            f"argument value of compiled code (its handle would be frozen into it): pass the "
+            f"{kind} as an argument of the @njit function in each call")
 
 
 @typeof_impl.register(OrderBook)
