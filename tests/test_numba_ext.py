@@ -288,6 +288,22 @@ def test_numba_temporary_book_handle_is_refused_not_freed_memory():
 
 
 @numba.njit
+def _counts(book, n):
+    for _ in range(n):
+        yield mcn.count(book)
+
+
+def test_numba_generator_does_not_hold_its_book_steps_after_it_is_gone_refused():
+    # the README's exception to "held until the compiled function returns": a compiled
+    # generator holds the handle, not the object; a step after the book is gone is refused
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    assert list(_counts(book, 2)) == [1, 1]
+    steps = _counts(mc.OrderBook(), 2)         # the temporary is gone once this returns
+    assert list(steps) == [-mcn.ERR_HANDLE, -mcn.ERR_HANDLE]
+
+
+@numba.njit
 def _every_book_intrinsic(book, evbuf, cmds, lv, snap):
     return (mcn.set_time(book, 1), mcn.submit(book, 1, 0, 100, 1, 0, 0, 0),
             mcn.market(book, 2, 0, 1, 0), mcn.cancel(book, 1), mcn.modify(book, 1, 1, 0),
