@@ -177,12 +177,12 @@ static inline int64_t apply_one(const mc_api_v2* api, mc_book_h b, const mc_comm
                            c->post_only);
     case MC_CMD_MARKET:
         return api->market(b, c->order_id, c->side, c->qty, c->owner);
-    /* cancel and modify take no owner: a command that names its sender (its owner goes into
-       the REJECTED event of an id that is not resting) goes through apply, as process() runs it */
+    /* a command that names its sender: its owner goes into the REJECTED event of an id that
+       is not resting, as process() runs it */
     case MC_CMD_CANCEL:
-        return c->owner ? api->apply(b, c) : api->cancel(b, c->order_id);
+        return api->cancel_by(b, c->order_id, c->owner);
     case MC_CMD_MODIFY:
-        return c->owner ? api->apply(b, c) : api->modify(b, c->order_id, c->qty, c->price);
+        return api->modify_by(b, c->order_id, c->qty, c->price, c->owner);
     default:
         return api->apply(b, c);
     }

@@ -284,7 +284,8 @@ typedef struct mc_api_v2 {
 
 #ifdef Py_PYTHON_H
 /* Import the table (needs the GIL, once). Returns NULL with a Python exception set when
- * matchcore cannot be imported or is older than this header. */
+ * matchcore cannot be imported or its table is not the one this header describes (another API
+ * version, older or newer, or other table or record sizes). */
 static inline const mc_api_v2* mc_import_api(void) {
     /* PyCapsule_Import only imports the top package, so load the submodule first. */
     PyObject* mod = PyImport_ImportModule("matchcore._capi");
