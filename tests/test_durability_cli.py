@@ -917,3 +917,51 @@ def test_cli_output_named_as_a_new_file_of_the_journal_directory_refused(capsys,
                            d / "report.txt")
     assert code == 0, err
     assert (d / "report.txt").exists()
+
+
+def _wrong_state_hash(snap):
+    # a whole snapshot (CRC and layout intact) whose stored state hash is not its books'
+    import struct
+    import zlib
+    data = bytearray(open(snap, "rb").read())
+    data[56:64] = (int.from_bytes(data[56:64], "little") ^ 1).to_bytes(8, "little")
+    data[-8:-4] = struct.pack("<I", zlib.crc32(bytes(data[:-8])))
+    open(snap, "wb").write(data)
+
+
+def test_cli_journal_inspect_judges_snapshots_as_recovery_loads_them(capsys, tmp_path):
+    # inspect judged a snapshot by its header and CRC only: one whose books do not give its
+    # stored state hash was listed as valid, while recovery skips it; without command
+    # segments, its seq was then taken for where the journal ends (kept_through, fills_to_cut,
+    # the note of journal trades)
+    from matchcore.durability import inspect
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.snapshot()
+    eng.submit(1, 2, mc.Side.SELL, 100, 2)
+    bad = eng.snapshot()
+    eng.submit(1, 3, mc.Side.SELL, 100, 1)
+    eng.close()
+    _wrong_state_hash(bad)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    why = dict(ro.skipped_snapshots)[str(bad)]
+    assert "state hash" in why
+    snaps = {s["file"]: s for s in inspect(d)["snapshots"]}
+    assert snaps[os.path.basename(bad)]["valid"] is False
+    assert snaps[os.path.basename(bad)]["error"] == why
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 0 and f"  {os.path.basename(bad)}  INVALID: {why}" in out.splitlines()
+    # no command segment left: the journal ends at the snapshot recovery uses
+    for _, f in segment_files(d, KIND_COMMANDS):
+        os.unlink(f)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.snapshot_seq == 2 and ro.trades_to_cut == 2
+    trades = inspect(d)["journals"]["trades"]
+    assert (trades["kept_through"], trades["fills_to_cut"]) == (ro.trades_kept_through,
+                                                                ro.trades_to_cut)
+    code, out, _ = run_cli(capsys, "journal", "trades", d)
+    assert code == 0 and out.splitlines()[0] == (
+        "2 trades, 3 lots; 2 of them of commands after the command journal's last seq 2 "
+        "(recovery cuts them)")

@@ -743,7 +743,9 @@ def inspect(path) -> dict:
     last
     seq, the damage found
     (``dropped_segments``: the trailing files recovery drops; none for a journal whose creation
-    was cut short, which recovery refuses), and the snapshots. Never
+    was cut short, which recovery refuses), and the snapshots (``valid``: it loads as recovery
+    loads it, books and state hash checked; else ``error``, the reason recovery skips it).
+    Never
     raises for damage (it is reported). With corruption, ``last_seq`` and the record counts
     stop at it; every segment file is still listed, those from the corrupt one on scanned on
     their own (``after_corruption``). What recovery does that the files alone do not show,
@@ -758,11 +760,11 @@ def inspect(path) -> dict:
     ``path`` that is no directory raises :class:`JournalError`, as recovery does.
     O(journal bytes)."""
     from matchcore.durability.errors import SnapshotFileError
-    from matchcore.durability.snapshot import (
-        list_snapshots, read_snapshot_header, remove_stale_temporaries)
+    from matchcore.durability.snapshot import list_snapshots, remove_stale_temporaries
     refuse_bytes_dir(path)
     require_directory(path)
-    from matchcore.durability.recovery import journal_refuses, trade_cut_of
+    from matchcore.durability.recovery import (journal_refuses, load_listed_snapshot,
+                                               trade_cut_of)
     out = {"path": str(path), "journals": {}, "snapshots": []}
     cscan = None
     for kind, label in ((KIND_COMMANDS, "commands"), (KIND_TRADES, "trades")):
@@ -810,13 +812,10 @@ def inspect(path) -> dict:
                 [] if kept is None else [os.path.basename(f) for f in kept[2]])
     for seq, fpath in list_snapshots(path):
         try:
-            head = read_snapshot_header(fpath)
-            if head["seq"] != seq:
-                # recovery skips it: listed as valid, under its content's seq, it looked usable
-                out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
-                                         "valid": False, "error": f"file name says seq {seq}, "
-                                                                  f"content {head['seq']}"})
-                continue
+            # loaded and checked as recovery loads it (books, state hash, the seq its name
+            # says): one judged by its header and CRC alone was listed as valid, though
+            # recovery skips it
+            head = load_listed_snapshot(fpath, seq)[1]
             # what recovery says of it against this journal (none when it refuses the journal
             # as corrupt): skipped, and set aside when it can never be one of its states
             refused = (journal_refuses(cscan, head)

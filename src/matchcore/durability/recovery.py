@@ -342,6 +342,20 @@ def _foreign_snapshots(path, cscan, report, foreign):
             foreign.append(fpath)
 
 
+def load_listed_snapshot(fpath, seq, cls=None):
+    """(engine of class ``cls``, default :class:`~matchcore.Engine`; header) of the snapshot
+    file ``fpath`` that its name lists at ``seq``, loaded and checked as recovery checks it
+    (CRC, layout, books, state hash, the seq its name says); raises
+    :class:`SnapshotFileError` with the reason recovery gives for skipping it. What
+    ``journal inspect`` calls valid is exactly what this accepts. O(snapshot)."""
+    if cls is None:
+        from matchcore._engine import Engine as cls
+    eng, head = _load_snapshot(fpath, cls=cls)
+    if head["seq"] != seq:
+        raise SnapshotFileError(f"file name says seq {seq}, content {head['seq']}", fpath)
+    return eng, head
+
+
 def _pick_snapshot(path, cscan, report, foreign, cls, seed_only=False, seed_seq=0):
     """The newest usable snapshot, loaded as an engine of class ``cls``; appends to
     ``foreign`` the ones that can never be states of this journal (ahead of it, or taken after
@@ -354,13 +368,9 @@ def _pick_snapshot(path, cscan, report, foreign, cls, seed_only=False, seed_seq=
         if (seed_only and seq != seed_seq) or fpath in judged:    # (reported once)
             continue
         try:
-            eng, head = _load_snapshot(fpath, cls=cls)
+            eng, head = load_listed_snapshot(fpath, seq, cls)
         except SnapshotFileError as exc:
             report.skipped_snapshots.append((fpath, str(exc)))
-            continue
-        if head["seq"] != seq:
-            report.skipped_snapshots.append((fpath, f"file name says seq {seq}, content "
-                                                    f"{head['seq']}"))
             continue
         if has_journal:
             refused = journal_refuses(cscan, head)
@@ -613,10 +623,10 @@ def _journal_end(path, cscan):
         return cscan.last_seq
     for seq, fpath in reversed(list_snapshots(path)):
         try:
-            if read_snapshot_header(fpath)["seq"] == seq:
-                return seq
+            load_listed_snapshot(fpath, seq)
         except SnapshotFileError:
             continue
+        return seq
     return None
 
 
