@@ -136,6 +136,31 @@ def test_journal_engine_refused_open_leaves_nothing(tmp_path):
 
 
 @needs_proc
+def test_journal_lock_flock_failing_otherwise_than_held_leaves_no_descriptor(tmp_path,
+                                                                              monkeypatch):
+    # flock failing with anything but "already locked" (EIO, ENOLCK on a network file system)
+    # raised with the LOCK's descriptor left open, one more for every attempt
+    import errno
+    import fcntl
+
+    def flock(fd, op):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    made = str(tmp_path / "made")
+    mc.Engine(journal=made).close()
+    monkeypatch.setattr(fcntl, "flock", flock)
+    new = str(tmp_path / "new")
+    before = _fds()
+    for call in (lambda: mc.Engine(journal=new), lambda: mc.Engine.recover(made)):
+        for _ in range(3):
+            with pytest.raises(OSError) as info:
+                call()
+            assert info.value.errno == errno.EIO
+            del info
+    assert _fds() == before
+
+
+@needs_proc
 @pytest.mark.parametrize("kwargs", [{"drop": [10**6]}, {"first_seq": 2**64 - 2},
                                     {"max_packet": 30}])
 def test_moldudp_publisher_refused_settings_hold_no_descriptor_while_error_kept(itch_files,

@@ -500,6 +500,10 @@ def lock_directory(path) -> int:
         os.close(fd)
         raise JournalError(f"{path} is in use by another engine (its LOCK is held)",
                            str(path)) from None
+    except BaseException:
+        # any other failure (EIO, ENOLCK, an interrupt) left the descriptor open
+        os.close(fd)
+        raise
     return fd
 
 
