@@ -540,8 +540,17 @@ def test_engine_journal_torn_first_header_with_snapshot_or_trades_still_refused(
     eng.submit(1, 2, mc.Side.BUY, 100, 5)       # a fill: the trade journal holds a record
     eng.close()
     os.truncate(_last_segment(d), 10)
-    with pytest.raises(ValueError, match="already holds a journal"):
+    # recovery refuses it (no record, no snapshot): "use Engine.recover" sent the user to
+    # "nothing to recover (no journal, no snapshot)", of a directory holding both journals
+    with pytest.raises(JournalError, match="nothing to recover") as refused:
+        mc.Engine.recover(d)
+    why = str(refused.value)[len(f"{d}: "):]
+    assert "journal-00000000000000000001.mcj" in why and "torn segment header" in why
+    with pytest.raises(ValueError) as info:
         mc.Engine(journal=d)
+    assert str(info.value) == (f"{d} cannot be continued by Engine.recover ({why}); move "
+                               f"its files away, or give a directory without journal "
+                               f"segments or snapshots")
     assert os.path.getsize(_last_segment(d)) == 10 and read_trades(d)["qty"].tolist() == [5]
     d2 = tmp_path / "j2"
     eng = mc.Engine(journal=d2)

@@ -616,6 +616,19 @@ def creation_leftovers(path) -> list[str]:
     return [p for _, p in cfiles + tfiles]
 
 
+def _recovery_refusal(path) -> str | None:
+    # why Engine.recover refuses the directory for where its journal starts (recovery's own
+    # check, recovery.check_start; corruption aside, which it names itself), without the
+    # path it begins with; None where it would go on
+    from matchcore.durability.recovery import check_start
+    try:
+        check_start(path)
+    except JournalError as exc:
+        msg, prefix = str(exc), f"{path}: "
+        return msg[len(prefix):] if msg.startswith(prefix) else msg
+    return None
+
+
 def _refuse_used_directory(path) -> list[str]:
     # Raises for a directory that holds a journal or snapshots; returns the leftovers of a
     # cut-short creation (see creation_leftovers), which the new engine replaces.
@@ -630,11 +643,18 @@ def _refuse_used_directory(path) -> list[str]:
                          f"snapshot: nothing Engine.recover can continue, and a new journal "
                          f"would start its trade journal over them; move them away, or give "
                          f"a directory without journal segments or snapshots")
+    snaps = list_snapshots(path)
+    refused = (_recovery_refusal(path) if snaps or segment_files(path, KIND_COMMANDS)
+               else None)
+    if refused:
+        # "use Engine.recover" was a dead end: recovery's own reason instead
+        raise ValueError(f"{path} cannot be continued by Engine.recover ({refused}); move "
+                         f"its files away, or give a directory without journal segments or "
+                         f"snapshots")
     if segment_files(path, KIND_COMMANDS) or segment_files(path, KIND_TRADES):
         raise ValueError(f"{path} already holds a journal: use "
                          f"Engine.recover({str(path)!r}) to continue it, or give a directory "
                          f"without journal segments or snapshots")
-    snaps = list_snapshots(path)
     if snaps:
         # A new journal starts again at seq 1: an earlier engine's snapshot would look like a
         # state of this one once the new journal passed its seq.

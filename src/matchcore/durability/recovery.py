@@ -699,6 +699,15 @@ def _start_state(cls, path, cscan, report, foreign, snapshot, readonly):
                                    f"holds no record, its creation was cut short; "
                                    f"Engine(journal={path!r}) starts a new journal there",
                                    cscan.drop[0], 0)
+            if cscan.drop:
+                # command segments are there, none holding a record: "no journal" of a
+                # directory holding them (and, maybe, a trade journal) named nothing to repair
+                why = (f": {cscan.tail[2]}" if cscan.tail and cscan.tail[0] in cscan.drop
+                       else ": nothing valid")
+                raise JournalError(f"{path}: nothing to recover: no snapshot, and no command "
+                                   f"segment holds a record "
+                                   f"({', '.join(map(os.path.basename, cscan.drop))}{why})",
+                                   cscan.drop[0], 0)
             raise JournalError(f"{path}: nothing to recover (no journal, no snapshot)", path)
         if cscan.segments[0].first_seq != 1:
             first = cscan.segments[0].first_seq
