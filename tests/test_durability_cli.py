@@ -178,6 +178,11 @@ def test_cli_recover_no_trades_gets_past_a_corrupt_trade_journal(capsys, jdir):
     before = {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)}
     code, _, err = run_cli(capsys, "recover", d)
     assert code == 1 and "trade" in err.lower()
+    # the way past it said as journal inspect says it (recover did not name --no-trades)
+    way = " (recover --no-trades rebuilds the engine without reading the trade journal)"
+    assert err.count("\n") == 1 and err.endswith(way + "\n")
+    code, _, inspect_err = run_cli(capsys, "journal", "inspect", d)
+    assert code == 1 and inspect_err.endswith(way + "\n")
     code, out, _ = run_cli(capsys, "recover", d, "--no-trades")
     assert code == 0 and f"state hash {eng.state_hash():#018x}" in out
     assert {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)} == before

@@ -262,6 +262,10 @@ def _inspect(args) -> int:
     return _refused_corrupt(args, info) if bad else _refused_start(args)
 
 
+# the way past a corrupt trade journal, as inspect and recover say it
+_NO_TRADES_WAY = " (recover --no-trades rebuilds the engine without reading the trade journal)"
+
+
 def _refused_corrupt(args, info) -> int:
     # exit status 1 is an error said in one line on stderr: the corruption went to stdout only
     found = [f"the {label} journal is corrupt in {j['corrupt']['file']} at offset "
@@ -269,8 +273,7 @@ def _refused_corrupt(args, info) -> int:
              for label, j in info["journals"].items() if j["corrupt"]]
     if not found:
         return 0
-    past = (" (recover --no-trades rebuilds the engine without reading the trade journal)"
-            if info["journals"]["trades"]["corrupt"] else "")
+    past = _NO_TRADES_WAY if info["journals"]["trades"]["corrupt"] else ""
     print(f"matchcore journal: error: recovery refuses {args.dir}: {'; '.join(found)}{past}",
           file=sys.stderr)
     return 1
@@ -348,9 +351,21 @@ def _trades(args) -> int:
 
 
 def _recover(args) -> int:
+    from matchcore.durability.errors import JournalError
+    from matchcore.durability.journal import KIND_TRADES, scan_journal, segment_files
     from matchcore.durability.recovery import recover
-    eng = recover(args.dir, snapshot=not args.no_snapshot, readonly=not args.repair,
-                  trades=False if args.no_trades else None, fsync=args.fsync)
+    try:
+        eng = recover(args.dir, snapshot=not args.no_snapshot, readonly=not args.repair,
+                      trades=False if args.no_trades else None, fsync=args.fsync)
+    except JournalError as exc:
+        # refused for a corrupt trade journal: the way past it, as journal inspect says it
+        if args.no_trades or not os.path.isdir(args.dir) or exc.segment not in {
+                f for _, f in segment_files(args.dir, KIND_TRADES)}:
+            raise
+        corrupt = scan_journal(args.dir, KIND_TRADES, keep_index=False).corrupt
+        if corrupt is None or corrupt[0] != exc.segment:
+            raise
+        raise JournalError(f"{exc}{_NO_TRADES_WAY}", exc.segment, exc.offset) from None
     rep = eng.recovery_report
     if args.repair:
         eng.close()
