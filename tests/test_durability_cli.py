@@ -970,3 +970,37 @@ def test_cli_journal_inspect_judges_snapshots_as_recovery_loads_them(capsys, tmp
     assert code == 0 and out.splitlines()[0] == (
         "2 trades, 3 lots; 2 of them of commands after the command journal's last seq 2 "
         "(recovery cuts them)")
+
+
+@pytest.mark.parametrize("damage", ["gap", "header", "crc"])
+def test_cli_journal_inspect_segment_count_adds_up_with_a_corrupt_segment(capsys, jdir, damage):
+    # "N records in K segment(s)" counted a corrupt segment listed on its own (a sequence gap
+    # before it, a bad header) among K while its records were not among N
+    from matchcore.durability import inspect
+    d, _, _ = jdir
+    segs = segment_files(d, KIND_COMMANDS)
+    assert len(segs) >= 3
+    if damage == "gap":
+        os.unlink(segs[1][1])
+    elif damage == "header":
+        with open(segs[1][1], "r+b") as fh:
+            fh.write(b"XX")
+    else:                                       # mid-segment: its records before it count
+        with open(segs[1][1], "r+b") as fh:
+            fh.seek(3000)
+            fh.write(b"\0\0")
+    j = inspect(d)["journals"]["commands"]
+    first = j["segments"][0]
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 1
+    line = [ln for ln in out.splitlines() if ln.startswith("commands: ")][0]
+    if damage == "crc":
+        damaged = j["segments"][1]
+        assert damaged["file"] == j["corrupt"]["file"] and damaged["records"] > 0
+        assert j["records"] == first["records"] + damaged["records"]
+        assert line.startswith(f"commands: {j['records']} records in 2 readable segment(s), "
+                               f"last seq ")
+    else:
+        assert j["records"] == first["records"]
+        assert line.startswith(f"commands: {j['records']} records in 1 readable segment(s), "
+                               f"1 corrupt, last seq ")

@@ -193,7 +193,18 @@ def _inspect(args) -> int:
         types = ", ".join(f"{k} {v}" for k, v in sorted(j["record_types"].items())) or "none"
         before = " before the corruption" if j["corrupt"] else ""
         valid = [s for s in j["segments"] if not s["after_corruption"]]
-        print(f"\n{label}: {j['records']} records in {len(valid)} segment(s), "
+        counted = f"{len(valid)} segment(s)"
+        if j["corrupt"]:
+            # the corrupt segment is among the readable ones only where records of it (those
+            # before the damage) are among the records counted; one listed on its own (a bad
+            # header, a sequence gap before it, unreadable) is not: counted among them, the
+            # numbers did not add up
+            readable = [s for s in valid if s["file"] != j["corrupt"]["file"]]
+            if j["records"] > sum(s["records"] for s in readable):
+                counted = f"{len(readable) + 1} readable segment(s)"
+            else:
+                counted = f"{len(readable)} readable segment(s), 1 corrupt"
+        print(f"\n{label}: {j['records']} records in {counted}, "
               f"last seq {j['last_seq']}{before} ({types})")
         for s in j["segments"]:
             last = "-" if s["last_seq"] is None else s["last_seq"]
