@@ -763,6 +763,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
 
     # trade journal: keep complete commands the command journal holds
     tscan = scan_journal(path, KIND_TRADES, keep_index=False) if trades else None
+    trade_start = None          # read-only: the trade seq a writing recovery's writer starts at
     if tscan is not None:
         tscan.raise_if_corrupt()
         report.trades_torn_tail = tscan.tail
@@ -805,6 +806,11 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                 # read-only, the whole journal is not replayed to write fills it cannot write;
                 # a recovery that may write would do it
                 report.trades_rewritable = origin is not None
+                if origin is not None:
+                    # ... from where that replay starts them (the files it would create are
+                    # named after it)
+                    trade_start = kept_trade + 1 if cut else (tscan.segments[0].first_seq
+                                                              if tscan.segments else 1)
     else:
         cut, kept_cmd, next_trade = None, 0, 1
         if segment_files(path, KIND_TRADES):
@@ -855,8 +861,10 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     has_c = bool(cscan.segments)
     kept_t = [g for g in tscan.segments if g.path not in drops] if tscan else []
     to_create = [] if has_c else [_segment_path(path, KIND_COMMANDS, last_seq + 1)]
+    if trade_start is None:
+        trade_start = next_trade
     if trades and not kept_t:
-        to_create.append(_segment_path(path, KIND_TRADES, next_trade))
+        to_create.append(_segment_path(path, KIND_TRADES, trade_start))
     if "segment_bytes" not in journal_options:
         # the journal's own segment size, as its newest segment records it: recovered with
         # the default instead, a journal made with small segments went on preallocating
@@ -884,7 +892,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     if new_c:
         to_create.append(_segment_path(path, KIND_COMMANDS, last_seq + 1))
     if new_t:
-        to_create.append(_segment_path(path, KIND_TRADES, next_trade))
+        to_create.append(_segment_path(path, KIND_TRADES, trade_start))
     # a new segment at the name of an empty last one replaces it: it exists already
     to_replace = [f for f in to_create if os.path.lexists(f) and f not in drops]
     to_create = [f for f in to_create if f not in to_replace]

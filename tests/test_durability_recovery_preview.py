@@ -1,0 +1,36 @@
+"""A read-only recovery (``Engine.recover(DIR, readonly=True)``, ``matchcore recover`` without
+``--repair``) reports exactly the files a writing one then makes, cuts and drops."""
+from __future__ import annotations
+
+import os
+
+import matchcore as mc
+from matchcore.durability import read_trades
+from matchcore.durability.journal import KIND_TRADES, segment_files
+from durability_checks import journaled
+
+
+def test_readonly_names_the_trade_segment_a_full_replay_for_lost_fills_creates(tmp_path):
+    # Every fill before the snapshot lost (the only trade segment's header torn): a writing
+    # recovery replays the whole journal and starts the trade journal at trade seq 1, but the
+    # preview named the segment after the snapshot's trade seq (trades-2), a file no recovery
+    # makes
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.submit(1, 2, mc.Side.SELL, 100, 2)
+    eng.snapshot()
+    eng.submit(1, 3, mc.Side.SELL, 100, 1)
+    eng.close()
+    trades = read_trades(d)
+    os.truncate(segment_files(d, KIND_TRADES)[0][1], 20)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.trades_rewritable and ro.trades_missing == 1
+    rec = mc.Engine.recover(d)
+    rec.close()
+    made = rec.recovery_report
+    assert made.trades_rewritten == len(trades)
+    assert ro.files_to_create == made.created_files
+    assert ro.files_to_drop == made.dropped_files
+    assert ro.last_trade_seq == made.last_trade_seq
+    assert read_trades(d)["seq"].tolist() == trades["seq"].tolist()
