@@ -113,3 +113,43 @@ def test_run_bench_save_dir_directory_at_a_workload_file_refused_before_work(mon
         run_bench(["standard"], messages=2000, quick=True, progress=False, save_dir=tmp_path)
     assert str(exc.value) == (f"save_dir {tmp_path}: {tmp_path / name} is a directory, where it "
                               f"writes a file")
+
+
+@pytest.mark.parametrize("targets, kw, words", [
+    (["standard"], {"rate": 0}, "rate must be a finite number of messages/s > 0, got 0"),
+    (["standard"], {"rate": 2e9}, "rate 2e+09: arrivals less than 1 ns apart: at most 1e+09 "
+                                  "messages/s"),
+    (["standard"], {"seed": -1}, "seed must be in [0, 2**64), got -1"),
+    (["standard"], {"messages": 0}, "messages must be > 0, got 0"),
+    (["standard"], {"messages": 2**63}, f"messages {2**63:,}: more commands than the generated "
+                                        f"workloads number with 63-bit order ids: at most "
+                                        f"9,223,372,036,854,774,807"),
+    (["itch"], {"messages": 5}, "messages 5: the itch workload's 8-symbol day needs at least "
+                                "38 messages"),
+    (["itch"], {"rate": 1e6}, "rate applies to the generated workloads (standard, market_maker, "
+                              "deep_book, sweep, wide_book, stale_cancel, market_heavy), and "
+                              "none is chosen"),
+    (["itch"], {"rate": 1e6, "save_dir": "w"}, "rate and save_dir apply to the generated "
+                                               "workloads (standard, market_maker, deep_book, "
+                                               "sweep, wide_book, stale_cancel, market_heavy), "
+                                               "and none is chosen"),
+])
+def test_run_bench_bad_value_refused_naming_its_keyword_not_the_option(monkeypatch, tmp_path,
+                                                                      targets, kw, words):
+    # the value errors named the command's options (--rate, --seed, --messages,
+    # --save-workloads), which a caller of run_bench never gave, where its type errors named
+    # the keywords
+    import matchcore.bench.machine as machine
+    import matchcore.workloads as W
+
+    def started(*a, **k):
+        raise AssertionError("the work started")
+
+    monkeypatch.setattr(machine, "machine_info", started)
+    monkeypatch.setattr(W, "generate", started)
+    monkeypatch.chdir(tmp_path)
+    args = {"messages": 2000, **kw}
+    with pytest.raises(ValueError) as exc:
+        run_bench(targets, quick=True, progress=False, **args)
+    assert str(exc.value) == words
+    assert not (tmp_path / "w").exists()

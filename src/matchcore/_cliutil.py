@@ -60,18 +60,18 @@ def decimal_or_inf(text: str) -> float:
     return float("inf") if text == "inf" else decimal(text)
 
 
-def refuse_unnumbered_messages(n: int, workloads) -> None:
-    """``ValueError`` naming --messages when ``n`` flow commands are more than one of the
-    generated ``workloads`` (names, with their default parameters) can number, with the
-    largest count they all take: the generator's own refusal named its keyword first_id,
-    which the commands do not have. O(len(workloads))."""
+def refuse_unnumbered_messages(n: int, workloads, name: str = "--messages") -> None:
+    """``ValueError`` naming ``name`` (the option, or a function's keyword) when ``n`` flow
+    commands are more than one of the generated ``workloads`` (names, with their default
+    parameters) can number, with the largest count they all take: the generator's own refusal
+    named its keyword first_id, which the commands do not have. O(len(workloads))."""
     if not workloads:
         return
     from matchcore.workloads import max_messages
 
     largest = min(max_messages(w) for w in workloads)
     if n > largest:
-        raise ValueError(f"--messages {n:,}: more commands than the generated workloads number "
+        raise ValueError(f"{name} {n:,}: more commands than the generated workloads number "
                          f"with 63-bit order ids: at most {largest:,}")
 
 

@@ -74,7 +74,14 @@ def _bar(total, desc, disable):
     return tqdm(total=total, desc=desc, unit="step", leave=False, file=sys.stderr)
 
 
-def _plan(targets, quick, messages):
+#: How :func:`run_bench`'s refusals name its arguments: by its keywords. The command checks the
+#: same values first, with :data:`_OPTIONS`, naming its options.
+_KEYWORDS = {"messages": "messages", "rate": "rate", "seed": "seed", "save_dir": "save_dir"}
+_OPTIONS = {"messages": "--messages", "rate": "--rate", "seed": "--seed",
+            "save_dir": "--save-workloads"}
+
+
+def _plan(targets, quick, messages, names=_KEYWORDS):
     if isinstance(targets, str):
         # iterated, "standard" was the targets "s", "t", "a", ...: "unknown workload(s) s, t"
         raise TypeError(f"targets is a list of workload and section names, not a single name "
@@ -104,19 +111,19 @@ def _plan(targets, quick, messages):
         # (the generator's refusal named its own parameter, n)
         raise TypeError(f"messages must be an integer, got {type(n).__name__} {n!r}") from None
     if n <= 0:
-        raise ValueError(f"--messages must be > 0, got {n}")
+        raise ValueError(f"{names['messages']} must be > 0, got {n}")
     # the workloads generated with n flow commands: those chosen, and the standard mix of the
     # rate sweep, the baselines and core (the other sections take at most a million)
     generated = [t for t in chosen if t in WORKLOADS and t != "itch"]
     if any(t in chosen for t in ("rates", "baselines", "core")):
         generated.append("standard")
-    refuse_unnumbered_messages(n, generated)
+    refuse_unnumbered_messages(n, generated, names["messages"])
     if "itch" in chosen:
         from matchcore.bench import itch_workload
 
         # (too few messages for the generated day failed after every workload was measured)
         if itch_workload.unavailable_reason() is None:
-            itch_workload.check_messages(n)
+            itch_workload.check_messages(n, name=names["messages"])
     return chosen, n
 
 
@@ -127,7 +134,7 @@ _MAX_SCHEDULE_S = 2**62 / 10 / 1e9
 _MAX_RATE = 1e9
 
 
-def _check_values(rate, seed, messages=None) -> None:
+def _check_values(rate, seed, messages=None, names=_KEYWORDS) -> None:
     # (True was taken as 1 message/s: minutes of an open loop nobody asked for)
     if rate is not None and (isinstance(rate, (str, bytes, bool)) or
                              not isinstance(rate, numbers.Real)):
@@ -135,33 +142,34 @@ def _check_values(rate, seed, messages=None) -> None:
         raise TypeError(f"rate must be a number of messages/s, got {type(rate).__name__} "
                         f"{rate!r}")
     if rate is not None and not (math.isfinite(rate) and rate > 0):
-        raise ValueError(f"--rate must be a finite number of messages/s > 0, got {rate}")
+        raise ValueError(f"{names['rate']} must be a finite number of messages/s > 0, "
+                         f"got {rate}")
     if rate is not None and rate > _MAX_RATE:
         # arrivals closer than 1 ns (the schedule's unit): --rate 1e30 was taken
-        raise ValueError(f"--rate {rate:g}: arrivals less than 1 ns apart: at most "
+        raise ValueError(f"{names['rate']} {rate:g}: arrivals less than 1 ns apart: at most "
                          f"{_MAX_RATE:g} messages/s")
     # the open loop refused such a schedule only after the first workload had been generated
     # and measured
     if rate is not None and messages is not None and (messages - 1) / rate > _MAX_SCHEDULE_S:
-        raise ValueError(f"--rate {rate:g}: the open loop over {messages:,} messages would last "
-                         f"{(messages - 1) / rate:.3g} s, beyond what the clock counts: raise "
-                         f"the rate")
+        raise ValueError(f"{names['rate']} {rate:g}: the open loop over {messages:,} messages "
+                         f"would last {(messages - 1) / rate:.3g} s, beyond what the clock "
+                         f"counts: raise the rate")
     # the ITCH workload's generator takes a 64-bit seed; one range for every workload
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         # "1" failed the range check in Python's words, True ran as seed 1, 1.5 was refused by
         # the generator after the machine and the clock had been measured
         raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
     if not 0 <= seed < 2**64:
-        raise ValueError(f"--seed must be in [0, 2**64), got {seed}")
+        raise ValueError(f"{names['seed']} must be in [0, 2**64), got {seed}")
 
 
-def _check_workload_options(chosen, rate, save_dir) -> None:
+def _check_workload_options(chosen, rate, save_dir, names=_KEYWORDS) -> None:
     # Only the generated workloads' open loop takes --rate (the rate sweep runs at fractions of
     # the capacity) and only they are saved: with none of them chosen both were accepted and
     # ignored, --save-workloads leaving an empty directory.
     if any(t in WORKLOADS and t != "itch" for t in chosen):
         return
-    given = [o for o, v in (("--rate", rate), ("--save-workloads", save_dir)) if v is not None]
+    given = [names[k] for k, v in (("rate", rate), ("save_dir", save_dir)) if v is not None]
     if given:
         names = ", ".join(w for w in WORKLOADS if w != "itch")
         raise ValueError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to "
@@ -263,6 +271,11 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
     >>> sorted(res["workloads"]["standard"]["closed"])[:3]
     ['hdr', 'max', 'mean']
     """
+    return _run_bench(targets, messages, rate, seed, quick, clock, save_dir, progress, _KEYWORDS)
+
+
+def _run_bench(targets, messages, rate, seed, quick, clock, save_dir, progress, names) -> dict:
+    # run_bench, its refusals naming its arguments as ``names`` (the command: its options)
     from matchcore import workloads as W
     from matchcore._core import _flag_arg
     from matchcore.bench import harness
@@ -271,20 +284,21 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
     # the flags as bools before anything runs (the result dict records quick, as JSON)
     quick = _flag_arg(quick, "quick")
     progress = _flag_arg(progress, "progress")
-    chosen, n = _plan(targets, quick, messages)
-    _check_values(rate, seed, n)
+    chosen, n = _plan(targets, quick, messages, names)
+    _check_values(rate, seed, n, names)
     seed = int(seed)            # a numpy integer recorded as a plain int
     if save_dir is not None and not isinstance(save_dir, (str, os.PathLike)):
         # (save_dir=5 failed once the first workload had been generated and measured)
-        raise TypeError(f"save_dir must be a path (str or os.PathLike), got "
+        raise TypeError(f"{names['save_dir']} must be a path (str or os.PathLike), got "
                         f"{type(save_dir).__name__} {save_dir!r}")
-    _check_workload_options(chosen, rate, save_dir)
+    _check_workload_options(chosen, rate, save_dir, names)
     if save_dir is not None:
         # (a regular file there failed in mkdir's words once the first workload had been
         # generated and measured)
-        _check_dir("save_dir", os.fspath(save_dir))
+        _check_dir(names["save_dir"], os.fspath(save_dir))
         # a directory at one of its file names: found once the workload had been generated
-        refuse_directory_at("save_dir", os.fspath(save_dir), _saved_files(chosen, n, seed))
+        refuse_directory_at(names["save_dir"], os.fspath(save_dir),
+                            _saved_files(chosen, n, seed))
     from matchcore._timing import resolve_clock
 
     resolve_clock(clock)        # a wrong clock refused before the machine is measured
@@ -320,7 +334,7 @@ def run_bench(targets=(), *, messages=None, rate=None, seed=1, quick=False, cloc
         w = W.generate(name, n, seed=seed, **params)
         if save_dir is not None:
             Path(save_dir).mkdir(parents=True, exist_ok=True)
-            with naming_output("--save-workloads", save_dir):
+            with naming_output(names["save_dir"], save_dir):
                 w.save(Path(save_dir) / f"{_workload_file(name, n, seed)}.npz")
                 try:
                     w.save_native(Path(save_dir) / _workload_file(name, n, seed))
@@ -446,9 +460,9 @@ def _run(args) -> int:
             # a script's --json "$OUT" with OUT unset: taken for "not given", the run wrote
             # nothing (or the workloads into the current directory) and exited 0
             raise ValueError(f"{option}: an empty path")
-    chosen, n = _plan(args.targets, args.quick, args.messages)
-    _check_values(args.rate, args.seed, n)
-    _check_workload_options(chosen, args.rate, args.save_workloads)
+    chosen, n = _plan(args.targets, args.quick, args.messages, _OPTIONS)
+    _check_values(args.rate, args.seed, n, _OPTIONS)
+    _check_workload_options(chosen, args.rate, args.save_workloads, _OPTIONS)
     _check_clock_options(chosen, args.clock, args.subtract_overhead)
     _check_plot_option(chosen, args.plot)
     # '-' is stdout, as for journal/recover --json (it wrote a file named "-")
@@ -475,9 +489,8 @@ def _run(args) -> int:
         from matchcore.bench.plots import _plt
 
         _plt()      # a missing extra said before the run, not in a traceback after it
-    res = run_bench(args.targets, messages=args.messages, rate=args.rate, seed=args.seed,
-                    quick=args.quick, clock=args.clock or "auto", save_dir=args.save_workloads,
-                    progress=not args.no_progress)
+    res = _run_bench(args.targets, args.messages, args.rate, args.seed, args.quick,
+                     args.clock or "auto", args.save_workloads, not args.no_progress, _OPTIONS)
     report = sys.stderr if to_stdout else sys.stdout    # stdout holds only the JSON then
     print(format_report(res, net=args.subtract_overhead), file=report)
     print(f"\n({res['elapsed_s']:.1f} s; figures from a shared machine drift between runs: "

@@ -47,9 +47,9 @@ def _size(n: float) -> str:
     return f"{n:,.1f} PiB"
 
 
-def _too_much(messages: int) -> str:
-    """What --messages ``messages`` asks of memory, in words."""
-    return (f"--messages {messages:,}: the itch workload would need about "
+def _too_much(messages: int, name: str = "--messages") -> str:
+    """What ``messages`` (given as ``name``) asks of memory, in words."""
+    return (f"{name} {messages:,}: the itch workload would need about "
             f"{_size(messages * BYTES_PER_MESSAGE)} of memory (it holds its generated day whole)")
 
 
@@ -60,19 +60,20 @@ def _physical_memory() -> int | None:
         return None
 
 
-def check_messages(messages: int, symbols: int = SYMBOLS) -> None:
+def check_messages(messages: int, symbols: int = SYMBOLS, name: str = "--messages") -> None:
     """Raise ValueError now if a day of ``symbols`` symbols cannot hold ``messages`` messages,
     MemoryError if the day would not fit in this machine's memory (what :func:`run_itch` would
-    find only after the workloads before it had been measured, as a bare "out of memory")."""
+    find only after the workloads before it had been measured, as a bare "out of memory"); both
+    name the count as ``name`` (the option, or a function's keyword)."""
     from matchcore.itch._gen import min_messages
 
     least = min_messages(symbols)
     if messages < least:
-        raise ValueError(f"--messages {messages:,}: the itch workload's {symbols}-symbol day "
+        raise ValueError(f"{name} {messages:,}: the itch workload's {symbols}-symbol day "
                          f"needs at least {least} messages")
     total = _physical_memory()
     if total and messages * BYTES_PER_MESSAGE > total:
-        raise MemoryError(f"{_too_much(messages)}, more than this machine's {_size(total)}")
+        raise MemoryError(f"{_too_much(messages, name)}, more than this machine's {_size(total)}")
 
 
 def run_itch(messages: int, *, seed: int = 1, symbols: int = SYMBOLS, reps: int = 3,
