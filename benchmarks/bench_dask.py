@@ -66,6 +66,16 @@ def _count(text: str) -> int:
     return at_least_one(text)
 
 
+def _workers(text: str) -> int:
+    # the LocalCluster's worker processes: at most what matchcore.cluster.dask starts
+    from matchcore.cluster.dask import MAX_LOCAL_WORKERS
+
+    value = _count(text)
+    if value > MAX_LOCAL_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_LOCAL_WORKERS}, got {value}")
+    return value
+
+
 def main(argv=None) -> int:
     from matchcore.bench.script_args import at_least_zero
 
@@ -73,7 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--files", type=_count, default=8)
     ap.add_argument("--messages", type=_count, default=500_000, help="ITCH messages per file")
     ap.add_argument("--symbols", type=_count, default=8)
-    ap.add_argument("--workers", type=_count, default=2)
+    ap.add_argument("--workers", type=_workers, default=2)
     ap.add_argument("--seed", type=at_least_zero, default=1)
     ap.add_argument("--repeat", type=_count, default=5)
     ap.add_argument("--dbn-records", type=_count, default=1_000_000)

@@ -418,11 +418,21 @@ def replay_serial(paths, *, fmt: str | None = None, split: int = 1, progress=Non
     return ReplayResults(files=files, elapsed_s=time.perf_counter() - t0, totals=_totals(files))
 
 
+#: The most worker processes (or threads) of a LocalCluster started here: each is a process of
+#: this machine (a scheduler given by address has the workers it has, unlimited).
+MAX_LOCAL_WORKERS = 256
+
+
 def _check_workers(workers) -> None:
     # a LocalCluster of 0 workers starts, takes the tasks and never runs them: a hang
     # (a numpy integer is one, as for split: "must be an integer, not np.int64(1)")
     if type(workers) is bool or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, not {workers!r}")
+    if workers > MAX_LOCAL_WORKERS:
+        # workers=10**6 set out to start a million processes on this machine
+        raise ValueError(f"workers must be at most {MAX_LOCAL_WORKERS} for the LocalCluster "
+                         f"started here, not {workers}: for more, start a cluster and give "
+                         f"its scheduler's address")
 
 
 def _local_cluster_options(scheduler, workers, processes):
@@ -448,9 +458,10 @@ def _local_cluster_options(scheduler, workers, processes):
 
 def connect(scheduler="local", *, workers: int | None = None, processes: bool | None = None):
     """A ``distributed.Client``: ``"local"`` starts a LocalCluster (``workers`` single-threaded
-    worker processes, default 2, or threads with ``processes=False``), which closing the client
-    closes too; an address such as ``"tcp://host:8786"`` connects to a running scheduler
-    (``workers`` and ``processes`` are then refused). Close it when done."""
+    worker processes, default 2, at most :data:`MAX_LOCAL_WORKERS`, or threads with
+    ``processes=False``), which closing the client closes too; an address such as
+    ``"tcp://host:8786"`` connects to a running scheduler (``workers`` and ``processes`` are
+    then refused). Close it when done."""
     workers, processes = _local_cluster_options(scheduler, workers, processes)
     if isinstance(scheduler, str) and not scheduler.strip():
         # Dask's own word for it was "missing port number in address ''"
@@ -575,11 +586,11 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     keeping a share of its books: DBN instruments, ITCH stock locates), and merge the
     results.
 
-    ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` processes, default 2, or threads
-    with ``processes=False``, closed afterwards), a scheduler address (``"tcp://host:8786"``),
-    or a ``distributed.Client`` or a cluster object such as a ``LocalCluster`` (left open;
-    ``workers`` and ``processes`` are then refused). A cluster that has no worker after
-    :data:`WORKER_WAIT_S` seconds raises TimeoutError.
+    ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` processes, default 2, at most
+    :data:`MAX_LOCAL_WORKERS`, or threads with ``processes=False``, closed afterwards), a
+    scheduler address (``"tcp://host:8786"``), or a ``distributed.Client`` or a cluster object
+    such as a ``LocalCluster`` (left open; ``workers`` and ``processes`` are then refused). A
+    cluster that has no worker after :data:`WORKER_WAIT_S` seconds raises TimeoutError.
     ``options`` are the replayer's (symbols, snapshot_every_ns, snapshot_depth, ...), checked
     here before a cluster is started or connected to: a bad one raises what the replayer raises.
     ``progress(done, total)`` is called as tasks finish. Results come back in the order of
