@@ -75,7 +75,8 @@ def add_parser(p, name):
 
         add_replay_options(p)    # --metrics-port/--metrics-hold, --publish (matchcore.io)
     elif name == "gen-itch":
-        p.add_argument("out", help="output path ('-' for stdout; a .gz name is written gzip'd)")
+        p.add_argument("out", help="output path ('-' for stdout; a .gz name, in any case, is "
+                                   "written gzip'd)")
         p.add_argument("--messages", type=int64, default=1_000_000, help="messages (default 1,000,000)")
         p.add_argument("--symbols", type=int64, default=8, help="symbols (default 8)")
         p.add_argument("--seed", type=integer, default=1, help="random seed (default 1)")

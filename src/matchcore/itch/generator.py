@@ -46,11 +46,11 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
     """Generate ``messages`` ITCH 5.0 messages for ``symbols`` symbols (locates 1..symbols).
 
     Returns the bytes when ``path`` is None, else writes the file (in chunks, memory flat) and
-    returns its ``Path``; a name ending in ``.gz`` is written gzip'd (no timestamp in the
-    header, so the file too is the same for the same arguments), and a binary file object
-    (``sys.stdout.buffer``) is written to and returned. The same (messages, symbols, seed)
-    always gives the same bytes. An empty ``path`` (``""``) raises ``ValueError``, a text
-    stream (``sys.stdout``) ``TypeError``.
+    returns its ``Path``; a name ending in ``.gz`` (in any case: ``.GZ`` too) is written gzip'd
+    (no timestamp in the header, so the file too is the same for the same arguments), and a
+    binary file object (``sys.stdout.buffer``) is written to and returned. The same (messages,
+    symbols, seed) always gives the same bytes. An empty ``path`` (``""``) raises
+    ``ValueError``, a text stream (``sys.stdout``) ``TypeError``.
     ``progress(messages_done)`` is called after every chunk of about a million messages.
     O(messages); a few million messages per second on one core.
 
@@ -112,8 +112,9 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
     # complete or not there at all; /dev/stdout, a FIFO or a symlink is written in place
     # (the name as given: "out/" is refused as a directory, as open() refuses it)
     with atomic_output(given, "wb") as f:
-        if path.suffix == ".gz":
-            # a .gz name holding plain bytes is refused by gunzip and every other tool
+        if path.suffix.lower() == ".gz":
+            # a .gz name holding plain bytes is refused by gunzip and every other tool (which
+            # take .GZ as well)
             with gzip.GzipFile(fileobj=f, mode="wb", mtime=0) as gz:
                 write(gz)
         else:
