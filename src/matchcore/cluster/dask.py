@@ -408,6 +408,9 @@ def replay_serial(paths, *, fmt: str | None = None, split: int = 1, progress=Non
     paths = _check(paths, options)
     tasks = _tasks(paths, split, fmt)
     _check_split(split, tasks, options)
+    # as replay_files: an option one of the formats refuses, before the first file (whole
+    # files of the other format were replayed first, then thrown away)
+    _check_options(tasks, options)
     t0 = time.perf_counter()
     results = []
     for n, (_, p, f, part) in enumerate(tasks, 1):
