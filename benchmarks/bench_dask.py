@@ -77,20 +77,25 @@ def _workers(text: str) -> int:
 
 
 def main(argv=None) -> int:
-    from matchcore.bench.script_args import at_least_zero
+    from matchcore.bench.script_args import seed
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--files", type=_count, default=8)
     ap.add_argument("--messages", type=_count, default=500_000, help="ITCH messages per file")
     ap.add_argument("--symbols", type=_count, default=8)
     ap.add_argument("--workers", type=_workers, default=2)
-    ap.add_argument("--seed", type=at_least_zero, default=1)
+    ap.add_argument("--seed", type=seed, default=1)
     ap.add_argument("--repeat", type=_count, default=5)
     ap.add_argument("--dbn-records", type=_count, default=1_000_000)
     args = ap.parse_args(argv)
     from matchcore.bench.script_args import check_itch_days
 
     check_itch_days(ap, args.messages, [args.symbols])
+    if args.seed + args.files - 1 >= 2**64:
+        # file i takes seed S + i: the generator refused the first past 2**64 - 1 with a
+        # traceback, after the files before it had been generated
+        ap.error(f"argument --seed: {args.seed} with --files {args.files}: the files take "
+                 f"seeds {args.seed}..{args.seed + args.files - 1}, past 2**64 - 1")
     # the generated ITCH days and DBN files (hundreds of MB at the default sizes) go with it
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
         return _run(args, Path(tmp))

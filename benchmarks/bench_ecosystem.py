@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import matchcore as mc  # noqa: E402
 import matchcore.itch as itch  # noqa: E402
 from matchcore.bench.machine import machine_info  # noqa: E402
-from matchcore.bench.script_args import (at_least_one, at_least_zero,  # noqa: E402
-                                         check_itch_days, check_json_output, integer)
+from matchcore.bench.script_args import (at_least_one, check_itch_days,  # noqa: E402
+                                         check_json_output, integer, seed)
 
 
 def pct(xs, q):
@@ -206,7 +206,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--messages", type=at_least_one, default=2_000_000)
     ap.add_argument("--symbols", type=at_least_one, default=50)
-    ap.add_argument("--seed", type=at_least_zero, default=1)
+    ap.add_argument("--seed", type=seed, default=1)
     ap.add_argument("--repeat", type=at_least_one, default=7)
     ap.add_argument("--json", default=None)
     ap.add_argument("--callgrind", type=integer, default=0, metavar="N",

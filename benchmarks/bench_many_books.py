@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import matchcore.itch as itch  # noqa: E402
-from matchcore.bench.script_args import at_least_one, at_least_zero, check_itch_days  # noqa: E402
+from matchcore.bench.script_args import at_least_one, check_itch_days, seed  # noqa: E402
 from bench_replay import machine, rate_line, timed  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--messages", type=at_least_one, default=2_000_000)
     ap.add_argument("--records", type=at_least_one, default=1_000_000)
     ap.add_argument("--repeat", type=at_least_one, default=3)
-    ap.add_argument("--seed", type=at_least_zero, default=1)
+    ap.add_argument("--seed", type=seed, default=1)
     ap.add_argument("--skip-dbn", action="store_true")
     a = ap.parse_args(argv)
     check_itch_days(ap, a.messages, a.symbols)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import matchcore.itch as itch  # noqa: E402
 from matchcore.itch._decode import decode_chunk  # noqa: E402
 from matchcore.itch.reference import ReferenceReplay  # noqa: E402
-from matchcore.bench.script_args import at_least_one, at_least_zero, check_itch_days  # noqa: E402
+from matchcore.bench.script_args import at_least_one, check_itch_days, seed  # noqa: E402
 
 
 def machine() -> str:
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--messages", type=at_least_one, default=5_000_000)
     ap.add_argument("--symbols", type=at_least_one, default=100)
-    ap.add_argument("--seed", type=at_least_zero, default=1)
+    ap.add_argument("--seed", type=seed, default=1)
     ap.add_argument("--repeat", type=at_least_one, default=5)
     ap.add_argument("--reference-messages", type=at_least_one, default=200_000)
     ap.add_argument("--skip-memory", action="store_true")

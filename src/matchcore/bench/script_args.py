@@ -30,6 +30,16 @@ def at_least_zero(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """``type=`` of the ``--seed`` of a script that generates ITCH days: an integer in the
+    generator's range [0, 2**64), as ``matchcore bench --seed`` (beyond it, the generator's
+    traceback once the machine had been described), in plain ASCII decimal digits."""
+    value = at_least_zero(text)
+    if value >= 2**64:
+        raise argparse.ArgumentTypeError(f"must be < 2**64, got {value}")
+    return value
+
+
 def check_json_output(parser: argparse.ArgumentParser, path: str | None) -> None:
     """``parser.error`` for a ``--json`` path that names a directory or lies in none: found
     only when the figures were written, after the whole run, a traceback and the figures
