@@ -153,3 +153,14 @@ def test_run_bench_bad_value_refused_naming_its_keyword_not_the_option(monkeypat
         run_bench(targets, quick=True, progress=False, **args)
     assert str(exc.value) == words
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("rate", [__import__("fractions").Fraction(10**6), np.float32(1e6)])
+def test_run_bench_rate_of_another_real_type_recorded_as_float(rate):
+    # a Fraction was taken (a real number), ran the whole benchmark and was recorded as is:
+    # the result could not be written as JSON ("Object of type Fraction is not JSON
+    # serializable"), the figures lost after the run
+    res = run_bench(["standard"], messages=2000, quick=True, progress=False, rate=rate)
+    assert type(res["command"]["rate"]) is float and res["command"]["rate"] == 1e6
+    assert type(res["workloads"]["standard"]["open"]["rate_per_s"]) is float
+    assert '"rate": 1000000.0' in json_text(res)

@@ -287,6 +287,9 @@ def _run_bench(targets, messages, rate, seed, quick, clock, save_dir, progress, 
     chosen, n = _plan(targets, quick, messages, names)
     _check_values(rate, seed, n, names)
     seed = int(seed)            # a numpy integer recorded as a plain int
+    # a plain float, as the command's: a Fraction (a real number) was recorded as is, and the
+    # result could not be written as JSON once the run was over
+    rate = None if rate is None else float(rate)
     if save_dir is not None and not isinstance(save_dir, (str, os.PathLike)):
         # (save_dir=5 failed once the first workload had been generated and measured)
         raise TypeError(f"{names['save_dir']} must be a path (str or os.PathLike), got "
