@@ -1004,3 +1004,34 @@ def test_cli_journal_inspect_segment_count_adds_up_with_a_corrupt_segment(capsys
         assert j["records"] == first["records"]
         assert line.startswith(f"commands: {j['records']} records in 1 readable segment(s), "
                                f"1 corrupt, last seq ")
+
+
+def test_cli_journal_inspect_sets_aside_only_snapshots_newer_than_the_one_used(capsys, tmp_path):
+    # inspect said recovery sets aside a snapshot of another journal older than the one it
+    # uses; recovery (snapshot=True) looks at none older, only snapshot=False sets it aside
+    import shutil
+    from matchcore.durability import inspect
+    d, o = tmp_path / "j", tmp_path / "o"
+    eng, other = mc.Engine(journal=d, fsync="never"), mc.Engine(journal=o, fsync="never")
+    for e, price in ((eng, 100), (other, 101)):
+        e.add_symbol(1)
+        e.submit(1, 1, mc.Side.BUY, price, 5)
+    foreign = other.snapshot()
+    other.close()
+    eng.submit(1, 2, mc.Side.BUY, 99, 5)
+    eng.snapshot()
+    eng.close()
+    shutil.copy(foreign, d)
+    name = os.path.basename(foreign)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.snapshots_to_set_aside == [] and ro.snapshot_seq == 3
+    full = mc.Engine.recover(d, readonly=True, snapshot=False).recovery_report
+    assert [os.path.basename(f) for f, _ in full.snapshots_to_set_aside] == [name]
+    snaps = {s["file"]: s for s in inspect(d)["snapshots"]}
+    assert "another journal" in snaps[name]["unusable"]
+    assert snaps[name]["set_aside"] is False
+    code, out, _ = run_cli(capsys, "journal", "inspect", d)
+    assert code == 0
+    line = [ln for ln in out.splitlines() if ln.startswith(f"  {name}")][0]
+    assert "sets it aside" not in line
+    assert "recovery uses a newer snapshot and leaves it as it is" in line

@@ -249,9 +249,13 @@ def _inspect(args) -> int:
                   (f", dropping {', '.join(j['segments_to_drop'])}"
                    if j["segments_to_drop"] else ""))
     print(f"\nsnapshots: {len(info['snapshots'])}")
+    # the one recovery uses: it looks at no older one (sets none of them aside)
+    used = [s["seq"] for s in info["snapshots"] if s["valid"] and not s["unusable"]]
     for s in info["snapshots"]:
         if s["valid"]:
-            done = "skips it and sets it aside" if s["set_aside"] else "skips it"
+            done = ("skips it and sets it aside" if s["set_aside"] else
+                    "uses a newer snapshot and leaves it as it is"
+                    if used and s["seq"] < used[-1] else "skips it")
             unusable = (f"  NOT USABLE: {s['unusable']} (recovery {done})"
                         if s["unusable"] else "")
             print(f"  {s['file']}  seq {s['seq']}  {s['symbols']} symbols  "

@@ -774,7 +774,9 @@ def inspect(path) -> dict:
     stop at it; every segment file is still listed, those from the corrupt one on scanned on
     their own (``after_corruption``). What recovery does that the files alone do not show,
     from recovery's own checks: each valid snapshot's ``unusable`` (why recovery does not use
-    it with this journal, or None) and ``set_aside`` (it renames it ``.unused``); the trade
+    it with this journal, or None) and ``set_aside`` (it renames it ``.unused``: one that
+    can never be a state of this journal and is newer than the snapshot recovery uses, which
+    looks at none older; ``snapshot=False`` sets aside every such one); the trade
     journal's ``kept_through``, ``fills_to_cut`` and ``segments_to_drop`` (what it cuts after
     the last complete command the command journal holds; None where a journal is corrupt or
     nothing starts it); ``temporaries_to_remove`` (snapshot and segment writers' leftovers it
@@ -851,6 +853,13 @@ def inspect(path) -> dict:
         except (SnapshotFileError, OSError) as exc:  # reported: inspect describes damage
             out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
                                      "valid": False, "error": str(exc)})
+    # recovery (snapshot=True) takes the newest usable snapshot and looks at none older: it
+    # sets aside only those newer than the one it uses (snapshot=False: every one)
+    used = [s["seq"] for s in out["snapshots"] if s["valid"] and s["unusable"] is None]
+    if used and cscan.segments:
+        for s in out["snapshots"]:
+            if s["valid"] and s["seq"] < used[-1]:
+                s["set_aside"] = False
     # the snapshot writers' and segment writers' temporaries recovery removes (read-only
     # recovery's check)
     out["temporaries_to_remove"] = [os.path.basename(f) for f in remove_stale_temporaries(
