@@ -12,7 +12,7 @@ import matchcore as mc
 from matchcore.__main__ import main
 from matchcore.durability.journal import KIND_COMMANDS, segment_files
 from durability_flow import apply_steps, make_flow
-from durability_checks import journal_last_command_lost
+from durability_checks import journal_last_command_lost, journaled
 
 
 @pytest.fixture
@@ -1035,3 +1035,35 @@ def test_cli_journal_inspect_sets_aside_only_snapshots_newer_than_the_one_used(c
     line = [ln for ln in out.splitlines() if ln.startswith(f"  {name}")][0]
     assert "sets it aside" not in line
     assert "recovery uses a newer snapshot and leaves it as it is" in line
+
+
+def test_cli_journal_inspect_claims_no_repair_in_a_directory_recovery_refuses(capsys, tmp_path):
+    # a journal that starts after seq 1 with no snapshot: recovery refuses the directory and
+    # changes nothing, yet inspect said "recovery cuts it", listed the trade journal's cut and
+    # the temporaries "recovery removes"
+    from matchcore.durability import inspect
+    from matchcore.durability.errors import JournalError
+    eng, d = journaled(tmp_path, segment_bytes=8256)
+    eng.add_symbol(1)
+    for k in range(300):
+        eng.submit(1, 1 + k, mc.Side.BUY if k % 2 else mc.Side.SELL, 100, 5)
+    eng.close()
+    segs = segment_files(d, KIND_COMMANDS)
+    assert len(segs) > 2
+    os.unlink(segs[0][1])
+    with open(segs[-1][1], "ab") as f:
+        f.write(b"\x01" * 10)                            # a torn tail
+    (d / "snapshot-00000000000000000009.mcs.tmp").write_bytes(b"")
+    with pytest.raises(JournalError, match="no valid snapshot holds the state") as exc:
+        mc.Engine.recover(d, readonly=True)
+    info = inspect(d)
+    assert info["start_refused"] == str(exc.value)
+    assert info["temporaries_to_remove"] == []
+    assert info["journals"]["commands"]["torn_tail"] is not None
+    assert info["journals"]["commands"]["dropped_segments"] == []
+    t = info["journals"]["trades"]
+    assert (t["kept_through"], t["fills_to_cut"], t["segments_to_drop"]) == (None, None, [])
+    code, out, err = run_cli(capsys, "journal", "inspect", d)
+    assert code == 1 and str(exc.value) in err
+    assert "recovery refuses the directory and leaves it as it is" in out
+    assert "recovery cuts" not in out and "recovery removes" not in out

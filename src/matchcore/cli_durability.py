@@ -186,7 +186,7 @@ def _inspect(args) -> int:
         if args.json == "-":
             if cut_short:
                 return _refused_cut_short(args, leftovers[0])
-            return _refused_corrupt(args, info) or _refused_start(args)
+            return _refused_corrupt(args, info) or _refused_start(args, info)
     print(f"journal directory {info['path']}")
     bad = False
     for label, j in info["journals"].items():
@@ -227,11 +227,12 @@ def _inspect(args) -> int:
         elif j["torn_tail"]:
             t = j["torn_tail"]
             # a segment whose header is torn is deleted, not cut; so is a trade segment holding
-            # only fills recovery cuts
-            done = ("drops" if t["file"] in j["dropped_segments"] + j.get("segments_to_drop", [])
-                    else "cuts")
+            # only fills recovery cuts; in a directory recovery refuses, nothing is
+            done = ("refuses the directory and leaves it as it is" if info["start_refused"] else
+                    "drops it" if t["file"] in j["dropped_segments"] + j.get("segments_to_drop", [])
+                    else "cuts it")
             print(f"  torn tail: {t['file']} at offset {t['offset']} ({t['reason']}): "
-                  f"recovery {done} it")
+                  f"recovery {done}")
         if j["corrupt"]:
             c = j["corrupt"]
             bad = True
@@ -274,7 +275,7 @@ def _inspect(args) -> int:
               f"refuse the directory until it is a regular file or gone)")
     if cut_short:
         return _refused_cut_short(args, leftovers[0])
-    return _refused_corrupt(args, info) if bad else _refused_start(args)
+    return _refused_corrupt(args, info) if bad else _refused_start(args, info)
 
 
 # the way past a corrupt trade journal, as inspect and recover say it
@@ -294,18 +295,15 @@ def _refused_corrupt(args, info) -> int:
     return 1
 
 
-def _refused_start(args) -> int:
+def _refused_start(args, info) -> int:
     # after the report: a directory recovery refuses for where its journal starts (only trade
     # segments, a journal after seq 1 without the snapshot before it, a seeded journal whose
-    # seed is gone) exited 0; the checks are recovery's own, and so is the error line
-    from matchcore.durability.errors import JournalError
-    from matchcore.durability.recovery import check_start
-    try:
-        check_start(args.dir)
-    except JournalError as e:
-        print(f"matchcore journal: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    # seed is gone) exited 0; the checks are recovery's own (inspect's start_refused), and so
+    # is the error line
+    if info["start_refused"] is None:
+        return 0
+    print(f"matchcore journal: error: {info['start_refused']}", file=sys.stderr)
+    return 1
 
 
 def _refused_cut_short(args, segment) -> int:

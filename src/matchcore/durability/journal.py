@@ -782,7 +782,9 @@ def inspect(path) -> dict:
     nothing starts it); ``temporaries_to_remove`` (snapshot and segment writers' leftovers it
     deletes);
     ``lock_refused`` (why a recovery that may write refuses the directory's ``LOCK``, not a
-    regular file, else None). A
+    regular file, else None); ``start_refused`` (recovery's error where it refuses the
+    directory for where its journal starts, else None: it then changes nothing, and no file is
+    listed as one it drops, cuts, removes or sets aside). A
     ``path`` that is no directory raises :class:`JournalError`, as recovery does.
     O(journal bytes)."""
     from matchcore.durability.errors import SnapshotFileError
@@ -870,5 +872,21 @@ def inspect(path) -> dict:
         # a creation cut short: recovery refuses the directory, it drops no file
         for j in out["journals"].values():
             j["dropped_segments"] = []
+        out["temporaries_to_remove"] = []
+    # a directory recovery refuses for where its journal starts (its own check): it cuts,
+    # drops, removes and renames nothing there
+    from matchcore.durability.recovery import check_start_of
+    try:
+        check_start_of(path, cscan)
+        out["start_refused"] = None
+    except JournalError as exc:
+        out["start_refused"] = str(exc)
+        for j in out["journals"].values():
+            j["dropped_segments"] = []
+        trades = out["journals"]["trades"]
+        trades.update(kept_through=None, fills_to_cut=None, segments_to_drop=[])
+        for s in out["snapshots"]:
+            if s["valid"]:
+                s["set_aside"] = False
         out["temporaries_to_remove"] = []
     return out

@@ -645,10 +645,16 @@ def check_start(path) -> None:
     seq 1 with no snapshot of the state before it, a seeded journal whose seed snapshot is
     gone); corruption is not looked at (:func:`~matchcore.durability.inspect` reports it).
     ``journal inspect`` applies it. O(journal bytes + the snapshot used)."""
-    from matchcore._engine import Engine
     path = str(refuse_bytes_dir(path))
+    check_start_of(path, scan_journal(path, KIND_COMMANDS, keep_index=False))
+
+
+def check_start_of(path, cscan) -> None:
+    """:func:`check_start` of the directory ``path`` whose command journal ``cscan`` was
+    scanned (``journal inspect``'s scan). O(files in it + the snapshot used)."""
+    from matchcore._engine import Engine
+    path = str(path)
     _require_start(path)
-    cscan = scan_journal(path, KIND_COMMANDS, keep_index=False)
     if cscan.corrupt is not None:
         return
     report = RecoveryReport(path, readonly=True)
