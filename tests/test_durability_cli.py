@@ -1067,3 +1067,19 @@ def test_cli_journal_inspect_claims_no_repair_in_a_directory_recovery_refuses(ca
     assert code == 1 and str(exc.value) in err
     assert "recovery refuses the directory and leaves it as it is" in out
     assert "recovery cuts" not in out and "recovery removes" not in out
+
+
+def test_journal_inspect_trades_off_without_trade_journal_kept_through_none(tmp_path):
+    # a journal made with trades=False has no trade journal: recovery reports
+    # trades_kept_through None, inspect said 0
+    from matchcore.durability import inspect
+    eng, d = journaled(tmp_path, trades=False)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.submit(1, 2, mc.Side.SELL, 100, 5)
+    eng.close()
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.trade_capture is False and rep.trades_kept_through is None
+    t = inspect(d)["journals"]["trades"]
+    assert t["kept_through"] is rep.trades_kept_through
+    assert t["fills_to_cut"] == rep.trades_to_cut == 0 and t["segments_to_drop"] == []

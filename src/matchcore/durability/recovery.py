@@ -467,13 +467,20 @@ def _trade_journal_cuts(tscan, cut):
 
 def trade_cut_of(path, cscan, tscan):
     """(last command kept, fill records cut, segment files dropped as wholly after the cut) of
-    the trade journal by recovery, from the scanned journals of ``path``; None where either
+    the trade journal by recovery, from the scanned journals of ``path`` (the last command
+    kept None, as recovery reports it, where there is no trade journal and recovery without
+    ``trades=`` captures none); None where either
     journal is corrupt or there is neither a command segment nor a valid snapshot (recovery
     refuses such a directory before cutting). What ``journal inspect`` reports.
     O(trade journal bytes)."""
     end = _journal_end(path, cscan)
     if end is None or tscan.corrupt is not None:
         return None
+    if not segment_files(path, KIND_TRADES) and not _capture_of(
+            cscan, None if cscan.segments else _newest_snapshot(path)[1]):
+        # recovery without trade capture and no trade journal reads none: it reports no
+        # command kept through (None), not 0
+        return None, 0, []
     cut = _trade_cut(tscan, end)
     _, drops, n = _trade_journal_cuts(tscan, cut)
     return (cut[2] if cut else 0), n, drops
@@ -621,13 +628,27 @@ def _journal_end(path, cscan):
         return None
     if cscan.segments:
         return cscan.last_seq
+    return _newest_snapshot(path)[0]
+
+
+def _newest_snapshot(path):
+    # (seq, header) of the newest valid snapshot, the one a directory without a command
+    # segment is recovered from; (None, None) without one
     for seq, fpath in reversed(list_snapshots(path)):
         try:
-            load_listed_snapshot(fpath, seq)
+            return seq, load_listed_snapshot(fpath, seq)[1]
         except SnapshotFileError:
             continue
-        return seq
-    return None
+    return None, None
+
+
+def _capture_of(cscan, head):
+    """Whether recovery without ``trades=`` captures trades: as the newest command segment of
+    the scanned journal records its engine did (on for segments of versions that recorded
+    none); without a segment, as the snapshot of header ``head`` it starts from records."""
+    made = [g.trades for g in cscan.segments if g.trades is not None]
+    return (made[-1] if made else True if cscan.segments or head is None
+            or head["trades"] is None else head["trades"])
 
 
 def _require_start(path) -> None:
@@ -760,9 +781,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         # with trades=False had every fill of its replay written into a trade journal the
         # engine never kept, and went on capturing. Without a segment (all of them before
         # the snapshot deleted), the snapshot's engine's, as the snapshot records it.
-        made = [g.trades for g in cscan.segments if g.trades is not None]
-        trades = (made[-1] if made else True if cscan.segments or head is None
-                  or head["trades"] is None else head["trades"])
+        trades = _capture_of(cscan, head)
     report.trade_capture = trades
     report.torn_tail = cscan.tail
     last_seq = max(cscan.last_seq, start)
