@@ -1020,3 +1020,21 @@ def test_engine_journal_in_directory_of_trade_segments_alone_does_not_advise_rec
     assert "use Engine.recover" not in msg and "only trade segments" in msg
     assert "no command journal" in msg and "move them away" in msg
     assert _files_and_sizes(d) == before
+
+
+def test_load_snapshot_refuses_a_name_not_str_before_reading(tmp_path, monkeypatch):
+    # name=5 was accepted and used in error messages as it was; refused before any file read
+    from matchcore.durability import snapshot as snapshot_mod
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    path = eng.snapshot(tmp_path / "s")
+    reads = []
+    real = snapshot_mod._read_file
+    monkeypatch.setattr(snapshot_mod, "_read_file", lambda p: reads.append(p) or real(p))
+    for bad in (5, b"name", tmp_path / "n"):
+        for source in (path, open(path, "rb").read()):
+            with pytest.raises(TypeError, match=r"^name must be a str or None, got "):
+                mc.durability.load_snapshot(source, name=bad)
+    assert reads == []
+    assert mc.durability.load_snapshot(path, name="given")[0].symbols == {1: None}
+    assert reads == [path]
