@@ -616,10 +616,18 @@ def command_journal_end(path) -> int | None:
     """The last command seq whose fills recovery keeps in the trade journal (it cuts those of
     later commands): the command journal's last seq or, without a command segment, the seq
     of the newest valid snapshot, which a journal then starts after; None where the command
-    journal is corrupt, or there is neither a command segment nor a valid snapshot (recovery
-    refuses such a directory before cutting anything). Read by ``journal trades``.
-    O(journal bytes)."""
-    return _journal_end(path, scan_journal(path, KIND_COMMANDS, keep_index=False))
+    journal is corrupt, or there is neither a command segment nor a valid snapshot, or
+    recovery refuses the directory for where its journal starts (:func:`check_start`):
+    recovery refuses such a directory before cutting anything. Read by ``journal trades``.
+    O(journal bytes + the snapshot recovery starts from)."""
+    cscan = scan_journal(path, KIND_COMMANDS, keep_index=False)
+    end = _journal_end(path, cscan)
+    if end is not None:
+        try:
+            check_start_of(path, cscan)
+        except JournalError:
+            return None
+    return end
 
 
 def _journal_end(path, cscan):
