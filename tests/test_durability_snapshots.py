@@ -1038,3 +1038,12 @@ def test_load_snapshot_refuses_a_name_not_str_before_reading(tmp_path, monkeypat
     assert reads == []
     assert mc.durability.load_snapshot(path, name="given")[0].symbols == {1: None}
     assert reads == [path]
+
+
+@pytest.mark.parametrize("source", [3, 5.0, None, ["s.mcs"]])
+def test_load_snapshot_refuses_a_source_neither_bytes_nor_path_naming_it(source):
+    # an int, None or a list raised open()'s "path should be string, bytes or os.PathLike",
+    # naming neither the argument nor that bytes are a snapshot's data
+    with pytest.raises(TypeError, match=r"^source must be a snapshot's bytes or a path \(str "
+                                        rf"or os\.PathLike\), got {type(source).__name__}$"):
+        mc.durability.load_snapshot(source)

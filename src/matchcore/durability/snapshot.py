@@ -345,12 +345,15 @@ def load_snapshot(source, *, name: str | None = None) -> tuple[Engine, dict]:
     :class:`SnapshotFileError` (only that) for any damaged, truncated, foreign or inconsistent
     snapshot, and for a path that cannot be read (missing, a directory, no permission: the
     ``OSError`` is its ``__cause__``). ``name``, the file's name in error messages, must be a
-    str (or None: the path, or ``"<bytes>"``); else :class:`TypeError` before any file is
-    read. O(orders + levels).
+    str (or None: the path, or ``"<bytes>"``); else, as for a ``source`` neither bytes nor a
+    path, :class:`TypeError` before any file is read. O(orders + levels).
     """
     from matchcore._engine import Engine
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+    if not isinstance(source, (bytes, bytearray, memoryview, str, os.PathLike)):
+        raise TypeError(f"source must be a snapshot's bytes or a path (str or os.PathLike), "
+                        f"got {type(source).__name__}")
     return _load_snapshot(source, name=name, cls=Engine)
 
 
