@@ -228,7 +228,8 @@ def _inspect(args) -> int:
             t = j["torn_tail"]
             # a segment whose header is torn is deleted, not cut; so is a trade segment holding
             # only fills recovery cuts; in a directory recovery refuses, nothing is
-            done = ("refuses the directory and leaves it as it is" if info["start_refused"] else
+            done = ("refuses the directory and leaves it as it is"
+                    if info["start_refused"] or info["journals"]["commands"]["corrupt"] else
                     "drops it" if t["file"] in j["dropped_segments"] + j.get("segments_to_drop", [])
                     else "cuts it")
             print(f"  torn tail: {t['file']} at offset {t['offset']} ({t['reason']}): "

@@ -784,7 +784,8 @@ def inspect(path) -> dict:
     ``lock_refused`` (why a recovery that may write refuses the directory's ``LOCK``, not a
     regular file, else None); ``start_refused`` (recovery's error where it refuses the
     directory for where its journal starts, else None: it then changes nothing, and no file is
-    listed as one it drops, cuts, removes or sets aside). A
+    listed as one it drops, cuts, removes or sets aside, as where the command journal is
+    corrupt). A
     ``path`` that is no directory raises :class:`JournalError`, as recovery does.
     O(journal bytes)."""
     from matchcore.durability.errors import SnapshotFileError
@@ -873,14 +874,16 @@ def inspect(path) -> dict:
         for j in out["journals"].values():
             j["dropped_segments"] = []
         out["temporaries_to_remove"] = []
-    # a directory recovery refuses for where its journal starts (its own check): it cuts,
-    # drops, removes and renames nothing there
+    # a directory recovery refuses for where its journal starts (its own check), or for a
+    # corrupt command journal (whatever its options): it cuts, drops, removes and renames
+    # nothing there
     from matchcore.durability.recovery import check_start_of
     try:
         check_start_of(path, cscan)
         out["start_refused"] = None
     except JournalError as exc:
         out["start_refused"] = str(exc)
+    if out["start_refused"] is not None or cscan.corrupt is not None:
         for j in out["journals"].values():
             j["dropped_segments"] = []
         trades = out["journals"]["trades"]

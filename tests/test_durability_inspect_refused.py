@@ -1,0 +1,42 @@
+"""``journal inspect`` of a directory recovery refuses: it names no repair recovery would make."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import matchcore as mc
+from matchcore.durability import inspect
+from matchcore.durability.errors import JournalError
+from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
+from cli_replay_checks import run_cli
+from durability_checks import journaled
+
+
+def test_journal_inspect_corrupt_command_journal_names_no_repair(capsys, tmp_path):
+    # a corrupt command journal is refused by every recovery (with or without snapshot or
+    # trade capture), yet inspect said of a torn trade tail "recovery cuts it" and listed the
+    # snapshot temporaries "recovery removes"
+    eng, d = journaled(tmp_path, segment_bytes=8256)
+    eng.add_symbol(1)
+    for k in range(300):
+        eng.submit(1, 1 + k, mc.Side.BUY if k % 2 else mc.Side.SELL, 100, 5)
+    eng.close()
+    with open(segment_files(d, KIND_COMMANDS)[1][1], "r+b") as fh:
+        fh.seek(200)
+        fh.write(b"\xff\xff\xff")                        # damage with valid records after it
+    trade_seg = segment_files(d, KIND_TRADES)[-1][1]
+    os.truncate(trade_seg, os.path.getsize(trade_seg) - 30)
+    (d / "snapshot-00000000000000000009.mcs.tmp").write_bytes(b"")
+    for kw in ({}, {"trades": False}, {"snapshot": False}):
+        with pytest.raises(JournalError, match="journal corrupt"):
+            mc.Engine.recover(d, readonly=True, **kw)
+    info = inspect(d)
+    assert info["journals"]["commands"]["corrupt"] is not None
+    assert info["journals"]["trades"]["torn_tail"] is not None
+    assert info["temporaries_to_remove"] == []
+    assert all(j["dropped_segments"] == [] for j in info["journals"].values())
+    code, out, err = run_cli(capsys, "journal", "inspect", str(d))
+    assert code == 1 and "recovery refuses" in err
+    assert "recovery refuses the directory and leaves it as it is" in out
+    assert "recovery cuts" not in out and "recovery removes" not in out
