@@ -177,6 +177,26 @@ def test_recovery_trades_lost_foreign_snapshot0_set_aside(tmp_path):
     rec.close()
 
 
+def test_journal_inspect_trades_lost_foreign_snapshot0_set_aside_as_recovery_reports(tmp_path):
+    # a foreign snapshot-0 older than the snapshot recovery uses is still looked at, and set
+    # aside, when the trade journal lacks fills before that snapshot (the whole journal is
+    # replayed from its seed); inspect said recovery leaves it as it is
+    eng, d = journaled(tmp_path, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 1, 100, 5)
+    assert eng.submit(1, 2, 0, 100, 2) == 2
+    eng.snapshot()
+    eng.close()
+    shutil.copy(_other_engine_snapshot0(tmp_path), d)
+    for _, f in segment_files(d, KIND_TRADES):
+        os.unlink(f)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.snapshot_seq == 3 and ro.trades_rewritable
+    assert ro.snapshots_to_set_aside == [(str(_snap0(d)), str(_snap0(d)) + ".unused")]
+    aside = {s["file"]: s["set_aside"] for s in inspect(d)["snapshots"]}
+    assert aside == {_snap0(d).name: True, f"snapshot-{3:020d}.mcs": False}
+
+
 def test_recovery_no_snapshot_seed_only_directory_starts_from_seed(tmp_path):
     # snapshot=False (recover --no-snapshot) on a directory holding only the seed snapshot-0,
     # which Engine.recover(DIR) starts a journal from: "nothing to recover (no journal, no

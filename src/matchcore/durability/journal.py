@@ -776,7 +776,8 @@ def inspect(path) -> dict:
     from recovery's own checks: each valid snapshot's ``unusable`` (why recovery does not use
     it with this journal, or None) and ``set_aside`` (it renames it ``.unused``: one that
     can never be a state of this journal and is newer than the snapshot recovery uses, which
-    looks at none older; ``snapshot=False`` sets aside every such one); the trade
+    looks at none older but the seed snapshot-0 of a replay that writes fills the trade journal
+    lacks; ``snapshot=False`` sets aside every such one); the trade
     journal's ``kept_through``, ``fills_to_cut`` and ``segments_to_drop`` (what it cuts after
     the last complete command the command journal holds; None where a journal is corrupt or
     nothing starts it); ``temporaries_to_remove`` (snapshot and segment writers' leftovers it
@@ -793,13 +794,15 @@ def inspect(path) -> dict:
     refuse_bytes_dir(path)
     require_directory(path)
     from matchcore.durability.recovery import (journal_refuses, load_listed_snapshot,
-                                               trade_cut_of)
+                                               looks_at_seed, trade_cut_of)
     out = {"path": str(path), "journals": {}, "snapshots": []}
     cscan = None
     for kind, label in ((KIND_COMMANDS, "commands"), (KIND_TRADES, "trades")):
         scan = scan_journal(path, kind, keep_index=False)
         if kind == KIND_COMMANDS:
             cscan = scan
+        else:
+            tscan = scan
         types = {}
         for seg in scan.segments:
             for t, c in seg.types.items():
@@ -857,11 +860,13 @@ def inspect(path) -> dict:
             out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
                                      "valid": False, "error": str(exc)})
     # recovery (snapshot=True) takes the newest usable snapshot and looks at none older: it
-    # sets aside only those newer than the one it uses (snapshot=False: every one)
-    used = [s["seq"] for s in out["snapshots"] if s["valid"] and s["unusable"] is None]
+    # sets aside only those newer than the one it uses (snapshot=False: every one), and the
+    # seed snapshot-0 it looks at to write fills the trade journal lacks
+    used = [s for s in out["snapshots"] if s["valid"] and s["unusable"] is None]
     if used and cscan.segments:
+        seed = looks_at_seed(cscan, tscan, used[-1])
         for s in out["snapshots"]:
-            if s["valid"] and s["seq"] < used[-1]:
+            if s["valid"] and s["seq"] < used[-1]["seq"] and not (seed and s["seq"] == 0):
                 s["set_aside"] = False
     # the snapshot writers' and segment writers' temporaries recovery removes (read-only
     # recovery's check)

@@ -416,6 +416,23 @@ def _fills_lacking(cscan, head, kept_cmd, kept_trade):
     return missing, unverified
 
 
+def looks_at_seed(cscan, tscan, head) -> bool:
+    """Whether recovery (without options) starting from the snapshot of header ``head`` also
+    looks at the seed ``snapshot-0``: the trade journal (scanned: ``tscan``) lacks fills before
+    that snapshot, and a full replay from the journal's start could write them again (the
+    command journal, scanned: ``cscan``, starts at seq 1, the trades kept are a prefix).
+    Recovery's rule, which ``journal inspect`` reports (it sets aside such a snapshot-0 that is
+    not the state the journal starts from). O(trade journal + command journal bytes)."""
+    if (not _capture_of(cscan, head) or tscan.corrupt is not None or not cscan.segments
+            or cscan.segments[0].first_seq != 1
+            or (tscan.segments and tscan.segments[0].first_seq != 1)):
+        return False
+    cut = _trade_cut(tscan, max(cscan.last_seq, head["seq"]))
+    missing, unverified = _fills_lacking(cscan, head, cut[2] if cut else 0,
+                                         cut[3] if cut else 0)
+    return bool(missing or unverified)
+
+
 def _trade_cut(tscan, last_cmd_seq):
     """(segment index, offset, cmd seq, trade seq) just past the last complete command's last
     fill that the command journal holds; None if no trade record qualifies."""
