@@ -717,3 +717,36 @@ def test_cli_subscribe_summary_name_kept_whole_in_one_kind_and_by_labels_in_anot
     assert "X        bid 100.0000 x 5  ask 100.0100 x 7; trades 0 (0 shares)" in out
     for label in ("X@locate1", "X@locate2"):
         assert f"{label} no top of book; trades 1 (3 shares)" in out
+
+
+def test_label_with_space_before_at_is_that_books_label_everywhere(server, names, shared_day,
+                                                                   tmp_path, capsys):
+    # "NAME @locate2": the replay's symbols= kept locate 2 for it, while `replay --symbols`
+    # refused it, and consume()/subscribe read every book of NAME under a name no book has
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    first = itch.symbol_names(4)[0]
+    label = f"{first} @locate2"
+    path = tmp_path / "shared.itch"
+    path.write_bytes(shared_day)
+    r = itch.replay_file(path, symbols=[label])
+    assert sorted(r.books) == [2]
+    assert r.book(label) is r.books[2]
+    code = main(["replay", str(path), "--symbols", label])
+    cap = capsys.readouterr()
+    assert code == 0 and "no book" not in cap.err, cap.err
+    code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--symbols", label])
+    cap = capsys.readouterr()
+    assert code == 0 and "no book" not in cap.err, cap.err
+    c = consume(server.url, stream=stream, prefix=prefix, symbols=[label], timeout=60)
+    assert c.symbols() == [f"{first}@locate2"] and not c.missing
+    assert c.depth(label) == c.depth(f"{first}@locate2") == book_levels(r.books[2])
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", label, "--kinds", "tob"])
+    out = capsys.readouterr().out
+    bb, ba = r.books[2].best_bid(), r.books[2].best_ask()
+    assert code == 0 and "no records received" not in out, out
+    assert (f"{first}@locate2 bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
+            f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out and f"{first}@locate1" not in out
