@@ -710,3 +710,71 @@ def test_publisher_stream_deleted_mid_burst_later_batches_stored_after_those_res
     seqs = _stored_seqs(server.url, stream, f"{prefix}.>")
     # what the stream lost went with it; from there on, every batch in publish order
     assert seqs and seqs == list(range(seqs[0], 10000))
+
+
+class _Silent:
+    # a plain NATS subscriber to ``subject`` that never answers: a batch sent there while no
+    # stream takes it has a responder, and no acknowledgement ever comes (``got``: the
+    # messages it received)
+    def __init__(self, url, subject):
+        import asyncio
+        import threading
+
+        self.got = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+        async def start():
+            import nats
+
+            self._nc = await nats.connect(url)
+
+            async def keep(msg):
+                self.got.append(msg.subject)
+
+            await self._nc.subscribe(subject, cb=keep)
+            await self._nc.flush()
+
+        asyncio.run_coroutine_threadsafe(start(), self._loop).result(20)
+
+    def close(self):
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(20)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(20)
+
+
+def test_publisher_batch_never_answered_holds_later_ones_until_ack_timeout_order_kept(
+        server, names):
+    # the README's word: a batch in flight that never gets an answer when the stream is made
+    # again holds the batches after it back (resends and new ones) until its ack_timeout, then
+    # counts as unconfirmed; what follows is stored in publish order
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    rec = np.zeros(1, WIRE_TOB)
+    unanswered = encode_batch(KIND_TOB, 2, 0, rec)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix, ack_timeout=2) as pub:
+        assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 0, rec), 1)
+        assert pub.flush(20)
+        _on_stream(server.url, stream)
+        silent = _Silent(server.url, f"{prefix}.tob.A")
+        try:
+            # the batch of A goes to the silent subscriber alone; the next one finds the
+            # stream gone, makes it again and waits behind the unanswered one
+            assert pub.publish_many([(f"{prefix}.tob.A", unanswered, 1),
+                                     (f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 1, rec), 1)])
+            _wait(lambda: pub.stats["streams_made_again"] == 1)
+            assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 2, rec), 1)
+            assert pub.flush(60)
+        finally:
+            silent.close()
+    st = pub.stats
+    assert silent.got == [f"{prefix}.tob.A"]
+    assert st["streams_made_again"] == 1 and st["resent"] == 1
+    assert st["unconfirmed"] == 1 and st["records_unconfirmed"] == 1
+    assert st["published"] == 3 and st["undelivered"] == 0
+    assert "no acknowledgement within 2 s" in st["last_error"]
+    assert _stored_seqs(server.url, stream, f"{prefix}.>") == [1, 2]

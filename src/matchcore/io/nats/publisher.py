@@ -66,7 +66,12 @@ class NatsPublisher(NoCopy):
     (``streams_made_again``, and ``resent`` / ``records_resent``; a batch that fails again,
     or whose stream cannot be made again, is undelivered); so is a stream a restarted broker
     lost, on reconnection. The batches resent keep their publish order, and no later batch is
-    sent before them.
+    sent before them. A batch sent before them that gets no answer at all (a subscriber that
+    never replies took it, or a broker restarted without its store) holds them, and every new
+    batch, back until its own ``ack_timeout`` runs out (counted from its sending; it is then
+    unconfirmed): it may yet be stored, and no later batch may overtake it. So for at most
+    ``ack_timeout`` s after the stream is made again nothing new is sent, and the batches
+    published meanwhile wait in the queue (dropped when it is full).
     A publisher still open at interpreter exit is closed then (an ``atexit`` hook registered
     while it is open), so its queued batches are flushed rather than lost.
 
