@@ -750,3 +750,43 @@ def test_label_with_space_before_at_is_that_books_label_everywhere(server, names
     assert code == 0 and "no records received" not in out, out
     assert (f"{first}@locate2 bid {bb[0] / 1e4:.4f} x {bb[1]:,}  "
             f"ask {ba[0] / 1e4:.4f} x {ba[1]:,}") in out and f"{first}@locate1" not in out
+
+
+def test_consumer_reads_and_replay_book_take_names_and_labels_with_surrounding_spaces(
+        server, names, shared_day):
+    # r.book(" NAME") found NAME's book, while c.tob[" NAME"] raised KeyError and
+    # c.depth(" NAME") read an empty book; r.book(" NAME@locate2") and c.depth(" NAME@locate2")
+    # found nothing, where the replay's symbols= and consume(symbols=) take that label
+    stream, prefix = names
+    first, _, third, _ = itch.symbol_names(4)
+    r, _, _ = _publish_shared_day(server, stream, prefix, shared_day)
+    from matchcore.io.nats import consume
+
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert r.book(f" {third} ") is r.book(third)
+    assert c.tob[f" {third} "] == c.tob[third] and f" {third}" in c.trades
+    assert c.depth(f" {third} ") == c.depth(third) == book_levels(r.book(third))
+    label = f"{first}@locate2"
+    assert r.book(f" {label}") is r.books[2]
+    assert c.depth(f" {label}") == c.depth(label) == book_levels(r.books[2])
+    assert c.levels.get(f" {first} @locate02") == c.levels[label]
+    with pytest.raises(ValueError, match="carried by locates 1, 2"):
+        c.depth(f" {first}")
+    with pytest.raises(ValueError, match="carried by locates 1, 2"):
+        c.tob[f"{first} "]
+
+
+def test_consumer_reads_key_as_stored_first_name_with_spaces_from_another_publisher(
+        server, names):
+    # a subject token of a name with a leading space (not one a ReplayPublisher writes) keeps
+    # its book under that name: read as stored, not as the name without the space
+    from matchcore.io.nats import KIND_L2, WIRE_L2, NatsPublisher, consume, encode_batch
+
+    stream, prefix = names
+    rec = np.zeros(1, WIRE_L2)
+    rec["side"], rec["price"], rec["qty"], rec["orders"] = b"B", 10_000, 100, 1
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish(f"{prefix}.l2._20A", encode_batch(KIND_L2, 1, 0, rec), 1)
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert c.symbols() == [" A"]
+    assert c.depth(" A") == ([(10_000, 100, 1)], [])

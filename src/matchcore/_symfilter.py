@@ -7,9 +7,9 @@ import re
 import numpy as np
 
 # a book label (matchcore.io.book_label): NAME@locateN, one of the books of a name that several
-# locates carry; a locate is a u16. The name part is taken without trailing spaces, as a bare
-# name is (symbol_name): "AAPL @locate2" is AAPL@locate2 everywhere a label is read
-LABEL = re.compile(r"(.+?)\s*@locate0*([0-9]{1,5})")
+# locates carry; a locate is a u16. The name part is taken without surrounding spaces, as a
+# bare name is (symbol_name): " AAPL @locate2" is AAPL@locate2 everywhere a label is read
+LABEL = re.compile(r"\s*(.+?)\s*@locate0*([0-9]{1,5})")
 
 
 def whole_number(x) -> int | None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from matchcore._symfilter import LABEL as _LABEL     # book_label(); a locate is a u16
 from matchcore._symfilter import whole_number
-from matchcore.io import book_label
+from matchcore.io import book_label, symbol_name
 from matchcore.io.nats.streams import (_check_stream_holds, _check_stream_name, _check_url,
                                        _nats, _no_jetstream, _transient_errors, display_url)
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, KIND_L2,
@@ -272,7 +272,8 @@ class MarketDataConsumer:
             # a negative n sliced from the end: every level but the worst, taken for the book
             raise ValueError(f"n must be an int >= 0 or None, got {n!r}")
         _check_read_name(symbol)
-        symbol = _plain_label(symbol)
+        if not self.levels._holds(symbol):       # a key as stored first, as [] reads it
+            symbol = _plain_label(symbol)
         if not self.levels._holds(symbol):
             # a name several books carry read as an empty book: their levels are under
             # their labels
@@ -311,8 +312,9 @@ class MarketDataConsumer:
 class _Books(dict):
     """A consumer's per-book dict (``tob``, ``levels``, ``trades``): a plain dict, but a name
     whose books are kept under their labels raises ``ValueError`` naming them, rather than a
-    bare ``KeyError``, a label written with leading zeros reads its book, and a key that is
-    not a str raises ``TypeError``. ``get`` and ``in`` look up as ``[]`` does (as a Mapping's):
+    bare ``KeyError``, a label written with leading zeros reads its book, so does a name or
+    label with surrounding spaces (as :func:`matchcore.io.symbol_name` names books), and a
+    key that is not a str raises ``TypeError``. ``get`` and ``in`` look up as ``[]`` does (as a Mapping's):
     the default and False only for a str that names no book."""
 
     # the keys as stored, without the reader's label resolution or refusals
@@ -327,7 +329,7 @@ class _Books(dict):
         plain = _plain_label(key)
         if plain != key and self._holds(plain):
             return self[plain]
-        self._refuse_shared(key)
+        self._refuse_shared(plain)
         raise KeyError(key)
 
     # dict's own skipped __missing__: get("X@locate04") gave None and "X@locate04" in it
@@ -356,9 +358,12 @@ def _check_read_name(symbol) -> None:
 
 def _plain_label(key):
     # a book label written with leading zeros (NAME@locate007) as the consumer keeps it
-    # (NAME@locate7), as select() and a replay's book() read it; anything else unchanged
-    m = _LABEL.fullmatch(key) if isinstance(key, str) else None
-    return book_label(m.group(1), int(m.group(2))) if m else key
+    # (NAME@locate7), as select() and a replay's book() read it, and a name without
+    # surrounding spaces (symbol_name), as books are named; anything else unchanged
+    if not isinstance(key, str):
+        return key
+    m = _LABEL.fullmatch(key)
+    return book_label(m.group(1), int(m.group(2))) if m else symbol_name(key)
 
 
 def kind_mismatch(subject: str, kind: int) -> str | None:
