@@ -778,3 +778,41 @@ def test_publisher_batch_never_answered_holds_later_ones_until_ack_timeout_order
     assert st["published"] == 3 and st["undelivered"] == 0
     assert "no acknowledgement within 2 s" in st["last_error"]
     assert _stored_seqs(server.url, stream, f"{prefix}.>") == [1, 2]
+
+
+def test_cli_replay_publish_stream_made_again_noted_with_what_was_resent(server, names,
+                                                                          tmp_path, capsys,
+                                                                          monkeypatch):
+    # the stream deleted once the publisher had connected: the first batch made it again
+    # (what it held before gone), and the summary said "published: N of N batches" alone
+    import matchcore.io.nats as mnats
+    from matchcore.__main__ import main
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    import matchcore.itch as itch
+
+    itch.generate(path, messages=3000, symbols=2, seed=4)
+    args = ["replay", str(path), "--publish", server.url, "--stream", stream,
+            "--subject-prefix", prefix]
+    assert main(args) == 0
+    capsys.readouterr()
+    held = stream_messages(server.url, stream)
+    made = []
+
+    class Deleting(NatsPublisher):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            _on_stream(server.url, stream)
+            made.append(self)
+
+    monkeypatch.setattr(mnats, "NatsPublisher", Deleting)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    st = made[0].stats
+    assert st["streams_made_again"] == 1 and st["resent"] >= 1
+    assert stream_messages(server.url, stream) == held        # the second day alone
+    assert (f"note: stream {stream} was made again 1 time during the replay (deleted, or lost "
+            f"by a broker restarted without its store): what it held before is gone; "
+            f"{st['resent']:,} batches / {st['records_resent']:,} records sent again") in out

@@ -217,6 +217,15 @@ class ReplayHooks(NoCopy):
             from matchcore._cliutil import shown_name
             from matchcore.io import book_label
 
+            again = st["streams_made_again"]
+            if again:
+                # "published: N of N batches" alone read as a stream holding the whole day,
+                # and whatever it held before: a subscriber finds neither
+                print(f"note: stream {shown_name(self.publisher.stream)} was made again "
+                      f"{again:,} time{'s' if again != 1 else ''} during the replay (deleted, "
+                      f"or lost by a broker restarted without its store): what it held before "
+                      f"is gone; {st['resent']:,} batches / {st['records_resent']:,} records "
+                      f"sent again", file=out, flush=True)
             # names from the file escaped, as the replay summary and its other notes show them
             for name, locs in self.bridge.shared().items():
                 # not an error: every book is published, on the name's subjects
