@@ -619,3 +619,29 @@ def test_itch_replayer_first_bytes_fed_in_small_chunks_judged_as_fed_whole(chunk
             assert got[1] == want[1][1]
         else:
             assert got[1] == want[1]
+
+
+@pytest.mark.parametrize("garbage", [b"not gzip", b"\x1f", b"\x00\x00PK\x03\x04"])
+def test_open_stream_gzip_trailing_data_reported_as_the_replay_does(tmp_path, garbage):
+    # open_stream said "Not a gzipped file (b'no')" (gzip.BadGzipFile) where replay_file and
+    # decode say "trailing data after the gzip stream (at compressed byte N ...)"
+
+    data = itch.generate(None, messages=500, symbols=2, seed=3)
+    member = gzip.compress(data)
+    path = tmp_path / "day.itch.gz"
+    path.write_bytes(member + garbage)
+    at = len(member) + len(garbage) - len(garbage.lstrip(b"\0"))
+    with pytest.raises(ValueError) as replayed:
+        itch.replay_file(path)
+    assert f"{path}: trailing data after the gzip stream (at compressed byte {at:,}" \
+        in str(replayed.value)
+    with itch.open_stream(path) as f:
+        assert f.read(len(data)) == data
+        with pytest.raises(ValueError) as e:
+            f.read()
+    assert str(e.value) == (f"{path}: trailing data after the gzip stream (at compressed byte "
+                            f"{at:,}; {len(data):,} bytes before it)")
+    # zero padding alone after the stream is no trailing data
+    path.write_bytes(member + bytes(5))
+    with itch.open_stream(path) as f:
+        assert f.read() == data
