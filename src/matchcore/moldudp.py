@@ -182,7 +182,7 @@ def parse_packet(data) -> Packet:
     >>> (p.seq, p.count, p.messages())
     (5, 1, [b'hello'])
     """
-    view = memoryview(data).cast("B")
+    view = _packet_view(data)
     if len(view) < HEADER_SIZE:
         raise MoldUDP64Error(f"packet of {len(view)} bytes is shorter than the 20-byte header")
     session, seq, count = HEADER.unpack_from(view)
@@ -201,6 +201,21 @@ def parse_packet(data) -> Packet:
     if seq + count >= 2**64:
         raise MoldUDP64Error(_past_last(seq, count))
     return Packet(session, seq, count, view[HEADER_SIZE:])
+
+
+def _packet_view(data) -> memoryview:
+    # memoryview's own words ("a bytes-like object is required, not 'str'", "casts are
+    # restricted to C-contiguous views") named neither the packet nor what to do
+    if isinstance(data, str):
+        raise TypeError("parse_packet: data is bytes, not str")
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(f"parse_packet: data is bytes, not {type(data).__name__}") from None
+    if not view.c_contiguous:
+        raise TypeError(f"parse_packet: data is contiguous bytes: this {type(data).__name__} "
+                        f"is a strided view (copy it first, e.g. bytes(data))")
+    return view.cast("B")
 
 
 def _past_last(seq: int, count: int) -> str:
