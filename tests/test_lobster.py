@@ -792,3 +792,30 @@ def test_lobster_blank_and_comment_lines_between_rows_line_numbers_right_no_nump
         msg.write_text(good + "\n\n")
         book.write_text("1000100,5,1000000,100\n\n")
         assert replay_lobster(msg, book).messages == 1
+
+
+def test_lobster_hash_inside_a_row_refused_naming_its_line(tmp_path):
+    # numpy's reader took a '#' anywhere as the start of a comment: a row damaged into
+    # "34200.1,1,2#,100,1000000,1" was read as "34200.1,1,2" and refused with a column count,
+    # and one whose last fields were cut by a '#' in a 6-column file among 7-column rows was
+    # taken short without a word. A comment is a line of its own, starting with '#'.
+    good = "34200.0,1,1,100,1000000,1\n"
+    msg = tmp_path / "X_message_1.csv"
+    for text, line in ((good + "# a comment line # is fine\n34200.1,1,2,100,1000000,1#x\n", 3),
+                       (good + "34200.1,1,2,100,1000000,1 # note\n", 2),
+                       ("# header note\n" + good + good + "34200.2,1,#3,100,1000000,1\n", 4),
+                       (good + " # indented\n", 2),
+                       ("\ufeff34200.0,1,1,100,1000000,1#\n", 1)):
+        msg.write_text(text, encoding="utf-8")
+        with pytest.raises(ValueError) as e:
+            read_messages(msg)
+        assert str(e.value) == (f"{msg}, line {line}: a '#' inside a row (a comment is a line "
+                                f"of its own, starting with '#')"), text
+    msg.write_text("# a note\n" + good + "# another # note\n" + good)
+    assert read_messages(msg).order_id.tolist() == [1, 1]
+    # the orderbook reader shares the loader; a row cut by '#' no longer passes as shorter
+    book = tmp_path / "X_orderbook_1.csv"
+    book.write_text("1000100,5,1000000,100,1000200,5,999900,100\n"
+                    "1000100,5,1000000,100#,1000200,5,999900,100\n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(book))}, line 2: a '#' inside a row"):
+        read_orderbook(book)

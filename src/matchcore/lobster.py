@@ -180,6 +180,9 @@ def _disagreement(fd: dict | None) -> str:
 
 
 _NON_BLANK = re.compile(rb"\S")
+# a '#' in a line that does not start with one: numpy's reader took the rest of the row as a
+# comment, so a damaged row was read with fewer fields than it had
+_HASH_IN_ROW = re.compile(rb"^[^#\n][^\n]*#", re.M)
 
 
 def _load_csv(path, min_cols: int, dtype=np.float64):
@@ -219,6 +222,11 @@ def _load_csv(path, min_cols: int, dtype=np.float64):
     line = _row_lines(data, start, skip)
     if not first.strip() or (header and _NON_BLANK.search(data, start) is None):
         return np.empty((0, min_cols), dtype=dtype), line
+    hashed = _HASH_IN_ROW.search(memoryview(data)[start:])    # '^' at the first row too
+    if hashed is not None:
+        at = data.count(b"\n", 0, start + hashed.end()) + 1
+        raise ValueError(f"{path}, line {at}: a '#' inside a row (a comment is a line of its "
+                         "own, starting with '#')")
     try:
         with warnings.catch_warnings():
             # numpy's word for each empty line it skips (the last line of many files), which
