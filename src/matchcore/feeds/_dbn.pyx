@@ -599,7 +599,8 @@ cdef class DbnReplayer:
     and :attr:`symbols` to a name (``names``,
     ``{instrument_id: symbol}`` from the metadata's symbol mappings, else the id; a symbol-mapping
     record in the stream renames its instrument from there on; an id that is not a whole
-    number, or a symbol that is not a str, raises TypeError). Prices stay
+    number, or a symbol that is not a str, raises TypeError; an id outside the uint32 range, or
+    an empty symbol, ValueError). Prices stay
     DBN's raw int64 fixed-point (1 unit = 1e-9); timestamps are ``ts_recv`` (ns since the UNIX
     epoch); sizes are lots.
 
@@ -708,9 +709,16 @@ cdef class DbnReplayer:
                 iid = whole_number(k)
                 if iid is None:
                     raise TypeError(f"names: instrument id {k!r} is not a whole number")
+            if not 0 <= iid <= 0xFFFFFFFF:
+                # no record carries it: kept without a word, a typo went unnoticed
+                raise ValueError(f"names: instrument id {k!r} is outside 0..4294967295 (a DBN "
+                                 "instrument id is a uint32)")
             if not isinstance(v, str):
                 # str() named the book by a repr: "b'ES'", "None"
                 raise TypeError(f"names: the symbol of instrument {iid} is not a str: {v!r}")
+            if not v:
+                raise ValueError(f"names: the symbol of instrument {iid} is empty (no symbols= "
+                                 "selection could pick its book)")
             self._names[iid] = v
         self._filter = symbol_filter(symbols, "symbols")
         self._truncated = None
@@ -733,6 +741,11 @@ cdef class DbnReplayer:
                     "r.symbols, r.tob(), r.trades(), r.snapshots(); or replay the file in the "
                     "other process (matchcore.cluster.dask.replay_one returns a picklable "
                     "FileResult)")
+
+    def _file_names(self, dict names):
+        # a file's own metadata names, taken as they are (an empty raw symbol included), which
+        # the names= checks of a caller's map would refuse; before any record
+        self._names = dict(names)
 
     def feed(self, buf):
         """Consume every complete record in ``buf``; returns the bytes consumed (O(len(buf))).

@@ -318,8 +318,10 @@ def _new_replayer(meta: DbnMetadata | None, names, options: dict) -> DbnReplayer
     if "ts_out" in options:
         # given once, it failed as "DbnReplayer() got multiple values for keyword argument"
         raise TypeError("replay_dbn() takes no ts_out: it is read from the file's metadata")
-    return DbnReplayer(names=names if names is not None else (meta.names if meta else None),
-                       ts_out=meta.ts_out if meta else False, **options)
+    r = DbnReplayer(names=names, ts_out=meta.ts_out if meta else False, **options)
+    if names is None and meta is not None:
+        r._file_names(meta.names)        # the file's own: an empty raw symbol stays a name
+    return r
 
 
 def _file_replayer(*, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=None, names=None,
