@@ -50,6 +50,38 @@ def test_replayer_callback_every_default_is_every_1000_messages():
     assert calls[None] and calls[None] == calls[1000]
 
 
+def test_replayer_callback_raising_propagates_and_bytes_consumed_tells_where_to_resume():
+    # feed() raises the callback's exception without returning how many bytes it consumed:
+    # stats["bytes_consumed"] (counted from the stream's start) says, and feeding on from
+    # there replays the rest as one uninterrupted feed would
+    data = itch.generate(None, messages=20_000, symbols=3, seed=4)
+    whole = itch.Replayer()
+    assert whole.feed(data) == len(data)
+    calls = []
+
+    def cb(symbol, book, ts_ns):
+        calls.append(ts_ns)
+        if len(calls) % 3 == 0:
+            raise KeyError(f"stop {len(calls)}")
+
+    r = itch.Replayer(callback=cb, callback_every=500)
+    pos, raised = 0, 0
+    while pos < len(data):
+        try:
+            pos += r.feed(data[pos:pos + 50_000])
+        except KeyError:
+            raised += 1
+            assert r.stats["bytes_consumed"] > pos     # the triggering message is applied
+            pos = r.stats["bytes_consumed"]
+        else:
+            assert r.stats["bytes_consumed"] == pos
+    assert raised >= 2 and len(calls) >= 6
+    assert r.stats["messages"] == whole.stats["messages"] == 20_000
+    assert {L: b.state_hash() for L, b in r.books.items()} == \
+        {L: b.state_hash() for L, b in whole.books.items()}
+    assert (r.trades() == whole.trades()).all() and (r.tob() == whole.tob()).all()
+
+
 def _dbn_replayer():
     from matchcore.feeds.dbn import DbnReplayer
     return DbnReplayer()

@@ -823,7 +823,11 @@ cdef class Replayer:
         message. Returns 0 once the stop time (``until_ns``) has been reached. The first bytes
         fed (here or to :meth:`finish`) are the start of the stream: one that cannot start ITCH
         5.0 (DBN, a native command file, text, gzip or zstd bytes) raises ValueError as
-        :func:`matchcore.itch.decode` does, and nothing is consumed; later bytes are data."""
+        :func:`matchcore.itch.decode` does, and nothing is consumed; later bytes are data.
+        An exception raised by the ``callback`` propagates out of ``feed()``, which then
+        returns no count: the messages up to and including the one that triggered the call are
+        applied, and ``stats["bytes_consumed"]`` (counted from the start of the stream) tells
+        where to resume feeding."""
         cdef const uint8_t[::1] view
         try:
             if buf is None:
