@@ -36,3 +36,26 @@ def test_dbn_replay_gzip_trailing_data_reported_after_every_record(tmp_path, cap
     # zero padding alone after the stream is no trailing data, as between members
     gz.write_bytes(member + bytes(7))
     assert replay_dbn(gz).stats == replay_dbn(plain).stats
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_open_dbn_trailing_data_raises_value_error_as_the_replay_does(tmp_path, codec):
+    # open_dbn raised the codec's own error (zlib.error, zstandard.ZstdError) for trailing
+    # data, where replay_dbn and itch.open_stream raise ValueError in the same words
+    from matchcore.feeds.dbn import open_dbn
+
+    plain = generate_mbo(None, records=300, instruments=2, seed=5)
+    packed = gzip.compress(plain) if codec == "gzip" else \
+        pytest.importorskip("zstandard").ZstdCompressor().compress(plain)
+    path = tmp_path / f"t.dbn.{'gz' if codec == 'gzip' else 'zst'}"
+    path.write_bytes(packed + b"garbage!")
+    with pytest.raises(ValueError) as replayed:
+        replay_dbn(path)
+    got = bytearray()
+    with open_dbn(path) as f, pytest.raises(ValueError) as e:
+        while chunk := f.read1(4096):
+            got += chunk
+    assert bytes(got) == plain
+    assert str(e.value) == (f"{path}: trailing data after the {codec} stream (at compressed "
+                            f"byte {len(packed):,})")
+    assert str(replayed.value).startswith(str(e.value)[:-1] + ";")

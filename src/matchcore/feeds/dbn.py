@@ -69,7 +69,9 @@ def open_dbn(path) -> io.BufferedIOBase:
     magic bytes, not its name) is decompressed on the fly (zstd needs ``zstandard``). The
     caller closes it. A compressed stream cut short hands over every byte it holds, then
     raises ``EOFError`` where it ends (as ``gzip`` and :func:`matchcore.itch.open_stream` do)
-    instead of ending as if whole. O(1); reading is O(bytes).
+    instead of ending as if whole; bytes after the stream that start no gzip member or zstd
+    frame raise ``ValueError`` ("trailing data after the ... stream", as :func:`replay_dbn`
+    says) after every byte before them. O(1); reading is O(bytes).
 
     >>> with open_dbn("mbo.dbn.zst") as f:          # doctest: +SKIP
     ...     read_metadata(f).dataset
@@ -103,10 +105,12 @@ class _CheckedEnd(io.RawIOBase):
     def readinto(self, b) -> int:
         k = self._frames.readinto(b)
         if k == 0 and len(b) and self._frames.trailing is not None:
+            # ValueError, as replay_dbn and itch.open_stream raise it (the codec's own error
+            # told a reader of a .gz apart from one of a .zst, and from the replay)
             zstd = isinstance(self._frames, _ZstdFrames)
-            error = self._frames.error if zstd else zlib.error
-            raise error(f"{self._path}: trailing data after the {'zstd' if zstd else 'gzip'} "
-                        f"stream (at compressed byte {self._frames.trailing:,})")
+            raise ValueError(f"{self._path}: trailing data after the "
+                             f"{'zstd' if zstd else 'gzip'} stream (at compressed byte "
+                             f"{self._frames.trailing:,})")
         if k == 0 and len(b) and _ended_early(self._frames):
             raise EOFError(f"{self._path}: the compressed stream ends before its end marker "
                            f"(the file is cut short)")
