@@ -242,3 +242,19 @@ def test_moldudp_publisher_gzip_trailing_data_refused_as_trailing_data(tmp_path)
         with pytest.raises(ValueError) as r:
             itch.replay_file(src)
         assert str(r.value).startswith(want)
+
+
+def test_moldudp_publisher_strided_buffer_refused_as_the_itch_reader_refuses_it():
+    # a strided memoryview raised memoryview's own words ("casts are restricted to
+    # C-contiguous views"), where decode() and Replayer.feed() of the same buffer say what it
+    # is and what to pass instead
+    data = itch.generate(None, messages=200, symbols=2, seed=1)
+    doubled = bytes(b for c in data for b in (c, 0))
+    strided = memoryview(doubled)[::2]
+    assert bytes(strided) == data
+    with pytest.raises(ValueError) as decoded:
+        itch.decode(strided)
+    with pytest.raises(ValueError) as e:
+        MoldUDP64Publisher(strided, port=9)
+    assert str(e.value) == str(decoded.value)
+    MoldUDP64Publisher(bytes(strided), port=9).close()

@@ -752,7 +752,11 @@ def _load(source):
     # What cannot start an ITCH stream (DBN, a native command file, text, zstd) is refused:
     # framed by its "length prefixes" it was sent as a few garbage messages, or as none at all.
     if isinstance(source, (bytes, bytearray, memoryview)):
-        view = memoryview(source).cast("B")
+        # a strided view refused as the ITCH reader refuses it (memoryview's cast said only
+        # "casts are restricted to C-contiguous views"); imported here, as importing
+        # matchcore.moldudp does not import the ITCH package
+        from matchcore.itch._buffer import byte_view
+        view = byte_view(source)
         refuse_foreign_buffer(view, "the source buffer", "MoldUDP64Publisher",
                               "MoldUDP64Publisher reads a buffer of plain ITCH 5.0 (a file may "
                               "be gzip'd)")
