@@ -819,3 +819,25 @@ def test_lobster_hash_inside_a_row_refused_naming_its_line(tmp_path):
                     "1000100,5,1000000,100#,1000200,5,999900,100\n")
     with pytest.raises(ValueError, match=rf"{re.escape(str(book))}, line 2: a '#' inside a row"):
         read_orderbook(book)
+
+
+def test_lobster_underscore_in_a_number_refused_naming_its_line(tmp_path):
+    # Python's int() and float() take digit-group underscores: "1_000" was read as order id
+    # 1000 and a size "1_00" as 100 in the message file, while the orderbook reader refused
+    # the same field ("could not convert string '1_000100' to float64 at row 1, column 1")
+    good = "34200.0,1,1,100,1000000,1\n"
+    msg = tmp_path / "X_message_1.csv"
+    for text, line in ((good + "34200.1,1,1_000,100,1000000,1\n", 2),
+                       ("time,type,order_id,size,price,direction\n" + good
+                        + "34200.1,1,2,1_00,1000000,1\n", 3)):
+        msg.write_text(text)
+        with pytest.raises(ValueError) as e:
+            read_messages(msg)
+        assert str(e.value) == (f"{msg}, line {line}: a '_' inside a row (a LOBSTER CSV field "
+                                f"is a plain number)"), text
+    book = tmp_path / "X_orderbook_1.csv"
+    book.write_text("1000100,5,1000000,100\n1_000100,5,1000000,100\n")
+    with pytest.raises(ValueError) as e:
+        read_orderbook(book)
+    assert str(e.value) == (f"{book}, line 2: a '_' inside a row (a LOBSTER CSV field is a "
+                            f"plain number)")

@@ -183,6 +183,9 @@ _NON_BLANK = re.compile(rb"\S")
 # a '#' in a line that does not start with one: numpy's reader took the rest of the row as a
 # comment, so a damaged row was read with fewer fields than it had
 _HASH_IN_ROW = re.compile(rb"^[^#\n][^\n]*#", re.M)
+# a '_' in a row: Python's int() and float() take it as a digit-group separator, so "1_000"
+# was order id 1000 in a message file (numpy's float parser refused it in an orderbook file)
+_UNDERSCORE_IN_ROW = re.compile(rb"^[^#\n][^\n]*_", re.M)
 
 
 def _load_csv(path, min_cols: int, dtype=np.float64):
@@ -222,11 +225,15 @@ def _load_csv(path, min_cols: int, dtype=np.float64):
     line = _row_lines(data, start, skip)
     if not first.strip() or (header and _NON_BLANK.search(data, start) is None):
         return np.empty((0, min_cols), dtype=dtype), line
-    hashed = _HASH_IN_ROW.search(memoryview(data)[start:])    # '^' at the first row too
-    if hashed is not None:
-        at = data.count(b"\n", 0, start + hashed.end()) + 1
-        raise ValueError(f"{path}, line {at}: a '#' inside a row (a comment is a line of its "
-                         "own, starting with '#')")
+    for char, rows, why in ((b"#", _HASH_IN_ROW, "a comment is a line of its own, starting "
+                                                  "with '#'"),
+                            (b"_", _UNDERSCORE_IN_ROW, "a LOBSTER CSV field is a plain number")):
+        # searched only where the byte occurs at all (a scan at memchr's speed); in a view
+        # from the first row, so that '^' matches there too
+        found = rows.search(memoryview(data)[start:]) if char in data else None
+        if found is not None:
+            at = data.count(b"\n", 0, start + found.end()) + 1
+            raise ValueError(f"{path}, line {at}: a '{char.decode()}' inside a row ({why})")
     try:
         with warnings.catch_warnings():
             # numpy's word for each empty line it skips (the last line of many files), which
