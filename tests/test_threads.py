@@ -499,6 +499,24 @@ def test_itch_replayer_callback_reads_the_book_but_cannot_feed():
         {k: b.state_hash() for k, b in whole.books.items()}
 
 
+def test_itch_replayer_callback_cannot_finish_the_stream_mid_feed():
+    # finish() from the callback ended the stream (finished True, stats final) and feed() then
+    # went on applying the rest of its buffer to the "finished" replayer
+    import matchcore.itch as itch
+    data = itch.generate(None, messages=5000, symbols=2, seed=3)
+    raised = []
+
+    def cb(name, book, ts):
+        with pytest.raises(BusyError, match="feed") as e:
+            r.finish()
+        raised.append(str(e.value))
+        assert not r.finished
+
+    r = itch.Replayer(callback=cb, callback_every=500)
+    r.finish(data[r.feed(data):])
+    assert raised and r.finished and r.stats["messages"] == 5000
+
+
 def test_dbn_replayer_busy_while_one_of_its_books_is_held():
     import io
     from matchcore.feeds.dbn import DbnReplayer, read_metadata

@@ -910,9 +910,15 @@ cdef class Replayer:
         follows them (a message found after a bad prefix may end the stream), and an
         incomplete last message is reported as truncated with its absolute offset;
         ``stream_error`` (why a compressed stream ended early) is reported there too, as
-        ``truncated["stream"]``. Returns :attr:`stats`."""
+        ``truncated["stream"]``. Returns :attr:`stats`. Called from the ``callback`` (while
+        ``feed()`` is under way) it raises BusyError, as ``feed()`` does there."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
+        if self._feeding:
+            # from the callback: the stream ended there, and feed() went on applying the rest
+            # of its buffer to a finished replayer
+            raise BusyError("Replayer is busy: feed() is under way (its callback may read the "
+                            "books and the replayer, not finish the stream)")
         if self._finished:
             mc_raise_finished("Replayer", "finish")
         cdef const uint8_t[::1] view
