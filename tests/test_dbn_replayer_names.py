@@ -76,3 +76,13 @@ def test_dbn_replayer_names_empty_symbol_in_a_file_metadata_still_replayed(tmp_p
     r = replay_dbn(path)
     assert r.stats["records"] == 2
     assert sorted(r.symbols.values()) == ["", "NQ"]
+
+
+@pytest.mark.parametrize("key", [" 1001", "+1001", "1_001", "\u0661\u0660\u0660\u0661", "-0"])
+def test_dbn_replayer_names_id_string_not_plain_digits_refused(key):
+    # int() took "1_001", " 1001", "+1001" and Arabic-Indic digits for instrument 1001 (and
+    # "-0" for 0), where symbols= reads only plain ASCII digit strings as numbers
+    with pytest.raises(ValueError) as e:
+        DbnReplayer(names={key: "ES"})
+    assert str(e.value) == f"names: instrument id {key!r} is not a whole number"
+    assert DbnReplayer(names={"0012": "ES"}) is not None

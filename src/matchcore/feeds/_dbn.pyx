@@ -699,11 +699,11 @@ cdef class DbnReplayer:
         self._names = {}
         for k, v in (names or {}).items():
             if isinstance(k, str):
-                try:
-                    iid = int(k)
-                except ValueError:
-                    raise ValueError(f"names: instrument id {k!r} is not a whole number") \
-                        from None
+                # plain ASCII digits, as symbols= reads a number: int() took "1_001", " 1001",
+                # "+1001" and other scripts' digits for instrument 1001
+                if not (k.isascii() and k.isdigit()):
+                    raise ValueError(f"names: instrument id {k!r} is not a whole number")
+                iid = int(k)
             else:
                 # int() cut 1001.7 to instrument 1001 and took True for 1
                 iid = whole_number(k)
