@@ -56,3 +56,29 @@ def test_moldudp_receiver_bad_host_refused_naming_it_without_leaking_its_socket(
                 MoldUDP64Receiver(0, host)
         gc.collect()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_moldudp_receiver_handle_packet_not_bytes_refused_before_counting_it():
+    # a str or None was counted as a datagram (packets, and len(str) as bytes) before the
+    # refusal, and an array of wider items added its item count to the bytes received
+    rx = MoldUDP64Receiver(0)
+    try:
+        packet = build_packet("S", 1, [b"a", b"b"])
+        rx.handle_packet(packet)
+        before = dataclasses.replace(rx.stats)
+        doubled = bytes(b for c in packet for b in (c, 0))
+        for bad, words in (("abc", "handle_packet: data is bytes, not str"),
+                           (None, "handle_packet: data is bytes, not NoneType"),
+                           (memoryview(doubled)[::2],
+                            "handle_packet: data is contiguous bytes: this memoryview is a "
+                            "strided view (copy it first, e.g. bytes(data))")):
+            with pytest.raises(TypeError) as e:
+                rx.handle_packet(bad)
+            assert str(e.value) == words
+            assert rx.stats == before
+        wide = np.frombuffer(build_packet("S", 3, [b"cd"]), np.uint16)
+        rx.handle_packet(wide)
+        assert rx.stats.packets == before.packets + 1
+        assert rx.stats.bytes == before.bytes + wide.nbytes
+    finally:
+        rx.close()

@@ -203,18 +203,18 @@ def parse_packet(data) -> Packet:
     return Packet(session, seq, count, view[HEADER_SIZE:])
 
 
-def _packet_view(data) -> memoryview:
+def _packet_view(data, who: str = "parse_packet") -> memoryview:
     # memoryview's own words ("a bytes-like object is required, not 'str'", "casts are
     # restricted to C-contiguous views") named neither the packet nor what to do
     if isinstance(data, str):
-        raise TypeError("parse_packet: data is bytes, not str")
+        raise TypeError(f"{who}: data is bytes, not str")
     try:
         view = memoryview(data)
     except TypeError:
-        raise TypeError(f"parse_packet: data is bytes, not {type(data).__name__}") from None
+        raise TypeError(f"{who}: data is bytes, not {type(data).__name__}") from None
     if not view.c_contiguous:
-        raise TypeError(f"parse_packet: data is contiguous bytes: this {type(data).__name__} "
-                        f"is a strided view (copy it first, e.g. bytes(data))")
+        raise TypeError(f"{who}: data is contiguous bytes: this {type(data).__name__} is a "
+                        f"strided view (copy it first, e.g. bytes(data))")
     return view.cast("B")
 
 
@@ -473,6 +473,9 @@ class MoldUDP64Receiver(NoCopy):
             self.on_gap(first, last)
 
     def _handle_packet(self, data) -> None:
+        # what is no packet of bytes is refused before it is counted (a str or None was
+        # counted as a datagram, and an array of wider items added its item count as bytes)
+        data = _packet_view(data, "handle_packet")
         st = self.stats
         st.packets += 1
         st.bytes += len(data)
