@@ -818,3 +818,29 @@ def test_engine_unpickle_refuses_a_symbol_with_another_count_of_limits(limits):
     with pytest.raises(SnapshotError, match=f"symbol 1 holds {len(limits)} limits, not 7"):
         fn(*args)
     assert pickle.loads(pickle.dumps(eng)).limits(1) == eng.limits(1)
+
+
+@pytest.mark.parametrize("how", HOWS + ("book.copy",))
+def test_book_and_engine_are_weakly_referenceable_and_copy_as_before(how):
+    # weakref.ref(book) raised TypeError, where a Python subclass's objects could be referenced
+    import gc
+    import weakref
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+    eng = mc.Engine()
+    held = eng.add_symbol(3, "C")
+    eng.submit(3, 2, 1, 100, 2)
+    for obj in (book, eng, held):
+        ref = weakref.ref(obj)
+        assert ref() is obj
+        if how == "book.copy" and obj is eng:
+            continue
+        twin = obj.copy() if how == "book.copy" else twin_of(obj, how)
+        assert type(twin) is type(obj) and twin.state_hash() == obj.state_hash()
+        assert weakref.ref(twin)() is twin and ref() is obj
+    proxy = weakref.proxy(book)
+    assert len(proxy) == 1
+    refs = [weakref.ref(o) for o in (book, eng)]
+    del book, eng, held, obj, proxy, twin
+    gc.collect()
+    assert [r() for r in refs] == [None, None]

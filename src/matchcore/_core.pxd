@@ -450,6 +450,8 @@ cdef class OrderBook:
     # Engine's unpickling, while those bytes are alive, knows by it that the book already holds
     # the state the engine's pickle carries for it (the same object, by the pickle's memo).
     cdef size_t _unpickled_from
+    # weak references to the book (weakref.ref, WeakValueDictionary): as for Python objects
+    cdef object __weakref__
 
 
 # ---- one thread at a time (the Python face): see BusyError ----

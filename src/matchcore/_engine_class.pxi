@@ -82,6 +82,8 @@ cdef class Engine:
     # finds every book to unhook (a list emptied first, when the engine is in a reference
     # cycle, left a book held elsewhere pointing at the freed engine's busy byte).
     cdef PyObject* _books_hold
+    # weak references to the engine (weakref.ref, WeakValueDictionary): as for Python objects
+    cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
         stp, record_events, journal, fsync, journal_options = _ENGINE_PARAMS.bind(args, kwargs)
