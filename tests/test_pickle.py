@@ -781,6 +781,9 @@ def test_engine_unpickle_symbol_capacity_refuses_what_add_symbol_refuses():
     (b"AAA", TypeError, "symbol name must be a str or None, got bytes b'AAA'"),
     (5, TypeError, "symbol name must be a str or None, got int 5"),
     ("x" * 4097, ValueError, r"symbol name longer than 4096 bytes \(UTF-8\)"),
+    # a lone surrogate: the codec's UnicodeEncodeError, not a word of which argument or why
+    ("A\udc80", ValueError, r"symbol name 'A\\udc80' cannot be encoded as UTF-8 \(surrogates "
+                            r"not allowed at index 1\): names must be encodable as UTF-8"),
 ])
 def test_engine_unpickle_symbol_name_refuses_what_add_symbol_refuses(name, exc, match):
     # a hand-made pickle of an engine took any name: b"AAA" came back named "b'AAA'" and 5 as
@@ -788,6 +791,7 @@ def test_engine_unpickle_symbol_name_refuses_what_add_symbol_refuses(name, exc, 
     # engine's snapshot file was written and then refused by load_snapshot
     eng = mc.Engine()
     eng.add_symbol(1, "AAA")
+    before = eng.state_hash()
     fn, args = eng.__reduce__()[:2]
     args = list(args)
     entry = list(args[4][0])
@@ -797,7 +801,7 @@ def test_engine_unpickle_symbol_name_refuses_what_add_symbol_refuses(name, exc, 
         eng.add_symbol(2, name)
     with pytest.raises(exc, match=match):
         fn(*args)
-    assert eng.symbols == {1: "AAA"}
+    assert eng.symbols == {1: "AAA"} and eng.state_hash() == before
     twin = pickle.loads(pickle.dumps(eng))
     assert twin.symbols == {1: "AAA"} and twin.state_hash() == eng.state_hash()
 

@@ -148,7 +148,8 @@ cdef class Engine:
 
     def add_symbol(self, symbol, name=None, *, capacity=1024, **limits):
         """Add a book for integer symbol id ``symbol`` (in [0, 2**32)), optionally named (a
-        ``str``, ``TypeError`` otherwise; unique, at most 4096 bytes in UTF-8); returns
+        ``str``, ``TypeError`` otherwise; unique, at most 4096 bytes in UTF-8, ``ValueError`` for
+        one that cannot be encoded, e.g. a lone surrogate); returns
         the :class:`OrderBook`, for queries: its own order entry raises
         :class:`~matchcore.ReadOnlyBookError` (orders go through the engine). ``limits`` as in
         :meth:`set_limits`, checked the same way (merged into no limits): an ``add_symbol`` that
@@ -1211,7 +1212,13 @@ cdef object _symbol_name(name):
     if not isinstance(name, str):
         raise TypeError(f"symbol name must be a str or None, got {type(name).__name__} {name!r}")
     name = str(name)
-    if len(name.encode("utf-8")) > 4096:
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # a lone surrogate ("A\udc80"): no journal, snapshot or feed could record the name
+        raise ValueError(f"symbol name {name!r} cannot be encoded as UTF-8 ({exc.reason} at "
+                         f"index {exc.start}): names must be encodable as UTF-8") from None
+    if len(encoded) > 4096:
         raise ValueError("symbol name longer than 4096 bytes (UTF-8)")
     return name
 
