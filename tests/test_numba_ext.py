@@ -2,7 +2,9 @@
 as the Python methods and process(); cache=True works across processes; numba stays lazy."""
 from __future__ import annotations
 
+import copy
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -464,6 +466,33 @@ def test_numba_process_multi_dimensional_commands_raise_and_change_nothing():
         mcn.engine_process(eng, eng_cmds.reshape(4, 2))
     assert len(eng) == 0 and len(eng.events()) == 0
     assert mcn.process(book, cmds) == 8
+
+
+def test_numba_drains_multi_dimensional_events_raise_and_keep_the_events():
+    # drain_events() and its owner/engine variants took a 2-D event array (shape[0] rows as
+    # the count), where process() refuses a 2-D batch: event arrays are 1-D too
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5, owner=7)
+    book.submit(2, 1, 100, 2, owner=8)
+    eng = mc.Engine()
+    eng.add_symbol(0)
+    eng.submit(0, 1, 0, 100, 5, owner=7)
+    eng.submit(0, 2, 1, 100, 2, owner=8)
+    book_twin, eng_twin = book.copy(), copy.deepcopy(eng)
+    out = mcn.event_buffer(8).reshape(4, 2)
+    calls = [
+        ("drain_events()", lambda: mcn.drain_events(book, out)),
+        ("drain_events_owner()", lambda: mcn.drain_events_owner(book, 7, out)),
+        ("engine_drain_events()", lambda: mcn.engine_drain_events(eng, out)),
+        ("engine_drain_events_owner()", lambda: mcn.engine_drain_events_owner(eng, 7, out)),
+    ]
+    for name, call in calls:
+        with pytest.raises(ValueError, match=re.escape(f"{name} needs a 1-D array of events")):
+            call()
+    for obj, twin in ((book, book_twin), (eng, eng_twin)):
+        expected = twin.events()
+        assert len(expected) > 0
+        assert_events_equal(obj.events(), expected)
 
 
 @numba.njit

@@ -580,9 +580,11 @@ def depth_into(book, side, out):
 
 @njit(cache=True)
 def drain_events(book, out):
-    """Move up to len(out) pending events into an EVENT_DTYPE array; returns the count. Events
-    that do not fit stay pending."""
+    """Move up to len(out) pending events into a 1-D EVENT_DTYPE array; returns the count.
+    Events that do not fit stay pending."""
     _events_drain(out)
+    if out.ndim != 1:
+        raise ValueError("drain_events() needs a 1-D array of events")
     return drain_events_raw(book, out, out.shape[0])
 
 
@@ -591,6 +593,8 @@ def drain_events_owner(book, owner, out):
     """Move up to len(out) of owner's pending events (own orders, fills as maker) into out,
     dropping the other events before them; returns the count."""
     _events_drain_owner(out)
+    if out.ndim != 1:
+        raise ValueError("drain_events_owner() needs a 1-D array of events")
     return drain_events_owner_raw(book, owner, out, out.shape[0])
 
 
@@ -607,6 +611,8 @@ def process(book, commands):
 def engine_drain_events(engine, out):
     """Engine version of :func:`drain_events`."""
     _events_engine_drain(out)
+    if out.ndim != 1:
+        raise ValueError("engine_drain_events() needs a 1-D array of events")
     return engine_drain_events_raw(engine, out, out.shape[0])
 
 
@@ -614,6 +620,8 @@ def engine_drain_events(engine, out):
 def engine_drain_events_owner(engine, owner, out):
     """Engine version of :func:`drain_events_owner`."""
     _events_engine_drain_owner(out)
+    if out.ndim != 1:
+        raise ValueError("engine_drain_events_owner() needs a 1-D array of events")
     return engine_drain_events_owner_raw(engine, owner, out, out.shape[0])
 
 
