@@ -552,6 +552,29 @@ def test_engine_add_symbol_name_not_str_raises_typeerror_adds_nothing(name, tmp_
     assert Engine.recover(tmp_path / "j").symbols == {1: "AAA", 2: "BBB"}
 
 
+def test_engine_str_subclass_name_is_kept_as_its_text(tmp_path):
+    # a str subclass name was stored as str(name): a (str, Enum) member became "Sym.AAA" (and
+    # was journaled so), a name no lookup with the member, or with its text, could find
+    import enum
+
+    class Sym(str, enum.Enum):
+        AAA = "AAA"
+
+    eng = Engine(journal=tmp_path / "j", fsync="never")
+    eng.add_symbol(1, Sym.AAA)
+    assert eng.symbols == {1: "AAA"} and type(eng.symbols[1]) is str
+    assert eng.symbol_id(Sym.AAA) == eng.symbol_id("AAA") == 1
+    assert eng.submit(Sym.AAA, 10, 0, 100, 3) == 0 and eng.get(10) == (1, 0, 100, 3)
+    with pytest.raises(ValueError, match="symbol name 'AAA' already exists"):
+        eng.add_symbol(2, "AAA")
+    twin = Engine()
+    twin.add_symbol(1, "AAA")
+    twin.submit(1, 10, 0, 100, 3)
+    assert eng.state_hash() == twin.state_hash()
+    eng.close()
+    assert Engine.recover(tmp_path / "j").symbols == {1: "AAA"}
+
+
 def test_engine_order_entry_symbol_forms():
     # The symbol of an order: a plain int is read inline, every other form by the general path;
     # both name the same book, and a bad one is refused before the engine is touched.

@@ -1211,7 +1211,9 @@ cdef object _symbol_name(name):
         return None
     if not isinstance(name, str):
         raise TypeError(f"symbol name must be a str or None, got {type(name).__name__} {name!r}")
-    name = str(name)
+    # the text itself as a plain str: str() of a subclass calls its __str__, which a
+    # (str, Enum) member answers with "Cls.MEMBER", a name no lookup with it could find
+    name = str.__str__(name)
     try:
         encoded = name.encode("utf-8")
     except UnicodeEncodeError as exc:
