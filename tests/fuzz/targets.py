@@ -25,6 +25,7 @@ import numpy as np
 
 import matchcore as mc
 import matchcore.itch as itch
+from matchcore._magic import TEXT_LOOK
 import matchcore.moldudp as mold
 import matchcore.native as native
 from matchcore import COMMAND_DTYPE, EVENT_DTYPE, STP, OrderRejected, SnapshotError
@@ -117,8 +118,15 @@ def fuzz_itch(data: bytes) -> None:
         # message), refused as from a file, and by the replayers' first feed in the same words:
         # the framing under the check is fuzzed all the same, behind a system event message
         assert str(e).startswith("the buffer: "), e
+        first = itch.Replayer(infer_lengths=infer)
         try:
-            itch.Replayer(infer_lengths=infer).feed(buf)
+            n = first.feed(buf)
+            # a first chunk too short to be judged as the whole stream is kept back, nothing
+            # consumed, and judged when the stream ends
+            if n != 0 or len(buf) >= TEXT_LOOK:
+                raise AssertionError(f"decode refused the start ({e}) but Replayer.feed took "
+                                     f"{n} of {len(buf)} bytes")
+            first.finish(buf)
         except ValueError as e2:
             assert str(e2) == str(e), (str(e2), str(e))
         else:
