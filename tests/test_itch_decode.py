@@ -640,7 +640,7 @@ def test_open_stream_gzip_trailing_data_reported_as_the_replay_does(tmp_path, ga
         with pytest.raises(ValueError) as e:
             f.read()
     assert str(e.value) == (f"{path}: trailing data after the gzip stream (at compressed byte "
-                            f"{at:,}; {len(data):,} bytes before it)")
+                            f"{at:,})")
     # zero padding alone after the stream is no trailing data
     path.write_bytes(member + bytes(5))
     with itch.open_stream(path) as f:

@@ -113,34 +113,6 @@ class Decoded(dict):
     stats: dict
 
 
-class _GzipEnd(io.RawIOBase):
-    """The decompressed bytes of an ``Inflater``, read as the replay reads them: every byte
-    before a cut or trailing data is handed over, then the read that meets the end raises
-    (``EOFError`` for a stream cut short, as :mod:`gzip` does; ``ValueError`` for bytes after
-    the stream that start no gzip member, worded as the replay words them, where
-    ``gzip.GzipFile`` said "Not a gzipped file")."""
-
-    def __init__(self, inflater, path):
-        super().__init__()
-        self._f = inflater
-        self._path = path
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        k = self._f.readinto(b)
-        if k == 0 and len(b):
-            if self._f.trailing is not None:
-                raise ValueError(f"{self._path}: trailing data after the gzip stream (at "
-                                 f"compressed byte {self._f.trailing:,}; "
-                                 f"{self._f.decompressed:,} bytes before it)")
-            if self._f.cut:
-                raise EOFError(f"{self._path}: the gzip stream ends before its end marker "
-                               "(the file is cut short)")
-        return k
-
-
 def open_stream(path) -> io.BufferedIOBase:
     """Open an ITCH file for binary reading; gzip'd files (recognised by their magic bytes, not
     the name) are decompressed on the fly. The caller closes it. A gzip stream cut short hands
@@ -152,8 +124,13 @@ def open_stream(path) -> io.BufferedIOBase:
     try:
         _refuse_zstd(raw, path, head)
         gz = head[:2] == GZIP_MAGIC
-        f = _Closing(_GzipEnd(_Inflater(src, live=live), path), raw) if gz else \
-            raw if src is raw else _Closing(src, raw)
+        if gz:
+            # the DBN reader's end check: every byte before a cut or trailing data, then the
+            # error in the replay's words (gzip.GzipFile said "Not a gzipped file")
+            from matchcore.feeds.dbn import _CheckedEnd
+            f = _Closing(_CheckedEnd(_Inflater(src, live=live), path), raw)
+        else:
+            f = raw if src is raw else _Closing(src, raw)
         first = f.peek(TEXT_LOOK)[:TEXT_LOOK]
         # a plain regular file's peek is short only at its end
         refuse_foreign(first, path, "open_stream", "gzip'd" if gz else "",
