@@ -18,6 +18,17 @@ def journaled(tmp_path, name="j", **kw):
     return mc.Engine(journal=d, **kw), d
 
 
+def journal_of_segments(tmp_path):
+    """A closed journal of 300 filled-or-resting submits in small segments (more than two
+    command segments, a trade journal): the directory."""
+    eng, d = journaled(tmp_path, segment_bytes=8256)
+    eng.add_symbol(1)
+    for k in range(300):
+        eng.submit(1, 1 + k, mc.Side.BUY if k % 2 else mc.Side.SELL, 100, 5)
+    eng.close()
+    return d
+
+
 def _crc32c_py(data: bytes) -> int:
     # bit-by-bit CRC-32C (reflected 0x82F63B78): an independent, obviously correct reference
     crc = 0xFFFFFFFF

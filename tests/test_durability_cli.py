@@ -12,7 +12,7 @@ import matchcore as mc
 from matchcore.__main__ import main
 from matchcore.durability.journal import KIND_COMMANDS, segment_files
 from durability_flow import apply_steps, make_flow
-from durability_checks import journal_last_command_lost, journaled
+from durability_checks import journal_last_command_lost, journal_of_segments, journaled
 
 
 @pytest.fixture
@@ -1043,11 +1043,7 @@ def test_cli_journal_inspect_claims_no_repair_in_a_directory_recovery_refuses(ca
     # the temporaries "recovery removes"
     from matchcore.durability import inspect
     from matchcore.durability.errors import JournalError
-    eng, d = journaled(tmp_path, segment_bytes=8256)
-    eng.add_symbol(1)
-    for k in range(300):
-        eng.submit(1, 1 + k, mc.Side.BUY if k % 2 else mc.Side.SELL, 100, 5)
-    eng.close()
+    d = journal_of_segments(tmp_path)
     segs = segment_files(d, KIND_COMMANDS)
     assert len(segs) > 2
     os.unlink(segs[0][1])

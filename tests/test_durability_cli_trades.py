@@ -9,18 +9,14 @@ import matchcore as mc
 from matchcore.durability.errors import JournalError
 from matchcore.durability.journal import KIND_COMMANDS, segment_files
 from cli_replay_checks import run_cli
-from durability_checks import journaled
+from durability_checks import journal_of_segments
 
 
 def test_cli_journal_trades_claims_no_cut_in_a_directory_recovery_refuses(capsys, tmp_path):
     # a journal that starts after seq 1 with no snapshot, its command tail lost: recovery
     # refuses the directory and cuts nothing, yet journal trades said of the fills of commands
     # after the last seq "(recovery cuts them)"
-    eng, d = journaled(tmp_path, segment_bytes=8256)
-    eng.add_symbol(1)
-    for k in range(300):
-        eng.submit(1, 1 + k, mc.Side.BUY if k % 2 else mc.Side.SELL, 100, 5)
-    eng.close()
+    d = journal_of_segments(tmp_path)
     segs = segment_files(d, KIND_COMMANDS)
     assert len(segs) > 2
     os.unlink(segs[0][1])

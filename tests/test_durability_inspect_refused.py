@@ -10,18 +10,14 @@ from matchcore.durability import inspect
 from matchcore.durability.errors import JournalError
 from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
 from cli_replay_checks import run_cli
-from durability_checks import journaled
+from durability_checks import journal_of_segments
 
 
 def test_journal_inspect_corrupt_command_journal_names_no_repair(capsys, tmp_path):
     # a corrupt command journal is refused by every recovery (with or without snapshot or
     # trade capture), yet inspect said of a torn trade tail "recovery cuts it" and listed the
     # snapshot temporaries "recovery removes"
-    eng, d = journaled(tmp_path, segment_bytes=8256)
-    eng.add_symbol(1)
-    for k in range(300):
-        eng.submit(1, 1 + k, mc.Side.BUY if k % 2 else mc.Side.SELL, 100, 5)
-    eng.close()
+    d = journal_of_segments(tmp_path)
     with open(segment_files(d, KIND_COMMANDS)[1][1], "r+b") as fh:
         fh.seek(200)
         fh.write(b"\xff\xff\xff")                        # damage with valid records after it
