@@ -481,10 +481,10 @@ def test_journal_and_snapshot_new_directories_made_durable_in_their_parents(tmp_
     # Engine(journal=DIR) and snapshot(DIR) created the directories they needed and fsynced
     # files in them, but never the parents holding the new directories' names: after a power
     # loss the acknowledged journal (fsync="always") could be gone with its directory's name
-    # (the journal directory is made only in a directory that exists; a snapshot's may be
-    # several levels deep)
+    # (each is made only in a directory that exists)
     top = os.path.realpath(tmp_path)
     j, b = os.path.join(top, "journal"), os.path.join(top, "snaps", "day1")
+    os.mkdir(os.path.dirname(b))
     synced = _fsynced_dirs(tmp_path, f"import matchcore as mc\n"
                                      f"e = mc.Engine(journal={j!r}, fsync='always')\n"
                                      f"e.add_symbol(1)\ne.snapshot({b!r})\ne.close()\n")

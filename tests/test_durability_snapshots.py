@@ -169,6 +169,26 @@ def test_engine_new_journal_in_dir_with_only_snapshots_refused(tmp_path):
     rec.close()
 
 
+def test_snapshot_into_a_missing_parent_refused_as_engine_journal_is(tmp_path):
+    # snapshot(DIR) made every missing level above DIR, where Engine(journal=DIR) and every
+    # other output refuse a missing parent: a mistyped parent put the snapshot somewhere new
+    missing = tmp_path / "typo"
+    for eng in (mc.Engine(), journaled(tmp_path)[0]):
+        eng.add_symbol(1)
+        eng.submit(1, 1, 0, 100, 5)
+        with pytest.raises(FileNotFoundError, match=f"no directory {missing}") as err:
+            eng.snapshot(missing / "snaps")
+        assert err.value.filename == str(missing / "snaps")
+        assert not os.path.lexists(missing)
+        # DIR itself is made, as Engine(journal=DIR) makes it
+        made = eng.snapshot(tmp_path / f"snaps{int(eng.journal is not None)}")
+        assert mc.durability.load_snapshot(made)[0].state_hash() == eng.state_hash()
+        eng.close()
+    with pytest.raises(FileNotFoundError, match=f"no directory {missing}") as journal_err:
+        mc.Engine(journal=missing / "snaps")
+    assert str(journal_err.value) == str(err.value)
+
+
 def _assert_recovers_without_foreign_snapshot(d, live):
     # the snapshot in d came from another journal: recovery refuses it and replays instead
     rec = mc.Engine.recover(d, readonly=True)

@@ -106,7 +106,9 @@ def write_snapshot(engine, path) -> str:
     synced first. The temporary file (``snapshot-<seq>.mcs.tmp<pid>.<hex>``) is this call's own
     and locked until its rename; those of writers that died before theirs are removed first
     (:func:`remove_stale_temporaries`). A directory holding a journal other than the engine's
-    own raises ValueError. O(orders + levels).
+    own raises ValueError. ``path`` is made if missing, but only in a directory that exists:
+    a missing parent raises ``FileNotFoundError`` ("no directory <parent>"), as
+    ``Engine(journal=...)`` does, before anything is made. O(orders + levels).
 
     >>> import tempfile, matchcore as mc
     >>> d = tempfile.mkdtemp(); eng = mc.Engine(journal=d); _ = eng.add_symbol(1)
@@ -134,7 +136,9 @@ def write_snapshot(engine, path) -> str:
     from matchcore import _tempfiles
 
     data, seq = snapshot_bytes(engine)
-    makedirs_durable(path)
+    # made only in a directory that exists, as Engine(journal=DIR) is: a mistyped parent put
+    # the snapshot somewhere new
+    makedirs_durable(path, parents=False)
     final = os.path.join(path, f"snapshot-{seq:020d}.mcs")
     # a writer killed before its rename left its temporary file there for good
     remove_stale_temporaries(path)
