@@ -2,6 +2,7 @@
 journal."""
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import struct
@@ -187,6 +188,19 @@ def test_snapshot_into_a_missing_parent_refused_as_engine_journal_is(tmp_path):
     with pytest.raises(FileNotFoundError, match=f"no directory {missing}") as journal_err:
         mc.Engine(journal=missing / "snaps")
     assert str(journal_err.value) == str(err.value)
+
+
+def test_list_snapshots_of_a_missing_directory_names_it_as_recovery_does(tmp_path):
+    # a bare "[Errno 2] No such file or directory" from os.listdir; the type is kept, the
+    # words are recovery's and inspect's for a missing journal directory
+    missing = tmp_path / "typo"
+    with pytest.raises(mc.durability.JournalError) as rec_err:
+        mc.Engine.recover(missing, readonly=True)
+    with pytest.raises(FileNotFoundError) as err:
+        mc.durability.list_snapshots(missing)
+    assert str(rec_err.value) in str(err.value)
+    assert err.value.filename == str(missing) and err.value.errno == errno.ENOENT
+    assert not os.path.lexists(missing)
 
 
 def _assert_recovers_without_foreign_snapshot(d, live):

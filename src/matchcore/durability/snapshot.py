@@ -244,9 +244,17 @@ def fsync_dir(path) -> None:
 
 
 def list_snapshots(path) -> list[tuple[int, str]]:
-    """(seq, file path) of a directory's snapshot files, oldest first."""
+    """(seq, file path) of a directory's snapshot files, oldest first. A missing directory
+    raises ``FileNotFoundError`` naming it as recovery and ``journal inspect`` do ("no journal
+    directory X")."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        shown = str(path) or "'' (an empty path)"
+        raise FileNotFoundError(errno.ENOENT, f"no journal directory {shown}",
+                                str(path)) from None
     out = []
-    for name in os.listdir(path):
+    for name in names:
         if name.startswith("snapshot-") and name.endswith(".mcs"):
             digits = name[len("snapshot-"):-len(".mcs")]
             # ASCII digits only: isdigit() accepts '²' (int() then raised ValueError) and '٣'
