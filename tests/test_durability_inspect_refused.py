@@ -10,7 +10,7 @@ from matchcore.durability import inspect
 from matchcore.durability.errors import JournalError
 from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
 from cli_replay_checks import run_cli
-from durability_checks import journal_of_segments
+from durability_checks import journal_of_segments, journaled
 
 
 def test_journal_inspect_corrupt_command_journal_names_no_repair(capsys, tmp_path):
@@ -36,3 +36,40 @@ def test_journal_inspect_corrupt_command_journal_names_no_repair(capsys, tmp_pat
     assert code == 1 and "recovery refuses" in err
     assert "recovery refuses the directory and leaves it as it is" in out
     assert "recovery cuts" not in out and "recovery removes" not in out
+
+
+def test_journal_inspect_live_writer_tail_in_flight_not_cut(capsys, tmp_path):
+    # a writer alive in the directory (its LOCK held) appends as inspect reads: the first
+    # bytes of the record it is writing were shown as a torn tail "recovery cuts", which no
+    # recovery can do while it holds the LOCK
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.submit(1, 2, mc.Side.SELL, 100, 2)
+    last = segment_files(d, KIND_COMMANDS)[-1][1]
+    size = os.path.getsize(last)
+    with open(last, "rb") as fh:
+        record = fh.read()[-88:]                     # the last command record, whole
+    with open(last, "ab") as fh:
+        fh.write(record[:40])                        # the next one, half written
+    with pytest.raises(JournalError, match="in use"):
+        mc.Engine.recover(d)
+    info = inspect(d)
+    assert info["live_writer"] is True
+    cmds = info["journals"]["commands"]
+    assert cmds["torn_tail"] is None
+    assert cmds["in_flight"] == {"file": os.path.basename(last), "offset": size,
+                                 "reason": mc.durability.scan_journal(d).tail[2]}
+    assert info["journals"]["trades"]["in_flight"] is None
+    code, out, err = run_cli(capsys, "journal", "inspect", str(d))
+    assert code == 0 and err == ""
+    assert "live writer" in out and "in flight" in out
+    assert "torn tail" not in out and "recovery cuts" not in out
+    with pytest.raises(JournalError, match="in use"):  # the lock was neither taken nor broken
+        mc.Engine.recover(d)
+    os.truncate(last, size)                          # (the writer's own bytes: no test's)
+    eng.submit(1, 3, mc.Side.SELL, 100, 1)
+    eng.close()
+    info = inspect(d)
+    assert info["live_writer"] is False and info["journals"]["commands"]["in_flight"] is None
+    assert info["journals"]["commands"]["torn_tail"] is None

@@ -180,7 +180,8 @@ def _inspect(args) -> int:
     # a crash inside Engine(journal=DIR) before its first header: recovery refuses the
     # directory and a new engine replaces the files, so "recovery cuts it" was wrong there
     leftovers = creation_leftovers(args.dir)
-    cut_short = bool(leftovers) and not info["snapshots"]
+    # (a live writer's first segment header may be being written right now)
+    cut_short = bool(leftovers) and not info["snapshots"] and not info["live_writer"]
     if args.json:
         _dump_json(info, args.json)
         if args.json == "-":
@@ -188,6 +189,12 @@ def _inspect(args) -> int:
                 return _refused_cut_short(args, leftovers[0])
             return _refused_corrupt(args, info) or _refused_start(args, info)
     print(f"journal directory {info['path']}")
+    if info["live_writer"]:
+        # what recovery would repair is not known while the writer appends, and no writing
+        # recovery runs until it closes
+        print("held by a live writer (its LOCK is held): the end of each journal is in flight; "
+              "Engine.recover and matchcore recover --repair refuse the directory until it "
+              "closes")
     bad = False
     for label, j in info["journals"].items():
         types = ", ".join(f"{k} {v}" for k, v in sorted(j["record_types"].items())) or "none"
@@ -219,7 +226,11 @@ def _inspect(args) -> int:
             capture = "  no trade capture" if s["trades"] is False else ""
             print(f"  {s['file']}  seq {s['first_seq']}..{last}  {s['records']} records  "
                   f"{s['bytes']} bytes{policy}{capture}{start}{dmg}{after}")
-        if j["torn_tail"] and cut_short:
+        if j["in_flight"]:
+            t = j["in_flight"]
+            print(f"  in flight: {t['file']} at offset {t['offset']} ({t['reason']} so far): "
+                  f"the live writer is still writing there")
+        elif j["torn_tail"] and cut_short:
             t = j["torn_tail"]
             print(f"  {t['file']} ({t['reason']}) holds no record: its creation was cut short "
                   f"and nothing was acknowledged; Engine(journal={args.dir!r}) starts a new "

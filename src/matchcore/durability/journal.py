@@ -529,6 +529,32 @@ def lock_refusal(path) -> str | None:
                          "a directory" if stat.S_ISDIR(mode) else "a FIFO, socket or device")
 
 
+def lock_held(path) -> bool | None:
+    """Whether a writer alive now holds the directory's ``LOCK`` (:func:`lock_directory`: an
+    engine journaling there, a writing recovery), as the kernel's table of ``flock`` locks
+    (``/proc/locks``) lists it: the lock is neither taken nor waited for, so a writer starting
+    meanwhile is never refused because of this look. False without a ``LOCK`` (or with one that
+    is no regular file, which no writer takes) or where the table does not list it (a writer
+    in another PID namespace may be left out of it); None where the table cannot be read (not
+    Linux). O(locks held on the system)."""
+    try:
+        st = os.lstat(os.path.join(path, "LOCK"))
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            table = fh.read()
+    except OSError:
+        return None
+    key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    # "1: FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF"; a waiter's line has
+    # "->" after the number and holds nothing
+    return any(f[1:2] == ["FLOCK"] and f[5:6] == [key] for f in map(str.split,
+                                                                     table.splitlines()))
+
+
 # Writer options: (lowest, highest) allowed value; all integers.
 _WRITER_OPTIONS = {
     "segment_bytes": (_j.SEG_HEADER + _j.MAX_RECORD, None),
@@ -786,7 +812,11 @@ def inspect(path) -> dict:
     regular file, else None); ``start_refused`` (recovery's error where it refuses the
     directory for where its journal starts, else None: it then changes nothing, and no file is
     listed as one it drops, cuts, removes or sets aside, as where the command journal is
-    corrupt). A
+    corrupt); ``live_writer`` (a writer alive now holds the directory's ``LOCK``, as
+    :func:`lock_held` tells without taking it; None: cannot be told): each journal's end is
+    then its ``in_flight`` (what ``torn_tail`` would say, which is None), and, as no
+    recovery may repair anything meanwhile, nothing is listed as one it drops, cuts, removes
+    or sets aside. A
     ``path`` that is no directory raises :class:`JournalError`, as recovery does.
     O(journal bytes)."""
     from matchcore.durability.errors import SnapshotFileError
@@ -888,7 +918,15 @@ def inspect(path) -> dict:
         out["start_refused"] = None
     except JournalError as exc:
         out["start_refused"] = str(exc)
-    if out["start_refused"] is not None or cscan.corrupt is not None:
+    # A writer alive in the directory appends while it is read: the end of each journal is
+    # its record (or segment header) in flight, not a torn tail; and no recovery may repair
+    # anything while it holds the LOCK.
+    out["live_writer"] = lock_held(path)
+    for j in out["journals"].values():
+        j["in_flight"] = j["torn_tail"] if out["live_writer"] else None
+        if out["live_writer"]:
+            j["torn_tail"] = None
+    if out["start_refused"] is not None or cscan.corrupt is not None or out["live_writer"]:
         for j in out["journals"].values():
             j["dropped_segments"] = []
         trades = out["journals"]["trades"]
