@@ -197,6 +197,41 @@ def test_journal_inspect_trades_lost_foreign_snapshot0_set_aside_as_recovery_rep
     assert aside == {_snap0(d).name: True, f"snapshot-{3:020d}.mcs": False}
 
 
+@pytest.mark.parametrize("lost", [False, True])
+def test_recovery_and_inspect_decide_the_seed_look_by_one_rule(tmp_path, monkeypatch, lost):
+    # inspect restated recovery's rule for when the trade journal's lost fills make recovery
+    # look at the seed snapshot-0 (and set a foreign one aside): one rule now, which both
+    # consult and which gives both the same verdict
+    from matchcore.durability import recovery
+    eng, d = journaled(tmp_path, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 1, 100, 5)
+    assert eng.submit(1, 2, 0, 100, 2) == 2
+    eng.snapshot()
+    eng.close()
+    shutil.copy(_other_engine_snapshot0(tmp_path), d)
+    if lost:
+        for _, f in segment_files(d, KIND_TRADES):
+            os.unlink(f)
+    verdicts = []
+    rule = recovery.trades_lacking
+
+    def recorded(*args):
+        verdicts.append(rule(*args))
+        return verdicts[-1]
+
+    monkeypatch.setattr(recovery, "trades_lacking", recorded)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    info = inspect(d)
+    assert len(verdicts) == 2 and verdicts[0] == verdicts[1]
+    missing, unverified, from_seed = verdicts[0]
+    assert from_seed is lost and ro.trades_rewritable is lost and missing == int(lost)
+    assert ro.snapshots_to_set_aside == ([(str(_snap0(d)), str(_snap0(d)) + ".unused")]
+                                         if lost else [])
+    aside = {s["file"]: s["set_aside"] for s in info["snapshots"]}
+    assert aside == {_snap0(d).name: lost, f"snapshot-{3:020d}.mcs": False}
+
+
 def test_recovery_no_snapshot_seed_only_directory_starts_from_seed(tmp_path):
     # snapshot=False (recover --no-snapshot) on a directory holding only the seed snapshot-0,
     # which Engine.recover(DIR) starts a journal from: "nothing to recover (no journal, no

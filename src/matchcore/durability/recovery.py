@@ -416,21 +416,35 @@ def _fills_lacking(cscan, head, kept_cmd, kept_trade):
     return missing, unverified
 
 
-def looks_at_seed(cscan, tscan, head) -> bool:
-    """Whether recovery (without options) starting from the snapshot of header ``head`` also
-    looks at the seed ``snapshot-0``: the trade journal (scanned: ``tscan``) lacks fills before
-    that snapshot, and a full replay from the journal's start could write them again (the
-    command journal, scanned: ``cscan``, starts at seq 1, the trades kept are a prefix).
-    Recovery's rule, which ``journal inspect`` reports (it sets aside such a snapshot-0 that is
-    not the state the journal starts from). O(trade journal + command journal bytes)."""
-    if (not _capture_of(cscan, head) or tscan.corrupt is not None or not cscan.segments
-            or cscan.segments[0].first_seq != 1
-            or (tscan.segments and tscan.segments[0].first_seq != 1)):
-        return False
-    cut = _trade_cut(tscan, max(cscan.last_seq, head["seq"]))
+def trades_lacking(cscan, tscan, head, cut):
+    """What the trade journal (scanned: ``tscan``; kept as :func:`_trade_cut` says: ``cut``)
+    lacks of the fills before the snapshot of header ``head`` (None: no snapshot, nothing),
+    and whether recovery then looks at the seed ``snapshot-0`` to replay the whole journal and
+    write them again: it can where the command journal (scanned: ``cscan``) starts at seq 1
+    and the trades kept are a prefix. (fill records known missing, (first, last) command seqs
+    whose fills nothing can check or None, whether it looks at the seed). Recovery's rule,
+    which ``journal inspect`` reports through :func:`looks_at_seed`.
+    O(command journal bytes between the two)."""
+    if head is None:
+        return 0, None, False
     missing, unverified = _fills_lacking(cscan, head, cut[2] if cut else 0,
                                          cut[3] if cut else 0)
-    return bool(missing or unverified)
+    prefix_kept = not tscan.segments or tscan.segments[0].first_seq == 1
+    from_seed = bool((missing or unverified) and prefix_kept and cscan.segments
+                     and cscan.segments[0].first_seq == 1)
+    return missing, unverified, from_seed
+
+
+def looks_at_seed(cscan, tscan, head) -> bool:
+    """Whether recovery (without options) starting from the snapshot of header ``head`` also
+    looks at the seed ``snapshot-0`` (:func:`trades_lacking`, of the scanned command and trade
+    journals ``cscan`` and ``tscan``, where recovery captures trades and the trade journal is
+    not corrupt): what ``journal inspect`` reports (it sets aside such a snapshot-0 that is
+    not the state the journal starts from). O(trade journal + command journal bytes)."""
+    if not _capture_of(cscan, head) or tscan.corrupt is not None:
+        return False
+    cut = _trade_cut(tscan, max(cscan.last_seq, head["seq"]))
+    return trades_lacking(cscan, tscan, head, cut)[2]
 
 
 def _trade_cut(tscan, last_cmd_seq):
@@ -823,16 +837,14 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                                             (head["trade_seq"] + 1 if head else 1))
         report.trades_kept_through = kept_cmd
         kept_trade = cut[3] if cut else 0
-        missing, unverified = (_fills_lacking(cscan, head, kept_cmd, kept_trade)
-                               if head is not None else (0, None))
+        missing, unverified, from_seed = trades_lacking(cscan, tscan, head, cut)
         if missing or unverified:
             # The trade journal lacks fills of commands that the snapshot holds (lost, or
             # made while trade capture was off). A full replay can write them again when the
             # command journal starts at seq 1 and the trades kept are a prefix; otherwise
             # they are reported.
-            prefix_kept = not tscan.segments or tscan.segments[0].first_seq == 1
             origin = None
-            if prefix_kept and cscan.segments and cscan.segments[0].first_seq == 1:
+            if from_seed:
                 # from the state the journal starts from: its seed snapshot-0 when it has one
                 # (replayed from an empty engine, such a journal gave another state)
                 # (a snapshot-0 that is not that state is set aside, as in any other pick)
