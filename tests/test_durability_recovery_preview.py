@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import matchcore as mc
+from matchcore.durability import _journal as _j
 from matchcore.durability import read_trades
 from matchcore.durability.journal import KIND_TRADES, segment_files
 from durability_checks import journaled
@@ -33,4 +34,31 @@ def test_readonly_names_the_trade_segment_a_full_replay_for_lost_fills_creates(t
     assert ro.files_to_create == made.created_files
     assert ro.files_to_drop == made.dropped_files
     assert ro.last_trade_seq == made.last_trade_seq
+    assert read_trades(d)["seq"].tolist() == trades["seq"].tolist()
+
+
+def test_readonly_last_trade_seq_counts_the_lost_fills_a_full_replay_writes(tmp_path):
+    # The trade journal kept its first fills only (a tail before the snapshot lost): a writing
+    # recovery replays the whole journal and writes every later fill after those kept, but the
+    # preview's last trade seq left out the ones before the snapshot ("last trade seq 4"
+    # where --repair then said 7)
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    for k in range(10):
+        eng.submit(1, 1 + k, k % 2, 100, 2)
+    eng.snapshot()
+    for k in range(10, 14):
+        eng.submit(1, 1 + k, k % 2, 100, 2)
+    eng.close()
+    trades = read_trades(d)
+    seg = segment_files(d, KIND_TRADES)[0][1]
+    os.truncate(seg, _j.SEG_HEADER + 2 * _j.TRADE_RECORD_DTYPE.itemsize)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.trades_rewritable and ro.trades_kept_through == 5 and ro.trades_missing == 3
+    rec = mc.Engine.recover(d)
+    rec.close()
+    made = rec.recovery_report
+    assert made.trades_rewritten == len(trades) - 2
+    assert ro.last_trade_seq == made.last_trade_seq == trades["seq"][-1]
+    assert f"last trade seq {made.last_trade_seq}" in ro.summary()
     assert read_trades(d)["seq"].tolist() == trades["seq"].tolist()

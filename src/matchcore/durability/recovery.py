@@ -873,6 +873,10 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                     # named after it)
                     trade_start = kept_trade + 1 if cut else (tscan.segments[0].first_seq
                                                               if tscan.segments else 1)
+                    # ... and the last trade seq it reaches: the lost fills before the
+                    # snapshot are written first, after those kept (counted from the kept
+                    # ones, it fell short of the writing recovery's by them)
+                    next_trade = kept_trade + missing + 1
     else:
         cut, kept_cmd, next_trade = None, 0, 1
         if segment_files(path, KIND_TRADES):
