@@ -203,6 +203,19 @@ def test_list_snapshots_of_a_missing_directory_names_it_as_recovery_does(tmp_pat
     assert not os.path.lexists(missing)
 
 
+@pytest.mark.parametrize("bad", [None, 3, 1.5])
+def test_list_snapshots_or_scan_journal_of_no_path_refused_not_read_as_the_cwd(
+        tmp_path, monkeypatch, bad):
+    # os.listdir(None) lists the current directory and an int is taken for a descriptor: []
+    # (or an empty scan) came back for a directory never named, or a TypeError from deep
+    # inside after reading it
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TypeError, match="snapshot directory must be a str or os.PathLike"):
+        mc.durability.list_snapshots(bad)
+    with pytest.raises(TypeError, match="journal directory must be a str or os.PathLike"):
+        mc.durability.scan_journal(bad)
+
+
 def _assert_recovers_without_foreign_snapshot(d, live):
     # the snapshot in d came from another journal: recovery refuses it and replays instead
     rec = mc.Engine.recover(d, readonly=True)

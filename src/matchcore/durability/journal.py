@@ -228,6 +228,8 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
     time, not the whole journal. Such a scan reads into ``into`` when given (a
     :class:`ReadBuffer`, which then holds the last segment's bytes for :meth:`Segment.load`).
     O(journal bytes)."""
+    # (None listed the current directory, an int was taken for a file descriptor)
+    refuse_bytes_dir(path)
     kind = _kind_arg(kind)
     keep_data = _flag_arg(keep_data, "keep_data")
     keep_index = _flag_arg(keep_index, "keep_index")

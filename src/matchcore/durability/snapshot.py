@@ -246,7 +246,10 @@ def fsync_dir(path) -> None:
 def list_snapshots(path) -> list[tuple[int, str]]:
     """(seq, file path) of a directory's snapshot files, oldest first. A missing directory
     raises ``FileNotFoundError`` naming it as recovery and ``journal inspect`` do ("no journal
-    directory X")."""
+    directory X"); anything but a str or an ``os.PathLike`` of str raises ``TypeError``:
+    ``None`` listed the current directory, an int was taken for a file descriptor."""
+    from matchcore.durability.journal import refuse_bytes_dir
+    refuse_bytes_dir(path, "snapshot directory")
     try:
         names = os.listdir(path)
     except FileNotFoundError:
