@@ -197,8 +197,8 @@ def format_result(res) -> str:
 
 
 def main(argv=None) -> int:
-    from matchcore.bench.script_args import (at_least_one, at_least_zero, check_json_output,
-                                             integer)
+    from matchcore.bench.script_args import (at_least_one, at_least_zero, check_directory,
+                                             check_json_output, integer)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     # sizes: None until given, then the full or the --quick default (--quick replaced sizes
     # given on the command line too)
@@ -220,6 +220,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="OUT")
     a = p.parse_args(argv)
     check_json_output(p, a.json)
+    check_directory(p, "--dir", a.dir)
     from matchcore.durability.journal import check_journal_options
 
     for option in ("batch_records", "batch_us"):

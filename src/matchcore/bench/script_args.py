@@ -53,6 +53,24 @@ def check_json_output(parser: argparse.ArgumentParser, path: str | None) -> None
         parser.error(f"argument --json: {path}: no directory {parent} to write it in")
 
 
+def check_directory(parser: argparse.ArgumentParser, option: str, path: str | None) -> None:
+    """``parser.error`` for a directory option (``--dir``) naming no directory the script can
+    make its files in: missing, a file, or one that takes no new file (a read-only mount).
+    Found only when the first file was made there, it was a traceback. Nothing for ``None``."""
+    if path is None:
+        return
+    if not os.path.exists(path):
+        parser.error(f"argument {option}: {path}: no such directory")
+    if not os.path.isdir(path):
+        parser.error(f"argument {option}: {path}: is not a directory")
+    from matchcore._cliutil import refuse_unwritable_directory
+
+    try:
+        refuse_unwritable_directory(f"argument {option}:", path, path)
+    except ValueError as e:
+        parser.error(str(e))
+
+
 def check_itch_days(parser: argparse.ArgumentParser, messages: int, symbols) -> None:
     """``parser.error`` for a generated ITCH day a script cannot make: a symbol count of
     ``symbols`` past 65535, or ``messages`` fewer than a day of that many symbols holds (its
