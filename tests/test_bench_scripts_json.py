@@ -71,3 +71,40 @@ def test_bench_script_json_written_whole(monkeypatch, capsys, tmp_path, fake):
     mod.main(["--json", str(out)])
     assert json.loads(out.read_text())["machine"]["cpu"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["res.json"]
+
+
+
+def _core_refused(monkeypatch, capsys, argv):
+    """benchmarks/bench_core.py's main(argv) with its work (the clock, the core figures) made
+    to fail the test: a usage error (exit 2) before it; returns stderr."""
+    import matchcore.bench.core as core
+    import matchcore.bench.harness as harness
+
+    def work(*args, **kwargs):
+        raise AssertionError("the work started")
+
+    monkeypatch.setattr(harness, "clock_info", work)
+    monkeypatch.setattr(core, "run_core", work)
+    with pytest.raises(SystemExit) as exc:
+        load_script("bench_core").main(argv)
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script, first_work", [("bench_durability", "run"),
+                                                ("bench_ecosystem", "itch.generate"),
+                                                ("bench_core", None)])
+def test_bench_script_json_named_as_directory_usage_error_before_work(monkeypatch, capsys,
+                                                                      tmp_path, script,
+                                                                      first_work):
+    # --json out/ passed the check (a directory that does not exist yet is not "a
+    # directory"): after the whole run bench_durability and bench_ecosystem failed writing
+    # it (IsADirectoryError, a traceback, the figures lost) and bench_core wrote a file "out"
+    from bench_checks import refused_before_work
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["--json", "out/"]
+    err = (_core_refused(monkeypatch, capsys, argv) if first_work is None
+           else refused_before_work(monkeypatch, capsys, script, first_work, argv))
+    assert "argument --json: out/: names a directory (it ends with /), not a file" in err
+    assert list(tmp_path.iterdir()) == []

@@ -41,14 +41,20 @@ def seed(text: str) -> int:
 
 
 def check_json_output(parser: argparse.ArgumentParser, path: str | None) -> None:
-    """``parser.error`` for a ``--json`` path that names a directory or lies in none: found
-    only when the figures were written, after the whole run, a traceback and the figures
-    lost. Nothing for ``None``."""
+    """``parser.error`` for a ``--json`` path that names a directory (one that exists, or a
+    name ending with a separator, ``out/``) or lies in none: found only when the figures were
+    written, after the whole run, a traceback and the figures lost (or, for ``out/``, a file
+    ``out`` written). Nothing for ``None``."""
     if not path:
         return
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         parser.error(f"argument --json: {path}: is a directory, not a file name")
+    from matchcore._cliutil import names_a_directory
+
+    if names_a_directory(path):
+        parser.error(f"argument --json: {path}: names a directory (it ends with {os.sep}), "
+                     f"not a file")
     if not os.path.isdir(parent):
         parser.error(f"argument --json: {path}: no directory {parent} to write it in")
 
