@@ -921,6 +921,16 @@ def test_report_write_json_missing_directory_refused_nothing_made(tmp_path):
     assert json.loads((tmp_path / "b.json").read_text()) == {"schema": 1}
 
 
+def test_report_write_json_name_ending_with_separator_refused_nothing_written(tmp_path):
+    # Path("res/") is Path("res"): the slash was dropped and a file "res" written, where
+    # open() and the command line's --json refuse a name that ends with one
+    from matchcore.bench.report import write_json
+
+    with pytest.raises(IsADirectoryError):
+        write_json({"schema": 1}, f"{tmp_path}/res/")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_bench_json_in_the_directory_plot_makes_written(tmp_path, capsys):
     # --json D/b.json with --plot D: D is made by the command (the README's example), also
     # now that the library's write_json refuses a missing directory

@@ -321,15 +321,21 @@ def json_text(res: dict) -> str:
 def write_json(res: dict, path) -> Path:
     """Write a result dict as JSON (NaN/inf as null, private keys dropped). A missing
     directory is refused (``FileNotFoundError``), as ``matchcore bench --json`` refuses it:
-    made here, a mistyped path put the figures somewhere new."""
+    made here, a mistyped path put the figures somewhere new. A name ending with a separator
+    (``res/``) names a directory, and is refused as ``open()`` refuses it
+    (``IsADirectoryError``): through ``Path`` the slash was dropped, and a file ``res``
+    written."""
+    import errno
+
+    from matchcore._cliutil import atomic_output, names_a_directory
+
+    if names_a_directory(path):
+        raise IsADirectoryError(errno.EISDIR, "a name ending with a separator names a "
+                                "directory", path)
     path = Path(path)
     if not path.parent.exists():
-        import errno
-
         raise FileNotFoundError(errno.ENOENT, f"no directory {path.parent}", str(path))
     text = json_text(res)
-    from matchcore._cliutil import atomic_output
-
     with atomic_output(path) as f:      # a run interrupted while writing leaves no half file
         f.write(text)
     return path
