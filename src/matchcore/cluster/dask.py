@@ -481,8 +481,41 @@ def connect(scheduler="local", *, workers: int | None = None, processes: bool | 
         return _signals_held(lambda: distributed.Client(
             n_workers=workers, threads_per_worker=1, processes=processes,
             dashboard_address="127.0.0.1:0", **where))
+    _check_address(scheduler)
     _refused_fast(scheduler)
     return distributed.Client(scheduler, timeout="20s")
+
+
+def _check_address(scheduler) -> None:
+    """``ValueError`` naming ``scheduler`` for a TCP or TLS address whose port no scheduler can
+    listen on: none, not a number, or outside 1..65535. Given to the client, ``:x`` failed in
+    Python's words ("invalid literal for int()"), ``:-1`` waited 20 s to say "Timed out" and
+    ``:70000`` connected to port 4464 (taken modulo 65536). Other transports are the client's."""
+    if not isinstance(scheduler, str):
+        return
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        proto, loc = parse_address(scheduler)
+    except ValueError:
+        return
+    if proto not in ("tcp", "tls"):
+        return
+
+    def refuse(why):
+        raise ValueError(f"scheduler {scheduler!r} is not a Dask scheduler address: {why}")
+
+    port_text = loc.rpartition(":")[2]
+    try:
+        _, port = parse_host_port(loc)
+    except ValueError as e:
+        if str(e).startswith("missing port"):
+            refuse("no port (tcp://HOST:PORT)")
+        if not port_text.isdecimal():
+            refuse(f"port {port_text!r} is not a number in 1..65535")
+        refuse(str(e))
+    if not 1 <= port <= 65535:
+        refuse(f"port {port_text!r} is not a number in 1..65535")
 
 
 def _signals_held(start):

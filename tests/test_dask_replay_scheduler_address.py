@@ -1,0 +1,53 @@
+"""A scheduler address that names no port a scheduler can listen on (``tcp://HOST:x``,
+``:-1``, ``:70000``, none at all) is refused as such, naming the address, before any connection
+is tried: it was Python's "invalid literal for int()", a 20 s wait ending in "Timed out", or a
+connection to another port (70000 taken modulo 65536)."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from matchcore.__main__ import main  # noqa: E402
+from matchcore.cluster.dask import connect, replay_files  # noqa: E402
+
+
+def _no_connection(monkeypatch):
+    import distributed
+
+    def connecting(*args, **kwargs):
+        raise AssertionError("a connection was tried")
+
+    monkeypatch.setattr(distributed.Client, "__init__", connecting)
+    monkeypatch.setattr("socket.create_connection", connecting)
+
+
+@pytest.mark.parametrize("address, why", [
+    ("tcp://127.0.0.1:notaport", "port 'notaport' is not a number in 1..65535"),
+    ("tcp://127.0.0.1:-1", "port '-1' is not a number in 1..65535"),
+    ("tcp://127.0.0.1:70000", "port '70000' is not a number in 1..65535"),
+    ("tcp://127.0.0.1:0", "port '0' is not a number in 1..65535"),
+    ("tls://127.0.0.1:x", "port 'x' is not a number in 1..65535"),
+    ("foo", "no port (tcp://HOST:PORT)"),
+    ("tcp://127.0.0.1", "no port (tcp://HOST:PORT)")])
+def test_dask_connect_scheduler_address_without_usable_port_refused_naming_it(monkeypatch,
+                                                                             address, why):
+    _no_connection(monkeypatch)
+    with pytest.raises(ValueError) as exc:
+        connect(address)
+    assert str(exc.value) == f"scheduler {address!r} is not a Dask scheduler address: {why}"
+
+
+def test_cli_replay_dask_address_without_usable_port_refused_exit_1(monkeypatch, capsys,
+                                                                    tmp_path):
+    _no_connection(monkeypatch)
+    import matchcore.itch as itch
+
+    day = itch.generate(tmp_path / "d.itch", messages=2000, symbols=2)
+    rc = main(["replay", str(day), "--dask", "tcp://127.0.0.1:notaport", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "replayed" not in out
+    assert ("matchcore replay: error: scheduler 'tcp://127.0.0.1:notaport' is not a Dask "
+            "scheduler address: port 'notaport' is not a number in 1..65535") in err
+    with pytest.raises(ValueError, match="port '-1' is not a number"):
+        replay_files([day], "tcp://127.0.0.1:-1")
