@@ -21,7 +21,8 @@ def main(argv=None) -> int:
     from matchcore.bench.core import run_core
     from matchcore.bench.machine import machine_info
     from matchcore.bench.report import format_core, write_json
-    from matchcore.bench.script_args import at_least_one, at_least_zero, check_json_output
+    from matchcore.bench.script_args import (at_least_one, at_least_zero, check_json_output,
+                                             check_workload_size)
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     # as `matchcore bench core`: 1,000,000 messages, 100,000 with --quick unless given
@@ -35,6 +36,7 @@ def main(argv=None) -> int:
     check_json_output(p, a.json)
     if a.messages is None:
         a.messages = 100_000 if a.quick else 1_000_000
+    check_workload_size(p, "--messages", a.messages)
     clock = harness.clock_info()
     res = {"machine": machine_info(), "clock": clock,
            "core": run_core(messages=a.messages, seed=a.seed, quick=a.quick,

@@ -198,7 +198,7 @@ def format_result(res) -> str:
 
 def main(argv=None) -> int:
     from matchcore.bench.script_args import (at_least_one, at_least_zero, check_directory,
-                                             check_json_output, integer)
+                                             check_json_output, check_workload_size, integer)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     # sizes: None until given, then the full or the --quick default (--quick replaced sizes
     # given on the command line too)
@@ -234,6 +234,7 @@ def main(argv=None) -> int:
     for name, (full, quick) in sizes.items():
         if getattr(a, name) is None:
             setattr(a, name, quick if a.quick else full)
+    check_workload_size(p, "--messages", a.messages)
     from matchcore.bench.machine import machine_info
     root = tempfile.mkdtemp(prefix="mc-bench-durability-", dir=a.dir)
     m = machine_info()

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 import matchcore as mc  # noqa: E402
 from matchcore import _capi  # noqa: E402
 from matchcore.workloads import standard_mix  # noqa: E402
-from matchcore.bench.script_args import at_least_one  # noqa: E402
+from matchcore.bench.script_args import at_least_one, check_workload_size  # noqa: E402
 
 
 def _machine() -> str:
@@ -281,6 +281,7 @@ def main(argv=None) -> int:
     ap.add_argument("--churn-n", type=at_least_one, default=300_000, help="churn flow commands")
     ap.add_argument("--reps", type=at_least_one, default=7)
     args = ap.parse_args(argv)
+    check_workload_size(ap, "--n", args.n)
     print(f"machine: {_machine()}")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:

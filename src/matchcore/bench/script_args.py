@@ -59,6 +59,20 @@ def check_json_output(parser: argparse.ArgumentParser, path: str | None) -> None
         parser.error(f"argument --json: {path}: no directory {parent} to write it in")
 
 
+def check_workload_size(parser: argparse.ArgumentParser, option: str, messages: int,
+                        workloads=("standard",)) -> None:
+    """``parser.error`` for ``messages`` flow commands (given as ``option``) that one of the
+    generated ``workloads`` cannot number with 63-bit order ids, as ``matchcore bench
+    --messages`` refuses them: the generator's traceback (naming its ``first_id``) came once
+    the script's first measurements had been taken."""
+    from matchcore._cliutil import refuse_unnumbered_messages
+
+    try:
+        refuse_unnumbered_messages(messages, list(workloads), f"argument {option}:")
+    except ValueError as e:
+        parser.error(str(e))
+
+
 def check_directory(parser: argparse.ArgumentParser, option: str, path: str | None) -> None:
     """``parser.error`` for a directory option (``--dir``) naming no directory the script can
     make its files in: missing, a file, or one that takes no new file (a read-only mount).
