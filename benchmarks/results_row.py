@@ -23,13 +23,15 @@ def row(res: dict, change: str) -> str:
     dirty = git.get("dirty")
     commit = (git.get("commit") or "?")[:7] + ("+" if dirty else "?" if dirty is None and
                                                 git.get("commit") else "")
-    load = m.get("load_average") or [0]
+    # (unknown: machine_info() could not read it; "0.0" passed for a quiet machine)
+    load = m.get("load_average")
     std = (res.get("workloads") or {}).get("standard")
     core = res.get("core") or {}
     # one cell of a Markdown table row: a '|' opened another column, a line break ended the row
     change = " ".join(change.splitlines()).replace("|", "\\|")
-    cells = [res["date"][:10], commit, f"{m['cpu']}, {m['cores_usable']} cores, load {load[0]:.1f}",
-             change]
+    cells = [res["date"][:10], commit,
+             f"{m['cpu']}, {m['cores_usable']} cores, load "
+             + (f"{load[0]:.1f}" if load else "?"), change]
     if std:
         c = std["closed"]
         cells.append(f"{c['p50']:.0f} / {c['p99']:.0f} / {c['p99.9']:.0f} / {_max_us(c['max'])}")

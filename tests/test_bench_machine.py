@@ -72,6 +72,23 @@ def test_results_row_dirty_unknown_marked(dirty, shown):
     assert shown in load_script("results_row").row(res, "x")
 
 
+@pytest.mark.parametrize("load", [None, []])
+def test_bench_machine_line_load_unknown_said_unknown_not_zero(load):
+    # machine_info() records None when the load average cannot be read: the results row said
+    # "load 0.0", a quiet machine, and the report's machine line "load ;"
+    from bench_checks import load_script
+
+    from matchcore.bench.report import format_report
+
+    m = {"cpu": "c", "cores_usable": 1, "python": "3", "load_average": load,
+         "git": {"commit": "0123456789abcdef", "dirty": False}}
+    row = load_script("results_row").row({"date": "2026-01-01T00:00:00", "machine": m}, "x")
+    assert "| c, 1 cores, load ? |" in row
+    res = {"machine": m, "clock": {"clock": "monotonic", "resolution_ns": 1.0,
+                                   "overhead_ns": 20.0, "overhead_p99_ns": 30.0}}
+    assert "Python 3, load ?; commit 0123456789" in format_report(res)
+
+
 def test_bench_git_commit_leaves_the_repository_index_alone(tmp_path):
     # machine_info's `git status` refreshed and rewrote the checkout's index under its lock:
     # a git command of the user's at the same moment failed on index.lock, and a bench killed

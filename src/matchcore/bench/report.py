@@ -59,9 +59,10 @@ def format_report(res: dict, net: bool = False) -> str:
     dirty = git.get("dirty")
     state = (" (dirty)" if dirty else
              " (dirty: unknown)" if dirty is None and git.get("commit") else "")
+    # (None: machine_info() could not read the load average; it read "load ;")
+    load = ", ".join(f"{x:.2f}" for x in (m.get("load_average") or [])) or "?"
     out.append(f"machine: {m['cpu']}, {m['cores_usable']} usable cores, Python {m['python']}, "
-               f"load {', '.join(f'{x:.2f}' for x in (m.get('load_average') or []))}; "
-               f"commit {(git.get('commit') or '?')[:10]}{state}")
+               f"load {load}; commit {(git.get('commit') or '?')[:10]}{state}")
     # the tick alone read as 0.39 ns resolution where the readings advance 10 ns at a time
     step = f", readings advance in steps of {c['step_ns']:.0f} ns" if "step_ns" in c else ""
     # itch, depth and baselines alone read no per-message clock: "included below" was said
