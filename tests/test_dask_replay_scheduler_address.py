@@ -1,7 +1,8 @@
 """A scheduler address that names no port a scheduler can listen on (``tcp://HOST:x``,
 ``:-1``, ``:70000``, none at all) is refused as such, naming the address, before any connection
 is tried: it was Python's "invalid literal for int()", a 20 s wait ending in "Timed out", or a
-connection to another port (70000 taken modulo 65536)."""
+connection to another port (70000 taken modulo 65536). So is, at once, a host name that has no
+address."""
 from __future__ import annotations
 
 import pytest
@@ -51,3 +52,43 @@ def test_cli_replay_dask_address_without_usable_port_refused_exit_1(monkeypatch,
             "scheduler address: port 'notaport' is not a number in 1..65535") in err
     with pytest.raises(ValueError, match="port '-1' is not a number"):
         replay_files([day], "tcp://127.0.0.1:-1")
+
+
+def test_dask_connect_scheduler_host_without_address_fails_at_once_naming_it(monkeypatch):
+    # a host name that resolves to nothing (a typo) was left to the client: it retried for
+    # 20 s and said "Timed out trying to connect", as for a scheduler that does not answer
+    import socket
+
+    import distributed
+
+    def unknown(address, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    def connecting(*args, **kwargs):
+        raise AssertionError("the client was left to time out")
+
+    monkeypatch.setattr(socket, "create_connection", unknown)
+    monkeypatch.setattr(distributed.Client, "__init__", connecting)
+    with pytest.raises(OSError) as exc:
+        connect("tcp://no-such-host.invalid:8786")
+    assert str(exc.value) == ("cannot connect to the Dask scheduler at "
+                              "tcp://no-such-host.invalid:8786: no address for the host "
+                              "'no-such-host.invalid' (Name or service not known)")
+
+
+def test_dask_connect_scheduler_host_lookup_failing_for_now_left_to_the_client(monkeypatch):
+    # a temporary failure of the name service may pass: the client's own retries stay
+    import socket
+
+    import distributed
+
+    def again(address, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    def connecting(*args, **kwargs):
+        raise RuntimeError("left to the client")
+
+    monkeypatch.setattr(socket, "create_connection", again)
+    monkeypatch.setattr(distributed.Client, "__init__", connecting)
+    with pytest.raises(RuntimeError, match="left to the client"):
+        connect("tcp://slow-name.invalid:8786")

@@ -555,9 +555,10 @@ def _signals_held(start):
 
 def _refused_fast(scheduler) -> None:
     # Dask retries a refused connection until its timeout (20 s) and then says "timed out":
-    # a scheduler not running, a wrong port. One TCP probe tells a refusal (nothing listens)
-    # at once; anything else (no answer, a name that resolves slowly, another transport) is
-    # left to the client and its timeout.
+    # a scheduler not running, a wrong port, a host name that names no host. One TCP probe
+    # tells a refusal (nothing listens) or a name without an address at once; anything else
+    # (no answer, a name service failing for now, another transport) is left to the client
+    # and its timeout.
     import socket
 
     if not isinstance(scheduler, str):
@@ -577,6 +578,11 @@ def _refused_fast(scheduler) -> None:
     except ConnectionRefusedError as e:
         raise OSError(f"cannot connect to the Dask scheduler at {scheduler}: connection refused "
                       f"(is `dask scheduler` running there, on that port?)") from e
+    except socket.gaierror as e:
+        if e.errno not in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+            return
+        raise OSError(f"cannot connect to the Dask scheduler at {scheduler}: no address for the "
+                      f"host {host!r} ({e.strerror})") from e
     except OSError:
         return
 
