@@ -157,6 +157,28 @@ def test_replay_plots_empty_sinks_draw_nothing(tmp_path):
         plot_replay(tmp_path, empty_tob, empty_trades, {}, price_scale=1e4, top=0)
 
 
+def test_replay_plots_save_fails_figure_closed(tmp_path, monkeypatch):
+    # a plot whose saving failed (a full disk) stayed open in pyplot: a caller that goes on (a
+    # notebook, a loop over days) kept each such figure and its memory, as the benchmark
+    # charts once did
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    import matchcore.replay_plots as replay_plots
+
+    def save_figure(fig, path, **kw):
+        raise OSError(28, "No space left on device")
+
+    tob = np.zeros(2, itch.TOB_DTYPE)
+    tob["locate"], tob["ts"], tob["bid"], tob["ask"] = 1, [1, 2], 1000, 1010
+    monkeypatch.setattr(replay_plots, "save_figure", save_figure)
+    plt.close("all")
+    with pytest.raises(OSError, match="No space left"):
+        replay_plots.plot_replay(tmp_path, tob, np.empty(0, itch.TRADE_DTYPE), {1: "X"},
+                                 price_scale=1e4)
+    assert plt.get_fignums() == []
+
+
 def test_replay_plots_busiest_symbols_ranked_by_executions_not_trade_records(tmp_path):
     # a DBN execution is one T and one F per resting order filled at a venue that sends both,
     # a T alone at one that does not: 3 executions of 4 records each outranked 5 executions

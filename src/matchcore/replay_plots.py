@@ -118,43 +118,50 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
     # prefix included: another file's prefix and symbol ("a-" + "2-X", "a-2-" + "X") can
     # give the same name, and its plot replaced the first one
     taken = set() if taken is None else taken
-    for L in chosen:
-        name = str(symbols.get(L, L))
-        t = tob[tob["locate"] == L]
-        tr = _volume_trades(trades[trades["locate"] == L])
-        fig, (ax1, ax2, ax3) = plt.subplots(3, 1, sharex=True, figsize=(9, 7),
-                                            gridspec_kw={"height_ratios": [3, 1.3, 1.3]})
-        x, xlabel = _time_axis(t["ts"].astype(np.float64), t0)
-        bid = np.where(t["bid"] > 0, t["bid"] / price_scale, np.nan)
-        ask = np.where(t["ask"] > 0, t["ask"] / price_scale, np.nan)
-        ax1.step(x, bid, where="post", color="tab:green", lw=0.9, label="best bid")
-        ax1.step(x, ask, where="post", color="tab:red", lw=0.9, label="best ask")
-        ax1.set_ylabel("price")
-        ax1.legend(loc="upper left", fontsize=8)
-        ax1.set_title(f"{name}: top of book, spread and traded volume")
-        ax2.step(x, ask - bid, where="post", color="tab:blue", lw=0.9)
-        ax2.set_ylabel("spread")
-        if len(tr):
-            xt, _ = _time_axis(tr["ts"].astype(np.float64), t0)
-            lo, hi = (min(xt.min(), x.min()), max(xt.max(), x.max())) if len(x) else \
-                (xt.min(), xt.max())
-            edges = np.linspace(lo, hi if hi > lo else lo + 1e-9, bins + 1)
-            vol, _ = np.histogram(xt, bins=edges, weights=tr["shares"].astype(np.float64))
-            ax3.bar(edges[:-1], vol, width=np.diff(edges), align="edge", color="tab:gray")
-        ax3.set_ylabel("volume / bucket")
-        ax3.set_xlabel(xlabel)
-        fig.tight_layout()
-        base = safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()) or str(L)
-        n = 1
-        while f"{prefix}{safe}.png" in taken:
-            # two symbols of one file name ("BRK A", "BRK_A"): the second PNG overwrote the
-            # first, and both were listed; so did BRK_A-5 when a symbol of that name had
-            # been drawn before
-            safe = f"{base}-{L}" if n == 1 else f"{base}-{L}-{n}"
-            n += 1
-        taken.add(f"{prefix}{safe}.png")
-        path = out / f"{prefix}{safe}.png"
-        save_figure(fig, path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
+    # every figure opened here is closed, also when one fails (a full disk): pyplot kept it,
+    # and its memory, in the caller's process
+    opened = set(plt.get_fignums())
+    try:
+        for L in chosen:
+            name = str(symbols.get(L, L))
+            t = tob[tob["locate"] == L]
+            tr = _volume_trades(trades[trades["locate"] == L])
+            fig, (ax1, ax2, ax3) = plt.subplots(3, 1, sharex=True, figsize=(9, 7),
+                                                gridspec_kw={"height_ratios": [3, 1.3, 1.3]})
+            x, xlabel = _time_axis(t["ts"].astype(np.float64), t0)
+            bid = np.where(t["bid"] > 0, t["bid"] / price_scale, np.nan)
+            ask = np.where(t["ask"] > 0, t["ask"] / price_scale, np.nan)
+            ax1.step(x, bid, where="post", color="tab:green", lw=0.9, label="best bid")
+            ax1.step(x, ask, where="post", color="tab:red", lw=0.9, label="best ask")
+            ax1.set_ylabel("price")
+            ax1.legend(loc="upper left", fontsize=8)
+            ax1.set_title(f"{name}: top of book, spread and traded volume")
+            ax2.step(x, ask - bid, where="post", color="tab:blue", lw=0.9)
+            ax2.set_ylabel("spread")
+            if len(tr):
+                xt, _ = _time_axis(tr["ts"].astype(np.float64), t0)
+                lo, hi = (min(xt.min(), x.min()), max(xt.max(), x.max())) if len(x) else \
+                    (xt.min(), xt.max())
+                edges = np.linspace(lo, hi if hi > lo else lo + 1e-9, bins + 1)
+                vol, _ = np.histogram(xt, bins=edges, weights=tr["shares"].astype(np.float64))
+                ax3.bar(edges[:-1], vol, width=np.diff(edges), align="edge", color="tab:gray")
+            ax3.set_ylabel("volume / bucket")
+            ax3.set_xlabel(xlabel)
+            fig.tight_layout()
+            base = safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()) or str(L)
+            n = 1
+            while f"{prefix}{safe}.png" in taken:
+                # two symbols of one file name ("BRK A", "BRK_A"): the second PNG overwrote the
+                # first, and both were listed; so did BRK_A-5 when a symbol of that name had
+                # been drawn before
+                safe = f"{base}-{L}" if n == 1 else f"{base}-{L}-{n}"
+                n += 1
+            taken.add(f"{prefix}{safe}.png")
+            path = out / f"{prefix}{safe}.png"
+            save_figure(fig, path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+    finally:
+        for num in set(plt.get_fignums()) - opened:
+            plt.close(num)
     return paths
