@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import slow_fifo_writer
-from cli_replay_checks import (assert_dump_is_book, run_cli, spaced_name_day, stock_directory,
-                               with_names)
+from cli_replay_checks import (assert_dump_is_book, copies, run_cli, spaced_name_day,
+                               stock_directory, with_names)
 from cli_replay_checks import day  # noqa: F401  (module fixture)
 
 import matchcore.itch as itch
@@ -40,12 +40,12 @@ def test_cli_book_symbol_before_the_directory_names_it_exit_1(capsys, day):
 
 
 def test_cli_replay_symbols_numbers_with_zeros_kept_unknown_number_noted(capsys, day):
-    # "003" kept no book (the filter compared the text "3"); 99999 was dropped without a note
-    code, out, _ = run_cli(capsys, "replay", str(day), "--symbols", "003,99999,NOPE")
+    # "003" kept no book (the filter compared the text "3"); 9999 was dropped without a note
+    code, out, _ = run_cli(capsys, "replay", str(day), "--symbols", "003,9999,NOPE")
     assert code == 0
     assert "books: 1: " in out
     assert "note: no symbol named NOPE in this file" in out
-    assert "note: no symbol numbered 99999 in this file" in out
+    assert "note: no symbol numbered 9999 in this file" in out
 
 
 def test_cli_book_symbol_as_locate_with_zeros_same_ladder_as_plain(capsys, day):
@@ -467,3 +467,24 @@ def test_callback_labels_a_name_with_spaces_whose_book_comes_after_the_first_cal
     r.finish(b"")
     assert seen[:2] == ["AAPL", "AAPL"]               # one book of the name so far
     assert seen[2:] == ["AAPL@locate2", "AAPL@locate2"]
+
+
+@pytest.mark.parametrize("given, fmt, limit", [("70000", "itch", 65535),
+                                               ("AAPL,65536", "itch", 65535),
+                                               ("4294967296", "dbn", 4294967295)])
+def test_replay_symbols_number_outside_the_formats_ids_refused_before_input(
+        tmp_path, capsys, day, given, fmt, limit):
+    # --symbols 70000 replayed the ITCH file into no book, exit 0, with a note at the end
+    if fmt == "dbn":
+        pytest.importorskip("databento_dbn")
+        from matchcore.feeds.dbn_gen import generate_mbo
+
+        path = generate_mbo(tmp_path / "day.dbn", records=500, instruments=2, seed=3)
+    else:
+        path = day
+    bad = given.split(",")[-1]
+    for files in ([path], copies(path, 2)):
+        code, out, err = run_cli(capsys, "replay", *map(str, files), "--symbols", given,
+                                 "--no-progress")
+        assert code == 1 and out == ""
+        assert f"error: --symbols holds {bad!r}, outside 0..{limit}" in err

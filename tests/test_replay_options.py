@@ -248,3 +248,38 @@ def test_replayers_partition_in_range_taken_alike():
         for k in range(3):
             make(partition=(k, 3))
         make(partition=(2**63 - 2, 2**63 - 1))
+
+
+@pytest.mark.parametrize("given", [65536, "70000", -1, 2**64])
+def test_replayer_symbols_number_outside_locates_refused_before_input(tmp_path, given):
+    # a stock locate is a uint16: symbols=[70000] kept no book and the replay said nothing
+    for kwargs in ({"symbols": [given]},
+                   {"callback": _cb, "callback_symbols": ["AAPL", given]}):
+        what = "symbols" if "symbols" in kwargs else "callback_symbols"
+        with pytest.raises(ValueError, match=re.escape(
+                f"{what} holds {given!r}, outside 0..65535 (an ITCH stock locate is a uint16)")):
+            itch.Replayer(**kwargs)
+        with pytest.raises(ValueError, match="outside 0..65535"):
+            itch.replay_file(tmp_path / "not-read.itch", **kwargs)
+
+
+def test_replayer_symbols_number_at_the_ends_of_the_locates_taken():
+    data = itch.generate(None, messages=2000, symbols=3, seed=1)
+    r = itch.Replayer(symbols=[0, "65535", 1])
+    r.feed(data)
+    assert list(r.books) == [1]
+
+
+@pytest.mark.parametrize("given", [2**32, 2**40, str(2**32), -1])
+def test_dbn_replayer_symbols_number_outside_instrument_ids_refused_before_input(tmp_path,
+                                                                               given):
+    # an instrument id is a uint32: symbols=[2**40] kept no book and the replay said nothing
+    from matchcore.feeds.dbn import DbnReplayer, replay_dbn
+
+    msg = re.escape(f"symbols holds {given!r}, outside 0..4294967295 (a DBN instrument id is "
+                    "a uint32)")
+    with pytest.raises(ValueError, match=msg):
+        DbnReplayer(symbols=[given])
+    with pytest.raises(ValueError, match=msg):
+        replay_dbn(tmp_path / "not-read.dbn", symbols=["ES", given])
+    DbnReplayer(symbols=[2**32 - 1, str(2**32 - 1), "0"])

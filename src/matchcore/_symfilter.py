@@ -11,6 +11,10 @@ import numpy as np
 # bare name is (symbol_name): " AAPL @locate2" is AAPL@locate2 everywhere a label is read
 LABEL = re.compile(r"\s*(.+?)\s*@locate0*([0-9]{1,5})")
 
+# the numbers= of symbol_filter for each format: (the largest id, what an id is)
+ITCH_LOCATES = (0xFFFF, "an ITCH stock locate is a uint16")
+DBN_INSTRUMENTS = (0xFFFFFFFF, "a DBN instrument id is a uint32")
+
 
 def whole_number(x) -> int | None:
     """``x`` as a Python int when it is a whole number (an int, a numpy integer, an IntEnum
@@ -23,14 +27,17 @@ def whole_number(x) -> int | None:
         return None
 
 
-def symbol_filter(symbols, what: str = "symbols"):
+def symbol_filter(symbols, what: str = "symbols", numbers: tuple[int, str] | None = None):
     """``None`` (keep every symbol) or the set of strings a symbol's name or number is looked up
     in. ``symbols`` is an iterable of names and numbers (int or digit strings; anything else,
     such as bytes or a float, raises ``TypeError``). A lone ``str`` is refused: iterated, ``"AAPL"`` would be the letters A, P, L and match nothing. An empty
     one is refused (``ValueError``): it kept no symbol, where a consumer of a NATS stream took
     it for every symbol; None keeps every symbol. So is a blank name in it. A number written with leading zeros
     (``"01"``) also matches its plain form (locate 1), and a book label ``NAME@locate007`` its
-    plain form ``NAME@locate7``. O(len)."""
+    plain form ``NAME@locate7``. ``numbers``: ``(largest, why)``, the id range of the format
+    (:data:`ITCH_LOCATES`, :data:`DBN_INSTRUMENTS`): a number (an int or a string of digits)
+    outside ``0..largest`` names no book of any file of it, and raises ``ValueError`` naming
+    the value and the range. O(len)."""
     if symbols is None:
         return None
     if isinstance(symbols, (str, bytes, bytearray)):
@@ -50,6 +57,11 @@ def symbol_filter(symbols, what: str = "symbols"):
         if not s:
             # no symbol is named "": it selected no book, and the replay said nothing
             raise ValueError(f"{what} holds an empty name ({given!r}): it selects no symbol")
+        if numbers is not None and (isinstance(given, int) or (s.isascii() and s.isdigit())) \
+                and not 0 <= int(s) <= numbers[0]:
+            # selected nothing, and the replay said nothing of it
+            raise ValueError(f"{what} holds {given!r}, outside 0..{numbers[0]} ({numbers[1]}): "
+                             f"it selects no book")
         out.add(s)
         out.add(plain_number(s))
         m = LABEL.fullmatch(s)

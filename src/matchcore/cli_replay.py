@@ -320,6 +320,15 @@ def _dump_book(args, books_by_locate, names) -> int:
     return n
 
 
+def check_symbol_numbers(symbols, fmt: str | None) -> None:
+    """Refuse, before any input is read, a ``--symbols`` number that no file of format ``fmt``
+    holds (an ITCH locate above 65535, a DBN instrument id above 4294967295): it selected
+    nothing, noted only after the whole replay. The library's refusal in the option's name."""
+    from matchcore._symfilter import DBN_INSTRUMENTS, ITCH_LOCATES, symbol_filter
+
+    symbol_filter(symbols, "--symbols", DBN_INSTRUMENTS if fmt == "dbn" else ITCH_LOCATES)
+
+
 def symbol_notes(symbols, names, books, numbers=None, first_names=None,
                  file=None, dropped: int = 0) -> list[str]:
     """The notes after a replay on the requested ``symbols`` (names and numbers; book labels,
@@ -492,6 +501,7 @@ def _replay(args) -> int:
     from matchcore._symfilter import LABEL, label_errors, split_symbols
 
     symbols = split_symbols(args.symbols)
+    check_symbol_numbers(symbols, "itch")
     bar, update = _file_progress(path, args.no_progress)
     from matchcore.io.replay_hooks import ReplayHooks
 

@@ -83,6 +83,17 @@ def run_many(args) -> int:
             raise ValueError(f"{f} is a pipe or device: its format cannot be detected without "
                              f"consuming it; give --format")
     opts = _options(args)
+    if args.symbols is not None:
+        # a number outside a file's ids, in the option's name (the library's names symbols)
+        from matchcore._magic import detect_format
+        from matchcore.cli_replay import check_symbol_numbers
+
+        for f in files:
+            try:
+                fmt = args.format or (detect_format(f) if f.is_file() else "itch")
+            except ValueError:
+                continue                # refused by the replay, before any work
+            check_symbol_numbers(opts["symbols"], fmt)
     # (the library's refusals name its keyword, split)
     from matchcore.cluster.dask import MAX_SPLIT
 

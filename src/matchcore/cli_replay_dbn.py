@@ -43,7 +43,8 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
 
 
 def replay_dbn_cli(args, path: Path) -> int:
-    from matchcore.cli_replay import _file_progress, _note_symbols_and_dump, _print_interrupted
+    from matchcore.cli_replay import (_file_progress, _note_symbols_and_dump, _print_interrupted,
+                                      check_symbol_numbers)
     from matchcore.feeds.dbn import PRICE_SCALE, replay_dbn
 
     if args.infer_lengths:
@@ -51,6 +52,7 @@ def replay_dbn_cli(args, path: Path) -> int:
     from matchcore._symfilter import split_symbols
 
     symbols = split_symbols(args.symbols)
+    check_symbol_numbers(symbols, "dbn")
     bar, update = _file_progress(path, args.no_progress)
     seen = []                # the replayer, once its first chunk is in: for a partial summary
     t0 = time.perf_counter()

@@ -45,8 +45,8 @@ from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_tr
                                sk_records, sk_options, sk_replay_options, sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError, _Params
-from matchcore._symfilter import (book_symbol, partition_arg, plain_number, symbol_filter,
-                                  whole_number)
+from matchcore._symfilter import (DBN_INSTRUMENTS, book_symbol, partition_arg, plain_number,
+                                  symbol_filter, whole_number)
 from matchcore.itch._buffer import byte_view as _byte_view
 
 cnp.import_array()
@@ -605,7 +605,8 @@ cdef class DbnReplayer:
     epoch); sizes are lots.
 
     Parameters (all but ``names`` and ``symbols`` keyword-only): ``names``, ``symbols`` (names
-    or instrument ids to keep; None = all),
+    or instrument ids to keep; None = all; an id outside 0..4294967295, the uint32 range,
+    ValueError),
     ``ts_out`` (records carry an 8-byte send timestamp: from the metadata), ``snapshot_every``
     (records) / ``snapshot_every_ns`` and ``snapshot_depth`` (levels; default 10, which None
     stands for; given without either cadence, ValueError: no snapshot would be taken),
@@ -720,7 +721,7 @@ cdef class DbnReplayer:
                 raise ValueError(f"names: the symbol of instrument {iid} is empty (no symbols= "
                                  "selection could pick its book)")
             self._names[iid] = v
-        self._filter = symbol_filter(symbols, "symbols")
+        self._filter = symbol_filter(symbols, "symbols", DBN_INSTRUMENTS)
         self._truncated = None
         self._capacity = o.capacity
         self.done = False

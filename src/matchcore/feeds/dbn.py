@@ -382,8 +382,10 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
     >>> r.book("ESM4").best_bid()                                      # doctest: +SKIP
     (5290250000000, 31)
     """
-    _check_chunk_size(chunk_size)
     _check_hooks(progress, on_chunk)
+    # every option checked before the file is opened (a symbols= number outside the ids was
+    # refused only after the metadata header had been read)
+    _file_replayer(chunk_size=chunk_size, names=names, **options)
     raw, head, src, live = open_head(path, 4)
     stream = None
     try:
