@@ -841,3 +841,30 @@ def test_lobster_underscore_in_a_number_refused_naming_its_line(tmp_path):
         read_orderbook(book)
     assert str(e.value) == (f"{book}, line 2: a '_' inside a row (a LOBSTER CSV field is a "
                             f"plain number)")
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+@pytest.mark.parametrize("header", [False, True])
+def test_lobster_rows_not_separated_by_commas_refused_naming_their_line(tmp_path, rows, header):
+    # a message file of one row separated by ';' was taken for a header line: 0 messages
+    # replayed, exit status 0; of several rows, "1 columns" of no line
+    head = "time,type,id,size,price,direction\n" if header else ""
+    line = 2 if header else 1
+    msg = tmp_path / "X_message_1.csv"
+    msg.write_text(head + "".join(";".join(str(x) for x in m) + "\n" for m in MESSAGES[:rows]))
+    with pytest.raises(ValueError, match=re.escape(
+            f"{msg}: line {line} has 1 column, a LOBSTER file of this kind at least 6 (its "
+            "fields are separated by ';'")):
+        read_messages(msg)
+    good = tmp_path / "Y_message_1.csv"
+    good.write_text("".join(",".join(str(x) for x in m) + "\n" for m in MESSAGES[:rows]))
+    book = tmp_path / "Y_orderbook_1.csv"
+    book.write_text(head + "1000100\t5\t1000000\t100\n" * rows)
+    for call in (lambda: read_orderbook(book), lambda: replay_lobster(good, book)):
+        with pytest.raises(ValueError, match=re.escape(
+                f"{book}: line {line} has 1 column, a LOBSTER file of this kind at least 4 "
+                "(its fields are separated by '\\t'")):
+            call()
+    book.write_text(head + "1000100,5\n" * rows)
+    with pytest.raises(ValueError, match=re.escape(f"{book}: line {line} has 2 columns")):
+        read_orderbook(book)

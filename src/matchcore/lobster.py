@@ -186,6 +186,10 @@ _HASH_IN_ROW = re.compile(rb"^[^#\n][^\n]*#", re.M)
 # a '_' in a row: Python's int() and float() take it as a digit-group separator, so "1_000"
 # was order id 1000 in a message file (numpy's float parser refused it in an orderbook file)
 _UNDERSCORE_IN_ROW = re.compile(rb"^[^#\n][^\n]*_", re.M)
+# a row: a line that is neither blank nor a comment (numpy's reader skips those)
+_FIRST_ROW = re.compile(rb"^[ \t\r]*[^#\s][^\n]*", re.M)
+# where the first field of a line ends, whatever separates the fields
+_FIELD_END = re.compile(rb"[,;\t| ]")
 
 
 def _load_csv(path, min_cols: int, dtype=np.float64):
@@ -214,9 +218,11 @@ def _load_csv(path, min_cols: int, dtype=np.float64):
         if first.strip() or end < 0:
             break
         start, blank = end + 1, blank + 1
-    # LOBSTER files have no header; a hand-written one with column names is skipped.
+    # LOBSTER files have no header; a hand-written one with column names is skipped. Its first
+    # field is taken as far as any separator: a row of numbers separated by ';' was taken for a
+    # header, so a file of one such line replayed 0 messages, exit status 0
     try:
-        float(first.split(b",")[0])
+        float(_FIELD_END.split(first.strip(), 1)[0])
         header = 0
     except ValueError:
         header = 1
@@ -225,6 +231,16 @@ def _load_csv(path, min_cols: int, dtype=np.float64):
     line = _row_lines(data, start, skip)
     if not first.strip() or (header and _NON_BLANK.search(data, start) is None):
         return np.empty((0, min_cols), dtype=dtype), line
+    # the first row's fields, counted before numpy reads the rows (which it holds to that
+    # count): fewer, such as numbers separated by ';', were a bare "1 columns" of no line
+    row = _FIRST_ROW.search(memoryview(data)[start:]).group()
+    if row.count(b",") + 1 < min_cols:
+        n = row.count(b",") + 1
+        other = next((c for c in (";", "\t", "|") if c.encode() in row), None)
+        raise ValueError(f"{path}: line {line(0)} has {n} column{'s' if n != 1 else ''}, a "
+                         f"LOBSTER file of this kind at least {min_cols}"
+                         + (f" (its fields are separated by {other!r}: LOBSTER separates them "
+                            f"by ',')" if other else ""))
     for char, rows, why in ((b"#", _HASH_IN_ROW, "a comment is a line of its own, starting "
                                                   "with '#'"),
                             (b"_", _UNDERSCORE_IN_ROW, "a LOBSTER CSV field is a plain number")):
