@@ -26,5 +26,22 @@ def test_bench_itch_generator_out_of_memory_names_messages_and_memory(monkeypatc
         raise MemoryError()
 
     monkeypatch.setattr(itch, "generate", no_memory)
-    with pytest.raises(MemoryError, match=r"--messages 5,000: .*about [0-9.]+ KiB of memory"):
+    # a library function names its keyword (it named the command's --messages)
+    with pytest.raises(MemoryError, match=r"^messages 5,000: .*about [0-9.]+ KiB of memory"):
         itch_workload.run_itch(5_000)
+
+
+def test_bench_itch_out_of_memory_named_as_each_caller_names_the_count(monkeypatch, capsys):
+    # run_bench and run_itch named the command's --messages; the command keeps its option
+    import matchcore.itch as itch
+    from matchcore.cli_bench import run_bench
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(itch, "generate", no_memory)
+    with pytest.raises(MemoryError, match=r"^messages 5,000: .*about [0-9.]+ KiB of memory"):
+        run_bench(["itch"], messages=5_000, progress=False)
+    rc, out, err = run_cli(capsys, "bench", "itch", "--no-progress", "--messages", "5000")
+    assert rc == 1 and "Traceback" not in err
+    assert err.startswith("matchcore bench: error: out of memory: --messages 5,000: "), err

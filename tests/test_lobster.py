@@ -868,3 +868,20 @@ def test_lobster_rows_not_separated_by_commas_refused_naming_their_line(tmp_path
     book.write_text(head + "1000100,5\n" * rows)
     with pytest.raises(ValueError, match=re.escape(f"{book}: line {line} has 2 columns")):
         read_orderbook(book)
+
+
+def test_lobster_binary_file_refusal_names_the_library_function_and_the_command(tmp_path):
+    # read_messages, a library function, named only the command line's --format
+    from matchcore.itch import generate
+
+    path = tmp_path / "day_message_1.csv"
+    path.write_bytes(generate(None, messages=200, symbols=1, seed=1))
+    with pytest.raises(ValueError, match=re.escape(
+            "ITCH 5.0 file is replayed with matchcore.itch.replay_file, matchcore replay "
+            "--format itch)")):
+        read_messages(path)
+    path.write_bytes(b"MCCMD" + bytes(200))
+    with pytest.raises(ValueError, match=re.escape(
+            "a native command file, not a LOBSTER CSV (replay it with "
+            "matchcore.native.replay_commands, matchcore replay --format native)")):
+        read_messages(path)

@@ -358,7 +358,7 @@ def _run_bench(targets, messages, rate, seed, quick, clock, save_dir, progress, 
         bar.set_description("itch replay")
         why = itch_workload.unavailable_reason()
         if why is None:
-            res["itch"] = itch_workload.run_itch(n, seed=seed)
+            res["itch"] = itch_workload._run_itch(n, seed=seed, name=names["messages"])
         else:
             res["itch"] = {"skipped": why}
             print(f"matchcore bench: itch workload skipped: {why}", file=sys.stderr)

@@ -301,10 +301,14 @@ def _binary_error(data: bytes) -> str:
     """What a binary file given as a LOBSTER CSV is (DBN, native, else binary such as ITCH)."""
     kind = foreign_format(data[:HEAD_SIZE])
     if kind in ("dbn", "native"):
+        # the function, as the library's errors name it, and the command line's way
+        way = ("matchcore.feeds.dbn.replay_dbn" if kind == "dbn" else
+               "matchcore.native.replay_commands")
         return (f"a {'DBN' if kind == 'dbn' else 'native command'} file, not a LOBSTER CSV "
-                f"(replay it with --format {kind})")
+                f"(replay it with {way}, matchcore replay --format {kind})")
     return ("a binary file (it holds NUL bytes, which no CSV does), not a LOBSTER CSV (an "
-            "ITCH 5.0 file is replayed with --format itch)")
+            "ITCH 5.0 file is replayed with matchcore.itch.replay_file, matchcore replay "
+            "--format itch)")
 
 
 _COLUMNS = ("time", "event type", "order id", "size", "price", "direction")

@@ -47,7 +47,7 @@ def _size(n: float) -> str:
     return f"{n:,.1f} PiB"
 
 
-def _too_much(messages: int, name: str = "--messages") -> str:
+def _too_much(messages: int, name: str = "messages") -> str:
     """What ``messages`` (given as ``name``) asks of memory, in words."""
     return (f"{name} {messages:,}: the itch workload would need about "
             f"{_size(messages * BYTES_PER_MESSAGE)} of memory (it holds its generated day whole)")
@@ -60,7 +60,7 @@ def _physical_memory() -> int | None:
         return None
 
 
-def check_messages(messages: int, symbols: int = SYMBOLS, name: str = "--messages") -> None:
+def check_messages(messages: int, symbols: int = SYMBOLS, name: str = "messages") -> None:
     """Raise ValueError now if a day of ``symbols`` symbols cannot hold ``messages`` messages,
     MemoryError if the day would not fit in this machine's memory (what :func:`run_itch` would
     find only after the workloads before it had been measured, as a bare "out of memory"); both
@@ -80,11 +80,17 @@ def run_itch(messages: int, *, seed: int = 1, symbols: int = SYMBOLS, reps: int 
              slice_bytes: int = 1 << 16) -> dict:
     """Generate ``messages`` ITCH messages into a temporary file, then time their replay
     (best of ``reps`` >= 1 runs; the per-message cost over slices of ``slice_bytes`` >= 1)."""
+    return _run_itch(messages, seed=seed, symbols=symbols, reps=reps, slice_bytes=slice_bytes)
+
+
+def _run_itch(messages: int, *, seed: int = 1, symbols: int = SYMBOLS, reps: int = 3,
+              slice_bytes: int = 1 << 16, name: str = "messages") -> dict:
+    # run_itch, its refusals naming the count as ``name`` (the command: its option)
     # (reps=0 failed after the day was generated, on a replay that never ran; slice_bytes=0
     # timed no slice, and a negative one sliced from the end of the buffer)
-    for name, value in (("reps", reps), ("slice_bytes", slice_bytes)):
+    for arg, value in (("reps", reps), ("slice_bytes", slice_bytes)):
         if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+            raise ValueError(f"{arg} must be >= 1, got {value}")
     import matchcore.itch as itch
 
     with tempfile.TemporaryDirectory() as d:
@@ -96,7 +102,7 @@ def run_itch(messages: int, *, seed: int = 1, symbols: int = SYMBOLS, reps: int 
             data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
         except MemoryError:
             # a bare "out of memory" said neither the count nor what it asks for
-            raise MemoryError(_too_much(messages)) from None
+            raise MemoryError(_too_much(messages, name)) from None
 
     def replay_once():
         r = itch.Replayer()
