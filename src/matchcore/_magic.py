@@ -24,6 +24,14 @@ _TEXT = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
 _BOM = b"\xef\xbb\xbf"
 _NAMES = {"dbn": "DBN", "native": "native command", "lobster": "LOBSTER message CSV",
           "text": "text"}
+# the names of DBN files, by which one is told where its bytes cannot be read
+DBN_SUFFIXES = (".dbn", ".dbn.zst", ".dbn.gz")
+
+
+def named(name: str, suffixes) -> bool:
+    """Whether the file name ``name`` ends in one of ``suffixes`` (lower case), in any case:
+    ``DAY.DBN.ZST`` is a ``.dbn.zst`` file, as output names are matched. O(len(name))."""
+    return name.lower().endswith(suffixes)
 
 
 def read_head(raw, k: int) -> bytes:
@@ -386,7 +394,7 @@ def detect_format(path, replay: bool = True) -> str:
     comp, head, broken = _head(p, _LOOK)
     gz = comp == "gzip"
     if comp == "zstd" or (gz and broken and len(head) < len(DBN_MAGIC)
-                          and p.name.endswith(".dbn.gz")):
+                          and named(p.name, ".dbn.gz")):
         # zstd: DBN, or refused by the ITCH reader; a damaged or cut gzip'd DBN file: by name,
         # so that its replay reports the damage as DBN
         from matchcore.feeds.dbn import is_dbn
@@ -414,12 +422,12 @@ def detect_format(path, replay: bool = True) -> str:
                                  f"{line!r}): replay reads ITCH 5.0, DBN, LOBSTER message CSV "
                                  "and native command files")
             kind = "lobster"
-        if kind == "unframed" and not p.name.endswith((".dbn", ".dbn.zst", ".dbn.gz")):
+        if kind == "unframed" and not named(p.name, DBN_SUFFIXES):
             # ITCH bytes from inside a message: refused here in the ITCH reader's words, so
             # that several files are refused before any of them is replayed
             refuse_foreign(head, p, "the ITCH reader", "gzip'd" if gz else "")
         fmt = "itch" if kind in (None, "unframed") else kind
-        if fmt == "itch" and p.name.endswith((".dbn", ".dbn.zst", ".dbn.gz")):
+        if fmt == "itch" and named(p.name, DBN_SUFFIXES):
             fmt = "dbn"       # named DBN, holding no DBN magic: refused by the DBN replay
         if gz and fmt in ("native", "lobster") and replay:
             raise ValueError(f"{p}: a gzip'd {_NAMES[fmt]} file: {_NAMES[fmt]} files are read "

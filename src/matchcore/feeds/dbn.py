@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from matchcore._gzip import Inflater
-from matchcore._magic import DBN_MAGIC, GZIP_MAGIC, ZSTD_MAGIC
+from matchcore._magic import DBN_MAGIC, DBN_SUFFIXES, GZIP_MAGIC, ZSTD_MAGIC, named
 from matchcore._magic import Closing as _Closing
 from matchcore._magic import open_head, readinto_live
 from matchcore.feeds._dbn import DbnReplayer
@@ -193,7 +193,7 @@ def _frame_start(head: bytes, prefix: bool = False) -> bool:
 def is_dbn(path) -> bool:
     """True when ``path`` is a DBN stream: it starts with ``DBN`` (after zstd or gzip
     decompression when compressed), or, when that cannot be checked, its name ends in .dbn,
-    .dbn.zst or .dbn.gz. Reads at most a few bytes. O(1).
+    .dbn.zst or .dbn.gz (in any case). Reads at most a few bytes. O(1).
 
     >>> is_dbn("day.itch")                            # doctest: +SKIP
     False
@@ -202,7 +202,7 @@ def is_dbn(path) -> bool:
     try:
         if not (p.is_file() or p.is_dir()):
             # a pipe or FIFO: the bytes read here would be lost to its replay; by the name
-            return p.name.endswith((".dbn", ".dbn.zst", ".dbn.gz"))
+            return named(p.name, DBN_SUFFIXES)
         with open(p, "rb") as f:
             head = f.read(4)
         if head[:3] == DBN_MAGIC:
@@ -214,9 +214,9 @@ def is_dbn(path) -> bool:
                 if len(start) == 3:
                     return start == DBN_MAGIC
                 # the stream ends inside its first block (a file cut short): not checkable
-                return p.name.endswith(".dbn.zst")
+                return named(p.name, ".dbn.zst")
             except (ImportError, EOFError):
-                return p.name.endswith(".dbn.zst")
+                return named(p.name, ".dbn.zst")
             except Exception:     # not a zstd frame after all: not a DBN stream
                 return False
         if head[:2] == GZIP_MAGIC:
@@ -226,10 +226,10 @@ def is_dbn(path) -> bool:
             if len(start) == len(DBN_MAGIC) or not broken:
                 return start == DBN_MAGIC
             # damaged or cut short before its first 3 bytes: not checkable
-            return p.name.endswith(".dbn.gz")
+            return named(p.name, ".dbn.gz")
     except OSError:
         pass
-    return p.name.endswith((".dbn", ".dbn.zst", ".dbn.gz"))
+    return named(p.name, DBN_SUFFIXES)
 
 
 def _names_from_mappings(meta) -> dict[int, str]:
