@@ -3,6 +3,7 @@ pieces or from a file, as they are after the same damage mid-stream."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -44,3 +45,38 @@ def test_dbn_replay_other_rtype_whose_length_runs_past_the_end_is_a_bad_record(t
                 assert (s["messages"], s["truncated"], s["other_rtypes"]) == (400, None, {})
                 assert (s["bad_records"], s["bytes_skipped"], s["first_bad_offset"]) == \
                     (1, len(sysrec) + len(junk), 56 * i), (junk, i)
+
+
+@pytest.mark.parametrize("codec", ["zstd", "gzip"])
+def test_dbn_replay_damaged_compressed_stream_said_alike_in_a_small_file_and_a_large_one(
+        tmp_path, capsys, codec):
+    # damage within the first bytes read (with the metadata header) was "decompression failed
+    # in the metadata header", the same damage further on "decompression failed after N bytes
+    # on disk (M records replayed)"
+    import gzip
+
+    from cli_replay_checks import run_cli
+
+    said = {}
+    for records in (300, 20_000):
+        plain = generate_mbo(None, records=records, instruments=2, seed=3)
+        if codec == "zstd":
+            zstandard = pytest.importorskip("zstandard")
+            data = bytearray(zstandard.ZstdCompressor(level=3).compress(plain))
+        else:
+            data = bytearray(gzip.compress(plain))
+        at = len(data) * 3 // 4
+        data[at:at + 8] = bytes(b ^ 0xFF for b in data[at:at + 8])
+        path = tmp_path / f"{records}.dbn.{'zst' if codec == 'zstd' else 'gz'}"
+        path.write_bytes(data)
+        with pytest.raises(ValueError) as e:
+            replay_dbn(path, chunk_size=4096)
+        msg = str(e.value)
+        m = re.match(rf"{re.escape(str(path))}: {codec} decompression failed after ([0-9,]+) "
+                     r"bytes on disk \(([0-9,]+) records replayed\): ", msg)
+        assert m is not None, msg
+        assert 0 < int(m.group(1).replace(",", "")) <= len(data)
+        said[records] = int(m.group(2).replace(",", ""))
+        code, _, err = run_cli(capsys, "replay", str(path), "--no-progress")
+        assert code == 1 and f"error: {path}: {codec} decompression failed after " in err
+    assert said[300] == 0 and said[20_000] > 0

@@ -215,10 +215,11 @@ def is_dbn(path) -> bool:
                     return start == DBN_MAGIC
                 # the stream ends inside its first block (a file cut short): not checkable
                 return named(p.name, ".dbn.zst")
-            except (ImportError, EOFError):
+            except Exception:
+                # no zstandard, or a frame (its magic read above) damaged before its first
+                # bytes: not checkable (a damaged .dbn.zst was refused by the ITCH reader as
+                # "a zstd-compressed file", where a larger one's damage is reported as DBN)
                 return named(p.name, ".dbn.zst")
-            except Exception:     # not a zstd frame after all: not a DBN stream
-                return False
         if head[:2] == GZIP_MAGIC:
             from matchcore._magic import _head
 
@@ -405,11 +406,19 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
             stream = io.BufferedReader(frames, buffer_size=1 << 16)
         else:
             stream = raw if src is raw else io.BufferedReader(src, buffer_size=1 << 16)
+
+        def damaged(e, records: int) -> ValueError:
+            # A damaged compressed frame cannot be skipped over. Said in the same words
+            # wherever it is found: a small file's damage is met in the bytes read ahead with
+            # the metadata header, and was said to be "in the metadata header"
+            return ValueError(f"{path}: {codec} decompression failed after "
+                              f"{_on_disk(raw, frames.compressed):,} bytes on disk "
+                              f"({records:,} records replayed): {e}")
+
         try:
             meta = read_metadata(stream)
         except zstd_error as e:
-            raise ValueError(f"{path}: {codec} decompression failed in the metadata header: "
-                             f"{e}") from None
+            raise damaged(e, 0) from None
         except ValueError as e:
             if codec == "zstd" and frames.ended_early and not frames.decompressed:
                 # cut inside its first block (up to 128 KiB), which decompresses only whole:
@@ -460,10 +469,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
                         k = readinto_live(stream, view[n:]) if live else \
                             stream.readinto(view[n:])
                     except zstd_error as e:
-                        # A damaged compressed frame cannot be skipped over.
-                        raise ValueError(f"{path}: {codec} decompression failed after "
-                                         f"{on_disk():,} bytes on disk ({r.stats['messages']:,} "
-                                         f"records replayed): {e}") from None
+                        raise damaged(e, r.stats["messages"]) from None
                     if not k:
                         eof = True
                     else:
