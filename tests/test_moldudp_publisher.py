@@ -258,3 +258,24 @@ def test_moldudp_publisher_strided_buffer_refused_as_the_itch_reader_refuses_it(
         MoldUDP64Publisher(strided, port=9)
     assert str(e.value) == str(decoded.value)
     MoldUDP64Publisher(bytes(strided), port=9).close()
+
+
+def test_moldudp_publisher_numpy_array_or_mmap_source_sent_as_its_bytes(tmp_path):
+    # a numpy array or an mmap (bytes-like, as decode() and Replayer.feed() take them) was
+    # taken for a path: "expected str, bytes or os.PathLike object, not ndarray"
+    import mmap
+
+    data = itch.generate(None, messages=300, symbols=2, seed=1)
+    path = tmp_path / "day.itch"
+    path.write_bytes(data)
+    cut = data[:len(data) // 4 * 4]
+
+    def sent(src):
+        with MoldUDP64Publisher(src, 9) as pub:
+            return pub.n_packets, pub.stats.messages, pub.stats.tail_bytes
+
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        assert sent(mm) == sent(np.frombuffer(data, np.uint8)) == sent(data)
+    assert sent(np.frombuffer(cut, np.uint32)) == sent(cut)
+    with pytest.raises(TypeError, match="source is a path or a bytes-like object, not int"):
+        MoldUDP64Publisher(5, 9)

@@ -754,12 +754,18 @@ def _load(source):
     memory-mapped, a .gz file decompressed into memory, a pipe or FIFO read whole."""
     # What cannot start an ITCH stream (DBN, a native command file, text, zstd) is refused:
     # framed by its "length prefixes" it was sent as a few garbage messages, or as none at all.
-    if isinstance(source, (bytes, bytearray, memoryview)):
+    if not isinstance(source, (str, os.PathLike)):
         # a strided view refused as the ITCH reader refuses it (memoryview's cast said only
         # "casts are restricted to C-contiguous views"); imported here, as importing
-        # matchcore.moldudp does not import the ITCH package
+        # matchcore.moldudp does not import the ITCH package. Any bytes-like object, as the
+        # replay's feed() takes it: a numpy array or an mmap was taken for a path ("expected
+        # str, bytes or os.PathLike object, not ndarray")
         from matchcore.itch._buffer import byte_view
-        view = byte_view(source)
+        try:
+            view = byte_view(source)
+        except TypeError:
+            raise TypeError(f"source is a path or a bytes-like object, not "
+                            f"{type(source).__name__}") from None
         refuse_foreign_buffer(view, "the source buffer", "MoldUDP64Publisher",
                               "MoldUDP64Publisher reads a buffer of plain ITCH 5.0 (a file may "
                               "be gzip'd)")
@@ -817,7 +823,7 @@ def _refuse_zstd(head: bytes, path) -> None:
 
 
 class MoldUDP64Publisher(NoCopy):
-    """Replay an ITCH stream (a file, a .gz file or a bytes buffer; standard 2-byte length
+    """Replay an ITCH stream (a file, a .gz file or a bytes-like buffer; standard 2-byte length
     framing) as MoldUDP64 packets to ``host:port``.
 
     Messages are packed greedily: at most ``max_messages`` per packet and ``max_packet`` bytes
