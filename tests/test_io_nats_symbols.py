@@ -790,3 +790,50 @@ def test_consumer_reads_key_as_stored_first_name_with_spaces_from_another_publis
     c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
     assert c.symbols() == [" A"]
     assert c.depth(" A") == ([(10_000, 100, 1)], [])
+
+
+@pytest.mark.parametrize("kinds", [None, ["tob", "l2"]])
+def test_consume_twenty_thousand_symbols_reads_as_a_read_of_the_published_ones(
+        server, names, tmp_path, kinds):
+    # 5,000 symbols took 3.6 s before the first record and 20,000 timed out: one pull consumer
+    # with a filter subject per symbol and kind, which the server makes in time growing with
+    # the square of their number
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    cli_publish_day(server, stream, prefix, tmp_path / "day.itch", messages=5_000, seed=4,
+                    symbols=3)
+    published = itch.symbol_names(3)[:2]
+    many = [f"Z{i:05d}" for i in range(20_000)] + published
+    seen, few_seen = [], []
+    c = consume(server.url, stream=stream, prefix=prefix, symbols=many, kinds=kinds,
+                timeout=120, on_batch=lambda s, p: seen.append((s, p)))
+    few = consume(server.url, stream=stream, prefix=prefix, symbols=published, kinds=kinds,
+                  timeout=120, on_batch=lambda s, p: few_seen.append((s, p)))
+    assert not c.timed_out and not few.timed_out
+    assert seen == few_seen and len(seen) > 0           # the same batches, in the same order
+    assert c.symbols() == few.symbols() == sorted(published)
+    assert (c.batches, c.records, c.bad, c.missing, c.gaps, c.sessions, c.locates,
+            c.out_of_sequence) == (few.batches, few.records, few.bad, few.missing, few.gaps,
+                                   few.sessions, few.locates, few.out_of_sequence)
+    for name in published:
+        assert c.tob.get(name) == few.tob.get(name) and c.depth(name) == few.depth(name)
+        assert c.trades.get(name) == few.trades.get(name)
+
+
+def test_cli_subscribe_twenty_thousand_symbols_shows_the_published_books(server, names,
+                                                                          tmp_path, capsys):
+    # subscribe --symbols with 20,000 names timed out making its consumer
+    stream, prefix = names
+    cli_publish_day(server, stream, prefix, tmp_path / "day.itch", messages=5_000, seed=4,
+                    symbols=3)
+    published = itch.symbol_names(3)[:2]
+    many = [f"Z{i:05d}" for i in range(20_000)]
+    runs = []
+    for symbols in (many + published, published):
+        capsys.readouterr()
+        assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                     "--symbols", ",".join(symbols), "--timeout", "120"]) == 0
+        runs.append(capsys.readouterr().out.splitlines())
+    assert runs[0][-1] == f"note: no records received for {', '.join(many)}"
+    assert runs[0][:-1] == runs[1] and any(line.startswith(published[0]) for line in runs[1])

@@ -176,7 +176,7 @@ def _note_unseen(c, symbols) -> None:
 
     seen = set(c.symbols())
     named = {m.group(1) if m else k for k in seen for m in [LABEL.fullmatch(k)]}
-    unseen = []
+    unseen = {}                 # in order, once each (a list's membership test was quadratic)
     for s in symbols:
         m = LABEL.fullmatch(s)
         if m:
@@ -187,8 +187,8 @@ def _note_unseen(c, symbols) -> None:
                                                       and loc in c.locates.get(name, ()))
         else:
             found = s in named
-        if not found and s not in unseen:
-            unseen.append(s)
+        if not found:
+            unseen[s] = None
     if unseen:
         print(f"note: no records received for {', '.join(map(shown_name, unseen))}")
 

@@ -104,7 +104,7 @@ class MarketDataConsumer:
         >>> MarketDataConsumer().select(["AAPL@locate2", "MSFT"])
         ['AAPL', 'MSFT']
         """
-        names, only, whole = [], {}, set()
+        names, only, whole = {}, {}, set()      # names: a dict, kept in order
         for s in symbols:
             # without surrounding spaces, as a subject token and the replay's symbols= read
             # it: " AAPL@locate2" kept its label under " AAPL", a name no batch carries
@@ -115,8 +115,7 @@ class MarketDataConsumer:
                 only.setdefault(name, set()).add(int(m.group(2)))
             else:
                 whole.add(name)
-            if name not in names:
-                names.append(name)
+            names[name] = None
         was, self._only = self._only, {n: locs for n, locs in only.items() if n not in whole}
         # a book has one key: one that a name's whole selection keeps under the name and a
         # label selection under its label moves when the selection names it the other way
@@ -138,7 +137,7 @@ class MarketDataConsumer:
             lo, hi = self._left.pop(k)
             was = self._catchup.get(k)
             self._catchup[k] = [lo, hi] if was is None else [min(lo, was[0]), max(hi, was[1])]
-        return names
+        return list(names)
 
     def _selected(self, symbol: str, locate: int) -> bool:
         only = self._only.get(symbol)
@@ -447,8 +446,15 @@ _GIVE_UP_S = 10.0
 _CONNECT_S = 5.0
 
 
+# The most filter subjects a read's pull consumer is made with: the server takes time growing
+# with the square of their number to make it (300: 0.07 s; 3,000: 3.5 s; 60,000, 20,000
+# symbols of 3 kinds: past any timeout). Above it the read takes the kinds' wildcard subjects
+# and keeps the selected subjects' batches itself (_consume_async(keep=)).
+_MAX_FILTER_SUBJECTS = 300
+
+
 async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch, deadline,
-                         stop, timeout=None):
+                         stop, timeout=None, keep=None):
     nats = _nats()
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -478,13 +484,19 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             info = await js.stream_info(stream)   # a missing stream fails here, at once
         except ServiceUnavailableError:
             raise _no_jetstream(url) from None
-        _check_stream_holds(info.config, stream, url, subjects)
+        _check_stream_holds(info.config, stream, url, subjects if keep is None else keep)
         # One pull consumer over every selected subject (filter_subjects): the stream hands it
         # their messages in stream order, so each subject's batches keep their order, and a
         # fetch returns as soon as any of them has a message. (A consumer per subject, fetched
         # in turn with a 0.2 s wait each, made a live message wait up to subjects x 0.2 s and
         # an --idle read stop that much late: 5 s with 8 symbols x 3 kinds.)
         # Duplicates would overlap, which the server refuses for a consumer's filters.
+        # With ``keep`` (the selected subjects, too many to filter on: _MAX_FILTER_SUBJECTS)
+        # ``subjects`` are the kinds' wildcards (<prefix>.<kind>.*, <prefix>.*.*), and only
+        # the batches of a selected symbol token are applied, shown and count as a message
+        # for ``idle``: what a consumer filtering on ``keep`` would have been handed, in the
+        # same order.
+        tokens = None if keep is None else frozenset(s.rpartition(".")[2] for s in keep)
         subjects = list(dict.fromkeys(subjects))
         last_seq = None        # stream sequence of the last message applied
         created = None         # creation time of the stream the subscription read
@@ -532,11 +544,13 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
                         msgs = []
                     for m in msgs:
+                        if tokens is not None and m.subject.rpartition(".")[2] not in tokens:
+                            continue
+                        got_any = True
                         consumer.apply(m.subject, m.data, m.headers)
                         if on_batch is not None:
                             on_batch(m.subject, m.data)
                     if msgs:
-                        got_any = True
                         last_seq = msgs[-1].metadata.sequence.stream
                         await msgs[-1].ack()
                     elif not follow:
@@ -586,7 +600,10 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     client does not take, as :class:`NatsPublisher` refuses them); a symbol given
     as a book
     label ``NAME@locateN`` reads the name's subjects and keeps only that book
-    (:meth:`MarketDataConsumer.select`). Without ``follow`` it
+    (:meth:`MarketDataConsumer.select`). More than 300 selected subjects (100 symbols of
+    every kind), which the server makes a filtered consumer of only slowly, are read through
+    the kinds' wildcard subjects, the other subjects' batches left out on arrival: the same
+    batches, in the same order, with the whole stream's traffic. Without ``follow`` it
     returns once every selected subject has no message left; with ``follow`` it goes on until
     ``idle`` s pass without a message, ``timeout`` s pass, or ``stop`` (a threading.Event) is
     set (``idle`` and ``timeout`` in seconds, > 0: ``ValueError`` otherwise, before anything
@@ -644,8 +661,14 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     # a book label (NAME@locateN) reads its name's subjects and keeps that book
     # (select([]) also drops a label selection of an earlier read with this consumer)
     selected = consumer.select(() if symbols is None else symbols)
-    subjects = filter_subjects(prefix, None if symbols is None else selected, kinds)
+    subjects = list(dict.fromkeys(filter_subjects(prefix, None if symbols is None else selected,
+                                                  kinds)))
+    keep = None
+    if len(subjects) > _MAX_FILTER_SUBJECTS:
+        # too many for the server to make a consumer of in time: the kinds' wildcards, and
+        # the selected subjects kept here
+        keep, subjects = subjects, filter_subjects(prefix, None, kinds)
     deadline = None if timeout is None else time.monotonic() + timeout
     asyncio.run(_consume_async(url, subjects, stream, consumer, idle, follow, on_batch,
-                               deadline, stop, timeout))
+                               deadline, stop, timeout, keep))
     return consumer
