@@ -837,3 +837,39 @@ def test_cli_subscribe_twenty_thousand_symbols_shows_the_published_books(server,
         runs.append(capsys.readouterr().out.splitlines())
     assert runs[0][-1] == f"note: no records received for {', '.join(many)}"
     assert runs[0][:-1] == runs[1] and any(line.startswith(published[0]) for line in runs[1])
+
+
+def test_consume_and_subscribe_number_with_leading_zeros_selects_the_replays_book(
+        server, names, tmp_path, capsys):
+    # --symbols 007 read the subjects of a name "007", which nothing publishes, where the
+    # replay's --symbols 007 keeps locate 7: a digit string is a number in every form
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    msgs = [itch_a(7, 1, b"B", 100, "", 1_000_000, 1), itch_a(7, 2, b"S", 200, "", 1_000_100, 2),
+            itch_a(3, 3, b"B", 50, "MSFT", 2_000_000, 3)]
+    path = tmp_path / "unnamed.itch"
+    path.write_bytes(b"".join(msgs))
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix]) == 0
+    for given in ("007", "07", "7", 7):
+        r = itch.replay_file(path, symbols=[given])
+        assert list(r.books) == [7]
+        c = consume(server.url, stream=stream, prefix=prefix, symbols=[given], timeout=60)
+        assert c.symbols() == ["7"] and not c.missing
+        bb, ba = r.books[7].best_bid(), r.books[7].best_ask()
+        assert c.tob["7"][1:] == (bb[0], bb[1], ba[0], ba[1])
+        assert c.depth("7") == book_levels(r.books[7])
+        capsys.readouterr()
+        assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                     "--symbols", str(given), "--kinds", "tob"]) == 0
+        out = capsys.readouterr().out
+        assert "7        bid 100.0000 x 100  ask 100.0100 x 200" in out
+        assert "no records received" not in out
+    # locate 3 is published under its name: its number names no subject, and the note says so
+    assert itch.replay_file(path, symbols=["3"]).symbols[3] == "MSFT"
+    assert main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", "003"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(
+        "note: no records received for 003 (a number selects the book of a locate published "
+        "without a name; a named locate's book is read by its name or NAME@locateN)")

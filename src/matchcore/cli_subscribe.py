@@ -172,7 +172,7 @@ def _note_unseen(c, symbols) -> None:
     summary without a word, as a replay notes the symbols its file lacks."""
     if not symbols:
         return
-    from matchcore._symfilter import LABEL
+    from matchcore._symfilter import LABEL, plain_number
 
     seen = set(c.symbols())
     named = {m.group(1) if m else k for k in seen for m in [LABEL.fullmatch(k)]}
@@ -186,11 +186,17 @@ def _note_unseen(c, symbols) -> None:
             found = f"{name}@locate{loc}" in seen or (name in seen
                                                       and loc in c.locates.get(name, ()))
         else:
-            found = s in named
+            # a number read in both forms, as select() reads it ("007" found as "7")
+            found = s in named or plain_number(s) in named
         if not found:
             unseen[s] = None
     if unseen:
-        print(f"note: no records received for {', '.join(map(shown_name, unseen))}")
+        # a number names a locate in the replay whatever its name, here the subjects of the
+        # locates published without one: a named locate's book is not under its number
+        numbers = any(s.isascii() and s.isdigit() for s in unseen)
+        print(f"note: no records received for {', '.join(map(shown_name, unseen))}"
+              + (" (a number selects the book of a locate published without a name; a named "
+                 "locate's book is read by its name or NAME@locateN)" if numbers else ""))
 
 
 def _summary(c, args) -> None:

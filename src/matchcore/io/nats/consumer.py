@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from matchcore._symfilter import LABEL as _LABEL     # book_label(); a locate is a u16
-from matchcore._symfilter import whole_number
+from matchcore._symfilter import plain_number, whole_number
 from matchcore.io import book_label, symbol_name
 from matchcore.io.nats.streams import (_check_stream_holds, _check_stream_name, _check_url,
                                        _nats, _no_jetstream, _transient_errors, display_url)
@@ -96,7 +96,9 @@ class MarketDataConsumer:
         """Keep, of a name selected by book label (``NAME@locateN``), only those books: the
         name's other books' batches are still read for the sequence check, and left out.
         Returns the names to subscribe to (what :func:`consume` does with ``symbols``).
-        A book an earlier selection left out and this one takes starts unseen: its batches
+        A number written with leading zeros (``"007"``) also selects its plain form (``"7"``,
+        the name a locate published without one carries), as the replay's ``symbols=`` reads
+        it. A book an earlier selection left out and this one takes starts unseen: its batches
         are applied when read again, not skipped as redeliveries. A book has one key: when a
         selection names by label a book kept under its name, or by its name one kept under
         its label, its state moves to the new key (reads by it show the whole book).
@@ -113,9 +115,13 @@ class MarketDataConsumer:
             name = m.group(1) if m else s
             if m:
                 only.setdefault(name, set()).add(int(m.group(2)))
-            else:
-                whole.add(name)
-            names[name] = None
+                names[name] = None
+                continue
+            # a number in every form, as the replay's symbols= takes it (symbol_filter):
+            # "007" selects the name "007" and the book of locate 7, published as "7"
+            for form in (name, plain_number(name)):
+                whole.add(form)
+                names[form] = None
         was, self._only = self._only, {n: locs for n, locs in only.items() if n not in whole}
         # a book has one key: one that a name's whole selection keeps under the name and a
         # label selection under its label moves when the selection names it the other way
