@@ -426,6 +426,52 @@ def test_publisher_stream_deleted_while_connected_made_again_batch_sent_again(se
     assert stream_messages(server.url, stream) == 2
 
 
+def _stream_config(url, stream, make=None):
+    # the stream's configuration, after adding it with the StreamConfig ``make`` if given
+    import asyncio
+
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            if make is not None:
+                await js.add_stream(config=make)
+            return (await js.stream_info(stream)).config
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("ours", [False, True])
+def test_publisher_stream_deleted_made_again_with_its_limits(server, names, ours):
+    # made again with its name and subjects alone: the limits the stream had (age, bytes,
+    # messages, duplicate window, storage) were lost with it, and the broker's defaults kept
+    # every message for ever in a file store
+    from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    if not ours:            # an operator's stream with its own limits, found by the publisher
+        _stream_config(server.url, stream, StreamConfig(
+            name=stream, subjects=[f"{prefix}.>"], max_age=3600.0, max_bytes=50 << 20,
+            max_msgs=100_000, max_msgs_per_subject=1000, duplicate_window=30.0,
+            storage=StorageType.MEMORY, discard=DiscardPolicy.NEW, description="kept"))
+    batch = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        assert pub.publish(f"{prefix}.tob.X", batch, 3) and pub.flush(20)
+        before = _stream_config(server.url, stream)
+        _on_stream(server.url, stream)
+        assert pub.publish(f"{prefix}.tob.X", batch, 3) and pub.flush(20)
+    st = pub.stats
+    assert st["published"] == 2 and st["streams_made_again"] == 1
+    assert _stream_config(server.url, stream) == before
+    assert ours or (before.max_age, before.storage) == (3600.0, StorageType.MEMORY)
+
+
 def test_publisher_stream_deleted_and_made_again_without_its_subjects_batch_undelivered(
         server, names):
     # the stream of that name back, but with other subjects: not made again, the batch is

@@ -61,8 +61,9 @@ class NatsPublisher(NoCopy):
     delivered. ``flush(timeout)`` waits for the queue to drain, ``close()`` flushes and disconnects;
     ``stats`` holds the counts (batches and records: ``queued``, ``published`` (acknowledged),
     ``dropped``, ``undelivered``, ``unconfirmed``; ``disconnects``, ``reconnects``, ``last_error``).
-    A stream deleted while the publisher is connected is made again (its name and subjects)
-    by the first batch that finds it gone, and each such batch is sent once more
+    A stream deleted while the publisher is connected is made again (with the configuration
+    it had when the publisher first found or made it: subjects, limits, duplicate window,
+    storage, replicas) by the first batch that finds it gone, and each such batch is sent once more
     (``streams_made_again``, and ``resent`` / ``records_resent``; a batch that fails again,
     or whose stream cannot be made again, is undelivered); so is a stream a restarted broker
     lost, on reconnection. The batches resent keep their publish order, and no later batch is
@@ -134,6 +135,7 @@ class NatsPublisher(NoCopy):
                       "reconnects": 0, "streams_made_again": 0, "resent": 0,
                       "records_resent": 0, "last_error": None}
         self._stream_made = 0          # the stream's creations by this publisher after the first
+        self._stream_config = None     # the stream's as first found or made (_ensure_stream)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._connect_error = None
@@ -509,14 +511,23 @@ class NatsPublisher(NoCopy):
             raise _no_jetstream(self.url) from None
         except NotFoundError:
             try:
-                await self._js.add_stream(name=self.stream, subjects=[f"{self.prefix}.>"])
+                if self._stream_config is None:
+                    made = await self._js.add_stream(name=self.stream,
+                                                     subjects=[f"{self.prefix}.>"])
+                    self._stream_config = made.config
+                else:
+                    # made again as it was when first found or made: its name and subjects
+                    # alone lost its limits (age, bytes, messages, duplicate window,
+                    # storage, replicas), which the broker's defaults do not have
+                    await self._js.add_stream(config=self._stream_config)
             except BadRequestError as e:
                 # 10065: the server says "subjects overlap with an existing stream" without
                 # naming it, and that name is what the user has to act on
                 if getattr(e, "err_code", None) != 10065:
                     raise
                 raise StreamSetupError(await self._overlap_message(e)) from e
-            self.max_msg_size = None
+            limit = getattr(self._stream_config, "max_msg_size", None)
+            self.max_msg_size = int(limit) if limit is not None and limit > 0 else None
             return True
         # A stream that does not take our subjects stores nothing and every publish times out;
         # adding the subject to someone else's stream is not ours to decide.
@@ -536,6 +547,8 @@ class NatsPublisher(NoCopy):
         # sized for it as for the broker's max_payload
         limit = getattr(info.config, "max_msg_size", None)
         self.max_msg_size = int(limit) if limit is not None and limit > 0 else None
+        if self._stream_config is None:      # the configuration it is made again with
+            self._stream_config = info.config
         return False
 
     async def _stream_again(self, made) -> None:
