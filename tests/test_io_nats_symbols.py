@@ -873,3 +873,19 @@ def test_consume_and_subscribe_number_with_leading_zeros_selects_the_replays_boo
     assert capsys.readouterr().out.rstrip().endswith(
         "note: no records received for 003 (a number selects the book of a locate published "
         "without a name; a named locate's book is read by its name or NAME@locateN)")
+
+
+def test_cli_subscribe_one_unseen_book_given_several_ways_noted_once(server, names, tmp_path,
+                                                                     capsys):
+    # --symbols AAPL@locate2,AAPL@locate02 noted "no records received for AAPL@locate2,
+    # AAPL@locate02": two books, where both name one
+    stream, prefix = names
+    cli_publish_day(server, stream, prefix, tmp_path / "day.itch", messages=5_000, seed=4,
+                    symbols=3)
+    capsys.readouterr()
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", "AAPL@locate2,MSFT,AAPL@locate02,NOPE,AAPL @locate2,NOPE"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.rstrip().endswith("note: no records received for AAPL@locate2 (also given as "
+                                 "AAPL@locate02, AAPL @locate2), NOPE")

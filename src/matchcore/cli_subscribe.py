@@ -176,25 +176,32 @@ def _note_unseen(c, symbols) -> None:
 
     seen = set(c.symbols())
     named = {m.group(1) if m else k for k in seen for m in [LABEL.fullmatch(k)]}
-    unseen = {}                 # in order, once each (a list's membership test was quadratic)
+    # per book (its label or name, a number in its plain form), in order: the ways it was
+    # given ("AAPL@locate2,AAPL@locate02" was two notes for one book)
+    unseen: dict[str, dict[str, None]] = {}
     for s in symbols:
         m = LABEL.fullmatch(s)
         if m:
             name, loc = m.group(1), int(m.group(2))
+            book = f"{name}@locate{loc}"
             # under its label, or under the bare name when the name was selected whole and
             # that locate is its only book
-            found = f"{name}@locate{loc}" in seen or (name in seen
-                                                      and loc in c.locates.get(name, ()))
+            found = book in seen or (name in seen and loc in c.locates.get(name, ()))
         else:
             # a number read in both forms, as select() reads it ("007" found as "7")
-            found = s in named or plain_number(s) in named
+            book = plain_number(s)
+            found = s in named or book in named
         if not found:
-            unseen[s] = None
+            unseen.setdefault(book, {})[s] = None
     if unseen:
         # a number names a locate in the replay whatever its name, here the subjects of the
         # locates published without one: a named locate's book is not under its number
         numbers = any(s.isascii() and s.isdigit() for s in unseen)
-        print(f"note: no records received for {', '.join(map(shown_name, unseen))}"
+        shown = []
+        for given in unseen.values():
+            first, *also = map(shown_name, given)
+            shown.append(first + (f" (also given as {', '.join(also)})" if also else ""))
+        print(f"note: no records received for {', '.join(shown)}"
               + (" (a number selects the book of a locate published without a name; a named "
                  "locate's book is read by its name or NAME@locateN)" if numbers else ""))
 
