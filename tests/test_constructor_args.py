@@ -98,3 +98,80 @@ def test_copy_pickle_and_from_snapshot_still_construct():
     assert type(sub.copy()) is Sub and sub.copy().stp == STP.CANCEL_TAKER
     with pytest.raises(TypeError, match=r"^OrderBook\(\) got an unexpected keyword"):
         Sub(bogus=1)
+
+
+# ---- Python subclasses whose __init__ takes its own arguments ----
+
+class _DeskBook(OrderBook):
+    """A subclass whose __init__ takes its own arguments and passes OrderBook's on."""
+
+    def __init__(self, desk, *, capacity=1000, quiet=False):
+        super().__init__(STP.CANCEL_TAKER, record_events=not quiet, capacity=capacity)
+        self.desk = desk
+
+
+class _DeskEngine(Engine):
+    def __init__(self, desk, **journal):
+        super().__init__(STP.NONE, record_events=False, **journal)
+        self.desk = desk
+
+
+def test_subclass_init_with_own_arguments_passes_orderbooks_on():
+    # OrderBook.__cinit__ parsed the subclass's arguments as OrderBook's: a subclass whose
+    # __init__ takes others could not be made ("invalid stp", unexpected keyword)
+    book = _DeskBook("rates", capacity=10, quiet=True)
+    assert (book.desk, book.stp, book.record_events) == ("rates", STP.CANCEL_TAKER, False)
+    assert book.submit(1, 0, 100, 5) == 0 and book.events().shape == (0,)
+    for twin in (book.copy(), pickle.loads(pickle.dumps(book))):
+        assert type(twin) is _DeskBook and twin.desk == "rates"
+        assert twin.stp == STP.CANCEL_TAKER and twin.record_events is False
+        assert twin.state_hash() == book.state_hash()
+    with pytest.raises(ValueError, match="^capacity"):
+        _DeskBook("rates", capacity=-1)         # OrderBook's own checks, from super().__init__
+    with pytest.raises(TypeError, match=r"^OrderBook\(\) got an unexpected keyword"):
+        OrderBook("rates", tag=1)               # OrderBook itself: as before
+
+
+def test_engine_subclass_init_with_own_arguments_passes_engines_on(tmp_path):
+    eng = _DeskEngine("fx", journal=tmp_path / "j", fsync="never")
+    assert (eng.desk, eng.stp, eng.record_events) == ("fx", STP.NONE, False)
+    assert eng.journal is not None
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    want = eng.state_hash()
+    eng.close()
+    again = _DeskEngine.recover(tmp_path / "j")
+    assert type(again) is _DeskEngine and again.stp == STP.NONE and again.state_hash() == want
+    again.close()
+    plain = _DeskEngine("fx")
+    assert plain.journal is None and pickle.loads(pickle.dumps(plain)).stp == STP.NONE
+
+
+def test_subclass_without_super_init_gets_a_default_book():
+    class Bare(OrderBook):
+        def __init__(self, desk):
+            self.desk = desk
+
+    class BareEngine(Engine):
+        def __init__(self, desk):
+            self.desk = desk
+
+    book = Bare(STP.CANCEL_BOTH)        # its argument, not OrderBook's
+    assert book.stp == STP.CANCEL_RESTING and book.record_events is True
+    assert book.submit(1, 0, 100, 5) == 0 and book.best_bid() == (100, 5)
+    eng = BareEngine(STP.NONE)
+    assert eng.stp == STP.CANCEL_RESTING and eng.journal is None
+
+
+def test_subclass_init_again_on_a_used_book_is_refused_unchanged():
+    book = _DeskBook("rates")
+    book.submit(1, 0, 100, 5)
+    before = book.state_hash()
+    with pytest.raises(ValueError, match=r"^_DeskBook.__init__\(\): the book is already in use"):
+        book.__init__("credit")
+    assert book.state_hash() == before and book.desk == "rates" and len(book) == 1
+    eng = _DeskEngine("fx")
+    eng.add_symbol(1)
+    with pytest.raises(ValueError, match=r"^_DeskEngine.__init__\(\): the engine is already"):
+        eng.__init__("rates")
+    assert list(eng.symbols) == [1] and eng.desk == "fx"

@@ -45,6 +45,7 @@ class _VenueBook(mc.OrderBook):
     opened = []
 
     def __init__(self, stp, *, record_events=True, capacity=1024):
+        super().__init__(stp, record_events=record_events, capacity=capacity)
         _VenueBook.opened.append(stp)
         self.venue = "XNAS"
 

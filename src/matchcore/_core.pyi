@@ -91,6 +91,14 @@ class OrderBook:
         record_events: bool = True,
         capacity: SupportsIndex = 1024,
     ) -> Self: ...
+    # a subclass's __init__ passes OrderBook's arguments on with super().__init__(...)
+    def __init__(
+        self,
+        stp: SupportsIndex = STP.CANCEL_RESTING,
+        *,
+        record_events: bool = True,
+        capacity: SupportsIndex = 1024,
+    ) -> None: ...
     @property
     def stp(self) -> STP: ...
     @property

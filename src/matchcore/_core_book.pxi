@@ -6,6 +6,53 @@ _BOOK_PARAMS = _Params("OrderBook", (("stp", STP.CANCEL_RESTING),),
                        (("record_events", True), ("capacity", 1024)))
 
 
+cdef int _book_make(OrderBook book, stp, record_events, capacity) except -1:
+    # An empty book of these parameters (checked as the constructor checks them) for `book`:
+    # made by __cinit__, or remade in place of a subclass's default one by OrderBook.__init__
+    # (the handle stays). Only an unused book is remade: the call would drop its state.
+    cdef int mode = mc_stp_arg(stp)
+    cdef bint recording = mc_bool_arg(record_events, "record_events")
+    cdef int64_t cap = mc_capacity_arg(capacity, "capacity")
+    cdef mc_book* old = book._b
+    if old != NULL:
+        mc_check_busy(old)
+        if old.guard & MC_GUARD_HOSTED:
+            raise ValueError(f"{type(book).__name__}.__init__(): the book belongs to an "
+                             f"engine or replayer")
+        if old.n_orders != 0 or old.n_ev != 0 or old.seq != 0 or old.now_ns != 0:
+            raise ValueError(f"{type(book).__name__}.__init__(): the book is already in use "
+                             f"(orders, events or clock): making it anew would drop them")
+    cdef mc_book* b = mc_book_new(mode, cap)
+    if b == NULL:
+        raise MemoryError()
+    if old == NULL:
+        b.handle = mc_handle_new(b, MC_H_BOOK, 0)
+        if b.handle == 0:
+            mc_book_free(b)
+            raise MemoryError("matchcore: no handle left for a new book")
+    else:
+        b.handle = old.handle
+        mc_handle_set(b.handle, b)
+        mc_book_free(old)
+    book._b = b
+    book.record_events = recording
+    # A book that records no events writes none, whoever calls it (Python, C, Numba).
+    b.emit = 1 if recording else 0
+    b.guard = 0 if recording else MC_GUARD_NO_EVENTS
+    return 0
+
+
+cdef OrderBook _book_of_class(cls, stp, record_events, capacity):
+    # cls.__new__ with OrderBook's arguments, as pickle, copy and from_snapshot make a book:
+    # a subclass's __cinit__ takes none (they are its __init__'s), its book is remade
+    cdef OrderBook book
+    if cls is OrderBook:
+        return OrderBook.__new__(OrderBook, stp, record_events=record_events, capacity=capacity)
+    book = cls.__new__(cls)
+    _book_make(book, stp, record_events, capacity)
+    return book
+
+
 cdef class OrderBook:
     """OrderBook(stp=STP.CANCEL_RESTING, *, record_events=True, capacity=1024)
 --
@@ -29,22 +76,23 @@ cdef class OrderBook:
     """
 
     def __cinit__(self, *args, **kwargs):
+        # A subclass's arguments are its own __init__'s (which may take others): its book is
+        # made here with OrderBook's defaults and remade by OrderBook.__init__ with the
+        # arguments the subclass passes on (or that it is called with, if it is inherited).
+        if type(self) is OrderBook:
+            stp, record_events, capacity = _BOOK_PARAMS.bind(args, kwargs)
+        else:
+            stp, record_events, capacity = _BOOK_PARAMS.bind((), {})
+        _book_make(self, stp, record_events, capacity)
+
+    # (no signature embedded: the class's docstring starts with the constructor's own)
+    @cython.embedsignature(False)
+    def __init__(self, *args, **kwargs):
+        # OrderBook(...) itself took its arguments in __cinit__
+        if type(self) is OrderBook:
+            return
         stp, record_events, capacity = _BOOK_PARAMS.bind(args, kwargs)
-        cdef int mode = mc_stp_arg(stp)
-        cdef bint recording = mc_bool_arg(record_events, "record_events")
-        cdef int64_t cap = mc_capacity_arg(capacity, "capacity")
-        self._b = mc_book_new(mode, cap)
-        if self._b == NULL:
-            raise MemoryError()
-        self._b.handle = mc_handle_new(self._b, MC_H_BOOK, 0)
-        if self._b.handle == 0:
-            mc_book_free(self._b)
-            self._b = NULL
-            raise MemoryError("matchcore: no handle left for a new book")
-        self.record_events = recording
-        # A book that records no events writes none, whoever calls it (Python, C, Numba).
-        self._b.emit = 1 if recording else 0
-        self._b.guard = 0 if recording else MC_GUARD_NO_EVENTS
+        _book_make(self, stp, record_events, capacity)
 
     def __dealloc__(self):
         if self._b != NULL:
@@ -608,6 +656,9 @@ cdef class OrderBook:
         """
         cdef OrderBook c = mc_book_twin(self)
         if type(self) is not OrderBook:
+            # (the twin's struct is a copy of this one's; its record_events is this one's too:
+            # a subclass's __cinit__ makes a default book)
+            c.record_events = self.record_events
             # a Python subclass's own attributes, as copy.copy would take them
             _set_subclass_state(c, _subclass_state(self))
         return c
@@ -621,6 +672,7 @@ cdef class OrderBook:
         cdef OrderBook c = mc_book_twin(self)
         memo[id(self)] = c
         if type(self) is not OrderBook:
+            c.record_events = self.record_events      # (as in copy())
             import copy
             _set_subclass_state(c, copy.deepcopy(_subclass_state(self), memo))
         return c
@@ -769,7 +821,7 @@ cdef class OrderBook:
         """
         # cls.__new__, not cls(): a subclass's __init__ may take other arguments or have side
         # effects, and the snapshot holds none of its attributes
-        cdef OrderBook book = cls.__new__(cls, record_events=record_events, capacity=0)
+        cdef OrderBook book = _book_of_class(cls, STP.CANCEL_RESTING, record_events, 0)
         book.restore(data)
         return book
 
@@ -1044,7 +1096,7 @@ def _book_from_pickle(fmt, snapshot, record_events, capacity, events, cls=None):
     # checked as the constructor checks them (a bint took 7 for True; a capacity of -5 grew
     # nothing), before anything is made
     cdef int64_t cap = mc_capacity_arg(capacity, "capacity")
-    cdef OrderBook book = cls.__new__(cls, record_events=record_events, capacity=0)
+    cdef OrderBook book = _book_of_class(cls, STP.CANCEL_RESTING, record_events, 0)
     book.restore(snapshot)
     book._unpickled_from = id(snapshot)
     cdef mc_book* b = book._b

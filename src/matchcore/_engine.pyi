@@ -43,6 +43,20 @@ class Engine:
         buffer_bytes: int = ...,
         trades: bool = ...,
     ) -> Self: ...
+    # a subclass's __init__ passes Engine's arguments on with super().__init__(...)
+    def __init__(
+        self,
+        stp: SupportsIndex = STP.CANCEL_RESTING,
+        *,
+        record_events: bool = True,
+        journal: _Path | None = None,
+        fsync: str | None = None,
+        segment_bytes: int = ...,
+        batch_records: int = ...,
+        batch_us: int = ...,
+        buffer_bytes: int = ...,
+        trades: bool = ...,
+    ) -> None: ...
     @property
     def record_events(self) -> bool: ...
     recovery_report: RecoveryReport | None

@@ -86,7 +86,27 @@ cdef class Engine:
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
+        # A subclass's arguments are its own __init__'s (which may take others): it is made
+        # here with Engine's defaults and set up by Engine.__init__ with the arguments the
+        # subclass passes on (or that it is called with, if it is inherited).
+        if type(self) is Engine:
+            stp, record_events, journal, fsync, journal_options = _ENGINE_PARAMS.bind(args, kwargs)
+        else:
+            stp, record_events, journal, fsync, journal_options = _ENGINE_PARAMS.bind((), {})
+        self._setup(stp, record_events, journal, fsync, journal_options)
+
+    # (no signature embedded: the class's docstring starts with the constructor's own)
+    @cython.embedsignature(False)
+    def __init__(self, *args, **kwargs):
+        # Engine(...) itself took its arguments in __cinit__
+        if type(self) is Engine:
+            return
         stp, record_events, journal, fsync, journal_options = _ENGINE_PARAMS.bind(args, kwargs)
+        self._setup(stp, record_events, journal, fsync, journal_options)
+
+    cdef int _setup(self, stp, record_events, journal, fsync, dict journal_options) except -1:
+        # The constructor's arguments checked, then applied: to the engine made here, or (a
+        # subclass's Engine.__init__) to the default one its __cinit__ made, if still unused.
         cdef int mode = mc_stp_arg(stp)
         cdef bint recording = mc_bool_arg(record_events, "record_events")
         if journal_options:
@@ -97,33 +117,43 @@ cdef class Engine:
         if journal is None and (journal_options or fsync is not None):
             raise TypeError(f"journal options {sorted(journal_options) or ['fsync']} need "
                             f"journal=DIR")
-        self._e = mc_engine_new()
-        if self._e == NULL:
-            raise MemoryError()
-        self._e.handle = mc_handle_new(self._e, MC_H_ENGINE, 0)
-        if self._e.handle == 0:
-            mc_engine_free(self._e)
-            self._e = NULL
-            raise MemoryError("matchcore: no handle left for a new engine")
-        # An engine that records no events writes none, whoever calls it (Python, C, Numba).
-        self._e.emit = 1 if recording else 0
-        self._stp = mode
-        self.record_events = recording
-        self._books = []
-        Py_INCREF(self._books)
-        self._books_hold = <PyObject*>self._books
-        self._by_id = {}
-        self._by_name = {}
-        self._names = {}
-        self._capacity = {}
-        self._jcp = NULL
-        self._jtp = NULL
+        if self._e != NULL:
+            _check_busy(self._e)
+            if (self._books or self._jc is not None or self._e.now_ns != 0
+                    or self._e.n_ev != 0 or self.recovery_report is not None):
+                raise ValueError(f"{type(self).__name__}.__init__(): the engine is already in "
+                                 f"use (symbols, journal, events or clock): setting it up "
+                                 f"anew would drop them")
+        else:
+            self._e = mc_engine_new()
+            if self._e == NULL:
+                raise MemoryError()
+            self._e.handle = mc_handle_new(self._e, MC_H_ENGINE, 0)
+            if self._e.handle == 0:
+                mc_engine_free(self._e)
+                self._e = NULL
+                raise MemoryError("matchcore: no handle left for a new engine")
+            self._books = []
+            Py_INCREF(self._books)
+            self._books_hold = <PyObject*>self._books
+            self._by_id = {}
+            self._by_name = {}
+            self._names = {}
+            self._capacity = {}
+            self._jcp = NULL
+            self._jtp = NULL
         if journal is not None:
             from matchcore.durability.journal import open_writers
             # the journal starts from this empty engine: its first segment says so
             jc, jt = open_writers(journal, mode, "batch" if fsync is None else fsync, new=True,
                                   base_hash=mc_engine_state_hash(self._e), **journal_options)
+        # An engine that records no events writes none, whoever calls it (Python, C, Numba).
+        self._e.emit = 1 if recording else 0
+        self._stp = mode
+        self.record_events = recording
+        if journal is not None:
             self._attach_journal(jc, jt)
+        return 0
 
     def __dealloc__(self):
         # a writer may outlive its engine (eng.journal kept): it no longer points at its byte

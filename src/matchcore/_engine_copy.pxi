@@ -1,6 +1,17 @@
 # Part of matchcore._engine (included by _engine.pyx, one C unit): copies and pickles of an
 # Engine, and its hold as a context manager for the readers written in Python.
 
+def _engine_of_class(cls, stp, record_events=True):
+    """``cls.__new__`` with Engine's arguments, as copies, unpickling, recovery and snapshot
+    loading make an engine (without calling a subclass's ``__init__``): a subclass's
+    ``__cinit__`` takes none (they are its ``__init__``'s), its engine is set up here."""
+    if cls is Engine:
+        return Engine.__new__(Engine, stp, record_events=record_events)
+    cdef Engine eng = cls.__new__(cls)
+    eng._setup(stp, record_events, None, None, {})
+    return eng
+
+
 cdef object _engine_reduce(Engine eng):
     # Engine.__reduce__
     _check_copyable(eng)
@@ -35,7 +46,7 @@ cdef object _engine_deepcopy(Engine eng, memo):
     _check_copyable(eng)
     import copy
     cls = type(eng)
-    cdef Engine twin = cls.__new__(cls, eng._stp, record_events=eng.record_events)
+    cdef Engine twin = _engine_of_class(cls, eng._stp, eng.record_events)
     memo[id(eng)] = twin
     cdef mc_engine* e = eng._e
     cdef OrderBook book, dup
@@ -122,7 +133,7 @@ def _engine_from_pickle(fmt, stp, record_events, now_ns, symbols, events, recove
     elif not (isinstance(cls, type) and issubclass(cls, Engine)):
         raise TypeError(f"pickled Engine: {cls!r} is not an Engine class")
     # (record_events checked by the constructor: a bint parameter took 7 for True)
-    cdef Engine eng = cls.__new__(cls, stp, record_events=record_events)
+    cdef Engine eng = _engine_of_class(cls, stp, record_events)
     cdef mc_engine* e = eng._e
     for entry in symbols:
         # (format 2: and the book's state as the engine's hold read it)

@@ -800,7 +800,8 @@ def _start_state(cls, path, cscan, report, foreign, snapshot, readonly):
             raise JournalError(f"{path}: journal starts at seq {first} and "
                                f"no valid snapshot holds the state before it",
                                cscan.segments[0].path, 0)
-        eng = cls.__new__(cls, cscan.stp)
+        from matchcore._engine import _engine_of_class
+        eng = _engine_of_class(cls, cscan.stp)
         start = 0
     return eng, head, start
 
@@ -850,7 +851,8 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                 # (a snapshot-0 that is not that state is set aside, as in any other pick)
                 seed, seed_head, seed_file = _pick_snapshot(path, cscan, report, foreign, cls,
                                                             seed_only=True)
-                origin = seed if seed is not None else cls.__new__(cls, cscan.stp)
+                from matchcore._engine import _engine_of_class
+                origin = seed if seed is not None else _engine_of_class(cls, cscan.stp)
                 base = _base_of(cscan, 0)
                 if base is not None and base[1] != engine_state_hash(origin):
                     origin = None       # its seed is not here: the snapshot stays

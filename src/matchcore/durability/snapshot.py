@@ -384,7 +384,8 @@ def _load_snapshot(source, *, name=None, cls):
     head, entries = _parse(data, name)
     if head["stp"] > 3:
         raise SnapshotFileError(f"{name}: unknown STP mode {head['stp']}", name, 8)
-    eng = cls.__new__(cls, head["stp"])
+    from matchcore._engine import _engine_of_class
+    eng = _engine_of_class(cls, head["stp"])
     for sym, sym_name, capacity, limits, book in entries:
         if len(book) < 64 or int.from_bytes(book[56:60], "little") != sym or book[60] != head["stp"]:
             raise SnapshotFileError(f"{name}: book of symbol {sym} does not belong to it "
