@@ -1011,3 +1011,82 @@ def test_numba_star_import_gives_the_buffer_helpers():
     assert ns["event_buffer"](4).dtype == EVENT_DTYPE
     assert ns["command_buffer"](4).dtype == mc.COMMAND_DTYPE
     assert all(hasattr(mcn, name) for name in mcn.__all__)
+
+
+def _unaligned(dtype, shape):
+    """A zeroed, writeable C-contiguous array of ``dtype`` one byte off an 8-byte boundary."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.zeros(n + 16, np.uint8)
+    start = 1 if raw.ctypes.data % 8 == 0 else 9 - raw.ctypes.data % 8
+    out = raw[start:start + n].view(dtype).reshape(shape)
+    assert out.ctypes.data % 8 != 0 and out.flags.c_contiguous and out.flags.writeable
+    return out
+
+
+@numba.njit
+def _depth_calls(book, which, out):
+    if which == 0:
+        return mcn.depth_into(book, 0, out)
+    if which == 1:
+        return mcn.depth(book, 0, out.shape[0], out)
+    return mcn.depth_orders(book, 0, out.shape[0], out)
+
+
+@numba.njit
+def _event_calls(book, eng, which, out):
+    if which == 0:
+        return mcn.drain_events(book, out)
+    if which == 1:
+        return mcn.drain_events_owner(book, 7, out)
+    if which == 2:
+        return mcn.engine_drain_events(eng, out)
+    if which == 3:
+        return mcn.engine_drain_events_owner(eng, 7, out)
+    return mcn.drain_events_raw(book, out, out.shape[0])
+
+
+@numba.njit
+def _command_calls(book, eng, which, cmds):
+    if which == 0:
+        return mcn.process(book, cmds)
+    if which == 1:
+        return mcn.engine_process(eng, cmds)
+    if which == 2:
+        return mcn.process_raw(book, cmds, cmds.shape[0])
+    return mcn.apply(book, cmds)
+
+
+def test_numba_unaligned_arrays_refused_as_python_depth_into_refuses_them():
+    # C read and wrote int64 values and records at an address off their alignment (undefined
+    # behaviour in C; Python's depth_into refuses such an array): a check of the data address
+    # at each call, whose message says what Python's says
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5, owner=7)
+    eng = mc.Engine()
+    eng.add_symbol(0)
+    eng.submit(0, 1, 0, 100, 5, owner=7)
+    with pytest.raises(ValueError, match="at an 8-byte aligned address"):
+        book.depth_into(_unaligned(np.int64, (4, 2)), np.zeros((4, 2), np.int64))
+    for which, cols in ((0, 2), (1, 2), (2, 3)):
+        out = _unaligned(np.int64, (4, cols))
+        with pytest.raises(ValueError, match="at an 8-byte aligned address"):
+            _depth_calls(book, which, out)
+        assert not out.any()
+        assert _depth_calls(book, which, np.zeros((4, cols), np.int64)) == 1
+    for which in range(5):
+        out = _unaligned(EVENT_DTYPE, (4,))
+        with pytest.raises(ValueError, match="at an 8-byte aligned address"):
+            _event_calls(book, eng, which, out)
+        assert not out.view(np.uint8).any()
+    assert len(book.events()) == 1 and len(eng.events()) == 1
+    cmds = random_commands(4, 5, invalid=False)
+    for which in range(4):
+        odd = _unaligned(cmds.dtype, cmds.shape)
+        odd[:] = cmds
+        odd["symbol"] = 0
+        with pytest.raises(ValueError, match="at an 8-byte aligned address"):
+            _command_calls(book, eng, which, odd)
+    assert len(book) == len(eng) == 1 and len(book.events()) == len(eng.events()) == 0
+    aligned = cmds.copy()
+    aligned["symbol"] = 0
+    assert _command_calls(book, eng, 0, aligned) == 4

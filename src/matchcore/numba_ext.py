@@ -51,7 +51,11 @@ An array that C writes into (``depth``, ``depth_orders``, :func:`depth_into`, th
 arrays of ``depth`` / ``depth_orders`` / :func:`depth_into` must be int64, as the values C writes.
 The array helpers take arrays of their records only: :func:`process` / :func:`engine_process`
 a ``COMMAND_DTYPE`` array, the ``drain_events*`` helpers an ``EVENT_DTYPE`` one (another dtype
-is a typing error; the ``*_raw`` functions take any pointer).
+is a typing error; the ``*_raw`` functions take any pointer). An array of commands, events or
+int64 values (the ``process*``, ``apply``, ``depth*`` and ``drain_events*`` functions) must be
+at an 8-byte aligned address, as C reads and writes int64 fields there; Numba's types do not
+say whether it is, so each call tests the address and raises ``ValueError`` for an unaligned
+one ("at an 8-byte aligned address", as Python's ``depth_into`` says) before C runs.
 :func:`best`, :func:`get` and :func:`engine_get` return tuples instead of writing through
 pointers.
 """
@@ -435,7 +439,19 @@ def _clamp_count(context, builder, arrty, arrval, count, unit):
     return builder.select(builder.icmp_signed("<", count, cap), count, cap)
 
 
-def _typer(cname, ret, kinds, argtys, bounds=None):
+def _refuse_unaligned(context, builder, arrty, arrval, message):
+    """Raise ValueError(message) when the array's data is not at an 8-byte aligned address.
+    Numba's type of a record array does not say whether it is aligned (a packed dtype is
+    aligned anywhere for numpy), and C reads and writes int64 fields there: one test of the
+    address per call, as Python's depth_into() and process(out=) make."""
+    arr = context.make_array(arrty)(context, builder, arrval)
+    low = builder.and_(builder.ptrtoint(arr.data, ir.IntType(64)), ir.Constant(ir.IntType(64), 7))
+    with builder.if_then(builder.icmp_unsigned("!=", low, ir.Constant(low.type, 0)),
+                         likely=False):
+        context.call_conv.return_user_exc(builder, ValueError, (message,))
+
+
+def _typer(cname, ret, kinds, argtys, bounds=None, who=None):
     for i, (k, t) in enumerate(zip(kinds, argtys)):
         _check_arg(cname, i, k, t)
 
@@ -443,6 +459,12 @@ def _typer(cname, ret, kinds, argtys, bounds=None):
         vals, ok = _lower_args(context, builder, kinds, sig.args, args)
         if bounds is not None and isinstance(sig.args[bounds[0]], types.Array):
             a, n, unit = bounds
+            if unit % 8 == 0:
+                # records and int64 values (not snapshot bytes): C needs them aligned
+                _refuse_unaligned(
+                    context, builder, sig.args[a], args[a],
+                    f"{who or cname + ': argument ' + _arg(cname, a) + ' needs an array'} at "
+                    f"an 8-byte aligned address, got an unaligned array")
             if n is None:
                 # one record read from the array: an array too short for it is refused
                 arr = context.make_array(sig.args[a])(context, builder, args[a])
@@ -459,11 +481,13 @@ def _typer(cname, ret, kinds, argtys, bounds=None):
     return signature(_NB[ret], *argtys), codegen
 
 
-def _define(pyname, ret, kinds):
+def _define(pyname, ret, kinds, who=None):
+    # who: the array helper that calls it, named with its array in the message of an
+    # unaligned array ("depth_into() needs out")
     params = ", ".join(f"a{i}" for i in range(len(kinds)))
     src = (f"def {pyname}(typingctx, {params}):\n"
            f"    return _typer({_symbol(pyname)!r}, {ret!r}, {tuple(kinds)!r}, ({params},),\n"
-           f"                  {_BOUNDS.get(pyname)!r})\n")
+           f"                  {_BOUNDS.get(pyname)!r}, {who!r})\n")
     ns = {"_typer": _typer}
     exec(src, ns)
     fn = intrinsic(ns[pyname])
@@ -559,6 +583,21 @@ def _records_check(dtype, name, what):
     return intrinsic(check)
 
 
+# the intrinsics the array helpers below call, refusing an unaligned array in their words
+_depth_of = _define("depth", *_SIGS["depth"], who="depth_into() needs out")
+_drain_of = _define("drain_events_raw", *_SIGS["drain_events_raw"],
+                    who="drain_events() needs out")
+_drain_owner_of = _define("drain_events_owner_raw", *_SIGS["drain_events_owner_raw"],
+                          who="drain_events_owner() needs out")
+_process_of = _define("process_raw", *_SIGS["process_raw"], who="process() needs commands")
+_engine_drain_of = _define("engine_drain_events_raw", *_SIGS["engine_drain_events_raw"],
+                           who="engine_drain_events() needs out")
+_engine_drain_owner_of = _define("engine_drain_events_owner_raw",
+                                 *_SIGS["engine_drain_events_owner_raw"],
+                                 who="engine_drain_events_owner() needs out")
+_engine_process_of = _define("engine_process_raw", *_SIGS["engine_process_raw"],
+                             who="engine_process() needs commands")
+
 _commands_process = _records_check(COMMAND_DTYPE, "COMMAND_DTYPE", "process()")
 _commands_engine_process = _records_check(COMMAND_DTYPE, "COMMAND_DTYPE", "engine_process()")
 _events_drain = _records_check(EVENT_DTYPE, "EVENT_DTYPE", "drain_events()")
@@ -575,7 +614,7 @@ def depth_into(book, side, out):
     allocation."""
     if out.ndim != 2 or out.shape[1] != 2:
         raise ValueError("depth_into needs an int64 array of shape (k, 2)")
-    return depth(book, side, out.shape[0], out)
+    return _depth_of(book, side, out.shape[0], out)
 
 
 @njit(cache=True)
@@ -585,7 +624,7 @@ def drain_events(book, out):
     _events_drain(out)
     if out.ndim != 1:
         raise ValueError("drain_events() needs a 1-D array of events")
-    return drain_events_raw(book, out, out.shape[0])
+    return _drain_of(book, out, out.shape[0])
 
 
 @njit(cache=True)
@@ -595,7 +634,7 @@ def drain_events_owner(book, owner, out):
     _events_drain_owner(out)
     if out.ndim != 1:
         raise ValueError("drain_events_owner() needs a 1-D array of events")
-    return drain_events_owner_raw(book, owner, out, out.shape[0])
+    return _drain_owner_of(book, owner, out, out.shape[0])
 
 
 @njit(cache=True)
@@ -604,7 +643,7 @@ def process(book, commands):
     _commands_process(commands)
     if commands.ndim != 1:
         raise ValueError("process() needs a 1-D array of commands")
-    return process_raw(book, commands, commands.shape[0])
+    return _process_of(book, commands, commands.shape[0])
 
 
 @njit(cache=True)
@@ -613,7 +652,7 @@ def engine_drain_events(engine, out):
     _events_engine_drain(out)
     if out.ndim != 1:
         raise ValueError("engine_drain_events() needs a 1-D array of events")
-    return engine_drain_events_raw(engine, out, out.shape[0])
+    return _engine_drain_of(engine, out, out.shape[0])
 
 
 @njit(cache=True)
@@ -622,7 +661,7 @@ def engine_drain_events_owner(engine, owner, out):
     _events_engine_drain_owner(out)
     if out.ndim != 1:
         raise ValueError("engine_drain_events_owner() needs a 1-D array of events")
-    return engine_drain_events_owner_raw(engine, owner, out, out.shape[0])
+    return _engine_drain_owner_of(engine, owner, out, out.shape[0])
 
 
 @njit(cache=True)
@@ -631,7 +670,7 @@ def engine_process(engine, commands):
     _commands_engine_process(commands)
     if commands.ndim != 1:
         raise ValueError("engine_process() needs a 1-D array of commands")
-    return engine_process_raw(engine, commands, commands.shape[0])
+    return _engine_process_of(engine, commands, commands.shape[0])
 
 
 def event_buffer(n: int) -> np.ndarray:
