@@ -481,6 +481,34 @@ def test_reference_book_copies_are_independent_and_keep_events():
         assert len(ref) == 1 and len(twin) == 0
 
 
+def _same_depth(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a.depth_orders(), b.depth_orders()))
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_reference_book_pickles_with_every_protocol_the_book_pickles_with(protocol):
+    # the reference model's orders (a __slots__ class) could not be pickled with protocols 0
+    # and 1 ("a class that defines __slots__ without defining __getstate__"), which the
+    # compiled book takes
+    made = []
+    for cls in (mc.OrderBook, mc.ReferenceBook):
+        book = cls(mc.STP.CANCEL_BOTH)
+        book.submit(1, 0, 100, 5, owner=3)
+        book.submit(2, 0, 100, 2, owner=4, post_only=True)
+        book.submit(3, 1, 103, 7, ts_ns=9)
+        twin = pickle.loads(pickle.dumps(book, protocol))
+        assert type(twin) is cls and twin.stp == mc.STP.CANCEL_BOTH
+        assert_events_equal(twin.events(), book.events(), labels=("twin", "original"))
+        assert _same_depth(twin, book)
+        for b in (book, twin):
+            b.submit(4, 1, 100, 6, owner=4, ts_ns=10)
+        assert_events_equal(twin.events(), book.events(), labels=("twin", "original"))
+        assert [twin.get(i) for i in range(1, 5)] == [book.get(i) for i in range(1, 5)]
+        made.append(twin)
+    assert _same_depth(made[0], made[1])
+    assert_events_equal(made[1].events(), made[0].events(), labels=("reference", "compiled"))
+
+
 @pytest.mark.parametrize("exc", [
     mc.OrderRejected(mc.Reason.DUPLICATE_ORDER_ID, 42),
     mc.OrderRejected(mc.Reason.INVALID_QTY, 7, "qty must be > 0"),

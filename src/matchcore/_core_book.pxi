@@ -678,7 +678,7 @@ cdef class OrderBook:
         return c
 
     def __reduce__(self):
-        """Pickle support (protocol 2+): the book travels as its :meth:`snapshot` plus what a
+        """Pickle support (every protocol): the book travels as its :meth:`snapshot` plus what a
         snapshot leaves out (``record_events``, the order capacity, the pending events; a
         subclass and its attributes), so the unpickled book is :meth:`copy`'s twin in another
         process. See ``_book_from_pickle``."""

@@ -924,7 +924,7 @@ cdef class Engine:
     # ---- copies and pickling ----
 
     def __reduce__(self):
-        """Pickle support (protocol 2+; ``copy.deepcopy`` takes the same, in memory): the STP mode,
+        """Pickle support (every protocol; ``copy.deepcopy`` takes the same, in memory): the STP mode,
         ``record_events``, the clock, every symbol (id, name, capacity, limits, its
         :class:`OrderBook`, which pickles as its snapshot with its pending events) and the
         engine's pending events. The order-id routing is rebuilt from the books. The books are

@@ -112,6 +112,11 @@ class _Order:
         self.owner = owner
         self.post_only = post_only
 
+    def __reduce__(self):
+        # its fields, for every pickle protocol: protocols 0 and 1 refuse a __slots__ class
+        # without __getstate__, and the book pickles with all of them
+        return _Order, (self.oid, self.side, self.price, self.qty, self.owner, self.post_only)
+
 
 def _into(buf: np.ndarray, events: np.ndarray) -> np.ndarray:
     buf[:len(events)] = events
