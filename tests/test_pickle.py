@@ -509,6 +509,23 @@ def test_reference_book_pickles_with_every_protocol_the_book_pickles_with(protoc
     assert_events_equal(made[1].events(), made[0].events(), labels=("reference", "compiled"))
 
 
+class SlottedReferenceBook(mc.ReferenceBook):
+    __slots__ = ("tag",)
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_reference_book_subclass_with_slots_pickles_with_every_protocol(protocol):
+    # protocols 0 and 1 refuse a class with __slots__ whose __getstate__ is object's: a
+    # slotted subclass of the reference book failed where one of OrderBook pickles
+    for cls in (SlottedBook, SlottedReferenceBook):
+        book = cls()
+        book.tag = ["a"]
+        book.submit(1, 0, 100, 5)
+        twin = pickle.loads(pickle.dumps(book, protocol))
+        assert type(twin) is cls and twin.tag == ["a"] and twin.get(1) == book.get(1)
+        assert len(twin.events()) == 1
+
+
 @pytest.mark.parametrize("exc", [
     mc.OrderRejected(mc.Reason.DUPLICATE_ORDER_ID, 42),
     mc.OrderRejected(mc.Reason.INVALID_QTY, 7, "qty must be > 0"),

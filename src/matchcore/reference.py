@@ -197,6 +197,12 @@ class ReferenceBook:
         return (f"ReferenceBook(stp={self._stp.name}, orders={len(self._orders)}, "
                 f"best_bid={self.best_bid()}, best_ask={self.best_ask()})")
 
+    def __getstate__(self):
+        # object's own state (the attributes, and a subclass's __slots__ values), defined here
+        # because protocols 0 and 1 refuse a class with __slots__ whose __getstate__ is
+        # object's: a slotted subclass then pickles with every protocol, as OrderBook's does
+        return object.__getstate__(self)
+
     def __copy__(self) -> "ReferenceBook":
         """``copy.copy`` is a full copy, as for :class:`~matchcore.OrderBook`: a shallow one
         would share the levels and orders, and each book would trade the other's. Pending
