@@ -1,0 +1,25 @@
+"""The README is where a user looks for what the package offers: every public name of
+``matchcore`` and of its durability, io and DBN packages is named there."""
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+MODULES = ["matchcore", "matchcore.durability", "matchcore.io", "matchcore.feeds.dbn"]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_readme_names_every_public_name_of(module):
+    if module == "matchcore.feeds.dbn":
+        pytest.importorskip("databento_dbn", reason="the DBN extra: pip install 'matchcore[dbn]'")
+    names = importlib.import_module(module).__all__
+    text = README.read_text(encoding="utf-8")
+    missing = [n for n in names
+               if not re.search(r"(?<![\w])" + re.escape(n) + r"(?![\w])", text)]
+    assert len(names) > 1
+    assert missing == []
