@@ -23,3 +23,16 @@ def test_readme_names_every_public_name_of(module):
                if not re.search(r"(?<![\w])" + re.escape(n) + r"(?![\w])", text)]
     assert len(names) > 1
     assert missing == []
+
+
+@pytest.mark.parametrize("enum", ["Reason", "EventKind", "CommandKind", "STP", "TIF", "Side"])
+def test_readme_names_every_member_of(enum):
+    # an event's reason a user meets (a plain cancel's) must be one the manual explains
+    import matchcore as mc
+
+    members = [m.name for m in getattr(mc, enum)]
+    text = README.read_text(encoding="utf-8")
+    missing = [n for n in members
+               if not re.search(r"(?<![\w])" + re.escape(n) + r"(?![\w])", text)]
+    assert len(members) > 1
+    assert missing == []
