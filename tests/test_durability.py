@@ -279,6 +279,21 @@ def test_recovery_bad_option_raises_before_changing_any_file(tmp_path, bad):
     assert mc.Engine.recover(d).recovery_report.cut_bytes == 15    # the valid call still cuts
 
 
+@pytest.mark.parametrize("bad", [b for b in BAD_JOURNAL_OPTIONS if b != {"trades": None}]
+                         + [{"bogus": 1}, {"fsync": "sometimes"}, {"readonly": "no"},
+                            {"snapshot": 2}, {"record_events": None}], ids=str)
+def test_recovery_bad_option_named_before_a_missing_directory(tmp_path, bad):
+    # as Engine(journal=), read_journal, scan_journal and read_trades do: the argument is
+    # refused in its own words, not hidden behind "no journal directory"
+    name = next(iter(bad))
+    # a buffer_bytes no allocation satisfies is refused only where writers are made
+    for readonly in (False,) if bad == {"buffer_bytes": 2**62} else (False, True):
+        opts = {"readonly": readonly, **bad}
+        with pytest.raises(BAD_OPTION_ERRORS, match=name):
+            mc.Engine.recover(tmp_path / "missing", **opts)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_recovery_stale_snapshot_temporary_removed_reported_as_such(tmp_path):
     eng, d = journaled(tmp_path)
     eng.add_symbol(1)

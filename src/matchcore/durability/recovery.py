@@ -598,9 +598,9 @@ def _recover_as(cls, path, *, fsync: str | None = None, snapshot: bool = True,
     # recover(), the engine made of class cls (Engine.recover on a subclass): as unpickling
     # makes one, cls.__new__ without __init__
     path = str(refuse_bytes_dir(path))
-    require_directory(path)
     # every option is checked before the lock file is made or anything is cut (a truth test
-    # took readonly=None for False, and cut the journal)
+    # took readonly=None for False, and cut the journal), and before the directory is looked
+    # at, as Engine(journal=) and the readers do: a bad option named in its own words
     snapshot = _flag_arg(snapshot, "snapshot")
     readonly = _flag_arg(readonly, "readonly")
     if trades is not None:
@@ -613,6 +613,7 @@ def _recover_as(cls, path, *, fsync: str | None = None, snapshot: bool = True,
     # (trades=None: the journal's own, known once it is scanned; checked as with capture)
     check_journal_options("batch" if fsync is None else fsync, trades is not False,
                           writers=not readonly, **journal_options)
+    require_directory(path)
     _require_start(path)
     report = RecoveryReport(path, readonly=readonly)
     # the lock first: no other engine may append while this one reads, cuts and takes over
