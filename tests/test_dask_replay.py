@@ -419,6 +419,17 @@ def test_dask_replay_fifo_without_fmt_refused_before_reading_it(tmp_path):
         replay_files([fifo], "local")
 
 
+def test_dask_replay_one_missing_file_not_called_a_pipe(tmp_path):
+    # a path that does not exist (or a symlink to nothing) was "a pipe or device"
+    from matchcore.cluster.dask import detect_format
+
+    (tmp_path / "dangling.itch").symlink_to(tmp_path / "nowhere")
+    for p in (tmp_path / "missing.itch", tmp_path / "dangling.itch"):
+        for call in (detect_format, replay_one):
+            with pytest.raises(FileNotFoundError, match="No such file"):
+                call(p)
+
+
 def test_dask_replay_single_path_not_in_a_list_refused_by_name(files):
     # a str was iterated as paths: "no such file: /" (its first character)
     for one in (str(files[0]), files[0]):

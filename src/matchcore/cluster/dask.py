@@ -66,7 +66,8 @@ def detect_format(path) -> str:
     from matchcore._magic import detect_format as _detect
 
     path = Path(path)
-    if not (path.is_file() or path.is_dir()):
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        # (a path to nothing is left to the open below: FileNotFoundError, not "a pipe")
         # the bytes read to detect it are gone from a pipe or FIFO: its replay then started
         # inside the stream (lost messages, unknown references), or waited for a writer
         raise ValueError(f"{path} is a pipe or device: its format cannot be detected without "
