@@ -384,8 +384,8 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
     (5290250000000, 31)
     """
     _check_hooks(progress, on_chunk)
-    # every option checked before the file is opened (a symbols= number outside the ids was
-    # refused only after the metadata header had been read)
+    # every option checked before the file is opened, as itch.replay_file does: a bad one
+    # was reported as the path's FileNotFoundError or IsADirectoryError
     _file_replayer(chunk_size=chunk_size, names=names, **options)
     raw, head, src, live = open_head(path, 4)
     stream = None

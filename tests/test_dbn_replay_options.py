@@ -1,0 +1,28 @@
+"""replay_dbn checks its options before it opens the file, as itch.replay_file does: a bad
+option is refused in the replayer's own words, whatever the path."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("databento_dbn", reason="the DBN extra: pip install 'matchcore[dbn]'")
+
+import matchcore.itch as itch  # noqa: E402
+from matchcore.feeds.dbn import DbnReplayer, replay_dbn  # noqa: E402
+
+BAD = [{"bogus": 1}, {"snapshot_every": 3, "snapshot_depth": 0}, {"snapshot_every": 1.5},
+       {"until_ns": -1}, {"book_capacity": -1}, {"symbols": "SYM0"}, {"record_tob": "no"}]
+
+
+@pytest.mark.parametrize("bad", BAD, ids=str)
+def test_replay_dbn_bad_option_refused_before_the_file_is_opened(tmp_path, bad):
+    with pytest.raises(Exception) as made:
+        DbnReplayer(**bad)
+    for path in (tmp_path / "missing.dbn", tmp_path):
+        with pytest.raises(type(made.value)) as exc:
+            replay_dbn(path, **bad)
+        assert str(exc.value) == str(made.value)
+        # as the ITCH replay of the same path refuses it (an unknown keyword names its class)
+        with pytest.raises(type(made.value)) as itch_exc:
+            itch.replay_file(path, **bad)
+        if "bogus" not in bad:
+            assert str(itch_exc.value) == str(made.value)
