@@ -719,6 +719,18 @@ def test_lobster_levels_without_verify_refused(tiny, with_orderbook):
     assert replay_lobster(m, o).levels is None
 
 
+@pytest.mark.parametrize("kwargs, error, said", [
+    ({"verify": True}, ValueError, "verify=True needs the orderbook file"),
+    ({"verify": True, "orderbook_csv": "missing_ob.csv", "levels": 2.5}, TypeError,
+     "levels must be an integer, got float 2.5"),
+    ({"book": 5}, TypeError, "book must be a matchcore.OrderBook, got int")], ids=str)
+def test_lobster_bad_argument_refused_before_the_files_are_read(tmp_path, kwargs, error, said):
+    # found only after both CSV files were read (FileNotFoundError first for a missing one;
+    # book=5 an AttributeError from the seeding, after reading)
+    with pytest.raises(error, match=re.escape(said)):
+        replay_lobster(str(tmp_path / "missing_message.csv"), **kwargs)
+
+
 @pytest.mark.parametrize("column", ["ts_ns", "order_id", "size", "price"])
 def test_lobster_messages_columns_of_other_dtypes_taken_exactly_or_refused_book_untouched(
         tiny, column):

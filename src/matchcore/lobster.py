@@ -512,6 +512,21 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
     """
     # before a file is read or the book touched (a truth test took verify="no" for True)
     verify = _flag_arg(verify, "verify")
+    if book is not None and not isinstance(book, OrderBook):
+        # an AttributeError from the seeding, after both files were read
+        raise TypeError(f"book must be a matchcore.OrderBook, got {type(book).__name__}")
+    # what the arguments alone decide, before the files are read (levels' range and its
+    # need of verify=True: after, as the range comes first)
+    if verify and orderbook_csv is None:
+        raise ValueError("verify=True needs the orderbook file")
+    if levels is not None:
+        # an integer, as the books take them: levels=2.5 compared 2 levels and then counted
+        # no row as agreeing (agree_levels == 2.5 never holds): agreement 0.0, no error
+        try:
+            levels = operator.index(levels)
+        except TypeError:
+            raise TypeError(f"levels must be an integer, got {type(levels).__name__} "
+                            f"{levels!r}") from None
     if not isinstance(message_csv, LobsterMessages):
         refuse_unusable_name(message_csv, "message_csv: ")
     if orderbook_csv is not None and not isinstance(orderbook_csv, np.ndarray):
@@ -555,19 +570,10 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
         if len(ob) != len(msgs):
             raise ValueError(f"the orderbook file has {len(ob)} rows and the message file "
                              f"{len(msgs)}: LOBSTER writes one row per message")
-    if verify and ob is None:
-        raise ValueError("verify=True needs the orderbook file")
     file_levels = ob.shape[1] // 4 if ob is not None else None
     if levels is None:
         levels = file_levels
     else:
-        # an integer, as the books take them: levels=2.5 compared 2 levels and then counted
-        # no row as agreeing (agree_levels == 2.5 never holds): agreement 0.0, no error
-        try:
-            levels = operator.index(levels)
-        except TypeError:
-            raise TypeError(f"levels must be an integer, got {type(levels).__name__} "
-                            f"{levels!r}") from None
         if levels <= 0 or (file_levels is not None and levels > file_levels):
             raise ValueError(f"levels must be {'1..' + str(file_levels) if file_levels else '>= 1'}"
                              f", got {levels}")
