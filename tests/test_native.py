@@ -821,3 +821,18 @@ def test_native_remove_stale_temp_files_trailing_separator_or_empty_refused(tmp_
               if bad == "slash" else "path: an empty path")
     with pytest.raises(ValueError, match=re.escape(expect)):
         remove_stale_temp_files(given)
+
+
+@pytest.mark.parametrize("bad, error, said", [
+    ({"flush_every": 0}, ValueError, "flush_every must be > 0"),
+    ({"fsync": "x"}, TypeError, "fsync must be True or False, got 'x'"),
+    ({"symbol": 2**32}, ValueError, "symbol=4294967296 does not fit")], ids=str)
+def test_recorder_resume_bad_option_refused_before_the_file_is_read(tmp_path, bad, error, said):
+    # Recorder() names them first; resume() read the file first (FileNotFoundError, or
+    # NativeFormatError for a file that is no journal) and removed stale temporaries
+    plain = tmp_path / "plain.mccmd"
+    write_commands(plain, np.zeros(0, dtype=COMMAND_DTYPE))
+    for path in (tmp_path / "missing.mccmd", plain):
+        with pytest.raises(error, match=re.escape(said)):
+            Recorder.resume(path, **bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.mccmd"]

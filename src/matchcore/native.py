@@ -763,6 +763,11 @@ class Recorder(NoCopy):
         _refuse_empty_path(path)
         if book is not None:
             _book_arg(book)
+        # the options as Recorder() checks them, before the file is read or anything removed
+        _positive_int(flush_every, "flush_every")
+        _flag_arg(fsync, "fsync")
+        if symbol is not None:
+            _symbol_arg(symbol)
         if not read_header(path, committed=True).is_journal:  # a regular file: before opening it
             _refuse_not_journal(path)
         remove_stale_temp_files(path)
