@@ -36,3 +36,18 @@ def test_readme_names_every_member_of(enum):
                if not re.search(r"(?<![\w])" + re.escape(n) + r"(?![\w])", text)]
     assert len(members) > 1
     assert missing == []
+
+
+def test_readme_source_map_names_every_module_of_the_package():
+    # the map is where a reader looks for the code of a command or a format: the replay
+    # commands' module, the LOBSTER and MoldUDP64 loops were in it nowhere
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("### Source map"):]
+    table = table[:table.index("\n\n", table.index("| path |"))]
+    pkg = Path(__file__).resolve().parents[1] / "src" / "matchcore"
+    parts = [p.name + "/" if p.is_dir() else p.name for p in sorted(pkg.iterdir())
+             if p.suffix in ("", ".py", ".pyx", ".pxd", ".pxi")
+             and p.name not in ("__init__.py", "__pycache__", "py.typed")
+             and not p.name.endswith(".egg-info")]
+    assert len(parts) > 20
+    assert [n for n in parts if n not in table] == []
