@@ -6,6 +6,7 @@ import importlib
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -22,6 +23,23 @@ def test_readme_names_every_public_name_of(module):
     missing = [n for n in names
                if not re.search(r"(?<![\w])" + re.escape(n) + r"(?![\w])", text)]
     assert len(names) > 1
+    assert missing == []
+
+
+@pytest.mark.parametrize("module", ["matchcore.itch", "matchcore.lobster", "matchcore.native",
+                                    "matchcore.moldudp", "matchcore.cluster.dask"])
+def test_readme_names_every_public_function_and_class_of(module):
+    # the readers and packet builders a user calls beside the replays (itch.open_stream,
+    # lobster.read_messages, moldudp.build_framed_packet, ...); constants and dtypes aside
+    if module == "matchcore.cluster.dask":
+        pytest.importorskip("distributed", reason="the Dask extra: pip install 'matchcore[dask]'")
+    mod = importlib.import_module(module)
+    names = [n for n in mod.__all__ if callable(getattr(mod, n))
+             and not isinstance(getattr(mod, n), np.dtype) and not n.isupper()]
+    text = README.read_text(encoding="utf-8")
+    missing = [n for n in names
+               if not re.search(r"(?<![\w])" + re.escape(n) + r"(?![\w])", text)]
+    assert len(names) > 3
     assert missing == []
 
 
