@@ -92,3 +92,16 @@ def test_cli_replay_several_files_of_one_name_told_apart_in_their_lines(capsys, 
     assert "unknown message types" not in _line(out, f"{paths[0]} (itch)")
     assert "unknown message types 'Z' 1" in _line(out, f"{paths[1]} (itch)")
     assert _line(out, "other.itch (itch)")          # a name no other file has: as before
+
+
+def test_cli_replay_several_files_counts_of_one_in_the_singular(capsys):
+    # the AAPL file's line said "1 books"; so said the header of one file on --dask, "replayed
+    # 1 files", as the demo's "1 commands" once did
+    from cli_replay_checks import AAPL, HEAD, shared
+
+    aapl, head = shared(AAPL), shared(HEAD)
+    code, out, _ = run_cli(capsys, "replay", str(aapl), str(head), "--no-progress")
+    assert code == 0
+    line = _line(out, aapl.name)
+    assert " 1 book, " in line and "books" not in line
+    assert " 0 books, " in _line(out, head.name)

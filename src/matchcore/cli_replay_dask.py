@@ -183,10 +183,13 @@ def run_many(args) -> int:
             print(f"matchcore replay: error: no book {label!r} in {file}: {why}",
                   file=sys.stderr)
         return 1
+    from matchcore.bench.report import _count
+
     where = f"on the Dask cluster {args.dask}" if args.dask is not None else "in this process"
-    print(f"replayed {len(files)} files {where} in {res.elapsed_s:.3f} s: "
-          f"{res.totals['messages']:,} messages, {res.totals['trades']:,} trades, "
-          f"{res.totals['books']:,} books, {res.totals['open_orders']:,} open orders")
+    t = res.totals
+    print(f"replayed {_count(len(files), 'file')} {where} in {res.elapsed_s:.3f} s: "
+          f"{_count(t['messages'], 'message')}, {_count(t['trades'], 'trade')}, "
+          f"{_count(t['books'], 'book')}, {_count(t['open_orders'], 'open order')}")
     # each file by its name, or as given where another file has the same name (x/day.itch,
     # y/day.itch: two lines "day.itch" could not be told apart)
     names = [Path(f.file).name for f in res.files]
@@ -194,9 +197,9 @@ def run_many(args) -> int:
         s = f.stats
         shown = name if names.count(name) == 1 else str(f.file)
         print(f"  {shown} ({f.format}{', ' + str(f.parts) + ' tasks' if f.parts > 1 else ''}): "
-              f"{s['messages']:,} messages, {trade_count(f.trades):,} trades, "
-              f"{len(f.books):,} books, "
-              f"{s['open_orders']:,} open orders, unknown refs {s['unknown_refs']:,}, "
+              f"{_count(s['messages'], 'message')}, {_count(trade_count(f.trades), 'trade')}, "
+              f"{_count(len(f.books), 'book')}, "
+              f"{_count(s['open_orders'], 'open order')}, unknown refs {s['unknown_refs']:,}, "
               f"truncated {'yes' if s['truncated'] else 'no'}" + _damage(s)
               + (f", books dropped {s['instruments_dropped']:,}"
                  if s.get("instruments_dropped") else "")
