@@ -108,3 +108,24 @@ def test_bench_script_json_named_as_directory_usage_error_before_work(monkeypatc
            else refused_before_work(monkeypatch, capsys, script, first_work, argv))
     assert "argument --json: out/: names a directory (it ends with /), not a file" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind, words", [("dangling", "no directory"),
+                                         ("loop", "a symlink loop")])
+def test_bench_script_json_symlink_that_cannot_be_written_usage_error_before_work(
+        monkeypatch, capsys, tmp_path, kind, words):
+    # a --json symlink to a file in a directory that does not exist (or a symlink loop) passed
+    # the check: the script ran to its end and failed writing it (a traceback, the figures
+    # lost), where `matchcore bench --json` refuses it before any work
+    from bench_checks import refused_before_work
+
+    link = tmp_path / "res.json"
+    if kind == "dangling":
+        link.symlink_to(tmp_path / "gone" / "res.json")
+    else:
+        link.symlink_to(tmp_path / "other.json")
+        (tmp_path / "other.json").symlink_to(link)
+    argv = ["--json", str(link)]
+    err = refused_before_work(monkeypatch, capsys, "bench_durability", "run", argv)
+    assert f"argument --json: {link}: {words}" in err
+    assert f"argument --json: {link}: {words}" in _core_refused(monkeypatch, capsys, argv)

@@ -42,21 +42,27 @@ def seed(text: str) -> int:
 
 def check_json_output(parser: argparse.ArgumentParser, path: str | None) -> None:
     """``parser.error`` for a ``--json`` path that names a directory (one that exists, or a
-    name ending with a separator, ``out/``) or lies in none: found only when the figures were
-    written, after the whole run, a traceback and the figures lost (or, for ``out/``, a file
-    ``out`` written). Nothing for ``None``."""
+    name ending with a separator, ``out/``) or lies in none, or that cannot be written as the
+    matchcore commands' ``--json`` cannot (a symlink to a file in a directory that does not
+    exist, a symlink loop, a directory that takes no new file): found only when the figures
+    were written, after the whole run, a traceback and the figures lost (or, for ``out/``, a
+    file ``out`` written). Nothing for ``None``."""
     if not path:
         return
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         parser.error(f"argument --json: {path}: is a directory, not a file name")
-    from matchcore._cliutil import names_a_directory
+    from matchcore._cliutil import check_output_file, names_a_directory
 
     if names_a_directory(path):
         parser.error(f"argument --json: {path}: names a directory (it ends with {os.sep}), "
                      f"not a file")
     if not os.path.isdir(parent):
         parser.error(f"argument --json: {path}: no directory {parent} to write it in")
+    try:
+        check_output_file("argument --json:", path)
+    except ValueError as e:
+        parser.error(str(e))
 
 
 def check_workload_size(parser: argparse.ArgumentParser, option: str, messages: int,
