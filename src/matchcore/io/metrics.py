@@ -149,6 +149,17 @@ _ENGINE_FAMILIES = (
     ("histogram", "service_time_seconds"))
 
 
+def _own(snap: dict) -> dict:
+    # A snapshot for the caller: its nested dicts copied (their values are ints and tuples), so
+    # that editing it cannot change what the next scrape exports; arrays in it are read-only.
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in snap.items()}
+
+
+def _read_only(a):
+    a.flags.writeable = False
+    return a
+
+
 # What ReplayMetrics exports before its first update: the counts of a replay not yet started.
 _NO_REPLAY = {
     "messages": 0, "counts": {}, "unknown_types": {}, "bad_lengths": 0, "bytes": 0,
@@ -344,9 +355,10 @@ class ReplayMetrics(NoCopy):
             self._snap = snap
 
     def snapshot(self) -> dict | None:
-        """The values as of the last :meth:`update` (None before the first)."""
+        """The values as of the last :meth:`update` (None before the first): the caller's own
+        copy, nested dicts included (changing it changes nothing exported)."""
         with self._lock:
-            return None if self._snap is None else dict(self._snap)
+            return None if self._snap is None else _own(self._snap)
 
     def collect(self):
         """prometheus_client collector protocol: yields the metric families (scrape thread)."""
@@ -658,15 +670,17 @@ class EngineMetrics(NoCopy):
             "rejects": {self._reasons.get(r, str(r)): int(n)
                         for r, n in enumerate(self._rejects.tolist()) if n},
             "fills": fills,
-            "hist": self._hist.copy(),
+            "hist": _read_only(self._hist.copy()),
             "commands": self._commands,
             "open_orders": self._open,
         }
 
     def snapshot(self) -> dict:
-        """The values as of the last ``process`` / ``observe`` call."""
+        """The values as of the last ``process`` / ``observe`` call: the caller's own copy,
+        nested dicts included; the histogram array is read-only (changing the snapshot changes
+        nothing exported)."""
         with self._lock:
-            return dict(self._view)
+            return _own(self._view)
 
     def collect(self):
         """prometheus_client collector protocol: yields the metric families (scrape thread)."""
