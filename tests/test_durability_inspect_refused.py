@@ -73,3 +73,29 @@ def test_journal_inspect_live_writer_tail_in_flight_not_cut(capsys, tmp_path):
     info = inspect(d)
     assert info["live_writer"] is False and info["journals"]["commands"]["in_flight"] is None
     assert info["journals"]["commands"]["torn_tail"] is None
+
+
+def test_journal_inspect_corrupt_trade_journal_of_a_journal_without_capture_not_refused(
+        capsys, tmp_path):
+    # recover --no-trades --repair records capture off in the segment it starts: recovery
+    # without options then leaves the corrupt trade journal as it is and goes on (exit 0),
+    # yet inspect still said "recovery refuses" and exited 1
+    d = journal_of_segments(tmp_path)
+    with open(segment_files(d, KIND_TRADES)[0][1], "r+b") as fh:
+        fh.seek(300)
+        fh.write(b"\xff\xff\xff")                        # damage with valid records after it
+    assert run_cli(capsys, "journal", "inspect", str(d))[0] == 1
+    assert run_cli(capsys, "recover", str(d), "--no-trades", "--repair")[0] == 0
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert not rep.trade_capture and rep.trades_corrupt is not None
+    assert run_cli(capsys, "recover", str(d))[0] == 0
+    info = inspect(d)
+    assert info["trade_capture"] is False
+    assert info["journals"]["trades"]["corrupt"] is not None
+    code, out, err = run_cli(capsys, "journal", "inspect", str(d))
+    assert code == 0 and err == ""
+    assert "CORRUPT" in out and "recovery refuses" not in out
+    assert "leaves it as it is" in out
+    # with trade capture asked for, recovery refuses it, as inspect said before
+    with pytest.raises(JournalError, match="journal corrupt"):
+        mc.Engine.recover(d, readonly=True, trades=True)

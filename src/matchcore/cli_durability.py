@@ -247,12 +247,18 @@ def _inspect(args) -> int:
                   f"recovery {done}")
         if j["corrupt"]:
             c = j["corrupt"]
-            bad = True
             # a file that cannot be read is the corruption whether or not anything follows it
             why = ("what it holds is unknown" if c["unreadable"] else
                    "valid data follows")
-            print(f"  CORRUPT: {c['file']} at offset {c['offset']}: {c['reason']} "
-                  f"({why}; recovery refuses)")
+            if label == "trades" and not info["trade_capture"]:
+                # recovery without trade capture (the journal's own choice) goes past it
+                print(f"  CORRUPT: {c['file']} at offset {c['offset']}: {c['reason']} "
+                      f"({why}; recovery without trade capture, as the journal records it, "
+                      f"leaves it as it is; one with trades=True refuses)")
+            else:
+                bad = True
+                print(f"  CORRUPT: {c['file']} at offset {c['offset']}: {c['reason']} "
+                      f"({why}; recovery refuses)")
         if j["dropped_segments"]:
             print(f"  trailing segment(s) with nothing valid: {', '.join(j['dropped_segments'])}")
         if j.get("fills_to_cut"):
@@ -296,12 +302,15 @@ _NO_TRADES_WAY = " (recover --no-trades rebuilds the engine without reading the 
 
 def _refused_corrupt(args, info) -> int:
     # exit status 1 is an error said in one line on stderr: the corruption went to stdout only
+    # (a corrupt trade journal is not refused by a recovery without trade capture)
+    refused = [label for label, j in info["journals"].items() if j["corrupt"]
+               and (label == "commands" or info["trade_capture"])]
     found = [f"the {label} journal is corrupt in {j['corrupt']['file']} at offset "
              f"{j['corrupt']['offset']} ({j['corrupt']['reason']})"
-             for label, j in info["journals"].items() if j["corrupt"]]
+             for label, j in info["journals"].items() if label in refused]
     if not found:
         return 0
-    past = _NO_TRADES_WAY if info["journals"]["trades"]["corrupt"] else ""
+    past = _NO_TRADES_WAY if "trades" in refused else ""
     print(f"matchcore journal: error: recovery refuses {args.dir}: {'; '.join(found)}{past}",
           file=sys.stderr)
     return 1

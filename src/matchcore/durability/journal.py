@@ -811,7 +811,9 @@ def inspect(path) -> dict:
     nothing starts it); ``temporaries_to_remove`` (snapshot and segment writers' leftovers it
     deletes);
     ``lock_refused`` (why a recovery that may write refuses the directory's ``LOCK``, not a
-    regular file, else None); ``start_refused`` (recovery's error where it refuses the
+    regular file, else None); ``trade_capture`` (whether recovery without ``trades=``
+    captures trades, as the newest command segment records it: without, it leaves a corrupt
+    trade journal as it is rather than refuse the directory); ``start_refused`` (recovery's error where it refuses the
     directory for where its journal starts, else None: it then changes nothing, and no file is
     listed as one it drops, cuts, removes or sets aside, as where the command journal is
     corrupt); ``live_writer`` (a writer alive now holds the directory's ``LOCK``, as
@@ -906,6 +908,10 @@ def inspect(path) -> dict:
         path, legacy=True, remove=False) + segment_temporaries(path)]
     # a LOCK that a writing recovery refuses (as a read-only one reports it)
     out["lock_refused"] = lock_refusal(path)
+    # whether recovery without options reads the trade journal: without capture (the
+    # journal's newest command segment records it off) it leaves a corrupt one as it is
+    from matchcore.durability.recovery import recovers_with_capture
+    out["trade_capture"] = recovers_with_capture(path, cscan)
     if not out["snapshots"] and creation_leftovers(path):
         # a creation cut short: recovery refuses the directory, it drops no file
         for j in out["journals"].values():

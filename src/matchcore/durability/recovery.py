@@ -507,8 +507,7 @@ def trade_cut_of(path, cscan, tscan):
     end = _journal_end(path, cscan)
     if end is None or tscan.corrupt is not None:
         return None
-    if not segment_files(path, KIND_TRADES) and not _capture_of(
-            cscan, None if cscan.segments else _newest_snapshot(path)[1]):
+    if not segment_files(path, KIND_TRADES) and not recovers_with_capture(path, cscan):
         # recovery without trade capture and no trade journal reads none: it reports no
         # command kept through (None), not 0
         return None, 0, []
@@ -680,6 +679,14 @@ def _newest_snapshot(path):
         except SnapshotFileError:
             continue
     return None, None
+
+
+def recovers_with_capture(path, cscan) -> bool:
+    """Whether recovery of directory ``path`` without ``trades=`` captures trades (and so
+    reads the trade journal, refusing a corrupt one), its command journal scanned: ``cscan``
+    (see :func:`_capture_of`; without a command segment, the newest valid snapshot decides).
+    What ``journal inspect`` reports. O(files in it + that snapshot)."""
+    return _capture_of(cscan, None if cscan.segments else _newest_snapshot(path)[1])
 
 
 def _capture_of(cscan, head):
