@@ -99,3 +99,33 @@ def test_journal_inspect_corrupt_trade_journal_of_a_journal_without_capture_not_
     # with trade capture asked for, recovery refuses it, as inspect said before
     with pytest.raises(JournalError, match="journal corrupt"):
         mc.Engine.recover(d, readonly=True, trades=True)
+
+
+def test_scan_of_a_listing_that_missed_a_segment_made_meanwhile_lists_again(tmp_path,
+                                                                           monkeypatch):
+    # a directory listed while a live writer makes segments (readdir in hash order returns a
+    # file made during the listing, or not): one made early was left out while a later one
+    # was listed, and inspect reported a healthy live journal as corrupt ("sequence gap",
+    # "recovery refuses", exit 1)
+    from matchcore.durability import journal
+    d = journal_of_segments(tmp_path)
+    listed = journal.segment_files
+    whole = listed(d, KIND_COMMANDS)
+    assert len(whole) > 2
+    calls = []
+
+    def racing(path, kind):
+        calls.append(kind)
+        files = listed(path, kind)
+        # the first listing of the command journal misses its second segment
+        return files[:1] + files[2:] if calls == [KIND_COMMANDS] else files
+
+    monkeypatch.setattr(journal, "segment_files", racing)
+    scan = journal.scan_journal(d, KIND_COMMANDS, keep_index=False)
+    assert scan.corrupt is None
+    assert [s.path for s in scan.segments] == [f for _, f in whole]
+    # a real gap (the segment is gone) is still corruption
+    calls.clear()
+    os.unlink(whole[1][1])
+    monkeypatch.setattr(journal, "segment_files", listed)
+    assert "sequence gap" in journal.scan_journal(d, KIND_COMMANDS).corrupt[2]

@@ -235,6 +235,20 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
     keep_index = _flag_arg(keep_index, "keep_index")
     keep_data = keep_data and keep_index
     files = segment_files(path, kind)
+    if files:
+        # A directory listed while a live writer makes segments in it (inspect and read-only
+        # readers take no lock) may leave out one made during the listing and hold a later
+        # one (readdir's order is the file system's, not the names'): a "sequence gap" of
+        # the listing's. Every segment made during the first listing is there for the whole
+        # second one, which therefore holds it: those up to the newest first listed are
+        # taken from both (later ones, made since, are left out as if made after the scan).
+        newest = files[-1][0]
+        files = sorted(set(files) | {f for f in segment_files(path, kind) if f[0] <= newest})
+    return _scan_listed(path, kind, files, keep_data, keep_index, into)
+
+
+def _scan_listed(path, kind, files, keep_data, keep_index, into) -> JournalScan:
+    # scan_journal of the segment files listed: files
     scan = JournalScan(str(path), kind, [], None)
     n = len(files)
     buf = None if keep_data else (into if into is not None else ReadBuffer())
