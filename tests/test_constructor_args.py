@@ -170,6 +170,11 @@ def test_subclass_init_again_on_a_used_book_is_refused_unchanged():
     with pytest.raises(ValueError, match=r"^_DeskBook.__init__\(\): the book is already in use"):
         book.__init__("credit")
     assert book.state_hash() == before and book.desk == "rates" and len(book) == 1
+    book.cancel(1)
+    book.events()
+    with pytest.raises(ValueError, match="holds or has held orders"):
+        book.__init__("credit")       # its next arrival number would start again
+    assert book.snapshot() != _DeskBook("rates").snapshot()
     eng = _DeskEngine("fx")
     eng.add_symbol(1)
     with pytest.raises(ValueError, match=r"^_DeskEngine.__init__\(\): the engine is already"):

@@ -21,7 +21,8 @@ cdef int _book_make(OrderBook book, stp, record_events, capacity) except -1:
                              f"engine or replayer")
         if old.n_orders != 0 or old.n_ev != 0 or old.seq != 0 or old.now_ns != 0:
             raise ValueError(f"{type(book).__name__}.__init__(): the book is already in use "
-                             f"(orders, events or clock): making it anew would drop them")
+                             f"(it holds or has held orders, holds events, or its clock was "
+                             f"set): making it anew would drop its state")
     cdef mc_book* b = mc_book_new(mode, cap)
     if b == NULL:
         raise MemoryError()
