@@ -180,3 +180,21 @@ def test_subclass_init_again_on_a_used_book_is_refused_unchanged():
     with pytest.raises(ValueError, match=r"^_DeskEngine.__init__\(\): the engine is already"):
         eng.__init__("rates")
     assert list(eng.symbols) == [1] and eng.desk == "fx"
+
+
+def test_book_of_a_capacity_memory_cannot_hold_says_so_naming_it():
+    # a capacity inside [0, 2**30] that this process cannot allocate: the MemoryError names
+    # the capacity (it was a bare MemoryError() with no message)
+    import subprocess
+    import sys
+    code = (
+        "import resource, matchcore as mc\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "try:\n"
+        "    mc.OrderBook(capacity=2**30)\n"
+        "except MemoryError as e:\n"
+        "    print('MemoryError:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("MemoryError: ") and "capacity 1,073,741,824" in out.stdout, out.stdout

@@ -25,7 +25,8 @@ cdef int _book_make(OrderBook book, stp, record_events, capacity) except -1:
                              f"set): making it anew would drop its state")
     cdef mc_book* b = mc_book_new(mode, cap)
     if b == NULL:
-        raise MemoryError()
+        raise MemoryError(f"matchcore: not enough memory for a book of capacity {cap:,} "
+                          f"(its orders and id index are allocated up front)")
     if old == NULL:
         b.handle = mc_handle_new(b, MC_H_BOOK, 0)
         if b.handle == 0:
