@@ -488,3 +488,9 @@ def test_replay_symbols_number_outside_the_formats_ids_refused_before_input(
                                  "--no-progress")
         assert code == 1 and out == ""
         assert f"error: --symbols holds {bad!r}, outside 0..{limit}" in err
+    if fmt == "itch":
+        for symbol in (bad, f"AAPL@locate{bad}"):
+            code, out, err = run_cli(capsys, "book", str(path), "--symbol", symbol,
+                                     "--no-progress")
+            assert code == 1 and out == ""
+            assert f"error: --symbol holds {bad!r}, outside 0..{limit}" in err

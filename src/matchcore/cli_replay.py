@@ -911,12 +911,14 @@ def _book(args) -> int:
             raise ValueError(f"--at {args.at!r}: not a time of day: HH:MM:SS[.fraction] with "
                              f"hours below 24, minutes and seconds below 60, 1 to 9 fraction "
                              f"digits") from None
-    from matchcore._symfilter import LABEL, label_errors, plain_number
+    from matchcore._symfilter import ITCH_LOCATES, LABEL, label_errors, plain_number, symbol_filter
 
     args.symbol = plain_number(args.symbol.strip())     # a locate written "001", as --symbols
     # NAME@locateN: one of the books of a name several locates carry, as the summary shows it
     label = LABEL.fullmatch(args.symbol)
     want = str(int(label.group(2))) if label else args.symbol
+    # a locate no ITCH file holds, in the option's name (the replay's names symbols)
+    symbol_filter([want], "--symbol", ITCH_LOCATES)
 
     def replay(selection):
         bar, update = _file_progress(path, args.no_progress)

@@ -45,8 +45,8 @@ from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_tr
                                sk_records, sk_options, sk_replay_options, sk_many_books)
 from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError, _Params
-from matchcore._symfilter import (DBN_INSTRUMENTS, book_symbol, partition_arg, plain_number,
-                                  symbol_filter, whole_number)
+from matchcore._symfilter import (DBN_INSTRUMENTS as _DBN_INSTRUMENTS, book_symbol,
+                                  partition_arg, plain_number, symbol_filter, whole_number)
 from matchcore.itch._buffer import byte_view as _byte_view
 
 cnp.import_array()
@@ -721,7 +721,7 @@ cdef class DbnReplayer:
                 raise ValueError(f"names: the symbol of instrument {iid} is empty (no symbols= "
                                  "selection could pick its book)")
             self._names[iid] = v
-        self._filter = symbol_filter(symbols, "symbols", DBN_INSTRUMENTS)
+        self._filter = symbol_filter(symbols, "symbols", _DBN_INSTRUMENTS)
         self._truncated = None
         self._capacity = o.capacity
         self.done = False

@@ -69,7 +69,8 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
     """Write ``records`` seeded MBO records for ``instruments`` instruments (ids 1001, 1002...,
     symbols SYM0, SYM1... in the metadata mappings unless ``with_names`` is false) as a DBN
     stream. ``path`` None returns the bytes; else the file is written (zstd-compressed when
-    ``compress`` or when the name ends in .zst, in any case) and its Path returned. ``clear_rate`` is the
+    ``compress`` or when the name ends in .zst, in any case) and its Path returned.
+    ``clear_rate`` is the
     share of events that clear an instrument's book (R), at most 0.03; a value outside, a
     negative ``records`` or ``instruments`` below 1 raise ValueError; ``version`` the DBN version of the
     metadata header, 1 to 3 as the replay reads them (default: the package's current one; the

@@ -41,7 +41,7 @@ from matchcore._sinks import TOB_DTYPE, TRADE_DTYPE, snapshot_dtype
 from matchcore._core import BusyError, _Params
 from matchcore.itch._buffer import byte_view as _byte_view
 from matchcore._symfilter import (LABEL as _LABEL, book_symbol, label_locates, partition_arg,
-                                 plain_number, symbol_filter, ITCH_LOCATES)
+                                 plain_number, symbol_filter, ITCH_LOCATES as _ITCH_LOCATES)
 
 cnp.import_array()
 
@@ -658,7 +658,8 @@ cdef class Replayer:
 
     Parameters (all but ``symbols`` keyword-only): ``symbols`` (iterable of names, locate
     numbers or book labels ``NAME@locateN``: only these get books and sink records; None = all;
-    empty, or a number outside 0..65535 (a locate is a uint16): ``ValueError``; a name keeps a locate named so when its first order arrives, a label
+    empty, or a number outside 0..65535 (a locate is a uint16): ``ValueError``; a name keeps
+    a locate named so when its first order arrives, a label
     keeps locate N whatever it is named then, as a stock directory message may name it NAME
     later, and :meth:`book` takes the label while locate N is named NAME),
     ``snapshot_every`` (messages) / ``snapshot_every_ns`` (exchange time) and
@@ -784,10 +785,11 @@ cdef class Replayer:
         S.cb_on_tob = c_cb_on_tob and callback is not None
         S.track_tob = S.rec_tob or S.cb_on_tob
         self._books = {}
-        self._filter = symbol_filter(symbols, "symbols", ITCH_LOCATES)
+        self._filter = symbol_filter(symbols, "symbols", _ITCH_LOCATES)
         self._labelled = label_locates(self._filter)
         self._callback = callback
-        self._cb_filter = symbol_filter(callback_symbols, "callback_symbols", ITCH_LOCATES)
+        self._cb_filter = symbol_filter(callback_symbols, "callback_symbols",
+                                        _ITCH_LOCATES)
         self._cb_labelled = label_locates(self._cb_filter)
         self._first_names = {}
         self._bk_name = {}
