@@ -67,8 +67,9 @@ class DbnMetadata:
 def open_dbn(path) -> io.BufferedIOBase:
     """Open a DBN file for binary reading; a zstd- or gzip-compressed one (recognised by its
     magic bytes, not its name) is decompressed on the fly (zstd needs ``zstandard``). The
-    caller closes it. A compressed stream cut short hands over every byte it holds, then
-    raises ``EOFError`` where it ends (as ``gzip`` and :func:`matchcore.itch.open_stream` do)
+    caller closes it. A compressed stream cut short hands over every byte it holds, whatever
+    the size of the reads, then raises ``EOFError`` where it ends (``read()`` of the whole
+    raises it in place of the bytes) (as ``gzip`` and :func:`matchcore.itch.open_stream` do)
     instead of ending as if whole; bytes after the stream that start no gzip member or zstd
     frame raise ``ValueError`` ("trailing data after the ... stream", as :func:`replay_dbn`
     says) after every byte before them. O(1); reading is O(bytes).
@@ -84,37 +85,86 @@ def open_dbn(path) -> io.BufferedIOBase:
         except ImportError:
             raw.close()
             raise
-        return _Closing(_CheckedEnd(_ZstdFrames(zstd, src, live=live), path), raw)
+        return _CheckedReader(_CheckedEnd(_ZstdFrames(zstd, src, live=live), path), raw)
     if head[:2] == GZIP_MAGIC:
-        return _Closing(_CheckedEnd(Inflater(src, live=live), path), raw)
+        return _CheckedReader(_CheckedEnd(Inflater(src, live=live), path), raw)
     return raw if src is raw else _Closing(src, raw)
 
 
 class _CheckedEnd(io.RawIOBase):
-    """The decompressed bytes of ``frames`` (:class:`_ZstdFrames` or an ``Inflater``), with
-    ``EOFError`` at their end when the compressed data stopped before its end marker: a reader
-    of a cut file learns it at the end, after every byte it holds."""
+    """The decompressed bytes of ``frames`` (:class:`_ZstdFrames` or an ``Inflater``), read
+    through a :class:`_CheckedReader`, which raises ``EOFError`` at their end when the
+    compressed data stopped before its end marker (``ValueError`` for trailing data): a reader
+    of a cut file learns it at the end, after every byte it holds. This raw stream ends there
+    as any other (``end`` holds the error): the buffered reader's ``read(n)`` dropped the bytes
+    it had gathered when a read under it raised (up to ``n`` bytes of the stream were lost)."""
 
     def __init__(self, frames, path):
         self._frames = frames
         self._path = path
+        self.end = None           # (exception type, message) once the end has been met
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:
         k = self._frames.readinto(b)
-        if k == 0 and len(b) and self._frames.trailing is not None:
-            # ValueError, as replay_dbn and itch.open_stream raise it (the codec's own error
-            # told a reader of a .gz apart from one of a .zst, and from the replay)
-            zstd = isinstance(self._frames, _ZstdFrames)
-            raise ValueError(f"{self._path}: trailing data after the "
-                             f"{'zstd' if zstd else 'gzip'} stream (at compressed byte "
-                             f"{self._frames.trailing:,})")
-        if k == 0 and len(b) and _ended_early(self._frames):
-            raise EOFError(f"{self._path}: the compressed stream ends before its end marker "
-                           f"(the file is cut short)")
+        if k == 0 and len(b) and self.end is None:
+            if self._frames.trailing is not None:
+                # ValueError, as replay_dbn and itch.open_stream raise it (the codec's own
+                # error told a reader of a .gz apart from one of a .zst, and from the replay)
+                zstd = isinstance(self._frames, _ZstdFrames)
+                self.end = (ValueError, f"{self._path}: trailing data after the "
+                                        f"{'zstd' if zstd else 'gzip'} stream (at compressed "
+                                        f"byte {self._frames.trailing:,})")
+            elif _ended_early(self._frames):
+                self.end = (EOFError, f"{self._path}: the compressed stream ends before its "
+                                      f"end marker (the file is cut short)")
         return k
+
+
+class _CheckedReader(_Closing):
+    """The buffered reader of a :class:`_CheckedEnd` stream (closing ``raw`` too): a read that
+    finds no byte left raises the error of the stream's end, if it has one, once every byte
+    before it has been handed over; a read of the whole (``read()``) raises it in place of the
+    bytes, as ``gzip`` does, so that it never passes for the whole stream."""
+
+    def _check(self, got: int) -> None:
+        end = self.raw.end
+        if not got and end is not None:
+            raise end[0](end[1])
+
+    def read(self, size=-1):
+        data = super().read(size)
+        if size is None or size < 0:
+            self._check(0)
+        elif size:
+            self._check(len(data))
+        return data
+
+    def read1(self, size=-1):
+        data = super().read1(size)
+        if size:
+            self._check(len(data))
+        return data
+
+    def readinto(self, b):
+        k = super().readinto(b)
+        if len(memoryview(b)):
+            self._check(k)
+        return k
+
+    def readinto1(self, b):
+        k = super().readinto1(b)
+        if len(memoryview(b)):
+            self._check(k)
+        return k
+
+    def readline(self, size=-1):
+        line = super().readline(size)
+        if size:
+            self._check(len(line))
+        return line
 
 
 class _ZstdFrames(io.RawIOBase):

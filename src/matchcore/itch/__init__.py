@@ -116,7 +116,8 @@ class Decoded(dict):
 def open_stream(path) -> io.BufferedIOBase:
     """Open an ITCH file for binary reading; gzip'd files (recognised by their magic bytes, not
     the name) are decompressed on the fly. The caller closes it. A gzip stream cut short hands
-    over every byte it holds, then raises ``EOFError``; bytes after the stream that start no
+    over every byte it holds, whatever the size of the reads, then raises ``EOFError`` (a read
+    of the whole, ``read()``, raises it in place of the bytes); bytes after the stream that start no
     gzip member raise ``ValueError`` ("trailing data after the gzip stream", as
     :func:`replay_file` says) after every byte before them."""
     # the first bytes read whole: from a FIFO, one read may give only part of the gzip magic
@@ -127,8 +128,8 @@ def open_stream(path) -> io.BufferedIOBase:
         if gz:
             # the DBN reader's end check: every byte before a cut or trailing data, then the
             # error in the replay's words (gzip.GzipFile said "Not a gzipped file")
-            from matchcore.feeds.dbn import _CheckedEnd
-            f = _Closing(_CheckedEnd(_Inflater(src, live=live), path), raw)
+            from matchcore.feeds.dbn import _CheckedEnd, _CheckedReader
+            f = _CheckedReader(_CheckedEnd(_Inflater(src, live=live), path), raw)
         else:
             f = raw if src is raw else _Closing(src, raw)
         first = f.peek(TEXT_LOOK)[:TEXT_LOOK]
