@@ -82,3 +82,48 @@ def test_moldudp_receiver_handle_packet_not_bytes_refused_before_counting_it():
         assert rx.stats.bytes == before.bytes + wide.nbytes
     finally:
         rx.close()
+
+
+def test_moldudp_receiver_replayer_callback_raising_keeps_the_rest_of_the_batch():
+    # Replayer.feed() raises, with no count, when its callback raises; the receiver dropped
+    # the rest of the bytes it had handed over, and the next flush fed the packets after them:
+    # 47 messages lost mid-stream, with no gap reported
+    import matchcore.itch as itch
+    from matchcore.moldudp import build_framed_packet
+
+    data = itch.generate(None, messages=5000, symbols=3, seed=2)
+    msgs, p = [], 0
+    while p < len(data):
+        n = 2 + int.from_bytes(data[p:p + 2], "big")
+        msgs.append(data[p:p + n])
+        p += n
+    packets = [build_framed_packet(b"S1", i + 1, len(msgs[i:i + 30]), b"".join(msgs[i:i + 30]))
+               for i in range(0, len(msgs), 30)]
+    whole = itch.Replayer()
+    whole.finish(data[whole.feed(data):])
+    calls = []
+
+    def callback(symbol, book, ts_ns):
+        calls.append(ts_ns)
+        if len(calls) in (5, 9):
+            raise RuntimeError("callback failed")
+
+    r = itch.Replayer(callback=callback, callback_every=100)
+    raised = 0
+    with MoldUDP64Receiver(0, replayer=r) as rx:
+        for k in range(0, len(packets), 8):
+            for packet in packets[k:k + 8]:
+                rx.handle_packet(packet)
+            try:
+                rx.flush()
+            except RuntimeError:
+                raised += 1
+        while rx.unconsumed:
+            rx.flush()
+        assert rx.stats.gaps == [] and rx.stats.messages == 5000
+        r.finish(rx.unconsumed)
+    assert raised == 2
+    assert r.stats == whole.stats
+    assert {k: b.state_hash() for k, b in r.books.items()} == \
+        {k: b.state_hash() for k, b in whole.books.items()}
+    assert r.trades().tobytes() == whole.trades().tobytes()

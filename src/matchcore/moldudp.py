@@ -350,7 +350,8 @@ class MoldUDP64Receiver(NoCopy):
     ITCH byte stream, 2-byte length before each message). Consecutive packets waiting in the
     socket are fed in one call (up to ``batch`` packets), so under load there is one Python call
     per batch, and one per packet when the feed is idle. Bytes a ``feed`` does not consume are
-    kept and passed again, first, on the next call.
+    kept and passed again, first, on the next call, also when a Replayer's ``feed`` raises
+    because its callback raised (the bytes after its ``stats["bytes_consumed"]``).
 
     ``first_seq``: the sequence number the session starts at (1); a first packet above it is a
     gap. ``None`` joins a running session at whatever arrives first. ``session``: accept only this
@@ -425,6 +426,10 @@ class MoldUDP64Receiver(NoCopy):
             raise ValueError(f"first_seq must be a whole number in [1, 2**64) (sequence numbers "
                              f"start at 1), or None, got {first_seq!r}")
         self.replayer = replayer
+        # where the replayer's stream stands (its stats["bytes_consumed"], counted from the
+        # start of its stream), moved on by every feed's count: tells how far a feed that
+        # raised got (see flush)
+        self._fed = _bytes_consumed(replayer) or 0
         # a Python int: a numpy uint64 wrapped the distance of a packet before it (a duplicate
         # held as implausibly far ahead)
         self.stats = ReceiverStats(next_seq=None if first_seq is None else int(first_seq))
@@ -605,9 +610,23 @@ class MoldUDP64Receiver(NoCopy):
             buf = bytes(self._out)
         self._out.clear()
         self.stats.feeds += 1
-        used = self._feed(buf)
-        if self._returns_consumed and used is not None and used < len(buf):
-            self._pending += buf[used:]
+        try:
+            used = self._feed(buf)
+        except BaseException:
+            # Replayer.feed() raises, with no count, when its callback raises: the messages up
+            # to the one that called it are applied, and its stats["bytes_consumed"] says how
+            # far it got. The rest is kept, as after a short count (it was dropped with the
+            # exception, and the next flush fed the bytes after it: messages lost mid-stream,
+            # with no gap reported)
+            done = _bytes_consumed(self.replayer)
+            if done is not None and 0 <= done - self._fed <= len(buf):
+                self._pending += buf[done - self._fed:]
+                self._fed = done
+            raise
+        if self._returns_consumed and used is not None:
+            self._fed += used
+            if used < len(buf):
+                self._pending += buf[used:]
 
     @property
     def unconsumed(self) -> bytes:
@@ -683,6 +702,16 @@ class MoldUDP64Receiver(NoCopy):
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _bytes_consumed(replayer) -> int | None:
+    """``replayer.stats["bytes_consumed"]`` (a Replayer's position in its stream), None for a
+    feed that does not count so."""
+    try:
+        done = replayer.stats["bytes_consumed"]
+    except Exception:
+        return None
+    return done if isinstance(done, int) else None
 
 
 def receive(port: int, host: str | bytes | bytearray = "127.0.0.1", replayer=None, *,
