@@ -283,3 +283,15 @@ def test_dbn_replayer_symbols_number_outside_instrument_ids_refused_before_input
     with pytest.raises(ValueError, match=msg):
         replay_dbn(tmp_path / "not-read.dbn", symbols=["ES", given])
     DbnReplayer(symbols=[2**32 - 1, str(2**32 - 1), "0"])
+
+
+def test_replayer_book_label_of_a_locate_outside_the_locates_refused_before_input(tmp_path):
+    # AAPL@locate70000 kept no book and the replay said nothing (the command line refused it
+    # only after the whole replay, as a locate that "does not occur")
+    for kwargs in ({"symbols": ["AAPL@locate70000"]},
+                   {"callback": _cb, "callback_symbols": [" AAPL @locate0070000"]}):
+        with pytest.raises(ValueError, match=re.escape(
+                "a book label of locate 70000, outside 0..65535 (an ITCH stock locate is a "
+                "uint16)")):
+            itch.replay_file(tmp_path / "not-read.itch", **kwargs)
+    itch.Replayer(symbols=["AAPL@locate65535"])

@@ -35,9 +35,9 @@ def symbol_filter(symbols, what: str = "symbols", numbers: tuple[int, str] | Non
     it for every symbol; None keeps every symbol. So is a blank name in it. A number written with leading zeros
     (``"01"``) also matches its plain form (locate 1), and a book label ``NAME@locate007`` its
     plain form ``NAME@locate7``. ``numbers``: ``(largest, why)``, the id range of the format
-    (:data:`ITCH_LOCATES`, :data:`DBN_INSTRUMENTS`): a number (an int or a string of digits)
-    outside ``0..largest`` names no book of any file of it, and raises ``ValueError`` naming
-    the value and the range. O(len)."""
+    (:data:`ITCH_LOCATES`, :data:`DBN_INSTRUMENTS`): a number (an int or a string of digits),
+    or a book label of a locate, outside ``0..largest`` names no book of any file of it, and
+    raises ``ValueError`` naming the value and the range. O(len)."""
     if symbols is None:
         return None
     if isinstance(symbols, (str, bytes, bytearray)):
@@ -66,6 +66,11 @@ def symbol_filter(symbols, what: str = "symbols", numbers: tuple[int, str] | Non
         out.add(plain_number(s))
         m = LABEL.fullmatch(s)
         if m:
+            if numbers is not None and int(m.group(2)) > numbers[0]:
+                # (a locate is a uint16: only an ITCH range can be below a label's number)
+                raise ValueError(f"{what} holds {given!r}, a book label of locate "
+                                 f"{int(m.group(2))}, outside 0..{numbers[0]} ({numbers[1]}): "
+                                 f"it selects no book")
             out.add(f"{m.group(1)}@locate{int(m.group(2))}")
     if not out:
         raise ValueError(f"{what} is empty: it selects no symbol (None selects every symbol)")
