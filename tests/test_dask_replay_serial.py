@@ -35,3 +35,39 @@ def test_replay_serial_option_a_later_format_refuses_refused_before_any_replay(
     with pytest.raises(type(on_replay.value)) as exc:
         replay_serial(paths, **bad)
     assert str(exc.value) == str(on_replay.value)
+
+
+def test_replay_serial_and_files_refusals_of_inputs_name_the_functions_not_options(
+        mixed, tmp_path, capsys):
+    # the library said "several files or --dask take ITCH or DBN files" and "replay it
+    # without --dask", the command line's ways; the command keeps them
+    import os
+
+    from cli_replay_checks import run_cli
+
+    from matchcore.cluster.dask import replay_files
+
+    csv = tmp_path / "AAPL_message_1.csv"
+    csv.write_text("34200.004241176,1,16113575,18,5853300,1\n")
+    paths = [mixed[0], csv]
+    with pytest.raises(ValueError) as e:
+        replay_serial(paths)
+    assert str(e.value) == (f"{csv} is a LOBSTER message CSV: replay_serial and replay_files "
+                            "take ITCH or DBN files (replay it by itself)")
+    code, out, err = run_cli(capsys, "replay", *map(str, paths), "--no-progress")
+    assert code == 1 and err.strip() == (f"matchcore replay: error: {csv} is a LOBSTER message "
+                                         "CSV: several files or --dask take ITCH or DBN files "
+                                         "(replay it by itself)")
+    r, w = os.pipe()
+    try:
+        fd = f"/dev/fd/{r}"
+        with pytest.raises(ValueError) as e:
+            replay_files([fd], "tcp://127.0.0.1:1", fmt="itch")
+        assert "a worker cannot open it; replay it with replay_serial, in this process, " \
+               "or write it" in str(e.value) and "--dask" not in str(e.value)
+        code, out, err = run_cli(capsys, "replay", fd, "--format", "itch", "--dask", "local",
+                                 "--no-progress")
+        assert code == 1 and "a worker cannot open it; replay it without --dask, or " in err
+    finally:
+        os.close(r)
+        os.close(w)

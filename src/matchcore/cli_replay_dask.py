@@ -139,6 +139,16 @@ def run_many(args) -> int:
             names += [f"{stem}/{n}" for n in OUT_FILES.get(fmt, ()) if n != "summary.json"
                       and fmt in ("itch", "dbn")]
         refuse_directory_at("--out", args.out, names)
+    # the library's refusals of the inputs name its functions: here the command's ways
+    from matchcore.cluster.dask import _refuse_own_descriptors
+    from matchcore.cluster.dask import detect_format as file_format
+
+    if args.format is None:
+        for f in files:
+            if f.is_file():
+                file_format(f, "several files or --dask take")
+    if args.dask is not None:
+        _refuse_own_descriptors(files, "replay it without --dask")
     bar = _bar(None, "task", args.no_progress)
     done_tasks = [0]
 

@@ -57,12 +57,13 @@ def _require_dask():
     return distributed
 
 
-def detect_format(path) -> str:
+def detect_format(path, several: str = "replay_serial and replay_files take") -> str:
     """'dbn' for a DBN stream (plain, zstd or gzip'd), else 'itch' (plain or gzip'd). A native
     command file (magic ``MCCMD``) or a LOBSTER message CSV raises ValueError: read as ITCH it
     gave an empty, "truncated" replay; so does a file no replay takes (empty, other text; see
     :func:`matchcore._magic.detect_format`) and a pipe or FIFO, whose first bytes the
-    detection would consume."""
+    detection would consume. ``several``: who takes the files, as the refusal names it (the
+    command line names its own way)."""
     from matchcore._magic import detect_format as _detect
 
     path = Path(path)
@@ -75,8 +76,8 @@ def detect_format(path) -> str:
     fmt = _detect(path)
     if fmt in ("native", "lobster"):
         what = "a native command file" if fmt == "native" else "a LOBSTER message CSV"
-        raise ValueError(f"{path} is {what}: several files or --dask take ITCH or DBN files "
-                         f"(replay it by itself)")
+        raise ValueError(f"{path} is {what}: {several} ITCH or DBN files (replay it by "
+                         f"itself)")
     return fmt
 
 
@@ -353,16 +354,18 @@ def _check(paths, options):
     return paths
 
 
-def _refuse_own_descriptors(paths) -> None:
+def _refuse_own_descriptors(paths, way: str = "replay it with replay_serial, in this process"
+                            ) -> None:
     # /dev/fd/63 (bash's <(...)), /dev/stdin, /proc/self/fd/N name a descriptor of this
     # process: a worker process opening the same name gets its own descriptor of that number,
-    # which is no such file or, worse, one of the worker's own files read as market data
+    # which is no such file or, worse, one of the worker's own files read as market data.
+    # ``way``: what to do instead, as the caller names it (the command line: without --dask)
     own = (f"/proc/{os.getpid()}/fd/", "/proc/self/fd/", "/dev/fd/")
     for p in paths:
         a = os.path.abspath(p)
         if a.startswith(own) or a in ("/dev/stdin", "/dev/stdout", "/dev/stderr"):
             raise ValueError(f"{p} is a descriptor of this process (a pipe from <(...) or a "
-                             f"redirect): a worker cannot open it; replay it without --dask, or "
+                             f"redirect): a worker cannot open it; {way}, or "
                              f"write it to a file or a named FIFO (mkfifo)")
 
 
