@@ -23,3 +23,15 @@ def test_dbn_gen_version_outside_the_read_ones_refused_naming_it(tmp_path, versi
     assert not out.exists()
     for ok in (1, 2, 3):
         assert generate_mbo(None, records=10, version=ok)[3] == ok
+
+
+def test_dbn_gen_empty_path_or_one_naming_a_directory_refused_before_any_record(tmp_path):
+    # "" failed writing "." ("Is a directory: '.'") and "out.dbn/" wrote the file out.dbn
+    import os
+
+    with pytest.raises(ValueError, match="^path: an empty path$"):
+        generate_mbo("", records=10)
+    given = str(tmp_path / "out.dbn") + os.sep
+    with pytest.raises(ValueError, match=f"^path: {given} names a directory"):
+        generate_mbo(given, records=10)
+    assert list(tmp_path.iterdir()) == []

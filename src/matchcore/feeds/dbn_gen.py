@@ -84,7 +84,12 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
     True
     """
     # before anything is generated or written; compress=None (by the name) stays valid
+    from matchcore._cliutil import refuse_unusable_name
     from matchcore._core import _flag_arg
+    if path is not None:
+        # "" wrote "." ("Is a directory: '.'") and "out.dbn/" the file out.dbn, as
+        # itch.generate and the readers refuse them
+        refuse_unusable_name(path, "path: ")
     ts_out = _flag_arg(ts_out, "ts_out")
     with_names = _flag_arg(with_names, "with_names")
     if compress is not None:
