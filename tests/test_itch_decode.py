@@ -645,3 +645,18 @@ def test_open_stream_gzip_trailing_data_reported_as_the_replay_does(tmp_path, ga
     path.write_bytes(member + bytes(5))
     with itch.open_stream(path) as f:
         assert f.read() == data
+
+
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_decode_path_named_as_replay_file_opens_it(tmp_path, suffix):
+    # decode("day.itch/") decoded the file day.itch (pathlib dropped the separator that makes
+    # it a directory) and decode("") the current directory, where replay_file opens the name
+    # as given and refuses both
+    path = itch.generate(tmp_path / "day.itch", messages=300, symbols=2, seed=1)
+    given = str(path) + suffix if suffix else ""
+    with pytest.raises(OSError) as replayed:
+        itch.replay_file(given)
+    with pytest.raises(OSError) as decoded:
+        itch.decode(given)
+    assert type(decoded.value) is type(replayed.value)
+    assert str(decoded.value) == str(replayed.value)

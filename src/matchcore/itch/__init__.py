@@ -21,7 +21,6 @@ import os
 import re
 import stat
 import zlib
-from pathlib import Path
 
 import numpy as np
 
@@ -324,7 +323,9 @@ def decode(source, infer_lengths: bool = False, *, chunk_size: int = CHUNK_SIZE)
     infer_lengths = _flag_arg(infer_lengths, "infer_lengths")
     _check_chunk_size(chunk_size)        # unused by a buffer, and refused alike
     if isinstance(source, (str, os.PathLike)):
-        return _decode_file(Path(source), infer_lengths, chunk_size)
+        # the name as given, as replay_file opens it: through Path, "day.itch/" (a directory)
+        # decoded the file day.itch and "" was the current directory
+        return _decode_file(source, infer_lengths, chunk_size)
     mv = _byte_view(source)         # what Replayer.feed takes, with the same errors
     _refuse_foreign_buffer(mv)
     return _decode_buffer(mv, infer_lengths)
@@ -348,7 +349,7 @@ def _refuse_foreign_buffer(mv) -> None:
                           "(a path to a gzip'd file is decompressed)")
 
 
-def _decode_file(path: Path, infer: bool, chunk_size: int) -> Decoded:
+def _decode_file(path, infer: bool, chunk_size: int) -> Decoded:
     reader = _ChunkReader(path, chunk_size)
     parts: dict[str, list] = {}
     total = {"messages": 0, "counts": {}, "unknown_types": {}, "bad_lengths": 0,
