@@ -446,6 +446,11 @@ def _listed(names):
     return names if names is None or isinstance(names, (str, bytes)) else list(names)
 
 
+# The most bytes of messages (of the broker's max_payload) a read has delivered and not yet
+# acknowledged: well under what the server queues for a client (64 MiB by default) before
+# it drops the connection as a slow consumer, and what the client holds for a subscription
+# (256 MiB) before it drops messages
+_FETCH_BYTES = 16 << 20
 # Without follow, a read gives up after failing this long without a break (s)
 _GIVE_UP_S = 10.0
 # The longest a read waits for its connection (s), unless its timeout ends first
@@ -505,26 +510,37 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         tokens = None if keep is None else frozenset(s.rpartition(".")[2] for s in keep)
         subjects = list(dict.fromkeys(subjects))
         last_seq = None        # stream sequence of the last message applied
+        next_cseq = 1          # the consumer sequence of the next delivery
         created = None         # creation time of the stream the subscription read
 
         async def subscribe():
-            nonlocal last_seq, created
+            nonlocal last_seq, created, next_cseq
             info = await js.stream_info(stream)
             if created == info.created and last_seq is not None:
                 # the same stream, our consumer lost: go on after what was applied
                 cfg = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                                      opt_start_seq=last_seq + 1,
-                                     ack_policy=AckPolicy.ALL, inactive_threshold=60.0)
+                                     ack_policy=AckPolicy.ALL, inactive_threshold=60.0,
+                                     max_ack_pending=fetch_n)
             else:
                 # a stream made again (a broker restarted without its store): all of it is new
                 last_seq = None
                 cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL,
-                                     inactive_threshold=60.0)
+                                     inactive_threshold=60.0, max_ack_pending=fetch_n)
             if len(subjects) > 1:
                 cfg.filter_subjects = subjects
             created = info.created
+            next_cseq = 1              # a new consumer's first delivery
             return await js.pull_subscribe(subjects[0], durable=None, stream=stream, config=cfg)
 
+        # Messages per fetch, and unacknowledged messages the server delivers at most
+        # (max_ack_pending; each fetch acknowledges its last): at most 512, and at most
+        # _FETCH_BYTES of the largest the broker takes. Unbounded (1,000 by default, and the
+        # fetches a short wait cuts off leave theirs in flight), messages of 1 MiB (its
+        # default max_payload) overflowed the client's pending bytes per subscription
+        # (256 MiB) or the server's for the connection: messages dropped, sequence gaps for
+        # records the stream holds.
+        fetch_n = max(1, min(512, _FETCH_BYTES // max(int(nc.max_payload or 1), 1)))
         sub = await subscribe()        # None while it is broken and waiting to be made again
         retry_at, backoff = 0.0, 0.05
         failing_since = None
@@ -546,10 +562,19 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     await asyncio.sleep(min(max(retry_at - time.monotonic(), 0.0), 0.2))
                 else:
                     try:
-                        msgs = await sub.fetch(batch=512, timeout=0.2)
+                        msgs = await sub.fetch(batch=fetch_n, timeout=0.2)
                     except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
                         msgs = []
-                    for m in msgs:
+                    lost = None
+                    for i, m in enumerate(msgs):
+                        # the consumer's delivery sequence, one up per delivery: a jump is
+                        # messages delivered and never received (a connection the server
+                        # dropped mid-fetch), which acknowledging a later one would give up
+                        cseq = m.metadata.sequence.consumer
+                        if cseq != next_cseq:
+                            lost, msgs = (next_cseq, cseq), msgs[:i]
+                            break
+                        next_cseq += 1
                         if tokens is not None and m.subject.rpartition(".")[2] not in tokens:
                             continue
                         got_any = True
@@ -559,7 +584,18 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     if msgs:
                         last_seq = msgs[-1].metadata.sequence.stream
                         await msgs[-1].ack()
-                    elif not follow:
+                    if lost is not None:
+                        # read again after the last message applied, by a new subscription
+                        consumer.last_error = (
+                            f"deliveries {lost[0]:,} to {lost[1] - 1:,} of the pull consumer "
+                            f"never arrived (the connection dropped): read again after stream "
+                            f"message {last_seq or 0:,}")
+                        try:
+                            await sub.unsubscribe()
+                        except Exception:
+                            pass
+                        sub, retry_at = None, 0.0
+                    elif not msgs and not follow:
                         info = await sub.consumer_info()
                         if info.num_pending == 0:
                             break
