@@ -56,6 +56,36 @@ def test_publisher_reconnect_to_broker_with_smaller_max_payload_reads_it_again(n
     assert st["disconnects"] >= 1
 
 
+def test_publisher_broker_down_batches_within_its_queue_sent_when_back(names):
+    # while the broker was away the client took only 64 MiB of messages: 100 batches of 1 MiB
+    # had room in the publisher's queue (256 MiB) and were to be sent when it was back, but
+    # those past 64 MiB were refused by the client and counted undelivered
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, NatsServer, consume
+
+    stream, prefix = names
+    n = 100
+    with NatsServer() as srv:
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, reconnect_wait=0.05)
+        try:
+            size = (pub.max_message - 16) // WIRE_TOB.itemsize
+            assert n * (16 + size * WIRE_TOB.itemsize) < pub.max_queue_bytes
+            rec = np.zeros(size, WIRE_TOB)
+            srv.stop()
+            _wait(lambda: pub.stats["disconnects"] >= 1)
+            for i in range(n):
+                assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, i * size, rec),
+                                   size)
+            srv.start()
+            st = pub.close(60)
+        finally:
+            pub.close()
+        assert st["undelivered"] == 0 and st["dropped"] == 0, st
+        assert st["published"] == n and st["records_published"] == n * size
+        c = consume(srv.url, stream=stream, prefix=prefix, timeout=120)
+        assert c.batches == n and not c.missing
+
+
 def test_publisher_close_batches_never_settled_counted_with_their_records(names):
     # close() counted the batches left unsettled (a loop thread that did not finish them) as
     # unconfirmed, but not their records: records_queued no longer added up

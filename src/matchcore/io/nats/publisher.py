@@ -408,7 +408,7 @@ class NatsPublisher(NoCopy):
                 servers=[self.url], allow_reconnect=True, max_reconnect_attempts=-1,
                 reconnect_time_wait=self.reconnect_wait, connect_timeout=2,
                 disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, error_cb=on_error,
-                pending_size=64 << 20), self.connect_timeout)
+                pending_size=self._client_buffer()), self.connect_timeout)
             connected = True
             self.max_payload = int(self._nc.max_payload)
             # the stream's lookup and creation are bounded by connect_timeout: ack_timeout is
@@ -482,6 +482,13 @@ class NatsPublisher(NoCopy):
                 await asyncio.wait_for(self._nc.drain(), timeout=5)
         except Exception:
             await self._nc.close()
+
+    def _client_buffer(self) -> int:
+        # What the client holds while the broker is away (its pending_size): every batch the
+        # queue may hold, with room for each in flight's command line and headers. At a
+        # fixed 64 MiB it refused the batches past it (undelivered) while the queue
+        # (max_queue_bytes) had room for them to be sent once the broker was back.
+        return self.max_queue_bytes + self.max_inflight * _SEND_OVERHEAD + (1 << 20)
 
     async def _overlap_message(self, err) -> str:
         want = f"{self.prefix}.>"
@@ -664,6 +671,11 @@ class NatsPublisher(NoCopy):
             self.stats[f"records_{outcome}"] += records
             if outcome == "published":
                 self.stats["bytes_published"] += len(payload)
+
+
+# The bytes a batch in flight may take in the client's buffer beyond its payload: the HPUB
+# line (subject, reply inbox, sizes) and its NATS headers
+_SEND_OVERHEAD = 64 << 10
 
 
 def _close_at_exit(ref) -> None:
