@@ -566,6 +566,14 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
                         msgs = []
                     lost = None
+                    if not msgs and not follow:
+                        # the stream's end, unless the consumer delivered more than arrived
+                        # (lost on the way: no later delivery shows the jump)
+                        info = await sub.consumer_info()
+                        if info.delivered.consumer_seq >= next_cseq:
+                            lost = (next_cseq, info.delivered.consumer_seq + 1)
+                        elif info.num_pending == 0:
+                            break
                     for i, m in enumerate(msgs):
                         # the consumer's delivery sequence, one up per delivery: a jump is
                         # messages delivered and never received (a connection the server
@@ -595,10 +603,6 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                         except Exception:
                             pass
                         sub, retry_at = None, 0.0
-                    elif not msgs and not follow:
-                        info = await sub.consumer_info()
-                        if info.num_pending == 0:
-                            break
                     failing_since = None
             except transient as e:
                 # broker restarting, its store lost, our consumer expired: keep what was

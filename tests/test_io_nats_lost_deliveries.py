@@ -1,0 +1,53 @@
+"""Deliveries of a read's pull consumer that never reach the consumer (dropped by the client as
+a slow consumer, or with a connection the server closed), against a real ``nats-server -js``:
+the read gets them again rather than giving them up."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nats_checks import names, server  # noqa: F401  (fixtures)
+
+
+def _publish(server, stream, prefix, n):
+    from matchcore.io.nats import KIND_TOB, WIRE_TOB, NatsPublisher, encode_batch
+
+    rec = np.zeros(2, WIRE_TOB)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        for i in range(n):
+            rec["bid"] = i + 1
+            assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 2 * i, rec), 2)
+    assert pub.stats["published"] == n
+
+
+@pytest.mark.parametrize("where", ["middle", "end"])
+def test_consume_deliveries_lost_on_the_way_read_again(server, names, monkeypatch, where):
+    # deliveries lost on the way (the client's or the server's buffer for the connection
+    # overflowing): in the middle of the stream the read acknowledged the later ones, giving
+    # the lost ones up (sequence gaps); at its end the read stopped without them, and the
+    # books lacked the last batches without a word
+    from nats.js.client import JetStreamContext
+
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    n = 40
+    _publish(server, stream, prefix, n)
+    fetch = JetStreamContext.PullSubscription.fetch
+    dropped = []
+
+    async def lossy(self, *args, **kwargs):
+        msgs = await fetch(self, *args, **kwargs)
+        seqs = [m.metadata.sequence.stream for m in msgs]
+        lose = (20, 21, 22) if where == "middle" else (n - 2, n - 1, n)
+        if not dropped and all(s in seqs for s in lose):
+            dropped.extend(lose)
+            return [m for m in msgs if m.metadata.sequence.stream not in lose]
+        return msgs
+
+    monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", lossy)
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    assert dropped and not c.timed_out
+    assert c.batches == n and not c.missing and c.records["tob"] == 2 * n
+    assert c.tob["X"][1] == n
+    assert c.resubscribes == 1 and "never arrived" in c.last_error
