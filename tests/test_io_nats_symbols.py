@@ -889,3 +889,28 @@ def test_cli_subscribe_one_unseen_book_given_several_ways_noted_once(server, nam
     assert code == 0, out
     assert out.rstrip().endswith("note: no records received for AAPL@locate2 (also given as "
                                  "AAPL@locate02, AAPL @locate2), NOPE")
+
+
+def test_consumer_read_by_number_with_leading_zeros_is_that_locates_book():
+    # c.tob["007"] raised KeyError for the book of locate 7 published without a name (kept as
+    # "7"), which consume(symbols=["007"]) selects and a replay's book("007") returns
+    from matchcore.io.nats import (KIND_L2, KIND_TOB, WIRE_L2, WIRE_TOB, MarketDataConsumer,
+                                   encode_batch)
+
+    c = MarketDataConsumer()
+    tob = np.zeros(1, WIRE_TOB)
+    tob[0] = (5, 1_000_000, 100, 1_000_100, 200)
+    l2 = np.zeros(1, WIRE_L2)
+    l2["ts"], l2["price"], l2["qty"], l2["orders"], l2["side"] = 5, 1_000_000, 100, 1, b"B"
+    assert c.apply("mc.tob.7", encode_batch(KIND_TOB, 7, 0, tob)) is None
+    assert c.apply("mc.l2.7", encode_batch(KIND_L2, 7, 0, l2)) is None
+    for given in ("007", "07", " 7 "):
+        assert c.tob[given] == c.tob["7"] == (5, 1_000_000, 100, 1_000_100, 200)
+        assert given in c.tob and c.tob.get(given) == c.tob["7"]
+        assert c.depth(given) == c.depth("7") == ([(1_000_000, 100, 1)], [])
+    # a book named "007" is that book, as a replay's book() looks a name up first
+    tob[0] = (6, 2_000_000, 10, 2_000_100, 20)
+    assert c.apply("mc.tob.007", encode_batch(KIND_TOB, 9, 0, tob)) is None
+    assert c.tob["007"] == (6, 2_000_000, 10, 2_000_100, 20) and c.tob["07"] == c.tob["7"]
+    assert "8" not in c.tob and c.tob.get("08") is None
+    assert c.tob[" 007 "] == c.tob["007"]           # the name "007" first, as stored

@@ -277,8 +277,8 @@ class MarketDataConsumer:
             # a negative n sliced from the end: every level but the worst, taken for the book
             raise ValueError(f"n must be an int >= 0 or None, got {n!r}")
         _check_read_name(symbol)
-        if not self.levels._holds(symbol):       # a key as stored first, as [] reads it
-            symbol = _plain_label(symbol)
+        # a key as stored first, as [] reads it
+        symbol = _held(self.levels, symbol) or _plain_label(symbol)
         if not self.levels._holds(symbol):
             # a name several books carry read as an empty book: their levels are under
             # their labels
@@ -331,10 +331,10 @@ class _Books(dict):
 
     def __missing__(self, key):
         _check_read_name(key)
-        plain = _plain_label(key)
-        if plain != key and self._holds(plain):
-            return self[plain]
-        self._refuse_shared(plain)
+        held = _held(self, key)
+        if held is not None and held != key:
+            return self[held]
+        self._refuse_shared(_plain_label(key))
         raise KeyError(key)
 
     # dict's own skipped __missing__: get("X@locate04") gave None and "X@locate04" in it
@@ -369,6 +369,19 @@ def _plain_label(key):
         return key
     m = _LABEL.fullmatch(key)
     return book_label(m.group(1), int(m.group(2))) if m else symbol_name(key)
+
+
+def _held(d, key):
+    # the key under which the _Books ``d`` holds the book ``key`` names, else None: as
+    # stored, then as _plain_label() writes it, then a number written with leading zeros
+    # ("007") in its plain form ("7", the book of a locate published without a name), as
+    # select() and a replay's book() take it once no book carries it as a name
+    if not isinstance(key, str):
+        return None
+    for k in (key, _plain_label(key), plain_number(_plain_label(key))):
+        if d._holds(k):
+            return k
+    return None
 
 
 def kind_mismatch(subject: str, kind: int) -> str | None:
