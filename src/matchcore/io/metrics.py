@@ -438,7 +438,10 @@ class EngineMetrics(NoCopy):
     Exported (prefix ``matchcore_``): ``events_total{kind}``, ``rejects_total{reason}``,
     ``fills_total{symbol}``, ``volume_lots_total{symbol}`` (fill qty), ``commands_total``,
     ``service_time_seconds`` (histogram, buckets ``latency_bounds_ns``; with
-    ``sample_every=k`` one command in k is timed), ``open_orders``.
+    ``sample_every=k`` one command in k is timed), ``open_orders``. From its creation every
+    kind of ``EventKind``, every reason of ``Reason`` and the fills and volume of every symbol
+    known then (the ids of ``symbols``, an Engine's symbols) are exported, at 0 until counted;
+    a symbol added later appears with its first fill. ``snapshot()`` holds the nonzero counts.
     ``symbols`` maps event symbol ids (integers: another key raises ``TypeError``) to label names
     (for an Engine, its symbol names are used by default; an unnamed symbol's label is its id, as is
     a None name in ``symbols``); symbols that share a label are added together. A ``registry`` that
@@ -506,6 +509,12 @@ class EngineMetrics(NoCopy):
         self._fill = int(EventKind.FILL)
         self._rejected = int(EventKind.REJECTED)
         self._symbols = symbols
+        # every kind, reason and symbol known now is exported from the start, at 0 until
+        # counted: a series that appeared with its first count had rate() miss that count
+        names = target.symbols if isinstance(target, Engine) else None
+        known = dict.fromkeys(symbols or ())
+        known.update(dict.fromkeys(names or ()))
+        self._zero_labels = tuple(dict.fromkeys(self._label(s, names) for s in known))
         self._lock = threading.Lock()
         self._hist = np.zeros(len(bounds) + 2, dtype=np.int64)
         self._events = np.zeros(256, dtype=np.int64)
@@ -687,17 +696,24 @@ class EngineMetrics(NoCopy):
         with self._lock:
             s = self._view
         p, prom = self.prefix, self._prom
+        # the snapshot holds the nonzero counts; the rest are exported at 0
+        events = dict.fromkeys(self._kinds.values(), 0)
+        events.update(s["events"])
+        rejects = dict.fromkeys(self._reasons.values(), 0)
+        rejects.update(s["rejects"])
+        per_symbol = dict.fromkeys(self._zero_labels, (0, 0))
+        per_symbol.update(s["fills"])
         fam = _family(prom, "counter", f"{p}_events", "book events by kind", ["kind"])
-        for k, n in sorted(s["events"].items()):
+        for k, n in sorted(events.items()):
             fam.add_metric([k], n)
         yield fam
         fam = _family(prom, "counter", f"{p}_rejects", "rejected orders by reason", ["reason"])
-        for r, n in sorted(s["rejects"].items()):
+        for r, n in sorted(rejects.items()):
             fam.add_metric([r], n)
         yield fam
         fills = _family(prom, "counter", f"{p}_fills", "fills per symbol", ["symbol"])
         volume = _family(prom, "counter", f"{p}_volume_lots", "filled qty per symbol", ["symbol"])
-        for sym, (n, v) in sorted(s["fills"].items()):
+        for sym, (n, v) in sorted(per_symbol.items()):
             fills.add_metric([sym], n)
             volume.add_metric([sym], v)
         yield fills
