@@ -444,7 +444,7 @@ class EngineMetrics(NoCopy):
     a symbol added later appears with its first fill. ``snapshot()`` holds the nonzero counts.
     ``symbols`` maps event symbol ids (integers: another key raises ``TypeError``) to label names
     (for an Engine, its symbol names are used by default; an unnamed symbol's label is its id, as is
-    a None name in ``symbols``); symbols that share a label are added together. A ``registry`` that
+    a None or empty name in ``symbols``); symbols that share a label are added together. A ``registry`` that
     already holds a collector exporting the same names (a :class:`ReplayMetrics` with the same
     ``prefix``: both export ``rejects_total`` and ``open_orders``) is refused with ``ValueError``.
     O(batch) per call.
@@ -530,9 +530,10 @@ class EngineMetrics(NoCopy):
         # caller: Engine.symbols makes a dict of every symbol, and read here per symbol it made
         # each observe() O(symbols**2)
         if self._symbols is not None and symbol in self._symbols:
-            # a None name is an unnamed symbol's: labelled by its id, not "None"
+            # a None or empty name is an unnamed symbol's, as an Engine's: labelled by its id,
+            # not "None" nor "" (an empty label value is no label to Prometheus)
             name = self._symbols[symbol]
-            return str(symbol) if name is None else str(name)
+            return str(symbol) if name is None or not str(name) else str(name)
         if isinstance(names, dict) and names.get(symbol):
             return str(names[symbol])
         return str(symbol)

@@ -1,0 +1,39 @@
+"""EngineMetrics symbol labels: the label of a symbol given by symbols= follows the rule of an
+Engine's symbol names."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matchcore as mc
+
+prom = pytest.importorskip("prometheus_client",
+                           reason="prometheus_client not installed: pip install 'matchcore[metrics]'")
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from matchcore.io.metrics import EngineMetrics  # noqa: E402
+
+
+def fills_exported(m) -> dict:
+    """{labels: value} of the fills_total samples ``m``'s registry exports."""
+    text = prom.generate_latest(m.registry).decode()
+    return {frozenset(s.labels.items()): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples
+            if s.name == "matchcore_fills_total"}
+
+
+def test_engine_metrics_symbols_empty_name_labelled_by_id_as_an_engine_symbol_named_empty():
+    # symbols={1: ""} labelled symbol 1 "", which Prometheus reads as no symbol label at all,
+    # where an engine's symbol named "" is labelled by its id
+    ev = np.zeros(2, dtype=mc.EVENT_DTYPE)
+    ev["kind"] = mc.EventKind.FILL
+    ev["symbol"] = [1, 1]
+    ev["qty"] = [3, 4]
+    eng = mc.Engine()
+    eng.add_symbol(1, "")
+    named_empty = EngineMetrics(eng)
+    given_empty = EngineMetrics(mc.OrderBook(), symbols={1: ""})
+    for m in (named_empty, given_empty):
+        m.observe(ev)
+        assert m.snapshot()["fills"] == {"1": (2, 7)}
+        assert fills_exported(m) == {frozenset({("symbol", "1")}): 2}
