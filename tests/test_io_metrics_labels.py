@@ -37,3 +37,14 @@ def test_engine_metrics_symbols_empty_name_labelled_by_id_as_an_engine_symbol_na
         m.observe(ev)
         assert m.snapshot()["fills"] == {"1": (2, 7)}
         assert fills_exported(m) == {frozenset({("symbol", "1")}): 2}
+
+
+@pytest.mark.parametrize("key", [-1, 2**32, np.int64(-5)])
+def test_engine_metrics_symbols_id_outside_uint32_refused_nothing_registered(key):
+    # an id no event can carry (events' symbol is uint32, Engine.add_symbol's range) was taken:
+    # its name never labelled anything, and its fills series was exported at 0 for good
+    reg = prom.CollectorRegistry()
+    with pytest.raises(ValueError, match=r"symbols: symbol id -?\d+ is outside \[0, 2\*\*32\)"):
+        EngineMetrics(mc.OrderBook(), reg, symbols={0: "A", key: "X"})
+    assert list(reg.collect()) == []
+    EngineMetrics(mc.OrderBook(), reg, symbols={0: "A", 2**32 - 1: "X"})

@@ -442,7 +442,8 @@ class EngineMetrics(NoCopy):
     kind of ``EventKind``, every reason of ``Reason`` and the fills and volume of every symbol
     known then (the ids of ``symbols``, an Engine's symbols) are exported, at 0 until counted;
     a symbol added later appears with its first fill. ``snapshot()`` holds the nonzero counts.
-    ``symbols`` maps event symbol ids (integers: another key raises ``TypeError``) to label names
+    ``symbols`` maps event symbol ids (integers in [0, 2**32): another key raises ``TypeError``,
+    one outside ``ValueError``) to label names
     (for an Engine, its symbol names are used by default; an unnamed symbol's label is its id, as is
     a None or empty name in ``symbols``); symbols that share a label are added together. A ``registry`` that
     already holds a collector exporting the same names (a :class:`ReplayMetrics` with the same
@@ -493,6 +494,12 @@ class EngineMetrics(NoCopy):
             # the name given went unused, the fills counted under the id
             raise TypeError(f"symbols must map integer symbol ids to label names, got the key "
                             f"{bad!r} ({type(bad).__name__})")
+        bad = next((k for k in symbols or () if not 0 <= k < 2**32), None)
+        if bad is not None:
+            # no event carries it (their symbol is uint32): its name labelled nothing, and its
+            # series was exported at 0 for good
+            raise ValueError(f"symbols: symbol id {int(bad)} is outside [0, 2**32) (the ids "
+                             f"events carry)")
         # (beyond int64 it was taken, and every process() failed converting it to C)
         if _int_or_none(sample_every) is None or not 1 <= sample_every < 2**63:
             raise ValueError(f"sample_every must be an int in [1, 2**63), got {sample_every!r}")
