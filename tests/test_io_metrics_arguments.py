@@ -30,3 +30,13 @@ def test_metrics_registry_not_a_registry_refused_naming_it(make, registry):
         make(registry)
     assert str(exc.value) == (f"registry must be a prometheus_client CollectorRegistry, got "
                               f"{type(registry).__name__} {registry!r}")
+
+
+@pytest.mark.parametrize("addr", ["", " "])
+def test_serve_metrics_empty_address_refused_naming_addr_and_every_interface(addr):
+    # refused by the name lookup in its words ("Name or service not known") beside a URL with
+    # no host, http://:0/metrics, where Python's own servers take "" for every interface
+    with pytest.raises(ValueError) as exc:
+        serve_metrics(0, addr=addr)
+    assert str(exc.value) == (f"metrics addr {addr!r} names no host: give a host name or IP "
+                              f"address ('0.0.0.0' or '::' to serve on every interface)")

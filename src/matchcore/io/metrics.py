@@ -96,8 +96,9 @@ def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> Metr
     """Serve ``registry`` (default: prometheus_client's global one) at
     ``http://addr:port/metrics`` from a background thread; ``port=0`` picks a free port.
 
-    Raises ``ValueError`` for a port outside 0..65535, ``TypeError`` for an ``addr`` that is
-    not a str or a ``registry`` that is not one, and ``OSError`` when the port is taken.
+    Raises ``ValueError`` for a port outside 0..65535 or an empty ``addr`` (``"0.0.0.0"`` or
+    ``"::"`` serve on every interface), ``TypeError`` for an ``addr`` that is not a str or a
+    ``registry`` that is not one, and ``OSError`` when the port is taken.
 
     >>> from matchcore.io.metrics import EngineMetrics, serve_metrics    # doctest: +SKIP
     >>> m = EngineMetrics(engine)                                         # doctest: +SKIP
@@ -112,6 +113,11 @@ def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> Metr
         # 5 was refused in getaddrinfo()'s words, None served on every interface
         raise TypeError(f"metrics addr must be a str (a host name or IP address), got "
                         f"{type(addr).__name__} {addr!r}")
+    if not addr.strip():
+        # the name lookup refused it ("Name or service not known", at http://:0/metrics),
+        # where Python's own servers take "" for every interface
+        raise ValueError(f"metrics addr {addr!r} names no host: give a host name or IP address "
+                         f"('0.0.0.0' or '::' to serve on every interface)")
     if _check_registry(registry) is None:
         registry = prom.REGISTRY
     try:
