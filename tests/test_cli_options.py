@@ -929,7 +929,8 @@ def test_cli_replay_lobster_publish_or_metrics_refused_before_replay_even_empty_
     rc, out, err = _run(capsys, ["replay", str(csv), "--format", "lobster", "--no-progress"]
                         + option)
     assert rc == 1 and out == ""
-    assert err == "matchcore replay: error: --metrics-port and --publish work with ITCH replays\n"
+    assert err == (f"matchcore replay: error: {option[0]} works with ITCH replays, not with a "
+                   f"LOBSTER file\n")
 
 
 @pytest.mark.parametrize("outs", [["--plot", "P"], ["--out", "O", "--plot", "P"]],

@@ -475,9 +475,14 @@ def _replay(args) -> int:
     fmt = args.format or _detect_format(path)
     _refuse_ignored(args, fmt)
     # --publish "" too: an empty URL was ignored here, and refused by the ITCH replay
-    hooked = args.metrics_port is not None or args.publish is not None
+    hooked = [o for o, v in (("--publish", args.publish), ("--metrics-port", args.metrics_port))
+              if v is not None]
     if hooked and fmt != "itch":
-        raise ValueError("--metrics-port and --publish work with ITCH replays")
+        # the options given and the format the file is read as ("--metrics-port and --publish
+        # work with ITCH replays" named an option not given)
+        verb = "work" if len(hooked) > 1 else "works"
+        raise ValueError(f"{' and '.join(hooked)} {verb} with ITCH replays, not with a "
+                         f"{_FORMAT_NAMES[fmt]} file")
     if args.split != 1:
         raise ValueError("--split needs --dask")
     if stdin and fmt in ("lobster", "native"):
