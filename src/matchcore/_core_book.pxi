@@ -413,8 +413,9 @@ cdef class OrderBook:
         With ``owner=w``, only the events of participant w: those of its own orders (including
         fills where it was the aggressor) and the fills where one of its orders was the maker
         (``maker_owner == w``); the filter runs in compiled code and every other pending event
-        is dropped too. Always empty when the book was made with ``record_events=False``.
-        O(pending events).
+        is dropped too. Always empty when the book was made with ``record_events=False``, and
+        for an Engine's book (``eng.book(s)``), whose events go to the engine's buffer: read
+        them with :meth:`Engine.events` (each carries its ``symbol``). O(pending events).
 
         >>> book = OrderBook(); book.submit(1, 1, 100, 5, owner=7); book.submit(2, 0, 100, 2, owner=8)
         0
