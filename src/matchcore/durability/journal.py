@@ -227,14 +227,21 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
     counts by type only; :meth:`Segment.load` reads one again): memory for one segment at a
     time, not the whole journal. Such a scan reads into ``into`` when given (a
     :class:`ReadBuffer`, which then holds the last segment's bytes for :meth:`Segment.load`).
-    O(journal bytes)."""
+    A missing directory raises ``FileNotFoundError`` naming it as ``list_snapshots`` does
+    ("no journal directory X"). O(journal bytes)."""
     # (None listed the current directory, an int was taken for a file descriptor)
     refuse_bytes_dir(path)
     kind = _kind_arg(kind)
     keep_data = _flag_arg(keep_data, "keep_data")
     keep_index = _flag_arg(keep_index, "keep_index")
     keep_data = keep_data and keep_index
-    files = segment_files(path, kind)
+    try:
+        files = segment_files(path, kind)
+    except FileNotFoundError:
+        # named as list_snapshots names it (a bare "[Errno 2] No such file or directory")
+        shown = str(path) or "'' (an empty path)"
+        raise FileNotFoundError(errno.ENOENT, f"no journal directory {shown}",
+                                str(path)) from None
     if files:
         # A directory listed while a live writer makes segments in it (inspect and read-only
         # readers take no lock) may leave out one made during the listing and hold a later

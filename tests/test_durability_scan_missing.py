@@ -1,0 +1,25 @@
+"""scan_journal of a directory that is not there: named as the other readers name it."""
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+import matchcore as mc
+from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES
+
+
+@pytest.mark.parametrize("kind", [KIND_COMMANDS, KIND_TRADES])
+def test_scan_journal_of_a_missing_directory_names_it_as_list_snapshots_does(tmp_path, kind):
+    # a bare "[Errno 2] No such file or directory" from os.listdir; the type is kept, the
+    # words are list_snapshots' (and recovery's) for a missing journal directory
+    missing = tmp_path / "typo"
+    with pytest.raises(FileNotFoundError) as snap_err:
+        mc.durability.list_snapshots(missing)
+    with pytest.raises(FileNotFoundError) as err:
+        mc.durability.scan_journal(missing, kind)
+    assert str(err.value) == str(snap_err.value)
+    assert f"no journal directory {missing}" in str(err.value)
+    assert err.value.filename == str(missing) and err.value.errno == errno.ENOENT
+    assert not os.path.lexists(missing)
