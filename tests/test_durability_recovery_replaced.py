@@ -39,11 +39,7 @@ def test_recovery_replacing_an_empty_last_segment_reports_it_replaced_not_create
     mc.Engine.recover(d, fsync="never").close()           # starts an empty segment
     name = segment_files(d, KIND_COMMANDS)[-1][1]
     assert os.path.getsize(name) == _j.SEG_HEADER
-    ro = mc.Engine.recover(d, readonly=True, fsync="batch").recovery_report
-    assert ro.files_to_replace == [name] and ro.files_to_create == []
     base = os.path.basename(name)
-    text = ro.summary()
-    assert f"would replace {base}" in text and "would create" not in text
     copy = str(tmp_path / "copy")
     shutil.copytree(d, copy)
     code, out, _ = run_cli(capsys, "recover", copy, "--repair", "--fsync", "batch", "--json",
@@ -56,10 +52,31 @@ def test_recovery_replacing_an_empty_last_segment_reports_it_replaced_not_create
     rep = rec.recovery_report
     rec.close()
     assert rep.replaced_files == [name] and rep.created_files == []
-    assert rep.files_to_replace == [] and ro.replaced_files == []
+    assert rep.files_to_replace == []
     text = rep.summary()
     assert f"replaced {base}" in text and "created" not in text
     assert len(segment_files(d, KIND_COMMANDS)) == 2
+
+
+def test_readonly_recovery_previews_an_empty_last_segment_replaced_not_created(tmp_path):
+    # read-only, the replacement is "would replace", not "would create" (trades=, the one
+    # option a read-only recovery takes, is what differs from the empty segment's header)
+    eng, d = journaled(tmp_path, trades=False)
+    eng.add_symbol(1)
+    _flow(eng, 10)
+    eng.close()
+    mc.Engine.recover(d, trades=True).close()             # starts an empty segment
+    name = segment_files(d, KIND_COMMANDS)[-1][1]
+    assert os.path.getsize(name) == _j.SEG_HEADER
+    ro = mc.Engine.recover(d, readonly=True, trades=False).recovery_report
+    assert ro.files_to_replace == [name] and ro.files_to_create == []
+    assert ro.replaced_files == []
+    text = ro.summary()
+    assert f"would replace {os.path.basename(name)}" in text and "would create" not in text
+    rec = mc.Engine.recover(d, trades=False)
+    rep = rec.recovery_report
+    rec.close()
+    assert rep.replaced_files == [name] and rep.options_changed == ro.options_changed
 
 
 @pytest.mark.parametrize("options", [{"fsync": "always", "segment_bytes": 1 << 20},

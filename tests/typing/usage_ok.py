@@ -153,7 +153,7 @@ def durability() -> None:
     path: str = eng.snapshot()
     assert path and eng.journal is not None and eng.trade_journal is not None
     eng.close()
-    again = mc.Engine.recover(d, fsync="never", readonly=True)
+    again = mc.Engine.recover(d, trades=True, readonly=True)
     report: RecoveryReport | None = again.recovery_report
     assert report is not None and report.last_seq == durable
     mine: MyEngine = MyEngine.recover(d, readonly=True)     # an instance of the subclass

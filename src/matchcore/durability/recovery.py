@@ -31,9 +31,9 @@ from matchcore._core import COMMAND_DTYPE, CommandKind, _flag_arg
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
-    KIND_COMMANDS, KIND_TRADES, ReadBuffer, check_journal_options, creation_leftovers,
-    lock_directory, lock_refusal, open_writers, refuse_bytes_dir, require_directory, scan_journal,
-    segment_files, segment_temporaries,
+    KIND_COMMANDS, KIND_TRADES, ReadBuffer, check_journal_option_names, check_journal_options,
+    creation_leftovers, lock_directory, lock_refusal, open_writers, refuse_bytes_dir,
+    require_directory, scan_journal, segment_files, segment_temporaries,
 )
 from matchcore.durability.snapshot import (
     _load_snapshot, engine_state_hash, fsync_dir, list_snapshots, read_snapshot_header,
@@ -569,7 +569,8 @@ def recover(path, *, fsync: str | None = None, snapshot: bool = True, readonly: 
     segments of versions that recorded none; without a segment, as the snapshot used records
     it). ``snapshot=False`` replays
     the whole journal; ``readonly=True`` changes no file and attaches no journal (inspection,
-    tests): the engine's ``journal_seq`` and ``durable_seq`` are then 0, as without a journal,
+    tests; ``fsync`` and the writer options are then refused with ``ValueError``, ``trades``
+    selects whether the trade journal is read): the engine's ``journal_seq`` and ``durable_seq`` are then 0, as without a journal,
     and the position recovered is the report's ``last_seq``. ``record_events`` is as for
     ``Engine(record_events=...)``: it is not journaled, so a recovered engine has the value
     given here (default True), not the one of the engine that wrote the journal. The
@@ -609,6 +610,14 @@ def _recover_as(cls, path, *, fsync: str | None = None, snapshot: bool = True,
             # None is taken too (the journal's own choice): the flag rule's words leave it out
             raise TypeError(f"trades must be True, False or None, got {trades!r}") from None
     record_events = _flag_arg(record_events, "record_events")
+    if readonly:
+        # a read-only recovery makes no writer: a writer option was taken and ignored, while
+        # the CLI refuses --fsync without --repair (trades= selects what is read: kept)
+        check_journal_option_names(journal_options)
+        given = (["fsync"] if fsync is not None else []) + list(journal_options)
+        if given:
+            raise ValueError(f"{given[0]} does not apply to a read-only recovery: it writes "
+                             f"nothing (no writer is made to take it)")
     # (trades=None: the journal's own, known once it is scanned; checked as with capture)
     check_journal_options("batch" if fsync is None else fsync, trades is not False,
                           writers=not readonly, **journal_options)
