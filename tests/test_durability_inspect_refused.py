@@ -131,3 +131,42 @@ def test_scan_of_a_listing_that_missed_a_segment_made_meanwhile_lists_again(tmp_
     os.unlink(whole[1][1])
     monkeypatch.setattr(journal, "segment_files", listed)
     assert "sequence gap" in journal.scan_journal(d, KIND_COMMANDS).corrupt[2]
+
+
+def test_readonly_recovery_of_a_live_writer_says_in_flight_as_inspect(capsys, tmp_path):
+    # recover(readonly=True) and matchcore recover without --repair reported the live
+    # writer's record being written as a torn tail and its bytes as "would cut", where
+    # journal inspect says "in flight" and lists nothing a recovery would repair
+    if not os.access("/proc/locks", os.R_OK):
+        pytest.skip("no kernel lock table (/proc/locks) to tell a live writer by")
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.submit(1, 2, mc.Side.SELL, 100, 2)
+    last = segment_files(d, KIND_COMMANDS)[-1][1]
+    size = os.path.getsize(last)
+    with open(last, "rb") as fh:
+        record = fh.read()[-88:]                     # the last command record, whole
+    with open(last, "ab") as fh:
+        fh.write(record[:40])                        # the next one, half written
+    (d / "snapshot-00000000000000000009.mcs.tmp").write_bytes(b"")
+    info = inspect(d)
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.live_writer is info["live_writer"] is True
+    assert rep.torn_tail is None and rep.trades_torn_tail is None
+    in_flight = info["journals"]["commands"]["in_flight"]
+    assert rep.in_flight == (last, in_flight["offset"], in_flight["reason"])
+    assert rep.trades_in_flight is None
+    assert rep.bytes_to_cut == 0 and rep.files_to_drop == [] and rep.trades_to_cut == 0
+    assert rep.temporaries_to_remove == [] == info["temporaries_to_remove"]
+    assert rep.snapshots_to_set_aside == []
+    text = rep.summary()
+    assert "live writer" in text and "in flight" in text
+    assert "would cut" not in text and "torn tail" not in text and "would remove" not in text
+    code, out, err = run_cli(capsys, "recover", str(d), "--no-progress")
+    assert code == 0 and out.startswith(text)
+    os.truncate(last, size)                          # (the writer's own bytes: no test's)
+    eng.close()
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.live_writer is False and rep.in_flight is None
+    assert rep.temporaries_to_remove != []

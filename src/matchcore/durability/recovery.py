@@ -32,7 +32,7 @@ from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
     KIND_COMMANDS, KIND_TRADES, ReadBuffer, check_journal_option_names, check_journal_options,
-    creation_leftovers, lock_directory, lock_refusal, open_writers, refuse_bytes_dir,
+    creation_leftovers, lock_directory, lock_held, lock_refusal, open_writers, refuse_bytes_dir,
     require_directory, scan_journal, segment_files, segment_temporaries,
 )
 from matchcore.durability.snapshot import (
@@ -65,6 +65,13 @@ class RecoveryReport:
     last_seq: int = 0                    # last journaled command now in the engine
     torn_tail: tuple | None = None       # command journal: (segment, offset, reason)
     trades_torn_tail: tuple | None = None
+    # read-only: a writer alive now holds the directory's LOCK (journal.lock_held; None: cannot
+    # be told), as journal inspect says it: the end of each journal is then its record in
+    # flight (command journal, trade journal: (segment, offset, reason so far)), not a torn
+    # tail, and nothing is listed as one a recovery would cut, drop, remove or set aside
+    live_writer: bool | None = False
+    in_flight: tuple | None = None
+    trades_in_flight: tuple | None = None
     # bytes cut off the ends of segments (both journals): torn tails, and fills of commands
     # the command journal does not hold (or not complete)
     cut_bytes: int = 0
@@ -143,6 +150,14 @@ class RecoveryReport:
             lines.append(f"  skipped snapshot {os.path.basename(f)}: {why}")
         lines.append(f"  replayed {self.replayed_commands} commands, {self.replayed_configs} "
                      f"config records")
+        if self.live_writer:
+            lines.append("  held by a live writer (its LOCK is held): the end of each journal "
+                         "is in flight; Engine.recover and matchcore recover --repair refuse "
+                         "the directory until it closes")
+        for label, t in (("journal", self.in_flight), ("trades", self.trades_in_flight)):
+            if t:
+                lines.append(f"  {label}: in flight: {os.path.basename(t[0])} at offset {t[1]} "
+                             f"({t[2]} so far): the live writer is still writing there")
         for label, tail in (("journal", self.torn_tail), ("trades", self.trades_torn_tail)):
             if tail:
                 # a segment whose header is torn is dropped (listed below), not cut
@@ -994,6 +1009,15 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         report.trades_to_cut = trades_cut
         report.temporaries_to_remove = (remove_stale_temporaries(path, legacy=True, remove=False)
                                         + segment_temporaries(path))
+        report.live_writer = lock_held(path)
+        if report.live_writer:
+            # a writer alive appends as this reads: its tails are in flight, and no recovery
+            # may repair anything while it holds the LOCK (as journal inspect says)
+            report.in_flight, report.torn_tail = report.torn_tail, None
+            report.trades_in_flight, report.trades_torn_tail = report.trades_torn_tail, None
+            report.bytes_to_cut = report.trades_to_cut = 0
+            report.files_to_drop, report.snapshots_to_set_aside = [], []
+            report.temporaries_to_remove = []
     else:
         report.trades_cut = trades_cut
         # cut torn tails and drop files that hold nothing valid, then open the writers
