@@ -170,3 +170,39 @@ def test_readonly_recovery_of_a_live_writer_says_in_flight_as_inspect(capsys, tm
     rep = mc.Engine.recover(d, readonly=True).recovery_report
     assert rep.live_writer is False and rep.in_flight is None
     assert rep.temporaries_to_remove != []
+
+
+def test_journal_inspect_live_writer_writing_its_first_header_in_flight_not_refused(
+        capsys, tmp_path):
+    # Engine(journal=DIR) holds the LOCK, then makes its first segment and writes its header:
+    # inspected meanwhile, the torn header was "creation cut short" and the directory refused
+    # (start_refused, exit 1), though the writer was alive and about to finish it
+    import fcntl
+    if not os.access("/proc/locks", os.R_OK):
+        pytest.skip("no kernel lock table (/proc/locks) to tell a live writer by")
+    ref = tmp_path / "ref"
+    mc.Engine(journal=ref).close()
+    first = segment_files(ref, KIND_COMMANDS)[0][1]
+    with open(first, "rb") as fh:
+        header = fh.read(40)
+    d = tmp_path / "j"
+    d.mkdir()
+    fd = os.open(d / "LOCK", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)                 # the writer, alive
+        (d / os.path.basename(first)).write_bytes(header[:10])   # its header, begun
+        info = inspect(d)
+        assert info["live_writer"] is True and info["start_refused"] is None
+        assert info["journals"]["commands"]["in_flight"]["file"] == os.path.basename(first)
+        code, out, err = run_cli(capsys, "journal", "inspect", str(d))
+        assert code == 0 and err == ""
+        assert "in flight" in out and "cut short" not in out
+        code, out, err = run_cli(capsys, "journal", "inspect", str(d), "--json", "-")
+        assert code == 0 and err == ""
+    finally:
+        os.close(fd)
+    # the writer gone, the same files are a creation cut short: refused
+    info = inspect(d)
+    assert info["live_writer"] is False and "cut short" in info["start_refused"]
+    code, out, err = run_cli(capsys, "journal", "inspect", str(d))
+    assert code == 1 and "cut short" in err

@@ -841,7 +841,8 @@ def inspect(path) -> dict:
     :func:`lock_held` tells without taking it; None: cannot be told): each journal's end is
     then its ``in_flight`` (what ``torn_tail`` would say, which is None), and, as no
     recovery may repair anything meanwhile, nothing is listed as one it drops, cuts, removes
-    or sets aside. A
+    or sets aside (a first segment whose header it is writing is no creation cut short:
+    ``start_refused`` None). A
     ``path`` that is no directory raises :class:`JournalError`, as recovery does.
     O(journal bytes)."""
     from matchcore.durability.errors import SnapshotFileError
@@ -933,7 +934,8 @@ def inspect(path) -> dict:
     # journal's newest command segment records it off) it leaves a corrupt one as it is
     from matchcore.durability.recovery import recovers_with_capture
     out["trade_capture"] = recovers_with_capture(path, cscan)
-    if not out["snapshots"] and creation_leftovers(path):
+    cut_short = not out["snapshots"] and bool(creation_leftovers(path))
+    if cut_short:
         # a creation cut short: recovery refuses the directory, it drops no file
         for j in out["journals"].values():
             j["dropped_segments"] = []
@@ -951,6 +953,10 @@ def inspect(path) -> dict:
     # its record (or segment header) in flight, not a torn tail; and no recovery may repair
     # anything while it holds the LOCK.
     out["live_writer"] = lock_held(path)
+    if out["live_writer"] and cut_short:
+        # not cut short: an Engine(journal=) holding the LOCK is writing its first segment's
+        # header (in flight), which recovery does not refuse once it is written
+        out["start_refused"] = None
     for j in out["journals"].values():
         j["in_flight"] = j["torn_tail"] if out["live_writer"] else None
         if out["live_writer"]:
