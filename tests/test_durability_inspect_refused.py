@@ -206,3 +206,34 @@ def test_journal_inspect_live_writer_writing_its_first_header_in_flight_not_refu
     assert info["live_writer"] is False and "cut short" in info["start_refused"]
     code, out, err = run_cli(capsys, "journal", "inspect", str(d))
     assert code == 1 and "cut short" in err
+
+
+def test_readonly_recovery_of_a_live_writer_writing_its_first_header_not_cut_short(
+        capsys, tmp_path):
+    # matchcore recover (read-only) said of a live Engine(journal=DIR) writing its first
+    # header "its creation was cut short; Engine(journal=DIR) starts a new journal there",
+    # where journal inspect says the header is in flight
+    import fcntl
+    if not os.access("/proc/locks", os.R_OK):
+        pytest.skip("no kernel lock table (/proc/locks) to tell a live writer by")
+    ref = tmp_path / "ref"
+    mc.Engine(journal=ref).close()
+    first = segment_files(ref, KIND_COMMANDS)[0][1]
+    with open(first, "rb") as fh:
+        header = fh.read(40)
+    d = tmp_path / "j"
+    d.mkdir()
+    fd = os.open(d / "LOCK", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)                 # the writer, alive
+        (d / os.path.basename(first)).write_bytes(header[:10])   # its header, begun
+        with pytest.raises(JournalError, match="live writer") as err:
+            mc.Engine.recover(d, readonly=True)
+        assert "cut short" not in str(err.value) and "in flight" in str(err.value)
+        code, out, err = run_cli(capsys, "recover", str(d))
+        assert code == 1 and "in flight" in err and "cut short" not in err
+    finally:
+        os.close(fd)
+    for readonly in (True, False):                     # the writer gone: cut short
+        with pytest.raises(JournalError, match="cut short"):
+            mc.Engine.recover(d, readonly=readonly)

@@ -791,6 +791,13 @@ def _start_state(cls, path, cscan, report, foreign, snapshot, readonly):
             if report.skipped_snapshots:
                 raise JournalError(f"{path}: no journal and no valid snapshot "
                                    f"({len(report.skipped_snapshots)} invalid)", path)
+            if readonly and creation_leftovers(path) and lock_held(path):
+                # a writer alive (Engine(journal=DIR)) is writing that header right now (a
+                # writing recovery holds the LOCK itself: the creation was cut short)
+                raise JournalError(f"{path}: nothing to recover yet: the journal's only "
+                                   f"segment ({os.path.basename(cscan.drop[0])}) is being "
+                                   f"created by a live writer (its LOCK is held): its header "
+                                   f"is in flight", cscan.drop[0], 0)
             if creation_leftovers(path):
                 raise JournalError(f"{path}: nothing to recover: the journal's only segment "
                                    f"({os.path.basename(cscan.drop[0])}, torn header) "
