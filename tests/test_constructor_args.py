@@ -198,3 +198,90 @@ def test_book_of_a_capacity_memory_cannot_hold_says_so_naming_it():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("MemoryError: ") and "capacity 1,073,741,824" in out.stdout, out.stdout
+
+
+# ---- the replayers: Python subclasses whose __init__ takes its own arguments ----
+
+class _DeskReplayer(Replayer):
+    def __init__(self, desk, *, symbols=None, **options):
+        super().__init__(symbols, record_l2=True, **options)
+        self.desk = desk
+
+
+class _DeskDbnReplayer(DbnReplayer):
+    def __init__(self, desk, **options):
+        super().__init__({7: "ES"}, max_books=3, **options)
+        self.desk = desk
+
+
+def test_replayer_subclass_init_with_own_arguments_passes_replayers_on():
+    # Replayer.__cinit__ / DbnReplayer.__cinit__ parsed the subclass's arguments as their own:
+    # a subclass whose __init__ takes others could not be made ("symbols is an iterable of
+    # names or numbers, not a single str", "names is a mapping")
+    import matchcore.itch as itch
+    data = itch.generate(None, messages=2000, symbols=3, seed=1)
+    r = _DeskReplayer("eq", symbols=["AAPL"])
+    assert r.desk == "eq" and r.feed(data) == len(data)
+    plain = Replayer(["AAPL"], record_l2=True)
+    plain.feed(data)
+    assert list(r.books) == [1] == list(plain.books) and r.symbols[1] == "AAPL"
+    assert r.l2().shape == plain.l2().shape and len(r.l2()) > 0
+    with pytest.raises(ValueError, match="^symbols"):
+        _DeskReplayer("eq", symbols=[])             # Replayer's own checks, via super().__init__
+    with pytest.raises(TypeError, match=r"^Replayer\(\) got an unexpected keyword"):
+        _DeskReplayer("eq", bogus=1)
+    with pytest.raises(TypeError, match="not a single str"):
+        Replayer("eq")                              # Replayer itself: as before
+    d = _DeskDbnReplayer("fut", until_ns=5)
+    assert d.desk == "fut" and d.symbols == {} and d.stats["records"] == 0
+    assert d.feed(b"\x00" * 64) == 63               # max_books=3, names= taken
+    with pytest.raises(ValueError, match="^max_books"):
+        DbnReplayer(max_books=0)
+    with pytest.raises(ValueError, match="until_ns"):
+        _DeskDbnReplayer("fut", until_ns=-1)
+    with pytest.raises(TypeError, match="names is a mapping"):
+        DbnReplayer("fut")
+    for made in (r, d):
+        with pytest.raises(TypeError, match="^cannot pickle or copy"):
+            pickle.dumps(made)
+
+
+def test_replayer_subclass_without_super_init_gets_a_default_replayer():
+    class Bare(Replayer):
+        def __init__(self, desk):
+            self.desk = desk
+
+    class BareDbn(DbnReplayer):
+        def __init__(self, desk):
+            self.desk = desk
+
+    r = Bare("eq")                      # its argument, not Replayer's
+    import matchcore.itch as itch
+    data = itch.generate(None, messages=2000, symbols=3, seed=1)
+    assert r.feed(data) == len(data) and len(r.symbols) == 3
+    assert BareDbn("fut").symbols == {}
+
+
+def test_replayer_subclass_init_again_on_a_used_replayer_is_refused_unchanged():
+    import matchcore.itch as itch
+    data = itch.generate(None, messages=2000, symbols=3, seed=1)
+    r = _DeskReplayer("eq")
+    r.__init__("rates", symbols=["MSFT"])       # nothing fed yet: set up anew
+    assert r.desk == "rates"
+    r.feed(data[:100])
+    with pytest.raises(ValueError, match=r"^_DeskReplayer.__init__\(\): the replayer is "
+                                         r"already in use"):
+        r.__init__("credit")
+    assert r.desk == "rates"
+    r.feed(data[r.stats["bytes_consumed"]:])
+    assert [r.symbols[k] for k in r.books] == ["MSFT"]
+    done = _DeskReplayer("eq")
+    done.finish(b"")
+    with pytest.raises(ValueError, match="already in use"):
+        done.__init__("eq")
+    d = _DeskDbnReplayer("fut")
+    d.feed(b"\x00" * 64)
+    with pytest.raises(ValueError, match=r"^_DeskDbnReplayer.__init__\(\): the replayer is "
+                                         r"already in use"):
+        d.__init__("fut")
+    assert d.stats["bytes_consumed"] == 63 and d.desk == "fut"

@@ -31,6 +31,24 @@ class DbnReplayer:
         max_books: int = 65535,
         book_capacity: int = 64,
     ) -> Self: ...
+    # a subclass's __init__ passes DbnReplayer's arguments on with super().__init__(...)
+    def __init__(
+        self,
+        names: Mapping[int, str] | None = None,
+        symbols: Iterable[str | int] | None = None,
+        *,
+        ts_out: bool = False,
+        snapshot_every: int = 0,
+        snapshot_every_ns: int = 0,
+        snapshot_depth: int | None = None,
+        until_ns: int | None = None,
+        record_tob: bool = True,
+        record_trades: bool = True,
+        tob_on_last: bool = True,
+        partition: tuple[int, int] | None = None,
+        max_books: int = 65535,
+        book_capacity: int = 64,
+    ) -> None: ...
     @property
     def done(self) -> bool: ...
     # the parsed metadata header (databento_dbn.Metadata), when read from a file

@@ -646,9 +646,29 @@ cdef class DbnReplayer:
     cdef bint _feeding      # feed() is under way (between two runs it makes books, with the GIL)
 
     def __cinit__(self, *args, **kwargs):
+        # A subclass's arguments are its own __init__'s (which may take others): it is made
+        # here with DbnReplayer's defaults and set up by DbnReplayer.__init__ with the
+        # arguments the subclass passes on (or that it is called with, if it is inherited).
+        if type(self) is DbnReplayer:
+            self._setup(_DBN_PARAMS.bind(args, kwargs))
+        else:
+            self._setup(_DBN_PARAMS.bind((), {}))
+
+    # (no signature embedded: the class's docstring starts with the constructor's own)
+    @cython.embedsignature(False)
+    def __init__(self, *args, **kwargs):
+        # DbnReplayer(...) itself took its arguments in __cinit__
+        if type(self) is DbnReplayer:
+            return
+        self._setup(_DBN_PARAMS.bind(args, kwargs))
+
+    cdef int _setup(self, list params) except -1:
+        # The constructor's arguments checked, then applied: to the replayer made here, or (a
+        # subclass's DbnReplayer.__init__) in place of the default one its __cinit__ made, if
+        # nothing has been fed to it yet.
         (names, symbols, ts_out, snapshot_every, snapshot_every_ns, snapshot_depth, until_ns,
          record_tob, record_trades, tob_on_last, partition, max_books,
-         book_capacity) = _DBN_PARAMS.bind(args, kwargs)
+         book_capacity) = params
         cdef bint c_ts_out = mc_bool_arg(ts_out, "ts_out")
         cdef bint c_rec_tob = mc_bool_arg(record_tob, "record_tob")
         cdef bint c_rec_trades = mc_bool_arg(record_trades, "record_trades")
@@ -663,41 +683,14 @@ cdef class DbnReplayer:
         cdef int64_t n_books = mc_i64_arg(max_books, "max_books")
         if not 1 <= n_books <= MAX_BOOKS - 1:
             raise ValueError(f"max_books must be in 1..{MAX_BOOKS - 1}")
-        self._max_books = n_books
         # whole numbers that fit the int64 fields: a bool was taken for 1 or 0, and a count
         # beyond int64 raised OverflowError naming no argument
-        self._part_k, self._part_n = partition_arg(partition)
-        cdef dbn_state* S = <dbn_state*>calloc(1, sizeof(dbn_state))
-        if S == NULL:
-            raise MemoryError()
-        self.S = S
-        S.inst = <instinfo*>calloc(MAX_BOOKS, sizeof(instinfo))
-        S.dirty = <uint16_t*>malloc(MAX_BOOKS * sizeof(uint16_t))
-        S.depth_tmp = <int64_t*>malloc(3 * o.depth * sizeof(int64_t))
-        S.action_counts = <int64_t*>calloc(256, sizeof(int64_t))
-        S.rtype_counts = <int64_t*>calloc(256, sizeof(int64_t))
-        if (S.inst == NULL or S.dirty == NULL or S.depth_tmp == NULL or S.action_counts == NULL
-                or S.rtype_counts == NULL or _map_init(&S.ids, 64) < 0):
-            raise MemoryError()
-        S.tob.item = sizeof(tob_rec)
-        S.trades.item = sizeof(trade_rec)
-        self._snap_dtype = snapshot_dtype(o.depth)
-        S.snaps.item = self._snap_dtype.itemsize
-        S.rec_tob = c_rec_tob
-        S.rec_trades = c_rec_trades
-        S.tob_on_last = c_tob_on_last
-        S.ts_out = c_ts_out
-        S.rec_len = MBO_WORDS * 4 + (8 if c_ts_out else 0)
-        S.snap_every = o.every
-        S.snap_every_ns = o.every_ns
-        S.snap_depth = o.depth if (o.every or o.every_ns) else 0
-        S.next_snap_ts = -1
-        S.until_ns = o.until_ns
-        self._books = {}
+        cdef int64_t part_k, part_n
+        part_k, part_n = partition_arg(partition)
         if names is not None and not hasattr(names, "items"):
             raise TypeError(f"names is a mapping {{instrument_id: symbol}}, not "
                             f"{type(names).__name__}")
-        self._names = {}
+        cdef dict c_names = {}
         for k, v in (names or {}).items():
             if isinstance(k, str):
                 # plain ASCII digits, as symbols= reads a number: int() took "1_001", " 1001",
@@ -720,11 +713,53 @@ cdef class DbnReplayer:
             if not v:
                 raise ValueError(f"names: the symbol of instrument {iid} is empty (no symbols= "
                                  "selection could pick its book)")
-            self._names[iid] = v
-        self._filter = symbol_filter(symbols, "symbols", _DBN_INSTRUMENTS)
+            c_names[iid] = v
+        filt = symbol_filter(symbols, "symbols", _DBN_INSTRUMENTS)
+        if self.S != NULL:
+            if self._busy:
+                mc_raise_busy("DbnReplayer", self._busy)
+            if (self._feeding or self._finished or self.done or self._books
+                    or self.S.base != 0):
+                raise ValueError(f"{type(self).__name__}.__init__(): the replayer is already in "
+                                 f"use (records were fed to it, or it was finished): setting it "
+                                 f"up anew would drop its books and records")
+        cdef dbn_state* S = <dbn_state*>calloc(1, sizeof(dbn_state))
+        if S == NULL:
+            raise MemoryError()
+        S.inst = <instinfo*>calloc(MAX_BOOKS, sizeof(instinfo))
+        S.dirty = <uint16_t*>malloc(MAX_BOOKS * sizeof(uint16_t))
+        S.depth_tmp = <int64_t*>malloc(3 * o.depth * sizeof(int64_t))
+        S.action_counts = <int64_t*>calloc(256, sizeof(int64_t))
+        S.rtype_counts = <int64_t*>calloc(256, sizeof(int64_t))
+        if (S.inst == NULL or S.dirty == NULL or S.depth_tmp == NULL or S.action_counts == NULL
+                or S.rtype_counts == NULL or _map_init(&S.ids, 64) < 0):
+            st_free(S)
+            raise MemoryError()
+        st_free(self.S)
+        self.S = S
+        S.tob.item = sizeof(tob_rec)
+        S.trades.item = sizeof(trade_rec)
+        self._snap_dtype = snapshot_dtype(o.depth)
+        S.snaps.item = self._snap_dtype.itemsize
+        S.rec_tob = c_rec_tob
+        S.rec_trades = c_rec_trades
+        S.tob_on_last = c_tob_on_last
+        S.ts_out = c_ts_out
+        S.rec_len = MBO_WORDS * 4 + (8 if c_ts_out else 0)
+        S.snap_every = o.every
+        S.snap_every_ns = o.every_ns
+        S.snap_depth = o.depth if (o.every or o.every_ns) else 0
+        S.next_snap_ts = -1
+        S.until_ns = o.until_ns
+        self._max_books = n_books
+        self._part_k, self._part_n = part_k, part_n
+        self._books = {}
+        self._names = c_names
+        self._filter = filt
         self._truncated = None
         self._capacity = o.capacity
         self.done = False
+        return 0
 
     def __dealloc__(self):
         # a book still referenced elsewhere lives on, standalone

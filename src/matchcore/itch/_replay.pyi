@@ -37,6 +37,26 @@ class Replayer:
         record_l2: bool = False,
         partition: tuple[int, int] | None = None,
     ) -> Self: ...
+    # a subclass's __init__ passes Replayer's arguments on with super().__init__(...)
+    def __init__(
+        self,
+        symbols: Iterable[str | int] | None = None,
+        *,
+        snapshot_every: int = 0,
+        snapshot_every_ns: int = 0,
+        snapshot_depth: int | None = None,
+        infer_lengths: bool = False,
+        callback: Callable[[str, OrderBook, int], object] | None = None,
+        callback_symbols: Iterable[str | int] | None = None,
+        callback_every: int | None = None,
+        callback_on_tob: bool = False,
+        until_ns: int | None = None,
+        record_tob: bool = True,
+        record_trades: bool = True,
+        book_capacity: int = 64,
+        record_l2: bool = False,
+        partition: tuple[int, int] | None = None,
+    ) -> None: ...
     @property
     def done(self) -> bool: ...
     def feed(self, buf: ReadableBuffer) -> int: ...

@@ -721,9 +721,29 @@ cdef class Replayer:
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
+        # A subclass's arguments are its own __init__'s (which may take others): it is made
+        # here with Replayer's defaults and set up by Replayer.__init__ with the arguments the
+        # subclass passes on (or that it is called with, if it is inherited).
+        if type(self) is Replayer:
+            self._setup(_REPLAYER_PARAMS.bind(args, kwargs))
+        else:
+            self._setup(_REPLAYER_PARAMS.bind((), {}))
+
+    # (no signature embedded: the class's docstring starts with the constructor's own)
+    @cython.embedsignature(False)
+    def __init__(self, *args, **kwargs):
+        # Replayer(...) itself took its arguments in __cinit__
+        if type(self) is Replayer:
+            return
+        self._setup(_REPLAYER_PARAMS.bind(args, kwargs))
+
+    cdef int _setup(self, list params) except -1:
+        # The constructor's arguments checked, then applied: to the replayer made here, or (a
+        # subclass's Replayer.__init__) in place of the default one its __cinit__ made, if
+        # nothing has been fed to it yet.
         (symbols, snapshot_every, snapshot_every_ns, snapshot_depth, infer_lengths, callback,
          callback_symbols, callback_every, callback_on_tob, until_ns, record_tob, record_trades,
-         book_capacity, record_l2, partition) = _REPLAYER_PARAMS.bind(args, kwargs)
+         book_capacity, record_l2, partition) = params
         cdef bint c_infer = mc_bool_arg(infer_lengths, "infer_lengths")
         cdef bint c_cb_on_tob = mc_bool_arg(callback_on_tob, "callback_on_tob")
         cdef bint c_rec_tob = mc_bool_arg(record_tob, "record_tob")
@@ -737,7 +757,8 @@ cdef class Replayer:
                                  mc_i64_arg(callback_every, "callback_every"))
         # by locate number only: a share given as locate numbers in ``symbols`` also kept
         # a stock whose name is another share's number (a stock named "2" at locate 1)
-        self._part_k, self._part_n = partition_arg(partition)
+        cdef int64_t part_k, part_n
+        part_k, part_n = partition_arg(partition)
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable(symbol, book, ts_ns)")
         if cb_every < 0:
@@ -757,15 +778,28 @@ cdef class Replayer:
         if callback is None and callback_every is not None:
             raise ValueError(f"callback_every={callback_every!r} needs a callback "
                              f"(callback(symbol, book, ts_ns)): without one nothing is called")
+        filt = symbol_filter(symbols, "symbols", _ITCH_LOCATES)
+        cb_filt = symbol_filter(callback_symbols, "callback_symbols", _ITCH_LOCATES)
+        if self.S != NULL:
+            if self._busy:
+                mc_raise_busy("Replayer", self._busy)
+            if (self._feeding or self._started or self._finished or self.done or self._books
+                    or self.S.scan.base != 0):
+                raise ValueError(f"{type(self).__name__}.__init__(): the replayer is already in "
+                                 f"use (bytes were fed to it, or it was finished): setting it "
+                                 f"up anew would drop its books and records")
         cdef rp_state* S = <rp_state*>calloc(1, sizeof(rp_state))
         if S == NULL:
             raise MemoryError()
-        self.S = S
         S.loc = <locinfo*>calloc(65536, sizeof(locinfo))
         S.dirty = <uint16_t*>malloc(65536 * sizeof(uint16_t))
         S.depth_tmp = <int64_t*>malloc(3 * o.depth * sizeof(int64_t))
         if S.loc == NULL or S.dirty == NULL or S.depth_tmp == NULL:
+            rp_free(S)
             raise MemoryError()
+        rp_free(self.S)
+        self.S = S
+        self._part_k, self._part_n = part_k, part_n
         S.tob.item = sizeof(tob_rec)
         S.trades.item = sizeof(trade_rec)
         S.sysev.item = sizeof(sys_rec)
@@ -785,12 +819,11 @@ cdef class Replayer:
         S.cb_on_tob = c_cb_on_tob and callback is not None
         S.track_tob = S.rec_tob or S.cb_on_tob
         self._books = {}
-        self._filter = symbol_filter(symbols, "symbols", _ITCH_LOCATES)
-        self._labelled = label_locates(self._filter)
+        self._filter = filt
+        self._labelled = label_locates(filt)
         self._callback = callback
-        self._cb_filter = symbol_filter(callback_symbols, "callback_symbols",
-                                        _ITCH_LOCATES)
-        self._cb_labelled = label_locates(self._cb_filter)
+        self._cb_filter = cb_filt
+        self._cb_labelled = label_locates(cb_filt)
         self._first_names = {}
         self._bk_name = {}
         self._bk_count = {}
@@ -798,6 +831,7 @@ cdef class Replayer:
         self._truncated = None
         self._capacity = o.capacity
         self.done = False
+        return 0
 
     def __dealloc__(self):
         # a book still referenced elsewhere lives on, standalone
