@@ -522,6 +522,8 @@ def test_read_messages_bom_or_blank_lines_before_first_row_keep_every_row(tmp_pa
     (3, "1e300", "bid size 1 1e+300 is not a whole number"),
     (5, "-3", "ask size 2 -3 is negative"),
     (2, "-5853300", "bid price 1 -5853300 is not a positive price for a level with shares"),
+    (2, str(2**48), f"bid price 1 {2**48} is at or above 2**48"),
+    (0, str(2**50), f"ask price 1 {2**50} is at or above 2**48"),
 ])
 def test_lobster_orderbook_invalid_field_raises_naming_line_and_field(tmp_path, cell, value,
                                                                       expect):
@@ -546,6 +548,33 @@ def test_lobster_orderbook_invalid_field_raises_naming_line_and_field(tmp_path, 
     good = read_orderbook(REAL_OB)
     good[0, 38:40] = (-9999999999, 0)
     assert replay_lobster(REAL_MSG, good).counters["rejected"] == 0
+
+
+def test_lobster_orderbook_price_beyond_seed_ids_refused_before_replay(capsys, tmp_path):
+    # seed ids are SEED_BASE + side * 2**48 + price: a bid at p + 2**48 got the id of the ask
+    # seed at p, and the replay ended in "order 9223653511831496564 rejected:
+    # DUPLICATE_ORDER_ID", naming a synthetic id and no line of the file
+    from matchcore.__main__ import main
+    msg = [(34200.5, 1, 10099, 5, 10000, 1)]
+    rows = [(10100, 10, 10100 + 2**48, 30)]
+    m, o = _write(tmp_path, msg, rows)
+    expect = rf"X_orderbook_2\.csv, line 1: bid price 1 {10100 + 2**48} is at or above 2\*\*48"
+    with pytest.raises(ValueError, match=expect):
+        read_orderbook(o)
+    with pytest.raises(ValueError, match=expect):
+        replay_lobster(m, o)
+    assert main(["replay", str(m), "--format", "lobster", "--no-progress"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and re.search(expect, err) and "DUPLICATE" not in err, err
+    # an ask near 2**63 (an int64 array: a CSV holds whole numbers up to 2**53) wrapped onto
+    # the id of the real order 10099
+    for bad in (rows, [(2**63 - 2**48 + 10099, 10, 9900, 30)]):
+        with pytest.raises(ValueError, match=r"^orderbook array, line 1: (ask|bid) price 1 "
+                                             r"\d+ is at or above 2\*\*48"):
+            replay_lobster(m, np.array(bad, dtype=np.int64))
+    # an empty level still holds any price
+    empty = np.array([(2**63 - 1, 0, 10100 + 2**48, 0)], dtype=np.int64)
+    assert replay_lobster(m, empty).counters["rejected"] == 0
 
 
 def test_read_messages_ragged_or_binary_file_raises_naming_file_and_line(tmp_path):

@@ -25,7 +25,8 @@ type   LOBSTER meaning              replay
 Seeding: orderbook row 1 is the book after message 1, so the book before message 1 is row 1
 with message 1 undone at level granularity (a submit's size taken off its level, a cancel's,
 deletion's or visible execution's size put back). That book is placed as one synthetic order per
-level, with id ``SEED_BASE + side * 2**48 + price`` (outside any LOBSTER id), and then every
+level, with id ``SEED_BASE + side * 2**48 + price`` (outside any LOBSTER id: a price of a
+level with shares at or above 2**48 is refused), and then every
 message is replayed, message 1 included, so that the book after message 1 equals row 1.
 
 Orders the file never added (they rested before the file starts) are referenced by types 2, 3
@@ -406,6 +407,10 @@ def read_messages(path) -> LobsterMessages:
     )
 
 
+# Prices of levels with shares in an orderbook file are below this: seed ids hold them in 48 bits
+_SEED_PRICE_LIMIT = 1 << 48
+
+
 def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
     """The orderbook rows as int64, every field checked: a whole number (a NaN, an infinity or
     a fraction was cast to garbage that seeded the book or failed later naming a synthetic
@@ -419,7 +424,8 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
         raise ValueError(f"{where}: {a.shape[1] if a.ndim == 2 else a.shape} columns is not 4 "
                          f"per level")
     x = a.astype(np.float64)
-    whole = _whole(x)
+    # an integer array holds whole numbers, beyond 2**53 too
+    whole = _whole(x) if not np.issubdtype(a.dtype, np.integer) else np.ones(x.shape, bool)
     if not np.issubdtype(a.dtype, np.integer) and not whole.all():
         bad = ~whole
     else:
@@ -428,12 +434,17 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
         else a.astype(np.int64)
     sizes, prices = xi[:, 1::2], xi[:, 0::2]
     bad[:, 1::2] |= sizes < 0
-    bad[:, 0::2] |= (sizes > 0) & (prices <= 0)
+    # a seed order's id is SEED_BASE + side * 2**48 + price: a price of 2**48 or more gave two
+    # seeds one id, or a seed the id of a real order
+    bad[:, 0::2] |= (sizes > 0) & ((prices <= 0) | (prices >= _SEED_PRICE_LIMIT))
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])
         what = ("ask price", "ask size", "bid price", "bid size")[col % 4]
         why = ("is not a whole number (up to 2**53)" if not whole[row, col] else
-               "is negative" if col % 2 else "is not a positive price for a level with shares")
+               "is negative" if col % 2 else
+               "is not a positive price for a level with shares" if xi[row, col] <= 0 else
+               "is at or above 2**48, the limit of the seed order ids (SEED_BASE + side * 2**48 "
+               "+ price)")
         v = a[row, col].item()
         v = int(v) if isinstance(v, float) and v.is_integer() and abs(v) <= _MAX_EXACT else v
         raise ValueError(f"{where}, line {line(row)}: {what} {col // 4 + 1} {v} {why}")
