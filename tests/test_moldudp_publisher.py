@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import socket
 from pathlib import Path
 
@@ -279,3 +280,23 @@ def test_moldudp_publisher_numpy_array_or_mmap_source_sent_as_its_bytes(tmp_path
     assert sent(np.frombuffer(cut, np.uint32)) == sent(cut)
     with pytest.raises(TypeError, match="source is a path or a bytes-like object, not int"):
         MoldUDP64Publisher(5, 9)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", True, np.float64(2.0)])
+def test_moldudp_publisher_bad_seed_refused_naming_seed_before_the_source_is_read(seed,
+                                                                                    tmp_path):
+    # numpy's own words named no setting ("expected non-negative integer", "SeedSequence
+    # expects int or sequence of ints for entropy not 1.5"), and True was taken for seed 1
+    path = tmp_path / "day.itch"
+    path.write_bytes(itch.generate(None, messages=300, symbols=1, seed=1))
+    with pytest.raises(ValueError, match=rf"^seed must be a whole number >= 0 \(or None\), "
+                                         rf"got {re.escape(repr(seed))}$"):
+        MoldUDP64Publisher(path, 9, drop=0.5, seed=seed)
+    with pytest.raises(ValueError, match="^seed must be"):     # before the source is opened
+        MoldUDP64Publisher(tmp_path / "missing.itch", 9, drop=0.5, seed=seed)
+    # a whole number of any size, numpy's included, draws as before
+    for good in (0, 7, np.uint64(7), 2**70):
+        p = MoldUDP64Publisher(path, 9, drop=0.5, seed=good)
+        want = np.random.default_rng(int(good)).random(p.n_packets) < 0.5
+        assert np.array_equal(p._drop, want)
+        p.close()

@@ -909,6 +909,10 @@ class MoldUDP64Publisher(NoCopy):
             raise ValueError(f"gap_s must be a finite number of seconds >= 0, got {gap_s!r}")
         probability = isinstance(drop, (int, float, np.integer, np.floating)) and \
             not isinstance(drop, bool)
+        if seed is not None and not (_is_int(seed) and seed >= 0):
+            # numpy's words named no setting ("expected non-negative integer"), and True was
+            # taken for seed 1
+            raise ValueError(f"seed must be a whole number >= 0 (or None), got {seed!r}")
         if seed is not None and not probability:
             # it was accepted and ignored: no packet is drawn without a probability
             raise ValueError(f"seed applies to a drop probability, and drop={drop!r} is none")
