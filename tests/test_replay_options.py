@@ -3,6 +3,7 @@ depend on one another, and the arguments of their methods."""
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 
@@ -295,3 +296,16 @@ def test_replayer_book_label_of_a_locate_outside_the_locates_refused_before_inpu
                 "uint16)")):
             itch.replay_file(tmp_path / "not-read.itch", **kwargs)
     itch.Replayer(symbols=["AAPL@locate65535"])
+
+
+@pytest.mark.parametrize("size", [2**63, 2**70])
+def test_replay_chunk_size_beyond_an_index_refused_naming_it_before_the_file(tmp_path, size):
+    # passed the check and failed at the buffer, after the file was opened (on a Dask cluster,
+    # on every worker), with "cannot fit 'int' into an index-sized integer", naming nothing
+    from matchcore.feeds.dbn import replay_dbn
+
+    missing = tmp_path / "missing"
+    for replay in (itch.replay_file, replay_dbn):
+        with pytest.raises(ValueError, match=rf"^chunk_size must be at most {sys.maxsize:,} "
+                                             rf"bytes, got {size}$"):
+            replay(missing, chunk_size=size)

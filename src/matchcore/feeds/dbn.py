@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import operator
 import struct
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -366,6 +367,10 @@ def _check_chunk_size(chunk_size: int) -> None:
                         f"{chunk_size!r}") from None
     if chunk_size < 4096:
         raise ValueError("chunk_size must be at least 4 KiB")
+    if chunk_size > sys.maxsize:
+        # no buffer is that large: the buffer refused it after the file was opened, in words
+        # that named nothing ("cannot fit 'int' into an index-sized integer")
+        raise ValueError(f"chunk_size must be at most {sys.maxsize:,} bytes, got {chunk_size}")
 
 
 def _new_replayer(meta: DbnMetadata | None, names, options: dict) -> DbnReplayer:

@@ -20,6 +20,7 @@ import operator
 import os
 import re
 import stat
+import sys
 import zlib
 
 import numpy as np
@@ -157,6 +158,10 @@ def _check_chunk_size(chunk_size: int) -> None:
                         f"{chunk_size!r}") from None
     if chunk_size < (1 << 17):
         raise ValueError("chunk_size must be at least 128 KiB (an ITCH frame can be 64 KiB)")
+    if chunk_size > sys.maxsize:
+        # no buffer is that large: the buffer refused it after the file was opened, in words
+        # that named nothing ("cannot fit 'int' into an index-sized integer")
+        raise ValueError(f"chunk_size must be at most {sys.maxsize:,} bytes, got {chunk_size}")
 
 
 class _ChunkReader:
