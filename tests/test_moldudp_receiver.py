@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import re
 import warnings
 
 import numpy as np
@@ -127,3 +128,14 @@ def test_moldudp_receiver_replayer_callback_raising_keeps_the_rest_of_the_batch(
     assert {k: b.state_hash() for k, b in r.books.items()} == \
         {k: b.state_hash() for k, b in whole.books.items()}
     assert r.trades().tobytes() == whole.trades().tobytes()
+
+
+@pytest.mark.parametrize("rcvbuf", [2**31, 2**40, np.int64(2**33)])
+def test_moldudp_receiver_rcvbuf_beyond_a_c_int_refused_naming_it(rcvbuf):
+    # setsockopt() took it for no int and said "a bytes-like object is required, not 'int'"
+    # (a TypeError naming nothing), after the socket was made
+    with pytest.raises(ValueError, match=rf"^rcvbuf must be a whole number of bytes in "
+                                         rf"1\.\.2147483647, got {re.escape(repr(rcvbuf))}$"):
+        MoldUDP64Receiver(0, rcvbuf=rcvbuf)
+    rx = MoldUDP64Receiver(0, rcvbuf=2**31 - 1)      # the largest is taken (the kernel caps it)
+    rx.close()

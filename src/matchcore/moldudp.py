@@ -411,8 +411,10 @@ class MoldUDP64Receiver(NoCopy):
             raise ValueError(f"batch must be a whole number > 0, got {batch!r}")
         _check_port(port)
         _check_host(host)
-        if not _is_int(rcvbuf) or rcvbuf <= 0:
-            raise ValueError(f"rcvbuf must be a whole number of bytes > 0, got {rcvbuf!r}")
+        # setsockopt() takes a C int: a larger one was "a bytes-like object is required"
+        if not _is_int(rcvbuf) or not 0 < rcvbuf <= 2**31 - 1:
+            raise ValueError(f"rcvbuf must be a whole number of bytes in 1..2147483647, got "
+                             f"{rcvbuf!r}")
         # (not max_gap >= 0: a NaN compares false with every distance, so each packet would be
         # held as implausible and none fed)
         # a count of messages: a whole float such as 1e6 is one, 1.5 or "10" is not
