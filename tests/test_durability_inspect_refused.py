@@ -1,6 +1,7 @@
 """``journal inspect`` of a directory recovery refuses: it names no repair recovery would make."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -172,11 +173,11 @@ def test_readonly_recovery_of_a_live_writer_says_in_flight_as_inspect(capsys, tm
     assert rep.temporaries_to_remove != []
 
 
-def test_journal_inspect_live_writer_writing_its_first_header_in_flight_not_refused(
-        capsys, tmp_path):
-    # Engine(journal=DIR) holds the LOCK, then makes its first segment and writes its header:
-    # inspected meanwhile, the torn header was "creation cut short" and the directory refused
-    # (start_refused, exit 1), though the writer was alive and about to finish it
+@contextlib.contextmanager
+def _live_writer_writing_its_first_header(tmp_path, d):
+    # Engine(journal=d) as seen from outside while it writes its first segment's header: the
+    # LOCK held (by this process) and the header begun; yields the segment's file name. The
+    # writer is gone when the block ends.
     import fcntl
     if not os.access("/proc/locks", os.R_OK):
         pytest.skip("no kernel lock table (/proc/locks) to tell a live writer by")
@@ -185,22 +186,31 @@ def test_journal_inspect_live_writer_writing_its_first_header_in_flight_not_refu
     first = segment_files(ref, KIND_COMMANDS)[0][1]
     with open(first, "rb") as fh:
         header = fh.read(40)
-    d = tmp_path / "j"
     d.mkdir()
     fd = os.open(d / "LOCK", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)                 # the writer, alive
         (d / os.path.basename(first)).write_bytes(header[:10])   # its header, begun
+        yield os.path.basename(first)
+    finally:
+        os.close(fd)
+
+
+def test_journal_inspect_live_writer_writing_its_first_header_in_flight_not_refused(
+        capsys, tmp_path):
+    # Engine(journal=DIR) holds the LOCK, then makes its first segment and writes its header:
+    # inspected meanwhile, the torn header was "creation cut short" and the directory refused
+    # (start_refused, exit 1), though the writer was alive and about to finish it
+    d = tmp_path / "j"
+    with _live_writer_writing_its_first_header(tmp_path, d) as first:
         info = inspect(d)
         assert info["live_writer"] is True and info["start_refused"] is None
-        assert info["journals"]["commands"]["in_flight"]["file"] == os.path.basename(first)
+        assert info["journals"]["commands"]["in_flight"]["file"] == first
         code, out, err = run_cli(capsys, "journal", "inspect", str(d))
         assert code == 0 and err == ""
         assert "in flight" in out and "cut short" not in out
         code, out, err = run_cli(capsys, "journal", "inspect", str(d), "--json", "-")
         assert code == 0 and err == ""
-    finally:
-        os.close(fd)
     # the writer gone, the same files are a creation cut short: refused
     info = inspect(d)
     assert info["live_writer"] is False and "cut short" in info["start_refused"]
@@ -213,27 +223,13 @@ def test_readonly_recovery_of_a_live_writer_writing_its_first_header_not_cut_sho
     # matchcore recover (read-only) said of a live Engine(journal=DIR) writing its first
     # header "its creation was cut short; Engine(journal=DIR) starts a new journal there",
     # where journal inspect says the header is in flight
-    import fcntl
-    if not os.access("/proc/locks", os.R_OK):
-        pytest.skip("no kernel lock table (/proc/locks) to tell a live writer by")
-    ref = tmp_path / "ref"
-    mc.Engine(journal=ref).close()
-    first = segment_files(ref, KIND_COMMANDS)[0][1]
-    with open(first, "rb") as fh:
-        header = fh.read(40)
     d = tmp_path / "j"
-    d.mkdir()
-    fd = os.open(d / "LOCK", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)                 # the writer, alive
-        (d / os.path.basename(first)).write_bytes(header[:10])   # its header, begun
+    with _live_writer_writing_its_first_header(tmp_path, d):
         with pytest.raises(JournalError, match="live writer") as err:
             mc.Engine.recover(d, readonly=True)
         assert "cut short" not in str(err.value) and "in flight" in str(err.value)
         code, out, err = run_cli(capsys, "recover", str(d))
         assert code == 1 and "in flight" in err and "cut short" not in err
-    finally:
-        os.close(fd)
     for readonly in (True, False):                     # the writer gone: cut short
         with pytest.raises(JournalError, match="cut short"):
             mc.Engine.recover(d, readonly=readonly)

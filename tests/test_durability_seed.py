@@ -177,10 +177,9 @@ def test_recovery_trades_lost_foreign_snapshot0_set_aside(tmp_path):
     rec.close()
 
 
-def test_journal_inspect_trades_lost_foreign_snapshot0_set_aside_as_recovery_reports(tmp_path):
-    # a foreign snapshot-0 older than the snapshot recovery uses is still looked at, and set
-    # aside, when the trade journal lacks fills before that snapshot (the whole journal is
-    # replayed from its seed); inspect said recovery leaves it as it is
+def _journal_beside_a_foreign_seed(tmp_path):
+    # a journal of one fill with a snapshot after it (seq 3), and another engine's snapshot-0
+    # copied in beside them
     eng, d = journaled(tmp_path, fsync="never")
     eng.add_symbol(1)
     eng.submit(1, 1, 1, 100, 5)
@@ -188,6 +187,14 @@ def test_journal_inspect_trades_lost_foreign_snapshot0_set_aside_as_recovery_rep
     eng.snapshot()
     eng.close()
     shutil.copy(_other_engine_snapshot0(tmp_path), d)
+    return d
+
+
+def test_journal_inspect_trades_lost_foreign_snapshot0_set_aside_as_recovery_reports(tmp_path):
+    # a foreign snapshot-0 older than the snapshot recovery uses is still looked at, and set
+    # aside, when the trade journal lacks fills before that snapshot (the whole journal is
+    # replayed from its seed); inspect said recovery leaves it as it is
+    d = _journal_beside_a_foreign_seed(tmp_path)
     for _, f in segment_files(d, KIND_TRADES):
         os.unlink(f)
     ro = mc.Engine.recover(d, readonly=True).recovery_report
@@ -203,13 +210,7 @@ def test_recovery_and_inspect_decide_the_seed_look_by_one_rule(tmp_path, monkeyp
     # look at the seed snapshot-0 (and set a foreign one aside): one rule now, which both
     # consult and which gives both the same verdict
     from matchcore.durability import recovery
-    eng, d = journaled(tmp_path, fsync="never")
-    eng.add_symbol(1)
-    eng.submit(1, 1, 1, 100, 5)
-    assert eng.submit(1, 2, 0, 100, 2) == 2
-    eng.snapshot()
-    eng.close()
-    shutil.copy(_other_engine_snapshot0(tmp_path), d)
+    d = _journal_beside_a_foreign_seed(tmp_path)
     if lost:
         for _, f in segment_files(d, KIND_TRADES):
             os.unlink(f)
