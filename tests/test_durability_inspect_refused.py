@@ -39,10 +39,10 @@ def test_journal_inspect_corrupt_command_journal_names_no_repair(capsys, tmp_pat
     assert "recovery cuts" not in out and "recovery removes" not in out
 
 
-def test_journal_inspect_live_writer_tail_in_flight_not_cut(capsys, tmp_path):
-    # a writer alive in the directory (its LOCK held) appends as inspect reads: the first
-    # bytes of the record it is writing were shown as a torn tail "recovery cuts", which no
-    # recovery can do while it holds the LOCK
+def _live_writer_writing_a_record(tmp_path):
+    # a journaled engine, still open (its LOCK held), caught writing a command record: the
+    # first 40 bytes of the next record are at the end of its last segment, which held `size`
+    # bytes before them. Returns (engine, directory, that segment, size).
     if not os.access("/proc/locks", os.R_OK):
         pytest.skip("no kernel lock table (/proc/locks) to tell a live writer by")
     eng, d = journaled(tmp_path)
@@ -55,6 +55,14 @@ def test_journal_inspect_live_writer_tail_in_flight_not_cut(capsys, tmp_path):
         record = fh.read()[-88:]                     # the last command record, whole
     with open(last, "ab") as fh:
         fh.write(record[:40])                        # the next one, half written
+    return eng, d, last, size
+
+
+def test_journal_inspect_live_writer_tail_in_flight_not_cut(capsys, tmp_path):
+    # a writer alive in the directory (its LOCK held) appends as inspect reads: the first
+    # bytes of the record it is writing were shown as a torn tail "recovery cuts", which no
+    # recovery can do while it holds the LOCK
+    eng, d, last, size = _live_writer_writing_a_record(tmp_path)
     with pytest.raises(JournalError, match="in use"):
         mc.Engine.recover(d)
     info = inspect(d)
@@ -138,18 +146,7 @@ def test_readonly_recovery_of_a_live_writer_says_in_flight_as_inspect(capsys, tm
     # recover(readonly=True) and matchcore recover without --repair reported the live
     # writer's record being written as a torn tail and its bytes as "would cut", where
     # journal inspect says "in flight" and lists nothing a recovery would repair
-    if not os.access("/proc/locks", os.R_OK):
-        pytest.skip("no kernel lock table (/proc/locks) to tell a live writer by")
-    eng, d = journaled(tmp_path)
-    eng.add_symbol(1)
-    eng.submit(1, 1, mc.Side.BUY, 100, 5)
-    eng.submit(1, 2, mc.Side.SELL, 100, 2)
-    last = segment_files(d, KIND_COMMANDS)[-1][1]
-    size = os.path.getsize(last)
-    with open(last, "rb") as fh:
-        record = fh.read()[-88:]                     # the last command record, whole
-    with open(last, "ab") as fh:
-        fh.write(record[:40])                        # the next one, half written
+    eng, d, last, size = _live_writer_writing_a_record(tmp_path)
     (d / "snapshot-00000000000000000009.mcs.tmp").write_bytes(b"")
     info = inspect(d)
     rep = mc.Engine.recover(d, readonly=True).recovery_report
