@@ -403,8 +403,8 @@ cdef int64_t mc_cancel_slot(mc_book* b, int32_t idx) noexcept nogil
 
 # ---- queries ----
 cdef int mc_best(const mc_book* b, int side, int64_t* price, int64_t* qty) noexcept nogil
-cdef int64_t mc_depth(const mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil
-cdef int64_t mc_depth_orders(const mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil
+cdef int64_t mc_depth(mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil
+cdef int64_t mc_depth_orders(mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil
 cdef int mc_get(const mc_book* b, uint64_t oid, int* side, int64_t* price, int64_t* qty) noexcept nogil
 cdef int64_t mc_queue_position(const mc_book* b, uint64_t oid) noexcept nogil
 cdef int64_t mc_count(const mc_book* b) noexcept nogil

@@ -16,33 +16,38 @@ cdef int mc_best(const mc_book* b, int side, int64_t* price, int64_t* qty) noexc
     return 1
 
 
-cdef inline int64_t _depth(const mc_book* b, int side, int64_t n, int64_t* out,
+cdef inline int64_t _depth(mc_book* b, int side, int64_t n, int64_t* out,
                            bint with_orders) noexcept nogil:
-    # Visible levels best first, as rows of (price, qty[, orders]); empty levels are skipped.
+    # Visible levels best first, as rows of (price, qty[, orders]); empty levels are skipped, and
+    # packed away when there were many (_ladder_walked): the book's contents stay as they are.
     cdef const mc_ladder* L = &b.side[side]
-    cdef int64_t k = 0
-    cdef int32_t i = L.n - 1
+    cdef int64_t k = 0, passed = 0
+    cdef int32_t i = L.n - 1, low = 0
     cdef int cols = 3 if with_orders else 2
     cdef const mc_level* l
     while k < n and i >= 0:
         l = &b.levels[L.lv[i]]
-        i -= 1
         if l.count == 0:
+            passed += L.lv[i] != MC_GAP
+            i -= 1
             continue
         out[cols * k] = l.price
         out[cols * k + 1] = _sat64(l.qty)
         if with_orders:
             out[cols * k + 2] = l.count
         k += 1
+        low = i
+        i -= 1
+    _ladder_walked(b, side, passed, low if k == n else 0)
     return k
 
 
-cdef int64_t mc_depth(const mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil:
+cdef int64_t mc_depth(mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil:
     """Write up to n levels, best first, as (price, qty) pairs; returns the count written."""
     return _depth(b, side, n, out, False)
 
 
-cdef int64_t mc_depth_orders(const mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil:
+cdef int64_t mc_depth_orders(mc_book* b, int side, int64_t n, int64_t* out) noexcept nogil:
     """Like mc_depth with a third column: the number of orders at the level."""
     return _depth(b, side, n, out, True)
 

@@ -136,7 +136,7 @@ cdef inline void sk_trade(rbuf* out, int64_t ts, uint16_t locate, char kind, cha
     r.flag = flag
 
 
-cdef inline int sk_snapshot(rbuf* out, int64_t ts, int32_t locate, const mc_book* book,
+cdef inline int sk_snapshot(rbuf* out, int64_t ts, int32_t locate, mc_book* book,
                             int64_t depth, int64_t* tmp) noexcept nogil:
     """Append one depth record (``snapshot_dtype(depth)``: ts, locate, then per side price, qty
     and order-count columns of ``depth`` entries, best first, zero beyond the last level).
