@@ -7,6 +7,11 @@ existing levels). The ladder keeps room at both of its ends, so the first two co
 whatever N; a level created between others moves the fewer of the entries below or above it when
 that end is within 1,024 entries, else takes a gap in the ladder (O(log^2 N) amortised moves).
 
+Then ``depth(2)`` after a mass cancel: a best bid, ``E`` levels just below it emptied by cancels
+(the farthest first, so the ladder keeps each as it empties), then 40,000 live levels. The first
+call walks past the E emptied levels and, from 256 of them, packs them away; the table gives that
+call, the median of the 2,000 calls after it, and the median on a ladder with no emptied level.
+
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_ladder.py [--max-random N]
 """
 from __future__ import annotations
@@ -47,6 +52,56 @@ def build_cost(n: int, order: str, seed: int = 1) -> float:
     return best
 
 
+def _bid_ladder(levels: int):
+    import numpy as np
+
+    import matchcore as mc
+
+    cmds = np.zeros(levels + 1, mc.COMMAND_DTYPE)
+    cmds["kind"] = int(mc.CommandKind.SUBMIT)
+    cmds["order_id"] = np.arange(1, levels + 2)
+    cmds["side"] = int(mc.Side.BUY)
+    cmds["price"] = np.arange(1, levels + 2)       # order id = price
+    cmds["qty"] = 1
+    cmds["side"][-1] = int(mc.Side.SELL)
+    cmds["price"][-1] = 10 * levels
+    book = mc.OrderBook(capacity=levels + 1)
+    book.process(cmds)
+    return book
+
+
+def _median_us(call, calls: int) -> float:
+    import numpy as np
+
+    ts = np.empty(calls)
+    for i in range(calls):
+        t = time.perf_counter_ns()
+        call(2)
+        ts[i] = time.perf_counter_ns() - t
+    return float(np.median(ts)) / 1e3
+
+
+def depth_after_mass_cancel(emptied: int, live: int = 40_000, calls: int = 2_000) -> tuple:
+    """(first call, median after it, median on a clean ladder) of depth(2), in us."""
+    import numpy as np
+
+    import matchcore as mc
+
+    book = _bid_ladder(live + emptied + 1)
+    cancels = np.zeros(emptied, mc.COMMAND_DTYPE)
+    cancels["kind"] = int(mc.CommandKind.CANCEL)
+    cancels["order_id"] = np.arange(live + 1, live + emptied + 1)   # the farthest first
+    book.process(cancels)
+    assert book.level_count(int(mc.Side.BUY)) == live + 1
+    t = time.perf_counter_ns()
+    bids = book.depth(2)[0]
+    first = (time.perf_counter_ns() - t) / 1e3
+    assert bids.tolist() == [[live + emptied + 1, 1], [live, 1]]
+    then = _median_us(book.depth, calls)
+    clean = _median_us(_bid_ladder(live + 1).depth, calls)
+    return first, then, clean
+
+
 def main(argv=None) -> int:
     from matchcore.bench.script_args import at_least_zero
 
@@ -60,6 +115,12 @@ def main(argv=None) -> int:
         row = [build_cost(n, "inwards"), build_cost(n, "outwards")]
         row.append(build_cost(n, "random") if n <= a.max_random else float("nan"))
         print(f"{n:>9,}  " + "  ".join(f"{x:>9.0f}" for x in row))
+    print()
+    print(f"{'emptied':>9}  {'first':>9}  {'then':>9}  {'clean':>9}   (us per depth(2); "
+          f"40,000 live levels below)")
+    for e in (100, 1_000, 20_000, 100_000):
+        first, then, clean = depth_after_mass_cancel(e)
+        print(f"{e:>9,}  {first:>9.1f}  {then:>9.2f}  {clean:>9.2f}")
     return 0
 
 
