@@ -113,6 +113,21 @@ def test_depth_walk_past_few_emptied_levels_keeps_them():
     assert _hidden_below_touch(book)[0] == 199
 
 
+@pytest.mark.parametrize("fn", ["depth", "depth_orders"])
+def test_c_table_depth_packs_the_emptied_levels(fn):
+    from test_capi import CTable
+
+    book, ref = _mass_cancelled()
+    h = book.state_hash()
+    cols = 2 if fn == "depth" else 3
+    out = np.zeros((2, cols), np.int64)
+    assert getattr(CTable(), fn)(book.address, BUY, 2, out.ctypes.data) == 2
+    assert out[:, :2].tolist() == [[LIVE + EMPTIED + 1, 1], [LIVE, 1]]
+    assert _hidden_below_touch(book)[0] == 0
+    assert book.state_hash() == h
+    _same_book(book, ref)
+
+
 def test_engine_depth_packs_its_books_ladder():
     eng = mc.Engine()
     eng.add_symbol(1)
