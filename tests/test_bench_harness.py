@@ -431,6 +431,29 @@ def test_report_labels_each_throughput_with_the_call_size_it_was_measured_in():
     assert "making a new array per call in 65,536-message calls" in text
 
 
+def test_flow_shorter_than_a_chunk_labelled_with_the_one_call_it_was_timed_in(tiny):
+    # a flow under 1,024 messages was timed as one call of all of it, and the JSON and the
+    # report called that a 1,024-message chunk ("median 1,024-message chunk" for 300 messages)
+    from matchcore.bench.core import run_depth
+    from matchcore.bench.report import format_depth, format_report
+    from matchcore.cli_bench import run_bench
+
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+    assert harness.call_chunk(300, 8192) == 300
+    assert harness.call_chunk(3_000, 8192) == 1024
+    med = harness.chunked_rate(base, flow[:300])
+    assert (med["chunk"], med["chunks"]) == (300, 1)
+    po = harness.process_out_rate(base, flow[:300])
+    assert (po["chunk"], po["calls"]) == (300, 1)
+    assert harness.throughput(base, flow[:300], reps=1)["process_out"]["chunk"] == 300
+    d = run_depth(messages=300, sizes=(1_000, 2_000), names=("stale_cancel",), reps=1)
+    assert d["chunk"] == 300 and "median 300-message chunk" in format_depth(d)
+    res = run_bench(["standard"], messages=300, quick=True, progress=False)
+    assert res["workloads"]["standard"]["throughput"]["median_chunk"]["chunk"] == 300
+    assert "median 300-message chunk" in format_report(res)
+
+
 def _load_copy(path):
     import importlib.util
 
@@ -1075,3 +1098,4 @@ def test_bench_script_itch_day_it_cannot_generate_usage_error_before_work(monkey
     # scripts failed in the generator with a traceback; bench_dask took 1_000 as a count
     err = _refused_before_work(monkeypatch, capsys, script, "itch.generate", given)
     assert words in err
+

@@ -195,8 +195,10 @@ def touched_events(n: int) -> np.ndarray:
 
 def call_chunk(n: int, chunk: int) -> int:
     """The call size the chunked timings use for a flow of ``n`` messages: at most ``chunk``,
-    at least 8 calls where the flow allows, never under 1,024."""
-    return max(min(chunk, n // 8), 1024)
+    at least 8 calls where the flow allows, never under 1,024, except for a flow shorter than
+    that, which is timed as one call of all of it (``n``, at least 1)."""
+    # (a flow under 1,024 messages ran as one call of n, and was reported as 1,024-message ones)
+    return min(max(min(chunk, n // 8), 1024), max(n, 1))
 
 
 def out_buffer_for(base: OrderBook, flow, chunk: int) -> np.ndarray:
