@@ -1099,3 +1099,27 @@ def test_bench_script_itch_day_it_cannot_generate_usage_error_before_work(monkey
     err = _refused_before_work(monkeypatch, capsys, script, "itch.generate", given)
     assert words in err
 
+
+def test_bench_embed_every_per_operation_row_timed_the_runs_the_header_names(monkeypatch):
+    # the header reads "median (best) of {--reps} runs", but the Python per-call row was timed
+    # in reps // 2 runs (3 of the default 7; 1 of 2), its median and best of fewer runs
+    mod = _load_script("bench_embed")
+    timed = mod._timed
+    runs = {}
+
+    def counting(fn, reps):
+        calls = []
+
+        def counted():
+            calls.append(1)
+            return fn()
+
+        out = timed(counted, reps)
+        runs[len(runs)] = len(calls)
+        return out
+
+    monkeypatch.setattr(mod, "_timed", counting)
+    rows = mod.bench_per_operation(2_000, 4, None, churn_n=1_000)
+    timed_rows = [name for name, med, _ in rows if med is not None]
+    assert "Python per-call methods" in timed_rows
+    assert len(runs) == len(timed_rows) and set(runs.values()) == {4}
