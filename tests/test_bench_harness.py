@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -1119,6 +1120,10 @@ def test_bench_embed_every_per_operation_row_timed_the_runs_the_header_names(mon
         return out
 
     monkeypatch.setattr(mod, "_timed", counting)
+    # without Numba (its rows are skipped): compiled with cache=True in a module loaded from
+    # its file, the loops were cached under no importable module name, and the script itself
+    # then failed to load them from benchmarks/__pycache__ ("No module named '<dynamic>'")
+    monkeypatch.setitem(sys.modules, "numba", None)
     rows = mod.bench_per_operation(2_000, 4, None, churn_n=1_000)
     timed_rows = [name for name, med, _ in rows if med is not None]
     assert "Python per-call methods" in timed_rows
