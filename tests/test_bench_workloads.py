@@ -504,3 +504,27 @@ def test_workload_save_native_directory_at_either_file_refused_nothing_written(t
     assert exc.value.filename == str(tmp_path / f"w.{which}.mccmd")
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"w.{which}.mccmd"]
     assert list((tmp_path / f"w.{which}.mccmd").iterdir()) == []
+
+
+@pytest.mark.parametrize("name, key, extra", [
+    ("market_maker", "take_prob", {}), ("market_maker", "move_prob", {}),
+    ("sweep", "sweep_prob", {"resting": 500, "levels": 100})])
+def test_workload_probability_of_any_real_type_taken_other_types_refused_naming_it(
+        tmp_path, name, key, extra):
+    # the integer parameters are taken as any integer and refused naming themselves; the
+    # probabilities were neither: a Fraction failed in the Numba kernel ("non-precise type
+    # pyobject"), a Decimal and a string in Python's words about an operator, naming nothing
+    from fractions import Fraction
+
+    value = W._REGISTRY[name][1][key]
+    w = W.generate(name, 300, seed=2, **extra, **{key: Fraction(value).limit_denominator()})
+    ref = W.generate(name, 300, seed=2, **extra, **{key: value})
+    assert (w.flow == ref.flow).all() and w.stats == ref.stats
+    assert type(w.params[key]) is float and w.params == ref.params
+    assert W.Workload.load(w.save(tmp_path / "w.npz")).params == ref.params
+    for bad in ("0.1", None, True, b"0"):
+        with pytest.raises(TypeError, match=f"{key} must be a number, got {type(bad).__name__}"):
+            W.generate(name, 300, seed=2, **extra, **{key: bad})
+    direct = W.market_maker_mix if name == "market_maker" else W.sweep_burst
+    with pytest.raises(TypeError, match=f"{key} must be a number, got str"):
+        direct(300, seed=2, **extra, **{key: "0.1"})

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import numbers
 import operator
 import os
 from pathlib import Path
@@ -233,6 +234,19 @@ def _ints(**named) -> list[int]:
     return out
 
 
+def _reals(**named) -> list[float]:
+    """The probability parameters, in the order given, as floats (any real number), with a
+    TypeError naming the parameter for anything else: a Fraction reached the Numba kernel and
+    failed there ("non-precise type pyobject"), a string or None a comparison in Python's words,
+    and either named no parameter."""
+    out = []
+    for name, value in named.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        out.append(float(value))
+    return out
+
+
 def _check_common(n, seed, first_id):
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -342,6 +356,7 @@ def deep_book(n: int, *, seed: int = 1, resting: int = 1_000_000, spread: bool =
 def _gen_market_maker(n, seed, makers, quotes, spread, take_prob, move_prob, first_id):
     n, makers, quotes, spread, first_id = _ints(n=n, makers=makers, quotes=quotes, spread=spread,
                                                 first_id=first_id)
+    take_prob, move_prob = _reals(take_prob=take_prob, move_prob=move_prob)
     _check_common(n, seed, first_id)
     if makers < 1 or quotes < 1 or spread < 1:
         raise ValueError("makers, quotes and spread must be >= 1")
@@ -396,6 +411,7 @@ def market_maker_mix(n: int, *, seed: int = 1, makers: int = 10, quotes: int = 5
 def _gen_sweep(n, seed, resting, levels, sweep_prob, sweep_levels, first_id):
     n, resting, levels, sweep_levels, first_id = _ints(
         n=n, resting=resting, levels=levels, sweep_levels=sweep_levels, first_id=first_id)
+    sweep_prob, = _reals(sweep_prob=sweep_prob)
     _check_common(n, seed, first_id)
     if resting < 0 or levels < 2 or sweep_levels < 1 or not 0 <= sweep_prob <= 0.5:
         raise ValueError("need resting >= 0, levels >= 2, sweep_levels >= 1, 0 <= sweep_prob <= 0.5")
@@ -623,6 +639,11 @@ def generate(name: str, n: int, *, seed: int = 1, **params) -> Workload:
         raise TypeError(f"workload {name!r} has no parameter(s) {sorted(unknown)}; "
                         f"it takes {sorted(defaults)}")
     p = {**defaults, **params}
+    for k in ("take_prob", "move_prob", "sweep_prob"):
+        if k in p:
+            # recorded as the float the generator runs with: a Fraction was recorded as is,
+            # and save() wrote a file load() refused ("not a matchcore workload")
+            p[k], = _reals(**{k: p[k]})
     if name == "deep_book":
         # as deep_book() takes it: a string such as "False" was true here, and recorded as is
         p["spread"] = _flag_arg(p["spread"], "spread")
