@@ -528,3 +528,20 @@ def test_workload_probability_of_any_real_type_taken_other_types_refused_naming_
     direct = W.market_maker_mix if name == "market_maker" else W.sweep_burst
     with pytest.raises(TypeError, match=f"{key} must be a number, got str"):
         direct(300, seed=2, **extra, **{key: "0.1"})
+
+
+def test_max_messages_refuses_what_generate_refuses_naming_the_parameter():
+    # a misspelt parameter was ignored, and the default's figure given for it (1e18 short of
+    # the truth for background=), and a string was taken as its number, where generate()
+    # refuses both
+    with pytest.raises(TypeError, match=r"workload 'standard' has no parameter\(s\) "
+                                        r"\['backgroud'\]"):
+        W.max_messages("standard", backgroud=10**18)
+    for name, key in (("deep_book", "resting"), ("market_maker", "makers"),
+                      ("standard", "first_id")):
+        with pytest.raises(TypeError, match=f"{key} must be an integer, got str '5'"):
+            W.max_messages(name, **{key: "5"})
+        with pytest.raises(TypeError, match=f"{key} must be an integer, got str '5'"):
+            W.generate(name, 10, **{key: "5"})
+    assert W.max_messages("standard", background=np.int64(10**18)) == 2**63 - 1 - 1000 - 10**18
+    assert W.max_messages("market_maker", quotes=2) == 2**63 - 1 - 10 * 2 * 4

@@ -608,15 +608,29 @@ def max_messages(name: str, **params) -> int:
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
-    p = {**_REGISTRY[name][1], **params}
+    # refused as generate() refuses them: a misspelt name was ignored (the default's figure
+    # given for it), a string taken as its number
+    p = _known_params(name, params)
+    first_id, = _ints(first_id=p["first_id"])
     # the ids a workload may issue besides its n flow commands (see each generator's _check_ids)
     if name == "standard":
-        before = p["resting"] + p["background"]
+        before = sum(_ints(resting=p["resting"], background=p["background"]))
     elif name == "market_maker":
-        before = p["makers"] * p["quotes"] * 4
+        makers, quotes = _ints(makers=p["makers"], quotes=p["quotes"])
+        before = makers * quotes * 4
     else:                       # deep_book, sweep and the touch flows: the resting orders
-        before = p["resting"]
-    return 2**63 - int(p["first_id"]) - int(before)
+        before, = _ints(resting=p["resting"])
+    return 2**63 - first_id - before
+
+
+def _known_params(name: str, params: dict) -> dict:
+    """Workload ``name``'s defaults updated with ``params``; TypeError for a name it has not."""
+    defaults = _REGISTRY[name][1]
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise TypeError(f"workload {name!r} has no parameter(s) {sorted(unknown)}; "
+                        f"it takes {sorted(defaults)}")
+    return {**defaults, **params}
 
 
 def generate(name: str, n: int, *, seed: int = 1, **params) -> Workload:
@@ -633,12 +647,8 @@ def generate(name: str, n: int, *, seed: int = 1, **params) -> Workload:
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
-    fn, defaults = _REGISTRY[name]
-    unknown = set(params) - set(defaults)
-    if unknown:
-        raise TypeError(f"workload {name!r} has no parameter(s) {sorted(unknown)}; "
-                        f"it takes {sorted(defaults)}")
-    p = {**defaults, **params}
+    fn = _REGISTRY[name][0]
+    p = _known_params(name, params)
     for k in ("take_prob", "move_prob", "sweep_prob"):
         if k in p:
             # recorded as the float the generator runs with: a Fraction was recorded as is,
