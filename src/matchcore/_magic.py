@@ -28,6 +28,23 @@ _NAMES = {"dbn": "DBN", "native": "native command", "lobster": "LOBSTER message 
 DBN_SUFFIXES = (".dbn", ".dbn.zst", ".dbn.gz")
 
 
+def zstd_frame_start(head: bytes, prefix: bool = False) -> bool:
+    """Whether ``head`` (4 bytes) starts a zstd frame: the zstd magic, or a skippable frame's
+    (0x184D2A50..0x184D2A5F, little-endian), which zstd reads past and a zstd stream may start
+    with (``pzstd`` writes one before every frame). With ``prefix``, whether ``head`` (under 4
+    bytes) may be the start of one. O(1).
+
+    >>> zstd_frame_start(ZSTD_MAGIC), zstd_frame_start(b"\\x5f\\x2a\\x4d\\x18")
+    (True, True)
+    """
+    head = bytes(head[:4])
+    if prefix:
+        return ZSTD_MAGIC.startswith(head) or (
+            head[0] & 0xF0 == 0x50 and b"\x2a\x4d\x18".startswith(head[1:]))
+    return head == ZSTD_MAGIC or (len(head) == 4 and head[0] & 0xF0 == 0x50
+                                  and head[1:] == b"\x2a\x4d\x18")
+
+
 def named(name: str, suffixes) -> bool:
     """Whether the file name ``name`` ends in one of ``suffixes`` (lower case), in any case:
     ``DAY.DBN.ZST`` is a ``.dbn.zst`` file, as output names are matched. O(len(name))."""
@@ -204,7 +221,7 @@ def foreign_format(head: bytes, whole: bool = False) -> str | None:
     # messages and a bad length prefix, exit status 0)
     if head[:len(GZIP_MAGIC)] == GZIP_MAGIC:
         return "gzip"
-    if head[:len(ZSTD_MAGIC)] == ZSTD_MAGIC:
+    if zstd_frame_start(head):
         return "zstd"
     text = head[len(_BOM):] if head.startswith(_BOM) else head
     if text[:1] not in (b"", b"\0") and all(b in _TEXT for b in text[:HEAD_SIZE]):
@@ -257,7 +274,7 @@ def refuse_foreign_buffer(view, name: str, reader: str, reads: str) -> None:
     is: compressed bytes are refused too, ``reads`` saying what the reader takes instead
     ("a buffer is decoded as it is (...)"). ``name``: the buffer in the message."""
     head = bytes(view[:TEXT_LOOK])
-    kind = "gzip" if head[:2] == GZIP_MAGIC else "zstd" if head[:4] == ZSTD_MAGIC else None
+    kind = "gzip" if head[:2] == GZIP_MAGIC else "zstd" if zstd_frame_start(head) else None
     if kind is not None:
         raise ValueError(f"{name}: a {kind}-compressed stream, not ITCH 5.0: {reads}; "
                          f"decompress it first")
@@ -326,7 +343,7 @@ def _stdin_head(src: Stdin, k: int) -> tuple[str, bytes, bool]:
     # _head of stdin: its compressed bytes are read (and kept) until they inflate to k bytes
     raw = src.read_head(k)
     if raw[:len(GZIP_MAGIC)] != GZIP_MAGIC:
-        return ("zstd" if raw[:len(ZSTD_MAGIC)] == ZSTD_MAGIC else ""), raw, False
+        return ("zstd" if zstd_frame_start(raw) else ""), raw, False
     n = max(k, 1 << 16)
     while True:
         raw = src.read_head(n)
@@ -346,15 +363,26 @@ def _stdin_is_dbn(src: Stdin) -> bool:
         import zstandard
     except ImportError:
         return False
+    from matchcore.feeds.dbn import _ZstdFrames
+
     n = 1 << 16
     while True:
         raw = src.read_head(n)
+        # through the replay's own frame reader: one decompressor stopped at the end of a
+        # skippable frame (pzstd starts every file with one), having decompressed nothing
+        frames = _ZstdFrames(zstandard, io.BytesIO(raw))
+        out = bytearray(len(DBN_MAGIC))
+        got = 0
         try:
-            out = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+            while got < len(out):
+                k = frames.readinto(memoryview(out)[got:])
+                if not k:
+                    break
+                got += k
         except zstandard.ZstdError:
             return False
-        if len(out) >= len(DBN_MAGIC) or len(raw) < n:
-            return out[:len(DBN_MAGIC)] == DBN_MAGIC
+        if got >= len(DBN_MAGIC) or len(raw) < n or frames.trailing is not None:
+            return bytes(out[:got]) == DBN_MAGIC
         n *= 2
 
 
@@ -368,7 +396,7 @@ def _head(path: Path, k: int) -> tuple[str, bytes, bool]:
         if raw[:len(GZIP_MAGIC)] == GZIP_MAGIC:
             f.seek(0)
             return ("gzip", *_inflate_head(f, k))
-    return ("zstd" if raw[:len(ZSTD_MAGIC)] == ZSTD_MAGIC else ""), raw, False
+    return ("zstd" if zstd_frame_start(raw) else ""), raw, False
 
 
 def detect_format(path, replay: bool = True) -> str:

@@ -42,8 +42,8 @@ import numpy as np
 from matchcore._args import check_callable
 from matchcore._gzip import Inflater
 from matchcore._cliutil import refuse_unusable_name
-from matchcore._magic import (GZIP_MAGIC, TEXT_LOOK, ZSTD_MAGIC, refuse_foreign,
-                              refuse_foreign_buffer)
+from matchcore._magic import (GZIP_MAGIC, TEXT_LOOK, refuse_foreign, refuse_foreign_buffer,
+                              zstd_frame_start)
 from matchcore._moldudp import (
     FRAMES_OK,  # noqa: F401  (frame_offsets() status of a whole stream, re-exported)
     FRAMES_TRUNCATED,  # noqa: F401  (re-exported, as FRAMES_OK)
@@ -848,7 +848,7 @@ def _gunzip(data: bytes, path) -> bytes:
 
 
 def _refuse_zstd(head: bytes, path) -> None:
-    if head[:len(ZSTD_MAGIC)] == ZSTD_MAGIC:
+    if zstd_frame_start(head):
         raise ValueError(f"{path}: a zstd-compressed file: MoldUDP64Publisher reads ITCH 5.0 "
                          "files plain or gzip'd (decompress it with zstd -d)")
 

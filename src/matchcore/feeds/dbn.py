@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from matchcore._gzip import Inflater
-from matchcore._magic import DBN_MAGIC, DBN_SUFFIXES, GZIP_MAGIC, ZSTD_MAGIC, named
+from matchcore._magic import DBN_MAGIC, DBN_SUFFIXES, GZIP_MAGIC, named
 from matchcore._magic import Closing as _Closing
-from matchcore._magic import open_head, readinto_live
+from matchcore._magic import open_head, readinto_live, zstd_frame_start
 from matchcore.feeds._dbn import DbnReplayer
 from matchcore.itch import _check_hooks
 
@@ -80,7 +80,7 @@ def open_dbn(path) -> io.BufferedIOBase:
     'GLBX.MDP3'
     """
     raw, head, src, live = open_head(path, 4)
-    if head == ZSTD_MAGIC:
+    if zstd_frame_start(head):
         try:
             zstd = _require("zstandard")
         except ImportError:
@@ -213,8 +213,8 @@ class _ZstdFrames(io.RawIOBase):
             chunk, self._held = self._held + chunk, b""
             parts = []
             while chunk:
-                if self._d is not None and self._d.eof and not _frame_start(chunk[:4]):
-                    if len(chunk) < 4 and _frame_start(chunk, prefix=True):
+                if self._d is not None and self._d.eof and not zstd_frame_start(chunk[:4]):
+                    if len(chunk) < 4 and zstd_frame_start(chunk, prefix=True):
                         self._held = chunk       # a magic split between two reads
                     else:
                         self.trailing = self.compressed - len(chunk)
@@ -229,16 +229,6 @@ class _ZstdFrames(io.RawIOBase):
         b[:k] = self._out[self._pos:self._pos + k]
         self._pos += k
         return k
-
-
-def _frame_start(head: bytes, prefix: bool = False) -> bool:
-    # a zstd frame's magic, or a skippable frame's (0x184D2A50..5F, little-endian); with
-    # prefix, whether head (under 4 bytes) may be the start of one
-    if prefix:
-        return ZSTD_MAGIC.startswith(head) or (
-            head[0] & 0xF0 == 0x50 and b"\x2a\x4d\x18".startswith(head[1:]))
-    return head == ZSTD_MAGIC or (len(head) == 4 and head[0] & 0xF0 == 0x50
-                                  and head[1:] == b"\x2a\x4d\x18")
 
 
 def is_dbn(path) -> bool:
@@ -258,7 +248,7 @@ def is_dbn(path) -> bool:
             head = f.read(4)
         if head[:3] == DBN_MAGIC:
             return True
-        if head == ZSTD_MAGIC:
+        if zstd_frame_start(head):
             try:
                 with open_dbn(p) as s:
                     start = s.read(3)
@@ -446,7 +436,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
     stream = None
     try:
         zstd_error: type | tuple = ()
-        codec = "zstd" if head == ZSTD_MAGIC else "gzip" if head[:2] == GZIP_MAGIC else None
+        codec = "zstd" if zstd_frame_start(head) else "gzip" if head[:2] == GZIP_MAGIC else None
         compressed = codec is not None
         if codec == "zstd":
             zstd = _require("zstandard")

@@ -29,7 +29,7 @@ from matchcore._args import check_callable
 from matchcore._core import _flag_arg
 from matchcore._gzip import Inflater as _Inflater
 from matchcore._magic import (GZIP_MAGIC, HEAD_SIZE, TEXT_LOOK, ZSTD_MAGIC, refuse_foreign,
-                              refuse_foreign_buffer)
+                              refuse_foreign_buffer, zstd_frame_start)
 from matchcore._magic import foreign_format as _foreign_format
 from matchcore._magic import Closing as _Closing
 from matchcore._magic import open_head as _open_head
@@ -63,7 +63,7 @@ def _refuse_zstd(raw, path, head: bytes | None = None) -> None:
     # A zstd frame's magic can never start an ITCH stream (its length prefix would be 10,421
     # bytes, longer than any message): read as ITCH it was "replayed" as one unknown message
     # and a bad length prefix, exit status 0. `head`: the first bytes, when already read.
-    if (raw.peek(4)[:4] if head is None else head[:4]) == ZSTD_MAGIC:
+    if zstd_frame_start(raw.peek(4)[:4] if head is None else head[:4]):
         raw.close()
         raise ValueError(f"{path}: a zstd-compressed file: the ITCH replay reads plain or gzip'd "
                          "files (decompress it with zstd -d; a DBN file cut short inside its "
