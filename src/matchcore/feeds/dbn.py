@@ -269,6 +269,10 @@ def is_dbn(path) -> bool:
                 return start == DBN_MAGIC
             # damaged or cut short before its first 3 bytes: not checkable
             return named(p.name, ".dbn.gz")
+        if len(head) >= len(DBN_MAGIC):
+            # plain bytes, there to be read, that are not DBN's: an ITCH file named day.dbn
+            # was said to hold DBN by its name
+            return False
     except OSError:
         pass
     return named(p.name, DBN_SUFFIXES)
