@@ -69,7 +69,8 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
     """Write ``records`` seeded MBO records for ``instruments`` instruments (ids 1001, 1002...,
     symbols SYM0, SYM1... in the metadata mappings unless ``with_names`` is false) as a DBN
     stream. ``path`` None returns the bytes; else the file is written (zstd-compressed when
-    ``compress`` or when the name ends in .zst, in any case) and its Path returned.
+    ``compress`` or when the name ends in .zst, gzip'd when the name ends in .gz and
+    ``compress`` is not given, in any case) and its Path returned.
     ``clear_rate`` is the
     share of events that clear an instrument's book (R), at most 0.03; a value outside, a
     negative ``records`` or ``instruments`` below 1 raise ValueError; ``version`` the DBN version of the
@@ -216,5 +217,11 @@ def generate_mbo(path=None, *, records: int = 10_000, instruments: int = 3, seed
             raise ImportError("writing .dbn.zst needs the 'zstandard' package: "
                               "pip install 'matchcore[dbn]'") from e
         data = zstandard.ZstdCompressor(level=3).compress(data)
+    elif compress is None and path.name.lower().endswith(".gz"):
+        # a .dbn.gz name held plain bytes, which gunzip and every other tool refuse (as
+        # itch.generate writes a .gz name); no time in the header, so the bytes are seeded too
+        import gzip
+
+        data = gzip.compress(data, mtime=0)
     path.write_bytes(data)
     return path
