@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import zlib
 from pathlib import Path
@@ -24,6 +25,20 @@ _TEXT = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
 _BOM = b"\xef\xbb\xbf"
 _NAMES = {"dbn": "DBN", "native": "native command", "lobster": "LOBSTER message CSV",
           "text": "text"}
+# Compressions no reader here decompresses, by their magic (bzip2's with its block magic, so
+# that text starting "BZh" stays text): read as ITCH such a file was "replayed" as zero
+# messages and a bad length prefix, exit status 0
+OTHER_COMPRESSIONS = ((b"\xfd7zXZ\x00", "xz"), (b"\x04\x22\x4d\x18", "lz4"))
+_BZIP2 = re.compile(rb"BZh[1-9]1AY&")
+_ARTICLE = {"xz": "an", "lz4": "an", "bzip2": "a"}
+
+
+def compressed_stream(kind: str) -> str:
+    """``kind`` (a compression) as the messages name a stream of it: ``'an xz-compressed
+    stream'``."""
+    return f"{_ARTICLE.get(kind, 'a')} {kind}-compressed stream"
+
+
 # the names of DBN files, by which one is told where its bytes cannot be read
 DBN_SUFFIXES = (".dbn", ".dbn.zst", ".dbn.gz")
 
@@ -201,8 +216,8 @@ def open_head(path, k: int):
 
 def foreign_format(head: bytes, whole: bool = False) -> str | None:
     """The format named by the first bytes of a (decompressed) stream that cannot start an
-    ITCH 5.0 stream: 'dbn' (``DBN``), 'native' (``MCCMD``), 'gzip' or 'zstd' (a compressed
-    stream), 'text' (printable ASCII over its first ``TEXT_LOOK`` bytes, or over all of them
+    ITCH 5.0 stream: 'dbn' (``DBN``), 'native' (``MCCMD``), 'gzip', 'zstd', 'xz', 'lz4' or
+    'bzip2' (a compressed stream), 'text' (printable ASCII over its first ``TEXT_LOOK`` bytes, or over all of them
     when ``whole``, ``head`` being the whole stream: a CSV such as LOBSTER's) or 'unframed'
     (printable first bytes, but too few of them given, or a byte further on that is not text:
     ITCH bytes read from inside a message, such as a file cut with ``tail -c``, whose stock
@@ -223,6 +238,11 @@ def foreign_format(head: bytes, whole: bool = False) -> str | None:
         return "gzip"
     if zstd_frame_start(head):
         return "zstd"
+    for magic, kind in OTHER_COMPRESSIONS:
+        if head[:len(magic)] == magic:
+            return kind
+    if _BZIP2.match(head[:HEAD_SIZE]):
+        return "bzip2"
     text = head[len(_BOM):] if head.startswith(_BOM) else head
     if text[:1] not in (b"", b"\0") and all(b in _TEXT for b in text[:HEAD_SIZE]):
         if (whole or len(text) >= TEXT_LOOK) and all(b in _TEXT for b in text[:TEXT_LOOK]):
@@ -249,9 +269,9 @@ def refuse_foreign(head: bytes, path, reader: str, compression: str = "",
                          f"length prefix (every ITCH 5.0 message is framed by a 2-byte "
                          f"big-endian length whose first byte is 0): {reader} reads ITCH 5.0 "
                          f"from a message boundary")
-    if kind in ("gzip", "zstd"):
-        what = (f"a {compression} file holding a {kind}-compressed stream (compressed twice)"
-                if compression else f"a {kind}-compressed stream")
+    if kind in ("gzip", "zstd", "bzip2") + tuple(k for _, k in OTHER_COMPRESSIONS):
+        what = (f"a {compression} file holding {compressed_stream(kind)} (compressed twice)"
+                if compression else compressed_stream(kind))
         raise ValueError(f"{path}: {what}, not ITCH 5.0: {reader} reads ITCH 5.0 (plain or "
                          f"gzip'd once); decompress it first")
     what = f"a {compression + ' ' if compression else ''}{_NAMES[kind]} file" if kind != "text" \
@@ -274,9 +294,9 @@ def refuse_foreign_buffer(view, name: str, reader: str, reads: str) -> None:
     is: compressed bytes are refused too, ``reads`` saying what the reader takes instead
     ("a buffer is decoded as it is (...)"). ``name``: the buffer in the message."""
     head = bytes(view[:TEXT_LOOK])
-    kind = "gzip" if head[:2] == GZIP_MAGIC else "zstd" if zstd_frame_start(head) else None
-    if kind is not None:
-        raise ValueError(f"{name}: a {kind}-compressed stream, not ITCH 5.0: {reads}; "
+    kind = foreign_format(head[:HEAD_SIZE])
+    if kind in ("gzip", "zstd", "bzip2") + tuple(k for _, k in OTHER_COMPRESSIONS):
+        raise ValueError(f"{name}: {compressed_stream(kind)}, not ITCH 5.0: {reads}; "
                          f"decompress it first")
     refuse_foreign(head, name, reader, whole=True)
 
@@ -436,10 +456,16 @@ def detect_format(path, replay: bool = True) -> str:
                          "nothing to replay, and no format to detect")
     else:
         kind = foreign_format(head, len(head) < _LOOK and not broken)
-        if kind in ("gzip", "zstd"):
+        others = ("bzip2",) + tuple(k for _, k in OTHER_COMPRESSIONS)
+        if kind in ("gzip", "zstd") or (gz and kind in others):
             # a .dbn.zst.gz or .itch.gz.gz: no reader decompresses twice
-            raise ValueError(f"{p}: a gzip'd file holding a {kind}-compressed stream "
+            raise ValueError(f"{p}: a gzip'd file holding {compressed_stream(kind)} "
                              f"(compressed twice): decompress it first{gunzip}")
+        if kind in others:
+            # an .itch.xz or .dbn.xz was replayed as ITCH: zero messages, exit status 0
+            raise ValueError(f"{p}: {compressed_stream(kind)}: replay reads ITCH 5.0 files "
+                             f"plain or gzip'd and DBN files plain, gzip'd or zstd; "
+                             f"decompress it first")
         if kind == "text":
             if not replay and not _is_lobster(head, len(head) < _LOOK):
                 return "text"
