@@ -62,3 +62,13 @@ def test_replay_text_starting_like_bzip2_is_still_text(tmp_path):
     path.write_bytes(b"BZh is not bzip2 here\n" * 10)
     with pytest.raises(ValueError, match="a text file that is not a LOBSTER"):
         detect_format(path)
+
+
+def test_book_other_compression_refused_in_the_itch_readers_words(tmp_path, capsys, day):
+    # not in replay's words ("replay reads ITCH 5.0 files ... and DBN files ..."): book reads
+    # ITCH alone
+    path = tmp_path / "day.itch.xz"
+    path.write_bytes(compressions(day)["xz"])
+    code, _, err = run_cli(capsys, "book", str(path), "--symbol", "AAPL")
+    assert code == 1 and "an xz-compressed stream, not ITCH 5.0: the ITCH reader" in err
+    assert "replay reads" not in err and "Traceback" not in err

@@ -462,6 +462,9 @@ def detect_format(path, replay: bool = True) -> str:
             raise ValueError(f"{p}: a gzip'd file holding {compressed_stream(kind)} "
                              f"(compressed twice): decompress it first{gunzip}")
         if kind in others:
+            if not replay:
+                # an ITCH reader's refusal, in its words (book read no replay formats)
+                refuse_foreign(head, p, "the ITCH reader")
             # an .itch.xz or .dbn.xz was replayed as ITCH: zero messages, exit status 0
             raise ValueError(f"{p}: {compressed_stream(kind)}: replay reads ITCH 5.0 files "
                              f"plain or gzip'd and DBN files plain, gzip'd or zstd; "
