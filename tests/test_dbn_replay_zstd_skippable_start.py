@@ -80,3 +80,22 @@ def test_itch_replay_refuses_a_zstd_stream_starting_with_a_skippable_frame(tmp_p
         itch.replay_file(zst)
     code, _, err = run_cli(capsys, "replay", str(zst), "--no-progress")
     assert code == 1 and "a zstd-compressed file" in err and "Traceback" not in err
+
+
+def test_dbn_stdin_detection_reads_on_past_a_magic_cut_by_its_look(tmp_path):
+    # a first frame of 2 bytes, then the DBN frames, placed so that the detection's first look
+    # (64 KiB) ends 2 bytes into the next frame's magic: read on, not taken for trailing data
+    plain = generate_mbo(None, records=200, instruments=2, seed=4)
+    first = zstandard.ZstdCompressor().compress(b"DB")
+    pad = struct.pack("<II", 0x184D2A50, (1 << 16) - len(first) - 8 - 2) \
+        + bytes((1 << 16) - len(first) - 8 - 2)
+    rest = zstandard.ZstdCompressor().compress(b"N" + plain[3:])
+    data = first + pad + rest
+    assert data[(1 << 16) - 2:(1 << 16)] == rest[:2]
+    path = tmp_path / "in.bin"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert detect_format(Stdin(fd)) == "dbn"
+    finally:
+        os.close(fd)

@@ -401,7 +401,10 @@ def _stdin_is_dbn(src: Stdin) -> bool:
                 got += k
         except zstandard.ZstdError:
             return False
-        if got >= len(DBN_MAGIC) or len(raw) < n or frames.trailing is not None:
+        # bytes after a frame that start no frame end it for good; fewer than a magic's 4 at
+        # the end of the look may be the start of the next frame's
+        junk = frames.trailing is not None and frames.trailing + 4 <= len(raw)
+        if got >= len(DBN_MAGIC) or len(raw) < n or junk:
             return bytes(out[:got]) == DBN_MAGIC
         n *= 2
 
