@@ -577,6 +577,40 @@ def test_lobster_orderbook_price_beyond_seed_ids_refused_before_replay(capsys, t
     assert replay_lobster(m, empty).counters["rejected"] == 0
 
 
+def test_lobster_message_price_beyond_seed_ids_refused_before_replay(capsys, tmp_path):
+    # only orderbook prices were held below 2**48: a deletion of an order added before the
+    # file, on the buy side at p + 2**48, took the sell seed at p (its id), so the ask level
+    # at p emptied and every later row disagreed; a message price near 2**63 (columns built
+    # by the caller) wrapped a seed id onto a real order's
+    from matchcore.__main__ import main
+    msg = [(34200.5, 1, 10099, 5, 10000, 1), (34201.0, 3, 55, 10, 10100 + 2**48, 1)]
+    rows = [(10100, 10, 10000, 5), (10100, 10, 10000, 5)]
+    m, o = _write(tmp_path, msg, rows)
+    expect = rf"X_message_2\.csv, line 2: price '{10100 + 2**48}(\.0)?' is at or above 2\*\*48"
+    with pytest.raises(ValueError, match=expect):
+        read_messages(m)
+    with pytest.raises(ValueError, match=expect):
+        replay_lobster(m, o, verify=True)
+    assert main(["replay", str(m), "--format", "lobster", "--no-progress"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and re.search(expect, err), err
+    ob = read_orderbook(o)
+    book_msgs = read_messages(_write(tmp_path, msg[:1], rows[:1])[0])
+    for price, side in ((10100 + 2**48, 1), (2**63 - 2**48 + 10099, -1)):
+        cols = LobsterMessages(*(np.append(getattr(book_msgs, f), v) for f, v in (
+            ("ts_ns", 34201 * 10**9), ("type", 3), ("order_id", 55), ("size", 10),
+            ("price", price), ("direction", side))))
+        with pytest.raises(ValueError, match=rf"^message 2: price {price} is at or above "
+                                             r"2\*\*48"):
+            replay_lobster(cols, ob)
+    # the largest price a seed id holds still replays (an unresolved deletion)
+    cols = LobsterMessages(*(np.append(getattr(book_msgs, f), v) for f, v in (
+        ("ts_ns", 34201 * 10**9), ("type", 3), ("order_id", 55), ("size", 10),
+        ("price", 2**48 - 1), ("direction", 1))))
+    r = replay_lobster(cols, ob)
+    assert r.counters["unresolved"] == 1 and r.book.best_ask() == (10100, 10)
+
+
 def test_read_messages_ragged_or_binary_file_raises_naming_file_and_line(tmp_path):
     # numpy's reader said "the number of columns changed from 6 to 3 at row 3; use `usecols`
     # to select a subset" (no file, a row count that skips the header, an option nobody can

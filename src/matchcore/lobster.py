@@ -26,7 +26,7 @@ Seeding: orderbook row 1 is the book after message 1, so the book before message
 with message 1 undone at level granularity (a submit's size taken off its level, a cancel's,
 deletion's or visible execution's size put back). That book is placed as one synthetic order per
 level, with id ``SEED_BASE + side * 2**48 + price`` (outside any LOBSTER id: a price of a
-level with shares at or above 2**48 is refused), and then every
+level with shares, or of a message, at or above 2**48 is refused), and then every
 message is replayed, message 1 included, so that the book after message 1 equals row 1.
 
 Orders the file never added (they rested before the file starts) are referenced by types 2, 3
@@ -313,6 +313,9 @@ def _binary_error(data: bytes) -> str:
 
 
 _COLUMNS = ("time", "event type", "order id", "size", "price", "direction")
+# Prices of levels with shares in an orderbook file, and of messages, are below this: seed ids
+# hold them in 48 bits
+_SEED_PRICE_LIMIT = 1 << 48
 _MAX_EXACT = float(2 ** 53)        # float64 holds every integer up to here exactly
 
 
@@ -345,6 +348,15 @@ def _bad_message_rows(t, ty, oid, size, price, direction) -> list[tuple[np.ndarr
         ((oid < 0) & (ty != 6), 2, "is negative (only a type 6 cross trade has a negative id)"),
         (~_whole(size) | (size < 0) | ((size == 0) & ~halt), 3,
          "is not a positive whole number of shares (0 only for type 7)"),
+        # a seed order's id is SEED_BASE + side * 2**48 + price, and a reference to an order
+        # never added is taken off the seed at its side and price: a buy at p + 2**48 took
+        # the sell seed at p, a price near 2**63 wrapped onto a real order's id. Before the
+        # rule below (the first rule of a field names it), which says of an int64 price
+        # beyond 2**53 that it is not whole; a float one that is not whole is said so there
+        (~halt & (price >= _SEED_PRICE_LIMIT)
+         & (True if np.issubdtype(price.dtype, np.integer) else _whole(price)), 4,
+         "is at or above 2**48, the limit of the seed order ids (SEED_BASE + side * 2**48 "
+         "+ price)"),
         (~_whole(price) | (~halt & (price <= 0)) | (halt & ~np.isin(price, (-1, 0, 1))), 4,
          "is not a positive whole price in dollars x 10000 (-1, 0 or 1 for type 7)"),
         (~np.isin(direction, (-1, 1)), 5, "is not a direction (1 buy, -1 sell)"),
@@ -372,7 +384,7 @@ def read_messages(path) -> LobsterMessages:
     Times become int64 ns after midnight (exact for LOBSTER's 9 decimals); order ids are read
     as integers, never through float64. Every field is checked (an event type 1 to 7, a
     non-negative id (a type 6 cross trade's may be negative), whole positive sizes and prices,
-    -1/0/1 prices for type 7 halts, direction 1 or -1, a finite time): a row that breaks a rule
+    prices below 2**48 (the seed ids' limit), -1/0/1 prices for type 7 halts, direction 1 or -1, a finite time): a row that breaks a rule
     raises ValueError naming its line, and nothing is replayed. O(rows).
 
     >>> m = read_messages("AAPL_2012-06-21_34200000_57600000_message_10.csv")  # doctest: +SKIP
@@ -405,10 +417,6 @@ def read_messages(path) -> LobsterMessages:
         price=price.astype(np.int64),
         direction=direction.astype(np.int8),
     )
-
-
-# Prices of levels with shares in an orderbook file are below this: seed ids hold them in 48 bits
-_SEED_PRICE_LIMIT = 1 << 48
 
 
 def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
