@@ -23,3 +23,24 @@ def test_scan_journal_of_a_missing_directory_names_it_as_list_snapshots_does(tmp
     assert f"no journal directory {missing}" in str(err.value)
     assert err.value.filename == str(missing) and err.value.errno == errno.ENOENT
     assert not os.path.lexists(missing)
+
+
+@pytest.mark.parametrize("kind", [KIND_COMMANDS, KIND_TRADES])
+def test_scan_journal_of_a_regular_file_names_it_as_not_a_directory(tmp_path, kind):
+    # a bare "[Errno 20] Not a directory" from os.listdir, where a missing directory is
+    # named in the library's words; the type is kept, the words are the other readers'
+    # ("X is not a directory"), and the file is left as it was
+    path = tmp_path / "journal"
+    path.write_bytes(b"not a journal")
+    link = tmp_path / "link"
+    os.symlink(path, link)
+    for where in (path, link):
+        with pytest.raises(NotADirectoryError) as snap_err:
+            mc.durability.list_snapshots(where)
+        with pytest.raises(NotADirectoryError) as err:
+            mc.durability.scan_journal(where, kind)
+        assert str(err.value) == str(snap_err.value)
+        assert f"{where} is not a directory" in str(err.value)
+        assert err.value.filename == str(where) and err.value.errno == errno.ENOTDIR
+    assert path.read_bytes() == b"not a journal" and sorted(os.listdir(tmp_path)) == [
+        "journal", "link"]

@@ -228,7 +228,8 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
     time, not the whole journal. Such a scan reads into ``into`` when given (a
     :class:`ReadBuffer`, which then holds the last segment's bytes for :meth:`Segment.load`).
     A missing directory raises ``FileNotFoundError`` naming it as ``list_snapshots`` does
-    ("no journal directory X"). O(journal bytes)."""
+    ("no journal directory X"), a file that is no directory ``NotADirectoryError`` ("X is not
+    a directory"). O(journal bytes)."""
     # (None listed the current directory, an int was taken for a file descriptor)
     refuse_bytes_dir(path)
     kind = _kind_arg(kind)
@@ -237,11 +238,9 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
     keep_data = keep_data and keep_index
     try:
         files = segment_files(path, kind)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError) as exc:
         # named as list_snapshots names it (a bare "[Errno 2] No such file or directory")
-        shown = str(path) or "'' (an empty path)"
-        raise FileNotFoundError(errno.ENOENT, f"no journal directory {shown}",
-                                str(path)) from None
+        raise listing_error(path, exc) from None
     if files:
         # A directory listed while a live writer makes segments in it (inspect and read-only
         # readers take no lock) may leave out one made during the listing and hold a later
@@ -252,6 +251,17 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
         newest = files[-1][0]
         files = sorted(set(files) | {f for f in segment_files(path, kind) if f[0] <= newest})
     return _scan_listed(path, kind, files, keep_data, keep_index, into)
+
+
+def listing_error(path, exc: OSError) -> OSError:
+    """The error of a journal directory's listing (``scan_journal``, ``list_snapshots``) that
+    failed with ``exc``, of the same type, in the words recovery and ``journal inspect`` use:
+    "no journal directory X" (``FileNotFoundError``), "X is not a directory"
+    (``NotADirectoryError``: a regular file, or a link to one). O(1)."""
+    if isinstance(exc, NotADirectoryError):
+        return NotADirectoryError(errno.ENOTDIR, f"{path} is not a directory", str(path))
+    shown = str(path) or "'' (an empty path)"
+    return FileNotFoundError(errno.ENOENT, f"no journal directory {shown}", str(path))
 
 
 def _scan_listed(path, kind, files, keep_data, keep_index, into) -> JournalScan:

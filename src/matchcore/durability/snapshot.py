@@ -246,16 +246,15 @@ def fsync_dir(path) -> None:
 def list_snapshots(path) -> list[tuple[int, str]]:
     """(seq, file path) of a directory's snapshot files, oldest first. A missing directory
     raises ``FileNotFoundError`` naming it as recovery and ``journal inspect`` do ("no journal
-    directory X"); anything but a str or an ``os.PathLike`` of str raises ``TypeError``:
+    directory X"), a file that is no directory ``NotADirectoryError`` ("X is not a
+    directory"); anything but a str or an ``os.PathLike`` of str raises ``TypeError``:
     ``None`` listed the current directory, an int was taken for a file descriptor."""
-    from matchcore.durability.journal import refuse_bytes_dir
+    from matchcore.durability.journal import listing_error, refuse_bytes_dir
     refuse_bytes_dir(path, "snapshot directory")
     try:
         names = os.listdir(path)
-    except FileNotFoundError:
-        shown = str(path) or "'' (an empty path)"
-        raise FileNotFoundError(errno.ENOENT, f"no journal directory {shown}",
-                                str(path)) from None
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise listing_error(path, exc) from None
     out = []
     for name in names:
         if name.startswith("snapshot-") and name.endswith(".mcs"):
