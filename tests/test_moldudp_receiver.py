@@ -139,3 +139,24 @@ def test_moldudp_receiver_rcvbuf_beyond_a_c_int_refused_naming_it(rcvbuf):
         MoldUDP64Receiver(0, rcvbuf=rcvbuf)
     rx = MoldUDP64Receiver(0, rcvbuf=2**31 - 1)      # the largest is taken (the kernel caps it)
     rx.close()
+
+
+class _NotAFeed:
+    feed = b"ITCH"                      # an attribute named feed, not a method
+
+
+@pytest.mark.parametrize("replayer", [_NotAFeed(), type("Called", (), {
+    "feed": None, "__call__": lambda self, buf: len(buf)})()])
+def test_moldudp_receiver_replayer_feed_not_callable_refused_at_construction(replayer):
+    # taken as a replayer: the first flush raised "'bytes' object is not callable" after the
+    # packets were counted and their blocks taken from the receiver (lost with the error)
+    from matchcore.moldudp import receive
+    before = len(os.listdir("/proc/self/fd"))
+    want = rf"^replayer\.feed must be callable \(feed\(bytes\) -> bytes consumed\), got " \
+           rf"{type(replayer.feed).__name__} "
+    with pytest.raises(TypeError, match=want):
+        MoldUDP64Receiver(0, replayer=replayer)
+    with pytest.raises(TypeError, match=want):
+        receive(0, replayer=replayer, timeout=0.01)
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -399,6 +399,13 @@ class MoldUDP64Receiver(NoCopy):
             self._feed = self._collect
             self._returns_consumed = True
         elif hasattr(replayer, "feed"):
+            # an attribute named feed that is no method was taken, and the first flush raised
+            # "object is not callable" after the packets' blocks had been taken (and lost);
+            # refused whether or not the object itself is callable: which it meant is unknown
+            if not callable(replayer.feed):
+                raise TypeError(f"replayer.feed must be callable (feed(bytes) -> bytes "
+                                f"consumed), got {type(replayer.feed).__name__} "
+                                f"{replayer.feed!r:.80}")
             self._feed = replayer.feed
             self._returns_consumed = True
         elif callable(replayer):
