@@ -171,10 +171,10 @@ def test_readonly_recovery_of_a_live_writer_says_in_flight_as_inspect(capsys, tm
 
 
 @contextlib.contextmanager
-def _live_writer_writing_its_first_header(tmp_path, d):
+def _live_writer_writing_its_first_header(tmp_path, d, begun=True):
     # Engine(journal=d) as seen from outside while it writes its first segment's header: the
-    # LOCK held (by this process) and the header begun; yields the segment's file name. The
-    # writer is gone when the block ends.
+    # LOCK held (by this process) and the header begun (with begun=False: not yet, no segment
+    # file made); yields the segment's file name. The writer is gone when the block ends.
     import fcntl
     if not os.access("/proc/locks", os.R_OK):
         pytest.skip("no kernel lock table (/proc/locks) to tell a live writer by")
@@ -187,7 +187,8 @@ def _live_writer_writing_its_first_header(tmp_path, d):
     fd = os.open(d / "LOCK", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)                 # the writer, alive
-        (d / os.path.basename(first)).write_bytes(header[:10])   # its header, begun
+        if begun:
+            (d / os.path.basename(first)).write_bytes(header[:10])   # its header, begun
         yield os.path.basename(first)
     finally:
         os.close(fd)
@@ -213,6 +214,27 @@ def test_journal_inspect_live_writer_writing_its_first_header_in_flight_not_refu
     assert info["live_writer"] is False and "cut short" in info["start_refused"]
     code, out, err = run_cli(capsys, "journal", "inspect", str(d))
     assert code == 1 and "cut short" in err
+
+
+def test_journal_inspect_live_writer_before_its_first_segment_reported_not_refused(
+        capsys, tmp_path):
+    # Engine(journal=DIR) takes the LOCK before it makes its first segment: inspected in
+    # between, the directory "holds no engine journal" (exit 1, as a mistyped one), though
+    # the live writer is reported once its first header is begun
+    d = tmp_path / "j"
+    with _live_writer_writing_its_first_header(tmp_path, d, begun=False):
+        assert sorted(os.listdir(d)) == ["LOCK"]
+        info = inspect(d)
+        assert info["live_writer"] is True and info["start_refused"] is None
+        code, out, err = run_cli(capsys, "journal", "inspect", str(d))
+        assert code == 0 and err == ""
+        assert "live writer" in out and "nothing written yet" in out
+        code, out, err = run_cli(capsys, "journal", "inspect", str(d), "--json", "-")
+        assert code == 0 and err == "" and '"live_writer": true' in out
+        assert sorted(os.listdir(d)) == ["LOCK"]
+    # the writer gone, a LOCK alone is no journal
+    code, out, err = run_cli(capsys, "journal", "inspect", str(d))
+    assert code == 1 and "holds no engine journal" in err
 
 
 def test_readonly_recovery_of_a_live_writer_writing_its_first_header_not_cut_short(

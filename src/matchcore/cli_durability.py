@@ -162,20 +162,24 @@ def _refuse_journal_outputs(args) -> None:
                                      f"give another name")
 
 
-def _require_journal(path) -> None:
+def _require_journal(path, live: bool = False) -> None:
     # a mistyped directory read as a journal with 0 records (exit 0), where recover refuses it;
-    # trade segments alone (kept apart from their command journal) are a journal to read
-    from matchcore.durability.journal import KIND_TRADES, require_directory, segment_files
+    # trade segments alone (kept apart from their command journal) are a journal to read.
+    # live: a directory whose LOCK a live writer holds is one too (Engine(journal=DIR) takes
+    # the LOCK before it makes its first segment), as inspect reports it once that is begun
+    from matchcore.durability.journal import (KIND_TRADES, lock_held, require_directory,
+                                              segment_files)
     from matchcore.durability.recovery import holds_journal
 
     require_directory(path)
-    if not (holds_journal(path) or segment_files(path, KIND_TRADES)):
+    if not (holds_journal(path) or segment_files(path, KIND_TRADES)
+            or (live and lock_held(path))):
         raise ValueError(f"{path} holds no engine journal (no journal segment, no snapshot)")
 
 
 def _inspect(args) -> int:
     from matchcore.durability.journal import creation_leftovers, inspect
-    _require_journal(args.dir)
+    _require_journal(args.dir, live=True)
     info = inspect(args.dir)
     # a crash inside Engine(journal=DIR) before its first header: recovery refuses the
     # directory and a new engine replaces the files, so "recovery cuts it" was wrong there
@@ -195,6 +199,10 @@ def _inspect(args) -> int:
         print("held by a live writer (its LOCK is held): the end of each journal is in flight; "
               "Engine.recover and matchcore recover --repair refuse the directory until it "
               "closes")
+        if not (info["snapshots"] or any(j["segments"] or j["in_flight"]
+                                         for j in info["journals"].values())):
+            print("nothing written yet: the writer has made no segment (it takes the LOCK "
+                  "before its first one)")
     bad = False
     for label, j in info["journals"].items():
         types = ", ".join(f"{k} {v}" for k, v in sorted(j["record_types"].items())) or "none"

@@ -851,8 +851,8 @@ def inspect(path) -> dict:
     :func:`lock_held` tells without taking it; None: cannot be told): each journal's end is
     then its ``in_flight`` (what ``torn_tail`` would say, which is None), and, as no
     recovery may repair anything meanwhile, nothing is listed as one it drops, cuts, removes
-    or sets aside (a first segment whose header it is writing is no creation cut short:
-    ``start_refused`` None). A
+    or sets aside (a first segment whose header it is writing is no creation cut short,
+    nor is a directory where it has written nothing yet: ``start_refused`` None). A
     ``path`` that is no directory raises :class:`JournalError`, as recovery does.
     O(journal bytes)."""
     from matchcore.durability.errors import SnapshotFileError
@@ -963,9 +963,11 @@ def inspect(path) -> dict:
     # its record (or segment header) in flight, not a torn tail; and no recovery may repair
     # anything while it holds the LOCK.
     out["live_writer"] = lock_held(path)
-    if out["live_writer"] and cut_short:
+    nothing = not (out["snapshots"] or any(j["segments"] for j in out["journals"].values()))
+    if out["live_writer"] and (cut_short or nothing):
         # not cut short: an Engine(journal=) holding the LOCK is writing its first segment's
-        # header (in flight), which recovery does not refuse once it is written
+        # header (in flight), which recovery does not refuse once it is written; likewise
+        # before it has made that segment (it takes the LOCK first)
         out["start_refused"] = None
     for j in out["journals"].values():
         j["in_flight"] = j["torn_tail"] if out["live_writer"] else None
