@@ -93,6 +93,33 @@ def test_lobster_header_line_is_skipped(tmp_path):
     assert len(read_messages(m)) == len(MESSAGES)
 
 
+@pytest.mark.parametrize("first,column", [("3420O.5", "time '3420O.5'"),
+                                           ("", "time ''"), ("abc", "time 'abc'")])
+def test_lobster_first_row_with_a_damaged_first_field_raises_not_taken_for_a_header(
+        tmp_path, first, column):
+    # a first row whose first field was no number was taken for a header and dropped: the
+    # file replayed without its message 1 (exit 0 without an orderbook file), or, with one,
+    # "the orderbook file has 11 rows and the message file 10", naming no line
+    m, o = _write(tmp_path)
+    rows = m.read_text().splitlines()
+    rows[0] = first + rows[0][rows[0].index(","):]
+    m.write_text("\n".join(rows) + "\n")
+    for call in (lambda: read_messages(m), lambda: replay_lobster(m),
+                 lambda: replay_lobster(m, o)):
+        with pytest.raises(ValueError, match=rf"X_message_2\.csv, line 1: {re.escape(column)} "):
+            call()
+    rows = o.read_text().splitlines()
+    rows[0] = "1010O" + rows[0][rows[0].index(","):]
+    o.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"X_orderbook_2\.csv: .*1010O"):
+        read_orderbook(o)
+    # a header names its columns: none of its fields is a number
+    m, o = _write(tmp_path, header=True)
+    assert len(read_messages(m)) == len(MESSAGES)
+    o.write_text("ask1,asksize1,bid1,bidsize1,ask2,asksize2,bid2,bidsize2\n" + o.read_text())
+    assert read_orderbook(o).tolist() == [list(r) for r in ROWS]
+
+
 def test_lobster_seed_is_first_row_with_first_message_undone(tiny):
     msgs, ob, _, _ = tiny
     seed = seed_levels(ob[0], 1, 10000, 5, 1)

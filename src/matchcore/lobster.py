@@ -219,14 +219,12 @@ def _load_csv(path, min_cols: int, dtype=np.float64):
         if first.strip() or end < 0:
             break
         start, blank = end + 1, blank + 1
-    # LOBSTER files have no header; a hand-written one with column names is skipped. Its first
-    # field is taken as far as any separator: a row of numbers separated by ';' was taken for a
-    # header, so a file of one such line replayed 0 messages, exit status 0
-    try:
-        float(_FIELD_END.split(first.strip(), 1)[0])
-        header = 0
-    except ValueError:
-        header = 1
+    # LOBSTER files have no header; a hand-written one with column names is skipped. Fields
+    # are taken as far as any separator: a row of numbers separated by ';' was taken for a
+    # header, so a file of one such line replayed 0 messages, exit status 0. A header is a
+    # line none of whose fields is a number: a first row whose first field alone was damaged
+    # ("3420O.5") was dropped as a header, and the file replayed without its message 1
+    header = 0 if any(_is_number(f) for f in _FIELD_END.split(first.strip())) else 1
     skip = blank + header                  # lines before the first row (for line numbers)
     start += len(first) if header else 0
     line = _row_lines(data, start, skip)
@@ -269,6 +267,14 @@ def _load_csv(path, min_cols: int, dtype=np.float64):
         raise ValueError(f"{path}: {arr.shape[1]} columns, a LOBSTER file of this kind has at "
                          f"least {min_cols}")
     return arr, line
+
+
+def _is_number(field: bytes) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
 
 
 def _row_lines(data: bytes, start: int, before: int):
