@@ -160,3 +160,25 @@ def test_moldudp_receiver_replayer_feed_not_callable_refused_at_construction(rep
         receive(0, replayer=replayer, timeout=0.01)
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+@pytest.mark.parametrize("max_gap", [np.int64(1000), np.uint64(1000), 1000.0])
+@pytest.mark.parametrize("jump", [2**63 + 5, 2**64 - 100])
+def test_moldudp_receiver_max_gap_of_another_number_type_same_as_an_int(max_gap, jump):
+    # max_gap was kept as given and added to sequence numbers: an int64 one raised
+    # OverflowError from handle_packet beyond 2**63, a uint64 one wrapped beyond 2**64, and a
+    # float one (1e6 is taken) rounded, so a real far jump was never confirmed
+    def run(gap):
+        rx = MoldUDP64Receiver(0, max_gap=gap)
+        try:
+            rx.handle_packet(build_packet("S", 1, [b"a"]))
+            rx.handle_packet(build_packet("S", jump, [b"b"]))        # implausible: held
+            rx.handle_packet(build_packet("S", jump + 1, [b"c"]))    # continues it
+            rx.flush()
+            return dataclasses.asdict(rx.stats), bytes(rx.data)
+        finally:
+            rx.close()
+    want = run(1000)
+    assert want[0]["confirmed_jumps"] == 1 and want[0]["gaps"] == [(2, jump - 1)]
+    assert want[1] == b"\x00\x01a\x00\x01b\x00\x01c"
+    assert run(max_gap) == want

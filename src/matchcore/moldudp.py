@@ -446,7 +446,10 @@ class MoldUDP64Receiver(NoCopy):
         self.stats.session = self._session
         self.on_gap = on_gap
         self._due: list[tuple[int, int]] = []  # gaps of the packet in hand, for on_gap
-        self.max_gap = max_gap
+        # a Python int: max_gap is added to sequence numbers (u64), where a numpy int64 raised
+        # OverflowError beyond 2**63, a uint64 wrapped beyond 2**64, and a float (1e6 is taken)
+        # rounded, so that a real far jump was never confirmed
+        self.max_gap = None if max_gap is None else int(max_gap)
         self._held: list[tuple[int, int, bytes]] = []  # (seq, count, blocks) awaiting confirmation
         self._batch = batch
         self._pending = bytearray()
