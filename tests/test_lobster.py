@@ -638,6 +638,18 @@ def test_lobster_message_price_beyond_seed_ids_refused_before_replay(capsys, tmp
     assert r.counters["unresolved"] == 1 and r.book.best_ask() == (10100, 10)
 
 
+@pytest.mark.parametrize("kw", [{}, {"verify": True}, {"verify": True, "levels": 1}])
+def test_lobster_orderbook_array_of_no_level_refused_naming_it(tiny, kw):
+    # an array of 0 columns passed as 0 levels of 4: replayed with an empty seed and no word,
+    # or with verify=True refused after the replay as "levels must be >= 1, got 0" (levels
+    # not given) and "levels must be >= 1, got 1"
+    msgs, _, _, _ = tiny
+    for empty in (np.zeros((len(msgs), 0), dtype=np.int64), np.zeros((0, 0))):
+        with pytest.raises(ValueError, match=r"^orderbook array: 0 columns: an orderbook has "
+                                             r"4 per level, at least one level$"):
+            replay_lobster(msgs if len(empty) else _prefix(msgs, 0), empty, **kw)
+
+
 def test_read_messages_ragged_or_binary_file_raises_naming_file_and_line(tmp_path):
     # numpy's reader said "the number of columns changed from 6 to 3 at row 3; use `usecols`
     # to select a subset" (no file, a row count that skips the header, an option nobody can

@@ -437,6 +437,10 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
     if a.ndim != 2 or a.shape[1] % 4:
         raise ValueError(f"{where}: {a.shape[1] if a.ndim == 2 else a.shape} columns is not 4 "
                          f"per level")
+    if a.shape[1] == 0:
+        # 0 levels of 4: no seed, and verify=True refused after the replay, "levels must be
+        # >= 1", of levels not given (or given as 1)
+        raise ValueError(f"{where}: 0 columns: an orderbook has 4 per level, at least one level")
     x = a.astype(np.float64)
     # an integer array holds whole numbers, beyond 2**53 too
     whole = _whole(x) if not np.issubdtype(a.dtype, np.integer) else np.ones(x.shape, bool)
