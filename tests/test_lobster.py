@@ -650,6 +650,30 @@ def test_lobster_orderbook_array_of_no_level_refused_naming_it(tiny, kw):
             replay_lobster(msgs if len(empty) else _prefix(msgs, 0), empty, **kw)
 
 
+def test_lobster_inputs_of_another_type_refused_naming_the_argument(tiny):
+    # a list, None or a number reached pathlib: "expected str, bytes or os.PathLike
+    # object, not list", naming neither the argument nor what it takes
+    msgs, ob, m, o = tiny
+    for bad in (None, ob.tolist(), 5):
+        with pytest.raises(TypeError, match=rf"^message_csv must be a path \(str or "
+                                            rf"os\.PathLike\) or LobsterMessages, got "
+                                            rf"{type(bad).__name__}$"):
+            replay_lobster(bad, o)
+        with pytest.raises(TypeError, match=rf"^path must be a str or os\.PathLike, got "
+                                            rf"{type(bad).__name__}$"):
+            read_messages(bad)
+        with pytest.raises(TypeError, match=rf"^path must be a str or os\.PathLike, got "
+                                            rf"{type(bad).__name__}$"):
+            read_orderbook(bad)
+    for bad in (ob.tolist(), 5):
+        with pytest.raises(TypeError, match=rf"^orderbook_csv must be a path \(str or "
+                                            rf"os\.PathLike\), a numpy array or None, got "
+                                            rf"{type(bad).__name__}$"):
+            replay_lobster(m, bad)
+    # what they take, as before
+    assert replay_lobster(str(m), str(o)).messages == replay_lobster(msgs, ob).messages
+
+
 def test_read_messages_ragged_or_binary_file_raises_naming_file_and_line(tmp_path):
     # numpy's reader said "the number of columns changed from 6 to 3 at row 3; use `usecols`
     # to select a subset" (no file, a row count that skips the header, an option nobody can

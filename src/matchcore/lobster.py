@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import io
 import operator
+import os
 import re
 import time
 import warnings
@@ -384,6 +385,13 @@ def _first_bad(rules) -> tuple[int, int, str] | None:
     return best
 
 
+def _refuse_other_than_path(path, name: str = "path", takes: str = "a str or os.PathLike"):
+    # pathlib's words ("expected str, bytes or os.PathLike object, not list") named neither
+    # the argument nor what it takes; a bytes path it refused likewise
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be {takes}, got {type(path).__name__}")
+
+
 def read_messages(path) -> LobsterMessages:
     """Read a LOBSTER message CSV into columns (vectorised ``numpy.loadtxt``, no pandas).
 
@@ -395,6 +403,7 @@ def read_messages(path) -> LobsterMessages:
 
     >>> m = read_messages("AAPL_2012-06-21_34200000_57600000_message_10.csv")  # doctest: +SKIP
     """
+    _refuse_other_than_path(path)
     refuse_unusable_name(path, "path: ")
     text, line = _load_csv(path, 6, dtype=str)
 
@@ -485,6 +494,7 @@ def read_orderbook(path) -> np.ndarray:
     """Read a LOBSTER orderbook CSV as an int64 array (rows, 4 * levels), every field checked
     (whole numbers, sizes >= 0, a positive price for every level with shares; ValueError
     naming the line and field). O(rows * levels)."""
+    _refuse_other_than_path(path)
     refuse_unusable_name(path, "path: ")
     a, line = _load_csv(path, 4)
     return _check_orderbook(a, str(path), line)
@@ -557,8 +567,12 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
             raise TypeError(f"levels must be an integer, got {type(levels).__name__} "
                             f"{levels!r}") from None
     if not isinstance(message_csv, LobsterMessages):
+        _refuse_other_than_path(message_csv, "message_csv",
+                                "a path (str or os.PathLike) or LobsterMessages")
         refuse_unusable_name(message_csv, "message_csv: ")
     if orderbook_csv is not None and not isinstance(orderbook_csv, np.ndarray):
+        _refuse_other_than_path(orderbook_csv, "orderbook_csv",
+                                "a path (str or os.PathLike), a numpy array or None")
         refuse_unusable_name(orderbook_csv, "orderbook_csv: ")
     if isinstance(message_csv, LobsterMessages):
         msgs = message_csv
