@@ -237,6 +237,22 @@ def test_journal_inspect_live_writer_before_its_first_segment_reported_not_refus
     assert code == 1 and "holds no engine journal" in err
 
 
+def test_readonly_recovery_of_a_live_writer_before_its_first_segment_names_it(capsys, tmp_path):
+    # read-only recovery said "nothing to recover (no journal, no snapshot)" of a directory
+    # whose live Engine(journal=DIR) had not yet made its first segment, as of an abandoned
+    # one; once its header is begun it names the live writer
+    d = tmp_path / "j"
+    with _live_writer_writing_its_first_header(tmp_path, d, begun=False):
+        with pytest.raises(JournalError, match=r"nothing to recover yet: a live writer holds "
+                                               r"its LOCK and has made no segment"):
+            mc.Engine.recover(d, readonly=True)
+        code, out, err = run_cli(capsys, "recover", str(d))
+        assert code == 1 and "live writer" in err
+        assert sorted(os.listdir(d)) == ["LOCK"]
+    with pytest.raises(JournalError, match=r"nothing to recover \(no journal, no snapshot\)"):
+        mc.Engine.recover(d, readonly=True)
+
+
 def test_readonly_recovery_of_a_live_writer_writing_its_first_header_not_cut_short(
         capsys, tmp_path):
     # matchcore recover (read-only) said of a live Engine(journal=DIR) writing its first

@@ -726,8 +726,16 @@ def _require_start(path) -> None:
     if not holds_journal(path):
         # trade segments alone (kept apart from their command journal) are a journal: "no
         # journal" contradicted inspect, which lists their records
-        what = ("no command journal, only the trade journal; no snapshot"
-                if segment_files(path, KIND_TRADES) else "no journal, no snapshot")
+        if segment_files(path, KIND_TRADES):
+            what = "no command journal, only the trade journal; no snapshot"
+        elif lock_held(path):
+            # Engine(journal=DIR) takes the LOCK before it makes its first segment: the
+            # directory is a journal about to be written, not an abandoned one (as journal
+            # inspect reports it, and a read-only recovery once that segment's header is begun)
+            raise JournalError(f"{path}: nothing to recover yet: a live writer holds its LOCK "
+                               f"and has made no segment", path)
+        else:
+            what = "no journal, no snapshot"
         raise JournalError(f"{path}: nothing to recover ({what})", path)
 
 
