@@ -44,3 +44,19 @@ def test_scan_journal_of_a_regular_file_names_it_as_not_a_directory(tmp_path, ki
         assert err.value.filename == str(where) and err.value.errno == errno.ENOTDIR
     assert path.read_bytes() == b"not a journal" and sorted(os.listdir(tmp_path)) == [
         "journal", "link"]
+
+
+@pytest.mark.parametrize("kind", [KIND_COMMANDS, KIND_TRADES])
+def test_scan_journal_under_a_regular_file_is_a_missing_directory(tmp_path, kind):
+    # a/b where a is a file: nothing is there, as inspect and recovery say it ("no journal
+    # directory a/b"); the listings said "a/b is not a directory", as of a file standing there
+    (tmp_path / "file").write_bytes(b"")
+    under = tmp_path / "file" / "journal"
+    with pytest.raises(mc.durability.JournalError, match=f"^no journal directory {under}$"):
+        mc.durability.inspect(under)
+    for listing in (lambda: mc.durability.list_snapshots(under),
+                    lambda: mc.durability.scan_journal(under, kind)):
+        with pytest.raises(FileNotFoundError) as err:
+            listing()
+        assert f"no journal directory {under}" in str(err.value)
+        assert err.value.filename == str(under) and err.value.errno == errno.ENOENT

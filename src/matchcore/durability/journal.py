@@ -257,8 +257,10 @@ def listing_error(path, exc: OSError) -> OSError:
     """The error of a journal directory's listing (``scan_journal``, ``list_snapshots``) that
     failed with ``exc``, of the same type, in the words recovery and ``journal inspect`` use:
     "no journal directory X" (``FileNotFoundError``), "X is not a directory"
-    (``NotADirectoryError``: a regular file, or a link to one). O(1)."""
-    if isinstance(exc, NotADirectoryError):
+    (``NotADirectoryError``: a regular file, or a link to one). A path under a regular file
+    (``file/journal``, which the system calls "not a directory" too) is nothing there, as
+    :func:`require_directory` says it. O(1)."""
+    if isinstance(exc, NotADirectoryError) and os.path.exists(path):
         return NotADirectoryError(errno.ENOTDIR, f"{path} is not a directory", str(path))
     shown = str(path) or "'' (an empty path)"
     return FileNotFoundError(errno.ENOENT, f"no journal directory {shown}", str(path))
