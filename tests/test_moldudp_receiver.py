@@ -182,3 +182,31 @@ def test_moldudp_receiver_max_gap_of_another_number_type_same_as_an_int(max_gap,
     assert want[0]["confirmed_jumps"] == 1 and want[0]["gaps"] == [(2, jump - 1)]
     assert want[1] == b"\x00\x01a\x00\x01b\x00\x01c"
     assert run(max_gap) == want
+
+
+@pytest.mark.parametrize("returned,error", [(-1, ValueError), (-5, ValueError),
+                                            ("len+1", ValueError), (2.0, TypeError),
+                                            (True, TypeError)])
+def test_moldudp_receiver_feed_count_out_of_range_refused_bytes_kept(returned, error):
+    # feed(bytes) returns the bytes it consumed: -1 kept the last byte and fed it again
+    # (a message's tail handed over twice, no word), a count beyond the bytes moved the
+    # stream position past them, and 2.0 failed slicing after that position had moved
+    fed = []
+
+    class Eater:
+        stats = {"bytes_consumed": 0}            # where its stream stands: nothing consumed
+
+        def feed(self, buf):
+            fed.append(bytes(buf))
+            return len(buf) + 1 if returned == "len+1" else returned
+
+    pkt = build_packet("S", 1, [b"abc", b"de"])
+    shown = re.escape(repr(len(pkt) - 20 + 1 if returned == "len+1" else returned))
+    with MoldUDP64Receiver(0, replayer=Eater()) as rx:
+        rx.handle_packet(pkt)
+        with pytest.raises(error, match=rf"^replayer\.feed returned {shown}: it returns the "
+                                        rf"number of bytes it consumed, a whole number in "
+                                        rf"0\.\.{len(pkt) - 20}$"):
+            rx.flush()
+        # kept as after a feed that raised: from where the replayer's stream stands
+        assert fed == [pkt[20:]] and rx.unconsumed == pkt[20:]

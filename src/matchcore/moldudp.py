@@ -351,7 +351,9 @@ class MoldUDP64Receiver(NoCopy):
     socket are fed in one call (up to ``batch`` packets), so under load there is one Python call
     per batch, and one per packet when the feed is idle. Bytes a ``feed`` does not consume are
     kept and passed again, first, on the next call, also when a Replayer's ``feed`` raises
-    because its callback raised (the bytes after its ``stats["bytes_consumed"]``).
+    because its callback raised (the bytes after its ``stats["bytes_consumed"]``). A count
+    that is no whole number in 0..len(bytes) raises from :meth:`flush` (TypeError, ValueError),
+    the bytes kept as after a ``feed`` that raised.
 
     ``first_seq``: the sequence number the session starts at (1); a first packet above it is a
     gap. ``None`` joins a running session at whatever arrives first. ``session``: accept only this
@@ -624,6 +626,15 @@ class MoldUDP64Receiver(NoCopy):
         self.stats.feeds += 1
         try:
             used = self._feed(buf)
+            if self._returns_consumed and used is not None:
+                # the count moves the stream on: -1 kept the last byte and fed it again, a
+                # count past the bytes moved the position beyond them, 2.0 failed slicing
+                # after that; refused as a feed that raised (the bytes kept from where the
+                # replayer's stream stands)
+                if not _is_int(used):
+                    raise TypeError(_bad_count(used, len(buf)))
+                if not 0 <= used <= len(buf):
+                    raise ValueError(_bad_count(used, len(buf)))
         except BaseException:
             # Replayer.feed() raises, with no count, when its callback raises: the messages up
             # to the one that called it are applied, and its stats["bytes_consumed"] says how
@@ -636,6 +647,7 @@ class MoldUDP64Receiver(NoCopy):
                 self._fed = done
             raise
         if self._returns_consumed and used is not None:
+            used = int(used)
             self._fed += used
             if used < len(buf):
                 self._pending += buf[used:]
@@ -714,6 +726,11 @@ class MoldUDP64Receiver(NoCopy):
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _bad_count(used, n: int) -> str:
+    return (f"replayer.feed returned {used!r}: it returns the number of bytes it consumed, a "
+            f"whole number in 0..{n}")
 
 
 def _bytes_consumed(replayer) -> int | None:
