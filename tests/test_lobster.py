@@ -604,6 +604,21 @@ def test_lobster_orderbook_price_beyond_seed_ids_refused_before_replay(capsys, t
     assert replay_lobster(m, empty).counters["rejected"] == 0
 
 
+@pytest.mark.parametrize("side,price,why", [
+    (2, 5, "side must be 0 (buy) or 1 (sell), got 2"),
+    (-1, 5, "side must be 0 (buy) or 1 (sell), got -1"),
+    (0, 0, "price must be in 1..2**48-1 (a seed level's), got 0"),
+    (0, -1, "price must be in 1..2**48-1 (a seed level's), got -1"),
+    (0, 2**48, f"price must be in 1..2**48-1 (a seed level's), got {2**48}"),
+])
+def test_lobster_seed_id_outside_the_seed_levels_refused(side, price, why):
+    # seed_id(0, 2**48) was seed_id(1, 0), seed_id(0, -1) the LOBSTER order id 2**63 - 1, and
+    # seed_id(1, 2**63 - 1) wrapped to a small id: ids of other orders, given without a word
+    with pytest.raises(ValueError, match=f"^{re.escape(why)}$"):
+        seed_id(side, price)
+    assert seed_id(1, 2**48 - 1) == SEED_BASE + (1 << 48) + 2**48 - 1 and seed_id(0, 1) > 2**63
+
+
 def test_lobster_message_price_beyond_seed_ids_refused_before_replay(capsys, tmp_path):
     # only orderbook prices were held below 2**48: a deletion of an order added before the
     # file, on the buy side at p + 2**48, took the sell seed at p (its id), so the ask level

@@ -45,7 +45,13 @@ cdef inline uint64_t _seed_id(int side, int64_t price) noexcept nogil:
 
 
 def seed_id(int side, int64_t price):
-    """The id of the synthetic seed order at (side, price)."""
+    """The id of the synthetic seed order at (side, price): side 0 buy, 1 sell; price in
+    1..2**48-1, the prices of the levels a replay seeds. ValueError outside them, where the id
+    is another level's (``seed_id(0, 2**48) == seed_id(1, 0)``) or a real order's. O(1)."""
+    if side != MC_BUY and side != MC_SELL:
+        raise ValueError(f"side must be 0 (buy) or 1 (sell), got {side}")
+    if not 0 < price < ((<int64_t>1) << 48):
+        raise ValueError(f"price must be in 1..2**48-1 (a seed level's), got {price}")
     return _seed_id(side, price)
 
 
