@@ -398,8 +398,9 @@ def read_messages(path) -> LobsterMessages:
     Times become int64 ns after midnight (exact for LOBSTER's 9 decimals); order ids are read
     as integers, never through float64. Every field is checked (an event type 1 to 7, a
     non-negative id (a type 6 cross trade's may be negative), whole positive sizes and prices,
-    prices below 2**48 (the seed ids' limit), -1/0/1 prices for type 7 halts, direction 1 or -1, a finite time): a row that breaks a rule
-    raises ValueError naming its line, and nothing is replayed. O(rows).
+    prices below 2**48 (the seed ids' limit), -1/0/1 prices for type 7 halts, direction 1 or
+    -1, a finite time): a row that breaks a rule raises ValueError naming its line, and
+    nothing is replayed. O(rows).
 
     >>> m = read_messages("AAPL_2012-06-21_34200000_57600000_message_10.csv")  # doctest: +SKIP
     """
