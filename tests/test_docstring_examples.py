@@ -53,3 +53,16 @@ def test_docstring_public_methods_have_example_and_complexity(cls):
         if ">>>" not in doc or "O(" not in doc:
             missing.append(name)
     assert missing == []
+
+
+@pytest.mark.parametrize("method", [mc.OrderBook.copy, mc.OrderBook.restore,
+                                    mc.Engine.add_symbol],
+                         ids=lambda m: m.__qualname__)
+def test_docstring_complexity_of_calls_sized_by_capacity_names_the_capacity(method):
+    # copy() duplicates and restore() rebuilds the pools and id index the book's capacity
+    # sizes, and add_symbol() makes a book of the capacity it is given (the README's API
+    # table): with one resting order, at capacity=4_194_304, each takes tens of ms, so a
+    # docstring complexity in orders and levels alone tells a caller it is cheap
+    doc = method.__doc__ or ""
+    stated = doc[doc.index("O("):doc.index(">>>")]
+    assert "capacity" in stated, stated

@@ -650,7 +650,8 @@ cdef class OrderBook:
     def copy(self):
         """An independent deep copy: same state, capacity and STP mode, the same pending
         (not yet read) events, the same future behaviour; a new :attr:`handle`. Also what
-        ``copy.copy`` and ``copy.deepcopy`` do. O(book + pending events).
+        ``copy.copy`` and ``copy.deepcopy`` do. O(book + capacity + pending events): the pools
+        and the id index the capacity sizes are copied whole, however few orders rest.
 
         >>> book = OrderBook(); book.submit(1, 0, 100, 5); twin = book.copy()
         0
@@ -801,7 +802,8 @@ cdef class OrderBook:
         grows if the snapshot holds more orders); pending events are dropped. A damaged,
         truncated or foreign snapshot raises :class:`SnapshotError` and leaves the book
         unchanged; so does :class:`ReadOnlyBookError` on a book of an Engine or of a feed
-        replayer. O(orders + levels).
+        replayer. The pools and the id index the kept capacity sizes are set up anew (unlike
+        :meth:`from_snapshot`, which keeps none): O(orders + levels + capacity).
 
         >>> a = OrderBook(); a.submit(1, 0, 99, 5); b = OrderBook(); b.restore(a.snapshot())
         0

@@ -183,7 +183,8 @@ cdef class Engine:
         the :class:`OrderBook`, for queries: its own order entry raises
         :class:`~matchcore.ReadOnlyBookError` (orders go through the engine). ``limits`` as in
         :meth:`set_limits`, checked the same way (merged into no limits): an ``add_symbol`` that
-        raises adds no symbol. O(1).
+        raises adds no symbol. O(capacity): the new book's pools and id index are set up for
+        it; the second symbol also routes the first one's resting orders, O(those orders).
 
         >>> eng = Engine(); book = eng.add_symbol(7, "XYZ", max_qty=100); len(book)
         0
