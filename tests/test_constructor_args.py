@@ -182,6 +182,53 @@ def test_subclass_init_again_on_a_used_book_is_refused_unchanged():
     assert list(eng.symbols) == [1] and eng.desk == "fx"
 
 
+
+def test_subclass_book_remade_by_an_argument_mid_call_takes_the_order_in_the_new_book():
+    # An argument's __index__ runs while the call converts its arguments; one that calls
+    # OrderBook.__init__ on the still unused subclass book remakes it, freeing the struct the
+    # call had already read: the order went into freed memory (a crash). The call reads the
+    # book once its arguments are converted, so the order lands in the remade book. Each
+    # entry method in a child process: before the fix it crashed.
+    import subprocess
+    import sys
+    code = (
+        "import matchcore as mc\n"
+        "class Book(mc.OrderBook):\n"
+        "    pass\n"
+        "class Remakes:\n"
+        "    def __init__(self, book, value):\n"
+        "        self.book, self.value = book, value\n"
+        "    def __index__(self):\n"
+        "        mc.OrderBook.__init__(self.book, mc.STP.CANCEL_TAKER, capacity=64)\n"
+        "        return self.value\n"
+        "calls = {\n"
+        "    'submit': lambda b: b.submit(1, 0, Remakes(b, 100), 5),\n"
+        "    'submit_market': lambda b: b.submit_market(Remakes(b, 1), 0, 5),\n"
+        "    'cancel': lambda b: b.cancel(Remakes(b, 1), ts_ns=7),\n"
+        "    'modify': lambda b: b.modify(1, Remakes(b, 3), ts_ns=7),\n"
+        "    'place': lambda b: b.place(1, 0, 100, Remakes(b, 5)),\n"
+        "    'reduce': lambda b: b.reduce(1, Remakes(b, 2), ts_ns=7),\n"
+        "}\n"
+        "for name, call in calls.items():\n"
+        "    book = Book()\n"
+        "    for _ in range(200):\n"
+        "        Book()          # books made and freed around it, reusing the freed memory\n"
+        "    result = call(book)\n"
+        "    book.check_invariants()\n"
+        "    print(name, result, book.stp.name, len(book), book.best_bid(),\n"
+        "          [int(k) for k in book.events()['kind']])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "submit 0 CANCEL_TAKER 1 (100, 5) [0]",
+        "submit_market 0 CANCEL_TAKER 0 None [0, 3]",
+        "cancel 0 CANCEL_TAKER 0 None [4]",
+        "modify False CANCEL_TAKER 0 None [4]",
+        "place None CANCEL_TAKER 1 (100, 5) [0]",
+        "reduce 0 CANCEL_TAKER 0 None [4]",
+    ], out.stdout
+
 def test_book_of_a_capacity_memory_cannot_hold_says_so_naming_it():
     # a capacity inside [0, 2**30] that this process cannot allocate: the MemoryError names
     # the capacity (it was a bare MemoryError() with no message)

@@ -149,7 +149,6 @@ cdef class OrderBook:
         >>> book = OrderBook(); book.submit(7, 0, 100, 10)
         0
         """
-        cdef mc_book* b = self._b
         # the flag first, where a bint parameter was converted (the order of the errors)
         cdef int c_post = mc_flag_of(post_only, "post_only")
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
@@ -159,6 +158,9 @@ cdef class OrderBook:
         cdef int c_tif = 0 if tif is _ZERO else _cint_of(tif, _cint_tif)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
+        # read after the arguments: an argument's __index__ may call OrderBook.__init__,
+        # which remakes a subclass's unused book and frees the struct read before
+        cdef mc_book* b = self._b
         mc_guard_entry(b)
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
@@ -177,12 +179,14 @@ cdef class OrderBook:
         0
         5
         """
-        cdef mc_book* b = self._b
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int c_side = _cint_of(side, _cint_side)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
+        # read after the arguments: an argument's __index__ may call OrderBook.__init__,
+        # which remakes a subclass's unused book and frees the struct read before
+        cdef mc_book* b = self._b
         mc_guard_entry(b)
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
@@ -200,10 +204,12 @@ cdef class OrderBook:
         5
         0
         """
-        cdef mc_book* b = self._b
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
+        # read after the arguments: an argument's __index__ may call OrderBook.__init__,
+        # which remakes a subclass's unused book and frees the struct read before
+        cdef mc_book* b = self._b
         mc_guard_entry(b)
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
@@ -227,12 +233,14 @@ cdef class OrderBook:
         0
         True
         """
-        cdef mc_book* b = self._b
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int64_t p = 0 if price is None else _i64_of(price, _i64_price)
         cdef uint64_t c_owner = 0 if owner is _ZERO else _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = 0 if ts_ns is _ZERO else _i64_of(ts_ns, _i64_ts_ns)
+        # read after the arguments: an argument's __index__ may call OrderBook.__init__,
+        # which remakes a subclass's unused book and frees the struct read before
+        cdef mc_book* b = self._b
         mc_guard_entry(b)
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
@@ -254,13 +262,15 @@ cdef class OrderBook:
         >>> book = OrderBook(); book.place(1, 0, 101, 5); book.place(2, 1, 100, 5); len(book)
         2
         """
-        cdef mc_book* b = self._b
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int c_side = _cint_of(side, _cint_side)
         cdef int64_t c_price = _i64_of(price, _i64_price)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef uint64_t c_owner = _u64_of(owner, _u64_owner)
         cdef int64_t c_ts = _i64_of(ts_ns, _i64_ts_ns)
+        # read after the arguments: an argument's __index__ may call OrderBook.__init__,
+        # which remakes a subclass's unused book and frees the struct read before
+        cdef mc_book* b = self._b
         mc_guard_entry(b)
         b.now_ns = c_ts
         cdef int64_t r = mc_rest(b, oid, c_side, c_price, c_qty, c_owner)
@@ -275,11 +285,13 @@ cdef class OrderBook:
         >>> book = OrderBook(); book.place(1, 0, 100, 5); book.reduce(1, 7, execution=True)
         5
         """
-        cdef mc_book* b = self._b
         cdef uint64_t oid = _u64_of(order_id, _u64_order_id)
         cdef int64_t c_qty = _i64_of(qty, _i64_qty)
         cdef int c_exec = mc_flag_of(execution, "execution")
         cdef int64_t c_ts = _i64_of(ts_ns, _i64_ts_ns)
+        # read after the arguments: an argument's __index__ may call OrderBook.__init__,
+        # which remakes a subclass's unused book and frees the struct read before
+        cdef mc_book* b = self._b
         mc_guard_entry(b)
         b.now_ns = c_ts
         cdef int64_t r = mc_reduce(b, oid, c_qty, c_exec)
