@@ -62,3 +62,28 @@ def test_readonly_last_trade_seq_counts_the_lost_fills_a_full_replay_writes(tmp_
     assert ro.last_trade_seq == made.last_trade_seq == trades["seq"][-1]
     assert f"last trade seq {made.last_trade_seq}" in ro.summary()
     assert read_trades(d)["seq"].tolist() == trades["seq"].tolist()
+
+
+def test_readonly_lost_fills_counted_exactly_for_a_snapshot_taken_without_capture(tmp_path):
+    # Trade capture off until after the snapshot, then turned on: a writing recovery replays
+    # the whole journal and writes every fill, but the preview counted the commands that
+    # filled (one here, in two fills), so it said 1 fill missing and "last trade seq 2" where
+    # --repair then wrote 3 and said 3
+    eng, d = journaled(tmp_path, trades=False)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 1)
+    eng.submit(1, 2, mc.Side.BUY, 100, 1)
+    eng.submit(1, 3, mc.Side.SELL, 100, 2)          # one command, two fills
+    eng.snapshot()
+    eng.submit(1, 4, mc.Side.BUY, 100, 1)
+    eng.submit(1, 5, mc.Side.SELL, 100, 1)
+    eng.close()
+    ro = mc.Engine.recover(d, readonly=True, trades=True).recovery_report
+    rec = mc.Engine.recover(d, trades=True)
+    rec.close()
+    made = rec.recovery_report
+    assert made.trades_rewritten == len(read_trades(d)) == 3
+    assert ro.trades_rewritable and ro.trades_missing == 2 and ro.trades_to_rewrite == 1
+    assert ro.trades_missing + ro.trades_to_rewrite == made.trades_rewritten
+    assert ro.last_trade_seq == made.last_trade_seq == 3
+    assert "WARNING: 2 fill record(s) before the snapshot are missing" in ro.summary()

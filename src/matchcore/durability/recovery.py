@@ -912,6 +912,17 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                 next_trade = kept_trade + 1 if cut else (tscan.segments[0].first_seq
                                                          if tscan.segments else 1)
             else:
+                if origin is not None:
+                    # (read-only) how many fills that whole replay writes before the snapshot,
+                    # counted by replaying the journal up to it: the recorded outcomes tell
+                    # only which commands filled, not in how many fills, and a snapshot taken
+                    # without trade capture holds no trade seq, so the count fell short of
+                    # the fills written and the last trade seq below of the writing
+                    # recovery's
+                    lost = np.zeros(1, np.int64)
+                    _replay_journal(origin, cscan, ReadBuffer(), 0, head["seq"], kept_cmd + 1,
+                                    None, lost)
+                    missing = int(lost[0])
                 report.trades_missing = missing
                 report.trades_unverified = unverified
                 # read-only, the whole journal is not replayed to write fills it cannot write;
@@ -1097,42 +1108,10 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     # in use for as long as the exception was kept (an except block, an interactive session).
     try:
         cscan._loaded = None
-        out = (np.empty(_REPLAY_CHUNK, dtype=COMMAND_DTYPE), np.empty(_REPLAY_CHUNK, np.uint64),
-               np.empty(_REPLAY_CHUNK, np.int64))
         # read-only with trade capture: the fills a writer would write, counted
         fills = np.zeros(1, np.int64) if jt is None and readonly and trades else None
-        for seg in cscan.segments:
-            if not seg.records or seg.last_seq <= start:
-                continue
-            seg = seg.load(rbuf)
-            idx = seg.index
-            sel = np.flatnonzero(idx["seq"] > start)
-            if not len(sel):
-                continue
-            types = idx["type"][sel]
-            breaks = np.flatnonzero(types != _j.REC_COMMAND)
-            pos = 0
-            for b in list(breaks.tolist()) + [len(sel)]:
-                for lo in range(pos, b, _REPLAY_CHUNK):
-                    part = sel[lo:min(b, lo + _REPLAY_CHUNK)]
-                    offs = np.ascontiguousarray(idx["offset"][part])
-                    cmds, seqs, results = _j.extract_commands(seg.data, offs, out)
-                    # a fill written again carries its command's journal time
-                    done = eng._replay(cmds, seqs, results, idx["ts_ns"][part], kept_cmd + 1,
-                                       jt, fills)
-                    if done < len(cmds):
-                        raise JournalError(
-                            f"replay diverged at seq {int(seqs[done])} ({seg.path}, offset "
-                            f"{int(offs[done])}): recorded outcome {int(results[done])}, the "
-                            f"engine gave another (journal written by a different matching "
-                            f"version?)",
-                            seg.path, int(offs[done]))
-                    report.replayed_commands += len(cmds)
-                if b < len(sel):
-                    off = int(idx["offset"][sel[b]])
-                    _apply_config(eng, seg, off, cscan.records + _PREALLOC_SLACK)
-                    report.replayed_configs += 1
-                pos = b + 1
+        report.replayed_commands, report.replayed_configs = _replay_journal(
+            eng, cscan, rbuf, start, None, kept_cmd + 1, jt, fills)
         if jt is not None:
             report.trades_rewritten = jt.next_seq - next_trade
             report.last_trade_seq = jt.next_seq - 1
@@ -1159,6 +1138,54 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     report.state_hash = eng.state_hash()
     eng.recovery_report = report
     return eng
+
+
+def _replay_journal(eng, cscan, rbuf, start, stop, trades_from, jt, fills):
+    """Replay the scanned journal's records after seq ``start`` (through ``stop``; None: to
+    its end) into ``eng``: config records through the engine's methods, order commands in
+    compiled code, each outcome checked (:class:`JournalError` where one differs). The fills
+    of commands from seq ``trades_from`` on are written to the trade writer ``jt`` or, without
+    one, counted in ``fills[0]`` (None: neither). The segments are read into ``rbuf``, one at
+    a time. Returns (commands, config records) replayed. O(journal bytes replayed)."""
+    out = (np.empty(_REPLAY_CHUNK, dtype=COMMAND_DTYPE), np.empty(_REPLAY_CHUNK, np.uint64),
+           np.empty(_REPLAY_CHUNK, np.int64))
+    commands = configs = 0
+    for seg in cscan.segments:
+        if not seg.records or seg.last_seq <= start:
+            continue
+        if stop is not None and seg.first_seq > stop:
+            break
+        seg = seg.load(rbuf)
+        idx = seg.index
+        sel = np.flatnonzero((idx["seq"] > start) if stop is None else
+                             (idx["seq"] > start) & (idx["seq"] <= stop))
+        if not len(sel):
+            continue
+        types = idx["type"][sel]
+        breaks = np.flatnonzero(types != _j.REC_COMMAND)
+        pos = 0
+        for b in list(breaks.tolist()) + [len(sel)]:
+            for lo in range(pos, b, _REPLAY_CHUNK):
+                part = sel[lo:min(b, lo + _REPLAY_CHUNK)]
+                offs = np.ascontiguousarray(idx["offset"][part])
+                cmds, seqs, results = _j.extract_commands(seg.data, offs, out)
+                # a fill written again carries its command's journal time
+                done = eng._replay(cmds, seqs, results, idx["ts_ns"][part], trades_from, jt,
+                                   fills)
+                if done < len(cmds):
+                    raise JournalError(
+                        f"replay diverged at seq {int(seqs[done])} ({seg.path}, offset "
+                        f"{int(offs[done])}): recorded outcome {int(results[done])}, the "
+                        f"engine gave another (journal written by a different matching "
+                        f"version?)",
+                        seg.path, int(offs[done]))
+                commands += len(cmds)
+            if b < len(sel):
+                off = int(idx["offset"][sel[b]])
+                _apply_config(eng, seg, off, cscan.records + _PREALLOC_SLACK)
+                configs += 1
+            pos = b + 1
+    return commands, configs
 
 
 # Commands extracted and replayed per call: large enough that the call's overhead vanishes
