@@ -786,6 +786,50 @@ def test_engine_close_after_failed_segment_roll_releases_lock(tmp_path):
     rec.close()
 
 
+
+def test_engine_command_writer_closed_alone_keeps_the_lock_while_the_trade_writer_is_open(
+        tmp_path):
+    # eng.journal.close() released the directory's LOCK with the trade writer still open: a
+    # second engine recovered the directory and captured fills, then the first engine's trade
+    # writer, collected, cut the trade segment back to its own end (the fills gone, and the
+    # next ones after a sequence break that recovery refuses as corruption)
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 1)
+    eng.submit(1, 2, mc.Side.SELL, 100, 1)
+    eng.journal.close()
+    with pytest.raises(JournalError, match="in use"):
+        mc.Engine.recover(d)
+    assert len(read_trades(d)) == 1
+    eng.close()                                       # the trade writer too: the lock is free
+    rec = mc.Engine.recover(d)
+    rec.submit(1, 3, mc.Side.BUY, 100, 1)
+    rec.submit(1, 4, mc.Side.SELL, 100, 1)
+    del eng
+    rec.close()
+    assert read_trades(d)["seq"].tolist() == [1, 2]
+    mc.Engine.recover(d).close()
+
+
+def test_engine_trade_writer_kept_after_its_engine_keeps_the_lock(tmp_path):
+    # the command writer collected with its engine released the lock while the trade writer,
+    # kept by the caller, still held its segment open
+    import gc
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 1)
+    eng.submit(1, 2, mc.Side.SELL, 100, 1)
+    trades = eng.trade_journal
+    del eng
+    gc.collect()
+    with pytest.raises(JournalError, match="in use"):
+        mc.Engine.recover(d)
+    trades.close()
+    rec = mc.Engine.recover(d)
+    assert rec.recovery_report.last_seq == 3
+    rec.close()
+
+
 def _fills_beyond_command_journal(d):
     """cmd_seqs of the trade records whose command the command journal does not hold."""
     last = read_journal(d)["index"]["seq"]

@@ -770,31 +770,36 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
             if leftovers:
                 from matchcore.durability.snapshot import fsync_dir
                 fsync_dir(path)
-        # the command writer keeps its own copy of the lock's descriptor
+        # each writer keeps its own copy of the lock's descriptor: the directory stays locked
+        # until both are closed. Held by the command writer alone, the lock went with it
+        # (eng.journal.close(), or that writer collected first) while the trade writer was
+        # still open: another engine recovered the directory and appended fills, and the old
+        # trade writer's close cut the segment back to its own end (fills lost, then a
+        # sequence break that recovery refuses as corruption)
         jc = _j.JournalWriter(path, KIND_COMMANDS, stp, fsync, segment_bytes=segment_bytes,
                               batch_records=batch_records, batch_us=batch_us,
                               buffer_bytes=buffer_bytes, next_seq=next_seq,
                               append_size=append_size, lock_fd=lock_fd, last_crc=last_crc,
                               base_hash=base_hash, trades=trades, replace=replace)
+        jt = None
+        if trades:
+            try:
+                jt = _j.JournalWriter(path, KIND_TRADES, stp,
+                                      "never" if fsync == "never" else "on_sync",
+                                      segment_bytes=segment_bytes, buffer_bytes=buffer_bytes,
+                                      next_seq=next_trade_seq, append_size=trade_append_size,
+                                      lock_fd=lock_fd, replace=trade_replace)
+            except BaseException:
+                # the command writer holds the directory's LOCK: left to the traceback, it
+                # kept the directory locked for as long as the error was kept
+                try:
+                    jc.close()
+                except Exception:
+                    pass
+                raise
     finally:
         if own:
             os.close(lock_fd)
-    jt = None
-    if trades:
-        try:
-            jt = _j.JournalWriter(path, KIND_TRADES, stp,
-                                  "never" if fsync == "never" else "on_sync",
-                                  segment_bytes=segment_bytes, buffer_bytes=buffer_bytes,
-                                  next_seq=next_trade_seq, append_size=trade_append_size,
-                                  replace=trade_replace)
-        except BaseException:
-            # the command writer holds the directory's LOCK: left to the traceback, it kept
-            # the directory locked for as long as the error was kept
-            try:
-                jc.close()
-            except Exception:
-                pass
-            raise
     return jc, jt
 
 
