@@ -497,6 +497,53 @@ def test_trades_missed_while_capture_off_counted_over_every_segment(tmp_path):
     assert rep.trades_missing > 0 and not rep.trades_rewritable and "are lost" in rep.summary()
 
 
+
+def test_trades_lost_before_a_snapshot_without_capture_reported_as_a_lower_bound(tmp_path):
+    # Each filled command made two fill records, the snapshot was taken without trade capture
+    # and the journal's first segment is gone: the fills cannot be counted, only the commands
+    # that filled, and the warning gave that count as the number of fill records lost
+    eng, d = journaled(tmp_path, trades=False, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
+    eng.add_symbol(1)
+    filled = 0
+    for oid in range(1, 301, 3):
+        eng.submit(1, oid, mc.Side.BUY, 100, 1)
+        eng.submit(1, oid + 1, mc.Side.BUY, 100, 1)
+        filled += eng.submit(1, oid + 2, mc.Side.SELL, 100, 2) > 0
+    eng.snapshot()
+    eng.close()
+    os.unlink(segment_files(d, KIND_COMMANDS)[0][1])
+    held = {int(s) for s in read_journal(d)["seqs"]}
+    lost = sum(1 for seq in held if (seq - 1) % 3 == 0)  # the sells the journal still holds
+    for readonly in (True, False):
+        rec = mc.Engine.recover(d, readonly=readonly, trades=True)
+        rep = rec.recovery_report
+        rec.close()
+        assert not rep.trades_rewritable and rep.trades_missing == lost < 2 * lost
+        assert rep.trades_missing_at_least
+        assert f"WARNING: at least {lost} fill record(s) before the snapshot are lost" in (
+            rep.summary())
+    assert filled > lost
+
+
+def test_trades_lost_before_a_snapshot_with_capture_counted_exactly(tmp_path):
+    # the snapshot's trade seq counts every fill: no "at least"
+    eng, d = journaled(tmp_path, segment_bytes=_j.SEG_HEADER + _j.MAX_RECORD)
+    eng.add_symbol(1)
+    for oid in range(1, 301, 3):
+        eng.submit(1, oid, mc.Side.BUY, 100, 1)
+        eng.submit(1, oid + 1, mc.Side.BUY, 100, 1)
+        eng.submit(1, oid + 2, mc.Side.SELL, 100, 2)
+    eng.snapshot()
+    eng.close()
+    fills = len(read_trades(d))
+    os.unlink(segment_files(d, KIND_COMMANDS)[0][1])
+    for _, f in segment_files(d, KIND_TRADES):
+        os.unlink(f)
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.trades_missing == fills and not rep.trades_missing_at_least
+    assert f"WARNING: {fills} fill record(s) before the snapshot are lost" in rep.summary()
+
+
 def test_recovery_without_trade_capture_cuts_fills_of_commands_it_cuts(tmp_path):
     # recover(trades=False) cut a torn command tail but left that command's fills in the trade
     # journal; the next command took its seq, and a recovery with capture then kept those

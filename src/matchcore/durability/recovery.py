@@ -122,6 +122,10 @@ class RecoveryReport:
     # which a recovery that may write files writes again (its trades_rewritten)
     trades_to_rewrite: int = 0
     trades_missing: int = 0              # fills before the snapshot that no journal holds
+    # trades_missing is a lower bound: the commands the journal holds before the snapshot that
+    # filled, each counted once (a command may fill in several records, and the snapshot,
+    # taken without trade capture, holds no trade seq to count them by)
+    trades_missing_at_least: bool = False
     # (first, last) commands before the snapshot whose fills nothing can check: the snapshot
     # was taken without trade capture and the command journal no longer holds them
     trades_unverified: tuple | None = None
@@ -255,7 +259,8 @@ class RecoveryReport:
                          f"(Engine.recover, matchcore recover --repair) replays the whole "
                          f"journal to write them again")
         elif self.trades_missing:
-            lines.append(f"  WARNING: {self.trades_missing} fill record(s) before the snapshot "
+            lines.append(f"  WARNING: {'at least ' if self.trades_missing_at_least else ''}"
+                         f"{self.trades_missing} fill record(s) before the snapshot "
                          f"are lost from the trade journal (the snapshot holds their effect)")
         if self.trades_unverified:
             a, b = self.trades_unverified
@@ -924,6 +929,10 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                                     None, lost)
                     missing = int(lost[0])
                 report.trades_missing = missing
+                # (counted above by a replay where it could be rewritten; else from the
+                # snapshot's trade seq, exact, or, taken without capture, from the commands)
+                report.trades_missing_at_least = bool(
+                    missing and origin is None and head["trades"] is False)
                 report.trades_unverified = unverified
                 # read-only, the whole journal is not replayed to write fills it cannot write;
                 # a recovery that may write would do it
