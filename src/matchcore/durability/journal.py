@@ -506,8 +506,9 @@ def require_directory(path) -> None:
 
 def lock_directory(path) -> int:
     """Take the directory's ``LOCK`` file (an exclusive ``flock``) for one writing engine; the
-    fd, to be handed to the command writer (closing it releases the lock). A second engine,
-    in this process or another, gets :class:`JournalError`."""
+    fd, to be handed to the engine's writers, each of which keeps a copy (the lock is released
+    once every copy is closed). A second engine, in this process or another, gets
+    :class:`JournalError`."""
     import fcntl
 
     from matchcore.durability.snapshot import makedirs_durable
