@@ -917,27 +917,31 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                 next_trade = kept_trade + 1 if cut else (tscan.segments[0].first_seq
                                                          if tscan.segments else 1)
             else:
-                if origin is not None:
+                rewritable = origin is not None
+                if rewritable:
                     # (read-only) how many fills that whole replay writes before the snapshot,
-                    # counted by replaying the journal up to it: the recorded outcomes tell
-                    # only which commands filled, not in how many fills, and a snapshot taken
-                    # without trade capture holds no trade seq, so the count fell short of
-                    # the fills written and the last trade seq below of the writing
-                    # recovery's
+                    # counted by replaying the journal up to it, into the scan's buffer as the
+                    # replay below (what load_seq kept from it is read again when asked): the
+                    # recorded outcomes tell only which commands filled, not in how many
+                    # fills, and a snapshot taken without trade capture holds no trade seq,
+                    # so the count fell short of the fills written and the last trade seq
+                    # below of the writing recovery's
                     lost = np.zeros(1, np.int64)
-                    _replay_journal(origin, cscan, ReadBuffer(), 0, head["seq"], kept_cmd + 1,
-                                    None, lost)
+                    _replay_journal(origin, cscan, rbuf, 0, head["seq"], kept_cmd + 1, None,
+                                    lost)
+                    cscan._loaded = None
                     missing = int(lost[0])
+                    origin = seed = None        # (that engine is not kept)
                 report.trades_missing = missing
                 # (counted above by a replay where it could be rewritten; else from the
                 # snapshot's trade seq, exact, or, taken without capture, from the commands)
                 report.trades_missing_at_least = bool(
-                    missing and origin is None and head["trades"] is False)
+                    missing and not rewritable and head["trades"] is False)
                 report.trades_unverified = unverified
                 # read-only, the whole journal is not replayed to write fills it cannot write;
                 # a recovery that may write would do it
-                report.trades_rewritable = origin is not None
-                if origin is not None:
+                report.trades_rewritable = rewritable
+                if rewritable:
                     # ... from where that replay starts them (the files it would create are
                     # named after it)
                     trade_start = kept_trade + 1 if cut else (tscan.segments[0].first_seq
