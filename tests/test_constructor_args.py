@@ -182,6 +182,16 @@ def test_subclass_init_again_on_a_used_book_is_refused_unchanged():
     assert list(eng.symbols) == [1] and eng.desk == "fx"
 
 
+def _child_stdout(code):
+    """What a fresh interpreter running `code` prints, once it has exited cleanly (a crash of
+    the book there leaves this process standing)."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
 
 def test_subclass_book_remade_by_an_argument_mid_call_takes_the_order_in_the_new_book():
     # An argument's __index__ runs while the call converts its arguments; one that calls
@@ -189,8 +199,6 @@ def test_subclass_book_remade_by_an_argument_mid_call_takes_the_order_in_the_new
     # call had already read: the order went into freed memory (a crash). The call reads the
     # book once its arguments are converted, so the order lands in the remade book. Each
     # entry method in a child process: before the fix it crashed.
-    import subprocess
-    import sys
     code = (
         "import matchcore as mc\n"
         "class Book(mc.OrderBook):\n"
@@ -217,23 +225,20 @@ def test_subclass_book_remade_by_an_argument_mid_call_takes_the_order_in_the_new
         "    book.check_invariants()\n"
         "    print(name, result, book.stp.name, len(book), book.best_bid(),\n"
         "          [int(k) for k in book.events()['kind']])\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == [
+    out = _child_stdout(code)
+    assert out.splitlines() == [
         "submit 0 CANCEL_TAKER 1 (100, 5) [0]",
         "submit_market 0 CANCEL_TAKER 0 None [0, 3]",
         "cancel 0 CANCEL_TAKER 0 None [4]",
         "modify False CANCEL_TAKER 0 None [4]",
         "place None CANCEL_TAKER 1 (100, 5) [0]",
         "reduce 0 CANCEL_TAKER 0 None [4]",
-    ], out.stdout
+    ], out
+
 
 def test_book_of_a_capacity_memory_cannot_hold_says_so_naming_it():
     # a capacity inside [0, 2**30] that this process cannot allocate: the MemoryError names
     # the capacity (it was a bare MemoryError() with no message)
-    import subprocess
-    import sys
     code = (
         "import resource, matchcore as mc\n"
         "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
@@ -241,10 +246,8 @@ def test_book_of_a_capacity_memory_cannot_hold_says_so_naming_it():
         "    mc.OrderBook(capacity=2**30)\n"
         "except MemoryError as e:\n"
         "    print('MemoryError:', e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("MemoryError: ") and "capacity 1,073,741,824" in out.stdout, out.stdout
+    out = _child_stdout(code)
+    assert out.startswith("MemoryError: ") and "capacity 1,073,741,824" in out, out
 
 
 # ---- the replayers: Python subclasses whose __init__ takes its own arguments ----
