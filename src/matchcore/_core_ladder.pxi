@@ -299,10 +299,10 @@ cdef void _ladder_compact(mc_book* b, mc_ladder* L) noexcept nogil:
 # A walk from the touch (depth and the checks before it) that passes at least this many emptied
 # levels packs what it walked (_ladder_pack_top). Fewer cost a walk less than the Python call
 # around it (about 2 ns each), and are left for orders coming back to their prices to take
-# without a new level: a pack frees each level it drops (a hash-map erase; 20,000 took about
-# 1 ms) and a price that comes back then makes a new one, so a market maker pulling a few dozen
-# quotes, reading depth and requoting would pay both every time. Gaps are
-# not counted: spreading keeps them to about one entry in three, so alone they never make a walk
+# without a new level: a pack frees each level it drops (a hash-map erase; 20,000 took 0.4 to
+# 1.4 ms here) and a price that comes back then makes a new one, so a market maker pulling a
+# few dozen quotes, reading depth and requoting would pay both every time. Gaps are not
+# counted: spreading keeps them to about one entry in three, so alone they never make a walk
 # more than a few times as long as what it returns, and they are the room far inserts need.
 cdef enum:
     MC_WALK_PACK_MIN = 256
@@ -311,11 +311,11 @@ cdef enum:
 cdef void _ladder_pack_top(mc_book* b, mc_ladder* L, int32_t a) noexcept nogil:
     # The levels with orders in [a, n) to [a, a + m), the emptied ones among the rest freed and the
     # gaps dropped: after a mass cancel just below the touch, every later walk from the touch read
-    # the same thousands of hidden entries again (depth(2): 125 us where 0.8 us was due), since the
-    # ladder compacts only when its emptied levels outnumber the live ones. Each level is freed
-    # once, as a compaction would free it: the cost is charged to the cancels that emptied them.
-    # `a` holds a level with orders, or is 0: a gap below it keeps the key of the entry above it
-    # (the ladder's order).
+    # the same thousands of hidden entries again (bench_ladder.py, 20,000 emptied: depth(2) 35 us
+    # where 0.5 us is due), since the ladder compacts only when its emptied levels outnumber the
+    # live ones. Each level is freed once, as a compaction would free it: the cost is charged to
+    # the cancels that emptied them. `a` holds a level with orders, or is 0: a gap below it keeps
+    # the key of the entry above it (the ladder's order).
     cdef int32_t i, j = a, lv
     for i in range(a, L.n):
         lv = L.lv[i]
