@@ -65,3 +65,25 @@ def test_cli_recover_shows_a_symbol_name_escaped(capsys, tmp_path):
     assert ["1", SHOWN, "orders", "1"] in [ln.split() for ln in out.splitlines()]
     code, out, _ = run_cli(capsys, "recover", str(d), "--json", "-")
     assert json.load(io.StringIO(out))["books"][0]["name"] == EVIL
+
+
+def test_cli_book_no_such_symbol_lists_damaged_names_escaped(capsys, day, tmp_path):
+    # the error of a symbol the file lacks lists the names it saw, and names the locate a
+    # stock directory message renamed: both printed the file's names raw to the terminal
+    from cli_replay_checks import stock_directory
+
+    data = with_names(day.read_bytes(), {2: EVIL})
+    path = tmp_path / "named.itch"
+    path.write_bytes(data)
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "NOPE", "--no-progress")
+    assert code == 1 and not out
+    _no_raw_controls(err)
+    assert SHOWN in err.strip().split("symbols seen: ")[1].split(", ")
+    pos = 0
+    while pos < len(data) // 2:
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    path.write_bytes(data[:pos] + stock_directory(1, EVIL) + data[pos:])
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "AAPL", "--no-progress")
+    assert code == 1 and not out
+    _no_raw_controls(err)
+    assert f"(--symbol {SHOWN}@locate1)" in err

@@ -980,12 +980,15 @@ def _book(args) -> int:
         loc = next((k for k, n in r.symbols.items()
                     if n == args.symbol or str(k) == str(args.symbol)), None)
         if loc is None:
-            names = sorted(set(r.symbols.values()))
+            # the file's names, escaped as the ladder's header shows them: a damaged file's
+            # escape sequences reached the terminal through this error
+            names = sorted(set(map(shown_name, r.symbols.values())))
             # the name a locate had at its first order, renamed since: the summary and this
             # command name its book by the later name
             renamed = "".join(
                 f"; locate {k} was named {n!r} at its first order, and is {r.symbols[k]!r} "
-                f"{'then' if args.at else 'in the end'} (--symbol {r.symbols[k]}@locate{k})"
+                f"{'then' if args.at else 'in the end'} "
+                f"(--symbol {shown_name(r.symbols[k])}@locate{k})"
                 for k, n in sorted(r.first_names.items())
                 if n == args.symbol and r.symbols.get(k, n) != n)
             print(f"matchcore book: error: no symbol {args.symbol!r} "
