@@ -496,3 +496,15 @@ def test_replay_symbols_number_outside_the_formats_ids_refused_before_input(
                                      "--no-progress")
             assert code == 1 and out == ""
             assert f"error: --symbol holds {bad!r}, outside 0..{limit}" in err
+
+
+@pytest.mark.parametrize("given", ["\u0661\u0663", "\u00b2"])
+def test_replay_symbols_name_of_other_scripts_digits_the_file_lacks_noted(capsys, day, given):
+    # digits of another script ("١٣") or a superscript ("²", a latin-1 byte a stock field
+    # can hold) are a name to the filter, not a locate number: the name selected no book, and
+    # neither note said so (the name note skipped every str.isdigit() entry, the number note
+    # every one that is not ASCII)
+    code, out, _ = run_cli(capsys, "replay", str(day), "--symbols", f"{given},NOPE",
+                           "--no-progress")
+    assert code == 0 and "books: 0;" in out
+    assert f"note: no symbol named {given}, NOPE in this file" in out

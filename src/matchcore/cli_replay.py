@@ -350,17 +350,22 @@ def symbol_notes(symbols, names, books, numbers=None, first_names=None,
         return out
     first_names = first_names or {}
     known = set(names.values()) | set(first_names.values())
-    missing = [x for x in symbols if x not in known and not x.isdigit()]
+
+    def number(x: str) -> bool:
+        # as the filter tells a number from a name (symbol_filter): ASCII digits only; "١٣"
+        # or "²" is a name, which neither note named when the file lacked it
+        return x.isascii() and x.isdigit()
+
+    missing = [x for x in symbols if x not in known and not number(x)]
     if missing:
         out.append(f"note: no symbol named {', '.join(missing)} {where}")
     # a number matches a book's locate (DBN: instrument id), whether or not it was named
     if numbers is None:
         numbers = set(names) | set(books)
-    unseen = [x for x in symbols if x.isascii() and x.isdigit() and x not in known
-              and int(x) not in numbers]
+    unseen = [x for x in symbols if number(x) and x not in known and int(x) not in numbers]
     if unseen:
         out.append(f"note: no symbol numbered {', '.join(unseen)} {where}")
-    wanted = {x for x in symbols if not x.isdigit()}
+    wanted = {x for x in symbols if not number(x)}
     for L in sorted(first_names):
         first, last = first_names[L], names.get(L, first_names[L])
         if first == last:
