@@ -188,6 +188,23 @@ def test_generate_too_few_messages_for_the_symbols_raises():
         itch.generate(None, messages=10, symbols=5)
 
 
+def test_symbol_names_are_the_names_generate_gives_that_many_symbols():
+    data = itch.generate(None, messages=2_000, symbols=30, seed=2)
+    names = [bytes(s).decode().strip() for s in itch.decode(data)["R"]["stock"]]
+    assert itch.symbol_names(30) == names
+
+
+@pytest.mark.parametrize("k, error", [(-1, ValueError), (0, ValueError), (65536, ValueError),
+                                      (1.5, TypeError), ("3", TypeError)])
+def test_symbol_names_count_generate_refuses_refused_alike(k, error):
+    # -1 gave 23 names (a slice of the well-known tickers), 1.5 the names of 1 symbol, 65536
+    # names of locates no day has: counts generate refuses
+    with pytest.raises(error, match="symbols"):
+        itch.generate(None, messages=1_000_000, symbols=k)
+    with pytest.raises(error, match="symbols"):
+        itch.symbol_names(k)
+
+
 @pytest.mark.parametrize("symbols", [6, 450])
 def test_replay_chunked_feeds_equal_one_feed(symbols):
     data = itch.generate(None, messages=30_000, symbols=symbols, seed=5)

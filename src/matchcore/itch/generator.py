@@ -25,8 +25,35 @@ __all__ = ["generate", "symbol_names"]
 _CHUNK = 1 << 20     # messages per compiled chunk when writing a file
 
 
+def _integer(name: str, value) -> None:
+    # integers as the books take them: int() cut messages=1000.7 to 1000 and seed=1.5 to
+    # seed 1 (another seed's day under the name of this one), without a word
+    try:
+        operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} "
+                        f"{value!r}") from None
+
+
+def _check_symbols(symbols) -> None:
+    _integer("symbols", symbols)
+    if not 1 <= symbols <= 65535:
+        # locates are 16 bits (checked here too: a huge int would not reach the generator's own
+        # check, it would overflow its C int first)
+        raise ValueError(f"symbols must be in 1..65535, got {symbols}")
+
+
 def symbol_names(symbols: int) -> list[str]:
-    """The ticker names ``generate`` uses for ``symbols`` symbols (locate i+1 is name i)."""
+    """The ticker names ``generate`` uses for ``symbols`` symbols (locate i+1 is name i);
+    ``symbols`` as ``generate`` takes it (an integer in 1..65535: ``TypeError``,
+    ``ValueError`` otherwise). O(symbols).
+
+    >>> symbol_names(3)
+    ['AAPL', 'MSFT', 'AMZN']
+    """
+    # a count generate refuses gave names of no day: -1 the well-known tickers but the last
+    # (a slice), 1.5 one name, 70000 names of locates that do not exist
+    _check_symbols(symbols)
     from matchcore.itch._gen import symbol_names as _names
 
     return [n.decode() for n in _names(symbols)]
@@ -61,20 +88,11 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
     from matchcore.itch._gen import Generator
 
     for name, value in (("messages", messages), ("symbols", symbols), ("seed", seed)):
-        # integers as the books take them: int() cut messages=1000.7 to 1000 and seed=1.5
-        # to seed 1 (another seed's day under the name of this one), without a word
-        try:
-            operator.index(value)
-        except TypeError:
-            raise TypeError(f"{name} must be an integer, got {type(value).__name__} "
-                            f"{value!r}") from None
+        _integer(name, value)
     if not 0 <= messages < 2**63:
         # the generator counts messages in int64
         raise ValueError(f"messages must be in [0, 2**63), got {messages}")
-    if not 1 <= symbols <= 65535:
-        # locates are 16 bits (checked here too: a huge int would not reach the generator's own
-        # check, it would overflow its C int first)
-        raise ValueError(f"symbols must be in 1..65535, got {symbols}")
+    _check_symbols(symbols)
     if not 0 <= seed < 2**64:
         # the generator's state is 64 bits: a larger seed would alias a smaller one
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
