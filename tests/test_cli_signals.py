@@ -671,3 +671,26 @@ def test_atomic_output_empty_path_refused_as_open_refuses_it(tmp_path, monkeypat
         atomic_output("").__enter__()
     assert str(got.value) == str(err.value) and got.value.filename == ""
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("to_file", [False, True])
+def test_replay_dump_book_dev_stdout_carries_only_the_csv_summary_on_stderr(tmp_path, to_file):
+    # --dump-book /dev/stdout reopened stdout: in a pipe the CSV was mixed into the summary,
+    # and in a file (> out.txt) it was truncated, the summary lost and NUL bytes left where it
+    # had been; as '-' does (and gen-itch /dev/stdout), the CSV alone goes to stdout
+    day = itch.generate(tmp_path / "day.itch", messages=2000, symbols=2, seed=1)
+    argv = CLI + ["replay", str(day), "--dump-book", "/dev/stdout", "--no-progress"]
+    out_txt = tmp_path / "out.txt"
+    if to_file:
+        with open(out_txt, "wb") as f:
+            r = subprocess.run(argv, stdout=f, stderr=subprocess.PIPE, timeout=120)
+        stdout = out_txt.read_bytes()
+    else:
+        r = subprocess.run(argv, capture_output=True, timeout=120)
+        stdout = r.stdout
+    assert r.returncode == 0, r.stderr
+    lines = stdout.decode().splitlines()
+    assert lines[0] == "locate,symbol,side,level,price,qty,orders"
+    assert all(ln.count(",") == 6 for ln in lines) and b"\0" not in stdout
+    assert b"replayed 2,000 ITCH 5.0 messages" in r.stderr
+    assert b"book dump: " in r.stderr

@@ -186,7 +186,11 @@ def _lobster_orderbook_path(path: Path) -> Path | None:
 
 
 def run(args) -> int:
-    if getattr(args, "dump_book", None) == "-":
+    dump = getattr(args, "dump_book", None)
+    # a path naming the file stdout writes to (/dev/stdout) is stdout too: opened again, it
+    # mixed the CSV into the summary in a pipe, and in a file (> out.txt) truncated it under
+    # the summary, which was lost, NUL bytes left where it had been
+    if dump == "-" or (dump and _is_stdout(dump)):
         # '-' is stdout, as for bench/journal --json - (it wrote a file named "-"); stdout then
         # carries the CSV alone, so that it can be piped: every other line goes to stderr
         args.dump_stream = sys.stdout
@@ -198,8 +202,9 @@ def run(args) -> int:
 @contextlib.contextmanager
 def dump_output(args):
     """The file --dump-book writes: complete or not there at all; '-' is the command's stdout."""
-    if args.dump_book == "-":
-        with naming_output("--dump-book", "- (stdout)"):
+    if getattr(args, "dump_stream", None) is not None:
+        with naming_output("--dump-book", "- (stdout)" if args.dump_book == "-" else
+                           args.dump_book):
             yield args.dump_stream
             args.dump_stream.flush()
     else:
