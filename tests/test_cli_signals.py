@@ -694,3 +694,25 @@ def test_replay_dump_book_dev_stdout_carries_only_the_csv_summary_on_stderr(tmp_
     assert all(ln.count(",") == 6 for ln in lines) and b"\0" not in stdout
     assert b"replayed 2,000 ITCH 5.0 messages" in r.stderr
     assert b"book dump: " in r.stderr
+
+
+@pytest.mark.parametrize("to_file", [False, True])
+def test_book_plot_dev_stdout_refused_as_plot_dash_is(tmp_path, to_file):
+    # --plot - is refused (an image cannot go to stdout), but --plot /dev/stdout wrote the PNG
+    # into the ladder's text: in a pipe text and image bytes one after the other, neither
+    # readable, and in a file (> out.txt) the image opened over the ladder already written
+    day = itch.generate(tmp_path / "day.itch", messages=2000, symbols=2, seed=1)
+    argv = CLI + ["book", str(day), "--symbol", "AAPL", "--plot", "/dev/stdout",
+                  "--no-progress"]
+    out_txt = tmp_path / "out.txt"
+    if to_file:
+        with open(out_txt, "wb") as f:
+            r = subprocess.run(argv, stdout=f, stderr=subprocess.PIPE, timeout=120)
+        stdout = out_txt.read_bytes()
+    else:
+        r = subprocess.run(argv, capture_output=True, timeout=120)
+        stdout = r.stdout
+    assert r.returncode == 2 and stdout == b""
+    assert r.stderr.decode().splitlines()[-1] == (
+        "matchcore book: error: --plot /dev/stdout: writes an image, which cannot go to stdout "
+        "(it names the file stdout writes to)")

@@ -245,14 +245,31 @@ OUTPUTS = {"replay": {"dump_book": "file", "out": "dir", "plot": "dir"},
            "recover": {"json": "file"}}
 
 
+def is_stdout(path) -> bool:
+    """Whether ``path`` names the file this process's stdout writes to (``/dev/stdout``,
+    ``/dev/fd/1``, or the file stdout is redirected to). O(1)."""
+    import sys
+
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def stdout_refused(command: str, args) -> str | None:
     """Why an output of ``command`` given as '-' cannot be written, else None: a directory or
-    an image cannot go to stdout (it was made, or written, under the name "-")."""
+    an image cannot go to stdout (it was made, or written, under the name "-"). An image is
+    refused as well at a path naming the file stdout writes to (``/dev/stdout``): it was
+    written into the command's text output."""
     for option, kind in OUTPUTS.get(command, {}).items():
-        if getattr(args, option, None) == "-" and kind != "file":
+        value = getattr(args, option, None)
+        if value == "-" and kind != "file":
             what = "a directory" if kind == "dir" else "an image"
             return (f"--{option.replace('_', '-')} -: writes {what}, which cannot go to stdout "
                     f"('-' is stdout)")
+        if value and kind == "image" and is_stdout(value):
+            return (f"--{option.replace('_', '-')} {value}: writes an image, which cannot go to "
+                    f"stdout (it names the file stdout writes to)")
     return None
 
 

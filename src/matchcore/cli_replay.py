@@ -854,10 +854,9 @@ def _gen(args) -> int:
 
 def _is_stdout(path) -> bool:
     """Whether ``path`` names the file our stdout writes to (``/dev/stdout``, ``/dev/fd/1``)."""
-    try:
-        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
-    except (OSError, ValueError, AttributeError):
-        return False
+    from matchcore._cliutil import is_stdout
+
+    return is_stdout(path)
 
 
 # ---- book ----
