@@ -716,3 +716,19 @@ def test_book_plot_dev_stdout_refused_as_plot_dash_is(tmp_path, to_file):
     assert r.stderr.decode().splitlines()[-1] == (
         "matchcore book: error: --plot /dev/stdout: writes an image, which cannot go to stdout "
         "(it names the file stdout writes to)")
+
+
+def test_plot_and_dump_book_to_dev_null_with_stdout_there_written_as_before(tmp_path):
+    # the null device is stdout's file too when stdout is discarded, but nothing written
+    # there can be mixed up or lost: book --plot /dev/null is no image sent to stdout, and
+    # replay --dump-book /dev/null does not move the summary to stderr
+    day = itch.generate(tmp_path / "day.itch", messages=2000, symbols=2, seed=1)
+    with open(os.devnull, "wb") as null:
+        r = subprocess.run(CLI + ["book", str(day), "--symbol", "AAPL", "--plot", os.devnull,
+                                  "--no-progress"], stdout=null, stderr=subprocess.PIPE,
+                           timeout=120)
+        assert r.returncode == 0 and r.stderr == b"", r.stderr
+        r = subprocess.run(CLI + ["replay", str(day), "--dump-book", os.devnull,
+                                  "--no-progress"], stdout=null, stderr=subprocess.PIPE,
+                           timeout=120)
+        assert r.returncode == 0 and r.stderr == b"", r.stderr

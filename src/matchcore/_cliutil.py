@@ -245,13 +245,17 @@ OUTPUTS = {"replay": {"dump_book": "file", "out": "dir", "plot": "dir"},
            "recover": {"json": "file"}}
 
 
-def is_stdout(path) -> bool:
+def is_stdout(path, *, null: bool = True) -> bool:
     """Whether ``path`` names the file this process's stdout writes to (``/dev/stdout``,
-    ``/dev/fd/1``, or the file stdout is redirected to). O(1)."""
+    ``/dev/fd/1``, or the file stdout is redirected to). ``null=False``: not when that file
+    is the null device, where nothing written can be mixed up or lost. O(1)."""
     import sys
 
     try:
-        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+        st = os.stat(path)
+        if not os.path.samestat(st, os.fstat(sys.stdout.fileno())):
+            return False
+        return null or not os.path.samestat(st, os.stat(os.devnull))
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -267,7 +271,7 @@ def stdout_refused(command: str, args) -> str | None:
             what = "a directory" if kind == "dir" else "an image"
             return (f"--{option.replace('_', '-')} -: writes {what}, which cannot go to stdout "
                     f"('-' is stdout)")
-        if value and kind == "image" and is_stdout(value):
+        if value and kind == "image" and is_stdout(value, null=False):
             return (f"--{option.replace('_', '-')} {value}: writes an image, which cannot go to "
                     f"stdout (it names the file stdout writes to)")
     return None

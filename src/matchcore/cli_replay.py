@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
-                               int64, integer, naming_output, refuse_dangling_link,
+                               int64, integer, is_stdout, naming_output, refuse_dangling_link,
                                refuse_directory_at, refuse_directory_name,
                                refuse_unwritable_directory, report_dropped, save_npy, shown_name,
                                size_on_disk, write_json, _writes)
@@ -190,7 +190,7 @@ def run(args) -> int:
     # a path naming the file stdout writes to (/dev/stdout) is stdout too: opened again, it
     # mixed the CSV into the summary in a pipe, and in a file (> out.txt) truncated it under
     # the summary, which was lost, NUL bytes left where it had been
-    if dump == "-" or (dump and _is_stdout(dump)):
+    if dump == "-" or (dump and is_stdout(dump, null=False)):
         # '-' is stdout, as for bench/journal --json - (it wrote a file named "-"); stdout then
         # carries the CSV alone, so that it can be piped: every other line goes to stderr
         args.dump_stream = sys.stdout
@@ -854,8 +854,6 @@ def _gen(args) -> int:
 
 def _is_stdout(path) -> bool:
     """Whether ``path`` names the file our stdout writes to (``/dev/stdout``, ``/dev/fd/1``)."""
-    from matchcore._cliutil import is_stdout
-
     return is_stdout(path)
 
 
