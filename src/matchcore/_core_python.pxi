@@ -294,23 +294,21 @@ cdef int _check_side_exact(mc_book* b, int s, Py_ssize_t n) except -1:
     # The top n levels of side s fit int64 arrays: a level total beyond int64 is refused, never
     # written saturated (the C function table documents its saturation; Python refuses). Hidden
     # entries passed are packed as by depth (_ladder_walked), so the walk that follows is short.
-    cdef int32_t i = b.side[s].n - 1, low = 0
+    cdef int32_t i = b.side[s].n - 1
     cdef Py_ssize_t k = 0
     cdef int64_t passed = 0
     cdef const mc_level* l
     while i >= 0 and k < n:
         l = &b.levels[b.side[s].lv[i]]
+        i -= 1
         if l.count == 0:
-            passed += b.side[s].lv[i] != MC_GAP
-            i -= 1
+            passed += l != &b.levels[MC_GAP]
             continue
         k += 1
         if l.qty > <mc_i128>0x7FFFFFFFFFFFFFFF:
             raise OverflowError(f"level {l.price} holds {_py_i128(l.qty)} lots, beyond int64: "
                                 f"use best_bid()/best_ask()/level() for exact totals")
-        low = i
-        i -= 1
-    _ladder_walked(b, s, passed, low if k == n else 0)
+    _ladder_walked(b, s, passed, i + 1 if k == n else 0)
     return 0
 
 

@@ -22,23 +22,22 @@ cdef inline int64_t _depth(mc_book* b, int side, int64_t n, int64_t* out,
     # packed away when there were many (_ladder_walked): the book's contents stay as they are.
     cdef const mc_ladder* L = &b.side[side]
     cdef int64_t k = 0, passed = 0
-    cdef int32_t i = L.n - 1, low = 0
+    cdef int32_t i = L.n - 1
     cdef int cols = 3 if with_orders else 2
     cdef const mc_level* l
     while k < n and i >= 0:
         l = &b.levels[L.lv[i]]
+        i -= 1
         if l.count == 0:
-            passed += L.lv[i] != MC_GAP
-            i -= 1
+            passed += l != &b.levels[MC_GAP]
             continue
         out[cols * k] = l.price
         out[cols * k + 1] = _sat64(l.qty)
         if with_orders:
             out[cols * k + 2] = l.count
         k += 1
-        low = i
-        i -= 1
-    _ladder_walked(b, side, passed, low if k == n else 0)
+    # with n levels found, the walk stopped just below the last of them
+    _ladder_walked(b, side, passed, i + 1 if k == n else 0)
     return k
 
 
