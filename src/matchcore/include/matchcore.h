@@ -232,7 +232,9 @@ typedef struct mc_api_v2 {
 
     /* ---- queries (a side other than MC_BUY / MC_SELL: -MC_R_INVALID_SIDE, nothing read).
      * A level total or a qty ahead beyond int64 (levels are summed in 128 bits) reads as
-     * INT64_MAX here; the Python methods give it exactly. ---- */
+     * INT64_MAX here; the Python methods give it exactly. depth and depth_orders walk from the
+     * touch and, past 256 or more levels emptied below it, pack them out of the ladder (its
+     * layout only: no level, order, event or state hash changes), as the Python methods do. ---- */
     mc_best_fn best;                     /* 1 + (price, level qty), 0 if the side is empty */
     mc_depth_fn depth;                   /* n levels best first into out[2n]: price, qty */
     mc_depth_fn depth_orders;            /* into out[3n]: price, qty, order count */
