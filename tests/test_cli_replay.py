@@ -1105,3 +1105,28 @@ def test_cli_replay_several_files_with_one_cut_mid_message_refused_before_any(ca
     monkeypatch.setattr(itch, "replay_file", lambda *a, **k: replayed.append(a) or real(*a, **k))
     code, out, err = run_cli(capsys, "replay", str(day), str(cut), "--no-progress")
     assert code == 1 and out == "" and "not ITCH 5.0 framing" in err and replayed == []
+
+
+def test_cli_replay_native_several_symbols_events_npy_carry_their_symbol(capsys, tmp_path):
+    # One book per symbol: the events of symbols 1 and 2 (same ids in both) all said symbol 0,
+    # so events.npy could not tell one symbol's fills from the other's.
+    native = pytest.importorskip("matchcore.native", reason="matchcore.native is not in this build")
+    from matchcore import COMMAND_DTYPE, EventKind
+
+    cmds = np.zeros(4, COMMAND_DTYPE)
+    cmds["symbol"] = [2, 1, 2, 1]
+    cmds["order_id"] = [1, 1, 2, 2]
+    cmds["side"] = [1, 1, 0, 0]
+    cmds["price"] = 100
+    cmds["qty"] = [5, 6, 2, 3]
+    cmds["ts_ns"] = [10, 20, 30, 40]
+    path = tmp_path / "two.mccmd"
+    native.write_commands(path, cmds)
+    code, out, _ = run_cli(capsys, "replay", str(path), "--out", str(tmp_path / "o"),
+                           "--no-progress")
+    assert code == 0 and "books: 2 (symbols 1, 2)" in out
+    ev = np.load(tmp_path / "o" / "events.npy")
+    got = [(int(e["symbol"]), EventKind(e["kind"]).name, int(e["order_id"]), int(e["qty"]))
+           for e in ev]
+    assert got == [(1, "ACCEPTED", 1, 6), (1, "ACCEPTED", 2, 3), (1, "FILL", 2, 3),
+                   (2, "ACCEPTED", 1, 5), (2, "ACCEPTED", 2, 2), (2, "FILL", 2, 2)]

@@ -766,7 +766,11 @@ def _replay_native(args, path: Path) -> int:
     for sym in symbols.tolist():
         sel = cmds if len(symbols) == 1 else cmds[cmds["symbol"] == sym]
         book = OrderBook(stp=stp)
-        events.append(book.process(sel))
+        ev = book.process(sel)
+        # a lone book's events say symbol 0: stamped with the one they are of, else those of
+        # several symbols (ids shared between them) cannot be told apart in events.npy
+        ev["symbol"] = sym
+        events.append(ev)
         books[int(sym)] = book
     elapsed = time.perf_counter() - t0
     # an empty file: no events, still EVENT_DTYPE (events.npy held a float64 array)
