@@ -1130,3 +1130,23 @@ def test_cli_replay_native_several_symbols_events_npy_carry_their_symbol(capsys,
            for e in ev]
     assert got == [(1, "ACCEPTED", 1, 6), (1, "ACCEPTED", 2, 3), (1, "FILL", 2, 3),
                    (2, "ACCEPTED", 1, 5), (2, "ACCEPTED", 2, 2), (2, "FILL", 2, 2)]
+
+
+def test_cli_replay_native_many_symbols_summary_names_first_ten(capsys, tmp_path):
+    # every symbol was listed: a file of 5,000 symbols printed a books line of 30,000
+    # characters, where the ITCH and DBN summaries name ten and count the rest
+    native = pytest.importorskip("matchcore.native", reason="matchcore.native is not in this build")
+    from matchcore import COMMAND_DTYPE
+
+    cmds = np.zeros(25, COMMAND_DTYPE)
+    cmds["symbol"] = np.arange(25)[::-1]
+    cmds["order_id"] = 1
+    cmds["price"] = 100
+    cmds["qty"] = 1
+    path = tmp_path / "many.mccmd"
+    native.write_commands(path, cmds)
+    code, out, _ = run_cli(capsys, "replay", str(path), "--no-progress")
+    assert code == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("books:"))
+    assert line == ("books: 25 (symbols 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 (+15 more)); "
+                    "resting orders: 25")

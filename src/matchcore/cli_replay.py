@@ -781,7 +781,11 @@ def _replay_native(args, path: Path) -> int:
     print(f"replayed {len(cmds):,} native commands through process() in {elapsed:.3f} s: "
           f"{rate / 1e6:.2f} M msg/s")
     print("events: " + "  ".join(f"{k} {v:,}" for k, v in counts.items()))
-    print(f"books: {len(books)} (symbols {', '.join(map(str, books)) or 'none'}); resting orders: "
+    # the first ten, as the ITCH and DBN summaries name them: a file of thousands of symbols
+    # made this one line of tens of thousands of characters
+    shown = ", ".join(map(str, list(books)[:10])) or "none"
+    more = f" (+{len(books) - 10:,} more)" if len(books) > 10 else ""
+    print(f"books: {len(books):,} (symbols {shown}{more}); resting orders: "
           f"{sum(len(b) for b in books.values()):,}")
     if args.committed:
         torn = hdr.uncommitted_bytes % hdr.record_size
