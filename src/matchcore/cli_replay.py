@@ -744,6 +744,27 @@ def _replay_lobster(args, path: Path) -> int:
     return 0
 
 
+def _by_symbol(cmds):
+    """``(symbol, its records in file order)`` for each symbol of a command array, ascending.
+
+    One stable sort, each symbol's records then a slice of the sorted copy: a selection per
+    symbol read every record once for each symbol (a file of 5,000 symbols and 2,000,000
+    records spent 44 s selecting them, against 1 s replaying them). One symbol: the array
+    itself, uncopied."""
+    if len(cmds) == 0:
+        return []
+    sym = np.asarray(cmds["symbol"])
+    if not (sym != sym[0]).any():
+        return [(int(sym[0]), cmds)]
+    order = np.argsort(sym, kind="stable")
+    grouped = np.asarray(cmds)[order]
+    keys = sym[order]
+    bounds = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    starts = [0, *bounds.tolist()]
+    ends = [*bounds.tolist(), len(keys)]
+    return [(int(keys[a]), grouped[a:b]) for a, b in zip(starts, ends)]
+
+
 def _replay_native(args, path: Path) -> int:
     try:
         from matchcore.native import _read_mapped, records
@@ -761,10 +782,8 @@ def _replay_native(args, path: Path) -> int:
     stp = hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING
     books, counts = {}, {}
     t0 = time.perf_counter()
-    symbols = np.unique(cmds["symbol"]) if len(cmds) else np.empty(0, np.uint32)
     events = []
-    for sym in symbols.tolist():
-        sel = cmds if len(symbols) == 1 else cmds[cmds["symbol"] == sym]
+    for sym, sel in _by_symbol(cmds):
         book = OrderBook(stp=stp)
         ev = book.process(sel)
         # a lone book's events say symbol 0: stamped with the one they are of, else those of
