@@ -40,3 +40,30 @@ def test_serve_metrics_empty_address_refused_naming_addr_and_every_interface(add
         serve_metrics(0, addr=addr)
     assert str(exc.value) == (f"metrics addr {addr!r} names no host: give a host name or IP "
                               f"address ('0.0.0.0' or '::' to serve on every interface)")
+
+
+@pytest.mark.parametrize("addr", ["127.0.0.1:9108", "http://127.0.0.1", "127.0.0.1/metrics",
+                                  " 127.0.0.1", "127.0.0.1\n", "[127.0.0.1]", "[::1"])
+def test_serve_metrics_address_with_port_scheme_or_blanks_refused_naming_addr(addr):
+    # each went to the name lookup and came back as an OSError beside a URL built from it,
+    # "cannot serve metrics at http://[127.0.0.1:9108]:0/metrics: Name or service not known"
+    with pytest.raises(ValueError) as exc:
+        serve_metrics(0, addr=addr)
+    assert str(exc.value).startswith(f"metrics addr {addr!r} is not a host name or IP address")
+
+
+def test_serve_metrics_bracketed_ipv6_address_taken_as_the_url_writes_it():
+    import socket
+    import urllib.request
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    # "[::1]" is how the server's own url writes the address: it was refused by the lookup
+    try:
+        srv = serve_metrics(0, addr="[::1]", registry=ReplayMetrics().registry)
+    except OSError as e:
+        pytest.skip(f"no IPv6 loopback: {e}")
+    with srv:
+        assert srv.host == "::1"
+        assert srv.url == f"http://[::1]:{srv.port}/metrics"
+        assert urllib.request.urlopen(srv.url, timeout=5).status == 200

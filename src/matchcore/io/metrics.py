@@ -92,12 +92,39 @@ def _check_registry(registry, need: tuple = ("collect",)):
     return registry
 
 
+def _bind_host(addr: str) -> str:
+    """The host to bind for ``addr``: a host name or IP address, an IPv6 one also in the
+    brackets of a URL (``[::1]``, as :attr:`MetricsServer.url` writes it). ``ValueError``
+    naming ``addr`` for anything else: a port, scheme or path in it, or blanks around it went
+    to the name lookup and came back as "Name or service not known" beside a URL made of it
+    (``http://[127.0.0.1:9108]:0/metrics``)."""
+    import ipaddress
+
+    bracketed = addr.startswith("[") and addr.endswith("]")
+    host = addr[1:-1] if bracketed else addr
+    # brackets hold an IPv6 address only; a colon outside them is a port
+    ok = host == host.strip() and not any(c in host for c in "/[]") and (
+        ":" in host if bracketed else True)
+    if ok and ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ValueError(f"metrics addr {addr!r} is not a host name or IP address: give the "
+                         f"host alone (the port as port=, no scheme or path; an IPv6 address "
+                         f"as ::1 or [::1])")
+    return host
+
+
 def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> MetricsServer:
     """Serve ``registry`` (default: prometheus_client's global one) at
     ``http://addr:port/metrics`` from a background thread; ``port=0`` picks a free port.
 
-    Raises ``ValueError`` for a port outside 0..65535 or an empty ``addr`` (``"0.0.0.0"`` or
-    ``"::"`` serve on every interface), ``TypeError`` for an ``addr`` that is not a str or a
+    ``addr`` is a host name or IP address (an IPv6 one also in brackets, ``"[::1]"``, as
+    ``url`` writes it). Raises ``ValueError`` for a port outside 0..65535, an empty ``addr``
+    (``"0.0.0.0"`` or ``"::"`` serve on every interface) or one with a port, scheme, path or
+    blanks in it (``"127.0.0.1:9108"``), ``TypeError`` for an ``addr`` that is not a str or a
     ``registry`` that is not one, and ``OSError`` when the port is taken.
 
     >>> from matchcore.io.metrics import EngineMetrics, serve_metrics    # doctest: +SKIP
@@ -118,6 +145,7 @@ def serve_metrics(port: int = 0, addr: str = "127.0.0.1", registry=None) -> Metr
         # where Python's own servers take "" for every interface
         raise ValueError(f"metrics addr {addr!r} names no host: give a host name or IP address "
                          f"('0.0.0.0' or '::' to serve on every interface)")
+    addr = _bind_host(addr)
     if _check_registry(registry) is None:
         registry = prom.REGISTRY
     try:
