@@ -71,3 +71,23 @@ def test_replay_serial_and_files_refusals_of_inputs_name_the_functions_not_optio
     finally:
         os.close(r)
         os.close(w)
+
+
+@pytest.mark.parametrize("fmt", [None, "itch"])
+def test_replay_files_directory_refused_before_any_cluster_as_serial(mixed, tmp_path,
+                                                                      monkeypatch, fmt):
+    # with fmt given nothing read the path on the client: a LocalCluster was started (or a
+    # task sent to the caller's) for the worker to fail on "[Errno 21] Is a directory"
+    from matchcore.cluster.dask import replay_files
+
+    def connect(*args, **kwargs):
+        raise AssertionError("a cluster was started or connected to")
+
+    monkeypatch.setattr(cdask, "connect", connect)
+    d = tmp_path / "day.d"
+    d.mkdir()
+    for call in (lambda: replay_files([mixed[0], d], "local", fmt=fmt),
+                 lambda: replay_serial([mixed[0], d], fmt=fmt)):
+        with pytest.raises(ValueError) as e:
+            call()
+        assert str(e.value) == f"paths: {d} is a directory, not a file"

@@ -338,6 +338,10 @@ def _check(paths, options):
     for p in paths:
         if not p.exists():
             raise ValueError(f"no such file: {p}")
+        if p.is_dir():
+            # with fmt given nothing opened it here: a cluster was started (or a task sent)
+            # for the worker to fail on "[Errno 21] Is a directory", named by no argument
+            raise ValueError(f"paths: {p} is a directory, not a file")
     repeat = first_repeat(paths)
     if repeat is not None:
         a, b = repeat
