@@ -92,3 +92,29 @@ def test_dask_connect_scheduler_host_lookup_failing_for_now_left_to_the_client(m
     monkeypatch.setattr(distributed.Client, "__init__", connecting)
     with pytest.raises(RuntimeError, match="left to the client"):
         connect("tcp://slow-name.invalid:8786")
+
+
+def test_dask_replay_closed_client_given_refused_naming_it(tmp_path):
+    # a Client closed before the call failed in Tornado's words, "IOLoop is closed" (one
+    # that started its own cluster, distributed.Client() as is usual), or "Can't send
+    # update-graph message" after waiting for its workers
+    import distributed
+
+    import matchcore.itch as itch
+
+    path = itch.generate(tmp_path / "day.itch", messages=1000, symbols=2, seed=1)
+    own = distributed.Client(n_workers=1, threads_per_worker=1, processes=False,
+                             dashboard_address="127.0.0.1:0")
+    own.close()
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                       dashboard_address="127.0.0.1:0")
+    try:
+        given = distributed.Client(cluster)
+        given.close()
+        for client in (own, given):
+            with pytest.raises(ValueError) as exc:
+                replay_files([path], client)
+            assert str(exc.value) == ("scheduler: the distributed.Client given is closed: "
+                                      "give an open one, or the scheduler's address")
+    finally:
+        cluster.close()

@@ -661,6 +661,11 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
     _check_options(tasks, options)
     distributed = _require_dask()
     own = not isinstance(scheduler, distributed.Client)
+    if not own and scheduler.status in ("closing", "closed"):
+        # it failed in Tornado's words ("IOLoop is closed"), naming neither the client nor
+        # what was wrong with it
+        raise ValueError("scheduler: the distributed.Client given is closed: give an open one, "
+                         "or the scheduler's address")
     client = connect(scheduler, workers=workers, processes=processes) if own else scheduler
     futures, gathered = [], False
     try:
