@@ -3,6 +3,7 @@ refusals before any of it: an option one of the files' formats refuses is refuse
 first file is replayed."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import matchcore.cluster.dask as cdask
@@ -91,3 +92,27 @@ def test_replay_files_directory_refused_before_any_cluster_as_serial(mixed, tmp_
         with pytest.raises(ValueError) as e:
             call()
         assert str(e.value) == f"paths: {d} is a directory, not a file"
+
+
+@pytest.mark.parametrize("symbols", [5, np.int64(7), 1.5])
+def test_replay_symbols_a_single_number_refused_naming_symbols(mixed, monkeypatch, symbols):
+    # a lone number was iterated: "'int' object is not iterable", naming neither symbols nor
+    # what it takes
+    from matchcore.cluster.dask import replay_files
+    from matchcore.feeds.dbn import replay_dbn
+
+    def connect(*args, **kwargs):
+        raise AssertionError("a cluster was started or connected to")
+
+    monkeypatch.setattr(cdask, "connect", connect)
+    how = (f"write [{symbols!r}]" if not isinstance(symbols, float)
+           else "a name is a str, a number an int or a string of digits")
+    want = (f"symbols is an iterable of names or numbers, not a single "
+            f"{type(symbols).__name__} ({symbols!r}): {how}")
+    for call in (lambda: itch.replay_file(mixed[0], symbols=symbols),
+                 lambda: replay_dbn(mixed[1], symbols=symbols),
+                 lambda: replay_serial(list(mixed), symbols=symbols),
+                 lambda: replay_files(list(mixed), "local", symbols=symbols)):
+        with pytest.raises(TypeError) as e:
+            call()
+        assert str(e.value) == want

@@ -30,7 +30,7 @@ def whole_number(x) -> int | None:
 def symbol_filter(symbols, what: str = "symbols", numbers: tuple[int, str] | None = None):
     """``None`` (keep every symbol) or the set of strings a symbol's name or number is looked up
     in. ``symbols`` is an iterable of names and numbers (int or digit strings; anything else,
-    such as bytes or a float, raises ``TypeError``). A lone ``str`` is refused: iterated, ``"AAPL"`` would be the letters A, P, L and match nothing. An empty
+    such as bytes or a float, raises ``TypeError``). A lone ``str`` is refused: iterated, ``"AAPL"`` would be the letters A, P, L and match nothing; so is a lone number (``TypeError``). An empty
     one is refused (``ValueError``): it kept no symbol, where a consumer of a NATS stream took
     it for every symbol; None keeps every symbol. So is a blank name in it. A number written with leading zeros
     (``"01"``) also matches its plain form (locate 1), and a book label ``NAME@locate007`` its
@@ -43,8 +43,16 @@ def symbol_filter(symbols, what: str = "symbols", numbers: tuple[int, str] | Non
     if isinstance(symbols, (str, bytes, bytearray)):
         raise TypeError(f"{what} is an iterable of names or numbers, not a single "
                         f"{type(symbols).__name__} ({symbols!r}): write [{symbols!r}]")
+    try:
+        items = iter(symbols)
+    except TypeError:
+        # a lone number (symbols=5) failed on iter(): "'int' object is not iterable"
+        how = (f"write [{symbols!r}]" if whole_number(symbols) is not None
+               else "a name is a str, a number an int or a string of digits")
+        raise TypeError(f"{what} is an iterable of names or numbers, not a single "
+                        f"{type(symbols).__name__} ({symbols!r}): {how}") from None
     out = set()
-    for given in symbols:
+    for given in items:
         if not isinstance(given, str):
             # str() of bytes, a float, None or a bool ("b'AAPL'", "1.0", "True") matched
             # no symbol: a replay of nothing, without a word
