@@ -494,11 +494,17 @@ def connect(scheduler="local", *, workers: int | None = None, processes: bool | 
     return distributed.Client(scheduler, timeout="20s")
 
 
+# Dask's transports addressed as HOST:PORT over TCP (the websocket ones too: a scheduler started
+# with --protocol ws), whose port can be checked and whose refusal a TCP probe tells at once.
+_HOST_PORT_TRANSPORTS = ("tcp", "tls", "ws", "wss")
+
+
 def _check_address(scheduler) -> None:
     """``ValueError`` naming ``scheduler`` for a TCP or TLS address whose port no scheduler can
     listen on: none, not a number, or outside 1..65535. Given to the client, ``:x`` failed in
     Python's words ("invalid literal for int()"), ``:-1`` waited 20 s to say "Timed out" and
-    ``:70000`` connected to port 4464 (taken modulo 65536). Other transports are the client's."""
+    ``:70000`` connected to port 4464 (taken modulo 65536). The websocket transports (``ws``,
+    ``wss``) take HOST:PORT alike; other transports are the client's."""
     if not isinstance(scheduler, str):
         return
     from distributed.comm.addressing import parse_address, parse_host_port
@@ -507,7 +513,7 @@ def _check_address(scheduler) -> None:
         proto, loc = parse_address(scheduler)
     except ValueError:
         return
-    if proto not in ("tcp", "tls"):
+    if proto not in _HOST_PORT_TRANSPORTS:
         return
 
     def refuse(why):
@@ -518,7 +524,7 @@ def _check_address(scheduler) -> None:
         _, port = parse_host_port(loc)
     except ValueError as e:
         if str(e).startswith("missing port"):
-            refuse("no port (tcp://HOST:PORT)")
+            refuse(f"no port ({proto}://HOST:PORT)")
         if not port_text.isdecimal():
             refuse(f"port {port_text!r} is not a number in 1..65535")
         refuse(str(e))
@@ -575,7 +581,7 @@ def _refused_fast(scheduler) -> None:
 
     try:
         proto, loc = parse_address(scheduler)
-        if proto not in ("tcp", "tls"):
+        if proto not in _HOST_PORT_TRANSPORTS:
             return
         host, port = parse_host_port(loc)
     except (ValueError, TypeError):
