@@ -1,0 +1,434 @@
+"""Stateful property test: the Engine against one ReferenceBook per symbol.
+
+The model routes by hand what the engine routes in compiled code: a symbol's limits checked in
+Python, one order-id space (an id resting in any symbol's book is a duplicate in every one),
+cancels and modifies sent to the book the id rests in, and REJECTED events of ids that rest
+nowhere echoing the command's symbol. Each step compares the return value or exception, every
+event, and the observable state of every symbol; refused configuration calls must change
+neither the state hash nor the pending events; copies and pickles continue as the original.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+
+import numpy as np
+from conftest import assert_events_equal
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+import matchcore as mc
+from matchcore import ReferenceBook
+from matchcore._enums import COMMAND_DTYPE, EVENT_DTYPE, EventKind, OrderRejected, Reason
+from matchcore._engine import Engine
+
+SOAK = os.environ.get("MATCHCORE_SOAK") == "1"
+
+symbols = st.integers(0, 3)           # 3 is never added: an unregistered symbol id
+prices = st.integers(90, 110)
+qtys = st.integers(1, 25)
+owners = st.integers(0, 2)
+ts = st.integers(0, 2**40)
+oids = st.integers(1, 40)
+maybe_bad_qty = st.one_of(qtys, qtys, qtys, qtys, qtys, st.sampled_from([0, -1]))
+maybe_bad_price = st.one_of(prices, prices, prices, prices, prices, st.sampled_from([0, -1]))
+sides = st.one_of(st.sampled_from([0, 1]), st.sampled_from([0, 1]), st.sampled_from([0, 1]),
+                  st.just(2))
+tifs = st.one_of(st.sampled_from([0, 1, 2]), st.sampled_from([0, 1, 2]), st.just(3))
+limit_sets = st.fixed_dictionaries({}, optional={
+    "tick": st.sampled_from([1, 2, 5]),
+    "min_price": st.sampled_from([0, 92, 95]),
+    "max_price": st.sampled_from([0, 105, 108]),
+    "ref_price": st.sampled_from([0, 98, 100, 103]),
+    "band": st.sampled_from([0, 3, 6]),
+    "max_qty": st.sampled_from([0, 10, 20]),
+    "max_notional": st.sampled_from([0, 1000, 2000]),
+})
+NO_LIMITS = {"tick": 1, "min_price": 0, "max_price": 0, "ref_price": 0, "band": 0, "max_qty": 0,
+             "max_notional": 0}
+
+
+def _limit_reason(lim, price, qty):
+    """The first limit a limit order breaks (Reason.NONE if none), as the engine documents."""
+    if lim["tick"] > 1 and price % lim["tick"]:
+        return Reason.PRICE_NOT_ON_TICK
+    if (lim["min_price"] and price < lim["min_price"]) or (lim["max_price"]
+                                                          and price > lim["max_price"]):
+        return Reason.PRICE_OUTSIDE_BAND
+    if lim["band"] and lim["ref_price"] and abs(price - lim["ref_price"]) > lim["band"]:
+        return Reason.PRICE_OUTSIDE_BAND
+    if lim["max_qty"] and qty > lim["max_qty"]:
+        return Reason.QTY_ABOVE_MAX
+    if lim["max_notional"] and price * qty > lim["max_notional"]:
+        return Reason.NOTIONAL_ABOVE_MAX
+    return Reason.NONE
+
+
+def _event(ts_ns, oid, side, price, qty, owner, symbol, reason):
+    ev = np.zeros(1, EVENT_DTYPE)
+    ev["ts_ns"], ev["order_id"], ev["side"], ev["price"] = ts_ns, oid, side, price
+    ev["qty"], ev["owner"], ev["symbol"] = qty, owner, symbol
+    ev["kind"], ev["reason"] = EventKind.REJECTED, reason
+    return ev
+
+
+def _side_byte(side):
+    return side if 0 <= side <= 255 else 255
+
+
+class EngineModel:
+    """One ReferenceBook per symbol behind the engine's routing and limits, in Python."""
+
+    def __init__(self, stp):
+        self.stp = stp
+        self.books: dict[int, ReferenceBook] = {}
+        self.limits: dict[int, dict] = {}
+
+    def add_symbol(self, sym, limits):
+        self.books[sym] = ReferenceBook(self.stp)
+        self.limits[sym] = dict(NO_LIMITS, **limits)
+
+    def rests_in(self, oid):
+        for sym, book in self.books.items():
+            if book.get(oid) is not None:
+                return sym
+        return None
+
+    def command(self, c):
+        """One COMMAND_DTYPE row as a dict: (result, events), result as process() sees it:
+        ('ok', value) or ('rejected', reason)."""
+        kind, sym, oid = c["kind"], c["symbol"], c["order_id"]
+        t = c["ts_ns"]
+        one = np.zeros(1, COMMAND_DTYPE)
+        for name in COMMAND_DTYPE.names:
+            one[name] = c[name]
+        if kind in (mc.CommandKind.SUBMIT, mc.CommandKind.MARKET):
+            market = kind == mc.CommandKind.MARKET
+            price = 0 if market else c["price"]
+            if sym not in self.books:
+                return (Reason.UNKNOWN_SYMBOL,
+                        _event(t, oid, _side_byte(c["side"]), price, c["qty"], c["owner"], sym,
+                               Reason.UNKNOWN_SYMBOL))
+            fields_ok = c["qty"] > 0 and c["side"] in (0, 1) and (
+                market or (c["price"] > 0 and c["tif"] in (0, 1, 2)))
+            reason = Reason.NONE
+            if fields_ok:
+                lim = self.limits[sym]
+                if market:
+                    if lim["max_qty"] and c["qty"] > lim["max_qty"]:
+                        reason = Reason.QTY_ABOVE_MAX
+                else:
+                    reason = _limit_reason(lim, c["price"], c["qty"])
+                if reason == Reason.NONE:
+                    where = self.rests_in(oid)
+                    if where is not None and where != sym:
+                        reason = Reason.DUPLICATE_ORDER_ID
+            if reason != Reason.NONE:
+                return reason, _event(t, oid, c["side"], price, c["qty"], c["owner"], sym, reason)
+            return None, self._run(sym, one)
+        if kind == mc.CommandKind.CANCEL:
+            where = self.rests_in(oid)
+            if where is None:
+                return None, _event(t, oid, 0, 0, 0, c["owner"], sym, Reason.ORDER_NOT_FOUND)
+            return None, self._run(where, one)
+        if kind == mc.CommandKind.MODIFY:
+            where = self.rests_in(oid)
+            qty, price = c["qty"], c["price"]
+            if where is None:
+                reason = (Reason.INVALID_QTY if qty <= 0 else Reason.INVALID_PRICE if price < 0
+                          else Reason.ORDER_NOT_FOUND)
+                return None, _event(t, oid, 0, price, qty, c["owner"], sym, reason)
+            if qty > 0 and price >= 0:
+                side, old_price, open_qty = self.books[where].get(oid)
+                new_price = price or old_price
+                if new_price != old_price or qty > open_qty:
+                    reason = _limit_reason(self.limits[where], new_price, qty)
+                    if reason != Reason.NONE:
+                        owner = self._owner(where, oid)
+                        return reason, _event(t, oid, side, new_price, qty, owner, where, reason)
+            return None, self._run(where, one)
+        return None, _event(t, oid, c["side"], c["price"], c["qty"], c["owner"], sym,
+                            Reason.INVALID_COMMAND)
+
+    def _owner(self, sym, oid):
+        return self.books[sym]._orders[oid].owner
+
+    def _run(self, sym, one):
+        ev = self.books[sym].process(one)
+        ev["symbol"] = sym
+        return ev
+
+
+def _row(kind, sym, oid, side=0, price=0, qty=0, tif=0, owner=0, post_only=0, ts_ns=0):
+    return {"kind": int(kind), "symbol": sym, "order_id": oid, "side": side, "price": price,
+            "qty": qty, "tif": tif, "owner": owner, "post_only": int(post_only), "ts_ns": ts_ns}
+
+
+class EngineComparison(RuleBasedStateMachine):
+    stp_mode = mc.STP.CANCEL_RESTING
+
+    def __init__(self):
+        super().__init__()
+        self.eng = Engine(self.stp_mode)
+        self.model = EngineModel(self.stp_mode)
+        self.pending = np.zeros(0, EVENT_DTYPE)
+        self.log: list[str] = []
+
+    def _expect(self, events):
+        self.pending = np.concatenate([self.pending, events])
+
+    def _check_pending(self, context):
+        got = self.eng.events()
+        assert_events_equal(got, self.pending, labels=("engine", "model"),
+                            context=f"{context}\nhistory: {self.log[-12:]}\n")
+        self.pending = np.zeros(0, EVENT_DTYPE)
+
+    def _refused_changes_nothing(self, call, exc_types):
+        before = self.eng.state_hash()
+        try:
+            call()
+        except exc_types:
+            pass
+        else:
+            return False
+        assert self.eng.state_hash() == before
+        assert len(self.eng.events()) == 0
+        return True
+
+    # ------------------------------------------------------------------ configuration
+
+    @precondition(lambda self: len(self.model.books) < 3)
+    @rule(limits=limit_sets, data=st.data())
+    def add_symbol(self, limits, data):
+        sym = data.draw(st.sampled_from([s for s in range(3) if s not in self.model.books]))
+        self.log.append(f"add_symbol({sym}, {limits})")
+        if self._refused_changes_nothing(lambda: self.eng.add_symbol(sym, f"S{sym}", **limits),
+                                         ValueError):
+            assert sym not in self.eng.symbols
+            return
+        self.model.add_symbol(sym, limits)
+
+    @precondition(lambda self: self.model.books)
+    @rule(limits=limit_sets, data=st.data())
+    def set_limits(self, limits, data):
+        sym = data.draw(st.sampled_from(sorted(self.model.books)))
+        self.log.append(f"set_limits({sym}, {limits})")
+        before = self.eng.limits(sym)
+        if self._refused_changes_nothing(lambda: self.eng.set_limits(sym, **limits), ValueError):
+            assert self.eng.limits(sym) == before
+            return
+        self.model.limits[sym].update(limits)
+        assert self.eng.limits(sym) == self.model.limits[sym]
+
+    @precondition(lambda self: self.model.books)
+    @rule(price=st.sampled_from([0, 95, 100, 104, 200]), data=st.data())
+    def set_reference_price(self, price, data):
+        sym = data.draw(st.sampled_from(sorted(self.model.books)))
+        self.log.append(f"set_reference_price({sym}, {price})")
+        if self._refused_changes_nothing(lambda: self.eng.set_reference_price(sym, price),
+                                         ValueError):
+            return
+        self.model.limits[sym]["ref_price"] = price
+
+    # ------------------------------------------------------------------ order entry
+
+    @rule(sym=symbols, oid=oids, side=sides, price=maybe_bad_price, qty=maybe_bad_qty, tif=tifs,
+          owner=owners, post_only=st.booleans(), t=ts)
+    def submit(self, sym, oid, side, price, qty, tif, owner, post_only, t):
+        row = _row(mc.CommandKind.SUBMIT, sym, oid, side, price, qty, tif, owner, post_only, t)
+        reason, events = self.model.command(row)
+        self.log.append(f"submit {row}")
+        try:
+            self.eng.submit(sym, oid, side, price, qty, tif, owner=owner, post_only=post_only,
+                            ts_ns=t)
+            got = None
+        except OrderRejected as exc:
+            got = Reason(exc.reason)
+        self._expect(events)
+        self._check_pending(f"submit {row}")
+        rej = events[events["kind"] == EventKind.REJECTED]
+        want = None
+        if len(rej) and rej["reason"][0] != Reason.POST_ONLY_WOULD_CROSS and len(events) == 1:
+            want = Reason(int(rej["reason"][0]))
+        assert got == want, f"submit {row}: engine raised {got}, model {want}"
+
+    @rule(sym=symbols, oid=oids, side=sides, price=prices, qty=qtys, owner=owners)
+    def submit_gtc(self, sym, oid, side, price, qty, owner):
+        self.submit(sym, oid, side, price, qty, 0, owner, False, 0)
+
+    @rule(sym=symbols, oid=oids, side=sides, qty=maybe_bad_qty, owner=owners, t=ts)
+    def submit_market(self, sym, oid, side, qty, owner, t):
+        row = _row(mc.CommandKind.MARKET, sym, oid, side, 0, qty, 0, owner, 0, t)
+        reason, events = self.model.command(row)
+        self.log.append(f"market {row}")
+        try:
+            self.eng.submit_market(sym, oid, side, qty, owner=owner, ts_ns=t)
+            got = None
+        except OrderRejected as exc:
+            got = Reason(exc.reason)
+        self._expect(events)
+        self._check_pending(f"market {row}")
+        rej = events[events["kind"] == EventKind.REJECTED]
+        want = Reason(int(rej["reason"][0])) if len(rej) and len(events) == 1 else None
+        assert got == want, f"market {row}: engine raised {got}, model {want}"
+
+    @rule(sym=symbols, oid=oids, owner=owners, t=ts)
+    def cancel(self, sym, oid, owner, t):
+        row = _row(mc.CommandKind.CANCEL, sym, oid, owner=owner, ts_ns=t)
+        _, events = self.model.command(row)
+        self.log.append(f"cancel {row}")
+        got = self.eng.cancel(oid, symbol=sym, owner=owner, ts_ns=t)
+        self._expect(events)
+        self._check_pending(f"cancel {row}")
+        want = int(events["qty"][0]) if events["kind"][0] == EventKind.CANCELLED else 0
+        assert got == want
+
+    @rule(sym=symbols, oid=oids, qty=maybe_bad_qty,
+          price=st.one_of(st.none(), prices, prices, st.sampled_from([-1])), owner=owners, t=ts)
+    def modify(self, sym, oid, qty, price, owner, t):
+        row = _row(mc.CommandKind.MODIFY, sym, oid, price=price or 0, qty=qty, owner=owner,
+                   ts_ns=t)
+        reason, events = self.model.command(row)
+        self.log.append(f"modify {row}")
+        try:
+            got = self.eng.modify(oid, qty, price, symbol=sym, owner=owner, ts_ns=t)
+        except OrderRejected as exc:
+            got = Reason(exc.reason)
+        self._expect(events)
+        self._check_pending(f"modify {row}")
+        rej = events[events["kind"] == EventKind.REJECTED]
+        if len(rej) and rej["reason"][0] in (Reason.ORDER_NOT_FOUND,
+                                             Reason.POST_ONLY_WOULD_CROSS):
+            want = False
+        elif len(rej):
+            want = Reason(int(rej["reason"][0]))
+        else:
+            want = True
+        assert got == want, f"modify {row}: engine {got}, model {want}"
+
+    @rule(data=st.data(), n=st.integers(1, 10), use_out=st.booleans())
+    def process_batch(self, data, n, use_out):
+        cmds = np.zeros(n, COMMAND_DTYPE)
+        expect = []
+        for i in range(n):
+            row = _row(data.draw(st.sampled_from([0, 0, 0, 1, 2, 3, 7])), data.draw(symbols),
+                       data.draw(oids), data.draw(sides), data.draw(st.one_of(
+                           maybe_bad_price, st.just(0))), data.draw(maybe_bad_qty),
+                       data.draw(tifs), data.draw(owners), data.draw(st.sampled_from([0, 0, 1])),
+                       data.draw(ts))
+            for k, v in row.items():
+                cmds[k][i] = v
+            expect.append(self.model.command({k: cmds[k][i].item() for k in row})[1])
+        self.log.append(f"process({cmds.tolist()})")
+        out = np.zeros(data.draw(st.integers(0, 12)), EVENT_DTYPE) if use_out else None
+        got = self.eng.process(cmds, out=out)
+        assert_events_equal(got, np.concatenate(expect), labels=("engine", "model"),
+                            context=f"process: history {self.log[-12:]}\n")
+
+    @rule(sym=symbols, oid=oids, side=st.sampled_from([0, 1]), price=prices, qty=qtys,
+          owner=owners, who=owners)
+    def events_of_one_owner(self, sym, oid, side, price, qty, owner, who):
+        # an order left pending, then only one owner's events read: the others are dropped
+        row = _row(mc.CommandKind.SUBMIT, sym, oid, side, price, qty, 0, owner)
+        self.log.append(f"submit {row}, then events(owner={who})")
+        _, events = self.model.command(row)
+        try:
+            self.eng.submit(sym, oid, side, price, qty, owner=owner)
+        except OrderRejected:
+            pass
+        mine = (events["owner"] == who) | ((events["kind"] == EventKind.FILL)
+                                           & (events["maker_owner"] == who))
+        assert_events_equal(self.eng.events(owner=who), events[mine],
+                            labels=("engine", "model"), context=f"events(owner={who}): ")
+        assert len(self.eng.events()) == 0
+
+    # ------------------------------------------------------------------ copies and refusals
+
+    @rule(how=st.sampled_from(["pickle", "deepcopy", "copy"]))
+    def continue_on_a_copy(self, how):
+        self.log.append(f"copy via {how}")
+        before = self.eng.state_hash()
+        twin = {"pickle": lambda e: pickle.loads(pickle.dumps(e)), "deepcopy": copy.deepcopy,
+                "copy": copy.copy}[how](self.eng)
+        assert twin.state_hash() == before
+        assert twin.symbols == self.eng.symbols
+        for sym in self.model.books:
+            assert twin.limits(sym) == self.eng.limits(sym)
+        twin.check_invariants()
+        self.eng = twin
+
+    @rule(oid=oids, sym=st.sampled_from(["NOPE", -1, 2**32, 1.5]), kind=st.sampled_from(
+        ["submit", "market", "cancel", "modify"]))
+    def refused_symbol_changes_nothing(self, oid, sym, kind):
+        before = self.eng.state_hash()
+        call = {"submit": lambda: self.eng.submit(sym, oid, 0, 100, 1),
+                "market": lambda: self.eng.submit_market(sym, oid, 0, 1),
+                "cancel": lambda: self.eng.cancel(oid, symbol=sym),
+                "modify": lambda: self.eng.modify(oid, 1, symbol=sym)}[kind]
+        try:
+            call()
+        except (OrderRejected, ValueError, TypeError):
+            pass
+        else:
+            raise AssertionError(f"{kind} with symbol {sym!r} was not refused")
+        assert self.eng.state_hash() == before
+        self._check_pending(f"refused {kind} symbol {sym!r}")
+
+    @rule(sym=st.integers(0, 2), kw=st.sampled_from([
+        {"tick": 0}, {"max_qty": -1}, {"min_price": 2**63}, {"band": 1.5}, {"nope": 1},
+        {"min_price": 200, "max_price": 100}]))
+    def refused_limits_change_nothing(self, sym, kw):
+        before = self.eng.state_hash()
+        try:
+            self.eng.set_limits(sym, **kw)
+        except (ValueError, TypeError, OverflowError, KeyError):
+            pass
+        else:
+            raise AssertionError(f"set_limits({sym}, {kw}) was not refused")
+        assert self.eng.state_hash() == before
+        self._check_pending(f"refused set_limits {kw}")
+
+    # ------------------------------------------------------------------ state
+
+    @invariant()
+    def same_state(self):
+        eng, model = self.eng, self.model
+        assert len(eng) == sum(len(b) for b in model.books.values())
+        eng.check_invariants()
+        for sym, book in model.books.items():
+            assert eng.best_bid(sym) == book.best_bid()
+            assert eng.best_ask(sym) == book.best_ask()
+            for side in (0, 1):
+                assert eng.level_count(sym, side) == book.level_count(side)
+            for g, w in zip(eng.depth_orders(sym, 50), book.depth_orders(50)):
+                assert g.tolist() == w.tolist()
+        for oid in range(1, 41):
+            where = model.rests_in(oid)
+            if where is None:
+                assert eng.get(oid) is None
+            else:
+                assert eng.get(oid) == (where, *model.books[where].get(oid))
+                assert eng.queue_position(oid) == model.books[where].queue_position(oid)
+
+
+def _settings():
+    return settings(max_examples=400 if SOAK else 60, stateful_step_count=40,
+                    deadline=None, suppress_health_check=list(HealthCheck))
+
+
+class EngineComparisonNone(EngineComparison):
+    stp_mode = mc.STP.NONE
+
+
+class EngineComparisonCancelBoth(EngineComparison):
+    stp_mode = mc.STP.CANCEL_BOTH
+
+
+TestEngineAgainstReference = EngineComparison.TestCase
+TestEngineAgainstReference.settings = _settings()
+TestEngineAgainstReferenceNoStp = EngineComparisonNone.TestCase
+TestEngineAgainstReferenceNoStp.settings = _settings()
+TestEngineAgainstReferenceCancelBoth = EngineComparisonCancelBoth.TestCase
+TestEngineAgainstReferenceCancelBoth.settings = _settings()
