@@ -153,6 +153,37 @@ def test_handles_engine_gone_engine_and_its_books_refused(api):
     _assert_all_refused(_every_book_call(api, b))
 
 
+def test_handles_journaled_engine_handle_refused_engine_and_journal_unchanged(api, tmp_path):
+    # A journaled engine refuses to give out its handle (the table would bypass the journal),
+    # but handles are issued in sequence: the number was easy to come by. It is found here as
+    # the next generation of a slot just freed, which the engine's constructor takes.
+    gc.collect()
+    gc.disable()
+    try:
+        probe = Engine()
+        freed = probe.handle
+        del probe
+        eng = Engine(journal=str(tmp_path), fsync="never")
+    finally:
+        gc.enable()
+    eng.add_symbol(1)
+    eng.submit(1, 5, 0, 100, 3)
+    slot, gen = freed & 0xFFFFFFFF, (freed >> 32) >> 2
+    guesses = [((((gen + k) << 2) | 2) << 32) | slot for k in (1, 2, 3)]
+    before, seq = eng.state_hash(), eng.journal_seq
+    for h in guesses:
+        _assert_all_refused(_every_engine_call(api, h))
+    assert eng.state_hash() == before and len(eng) == 1 and eng.journal_seq == seq
+    assert eng.get(1) is None and len(eng.events()) == 1
+    with pytest.raises(ValueError, match="journal"):
+        eng.handle
+    h_book = eng.book(1).handle
+    assert api.count(h_book) == 1
+    assert api.submit(h_book, 9, 0, 100, 1, 0, 0, 0) == -103
+    eng.close()
+    assert Engine.recover(str(tmp_path), readonly=True).state_hash() == before
+
+
 def test_handles_engine_book_kept_by_python_outlives_engine_as_standalone(api):
     eng = Engine()
     book = eng.add_symbol(1)

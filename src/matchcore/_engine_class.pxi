@@ -690,6 +690,13 @@ cdef class Engine:
     def _attach_journal(self, JournalWriter commands, JournalWriter trades=None):
         """Journal every following command into ``commands`` (and fills into ``trades``)."""
         _check_busy(self._e)
+        # A journaled engine is driven through its Python methods only (handle and address
+        # refuse), but refusing to give the number out is no guard: handles are issued in
+        # sequence, and a C or Numba caller given the next one entered orders that no record
+        # held (recovery then lost them). The handle dies here, as a freed engine's does.
+        if self._e.handle != 0:
+            mc_handle_release(self._e.handle)
+            self._e.handle = 0
         self._jc = commands
         self._jcp = commands._j
         self._jt = trades
