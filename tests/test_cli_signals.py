@@ -673,6 +673,17 @@ def test_atomic_output_empty_path_refused_as_open_refuses_it(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
+def _run_stdout_to(argv, out_txt):
+    """Run the CLI with stdout a pipe (out_txt None) or the file out_txt (as `> out.txt`):
+    the finished process and the bytes its stdout received."""
+    if out_txt is None:
+        r = subprocess.run(argv, capture_output=True, timeout=120)
+        return r, r.stdout
+    with open(out_txt, "wb") as f:
+        r = subprocess.run(argv, stdout=f, stderr=subprocess.PIPE, timeout=120)
+    return r, out_txt.read_bytes()
+
+
 @pytest.mark.parametrize("to_file", [False, True])
 def test_replay_dump_book_dev_stdout_carries_only_the_csv_summary_on_stderr(tmp_path, to_file):
     # --dump-book /dev/stdout reopened stdout: in a pipe the CSV was mixed into the summary,
@@ -680,14 +691,7 @@ def test_replay_dump_book_dev_stdout_carries_only_the_csv_summary_on_stderr(tmp_
     # had been; as '-' does (and gen-itch /dev/stdout), the CSV alone goes to stdout
     day = itch.generate(tmp_path / "day.itch", messages=2000, symbols=2, seed=1)
     argv = CLI + ["replay", str(day), "--dump-book", "/dev/stdout", "--no-progress"]
-    out_txt = tmp_path / "out.txt"
-    if to_file:
-        with open(out_txt, "wb") as f:
-            r = subprocess.run(argv, stdout=f, stderr=subprocess.PIPE, timeout=120)
-        stdout = out_txt.read_bytes()
-    else:
-        r = subprocess.run(argv, capture_output=True, timeout=120)
-        stdout = r.stdout
+    r, stdout = _run_stdout_to(argv, tmp_path / "out.txt" if to_file else None)
     assert r.returncode == 0, r.stderr
     lines = stdout.decode().splitlines()
     assert lines[0] == "locate,symbol,side,level,price,qty,orders"
@@ -704,14 +708,7 @@ def test_book_plot_dev_stdout_refused_as_plot_dash_is(tmp_path, to_file):
     day = itch.generate(tmp_path / "day.itch", messages=2000, symbols=2, seed=1)
     argv = CLI + ["book", str(day), "--symbol", "AAPL", "--plot", "/dev/stdout",
                   "--no-progress"]
-    out_txt = tmp_path / "out.txt"
-    if to_file:
-        with open(out_txt, "wb") as f:
-            r = subprocess.run(argv, stdout=f, stderr=subprocess.PIPE, timeout=120)
-        stdout = out_txt.read_bytes()
-    else:
-        r = subprocess.run(argv, capture_output=True, timeout=120)
-        stdout = r.stdout
+    r, stdout = _run_stdout_to(argv, tmp_path / "out.txt" if to_file else None)
     assert r.returncode == 2 and stdout == b""
     assert r.stderr.decode().splitlines()[-1] == (
         "matchcore book: error: --plot /dev/stdout: writes an image, which cannot go to stdout "
