@@ -2,9 +2,13 @@
 rest as given."""
 from __future__ import annotations
 
+import re
+
+import pytest
+
 import matchcore.itch as itch
 from matchcore.__main__ import main
-from matchcore.io.nats import free_port
+from matchcore.io.nats import display_url, free_port
 from nats_checks import need_nats
 
 
@@ -34,3 +38,34 @@ def test_cli_replay_and_subscribe_url_password_with_a_slash_never_printed(tmp_pa
     assert main(["subscribe", down, "--timeout", "2"]) == 1
     cap = capsys.readouterr()
     assert "trader:***@127.0.0.1" in cap.err and "ter2" not in cap.out + cap.err
+
+
+@pytest.mark.parametrize("url, why", [
+    ("", "no host"), ("nats://", "no host"), ("nats://:4222", "no host"),
+    ("nats://u:secret@127.0.0.1:abc", "port"), ("nats://127.0.0.1:99999", "port"),
+    ("nats://127.0.0.1:4222,nats://127.0.0.1:4223", "port"),
+    ("nats://[::1", "does not parse as a URL")])
+def test_publisher_and_consume_url_the_client_cannot_parse_refused_before_connecting(
+        url, why, tmp_path, capsys):
+    # an empty URL, one without a host or with a port that is not a number were "cannot
+    # connect to NATS at : nats: invalid hostname in connect url" (ConnectionError) from the
+    # publisher, the client's own nats.errors.Error from consume(), and "cannot read" from
+    # subscribe: no connection was ever tried, and neither named what was wrong with the URL
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, consume
+
+    want = re.escape(f"url {display_url(url)!r} is not a NATS URL") + f".*{why}"
+    with pytest.raises(ValueError, match=want):
+        NatsPublisher(url, connect_timeout=1)
+    with pytest.raises(ValueError, match=want):
+        consume(url, timeout=1)
+    assert main(["subscribe", url, "--timeout", "1"]) == 1
+    cap = capsys.readouterr()
+    assert re.search(want, cap.err) and "cannot" not in cap.err and "secret" not in cap.err
+    assert "received" not in cap.out
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=200, symbols=1, seed=4)
+    assert main(["replay", str(path), "--publish", url]) == 1
+    cap = capsys.readouterr()
+    assert re.search(want, cap.err) and "cannot" not in cap.err and "secret" not in cap.err
+    assert "replayed" not in cap.out

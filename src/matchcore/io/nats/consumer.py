@@ -655,8 +655,8 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     ``symbols`` / ``kinds`` filter by subject (``filter_subjects``; None reads every one, an
     empty one is refused with ``ValueError`` before anything connects, and a symbol that is
     neither a name (str) nor a number (int) with ``TypeError``; so is a ``prefix`` or
-    ``stream`` that cannot name one, and a ``url`` that is not a str or of a scheme the
-    client does not take, as :class:`NatsPublisher` refuses them); a symbol given
+    ``stream`` that cannot name one, and a ``url`` that is not a str, of a scheme the
+    client does not take or that it cannot read (no host, a port that is not a number), as :class:`NatsPublisher` refuses them); a symbol given
     as a book
     label ``NAME@locateN`` reads the name's subjects and keeps only that book
     (:meth:`MarketDataConsumer.select`). More than 300 selected subjects (100 symbols of

@@ -29,7 +29,37 @@ def _check_url(url) -> str:
                          f"the schemes {', '.join(s + '://' for s in _SCHEMES[:-1])} or "
                          f"{_SCHEMES[-1]}:// (HOST:PORT alone is nats://), not "
                          f"{m.group(1)}://")
+    # what the client makes of it when it connects: an empty URL, one without a host or
+    # with a port that is not a number failed there ("nats: invalid hostname in connect
+    # url", the client's own error from consume(), "cannot connect" from the publisher),
+    # though no connection was ever tried
+    why = _unparsable(url)
+    if why is not None:
+        raise ValueError(f"url '{display_url(url)}' is not a NATS URL: {why} "
+                         f"(nats://HOST:PORT)")
     return url
+
+
+def _unparsable(url: str):
+    # as the client normalises a server URL (a scheme-less one is nats://, a port-less one
+    # :4222) before urlparse: why it would refuse it, else None
+    from urllib.parse import urlparse
+
+    if any(f"{s}://" in url for s in _SCHEMES):
+        full = url
+    else:
+        full = f"nats://{url}" if ":" in url else f"nats://{url}:4222"
+    try:
+        uri = urlparse(full)
+    except ValueError as e:            # an unclosed [ of an IPv6 address
+        return f"it does not parse as a URL ({e})"
+    try:
+        uri.port                       # a ValueError when it is not a number in 0..65535
+    except ValueError as e:
+        return f"its port is not a port number ({e})"
+    if uri.hostname is None or uri.hostname == "none":
+        return "it has no host"
+    return None
 
 
 # the schemes nats-py connects with (nats and tls over TCP, ws and wss over WebSocket), in
