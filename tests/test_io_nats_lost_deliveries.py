@@ -51,3 +51,34 @@ def test_consume_deliveries_lost_on_the_way_read_again(server, names, monkeypatc
     assert c.batches == n and not c.missing and c.records["tob"] == 2 * n
     assert c.tob["X"][1] == n
     assert c.resubscribes == 1 and "never arrived" in c.last_error
+
+
+def test_consume_follow_deliveries_lost_before_idle_read_again(server, names, monkeypatch):
+    # the last deliveries lost on the way in a follow read: with nothing published after them
+    # no later delivery showed the jump, --idle ended the read, and the books lacked the last
+    # batches without a word (a read without follow asks its consumer at the end)
+    from nats.js.client import JetStreamContext
+
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    n = 40
+    _publish(server, stream, prefix, n)
+    fetch = JetStreamContext.PullSubscription.fetch
+    dropped = []
+
+    async def lossy(self, *args, **kwargs):
+        msgs = await fetch(self, *args, **kwargs)
+        seqs = [m.metadata.sequence.stream for m in msgs]
+        lose = (n - 2, n - 1, n)
+        if not dropped and all(s in seqs for s in lose):
+            dropped.extend(lose)
+            return [m for m in msgs if m.metadata.sequence.stream not in lose]
+        return msgs
+
+    monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", lossy)
+    c = consume(server.url, stream=stream, prefix=prefix, follow=True, idle=1, timeout=60)
+    assert dropped
+    assert c.batches == n and not c.missing and c.records["tob"] == 2 * n
+    assert c.tob["X"][1] == n
+    assert c.resubscribes == 1 and "never arrived" in c.last_error

@@ -579,13 +579,18 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
                         msgs = []
                     lost = None
-                    if not msgs and not follow:
-                        # the stream's end, unless the consumer delivered more than arrived
-                        # (lost on the way: no later delivery shows the jump)
+                    ending = not follow or (idle is not None
+                                            and time.monotonic() - last_msg > idle)
+                    if not msgs and ending:
+                        # the stream's end, or the idle time of a follow read over: the end
+                        # of the read, unless the consumer delivered more than arrived (lost
+                        # on the way: no later delivery shows the jump; a follow read ended
+                        # by idle without them)
                         info = await sub.consumer_info()
                         if info.delivered.consumer_seq >= next_cseq:
                             lost = (next_cseq, info.delivered.consumer_seq + 1)
-                        elif info.num_pending == 0:
+                            last_msg = time.monotonic()     # idle counts from the new read
+                        elif not follow and info.num_pending == 0:
                             break
                     for i, m in enumerate(msgs):
                         # the consumer's delivery sequence, one up per delivery: a jump is
