@@ -61,6 +61,40 @@ def test_subscribe_filters_by_symbol_and_kind(server, names, day):
     assert set(c2.trades) == {r.symbols[L] for L in r.books} and not c2.tob and not c2.levels
 
 
+def test_consume_inside_a_running_event_loop_reads_the_stream(server, names, day):
+    # from a coroutine, as in a notebook (its kernel runs an event loop): consume() failed with
+    # asyncio.run()'s "cannot be called from a running event loop", having read nothing,
+    # while NatsPublisher, on a thread of its own, worked there
+    import asyncio
+    import threading
+
+    from nats.js.errors import NotFoundError
+
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher, consume
+
+    stream, prefix = names
+    r = itch.Replayer(record_l2=True)
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        bridge = ReplayPublisher(pub, keep=True)
+        feed_chunks(r, day, bridge)
+    before = set(threading.enumerate())
+
+    async def inside():
+        c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+        with pytest.raises(NotFoundError):          # the read's errors, as without a loop
+            consume(server.url, stream=stream + "X", prefix=prefix, timeout=10)
+        stop = threading.Event()
+        stop.set()
+        quiet = consume(server.url, stream=stream, prefix=prefix, follow=True, stop=stop)
+        return c, quiet
+
+    c, quiet = asyncio.run(inside())
+    assert c.bad == 0 and not c.missing and not c.timed_out and c.records == bridge.records
+    assert_consumer_is_replay(c, r, bridge.kept()["trades"])
+    assert quiet.batches == 0
+    assert set(threading.enumerate()) <= before     # no reading thread left behind
+
+
 def test_publisher_broker_restart_mid_run_reconnects_reports_never_blocks(names, day):
     from matchcore.io.nats import NatsPublisher, NatsServer, ReplayPublisher, consume
 

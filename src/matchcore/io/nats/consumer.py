@@ -681,7 +681,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     pull consumer expired) does not end the read: after a pause growing to 2 s the
     subscription is made again (``consumer.resubscribes``, ``consumer.last_error``), after the
     last message applied when the stream is the same, from its first message when the stream
-    was made again (a broker restarted without its store). Without
+    was made again (a broker restarted without its store). Called where an event loop runs
+    (a notebook, a coroutine), the read runs on a loop of its own in a worker thread, which
+    this call waits for. Without
     ``follow`` the error is raised after 10 s of failures; pass ``consumer=`` to keep what was
     received. A stream missing at the start raises at once, and so do (with
     :class:`StreamSetupError`) a broker without JetStream and a stream whose subjects none of the selected ones can match (another
@@ -733,6 +735,53 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
         # the selected subjects kept here
         keep, subjects = subjects, filter_subjects(prefix, None, kinds)
     deadline = None if timeout is None else time.monotonic() + timeout
-    asyncio.run(_consume_async(url, subjects, stream, consumer, idle, follow, on_batch,
-                               deadline, stop, timeout, keep))
+
+    def read(stop):
+        return _consume_async(url, subjects, stream, consumer, idle, follow, on_batch,
+                              deadline, stop, timeout, keep)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:                 # none in this thread: the read's own loop here
+        asyncio.run(read(stop))
+    else:
+        _read_beside_loop(read, stop)
     return consumer
+
+
+class _Either:
+    # set when either event is: the caller's stop= or the halt of an interrupted wait
+    def __init__(self, *events):
+        self._events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self._events)
+
+
+def _read_beside_loop(read, stop) -> None:
+    # An event loop already runs in this thread (a notebook's kernel, an async application):
+    # asyncio.run() refuses to start another in it ("cannot be called from a running event
+    # loop"), after the arguments were taken. The read runs on a loop of its own in a worker
+    # thread while this one waits, as it would for asyncio.run(); Ctrl-C during the wait stops
+    # the read (its connection closed) before it is raised here.
+    import threading
+
+    halt = threading.Event()
+    failed = []
+
+    def run():
+        try:
+            asyncio.run(read(_Either(stop, halt)))
+        except BaseException as e:       # raised in the caller's thread, as asyncio.run does
+            failed.append(e)
+
+    worker = threading.Thread(target=run, name="matchcore-nats-consume", daemon=True)
+    worker.start()
+    try:
+        worker.join()
+    except KeyboardInterrupt:
+        halt.set()
+        worker.join()
+        raise
+    if failed:
+        raise failed[0]
