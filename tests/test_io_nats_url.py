@@ -69,3 +69,17 @@ def test_publisher_and_consume_url_the_client_cannot_parse_refused_before_connec
     cap = capsys.readouterr()
     assert re.search(want, cap.err) and "cannot" not in cap.err and "secret" not in cap.err
     assert "replayed" not in cap.out
+
+
+def test_url_port_refusal_does_not_quote_what_was_taken_for_the_port():
+    # "nats://u:secret#x@h:4222" is read (by the client too) as host u, port "secret": the
+    # refusal quoted urllib's "Port could not be cast to integer value as 'secret'"
+    need_nats()
+    from matchcore.io.nats import consume
+
+    with pytest.raises(ValueError, match="its port is not a number in 0..65535") as e:
+        consume("nats://u:secret@h:4222x", timeout=1)
+    assert "4222x" not in str(e.value).split("NATS URL:")[1]
+    with pytest.raises(ValueError, match="its port is not a number") as e:
+        consume("nats://u:secret#x@h:4222", timeout=1)
+    assert "could not be cast" not in str(e.value)

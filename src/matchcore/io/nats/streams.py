@@ -51,12 +51,14 @@ def _unparsable(url: str):
         full = f"nats://{url}" if ":" in url else f"nats://{url}:4222"
     try:
         uri = urlparse(full)
-    except ValueError as e:            # an unclosed [ of an IPv6 address
-        return f"it does not parse as a URL ({e})"
+    except ValueError:                 # an unclosed [ of an IPv6 address
+        return "it does not parse as a URL"
+    # (urllib's own words quote what it took for the port: with a '#' in a password, the
+    # password, which display_url() leaves unmasked there)
     try:
         uri.port                       # a ValueError when it is not a number in 0..65535
-    except ValueError as e:
-        return f"its port is not a port number ({e})"
+    except ValueError:
+        return "its port is not a number in 0..65535"
     if uri.hostname is None or uri.hostname == "none":
         return "it has no host"
     return None
