@@ -83,3 +83,24 @@ def test_url_port_refusal_does_not_quote_what_was_taken_for_the_port():
     with pytest.raises(ValueError, match="its port is not a number") as e:
         consume("nats://u:secret#x@h:4222", timeout=1)
     assert "could not be cast" not in str(e.value)
+
+
+def test_consume_broker_that_never_answers_says_so(capsys):
+    # a listener that accepts and never speaks NATS: "cannot connect to NATS at URL before
+    # the timeout (1 s): TimeoutError: ", the client's error without words, where the
+    # publisher says "no answer"
+    import socket
+
+    need_nats()
+    from matchcore.io.nats import consume
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(4)
+        url = f"nats://127.0.0.1:{s.getsockname()[1]}"
+        # 3 s: the client's own connect attempt (2 s at most) times out first
+        with pytest.raises(ConnectionError) as e:
+            consume(url, timeout=3)
+        assert str(e.value).endswith("(3 s): TimeoutError: no answer")
+        assert main(["subscribe", url, "--timeout", "3"]) == 1
+        assert capsys.readouterr().err.rstrip().endswith("(3 s): TimeoutError: no answer")

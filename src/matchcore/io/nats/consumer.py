@@ -498,7 +498,9 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                                                  reconnect_time_wait=0.25, error_cb=on_error),
                                     min(_CONNECT_S, left))
     except asyncio.TimeoutError:
-        why = f"{type(errors[-1]).__name__}: {errors[-1]}" if errors else "no answer"
+        # the client's timeout has no words of its own: "TimeoutError: " said nothing
+        why = (f"{type(errors[-1]).__name__}: {str(errors[-1]) or 'no answer'}" if errors
+               else "no answer")
         when = f" before the timeout ({float(timeout):g} s)" if left < _CONNECT_S else ""
         raise ConnectionError(f"cannot connect to NATS at {display_url(url)}{when}: "
                               f"{why}") from None
