@@ -914,3 +914,29 @@ def test_consumer_read_by_number_with_leading_zeros_is_that_locates_book():
     assert c.tob["007"] == (6, 2_000_000, 10, 2_000_100, 20) and c.tob["07"] == c.tob["7"]
     assert "8" not in c.tob and c.tob.get("08") is None
     assert c.tob[" 007 "] == c.tob["007"]           # the name "007" first, as stored
+
+
+@pytest.mark.parametrize("symbol, what", [(-1, "-1"), (70_000, "70000"),
+                                          (np.int64(65_536), "65536"),
+                                          ("AAPL@locate70000", "a book label of locate 70000")])
+def test_consume_locate_number_outside_a_uint16_refused_before_connecting(symbol, what, capsys):
+    # consume(symbols=[70000]) read the subjects of a name "70000", a number no locate (a
+    # uint16) can be, and AAPL@locate70000 the name's subjects, keeping a book no batch's
+    # header can name: an empty read without a word, where the replay's symbols= raises
+    from matchcore.io.nats import MarketDataConsumer, consume, filter_subjects
+
+    need_nats()
+    shown = symbol if isinstance(symbol, str) else int(symbol)
+    want = re.escape(f"symbols holds {shown!r}") + ".*outside 0..65535"
+    with pytest.raises(ValueError, match=want):
+        itch.replay_file(itch.generate(None, messages=10, symbols=1, seed=1), symbols=[symbol])
+    c = MarketDataConsumer()
+    with pytest.raises(ValueError, match=want):
+        consume("nats://127.0.0.1:1", symbols=[symbol], consumer=c, timeout=1)
+    with pytest.raises(ValueError, match=want):
+        filter_subjects("mc", [symbol])
+    assert c._only == {} and not c.timed_out
+    if isinstance(symbol, str):
+        assert main(["subscribe", "nats://127.0.0.1:1", "--symbols", symbol]) == 1
+        err = capsys.readouterr().err
+        assert "outside 0..65535" in err and "cannot" not in err

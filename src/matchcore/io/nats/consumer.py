@@ -422,12 +422,25 @@ def filter_subjects(prefix: str = DEFAULT_PREFIX, symbols=None, kinds=None) -> l
         if names is not None and not names:
             raise ValueError(f"{what} is empty: it selects nothing (None selects every "
                              f"{what[:-1]})")
-    for given in symbols or ():
-        given = _symbol_text(given)
+    for raw in symbols or ():
+        given = _symbol_text(raw)
         # a blank name read the subjects of the name "" (token _), which no replay
         # publishes: nothing, as from an empty stream (the replay's symbols= refuses it)
         if not str(given).strip():
             raise ValueError(f"symbols holds an empty name ({given!r}): it selects no symbol")
+        # a locate is a uint16, as the replay's symbols= refuses: an int outside it read the
+        # subjects of a name no replay publishes, a label outside it the name's subjects for
+        # a book no batch header can name, an empty read either way (a string of digits may
+        # be a name: "70000" is read as one)
+        number = whole_number(raw) if not isinstance(raw, str) else None
+        m = _LABEL.fullmatch(str(given).strip())
+        if number is not None and not 0 <= number <= 0xFFFF:
+            raise ValueError(f"symbols holds {number!r}, outside 0..65535 (an ITCH stock "
+                             f"locate is a uint16): it selects no book")
+        if m and int(m.group(2)) > 0xFFFF:
+            raise ValueError(f"symbols holds {given!r}, a book label of locate "
+                             f"{int(m.group(2))}, outside 0..65535 (an ITCH stock locate is a "
+                             f"uint16): it selects no book")
     if kinds is not None:
         # (a kind that is not a str failed in sorted() or set(), in words naming neither)
         bad = _unknown_kinds(kinds)
