@@ -217,8 +217,9 @@ def open_head(path, k: int):
 def foreign_format(head: bytes, whole: bool = False) -> str | None:
     """The format named by the first bytes of a (decompressed) stream that cannot start an
     ITCH 5.0 stream: 'dbn' (``DBN``), 'native' (``MCCMD``), 'gzip', 'zstd', 'xz', 'lz4' or
-    'bzip2' (a compressed stream), 'text' (printable ASCII over its first ``TEXT_LOOK`` bytes, or over all of them
-    when ``whole``, ``head`` being the whole stream: a CSV such as LOBSTER's) or 'unframed'
+    'bzip2' (a compressed stream), 'text' (printable ASCII over its first ``TEXT_LOOK``
+    bytes, or over all of them when ``whole``, ``head`` being the whole stream: a CSV such as
+    LOBSTER's) or 'unframed'
     (printable first bytes, but too few of them given, or a byte further on that is not text:
     ITCH bytes read from inside a message, such as a file cut with ``tail -c``, whose stock
     names and flags are ASCII); None for anything else. An ITCH stream always starts with a 0

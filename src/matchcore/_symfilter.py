@@ -30,10 +30,11 @@ def whole_number(x) -> int | None:
 def symbol_filter(symbols, what: str = "symbols", numbers: tuple[int, str] | None = None):
     """``None`` (keep every symbol) or the set of strings a symbol's name or number is looked up
     in. ``symbols`` is an iterable of names and numbers (int or digit strings; anything else,
-    such as bytes or a float, raises ``TypeError``). A lone ``str`` is refused: iterated, ``"AAPL"`` would be the letters A, P, L and match nothing; so is a lone number (``TypeError``). An empty
-    one is refused (``ValueError``): it kept no symbol, where a consumer of a NATS stream took
-    it for every symbol; None keeps every symbol. So is a blank name in it. A number written with leading zeros
-    (``"01"``) also matches its plain form (locate 1), and a book label ``NAME@locate007`` its
+    such as bytes or a float, raises ``TypeError``). A lone ``str`` is refused: iterated,
+    ``"AAPL"`` would be the letters A, P, L and match nothing; so is a lone number
+    (``TypeError``). An empty one is refused (``ValueError``): it kept no symbol, where a
+    consumer of a NATS stream took it for every symbol; None keeps every symbol. So is a blank
+    name in it. A number written with leading zeros (``"01"``) also matches its plain form (locate 1), and a book label ``NAME@locate007`` its
     plain form ``NAME@locate7``. ``numbers``: ``(largest, why)``, the id range of the format
     (:data:`ITCH_LOCATES`, :data:`DBN_INSTRUMENTS`): a number (an int or a string of digits),
     or a book label of a locate, outside ``0..largest`` names no book of any file of it, and

@@ -676,9 +676,8 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     empty one is refused with ``ValueError`` before anything connects, and a symbol that is
     neither a name (str) nor a number (int) with ``TypeError``; so is a ``prefix`` or
     ``stream`` that cannot name one, and a ``url`` that is not a str, of a scheme the
-    client does not take or that it cannot read (no host, a port that is not a number), as :class:`NatsPublisher` refuses them); a symbol given
-    as a book
-    label ``NAME@locateN`` reads the name's subjects and keeps only that book
+    client does not take or that it cannot read (no host, a port that is not a number), as
+    :class:`NatsPublisher` refuses them); a symbol given as a book label ``NAME@locateN`` reads the name's subjects and keeps only that book
     (:meth:`MarketDataConsumer.select`). More than 300 selected subjects (100 symbols of
     every kind), which the server makes a filtered consumer of only slowly, are read through
     the kinds' wildcard subjects, the other subjects' batches left out on arrival: the same

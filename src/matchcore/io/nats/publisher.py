@@ -49,8 +49,9 @@ class NatsPublisher(NoCopy):
     (``TypeError``: not a str) before anything connects, as a bad ``prefix`` does, and a ``url``
     that is not a str ``TypeError``, one of a scheme the NATS client does not take (it takes
     ``nats://``, ``tls://``, ``ws://``, ``wss://``, and ``HOST:PORT`` as ``nats://``) or
-    that it cannot read (empty, without a host, a port that is not a number) ``ValueError``. The constructor raises ``ConnectionError`` when the first
-    connection fails within ``connect_timeout`` s, and :class:`StreamSetupError` when the broker
+    that it cannot read (empty, without a host, a port that is not a number) ``ValueError``.
+    The constructor raises ``ConnectionError`` when the first connection fails within
+    ``connect_timeout`` s, and :class:`StreamSetupError` when the broker
     answers but the stream cannot be used (its lookup and creation are bounded by
     ``connect_timeout`` too, not by ``ack_timeout``): it exists with subjects that do not take those
     of the ``kinds`` it publishes (``<prefix>.<kind>.*``; by default every kind, i.e.
