@@ -20,32 +20,39 @@ def _publish(server, stream, prefix, n):
     assert pub.stats["published"] == n
 
 
-@pytest.mark.parametrize("where", ["middle", "end"])
-def test_consume_deliveries_lost_on_the_way_read_again(server, names, monkeypatch, where):
-    # deliveries lost on the way (the client's or the server's buffer for the connection
-    # overflowing): in the middle of the stream the read acknowledged the later ones, giving
-    # the lost ones up (sequence gaps); at its end the read stopped without them, and the
-    # books lacked the last batches without a word
+def _lose_once(monkeypatch, lose):
+    """Make the pull subscription's fetch drop the deliveries of stream sequences `lose`, the
+    first time one fetch holds them all (as an overflowing buffer loses them on the way);
+    returns the list that then holds them."""
     from nats.js.client import JetStreamContext
 
-    from matchcore.io.nats import consume
-
-    stream, prefix = names
-    n = 40
-    _publish(server, stream, prefix, n)
     fetch = JetStreamContext.PullSubscription.fetch
     dropped = []
 
     async def lossy(self, *args, **kwargs):
         msgs = await fetch(self, *args, **kwargs)
         seqs = [m.metadata.sequence.stream for m in msgs]
-        lose = (20, 21, 22) if where == "middle" else (n - 2, n - 1, n)
         if not dropped and all(s in seqs for s in lose):
             dropped.extend(lose)
             return [m for m in msgs if m.metadata.sequence.stream not in lose]
         return msgs
 
     monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", lossy)
+    return dropped
+
+
+@pytest.mark.parametrize("where", ["middle", "end"])
+def test_consume_deliveries_lost_on_the_way_read_again(server, names, monkeypatch, where):
+    # deliveries lost on the way (the client's or the server's buffer for the connection
+    # overflowing): in the middle of the stream the read acknowledged the later ones, giving
+    # the lost ones up (sequence gaps); at its end the read stopped without them, and the
+    # books lacked the last batches without a word
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    n = 40
+    _publish(server, stream, prefix, n)
+    dropped = _lose_once(monkeypatch, (20, 21, 22) if where == "middle" else (n - 2, n - 1, n))
     c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
     assert dropped and not c.timed_out
     assert c.batches == n and not c.missing and c.records["tob"] == 2 * n
@@ -57,26 +64,12 @@ def test_consume_follow_deliveries_lost_before_idle_read_again(server, names, mo
     # the last deliveries lost on the way in a follow read: with nothing published after them
     # no later delivery showed the jump, --idle ended the read, and the books lacked the last
     # batches without a word (a read without follow asks its consumer at the end)
-    from nats.js.client import JetStreamContext
-
     from matchcore.io.nats import consume
 
     stream, prefix = names
     n = 40
     _publish(server, stream, prefix, n)
-    fetch = JetStreamContext.PullSubscription.fetch
-    dropped = []
-
-    async def lossy(self, *args, **kwargs):
-        msgs = await fetch(self, *args, **kwargs)
-        seqs = [m.metadata.sequence.stream for m in msgs]
-        lose = (n - 2, n - 1, n)
-        if not dropped and all(s in seqs for s in lose):
-            dropped.extend(lose)
-            return [m for m in msgs if m.metadata.sequence.stream not in lose]
-        return msgs
-
-    monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", lossy)
+    dropped = _lose_once(monkeypatch, (n - 2, n - 1, n))
     c = consume(server.url, stream=stream, prefix=prefix, follow=True, idle=1, timeout=60)
     assert dropped
     assert c.batches == n and not c.missing and c.records["tob"] == 2 * n
