@@ -93,6 +93,19 @@ def cli_publish_day(server, stream, prefix, path, *, messages, seed, symbols=2):
                  "--subject-prefix", prefix]) == 0
 
 
+def subscribe_symbols_of_day(server, stream, prefix, tmp_path, capsys, symbols):
+    """A generated three-symbol day published as a user does, then `matchcore subscribe
+    --symbols SYMBOLS` of it: what the subscribe printed (its exit status 0 checked)."""
+    cli_publish_day(server, stream, prefix, tmp_path / "day.itch", messages=5_000, seed=4,
+                    symbols=3)
+    capsys.readouterr()
+    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
+                 "--symbols", symbols])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return out
+
+
 def assert_consumer_is_replay(c, r, trades):
     from matchcore.io import book_labels
 

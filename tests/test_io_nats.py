@@ -17,7 +17,7 @@ from matchcore.__main__ import main
 from matchcore.io.nats import (KIND_TOB, KIND_TRADE, WIRE_TOB, encode_batch, filter_subjects,
                                free_port)
 from nats_checks import (assert_consumer_is_replay, cli_publish_day, feed_chunks,
-                         need_nats, publish_day, stream_messages)
+                         need_nats, publish_day, stream_messages, subscribe_symbols_of_day)
 from nats_checks import day, names, server, shared_day  # noqa: F401  (fixtures)
 
 
@@ -206,13 +206,8 @@ def test_cli_subscribe_selected_symbols_never_received_noted(server, names, tmp_
     # subscribe --symbols with a name never published (or a label of a locate not published
     # under that name) printed nothing about it: a typo looked like a quiet symbol
     stream, prefix = names
-    cli_publish_day(server, stream, prefix, tmp_path / "day.itch", messages=5_000, seed=4,
-                    symbols=3)
-    capsys.readouterr()
-    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
-                 "--symbols", "AAPL,NOPE,MSFT@locate2,MSFT@locate3,AAPL"])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out = subscribe_symbols_of_day(server, stream, prefix, tmp_path, capsys,
+                                   "AAPL,NOPE,MSFT@locate2,MSFT@locate3,AAPL")
     assert "AAPL     bid" in out and "MSFT@locate2 " in out
     assert out.rstrip().endswith("note: no records received for NOPE, MSFT@locate3")
     code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,

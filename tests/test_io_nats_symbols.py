@@ -11,7 +11,8 @@ import matchcore.itch as itch
 from matchcore.__main__ import main
 from cli_replay_checks import spaced_name_day, with_names
 from nats_checks import (assert_consumer_is_replay, book_levels, cli_publish_day, feed_chunks,
-                         itch_a, itch_e, itch_r, need_nats, renamed_after_first_chunk)
+                         itch_a, itch_e, itch_r, need_nats, renamed_after_first_chunk,
+                         subscribe_symbols_of_day)
 from nats_checks import names, server, shared_day  # noqa: F401  (fixtures)
 
 
@@ -601,13 +602,8 @@ def test_cli_subscribe_label_and_its_name_both_selected_not_noted_unseen(server,
     # shown under the name, which the whole-name selection keeps), and the note still said
     # "no records received for AAPL@locate1"
     stream, prefix = names
-    cli_publish_day(server, stream, prefix, tmp_path / "day.itch", messages=5_000, seed=4,
-                    symbols=3)
-    capsys.readouterr()
-    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
-                 "--symbols", "AAPL@locate01,AAPL,MSFT@locate3,MSFT"])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out = subscribe_symbols_of_day(server, stream, prefix, tmp_path, capsys,
+                                   "AAPL@locate01,AAPL,MSFT@locate3,MSFT")
     assert "AAPL     bid" in out and "MSFT     bid" in out
     assert out.rstrip().endswith("note: no records received for MSFT@locate3")
 
@@ -880,13 +876,8 @@ def test_cli_subscribe_one_unseen_book_given_several_ways_noted_once(server, nam
     # --symbols AAPL@locate2,AAPL@locate02 noted "no records received for AAPL@locate2,
     # AAPL@locate02": two books, where both name one
     stream, prefix = names
-    cli_publish_day(server, stream, prefix, tmp_path / "day.itch", messages=5_000, seed=4,
-                    symbols=3)
-    capsys.readouterr()
-    code = main(["subscribe", server.url, "--stream", stream, "--subject-prefix", prefix,
-                 "--symbols", "AAPL@locate2,MSFT,AAPL@locate02,NOPE,AAPL @locate2,NOPE"])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out = subscribe_symbols_of_day(server, stream, prefix, tmp_path, capsys,
+                                   "AAPL@locate2,MSFT,AAPL@locate02,NOPE,AAPL @locate2,NOPE")
     assert out.rstrip().endswith("note: no records received for AAPL@locate2 (also given as "
                                  "AAPL@locate02, AAPL @locate2), NOPE")
 
