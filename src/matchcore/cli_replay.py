@@ -876,13 +876,8 @@ def _gen(args) -> int:
     symbols = f"{args.symbols} symbol" + ("s" if args.symbols != 1 else "")
     print(f"wrote {args.messages:,} ITCH 5.0 messages for {symbols} (seed "
           f"{args.seed}) to {'stdout' if to_stdout else path}{size} in {elapsed:.2f} s",
-          file=sys.stderr if to_stdout or _is_stdout(path) else sys.stdout)
+          file=sys.stderr if to_stdout or is_stdout(path) else sys.stdout)
     return 0
-
-
-def _is_stdout(path) -> bool:
-    """Whether ``path`` names the file our stdout writes to (``/dev/stdout``, ``/dev/fd/1``)."""
-    return is_stdout(path)
 
 
 # ---- book ----
