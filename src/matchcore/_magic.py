@@ -31,6 +31,8 @@ _NAMES = {"dbn": "DBN", "native": "native command", "lobster": "LOBSTER message 
 OTHER_COMPRESSIONS = ((b"\xfd7zXZ\x00", "xz"), (b"\x04\x22\x4d\x18", "lz4"))
 _BZIP2 = re.compile(rb"BZh[1-9]1AY&")
 _ARTICLE = {"xz": "an", "lz4": "an", "bzip2": "a"}
+# every compression foreign_format tells (what the refusals name as a compressed stream)
+_COMPRESSIONS = ("gzip", "zstd", "bzip2") + tuple(k for _, k in OTHER_COMPRESSIONS)
 
 
 def compressed_stream(kind: str) -> str:
@@ -270,7 +272,7 @@ def refuse_foreign(head: bytes, path, reader: str, compression: str = "",
                          f"length prefix (every ITCH 5.0 message is framed by a 2-byte "
                          f"big-endian length whose first byte is 0): {reader} reads ITCH 5.0 "
                          f"from a message boundary")
-    if kind in ("gzip", "zstd", "bzip2") + tuple(k for _, k in OTHER_COMPRESSIONS):
+    if kind in _COMPRESSIONS:
         what = (f"a {compression} file holding {compressed_stream(kind)} (compressed twice)"
                 if compression else compressed_stream(kind))
         raise ValueError(f"{path}: {what}, not ITCH 5.0: {reader} reads ITCH 5.0 (plain or "
@@ -296,7 +298,7 @@ def refuse_foreign_buffer(view, name: str, reader: str, reads: str) -> None:
     ("a buffer is decoded as it is (...)"). ``name``: the buffer in the message."""
     head = bytes(view[:TEXT_LOOK])
     kind = foreign_format(head[:HEAD_SIZE])
-    if kind in ("gzip", "zstd", "bzip2") + tuple(k for _, k in OTHER_COMPRESSIONS):
+    if kind in _COMPRESSIONS:
         raise ValueError(f"{name}: {compressed_stream(kind)}, not ITCH 5.0: {reads}; "
                          f"decompress it first")
     refuse_foreign(head, name, reader, whole=True)
