@@ -1124,7 +1124,7 @@ def test_cli_replay_native_several_symbols_events_npy_carry_their_symbol(capsys,
     native.write_commands(path, cmds)
     code, out, _ = run_cli(capsys, "replay", str(path), "--out", str(tmp_path / "o"),
                            "--no-progress")
-    assert code == 0 and "books: 2 (symbols 1, 2)" in out
+    assert code == 0 and "books: 2: 1, 2; open orders: 2" in out
     ev = np.load(tmp_path / "o" / "events.npy")
     got = [(int(e["symbol"]), EventKind(e["kind"]).name, int(e["order_id"]), int(e["qty"]))
            for e in ev]
@@ -1148,8 +1148,7 @@ def test_cli_replay_native_many_symbols_summary_names_first_ten(capsys, tmp_path
     code, out, _ = run_cli(capsys, "replay", str(path), "--no-progress")
     assert code == 0
     line = next(ln for ln in out.splitlines() if ln.startswith("books:"))
-    assert line == ("books: 25 (symbols 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 (+15 more)); "
-                    "resting orders: 25")
+    assert line == "books: 25: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 (+15 more); open orders: 25"
 
 
 class _CountedReads(np.ndarray):
@@ -1193,7 +1192,7 @@ def test_cli_replay_native_records_selected_once_not_once_per_symbol(capsys, tmp
     monkeypatch.setattr(_CountedReads, "reads", 0)
     code, out, _ = run_cli(capsys, "replay", str(path), "--out", str(tmp_path / "o"),
                            "--dump-book", str(tmp_path / "b.csv"), "--no-progress")
-    assert code == 0 and "books: 60 " in out
+    assert code == 0 and "books: 60: " in out
     assert _CountedReads.reads <= 4, _CountedReads.reads
     want, rows = [], []
     for s in range(60):

@@ -686,10 +686,17 @@ def _print_counts_and_books(s, names, books, label) -> None:
     if s["counts"]:
         print(f"{label}: " + "  ".join(f"{t} {n:,}" for t, n in sorted(s["counts"].items(),
                                                                       key=lambda kv: -kv[1])))
-    shown = ", ".join(shown_name(names.get(k, str(k))) for k in sorted(books)[:10])
-    more = f" (+{len(books) - 10} more)" if len(books) > 10 else ""
-    print(f"books: {len(books):,}{': ' + shown + more if books else ''}; "
-          f"open orders: {s['open_orders']:,}")
+    _print_books([shown_name(names.get(k, str(k))) for k in sorted(books)[:10]], len(books),
+                 s["open_orders"])
+
+
+def _print_books(first_ten, n_books, open_orders) -> None:
+    """The books line of every replay summary (ITCH, DBN, native): the number of books, the
+    first ten names (a file of thousands of symbols made it a line of tens of thousands of
+    characters) and the orders left open, in one shape a script can read for any input."""
+    more = f" (+{n_books - 10:,} more)" if n_books > 10 else ""
+    shown = f": {', '.join(first_ten)}{more}" if n_books else ""
+    print(f"books: {n_books:,}{shown}; open orders: {open_orders:,}")
 
 
 def _print_truncated(t, unit, metadata: int | None = None) -> None:
@@ -801,12 +808,8 @@ def _replay_native(args, path: Path) -> int:
     print(f"replayed {len(cmds):,} native commands through process() in {elapsed:.3f} s: "
           f"{rate / 1e6:.2f} M msg/s")
     print("events: " + "  ".join(f"{k} {v:,}" for k, v in counts.items()))
-    # the first ten, as the ITCH and DBN summaries name them: a file of thousands of symbols
-    # made this one line of tens of thousands of characters
-    shown = ", ".join(map(str, list(books)[:10])) or "none"
-    more = f" (+{len(books) - 10:,} more)" if len(books) > 10 else ""
-    print(f"books: {len(books):,} (symbols {shown}{more}); resting orders: "
-          f"{sum(len(b) for b in books.values()):,}")
+    _print_books([str(k) for k in list(books)[:10]], len(books),
+                 sum(len(b) for b in books.values()))
     if args.committed:
         torn = hdr.uncommitted_bytes % hdr.record_size
         print(f"committed records: {hdr.count:,}; left out after them: "
