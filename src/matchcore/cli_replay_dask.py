@@ -87,13 +87,18 @@ def run_many(args) -> int:
         # a number outside a file's ids, in the option's name (the library's names symbols)
         from matchcore._magic import detect_format
         from matchcore.cli_replay import check_symbol_numbers
+        from matchcore.cluster.dask import _task_options
 
+        fmts = set()
         for f in files:
             try:
-                fmt = args.format or (detect_format(f) if f.is_file() else "itch")
+                fmts.add(args.format or (detect_format(f) if f.is_file() else "itch"))
             except ValueError:
                 continue                # refused by the replay, before any work
-            check_symbol_numbers(opts["symbols"], fmt)
+        for fmt in sorted(fmts):
+            # what each format's files are given: a DBN instrument id beyond the ITCH locates
+            # selects nothing in the ITCH files of a run that has DBN files too
+            check_symbol_numbers(_task_options(opts, fmt, fmts)["symbols"], fmt)
     # (the library's refusals name its keyword, split)
     from matchcore.cluster.dask import MAX_SPLIT
 

@@ -195,16 +195,50 @@ def _file_options(path, fmt: str, partition, options: dict) -> dict:
     return options
 
 
+# A name no ITCH stock carries: longer than the 8-byte Stock field, no number, no book label.
+_NO_ITCH_STOCK = "no ITCH stock locate"
+
+
+def _task_options(options: dict, fmt: str, formats) -> dict:
+    """The options of a task of format ``fmt`` in a run over files of ``formats``.
+
+    A number in ``symbols`` beyond the ITCH locates (a uint16) is a DBN instrument id: in a run
+    that has DBN files it selects their books, and no book of the ITCH files, as a name one
+    file lacks does. The ITCH tasks get the selection without it (their replayer refuses it:
+    among ITCH files alone it selects nothing), and when nothing is left a name no ITCH stock
+    carries, so that they keep no book. Any other selection goes to every task as given."""
+    from matchcore._symfilter import ITCH_LOCATES, whole_number
+
+    symbols = options.get("symbols")
+    if fmt != "itch" or "dbn" not in formats or symbols is None or \
+            isinstance(symbols, (str, bytes, bytearray)) or not hasattr(symbols, "__iter__"):
+        return options
+
+    def beyond(given) -> bool:
+        if isinstance(given, str):
+            s = given.strip()
+            return s.isascii() and s.isdigit() and int(s) > ITCH_LOCATES[0]
+        number = whole_number(given)
+        return number is not None and number > ITCH_LOCATES[0]
+
+    symbols = list(symbols)
+    kept = [s for s in symbols if not beyond(s)]
+    if len(kept) == len(symbols):
+        return options
+    return {**options, "symbols": kept or [_NO_ITCH_STOCK]}
+
+
 def _check_options(tasks, options) -> None:
     # A task's replayer checks its options only on the worker: a bad one would fail every task
     # there, after a cluster was started. The same checks run here first, once per format, by
     # the code the task runs (same exception, same message), without opening the file.
     done = set()
+    formats = {f for _, _, f, _ in tasks}
     for _, p, f, part in tasks:
         if f in done:
             continue
         done.add(f)
-        opts = _file_options(p, f, part, options)
+        opts = _file_options(p, f, part, _task_options(options, f, formats))
         if f == "dbn":
             from matchcore.feeds.dbn import _file_replayer
         else:
@@ -421,8 +455,10 @@ def replay_serial(paths, *, fmt: str | None = None, split: int = 1, progress=Non
     _check_options(tasks, options)
     t0 = time.perf_counter()
     results = []
+    formats = {f for _, _, f, _ in tasks}
     for n, (_, p, f, part) in enumerate(tasks, 1):
-        results.append(replay_one(p, f, partition=part, **options))
+        results.append(replay_one(p, f, partition=part,
+                                  **_task_options(options, f, formats)))
         if progress is not None:
             progress(n, len(tasks))
     files = _collect(paths, tasks, results)
@@ -684,8 +720,9 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
         # a worker resolves a relative path against its own directory, which on another machine
         # (or after this process changed directory) is not this one: it read another file of the
         # same name, or none. Absolute paths go out; results keep the paths as given.
+        formats = {f for _, _, f, _ in tasks}
         futures = [client.submit(replay_one, os.path.abspath(p), f, partition=part, pure=False,
-                                 **options)
+                                 **_task_options(options, f, formats))
                    for _, p, f, part in tasks]
         index = {fut.key: n for n, fut in enumerate(futures)}
         results = [None] * len(futures)
