@@ -671,6 +671,14 @@ def _name_as_given(exc, sent: str, given: str) -> None:
             setattr(exc, attr, given)
 
 
+def _sent_path(path) -> str:
+    """The absolute path a task is sent for ``path``: the working directory put before a
+    relative one, nothing else changed. ``os.path.abspath`` folded ``..`` lexically, and past a
+    symlinked directory (``link/../day.itch``, which the kernel resolves from the link's target)
+    that named another file, which the workers replayed in place of the one given."""
+    return str(Path(path).absolute())
+
+
 def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int = 1,
                  progress=None, workers: int | None = None, processes: bool | None = None,
                  **options) -> ReplayResults:
@@ -721,7 +729,7 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
         # (or after this process changed directory) is not this one: it read another file of the
         # same name, or none. Absolute paths go out; results keep the paths as given.
         formats = {f for _, _, f, _ in tasks}
-        futures = [client.submit(replay_one, os.path.abspath(p), f, partition=part, pure=False,
+        futures = [client.submit(replay_one, _sent_path(p), f, partition=part, pure=False,
                                  **_task_options(options, f, formats))
                    for _, p, f, part in tasks]
         index = {fut.key: n for n, fut in enumerate(futures)}
@@ -751,7 +759,7 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
             except Exception as e:
                 # a replay that raised names the file, as the worker was sent it: name it as
                 # given, as replay_serial does
-                _name_as_given(e, os.path.abspath(tasks[n][1]), tasks[n][1])
+                _name_as_given(e, _sent_path(tasks[n][1]), tasks[n][1])
                 raise
             if progress is not None:
                 progress(done, len(futures))
