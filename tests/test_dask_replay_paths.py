@@ -31,3 +31,27 @@ def test_dask_replay_dotdot_past_a_symlinked_directory_reads_the_file_the_kernel
     assert res.files[0].stats == serial.files[0].stats
     assert res.files[0].hashes == serial.files[0].hashes
     assert res.files[0].file == serial.files[0].file
+
+
+def test_replay_dotdot_past_a_symlinked_directory_not_refused_as_given_twice(
+        tmp_path, monkeypatch, capsys):
+    # day.itch and link/../day.itch are two files; folded lexically they were one, and the
+    # replay of the two days was refused as "given twice"
+    from cli_replay_checks import run_cli
+
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    itch.generate(tmp_path / "real" / "day.itch", messages=3000, symbols=2, seed=1)
+    itch.generate(work / "day.itch", messages=2000, symbols=2, seed=2)
+    os.symlink(tmp_path / "real" / "sub", work / "link")
+    monkeypatch.chdir(work)
+    other = os.path.join("link", "..", "day.itch")
+    res = replay_serial(["day.itch", other])
+    assert [f.stats["messages"] for f in res.files] == [2000, 3000]
+    code, out, err = run_cli(capsys, "replay", "day.itch", other, "--no-progress")
+    assert code == 0, err
+    assert "5,000 messages" in out.splitlines()[0]
+    # one file named twice, through the link too, is still refused
+    with pytest.raises(ValueError, match="given twice"):
+        replay_serial(["day.itch", os.path.join("link", "..", "..", "work", "day.itch")])

@@ -388,7 +388,9 @@ def first_repeat(files) -> tuple | None:
     Shared by the command line and the library (each words its own refusal). O(files**2)."""
     for i, b in enumerate(files):
         for a in files[:i]:
-            if os.path.abspath(a) == os.path.abspath(b) or same_file(a, b):
+            # made absolute without folding "..": os.path.abspath took link/../day.itch (the
+            # day.itch beside the link's target, to the kernel) for ./day.itch, another file
+            if Path(a).absolute() == Path(b).absolute() or same_file(a, b):
                 return a, b
     return None
 
