@@ -116,3 +116,12 @@ def test_replay_symbols_a_single_number_refused_naming_symbols(mixed, monkeypatc
         with pytest.raises(TypeError) as e:
             call()
         assert str(e.value) == want
+
+
+def test_replay_serial_symbols_of_a_generator_select_in_every_file(mixed):
+    # checked once per format before the first file, a generator was used up there and the
+    # files were replayed with an empty selection ("symbols is empty")
+    listed = replay_serial(list(mixed), symbols=["1", "1001"])
+    given = replay_serial(list(mixed), symbols=iter(["1", "1001"]))
+    assert [f.stats for f in given.files] == [f.stats for f in listed.files]
+    assert [f.stats["books"] for f in given.files] == [1, 1]

@@ -26,3 +26,18 @@ def test_replay_dbn_bad_option_refused_before_the_file_is_opened(tmp_path, bad):
             itch.replay_file(path, **bad)
         if "bogus" not in bad:
             assert str(itch_exc.value) == str(made.value)
+
+
+def test_replay_dbn_symbols_of_a_generator_select_as_a_list_does(tmp_path):
+    # the options were checked by a replayer made first, which used a generator up: the
+    # replayer of the file then found it empty ("symbols is empty"), where the ITCH replay
+    # of a generator selects
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    path = generate_mbo(tmp_path / "day.dbn", records=1000, instruments=3, seed=4)
+    listed = replay_dbn(path, symbols=["SYM1", "1003"])
+    assert listed.stats["books"] == 2
+    given = replay_dbn(path, symbols=(s for s in ["SYM1", "1003"]))
+    assert given.stats == listed.stats and given.symbols == listed.symbols
+    assert sorted(b.state_hash() for b in given.books.values()) == \
+        sorted(b.state_hash() for b in listed.books.values())

@@ -27,6 +27,20 @@ def whole_number(x) -> int | None:
         return None
 
 
+def once_listed(symbols):
+    """``symbols`` as a list when it is a one-shot iterator (a generator, ``iter(...)``), which
+    the checks made before a replay (a replayer built with the options, once per format) used
+    up, so that the replay itself found it empty; anything else as it is (None, a list, a lone
+    str or number, which :func:`symbol_filter` takes or refuses). O(len(symbols))."""
+    if symbols is None or isinstance(symbols, (str, bytes, bytearray)):
+        return symbols
+    try:
+        one_shot = iter(symbols) is symbols
+    except TypeError:
+        return symbols
+    return list(symbols) if one_shot else symbols
+
+
 def symbol_filter(symbols, what: str = "symbols", numbers: tuple[int, str] | None = None):
     """``None`` (keep every symbol) or the set of strings a symbol's name or number is looked up
     in. ``symbols`` is an iterable of names and numbers (int or digit strings; anything else,

@@ -389,6 +389,11 @@ def _check(paths, options):
             raise ValueError(f"{what} cannot run on a cluster worker")
     if "partition" in options:
         raise TypeError("partition is given to each task by split, not as an option")
+    if "symbols" in options:
+        # checked once per format, then given to every task: a generator served the first
+        from matchcore._symfilter import once_listed
+
+        options["symbols"] = once_listed(options["symbols"])
     return paths
 
 

@@ -433,6 +433,11 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
     (5290250000000, 31)
     """
     _check_hooks(progress, on_chunk)
+    if "symbols" in options:
+        # two replayers take it (the check below, the file's): a generator served only one
+        from matchcore._symfilter import once_listed
+
+        options["symbols"] = once_listed(options["symbols"])
     # every option checked before the file is opened, as itch.replay_file does: a bad one
     # was reported as the path's FileNotFoundError or IsADirectoryError
     _file_replayer(chunk_size=chunk_size, names=names, **options)
