@@ -300,3 +300,19 @@ def test_moldudp_publisher_bad_seed_refused_naming_seed_before_the_source_is_rea
         want = np.random.default_rng(int(good)).random(p.n_packets) < 0.5
         assert np.array_equal(p._drop, want)
         p.close()
+
+
+@pytest.mark.parametrize("host, said", [("::1", "is an IPv6 address"),
+                                        (b"fe80::1%lo", "is an IPv6 address"),
+                                        ("127.0.0.1:26400", "holds a ':'")])
+def test_moldudp_host_ipv6_or_with_a_port_refused_at_construction_naming_it(host, said):
+    # the sockets are IPv4: "::1" failed in the socket layer's words ("[Errno -9] Address
+    # family for hostname not supported"), naming no argument, the publisher's only at run()
+    from matchcore.moldudp import MoldUDP64Receiver, receive
+
+    data = itch.generate(None, messages=50, symbols=1, seed=3)
+    for make in (lambda: MoldUDP64Publisher(data, 9, host), lambda: MoldUDP64Receiver(0, host),
+                 lambda: receive(0, host, timeout=0)):
+        with pytest.raises(ValueError) as e:
+            make()
+        assert str(e.value).startswith(f"host {host!r} {said}") and "IPv4" in str(e.value)

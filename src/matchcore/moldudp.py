@@ -156,6 +156,20 @@ def _check_host(host) -> None:
     if not isinstance(host, (str, bytes, bytearray)):
         raise TypeError(f"host must be a str, bytes or bytearray (a name or an address), got "
                         f"{type(host).__name__} {host!r}")
+    text = host if isinstance(host, str) else bytes(host).decode("ascii", "replace")
+    if ":" in text:
+        # the sockets are IPv4 (AF_INET), and no name or IPv4 address holds a ':': an IPv6
+        # address, or a port written into the host, failed in the socket layer's words
+        # ("Address family for hostname not supported"), the publisher's only at run()
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(text)
+        except ValueError:
+            raise ValueError(f"host {host!r} holds a ':': give a name or an IPv4 address, and "
+                             f"the port as port=") from None
+        raise ValueError(f"host {host!r} is an IPv6 address: MoldUDP64 is sent and received "
+                         f"over IPv4 here (give a name or an IPv4 address)")
 
 
 def _seq(seq) -> int:
@@ -384,7 +398,8 @@ class MoldUDP64Receiver(NoCopy):
 
     Binds ``host:port`` (port 0 picks a free port, see :attr:`port`). ``host``: a name or an
     address, a str, bytes or bytearray (as the socket layer takes it; another type raises
-    TypeError); ``""`` binds every interface.
+    TypeError); ``""`` binds every interface. The socket is IPv4: an IPv6 address, or a host
+    holding a port, raises ValueError.
 
     >>> with MoldUDP64Receiver(0) as rx:  # doctest: +SKIP
     ...     stats = rx.run(timeout=10)
@@ -897,7 +912,8 @@ class MoldUDP64Publisher(NoCopy):
     of printable ASCII (a str or bytes; space padded), the names a receiver adopts; another name
     raises ValueError (TypeError for another type) before any socket is made. ``host``: a name
     or an address, a str, bytes or bytearray (as the socket layer takes it; another type raises
-    TypeError, an empty one ValueError).
+    TypeError, an empty one ValueError, and so do an IPv6 address and a host holding a port:
+    the socket is IPv4).
 
     >>> MoldUDP64Publisher("day.itch", 26400, rate=100_000).run()  # doctest: +SKIP
     """
