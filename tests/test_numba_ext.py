@@ -540,6 +540,39 @@ def test_numba_process_and_drain_array_not_record_dtype_typing_error_book_unchan
     assert _drains_any(book, eng, np.zeros(4, mc.EVENT_DTYPE)) == (2, 0, 2, 0)
 
 
+@numba.njit
+def _process_one_record(book, eng, cmds):
+    return mcn.process(book, cmds[0]) + mcn.engine_process(eng, cmds[0])
+
+
+@numba.njit
+def _drains_one_record(book, eng, out):
+    return (mcn.drain_events(book, out[0]), mcn.drain_events_owner(book, 0, out[0]),
+            mcn.engine_drain_events(eng, out[0]), mcn.engine_drain_events_owner(eng, 0, out[0]))
+
+
+def test_numba_process_and_drain_given_one_record_typing_error_names_the_dtype():
+    # A single record (cmds[0], out[0]) where the helpers take an array of them failed with
+    # "KeyError: 'ndim'" raised from inside Numba's type inference, naming neither the helper
+    # nor what it takes; it is refused as any other non-array is, nothing run or drained
+    book = mc.OrderBook()
+    eng = mc.Engine()
+    eng.add_symbol(0)
+    book.submit(1, 0, 100, 5)
+    eng.submit(0, 1, 0, 100, 5)
+    cmds = np.zeros(1, mc.COMMAND_DTYPE)
+    cmds[0] = (0, 2, 100, 5, 0, 0, mc.CommandKind.SUBMIT, mc.Side.SELL, mc.TIF.GTC, 0)
+    with pytest.raises(numba.core.errors.TypingError,
+                       match=r"process\(\) needs an array of matchcore\.COMMAND_DTYPE, got Record"):
+        _process_one_record(book, eng, cmds)
+    out = np.zeros(4, EVENT_DTYPE)
+    with pytest.raises(numba.core.errors.TypingError,
+                       match=r"drain_events\(\) needs an array of matchcore\.EVENT_DTYPE, got Record"):
+        _drains_one_record(book, eng, out)
+    assert len(book) == len(eng) == 1 and not out.view(np.uint8).any()
+    assert len(book.events()) == len(eng.events()) == 1
+
+
 def _aligned_struct(dtype):
     # the same fields at the same offsets, declared as a C struct is (align=True): numpy holds
     # it equal to `dtype`, and OrderBook.process() / Engine.process() take it

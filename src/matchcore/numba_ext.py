@@ -565,6 +565,10 @@ def _records_check(dtype, name, what):
     # The records' layout is compared, not the Numba type: a dtype declared with align=True
     # (the same fields at the same offsets, equal to `dtype` for numpy and process()) is
     # another Record type only by its aligned flag.
+    # It returns the records' count, -1 for an array that is not 1-D, so that the helpers
+    # read no attribute of the argument themselves: Numba types `x.ndim` / `x.shape` of a
+    # single record (`cmds[0]`) while the refusal above is pending, and that failed with a
+    # bare `KeyError: 'ndim'` from inside Numba instead of this typing error.
     record = from_dtype(dtype)
 
     def layout(rec):
@@ -576,9 +580,12 @@ def _records_check(dtype, name, what):
             raise TypingError(f"{what} needs an array of matchcore.{name}, got {arr}")
 
         def codegen(context, builder, sig, args):
-            return context.get_dummy_value()
+            if sig.args[0].ndim != 1:
+                return context.get_constant(types.intp, -1)
+            ary = context.make_array(sig.args[0])(context, builder, args[0])
+            return cgutils.unpack_tuple(builder, ary.shape)[0]
 
-        return signature(types.none, arr), codegen
+        return signature(types.intp, arr), codegen
 
     return intrinsic(check)
 
@@ -621,56 +628,56 @@ def depth_into(book, side, out):
 def drain_events(book, out):
     """Move up to len(out) pending events into a 1-D EVENT_DTYPE array; returns the count.
     Events that do not fit stay pending."""
-    _events_drain(out)
-    if out.ndim != 1:
+    n = _events_drain(out)
+    if n < 0:
         raise ValueError("drain_events() needs a 1-D array of events")
-    return _drain_of(book, out, out.shape[0])
+    return _drain_of(book, out, n)
 
 
 @njit(cache=True)
 def drain_events_owner(book, owner, out):
     """Move up to len(out) of owner's pending events (own orders, fills as maker) into out,
     dropping the other events before them; returns the count."""
-    _events_drain_owner(out)
-    if out.ndim != 1:
+    n = _events_drain_owner(out)
+    if n < 0:
         raise ValueError("drain_events_owner() needs a 1-D array of events")
-    return _drain_owner_of(book, owner, out, out.shape[0])
+    return _drain_owner_of(book, owner, out, n)
 
 
 @njit(cache=True)
 def process(book, commands):
     """Apply a 1-D array of COMMAND_DTYPE records; returns how many were applied."""
-    _commands_process(commands)
-    if commands.ndim != 1:
+    n = _commands_process(commands)
+    if n < 0:
         raise ValueError("process() needs a 1-D array of commands")
-    return _process_of(book, commands, commands.shape[0])
+    return _process_of(book, commands, n)
 
 
 @njit(cache=True)
 def engine_drain_events(engine, out):
     """Engine version of :func:`drain_events`."""
-    _events_engine_drain(out)
-    if out.ndim != 1:
+    n = _events_engine_drain(out)
+    if n < 0:
         raise ValueError("engine_drain_events() needs a 1-D array of events")
-    return _engine_drain_of(engine, out, out.shape[0])
+    return _engine_drain_of(engine, out, n)
 
 
 @njit(cache=True)
 def engine_drain_events_owner(engine, owner, out):
     """Engine version of :func:`drain_events_owner`."""
-    _events_engine_drain_owner(out)
-    if out.ndim != 1:
+    n = _events_engine_drain_owner(out)
+    if n < 0:
         raise ValueError("engine_drain_events_owner() needs a 1-D array of events")
-    return _engine_drain_owner_of(engine, owner, out, out.shape[0])
+    return _engine_drain_owner_of(engine, owner, out, n)
 
 
 @njit(cache=True)
 def engine_process(engine, commands):
     """Engine version of :func:`process`."""
-    _commands_engine_process(commands)
-    if commands.ndim != 1:
+    n = _commands_engine_process(commands)
+    if n < 0:
         raise ValueError("engine_process() needs a 1-D array of commands")
-    return _engine_process_of(engine, commands, commands.shape[0])
+    return _engine_process_of(engine, commands, n)
 
 
 def event_buffer(n: int) -> np.ndarray:
