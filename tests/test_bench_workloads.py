@@ -545,3 +545,23 @@ def test_max_messages_refuses_what_generate_refuses_naming_the_parameter():
             W.generate(name, 10, **{key: "5"})
     assert W.max_messages("standard", background=np.int64(10**18)) == 2**63 - 1 - 1000 - 10**18
     assert W.max_messages("market_maker", quotes=2) == 2**63 - 1 - 10 * 2 * 4
+
+
+@pytest.mark.parametrize("which, bad, error, message", [
+    ("flow", "2d", ValueError, "save_native() flow needs a 1-d array, got shape (4, 25)"),
+    ("flow", "float", TypeError, "save_native() flow needs an array of matchcore.COMMAND_DTYPE"),
+    ("setup", "float", TypeError, "save_native() setup needs an array of matchcore.COMMAND_DTYPE"),
+])
+def test_workload_save_native_array_write_commands_refuses_nothing_written(tmp_path, which, bad,
+                                                                          error, message):
+    # a flow that write_commands refuses was refused after the setup file had been written:
+    # half of the pair left behind, beside an error naming neither array
+    w = W.generate("standard", 100, seed=1)
+    arr = getattr(w, which)
+    arr = (arr.reshape(4, -1) if bad == "2d" else
+           arr.astype([(n, "<f8") for n in mc.COMMAND_DTYPE.names]))
+    w = W.Workload(w.name, arr if which == "setup" else w.setup,
+                   arr if which == "flow" else w.flow, w.params, w.stats)
+    with pytest.raises(error, match=re.escape(message)):
+        w.save_native(tmp_path / "w")
+    assert list(tmp_path.iterdir()) == []

@@ -371,6 +371,22 @@ def _new_temp_file(path: Path):
     return open(fd, "wb"), tmp
 
 
+def _file_records(commands, what: str = "write_commands()") -> np.ndarray:
+    """``commands`` as an array :func:`write_commands` writes, or the exception it raises for
+    them (``what`` names the caller): a 1-d array of ``COMMAND_DTYPE``'s fields, in either byte
+    order. For a writer of several files, to check every array before any file is written."""
+    arr = np.asarray(commands)
+    # every field of COMMAND_DTYPE's kind and size (either byte order): a field of another type
+    # (a float price) was cast into the file, silently truncated, where process() refuses it
+    if (arr.dtype.names != COMMAND_DTYPE.names or arr.dtype.itemsize != COMMAND_DTYPE.itemsize
+            or any(arr.dtype.fields[n][0].kind != t.kind or arr.dtype.fields[n][0].itemsize
+                   != t.itemsize for n, (t, *_) in COMMAND_DTYPE.fields.items())):
+        raise TypeError(f"{what} needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{what} needs a 1-d array, got shape {arr.shape}")
+    return arr
+
+
 def write_commands(path, commands, *, stp=None) -> int:
     """Write a ``COMMAND_DTYPE`` array as a command file; returns the record count.
 
@@ -386,15 +402,7 @@ def write_commands(path, commands, *, stp=None) -> int:
     >>> write_commands("flow.mccmd", commands)  # doctest: +SKIP
     1000
     """
-    arr = np.asarray(commands)
-    # every field of COMMAND_DTYPE's kind and size (either byte order): a field of another type
-    # (a float price) was cast into the file, silently truncated, where process() refuses it
-    if (arr.dtype.names != COMMAND_DTYPE.names or arr.dtype.itemsize != COMMAND_DTYPE.itemsize
-            or any(arr.dtype.fields[n][0].kind != t.kind or arr.dtype.fields[n][0].itemsize
-                   != t.itemsize for n, (t, *_) in COMMAND_DTYPE.fields.items())):
-        raise TypeError(f"write_commands() needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")
-    if arr.ndim != 1:
-        raise ValueError(f"write_commands() needs a 1-d array, got shape {arr.shape}")
+    arr = _file_records(commands)
     if stp is not None:
         # checked before anything is written: a mode the reader does not know (7, or 2.7 taken
         # as 2) made a file that read_header refuses or that replays with another mode

@@ -101,8 +101,12 @@ class Workload:
                 # refused before either is written (the flow file's was found after the
                 # setup file had been written: half of the pair left behind)
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(p))
-        native.write_commands(paths[0], self.setup, stp=1)
-        native.write_commands(paths[1], self.flow, stp=1)
+        # both arrays checked before either file is written, for the same reason: a flow that
+        # write_commands refuses (another dtype, 2-d) was refused after the setup file
+        setup = native._file_records(self.setup, "save_native() setup")
+        flow = native._file_records(self.flow, "save_native() flow")
+        native.write_commands(paths[0], setup, stp=1)
+        native.write_commands(paths[1], flow, stp=1)
         return paths
 
     @classmethod
