@@ -565,3 +565,31 @@ def test_workload_save_native_array_write_commands_refuses_nothing_written(tmp_p
     with pytest.raises(error, match=re.escape(message)):
         w.save_native(tmp_path / "w")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", ["2d", "big_endian", "float"])
+def test_workload_save_array_load_cannot_use_refused_or_written_readable(tmp_path, bad):
+    # save() wrote any arrays: a 2-d flow was saved and loaded, refused only by process(), and
+    # a flow in the other byte order was saved and then refused by load() as not COMMAND_DTYPE
+    w = W.generate("standard", 100, seed=1)
+    flow = {"2d": w.flow.reshape(4, 25),
+            "big_endian": w.flow.astype(mc.COMMAND_DTYPE.newbyteorder(">")),
+            "float": w.flow.astype([(n, "<f8") for n in mc.COMMAND_DTYPE.names])}[bad]
+    odd = W.Workload(w.name, w.setup, flow, w.params, w.stats)
+    if bad == "big_endian":
+        back = W.Workload.load(odd.save(tmp_path / "w.npz"))
+        assert back.flow.dtype == mc.COMMAND_DTYPE and np.array_equal(back.flow, w.flow)
+        return
+    with pytest.raises(ValueError if bad == "2d" else TypeError,
+                       match=re.escape("save() flow needs a")):
+        odd.save(tmp_path / "w.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_workload_load_of_arrays_not_1d_refused(tmp_path):
+    w = W.generate("standard", 100, seed=1)
+    p = _npz(tmp_path / "x.npz", setup=w.setup, flow=w.flow.reshape(4, 25),
+             meta=np.array(repr({"name": "x", "params": {}, "stats": {}})))
+    with pytest.raises(ValueError, match=re.escape(
+            f"{p}: not a matchcore workload (arrays of shapes (1000,) and (4, 25), not 1-d)")):
+        W.Workload.load(p)

@@ -63,7 +63,10 @@ class Workload:
         ``.npz`` is appended to a name without it), through a temporary file renamed when
         complete: an interrupted save leaves the old file or none. A ``path`` ending with a
         separator (``"dir/"``) or naming no file (``"."``, ``".."``) raises
-        ``IsADirectoryError``; an empty one ``ValueError``, as the native writers.
+        ``IsADirectoryError``; an empty one ``ValueError``, as the native writers. ``setup`` and
+        ``flow`` must be 1-d ``COMMAND_DTYPE`` arrays (in either byte order, written as
+        ``COMMAND_DTYPE``): others raise ``TypeError`` / ``ValueError`` before anything is
+        written.
 
         >>> w = generate("standard", 100, seed=1)
         >>> import tempfile, os; d = tempfile.mkdtemp()
@@ -78,10 +81,15 @@ class Workload:
         # literal_eval refuses (a file written that could not be read back)
         meta = np.array(repr(_plain({"name": self.name, "params": self.params,
                                      "stats": self.stats})))
+        # arrays load() reads back, checked before anything is written: a 2-d flow was written
+        # and loaded, refused only by process(); one in the other byte order was written and
+        # then refused by load() ("arrays are not COMMAND_DTYPE")
+        setup = _command_array(self.setup, "save() setup")
+        flow = _command_array(self.flow, "save() flow")
         path = _npz_path(path)
         # complete or not there (the old file kept), as the .mccmd files of save_native
         with atomic_output(path, "wb") as f:
-            np.savez(f, setup=self.setup, flow=self.flow, meta=meta)
+            np.savez(f, setup=setup, flow=flow, meta=meta)
         return path
 
     def save_native(self, prefix) -> tuple[Path, Path]:
@@ -157,7 +165,20 @@ class Workload:
             raise not_workload("its meta array is not the name, params and stats save writes")
         if setup.dtype != COMMAND_DTYPE or flow.dtype != COMMAND_DTYPE:
             raise not_workload("arrays are not COMMAND_DTYPE")
+        if setup.ndim != 1 or flow.ndim != 1:
+            raise not_workload(f"arrays of shapes {setup.shape} and {flow.shape}, not 1-d")
         return cls(meta["name"], setup, flow, meta["params"], meta["stats"])
+
+
+def _command_array(arr, what: str) -> np.ndarray:
+    # a workload's setup or flow as save() writes it: a 1-d COMMAND_DTYPE array (one in the
+    # other byte order holds the same records: converted, as write_commands converts it)
+    a = np.asarray(arr)
+    if a.dtype != COMMAND_DTYPE and a.dtype != COMMAND_DTYPE.newbyteorder():
+        raise TypeError(f"{what} needs an array of matchcore.COMMAND_DTYPE, got {a.dtype}")
+    if a.ndim != 1:
+        raise ValueError(f"{what} needs a 1-d array, got shape {a.shape}")
+    return a.astype(COMMAND_DTYPE, copy=False)
 
 
 def _npz_path(path: Path) -> Path:
