@@ -13,7 +13,8 @@
  *   PYTHONPATH=src:/path/to/site-packages ./c_market_maker [steps] [seed]
  *   PYTHONPATH=... ./c_market_maker replay COMMANDS.bin EVENTS.bin
  *   PYTHONPATH=... ./c_market_maker safety
- * COMMANDS.bin is an array of mc_command (numpy COMMAND_DTYPE .tobytes()); the replay applies
+ * COMMANDS.bin is an array of mc_command (numpy COMMAND_DTYPE .tobytes()) or a native command
+ * file (`.mccmd`, matchcore.native.write_commands; its stored STP mode is used); the replay applies
  * each command through the per-call functions, writes every event to EVENTS.bin (mc_event
  * records), checks that process() on a fresh book and a snapshot round trip give the same
  * result, and prints the state hash. `safety` shows the handle checks: calls with the handle of
@@ -264,15 +265,68 @@ static mc_event* drain_all(const mc_api_v2* api, mc_book_h b, mc_event* all, int
     return all;
 }
 
+/* The records of a native command file (matchcore.native, `.mccmd`: a 32-byte header, then
+ * `count` records, all little-endian): checked as matchcore.native.read_commands checks them.
+ * Returns the offset of the records and sets *n and *stp (the stored STP mode, else
+ * MC_STP_CANCEL_RESTING), or -1 with *why set. */
+static long native_records(const unsigned char* raw, long size, int64_t* n, int* stp,
+                           const char** why) {
+    uint16_t version, record_size, header_size;
+    uint32_t flags;
+    uint64_t count;
+    if (size < 32) {
+        *why = "a native command file with a truncated header";
+        return -1;
+    }
+    memcpy(&version, raw + 6, 2);
+    memcpy(&record_size, raw + 8, 2);
+    memcpy(&header_size, raw + 10, 2);
+    memcpy(&flags, raw + 12, 4);
+    memcpy(&count, raw + 16, 8);
+    if (version != 1 || record_size != sizeof(mc_command) || header_size != 32 || (flags & ~1u)) {
+        *why = "a native command file of another version or layout";
+        return -1;
+    }
+    if ((flags & 1u) && (raw[5] & 1u)) {
+        *why = "a Recorder journal begun on a book holding orders (replay it from that state: "
+               "matchcore.native.replay_commands(path, book))";
+        return -1;
+    }
+    if (count > (uint64_t)(size - 32) / sizeof(mc_command)
+            || 32 + count * sizeof(mc_command) != (uint64_t)size) {
+        *why = "a native command file whose size is not its header's count of records "
+               "(matchcore.native.read_header says why)";
+        return -1;
+    }
+    *n = (int64_t)count;
+    *stp = raw[24] <= MC_STP_CANCEL_BOTH ? raw[24] : MC_STP_CANCEL_RESTING;
+    return 32;
+}
+
 static int replay(const mc_api_v2* api, const char* cmd_path, const char* ev_path) {
-    long size = 0;
-    mc_command* cmds = (mc_command*)read_file(cmd_path, &size);
-    if (cmds == NULL || size % sizeof(mc_command) != 0) {
-        fprintf(stderr, "cannot read commands from %s\n", cmd_path);
+    long size = 0, offset = 0;
+    int64_t n = 0;
+    int stp = MC_STP_CANCEL_RESTING;
+    const char* why = NULL;
+    /* raw mc_command records, or a native command file (what write_commands, a Recorder and
+       `matchcore bench --save-workloads` write), told apart by the file's magic; the file
+       itself was read as records, and refused as "cannot read" whatever it held */
+    unsigned char* raw = (unsigned char*)read_file(cmd_path, &size);
+    if (raw == NULL)
+        why = "cannot be read";
+    else if (size >= 5 && memcmp(raw, "MCCMD", 5) == 0)
+        offset = native_records(raw, size, &n, &stp, &why);
+    else if (size % sizeof(mc_command) != 0)
+        why = "neither a native command file nor whole mc_command records";
+    else
+        n = size / (long)sizeof(mc_command);
+    if (why != NULL) {
+        fprintf(stderr, "cannot read commands from %s: %s\n", cmd_path, why);
+        free(raw);
         return 2;
     }
-    int64_t n = size / (long)sizeof(mc_command);
-    mc_book_h b = api->book_new(MC_STP_CANCEL_RESTING, 1024);
+    mc_command* cmds = (mc_command*)(raw + offset);
+    mc_book_h b = api->book_new(stp, 1024);
     int64_t n_ev = 0, ev_cap = 1024;
     mc_event* all = (mc_event*)malloc(ev_cap * sizeof(mc_event));
     /* per-call entry: one function per command kind, the clock set before each */
@@ -285,7 +339,7 @@ static int replay(const mc_api_v2* api, const char* cmd_path, const char* ev_pat
         return 1;
     }
     /* batch entry on a fresh book: the same events and the same final state */
-    mc_book_h b2 = api->book_new(MC_STP_CANCEL_RESTING, 1024);
+    mc_book_h b2 = api->book_new(stp, 1024);
     api->process(b2, cmds, n);
     int64_t n2 = api->pending_events(b2);
     mc_event* batch = (mc_event*)malloc((n2 > 0 ? n2 : 1) * sizeof(mc_event));
@@ -320,7 +374,7 @@ static int replay(const mc_api_v2* api, const char* cmd_path, const char* ev_pat
     free(all);
     free(batch);
     free(snap);
-    free(cmds);
+    free(raw);
     return same && snap_same ? 0 : 3;
 }
 

@@ -158,6 +158,54 @@ def test_examples_c_replay_cancel_modify_with_owner_matches_process(c_program, t
     assert (got["owner"][got["reason"] == mc.Reason.ORDER_NOT_FOUND] > 0).any()
 
 
+@pytest.mark.parametrize("stp", [None, mc.STP.CANCEL_BOTH])
+def test_examples_c_replay_of_a_native_command_file_matches_replay_commands(c_program, tmp_path,
+                                                                             stp):
+    # A .mccmd file (what write_commands, a Recorder and bench --save-workloads write, the
+    # README's "command file") was read as raw records: its 32-byte header is not a whole
+    # record, and the program said only "cannot read commands from ..." (exit 2)
+    from matchcore.native import replay_commands, write_commands
+
+    cmds = random_commands(2000, 3)
+    cmds["owner"][cmds["kind"] == 0] %= 2          # owner 1 meets itself: STP decides
+    cmd_file, ev_file = tmp_path / "flow.mccmd", tmp_path / "events.bin"
+    write_commands(cmd_file, cmds, stp=stp)
+    out = _run([str(c_program), "replay", str(cmd_file), str(ev_file)], _env())
+    book = mc.OrderBook(stp if stp is not None else mc.STP.CANCEL_RESTING)
+    expect = replay_commands(cmd_file, book)
+    got = np.frombuffer(ev_file.read_bytes(), dtype=EVENT_DTYPE)
+    assert_events_equal(got, expect, labels=("C program", "replay_commands"))
+    assert (expect["reason"] == mc.Reason.SELF_TRADE).any()
+    fields = dict(line.split(" ", 1) for line in out.strip().splitlines())
+    assert int(fields["state_hash"], 16) == book.state_hash()
+    assert fields["process_matches"] == "yes" and fields["snapshot_restore"] == "exact"
+
+
+@pytest.mark.parametrize("case, why", [
+    ("truncated", "whose size is not its header's count"),
+    ("version", "of another version or layout"),
+    ("odd_size", "neither a native command file nor whole mc_command records"),
+])
+def test_examples_c_replay_of_a_bad_command_file_says_why_exit_2(c_program, tmp_path, case, why):
+    from matchcore.native import write_commands
+
+    cmd_file = tmp_path / "bad.mccmd"
+    write_commands(cmd_file, random_commands(10, 1))
+    data = bytearray(cmd_file.read_bytes())
+    if case == "truncated":
+        data = data[:-1]
+    elif case == "version":
+        data[6] = 2
+    else:
+        data = data[32:] + b"x"
+    cmd_file.write_bytes(bytes(data))
+    out = subprocess.run([str(c_program), "replay", str(cmd_file), str(tmp_path / "ev.bin")],
+                         capture_output=True, text=True, env=_env(), timeout=60)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith(f"cannot read commands from {cmd_file}: ") and why in out.stderr
+    assert not (tmp_path / "ev.bin").exists()
+
+
 def test_examples_c_safety_refuses_every_dead_or_foreign_handle(c_program):
     out = _run([str(c_program), "safety"], _env())
     lines = out.strip().splitlines()
