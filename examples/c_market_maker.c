@@ -298,8 +298,12 @@ static long native_records(const unsigned char* raw, long size, int64_t* n, int*
                "(matchcore.native.read_header says why)";
         return -1;
     }
+    if (raw[24] > MC_STP_CANCEL_BOTH && raw[24] != 0xFF) {
+        *why = "a native command file with an unknown STP mode";
+        return -1;
+    }
     *n = (int64_t)count;
-    *stp = raw[24] <= MC_STP_CANCEL_BOTH ? raw[24] : MC_STP_CANCEL_RESTING;
+    *stp = raw[24] == 0xFF ? MC_STP_CANCEL_RESTING : raw[24];     /* 0xFF: none stored */
     return 32;
 }
 

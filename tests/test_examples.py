@@ -185,6 +185,7 @@ def test_examples_c_replay_of_a_native_command_file_matches_replay_commands(c_pr
     ("truncated", "whose size is not its header's count"),
     ("version", "of another version or layout"),
     ("odd_size", "neither a native command file nor whole mc_command records"),
+    ("stp", "with an unknown STP mode"),
 ])
 def test_examples_c_replay_of_a_bad_command_file_says_why_exit_2(c_program, tmp_path, case, why):
     from matchcore.native import write_commands
@@ -196,6 +197,8 @@ def test_examples_c_replay_of_a_bad_command_file_says_why_exit_2(c_program, tmp_
         data = data[:-1]
     elif case == "version":
         data[6] = 2
+    elif case == "stp":
+        data[24] = 7
     else:
         data = data[32:] + b"x"
     cmd_file.write_bytes(bytes(data))
