@@ -567,7 +567,8 @@ def test_numba_process_and_drain_given_one_record_typing_error_names_the_dtype()
         _process_one_record(book, eng, cmds)
     out = np.zeros(4, EVENT_DTYPE)
     with pytest.raises(numba.core.errors.TypingError,
-                       match=r"drain_events\(\) needs an array of matchcore\.EVENT_DTYPE, got Record"):
+                       match=r"drain_events\(\) needs an array of "
+                             r"matchcore\.EVENT_DTYPE, got Record"):
         _drains_one_record(book, eng, out)
     assert len(book) == len(eng) == 1 and not out.view(np.uint8).any()
     assert len(book.events()) == len(eng.events()) == 1
