@@ -1100,3 +1100,48 @@ def test_engine_metrics_process_out_of_memory_events_lost_counts_commands_not_ev
     got = m.snapshot()
     assert got["commands"] == 4 and got["open_orders"] == len(book) == 4
     assert got["events"] == {} and got["fills"] == {}
+
+
+def test_replay_metrics_unknown_refs_total_never_decreases_when_a_locate_is_renamed():
+    # References to a locate before its first order are unknown only if the locate is kept,
+    # which its name at that first order decides: stats["unknown_refs"] counts them while the
+    # name selects it, and a rename drops them again. Exported as a counter, that count went
+    # down between two scrapes (2 -> 0), which Prometheus reads as a restart.
+    import struct
+
+    from matchcore.itch.layouts import LAYOUTS
+
+    def msg(t, body, locate=2, ts=1):
+        m = struct.pack(">cHH", t, locate, 0) + ts.to_bytes(6, "big") + body
+        return len(m).to_bytes(2, "big") + m
+
+    def directory(name):
+        return msg(b"R", name.ljust(8) + bytes(LAYOUTS["R"].length - 19))
+
+    def scrape_now(m):
+        text = prom.generate_latest(m.registry).decode()
+        return {(x.name, frozenset(x.labels.items())): x.value
+                for fam in text_string_to_metric_families(text) for x in fam.samples}
+
+    m = ReplayMetrics()
+    r = itch.Replayer(["AAPL"])
+    r.feed(directory(b"AAPL") + msg(b"D", struct.pack(">Q", 7)) + msg(b"D", struct.pack(">Q", 8)))
+    m.update(r)
+    before = val(scrape_now(m), "matchcore_unknown_refs_total")
+    r.feed(directory(b"MSFT"))                  # renamed: no longer selected
+    m.update(r)
+    after = val(scrape_now(m), "matchcore_unknown_refs_total")
+    assert after >= before, (before, after)
+    # the references not yet decided are exported beside the counter, as a gauge that may fall
+    assert val(scrape_now(m), "matchcore_unknown_refs_undecided") == 0
+    r.feed(directory(b"AAPL"))
+    m.update(r)
+    got = scrape_now(m)
+    assert val(got, "matchcore_unknown_refs_undecided") == 2
+    assert val(got, "matchcore_unknown_refs_total") == after
+    # once the stream has ended nothing is undecided: the counter takes them, the gauge is 0
+    r.finish()
+    m.update(r, final=True)
+    got = scrape_now(m)
+    assert val(got, "matchcore_unknown_refs_total") == r.stats["unknown_refs"] == 2
+    assert val(got, "matchcore_unknown_refs_undecided") == 0

@@ -172,6 +172,7 @@ def _family(prom, kind, name, doc, labels=(), unit=""):
 _REPLAY_FAMILIES = (
     ("counter", "messages"), ("counter", "unknown_message_types"),
     ("counter", "bad_length_prefixes"), ("counter", "bytes"), ("counter", "unknown_refs"),
+    ("gauge", "unknown_refs_undecided"),
     ("counter", "sequence_gaps"), ("counter", "messages_missing"),
     ("counter", "sequence_implausible"), ("counter", "replay_chunks"),
     ("counter", "rejects"), ("counter", "clamped"), ("counter", "trades"),
@@ -197,7 +198,7 @@ def _read_only(a):
 # What ReplayMetrics exports before its first update: the counts of a replay not yet started.
 _NO_REPLAY = {
     "messages": 0, "counts": {}, "unknown_types": {}, "bad_lengths": 0, "bytes": 0,
-    "unknown_refs": 0,
+    "unknown_refs": 0, "unknown_refs_undecided": 0,
     "rejects": {"invalid_add": 0, "duplicate_ref": 0, "invalid_replace": 0,
                 "invalid_reduction": 0, "invalid_trade": 0, "out_of_memory": 0},
     "clamped": {"execution": 0, "cancel": 0}, "books": 0, "truncated": 0, "last_ts": 0,
@@ -245,6 +246,7 @@ class ReplayMetrics(NoCopy):
 
     Exported (prefix ``matchcore_``): ``messages_total{type}``, ``unknown_message_types_total
     {type}``, ``bad_length_prefixes_total``, ``bytes_total``, ``unknown_refs_total``,
+    ``unknown_refs_undecided``,
     ``rejects_total{reason}`` (invalid_add, duplicate_ref, invalid_replace,
     invalid_reduction, invalid_trade, out_of_memory), ``clamped_total{kind}``
     (execution, cancel), ``sequence_gaps_total``, ``messages_missing_total`` and
@@ -260,6 +262,13 @@ class ReplayMetrics(NoCopy):
     bytes ``feed()`` kept back) and the ``final`` one do not count.
     ``last_exchange_time_seconds`` is the ITCH timestamp: seconds since midnight of the trading
     day, not a Unix time.
+
+    ``unknown_refs_total`` counts the unknown references that stay counted; references to a
+    locate before its first order count only if that order keeps the locate, which a stock
+    directory message renaming it can still change: until then they are the gauge
+    ``unknown_refs_undecided``, which may fall, and once the stream has ended (or stopped at
+    ``until_ns``) the counter takes those still undecided. The two add up to
+    ``stats["unknown_refs"]``.
 
     One ``ReplayMetrics`` can follow several replays one after another (a file a day on one
     endpoint): an update with another replayer starts its counts again, labelled with that
@@ -346,10 +355,17 @@ class ReplayMetrics(NoCopy):
             # a name several books carry labels each NAME@locateN, as the replay summary and
             # a NATS subscriber name them
             self._names = book_labels(replayer.symbols, per["locate"].tolist())
+        # A counter must never fall: the references of locates with no first order yet count
+        # only if that order keeps the locate, and a rename before it took them out of
+        # stats["unknown_refs"] again (a scrape read that as a restart). They are a gauge until
+        # nothing can change them any more: the stream has ended or stopped.
+        undecided = 0 if (final or replayer.finished or replayer.done) else \
+            s["unknown_refs_undecided"]
         snap = {
             "messages": s["messages"], "counts": dict(s["counts"]),
             "unknown_types": dict(s["unknown_types"]), "bad_lengths": s["bad_lengths"],
-            "bytes": s["bytes_consumed"], "unknown_refs": s["unknown_refs"],
+            "bytes": s["bytes_consumed"], "unknown_refs": s["unknown_refs"] - undecided,
+            "unknown_refs_undecided": undecided,
             "rejects": {"invalid_add": s["invalid_adds"], "duplicate_ref": s["duplicate_refs"],
                         "invalid_replace": s["invalid_replaces"],
                         "invalid_reduction": s["invalid_reductions"],
@@ -422,6 +438,10 @@ class ReplayMetrics(NoCopy):
                  "confirmed", "implausible"),
                 ("replay_chunks", "buffers fed to the replay loop", "chunks")):
             yield prom.core.CounterMetricFamily(f"{p}_{name}", doc, value=s[key])
+        yield prom.core.GaugeMetricFamily(
+            f"{p}_unknown_refs_undecided", "references to locates before their first order, "
+            "counted in unknown_refs_total once that order keeps the locate",
+            value=s["unknown_refs_undecided"])
         fam = _family(prom, "counter", f"{p}_rejects", "order messages the books refused, by "
                       "reason", ["reason"])
         for reason, n in s["rejects"].items():
