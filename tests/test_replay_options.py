@@ -194,6 +194,42 @@ def test_replayer_snapshot_depth_default_is_10_levels(make):
     assert make(snapshot_every_ns=5, snapshot_depth=3).snapshots().dtype == snapshot_dtype(3)
 
 
+@pytest.mark.parametrize("make", [itch.Replayer, _dbn], ids=["itch", "dbn"])
+def test_replayer_snapshot_depth_beyond_the_memory_for_snapshots_refused(make, monkeypatch):
+    # a depth numpy can describe but whose records the machine cannot hold: the sink's first
+    # doublings were granted by the kernel (overcommit) and the process killed when it
+    # touched them. A machine of 40 KB memory stands for it: 10,000 bytes for snapshots.
+    from matchcore import _sinks
+
+    monkeypatch.setattr(_sinks, "_snapshot_memory_limit", lambda: 10_000)
+    with pytest.raises(ValueError, match=re.escape(
+            "snapshot_depth=1,000 needs 48,016 bytes a snapshot record (16 + 48 a level), "
+            "more than the 10,000 bytes snapshots may take on this machine")):
+        make(snapshot_every=1, snapshot_depth=1000)
+    make(snapshot_every=1, snapshot_depth=200)          # 9,616 bytes a record: taken
+
+
+def test_replayer_snapshots_beyond_the_memory_for_them_dropped_and_counted(monkeypatch):
+    # records past that memory are dropped and counted as memory running out (the command
+    # then says so, exit 1), never grown into until the kernel kills the replay
+    from matchcore import _sinks
+    from matchcore._sinks import snapshot_record_bytes
+
+    monkeypatch.setattr(_sinks, "_snapshot_memory_limit", lambda: 10_000)
+    data = itch.generate(None, messages=3000, symbols=3, seed=1)
+    r = itch.Replayer(snapshot_every=1, snapshot_depth=10)
+    assert r.feed(data) == len(data)
+    kept = len(r.snapshots())
+    assert kept == 10_000 // snapshot_record_bytes(10) == 20
+    assert r.stats["out_of_memory"] > 0
+    monkeypatch.undo()
+    whole = itch.Replayer(snapshot_every=1, snapshot_depth=10)
+    whole.feed(data)
+    assert whole.stats["out_of_memory"] == 0
+    assert len(whole.snapshots()) == kept + r.stats["out_of_memory"]
+    assert (whole.snapshots()[:kept] == r.snapshots()).all()
+
+
 def test_dbn_replayer_tob_on_last_false_without_record_tob_refused():
     # tob_on_last says when the top of book is recorded: with record_tob=False nothing is,
     # and tob_on_last=False was accepted and ignored

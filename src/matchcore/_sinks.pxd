@@ -38,6 +38,7 @@ cdef struct rbuf:
     int64_t n
     int64_t cap
     int64_t item       # bytes of one record
+    int64_t limit      # bytes it may grow to (0: no limit); a record beyond them is dropped
 
 # The options both replay loops take, checked by sk_replay_options.
 cdef struct sk_options:
@@ -46,6 +47,7 @@ cdef struct sk_options:
     int64_t depth          # snapshot_depth
     int64_t capacity       # book_capacity
     int64_t until_ns       # until_ns, -1 for None (no stop time)
+    int64_t snap_limit     # bytes the snapshot sink may grow to (_snapshot_memory_limit)
 
 cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot_every_ns,
                            object snapshot_depth, object book_capacity, object until_ns,
@@ -76,6 +78,12 @@ cdef inline char* rb_push(rbuf* b) noexcept nogil:
         # had run out
         cap = b.cap * 2 if b.cap > 0 else (1024 if b.item <= 1024 else
                                            (1 << 20) // b.item if b.item <= (1 << 20) else 1)
+        if b.limit and cap * b.item > b.limit:
+            # deep snapshot records grew the sink by gigabytes a doubling: memory the kernel
+            # grants (overcommit) and then kills the process for touching
+            cap = b.limit // b.item
+            if cap <= b.cap:
+                return NULL
         p = <char*>realloc(b.data, cap * b.item)
         if p == NULL:
             return NULL

@@ -27,6 +27,29 @@ if TOB_DTYPE.itemsize != sizeof(tob_rec) or TRADE_DTYPE.itemsize != sizeof(trade
 MAX_SNAPSHOT_DEPTH = (0x7FFFFFFF - 16) // 48
 
 
+def _snapshot_memory_limit() -> int:
+    """Bytes the depth snapshots of one replay may take: a quarter of the machine's physical
+    memory. They are held twice at the end (the sink and the array ``snapshots()`` copies out,
+    which ``--out`` writes), beside the books and the other sinks; a sink grown past what the
+    machine has was granted by the kernel (overcommit) and then killed it when touched."""
+    import os
+
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (AttributeError, ValueError, OSError):    # no such query here: no limit of ours
+        return 0
+
+
+def snapshot_record_bytes(depth: int) -> int:
+    """Bytes of one depth snapshot record of ``depth`` levels: ts and locate, then price, qty
+    and orders of both sides per level. O(1).
+
+    >>> snapshot_record_bytes(10)
+    496
+    """
+    return 16 + 48 * depth
+
+
 cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot_every_ns,
                            object snapshot_depth, object book_capacity, object until_ns,
                            str unit) except -1:
@@ -59,6 +82,14 @@ cdef int sk_replay_options(sk_options* o, object snapshot_every, object snapshot
         raise ValueError(f"snapshot_depth must be at most {MAX_SNAPSHOT_DEPTH:,} (a snapshot "
                          f"record of 48 bytes a level must fit in 2**31 - 1 bytes), "
                          f"got {o.depth}")
+    o.snap_limit = _snapshot_memory_limit()
+    if o.snap_limit and snapshot_record_bytes(o.depth) > o.snap_limit:
+        # the first snapshot taken would grow the sink past what the machine can hold
+        raise ValueError(f"snapshot_depth={o.depth:,} needs {snapshot_record_bytes(o.depth):,} "
+                         f"bytes a snapshot record (16 + 48 a level), more than the "
+                         f"{o.snap_limit:,} bytes snapshots may take on this machine (a quarter "
+                         f"of its memory: they are held twice, in the sink and in the array "
+                         f"snapshots() returns)")
     if snapshot_depth is not None and not o.every and not o.every_ns:
         # the depth of snapshots never taken: accepted, it was ignored
         raise ValueError(f"snapshot_depth={o.depth} needs snapshot_every or snapshot_every_ns: "

@@ -741,6 +741,7 @@ cdef class DbnReplayer:
         S.trades.item = sizeof(trade_rec)
         self._snap_dtype = snapshot_dtype(o.depth)
         S.snaps.item = self._snap_dtype.itemsize
+        S.snaps.limit = o.snap_limit
         S.rec_tob = c_rec_tob
         S.rec_trades = c_rec_trades
         S.tob_on_last = c_tob_on_last

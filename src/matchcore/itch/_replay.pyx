@@ -807,6 +807,7 @@ cdef class Replayer:
         S.rec_l2 = c_rec_l2
         self._snap_dtype = snapshot_dtype(o.depth)
         S.snaps.item = self._snap_dtype.itemsize
+        S.snaps.limit = o.snap_limit
         S.scan.infer = c_infer
         S.rec_tob = c_rec_tob
         S.rec_trades = c_rec_trades
