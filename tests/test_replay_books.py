@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import random
+import re
 import struct
 from pathlib import Path
 
@@ -607,6 +608,26 @@ def test_replayer_snapshot_depth_beyond_record_limit_raises_value_error_naming_i
     assert snapshot_dtype(MAX_SNAPSHOT_DEPTH).itemsize <= 2**31 - 1
     make(snapshot_depth=MAX_SNAPSHOT_DEPTH, snapshot_every=100)
     assert make(snapshot_depth=3, snapshot_every=10).snapshots().dtype == snapshot_dtype(3)
+
+
+@pytest.mark.parametrize("bad, error, words", [
+    (0, ValueError, "depth must be in 1..44,739,242"),
+    (-1, ValueError, "depth must be in 1..44,739,242"),
+    (44_739_243, ValueError, "depth must be in 1..44,739,242"),
+    (50_000_000, ValueError, "depth must be in 1..44,739,242"),
+    (2**40, ValueError, "depth must be in 1..44,739,242"),
+    (5.0, TypeError, "depth"),
+    ("5", TypeError, "depth"),
+])
+def test_snapshot_dtype_depth_outside_a_record_refused_naming_it(bad, error, words):
+    # itch.snapshot_dtype(50_000_000) gave a dtype of itemsize -1,894,967,280 (numpy wraps a
+    # record past 2**31 - 1 bytes round), whose arrays failed to "allocate -3.53 GiB"; -1 said
+    # "dimension smaller then zero", 2**40 "value too large to convert to int", and 5.0 was
+    # taken as 5
+    with pytest.raises(error, match=re.escape(words)):
+        itch.snapshot_dtype(bad)
+    assert itch.snapshot_dtype(1).itemsize == 64
+    assert itch.snapshot_dtype(44_739_242).itemsize == 16 + 48 * 44_739_242
 
 
 @pytest.mark.parametrize("make", [

@@ -123,13 +123,21 @@ cdef bint sk_many_books(dict books, OrderBook ob) except -1:
     return True
 
 
-def snapshot_dtype(int depth):
+def snapshot_dtype(depth):
     """Record of one depth snapshot: every level column has ``depth`` entries, best first,
-    zero-filled beyond the last level. O(1).
+    zero-filled beyond the last level. ``depth`` is an integer in 1..``MAX_SNAPSHOT_DEPTH``
+    (``TypeError`` / ``ValueError`` otherwise), as ``snapshot_depth`` is. O(1).
 
     >>> snapshot_dtype(5)["bid_price"].shape
     (5,)
     """
+    # numpy wraps a record past 2**31 - 1 bytes round to a negative itemsize (50,000,000
+    # levels gave -1,894,967,280) without a word, and a C int parameter took 5.0 as 5
+    cdef int64_t d = mc_i64_arg(depth, "depth")
+    if not 1 <= d <= MAX_SNAPSHOT_DEPTH:
+        raise ValueError(f"depth must be in 1..{MAX_SNAPSHOT_DEPTH:,} (a snapshot record of 16 "
+                         f"+ 48 bytes a level must fit in 2**31 - 1 bytes), got {d}")
+    depth = d
     return np.dtype([("ts", "i8"), ("locate", "i8"),
                      ("bid_price", "i8", (depth,)), ("bid_qty", "i8", (depth,)),
                      ("bid_orders", "i8", (depth,)), ("ask_price", "i8", (depth,)),
