@@ -345,3 +345,20 @@ def test_replay_chunk_size_beyond_an_index_refused_naming_it_before_the_file(tmp
         with pytest.raises(ValueError, match=rf"^chunk_size must be at most {sys.maxsize:,} "
                                              rf"bytes, got {size}$"):
             replay(missing, chunk_size=size)
+
+
+@pytest.mark.parametrize("pages, size", [(-1, 4096), (1 << 20, -1), (0, 4096)])
+def test_snapshot_memory_limit_unknown_memory_is_no_limit(monkeypatch, pages, size):
+    # sysconf answers -1 for what the system does not know (some containers): the limit was
+    # negative, which refused every snapshot_depth and dropped every snapshot record
+    import os
+
+    from matchcore import _sinks
+
+    values = {"SC_PHYS_PAGES": pages, "SC_PAGE_SIZE": size}
+    monkeypatch.setattr(os, "sysconf", lambda name: values[name])
+    assert _sinks._snapshot_memory_limit() == 0
+    data = itch.generate(None, messages=2000, symbols=2, seed=1)
+    r = itch.Replayer(snapshot_every=10, snapshot_depth=5)
+    r.feed(data)
+    assert len(r.snapshots()) > 0 and r.stats["out_of_memory"] == 0

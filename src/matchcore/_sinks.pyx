@@ -35,9 +35,12 @@ def _snapshot_memory_limit() -> int:
     import os
 
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):    # no such query here: no limit of ours
         return 0
+    # sysconf gives -1 for a value the system does not know: a negative limit refused every
+    # depth and dropped every snapshot record
+    return pages * size // 4 if pages > 0 and size > 0 else 0
 
 
 def snapshot_record_bytes(depth: int) -> int:
