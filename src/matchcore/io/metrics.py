@@ -242,7 +242,8 @@ def _register(collector) -> None:
 class ReplayMetrics(NoCopy):
     """Prometheus metrics of an ITCH replay, copied from the replay's own C counters once per
     chunk (``update``); the values are exactly those of ``Replayer.stats`` and
-    ``Replayer.symbol_stats()`` at the last update.
+    ``Replayer.symbol_stats()`` at the last update (``stats["unknown_refs"]`` split in two
+    while part of it is undecided, below).
 
     Exported (prefix ``matchcore_``): ``messages_total{type}``, ``unknown_message_types_total
     {type}``, ``bad_length_prefixes_total``, ``bytes_total``, ``unknown_refs_total``,
