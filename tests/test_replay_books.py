@@ -522,6 +522,29 @@ def test_replay_until_ns_stops_before_later_messages():
     assert ref.diff(r) is None
 
 
+def test_replay_until_ns_takes_the_time_snapshots_up_to_the_stop_time():
+    # Adds at 1 s and 5 s, the next message at 12 s, snapshots every 10 s: replayed to 11 s,
+    # the boundary at 10 s lies inside the replay and the book changed before it, but its
+    # snapshot waited for a message at or after 10 s, which the stop time left out: none was
+    # taken. Replayed to 20 s, the 10 s one came (the 12 s message) and the 20 s one did not.
+    second = 1_000_000_000
+
+    def at(ref, ts):
+        return framed(add(ref, b"B", 10, 1000 + ref, ts=ts * second))
+
+    data = at(1, 1) + at(2, 5) + at(3, 12) + at(4, 25)
+    whole = replay(data, snapshot_every_ns=10 * second)
+    assert whole.snapshots()["ts"].tolist() == [10 * second, 20 * second]
+    for until, stamps in ((11, [10]), (20, [10, 20]), (9, []), (10, [10])):
+        r = itch.Replayer(snapshot_every_ns=10 * second, until_ns=until * second)
+        r.finish(data)
+        assert r.done
+        got = r.snapshots()
+        assert got["ts"].tolist() == [t * second for t in stamps], until
+        # the same records as a replay that goes on past the stop time
+        assert (got == whole.snapshots()[:len(got)]).all(), until
+
+
 def test_replay_symbols_filter_only_selected_books_and_records():
     data = itch.generate(None, messages=20_000, symbols=5, seed=15)
     r = replay(data, symbols=["MSFT", "3"])

@@ -497,6 +497,12 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status,
         if itch_length(<uint8_t>t) != 0:          # known types are all >= 12 bytes long
             ts = <int64_t>mc_be48(m + 5)
             if S.until_ns >= 0 and ts > S.until_ns:
+                if S.snap_every_ns > 0 and 0 <= S.next_snap_ts <= S.until_ns:
+                    # a boundary inside the replayed time: no message came between it and the
+                    # stop time, so the books are as of it. It waited for a message at or
+                    # after it, which the stop time leaves out: its snapshot was never taken.
+                    take_snapshots(S, S.next_snap_ts)
+                    S.next_snap_ts = (S.until_ns // S.snap_every_ns + 1) * S.snap_every_ns
                 status[0] = ST_UNTIL
                 break
             if S.snap_every_ns > 0:
