@@ -585,11 +585,6 @@ def size_on_disk(path, consumed: int) -> str:
     return f"{consumed / 1e6:,.1f} MB read from a pipe"
 
 
-class UsageError(ValueError):
-    """A value the command line gives that the command cannot take at all on this machine
-    (exit status 2, as argparse's own refusals), said in one line as every other error."""
-
-
 def extra_missing(command: str, why) -> int:
     """An optional extra (or module) a command needs is missing: one line on stderr, as every
     other error of the command line (``matchcore CMD: error: ...``, naming what to install),

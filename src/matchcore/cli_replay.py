@@ -19,7 +19,7 @@ from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, ext
                                int64, integer, is_stdout, naming_output, refuse_dangling_link,
                                refuse_directory_at, refuse_directory_name,
                                refuse_unwritable_directory, report_dropped, save_npy, shown_name,
-                               size_on_disk, write_json, UsageError, _writes)
+                               size_on_disk, write_json, _writes)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -270,9 +270,6 @@ def _run(args) -> int:
         raise
     except ImportError as e:         # an optional extra missing: named in the message
         return extra_missing(args.command, e)
-    except UsageError as e:
-        print(f"matchcore {args.command}: error: {e}", file=sys.stderr)
-        return 2
     except (OSError, ValueError) as e:
         print(f"matchcore {args.command}: error: {e}", file=sys.stderr)
         return 1
@@ -638,7 +635,7 @@ def check_snapshot_options(args) -> None:
     if limit and snapshot_record_bytes(args.depth) > limit:
         # each snapshot record is this deep: the first ones grew the sink past the machine's
         # memory, which the kernel granted and then killed the replay for (no error, no output)
-        raise UsageError(f"--depth {args.depth:,} needs {snapshot_record_bytes(args.depth):,} "
+        raise ValueError(f"--depth {args.depth:,} needs {snapshot_record_bytes(args.depth):,} "
                          f"bytes a snapshot record (16 + 48 a level), more than the "
                          f"{limit:,} bytes snapshots may take on this machine (a quarter of its "
                          f"memory: they are held twice, in the replay and in snapshots.npy's "
