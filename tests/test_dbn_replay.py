@@ -275,6 +275,25 @@ def test_dbn_replay_until_stops_before_later_record():
     assert r.done and r.stats["last_ts"] <= stop < MBO.unpack(recs[r.stats["messages"]])[12]
 
 
+def test_dbn_replay_until_ns_takes_the_time_snapshots_up_to_the_stop_time():
+    # As the ITCH replay: adds at 1 s and 5 s, the next record at 12 s, snapshots every 10 s.
+    # Replayed to 11 s, the boundary at 10 s lies inside the replay, but its snapshot waited
+    # for a record at or after 10 s, which the stop time left out: none was taken.
+    second = 1_000_000_000
+    recs = [mbo_record(7, ts * second, oid, 100 * 10**9, 5, "A", "B")
+            for oid, ts in ((1, 1), (2, 5), (3, 12), (4, 25))]
+    data = _stream(recs)
+    whole = replay_bytes(data, snapshot_every_ns=10 * second)
+    assert whole.snapshots()["ts"].tolist() == [10 * second, 20 * second]
+    for until, stamps in ((11, [10]), (20, [10, 20]), (9, []), (10, [10])):
+        r = replay_bytes(data, snapshot_every_ns=10 * second, until_ns=until * second)
+        assert r.done
+        got = r.snapshots()
+        assert got["ts"].tolist() == [t * second for t in stamps], until
+        # the same records as a replay that goes on past the stop time
+        assert (got == whole.snapshots()[:len(got)]).all(), until
+
+
 # ---- malformed input: counted, reported, never a crash ----
 
 def test_dbn_replay_malformed_records_counted_and_skipped():

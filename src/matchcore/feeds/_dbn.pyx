@@ -485,6 +485,12 @@ cdef int64_t run(dbn_state* S, const uint8_t* buf, int64_t n, int* status,
             continue
         ts = <int64_t>mc_le64(m + 40)                  # ts_recv: the order Databento sorts by
         if S.until_ns >= 0 and ts > S.until_ns:
+            if S.snap_every_ns > 0 and 0 <= S.next_snap_ts <= S.until_ns:
+                # a boundary inside the replayed time waited for a record at or after it,
+                # which the stop time leaves out; no record came between it and the stop, so
+                # the books are as of it (the ITCH replay's rule)
+                take_snapshots(S, S.next_snap_ts)
+                S.next_snap_ts = (S.until_ns // S.snap_every_ns + 1) * S.snap_every_ns
             status[0] = ST_UNTIL
             break
         L = _map_find(&S.ids, book_key(m))
