@@ -474,3 +474,24 @@ def test_kinds_not_names_refused_naming_them(kinds, shown):
         with pytest.raises(ValueError) as err:
             make()
         assert str(err.value) == want
+
+
+@pytest.mark.parametrize("changes, shown", [
+    ([(b"B", 5)], "L2 1 levels; best bids 0.0100 x 5 (1); no asks\n"),
+    ([(b"B", 5), (b"S", 5), (b"B", 0)], "L2 1 levels; no bids; best asks 0.0100 x 5 (1)\n"),
+    ([(b"B", 5), (b"B", 0)], "L2 0 levels\n")])
+def test_cli_subscribe_summary_one_sided_book_says_the_side_is_empty(changes, shown, capsys):
+    # a one-sided book printed "best asks " with nothing after it, and a book whose levels
+    # were all removed "best bids ; best asks ": lists cut short, not empty sides
+    from types import SimpleNamespace
+
+    from matchcore.cli_subscribe import _summary
+
+    c = MarketDataConsumer()
+    rec = np.zeros(1, WIRE_L2)
+    for seq, (side, qty) in enumerate(changes):
+        rec["price"], rec["qty"], rec["orders"], rec["side"] = 100, qty, qty > 0, side
+        c.apply("mc.l2.X", encode_batch(KIND_L2, 1, seq, rec))
+    _summary(c, SimpleNamespace(depth=5, kinds=None))
+    out = capsys.readouterr().out
+    assert shown in out, out

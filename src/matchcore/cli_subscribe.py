@@ -235,11 +235,13 @@ def _summary(c, args) -> None:
         l2 = None
         if "l2" in read:        # the level count whenever l2 is read, --depth 0 too
             l2 = f"L2 {len(dict.get(c.levels, sym, ())):,} levels"
-            if dict.__contains__(c.levels, sym) and args.depth:
-                bids, asks = c.depth(sym, args.depth)
-                l2 += ("; best bids " + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in bids)
-                       + "; best asks "
-                       + ", ".join(f"{_px(p)} x {q:,} ({o})" for p, q, o in asks))
+            if dict.get(c.levels, sym) and args.depth:
+                # an empty side said as such: "best asks " with nothing after it read as a
+                # line cut short (a book with no level at all has its count alone)
+                for side, rows in zip(("bids", "asks"), c.depth(sym, args.depth)):
+                    l2 += (f"; best {side} " + ", ".join(f"{_px(p)} x {q:,} ({o})"
+                                                          for p, q, o in rows)
+                           if rows else f"; no {side}")
         # a name from the stream (a damaged file's, read back from its subject token) as the
         # replay summary shows it: escaped
         shown = shown_name(sym)
