@@ -75,3 +75,21 @@ def test_consume_follow_deliveries_lost_before_idle_read_again(server, names, mo
     assert c.batches == n and not c.missing and c.records["tob"] == 2 * n
     assert c.tob["X"][1] == n
     assert c.resubscribes == 1 and "never arrived" in c.last_error
+
+
+def test_consume_follow_deliveries_lost_before_timeout_read_again(server, names, monkeypatch):
+    # the last deliveries lost on the way in a follow read that its timeout ends: the idle
+    # check asks the consumer what it delivered, the timeout did not, and the books lacked
+    # the last batches with no gap counted
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    n = 40
+    _publish(server, stream, prefix, n)
+    dropped = _lose_once(monkeypatch, (n - 2, n - 1, n))
+    c = consume(server.url, stream=stream, prefix=prefix, follow=True, timeout=2)
+    assert dropped
+    assert c.batches == n and not c.missing and c.records["tob"] == 2 * n
+    assert c.tob["X"][1] == n
+    assert c.resubscribes == 1 and "never arrived" in c.last_error
+    assert not c.timed_out

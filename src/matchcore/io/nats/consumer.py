@@ -573,15 +573,36 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         retry_at, backoff = 0.0, 0.05
         failing_since = None
         last_msg = time.monotonic()
+        # A follow read at its timeout: the stream sequence of the consumer's last delivery
+        # then, which the read takes in before it ends (deliveries lost on the way at the end
+        # of the read are read again, as at the stream's end or the idle time's)
+        tail = None
         while True:
             if stop is not None and stop.is_set():
                 break
-            if deadline is not None and time.monotonic() > deadline:
-                # without follow the stream's end was the goal: what was read is not all
-                consumer.timed_out = not follow
-                break
+            now = time.monotonic()
+            if deadline is not None and now > deadline:
+                if not follow:
+                    # the stream's end was the goal: what was read is not all
+                    consumer.timed_out = True
+                    break
+                if sub is None and tail is None:
+                    break       # broken at the timeout: nothing delivered to wait for
+                if tail is not None and last_seq is not None and last_seq >= tail:
+                    break
+                if now > deadline + _GIVE_UP_S:
+                    # the deliveries made before the timeout could not be read again: the
+                    # books lack them
+                    consumer.timed_out = True
+                    break
             got_any = False
             try:
+                if sub is not None and tail is None and deadline is not None \
+                        and time.monotonic() > deadline:
+                    info = await sub.consumer_info()
+                    if info.delivered.consumer_seq < next_cseq:
+                        break               # every delivery arrived
+                    tail = info.delivered.stream_seq
                 if sub is None and time.monotonic() >= retry_at:
                     sub = await subscribe()
                     consumer.resubscribes += 1
@@ -594,13 +615,13 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
                         msgs = []
                     lost = None
-                    ending = not follow or (idle is not None
-                                            and time.monotonic() - last_msg > idle)
+                    ending = not follow or tail is not None or (
+                        idle is not None and time.monotonic() - last_msg > idle)
                     if not msgs and ending:
-                        # the stream's end, or the idle time of a follow read over: the end
-                        # of the read, unless the consumer delivered more than arrived (lost
-                        # on the way: no later delivery shows the jump; a follow read ended
-                        # by idle without them)
+                        # the stream's end, or the idle time or timeout of a follow read
+                        # over: the end of the read, unless the consumer delivered more than
+                        # arrived (lost on the way: no later delivery shows the jump; a follow
+                        # read ended by idle or timeout without them)
                         info = await sub.consumer_info()
                         if info.delivered.consumer_seq >= next_cseq:
                             lost = (next_cseq, info.delivered.consumer_seq + 1)
@@ -687,7 +708,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     set (``idle`` and ``timeout`` in seconds, > 0: ``ValueError`` otherwise, before anything
     connects; so is ``idle`` without ``follow``). ``on_batch(subject, payload)`` sees every batch too. O(records). When
     ``timeout`` ends a read without ``follow`` before every subject was read to its end,
-    ``consumer.timed_out`` is True: what it holds is not the stream's last state. The
+    ``consumer.timed_out`` is True: what it holds is not the stream's last state. A follow
+    read that ``timeout`` ends first takes in what its consumer delivered before then (read
+    again when lost on the way), and sets ``timed_out`` too when that failed for 10 s. The
     connection is bounded by ``timeout`` too (5 s otherwise): ``ConnectionError`` when none
     was made in that time.
 
