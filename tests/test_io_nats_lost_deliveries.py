@@ -20,10 +20,13 @@ def _publish(server, stream, prefix, n):
     assert pub.stats["published"] == n
 
 
-def _lose_once(monkeypatch, lose):
+def _lose_once(monkeypatch, lose, delay=0.0, fetched=None):
     """Make the pull subscription's fetch drop the deliveries of stream sequences `lose`, the
-    first time one fetch holds them all (as an overflowing buffer loses them on the way);
-    returns the list that then holds them."""
+    first time one fetch holds them all (as an overflowing buffer loses them on the way), and
+    return the rest `delay` s later (the stream sequences of all it held added to the list
+    `fetched`); returns the list that then holds the dropped ones."""
+    import asyncio
+
     from nats.js.client import JetStreamContext
 
     fetch = JetStreamContext.PullSubscription.fetch
@@ -34,6 +37,9 @@ def _lose_once(monkeypatch, lose):
         seqs = [m.metadata.sequence.stream for m in msgs]
         if not dropped and all(s in seqs for s in lose):
             dropped.extend(lose)
+            if fetched is not None:
+                fetched.extend(seqs)
+            await asyncio.sleep(delay)
             return [m for m in msgs if m.metadata.sequence.stream not in lose]
         return msgs
 
@@ -91,5 +97,27 @@ def test_consume_follow_deliveries_lost_before_timeout_read_again(server, names,
     assert dropped
     assert c.batches == n and not c.missing and c.records["tob"] == 2 * n
     assert c.tob["X"][1] == n
+    assert c.resubscribes == 1 and "never arrived" in c.last_error
+    assert not c.timed_out
+
+
+def test_consume_follow_deliveries_lost_as_its_timeout_passes_read_again(server, names,
+                                                                        monkeypatch):
+    # deliveries lost in the middle of the fetch the timeout passed during: the jump was seen
+    # and the read was to subscribe again after the last batch applied, but the timeout ended
+    # it first, without the lost batches and the ones delivered after them, and last_error
+    # said they were being read again
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    n = 40
+    _publish(server, stream, prefix, n)
+    fetched = []
+    dropped = _lose_once(monkeypatch, (20, 21, 22), delay=2.5, fetched=fetched)
+    c = consume(server.url, stream=stream, prefix=prefix, follow=True, timeout=2)
+    assert dropped and max(fetched) > 22
+    # every batch delivered before the timeout (those of the fetch it passed during)
+    assert max(fetched) <= c.batches <= n and not c.missing
+    assert c.records["tob"] == 2 * c.batches and c.tob["X"][1] == c.batches
     assert c.resubscribes == 1 and "never arrived" in c.last_error
     assert not c.timed_out

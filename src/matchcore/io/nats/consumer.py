@@ -542,7 +542,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         created = None         # creation time of the stream the subscription read
 
         async def subscribe():
-            nonlocal last_seq, created, next_cseq
+            nonlocal last_seq, created, next_cseq, owed, tail
             info = await js.stream_info(stream)
             if created == info.created and last_seq is not None:
                 # the same stream, our consumer lost: go on after what was applied
@@ -551,8 +551,9 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                                      ack_policy=AckPolicy.ALL, inactive_threshold=60.0,
                                      max_ack_pending=fetch_n)
             else:
-                # a stream made again (a broker restarted without its store): all of it is new
-                last_seq = None
+                # a stream made again (a broker restarted without its store): all of it is new,
+                # and the deliveries owed were the old one's
+                last_seq = owed = tail = None
                 cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL,
                                      inactive_threshold=60.0, max_ack_pending=fetch_n)
             if len(subjects) > 1:
@@ -577,6 +578,9 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         # then, which the read takes in before it ends (deliveries lost on the way at the end
         # of the read are read again, as at the stream's end or the idle time's)
         tail = None
+        # Deliveries found lost and not read again yet: the stream sequence up to which the
+        # new subscription has to read (a timeout passing meanwhile waits for them)
+        owed = None
         while True:
             if stop is not None and stop.is_set():
                 break
@@ -586,6 +590,8 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     # the stream's end was the goal: what was read is not all
                     consumer.timed_out = True
                     break
+                if tail is None:
+                    tail = owed
                 if sub is None and tail is None:
                     break       # broken at the timeout: nothing delivered to wait for
                 if tail is not None and last_seq is not None and last_seq >= tail:
@@ -625,6 +631,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                         info = await sub.consumer_info()
                         if info.delivered.consumer_seq >= next_cseq:
                             lost = (next_cseq, info.delivered.consumer_seq + 1)
+                            owed = max(owed or 0, info.delivered.stream_seq)
                             last_msg = time.monotonic()     # idle counts from the new read
                         elif not follow and info.num_pending == 0:
                             break
@@ -634,6 +641,8 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                         # dropped mid-fetch), which acknowledging a later one would give up
                         cseq = m.metadata.sequence.consumer
                         if cseq != next_cseq:
+                            # (those after the jump were delivered too, and are read again)
+                            owed = max(owed or 0, msgs[-1].metadata.sequence.stream)
                             lost, msgs = (next_cseq, cseq), msgs[:i]
                             break
                         next_cseq += 1
@@ -645,6 +654,8 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                             on_batch(m.subject, m.data)
                     if msgs:
                         last_seq = msgs[-1].metadata.sequence.stream
+                        if owed is not None and last_seq >= owed:
+                            owed = None
                         await msgs[-1].ack()
                     if lost is not None:
                         # read again after the last message applied, by a new subscription
