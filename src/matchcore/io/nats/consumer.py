@@ -481,6 +481,9 @@ _FETCH_BYTES = 16 << 20
 _GIVE_UP_S = 10.0
 # The longest a read waits for its connection (s), unless its timeout ends first
 _CONNECT_S = 5.0
+# A follow read without a delivery for this long asks its consumer whether it delivered
+# more than arrived (s)
+_QUIET_CHECK_S = 1.0
 
 
 # The most filter subjects a read's pull consumer is made with: the server takes time growing
@@ -581,6 +584,9 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         # Deliveries found lost and not read again yet: the stream sequence up to which the
         # new subscription has to read (a timeout passing meanwhile waits for them)
         owed = None
+        # When a delivery last arrived or the consumer was last asked what it delivered: a
+        # follow read asks it after _QUIET_CHECK_S without one (below)
+        heard = time.monotonic()
         while True:
             if stop is not None and stop.is_set():
                 break
@@ -621,14 +627,21 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
                         msgs = []
                     lost = None
+                    # A whole fetch lost on the way (a connection dropped with it in flight)
+                    # leaves the consumer with as many unacknowledged deliveries as it may
+                    # have: it delivers nothing more until the broker's ack wait (30 s) runs
+                    # out, and no later delivery shows the jump. A follow read asks after a
+                    # quiet second rather than stalling that long.
                     ending = not follow or tail is not None or (
-                        idle is not None and time.monotonic() - last_msg > idle)
+                        idle is not None and time.monotonic() - last_msg > idle) or (
+                        time.monotonic() - heard > _QUIET_CHECK_S)
                     if not msgs and ending:
                         # the stream's end, or the idle time or timeout of a follow read
                         # over: the end of the read, unless the consumer delivered more than
                         # arrived (lost on the way: no later delivery shows the jump; a follow
                         # read ended by idle or timeout without them)
                         info = await sub.consumer_info()
+                        heard = time.monotonic()
                         if info.delivered.consumer_seq >= next_cseq:
                             lost = (next_cseq, info.delivered.consumer_seq + 1)
                             owed = max(owed or 0, info.delivered.stream_seq)
@@ -653,6 +666,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                         if on_batch is not None:
                             on_batch(m.subject, m.data)
                     if msgs:
+                        heard = time.monotonic()
                         last_seq = msgs[-1].metadata.sequence.stream
                         if owed is not None and last_seq >= owed:
                             owed = None
