@@ -734,6 +734,27 @@ def test_publisher_publish_after_close_refused_final_totals_unchanged(server, na
     assert totals["published"] == 1 and totals["dropped"] == 0
 
 
+def test_replay_publisher_of_a_closed_publisher_refused_sinks_left_undrained(server, names):
+    # a chunk handed to a ReplayPublisher whose publisher was closed drained the replay's
+    # sinks and counted their records and batches as handed over before publish_many()
+    # refused them: the records were gone from the replayer, and sent nowhere
+    import matchcore.itch as itch
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher
+
+    stream, prefix = names
+    pub = NatsPublisher(server.url, stream=stream, prefix=prefix)
+    pub.close()
+    bridge = ReplayPublisher(pub)
+    r = itch.Replayer(record_l2=True)
+    r.feed(itch.generate(None, messages=2_000, symbols=2, seed=1))
+    held = [len(r.tob()), len(r.trades()), len(r.l2())]
+    assert all(held)
+    with pytest.raises(RuntimeError, match="publisher is closed"):
+        bridge(r)
+    assert [len(r.tob()), len(r.trades()), len(r.l2())] == held
+    assert bridge.batches == 0 and not any(bridge.records.values())
+
+
 def _stored_seqs(url, stream, subjects):
     # the batch seq of every message the stream holds, in the order it stored them
     import asyncio

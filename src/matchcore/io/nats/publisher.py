@@ -251,9 +251,8 @@ class NatsPublisher(NoCopy):
         kept = []
         limit = self.max_message
         with self._lock:
-            if self._final:
-                # counted as dropped, in the dict close() returned as the final totals
-                raise RuntimeError("publisher is closed: its totals are final")
+            # counted as dropped, in the dict close() returned as the final totals
+            self._check_open()
             for item in items:
                 n = len(item[1])
                 if limit is not None and _message_size(item) > limit:
@@ -286,6 +285,11 @@ class NatsPublisher(NoCopy):
                 self._signalled = True
                 self._loop.call_soon_threadsafe(self._wake.set)
         return len(kept)
+
+    def _check_open(self) -> None:
+        # RuntimeError once close() has given its final totals: nothing can be published
+        if self._final:
+            raise RuntimeError("publisher is closed: its totals are final")
 
     @property
     def max_message(self) -> int | None:
@@ -746,6 +750,8 @@ class ReplayPublisher(NoCopy):
     The replay needs ``record_l2=True`` for the ``l2`` kind (and its default top-of-book and
     trade sinks for the others). ``keep=True`` keeps what was drained (``kept()``) for callers
     that also want the sinks. ``records`` counts the records handed to the publisher per kind.
+    A call once the publisher is closed raises ``RuntimeError`` before anything is drained
+    (the sinks keep their records).
 
     Subjects are named by symbol name; locates that carry one name (``shared()``) publish to
     the same subjects with one ``seq`` sequence per subject, each batch holding the records of
@@ -815,6 +821,9 @@ class ReplayPublisher(NoCopy):
         self._shared_key = None     # (books, stock directory messages) at the last _announce
 
     def __call__(self, replayer) -> None:
+        # before the sinks are drained: refused by publish_many() after it, the chunk's
+        # records were gone from the replayer, sent nowhere, and counted as handed over
+        self.publisher._check_open()
         if self._replayer is None:
             self._check_sinks(replayer)
             self._replayer = replayer
