@@ -188,6 +188,32 @@ def test_consume_broker_gone_for_good_raises_keeps_what_was_received(names, tmp_
         assert c.batches == len(seen) > 0 and c.last_error
 
 
+@pytest.mark.parametrize("end", [{"timeout": 3}, {"idle": 2, "timeout": 60}])
+def test_consume_follow_broker_gone_ends_at_its_time_with_what_was_received(names, end):
+    # a follow read whose broker went away and stayed away: its timeout (or idle time) ended
+    # it, then closing the connection raised ConnectionResetError ("Connection lost", the
+    # client flushing its requests to the dead connection) in place of returning what was
+    # received; subscribe printed "cannot read ... ConnectionResetError", exit 1
+    from matchcore.io.nats import MarketDataConsumer, NatsServer, consume
+
+    need_nats()
+    stream, prefix = names
+    with NatsServer() as srv:
+        publish_day(srv.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
+                                                            seed=9))
+        c = MarketDataConsumer()
+        seen = []
+
+        def on_batch(subject, payload):
+            seen.append(subject)
+            if len(seen) == 1:
+                srv.stop()                   # gone in the middle of the read, never back
+
+        assert consume(srv.url, stream=stream, prefix=prefix, consumer=c, on_batch=on_batch,
+                       follow=True, **end) is c
+        assert c.batches == len(seen) > 0 and not c.timed_out
+
+
 def test_cli_subscribe_follow_interrupted_prints_what_it_received(server, names, tmp_path):
     import os
     import signal

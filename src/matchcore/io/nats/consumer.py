@@ -709,7 +709,14 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             except Exception:
                 pass
     finally:
-        await nc.close()
+        try:
+            await nc.close()
+        except OSError:
+            # a broker gone for good: the client flushes the requests it held for it into
+            # the dead connection and raises ConnectionResetError, in place of the read's own
+            # end (what was received, or the error that ended it); its tasks are stopped by
+            # then, and nothing is left to close
+            pass
 
 
 def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = DEFAULT_STREAM,
