@@ -214,6 +214,38 @@ def test_consume_follow_broker_gone_ends_at_its_time_with_what_was_received(name
         assert c.batches == len(seen) > 0 and not c.timed_out
 
 
+def test_consume_follow_broker_away_consumer_not_asked_while_disconnected(names, monkeypatch):
+    # a follow read asks its consumer what it delivered (at its timeout, its idle time, after
+    # a quiet second): asked while the client was reconnecting, each request waited out the
+    # client's 5 s API timeout, and the read ended that long after its timeout
+    from nats.js.client import JetStreamContext
+
+    from matchcore.io.nats import MarketDataConsumer, NatsServer, consume
+
+    need_nats()
+    asked = []
+    info = JetStreamContext.PullSubscription.consumer_info
+
+    async def counted(self, *args, **kwargs):
+        asked.append(self._nc.is_connected)
+        return await info(self, *args, **kwargs)
+
+    monkeypatch.setattr(JetStreamContext.PullSubscription, "consumer_info", counted)
+    stream, prefix = names
+    with NatsServer() as srv:
+        publish_day(srv.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
+                                                            seed=9))
+        c = MarketDataConsumer()
+
+        def on_batch(subject, payload):
+            if c.batches == 1:
+                srv.stop()
+
+        consume(srv.url, stream=stream, prefix=prefix, consumer=c, on_batch=on_batch,
+                follow=True, idle=2, timeout=4)
+        assert c.batches > 0 and False not in asked
+
+
 def test_cli_subscribe_follow_interrupted_prints_what_it_received(server, names, tmp_path):
     import os
     import signal

@@ -611,6 +611,10 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             try:
                 if sub is not None and tail is None and deadline is not None \
                         and time.monotonic() > deadline:
+                    if not nc.is_connected:
+                        # no answer to come (each request waits out the client's 5 s), and
+                        # nothing to read again before the broker is back
+                        break
                     info = await sub.consumer_info()
                     if info.delivered.consumer_seq < next_cseq:
                         break               # every delivery arrived
@@ -632,9 +636,12 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     # have: it delivers nothing more until the broker's ack wait (30 s) runs
                     # out, and no later delivery shows the jump. A follow read asks after a
                     # quiet second rather than stalling that long.
-                    ending = not follow or tail is not None or (
-                        idle is not None and time.monotonic() - last_msg > idle) or (
-                        time.monotonic() - heard > _QUIET_CHECK_S)
+                    # (not while the client reconnects: the request would wait out the
+                    # client's 5 s for an answer, and a follow read its idle time or timeout)
+                    ending = not follow or nc.is_connected and (
+                        tail is not None
+                        or (idle is not None and time.monotonic() - last_msg > idle)
+                        or time.monotonic() - heard > _QUIET_CHECK_S)
                     if not msgs and ending:
                         # the stream's end, or the idle time or timeout of a follow read
                         # over: the end of the read, unless the consumer delivered more than
