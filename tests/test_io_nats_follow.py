@@ -419,10 +419,12 @@ def test_consume_connection_bounded_by_its_timeout(tmp_path):
 
 
 @pytest.mark.parametrize("kw, what", [(dict(on_batch="print"), "on_batch"),
-                                      (dict(stop=True, follow=True), "stop")])
+                                      (dict(stop=True, follow=True), "stop"),
+                                      (dict(consumer={}), "consumer")])
 def test_consume_on_batch_or_stop_of_the_wrong_kind_refused_before_connecting(kw, what):
     # on_batch="print" failed at the first batch with "'str' object is not callable", after
-    # that batch had gone into the books; stop=True at the first loop, after connecting
+    # that batch had gone into the books; stop=True at the first loop, after connecting;
+    # consumer={} with "'dict' object has no attribute 'timed_out'"
     from matchcore.io.nats import consume, free_port
 
     need_nats()

@@ -760,8 +760,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     was made again (a broker restarted without its store). Called where an event loop runs
     (a notebook, a coroutine), the read runs on a loop of its own in a worker thread, which
     this call waits for. Without
-    ``follow`` the error is raised after 10 s of failures; pass ``consumer=`` to keep what was
-    received. A stream missing at the start raises at once, and so do (with
+    ``follow`` the error is raised after 10 s of failures; pass ``consumer=`` (a
+    :class:`MarketDataConsumer`, ``TypeError`` otherwise, before anything connects) to keep
+    what was received. A stream missing at the start raises at once, and so do (with
     :class:`StreamSetupError`) a broker without JetStream and a stream whose subjects none of the selected ones can match (another
     prefix's stream: nothing could be read).
 
@@ -785,6 +786,11 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     if stop is not None and not callable(getattr(stop, "is_set", None)):
         raise TypeError(f"stop must be a threading.Event (anything with is_set()), got "
                         f"{type(stop).__name__} {stop!r}")
+    if consumer is not None and not isinstance(consumer, MarketDataConsumer):
+        # what the read keeps its state in: a dict failed with "'dict' object has no
+        # attribute 'timed_out'", naming neither the argument nor what it takes
+        raise TypeError(f"consumer must be a MarketDataConsumer, got "
+                        f"{type(consumer).__name__} {consumer!r:.80}")
     if idle is not None and not follow:
         # without follow the read ends at the stream's end: the idle time never counted
         raise ValueError("idle needs follow=True (without it the read stops at the end of the "
