@@ -836,3 +836,38 @@ def test_recorder_resume_bad_option_refused_before_the_file_is_read(tmp_path, ba
         with pytest.raises(error, match=re.escape(said)):
             Recorder.resume(path, **bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.mccmd"]
+
+
+@pytest.mark.parametrize("case", ["stp", "holding", "begun_nonempty"])
+def test_native_replay_into_a_book_of_another_start_refused_unchanged(tmp_path, case):
+    # replay_commands(path, book) replayed into whatever book it was given: one of another STP
+    # mode than the journal's, or holding orders the journal did not start from (or empty where
+    # it did), gave another state than the recorded session's without a word, where
+    # Recorder.resume refuses both; refused now as resume refuses them, before any record
+    p = tmp_path / "j.mccmd"
+    live = OrderBook(stp=STP.CANCEL_BOTH)
+    if case == "begun_nonempty":
+        live.submit(1, Side.BUY, 100, 5, owner=7)
+    with Recorder(live, p, require_empty=case != "begun_nonempty") as rec:
+        rec.submit(2, Side.SELL, 100, 3, owner=7)       # a self-trade: the mode decides
+        rec.submit(3, Side.BUY, 99, 4)
+    book = OrderBook(stp=STP.CANCEL_BOTH)
+    if case == "stp":
+        book = OrderBook(stp=STP.CANCEL_TAKER)
+        message = "STP mode is .*CANCEL_TAKER.*recorded with .*CANCEL_BOTH"
+    elif case == "holding":
+        book.submit(9, Side.BUY, 90, 1)
+        message = "holds 1 orders, but the journal was begun on an empty book"
+    else:
+        message = "begun on a book holding orders"
+    before = book.snapshot()
+    for kwargs in ({}, {"chunk": 1}, {"committed": True}):
+        with pytest.raises(ValueError, match=message):
+            replay_commands(p, book, **kwargs)
+        assert book.snapshot() == before
+    # the book it was recorded from replays to the live state
+    start = OrderBook(stp=STP.CANCEL_BOTH)
+    if case == "begun_nonempty":
+        start.submit(1, Side.BUY, 100, 5, owner=7)
+    replay_commands(p, start)
+    assert start.state_hash() == live.state_hash()

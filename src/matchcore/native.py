@@ -522,9 +522,11 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
     ``book=None`` builds a fresh :class:`OrderBook` with the STP mode stored in the file (the
     default mode if none was stored); for a journal begun on a book holding orders
     (:attr:`NativeHeader.started_nonempty`) it raises ValueError: pass a book holding that
-    state. The mapped records go to ``process()`` in one call, or in
-    pieces of ``chunk`` records (the events are the same: one book, commands in order). O(n +
-    fills). ``committed=True`` replays the counted records of a :class:`Recorder` journal
+    state. A given book must have the STP mode the file stores and hold the state it starts
+    from (empty, unless :attr:`NativeHeader.started_nonempty`), as :meth:`Recorder.resume`
+    requires: ValueError otherwise, before any record is replayed. The mapped records go to
+    ``process()`` in one call, or in pieces of ``chunk`` records (the events are the same: one
+    book, commands in order). O(n + fills). ``committed=True`` replays the counted records of a :class:`Recorder` journal
     whose last flush was cut short (see :func:`read_header`). One book holds one symbol: a file
     whose records carry several ``symbol`` values raises ValueError naming them, before any
     record is replayed (``matchcore replay --format native`` keeps one book per symbol; or
@@ -539,6 +541,8 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
     if book is None:
         _refuse_empty_start(path, hdr)
         book = OrderBook(stp=hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING)
+    else:
+        _refuse_other_start(path, hdr, book)
     if chunk is None or len(cmds) <= chunk:
         return book.process(cmds)
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
@@ -615,6 +619,21 @@ def _refuse_empty_start(path, hdr: NativeHeader) -> None:
         raise ValueError(f"{path}: this journal was begun on a book holding orders "
                          f"(require_empty=False): pass a book holding that state (book=...), "
                          f"its records replay to the live state only from there")
+
+
+def _refuse_other_start(path, hdr: NativeHeader, book) -> None:
+    # A given book must hold the state the file's records start from, in the mode they were
+    # recorded with: from another, they replay to another state than the live session's
+    # (other fills, other refusals) without a word. Shared by replay_commands and resume.
+    if len(book) != 0 and not hdr.started_nonempty:
+        raise ValueError(f"the book holds {len(book)} orders, but the journal was begun on "
+                         f"an empty book: its records replay to the live state only from "
+                         f"there (pass book=None or an empty book)")
+    if len(book) == 0 and hdr.started_nonempty:
+        _refuse_empty_start(path, hdr)
+    if hdr.stp is not None and getattr(book, "stp", hdr.stp) != hdr.stp:
+        raise ValueError(f"the book's STP mode is {book.stp!r}, the journal was recorded "
+                         f"with {hdr.stp!r}")
 
 
 def _fits_u8(v) -> bool:
@@ -807,15 +826,8 @@ class Recorder(NoCopy):
         if book is None:
             _refuse_empty_start(path, hdr)
             book = OrderBook(stp=stp)
-        elif len(book) != 0 and not hdr.started_nonempty:
-            raise ValueError(f"the book holds {len(book)} orders, but the journal was begun on "
-                             f"an empty book: its records replay to the live state only from "
-                             f"there (pass book=None or an empty book)")
-        elif len(book) == 0 and hdr.started_nonempty:
-            _refuse_empty_start(path, hdr)
-        elif hdr.stp is not None and getattr(book, "stp", hdr.stp) != hdr.stp:
-            raise ValueError(f"the book's STP mode is {book.stp!r}, the journal was recorded "
-                             f"with {hdr.stp!r}")
+        else:
+            _refuse_other_start(path, hdr, book)
         self._setup(book, path, symbol, flush_every, fsync)     # checks before the replay
         for i in range(0, len(cmds), 65536):                    # events in bounded pieces
             book.process(cmds[i:i + 65536])

@@ -300,8 +300,11 @@ def fuzz_native(data: bytes) -> None:
         else:
             raise AssertionError("replay_commands replayed several symbols into one book")
         assert book.state_hash() == before and len(book) == 0
-    # (records of several symbols: the same checks on the records through process() itself)
-    replay = _process_pieces if several else native.replay_commands
+    elif hdr.started_nonempty:
+        _refused_empty_start(path, book)
+    # (records of several symbols, or of a journal begun on a book holding orders: the same
+    # checks on the records through process() itself)
+    replay = _process_pieces if several or hdr.started_nonempty else native.replay_commands
     events = replay(path, book)
     assert events.dtype == EVENT_DTYPE
     book.check_invariants()
@@ -348,8 +351,25 @@ def _fuzz_native_committed(path: Path, data: bytes) -> None:
             raise AssertionError("replay_commands replayed several symbols into one book")
         assert book.state_hash() == before and len(book) == 0
         return
+    if hdr.started_nonempty:
+        _refused_empty_start(path, book, committed=True)
+        return
     native.replay_commands(path, book, committed=True)
     book.check_invariants()
+
+
+def _refused_empty_start(path: Path, book, **kwargs) -> None:
+    # a journal begun on a book holding orders replays from that state only: into an empty
+    # book it is refused (as Recorder.resume refuses it), before any record is replayed
+    before = book.snapshot()
+    try:
+        native.replay_commands(path, book, **kwargs)
+    except ValueError as e:
+        assert "begun on a book holding orders" in str(e), str(e)
+    else:
+        raise AssertionError("replay_commands replayed a journal begun on a book holding "
+                             "orders into an empty book")
+    assert book.snapshot() == before
 
 
 def _command_flow(n: int, seed: int) -> np.ndarray:
