@@ -3,6 +3,7 @@ methods, process() and the C table, events by owner, symbols and level queries."
 from __future__ import annotations
 
 import ctypes
+import pickle
 
 import numpy as np
 import pytest
@@ -888,3 +889,96 @@ def test_engine_state_hash_carries_the_stp_mode_through_its_books(tmp_path):
     back.add_symbol(1)
     assert back.state_hash() == a.state_hash()
     back.close()
+
+
+# ---- a refused call moves no clock ----
+
+def _refusals():
+    # (name, call) for every kind of refusal an Engine gives, each made at ts_ns=999 on an
+    # engine whose clocks stand at 10 (see _clocked_engine); each leaves every order as it was
+    cmd = np.zeros(1, COMMAND_DTYPE)
+
+    def batch(**fields):
+        c = cmd.copy()
+        c["ts_ns"] = 999
+        for k, v in fields.items():
+            c[k] = v
+        return lambda eng: eng.process(c)
+
+    def call(name, *args, **kwargs):
+        return lambda eng: getattr(eng, name)(*args, ts_ns=999, **kwargs)
+
+    K_ = mc.CommandKind
+    return [
+        ("submit qty 0", call("submit", 1, 50, 0, 100, 0)),
+        ("submit price 0", call("submit", 1, 50, 0, 0, 5)),
+        ("submit side 7", call("submit", 1, 50, 7, 100, 5)),
+        ("submit tif 9", call("submit", 1, 50, 0, 100, 5, 9)),
+        ("submit duplicate in its book", call("submit", 1, 1, 0, 90, 5)),
+        ("submit duplicate in another book", call("submit", 2, 1, 0, 90, 5)),
+        ("submit post-only crossing", call("submit", 1, 50, 0, 101, 5, post_only=True)),
+        ("submit above max_qty", call("submit", 1, 50, 0, 100, 10**6)),
+        ("submit off tick", call("submit", 2, 50, 0, 101, 5)),
+        ("submit unknown symbol", call("submit", 9, 50, 0, 100, 5)),
+        ("market qty 0", call("submit_market", 1, 50, 0, 0)),
+        ("market side 7", call("submit_market", 1, 50, 7, 5)),
+        ("market duplicate", call("submit_market", 1, 2, 0, 5)),
+        ("market above max_qty", call("submit_market", 1, 50, 0, 10**6)),
+        ("cancel unknown id", call("cancel", 77)),
+        ("modify unknown id", call("modify", 77, 3)),
+        ("modify qty 0", call("modify", 1, 0)),
+        ("modify post-only crossing", call("modify", 3, 5, 101)),
+        ("modify above max_qty", call("modify", 1, 10**6)),
+        ("process submit qty 0", batch(kind=K_.SUBMIT, symbol=1, order_id=50, price=100)),
+        ("process duplicate", batch(kind=K_.SUBMIT, symbol=1, order_id=1, price=90, qty=5)),
+        ("process market side 7", batch(kind=K_.MARKET, symbol=1, order_id=50, side=7, qty=5)),
+        ("process cancel unknown id", batch(kind=K_.CANCEL, order_id=77)),
+        ("process modify qty 0", batch(kind=K_.MODIFY, order_id=1)),
+        ("process modify unknown id", batch(kind=K_.MODIFY, order_id=77, qty=3)),
+        ("process unknown kind", batch(kind=9, order_id=50)),
+        ("process unknown symbol", batch(kind=K_.SUBMIT, symbol=9, order_id=50, price=100,
+                                         qty=5)),
+    ]
+
+
+def _clocked_engine(journal=None):
+    eng = Engine(journal=journal, fsync="never") if journal else Engine()
+    eng.add_symbol(1, max_qty=1000)
+    eng.add_symbol(2, tick=2)
+    eng.submit(1, 1, 0, 100, 5, ts_ns=10)
+    eng.submit(1, 2, 1, 101, 5, ts_ns=10)
+    eng.submit(1, 3, 0, 99, 5, post_only=True, ts_ns=10)
+    eng.submit(2, 4, 0, 100, 5, ts_ns=10)
+    eng.events()
+    return eng
+
+
+def _engine_state_bytes(eng):
+    # every book's snapshot (the book's clock among its bytes) and, where it pickles, the
+    # whole engine (its own clock too)
+    books = [eng.book(s).snapshot() for s in eng.symbols]
+    return books, (None if eng.journal is not None else pickle.dumps(eng))
+
+
+@pytest.mark.parametrize("journaled", [False, True])
+@pytest.mark.parametrize("name,refuse", _refusals(), ids=[n for n, _ in _refusals()])
+def test_engine_refused_call_leaves_every_clock_and_byte_unchanged(name, refuse, journaled,
+                                                                   tmp_path):
+    # The engine moved a book's clock (its snapshot, state and pickle bytes) on the refusals
+    # its book made (a bad field, a duplicate in the same book, a post-only cross) and not on
+    # its own (limits, unknown symbol, a duplicate in another book): one rule now, a refusal
+    # moves no clock, the engine's as its books'
+    eng = _clocked_engine(tmp_path / "j" if journaled else None)
+    before = _engine_state_bytes(eng)
+    try:
+        got = refuse(eng)
+    except mc.OrderRejected:
+        got = None
+    events = got if name.startswith("process") else eng.events()
+    assert events["kind"].tolist() == [K.REJECTED] and events["ts_ns"].tolist() == [999]
+    assert _engine_state_bytes(eng) == before
+    # the next accepted command moves them as before
+    eng.submit(1, 60, 0, 90, 1, ts_ns=1234)
+    assert _engine_state_bytes(eng)[0][0] != before[0][0]
+    if journaled:
+        eng.close()

@@ -364,7 +364,7 @@ cdef inline int64_t _engine_submit(mc_engine* e, int32_t k, uint32_t symbol, uin
     # in the batch loop, as cancel and modify are
     cdef mc_book* b
     cdef int reason = MC_R_NONE
-    cdef int64_t r
+    cdef int64_t r, was_ns
     if k < 0:
         if _reserve(e, 1) < 0:
             return -MC_ERR_NOMEM
@@ -385,10 +385,15 @@ cdef inline int64_t _engine_submit(mc_engine* e, int32_t k, uint32_t symbol, uin
     if reason != MC_R_NONE:
         _reject(e, symbol, oid, side, price, qty, owner, reason)
         return -reason
+    was_ns = b.now_ns
     b.now_ns = e.now_ns
     _lend(e, b)
     r = mc_submit(b, oid, side, price, qty, tif, owner, post_only)
     _take_back(e, b)
+    if r < 0:
+        # refused by the book itself (a bad field, its own duplicate, post-only crossing):
+        # its clock stays, as for a refusal of the engine's (limits, unknown symbol)
+        b.now_ns = was_ns
     if tif == MC_GTC and 0 <= r < qty and _routed(e):
         # A GTC order left with open qty rests, apart from one a self-trade stop cancelled: its
         # entry is then stale from the start, which the index allows (the book is asked before
@@ -409,7 +414,7 @@ cdef int64_t _engine_market(mc_engine* e, int32_t k, uint32_t symbol, uint64_t o
     # mc_engine_market with the symbol's slot k already looked up (-1: unknown symbol)
     cdef mc_book* b
     cdef int reason = MC_R_NONE
-    cdef int64_t r
+    cdef int64_t r, was_ns
     if k < 0:
         if _reserve(e, 1) < 0:
             return -MC_ERR_NOMEM
@@ -428,10 +433,13 @@ cdef int64_t _engine_market(mc_engine* e, int32_t k, uint32_t symbol, uint64_t o
     if reason != MC_R_NONE:
         _reject(e, symbol, oid, side, 0, qty, owner, reason)
         return -reason
+    was_ns = b.now_ns
     b.now_ns = e.now_ns
     _lend(e, b)
     r = mc_market(b, oid, side, qty, owner)
     _take_back(e, b)
+    if r < 0:
+        b.now_ns = was_ns       # refused by the book: its clock stays (as in a submit)
     return r
 
 
@@ -479,13 +487,14 @@ cdef inline int64_t _engine_cancel(mc_engine* e, uint32_t symbol, uint64_t oid,
     _take_back(e, b)
     if r == -MC_ERR_NOMEM:
         return r
+    if r < 0:
+        # Refused: no book's clock moves. For a stale entry (the id rests nowhere) as for an id
+        # the index does not hold (a copy of the engine, whose index has no stale entries,
+        # kept the book's clock, and its snapshot differed).
+        b.now_ns = was_ns
     if routed:
         _map_erase_at(&e.oid_index, pos)
     if r == -MC_R_ORDER_NOT_FOUND:
-        # A stale entry: the id rests nowhere, so no book's clock moves, as for an id the
-        # index does not hold (a copy of the engine, whose index has no stale entries, kept
-        # the book's clock, and its snapshot differed)
-        b.now_ns = was_ns
         if e.emit:
             # the book wrote the engine's reject but with its own symbol: an id that rests
             # nowhere is echoed with the command's
@@ -528,9 +537,9 @@ cdef inline int64_t _engine_modify(mc_engine* e, uint32_t symbol, uint64_t oid, 
         _lend(e, b)
         r = mc_modify_by(b, oid, qty, price, owner)
         _take_back(e, b)
-        if r == -MC_R_ORDER_NOT_FOUND:
-            b.now_ns = was_ns       # a stale entry: no book's clock moves (as in a cancel)
-            if e.emit:
+        if r < 0:
+            b.now_ns = was_ns       # refused (a stale entry, a post-only cross): as in a cancel
+            if r == -MC_R_ORDER_NOT_FOUND and e.emit:
                 _ev_last(e).symbol = symbol
         return r
     return _engine_modify_checked(e, k, symbol, oid, qty, price, owner)
@@ -544,7 +553,7 @@ cdef int64_t _engine_modify_checked(mc_engine* e, int32_t k, uint32_t symbol, ui
     cdef mc_book* b
     cdef const mc_order* o
     cdef int reason = MC_R_NONE
-    cdef int64_t new_price, r
+    cdef int64_t new_price, r, was_ns
     # The order's slot in its book, found once: its price, qty and owner are read from it.
     idx = mc_find(e.books[k], oid) if k >= 0 else -1
     if idx < 0:
@@ -567,10 +576,13 @@ cdef int64_t _engine_modify_checked(mc_engine* e, int32_t k, uint32_t symbol, ui
         if reason != MC_R_NONE:
             _reject(e, e.symbols[k], oid, o.side, new_price, qty, o.owner, reason)
             return -reason
+    was_ns = b.now_ns
     b.now_ns = e.now_ns
     _lend(e, b)
     r = mc_modify(b, oid, qty, price)
     _take_back(e, b)
+    if r < 0:
+        b.now_ns = was_ns       # refused by the book: its clock stays (as in a submit)
     return r
 
 
@@ -583,17 +595,25 @@ cdef int64_t mc_engine_apply(mc_engine* e, const mc_command* c) noexcept nogil:
 cdef inline int64_t _engine_apply(mc_engine* e, const mc_command* c, int32_t k) noexcept nogil:
     # mc_engine_apply with the slot k of the command's symbol already looked up (used by SUBMIT
     # and MARKET only)
+    cdef int64_t was_ns = e.now_ns
+    cdef int64_t r
     e.now_ns = c.ts_ns
     if c.kind == MC_CMD_SUBMIT:
-        return _engine_submit(e, k, c.symbol, c.order_id, c.side, c.price, c.qty, c.tif, c.owner,
-                              c.post_only)
+        r = _engine_submit(e, k, c.symbol, c.order_id, c.side, c.price, c.qty, c.tif, c.owner,
+                           c.post_only)
     elif c.kind == MC_CMD_MARKET:
-        return _engine_market(e, k, c.symbol, c.order_id, c.side, c.qty, c.owner)
+        r = _engine_market(e, k, c.symbol, c.order_id, c.side, c.qty, c.owner)
     elif c.kind == MC_CMD_CANCEL:
-        return _engine_cancel(e, c.symbol, c.order_id, c.owner)
+        r = _engine_cancel(e, c.symbol, c.order_id, c.owner)
     elif c.kind == MC_CMD_MODIFY:
-        return _engine_modify(e, c.symbol, c.order_id, c.qty, c.price, c.owner)
-    if _reserve(e, 1) < 0:
-        return -MC_ERR_NOMEM
-    _reject(e, c.symbol, c.order_id, c.side, c.price, c.qty, c.owner, MC_R_INVALID_COMMAND)
-    return -MC_R_INVALID_COMMAND
+        r = _engine_modify(e, c.symbol, c.order_id, c.qty, c.price, c.owner)
+    elif _reserve(e, 1) < 0:
+        r = -MC_ERR_NOMEM
+    else:
+        _reject(e, c.symbol, c.order_id, c.side, c.price, c.qty, c.owner, MC_R_INVALID_COMMAND)
+        r = -MC_R_INVALID_COMMAND
+    if r < 0:
+        # a refused command moves no clock, the engine's as its books' (its REJECTED event
+        # carries the command's time all the same)
+        e.now_ns = was_ns
+    return r

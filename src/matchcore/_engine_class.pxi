@@ -434,6 +434,7 @@ cdef class Engine:
         _check_busy(e)
         if not self.record_events:
             e.n_ev = 0
+        cdef int64_t was_ns = e.now_ns
         e.now_ns = c_ts
         cdef int64_t r
         if self._jcp != NULL:
@@ -443,6 +444,7 @@ cdef class Engine:
             r = mc_engine_submit(e, sym, oid, c_side, c_price, c_qty, c_tif, c_owner, c_post)
         if r >= 0:
             return mc_small_int(r)
+        e.now_ns = was_ns       # refused: no clock moves (see _engine_apply)
         if r == -MC_R_POST_ONLY_WOULD_CROSS:
             return 0
         _raise(r, oid)
@@ -466,6 +468,7 @@ cdef class Engine:
         _check_busy(e)
         if not self.record_events:
             e.n_ev = 0
+        cdef int64_t was_ns = e.now_ns
         e.now_ns = c_ts
         cdef int64_t r
         if self._jcp != NULL:
@@ -475,6 +478,7 @@ cdef class Engine:
             r = mc_engine_market(e, sym, oid, c_side, c_qty, c_owner)
         if r >= 0:
             return mc_small_int(r)
+        e.now_ns = was_ns       # refused: no clock moves (see _engine_apply)
         _raise(r, oid)
 
     def cancel(self, order_id, *, symbol=0, owner=0, ts_ns=0):
@@ -495,6 +499,7 @@ cdef class Engine:
         _check_busy(e)
         if not self.record_events:
             e.n_ev = 0
+        cdef int64_t was_ns = e.now_ns
         e.now_ns = c_ts
         cdef int64_t r
         if self._jcp != NULL:
@@ -503,6 +508,7 @@ cdef class Engine:
             r = mc_engine_cancel_by(e, sym, oid, c_owner)
         if r >= 0:
             return mc_small_int(r)
+        e.now_ns = was_ns       # refused: no clock moves (see _engine_apply)
         if r == -MC_R_ORDER_NOT_FOUND:
             return 0
         _raise(r, oid)
@@ -527,6 +533,7 @@ cdef class Engine:
         _check_busy(e)
         if not self.record_events:
             e.n_ev = 0
+        cdef int64_t was_ns = e.now_ns
         e.now_ns = c_ts
         cdef int64_t r
         if self._jcp != NULL:
@@ -535,6 +542,7 @@ cdef class Engine:
             r = mc_engine_modify_by(e, sym, oid, c_qty, p, c_owner)
         if r >= 0:
             return True
+        e.now_ns = was_ns       # refused: no clock moves (see _engine_apply)
         if r == -MC_R_ORDER_NOT_FOUND or r == -MC_R_POST_ONLY_WOULD_CROSS:
             return False
         _raise(r, oid)
