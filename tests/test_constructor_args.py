@@ -182,6 +182,55 @@ def test_subclass_init_again_on_a_used_book_is_refused_unchanged():
     assert list(eng.symbols) == [1] and eng.desk == "fx"
 
 
+def test_plain_init_again_checks_its_arguments_and_refuses_a_used_book_unchanged(tmp_path):
+    # OrderBook.__init__ / Engine.__init__ called again on a plain (not subclassed) object
+    # returned at once: invalid arguments passed without a word, valid ones were dropped, and
+    # a used book or engine was not refused as the README says. A second call now does what a
+    # subclass's does: the constructor's checks, then the object set up anew while unused,
+    # refused once in use, unchanged either way on refusal.
+    book = OrderBook(STP.CANCEL_BOTH, capacity=16)
+    with pytest.raises(ValueError, match="^unknown self-trade prevention mode 99"):
+        book.__init__(stp=99)
+    with pytest.raises(ValueError, match="^capacity"):
+        book.__init__(capacity=-1)
+    with pytest.raises(TypeError, match=r"^OrderBook\(\) got an unexpected keyword"):
+        book.__init__(bogus=1)
+    assert book.stp == STP.CANCEL_BOTH and book.record_events is True
+    book.__init__(STP.CANCEL_TAKER, record_events=False)        # unused: set up anew
+    assert book.stp == STP.CANCEL_TAKER and book.record_events is False
+    book.submit(1, 0, 100, 5)
+    before = book.snapshot()
+    with pytest.raises(ValueError, match=r"^OrderBook.__init__\(\): the book is already in use"):
+        book.__init__()
+    assert book.snapshot() == before and book.stp == STP.CANCEL_TAKER
+    # made without __init__ (a copy, a pickle, from_snapshot): its first __init__ is a second
+    for twin in (book.copy(), pickle.loads(pickle.dumps(book)),
+                 OrderBook.from_snapshot(before)):
+        with pytest.raises(ValueError, match="already in use"):
+            twin.__init__()
+        assert twin.snapshot() == before
+    fresh = OrderBook.from_snapshot(OrderBook().snapshot())
+    fresh.__init__(STP.NONE)
+    assert fresh.stp == STP.NONE
+
+    eng = Engine(STP.CANCEL_BOTH)
+    with pytest.raises(ValueError, match="^unknown self-trade prevention mode 99"):
+        eng.__init__(stp=99)
+    with pytest.raises(TypeError, match="need journal=DIR"):
+        eng.__init__(fsync="never")
+    assert eng.stp == STP.CANCEL_BOTH and eng.journal is None
+    eng.__init__(STP.NONE, record_events=False)                 # unused: set up anew
+    assert eng.stp == STP.NONE and eng.record_events is False
+    eng.add_symbol(1)
+    with pytest.raises(ValueError, match=r"^Engine.__init__\(\): the engine is already in use"):
+        eng.__init__(journal=tmp_path / "j")
+    assert list(eng.symbols) == [1] and eng.journal is None and not (tmp_path / "j").exists()
+    for twin in (pickle.loads(pickle.dumps(eng)),):
+        with pytest.raises(ValueError, match="already in use"):
+            twin.__init__()
+        assert list(twin.symbols) == [1] and twin.stp == STP.NONE
+
+
 def _child_stdout(code):
     """What a fresh interpreter running `code` prints, once it has exited cleanly (a crash of
     the book there leaves this process standing)."""

@@ -450,6 +450,10 @@ cdef class OrderBook:
     # Engine's unpickling, while those bytes are alive, knows by it that the book already holds
     # the state the engine's pickle carries for it (the same object, by the pickle's memo).
     cdef size_t _unpickled_from
+    # OrderBook(...) itself (not a subclass): set by __cinit__, which took the arguments, for
+    # the __init__ call of the same construction, which has nothing left to do; any later
+    # __init__ call sets the book up anew as a subclass's does (or refuses a used book)
+    cdef bint _init_due
     # weak references to the book (weakref.ref, WeakValueDictionary): as for Python objects
     cdef object __weakref__
 

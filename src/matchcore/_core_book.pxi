@@ -49,7 +49,9 @@ cdef OrderBook _book_of_class(cls, stp, record_events, capacity):
     # a subclass's __cinit__ takes none (they are its __init__'s), its book is remade
     cdef OrderBook book
     if cls is OrderBook:
-        return OrderBook.__new__(OrderBook, stp, record_events=record_events, capacity=capacity)
+        book = OrderBook.__new__(OrderBook, stp, record_events=record_events, capacity=capacity)
+        book._init_due = False      # no __init__ call follows: a later one is a second one
+        return book
     book = cls.__new__(cls)
     _book_make(book, stp, record_events, capacity)
     return book
@@ -86,12 +88,15 @@ cdef class OrderBook:
         else:
             stp, record_events, capacity = _BOOK_PARAMS.bind((), {})
         _book_make(self, stp, record_events, capacity)
+        self._init_due = type(self) is OrderBook
 
     # (no signature embedded: the class's docstring starts with the constructor's own)
     @cython.embedsignature(False)
     def __init__(self, *args, **kwargs):
-        # OrderBook(...) itself took its arguments in __cinit__
-        if type(self) is OrderBook:
+        # OrderBook(...) itself took its arguments in __cinit__. A second call (book.__init__(
+        # ...)) was ignored, bad arguments and all: it is set up anew as a subclass's is.
+        if self._init_due:
+            self._init_due = False
             return
         stp, record_events, capacity = _BOOK_PARAMS.bind(args, kwargs)
         _book_make(self, stp, record_events, capacity)

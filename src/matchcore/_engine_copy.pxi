@@ -5,9 +5,12 @@ def _engine_of_class(cls, stp, record_events=True):
     """``cls.__new__`` with Engine's arguments, as copies, unpickling, recovery and snapshot
     loading make an engine (without calling a subclass's ``__init__``): a subclass's
     ``__cinit__`` takes none (they are its ``__init__``'s), its engine is set up here."""
+    cdef Engine eng
     if cls is Engine:
-        return Engine.__new__(Engine, stp, record_events=record_events)
-    cdef Engine eng = cls.__new__(cls)
+        eng = Engine.__new__(Engine, stp, record_events=record_events)
+        eng._init_due = False       # no __init__ call follows: a later one is a second one
+        return eng
+    eng = cls.__new__(cls)
     eng._setup(stp, record_events, None, None, {})
     return eng
 
