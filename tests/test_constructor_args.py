@@ -231,6 +231,26 @@ def test_plain_init_again_checks_its_arguments_and_refuses_a_used_book_unchanged
         assert list(twin.symbols) == [1] and twin.stp == STP.NONE
 
 
+def test_plain_new_then_init_takes_the_init_arguments():
+    # construction in its two steps, OrderBook.__new__(OrderBook) then __init__(...), as a
+    # framework may take them: __new__ made a default book and __init__'s arguments were
+    # dropped, bad ones included
+    book = OrderBook.__new__(OrderBook)
+    book.__init__(STP.CANCEL_TAKER, record_events=False, capacity=8)
+    assert book.stp == STP.CANCEL_TAKER and book.record_events is False
+    with pytest.raises(ValueError, match="^unknown self-trade prevention mode 99"):
+        OrderBook.__new__(OrderBook).__init__(99)
+    eng = Engine.__new__(Engine)
+    eng.__init__(STP.NONE, record_events=False)
+    assert eng.stp == STP.NONE and eng.record_events is False
+    with pytest.raises(TypeError, match="need journal=DIR"):
+        Engine.__new__(Engine).__init__(fsync="never")
+    # the arguments given to __new__ are the construction's: its __init__ call has nothing to do
+    taken = OrderBook.__new__(OrderBook, STP.CANCEL_BOTH)
+    taken.__init__(STP.CANCEL_BOTH)
+    assert taken.stp == STP.CANCEL_BOTH
+
+
 def _child_stdout(code):
     """What a fresh interpreter running `code` prints, once it has exited cleanly (a crash of
     the book there leaves this process standing)."""

@@ -450,12 +450,20 @@ cdef class OrderBook:
     # Engine's unpickling, while those bytes are alive, knows by it that the book already holds
     # the state the engine's pickle carries for it (the same object, by the pickle's memo).
     cdef size_t _unpickled_from
-    # OrderBook(...) itself (not a subclass): set by __cinit__, which took the arguments, for
-    # the __init__ call of the same construction, which has nothing left to do; any later
-    # __init__ call sets the book up anew as a subclass's does (or refuses a used book)
-    cdef bint _init_due
+    # OrderBook(...) itself (not a subclass): set by __cinit__ for the __init__ call of the same
+    # construction, which has nothing left to do (MC_INIT_TAKEN: __cinit__ took its arguments;
+    # MC_INIT_BARE: it took none, so arguments given to that call are applied, as after a bare
+    # OrderBook.__new__(OrderBook)); any later __init__ call sets the book up anew as a
+    # subclass's does (or refuses a used book). 0: no call is due.
+    cdef uint8_t _init_due
     # weak references to the book (weakref.ref, WeakValueDictionary): as for Python objects
     cdef object __weakref__
+
+
+# OrderBook._init_due (and Engine's): the __init__ call due after __cinit__
+cdef enum:
+    MC_INIT_TAKEN = 1
+    MC_INIT_BARE = 2
 
 
 # ---- one thread at a time (the Python face): see BusyError ----

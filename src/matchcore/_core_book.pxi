@@ -50,7 +50,7 @@ cdef OrderBook _book_of_class(cls, stp, record_events, capacity):
     cdef OrderBook book
     if cls is OrderBook:
         book = OrderBook.__new__(OrderBook, stp, record_events=record_events, capacity=capacity)
-        book._init_due = False      # no __init__ call follows: a later one is a second one
+        book._init_due = 0          # no __init__ call follows: a later one is a second one
         return book
     book = cls.__new__(cls)
     _book_make(book, stp, record_events, capacity)
@@ -88,16 +88,19 @@ cdef class OrderBook:
         else:
             stp, record_events, capacity = _BOOK_PARAMS.bind((), {})
         _book_make(self, stp, record_events, capacity)
-        self._init_due = type(self) is OrderBook
+        if type(self) is OrderBook:
+            self._init_due = MC_INIT_TAKEN if args or kwargs else MC_INIT_BARE
 
     # (no signature embedded: the class's docstring starts with the constructor's own)
     @cython.embedsignature(False)
     def __init__(self, *args, **kwargs):
         # OrderBook(...) itself took its arguments in __cinit__. A second call (book.__init__(
         # ...)) was ignored, bad arguments and all: it is set up anew as a subclass's is.
-        if self._init_due:
-            self._init_due = False
-            return
+        cdef uint8_t due = self._init_due
+        if due:
+            self._init_due = 0
+            if due == MC_INIT_TAKEN or not (args or kwargs):
+                return
         stp, record_events, capacity = _BOOK_PARAMS.bind(args, kwargs)
         _book_make(self, stp, record_events, capacity)
 

@@ -632,7 +632,7 @@ cdef OrderBook mc_book_twin(OrderBook book):
     cls = type(book)
     cdef OrderBook c = cls.__new__(cls, book._b.stp, record_events=book.record_events,
                                    capacity=0)
-    c._init_due = False         # no __init__ call follows (see OrderBook.__init__)
+    c._init_due = 0             # no __init__ call follows (see OrderBook.__init__)
     mc_check_busy(book._b)      # again: making c may have run other threads' code
     mc_book_copy_into(c, book)
     return c

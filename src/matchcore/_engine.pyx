@@ -30,7 +30,7 @@ from matchcore._core cimport (
     _cint_side, _cint_tif, _out_buffer, _commands_array, mc_result_block,
     mc_oom_before,
     _int_small, _int_value, mc_int_arg, mc_i64_arg, mc_stp_arg, mc_capacity_arg,
-    mc_bool_arg, mc_flag_of, _ev_of,
+    mc_bool_arg, mc_flag_of, _ev_of, MC_INIT_TAKEN, MC_INIT_BARE,
 )
 from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,

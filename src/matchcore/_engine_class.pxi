@@ -84,9 +84,10 @@ cdef class Engine:
     cdef PyObject* _books_hold
     # weak references to the engine (weakref.ref, WeakValueDictionary): as for Python objects
     cdef object __weakref__
-    # Engine(...) itself: set by __cinit__, which took the arguments, for the __init__ call of
-    # the same construction; a later __init__ call sets the engine up anew as a subclass's does
-    cdef bint _init_due
+    # Engine(...) itself: set by __cinit__ for the __init__ call of the same construction (as
+    # OrderBook._init_due: MC_INIT_TAKEN or MC_INIT_BARE); a later __init__ call sets the
+    # engine up anew as a subclass's does
+    cdef uint8_t _init_due
 
     def __cinit__(self, *args, **kwargs):
         # A subclass's arguments are its own __init__'s (which may take others): it is made
@@ -97,16 +98,19 @@ cdef class Engine:
         else:
             stp, record_events, journal, fsync, journal_options = _ENGINE_PARAMS.bind((), {})
         self._setup(stp, record_events, journal, fsync, journal_options)
-        self._init_due = type(self) is Engine
+        if type(self) is Engine:
+            self._init_due = MC_INIT_TAKEN if args or kwargs else MC_INIT_BARE
 
     # (no signature embedded: the class's docstring starts with the constructor's own)
     @cython.embedsignature(False)
     def __init__(self, *args, **kwargs):
         # Engine(...) itself took its arguments in __cinit__. A second call (eng.__init__(...))
         # was ignored, bad arguments and all: it is set up anew as a subclass's is.
-        if self._init_due:
-            self._init_due = False
-            return
+        cdef uint8_t due = self._init_due
+        if due:
+            self._init_due = 0
+            if due == MC_INIT_TAKEN or not (args or kwargs):
+                return
         stp, record_events, journal, fsync, journal_options = _ENGINE_PARAMS.bind(args, kwargs)
         self._setup(stp, record_events, journal, fsync, journal_options)
 

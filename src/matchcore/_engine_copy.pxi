@@ -8,7 +8,7 @@ def _engine_of_class(cls, stp, record_events=True):
     cdef Engine eng
     if cls is Engine:
         eng = Engine.__new__(Engine, stp, record_events=record_events)
-        eng._init_due = False       # no __init__ call follows: a later one is a second one
+        eng._init_due = 0           # no __init__ call follows: a later one is a second one
         return eng
     eng = cls.__new__(cls)
     eng._setup(stp, record_events, None, None, {})
