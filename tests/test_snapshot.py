@@ -477,3 +477,70 @@ def test_snapshot_depth_into_bad_array_precise_error_names_argument_nothing_writ
     msg = str(err.value)
     assert msg.startswith(f"depth_into() needs {which}") and words in msg, msg
     assert (good == -1).all()
+
+
+def _book_refusals():
+    # (name, call): every kind of refusal of a lone book, each at ts_ns=999 on _clocked_book
+    def batch(**fields):
+        c = np.zeros(1, mc.COMMAND_DTYPE)
+        c["ts_ns"] = 999
+        for k, v in fields.items():
+            c[k] = v
+        return lambda book: book.process(c)
+
+    def call(name, *args, **kwargs):
+        return lambda book: getattr(book, name)(*args, ts_ns=999, **kwargs)
+
+    K = mc.CommandKind
+    return [
+        ("submit qty 0", call("submit", 50, 0, 100, 0)),
+        ("submit price 0", call("submit", 50, 0, 0, 5)),
+        ("submit side 7", call("submit", 50, 7, 100, 5)),
+        ("submit tif 9", call("submit", 50, 0, 100, 5, 9)),
+        ("submit duplicate", call("submit", 1, 0, 90, 5)),
+        ("submit post-only crossing", call("submit", 50, 0, 101, 5, post_only=True)),
+        ("market qty 0", call("submit_market", 50, 0, 0)),
+        ("market duplicate", call("submit_market", 2, 0, 5)),
+        ("cancel unknown id", call("cancel", 77)),
+        ("modify unknown id", call("modify", 77, 3)),
+        ("modify qty 0", call("modify", 1, 0)),
+        ("modify post-only crossing", call("modify", 3, 5, 101)),
+        ("place price 0", call("place", 50, 0, 0, 5)),
+        ("place duplicate", call("place", 1, 0, 90, 5)),
+        ("reduce qty 0", call("reduce", 1, 0)),
+        ("reduce unknown id", call("reduce", 77, 1)),
+        ("process submit qty 0", batch(kind=K.SUBMIT, order_id=50, price=100)),
+        ("process duplicate", batch(kind=K.SUBMIT, order_id=1, price=90, qty=5)),
+        ("process cancel unknown id", batch(kind=K.CANCEL, order_id=77)),
+        ("process modify qty 0", batch(kind=K.MODIFY, order_id=1)),
+        ("process unknown kind", batch(kind=9, order_id=50)),
+    ]
+
+
+@pytest.mark.parametrize("name,refuse", _book_refusals(), ids=[n for n, _ in _book_refusals()])
+def test_book_refused_call_leaves_its_snapshot_and_pickle_unchanged(name, refuse):
+    # "Bad input ... changes nothing" (README, Semantics), but a lone book set its clock (in
+    # its snapshot and pickle) from the refused call's ts_ns before refusing it, while an
+    # engine's book keeps its clock on a refusal: the same commands left the two different
+    import pickle
+
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5, ts_ns=10)
+    book.submit(2, 1, 101, 5, ts_ns=10)
+    book.submit(3, 0, 99, 5, post_only=True, ts_ns=10)
+    book.events()
+    before = (book.snapshot(), pickle.dumps(book))
+    try:
+        got = refuse(book)
+    except mc.OrderRejected:
+        got = None
+    events = got if name.startswith("process") else book.events()
+    assert events["kind"].tolist() == [mc.EventKind.REJECTED]
+    assert events["ts_ns"].tolist() == [999]
+    assert (book.snapshot(), pickle.dumps(book)) == before
+    # as an engine's book given the same commands
+    eng = mc.Engine()
+    eng.add_symbol(0)
+    for oid, side, price, po in ((1, 0, 100, False), (2, 1, 101, False), (3, 0, 99, True)):
+        eng.submit(0, oid, side, price, 5, post_only=po, ts_ns=10)
+    assert eng.book(0).snapshot() == book.snapshot()

@@ -170,11 +170,13 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = _submit(b, oid, c_side, c_price, c_qty, c_tif, c_owner, c_post)
         if r >= 0:
             return _lots(r)
+        b.now_ns = was_ns           # refused: the clock stays (see _apply)
         if r == -MC_R_POST_ONLY_WOULD_CROSS:
             return 0
         _raise(r, oid)
@@ -196,11 +198,13 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = mc_market(b, oid, c_side, c_qty, c_owner)
         if r >= 0:
             return _lots(r)
+        b.now_ns = was_ns           # refused: the clock stays (see _apply)
         _raise(r, oid)
 
     def cancel(self, order_id, *, owner=0, ts_ns=0):
@@ -219,11 +223,13 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = _cancel(b, oid, c_owner)
         if r >= 0:
             return _lots(r)
+        b.now_ns = was_ns           # refused: the clock stays (see _apply)
         if r == -MC_R_ORDER_NOT_FOUND:
             return 0
         _raise(r, oid)
@@ -250,11 +256,13 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = _modify(b, oid, c_qty, p, c_owner)
         if r >= 0:
             return True
+        b.now_ns = was_ns           # refused: the clock stays (see _apply)
         if r == -MC_R_ORDER_NOT_FOUND or r == -MC_R_POST_ONLY_WOULD_CROSS:
             return False
         _raise(r, oid)
@@ -280,9 +288,11 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         cdef int64_t r = mc_rest(b, oid, c_side, c_price, c_qty, c_owner)
         if r < 0:
+            b.now_ns = was_ns       # refused: the clock stays (see _apply)
             _raise(r, oid)
 
     def reduce(self, order_id, qty, *, execution=False, ts_ns=0):
@@ -301,10 +311,12 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         cdef int64_t r = mc_reduce(b, oid, c_qty, c_exec)
         if r >= 0:
             return _lots(r)
+        b.now_ns = was_ns           # refused: the clock stays (see _apply)
         if r == -MC_R_ORDER_NOT_FOUND:
             return 0
         _raise(r, oid)

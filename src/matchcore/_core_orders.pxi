@@ -441,19 +441,28 @@ cdef int64_t mc_apply(mc_book* b, const mc_command* c) noexcept nogil:
 
 cdef inline int64_t _apply(mc_book* b, const mc_command* c) noexcept nogil:
     # mc_apply's body, inlined into mc_process's loop (one call less per command)
+    cdef int64_t was_ns = b.now_ns
+    cdef int64_t r
     b.now_ns = c.ts_ns
     if c.kind == MC_CMD_SUBMIT:
-        return mc_submit(b, c.order_id, c.side, c.price, c.qty, c.tif, c.owner, c.post_only)
+        r = mc_submit(b, c.order_id, c.side, c.price, c.qty, c.tif, c.owner, c.post_only)
     elif c.kind == MC_CMD_MARKET:
-        return mc_market(b, c.order_id, c.side, c.qty, c.owner)
+        r = mc_market(b, c.order_id, c.side, c.qty, c.owner)
     elif c.kind == MC_CMD_CANCEL:
-        return mc_cancel_by(b, c.order_id, c.owner)
+        r = mc_cancel_by(b, c.order_id, c.owner)
     elif c.kind == MC_CMD_MODIFY:
-        return mc_modify_by(b, c.order_id, c.qty, c.price, c.owner)
-    if _ensure(b, 0, 0) < 0:
-        return -MC_ERR_NOMEM
-    _emit(b, MC_EV_REJECTED, c.order_id, 0, c.side, c.price, c.qty, c.owner, 0, MC_R_INVALID_COMMAND)
-    return -MC_R_INVALID_COMMAND
+        r = mc_modify_by(b, c.order_id, c.qty, c.price, c.owner)
+    elif _ensure(b, 0, 0) < 0:
+        r = -MC_ERR_NOMEM
+    else:
+        _emit(b, MC_EV_REJECTED, c.order_id, 0, c.side, c.price, c.qty, c.owner, 0,
+              MC_R_INVALID_COMMAND)
+        r = -MC_R_INVALID_COMMAND
+    if r < 0:
+        # A refused command changes nothing, the clock included (its REJECTED event carries
+        # the command's time all the same), as in an engine's books
+        b.now_ns = was_ns
+    return r
 
 
 # How many commands ahead mc_process asks for the id-index line of a command. Every command
