@@ -693,6 +693,52 @@ def test_native_recorder_handle_refused_as_a_journaled_engine_refuses_it(tmp_pat
     assert again.state_hash() == rec.book.state_hash()
 
 
+
+def test_native_recorder_book_handle_order_entry_refused_queries_answer_until_close(tmp_path):
+    # rec.book.handle is handed out for reads, but the C table and Numba took orders through it:
+    # they changed the live book and no record held them, so the journal (and Recorder.resume)
+    # gave a book without those orders. Entry is refused as on an Engine's book; reads answer.
+    import ctypes
+    from test_capi import CTable
+    api = CTable()
+    p = tmp_path / "c.mccmd"
+    snap = np.frombuffer(OrderBook().snapshot(), np.uint8).copy()
+    cmd = np.zeros(1, COMMAND_DTYPE)
+    cmd["order_id"], cmd["side"], cmd["price"], cmd["qty"] = 9, 1, 100, 1
+
+    def refused_then_read(rec):
+        h = rec.book.handle
+        before = rec.book.state_hash()
+        for name, call in {
+            "set_time": lambda: api.set_time(h, 77),
+            "submit": lambda: api.submit(h, 9, 1, 100, 1, 0, 0, 0),
+            "market": lambda: api.market(h, 9, 1, 1, 0),
+            "cancel": lambda: api.cancel(h, 1),
+            "modify": lambda: api.modify(h, 1, 2, 0),
+            "apply": lambda: api.apply(h, cmd.ctypes.data),
+            "process": lambda: api.process(h, cmd.ctypes.data, 1),
+            "book_clear": lambda: api.book_clear(h),
+            "snapshot_restore": lambda: api.snapshot_restore(h, snap.ctypes.data, len(snap)),
+        }.items():
+            assert call() == -103, name
+        assert rec.book.state_hash() == before and api.state_hash(h) == before
+        price, qty = ctypes.c_int64(), ctypes.c_int64()
+        assert api.best(h, 0, ctypes.byref(price), ctypes.byref(qty)) == 1
+        assert api.count(h) == len(rec) == 1 and (price.value, qty.value) == (100, 5)
+
+    with Recorder(OrderBook(), p) as rec:
+        rec.submit(1, Side.BUY, 100, 5)
+        refused_then_read(rec)
+        # a copy of the book is no Recorder's: it takes orders from C
+        other = rec.book.copy()
+        assert api.submit(other.handle, 2, 0, 99, 1, 0, 0, 0) == 0 and len(other) == 2
+    # closed: the book is a plain book again
+    assert api.submit(rec.book.handle, 3, 0, 98, 1, 0, 0, 0) == 0 and len(rec.book) == 2
+    with Recorder.resume(p) as again:
+        assert again.book.state_hash() != rec.book.state_hash() and len(again) == 1
+        refused_then_read(again)
+
+
 _RECORDER_OOM_SCRIPT = r"""
 import resource, sys
 import numpy as np

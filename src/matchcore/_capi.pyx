@@ -110,6 +110,9 @@ cdef inline int _entry(const mc_book* b) noexcept nogil:
     # before a call that enters or changes orders (or replaces the book's state)
     if b.guard & (MC_BUSY_MASK | MC_GUARD_HOSTED):
         return _book_refusal(b, True)
+    if b.journaled:
+        # a Recorder's book: an order entered here would be in the live book and in no record
+        return -E_READONLY
     return 0
 
 

@@ -224,6 +224,11 @@ cdef struct mc_book:
     # checks their limits and journals them, so the book's own order entry (the Python methods,
     # process(), the C table) refuses them. A feed replayer's books take orders.
     uint8_t engine_owned
+    # > 0 while a matchcore.native.Recorder journals the book (one count per open Recorder):
+    # its orders enter through the Recorder's Python methods, which record each call, so the C
+    # table's (and Numba's) order entry refuses with -MC_ERR_READONLY; queries answer. The
+    # book's own Python methods are not checked: the Recorder calls them.
+    uint32_t journaled
     # 1 for the books of a feed replay of many symbols: the id index grows at load <= 1/2
     # only (see _grow_orders and matchcore._sinks.sk_many_books)
     uint8_t lean_index

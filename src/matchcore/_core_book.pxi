@@ -771,6 +771,15 @@ cdef class OrderBook:
         mc_check_busy(self._b)
         return self._b.handle
 
+    def _journal_entry(self, bint held):
+        """Mark (``held=True``) or unmark the book as journaled by a ``native.Recorder``: while
+        any Recorder holds it, order entry through the C table and Numba returns
+        ``-MC_ERR_READONLY`` (it would reach the book without a record); queries answer. O(1)."""
+        if held:
+            self._b.journaled += 1
+        elif self._b.journaled:
+            self._b.journaled -= 1
+
     @property
     def raw_address(self):
         """The ``mc_book*`` itself as an int: a borrowed pointer that owns nothing and is checked

@@ -329,7 +329,8 @@ cdef mc_book* mc_book_copy(const mc_book* b) noexcept nogil:
     c.handle = 0          # a copy is a new object: its owner registers it
     c.guard = b.guard & MC_GUARD_NO_EVENTS
     c.host_busy = NULL    # and belongs to no engine or replayer,
-    c.engine_owned = 0    # so it takes orders of its own
+    c.engine_owned = 0    # so it takes orders of its own,
+    c.journaled = 0       # from C too: no Recorder journals the copy
     # and writes events unless the book records none (a feed replayer's books write none
     # while they are its own, whatever record_events says: the copy is a plain book)
     c.emit = 0 if b.guard & MC_GUARD_NO_EVENTS else 1

@@ -397,11 +397,13 @@ cdef int mc_snapshot_restore(mc_book* b, const uint8_t* data, int64_t n) noexcep
     cdef uint8_t emit = b.emit, guard = b.guard
     cdef uint64_t handle = b.handle
     cdef uint8_t* host_busy = b.host_busy
+    cdef uint32_t journaled = b.journaled
     cdef mc_book tmp = b[0]
     b[0] = nb[0]
     nb[0] = tmp
     b.emit = emit
     b.handle = handle
+    b.journaled = journaled     # a Recorder still journals the book (the C table stays shut)
     b.guard = guard
     b.host_busy = host_busy
     mc_book_free(nb)

@@ -685,7 +685,8 @@ class Recorder(NoCopy):
     :func:`replay_commands` on the journal gives exactly the events and the state the live
     session gave. ``place``, ``reduce``, ``clear`` and ``restore`` change the book in ways no
     record holds and raise TypeError; ``handle`` / ``address`` (the C table's and Numba's way
-    in, which would change the book without a record) raise ValueError. Calls that fail argument
+    in, which would change the book without a record) raise ValueError, and while the Recorder
+    is open order entry through the book's own handle returns -MC_ERR_READONLY. Calls that fail argument
     conversion before the book (an order id outside [0, 2**64), ...) are not recorded; a ``side`` or ``tif`` outside
     0..255 (a record holds one byte) raises ValueError without reaching the book. Anything else
     (queries, ``events()``) is passed through. Records are buffered and written every
@@ -746,6 +747,7 @@ class Recorder(NoCopy):
             f.close()
             raise
         self._f = f
+        book._journal_entry(True)
         _LIVE.add(self)
 
     def _setup(self, book, path, symbol, flush_every, fsync):
@@ -835,6 +837,7 @@ class Recorder(NoCopy):
         self.resumed = _cut_tail(f, hdr)
         self.count = hdr.count
         self._f = f
+        book._journal_entry(True)
 
     # ---- forwarded order entry ----
     # Written out per method (no shared helper, cached bound methods, one pack per call): the
@@ -973,7 +976,8 @@ class Recorder(NoCopy):
     def handle(self):
         """Refused (ValueError): the C function table and Numba, given the book's handle, would
         change the book without a record, as a journaled Engine refuses its handle. A Recorder
-        is driven through its Python methods; ``rec.book.handle`` is the book's own, for reads."""
+        is driven through its Python methods; ``rec.book.handle`` is the book's own, for reads
+        (order entry through it returns -MC_ERR_READONLY until the Recorder is closed)."""
         raise ValueError("a Recorder is driven through its Python methods only: the C function "
                          "table and Numba would bypass its journal (rec.book.handle is the "
                          "book's own handle, for reads)")
@@ -1033,6 +1037,7 @@ class Recorder(NoCopy):
         finally:
             self._f.close()
             self._f = None
+            self.book._journal_entry(False)     # the C table takes its orders again
 
     def __enter__(self):
         return self

@@ -82,8 +82,9 @@ enum {
    another thread; nothing was read or changed: call again when it is done. MC_ERR_READONLY:
    order entry (set_time, submit, market, cancel, modify, apply, process, book_clear,
    snapshot_restore) on a book of an engine (engine_book, Engine.book(s).handle): enter orders
-   through the engine; snapshot_restore on a feed replayer's book: restore into a book of your
-   own. */
+   through the engine; the same on the book of an open matchcore.native.Recorder
+   (rec.book.handle): enter orders through the Recorder, which journals them; snapshot_restore
+   on a feed replayer's book: restore into a book of your own. */
 enum { MC_ERR_NOMEM = 100, MC_ERR_HANDLE = 101, MC_ERR_BUSY = 102, MC_ERR_READONLY = 103 };
 /* snapshot_restore errors (returned negated) */
 enum {
