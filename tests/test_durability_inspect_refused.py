@@ -237,6 +237,29 @@ def test_journal_inspect_live_writer_before_its_first_segment_reported_not_refus
     assert code == 1 and "holds no engine journal" in err
 
 
+def test_journal_trades_live_writer_before_its_first_segment_no_trades_not_refused(
+        capsys, tmp_path):
+    # journal inspect reports a live writer that has made no segment yet (exit 0); journal
+    # trades on the same directory said it "holds no engine journal" (exit 1), as of a
+    # mistyped one, so a script polling a starting engine's trades failed
+    d = tmp_path / "j"
+    out_csv = tmp_path / "t.csv"
+    with _live_writer_writing_its_first_header(tmp_path, d, begun=False):
+        code, out, err = run_cli(capsys, "journal", "trades", str(d))
+        assert code == 0 and err == ""
+        assert out.startswith("0 trades, 0 lots") and "live writer" in out
+        assert "nothing written yet" in out
+        code, out, err = run_cli(capsys, "journal", "trades", str(d), "--csv", str(out_csv))
+        assert code == 0 and "wrote 0 trades" in out and "nothing written yet" in out
+        assert out_csv.read_text().count("\n") == 1            # the header row alone
+        code, out, err = run_cli(capsys, "journal", "trades", str(d), "--csv", "-")
+        assert code == 0 and out.count("\n") == 1 and "nothing written yet" in err
+        assert sorted(os.listdir(d)) == ["LOCK"]
+    # the writer gone, a LOCK alone is no journal, for trades as for inspect
+    code, out, err = run_cli(capsys, "journal", "trades", str(d))
+    assert code == 1 and "holds no engine journal" in err
+
+
 def test_readonly_recovery_of_a_live_writer_before_its_first_segment_names_it(capsys, tmp_path):
     # read-only recovery said "nothing to recover (no journal, no snapshot)" of a directory
     # whose live Engine(journal=DIR) had not yet made its first segment, as of an abandoned

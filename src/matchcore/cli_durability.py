@@ -346,9 +346,12 @@ def _refused_cut_short(args, segment) -> int:
 
 
 def _trades(args) -> int:
-    from matchcore.durability.recovery import command_journal_end
+    from matchcore.durability.journal import lock_held
+    from matchcore.durability.recovery import command_journal_end, holds_journal
     from matchcore.durability.trades import TRADE_DTYPE, read_trades
-    _require_journal(args.dir)
+    # a live writer that has made no segment yet holds a journal with no trade, as inspect
+    # reports it (exit 0): refused as "no engine journal", the two disagreed on one directory
+    _require_journal(args.dir, live=True)
     t = read_trades(args.dir)
     if args.symbol is not None:
         t = t[t["symbol"] == args.symbol]
@@ -358,6 +361,9 @@ def _trades(args) -> int:
     beyond = int((t["cmd_seq"] > end).sum()) if end is not None else 0
     note = (f"; {beyond} of them of commands after the command journal's last seq {end} "
             f"(recovery cuts them)" if beyond else "")
+    if not len(t) and not holds_journal(args.dir) and lock_held(args.dir):
+        note = ("; nothing written yet: a live writer holds the LOCK and has made no segment "
+                "(it takes the LOCK before its first one)")
     cols = ["seq", "cmd_seq", "ts_ns", "symbol", "taker_id", "maker_id", "price", "qty",
             "taker_side", "taker_owner", "maker_owner"]
     # the CSV is an export: every field of read_trades(), in its order (it left out
