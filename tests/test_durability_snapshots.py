@@ -13,7 +13,8 @@ import pytest
 
 import matchcore as mc
 from matchcore.durability import (
-    JournalError, SnapshotFileError, inspect, load_snapshot, read_journal, read_trades,
+    JournalError, SnapshotFileError, inspect, list_snapshots, load_snapshot, read_journal,
+    read_trades,
 )
 from matchcore.durability import _journal as _j
 from matchcore.durability.journal import segment_files, KIND_COMMANDS, KIND_TRADES
@@ -1141,3 +1142,44 @@ def test_load_snapshot_refuses_a_source_neither_bytes_nor_path_naming_it(source)
     with pytest.raises(TypeError, match=r"^source must be a snapshot's bytes or a path \(str "
                                         rf"or os\.PathLike\), got {type(source).__name__}$"):
         mc.durability.load_snapshot(source)
+
+
+@pytest.mark.parametrize("fsync", ["always", "batch"])
+def test_snapshot_after_close_written_from_the_state_kept_lock_taken_in_own_dir(tmp_path, fsync):
+    # close() ends the journal at a durable seq, and the engine keeps its books for queries;
+    # snapshot() then raised "journal ... is closed" into any directory, so the one way to
+    # save a closed journaled engine's state (it does not pickle) was to recover it first
+    d, other = tmp_path / "j", tmp_path / "elsewhere"
+    eng = mc.Engine(journal=d, fsync=fsync)
+    eng.add_symbol(1)
+    eng.submit(1, 5, 0, 100, 3)
+    eng.submit(1, 6, 1, 100, 1)
+    eng.close()
+    seq, h = eng.journal_seq, eng.state_hash()
+    path = eng.snapshot(other)
+    assert os.path.basename(path) == f"snapshot-{seq:020d}.mcs"
+    loaded, head = load_snapshot(path)
+    assert loaded.state_hash() == h and head["seq"] == seq
+    assert os.listdir(d).count("LOCK") == 1 and not list_snapshots(d)
+    # into its own directory too, under the LOCK, which a live writer there holds
+    taken = mc.Engine.recover(d)
+    with pytest.raises(JournalError, match="in use by another engine"):
+        eng.snapshot()
+    assert not list_snapshots(d)
+    taken.close()
+    assert eng.snapshot() == os.path.join(d, f"snapshot-{seq:020d}.mcs")
+    rec = mc.Engine.recover(d)
+    assert rec.state_hash() == h and rec.recovery_report.snapshot_seq == seq
+    rec.close()
+
+
+def test_snapshot_after_close_under_fsync_never_refused_naming_the_durable_seq(tmp_path):
+    # close() under "never" fsyncs nothing: a snapshot names only a durable position (an open
+    # engine's snapshot syncs first), which a closed journal can no longer make
+    eng = mc.Engine(journal=tmp_path / "j", fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 5, 0, 100, 3)
+    eng.close()
+    with pytest.raises(JournalError, match=r"closed under fsync='never'.*seq 2"):
+        eng.snapshot(tmp_path / "elsewhere")
+    assert not (tmp_path / "elsewhere").exists()

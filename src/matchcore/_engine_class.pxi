@@ -906,7 +906,10 @@ cdef class Engine:
         """Write a snapshot file of every symbol's book, limits, name and the journal position
         into directory ``path`` (default: the journal directory); returns its path. The
         journals are fsynced first, so a snapshot never names a position that is not durable.
-        Atomic (written to a temporary file, fsynced, renamed). O(orders + levels).
+        After :meth:`close` it is written from the books as they stand (into the journal
+        directory under its LOCK); a journal closed under ``fsync="never"`` or after an I/O
+        failure raises JournalError. Atomic (written to a temporary file, fsynced, renamed).
+        O(orders + levels).
         See :func:`matchcore.durability.write_snapshot`.
 
         >>> import os, tempfile; eng = Engine(journal=tempfile.mkdtemp()); _ = eng.add_symbol(1)

@@ -1012,6 +1012,13 @@ cdef class JournalWriter:
         return self._j.fd < 0
 
     @property
+    def failed(self):
+        """Whether an I/O failure (or a write from a forked process) ended the journal, which
+        may then hold less than the engine did; a clean :meth:`close` is not one."""
+        cdef mc_journal* j = self._j
+        return _dead(j)
+
+    @property
     def next_seq(self):
         """Seq the next record will get."""
         return self._j.next_seq

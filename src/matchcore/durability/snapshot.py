@@ -75,8 +75,12 @@ def engine_state_hash(engine) -> int:
 
 def _snapshot_bytes(engine) -> tuple[bytes, int]:
     journaled = engine.journal is not None
-    if journaled:
+    if journaled and not engine.journal.closed:
         engine.sync()
+    elif journaled:
+        # closed: nothing more was journaled after close(), whose records are durable (checked
+        # in write_snapshot), and the books still hold the state at journal_seq
+        _refuse_closed_journal(engine)
     seq = engine.journal_seq
     trade_seq = (engine.trade_journal.next_seq - 1) if engine.trade_journal is not None else 0
     anchor = engine.journal.last_crc if journaled else None
@@ -103,8 +107,10 @@ def _snapshot_bytes(engine) -> tuple[bytes, int]:
 def write_snapshot(engine, path) -> str:
     """Write ``engine``'s snapshot into directory ``path`` as ``snapshot-<seq>.mcs``, atomically
     (temporary file, fsync, rename, directory fsync); returns the file's path. The journals are
-    synced first. The temporary file (``snapshot-<seq>.mcs.tmp<pid>.<hex>``) is this call's own
-    and locked until its rename; those of writers that died before theirs are removed first
+    synced first (an engine after ``close()``: its journal ended durably, else JournalError;
+    into its own directory under the LOCK, see :meth:`Engine.snapshot`). The temporary file
+    (``snapshot-<seq>.mcs.tmp<pid>.<hex>``) is this call's own and locked until its rename;
+    those of writers that died before theirs are removed first
     (:func:`remove_stale_temporaries`). A directory holding a journal other than the engine's
     own raises ValueError. ``path`` is made if missing, but only in a directory that exists:
     a missing parent raises ``FileNotFoundError`` ("no directory <parent>"), as
@@ -115,8 +121,39 @@ def write_snapshot(engine, path) -> str:
     >>> os.path.basename(eng.snapshot())
     'snapshot-00000000000000000001.mcs'
     """
-    from matchcore.durability.journal import refuse_bytes_dir
+    from matchcore.durability.journal import lock_directory, refuse_bytes_dir
     refuse_bytes_dir(path, "snapshot directory")
+    lock_fd = None
+    if engine.journal is not None and engine.journal.closed:
+        # a closed engine keeps its state (queries answer, it does not pickle): written from
+        # there, if its journal ended cleanly and durably; into its own directory only under
+        # the LOCK close() released, which a writer that took the directory over holds
+        _refuse_closed_journal(engine)
+        if os.path.isdir(path) and _same_dir(path, engine.journal.path):
+            lock_fd = lock_directory(path)
+    try:
+        return _write_snapshot(engine, path)
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+
+
+def _refuse_closed_journal(engine) -> None:
+    from matchcore.durability.errors import JournalError
+    for j in (engine.journal, engine.trade_journal):
+        if j is not None and j.failed:
+            j.check()       # the failure's own JournalError: the state may be ahead of the disk
+    seq, durable = engine.journal_seq, engine.durable_seq
+    if durable < seq:
+        raise JournalError(f"journal {engine.journal.path} was closed under "
+                           f"fsync={engine.journal.policy!r}: its records after seq {durable} "
+                           f"(to seq {seq}) are not known to be on stable storage, and a "
+                           f"snapshot names a durable journal position only; recover the "
+                           f"journal (Engine.recover) and snapshot the recovered engine",
+                           str(engine.journal.path))
+
+
+def _write_snapshot(engine, path) -> str:
     if os.path.isdir(path):
         from matchcore.durability.journal import KIND_COMMANDS, segment_files
         if segment_files(path, KIND_COMMANDS):
