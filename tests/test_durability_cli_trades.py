@@ -27,3 +27,40 @@ def test_cli_journal_trades_claims_no_cut_in_a_directory_recovery_refuses(capsys
     assert code == 0 and err == ""
     assert out.startswith("150 trades, 750 lots\n")
     assert "recovery cuts" not in out
+
+
+def test_cli_journal_trades_of_a_journal_without_trade_capture_says_so(capsys, tmp_path):
+    # a journal made with trades=False records no fill: journal trades said "0 trades, 0 lots"
+    # of a session that traded, as of one that never did; inspect marks its segments "no
+    # trade capture". Likewise after recover --no-trades --repair: the fills of the commands
+    # journaled since then are missing from what it lists
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never", trades=False)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 2)
+    eng.submit(1, 2, 1, 100, 2)                  # a fill the trade journal does not hold
+    eng.close()
+    code, out, err = run_cli(capsys, "journal", "trades", str(d))
+    assert code == 0 and err == ""
+    assert out.startswith("0 trades, 0 lots; trade capture is off")
+    code, out, err = run_cli(capsys, "journal", "trades", str(d), "--csv", "-")
+    assert code == 0 and out.count("\n") == 1 and "trade capture is off" in err
+    # capture on: every fill listed, nothing said of capture
+    d2 = tmp_path / "k"
+    eng = mc.Engine(journal=d2, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 2)
+    eng.submit(1, 2, 1, 100, 2)
+    eng.close()
+    code, out, err = run_cli(capsys, "journal", "trades", str(d2))
+    assert code == 0 and out.startswith("1 trades, 2 lots\n") and "capture" not in out
+    # turned off by a repairing recovery: the fill before is listed, the note says the rest
+    # are not recorded
+    code, _, _ = run_cli(capsys, "recover", str(d2), "--no-trades", "--repair")
+    assert code == 0
+    eng = mc.Engine.recover(d2)
+    eng.submit(1, 3, 0, 100, 1)
+    eng.submit(1, 4, 1, 100, 1)
+    eng.close()
+    code, out, err = run_cli(capsys, "journal", "trades", str(d2))
+    assert code == 0 and out.startswith("1 trades, 2 lots; trade capture is off")

@@ -346,8 +346,9 @@ def _refused_cut_short(args, segment) -> int:
 
 
 def _trades(args) -> int:
-    from matchcore.durability.journal import lock_held
-    from matchcore.durability.recovery import command_journal_end, holds_journal
+    from matchcore.durability.journal import KIND_COMMANDS, lock_held, scan_journal
+    from matchcore.durability.recovery import (command_journal_end, holds_journal,
+                                               recovers_with_capture)
     from matchcore.durability.trades import TRADE_DTYPE, read_trades
     # a live writer that has made no segment yet holds a journal with no trade, as inspect
     # reports it (exit 0): refused as "no engine journal", the two disagreed on one directory
@@ -357,10 +358,17 @@ def _trades(args) -> int:
         t = t[t["symbol"] == args.symbol]
     # fills of commands the command journal no longer holds (its tail lost): listed as they
     # are, and counted after the output, outside the CSV data
-    end = command_journal_end(args.dir)
+    cscan = scan_journal(args.dir, KIND_COMMANDS, keep_index=False)
+    end = command_journal_end(args.dir, cscan)
     beyond = int((t["cmd_seq"] > end).sum()) if end is not None else 0
     note = (f"; {beyond} of them of commands after the command journal's last seq {end} "
             f"(recovery cuts them)" if beyond else "")
+    if holds_journal(args.dir) and not recovers_with_capture(args.dir, cscan):
+        # a journal made with trades=False (or turned so by recover --no-trades --repair)
+        # records no fill: "0 trades" of a session that traded read as one that never did
+        note += ("; trade capture is off in this journal (trades=False, as its newest "
+                 "command segment records): the fills of commands journaled without it are "
+                 "not recorded, so not listed")
     if not len(t) and not holds_journal(args.dir) and lock_held(args.dir):
         note = ("; nothing written yet: a live writer holds the LOCK and has made no segment "
                 "(it takes the LOCK before its first one)")

@@ -672,15 +672,17 @@ def holds_journal(path) -> bool:
     return bool(segment_files(path, KIND_COMMANDS) or list_snapshots(path))
 
 
-def command_journal_end(path) -> int | None:
+def command_journal_end(path, cscan=None) -> int | None:
     """The last command seq whose fills recovery keeps in the trade journal (it cuts those of
     later commands): the command journal's last seq or, without a command segment, the seq
     of the newest valid snapshot, which a journal then starts after; None where the command
     journal is corrupt, or there is neither a command segment nor a valid snapshot, or
     recovery refuses the directory for where its journal starts (:func:`check_start`):
     recovery refuses such a directory before cutting anything. Read by ``journal trades``.
-    O(journal bytes + the snapshot recovery starts from)."""
-    cscan = scan_journal(path, KIND_COMMANDS, keep_index=False)
+    O(journal bytes + the snapshot recovery starts from). ``cscan``: the command journal's
+    :func:`scan_journal` (``keep_index=False``), if the caller has it already."""
+    if cscan is None:
+        cscan = scan_journal(path, KIND_COMMANDS, keep_index=False)
     end = _journal_end(path, cscan)
     if end is not None:
         try:
