@@ -64,3 +64,13 @@ def test_cli_journal_trades_of_a_journal_without_trade_capture_says_so(capsys, t
     eng.close()
     code, out, err = run_cli(capsys, "journal", "trades", str(d2))
     assert code == 0 and out.startswith("1 trades, 2 lots; trade capture is off")
+    # no command segment left, only a snapshot made without capture: recovery keeps its
+    # capture, and so the note does not name a segment
+    eng = mc.Engine.recover(d2)
+    eng.snapshot()
+    eng.close()
+    for _, f in segment_files(d2, KIND_COMMANDS):
+        os.unlink(f)
+    code, out, err = run_cli(capsys, "journal", "trades", str(d2))
+    assert code == 0 and "trade capture is off in this journal (trades=False, as recovery " \
+        "keeps it)" in out

@@ -366,9 +366,9 @@ def _trades(args) -> int:
     if holds_journal(args.dir) and not recovers_with_capture(args.dir, cscan):
         # a journal made with trades=False (or turned so by recover --no-trades --repair)
         # records no fill: "0 trades" of a session that traded read as one that never did
-        note += ("; trade capture is off in this journal (trades=False, as its newest "
-                 "command segment records): the fills of commands journaled without it are "
-                 "not recorded, so not listed")
+        note += ("; trade capture is off in this journal (trades=False, as recovery keeps "
+                 "it): the fills of commands journaled without it are not recorded, so not "
+                 "listed")
     if not len(t) and not holds_journal(args.dir) and lock_held(args.dir):
         note = ("; nothing written yet: a live writer holds the LOCK and has made no segment "
                 "(it takes the LOCK before its first one)")
