@@ -739,6 +739,36 @@ def test_native_recorder_book_handle_order_entry_refused_queries_answer_until_cl
         refused_then_read(again)
 
 
+
+def test_native_recorder_of_an_engine_book_refused_before_the_file_is_touched(tmp_path):
+    # an Engine's book refuses order entry (its orders enter through the engine, which journals
+    # them): a Recorder of it replaced the file at path with an empty journal, then forwarded
+    # every call into ReadOnlyBookError, recording nothing
+    import matchcore as mc
+    eng = Engine()
+    eng.add_symbol(1)
+    p = tmp_path / "kept.mccmd"
+    p.write_bytes(b"someone's data")
+    with pytest.raises(mc.ReadOnlyBookError, match="belongs to an Engine"):
+        Recorder(eng.book(1), p)
+    assert p.read_bytes() == b"someone's data"
+    j = tmp_path / "j.mccmd"
+    with Recorder(OrderBook(), j) as rec:
+        rec.submit(1, Side.BUY, 100, 5)
+    before = j.read_bytes()
+    with pytest.raises(mc.ReadOnlyBookError, match="belongs to an Engine"):
+        Recorder.resume(j, eng.book(1))
+    assert j.read_bytes() == before
+    # the engine gone, a book Python still holds is a standalone book: recorded as any
+    book = eng.book(1)
+    del eng
+    import gc
+    gc.collect()
+    with Recorder(book, tmp_path / "b.mccmd") as rec:
+        rec.submit(2, Side.SELL, 101, 1)
+    assert len(read_commands(tmp_path / "b.mccmd")) == 1
+
+
 _RECORDER_OOM_SCRIPT = r"""
 import resource, sys
 import numpy as np

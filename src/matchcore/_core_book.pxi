@@ -774,8 +774,12 @@ cdef class OrderBook:
     def _journal_entry(self, bint held):
         """Mark (``held=True``) or unmark the book as journaled by a ``native.Recorder``: while
         any Recorder holds it, order entry through the C table and Numba returns
-        ``-MC_ERR_READONLY`` (it would reach the book without a record); queries answer. O(1)."""
+        ``-MC_ERR_READONLY`` (it would reach the book without a record); queries answer. An
+        Engine's book is refused (ReadOnlyBookError): its orders enter through the engine, so a
+        Recorder of it could record nothing. O(1)."""
         if held:
+            if self._b.engine_owned:
+                mc_raise_engine_book(self._b)
             self._b.journaled += 1
         elif self._b.journaled:
             self._b.journaled -= 1

@@ -701,7 +701,8 @@ class Recorder(NoCopy):
     ``overwrite=True``. Any other existing file is replaced: by a new file renamed over it, so a
     reader that has the old one memory-mapped keeps its records (see :func:`_replace_locked`).
 
-    By default the book must be empty when recording starts (the journal is then a complete
+    An Engine's book (which takes no order entry of its own) raises ReadOnlyBookError before
+    the file is touched. By default the book must be empty when recording starts (the journal is then a complete
     history); pass ``require_empty=False`` to journal from a non-empty state, which then has to be
     recreated before replay (the header notes it: :attr:`NativeHeader.started_nonempty`).
 
@@ -728,26 +729,33 @@ class Recorder(NoCopy):
                              "pass require_empty=False to journal from a non-empty state")
         overwrite = _flag_arg(overwrite, "overwrite")
         self._setup(book, path, symbol, flush_every, fsync)
-        # the new file of a Recorder killed while replacing this one stayed beside it for good
-        remove_stale_temp_files(self.path)
-        # opened without truncation: locked and checked first, replaced only then
-        f = _open_locked(self.path, os.O_RDWR | os.O_CREAT)
+        # held before any file is touched: an Engine's book, whose every call the Recorder
+        # would forward into a refusal, is refused here (it replaced the file at path first)
+        book._journal_entry(True)
         try:
-            if not overwrite:
-                _refuse_used_journal(f, self.path)
-            header = _pack_header(0, FLAG_JOURNAL, getattr(book, "stp", None), len(book) != 0)
-            if os.fstat(f.fileno()).st_size:
-                f = _replace_locked(f, self.path, header, self._fsync)
-            else:
-                _pwrite_all(f.fileno(), header, 0)
-            if self._fsync:
-                os.fsync(f.fileno())
-                _fsync_dir(self.path)
+            # the new file of a Recorder killed while replacing this one stayed beside it
+            remove_stale_temp_files(self.path)
+            # opened without truncation: locked and checked first, replaced only then
+            f = _open_locked(self.path, os.O_RDWR | os.O_CREAT)
+            try:
+                if not overwrite:
+                    _refuse_used_journal(f, self.path)
+                header = _pack_header(0, FLAG_JOURNAL, getattr(book, "stp", None),
+                                      len(book) != 0)
+                if os.fstat(f.fileno()).st_size:
+                    f = _replace_locked(f, self.path, header, self._fsync)
+                else:
+                    _pwrite_all(f.fileno(), header, 0)
+                if self._fsync:
+                    os.fsync(f.fileno())
+                    _fsync_dir(self.path)
+            except BaseException:
+                f.close()
+                raise
         except BaseException:
-            f.close()
+            book._journal_entry(False)
             raise
         self._f = f
-        book._journal_entry(True)
         _LIVE.add(self)
 
     def _setup(self, book, path, symbol, flush_every, fsync):
@@ -797,15 +805,22 @@ class Recorder(NoCopy):
         _flag_arg(fsync, "fsync")
         if symbol is not None:
             _symbol_arg(symbol)
-        if not read_header(path, committed=True).is_journal:  # a regular file: before opening it
-            _refuse_not_journal(path)
-        remove_stale_temp_files(path)
-        f = _open_locked(path, os.O_RDWR)
+        if book is not None:
+            book._journal_entry(True)       # an Engine's book refused before the file is read
         try:
-            self = cls.__new__(cls)
-            self._resume(f, path, book, symbol, flush_every, fsync)
+            if not read_header(path, committed=True).is_journal:  # a regular file: before
+                _refuse_not_journal(path)                          # opening it
+            remove_stale_temp_files(path)
+            f = _open_locked(path, os.O_RDWR)
+            try:
+                self = cls.__new__(cls)
+                self._resume(f, path, book, symbol, flush_every, fsync)
+            except BaseException:
+                f.close()
+                raise
         except BaseException:
-            f.close()
+            if book is not None:
+                book._journal_entry(False)
             raise
         _LIVE.add(self)
         return self
@@ -828,6 +843,7 @@ class Recorder(NoCopy):
         if book is None:
             _refuse_empty_start(path, hdr)
             book = OrderBook(stp=stp)
+            book._journal_entry(True)   # (a given book is held by resume() already)
         else:
             _refuse_other_start(path, hdr, book)
         self._setup(book, path, symbol, flush_every, fsync)     # checks before the replay
@@ -837,7 +853,6 @@ class Recorder(NoCopy):
         self.resumed = _cut_tail(f, hdr)
         self.count = hdr.count
         self._f = f
-        book._journal_entry(True)
 
     # ---- forwarded order entry ----
     # Written out per method (no shared helper, cached bound methods, one pack per call): the
