@@ -769,6 +769,31 @@ def test_native_recorder_of_an_engine_book_refused_before_the_file_is_touched(tm
     assert len(read_commands(tmp_path / "b.mccmd")) == 1
 
 
+
+def test_native_recorder_of_a_book_another_open_recorder_holds_refused_file_untouched(tmp_path):
+    # two open Recorders on one book: each journaled only the calls made through it, so
+    # neither journal replayed to the book's state (and resume of either lost the other's)
+    book = OrderBook()
+    first = tmp_path / "first.mccmd"
+    second = tmp_path / "second.mccmd"
+    second.write_bytes(b"someone's data")
+    with Recorder(book, first) as rec:
+        rec.submit(1, Side.BUY, 100, 5)
+        with pytest.raises(ValueError, match="journaled by an open Recorder already"):
+            Recorder(book, second, require_empty=False)
+        assert second.read_bytes() == b"someone's data"
+        with pytest.raises(ValueError, match="journaled by an open Recorder already"):
+            Recorder.resume(first, book)
+        rec.submit(2, Side.SELL, 101, 5)
+    again = OrderBook()
+    replay_commands(first, again)
+    assert again.state_hash() == book.state_hash()
+    # closed, the book is free to be recorded again
+    with Recorder(book, second, require_empty=False) as rec:
+        rec.cancel(1)
+    assert len(read_commands(second)) == 1
+
+
 _RECORDER_OOM_SCRIPT = r"""
 import resource, sys
 import numpy as np

@@ -776,10 +776,16 @@ cdef class OrderBook:
         any Recorder holds it, order entry through the C table and Numba returns
         ``-MC_ERR_READONLY`` (it would reach the book without a record); queries answer. An
         Engine's book is refused (ReadOnlyBookError): its orders enter through the engine, so a
-        Recorder of it could record nothing. O(1)."""
+        Recorder of it could record nothing; so is a book an open Recorder holds (ValueError):
+        the calls through either would be missing from the other's journal. O(1)."""
         if held:
             if self._b.engine_owned:
                 mc_raise_engine_book(self._b)
+            if self._b.journaled:
+                raise ValueError("this OrderBook is journaled by an open Recorder already: the "
+                                 "calls through either Recorder would be missing from the "
+                                 "other's journal, and neither would replay to the book's "
+                                 "state; close() that Recorder first, or record through it")
             self._b.journaled += 1
         elif self._b.journaled:
             self._b.journaled -= 1

@@ -702,7 +702,7 @@ class Recorder(NoCopy):
     reader that has the old one memory-mapped keeps its records (see :func:`_replace_locked`).
 
     An Engine's book (which takes no order entry of its own) raises ReadOnlyBookError before
-    the file is touched. By default the book must be empty when recording starts (the journal is then a complete
+    the file is touched, and a book another open Recorder holds ValueError. By default the book must be empty when recording starts (the journal is then a complete
     history); pass ``require_empty=False`` to journal from a non-empty state, which then has to be
     recreated before replay (the header notes it: :attr:`NativeHeader.started_nonempty`).
 
