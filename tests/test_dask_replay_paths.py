@@ -12,10 +12,9 @@ import matchcore.itch as itch  # noqa: E402
 from matchcore.cluster.dask import connect, replay_files, replay_serial  # noqa: E402
 
 
-def test_dask_replay_dotdot_past_a_symlinked_directory_reads_the_file_the_kernel_names(
-        tmp_path, monkeypatch):
-    # link/../day.itch is real/day.itch (the kernel resolves link first); folded to
-    # ./day.itch, the workers replayed the caller's other day.itch, and said nothing
+def _two_days_one_behind_a_symlink(tmp_path, monkeypatch):
+    # work/day.itch (2,000 messages) and real/day.itch (3,000), reached from work/ as
+    # link/../day.itch: link is real/sub, and the kernel resolves it before the ..
     (tmp_path / "real" / "sub").mkdir(parents=True)
     work = tmp_path / "work"
     work.mkdir()
@@ -23,6 +22,13 @@ def test_dask_replay_dotdot_past_a_symlinked_directory_reads_the_file_the_kernel
     itch.generate(work / "day.itch", messages=2000, symbols=2, seed=2)
     os.symlink(tmp_path / "real" / "sub", work / "link")
     monkeypatch.chdir(work)
+
+
+def test_dask_replay_dotdot_past_a_symlinked_directory_reads_the_file_the_kernel_names(
+        tmp_path, monkeypatch):
+    # link/../day.itch is real/day.itch (the kernel resolves link first); folded to
+    # ./day.itch, the workers replayed the caller's other day.itch, and said nothing
+    _two_days_one_behind_a_symlink(tmp_path, monkeypatch)
     given = os.path.join("link", "..", "day.itch")
     serial = replay_serial([given])
     assert serial.files[0].stats["messages"] == 3000
@@ -39,13 +45,7 @@ def test_replay_dotdot_past_a_symlinked_directory_not_refused_as_given_twice(
     # replay of the two days was refused as "given twice"
     from cli_replay_checks import run_cli
 
-    (tmp_path / "real" / "sub").mkdir(parents=True)
-    work = tmp_path / "work"
-    work.mkdir()
-    itch.generate(tmp_path / "real" / "day.itch", messages=3000, symbols=2, seed=1)
-    itch.generate(work / "day.itch", messages=2000, symbols=2, seed=2)
-    os.symlink(tmp_path / "real" / "sub", work / "link")
-    monkeypatch.chdir(work)
+    _two_days_one_behind_a_symlink(tmp_path, monkeypatch)
     other = os.path.join("link", "..", "day.itch")
     res = replay_serial(["day.itch", other])
     assert [f.stats["messages"] for f in res.files] == [2000, 3000]

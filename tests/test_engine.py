@@ -896,17 +896,7 @@ def test_engine_state_hash_carries_the_stp_mode_through_its_books(tmp_path):
 def _refusals():
     # (name, call) for every kind of refusal an Engine gives, each made at ts_ns=999 on an
     # engine whose clocks stand at 10 (see _clocked_engine); each leaves every order as it was
-    cmd = np.zeros(1, COMMAND_DTYPE)
-
-    def batch(**fields):
-        c = cmd.copy()
-        c["ts_ns"] = 999
-        for k, v in fields.items():
-            c[k] = v
-        return lambda eng: eng.process(c)
-
-    def call(name, *args, **kwargs):
-        return lambda eng: getattr(eng, name)(*args, ts_ns=999, **kwargs)
+    from refusal_makers import batch, call
 
     K_ = mc.CommandKind
     return [

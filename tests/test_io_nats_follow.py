@@ -164,22 +164,30 @@ def test_follow_survives_broker_restart_without_store_ends_with_new_books(names,
         srv.close()
 
 
+def _day_then_broker_gone_at_first_batch(srv, stream, prefix):
+    # a day published, then a consumer whose on_batch stops the broker at the first batch it
+    # is given: gone in the middle of the read, never back
+    from matchcore.io.nats import MarketDataConsumer
+
+    publish_day(srv.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
+                                                        seed=9))
+    seen = []
+
+    def on_batch(subject, payload):
+        seen.append(subject)
+        if len(seen) == 1:
+            srv.stop()
+
+    return MarketDataConsumer(), seen, on_batch
+
+
 def test_consume_broker_gone_for_good_raises_keeps_what_was_received(names, tmp_path):
-    from matchcore.io.nats import MarketDataConsumer, NatsServer, consume
+    from matchcore.io.nats import NatsServer, consume
 
     need_nats()
     stream, prefix = names
     with NatsServer() as srv:
-        publish_day(srv.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
-                                                            seed=9))
-        c = MarketDataConsumer()
-        seen = []
-
-        def on_batch(subject, payload):
-            seen.append(subject)
-            if len(seen) == 1:
-                srv.stop()                   # gone in the middle of the read, never back
-
+        c, seen, on_batch = _day_then_broker_gone_at_first_batch(srv, stream, prefix)
         t0 = time.monotonic()
         with pytest.raises(Exception) as info:
             consume(srv.url, stream=stream, prefix=prefix, consumer=c, on_batch=on_batch)
@@ -194,21 +202,12 @@ def test_consume_follow_broker_gone_ends_at_its_time_with_what_was_received(name
     # it, then closing the connection raised ConnectionResetError ("Connection lost", the
     # client flushing its requests to the dead connection) in place of returning what was
     # received; subscribe printed "cannot read ... ConnectionResetError", exit 1
-    from matchcore.io.nats import MarketDataConsumer, NatsServer, consume
+    from matchcore.io.nats import NatsServer, consume
 
     need_nats()
     stream, prefix = names
     with NatsServer() as srv:
-        publish_day(srv.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
-                                                            seed=9))
-        c = MarketDataConsumer()
-        seen = []
-
-        def on_batch(subject, payload):
-            seen.append(subject)
-            if len(seen) == 1:
-                srv.stop()                   # gone in the middle of the read, never back
-
+        c, seen, on_batch = _day_then_broker_gone_at_first_batch(srv, stream, prefix)
         assert consume(srv.url, stream=stream, prefix=prefix, consumer=c, on_batch=on_batch,
                        follow=True, **end) is c
         assert c.batches == len(seen) > 0 and not c.timed_out

@@ -481,15 +481,7 @@ def test_snapshot_depth_into_bad_array_precise_error_names_argument_nothing_writ
 
 def _book_refusals():
     # (name, call): every kind of refusal of a lone book, each at ts_ns=999 on _clocked_book
-    def batch(**fields):
-        c = np.zeros(1, mc.COMMAND_DTYPE)
-        c["ts_ns"] = 999
-        for k, v in fields.items():
-            c[k] = v
-        return lambda book: book.process(c)
-
-    def call(name, *args, **kwargs):
-        return lambda book: getattr(book, name)(*args, ts_ns=999, **kwargs)
+    from refusal_makers import batch, call
 
     K = mc.CommandKind
     return [
