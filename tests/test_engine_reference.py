@@ -426,9 +426,15 @@ class EngineComparisonCancelBoth(EngineComparison):
     stp_mode = mc.STP.CANCEL_BOTH
 
 
+class EngineComparisonCancelTaker(EngineComparison):
+    stp_mode = mc.STP.CANCEL_TAKER
+
+
 TestEngineAgainstReference = EngineComparison.TestCase
 TestEngineAgainstReference.settings = _settings()
 TestEngineAgainstReferenceNoStp = EngineComparisonNone.TestCase
 TestEngineAgainstReferenceNoStp.settings = _settings()
 TestEngineAgainstReferenceCancelBoth = EngineComparisonCancelBoth.TestCase
 TestEngineAgainstReferenceCancelBoth.settings = _settings()
+TestEngineAgainstReferenceCancelTaker = EngineComparisonCancelTaker.TestCase
+TestEngineAgainstReferenceCancelTaker.settings = _settings()
