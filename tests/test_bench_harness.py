@@ -429,7 +429,10 @@ def test_report_labels_each_throughput_with_the_call_size_it_was_measured_in():
     assert po["chunk"] == harness.call_chunk(20_000, 8192) == 2500
     text = format_core(core)
     assert "M msg/s in 2,500-message calls with out=" in text
-    assert "making a new array per call in 65,536-message calls" in text
+    # a 20,000-message flow is one call of all of it, not a 65,536-message call
+    assert core["process"]["process_chunked"]["chunk"] == 20_000
+    assert "making a new array per call in 20,000-message calls" in text
+    assert "65,536" not in text
 
 
 def test_flow_shorter_than_a_chunk_labelled_with_the_one_call_it_was_timed_in(tiny):
@@ -1128,3 +1131,13 @@ def test_bench_embed_every_per_operation_row_timed_the_runs_the_header_names(mon
     timed_rows = [name for name, med, _ in rows if med is not None]
     assert "Python per-call methods" in timed_rows
     assert len(runs) == len(timed_rows) and set(runs.values()) == {4}
+
+
+def test_throughput_new_array_calls_labelled_with_the_size_of_the_calls_made(tiny):
+    # process_chunked's "chunk" was the 65,536 asked for whatever the flow's length, so a
+    # shorter flow, timed as one call of all of it, was reported as 65,536-message calls
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+    assert harness.throughput(base, flow, reps=1)["process_chunked"]["chunk"] == len(flow)
+    thr = harness.throughput(base, flow, reps=1, process_chunk=1_000)
+    assert thr["process_chunked"]["chunk"] == 1_000
