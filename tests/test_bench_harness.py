@@ -1141,3 +1141,28 @@ def test_throughput_new_array_calls_labelled_with_the_size_of_the_calls_made(tin
     assert harness.throughput(base, flow, reps=1)["process_chunked"]["chunk"] == len(flow)
     thr = harness.throughput(base, flow, reps=1, process_chunk=1_000)
     assert thr["process_chunked"]["chunk"] == 1_000
+
+
+@pytest.mark.parametrize("call", [
+    "process_timed(None, cmds)",
+    "process_open_loop(None, cmds, 1e6)",
+    "process_batch_ns(None, cmds)",
+    "reserve_events(None, 10)",
+])
+def test_timed_loop_book_none_refused_with_typeerror_not_a_crash(call):
+    # the loops read the book's C struct through the argument: None passed the OrderBook type
+    # check and the process died of a segmentation fault (run apart, so that it cannot take
+    # the test session with it)
+    import subprocess
+
+    code = ("import numpy as np, matchcore as mc\n"
+            "from matchcore._timing import *\n"
+            "cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE)\n"
+            "try:\n"
+            f"    {call}\n"
+            "except TypeError as e:\n"
+            "    print('TypeError', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("TypeError") and "NoneType" in out.stdout

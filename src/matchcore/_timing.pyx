@@ -150,7 +150,7 @@ def clock_overhead_ns(Py_ssize_t n=100000, clock="auto"):
     return float(np.median(clock_overhead_samples(n, clock)))
 
 
-def process_timed(OrderBook book, commands, clock="auto"):
+def process_timed(OrderBook book not None, commands, clock="auto"):
     """Apply commands one by one, timing each inside the compiled loop (closed loop).
 
     Returns an int64 array of per-message service times in ns (clock read right before and right
@@ -206,7 +206,7 @@ def process_timed(OrderBook book, commands, clock="auto"):
 cdef double _MAX_SCHEDULE_TICKS = 4611686018427387904.0
 
 
-def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=None, clock="auto"):
+def process_open_loop(OrderBook book not None, commands, double rate=0.0, arrivals_ns=None, clock="auto"):
     """Apply commands at scheduled arrival times (open loop); latency counts from the schedule.
 
     Message ``i`` is due at ``t0 + i / rate`` (or ``t0 + arrivals_ns[i]`` when given, ns offsets,
@@ -294,7 +294,7 @@ def process_open_loop(OrderBook book, commands, double rate=0.0, arrivals_ns=Non
     return lat, svc
 
 
-def process_batch_ns(OrderBook book, commands, emit=True):
+def process_batch_ns(OrderBook book not None, commands, emit=True):
     """Wall time (ns, CLOCK_MONOTONIC) of one ``mc_process`` call over the whole batch.
 
     The throughput figure: no per-message clock reads. With ``emit=False`` the book writes no
@@ -330,7 +330,7 @@ def process_batch_ns(OrderBook book, commands, emit=True):
     return t1 - t0
 
 
-def reserve_events(OrderBook book, int64_t n_events):
+def reserve_events(OrderBook book not None, int64_t n_events):
     """Grow the book's event buffer to hold ``n_events`` more events and touch every page of it,
     so that a timed batch that writes that many events pays no realloc or page fault. O(n).
 
