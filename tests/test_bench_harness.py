@@ -1166,3 +1166,35 @@ def test_timed_loop_book_none_refused_with_typeerror_not_a_crash(call):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("TypeError") and "NoneType" in out.stdout
+
+
+@pytest.mark.parametrize("loop", ["timed", "open", "batch", "histogram"])
+def test_timed_loop_on_a_recorders_book_refused_nothing_applied_journal_whole(tmp_path, loop):
+    # the loops apply commands to the C book directly, as the C table does: on the book of an
+    # open Recorder they changed the live book while no record held those commands, so the
+    # command file replayed to another book (the C table refuses such entry since 2db0830)
+    from matchcore.native import Recorder, replay_commands
+
+    cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE)
+    cmds["order_id"], cmds["side"], cmds["price"], cmds["qty"] = [1, 2, 3], 1, 100, 1
+    run = {
+        "timed": lambda b: _timing.process_timed(b, cmds),
+        "open": lambda b: _timing.process_open_loop(b, cmds, 1e6),
+        "batch": lambda b: _timing.process_batch_ns(b, cmds),
+        "histogram": lambda b: _timing.process_histogram(b, cmds, np.array([1e3, 1e6]),
+                                                         np.zeros(4, np.int64)),
+    }[loop]
+    p = tmp_path / "r.mccmd"
+    with Recorder(mc.OrderBook(), p) as rec:
+        rec.submit(10, 0, 99, 5)
+        before = rec.book.state_hash()
+        with pytest.raises(mc.ReadOnlyBookError, match="journaled by an open native.Recorder"):
+            run(rec.book)
+        assert rec.book.state_hash() == before and len(rec.book) == 1
+        # a copy is no Recorder's: it is timed as any book
+        run(rec.book.copy())
+    again = mc.OrderBook()
+    replay_commands(p, again)
+    assert again.state_hash() == rec.book.state_hash()
+    run(rec.book)           # closed: the book takes the loop again
+    assert len(rec.book) == 4

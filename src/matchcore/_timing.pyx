@@ -18,7 +18,7 @@ from matchcore._core cimport (OrderBook, mc_book, mc_command, mc_event, mc_apply
                               mc_busy_leave, mc_check_busy, MC_BUSY_TIMED, mc_bool_arg)
 from matchcore._engine cimport (mc_engine, mc_engine_apply, mc_engine_set_emit,
                                 mc_engine_busy_enter, mc_engine_busy_leave)
-from matchcore._core import EVENT_DTYPE as _EVENT_DTYPE
+from matchcore._core import EVENT_DTYPE as _EVENT_DTYPE, ReadOnlyBookError
 
 cnp.import_array()
 
@@ -105,6 +105,18 @@ def tsc_ticks_per_ns(double duration_s=0.05):
     return _tsc_per_ns
 
 
+cdef int _refuse_recorded(const mc_book* b, str what) except -1:
+    # These loops apply commands straight to the C book, as the C table does: on the book of an
+    # open native.Recorder they changed the live book while no record was written, so the
+    # command file (and Recorder.resume, replay_commands) lost them.
+    if b.journaled:
+        raise ReadOnlyBookError(
+            f"{what}: this OrderBook is journaled by an open native.Recorder, and a timed loop "
+            f"would apply commands no record holds; time a copy (book.copy()) or close the "
+            f"Recorder first")
+    return 0
+
+
 def _ns_per_tick(str name):
     return 1.0 / tsc_ticks_per_ns() if name == "tsc" else 1.0
 
@@ -165,6 +177,7 @@ def process_timed(OrderBook book not None, commands, clock="auto"):
     >>> process_timed(mc.OrderBook(), cmds).shape
     (3,)
     """
+    _refuse_recorded(book._b, "process_timed()")
     cdef cnp.ndarray arr = _commands_array(commands, "process_timed()")
     name = resolve_clock(clock)
     cdef int clk = _clk(name)
@@ -224,6 +237,7 @@ def process_open_loop(OrderBook book not None, commands, double rate=0.0, arriva
     >>> bool((lat >= svc).all())
     True
     """
+    _refuse_recorded(book._b, "process_open_loop()")
     cdef cnp.ndarray arr = _commands_array(commands, "process_open_loop()")
     name = resolve_clock(clock)
     cdef int clk = _clk(name)
@@ -307,6 +321,7 @@ def process_batch_ns(OrderBook book not None, commands, emit=True):
     True
     """
     cdef bint c_emit = mc_bool_arg(emit, "emit")
+    _refuse_recorded(book._b, "process_batch_ns()")
     cdef cnp.ndarray arr = _commands_array(commands, "process_batch_ns()")
     cdef mc_book* b = book._b
     cdef int64_t n = arr.shape[0], done, t0, t1, start
@@ -386,6 +401,8 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
     """
     from matchcore._engine import Engine
 
+    if isinstance(target, OrderBook):
+        _refuse_recorded((<OrderBook>target)._b, "process_histogram()")
     cdef cnp.ndarray arr = _commands_array(commands, "process_histogram()")
     cdef cnp.ndarray b_arr = np.ascontiguousarray(bounds_ns, dtype=np.float64)
     if b_arr.ndim != 1 or (b_arr.shape[0] > 1 and (np.diff(b_arr) <= 0).any()):
