@@ -1198,3 +1198,14 @@ def test_timed_loop_on_a_recorders_book_refused_nothing_applied_journal_whole(tm
     assert again.state_hash() == rec.book.state_hash()
     run(rec.book)           # closed: the book takes the loop again
     assert len(rec.book) == 4
+
+
+@pytest.mark.parametrize("qs", [(150.0,), (50.0, -3.0), (float("nan"),)])
+def test_percentiles_outside_0_100_refused_also_of_no_samples(qs):
+    # of one sample or more such a percentile raised; of none it gave NaN, as if it were valid
+    for samples in (np.arange(10), np.array([], dtype=np.int64)):
+        with pytest.raises(ValueError, match=r"percentiles must lie in \[0, 100\]"):
+            harness.percentiles(samples, qs)
+    # valid percentiles of no samples are still NaN, one per percentile
+    got = harness.percentiles(np.array([], dtype=np.int64), (50.0, 99.9))
+    assert len(got) == 2 and all(v != v for v in got)

@@ -35,13 +35,16 @@ def percentiles(samples_ns, qs=PERCENTILES) -> list[float]:
     """
     a = np.asarray(samples_ns).ravel()
     n = a.size
+    # every percentile checked first: of no samples, 150 or -3 gave NaN where the same
+    # percentile of one sample raised
+    qs = [float(q) for q in qs]
+    for q in qs:
+        if not 0.0 <= q <= 100.0:
+            raise ValueError(f"percentiles must lie in [0, 100], got {q}")
     if n == 0:
         return [float("nan")] * len(qs)
     ranks = []
     for q in qs:
-        q = float(q)
-        if not 0.0 <= q <= 100.0:
-            raise ValueError(f"percentiles must lie in [0, 100], got {q}")
         # the exact rank: in floating point 99.9 / 100 * 1000 is 999.0000000000001, whose
         # ceiling (numpy's inverted_cdf too) named the 1000th sample, the max, as p99.9 of 1,000
         ranks.append(max(math.ceil(Fraction(repr(q)) * n / 100), 1))
