@@ -1209,3 +1209,18 @@ def test_percentiles_outside_0_100_refused_also_of_no_samples(qs):
     # valid percentiles of no samples are still NaN, one per percentile
     got = harness.percentiles(np.array([], dtype=np.int64), (50.0, 99.9))
     assert len(got) == 2 and all(v != v for v in got)
+
+
+@pytest.mark.parametrize("slice_bytes", [1, 40])
+def test_run_itch_slices_shorter_than_a_message_cover_the_whole_day(slice_bytes):
+    # a slice that held no whole message (slice_bytes below the message it started at) ended
+    # the slicing loop: the per-slice figures covered the slices before it, 1 slice of the
+    # day for slice_bytes=40 and none (NaN) for 1, and said nothing
+    pytest.importorskip("matchcore.itch")
+    from matchcore.bench import itch_workload
+
+    r = itch_workload.run_itch(4_000, reps=1, slice_bytes=slice_bytes)
+    s = r["slice_ns_per_msg"]
+    # every slice holds one message or a few: at least a quarter as many slices as messages
+    assert r["messages"] == 4_000 and s["n"] >= r["messages"] // 4
+    assert s["p50"] == s["p50"] and s["p50"] > 0
