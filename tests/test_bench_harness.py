@@ -1224,3 +1224,39 @@ def test_run_itch_slices_shorter_than_a_message_cover_the_whole_day(slice_bytes)
     # every slice holds one message or a few: at least a quarter as many slices as messages
     assert r["messages"] == 4_000 and s["n"] >= r["messages"] // 4
     assert s["p50"] == s["p50"] and s["p50"] > 0
+
+
+@pytest.mark.parametrize("call", ["run_baselines", "run_depth", "engine_vs_book"])
+def test_bench_single_name_refused_by_name_not_taken_as_its_letters(call, monkeypatch):
+    # names="reference" was iterated as "r", "e", "f", ...: "unknown baseline(s) r, e, f, e,
+    # r, e, n, c, e", and run_depth / engine_vs_book said "unknown workload 'w'" for wide_book
+    from matchcore.bench import baselines, core
+
+    setup, flow = W.standard_mix(100, seed=1)
+    run = {"run_baselines": lambda names: baselines.run_baselines(setup, flow, 30.0,
+                                                                 names=names),
+           "run_depth": lambda names: core.run_depth(messages=100, names=names, reps=1,
+                                                    sizes=(1_000, 2_000)),
+           "engine_vs_book": lambda names: core.engine_vs_book(messages=100, names=names,
+                                                              reps=1)}[call]
+    name = "reference" if call == "run_baselines" else "wide_book"
+    with pytest.raises(TypeError, match=f"not a single name .*write \\['{name}'\\]"):
+        run(name)
+
+
+@pytest.mark.parametrize("call", ["run_depth", "engine_vs_book"])
+@pytest.mark.parametrize("bad, error", [("nope", ValueError), ("market_maker", TypeError)])
+def test_bench_depth_names_it_cannot_measure_refused_before_any_is_generated(call, bad, error,
+                                                                            monkeypatch):
+    # a name that is no workload with a resting count failed once the names before it had
+    # been generated and measured (minutes at full size)
+    from matchcore.bench import core
+
+    def generate(*a, **k):
+        raise AssertionError("a workload was generated")
+
+    monkeypatch.setattr(W, "generate", generate)
+    monkeypatch.setattr(W, "standard_mix", generate)
+    run = getattr(core, call)
+    with pytest.raises(error, match=bad):
+        run(messages=100, names=("wide_book", bad), reps=1)

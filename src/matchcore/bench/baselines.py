@@ -171,6 +171,10 @@ def run_baselines(setup, flow, matchcore_ns_per_msg: float, names=None, progress
     """
     if reps < 1:
         raise ValueError("reps must be >= 1")
+    if isinstance(names, str):
+        # iterated, "reference" was the names "r", "e", "f", ...: "unknown baseline(s) r, e"
+        raise TypeError(f"names is a list of baseline names, not a single name ({names!r}): "
+                        f"write [{names!r}]")
     if names is not None:
         # (a misspelt name was skipped without a word, as if it had been run)
         unknown = [n for n in names if n not in BASELINES]

@@ -63,6 +63,25 @@ def paired_ratio(deep, small) -> float:
     return float(np.median([d / s for d, s in zip(deep, small)]))
 
 
+def _workload_names(names) -> tuple:
+    """``names`` (run_depth's, engine_vs_book's) as a tuple of workloads generated with a
+    ``resting`` count, checked before anything is measured: a single name was taken as its
+    letters ("unknown workload 'w'" for "wide_book"), and a name that is no such workload
+    failed once the names before it had been generated and measured."""
+    from matchcore import workloads
+
+    if isinstance(names, str):
+        raise TypeError(f"names is a list of workload names, not a single name ({names!r}): "
+                        f"write [{names!r}]")
+    names = tuple(names)
+    for name in names:
+        if name not in workloads.WORKLOADS:
+            raise ValueError(f"unknown workload {name!r}; choose from "
+                             f"{', '.join(workloads.WORKLOADS)}")
+        workloads._known_params(name, {"resting": 0})   # TypeError: no resting count
+    return names
+
+
 def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
               names=TOUCH_WORKLOADS, clock: str = "auto", overhead_ns: float = 0.0,
               reps: int = 3, progress=None) -> dict:
@@ -80,6 +99,7 @@ def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
     from matchcore import workloads
 
     harness.check_reps(reps)
+    names = _workload_names(names)
     # the call size chunked_rate and process_out_rate use for this flow length (below 64k
     # messages it is smaller than 8,192: the label said 8,192 whatever the calls were)
     out = {"messages": messages, "sizes": list(sizes), "reps": reps,
@@ -273,6 +293,7 @@ def engine_vs_book(*, messages: int = 200_000, seed: int = 1, resting: int = 100
     from matchcore._engine import Engine
 
     harness.check_reps(reps)
+    names = _workload_names(names)
     out = {"messages": messages, "resting": resting, "reps": reps, "workloads": {}}
     for name in names:
         if name == "standard":
