@@ -94,7 +94,14 @@ class Workload:
 
     def save_native(self, prefix) -> tuple[Path, Path]:
         """Write ``<prefix>.setup.mccmd`` and ``<prefix>.flow.mccmd`` in matchcore's native command
-        format (:mod:`matchcore.native`; replay with ``matchcore replay FILE --format native``).
+        format (:mod:`matchcore.native`). The flow runs on the book the setup builds: apply
+        both, in order, to one book (``book.process(read_commands(setup_path))``, then
+        ``book.process(read_commands(flow_path))``) for the generator's final book.
+        ``matchcore replay FILE`` and ``replay_commands(path)`` replay one file from an empty
+        book: the setup file alone as it is, the flow file alone from a book without its setup
+        (its cancels and reprices then mostly ``ORDER_NOT_FOUND``), and
+        ``replay_commands(flow_path, book)`` refuses the setup's book (the file's header says
+        an empty start).
         A ``prefix`` ending with a separator (``"dir/"``) or naming no file (``"."``, ``".."``)
         raises ``IsADirectoryError``, and an empty one ``ValueError``, as :meth:`save`. Raises
         ``ImportError`` in a build without :mod:`matchcore.native`. O(n) bytes written."""
