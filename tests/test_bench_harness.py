@@ -1260,3 +1260,23 @@ def test_bench_depth_names_it_cannot_measure_refused_before_any_is_generated(cal
     run = getattr(core, call)
     with pytest.raises(error, match=bad):
         run(messages=100, names=("wide_book", bad), reps=1)
+
+
+@pytest.mark.parametrize("rate", [0.0, -5.0, float("nan"), float("inf")])
+def test_measure_workload_and_rate_sweep_bad_rate_refused_before_measuring(tiny, rate,
+                                                                         monkeypatch):
+    # the open loop refused such a rate only after the closed loop and the throughput runs
+    # (minutes at full size), or after the sweep's points before it; inf ran every message
+    # at once and reported it as an open loop at an infinite rate
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+
+    def measured(*a, **k):
+        raise AssertionError("measured before the rate was checked")
+
+    for name in ("closed_loop", "throughput", "open_loop"):
+        monkeypatch.setattr(harness, name, measured)
+    with pytest.raises(ValueError, match="rate must be a finite number of messages/s > 0"):
+        harness.measure_workload(setup, flow, rate=rate)
+    with pytest.raises(ValueError, match=r"capacity_per_s \* fraction .* must be a finite"):
+        harness.rate_sweep(base, flow, 1e7, fractions=(0.5, rate))

@@ -340,6 +340,12 @@ def chunked_rate(base: OrderBook, flow, chunk: int = 32_768) -> dict:
             "chunks": len(per), "chunk": chunk, "worst_chunk_ns_per_msg": float(max(per))}
 
 
+def _check_rate(rate, name: str) -> None:
+    # an open-loop rate: messages/s, finite and above 0
+    if not (math.isfinite(rate) and rate > 0):
+        raise ValueError(f"{name} must be a finite number of messages/s > 0, got {rate}")
+
+
 def rate_sweep(base: OrderBook, flow, capacity_per_s: float, fractions=None,
                clock: str = "auto", overhead_ns: float = 0.0, progress=None) -> list[dict]:
     """Open-loop latency percentiles at rates that are ``fractions`` of ``capacity_per_s``.
@@ -348,6 +354,11 @@ def rate_sweep(base: OrderBook, flow, capacity_per_s: float, fractions=None,
     offered rate nears capacity and latencies growing without bound above it."""
     if fractions is None:
         fractions = (0.1, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.1)
+    # every rate checked before the first point (a fraction of 0 was refused by the open loop
+    # once the points before it had been measured)
+    fractions = tuple(fractions)
+    for f in fractions:
+        _check_rate(capacity_per_s * f, f"capacity_per_s * fraction ({capacity_per_s} * {f})")
     out = []
     for f in fractions:
         rate = capacity_per_s * f
@@ -368,6 +379,10 @@ def measure_workload(setup, flow, *, clock: str = "auto", overhead_ns: float = 0
     on a shared machine the book gets only part of a core, and a lost time slice takes as long
     to drain as the spare capacity allows (the rate sweep shows the whole curve)."""
     keep_samples = _flag_arg(keep_samples, "keep_samples")    # before minutes of measuring
+    if rate is not None:
+        # (0, a negative rate or NaN was refused by the open loop after the closed loop and
+        # the throughput runs, minutes at full size)
+        _check_rate(rate, "rate")
     base = build_book(setup, flow)
     svc = closed_loop(base, flow, clock)
     closed = summarize(svc, overhead_ns)
