@@ -25,16 +25,17 @@ def _restart_with_empty_store(srv, tmp_path):
 
 def _follow_in_thread(url, stream, prefix, **options):
     """consume(follow=True) in a thread; returns (stop event, thread, box): box["c"] holds the
-    result, box["error"] what it raised (checked by the caller)."""
-    from matchcore.io.nats import consume
+    result, box["error"] what it raised (checked by the caller), box["live"] the consumer
+    while it reads."""
+    from matchcore.io.nats import MarketDataConsumer, consume
 
     stop = threading.Event()
-    box = {}
+    box = {"live": options.pop("consumer", None) or MarketDataConsumer()}
 
     def follow():
         try:
             box["c"] = consume(url, stream=stream, prefix=prefix, follow=True, stop=stop,
-                               timeout=120, **options)
+                               timeout=120, consumer=box["live"], **options)
         except BaseException as e:       # reported by the caller's assertion
             box["error"] = e
 
@@ -45,7 +46,12 @@ def _follow_in_thread(url, stream, prefix, **options):
 
 def _follower_after_resubscribe(stop, t, box, r, trades):
     # stop a following consumer once it had time to read a new replay (its backoff is at most
-    # 2 s), and check it resubscribed and rebuilt exactly that replay
+    # 2 s after it resubscribed), and check it resubscribed and rebuilt exactly that replay.
+    # Its resubscription is waited for, not assumed within a fixed time: on a loaded machine
+    # seeing the stream gone took longer than the 3 s this once allowed in all.
+    deadline = time.monotonic() + 60
+    while box["live"].resubscribes < 1 and t.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
     time.sleep(3.0)
     stop.set()
     t.join(timeout=60)
