@@ -404,3 +404,65 @@ def test_replayer_subclass_init_again_on_a_used_replayer_is_refused_unchanged():
                                          r"already in use"):
         d.__init__("fut")
     assert d.stats["bytes_consumed"] == 63 and d.desk == "fut"
+
+
+def _mbo(instrument_id, ts, order_id, price, size, action=b"A", side=b"B"):
+    # one DBN MBO record (rtype 0xA0, 14 words), F_LAST set
+    import struct
+    return struct.pack("<BBHIQQqIBBccQiI", 14, 0xA0, 1, instrument_id, ts, order_id, price,
+                       size, 0x80, 0, action, side, ts, 0, 0)
+
+
+def test_plain_replayer_init_again_checks_its_arguments_and_refuses_a_used_one_unchanged():
+    # Replayer.__init__ / DbnReplayer.__init__ called again on a plain (not subclassed)
+    # replayer returned at once: invalid arguments passed without a word, valid ones were
+    # dropped, and a replayer in use was not refused. A second call now does what a
+    # subclass's does, as OrderBook's and Engine's do.
+    import matchcore.itch as itch
+    data = itch.generate(None, messages=2000, symbols=3, seed=1)
+    r = Replayer(["AAPL"])
+    with pytest.raises(TypeError, match="not a single str"):
+        r.__init__("str")
+    with pytest.raises(ValueError, match="^symbols"):
+        r.__init__([])
+    with pytest.raises(TypeError, match=r"^Replayer\(\) got an unexpected keyword"):
+        r.__init__(bogus=1)
+    r.__init__(["MSFT"], record_l2=True)        # nothing fed yet: set up anew
+    assert r.feed(data[:100]) > 0
+    with pytest.raises(ValueError, match=r"^Replayer.__init__\(\): the replayer is already in "
+                                         r"use"):
+        r.__init__(["AAPL"])
+    r.feed(data[r.stats["bytes_consumed"]:])
+    assert [r.symbols[k] for k in r.books] == ["MSFT"] and len(r.l2()) > 0
+    done = Replayer()
+    done.finish(b"")
+    with pytest.raises(ValueError, match="already in use"):
+        done.__init__()
+    # construction in two steps takes __init__'s arguments
+    two = Replayer.__new__(Replayer)
+    two.__init__(["MSFT"])
+    two.feed(data)
+    assert [two.symbols[k] for k in two.books] == ["MSFT"]
+    with pytest.raises(ValueError, match="^symbols"):
+        Replayer.__new__(Replayer).__init__([])
+
+    recs = _mbo(1001, 10, 1, 100, 5) + _mbo(1002, 11, 2, 200, 5)
+    d = DbnReplayer()
+    with pytest.raises(ValueError, match="^max_books"):
+        d.__init__(max_books=0)
+    with pytest.raises(TypeError, match="names is a mapping"):
+        d.__init__("fut")
+    d.__init__({1002: "ES"}, ["ES"])             # nothing fed yet: set up anew
+    assert d.feed(recs) == len(recs)
+    assert [d.symbols[k] for k in d.books] == ["ES"]
+    with pytest.raises(ValueError, match=r"^DbnReplayer.__init__\(\): the replayer is already "
+                                         r"in use"):
+        d.__init__()
+    assert [d.symbols[k] for k in d.books] == ["ES"]
+    assert d.stats["bytes_consumed"] == len(recs)
+    two = DbnReplayer.__new__(DbnReplayer)
+    two.__init__(symbols=[1001])
+    two.feed(recs)
+    assert [two.instruments[k] for k in two.books] == [1001]
+    with pytest.raises(ValueError, match="^max_books"):
+        DbnReplayer.__new__(DbnReplayer).__init__(max_books=0)

@@ -38,7 +38,8 @@ import numpy as np
 from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_level, mc_rest, mc_find,
                               mc_reduce_slot, mc_cancel_slot, mc_best, mc_book_clear, MC_BUY,
                               MC_SELL, MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
-                              mc_raise_feed_stopped, mc_raise_finished, MC_BUSY_REPLAY, mc_i64_arg, mc_bool_arg)
+                              mc_raise_feed_stopped, mc_raise_finished, MC_BUSY_REPLAY, mc_i64_arg, mc_bool_arg,
+                              MC_INIT_TAKEN, MC_INIT_BARE)
 from matchcore._map cimport (mc_map, _map_init, _map_find, _map_put, _map_grow, _map_prefetch,
                              _prefetch)
 from matchcore._sinks cimport (rbuf, tob_rec, trade_rec, tob_last, sk_tob, sk_trade, sk_snapshot,
@@ -650,6 +651,10 @@ cdef class DbnReplayer:
     cdef uint8_t _busy
     cdef bint _finished     # finish() ran: the stream has ended, nothing more is fed
     cdef bint _feeding      # feed() is under way (between two runs it makes books, with the GIL)
+    # DbnReplayer(...) itself: set by __cinit__ for the __init__ call of the same construction
+    # (as OrderBook._init_due: MC_INIT_TAKEN or MC_INIT_BARE); a later call sets it up anew or
+    # refuses it in use, as a subclass's does. 0: no call is due.
+    cdef uint8_t _init_due
 
     def __cinit__(self, *args, **kwargs):
         # A subclass's arguments are its own __init__'s (which may take others): it is made
@@ -657,15 +662,22 @@ cdef class DbnReplayer:
         # arguments the subclass passes on (or that it is called with, if it is inherited).
         if type(self) is DbnReplayer:
             self._setup(_DBN_PARAMS.bind(args, kwargs))
+            self._init_due = MC_INIT_TAKEN if args or kwargs else MC_INIT_BARE
         else:
             self._setup(_DBN_PARAMS.bind((), {}))
 
     # (no signature embedded: the class's docstring starts with the constructor's own)
     @cython.embedsignature(False)
     def __init__(self, *args, **kwargs):
-        # DbnReplayer(...) itself took its arguments in __cinit__
-        if type(self) is DbnReplayer:
-            return
+        # DbnReplayer(...) itself took its arguments in __cinit__: the call of the same
+        # construction has nothing left to do (unless __cinit__ took none: a bare
+        # DbnReplayer.__new__(DbnReplayer) then __init__(...)). A later call was ignored, bad arguments
+        # and all, and a replayer in use was not refused: it is set up anew as a subclass's is.
+        cdef uint8_t due = self._init_due
+        if due:
+            self._init_due = 0
+            if due == MC_INIT_TAKEN or not (args or kwargs):
+                return
         self._setup(_DBN_PARAMS.bind(args, kwargs))
 
     cdef int _setup(self, list params) except -1:

@@ -28,7 +28,8 @@ from matchcore._core cimport (OrderBook, mc_book, mc_order, mc_rest, mc_find, mc
                               mc_cancel_slot, mc_count,
                               mc_level_count, MC_BUY, MC_SELL,
                               MC_R_DUPLICATE_ORDER_ID, mc_book_host, mc_raise_busy,
-                              mc_raise_feed_stopped, mc_raise_finished, MC_BUSY_REPLAY, mc_i64_arg, mc_bool_arg)
+                              mc_raise_feed_stopped, mc_raise_finished, MC_BUSY_REPLAY, mc_i64_arg, mc_bool_arg,
+                              MC_INIT_TAKEN, MC_INIT_BARE)
 from matchcore.itch._messages cimport *
 from matchcore.itch._decode cimport (itch_scan, itch_next,
                                      itch_scan_report)
@@ -722,6 +723,10 @@ cdef class Replayer:
     cdef bint _finished     # finish() ran: the stream has ended, nothing more is fed
     cdef bint _feeding      # feed() is under way (its callback may not feed again)
     cdef bint _started      # bytes have been fed: the start of the stream was checked
+    # Replayer(...) itself: set by __cinit__ for the __init__ call of the same construction (as
+    # OrderBook._init_due: MC_INIT_TAKEN or MC_INIT_BARE); a later call sets it up anew or
+    # refuses it in use, as a subclass's does. 0: no call is due.
+    cdef uint8_t _init_due
     # lets a follower of replays (matchcore.io.metrics) tell the next replay from the last
     # without keeping the last alive: id() of a freed replayer is often the next one's
     cdef object __weakref__
@@ -732,15 +737,22 @@ cdef class Replayer:
         # subclass passes on (or that it is called with, if it is inherited).
         if type(self) is Replayer:
             self._setup(_REPLAYER_PARAMS.bind(args, kwargs))
+            self._init_due = MC_INIT_TAKEN if args or kwargs else MC_INIT_BARE
         else:
             self._setup(_REPLAYER_PARAMS.bind((), {}))
 
     # (no signature embedded: the class's docstring starts with the constructor's own)
     @cython.embedsignature(False)
     def __init__(self, *args, **kwargs):
-        # Replayer(...) itself took its arguments in __cinit__
-        if type(self) is Replayer:
-            return
+        # Replayer(...) itself took its arguments in __cinit__: the call of the same
+        # construction has nothing left to do (unless __cinit__ took none: a bare
+        # Replayer.__new__(Replayer) then __init__(...)). A later call was ignored, bad arguments
+        # and all, and a replayer in use was not refused: it is set up anew as a subclass's is.
+        cdef uint8_t due = self._init_due
+        if due:
+            self._init_due = 0
+            if due == MC_INIT_TAKEN or not (args or kwargs):
+                return
         self._setup(_REPLAYER_PARAMS.bind(args, kwargs))
 
     cdef int _setup(self, list params) except -1:
