@@ -1038,3 +1038,31 @@ def test_lobster_binary_file_refusal_names_the_library_function_and_the_command(
             "a native command file, not a LOBSTER CSV (replay it with "
             "matchcore.native.replay_commands, matchcore replay --format native)")):
         read_messages(path)
+
+
+def test_lobster_comment_lines_before_a_header_and_a_file_of_comments_alone(tmp_path):
+    # Comment lines before the first row are skipped as blank lines are: a leading comment was
+    # taken for the header, so the line of column names after it was refused as a row ("time
+    # 'time' is not a number"), and a file of comments alone, one holding a digit, raised
+    # AttributeError ('NoneType' object has no attribute 'group') in place of no rows.
+    good = "34200.0,1,1,100,1000000,1\n"
+    head = "time,type,order_id,size,price,direction\n"
+    msg = tmp_path / "X_message_1.csv"
+    for text in ("# AAPL 2012-06-21, 10 levels\n" + head + good,
+                 "# a note\n" + head + good,
+                 "\ufeff\n# 1\n\n# 2\n" + head + good):
+        msg.write_text(text, encoding="utf-8")
+        m = read_messages(msg)
+        assert m.order_id.tolist() == [1] and m.price.tolist() == [1000000], text
+    # a bad field is still named on its own line
+    msg.write_text("# 10 levels\n" + head + good + "34200.1,1,2,100,1000000,7\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(msg))}, line 4: direction '7' "):
+        read_messages(msg)
+    book = tmp_path / "X_orderbook_1.csv"
+    book.write_text("# 1 level\nask,ask_size,bid,bid_size\n1000100,5,1000000,100\n")
+    assert read_orderbook(book).tolist() == [[1000100, 5, 1000000, 100]]
+    for text in ("# 10 levels\n", "# 10\n# 11\n", "\n\n# 10", "# x\n"):
+        msg.write_text(text)
+        book.write_text(text)
+        assert len(read_messages(msg)) == 0 and read_orderbook(book).shape[0] == 0, text
+        assert replay_lobster(msg, book).messages == 0

@@ -209,15 +209,21 @@ def _load_csv(path, min_cols: int, dtype=np.float64):
         # was one "header" line and replayed as 0 messages, exit 0; one with a few newline
         # bytes reached numpy, which warned of lines holding no data
         raise ValueError(f"{path}: {_binary_error(data)}")
-    # A UTF-8 byte-order mark (a spreadsheet's export) and blank lines before the first row are
-    # not a row: the mark made the first row look like a header, which was dropped, and a blank
-    # first line read as an empty file.
+    # A UTF-8 byte-order mark (a spreadsheet's export), blank lines and comment lines before
+    # the first row are not a row: the mark made the first row look like a header, which was
+    # dropped, and a blank first line read as an empty file. A leading comment was taken for
+    # the header in place of the line of column names after it, which was then refused as a
+    # row, and a file of comments alone holding a digit failed with an AttributeError.
     start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     blank = 0
     while True:
         end = data.find(b"\n", start)
         first = data[start:] if end < 0 else data[start:end + 1]
-        if first.strip() or end < 0:
+        if first.startswith(b"#"):
+            if end < 0:
+                start, first = len(data), b""
+                break
+        elif first.strip() or end < 0:
             break
         start, blank = end + 1, blank + 1
     # LOBSTER files have no header; a hand-written one with column names is skipped. Fields
