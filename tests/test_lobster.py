@@ -1066,3 +1066,26 @@ def test_lobster_comment_lines_before_a_header_and_a_file_of_comments_alone(tmp_
         book.write_text(text)
         assert len(read_messages(msg)) == 0 and read_orderbook(book).shape[0] == 0, text
         assert replay_lobster(msg, book).messages == 0
+
+
+def test_lobster_first_row_of_quoted_numbers_is_a_row_not_a_header(tmp_path):
+    # A first line none of whose fields is a number is a header; a row of quoted numbers was
+    # judged so and dropped: a file of one such row replayed 0 messages without a word (and
+    # of several, its first message was dropped before line 2 was refused). Its fields are
+    # now refused on line 1 as any field that is not a number; quoted column names are
+    # still a header.
+    msg = tmp_path / "X_message_1.csv"
+    book = tmp_path / "X_orderbook_1.csv"
+    for quote in ('"', "'"):
+        row = ",".join(f"{quote}{v}{quote}" for v in ("34200.1", 1, 5, 18, 5853300, 1))
+        for text in (row + "\n", row + "\n" + row + "\n"):
+            msg.write_text(text)
+            with pytest.raises(ValueError, match=rf"^{re.escape(str(msg))}, line 1: time "):
+                read_messages(msg)
+        book.write_text(",".join(f"{quote}{v}{quote}" for v in (5853400, 10, 5853300, 18))
+                        + "\n")
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(book))}"):
+            read_orderbook(book)
+    msg.write_text('"time","type","id","size","price","direction"\n'
+                   "34200.1,1,5,18,5853300,1\n")
+    assert read_messages(msg).order_id.tolist() == [5]

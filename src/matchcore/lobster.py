@@ -277,6 +277,12 @@ def _load_csv(path, min_cols: int, dtype=np.float64):
 
 
 def _is_number(field: bytes) -> bool:
+    # a quoted number ("34200.1", as some exporters write every field) is a number to the
+    # header guess: a first row of quoted fields was dropped as a header, so a file of one
+    # such row replayed 0 messages, exit status 0, where its fields are refused as rows
+    field = field.strip()
+    if len(field) >= 2 and field[:1] in (b'"', b"'") and field[-1:] == field[:1]:
+        field = field[1:-1]
     try:
         float(field)
     except ValueError:
