@@ -111,7 +111,8 @@ def test_lobster_first_row_with_a_damaged_first_field_raises_not_taken_for_a_hea
     rows = o.read_text().splitlines()
     rows[0] = "1010O" + rows[0][rows[0].index(","):]
     o.write_text("\n".join(rows) + "\n")
-    with pytest.raises(ValueError, match=r"X_orderbook_2\.csv: .*1010O"):
+    with pytest.raises(ValueError, match=r"X_orderbook_2\.csv, line 1: ask price 1 '1010O' is "
+                                         r"not a number"):
         read_orderbook(o)
     # a header names its columns: none of its fields is a number
     m, o = _write(tmp_path, header=True)
@@ -1089,3 +1090,23 @@ def test_lobster_first_row_of_quoted_numbers_is_a_row_not_a_header(tmp_path):
     msg.write_text('"time","type","id","size","price","direction"\n'
                    "34200.1,1,5,18,5853300,1\n")
     assert read_messages(msg).order_id.tolist() == [5]
+
+
+def test_lobster_orderbook_field_not_a_number_named_on_its_line(tmp_path):
+    # The orderbook reader passed numpy's words on: "could not convert string 'abc' to float64
+    # at row 1, column 2" for a field on line 3 (rows counted from 0 among those read, after
+    # blank and comment lines and a header), where the message reader names the file's line
+    # and the field, as the README says of both files.
+    book = tmp_path / "X_orderbook_2.csv"
+    good = "1000100,5,1000000,100,1000200,5,999900,100\n"
+    for text, want in (
+            (good + "\n1000100,abc,1000000,100,1000200,5,999900,100\n",
+             "line 3: ask size 1 'abc' is not a number"),
+            ("# note\nask,ask_size,bid,bid_size,ask2,ask_size2,bid2,bid_size2\n" + good
+             + good.replace("999900,100", "999900,x"), "line 4: bid size 2 'x' is not a number"),
+            ("0x10,5,1000000,100,1000200,5,999900,100\n",
+             "line 1: ask price 1 '0x10' is not a number")):
+        book.write_text(text)
+        with pytest.raises(ValueError) as e:
+            read_orderbook(book)
+        assert str(e.value) == f"{book}, {want}", text

@@ -194,9 +194,10 @@ _FIRST_ROW = re.compile(rb"^[ \t\r]*[^#\s][^\n]*", re.M)
 _FIELD_END = re.compile(rb"[,;\t| ]")
 
 
-def _load_csv(path, min_cols: int, dtype=np.float64):
+def _load_csv(path, min_cols: int, dtype=np.float64, field_name=None):
     """(rows as a 2-D array of ``dtype``, the file line of a row: ``line(k)`` for row k counted
-    from 0). The file is read once: a pipe
+    from 0). ``field_name(column)``: the name of a field, for a field that is not a number
+    (with a numeric ``dtype``). The file is read once: a pipe
     or FIFO (``/dev/stdin``) has no second reading, and opening it again went on after the
     bytes the first look had buffered, so rows were lost without a word."""
     data = Path(path).read_bytes()
@@ -265,6 +266,13 @@ def _load_csv(path, min_cols: int, dtype=np.float64):
             arr = np.loadtxt(io.BytesIO(data[start:] if start else data), delimiter=",",
                              dtype=dtype, ndmin=2)
     except ValueError as e:
+        if field_name is not None and dtype is not str and "could not convert" in str(e):
+            # numpy's "could not convert string 'abc' to float64 at row 1, column 2" counted
+            # rows from 0 among the rows it read, so it named neither the file's line nor the
+            # field: the rows are read again as text to find the field (only on this path)
+            err = _unparsable_field(data[start:] if start else data, path, line, field_name)
+            if err is not None:
+                raise err from None
         # numpy's words named neither the file nor the line ("the number of columns changed
         # from 6 to 3 at row 3; use `usecols` ..."), or spoke of quoting for a binary file
         raise ValueError(f"{path}: {_csv_error(data, e, line)}") from None
@@ -274,6 +282,20 @@ def _load_csv(path, min_cols: int, dtype=np.float64):
         raise ValueError(f"{path}: {arr.shape[1]} columns, a LOBSTER file of this kind has at "
                          f"least {min_cols}")
     return arr, line
+
+
+def _unparsable_field(rows: bytes, path, line, field_name) -> ValueError | None:
+    """The error naming the file line and field of the first field of ``rows`` that is not a
+    number, or None if the text reading finds none (or fails otherwise)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"Input line \d+ contained no data", UserWarning)
+            text = np.loadtxt(io.BytesIO(rows), delimiter=",", dtype=str, ndmin=2)
+        row, col = _first_unparsable(text, range(text.shape[1]), float)
+    except (ValueError, AssertionError):
+        return None
+    return ValueError(f"{path}, line {line(row)}: {field_name(col)} {str(text[row, col])!r} "
+                      f"is not a number")
 
 
 def _is_number(field: bytes) -> bool:
@@ -503,13 +525,18 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
     return np.ascontiguousarray(xi)
 
 
+def _orderbook_field(col: int) -> str:
+    # as _check_orderbook names a field: "ask size 1"
+    return f"{('ask price', 'ask size', 'bid price', 'bid size')[col % 4]} {col // 4 + 1}"
+
+
 def read_orderbook(path) -> np.ndarray:
     """Read a LOBSTER orderbook CSV as an int64 array (rows, 4 * levels), every field checked
     (whole numbers, sizes >= 0, a positive price for every level with shares; ValueError
     naming the line and field). O(rows * levels)."""
     _refuse_other_than_path(path)
     refuse_unusable_name(path, "path: ")
-    a, line = _load_csv(path, 4)
+    a, line = _load_csv(path, 4, field_name=_orderbook_field)
     return _check_orderbook(a, str(path), line)
 
 
