@@ -1105,7 +1105,11 @@ def test_lobster_orderbook_field_not_a_number_named_on_its_line(tmp_path):
             ("# note\nask,ask_size,bid,bid_size,ask2,ask_size2,bid2,bid_size2\n" + good
              + good.replace("999900,100", "999900,x"), "line 4: bid size 2 'x' is not a number"),
             ("0x10,5,1000000,100,1000200,5,999900,100\n",
-             "line 1: ask price 1 '0x10' is not a number")):
+             "line 1: ask price 1 '0x10' is not a number"),
+            # a later row of another field count: the field is still found and named
+            (good + "1000100,5,10x0000,100,1000200,5,999900,100\n" + good
+             + "1000100,5,1000000,100,1000200,5\n", "line 2: bid price 1 '10x0000' is not a "
+                                                     "number")):
         book.write_text(text)
         with pytest.raises(ValueError) as e:
             read_orderbook(book)

@@ -286,16 +286,22 @@ def _load_csv(path, min_cols: int, dtype=np.float64, field_name=None):
 
 def _unparsable_field(rows: bytes, path, line, field_name) -> ValueError | None:
     """The error naming the file line and field of the first field of ``rows`` that is not a
-    number, or None if the text reading finds none (or fails otherwise)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", r"Input line \d+ contained no data", UserWarning)
-            text = np.loadtxt(io.BytesIO(rows), delimiter=",", dtype=str, ndmin=2)
-        row, col = _first_unparsable(text, range(text.shape[1]), float)
-    except (ValueError, AssertionError):
-        return None
-    return ValueError(f"{path}, line {line(row)}: {field_name(col)} {str(text[row, col])!r} "
-                      f"is not a number")
+    number (as Python's float() reads it), or None where it finds none."""
+    # line by line, not numpy's reader again: a later row of another field count made it
+    # fail before it reached the field
+    k = -1
+    for text in rows.split(b"\n"):
+        if not text.split(b"#", 1)[0].rstrip(b"\r"):
+            continue                    # blank or comment: no row (as _row_lines counts)
+        k += 1
+        for col, value in enumerate(text.rstrip(b"\r").split(b",")):
+            try:
+                float(value)
+            except ValueError:
+                shown = value.decode("utf-8", "replace")
+                return ValueError(f"{path}, line {line(k)}: {field_name(col)} {shown!r} is "
+                                  f"not a number")
+    return None
 
 
 def _is_number(field: bytes) -> bool:
