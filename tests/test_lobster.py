@@ -1114,3 +1114,25 @@ def test_lobster_orderbook_field_not_a_number_named_on_its_line(tmp_path):
         with pytest.raises(ValueError) as e:
             read_orderbook(book)
         assert str(e.value) == f"{book}, {want}", text
+
+
+def test_lobster_carriage_return_inside_a_row_refused_naming_its_line(tmp_path):
+    # A '\r' that ends no line (a file of old Mac line ends, a stray byte) reached numpy's
+    # reader, which refused it as "an unquoted embedded newline within a single line of
+    # input", naming no line. '\r\n' line ends are read as before.
+    good = "34200.0,1,1,100,1000000,1"
+    msg = tmp_path / "X_message_1.csv"
+    for text, line in ((good + "\r" + good + "\r", 1),
+                       (good + "\n" + good + "\n34200.1,1,2,1\r00,1000000,1\n", 3),
+                       (good + "\r\n\r" + good + "\r\n", 2)):
+        msg.write_bytes(text.encode())
+        with pytest.raises(ValueError) as e:
+            read_messages(msg)
+        assert str(e.value) == (f"{msg}, line {line}: a carriage return ('\\r') inside a row "
+                                f"(a line ends in '\\n' or '\\r\\n')"), text
+    msg.write_bytes((good + "\r\n# a note\r\n" + good + "\r\n").encode())
+    assert read_messages(msg).order_id.tolist() == [1, 1]
+    book = tmp_path / "X_orderbook_1.csv"
+    book.write_bytes(b"1000100,5,1000000,100\r1000100,5,1000000,100\r")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(book))}, line 1: a carriage return"):
+        read_orderbook(book)

@@ -188,6 +188,9 @@ _HASH_IN_ROW = re.compile(rb"^[^#\n][^\n]*#", re.M)
 # a '_' in a row: Python's int() and float() take it as a digit-group separator, so "1_000"
 # was order id 1000 in a message file (numpy's float parser refused it in an orderbook file)
 _UNDERSCORE_IN_ROW = re.compile(rb"^[^#\n][^\n]*_", re.M)
+# a carriage return that ends no line ('\r' not before '\n'): numpy's reader refused it as "an
+# unquoted embedded newline within a single line of input", naming no line
+_CR_IN_ROW = re.compile(rb"^(?!#)[^\n]*?\r(?!\n)", re.M)
 # a row: a line that is neither blank nor a comment (numpy's reader skips those)
 _FIRST_ROW = re.compile(rb"^[ \t\r]*[^#\s][^\n]*", re.M)
 # where the first field of a line ends, whatever separates the fields
@@ -248,15 +251,17 @@ def _load_csv(path, min_cols: int, dtype=np.float64, field_name=None):
                          f"LOBSTER file of this kind at least {min_cols}"
                          + (f" (its fields are separated by {other!r}: LOBSTER separates them "
                             f"by ',')" if other else ""))
-    for char, rows, why in ((b"#", _HASH_IN_ROW, "a comment is a line of its own, starting "
-                                                  "with '#'"),
-                            (b"_", _UNDERSCORE_IN_ROW, "a LOBSTER CSV field is a plain number")):
+    for char, shown, rows, why in (
+            (b"#", "'#'", _HASH_IN_ROW, "a comment is a line of its own, starting with '#'"),
+            (b"_", "'_'", _UNDERSCORE_IN_ROW, "a LOBSTER CSV field is a plain number"),
+            (b"\r", "carriage return ('\\r')", _CR_IN_ROW,
+             "a line ends in '\\n' or '\\r\\n'")):
         # searched only where the byte occurs at all (a scan at memchr's speed); in a view
         # from the first row, so that '^' matches there too
         found = rows.search(memoryview(data)[start:]) if char in data else None
         if found is not None:
             at = data.count(b"\n", 0, start + found.end()) + 1
-            raise ValueError(f"{path}, line {at}: a '{char.decode()}' inside a row ({why})")
+            raise ValueError(f"{path}, line {at}: a {shown} inside a row ({why})")
     try:
         with warnings.catch_warnings():
             # numpy's word for each empty line it skips (the last line of many files), which
