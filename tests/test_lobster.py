@@ -1136,3 +1136,35 @@ def test_lobster_carriage_return_inside_a_row_refused_naming_its_line(tmp_path):
     book.write_bytes(b"1000100,5,1000000,100\r1000100,5,1000000,100\r")
     with pytest.raises(ValueError, match=rf"^{re.escape(str(book))}, line 1: a carriage return"):
         read_orderbook(book)
+
+
+def test_lobster_orderbook_array_of_other_dtypes_refused_naming_the_field(tiny):
+    # An orderbook passed as an array is held to the file's rules: a uint64 value above
+    # int64's range was cast to a negative ("bid size 1 9223372036854775813 is negative", or
+    # an empty level's price taken), an object array's None raised AttributeError ('NoneType'
+    # object has no attribute 'item') and one holding text numpy's "could not convert string
+    # to float: 'x'", naming neither the array nor the field. The book is not touched.
+    from matchcore import OrderBook
+
+    msgs, ob, _, _ = tiny
+    for dtype, col, value, why in ((np.uint64, 0, 2**63 + 5, "is above 2**63-1"),
+                                   (np.uint64, 3, 2**63 + 5, "is above 2**63-1"),
+                                   (object, 3, None, "is not a whole number"),
+                                   (object, 1, "x", "is not a number")):
+        bad = ob.astype(dtype)
+        bad[1, col] = value
+        book = OrderBook()
+        with pytest.raises(ValueError) as e:
+            replay_lobster(msgs, bad, verify=True, book=book)
+        field = ("ask price", "ask size", "bid price", "bid size")[col]
+        shown = repr(value) if isinstance(value, str) else value
+        assert str(e.value).startswith(f"orderbook array, line 2: {field} 1 {shown} {why}"), \
+            str(e.value)
+        assert len(book) == 0
+    # an unsigned array within int64's range is read as the int64 one (empty levels' dummy
+    # prices made 0, which an unsigned array holds)
+    plain = np.where(ob < 0, 0, ob)
+    want = replay_lobster(msgs, plain, verify=True)
+    got = replay_lobster(msgs, plain.astype(np.uint64), verify=True)
+    assert got.agree_levels.tolist() == want.agree_levels.tolist()
+    assert got.book.snapshot() == want.book.snapshot()

@@ -496,15 +496,32 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
         # 0 levels of 4: no seed, and verify=True refused after the replay, "levels must be
         # >= 1", of levels not given (or given as 1)
         raise ValueError(f"{where}: 0 columns: an orderbook has 4 per level, at least one level")
-    x = a.astype(np.float64)
+    try:
+        x = a.astype(np.float64)
+    except (TypeError, ValueError):
+        # an object or text array holding no number ("x", pd.NA): numpy's words named neither
+        # the array nor the field
+        for i, v in enumerate(a.reshape(-1).tolist()):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                row, col = divmod(i, a.shape[1])
+                raise ValueError(f"{where}, line {line(row)}: {_orderbook_field(col)} {v!r} "
+                                 f"is not a number") from None
+        raise
     # an integer array holds whole numbers, beyond 2**53 too
     whole = _whole(x) if not np.issubdtype(a.dtype, np.integer) else np.ones(x.shape, bool)
     if not np.issubdtype(a.dtype, np.integer) and not whole.all():
         bad = ~whole
     else:
         bad = np.zeros(x.shape, dtype=bool)
+    # an unsigned array's values above int64's range were cast to negatives: a size of 2**63
+    # was refused as negative, and a price so wrapped stood in an empty level
+    over = (a > np.iinfo(np.int64).max) if np.issubdtype(a.dtype, np.unsignedinteger) \
+        and not np.can_cast(a.dtype, np.int64) else np.zeros(a.shape, dtype=bool)
     xi = np.where(whole, x, 0).astype(np.int64) if not np.issubdtype(a.dtype, np.integer) \
-        else a.astype(np.int64)
+        else np.where(over, 0, a).astype(np.int64)
+    bad |= over
     sizes, prices = xi[:, 1::2], xi[:, 0::2]
     bad[:, 1::2] |= sizes < 0
     # a seed order's id is SEED_BASE + side * 2**48 + price: a price of 2**48 or more gave two
@@ -514,11 +531,14 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
         row, col = map(int, np.argwhere(bad)[0])
         what = ("ask price", "ask size", "bid price", "bid size")[col % 4]
         why = ("is not a whole number (up to 2**53)" if not whole[row, col] else
+               "is above 2**63-1 (an orderbook field is an int64)" if over[row, col] else
                "is negative" if col % 2 else
                "is not a positive price for a level with shares" if xi[row, col] <= 0 else
                "is at or above 2**48, the limit of the seed order ids (SEED_BASE + side * 2**48 "
                "+ price)")
-        v = a[row, col].item()
+        v = a[row, col]
+        # an object array's None (pandas' missing value) has no .item(): an AttributeError
+        v = v.item() if isinstance(v, np.generic) else v
         v = int(v) if isinstance(v, float) and v.is_integer() and abs(v) <= _MAX_EXACT else v
         raise ValueError(f"{where}, line {line(row)}: {what} {col // 4 + 1} {v} {why}")
     # Levels best first: two levels with shares at one price (or out of order) made a seed
