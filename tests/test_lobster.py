@@ -1168,3 +1168,28 @@ def test_lobster_orderbook_array_of_other_dtypes_refused_naming_the_field(tiny):
     got = replay_lobster(msgs, plain.astype(np.uint64), verify=True)
     assert got.agree_levels.tolist() == want.agree_levels.tolist()
     assert got.book.snapshot() == want.book.snapshot()
+
+
+def test_lobster_messages_type_and_direction_columns_refused_with_their_value(tiny):
+    # The refusal of a LobsterMessages row printed int(value): an event type of 1.5 (or "1")
+    # was said to be "event type 1", which is one, and a None or NaN raised TypeError or
+    # "cannot convert float NaN to integer" in place of the refusal naming the message.
+    from matchcore import OrderBook
+
+    msgs, ob, _, _ = tiny
+    for name, value, want in (("type", 1.5, "event type 1.5 is not a LOBSTER event type"),
+                              ("type", "1", "event type '1' is not a LOBSTER event type"),
+                              ("type", None, "event type None is not a LOBSTER event type"),
+                              ("type", float("nan"), "event type nan is not a LOBSTER event"),
+                              ("direction", 0.5, "direction 0.5 is not a direction"),
+                              ("direction", None, "direction None is not a direction")):
+        cols = {k: getattr(msgs, k) for k in ("ts_ns", "type", "order_id", "size", "price",
+                                                "direction")}
+        col = cols[name].astype(object if value is None or isinstance(value, str) else float)
+        col[3] = value
+        cols[name] = col
+        book = OrderBook()
+        with pytest.raises(ValueError) as e:
+            replay_lobster(LobsterMessages(**cols), ob, book=book)
+        assert str(e.value).startswith(f"message 4: {want}"), str(e.value)
+        assert len(book) == 0

@@ -673,7 +673,14 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
             row, col, why = bad
             value = getattr(msgs, ("ts_ns", "type", "order_id", "size", "price",
                                    "direction")[col])[row]
-            raise ValueError(f"message {row + 1}: {_COLUMNS[col]} {int(value)} {why}")
+            # as it is: int() of a type or direction column's 1.5 or "1" said "event type 1
+            # is not a LOBSTER event type", and of None or NaN raised TypeError or "cannot
+            # convert float NaN to integer", naming no message
+            value = value.item() if isinstance(value, np.generic) else value
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            shown = repr(value) if isinstance(value, (str, bytes)) else value
+            raise ValueError(f"message {row + 1}: {_COLUMNS[col]} {shown} {why}")
     else:
         msgs = read_messages(message_csv)
     ob = None
