@@ -1193,3 +1193,24 @@ def test_lobster_messages_type_and_direction_columns_refused_with_their_value(ti
             replay_lobster(LobsterMessages(**cols), ob, book=book)
         assert str(e.value).startswith(f"message 4: {want}"), str(e.value)
         assert len(book) == 0
+
+
+def test_lobster_line_of_spaces_between_rows_is_a_blank_line(tmp_path):
+    # Blank lines are skipped (before the first row, a line of spaces was), but a line of
+    # spaces or tabs between rows reached numpy's reader as a row of 1 column: "line 2 has 1
+    # columns, the lines before it 6", the file refused. Later lines keep their numbers.
+    good = "34200.0,1,1,100,1000000,1\n"
+    msg = tmp_path / "X_message_1.csv"
+    for gap in ("   \n", "\t\n", " \t \r\n"):
+        msg.write_text(good + gap + good.replace(",1,1,", ",1,2,"), newline="")
+        assert read_messages(msg).order_id.tolist() == [1, 2], repr(gap)
+        msg.write_text(good + gap + good + "34200.1,1,3,100,abc,1\n", newline="")
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(msg))}, line 4: price 'abc' "):
+            read_messages(msg)
+    book = tmp_path / "X_orderbook_1.csv"
+    book.write_text("1000100,5,1000000,100\n  \n1000100,5,1000000,90\n")
+    assert read_orderbook(book).tolist() == [[1000100, 5, 1000000, 100],
+                                             [1000100, 5, 1000000, 90]]
+    book.write_text("1000100,5,1000000,100\n  \n1000100,x,1000000,90\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(book))}, line 3: ask size 1 'x' "):
+        read_orderbook(book)

@@ -193,6 +193,8 @@ _UNDERSCORE_IN_ROW = re.compile(rb"^[^#\n][^\n]*_", re.M)
 _CR_IN_ROW = re.compile(rb"^(?!#)[^\n]*?\r(?!\n)", re.M)
 # a row: a line that is neither blank nor a comment (numpy's reader skips those)
 _FIRST_ROW = re.compile(rb"^[ \t\r]*[^#\s][^\n]*", re.M)
+# a line of whitespace alone (its '\r' of a '\r\n' end included): a blank line
+_SPACES_LINE = re.compile(rb"^[ \t\r\x0b\x0c]+$", re.M)
 # where the first field of a line ends, whatever separates the fields
 _FIELD_END = re.compile(rb"[,;\t| ]")
 
@@ -238,6 +240,13 @@ def _load_csv(path, min_cols: int, dtype=np.float64, field_name=None):
     header = 0 if any(_is_number(f) for f in _FIELD_END.split(first.strip())) else 1
     skip = blank + header                  # lines before the first row (for line numbers)
     start += len(first) if header else 0
+    if any(c in data for c in (b" ", b"\t", b"\x0b", b"\x0c")):
+        # a line of spaces or tabs between rows is a blank line, as one before the first row
+        # is: numpy's reader took it for a row of 1 column and refused the file ("line 2 has
+        # 1 columns, the lines before it 6"). Emptied in place, so line numbers stay; looked
+        # for only where such a byte occurs at all, after `start` (the lines before it are
+        # skipped already, and an offset into them must not move).
+        data = data[:start] + _SPACES_LINE.sub(b"", memoryview(data)[start:])
     line = _row_lines(data, start, skip)
     if not first.strip() or (header and _NON_BLANK.search(data, start) is None):
         return np.empty((0, min_cols), dtype=dtype), line
@@ -296,7 +305,7 @@ def _unparsable_field(rows: bytes, path, line, field_name) -> ValueError | None:
     # fail before it reached the field
     k = -1
     for text in rows.split(b"\n"):
-        if not text.split(b"#", 1)[0].rstrip(b"\r"):
+        if not text.split(b"#", 1)[0].strip():
             continue                    # blank or comment: no row (as _row_lines counts)
         k += 1
         for col, value in enumerate(text.rstrip(b"\r").split(b",")):
@@ -330,7 +339,7 @@ def _row_lines(data: bytes, start: int, before: int):
     def line(row: int) -> int:
         k = -1
         for i, text in enumerate(data[start:].split(b"\n")):
-            if text.split(b"#", 1)[0].rstrip(b"\r"):
+            if text.split(b"#", 1)[0].strip():
                 k += 1
                 if k == row:
                     return before + i + 1
