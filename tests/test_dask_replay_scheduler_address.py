@@ -141,3 +141,33 @@ def test_dask_connect_websocket_address_refused_fails_at_once_naming_the_refusal
     with pytest.raises(OSError, match=rf"cannot connect to the Dask scheduler at {addr}: "
                                       rf"connection refused"):
         connect(addr)
+
+
+@pytest.mark.timeout(120)       # before, the client's handshake waited for an answer for ever
+def test_dask_connect_scheduler_taking_the_connection_never_answering_fails_naming_it(
+        monkeypatch, tmp_path, capsys):
+    # a scheduler stopped or hung (SIGSTOP, a paused VM) or a port forward whose far end is
+    # gone: the kernel takes the connection and nothing answers. The client's timeout bounds
+    # only the connection, so the replay waited for ever before its first task.
+    import socket
+
+    import matchcore.cluster.dask as cluster_dask
+    import matchcore.itch as itch
+
+    monkeypatch.setattr(cluster_dask, "CONNECT_WAIT_S", 1.0, raising=False)
+    day = itch.generate(tmp_path / "d.itch", messages=2000, symbols=2)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)               # connections taken by the kernel, never accepted
+        addr = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(TimeoutError) as exc:
+            connect(addr)
+        assert str(exc.value) == (f"cannot connect to the Dask scheduler at {addr}: no answer "
+                                  f"within 1 s (a scheduler stopped or hung, a network "
+                                  f"dropping the connection, or another service on that port)")
+        with pytest.raises(TimeoutError, match="no answer within 1 s"):
+            replay_files([day], addr)
+        rc = main(["replay", str(day), "--dask", addr, "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "replayed" not in out
+    assert err == f"matchcore replay: error: {exc.value}\n"

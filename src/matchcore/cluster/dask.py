@@ -531,8 +531,9 @@ def connect(scheduler="local", *, workers: int | None = None, processes: bool | 
             n_workers=workers, threads_per_worker=1, processes=processes,
             dashboard_address="127.0.0.1:0", **where))
     _check_address(scheduler)
-    _refused_fast(scheduler)
-    return distributed.Client(scheduler, timeout="20s")
+    if _refused_fast(scheduler):
+        _answers_in_time(scheduler)
+    return distributed.Client(scheduler, timeout=f"{CONNECT_WAIT_S}s")
 
 
 # Dask's transports addressed as HOST:PORT over TCP (the websocket ones too: a scheduler started
@@ -608,38 +609,91 @@ def _signals_held(start):
     return client
 
 
-def _refused_fast(scheduler) -> None:
+def _refused_fast(scheduler) -> bool:
     # Dask retries a refused connection until its timeout (20 s) and then says "timed out":
     # a scheduler not running, a wrong port, a host name that names no host. One TCP probe
     # tells a refusal (nothing listens) or a name without an address at once; anything else
-    # (no answer, a name service failing for now, another transport) is left to the client
-    # and its timeout.
+    # (no answer to the probe, a name service failing for now, another transport) is left to
+    # the client and its timeout. True when the connection was taken: something listens
+    # there, and _answers_in_time() sees whether it answers.
     import socket
 
     if not isinstance(scheduler, str):
-        return
+        return False
     from distributed.comm.addressing import parse_address, parse_host_port
 
     try:
         proto, loc = parse_address(scheduler)
         if proto not in _HOST_PORT_TRANSPORTS:
-            return
+            return False
         host, port = parse_host_port(loc)
     except (ValueError, TypeError):
-        return
+        return False
     try:
         with socket.create_connection((host, port), timeout=2.0):
-            return
+            return True
     except ConnectionRefusedError as e:
         raise OSError(f"cannot connect to the Dask scheduler at {scheduler}: connection refused "
                       f"(is `dask scheduler` running there, on that port?)") from e
     except socket.gaierror as e:
         if e.errno not in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
-            return
+            return False
         raise OSError(f"cannot connect to the Dask scheduler at {scheduler}: no address for the "
                       f"host {host!r} ({e.strerror})") from e
     except OSError:
+        return False
+
+
+#: Seconds a scheduler address is waited for: to take the connection, then to answer it.
+CONNECT_WAIT_S = 20.0
+
+
+def _answers_in_time(scheduler) -> None:
+    """Dask's own connection and handshake to ``scheduler``, an address whose port took a
+    TCP connection (:func:`_refused_fast`), given :data:`CONNECT_WAIT_S` seconds in all;
+    ``TimeoutError`` naming the address when it has not answered by then. Any other failure
+    is left to the client, which meets it again and says it in its own words.
+
+    The client's timeout bounds only the connection: its handshake then waits for the
+    scheduler's reply for ever. A scheduler stopped or hung (SIGSTOP, a paused VM), or a port
+    forward whose far end is gone, takes the connection from the kernel and never answers,
+    and the replay hung before its first task. The connection is closed again; the client
+    makes its own (the scheduler has just answered)."""
+    import asyncio
+    import threading
+
+    if not isinstance(scheduler, str):
         return
+    from distributed.comm import connect as dask_connect
+    from distributed.security import Security
+
+    # what the client connects with (its Security from the configuration: TLS certificates)
+    args = Security().get_connection_args("client")
+    outcome: list = []
+
+    async def probe():
+        comm = await dask_connect(scheduler, timeout=CONNECT_WAIT_S, **args)
+        await comm.close()
+
+    def run():
+        try:
+            # (no answer: wait_for cancels the handshake and the loop's end closes the socket)
+            asyncio.run(asyncio.wait_for(probe(), CONNECT_WAIT_S))
+            outcome.append(None)
+        except BaseException as e:      # handed to the caller's thread
+            outcome.append(e)
+
+    # a thread of its own: the caller may run an event loop already (a notebook), in which
+    # asyncio.run() refuses to start another
+    t = threading.Thread(target=run, name="matchcore-dask-connect", daemon=True)
+    t.start()
+    t.join()
+    err = outcome[0] if outcome else None
+    if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
+        raise TimeoutError(f"cannot connect to the Dask scheduler at {scheduler}: no answer "
+                           f"within {CONNECT_WAIT_S:g} s (a scheduler stopped or hung, a "
+                           f"network dropping the connection, or another service on that "
+                           f"port)") from err
 
 
 #: Seconds a replay waits for a cluster to have a worker before it fails (TimeoutError): the
