@@ -5,6 +5,8 @@ connection to another port (70000 taken modulo 65536). So is, at once, a host na
 address."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytest.importorskip("distributed")
@@ -171,3 +173,34 @@ def test_dask_connect_scheduler_taking_the_connection_never_answering_fails_nami
     out, err = capsys.readouterr()
     assert rc == 1 and "replayed" not in out
     assert err == f"matchcore replay: error: {exc.value}\n"
+
+
+@pytest.mark.timeout(120)
+def test_dask_replay_client_whose_scheduler_went_away_raises_connection_error_naming_it(
+        tmp_path):
+    # a client of the caller's whose scheduler was gone (killed, restarted) before the call:
+    # after Dask's reconnection attempts the replay raised Dask's internals, "ConnectionPool
+    # is closed" (RuntimeError) or "ConnectionPool closing." (CommClosedError)
+    import time
+
+    import distributed
+
+    import matchcore.itch as itch
+
+    path = itch.generate(tmp_path / "day.itch", messages=1000, symbols=2, seed=1)
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                       dashboard_address="127.0.0.1:0")
+    address = cluster.scheduler_address
+    client = distributed.Client(address, timeout="2s")     # reconnection attempts: 2 s
+    try:
+        cluster.close()
+        while client.status == "running":   # until the client sees its scheduler gone
+            time.sleep(0.05)
+        with pytest.raises(ConnectionError) as exc:
+            replay_files([path], client)
+        assert re.fullmatch(rf"the connection to the Dask scheduler at {re.escape(address)} is "
+                            rf"lost \(the client is (connecting|closing|closed)\): no task was "
+                            rf"sent; connect a new client, or give the scheduler's address",
+                            str(exc.value)), exc.value
+    finally:
+        client.close()

@@ -702,14 +702,23 @@ WORKER_WAIT_S = 20.0
 
 
 def _wait_for_a_worker(client, scheduler, distributed) -> None:
-    if client.scheduler_info().get("workers"):
-        return
+    where = scheduler if isinstance(scheduler, str) else client.scheduler.address
     try:
+        if client.scheduler_info().get("workers"):
+            return
         client.wait_for_workers(1, timeout=WORKER_WAIT_S)
     except (TimeoutError, distributed.TimeoutError) as e:
-        where = scheduler if isinstance(scheduler, str) else client.scheduler.address
         raise TimeoutError(f"the Dask cluster at {where} has no workers: none joined within "
                            f"{WORKER_WAIT_S:g} s (start one with `dask worker {where}`)") from e
+    except Exception as e:
+        if client.status == "running":
+            raise
+        # a client of the caller's whose scheduler went away before the call (killed,
+        # restarted, the network): after Dask's reconnection attempts this was its
+        # internals' "ConnectionPool is closed" (RuntimeError) or "ConnectionPool closing."
+        raise ConnectionError(f"the connection to the Dask scheduler at {where} is lost (the "
+                              f"client is {client.status}): no task was sent; connect a new "
+                              f"client, or give the scheduler's address") from e
 
 
 def _quiet_task_failures(client) -> None:
