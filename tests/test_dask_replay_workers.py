@@ -42,3 +42,61 @@ def test_bench_dask_script_workers_beyond_limit_usage_error(monkeypatch, capsys)
     err = refused_before_work(monkeypatch, capsys, "bench_dask", "itch.generate",
                               ["--workers", "1000000"])
     assert f"argument --workers: must be at most {MAX_LOCAL_WORKERS}, got 1000000" in err
+
+
+@pytest.mark.timeout(120)       # before, the replay waited for a worker for ever
+def test_dask_replay_cluster_losing_its_only_worker_mid_run_fails_naming_the_files(
+        monkeypatch, tmp_path):
+    # a task whose only worker died (one without a nanny killed, its machine gone) goes back
+    # to the scheduler and waits for another worker: with none joining, the replay hung
+    import errno
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setattr(cdask, "WORKER_WAIT_S", 1.0)
+    fifo = tmp_path / "day.itch"
+    os.mkfifo(fifo)                 # the task waits in it, on the worker, for a writer
+    cluster = distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp://",
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    address = cluster.scheduler_address
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                               "--nthreads", "1", "--no-nanny"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    writer = []
+
+    def kill_the_worker_once_the_task_runs():
+        while worker.poll() is None:
+            try:
+                writer.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError as e:
+                if e.errno != errno.ENXIO:      # ENXIO: no reader yet
+                    raise
+                time.sleep(0.05)
+                continue
+            worker.kill()
+
+    killer = threading.Thread(target=kill_the_worker_once_the_task_runs, daemon=True)
+    try:
+        client = distributed.Client(address)
+        try:
+            client.wait_for_workers(1, timeout=60)
+            killer.start()
+            with pytest.raises(TimeoutError) as exc:
+                replay_files([fifo], client, fmt="itch")
+            assert str(exc.value) == (
+                f"the Dask cluster at {address} has had no workers for 1 s while the replays "
+                f"of {fifo} waited (its workers died or left), so no results are returned; "
+                f"start one with `dask worker {address}`")
+        finally:
+            client.close()
+    finally:
+        worker.kill()
+        worker.wait()
+        killer.join(timeout=10)
+        for fd in writer:
+            os.close(fd)
+        cluster.close()

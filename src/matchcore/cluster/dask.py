@@ -721,6 +721,61 @@ def _wait_for_a_worker(client, scheduler, distributed) -> None:
                               f"client, or give the scheduler's address") from e
 
 
+class _WorkerWatch:
+    """A thread that cancels the replay's tasks when the cluster has had no worker for
+    :data:`WORKER_WAIT_S` seconds while they wait; ``expired`` then says so (the message of
+    the TimeoutError the replay raises).
+
+    A task whose only worker died (a worker without a nanny killed, its machine gone), or
+    whose result was lost with it before the client fetched it, goes back to the scheduler
+    and waits for another worker; when none joined, the replay waited for ever. The workers
+    are asked for once a second."""
+
+    def __init__(self, client, where: str, futures, files):
+        import threading
+
+        self.client, self.where, self.futures = client, where, futures
+        # the file of each task not returned yet, for the message
+        self.left = {fut.key: f for fut, f in zip(futures, files)}
+        self.expired = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="matchcore-dask-workers",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        no_worker_since = None
+        while not self._stop.wait(1.0):
+            try:
+                workers = self.client.nthreads()
+            except Exception:
+                continue        # a client that lost its scheduler: its futures say so
+            now = time.monotonic()
+            if workers:
+                no_worker_since = None
+            elif no_worker_since is None:
+                no_worker_since = now
+            elif now - no_worker_since >= WORKER_WAIT_S:
+                files = ", ".join(sorted(set(dict(self.left).values())))
+                self.expired = (f"the Dask cluster at {self.where} has had no workers for "
+                                f"{WORKER_WAIT_S:g} s while the replays of {files} waited "
+                                f"(its workers died or left), so no results are returned; "
+                                f"start one with `dask worker {self.where}`")
+                try:
+                    self.client.cancel(self.futures)
+                except Exception:
+                    pass
+                return
+
+    def done(self, fut) -> None:
+        self.left.pop(fut.key, None)
+
+    def stop(self) -> None:
+        self._stop.set()
+        # (a question to a scheduler gone can take its connect timeout: not waited for)
+        self._thread.join(timeout=2.0)
+
+
 def _quiet_task_failures(client) -> None:
     from matchcore.cluster._quiet import QuietTaskFailures
 
@@ -785,7 +840,7 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
         raise ValueError("scheduler: the distributed.Client given is closed: give an open one, "
                          "or the scheduler's address")
     client = connect(scheduler, workers=workers, processes=processes) if own else scheduler
-    futures, gathered = [], False
+    futures, gathered, watch = [], False, None
     try:
         if own and local:
             # the cluster is ours: a task that raises is raised here, so each worker's own
@@ -802,10 +857,14 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
                    for _, p, f, part in tasks]
         index = {fut.key: n for n, fut in enumerate(futures)}
         results = [None] * len(futures)
+        watch = _WorkerWatch(client, scheduler if isinstance(scheduler, str)
+                             else client.scheduler.address, futures,
+                             [p for _, p, _, _ in tasks])
         for done, fut in enumerate(distributed.as_completed(futures), 1):
             n = index[fut.key]
             try:
                 results[n] = fut.result()
+                watch.done(fut)
                 results[n].file = tasks[n][1]
             except distributed.KilledWorker as e:
                 # its message names only the task key: say which file (and share) it was
@@ -814,6 +873,8 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
                 raise TaskLostError(f"{p}{share}: every worker that ran its replay died, so no "
                                     f"results are returned ({e})") from e
             except CancelledError as e:
+                if watch.expired is not None:
+                    raise TimeoutError(watch.expired) from e
                 # the scheduler went away (killed, the network): after its reconnection
                 # attempts the client cancels every future, and that went through as a
                 # traceback naming a task key
@@ -836,6 +897,8 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
         return ReplayResults(files=files, elapsed_s=time.perf_counter() - t0,
                              totals=_totals(files))
     finally:
+        if watch is not None:
+            watch.stop()
         if not own and not gathered and futures:
             # the caller's cluster, on a task that raised or an interruption: the other tasks
             # ran on and their results (sinks, books) stayed in the cluster's memory for as long
