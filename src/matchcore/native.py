@@ -538,11 +538,7 @@ def replay_commands(path, book=None, *, chunk: int | None = None,
         chunk = _positive_int(chunk, "chunk")
     hdr, cmds = _read_mapped(path, committed)
     _refuse_several_symbols(path, cmds)
-    if book is None:
-        _refuse_empty_start(path, hdr)
-        book = OrderBook(stp=hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING)
-    else:
-        _refuse_other_start(path, hdr, book)
+    book = _start_book(path, hdr, book)
     if chunk is None or len(cmds) <= chunk:
         return book.process(cmds)
     return np.concatenate([book.process(cmds[i:i + chunk]) for i in range(0, len(cmds), chunk)])
@@ -621,10 +617,15 @@ def _refuse_empty_start(path, hdr: NativeHeader) -> None:
                          f"its records replay to the live state only from there")
 
 
-def _refuse_other_start(path, hdr: NativeHeader, book) -> None:
-    # A given book must hold the state the file's records start from, in the mode they were
-    # recorded with: from another, they replay to another state than the live session's
-    # (other fills, other refusals) without a word. Shared by replay_commands and resume.
+def _start_book(path, hdr: NativeHeader, book):
+    # The book a file's records replay into (replay_commands, Recorder.resume): None makes one
+    # in the file's STP mode, for a file begun on an empty book. A given book must hold the
+    # state the records start from, in the mode they were recorded with: from another, they
+    # replay to another state than the live session's (other fills, other refusals) without a
+    # word.
+    if book is None:
+        _refuse_empty_start(path, hdr)
+        return OrderBook(stp=hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING)
     if len(book) != 0 and not hdr.started_nonempty:
         raise ValueError(f"the book holds {len(book)} orders, but the journal was begun on "
                          f"an empty book: its records replay to the live state only from "
@@ -634,6 +635,7 @@ def _refuse_other_start(path, hdr: NativeHeader, book) -> None:
     if hdr.stp is not None and getattr(book, "stp", hdr.stp) != hdr.stp:
         raise ValueError(f"the book's STP mode is {book.stp!r}, the journal was recorded "
                          f"with {hdr.stp!r}")
+    return book
 
 
 def _fits_u8(v) -> bool:
@@ -839,13 +841,11 @@ class Recorder(NoCopy):
         elif len(syms) and _symbol_arg(symbol) != int(syms[0]):
             raise ValueError(f"symbol={symbol!r}, but the journal's records have symbol "
                              f"{int(syms[0])}")
-        stp = hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING
         if book is None:
-            _refuse_empty_start(path, hdr)
-            book = OrderBook(stp=stp)
+            book = _start_book(path, hdr, None)
             book._journal_entry(True)   # (a given book is held by resume() already)
         else:
-            _refuse_other_start(path, hdr, book)
+            _start_book(path, hdr, book)
         self._setup(book, path, symbol, flush_every, fsync)     # checks before the replay
         for i in range(0, len(cmds), 65536):                    # events in bounded pieces
             book.process(cmds[i:i + 65536])
