@@ -27,6 +27,16 @@ def whole_number(x) -> int | None:
         return None
 
 
+def symbol_number(given) -> int | None:
+    """The number an entry of a symbol selection names (an int, a numpy integer, or a string of
+    ASCII digits with spaces around it), None for a name: :func:`symbol_filter`'s rule for
+    telling them apart ("١٣" or "²" is a name). O(len(given))."""
+    if isinstance(given, str):
+        s = given.strip()
+        return int(s) if s.isascii() and s.isdigit() else None
+    return whole_number(given)
+
+
 def once_listed(symbols):
     """``symbols`` as a list when it is a one-shot iterator (a generator, ``iter(...)``), which
     the checks made before a replay (a replayer built with the options, once per format) used
@@ -80,8 +90,8 @@ def symbol_filter(symbols, what: str = "symbols", numbers: tuple[int, str] | Non
         if not s:
             # no symbol is named "": it selected no book, and the replay said nothing
             raise ValueError(f"{what} holds an empty name ({given!r}): it selects no symbol")
-        if numbers is not None and (isinstance(given, int) or (s.isascii() and s.isdigit())) \
-                and not 0 <= int(s) <= numbers[0]:
+        number = symbol_number(given)
+        if numbers is not None and number is not None and not 0 <= number <= numbers[0]:
             # selected nothing, and the replay said nothing of it
             raise ValueError(f"{what} holds {given!r}, outside 0..{numbers[0]} ({numbers[1]}): "
                              f"it selects no book")

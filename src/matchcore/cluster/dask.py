@@ -207,7 +207,7 @@ def _task_options(options: dict, fmt: str, formats) -> dict:
     file lacks does. The ITCH tasks get the selection without it (their replayer refuses it:
     among ITCH files alone it selects nothing), and when nothing is left a name no ITCH stock
     carries, so that they keep no book. Any other selection goes to every task as given."""
-    from matchcore._symfilter import ITCH_LOCATES, whole_number
+    from matchcore._symfilter import ITCH_LOCATES, symbol_number
 
     symbols = options.get("symbols")
     if fmt != "itch" or "dbn" not in formats or symbols is None or \
@@ -215,10 +215,7 @@ def _task_options(options: dict, fmt: str, formats) -> dict:
         return options
 
     def beyond(given) -> bool:
-        if isinstance(given, str):
-            s = given.strip()
-            return s.isascii() and s.isdigit() and int(s) > ITCH_LOCATES[0]
-        number = whole_number(given)
+        number = symbol_number(given)
         return number is not None and number > ITCH_LOCATES[0]
 
     symbols = list(symbols)
