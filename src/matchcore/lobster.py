@@ -538,7 +538,6 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
     bad[:, 0::2] |= (sizes > 0) & ((prices <= 0) | (prices >= _SEED_PRICE_LIMIT))
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])
-        what = ("ask price", "ask size", "bid price", "bid size")[col % 4]
         why = ("is not a whole number (up to 2**53)" if not whole[row, col] else
                "is above 2**63-1 (an orderbook field is an int64)" if over[row, col] else
                "is negative" if col % 2 else
@@ -549,7 +548,7 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
         # an object array's None (pandas' missing value) has no .item(): an AttributeError
         v = v.item() if isinstance(v, np.generic) else v
         v = int(v) if isinstance(v, float) and v.is_integer() and abs(v) <= _MAX_EXACT else v
-        raise ValueError(f"{where}, line {line(row)}: {what} {col // 4 + 1} {v} {why}")
+        raise ValueError(f"{where}, line {line(row)}: {_orderbook_field(col)} {v} {why}")
     # Levels best first: two levels with shares at one price (or out of order) made a seed
     # with two orders of one synthetic id, refused as "order 9223653511836586464 rejected:
     # DUPLICATE_ORDER_ID", or a seed and comparisons of levels that are no book's.
@@ -566,7 +565,7 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
 
 
 def _orderbook_field(col: int) -> str:
-    # as _check_orderbook names a field: "ask size 1"
+    # the name of an orderbook field in the errors that point at it: "ask size 1"
     return f"{('ask price', 'ask size', 'bid price', 'bid size')[col % 4]} {col // 4 + 1}"
 
 
