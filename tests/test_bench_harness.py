@@ -195,11 +195,23 @@ def test_core_benchmarks_small_sizes_report_every_target():
         assert core["vs_targets"]["touch_process_msgs_per_s"][name] > 0
     for op in ("submit", "cancel", "modify"):
         assert core["per_call"][op]["vs_same_signature"] > 0
+    for op in ("submit", "cancel", "modify", "marketable"):
+        pc = core["per_call"][op]
+        assert pc["compiled_ns_per_cmd"] > 0
+        assert pc["vs_empty_plus_compiled"] == pytest.approx(
+            pc["ns_per_call"] / (core["per_call"][
+                "noop_cancel" if op == "cancel" else
+                "noop_modify" if op == "modify" else "noop_submit"]["ns_per_call"]
+                + pc["compiled_ns_per_cmd"]))
+    # the compiled figures come from the same commands: both books end alike
+    assert core["per_call"]["same_final_book"] is True
     assert set(core["engine"]["workloads"]) == {"standard", "wide_book", "stale_cancel",
                                                 "market_heavy"}
     for w in core["engine"]["workloads"].values():
         assert w["engine_ns_per_msg"] > 0 and w["book_ns_per_msg"] > 0
-    assert "targets met" in format_core(core)
+    table = format_core(core)
+    assert "targets met" in table
+    assert "process() ns/cmd" in table
 
 
 def test_engine_vs_book_same_flows_same_events():

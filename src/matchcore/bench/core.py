@@ -16,9 +16,12 @@ import time
 
 import numpy as np
 
-from matchcore import OrderBook, TIF
+from matchcore import COMMAND_DTYPE, EVENT_DTYPE, CommandKind, OrderBook, TIF
 from matchcore._core import _flag_arg
 from matchcore.bench import harness
+
+_SUBMIT, _CANCEL = int(CommandKind.SUBMIT), int(CommandKind.CANCEL)
+_MODIFY = int(CommandKind.MODIFY)
 
 TARGETS = {"per_call_vs_floor": 1.5, "process_msgs_per_s": 25e6, "deep_vs_small": 1.5,
            "touch_process_msgs_per_s": 15e6, "vs_reference": 50.0}
@@ -157,7 +160,13 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
     ``resting``-order book, then ``block`` cancels of them (back to ``resting``), ``block``
     reprices (modify to a new price) of resting orders, and ``block`` marketable IOCs that each
     fill one resting ask of qty 1 (placed untimed). ``n`` calls per op in all; min and median
-    over ``reps`` runs, each on a fresh book."""
+    over ``reps`` runs, each on a fresh book.
+
+    The same blocks also go through ``process(block_commands, out=buf)`` on a fresh book of the
+    same orders (``compiled_ns_per_cmd``: the compiled loop's cost per command, its decoding
+    and checks included), and each method is set against its empty call plus that
+    (``vs_empty_plus_compiled``): what the Python call adds beyond the interpreter's call and
+    the book's own work."""
     harness.check_reps(reps)
     rng = np.random.default_rng(seed)
     blocks = max(n // block, 1)
@@ -250,9 +259,46 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
                 submit(oid, 0, 1_000_200, 1, ioc)
             t["marketable"][k] = perf() - t0
             events()
-        return t
+        return t, b.state_hash()
 
-    runs = [run_all() for _ in range(reps)]
+    def run_compiled():
+        # The same blocks, on a book of the same orders, through process(out=): one call per
+        # block of the same commands. What a compiled caller pays per command (the loop's
+        # decoding and checks included), beside which the Python call's own cost shows.
+        b = book_1k()
+        proc, submit, events = b.process, b.submit, b.events
+        buf = np.empty(4 * block, dtype=EVENT_DTYPE)
+        t = {k: [0] * blocks for k in ("submit", "cancel", "modify", "marketable")}
+        cmds = np.zeros(block, dtype=COMMAND_DTYPE)
+        next_id = resting + 1
+
+        def timed(kind, oids, side, px, qty, tif=0):
+            cmds["kind"], cmds["order_id"], cmds["side"] = kind, oids, side
+            cmds["price"], cmds["qty"], cmds["tif"] = px, qty, tif
+            t0 = perf()
+            proc(cmds, out=buf)
+            return perf() - t0
+
+        for k in range(blocks):
+            ids = np.arange(next_id, next_id + block, dtype=np.uint64)
+            next_id += block
+            t["submit"][k] = timed(_SUBMIT, ids, 0, new_px[k % 8], 10)
+            t["cancel"][k] = timed(_CANCEL, ids, 0, 0, 0)
+            mids = base_ids[(k * block) % resting:][:block]
+            if len(mids) < block:
+                mids = mids + base_ids[:block - len(mids)]
+            t["modify"][k] = timed(_MODIFY, mids, 0, new_px[(k + 3) % 8], 7)
+            for oid in range(next_id, next_id + block):         # untimed, as above
+                submit(oid, 1, 1_000_001 + oid % 100, 1)
+            next_id += block
+            events()
+            takers = np.arange(next_id, next_id + block, dtype=np.uint64)
+            next_id += block
+            t["marketable"][k] = timed(_SUBMIT, takers, 0, 1_000_200, 1, ioc)
+        return t, b.state_hash()
+
+    runs, hashes = zip(*(run_all() for _ in range(reps)))
+    compiled, c_hashes = zip(*(run_compiled() for _ in range(reps)))
     out = {}
     for name in runs[0]:
         per_block = np.array([r[name] for r in runs], dtype=np.float64)   # reps x blocks
@@ -270,6 +316,15 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
             "modify": "noop_modify"}
     for name, fl in same.items():
         out[name]["vs_same_signature"] = out[name]["ns_per_call"] / out[fl]["ns_per_call"]
+        per_block = np.array([r[name] for r in compiled], dtype=np.float64)
+        c_ns = float(per_block.min(axis=0).sum() / n)
+        out[name]["compiled_ns_per_cmd"] = c_ns
+        # the call against its own empty call plus the same command's compiled work: what the
+        # Python path adds beyond the two floors it cannot go under
+        out[name]["vs_empty_plus_compiled"] = out[name]["ns_per_call"] / (
+            out[fl]["ns_per_call"] + c_ns)
+    # both paths ran the same commands on the same book: they end in the same state
+    out["same_final_book"] = len(set(hashes + c_hashes)) == 1
     out["n"] = n
     out["reps"] = reps
     out["resting"] = resting

@@ -219,23 +219,30 @@ def format_core(core: dict, net: bool = False) -> str:
     pc = core["per_call"]
     out = [f"core: per call from Python (ns/call, best of {pc['reps']} per block, {pc['n']:,} "
            f"calls, book of ~{pc.get('resting', 1000):,} orders, record_events=True; floor = "
-           f"empty call into the extension with the method's own signature)"]
-    rows = [["_noop()", f"{pc['noop']['ns_per_call']:.1f}", "-", "-", "-"],
-            ["_noop4(id, side, price, qty)", f"{pc['noop4']['ns_per_call']:.1f}", "1.00", "-", "-"]]
+           f"empty call into the extension with the method's own signature; process() ns/cmd "
+           f"= the same commands, a process(out=) call per block)"]
+    rows = [["_noop()", f"{pc['noop']['ns_per_call']:.1f}", "-", "-", "-", "-", "-"],
+            ["_noop4(id, side, price, qty)", f"{pc['noop4']['ns_per_call']:.1f}", "1.00", "-",
+             "-", "-", "-"]]
     for name, what in (("noop_submit", "submit's"), ("noop_cancel", "cancel's"),
                        ("noop_modify", "modify's")):
         if name in pc:
             rows.append([f"_{name} ({what} signature)", f"{pc[name]['ns_per_call']:.1f}",
-                         f"{pc[name]['ns_per_call'] / pc['noop4']['ns_per_call']:.2f}", "1.00", "-"])
+                         f"{pc[name]['ns_per_call'] / pc['noop4']['ns_per_call']:.2f}", "1.00",
+                         "-", "-", "-"])
     for op in ("submit", "cancel", "modify", "marketable", "best_bid", "depth10"):
         if op not in pc:
             continue
         target = "<= 1.5" if op in ("submit", "cancel", "modify") else ""
         same = pc[op].get("vs_same_signature")
+        # (a JSON file of a run before the compiled figures has none of them)
+        c_ns, both = pc[op].get("compiled_ns_per_cmd"), pc[op].get("vs_empty_plus_compiled")
         rows.append([op, f"{pc[op]['ns_per_call']:.1f}", f"{pc[op]['vs_noop4']:.2f}",
-                     f"{same:.2f}" if same is not None else "", target])
-    out.append(_table(["call", "ns/call", "x noop4", "x same-signature empty call", "target"],
-                      rows))
+                     f"{same:.2f}" if same is not None else "", target,
+                     f"{c_ns:.1f}" if c_ns is not None else "",
+                     f"{both:.2f}" if both is not None else ""])
+    out.append(_table(["call", "ns/call", "x noop4", "x same-signature empty call", "target",
+                       "process() ns/cmd", "x (empty call + process() ns/cmd)"], rows))
     pr = core["process"]
     p, pc_, e = pr["process"], pr["process_chunked"], pr["emit"]
     po = pr.get("process_out", pc_)
