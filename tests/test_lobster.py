@@ -461,6 +461,55 @@ def test_lobster_order_ids_above_2_53_read_exactly_and_do_not_collide(tmp_path):
     assert r.book.get(big) == (0, 4990000, 100) and r.book.get(big + 1) is None
 
 
+def test_lobster_sizes_above_2_53_read_exactly_or_refused_beyond_int64(tmp_path):
+    # Sizes and prices were read through float64: a size of 2**53 + 1 rested as 2**53 (from
+    # either file), a price of 10000.00000000000001 as the whole 10000, and columns given as
+    # int64 holding 2**53 + 2 were refused as "not a positive whole number of shares".
+    big = 2 ** 53 + 1
+    p = tmp_path / "BIG_message_1.csv"
+    p.write_text("\n".join(_GOOD + [f"34200.1,1,3,{big},4990000,1",
+                                    f"34200.2,1,4,{2**63 - 1},4980000,1"]) + "\n")
+    m = read_messages(p)
+    assert m.size.tolist() == [100, 50, big, 2**63 - 1]
+    r = replay_lobster(m)
+    assert r.book.get(3) == (0, 4990000, big) and r.book.get(4) == (0, 4980000, 2**63 - 1)
+    cols = {k: getattr(m, k) for k in ("ts_ns", "type", "order_id", "size", "price",
+                                        "direction")}
+    cols["size"] = cols["size"].copy()
+    cols["size"][2] = big + 1
+    assert replay_lobster(LobsterMessages(**cols)).book.get(3) == (0, 4990000, big + 1)
+    for row, expect in (
+            (f"34200.1,1,3,{2**63},4990000,1", f"size '{2**63}' is above 2**63-1"),
+            ("34200.1,1,3,1e19,4990000,1", "size '1e19' is above 2**63-1"),
+            ("34200.1,1,3,100,4990000.00000000000001,1",
+             "price '4990000.00000000000001' is not a positive whole price"),
+            ("34200.1,1,3,9007199254740993.5,4990000,1",
+             "size '9007199254740993.5' is not a positive whole number")):
+        p.write_text("\n".join(_GOOD + [row]) + "\n")
+        with pytest.raises(ValueError, match=f"line 3: {re.escape(expect)}"):
+            read_messages(p)
+    # decimal and exponent forms of whole numbers are read as the numbers they spell
+    p.write_text("\n".join(_GOOD + ["34200.1,1.0,3,1e2,4990000.0,1"]) + "\n")
+    m = read_messages(p)
+    assert (m.type[2], m.size[2], m.price[2]) == (1, 100, 4990000)
+    o = tmp_path / "BIG_orderbook_1.csv"
+    o.write_text(f"10100,{big},9900,30\n10100,10,9900,{2**63 - 1}\n")
+    assert read_orderbook(o).tolist() == [[10100, big, 9900, 30], [10100, 10, 9900, 2**63 - 1]]
+    o.write_text(f"10100,10,9900,30\n10100,10.0,9900,{big}\n")
+    assert read_orderbook(o).tolist() == [[10100, 10, 9900, 30], [10100, 10, 9900, big]]
+    for field, expect in ((str(2**63), f"bid size 1 {2**63} is above 2**63-1"),
+                          ("10.00000000000000001", "bid size 1 10.00000000000000001 is not a "
+                                                   "whole number")):
+        o.write_text(f"10100,10,9900,30\n10100,10,9900,{field}\n")
+        with pytest.raises(ValueError, match=f"line 2: {re.escape(expect)}"):
+            read_orderbook(o)
+    # an object array's Python ints are read exactly too
+    p.write_text("\n".join(_GOOD) + "\n")
+    exact = np.array([[10100, big, 9900, 30]] * 2, dtype=object)
+    assert replay_lobster(read_messages(p), exact).seed.tolist() == [[0, 9900, 30],
+                                                                     [1, 10100, big]]
+
+
 def test_lobster_columns_given_directly_are_checked_too(tiny):
     msgs, _, _, _ = tiny
     bad = LobsterMessages(msgs.ts_ns, msgs.type, msgs.order_id, msgs.size, msgs.price,
@@ -547,7 +596,7 @@ def test_read_messages_bom_or_blank_lines_before_first_row_keep_every_row(tmp_pa
     (0, "nan", "ask price 1 nan is not a whole number"),
     (2, "inf", "bid price 1 inf is not a whole number"),
     (1, "200.7", "ask size 1 200.7 is not a whole number"),
-    (3, "1e300", "bid size 1 1e+300 is not a whole number"),
+    (3, "1e300", "bid size 1 1e300 is above 2**63-1"),
     (5, "-3", "ask size 2 -3 is negative"),
     (2, "-5853300", "bid price 1 -5853300 is not a positive price for a level with shares"),
     (2, str(2**48), f"bid price 1 {2**48} is at or above 2**48"),

@@ -43,6 +43,7 @@ import re
 import time
 import warnings
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
@@ -201,7 +202,8 @@ _FIELD_END = re.compile(rb"[,;\t| ]")
 
 def _load_csv(path, min_cols: int, dtype=np.float64, field_name=None):
     """(rows as a 2-D array of ``dtype``, the file line of a row: ``line(k)`` for row k counted
-    from 0). ``field_name(column)``: the name of a field, for a field that is not a number
+    from 0). With ``dtype=np.int64`` a file of fields other than plain integers comes back as
+    a text array. ``field_name(column)``: the name of a field, for a field that is not a number
     (with a numeric ``dtype``). The file is read once: a pipe
     or FIFO (``/dev/stdin``) has no second reading, and opening it again went on after the
     bytes the first look had buffered, so rows were lost without a word."""
@@ -271,16 +273,28 @@ def _load_csv(path, min_cols: int, dtype=np.float64, field_name=None):
         if found is not None:
             at = data.count(b"\n", 0, start + found.end()) + 1
             raise ValueError(f"{path}, line {at}: a {shown} inside a row ({why})")
-    try:
+    def load(as_dtype):
         with warnings.catch_warnings():
             # numpy's word for each empty line it skips (the last line of many files), which
             # reached the command line's stderr: such lines are no rows, and line() knows it
             warnings.filterwarnings("ignore", r"Input line \d+ contained no data",
                                     UserWarning)
-            arr = np.loadtxt(io.BytesIO(data[start:] if start else data), delimiter=",",
-                             dtype=dtype, ndmin=2)
+            return np.loadtxt(io.BytesIO(data[start:] if start else data), delimiter=",",
+                              dtype=as_dtype, ndmin=2)
+
+    try:
+        try:
+            arr = load(dtype)
+        except ValueError as e:
+            if dtype is not np.int64 or "could not convert" not in str(e):
+                raise
+            # a field that is no plain integer ("100.0", "1e3", "abc"): the rows as text,
+            # for the caller to read each field exactly (float64 rounded 2**53 + 1 to 2**53)
+            arr = load(str)
     except ValueError as e:
-        if field_name is not None and dtype is not str and "could not convert" in str(e):
+        # (with np.int64, the text reading failed after the integer one could not convert)
+        if field_name is not None and dtype is not str and (
+                "could not convert" in str(e) or dtype is np.int64):
             # numpy's "could not convert string 'abc' to float64 at row 1, column 2" counted
             # rows from 0 among the rows it read, so it named neither the file's line nor the
             # field: the rows are read again as text to find the field (only on this path)
@@ -378,6 +392,7 @@ _COLUMNS = ("time", "event type", "order id", "size", "price", "direction")
 # hold them in 48 bits
 _SEED_PRICE_LIMIT = 1 << 48
 _MAX_EXACT = float(2 ** 53)        # float64 holds every integer up to here exactly
+_INT64_MAX = 2 ** 63 - 1
 
 
 def _first_unparsable(text: np.ndarray, cols, parse) -> tuple[int, int]:
@@ -393,8 +408,78 @@ def _first_unparsable(text: np.ndarray, cols, parse) -> tuple[int, int]:
 
 
 def _whole(x: np.ndarray) -> np.ndarray:
-    """Where x holds a whole number a float64 carries exactly (|x| <= 2**53)."""
+    """Where x holds a whole number: all of an integer array (np.floor made its values
+    float64, so an int64 size of 2**53 + 2 was refused as not whole), and in a float array a
+    whole number a float64 carries exactly (|x| <= 2**53)."""
+    if np.issubdtype(x.dtype, np.integer):
+        return np.ones(x.shape, dtype=bool)
     return np.isfinite(x) & (np.floor(x) == x) & (np.abs(x) <= _MAX_EXACT)
+
+
+# Faults of a field read by _exact_fields
+_NOT_A_NUMBER, _NOT_WHOLE, _ABOVE_INT64, _BELOW_INT64 = 1, 2, 3, 4
+
+
+def _exact_field(v) -> tuple[int, int]:
+    """(value, fault) of one field: text is read exactly (digits as an int, a decimal or
+    exponent form such as "100.0" or "1e3" as the number it spells, never through float64);
+    an object array's Python int as it is; anything else (a float, None) as float64 reads it,
+    whole only up to 2**53. Fault 0 (value in int64) or one of _NOT_A_NUMBER, _NOT_WHOLE,
+    _ABOVE_INT64, _BELOW_INT64 (value 0)."""
+    if isinstance(v, bytes):
+        v = v.decode("latin-1")
+    if isinstance(v, str):
+        try:
+            n = int(v)
+        except ValueError:
+            try:
+                d = Decimal(v.strip())
+            except InvalidOperation:
+                return 0, _NOT_A_NUMBER
+            if not d.is_finite():
+                return 0, _NOT_WHOLE
+            if d.adjusted() >= 19:
+                # |d| >= 10**19, beyond int64 (and not turned into an int of that many digits)
+                return 0, _ABOVE_INT64 if d > 0 else _BELOW_INT64
+            if d != d.to_integral_value():
+                return 0, _NOT_WHOLE
+            n = int(d)
+    elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+        n = int(v)
+    else:
+        try:
+            x = float(np.float64(v))
+        except (TypeError, ValueError):
+            return 0, _NOT_A_NUMBER
+        if not (np.isfinite(x) and x.is_integer() and abs(x) <= _MAX_EXACT):
+            return 0, _NOT_WHOLE
+        n = int(x)
+    if n > _INT64_MAX:
+        return 0, _ABOVE_INT64
+    if n < -_INT64_MAX - 1:
+        return 0, _BELOW_INT64
+    return n, 0
+
+
+def _exact_fields(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 values, int8 faults) of an array of text fields (or an object array), each read
+    by :func:`_exact_field`. A text array of plain integers, LOBSTER's form, is converted in
+    one vectorised cast; field by field only when that fails."""
+    if a.dtype.kind in "US":
+        try:
+            return a.astype(np.int64), np.zeros(a.shape, dtype=np.int8)
+        except (ValueError, OverflowError):
+            pass
+        if a.ndim == 2:
+            # one odd field takes only its column through the loop below
+            columns = [_exact_fields(a[:, col]) for col in range(a.shape[1])]
+            return (np.stack([v for v, _ in columns], axis=1).reshape(a.shape),
+                    np.stack([f for _, f in columns], axis=1).reshape(a.shape))
+    values = np.zeros(a.size, dtype=np.int64)
+    faults = np.zeros(a.size, dtype=np.int8)
+    for i, v in enumerate(a.reshape(-1).tolist()):
+        values[i], faults[i] = _exact_field(v)
+    return values.reshape(a.shape), faults.reshape(a.shape)
 
 
 def _bad_message_rows(t, ty, oid, size, price, direction) -> list[tuple[np.ndarray, int, str]]:
@@ -449,8 +534,11 @@ def _refuse_other_than_path(path, name: str = "path", takes: str = "a str or os.
 def read_messages(path) -> LobsterMessages:
     """Read a LOBSTER message CSV into columns (vectorised ``numpy.loadtxt``, no pandas).
 
-    Times become int64 ns after midnight (exact for LOBSTER's 9 decimals); order ids are read
-    as integers, never through float64. Every field is checked (an event type 1 to 7, a
+    Times become int64 ns after midnight (exact for LOBSTER's 9 decimals); event types, order
+    ids, sizes, prices and directions are read as integers, never through float64 (a size of
+    2**53 + 1 stays one; a decimal or exponent form of a whole number, "100.0" or "1e2", is the
+    number it spells; a size above 2**63-1, beyond the book's int64, is refused). Every field
+    is checked (an event type 1 to 7, a
     non-negative id (a type 6 cross trade's may be negative), whole positive sizes and prices,
     prices below 2**48 (the seed ids' limit), -1/0/1 prices for type 7 halts, direction 1 or
     -1, a finite time): a row that breaks a rule raises ValueError naming its line, and
@@ -466,25 +554,48 @@ def read_messages(path) -> LobsterMessages:
         raise ValueError(f"{path}, line {line(row)}: {_COLUMNS[col]} "
                          f"{str(text[row, col])!r} {why}")
 
+    # The time alone is a decimal (read as float64); the other fields are integers, read
+    # exactly: through float64 a size of 2**53 + 1 was read as 2**53, and a price of
+    # 4990000.00000000000001 as the whole 4990000.
     try:
-        num = text[:, [0, 1, 3, 4, 5]].astype(np.float64)
+        t = text[:, 0].astype(np.float64)
+        unparsable = []
     except ValueError:
-        fail(*_first_unparsable(text, (0, 1, 3, 4, 5), float), "is not a number")
+        unparsable = [(np.arange(len(text)) == _first_unparsable(text, (0,), float)[0], 0)]
+    fields = {col: _exact_fields(text[:, col]) for col in (1, 3, 4, 5)}
+    unparsable += [(faults == _NOT_A_NUMBER, col) for col, (_, faults) in fields.items()]
+    bad = _first_bad([(mask, col, "is not a number") for mask, col in unparsable])
+    if bad is not None:
+        fail(*bad)
     try:
         oid = text[:, 2].astype(np.int64)
     except (ValueError, OverflowError):
         fail(*_first_unparsable(text, (2,), lambda v: np.int64(int(v))),
              "is not a whole order id in 0..2**63-1")
-    t, ty, size, price, direction = num.T
-    bad = _first_bad(_bad_message_rows(t, ty, oid, size, price, direction))
+    (ty, ty_f), (size, size_f), (price, price_f), (direction, direction_f) = (
+        fields[col] for col in (1, 3, 4, 5))
+    halt = ty == 7
+    # listed first, so that they name a field before the rules read its placeholder value 0
+    faults = [
+        (ty_f != 0, 1, "is not a LOBSTER event type (1 to 7)"),
+        (size_f == _ABOVE_INT64, 3, "is above 2**63-1, the largest size the book takes"),
+        (size_f != 0, 3, "is not a positive whole number of shares (0 only for type 7)"),
+        ((price_f == _ABOVE_INT64) & ~halt, 4,
+         "is at or above 2**48, the limit of the seed order ids (SEED_BASE + side * 2**48 "
+         "+ price)"),
+        (price_f != 0, 4,
+         "is not a positive whole price in dollars x 10000 (-1, 0 or 1 for type 7)"),
+        (direction_f != 0, 5, "is not a direction (1 buy, -1 sell)"),
+    ]
+    bad = _first_bad(faults + _bad_message_rows(t, ty, oid, size, price, direction))
     if bad is not None:
         fail(*bad)
     return LobsterMessages(
         ts_ns=np.rint(t * 1e9).astype(np.int64),
         type=ty.astype(np.int8),
         order_id=oid,
-        size=size.astype(np.int64),
-        price=price.astype(np.int64),
+        size=size,
+        price=price,
         direction=direction.astype(np.int8),
     )
 
@@ -505,32 +616,38 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
         # 0 levels of 4: no seed, and verify=True refused after the replay, "levels must be
         # >= 1", of levels not given (or given as 1)
         raise ValueError(f"{where}: 0 columns: an orderbook has 4 per level, at least one level")
-    try:
-        x = a.astype(np.float64)
-    except (TypeError, ValueError):
-        # an object or text array holding no number ("x", pd.NA): numpy's words named neither
-        # the array nor the field
-        for i, v in enumerate(a.reshape(-1).tolist()):
-            try:
-                float(v)
-            except (TypeError, ValueError):
-                row, col = divmod(i, a.shape[1])
-                raise ValueError(f"{where}, line {line(row)}: {_orderbook_field(col)} {v!r} "
-                                 f"is not a number") from None
-        raise
-    # an integer array holds whole numbers, beyond 2**53 too
-    whole = _whole(x) if not np.issubdtype(a.dtype, np.integer) else np.ones(x.shape, bool)
-    if not np.issubdtype(a.dtype, np.integer) and not whole.all():
-        bad = ~whole
+    under = np.zeros(a.shape, dtype=bool)
+    if a.dtype.kind in "OUS":
+        # text (a file's fields other than plain integers) or objects (Python ints, pandas'
+        # values): each field read exactly, where float64 took 2**53 + 1 for 2**53
+        xi, faults = _exact_fields(a)
+        if (faults == _NOT_A_NUMBER).any():
+            # an object or text array holding no number ("x", pd.NA): numpy's words named
+            # neither the array nor the field
+            row, col = map(int, np.argwhere(faults == _NOT_A_NUMBER)[0])
+            v = a[row, col]
+            v = v.item() if isinstance(v, np.generic) else v
+            raise ValueError(f"{where}, line {line(row)}: {_orderbook_field(col)} {v!r} "
+                             f"is not a number")
+        whole = faults != _NOT_WHOLE
+        over = faults == _ABOVE_INT64
+        under = faults == _BELOW_INT64
+        bad = faults != 0
     else:
-        bad = np.zeros(x.shape, dtype=bool)
-    # an unsigned array's values above int64's range were cast to negatives: a size of 2**63
-    # was refused as negative, and a price so wrapped stood in an empty level
-    over = (a > np.iinfo(np.int64).max) if np.issubdtype(a.dtype, np.unsignedinteger) \
-        and not np.can_cast(a.dtype, np.int64) else np.zeros(a.shape, dtype=bool)
-    xi = np.where(whole, x, 0).astype(np.int64) if not np.issubdtype(a.dtype, np.integer) \
-        else np.where(over, 0, a).astype(np.int64)
-    bad |= over
+        x = a.astype(np.float64)
+        # an integer array holds whole numbers, beyond 2**53 too
+        whole = _whole(x) if not np.issubdtype(a.dtype, np.integer) else np.ones(x.shape, bool)
+        if not np.issubdtype(a.dtype, np.integer) and not whole.all():
+            bad = ~whole
+        else:
+            bad = np.zeros(x.shape, dtype=bool)
+        # an unsigned array's values above int64's range were cast to negatives: a size of
+        # 2**63 was refused as negative, and a price so wrapped stood in an empty level
+        over = (a > np.iinfo(np.int64).max) if np.issubdtype(a.dtype, np.unsignedinteger) \
+            and not np.can_cast(a.dtype, np.int64) else np.zeros(a.shape, dtype=bool)
+        xi = np.where(whole, x, 0).astype(np.int64) if not np.issubdtype(a.dtype, np.integer) \
+            else np.where(over, 0, a).astype(np.int64)
+        bad |= over
     sizes, prices = xi[:, 1::2], xi[:, 0::2]
     bad[:, 1::2] |= sizes < 0
     # a seed order's id is SEED_BASE + side * 2**48 + price: a price of 2**48 or more gave two
@@ -538,8 +655,10 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
     bad[:, 0::2] |= (sizes > 0) & ((prices <= 0) | (prices >= _SEED_PRICE_LIMIT))
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])
-        why = ("is not a whole number (up to 2**53)" if not whole[row, col] else
+        why = ("is not a whole number" + (" (up to 2**53)" if a.dtype.kind == "f" else "")
+               if not whole[row, col] else
                "is above 2**63-1 (an orderbook field is an int64)" if over[row, col] else
+               "is below -2**63 (an orderbook field is an int64)" if under[row, col] else
                "is negative" if col % 2 else
                "is not a positive price for a level with shares" if xi[row, col] <= 0 else
                "is at or above 2**48, the limit of the seed order ids (SEED_BASE + side * 2**48 "
@@ -570,12 +689,13 @@ def _orderbook_field(col: int) -> str:
 
 
 def read_orderbook(path) -> np.ndarray:
-    """Read a LOBSTER orderbook CSV as an int64 array (rows, 4 * levels), every field checked
-    (whole numbers, sizes >= 0, a positive price for every level with shares; ValueError
-    naming the line and field). O(rows * levels)."""
+    """Read a LOBSTER orderbook CSV as an int64 array (rows, 4 * levels), every field read
+    exactly (never through float64) and checked (whole numbers within int64, sizes >= 0, a
+    positive price for every level with shares; ValueError naming the line and field).
+    O(rows * levels)."""
     _refuse_other_than_path(path)
     refuse_unusable_name(path, "path: ")
-    a, line = _load_csv(path, 4, field_name=_orderbook_field)
+    a, line = _load_csv(path, 4, dtype=np.int64, field_name=_orderbook_field)
     return _check_orderbook(a, str(path), line)
 
 
