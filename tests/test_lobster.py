@@ -510,6 +510,30 @@ def test_lobster_sizes_above_2_53_read_exactly_or_refused_beyond_int64(tmp_path)
                                                                      [1, 10100, big]]
 
 
+def test_lobster_files_of_float_formatted_integers_read_as_the_plain_ones(tmp_path):
+    # A float column's export writes "5853300.0": such a file is read as the integers it
+    # spells, also where it holds a value float64 cannot tell from its neighbour
+    if not (REAL_MSG.exists() and REAL_OB.exists()):
+        pytest.skip(f"shared LOBSTER sample not found in {DATA}")
+    ob = read_orderbook(REAL_OB)
+    msgs = read_messages(REAL_MSG)
+    o = tmp_path / "F_orderbook_10.csv"
+    o.write_text("".join(",".join(f"{v}.0" for v in row) + "\n" for row in ob.tolist()))
+    assert np.array_equal(read_orderbook(o), ob)
+    big = ob.copy()
+    big[5, 1] = 2**53 + 1
+    o.write_text("".join(",".join(f"{v}.00" for v in row) + "\n" for row in big.tolist()))
+    assert np.array_equal(read_orderbook(o), big)
+    m = tmp_path / "F_message_10.csv"
+    m.write_text("".join(f"{t / 1e9:.9f},{ty}.0,{i},{q}.0,{p}.0,{d}.0\n" for t, ty, i, q, p, d in
+                         zip(msgs.ts_ns.tolist(), msgs.type.tolist(), msgs.order_id.tolist(),
+                             msgs.size.tolist(), msgs.price.tolist(),
+                             msgs.direction.tolist())))
+    got = read_messages(m)
+    for name in ("ts_ns", "type", "order_id", "size", "price", "direction"):
+        assert np.array_equal(getattr(got, name), getattr(msgs, name)), name
+
+
 def test_lobster_columns_given_directly_are_checked_too(tiny):
     msgs, _, _, _ = tiny
     bad = LobsterMessages(msgs.ts_ns, msgs.type, msgs.order_id, msgs.size, msgs.price,
