@@ -508,6 +508,10 @@ def test_lobster_sizes_above_2_53_read_exactly_or_refused_beyond_int64(tmp_path)
     exact = np.array([[10100, big, 9900, 30]] * 2, dtype=object)
     assert replay_lobster(read_messages(p), exact).seed.tolist() == [[0, 9900, 30],
                                                                      [1, 10100, big]]
+    exact[1, 3] = 2**63
+    with pytest.raises(ValueError, match=re.escape(f"line 2: bid size 1 {2**63} is above "
+                                                   "2**63-1")):
+        replay_lobster(read_messages(p), exact)
 
 
 def test_lobster_files_of_float_formatted_integers_read_as_the_plain_ones(tmp_path):

@@ -502,9 +502,17 @@ def _exact_fields(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                     np.zeros(a.shape, dtype=np.int8))
         except (ValueError, OverflowError):
             pass
+    flat = a.reshape(-1).tolist()
+    if a.dtype.kind == "O" and all(type(v) is int for v in flat):
+        # Python ints alone (an int64 table's object copy): numpy converts them exactly, or
+        # raises OverflowError for one beyond int64, which the loop below then names
+        try:
+            return np.array(flat, dtype=np.int64).reshape(a.shape), np.zeros(a.shape, np.int8)
+        except OverflowError:
+            pass
     values = np.zeros(a.size, dtype=np.int64)
     faults = np.zeros(a.size, dtype=np.int8)
-    for i, v in enumerate(a.reshape(-1).tolist()):
+    for i, v in enumerate(flat):
         values[i], faults[i] = _exact_field(v)
     return values.reshape(a.shape), faults.reshape(a.shape)
 
