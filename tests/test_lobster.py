@@ -1247,6 +1247,25 @@ def test_lobster_orderbook_array_of_other_dtypes_refused_naming_the_field(tiny):
     assert got.book.snapshot() == want.book.snapshot()
 
 
+def test_lobster_orderbook_array_of_non_numeric_dtype_refused_naming_the_field(tiny):
+    # A complex array seeded the book from its real parts (101+1j an ask at 101), a datetime64
+    # one from its counts of seconds, each with no error; a structured one raised numpy's
+    # "setting an array element with a sequence". The book is not touched.
+    from matchcore import OrderBook
+
+    msgs, ob, _, _ = tiny
+    for bad, shown in ((ob + 1j, "(10100+1j)"),
+                       (ob.astype("datetime64[s]"), "datetime.datetime(1970, 1, 1, 2, 48, 20)"),
+                       (np.zeros(ob.shape, dtype="V8"), "b'\\x00")):
+        book = OrderBook()
+        with pytest.raises(ValueError) as e:
+            replay_lobster(msgs, bad, verify=True, book=book)
+        assert str(e.value).startswith(f"orderbook array, line 1: ask price 1 {shown}"), \
+            str(e.value)
+        assert str(e.value).endswith("is not a number"), str(e.value)
+        assert len(book) == 0
+
+
 def test_lobster_messages_type_and_direction_columns_refused_with_their_value(tiny):
     # The refusal of a LobsterMessages row printed int(value): an event type of 1.5 (or "1")
     # was said to be "event type 1", which is one, and a None or NaN raised TypeError or

@@ -205,8 +205,9 @@ _FIELD_END = re.compile(rb"[,;\t| ]")
 def _load_csv(path, min_cols: int, dtype=np.float64, field_name=None):
     """(rows as a 2-D array of ``dtype``, the file line of a row: ``line(k)`` for row k counted
     from 0). With ``dtype=np.int64`` a file of fields other than plain integers comes back as
-    float64 where that reads them exactly, else as a text array. ``field_name(column)``: the name of a field, for a field that is not a number
-    (with a numeric ``dtype``). The file is read once: a pipe
+    float64 where that reads them exactly, else as a text array. ``field_name(column)``: the
+    name of a field, for a field that is not a number (with a numeric ``dtype``). The file is
+    read once: a pipe
     or FIFO (``/dev/stdin``) has no second reading, and opening it again went on after the
     bytes the first look had buffered, so rows were lost without a word."""
     data = Path(path).read_bytes()
@@ -652,9 +653,10 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
         # >= 1", of levels not given (or given as 1)
         raise ValueError(f"{where}: 0 columns: an orderbook has 4 per level, at least one level")
     under = np.zeros(a.shape, dtype=bool)
-    if a.dtype.kind in "OUS":
+    if a.dtype.kind not in "biuf":
         # text (a file's fields other than plain integers) or objects (Python ints, pandas'
-        # values): each field read exactly, where float64 took 2**53 + 1 for 2**53
+        # values): each field read exactly, where float64 took 2**53 + 1 for 2**53 (and any
+        # other kind, complex or structured, field by field to the one that is no number)
         xi, faults = _exact_fields(a)
         if (faults == _NOT_A_NUMBER).any():
             # an object or text array holding no number ("x", pd.NA): numpy's words named
