@@ -902,6 +902,15 @@ cdef class DbnReplayer:
             self._truncated["stream"] = str(stream_error)
         return self.stats
 
+    @property
+    def finished(self):
+        """True once :meth:`finish` has run: the stream has ended, and ``feed()`` and
+        ``finish()`` are refused (``itch.Replayer.finished``). Not :attr:`done`, which the
+        stop time (``until_ns``) sets while the stream goes on; ``finish()`` may have consumed
+        records that ``feed()`` kept back, so a per-chunk consumer can tell its last call
+        apart. O(1)."""
+        return bool(self._finished)
+
     cdef _map_symbol(self, const uint8_t[::1] rec):
         """A symbol-mapping record (rtype 0x16, Databento's live SymbolMappingMsg): its
         instrument is named by its output (raw) symbol from here on, as Databento's
