@@ -508,3 +508,24 @@ def test_replay_symbols_name_of_other_scripts_digits_the_file_lacks_noted(capsys
                            "--no-progress")
     assert code == 0 and "books: 0;" in out
     assert f"note: no symbol named {given}, NOPE in this file" in out
+
+
+def test_replay_symbols_name_kept_with_surrounding_spaces_not_noted_missing(tmp_path, capsys):
+    # locate 2 named " MSFT": --symbols MSFT keeps its book (names are compared without
+    # surrounding spaces), and the notes said "no symbol named MSFT in this file" beside it
+    path = tmp_path / "spaced.itch"
+    path.write_bytes(with_names(itch.generate(None, messages=5_000, symbols=3, seed=4),
+                                {2: " MSFT"}))
+    code, out, err = run_cli(capsys, "replay", str(path), "--symbols", "MSFT,NOPE",
+                             "--no-progress")
+    assert code == 0 and "books: 1: MSFT;" in out, err
+    assert "note: no symbol named NOPE in this file" in out
+    assert "MSFT in this file" not in out
+    # several files: the same notes, each naming its file
+    other = tmp_path / "plain.itch"
+    other.write_bytes(itch.generate(None, messages=5_000, symbols=1, seed=4))
+    code, out, err = run_cli(capsys, "replay", str(path), str(other), "--symbols", "MSFT",
+                             "--no-progress")
+    assert code == 0, err
+    assert f"note: no symbol named MSFT in {other}" in out
+    assert f"MSFT in {path}" not in out

@@ -335,7 +335,7 @@ def check_symbol_numbers(symbols, fmt: str | None) -> None:
 
 
 def symbol_notes(symbols, names, books, numbers=None, first_names=None,
-                 file=None, dropped: int = 0) -> list[str]:
+                 file=None, dropped: int = 0, strip: bool = False) -> list[str]:
     """The notes after a replay on the requested ``symbols`` (names and numbers; book labels,
     checked by :func:`matchcore._symfilter.label_errors`, are left out by the ITCH callers):
     names and numbers the file lacks, and, with ``first_names`` (``Replayer.first_names``),
@@ -344,7 +344,8 @@ def symbol_notes(symbols, names, books, numbers=None, first_names=None,
     the numbers a symbol may be given by (default the locates of ``names`` and ``books``; DBN:
     the instrument ids). ``file``: the file's name, for a replay of several. ``dropped``
     (DBN): books (instrument and publisher pairs) seen after the book numbers ran out, whose
-    names and ids are unknown."""
+    names and ids are unknown. ``strip`` (ITCH): names are compared without surrounding
+    spaces, as the replay's filter selects them (a locate named " AAPL" is kept by AAPL)."""
     out = []
     where, of = ("in this file", "") if file is None else (f"in {file}", f" of {file}")
     if dropped:
@@ -354,6 +355,10 @@ def symbol_notes(symbols, names, books, numbers=None, first_names=None,
     if not symbols:
         return out
     first_names = first_names or {}
+    if strip:
+        # the note named a kept book's name missing: the filter took " AAPL" as AAPL
+        names = {k: n.strip() for k, n in names.items()}
+        first_names = {k: n.strip() for k, n in first_names.items()}
     known = set(names.values()) | set(first_names.values())
 
     def number(x: str) -> bool:
@@ -387,10 +392,11 @@ def symbol_notes(symbols, names, books, numbers=None, first_names=None,
 
 
 def _note_symbols_and_dump(args, symbols, names, books, numbers=None, first_names=None,
-                           dropped: int = 0, dump_names=None) -> None:
-    """After a replay: the notes of :func:`symbol_notes`, then --dump-book (its symbol column
-    from ``dump_names``, default ``names``)."""
-    for line in symbol_notes(symbols, names, books, numbers, first_names, dropped=dropped):
+                           dropped: int = 0, dump_names=None, strip: bool = False) -> None:
+    """After a replay: the notes of :func:`symbol_notes` (``strip``: its ITCH rule), then
+    --dump-book (its symbol column from ``dump_names``, default ``names``)."""
+    for line in symbol_notes(symbols, names, books, numbers, first_names, dropped=dropped,
+                             strip=strip):
         print(line)
     if args.dump_book:
         n = _dump_book(args, books, names if dump_names is None else dump_names)
@@ -571,7 +577,7 @@ def _replay(args) -> int:
         _print_itch_summary(s, names, books, elapsed, path, update.state["pos"])
         # the book labels were checked above, and each names a locate of the file
         _note_symbols_and_dump(args, symbols and [x for x in symbols if not LABEL.fullmatch(x)],
-                               names, books, first_names=r.first_names)
+                               names, books, first_names=r.first_names, strip=True)
         if args.out:
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)

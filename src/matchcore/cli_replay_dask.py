@@ -232,7 +232,8 @@ def run_many(args) -> int:
         for line in symbol_notes(_plain(f, symbols), f.symbols, f.books,
                                  numbers=set(f.instruments.values()) if f.format == "dbn"
                                  else None, first_names=f.first_names, file=f.file,
-                                 dropped=f.stats.get("instruments_dropped", 0)):
+                                 dropped=f.stats.get("instruments_dropped", 0),
+                                 strip=f.format == "itch"):
             print(line)
     if args.dump_book:
         from matchcore.cli_replay_dbn import publisher_names
