@@ -529,3 +529,29 @@ def test_replay_symbols_name_kept_with_surrounding_spaces_not_noted_missing(tmp_
     assert code == 0, err
     assert f"note: no symbol named MSFT in {other}" in out
     assert f"MSFT in {path}" not in out
+
+
+@pytest.mark.parametrize("stock", ["ZZZ", " ZZZ"])
+def test_book_symbol_named_with_spaces_no_order_yet_empty_ladder_as_without(tmp_path, capsys,
+                                                                           stock):
+    # a locate named " ZZZ" by its stock directory message, with no order: book --symbol ZZZ
+    # said "no symbol 'ZZZ' in this file; symbols seen:  ZZZ, ..." (exit 1), where the name
+    # without spaces showed its empty ladder, as --symbols and r.book compare names
+    path = tmp_path / "late.itch"
+    path.write_bytes(itch.generate(None, messages=2_000, symbols=2, seed=4)
+                     + stock_directory(9, stock))
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "ZZZ", "--no-progress")
+    assert code == 0 and err == "", err
+    assert out.splitlines()[0].startswith(f"{stock} (locate 9) at end of file")
+    assert "0 orders, 0 bid / 0 ask levels" in out.splitlines()[0]
+
+
+def test_book_name_two_locates_carry_with_and_without_spaces_refused_naming_labels(tmp_path,
+                                                                                   capsys):
+    # " MSFT" (locate 9, no order yet) and MSFT (locate 2) are one name, two locates: the
+    # ladder of one of them was shown under it, as if the name had one book
+    path = tmp_path / "two.itch"
+    path.write_bytes(itch.generate(None, messages=2_000, symbols=2, seed=4)
+                     + stock_directory(9, " MSFT"))
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "MSFT", "--no-progress")
+    assert code == 1 and "MSFT@locate2, MSFT@locate9" in err, out

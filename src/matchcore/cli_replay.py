@@ -1001,7 +1001,9 @@ def _book(args) -> int:
         if book is None:                # named, no order yet: an empty book
             book = OrderBook()
         return _print_book(args, r, until, loc, book)
-    carriers = sorted(k for k, n in r.symbols.items() if n == args.symbol)
+    # names without surrounding spaces, as --symbols, r.book and the labels take them: a
+    # locate named " ZZZ" with no order yet was "no symbol 'ZZZ'", one beside ZZZ's book hidden
+    carriers = sorted(k for k, n in r.symbols.items() if n.strip() == args.symbol)
     if len(carriers) > 1:
         # r.book(name) is the first of them: another book's ladder shown under the name
         from matchcore.io import book_label
@@ -1028,7 +1030,7 @@ def _book(args) -> int:
     except KeyError:
         # a symbol the file names but which has had no order yet has an empty book, not none
         loc = next((k for k, n in r.symbols.items()
-                    if n == args.symbol or str(k) == str(args.symbol)), None)
+                    if n.strip() == args.symbol or str(k) == str(args.symbol)), None)
         if loc is None:
             # the file's names, escaped as the ladder's header shows them: a damaged file's
             # escape sequences reached the terminal through this error
@@ -1040,7 +1042,7 @@ def _book(args) -> int:
                 f"{'then' if args.at else 'in the end'} "
                 f"(--symbol {shown_name(r.symbols[k])}@locate{k})"
                 for k, n in sorted(r.first_names.items())
-                if n == args.symbol and r.symbols.get(k, n) != n)
+                if n.strip() == args.symbol and r.symbols.get(k, n).strip() != n.strip())
             print(f"matchcore book: error: no symbol {args.symbol!r} "
                   f"{'before ' + args.at if args.at else 'in this file'}; symbols seen: "
                   f"{', '.join(names[:20]) or 'none'}{' ...' if len(names) > 20 else ''}"
