@@ -192,8 +192,21 @@ class Stdin:
 
 
 def open_input(path):
-    """``open(path, "rb")``, or for a :class:`Stdin` its stream from the first byte."""
-    return path.open() if isinstance(path, Stdin) else open(path, "rb")
+    """``open(path, "rb")``, or for a :class:`Stdin` its stream from the first byte. What
+    ``open()`` would take for something else than a file's path is refused (TypeError): an
+    int (a bool too), which it opens as a file descriptor that the reader then closes, and
+    bytes holding a NUL, which no path holds (ITCH data always does: "embedded null byte")."""
+    if isinstance(path, Stdin):
+        return path.open()
+    if isinstance(path, int):
+        raise TypeError(f"expected a file's path (str or os.PathLike), not "
+                        f"{type(path).__name__} {path!r}: a file descriptor is not taken (the "
+                        f"reader closes the file it opens)")
+    if isinstance(path, bytes) and b"\0" in path:
+        raise TypeError(f"expected a file's path, not {len(path):,} bytes of data (a path holds "
+                        f"no NUL byte): feed bytes in memory to a replayer (itch.Replayer, "
+                        f"DbnReplayer: feed() then finish()), or give them to itch.decode")
+    return open(path, "rb")
 
 
 def open_head(path, k: int):
