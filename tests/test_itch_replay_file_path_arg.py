@@ -27,17 +27,19 @@ def test_file_reader_given_itch_bytes_refused_naming_the_replayer(name, reader):
 
 
 @pytest.mark.parametrize("name,reader", _readers())
-@pytest.mark.parametrize("as_bool", [False, True])
+@pytest.mark.parametrize("given", ["int", "bool", "numpy"])
 def test_file_reader_given_a_file_descriptor_refused_descriptor_left_open(name, reader, tmp_path,
-                                                                         as_bool):
+                                                                         given):
     # open() takes an int for a descriptor: replay_file(fd) read it and closed the caller's
     # descriptor, and replay_file(True) read fd 1 (stdout) and closed it
+    import numpy as np
+
     path = tmp_path / "day.itch"
     itch.generate(path, messages=100, symbols=1, seed=1)
     fd = os.open(path, os.O_RDONLY)
     try:
         with pytest.raises(TypeError, match="file descriptor"):
-            reader(True if as_bool else fd)
+            reader({"int": fd, "bool": True, "numpy": np.int64(fd)}[given])
         os.fstat(fd)                   # still open
         assert os.lseek(fd, 0, os.SEEK_CUR) == 0
     finally:

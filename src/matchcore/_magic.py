@@ -194,11 +194,12 @@ class Stdin:
 def open_input(path):
     """``open(path, "rb")``, or for a :class:`Stdin` its stream from the first byte. What
     ``open()`` would take for something else than a file's path is refused (TypeError): an
-    int (a bool too), which it opens as a file descriptor that the reader then closes, and
+    integer (a bool, a numpy integer too), which it opens as a file descriptor that the
+    reader then closes, and
     bytes holding a NUL, which no path holds (ITCH data always does: "embedded null byte")."""
     if isinstance(path, Stdin):
         return path.open()
-    if isinstance(path, int):
+    if not isinstance(path, (str, bytes, os.PathLike)) and hasattr(type(path), "__index__"):
         raise TypeError(f"expected a file's path (str or os.PathLike), not "
                         f"{type(path).__name__} {path!r}: a file descriptor is not taken (the "
                         f"reader closes the file it opens)")
