@@ -1292,3 +1292,31 @@ def test_measure_workload_and_rate_sweep_bad_rate_refused_before_measuring(tiny,
         harness.measure_workload(setup, flow, rate=rate)
     with pytest.raises(ValueError, match=r"capacity_per_s \* fraction .* must be a finite"):
         harness.rate_sweep(base, flow, 1e7, fractions=(0.5, rate))
+
+
+def test_report_sizes_below_their_unit_said_in_bytes_not_rounded_to_zero():
+    # a small run's sizes were divided down to a unit they did not fill: "600 bytes" slices
+    # read "0 KiB slices", a few thousand events "its fresh 0 MiB event array", one byte
+    # would have read "1 bytes"
+    pytest.importorskip("matchcore.itch")
+    import matchcore.bench.core as core
+    from matchcore.bench import itch_workload
+    from matchcore.bench.report import format_core, format_report
+    from matchcore.cli_bench import run_bench
+
+    res = run_bench(["rates"], messages=2_000, quick=True, progress=False)
+    for slice_bytes, said in ((1, "1 byte slices"), (600, "600 bytes slices"),
+                              (1536, "1.5 KiB slices"), (1 << 16, "64 KiB slices")):
+        res["itch"] = itch_workload.run_itch(4_000, reps=1, slice_bytes=slice_bytes)
+        text = format_report(res)
+        assert said in text, text
+        assert "0 KiB" not in text
+    d = core.run_depth(messages=300, sizes=(1_000, 2_000), names=("stale_cancel",), reps=1)
+    c = core.run_core(messages=300, quick=True, sizes=(1_000, 2_000), depth=d,
+                      reference={"skipped": "not timed here"}, scaling_passes=1)
+    events = c["process"]["events"]
+    assert 0 < events * 64 < 2**20
+    text = format_core(c)
+    assert "0 MiB" not in text
+    size = f"{events * 64 / 1024:,.1f} KiB"
+    assert f"its fresh {size.replace('.0 KiB', ' KiB')} event array" in text, text

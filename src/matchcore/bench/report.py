@@ -115,7 +115,7 @@ def format_report(res: dict, net: bool = False) -> str:
             out.append(f"\nITCH replay (decode + book building, {n}, "
                        f"{r['symbols']} symbols): {r['replay_msgs_per_s'] / 1e6:.1f} M msg/s "
                        f"({r['replay_ns_per_msg']:.0f} ns/msg); per-message mean over "
-                       f"{r['slice_bytes'] // 1024} KiB slices p50 {_ns(s['p50'])} p99 {_ns(s['p99'])}")
+                       f"{_bytes(r['slice_bytes'])} slices p50 {_ns(s['p50'])} p99 {_ns(s['p99'])}")
     if res.get("rate_sweep"):
         rs = res["rate_sweep"]
         rows = [[f"{r['fraction']:.2f}", f"{r['rate_per_s'] / 1e6:.2f}",
@@ -204,6 +204,20 @@ def _count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
+def _bytes(n: int) -> str:
+    """A size in bytes in words: "1 byte", "600 bytes", then KiB, MiB, ... with one decimal
+    where the count is not whole ("1.5 KiB", "64 KiB"). A small run's sizes read "0 KiB
+    slices" and "its fresh 0 MiB event array" when divided down to a unit they did not fill."""
+    if n < 1024:
+        return _count(int(n), "byte")
+    v = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        v /= 1024
+        if v < 1024:
+            break
+    return f"{v:,.0f} {unit}" if v == int(v) or v >= 100 else f"{v:,.1f} {unit}"
+
+
 def _slower(ratio: float) -> str:
     """A baseline's cost over matchcore's, in words: below 1 it is the faster one (a handful of
     messages, where process() is mostly its start-up), not "0.4x slower"."""
@@ -253,7 +267,7 @@ def format_core(core: dict, net: bool = False) -> str:
                f"({po['ns_per_msg']:.1f} ns/msg, median call), {pc_['msgs_per_s'] / 1e6:.1f} M "
                f"msg/s making a new array per call in {pc_['chunk']:,}-message calls, "
                f"{p['msgs_per_s'] / 1e6:.1f} M msg/s as one call "
-               f"(its fresh {pr['events'] * 64 / 2**20:,.0f} MiB event array is page-faulted in); "
+               f"(its fresh {_bytes(pr['events'] * 64)} event array is page-faulted in); "
                f"compiled loop alone {e['msgs_per_s'] / 1e6:.1f} M msg/s, median "
                f"{pr['median_chunk']['chunk']:,}-message chunk "
                f"{pr['median_chunk']['msgs_per_s'] / 1e6:.1f} M msg/s; target >= 25 M msg/s")
