@@ -1320,3 +1320,30 @@ def test_report_sizes_below_their_unit_said_in_bytes_not_rounded_to_zero():
     assert "0 MiB" not in text
     size = f"{events * 64 / 1024:,.1f} KiB"
     assert f"its fresh {size.replace('.0 KiB', ' KiB')} event array" in text, text
+
+
+def test_rate_sweep_each_point_measured_after_a_warm_up_on_another_copy(tiny, monkeypatch):
+    # every measured run starts after a warm-up pass of the flow on another copy of the book
+    # (the module's contract), but the rate sweep's points were timed cold: the first pass
+    # over a fresh copy's pages landed in each point's percentiles
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+    calls = []
+    timed, opened = _timing.process_timed, _timing.process_open_loop
+
+    def spy_timed(book, commands, *a, **kw):
+        calls.append(("warm-up", len(commands)))
+        return timed(book, commands, *a, **kw)
+
+    def spy_open(book, commands, *a, **kw):
+        calls.append(("measured", len(commands)))
+        return opened(book, commands, *a, **kw)
+
+    monkeypatch.setattr(_timing, "process_timed", spy_timed)
+    monkeypatch.setattr(_timing, "process_open_loop", spy_open)
+    pts = harness.rate_sweep(base, flow, 2e6, fractions=(0.1, 0.5))
+    assert len(pts) == 2
+    kinds = [c[0] for c in calls]
+    assert kinds == ["warm-up", "measured", "warm-up", "measured"], calls
+    for warm, measured in (calls[0:2], calls[2:4]):
+        assert warm[1] == measured[1] == len(flow)

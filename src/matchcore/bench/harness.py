@@ -351,7 +351,8 @@ def rate_sweep(base: OrderBook, flow, capacity_per_s: float, fractions=None,
     """Open-loop latency percentiles at rates that are ``fractions`` of ``capacity_per_s``.
 
     Shows where the latency curve bends: flat while the book keeps up, then queueing as the
-    offered rate nears capacity and latencies growing without bound above it."""
+    offered rate nears capacity and latencies growing without bound above it. Each point runs
+    on a fresh copy of ``base`` after a warm-up pass on another, as :func:`open_loop` does."""
     if fractions is None:
         fractions = (0.1, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.1)
     # every rate checked before the first point (a fraction of 0 was refused by the open loop
@@ -362,7 +363,7 @@ def rate_sweep(base: OrderBook, flow, capacity_per_s: float, fractions=None,
     out = []
     for f in fractions:
         rate = capacity_per_s * f
-        lat, svc = open_loop(base, flow, rate, clock, warmup=False)
+        lat, svc = open_loop(base, flow, rate, clock)
         row = {"fraction": f, "rate_per_s": rate, "latency": summarize(lat, overhead_ns),
                "service": summarize(svc, overhead_ns)}
         out.append(row)
