@@ -1347,3 +1347,48 @@ def test_rate_sweep_each_point_measured_after_a_warm_up_on_another_copy(tiny, mo
     assert kinds == ["warm-up", "measured", "warm-up", "measured"], calls
     for warm, measured in (calls[0:2], calls[2:4]):
         assert warm[1] == measured[1] == len(flow)
+
+
+@pytest.mark.parametrize("resting", [1, 100, 1000, 2500])
+def test_per_call_makes_n_calls_of_each_op_whatever_the_resting_orders(monkeypatch, resting):
+    # the reprices, empty calls and queries of a block went round the resting orders once:
+    # on a book of fewer resting orders than a block (resting=100, block=1,000) a block made
+    # 200 calls of each and their time was divided by 1,000 calls: a fifth of the true cost
+    import matchcore.bench.core as core
+
+    counts = {}
+
+    class Counting(mc.OrderBook):
+        def _count(self, name):
+            counts[name] = counts.get(name, 0) + 1
+
+        def modify(self, *a, **kw):
+            self._count("modify")
+            return super().modify(*a, **kw)
+
+        def _noop_modify(self, *a, **kw):
+            self._count("noop_modify")
+            return super()._noop_modify(*a, **kw)
+
+        def best_bid(self, *a, **kw):
+            self._count("best_bid")
+            return super().best_bid(*a, **kw)
+
+        def depth(self, *a, **kw):
+            self._count("depth10")
+            return super().depth(*a, **kw)
+
+    monkeypatch.setattr(core, "OrderBook", Counting)
+    out = core.per_call(n=2000, reps=1, resting=resting, block=1000)
+    assert out["n"] == 2000
+    assert counts == {"modify": 2000, "noop_modify": 2000, "best_bid": 2000, "depth10": 2000}
+
+
+@pytest.mark.parametrize("kw, said", [(dict(resting=0), "resting must be >= 1, got 0"),
+                                      (dict(block=0), "block must be >= 1, got 0")])
+def test_per_call_no_resting_order_or_empty_block_refused(kw, said):
+    # both failed with a bare ZeroDivisionError ("integer modulo by zero") naming neither
+    import matchcore.bench.core as core
+
+    with pytest.raises(ValueError, match=re.escape(said)):
+        core.per_call(n=1000, reps=1, **kw)

@@ -168,6 +168,11 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
     (``vs_empty_plus_compiled``): what the Python call adds beyond the interpreter's call and
     the book's own work."""
     harness.check_reps(reps)
+    # (resting=0 and block=0 failed with a bare ZeroDivisionError: there is no order to
+    # reprice, no call to time)
+    for name, value in (("resting", resting), ("block", block)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
     rng = np.random.default_rng(seed)
     blocks = max(n // block, 1)
     n = blocks * block
@@ -215,9 +220,10 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
             t["noop_cancel"][k] = t3 - t2
             t["cancel"][k] = t4 - t3
             events()
-            mids = base_ids[(k * block) % resting:][:block]
-            if len(mids) < block:
-                mids = mids + base_ids[:block - len(mids)]
+            # block resting orders in turn, going round the book as often as it takes: on a
+            # book of fewer than block orders, one pass round it (twice at most) made fewer
+            # calls than the block's time was divided by
+            mids = [base_ids[(k * block + j) % resting] for j in range(block)]
             px = new_px[(k + 3) % 8]
             t0 = perf()
             for oid, p in zip(mids, px):
