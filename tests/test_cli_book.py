@@ -253,3 +253,24 @@ def test_cli_book_bad_at_refused_naming_the_option_and_the_form(capsys, day, at)
     assert err == (f"matchcore book: error: --at {at!r}: not a time of day: HH:MM:SS[.fraction] "
                    f"with hours below 24, minutes and seconds below 60, 1 to 9 fraction "
                    f"digits\n")
+
+
+def test_cli_replay_and_book_file_cut_one_byte_into_a_message_say_1_byte(capsys, day,
+                                                                          tmp_path):
+    # one byte of a message's two-byte length prefix: no length to say "of N", and the
+    # summary read "(1 bytes)"
+    data = day.read_bytes()
+    pos = 0
+    while pos < 5000:                       # a frame boundary
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+    cut = tmp_path / "cut.itch"
+    cut.write_bytes(data[:pos + 1])
+    t = itch.replay_file(cut).stats["truncated"]
+    assert (t["offset"], t["bytes"]) == (pos, 1) and not t["expected"]
+    code, out, _ = run_cli(capsys, "replay", str(cut), "--no-progress")
+    assert code == 0
+    assert f"truncated: the last message at offset {pos:,} is incomplete (1 byte)" in out, out
+    code, _, err = run_cli(capsys, "book", str(cut), "--symbol", "AAPL", "--no-progress")
+    assert code == 0
+    assert f"note: the last message at offset {pos:,} is incomplete (1 byte)" in err, err
+    assert "(1 bytes)" not in out + err

@@ -727,10 +727,17 @@ def _print_truncated(t, unit, metadata: int | None = None) -> None:
         print(f"truncated: the {t['stream']}, after "
               f"{(metadata or 0) + t['offset'] + t['bytes']:,} decompressed bytes")
     if t["bytes"]:
-        exp = f" of {t['expected']}" if t["expected"] else ""
         where = " after the metadata" if metadata is not None else ""
         print(f"truncated: the last {unit} at offset {t['offset']:,}{where} is incomplete "
-              f"({t['bytes']}{exp} bytes)")
+              f"({_held(t)})")
+
+
+def _held(t) -> str:
+    """What an incomplete last message holds: "15 of 41 bytes", or "1 byte" when its length
+    is not known (the one byte of a two-byte length prefix read "1 bytes")."""
+    if t["expected"]:
+        return f"{t['bytes']} of {t['expected']} bytes"
+    return f"{t['bytes']} byte{'' if t['bytes'] == 1 else 's'}"
 
 
 def _replay_lobster(args, path: Path) -> int:
@@ -919,9 +926,8 @@ def _book_damage_notes(s) -> None:
         print(f"note: the {t['stream']}, after {t['offset'] + t['bytes']:,} decompressed bytes",
               file=sys.stderr)
     if t and t["bytes"]:
-        exp = f" of {t['expected']}" if t["expected"] else ""
         print(f"note: the last message at offset {t['offset']:,} is incomplete "
-              f"({t['bytes']}{exp} bytes)", file=sys.stderr)
+              f"({_held(t)})", file=sys.stderr)
 
 
 def _book(args) -> int:
