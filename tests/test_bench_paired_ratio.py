@@ -76,3 +76,46 @@ def test_run_core_deep_vs_small_pairs_the_passes_of_the_standard_mix():
         deep["ns_per_msg_passes"], small["ns_per_msg_passes"]))
     for name, w in res["depth"]["workloads"].items():
         assert res["vs_targets"]["touch_deep_vs_small"][name] == w["ratio"]
+
+
+def test_run_depth_and_run_core_sizes_largest_first_still_deep_over_small():
+    # the ratios divided the last size's cost by the first's: sizes given largest first gave
+    # the small book's cost over the deep one's, below 1 for any cost, and the "within 1.5x"
+    # targets read as met
+    d = core.run_depth(messages=2_000, sizes=(5_000, 1_000), names=("wide_book",), reps=1)
+    assert d["sizes"] == [1_000, 5_000]
+    w = d["workloads"]["wide_book"]
+    small, deep = w["points"]["1000"], w["points"]["5000"]
+    assert (small["resting"], deep["resting"]) == (1_000, 5_000)
+    assert w["ratio"] == pytest.approx(core.paired_ratio(deep["ns_per_msg_passes"],
+                                                         small["ns_per_msg_passes"]))
+    assert w["process_out_ratio"] == pytest.approx(core.paired_ratio(
+        deep["process_out_passes"], small["process_out_passes"]))
+    assert w["small_msgs_per_s"] == pytest.approx(1e9 / small["ns_per_msg"])
+    res = core.run_core(messages=2_000, quick=True, sizes=(5_000, 1_000), depth=d,
+                        scaling_passes=1, reference={"skipped": "not timed here"})
+    small, deep = res["resting"]["1000"], res["resting"]["5000"]
+    assert res["vs_targets"]["deep_vs_small_sizes"] == [1_000, 5_000]
+    assert res["vs_targets"]["deep_vs_small"] == pytest.approx(core.paired_ratio(
+        deep["ns_per_msg_passes"], small["ns_per_msg_passes"]))
+
+
+@pytest.mark.parametrize("sizes, said", [((), "sizes must name at least one book size"),
+                                         ((1_000, 1_000), "sizes names 1,000 twice")])
+def test_run_depth_and_run_core_no_size_or_a_size_twice_refused_before_measuring(
+        monkeypatch, sizes, said):
+    # no size failed with a bare IndexError (run_core's once its per-call and process()
+    # figures had been measured); a size given twice was measured twice and paired with itself
+    def never(*a, **kw):
+        raise AssertionError("measured before the sizes were checked")
+
+    monkeypatch.setattr(core, "per_call", never)
+    monkeypatch.setattr(harness, "build_book", never)
+    with pytest.raises(ValueError, match=said):
+        core.run_depth(messages=2_000, sizes=sizes, names=("wide_book",), reps=1)
+    with pytest.raises(ValueError, match=said):
+        core.run_core(messages=2_000, quick=True, sizes=sizes, scaling_passes=1,
+                      reference={"skipped": "not timed here"})
+    with pytest.raises(ValueError, match="depth_" + said):
+        core.run_core(messages=2_000, quick=True, depth_sizes=sizes, scaling_passes=1,
+                      reference={"skipped": "not timed here"})

@@ -85,6 +85,33 @@ def _workload_names(names) -> tuple:
     return names
 
 
+def book_sizes(sizes, name: str = "sizes") -> tuple:
+    """``sizes`` (resting-order counts) smallest first, checked before anything is measured:
+    the deep-vs-small ratios divide the largest size's cost by the smallest's. They divided
+    the last size's by the first's: given largest first, that was the small book's cost over
+    the deep one's, below 1 whatever the costs, and the "within 1.5x" targets read as met.
+    No size failed with a bare IndexError (run_core's once its per-call and process() figures
+    had been measured), and a size given twice was measured twice and paired with itself:
+    both raise ValueError."""
+    import operator
+
+    if isinstance(sizes, (str, bytes)):
+        raise TypeError(f"{name} is a list of resting-order counts, got {sizes!r}")
+    try:
+        sizes = tuple(operator.index(z) for z in sizes)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of integers (resting-order counts), got "
+                        f"{sizes!r}") from None
+    if not sizes:
+        raise ValueError(f"{name} must name at least one book size")
+    seen = set()
+    for z in sizes:
+        if z in seen:
+            raise ValueError(f"{name} names {z:,} twice")
+        seen.add(z)
+    return tuple(sorted(sizes))
+
+
 def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
               names=TOUCH_WORKLOADS, clock: str = "auto", overhead_ns: float = 0.0,
               reps: int = 3, progress=None) -> dict:
@@ -95,7 +122,8 @@ def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
     ``reps`` passes; each pass measures every size in turn, ascending and descending on
     alternate passes (:func:`pass_order`). ``process_out_ns_per_msg``: ``process(chunk,
     out=buf)`` in 8k-message calls, median call (:func:`harness.process_out_rate`), best of
-    ``reps`` passes taken the same way. ``ratio`` / ``process_out_ratio``: cost at the largest
+    ``reps`` passes taken the same way (``sizes`` in any order: measured and reported
+    smallest first, :func:`book_sizes`). ``ratio`` / ``process_out_ratio``: cost at the largest
     size over the smallest, the median of the passes' own ratios (:func:`paired_ratio`);
     ``best_ratio`` / ``process_out_best_ratio``: the best figure of each size divided.
     O(len(names) * len(sizes) * reps * (messages + size))."""
@@ -103,6 +131,7 @@ def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
 
     harness.check_reps(reps)
     names = _workload_names(names)
+    sizes = book_sizes(sizes)
     # the call size chunked_rate and process_out_rate use for this flow length (below 64k
     # messages it is smaller than 8,192: the label said 8,192 whatever the calls were)
     out = {"messages": messages, "sizes": list(sizes), "reps": reps,
@@ -401,8 +430,8 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
              progress=None) -> dict:
     """All core figures and their ratios to the targets (see the module docstring).
 
-    ``sizes``: resting-order counts for the per-message cost of the standard mix; the first and
-    last give the deep-vs-small ratio (the median of the passes' own ratios,
+    ``sizes``: resting-order counts for the per-message cost of the standard mix, in any order
+    (:func:`book_sizes`); the smallest and the largest give the deep-vs-small ratio (the median of the passes' own ratios,
     :func:`paired_ratio`), each size's figure the best of ``scaling_passes`` passes (default 3, 1
     with ``quick``). ``depth_sizes``: the same for the touch workloads;
     ``depth``: a :func:`run_depth` result of the same run to reuse instead of measuring again;
@@ -411,6 +440,9 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     from matchcore import workloads
 
     quick = _flag_arg(quick, "quick")
+    sizes = book_sizes(sizes)
+    if depth is None:
+        depth_sizes = book_sizes(depth_sizes, "depth_sizes")
 
     tick = (lambda: progress.update(1)) if progress is not None else (lambda: None)
     out = {"targets": dict(TARGETS)}
