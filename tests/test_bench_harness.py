@@ -1392,3 +1392,29 @@ def test_per_call_no_resting_order_or_empty_block_refused(kw, said):
 
     with pytest.raises(ValueError, match=re.escape(said)):
         core.per_call(n=1000, reps=1, **kw)
+
+
+def test_report_scaling_tables_name_each_column_once():
+    # the parameter and the book it built were both headed "resting" (and "levels"): the
+    # levels table read "levels 10,000 ... levels 8,604" for 10,000 levels asked, 8,604
+    # occupied at the start
+    from matchcore.bench.report import format_report
+
+    pt = {"ns_per_msg": 30.0, "p50": 50.0, "p99": 90.0, "p99.9": 180.0}
+    res = {"machine": {"cpu": "cpu", "cores_usable": 2, "python": "3.11", "git": {}},
+           "clock": {"clock": "monotonic", "resolution_ns": 1.0, "overhead_ns": 20.0,
+                     "overhead_p99_ns": 30.0},
+           "scaling": {"messages": 50_000,
+                       "resting": [{"variant": "touch", "param": 1_000, "resting": 1_000,
+                                    "levels": 569, **pt}],
+                       "levels": [{"variant": "20,000 resting", "param": 10_000,
+                                   "resting": 20_000, "levels": 8_604, **pt}]}}
+    lines = format_report(res).splitlines()
+    for title, asked in (("scaling with resting orders", "resting"),
+                         ("scaling with price levels", "levels")):
+        i = next(k for k, s in enumerate(lines) if s.startswith(title))
+        head = re.split(r"\s{2,}", lines[i + 1].strip())
+        assert len(head) == len(set(head)), head
+        assert head[:4] == ["variant", asked, "resting at start", "levels at start"], head
+    row = re.split(r"\s{2,}", lines[-1].strip())
+    assert row[:4] == ["20,000 resting", "10,000", "20,000", "8,604"]
