@@ -36,6 +36,14 @@ def resident() -> int:
         return int(f.read().split()[1]) * 4096
 
 
+def _size(n_bytes: float) -> str:
+    """A memory size in decimal units: MB from 1 MB up, else KB (a small run's books read
+    "0 MB resident" in whole MB)."""
+    if abs(n_bytes) >= 1e6:
+        return f"{n_bytes / 1e6:,.1f} MB"
+    return f"{n_bytes / 1e3:,.1f} KB"
+
+
 def _counts(text: str) -> list[int]:
     # a count of 0 or not a number was a traceback, at its turn in the run
     try:
@@ -74,8 +82,8 @@ def main(argv=None) -> int:
         grown = resident() - before if sys.platform.startswith("linux") else 0
         rate_line(f"{k:,} symbols", a.messages, *timed(replay, a.repeat))
         print(f"    {r.stats['open_orders']:,} resting orders at the end; "
-              f"{grown / 1e6:.0f} MB resident for the books ({grown / max(1, len(r.books)) / 1e3:.1f}"
-              f" KB a book)")
+              f"{_size(grown)} resident for the books ({_size(grown / max(1, len(r.books)))}"
+              f" a book)")
         del r
 
     if a.skip_dbn:

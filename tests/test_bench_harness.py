@@ -1418,3 +1418,17 @@ def test_report_scaling_tables_name_each_column_once():
         assert head[:4] == ["variant", asked, "resting at start", "levels at start"], head
     row = re.split(r"\s{2,}", lines[-1].strip())
     assert row[:4] == ["20,000 resting", "10,000", "20,000", "8,604"]
+
+
+def test_bench_many_books_script_small_book_memory_not_rounded_to_0_mb(monkeypatch, capsys):
+    # the books' memory was printed in whole MB: a small run's 221 KB read "0 MB resident for
+    # the books (22.1 KB a book)"
+    mod = _load_script("bench_many_books")
+    readings = iter([1_000_000, 1_221_000])
+    monkeypatch.setattr(mod, "resident", lambda: next(readings))
+    monkeypatch.setattr(mod.sys, "platform", "linux")
+    assert mod.main(["--symbols", "10", "--messages", "20000", "--repeat", "1",
+                     "--skip-dbn"]) == 0
+    out = capsys.readouterr().out
+    assert "221.0 KB resident for the books (22.1 KB a book)" in out, out
+    assert " 0 MB" not in out
