@@ -181,7 +181,8 @@ def run(messages, seed, batch, reps, per_call_n, per_call_always_n, root, jopts)
 
 def format_result(res) -> str:
     lines = [f"{res['timed']:,} timed commands of the standard mix, process() batches of "
-             f"{res['batch']}, median of {res['reps']} passes; per-call: one command per call; "
+             f"{res['batch']}, median of {res['reps']} pass{'' if res['reps'] == 1 else 'es'}; "
+             f"per-call: one command per call; "
              f"preempt: the writing thread's involuntary context switches (last pass)",
              f"{'mode':<8}{'cmd/s':>12}{'vs none':>9}{'CPU ns/cmd':>11}{'vs none':>9}"
              f"{'batch p50':>12}{'batch p99':>12}{'call p50':>11}{'call p99':>11}{'call max':>11}"

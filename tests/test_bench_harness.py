@@ -1432,3 +1432,18 @@ def test_bench_many_books_script_small_book_memory_not_rounded_to_0_mb(monkeypat
     out = capsys.readouterr().out
     assert "221.0 KB resident for the books (22.1 KB a book)" in out, out
     assert " 0 MB" not in out
+
+
+def _durability_result(reps, max_ns):
+    row = {"throughput_cmd_s": 1e7, "vs_none": 1.0, "cpu_ns_per_cmd": 60.0, "cpu_vs_none": 1.0,
+           "batch_call": {"p50_ns": 37_000.0, "p99_ns": 124_700.0},
+           "per_call": {"p50_ns": 100.0, "p99_ns": 300.0, "max_ns": max_ns},
+           "writer_preempted": 0}
+    return {"timed": 4_500, "batch": 1024, "reps": reps, "modes": {"none": row}}
+
+
+def test_bench_durability_table_one_pass_said_in_the_singular():
+    # --reps 1 (the --quick default) read "median of 1 passes"
+    mod = _load_script("bench_durability")
+    assert "median of 1 pass;" in mod.format_result(_durability_result(1, 400.0))
+    assert "median of 3 passes;" in mod.format_result(_durability_result(3, 400.0))
