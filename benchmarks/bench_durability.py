@@ -193,7 +193,7 @@ def format_result(res) -> str:
                      f"{r['cpu_ns_per_cmd']:>10.0f}{r['cpu_vs_none']:>8.0%} "
                      f"{b['p50_ns'] / 1e3:>9.1f} us{b['p99_ns'] / 1e3:>9.1f} us"
                      f"{c['p50_ns'] / 1e3:>8.1f} us{c['p99_ns'] / 1e3:>8.1f} us"
-                     f"{c['max_ns'] / 1e3:>8.0f} us{r.get('writer_preempted', '-'):>9}")
+                     f"{c['max_ns'] / 1e3:>8.1f} us{r.get('writer_preempted', '-'):>9}")
     return "\n".join(lines)
 
 

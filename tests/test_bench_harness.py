@@ -1447,3 +1447,11 @@ def test_bench_durability_table_one_pass_said_in_the_singular():
     mod = _load_script("bench_durability")
     assert "median of 1 pass;" in mod.format_result(_durability_result(1, 400.0))
     assert "median of 3 passes;" in mod.format_result(_durability_result(3, 400.0))
+
+
+def test_bench_durability_table_sub_microsecond_max_not_printed_as_0_us():
+    # the per-call max alone was printed in whole microseconds: 400 ns read "0 us", beside
+    # a p99 of "0.3 us"
+    mod = _load_script("bench_durability")
+    line = mod.format_result(_durability_result(1, 400.0)).splitlines()[-1]
+    assert line.split("us")[-2].strip() == "0.4", line
