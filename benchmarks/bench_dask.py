@@ -102,16 +102,20 @@ def main(argv=None) -> int:
 
 
 def _run(args, tmp: Path) -> int:
+    from matchcore.bench.script_args import counted
+
     print(machine())
     paths = [itch.generate(tmp / f"day{i}.itch", messages=args.messages, symbols=args.symbols,
                            seed=args.seed + i) for i in range(args.files)]
     total = args.files * args.messages
     size = sum(p.stat().st_size for p in paths)
-    print(f"\n{args.files} ITCH files x {args.messages:,} messages ({args.symbols} symbols, seed "
-          f"{args.seed}..): {size / 1e6:,.1f} MB; {args.repeat} runs after a warm-up")
+    print(f"\n{counted(args.files, 'ITCH file')} x {args.messages:,} messages ({args.symbols} "
+          f"symbols, seed {args.seed}..): {size / 1e6:,.1f} MB; "
+          f"{counted(args.repeat, 'run')} after a warm-up")
     t0 = time.perf_counter()
     client = connect("local", workers=args.workers, processes=True)
-    print(f"LocalCluster start-up ({args.workers} worker processes, 1 thread each): "
+    print(f"LocalCluster start-up ({counted(args.workers, 'worker process', 'worker processes')}, "
+          f"1 thread each): "
           f"{time.perf_counter() - t0:.2f} s (not in the figures below)")
     try:
         for label, kw in (("sinks on (top of book + trades)", {}),
@@ -126,7 +130,8 @@ def _run(args, tmp: Path) -> int:
             wd = runs(lambda: replay_files(paths, client, **kw), args.repeat)
             print(f"[{label}] results identical (stats, trades, book hashes of every file)")
             print(line("  serial, this process", total, "msg", ws))
-            print(line(f"  Dask LocalCluster, {args.workers} workers", total, "msg", wd))
+            print(line(f"  Dask LocalCluster, {counted(args.workers, 'worker')}", total, "msg",
+                       wd))
             print(f"  speed-up (serial p50 / Dask p50): "
                   f"{statistics.median(ws) / statistics.median(wd):.2f}x")
             # Where the time goes: the replays' own time inside the tasks (summed over files)

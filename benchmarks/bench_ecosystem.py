@@ -45,7 +45,7 @@ import matchcore as mc  # noqa: E402
 import matchcore.itch as itch  # noqa: E402
 from matchcore.bench.machine import machine_info  # noqa: E402
 from matchcore.bench.script_args import (at_least_one, check_itch_days,  # noqa: E402
-                                         check_json_output, integer, seed)
+                                         check_json_output, counted, integer, seed)
 
 
 def pct(xs, q):
@@ -240,7 +240,7 @@ def main(argv=None):
         res = {"machine": info, "load_start": load0[0], "args": vars(a)}
         m = bench_metrics(path, a.repeat)
         res["metrics"] = m
-        print(f"\nreplay, metrics off vs on ({a.repeat} alternating runs each after a warm-up)")
+        print(f"\nreplay, metrics off vs on ({counted(a.repeat, 'alternating run')} each after a warm-up)")
         for key, label in (("wall", "wall clock"), ("cpu", "CPU time of the thread")):
             off, on = m[f"off_{key}"], m[f"on_{key}"]
             cost = 1 - statistics.median(on) / statistics.median(off)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 import matchcore as mc  # noqa: E402
 from matchcore import _capi  # noqa: E402
 from matchcore.workloads import standard_mix  # noqa: E402
-from matchcore.bench.script_args import at_least_one, check_workload_size  # noqa: E402
+from matchcore.bench.script_args import at_least_one, check_workload_size, counted  # noqa: E402
 
 
 def _machine() -> str:
@@ -293,7 +293,7 @@ def main(argv=None) -> int:
             so, how = None, f"C build failed: {exc}"
         print(f"C library: {how}")
         print(f"\n1. per-operation cost, standard_mix flow of {args.n:,} commands on a copy of "
-              f"the same ~1,000-order book, median (best) of {args.reps} runs:")
+              f"the same ~1,000-order book, median (best) of {counted(args.reps, 'run')}:")
         per_op = bench_per_operation(args.n, args.reps, so, args.churn_n)
         for name, med, best in per_op:
             if med is None:
@@ -307,7 +307,7 @@ def main(argv=None) -> int:
                   f"{churn[1] / std[1]:.2f} (best); target <= 1.3")
         rows, note = bench_strategy(args.steps, args.reps, so)
         print(f"\n2. market-maker strategy loop, {args.steps:,} steps, seed 42, median (best) of "
-              f"{args.reps} runs:")
+              f"{counted(args.reps, 'run')}:")
         for name, med, best, calls in rows:
             print(f"   {name:30s} {med / args.steps:8.1f} ns/step ({best / args.steps:.1f})  "
                   f"{med / calls:6.1f} ns/book call  ({calls:,} calls)")

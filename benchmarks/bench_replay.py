@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import matchcore.itch as itch  # noqa: E402
 from matchcore.itch._decode import decode_chunk  # noqa: E402
 from matchcore.itch.reference import ReferenceReplay  # noqa: E402
-from matchcore.bench.script_args import at_least_one, check_itch_days, seed  # noqa: E402
+from matchcore.bench.script_args import at_least_one, check_itch_days, counted, seed  # noqa: E402
 
 
 def machine() -> str:
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     print("mix: " + ", ".join(f"{t} {c / n:.1%}" for t, c in sorted(counts.items(), key=lambda kv: -kv[1])
                               if c / n >= 0.001))
 
-    print("\nrates (median and best of %d runs after a warm-up):" % a.repeat)
+    print(f"\nrates (median and best of {counted(a.repeat, 'run')} after a warm-up):")
     rate_line("decode only (numpy arrays per type)", n, *timed(lambda: decode_chunk(data), a.repeat))
 
     def replay(**kw):

@@ -1455,3 +1455,18 @@ def test_bench_durability_table_sub_microsecond_max_not_printed_as_0_us():
     mod = _load_script("bench_durability")
     line = mod.format_result(_durability_result(1, 400.0)).splitlines()[-1]
     assert line.split("us")[-2].strip() == "0.4", line
+
+
+@pytest.mark.parametrize("script, argv, said", [
+    ("bench_replay", ["--messages", "20000", "--symbols", "4", "--repeat", "1",
+                      "--reference-messages", "1000", "--skip-memory"],
+     "rates (median and best of 1 run after a warm-up):"),
+    ("bench_embed", ["--n", "2000", "--steps", "2000", "--churn-n", "2000", "--reps", "1"],
+     "median (best) of 1 run:")])
+def test_bench_script_one_run_said_in_the_singular(capsys, script, argv, said):
+    # --repeat 1 / --reps 1 read "median and best of 1 runs"
+    mod = _load_script(script)
+    assert mod.main(argv) == 0
+    out = capsys.readouterr().out
+    assert said in out, out
+    assert "of 1 runs" not in out

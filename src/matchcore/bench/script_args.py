@@ -10,6 +10,12 @@ import os
 from matchcore._cliutil import integer
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and its noun, singular for 1 ("1 run", "7 runs"): the scripts' headings said
+    "of 1 runs" for ``--repeat 1``."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def at_least_one(text: str) -> int:
     """``type=`` of a count option: an integer >= 1. A count of 0 ran parts of a script and
     then failed on an empty median, ``min()`` of nothing or a division by zero. Plain ASCII
