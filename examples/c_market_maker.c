@@ -217,7 +217,8 @@ static int run_market_maker(const mc_api_v2* api, int64_t steps, uint64_t seed) 
     double t0 = now_s();
     mm_run(api, book, steps, seed, 2, 5, 50, st);
     double dt = now_s() - t0;
-    printf("c market maker: %lld steps, seed %llu\n", (long long)steps, (unsigned long long)seed);
+    printf("c market maker: %lld step%s, seed %llu\n", (long long)steps, steps == 1 ? "" : "s",
+           (unsigned long long)seed);
     printf("  flow orders %lld, agent orders %lld, fills %lld (%lld lots)\n", (long long)st[0],
            (long long)st[1], (long long)st[2], (long long)st[3]);
     printf("  position %lld, cash %lld, mark-to-mid PnL %.1f ticks*lots\n", (long long)st[4],

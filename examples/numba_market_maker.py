@@ -181,7 +181,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     simulate(100, args.seed)  # compile (or load from the cache) outside the timing
     s, book, dt = simulate(args.steps, args.seed)
-    print(f"numba market maker: {args.steps} steps, seed {args.seed}")
+    print(f"numba market maker: {args.steps} step{'' if args.steps == 1 else 's'}, "
+          f"seed {args.seed}")
     print(f"  flow orders {s['flow_orders']}, agent orders {s['agent_orders']}, "
           f"fills {s['fills']} ({s['fill_qty']} lots)")
     print(f"  position {s['position']}, cash {s['cash']}, mark-to-mid PnL {s['pnl']:.1f} ticks*lots")

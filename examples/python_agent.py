@@ -162,7 +162,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=seed_arg, default=42)
     args = ap.parse_args(argv)
     s, book, dt = simulate(args.steps, args.seed)
-    print(f"python agent: {args.steps} steps, seed {args.seed}")
+    print(f"python agent: {args.steps} step{'' if args.steps == 1 else 's'}, seed {args.seed}")
     print(f"  flow orders {s['flow_orders']}, agent orders {s['agent_orders']}, "
           f"fills {s['fills']} ({s['fill_qty']} lots)")
     print(f"  position {s['position']}, cash {s['cash']}, mark-to-mid PnL {s['pnl']:.1f} ticks*lots")

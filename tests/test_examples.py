@@ -290,3 +290,13 @@ def test_examples_not_a_c_decimal_integer_usage_exit_2_by_all_three(c_program, t
     for out in outs:
         assert out.returncode == 2 and out.stdout == "", (args, out.stderr)
         assert "usage:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_examples_one_step_said_in_the_singular_by_all_three(c_program, tmp_path):
+    # --steps 1 was summarized as "1 steps"
+    outs = [_run([str(c_program), "1", "42"], _env())]
+    outs += [_run([sys.executable, str(p), "--steps", "1"], _env(tmp_path))
+             for p in _py_examples()]
+    for out in outs:
+        assert re.match(r"[a-z ]+: 1 step, seed 42\n", out), out
+    assert len({re.sub(r"^[a-z ]+: ", "", o.splitlines()[0]) for o in outs}) == 1
