@@ -1206,3 +1206,21 @@ def test_cli_replay_native_records_selected_once_not_once_per_symbol(capsys, tmp
     assert np.load(tmp_path / "o" / "events.npy").tobytes() == np.concatenate(want).tobytes()
     with open(tmp_path / "b.csv", newline="") as f:
         assert list(csv.reader(f))[1:] == rows
+
+
+def test_cli_replay_and_gen_itch_small_file_size_not_said_as_0_0_mb(capsys, tmp_path):
+    # sizes were said in MB with one decimal: a 4,096-byte file read "(0.0 MB on disk)", a
+    # small generated day "to day.itch: 0.0 MB"
+    code, out, _ = run_cli(capsys, "replay", str(shared(HEAD)), "--no-progress")
+    assert code == 0 and "(4.1 kB on disk)" in out.splitlines()[0], out
+    path = tmp_path / "small.itch"
+    code, out, _ = run_cli(capsys, "gen-itch", str(path), "--messages", "1000", "--symbols",
+                           "1", "--no-progress")
+    size = path.stat().st_size
+    assert code == 0 and 1_000 <= size < 50_000
+    assert f"to {path}: {size / 1e3:,.1f} kB in " in out, out
+    empty = tmp_path / "empty.itch"
+    empty.write_bytes(b"")
+    code, out, _ = run_cli(capsys, "replay", str(empty), "--format", "itch", "--no-progress")
+    assert code == 0 and "(0 bytes on disk)" in out.splitlines()[0], out
+    assert "0.0 MB" not in out

@@ -571,6 +571,16 @@ def shown_name(name: str) -> str:
     return "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in name)
 
 
+def size_text(n_bytes: int) -> str:
+    """A size for a summary line: MB with one decimal, or below what that shows (50 kB), kB
+    or bytes. In MB alone a small file read "0.0 MB on disk"."""
+    if n_bytes >= 50_000:
+        return f"{n_bytes / 1e6:,.1f} MB"
+    if n_bytes >= 1_000:
+        return f"{n_bytes / 1e3:,.1f} kB"
+    return f"{n_bytes:,} byte{'' if n_bytes == 1 else 's'}"
+
+
 def size_on_disk(path, consumed: int) -> str:
     """The input's size for a replay summary: ``N MB on disk`` for a regular file; for a pipe,
     FIFO or socket (whose size on disk is 0) the ``consumed`` bytes the replay read."""
@@ -581,8 +591,8 @@ def size_on_disk(path, consumed: int) -> str:
     except OSError:
         regular = False
     if regular:
-        return f"{st.st_size / 1e6:,.1f} MB on disk"
-    return f"{consumed / 1e6:,.1f} MB read from a pipe"
+        return f"{size_text(st.st_size)} on disk"
+    return f"{size_text(consumed)} read from a pipe"
 
 
 def extra_missing(command: str, why) -> int:

@@ -19,7 +19,7 @@ from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, ext
                                int64, integer, is_stdout, naming_output, refuse_dangling_link,
                                refuse_directory_at, refuse_directory_name,
                                refuse_unwritable_directory, report_dropped, save_npy, shown_name,
-                               size_on_disk, write_json, _writes)
+                               size_on_disk, size_text, write_json, _writes)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 
@@ -898,7 +898,7 @@ def _gen(args) -> int:
     if not to_stdout:
         st = path.stat()
         # a FIFO, pipe or device holds none of what went through it: its size (0) is not said
-        size = f": {st.st_size / 1e6:,.1f} MB" if stat.S_ISREG(st.st_mode) else ""
+        size = f": {size_text(st.st_size)}" if stat.S_ISREG(st.st_mode) else ""
     # 'gen-itch - | matchcore replay /dev/stdin': the summary must not end the data
     symbols = f"{args.symbols} symbol" + ("s" if args.symbols != 1 else "")
     print(f"wrote {args.messages:,} ITCH 5.0 messages for {symbols} (seed "
