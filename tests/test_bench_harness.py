@@ -1470,3 +1470,18 @@ def test_bench_script_one_run_said_in_the_singular(capsys, script, argv, said):
     out = capsys.readouterr().out
     assert said in out, out
     assert "of 1 runs" not in out
+
+
+@pytest.mark.parametrize("chunk", [0, -1])
+def test_throughput_and_calls_rate_chunk_below_one_refused_not_timed_as_nothing(tiny, chunk):
+    # a negative chunk made no call at all: throughput() reported its process_chunked figure
+    # as the time of an empty loop (1.6 G msg/s) and calls_rate() NaN; 0 failed in range()'s
+    # words ("arg 3 must not be zero")
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+    with pytest.raises(ValueError, match=f"process_chunk must be >= 1, got {chunk}"):
+        harness.throughput(base, flow, reps=1, process_chunk=chunk)
+    book = base.copy()
+    with pytest.raises(ValueError, match=f"chunk must be >= 1, got {chunk}"):
+        harness.calls_rate(book.process, flow, chunk, harness.touched_events(1024))
+    assert book.state_hash() == base.state_hash()

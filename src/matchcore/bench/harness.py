@@ -229,6 +229,7 @@ def calls_rate(process, flow, chunk: int, buf) -> dict:
     """``process(part, out=buf)`` (a book's or an engine's) over the flow in calls of ``chunk``
     messages, each call timed (a short last call is left out, unless it is the only one: a flow
     under half a call is timed as one call): the median call's ns/msg."""
+    _check_chunk(chunk, "chunk")
     perf = time.perf_counter_ns
     calls = []
     for i in range(0, len(flow), chunk):
@@ -242,6 +243,13 @@ def calls_rate(process, flow, chunk: int, buf) -> dict:
     med = float(np.median(calls)) if calls else float("nan")
     return {"ns_per_msg": med, "msgs_per_s": 1e9 / med if med else float("inf"), "chunk": chunk,
             "calls": len(calls)}
+
+
+def _check_chunk(chunk, name: str) -> None:
+    # messages per timed call: a negative one made no call at all, and the figure was the time
+    # of an empty loop (throughput: 1.6 G msg/s) or NaN; 0 failed in range()'s words
+    if chunk < 1:
+        raise ValueError(f"{name} must be >= 1, got {chunk}")
 
 
 def check_reps(reps) -> None:
@@ -270,6 +278,7 @@ def throughput(base: OrderBook, flow, reps: int = 3, process_chunk: int = 65_536
       to a lost time slice, like ``median_chunk``) over calls of ``out_chunk`` messages;
     - ``median_chunk``: see :func:`chunked_rate`."""
     check_reps(reps)
+    _check_chunk(process_chunk, "process_chunk")
     n = len(flow)
     out_chunk = call_chunk(n, out_chunk)
     warm = base.copy()
