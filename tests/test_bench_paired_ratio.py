@@ -119,3 +119,22 @@ def test_run_depth_and_run_core_no_size_or_a_size_twice_refused_before_measuring
     with pytest.raises(ValueError, match="depth_" + said):
         core.run_core(messages=2_000, quick=True, depth_sizes=sizes, scaling_passes=1,
                       reference={"skipped": "not timed here"})
+
+
+@pytest.mark.parametrize("messages", [0, -5])
+@pytest.mark.parametrize("call", ["run_depth", "run_core", "engine_vs_book"])
+def test_core_benchmarks_no_message_refused_before_measuring(monkeypatch, call, messages):
+    # messages=0 timed empty calls: run_depth gave a deep-vs-small ratio of 8.6 (the cost of
+    # calling, per no message), engine_vs_book NaN, run_core its whole report; -5 was the
+    # generator's "n must be >= 0", naming no argument of these
+    def never(*a, **kw):
+        raise AssertionError("measured before messages was checked")
+
+    monkeypatch.setattr(core, "per_call", never)
+    monkeypatch.setattr(harness, "build_book", never)
+    kw = {"run_depth": dict(sizes=(1_000, 2_000), names=("stale_cancel",), reps=1),
+          "run_core": dict(quick=True, sizes=(1_000, 2_000), scaling_passes=1,
+                           reference={"skipped": "not timed here"}),
+          "engine_vs_book": dict(names=("standard",), reps=1)}[call]
+    with pytest.raises(ValueError, match=f"messages must be >= 1, got {messages}"):
+        getattr(core, call)(messages=messages, **kw)

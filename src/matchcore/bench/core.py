@@ -85,6 +85,13 @@ def _workload_names(names) -> tuple:
     return names
 
 
+def _check_messages(messages) -> None:
+    # the flow length: 0 timed empty calls (run_depth reported a deep-vs-small ratio of the
+    # calls' own cost, 8.6), and a negative count was refused by the generator as "n"
+    if messages < 1:
+        raise ValueError(f"messages must be >= 1, got {messages}")
+
+
 def book_sizes(sizes, name: str = "sizes") -> tuple:
     """``sizes`` (resting-order counts) smallest first, checked before anything is measured:
     the deep-vs-small ratios divide the largest size's cost by the smallest's. They divided
@@ -130,6 +137,7 @@ def run_depth(*, messages: int = 300_000, seed: int = 1, sizes=DEPTH_SIZES,
     from matchcore import workloads
 
     harness.check_reps(reps)
+    _check_messages(messages)
     names = _workload_names(names)
     sizes = book_sizes(sizes)
     # the call size chunked_rate and process_out_rate use for this flow length (below 64k
@@ -383,6 +391,7 @@ def engine_vs_book(*, messages: int = 200_000, seed: int = 1, resting: int = 100
     from matchcore._engine import Engine
 
     harness.check_reps(reps)
+    _check_messages(messages)
     names = _workload_names(names)
     out = {"messages": messages, "resting": resting, "reps": reps, "workloads": {}}
     for name in names:
@@ -440,6 +449,7 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     from matchcore import workloads
 
     quick = _flag_arg(quick, "quick")
+    _check_messages(messages)
     sizes = book_sizes(sizes)
     if depth is None:
         depth_sizes = book_sizes(depth_sizes, "depth_sizes")
