@@ -1485,3 +1485,25 @@ def test_throughput_and_calls_rate_chunk_below_one_refused_not_timed_as_nothing(
     with pytest.raises(ValueError, match=f"chunk must be >= 1, got {chunk}"):
         harness.calls_rate(book.process, flow, chunk, harness.touched_events(1024))
     assert book.state_hash() == base.state_hash()
+
+
+def test_per_message_figures_of_an_empty_flow_refused_not_made_up(tiny, monkeypatch):
+    # a flow of no command was "measured": the time of an empty call counted as the cost of
+    # one message (throughput 20 ns/msg, 50 M msg/s; measure_workload then ran an open loop
+    # at a quarter of that; scaling_point reported 20 ns/msg)
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+    for call in (lambda: harness.throughput(base, flow[:0], reps=1),
+                 lambda: harness.chunked_rate(base, flow[:0])):
+        with pytest.raises(ValueError, match="no command"):
+            call()
+
+    def never(*a, **kw):
+        raise AssertionError("timed an empty flow")
+
+    monkeypatch.setattr(_timing, "process_timed", never)
+    monkeypatch.setattr(_timing, "process_batch_ns", never)
+    for call in (lambda: harness.measure_workload(setup, flow[:0]),
+                 lambda: harness.scaling_point(setup, flow[:0])):
+        with pytest.raises(ValueError, match="no command"):
+            call()
