@@ -219,6 +219,12 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
     perf = time.perf_counter_ns
     ioc = int(TIF.IOC)
 
+    def block_orders(k):
+        # block k's resting orders, in turn, going round the book as often as it takes: on a
+        # book of fewer than block orders, one pass round it (twice at most) made fewer calls
+        # than the block's time was divided by
+        return [base_ids[(k * block + j) % resting] for j in range(block)]
+
     def book_1k():
         b = OrderBook(capacity=resting + 4 * block + 1024)
         for oid, p in zip(base_ids, base_px):
@@ -257,10 +263,7 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
             t["noop_cancel"][k] = t3 - t2
             t["cancel"][k] = t4 - t3
             events()
-            # block resting orders in turn, going round the book as often as it takes: on a
-            # book of fewer than block orders, one pass round it (twice at most) made fewer
-            # calls than the block's time was divided by
-            mids = [base_ids[(k * block + j) % resting] for j in range(block)]
+            mids = block_orders(k)
             px = new_px[(k + 3) % 8]
             t0 = perf()
             for oid, p in zip(mids, px):
@@ -327,9 +330,7 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
             next_id += block
             t["submit"][k] = timed(_SUBMIT, ids, 0, new_px[k % 8], 10)
             t["cancel"][k] = timed(_CANCEL, ids, 0, 0, 0)
-            mids = base_ids[(k * block) % resting:][:block]
-            if len(mids) < block:
-                mids = mids + base_ids[:block - len(mids)]
+            mids = block_orders(k)
             t["modify"][k] = timed(_MODIFY, mids, 0, new_px[(k + 3) % 8], 7)
             for oid in range(next_id, next_id + block):         # untimed, as above
                 submit(oid, 1, 1_000_001 + oid % 100, 1)
