@@ -1183,3 +1183,29 @@ def test_snapshot_after_close_under_fsync_never_refused_naming_the_durable_seq(t
     with pytest.raises(JournalError, match=r"closed under fsync='never'.*seq 2"):
         eng.snapshot(tmp_path / "elsewhere")
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_snapshot_write_failing_disk_full_names_the_snapshot_file(tmp_path):
+    # a snapshot whose write failed (a full disk: ENOSPC; here the file size limit, EFBIG)
+    # raised OSError(28, 'No space left on device'), naming neither the file nor the directory
+    import subprocess
+    import sys
+
+    d = tmp_path / "snaps"
+    code = (f"import resource, signal\nimport matchcore as mc\n"
+            f"signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            f"eng = mc.Engine(); eng.add_symbol(1)\n"
+            f"for i in range(500): eng.submit(1, i + 1, 0, 100 - i % 50, 1)\n"
+            f"hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]\n"
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))\n"
+            f"try:\n    eng.snapshot({str(d)!r})\n"
+            f"except OSError as exc:\n"
+            f"    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))\n"
+            f"    print(exc.errno, exc.filename, exc)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    want = str(d / "snapshot-00000000000000000000.mcs")
+    assert r.stdout.split(" ")[:2] == [str(errno.EFBIG), want], r.stdout
+    assert "File too large" in r.stdout and want in r.stdout
+    assert os.listdir(d) == []

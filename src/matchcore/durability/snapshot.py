@@ -185,10 +185,16 @@ def _write_snapshot(engine, path) -> str:
     fd, tmp = _tempfiles.new_locked(final, exclusive=True, mode=0o644)
     renamed = False
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            # os.write and os.fsync name no file: a full disk said only "[Errno 28] No space
+            # left on device", not which snapshot (nor which directory) could not be written
+            raise OSError(exc.errno, f"{exc.strerror}: the snapshot could not be written "
+                                     f"(nothing was left in its place)", final) from exc
         os.replace(tmp, final)
         renamed = True
     finally:
