@@ -753,14 +753,70 @@ def test_engine_trade_writer_failure_on_creation_releases_lock(tmp_path):
         except OSError as exc:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
             assert exc.errno == errno.EMFILE
-            rec = mc.Engine.recover(d)                # the directory is not "in use"
-            assert rec.recovery_report.last_seq == 0
-            rec.close()
+            eng = mc.Engine(journal=d)                # the directory is not "in use"
+            assert eng.journal_seq == 0
+            eng.close()
             return 0
         return 3
 
     assert _exit_code_of_child(child) == 0
 
+
+
+def test_engine_journal_creation_failing_leaves_the_directory_as_it_was(tmp_path):
+    # Engine(journal=DIR) whose trade segment could not be created (here no descriptor is
+    # left for it; a full disk fails it likewise) raised, and left LOCK and a command segment
+    # with a whole header behind: the retry, once the cause was gone, was refused ("already
+    # holds a journal: use Engine.recover"), for a journal no engine ever wrote
+    import resource
+    d = tmp_path / "j"
+    d.mkdir()
+    (d / "notes.txt").write_text("mine")
+
+    def child():
+        probe = [os.dup(0) for _ in range(4)]
+        limit = max(probe) + 1
+        for fd in probe:
+            os.close(fd)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+        try:
+            mc.Engine(journal=d, fsync="never")
+        except OSError as exc:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            assert exc.errno == errno.EMFILE
+            assert sorted(os.listdir(d)) == ["notes.txt"]
+            eng = mc.Engine(journal=d)
+            eng.add_symbol(1)
+            eng.close()
+            return 0
+        return 3
+
+    assert _exit_code_of_child(child) == 0
+
+
+def test_engine_journal_creation_failing_on_its_first_header_leaves_nothing(tmp_path):
+    # the command segment's header cut short by the file size limit (a full disk: ENOSPC):
+    # the directory the constructor made, its LOCK and the torn segment were left behind
+    import resource
+    import signal
+    d = tmp_path / "new"
+
+    def child():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (32, hard))
+        try:
+            mc.Engine(journal=d)
+        except OSError as exc:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            assert exc.errno == errno.EFBIG
+            assert exc.filename == str(d / "journal-00000000000000000001.mcj"), exc
+            assert not d.exists()
+            return 0
+        return 3
+
+    assert _exit_code_of_child(child) == 0
 
 def _roll_that_fails(tmp_path):
     """A journaled engine of one symbol whose next segment cannot be created (its file is

@@ -764,7 +764,11 @@ cdef class JournalWriter:
             with nogil:
                 rc = _open_segment(j, next_seq)
             if rc < 0:
-                raise OSError(j.err, os.strerror(j.err), self.path)
+                # the segment that could not be made (a full disk), not only its directory
+                raise OSError(j.err, f"{os.strerror(j.err)}: the journal segment could not be "
+                                     f"created", os.path.join(
+                                         self.path, f"{SEGMENT_PREFIX[kind]}-{next_seq:020d}"
+                                                    f"{SEGMENT_SUFFIX[kind]}"))
         else:
             # continue the last segment of a recovered journal (already cut to `append_size`)
             seg = os.path.join(self.path, _last_segment_name(self.path, kind))

@@ -759,6 +759,9 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
         # the error that matters, and the check under the lock below gives the rest
         _refuse_used_directory(path)
     own = lock_fd is None
+    # what a new journal that fails to start takes away again (see _undo_start)
+    made_dir = new and own and not os.path.isdir(path)
+    made_lock = new and own and not os.path.lexists(os.path.join(path, "LOCK"))
     if own:
         lock_fd = lock_directory(path)
     try:
@@ -771,37 +774,75 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
             if leftovers:
                 from matchcore.durability.snapshot import fsync_dir
                 fsync_dir(path)
-        # each writer keeps its own copy of the lock's descriptor: the directory stays locked
-        # until both are closed. Held by the command writer alone, the lock went with it
-        # (eng.journal.close(), or that writer collected first) while the trade writer was
-        # still open: another engine recovered the directory and appended fills, and the old
-        # trade writer's close cut the segment back to its own end (fills lost, then a
-        # sequence break that recovery refuses as corruption)
-        jc = _j.JournalWriter(path, KIND_COMMANDS, stp, fsync, segment_bytes=segment_bytes,
-                              batch_records=batch_records, batch_us=batch_us,
-                              buffer_bytes=buffer_bytes, next_seq=next_seq,
-                              append_size=append_size, lock_fd=lock_fd, last_crc=last_crc,
-                              base_hash=base_hash, trades=trades, replace=replace)
-        jt = None
-        if trades:
-            try:
-                jt = _j.JournalWriter(path, KIND_TRADES, stp,
-                                      "never" if fsync == "never" else "on_sync",
-                                      segment_bytes=segment_bytes, buffer_bytes=buffer_bytes,
-                                      next_seq=next_trade_seq, append_size=trade_append_size,
-                                      lock_fd=lock_fd, replace=trade_replace)
-            except BaseException:
-                # the command writer holds the directory's LOCK: left to the traceback, it
-                # kept the directory locked for as long as the error was kept
-                try:
-                    jc.close()
-                except Exception:
-                    pass
-                raise
+        try:
+            jc, jt = _make_writers(path, stp, fsync, trades, lock_fd, next_seq=next_seq,
+                                   next_trade_seq=next_trade_seq, append_size=append_size,
+                                   trade_append_size=trade_append_size, last_crc=last_crc,
+                                   base_hash=base_hash, replace=replace,
+                                   trade_replace=trade_replace, segment_bytes=segment_bytes,
+                                   batch_records=batch_records, batch_us=batch_us,
+                                   buffer_bytes=buffer_bytes)
+        except BaseException:
+            if new:
+                _undo_start(path, made_lock, made_dir)
+            raise
     finally:
         if own:
             os.close(lock_fd)
     return jc, jt
+
+
+def _undo_start(path, made_lock: bool, made_dir: bool) -> None:
+    # A new journal whose writers could not be made (a full disk, no descriptor left): the
+    # segments they made (none was there: _refuse_used_directory, under the LOCK still held)
+    # hold no record and are removed, with the LOCK and the directory if this start made them.
+    # Left, they were a journal no engine wrote: the retry was refused ("already holds a
+    # journal: use Engine.recover").
+    import contextlib
+    made = [f for kind in (KIND_COMMANDS, KIND_TRADES) for _, f in segment_files(path, kind)]
+    if made_lock:
+        made.append(os.path.join(path, "LOCK"))
+    for f in made:
+        with contextlib.suppress(OSError):
+            os.unlink(f)
+    with contextlib.suppress(OSError):
+        if made_dir:
+            os.rmdir(path)
+        else:
+            from matchcore.durability.snapshot import fsync_dir
+            fsync_dir(path)
+
+
+def _make_writers(path, stp, fsync, trades, lock_fd, *, next_seq, next_trade_seq, append_size,
+                  trade_append_size, last_crc, base_hash, replace, trade_replace,
+                  **options):
+    # open_writers' two writers, in the directory it has locked (lock_fd).
+    # Each writer keeps its own copy of the lock's descriptor: the directory stays locked
+    # until both are closed. Held by the command writer alone, the lock went with it
+    # (eng.journal.close(), or that writer collected first) while the trade writer was
+    # still open: another engine recovered the directory and appended fills, and the old
+    # trade writer's close cut the segment back to its own end (fills lost, then a
+    # sequence break that recovery refuses as corruption)
+    jc = _j.JournalWriter(path, KIND_COMMANDS, stp, fsync, next_seq=next_seq,
+                          append_size=append_size, lock_fd=lock_fd, last_crc=last_crc,
+                          base_hash=base_hash, trades=trades, replace=replace, **options)
+    if not trades:
+        return jc, None
+    try:
+        return jc, _j.JournalWriter(path, KIND_TRADES, stp,
+                                    "never" if fsync == "never" else "on_sync",
+                                    segment_bytes=options["segment_bytes"],
+                                    buffer_bytes=options["buffer_bytes"],
+                                    next_seq=next_trade_seq, append_size=trade_append_size,
+                                    lock_fd=lock_fd, replace=trade_replace)
+    except BaseException:
+        # the command writer holds the directory's LOCK: left to the traceback, it kept the
+        # directory locked for as long as the error was kept
+        try:
+            jc.close()
+        except Exception:
+            pass
+        raise
 
 
 def _inspect_alone(fpath, kind, first, after):
