@@ -495,13 +495,23 @@ def refuse_bytes_dir(path, what: str = "journal directory"):
 def require_directory(path) -> None:
     """Raise :class:`JournalError` unless ``path`` is a directory: "no journal directory X"
     when nothing is there, or a symlink to nothing (a mistyped name was reported "is not a
-    directory", as if a file stood there), "X is not a directory" when something else is.
-    O(1)."""
+    directory", as if a file stood there), "X is not a directory" when something else is,
+    and "X cannot be read" for a directory whose files cannot be listed (no read permission:
+    the ``OSError`` is its ``__cause__``). O(1)."""
     if not os.path.isdir(path):
         if os.path.exists(path):
             raise JournalError(f"{path} is not a directory", str(path))
         shown = str(path) or "'' (an empty path)"
         raise JournalError(f"no journal directory {shown}", str(path))
+    try:
+        with os.scandir(path):
+            pass
+    except OSError as exc:
+        # the readers' one exception, as for a segment that cannot be read: a bare
+        # PermissionError came from deep inside the scan (read_journal, read_trades, inspect,
+        # recovery, read-only too)
+        raise JournalError(f"{path} cannot be read: {exc.strerror or exc} (its files cannot "
+                           f"be listed)", str(path)) from exc
 
 
 def lock_directory(path) -> int:
