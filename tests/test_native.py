@@ -546,6 +546,41 @@ def test_native_recorder_failed_write_retried_in_place_file_valid(tmp_path):
     assert read_commands(p).tobytes() == cmds.tobytes()
 
 
+
+def test_native_recorder_flush_failing_names_the_journal_and_keeps_its_records(tmp_path):
+    # a flush on a full disk (here the file size limit: EFBIG; a full disk gives ENOSPC)
+    # raised OSError(28, 'No space left on device') from the call that filled the buffer,
+    # naming no file: which journal had stopped being written was not said
+    p = tmp_path / "j.mccmd"
+    cmds = _flow()[:200]
+
+    def child(w):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        rec = Recorder(OrderBook(), p, flush_every=100)
+        rec.process(cmds[:50])
+        rec.flush()
+        resource.setrlimit(resource.RLIMIT_FSIZE, (HEADER_SIZE + 60 * COMMAND_DTYPE.itemsize,
+                                                   hard))
+        try:
+            rec.process(cmds[50:150])                # its flush (100 calls) fails
+        except OSError as exc:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            ok = (exc.errno == errno.EFBIG and exc.filename == str(p)
+                  and "could not be flushed" in str(exc) and "100 buffered records" in str(exc))
+            os.write(w, b"E" if ok else str(exc).encode()[:200])
+        rec.process(cmds[150:])
+        rec.close()
+
+    import errno
+    pid, r = _fork(child)
+    got = os.read(r, 256)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert got == b"E", got
+    assert read_commands(p).tobytes() == cmds.tobytes()     # flushed again in place
+
 def test_native_recorder_closed_in_forked_child_parent_journal_intact(tmp_path):
     # A child forked inside a `with Recorder` block leaves it (or exits) and so closed the
     # inherited recorder: it wrote the parent's pending records and its own, then the parent

@@ -1030,13 +1030,22 @@ class Recorder(NoCopy):
                              f"from it cannot write its journal (its records would overwrite "
                              f"or outlast the owner's)")
         fd = self._f.fileno()
-        _pwrite_all(fd, self._buf, HEADER_SIZE + COMMAND_DTYPE.itemsize * self.count)
-        if self._fsync:
-            os.fdatasync(fd)
         n = self.count + self._pending
-        _pwrite_all(fd, struct.pack("<Q", n), 16)
-        if self._fsync:
-            os.fdatasync(fd)
+        try:
+            _pwrite_all(fd, self._buf, HEADER_SIZE + COMMAND_DTYPE.itemsize * self.count)
+            if self._fsync:
+                os.fdatasync(fd)
+            _pwrite_all(fd, struct.pack("<Q", n), 16)
+            if self._fsync:
+                os.fdatasync(fd)
+        except OSError as exc:
+            # os.pwrite and os.fdatasync name no file: a full disk said "[Errno 28] No space
+            # left on device" from whichever call filled the buffer, not which journal stopped
+            raise OSError(exc.errno, f"{exc.strerror}: the Recorder journal could not be "
+                                     f"flushed ({records(self._pending, 'buffered ')} kept, "
+                                     f"{records(self.count, 'committed ')} on file: flush() "
+                                     f"again once the cause is gone)",
+                          str(self.path)) from exc
         self.count = n
         self._buf.clear()
         self._pending = 0
