@@ -908,6 +908,44 @@ def test_failed_segment_roll_writes_no_fill_of_the_unjournaled_command(tmp_path)
     assert _fills_beyond_command_journal(d) == []
 
 
+
+def test_recovery_failing_to_rewrite_fills_names_the_trade_segment(tmp_path):
+    # a recovery whose rewrite of lost fills failed (a full disk; here the file size limit)
+    # raised the trade writer's own error: "the engine refuses further commands; recover from
+    # the journal on disk", of an engine recovery had not returned, naming no segment
+    import resource
+    import signal
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    for i in range(1, 201):                            # every sell fills the buy before it
+        eng.submit(1, i, mc.Side.BUY if i % 2 else mc.Side.SELL, 100, 1)
+    eng.close()
+    full = read_trades(d)
+    seg = _last_segment(d, KIND_TRADES)
+    os.truncate(seg, _j.SEG_HEADER)                    # every fill lost
+
+    def child():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (_j.SEG_HEADER + 10 * 104, hard))
+        with pytest.raises(JournalError) as err:
+            mc.Engine.recover(d, buffer_bytes=_j.MAX_RECORD)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        msg = str(err.value)
+        assert msg.startswith(f"{d}: recovery could not write the fills it rewrites into the "
+                              f"trade journal ({os.path.basename(seg)}): File too large"), msg
+        assert "recover again" in msg and "the engine refuses" not in msg
+        assert err.value.path == str(seg)
+        return 0
+
+    assert _exit_code_of_child(child) == 0
+    rec = mc.Engine.recover(d)                         # the next one goes on from them
+    rec.close()
+    again = read_trades(d)
+    for c in again.dtype.names:
+        if c != "journal_ts_ns":
+            assert np.array_equal(again[c], full[c]), c
+
 def test_failed_command_write_writes_no_fill_of_commands_not_on_file(tmp_path):
     import resource
     import signal

@@ -1023,6 +1023,13 @@ cdef class JournalWriter:
         return _dead(j)
 
     @property
+    def os_errno(self):
+        """The errno of the I/O failure that ended the journal (a write, fsync or segment
+        roll), or None: none happened (a write refused in a forked child is not one)."""
+        cdef mc_journal* j = self._j
+        return j.err if _dead(j) and j.err > 0 else None
+
+    @property
     def next_seq(self):
         """Seq the next record will get."""
         return self._j.next_seq

@@ -1139,8 +1139,10 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             report.last_trade_seq = cut[3]
         if fills is not None:
             report.trades_to_rewrite = int(fills[0])
-    except BaseException:
+    except BaseException as exc:
         _close_quietly(jt, jc)
+        if isinstance(exc, JournalError) and jt is not None and jt.os_errno is not None:
+            raise _rewrite_failed(path, jt.os_errno) from exc
         raise
     report.last_seq = last_seq
     if jc is not None:
@@ -1153,6 +1155,20 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     report.state_hash = eng.state_hash()
     eng.recovery_report = report
     return eng
+
+
+def _rewrite_failed(path, err) -> JournalError:
+    """The error of a recovery whose trade writer failed (errno ``err``) writing the fills it
+    rewrites: the writer's own ("the engine refuses further commands; recover from the journal
+    on disk") spoke of an engine that recovery had not yet returned, and named no segment."""
+    segs = segment_files(path, KIND_TRADES)
+    seg = segs[-1][1] if segs else None
+    where = f" ({os.path.basename(seg)})" if seg else ""
+    return JournalError(f"{path}: recovery could not write the fills it rewrites into the trade "
+                        f"journal{where}: {os.strerror(err)}; the repairs made before the "
+                        f"replay stand, and the fills written so far are valid (the next "
+                        f"recovery goes on from them): recover again once the cause is gone",
+                        seg)
 
 
 def _replay_journal(eng, cscan, rbuf, start, stop, trades_from, jt, fills):
