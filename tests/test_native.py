@@ -581,6 +581,36 @@ def test_native_recorder_flush_failing_names_the_journal_and_keeps_its_records(t
     assert got == b"E", got
     assert read_commands(p).tobytes() == cmds.tobytes()     # flushed again in place
 
+
+def test_native_recorder_failing_to_start_leaves_no_file_and_names_it(tmp_path):
+    # a Recorder whose header could not be written (a full disk: ENOSPC; here the file size
+    # limit, EFBIG) raised "[Errno 27] File too large" naming no file, and left an empty file
+    # at the path, which the readers refuse as truncated
+    p = tmp_path / "j.mccmd"
+
+    def child(w):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16, hard))
+        try:
+            Recorder(OrderBook(), p)
+        except OSError as exc:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            ok = (exc.errno == errno.EFBIG and exc.filename == str(p)
+                  and "could not be started" in str(exc) and not os.path.lexists(p))
+            os.write(w, b"E" if ok else f"{exc} {os.path.lexists(p)}".encode()[:200])
+            with Recorder(OrderBook(), p) as rec:     # the retry starts it
+                rec.submit(1, Side.BUY, 100, 5)
+
+    import errno
+    pid, r = _fork(child)
+    got = os.read(r, 256)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert got == b"E", got
+    assert len(read_commands(p)) == 1
+
 def test_native_recorder_closed_in_forked_child_parent_journal_intact(tmp_path):
     # A child forked inside a `with Recorder` block leaves it (or exits) and so closed the
     # inherited recorder: it wrote the parent's pending records and its own, then the parent

@@ -737,6 +737,7 @@ class Recorder(NoCopy):
         try:
             # the new file of a Recorder killed while replacing this one stayed beside it
             remove_stale_temp_files(self.path)
+            made = not os.path.lexists(self.path)
             # opened without truncation: locked and checked first, replaced only then
             f = _open_locked(self.path, os.O_RDWR | os.O_CREAT)
             try:
@@ -744,15 +745,26 @@ class Recorder(NoCopy):
                     _refuse_used_journal(f, self.path)
                 header = _pack_header(0, FLAG_JOURNAL, getattr(book, "stp", None),
                                       len(book) != 0)
-                if os.fstat(f.fileno()).st_size:
-                    f = _replace_locked(f, self.path, header, self._fsync)
-                else:
-                    _pwrite_all(f.fileno(), header, 0)
-                if self._fsync:
-                    os.fsync(f.fileno())
-                    _fsync_dir(self.path)
+                try:
+                    if os.fstat(f.fileno()).st_size:
+                        f = _replace_locked(f, self.path, header, self._fsync)
+                    else:
+                        _pwrite_all(f.fileno(), header, 0)
+                    if self._fsync:
+                        os.fsync(f.fileno())
+                        _fsync_dir(self.path)
+                except OSError as exc:
+                    # os.pwrite and os.fsync name no file ("[Errno 28] No space left on
+                    # device" of a full disk)
+                    raise OSError(exc.errno, f"{exc.strerror}: the Recorder journal could not "
+                                             f"be started", str(self.path)) from exc
             except BaseException:
                 f.close()
+                if made:
+                    # a file this call made holds no journal: left, it was an empty file the
+                    # readers refuse as truncated
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.path)
                 raise
         except BaseException:
             book._journal_entry(False)
