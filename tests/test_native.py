@@ -657,6 +657,37 @@ def test_native_write_commands_fsyncs_file_before_rename_and_directory_after(tmp
     assert read_commands(p).tobytes() == cmds.astype(read_commands(p).dtype).tobytes()
 
 
+
+@pytest.mark.parametrize("limit", [16, 4096])
+def test_native_write_commands_failing_on_a_full_disk_leaves_no_temporary(tmp_path, limit):
+    # a write that failed (a full disk: ENOSPC; here the file size limit, EFBIG) in its header
+    # left its temporary file beside the path: the finally that removes it closed the file
+    # first, and that close's flush raised the same error again, so the removal never ran;
+    # one that failed in the records raised "1000 requested and 84 written" (ndarray.tofile),
+    # without an errno or the file
+    p = tmp_path / "flow.mccmd"
+    cmds = _flow()[:1000]
+
+    def child(w):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+        try:
+            write_commands(p, cmds)
+        except OSError as exc:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            ok = exc.errno == errno.EFBIG and exc.filename == str(p)
+            os.write(w, b"E" if ok else repr(exc).encode()[:200])
+
+    import errno
+    pid, r = _fork(child)
+    got = os.read(r, 256)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert os.listdir(tmp_path) == []
+    assert got == b"E", got
+
 def test_native_write_commands_two_threads_one_path_each_whole_file(tmp_path):
     # Both threads wrote <name>.tmp<pid>, one file: the second open truncated the first's
     # records, and the rename that came second found no file (FileNotFoundError); and each

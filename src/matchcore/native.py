@@ -441,12 +441,18 @@ def write_commands(path, commands, *, stp=None) -> int:
             # the replaced file's permission bits, before any record is in: a file kept from
             # other users (0600) came back readable by them (as the umask left a new file)
             os.fchmod(f.fileno(), stat.S_IMODE(st.st_mode))
-        f.write(_pack_header(len(arr), 0, stp))
-        arr.tofile(f)
-        f.flush()
-        # the records on disk before the name points at them: renamed first, a power loss
-        # could leave an empty or partial file under the final name
-        os.fsync(f.fileno())
+        try:
+            # written past the file object's buffer: its close() flushed a write that had
+            # failed (a full disk) again, raising before the temporary file was removed
+            _pwrite_all(f.fileno(), _pack_header(len(arr), 0, stp), 0)
+            _pwrite_all(f.fileno(), arr.view(np.uint8), HEADER_SIZE)
+            # the records on disk before the name points at them: renamed first, a power loss
+            # could leave an empty or partial file under the final name
+            os.fsync(f.fileno())
+        except OSError as exc:
+            # os.pwrite names no file (ndarray.tofile said "1000 requested and 84 written")
+            raise OSError(exc.errno, f"{exc.strerror}: the command file could not be written "
+                                     f"(nothing was left in its place)", str(path)) from exc
         # a live Recorder's journal: renamed over, its records went on into an unlinked file
         # (a file this process may not read cannot be checked; it is replaced as before). The
         # lock is held across the rename: a Recorder that opens the file meanwhile either finds
