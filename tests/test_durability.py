@@ -683,6 +683,36 @@ def test_engine_journal_write_failure_raises_and_refuses_further_commands(tmp_pa
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+
+def test_engine_journal_io_failure_names_the_journal_and_segment(tmp_path):
+    # "journal DIR: I/O failure: File too large" named the directory only: not whether the
+    # command or the trade journal failed, nor which segment
+    import resource
+    import signal
+    d = tmp_path / "j"
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            eng = mc.Engine(journal=d, fsync="never")
+            eng.add_symbol(1)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+            try:
+                for i in range(200):                  # no fill: the command journal fails
+                    eng.submit(1, i + 1, 0, 100, 1)
+            except JournalError as exc:
+                seg = str(d / "journal-00000000000000000001.mcj")
+                code = 0 if (f"journal {d}: I/O failure in the command journal "
+                             f"(journal-00000000000000000001.mcj): File too large"
+                             in str(exc) and exc.path == seg) else 2
+                if code:
+                    print(exc, exc.path)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
 def _exit_code_of_child(fn):
     pid = os.fork()
     if pid == 0:
@@ -831,9 +861,13 @@ def _roll_that_fails(tmp_path):
 
 def test_engine_close_after_failed_segment_roll_releases_lock(tmp_path):
     eng, d, roll_seq = _roll_that_fails(tmp_path)
-    with pytest.raises(JournalError, match="I/O failure"):
+    with pytest.raises(JournalError, match="I/O failure") as err:
         for i in range(1, roll_seq + 1):
             eng.submit(1, i, 0, 100 - i % 50, 1)
+    # the segment the roll could not create, not the last one written
+    name = f"journal-{roll_seq:020d}.mcj"
+    assert f"I/O failure in the command journal ({name}): File exists" in str(err.value)
+    assert err.value.path == str(d / name)
     assert eng.journal_seq == roll_seq - 1
     eng.close()
     assert eng.journal.closed

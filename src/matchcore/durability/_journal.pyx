@@ -831,12 +831,28 @@ cdef class JournalWriter:
                                    f"{self._j.owner_pid}: a process forked from it cannot "
                                    f"write it (recover the journal in this process once the "
                                    f"other has closed it)")
-            raise JournalError(f"journal {self.path}: I/O failure: {os.strerror(self._j.err)} "
-                               f"(the engine refuses further commands; recover from the "
-                               f"journal on disk)")
+            seg = self._failed_segment()
+            what = "command" if self._j.kind == MC_J_KIND_COMMANDS else "trade"
+            where = f" ({os.path.basename(seg)})" if seg else ""
+            raise JournalError(f"journal {self.path}: I/O failure in the {what} journal{where}: "
+                               f"{os.strerror(self._j.err)} (the engine refuses further "
+                               f"commands; recover from the journal on disk)", seg)
         if self._j.fd < 0:
             raise JournalError(f"journal {self.path} is closed")
         return 0
+
+    def _failed_segment(self):
+        # The segment an I/O failure hit: the one a failed roll was creating (its descriptor
+        # is gone, and next_seq is its first seq), else the open one, the newest of its kind.
+        # None where the directory cannot be listed.
+        cdef mc_journal* j = self._j
+        if j.fd < 0:
+            return os.path.join(self.path, f"{SEGMENT_PREFIX[j.kind]}-{j.next_seq:020d}"
+                                           f"{SEGMENT_SUFFIX[j.kind]}")
+        try:
+            return os.path.join(self.path, _last_segment_name(self.path, j.kind))
+        except (JournalError, OSError):
+            return None
 
     def check(self):
         """Raise :class:`JournalError` if the journal is closed or an I/O failure happened."""
