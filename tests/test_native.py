@@ -582,6 +582,39 @@ def test_native_recorder_flush_failing_names_the_journal_and_keeps_its_records(t
     assert read_commands(p).tobytes() == cmds.tobytes()     # flushed again in place
 
 
+
+def test_native_recorder_close_failing_says_the_buffered_records_are_lost(tmp_path):
+    # close() closes the file whatever its flush gives: the flush's words ("kept: flush()
+    # again") promised a retry that a closed Recorder no longer makes
+    p = tmp_path / "j.mccmd"
+    cmds = _flow()[:100]
+
+    def child(w):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        rec = Recorder(OrderBook(), p, flush_every=1 << 20)
+        rec.process(cmds[:10])
+        rec.flush()
+        rec.process(cmds[10:])
+        resource.setrlimit(resource.RLIMIT_FSIZE, (HEADER_SIZE + 20 * COMMAND_DTYPE.itemsize,
+                                                   hard))
+        try:
+            rec.close()
+        except OSError as exc:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            ok = (exc.filename == str(p) and "90 buffered records lost" in str(exc)
+                  and "10 committed records on file" in str(exc)
+                  and "flush() again" not in str(exc))
+            os.write(w, b"E" if ok else str(exc).encode()[:200])
+
+    pid, r = _fork(child)
+    got = os.read(r, 256)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert got == b"E", got
+    assert read_header(p, committed=True).count == 10
+
 def test_native_recorder_failing_to_start_leaves_no_file_and_names_it(tmp_path):
     # a Recorder whose header could not be written (a full disk: ENOSPC; here the file size
     # limit, EFBIG) raised "[Errno 27] File too large" naming no file, and left an empty file

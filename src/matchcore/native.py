@@ -1075,7 +1075,17 @@ class Recorder(NoCopy):
             return
         try:
             if os.getpid() == self._pid:
-                self.flush()
+                try:
+                    self.flush()
+                except OSError as exc:
+                    # the file is closed below whatever the flush gave: no retry can write
+                    # the buffered records (flush()'s words offered one)
+                    why = os.strerror(exc.errno) if exc.errno else exc.strerror
+                    raise OSError(exc.errno, f"{why}: the Recorder journal could not "
+                                             f"be flushed on close "
+                                             f"({records(self._pending, 'buffered ')} lost, "
+                                             f"{records(self.count, 'committed ')} on file)",
+                                  str(self.path)) from exc
         finally:
             self._f.close()
             self._f = None
