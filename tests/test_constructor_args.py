@@ -466,3 +466,29 @@ def test_plain_replayer_init_again_checks_its_arguments_and_refuses_a_used_one_u
     assert [two.instruments[k] for k in two.books] == [1001]
     with pytest.raises(ValueError, match="^max_books"):
         DbnReplayer.__new__(DbnReplayer).__init__(max_books=0)
+
+
+def test_init_again_on_a_book_an_open_recorder_holds_is_refused_unchanged(tmp_path):
+    # An unused book held by a native.Recorder was made anew by a second __init__: another
+    # STP mode than the journal's header names, and the Recorder's hold on the C table dropped
+    # with the old struct. The session then traded (STP NONE) where its journal replays a
+    # self-trade cancel (the header's CANCEL_RESTING).
+    from matchcore.native import Recorder, replay_commands
+
+    path = tmp_path / "s.mccmd"
+    book = OrderBook()
+    rec = Recorder(book, path)
+    with pytest.raises(ValueError, match=r"^OrderBook.__init__\(\): the book is journaled by "
+                                         r"an open Recorder"):
+        book.__init__(STP.NONE)
+    assert book.stp == STP.CANCEL_RESTING and book.record_events is True
+    rec.submit(1, 1, 100, 5, owner=7)
+    rec.submit(2, 0, 100, 5, owner=7)
+    live = book.events()
+    rec.close()
+    assert replay_commands(path).tolist() == live.tolist()
+    # closed, the Recorder holds it no more: an unused book is set up anew again
+    spare = OrderBook()
+    Recorder(spare, tmp_path / "t.mccmd").close()
+    spare.__init__(STP.NONE)
+    assert spare.stp == STP.NONE

@@ -19,6 +19,13 @@ cdef int _book_make(OrderBook book, stp, record_events, capacity) except -1:
         if old.guard & MC_GUARD_HOSTED:
             raise ValueError(f"{type(book).__name__}.__init__(): the book belongs to an "
                              f"engine or replayer")
+        if old.journaled:
+            # the new struct would take another STP mode than the journal's header names, and
+            # not carry the Recorder's hold on the C table: the session would no longer be
+            # what its journal replays to
+            raise ValueError(f"{type(book).__name__}.__init__(): the book is journaled by an "
+                             f"open Recorder: making it anew would change it without a "
+                             f"record; close() the Recorder first")
         if old.n_orders != 0 or old.n_ev != 0 or old.seq != 0 or old.now_ns != 0:
             raise ValueError(f"{type(book).__name__}.__init__(): the book is already in use "
                              f"(it holds or has held orders, holds events, or its clock was "
