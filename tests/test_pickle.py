@@ -360,6 +360,30 @@ def test_subclasses_keep_their_slots(how):
     assert twin_of(both, "pickle").slot == 1
 
 
+class DeskNewBook(mc.OrderBook):
+    # a subclass with a __new__ of its own signature, as a registry of instances may have
+    def __new__(cls, desk="rates"):
+        return super().__new__(cls)
+
+    def __init__(self, desk="rates"):
+        super().__init__(mc.STP.CANCEL_TAKER, record_events=False)
+        self.desk = desk
+
+
+@pytest.mark.parametrize("how", HOWS + ("book.copy",))
+def test_subclass_with_its_own_new_copies_as_it_pickles(how):
+    # copy() called cls.__new__ with OrderBook's arguments (stp, record_events=, capacity=),
+    # which such a __new__ refuses (TypeError) while pickle, which calls cls.__new__(cls),
+    # made the twin
+    book = DeskNewBook("credit")
+    book.submit(1, 0, 100, 5)
+    twin = book.copy() if how == "book.copy" else twin_of(book, how)
+    assert type(twin) is DeskNewBook and twin.desk == "credit"
+    assert twin.snapshot() == book.snapshot() and twin.stp == mc.STP.CANCEL_TAKER
+    assert twin.record_events is False and len(twin.events()) == 0
+    assert twin.submit(2, 1, 100, 2) == 2 and book.get(1) == (0, 100, 5)
+
+
 class _LockedState:
     """A subclass's own pickling protocol: __getstate__ leaves out a lock (which cannot be
     pickled or copied), __setstate__ makes a new one and counts its calls."""

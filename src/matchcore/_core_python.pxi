@@ -630,8 +630,15 @@ cdef OrderBook mc_book_twin(OrderBook book):
     # copy() without a subclass's attributes: the same class, state and pending events
     mc_check_busy(book._b)
     cls = type(book)
-    cdef OrderBook c = cls.__new__(cls, book._b.stp, record_events=book.record_events,
-                                   capacity=0)
+    cdef OrderBook c
+    if cls is OrderBook:
+        c = OrderBook.__new__(OrderBook, book._b.stp, record_events=book.record_events,
+                              capacity=0)
+    else:
+        # as pickle makes one (_book_of_class): a subclass's __new__ may take arguments of
+        # its own, and refused OrderBook's; its default book is replaced below
+        c = cls.__new__(cls)
+        c.record_events = book.record_events
     c._init_due = 0             # no __init__ call follows (see OrderBook.__init__)
     mc_check_busy(book._b)      # again: making c may have run other threads' code
     mc_book_copy_into(c, book)
