@@ -384,6 +384,40 @@ def test_subclass_with_its_own_new_copies_as_it_pickles(how):
     assert twin.submit(2, 1, 100, 2) == 2 and book.get(1) == (0, 100, 5)
 
 
+class HistoryBook(mc.OrderBook):
+    # copy() in the usual Python idiom: copy.copy(self), then what a shallow copy shares
+    def __init__(self):
+        super().__init__()
+        self.history = []
+
+    def copy(self):
+        twin = copy.copy(self)
+        twin.history = list(self.history)
+        return twin
+
+
+class SummaryBook(mc.OrderBook):
+    # a copy() of another meaning, as a subclass is free to give its own methods
+    def copy(self):
+        return {"orders": len(self)}
+
+
+def test_subclass_copy_method_is_not_what_copy_copy_calls():
+    # OrderBook.__copy__ called self.copy(): a subclass's copy() written as copy.copy(self)
+    # recursed until RecursionError, and one of another meaning was what copy.copy returned
+    book = HistoryBook()
+    book.submit(1, 0, 100, 5)
+    book.history.append("submit 1")
+    twin = book.copy()
+    assert type(twin) is HistoryBook and twin.snapshot() == book.snapshot()
+    assert twin.history == ["submit 1"] and twin.history is not book.history
+    other = SummaryBook()
+    other.submit(1, 0, 100, 5)
+    assert other.copy() == {"orders": 1}
+    for twin in (copy.copy(other), copy.deepcopy(other)):
+        assert type(twin) is SummaryBook and twin.snapshot() == other.snapshot()
+
+
 class _LockedState:
     """A subclass's own pickling protocol: __getstate__ leaves out a lock (which cannot be
     pickled or copied), __setstate__ makes a new one and counts its calls."""

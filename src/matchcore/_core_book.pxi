@@ -697,17 +697,12 @@ cdef class OrderBook:
         >>> twin.state_hash() == book.state_hash(), len(twin.events()) == len(book.events()) == 1
         (True, True)
         """
-        cdef OrderBook c = mc_book_twin(self)
-        if type(self) is not OrderBook:
-            # (the twin's struct is a copy of this one's; its record_events is this one's too:
-            # a subclass's __cinit__ makes a default book)
-            c.record_events = self.record_events
-            # a Python subclass's own attributes, as copy.copy would take them
-            _set_subclass_state(c, _subclass_state(self))
-        return c
+        return _book_copy(self)
 
     def __copy__(self):
-        return self.copy()
+        # not self.copy(): a subclass may give copy() a meaning of its own, or write it as
+        # copy.copy(self), which then called itself until RecursionError
+        return _book_copy(self)
 
     def __deepcopy__(self, memo):
         # the book itself holds no Python objects: its twin, then a subclass's attributes
@@ -715,7 +710,6 @@ cdef class OrderBook:
         cdef OrderBook c = mc_book_twin(self)
         memo[id(self)] = c
         if type(self) is not OrderBook:
-            c.record_events = self.record_events      # (as in copy())
             import copy
             _set_subclass_state(c, copy.deepcopy(_subclass_state(self), memo))
         return c
@@ -1093,6 +1087,15 @@ cdef class OrderBook:
 
 
 # ---- pickling ----
+
+cdef OrderBook _book_copy(OrderBook book):
+    # copy() and copy.copy: the twin, then a Python subclass's own attributes, as copy.copy
+    # takes them (shared, not copied)
+    cdef OrderBook c = mc_book_twin(book)
+    if type(book) is not OrderBook:
+        _set_subclass_state(c, _subclass_state(book))
+    return c
+
 
 def _subclass_state(obj):
     """A Python subclass's attributes as pickle takes them: what its own ``__getstate__``
