@@ -418,6 +418,30 @@ def test_subclass_copy_method_is_not_what_copy_copy_calls():
         assert type(twin) is SummaryBook and twin.snapshot() == other.snapshot()
 
 
+class ResetCountingBook(mc.OrderBook):
+    # restore() overridden to count the resets of a simulation, with an attribute __init__ sets
+    def __init__(self):
+        super().__init__()
+        self.resets = 0
+
+    def restore(self, data):
+        super().restore(data)
+        self.resets += 1
+
+
+@pytest.mark.parametrize("how", ["pickle", "from_snapshot"])
+def test_subclass_restore_method_is_not_what_unpickling_calls(how):
+    # unpickling and from_snapshot filled the new book through book.restore(): a subclass's
+    # override ran on an instance made without __init__ (AttributeError here)
+    book = ResetCountingBook()
+    book.submit(1, 0, 100, 5)
+    book.restore(book.snapshot())
+    twin = (pickle.loads(pickle.dumps(book)) if how == "pickle"
+            else ResetCountingBook.from_snapshot(book.snapshot()))
+    assert type(twin) is ResetCountingBook and twin.snapshot() == book.snapshot()
+    assert getattr(twin, "resets", None) == (1 if how == "pickle" else None)
+
+
 class _LockedState:
     """A subclass's own pickling protocol: __getstate__ leaves out a lock (which cannot be
     pickled or copied), __setstate__ makes a new one and counts its calls."""

@@ -879,7 +879,9 @@ cdef class OrderBook:
         # cls.__new__, not cls(): a subclass's __init__ may take other arguments or have side
         # effects, and the snapshot holds none of its attributes
         cdef OrderBook book = _book_of_class(cls, STP.CANCEL_RESTING, record_events, 0)
-        book.restore(data)
+        # not book.restore(): a subclass's override would run on an instance its __init__
+        # never set up (a new book is no feed replayer's, the one check restore() adds)
+        mc_book_restore(book, data)
         return book
 
     # Empty calls into this extension: the floor a per-call benchmark compares against.
@@ -1163,7 +1165,7 @@ def _book_from_pickle(fmt, snapshot, record_events, capacity, events, cls=None):
     # nothing), before anything is made
     cdef int64_t cap = mc_capacity_arg(capacity, "capacity")
     cdef OrderBook book = _book_of_class(cls, STP.CANCEL_RESTING, record_events, 0)
-    book.restore(snapshot)
+    mc_book_restore(book, snapshot)      # (not book.restore(): see from_snapshot)
     book._unpickled_from = id(snapshot)
     cdef mc_book* b = book._b
     cdef const uint8_t[::1] ev = _snapshot_view(events)
