@@ -111,3 +111,43 @@ def test_nats_server_exiting_at_start_says_why(tmp_path):
                                            r"JetStream.*not a directory"):
         srv.start()
     srv.close()
+
+
+def test_broker_refusing_the_user_jetstream_named_as_such_by_publisher_and_consume(tmp_path):
+    # a user the broker denies the JetStream API: its refusal ("permissions violation for
+    # publish to $JS.API...") went to the client's error callback, and both sides said only
+    # "TimeoutError: nats: timeout", as of a broker that never answered
+    need_nats()
+    import time
+
+    from matchcore.io.nats import (NatsPublisher, StreamSetupError, consume, free_port,
+                                   nats_server_path)
+
+    port = free_port()
+    conf = tmp_path / "users.conf"
+    conf.write_text(f'listen: 127.0.0.1:{port}\njetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
+                    'authorization { users = [\n'
+                    '  { user: "ro", password: "p", permissions: { publish: { deny: '
+                    '["$JS.API.>"] } } }\n]}\n')
+    proc = subprocess.Popen([nats_server_path(), "-c", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"nats://ro:p@127.0.0.1:{port}"
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                with contextlib.closing(__import__("socket").create_connection(
+                        ("127.0.0.1", port), timeout=0.2)):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        want = (r"stream MATCHCORE at nats://ro:\*\*\*@127\.0\.0\.1:\d+: the broker refused "
+                r"this connection's user a JetStream request.*permissions violation for "
+                r"publish to .*\$js\.api\.stream\.info\.matchcore")
+        with pytest.raises(StreamSetupError, match=want):
+            NatsPublisher(url, connect_timeout=1)
+        with pytest.raises(StreamSetupError, match=want):
+            consume(url, timeout=30)
+    finally:
+        proc.terminate()
+        proc.wait(10)

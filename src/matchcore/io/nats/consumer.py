@@ -13,7 +13,8 @@ from matchcore._symfilter import LABEL as _LABEL     # book_label(); a locate is
 from matchcore._symfilter import plain_number, whole_number
 from matchcore.io import book_label, symbol_name
 from matchcore.io.nats.streams import (_check_stream_holds, _check_stream_name, _check_url,
-                                       _nats, _no_jetstream, _transient_errors, display_url)
+                                       _nats, _no_jetstream, _not_permitted, _refused,
+                                       _transient_errors, display_url)
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, KIND_L2,
                                     KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS, SESSION_HEADER,
                                     BatchError, check_prefix, decode_batch, subject_token,
@@ -526,6 +527,9 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             info = await js.stream_info(stream)   # a missing stream fails here, at once
         except ServiceUnavailableError:
             raise _no_jetstream(url) from None
+        except asyncio.TimeoutError:
+            _raise_if_refused(errors, stream, url)
+            raise
         _check_stream_holds(info.config, stream, url, subjects if keep is None else keep)
         # One pull consumer over every selected subject (filter_subjects): the stream hands it
         # their messages in stream order, so each subject's batches keep their order, and a
@@ -573,7 +577,12 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         # (256 MiB) or the server's for the connection: messages dropped, sequence gaps for
         # records the stream holds.
         fetch_n = max(1, min(512, _FETCH_BYTES // max(int(nc.max_payload or 1), 1)))
-        sub = await subscribe()        # None while it is broken and waiting to be made again
+        try:
+            sub = await subscribe()    # None while it is broken and waiting to be made again
+        except asyncio.TimeoutError:
+            # the consumer's creation refused where the stream's lookup was not
+            _raise_if_refused(errors, stream, url)
+            raise
         retry_at, backoff = 0.0, 0.05
         failing_since = None
         last_msg = time.monotonic()
@@ -724,6 +733,14 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             # end (what was received, or the error that ended it); its tasks are stopped by
             # then, and nothing is left to close
             pass
+
+
+def _raise_if_refused(errors, stream: str, url: str) -> None:
+    # a request that timed out because the broker refused it this user: said so, in the
+    # client's words naming the subject refused
+    refusal = _refused(errors)
+    if refusal is not None:
+        raise _not_permitted(stream, url, refusal) from None
 
 
 def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = DEFAULT_STREAM,

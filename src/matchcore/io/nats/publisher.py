@@ -19,8 +19,8 @@ import numpy as np
 
 from matchcore._nocopy import NoCopy
 from matchcore.io.nats.streams import (StreamSetupError, _check_stream_name, _check_url,
-                                       _covers, _nats, _no_jetstream, _overlaps, _shown,
-                                       display_url)
+                                       _covers, _nats, _no_jetstream, _not_permitted,
+                                       _overlaps, _refused, _shown, display_url)
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, HEADER_DTYPE,
                                     KIND_L2, KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS,
                                     SESSION_HEADER, WIRE, check_prefix, check_subject,
@@ -434,7 +434,12 @@ class NatsPublisher(NoCopy):
             self._sending.set()
             await self._ensure_stream()
         except Exception as e:
-            if connected and not isinstance(e, StreamSetupError):
+            refusal = (_refused([self.stats["last_error"]])
+                       if connected and isinstance(e, asyncio.TimeoutError) else None)
+            if refusal is not None:
+                # no answer because the broker refused this user the request, and said so
+                e = _not_permitted(self.stream, self.url, refusal)
+            elif connected and not isinstance(e, StreamSetupError):
                 # the broker answered: not a connection problem, whatever went wrong
                 e = StreamSetupError(f"stream {_shown(self.stream)} at {display_url(self.url)}: "
                                      f"{type(e).__name__}: {e or 'no answer'}")

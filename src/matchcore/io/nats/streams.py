@@ -136,6 +136,28 @@ def _no_jetstream(url: str) -> StreamSetupError:
                             f"stream can be read or created")
 
 
+# How nats-py words a broker's refusal of a subject to this connection's user (passed to its
+# error callback); the refused request itself is never answered and times out
+_PERMISSIONS = "permissions violation"
+
+
+def _refused(reported) -> str | None:
+    """The last permission refusal among what the client reported (its errors or their
+    texts), else None."""
+    for r in reversed(list(reported)):
+        if r is not None and _PERMISSIONS in str(r).lower():
+            return str(r)
+    return None
+
+
+def _not_permitted(stream: str, url: str, refusal: str) -> StreamSetupError:
+    # A JetStream request the broker refused to pass on for this user: "TimeoutError: nats:
+    # timeout" alone read as a broker that did not answer, while it had said why
+    return StreamSetupError(f"stream {_shown(stream)} at {display_url(url)}: the broker "
+                            f"refused this connection's user a JetStream request, which got no "
+                            f"answer ({refusal}): its permissions do not allow it")
+
+
 def _covers(pattern: str, subject: str) -> bool:
     """Whether the NATS subject filter ``pattern`` matches every subject that ``subject`` (which
     may hold ``*`` / ``>`` wildcards) matches.
