@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from matchcore.io.nats import KIND_TOB, WIRE_TOB, encode_batch
+from matchcore.io.nats import KIND_L2, KIND_TOB, WIRE_L2, WIRE_TOB, encode_batch
 from nats_checks import need_nats, stream_messages
 from nats_checks import names, server  # noqa: F401  (fixtures)
 
@@ -913,3 +913,47 @@ def test_cli_replay_publish_stream_made_again_noted_with_what_was_resent(server,
     assert (f"note: stream {stream} was made again 1 time during the replay (deleted, or lost "
             f"by a broker restarted without its store): what it held before is gone; "
             f"{st['resent']:,} batches / {st['records_resent']:,} records sent again") in out
+
+
+def test_publisher_batches_the_broker_refuses_its_user_counted_undelivered_not_unconfirmed(
+        tmp_path):
+    # a subject the broker does not let this user publish to: its refusal ("permissions
+    # violation for publish to ...") went to the client's error callback, the batch waited out
+    # its ack_timeout and was counted unconfirmed, "may have been stored", though the broker
+    # had dropped it, with "TimeoutError" as the last error
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, free_port, nats_server_path
+
+    port = free_port()
+    conf = tmp_path / "users.conf"
+    conf.write_text(f'listen: 127.0.0.1:{port}\njetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
+                    'authorization { users = [\n'
+                    '  { user: "u", password: "p", permissions: { publish: { deny: '
+                    '["mc.tob.>"] } } }\n]}\n')
+    proc = subprocess.Popen([nats_server_path(), "-c", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"nats://u:p@127.0.0.1:{port}"
+        _wait(lambda: _listening(port), 10)
+        batch = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+        with NatsPublisher(url, ack_timeout=1) as pub:
+            assert pub.publish("mc.tob.X", batch, 3)
+            assert pub.publish("mc.l2.X", encode_batch(KIND_L2, 1, 0, np.zeros(0, WIRE_L2)), 0)
+        st = pub.stats
+        assert st["published"] == 1 and st["undelivered"] == 1 and st["unconfirmed"] == 0, st
+        assert st["records_undelivered"] == 3 and st["records_unconfirmed"] == 0
+        assert re.search(r'permissions violation for publish to "mc\.tob\.x"',
+                         st["last_error"]), st["last_error"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _listening(port) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False

@@ -135,6 +135,9 @@ class NatsPublisher(NoCopy):
                       "records_unconfirmed": 0, "bytes_published": 0, "disconnects": 0,
                       "reconnects": 0, "streams_made_again": 0, "resent": 0,
                       "records_resent": 0, "last_error": None}
+        # subject (in lower case, as the client reports it) -> the broker's refusal to let
+        # this user publish to it: such a batch is never answered, and never stored
+        self._refusals: dict[str, str] = {}
         self._stream_made = 0          # the stream's creations by this publisher after the first
         self._stream_config = None     # the stream's as first found or made (_ensure_stream)
         self._loop = asyncio.new_event_loop()
@@ -405,6 +408,9 @@ class NatsPublisher(NoCopy):
 
         async def on_error(e):
             self.stats["last_error"] = str(e) or type(e).__name__
+            m = _REFUSED_PUBLISH.search(str(e))
+            if m:
+                self._refusals[m.group(1)] = str(e)
 
         connected = False
         try:
@@ -655,8 +661,15 @@ class NatsPublisher(NoCopy):
                                        headers=headers)
             outcome = "published"
         except asyncio.TimeoutError as e:       # nats.errors.TimeoutError too
-            error = f"{type(e).__name__}: {e or 'no answer'} (no acknowledgement within " \
-                    f"{self.ack_timeout:g} s)"
+            refusal = self._refusals.get(subject.lower())
+            if refusal is not None:
+                # no acknowledgement because the broker refused the subject to this user (and
+                # said so): dropped there, not "may have been stored"
+                outcome = "undelivered"
+                error = f"the broker refused {subject} to this user ({refusal})"
+            else:
+                error = f"{type(e).__name__}: {e or 'no answer'} (no acknowledgement within " \
+                        f"{self.ack_timeout:g} s)"
         except Exception as e:                  # refused by the broker, or not sent
             outcome = "undelivered"
             error = f"{type(e).__name__}: {e}"
@@ -682,6 +695,11 @@ class NatsPublisher(NoCopy):
             if outcome == "published":
                 self.stats["bytes_published"] += len(payload)
 
+
+# The broker's refusal of a publish to this connection's user, as nats-py passes it to the
+# error callback (in lower case: a subject differing only in case from a refused one is taken
+# for it)
+_REFUSED_PUBLISH = re.compile(r'permissions violation for publish to "([^"]*)"')
 
 # The bytes a batch in flight may take in the client's buffer beyond its payload: the HPUB
 # line (subject, reply inbox, sizes) and its NATS headers
