@@ -141,3 +141,44 @@ def test_consume_follow_whole_fetch_lost_read_again_while_following(server, name
     c = consume(server.url, stream=stream, prefix=prefix, follow=True, timeout=10)
     assert 17 in dropped and max(dropped) < n
     _assert_all_read_once_lost_read_again(c, n)
+
+
+def _lose_first_ack(monkeypatch):
+    """Make the first acknowledgement the read sends get lost on the way (as with a broker
+    restarting or a connection dropping as it goes out); returns the list that then holds the
+    stream sequence it acknowledged."""
+    from nats.aio.msg import Msg
+
+    ack = Msg.ack
+    lost = []
+
+    async def lossy(self):
+        if not lost:
+            lost.append(self.metadata.sequence.stream)
+            self._ackd = True           # sent, as far as the client knows
+            return
+        await ack(self)
+
+    monkeypatch.setattr(Msg, "ack", lossy)
+    return lost
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_consume_acknowledgement_lost_on_the_way_rest_of_stream_read(server, names,
+                                                                     monkeypatch, follow):
+    # the acknowledgement of a full fetch lost (a broker restarted with its store as the read
+    # sent it): every delivery had arrived, but the consumer, at its limit of unacknowledged
+    # deliveries, delivered nothing more until its ack wait (30 s) ran out; a read with a
+    # shorter timeout ended with the first fetch's batches alone, timed out, and a follow read
+    # ended by its idle time (or timeout) as if it had read everything
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    n = 40
+    _publish(server, stream, prefix, n)
+    lost = _lose_first_ack(monkeypatch)
+    c = consume(server.url, stream=stream, prefix=prefix, follow=follow, timeout=10,
+                **({"idle": 2} if follow else {}))
+    assert lost and lost[0] < n
+    assert c.batches == n and not c.missing and c.records["tob"] == 2 * n
+    assert c.tob["X"][1] == n and not c.timed_out

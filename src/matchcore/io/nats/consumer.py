@@ -547,9 +547,10 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         last_seq = None        # stream sequence of the last message applied
         next_cseq = 1          # the consumer sequence of the next delivery
         created = None         # creation time of the stream the subscription read
+        last_ack = None        # the reply subject of the last delivery acknowledged
 
         async def subscribe():
-            nonlocal last_seq, created, next_cseq, owed, tail
+            nonlocal last_seq, created, next_cseq, owed, tail, last_ack
             info = await js.stream_info(stream)
             if created == info.created and last_seq is not None:
                 # the same stream, our consumer lost: go on after what was applied
@@ -567,6 +568,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                 cfg.filter_subjects = subjects
             created = info.created
             next_cseq = 1              # a new consumer's first delivery
+            last_ack = None            # the old consumer's
             return await js.pull_subscribe(subjects[0], durable=None, stream=stream, config=cfg)
 
         # Messages per fetch, and unacknowledged messages the server delivers at most
@@ -662,8 +664,17 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                             lost = (next_cseq, info.delivered.consumer_seq + 1)
                             owed = max(owed or 0, info.delivered.stream_seq)
                             last_msg = time.monotonic()     # idle counts from the new read
-                        elif not follow and info.num_pending == 0:
-                            break
+                        else:
+                            if info.num_ack_pending and last_ack is not None:
+                                # Every delivery arrived and was acknowledged, yet some are
+                                # unacknowledged: the acknowledgement was lost on the way (a
+                                # broker restarting, a connection dropped as it went out). At
+                                # its limit of them the consumer delivers nothing more until
+                                # its ack wait (30 s) runs out: sent again (acknowledging
+                                # twice is harmless)
+                                await nc.publish(last_ack)
+                            if not follow and info.num_pending == 0:
+                                break
                     for i, m in enumerate(msgs):
                         # the consumer's delivery sequence, one up per delivery: a jump is
                         # messages delivered and never received (a connection the server
@@ -687,6 +698,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                         if owed is not None and last_seq >= owed:
                             owed = None
                         await msgs[-1].ack()
+                        last_ack = msgs[-1].reply
                     if lost is not None:
                         # read again after the last message applied, by a new subscription
                         consumer.last_error = (
