@@ -113,26 +113,22 @@ def test_nats_server_exiting_at_start_says_why(tmp_path):
     srv.close()
 
 
-def test_broker_refusing_the_user_jetstream_named_as_such_by_publisher_and_consume(tmp_path):
-    # a user the broker denies the JetStream API: its refusal ("permissions violation for
-    # publish to $JS.API...") went to the client's error callback, and both sides said only
-    # "TimeoutError: nats: timeout", as of a broker that never answered
-    need_nats()
+
+@contextlib.contextmanager
+def _server_with_users(tmp_path, users):
+    """A nats-server -js whose users are ``users`` (the text of its users list); yields its
+    port."""
     import time
 
-    from matchcore.io.nats import (NatsPublisher, StreamSetupError, consume, free_port,
-                                   nats_server_path)
+    from matchcore.io.nats import free_port, nats_server_path
 
     port = free_port()
     conf = tmp_path / "users.conf"
     conf.write_text(f'listen: 127.0.0.1:{port}\njetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
-                    'authorization { users = [\n'
-                    '  { user: "ro", password: "p", permissions: { publish: { deny: '
-                    '["$JS.API.>"] } } }\n]}\n')
+                    f'authorization {{ users = [\n{users}\n]}}\n')
     proc = subprocess.Popen([nats_server_path(), "-c", str(conf)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        url = f"nats://ro:p@127.0.0.1:{port}"
         end = time.monotonic() + 10
         while time.monotonic() < end:
             try:
@@ -141,6 +137,23 @@ def test_broker_refusing_the_user_jetstream_named_as_such_by_publisher_and_consu
                     break
             except OSError:
                 time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_broker_refusing_the_user_jetstream_named_as_such_by_publisher_and_consume(tmp_path):
+    # a user the broker denies the JetStream API: its refusal ("permissions violation for
+    # publish to $JS.API...") went to the client's error callback, and both sides said only
+    # "TimeoutError: nats: timeout", as of a broker that never answered
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, StreamSetupError, consume
+
+    users = ('{ user: "ro", password: "p", permissions: { publish: { deny: ["$JS.API.>"] } } '
+             '}')
+    with _server_with_users(tmp_path, users) as port:
+        url = f"nats://ro:p@127.0.0.1:{port}"
         want = (r"stream MATCHCORE at nats://ro:\*\*\*@127\.0\.0\.1:\d+: the broker refused "
                 r"this connection's user a JetStream request.*permissions violation for "
                 r"publish to .*\$js\.api\.stream\.info\.matchcore")
@@ -148,6 +161,24 @@ def test_broker_refusing_the_user_jetstream_named_as_such_by_publisher_and_consu
             NatsPublisher(url, connect_timeout=1)
         with pytest.raises(StreamSetupError, match=want):
             consume(url, timeout=30)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+
+
+def test_broker_refusing_the_user_fetches_read_ends_naming_it(tmp_path):
+    # a user the broker lets look the stream up and make a consumer, but not fetch from it:
+    # every fetch went unanswered, the read took that for a stream still being delivered and
+    # went on for ever (to its timeout, which said the read was cut short)
+    need_nats()
+    import numpy as np
+
+    from matchcore.io.nats import (KIND_TOB, WIRE_TOB, NatsPublisher, StreamSetupError,
+                                   consume, encode_batch)
+
+    users = ('{ user: "nf", password: "p", permissions: { publish: { deny: '
+             '["$JS.API.CONSUMER.MSG.NEXT.>"] } } }\n{ user: "admin", password: "p" }')
+    with _server_with_users(tmp_path, users) as port:
+        with NatsPublisher(f"nats://admin:p@127.0.0.1:{port}") as pub:
+            assert pub.publish("mc.tob.X", encode_batch(KIND_TOB, 1, 0, np.zeros(1, WIRE_TOB)))
+        assert pub.stats["published"] == 1
+        with pytest.raises(StreamSetupError, match=r"permissions violation for publish to "
+                                                   r"\S*\$js\.api\.consumer\.msg\.next"):
+            consume(f"nats://nf:p@127.0.0.1:{port}", timeout=10)

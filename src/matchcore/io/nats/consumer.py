@@ -641,6 +641,9 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                         msgs = await sub.fetch(batch=fetch_n, timeout=0.2)
                     except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
                         msgs = []
+                        # a fetch the broker refuses this user is never answered: taken for a
+                        # stream with nothing to deliver yet, the read went on for ever
+                        _raise_if_refused(errors, stream, url)
                     lost = None
                     # A whole fetch lost on the way (a connection dropped with it in flight)
                     # leaves the consumer with as many unacknowledged deliveries as it may
