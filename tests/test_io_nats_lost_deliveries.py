@@ -178,7 +178,7 @@ def test_consume_acknowledgement_lost_on_the_way_rest_of_stream_read(server, nam
     _publish(server, stream, prefix, n)
     lost = _lose_first_ack(monkeypatch)
     c = consume(server.url, stream=stream, prefix=prefix, follow=follow, timeout=10,
-                **({"idle": 2} if follow else {}))
+                **({"idle": 0.5} if follow else {}))
     assert lost and lost[0] < n
     assert c.batches == n and not c.missing and c.records["tob"] == 2 * n
     assert c.tob["X"][1] == n and not c.timed_out

@@ -548,6 +548,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         next_cseq = 1          # the consumer sequence of the next delivery
         created = None         # creation time of the stream the subscription read
         last_ack = None        # the reply subject of the last delivery acknowledged
+        acked_again = None     # the last one sent again (below)
 
         async def subscribe():
             nonlocal last_seq, created, next_cseq, owed, tail, last_ack
@@ -668,7 +669,8 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                             owed = max(owed or 0, info.delivered.stream_seq)
                             last_msg = time.monotonic()     # idle counts from the new read
                         else:
-                            if info.num_ack_pending and last_ack is not None:
+                            if info.num_ack_pending and last_ack is not None \
+                                    and last_ack != acked_again:
                                 # Every delivery arrived and was acknowledged, yet some are
                                 # unacknowledged: the acknowledgement was lost on the way (a
                                 # broker restarting, a connection dropped as it went out). At
@@ -676,6 +678,12 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                                 # its ack wait (30 s) runs out: sent again (acknowledging
                                 # twice is harmless)
                                 await nc.publish(last_ack)
+                                # once per acknowledgement: a follow read's idle time, counted
+                                # again from here (one shorter than the quiet check ended the
+                                # read before the consumer delivered again), is not put off
+                                # for good by a consumer slow to record it
+                                acked_again = last_ack
+                                last_msg = time.monotonic()
                             if not follow and info.num_pending == 0:
                                 break
                     for i, m in enumerate(msgs):
