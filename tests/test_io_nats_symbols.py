@@ -931,3 +931,32 @@ def test_consume_locate_number_outside_a_uint16_refused_before_connecting(symbol
         assert main(["subscribe", "nats://127.0.0.1:1", "--symbols", symbol]) == 1
         err = capsys.readouterr().err
         assert "outside 0..65535" in err and "cannot" not in err
+
+
+@pytest.mark.parametrize("where", ["no broker", "no stream"])
+def test_consume_that_never_began_leaves_the_consumers_books_under_their_keys(server, names,
+                                                                              where):
+    # the read's selection was made before connecting: a read by label into a consumer that
+    # held the book under its name failed (no broker there, no such stream) with the book
+    # moved to the label, and the name, read as the book until then, raised ValueError
+    from matchcore.io.nats import (KIND_TOB, WIRE_TOB, MarketDataConsumer, consume,
+                                   encode_batch, free_port)
+
+    stream, prefix = names
+    c = MarketDataConsumer()
+    tob = np.zeros(1, WIRE_TOB)
+    tob[0] = (1, 100, 5, 101, 7)
+    assert c.apply(f"{prefix}.tob.X", encode_batch(KIND_TOB, 4, 0, tob)) is None
+    from nats.js.errors import NotFoundError
+
+    url = f"nats://127.0.0.1:{free_port()}" if where == "no broker" else server.url
+    with pytest.raises(ConnectionError if where == "no broker" else NotFoundError,
+                       match="cannot connect" if where == "no broker" else "stream not found"):
+        consume(url, symbols=["X@locate4"], stream=stream, prefix=prefix, consumer=c,
+                timeout=1 if where == "no broker" else 30)
+    assert c.symbols() == ["X"] and c.tob["X"] == (1, 100, 5, 101, 7)
+    # and the selection nothing was read with is not the consumer's: the next batch of the
+    # book goes on under its name
+    tob[0] = (2, 102, 5, 103, 7)
+    assert c.apply(f"{prefix}.tob.X", encode_batch(KIND_TOB, 4, 1, tob)) is None
+    assert c.symbols() == ["X"] and c.tob["X"][1] == 102

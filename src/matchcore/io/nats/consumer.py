@@ -107,22 +107,7 @@ class MarketDataConsumer:
         >>> MarketDataConsumer().select(["AAPL@locate2", "MSFT"])
         ['AAPL', 'MSFT']
         """
-        names, only, whole = {}, {}, set()      # names: a dict, kept in order
-        for s in symbols:
-            # without surrounding spaces, as a subject token and the replay's symbols= read
-            # it: " AAPL@locate2" kept its label under " AAPL", a name no batch carries
-            s = _symbol_text(s).strip()
-            m = _LABEL.fullmatch(s)
-            name = m.group(1) if m else s
-            if m:
-                only.setdefault(name, set()).add(int(m.group(2)))
-                names[name] = None
-                continue
-            # a number in every form, as the replay's symbols= takes it (symbol_filter):
-            # "007" selects the name "007" and the book of locate 7, published as "7"
-            for form in (name, plain_number(name)):
-                whole.add(form)
-                names[form] = None
+        names, only, whole = _selection(symbols)
         was, self._only = self._only, {n: locs for n, locs in only.items() if n not in whole}
         # a book has one key: one that a name's whole selection keeps under the name and a
         # label selection under its label moves when the selection names it the other way
@@ -315,6 +300,29 @@ class MarketDataConsumer:
                 f"one of {', '.join(book_label(symbol, L) for L in locs)}")
 
 
+def _selection(symbols):
+    # what select() makes of ``symbols``, changing nothing: the names to subscribe to (a
+    # dict, in order), the locates to keep of each name selected by label, and the names
+    # selected whole
+    names, only, whole = {}, {}, set()
+    for s in symbols:
+        # without surrounding spaces, as a subject token and the replay's symbols= read
+        # it: " AAPL@locate2" kept its label under " AAPL", a name no batch carries
+        s = _symbol_text(s).strip()
+        m = _LABEL.fullmatch(s)
+        name = m.group(1) if m else s
+        if m:
+            only.setdefault(name, set()).add(int(m.group(2)))
+            names[name] = None
+            continue
+        # a number in every form, as the replay's symbols= takes it (symbol_filter):
+        # "007" selects the name "007" and the book of locate 7, published as "7"
+        for form in (name, plain_number(name)):
+            whole.add(form)
+            names[form] = None
+    return names, only, whole
+
+
 class _Books(dict):
     """A consumer's per-book dict (``tob``, ``levels``, ``trades``): a plain dict, but a name
     whose books are kept under their labels raises ``ValueError`` naming them, rather than a
@@ -495,7 +503,7 @@ _MAX_FILTER_SUBJECTS = 300
 
 
 async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch, deadline,
-                         stop, timeout=None, keep=None):
+                         stop, timeout=None, keep=None, select=None):
     nats = _nats()
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -531,6 +539,8 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             _raise_if_refused(errors, stream, url)
             raise
         _check_stream_holds(info.config, stream, url, subjects if keep is None else keep)
+        if select is not None:          # the consumer's selection, now that the read begins
+            select()
         # One pull consumer over every selected subject (filter_subjects): the stream hands it
         # their messages in stream order, so each subject's batches keep their order, and a
         # fetch returns as soon as any of them has a message. (A consumer per subject, fetched
@@ -802,7 +812,8 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     this call waits for. Without
     ``follow`` the error is raised after 10 s of failures; pass ``consumer=`` (a
     :class:`MarketDataConsumer`, ``TypeError`` otherwise, before anything connects) to keep
-    what was received. A stream missing at the start raises at once, and so do (with
+    what was received; a read that never began (no broker, no such stream) leaves its books
+    under their keys and its selection as they were. A stream missing at the start raises at once, and so do (with
     :class:`StreamSetupError`) a broker without JetStream and a stream whose subjects none of the selected ones can match (another
     prefix's stream: nothing could be read).
 
@@ -847,8 +858,10 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     # (a refused one set it first, forgetting that the last read was cut short)
     consumer.timed_out = False
     # a book label (NAME@locateN) reads its name's subjects and keeps that book
-    # (select([]) also drops a label selection of an earlier read with this consumer)
-    selected = consumer.select(() if symbols is None else symbols)
+    # (select([]) also drops a label selection of an earlier read with this consumer);
+    # selected once the stream is found: a read that never began (no broker, no stream)
+    # moved the consumer's books to the keys of a selection nothing was read with
+    selected = list(_selection(() if symbols is None else symbols)[0])
     subjects = list(dict.fromkeys(filter_subjects(prefix, None if symbols is None else selected,
                                                   kinds)))
     keep = None
@@ -860,7 +873,8 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
 
     def read(stop):
         return _consume_async(url, subjects, stream, consumer, idle, follow, on_batch,
-                              deadline, stop, timeout, keep)
+                              deadline, stop, timeout, keep,
+                              lambda: consumer.select(() if symbols is None else symbols))
 
     try:
         asyncio.get_running_loop()
