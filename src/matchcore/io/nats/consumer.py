@@ -511,9 +511,16 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
 
     transient = _transient_errors()
     errors = []
+    refusals = []       # the broker's permission refusals among them (_raise_if_refused)
 
     async def on_error(e):          # keep the client's errors for the message, do not log them
-        errors.append(e)
+        # the last one only (the connection's message names it): a broker away for hours
+        # reports a refused reconnection 4 times a second
+        errors[:] = [e]
+        if _refused([e]) is not None:
+            # apart, and checked at every empty fetch: the whole list of errors was read
+            # there 5 times a second, each read longer while the broker stayed away
+            refusals.append(e)
 
     # the read's timeout bounds its connection too: timeout=1 waited up to 5 s here
     left = _CONNECT_S if deadline is None else max(deadline - time.monotonic(), 0.001)
@@ -536,7 +543,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         except ServiceUnavailableError:
             raise _no_jetstream(url) from None
         except asyncio.TimeoutError:
-            _raise_if_refused(errors, stream, url)
+            _raise_if_refused(refusals, stream, url)
             raise
         _check_stream_holds(info.config, stream, url, subjects if keep is None else keep)
         if select is not None:          # the consumer's selection, now that the read begins
@@ -594,7 +601,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             sub = await subscribe()    # None while it is broken and waiting to be made again
         except asyncio.TimeoutError:
             # the consumer's creation refused where the stream's lookup was not
-            _raise_if_refused(errors, stream, url)
+            _raise_if_refused(refusals, stream, url)
             raise
         retry_at, backoff = 0.0, 0.05
         failing_since = None
@@ -654,7 +661,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                         msgs = []
                         # a fetch the broker refuses this user is never answered: taken for a
                         # stream with nothing to deliver yet, the read went on for ever
-                        _raise_if_refused(errors, stream, url)
+                        _raise_if_refused(refusals, stream, url)
                     lost = None
                     # A whole fetch lost on the way (a connection dropped with it in flight)
                     # leaves the consumer with as many unacknowledged deliveries as it may
@@ -768,10 +775,10 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             pass
 
 
-def _raise_if_refused(errors, stream: str, url: str) -> None:
+def _raise_if_refused(refusals, stream: str, url: str) -> None:
     # a request that timed out because the broker refused it this user: said so, in the
     # client's words naming the subject refused
-    refusal = _refused(errors)
+    refusal = _refused(refusals)
     if refusal is not None:
         raise _not_permitted(stream, url, refusal) from None
 
