@@ -675,7 +675,8 @@ class EngineMetrics(NoCopy):
 
     def observe(self, events) -> None:
         """Count a batch of ``EVENT_DTYPE`` events (by kind, rejects by reason, fills and volume
-        per symbol) and refresh the open-order gauge. O(len(events))."""
+        per symbol) and refresh the open-order gauge. An engine busy in another thread raises
+        :class:`~matchcore.BusyError` before anything is counted. O(len(events))."""
         from matchcore import EVENT_DTYPE
 
         ev = np.asarray(events)
@@ -713,6 +714,10 @@ class EngineMetrics(NoCopy):
                     np.add.at(vol, inv, qty.astype(object))
                 add_fills = [(i if keys is None else int(keys[i]), int(counts[i]), int(vol[i]))
                              for i in np.flatnonzero(counts).tolist()]   # one per symbol
+        # the target read before anything is counted: an engine another thread holds raises
+        # BusyError here, and a refusal after the counts were added counted a retry twice
+        open_orders = len(self.target)
+        names = getattr(self.target, "symbols", None) if self._fills or add_fills else None
         if add_events is not None:
             self._events += add_events
         if add_rejects is not None:
@@ -721,17 +726,17 @@ class EngineMetrics(NoCopy):
             acc = self._fills.setdefault(key, [0, 0])
             acc[0] += n
             acc[1] += v
-        self._open = len(self.target)
-        view = self._state()
+        self._open = open_orders
+        view = self._state(names)
         with self._lock:
             self._view = view
 
-    def _state(self) -> dict:
+    def _state(self, names=None) -> dict:
         # Symbols that share a label (a symbols= mapping that groups ids, or an unnamed symbol
         # whose id is another's name) are added together: one series per label set, and no
-        # symbol's fills overwritten by another's.
+        # symbol's fills overwritten by another's. names: the target's symbols, read by the
+        # caller before it counted anything.
         fills: dict[str, tuple[int, int]] = {}
-        names = getattr(self.target, "symbols", None) if self._fills else None
         for s, (n, v) in self._fills.items():
             label = self._label(s, names)
             n0, v0 = fills.get(label, (0, 0))
