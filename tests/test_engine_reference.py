@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import shutil
+import tempfile
 
 import numpy as np
 from conftest import assert_events_equal
@@ -23,6 +25,7 @@ import matchcore as mc
 from matchcore import ReferenceBook
 from matchcore._enums import COMMAND_DTYPE, EVENT_DTYPE, EventKind, OrderRejected, Reason
 from matchcore._engine import Engine
+from matchcore.durability import load_snapshot
 
 SOAK = os.environ.get("MATCHCORE_SOAK") == "1"
 
@@ -175,6 +178,11 @@ class EngineComparison(RuleBasedStateMachine):
         self.model = EngineModel(self.stp_mode)
         self.pending = np.zeros(0, EVENT_DTYPE)
         self.log: list[str] = []
+        self.snapshot_dir = None
+
+    def teardown(self):
+        if self.snapshot_dir is not None:
+            shutil.rmtree(self.snapshot_dir, ignore_errors=True)
 
     def _expect(self, events):
         self.pending = np.concatenate([self.pending, events])
@@ -257,6 +265,31 @@ class EngineComparison(RuleBasedStateMachine):
     @rule(sym=symbols, oid=oids, side=sides, price=prices, qty=qtys, owner=owners)
     def submit_gtc(self, sym, oid, side, price, qty, owner):
         self.submit(sym, oid, side, price, qty, 0, owner, False, 0)
+
+    @precondition(lambda self: self.model.books)
+    @rule(data=st.data(), oid=oids, side=st.sampled_from([0, 1]), price=prices, qty=qtys,
+          tif=st.sampled_from([0, 1, 2]), owner=owners, market=st.booleans())
+    def submit_by_name(self, data, oid, side, price, qty, tif, owner, market):
+        # the name add_symbol gave routes as the id does
+        sym = data.draw(st.sampled_from(sorted(self.model.books)))
+        kind = mc.CommandKind.MARKET if market else mc.CommandKind.SUBMIT
+        row = _row(kind, sym, oid, side, 0 if market else price, qty, 0 if market else tif,
+                   owner)
+        reason, events = self.model.command(row)
+        self.log.append(f"by name S{sym}: {row}")
+        try:
+            if market:
+                self.eng.submit_market(f"S{sym}", oid, side, qty, owner=owner)
+            else:
+                self.eng.submit(f"S{sym}", oid, side, price, qty, tif, owner=owner)
+            got = None
+        except OrderRejected as exc:
+            got = Reason(exc.reason)
+        self._expect(events)
+        self._check_pending(f"by name S{sym}: {row}")
+        rej = events[events["kind"] == EventKind.REJECTED]
+        want = Reason(int(rej["reason"][0])) if len(rej) and len(events) == 1 else None
+        assert got == want, f"by name {row}: engine raised {got}, model {want}"
 
     @rule(sym=symbols, oid=oids, side=sides, qty=maybe_bad_qty, owner=owners, t=ts)
     def submit_market(self, sym, oid, side, qty, owner, t):
@@ -358,6 +391,24 @@ class EngineComparison(RuleBasedStateMachine):
             assert twin.limits(sym) == self.eng.limits(sym)
         twin.check_invariants()
         self.eng = twin
+
+    @rule()
+    def continue_on_a_snapshot_file(self):
+        # an engine snapshot file (matchcore.durability) loads as the engine it was written
+        # from: same books, names, limits and routing, and it goes on as the original would
+        self.log.append("snapshot file, loaded")
+        if self.snapshot_dir is None:
+            self.snapshot_dir = tempfile.mkdtemp(prefix="mc-engine-ref-")
+        before = self.eng.state_hash()
+        loaded, header = load_snapshot(self.eng.snapshot(self.snapshot_dir))
+        assert header["state_hash"] == before == loaded.state_hash()
+        assert loaded.stp == self.eng.stp
+        assert loaded.symbols == self.eng.symbols
+        for sym in self.model.books:
+            assert loaded.limits(sym) == self.eng.limits(sym)
+            assert loaded.book(sym).snapshot() == self.eng.book(sym).snapshot()
+        loaded.check_invariants()
+        self.eng = loaded
 
     @rule(oid=oids, sym=st.sampled_from(["NOPE", -1, 2**32, 1.5]), kind=st.sampled_from(
         ["submit", "market", "cancel", "modify"]))
