@@ -62,3 +62,60 @@ def test_engine_metrics_observe_busy_engine_refused_nothing_counted_retry_counts
     # and the internal totals a later batch adds to hold this batch once
     m.observe(np.zeros(0, mc.EVENT_DTYPE))
     assert counts(m) == snap
+
+
+def test_engine_metrics_process_engine_taken_after_the_batch_ran_counts_and_returns_it(
+        monkeypatch):
+    # process() applied the batch, then read the engine for the gauge: another thread's hold
+    # taken in between (a pickle, a snapshot file) made it raise BusyError for a batch that
+    # had run, its events neither returned nor counted. The engine is held from the batch to
+    # its counting, so that other thread is the one refused, as with any call on a busy engine.
+    import matchcore._timing as timing
+
+    eng = mc.Engine()
+    eng.add_symbol(1, "A")
+    twin = mc.Engine()
+    twin.add_symbol(1, "A")
+    m = EngineMetrics(eng)
+    cmds = np.zeros(2, mc.COMMAND_DTYPE)
+    cmds["symbol"] = 1
+    cmds["order_id"] = [1, 2]
+    cmds["side"] = [0, 1]
+    cmds["price"] = 100
+    cmds["qty"] = [5, 2]
+    tried, release = threading.Event(), threading.Event()
+    other = {}
+
+    def take():
+        try:
+            with eng._holding():
+                other["held"] = True
+                tried.set()
+                release.wait(10)
+        except mc.BusyError:
+            other["refused"] = True
+            tried.set()
+
+    real = timing.process_histogram
+
+    def then_another_thread(*args, **kwargs):
+        events = real(*args, **kwargs)
+        t = threading.Thread(target=take)
+        t.start()
+        assert tried.wait(10)
+        other["thread"] = t
+        return events
+
+    monkeypatch.setattr(timing, "process_histogram", then_another_thread)
+    try:
+        events = m.process(cmds)
+    finally:
+        release.set()
+        if "thread" in other:
+            other["thread"].join()
+    assert other.get("refused") and not other.get("held")
+    assert events.tobytes() == twin.process(cmds).tobytes()
+    snap = counts(m)
+    assert snap["events"] == {"accepted": 2, "fill": 1}
+    assert snap["fills"] == {"A": (1, 2)}
+    assert snap["commands"] == 2 and snap["open_orders"] == 1

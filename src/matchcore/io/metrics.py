@@ -608,7 +608,9 @@ class EngineMetrics(NoCopy):
         commands and their events (not the events when they were lost with the memory, or
         when no memory was left to count them: the commands and the open-order gauge are still
         counted). A whole batch whose events cannot be counted raises MemoryError too
-        (``applied``: all of it; ``events``: its events). O(n + fills).
+        (``applied``: all of it; ``events``: its events). An ``Engine`` is held from the batch
+        to its counting: another thread's call on it meanwhile raises
+        :class:`~matchcore.BusyError`, as during ``engine.process()``. O(n + fills).
 
         >>> events = m.process(commands)                                   # doctest: +SKIP
         """
@@ -631,30 +633,40 @@ class EngineMetrics(NoCopy):
                              "would bypass the engine's journal: for a journaled engine call "
                              "events = engine.process(commands) and metrics.observe(events) "
                              "(no service-time histogram)")
-        # one command in sample_every across calls: each call timed its first command, so
-        # batches smaller than sample_every had every command timed
-        try:
-            events = process_histogram(self.target, arr, self.bounds_ns, self._hist,
-                                       self.clock, self.sample_every, self._skip)
-        except MemoryError as e:
-            # out of memory part way: the commands before it stay applied, and are counted
-            # (their service times already are) with their events, as a whole batch's
-            applied = getattr(e, "applied", None)
-            if applied is not None and not self._count_applied(applied,
-                                                               getattr(e, "events", None)):
-                e.args = (f"{e} (their events are not counted: no memory was left to count "
-                          f"them)",)
-            raise
-        n = int(arr.size)
-        if not self._count_applied(n, events):
-            # the batch is applied and its events made, but there was no memory left to count
-            # them: raised as a batch that ran out of memory is, with what the caller needs
-            exc = MemoryError(f"matchcore: out of memory counting the events of {n} commands "
-                              f"(applied; their events are in .events, not counted)")
-            exc.applied = n
-            exc.events = events
-            raise exc
-        return events
+        from contextlib import nullcontext
+
+        from matchcore import Engine
+
+        # An engine is held from its batch to the batch's counting, which reads it (the
+        # open-order gauge, the symbol names): another thread's call in between (a pickle, a
+        # snapshot file) made that read raise BusyError for a batch that had run, its events
+        # neither returned nor counted. That other call is now the one refused, as any call
+        # on a busy engine is.
+        with self.target._holding() if isinstance(self.target, Engine) else nullcontext():
+            # one command in sample_every across calls: each call timed its first command, so
+            # batches smaller than sample_every had every command timed
+            try:
+                events = process_histogram(self.target, arr, self.bounds_ns, self._hist,
+                                           self.clock, self.sample_every, self._skip)
+            except MemoryError as e:
+                # out of memory part way: the commands before it stay applied, and are counted
+                # (their service times already are) with their events, as a whole batch's
+                applied = getattr(e, "applied", None)
+                if applied is not None and not self._count_applied(applied,
+                                                                   getattr(e, "events", None)):
+                    e.args = (f"{e} (their events are not counted: no memory was left to count "
+                              f"them)",)
+                raise
+            n = int(arr.size)
+            if not self._count_applied(n, events):
+                # the batch is applied and its events made, but there was no memory left to count
+                # them: raised as a batch that ran out of memory is, with what the caller needs
+                exc = MemoryError(f"matchcore: out of memory counting the events of {n} commands "
+                                  f"(applied; their events are in .events, not counted)")
+                exc.applied = n
+                exc.events = events
+                raise exc
+            return events
 
     def _count_applied(self, n: int, events) -> bool:
         """Count ``n`` applied commands and their ``events`` (None: lost with the memory, not
