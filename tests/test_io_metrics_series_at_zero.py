@@ -92,3 +92,23 @@ def test_engine_metrics_symbols_given_exported_at_zero_later_ones_with_their_fir
     ev["qty"] = 4
     m.observe(ev)
     assert series(exposition(m), "matchcore_volume_lots_total", "symbol") == {"A1": 0, "BBB": 4}
+
+
+@pytest.mark.parametrize("what", ["engine", "book"])
+def test_engine_metrics_open_orders_gauge_from_creation_is_the_targets_not_zero(what):
+    # the gauge read 0 until the first process()/observe(): metrics put around an engine that
+    # already holds orders (a recovered engine, a seeded book) said it held none
+    if what == "engine":
+        target = mc.Engine()
+        target.add_symbol(1)
+        target.add_symbol(2)
+        for oid in range(1, 6):
+            target.submit(1 + oid % 2, oid, 0, 100 - oid, 1)
+    else:
+        target = mc.OrderBook()
+        for oid in range(1, 6):
+            target.submit(oid, 1, 100 + oid, 1)
+    m = EngineMetrics(target)
+    assert m.snapshot()["open_orders"] == len(target) == 5
+    assert exposition(m)[("matchcore_open_orders", frozenset())] == 5
+    assert m.snapshot()["commands"] == 0 and m.snapshot()["events"] == {}

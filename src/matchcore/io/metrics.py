@@ -496,7 +496,8 @@ class EngineMetrics(NoCopy):
     ``sample_every=k`` one command in k is timed), ``open_orders``. From its creation every
     kind of ``EventKind``, every reason of ``Reason`` and the fills and volume of every symbol
     known then (the ids of ``symbols``, an Engine's symbols) are exported, at 0 until counted;
-    a symbol added later appears with its first fill. ``snapshot()`` holds the nonzero counts.
+    a symbol added later appears with its first fill. ``open_orders`` is the target's count of
+    resting orders, read at creation and after every call. ``snapshot()`` holds the nonzero counts.
     ``symbols`` maps event symbol ids (integers in [0, 2**32): another key raises ``TypeError``,
     one outside ``ValueError``) to label names
     (for an Engine, its symbol names are used by default; an unnamed symbol's label is its id, as is
@@ -583,7 +584,9 @@ class EngineMetrics(NoCopy):
         self._rejects = np.zeros(256, dtype=np.int64)
         self._fills: dict[int, list[int]] = {}
         self._commands = 0
-        self._open = 0
+        # the gauge is a reading of the target, which may hold orders already (a recovered
+        # engine, a seeded book): it read 0 until the first process() or observe()
+        self._open = len(target)
         self._view = self._state()
         _register(self)
 
