@@ -29,3 +29,31 @@ def test_itch_generate_gz_suffix_any_case_writes_gzip(tmp_path):
     # a name that only contains gz elsewhere stays plain
     plain = itch.generate(tmp_path / "gz.itch", messages=3000, symbols=2, seed=4)
     assert plain.read_bytes() == itch.generate(None, messages=3000, symbols=2, seed=4)
+
+
+@pytest.mark.parametrize("kind", ["hard link", "symlink"])
+def test_cli_gen_itch_gz_written_in_place_same_bytes_as_a_new_file(capsys, tmp_path, kind):
+    # a .gz written in place (a file with another hard link, a symlink) carried its own name in
+    # the gzip header, which the temporary file written and renamed for a new one does not:
+    # the same arguments gave another file
+    args = ["--messages", "4000", "--symbols", "2", "--seed", "5", "--no-progress"]
+    fresh = tmp_path / "fresh.itch.gz"
+    assert run_cli(capsys, "gen-itch", str(fresh), *args)[0] == 0
+    target = tmp_path / "day.itch.gz"
+    target.write_bytes(b"old")
+    if kind == "hard link":
+        (tmp_path / "other.gz").hardlink_to(target)
+        out = target
+    else:
+        out = tmp_path / "link.itch.gz"
+        out.symlink_to(target)
+    assert run_cli(capsys, "gen-itch", str(out), *args)[0] == 0
+    assert target.read_bytes() == fresh.read_bytes()
+
+
+def test_itch_generate_gz_header_names_no_file(tmp_path):
+    target = tmp_path / "x.itch.gz"
+    target.write_bytes(b"")
+    (tmp_path / "y.gz").hardlink_to(target)
+    itch.generate(target, messages=2000, symbols=1, seed=2)
+    assert target.read_bytes()[3] & 0x08 == 0         # FNAME flag unset

@@ -74,7 +74,8 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
 
     Returns the bytes when ``path`` is None, else writes the file (in chunks, memory flat) and
     returns its ``Path``; a name ending in ``.gz`` (in any case: ``.GZ`` too) is written gzip'd
-    (no timestamp in the header, so the file too is the same for the same arguments), and a
+    (no timestamp or file name in the header, so the file too is the same for the same
+    arguments), and a
     binary file object (``sys.stdout.buffer``) is written to and returned. The same (messages,
     symbols, seed) always gives the same bytes. An empty ``path`` (``""``) raises
     ``ValueError``, a text stream (``sys.stdout``) ``TypeError``.
@@ -132,8 +133,10 @@ def generate(path=None, *, messages: int = 1_000_000, symbols: int = 8, seed: in
     with atomic_output(given, "wb") as f:
         if path.suffix.lower() == ".gz":
             # a .gz name holding plain bytes is refused by gunzip and every other tool (which
-            # take .GZ as well)
-            with gzip.GzipFile(fileobj=f, mode="wb", mtime=0) as gz:
+            # take .GZ as well). No file name in the header either: GzipFile takes the open
+            # file's, which a file written in place (a symlink, a hard link) has and the
+            # renamed temporary file does not, so the same arguments gave other bytes
+            with gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=0) as gz:
                 write(gz)
         else:
             write(f)
