@@ -274,3 +274,18 @@ def test_cli_replay_and_book_file_cut_one_byte_into_a_message_say_1_byte(capsys,
     assert code == 0
     assert f"note: the last message at offset {pos:,} is incomplete (1 byte)" in err, err
     assert "(1 bytes)" not in out + err
+
+
+def test_cli_book_plot_without_matplotlib_names_the_depth_plot(capsys, day, tmp_path,
+                                                              monkeypatch):
+    # book --plot draws one depth chart; the refusal said "replay plots need matplotlib", of
+    # a command the user had not run
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import now raises ImportError
+    png = tmp_path / "d.png"
+    code, out, err = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--plot", str(png),
+                             "--no-progress")
+    assert code == 2 and out == "" and err.count("\n") == 1 and not png.exists()
+    assert err.startswith("matchcore book: error: depth charts (book --plot) need matplotlib: "
+                          "pip install 'matchcore[plot]'")

@@ -22,6 +22,9 @@ from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, ext
                                size_on_disk, size_text, write_json, _writes)
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
+# what book --plot draws, for the refusal without matplotlib ("replay plots" named another
+# command's images)
+BOOK_PLOT = "depth charts (book --plot)"
 
 
 def add_parser(p, name):
@@ -942,7 +945,7 @@ def _book(args) -> int:
         from matchcore.replay_plots import check_image_name
 
         # a missing extra, or a suffix matplotlib cannot write, said before the replay
-        check_image_name("--plot", args.plot)
+        check_image_name("--plot", args.plot, BOOK_PLOT)
     from matchcore._magic import Stdin
 
     path = _input(args.file)
@@ -1119,7 +1122,7 @@ def _depth_steps(levels, sign, width):
 def _plot(path, name, when, bids, asks) -> None:
     from matchcore.replay_plots import _pyplot, save_figure
 
-    plt = _pyplot()         # without matplotlib: an ImportError naming the extra (exit 2)
+    plt = _pyplot(BOOK_PLOT)    # without matplotlib: an ImportError naming the extra (exit 2)
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     width = _level_width(bids, asks)

@@ -33,11 +33,12 @@ def _pyplot(what: str = "replay plots"):
     return plt
 
 
-def check_image_name(option: str, path) -> None:
+def check_image_name(option: str, path, what: str = "replay plots") -> None:
     """Refuse, before any work, an image name whose suffix matplotlib cannot write (savefig
     refused it only once the work was done): ``ValueError`` naming ``option``. A name without
-    a suffix is written as PNG. Imports matplotlib (:func:`_pyplot`)."""
-    _pyplot()                       # the Agg backend save_figure draws with
+    a suffix is written as PNG. Imports matplotlib (:func:`_pyplot`, whose refusal names
+    ``what``, the images the command draws)."""
+    _pyplot(what)                   # the Agg backend save_figure draws with
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     fmt = Path(path).suffix[1:].lower()
