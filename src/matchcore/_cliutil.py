@@ -134,8 +134,10 @@ def atomic_output(path, mode: str = "w", **open_kw):
     ``path`` is written in place, as by ``open()``, where a rename would change what the user
     has: a path that exists and is not a plain file (``/dev/stdout``, a FIFO), a symlink (the
     link would be replaced, not its target), a file with other hard links (they would keep the
-    old content); and where the directory refuses a temporary file (a file the user may write
-    in a directory they may not). ``mode`` is ``"w"`` or ``"wb"``: a temporary file cannot
+    old content), a file the user may not write (``chmod a-w``: ``open()`` refuses it with
+    ``PermissionError`` and leaves it as it is, where the rename replaced it); and where the
+    directory refuses a temporary file (a file the user may write in a directory they may
+    not). ``mode`` is ``"w"`` or ``"wb"``: a temporary file cannot
     append to or update the old one."""
     if mode not in ("w", "wt", "wb"):
         raise ValueError(f"atomic_output writes a whole new file: mode 'w' or 'wb', not {mode!r}")
@@ -157,7 +159,8 @@ def atomic_output(path, mode: str = "w", **open_kw):
     try:
         created = None
         if not (path.is_symlink()
-                or (st is not None and (not stat.S_ISREG(st.st_mode) or st.st_nlink > 1))):
+                or (st is not None and (not stat.S_ISREG(st.st_mode) or st.st_nlink > 1
+                                        or not may_write(path)))):
             # a command killed before its rename left its .part beside the target for good
             remove_stale_parts(path)
             created = _create_temporary(path, made)
@@ -198,6 +201,14 @@ def atomic_output(path, mode: str = "w", **open_kw):
             for t in made:
                 with contextlib.suppress(OSError):
                     os.unlink(t)
+
+
+def may_write(path) -> bool:
+    """Whether this process may open the existing ``path`` for writing, as ``open()`` decides
+    it (by its effective ids: root may write a file without write permission). O(1)."""
+    if os.access in os.supports_effective_ids:
+        return os.access(path, os.W_OK, effective_ids=True)
+    return os.access(path, os.W_OK)
 
 
 def write_all(stream, data) -> None:
@@ -323,11 +334,16 @@ def refuse_directory_at(option: str, directory: str, names) -> None:
     (relative paths) the directory output ``option`` (given as ``directory``) writes files at:
     found only when the file was written, after the whole run, its report printed and the
     files before it written. So is a symlink there to a file in a directory that does not
-    exist (written through the link, it failed there too). O(len(names))."""
+    exist (written through the link, it failed there too), and a file there that this process
+    may not write (``chmod a-w``). O(len(names))."""
     for name in names:
         p = Path(directory) / name
         if p.is_dir():
             raise ValueError(f"{option} {directory}: {p} is a directory, where it writes a file")
+        if p.exists() and not may_write(p):
+            # (chmod a-w) refused by open() after the run, as a file output is before it
+            raise ValueError(f"{option} {directory}: {p} cannot be written: "
+                             f"[Errno {errno.EACCES}] {os.strerror(errno.EACCES)}")
         if p.is_symlink() and not p.exists():
             where = Path(os.path.realpath(p)).parent
             if not where.is_dir():
@@ -480,6 +496,11 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=()
         raise ValueError(f"{option} {value}: no directory {path.parent}")
     if not path.parent.is_dir():
         raise ValueError(f"{option} {value}: {path.parent} is not a directory")
+    if path.exists() and not may_write(path):
+        # a file its user may not write (chmod a-w): found only when it was written, after
+        # the work (and replaced, renamed over, where open() refuses it)
+        raise ValueError(f"{option} {value}: cannot be written: [Errno {errno.EACCES}] "
+                         f"{os.strerror(errno.EACCES)}")
     if not path.exists():
         # a new file where none can be made (one that exists may be written in place where
         # its directory takes no new file)
