@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -78,15 +79,17 @@ def refuse_unnumbered_messages(n: int, workloads, name: str = "--messages") -> N
 def _create_temporary(path: Path, made: list):
     """A new, empty temporary file beside ``path`` (same directory, so same file system: the
     rename cannot fail for crossing one): ``(descriptor, its path)``, or ``None`` where the
-    directory refuses it (no write permission there, a read-only mount, a name too long).
+    directory refuses it (no write permission there, a read-only mount; a name too long for
+    the decorations is shortened, see :func:`_part_stem`).
     Created exclusively under a random name, so it never follows a planted symlink nor collides
     with another writer of the same path, and with mode 0666 less the umask, as ``open()``.
 
     The name goes into ``made`` before the file exists: a signal's exception (SIGTERM, Ctrl-C)
     can be raised as ``os.open`` returns, before its result reaches anyone, and the caller
     still has to find the file to remove it."""
+    stem = _part_stem(path)
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+        tmp = path.with_name(f".{stem}.{os.getpid()}.{secrets.token_hex(4)}.part")
         made.append(tmp)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -107,8 +110,33 @@ def _create_temporary(path: Path, made: list):
     return None
 
 
-def _part_pattern(name: str):
-    return re.compile(r"\." + re.escape(name) + r"\.([0-9]+)\.[0-9a-f]{8}\.part")
+# the bytes a temporary's name adds to its stem: "." + "." pid (at most 10 digits) + "." 8 hex
+# digits + ".part"
+_PART_EXTRA = 1 + 11 + 9 + 5
+
+
+def _part_stem(path: Path) -> str:
+    """The part of ``path``'s temporary names that stands for its name: the name itself, or,
+    where the name leaves no room for the rest within the directory's longest name (255
+    bytes, and the name may take them all), its first bytes and a hash of the whole name (the
+    temporary could not be made, and the file was written in place: an interrupted command
+    left it truncated under its final name). O(len(name))."""
+    name = path.name
+    try:
+        most = os.pathconf(path.parent if str(path.parent) else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        most = 255
+    raw = os.fsencode(name)
+    if len(raw) + _PART_EXTRA <= most:
+        return name
+    digest = hashlib.blake2b(raw, digest_size=8).hexdigest()
+    # (bytes cut inside a character decode to surrogates, which encode back to those bytes)
+    head = os.fsdecode(raw[:max(most - _PART_EXTRA - 1 - len(digest), 0)])
+    return f"{head}~{digest}"
+
+
+def _part_pattern(path: Path):
+    return re.compile(r"\." + re.escape(_part_stem(path)) + r"\.([0-9]+)\.[0-9a-f]{8}\.part")
 
 
 def remove_stale_parts(path) -> list[str]:
@@ -118,7 +146,7 @@ def remove_stale_parts(path) -> list[str]:
     removed. O(entries in the directory)."""
     path = Path(path)
     return _tempfiles.remove_dead(path.parent if str(path.parent) else Path("."),
-                                  _part_pattern(path.name), b"")
+                                  _part_pattern(path), b"")
 
 
 @contextlib.contextmanager
