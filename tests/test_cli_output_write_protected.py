@@ -105,3 +105,34 @@ def test_cli_write_protected_output_refused_before_work_left_as_it_was(workdir, 
                                f"written: [Errno 13] Permission denied")
     assert path.read_bytes() == b"keep me\n"
     assert sorted(os.listdir(workdir)) == sorted({"day.itch", name})
+
+
+def test_cli_dump_book_to_dev_stdout_not_openable_by_name_written_through_stdout(workdir):
+    # /dev/stdout naming a file the user may not open (a terminal another user owns, after
+    # su): replay writes the CSV through its stdout, which is open already, and must not
+    # refuse it as a protected file
+    out = _protected(workdir, "captured.txt")
+    out.write_bytes(b"")
+    warm = (f"import contextlib, io\n"
+            f"with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert matchcore.__main__.main(['replay', {str(workdir / 'day.itch')!r}, "
+            f"'--dump-book', '-', '--no-progress']) == 0\n")
+    code = ("fd = os.open('captured.txt', os.O_WRONLY)\n"     # as root, before dropping
+            "os.dup2(fd, 1)\n")
+    r = subprocess.run([sys.executable, "-c",
+                        "import os, sys\n"
+                        "import matchcore._cliutil, matchcore.__main__, matchcore.cli_replay\n"
+                        + warm + code +
+                        "os.setgroups([]); "
+                        f"os.setresgid({NOBODY}, {NOBODY}, {NOBODY}); "
+                        f"os.setresuid({NOBODY}, {NOBODY}, {NOBODY})\n"
+                        # dumpable again, as a process started by the user is: /proc/self/fd
+                        # (behind /dev/stdout) is otherwise root's
+                        "import ctypes; ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)\n"
+                        "from matchcore.__main__ import main\n"
+                        "sys.exit(main(['replay', 'day.itch', '--dump-book', '/dev/stdout', "
+                        "'--no-progress']))\n"],
+                       capture_output=False, stderr=subprocess.PIPE, text=True, cwd=workdir,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert out.read_text().startswith("locate,symbol,side,level,price,qty,orders\n")

@@ -497,7 +497,8 @@ def refuse_directory_name(option: str, value: str) -> None:
                          f"file")
 
 
-def check_output_file(option: str, value: str, inputs=(), describe=None, made=()) -> None:
+def check_output_file(option: str, value: str, inputs=(), describe=None, made=(),
+                      stream: bool = False) -> None:
     """Refuse, before any work, an output file that can never be written or would replace
     what the command reads: a directory, one of ``inputs`` (written beside it and renamed over
     it, the input was gone with exit status 0; ``describe(input)`` words it, default "the
@@ -505,7 +506,10 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=()
     the work, its report printed), a new file where no file can be made (a read-only mount).
     Its directory is not made, but may be one of ``made``: the
     directories other outputs of the command make (replay's --out and --plot), checked as
-    those outputs. ``"-"`` is stdout, and passes.
+    those outputs. ``"-"`` is stdout, and passes. ``stream``: the command writes ``value``
+    through a descriptor it holds already (replay --dump-book /dev/stdout: stdout's), not
+    opened by name, so whether its name may be opened for writing does not matter (a
+    terminal another user owns, after ``su``).
     ``ValueError`` naming ``option``. O(len(inputs))."""
     if value == "-":
         # stdout: not the path "-" (a directory of that name here refused it)
@@ -524,7 +528,7 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=()
         raise ValueError(f"{option} {value}: no directory {path.parent}")
     if not path.parent.is_dir():
         raise ValueError(f"{option} {value}: {path.parent} is not a directory")
-    if path.exists() and not may_write(path):
+    if path.exists() and not stream and not may_write(path):
         # a file its user may not write (chmod a-w): found only when it was written, after
         # the work (and replaced, renamed over, where open() refuses it)
         raise ValueError(f"{option} {value}: cannot be written: [Errno {errno.EACCES}] "

@@ -114,7 +114,9 @@ def _refuse_unwritable_outputs(args) -> None:
             want_dir = False            # book --plot is one PNG
         if not want_dir:
             check_output_file(name, value, _input_files(args) if value != "-" else (),
-                              _describe_input, made=_made_directories(args))
+                              _describe_input, made=_made_directories(args),
+                              stream=getattr(args, "dump_stream", None) is not None
+                              and opt == "dump_book")
             continue
         if path.exists() and not path.is_dir():
             raise ValueError(f"{name} {value}: exists and is not a directory")
