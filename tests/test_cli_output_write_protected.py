@@ -14,7 +14,7 @@ import pytest
 
 import matchcore.itch as itch
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not hasattr(os, "setresuid"),
+_AS_NOBODY = pytest.mark.skipif(os.geteuid() != 0 or not hasattr(os, "setresuid"),
                                 reason="needs root to run a child as another user "
                                        "(root may write any file)")
 
@@ -56,6 +56,7 @@ def _protected(d: Path, name: str) -> Path:
     return path
 
 
+@_AS_NOBODY
 def test_atomic_output_write_protected_file_refused_as_open_refuses_it(workdir):
     path = _protected(workdir, "out.csv")
     r = _as_nobody("from matchcore._cliutil import atomic_output\n"
@@ -74,6 +75,7 @@ def test_atomic_output_write_protected_file_refused_as_open_refuses_it(workdir):
                                                                                  "out.csv"]
 
 
+@_AS_NOBODY
 @pytest.mark.parametrize("argv, name, option", [
     (["replay", "day.itch", "--dump-book", "book.csv"], "book.csv", "--dump-book"),
     (["replay", "day.itch", "--out", "."], "tob.npy", "--out .: tob.npy"),
@@ -107,6 +109,7 @@ def test_cli_write_protected_output_refused_before_work_left_as_it_was(workdir, 
     assert sorted(os.listdir(workdir)) == sorted({"day.itch", name})
 
 
+@_AS_NOBODY
 def test_cli_dump_book_to_dev_stdout_not_openable_by_name_written_through_stdout(workdir):
     # /dev/stdout naming a file the user may not open (a terminal another user owns, after
     # su): replay writes the CSV through its stdout, which is open already, and must not
@@ -136,3 +139,33 @@ def test_cli_dump_book_to_dev_stdout_not_openable_by_name_written_through_stdout
                        timeout=300)
     assert r.returncode == 0, r.stderr
     assert out.read_text().startswith("locate,symbol,side,level,price,qty,orders\n")
+
+
+def test_cli_output_file_on_a_read_only_mount_refused_naming_that(tmp_path, monkeypatch,
+                                                                  capsys):
+    # access() refuses every writer there, root too: the refusal said "Permission denied",
+    # where open() says "Read-only file system" (no read-only mount to be had in a test: the
+    # file system's answers are given)
+    import matchcore._cliutil as cliutil
+    from matchcore.__main__ import main
+
+    out = tmp_path / "g.itch"
+    out.write_bytes(b"keep me\n")
+    real_statvfs = os.statvfs
+
+    class ReadOnly:
+        def __init__(self, st):
+            self.st = st
+
+        def __getattr__(self, name):
+            return getattr(self.st, name)
+
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr(cliutil.os, "access", lambda *a, **k: False)
+    monkeypatch.setattr(cliutil.os, "statvfs", lambda p: ReadOnly(real_statvfs(p)))
+    code = main(["gen-itch", str(out), "--messages", "1000", "--symbols", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and out.read_bytes() == b"keep me\n"
+    assert err == (f"matchcore gen-itch: error: out {out}: cannot be written: [Errno 30] "
+                   f"Read-only file system\n")

@@ -239,6 +239,19 @@ def may_write(path) -> bool:
     return os.access(path, os.W_OK)
 
 
+def write_refusal(path) -> str | None:
+    """Why ``open()`` would refuse to write the existing ``path``, as its error says it
+    (``[Errno 13] Permission denied``; ``[Errno 30] Read-only file system`` on a read-only
+    mount, where root is refused too), or None where it may (:func:`may_write`). O(1)."""
+    if may_write(path):
+        return None
+    code = errno.EACCES
+    with contextlib.suppress(OSError):
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            code = errno.EROFS
+    return f"[Errno {code}] {os.strerror(code)}"
+
+
 def write_all(stream, data) -> None:
     """Write every byte of ``data`` to the binary ``stream``. A write to a pipe can take part
     of the bytes and return how many, without an error (its reader gone while the write
@@ -368,10 +381,10 @@ def refuse_directory_at(option: str, directory: str, names) -> None:
         p = Path(directory) / name
         if p.is_dir():
             raise ValueError(f"{option} {directory}: {p} is a directory, where it writes a file")
-        if p.exists() and not may_write(p):
+        why = write_refusal(p) if p.exists() else None
+        if why is not None:
             # (chmod a-w) refused by open() after the run, as a file output is before it
-            raise ValueError(f"{option} {directory}: {p} cannot be written: "
-                             f"[Errno {errno.EACCES}] {os.strerror(errno.EACCES)}")
+            raise ValueError(f"{option} {directory}: {p} cannot be written: {why}")
         if p.is_symlink() and not p.exists():
             where = Path(os.path.realpath(p)).parent
             if not where.is_dir():
@@ -528,11 +541,11 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=()
         raise ValueError(f"{option} {value}: no directory {path.parent}")
     if not path.parent.is_dir():
         raise ValueError(f"{option} {value}: {path.parent} is not a directory")
-    if path.exists() and not stream and not may_write(path):
+    why = write_refusal(path) if path.exists() and not stream else None
+    if why is not None:
         # a file its user may not write (chmod a-w): found only when it was written, after
         # the work (and replaced, renamed over, where open() refuses it)
-        raise ValueError(f"{option} {value}: cannot be written: [Errno {errno.EACCES}] "
-                         f"{os.strerror(errno.EACCES)}")
+        raise ValueError(f"{option} {value}: cannot be written: {why}")
     if not path.exists():
         # a new file where none can be made (one that exists may be written in place where
         # its directory takes no new file)
