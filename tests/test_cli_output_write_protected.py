@@ -169,3 +169,32 @@ def test_cli_output_file_on_a_read_only_mount_refused_naming_that(tmp_path, monk
     assert code == 1 and out.read_bytes() == b"keep me\n"
     assert err == (f"matchcore gen-itch: error: out {out}: cannot be written: [Errno 30] "
                    f"Read-only file system\n")
+
+
+@_AS_NOBODY
+def test_cli_output_of_another_user_in_a_sticky_directory_written_as_open_writes_it(request):
+    # /tmp-like: anyone makes files, nobody replaces another's. A file there that its owner
+    # let others write (0666) was written by open(), but the temporary renamed over it was
+    # refused (EPERM) after the whole replay, its error naming the temporary file
+    top = Path(tempfile.mkdtemp())
+    request.addfinalizer(lambda: shutil.rmtree(top, ignore_errors=True))
+    top.chmod(0o755)
+    sticky = top / "tmp"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    itch.generate(sticky / "day.itch", messages=5_000, symbols=2, seed=3)
+    os.chmod(sticky / "day.itch", 0o644)
+    shared = sticky / "shared.csv"
+    shared.write_text("old\n")                  # root's
+    shared.chmod(0o666)
+    warm = ("import contextlib, io\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert matchcore.__main__.main(['replay', 'day.itch', '--dump-book', '-', "
+            "'--no-progress']) == 0\n")
+    r = _as_nobody("from matchcore.__main__ import main\n"
+                   "sys.exit(main(['replay', 'day.itch', '--dump-book', 'shared.csv', "
+                   "'--no-progress']))\n", sticky, warm=warm)
+    assert r.returncode == 0, r.stderr
+    assert shared.read_bytes().startswith(b"locate,symbol,side,level,price,qty,orders\r\n")
+    assert sorted(os.listdir(sticky)) == ["day.itch", "shared.csv"]
+    assert shared.stat().st_uid == 0

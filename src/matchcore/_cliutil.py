@@ -163,7 +163,9 @@ def atomic_output(path, mode: str = "w", **open_kw):
     has: a path that exists and is not a plain file (``/dev/stdout``, a FIFO), a symlink (the
     link would be replaced, not its target), a file with other hard links (they would keep the
     old content), a file the user may not write (``chmod a-w``: ``open()`` refuses it with
-    ``PermissionError`` and leaves it as it is, where the rename replaced it); and where the
+    ``PermissionError`` and leaves it as it is, where the rename replaced it), another user's
+    file in a sticky directory such as /tmp (writable, but no rename may replace it); and
+    where the
     directory refuses a temporary file (a file the user may write in a directory they may
     not). ``mode`` is ``"w"`` or ``"wb"``: a temporary file cannot
     append to or update the old one."""
@@ -188,7 +190,8 @@ def atomic_output(path, mode: str = "w", **open_kw):
         created = None
         if not (path.is_symlink()
                 or (st is not None and (not stat.S_ISREG(st.st_mode) or st.st_nlink > 1
-                                        or not may_write(path)))):
+                                        or not may_write(path)
+                                        or _replace_refused(path, st)))):
             # a command killed before its rename left its .part beside the target for good
             remove_stale_parts(path)
             created = _create_temporary(path, made)
@@ -229,6 +232,21 @@ def atomic_output(path, mode: str = "w", **open_kw):
             for t in made:
                 with contextlib.suppress(OSError):
                     os.unlink(t)
+
+
+def _replace_refused(path: Path, st) -> bool:
+    """Whether a rename over ``path`` (its stat result ``st``) is refused for its directory's
+    sticky bit (/tmp): only the file's owner, the directory's or root may replace a file there
+    (EPERM), found after the whole work, where ``open()`` writes a file its owner lets others
+    write. O(1)."""
+    euid = os.geteuid() if hasattr(os, "geteuid") else None
+    if euid is None or euid == 0:
+        return False
+    try:
+        dst = os.stat(path.parent if str(path.parent) else ".")
+    except OSError:
+        return False
+    return bool(dst.st_mode & stat.S_ISVTX) and euid not in (st.st_uid, dst.st_uid)
 
 
 def may_write(path) -> bool:
