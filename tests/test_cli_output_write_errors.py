@@ -124,3 +124,31 @@ def test_cli_help_to_full_stdout_exit_1_names_stdout(argv, unbuffered):
     assert p.returncode == 1, p.stderr
     assert p.stderr == (f"{who}: error: stdout: cannot be written: "
                         f"[Errno 28] No space left on device\n")
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EDQUOT", "EMFILE"])
+def test_atomic_output_temporary_not_made_for_lack_of_room_keeps_old_file(tmp_path, monkeypatch,
+                                                                         code):
+    # a full disk (or quota, or descriptors) refusing the temporary file was taken for a
+    # directory that refuses new files: the old file was opened in place, truncated, and the
+    # write then failed for the same lack of room, the previous file lost
+    import errno
+    import os
+
+    import matchcore._cliutil as cliutil
+
+    path = tmp_path / "book.csv"
+    path.write_text("old\n")
+    real_open = os.open
+
+    def no_room(p, *args, **kwargs):
+        if str(p).endswith(".part"):
+            raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(p))
+        return real_open(p, *args, **kwargs)
+
+    monkeypatch.setattr(cliutil.os, "open", no_room)
+    with pytest.raises(OSError) as info:
+        with cliutil.atomic_output(path) as f:
+            f.write("new\n")
+    assert info.value.errno == getattr(errno, code)
+    assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["book.csv"]

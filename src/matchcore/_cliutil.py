@@ -76,11 +76,20 @@ def refuse_unnumbered_messages(n: int, workloads, name: str = "--messages") -> N
                          f"with 63-bit order ids: at most {largest:,}")
 
 
+# what a directory says where it takes no new file, but may let the user write one that is
+# there (written in place then, as open() writes it)
+_DIRECTORY_REFUSES = frozenset(getattr(errno, n) for n in ("EACCES", "EPERM", "EROFS",
+                                                           "ENAMETOOLONG")
+                               if hasattr(errno, n))
+
+
 def _create_temporary(path: Path, made: list):
     """A new, empty temporary file beside ``path`` (same directory, so same file system: the
     rename cannot fail for crossing one): ``(descriptor, its path)``, or ``None`` where the
     directory refuses it (no write permission there, a read-only mount; a name too long for
-    the decorations is shortened, see :func:`_part_stem`).
+    the decorations is shortened, see :func:`_part_stem`). Any other error (no room: a full
+    disk, a quota, no descriptor left) is raised, the old file kept: written in place, it was
+    truncated and then failed for the same lack of room.
     Created exclusively under a random name, so it never follows a planted symlink nor collides
     with another writer of the same path, and with mode 0666 less the umask, as ``open()``.
 
@@ -96,9 +105,13 @@ def _create_temporary(path: Path, made: list):
         except FileExistsError:
             made.pop()                                  # somebody else's
             continue
-        except OSError:
+        except OSError as e:
             made.pop()
-            return None
+            if e.errno in _DIRECTORY_REFUSES:
+                return None
+            # no room (a full disk, a quota, no descriptor left): written in place instead,
+            # the old file was truncated and the write failed the same way, the file lost
+            raise
         # locked until renamed (see _tempfiles): a later command's cleanup of dead writers'
         # temporaries leaves it alone, also from another PID namespace, where the pid in its
         # name means nothing (it may have removed it before the lock: another name then)
