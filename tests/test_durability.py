@@ -763,47 +763,20 @@ def test_engine_close_after_trade_journal_failure_releases_lock(tmp_path):
     assert _exit_code_of_child(child) == 0
 
 
-def test_engine_trade_writer_failure_on_creation_releases_lock(tmp_path):
-    import resource
-    d = tmp_path / "j"
-    d.mkdir()
-
-    def child():
-        # descriptors for the LOCK and the command writer, none for the trade writer's segment:
-        # the constructor raised EMFILE with the command writer, and its copy of the LOCK,
-        # alive in the traceback, and the directory stayed locked while the error was kept
-        probe = [os.dup(0) for _ in range(4)]
-        limit = max(probe) + 1
-        for fd in probe:
-            os.close(fd)
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
-        try:
-            mc.Engine(journal=d, fsync="never")
-        except OSError as exc:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-            assert exc.errno == errno.EMFILE
-            eng = mc.Engine(journal=d)                # the directory is not "in use"
-            assert eng.journal_seq == 0
-            eng.close()
-            return 0
-        return 3
-
-    assert _exit_code_of_child(child) == 0
-
-
-
 def test_engine_journal_creation_failing_leaves_the_directory_as_it_was(tmp_path):
     # Engine(journal=DIR) whose trade segment could not be created (here no descriptor is
     # left for it; a full disk fails it likewise) raised, and left LOCK and a command segment
     # with a whole header behind: the retry, once the cause was gone, was refused ("already
-    # holds a journal: use Engine.recover"), for a journal no engine ever wrote
+    # holds a journal: use Engine.recover"), for a journal no engine ever wrote. The retry is
+    # made while the error is alive: the command writer, and its copy of the LOCK, in its
+    # traceback kept the directory locked for as long as the error was kept
     import resource
     d = tmp_path / "j"
     d.mkdir()
     (d / "notes.txt").write_text("mine")
 
     def child():
+        # descriptors for the LOCK and the command writer, none for the trade writer's segment
         probe = [os.dup(0) for _ in range(4)]
         limit = max(probe) + 1
         for fd in probe:
@@ -817,6 +790,7 @@ def test_engine_journal_creation_failing_leaves_the_directory_as_it_was(tmp_path
             assert exc.errno == errno.EMFILE
             assert sorted(os.listdir(d)) == ["notes.txt"]
             eng = mc.Engine(journal=d)
+            assert eng.journal_seq == 0
             eng.add_symbol(1)
             eng.close()
             return 0
