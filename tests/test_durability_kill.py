@@ -64,6 +64,17 @@ def _fork(body):
     return pid, r
 
 
+def _child_says(body, nbytes: int = 256) -> bytes:
+    """Run body(w) in a child of _fork; its first write of up to ``nbytes`` bytes (its
+    verdict), once it has exited with status 0."""
+    pid, r = _fork(body)
+    got = os.read(r, nbytes)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return got
+
+
 def _read_acks(r, want):
     buf = b""
     while len(buf) < 8 * want:

@@ -26,7 +26,7 @@ from matchcore.native import (
     write_commands,
 )
 from matchcore.workloads import standard_mix
-from test_durability_kill import _fork, _read_acks
+from test_durability_kill import _child_says, _fork, _read_acks
 
 
 def _flow(n=3000, seed=3):
@@ -573,11 +573,7 @@ def test_native_recorder_flush_failing_names_the_journal_and_keeps_its_records(t
         rec.close()
 
     import errno
-    pid, r = _fork(child)
-    got = os.read(r, 256)
-    os.close(r)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    got = _child_says(child)
     assert got == b"E", got
     assert read_commands(p).tobytes() == cmds.tobytes()     # flushed again in place
 
@@ -607,11 +603,7 @@ def test_native_recorder_close_failing_says_the_buffered_records_are_lost(tmp_pa
                   and "flush() again" not in str(exc))
             os.write(w, b"E" if ok else str(exc).encode()[:200])
 
-    pid, r = _fork(child)
-    got = os.read(r, 256)
-    os.close(r)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    got = _child_says(child)
     assert got == b"E", got
     assert read_header(p, committed=True).count == 10
 
@@ -636,11 +628,7 @@ def test_native_recorder_failing_to_start_leaves_no_file_and_names_it(tmp_path):
                 rec.submit(1, Side.BUY, 100, 5)
 
     import errno
-    pid, r = _fork(child)
-    got = os.read(r, 256)
-    os.close(r)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    got = _child_says(child)
     assert got == b"E", got
     assert len(read_commands(p)) == 1
 
@@ -713,11 +701,7 @@ def test_native_write_commands_failing_on_a_full_disk_leaves_no_temporary(tmp_pa
             os.write(w, b"E" if ok else repr(exc).encode()[:200])
 
     import errno
-    pid, r = _fork(child)
-    got = os.read(r, 256)
-    os.close(r)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    got = _child_says(child)
     assert os.listdir(tmp_path) == []
     assert got == b"E", got
 
