@@ -193,6 +193,13 @@ class EngineComparison(RuleBasedStateMachine):
                             context=f"{context}\nhistory: {self.log[-12:]}\n")
         self.pending = np.zeros(0, EVENT_DTYPE)
 
+    def _check_raised(self, got, events, context):
+        # what the call raised (a Reason, or None) against the model's events: a refused
+        # order is one REJECTED event alone
+        rej = events[events["kind"] == EventKind.REJECTED]
+        want = Reason(int(rej["reason"][0])) if len(rej) and len(events) == 1 else None
+        assert got == want, f"{context}: engine raised {got}, model {want}"
+
     def _refused_changes_nothing(self, call, exc_types):
         before = self.eng.state_hash()
         try:
@@ -287,9 +294,7 @@ class EngineComparison(RuleBasedStateMachine):
             got = Reason(exc.reason)
         self._expect(events)
         self._check_pending(f"by name S{sym}: {row}")
-        rej = events[events["kind"] == EventKind.REJECTED]
-        want = Reason(int(rej["reason"][0])) if len(rej) and len(events) == 1 else None
-        assert got == want, f"by name {row}: engine raised {got}, model {want}"
+        self._check_raised(got, events, f"by name {row}")
 
     @rule(sym=symbols, oid=oids, side=sides, qty=maybe_bad_qty, owner=owners, t=ts)
     def submit_market(self, sym, oid, side, qty, owner, t):
@@ -303,9 +308,7 @@ class EngineComparison(RuleBasedStateMachine):
             got = Reason(exc.reason)
         self._expect(events)
         self._check_pending(f"market {row}")
-        rej = events[events["kind"] == EventKind.REJECTED]
-        want = Reason(int(rej["reason"][0])) if len(rej) and len(events) == 1 else None
-        assert got == want, f"market {row}: engine raised {got}, model {want}"
+        self._check_raised(got, events, f"market {row}")
 
     @rule(sym=symbols, oid=oids, owner=owners, t=ts)
     def cancel(self, sym, oid, owner, t):
