@@ -3,12 +3,26 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
 from nats_checks import need_nats
+
+
+def _wait_listening(port: int, within: float = 10.0) -> None:
+    # until the server started on ``port`` takes connections (at most ``within`` s)
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        try:
+            with contextlib.closing(socket.create_connection(("127.0.0.1", port),
+                                                             timeout=0.2)):
+                return
+        except OSError:
+            time.sleep(0.05)
 
 
 def test_nats_server_never_closed_stops_with_its_object_and_with_the_interpreter():
@@ -44,7 +58,6 @@ def test_broker_without_jetstream_named_as_such_by_publisher_and_consume(capsys)
     # a nats-server started without -js answered the stream lookup with "no responders", and
     # both sides said "ServiceUnavailableError: code=None err_code=None description='None'"
     need_nats()
-    import time
 
     from matchcore.__main__ import main
     from matchcore.io.nats import (NatsPublisher, StreamSetupError, consume, free_port,
@@ -55,14 +68,7 @@ def test_broker_without_jetstream_named_as_such_by_publisher_and_consume(capsys)
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"nats://127.0.0.1:{port}"
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            try:
-                with contextlib.closing(__import__("socket").create_connection(
-                        ("127.0.0.1", port), timeout=0.2)):
-                    break
-            except OSError:
-                time.sleep(0.05)
+        _wait_listening(port)
         want = r"has no JetStream \(nats-server without -js"
         with pytest.raises(StreamSetupError, match=want):
             NatsPublisher(url, connect_timeout=5)
@@ -118,7 +124,6 @@ def test_nats_server_exiting_at_start_says_why(tmp_path):
 def _server_with_users(tmp_path, users):
     """A nats-server -js whose users are ``users`` (the text of its users list); yields its
     port."""
-    import time
 
     from matchcore.io.nats import free_port, nats_server_path
 
@@ -129,14 +134,7 @@ def _server_with_users(tmp_path, users):
     proc = subprocess.Popen([nats_server_path(), "-c", str(conf)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            try:
-                with contextlib.closing(__import__("socket").create_connection(
-                        ("127.0.0.1", port), timeout=0.2)):
-                    break
-            except OSError:
-                time.sleep(0.05)
+        _wait_listening(port)
         yield port
     finally:
         proc.terminate()
