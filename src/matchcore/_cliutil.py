@@ -178,10 +178,9 @@ def atomic_output(path, mode: str = "w", **open_kw):
     old content), a file the user may not write (``chmod a-w``: ``open()`` refuses it with
     ``PermissionError`` and leaves it as it is, where the rename replaced it), another user's
     file in a sticky directory such as /tmp (writable, but no rename may replace it); and
-    where the
-    directory refuses a temporary file (a file the user may write in a directory they may
-    not). ``mode`` is ``"w"`` or ``"wb"``: a temporary file cannot
-    append to or update the old one."""
+    where the directory refuses a temporary file (a file the user may write in a directory
+    they may not). ``mode`` is ``"w"`` or ``"wb"``: a temporary file cannot append to or
+    update the old one."""
     if mode not in ("w", "wt", "wb"):
         raise ValueError(f"atomic_output writes a whole new file: mode 'w' or 'wb', not {mode!r}")
     if names_a_directory(path):
