@@ -772,3 +772,34 @@ def test_capi_book_copy_keeps_pending_events_as_python_copy_does(api):
         assert len(book.events()) == len(expect)       # the original's are still its own
     finally:
         assert api.book_free(h) == 0
+
+
+def test_capi_engine_book_of_an_engine_held_in_another_thread_is_refused(api):
+    # engine_book reads the engine's symbol index and book array, which add_symbol grows under
+    # the engine's hold (a realloc): a C or Numba thread asking for a book meanwhile read
+    # memory being freed. It is refused as every other engine call is (handle 0), and answers
+    # again once the hold is released.
+    import threading
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    h = eng.handle
+    book_h = api.engine_book(h, 1)
+    assert book_h == eng.book(1).handle
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with eng._holding():
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert held.wait(10)
+        got = (api.engine_book(h, 1), api.engine_count(h))
+        assert eng.busy
+    finally:
+        release.set()
+        t.join()
+    assert got == (0, -ERR_BUSY)
+    assert api.engine_book(h, 1) == book_h

@@ -530,7 +530,9 @@ cdef int64_t h_engine_process(uint64_t h, const mc_command* cmds, int64_t n) noe
 
 cdef uint64_t h_engine_book(uint64_t h, uint32_t symbol) noexcept nogil:
     cdef mc_engine* e = _en(h)
-    if e == NULL:
+    # busy: add_symbol grows the symbol index and the book array under the engine's hold (a
+    # realloc), so even this lookup would read memory that is being freed
+    if e == NULL or e.busy:
         return 0
     cdef mc_book* b = mc_engine_book(e, symbol)
     return b.handle if b != NULL else 0

@@ -39,7 +39,7 @@
  * it. The books of an engine (engine_book) belong to the Python Engine's OrderBook objects.
  * A book or engine must not be used from two threads at once (different ones may): a call made
  * while a Python call that released the GIL runs on it returns -MC_ERR_BUSY (state_hash: 0;
- * book_copy: 0) and touches nothing, but calls from two C threads are not checked.
+ * book_copy, engine_book: 0) and touches nothing, but calls from two C threads are not checked.
  * Raw pointers (OrderBook.raw_address) are borrowed pointers that own nothing: no function here
  * accepts one.
  *
