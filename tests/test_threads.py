@@ -668,3 +668,34 @@ def test_engine_in_a_reference_cycle_outlived_by_its_book_leaves_it_standalone()
             libc.free(p)
     book.submit(2, 1, 100, 5)
     book.check_invariants()
+
+
+def test_recorder_close_while_its_process_runs_in_another_thread_raises(tmp_path):
+    # Recorder.process() releases the GIL for the batch: a close() from another thread then
+    # closed the journal under it, and the batch, applied to the book, was never written (no
+    # error anywhere). close() is refused meanwhile and changes nothing; the journal, closed
+    # afterwards, replays to the live book.
+    from matchcore.native import Recorder, replay_commands
+    setup, flow = standard_mix(400_000, seed=2)
+    for attempt in range(5):
+        path = tmp_path / f"session{attempt}.mccmd"
+        rec = Recorder(mc.OrderBook(), path)
+        rec.process(setup)
+        t, box = _in_thread(rec.process, flow)
+        try:
+            _wait_busy(rec.book, t)
+        except AssertionError:
+            _join(t, box)
+            rec.close()
+            continue
+        with pytest.raises(BusyError, match="process\\(\\) is running through it"):
+            rec.close()
+        with pytest.raises(BusyError):
+            rec.flush()
+        _join(t, box)
+        rec.close()
+        replayed = mc.OrderBook()
+        replay_commands(path, replayed)
+        assert replayed.state_hash() == rec.book.state_hash()
+        return
+    pytest.skip("process() never stayed busy long enough on this machine")

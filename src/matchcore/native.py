@@ -31,6 +31,7 @@ import os
 import stat
 import struct
 import sys
+import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ import numpy as np
 from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, TIF
 from matchcore._cliutil import refuse_unusable_name
 from matchcore._magic import GZIP_MAGIC, NATIVE_MAGIC
-from matchcore._core import OrderBook, _flag_arg
+from matchcore._core import BusyError, OrderBook, _flag_arg
 from matchcore._nocopy import NoCopy
 from matchcore import _tempfiles
 
@@ -796,6 +797,34 @@ class Recorder(NoCopy):
         self.count = 0
         self._submit, self._market = book.submit, book.submit_market
         self._cancel, self._modify = book.cancel, book.modify
+        # Held by process(), flush() and close(). process() releases the GIL for its batch: a
+        # close() from another thread meanwhile closed the file under it, and the batch, applied
+        # to the book, went into a closed Recorder's buffer, lost without a word.
+        self._guard = threading.RLock()
+        self._guard_call = None
+
+    def _hold(self, call):
+        if not self._guard.acquire(False):
+            raise BusyError(f"Recorder is busy: {self._guard_call} is running through it in "
+                            f"another thread; one Recorder is used by one thread at a time")
+        outer = self._guard_call
+        if outer is None:
+            self._guard_call = call
+        return outer
+
+    def _release(self, outer):
+        self._guard_call = outer
+        self._guard.release()
+
+    def _flush_due(self):
+        # the flush every flush_every records: while another thread's process(), flush() or
+        # close() holds the Recorder it is put off (the records stay buffered for the next
+        # flush), rather than failing a call the book has applied and the buffer holds
+        if self._guard.acquire(False):
+            try:
+                self.flush()
+            finally:
+                self._guard.release()
 
     @classmethod
     def resume(cls, path, book=None, *, symbol: int | None = None, flush_every: int = 65536,
@@ -898,7 +927,7 @@ class Recorder(NoCopy):
                            po)
         self._pending += 1
         if self._pending >= self._flush_every:
-            self.flush()
+            self._flush_due()
         if rejected is not None:
             raise rejected
         return out
@@ -917,7 +946,7 @@ class Recorder(NoCopy):
         self._buf += _pack(ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0)
         self._pending += 1
         if self._pending >= self._flush_every:
-            self.flush()
+            self._flush_due()
         if rejected is not None:
             raise rejected
         return out
@@ -930,7 +959,7 @@ class Recorder(NoCopy):
         self._buf += _pack(ts_ns, order_id, 0, 0, owner, self.symbol, _CANCEL, 0, 0, 0)
         self._pending += 1
         if self._pending >= self._flush_every:
-            self.flush()
+            self._flush_due()
         return out
 
     def modify(self, order_id, qty, price=None, *, owner=0, ts_ns=0):
@@ -946,7 +975,7 @@ class Recorder(NoCopy):
         self._buf += _pack(ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0)
         self._pending += 1
         if self._pending >= self._flush_every:
-            self.flush()
+            self._flush_due()
         if rejected is not None:
             raise rejected
         return out
@@ -959,22 +988,28 @@ class Recorder(NoCopy):
         ``applied``) are journaled before the error propagates."""
         if self._f is None:
             self._closed()
+        outer = self._hold("process()")
         try:
-            res = self.book.process(commands, out=out)
-        except MemoryError as exc:
-            # the book ran out of memory part way: the commands it applied are in the live
-            # state, so they go into the journal too (else it replays to another state), in
-            # pieces written at once: a copy of them all may not fit in what memory is left
-            applied = getattr(exc, "applied", 0)
-            if applied:
-                given = np.asarray(commands)
-                self.flush()
-                for i in range(0, applied, 4096):
-                    self._journal_batch(given[i:min(i + 4096, applied)])
+            if self._f is None:         # closed by another thread before the hold
+                self._closed()
+            try:
+                res = self.book.process(commands, out=out)
+            except MemoryError as exc:
+                # the book ran out of memory part way: the commands it applied are in the live
+                # state, so they go into the journal too (else it replays to another state), in
+                # pieces written at once: a copy of them all may not fit in what memory is left
+                applied = getattr(exc, "applied", 0)
+                if applied:
+                    given = np.asarray(commands)
                     self.flush()
-            raise
-        self._journal_batch(commands)
-        return res
+                    for i in range(0, applied, 4096):
+                        self._journal_batch(given[i:min(i + 4096, applied)])
+                        self.flush()
+                raise
+            self._journal_batch(commands)
+            return res
+        finally:
+            self._release(outer)
 
     def _journal_batch(self, commands):
         recs = np.asarray(commands).astype(FILE_DTYPE)      # a copy, in the file's layout
@@ -982,7 +1017,7 @@ class Recorder(NoCopy):
         self._buf += recs.tobytes()
         self._pending += len(recs)
         if self._pending >= self._flush_every:
-            self.flush()
+            self._flush_due()
 
     def _unjournaled(self, name):
         raise TypeError(f"Recorder.{name}() cannot be journaled (a command file holds SUBMIT, "
@@ -1043,53 +1078,66 @@ class Recorder(NoCopy):
         power loss, and every flush that returned is on stable storage."""
         if self._f is None or not self._buf:
             return
-        if os.getpid() != self._pid:
-            raise ValueError(f"this Recorder belongs to process {self._pid}: a process forked "
-                             f"from it cannot write its journal (its records would overwrite "
-                             f"or outlast the owner's)")
-        fd = self._f.fileno()
-        n = self.count + self._pending
+        outer = self._hold("flush()")
         try:
-            _pwrite_all(fd, self._buf, HEADER_SIZE + COMMAND_DTYPE.itemsize * self.count)
-            if self._fsync:
-                os.fdatasync(fd)
-            _pwrite_all(fd, struct.pack("<Q", n), 16)
-            if self._fsync:
-                os.fdatasync(fd)
-        except OSError as exc:
-            # os.pwrite and os.fdatasync name no file: a full disk said "[Errno 28] No space
-            # left on device" from whichever call filled the buffer, not which journal stopped
-            raise OSError(exc.errno, f"{exc.strerror}: the Recorder journal could not be "
-                                     f"flushed ({records(self._pending, 'buffered ')} kept, "
-                                     f"{records(self.count, 'committed ')} on file: flush() "
-                                     f"again once the cause is gone)",
-                          str(self.path)) from exc
-        self.count = n
-        self._buf.clear()
-        self._pending = 0
+            if self._f is None or not self._buf:     # closed or flushed by another thread
+                return
+            if os.getpid() != self._pid:
+                raise ValueError(f"this Recorder belongs to process {self._pid}: a process "
+                                 f"forked from it cannot write its journal (its records would "
+                                 f"overwrite or outlast the owner's)")
+            fd = self._f.fileno()
+            n = self.count + self._pending
+            try:
+                _pwrite_all(fd, self._buf, HEADER_SIZE + COMMAND_DTYPE.itemsize * self.count)
+                if self._fsync:
+                    os.fdatasync(fd)
+                _pwrite_all(fd, struct.pack("<Q", n), 16)
+                if self._fsync:
+                    os.fdatasync(fd)
+            except OSError as exc:
+                # os.pwrite and os.fdatasync name no file: a full disk said "[Errno 28] No
+                # space left on device" from whichever call filled the buffer, not which
+                # journal stopped
+                raise OSError(exc.errno, f"{exc.strerror}: the Recorder journal could not be "
+                                         f"flushed ({records(self._pending, 'buffered ')} kept, "
+                                         f"{records(self.count, 'committed ')} on file: flush() "
+                                         f"again once the cause is gone)",
+                              str(self.path)) from exc
+            self.count = n
+            self._buf.clear()
+            self._pending = 0
+        finally:
+            self._release(outer)
 
     def close(self) -> None:
         """Flush and close the journal (idempotent). In a process forked from the owner (a
         ``with`` block left in the child, the child's exit) the file is closed unwritten."""
         if self._f is None:
             return
+        outer = self._hold("close()")
         try:
-            if os.getpid() == self._pid:
-                try:
-                    self.flush()
-                except OSError as exc:
-                    # the file is closed below whatever the flush gave: no retry can write
-                    # the buffered records (flush()'s words offered one)
-                    why = os.strerror(exc.errno) if exc.errno else exc.strerror
-                    raise OSError(exc.errno, f"{why}: the Recorder journal could not "
-                                             f"be flushed on close "
-                                             f"({records(self._pending, 'buffered ')} lost, "
-                                             f"{records(self.count, 'committed ')} on file)",
-                                  str(self.path)) from exc
+            if self._f is None:         # closed by another thread before the hold
+                return
+            try:
+                if os.getpid() == self._pid:
+                    try:
+                        self.flush()
+                    except OSError as exc:
+                        # the file is closed below whatever the flush gave: no retry can write
+                        # the buffered records (flush()'s words offered one)
+                        why = os.strerror(exc.errno) if exc.errno else exc.strerror
+                        raise OSError(exc.errno, f"{why}: the Recorder journal could not "
+                                                 f"be flushed on close "
+                                                 f"({records(self._pending, 'buffered ')} lost, "
+                                                 f"{records(self.count, 'committed ')} on file)",
+                                      str(self.path)) from exc
+            finally:
+                self._f.close()
+                self._f = None
+                self.book._journal_entry(False)     # the C table takes its orders again
         finally:
-            self._f.close()
-            self._f = None
-            self.book._journal_entry(False)     # the C table takes its orders again
+            self._release(outer)
 
     def __enter__(self):
         return self
