@@ -699,3 +699,28 @@ def test_recorder_close_while_its_process_runs_in_another_thread_raises(tmp_path
         assert replayed.state_hash() == rec.book.state_hash()
         return
     pytest.skip("process() never stayed busy long enough on this machine")
+
+
+def test_dbn_replayer_feed_marks_its_books_busy():
+    # as the ITCH replayer's: while feed() applies records without the GIL, a call on one of
+    # its books from another thread is refused and the replay ends as the whole one does
+    import io
+    from matchcore.feeds.dbn import DbnReplayer, read_metadata
+    from matchcore.feeds.dbn_gen import generate_mbo
+    data = generate_mbo(None, records=400_000, instruments=2, seed=2)
+    meta = read_metadata(io.BytesIO(data))
+    body = data[meta.header_bytes:]
+    whole = DbnReplayer(names=meta.names, ts_out=meta.ts_out)
+    whole.finish(body[whole.feed(body):])
+    for attempt in range(10):
+        r = DbnReplayer(names=meta.names, ts_out=meta.ts_out)
+        head = r.feed(body[:20_000])            # the books exist from here
+        book = next(iter(r.books.values()))
+        refused, _, used = _call_while_busy(book, book.best_bid, r.feed, body[head:],
+                                            match="a feed replay is running on its replayer")
+        if refused:
+            r.finish(body[head + used:])
+            assert {k: b.state_hash() for k, b in r.books.items()} == \
+                {k: b.state_hash() for k, b in whole.books.items()}
+            return
+    pytest.skip("feed() never stayed busy long enough on this machine")
