@@ -724,3 +724,31 @@ def test_dbn_replayer_feed_marks_its_books_busy():
                 {k: b.state_hash() for k, b in whole.books.items()}
             return
     pytest.skip("feed() never stayed busy long enough on this machine")
+
+
+def test_recorder_call_while_another_thread_flushes_is_journaled(tmp_path):
+    # flush() releases the GIL while it writes the buffer: a submit() from another thread
+    # meanwhile reached the book, then failed to append its record to the buffer the write
+    # held (BufferError), and the journal no longer replayed to the live book
+    from matchcore.native import Recorder, replay_commands
+    setup, flow = standard_mix(400_000, seed=2)
+    path = tmp_path / "session.mccmd"
+    rec = Recorder(mc.OrderBook(), path, flush_every=10**7)
+    rec.process(setup)
+    oid, during = 10**12, 0
+    for attempt in range(5):
+        rec.process(flow)
+        t, box = _in_thread(rec.flush)
+        while t.is_alive():
+            rec.submit(oid, 0, FAR_BID, 1)      # a BufferError here failed the test
+            oid += 1
+            during += t.is_alive()
+        _join(t, box)
+        if during:
+            break
+    rec.close()
+    replayed = mc.OrderBook()
+    replay_commands(path, replayed)
+    assert replayed.state_hash() == rec.book.state_hash()
+    if not during:
+        pytest.skip("flush() never overlapped a call on this machine")

@@ -1087,9 +1087,14 @@ class Recorder(NoCopy):
                                  f"forked from it cannot write its journal (its records would "
                                  f"overwrite or outlast the owner's)")
             fd = self._f.fileno()
-            n = self.count + self._pending
+            # written from a copy: the writes release the GIL, and a call from another thread
+            # meanwhile appends its record to the buffer (exported, it refused to grow: the
+            # call, applied to the book, raised BufferError and its record was lost); what it
+            # appends stays buffered for the next flush, the count from the copy's length
+            data = bytes(self._buf)
+            n = self.count + len(data) // COMMAND_DTYPE.itemsize
             try:
-                _pwrite_all(fd, self._buf, HEADER_SIZE + COMMAND_DTYPE.itemsize * self.count)
+                _pwrite_all(fd, data, HEADER_SIZE + COMMAND_DTYPE.itemsize * self.count)
                 if self._fsync:
                     os.fdatasync(fd)
                 _pwrite_all(fd, struct.pack("<Q", n), 16)
@@ -1105,8 +1110,8 @@ class Recorder(NoCopy):
                                          f"again once the cause is gone)",
                               str(self.path)) from exc
             self.count = n
-            self._buf.clear()
-            self._pending = 0
+            del self._buf[:len(data)]
+            self._pending = len(self._buf) // COMMAND_DTYPE.itemsize
         finally:
             self._release(outer)
 
