@@ -74,3 +74,53 @@ def test_cli_journal_trades_of_a_journal_without_trade_capture_says_so(capsys, t
     code, out, err = run_cli(capsys, "journal", "trades", str(d2))
     assert code == 0 and "trade capture is off in this journal (trades=False, as recovery " \
         "keeps it)" in out
+
+
+def _last_command_fills_torn(tmp_path, trades):
+    # a command of three fills whose last fill (and flag) never reached the trade journal: a
+    # crash between the two journals' writes, the command itself journaled
+    from matchcore.durability import _journal as _j
+    from matchcore.durability.journal import KIND_TRADES
+    d = tmp_path / ("capture" if trades else "off")
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    for oid in (1, 2, 3):
+        eng.submit(1, oid, 0, 100, 2)
+    eng.submit(1, 9, 1, 100, 6)                  # fills 1, 2 and 3: seq 5
+    eng.close()
+    if not trades:
+        # capture turned off since (its newest command segment records it): recovery cuts
+        # the two fills and writes none again
+        mc.Engine.recover(d, trades=False).close()
+    tseg = segment_files(d, KIND_TRADES)[0][1]
+    os.truncate(tseg, os.path.getsize(tseg) - _j.TRADE_RECORD_DTYPE.itemsize)
+    return str(d)
+
+
+@pytest.mark.parametrize("trades", [True, False])
+def test_cli_journal_trades_says_which_fills_are_of_a_command_not_complete(
+        capsys, tmp_path, trades):
+    # the first fills of a command whose last fill the trade journal lacks were listed like
+    # any other, without a word, though recovery cuts them (inspect: "recovery cuts 2 fill
+    # record(s)"): "2 trades, 4 lots" read as the command's whole execution
+    from matchcore.durability import inspect
+    d = _last_command_fills_torn(tmp_path, trades)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.trades_to_cut == 2 == inspect(d)["journals"]["trades"]["fills_to_cut"]
+    again = " and writes that command's fills again" if trades else ""
+    note = (f"2 of them of command 5, whose last fill the trade journal lacks (recovery cuts "
+            f"them{again})")
+    code, out, err = run_cli(capsys, "journal", "trades", d)
+    assert code == 0 and err == ""
+    assert out.splitlines()[0].startswith(f"2 trades, 4 lots; {note}")
+    code, out, err = run_cli(capsys, "journal", "trades", d, "--csv", "-")
+    assert code == 0 and err.startswith(f"matchcore journal: 2 trades; {note}")
+    # --symbol: only the fills listed are counted
+    code, out, _ = run_cli(capsys, "journal", "trades", d, "--symbol", "2")
+    assert code == 0 and out.splitlines()[0].startswith("0 trades, 0 lots")
+    assert "lacks" not in out
+    # recovery cuts them (and, capturing trades, writes all three again): nothing to say
+    mc.Engine.recover(d).close()
+    code, out, _ = run_cli(capsys, "journal", "trades", d)
+    assert code == 0 and "lacks" not in out
+    assert out.startswith("3 trades, 6 lots" if trades else "0 trades, 0 lots")

@@ -350,20 +350,40 @@ def _trades(args) -> int:
     from matchcore.durability.recovery import (command_journal_end, holds_journal,
                                                recovers_with_capture)
     from matchcore.durability.trades import TRADE_DTYPE, read_trades
+    import numpy as np
     # a live writer that has made no segment yet holds a journal with no trade, as inspect
     # reports it (exit 0): refused as "no engine journal", the two disagreed on one directory
     _require_journal(args.dir, live=True)
     t = read_trades(args.dir)
-    if args.symbol is not None:
-        t = t[t["symbol"] == args.symbol]
-    # fills of commands the command journal no longer holds (its tail lost): listed as they
-    # are, and counted after the output, outside the CSV data
+    # fills recovery cuts, listed as they are and counted after the output, outside the CSV
+    # data: those of commands the command journal no longer holds (its tail lost), and those
+    # of a command whose last fill the trade journal lacks (a crash between the two
+    # journals' writes), which recovery cuts as it does in inspect's count: every fill after
+    # the last one flagged last of a command the command journal holds
     cscan = scan_journal(args.dir, KIND_COMMANDS, keep_index=False)
     end = command_journal_end(args.dir, cscan)
+    cut = np.zeros(len(t), bool)
+    # (a live writer's last command may be having its fills written right now: in flight,
+    # as inspect says, not a tail recovery cuts)
+    if end is not None and not lock_held(args.dir):
+        done = np.flatnonzero((t["last"] == 1) & (t["cmd_seq"] <= end))
+        cut[(done[-1] + 1) if len(done) else 0:] = True
+    if args.symbol is not None:
+        mine = t["symbol"] == args.symbol
+        t, cut = t[mine], cut[mine]
     beyond = int((t["cmd_seq"] > end).sum()) if end is not None else 0
+    torn = cut & (t["cmd_seq"] <= end) if end is not None else cut
+    # (one command at most: the one being executed when the trade journal's tail was lost)
+    partial = sorted({int(c) for c in t["cmd_seq"][torn]})
+    capture = recovers_with_capture(args.dir, cscan)
     note = (f"; {beyond} of them of commands after the command journal's last seq {end} "
             f"(recovery cuts them)" if beyond else "")
-    if holds_journal(args.dir) and not recovers_with_capture(args.dir, cscan):
+    if partial:
+        again = " and writes that command's fills again" if capture else ""
+        note += (f"; {int(torn.sum())} of them of command "
+                 f"{', '.join(map(str, partial))}, whose last fill the trade journal lacks "
+                 f"(recovery cuts them{again})")
+    if holds_journal(args.dir) and not capture:
         # a journal made with trades=False (or turned so by recover --no-trades --repair)
         # records no fill: "0 trades" of a session that traded read as one that never did
         note += ("; trade capture is off in this journal (trades=False, as recovery keeps "
