@@ -110,8 +110,11 @@ def _create_temporary(path: Path, made: list):
             if e.errno in _DIRECTORY_REFUSES:
                 return None
             # no room (a full disk, a quota, no descriptor left): written in place instead,
-            # the old file was truncated and the write failed the same way, the file lost
-            raise
+            # the old file was truncated and the write failed the same way, the file lost.
+            # Raised naming the file asked for, as open() would (a missing directory named
+            # the temporary, a name the caller never gave); OSError() makes the errno's
+            # subclass (FileNotFoundError, ...)
+            raise OSError(e.errno, e.strerror, str(path)) from None
         # locked until renamed (see _tempfiles): a later command's cleanup of dead writers'
         # temporaries leaves it alone, also from another PID namespace, where the pid in its
         # name means nothing (it may have removed it before the lock: another name then)
