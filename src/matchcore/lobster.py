@@ -611,7 +611,8 @@ def read_messages(path) -> LobsterMessages:
     (ty, ty_f), (size, size_f), (price, price_f), (direction, direction_f) = (
         fields[col] for col in (1, 3, 4, 5))
     halt = ty == 7
-    # listed first, so that they name a field before the rules read its placeholder value 0
+    # A field that could not be read holds 0 (_exact_fields' value for it): its fault comes
+    # first, so that the error names what the file holds, not the rules' reading of that 0
     faults = [
         (ty_f != 0, 1, "is not a LOBSTER event type (1 to 7)"),
         (size_f == _ABOVE_INT64, 3, "is above 2**63-1, the largest size the book takes"),
