@@ -1146,6 +1146,33 @@ def test_lobster_comment_lines_before_a_header_and_a_file_of_comments_alone(tmp_
         assert replay_lobster(msg, book).messages == 0
 
 
+def test_lobster_comment_lines_file_detected_as_lobster_and_replayed_by_the_command(tmp_path,
+                                                                                   capsys):
+    # The reader skips comment lines before the first row, but the format detection of
+    # `matchcore replay` took a comment line for the header: a file of two comment lines, or
+    # of one and a line of column names, was refused as "a text file that is not a LOBSTER
+    # message CSV" (exit 1) unless --format lobster was given.
+    from matchcore.__main__ import main
+    from matchcore._magic import detect_format
+
+    good = "34200.0,1,1,100,1000000,1\n34200.5,1,2,50,999900,1\n"
+    head = "time,type,order_id,size,price,direction\n"
+    msg = tmp_path / "X_message_1.csv"
+    for text in ("# AAPL 2012-06-21, 10 levels\n" + head + good,
+                 "# AAPL 2012-06-21\n# 10 levels\n" + good,
+                 "\ufeff# 1\n\n# 2\n" + head + good):
+        msg.write_text(text, encoding="utf-8")
+        assert len(read_messages(msg)) == 2, text
+        assert detect_format(msg) == "lobster", text
+        assert main(["replay", str(msg), "--no-progress"]) == 0, text
+        out, err = capsys.readouterr()
+        assert out.startswith("2 LOBSTER messages") and err == "", (text, err)
+    # a file of comments and no row is still no LOBSTER file to the detection
+    msg.write_text("# 10 levels\n# 34200.0,1,1,100,1000000,1\n" + head)
+    with pytest.raises(ValueError, match="not a LOBSTER message CSV"):
+        detect_format(msg)
+
+
 def test_lobster_first_row_of_quoted_numbers_is_a_row_not_a_header(tmp_path):
     # A first line none of whose fields is a number is a header; a row of quoted numbers was
     # judged so and dropped: a file of one such row replayed 0 messages without a word (and

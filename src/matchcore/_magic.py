@@ -335,13 +335,18 @@ def _lobster_row(line: bytes) -> bool:
 
 
 def _is_lobster(text: bytes, whole: bool) -> bool:
-    """Whether the first row of ``text`` (past a byte-order mark, blank lines and one header line
-    whose first field is not a number, as matchcore.lobster reads them) is a LOBSTER message
-    row. ``whole``: ``text`` is the whole file (else its last line may be cut)."""
+    """Whether the first row of ``text`` (past a byte-order mark, blank lines, comment lines
+    and one header line whose first field is not a number, as matchcore.lobster reads them) is
+    a LOBSTER message row. ``whole``: ``text`` is the whole file (else its last line may be
+    cut)."""
     if text.startswith(_BOM):
         text = text[len(_BOM):]
     lines = text.splitlines()
-    lines = [ln for ln in (lines if whole else lines[:-1]) if ln.strip()]
+    # a comment line (one that starts with '#') is no row and no header to the reader: taken
+    # for the header, a second one (or the line of column names after it) was judged as the
+    # first row, and a file the reader replays was refused as text that is no LOBSTER CSV
+    lines = [ln for ln in (lines if whole else lines[:-1])
+             if ln.strip() and not ln.startswith(b"#")]
     if not lines:
         return False
     try:
