@@ -1173,6 +1173,29 @@ def test_lobster_comment_lines_file_detected_as_lobster_and_replayed_by_the_comm
         detect_format(msg)
 
 
+def test_lobster_whole_numbers_with_a_decimal_point_detected_as_lobster(tmp_path, capsys):
+    # The reader takes an event type, size, price or direction written "1.0" (a float
+    # column's export) as the whole number it spells, but the format detection of `matchcore
+    # replay` read the type and the direction as integers alone: such a file was refused as
+    # "a text file that is not a LOBSTER message CSV" (exit 1) unless --format lobster was
+    # given.
+    from matchcore.__main__ import main
+    from matchcore._magic import detect_format
+
+    msg = tmp_path / "X_message_1.csv"
+    msg.write_text("34200.0,1.0,1,100.0,1000000.0,1.0\n34200.5,1.0,2,50.0,1000100.0,-1.0\n")
+    assert read_messages(msg).direction.tolist() == [1, -1]
+    assert detect_format(msg) == "lobster"
+    assert main(["replay", str(msg), "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("2 LOBSTER messages") and err == "", err
+    # a type or direction that is no whole number is no LOBSTER row to the detection either
+    for row in ("34200.0,1.5,1,100,1000000,1\n", "34200.0,1,1,100,1000000,0.5\n"):
+        msg.write_text(row)
+        with pytest.raises(ValueError, match="not a LOBSTER message CSV"):
+            detect_format(msg)
+
+
 def test_lobster_first_row_of_quoted_numbers_is_a_row_not_a_header(tmp_path):
     # A first line none of whose fields is a number is a header; a row of quoted numbers was
     # judged so and dropped: a file of one such row replayed 0 messages without a word (and
