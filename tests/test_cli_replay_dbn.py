@@ -566,3 +566,27 @@ def test_cli_replay_format_dbn_empty_stream_said_empty_not_starting_with_nothing
         assert main(["replay", str(path), "--format", "dbn", "--no-progress"]) == 1
         err = capsys.readouterr().err
         assert f"error: {e.value}" in err and "starts with b''" not in err
+
+
+def test_cli_replay_dbn_unknown_action_bytes_shown_escaped_summary_lines_whole(tmp_path,
+                                                                             capsys):
+    # A damaged record's action byte is counted under that byte in stats["counts"], and the
+    # summary printed it as it was: a newline (0x0A) split the "by action" line in two, and
+    # an ESC (0x1B) went to the terminal as a control code. Such a byte is shown escaped, as
+    # the ITCH summary shows an unknown message type.
+    from matchcore.feeds.dbn import read_metadata
+
+    good = generate_mbo(tmp_path / "good.dbn", records=500, instruments=2, seed=3)
+    with open(good, "rb") as f:
+        start = read_metadata(f).header_bytes
+    data = bytearray(good.read_bytes())
+    data[start + 56 * 10 + 38] = 0x0A       # record 10's action byte
+    data[start + 56 * 20 + 38] = 0x1B
+    bad = tmp_path / "bad.dbn"
+    bad.write_bytes(bytes(data))
+    assert replay_dbn(bad).stats["counts"]["\n"] == 1
+    assert main(["replay", str(bad), "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("by action: ") and lines[2].startswith("books: "), lines[:3]
+    assert "'\\n' 1" in lines[1] and "'\\x1b' 1" in lines[1], lines[1]
+    assert not any("\x1b" in line for line in lines)

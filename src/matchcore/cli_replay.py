@@ -706,10 +706,18 @@ def _print_counts_and_books(s, names, books, label) -> None:
     """Summary lines shared by the ITCH and DBN replays: counts by message type / action
     (``label``), busiest first, then the books (first ten names) and their open orders."""
     if s["counts"]:
-        print(f"{label}: " + "  ".join(f"{t} {n:,}" for t, n in sorted(s["counts"].items(),
-                                                                      key=lambda kv: -kv[1])))
+        print(f"{label}: " + "  ".join(f"{_count_key(t)} {n:,}"
+                                       for t, n in sorted(s["counts"].items(),
+                                                          key=lambda kv: -kv[1])))
     _print_books([shown_name(names.get(k, str(k))) for k in sorted(books)[:10]], len(books),
                  s["open_orders"])
+
+
+def _count_key(t: str) -> str:
+    """A key of a summary's counts as printed: a DBN record's action byte is counted as it is,
+    also a damaged one, whose newline split the line and whose control codes (ESC) went to
+    the terminal; such a key is shown escaped, as an unknown ITCH message type is."""
+    return t if t.isprintable() and not t.isspace() else repr(t)
 
 
 def _print_books(first_ten, n_books, open_orders) -> None:
