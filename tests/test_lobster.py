@@ -1196,6 +1196,39 @@ def test_lobster_whole_numbers_with_a_decimal_point_detected_as_lobster(tmp_path
             detect_format(msg)
 
 
+def test_lobster_utf8_comment_or_header_detected_as_lobster_not_replayed_as_itch(tmp_path,
+                                                                                 capsys):
+    # Text was told by printable ASCII alone: a LOBSTER file whose comment or column names
+    # hold a character beyond ASCII in their first bytes ("# AAPL – 10 levels", "Größe") was
+    # taken for ITCH by `matchcore replay` and "replayed" as 0 ITCH messages with a bad
+    # length prefix, exit status 0. UTF-8 text is text: the LOBSTER file is detected as such,
+    # and other text is refused, by the command and by the ITCH reader.
+    import matchcore.itch as itch
+    from matchcore.__main__ import main
+    from matchcore._magic import detect_format
+
+    good = "34200.0,1,1,100,1000000,1\n34200.5,1,2,50,999900,1\n"
+    msg = tmp_path / "X_message_1.csv"
+    for text in ("# AAPL – LOBSTER sample, 10 levels\n" + good,
+                 "Zeit,Typ,Auftrag,Größe,Preis,Richtung\n" + good,
+                 "\ufeff# données\n" + good):
+        msg.write_text(text, encoding="utf-8")
+        assert len(read_messages(msg)) == 2, text
+        assert detect_format(msg) == "lobster", text
+        assert main(["replay", str(msg), "--no-progress"]) == 0, text
+        out, err = capsys.readouterr()
+        assert out.startswith("2 LOBSTER messages") and err == "", (text, out, err)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Größe,Preis\n" * 20, encoding="utf-8")
+    with pytest.raises(ValueError, match="not a LOBSTER message CSV"):
+        detect_format(notes)
+    with pytest.raises(ValueError, match="a text file"):
+        itch.replay_file(notes)
+    assert main(["replay", str(notes), "--no-progress"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "ITCH 5.0 messages" not in out and "text file" in err, err
+
+
 def test_lobster_first_row_of_quoted_numbers_is_a_row_not_a_header(tmp_path):
     # A first line none of whose fields is a number is a header; a row of quoted numbers was
     # judged so and dropped: a file of one such row replayed 0 messages without a word (and

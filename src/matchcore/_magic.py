@@ -233,9 +233,9 @@ def open_head(path, k: int):
 def foreign_format(head: bytes, whole: bool = False) -> str | None:
     """The format named by the first bytes of a (decompressed) stream that cannot start an
     ITCH 5.0 stream: 'dbn' (``DBN``), 'native' (``MCCMD``), 'gzip', 'zstd', 'xz', 'lz4' or
-    'bzip2' (a compressed stream), 'text' (printable ASCII over its first ``TEXT_LOOK``
-    bytes, or over all of them when ``whole``, ``head`` being the whole stream: a CSV such as
-    LOBSTER's) or 'unframed'
+    'bzip2' (a compressed stream), 'text' (printable ASCII, or UTF-8 text, over its first
+    ``TEXT_LOOK`` bytes, or over all of them when ``whole``, ``head`` being the whole stream: a
+    CSV such as LOBSTER's; see :func:`_is_text`) or 'unframed'
     (printable first bytes, but too few of them given, or a byte further on that is not text:
     ITCH bytes read from inside a message, such as a file cut with ``tail -c``, whose stock
     names and flags are ASCII); None for anything else. An ITCH stream always starts with a 0
@@ -261,11 +261,31 @@ def foreign_format(head: bytes, whole: bool = False) -> str | None:
     if _BZIP2.match(head[:HEAD_SIZE]):
         return "bzip2"
     text = head[len(_BOM):] if head.startswith(_BOM) else head
-    if text[:1] not in (b"", b"\0") and all(b in _TEXT for b in text[:HEAD_SIZE]):
-        if (whole or len(text) >= TEXT_LOOK) and all(b in _TEXT for b in text[:TEXT_LOOK]):
+    if text[:1] not in (b"", b"\0") and _is_text(text[:HEAD_SIZE]):
+        if (whole or len(text) >= TEXT_LOOK) and _is_text(text[:TEXT_LOOK]):
             return "text"
         return "unframed"
     return None
+
+
+def _is_text(data: bytes) -> bool:
+    """Whether the first bytes of a stream read as text: printable ASCII, tabs and line ends,
+    or UTF-8 whose other characters are printable or spaces (a comment or a column name in
+    another language, "# AAPL – 10 levels": told by ASCII alone, such a LOBSTER file was
+    replayed as 0 ITCH messages, exit status 0). A character cut by the end of ``data`` is
+    text. ITCH bytes hold control bytes (a length prefix's 0 among them) in any 64, so they
+    never read as text. O(len(data))."""
+    if all(b in _TEXT for b in data):
+        return True
+    import codecs
+    import unicodedata
+
+    try:
+        chars = codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except UnicodeDecodeError:
+        return False
+    return all(ord(c) in _TEXT if c < "\x80" else
+               (c.isprintable() or unicodedata.category(c) == "Zs") for c in chars)
 
 
 def refuse_foreign(head: bytes, path, reader: str, compression: str = "",
