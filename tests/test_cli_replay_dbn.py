@@ -590,3 +590,21 @@ def test_cli_replay_dbn_unknown_action_bytes_shown_escaped_summary_lines_whole(t
     assert lines[1].startswith("by action: ") and lines[2].startswith("books: "), lines[:3]
     assert "'\\n' 1" in lines[1] and "'\\x1b' 1" in lines[1], lines[1]
     assert not any("\x1b" in line for line in lines)
+
+
+def test_cli_replay_dbn_dataset_name_of_control_characters_shown_escaped(tmp_path, capsys):
+    # The metadata header's dataset was printed as it was in the first summary line: a
+    # damaged header's newline split that line, and an escape code reached the terminal.
+    # It is shown escaped, as the books' names from the file are.
+    import databento_dbn as d
+    from matchcore.feeds.dbn_gen import mbo_record
+
+    meta = d.Metadata(dataset="GLBX\x1b[31m\n", start=1, end=2, stype_in=d.SType.RAW_SYMBOL,
+                      stype_out=d.SType.INSTRUMENT_ID, schema=d.Schema.MBO, symbols=[],
+                      mappings=[], ts_out=False)
+    path = tmp_path / "odd.dbn"
+    path.write_bytes(bytes(meta.encode()) + mbo_record(1001, 5, 1, 100, 5, "A", "B"))
+    assert main(["replay", str(path), "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("replayed 1 DBN MBO records (GLBX\\x1b[31m\\n mbo v"), lines[0]
+    assert lines[1].startswith("by action: ") and not any("\x1b" in x for x in lines)

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 
-from matchcore._cliutil import extra_missing, report_dropped, save_npy, size_on_disk, write_json
+from matchcore._cliutil import (extra_missing, report_dropped, save_npy, shown_name, size_on_disk,
+                               write_json)
 
 
 def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: Path,
@@ -18,7 +19,10 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
     from matchcore.cli_replay import _print_counts_and_books, _print_truncated
 
     rate = s["messages"] / elapsed if elapsed > 0 else float("inf")
-    what = f"{meta.dataset} {meta.schema} v{meta.version}" if meta is not None else "DBN"
+    # the dataset is the file's text: a damaged header's newline or escape code is shown
+    # escaped, as the books' names are
+    what = f"{shown_name(meta.dataset)} {meta.schema} v{meta.version}" \
+        if meta is not None else "DBN"
     print(f"replayed {s['messages']:,} DBN MBO records ({what}; "
           f"{size_on_disk(path, s['bytes_consumed'] if read is None else read)}) "
           f"in {elapsed:.3f} s: {rate / 1e6:.2f} M records/s")
