@@ -2,6 +2,8 @@
 Engine's symbol names."""
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,31 @@ def test_engine_metrics_symbols_id_outside_uint32_refused_nothing_registered(key
         EngineMetrics(mc.OrderBook(), reg, symbols={0: "A", key: "X"})
     assert list(reg.collect()) == []
     EngineMetrics(mc.OrderBook(), reg, symbols={0: "A", 2**32 - 1: "X"})
+
+
+class _Ticker(str, enum.Enum):
+    AAPL = "AAPL"
+
+
+def test_engine_metrics_symbols_name_of_a_str_subclass_labelled_by_its_text():
+    # str() of a (str, Enum) member is "_Ticker.AAPL": the fills were exported under that
+    # label, where an Engine's symbol added with the same name is labelled "AAPL"
+    ev = np.zeros(1, dtype=mc.EVENT_DTYPE)
+    ev["kind"] = mc.EventKind.FILL
+    ev["symbol"] = 1
+    ev["qty"] = 3
+    m = EngineMetrics(mc.OrderBook(), symbols={1: _Ticker.AAPL, 2: np.str_("MSFT")})
+    m.observe(ev)
+    assert m.snapshot()["fills"] == {"AAPL": (1, 3)}
+    assert fills_exported(m) == {frozenset({("symbol", "AAPL")}): 1,
+                                 frozenset({("symbol", "MSFT")}): 0}
+
+
+@pytest.mark.parametrize("name", [b"AAPL", 5, 1.5])
+def test_engine_metrics_symbols_name_not_a_str_refused_nothing_registered(name):
+    # a name as bytes (an ITCH stock field, say) was exported as the label "b'AAPL'", and any
+    # other object as its repr: refused as Engine.add_symbol refuses such a name
+    reg = prom.CollectorRegistry()
+    with pytest.raises(TypeError, match=r"symbols: the name of symbol 1 must be a str or None"):
+        EngineMetrics(mc.OrderBook(), reg, symbols={0: "A", 1: name})
+    assert list(reg.collect()) == []

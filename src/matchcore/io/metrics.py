@@ -82,6 +82,19 @@ def _int_or_none(value):
     return int(value)
 
 
+def _label_name(symbol, name):
+    """A name of ``EngineMetrics(symbols=)`` as its label takes it: None, or the text of a str
+    (as ``Engine.add_symbol`` takes a name). Anything else was labelled by its ``str()``:
+    ``b"AAPL"`` (an ITCH stock field) as "b'AAPL'", and a (str, Enum) member as "Cls.MEMBER",
+    a label no Engine symbol of that name has."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise TypeError(f"symbols: the name of symbol {int(symbol)} must be a str or None, got "
+                        f"{type(name).__name__} {name!r}")
+    return str.__str__(name)
+
+
 def _check_registry(registry, need: tuple = ("collect",)):
     """``registry`` when it has the methods ``need`` (a CollectorRegistry has them all), else
     ``TypeError`` naming it: taken, a wrong one failed in every scrape (HTTP 500) or in
@@ -499,8 +512,8 @@ class EngineMetrics(NoCopy):
     a symbol added later appears with its first fill. ``open_orders`` is the target's count of
     resting orders, read at creation and after every call. ``snapshot()`` holds the nonzero counts.
     ``symbols`` maps event symbol ids (integers in [0, 2**32): another key raises ``TypeError``,
-    one outside ``ValueError``) to label names
-    (for an Engine, its symbol names are used by default; an unnamed symbol's label is its id, as is
+    one outside ``ValueError``) to label names (a ``str``, taken as its text, or None; another
+    name raises ``TypeError``, as ``Engine.add_symbol`` refuses it) (for an Engine, its symbol names are used by default; an unnamed symbol's label is its id, as is
     a None or empty name in ``symbols``); symbols that share a label are added together. A ``registry`` that
     already holds a collector exporting the same names (a :class:`ReplayMetrics` with the same
     ``prefix``: both export ``rejects_total`` and ``open_orders``) is refused with ``ValueError``.
@@ -556,6 +569,8 @@ class EngineMetrics(NoCopy):
             # series was exported at 0 for good
             raise ValueError(f"symbols: symbol id {int(bad)} is outside [0, 2**32) (the ids "
                              f"events carry)")
+        if symbols:
+            symbols = {k: _label_name(k, v) for k, v in symbols.items()}
         # (beyond int64 it was taken, and every process() failed converting it to C)
         if _int_or_none(sample_every) is None or not 1 <= sample_every < 2**63:
             raise ValueError(f"sample_every must be an int in [1, 2**63), got {sample_every!r}")
