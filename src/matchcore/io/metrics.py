@@ -593,7 +593,10 @@ class EngineMetrics(NoCopy):
         known = dict.fromkeys(symbols or ())
         known.update(dict.fromkeys(names or ()))
         self._zero_labels = tuple(dict.fromkeys(self._label(s, names) for s in known))
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()          # the view a scrape reads
+        # the counts, updated by one process()/observe() at a time (their callers may be
+        # several threads); reentrant: process() counts through observe()
+        self._counting = threading.RLock()
         self._hist = np.zeros(len(bounds) + 2, dtype=np.int64)
         self._events = np.zeros(256, dtype=np.int64)
         self._rejects = np.zeros(256, dtype=np.int64)
@@ -692,21 +695,23 @@ class EngineMetrics(NoCopy):
         counted then (the commands and the open-order gauge still are)."""
         from matchcore import EVENT_DTYPE
 
-        self._skip = (self._skip - n) % self.sample_every
-        self._commands += n
-        if events is not None:
-            try:
-                self.observe(events)
-                return True
-            except MemoryError:
-                pass        # observe() counts all of a batch or none of it
-        self.observe(np.empty(0, EVENT_DTYPE))      # the gauge and the scrape's view
-        return events is None
+        with self._counting:
+            self._skip = (self._skip - n) % self.sample_every
+            self._commands += n
+            if events is not None:
+                try:
+                    self.observe(events)
+                    return True
+                except MemoryError:
+                    pass        # observe() counts all of a batch or none of it
+            self.observe(np.empty(0, EVENT_DTYPE))      # the gauge and the scrape's view
+            return events is None
 
     def observe(self, events) -> None:
         """Count a batch of ``EVENT_DTYPE`` events (by kind, rejects by reason, fills and volume
         per symbol) and refresh the open-order gauge. An engine busy in another thread raises
-        :class:`~matchcore.BusyError` before anything is counted. O(len(events))."""
+        :class:`~matchcore.BusyError` before anything is counted. Calls from several threads
+        count one after the other. O(len(events))."""
         from matchcore import EVENT_DTYPE
 
         ev = np.asarray(events)
@@ -744,22 +749,28 @@ class EngineMetrics(NoCopy):
                     np.add.at(vol, inv, qty.astype(object))
                 add_fills = [(i if keys is None else int(keys[i]), int(counts[i]), int(vol[i]))
                              for i in np.flatnonzero(counts).tolist()]   # one per symbol
-        # the target read before anything is counted: an engine another thread holds raises
-        # BusyError here, and a refusal after the counts were added counted a retry twice
-        open_orders = len(self.target)
-        names = getattr(self.target, "symbols", None) if self._fills or add_fills else None
-        if add_events is not None:
-            self._events += add_events
-        if add_rejects is not None:
-            self._rejects += add_rejects
-        for key, n, v in add_fills:
-            acc = self._fills.setdefault(key, [0, 0])
-            acc[0] += n
-            acc[1] += v
-        self._open = open_orders
-        view = self._state(names)
-        with self._lock:
-            self._view = view
+        # One thread's counts at a time, up to the view they make: another thread's observe()
+        # adding a symbol while this one built the view from the totals raised RuntimeError
+        # (the dict changed size during iteration) after this batch was counted, and the
+        # read-add-write of a total lost the other's counts.
+        with self._counting:
+            # the target read before anything is counted: an engine another thread holds
+            # raises BusyError here, and a refusal after the counts were added counted a retry
+            # twice
+            open_orders = len(self.target)
+            names = getattr(self.target, "symbols", None) if self._fills or add_fills else None
+            if add_events is not None:
+                self._events += add_events
+            if add_rejects is not None:
+                self._rejects += add_rejects
+            for key, n, v in add_fills:
+                acc = self._fills.setdefault(key, [0, 0])
+                acc[0] += n
+                acc[1] += v
+            self._open = open_orders
+            view = self._state(names)
+            with self._lock:
+                self._view = view
 
     def _state(self, names=None) -> dict:
         # Symbols that share a label (a symbols= mapping that groups ids, or an unnamed symbol
