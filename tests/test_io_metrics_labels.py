@@ -78,3 +78,18 @@ def test_engine_metrics_symbols_name_not_a_str_refused_nothing_registered(name):
     with pytest.raises(TypeError, match=r"symbols: the name of symbol 1 must be a str or None"):
         EngineMetrics(mc.OrderBook(), reg, symbols={0: "A", 1: name})
     assert list(reg.collect()) == []
+
+
+def test_engine_metrics_symbols_name_not_utf8_encodable_refused_scrapes_unharmed():
+    # a name holding a lone surrogate (bytes decoded with errors="surrogateescape") was taken,
+    # and every scrape of the registry failed from then on (UnicodeEncodeError in
+    # generate_latest, HTTP 500), the other collectors' metrics with it: refused as
+    # Engine.add_symbol refuses such a name
+    reg = prom.CollectorRegistry()
+    with pytest.raises(ValueError, match=r"symbols: the name of symbol 1, .* cannot be encoded "
+                                         r"as UTF-8"):
+        EngineMetrics(mc.OrderBook(), reg, symbols={0: "A", 1: b"B\xff".decode(
+            "utf-8", "surrogateescape")})
+    assert list(reg.collect()) == []
+    EngineMetrics(mc.OrderBook(), reg, symbols={0: "A", 1: "B\u00ff"})
+    assert 'symbol="B\u00ff"' in prom.generate_latest(reg).decode()

@@ -92,7 +92,16 @@ def _label_name(symbol, name):
     if not isinstance(name, str):
         raise TypeError(f"symbols: the name of symbol {int(symbol)} must be a str or None, got "
                         f"{type(name).__name__} {name!r}")
-    return str.__str__(name)
+    name = str.__str__(name)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # a lone surrogate (bytes decoded with errors="surrogateescape"): every scrape of the
+        # registry failed encoding the page (HTTP 500), the other collectors' metrics with it
+        raise ValueError(f"symbols: the name of symbol {int(symbol)}, {name!r}, cannot be "
+                         f"encoded as UTF-8 ({exc.reason} at index {exc.start}), as a "
+                         f"Prometheus label must be") from None
+    return name
 
 
 def _check_registry(registry, need: tuple = ("collect",)):
@@ -513,7 +522,8 @@ class EngineMetrics(NoCopy):
     resting orders, read at creation and after every call. ``snapshot()`` holds the nonzero counts.
     ``symbols`` maps event symbol ids (integers in [0, 2**32): another key raises ``TypeError``,
     one outside ``ValueError``) to label names (a ``str``, taken as its text, or None; another
-    name raises ``TypeError``, as ``Engine.add_symbol`` refuses it) (for an Engine, its symbol names are used by default; an unnamed symbol's label is its id, as is
+    name raises ``TypeError``, one that cannot be encoded as UTF-8 ``ValueError``, as
+    ``Engine.add_symbol`` refuses them) (for an Engine, its symbol names are used by default; an unnamed symbol's label is its id, as is
     a None or empty name in ``symbols``); symbols that share a label are added together. A ``registry`` that
     already holds a collector exporting the same names (a :class:`ReplayMetrics` with the same
     ``prefix``: both export ``rejects_total`` and ``open_orders``) is refused with ``ValueError``.
