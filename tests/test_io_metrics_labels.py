@@ -93,3 +93,23 @@ def test_engine_metrics_symbols_name_not_utf8_encodable_refused_scrapes_unharmed
     assert list(reg.collect()) == []
     EngineMetrics(mc.OrderBook(), reg, symbols={0: "A", 1: "B\u00ff"})
     assert 'symbol="B\u00ff"' in prom.generate_latest(reg).decode()
+
+
+class _Locate(int, enum.Enum):
+    AAPL = 1
+
+
+def test_engine_metrics_symbols_id_of_an_int_subclass_labelled_as_the_events_id():
+    # An unnamed symbol's label is its id: for an id given as an (int, Enum) member that was
+    # str(id), "_Locate.AAPL", exported at 0 from the start and never counted, while the fills
+    # of symbol 1 appeared under "1" beside it
+    ev = np.zeros(1, dtype=mc.EVENT_DTYPE)
+    ev["kind"] = mc.EventKind.FILL
+    ev["symbol"] = 1
+    ev["qty"] = 3
+    m = EngineMetrics(mc.OrderBook(), symbols={_Locate.AAPL: None, np.uint16(2): None})
+    assert fills_exported(m) == {frozenset({("symbol", "1")}): 0,
+                                 frozenset({("symbol", "2")}): 0}
+    m.observe(ev)
+    assert fills_exported(m) == {frozenset({("symbol", "1")}): 1,
+                                 frozenset({("symbol", "2")}): 0}

@@ -580,7 +580,10 @@ class EngineMetrics(NoCopy):
             raise ValueError(f"symbols: symbol id {int(bad)} is outside [0, 2**32) (the ids "
                              f"events carry)")
         if symbols:
-            symbols = {k: _label_name(k, v) for k, v in symbols.items()}
+            # ids as the plain ints events carry: an unnamed symbol is labelled by its id, and
+            # str() of an (int, Enum) member given as one is "Cls.MEMBER", a series at 0 for
+            # good beside the one its fills were counted under
+            symbols = {int(k): _label_name(k, v) for k, v in symbols.items()}
         # (beyond int64 it was taken, and every process() failed converting it to C)
         if _int_or_none(sample_every) is None or not 1 <= sample_every < 2**63:
             raise ValueError(f"sample_every must be an int in [1, 2**63), got {sample_every!r}")
