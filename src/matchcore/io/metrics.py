@@ -550,8 +550,10 @@ class EngineMetrics(NoCopy):
                             f"{type(target).__name__}")
         try:
             bounds = np.asarray(latency_bounds_ns, dtype=np.float64)
-        except (TypeError, ValueError):
-            bounds = None       # not numbers: refused below in the words of every other case
+        except (TypeError, ValueError, OverflowError):
+            # not numbers, or an int beyond any float (no finite bound): refused below in the
+            # words of every other case
+            bounds = None
         # finite: NaN passed the ascending check and failed every process(); inf was a bucket
         # le="inf" beside the +Inf one that every histogram has
         if bounds is None or bounds.ndim != 1 or len(bounds) == 0 \
