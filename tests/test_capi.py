@@ -803,3 +803,33 @@ def test_capi_engine_book_of_an_engine_held_in_another_thread_is_refused(api):
         t.join()
     assert got == (0, -ERR_BUSY)
     assert api.engine_book(h, 1) == book_h
+
+
+@pytest.mark.parametrize("cap", [-1, -5, -(2**63)])
+def test_capi_drain_events_owner_negative_cap_refused_events_kept(api, cap):
+    # a negative count was taken as 0, which drops every other owner's event before owner 7's
+    # first: the call returned 0 and owner 8's events were gone
+    book = mc.OrderBook()
+    b = book.address
+    api.submit(b, 1, 1, 100, 5, 0, 8, 0)
+    api.submit(b, 2, 1, 101, 5, 0, 7, 0)
+    before = book.snapshot()
+    out = np.zeros(4, EVENT_DTYPE)
+    assert api.drain_events_owner(b, 7, out.ctypes.data, cap) == -int(mc.Reason.INVALID_COMMAND)
+    assert api.pending_events(b) == 2 and not out.view(np.uint8).any()
+    assert book.snapshot() == before
+    assert book.events()["order_id"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("cap", [-1, -(2**63)])
+def test_capi_engine_drain_events_owner_negative_cap_refused_events_kept(api, cap):
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    e = eng.handle
+    api.engine_submit(e, 1, 1, 1, 100, 5, 0, 8, 0)
+    api.engine_submit(e, 1, 2, 1, 101, 5, 0, 7, 0)
+    out = np.zeros(4, EVENT_DTYPE)
+    got = api.engine_drain_events_owner(e, 7, out.ctypes.data, cap)
+    assert got == -int(mc.Reason.INVALID_COMMAND)
+    assert api.engine_pending_events(e) == 2 and not out.view(np.uint8).any()
+    assert eng.events()["order_id"].tolist() == [1, 2]

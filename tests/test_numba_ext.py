@@ -1124,3 +1124,27 @@ def test_numba_unaligned_arrays_refused_as_python_depth_into_refuses_them():
     aligned = cmds.copy()
     aligned["symbol"] = 0
     assert _command_calls(book, eng, 0, aligned) == 4
+
+
+@numba.njit
+def _owner_drains(book, eng, out, cap):
+    return (mcn.drain_events_owner_raw(book, 7, out, cap),
+            mcn.engine_drain_events_owner_raw(eng, 7, out, cap))
+
+
+@pytest.mark.parametrize("cap", [-1, -(2**63), np.uint64(2**64 - 1)])
+def test_numba_drain_events_owner_raw_negative_or_wide_count_refused_events_kept(cap):
+    # a negative count (or one beyond int64, passed to C as -1) was taken as 0: every event of
+    # another owner before owner 7's first was dropped, and the call returned 0
+    book, eng = mc.OrderBook(), Engine()
+    eng.add_symbol(1)
+    book.submit(1, 1, 100, 5, owner=8)
+    book.submit(2, 1, 101, 5, owner=7)
+    eng.submit(1, 1, 1, 100, 5, owner=8)
+    eng.submit(1, 2, 1, 101, 5, owner=7)
+    out = np.zeros(4, EVENT_DTYPE)
+    bad = -int(mc.Reason.INVALID_COMMAND)
+    assert _owner_drains(book, eng, out, cap) == (bad, bad)
+    assert not out.view(np.uint8).any()
+    assert book.events()["order_id"].tolist() == [1, 2]
+    assert eng.events()["order_id"].tolist() == [1, 2]

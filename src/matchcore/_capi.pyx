@@ -80,6 +80,7 @@ cdef enum:
     E_BUSY = 102        # MC_ERR_BUSY
     E_READONLY = 103    # MC_ERR_READONLY
     E_SIDE = 3          # MC_R_INVALID_SIDE (returned negated)
+    E_COMMAND = 8       # MC_R_INVALID_COMMAND
 
 # The registry's chunk directory: a static array in matchcore._handles, so this never changes.
 cdef mc_hslot** _dir = mc_handle_dir()
@@ -404,7 +405,11 @@ cdef int64_t h_drain_events_owner(uint64_t h, uint64_t owner, mc_event* out,
     cdef int rc = _use(b)
     if rc < 0:
         return rc
-    return mc_drain_events_owner(b, owner, out, cap if cap > 0 else 0)
+    # cap 0 has a meaning of its own here (drop the events before owner's first), so a
+    # negative count cannot be read as 0 the way drain_events reads it: refused, nothing taken
+    if cap < 0:
+        return -E_COMMAND
+    return mc_drain_events_owner(b, owner, out, cap)
 
 
 cdef int h_clear_events(uint64_t h) noexcept nogil:
@@ -589,7 +594,9 @@ cdef int64_t h_engine_drain_events_owner(uint64_t h, uint64_t owner, mc_event* o
         return -E_HANDLE
     if e.busy:
         return -E_BUSY
-    return mc_engine_drain_events_owner(e, owner, out, cap if cap > 0 else 0)
+    if cap < 0:                 # as h_drain_events_owner
+        return -E_COMMAND
+    return mc_engine_drain_events_owner(e, owner, out, cap)
 
 
 cdef extern from "matchcore.h":

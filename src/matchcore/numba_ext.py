@@ -32,7 +32,9 @@ the value fits it; a value that does not fit is never wrapped into another value
 - a signed parameter (``side``, ``tif``, ``post_only``, ``stp``: C int; ``price``, ``qty``,
   ``ts_ns``, counts, ``capacity``: int64) gets -1, so the call gives what C gives for an
   invalid value: ``-MC_R_INVALID_SIDE`` / ``_TIF`` / ``_PRICE`` / ``_QTY`` with its REJECTED
-  event, ``book_new`` the handle 0, a count 0 items; ``post_only`` stays non-zero (post-only),
+  event, ``book_new`` the handle 0, a count 0 items (``drain_events_owner_raw`` /
+  ``engine_drain_events_owner_raw``: ``-MC_R_INVALID_COMMAND``, nothing taken, as C answers a
+  negative count there); ``post_only`` stays non-zero (post-only),
   ``ts_ns`` becomes -1;
 - an unsigned parameter (order id, owner: uint64; symbol: uint32) has no invalid value, so the C
   function is not called: the result is ``-MC_R_INVALID_COMMAND`` (-8; found = -8 for
@@ -377,8 +379,8 @@ def _lower_arg(context, builder, kind, ty, val):
     """(the C argument, i1 "the value fits" or None). An integer that does not fit its C
     parameter is never wrapped into another value: a signed parameter (side, tif, stp,
     post_only, price, qty, ts_ns, a count) gets -1, which the C function refuses as it refuses
-    any invalid value (a count of -1 is 0); for an unsigned one (order id, owner, symbol) the
-    flag is returned and the caller does not call C at all."""
+    any invalid value (a count of -1 is 0, or refused by drain_events_owner); for an unsigned
+    one (order id, owner, symbol) the flag is returned and the caller does not call C at all."""
     if kind in _HANDLE_TYPES:
         if isinstance(ty, (BookType, EngineType)):
             return val, None

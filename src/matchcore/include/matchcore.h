@@ -251,7 +251,9 @@ typedef struct mc_api_v2 {
     mc_drain_events_owner_fn drain_events_owner; /* up to cap of owner's (as owner or maker);
                                                     every other event before the first of owner's
                                                     left pending is dropped (all of them when none
-                                                    is left; cap 0: those before owner's first) */
+                                                    is left; cap 0: those before owner's first);
+                                                    cap < 0: -MC_R_INVALID_COMMAND, nothing read,
+                                                    written or dropped */
     mc_clear_events_fn clear_events;
 
     /* ---- snapshots (versioned, checksummed) ---- */
@@ -274,7 +276,7 @@ typedef struct mc_api_v2 {
     mc_engine_state_hash_fn engine_state_hash;
     mc_engine_pending_events_fn engine_pending_events;
     mc_engine_drain_events_fn engine_drain_events;
-    mc_engine_drain_events_owner_fn engine_drain_events_owner;
+    mc_engine_drain_events_owner_fn engine_drain_events_owner; /* as drain_events_owner */
 
     /* ---- appended: cancel and modify naming their sender. `owner` goes into the REJECTED
      * event of an id that is not resting (a resting order's reject carries its own owner);
