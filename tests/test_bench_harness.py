@@ -1507,3 +1507,19 @@ def test_per_message_figures_of_an_empty_flow_refused_not_made_up(tiny, monkeypa
                  lambda: harness.scaling_point(setup, flow[:0])):
         with pytest.raises(ValueError, match="no command"):
             call()
+
+
+@pytest.mark.parametrize("call", ["run_depth", "engine_vs_book"])
+@pytest.mark.parametrize("names", [(), [], iter(())])
+def test_bench_depth_empty_workload_selection_refused_before_any_work(call, names, monkeypatch):
+    # names=() measured nothing and returned a result its formatter could not read
+    # (format_engine: KeyError 'chunk'); the refusal comes before any workload is generated
+    from matchcore.bench import core
+
+    def generate(*a, **k):
+        raise AssertionError("a workload was generated")
+
+    monkeypatch.setattr(W, "generate", generate)
+    monkeypatch.setattr(W, "standard_mix", generate)
+    with pytest.raises(ValueError, match="names must name at least one workload"):
+        getattr(core, call)(messages=100, names=names, reps=1)

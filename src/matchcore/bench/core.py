@@ -70,13 +70,17 @@ def _workload_names(names) -> tuple:
     """``names`` (run_depth's, engine_vs_book's) as a tuple of workloads generated with a
     ``resting`` count, checked before anything is measured: a single name was taken as its
     letters ("unknown workload 'w'" for "wide_book"), and a name that is no such workload
-    failed once the names before it had been generated and measured."""
+    failed once the names before it had been generated and measured. An empty selection
+    measured nothing and returned a result its formatter could not read (format_engine:
+    KeyError 'chunk'): ValueError."""
     from matchcore import workloads
 
     if isinstance(names, str):
         raise TypeError(f"names is a list of workload names, not a single name ({names!r}): "
                         f"write [{names!r}]")
     names = tuple(names)
+    if not names:
+        raise ValueError("names must name at least one workload, got none")
     for name in names:
         if name not in workloads.WORKLOADS:
             raise ValueError(f"unknown workload {name!r}; choose from "
