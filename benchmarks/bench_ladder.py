@@ -111,10 +111,18 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     sizes = (1_000, 10_000, 100_000, 200_000, 1_000_000)
     print(f"{'levels':>9}  {'inwards':>9}  {'outwards':>9}  {'random':>9}   (ns per level created)")
+    skipped = False
     for n in sizes:
-        row = [build_cost(n, "inwards"), build_cost(n, "outwards")]
-        row.append(build_cost(n, "random") if n <= a.max_random else float("nan"))
-        print(f"{n:>9,}  " + "  ".join(f"{x:>9.0f}" for x in row))
+        row = [f"{build_cost(n, 'inwards'):>9.0f}", f"{build_cost(n, 'outwards'):>9.0f}"]
+        # a size not built in random order says so: "nan" read as a measurement that failed
+        if n <= a.max_random:
+            row.append(f"{build_cost(n, 'random'):>9.0f}")
+        else:
+            row.append(f"{'skipped':>9}")
+            skipped = True
+        print(f"{n:>9,}  " + "  ".join(row))
+    if skipped:
+        print(f"(random: skipped above --max-random {a.max_random:,} levels)")
     print()
     print(f"{'emptied':>9}  {'first':>9}  {'then':>9}  {'clean':>9}   (us per depth(2); "
           f"40,000 live levels below)")
