@@ -176,6 +176,9 @@ def run_baselines(setup, flow, matchcore_ns_per_msg: float, names=None, progress
         raise TypeError(f"names is a list of baseline names, not a single name ({names!r}): "
                         f"write [{names!r}]")
     if names is not None:
+        # held once: a generator was used up by the check below, and every baseline was then
+        # skipped as not asked for (an empty result)
+        names = tuple(names)
         # (a misspelt name was skipped without a word, as if it had been run)
         unknown = [n for n in names if n not in BASELINES]
         if unknown:
