@@ -1523,3 +1523,19 @@ def test_bench_depth_empty_workload_selection_refused_before_any_work(call, name
     monkeypatch.setattr(W, "standard_mix", generate)
     with pytest.raises(ValueError, match="names must name at least one workload"):
         getattr(core, call)(messages=100, names=names, reps=1)
+
+
+@pytest.mark.parametrize("call", ["run_depth", "engine_vs_book"])
+def test_bench_depth_workload_named_twice_refused_before_any_is_generated(call, monkeypatch):
+    # a name given twice was generated and measured twice (minutes at full size), and the
+    # result, a dict by name, kept only the second figures; book sizes given twice are refused
+    from matchcore.bench import core
+
+    def generate(*a, **k):
+        raise AssertionError("a workload was generated")
+
+    monkeypatch.setattr(W, "generate", generate)
+    monkeypatch.setattr(W, "standard_mix", generate)
+    with pytest.raises(ValueError, match="names 'wide_book' twice"):
+        getattr(core, call)(messages=100, names=("wide_book", "market_heavy", "wide_book"),
+                            reps=1)

@@ -72,7 +72,8 @@ def _workload_names(names) -> tuple:
     letters ("unknown workload 'w'" for "wide_book"), and a name that is no such workload
     failed once the names before it had been generated and measured. An empty selection
     measured nothing and returned a result its formatter could not read (format_engine:
-    KeyError 'chunk'): ValueError."""
+    KeyError 'chunk'), and a name given twice was measured twice: ValueError, as
+    :func:`book_sizes` refuses a size given twice."""
     from matchcore import workloads
 
     if isinstance(names, str):
@@ -81,11 +82,16 @@ def _workload_names(names) -> tuple:
     names = tuple(names)
     if not names:
         raise ValueError("names must name at least one workload, got none")
+    seen = set()
     for name in names:
         if name not in workloads.WORKLOADS:
             raise ValueError(f"unknown workload {name!r}; choose from "
                              f"{', '.join(workloads.WORKLOADS)}")
         workloads._known_params(name, {"resting": 0})   # TypeError: no resting count
+        if name in seen:
+            # measured twice (minutes at full size), the result by name keeping the second
+            raise ValueError(f"names names {name!r} twice")
+        seen.add(name)
     return names
 
 
