@@ -1539,3 +1539,29 @@ def test_bench_depth_workload_named_twice_refused_before_any_is_generated(call, 
     with pytest.raises(ValueError, match="names 'wide_book' twice"):
         getattr(core, call)(messages=100, names=("wide_book", "market_heavy", "wide_book"),
                             reps=1)
+
+
+@pytest.mark.parametrize("chunk", [0, -7])
+def test_chunked_timings_chunk_below_one_refused_not_taken_as_1024(tiny, chunk, monkeypatch):
+    # process_out_rate(chunk=), chunked_rate(chunk=), throughput(out_chunk=) and
+    # engine_vs_book(chunk=) took a chunk below 1 as 1,024 messages a call without a word
+    # (the lower bound call_chunk gives a short chunk); engine_vs_book only once its first
+    # workload had been generated
+    from matchcore.bench import core
+
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+    for call, name in ((lambda: harness.process_out_rate(base, flow, chunk=chunk), "chunk"),
+                       (lambda: harness.chunked_rate(base, flow, chunk=chunk), "chunk"),
+                       (lambda: harness.throughput(base, flow, reps=1, out_chunk=chunk),
+                        "out_chunk")):
+        with pytest.raises(ValueError, match=f"^{name} must be >= 1, got {chunk}$"):
+            call()
+
+    def generate(*a, **k):
+        raise AssertionError("a workload was generated")
+
+    monkeypatch.setattr(W, "generate", generate)
+    monkeypatch.setattr(W, "standard_mix", generate)
+    with pytest.raises(ValueError, match=f"^chunk must be >= 1, got {chunk}$"):
+        core.engine_vs_book(messages=100, reps=1, chunk=chunk)

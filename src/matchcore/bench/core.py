@@ -404,6 +404,8 @@ def engine_vs_book(*, messages: int = 200_000, seed: int = 1, resting: int = 100
     harness.check_reps(reps)
     _check_messages(messages)
     names = _workload_names(names)
+    # (checked where the first workload's calls were sized: after it had been generated)
+    harness._check_chunk(chunk, "chunk")
     out = {"messages": messages, "resting": resting, "reps": reps, "workloads": {}}
     for name in names:
         if name == "standard":

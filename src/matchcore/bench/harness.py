@@ -196,11 +196,14 @@ def touched_events(n: int) -> np.ndarray:
     return buf
 
 
-def call_chunk(n: int, chunk: int) -> int:
+def call_chunk(n: int, chunk: int, name: str = "chunk") -> int:
     """The call size the chunked timings use for a flow of ``n`` messages: at most ``chunk``,
     at least 8 calls where the flow allows, never under 1,024, except for a flow shorter than
-    that, which is timed as one call of all of it (``n``, at least 1)."""
+    that, which is timed as one call of all of it (``n``, at least 1). A ``chunk`` below 1
+    raises ValueError naming it as ``name``."""
     # (a flow under 1,024 messages ran as one call of n, and was reported as 1,024-message ones)
+    # (a chunk of 0 or below was raised to the 1,024 floor without a word)
+    _check_chunk(chunk, name)
     return min(max(min(chunk, n // 8), 1024), max(n, 1))
 
 
@@ -289,7 +292,7 @@ def throughput(base: OrderBook, flow, reps: int = 3, process_chunk: int = 65_536
     _check_chunk(process_chunk, "process_chunk")
     _check_flow(flow, "throughput()")
     n = len(flow)
-    out_chunk = call_chunk(n, out_chunk)
+    out_chunk = call_chunk(n, out_chunk, "out_chunk")
     warm = base.copy()
     n_events = 0
     chunk_events = 0
