@@ -1565,3 +1565,16 @@ def test_chunked_timings_chunk_below_one_refused_not_taken_as_1024(tiny, chunk, 
     monkeypatch.setattr(W, "standard_mix", generate)
     with pytest.raises(ValueError, match=f"^chunk must be >= 1, got {chunk}$"):
         core.engine_vs_book(messages=100, reps=1, chunk=chunk)
+
+
+@pytest.mark.parametrize("n", [0, -5])
+def test_per_call_no_call_asked_for_refused_not_run_as_a_block(n, monkeypatch):
+    # n=0 (or below) ran one whole block of 1,000 calls per method and reported n 1,000
+    import matchcore.bench.core as core
+
+    def book(*a, **k):
+        raise AssertionError("a book was built: the timing started")
+
+    monkeypatch.setattr(core, "OrderBook", book)
+    with pytest.raises(ValueError, match=re.escape(f"n must be >= 1, got {n}")):
+        core.per_call(n=n, reps=1)

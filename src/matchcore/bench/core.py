@@ -216,8 +216,8 @@ def per_call(n: int = 100_000, reps: int = 5, seed: int = 1, resting: int = 1000
     the book's own work."""
     harness.check_reps(reps)
     # (resting=0 and block=0 failed with a bare ZeroDivisionError: there is no order to
-    # reprice, no call to time)
-    for name, value in (("resting", resting), ("block", block)):
+    # reprice, no call to time; n=0 ran one whole block and reported n 1,000)
+    for name, value in (("n", n), ("resting", resting), ("block", block)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     rng = np.random.default_rng(seed)
