@@ -51,6 +51,14 @@ def line(name: str, n: int, unit: str, wall: list[float]) -> str:
             f"max {max(wall) * 1e3:9.1f}   {n / p50 / 1e6:7.2f} M {unit}/s (p50)")
 
 
+def _size(n_bytes: float) -> str:
+    """A file size in decimal units: MB from 1 MB up, else KB (a small run's zstd file read
+    "0.0 MB")."""
+    if n_bytes >= 1e6:
+        return f"{n_bytes / 1e6:,.1f} MB"
+    return f"{n_bytes / 1e3:,.1f} KB"
+
+
 def same(a, b) -> bool:
     # zip() alone stopped at the shorter list: a run that lost files still read "identical"
     # every trade record, not only their count: the report says the trades are identical
@@ -110,7 +118,7 @@ def _run(args, tmp: Path) -> int:
     total = args.files * args.messages
     size = sum(p.stat().st_size for p in paths)
     print(f"\n{counted(args.files, 'ITCH file')} x {args.messages:,} messages ({args.symbols} "
-          f"symbols, seed {args.seed}..): {size / 1e6:,.1f} MB; "
+          f"symbols, seed {args.seed}..): {_size(size)}; "
           f"{counted(args.repeat, 'run')} after a warm-up")
     t0 = time.perf_counter()
     client = connect("local", workers=args.workers, processes=True)
@@ -171,7 +179,7 @@ def _bench_dbn(tmp: Path, args) -> None:
 
     zst.write_bytes(zstandard.ZstdCompressor(level=3).compress(plain.read_bytes()))
     print(f"\nDBN MBO file: {n:,} records, {args.symbols} instruments (seed {args.seed}), "
-          f"{plain.stat().st_size / 1e6:,.1f} MB plain, {zst.stat().st_size / 1e6:,.1f} MB zstd "
+          f"{_size(plain.stat().st_size)} plain, {_size(zst.stat().st_size)} zstd "
           f"(written in {time.perf_counter() - t0:.1f} s by the package's encoder)")
     print(line("  replay .dbn (decode + books + sinks)", n, "rec", runs(lambda: replay_dbn(plain),
                                                                       args.repeat)))
