@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import matchcore.itch as itch  # noqa: E402
 from bench_replay import machine  # noqa: E402
 from matchcore.cluster.dask import connect, replay_files, replay_serial  # noqa: E402
+from matchcore.bench.script_args import decimal_size  # noqa: E402
 
 
 def runs(fn, repeat: int) -> list[float]:
@@ -49,14 +50,6 @@ def line(name: str, n: int, unit: str, wall: list[float]) -> str:
     p50 = statistics.median(wall)
     return (f"{name:<44} p50 {p50 * 1e3:9.1f} ms  min {min(wall) * 1e3:9.1f}  "
             f"max {max(wall) * 1e3:9.1f}   {n / p50 / 1e6:7.2f} M {unit}/s (p50)")
-
-
-def _size(n_bytes: float) -> str:
-    """A file size in decimal units: MB from 1 MB up, else KB (a small run's zstd file read
-    "0.0 MB")."""
-    if n_bytes >= 1e6:
-        return f"{n_bytes / 1e6:,.1f} MB"
-    return f"{n_bytes / 1e3:,.1f} KB"
 
 
 def same(a, b) -> bool:
@@ -118,7 +111,7 @@ def _run(args, tmp: Path) -> int:
     total = args.files * args.messages
     size = sum(p.stat().st_size for p in paths)
     print(f"\n{counted(args.files, 'ITCH file')} x {args.messages:,} messages ({args.symbols} "
-          f"symbols, seed {args.seed}..): {_size(size)}; "
+          f"symbols, seed {args.seed}..): {decimal_size(size)}; "
           f"{counted(args.repeat, 'run')} after a warm-up")
     t0 = time.perf_counter()
     client = connect("local", workers=args.workers, processes=True)
@@ -179,7 +172,7 @@ def _bench_dbn(tmp: Path, args) -> None:
 
     zst.write_bytes(zstandard.ZstdCompressor(level=3).compress(plain.read_bytes()))
     print(f"\nDBN MBO file: {n:,} records, {args.symbols} instruments (seed {args.seed}), "
-          f"{_size(plain.stat().st_size)} plain, {_size(zst.stat().st_size)} zstd "
+          f"{decimal_size(plain.stat().st_size)} plain, {decimal_size(zst.stat().st_size)} zstd "
           f"(written in {time.perf_counter() - t0:.1f} s by the package's encoder)")
     print(line("  replay .dbn (decode + books + sinks)", n, "rec", runs(lambda: replay_dbn(plain),
                                                                       args.repeat)))

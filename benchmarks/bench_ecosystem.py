@@ -45,7 +45,8 @@ import matchcore as mc  # noqa: E402
 import matchcore.itch as itch  # noqa: E402
 from matchcore.bench.machine import machine_info  # noqa: E402
 from matchcore.bench.script_args import (at_least_one, check_itch_days,  # noqa: E402
-                                         check_json_output, counted, integer, seed)
+                                         check_json_output, counted, decimal_size, integer,
+                                         seed)
 
 
 def pct(xs, q):
@@ -236,7 +237,7 @@ def main(argv=None):
         path = Path(d) / "day.itch"
         itch.generate(path, messages=a.messages, symbols=a.symbols, seed=a.seed)
         print(f"day: {a.messages:,} messages, {a.symbols} symbols, seed {a.seed}, "
-              f"{path.stat().st_size / 1e6:.1f} MB")
+              f"{decimal_size(path.stat().st_size)}")
         res = {"machine": info, "load_start": load0[0], "args": vars(a)}
         m = bench_metrics(path, a.repeat)
         res["metrics"] = m

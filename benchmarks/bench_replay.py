@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import matchcore.itch as itch  # noqa: E402
 from matchcore.itch._decode import decode_chunk  # noqa: E402
 from matchcore.itch.reference import ReferenceReplay  # noqa: E402
-from matchcore.bench.script_args import at_least_one, check_itch_days, counted, seed  # noqa: E402
+from matchcore.bench.script_args import (at_least_one, check_itch_days, counted,  # noqa: E402
+                                          decimal_size, seed)
 
 
 def machine() -> str:
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
     gen_s = time.perf_counter() - t0
     n = a.messages
     print(f"input: {n:,} generated ITCH 5.0 messages, {a.symbols} symbols, seed {a.seed}, "
-          f"{len(data) / 1e6:,.1f} MB (generated in {gen_s:.2f} s = {n / gen_s / 1e6:.1f} M msg/s)")
+          f"{decimal_size(len(data))} (generated in {gen_s:.2f} s = {n / gen_s / 1e6:.1f} M msg/s)")
     counts = itch.decode(data).stats["counts"]
     print("mix: " + ", ".join(f"{t} {c / n:.1%}" for t, c in sorted(counts.items(), key=lambda kv: -kv[1])
                               if c / n >= 0.001))

@@ -27,3 +27,13 @@ def test_bench_replay_compiled_over_reference_ratio_below_ten_keeps_its_decimals
     line = next(ln for ln in capsys.readouterr().out.splitlines()
                 if "compiled / pure Python" in ln)
     assert line.endswith(f": {shown}"), line
+
+
+def test_bench_replay_small_input_size_reads_in_kb_not_0_0_mb(monkeypatch, capsys):
+    # a small day's size read "0.0 MB", as if the input held nothing
+    mod = load_script("bench_replay")
+    monkeypatch.setattr(mod, "timed", lambda fn, repeat: ([1.0], [1.0]))
+    mod.main(["--messages", "500", "--symbols", "1", "--repeat", "1",
+              "--reference-messages", "10", "--skip-memory"])
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("input:"))
+    assert " 0.0 MB" not in line and " KB (generated" in line, line

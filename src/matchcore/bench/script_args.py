@@ -16,6 +16,18 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
+def decimal_size(n_bytes: float) -> str:
+    """A file size in decimal units for the scripts' headings: MB from 1 MB up, else KB ("0.0
+    MB" was printed for a small run's input, as if it held nothing).
+
+    >>> decimal_size(31_400), decimal_size(2_500_000)
+    ('31.4 KB', '2.5 MB')
+    """
+    if abs(n_bytes) >= 1e6:
+        return f"{n_bytes / 1e6:,.1f} MB"
+    return f"{n_bytes / 1e3:,.1f} KB"
+
+
 def at_least_one(text: str) -> int:
     """``type=`` of a count option: an integer >= 1. A count of 0 ran parts of a script and
     then failed on an empty median, ``min()`` of nothing or a division by zero. Plain ASCII
