@@ -17,6 +17,7 @@ SEG_TRADES_ON: Final[int]
 REC_HEADER: Final[int]
 MAX_RECORD: Final[int]
 MAX_NAME: Final[int]
+MAX_DIR_BYTES: Final[int]
 KIND_COMMANDS: Final[int]
 KIND_TRADES: Final[int]
 REC_COMMAND: Final[int]
@@ -37,6 +38,7 @@ TRADE_DTYPE: Final[np.dtype[np.void]]
 
 def crc32c(data: ReadableBuffer, start: int = 0) -> int: ...
 def crc32c_implementation() -> str: ...
+def check_dir_length(path: str | PathLike[str]) -> None: ...
 def check_buffer_bytes(buffer_bytes: int, writers: int = 1) -> None: ...
 
 @disjoint_base

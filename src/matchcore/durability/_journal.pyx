@@ -140,6 +140,20 @@ SEG_TRADES_ON = MC_J_SEG_TRADES_ON
 REC_HEADER = MC_J_REC_HEADER
 MAX_RECORD = MC_J_MAX_RECORD
 MAX_NAME = MC_J_MAX_NAME
+# The longest journal directory (bytes of its absolute path) a writer takes: its segment names,
+# their .new temporaries and the snapshot temporaries made beside them must stay within the
+# writer's name buffers and PATH_MAX.
+MAX_DIR_BYTES = 3999
+
+
+def check_dir_length(path):
+    """Raise ValueError for a journal directory whose absolute path is longer than
+    :data:`MAX_DIR_BYTES` bytes (the writer could not name its files there). O(len(path))."""
+    dir_b = os.fsencode(os.path.abspath(path))
+    if len(dir_b) > MAX_DIR_BYTES:
+        raise ValueError(f"journal directory {os.fsdecode(dir_b)!r}: its path is {len(dir_b)} "
+                         f"bytes long, at most {MAX_DIR_BYTES} are taken (the segment and "
+                         f"snapshot file names made in it must fit in PATH_MAX)")
 KIND_COMMANDS = MC_J_KIND_COMMANDS
 KIND_TRADES = MC_J_KIND_TRADES
 REC_COMMAND = MC_J_REC_COMMAND
@@ -714,9 +728,8 @@ cdef class JournalWriter:
             raise ValueError("batch_records must be >= 1 and batch_us in [1, 10**9]")
         if buffer_bytes < MC_J_MAX_RECORD:
             raise ValueError(f"buffer_bytes must be >= {MC_J_MAX_RECORD}")
+        check_dir_length(path)
         dir_b = os.fsencode(os.path.abspath(path))
-        if len(dir_b) >= 4000:
-            raise ValueError("journal directory path too long")
         self.path = os.fsdecode(dir_b)
         cdef mc_journal* j = <mc_journal*>calloc(1, sizeof(mc_journal))
         if j == NULL:

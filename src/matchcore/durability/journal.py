@@ -764,6 +764,8 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
     check_journal_options(fsync, trades, segment_bytes=segment_bytes,
                           batch_records=batch_records, batch_us=batch_us,
                           buffer_bytes=buffer_bytes)
+    # a directory whose path the writers cannot take: refused before it or its LOCK is made
+    _j.check_dir_length(path)
     if new and os.path.isdir(path) and not os.path.exists(os.path.join(path, "LOCK")):
         # refused before a LOCK file is made; with one there, a running engine's 'in use' is
         # the error that matters, and the check under the lock below gives the rest

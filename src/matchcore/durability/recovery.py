@@ -641,6 +641,11 @@ def _recover_as(cls, path, *, fsync: str | None = None, snapshot: bool = True,
     # (trades=None: the journal's own, known once it is scanned; checked as with capture)
     check_journal_options("batch" if fsync is None else fsync, trades is not False,
                           writers=not readonly, **journal_options)
+    if not readonly:
+        # the writers refuse a directory path this long: found once the torn tails were cut,
+        # the snapshots set aside and the fills rewritten, it failed a recovery that had
+        # already changed the directory
+        _j.check_dir_length(path)
     require_directory(path)
     _require_start(path)
     report = RecoveryReport(path, readonly=readonly)
