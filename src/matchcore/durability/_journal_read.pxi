@@ -8,6 +8,7 @@
 cdef inline int _rec_ok(const uint8_t* p, int64_t avail, uint32_t kind, int* why) noexcept nogil:
     """Whether a well-formed record starts at p (avail bytes left); its length, else 0."""
     cdef mc_rec_header h
+    cdef mc_rec_add_symbol a
     if avail < MC_J_REC_HEADER:
         why[0] = MC_J_E_TRUNCATED
         return 0
@@ -34,6 +35,13 @@ cdef inline int _rec_ok(const uint8_t* p, int64_t avail, uint32_t kind, int* why
             return 0
     elif h.type == MC_J_REC_ADD_SYMBOL:
         if h.length < sizeof(mc_rec_add_symbol):
+            why[0] = MC_J_E_SIZE
+            return 0
+        # the name must lie within the record: one running past it (its CRC holding: not a
+        # torn write but a foreign writer's record) was taken for a whole record here and
+        # refused only when decoded, in an error that named no segment
+        memcpy(&a, p, sizeof(a))
+        if a.name_len != 0xFFFFFFFFU and a.name_len > h.length - sizeof(mc_rec_add_symbol):
             why[0] = MC_J_E_SIZE
             return 0
     elif h.type == MC_J_REC_SET_LIMITS:

@@ -1,0 +1,56 @@
+"""A record whose CRC holds but whose fields do not fit its length (an ``add_symbol`` whose
+name runs past the record: a foreign writer's, or a fuzzer's) is damage the scan finds, as a
+record of the wrong size for its type is: reported by ``journal inspect`` and refused by
+recovery with the segment and offset, not an error naming no file, raised only when the record
+was decoded (while ``inspect`` called the journal clean)."""
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+
+import matchcore as mc
+from matchcore.durability import _journal as _j
+
+
+def _crafted(tmp_path):
+    d = str(tmp_path / "j")
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1, "AB")
+    eng.submit(1, 1, 0, 100, 5)
+    eng.close()
+    seg = os.path.join(d, "journal-00000000000000000001.mcj")
+    data = bytearray(open(seg, "rb").read())
+    off = _j.SEG_HEADER
+    length, _, rtype = struct.unpack_from("<IIH", data, off)
+    assert rtype == _j.REC_ADD_SYMBOL
+    # name_len (after the 32-byte record header and the u32 symbol id) past the record's end,
+    # the CRC made to hold again
+    struct.pack_into("<I", data, off + _j.REC_HEADER + 4, 1000)
+    struct.pack_into("<I", data, off + 4, _j.crc32c(bytes(data[off + 8:off + length])))
+    with open(seg, "wb") as fh:
+        fh.write(data)
+    return d, seg, off, bytes(data)
+
+
+def test_durability_crafted_name_length_is_damage_named_by_segment(tmp_path):
+    d, seg, off, data = _crafted(tmp_path)
+    before = {f: open(os.path.join(d, f), "rb").read() for f in os.listdir(d)}
+    with pytest.raises(mc.durability.JournalError) as exc:
+        mc.durability.read_journal(d)
+    assert exc.value.segment == seg and exc.value.offset == off
+    assert "journal-00000000000000000001.mcj" in str(exc.value)
+    with pytest.raises(mc.durability.JournalError) as exc:
+        mc.durability.read_journal(data)
+    assert exc.value.offset == off
+    info = mc.durability.inspect(d)
+    corrupt = info["journals"]["commands"]["corrupt"]
+    assert corrupt is not None
+    assert (corrupt["file"], corrupt["offset"]) == (os.path.basename(seg), off)
+    for readonly in (True, False):
+        with pytest.raises(mc.durability.JournalError) as exc:
+            mc.Engine.recover(d, readonly=readonly)
+        assert exc.value.segment == seg and exc.value.offset == off
+    after = {f: open(os.path.join(d, f), "rb").read() for f in os.listdir(d)}
+    assert after == before
