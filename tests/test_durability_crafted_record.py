@@ -1,11 +1,18 @@
-"""A record whose CRC holds but whose fields do not fit its length (an ``add_symbol`` whose
-name runs past the record: a foreign writer's, or a fuzzer's) is damage the scan finds, as a
-record of the wrong size for its type is: reported by ``journal inspect`` and refused by
-recovery with the segment and offset, not an error naming no file, raised only when the record
-was decoded (while ``inspect`` called the journal clean)."""
+"""Files whose CRCs hold but whose fields no writer of this version writes (a foreign writer's,
+or a fuzzer's).
+
+A record whose fields do not fit its length (an ``add_symbol`` whose name runs past the
+record) is damage the scan finds, as a record of the wrong size for its type is: reported by
+``journal inspect`` and refused by recovery with the segment and offset, not an error naming no
+file, raised only when the record was decoded (while ``inspect`` called the journal clean).
+
+A segment header recording a ``segment_bytes`` no writer takes (>= 2**63) is not kept by a
+recovery given none: it raised ``OverflowError`` for an option the caller never gave, after it
+had cut the torn tail."""
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 
 import pytest
@@ -54,3 +61,31 @@ def test_durability_crafted_name_length_is_damage_named_by_segment(tmp_path):
         assert exc.value.segment == seg and exc.value.offset == off
     after = {f: open(os.path.join(d, f), "rb").read() for f in os.listdir(d)}
     assert after == before
+
+
+def test_durability_crafted_segment_bytes_not_kept_by_recovery(tmp_path):
+    d = str(tmp_path / "j")
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.sync()
+    crashed = str(tmp_path / "crashed")
+    shutil.copytree(d, crashed)
+    eng.close()
+    seg = os.path.join(crashed, "journal-00000000000000000001.mcj")
+    data = bytearray(open(seg, "rb").read())
+    # the header's seg_limit (bytes 52..59; its flag is set), the header CRC made to hold
+    struct.pack_into("<Q", data, 52, 2**64 - 1)
+    struct.pack_into("<I", data, 60, _j.crc32c(bytes(data[:60])))
+    whole = len(data)
+    with open(seg, "wb") as fh:
+        fh.write(data + b"\x01\x02\x03")          # and a torn tail to cut
+    ro = mc.Engine.recover(crashed, readonly=True)
+    assert ro.recovery_report.bytes_to_cut == 3
+    rec = mc.Engine.recover(crashed)
+    assert rec.recovery_report.cut_bytes == 3 and os.path.getsize(seg) == whole
+    assert rec.journal.segment_bytes == 64 << 20        # the default, not the header's
+    rec.submit(1, 2, 1, 100, 2)
+    rec.close()
+    again = mc.Engine.recover(crashed, readonly=True)
+    assert again.recovery_report.last_seq == 3 and again.get(1) == (1, 0, 100, 3)

@@ -610,6 +610,13 @@ _WRITER_OPTIONS = {
 }
 
 
+def writer_takes(name: str, value) -> bool:
+    """Whether a writer takes ``value`` for its integer option ``name`` (the range
+    :func:`check_journal_options` enforces). O(1)."""
+    lo, hi = _WRITER_OPTIONS[name]
+    return lo <= value <= (2**63 - 1 if hi is None else hi)
+
+
 def check_journal_option_names(options) -> None:
     """Raise ``TypeError`` for a name among ``options`` that is no journal option (those of
     ``Engine(journal=...)`` and ``Engine.recover``, ``fsync`` aside)."""

@@ -33,7 +33,7 @@ from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
     KIND_COMMANDS, KIND_TRADES, ReadBuffer, check_journal_option_names, check_journal_options,
     creation_leftovers, lock_directory, lock_held, lock_refusal, open_writers, refuse_bytes_dir,
-    require_directory, scan_journal, segment_files, segment_temporaries,
+    require_directory, scan_journal, segment_files, segment_temporaries, writer_takes,
 )
 from matchcore.durability.snapshot import (
     _load_snapshot, engine_state_hash, fsync_dir, list_snapshots, read_snapshot_header,
@@ -1015,8 +1015,10 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         # the journal's own segment size, as its newest segment records it: recovered with
         # the default instead, a journal made with small segments went on preallocating
         # 64 MiB ones
-        made = [g.segment_bytes for g in kept_t + cscan.segments
-                if (g.segment_bytes or 0) >= _j.SEG_HEADER + _j.MAX_RECORD]
+        # (a size no writer takes, which only a foreign header can hold, is not kept: it made
+        # the writer refuse the option the caller never gave, after the repairs)
+        made = [g.segment_bytes for g in kept_t + cscan.segments if g.segment_bytes is not None
+                and writer_takes("segment_bytes", g.segment_bytes)]
         if made:
             journal_options["segment_bytes"] = made[-1]
     if fsync is None:
