@@ -571,6 +571,24 @@ def _close_quietly(*writers):
                 pass
 
 
+def _remove_made(path, made) -> None:
+    """Remove the files of ``made`` (segments a failed writer start may have made: none
+    existed before) that exist, and make their removal durable. Errors are ignored: the
+    failure being raised is the one that matters."""
+    gone = False
+    for f in made:
+        try:
+            os.unlink(f)
+            gone = True
+        except OSError:
+            pass
+    if gone:
+        try:
+            fsync_dir(path)
+        except OSError:
+            pass
+
+
 def _truncate(fpath, size):
     with open(fpath, "r+b") as fh:
         fh.truncate(size)
@@ -1109,17 +1127,25 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         replace_c = new_c and (_segment_path(path, KIND_COMMANDS, last_seq + 1)
                                == cscan.segments[-1].path)
         replace_t = new_t and _segment_path(path, KIND_TRADES, next_trade) == kept_t[-1].path
-        jc, jt = open_writers(
-            path, cscan.stp if has_c else int(eng.stp), fsync, new=False, trades=trades,
-            next_seq=last_seq + 1, next_trade_seq=next_trade,
-            append_size=cscan.segments[-1].end if has_c and not new_c else -1,
-            trade_append_size=(os.path.getsize(kept_t[-1].path) if kept_t and not new_t
-                               else -1),
-            lock_fd=lock_fd, last_crc=-1 if last_crc is None else last_crc,
-            # a new journal (no segment left) starts from the engine as it is now
-            base_hash=(cscan.segments[-1].base_hash if replace_c else None) if has_c else
-            engine_state_hash(eng), replace=replace_c, trade_replace=replace_t,
-            **journal_options)
+        try:
+            jc, jt = open_writers(
+                path, cscan.stp if has_c else int(eng.stp), fsync, new=False, trades=trades,
+                next_seq=last_seq + 1, next_trade_seq=next_trade,
+                append_size=cscan.segments[-1].end if has_c and not new_c else -1,
+                trade_append_size=(os.path.getsize(kept_t[-1].path) if kept_t and not new_t
+                                   else -1),
+                lock_fd=lock_fd, last_crc=-1 if last_crc is None else last_crc,
+                # a new journal (no segment left) starts from the engine as it is now
+                base_hash=(cscan.segments[-1].base_hash if replace_c else None) if has_c else
+                engine_state_hash(eng), replace=replace_c, trade_replace=replace_t,
+                **journal_options)
+        except BaseException:
+            # Writers that could not start (a full disk) take away the segment files they
+            # made, which hold no record, as Engine(journal=DIR) does: left, a segment with a
+            # torn header was listed as damage until the next recovery dropped it. (The
+            # repairs above stand: they are the ones any recovery makes.)
+            _remove_made(path, to_create)
+            raise
 
     # Replay the tail, one segment in memory at a time. The segment bytes and the extracted
     # commands go into buffers reused from segment to segment and chunk to chunk (see
