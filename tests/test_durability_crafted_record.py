@@ -8,7 +8,10 @@ file, raised only when the record was decoded (while ``inspect`` called the jour
 
 A segment header recording a ``segment_bytes`` no writer takes (>= 2**63) is not kept by a
 recovery given none: it raised ``OverflowError`` for an option the caller never gave, after it
-had cut the torn tail."""
+had cut the torn tail.
+
+A snapshot whose seq or trade seq leaves no next seq (2**64 - 1) is refused by the snapshot
+reader, naming the file and the field, so recovery skips it as it skips a damaged one."""
 from __future__ import annotations
 
 import os
@@ -89,3 +92,28 @@ def test_durability_crafted_segment_bytes_not_kept_by_recovery(tmp_path):
     rec.close()
     again = mc.Engine.recover(crashed, readonly=True)
     assert again.recovery_report.last_seq == 3 and again.get(1) == (1, 0, 100, 3)
+
+
+def test_durability_crafted_snapshot_seq_without_successor_refused(tmp_path):
+    # A snapshot header whose trade seq (or seq) leaves no next seq in the u64 journals: a
+    # recovery from it failed making the trade writer, "OverflowError: Python int too large to
+    # convert to C unsigned long", naming neither the file nor the field.
+    import zlib
+    d = str(tmp_path / "s")
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    os.makedirs(d)
+    path = eng.snapshot(d)
+    data = bytearray(open(path, "rb").read())
+    struct.pack_into("<Q", data, 24, 2**64 - 1)              # the header's trade seq
+    data[-8:-4] = struct.pack("<I", zlib.crc32(bytes(data[:-8])))
+    with open(path, "wb") as fh:
+        fh.write(data)
+    with pytest.raises(mc.durability.SnapshotFileError, match="trade seq") as exc:
+        mc.durability.load_snapshot(path)
+    assert exc.value.path == path and path in str(exc.value)
+    before = sorted(os.listdir(d))
+    with pytest.raises(mc.durability.JournalError, match="no valid snapshot"):
+        mc.Engine.recover(d)
+    assert sorted(os.listdir(d)) == before

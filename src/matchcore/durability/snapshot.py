@@ -49,6 +49,7 @@ assert _HEADER.size == 64 and _SYMBOL.size == 80
 FLAG_JOURNALED = 1
 FLAG_ANCHORED = 2
 FLAG_TRADES = 4          # trade capture was on: trade seq counts every fill up to seq
+_NO_NEXT_SEQ = 2**64 - 1  # a seq (or trade seq) from which no journal can go on
 
 
 def _pad(n: int) -> int:
@@ -330,6 +331,13 @@ def _parse(data: bytes, name: str) -> tuple[dict, list]:
      state_hash) = _HEADER.unpack_from(data, 0)
     if version != VERSION or hsize != _HEADER.size:
         raise SnapshotFileError(f"{name}: unsupported version {version}", name, 8)
+    for field, value, at in (("seq", seq, 16), ("trade seq", trade_seq, 24)):
+        # the journals' seqs are u64 and a journal continued from the snapshot starts at the
+        # next one: a value without one made a recovery fail creating its writer (an
+        # OverflowError naming neither the file nor the field)
+        if value >= _NO_NEXT_SEQ:
+            raise SnapshotFileError(f"{name}: {field} {value} leaves no next seq (at most "
+                                    f"{_NO_NEXT_SEQ - 1})", name, at)
     head = {"seq": seq, "trade_seq": trade_seq, "stp": stp, "symbols": n_symbols,
             "journaled": bool(flags & FLAG_JOURNALED),
             "anchor": anchor if flags & FLAG_ANCHORED else None,
