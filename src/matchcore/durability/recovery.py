@@ -827,8 +827,13 @@ def _start_state(cls, path, cscan, report, foreign, snapshot, readonly):
                                    f"snapshots (newest {newest}) are recovered with "
                                    f"snapshot=True", path)
             if report.skipped_snapshots:
+                # which file and why (journal inspect lists them all): "(1 invalid)" alone
+                # left the user to find the damaged file and its fault
+                fpath, why = report.skipped_snapshots[0]        # the newest looked at
+                why = why[len(fpath) + 2:] if why.startswith(f"{fpath}: ") else why
                 raise JournalError(f"{path}: no journal and no valid snapshot "
-                                   f"({len(report.skipped_snapshots)} invalid)", path)
+                                   f"({len(report.skipped_snapshots)} invalid; the newest, "
+                                   f"{os.path.basename(fpath)}: {why})", path)
             if readonly and creation_leftovers(path) and lock_held(path):
                 # a writer alive (Engine(journal=DIR)) is writing that header right now (a
                 # writing recovery holds the LOCK itself: the creation was cut short)
