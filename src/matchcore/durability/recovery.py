@@ -376,6 +376,12 @@ def load_listed_snapshot(fpath, seq, cls=None):
     return eng, head
 
 
+def _reason(fpath, why) -> str:
+    """A skipped snapshot's reason without the path the snapshot reader's messages start
+    with (the caller names the file)."""
+    return why[len(fpath) + 2:] if why.startswith(f"{fpath}: ") else why
+
+
 def _pick_snapshot(path, cscan, report, foreign, cls, seed_only=False, seed_seq=0):
     """The newest usable snapshot, loaded as an engine of class ``cls``; appends to
     ``foreign`` the ones that can never be states of this journal (ahead of it, or taken after
@@ -830,10 +836,9 @@ def _start_state(cls, path, cscan, report, foreign, snapshot, readonly):
                 # which file and why (journal inspect lists them all): "(1 invalid)" alone
                 # left the user to find the damaged file and its fault
                 fpath, why = report.skipped_snapshots[0]        # the newest looked at
-                why = why[len(fpath) + 2:] if why.startswith(f"{fpath}: ") else why
                 raise JournalError(f"{path}: no journal and no valid snapshot "
                                    f"({len(report.skipped_snapshots)} invalid; the newest, "
-                                   f"{os.path.basename(fpath)}: {why})", path)
+                                   f"{os.path.basename(fpath)}: {_reason(fpath, why)})", path)
             if readonly and creation_leftovers(path) and lock_held(path):
                 # a writer alive (Engine(journal=DIR)) is writing that header right now (a
                 # writing recovery holds the LOCK itself: the creation was cut short)
@@ -860,10 +865,10 @@ def _start_state(cls, path, cscan, report, foreign, snapshot, readonly):
         if cscan.segments[0].first_seq != 1:
             first = cscan.segments[0].first_seq
             base = _base_of(cscan, first - 1)
+            skipped = ("; snapshots skipped: " + "; ".join(
+                f"{os.path.basename(f)}: {_reason(f, why)}"
+                for f, why in report.skipped_snapshots) if report.skipped_snapshots else "")
             if not snapshot and base is not None:
-                skipped = ("; snapshots skipped: " + "; ".join(
-                    f"{os.path.basename(f)}: {why}" for f, why in report.skipped_snapshots)
-                    if report.skipped_snapshots else "")
                 raise JournalError(f"{path}: journal starts at seq {first} from a seed "
                                    f"snapshot: {os.path.basename(base[0])} continues an "
                                    f"engine of state hash {base[1]:#018x}, but no valid "
@@ -879,8 +884,10 @@ def _start_state(cls, path, cscan, report, foreign, snapshot, readonly):
                                    f"its first segment records (this one records none); "
                                    f"recover with snapshot=True to start from a snapshot",
                                    cscan.segments[0].path, 0)
+            # (the snapshots it skipped, and why: one damaged beside a journal whose earlier
+            # segments were deleted was not named)
             raise JournalError(f"{path}: journal starts at seq {first} and "
-                               f"no valid snapshot holds the state before it",
+                               f"no valid snapshot holds the state before it{skipped}",
                                cscan.segments[0].path, 0)
         from matchcore._engine import _engine_of_class
         eng = _engine_of_class(cls, cscan.stp)
