@@ -752,3 +752,53 @@ def test_recorder_call_while_another_thread_flushes_is_journaled(tmp_path):
     assert replayed.state_hash() == rec.book.state_hash()
     if not during:
         pytest.skip("flush() never overlapped a call on this machine")
+
+
+def _in_thread_now(call):
+    # run call() in another thread to its end: what it returned or raised
+    t, box = _in_thread(call)
+    t.join()
+    return box.get("error", box.get("result"))
+
+
+def _between_runs(replayer, call):
+    """Arrange for ``call`` to run in another thread (to its end) at the first garbage
+    collection once the replayer holds a book: during feed() that is between two compiled runs,
+    with the GIL (a new book is being made), where any other thread may run. Returns (the list
+    that gets its outcome, the function that undoes the arrangement)."""
+    import gc
+    seen = []
+
+    def hook(phase, info):
+        if phase == "start" and not seen and replayer.books:
+            seen.append(_in_thread_now(call))
+    gc.callbacks.append(hook)
+    old = gc.get_threshold()
+    gc.set_threshold(1)
+    return seen, lambda: (gc.set_threshold(*old), gc.callbacks.remove(hook))
+
+
+def test_dbn_replayer_finish_from_another_thread_mid_feed_raises():
+    # finish() from another thread while feed() was between two runs (making a book) ended the
+    # stream there (finished True, stats of the records so far) and feed() went on applying
+    # the rest of its buffer to the "finished" replayer
+    import io
+    from matchcore.feeds.dbn import DbnReplayer, read_metadata
+    from matchcore.feeds.dbn_gen import generate_mbo
+    data = generate_mbo(None, records=6000, instruments=3, seed=1)
+    meta = read_metadata(io.BytesIO(data))
+    body = data[meta.header_bytes:]
+    r = DbnReplayer(names=meta.names, ts_out=meta.ts_out)
+    seen, undo = _between_runs(r, r.finish)
+    try:
+        used = r.feed(body)
+    finally:
+        undo()
+    assert seen, "feed() never collected garbage between two runs"
+    assert isinstance(seen[0], BusyError), seen[0]
+    assert "feed() is under way in another thread" in str(seen[0])
+    assert not r.finished
+    stats = r.finish(body[used:])
+    whole = DbnReplayer(names=meta.names, ts_out=meta.ts_out)
+    assert stats == whole.finish(body[whole.feed(body):])
+    assert stats["records"] == 6000

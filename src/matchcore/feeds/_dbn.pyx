@@ -875,9 +875,17 @@ cdef class DbnReplayer:
     def finish(self, tail=b"", stream_error=None):
         """End of the stream: an incomplete last record (``tail``) is reported as truncated
         with its offset (from the first record); ``stream_error`` (why a compressed stream
-        ended early) is reported there too, as ``truncated["stream"]``. Returns :attr:`stats`."""
+        ended early) is reported there too, as ``truncated["stream"]``. Returns :attr:`stats`.
+        While ``feed()`` is under way in another thread it raises BusyError, as ``feed()``
+        does there."""
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
+        if self._feeding:
+            # another thread's feed() between two runs (making a book, with the GIL): the stream
+            # ended there, stats and all, and that feed() went on applying the rest of its
+            # buffer to a finished replayer
+            raise BusyError("DbnReplayer is busy: feed() is under way in another thread; one "
+                            "replayer is used by one thread at a time")
         if self._finished:
             mc_raise_finished("DbnReplayer", "finish")
         cdef const uint8_t[::1] view
