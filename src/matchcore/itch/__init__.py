@@ -318,7 +318,9 @@ def decode(source, infer_lengths: bool = False, *, chunk_size: int = CHUNK_SIZE)
     Unknown types are skipped by their length and counted; a bad length prefix is reported with
     its offset and decoding resumes at the next plausible message; an incomplete last message
     is reported in ``stats["truncated"]``, and a gzip file cut short is decoded as far as it
-    goes, with ``stats["truncated"]["stream"]`` saying so. O(bytes); memory O(decoded messages).
+    goes, with ``stats["truncated"]["stream"]`` saying so. The buffer is read twice without
+    the GIL (count, then decode): one another thread writes into meanwhile raises
+    ``BufferError``. O(bytes); memory O(decoded messages).
 
     >>> from matchcore.itch import decode, generate
     >>> d = decode(generate(None, messages=200, symbols=2, seed=1))

@@ -8,7 +8,7 @@ message.
 """
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint8_t
-from libc.string cimport memset
+from libc.string cimport memcmp, memset
 cimport numpy as cnp
 import numpy as np
 
@@ -52,7 +52,10 @@ def struct_sizes():
 
 
 cdef int64_t _walk(itch_scan* s, const uint8_t* buf, int64_t n, char** outs,
-                   const int64_t* size, int final) noexcept nogil:
+                   char* const* ends, const int64_t* size, int final) noexcept nogil:
+    # With outs: each message is decoded into its type's array, which ends at ends[t]; -1 when
+    # a message does not fit there or in the buffer (the buffer is not what the counting pass
+    # read: see decode_chunk)
     cdef int64_t pos = 0, f
     cdef uint8_t t
     while True:
@@ -63,6 +66,8 @@ cdef int64_t _walk(itch_scan* s, const uint8_t* buf, int64_t n, char** outs,
         s.messages += 1
         s.counts[t] += 1
         if outs != NULL and size[t] != 0:
+            if size[t] > ends[t] - outs[t] or itch_length(t) > n - pos - 2:
+                return -1
             itch_decode_any(t, buf + pos + 2, outs[t])
             outs[t] += size[t]
         pos += 2 + f
@@ -91,17 +96,19 @@ def decode_chunk(const uint8_t[::1] buf not None, infer_lengths=False, int64_t b
     s1.infer = s2.infer = c_infer
     s1.resync = s2.resync = c_resync
     s1.base = s2.base = base
-    cdef int64_t consumed = 0
+    cdef int64_t consumed = 0, again = 0
     if n > 0:
         with nogil:
-            consumed = _walk(&s1, p, n, NULL, NULL, c_final)
+            consumed = _walk(&s1, p, n, NULL, NULL, NULL, c_final)
     cdef char* outs[256]
+    cdef char* ends[256]
     cdef int64_t size[256]
     cdef int t
     cdef cnp.ndarray arr
     arrays = {}
     for t in range(256):
         outs[t] = NULL
+        ends[t] = NULL
         size[t] = 0
         if s1.counts[t] and itch_length(<uint8_t>t) != 0:
             # zeroed: the decoders write the fields, not the padding between them (heap
@@ -110,12 +117,22 @@ def decode_chunk(const uint8_t[::1] buf not None, infer_lengths=False, int64_t b
             arrays[chr(t)] = arr
             outs[t] = <char*>cnp.PyArray_DATA(arr)
             size[t] = <int64_t>itch_struct_size(<uint8_t>t)
+            ends[t] = outs[t] + s1.counts[t] * size[t]
             if size[t] != arr.dtype.itemsize:
                 raise AssertionError(f"ITCH {chr(t)!r}: C struct {size[t]} bytes, "
                                      f"numpy dtype {arr.dtype.itemsize}")
     if arrays:
         with nogil:
-            _walk(&s2, p, n, outs, size, c_final)
+            again = _walk(&s2, p, n, outs, ends, size, c_final)
+        # Both passes run without the GIL: a thread writing into the buffer meanwhile (a
+        # socket's recv_into, a reused read buffer) made the decoding pass find more messages
+        # of a type than the counting pass had sized its array for, and they were written past
+        # the array's end (the heap corrupted, the process aborted).
+        if again != consumed or s2.messages != s1.messages or memcmp(
+                s1.counts, s2.counts, sizeof(s1.counts)) != 0:
+            raise BufferError("the buffer changed while it was being decoded (another thread "
+                              "wrote into it): decode a copy, or a buffer no thread writes to "
+                              "meanwhile")
     report = itch_scan_report(&s1)
     report["resync"] = bool(s1.resync)
     return arrays, report, int(consumed)

@@ -1,0 +1,118 @@
+"""The decoders that read a caller's buffer in two passes without the GIL (count, then fill
+arrays sized by the count): another thread may write into that buffer meanwhile (a socket's
+``recv_into``, a reused read buffer). The second pass then found more messages than the first
+had sized for, and wrote them past the end of the arrays (the heap corrupted). Now such a call
+raises BufferError and writes nothing out of bounds.
+
+The other thread's write is made at a known point between the two passes (a lookup the call
+makes there runs the write), so the overlap is certain; one test also runs a real writer
+thread against many calls."""
+import threading
+
+import numpy as np
+import pytest
+
+import matchcore.itch as itch
+from matchcore.itch import _decode
+
+
+def _messages(data):
+    out, pos = [], 0
+    while pos + 2 <= len(data):
+        n = int.from_bytes(data[pos:pos + 2], "big")
+        out.append(bytes(data[pos:pos + 2 + n]))
+        pos += 2 + n
+    return out
+
+
+def _one_of(data, kind):
+    return next(m for m in _messages(data) if m[2:3] == kind)
+
+
+SAMPLE = itch.generate(None, messages=400, symbols=2, seed=1)
+ADD = _one_of(SAMPLE, b"A")         # 36-byte Add Order and Order Executed With Price: a C
+EXEC = _one_of(SAMPLE, b"C")        # written over by an A keeps the framing, one A more
+assert len(ADD) == len(EXEC)
+
+
+class _WriteOnLookup(dict):
+    """The decoder's dtype table: its first lookup (between the two passes) runs ``write``."""
+
+    def __init__(self, table, write):
+        super().__init__(table)
+        self.write = write
+
+    def __getitem__(self, key):
+        if self.write is not None:
+            write, self.write = self.write, None
+            write()
+        return super().__getitem__(key)
+
+
+def _decode_with_write_between_passes(monkeypatch, buf, write, **kw):
+    monkeypatch.setattr(_decode, "_DTYPES", _WriteOnLookup(_decode._DTYPES, write))
+    try:
+        return itch.decode(buf, **kw)
+    finally:
+        monkeypatch.undo()
+
+
+def test_decode_buffer_written_between_its_passes_raises():
+    buf = bytearray(ADD * 50 + EXEC)
+
+    def write():
+        buf[-len(EXEC):] = ADD          # one Add Order more than the first pass counted
+    with pytest.raises(BufferError, match="the buffer changed while it was being decoded"):
+        _decode_with_write_between_passes(pytest.MonkeyPatch(), buf, write)
+    # the buffer as it now stands decodes whole
+    d = itch.decode(bytes(buf))
+    assert len(d["A"]) == 51 and "C" not in d
+
+
+def test_decode_buffer_written_between_its_passes_same_framing_other_type_raises():
+    # the same count of messages, one of another type than counted: its array was never made
+    buf = bytearray(ADD * 5 + EXEC)
+
+    def write():
+        buf[:len(ADD)] = EXEC
+    with pytest.raises(BufferError):
+        _decode_with_write_between_passes(pytest.MonkeyPatch(), buf, write)
+
+
+def test_decode_unchanged_buffer_between_passes_decodes():
+    buf = bytearray(SAMPLE)
+    d = _decode_with_write_between_passes(pytest.MonkeyPatch(), buf, lambda: None)
+    whole = itch.decode(SAMPLE)
+    assert d.stats == whole.stats
+    assert all(np.array_equal(d[t], whole[t]) for t in whole)
+
+
+def test_decode_while_another_thread_rewrites_the_buffer_never_corrupts():
+    # a real writer thread: numpy's copy releases the GIL, so it runs while the passes do
+    few = np.frombuffer(EXEC * 2000 + ADD, np.uint8)
+    many = np.frombuffer(ADD * 2001, np.uint8)
+    buf = few.copy()
+    stop = threading.Event()
+
+    def rewrite():
+        while not stop.is_set():
+            np.copyto(buf, many)
+            np.copyto(buf, few)
+    t = threading.Thread(target=rewrite)
+    t.start()
+    outcomes = {"ok": 0, "changed": 0}
+    try:
+        for _ in range(300):
+            try:
+                d = itch.decode(buf)
+            except BufferError:
+                outcomes["changed"] += 1
+                continue
+            outcomes["ok"] += 1
+            # a whole decode is of one framing: every message an A or a C, 2001 of them
+            assert d.stats["messages"] == 2001
+            assert sum(len(d[k]) for k in d) == 2001
+    finally:
+        stop.set()
+        t.join()
+    assert outcomes["ok"] + outcomes["changed"] == 300
