@@ -116,3 +116,49 @@ def test_decode_while_another_thread_rewrites_the_buffer_never_corrupts():
         stop.set()
         t.join()
     assert outcomes["ok"] + outcomes["changed"] == 300
+
+
+# ---- MoldUDP64 framing (moldudp.frame_itch, frame_offsets): count, then fill ----
+# (the other thread's write runs as the call makes its arrays, between the passes)
+
+def _hook_np_empty(monkeypatch, module, write):
+    # the first array the call makes (between its two passes) runs ``write`` first
+    real = np.empty
+    state = {"write": write}
+
+    def empty(*a, **k):
+        if state["write"] is not None:
+            w, state["write"] = state["write"], None
+            w()
+        return real(*a, **k)
+    monkeypatch.setattr(module, "np", type("np", (), {"empty": staticmethod(empty),
+                                                       "int64": np.int64}))
+
+
+@pytest.mark.parametrize("name", ["frame_itch", "frame_offsets"])
+def test_moldudp_framing_buffer_written_between_its_passes_raises(monkeypatch, name):
+    from matchcore import _moldudp, moldudp
+    small = _one_of(SAMPLE, b"D")       # Order Delete: 21 bytes with its prefix
+    buf = bytearray(ADD * 20)           # 20 messages of 38 bytes; then 36 of 21 and a tail
+
+    def write():
+        buf[:] = (small * 41)[:len(buf)]
+    _hook_np_empty(monkeypatch, _moldudp, write)
+    with pytest.raises(BufferError, match="the buffer changed while it was being framed"):
+        getattr(moldudp, name)(buf)
+    monkeypatch.undo()
+    # unchanged, or framed afresh: as before
+    assert len(moldudp.frame_itch(bytes(buf))[0]) == 36 + 1
+    assert len(moldudp.frame_offsets(bytes(buf))[0]) == 36 + 1
+
+
+@pytest.mark.parametrize("name", ["frame_itch", "frame_offsets"])
+def test_moldudp_framing_unchanged_buffer_frames(monkeypatch, name):
+    from matchcore import _moldudp, moldudp
+    want = getattr(moldudp, name)(SAMPLE)
+    _hook_np_empty(monkeypatch, _moldudp, lambda: None)
+    got = getattr(moldudp, name)(bytearray(SAMPLE))
+    monkeypatch.undo()
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert np.array_equal(a, b)

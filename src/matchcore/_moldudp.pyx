@@ -4,7 +4,7 @@
 Python calls these once per file or once per packet; the per-message walk stays in C.
 """
 
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memset
 cimport numpy as cnp
 import numpy as np
@@ -35,7 +35,8 @@ def frame_offsets(const uint8_t[::1] buf):
     spanning ``buf[offsets[i]:offsets[i+1]]`` (its 2-byte prefix included); ``status`` is
     FRAMES_OK (the blocks cover ``buf`` exactly), FRAMES_TRUNCATED (the bytes from ``stop`` on are
     an incomplete block) or FRAMES_ZERO_LENGTH (a zero prefix at offset ``stop``). O(n), two
-    passes (count, then fill), no Python object per block.
+    passes (count, then fill) without the GIL, no Python object per block: a buffer another
+    thread writes into meanwhile raises BufferError.
     """
     cdef Py_ssize_t n = buf.shape[0]
     cdef const uint8_t* p = &buf[0] if n > 0 else NULL
@@ -61,14 +62,28 @@ def frame_offsets(const uint8_t[::1] buf):
     with nogil:
         for i in range(count):
             o[i] = q
+            if q + 2 > n or q + 2 + _u16be(p + q) > n:
+                break
             q += 2 + _u16be(p + q)
         o[count] = q
+    if q != pos:
+        _raise_changed()
     return out, status, pos
 
 
+cdef int _raise_changed() except -1:
+    # Both passes run without the GIL: a thread writing into the buffer meanwhile (a socket's
+    # recv_into, a reused read buffer) gave the second pass other lengths than the first had
+    # counted, and it read past the buffer's end (frame_offsets) or wrote past the end of the
+    # arrays sized by the count (frame_itch: the heap corrupted).
+    raise BufferError("the buffer changed while it was being framed (another thread wrote "
+                      "into it): frame a copy, or a buffer no thread writes to meanwhile")
+
+
 cdef int64_t _frame_itch(itch_scan* s, const uint8_t* p, int64_t n, int64_t* starts,
-                         int64_t* ends, int64_t* zero) noexcept nogil:
-    # the messages of p[:n] as the replay frames them; returns their count, s.base the tail
+                         int64_t* ends, int64_t cap, int64_t* zero) noexcept nogil:
+    # the messages of p[:n] as the replay frames them; returns their count, s.base the tail;
+    # with starts, -1 for more than the cap of messages (see _raise_changed)
     cdef int64_t pos = 0, f, count = 0
     cdef int32_t i
     while True:
@@ -80,6 +95,8 @@ cdef int64_t _frame_itch(itch_scan* s, const uint8_t* p, int64_t n, int64_t* sta
         if f == 0:
             break
         if starts != NULL:
+            if count == cap:
+                return -1
             starts[count] = pos
             ends[count] = pos + 2 + f
         count += 1
@@ -97,17 +114,20 @@ def frame_itch(const uint8_t[::1] buf):
     ``buf[offsets[i]:ends[i]]`` (its prefix included; ``offsets`` has one more entry, the end of
     the last message), ``bytes_skipped`` the bytes jumped over after bad prefixes, ``tail`` the
     bytes of an incomplete last message, ``zero`` the offset of the first zero length prefix
-    (-1: none). O(n), two passes (count, then fill), no Python object per message.
+    (-1: none). O(n), two passes (count, then fill) without the GIL, no Python object per
+    message: a buffer another thread writes into meanwhile raises BufferError.
     """
-    cdef int64_t n = buf.shape[0], count, zero = -1
+    cdef int64_t n = buf.shape[0], count, again = 0, zero = -1, base
+    cdef uint64_t skipped
     cdef const uint8_t* p = &buf[0] if n > 0 else NULL
     cdef itch_scan s
     memset(&s, 0, sizeof(itch_scan))
     if n > 0:
         with nogil:
-            count = _frame_itch(&s, p, n, NULL, NULL, &zero)
+            count = _frame_itch(&s, p, n, NULL, NULL, 0, &zero)
     else:
         count = 0
+    skipped, base = s.bytes_skipped, s.base
     cdef cnp.ndarray[int64_t] starts = np.empty(count + 1, dtype=np.int64)
     cdef cnp.ndarray[int64_t] ends = np.empty(count, dtype=np.int64)
     cdef int64_t* o = <int64_t*>cnp.PyArray_DATA(starts)
@@ -115,7 +135,9 @@ def frame_itch(const uint8_t[::1] buf):
     memset(&s, 0, sizeof(itch_scan))
     if n > 0:
         with nogil:
-            _frame_itch(&s, p, n, o, e, &zero)
+            again = _frame_itch(&s, p, n, o, e, count, &zero)
+    if again != count or s.bytes_skipped != skipped or s.base != base:
+        _raise_changed()
     o[count] = e[count - 1] if count else 0
     return starts, ends, int(s.bytes_skipped), int(n - s.base), int(zero)
 
