@@ -802,3 +802,116 @@ def test_dbn_replayer_finish_from_another_thread_mid_feed_raises():
     whole = DbnReplayer(names=meta.names, ts_out=meta.ts_out)
     assert stats == whole.finish(body[whole.feed(body):])
     assert stats["records"] == 6000
+
+
+class _ArrayHook:
+    """Commands given as an object numpy converts (``__array__``): the ``n``-th conversion
+    runs ``call`` in another thread first (Recorder.process converts them once for the book,
+    then again to journal them, with the book no longer busy)."""
+
+    def __init__(self, arr, n, call):
+        self.arr, self.n, self.call, self.outcome = arr, n, call, "not reached"
+
+    def __array__(self, dtype=None, copy=None):
+        self.n -= 1
+        if self.n == 0:
+            self.outcome = _in_thread_now(self.call)
+        return self.arr
+
+
+def test_recorder_call_between_a_batch_and_its_records_raises(tmp_path):
+    # the batch had run and the book was no longer busy, its records not yet appended: another
+    # thread's market order then traded on the book after the batch, was journaled before it,
+    # and the journal replayed to another state
+    from matchcore.native import Recorder, replay_commands
+    setup, flow = standard_mix(4000, seed=2)
+    path = tmp_path / "session.mccmd"
+    rec = Recorder(mc.OrderBook(), path)
+    rec.process(setup)
+    before = rec.book.state_hash()
+    hook = _ArrayHook(flow, 2, lambda: rec.submit_market(10**12, 0, 5))
+    rec.process(hook)
+    assert isinstance(hook.outcome, BusyError), hook.outcome
+    assert "process() is being applied and journaled through it" in str(hook.outcome)
+    assert rec.book.state_hash() != before
+    rec.close()
+    replayed = mc.OrderBook()
+    replay_commands(path, replayed)
+    assert replayed.state_hash() == rec.book.state_hash()
+
+
+class _IndexHook:
+    # an owner id whose ``n``-th conversion runs ``call`` in another thread first (the book
+    # converts it once, the record again)
+    def __init__(self, value, n, call):
+        self.value, self.n, self.call, self.outcome = value, n, call, "not reached"
+
+    def __index__(self):
+        self.n -= 1
+        if self.n == 0:
+            self.outcome = _in_thread_now(self.call)
+        return self.value
+
+
+@pytest.mark.parametrize("other", ["process", "close", "submit"])
+def test_recorder_call_between_an_order_and_its_record_refuses_the_other(tmp_path, other):
+    # a submit applied to the book, its record not yet appended: another thread's batch (or
+    # call) then went into the journal before it though applied after it, and a close() lost
+    # its record (appended to a closed Recorder)
+    from matchcore.native import Recorder, replay_commands
+    setup, flow = standard_mix(4000, seed=2)
+    path = tmp_path / "session.mccmd"
+    rec = Recorder(mc.OrderBook(), path)
+    rec.process(setup)
+    calls = {"process": lambda: rec.process(flow), "close": rec.close,
+             "submit": lambda: rec.submit(10**12 + 1, 1, 1, 3)}
+    owner = _IndexHook(7, 2, calls[other])
+    rec.submit(10**12, 0, 10**6, 3, owner=owner)        # crosses the book's asks
+    assert isinstance(owner.outcome, BusyError), owner.outcome
+    assert "another call is being applied and journaled through it" in str(owner.outcome)
+    rec.close()
+    replayed = mc.OrderBook()
+    replay_commands(path, replayed)
+    assert replayed.state_hash() == rec.book.state_hash()
+
+
+def test_recorder_many_calls_while_another_thread_processes_replay_to_the_book(tmp_path):
+    # real threads: whatever the interleaving, each call is refused or journaled in the order
+    # the book applied it
+    from matchcore.native import Recorder, replay_commands
+    setup, flow = standard_mix(100_000, seed=2)
+    path = tmp_path / "session.mccmd"
+    rec = Recorder(mc.OrderBook(), path, flush_every=10**8)
+    rec.process(setup)
+    stop = threading.Event()
+    counts = {"ok": 0, "busy": 0}
+
+    def other():
+        oid = 10**12
+        while not stop.is_set():
+            try:
+                rec.submit_market(oid, oid % 2, 1)      # trades: its place in the order matters
+                counts["ok"] += 1
+            except BusyError:
+                counts["busy"] += 1
+            oid += 1
+    t = threading.Thread(target=other)
+    t.start()
+    try:
+        for i in range(3):
+            batch = flow.copy()
+            batch["order_id"] += (i + 1) * 10**9
+            while True:
+                try:
+                    rec.process(batch)      # refused while the other thread's call is under way
+                    break
+                except BusyError:
+                    time.sleep(1e-4)
+    finally:
+        stop.set()
+        t.join()
+    rec.close()
+    replayed = mc.OrderBook()
+    replay_commands(path, replayed)
+    assert replayed.state_hash() == rec.book.state_hash()
+    assert counts["ok"] > 0

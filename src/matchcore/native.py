@@ -802,6 +802,13 @@ class Recorder(NoCopy):
         # to the book, went into a closed Recorder's buffer, lost without a word.
         self._guard = threading.RLock()
         self._guard_call = None
+        # Held by each order entry call from its book call to its record, by process() from its
+        # batch to its records, and by close(): a call from another thread in between was
+        # applied to the book after the batch (or the other call) and journaled before it, or
+        # journaled into a closed Recorder, and the journal no longer replayed to the book.
+        # flush() does not take it: calls go on while it writes a copy of the buffer.
+        self._entry = threading.Lock()
+        self._entry_call = None
 
     def _hold(self, call):
         if not self._guard.acquire(False):
@@ -815,6 +822,11 @@ class Recorder(NoCopy):
     def _release(self, outer):
         self._guard_call = outer
         self._guard.release()
+
+    def _refuse_entry(self):
+        raise BusyError(f"Recorder is busy: {self._entry_call or 'another call'} is being applied "
+                        f"and journaled through it in another thread; one Recorder is used by "
+                        f"one thread at a time")
 
     def _flush_due(self):
         # the flush every flush_every records: while another thread's process(), flush() or
@@ -910,22 +922,27 @@ class Recorder(NoCopy):
 
     def submit(self, order_id, side, price, qty, tif=TIF.GTC, *, owner=0, post_only=False, ts_ns=0):
         """Forward :meth:`OrderBook.submit` and journal a SUBMIT record."""
-        if self._f is None:
-            self._closed()
-        # the flag first, as the book converts it first: with several bad arguments both name
-        # the same one
-        po = 1 if _flag_arg(post_only, "post_only") else 0
-        if not (_fits_u8(side) and _fits_u8(tif)):
-            _refuse_u8(order_id, side, price, qty, tif, owner, ts_ns)
-        rejected = None
+        if not self._entry.acquire(False):
+            self._refuse_entry()
         try:
-            out = self._submit(order_id, side, price, qty, tif, owner=owner, post_only=post_only,
-                               ts_ns=ts_ns)
-        except OrderRejected as e:
-            rejected = e            # journaled and flushed as any call, then raised
-        self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side, tif,
-                           po)
-        self._pending += 1
+            if self._f is None:
+                self._closed()
+            # the flag first, as the book converts it first: with several bad arguments both
+            # name the same one
+            po = 1 if _flag_arg(post_only, "post_only") else 0
+            if not (_fits_u8(side) and _fits_u8(tif)):
+                _refuse_u8(order_id, side, price, qty, tif, owner, ts_ns)
+            rejected = None
+            try:
+                out = self._submit(order_id, side, price, qty, tif, owner=owner,
+                                   post_only=post_only, ts_ns=ts_ns)
+            except OrderRejected as e:
+                rejected = e            # journaled and flushed as any call, then raised
+            self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side,
+                               tif, po)
+            self._pending += 1
+        finally:
+            self._entry.release()
         if self._pending >= self._flush_every:
             self._flush_due()
         if rejected is not None:
@@ -934,17 +951,22 @@ class Recorder(NoCopy):
 
     def submit_market(self, order_id, side, qty, *, owner=0, ts_ns=0):
         """Forward :meth:`OrderBook.submit_market` and journal a MARKET record."""
-        if self._f is None:
-            self._closed()
-        if not _fits_u8(side):
-            _refuse_u8(order_id, side, None, qty, None, owner, ts_ns)
-        rejected = None
+        if not self._entry.acquire(False):
+            self._refuse_entry()
         try:
-            out = self._market(order_id, side, qty, owner=owner, ts_ns=ts_ns)
-        except OrderRejected as e:
-            rejected = e
-        self._buf += _pack(ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0)
-        self._pending += 1
+            if self._f is None:
+                self._closed()
+            if not _fits_u8(side):
+                _refuse_u8(order_id, side, None, qty, None, owner, ts_ns)
+            rejected = None
+            try:
+                out = self._market(order_id, side, qty, owner=owner, ts_ns=ts_ns)
+            except OrderRejected as e:
+                rejected = e
+            self._buf += _pack(ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0)
+            self._pending += 1
+        finally:
+            self._entry.release()
         if self._pending >= self._flush_every:
             self._flush_due()
         if rejected is not None:
@@ -953,27 +975,37 @@ class Recorder(NoCopy):
 
     def cancel(self, order_id, *, owner=0, ts_ns=0):
         """Forward :meth:`OrderBook.cancel` and journal a CANCEL record."""
-        if self._f is None:
-            self._closed()
-        out = self._cancel(order_id, owner=owner, ts_ns=ts_ns)  # never rejects with an exception
-        self._buf += _pack(ts_ns, order_id, 0, 0, owner, self.symbol, _CANCEL, 0, 0, 0)
-        self._pending += 1
+        if not self._entry.acquire(False):
+            self._refuse_entry()
+        try:
+            if self._f is None:
+                self._closed()
+            out = self._cancel(order_id, owner=owner, ts_ns=ts_ns)  # rejects without raising
+            self._buf += _pack(ts_ns, order_id, 0, 0, owner, self.symbol, _CANCEL, 0, 0, 0)
+            self._pending += 1
+        finally:
+            self._entry.release()
         if self._pending >= self._flush_every:
             self._flush_due()
         return out
 
     def modify(self, order_id, qty, price=None, *, owner=0, ts_ns=0):
         """Forward :meth:`OrderBook.modify` and journal a MODIFY record (price 0 = keep)."""
-        if self._f is None:
-            self._closed()
-        p = 0 if price is None else price
-        rejected = None
+        if not self._entry.acquire(False):
+            self._refuse_entry()
         try:
-            out = self._modify(order_id, qty, price, owner=owner, ts_ns=ts_ns)
-        except OrderRejected as e:
-            rejected = e
-        self._buf += _pack(ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0)
-        self._pending += 1
+            if self._f is None:
+                self._closed()
+            p = 0 if price is None else price
+            rejected = None
+            try:
+                out = self._modify(order_id, qty, price, owner=owner, ts_ns=ts_ns)
+            except OrderRejected as e:
+                rejected = e
+            self._buf += _pack(ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0)
+            self._pending += 1
+        finally:
+            self._entry.release()
         if self._pending >= self._flush_every:
             self._flush_due()
         if rejected is not None:
@@ -992,22 +1024,30 @@ class Recorder(NoCopy):
         try:
             if self._f is None:         # closed by another thread before the hold
                 self._closed()
+            if not self._entry.acquire(False):
+                self._refuse_entry()
+            self._entry_call = "process()"
             try:
-                res = self.book.process(commands, out=out)
-            except MemoryError as exc:
-                # the book ran out of memory part way: the commands it applied are in the live
-                # state, so they go into the journal too (else it replays to another state), in
-                # pieces written at once: a copy of them all may not fit in what memory is left
-                applied = getattr(exc, "applied", 0)
-                if applied:
-                    given = np.asarray(commands)
-                    self.flush()
-                    for i in range(0, applied, 4096):
-                        self._journal_batch(given[i:min(i + 4096, applied)])
+                try:
+                    res = self.book.process(commands, out=out)
+                except MemoryError as exc:
+                    # the book ran out of memory part way: the commands it applied are in the
+                    # live state, so they go into the journal too (else it replays to another
+                    # state), in pieces written at once: a copy of them all may not fit in what
+                    # memory is left
+                    applied = getattr(exc, "applied", 0)
+                    if applied:
+                        given = np.asarray(commands)
                         self.flush()
-                raise
-            self._journal_batch(commands)
-            return res
+                        for i in range(0, applied, 4096):
+                            self._journal_batch(given[i:min(i + 4096, applied)])
+                            self.flush()
+                    raise
+                self._journal_batch(commands)
+                return res
+            finally:
+                self._entry_call = None
+                self._entry.release()
         finally:
             self._release(outer)
 
@@ -1124,25 +1164,36 @@ class Recorder(NoCopy):
         try:
             if self._f is None:         # closed by another thread before the hold
                 return
+            if not self._entry.acquire(False):
+                self._refuse_entry()
+            self._entry_call = "close()"
             try:
-                if os.getpid() == self._pid:
-                    try:
-                        self.flush()
-                    except OSError as exc:
-                        # the file is closed below whatever the flush gave: no retry can write
-                        # the buffered records (flush()'s words offered one)
-                        why = os.strerror(exc.errno) if exc.errno else exc.strerror
-                        raise OSError(exc.errno, f"{why}: the Recorder journal could not "
-                                                 f"be flushed on close "
-                                                 f"({records(self._pending, 'buffered ')} lost, "
-                                                 f"{records(self.count, 'committed ')} on file)",
-                                      str(self.path)) from exc
+                self._close()
             finally:
-                self._f.close()
-                self._f = None
-                self.book._journal_entry(False)     # the C table takes its orders again
+                self._entry_call = None
+                self._entry.release()
         finally:
             self._release(outer)
+
+    def _close(self):
+        # close() past its holds
+        try:
+            if os.getpid() == self._pid:
+                try:
+                    self.flush()
+                except OSError as exc:
+                    # the file is closed below whatever the flush gave: no retry can write the
+                    # buffered records (flush()'s words offered one)
+                    why = os.strerror(exc.errno) if exc.errno else exc.strerror
+                    raise OSError(exc.errno, f"{why}: the Recorder journal could not be "
+                                             f"flushed on close "
+                                             f"({records(self._pending, 'buffered ')} lost, "
+                                             f"{records(self.count, 'committed ')} on file)",
+                                  str(self.path)) from exc
+        finally:
+            self._f.close()
+            self._f = None
+            self.book._journal_entry(False)     # the C table takes its orders again
 
     def __enter__(self):
         return self
