@@ -915,3 +915,39 @@ def test_recorder_many_calls_while_another_thread_processes_replay_to_the_book(t
     replay_commands(path, replayed)
     assert replayed.state_hash() == rec.book.state_hash()
     assert counts["ok"] > 0
+
+
+@pytest.mark.parametrize("call", ["process", "process_batch_ns"])
+def test_itch_replayer_freed_while_a_call_runs_on_its_book_leaves_it_recording(call):
+    # A replayer's books write no events while they are its own; freed, it leaves them
+    # standalone, writing events as record_events says. Freed while another thread's process()
+    # ran on one of them, that call then put back the replayer's setting as it ended: the book
+    # said record_events=True and wrote no event again.
+    import matchcore.itch as itch
+    data = itch.generate(None, messages=3000, symbols=1, seed=1)
+    setup, flow = standard_mix(400_000, seed=1)
+    flow["order_id"] += 10**12
+    run = {"process": lambda b: b.process(flow),
+           "process_batch_ns": lambda b: process_batch_ns(b, flow)}[call]
+    for attempt in range(10):
+        r = itch.Replayer()
+        r.finish(data[r.feed(data):])
+        book = next(iter(r.books.values()))
+        t, box = _in_thread(run, book)
+        try:
+            _wait_busy(book, t)
+        except AssertionError:
+            _join(t, box)
+            continue
+        del r                       # its last reference: the books are unhooked now
+        still = t.is_alive()
+        _join(t, box)
+        if not still:
+            continue
+        assert not book.busy and book.record_events
+        book.events()
+        book.submit(10**15, 0, 1, 1)
+        assert book.events()["order_id"].tolist() == [10**15]
+        book.check_invariants()
+        return
+    pytest.skip(f"{call} never stayed busy long enough on this machine")

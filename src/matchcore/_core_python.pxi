@@ -479,6 +479,12 @@ cdef void mc_busy_leave(mc_book* b) noexcept:
     b.guard &= MC_GUARD_HOSTED | MC_GUARD_NO_EVENTS
     if b.host_busy != NULL:
         b.host_busy[0] = 0
+    else:
+        # Standalone, it writes events as record_events says. Its feed replayer may have been
+        # freed while the call ran (in another thread), leaving it standalone then, and the
+        # call has put back the setting it found, the replayer's (none written): the book
+        # said record_events=True and wrote no event again.
+        b.emit = 0 if b.guard & MC_GUARD_NO_EVENTS else 1
 
 
 # The threads holding an engine (MC_BUSY_HELD, matchcore._engine's mc_engine_hold), by the
