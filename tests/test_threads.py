@@ -951,3 +951,26 @@ def test_itch_replayer_freed_while_a_call_runs_on_its_book_leaves_it_recording(c
         book.check_invariants()
         return
     pytest.skip(f"{call} never stayed busy long enough on this machine")
+
+
+@pytest.mark.parametrize("call", ["finish", "feed"])
+def test_itch_replayer_call_from_another_thread_mid_feed_names_the_thread(call):
+    # refused (BusyError), but in the words meant for the callback ("its callback may read
+    # the books and the replayer, not finish the stream") when there was no callback at all
+    import matchcore.itch as itch
+    data = itch.generate(None, messages=6000, symbols=3, seed=1)
+    r = itch.Replayer()
+    other = {"finish": r.finish, "feed": lambda: r.feed(data)}[call]
+    seen, undo = _between_runs(r, other)
+    try:
+        used = r.feed(data)
+    finally:
+        undo()
+    assert seen, "feed() never collected garbage between two runs"
+    assert isinstance(seen[0], BusyError), seen[0]
+    assert "feed() is under way in another thread" in str(seen[0])
+    assert "callback" not in str(seen[0])
+    assert not r.finished
+    stats = r.finish(data[used:])
+    whole = itch.Replayer()
+    assert stats == whole.finish(data[whole.feed(data):])

@@ -21,6 +21,7 @@ cimport cython
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t, INT64_MAX
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy
+from cpython.pythread cimport PyThread_get_thread_ident
 cimport numpy as cnp
 import numpy as np
 
@@ -722,6 +723,7 @@ cdef class Replayer:
     cdef uint8_t _busy
     cdef bint _finished     # finish() ran: the stream has ended, nothing more is fed
     cdef bint _feeding      # feed() is under way (its callback may not feed again)
+    cdef unsigned long _feeder      # the thread feed() runs in, while _feeding
     cdef bint _started      # bytes have been fed: the start of the stream was checked
     # Replayer(...) itself: set by __cinit__ for the __init__ call of the same construction (as
     # OrderBook._init_due: MC_INIT_TAKEN or MC_INIT_BARE); a later call sets it up anew or
@@ -902,8 +904,7 @@ cdef class Replayer:
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
         if self._feeding:
-            raise BusyError("Replayer is busy: feed() is under way (its callback may read the "
-                            "books and the replayer, not feed it)")
+            self._raise_feeding("feed it")
         if self._finished:
             mc_raise_finished("Replayer", "feed")
         if self.done or n == 0:
@@ -923,6 +924,7 @@ cdef class Replayer:
             self._started = True
         cdef const uint8_t* p = &buf[0]
         self._feeding = True
+        self._feeder = PyThread_get_thread_ident()
         try:
             while True:
                 if self._busy:
@@ -953,6 +955,15 @@ cdef class Replayer:
             self._feeding = False
         return pos
 
+    cdef int _raise_feeding(self, str what) except -1:
+        # a call made while feed() is under way: from its callback, or from another thread
+        # while feed() is between two runs (the callback, or a new locate's book being made)
+        if PyThread_get_thread_ident() == self._feeder:
+            raise BusyError(f"Replayer is busy: feed() is under way (its callback may read the "
+                            f"books and the replayer, not {what})")
+        raise BusyError("Replayer is busy: feed() is under way in another thread; one replayer "
+                        "and its books are used by one thread at a time")
+
     @property
     def finished(self):
         """True once :meth:`finish` has run: the stream has ended, and ``feed()`` and
@@ -970,10 +981,9 @@ cdef class Replayer:
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
         if self._feeding:
-            # from the callback: the stream ended there, and feed() went on applying the rest
-            # of its buffer to a finished replayer
-            raise BusyError("Replayer is busy: feed() is under way (its callback may read the "
-                            "books and the replayer, not finish the stream)")
+            # from the callback (or another thread): the stream ended there, and feed() went
+            # on applying the rest of its buffer to a finished replayer
+            self._raise_feeding("finish the stream")
         if self._finished:
             mc_raise_finished("Replayer", "finish")
         cdef const uint8_t[::1] view
