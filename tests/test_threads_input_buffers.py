@@ -162,3 +162,19 @@ def test_moldudp_framing_unchanged_buffer_frames(monkeypatch, name):
     assert len(got) == len(want)
     for a, b in zip(got, want):
         assert np.array_equal(a, b)
+
+
+def test_moldudp_frame_offsets_fewer_blocks_ending_where_counted_raises(monkeypatch):
+    # written between the passes so that fewer, longer blocks reach the same end: the second
+    # pass stopped there and returned the count's array with an offset never written
+    from matchcore import _moldudp, moldudp
+    small = _one_of(SAMPLE, b"D")                   # 21 bytes with its prefix
+    buf = bytearray(small * 3 + b"\x00\x10")        # 3 blocks, then a cut block
+    long_block = (len(small) * 3 - 2).to_bytes(2, "big") + small[2:] * 3 + b"\0\0\0\0"
+    assert len(long_block) == 3 * len(small)
+
+    def write():
+        buf[:len(long_block)] = long_block          # 1 block where 3 were, the same length
+    _hook_np_empty(monkeypatch, _moldudp, write)
+    with pytest.raises(BufferError):
+        moldudp.frame_offsets(buf)

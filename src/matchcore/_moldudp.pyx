@@ -63,6 +63,7 @@ def frame_offsets(const uint8_t[::1] buf):
         for i in range(count):
             o[i] = q
             if q + 2 > n or q + 2 + _u16be(p + q) > n:
+                q = -1          # fewer blocks than counted (the rest left unset): refused
                 break
             q += 2 + _u16be(p + q)
         o[count] = q
