@@ -974,3 +974,31 @@ def test_itch_replayer_call_from_another_thread_mid_feed_names_the_thread(call):
     stats = r.finish(data[used:])
     whole = itch.Replayer()
     assert stats == whole.finish(data[whole.feed(data):])
+
+
+def test_book_depth_into_refuses_a_call_started_while_its_arrays_are_converted():
+    # depth_into() checked the book before converting its arrays, which runs Python code (here
+    # an array subclass's dtype property): a call that another thread started on the book then
+    # (a timed loop, without the GIL) had its book read under it
+    book = _seeded_book()
+    before = book.state_hash()
+    held = {}
+
+    class Arr(np.ndarray):
+        @property
+        def dtype(self):
+            if not held:
+                held["hold"] = _hold_on(book)
+            return super().dtype
+    bids = np.zeros((4, 2), np.int64).view(Arr)
+    asks = np.full((4, 2), -1, np.int64)
+    with pytest.raises(BusyError, match="a timed loop"):
+        book.depth_into(bids, asks)
+    t, box, seen = held["hold"]
+    assert time.monotonic() - seen < HOLD_NS / 1e9, "the hold ended before depth_into() read"
+    _join(t, box)
+    assert (asks == -1).all()           # nothing written
+    for oid in (900_000_001, 900_000_002):
+        assert book.cancel(10**15 + oid) == 1
+    assert book.state_hash() == before
+    assert book.depth_into(np.zeros((4, 2), np.int64).view(Arr), asks)[0] > 0

@@ -819,9 +819,12 @@ cdef class OrderBook:
         >>> book.depth_into(bids, np.zeros((4, 2), np.int64))
         (1, 0)
         """
-        mc_check_busy(self._b)
         cdef int64_t[:, ::1] bids = _depth_out(bids_out, "bids_out")
         cdef int64_t[:, ::1] asks = _depth_out(asks_out, "asks_out")
+        # after the arguments' conversion, which may run Python code (an array subclass's
+        # properties, a garbage collection): another thread may have started a call that
+        # releases the GIL on the book meanwhile
+        mc_check_busy(self._b)
         return _depth_write(self._b, bids, asks)
 
     def snapshot(self):
