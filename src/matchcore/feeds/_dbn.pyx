@@ -1106,17 +1106,23 @@ cdef class DbnReplayer:
     def tob(self, clear=False):
         """Top-of-book changes (``TOB_DTYPE``; locate = book number; 0 for an empty side), read
         after each F_LAST record of a changed book. ``clear`` empties the sink after copying."""
+        # the flag first: its conversion may run Python code, and another thread a feed()
+        # meanwhile, which appends to the sink without the GIL
+        cdef bint c_clear = mc_bool_arg(clear, "clear")
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
-        return sk_records(&self.S.tob, TOB_DTYPE, mc_bool_arg(clear, "clear"))
+        return sk_records(&self.S.tob, TOB_DTYPE, c_clear)
 
     def trades(self, clear=False):
         """Trades (``TRADE_DTYPE``): kind T (an aggressor traded: side = aggressor's) and F (a
         resting order was filled: side = the resting order's); ref = order id, match_number =
         the record's sequence, price in 1e-9 units, shares = size."""
+        # the flag first: its conversion may run Python code, and another thread a feed()
+        # meanwhile, which appends to the sink without the GIL
+        cdef bint c_clear = mc_bool_arg(clear, "clear")
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
-        return sk_records(&self.S.trades, TRADE_DTYPE, mc_bool_arg(clear, "clear"))
+        return sk_records(&self.S.trades, TRADE_DTYPE, c_clear)
 
     def snapshots(self, clear=False):
         """Depth snapshots (``snapshot_dtype(snapshot_depth)``; locate = book number), one per
@@ -1124,6 +1130,9 @@ cdef class DbnReplayer:
         books kept (a record of an instrument left out, or with an unknown action or side, is
         not counted) or at each ``snapshot_every_ns`` boundary of ts_recv (the books of one
         snapshot in book-number order)."""
+        # the flag first: its conversion may run Python code, and another thread a feed()
+        # meanwhile, which appends to the sink without the GIL
+        cdef bint c_clear = mc_bool_arg(clear, "clear")
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
-        return sk_records(&self.S.snaps, self._snap_dtype, mc_bool_arg(clear, "clear"))
+        return sk_records(&self.S.snaps, self._snap_dtype, c_clear)
