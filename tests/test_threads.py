@@ -1087,3 +1087,36 @@ def test_dbn_replayer_sink_read_refuses_a_feed_started_while_clear_converts(sink
         assert np.array_equal(getattr(r, sink)(), getattr(whole, sink)())
         return
     pytest.skip("feed() never stayed busy long enough on this machine")
+
+
+@pytest.mark.parametrize("loop", ["process_timed", "process_open_loop", "process_batch_ns",
+                                  "process_histogram"])
+def test_timed_loop_refuses_a_recorder_opened_while_its_commands_convert(tmp_path, loop):
+    # The timed loops refuse a book an open Recorder journals (they would apply commands no
+    # record holds), but checked that before converting the commands, which may run Python
+    # code (an object's __array__) and other threads': a Recorder opened meanwhile then
+    # journaled a book the loop changed behind it, and its journal no longer replayed to it.
+    from matchcore.native import Recorder, replay_commands
+    setup, flow = standard_mix(2000, seed=4)
+    book = mc.OrderBook()
+    path = tmp_path / "session.mccmd"
+    opened = []
+    hook = _ArrayHook(flow, 1, lambda: opened.append(Recorder(book, path,
+                                                               require_empty=False)))
+    book.process(setup)
+    before = book.state_hash()
+    run = {"process_timed": lambda: process_timed(book, hook),
+           "process_open_loop": lambda: process_open_loop(book, hook, rate=1e9),
+           "process_batch_ns": lambda: process_batch_ns(book, hook),
+           "process_histogram": lambda: process_histogram(book, hook, np.array([1e3]),
+                                                          np.zeros(3, np.int64))}[loop]
+    with pytest.raises(mc.ReadOnlyBookError, match="journaled by an open native.Recorder"):
+        run()
+    rec = opened[0]
+    assert book.state_hash() == before and not book.busy
+    rec.submit(10**12, 0, FAR_BID, 1)
+    rec.close()
+    replayed = mc.OrderBook()
+    replayed.process(setup)
+    replay_commands(path, replayed)
+    assert replayed.state_hash() == book.state_hash()

@@ -117,6 +117,14 @@ cdef int _refuse_recorded(const mc_book* b, str what) except -1:
     return 0
 
 
+cdef int _timed_enter(mc_book* b, str what) except -1:
+    # The book busy for a timed loop, refused again if a Recorder now journals it: the
+    # arguments' conversion since the first check may run Python code (an object's
+    # __array__), and another thread's in the meantime, which may have opened one.
+    _refuse_recorded(b, what)
+    return mc_busy_enter(b, MC_BUSY_TIMED)
+
+
 def _ns_per_tick(str name):
     return 1.0 / tsc_ticks_per_ns() if name == "tsc" else 1.0
 
@@ -191,7 +199,7 @@ def process_timed(OrderBook book not None, commands, clock="auto"):
     cdef int64_t start, t0, t1, r
     cdef Py_ssize_t done = n
     # the book is busy while the loop runs without the GIL (another thread's call raises)
-    mc_busy_enter(b, MC_BUSY_TIMED)
+    _timed_enter(b, "process_timed()")
     try:
         start = b.n_ev
         with nogil:
@@ -280,7 +288,7 @@ def process_open_loop(OrderBook book not None, commands, double rate=0.0, arriva
     cdef mc_book* b = book._b
     cdef int64_t start, t0, t1, due, base, r
     cdef Py_ssize_t done = n
-    mc_busy_enter(b, MC_BUSY_TIMED)
+    _timed_enter(b, "process_open_loop()")
     try:
         start = b.n_ev
         with nogil:
@@ -327,7 +335,7 @@ def process_batch_ns(OrderBook book not None, commands, emit=True):
     cdef int64_t n = arr.shape[0], done, t0, t1, start
     cdef int old_emit
     cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
-    mc_busy_enter(b, MC_BUSY_TIMED)
+    _timed_enter(b, "process_batch_ns()")
     try:
         start = b.n_ev
         old_emit = b.emit
@@ -441,7 +449,7 @@ def process_histogram(target, commands, bounds_ns, counts, clock="auto", Py_ssiz
     cdef uint8_t emit = 1
     if isinstance(target, OrderBook):
         b = (<OrderBook>target)._b
-        mc_busy_enter(b, MC_BUSY_TIMED)     # left after the events are copied out (below)
+        _timed_enter(b, "process_histogram()")     # left after the events are copied out
         start = b.n_ev
         emit = b.emit
         b.emit = 1      # the batch's events are returned, as process() returns them
