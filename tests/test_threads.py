@@ -1120,3 +1120,59 @@ def test_timed_loop_refuses_a_recorder_opened_while_its_commands_convert(tmp_pat
     replayed.process(setup)
     replay_commands(path, replayed)
     assert replayed.state_hash() == book.state_hash()
+
+
+class _StrHook:
+    # a stream_error whose str() (taken by finish()) runs ``call`` first
+    def __init__(self, call):
+        self.call = call
+
+    def __str__(self):
+        if self.call is not None:
+            call, self.call = self.call, None
+            call()
+        return "cut short"
+
+
+@pytest.mark.parametrize("kind", ["itch", "dbn"])
+def test_replayer_finish_refuses_a_feed_started_while_its_arguments_convert(kind):
+    # finish() checked the replayer, then took str(stream_error), which runs Python code (and
+    # other threads): a feed() started by another thread then ran while finish() ended the
+    # stream (finished True), and finish() itself then raised BusyError from reading its stats
+    import io
+    import matchcore.itch as itch
+    from matchcore.feeds.dbn import DbnReplayer, read_metadata
+    from matchcore.feeds.dbn_gen import generate_mbo
+    if kind == "itch":
+        data = itch.generate(None, messages=400_000, symbols=2, seed=2)
+
+        def make():
+            return itch.Replayer()
+    else:
+        raw = generate_mbo(None, records=400_000, instruments=2, seed=2)
+        meta = read_metadata(io.BytesIO(raw))
+        data = raw[meta.header_bytes:]
+
+        def make():
+            return DbnReplayer(names=meta.names, ts_out=meta.ts_out)
+    for attempt in range(10):
+        r = make()
+        head = r.feed(data[:20_000])
+        started = []
+        try:
+            r.finish(b"", stream_error=_StrHook(lambda: _feed_until_busy(r, data[head:],
+                                                                          started)))
+            outcome = "finished"
+        except BusyError as exc:
+            outcome = exc
+        t, box, was_busy = started[0]
+        used = _join(t, box)
+        if not was_busy:
+            continue
+        assert isinstance(outcome, BusyError), outcome
+        assert not r.finished
+        stats = r.finish(data[head + used:])
+        whole = make()
+        assert stats == whole.finish(data[whole.feed(data):])
+        return
+    pytest.skip("feed() never stayed busy long enough on this machine")

@@ -878,6 +878,11 @@ cdef class DbnReplayer:
         ended early) is reported there too, as ``truncated["stream"]``. Returns :attr:`stats`.
         While ``feed()`` is under way in another thread it raises BusyError, as ``feed()``
         does there."""
+        # the arguments first: their conversion runs Python code (and other threads, which may
+        # start a feed()), and a refusal after it had ended the stream left it ended
+        # the tail's bytes: len() of a uint16 array counted its items, half of its bytes
+        tail = bytes(_byte_view(tail))
+        why = None if stream_error is None else str(stream_error)
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
         if self._feeding:
@@ -889,8 +894,6 @@ cdef class DbnReplayer:
         if self._finished:
             mc_raise_finished("DbnReplayer", "finish")
         cdef const uint8_t[::1] view
-        # the tail's bytes: len() of a uint16 array counted its items, half of its bytes
-        tail = bytes(_byte_view(tail))
         cdef int64_t n = len(tail), k
         if n and not self.done:
             # the records of the tail that only the end of the stream lets through
@@ -904,10 +907,10 @@ cdef class DbnReplayer:
         if n:
             self._truncated = {"offset": int(self.S.base), "bytes": int(n),
                                "expected": int(tail[0]) * 4 if int(tail[0]) >= 4 else None}
-        if stream_error is not None:
+        if why is not None:
             if self._truncated is None:
                 self._truncated = {"offset": int(self.S.base), "bytes": 0, "expected": None}
-            self._truncated["stream"] = str(stream_error)
+            self._truncated["stream"] = why
         return self.stats
 
     @property

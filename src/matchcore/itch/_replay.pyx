@@ -978,6 +978,12 @@ cdef class Replayer:
         ``stream_error`` (why a compressed stream ended early) is reported there too, as
         ``truncated["stream"]``. Returns :attr:`stats`. Called from the ``callback`` (while
         ``feed()`` is under way) it raises BusyError, as ``feed()`` does there."""
+        # the arguments first: their conversion runs Python code (and other threads, which may
+        # start a feed()), and a refusal after it had ended the stream left it ended
+        # the bytes of any buffer feed() takes: len() of a uint16 array counted its items,
+        # half of its bytes
+        tail = bytes(_byte_view(tail))
+        why = None if stream_error is None else str(stream_error)
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
         if self._feeding:
@@ -987,9 +993,6 @@ cdef class Replayer:
         if self._finished:
             mc_raise_finished("Replayer", "finish")
         cdef const uint8_t[::1] view
-        # the bytes of any buffer feed() takes: len() of a uint16 array counted its items,
-        # half of its bytes
-        tail = bytes(_byte_view(tail))
         cdef int64_t n = len(tail), k
         if n and not self.done:
             view = tail
@@ -1006,10 +1009,10 @@ cdef class Replayer:
                     expected = 2 + ((tail[0] << 8) | tail[1])
             self._truncated = {"offset": int(self.S.scan.base), "bytes": int(n),
                                "expected": expected}
-        if stream_error is not None and not self.done:
+        if why is not None and not self.done:
             if self._truncated is None:
                 self._truncated = {"offset": int(self.S.scan.base), "bytes": 0, "expected": None}
-            self._truncated["stream"] = str(stream_error)
+            self._truncated["stream"] = why
         self._finished = True
         return self.stats
 
