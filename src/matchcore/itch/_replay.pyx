@@ -330,14 +330,17 @@ cdef inline int replace_order(rp_state* S, uint64_t old_ref, uint64_t new_ref, u
         S.dup_refs += 1
         return -1
     cdef int side = b.orders[idx].side
-    cdef int64_t old_price
-    if S.rec_l2:
-        old_price = b.orders[idx].price
-        mc_cancel_slot(b, idx)
+    cdef int64_t old_price = b.orders[idx].price
+    mc_cancel_slot(b, idx)
+    # A replace at the same price leaves and re-enters one level: a record between the two
+    # steps gave a state the book never had after any message (the level gone, or short of
+    # the order), which an L2 consumer took as a real change; the add's record says it all.
+    if S.rec_l2 and old_price != price:
         note_level(S, L, side, old_price, ts)
-    else:
-        mc_cancel_slot(b, idx)
-    add_order(S, new_ref, L, 66 if side == MC_BUY else 83, shares, price, ts)
+    if add_order(S, new_ref, L, 66 if side == MC_BUY else 83, shares, price, ts) < 0 \
+            and S.rec_l2 and old_price == price:
+        # the new order found no memory: the level is left without the old one
+        note_level(S, L, side, old_price, ts)
     return L
 
 
