@@ -87,3 +87,26 @@ def test_cli_book_no_such_symbol_lists_damaged_names_escaped(capsys, day, tmp_pa
     assert code == 1 and not out
     _no_raw_controls(err)
     assert f"(--symbol {SHOWN}@locate1)" in err
+
+
+def test_cli_replay_dump_book_is_utf_8_whatever_the_locale(day, tmp_path):
+    # the CSV went out in the locale's encoding: under an ASCII locale a name of latin-1
+    # letters failed after the whole replay ("'ascii' codec can't encode"), no CSV written,
+    # and under another its bytes were not those of a UTF-8 run
+    import os
+    import subprocess
+    import sys
+
+    data = bytearray(day.read_bytes())
+    # "AAPL    " -> "ÉCLAIR  " in every message of locate 1 (ITCH names are 8 latin-1 bytes)
+    data = bytes(data).replace(b"AAPL    ", "ÉCLAIR  ".encode("latin-1"))
+    path = tmp_path / "eclair.itch"
+    path.write_bytes(data)
+    dump = tmp_path / "dump.csv"
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+           "PYTHONIOENCODING": "utf-8"}
+    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", str(path), "--dump-book",
+                        str(dump), "--no-progress"], env=env, capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    with open(dump, newline="", encoding="utf-8") as f:
+        assert "ÉCLAIR" in {row["symbol"] for row in csv.DictReader(f)}

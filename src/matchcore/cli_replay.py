@@ -218,8 +218,10 @@ def dump_output(args):
                                        for d in _made_directories(args)):
             # a directory --out or --plot makes, whose files are written after this one
             parent.mkdir(parents=True, exist_ok=True)
+        # UTF-8 whatever the locale, as JSON is ASCII whatever it is: in the locale's encoding
+        # a name it cannot encode (latin-1 letters under LC_ALL=C) failed after the replay
         with naming_output("--dump-book", args.dump_book), \
-                atomic_output(args.dump_book, newline="") as f:
+                atomic_output(args.dump_book, newline="", encoding="utf-8") as f:
             yield f
 
 
