@@ -8,11 +8,11 @@ replaces pick random live orders, and no message ever refers to an order that is
 """
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport malloc, calloc, free, realloc
 from libc.string cimport memcpy, memset
 
 from matchcore._core cimport (mc_book, mc_book_new, mc_book_free, mc_rest, mc_reduce, mc_cancel,
-                              mc_best, mc_get, MC_BUY, MC_SELL)
+                              mc_best, mc_get, mc_find, MC_BUY, MC_SELL)
 
 cdef extern from "mc_endian.h" nogil:
     void mc_put_be16(uint8_t* p, uint16_t v)
@@ -90,8 +90,9 @@ cdef class Generator:
     cdef int64_t* last_px
     cdef double* cdf
     cdef uint64_t* pool         # live order refs
-    cdef int32_t* pos_of        # ref -> index in pool
-    cdef uint16_t* loc_of       # ref -> locate
+    cdef uint16_t* pool_loc     # their locates, moved with them
+    # A ref's index in pool is its resting order's owner field in its book: arrays indexed by
+    # ref held 6 bytes for every order of the day, so memory grew with --messages
     cdef int64_t n_pool, pool_cap, next_ref, match, ts
     cdef int64_t gap_ns
     cdef int64_t target_live
@@ -113,13 +114,12 @@ cdef class Generator:
         self.names = <char*>malloc((symbols + 1) * 8)
         self.last_px = <int64_t*>calloc(symbols + 1, sizeof(int64_t))
         self.cdf = <double*>malloc((symbols + 1) * sizeof(double))
-        # every add creates one new reference, so flow_total + 1 bounds the reference numbers
-        self.pool_cap = self.flow_total + 2
+        # live orders only; grown before each chunk by as many as it can add (see chunk)
+        self.pool_cap = 1024
         self.pool = <uint64_t*>malloc(self.pool_cap * sizeof(uint64_t))
-        self.pos_of = <int32_t*>malloc(self.pool_cap * sizeof(int32_t))
-        self.loc_of = <uint16_t*>malloc(self.pool_cap * sizeof(uint16_t))
+        self.pool_loc = <uint16_t*>malloc(self.pool_cap * sizeof(uint16_t))
         if (self.books == NULL or self.names == NULL or self.last_px == NULL or self.cdf == NULL
-                or self.pool == NULL or self.pos_of == NULL or self.loc_of == NULL):
+                or self.pool == NULL or self.pool_loc == NULL):
             raise MemoryError()
         names = symbol_names(symbols)
         cdef int i
@@ -159,8 +159,7 @@ cdef class Generator:
         free(self.last_px)
         free(self.cdf)
         free(self.pool)
-        free(self.pos_of)
-        free(self.loc_of)
+        free(self.pool_loc)
 
     def __reduce__(self):
         from matchcore._nocopy import refuse_copy
@@ -247,17 +246,27 @@ cdef class Generator:
         return 100 * (1 + <int64_t>below(&self.rng, 5))
 
     cdef inline void _pool_add(self, uint64_t ref, int s) noexcept nogil:
+        # (the order rests already, with its index as owner: see _add)
         self.pool[self.n_pool] = ref
-        self.pos_of[ref] = <int32_t>self.n_pool
-        self.loc_of[ref] = <uint16_t>s
+        self.pool_loc[self.n_pool] = <uint16_t>s
         self.n_pool += 1
 
-    cdef inline void _pool_remove(self, uint64_t ref) noexcept nogil:
-        cdef int32_t i = self.pos_of[ref]
-        cdef uint64_t last = self.pool[self.n_pool - 1]
+    cdef inline void _pool_remove(self, int64_t i) noexcept nogil:
+        """Take pool entry ``i`` out: the last entry moves into its place, and its order's
+        owner field follows."""
+        cdef int64_t j = self.n_pool - 1
+        cdef uint64_t last = self.pool[j]
+        cdef int last_s = self.pool_loc[j]
+        cdef int32_t idx
         self.pool[i] = last
-        self.pos_of[last] = i
-        self.n_pool -= 1
+        self.pool_loc[i] = <uint16_t>last_s
+        self.n_pool = j
+        if i != j:
+            idx = mc_find(self.books[last_s], last)
+            self.books[last_s].orders[idx].owner = <uint64_t>i
+
+    cdef inline int64_t _pool_index(self, int s, uint64_t ref) noexcept nogil:
+        return <int64_t>self.books[s].orders[mc_find(self.books[s], ref)].owner
 
     cdef int64_t _add_price(self, int s, int side) noexcept nogil:
         """A price near the touch on `side` that does not cross the other side."""
@@ -303,25 +312,22 @@ cdef class Generator:
         mc_put_be32(m + 32, <uint32_t>px)
         if attributed:
             memcpy(m + 36, <char*>(b"GSCOMSCOUBSSCDRGVIRTNITEJPMSSUSQ") + 4 * below(&self.rng, 8), 4)
-        mc_rest(self.books[s], ref, side, px, qty, 0)
+        mc_rest(self.books[s], ref, side, px, qty, <uint64_t>self.n_pool)
         self._pool_add(ref, s)
 
     cdef void _delete(self) noexcept nogil:
-        cdef uint64_t ref = self.pool[below(&self.rng, self.n_pool)]
-        cdef int s = self.loc_of[ref]
-        cdef uint8_t* m = self._frame(b'D', 19, s)
-        mc_put_be64(m + 11, ref)
-        mc_cancel(self.books[s], ref)
-        self._pool_remove(ref)
+        cdef int64_t i = <int64_t>below(&self.rng, self.n_pool)
+        self._delete_ref(self.pool[i], self.pool_loc[i], i)
 
     cdef void _cancel(self) noexcept nogil:
-        cdef uint64_t ref = self.pool[below(&self.rng, self.n_pool)]
-        cdef int s = self.loc_of[ref]
+        cdef int64_t i = <int64_t>below(&self.rng, self.n_pool)
+        cdef uint64_t ref = self.pool[i]
+        cdef int s = self.pool_loc[i]
         cdef int side = 0
         cdef int64_t px = 0, qty = 0
         mc_get(self.books[s], ref, &side, &px, &qty)
         if qty < 2:
-            self._delete_ref(ref, s)
+            self._delete_ref(ref, s, i)
             return
         cdef int64_t c = 1 + <int64_t>below(&self.rng, <uint64_t>(qty - 1))
         cdef uint8_t* m = self._frame(b'X', 23, s)
@@ -329,16 +335,16 @@ cdef class Generator:
         mc_put_be32(m + 19, <uint32_t>c)
         mc_reduce(self.books[s], ref, c, 0)
 
-    cdef void _delete_ref(self, uint64_t ref, int s) noexcept nogil:
+    cdef void _delete_ref(self, uint64_t ref, int s, int64_t i) noexcept nogil:
         cdef uint8_t* m = self._frame(b'D', 19, s)
         mc_put_be64(m + 11, ref)
         mc_cancel(self.books[s], ref)
-        self._pool_remove(ref)
+        self._pool_remove(i)
 
     cdef void _replace(self) noexcept nogil:
-        cdef int32_t i = <int32_t>below(&self.rng, self.n_pool)
+        cdef int64_t i = <int64_t>below(&self.rng, self.n_pool)
         cdef uint64_t ref = self.pool[i]
-        cdef int s = self.loc_of[ref]
+        cdef int s = self.pool_loc[i]
         cdef int side = 0
         cdef int64_t px = 0, qty = 0, bp = 0, bq = 0, ap = 0, aq = 0
         mc_get(self.books[s], ref, &side, &px, &qty)
@@ -358,10 +364,8 @@ cdef class Generator:
         mc_put_be64(m + 19, nref)
         mc_put_be32(m + 27, <uint32_t>nqty)
         mc_put_be32(m + 31, <uint32_t>npx)
-        mc_rest(self.books[s], nref, side, npx, nqty, 0)
+        mc_rest(self.books[s], nref, side, npx, nqty, <uint64_t>i)
         self.pool[i] = nref
-        self.pos_of[nref] = i
-        self.loc_of[nref] = <uint16_t>s
 
     cdef bint _execute(self, bint with_price) noexcept nogil:
         """Execute against the oldest order at the best level of a random side."""
@@ -396,9 +400,10 @@ cdef class Generator:
             else:
                 m[31] = b'Y'
                 mc_put_be32(m + 32, <uint32_t>px)
+        cdef int64_t i = <int64_t>b.orders[idx].owner
         mc_reduce(b, ref, q, 1)
         if q == open_qty:
-            self._pool_remove(ref)
+            self._pool_remove(i)
         self.last_px[s] = px
         return True
 
@@ -497,11 +502,28 @@ cdef class Generator:
                 self.phase_i += 1
         return self.emitted - start
 
+    cdef int _reserve(self, int64_t cap) except -1:
+        """Room in the pool for ``cap`` live orders: a chunk of n messages adds at most n."""
+        if cap <= self.pool_cap:
+            return 0
+        cap = max(cap, 2 * self.pool_cap)
+        cdef uint64_t* pool = <uint64_t*>realloc(self.pool, cap * sizeof(uint64_t))
+        if pool == NULL:
+            raise MemoryError()
+        self.pool = pool
+        cdef uint16_t* loc = <uint16_t*>realloc(self.pool_loc, cap * sizeof(uint16_t))
+        if loc == NULL:
+            raise MemoryError()
+        self.pool_loc = loc
+        self.pool_cap = cap
+        return 0
+
     def chunk(self, int64_t n):
         """The next (up to) n messages as bytes in standard framing; b'' when done."""
         if n <= 0 or self.emitted >= self.total:
             return b""
         n = min(n, self.total - self.emitted)
+        self._reserve(self.n_pool + n)
         cdef bytearray buf = bytearray(n * MAX_FRAME)
         self.out = <uint8_t*>(<char*>buf)
         self.n_out = 0
