@@ -545,6 +545,9 @@ def _replay(args) -> int:
             seen.append(rep)
         hooks.on_chunk(rep)
 
+    # the top-of-book and trade sinks only for an output that takes them: kept for nothing,
+    # they held about 50 bytes a message (gigabytes for a real day's --dump-book)
+    keep = bool(args.out or args.plot or hooks.active)
     t0 = time.perf_counter()
     try:
         # a book label NAME@locateN keeps locate N whatever it is named at its first order
@@ -555,7 +558,7 @@ def _replay(args) -> int:
                              snapshot_every_ns=args.snapshot_every_ns,
                              snapshot_depth=args.depth if args.depth_given else None,
                              infer_lengths=args.infer_lengths, on_chunk=on_chunk,
-                             **hooks.replay_options)
+                             record_tob=keep, record_trades=keep, **hooks.replay_options)
     except KeyboardInterrupt:
         bar.close()
         hooks.close()

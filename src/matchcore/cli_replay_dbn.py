@@ -61,10 +61,14 @@ def replay_dbn_cli(args, path: Path) -> int:
     seen = []                # the replayer, once its first chunk is in: for a partial summary
     t0 = time.perf_counter()
     try:
+        # the top-of-book and trade sinks only for --out and --plot, which take them (kept
+        # for nothing, they grew with the file)
+        keep = bool(args.out or args.plot)
         r = replay_dbn(path, progress=update, symbols=symbols,
                        snapshot_every=args.snapshot_every,
                        snapshot_every_ns=args.snapshot_every_ns,
                        snapshot_depth=args.depth if args.depth_given else None,
+                       record_tob=keep, record_trades=keep,
                        on_chunk=lambda rep: seen or seen.append(rep))
     except ImportError as e:          # the dbn extra is not installed
         return extra_missing("replay", e)
