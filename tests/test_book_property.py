@@ -2,8 +2,10 @@
 
 Every step applies the same operation to both books and compares the return value (or the
 exception type and reason), every event, and after each step the whole observable state: len,
-best bid/ask, depth(100), the FIFO content of every level, get() and queue_position() of every id
-ever used; check_invariants() runs on both. One state machine per self-trade prevention mode.
+best bid/ask, depth(100) (and of a few levels), the FIFO content of every level, get() and
+queue_position() of every id ever used; check_invariants() runs on both. The events are also
+checked against the rules themselves (ledger_checks.EventLedger), and the book against what
+they leave. One state machine per self-trade prevention mode.
 
 The default budget keeps the run well under a minute; MATCHCORE_SOAK=1 raises it a lot.
 """
@@ -13,6 +15,7 @@ import os
 
 import numpy as np
 from conftest import assert_events_equal, describe_event
+from ledger_checks import EventLedger
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -53,6 +56,13 @@ maybe_bad_price = st.one_of(prices, prices, prices, prices, prices, prices, pric
 maybe_bad_side = st.one_of(st.sampled_from([0, 1]), st.sampled_from([0, 1]),
                            st.sampled_from([0, 1]), st.sampled_from([0, 1]),
                            st.sampled_from([0, 1]), st.sampled_from([0, 1]), st.just(2))
+# Values at the limits of their types, drawn by rules of their own: a buy at 2**63-1 crosses
+# every ask, a sell there rests beyond them all; quantities whose level totals and FOK sums pass
+# int64; the largest owner; the clock's extremes.
+edge_prices = st.sampled_from([1, 2**63 - 1])
+edge_qtys = st.sampled_from([2**62, 2**63 - 1])
+edge_owners = st.one_of(owners, st.just(MAX_U64))
+edge_ts = st.sampled_from([-(2**63), -1, 2**63 - 1])
 maybe_bad_tif = st.one_of(st.sampled_from([0, 1, 2]), st.sampled_from([0, 1, 2]),
                           st.sampled_from([0, 1, 2]), st.sampled_from([0, 1, 2]),
                           st.sampled_from([0, 1, 2]), st.sampled_from([0, 1, 2]), st.just(3))
@@ -69,6 +79,16 @@ def _outcome(fn, *args, **kwargs):
     return ("ok", type(result).__name__ if isinstance(result, bool) else "value", result)
 
 
+# what the event ledger needs to know of a per-call order entry that its events do not say
+_ORDER_ENTRY = {
+    "submit": lambda oid, side, price, qty, tif=TIF.GTC, *, post_only=False, **_: {
+        "kind": "submit", "oid": oid, "tif": tif, "post_only": post_only},
+    "submit_market": lambda oid, *_, **__: {"kind": "market", "oid": oid},
+    "cancel": lambda oid, **_: {"kind": "cancel", "oid": oid},
+    "modify": lambda oid, *_, **__: {"kind": "modify", "oid": oid},
+}
+
+
 class BookComparison(RuleBasedStateMachine):
     """Drives both books with the same operations and holds them equal."""
 
@@ -83,6 +103,8 @@ class BookComparison(RuleBasedStateMachine):
         self.known_ids: set[int] = set()
         self.owner_of: dict[int, int] = {}  # owner of the last accepted order with each id
         self.log: list[str] = []
+        # the rules checked from the events alone: a rule both books break alike shows here
+        self.ledger = EventLedger(self.stp_mode)
 
     # ------------------------------------------------------------------ helpers
 
@@ -96,6 +118,8 @@ class BookComparison(RuleBasedStateMachine):
         assert_events_equal(ev_c, ev_r, labels=("compiled", "reference"),
                             context=f"after {method}{args} {kwargs}: ")
         self._note_owners(ev_r)
+        if method in _ORDER_ENTRY:
+            self.ledger.apply(_ORDER_ENTRY[method](*args, **kwargs), ev_r)
         if got[0] == "raised":
             event(f"{method} raised {got[1]} {Reason(got[2]).name if len(got) > 2 else ''}")
         for kind in sorted(set(ev_r["kind"].tolist())):
@@ -106,6 +130,12 @@ class BookComparison(RuleBasedStateMachine):
         for e in events[events["kind"] == EventKind.ACCEPTED].tolist():
             self.owner_of[int(e[EVENT_DTYPE.names.index("order_id")])] = int(
                 e[EVENT_DTYPE.names.index("owner")])
+
+    def _level_prices(self, side) -> list[int]:
+        """The prices of one side's levels, best first, as the event ledger holds them (checked
+        equal to both books after every step; depth() refuses a level total beyond int64)."""
+        return sorted({o[1] for o in self.ledger.orders.values() if o[0] == side},
+                      reverse=side == 0)
 
     # ------------------------------------------------------------------ rules
 
@@ -137,14 +167,44 @@ class BookComparison(RuleBasedStateMachine):
         self.both("submit_market", oid, side, qty, owner=owner, ts_ns=ts_ns)
         return oid
 
-    @rule(oid=ids, ts_ns=ts)
-    def cancel(self, oid, ts_ns):
-        self.both("cancel", oid, ts_ns=ts_ns)
+    @rule(oid=ids, owner=owners, ts_ns=ts)
+    def cancel(self, oid, owner, ts_ns):
+        # owner: the sender, which the REJECTED event of an id that does not rest carries
+        self.both("cancel", oid, owner=owner, ts_ns=ts_ns)
 
     @rule(oid=ids, qty=maybe_bad_qty,
-          price=st.one_of(st.none(), prices, prices, st.sampled_from([0, -1])), ts_ns=ts)
-    def modify(self, oid, qty, price, ts_ns):
+          price=st.one_of(st.none(), prices, prices, st.sampled_from([0, -1])), owner=owners,
+          ts_ns=ts)
+    def modify(self, oid, qty, price, owner, ts_ns):
+        self.both("modify", oid, qty, price, owner=owner, ts_ns=ts_ns)
+
+    @rule(target=ids, oid=st.one_of(ids, fresh_ids), side=st.sampled_from([0, 1]),
+          price=st.one_of(prices, edge_prices), qty=st.one_of(qtys, edge_qtys),
+          tif=st.sampled_from(list(TIF)), owner=edge_owners, ts_ns=edge_ts)
+    def submit_at_limits(self, oid, side, price, qty, tif, owner, ts_ns):
+        self.known_ids.add(oid)
+        self.both("submit", oid, side, price, qty, tif, owner=owner, ts_ns=ts_ns)
+        return oid
+
+    @rule(target=ids, oid=st.one_of(ids, fresh_ids), side=st.sampled_from([0, 1]),
+          qty=st.one_of(qtys, edge_qtys), owner=edge_owners, ts_ns=edge_ts)
+    def submit_market_at_limits(self, oid, side, qty, owner, ts_ns):
+        self.known_ids.add(oid)
+        self.both("submit_market", oid, side, qty, owner=owner, ts_ns=ts_ns)
+        return oid
+
+    @rule(oid=ids, qty=st.one_of(qtys, edge_qtys), price=st.one_of(st.none(), edge_prices),
+          ts_ns=edge_ts)
+    def modify_at_limits(self, oid, qty, price, ts_ns):
         self.both("modify", oid, qty, price, ts_ns=ts_ns)
+
+    @rule(n=st.integers(0, 4))
+    def depth_of_a_few_levels(self, n):
+        # the invariant reads 100 levels, more than this band ever holds: here the top n only
+        for name in ("depth", "depth_orders"):
+            got = _outcome(lambda: [a.tolist() for a in getattr(self.compiled, name)(n)])
+            want = _outcome(lambda: [a.tolist() for a in getattr(self.reference, name)(n)])
+            assert got == want, f"{name}({n}): compiled {got} != reference {want}"
 
     @rule(oid=ids)
     def queries_of_one_id(self, oid):
@@ -177,6 +237,7 @@ class BookComparison(RuleBasedStateMachine):
         assert_events_equal(out_c, out_r, labels=("compiled", "reference"),
                             context="process(): ")
         self._note_owners(out_r)
+        self.ledger.apply_batch(cmds, out_r)
         # process() must not touch the pending per-call buffer
         assert len(self.compiled.events()) == 0
         assert len(self.reference.events()) == 0
@@ -187,10 +248,9 @@ class BookComparison(RuleBasedStateMachine):
     def fok_at_liquidity_boundary(self, data, side, owner, limit, oid):
         """A FOK whose qty sits at (or one lot around) a liquidity total that some STP mode uses:
         all crossing qty, crossing qty of other owners, crossing qty ahead of the first own order."""
-        bids, asks = self.reference.depth(100)
         everything = others = ahead_of_own = 0
         own_seen = False
-        for price, _ in (asks if side == 0 else bids).tolist():
+        for price in self._level_prices(1 - side):
             if (side == 0 and price > limit) or (side == 1 and price < limit):
                 break
             for maker, qty in self.reference.level(1 - side, price):
@@ -199,8 +259,9 @@ class BookComparison(RuleBasedStateMachine):
                 everything += qty
                 others += 0 if mine else qty
                 ahead_of_own += 0 if own_seen else qty
-        candidates = sorted({t + d for t in (everything, others, ahead_of_own) for d in (-1, 0, 1)
-                             if t + d > 0})
+        # a FOK takes at most 2**63-1 lots; totals of edge_qtys orders pass that
+        candidates = sorted({min(t + d, 2**63 - 1) for t in (everything, others, ahead_of_own)
+                             for d in (-1, 0, 1) if t + d > 0})
         qty = data.draw(st.sampled_from(candidates))
         self.known_ids.add(oid)
         self.both("submit", oid, side, limit, qty, TIF.FOK, owner=owner)
@@ -208,9 +269,9 @@ class BookComparison(RuleBasedStateMachine):
     @precondition(lambda self: len(self.reference) > 0)
     @rule(data=st.data())
     def cancel_resting(self, data):
-        bids, asks = self.reference.depth(100)
-        side, rows = data.draw(st.sampled_from([(0, bids), (1, asks)]).filter(lambda x: len(x[1])))
-        price = int(rows[data.draw(st.integers(0, len(rows) - 1))][0])
+        side, rows = data.draw(st.sampled_from([(s, self._level_prices(s)) for s in (0, 1)])
+                               .filter(lambda x: len(x[1])))
+        price = rows[data.draw(st.integers(0, len(rows) - 1))]
         queue = self.reference.level(side, price)
         oid = queue[data.draw(st.integers(0, len(queue) - 1))][0]
         if data.draw(st.booleans()):
@@ -228,20 +289,22 @@ class BookComparison(RuleBasedStateMachine):
         assert len(c) == len(r)
         assert c.best_bid() == r.best_bid()
         assert c.best_ask() == r.best_ask()
-        (cb, ca), (rb, ra) = c.depth(100), r.depth(100)
-        assert cb.dtype == rb.dtype == np.int64 and ca.dtype == ra.dtype == np.int64
-        assert cb.tolist() == rb.tolist(), f"bids {cb.tolist()} != {rb.tolist()}"
-        assert ca.tolist() == ra.tolist(), f"asks {ca.tolist()} != {ra.tolist()}"
-        for side, rows in ((0, rb), (1, ra)):
-            for price, _ in rows.tolist():
+        # a level total beyond int64 (edge_qtys) makes both refuse depth with OverflowError
+        for name in ("depth", "depth_orders"):
+            got = _outcome(lambda: [(a.dtype, a.tolist()) for a in getattr(c, name)(100)])
+            want = _outcome(lambda: [(a.dtype, a.tolist()) for a in getattr(r, name)(100)])
+            assert got == want, f"{name}: compiled {got} != reference {want}"
+        for side in (0, 1):
+            for price in {o[1] for o in self.ledger.orders.values() if o[0] == side}:
                 assert c.level(side, price) == r.level(side, price), (side, price)
             assert c.level_count(side) == r.level_count(side), side
-        assert [a.tolist() for a in c.depth_orders(100)] == [a.tolist() for a in r.depth_orders(100)]
         for oid in self.known_ids:
             assert c.get(oid) == r.get(oid), oid
+            assert _outcome(c.queue_position, oid) == _outcome(r.queue_position, oid), oid
         # nothing was left in the pending buffers by an unchecked call
         ev_c, ev_r = c.events(), r.events()
         assert len(ev_c) == len(ev_r) == 0, [describe_event(e) for e in ev_c]
+        self.ledger.check_book(c)
 
 
 _SETTINGS = settings(
