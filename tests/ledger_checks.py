@@ -32,8 +32,10 @@ def _crosses(side, limit, maker_price):
 class EventLedger:
     """Resting orders as the events tell them: oid -> [side, price, qty, owner, post_only, seq]."""
 
-    def __init__(self, stp):
+    def __init__(self, stp, allow_crossed=False):
         self.stp = STP(stp)
+        # place() rests without matching: the book may then be locked or crossed
+        self.allow_crossed = allow_crossed
         self.orders: dict[int, list] = {}
         self.seq = 0
 
@@ -57,7 +59,8 @@ class EventLedger:
 
     def apply(self, call: dict, events) -> None:
         """Check and apply the events of one call. ``call``: {"kind": "submit" | "market" |
-        "cancel" | "modify", "oid", and for a submit "tif" and "post_only"}."""
+        "cancel" | "modify" | "place" | "reduce", "oid", for a submit "tif" and "post_only", for
+        a reduce "qty" and "execution"}."""
         rows = [dict(zip(events.dtype.names, e)) for e in events.tolist()]
         rows = [{k: int(v) for k, v in r.items()} for r in rows]
         try:
@@ -73,6 +76,9 @@ class EventLedger:
         if not rows:
             self._fail("a call wrote no event")
         first, rest = rows[0], rows[1:]
+        if kind == "reduce" and first["kind"] != _K.REJECTED:
+            self._reduce(call, rows)
+            return
         if first["order_id"] != oid:
             self._fail(f"first event is about order {first['order_id']}, the call about {oid}")
         if first["kind"] == _K.REJECTED:
@@ -113,6 +119,11 @@ class EventLedger:
             self._fail(f"an order entry starts with ACCEPTED or REJECTED, not {first['kind']}")
         if oid in self.orders:
             self._fail(f"order {oid} accepted while an order of that id rests")
+        if kind == "place":
+            if rest:
+                self._fail("place writes ACCEPTED alone: it never matches")
+            self._rest(oid, first["side"], first["price"], first["qty"], first["owner"], False)
+            return
         market = kind == "market"
         if market and first["price"] != 0:
             self._fail("a market order's ACCEPTED carries price 0")
@@ -122,6 +133,30 @@ class EventLedger:
             self._fail("a crossing post-only order was accepted")
         self._aggress(oid, first["side"], first["price"], first["qty"], first["owner"], tif,
                       post_only, rest, market=market)
+
+    def _reduce(self, call, rows):
+        oid = call["oid"]
+        o = self.orders.get(oid)
+        if o is None:
+            self._fail(f"reduce of order {oid}, which does not rest, was not refused")
+        if len(rows) != 1:
+            self._fail("a reduce writes one event")
+        e = rows[0]
+        take = min(call["qty"], o[2])
+        if call.get("execution"):
+            # the exchange's execution: the order is the maker, the aggressor is not known
+            if (e["kind"], e["order_id"], e["maker_id"], e["owner"]) != (_K.FILL, 0, oid, 0):
+                self._fail("an execution reduce writes a FILL with the order as maker")
+            if (e["side"], e["price"], e["qty"], e["maker_owner"]) != (1 - o[0], o[1], take, o[3]):
+                self._fail(f"execution {e} is not {take} lots of the resting order {o}")
+        else:
+            if e["kind"] != _K.CANCELLED or e["reason"] != Reason.CANCEL_REQUESTED \
+                    or e["order_id"] != oid:
+                self._fail("a reduce writes a CANCELLED (CANCEL_REQUESTED) of the order")
+            self._same_order(e, o, qty=take)
+        o[2] -= take                        # keeps its place in the queue
+        if o[2] == 0:
+            del self.orders[oid]
 
     def _would_cross(self, side, price):
         head = self._head(1 - side)
@@ -308,5 +343,5 @@ class EventLedger:
                 raise LedgerError(f"side {side}: {book.level_count(side)} levels in the book, "
                                   f"{len(levels)} from the events")
         bid, ask = self._head(BUY), self._head(SELL)
-        if bid is not None and ask is not None and bid[1][1] >= ask[1][1]:
+        if not self.allow_crossed and bid is not None and ask is not None and bid[1][1] >= ask[1][1]:
             raise LedgerError(f"crossed after matching: bid {bid[1][1]} >= ask {ask[1][1]}")

@@ -86,6 +86,9 @@ _ORDER_ENTRY = {
     "submit_market": lambda oid, *_, **__: {"kind": "market", "oid": oid},
     "cancel": lambda oid, **_: {"kind": "cancel", "oid": oid},
     "modify": lambda oid, *_, **__: {"kind": "modify", "oid": oid},
+    "place": lambda oid, *_, **__: {"kind": "place", "oid": oid},
+    "reduce": lambda oid, qty, *, execution=False, **_: {
+        "kind": "reduce", "oid": oid, "qty": qty, "execution": execution},
 }
 
 
@@ -93,6 +96,7 @@ class BookComparison(RuleBasedStateMachine):
     """Drives both books with the same operations and holds them equal."""
 
     stp_mode: STP = STP.CANCEL_RESTING  # set per subclass
+    allow_crossed = False  # only place() may leave a book crossed
 
     ids = Bundle("ids")
 
@@ -284,8 +288,8 @@ class BookComparison(RuleBasedStateMachine):
     @invariant()
     def books_equal_and_consistent(self):
         c, r = self.compiled, self.reference
-        c.check_invariants()
-        r.check_invariants()
+        c.check_invariants(allow_crossed=self.allow_crossed)
+        r.check_invariants(allow_crossed=self.allow_crossed)
         assert len(c) == len(r)
         assert c.best_bid() == r.best_bid()
         assert c.best_ask() == r.best_ask()
@@ -305,6 +309,33 @@ class BookComparison(RuleBasedStateMachine):
         ev_c, ev_r = c.events(), r.events()
         assert len(ev_c) == len(ev_r) == 0, [describe_event(e) for e in ev_c]
         self.ledger.check_book(c)
+
+
+class ReplayModeComparison(BookComparison):
+    """The same, with the replay mode mixed in: place() rests without matching (the book may
+    lock or cross, and later orders match against it), reduce() takes lots off a resting order.
+    The STP mode is drawn."""
+
+    allow_crossed = True
+
+    @initialize(stp=st.sampled_from(list(STP)))
+    def choose_stp(self, stp):
+        self.stp_mode = stp
+        self.compiled = OrderBook(stp=stp)
+        self.reference = ReferenceBook(stp=stp)
+        self.ledger = EventLedger(stp, allow_crossed=True)
+
+    @rule(target=BookComparison.ids, oid=st.one_of(BookComparison.ids, fresh_ids),
+          side=maybe_bad_side, price=maybe_bad_price, qty=maybe_bad_qty, owner=owners, ts_ns=ts)
+    def place(self, oid, side, price, qty, owner, ts_ns):
+        self.known_ids.add(oid)
+        self.both("place", oid, side, price, qty, owner=owner, ts_ns=ts_ns)
+        return oid
+
+    @rule(oid=BookComparison.ids, qty=st.one_of(maybe_bad_qty, st.integers(15, 40)),
+          execution=st.booleans(), ts_ns=ts)
+    def reduce(self, oid, qty, execution, ts_ns):
+        self.both("reduce", oid, qty, execution=execution, ts_ns=ts_ns)
 
 
 _SETTINGS = settings(
@@ -331,3 +362,6 @@ test_book_stp_none_matches_reference = BookComparisonNone.TestCase
 test_book_stp_cancel_resting_matches_reference = BookComparisonCancelResting.TestCase
 test_book_stp_cancel_taker_matches_reference = BookComparisonCancelTaker.TestCase
 test_book_stp_cancel_both_matches_reference = BookComparisonCancelBoth.TestCase
+
+ReplayModeComparison.TestCase.settings = _SETTINGS
+test_book_replay_mode_matches_reference = ReplayModeComparison.TestCase

@@ -1,6 +1,6 @@
-"""The replay mode of the compiled book (``place``, ``reduce``): the exchange already matched,
-the book only applies what it reports. The reference model has no replay mode, so these run on
-``OrderBook`` alone."""
+"""The replay mode (``place``, ``reduce``): the exchange already matched, the book only applies
+what it reports. ``events(owner=)`` is the compiled book's alone; the state machine of
+``test_book_property`` holds both books equal in this mode."""
 from __future__ import annotations
 
 import pytest
@@ -31,9 +31,9 @@ def test_reduce_refused_for_bad_qty_on_resting_order_carries_its_owner_and_side(
     assert book.get(1) == (SELL, 100, 5)
 
 
-def test_reduce_refused_for_id_not_resting_carries_no_owner():
+def test_reduce_refused_for_id_not_resting_carries_no_owner(book_cls):
     # an id that is not resting has no order to take an owner or side from
-    book = mc.OrderBook()
+    book = book_cls()
     book.place(1, SELL, 100, 5, owner=7)
     book.events()
     assert book.reduce(2, 3) == 0

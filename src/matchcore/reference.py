@@ -128,7 +128,8 @@ class ReferenceBook:
 
     Price-time priority, fills at the maker's price, GTC/IOC/FOK limit orders, market orders,
     post-only, cancel, modify (in place when the price is kept and the quantity does not grow,
-    else cancel/replace losing priority), and self-trade prevention for a non-zero ``owner``.
+    else cancel/replace losing priority), self-trade prevention for a non-zero ``owner``, and
+    the replay mode (``place`` and ``reduce``: the exchange's own events, without matching).
 
     Args:
         stp: self-trade prevention mode (``STP``), applied when the aggressor's owner is non-zero
@@ -320,6 +321,82 @@ class ReferenceBook:
         if reason in (Reason.INVALID_QTY, Reason.INVALID_PRICE):
             self._raise_unless_ok(reason, oid)
         return ok
+
+    # ------------------------------------------------------------------ replay mode
+
+    def place(self, order_id, side, price, qty, *, owner=0, ts_ns=0) -> None:
+        """Rest an order at the back of its level WITHOUT matching (replay mode: the exchange
+        already matched); the book may become locked or crossed, as exchange data can be.
+
+        Writes ACCEPTED. qty <= 0, price <= 0, an unknown side or the id of a resting order
+        record a REJECTED event and raise ``OrderRejected``; the book is unchanged. O(log L).
+
+        >>> book = ReferenceBook(); book.place(1, 0, 101, 5); book.place(2, 1, 100, 5)
+        >>> book.best_bid(), book.best_ask()
+        ((101, 5), (100, 5))
+        """
+        oid = _uint64(order_id, "order_id")
+        side = _cint(side, "side")
+        price = _int64(price, "price")
+        qty = _int64(qty, "qty")
+        owner = _uint64(owner, "owner")
+        self._begin(_int64(ts_ns, "ts_ns"))
+        reason = Reason.NONE
+        if qty <= 0:
+            reason = Reason.INVALID_QTY
+        elif price <= 0:
+            reason = Reason.INVALID_PRICE
+        elif side not in (_BUY, _SELL):
+            reason = Reason.INVALID_SIDE
+        elif oid in self._orders:
+            reason = Reason.DUPLICATE_ORDER_ID
+        if reason != Reason.NONE:
+            self._emit(EventKind.REJECTED, oid, side=_side_byte(side), price=price, qty=qty,
+                       owner=owner, reason=reason)
+            self._raise_unless_ok(reason, oid)
+        self._emit(EventKind.ACCEPTED, oid, side=side, price=price, qty=qty, owner=owner)
+        self._rest(_Order(oid, side, price, qty, owner, False))
+
+    def reduce(self, order_id, qty, *, execution=False, ts_ns=0) -> int:
+        """Take up to ``qty`` lots off a resting order, which keeps its queue position and leaves
+        at zero (replay mode); return the qty taken (clamped to the open qty), 0 if the order is
+        not resting (REJECTED ORDER_NOT_FOUND, owner 0).
+
+        ``execution=True``: an execution the exchange reported, a FILL with the order as maker
+        and no aggressor (order id 0, owner 0, the opposite side); else a partial cancel,
+        CANCELLED (CANCEL_REQUESTED) with the qty taken. qty <= 0 records a REJECTED event (with
+        the resting order's owner and side) and raises ``OrderRejected``. O(1), plus O(log L)
+        when its level empties.
+
+        >>> book = ReferenceBook(); book.place(1, 0, 100, 5)
+        >>> book.reduce(1, 2), book.reduce(1, 7, execution=True), book.get(1)
+        (2, 3, None)
+        """
+        oid = _uint64(order_id, "order_id")
+        qty = _int64(qty, "qty")
+        execution = _flag(execution, "execution")
+        self._begin(_int64(ts_ns, "ts_ns"))
+        o = self._orders.get(oid)
+        if qty <= 0:
+            # about the resting order, as a refused modify is: its owner and side
+            self._emit(EventKind.REJECTED, oid, side=0 if o is None else o.side, qty=qty,
+                       owner=0 if o is None else o.owner, reason=Reason.INVALID_QTY)
+            self._raise_unless_ok(Reason.INVALID_QTY, oid)
+        if o is None:
+            self._emit(EventKind.REJECTED, oid, qty=qty, reason=Reason.ORDER_NOT_FOUND)
+            return 0
+        take = min(qty, o.qty)
+        if execution:
+            self._emit(EventKind.FILL, 0, maker_id=oid, side=1 - o.side, price=o.price, qty=take,
+                       maker_owner=o.owner)
+        else:
+            self._emit(EventKind.CANCELLED, oid, side=o.side, price=o.price, qty=take,
+                       owner=o.owner, reason=Reason.CANCEL_REQUESTED)
+        if take == o.qty:
+            self._unrest(o)
+        else:
+            o.qty -= take
+        return take
 
     # ------------------------------------------------------------------ batch
 
@@ -526,9 +603,8 @@ class ReferenceBook:
 
         Checks: no empty level; every level key equals its orders' price and side; every open qty
         and price is positive; the index holds exactly the orders of the levels; the book is not
-        crossed (best bid < best ask), unless ``allow_crossed`` (as for ``OrderBook``, whose
-        ``place`` can lock or cross a book; the reference model has no ``place``, so its
-        orders never leave it crossed). Complexity: O(number of orders + levels).
+        crossed (best bid < best ask), unless ``allow_crossed`` (``place`` can lock or cross a
+        book, as exchange data can). Complexity: O(number of orders + levels).
 
         >>> ReferenceBook().check_invariants(allow_crossed=True)
         """
