@@ -202,6 +202,26 @@ class BookComparison(RuleBasedStateMachine):
     def modify_at_limits(self, oid, qty, price, ts_ns):
         self.both("modify", oid, qty, price, ts_ns=ts_ns)
 
+    @rule(target=ids, oid=st.one_of(ids, fresh_ids), side=st.sampled_from([0, 1]), price=prices,
+          qty=qtys, tif=st.sampled_from(list(TIF)), owner=owners, who=owners)
+    def events_of_one_owner(self, oid, side, price, qty, tif, owner, who):
+        """A submit whose events are read with events(owner=who) (the compiled book's filter):
+        those of who's orders and the fills where who's order was the maker, nothing else."""
+        self.known_ids.add(oid)
+        self.log.append(f"submit{(oid, side, price, qty, tif)} owner={owner}, events(owner={who})")
+        call = {"kind": "submit", "oid": oid, "tif": tif, "post_only": False}
+        got = _outcome(self.compiled.submit, oid, side, price, qty, tif, owner=owner)
+        want = _outcome(self.reference.submit, oid, side, price, qty, tif, owner=owner)
+        assert got == want, f"submit: compiled {got} != reference {want}"
+        ev_r = self.reference.events()
+        mine = (ev_r["owner"] == who) | ((ev_r["kind"] == EventKind.FILL)
+                                         & (ev_r["maker_owner"] == who))
+        assert_events_equal(self.compiled.events(owner=who), ev_r[mine],
+                            labels=("compiled", "reference"), context=f"events(owner={who}): ")
+        self._note_owners(ev_r)
+        self.ledger.apply(call, ev_r)
+        return oid
+
     @rule(n=st.integers(0, 4))
     def depth_of_a_few_levels(self, n):
         # the invariant reads 100 levels, more than this band ever holds: here the top n only
