@@ -30,11 +30,17 @@ from matchcore.durability import load_snapshot
 SOAK = os.environ.get("MATCHCORE_SOAK") == "1"
 
 symbols = st.integers(0, 3)           # 3 is never added: an unregistered symbol id
-prices = st.integers(90, 110)
+# now and then a value at the limit of its type: ids 0 and 2**64-1 (and one past int64) in the
+# engine's id routing, a buy at 2**63-1 crossing everything (and a notional far past int64),
+# the largest owner, the clock's extremes
+EDGE_IDS = [0, 2**63, 2**64 - 1]
+prices = st.one_of(st.integers(90, 110), st.integers(90, 110), st.integers(90, 110),
+                   st.sampled_from([1, 2**63 - 1]))
 qtys = st.integers(1, 25)
-owners = st.integers(0, 2)
-ts = st.integers(0, 2**40)
-oids = st.integers(1, 40)
+owners = st.one_of(st.integers(0, 2), st.integers(0, 2), st.just(2**64 - 1))
+ts = st.one_of(st.integers(0, 2**40), st.integers(0, 2**40), st.sampled_from([-(2**63), 2**63 - 1]))
+oids = st.one_of(st.integers(1, 40), st.integers(1, 40), st.integers(1, 40),
+                 st.sampled_from(EDGE_IDS))
 maybe_bad_qty = st.one_of(qtys, qtys, qtys, qtys, qtys, st.sampled_from([0, -1]))
 maybe_bad_price = st.one_of(prices, prices, prices, prices, prices, st.sampled_from([0, -1]))
 sides = st.one_of(st.sampled_from([0, 1]), st.sampled_from([0, 1]), st.sampled_from([0, 1]),
@@ -458,7 +464,7 @@ class EngineComparison(RuleBasedStateMachine):
                 assert eng.level_count(sym, side) == book.level_count(side)
             for g, w in zip(eng.depth_orders(sym, 50), book.depth_orders(50)):
                 assert g.tolist() == w.tolist()
-        for oid in range(1, 41):
+        for oid in [*range(1, 41), *EDGE_IDS]:
             where = model.rests_in(oid)
             if where is None:
                 assert eng.get(oid) is None
