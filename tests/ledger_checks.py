@@ -4,7 +4,8 @@ The property tests hold the compiled book equal to the reference model, so a rul
 the same way passes them. ``EventLedger`` keeps its own account of the resting orders, built only
 from what the events of each call say, and checks every event against the stated rules before
 applying it: price-time priority (each fill takes the oldest order of the best opposite level),
-fills at the maker's price and within the aggressor's limit, quantities conserved (an accepted
+fills at the maker's price and within the aggressor's limit, every event stamped with its
+call's time, quantities conserved (an accepted
 order's quantity is filled, rested or expired, nothing else), self-trade prevention as the mode
 says, FOK all or nothing, post-only never taking liquidity, refusals only when the rule says so,
 and, after the call, no resting order that the aggressor could still have traded with. After each
@@ -59,10 +60,15 @@ class EventLedger:
 
     def apply(self, call: dict, events) -> None:
         """Check and apply the events of one call. ``call``: {"kind": "submit" | "market" |
-        "cancel" | "modify" | "place" | "reduce", "oid", for a submit "tif" and "post_only", for
-        a reduce "qty" and "execution"}."""
+        "cancel" | "modify" | "place" | "reduce", "oid", "ts_ns" (the time every event of the
+        call carries; 0 if absent), for a submit "tif" and "post_only", for a reduce "qty" and
+        "execution"}."""
         rows = [dict(zip(events.dtype.names, e)) for e in events.tolist()]
         rows = [{k: int(v) for k, v in r.items()} for r in rows]
+        stamps = {r["ts_ns"] for r in rows} - {call.get("ts_ns", 0)}
+        if stamps:
+            raise LedgerError(f"events of a call at ts_ns={call.get('ts_ns', 0)} stamped "
+                              f"{sorted(stamps)}\n  call: {call}\n  events: {rows}")
         try:
             self._apply(call, rows)
         except LedgerError as exc:
@@ -316,7 +322,8 @@ class EventLedger:
         starts.append(len(events))
         for c, a, b in zip(commands, starts, starts[1:]):
             call = {"kind": kinds.get(int(c["kind"]), "invalid"), "oid": int(c["order_id"]),
-                    "tif": int(c["tif"]), "post_only": int(c["post_only"]) != 0}
+                    "tif": int(c["tif"]), "post_only": int(c["post_only"]) != 0,
+                    "ts_ns": int(c["ts_ns"])}
             self.apply(call, events[a:b])
 
     @staticmethod

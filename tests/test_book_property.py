@@ -81,14 +81,15 @@ def _outcome(fn, *args, **kwargs):
 
 # what the event ledger needs to know of a per-call order entry that its events do not say
 _ORDER_ENTRY = {
-    "submit": lambda oid, side, price, qty, tif=TIF.GTC, *, post_only=False, **_: {
-        "kind": "submit", "oid": oid, "tif": tif, "post_only": post_only},
-    "submit_market": lambda oid, *_, **__: {"kind": "market", "oid": oid},
-    "cancel": lambda oid, **_: {"kind": "cancel", "oid": oid},
-    "modify": lambda oid, *_, **__: {"kind": "modify", "oid": oid},
-    "place": lambda oid, *_, **__: {"kind": "place", "oid": oid},
-    "reduce": lambda oid, qty, *, execution=False, **_: {
-        "kind": "reduce", "oid": oid, "qty": qty, "execution": execution},
+    "submit": lambda oid, side, price, qty, tif=TIF.GTC, *, post_only=False, ts_ns=0, **_: {
+        "kind": "submit", "oid": oid, "tif": tif, "post_only": post_only, "ts_ns": ts_ns},
+    "submit_market": lambda oid, *_, ts_ns=0, **__: {"kind": "market", "oid": oid,
+                                                      "ts_ns": ts_ns},
+    "cancel": lambda oid, ts_ns=0, **_: {"kind": "cancel", "oid": oid, "ts_ns": ts_ns},
+    "modify": lambda oid, *_, ts_ns=0, **__: {"kind": "modify", "oid": oid, "ts_ns": ts_ns},
+    "place": lambda oid, *_, ts_ns=0, **__: {"kind": "place", "oid": oid, "ts_ns": ts_ns},
+    "reduce": lambda oid, qty, *, execution=False, ts_ns=0, **_: {
+        "kind": "reduce", "oid": oid, "qty": qty, "execution": execution, "ts_ns": ts_ns},
 }
 
 
