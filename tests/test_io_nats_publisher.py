@@ -957,3 +957,31 @@ def _listening(port) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_replay_publisher_dbn_replayer_refused_before_its_sinks_are_drained(server, names,
+                                                                          tmp_path):
+    # a DBN replay's DbnReplayer (no L2 sink) failed with AttributeError once its top-of-book
+    # and trade sinks were drained, sent nowhere, and the bridge stayed bound to it: the ITCH
+    # replay it was meant for was then refused as "another replay"
+    pytest.importorskip("databento_dbn", reason="needs the 'dbn' extra")
+    import matchcore.itch as itch
+    from matchcore.feeds.dbn import replay_dbn
+    from matchcore.feeds.dbn_gen import generate_mbo
+    from matchcore.io.nats import NatsPublisher, ReplayPublisher
+
+    stream, prefix = names
+    generate_mbo(tmp_path / "day.dbn", records=3000)
+    dbn = replay_dbn(tmp_path / "day.dbn")
+    tob, trades = len(dbn.tob()), len(dbn.trades())
+    assert tob and trades
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        rp = ReplayPublisher(pub, kinds=("trade", "tob"))
+        with pytest.raises(TypeError, match=r"matchcore\.itch\.Replayer.*DbnReplayer"):
+            rp(dbn)
+        assert (len(dbn.tob()), len(dbn.trades())) == (tob, trades)
+        assert rp.batches == 0 and not any(rp.records.values())
+        r = itch.Replayer()
+        r.feed(itch.generate(None, messages=2000, symbols=2, seed=1))
+        rp(r)                                  # the replay it publishes is still to come
+    assert pub.stats["published"] == rp.batches > 0

@@ -706,6 +706,20 @@ _REFUSED_PUBLISH = re.compile(r'permissions violation for publish to "([^"]*)"')
 _SEND_OVERHEAD = 64 << 10
 
 
+def _check_replayer(replayer) -> None:
+    # An ITCH replay's Replayer alone has the three sinks and the locate names the subjects are
+    # made of: a DBN replay's DbnReplayer (no L2 sink) failed with AttributeError once its
+    # top-of-book and trade sinks were drained, sent nowhere, and the bridge kept it as its
+    # replay, refusing the ITCH one that followed as another replay
+    from matchcore.itch import Replayer
+
+    if not isinstance(replayer, Replayer):
+        kind = type(replayer)
+        raise TypeError(f"a ReplayPublisher publishes an ITCH replay: it takes a "
+                        f"matchcore.itch.Replayer (what itch.replay_file passes to on_chunk), "
+                        f"got {kind.__module__}.{kind.__qualname__}; nothing was drained")
+
+
 def _close_at_exit(ref) -> None:
     # the atexit hook of a publisher still open: close() flushes its queue (within close()'s
     # default timeout) before the interpreter stops its thread
@@ -774,7 +788,9 @@ class ReplayPublisher(NoCopy):
     trade sinks for the others). ``keep=True`` keeps what was drained (``kept()``) for callers
     that also want the sinks. ``records`` counts the records handed to the publisher per kind.
     A call once the publisher is closed raises ``RuntimeError`` before anything is drained
-    (the sinks keep their records).
+    (the sinks keep their records), and so does (``TypeError``) a first call with anything but
+    a :class:`matchcore.itch.Replayer` (a DBN replay's ``DbnReplayer`` too: no L2 sink, and
+    its ids are not ITCH locates).
 
     Subjects are named by symbol name; locates that carry one name (``shared()``) publish to
     the same subjects with one ``seq`` sequence per subject, each batch holding the records of
@@ -848,6 +864,7 @@ class ReplayPublisher(NoCopy):
         # records were gone from the replayer, sent nowhere, and counted as handed over
         self.publisher._check_open()
         if self._replayer is None:
+            _check_replayer(replayer)
             self._check_sinks(replayer)
             self._replayer = replayer
         elif replayer is not self._replayer:
