@@ -188,3 +188,38 @@ def test_nats_cannot_connect_shows_the_url_escaped():
         consume(url, timeout=2)
     assert f"cannot connect to NATS at {shown} " in str(e.value)
     assert "\x1b" not in str(e.value)
+
+
+def test_subject_prefix_not_printable_shown_escaped_by_replay_subscribe_and_errors(tmp_path,
+                                                                                   capsys):
+    # a subject prefix JetStream takes with a character that is not printable (a right-to-left
+    # override) was printed as it is: in "publishing ... subjects PREFIX.KIND.SYMBOL", in
+    # every subject of subscribe --print and in the stream errors naming the subjects, where
+    # stream names are shown escaped
+    need_nats()
+    from matchcore._cliutil import shown_name
+    from matchcore.io.nats import NatsPublisher, NatsServer, StreamSetupError, consume
+
+    prefix, stream = "p\u202eq", "OWN"
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=1000, symbols=2, seed=5)
+    with NatsServer() as srv:
+        assert main(["replay", str(path), "--publish", srv.url, "--stream", stream,
+                     "--subject-prefix", prefix, "--no-progress"]) == 0
+        assert main(["subscribe", srv.url, "--stream", stream, "--subject-prefix", prefix,
+                     "--symbols", "AAPL", "--kinds", "tob", "--print", "--timeout", "20"]) == 0
+        out = capsys.readouterr().out
+        assert f"subjects {shown_name(prefix)}.KIND.SYMBOL)" in out
+        assert f"{shown_name(prefix)}.tob.AAPL tob locate " in out
+        for make in (lambda: NatsPublisher(srv.url, stream=stream, prefix="other"),
+                     lambda: NatsPublisher(srv.url, stream="NEW", prefix=prefix),
+                     lambda: consume(srv.url, stream=stream, prefix="other", timeout=20)):
+            with pytest.raises(StreamSetupError) as e:
+                make()
+            assert "\u202e" not in str(e.value)
+        with NatsPublisher(srv.url, stream="MINE", prefix="m"):
+            pass
+        with pytest.raises(StreamSetupError) as e:
+            consume(srv.url, stream="MINE", prefix=prefix, timeout=20)
+        assert f"{shown_name(prefix)}.*.*" in str(e.value) and "\u202e" not in str(e.value)
+    assert "\u202e" not in out

@@ -67,16 +67,19 @@ def run(args) -> int:
             return 1
 
     def show(subject, payload):
+        # a subject as names are shown: its prefix (or a foreign publisher's token) may hold
+        # characters that are not printable
+        shown = shown_name(subject)
         try:
             kind, loc, seq, rec = decode_batch(payload)
         except ValueError as e:
-            print(f"{subject}: malformed batch ({e})")
+            print(f"{shown}: malformed batch ({e})")
             return
         why = kind_mismatch(subject, kind)
         if why is not None:          # left out by the consumer, as a malformed one
-            print(f"{subject}: malformed batch ({why})")
+            print(f"{shown}: malformed batch ({why})")
             return
-        head = f"{subject} {KIND_NAMES[kind]} locate {loc} seq {seq} +{len(rec)}"
+        head = f"{shown} {KIND_NAMES[kind]} locate {loc} seq {seq} +{len(rec)}"
         if c.left_out is not None:   # a redelivery, out of sequence: not in the books
             # the book it names (one a label selection leaves out) escaped, as the summary
             # shows names

@@ -132,10 +132,11 @@ class ReplayHooks(NoCopy):
                 self.replay_options["record_l2"] = True
             from matchcore._cliutil import shown_name
 
-            # the stream name as subscribe's "cannot read NAME" shows it: one JetStream takes
-            # may hold characters that are not printable
+            # the stream name as subscribe's "cannot read NAME" shows it, and the prefix too:
+            # ones JetStream takes may hold characters that are not printable
             print(f"publishing {','.join(self.bridge.kinds)} to {display_url(publish)} (stream "
-                  f"{shown_name(stream)}, subjects {prefix}.KIND.SYMBOL)", file=out, flush=True)
+                  f"{shown_name(stream)}, subjects {shown_name(prefix)}.KIND.SYMBOL)", file=out,
+                  flush=True)
 
     @classmethod
     def from_args(cls, args, bar=None):
@@ -231,14 +232,16 @@ class ReplayHooks(NoCopy):
                 # not an error: every book is published, on the name's subjects
                 print(f"note: symbol {shown_name(name)} is carried by locates "
                       f"{', '.join(map(str, locs))}: their books share the subjects "
-                      f"{self.publisher.prefix}.*.{subject_token(name)} (one seq sequence, "
+                      f"{shown_name(self.publisher.prefix)}.*.{subject_token(name)} (one seq "
+                      f"sequence, "
                       f"the batch header's locate tells them apart); subscribe shows them as "
                       f"{', '.join(shown_name(book_label(name, L)) for L in locs)}", file=out,
                       flush=True)
             for L, (was, now) in self.bridge.renamed(r.symbols).items():
                 print(f"note: locate {L} was renamed {shown_name(was)} -> {shown_name(now)} "
                       f"during the replay: its book was published on the subjects of "
-                      f"{shown_name(was)} ({self.publisher.prefix}.*.{subject_token(was)})",
+                      f"{shown_name(was)} ({shown_name(self.publisher.prefix)}.*."
+                      f"{subject_token(was)})",
                       file=out, flush=True)
             lost = st["dropped"] + st["undelivered"]
             unconfirmed = st["unconfirmed"]

@@ -214,7 +214,7 @@ class NatsPublisher(NoCopy):
                 # undelivered by the loop thread after a round trip to the broker
                 raise ValueError(f"subject {item[0]!r} is not under the publisher's subject "
                                  f"prefix {self.prefix!r} (its stream {_shown(self.stream)} takes "
-                                 f"{under}>)")
+                                 f"{_shown(under)}>)")
             kind, dot, token = item[0][len(under):].partition(".")
             if kind not in self.kinds or not dot or "." in token:
                 # <prefix>.<kind>.<symbol> of a kind it publishes, the subjects its stream
@@ -222,9 +222,9 @@ class NatsPublisher(NoCopy):
                 # stream without it (or stored where a consumer, reading the kind from the
                 # token before the last, counts it malformed)
                 raise ValueError(f"subject {item[0]!r} is not a subject of the publisher's kinds "
-                                 f"{list(self.kinds)} ({under}KIND.SYMBOL: its stream "
+                                 f"{list(self.kinds)} ({_shown(under)}KIND.SYMBOL: its stream "
                                  f"{_shown(self.stream)} was checked for "
-                                 f"{', '.join(f'{under}{k}.*' for k in self.kinds)})")
+                                 f"{', '.join(_shown(f'{under}{k}.*') for k in self.kinds)})")
             if not isinstance(payload, (bytes, bytearray, memoryview)):
                 raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
             if isinstance(records, bool) or not isinstance(records, (int, np.integer)):
@@ -518,7 +518,7 @@ class NatsPublisher(NoCopy):
         except Exception:          # the list is a courtesy: keep the server's own words then
             pass
         head = f"stream {_shown(self.stream)} at {display_url(self.url)} cannot be created with " \
-               f"subjects {want}: "
+               f"subjects {_shown(want)}: "
         if not owners:
             return head + f"{err.description or err}"
         return head + (f"{', '.join(owners)} already take{'s' if len(owners) == 1 else ''} "
@@ -560,7 +560,8 @@ class NatsPublisher(NoCopy):
         need = [f"{self.prefix}.{k}.*" for k in self.kinds]
         lacking = [n for n in need if not any(_covers(p, n) for p in have)]
         if lacking:
-            want = f"{self.prefix}.>" if set(self.kinds) == set(KINDS) else ", ".join(lacking)
+            want = _shown(f"{self.prefix}.>" if set(self.kinds) == set(KINDS)
+                          else ", ".join(lacking))
             raise StreamSetupError(
                 f"stream {_shown(self.stream)} at {display_url(self.url)} exists with subjects "
                 f"{have}, which do not "

@@ -204,7 +204,7 @@ def _check_stream_holds(config, stream: str, url: str, subjects) -> None:
     if not any(_overlaps(p, s) for p in have for s in subjects):
         raise StreamSetupError(
             f"stream {_shown(stream)} at {display_url(url)} holds the subjects {have}, none of "
-            f"which {', '.join(subjects)} can match: nothing could be read (is the subject prefix "
+            f"which {', '.join(map(_shown, subjects))} can match: nothing could be read (is the subject prefix "
             f"(--subject-prefix) or the stream (--stream) the publisher's?)")
 
 
