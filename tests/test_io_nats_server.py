@@ -180,3 +180,26 @@ def test_broker_refusing_the_user_fetches_read_ends_naming_it(tmp_path):
         with pytest.raises(StreamSetupError, match=r"permissions violation for publish to "
                                                    r"\S*\$js\.api\.consumer\.msg\.next"):
             consume(f"nats://nf:p@127.0.0.1:{port}", timeout=10)
+
+
+@pytest.mark.timeout(60)
+def test_consume_start_refused_ends_within_the_read_timeout_not_the_clients(tmp_path,
+                                                                            monkeypatch):
+    # the stream's lookup waited out the client's own JetStream timeout (5 s by default)
+    # whatever the read's timeout: consume(timeout=1) of a user the broker refuses the
+    # JetStream API, which says so at once, took 5 s to say it; here the client's own
+    # timeout is made long, as a broker slow to answer makes the wait
+    need_nats()
+    import nats.aio.client
+
+    from matchcore.io.nats import StreamSetupError, consume
+
+    make = nats.aio.client.Client.jetstream
+    monkeypatch.setattr(nats.aio.client.Client, "jetstream",
+                        lambda self, **opts: make(self, **{"timeout": 3600, **opts}))
+    users = ('{ user: "ro", password: "p", permissions: { publish: { deny: ["$JS.API.>"] } } '
+             '}')
+    with _server_with_users(tmp_path, users) as port:
+        with pytest.raises(StreamSetupError, match=r"refused this connection's user a "
+                                                   r"JetStream request"):
+            consume(f"nats://ro:p@127.0.0.1:{port}", timeout=1)

@@ -536,12 +536,33 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         when = f" before the timeout ({float(timeout):g} s)" if left < _CONNECT_S else ""
         raise ConnectionError(f"cannot connect to NATS at {display_url(url)}{when}: "
                               f"{why}") from None
+    async def before_deadline(request):
+        # A request of the read's start (the stream's lookup, the consumer's creation), bounded
+        # by what is left of the read's timeout, as the connection is: each waited out the
+        # client's own 5 s, so timeout=1 ended after 5 s, also when the broker had refused
+        # the request at once
+        if deadline is None:
+            return await request
+        try:
+            return await asyncio.wait_for(request, max(deadline - time.monotonic(), 0.001))
+        except asyncio.TimeoutError:
+            if time.monotonic() < deadline:
+                raise               # the client's own timeout, before the read's
+            raise _StartCut() from None
+
     try:
         js = nc.jetstream()
         try:
-            info = await js.stream_info(stream)   # a missing stream fails here, at once
+            # a missing stream fails here, at once
+            info = await before_deadline(js.stream_info(stream))
         except ServiceUnavailableError:
             raise _no_jetstream(url) from None
+        except _StartCut:
+            # the timeout ended the read before anything was read: the broker's refusal
+            # when it made one, else a read cut short, as a timeout ends one later
+            _raise_if_refused(refusals, stream, url)
+            consumer.timed_out = True
+            return
         except asyncio.TimeoutError:
             _raise_if_refused(refusals, stream, url)
             raise
@@ -598,7 +619,12 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         # records the stream holds.
         fetch_n = max(1, min(512, _FETCH_BYTES // max(int(nc.max_payload or 1), 1)))
         try:
-            sub = await subscribe()    # None while it is broken and waiting to be made again
+            # None while it is broken and waiting to be made again
+            sub = await before_deadline(subscribe())
+        except _StartCut:
+            _raise_if_refused(refusals, stream, url)
+            consumer.timed_out = True
+            return
         except asyncio.TimeoutError:
             # the consumer's creation refused where the stream's lookup was not
             _raise_if_refused(refusals, stream, url)
@@ -775,6 +801,11 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             pass
 
 
+class _StartCut(Exception):
+    # the read's timeout passed during a request of its start (_consume_async)
+    pass
+
+
 def _raise_if_refused(refusals, stream: str, url: str) -> None:
     # a request that timed out because the broker refused it this user: said so, in the
     # client's words naming the subject refused
@@ -808,7 +839,9 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     read that ``timeout`` ends first takes in what its consumer delivered before then (read
     again when lost on the way), and sets ``timed_out`` too when that failed for 10 s. The
     connection is bounded by ``timeout`` too (5 s otherwise): ``ConnectionError`` when none
-    was made in that time.
+    was made in that time; and so are the stream's lookup and the consumer's creation (the
+    client's 5 s otherwise): a broker that refused them raises as below, else the read ends
+    with nothing read and ``timed_out`` set.
 
     A JetStream error while reading (the broker restarting, restarted without its store, the
     pull consumer expired) does not end the read: after a pause growing to 2 s the
