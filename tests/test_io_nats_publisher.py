@@ -985,3 +985,25 @@ def test_replay_publisher_dbn_replayer_refused_before_its_sinks_are_drained(serv
         r.feed(itch.generate(None, messages=2000, symbols=2, seed=1))
         rp(r)                                  # the replay it publishes is still to come
     assert pub.stats["published"] == rp.batches > 0
+
+
+def test_publisher_close_gives_up_the_batch_waiting_for_a_slot_never_sends_it(names):
+    # close() after a flush that timed out gives up the batches still queued (undelivered:
+    # never sent), but the one the loop was waiting to send, for a slot among max_inflight,
+    # was sent once a slot freed, then waited out its own ack_timeout and was counted as
+    # unconfirmed: close() took that much longer, and said the broker may have stored it
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, NatsServer
+
+    stream, prefix = names
+    rec = np.zeros(10, WIRE_TOB)
+    with NatsServer() as srv:
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, ack_timeout=1.0,
+                            max_inflight=1)
+        srv.stop()
+        for i in range(3):
+            assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 10 * i, rec), 10)
+        st = pub.close(timeout=0.2)
+    # the first one in flight, the two others never sent
+    assert (st["unconfirmed"], st["undelivered"], st["published"]) == (1, 2, 0)
+    assert (st["records_unconfirmed"], st["records_undelivered"]) == (10, 20)

@@ -479,6 +479,13 @@ class NatsPublisher(NoCopy):
                     # was stored before the batches being resent, a gap for a consumer)
                     while not self._sending.is_set():
                         await self._sending.wait()
+                    if self._abandon:
+                        # given up while it waited for a slot (or its turn): still queued,
+                        # never sent. (It was sent then, and close() waited out its
+                        # ack_timeout too, to count it as unconfirmed.)
+                        sem.release()
+                        self._settle(item, "undelivered")
+                        continue
                     n = self._order
                     self._order += 1
                     self._unsettled[n] = None
