@@ -2,6 +2,7 @@
 replay into the same stream, broker restarts, lost consumers, and stopping a follower."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -436,3 +437,33 @@ def test_consume_on_batch_or_stop_of_the_wrong_kind_refused_before_connecting(kw
     url = f"nats://127.0.0.1:{free_port()}"          # nothing listens: raised before connecting
     with pytest.raises(TypeError, match=rf"^{what} must be"):
         consume(url, timeout=30, **kw)
+
+
+def test_cli_replay_publish_interrupted_time_is_the_replays_not_the_publishers_close(
+        server, names, tmp_path, capsys, monkeypatch):
+    # "interrupted after N ITCH 5.0 messages in T s" counted in T the publisher's close after
+    # the interruption (its flush, up to 5 s, and the batches in flight, with a broker gone):
+    # 15 s for a replay stopped after 0.6 s. The clock here moves only in that close.
+    import matchcore.cli_replay as cli_replay
+    from matchcore.io.replay_hooks import ReplayHooks
+
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=5_000, symbols=2, seed=4)
+    clock = [0.0]
+    monkeypatch.setattr(cli_replay.time, "perf_counter", lambda: clock[0])
+    close = ReplayHooks.close
+
+    def interrupted(self, r):
+        raise KeyboardInterrupt
+
+    def closing(self):
+        clock[0] += 100.0
+        close(self)
+
+    monkeypatch.setattr(ReplayHooks, "on_chunk", interrupted)
+    monkeypatch.setattr(ReplayHooks, "close", closing)
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--no-progress"]) == 130
+    out = capsys.readouterr().out
+    assert re.search(r"interrupted after [\d,]+ ITCH 5\.0 messages in 0\.000 s", out), out

@@ -560,10 +560,13 @@ def _replay(args) -> int:
                              infer_lengths=args.infer_lengths, on_chunk=on_chunk,
                              record_tob=keep, record_trades=keep, **hooks.replay_options)
     except KeyboardInterrupt:
+        # the replay's time, before the publisher's close (its flush, and the batches in
+        # flight with a broker gone: seconds) was counted in it
+        elapsed = time.perf_counter() - t0
         bar.close()
         hooks.close()
-        _print_interrupted(args, seen[0].stats["messages"] if seen else 0,
-                           time.perf_counter() - t0, "ITCH 5.0 messages")
+        _print_interrupted(args, seen[0].stats["messages"] if seen else 0, elapsed,
+                           "ITCH 5.0 messages")
         raise
     except BaseException:
         hooks.close()
