@@ -5,13 +5,18 @@ exception type and reason), every event, and after each step the whole observabl
 best bid/ask, depth(100) (and of a few levels), the FIFO content of every level, get() and
 queue_position() of every id ever used; check_invariants() runs on both. The events are also
 checked against the rules themselves (ledger_checks.EventLedger), and the book against what
-they leave. One state machine per self-trade prevention mode.
+they leave. A call that raises must leave the compiled book's snapshot unchanged, and the
+steps go on, at any point, with a twin of the compiled book made by copy(), copy.copy,
+copy.deepcopy, pickle, from_snapshot() or restore(). One state machine per self-trade
+prevention mode, and one with the replay mode's place() and reduce().
 
 The default budget keeps the run well under a minute; MATCHCORE_SOAK=1 raises it a lot.
 """
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 
 import numpy as np
 from conftest import assert_events_equal, describe_event
@@ -115,10 +120,15 @@ class BookComparison(RuleBasedStateMachine):
 
     def both(self, method: str, *args, **kwargs):
         self.log.append(f"{method}{args}{kwargs or ''}")
+        before = self.compiled.snapshot()
         got = _outcome(getattr(self.compiled, method), *args, **kwargs)
         want = _outcome(getattr(self.reference, method), *args, **kwargs)
         assert got == want, (f"{method}{args} {kwargs}: compiled {got} != reference {want}\n"
                              f"history: {self.log[-15:]}")
+        if got[0] == "raised":
+            # bad input changes nothing: the whole state, clock and pending events included
+            assert self.compiled.snapshot() == before, (
+                f"{method}{args} {kwargs} raised and changed the book")
         ev_c, ev_r = self.compiled.events(), self.reference.events()
         assert_events_equal(ev_c, ev_r, labels=("compiled", "reference"),
                             context=f"after {method}{args} {kwargs}: ")
@@ -222,6 +232,26 @@ class BookComparison(RuleBasedStateMachine):
         self._note_owners(ev_r)
         self.ledger.apply(call, ev_r)
         return oid
+
+    @rule(how=st.sampled_from(["copy", "copy.copy", "deepcopy", "pickle", "from_snapshot",
+                               "restore"]))
+    def continue_on_a_twin(self, how):
+        """Go on with a twin of the compiled book: every later step must hold on it as well."""
+        c = self.compiled
+        make = {"copy": c.copy, "copy.copy": lambda: copy.copy(c),
+                "deepcopy": lambda: copy.deepcopy(c),
+                "pickle": lambda: pickle.loads(pickle.dumps(c, pickle.HIGHEST_PROTOCOL)),
+                "from_snapshot": lambda: OrderBook.from_snapshot(c.snapshot())}.get(how)
+        if make is None:
+            twin = OrderBook(stp=STP.NONE, capacity=1)
+            twin.restore(c.snapshot())
+        else:
+            twin = make()
+        assert twin.snapshot() == c.snapshot() and twin.state_hash() == c.state_hash()
+        assert twin.stp == self.stp_mode
+        self.log.append(f"twin by {how}")
+        self.compiled = twin
+        self.reference = copy.deepcopy(self.reference)
 
     @rule(n=st.integers(0, 4))
     def depth_of_a_few_levels(self, n):
