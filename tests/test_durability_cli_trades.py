@@ -124,3 +124,48 @@ def test_cli_journal_trades_says_which_fills_are_of_a_command_not_complete(
     code, out, _ = run_cli(capsys, "journal", "trades", d)
     assert code == 0 and "lacks" not in out
     assert out.startswith("3 trades, 6 lots" if trades else "0 trades, 0 lots")
+
+
+def test_cli_journal_trades_says_fills_before_the_trade_journal_are_not_listed(capsys,
+                                                                             tmp_path):
+    # a backup's snapshot restored without its journals: recovery warns that the fills before
+    # the snapshot are lost, and starts the trade journal after the snapshot's trade seq;
+    # journal trades said "0 trades, 0 lots" there, and after the restart listed the new fills
+    # alone, as if the session had made no earlier one
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    for i in range(3):
+        eng.submit(1, 10 * i + 1, 0, 100, 2)
+        eng.submit(1, 10 * i + 2, 1, 100, 2)
+    eng.snapshot()
+    eng.close()
+    for f in os.listdir(d):
+        if f.endswith((".mcj", ".mct")):
+            os.unlink(d / f)
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert rep.trades_missing == 3
+    code, out, err = run_cli(capsys, "journal", "trades", str(d))
+    assert code == 0 and err == ""
+    assert out.startswith("0 trades, 0 lots; the 3 fill(s) before trade seq 4 are not in the "
+                          "trade journal")
+    code, out, err = run_cli(capsys, "journal", "trades", str(d), "--csv", "-")
+    assert code == 0 and out.count("\n") == 1 and "the 3 fill(s) before trade seq 4" in err
+    eng = mc.Engine.recover(d)
+    eng.submit(1, 41, 0, 100, 1)
+    eng.submit(1, 42, 1, 100, 1)
+    eng.close()
+    code, out, err = run_cli(capsys, "journal", "trades", str(d))
+    assert code == 0 and out.startswith("1 trades, 1 lots; the 3 fill(s) before trade seq 4 "
+                                        "are not in the trade journal")
+    assert mc.durability.read_trades(d)["seq"].tolist() == [4]
+    # a trade journal that starts at seq 1 holds them all: nothing said
+    d2 = tmp_path / "k"
+    eng = mc.Engine(journal=d2, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 2)
+    eng.submit(1, 2, 1, 100, 2)
+    eng.snapshot()
+    eng.close()
+    code, out, err = run_cli(capsys, "journal", "trades", str(d2))
+    assert code == 0 and out.startswith("1 trades, 2 lots\n")

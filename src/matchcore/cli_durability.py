@@ -348,7 +348,7 @@ def _refused_cut_short(args, segment) -> int:
 def _trades(args) -> int:
     from matchcore.durability.journal import KIND_COMMANDS, lock_held, scan_journal
     from matchcore.durability.recovery import (command_journal_end, holds_journal,
-                                               recovers_with_capture)
+                                               recovers_with_capture, trade_journal_start)
     from matchcore.durability.trades import TRADE_DTYPE, read_trades
     import numpy as np
     # a live writer that has made no segment yet holds a journal with no trade, as inspect
@@ -383,6 +383,12 @@ def _trades(args) -> int:
         note += (f"; {int(torn.sum())} of them of command "
                  f"{', '.join(map(str, partial))}, whose last fill the trade journal lacks "
                  f"(recovery cuts them{again})")
+    start = trade_journal_start(args.dir, cscan)
+    if start > 1:
+        # the fills before it are in no file here, as recovery warns (trades_missing): "0
+        # trades" of a restored snapshot's directory read as a session that never traded
+        note += (f"; the {start - 1} fill(s) before trade seq {start} are not in the trade "
+                 f"journal (lost from this directory: its start is missing)")
     if holds_journal(args.dir) and not capture:
         # a journal made with trades=False (or turned so by recover --no-trades --repair)
         # records no fill: "0 trades" of a session that traded read as one that never did

@@ -741,6 +741,24 @@ def _newest_snapshot(path):
     return None, None
 
 
+def trade_journal_start(path, cscan) -> int:
+    """The first trade seq the trade journal of ``path`` can hold: its first segment's, or,
+    without a trade segment, the one after the trade seq of the snapshot a directory without a
+    command segment is recovered from (where a recovery starts the trade journal). The fills
+    before it are in no file of the directory (a backup's snapshot restored without its
+    journals, the first trade segments deleted). ``cscan``: the command journal's
+    :func:`scan_journal`. Read by ``journal trades``. O(files in it + that snapshot)."""
+    segs = segment_files(path, KIND_TRADES)
+    if segs:
+        return segs[0][0]
+    if cscan.segments:
+        return 1
+    head = _newest_snapshot(path)[1]
+    if head is None or head["trades"] is False or not head["trade_seq"]:
+        return 1
+    return head["trade_seq"] + 1
+
+
 def recovers_with_capture(path, cscan) -> bool:
     """Whether recovery of directory ``path`` without ``trades=`` captures trades (and so
     reads the trade journal, refusing a corrupt one), its command journal scanned: ``cscan``
