@@ -169,3 +169,25 @@ def test_cli_journal_trades_says_fills_before_the_trade_journal_are_not_listed(c
     eng.close()
     code, out, err = run_cli(capsys, "journal", "trades", str(d2))
     assert code == 0 and out.startswith("1 trades, 2 lots\n")
+
+
+def test_cli_journal_trades_of_one_symbol_says_the_fills_not_in_the_journal_are_of_any(
+        capsys, tmp_path):
+    # the fills before the trade journal's start are counted over every symbol (their
+    # symbols are unknown): with --symbol the note read as that symbol's own count
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    for s in (1, 2):
+        eng.add_symbol(s)
+        eng.submit(s, 10 * s + 1, 0, 100, 2)
+        eng.submit(s, 10 * s + 2, 1, 100, 2)
+    eng.snapshot()
+    eng.close()
+    for f in os.listdir(d):
+        if f.endswith((".mcj", ".mct")):
+            os.unlink(d / f)
+    code, out, err = run_cli(capsys, "journal", "trades", str(d), "--symbol", "1")
+    assert code == 0 and out.startswith("0 trades, 0 lots; the 2 fill(s) of any symbol before "
+                                        "trade seq 3 are not in the trade journal")
+    code, out, err = run_cli(capsys, "journal", "trades", str(d))
+    assert code == 0 and out.startswith("0 trades, 0 lots; the 2 fill(s) before trade seq 3")

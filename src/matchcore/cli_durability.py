@@ -385,10 +385,13 @@ def _trades(args) -> int:
                  f"(recovery cuts them{again})")
     start = trade_journal_start(args.dir, cscan)
     if start > 1:
-        # the fills before it are in no file here, as recovery warns (trades_missing): "0
-        # trades" of a restored snapshot's directory read as a session that never traded
-        note += (f"; the {start - 1} fill(s) before trade seq {start} are not in the trade "
-                 f"journal (lost from this directory: its start is missing)")
+        # the fills before it are in no file here (a restored snapshot's, which recovery
+        # reports as trades_missing, or pruned segments'): "0 trades" of a restored
+        # snapshot's directory read as a session that never traded. Their symbols are
+        # unknown, so with --symbol the count is not that symbol's
+        anyone = " of any symbol" if args.symbol is not None else ""
+        note += (f"; the {start - 1} fill(s){anyone} before trade seq {start} are not in the "
+                 f"trade journal (lost from this directory: its start is missing)")
     if holds_journal(args.dir) and not capture:
         # a journal made with trades=False (or turned so by recover --no-trades --repair)
         # records no fill: "0 trades" of a session that traded read as one that never did
