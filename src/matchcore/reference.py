@@ -341,18 +341,9 @@ class ReferenceBook:
         qty = _int64(qty, "qty")
         owner = _uint64(owner, "owner")
         self._begin(_int64(ts_ns, "ts_ns"))
-        reason = Reason.NONE
-        if qty <= 0:
-            reason = Reason.INVALID_QTY
-        elif price <= 0:
-            reason = Reason.INVALID_PRICE
-        elif side not in (_BUY, _SELL):
-            reason = Reason.INVALID_SIDE
-        elif oid in self._orders:
-            reason = Reason.DUPLICATE_ORDER_ID
+        reason = self._entry_fault(oid, side, price, qty)
         if reason != Reason.NONE:
-            self._emit(EventKind.REJECTED, oid, side=_side_byte(side), price=price, qty=qty,
-                       owner=owner, reason=reason)
+            self._refuse_entry(oid, side, price, qty, owner, reason)
             self._raise_unless_ok(reason, oid)
         self._emit(EventKind.ACCEPTED, oid, side=side, price=price, qty=qty, owner=owner)
         self._rest(_Order(oid, side, price, qty, owner, False))
@@ -642,23 +633,31 @@ class ReferenceBook:
     # ------------------------------------------------------------------ internals: operations
     # Each returns (result, reason); reason is Reason.NONE on success. Events go to self._out.
 
-    def _submit(self, oid, side, price, qty, tif, owner, post_only) -> tuple[int, Reason]:
-        reason = Reason.NONE
+    def _entry_fault(self, oid, side, price, qty, tif=TIF.GTC) -> Reason:
+        """The first check an entering order fails, in the compiled book's order (a market
+        order has no price, place() no time in force), or Reason.NONE."""
         if qty <= 0:
-            reason = Reason.INVALID_QTY
-        elif price <= 0:
-            reason = Reason.INVALID_PRICE
-        elif side not in (_BUY, _SELL):
-            reason = Reason.INVALID_SIDE
-        elif tif not in (TIF.GTC, TIF.IOC, TIF.FOK):
-            reason = Reason.INVALID_TIF
-        elif oid in self._orders:
-            reason = Reason.DUPLICATE_ORDER_ID
-        elif post_only and self._crosses(side, price):
+            return Reason.INVALID_QTY
+        if price is not None and price <= 0:
+            return Reason.INVALID_PRICE
+        if side not in (_BUY, _SELL):
+            return Reason.INVALID_SIDE
+        if tif not in (TIF.GTC, TIF.IOC, TIF.FOK):
+            return Reason.INVALID_TIF
+        if oid in self._orders:
+            return Reason.DUPLICATE_ORDER_ID
+        return Reason.NONE
+
+    def _refuse_entry(self, oid, side, price, qty, owner, reason) -> None:
+        self._emit(EventKind.REJECTED, oid, side=_side_byte(side), price=price, qty=qty,
+                   owner=owner, reason=reason)
+
+    def _submit(self, oid, side, price, qty, tif, owner, post_only) -> tuple[int, Reason]:
+        reason = self._entry_fault(oid, side, price, qty, tif)
+        if reason == Reason.NONE and post_only and self._crosses(side, price):
             reason = Reason.POST_ONLY_WOULD_CROSS
         if reason != Reason.NONE:
-            self._emit(EventKind.REJECTED, oid, side=_side_byte(side), price=price, qty=qty,
-                       owner=owner, reason=reason)
+            self._refuse_entry(oid, side, price, qty, owner, reason)
             return 0, reason
 
         self._emit(EventKind.ACCEPTED, oid, side=side, price=price, qty=qty, owner=owner)
@@ -679,16 +678,9 @@ class ReferenceBook:
         return qty - remaining, Reason.NONE
 
     def _market(self, oid, side, qty, owner) -> tuple[int, Reason]:
-        reason = Reason.NONE
-        if qty <= 0:
-            reason = Reason.INVALID_QTY
-        elif side not in (_BUY, _SELL):
-            reason = Reason.INVALID_SIDE
-        elif oid in self._orders:
-            reason = Reason.DUPLICATE_ORDER_ID
+        reason = self._entry_fault(oid, side, None, qty)
         if reason != Reason.NONE:
-            self._emit(EventKind.REJECTED, oid, side=_side_byte(side), price=0, qty=qty, owner=owner,
-                       reason=reason)
+            self._refuse_entry(oid, side, 0, qty, owner, reason)
             return 0, reason
         self._emit(EventKind.ACCEPTED, oid, side=side, price=0, qty=qty, owner=owner)
         remaining, stopped = self._match(oid, side, None, qty, owner)
