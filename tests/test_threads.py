@@ -1027,47 +1027,13 @@ def _feed_until_busy(r, buf, started):
     started.append((t, box, book.busy))
 
 
-@pytest.mark.parametrize("sink", ["tob", "trades", "l2", "snapshots"])
-def test_itch_replayer_sink_read_refuses_a_feed_started_while_clear_converts(sink):
-    # tob(clear=...) checked the replayer before converting clear, which may run Python code:
-    # a feed() started by another thread then appended to (and grew) the very sink being
-    # copied out, without the GIL
-    import matchcore.itch as itch
-    data = itch.generate(None, messages=400_000, symbols=2, seed=2)
+def _check_sink_read_refuses_a_feed_started_while_clear_converts(make, body, sink, words=None):
+    """tob(clear=...) and the other sink reads checked the replayer before converting clear,
+    which may run Python code: a feed() started by another thread then appended to (and grew)
+    the very sink being copied out, without the GIL. Read with a clear= that starts a feed of
+    the rest: refused, and the replay ends as one straight through."""
     for attempt in range(10):
-        r = itch.Replayer(record_l2=True, snapshot_every=100)
-        head = r.feed(data[:20_000])
-        started = []
-        hook = _FlagHook(lambda: _feed_until_busy(r, data[head:], started))
-        try:
-            getattr(r, sink)(clear=hook)
-            outcome = "read"
-        except BusyError as exc:
-            outcome = exc
-        t, box, was_busy = started[0]
-        used = _join(t, box)
-        if not was_busy:
-            continue            # the feed ended before it was seen busy: try again
-        assert isinstance(outcome, BusyError), outcome
-        assert "a feed replay is running on it" in str(outcome)
-        r.finish(data[head + used:])
-        whole = itch.Replayer(record_l2=True, snapshot_every=100)
-        whole.finish(data[whole.feed(data):])
-        assert np.array_equal(getattr(r, sink)(), getattr(whole, sink)())
-        return
-    pytest.skip("feed() never stayed busy long enough on this machine")
-
-
-@pytest.mark.parametrize("sink", ["tob", "trades", "snapshots"])
-def test_dbn_replayer_sink_read_refuses_a_feed_started_while_clear_converts(sink):
-    import io
-    from matchcore.feeds.dbn import DbnReplayer, read_metadata
-    from matchcore.feeds.dbn_gen import generate_mbo
-    data = generate_mbo(None, records=400_000, instruments=2, seed=2)
-    meta = read_metadata(io.BytesIO(data))
-    body = data[meta.header_bytes:]
-    for attempt in range(10):
-        r = DbnReplayer(names=meta.names, ts_out=meta.ts_out, snapshot_every=100)
+        r = make()
         head = r.feed(body[:20_000])
         started = []
         hook = _FlagHook(lambda: _feed_until_busy(r, body[head:], started))
@@ -1079,14 +1045,37 @@ def test_dbn_replayer_sink_read_refuses_a_feed_started_while_clear_converts(sink
         t, box, was_busy = started[0]
         used = _join(t, box)
         if not was_busy:
-            continue
+            continue            # the feed ended before it was seen busy: try again
         assert isinstance(outcome, BusyError), outcome
+        if words is not None:
+            assert words in str(outcome)
         r.finish(body[head + used:])
-        whole = DbnReplayer(names=meta.names, ts_out=meta.ts_out, snapshot_every=100)
+        whole = make()
         whole.finish(body[whole.feed(body):])
         assert np.array_equal(getattr(r, sink)(), getattr(whole, sink)())
         return
     pytest.skip("feed() never stayed busy long enough on this machine")
+
+
+@pytest.mark.parametrize("sink", ["tob", "trades", "l2", "snapshots"])
+def test_itch_replayer_sink_read_refuses_a_feed_started_while_clear_converts(sink):
+    import matchcore.itch as itch
+    data = itch.generate(None, messages=400_000, symbols=2, seed=2)
+    _check_sink_read_refuses_a_feed_started_while_clear_converts(
+        lambda: itch.Replayer(record_l2=True, snapshot_every=100), data, sink,
+        "a feed replay is running on it")
+
+
+@pytest.mark.parametrize("sink", ["tob", "trades", "snapshots"])
+def test_dbn_replayer_sink_read_refuses_a_feed_started_while_clear_converts(sink):
+    import io
+    from matchcore.feeds.dbn import DbnReplayer, read_metadata
+    from matchcore.feeds.dbn_gen import generate_mbo
+    data = generate_mbo(None, records=400_000, instruments=2, seed=2)
+    meta = read_metadata(io.BytesIO(data))
+    _check_sink_read_refuses_a_feed_started_while_clear_converts(
+        lambda: DbnReplayer(names=meta.names, ts_out=meta.ts_out, snapshot_every=100),
+        data[meta.header_bytes:], sink)
 
 
 @pytest.mark.parametrize("loop", ["process_timed", "process_open_loop", "process_batch_ns",
