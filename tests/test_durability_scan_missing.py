@@ -60,3 +60,35 @@ def test_scan_journal_under_a_regular_file_is_a_missing_directory(tmp_path, kind
             listing()
         assert f"no journal directory {under}" in str(err.value)
         assert err.value.filename == str(under) and err.value.errno == errno.ENOENT
+
+
+@pytest.mark.parametrize("into", [5, "buffer", bytearray(64), object()])
+def test_scan_journal_into_that_is_no_read_buffer_raises_type_error_naming_it(tmp_path, into):
+    # an AttributeError ("'int' object has no attribute 'source'") came out of the first
+    # segment's read; the argument is refused before any file is read, as kind= and the
+    # flags are
+    d = str(tmp_path / "j")
+    eng = mc.Engine(journal=d)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.close()
+    with pytest.raises(TypeError, match=r"^into must be a ReadBuffer or None, got "):
+        mc.durability.scan_journal(d, keep_data=False, into=into)
+    with pytest.raises(TypeError, match=r"^into must be a ReadBuffer or None, got "):
+        mc.durability.scan_journal(d, into=into)
+    seg = mc.durability.scan_journal(d, keep_index=False).segments[0]
+    with pytest.raises(TypeError, match=r"^into must be a ReadBuffer or None, got "):
+        seg.load(into=into)
+
+
+def test_scan_journal_into_a_read_buffer_still_loads_its_last_segment(tmp_path):
+    from matchcore.durability.journal import ReadBuffer
+    d = str(tmp_path / "j")
+    eng = mc.Engine(journal=d)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.close()
+    buf = ReadBuffer()
+    scan = mc.durability.scan_journal(d, keep_index=False, into=buf)
+    seg = scan.segments[-1].load(into=buf)
+    assert seg.records == 2 and int(seg.index["seq"][-1]) == 2

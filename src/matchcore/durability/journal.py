@@ -65,6 +65,7 @@ class Segment:
         was of this file (recovery's scan reads the last segment last; a snapshot's tail is
         usually there): the segment returned is good until the buffer's next read.
         O(segment bytes)."""
+        into = _into_arg(into)
         if self.data is not None and self.index is not None:
             return self
         data = into.holds(self.path) if into is not None else None
@@ -236,6 +237,7 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
     keep_data = _flag_arg(keep_data, "keep_data")
     keep_index = _flag_arg(keep_index, "keep_index")
     keep_data = keep_data and keep_index
+    into = _into_arg(into)
     try:
         files = segment_files(path, kind)
     except (FileNotFoundError, NotADirectoryError) as exc:
@@ -251,6 +253,15 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
         newest = files[-1][0]
         files = sorted(set(files) | {f for f in segment_files(path, kind) if f[0] <= newest})
     return _scan_listed(path, kind, files, keep_data, keep_index, into)
+
+
+def _into_arg(into):
+    # checked before any file is read: anything else failed on the first segment's read with
+    # an AttributeError about ReadBuffer's insides
+    if into is not None and not isinstance(into, ReadBuffer):
+        raise TypeError(f"into must be a ReadBuffer or None, got {type(into).__name__} "
+                        f"{into!r:.80}")
+    return into
 
 
 def listing_error(path, exc: OSError) -> OSError:
