@@ -170,3 +170,36 @@ def test_recovery_cuts_a_torn_first_fill_of_the_empty_trade_segment_it_keeps(tmp
     rec.close()
     t = read_trades(d, allow_torn_tail=False)
     assert t["seq"].tolist() == list(range(1, 7)) and t["cmd_seq"].tolist()[-1] == 13
+
+
+def test_recovery_does_not_call_a_segment_size_it_took_from_the_journal_given(tmp_path):
+    # Segments resized while trade capture was off: the trade journal's last segment records
+    # the old size, the command journal's the new one. A later recovery that turns capture
+    # back on without segment_bytes= takes the journal's own size (the newest command
+    # segment's) and starts a trade segment recording it, but its summary said "segment_bytes
+    # 200000 given" though no size was given.
+    d = str(tmp_path / "j")
+    eng = mc.Engine(journal=d, segment_bytes=100_000)
+    eng.add_symbol(1)
+    _flow(eng, 4)
+    eng.close()
+    mc.Engine.recover(d, segment_bytes=200_000, trades=False).close()
+    trade_seg = segment_files(d, KIND_TRADES)[-1][1]
+    command_seg = os.path.basename(segment_files(d, KIND_COMMANDS)[-1][1])
+    for readonly in (True, False):
+        rec = mc.Engine.recover(d, readonly=readonly, trades=True)
+        rep = rec.recovery_report
+        rec.close()
+        assert (trade_seg, "segment_bytes", 100_000, 200_000) in rep.options_changed
+        text = rep.summary()
+        assert "segment_bytes 200000 given" not in text
+        assert "trades True given" in text
+        assert (f"segment_bytes 200000, the journal's own ({command_seg} records it), "
+                f"{os.path.basename(trade_seg)} records 100000: "
+                f"{'would start' if readonly else 'started'} a new segment recording it"
+                ) in text, text
+    # given, it is called given
+    rec = mc.Engine.recover(d, segment_bytes=300_000)
+    rec.close()
+    assert rec.recovery_report.options_kept == {}
+    assert "segment_bytes 300000 given" in rec.recovery_report.summary()

@@ -106,6 +106,10 @@ class RecoveryReport:
     # replaced_files, or read-only files_to_create or files_to_replace) instead of appending
     # to that one
     options_changed: list = field(default_factory=list)
+    # {option: segment} for the options the caller did not give that the writer takes from
+    # the journal's own headers (that segment's): an entry of options_changed for such an
+    # option was not given, and the summary says where it comes from
+    options_kept: dict = field(default_factory=dict)
     # False: recovered without trade capture (trades=False, or trades=None of a journal
     # whose newest command segment records it made without)
     trade_capture: bool = True
@@ -212,7 +216,10 @@ class RecoveryReport:
                          f"{', '.join(map(os.path.basename, self.files_to_replace))} "
                          f"(read-only: Engine.recover, matchcore recover --repair replace them)")
         for seg, name, had, want in self.options_changed:
-            lines.append(f"  {name} {want} given, {os.path.basename(seg)} records {had}: "
+            source = self.options_kept.get(name)
+            told = (f"{want} given" if source is None else
+                    f"{want}, the journal's own ({os.path.basename(source)} records it)")
+            lines.append(f"  {name} {told}, {os.path.basename(seg)} records {had}: "
                          f"{'would start' if self.readonly else 'started'} a new segment "
                          f"recording it")
         for what, files in (("snapshot", _snapshot_temps(self.removed_temporaries)),
@@ -1065,10 +1072,11 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         # 64 MiB ones
         # (a size no writer takes, which only a foreign header can hold, is not kept: it made
         # the writer refuse the option the caller never gave, after the repairs)
-        made = [g.segment_bytes for g in kept_t + cscan.segments if g.segment_bytes is not None
+        made = [g for g in kept_t + cscan.segments if g.segment_bytes is not None
                 and writer_takes("segment_bytes", g.segment_bytes)]
         if made:
-            journal_options["segment_bytes"] = made[-1]
+            journal_options["segment_bytes"] = made[-1].segment_bytes
+            report.options_kept["segment_bytes"] = made[-1].path
     if fsync is None:
         # the journal's own policy, as its newest command segment records it ("batch" for
         # segments of versions that recorded none): recovered with "batch" instead, an
