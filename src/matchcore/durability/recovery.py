@@ -106,9 +106,9 @@ class RecoveryReport:
     # replaced_files, or read-only files_to_create or files_to_replace) instead of appending
     # to that one
     options_changed: list = field(default_factory=list)
-    # {option: segment} for the options the caller did not give that the writer takes from
-    # the journal's own headers (that segment's): an entry of options_changed for such an
-    # option was not given, and the summary says where it comes from
+    # {option: segment}: segment_bytes, when the caller gave none, is the journal's own, as
+    # that segment's header records it; an entry of options_changed for it (a trade segment
+    # recording another size) was not given, and the summary says where it comes from
     options_kept: dict = field(default_factory=dict)
     # False: recovered without trade capture (trades=False, or trades=None of a journal
     # whose newest command segment records it made without)
