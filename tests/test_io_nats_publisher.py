@@ -1007,3 +1007,55 @@ def test_publisher_close_gives_up_the_batch_waiting_for_a_slot_never_sends_it(na
     # the first one in flight, the two others never sent
     assert (st["unconfirmed"], st["undelivered"], st["published"]) == (1, 2, 0)
     assert (st["records_unconfirmed"], st["records_undelivered"]) == (10, 20)
+
+
+def test_publisher_batch_counted_as_another_thread_closes_given_up_not_left_behind(server, names):
+    # publish_many() counted a batch (queued, outstanding) under its lock and put it on the
+    # queue after releasing it: a close() from another thread in between told the loop to stop,
+    # the loop ended on an empty queue, and the batch was never sent yet counted as
+    # unconfirmed ("the broker may have stored it"); the publish then woke the closed loop and
+    # raised RuntimeError("Event loop is closed"). The other thread's close() is run at that
+    # point (the queue's put), so the overlap is certain.
+    import threading
+
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    good = encode_batch(KIND_TOB, 1, 0, np.zeros(3, WIRE_TOB))
+    pub = NatsPublisher(server.url, stream=stream, prefix=prefix)
+    real = pub._q
+    box = {}
+
+    class CloseOnFirstPut:
+        def __init__(self):
+            self.first = True
+
+        def put(self, item):
+            if self.first:
+                self.first = False
+                closer = threading.Thread(target=lambda: box.setdefault(
+                    "final", dict(pub.close(timeout=0.2))))
+                closer.start()
+                box["closer"] = closer
+                closer.join(2)          # its course run, or waiting for this publish
+            real.put(item)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    pub._q = CloseOnFirstPut()
+    try:
+        assert pub.publish(f"{prefix}.tob.X", good, 3)
+        box["closer"].join(30)
+        assert not box["closer"].is_alive()
+    finally:
+        pub._q = real
+        pub.close()
+    final = box["final"]
+    # sent and acknowledged before close() gave up waiting, or given up unsent: either way
+    # known, never "may have been stored" for a batch that was never sent
+    assert final["queued"] == 1 and final["unconfirmed"] == 0, final
+    assert final["published"] + final["undelivered"] == 1, final
+    assert final["records_published"] + final["records_undelivered"] == 3, final
+    assert pub.stats == final
+    assert stream_messages(server.url, stream) == final["published"]

@@ -280,13 +280,24 @@ class NatsPublisher(NoCopy):
                 self.stats["queued"] += 1
                 self.stats["records_queued"] += item[2]
                 kept.append(item)
-        if kept:
-            self._q.put(kept)
-            # Wake the loop only when it is not already due to drain the queue: a wake-up is
-            # a write to its self-pipe.
-            if not self._signalled:
+            wake = False
+            if kept:
+                # queued under the lock that counted them, as close() sets _closing under it:
+                # the loop, once it sees closing, finds them queued. (Put after the lock, a
+                # close() from another thread in between had the loop end on an empty queue:
+                # batches never sent, counted by close() as unconfirmed.)
+                self._q.put(kept)
+                # Wake the loop only when it is not already due to drain the queue: a wake-up
+                # is a write to its self-pipe.
+                wake = not self._signalled
                 self._signalled = True
+        if wake:
+            try:
                 self._loop.call_soon_threadsafe(self._wake.set)
+            except RuntimeError:
+                # the loop has ended since (a close() in another thread): it drained these
+                # batches before it did, as it ends on an empty queue only
+                pass
         return len(kept)
 
     def _check_open(self) -> None:
