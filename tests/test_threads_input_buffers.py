@@ -178,3 +178,46 @@ def test_moldudp_frame_offsets_fewer_blocks_ending_where_counted_raises(monkeypa
     _hook_np_empty(monkeypatch, _moldudp, write)
     with pytest.raises(BufferError):
         moldudp.frame_offsets(buf)
+
+
+def test_journaled_engine_commands_rewritten_meanwhile_journal_holds_what_was_applied(tmp_path):
+    # A journaled Engine's process() read each command of the caller's array twice without the
+    # GIL: once to apply it, once to write its record. Another thread writing into the array
+    # between the two reads made the record another command than the one applied, and recovery
+    # stopped there ("replay diverged"): the journal could not be recovered. A real writer
+    # thread flips every quantity while the batches run; whatever each command was when read,
+    # the journal must replay to the engine's state.
+    import matchcore as mc
+
+    n = 200_000
+    eng = mc.Engine(journal=str(tmp_path), fsync="never")
+    eng.add_symbol(1)
+    cmds = np.zeros(n, mc.COMMAND_DTYPE)
+    cmds["symbol"] = 1
+    cmds["side"] = np.arange(n) % 2
+    cmds["price"] = 100 + np.arange(n) % 5
+    cmds["qty"] = 5
+    qty = cmds["qty"]
+    stop = threading.Event()
+
+    def flip():
+        v = 5
+        while not stop.is_set():
+            v = 12 - v
+            qty[:] = v
+
+    t = threading.Thread(target=flip)
+    t.start()
+    try:
+        for i in range(40):
+            cmds["order_id"] = np.arange(1, n + 1) + i * n
+            eng.process(cmds)
+    finally:
+        stop.set()
+        t.join()
+    live = eng.state_hash()
+    eng.close()
+    back = mc.Engine.recover(str(tmp_path))
+    assert back.recovery_report.replayed_commands == 40 * n
+    assert back.state_hash() == live
+    back.close()

@@ -301,13 +301,18 @@ cdef int64_t _apply_journaled(mc_engine* e, mc_journal* jc, mc_journal* jt,
     # One command through the engine, then its record (with the outcome, which replay checks)
     # and its fills into the journals' buffers. A command that ran out of memory changed
     # nothing and is not journaled. An I/O failure leaves jc.err / jt.err set.
+    # The command is read once, into this copy, which is both applied and journaled: the
+    # caller's array is read without the GIL, and another thread writing into it between the
+    # two reads made the record another command than the one applied (recovery then stopped
+    # at it: "replay diverged", the journal unrecoverable from there).
+    cdef mc_command cmd = c[0]
     cdef int64_t start = e.n_ev
-    cdef int64_t r = mc_engine_apply(e, c)
+    cdef int64_t r = mc_engine_apply(e, &cmd)
     if r == -MC_ERR_NOMEM:
         return r
     cdef uint64_t seq = jc.next_seq
     # no record, no fills: a fill in the trade journal always has its command on file
-    if mc_journal_command(jc, c, r) == 0 and jt != NULL:
+    if mc_journal_command(jc, &cmd, r) == 0 and jt != NULL:
         mc_journal_fills(jt, seq, &e.ev[start], e.n_ev - start, jc, -1)
     return r
 
