@@ -806,8 +806,7 @@ def test_dbn_replayer_finish_from_another_thread_mid_feed_raises():
 
 class _ArrayHook:
     """Commands given as an object numpy converts (``__array__``): the ``n``-th conversion
-    runs ``call`` in another thread first (Recorder.process converts them once for the book,
-    then again to journal them, with the book no longer busy)."""
+    runs ``call`` in another thread first."""
 
     def __init__(self, arr, n, call):
         self.arr, self.n, self.call, self.outcome = arr, n, call, "not reached"
@@ -829,10 +828,19 @@ def test_recorder_call_between_a_batch_and_its_records_raises(tmp_path):
     rec = Recorder(mc.OrderBook(), path)
     rec.process(setup)
     before = rec.book.state_hash()
-    hook = _ArrayHook(flow, 2, lambda: rec.submit_market(10**12, 0, 5))
-    rec.process(hook)
-    assert isinstance(hook.outcome, BusyError), hook.outcome
-    assert "process() is being applied and journaled through it" in str(hook.outcome)
+    # the other thread's call made once the batch has run, as its records are appended (the
+    # batch is converted once: no conversion of the caller's object comes between them)
+    hook = {"outcome": "not reached"}
+    journal_batch = rec._journal_batch
+
+    def appending(batch):
+        hook["outcome"] = _in_thread_now(lambda: rec.submit_market(10**12, 0, 5))
+        journal_batch(batch)
+
+    rec._journal_batch = appending
+    rec.process(flow)
+    assert isinstance(hook["outcome"], BusyError), hook["outcome"]
+    assert "process() is being applied and journaled through it" in str(hook["outcome"])
     assert rec.book.state_hash() != before
     rec.close()
     replayed = mc.OrderBook()

@@ -221,3 +221,44 @@ def test_journaled_engine_commands_rewritten_meanwhile_journal_holds_what_was_ap
     assert back.recovery_report.replayed_commands == 40 * n
     assert back.state_hash() == live
     back.close()
+
+
+def test_recorder_commands_rewritten_meanwhile_journal_holds_what_was_applied(tmp_path):
+    # Recorder.process() gave the caller's array to the book, which read it without the GIL,
+    # then read it again to write the records: a thread writing into the array meanwhile (a
+    # reused batch buffer being refilled) left records of other commands than those applied,
+    # and the journal replayed to another book. A real writer thread flips every quantity
+    # while the batches run.
+    import matchcore as mc
+    from matchcore import native
+
+    n = 50_000
+    path = tmp_path / "flow.mccmd"
+    rec = native.Recorder(mc.OrderBook(), path)
+    cmds = np.zeros(n, mc.COMMAND_DTYPE)
+    cmds["side"] = np.arange(n) % 2
+    cmds["price"] = 100 + np.arange(n) % 5
+    cmds["qty"] = 5
+    qty = cmds["qty"]
+    stop = threading.Event()
+
+    def flip():
+        v = 5
+        while not stop.is_set():
+            v = 12 - v
+            qty[:] = v
+
+    t = threading.Thread(target=flip)
+    t.start()
+    try:
+        for i in range(20):
+            cmds["order_id"] = np.arange(1, n + 1) + i * n
+            rec.process(cmds)
+    finally:
+        stop.set()
+        t.join()
+    live = rec.book.snapshot()
+    rec.close()
+    again = mc.OrderBook()
+    native.replay_commands(path, again)
+    assert again.snapshot() == live

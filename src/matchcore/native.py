@@ -676,6 +676,27 @@ def _refuse_u8(order_id, side, price, qty, tif, owner, ts_ns):
                      f"tif); nothing was sent to the book")
 
 
+def _batch_copy(commands, out):
+    # Recorder.process(): the batch the book applies and the journal records, read once. The
+    # book reads the caller's array without the GIL and the records were read from it again
+    # afterwards: another thread writing into it meanwhile (a reused buffer being refilled)
+    # left records of other commands than those applied. What the book refuses (another dtype
+    # or shape, an out= sharing the commands' memory) is given to it as it came, to be refused
+    # in its words before any command runs.
+    arr = np.asarray(commands)
+    if arr.dtype != COMMAND_DTYPE or arr.ndim != 1:
+        return commands
+    if out is not None and np.may_share_memory(np.asarray(out), arr):
+        return commands
+    try:
+        return np.array(arr, order="C", copy=True)
+    except MemoryError:
+        # as the book's own copy of a batch fails: before any command, with the count applied
+        exc = MemoryError(f"matchcore: out of memory after 0 of {len(arr)} commands")
+        exc.applied = 0
+        raise exc from None
+
+
 def _book_arg(book) -> None:
     # The records are the OrderBook's calls: an Engine (symbol first) or a reference model took
     # the same positional arguments as other fields, and the journal replayed into another
@@ -1028,8 +1049,10 @@ class Recorder(NoCopy):
                 self._refuse_entry()
             self._entry_call = "process()"
             try:
+                batch = commands
                 try:
-                    res = self.book.process(commands, out=out)
+                    batch = _batch_copy(commands, out)
+                    res = self.book.process(batch, out=out)
                 except MemoryError as exc:
                     # the book ran out of memory part way: the commands it applied are in the
                     # live state, so they go into the journal too (else it replays to another
@@ -1037,13 +1060,13 @@ class Recorder(NoCopy):
                     # memory is left
                     applied = getattr(exc, "applied", 0)
                     if applied:
-                        given = np.asarray(commands)
+                        given = np.asarray(batch)
                         self.flush()
                         for i in range(0, applied, 4096):
                             self._journal_batch(given[i:min(i + 4096, applied)])
                             self.flush()
                     raise
-                self._journal_batch(commands)
+                self._journal_batch(batch)
                 return res
             finally:
                 self._entry_call = None
