@@ -180,23 +180,10 @@ def test_moldudp_frame_offsets_fewer_blocks_ending_where_counted_raises(monkeypa
         moldudp.frame_offsets(buf)
 
 
-def test_journaled_engine_commands_rewritten_meanwhile_journal_holds_what_was_applied(tmp_path):
-    # A journaled Engine's process() read each command of the caller's array twice without the
-    # GIL: once to apply it, once to write its record. Another thread writing into the array
-    # between the two reads made the record another command than the one applied, and recovery
-    # stopped there ("replay diverged"): the journal could not be recovered. A real writer
-    # thread flips every quantity while the batches run; whatever each command was when read,
-    # the journal must replay to the engine's state.
-    import matchcore as mc
-
-    n = 200_000
-    eng = mc.Engine(journal=str(tmp_path), fsync="never")
-    eng.add_symbol(1)
-    cmds = np.zeros(n, mc.COMMAND_DTYPE)
-    cmds["symbol"] = 1
-    cmds["side"] = np.arange(n) % 2
-    cmds["price"] = 100 + np.arange(n) % 5
-    cmds["qty"] = 5
+def _process_while_quantities_flip(process, cmds, batches):
+    """process(cmds) `batches` times, fresh order ids each time, while a real writer thread
+    flips every command's quantity between 5 and 7."""
+    n = len(cmds)
     qty = cmds["qty"]
     stop = threading.Event()
 
@@ -209,12 +196,38 @@ def test_journaled_engine_commands_rewritten_meanwhile_journal_holds_what_was_ap
     t = threading.Thread(target=flip)
     t.start()
     try:
-        for i in range(40):
+        for i in range(batches):
             cmds["order_id"] = np.arange(1, n + 1) + i * n
-            eng.process(cmds)
+            process(cmds)
     finally:
         stop.set()
         t.join()
+
+
+def _two_sided_commands(n, **fields):
+    import matchcore as mc
+
+    cmds = np.zeros(n, mc.COMMAND_DTYPE)
+    for name, value in fields.items():
+        cmds[name] = value
+    cmds["side"] = np.arange(n) % 2
+    cmds["price"] = 100 + np.arange(n) % 5
+    cmds["qty"] = 5
+    return cmds
+
+
+def test_journaled_engine_commands_rewritten_meanwhile_journal_holds_what_was_applied(tmp_path):
+    # A journaled Engine's process() read each command of the caller's array twice without the
+    # GIL: once to apply it, once to write its record. Another thread writing into the array
+    # between the two reads made the record another command than the one applied, and recovery
+    # stopped there ("replay diverged"): the journal could not be recovered. Whatever each
+    # command was when read, the journal must replay to the engine's state.
+    import matchcore as mc
+
+    n = 200_000
+    eng = mc.Engine(journal=str(tmp_path), fsync="never")
+    eng.add_symbol(1)
+    _process_while_quantities_flip(eng.process, _two_sided_commands(n, symbol=1), 40)
     live = eng.state_hash()
     eng.close()
     back = mc.Engine.recover(str(tmp_path))
@@ -227,36 +240,13 @@ def test_recorder_commands_rewritten_meanwhile_journal_holds_what_was_applied(tm
     # Recorder.process() gave the caller's array to the book, which read it without the GIL,
     # then read it again to write the records: a thread writing into the array meanwhile (a
     # reused batch buffer being refilled) left records of other commands than those applied,
-    # and the journal replayed to another book. A real writer thread flips every quantity
-    # while the batches run.
+    # and the journal replayed to another book.
     import matchcore as mc
     from matchcore import native
 
-    n = 50_000
     path = tmp_path / "flow.mccmd"
     rec = native.Recorder(mc.OrderBook(), path)
-    cmds = np.zeros(n, mc.COMMAND_DTYPE)
-    cmds["side"] = np.arange(n) % 2
-    cmds["price"] = 100 + np.arange(n) % 5
-    cmds["qty"] = 5
-    qty = cmds["qty"]
-    stop = threading.Event()
-
-    def flip():
-        v = 5
-        while not stop.is_set():
-            v = 12 - v
-            qty[:] = v
-
-    t = threading.Thread(target=flip)
-    t.start()
-    try:
-        for i in range(20):
-            cmds["order_id"] = np.arange(1, n + 1) + i * n
-            rec.process(cmds)
-    finally:
-        stop.set()
-        t.join()
+    _process_while_quantities_flip(rec.process, _two_sided_commands(50_000), 20)
     live = rec.book.snapshot()
     rec.close()
     again = mc.OrderBook()
