@@ -1106,26 +1106,24 @@ cdef class DbnReplayer:
             "last_ts": int(S.last_ts),
         }
 
-    def tob(self, clear=False):
-        """Top-of-book changes (``TOB_DTYPE``; locate = book number; 0 for an empty side), read
-        after each F_LAST record of a changed book. ``clear`` empties the sink after copying."""
+    cdef object _records(self, rbuf* sink, dtype, clear):
         # the flag first: its conversion may run Python code, and another thread a feed()
         # meanwhile, which appends to the sink without the GIL
         cdef bint c_clear = mc_bool_arg(clear, "clear")
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
-        return sk_records(&self.S.tob, TOB_DTYPE, c_clear)
+        return sk_records(sink, dtype, c_clear)
+
+    def tob(self, clear=False):
+        """Top-of-book changes (``TOB_DTYPE``; locate = book number; 0 for an empty side), read
+        after each F_LAST record of a changed book. ``clear`` empties the sink after copying."""
+        return self._records(&self.S.tob, TOB_DTYPE, clear)
 
     def trades(self, clear=False):
         """Trades (``TRADE_DTYPE``): kind T (an aggressor traded: side = aggressor's) and F (a
         resting order was filled: side = the resting order's); ref = order id, match_number =
         the record's sequence, price in 1e-9 units, shares = size."""
-        # the flag first: its conversion may run Python code, and another thread a feed()
-        # meanwhile, which appends to the sink without the GIL
-        cdef bint c_clear = mc_bool_arg(clear, "clear")
-        if self._busy:
-            mc_raise_busy("DbnReplayer", self._busy)
-        return sk_records(&self.S.trades, TRADE_DTYPE, c_clear)
+        return self._records(&self.S.trades, TRADE_DTYPE, clear)
 
     def snapshots(self, clear=False):
         """Depth snapshots (``snapshot_dtype(snapshot_depth)``; locate = book number), one per
@@ -1133,9 +1131,4 @@ cdef class DbnReplayer:
         books kept (a record of an instrument left out, or with an unknown action or side, is
         not counted) or at each ``snapshot_every_ns`` boundary of ts_recv (the books of one
         snapshot in book-number order)."""
-        # the flag first: its conversion may run Python code, and another thread a feed()
-        # meanwhile, which appends to the sink without the GIL
-        cdef bint c_clear = mc_bool_arg(clear, "clear")
-        if self._busy:
-            mc_raise_busy("DbnReplayer", self._busy)
-        return sk_records(&self.S.snaps, self._snap_dtype, c_clear)
+        return self._records(&self.S.snaps, self._snap_dtype, clear)

@@ -1213,27 +1213,25 @@ cdef class Replayer:
             mc_raise_busy("Replayer", self._busy)
         return sk_records(&self.S.sysev, SYSTEM_EVENT_DTYPE, False)
 
-    def tob(self, clear=False):
-        """Top-of-book changes (``TOB_DTYPE``: ts, bid, bid_qty, ask, ask_qty, locate; 0 for an
-        empty side), one record whenever a book's best price or qty changed. ``clear`` empties
-        the sink after copying (for long streams)."""
+    cdef object _records(self, rbuf* sink, dtype, clear):
         # the flag first: its conversion may run Python code, and another thread a feed()
         # meanwhile, which appends to the sink without the GIL
         cdef bint c_clear = mc_bool_arg(clear, "clear")
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
-        return sk_records(&self.S.tob, TOB_DTYPE, c_clear)
+        return sk_records(sink, dtype, c_clear)
+
+    def tob(self, clear=False):
+        """Top-of-book changes (``TOB_DTYPE``: ts, bid, bid_qty, ask, ask_qty, locate; 0 for an
+        empty side), one record whenever a book's best price or qty changed. ``clear`` empties
+        the sink after copying (for long streams)."""
+        return self._records(&self.S.tob, TOB_DTYPE, clear)
 
     def trades(self, clear=False):
         """Trades (``TRADE_DTYPE``): kind E (execution at the resting order's price), C (execution
         at its own price; flag = printable), P (non-cross trade, hidden liquidity), Q (cross;
         flag = cross type). Shares are the executed (clamped) quantity."""
-        # the flag first: its conversion may run Python code, and another thread a feed()
-        # meanwhile, which appends to the sink without the GIL
-        cdef bint c_clear = mc_bool_arg(clear, "clear")
-        if self._busy:
-            mc_raise_busy("Replayer", self._busy)
-        return sk_records(&self.S.trades, TRADE_DTYPE, c_clear)
+        return self._records(&self.S.trades, TRADE_DTYPE, clear)
 
     def l2(self, clear=False):
         """L2 changes (``L2_DTYPE``: ts, price, qty, orders, locate, side B/S), recorded with
@@ -1242,12 +1240,7 @@ cdef class Replayer:
         two (the old level, then the new one); an add, execution, cancel or delete one. Applying
         the records in order to an empty ``{(side, price): (qty, orders)}`` map (dropping qty 0)
         rebuilds every level of the book. ``clear`` empties the sink after copying."""
-        # the flag first: its conversion may run Python code, and another thread a feed()
-        # meanwhile, which appends to the sink without the GIL
-        cdef bint c_clear = mc_bool_arg(clear, "clear")
-        if self._busy:
-            mc_raise_busy("Replayer", self._busy)
-        return sk_records(&self.S.l2, L2_DTYPE, c_clear)
+        return self._records(&self.S.l2, L2_DTYPE, clear)
 
     def symbol_stats(self):
         """Per-book counters as a ``SYMBOL_STATS_DTYPE`` array, one row per locate with a book
@@ -1279,9 +1272,4 @@ cdef class Replayer:
         """Depth snapshots (``snapshot_dtype(snapshot_depth)``): one record per book changed
         since its previous snapshot, every ``snapshot_every`` messages or at each
         ``snapshot_every_ns`` boundary of exchange time (stamped with the boundary)."""
-        # the flag first: its conversion may run Python code, and another thread a feed()
-        # meanwhile, which appends to the sink without the GIL
-        cdef bint c_clear = mc_bool_arg(clear, "clear")
-        if self._busy:
-            mc_raise_busy("Replayer", self._busy)
-        return sk_records(&self.S.snaps, self._snap_dtype, c_clear)
+        return self._records(&self.S.snaps, self._snap_dtype, clear)
