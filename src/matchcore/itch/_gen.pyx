@@ -265,9 +265,6 @@ cdef class Generator:
             idx = mc_find(self.books[last_s], last)
             self.books[last_s].orders[idx].owner = <uint64_t>i
 
-    cdef inline int64_t _pool_index(self, int s, uint64_t ref) noexcept nogil:
-        return <int64_t>self.books[s].orders[mc_find(self.books[s], ref)].owner
-
     cdef int64_t _add_price(self, int s, int side) noexcept nogil:
         """A price near the touch on `side` that does not cross the other side."""
         cdef mc_book* b = self.books[s]
