@@ -1236,8 +1236,9 @@ cdef class Replayer:
     def l2(self, clear=False):
         """L2 changes (``L2_DTYPE``: ts, price, qty, orders, locate, side B/S), recorded with
         ``record_l2=True``: after every book change, one record per price level it touched with
-        that level's new total qty and order count (0 and 0: the level is gone). A replace gives
-        two (the old level, then the new one); an add, execution, cancel or delete one. Applying
+        that level's new total qty and order count (0 and 0: the level is gone). A replace to
+        another price gives two (the old level, then the new one), at the same price one (the
+        level as the replace leaves it); an add, execution, cancel or delete one. Applying
         the records in order to an empty ``{(side, price): (qty, orders)}`` map (dropping qty 0)
         rebuilds every level of the book. ``clear`` empties the sink after copying."""
         return self._records(&self.S.l2, L2_DTYPE, clear)
