@@ -822,6 +822,19 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
     return jc, jt
 
 
+def unlink_quietly(files) -> bool:
+    """Remove those of ``files`` that can be removed, errors ignored (a failed start's
+    leftovers: the failure being raised is the one that matters); whether any was."""
+    gone = False
+    for f in files:
+        try:
+            os.unlink(f)
+            gone = True
+        except OSError:
+            pass
+    return gone
+
+
 def _undo_start(path, made_lock: bool, made_dir: bool) -> None:
     # A new journal whose writers could not be made (a full disk, no descriptor left): the
     # segments they made (none was there: _refuse_used_directory, under the LOCK still held)
@@ -832,9 +845,7 @@ def _undo_start(path, made_lock: bool, made_dir: bool) -> None:
     made = [f for kind in (KIND_COMMANDS, KIND_TRADES) for _, f in segment_files(path, kind)]
     if made_lock:
         made.append(os.path.join(path, "LOCK"))
-    for f in made:
-        with contextlib.suppress(OSError):
-            os.unlink(f)
+    unlink_quietly(made)
     with contextlib.suppress(OSError):
         if made_dir:
             os.rmdir(path)

@@ -33,7 +33,8 @@ from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
     KIND_COMMANDS, KIND_TRADES, ReadBuffer, check_journal_option_names, check_journal_options,
     creation_leftovers, lock_directory, lock_held, lock_refusal, open_writers, refuse_bytes_dir,
-    require_directory, scan_journal, segment_files, segment_temporaries, writer_takes,
+    require_directory, scan_journal, segment_files, segment_temporaries, unlink_quietly,
+    writer_takes,
 )
 from matchcore.durability.snapshot import (
     _load_snapshot, engine_state_hash, fsync_dir, list_snapshots, read_snapshot_header,
@@ -588,14 +589,7 @@ def _remove_made(path, made) -> None:
     """Remove the files of ``made`` (segments a failed writer start may have made: none
     existed before) that exist, and make their removal durable. Errors are ignored: the
     failure being raised is the one that matters."""
-    gone = False
-    for f in made:
-        try:
-            os.unlink(f)
-            gone = True
-        except OSError:
-            pass
-    if gone:
+    if unlink_quietly(made):
         try:
             fsync_dir(path)
         except OSError:
