@@ -910,9 +910,7 @@ class ReplayPublisher(NoCopy):
     def _check_sinks(self, replayer) -> None:
         # a kind whose sink the replay does not fill published nothing, with no word: the
         # subscriber saw no L2 level at all and took the books for empty
-        sinks = getattr(replayer, "sinks", None)
-        if sinks is None:
-            return
+        sinks = replayer.sinks          # an itch.Replayer's (_check_replayer)
         missing = [(k, opt) for k, sink, opt in (("trade", "trades", "record_trades"),
                                                  ("tob", "tob", "record_tob"),
                                                  ("l2", "l2", "record_l2"))
