@@ -1059,3 +1059,32 @@ def test_publisher_batch_counted_as_another_thread_closes_given_up_not_left_behi
     assert final["records_published"] + final["records_undelivered"] == 3, final
     assert pub.stats == final
     assert stream_messages(server.url, stream) == final["published"]
+
+
+def test_publisher_close_broker_gone_gives_up_batches_in_flight_after_its_timeout(names):
+    # close() after a flush that timed out with the broker gone waited for the batches in
+    # flight until their own ack_timeout ran out (counted from their sending, which went on
+    # during the flush): `replay --publish` interrupted with the broker away took ~10 s, where
+    # the README says the close flushes for at most 5 s. Nothing answers them on a connection
+    # that is down: they are counted as unconfirmed (sent or waiting to be: maybe stored) at
+    # once.
+    need_nats()
+    from matchcore.io.nats import NatsPublisher, NatsServer
+
+    stream, prefix = names
+    rec = np.zeros(10, WIRE_TOB)
+    with NatsServer() as srv:
+        pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, ack_timeout=60.0)
+        srv.stop()
+        _wait(lambda: pub.stats["disconnects"] >= 1)
+        for i in range(5):
+            assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, 10 * i, rec), 10)
+        _wait(lambda: pub._q.empty())               # every batch taken into flight
+        t0 = time.monotonic()
+        st = pub.close(timeout=0.5)
+        waited = time.monotonic() - t0
+        alive = pub._thread.is_alive()
+    # not a speed check: before, close() returned after ack_timeout (60 s) plus one second
+    assert waited < 30 and not alive
+    assert (st["unconfirmed"], st["undelivered"], st["published"]) == (5, 0, 0)
+    assert st["records_unconfirmed"] == 50 and pub.pending == 0

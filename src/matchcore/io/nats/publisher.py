@@ -338,7 +338,8 @@ class NatsPublisher(NoCopy):
         thread; returns ``stats``.
         When the flush times out (a broker still away), the batches still queued are given up
         at once (counted as undelivered: never sent) and the ones in flight within
-        ``ack_timeout`` (counted as unconfirmed: the broker may have stored them). Batches
+        ``ack_timeout``, or at once when the connection is down (counted as unconfirmed: the
+        broker may have stored them). Batches
         still unsettled when the thread has not stopped in time are counted as unconfirmed too,
         with their records. The totals it returns are final: a batch the thread settles after
         ``close()`` returned changes no count.
@@ -507,6 +508,14 @@ class NatsPublisher(NoCopy):
                 closing = self._closing
             if closing and self._q.empty():
                 break
+        if tasks and self._abandon and not self._nc.is_connected:
+            # the flush gave up with the broker away: no acknowledgement comes on a connection
+            # that is down, and waiting out ack_timeout (counted from each batch's sending,
+            # which went on during the flush) made close(timeout) take that much longer. A
+            # cancelled send settles as unconfirmed, as a timed-out one would.
+            for t in tasks:
+                t.cancel()
+            await asyncio.wait(tasks)
         if tasks:
             await asyncio.wait(tasks, timeout=self.ack_timeout + 1)
         try:
