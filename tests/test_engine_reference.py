@@ -5,7 +5,9 @@ Python, one order-id space (an id resting in any symbol's book is a duplicate in
 cancels and modifies sent to the book the id rests in, and REJECTED events of ids that rest
 nowhere echoing the command's symbol. Each step compares the return value or exception, every
 event, and the observable state of every symbol; refused configuration calls must change
-neither the state hash nor the pending events; copies and pickles continue as the original.
+neither the state hash nor the pending events, and a refused order (by id or by name, or
+entered on a symbol's own book) no byte of the engine's pickle, clocks included; copies and
+pickles continue as the original.
 """
 from __future__ import annotations
 
@@ -206,6 +208,16 @@ class EngineComparison(RuleBasedStateMachine):
         want = Reason(int(rej["reason"][0])) if len(rej) and len(events) == 1 else None
         assert got == want, f"{context}: engine raised {got}, model {want}"
 
+    def _state_bytes(self):
+        # the engine's whole state (books, limits, names, clocks) with no event pending
+        return pickle.dumps(self.eng)
+
+    def _unchanged_if_refused(self, before, events, context):
+        # a command refused alone (one REJECTED event, nothing else) leaves every byte of the
+        # engine as it was: clocks, books, routing
+        if len(events) == 1 and events["kind"][0] == EventKind.REJECTED:
+            assert self._state_bytes() == before, f"{context}: a refused command changed the engine"
+
     def _refused_changes_nothing(self, call, exc_types):
         before = self.eng.state_hash()
         try:
@@ -261,6 +273,7 @@ class EngineComparison(RuleBasedStateMachine):
         row = _row(mc.CommandKind.SUBMIT, sym, oid, side, price, qty, tif, owner, post_only, t)
         reason, events = self.model.command(row)
         self.log.append(f"submit {row}")
+        before = self._state_bytes()
         try:
             self.eng.submit(sym, oid, side, price, qty, tif, owner=owner, post_only=post_only,
                             ts_ns=t)
@@ -269,6 +282,7 @@ class EngineComparison(RuleBasedStateMachine):
             got = Reason(exc.reason)
         self._expect(events)
         self._check_pending(f"submit {row}")
+        self._unchanged_if_refused(before, events, f"submit {row}")
         rej = events[events["kind"] == EventKind.REJECTED]
         want = None
         if len(rej) and rej["reason"][0] != Reason.POST_ONLY_WOULD_CROSS and len(events) == 1:
@@ -307,6 +321,7 @@ class EngineComparison(RuleBasedStateMachine):
         row = _row(mc.CommandKind.MARKET, sym, oid, side, 0, qty, 0, owner, 0, t)
         reason, events = self.model.command(row)
         self.log.append(f"market {row}")
+        before = self._state_bytes()
         try:
             self.eng.submit_market(sym, oid, side, qty, owner=owner, ts_ns=t)
             got = None
@@ -314,6 +329,7 @@ class EngineComparison(RuleBasedStateMachine):
             got = Reason(exc.reason)
         self._expect(events)
         self._check_pending(f"market {row}")
+        self._unchanged_if_refused(before, events, f"market {row}")
         self._check_raised(got, events, f"market {row}")
 
     @rule(sym=symbols, oid=oids, owner=owners, t=ts)
@@ -321,9 +337,11 @@ class EngineComparison(RuleBasedStateMachine):
         row = _row(mc.CommandKind.CANCEL, sym, oid, owner=owner, ts_ns=t)
         _, events = self.model.command(row)
         self.log.append(f"cancel {row}")
+        before = self._state_bytes()
         got = self.eng.cancel(oid, symbol=sym, owner=owner, ts_ns=t)
         self._expect(events)
         self._check_pending(f"cancel {row}")
+        self._unchanged_if_refused(before, events, f"cancel {row}")
         want = int(events["qty"][0]) if events["kind"][0] == EventKind.CANCELLED else 0
         assert got == want
 
@@ -334,12 +352,14 @@ class EngineComparison(RuleBasedStateMachine):
                    ts_ns=t)
         reason, events = self.model.command(row)
         self.log.append(f"modify {row}")
+        before = self._state_bytes()
         try:
             got = self.eng.modify(oid, qty, price, symbol=sym, owner=owner, ts_ns=t)
         except OrderRejected as exc:
             got = Reason(exc.reason)
         self._expect(events)
         self._check_pending(f"modify {row}")
+        self._unchanged_if_refused(before, events, f"modify {row}")
         rej = events[events["kind"] == EventKind.REJECTED]
         if len(rej) and rej["reason"][0] in (Reason.ORDER_NOT_FOUND,
                                              Reason.POST_ONLY_WOULD_CROSS):
@@ -349,6 +369,65 @@ class EngineComparison(RuleBasedStateMachine):
         else:
             want = True
         assert got == want, f"modify {row}: engine {got}, model {want}"
+
+    @precondition(lambda self: self.model.books)
+    @rule(data=st.data(), oid=oids, qty=maybe_bad_qty, price=st.one_of(st.none(), prices),
+          owner=owners, kind=st.sampled_from(["cancel", "modify"]))
+    def cancel_or_modify_by_name(self, data, oid, qty, price, owner, kind):
+        # a registered name only labels the reject of an id that rests nowhere, as its id does
+        sym = data.draw(st.sampled_from(sorted(self.model.books)))
+        if kind == "cancel":
+            row = _row(mc.CommandKind.CANCEL, sym, oid, owner=owner)
+        else:
+            row = _row(mc.CommandKind.MODIFY, sym, oid, price=price or 0, qty=qty, owner=owner)
+        reason, events = self.model.command(row)
+        self.log.append(f"{kind} by name S{sym}: {row}")
+        before = self._state_bytes()
+        try:
+            if kind == "cancel":
+                got = self.eng.cancel(oid, symbol=f"S{sym}", owner=owner)
+            else:
+                got = self.eng.modify(oid, qty, price, symbol=f"S{sym}", owner=owner)
+        except OrderRejected as exc:
+            got = Reason(exc.reason)
+        self._expect(events)
+        self._check_pending(f"{kind} by name S{sym}: {row}")
+        self._unchanged_if_refused(before, events, f"{kind} by name {row}")
+        rej = events[events["kind"] == EventKind.REJECTED]
+        if kind == "cancel":
+            want = int(events["qty"][0]) if events["kind"][0] == EventKind.CANCELLED else 0
+        elif len(rej) and rej["reason"][0] in (Reason.ORDER_NOT_FOUND,
+                                               Reason.POST_ONLY_WOULD_CROSS):
+            want = False
+        else:
+            want = Reason(int(rej["reason"][0])) if len(rej) else True
+        assert got == want, f"{kind} by name {row}: engine {got}, model {want}"
+
+    @precondition(lambda self: self.model.books)
+    @rule(data=st.data(), oid=oids, side=st.sampled_from([0, 1]), price=prices, qty=qtys,
+          how=st.sampled_from(["submit", "market", "cancel", "modify", "process", "clear"]))
+    def book_order_entry_refused(self, data, oid, side, price, qty, how):
+        # a symbol's book takes no order of its own: refused, every byte of the engine kept
+        sym = data.draw(st.sampled_from(sorted(self.model.books)))
+        self.log.append(f"book({sym}).{how}")
+        book = self.eng.book(sym)
+        cmds = np.zeros(1, COMMAND_DTYPE)
+        cmds["order_id"], cmds["side"], cmds["price"], cmds["qty"] = oid, side, price, qty
+        call = {"submit": lambda: book.submit(oid, side, price, qty),
+                "market": lambda: book.submit_market(oid, side, qty),
+                "cancel": lambda: book.cancel(oid),
+                "modify": lambda: book.modify(oid, qty, price),
+                "process": lambda: book.process(cmds),
+                "clear": book.clear}[how]
+        before = self._state_bytes()
+        try:
+            call()
+        except mc.ReadOnlyBookError:
+            pass
+        else:
+            raise AssertionError(f"book({sym}).{how} was not refused")
+        assert self._state_bytes() == before
+        self._check_pending(f"book({sym}).{how} refused")
 
     @rule(data=st.data(), n=st.integers(1, 10), use_out=st.booleans())
     def process_batch(self, data, n, use_out):
@@ -464,6 +543,11 @@ class EngineComparison(RuleBasedStateMachine):
                 assert eng.level_count(sym, side) == book.level_count(side)
             for g, w in zip(eng.depth_orders(sym, 50), book.depth_orders(50)):
                 assert g.tolist() == w.tolist()
+            for g, w in zip(eng.depth(f"S{sym}", 3), book.depth(3)):
+                assert g.tolist() == w.tolist()
+            for side, rows in enumerate(book.depth(50)):
+                for price, _ in rows.tolist():
+                    assert eng.level(sym, side, price) == book.level(side, price)
         for oid in [*range(1, 41), *EDGE_IDS]:
             where = model.rests_in(oid)
             if where is None:
