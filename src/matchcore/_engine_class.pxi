@@ -588,6 +588,9 @@ cdef class Engine:
         cdef mc_journal* jt = self._jtp
         cdef uint8_t emit
         if jc != NULL:
+            # busy first, as every call of the engine: the journals are another thread's to
+            # write while its call runs (a segment roll then has no segment open)
+            _check_busy(e)
             self._check_journal()
         cdef int64_t copied = 0, cap = -1
         cdef mc_event* dp = NULL

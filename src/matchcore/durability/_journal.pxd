@@ -192,6 +192,10 @@ cdef class JournalWriter:
     # the busy byte of the Engine the writer is attached to (NULL: none): its public sync(),
     # commit() and close() are calls on that engine, refused while another thread uses it
     cdef uint8_t* host_busy
+    # set by close(): a descriptor below 0 alone is no sign of it, as a segment roll (under way
+    # in the thread of an engine call, without the GIL) closes one segment before opening the
+    # next
+    cdef bint _closed
     cdef int _check(self) except -1
     cdef int _enter(self) except -1
     cdef void _leave(self, int entered) noexcept

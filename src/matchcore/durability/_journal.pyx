@@ -850,7 +850,7 @@ cdef class JournalWriter:
             raise JournalError(f"journal {self.path}: I/O failure in the {what} journal{where}: "
                                f"{os.strerror(self._j.err)} (the engine refuses further "
                                f"commands; recover from the journal on disk)", seg)
-        if self._j.fd < 0:
+        if self._closed:
             raise JournalError(f"journal {self.path} is closed")
         return 0
 
@@ -992,6 +992,7 @@ cdef class JournalWriter:
     cdef object _close(self):
         # close() for the engine, which guards its own calls
         cdef int rc = 0
+        self._closed = True     # whatever the writes below give: no segment stays open
         if self._j.err == _E_FORKED:
             # the parent's journal: close this process's copies, write nothing
             if self._j.fd >= 0:
@@ -1042,7 +1043,10 @@ cdef class JournalWriter:
 
     @property
     def closed(self):
-        return self._j.fd < 0
+        """Whether :meth:`close` has run, or an I/O failure left no segment open. (Not while
+        a segment roll of another thread's engine call is under way: its segment is closed
+        before the next one opens.)"""
+        return self._closed or (self._j.fd < 0 and _dead(self._j))
 
     @property
     def failed(self):
