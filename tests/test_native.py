@@ -852,6 +852,41 @@ def test_native_recorder_book_handle_order_entry_refused_queries_answer_until_cl
         refused_then_read(again)
 
 
+def test_native_recorder_of_a_feed_replayers_book_refuses_c_order_entry(tmp_path):
+    # A feed replayer's book is hosted (its busy byte is the replayer's), and the table checked
+    # a hosted book for its engine and its host's busy byte only, never for a Recorder: orders
+    # entered through its handle went into the live book and into no record.
+    import matchcore.itch as itch
+    from test_capi import CTable
+    api = CTable()
+    data = itch.generate(None, messages=3000, symbols=1, seed=1)
+    r = itch.Replayer()
+    r.finish(data[r.feed(data):])
+    book = next(iter(r.books.values()))
+    cmd = np.zeros(1, COMMAND_DTYPE)
+    cmd["order_id"], cmd["price"], cmd["qty"] = 10**15, 1, 1
+    start = book.copy()
+    with Recorder(book, tmp_path / "r.mccmd", require_empty=False) as rec:
+        h = book.handle
+        before = book.state_hash()
+        for name, call in {
+            "set_time": lambda: api.set_time(h, 77),
+            "submit": lambda: api.submit(h, 10**15, 0, 1, 1, 0, 0, 0),
+            "market": lambda: api.market(h, 10**15, 1, 1, 0),
+            "cancel": lambda: api.cancel(h, 10**15),
+            "apply": lambda: api.apply(h, cmd.ctypes.data),
+            "process": lambda: api.process(h, cmd.ctypes.data, 1),
+            "book_clear": lambda: api.book_clear(h),
+        }.items():
+            assert call() == -103, name
+        assert book.state_hash() == before and api.state_hash(h) == before
+        assert api.count(h) == len(book) > 0
+        rec.submit(10**15, 0, 1, 1)
+    replay_commands(tmp_path / "r.mccmd", start)
+    assert start.state_hash() == book.state_hash() and book.get(10**15) == (0, 1, 1)
+    # closed: the book takes orders from C again, as the replayer's book it still is
+    assert api.submit(h, 10**15 + 1, 0, 1, 1, 0, 0, 0) == 0 and book.get(10**15 + 1)
+
 
 def test_native_recorder_of_an_engine_book_refused_before_the_file_is_touched(tmp_path):
     # an Engine's book refuses order entry (its orders enter through the engine, which journals

@@ -104,6 +104,10 @@ cdef int _book_refusal(const mc_book* b, bint entry) noexcept nogil:
         return -E_READONLY
     if (b.guard & MC_BUSY_MASK) or (b.host_busy != NULL and b.host_busy[0] != 0):
         return -E_BUSY
+    if entry and b.journaled:
+        # a feed replayer's book (hosted, so not seen by _entry's own test) that a Recorder
+        # journals: an order entered here would be in the live book and in no record
+        return -E_READONLY
     return 0
 
 
