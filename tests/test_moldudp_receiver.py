@@ -210,3 +210,76 @@ def test_moldudp_receiver_feed_count_out_of_range_refused_bytes_kept(returned, e
             rx.flush()
         # kept as after a feed that raised: from where the replayer's stream stands
         assert fed == [pkt[20:]] and rx.unconsumed == pkt[20:]
+
+
+@pytest.mark.parametrize("when", ["before_flush", "mid_feed"])
+def test_moldudp_receiver_replayer_busy_in_another_thread_keeps_the_batch(when):
+    # Another thread's timed loop on one of the replayer's books: feed() raises BusyError (at
+    # once, or after the messages before the callback that saw the loop start), and the
+    # receiver read the position from replayer.stats, which refuses while the book is held:
+    # no position, and every block of the batch it had not applied was dropped (in-sequence
+    # messages lost, no gap reported, the books behind the stream for good)
+    import threading
+    import time
+
+    import matchcore.itch as itch
+    from matchcore import COMMAND_DTYPE, BusyError
+    from matchcore._timing import process_open_loop
+    from matchcore.moldudp import build_framed_packet
+
+    data = itch.generate(None, messages=6000, symbols=2, seed=1)
+    msgs, p = [], 0
+    while p < len(data):
+        n = 2 + int.from_bytes(data[p:p + 2], "big")
+        msgs.append(data[p:p + n])
+        p += n
+    packets = [build_framed_packet(b"S1", i + 1, len(msgs[i:i + 100]), b"".join(msgs[i:i + 100]))
+               for i in range(0, len(msgs), 100)]
+    whole = itch.Replayer()
+    whole.finish(data[whole.feed(data):])
+    cmds = np.zeros(2, COMMAND_DTYPE)
+    cmds["order_id"] = [10**15 + 1, 10**15 + 2]
+    cmds["price"] = 1
+    cmds["qty"] = 1
+    held = []
+
+    def hold(book):
+        # the book busy (without the GIL) for 0.4 s in another thread; returns once it is
+        t = threading.Thread(target=process_open_loop, args=(book, cmds),
+                             kwargs={"arrivals_ns": np.array([0, 4e8])})
+        t.start()
+        while not book.busy:
+            time.sleep(0)
+        held.append((t, book))
+
+    def callback(symbol, book, ts_ns):
+        if armed and not held:
+            hold(book)
+
+    armed = False
+    r = (itch.Replayer(callback=callback, callback_every=50) if when == "mid_feed"
+         else itch.Replayer())
+    half = len(packets) // 2
+    with MoldUDP64Receiver(0, replayer=r) as rx:
+        for packet in packets[:half]:
+            rx.handle_packet(packet)
+        rx.flush()
+        for packet in packets[half:half + 5]:
+            rx.handle_packet(packet)
+        if when == "before_flush":
+            hold(next(iter(r.books.values())))
+        armed = True
+        with pytest.raises(BusyError):
+            rx.flush()
+        t, book = held[0]
+        t.join()
+        assert book.cancel(10**15 + 1) == 1 and book.cancel(10**15 + 2) == 1
+        assert rx.unconsumed        # the blocks feed() did not apply, kept for the next flush
+        for packet in packets[half + 5:]:
+            rx.handle_packet(packet)
+        rx.flush()
+        assert rx.stats.gaps == [] and rx.stats.messages == 6000
+        r.finish(rx.unconsumed)
+    assert r.stats == whole.stats
+    assert {k: b.state_hash() for k, b in r.books.items()} == \
+        {k: b.state_hash() for k, b in whole.books.items()}

@@ -446,6 +446,7 @@ def test_itch_replayer_busy_while_one_of_its_books_is_held():
                  lambda: r.trades(), lambda: r.symbols, lambda: r.finish(b"")):
         with pytest.raises(BusyError, match="Replayer is busy: a timed loop"):
             call()
+    assert r.bytes_consumed == used         # the stream position stays readable
     with pytest.raises(BusyError, match="on another book of its Engine or replayer"):
         books[1].best_bid()
     assert time.monotonic() - seen < HOLD_NS / 1e9
@@ -531,6 +532,7 @@ def test_dbn_replayer_busy_while_one_of_its_books_is_held():
     for call in (lambda: r.feed(body[used:]), lambda: r.stats, lambda: r.tob()):
         with pytest.raises(BusyError, match="DbnReplayer is busy"):
             call()
+    assert r.bytes_consumed == used         # the stream position stays readable
     with pytest.raises(BusyError):
         books[1].depth()
     _join(t, box)

@@ -751,6 +751,15 @@ def _bad_count(used, n: int) -> str:
 def _bytes_consumed(replayer) -> int | None:
     """``replayer.stats["bytes_consumed"]`` (a Replayer's position in its stream), None for a
     feed that does not count so."""
+    # A Replayer's own reading first: its stats refuse (BusyError) while a call runs on one of
+    # its books in another thread, which is when its feed() raises BusyError, and the blocks
+    # after the position read were dropped (in-sequence messages lost, no gap reported)
+    try:
+        done = replayer.bytes_consumed
+    except Exception:
+        done = None
+    if isinstance(done, int):
+        return done
     try:
         done = replayer.stats["bytes_consumed"]
     except Exception:

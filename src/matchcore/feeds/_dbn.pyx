@@ -922,6 +922,13 @@ cdef class DbnReplayer:
         apart. O(1)."""
         return bool(self._finished)
 
+    @property
+    def bytes_consumed(self):
+        """Bytes of the record stream consumed so far (``stats["bytes_consumed"]``), also
+        while a call runs on one of the books in another thread (when :attr:`stats`, which
+        reads the books, raises BusyError), as ``itch.Replayer.bytes_consumed``. O(1)."""
+        return int(self.S.base)
+
     cdef _map_symbol(self, const uint8_t[::1] rec):
         """A symbol-mapping record (rtype 0x16, Databento's live SymbolMappingMsg): its
         instrument is named by its output (raw) symbol from here on, as Databento's

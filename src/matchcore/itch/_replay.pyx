@@ -974,6 +974,15 @@ cdef class Replayer:
         back, so a per-chunk consumer can tell its last call apart.) O(1)."""
         return bool(self._finished)
 
+    @property
+    def bytes_consumed(self):
+        """Bytes of the stream consumed so far, counted from its start:
+        ``stats["bytes_consumed"]``, also while a call runs on one of the books in another
+        thread (when :attr:`stats`, which reads the books, raises BusyError). A ``feed()``
+        that raised (BusyError, its callback's exception) tells here where to resume, at
+        once. O(1)."""
+        return int(self.S.scan.base)
+
     def finish(self, tail=b"", stream_error=None):
         """End of the stream: the bytes left over (``tail``) are framed knowing that nothing
         follows them (a message found after a bad prefix may end the stream), and an
