@@ -1578,3 +1578,54 @@ def test_per_call_no_call_asked_for_refused_not_run_as_a_block(n, monkeypatch):
     monkeypatch.setattr(core, "OrderBook", book)
     with pytest.raises(ValueError, match=re.escape(f"n must be >= 1, got {n}")):
         core.per_call(n=n, reps=1)
+
+
+@pytest.fixture(scope="module")
+def deep_modifies():
+    # A book of 100k orders built as build_book builds it (process(): the batch's events go to
+    # the result array, the book's own buffer stays small), and a flow of reprices: a modify
+    # asks for event room for every resting order before it runs.
+    setup, flow = W.deep_book(400, seed=3, resting=100_000)
+    return harness.build_book(setup, flow), flow[flow["kind"] == int(mc.CommandKind.MODIFY)][:50]
+
+
+def _faults_inside(monkeypatch, name):
+    # minor page faults taken inside each call of the timed loop _timing.<name>: the memory a
+    # growth of the book's event buffer allocates is first written there
+    import resource
+
+    real = getattr(_timing, name)
+    seen = []
+
+    def counted(book, flow, *args):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        try:
+            return real(book, flow, *args)
+        finally:
+            seen.append((args, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before))
+
+    monkeypatch.setattr(_timing, name, counted)
+    return seen
+
+
+def test_closed_and_open_loop_grow_no_event_buffer_inside_the_timed_loop(deep_modifies,
+                                                                         monkeypatch):
+    base, flow = deep_modifies
+    timed = _faults_inside(monkeypatch, "process_timed")
+    opened = _faults_inside(monkeypatch, "process_open_loop")
+    for _ in range(3):
+        harness.closed_loop(base, flow, "monotonic")
+        harness.open_loop(base, flow, 1e6, "monotonic")
+    # the best of several calls: another allocation of the interpreter's may fault once, but
+    # every copy whose buffer grew in the loop faulted there (3 pages here, one a huge page)
+    assert min(f for _, f in timed) == 0, timed
+    assert min(f for _, f in opened) == 0, opened
+
+
+def test_throughput_emit_run_grows_no_event_buffer_inside_the_timed_call(deep_modifies,
+                                                                        monkeypatch):
+    base, flow = deep_modifies
+    batches = _faults_inside(monkeypatch, "process_batch_ns")
+    harness.throughput(base, flow, reps=3)
+    emitted = [f for args, f in batches if not args or args[0]]
+    assert emitted and min(emitted) == 0, batches
