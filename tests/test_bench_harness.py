@@ -1629,3 +1629,43 @@ def test_throughput_emit_run_grows_no_event_buffer_inside_the_timed_call(deep_mo
     harness.throughput(base, flow, reps=3)
     emitted = [f for args, f in batches if not args or args[0]]
     assert emitted and min(emitted) == 0, batches
+
+
+@pytest.mark.parametrize("value", [1.5, 2.0, "3"])
+@pytest.mark.parametrize("call", ["run_depth", "engine_vs_book", "per_call", "throughput",
+                                  "run_baselines", "run_core", "run_itch"])
+def test_bench_reps_not_an_integer_refused_naming_it_before_any_work(call, value, tiny,
+                                                                    monkeypatch):
+    # 1.5 passed the ">= 1" check and failed in range()'s words ("'float' object cannot be
+    # interpreted as an integer") once the workloads had been generated and measured, or, in
+    # run_baselines, was reported as every baseline having failed
+    from matchcore.bench import baselines, core, itch_workload
+
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+
+    def work(*a, **k):
+        raise AssertionError("the work started")
+
+    for owner, attr in ((W, "generate"), (W, "standard_mix"), (W, "deep_book"),
+                        (core, "per_call"), (_timing, "process_batch_ns"),
+                        (_timing, "process_timed"), (baselines, "_best_ns")):
+        if not (owner is core and call == "per_call"):
+            monkeypatch.setattr(owner, attr, work)
+    name = "scaling_passes" if call == "run_core" else "reps"
+    calls = {
+        "run_depth": lambda: core.run_depth(messages=100, reps=value),
+        "engine_vs_book": lambda: core.engine_vs_book(messages=100, reps=value),
+        "per_call": lambda: core.per_call(n=100, reps=value),
+        "throughput": lambda: harness.throughput(base, flow, reps=value),
+        "run_baselines": lambda: baselines.run_baselines(setup, flow, 30.0,
+                                                         names=["reference"], reps=value),
+        "run_core": lambda: core.run_core(messages=100, quick=True, scaling_passes=value),
+        "run_itch": lambda: itch_workload.run_itch(2_000, reps=value),
+    }
+    if call == "run_itch":
+        import matchcore.itch as itch
+
+        monkeypatch.setattr(itch, "generate", work)
+    with pytest.raises(TypeError, match=f"^{name} must be an integer, got "):
+        calls[call]()

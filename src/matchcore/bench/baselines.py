@@ -169,8 +169,10 @@ def run_baselines(setup, flow, matchcore_ns_per_msg: float, names=None, progress
     A baseline that is not installed or fails is reported with the reason instead of figures.
     O((reps + 1) * (len(setup) + len(flow))) per baseline.
     """
-    if reps < 1:
-        raise ValueError("reps must be >= 1")
+    from matchcore.bench.harness import check_reps
+
+    # (reps=1.5 was taken, and each baseline then reported as "failed: TypeError")
+    check_reps(reps)
     if isinstance(names, str):
         # iterated, "reference" was the names "r", "e", "f", ...: "unknown baseline(s) r, e"
         raise TypeError(f"names is a list of baseline names, not a single name ({names!r}): "

@@ -466,6 +466,11 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     sizes = book_sizes(sizes)
     if depth is None:
         depth_sizes = book_sizes(depth_sizes, "depth_sizes")
+    if scaling_passes is None:
+        scaling_passes = 1 if quick else 3
+    # (0 was measured as one pass, and 1.5 failed in range()'s words once the per-call and
+    # process() figures had been measured)
+    harness.check_reps(scaling_passes, "scaling_passes")
 
     tick = (lambda: progress.update(1)) if progress is not None else (lambda: None)
     out = {"targets": dict(TARGETS)}
@@ -493,8 +498,6 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     # pairs the figures of one pass (paired_ratio), since a busy spell on a shared machine can
     # last several whole 1M-message passes
     passes = {r: [sizes[str(r)]["ns_per_msg"]] for r in sizes_in}
-    if scaling_passes is None:
-        scaling_passes = 1 if quick else 3
     for p in range(1, scaling_passes):
         for r in pass_order(sizes_in, p):
             passes[r].append(harness.chunked_rate(*books[r])["ns_per_msg"])

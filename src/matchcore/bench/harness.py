@@ -294,11 +294,22 @@ def _check_flow(flow, who: str) -> None:
                          f"to measure")
 
 
-def check_reps(reps) -> None:
-    """ValueError unless ``reps`` (passes taken the best of) is at least 1: with none, a
-    measurement had nothing to take the best of, and failed in words about something else."""
+def check_reps(reps, name: str = "reps") -> None:
+    """``reps`` (passes taken the best of, given as ``name``) checked before anything is
+    measured: TypeError unless it is an integer, ValueError unless it is at least 1. With none,
+    a measurement had nothing to take the best of, and failed in words about something else; a
+    float such as 1.5 passed the range check and failed in range()'s words ("'float' object
+    cannot be interpreted as an integer") once the workloads had been generated and measured,
+    and run_baselines reported each baseline as failed with it."""
+    import operator
+
+    try:
+        operator.index(reps)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(reps).__name__} "
+                        f"{reps!r}") from None
     if reps < 1:
-        raise ValueError(f"reps must be >= 1, got {reps}")
+        raise ValueError(f"{name} must be >= 1, got {reps}")
 
 
 def throughput(base: OrderBook, flow, reps: int = 3, process_chunk: int = 65_536,
