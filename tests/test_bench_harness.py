@@ -1669,3 +1669,26 @@ def test_bench_reps_not_an_integer_refused_naming_it_before_any_work(call, value
         monkeypatch.setattr(itch, "generate", work)
     with pytest.raises(TypeError, match=f"^{name} must be an integer, got "):
         calls[call]()
+
+
+@pytest.mark.parametrize("chunk", [1.5, "8"])
+def test_chunk_not_an_integer_refused_naming_it_before_any_timing(tiny, chunk, monkeypatch):
+    # throughput(process_chunk=1.5) passed the ">= 1" check and failed in range()'s words after
+    # its whole-run figures had been measured
+    setup, flow = tiny
+    base = harness.build_book(setup, flow)
+
+    def never(*a, **k):
+        raise AssertionError("timed")
+
+    monkeypatch.setattr(_timing, "process_batch_ns", never)
+    with pytest.raises(TypeError, match="^process_chunk must be an integer, got "):
+        harness.throughput(base, flow, reps=1, process_chunk=chunk)
+    with pytest.raises(TypeError, match="^out_chunk must be an integer, got "):
+        harness.throughput(base, flow, reps=1, out_chunk=chunk)
+    book = base.copy()
+    with pytest.raises(TypeError, match="^chunk must be an integer, got "):
+        harness.calls_rate(book.process, flow, chunk, harness.touched_events(1024))
+    with pytest.raises(TypeError, match="^chunk must be an integer, got "):
+        harness.chunked_rate(base, flow, chunk=chunk)
+    assert book.state_hash() == base.state_hash()

@@ -279,11 +279,24 @@ def calls_rate(process, flow, chunk: int, buf) -> dict:
             "calls": len(calls)}
 
 
+def _check_count(value, name: str) -> None:
+    # an integer >= 1, else TypeError / ValueError naming it
+    import operator
+
+    try:
+        operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} "
+                        f"{value!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
 def _check_chunk(chunk, name: str) -> None:
     # messages per timed call: a negative one made no call at all, and the figure was the time
-    # of an empty loop (throughput: 1.6 G msg/s) or NaN; 0 failed in range()'s words
-    if chunk < 1:
-        raise ValueError(f"{name} must be >= 1, got {chunk}")
+    # of an empty loop (throughput: 1.6 G msg/s) or NaN; 0 failed in range()'s words, and so
+    # did 1.5, in throughput() once the whole-run figures had been measured
+    _check_count(chunk, name)
 
 
 def _check_flow(flow, who: str) -> None:
@@ -301,15 +314,7 @@ def check_reps(reps, name: str = "reps") -> None:
     float such as 1.5 passed the range check and failed in range()'s words ("'float' object
     cannot be interpreted as an integer") once the workloads had been generated and measured,
     and run_baselines reported each baseline as failed with it."""
-    import operator
-
-    try:
-        operator.index(reps)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(reps).__name__} "
-                        f"{reps!r}") from None
-    if reps < 1:
-        raise ValueError(f"{name} must be >= 1, got {reps}")
+    _check_count(reps, name)
 
 
 def throughput(base: OrderBook, flow, reps: int = 3, process_chunk: int = 65_536,
