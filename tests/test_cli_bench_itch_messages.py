@@ -45,3 +45,44 @@ def test_bench_itch_out_of_memory_named_as_each_caller_names_the_count(monkeypat
     rc, out, err = run_cli(capsys, "bench", "itch", "--no-progress", "--messages", "5000")
     assert rc == 1 and "Traceback" not in err
     assert err.startswith("matchcore bench: error: out of memory: --messages 5,000: "), err
+
+
+@pytest.mark.parametrize("messages", [2**63 - 1 - 1000, 10**12])
+def test_cli_bench_generated_workload_messages_beyond_memory_named_before_any_work(
+        messages, capsys, monkeypatch):
+    # the largest count the order ids take failed in numpy's words ("array is too big") once
+    # the machine and the clock had been measured; a count the system lends lazily but cannot
+    # back was generated until the machine ran out of memory
+    from matchcore import workloads
+    from matchcore.bench import harness
+
+    def work(*a, **k):
+        raise AssertionError("the work started")
+
+    monkeypatch.setattr(workloads, "generate", work)
+    monkeypatch.setattr(harness, "clock_info", work)
+    rc, out, err = run_cli(capsys, "bench", "standard", "--no-progress", "--messages",
+                           str(messages))
+    assert rc == 1 and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith(f"matchcore bench: error: out of memory: --messages {messages:,}: "
+                          f"the generated workloads would need at least "), err
+    assert re.search(r"[0-9.]+ [PT]iB of memory .*more than this machine's", err), err
+
+
+def test_bench_generated_workloads_beyond_this_machines_memory_refused_naming_the_count(
+        monkeypatch):
+    from matchcore import workloads
+    from matchcore.bench import itch_workload
+    from matchcore.cli_bench import run_bench
+
+    def work(*a, **k):
+        raise AssertionError("the work started")
+
+    monkeypatch.setattr(workloads, "generate", work)
+    monkeypatch.setattr(itch_workload, "_physical_memory", lambda: 1 << 30)
+    with pytest.raises(MemoryError, match=r"^messages 20,000,000: .* at least 2\.1 GiB of "
+                                          r"memory .* this machine's 1\.0 GiB"):
+        run_bench(["standard", "rates"], messages=20_000_000, progress=False)
+    # a count that fits is not refused by it (its first work is the generation)
+    with pytest.raises(AssertionError, match="the work started"):
+        run_bench(["standard"], messages=1_000_000, progress=False, clock="monotonic")

@@ -118,6 +118,8 @@ def _plan(targets, quick, messages, names=_KEYWORDS):
     if any(t in chosen for t in ("rates", "baselines", "core")):
         generated.append("standard")
     refuse_unnumbered_messages(n, generated, names["messages"])
+    if generated:
+        _check_generated_memory(n, names["messages"])
     if "itch" in chosen:
         from matchcore.bench import itch_workload
 
@@ -125,6 +127,27 @@ def _plan(targets, quick, messages, names=_KEYWORDS):
         if itch_workload.unavailable_reason() is None:
             itch_workload.check_messages(n, name=names["messages"])
     return chosen, n
+
+
+#: Bytes a generated workload's run holds at once for each flow command, at the least: the
+#: command (48) and the one event it writes at least (64), which the throughput run keeps.
+BYTES_PER_COMMAND = 48 + 64
+
+
+def _check_generated_memory(n: int, name: str) -> None:
+    # MemoryError, as the itch workload's check, when the generated workloads' arrays cannot
+    # fit in this machine's memory: the largest count the order ids take failed in numpy's
+    # words once the machine and the clock had been measured ("array is too big; `arr.size *
+    # arr.dtype.itemsize` is larger than the maximum possible size"), and a count whose
+    # arrays the system lends lazily but cannot back (10**9: 48 GB of commands) was generated
+    # until the machine ran out of memory
+    from matchcore.bench.itch_workload import _physical_memory, _size
+
+    need, total = n * BYTES_PER_COMMAND, _physical_memory()
+    if total and need > total:
+        raise MemoryError(f"{name} {n:,}: the generated workloads would need at least "
+                          f"{_size(need)} of memory (each command and the event it writes "
+                          f"are held at once), more than this machine's {_size(total)}")
 
 
 # The longest open-loop schedule the timing loop accepts is 2**62 clock ticks; at up to 10
