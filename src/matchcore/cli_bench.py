@@ -81,6 +81,16 @@ _OPTIONS = {"messages": "--messages", "rate": "--rate", "seed": "--seed",
             "save_dir": "--save-workloads"}
 
 
+def _generated(chosen) -> list:
+    """The workloads generated with the run's count of flow commands: those chosen, and the
+    standard mix of the rate sweep, the baselines and core (the other sections take at most a
+    million)."""
+    generated = [t for t in chosen if t in WORKLOADS and t != "itch"]
+    if any(t in chosen for t in ("rates", "baselines", "core")):
+        generated.append("standard")
+    return generated
+
+
 def _plan(targets, quick, messages, names=_KEYWORDS):
     if isinstance(targets, str):
         # iterated, "standard" was the targets "s", "t", "a", ...: "unknown workload(s) s, t"
@@ -112,14 +122,7 @@ def _plan(targets, quick, messages, names=_KEYWORDS):
         raise TypeError(f"messages must be an integer, got {type(n).__name__} {n!r}") from None
     if n <= 0:
         raise ValueError(f"{names['messages']} must be > 0, got {n}")
-    # the workloads generated with n flow commands: those chosen, and the standard mix of the
-    # rate sweep, the baselines and core (the other sections take at most a million)
-    generated = [t for t in chosen if t in WORKLOADS and t != "itch"]
-    if any(t in chosen for t in ("rates", "baselines", "core")):
-        generated.append("standard")
-    refuse_unnumbered_messages(n, generated, names["messages"])
-    if generated:
-        _check_generated_memory(n, names["messages"])
+    refuse_unnumbered_messages(n, _generated(chosen), names["messages"])
     if "itch" in chosen:
         from matchcore.bench import itch_workload
 
@@ -308,6 +311,8 @@ def _run_bench(targets, messages, rate, seed, quick, clock, save_dir, progress, 
     quick = _flag_arg(quick, "quick")
     progress = _flag_arg(progress, "progress")
     chosen, n = _plan(targets, quick, messages, names)
+    if _generated(chosen):
+        _check_generated_memory(n, names["messages"])
     _check_values(rate, seed, n, names)
     seed = int(seed)            # a numpy integer recorded as a plain int
     # a plain float, as the command's: a Fraction (a real number) was recorded as is, and the
