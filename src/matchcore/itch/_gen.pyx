@@ -23,6 +23,7 @@ cdef extern from "mc_endian.h" nogil:
 cdef enum:
     TICK = 100                     # one cent in ITCH price units (1/10000 dollar)
     MAX_FRAME = 52                 # longest ITCH message (50) + 2-byte prefix
+    RECENT = 1024                  # recent trades a broken trade message may break
 
 cdef int64_t NS = 1000000000
 cdef int64_t T_START = 4 * 3600 * NS
@@ -94,6 +95,11 @@ cdef class Generator:
     # A ref's index in pool is its resting order's owner field in its book: arrays indexed by
     # ref held 6 bytes for every order of the day, so memory grew with --messages
     cdef int64_t n_pool, pool_cap, next_ref, match, ts
+    # Trades not broken yet, a bounded set of recent ones (memory does not grow with the
+    # day): a broken trade message names one of them and its stock's locate.
+    cdef uint64_t recent_match[RECENT]
+    cdef uint16_t recent_loc[RECENT]
+    cdef int64_t n_recent
     cdef int64_t gap_ns
     cdef int64_t target_live
     cdef int phase
@@ -140,6 +146,7 @@ cdef class Generator:
             self.cdf[i] /= acc
         self.next_ref = 1
         self.match = 0
+        self.n_recent = 0
         self.ts = T_START
         self.gap_ns = (T_CLOSE - T_OPEN) // (self.flow_total + 1)
         if self.gap_ns < 1:
@@ -207,7 +214,7 @@ cdef class Generator:
 
     cdef void _cross(self, int s, char kind) noexcept nogil:
         cdef uint8_t* m = self._frame(b'Q', 40, s)
-        self.match += 1
+        self._new_match(s)
         mc_put_be64(m + 11, 100 * (1 + below(&self.rng, 200)))
         memcpy(m + 19, self.names + 8 * s, 8)
         mc_put_be32(m + 27, <uint32_t>self.last_px[s])
@@ -381,7 +388,7 @@ cdef class Generator:
         cdef int64_t q = open_qty
         if open_qty > 1 and below(&self.rng, 5) < 2:
             q = 1 + <int64_t>below(&self.rng, <uint64_t>(open_qty - 1))
-        self.match += 1
+        self._new_match(s)
         cdef uint8_t* m
         if with_price:
             m = self._frame(b'C', 36, s)
@@ -409,7 +416,7 @@ cdef class Generator:
         cdef int64_t bp = 0, bq = 0, ap = 0, aq = 0, px = self.last_px[s]
         if mc_best(self.books[s], MC_BUY, &bp, &bq) and mc_best(self.books[s], MC_SELL, &ap, &aq):
             px = (bp + ap) // 2
-        self.match += 1
+        self._new_match(s)
         cdef uint8_t* m = self._frame(b'P', 44, s)
         mc_put_be64(m + 11, 0)                  # NASDAQ zeroes the reference of hidden orders
         m[19] = b"BS"[below(&self.rng, 2)]
@@ -418,9 +425,29 @@ cdef class Generator:
         mc_put_be32(m + 32, <uint32_t>px)
         mc_put_be64(m + 36, <uint64_t>self.match)
 
+    cdef inline void _new_match(self, int s) noexcept nogil:
+        """The match number of a new trade of symbol ``s``, kept among the recent trades."""
+        self.match += 1
+        cdef int64_t i = self.n_recent
+        if i < RECENT:
+            self.n_recent += 1
+        else:
+            i = self.match % RECENT          # full: an older trade makes room
+        self.recent_match[i] = <uint64_t>self.match
+        self.recent_loc[i] = <uint16_t>s
+
     cdef void _broken(self) noexcept nogil:
-        cdef uint8_t* m = self._frame(b'B', 19, self._pick_symbol())
-        mc_put_be64(m + 11, 1 + below(&self.rng, <uint64_t>self.match))
+        # One of the recent trades, not broken before, under its own stock's locate (a random
+        # symbol's locate and any match number of the day broke other stocks' trades, some
+        # twice). The draw that picked that symbol is still made: every other message of a
+        # seeded day stays the same bytes.
+        unif(&self.rng)
+        cdef int64_t i = <int64_t>below(&self.rng, <uint64_t>self.n_recent)
+        cdef uint8_t* m = self._frame(b'B', 19, self.recent_loc[i])
+        mc_put_be64(m + 11, self.recent_match[i])
+        self.n_recent -= 1
+        self.recent_match[i] = self.recent_match[self.n_recent]
+        self.recent_loc[i] = self.recent_loc[self.n_recent]
 
     cdef void _flow_one(self) noexcept nogil:
         cdef double u = unif(&self.rng)
@@ -445,7 +472,7 @@ cdef class Generator:
                 self._add()
         elif u < 0.99:
             self._hidden_trade()
-        elif u < 0.998 or self.match == 0:
+        elif u < 0.998 or self.n_recent == 0:
             self._noii(self._pick_symbol())
         else:
             self._broken()
