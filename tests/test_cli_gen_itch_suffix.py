@@ -3,6 +3,7 @@ case, as the library's ``itch.generate`` matches it."""
 from __future__ import annotations
 
 import gzip
+import zlib
 
 import pytest
 
@@ -57,3 +58,15 @@ def test_itch_generate_gz_header_names_no_file(tmp_path):
     (tmp_path / "y.gz").hardlink_to(target)
     itch.generate(target, messages=2000, symbols=1, seed=2)
     assert target.read_bytes()[3] & 0x08 == 0         # FNAME flag unset
+
+
+def test_itch_generate_gz_written_at_gzip_default_level(tmp_path):
+    # a .gz day was deflated at zlib's slowest level (9, GzipFile's default): about ten times
+    # the time of gzip's own default (6) for some 1.5% less size, tens of thousands of
+    # messages a second where plain days are written at millions
+    data = itch.generate(None, messages=3000, symbols=2, seed=4)
+    raw = itch.generate(tmp_path / "d.itch.gz", messages=3000, symbols=2, seed=4).read_bytes()
+    assert raw[8] == 0                  # XFL: neither "slowest" (2) nor "fastest" (4)
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    assert raw[10:-8] == deflate.compress(data) + deflate.flush()
+    assert gzip.decompress(raw) == data
