@@ -132,7 +132,9 @@ cdef class Generator:
         cdef double acc = 0.0
         cdef bytes nm
         for i in range(1, symbols + 1):
-            self.books[i] = mc_book_new(0, 256)
+            # room for few orders, grown as a book fills (most symbols of a day are quiet):
+            # room for 256 took 41 KB a symbol, 2.7 GB for 65,535 symbols
+            self.books[i] = mc_book_new(0, 64)
             if self.books[i] == NULL:
                 raise MemoryError()
             self.books[i].emit = 0
