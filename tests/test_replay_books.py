@@ -1041,7 +1041,7 @@ def test_replayer_many_quiet_symbols_small_books_by_default():
     data = itch.generate(None, messages=30_000, symbols=2_000, seed=3)
     r, grown = _replay_resident(data, (1, 777, 2_000))
     assert len(r.books) == 2_000
-    assert grown < 2_000 * 40_000, grown        # about 7 KB a book; 264 MB before
+    assert grown < 2_000 * 40_000, grown        # about 22 KB a book; 264 MB before
 
 
 def test_replayer_growing_books_of_many_symbols_keep_a_lean_id_index():
@@ -1170,3 +1170,31 @@ def test_replay_file_hook_not_callable_refused_before_reading(tmp_path, fmt, hoo
         path = itch.generate(tmp_path / "day.itch", messages=2000, symbols=2, seed=2)
     with pytest.raises(TypeError, match=rf"^{hook} must be callable\(.+\) or None, got int 5$"):
         replay(path, **{hook: 5})
+
+
+def test_replayer_quiet_book_memory_is_what_the_readme_says():
+    # The README's sizing of book_capacity said a quiet book takes about 7 KB at 64: a book
+    # made with room for 64 orders is about 22 KB resident (its pools, price maps, ladders and
+    # id index), 220 MB for 10,000 quiet symbols, not 70 MB. Measured in a process of its own,
+    # which no earlier test's freed memory serves.
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/statm")
+    said = re.search(r"a quiet book takes about (\d+) KB at 64",
+                     (Path(__file__).resolve().parents[1] / "README.md").read_text())
+    assert said, "the README no longer sizes a quiet book"
+    script = ("import matchcore.itch as itch\n"
+              "data = itch.generate(None, messages=30_000, symbols=2_000, seed=3)\n"
+              "def resident():\n"
+              "    return int(open('/proc/self/statm').read().split()[1]) * 4096\n"
+              "r = itch.Replayer(record_tob=False, record_trades=False)\n"
+              "before = resident()\n"
+              "r.feed(data)\n"
+              "r.finish()\n"
+              "print((resident() - before) / len(r.books) / 1024)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    kib = float(out)
+    assert 0.7 * int(said.group(1)) <= kib <= 1.4 * int(said.group(1)), kib
