@@ -227,8 +227,11 @@ cdef class Generator:
         cdef uint8_t* m = self._frame(b'I', 50, s)
         cdef int64_t px = self.last_px[s]
         mc_put_be64(m + 11, 100 * below(&self.rng, 500))
-        mc_put_be64(m + 19, 100 * below(&self.rng, 100))
+        cdef uint64_t imbalance = 100 * (1 + below(&self.rng, 99))
         m[27] = b"BSNO"[below(&self.rng, 4)]
+        # the shares follow the direction: a buy or sell imbalance has some, "no imbalance"
+        # (N) and "insufficient orders to calculate" (O) none
+        mc_put_be64(m + 19, imbalance if m[27] == b'B' or m[27] == b'S' else 0)
         memcpy(m + 28, self.names + 8 * s, 8)
         mc_put_be32(m + 36, <uint32_t>(px + TICK * <int64_t>below(&self.rng, 5)))
         mc_put_be32(m + 40, <uint32_t>(px - TICK * <int64_t>below(&self.rng, 5)))
