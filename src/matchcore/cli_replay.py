@@ -546,8 +546,9 @@ def _replay(args) -> int:
         hooks.on_chunk(rep)
 
     # the top-of-book and trade sinks only for an output that takes them: kept for nothing,
-    # they held about 50 bytes a message (gigabytes for a real day's --dump-book)
-    keep = bool(args.out or args.plot or hooks.active)
+    # they held about 50 bytes a message (gigabytes for a real day's --dump-book, or for
+    # --metrics-port, whose metrics are the replay's counters)
+    keep = bool(args.out or args.plot or hooks.drains_sinks)
     t0 = time.perf_counter()
     try:
         # a book label NAME@locateN keeps locate N whatever it is named at its first order

@@ -163,8 +163,10 @@ class ReplayHooks(NoCopy):
                    bar=bar)
 
     @property
-    def active(self) -> bool:
-        return self.metrics is not None or self.bridge is not None
+    def drains_sinks(self) -> bool:
+        """Whether the hooks read the replay's top-of-book and trade sinks (the publisher,
+        chunk by chunk): the replay must record them. The metrics read its counters alone."""
+        return self.bridge is not None
 
     def on_chunk(self, r) -> None:
         """After every ``feed()`` buffer: copy counters, publish the drained sinks, show msg/s."""
