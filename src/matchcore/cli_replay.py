@@ -530,6 +530,11 @@ def _replay(args) -> int:
 
     symbols = split_symbols(args.symbols)
     check_symbol_numbers(symbols, "itch")
+    if (args.publish is not None or args.metrics_port is not None) and not stdin \
+            and path.is_file():
+        # a file the ITCH reader refuses (--format itch on text, DBN, ITCH cut mid-message)
+        # was refused after the metrics server had started and the NATS stream been made
+        itch._check_file(path)
     bar, update = _file_progress(path, args.no_progress)
     from matchcore.io.replay_hooks import ReplayHooks
 

@@ -420,6 +420,13 @@ def parse_time(text: str) -> int:
     return ((h * 60 + m) * 60 + s) * 1_000_000_000 + ns
 
 
+def _check_file(path) -> None:
+    # The refusals replay_file makes of a file's first bytes (a foreign format, text, bytes
+    # from inside a message, a damaged gzip start), made before whatever a caller sets up for
+    # the replay: a regular file only, as a pipe's bytes would be consumed.
+    _ChunkReader(path, 1 << 17).close()
+
+
 def _file_replayer(*, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=None,
                    **options) -> Replayer:
     # The Replayer of replay_file(path, **same keywords), after every check replay_file makes of
