@@ -1131,16 +1131,16 @@ cdef class Replayer:
         only when no book carries it as a name (with numeric stock codes, ``"5"`` is the stock
         named 5, whatever its locate; ``NAME@locate5`` is locate 5's book); written with
         leading zeros (``"007"``) it is the number it writes, as in ``symbols``; an int is a
-        locate number; anything else (a float, a bool, bytes) raises TypeError. O(locates
-        seen)."""
+        locate number; anything else (a float, a bool, bytes) raises TypeError. O(1) for a
+        locate number; a name or label reads :attr:`symbols`, a pass over the 65,536 locates."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
         symbol = book_symbol(symbol, "locate number")
-        names = self.symbols
         if isinstance(symbol, int):
             if symbol in self._books:
                 return self._books[symbol]
             raise KeyError(f"no book for symbol {symbol!r}")
+        names = self.symbols
         label = _LABEL.fullmatch(str(symbol))
         if label is not None:
             L = int(label.group(2))
