@@ -752,12 +752,48 @@ def test_engine_close_after_trade_journal_failure_releases_lock(tmp_path):
         eng.journal.check()                           # the command journal still works
         with pytest.raises(JournalError):
             eng.trade_journal.check()
-        with pytest.raises(JournalError, match="I/O failure"):
+        with pytest.raises(JournalError, match=r"I/O failure in the trade journal "
+                                               r"\(trades-0+1\.mct\) on close"):
             eng.close()
         assert eng.journal.closed and eng.trade_journal.closed
         rec = mc.Engine.recover(d)                    # the remedy: the LOCK is free
         assert rec.recovery_report.last_seq == eng.journal_seq
         rec.close()
+        return 0
+
+    assert _exit_code_of_child(child) == 0
+
+
+def test_engine_io_failure_names_its_segment_on_close_and_after(tmp_path):
+    # close() after a failed write said "journal DIR: I/O failure on close: File too large",
+    # naming neither the journal nor the segment (path None); and once closed, every later
+    # call named a segment after the last record, journal-<next seq>.mcj, which no file was
+    # ever called (the closed writer was taken for one whose segment roll had failed)
+    import resource
+    import signal
+    d = tmp_path / "j"
+
+    def child():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        eng = mc.Engine(journal=d, fsync="never")
+        eng.add_symbol(1)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+        with pytest.raises(JournalError, match="I/O failure"):
+            for i in range(200):                      # no fill: the command journal fails
+                eng.submit(1, i + 1, 0, 100, 1)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+        seg = str(d / "journal-00000000000000000001.mcj")
+        with pytest.raises(JournalError) as closing:
+            eng.close()
+        assert ("I/O failure in the command journal (journal-00000000000000000001.mcj) on "
+                "close: File too large") in str(closing.value)
+        assert closing.value.path == seg
+        for call in (lambda: eng.submit(1, 10**6, 0, 100, 1), eng.journal.check,
+                     lambda: eng.snapshot(tmp_path / "elsewhere")):
+            with pytest.raises(JournalError, match="I/O failure") as later:
+                call()
+            assert "(journal-00000000000000000001.mcj)" in str(later.value), later.value
+            assert later.value.path == seg
         return 0
 
     assert _exit_code_of_child(child) == 0

@@ -196,7 +196,11 @@ cdef class JournalWriter:
     # in the thread of an engine call, without the GIL) closes one segment before opening the
     # next
     cdef bint _closed
+    # the segment an I/O failure hit, fixed when first seen (None: none seen yet): once the
+    # writer is closed, its descriptor gone, it can no longer be told from the files
+    cdef object _failed_at
     cdef int _check(self) except -1
+    cdef str _failure(self, str when)
     cdef int _enter(self) except -1
     cdef void _leave(self, int entered) noexcept
     cdef object _sync(self)

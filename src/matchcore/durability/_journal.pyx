@@ -844,15 +844,23 @@ cdef class JournalWriter:
                                    f"{self._j.owner_pid}: a process forked from it cannot "
                                    f"write it (recover the journal in this process once the "
                                    f"other has closed it)")
-            seg = self._failed_segment()
-            what = "command" if self._j.kind == MC_J_KIND_COMMANDS else "trade"
-            where = f" ({os.path.basename(seg)})" if seg else ""
-            raise JournalError(f"journal {self.path}: I/O failure in the {what} journal{where}: "
-                               f"{os.strerror(self._j.err)} (the engine refuses further "
-                               f"commands; recover from the journal on disk)", seg)
+            raise JournalError(self._failure("") + " (the engine refuses further commands; "
+                               "recover from the journal on disk)", self._failed_at or None)
         if self._closed:
             raise JournalError(f"journal {self.path} is closed")
         return 0
+
+    cdef str _failure(self, str when):
+        # "journal DIR: I/O failure in the KIND journal (SEGMENT)WHEN: REASON", the segment
+        # kept in _failed_at from the first time the failure is seen: after close() there is
+        # no descriptor left, and _failed_segment took the closed writer for a failed roll
+        # (naming a segment after the last record, which no file was ever called)
+        if self._failed_at is None:
+            self._failed_at = self._failed_segment() or ""
+        what = "command" if self._j.kind == MC_J_KIND_COMMANDS else "trade"
+        where = f" ({os.path.basename(self._failed_at)})" if self._failed_at else ""
+        return (f"journal {self.path}: I/O failure in the {what} journal{where}{when}: "
+                f"{os.strerror(self._j.err)}")
 
     def _failed_segment(self):
         # The segment an I/O failure hit: the one a failed roll was creating (its descriptor
@@ -1007,6 +1015,9 @@ cdef class JournalWriter:
                 _stop_syncer(self._j)
             self._close_dir_and_lock()
             return
+        # the open segment, which a failure seen from here on hit (named after the close,
+        # when the descriptor that tells it is gone)
+        open_segment = self._failed_segment() if self._failed_at is None else None
         with nogil:
             _stop_syncer(self._j)
             if self._j.policy == MC_J_NEVER:
@@ -1017,8 +1028,9 @@ cdef class JournalWriter:
                 rc = -1
         self._close_dir_and_lock()
         if rc < 0:
-            raise JournalError(f"journal {self.path}: I/O failure on close: "
-                               f"{os.strerror(self._j.err)}")
+            if self._failed_at is None:
+                self._failed_at = open_segment or ""
+            raise JournalError(self._failure(" on close"), self._failed_at or None)
 
     cdef void _close_dir_and_lock(self) noexcept:
         # A closed writer holds no descriptor: an engine kept after close() (a finished
