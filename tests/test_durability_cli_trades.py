@@ -191,3 +191,38 @@ def test_cli_journal_trades_of_one_symbol_says_the_fills_not_in_the_journal_are_
                                         "trade seq 3 are not in the trade journal")
     code, out, err = run_cli(capsys, "journal", "trades", str(d))
     assert code == 0 and out.startswith("0 trades, 0 lots; the 2 fill(s) before trade seq 3")
+
+
+def test_cli_journal_trades_says_the_fills_of_whole_commands_it_lacks(capsys, tmp_path):
+    # a kill between the two journals' writes (or a power loss under fsync="batch", the trade
+    # journal being fsynced only at sync()) leaves the command journal holding commands that
+    # filled and the trade journal none of their fills: journal trades listed "2 trades,
+    # 4 lots" without a word, as the session's whole execution, while the command journal
+    # proves two more commands filled (recovery writes their fills again)
+    from matchcore.durability import _journal as _j
+    from matchcore.durability.journal import KIND_TRADES
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    eng.add_symbol(2)
+    for oid in range(1, 5):
+        eng.submit(1 + oid % 2, oid, 0, 100, 2)          # seqs 3..6
+    for oid in range(11, 15):
+        eng.submit(1 + oid % 2, oid, 1, 100, 2)          # seqs 7..10: one fill each
+    eng.cancel(11)                                       # seq 11: nothing to cancel
+    eng.close()
+    tseg = segment_files(d, KIND_TRADES)[0][1]
+    os.truncate(tseg, _j.SEG_HEADER + 2 * _j.TRADE_RECORD_DTYPE.itemsize)
+    note = ("; the fills of 2 command(s) after command 8 that the command journal holds as "
+            "filled (seqs 9..10) are not in the trade journal")
+    code, out, err = run_cli(capsys, "journal", "trades", str(d))
+    assert code == 0 and err == ""
+    assert out.startswith(f"2 trades, 4 lots{note}")
+    code, out, err = run_cli(capsys, "journal", "trades", str(d), "--csv", "-")
+    assert code == 0 and out.count("\n") == 3 and f"matchcore journal: 2 trades{note}" in err
+    code, out, err = run_cli(capsys, "journal", "trades", str(d), "--symbol", "1")
+    assert code == 0 and "the fills of 2 command(s) of any symbol after command 8" in out
+    assert mc.Engine.recover(d, readonly=True).recovery_report.trades_to_rewrite == 2
+    mc.Engine.recover(d).close()                         # writes them again: nothing to say
+    code, out, err = run_cli(capsys, "journal", "trades", str(d))
+    assert code == 0 and out.startswith("4 trades, 8 lots\n")

@@ -347,8 +347,9 @@ def _refused_cut_short(args, segment) -> int:
 
 def _trades(args) -> int:
     from matchcore.durability.journal import KIND_COMMANDS, lock_held, scan_journal
-    from matchcore.durability.recovery import (command_journal_end, holds_journal,
-                                               recovers_with_capture, trade_journal_start)
+    from matchcore.durability.recovery import (command_journal_end, filled_commands,
+                                               holds_journal, recovers_with_capture,
+                                               trade_journal_start)
     from matchcore.durability.trades import TRADE_DTYPE, read_trades
     import numpy as np
     # a live writer that has made no segment yet holds a journal with no trade, as inspect
@@ -363,11 +364,15 @@ def _trades(args) -> int:
     cscan = scan_journal(args.dir, KIND_COMMANDS, keep_index=False)
     end = command_journal_end(args.dir, cscan)
     cut = np.zeros(len(t), bool)
+    kept = None             # the last command whose fills the trade journal holds completely
     # (a live writer's last command may be having its fills written right now: in flight,
     # as inspect says, not a tail recovery cuts)
     if end is not None and not lock_held(args.dir):
         done = np.flatnonzero((t["last"] == 1) & (t["cmd_seq"] <= end))
         cut[(done[-1] + 1) if len(done) else 0:] = True
+        kept = int(t["cmd_seq"][done[-1]]) if len(done) else 0
+        # (the command whose first fills are there, of any symbol: said apart, below)
+        begun = set(t["cmd_seq"][cut & (t["cmd_seq"] <= end)].tolist())
     if args.symbol is not None:
         mine = t["symbol"] == args.symbol
         t, cut = t[mine], cut[mine]
@@ -383,6 +388,19 @@ def _trades(args) -> int:
         note += (f"; {int(torn.sum())} of them of command "
                  f"{', '.join(map(str, partial))}, whose last fill the trade journal lacks "
                  f"(recovery cuts them{again})")
+    if kept is not None and capture:
+        # commands after the last complete one that the command journal holds as filled, none
+        # of whose fills the trade journal holds (a crash between the two journals' writes; a
+        # power loss under "batch", the trade journal being fsynced only at sync()): listed
+        # without a word, what it holds read as the session's whole execution
+        lacking = sorted(set(filled_commands(cscan, kept, end).tolist()) - begun)
+        if lacking:
+            anyone = " of any symbol" if args.symbol is not None else ""
+            note += (f"; the fills of {len(lacking)} command(s){anyone} after command {kept} "
+                     f"that the command journal holds as filled (seqs {lacking[0]}.."
+                     f"{lacking[-1]}) are not in the trade journal (lost from its tail: "
+                     f"recovery writes them again where it can, matchcore recover says how "
+                     f"many)")
     start = trade_journal_start(args.dir, cscan)
     if start > 1:
         # the fills before it are in no file here (a restored snapshot's, which recovery

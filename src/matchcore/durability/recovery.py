@@ -425,29 +425,34 @@ def _fills_lacking(cscan, head, kept_cmd, kept_trade):
         return 0, None
     # the snapshot's trade seq counts fills only if trade capture was on when it was taken
     missing = max(0, head["trade_seq"] - kept_trade) if head["trades"] is not False else 0
-    # each command whose recorded outcome executed a qty made at least one fill: a submit,
-    # market or modify returns the qty it executed, but a cancel returns the qty it removed,
-    # which made no fill (counted, it reported fills lost, or replayed the whole journal, after
-    # any quiet spell of cancels before a snapshot)
     first = cscan.segments[0].first_seq if cscan.segments else head["seq"] + 1
-    filled_commands = 0              # over every segment (the largest one's count undercounted)
-    for seg in cscan.segments:
-        if not seg.records or seg.last_seq <= kept_cmd or seg.first_seq > head["seq"]:
-            continue
-        seg = seg.load()
-        idx = seg.index
-        sel = np.flatnonzero((idx["seq"] > kept_cmd) & (idx["seq"] <= head["seq"])
-                             & (idx["type"] == _j.REC_COMMAND))
-        if len(sel):
-            cmds, _, results = _j.extract_commands(seg.data, np.ascontiguousarray(
-                idx["offset"][sel]))
-            filled = (results > 0) & (cmds["kind"] != CommandKind.CANCEL)
-            filled_commands += int(filled.sum())
-    missing = max(missing, filled_commands)
+    missing = max(missing, len(filled_commands(cscan, kept_cmd, head["seq"])))
     unverified = None
     if head["trades"] is False and first > kept_cmd + 1:
         unverified = (kept_cmd + 1, min(first - 1, head["seq"]))
     return missing, unverified
+
+
+def filled_commands(cscan, after: int, through: int) -> np.ndarray:
+    """The seqs (uint64, ascending) of the commands in ``(after, through]`` of the scanned
+    command journal ``cscan`` that made at least one fill, as their recorded outcomes say: a
+    submit, market or modify returns the qty it executed, but a cancel returns the qty it
+    removed, which made no fill (counted, it reported fills lost, or replayed the whole
+    journal, after any quiet spell of cancels before a snapshot). Over every segment.
+    O(command journal bytes in that range)."""
+    parts = []
+    for seg in cscan.segments:
+        if not seg.records or seg.last_seq <= after or seg.first_seq > through:
+            continue
+        seg = seg.load()
+        idx = seg.index
+        sel = np.flatnonzero((idx["seq"] > after) & (idx["seq"] <= through)
+                             & (idx["type"] == _j.REC_COMMAND))
+        if len(sel):
+            cmds, seqs, results = _j.extract_commands(seg.data, np.ascontiguousarray(
+                idx["offset"][sel]))
+            parts.append(seqs[(results > 0) & (cmds["kind"] != CommandKind.CANCEL)])
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
 
 
 def trades_lacking(cscan, tscan, head, cut):
