@@ -304,6 +304,30 @@ def test_journaled_engine_refuses_to_be_pickled_or_copied(tmp_path):
         pickle.dumps(eng)
 
 
+def test_closed_journaled_engine_refusal_offers_what_works_after_close(tmp_path):
+    # after close() the refusal still said the engine "holds LOCKed" its directory (close()
+    # released it) and offered "eng.sync(), then Engine.recover(DIR, readonly=True)": sync()
+    # of a closed engine raises "journal ... is closed"; the writer's own refusal said it
+    # "holds an open segment file, the directory's LOCK"
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1, "AAA")
+    eng.submit(1, 7, 0, 100, 5)
+    eng.close()
+    for fn in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match="journal attached") as err:
+            fn(eng)
+        msg = str(err.value)
+        assert "LOCKed" not in msg and "eng.sync()" not in msg, msg
+        assert "closed" in msg and "Engine.recover(DIR, readonly=True)" in msg, msg
+    with pytest.raises(TypeError, match="JournalWriter") as err:
+        pickle.dumps(eng.journal)
+    assert "open segment file" not in str(err.value) and "closed" in str(err.value)
+    # the way it offers: an unjournaled engine of the state the journal holds
+    plain = mc.Engine.recover(d, readonly=True)
+    assert pickle.loads(pickle.dumps(plain)).state_hash() == eng.state_hash()
+
+
 class TaggedBook(mc.OrderBook):
     tag = None
 

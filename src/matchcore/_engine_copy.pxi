@@ -97,6 +97,15 @@ cdef list _symbol_entries(Engine eng):
 
 cdef int _check_copyable(Engine eng) except -1:
     _check_busy(eng._e)
+    if eng._jc is not None and eng._jc.closed:
+        # (the words for an open engine were wrong here: close() released the LOCK, and the
+        # eng.sync() they offered raises for a closed journal)
+        raise TypeError(
+            f"cannot pickle or copy an Engine with a journal attached ({eng._jc.path!r}, "
+            f"closed): a copy would look journaled, its state tied to that directory. For "
+            f"an unjournaled copy of the state its journal holds: "
+            f"Engine.recover(DIR, readonly=True); for a durable one: copy the directory, "
+            f"Engine.recover(COPY)")
     if eng._jc is not None:
         raise TypeError(
             f"cannot pickle or copy an Engine with a journal attached ({eng._jc.path!r}): "

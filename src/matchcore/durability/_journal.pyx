@@ -831,6 +831,7 @@ cdef class JournalWriter:
     def __reduce__(self):
         from matchcore._nocopy import refuse_copy
         refuse_copy("matchcore.durability.JournalWriter",
+                    "it is closed: a copy would be a writer of nothing" if self.closed else
                     "it holds an open segment file, the directory's LOCK and, under "
                     "fsync=\"batch\", a syncer thread; a second writer would corrupt the journal",
                     "Read the journal with matchcore.durability.read_journal(DIR), or rebuild "
