@@ -1276,3 +1276,39 @@ def test_recovery_readonly_attaches_no_journal_its_position_is_the_reports_last_
     rec = mc.Engine.recover(d)
     assert rec.journal_seq == rec.durable_seq == rec.recovery_report.last_seq == n
     rec.close()
+
+
+def test_lock_taken_on_a_lock_file_removed_meanwhile_is_taken_again(tmp_path, monkeypatch):
+    # A start that gives up removes the LOCK it made (a refused recovery, a journal that
+    # could not start). Another one that had opened that file and took its flock after the
+    # removal held the lock of a file no longer in the directory: it went on as the writer,
+    # and the next engine made a new LOCK, took it too, and wrote into the same journal
+    # (and journal inspect, looking for the directory's LOCK in the lock table, said no
+    # writer was alive). The lock is taken again on the file the directory holds.
+    import fcntl
+
+    from matchcore.durability.journal import lock_directory, lock_held
+    d = tmp_path / "j"
+    d.mkdir()
+    lock = d / "LOCK"
+    real = fcntl.flock
+    removed = []
+
+    def flock_after_removal(fd, op):
+        if not removed:                      # the other start gives up between open and flock
+            os.unlink(lock)
+            removed.append(True)
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_removal)
+    fd = lock_directory(d)
+    monkeypatch.setattr(fcntl, "flock", real)
+    try:
+        assert removed
+        st = os.fstat(fd)
+        assert os.path.exists(lock) and os.stat(lock).st_ino == st.st_ino
+        assert lock_held(d)
+        with pytest.raises(JournalError, match="in use by another engine"):
+            lock_directory(d)                # a second writer is refused by that lock
+    finally:
+        os.close(fd)

@@ -529,17 +529,38 @@ def lock_directory(path) -> int:
     """Take the directory's ``LOCK`` file (an exclusive ``flock``) for one writing engine; the
     fd, to be handed to the engine's writers, each of which keeps a copy (the lock is released
     once every copy is closed). A second engine, in this process or another, gets
-    :class:`JournalError`."""
-    import fcntl
-
+    :class:`JournalError`; so does one that finds the directory's ``LOCK`` removed or replaced
+    right after it locked it, a hundred times in a row (it takes the directory's file again
+    each time)."""
     from matchcore.durability.snapshot import makedirs_durable
     # the journal's segments are only as durable as its name; made only in a directory that
     # exists (a mistyped parent put the journal somewhere new)
     makedirs_durable(path, parents=False)
     lock = os.path.join(path, "LOCK")
+    for _ in range(100):
+        fd = _lock_file(path, lock)
+        # A start that gave up removes the LOCK it made (a refused recovery, a journal that
+        # could not start): taken after that removal, this lock was of a file no longer in
+        # the directory, and the next writer made a new LOCK and took it too (two writers
+        # of one journal). Held only if the directory's LOCK is still the file locked.
+        st = os.fstat(fd)
+        try:
+            now = os.lstat(lock)
+        except FileNotFoundError:
+            now = None
+        if now is not None and (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+            return fd
+        os.close(fd)
+    raise JournalError(f"{lock} was removed or replaced each time it was locked: another "
+                       f"process keeps making and removing it", str(path))
+
+
+def _lock_file(path, lock) -> int:
+    # lock_directory's open and flock of the LOCK file (not checked to be the directory's);
     # never through a symbolic link (the lock file was made, and locked, outside the
     # directory), and only a regular file: a directory or a dangling link under the name gave
     # a bare OSError, a FIFO or a device was opened
+    import fcntl
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK,
                      0o644)
