@@ -226,3 +226,34 @@ def test_cli_journal_trades_says_the_fills_of_whole_commands_it_lacks(capsys, tm
     mc.Engine.recover(d).close()                         # writes them again: nothing to say
     code, out, err = run_cli(capsys, "journal", "trades", str(d))
     assert code == 0 and out.startswith("4 trades, 8 lots\n")
+
+
+def test_cli_journal_inspect_says_the_fills_of_whole_commands_the_trade_journal_lacks(
+        capsys, tmp_path):
+    # as journal trades: inspect reported the fills recovery cuts, never those it writes
+    # again, so a trade journal that lost whole commands' fills (a kill between the two
+    # journals' writes) looked complete
+    from matchcore.durability import _journal as _j
+    from matchcore.durability import inspect
+    from matchcore.durability.journal import KIND_TRADES
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    for oid in range(1, 4):
+        eng.submit(1, oid, 0, 100, 2)                    # seqs 2..4
+    for oid in range(11, 14):
+        eng.submit(1, oid, 1, 100, 2)                    # seqs 5..7: one fill each
+    eng.close()
+    tseg = segment_files(d, KIND_TRADES)[0][1]
+    os.truncate(tseg, _j.SEG_HEADER + _j.TRADE_RECORD_DTYPE.itemsize)
+    info = inspect(d)["journals"]["trades"]
+    assert info["kept_through"] == 5 and info["fills_to_cut"] == 0
+    assert info["commands_lacking_fills"] == {"count": 2, "first": 6, "last": 7}
+    code, out, err = run_cli(capsys, "journal", "inspect", str(d))
+    assert code == 0
+    assert ("recovery writes again the fills of 2 command(s) that the command journal holds "
+            "as filled (seqs 6..7), which the trade journal lacks") in out
+    mc.Engine.recover(d).close()
+    assert inspect(d)["journals"]["trades"]["commands_lacking_fills"] is None
+    code, out, err = run_cli(capsys, "journal", "inspect", str(d))
+    assert code == 0 and "writes again" not in out

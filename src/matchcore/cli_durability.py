@@ -275,6 +275,11 @@ def _inspect(args) -> int:
                   f"hold, or not complete)" +
                   (f", dropping {', '.join(j['segments_to_drop'])}"
                    if j["segments_to_drop"] else ""))
+        if j.get("commands_lacking_fills"):
+            c = j["commands_lacking_fills"]
+            print(f"  recovery writes again the fills of {c['count']} command(s) that the "
+                  f"command journal holds as filled (seqs {c['first']}..{c['last']}), which "
+                  f"the trade journal lacks")
     print(f"\nsnapshots: {len(info['snapshots'])}")
     # the one recovery uses: it looks at no older one (sets none of them aside)
     used = [s["seq"] for s in info["snapshots"] if s["valid"] and not s["unusable"]]

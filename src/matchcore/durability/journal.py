@@ -950,7 +950,9 @@ def inspect(path) -> dict:
     lacks; ``snapshot=False`` sets aside every such one); the trade
     journal's ``kept_through``, ``fills_to_cut`` and ``segments_to_drop`` (what it cuts after
     the last complete command the command journal holds; None where a journal is corrupt or
-    nothing starts it); ``temporaries_to_remove`` (snapshot and segment writers' leftovers it
+    nothing starts it) and ``commands_lacking_fills`` (``{"count", "first", "last"}`` of the
+    commands the command journal holds as filled whose fills recovery writes again, the trade
+    journal lacking them; None: none); ``temporaries_to_remove`` (snapshot and segment writers' leftovers it
     deletes);
     ``lock_refused`` (why a recovery that may write refuses the directory's ``LOCK``, not a
     regular file, else None); ``trade_capture`` (whether recovery without ``trades=``
@@ -1040,6 +1042,7 @@ def inspect(path) -> dict:
     # sets aside only those newer than the one it uses (snapshot=False: every one), and the
     # seed snapshot-0 it looks at to write fills the trade journal lacks
     used = [s for s in out["snapshots"] if s["valid"] and s["unusable"] is None]
+    seed = False
     if used and cscan.segments:
         seed = looks_at_seed(cscan, tscan, used[-1])
         for s in out["snapshots"]:
@@ -1053,8 +1056,24 @@ def inspect(path) -> dict:
     out["lock_refused"] = lock_refusal(path)
     # whether recovery without options reads the trade journal: without capture (the
     # journal's newest command segment records it off) it leaves a corrupt one as it is
-    from matchcore.durability.recovery import recovers_with_capture
+    from matchcore.durability.recovery import filled_commands, recovers_with_capture
     out["trade_capture"] = recovers_with_capture(path, cscan)
+    # the commands whose fills recovery writes again, which the trade journal lacks (a crash
+    # between the two journals' writes): those the command journal holds as filled after the
+    # last one whose fills the trade journal holds completely, and after the snapshot it
+    # starts from unless it replays the whole journal for them (the others it reports lost).
+    # Only the fills it cuts were said: a trade journal that lost whole commands' fills
+    # looked complete.
+    lacking = None
+    kept_cmd = out["journals"]["trades"]["kept_through"]
+    if out["trade_capture"] and cscan.segments and kept_cmd is not None:
+        after = kept_cmd
+        if used and not seed:
+            after = max(after, used[-1]["seq"])
+        seqs = filled_commands(cscan, after, cscan.last_seq)
+        if len(seqs):
+            lacking = {"count": len(seqs), "first": int(seqs[0]), "last": int(seqs[-1])}
+    out["journals"]["trades"]["commands_lacking_fills"] = lacking
     cut_short = not out["snapshots"] and bool(creation_leftovers(path))
     if cut_short:
         # a creation cut short: recovery refuses the directory, it drops no file
@@ -1088,7 +1107,8 @@ def inspect(path) -> dict:
         for j in out["journals"].values():
             j["dropped_segments"] = []
         trades = out["journals"]["trades"]
-        trades.update(kept_through=None, fills_to_cut=None, segments_to_drop=[])
+        trades.update(kept_through=None, fills_to_cut=None, segments_to_drop=[],
+                      commands_lacking_fills=None)
         for s in out["snapshots"]:
             if s["valid"]:
                 s["set_aside"] = False
