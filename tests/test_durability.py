@@ -1312,3 +1312,42 @@ def test_lock_taken_on_a_lock_file_removed_meanwhile_is_taken_again(tmp_path, mo
             lock_directory(d)                # a second writer is refused by that lock
     finally:
         os.close(fd)
+
+
+def test_sync_failures_of_recovery_and_snapshots_name_the_file(tmp_path, monkeypatch):
+    # an fsync that fails (EIO: a disk error, a full thin volume) said "[Errno 5] Input/output
+    # error" alone: not which segment recovery was syncing, nor which directory a snapshot's
+    # rename was being made durable in
+    import errno as _errno
+    import stat as _stat
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.close()
+    real_fdatasync, real_fsync = os.fdatasync, os.fsync
+
+    def failing(fd):
+        raise OSError(_errno.EIO, os.strerror(_errno.EIO))
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    with pytest.raises(OSError) as err:
+        mc.Engine.recover(d)
+    assert err.value.errno == _errno.EIO
+    assert err.value.filename == str(d / "journal-00000000000000000001.mcj"), err.value
+    assert "journal-00000000000000000001.mcj" in str(err.value)
+    monkeypatch.setattr(os, "fdatasync", real_fdatasync)
+
+    def failing_on_directories(fd):
+        if _stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(_errno.EIO, os.strerror(_errno.EIO))
+        return real_fsync(fd)
+
+    plain = mc.Engine()
+    plain.add_symbol(1)
+    (tmp_path / "snaps").mkdir()
+    monkeypatch.setattr(os, "fsync", failing_on_directories)
+    with pytest.raises(OSError) as err:
+        plain.snapshot(tmp_path / "snaps")
+    assert err.value.errno == _errno.EIO
+    assert err.value.filename == str(tmp_path / "snaps"), err.value
+    assert str(tmp_path / "snaps") in str(err.value)

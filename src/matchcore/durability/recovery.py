@@ -572,6 +572,10 @@ def _sync_files(paths, directory) -> int:
         fd = os.open(f, os.O_RDONLY | os.O_CLOEXEC)
         try:
             os.fdatasync(fd)
+        except OSError as exc:
+            # os.fdatasync names no file: "Input/output error" alone, of one of many segments
+            raise OSError(exc.errno, f"{exc.strerror}: recovery could not sync the journal "
+                                     f"segment to stable storage", f) from exc
         finally:
             os.close(fd)
     fsync_dir(directory)
@@ -603,9 +607,14 @@ def _remove_made(path, made) -> None:
 
 def _truncate(fpath, size):
     with open(fpath, "r+b") as fh:
-        fh.truncate(size)
-        fh.flush()
-        os.fsync(fh.fileno())
+        try:
+            fh.truncate(size)
+            fh.flush()
+            os.fsync(fh.fileno())
+        except OSError as exc:
+            # (named: truncate and fsync of a descriptor name no file)
+            raise OSError(exc.errno, f"{exc.strerror}: recovery could not cut the segment to "
+                                     f"{size} bytes", str(fpath)) from exc
 
 
 def recover(path, *, fsync: str | None = None, snapshot: bool = True, readonly: bool = False,

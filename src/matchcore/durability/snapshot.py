@@ -283,6 +283,11 @@ def fsync_dir(path) -> None:
     dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dfd)
+    except OSError as exc:
+        # os.fsync names no file: a failure (EIO) said "Input/output error" alone
+        raise OSError(exc.errno, f"{exc.strerror}: the directory could not be synced to stable "
+                                 f"storage (the names just made or renamed in it may not "
+                                 f"survive a power loss)", str(path)) from exc
     finally:
         os.close(dfd)
 
