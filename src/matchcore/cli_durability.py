@@ -377,7 +377,7 @@ def _trades(args) -> int:
         cut[(done[-1] + 1) if len(done) else 0:] = True
         kept = int(t["cmd_seq"][done[-1]]) if len(done) else 0
         # (the command whose first fills are there, of any symbol: said apart, below)
-        begun = set(t["cmd_seq"][cut & (t["cmd_seq"] <= end)].tolist())
+        begun = np.unique(t["cmd_seq"][cut & (t["cmd_seq"] <= end)])
     if args.symbol is not None:
         mine = t["symbol"] == args.symbol
         t, cut = t[mine], cut[mine]
@@ -398,12 +398,14 @@ def _trades(args) -> int:
         # of whose fills the trade journal holds (a crash between the two journals' writes; a
         # power loss under "batch", the trade journal being fsynced only at sync()): listed
         # without a word, what it holds read as the session's whole execution
-        lacking = sorted(set(filled_commands(cscan, kept, end).tolist()) - begun)
-        if lacking:
+        # (an array: a whole journal's commands where the trade journal is gone)
+        lacking = filled_commands(cscan, kept, end)
+        lacking = lacking[~np.isin(lacking, begun)]
+        if len(lacking):
             anyone = " of any symbol" if args.symbol is not None else ""
             note += (f"; the fills of {len(lacking)} command(s){anyone} after command {kept} "
-                     f"that the command journal holds as filled (seqs {lacking[0]}.."
-                     f"{lacking[-1]}) are not in the trade journal (lost from its tail: "
+                     f"that the command journal holds as filled (seqs {int(lacking[0])}.."
+                     f"{int(lacking[-1])}) are not in the trade journal (lost from its tail: "
                      f"recovery writes them again where it can, matchcore recover says how "
                      f"many)")
     start = trade_journal_start(args.dir, cscan)
