@@ -1393,3 +1393,31 @@ def test_lobster_line_of_spaces_between_rows_is_a_blank_line(tmp_path):
     book.write_text("1000100,5,1000000,100\n  \n1000100,x,1000000,90\n")
     with pytest.raises(ValueError, match=rf"^{re.escape(str(book))}, line 3: ask size 1 'x' "):
         read_orderbook(book)
+
+
+@pytest.mark.parametrize("row, fix, expect", [
+    # an empty first ask level before one with shares: the seed and both checks stop at the
+    # first empty level, so the ask was never placed and verify said the row agreed
+    (0, {0: 9999999999, 1: 0}, "line 1: ask level 2 (10200 x 20) has shares after the empty "
+                               "ask level 1"),
+    (4, {2: -9999999999, 3: 0}, "line 5: bid level 2 (9900 x 30) has shares after the empty "
+                                "bid level 1"),
+    # a real price with no shares is an empty level too
+    (2, {1: 0}, "line 3: ask level 2 (10200 x 20) has shares after the empty ask level 1"),
+])
+def test_lobster_orderbook_level_with_shares_after_an_empty_one_raises_naming_line(
+        tmp_path, row, fix, expect):
+    from matchcore import OrderBook
+
+    rows = [list(r) for r in ROWS]
+    for col, value in fix.items():
+        rows[row][col] = value
+    m, o = _write(tmp_path, rows=rows)
+    with pytest.raises(ValueError, match=re.escape(f"{o}, {expect}")):
+        read_orderbook(o)
+    book = OrderBook()
+    with pytest.raises(ValueError, match=re.escape(expect)):
+        replay_lobster(m, o, verify=True, book=book)
+    assert len(book) == 0
+    with pytest.raises(ValueError, match=re.escape(f"orderbook array, {expect}")):
+        replay_lobster(m, np.array(rows, dtype=np.int64), verify=True)

@@ -711,7 +711,19 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
     # DUPLICATE_ORDER_ID", or a seed and comparisons of levels that are no book's.
     for col, what, sign in ((0, "ask", 1), (2, "bid", -1)):
         p, q = xi[:, col::4], xi[:, col + 1::4]
+        # LOBSTER fills a side's levels from the best and pads the rest with empty levels: a
+        # level with shares after an empty one was never seeded nor compared (both stop at
+        # the first empty level), and verify said the book agreed with a row it did not hold
+        after_empty = (q[:, 1:] > 0) & np.logical_or.accumulate(q[:, :-1] <= 0, axis=1)
         wrong = (q[:, :-1] > 0) & (q[:, 1:] > 0) & (sign * (p[:, 1:] - p[:, :-1]) <= 0)
+        if after_empty.any() and (not wrong.any() or np.argwhere(after_empty)[0][0]
+                                  <= np.argwhere(wrong)[0][0]):
+            row, lv = map(int, np.argwhere(after_empty)[0])
+            gap = int(np.flatnonzero(q[row, :lv + 1] <= 0)[0])
+            raise ValueError(f"{where}, line {line(row)}: {what} level {lv + 2} "
+                             f"({int(p[row, lv + 1])} x {int(q[row, lv + 1])}) has shares after "
+                             f"the empty {what} level {gap + 1} (a side's levels with shares "
+                             f"come first, its empty levels after them)")
         if wrong.any():
             row, lv = map(int, np.argwhere(wrong)[0])
             raise ValueError(f"{where}, line {line(row)}: {what} price {lv + 2} "
