@@ -80,3 +80,22 @@ def test_dbn_replay_damaged_compressed_stream_said_alike_in_a_small_file_and_a_l
         code, _, err = run_cli(capsys, "replay", str(path), "--no-progress")
         assert code == 1 and f"error: {path}: {codec} decompression failed after " in err
     assert said[300] == 0 and said[20_000] > 0
+
+
+@pytest.mark.parametrize("version", [1, 3])
+def test_dbn_replay_metadata_version_0_refused_naming_the_version(tmp_path, version):
+    # DBN versions start at 1. A header whose version byte reads 0 (damage) was parsed by the
+    # package in another version's layout: a version 3 header passed and its replay was
+    # printed as "mbo v0", a version 1 header failed on a field it read out of step
+    # ("couldn't convert 255 to dbn::enums::SType"), naming nothing of the version
+    data = generate_mbo(None, records=50, instruments=2, seed=3, version=version)
+    bad = data[:3] + b"\x00" + data[4:]
+    with pytest.raises(ValueError, match=r"^DBN version 0 is no DBN version \(they start at "
+                                         r"1; this replay reads 1 to 3\)"):
+        read_metadata(io.BytesIO(bad))
+    path = tmp_path / "v0.dbn"
+    path.write_bytes(bad)
+    with pytest.raises(ValueError, match=re.escape(f"{path}: DBN version 0 is no DBN version")):
+        replay_dbn(path)
+    # the same header with its version byte whole is read
+    assert read_metadata(io.BytesIO(data)).version == version

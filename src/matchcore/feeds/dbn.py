@@ -318,6 +318,12 @@ def read_metadata(stream) -> DbnMetadata:
     if len(prefix) < 8:
         raise ValueError("DBN metadata header truncated (under 8 bytes)")
     version = prefix[3]
+    if version == 0:
+        # damage: the package read such a header in another version's layout, passing a
+        # version 3 one (replayed as "v0") and failing a version 1 one on a field read out of
+        # step ("couldn't convert 255 to dbn::enums::SType"); later versions it refuses itself
+        raise ValueError("DBN version 0 is no DBN version (they start at 1; this replay reads "
+                         "1 to 3): the metadata header is damaged")
     (length,) = struct.unpack("<I", prefix[4:8])
     # read in pieces: the length is the file's word, and read(length) allocated all of it
     # first (a damaged 4-byte length asked for up to 4 GiB and ran out of memory)
