@@ -1421,3 +1421,27 @@ def test_lobster_orderbook_level_with_shares_after_an_empty_one_raises_naming_li
     assert len(book) == 0
     with pytest.raises(ValueError, match=re.escape(f"orderbook array, {expect}")):
         replay_lobster(m, np.array(rows, dtype=np.int64), verify=True)
+
+
+def test_lobster_field_of_utf8_text_named_as_the_file_spells_it(tmp_path):
+    # numpy's reader decodes the file byte by byte (latin-1): a spreadsheet's minus sign
+    # (U+2212) in a direction was quoted as 'â\x88\x921', not as the file holds it
+    minus = "\u2212"
+    m = tmp_path / "U_message_1.csv"
+    m.write_bytes(f"34200.0,1,1,100,1000000,1\n34200.5,1,2,100,1000000,{minus}1\n"
+                  .encode("utf-8"))
+    expect = f"line 2: direction '{minus}1' is not a number"
+    with pytest.raises(ValueError, match=re.escape(f"{m}, {expect}")):
+        read_messages(m)
+    with pytest.raises(ValueError, match=re.escape(expect)):
+        replay_lobster(m)
+    # an orderbook file read as text (an exponent elsewhere in it) alike
+    o = tmp_path / "U_orderbook_1.csv"
+    o.write_bytes(f"1010000,50,1000000,1e2\n1010000,50,1000000,{minus}5\n".encode("utf-8"))
+    with pytest.raises(ValueError, match=re.escape(f"{o}, line 2: bid size 1 '{minus}5' is "
+                                                   f"not a number")):
+        read_orderbook(o)
+    # a byte that is no UTF-8 (a latin-1 file) is shown as read
+    m.write_bytes(b"34200.0,1,1,100,1000000,1\n34200.5,1,2,1\xe9,1000000,1\n")
+    with pytest.raises(ValueError, match=re.escape("line 2: size '1\xe9' is not a number")):
+        read_messages(m)

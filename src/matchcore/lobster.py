@@ -409,6 +409,18 @@ _MAX_EXACT = float(2 ** 53)        # float64 holds every integer up to here exac
 _INT64_MAX = 2 ** 63 - 1
 
 
+def _file_text(field) -> str:
+    """A field of a file's text rows as the file spells it. numpy's reader decodes each byte
+    as one character (latin-1), so a UTF-8 field was shown byte by byte: a spreadsheet's minus
+    sign (U+2212) in a direction of -1 as three characters, '\xe2\x88\x92'. The field's UTF-8
+    reading where its bytes are UTF-8, else as read (a latin-1 file's own characters)."""
+    text = str(field)
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
 def _first_unparsable(text: np.ndarray, cols, parse) -> tuple[int, int]:
     """(row, column) of the first field ``parse`` rejects (only called once a vectorised
     conversion has failed)."""
@@ -588,7 +600,7 @@ def read_messages(path) -> LobsterMessages:
 
     def fail(row, col, why):
         raise ValueError(f"{path}, line {line(row)}: {_COLUMNS[col]} "
-                         f"{str(text[row, col])!r} {why}")
+                         f"{_file_text(text[row, col])!r} {why}")
 
     # The time alone is a decimal (read as float64); the other fields are integers, read
     # exactly: through float64 a size of 2**53 + 1 was read as 2**53, and a price of
@@ -637,7 +649,8 @@ def read_messages(path) -> LobsterMessages:
     )
 
 
-def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
+def _check_orderbook(a: np.ndarray, where: str, line=None, from_file: bool = False
+                     ) -> np.ndarray:
     """The orderbook rows as int64, every field checked: a whole number (a NaN, an infinity or
     a fraction was cast to garbage that seeded the book or failed later naming a synthetic
     order id), a size >= 0, and a positive price wherever the size is positive (an empty level
@@ -665,6 +678,9 @@ def _check_orderbook(a: np.ndarray, where: str, line=None) -> np.ndarray:
             row, col = map(int, np.argwhere(faults == _NOT_A_NUMBER)[0])
             v = a[row, col]
             v = v.item() if isinstance(v, np.generic) else v
+            if from_file:
+                # (a caller's own array holds its text as it is)
+                v = _file_text(v)
             raise ValueError(f"{where}, line {line(row)}: {_orderbook_field(col)} {v!r} "
                              f"is not a number")
         whole = faults != _NOT_WHOLE
@@ -746,7 +762,7 @@ def read_orderbook(path) -> np.ndarray:
     _refuse_other_than_path(path)
     refuse_unusable_name(path, "path: ")
     a, line = _load_csv(path, 4, dtype=np.int64, field_name=_orderbook_field)
-    return _check_orderbook(a, str(path), line)
+    return _check_orderbook(a, str(path), line, from_file=True)
 
 
 def _row_levels(row: np.ndarray, side: int) -> list[list[int]]:
