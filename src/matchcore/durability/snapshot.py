@@ -156,7 +156,18 @@ def _refuse_closed_journal(engine) -> None:
 
 def _write_snapshot(engine, path) -> str:
     if os.path.isdir(path):
-        from matchcore.durability.journal import KIND_COMMANDS, segment_files
+        from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
+        own = engine.journal is not None and _same_dir(path, engine.journal.path)
+        if not own and segment_files(path, KIND_TRADES) and not segment_files(path,
+                                                                             KIND_COMMANDS):
+            # another engine's trade journal without its commands (Engine(journal=DIR)
+            # refuses such a directory): recovery from this snapshot started a journal over
+            # it, and cut that engine's fills as those of commands not kept, or took them for
+            # this engine's own
+            raise ValueError(f"{path} holds a trade journal (trade segments, no command "
+                             f"journal): recovery from this snapshot would start a journal "
+                             f"over it and cut those fills or take them for this engine's; "
+                             f"give another directory")
         if segment_files(path, KIND_COMMANDS):
             if engine.journal is None:
                 # its file would be snapshot-0, unanchored: recovery took it for the journal's
