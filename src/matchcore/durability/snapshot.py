@@ -122,7 +122,15 @@ def write_snapshot(engine, path) -> str:
     >>> os.path.basename(eng.snapshot())
     'snapshot-00000000000000000001.mcs'
     """
+    from matchcore._core import OrderBook
+    from matchcore._engine import Engine
     from matchcore.durability.journal import lock_directory, refuse_bytes_dir
+    if not isinstance(engine, Engine):
+        # anything else failed on a missing attribute ("'OrderBook' object has no attribute
+        # 'journal'"), which did not say what the call takes
+        hint = (": a book's own snapshot is book.snapshot(), bytes"
+                if isinstance(engine, OrderBook) else "")
+        raise TypeError(f"write_snapshot() needs an Engine, got {type(engine).__name__}{hint}")
     refuse_bytes_dir(path, "snapshot directory")
     lock_fd = None
     if engine.journal is not None and engine.journal.closed:
