@@ -664,7 +664,8 @@ def check_journal_options(fsync: str = "batch", trades: bool = True, *, writers:
     ``buffer_bytes`` that cannot be allocated, before any file or directory is made: a refused
     call must leave the disk as it found it. ``writers=False`` (a read-only recovery, which
     makes no writer) checks the values without trying the allocation."""
-    if fsync not in _j.POLICIES:
+    # (a str first: the lookup of an unhashable value raised "unhashable type: 'list'")
+    if not isinstance(fsync, str) or fsync not in _j.POLICIES:
         raise ValueError(f"fsync must be one of {sorted(_j.POLICIES)}, got {fsync!r}")
     _flag_arg(trades, "trades")
     check_journal_option_names(options)
