@@ -1066,7 +1066,7 @@ cdef class JournalWriter:
         """Whether an I/O failure (or a write from a forked process) ended the journal, which
         may then hold less than the engine did; a clean :meth:`close` is not one."""
         cdef mc_journal* j = self._j
-        return _dead(j)
+        return _dead(j) != 0        # the C flag is an int: 0 and 1 read as no bool (`is True`)
 
     @property
     def os_errno(self):
