@@ -5,6 +5,8 @@ behaviour through the public API directly, so it does not depend on the target's
 """
 from __future__ import annotations
 
+import copy
+import pickle
 import struct
 import sys
 from pathlib import Path
@@ -187,3 +189,27 @@ def test_recover_add_symbol_capacity_beyond_journal_preallocates_bounded_and_kee
     assert rec._capacity_of(1) == capacity        # recorded for the next snapshot
     eng2, _ = durability.load_snapshot(durability.snapshot.snapshot_bytes(rec)[0])
     assert eng2._capacity_of(1) == capacity
+
+
+@pytest.mark.parametrize("capacity", [2**40, 2**63 - 1])
+def test_recovered_engine_keeping_a_capacity_figure_beyond_2_30_pickles_back(capacity, tmp_path):
+    # the figure kept above (and by load_snapshot) made the engine's pickle unreadable:
+    # "capacity must be in [0, 2**30]" when read back, while copy.copy took it
+    from matchcore import durability
+
+    eng = mc.Engine(journal=str(tmp_path), fsync="never")
+    eng.add_symbol(1, "AB", capacity=16)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    seg_path = next(tmp_path.glob("journal-*.mcj"))
+    seg = bytearray(seg_path.read_bytes())
+    struct.pack_into("<q", seg, 64 + 40, capacity)
+    seg_path.write_bytes(targets.reseal_journal(bytes(seg)))
+    rec = durability.recover(tmp_path, readonly=True)
+    loaded, _ = durability.load_snapshot(durability.snapshot.snapshot_bytes(rec)[0])
+    for engine in (rec, loaded):
+        twin = pickle.loads(pickle.dumps(engine))
+        assert twin.state_hash() == engine.state_hash() and twin._capacity_of(1) == capacity
+        assert copy.copy(engine)._capacity_of(1) == capacity
+        twin.submit(1, 2, mc.Side.SELL, 100, 2)
+        twin.check_invariants()

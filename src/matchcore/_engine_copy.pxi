@@ -150,7 +150,12 @@ def _engine_from_pickle(fmt, stp, record_events, now_ns, symbols, events, recove
     for entry in symbols:
         # (format 2: and the book's state as the engine's hold read it)
         sym, name, capacity, limits, book = entry[:5]
-        capacity = mc_capacity_arg(capacity, "capacity")    # as add_symbol checks them
+        # as add_symbol checks it, but for a figure above 2**30 (up to int64): recovery and
+        # snapshot loading keep the one a journal or snapshot holds, unallocated (see
+        # recovery._apply_config), and copies keep it too; such an engine's pickle could not
+        # be read back. The book comes from its own pickle: nothing is allocated for it here.
+        if mc_i64_arg(capacity, "capacity") <= _MAX_CAPACITY:
+            capacity = mc_capacity_arg(capacity, "capacity")
         name = _symbol_name(name)
         limits = tuple(limits)
         if len(limits) != len(_LIMIT_NAMES):
