@@ -1,5 +1,6 @@
-"""A snapshot written into a directory that holds another engine's trade journal and no command
-journal: refused, as Engine(journal=DIR) refuses that directory, before anything is written."""
+"""Snapshots and the trade journals beside them: a directory that holds another engine's trade
+journal and no command journal is refused, as Engine(journal=DIR) refuses it, and the engine's
+own trade journal left open is named, before anything is written."""
 from __future__ import annotations
 
 import os
@@ -7,7 +8,7 @@ import os
 import pytest
 
 import matchcore as mc
-from matchcore.durability import read_trades
+from matchcore.durability import JournalError, read_trades
 from matchcore.durability.journal import KIND_COMMANDS, segment_files
 from durability_checks import _files_and_sizes, journaled
 
@@ -58,3 +59,20 @@ def test_snapshot_into_trades_only_dir_of_journaled_engine_refused(tmp_path):
     assert os.path.basename(eng.snapshot()) == f"snapshot-{3:020d}.mcs"     # its own: written
     eng.close()
     assert os.path.basename(eng.snapshot()) == f"snapshot-{3:020d}.mcs"     # also once closed
+
+
+def test_snapshot_after_closing_the_command_journal_alone_names_the_open_trade_journal(tmp_path):
+    # closing eng.journal alone leaves the trade journal open, holding the LOCK (README,
+    # "Files"); the snapshot into the engine's own directory said the directory was "in use
+    # by another engine", where only this engine's own trade journal holds it
+    eng, d = journaled(tmp_path, fsync="batch")      # closed durably
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.journal.close()
+    before = _files_and_sizes(d)
+    with pytest.raises(JournalError, match="trade journal is still open") as err:
+        eng.snapshot()
+    assert "another engine" not in str(err.value)
+    assert _files_and_sizes(d) == before
+    eng.close()
+    assert os.path.basename(eng.snapshot()) == f"snapshot-{2:020d}.mcs"

@@ -124,6 +124,7 @@ def write_snapshot(engine, path) -> str:
     """
     from matchcore._core import OrderBook
     from matchcore._engine import Engine
+    from matchcore.durability.errors import JournalError
     from matchcore.durability.journal import lock_directory, refuse_bytes_dir
     if not isinstance(engine, Engine):
         # anything else failed on a missing attribute ("'OrderBook' object has no attribute
@@ -139,6 +140,14 @@ def write_snapshot(engine, path) -> str:
         # the LOCK close() released, which a writer that took the directory over holds
         _refuse_closed_journal(engine)
         if os.path.isdir(path) and _same_dir(path, engine.journal.path):
+            trades = engine.trade_journal
+            if trades is not None and not trades.closed:
+                # eng.journal closed alone: the engine's own trade journal holds the LOCK,
+                # which lock_directory() reported as "in use by another engine"
+                raise JournalError(f"{path}: the engine's trade journal is still open (its "
+                                   f"command journal was closed alone) and holds the "
+                                   f"directory's LOCK: close() the engine, then snapshot()",
+                                   str(path))
             lock_fd = lock_directory(path)
     try:
         return _write_snapshot(engine, path)
