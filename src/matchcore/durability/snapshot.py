@@ -134,23 +134,32 @@ def write_snapshot(engine, path) -> str:
         raise TypeError(f"write_snapshot() needs an Engine, got {type(engine).__name__}{hint}")
     refuse_bytes_dir(path, "snapshot directory")
     lock_fd = None
-    if engine.journal is not None and engine.journal.closed:
-        # a closed engine keeps its state (queries answer, it does not pickle): written from
-        # there, if its journal ended cleanly and durably; into its own directory only under
-        # the LOCK close() released, which a writer that took the directory over holds
-        _refuse_closed_journal(engine)
-        if os.path.isdir(path) and _same_dir(path, engine.journal.path):
-            trades = engine.trade_journal
-            if trades is not None and not trades.closed:
-                # eng.journal closed alone: the engine's own trade journal holds the LOCK,
-                # which lock_directory() reported as "in use by another engine"
-                raise JournalError(f"{path}: the engine's trade journal is still open (its "
-                                   f"command journal was closed alone) and holds the "
-                                   f"directory's LOCK: close() the engine, then snapshot()",
-                                   str(path))
-            lock_fd = lock_directory(path)
     try:
-        return _write_snapshot(engine, path)
+        # Whether the journal is closed is read under the engine's hold, with the bytes: a
+        # segment roll in another thread's call leaves the writer without an open segment for
+        # a moment, which read unguarded as a closed journal (JournalError for a busy engine),
+        # and a close() between that reading and the bytes wrote into the directory without
+        # its LOCK.
+        with engine._holding():
+            if engine.journal is not None and engine.journal.closed:
+                # a closed engine keeps its state (queries answer, it does not pickle):
+                # written from there, if its journal ended cleanly and durably; into its own
+                # directory only under the LOCK close() released, which a writer that took
+                # the directory over holds
+                _refuse_closed_journal(engine)
+                if os.path.isdir(path) and _same_dir(path, engine.journal.path):
+                    trades = engine.trade_journal
+                    if trades is not None and not trades.closed:
+                        # eng.journal closed alone: the engine's own trade journal holds the
+                        # LOCK, which lock_directory() reported as "in use by another engine"
+                        raise JournalError(f"{path}: the engine's trade journal is still open "
+                                           f"(its command journal was closed alone) and "
+                                           f"holds the directory's LOCK: close() the engine, "
+                                           f"then snapshot()", str(path))
+                    lock_fd = lock_directory(path)
+            _refuse_journal_dir(engine, path)
+            data, seq = _snapshot_bytes(engine)
+        return _write_snapshot(data, seq, path)
     finally:
         if lock_fd is not None:
             os.close(lock_fd)
@@ -171,7 +180,7 @@ def _refuse_closed_journal(engine) -> None:
                            str(engine.journal.path))
 
 
-def _write_snapshot(engine, path) -> str:
+def _refuse_journal_dir(engine, path) -> None:
     if os.path.isdir(path):
         from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
         own = engine.journal is not None and _same_dir(path, engine.journal.path)
@@ -199,9 +208,11 @@ def _write_snapshot(engine, path) -> str:
                                  f"into {engine.journal.path}): the snapshot would replace that "
                                  f"journal's own snapshot of seq {engine.journal_seq}, if any, "
                                  f"and recovery there would not use it; give another directory")
+
+
+def _write_snapshot(data: bytes, seq: int, path) -> str:
     from matchcore import _tempfiles
 
-    data, seq = snapshot_bytes(engine)
     # made only in a directory that exists, as Engine(journal=DIR) is: a mistyped parent put
     # the snapshot somewhere new
     makedirs_durable(path, parents=False)
