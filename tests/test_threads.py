@@ -850,19 +850,6 @@ def test_recorder_call_between_a_batch_and_its_records_raises(tmp_path):
     assert replayed.state_hash() == rec.book.state_hash()
 
 
-class _IndexHook:
-    # an owner id whose ``n``-th conversion runs ``call`` in another thread first (the book
-    # converts it once, the record again)
-    def __init__(self, value, n, call):
-        self.value, self.n, self.call, self.outcome = value, n, call, "not reached"
-
-    def __index__(self):
-        self.n -= 1
-        if self.n == 0:
-            self.outcome = _in_thread_now(self.call)
-        return self.value
-
-
 @pytest.mark.parametrize("other", ["process", "close", "submit"])
 def test_recorder_call_between_an_order_and_its_record_refuses_the_other(tmp_path, other):
     # a submit applied to the book, its record not yet appended: another thread's batch (or
@@ -875,14 +862,65 @@ def test_recorder_call_between_an_order_and_its_record_refuses_the_other(tmp_pat
     rec.process(setup)
     calls = {"process": lambda: rec.process(flow), "close": rec.close,
              "submit": lambda: rec.submit(10**12 + 1, 1, 1, 3)}
-    owner = _IndexHook(7, 2, calls[other])
-    rec.submit(10**12, 0, 10**6, 3, owner=owner)        # crosses the book's asks
-    assert isinstance(owner.outcome, BusyError), owner.outcome
-    assert "another call is being applied and journaled through it" in str(owner.outcome)
+    # the other thread's call made once the book has applied the submit, before its record
+    # (the arguments are read once, before the book: no conversion comes between them)
+    hook = {"outcome": "not reached"}
+    applied = rec._submit
+
+    def applying(*args, **kwargs):
+        result = applied(*args, **kwargs)
+        hook["outcome"] = _in_thread_now(calls[other])
+        return result
+
+    rec._submit = applying
+    rec.submit(10**12, 0, 10**6, 3, owner=7)            # crosses the book's asks
+    assert isinstance(hook["outcome"], BusyError), hook["outcome"]
+    assert "another call is being applied and journaled through it" in str(hook["outcome"])
     rec.close()
     replayed = mc.OrderBook()
     replay_commands(path, replayed)
     assert replayed.state_hash() == rec.book.state_hash()
+
+
+class _Rewritten:
+    # an argument read from a buffer that another thread refills: each reading after the
+    # first gives the new value (a 0-d array written meanwhile reads so)
+    def __init__(self, first, then):
+        self.value, self.then = first, then
+
+    def __index__(self):
+        value, self.value = self.value, self.then
+        return value
+
+
+@pytest.mark.parametrize("method", ["submit", "submit_market", "cancel", "modify"])
+def test_recorder_argument_rewritten_after_the_book_read_it_journal_holds_what_was_applied(
+        tmp_path, method):
+    # The book converted each argument, and the record was packed from the caller's objects
+    # again: an argument that read otherwise the second time (another thread refilling the
+    # buffer it comes from) was applied as one value and journaled as another, and the
+    # journal replayed to another state.
+    from matchcore.native import Recorder, read_commands, replay_commands
+    path = tmp_path / "session.mccmd"
+    rec = Recorder(mc.OrderBook(), path)
+    rec.submit(1, 1, 105, 4)
+    rec.submit(2, 0, 95, 4)
+    calls = {
+        "submit": lambda: rec.submit(_Rewritten(3, 4), 0, _Rewritten(105, 104),
+                                     _Rewritten(1, 3)),
+        "submit_market": lambda: rec.submit_market(3, 0, _Rewritten(1, 3)),
+        "cancel": lambda: rec.cancel(_Rewritten(1, 2)),
+        "modify": lambda: rec.modify(_Rewritten(2, 1), _Rewritten(6, 2), _Rewritten(96, 99)),
+    }
+    calls[method]()
+    rec.close()
+    replayed = mc.OrderBook()
+    replay_commands(path, replayed)
+    assert replayed.state_hash() == rec.book.state_hash()
+    last = read_commands(path)[-1]
+    want = {"submit": (3, 105, 1), "submit_market": (3, 0, 1), "cancel": (1, 0, 0),
+            "modify": (2, 96, 6)}[method]
+    assert (int(last["order_id"]), int(last["price"]), int(last["qty"])) == want
 
 
 def test_recorder_many_calls_while_another_thread_processes_replay_to_the_book(tmp_path):

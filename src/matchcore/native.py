@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, TIF
+from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, Side, TIF
 from matchcore._cliutil import refuse_unusable_name
 from matchcore._magic import GZIP_MAGIC, NATIVE_MAGIC
 from matchcore._core import BusyError, OrderBook, _flag_arg
@@ -645,6 +645,32 @@ def _start_book(path, hdr: NativeHeader, book):
     return book
 
 
+# Values every conversion reads alike: the book's reading of them is the record's.
+_READ_ALIKE = frozenset((int, bool, Side, TIF, type(None)))
+
+
+def _read_once(*args):
+    """A Recorder call's arguments, each read once for both the book and the record: an
+    argument read through ``__index__`` (a 0-d array, a numpy-backed or computed value) was
+    converted by the book and again when its record was packed, and one that read otherwise
+    the second time (another thread refilling the buffer it comes from) was applied as one
+    command and journaled as another. What ``operator.index`` refuses is passed on as given,
+    for the book to refuse in its own words."""
+    for v in args:
+        if type(v) not in _READ_ALIKE:
+            return tuple([_index_or_given(v) for v in args])
+    return args
+
+
+def _index_or_given(v):
+    if type(v) in _READ_ALIKE:
+        return v
+    try:
+        return operator.index(v)
+    except TypeError:
+        return v
+
+
 def _fits_u8(v) -> bool:
     try:
         v = operator.index(v)
@@ -951,6 +977,8 @@ class Recorder(NoCopy):
             # the flag first, as the book converts it first: with several bad arguments both
             # name the same one
             po = 1 if _flag_arg(post_only, "post_only") else 0
+            order_id, side, price, qty, tif, owner, ts_ns = _read_once(
+                order_id, side, price, qty, tif, owner, ts_ns)
             if not (_fits_u8(side) and _fits_u8(tif)):
                 _refuse_u8(order_id, side, price, qty, tif, owner, ts_ns)
             rejected = None
@@ -977,6 +1005,7 @@ class Recorder(NoCopy):
         try:
             if self._f is None:
                 self._closed()
+            order_id, side, qty, owner, ts_ns = _read_once(order_id, side, qty, owner, ts_ns)
             if not _fits_u8(side):
                 _refuse_u8(order_id, side, None, qty, None, owner, ts_ns)
             rejected = None
@@ -1001,6 +1030,7 @@ class Recorder(NoCopy):
         try:
             if self._f is None:
                 self._closed()
+            order_id, owner, ts_ns = _read_once(order_id, owner, ts_ns)
             out = self._cancel(order_id, owner=owner, ts_ns=ts_ns)  # rejects without raising
             self._buf += _pack(ts_ns, order_id, 0, 0, owner, self.symbol, _CANCEL, 0, 0, 0)
             self._pending += 1
@@ -1017,6 +1047,7 @@ class Recorder(NoCopy):
         try:
             if self._f is None:
                 self._closed()
+            order_id, qty, price, owner, ts_ns = _read_once(order_id, qty, price, owner, ts_ns)
             p = 0 if price is None else price
             rejected = None
             try:
