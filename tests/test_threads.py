@@ -1213,3 +1213,62 @@ def test_replayer_finish_refuses_a_feed_started_while_its_arguments_convert(kind
         assert stats == whole.finish(data[whole.feed(data):])
         return
     pytest.skip("feed() never stayed busy long enough on this machine")
+
+
+def _while_batches_roll_segments(tmp_path, call):
+    """Journaled batches in this thread, each rolling to a new segment every few records (a
+    roll closes one segment and opens the next, fsyncs included, without the GIL), while
+    another thread makes ``call(eng)`` again and again. Returns what that thread's calls
+    raised other than BusyError ({"type: message": count}), and the engine."""
+    eng = mc.Engine(journal=tmp_path / "j", fsync="batch", segment_bytes=8256)
+    eng.add_symbol(1)
+    done = threading.Event()
+    raised: dict[str, int] = {}
+
+    def other():
+        while not done.is_set():
+            try:
+                call(eng)
+            except BusyError:
+                pass
+            except Exception as exc:     # noqa: BLE001 (what the test reports)
+                key = f"{type(exc).__name__}: {exc}"
+                raised[key] = raised.get(key, 0) + 1
+
+    t = threading.Thread(target=other)
+    t.start()
+    try:
+        oid, batches = 1, 0
+        while batches < 3:
+            cmds = np.zeros(2_000, dtype=COMMAND_DTYPE)
+            cmds["symbol"] = 1
+            cmds["order_id"] = np.arange(oid, oid + len(cmds))
+            cmds["side"] = np.arange(len(cmds)) % 2
+            cmds["price"] = 100
+            cmds["qty"] = 1
+            try:
+                eng.process(cmds)
+            except BusyError:           # the other thread's call held it: the batch again
+                continue
+            oid += len(cmds)
+            batches += 1
+    finally:
+        done.set()
+        t.join()
+    return raised, eng
+
+
+def test_journaled_engine_process_while_another_batch_rolls_a_segment_raises_busy(tmp_path):
+    # process() asked the journal whether it was closed before checking the engine: during
+    # another thread's segment roll it raised JournalError("journal ... is closed") for an
+    # open journal, and the caller took the engine for closed
+    cancel = np.zeros(1, dtype=COMMAND_DTYPE)
+    cancel["symbol"] = 1
+    cancel["kind"] = int(mc.CommandKind.CANCEL)
+    cancel["order_id"] = 10**12             # rests nowhere: a REJECTED event, journaled
+    raised, eng = _while_batches_roll_segments(tmp_path, lambda e: e.process(cancel))
+    assert not raised, raised
+    want = eng.state_hash()
+    eng.close()
+    assert mc.Engine.recover(tmp_path / "j", readonly=True).state_hash() == want
+
