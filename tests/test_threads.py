@@ -1272,3 +1272,18 @@ def test_journaled_engine_process_while_another_batch_rolls_a_segment_raises_bus
     eng.close()
     assert mc.Engine.recover(tmp_path / "j", readonly=True).state_hash() == want
 
+
+def _open_journal_reads_open(eng):
+    if eng.journal.closed:
+        raise AssertionError("journal.closed read True")
+    eng.journal.check()
+
+
+def test_journaled_engine_writer_reads_open_while_another_thread_rolls_a_segment(tmp_path):
+    # eng.journal.closed and check() took a writer between two segments for a closed one:
+    # closed read True, and check() raised JournalError("journal ... is closed"), while the
+    # engine went on journaling
+    raised, eng = _while_batches_roll_segments(tmp_path, _open_journal_reads_open)
+    assert not raised, raised
+    eng.close()
+    assert eng.journal.closed
