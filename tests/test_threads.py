@@ -1287,3 +1287,82 @@ def test_journaled_engine_writer_reads_open_while_another_thread_rolls_a_segment
     assert not raised, raised
     eng.close()
     assert eng.journal.closed
+
+
+# A per-call market order on a journaled engine sweeps 20,000 resting asks: its fills overflow
+# the trade journal's 8 KiB buffer many times within the call. The trade segment's descriptor is
+# a full pipe for the call, drained by a thread of the same process.
+_SWEEP_INTO_A_PIPE = r'''
+import fcntl, os, sys, threading
+import numpy as np
+import matchcore as mc
+
+N = 20_000
+eng = mc.Engine(journal=sys.argv[1], fsync="never", buffer_bytes=8192)
+eng.add_symbol(1, capacity=1 << 16)
+cmds = np.zeros(N, dtype=mc.COMMAND_DTYPE)
+cmds["symbol"] = 1
+cmds["order_id"] = np.arange(1, N + 1)
+cmds["side"] = 1
+cmds["price"] = 100
+cmds["qty"] = 1
+eng.process(cmds)
+eng.sync()
+
+
+def link(f):
+    try:
+        return os.readlink(f"/proc/self/fd/{f}")
+    except OSError:
+        return ""
+
+
+(fd,) = [int(f) for f in os.listdir("/proc/self/fd") if link(f).endswith(".mct")]
+saved = os.dup(fd)
+r, w = os.pipe()
+flags = fcntl.fcntl(w, fcntl.F_GETFL)
+fcntl.fcntl(w, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+try:
+    while True:
+        os.write(w, bytes(4096))
+except BlockingIOError:
+    pass
+fcntl.fcntl(w, fcntl.F_SETFL, flags)
+drained = []
+
+
+def drain():
+    while True:
+        data = os.read(r, 1 << 16)
+        if not data:
+            return
+        drained.append(len(data))
+
+
+t = threading.Thread(target=drain, daemon=True)
+t.start()
+os.dup2(w, fd)
+filled = eng.submit_market(1, N + 1, 0, N)
+os.dup2(saved, fd)
+os.close(w)
+t.join()
+print(filled, sum(drained))
+'''
+
+
+def test_journaled_engine_per_call_journal_writes_let_other_threads_run(tmp_path):
+    # A per-call order was applied and its records appended with the GIL held: the writes a
+    # full buffer makes (and a segment roll's fsyncs) held every other thread up, and a write
+    # blocked on a full pipe that another thread drains never returned (the drain thread
+    # waited for the GIL the blocked call held). The timeout guards against that hang; it
+    # times nothing.
+    import subprocess
+    import sys
+    try:
+        done = subprocess.run([sys.executable, "-c", _SWEEP_INTO_A_PIPE, str(tmp_path / "j")],
+                              capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the per-call order's journal writes never let the draining thread run")
+    assert done.returncode == 0, done.stderr
+    filled, drained = map(int, done.stdout.split())
+    assert filled == 20_000 and drained > 1 << 20

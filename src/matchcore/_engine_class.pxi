@@ -689,13 +689,18 @@ cdef class Engine:
         cdef mc_journal* jc = self._jcp
         cdef mc_journal* jt = self._jtp
         cdef uint8_t was = e.busy   # (this thread's hold, if any, stays)
-        cdef int64_t r = _apply_journaled(e, jc, jt, &c)
-        if r != -MC_ERR_NOMEM:
-            # the journals are written without the GIL: no other thread's call may append
-            e.busy = MC_BUSY_JOURNAL
-            with nogil:
+        cdef int64_t r
+        # Applied and journaled without the GIL, as a batch is: appending the records may write
+        # (a full buffer, the fills of a large sweep) or roll to a new segment (fsyncs of the
+        # file and its directory), which held every other thread up for as long; and a write
+        # blocked on a pipe or a slow disk that another thread of this process drains hung
+        # them both. No other thread's call may come in meanwhile.
+        e.busy = MC_BUSY_JOURNAL
+        with nogil:
+            r = _apply_journaled(e, jc, jt, &c)
+            if r != -MC_ERR_NOMEM:
                 mc_journal_commit_call(jc, jt)
-            e.busy = was
+        e.busy = was
         self._check_journal()
         return r
 
