@@ -923,6 +923,20 @@ def test_recorder_argument_rewritten_after_the_book_read_it_journal_holds_what_w
     assert (int(last["order_id"]), int(last["price"]), int(last["qty"])) == want
 
 
+def test_engine_queue_position_reads_the_order_id_once():
+    # The engine found the book by the id it read, and the book read the id again: an id that
+    # read otherwise the second time (a buffer another thread refills) gave the position of
+    # another order, or KeyError for an order that rests.
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    eng.add_symbol(2)
+    eng.submit(1, 10, 0, 100, 5)
+    eng.submit(1, 11, 0, 100, 7)
+    eng.submit(2, 20, 0, 100, 3)
+    assert eng.queue_position(_Rewritten(11, 10)) == 5
+    assert eng.queue_position(_Rewritten(11, 20)) == 5
+
+
 def test_recorder_many_calls_while_another_thread_processes_replay_to_the_book(tmp_path):
     # real threads: whatever the interleaving, each call is refused or journaled in the order
     # the book applied it

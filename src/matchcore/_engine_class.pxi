@@ -1122,7 +1122,8 @@ cdef class Engine:
         cdef int32_t k = _resting_slot(self._e, oid)
         if k < 0:
             raise KeyError(oid)
-        return self._books[k].queue_position(order_id)
+        # the id as read here, which found the book: read again, it could name another order
+        return self._books[k].queue_position(oid)
 
     def __len__(self):
         _check_busy(self._e)
