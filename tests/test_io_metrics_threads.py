@@ -62,3 +62,50 @@ def test_engine_metrics_observe_from_several_threads_counts_every_batch_once():
     assert snap["events"] == {"fill": total}
     assert len(snap["fills"]) == total
     assert set(snap["fills"].values()) == {(1, 2)}
+
+
+def test_replay_metrics_update_refused_busy_keeps_the_symbol_names_to_read(tmp_path):
+    # An update found books it had no labels for (their names not yet read) and noted that
+    # before reading the names: when the replayer was busy feeding in another thread by then,
+    # the update raised BusyError with the note kept and no names, and every later update of
+    # that replay took the names as read: its symbols were labelled by locate number.
+    import matchcore.itch as itch
+    from matchcore import BusyError
+    from matchcore.io.metrics import ReplayMetrics
+
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=400_000, symbols=4, seed=11)
+    data = memoryview(path.read_bytes())
+
+    class FedMeanwhile(itch.Replayer):
+        # a feed from another thread starts as the names are read, and runs on
+        rest = None
+        thread = None
+
+        @property
+        def symbols(self):
+            rest, self.rest = self.rest, None
+            if rest is not None:
+                self.thread = threading.Thread(target=self.feed, args=(rest,))
+                self.thread.start()
+                while self.thread.is_alive():
+                    try:
+                        itch.Replayer.stats.__get__(self)
+                    except BusyError:
+                        break
+            return itch.Replayer.symbols.__get__(self)
+
+    r = FedMeanwhile()
+    m = ReplayMetrics()
+    done = r.feed(data[:200])
+    m.update(r)
+    assert r.stats["books"] == 0
+    done += r.feed(data[done:300_000])
+    assert r.stats["books"] == 4
+    r.rest = data[done:]
+    with pytest.raises(BusyError):
+        m.update(r)
+    r.thread.join()
+    r.finish()
+    m.update(r, final=True)
+    assert sorted(m.snapshot()["per_symbol"]) == sorted(r.symbols.values())

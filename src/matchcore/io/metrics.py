@@ -372,12 +372,15 @@ class ReplayMetrics(NoCopy):
         # have was a KeyError
         names_key = (len(per), s["counts"].get("R", 0))
         if new_replay or names_key != self._names_key:
-            self._names_key = names_key
             from matchcore.io import book_labels
 
             # a name several books carry labels each NAME@locateN, as the replay summary and
-            # a NATS subscriber name them
-            self._names = book_labels(replayer.symbols, per["locate"].tolist())
+            # a NATS subscriber name them; the key noted only once they are read (a replayer
+            # feeding in another thread meanwhile raises BusyError here, and the key noted
+            # first left the names unread for the rest of the replay)
+            names = book_labels(replayer.symbols, per["locate"].tolist())
+            self._names_key = names_key
+            self._names = names
         # A counter must never fall: the references of locates with no first order yet count
         # only if that order keeps the locate, and a rename before it took them out of
         # stats["unknown_refs"] again (a scrape read that as a restart). They are a gauge until
