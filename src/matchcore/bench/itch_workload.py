@@ -90,16 +90,10 @@ def _run_itch(messages: int, *, seed: int = 1, symbols: int = SYMBOLS, reps: int
     # (reps=0 failed after the day was generated, on a replay that never ran; slice_bytes=0
     # timed no slice, and a negative one sliced from the end of the buffer)
     # (and 1.5 failed in range()'s or a slice's words once the day had been generated)
-    import operator
+    from matchcore.bench.harness import _check_count
 
     for arg, value in (("reps", reps), ("slice_bytes", slice_bytes)):
-        try:
-            operator.index(value)
-        except TypeError:
-            raise TypeError(f"{arg} must be an integer, got {type(value).__name__} "
-                            f"{value!r}") from None
-        if value < 1:
-            raise ValueError(f"{arg} must be >= 1, got {value}")
+        _check_count(value, arg)
     import matchcore.itch as itch
 
     with tempfile.TemporaryDirectory() as d:
