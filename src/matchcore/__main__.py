@@ -287,9 +287,22 @@ def _main(argv: list[str]) -> int:
         sub.add_parser(name, help=help_, add_help=False, allow_abbrev=False)
     # Only the subcommand's name is parsed here; its module defines and parses the rest, so
     # that `matchcore replay --help` shows the replay options.
-    if not argv or argv[0].startswith("-"):
-        parser.parse_args(argv[:1])     # exits: --help, or a usage error (also no command)
+    if argv[:1] == ["--"]:
+        argv = argv[1:]                 # the end of options, as argparse takes it
+        if argv and argv[0] not in SUBCOMMANDS:
+            # (argparse's own words: given "--" first it names "--" as the invalid choice)
+            parser.error(f"argument COMMAND: invalid choice: {argv[0]!r} (choose from "
+                         f"{', '.join(map(repr, SUBCOMMANDS))})")
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.parse_args(argv[:1])     # exits: --help, or a usage error (no command)
         return 2
+    if argv[0].startswith("-") and argv[0] != "-":
+        # argparse checks the required COMMAND first and said it was missing, also when one
+        # followed (`matchcore --no-progress replay ...`): the option is what is wrong
+        command = next((a for a in argv[1:] if a in SUBCOMMANDS), None)
+        where = f" (a command's options go after it: matchcore {command} {argv[0]} ...)" \
+            if command is not None else ""
+        parser.error(f"unrecognized arguments: {argv[0]}{where}")
     command = argv[0]
     if command not in SUBCOMMANDS:
         parser.parse_args(argv[:1])  # exits with argparse's "invalid choice" message
