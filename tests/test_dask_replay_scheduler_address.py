@@ -195,3 +195,32 @@ def test_dask_replay_client_whose_scheduler_went_away_raises_connection_error_na
                             str(exc.value)), exc.value
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("address, scheme", [("http://127.0.0.1:8786", "http"),
+                                             ("htp://sched:8786", "htp")])
+def test_dask_connect_scheduler_address_of_unknown_scheme_refused_naming_it(monkeypatch,
+                                                                           address, scheme):
+    # the client said "unknown address scheme 'http' (known schemes: [...])": neither the
+    # address nor, on the command line, the option it came from
+    _no_connection(monkeypatch)
+    with pytest.raises(ValueError) as exc:
+        connect(address)
+    assert str(exc.value).startswith(f"scheduler {address!r} is not a Dask scheduler address: "
+                                     f"unknown scheme {scheme!r} (Dask's: ")
+    assert "tcp" in str(exc.value)
+
+
+def test_cli_replay_dask_address_of_unknown_scheme_refused_naming_it_exit_1(monkeypatch, capsys,
+                                                                            tmp_path):
+    _no_connection(monkeypatch)
+    import matchcore.itch as itch
+
+    day = itch.generate(tmp_path / "d.itch", messages=2000, symbols=2)
+    rc = main(["replay", str(day), "--dask", "http://127.0.0.1:8786", "--no-progress",
+               "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "replayed" not in out
+    assert ("matchcore replay: error: scheduler 'http://127.0.0.1:8786' is not a Dask "
+            "scheduler address: unknown scheme 'http'") in err
+    assert not (tmp_path / "out").exists()

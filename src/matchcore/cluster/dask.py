@@ -543,7 +543,8 @@ def _check_address(scheduler) -> None:
     listen on: none, not a number, or outside 1..65535. Given to the client, ``:x`` failed in
     Python's words ("invalid literal for int()"), ``:-1`` waited 20 s to say "Timed out" and
     ``:70000`` connected to port 4464 (taken modulo 65536). The websocket transports (``ws``,
-    ``wss``) take HOST:PORT alike; other transports are the client's."""
+    ``wss``) take HOST:PORT alike; other transports are the client's. A scheme Dask has no
+    transport for (``http://``) is refused naming the address."""
     if not isinstance(scheduler, str):
         return
     from distributed.comm.addressing import parse_address, parse_host_port
@@ -552,11 +553,20 @@ def _check_address(scheduler) -> None:
         proto, loc = parse_address(scheduler)
     except ValueError:
         return
-    if proto not in _HOST_PORT_TRANSPORTS:
-        return
 
     def refuse(why):
         raise ValueError(f"scheduler {scheduler!r} is not a Dask scheduler address: {why}")
+
+    from distributed.comm import registry
+
+    try:
+        registry.get_backend(proto)
+    except ValueError:
+        # the client's words named neither the address nor the option it came from
+        # ("unknown address scheme 'http' (known schemes: [...])")
+        refuse(f"unknown scheme {proto!r} (Dask's: {', '.join(sorted(registry.backends))})")
+    if proto not in _HOST_PORT_TRANSPORTS:
+        return
 
     port_text = loc.rpartition(":")[2]
     try:
