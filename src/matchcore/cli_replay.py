@@ -910,6 +910,9 @@ def _gen(args) -> int:
         state["done"] = done
 
     to_stdout = args.out == "-"
+    # asked before the write: OUT replaced by a rename is no longer the file stdout writes to
+    # (`gen-itch day.itch > day.itch`), and the summary went to the file it replaced
+    summary_to_stderr = to_stdout or is_stdout(args.out)
     t0 = time.perf_counter()
     try:
         with naming_output("out", "- (stdout)" if to_stdout else args.out):
@@ -930,7 +933,7 @@ def _gen(args) -> int:
     symbols = f"{args.symbols} symbol" + ("s" if args.symbols != 1 else "")
     print(f"wrote {args.messages:,} ITCH 5.0 messages for {symbols} (seed "
           f"{args.seed}) to {'stdout' if to_stdout else path}{size} in {elapsed:.2f} s",
-          file=sys.stderr if to_stdout or is_stdout(path) else sys.stdout)
+          file=sys.stderr if summary_to_stderr or is_stdout(path) else sys.stdout)
     return 0
 
 
