@@ -313,12 +313,14 @@ def _main(argv: list[str]) -> int:
     mod.add_parser(sub_parser, command)
     sub_args = sub_parser.parse_args(argv[1:])
     sub_args.command = command
-    from matchcore._cliutil import repeated_input, shared_output, stdout_refused
+    from matchcore._cliutil import (repeated_input, shared_output, stdout_file_outputs,
+                                    stdout_refused)
 
     clash = (stdout_refused(command, sub_args) or shared_output(command, sub_args)
              or repeated_input(command, sub_args))
     if clash is not None:
         sub_parser.error(clash)         # a usage error (exit status 2), before any work
+    stdout_file_outputs(command, sub_args)
     if sys.stdout is None:
         # stdout closed (`>&-`): an output sent to '-' would be written nowhere, refused before
         # any work as the commands refuse an output path they cannot write

@@ -362,6 +362,22 @@ def stdout_refused(command: str, args) -> str | None:
     return None
 
 
+def stdout_file_outputs(command: str, args) -> None:
+    """Set to '-' (stdout) each file output of ``command`` given as a path that names the file
+    stdout writes to (``--json /dev/stdout``, ``--json X > X``), as replay's --dump-book takes
+    one (it keeps its own name, see ``cli_replay.run``). Opened again by that name, the output
+    was written at the start of the file under the report, which then wrote over it (a
+    recover JSON whose first lines were the report), or was truncated by it and lost (bench's
+    report); in a pipe the two were mixed. As '-', the output holds stdout alone and the
+    report goes to stderr. O(outputs)."""
+    for option, kind in OUTPUTS.get(command, {}).items():
+        if command == "replay" or kind != "file":
+            continue
+        value = getattr(args, option, None)
+        if value and value != "-" and is_stdout(value, null=False):
+            setattr(args, option, "-")
+
+
 def shared_output(command: str, args) -> str | None:
     """Why two outputs of ``command`` cannot both be written, else None: two of its options
     naming one path ('-', stdout, included), of which at least one is a file (one would
