@@ -224,3 +224,55 @@ def test_cli_replay_dask_address_of_unknown_scheme_refused_naming_it_exit_1(monk
     assert ("matchcore replay: error: scheduler 'http://127.0.0.1:8786' is not a Dask "
             "scheduler address: unknown scheme 'http'") in err
     assert not (tmp_path / "out").exists()
+
+
+class _Unusable:
+    """A transport registered with Dask that cannot make a connector here, as ucx:// of
+    recent distributed versions (a stub whose connector class is abstract)."""
+
+    def get_connector(self):
+        raise TypeError("Can't instantiate abstract class Connector with abstract method connect")
+
+
+def test_dask_connect_scheduler_address_of_unusable_transport_refused_naming_it(monkeypatch):
+    from distributed.comm import registry
+
+    _no_connection(monkeypatch)
+    monkeypatch.setitem(registry.backends, "broken", _Unusable())
+    with pytest.raises(ValueError) as exc:
+        connect("broken://127.0.0.1:8786")
+    assert str(exc.value) == (
+        "scheduler 'broken://127.0.0.1:8786' is not a Dask scheduler address: Dask's 'broken' "
+        "transport cannot connect from here (TypeError: Can't instantiate abstract class "
+        "Connector with abstract method connect)")
+
+
+@pytest.mark.parametrize("address", ["inproc://x", "inproc://"])
+def test_dask_connect_malformed_inproc_address_refused_naming_it(monkeypatch, address):
+    # the client said "not enough values to unpack (expected 3, got 1)"
+    _no_connection(monkeypatch)
+    with pytest.raises(ValueError) as exc:
+        connect(address)
+    assert str(exc.value) == (f"scheduler {address!r} is not a Dask scheduler address: an "
+                              f"inproc address is inproc://HOST/PID/N, a scheduler in this "
+                              f"process")
+
+
+def test_cli_replay_dask_ucx_without_its_transport_one_line_error_no_traceback(capsys, tmp_path):
+    from distributed.comm import registry
+
+    try:
+        registry.get_backend("ucx").get_connector()
+    except Exception:
+        pass
+    else:
+        pytest.skip("Dask's ucx transport works here")
+    import matchcore.itch as itch
+
+    day = itch.generate(tmp_path / "d.itch", messages=2000, symbols=2)
+    rc = main(["replay", str(day), "--dask", "ucx://127.0.0.1:8786", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "replayed" not in out
+    assert err.startswith("matchcore replay: error: scheduler 'ucx://127.0.0.1:8786' is not a "
+                          "Dask scheduler address: Dask's 'ucx' transport cannot connect from "
+                          "here") and err.count("\n") == 1

@@ -544,7 +544,8 @@ def _check_address(scheduler) -> None:
     Python's words ("invalid literal for int()"), ``:-1`` waited 20 s to say "Timed out" and
     ``:70000`` connected to port 4464 (taken modulo 65536). The websocket transports (``ws``,
     ``wss``) take HOST:PORT alike; other transports are the client's. A scheme Dask has no
-    transport for (``http://``) is refused naming the address."""
+    transport for (``http://``), one whose transport cannot connect here (``ucx://`` without
+    its package) and a malformed ``inproc://`` address are refused naming the address."""
     if not isinstance(scheduler, str):
         return
     from distributed.comm.addressing import parse_address, parse_host_port
@@ -560,11 +561,21 @@ def _check_address(scheduler) -> None:
     from distributed.comm import registry
 
     try:
-        registry.get_backend(proto)
+        backend = registry.get_backend(proto)
     except ValueError:
         # the client's words named neither the address nor the option it came from
         # ("unknown address scheme 'http' (known schemes: [...])")
         refuse(f"unknown scheme {proto!r} (Dask's: {', '.join(sorted(registry.backends))})")
+    try:
+        backend.get_connector()
+    except Exception as e:      # (whatever a transport's own constructor raises)
+        # a transport registered but unusable here: ucx:// of recent distributed versions
+        # (moved to distributed-ucxx) raised a TypeError inside the client, a traceback
+        refuse(f"Dask's {proto!r} transport cannot connect from here ({type(e).__name__}: "
+               f"{e})")
+    if proto == "inproc" and loc.count("/") != 2:
+        # ("not enough values to unpack (expected 3, got 1)", the client's words)
+        refuse("an inproc address is inproc://HOST/PID/N, a scheduler in this process")
     if proto not in _HOST_PORT_TRANSPORTS:
         return
 
