@@ -115,6 +115,33 @@ def test_second_replay_into_same_stream_subscriber_ends_with_second_books(server
     assert c.session_changes == 3 * len(r2.books) and not c.missing and c.bad == 0
 
 
+def test_stream_of_two_replays_read_again_into_same_consumer_changes_nothing(server, names):
+    # consume(consumer=) reads from the stream's first message: the first replay's batches
+    # came again and were taken for a newer session, each subject restarted once more (its
+    # books the first replay's until the second one's came again) and every batch counted
+    # twice
+    from matchcore.io.nats import consume
+
+    stream, prefix = names
+    publish_day(server.url, stream, prefix, itch.generate(None, messages=5_000, symbols=2,
+                                                           seed=5))
+    r2, trades2 = publish_day(server.url, stream, prefix,
+                               itch.generate(None, messages=5_000, symbols=2, seed=6))
+    c = consume(server.url, stream=stream, prefix=prefix, timeout=60)
+    first = (c.session_changes, c.batches, dict(c.records))
+    assert first[0] == 3 * len(r2.books)
+    seen = []
+    consume(server.url, stream=stream, prefix=prefix, timeout=60, consumer=c,
+            on_batch=lambda subject, payload: seen.append(
+                {k: dict.get(c.tob, k) for k in c.symbols()}))
+    assert len(seen) == first[1] and not c.timed_out
+    # at no point did the books go back to the first replay's top of book
+    assert all(tobs == seen[-1] for tobs in seen)
+    assert (c.session_changes, c.batches, c.records) == first
+    assert_consumer_is_replay(c, r2, trades2)
+    assert not c.missing and c.bad == 0 and c.out_of_sequence == 0
+
+
 def test_live_subscriber_sees_second_replay_and_ends_with_its_books(server, names):
     from matchcore.io.nats import consume
 

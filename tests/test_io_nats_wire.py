@@ -170,6 +170,43 @@ def test_consumer_new_session_restarts_that_subject_old_state_gone():
     assert old.tob["X"] == (1, 100, 5, 105, 7) and old.session_changes == 0
 
 
+def test_consumer_batch_of_a_session_the_subject_moved_on_from_left_out():
+    # A stream holding two replays read again into the same consumer (consume(consumer=)):
+    # the first replay's batches come again before the second's. Taken for a newer session,
+    # they put the first replay's books back (the state a read cut short there keeps) and
+    # counted every subject restarted and every batch received once more.
+    from matchcore.io.nats import SESSION_HEADER
+
+    def tob(ts, bid):
+        rec = np.zeros(1, WIRE_TOB)
+        rec[0] = (ts, bid, 1, bid + 5, 1)
+        return rec
+
+    c = MarketDataConsumer()
+    old = ("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob(1, 100)), {SESSION_HEADER: "a"})
+    new = ("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob(2, 200)), {SESSION_HEADER: "b"})
+    for batch in (old, new):
+        assert c.apply(*batch) is None
+    assert c.tob["X"] == (2, 200, 1, 205, 1) and c.session_changes == 1 and c.batches == 2
+    why = c.apply(*old)                                     # the read again, from the start
+    assert why is not None and "'a'" in why and "'b'" in why
+    assert c.tob["X"] == (2, 200, 1, 205, 1)
+    assert c.apply(*new) is not None                        # a redelivery of session b
+    assert c.tob["X"] == (2, 200, 1, 205, 1)
+    assert (c.session_changes, c.batches, c.records["tob"], c.missing, c.bad,
+            c.out_of_sequence) == (1, 2, 2, {}, 0, 0)
+    # a third session is new: the subject restarts again
+    assert c.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob(3, 300)),
+                   {SESSION_HEADER: "c"}) is None
+    assert c.tob["X"] == (3, 300, 1, 305, 1) and c.session_changes == 2
+    # batches without the header (an older publisher's) are a session as well
+    plain = MarketDataConsumer()
+    plain.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob(1, 100)))
+    plain.apply(*new)
+    assert plain.apply("mc.tob.X", encode_batch(KIND_TOB, 1, 0, tob(1, 100))) is not None
+    assert plain.tob["X"] == (2, 200, 1, 205, 1) and plain.session_changes == 1
+
+
 def test_consumer_second_locate_under_a_name_moves_first_book_to_its_label():
     from matchcore.io.nats import SESSION_HEADER
 

@@ -54,7 +54,9 @@ class MarketDataConsumer:
     ``seq`` starts at 0 again): what was rebuilt from that subject (the symbol's top of book,
     L2 levels or trade totals, and its ``missing`` and ``gaps`` counts) is dropped and rebuilt
     from the new session's batches. ``sessions[(kind, symbol)]`` is the session each subject
-    was last read in and ``session_changes`` counts the restarts. Batches without the header
+    was last read in and ``session_changes`` counts the restarts. A batch of a session the
+    subject moved on from (the stream read again into this consumer, from its first message)
+    changes nothing and is left out, as a redelivery is. Batches without the header
     (publishers that predate it) form one session.
 
     >>> from matchcore.io.nats import KIND_TOB, WIRE_TOB, encode_batch
@@ -77,6 +79,8 @@ class MarketDataConsumer:
         self.bad = 0
         self.sessions: dict[tuple[str, str], str | None] = {}
         self.session_changes = 0
+        # (kind, symbol) -> the sessions the subject moved on from
+        self._replaced: dict[tuple[str, str], set] = {}
         self.resubscribes = 0           # consume(): pull consumers made again after an error
         self.timed_out = False          # consume(): timeout ended a read before the stream's end
         self.last_error: str | None = None
@@ -182,6 +186,15 @@ class MarketDataConsumer:
         mk = (KIND_NAMES[kind], symbol)
         session = headers.get(SESSION_HEADER) if headers else None
         if mk in self.sessions and self.sessions[mk] != session:
+            replaced = self._replaced.setdefault(mk, set())
+            if session in replaced:
+                # read again into this consumer (a stream of several replays read from its
+                # first message once more): the subject moved on from that session in stream
+                # order, and taking it for a new one put its books back until the newer
+                # session's batches came again
+                return (f"a batch of session {session!r}, which session "
+                        f"{self.sessions[mk]!r} replaced on this subject")
+            replaced.add(self.sessions[mk])
             self._restart(kind, symbol)
         self.sessions[mk] = session
         expect = self._next.get(key, 0)
