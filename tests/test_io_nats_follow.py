@@ -494,3 +494,37 @@ def test_cli_replay_publish_interrupted_time_is_the_replays_not_the_publishers_c
                  "--subject-prefix", prefix, "--no-progress"]) == 130
     out = capsys.readouterr().out
     assert re.search(r"interrupted after [\d,]+ ITCH 5\.0 messages in 0\.000 s", out), out
+
+
+def test_cli_replay_publish_interrupted_says_what_it_published(server, names, tmp_path, capsys,
+                                                               monkeypatch):
+    # Ctrl-C during `replay --publish` flushed the batches handed over (at most 5 s) and said
+    # nothing of them: the stream held part of the day, the batches the flush gave up were
+    # lost without a word, and the subscriber, seeing no gap at a tail, could not tell either
+    from matchcore.io.replay_hooks import ReplayHooks
+    from nats_checks import stream_messages
+
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=200_000, symbols=2, seed=4)
+    assert path.stat().st_size > 5 << 20                 # two 4 MiB chunks
+    on_chunk = ReplayHooks.on_chunk
+    calls = []
+
+    def interrupted_after_first(self, r):
+        calls.append(self)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        on_chunk(self, r)
+
+    monkeypatch.setattr(ReplayHooks, "on_chunk", interrupted_after_first)
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--no-progress"]) == 130
+    out = capsys.readouterr().out
+    sent = calls[0].bridge.batches
+    assert sent > 0 and stream_messages(server.url, stream) == sent
+    lines = out.splitlines()
+    assert lines[-2].startswith("interrupted after "), out
+    assert lines[-1].startswith(f"published: {sent:,} of {sent:,} batches ("), out
+    assert "dropped (queue full) 0 batches" in lines[-1]
+

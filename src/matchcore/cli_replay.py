@@ -570,9 +570,13 @@ def _replay(args) -> int:
         # flight with a broker gone: seconds) was counted in it
         elapsed = time.perf_counter() - t0
         bar.close()
-        hooks.close()
-        _print_interrupted(args, seen[0].stats["messages"] if seen else 0, elapsed,
-                           "ITCH 5.0 messages")
+        try:
+            _print_interrupted(args, seen[0].stats["messages"] if seen else 0, elapsed,
+                               "ITCH 5.0 messages")
+        finally:
+            # after how far the replay got, as a whole replay's summary comes before what
+            # was published
+            hooks.interrupted()
         raise
     except BaseException:
         hooks.close()
@@ -629,7 +633,8 @@ def _replay(args) -> int:
         hooks.finish(r, hold=False)
         raise
     except BaseException:
-        hooks.close()
+        # Ctrl-C or SIGTERM while the outputs are written: what was published said too
+        hooks.interrupted()
         raise
     status = hooks.finish(r)
     # records the sinks could not grow for, or orders no book could take: the summary and

@@ -206,17 +206,7 @@ class ReplayHooks(NoCopy):
             from matchcore.io.nats import subject_token
 
             st = self.publisher.close()
-            rec = self.bridge.records
-            print(f"published: {st['published']:,} of {self.bridge.batches:,} batches "
-                  f"({st['records_published']:,} records: trade {rec['trade']:,}, tob "
-                  f"{rec['tob']:,}, l2 {rec['l2']:,} handed over); dropped (queue full) "
-                  f"{st['dropped']:,} batches / {st['records_dropped']:,} records; undelivered "
-                  f"(refused or not sent) {st['undelivered']:,} / {st['records_undelivered']:,}; "
-                  f"unconfirmed (no ack in {self.publisher.ack_timeout:g} s, may be stored) "
-                  f"{st['unconfirmed']:,} / {st['records_unconfirmed']:,}; broker "
-                  f"disconnects {st['disconnects']}, reconnects {st['reconnects']}"
-                  + (f"; last error: {st['last_error']}" if st["last_error"] else ""),
-                  file=out, flush=True)
+            self._print_published(st)
             from matchcore._cliutil import shown_name
             from matchcore.io import book_label
 
@@ -268,6 +258,29 @@ class ReplayHooks(NoCopy):
                 print(f"metrics: serving {self.server.url} {more}", file=out, flush=True)
                 _hold(self.metrics_hold)
         return status
+
+    def _print_published(self, st) -> None:
+        rec = self.bridge.records
+        print(f"published: {st['published']:,} of {self.bridge.batches:,} batches "
+              f"({st['records_published']:,} records: trade {rec['trade']:,}, tob "
+              f"{rec['tob']:,}, l2 {rec['l2']:,} handed over); dropped (queue full) "
+              f"{st['dropped']:,} batches / {st['records_dropped']:,} records; undelivered "
+              f"(refused or not sent) {st['undelivered']:,} / {st['records_undelivered']:,}; "
+              f"unconfirmed (no ack in {self.publisher.ack_timeout:g} s, may be stored) "
+              f"{st['unconfirmed']:,} / {st['records_unconfirmed']:,}; broker "
+              f"disconnects {st['disconnects']}, reconnects {st['reconnects']}"
+              + (f"; last error: {st['last_error']}" if st["last_error"] else ""),
+              file=self.out, flush=True)
+
+    def interrupted(self) -> None:
+        """Close everything after a replay stopped by Ctrl-C or SIGTERM, saying what the
+        publisher delivered of the batches handed to it: the stream holds part of the replay,
+        and what the close's flush gave up is lost (a subscriber sees no gap at a tail)."""
+        try:
+            if self.bridge is not None and self.publisher is not None:
+                self._print_published(self.publisher.close(timeout=5))
+        finally:
+            self.close()
 
     def close(self) -> None:
         if self.publisher is not None:
