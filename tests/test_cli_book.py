@@ -289,3 +289,21 @@ def test_cli_book_plot_without_matplotlib_names_the_depth_plot(capsys, day, tmp_
     assert code == 2 and out == "" and err.count("\n") == 1 and not png.exists()
     assert err.startswith("matchcore book: error: depth charts (book --plot) need matplotlib: "
                           "pip install 'matchcore[plot]'")
+
+
+def test_cli_book_header_counts_one_order_level_and_message_in_the_singular(capsys, tmp_path):
+    # a book of one order was announced as "1 orders, 1 bid / 0 ask levels; 2 messages"
+    import struct
+
+    from cli_replay_checks import stock_directory
+
+    add = (b"A" + struct.pack(">HH", 1, 0) + (1000).to_bytes(6, "big")
+           + struct.pack(">QcI8sI", 7, b"B", 100, b"ONE     ", 1_000_000))
+    path = tmp_path / "one.itch"
+    path.write_bytes(stock_directory(1, "ONE") + struct.pack(">H", len(add)) + add)
+    code, out, _ = run_cli(capsys, "book", str(path), "--symbol", "ONE", "--no-progress")
+    assert code == 0
+    assert ": 1 order, 1 bid / 0 ask levels; 2 messages replayed" in out.splitlines()[0]
+    code, out, _ = run_cli(capsys, "book", str(path), "--symbol", "ONE", "--no-progress",
+                           "--at", "00:00:00.000000500")
+    assert ": 0 orders, 0 bid / 0 ask levels; 1 message replayed" in out.splitlines()[0]

@@ -1106,7 +1106,7 @@ def test_native_replay_into_a_book_of_another_start_refused_unchanged(tmp_path, 
         message = "STP mode is .*CANCEL_TAKER.*recorded with .*CANCEL_BOTH"
     elif case == "holding":
         book.submit(9, Side.BUY, 90, 1)
-        message = "holds 1 orders, but the journal was begun on an empty book"
+        message = "holds 1 order, but the journal was begun on an empty book"
     else:
         message = "begun on a book holding orders"
     before = book.snapshot()

@@ -1097,12 +1097,14 @@ def _book(args) -> int:
 
 
 def _print_book(args, r, until, loc: int, book) -> int:
+    from matchcore.bench.report import _count
+
     name = shown_name(r.symbols.get(loc, str(loc)))
     when = _fmt_time(until) if until is not None else f"end of file ({_fmt_time(r.stats['last_ts'])})"
     bids, asks = book.depth_orders(args.depth)
-    print(f"{name} (locate {loc}) at {when}: {len(book):,} orders, "
-          f"{book.level_count(0)} bid / {book.level_count(1)} ask levels; "
-          f"{r.stats['messages']:,} messages replayed")
+    print(f"{name} (locate {loc}) at {when}: {_count(len(book), 'order')}, "
+          f"{book.level_count(0):,} bid / {_count(book.level_count(1), 'ask level')}; "
+          f"{_count(r.stats['messages'], 'message')} replayed")
     state = r.trading_state.get(loc)
     if state:
         print(f"trading state: {shown_name(state[0])}"

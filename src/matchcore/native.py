@@ -634,8 +634,9 @@ def _start_book(path, hdr: NativeHeader, book):
         _refuse_empty_start(path, hdr)
         return OrderBook(stp=hdr.stp if hdr.stp is not None else STP.CANCEL_RESTING)
     if len(book) != 0 and not hdr.started_nonempty:
-        raise ValueError(f"the book holds {len(book)} orders, but the journal was begun on "
-                         f"an empty book: its records replay to the live state only from "
+        n = len(book)
+        raise ValueError(f"the book holds {n:,} order{'' if n == 1 else 's'}, but the journal was "
+                         f"begun on an empty book: its records replay to the live state only from "
                          f"there (pass book=None or an empty book)")
     if len(book) == 0 and hdr.started_nonempty:
         _refuse_empty_start(path, hdr)
