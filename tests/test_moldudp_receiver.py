@@ -283,3 +283,28 @@ def test_moldudp_receiver_replayer_busy_in_another_thread_keeps_the_batch(when):
     assert r.stats == whole.stats
     assert {k: b.state_hash() for k, b in r.books.items()} == \
         {k: b.state_hash() for k, b in whole.books.items()}
+
+
+def _dbn_replayer():
+    from matchcore.feeds.dbn import DbnReplayer
+    return DbnReplayer()
+
+
+@pytest.mark.parametrize("bound", [False, True], ids=["replayer", "its_feed"])
+def test_moldudp_receiver_dbn_replayer_refused_at_construction(bound):
+    # a MoldUDP64 session carries ITCH 5.0 blocks: a DbnReplayer (which has a feed()) took them
+    # as DBN records, and a whole session came out as bogus books, skipped bytes and a
+    # nonsense clock, with no error
+    from matchcore.moldudp import receive
+    r = _dbn_replayer()
+    target = r.feed if bound else r
+    before = len(os.listdir("/proc/self/fd"))
+    want = r"^MoldUDP64 carries ITCH 5\.0 messages: the replayer must take ITCH " \
+           r"\(matchcore\.itch\.Replayer\), not a DBN replay's DbnReplayer"
+    with pytest.raises(TypeError, match=want):
+        MoldUDP64Receiver(0, replayer=target)
+    with pytest.raises(TypeError, match=want):
+        receive(0, replayer=target, timeout=0.01)
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert r.stats["bytes_consumed"] == 0 and r.stats["bad_records"] == 0 and not r.finished

@@ -361,7 +361,8 @@ class MoldUDP64Receiver(NoCopy):
 
     ``replayer``: an object with ``feed(bytes) -> bytes consumed`` (``matchcore.itch.Replayer``),
     or any callable taking the bytes, or None to collect the stream in :attr:`data` (a standard
-    ITCH byte stream, 2-byte length before each message). Consecutive packets waiting in the
+    ITCH byte stream, 2-byte length before each message). A DBN replay's ``DbnReplayer`` (or its
+    ``feed``) raises TypeError: the blocks are ITCH. Consecutive packets waiting in the
     socket are fed in one call (up to ``batch`` packets), so under load there is one Python call
     per batch, and one per packet when the feed is idle. Bytes a ``feed`` does not consume are
     kept and passed again, first, on the next call, also when a Replayer's ``feed`` raises
@@ -411,6 +412,14 @@ class MoldUDP64Receiver(NoCopy):
     def __init__(self, port: int = 0, host: str | bytes | bytearray = "127.0.0.1", replayer=None,
                  *, first_seq: int | None = 1, session=None, on_gap=None, batch: int = 64,
                  rcvbuf: int = 8 << 20, max_gap: int | None = DEFAULT_MAX_GAP):
+        from matchcore.feeds._dbn import DbnReplayer
+
+        # a DbnReplayer has a feed() too, and read the session's ITCH blocks as DBN records:
+        # bogus books and skipped bytes, never an error (also given as its bound feed)
+        if isinstance(replayer, DbnReplayer) or isinstance(getattr(replayer, "__self__", None),
+                                                           DbnReplayer):
+            raise TypeError("MoldUDP64 carries ITCH 5.0 messages: the replayer must take ITCH "
+                            "(matchcore.itch.Replayer), not a DBN replay's DbnReplayer")
         if replayer is None:
             self.data = bytearray()
             self._feed = self._collect
