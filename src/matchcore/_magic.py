@@ -13,6 +13,10 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"   # a zstd frame; as an ITCH length prefix it would be 10,421
 DBN_MAGIC = b"DBN"                 # then the metadata version byte
 NATIVE_MAGIC = b"MCCMD"            # a matchcore command file (matchcore.native)
+# the project's state files, which hold no market data: an engine journal's segments (command
+# and trade journals), an engine snapshot, a book snapshot (OrderBook.snapshot() bytes)
+STATE_MAGICS = {b"MCJOURNL": "journal", b"MCENGSNP": "engine_snapshot",
+                b"MCSNAPSH": "book_snapshot"}
 HEAD_SIZE = 8                      # bytes foreign_format() looks at for a magic
 # bytes foreign_format() needs to call a stream text: more than the longest ITCH 5.0 message
 # with its prefix (52 bytes), so that ITCH bytes from any offset hold a 0 byte (a prefix's high
@@ -25,6 +29,17 @@ _TEXT = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
 _BOM = b"\xef\xbb\xbf"
 _NAMES = {"dbn": "DBN", "native": "native command", "lobster": "LOBSTER message CSV",
           "text": "text"}
+# what a state file is, and how it is read (it replays nothing: no reader of market data takes it)
+_STATE = {
+    "journal": ("a matchcore journal segment (an engine's command or trade journal)",
+                "read its directory with matchcore journal inspect DIR, rebuild the engine with "
+                "matchcore recover DIR (mc.Engine.recover)"),
+    "engine_snapshot": ("a matchcore engine snapshot",
+                        "load it with mc.durability.load_snapshot, or recover its directory "
+                        "with matchcore recover DIR (mc.Engine.recover)"),
+    "book_snapshot": ("a matchcore book snapshot (OrderBook.snapshot() bytes)",
+                      "load it with mc.OrderBook.from_snapshot"),
+}
 # Compressions no reader here decompresses, by their magic (bzip2's with its block magic, so
 # that text starting "BZh" stays text): read as ITCH such a file was "replayed" as zero
 # messages and a bad length prefix, exit status 0
@@ -232,8 +247,9 @@ def open_head(path, k: int):
 
 def foreign_format(head: bytes, whole: bool = False) -> str | None:
     """The format named by the first bytes of a (decompressed) stream that cannot start an
-    ITCH 5.0 stream: 'dbn' (``DBN``), 'native' (``MCCMD``), 'gzip', 'zstd', 'xz', 'lz4' or
-    'bzip2' (a compressed stream), 'text' (printable ASCII, or UTF-8 text, over its first
+    ITCH 5.0 stream: 'dbn' (``DBN``), 'native' (``MCCMD``), 'journal', 'engine_snapshot' or
+    'book_snapshot' (the project's state files, :data:`STATE_MAGICS`), 'gzip', 'zstd', 'xz',
+    'lz4' or 'bzip2' (a compressed stream), 'text' (printable ASCII, or UTF-8 text, over its first
     ``TEXT_LOOK`` bytes, or over all of them when ``whole``, ``head`` being the whole stream: a
     CSV such as LOBSTER's; see :func:`_is_text`) or 'unframed'
     (printable first bytes, but too few of them given, or a byte further on that is not text:
@@ -249,6 +265,10 @@ def foreign_format(head: bytes, whole: bool = False) -> str | None:
         return "dbn"
     if head[:len(NATIVE_MAGIC)] == NATIVE_MAGIC:
         return "native"
+    # printable magics, then binary header fields: "not ITCH 5.0 framing" named none of them
+    state = STATE_MAGICS.get(bytes(head[:HEAD_SIZE]))
+    if state is not None:
+        return state
     # compressed (again, inside a gzip stream: a .zst.gz or .gz.gz file read as ITCH gave zero
     # messages and a bad length prefix, exit status 0)
     if head[:len(GZIP_MAGIC)] == GZIP_MAGIC:
@@ -300,6 +320,8 @@ def refuse_foreign(head: bytes, path, reader: str, compression: str = "",
     head = bytes(head[:HEAD_SIZE])
     if kind is None:
         return
+    if kind in _STATE:
+        raise ValueError(state_refusal(kind, path, f"{reader} reads ITCH 5.0", compression))
     if kind == "unframed":
         it = "its decompressed bytes start" if compression else "it starts"
         raise ValueError(f"{path}: not ITCH 5.0 framing: {it} with {head!r}, not with a "
@@ -324,6 +346,14 @@ def refuse_foreign(head: bytes, path, reader: str, compression: str = "",
                    + (" after decompressing it" if compression else "")}[kind]
     raise ValueError(f"{path}: {what}, not ITCH 5.0: {reader} reads ITCH 5.0 (plain or gzip'd); "
                      f"{way}")
+
+
+def state_refusal(kind: str, path, reads: str, compression: str = "") -> str:
+    """The refusal of a state file (``kind`` of :data:`STATE_MAGICS`) given to a reader of
+    market data, ``reads`` saying what that reader takes."""
+    what, way = _STATE[kind]
+    held = f"a {compression} file holding " if compression else ""
+    return f"{path}: {held}{what}, not market data: {reads}; {way}"
 
 
 def refuse_foreign_buffer(view, name: str, reader: str, reads: str) -> None:
@@ -509,6 +539,10 @@ def detect_format(path, replay: bool = True) -> str:
             # a .dbn.zst.gz or .itch.gz.gz: no reader decompresses twice
             raise ValueError(f"{p}: a gzip'd file holding {compressed_stream(kind)} "
                              f"(compressed twice): decompress it first{gunzip}")
+        if kind in _STATE:
+            reads = ("replay reads ITCH 5.0, DBN, LOBSTER message CSV and native command files"
+                     if replay else "the ITCH reader reads ITCH 5.0")
+            raise ValueError(state_refusal(kind, p, reads, "gzip'd" if gz else ""))
         if kind in others:
             if not replay:
                 # an ITCH reader's refusal, in its words (book read no replay formats)

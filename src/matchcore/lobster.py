@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._cliutil import refuse_unusable_name
-from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, foreign_format
+from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, STATE_MAGICS, foreign_format, state_refusal
 from matchcore._core import OrderBook, _flag_arg
 from matchcore._lobster import COUNTER_NAMES, SEED_BASE, replay as _replay, seed_id, transitions
 
@@ -396,6 +396,10 @@ def _binary_error(data: bytes) -> str:
                "matchcore.native.replay_commands")
         return (f"a {'DBN' if kind == 'dbn' else 'native command'} file, not a LOBSTER CSV "
                 f"(replay it with {way}, matchcore replay --format {kind})")
+    if kind in STATE_MAGICS.values():
+        # the message below sent a journal segment or snapshot to the ITCH replay, which
+        # refuses it too
+        return state_refusal(kind, "", "a LOBSTER message CSV is text").removeprefix(": ")
     return ("a binary file (it holds NUL bytes, which no CSV does), not a LOBSTER CSV (an "
             "ITCH 5.0 file is replayed with matchcore.itch.replay_file, matchcore replay "
             "--format itch)")
