@@ -329,6 +329,43 @@ def test_engine_metrics_process_journaled_engine_refused_observe_counts(tmp_path
     eng.close()
 
 
+
+def test_engine_metrics_process_recorded_book_refused_observe_counts(tmp_path):
+    # the book of an open native.Recorder was refused by the timed loop in the words of
+    # process_histogram(), which the caller never called, advising to time a copy: its events
+    # would be counted instead of the live book's. Refused here as a journaled engine is, with
+    # the way that counts the live book's events.
+    from matchcore.native import Recorder, read_header
+
+    rec = Recorder(mc.OrderBook(), tmp_path / "s.mccmd")
+    m = EngineMetrics(rec.book)
+    cmds = np.zeros(2, dtype=mc.COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2]
+    cmds["side"] = [mc.Side.SELL, mc.Side.BUY]
+    cmds["price"] = 100
+    cmds["qty"] = 3
+    with pytest.raises(ValueError, match=r"^EngineMetrics\.process\(\) .*native\.Recorder.*"
+                                         r"metrics\.observe\(events\)") as e:
+        m.process(cmds)
+    assert "process_histogram" not in str(e.value) and "copy" not in str(e.value)
+    assert len(rec.book) == 0 and rec.count == 0 and m.snapshot()["commands"] == 0
+    m.observe(rec.process(cmds))
+    assert m.snapshot()["fills"] == {"0": (1, 3)}
+    rec.close()
+    assert read_header(tmp_path / "s.mccmd").count == 2      # the refused batch: no record
+    m.process(cmds[:0])                 # closed: the book is the caller's again
+
+
+def test_engine_metrics_given_a_recorder_refused_naming_its_book(tmp_path):
+    from matchcore.native import Recorder
+
+    # "got Recorder": the session object a simulator holds, with no word of its book
+    with Recorder(mc.OrderBook(), tmp_path / "s.mccmd") as rec:
+        with pytest.raises(TypeError, match=r"native\.Recorder.*EngineMetrics\(rec\.book\)"):
+            EngineMetrics(rec)
+        EngineMetrics(rec.book)
+
+
 @pytest.mark.parametrize("journaled", [False, True])
 @pytest.mark.parametrize("commands, error, words", [
     (np.zeros(3, dtype=np.int64), TypeError,

@@ -1307,6 +1307,11 @@ def _refuse_used_journal(f, path: Path) -> None:
 _LIVE = weakref.WeakSet()
 
 
+def _recording(book) -> bool:
+    """Whether an open Recorder of this process journals ``book``. O(open Recorders)."""
+    return any(rec._f is not None and rec.book is book for rec in list(_LIVE))
+
+
 def _drop_journals_in_child() -> None:
     for rec in list(_LIVE):
         f = rec._f

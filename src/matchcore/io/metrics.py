@@ -17,6 +17,7 @@ Needs ``prometheus_client``: ``pip install 'matchcore[metrics]'``.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import weakref
 
@@ -549,6 +550,13 @@ class EngineMetrics(NoCopy):
 
         prom = _prom()
         if not isinstance(target, (OrderBook, Engine)):
+            recorder = sys.modules.get("matchcore.native")
+            if recorder is not None and isinstance(target, recorder.Recorder):
+                # the session object of a recorded book, which it is not: say which is
+                raise TypeError("EngineMetrics needs an OrderBook or an Engine, got a "
+                                "native.Recorder: give it the book, EngineMetrics(rec.book), "
+                                "and count the calls through the Recorder with "
+                                "metrics.observe(rec.process(commands))")
             raise TypeError(f"EngineMetrics needs an OrderBook or an Engine, got "
                             f"{type(target).__name__}")
         try:
@@ -672,6 +680,14 @@ class EngineMetrics(NoCopy):
                              "would bypass the engine's journal: for a journaled engine call "
                              "events = engine.process(commands) and metrics.observe(events) "
                              "(no service-time histogram)")
+        recorder = sys.modules.get("matchcore.native")      # no Recorder without it
+        if recorder is not None and recorder._recording(self.target):
+            # refused further down in the words of a private function, advising to time a
+            # copy, whose events would have been counted instead of the live book's
+            raise ValueError("EngineMetrics.process() times commands in a compiled loop that "
+                             "would bypass the native.Recorder journaling this book: call "
+                             "events = rec.process(commands) and metrics.observe(events) (no "
+                             "service-time histogram)")
         from contextlib import nullcontext
 
         from matchcore import Engine
