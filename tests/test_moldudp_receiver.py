@@ -308,3 +308,34 @@ def test_moldudp_receiver_dbn_replayer_refused_at_construction(bound):
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) == before
     assert r.stats["bytes_consumed"] == 0 and r.stats["bad_records"] == 0 and not r.finished
+
+
+def _hooks(tmp_path):
+    # what replay_file's on_chunk takes (a replayer), which a receiver would call with bytes
+    from matchcore.io.metrics import ReplayMetrics
+    from matchcore.io.replay_hooks import ReplayHooks
+    yield "ReplayMetrics.update", ReplayMetrics().update
+    yield "ReplayHooks.on_chunk", ReplayHooks().on_chunk
+    try:
+        from matchcore.io.nats import ReplayPublisher
+    except ImportError:
+        return
+    # made without a publisher (no broker): its type is what is refused
+    yield "ReplayPublisher", ReplayPublisher.__new__(ReplayPublisher)
+
+
+def test_moldudp_receiver_on_chunk_hook_refused_at_construction(tmp_path):
+    # an on_chunk hook given as replayer= took the first flush's bytes as a replayer: its
+    # TypeError came after the packets were counted and their blocks taken, which were lost
+    from matchcore.moldudp import receive
+    before = len(os.listdir("/proc/self/fd"))
+    hooks = list(_hooks(tmp_path))
+    assert len(hooks) >= 2
+    for name, hook in hooks:
+        want = rf"^replayer=: {re.escape(name)} is an on_chunk hook, which takes the replayer"
+        with pytest.raises(TypeError, match=want):
+            MoldUDP64Receiver(0, replayer=hook)
+        with pytest.raises(TypeError, match=want):
+            receive(0, replayer=hook, timeout=0.01)
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -362,7 +362,9 @@ class MoldUDP64Receiver(NoCopy):
     ``replayer``: an object with ``feed(bytes) -> bytes consumed`` (``matchcore.itch.Replayer``),
     or any callable taking the bytes, or None to collect the stream in :attr:`data` (a standard
     ITCH byte stream, 2-byte length before each message). A DBN replay's ``DbnReplayer`` (or its
-    ``feed``) raises TypeError: the blocks are ITCH. Consecutive packets waiting in the
+    ``feed``) raises TypeError: the blocks are ITCH; so does an on_chunk hook of the library
+    (``ReplayMetrics.update``, a ``ReplayPublisher``), which takes the replayer, not the bytes.
+    Consecutive packets waiting in the
     socket are fed in one call (up to ``batch`` packets), so under load there is one Python call
     per batch, and one per packet when the feed is idle. Bytes a ``feed`` does not consume are
     kept and passed again, first, on the next call, also when a Replayer's ``feed`` raises
@@ -420,6 +422,14 @@ class MoldUDP64Receiver(NoCopy):
                                                            DbnReplayer):
             raise TypeError("MoldUDP64 carries ITCH 5.0 messages: the replayer must take ITCH "
                             "(matchcore.itch.Replayer), not a DBN replay's DbnReplayer")
+        hook = _on_chunk_hook(replayer)
+        if hook is not None:
+            # called with the first flush's bytes it raised TypeError, after the packets were
+            # counted and their blocks taken: they were lost with the error
+            raise TypeError(f"replayer=: {hook} is an on_chunk hook, which takes the replayer "
+                            f"(itch.replay_file calls it after each chunk), not the bytes a "
+                            f"receiver feeds: give a matchcore.itch.Replayer here and call the "
+                            f"hook with it after rx.run() returns")
         if replayer is None:
             self.data = bytearray()
             self._feed = self._collect
@@ -750,6 +760,28 @@ class MoldUDP64Receiver(NoCopy):
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+# The library's hooks that take a replayer (itch.replay_file's on_chunk), by module and class:
+# looked up among the modules already imported (a hook's own module is, when one is given)
+_ON_CHUNK_HOOKS = (("matchcore.io.metrics", "ReplayMetrics"),
+                   ("matchcore.io.replay_hooks", "ReplayHooks"),
+                   ("matchcore.io.nats.publisher", "ReplayPublisher"))
+
+
+def _on_chunk_hook(replayer) -> str | None:
+    """The name of the on_chunk hook ``replayer`` is (an instance of one of
+    :data:`_ON_CHUNK_HOOKS`, or a bound method of one: ``ReplayMetrics.update``), None for
+    anything else."""
+    import sys
+
+    owner = getattr(replayer, "__self__", replayer)
+    for module, cls in _ON_CHUNK_HOOKS:
+        kind = getattr(sys.modules.get(module), cls, None)
+        if kind is not None and isinstance(owner, kind):
+            method = getattr(replayer, "__name__", None) if owner is not replayer else None
+            return f"{cls}.{method}" if method else cls
+    return None
 
 
 def _bad_count(used, n: int) -> str:
