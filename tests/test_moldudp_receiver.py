@@ -339,3 +339,25 @@ def test_moldudp_receiver_on_chunk_hook_refused_at_construction(tmp_path):
             receive(0, replayer=hook, timeout=0.01)
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_moldudp_receiver_hook_subclass_with_a_feed_taken_as_a_feed():
+    # a hook's subclass that feeds the bytes to a replay of its own is a feed, as any other
+    import matchcore.itch as itch
+    from matchcore.io.metrics import ReplayMetrics
+
+    class LiveMetrics(ReplayMetrics):
+        def __init__(self):
+            super().__init__()
+            self.r = itch.Replayer()
+
+        def feed(self, buf):
+            n = self.r.feed(buf)
+            self.update(self.r)
+            return n
+
+    live = LiveMetrics()
+    with MoldUDP64Receiver(0, replayer=live) as rx:
+        rx.handle_packet(build_packet("S", 1, [b"S" + bytes(11)]))
+        rx.flush()
+    assert live.r.stats["messages"] == 1 and live.snapshot()["messages"] == 1

@@ -422,7 +422,8 @@ class MoldUDP64Receiver(NoCopy):
                                                            DbnReplayer):
             raise TypeError("MoldUDP64 carries ITCH 5.0 messages: the replayer must take ITCH "
                             "(matchcore.itch.Replayer), not a DBN replay's DbnReplayer")
-        hook = _on_chunk_hook(replayer)
+        # (one with a feed() of its own, a subclass bridging bytes to a replay, is a feed)
+        hook = None if hasattr(replayer, "feed") else _on_chunk_hook(replayer)
         if hook is not None:
             # called with the first flush's bytes it raised TypeError, after the packets were
             # counted and their blocks taken: they were lost with the error
