@@ -503,7 +503,8 @@ def detect_format(path, replay: bool = True) -> str:
     message row), else 'itch' (ITCH 5.0 has no magic of its own; plain or gzip'd). A file no
     reader takes is refused with ValueError naming what it is: an empty file (or a gzip stream
     of no bytes), a gzip'd native command file or LOBSTER CSV (their readers do not
-    decompress), other text. Reads a few KiB at most; the
+    decompress), other text, one of the project's state files (:data:`STATE_MAGICS`: a journal
+    segment, an engine or book snapshot). Reads a few KiB at most; the
     caller refuses a pipe or FIFO first (the bytes read here would be lost to its replay), but
     for a :class:`Stdin`, which keeps them for its reader.
 
