@@ -138,6 +138,20 @@ def test_replayer_book_numpy_integer_still_a_locate_number():
         r.book(99999)
 
 
+def test_replayer_book_number_with_spaces_is_the_locate_symbols_selects():
+    # symbols=[" 3 "] keeps locate 3 and book(" AAPL") is AAPL's book (names without
+    # surrounding spaces), but book(" 3") raised KeyError "no book for symbol ' 3'"
+    data = itch.generate(None, messages=2000, symbols=3, seed=1)
+    r = itch.Replayer(symbols=[" 3 "])
+    r.finish(data[r.feed(data):])
+    assert list(r.books) == [3]
+    for given in (" 3", "3 ", " 003 ", "\t3"):
+        assert r.book(given) is r.books[3]
+    assert r.book(" AMZN ") is r.books[3]
+    with pytest.raises(KeyError):
+        r.book(" 2 ")
+
+
 @pytest.mark.parametrize("head", [
     b"DBN\x02" + bytes(60),                          # a DBN stream
     b"MCCMD\x00\x01\x00" + bytes(56),                # a native command file

@@ -1130,7 +1130,8 @@ cdef class Replayer:
         a name several books carry (naming their labels). A string is a name first: a number
         only when no book carries it as a name (with numeric stock codes, ``"5"`` is the stock
         named 5, whatever its locate; ``NAME@locate5`` is locate 5's book); written with
-        leading zeros (``"007"``) it is the number it writes, as in ``symbols``; an int is a
+        leading zeros (``"007"``) or spaces around it (``" 7"``) it is the number it writes,
+        as in ``symbols``; an int is a
         locate number; anything else (a float, a bool, bytes) raises TypeError. O(1) for a
         locate number; a name or label reads :attr:`symbols`, a pass over the 65,536 locates."""
         if self._busy:
@@ -1161,7 +1162,9 @@ cdef class Replayer:
                 f"(or its locate number)")
         if more:
             return self._books[more[0]]
-        number = plain_number(str(symbol))
+        # a number as symbols= reads one: with spaces around it too (" 7" kept locate 7, and
+        # was no book here, where " AAPL" is AAPL's)
+        number = plain_number(str(symbol).strip())
         if number.isascii() and number.isdigit() and int(number) in self._books:
             return self._books[int(number)]
         raise KeyError(f"no book for symbol {symbol!r}")
