@@ -58,3 +58,29 @@ def test_replayer_non_cross_trade_sides_the_same_whole_and_fed_byte_by_byte():
     bytewise.finish(pending)
     assert whole.stats["invalid_trades"] == bytewise.stats["invalid_trades"] == 1
     assert np.array_equal(whole.trades(), bytewise.trades()) and len(whole.trades()) == 1
+
+
+def _cross(shares, ts, match):
+    # Q: a cross of ``shares`` (an 8-byte field) at 50.00, opening cross
+    return _hdr(b"Q", 1, ts) + struct.pack(">Q8sIQc", shares, b"X".ljust(8), 500_000, match, b"O")
+
+
+def test_replayer_cross_volume_beyond_int64_held_at_the_top_never_negative():
+    # A Q of up to 2**63 - 1 shares is a trade (more is counted as invalid), but the per-book
+    # volume summed two such crosses into an int64 that wrapped negative: symbol_stats() and
+    # the volume_shares_total counter went below zero (a counter that falls). The sum is held
+    # at the largest int64 instead; the trade records keep each cross's own shares.
+    top = 2**63 - 1
+    data = b"".join(_frame(_cross(s, ts, ts)) for ts, s in ((1, 2**62), (2, 2**62), (3, 5),
+                                                             (4, top)))
+    r = itch.Replayer()
+    r.finish(data[r.feed(data):])
+    assert r.stats["invalid_trades"] == 0
+    assert r.trades()["shares"].tolist() == [2**62, 2**62, 5, top]
+    st = r.symbol_stats()
+    assert st["trades"].tolist() == [4] and st["volume"].tolist() == [top]
+    # below the top, the volume is the plain sum
+    r = itch.Replayer()
+    data = _frame(_cross(2**62, 1, 1)) + _frame(_cross(2**62 - 1, 2, 2))
+    r.finish(data[r.feed(data):])
+    assert r.symbol_stats()["volume"].tolist() == [top]

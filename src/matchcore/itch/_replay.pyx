@@ -190,7 +190,12 @@ cdef inline void add_trade(rp_state* S, int64_t ts, uint16_t L, char kind, char 
     # a non-printable execution is part of a cross whose Q message reports its shares: the
     # specification leaves it out of volume calculations
     if kind != 67 or flag != 78:
-        S.loc[L].volume += shares
+        # held at the top: two crosses (Q) of a damaged 8-byte share count near 2**62 wrapped
+        # the sum negative, and the volume counter fell (shares is never negative here)
+        if shares > INT64_MAX - S.loc[L].volume:
+            S.loc[L].volume = INT64_MAX
+        else:
+            S.loc[L].volume += shares
     if S.rec_trades:
         sk_trade(&S.trades, ts, L, kind, side, flag, ref, match, price, shares, &S.nomem)
 
@@ -1259,7 +1264,8 @@ cdef class Replayer:
         """Per-book counters as a ``SYMBOL_STATS_DTYPE`` array, one row per locate with a book
         (ascending): trade records (E, C, P, Q; counted whether or not the trade sink records
         them), traded volume (their shares, without executions marked non-printable, as the
-        specification says: :func:`matchcore.itch.volume_mask`), open orders and visible levels
+        specification says: :func:`matchcore.itch.volume_mask`; held at 2**63 - 1, which only
+        crosses of damaged share counts reach, rather than wrapping), open orders and visible levels
         per side. O(books).
 
         >>> import matchcore.itch as itch
