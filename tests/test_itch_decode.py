@@ -476,6 +476,26 @@ def test_itch_replayer_feed_and_decode_same_inputs_taken_and_refused(make):
         assert r.stats["messages"] == 0 and not r.finished
 
 
+@pytest.mark.parametrize("make", [
+    lambda: np.array([_FEED_DATA], dtype=object),
+    lambda: np.array([_FEED_DATA[:100], _FEED_DATA[100:]], dtype=object),
+    lambda: memoryview(np.array([_FEED_DATA], dtype=object)),
+    lambda: np.zeros(4, dtype=[("data", object), ("n", np.int64)]),
+], ids=["object", "object_chunks", "mv_object", "struct_with_object"])
+def test_itch_buffer_of_python_objects_refused_not_read_as_their_pointers(make):
+    # An array of Python objects (np.array(chunks, dtype=object), say) holds pointers to them:
+    # decode(), feed() and finish() read those 8-byte addresses as the stream and reported bad
+    # length prefixes or bytes from heap addresses (a result that changed from run to run)
+    buf = make()
+    for call in (itch.decode, itch.Replayer().feed, itch.Replayer().finish):
+        with pytest.raises(TypeError, match=r"Python objects .* pointers"):
+            call(buf)
+    r = itch.Replayer()
+    with pytest.raises(TypeError):
+        r.feed(buf)
+    assert r.stats["messages"] == 0 and r.bytes_consumed == 0 and not r.finished
+
+
 def test_replay_file_gzip_first_chunk_is_one_chunk_not_two(tmp_path):
     # the format check of a gzip'd file inflated a whole chunk, which the first fill then took
     # for a full buffer nothing had been consumed from and doubled: 8 MiB read and fed first,

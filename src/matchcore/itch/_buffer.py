@@ -8,8 +8,9 @@ def byte_view(buf) -> memoryview:
     """``buf``'s bytes as a 1-D unsigned-byte memoryview, without a copy: any C-contiguous
     bytes-like object (``bytes``, ``bytearray``, ``memoryview``, ``mmap``, a numpy array of any
     dtype and shape, read as its bytes in memory order). Raises ``TypeError`` for an object
-    without the buffer protocol and ``ValueError`` for a non-contiguous one (a strided slice:
-    its bytes are not one run). O(1).
+    without the buffer protocol or a numpy array of Python objects (``dtype=object``, whose
+    memory holds pointers) and ``ValueError`` for a non-contiguous one (a strided slice: its
+    bytes are not one run). O(1).
 
     >>> byte_view(bytearray(b"ab")).tolist()
     [97, 98]
@@ -18,6 +19,14 @@ def byte_view(buf) -> memoryview:
         mv = memoryview(buf)
     except TypeError:
         raise TypeError(f"a bytes-like object is required, not {type(buf).__name__!r}") from None
+    # (a memoryview of such an array keeps the array as its exporter, mv.obj)
+    dtype = getattr(mv.obj, "dtype", None)
+    if getattr(dtype, "hasobject", False):
+        # its memory holds pointers to the objects: their addresses were read as the stream
+        mv.release()
+        raise TypeError(f"a bytes-like object is required, not a numpy array of Python objects "
+                        f"(dtype {dtype}): its memory holds pointers to them, not their bytes; "
+                        f"join the bytes first (b''.join(...))")
     if not mv.c_contiguous:
         raise ValueError("the buffer is not C-contiguous: its bytes are not one run (a strided "
                          "slice); pass a contiguous copy (bytes(buf) or "
