@@ -1198,3 +1198,23 @@ def test_replayer_quiet_book_memory_is_what_the_readme_says():
                          timeout=300, check=True).stdout
     kib = float(out)
     assert 0.7 * int(said.group(1)) <= kib <= 1.4 * int(said.group(1)), kib
+
+
+def _trading_action(stock, locate=1, ts=1, state=b"T"):
+    return _hdr(b"H", locate, ts) + struct.pack(">8scc4s", stock.ljust(8), state, b" ", b"    ")
+
+
+def test_replayer_symbols_names_as_its_docstring_says_trading_action_before_first_order():
+    # Replayer.symbols's docstring named books from stock directory messages, else the first
+    # order's stock field: a locate named by a trading action message before its first order
+    # keeps that name (the README's rule), which the docstring left out
+    data = framed(_trading_action(b"HNAME", locate=1), add(1, b"B", 100, 5000, locate=1,
+                                                            stock=b"ANAME"),
+                  add(2, b"B", 100, 5000, locate=2, stock=b"ANAME2"),
+                  _trading_action(b"HNAME2", locate=2, ts=2))
+    r = replay(data)
+    assert r.symbols == {1: "HNAME", 2: "ANAME2"}
+    doc = " ".join(itch.Replayer.symbols.__doc__.split())
+    assert "else from the first stock trading action message of that locate, else the stock " \
+           "field of its first order/trade message" in doc
+    assert "a trading action message that comes after that first order does not rename it" in doc

@@ -1118,8 +1118,10 @@ cdef class Replayer:
 
     @property
     def symbols(self):
-        """{locate: name}: from stock directory messages, else the stock field of the first
-        order/trade message of that locate, else the locate number."""
+        """{locate: name}: from stock directory messages (the latest), else from the first
+        stock trading action message of that locate, else the stock field of its first
+        order/trade message (A/F/P/Q), else the locate number; a trading action message that
+        comes after that first order does not rename it. O(65,536 locates)."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
         cdef int L
