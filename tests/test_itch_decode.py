@@ -496,6 +496,23 @@ def test_itch_buffer_of_python_objects_refused_not_read_as_their_pointers(make):
     assert r.stats["messages"] == 0 and r.bytes_consumed == 0 and not r.finished
 
 
+@pytest.mark.parametrize("dtype", ["M8[ns]", "m8[s]", [("t", "M8[us]")]])
+def test_itch_datetime_arrays_read_as_their_bytes_like_any_dtype(dtype):
+    # "a numpy array of any dtype read as its bytes": numpy exports no buffer for datetime64
+    # and timedelta64, and decode(), feed() and finish() raised numpy's "cannot include dtype
+    # 'M' in a buffer"
+    buf = np.frombuffer(_EVEN[: len(_EVEN) // 32 * 32], dtype).reshape(4, -1)
+    raw = buf.tobytes()
+    assert itch.decode(buf).stats == itch.decode(raw).stats
+    r, ref = itch.Replayer(), itch.Replayer()
+    assert r.feed(buf) == ref.feed(raw) and r.stats == ref.stats
+    r, ref = itch.Replayer(), itch.Replayer()
+    assert r.finish(buf) == ref.finish(raw)
+    # a strided one is refused as any strided buffer is
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        itch.decode(np.frombuffer(_EVEN, dtype)[::2])
+
+
 def test_replay_file_gzip_first_chunk_is_one_chunk_not_two(tmp_path):
     # the format check of a gzip'd file inflated a whole chunk, which the first fill then took
     # for a full buffer nothing had been consumed from and doubled: 8 MiB read and fed first,
