@@ -307,3 +307,27 @@ def test_cli_book_header_counts_one_order_level_and_message_in_the_singular(caps
     code, out, _ = run_cli(capsys, "book", str(path), "--symbol", "ONE", "--no-progress",
                            "--at", "00:00:00.000000500")
     assert ": 0 orders, 0 bid / 0 ask levels; 1 message replayed" in out.splitlines()[0]
+
+
+def _add_order(ref: int, side: bytes, price: int) -> bytes:
+    """An ITCH add order ('A') of 100 shares on locate 1, stock PENNY, length-prefixed."""
+    import struct
+
+    body = struct.pack(">cHH6sQcI8sI", b"A", 1, 0, (1).to_bytes(6, "big"), ref, side, 100,
+                       b"PENNY   ", price)
+    return struct.pack(">H", len(body)) + body
+
+
+@pytest.mark.parametrize("bid, ask, mid", [(10_000, 10_001, "1.00005"),
+                                           (12_344, 12_347, "1.23455"),
+                                           (4_338_900, 4_339_000, "433.8950"),
+                                           (4_338_900, 4_339_100, "433.9000")])
+def test_cli_book_mid_of_an_odd_tick_spread_shown_exactly(capsys, tmp_path, bid, ask, mid):
+    # the mid of a spread of an odd number of ticks lies half a tick between two ticks: at four
+    # decimals it was rounded to one of them (1.0000 | 1.0001 had "mid 1.0001", the ask)
+    path = tmp_path / "penny.itch"
+    path.write_bytes(_add_order(1, b"B", bid) + _add_order(2, b"S", ask))
+    code, out, _ = run_cli(capsys, "book", str(path), "--symbol", "PENNY", "--no-progress")
+    assert code == 0
+    spread = f"{(ask - bid) // 10_000}.{(ask - bid) % 10_000:04d}"
+    assert f"spread {spread}, mid {mid} (prices in dollars" in out, out

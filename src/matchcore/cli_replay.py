@@ -1117,7 +1117,8 @@ def _print_book(args, r, until, loc: int, book) -> int:
                  if i < len(asks) else "")
         print(f"{left} | {right}".rstrip())
     if len(bids) and len(asks):
-        print(f"spread {(asks[0][0] - bids[0][0]) / 1e4:.4f}, mid {(asks[0][0] + bids[0][0]) / 2e4:.4f}"
+        bid, ask = int(bids[0][0]), int(asks[0][0])
+        print(f"spread {(ask - bid) / 1e4:.4f}, mid {_mid_dollars(bid, ask)}"
               " (prices in dollars: ITCH prices carry 4 implied decimals)")
     if args.plot:
         with naming_output("--plot", args.plot):
@@ -1128,6 +1129,18 @@ def _print_book(args, r, until, loc: int, book) -> int:
                       incomplete="the book shown is incomplete"):
         return 1
     return 0
+
+
+def _mid_dollars(bid: int, ask: int) -> str:
+    """The mid of ``bid`` and ``ask`` (ITCH ticks of 1/10000 dollar) in dollars, exact: four
+    decimals, five where the spread is an odd number of ticks and the mid falls between two
+    ticks (at four it was rounded onto one of them, as often the ask as not). O(1)."""
+    total = bid + ask                   # the mid in half ticks: 1/20000 dollar
+    if total % 2 == 0:
+        whole, frac = divmod(total // 2, 10_000)
+        return f"{whole}.{frac:04d}"
+    whole, frac = divmod(total * 5, 100_000)
+    return f"{whole}.{frac:05d}"
 
 
 def _level_width(bids, asks) -> int:
