@@ -729,3 +729,36 @@ def test_plot_and_dump_book_to_dev_null_with_stdout_there_written_as_before(tmp_
                                   "--no-progress"], stdout=null, stderr=subprocess.PIPE,
                            timeout=120)
         assert r.returncode == 0 and r.stderr == b"", r.stderr
+
+
+def test_cli_output_fifo_reader_gone_error_names_the_output(tmp_path):
+    # "error: broken pipe: the reader of an output other than stdout ... went away" named
+    # neither the option nor the file, where a full disk names both
+    code, out, err = _gen_itch_into_fifo_whose_reader_leaves(tmp_path, subprocess.PIPE)
+    assert code == 1, err
+    assert err.startswith(f"matchcore gen-itch: error: broken pipe writing out "
+                          f"{tmp_path / 'out.itch'}: "), err
+
+
+def test_cli_replay_dump_book_fifo_reader_gone_names_dump_book_not_out(tmp_path):
+    # of two outputs, the one whose reader left is named (here --dump-book, beside --out)
+    src = tmp_path / "day.itch"
+    itch.generate(src, messages=300_000, symbols=300, seed=5)   # a CSV of ~100 kB: > a pipe
+    fifo = tmp_path / "book.csv"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(CLI + ["replay", str(src), "--dump-book", str(fifo),
+                                   "--out", str(tmp_path / "out"), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        fd = os.open(fifo, os.O_RDONLY)        # returns once the command opened it to write
+        os.read(fd, 10)
+        os.close(fd)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert f"matchcore replay: error: broken pipe writing --dump-book {fifo}: " in err, err
+    assert "Traceback" not in err

@@ -618,8 +618,8 @@ def naming_output(option: str, path=None):
     """An ``OSError`` of writing the output ``option`` (``path``) inside the block, a full disk
     or a file size limit, re-raised naming them: "[Errno 28] No space left on device" said
     neither (its file name, if any, is the temporary's). ``path`` None: ``option`` alone names
-    the output (``"stdout"``, for a command's plain summary). A broken pipe passes unchanged,
-    for ``matchcore.__main__``."""
+    the output (``"stdout"``, for a command's plain summary). A broken pipe stays a
+    ``BrokenPipeError``, for ``matchcore.__main__``, named so in its ``filename``."""
     try:
         yield
     except OSError as e:
@@ -628,10 +628,19 @@ def naming_output(option: str, path=None):
 
 def output_error(option: str, path, e: OSError) -> OSError:
     """The error :func:`naming_output` raises for ``e``, raised writing the output ``option``
-    (``path``): ``e`` itself when it passes unchanged (a broken pipe, an error that names its
-    output already), else one naming the output, caused by the system's error. O(1)."""
+    (``path``): ``e`` itself when it passes unchanged (a broken pipe of stdout, an error that
+    names its output already), a ``BrokenPipeError`` whose ``filename`` names the output for
+    another broken pipe, else one naming the output, caused by the system's error. O(1)."""
     if isinstance(e, BrokenPipeError):
-        return e
+        # still a BrokenPipeError, for matchcore.__main__ (141 when stdout's reader is gone,
+        # else an error line): a file output's carries the output's name in its filename,
+        # which that line names (it said "broken pipe" of no output, among replay's several)
+        if path is None or path == "- (stdout)" or getattr(e, "output_named", False):
+            return e
+        err = BrokenPipeError(e.errno, e.strerror, f"{option} {path}")
+        err.output_named = True
+        err.__cause__ = e
+        return err
     named = getattr(e, "output_named", False)
     # stdout's own writes name stdout (see matchcore.__main__); an output sent to '-'
     # names its option
