@@ -63,3 +63,16 @@ def test_cli_float_option_beyond_float_range_usage_error_not_inf(capsys, option)
         main(argv + [option, "1e400", "--no-progress"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and f"argument {option}: 1e400 is outside the float range" in err
+
+
+def test_cli_metrics_hold_bad_value_says_what_it_takes_not_a_function_name(capsys, tmp_path):
+    # argparse names the type by its function's name: "invalid decimal_or_inf value: 'nan'"
+    day = tmp_path / "day.itch"
+    day.write_bytes(b"")
+    with pytest.raises(SystemExit) as exc:
+        main(["replay", str(day), "--metrics-port", "0", "--metrics-hold", "nan",
+              "--no-progress"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert "argument --metrics-hold: invalid decimal (or inf) value: 'nan'" in err, err
+    assert "decimal_or_inf" not in err

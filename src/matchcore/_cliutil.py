@@ -61,6 +61,11 @@ def decimal_or_inf(text: str) -> float:
     return float("inf") if text == "inf" else decimal(text)
 
 
+# argparse names a type by its __name__ in "invalid <name> value: 'x'": the function's name,
+# an identifier of this module, said nothing of what the option takes
+decimal_or_inf.__name__ = "decimal (or inf)"
+
+
 def refuse_unnumbered_messages(n: int, workloads, name: str = "--messages") -> None:
     """``ValueError`` naming ``name`` (the option, or a function's keyword) when ``n`` flow
     commands are more than one of the generated ``workloads`` (names, with their default
