@@ -257,3 +257,29 @@ def test_cli_journal_inspect_says_the_fills_of_whole_commands_the_trade_journal_
     assert inspect(d)["journals"]["trades"]["commands_lacking_fills"] is None
     code, out, err = run_cli(capsys, "journal", "inspect", str(d))
     assert code == 0 and "writes again" not in out
+
+
+def test_cli_journal_trades_table_columns_stay_under_their_headers(capsys, tmp_path):
+    # every column was 12 characters wide: a wall-clock ts_ns (19 digits), a 64-bit order id
+    # or owner pushed the rest of its row to the right, off its headers
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 7, 1, 4_338_900, 1_000, ts_ns=1_796_643_765_394_324_412, owner=2**64 - 1)
+    eng.submit(1, 2**63, 0, 4_338_900, 5, ts_ns=1_796_643_765_394_324_413, owner=9)
+    eng.submit(1, 8, 0, 4_338_900, 3, ts_ns=1_796_643_765_394_324_414, owner=3)
+    eng.close()
+    code, out, err = run_cli(capsys, "journal", "trades", str(d))
+    assert code == 0 and err == ""
+    header, *rows = out.splitlines()[1:]
+    assert len(rows) == 2
+    # a right-aligned column ends where its header ends
+    ends = [i + 1 for i, ch in enumerate(header) if ch != " " and header[i + 1:i + 2] in ("", " ")]
+    names = header.split()
+    assert len(ends) == len(names)
+    for row in rows:
+        row_ends = [i + 1 for i, ch in enumerate(row) if ch != " " and row[i + 1:i + 2] in ("", " ")]
+        assert row_ends == ends, (header, row)
+    first = dict(zip(names, rows[0].split()))
+    assert first["ts_ns"] == "1796643765394324413" and first["taker_id"] == str(2**63)
+    assert first["maker_owner"] == str(2**64 - 1)

@@ -454,9 +454,13 @@ def _trades(args) -> int:
     print(f"{len(t)} trades, {sum(t['qty'].tolist())} lots{note}")
     rows = t if args.limit == 0 else t[-args.limit:]
     if len(rows):
-        print("  ".join(f"{c:>12}" for c in cols))
-        for r in zip(*[rows[c].tolist() for c in cols]):
-            print("  ".join(f"{v:>12}" for v in r))
+        table = list(zip(*[rows[c].tolist() for c in cols]))
+        # each column as wide as its widest value: at a fixed 12 a wall-clock ts_ns (19
+        # digits) or a 64-bit id or owner pushed the rest of its row off its headers
+        widths = [max(12, len(c), *(len(str(r[i])) for r in table)) for i, c in enumerate(cols)]
+        print("  ".join(f"{c:>{w}}" for c, w in zip(cols, widths)))
+        for r in table:
+            print("  ".join(f"{v:>{w}}" for v, w in zip(r, widths)))
     return 0
 
 
