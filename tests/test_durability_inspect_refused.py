@@ -291,3 +291,45 @@ def test_readonly_recovery_of_a_live_writer_writing_its_first_header_not_cut_sho
     for readonly in (True, False):                     # the writer gone: cut short
         with pytest.raises(JournalError, match="cut short"):
             mc.Engine.recover(d, readonly=readonly)
+
+
+def test_scan_of_a_listing_whose_segment_was_dropped_meanwhile_lists_again(tmp_path,
+                                                                          monkeypatch):
+    # a directory listed while a writing recovery (recover --repair, Engine.recover) drops a
+    # trailing segment with nothing valid (a torn header left by a crash during a roll): the
+    # file listed was gone when read, and inspect took it for a segment that cannot be read
+    # ("CORRUPT ... what it holds is unknown; recovery refuses", exit 1), read_trades and a
+    # read-only recovery raised JournalError, for a directory recovery was repairing
+    from matchcore.durability import journal
+    d = journal_of_segments(tmp_path)
+    for kind in (KIND_COMMANDS, KIND_TRADES):
+        first = segment_files(d, kind)[-1][0] + 10**6
+        prefix = "journal" if kind == KIND_COMMANDS else "trades"
+        suffix = "mcj" if kind == KIND_COMMANDS else "mct"
+        (d / f"{prefix}-{first:020d}.{suffix}").write_bytes(b"MCJ")    # torn header
+    state = mc.Engine.recover(d, readonly=True).state_hash()
+    trades = mc.durability.read_trades(d)
+    real_read = journal.read_regular_file
+    dropped = []
+
+    def dropped_after_listing(fpath, into=None):
+        # the recovery's unlink lands between the reader's listing and its read
+        first = int(os.path.basename(fpath).split("-")[1].split(".")[0])
+        if first > 10**6 and os.path.lexists(fpath):
+            os.unlink(fpath)
+            dropped.append(fpath)
+        return real_read(fpath, into)
+
+    monkeypatch.setattr(journal, "read_regular_file", dropped_after_listing)
+    info = inspect(d)
+    assert len(dropped) == 2
+    for label in ("commands", "trades"):
+        assert info["journals"][label]["corrupt"] is None, info["journals"][label]["corrupt"]
+        assert info["journals"][label]["torn_tail"] is None
+    assert mc.Engine.recover(d, readonly=True).state_hash() == state
+    assert (mc.durability.read_trades(d) == trades).all()
+    # a segment listed that is there and cannot be read is still what it was: unreadable
+    monkeypatch.setattr(journal, "read_regular_file", real_read)
+    (d / f"journal-{10**7:020d}.mcj").symlink_to(d / "nowhere")
+    info = inspect(d)
+    assert info["journals"]["commands"]["corrupt"]["unreadable"] is True

@@ -230,7 +230,8 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
     :class:`ReadBuffer`, which then holds the last segment's bytes for :meth:`Segment.load`).
     A missing directory raises ``FileNotFoundError`` naming it as ``list_snapshots`` does
     ("no journal directory X"), a file that is no directory ``NotADirectoryError`` ("X is not
-    a directory"). O(journal bytes)."""
+    a directory"). A segment listed that is gone when read (a writing recovery dropped it
+    meanwhile) makes it list the directory again. O(journal bytes)."""
     # (None listed the current directory, an int was taken for a file descriptor)
     refuse_bytes_dir(path)
     kind = _kind_arg(kind)
@@ -238,21 +239,50 @@ def scan_journal(path, kind: int = KIND_COMMANDS, *, keep_data: bool = True,
     keep_index = _flag_arg(keep_index, "keep_index")
     keep_data = keep_data and keep_index
     into = _into_arg(into)
-    try:
-        files = segment_files(path, kind)
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        # named as list_snapshots names it (a bare "[Errno 2] No such file or directory")
-        raise listing_error(path, exc) from None
-    if files:
-        # A directory listed while a live writer makes segments in it (inspect and read-only
-        # readers take no lock) may leave out one made during the listing and hold a later
-        # one (readdir's order is the file system's, not the names'): a "sequence gap" of
-        # the listing's. Every segment made during the first listing is there for the whole
-        # second one, which therefore holds it: those up to the newest first listed are
-        # taken from both (later ones, made since, are left out as if made after the scan).
-        newest = files[-1][0]
-        files = sorted(set(files) | {f for f in segment_files(path, kind) if f[0] <= newest})
-    return _scan_listed(path, kind, files, keep_data, keep_index, into)
+    relists = _RELISTS
+    while True:
+        try:
+            files = segment_files(path, kind)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            # named as list_snapshots names it (a bare "[Errno 2] No such file or directory")
+            raise listing_error(path, exc) from None
+        if files:
+            # A directory listed while a live writer makes segments in it (inspect and
+            # read-only readers take no lock) may leave out one made during the listing and
+            # hold a later one (readdir's order is the file system's, not the names'): a
+            # "sequence gap" of the listing's. Every segment made during the first listing is
+            # there for the whole second one, which therefore holds it: those up to the newest
+            # first listed are taken from both (later ones, made since, are left out as if
+            # made after the scan).
+            newest = files[-1][0]
+            files = sorted(set(files) | {f for f in segment_files(path, kind)
+                                         if f[0] <= newest})
+        try:
+            return _scan_listed(path, kind, files, keep_data, keep_index, into,
+                                relist=relists > 0)
+        except _ListedFileGone:
+            # A segment listed was gone when read: a writing recovery (which holds the LOCK
+            # the readers do not take) dropped it meanwhile, a trailing one with nothing
+            # valid. Read as a segment that cannot be read, it was reported as corruption
+            # ("what it holds is unknown; recovery refuses") of a directory being repaired.
+            # The directory is listed again; a segment that is really missing then shows as
+            # what it is (a sequence gap), one that stays listed and cannot be read as before.
+            relists -= 1
+
+
+# How many times a scan lists the directory again after a segment it listed vanished before
+# it was read (see scan_journal): one recovery drops a few files once; a directory whose files
+# keep vanishing is scanned as it is found after that, each vanished file reported unreadable.
+_RELISTS = 100
+
+
+class _ListedFileGone(Exception):
+    """A segment file listed by the scan no longer exists (internal to scan_journal)."""
+
+
+def _gone(fpath) -> bool:
+    # no directory entry at all: a dangling symbolic link is there (and unreadable)
+    return not os.path.lexists(fpath)
 
 
 def _into_arg(into):
@@ -277,8 +307,10 @@ def listing_error(path, exc: OSError) -> OSError:
     return FileNotFoundError(errno.ENOENT, f"no journal directory {shown}", str(path))
 
 
-def _scan_listed(path, kind, files, keep_data, keep_index, into) -> JournalScan:
-    # scan_journal of the segment files listed: files
+def _scan_listed(path, kind, files, keep_data, keep_index, into,
+                 relist: bool = False) -> JournalScan:
+    # scan_journal of the segment files listed: files. relist: a listed file found gone
+    # raises _ListedFileGone (the caller lists again) instead of being reported unreadable
     scan = JournalScan(str(path), kind, [], None)
     n = len(files)
     buf = None if keep_data else (into if into is not None else ReadBuffer())
@@ -287,6 +319,8 @@ def _scan_listed(path, kind, files, keep_data, keep_index, into) -> JournalScan:
         try:
             data = _read_segment(fpath, buf)
         except JournalError as exc:
+            if relist and _gone(fpath):
+                raise _ListedFileGone(fpath) from None
             # what it holds is unknown: neither skipped nor taken for a torn tail
             scan.corrupt, scan.unreadable = (fpath, 0, str(exc)), True
             return scan
@@ -342,6 +376,8 @@ def _scan_listed(path, kind, files, keep_data, keep_index, into) -> JournalScan:
             try:
                 later = any(_later_has_records(f, kind) for _, f in files[i + 1:])
             except JournalError as exc:
+                if relist and _gone(exc.segment):
+                    raise _ListedFileGone(exc.segment) from None
                 scan.corrupt, scan.unreadable = (exc.segment, 0, str(exc)), True
                 return scan
             if seg.valid_after or later:
