@@ -333,3 +333,34 @@ def test_scan_of_a_listing_whose_segment_was_dropped_meanwhile_lists_again(tmp_p
     (d / f"journal-{10**7:020d}.mcj").symlink_to(d / "nowhere")
     info = inspect(d)
     assert info["journals"]["commands"]["corrupt"]["unreadable"] is True
+
+
+def test_inspect_while_a_recovery_cuts_fills_reads_the_directory_again(tmp_path,
+                                                                      monkeypatch):
+    # a writing recovery cuts the fills of commands the command journal does not hold (valid
+    # records) while inspect reads the directory: the trade segment inspect had scanned was
+    # shorter when it read it again, and inspect raised JournalError ("... changed while it
+    # was read"; `journal inspect` exited 1 with that error) where it reports, never raises
+    from matchcore.durability import journal
+    from durability_checks import journal_last_command_lost
+    d = journal_last_command_lost(tmp_path / "j")
+    seg = segment_files(d, KIND_TRADES)[-1][1]
+    before = inspect(d)
+    assert before["journals"]["trades"]["fills_to_cut"] == 1
+    real_scan = journal.scan_journal
+    cut = []
+
+    def cut_after_scan(path, kind=KIND_COMMANDS, **kw):
+        scan = real_scan(path, kind, **kw)
+        if kind == KIND_TRADES and not cut:
+            # the recovery's cut lands between inspect's scan and its next read
+            os.truncate(seg, os.path.getsize(seg) - 104)
+            cut.append(seg)
+        return scan
+
+    monkeypatch.setattr(journal, "scan_journal", cut_after_scan)
+    info = inspect(d)
+    assert cut
+    trades = info["journals"]["trades"]
+    assert trades["records"] == before["journals"]["trades"]["records"] - 1
+    assert trades["fills_to_cut"] == 0 and trades["corrupt"] is None

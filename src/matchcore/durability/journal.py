@@ -77,12 +77,17 @@ class Segment:
                else _j.SEG_HEADER)
         if (seg.records < self.records or end != self.end
                 or (self.records and int(index["seq"][-1]) != self.last_seq)):
-            raise JournalError(f"{self.path} changed while it was read: its records differ "
-                               f"from those scanned", self.path, 0)
+            raise SegmentChanged(f"{self.path} changed while it was read: its records differ "
+                                 f"from those scanned", self.path, 0)
         return Segment(self.path, self.kind, self.first_seq, self.size, self.stp, self.records,
                        self.last_seq, self.end, self.damage, self.valid_after, index, data,
                        self.types, self.base_hash, self.segment_bytes, self.fsync,
                        self.trades)
+
+
+class SegmentChanged(JournalError):
+    """A segment lost or changed records between its scan and a later read of it
+    (:meth:`Segment.load`): a writing recovery cut it meanwhile (the readers take no lock)."""
 
 
 @dataclass
@@ -1003,8 +1008,23 @@ def inspect(path) -> dict:
     recovery may repair anything meanwhile, nothing is listed as one it drops, cuts, removes
     or sets aside (a first segment whose header it is writing is no creation cut short,
     nor is a directory where it has written nothing yet: ``start_refused`` None). A
-    ``path`` that is no directory raises :class:`JournalError`, as recovery does.
-    O(journal bytes)."""
+    ``path`` that is no directory raises :class:`JournalError`, as recovery does. A
+    segment that a writing recovery cuts while it is read (the fills of commands not kept)
+    makes it read the directory again. O(journal bytes)."""
+    for _ in range(_RELISTS):
+        try:
+            return _inspect(path)
+        except SegmentChanged:
+            # A writing recovery (it holds the LOCK, which inspect does not take) cut a
+            # segment between its scan and a later read of it: raised, a report of damage
+            # ended in "changed while it was read" (journal inspect: error, exit 1). Read
+            # again, the directory is as the recovery left it.
+            continue
+    return _inspect(path)
+
+
+def _inspect(path) -> dict:
+    # inspect(), one reading of the directory (SegmentChanged: a segment was cut meanwhile)
     from matchcore.durability.errors import SnapshotFileError
     from matchcore.durability.snapshot import list_snapshots, remove_stale_temporaries
     refuse_bytes_dir(path)
