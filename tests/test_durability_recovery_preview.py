@@ -87,3 +87,36 @@ def test_readonly_lost_fills_counted_exactly_for_a_snapshot_taken_without_captur
     assert ro.trades_missing + ro.trades_to_rewrite == made.trades_rewritten
     assert ro.last_trade_seq == made.last_trade_seq == 3
     assert "WARNING: 2 fill record(s) before the snapshot are missing" in ro.summary()
+
+
+def test_readonly_recovery_while_a_recovery_cuts_fills_reads_the_directory_again(
+        tmp_path, monkeypatch):
+    # matchcore recover (read-only) beside a writing recovery that cuts the fills of commands
+    # the command journal does not hold: the trade segment it had scanned was shorter when it
+    # read it again, and it raised JournalError ("... changed while it was read") for a
+    # directory being repaired
+    from matchcore.durability import recovery
+    from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
+    from durability_checks import journal_last_command_lost
+    d = journal_last_command_lost(tmp_path / "j")
+    seg = segment_files(d, KIND_TRADES)[-1][1]
+    before = mc.Engine.recover(d, readonly=True).recovery_report
+    assert before.trades_to_cut == 1
+    real_scan = recovery.scan_journal
+    cut = []
+
+    def cut_after_scan(path, kind=KIND_COMMANDS, **kw):
+        scan = real_scan(path, kind, **kw)
+        if kind == KIND_TRADES and not cut:
+            # the writing recovery's cut lands between this one's scan and its next read
+            os.truncate(seg, os.path.getsize(seg) - 104)
+            cut.append(seg)
+        return scan
+
+    monkeypatch.setattr(recovery, "scan_journal", cut_after_scan)
+    eng = mc.Engine.recover(d, readonly=True)
+    assert cut
+    rep = eng.recovery_report
+    assert rep.trades_to_cut == 0 and rep.bytes_to_cut == before.bytes_to_cut - 104
+    assert rep.last_seq == before.last_seq and eng.state_hash() == before.state_hash
+    assert rep.options_kept == before.options_kept

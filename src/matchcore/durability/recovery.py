@@ -31,10 +31,10 @@ from matchcore._core import COMMAND_DTYPE, CommandKind, _flag_arg
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
-    KIND_COMMANDS, KIND_TRADES, ReadBuffer, check_journal_option_names, check_journal_options,
-    creation_leftovers, lock_directory, lock_held, lock_refusal, open_writers, refuse_bytes_dir,
-    require_directory, scan_journal, segment_files, segment_temporaries, unlink_quietly,
-    writer_takes,
+    _RELISTS, KIND_COMMANDS, KIND_TRADES, ReadBuffer, SegmentChanged,
+    check_journal_option_names, check_journal_options, creation_leftovers, lock_directory,
+    lock_held, lock_refusal, open_writers, refuse_bytes_dir, require_directory, scan_journal,
+    segment_files, segment_temporaries, unlink_quietly, writer_takes,
 )
 from matchcore.durability.snapshot import (
     _load_snapshot, engine_state_hash, fsync_dir, list_snapshots, read_snapshot_header,
@@ -693,8 +693,21 @@ def _recover_as(cls, path, *, fsync: str | None = None, snapshot: bool = True,
         report.created_files.append(os.path.join(path, "LOCK"))
     lock_fd = None if readonly else lock_directory(path)
     try:
-        return _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades,
-                        record_events, journal_options)
+        # A read-only recovery takes no lock: a writing one may cut a segment (the fills of
+        # commands it does not keep) between this one's scan and a later read of it, which
+        # raised "... changed while it was read" for a directory being repaired. It reads the
+        # directory again, as the writing recovery left it (journal inspect does the same).
+        again = _RELISTS if readonly else 0
+        while True:
+            try:
+                # (a copy: _recover adds the journal's own segment_bytes to the options)
+                return _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades,
+                                record_events, dict(journal_options))
+            except SegmentChanged:
+                if not again:
+                    raise
+                again -= 1
+                report = RecoveryReport(path, readonly=readonly)
     except BaseException:
         # a recovery that refuses the directory changes nothing: not even the LOCK it made
         # (held by this process until closed below, so no other engine is using it)
