@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+import numpy as np
 import pytest
 
 import matchcore as mc
@@ -364,3 +365,43 @@ def test_inspect_while_a_recovery_cuts_fills_reads_the_directory_again(tmp_path,
     trades = info["journals"]["trades"]
     assert trades["records"] == before["journals"]["trades"]["records"] - 1
     assert trades["fills_to_cut"] == 0 and trades["corrupt"] is None
+
+
+def test_inspect_while_a_recovery_drops_a_trade_segment_reads_the_directory_again(
+        tmp_path, monkeypatch):
+    # a writing recovery drops the trade segments wholly after its cut (fills of commands the
+    # command journal lost) while inspect reads the directory: the segment inspect had
+    # scanned was gone when it read it again for the cut, and inspect raised JournalError
+    # ("... cannot be read"), which it reports as the damage of no file
+    from matchcore.durability import journal, read_journal
+    d = journal_of_segments(tmp_path)
+    tsegs = segment_files(d, KIND_TRADES)
+    assert len(tsegs) > 1
+    first_fill = mc.durability.read_trades(d)
+    lost_from = int(first_fill["cmd_seq"][first_fill["seq"] == tsegs[-1][0]][0])
+    # the command journal lost its tail from that fill's command on
+    rec = read_journal(d)
+    at = int(np.flatnonzero(rec["index"]["seq"] == lost_from)[0])
+    csegs = segment_files(d, KIND_COMMANDS)
+    os.truncate([f for first, f in csegs if first <= lost_from][-1],
+                int(rec["index"]["offset"][at]))
+    for f in [f for first, f in csegs if first > lost_from]:
+        os.unlink(f)
+    before = inspect(d)
+    assert before["journals"]["trades"]["segments_to_drop"] == [os.path.basename(tsegs[-1][1])]
+    real_scan = journal.scan_journal
+    dropped = []
+
+    def drop_after_scan(path, kind=KIND_COMMANDS, **kw):
+        scan = real_scan(path, kind, **kw)
+        if kind == KIND_TRADES and not dropped:
+            os.unlink(tsegs[-1][1])             # the recovery's drop lands here
+            dropped.append(tsegs[-1][1])
+        return scan
+
+    monkeypatch.setattr(journal, "scan_journal", drop_after_scan)
+    info = inspect(d)
+    assert dropped
+    trades = info["journals"]["trades"]
+    assert trades["corrupt"] is None and trades["segments_to_drop"] == []
+    assert [s["file"] for s in trades["segments"]] == [os.path.basename(f) for _, f in tsegs[:-1]]

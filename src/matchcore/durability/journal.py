@@ -60,7 +60,8 @@ class Segment:
     def load(self, into: ReadBuffer | None = None) -> Segment:
         """This segment with its bytes and record index: itself when the scan kept them, else
         read and scanned again, checked to hold the same records (a file that lost or changed
-        them meanwhile raises :class:`JournalError`; records appended since are left out).
+        them meanwhile, or is gone, raises :class:`SegmentChanged`, a :class:`JournalError`;
+        records appended since are left out).
         With ``into``, the bytes are read into that buffer, or taken from it when its last read
         was of this file (recovery's scan reads the last segment last; a snapshot's tail is
         usually there): the segment returned is good until the buffer's next read.
@@ -70,7 +71,16 @@ class Segment:
             return self
         data = into.holds(self.path) if into is not None else None
         if data is None:
-            data = _read_segment(self.path, into)
+            try:
+                data = _read_segment(self.path, into)
+            except JournalError:
+                if _gone(self.path):
+                    # dropped since the scan (a writing recovery drops the trade segments
+                    # wholly after its cut): the directory changed under the reader, whose
+                    # scan no longer holds; not a segment that cannot be read
+                    raise SegmentChanged(f"{self.path} was removed after it was scanned",
+                                         self.path, 0) from None
+                raise
         seg = scan_segment_bytes(data, self.kind, self.path, self.first_seq)
         index = seg.index[:self.records]
         end = (int(index["offset"][-1]) + int(index["length"][-1]) if self.records
@@ -86,8 +96,9 @@ class Segment:
 
 
 class SegmentChanged(JournalError):
-    """A segment lost or changed records between its scan and a later read of it
-    (:meth:`Segment.load`): a writing recovery cut it meanwhile (the readers take no lock)."""
+    """A segment lost or changed records, or was removed, between its scan and a later read of
+    it (:meth:`Segment.load`): a writing recovery cut or dropped it meanwhile (the readers
+    take no lock)."""
 
 
 @dataclass
