@@ -842,6 +842,45 @@ def test_engine_journal_creation_failing_leaves_the_directory_as_it_was(tmp_path
     assert _exit_code_of_child(child) == 0
 
 
+def test_engine_journal_creation_out_of_descriptors_leaves_the_directory_as_found(tmp_path):
+    # with no descriptor left at each step of Engine(journal=DIR) in turn, the directory is
+    # left as it was found: a failure after the LOCK was taken and before any segment was made
+    # (listing the directory again under the lock) left the LOCK this start had made, and the
+    # directory it had made, with it
+    import resource
+
+    def child():
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        free = os.dup(0)                    # the lowest descriptor free: nothing opens below
+        os.close(free)
+        for made in (False, True):          # DIR there already, or made by the engine
+            failures = 0
+            for limit in range(free, free + 16):
+                d = tmp_path / f"j{int(made)}-{limit}"
+                if not made:
+                    d.mkdir()
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+                try:
+                    eng = mc.Engine(journal=d, fsync="batch")
+                except OSError as exc:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+                    assert exc.errno == errno.EMFILE, exc
+                    left = sorted(os.listdir(d)) if d.exists() else None
+                    assert left == ([] if not made else None), (limit, left, exc)
+                    failures += 1
+                    continue
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+                eng.close()
+                break
+            else:
+                return 3
+            if failures < 3:
+                return 4
+        return 0
+
+    assert _exit_code_of_child(child) == 0
+
+
 def test_engine_journal_creation_failing_on_its_first_header_leaves_nothing(tmp_path):
     # the command segment's header cut short by the file size limit (a full disk: ENOSPC):
     # the directory the constructor made, its LOCK and the torn segment were left behind

@@ -867,17 +867,32 @@ def open_writers(path, stp: int, fsync: str = "batch", *, new: bool = True,
     made_dir = new and own and not os.path.isdir(path)
     made_lock = new and own and not os.path.lexists(os.path.join(path, "LOCK"))
     if own:
-        lock_fd = lock_directory(path)
+        try:
+            lock_fd = lock_directory(path)
+        except BaseException:
+            # (no descriptor left for the LOCK, say) the directory this start made, still
+            # empty, is not left behind; a LOCK it may have made is not taken away unlocked
+            if made_dir:
+                _undo_start(path, False, made_dir, segments=False)
+            raise
     try:
         if new:
-            # again under the lock: another engine may have begun. The leftovers of a creation
-            # cut short hold no record: removed, or neither this nor recover() could go on
-            leftovers = _refuse_used_directory(path)
-            for f in leftovers:
-                os.unlink(f)
-            if leftovers:
-                from matchcore.durability.snapshot import fsync_dir
-                fsync_dir(path)
+            try:
+                # again under the lock: another engine may have begun. The leftovers of a
+                # creation cut short hold no record: removed, or neither this nor recover()
+                # could go on
+                leftovers = _refuse_used_directory(path)
+                for f in leftovers:
+                    os.unlink(f)
+                if leftovers:
+                    from matchcore.durability.snapshot import fsync_dir
+                    fsync_dir(path)
+            except BaseException:
+                # no segment is made yet: the LOCK and the directory this start made go
+                # (a listing that failed here, no descriptor left, left them, and the LOCK
+                # made the next Engine(journal=DIR) skip its check before locking)
+                _undo_start(path, made_lock, made_dir, segments=False)
+                raise
         try:
             jc, jt = _make_writers(path, stp, fsync, trades, lock_fd, next_seq=next_seq,
                                    next_trade_seq=next_trade_seq, append_size=append_size,
@@ -909,14 +924,16 @@ def unlink_quietly(files) -> bool:
     return gone
 
 
-def _undo_start(path, made_lock: bool, made_dir: bool) -> None:
+def _undo_start(path, made_lock: bool, made_dir: bool, segments: bool = True) -> None:
     # A new journal whose writers could not be made (a full disk, no descriptor left): the
     # segments they made (none was there: _refuse_used_directory, under the LOCK still held)
     # hold no record and are removed, with the LOCK and the directory if this start made them.
     # Left, they were a journal no engine wrote: the retry was refused ("already holds a
-    # journal: use Engine.recover").
+    # journal: use Engine.recover"). segments=False: a start that failed before making any
+    # (the segments there, if any, are not its own).
     import contextlib
-    made = [f for kind in (KIND_COMMANDS, KIND_TRADES) for _, f in segment_files(path, kind)]
+    made = ([f for kind in (KIND_COMMANDS, KIND_TRADES) for _, f in segment_files(path, kind)]
+            if segments else [])
     if made_lock:
         made.append(os.path.join(path, "LOCK"))
     unlink_quietly(made)
