@@ -769,6 +769,16 @@ cdef class JournalWriter:
         pre = SEGMENT_PREFIX[kind].encode()
         memcpy(j.prefix, <const char*>pre, len(pre))
         j.prefix[len(pre)] = 0
+        if lock_fd >= 0:
+            # its own descriptor of the locked file: the lock lasts while any copy is open.
+            # Taken before any file is made, and named: without a descriptor left it failed
+            # last, after the segment was made, with a bare "[Errno 24] Too many open files"
+            try:
+                self.lock_fd = os.dup(lock_fd)
+            except OSError as exc:
+                raise OSError(exc.errno, f"{exc.strerror}: the journal writer could not keep "
+                                         f"a descriptor of the directory's lock",
+                              os.path.join(self.path, "LOCK")) from exc
         j.dir_fd = c_open(j.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
         if j.dir_fd < 0:
             raise OSError(errno, os.strerror(errno), self.path)
@@ -790,8 +800,6 @@ cdef class JournalWriter:
             mc_prealloc(j.fd, j.seg_limit)
         if j.policy == MC_J_BATCH and _start_syncer(j) < 0:
             raise OSError("cannot start the journal's group-commit thread")
-        # its own descriptor of the locked file: the lock lasts while any copy is open
-        self.lock_fd = os.dup(lock_fd) if lock_fd >= 0 else -1
         _LIVE.add(self)
 
     cdef void _forked(self) noexcept:
