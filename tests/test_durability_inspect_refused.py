@@ -405,3 +405,36 @@ def test_inspect_while_a_recovery_drops_a_trade_segment_reads_the_directory_agai
     trades = info["journals"]["trades"]
     assert trades["corrupt"] is None and trades["segments_to_drop"] == []
     assert [s["file"] for s in trades["segments"]] == [os.path.basename(f) for _, f in tsegs[:-1]]
+
+
+def test_inspect_while_a_recovery_sets_a_snapshot_aside_reads_the_directory_again(
+        tmp_path, monkeypatch):
+    # a writing recovery renames a snapshot that can never be a state of the journal (here
+    # ahead of it, the journal's tail lost) to .unused while inspect reads the directory:
+    # inspect listed it as "INVALID: ... cannot be read: No such file or directory", a
+    # damaged snapshot, where recovery had only set a valid one aside
+    from matchcore.durability import recovery
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    for k in range(1, 6):
+        eng.submit(1, k, mc.Side.BUY, 100 - k, 5)
+    snap = eng.snapshot()
+    eng.submit(1, 9, mc.Side.BUY, 90, 5)
+    eng.close()
+    seg = segment_files(d, KIND_COMMANDS)[-1][1]
+    os.truncate(seg, os.path.getsize(seg) - 2 * 88)        # the journal ends before it
+    before = inspect(d)
+    assert [s["set_aside"] for s in before["snapshots"]] == [True]
+    real_load = recovery.load_listed_snapshot
+    renamed = []
+
+    def set_aside_after_listing(fpath, seq, cls=None):
+        if not renamed:
+            os.rename(snap, snap + ".unused")               # the recovery's rename lands here
+            renamed.append(snap)
+        return real_load(fpath, seq, cls)
+
+    monkeypatch.setattr(recovery, "load_listed_snapshot", set_aside_after_listing)
+    info = inspect(d)
+    assert renamed
+    assert info["snapshots"] == []

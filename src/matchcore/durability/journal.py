@@ -97,8 +97,8 @@ class Segment:
 
 class SegmentChanged(JournalError):
     """A segment lost or changed records, or was removed, between its scan and a later read of
-    it (:meth:`Segment.load`): a writing recovery cut or dropped it meanwhile (the readers
-    take no lock)."""
+    it (:meth:`Segment.load`), or a snapshot listed was gone when read (``inspect``): a
+    writing recovery cut, dropped or set it aside meanwhile (the readers take no lock)."""
 
 
 @dataclass
@@ -1121,6 +1121,11 @@ def _inspect(path) -> dict:
                                      "unusable": refused[0] if refused else None,
                                      "set_aside": bool(refused and refused[1])})
         except (SnapshotFileError, OSError) as exc:  # reported: inspect describes damage
+            if _gone(fpath):
+                # renamed (set aside as .unused) or removed by a writing recovery since the
+                # listing: not a snapshot that cannot be read, which was reported as damage
+                raise SegmentChanged(f"{fpath} was renamed or removed after it was listed",
+                                     fpath, 0) from None
             out["snapshots"].append({"file": os.path.basename(fpath), "seq": seq,
                                      "valid": False, "error": str(exc)})
     # recovery (snapshot=True) takes the newest usable snapshot and looks at none older: it
