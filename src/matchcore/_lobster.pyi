@@ -21,7 +21,7 @@ def replay(
     side: NDArray[np.int8],
     ob: NDArray[np.int64] | None,
     levels: int,
-) -> tuple[NDArray[np.int64], NDArray[np.int64], tuple[NDArray[np.int16], Any] | None]: ...
+) -> tuple[NDArray[np.int64], NDArray[np.int64], tuple[NDArray[np.int32], Any] | None]: ...
 def transitions(
     ob: NDArray[np.int64],
     kind: NDArray[np.int8],

@@ -2,7 +2,7 @@
 """Compiled LOBSTER replay: message rows through the book in replay mode, and the two checks
 against the orderbook file. Driven by matchcore.lobster (which reads the CSV files)."""
 
-from libc.stdint cimport int64_t, uint64_t, int8_t, uint8_t
+from libc.stdint cimport int64_t, uint64_t, int32_t, int8_t, uint8_t
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 import numpy as np
@@ -90,7 +90,7 @@ def replay(OrderBook book, const int8_t[::1] kind, const int64_t[::1] ts_ns,
     """Apply message rows to ``book`` (already seeded) in replay mode; no events are written.
 
     Returns (counters int64[N_COUNTERS], halt_rows int64 array, verify) where verify is None or
-    (agree_levels int16[n], first) with agree_levels[k] = leading levels of both sides agreeing
+    (agree_levels int32[n], first) with agree_levels[k] = leading levels of both sides agreeing
     with orderbook row k (``levels`` means full agreement) and first = (k, side, level, book
     price, book size, file price, file size) of the first disagreement or None. O(n * levels).
     """
@@ -112,8 +112,11 @@ def replay(OrderBook book, const int8_t[::1] kind, const int64_t[::1] ts_ns,
     cdef bint verify = ob is not None
     cdef const int64_t[:, ::1] obv
     cdef int64_t L = levels
-    cdef cnp.ndarray agree_arr = np.zeros(n if verify else 0, dtype=np.int16)
-    cdef short* agree = <short*>cnp.PyArray_DATA(agree_arr)
+    # int32: an int16 count wrapped past 32767 levels (an orderbook array may be that deep),
+    # and a row that agreed whole read as a negative count, agreement 0; a row of 2**31
+    # levels would take 64 GiB, so int32 holds every count
+    cdef cnp.ndarray agree_arr = np.zeros(n if verify else 0, dtype=np.int32)
+    cdef int32_t* agree = <int32_t*>cnp.PyArray_DATA(agree_arr)
     cdef cnp.ndarray halt_arr = np.empty(n, dtype=np.int64)
     cdef int64_t* halts = <int64_t*>cnp.PyArray_DATA(halt_arr)
     cdef int64_t n_halts = 0
@@ -198,7 +201,7 @@ def replay(OrderBook book, const int8_t[::1] kind, const int64_t[::1] ts_ns,
                             fb_s = mine[2 * same + 1] if same < nm else 0
                             ff_p = theirs[2 * same] if same < nt else 0
                             ff_s = theirs[2 * same + 1] if same < nt else 0
-                    agree[k] = <short>worst
+                    agree[k] = <int32_t>worst
     finally:
         b.emit = old_emit
         mc_busy_leave(b)
