@@ -41,3 +41,21 @@ def test_replay_dbn_symbols_of_a_generator_select_as_a_list_does(tmp_path):
     assert given.stats == listed.stats and given.symbols == listed.symbols
     assert sorted(b.state_hash() for b in given.books.values()) == \
         sorted(b.state_hash() for b in listed.books.values())
+
+
+def test_dbn_replayer_book_name_or_id_with_spaces_is_the_book_symbols_selects(tmp_path):
+    # symbols=[" 1003 ", " SYM1"] kept those two books, but book(" SYM1") and book(" 1003")
+    # raised KeyError "no book for symbol ..." for them
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    path = generate_mbo(tmp_path / "day.dbn", records=1000, instruments=3, seed=4)
+    r = replay_dbn(path, symbols=[" 1003 ", " SYM1"])
+    assert sorted(r.books) == [1, 2]
+    for given in (" SYM1", "SYM1 ", "\tSYM1"):
+        assert r.book(given) is r.books[1]
+    for given in (" 1003", "1003 ", " 01003 "):
+        assert r.book(given) is r.books[2]
+    with pytest.raises(KeyError, match="no book for symbol ' SYM0'"):
+        r.book(" SYM0")
+    with pytest.raises(KeyError):
+        r.book(" 1001 ")

@@ -1022,7 +1022,8 @@ cdef class DbnReplayer:
         a name several books carry (the metadata maps one symbol to several instrument ids,
         e.g. over several days), naming their ids, which it takes. A string is a name first, an
         instrument id only when no book carries it as a name (written with leading zeros, the
-        id it writes, as in ``symbols``); an int is an instrument id; anything else (a float,
+        id it writes, as in ``symbols``; so with spaces around a name or an id); an int is an
+        instrument id; anything else (a float,
         a bool, bytes) raises TypeError. ``publisher``: the
         publisher id of the book, which a file of several publishers needs where an instrument
         has a book on more than one (without it: ValueError naming them). O(instruments)."""
@@ -1044,13 +1045,16 @@ cdef class DbnReplayer:
 
         want = symbol
         if not isinstance(symbol, int):
-            more = kept(L for L, n in names.items() if n == symbol)
-            if len(more) > 1:
-                # the first of them was returned: another instrument's orders under the name
-                _several(symbol, more, ids, pubs)
-            if more:
-                return self._books[more[0]]
-            number = plain_number(str(symbol))
+            # the name as given, then without spaces around it, as symbols= selects it:
+            # symbols=[" SYM1"] kept SYM1's book, which book(" SYM1") did not find
+            for name in dict.fromkeys((symbol, symbol.strip())):
+                more = kept(L for L, n in names.items() if n == name)
+                if len(more) > 1:
+                    # the first of them was returned: another instrument's orders under the name
+                    _several(symbol, more, ids, pubs)
+                if more:
+                    return self._books[more[0]]
+            number = plain_number(symbol.strip())
             if not (number.isascii() and number.isdigit()):
                 raise KeyError(f"no book for symbol {symbol!r}" + _of(publisher))
             want = int(number)
