@@ -536,6 +536,18 @@ cdef inline int mc_guard_entry(mc_book* b) except -1:
         return mc_entry_slow(b)
     return 0
 
+cdef inline bint mc_entry_events_on(mc_book* b) noexcept nogil:
+    # A feed replayer builds its books writing no events (emit 0: the replay at full speed,
+    # and nobody reads them), but an order entered through such a book's Python methods is the
+    # caller's own: its events are written as record_events says, as on any book, or its fills
+    # were lost. On for that call only (the method puts emit back to 0 after its C call), so
+    # the replay's messages still write none. The first test is the one a standalone book pays.
+    if (b.guard & MC_GUARD_HOSTED and not b.engine_owned and not b.emit
+            and not (b.guard & MC_GUARD_NO_EVENTS)):
+        b.emit = 1
+        return 1
+    return 0
+
 cdef inline int mc_guard_per_call(mc_book* b) except -1:
     # The per-call methods (and events()): one byte tested and a branch, zero being the common
     # case (the test of record_events it replaces); the rest is out of line.

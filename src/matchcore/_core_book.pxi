@@ -177,10 +177,13 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef bint events_on = mc_entry_events_on(b)
         cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = _submit(b, oid, c_side, c_price, c_qty, c_tif, c_owner, c_post)
+        if events_on:
+            b.emit = 0
         if r >= 0:
             return _lots(r)
         b.now_ns = was_ns           # refused: the clock stays (see _apply)
@@ -205,10 +208,13 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef bint events_on = mc_entry_events_on(b)
         cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = mc_market(b, oid, c_side, c_qty, c_owner)
+        if events_on:
+            b.emit = 0
         if r >= 0:
             return _lots(r)
         b.now_ns = was_ns           # refused: the clock stays (see _apply)
@@ -230,10 +236,13 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef bint events_on = mc_entry_events_on(b)
         cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = _cancel(b, oid, c_owner)
+        if events_on:
+            b.emit = 0
         if r >= 0:
             return _lots(r)
         b.now_ns = was_ns           # refused: the clock stays (see _apply)
@@ -263,10 +272,13 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef bint events_on = mc_entry_events_on(b)
         cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         mc_prefetch_next_ids(b, oid)
         cdef int64_t r = _modify(b, oid, c_qty, p, c_owner)
+        if events_on:
+            b.emit = 0
         if r >= 0:
             return True
         b.now_ns = was_ns           # refused: the clock stays (see _apply)
@@ -295,9 +307,12 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef bint events_on = mc_entry_events_on(b)
         cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         cdef int64_t r = mc_rest(b, oid, c_side, c_price, c_qty, c_owner)
+        if events_on:
+            b.emit = 0
         if r < 0:
             b.now_ns = was_ns       # refused: the clock stays (see _apply)
             _raise(r, oid)
@@ -318,9 +333,12 @@ cdef class OrderBook:
         # which remakes a subclass's unused book and frees the struct read before
         cdef mc_book* b = self._b
         mc_guard_entry(b)
+        cdef bint events_on = mc_entry_events_on(b)
         cdef int64_t was_ns = b.now_ns
         b.now_ns = c_ts
         cdef int64_t r = mc_reduce(b, oid, c_qty, c_exec)
+        if events_on:
+            b.emit = 0
         if r >= 0:
             return _lots(r)
         b.now_ns = was_ns           # refused: the clock stays (see _apply)
