@@ -78,3 +78,33 @@ def test_replayer_book_process_keeps_pending_events_of_per_call_orders():
     cmds["qty"] = 1
     assert _kinds(book.process(cmds)) == ["ACCEPTED"]
     assert book.events()["order_id"].tolist() == [2**63]
+
+
+@pytest.mark.parametrize("feed", ["itch", "dbn"])
+def test_replayer_book_c_table_orders_leave_their_events_pending(feed):
+    # the same from C (and Numba, which calls the table): a replayer's book said
+    # record_events True and its orders' events never reached drain_events
+    from test_capi import CTable
+    api = CTable()
+    rep, rest, book = _mid_replay_book(feed)
+    twin = book.copy()
+    ask, _ = book.best_ask()
+    big = 2**63
+    for b in (book, twin):
+        h = b.handle
+        assert api.submit(h, big, mc.Side.BUY, ask, 1, mc.TIF.IOC, 5, 0) == 1
+        assert api.submit(h, big + 1, mc.Side.SELL, ask + 1000, 3, mc.TIF.GTC, 5, 0) == 0
+        assert api.modify(h, big + 1, 2, 0) == 0
+        assert api.cancel(h, big + 1) == 2
+        cmds = np.zeros(2, dtype=mc.COMMAND_DTYPE)
+        cmds["order_id"] = [big + 2, big + 3]
+        cmds["side"] = mc.Side.SELL
+        cmds["price"] = ask + 1000
+        cmds["qty"] = 1
+        assert api.process(h, cmds.ctypes.data, 2) == 2
+        assert api.apply(h, cmds[:1].ctypes.data) < 0       # a duplicate id: REJECTED
+    assert api.pending_events(book.handle) == api.pending_events(twin.handle) > 0
+    got, want = book.events(), twin.events()
+    assert got.tobytes() == want.tobytes(), (_kinds(got), _kinds(want))
+    rep.feed(rest)
+    assert api.pending_events(book.handle) == 0

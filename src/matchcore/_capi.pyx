@@ -49,6 +49,7 @@ from matchcore._core cimport (
     mc_snapshot_write,
     mc_snapshot_restore,
     mc_feed_view,
+    mc_entry_events_on,
     MC_BUSY_MASK,
     MC_GUARD_HOSTED,
 )
@@ -119,6 +120,14 @@ cdef inline int _entry(const mc_book* b) noexcept nogil:
         # a Recorder's book: an order entered here would be in the live book and in no record
         return -E_READONLY
     return 0
+
+
+cdef inline int64_t _events_off(mc_book* b, bint on, int64_t r) noexcept nogil:
+    # after an order-entry call on a feed replayer's book, which writes that call's events
+    # (mc_entry_events_on switched them on): off again, so the replay's messages write none
+    if on:
+        b.emit = 0
+    return r
 
 
 cdef inline int _use(const mc_book* b) noexcept nogil:
@@ -210,7 +219,8 @@ cdef int64_t h_submit(uint64_t h, uint64_t oid, int side, int64_t price, int64_t
     if rc < 0:
         return rc
     mc_prefetch_next_ids(b, oid)
-    return mc_submit(b, oid, side, price, qty, tif, owner, post_only)
+    cdef bint events_on = mc_entry_events_on(b)
+    return _events_off(b, events_on, mc_submit(b, oid, side, price, qty, tif, owner, post_only))
 
 
 cdef int64_t h_market(uint64_t h, uint64_t oid, int side, int64_t qty,
@@ -222,7 +232,8 @@ cdef int64_t h_market(uint64_t h, uint64_t oid, int side, int64_t qty,
     if rc < 0:
         return rc
     mc_prefetch_next_ids(b, oid)
-    return mc_market(b, oid, side, qty, owner)
+    cdef bint events_on = mc_entry_events_on(b)
+    return _events_off(b, events_on, mc_market(b, oid, side, qty, owner))
 
 
 cdef int64_t h_cancel(uint64_t h, uint64_t oid) noexcept nogil:
@@ -233,7 +244,8 @@ cdef int64_t h_cancel(uint64_t h, uint64_t oid) noexcept nogil:
     if rc < 0:
         return rc
     mc_prefetch_next_ids(b, oid)
-    return mc_cancel(b, oid)
+    cdef bint events_on = mc_entry_events_on(b)
+    return _events_off(b, events_on, mc_cancel(b, oid))
 
 
 cdef int64_t h_modify(uint64_t h, uint64_t oid, int64_t qty, int64_t price) noexcept nogil:
@@ -244,7 +256,8 @@ cdef int64_t h_modify(uint64_t h, uint64_t oid, int64_t qty, int64_t price) noex
     if rc < 0:
         return rc
     mc_prefetch_next_ids(b, oid)
-    return mc_modify(b, oid, qty, price)
+    cdef bint events_on = mc_entry_events_on(b)
+    return _events_off(b, events_on, mc_modify(b, oid, qty, price))
 
 
 cdef int64_t h_cancel_by(uint64_t h, uint64_t oid, uint64_t owner) noexcept nogil:
@@ -255,7 +268,8 @@ cdef int64_t h_cancel_by(uint64_t h, uint64_t oid, uint64_t owner) noexcept nogi
     if rc < 0:
         return rc
     mc_prefetch_next_ids(b, oid)
-    return mc_cancel_by(b, oid, owner)
+    cdef bint events_on = mc_entry_events_on(b)
+    return _events_off(b, events_on, mc_cancel_by(b, oid, owner))
 
 
 cdef int64_t h_modify_by(uint64_t h, uint64_t oid, int64_t qty, int64_t price,
@@ -267,7 +281,8 @@ cdef int64_t h_modify_by(uint64_t h, uint64_t oid, int64_t qty, int64_t price,
     if rc < 0:
         return rc
     mc_prefetch_next_ids(b, oid)
-    return mc_modify_by(b, oid, qty, price, owner)
+    cdef bint events_on = mc_entry_events_on(b)
+    return _events_off(b, events_on, mc_modify_by(b, oid, qty, price, owner))
 
 
 cdef int64_t h_apply(uint64_t h, const mc_command* c) noexcept nogil:
@@ -277,7 +292,8 @@ cdef int64_t h_apply(uint64_t h, const mc_command* c) noexcept nogil:
     cdef int rc = _entry(b)
     if rc < 0:
         return rc
-    return mc_apply(b, c)
+    cdef bint events_on = mc_entry_events_on(b)
+    return _events_off(b, events_on, mc_apply(b, c))
 
 
 cdef int64_t h_process(uint64_t h, const mc_command* cmds, int64_t n) noexcept nogil:
@@ -287,7 +303,8 @@ cdef int64_t h_process(uint64_t h, const mc_command* cmds, int64_t n) noexcept n
     cdef int rc = _entry(b)
     if rc < 0:
         return rc
-    return mc_process(b, cmds, n)
+    cdef bint events_on = mc_entry_events_on(b)
+    return _events_off(b, events_on, mc_process(b, cmds, n))
 
 
 # The core's queries index the book's two ladders by side and trust their (Python or internal)
