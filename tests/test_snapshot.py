@@ -230,6 +230,22 @@ def test_snapshot_truncated_raises_and_leaves_book_unchanged(cut):
     assert target.state_hash() == h
 
 
+@pytest.mark.parametrize("data", [b"hello", b"PK\x03\x04", b"\x80\x04\x95", b"X"])
+def test_snapshot_short_bytes_of_something_else_raise_bad_magic_book_unchanged(data):
+    # fewer than 8 bytes that do not begin the magic (a few bytes of another file) were called
+    # a truncated snapshot, which sends the reader looking for the rest of a file that never
+    # was one; a prefix of the magic stays "truncated"
+    target = _session_book(seed=9)
+    before = target.snapshot()
+    with pytest.raises(SnapshotError, match="bad magic") as info:
+        target.restore(data)
+    assert info.value.code == 1 and target.snapshot() == before
+    with pytest.raises(SnapshotError, match="bad magic"):
+        mc.OrderBook.from_snapshot(data)
+    with pytest.raises(SnapshotError, match="truncated"):
+        mc.OrderBook.from_snapshot(b"MCSNAP")
+
+
 def test_snapshot_bad_magic_raises():
     snap = bytearray(_session_book().snapshot())
     snap[0:8] = b"NOTASNAP"

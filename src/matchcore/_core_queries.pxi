@@ -284,6 +284,9 @@ cdef int _snapshot_build(const uint8_t* data, int64_t n, int64_t min_orders,
     """Validate a snapshot and build a new book from it, with room for at least `min_orders`
     orders; -MC_SNAP_E_* on any defect."""
     if n < 8:
+        # a few bytes that do not begin the magic are something else, not a snapshot cut short
+        if n > 0 and memcmp(data, b"MCSNAPSH", n) != 0:
+            return -MC_SNAP_E_MAGIC
         return -MC_SNAP_E_TRUNCATED
     if memcmp(data, b"MCSNAPSH", 8) != 0:
         return -MC_SNAP_E_MAGIC
