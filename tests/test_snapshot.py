@@ -269,6 +269,26 @@ def test_snapshot_flipped_byte_fails_checksum(pos):
         mc.OrderBook.from_snapshot(bytes(snap))
 
 
+@pytest.mark.parametrize("pos,bit", [(16, 0x01), (16, 0x40), (17, 0x01), (19, 0x80)])
+def test_snapshot_damaged_size_field_is_a_checksum_mismatch_not_a_cut_or_extra_bytes(pos, bit):
+    # A flipped bit in the header's total size made a whole snapshot read as truncated or as
+    # "N bytes after the snapshot's content": advice to look for missing bytes or to cut bytes
+    # that belong to it. Its checksum tells: the bytes given are damaged.
+    snap = bytearray(_session_book().snapshot())
+    snap[pos] ^= bit
+    target = _session_book(seed=9)
+    before = target.snapshot()
+    with pytest.raises(SnapshotError, match="checksum") as info:
+        target.restore(bytes(snap))
+    assert info.value.code == 4 and target.snapshot() == before
+    # a snapshot cut short is still truncated, and one with bytes after it says how many
+    whole = _session_book().snapshot()
+    with pytest.raises(SnapshotError, match="truncated"):
+        mc.OrderBook.from_snapshot(whole[:-1])
+    with pytest.raises(SnapshotError, match="2 bytes after"):
+        mc.OrderBook.from_snapshot(whole + b"\n\n")
+
+
 def _one_level_snapshot():
     book = mc.OrderBook()
     book.submit(1, mc.Side.BUY, 100, 5)

@@ -279,6 +279,22 @@ cdef int64_t mc_snapshot_write(const mc_book* b, uint8_t* out, int64_t cap) noex
     return size
 
 
+cdef bint _size_field_damaged(const uint8_t* data, int64_t n, uint64_t size) noexcept nogil:
+    # The header's total size disagrees with the bytes given (n >= header + 8): a cut, bytes
+    # after the snapshot, or damage to the size field itself. A cut leaves the counts' size
+    # above n; bytes after it leave a checksum that holds, over the snapshot's own bytes
+    # (appended) or over all of them (resealed). Damage to the size field leaves neither.
+    cdef uint64_t n_orders = _get64(data + 24)
+    cdef uint64_t levels = <uint64_t>_get32(data + 32) + _get32(data + 36)
+    if <uint64_t>n < size:
+        return (n_orders <= <uint64_t>n // SNAP_ORDER and levels <= <uint64_t>n // SNAP_LEVEL
+                and SNAP_HEADER + SNAP_LEVEL * levels + SNAP_ORDER * n_orders + 8 == <uint64_t>n
+                and _get64(data + n - 8) != _fnv1a(data, n - 8))
+    if _get64(data + n - 8) == _fnv1a(data, n - 8):
+        return False
+    return size < SNAP_HEADER + 8 or _get64(data + size - 8) != _fnv1a(data, <int64_t>size - 8)
+
+
 cdef int _snapshot_build(const uint8_t* data, int64_t n, int64_t min_orders,
                          mc_book** result) noexcept nogil:
     """Validate a snapshot and build a new book from it, with room for at least `min_orders`
@@ -297,6 +313,8 @@ cdef int _snapshot_build(const uint8_t* data, int64_t n, int64_t min_orders,
     cdef uint64_t size = _get64(data + 16)
     if _get32(data + 12) != SNAP_HEADER:
         return -MC_SNAP_E_CORRUPT
+    if <uint64_t>n != size and _size_field_damaged(data, n, size):
+        return -MC_SNAP_E_CHECKSUM
     if <uint64_t>n < size:
         return -MC_SNAP_E_TRUNCATED
     if <uint64_t>n > size:
