@@ -7,8 +7,10 @@ queue_position() of every id ever used; check_invariants() runs on both. The eve
 checked against the rules themselves (ledger_checks.EventLedger), and the book against what
 they leave. A call that raises must leave the compiled book's snapshot unchanged, and the
 steps go on, at any point, with a twin of the compiled book made by copy(), copy.copy,
-copy.deepcopy, pickle, from_snapshot() or restore(). One state machine per self-trade
-prevention mode, and one with the replay mode's place() and reduce().
+copy.deepcopy, pickle, from_snapshot() or restore(). Batches run through process() also
+into a caller's out= buffer (often too small) and with every field at its limits; depth_into()
+is held to the reference's levels and clear() to a new reference model. One state machine per
+self-trade prevention mode, and one with the replay mode's place() and reduce().
 
 The default budget keeps the run well under a minute; MATCHCORE_SOAK=1 raises it a lot.
 """
@@ -286,16 +288,96 @@ class BookComparison(RuleBasedStateMachine):
             cmds["owner"][i] = data.draw(owners)
             cmds["post_only"][i] = data.draw(st.sampled_from([0, 0, 1]))
             cmds["ts_ns"][i] = data.draw(ts)
-        self.log.append(f"process({cmds.tolist()})")
-        out_c = self.compiled.process(cmds)
+        self._run_batch(cmds)
+
+    def _run_batch(self, cmds, room=None):
+        """One batch through both books' process(), into a caller's buffer of `room` events
+        when given (the compiled book borrows it as its event buffer for the batch)."""
+        self.log.append(f"process({cmds.tolist()}, out room {room})")
+        buf = None if room is None else np.zeros(room, dtype=EVENT_DTYPE)
+        out_c = self.compiled.process(cmds, out=buf)
         out_r = self.reference.process(cmds)
         assert_events_equal(out_c, out_r, labels=("compiled", "reference"),
-                            context="process(): ")
+                            context=f"process(out room {room}): ")
+        if buf is not None and len(out_r) <= room:
+            # the events that fit are the caller's buffer's first k
+            assert np.shares_memory(out_c, buf) and out_c.base is not None
         self._note_owners(out_r)
         self.ledger.apply_batch(cmds, out_r)
         # process() must not touch the pending per-call buffer
         assert len(self.compiled.events()) == 0
         assert len(self.reference.events()) == 0
+
+    @rule(data=st.data(), n=st.integers(1, 12),
+          room=st.sampled_from([0, 1, 2, 3, 5, 8, 13, 64]))
+    def process_into_out(self, data, n, room):
+        """A batch written into a caller's out= buffer, often too small for its events (the
+        rest of the batch then goes to the book's own buffer and the two parts are joined)."""
+        cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+        pool = sorted(self.known_ids) or [0]
+        for i in range(n):
+            oid = data.draw(st.one_of(st.sampled_from(pool), fresh_ids))
+            self.known_ids.add(oid)
+            cmds[i] = (data.draw(ts), oid, data.draw(st.one_of(prices, st.just(0))),
+                       data.draw(qtys), data.draw(owners), 0,
+                       data.draw(st.sampled_from(list(CommandKind))),
+                       data.draw(st.sampled_from([0, 1])), data.draw(st.sampled_from([0, 1, 2])),
+                       data.draw(st.sampled_from([0, 0, 1])))
+        self._run_batch(cmds, room)
+
+    @rule(data=st.data(), n=st.integers(1, 8))
+    def process_at_limits(self, data, n):
+        """A batch of commands at the limits of their fields: prices and quantities at both
+        ends of int64 (the command fields are signed), the largest ids and owners, the clock's
+        extremes, every byte value a kind, side or time in force can hold."""
+        cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+        pool = sorted(self.known_ids) or [0]
+        for i in range(n):
+            oid = data.draw(st.one_of(st.sampled_from(pool), st.sampled_from([0, MAX_U64])))
+            self.known_ids.add(oid)
+            cmds[i] = (data.draw(edge_ts), oid,
+                       data.draw(st.one_of(prices, edge_prices,
+                                           st.sampled_from([0, -1, -(2**63)]))),
+                       data.draw(st.one_of(qtys, edge_qtys, st.sampled_from([0, -(2**63)]))),
+                       data.draw(edge_owners), data.draw(st.sampled_from([0, 2**32 - 1])),
+                       data.draw(st.one_of(st.sampled_from(list(CommandKind)),
+                                           st.sampled_from([4, 255]))),
+                       data.draw(st.sampled_from([0, 1, 2, 255])),
+                       data.draw(st.sampled_from([0, 1, 2, 3, 255])),
+                       data.draw(st.sampled_from([0, 1, 255])))
+        self._run_batch(cmds)
+
+    @rule(n_bids=st.integers(0, 4), n_asks=st.integers(0, 4))
+    def depth_into_rows(self, n_bids, n_asks):
+        """depth_into() writes the top levels the reference holds, or raises OverflowError
+        for a level total beyond int64 among the rows asked for, writing nothing; rows past
+        the counts stay as they were."""
+        bids = np.full((n_bids, 2), -7, dtype=np.int64)
+        asks = np.full((n_asks, 2), -7, dtype=np.int64)
+        want = []
+        for side, rows in ((0, n_bids), (1, n_asks)):
+            want.append([[p, sum(q for _, q in self.reference.level(side, p))]
+                         for p in self._level_prices(side)[:rows]])
+        beyond = any(q > 2**63 - 1 for side in want for _, q in side)
+        try:
+            nb, na = self.compiled.depth_into(bids, asks)
+        except OverflowError:
+            assert beyond, want
+            assert (bids == -7).all() and (asks == -7).all()
+            return
+        assert not beyond, want
+        assert bids[:nb].tolist() == want[0] and asks[:na].tolist() == want[1]
+        assert (bids[nb:] == -7).all() and (asks[na:] == -7).all()
+
+    @rule()
+    def clear_books(self):
+        """clear() empties the compiled book (no events); it goes on as a new book would, the
+        reference model (which has no clear()) being a new one."""
+        self.log.append("clear()")
+        self.compiled.clear()
+        assert len(self.compiled) == 0 and len(self.compiled.events()) == 0
+        self.reference = ReferenceBook(stp=self.stp_mode)
+        self.ledger = EventLedger(self.stp_mode, allow_crossed=self.allow_crossed)
 
     @precondition(lambda self: len(self.reference) > 0)
     @rule(data=st.data(), side=st.sampled_from([0, 1]), owner=st.integers(1, 2), limit=prices,
