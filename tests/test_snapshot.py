@@ -289,6 +289,23 @@ def test_snapshot_damaged_size_field_is_a_checksum_mismatch_not_a_cut_or_extra_b
         mc.OrderBook.from_snapshot(whole + b"\n\n")
 
 
+@pytest.mark.parametrize("pos,bit", [(12, 0x01), (13, 0x02), (15, 0x80)])
+def test_snapshot_damaged_header_size_field_is_a_checksum_mismatch(pos, bit):
+    # The header's own size (80) was checked before the checksum: a flipped bit there made a
+    # whole snapshot "inconsistent content", as if a writer had put wrong values in it
+    snap = bytearray(_session_book().snapshot())
+    snap[pos] ^= bit
+    target = _session_book(seed=9)
+    before = target.snapshot()
+    with pytest.raises(SnapshotError, match="checksum") as info:
+        target.restore(bytes(snap))
+    assert info.value.code == 4 and target.snapshot() == before
+    # with the checksum sealed over it, the header size is wrong content
+    with pytest.raises(SnapshotError, match="inconsistent") as info:
+        mc.OrderBook.from_snapshot(_reseal(snap))
+    assert info.value.code == 5
+
+
 def _one_level_snapshot():
     book = mc.OrderBook()
     book.submit(1, mc.Side.BUY, 100, 5)

@@ -312,6 +312,10 @@ cdef int _snapshot_build(const uint8_t* data, int64_t n, int64_t min_orders,
         return -MC_SNAP_E_VERSION
     cdef uint64_t size = _get64(data + 16)
     if _get32(data + 12) != SNAP_HEADER:
+        # another layout's header, or this one's damaged: the checksum (over every byte before
+        # the last 8, where a whole snapshot keeps it) tells damage from content
+        if _get64(data + n - 8) != _fnv1a(data, n - 8):
+            return -MC_SNAP_E_CHECKSUM
         return -MC_SNAP_E_CORRUPT
     if <uint64_t>n != size and _size_field_damaged(data, n, size):
         return -MC_SNAP_E_CHECKSUM
