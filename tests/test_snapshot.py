@@ -261,6 +261,20 @@ def test_snapshot_unknown_version_raises():
     assert info.value.code == 2
 
 
+@pytest.mark.parametrize("version", [0, 2, 7, 2**32 - 1])
+def test_snapshot_unknown_version_names_the_version_found_and_the_one_read(version):
+    # "unsupported snapshot format version" named neither: a snapshot written by a newer
+    # matchcore and a damaged version field looked alike (a pickle's refusal names both)
+    snap = bytearray(_session_book().snapshot())
+    struct.pack_into("<I", snap, 8, version)
+    target = _session_book(seed=9)
+    before = target.snapshot()
+    with pytest.raises(SnapshotError, match=rf"format version {version} \(this matchcore "
+                                            rf"reads version 1\)") as info:
+        target.restore(_reseal(snap))
+    assert info.value.code == 2 and target.snapshot() == before
+
+
 @pytest.mark.parametrize("pos", [41, 30, HEADER + 3, HEADER + LEVEL + 5, -20])
 def test_snapshot_flipped_byte_fails_checksum(pos):
     snap = bytearray(_session_book().snapshot())

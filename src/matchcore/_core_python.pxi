@@ -668,11 +668,16 @@ cdef int mc_book_restore(OrderBook book, object data) except -1:
 
 
 cdef object _raise_snapshot(int rc, const uint8_t[::1] data=None):
-    # ``data``: the bytes refused, for the one refusal whose reason the code does not tell
+    # ``data``: the bytes refused, for the refusals whose details the code does not tell
     if -rc == MC_SNAP_E_NOMEM:
         raise MemoryError(_SNAPSHOT_ERRORS[MC_SNAP_E_NOMEM])
     cdef int64_t n = data.shape[0] if data is not None else 0
     cdef uint64_t size
+    if -rc == MC_SNAP_E_VERSION and n >= 12:
+        # a newer matchcore's snapshot or a damaged field: the number found tells which
+        raise SnapshotError(-rc, f"{_SNAPSHOT_ERRORS[MC_SNAP_E_VERSION]} "
+                                 f"{_get32(&data[0] + 8)} (this matchcore reads version "
+                                 f"{MC_SNAP_VERSION})")
     if -rc == MC_SNAP_E_CORRUPT and n >= SNAP_HEADER + 8:
         # the header (its magic and version passed) gives the snapshot's size: more bytes
         # than that is the first content check, named rather than called inconsistent
