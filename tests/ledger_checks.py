@@ -116,8 +116,8 @@ class EventLedger:
                     self._fail("an in-place modify writes one event")
                 o[2] = new_qty              # keeps its place in the queue
                 return
-            if post_only and new_price != price and self._would_cross(side, new_price):
-                self._fail("a post-only reprice that crosses was accepted")
+            if post_only and self._would_cross(side, new_price):
+                self._fail("a post-only re-entry that crosses was accepted")
             del self.orders[oid]            # leaves its level, re-enters as a GTC order
             self._aggress(oid, side, new_price, new_qty, owner, TIF.GTC, post_only, rest)
             return

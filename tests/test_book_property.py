@@ -416,6 +416,18 @@ class BookComparison(RuleBasedStateMachine):
         else:
             self.both("modify", oid, data.draw(qtys), data.draw(st.one_of(st.none(), prices)))
 
+    @precondition(lambda self: len(self.reference) > 0)
+    @rule(data=st.data(), more=st.integers(1, 5), same_price=st.booleans())
+    def grow_resting(self, data, more, same_price):
+        """A resting order asked for more than its open qty at its own price: it loses its place
+        and re-enters (post-only orders too, which must not take liquidity then)."""
+        side, rows = data.draw(st.sampled_from([(s, self._level_prices(s)) for s in (0, 1)])
+                               .filter(lambda x: len(x[1])))
+        price = rows[data.draw(st.integers(0, len(rows) - 1))]
+        queue = self.reference.level(side, price)
+        oid, qty = queue[data.draw(st.integers(0, len(queue) - 1))]
+        self.both("modify", oid, min(qty + more, 2**63 - 1), price if same_price else None)
+
     # ------------------------------------------------------------------ invariants
 
     @invariant()
@@ -463,6 +475,36 @@ class ReplayModeComparison(BookComparison):
     def place(self, oid, side, price, qty, owner, ts_ns):
         self.known_ids.add(oid)
         self.both("place", oid, side, price, qty, owner=owner, ts_ns=ts_ns)
+        return oid
+
+    @precondition(lambda self: len(self.reference) > 0)
+    @rule(target=BookComparison.ids, data=st.data(), oid=fresh_ids, qty=qtys, owner=owners,
+          through=st.integers(0, 2))
+    def place_through_resting(self, data, oid, qty, owner, through):
+        """place() on the other side at (or through) a resting order's price: the book locks or
+        crosses there, and the orders it holds (post-only ones too) meet it as they re-enter."""
+        side, rows = data.draw(st.sampled_from([(s, self._level_prices(s)) for s in (0, 1)])
+                               .filter(lambda x: len(x[1])))
+        price = rows[data.draw(st.integers(0, len(rows) - 1))]
+        at = max(1, price - through) if side == 0 else min(price + through, 2**63 - 1)
+        self.known_ids.add(oid)
+        self.both("place", oid, 1 - side, at, qty, owner=owner)
+        return oid
+
+    @rule(target=BookComparison.ids, oid=fresh_ids, other=fresh_ids, side=st.sampled_from([0, 1]),
+          price=prices, qty=qtys, owner=owners, through=st.integers(0, 2),
+          more=st.integers(0, 3), same_price=st.booleans())
+    def post_only_meets_a_crossed_book(self, oid, other, side, price, qty, owner, through, more,
+                                       same_price):
+        """A resting post-only order, then place() at or through its price on the other side,
+        then the order modified (grown, so it re-enters, or kept): it must take no liquidity."""
+        self.known_ids.update((oid, other))
+        self.both("submit", oid, side, price, qty, owner=owner, post_only=True)
+        if self.reference.get(oid) is None or self.reference.get(other) is not None:
+            return oid
+        at = price + through if side == 0 else price - through
+        self.both("place", other, 1 - side, max(1, at), qty, owner=owner)
+        self.both("modify", oid, qty + more, price if same_price else None)
         return oid
 
     @rule(oid=BookComparison.ids, qty=st.one_of(maybe_bad_qty, st.integers(15, 40)),

@@ -41,3 +41,28 @@ def test_reduce_refused_for_id_not_resting_carries_no_owner(book_cls):
         book.reduce(2, 0)
     assert_events(book, [ev(K.REJECTED, 2, qty=3, reason=R.ORDER_NOT_FOUND),
                          ev(K.REJECTED, 2, reason=R.INVALID_QTY)])
+
+
+@pytest.mark.parametrize("price", [None, 100])
+def test_post_only_order_grown_in_a_book_place_crossed_refused_takes_no_liquidity(book_cls,
+                                                                                 price):
+    # A post-only order never takes liquidity. A larger qty at its own price re-enters it, and
+    # in a book that place() left crossed its own price crosses: the re-entry traded as a taker
+    # (FILL at 99), where a reprice that crosses is refused and leaves the order as it was.
+    book = book_cls()
+    book.submit(1, BUY, 100, 5, owner=3, post_only=True)
+    book.place(2, SELL, 99, 5, owner=4)
+    book.events()
+    assert book.modify(1, 8, price=price) is False
+    assert_events(book, [ev(K.REJECTED, 1, side=BUY, price=100, qty=8, owner=3,
+                            reason=R.POST_ONLY_WOULD_CROSS)])
+    assert book.get(1) == (BUY, 100, 5) and book.get(2) == (SELL, 99, 5)
+    # shrinking in place re-enters nothing: taken, with its place kept
+    assert book.modify(1, 4, price=price) is True
+    assert_events(book, [ev(K.MODIFIED, 1, side=BUY, price=100, qty=4, owner=3)])
+    book.check_invariants(allow_crossed=True)
+    # an order that is not post-only re-enters and trades, as documented for modify
+    book.submit(3, BUY, 98, 2)
+    book.events()
+    assert book.modify(3, 3, price=99) is True
+    assert [int(k) for k in book.events()["kind"]] == [K.MODIFIED, K.FILL]

@@ -255,8 +255,9 @@ cdef class OrderBook:
 
         Same price and a qty not above the open qty keeps the queue place; a larger qty or a new
         price re-enters the order at the back of its level, and it may trade (at the makers'
-        prices). ``price=None`` (or 0) keeps the price. A post-only order whose new price would
-        cross is left unchanged (False). A REJECTED event carries the order's owner and side,
+        prices). ``price=None`` (or 0) keeps the price. A post-only order that would cross as it
+        re-enters (at a new price, or at its own in a book :meth:`place` left crossed) is left
+        unchanged (False). A REJECTED event carries the order's owner and side,
         or ``owner`` (the sender) for an id that is not resting. O(1) + O(fills).
 
         >>> book = OrderBook(); book.submit(1, 0, 100, 5); book.modify(1, 3)

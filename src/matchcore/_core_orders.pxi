@@ -408,7 +408,9 @@ cdef inline int64_t _modify(mc_book* b, uint64_t oid, int64_t qty, int64_t price
         o.qty = qty
         _emit(b, MC_EV_MODIFIED, oid, 0, side, new_price, qty, owner, 0, MC_R_NONE)
         return 0
-    if post_only and new_price != o.price and _limit_crosses(b, side, new_price):
+    # a re-entry at a crossing price would take liquidity: a new price, or a larger qty at
+    # its own price in a book that place() left crossed
+    if post_only and _limit_crosses(b, side, new_price):
         _emit(b, MC_EV_REJECTED, oid, 0, side, new_price, qty, owner, 0, MC_R_POST_ONLY_WOULD_CROSS)
         return -MC_R_POST_ONLY_WOULD_CROSS
     _order_unlink(b, idx)

@@ -299,7 +299,8 @@ class ReferenceBook:
         (MODIFIED) and re-enters as a GTC limit order with the same id/side/owner/post-only flag:
         it may trade as the aggressor (at the makers' prices) and its remainder rests at the back
         of its level. Returns False if the order is not resting (REJECTED ORDER_NOT_FOUND) or a
-        post-only reprice would cross (REJECTED POST_ONLY_WOULD_CROSS, order unchanged).
+        post-only order would cross as it re-enters (REJECTED POST_ONLY_WOULD_CROSS, order
+        unchanged): at a new price, or at its own in a book that ``place`` left crossed.
         Raises ``OrderRejected`` for qty <= 0 (INVALID_QTY) or price < 0 (INVALID_PRICE).
         A REJECTED event carries the order's owner and side, or ``owner`` (the sender) for an
         id that is not resting.
@@ -722,15 +723,17 @@ class ReferenceBook:
             return False, reason
 
         new_price = price or o.price
-        if o.post_only and new_price != o.price and self._crosses(o.side, new_price):
-            self._emit(EventKind.REJECTED, oid, side=o.side, price=new_price, qty=qty,
-                       owner=o.owner, reason=Reason.POST_ONLY_WOULD_CROSS)
-            return False, Reason.POST_ONLY_WOULD_CROSS
-
         if new_price == o.price and qty <= o.qty:
             o.qty = qty  # in place: keeps its queue position
             self._emit(EventKind.MODIFIED, oid, side=o.side, price=o.price, qty=qty, owner=o.owner)
             return True, Reason.NONE
+
+        # A post-only order never takes liquidity: a re-entry that would cross is refused, at a
+        # new price or at its own (a larger qty in a book that place() left crossed).
+        if o.post_only and self._crosses(o.side, new_price):
+            self._emit(EventKind.REJECTED, oid, side=o.side, price=new_price, qty=qty,
+                       owner=o.owner, reason=Reason.POST_ONLY_WOULD_CROSS)
+            return False, Reason.POST_ONLY_WOULD_CROSS
 
         # Cancel/replace: leaves its level, re-enters as a GTC limit order (loses priority).
         self._unrest(o)
