@@ -82,6 +82,7 @@ class EventLedger:
         if not rows:
             self._fail("a call wrote no event")
         first, rest = rows[0], rows[1:]
+        self._check_echo(call, first)
         if kind == "reduce" and first["kind"] != _K.REJECTED:
             self._reduce(call, rows)
             return
@@ -139,6 +140,84 @@ class EventLedger:
             self._fail("a crossing post-only order was accepted")
         self._aggress(oid, first["side"], first["price"], first["qty"], first["owner"], tif,
                       post_only, rest, market=market)
+
+    def _entry_reason(self, call):
+        """The refusal the rules give an order entry (Reason.NONE: taken), the checks in their
+        documented order: qty, price, side, TIF, a resting id, a post-only cross."""
+        kind, side, price = call["kind"], call["side"], call["price"]
+        if call["qty"] <= 0:
+            return Reason.INVALID_QTY
+        if kind != "market" and price <= 0:
+            return Reason.INVALID_PRICE
+        if side not in (BUY, SELL):
+            return Reason.INVALID_SIDE
+        if kind == "submit" and call["tif"] not in (TIF.GTC, TIF.IOC, TIF.FOK):
+            return Reason.INVALID_TIF
+        if call["oid"] in self.orders:
+            return Reason.DUPLICATE_ORDER_ID
+        if kind == "submit" and call.get("post_only") and self._would_cross(side, price):
+            return Reason.POST_ONLY_WOULD_CROSS
+        return Reason.NONE
+
+    def _modify_reason(self, call):
+        qty, price = call["qty"], call["price"]
+        o = self.orders.get(call["oid"])
+        if qty <= 0:
+            return Reason.INVALID_QTY
+        if price < 0:
+            return Reason.INVALID_PRICE
+        if o is None:
+            return Reason.ORDER_NOT_FOUND
+        new_price = price or o[1]
+        if not (new_price == o[1] and qty <= o[2]) and o[4] and self._would_cross(o[0], new_price):
+            return Reason.POST_ONLY_WOULD_CROSS
+        return Reason.NONE
+
+    def _check_echo(self, call, first):
+        """The first event of a call against the call's own arguments: taken or refused as the
+        rules say, with the reason they give, and carrying the order's id, side, price, qty and
+        owner as the call gave them (or as the resting order has them), whatever both books
+        agree on. Only for a call given with its arguments (kind, oid and ts_ns alone: not
+        checked)."""
+        kind, oid = call["kind"], call["oid"]
+        if "qty" not in call and "owner" not in call:
+            return
+        rejected = first["kind"] == _K.REJECTED
+        o = self.orders.get(oid)
+        if kind in ("submit", "market", "place"):
+            want = self._entry_reason(call)
+            side = call["side"] if 0 <= call["side"] <= 255 else 255
+            expect = (oid, side, call["price"], call["qty"], call["owner"])
+        elif kind == "cancel":
+            want = Reason.NONE if o is not None else Reason.ORDER_NOT_FOUND
+            expect = (oid, 0, 0, 0, call["owner"]) if rejected else None
+        elif kind == "modify":
+            want = self._modify_reason(call)
+            if want == Reason.NONE:
+                expect = (oid, o[0], call["price"] or o[1], call["qty"], o[3])
+            elif want == Reason.POST_ONLY_WOULD_CROSS:
+                expect = (oid, o[0], call["price"] or o[1], call["qty"], o[3])
+            else:
+                # about the resting order if there is one, else about the sender
+                expect = (oid, o[0] if o else 0, call["price"], call["qty"],
+                          o[3] if o else call["owner"])
+        elif kind == "reduce":
+            want = (Reason.INVALID_QTY if call["qty"] <= 0 else
+                    Reason.ORDER_NOT_FOUND if o is None else Reason.NONE)
+            mine = o is not None and want == Reason.INVALID_QTY
+            expect = (oid, o[0] if mine else 0, 0, call["qty"], o[3] if mine else 0) \
+                if rejected else None
+        else:
+            want = Reason.INVALID_COMMAND
+            expect = (oid, call["side"], call["price"], call["qty"], call["owner"])
+        got = Reason(first["reason"]) if rejected else None
+        if got != (want or None):
+            self._fail(f"{kind} of order {oid} {'refused for ' + got.name if rejected else 'taken'}"
+                       f"; the rules say {'refused for ' + want.name if want else 'taken'}")
+        fields = (first["order_id"], first["side"], first["price"], first["qty"], first["owner"])
+        if expect is not None and fields != expect:
+            self._fail(f"{kind}: first event (id, side, price, qty, owner) {fields}, the call "
+                       f"says {expect}")
 
     def _reduce(self, call, rows):
         oid = call["oid"]
@@ -321,9 +400,11 @@ class EventLedger:
             raise LedgerError(f"{len(commands)} commands wrote {len(starts)} first events")
         starts.append(len(events))
         for c, a, b in zip(commands, starts, starts[1:]):
-            call = {"kind": kinds.get(int(c["kind"]), "invalid"), "oid": int(c["order_id"]),
-                    "tif": int(c["tif"]), "post_only": int(c["post_only"]) != 0,
-                    "ts_ns": int(c["ts_ns"])}
+            kind = kinds.get(int(c["kind"]), "invalid")
+            call = {"kind": kind, "oid": int(c["order_id"]), "side": int(c["side"]),
+                    "price": 0 if kind == "market" else int(c["price"]), "qty": int(c["qty"]),
+                    "tif": int(c["tif"]), "owner": int(c["owner"]),
+                    "post_only": int(c["post_only"]) != 0, "ts_ns": int(c["ts_ns"])}
             self.apply(call, events[a:b])
 
     @staticmethod

@@ -21,8 +21,9 @@ import os
 import pickle
 
 import numpy as np
+import pytest
 from conftest import assert_events_equal, describe_event
-from ledger_checks import EventLedger
+from ledger_checks import EventLedger, LedgerError
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -86,16 +87,24 @@ def _outcome(fn, *args, **kwargs):
     return ("ok", type(result).__name__ if isinstance(result, bool) else "value", result)
 
 
-# what the event ledger needs to know of a per-call order entry that its events do not say
+# a per-call order entry as the event ledger takes it: the call's own arguments, which its
+# events must echo (the ledger checks them against the call, not against either book)
 _ORDER_ENTRY = {
-    "submit": lambda oid, side, price, qty, tif=TIF.GTC, *, post_only=False, ts_ns=0, **_: {
-        "kind": "submit", "oid": oid, "tif": tif, "post_only": post_only, "ts_ns": ts_ns},
-    "submit_market": lambda oid, *_, ts_ns=0, **__: {"kind": "market", "oid": oid,
-                                                      "ts_ns": ts_ns},
-    "cancel": lambda oid, ts_ns=0, **_: {"kind": "cancel", "oid": oid, "ts_ns": ts_ns},
-    "modify": lambda oid, *_, ts_ns=0, **__: {"kind": "modify", "oid": oid, "ts_ns": ts_ns},
-    "place": lambda oid, *_, ts_ns=0, **__: {"kind": "place", "oid": oid, "ts_ns": ts_ns},
-    "reduce": lambda oid, qty, *, execution=False, ts_ns=0, **_: {
+    "submit": lambda oid, side, price, qty, tif=TIF.GTC, *, owner=0, post_only=False, ts_ns=0: {
+        "kind": "submit", "oid": oid, "side": side, "price": price, "qty": qty, "tif": tif,
+        "owner": owner, "post_only": post_only, "ts_ns": ts_ns},
+    "submit_market": lambda oid, side, qty, *, owner=0, ts_ns=0: {
+        "kind": "market", "oid": oid, "side": side, "price": 0, "qty": qty, "owner": owner,
+        "ts_ns": ts_ns},
+    "cancel": lambda oid, *, owner=0, ts_ns=0: {"kind": "cancel", "oid": oid, "owner": owner,
+                                                "ts_ns": ts_ns},
+    "modify": lambda oid, qty, price=None, *, owner=0, ts_ns=0: {
+        "kind": "modify", "oid": oid, "qty": qty, "price": price or 0, "owner": owner,
+        "ts_ns": ts_ns},
+    "place": lambda oid, side, price, qty, *, owner=0, ts_ns=0: {
+        "kind": "place", "oid": oid, "side": side, "price": price, "qty": qty, "owner": owner,
+        "ts_ns": ts_ns},
+    "reduce": lambda oid, qty, *, execution=False, ts_ns=0: {
         "kind": "reduce", "oid": oid, "qty": qty, "execution": execution, "ts_ns": ts_ns},
 }
 
@@ -222,7 +231,7 @@ class BookComparison(RuleBasedStateMachine):
         those of who's orders and the fills where who's order was the maker, nothing else."""
         self.known_ids.add(oid)
         self.log.append(f"submit{(oid, side, price, qty, tif)} owner={owner}, events(owner={who})")
-        call = {"kind": "submit", "oid": oid, "tif": tif, "post_only": False}
+        call = _ORDER_ENTRY["submit"](oid, side, price, qty, tif, owner=owner)
         got = _outcome(self.compiled.submit, oid, side, price, qty, tif, owner=owner)
         want = _outcome(self.reference.submit, oid, side, price, qty, tif, owner=owner)
         assert got == want, f"submit: compiled {got} != reference {want}"
@@ -540,3 +549,41 @@ test_book_stp_cancel_both_matches_reference = BookComparisonCancelBoth.TestCase
 
 ReplayModeComparison.TestCase.settings = _SETTINGS
 test_book_replay_mode_matches_reference = ReplayModeComparison.TestCase
+
+
+# ------------------------------------------------------------------ the ledger itself
+
+def _ledger_call(book, ledger, method, *args, **kwargs):
+    try:
+        getattr(book, method)(*args, **kwargs)
+    except OrderRejected:
+        pass
+    return _ORDER_ENTRY[method](*args, **kwargs), book.events()
+
+
+@pytest.mark.parametrize("method, args, kwargs, field, value", [
+    ("submit", (9, 0, 100, 4), {"owner": 2}, "qty", 5),                 # ACCEPTED qty
+    ("submit", (9, 0, 100, 4), {"owner": 2}, "owner", 1),               # ACCEPTED owner
+    ("submit", (9, 1, 0, 4), {}, "reason", int(Reason.INVALID_QTY)),    # wrong refusal
+    ("submit", (9, 0, 100, 4), {"post_only": True}, "kind", int(EventKind.REJECTED)),
+    ("submit_market", (9, 0, 3), {}, "price", 100),                     # market ACCEPTED price
+    ("cancel", (77,), {"owner": 2}, "owner", 0),                        # not the sender
+    ("modify", (1, 3), {}, "price", 101),                               # MODIFIED price
+    ("modify", (77, 3, 101), {"owner": 2}, "price", 0),                 # REJECTED price
+    ("place", (9, 1, 99, 4), {"owner": 2}, "side", 0),                  # ACCEPTED side
+    ("reduce", (1, 0), {}, "owner", 0),                                 # not the order's owner
+])
+def test_ledger_flags_a_first_event_that_does_not_echo_its_call(method, args, kwargs, field,
+                                                                  value):
+    # Both books could agree on a wrong field: the ledger checks it against the call itself.
+    book, ledger = ReferenceBook(), EventLedger(STP.CANCEL_RESTING, allow_crossed=True)
+    ledger.apply(*_ledger_call(book, ledger, "submit", 1, 0, 100, 5, owner=7))
+    ledger.apply(*_ledger_call(book, ledger, "submit", 2, 1, 102, 5, owner=7))
+    call, events = _ledger_call(book, ledger, method, *args, **kwargs)
+    twin = copy.deepcopy(ledger)                # the events as written pass
+    twin.apply(call, events)
+    events = events.copy()
+    assert events[0][field] != value
+    events[0][field] = value
+    with pytest.raises(LedgerError):
+        ledger.apply(call, events)
