@@ -143,6 +143,11 @@ class BookComparison(RuleBasedStateMachine):
         ev_c, ev_r = self.compiled.events(), self.reference.events()
         assert_events_equal(ev_c, ev_r, labels=("compiled", "reference"),
                             context=f"after {method}{args} {kwargs}: ")
+        if got[0] == "ok" and len(ev_r) == 1 and ev_r["kind"][0] == EventKind.REJECTED:
+            # a refusal that does not raise (an id that is not resting, a post-only cross)
+            # changes nothing either: the book's clock stays with the last command it took
+            assert self.compiled.snapshot() == before, (
+                f"{method}{args} {kwargs} was refused and changed the book or its clock")
         self._note_owners(ev_r)
         if method in _ORDER_ENTRY:
             self.ledger.apply(_ORDER_ENTRY[method](*args, **kwargs), ev_r)
@@ -304,10 +309,14 @@ class BookComparison(RuleBasedStateMachine):
         when given (the compiled book borrows it as its event buffer for the batch)."""
         self.log.append(f"process({cmds.tolist()}, out room {room})")
         buf = None if room is None else np.zeros(room, dtype=EVENT_DTYPE)
+        before = self.compiled.snapshot()
         out_c = self.compiled.process(cmds, out=buf)
         out_r = self.reference.process(cmds)
         assert_events_equal(out_c, out_r, labels=("compiled", "reference"),
                             context=f"process(out room {room}): ")
+        if (out_r["kind"] == EventKind.REJECTED).all():
+            # a batch of refused commands moves nothing, the clock included
+            assert self.compiled.snapshot() == before, "a refused batch changed the book"
         if buf is not None and len(out_r) <= room:
             # the events that fit are the caller's buffer's first k
             assert np.shares_memory(out_c, buf) and out_c.base is not None
