@@ -495,6 +495,15 @@ class ReplayModeComparison(BookComparison):
         self.both("place", oid, side, price, qty, owner=owner, ts_ns=ts_ns)
         return oid
 
+    @rule(target=BookComparison.ids, oid=st.one_of(BookComparison.ids, fresh_ids),
+          side=st.sampled_from([0, 1]), price=st.one_of(prices, edge_prices),
+          qty=st.one_of(qtys, edge_qtys), owner=edge_owners, ts_ns=edge_ts)
+    def place_at_limits(self, oid, side, price, qty, owner, ts_ns):
+        # a bid at 2**63-1 or an ask at 1 crosses the whole other side; level totals past int64
+        self.known_ids.add(oid)
+        self.both("place", oid, side, price, qty, owner=owner, ts_ns=ts_ns)
+        return oid
+
     @precondition(lambda self: len(self.reference) > 0)
     @rule(target=BookComparison.ids, data=st.data(), oid=fresh_ids, qty=qtys, owner=owners,
           through=st.integers(0, 2))
