@@ -13,6 +13,7 @@ cimport numpy as cnp
 import numpy as np
 
 from libc.string cimport memset, memcpy
+from cpython.exc cimport PyErr_CheckSignals
 from matchcore._core cimport (OrderBook, mc_book, mc_command, mc_event, mc_apply, mc_process,
                               mc_reserve_events, MC_ERR_NOMEM, _commands_array, mc_busy_enter,
                               mc_busy_leave, mc_check_busy, MC_BUSY_TIMED, mc_bool_arg)
@@ -227,6 +228,12 @@ def process_timed(OrderBook book not None, commands, clock="auto"):
 cdef double _MAX_SCHEDULE_TICKS = 4611686018427387904.0
 
 
+# How often a waiting open loop looks for signals, and how far ahead of a message's due time
+# it must be to do so (the GIL's round trip takes well under this when no thread holds it).
+_SIGNAL_CHECK_NS = 20_000_000
+_SIGNAL_MARGIN_NS = 200_000
+
+
 def process_open_loop(OrderBook book not None, commands, double rate=0.0, arrivals_ns=None, clock="auto"):
     """Apply commands at scheduled arrival times (open loop); latency counts from the schedule.
 
@@ -236,7 +243,9 @@ def process_open_loop(OrderBook book not None, commands, double rate=0.0, arriva
     behind (a stall, or a rate above capacity), messages start late and their latency includes
     the wait: no coordinated omission. Returns ``(latency_ns, service_ns)``, int64 arrays:
     completion minus scheduled arrival, and completion minus actual start. Out of memory:
-    MemoryError, as :func:`process_timed`. O(n + fills).
+    MemoryError, as :func:`process_timed`. Signals are seen while it waits (at most every
+    20 ms, outside the timed region): a handler's exception (Ctrl-C's KeyboardInterrupt) is
+    raised from the loop, the commands before it applied. O(n + fills).
 
     >>> import matchcore as mc
     >>> cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE); cmds["qty"] = 1; cmds["price"] = 100
@@ -286,17 +295,29 @@ def process_open_loop(OrderBook book not None, commands, double rate=0.0, arriva
     cdef int64_t* so = <int64_t*>cnp.PyArray_DATA(svc)
     cdef const mc_command* cmds = <const mc_command*>cnp.PyArray_DATA(arr)
     cdef mc_book* b = book._b
-    cdef int64_t start, t0, t1, due, base, r
+    cdef int64_t start, t0, t1, due, base, r, next_check
+    cdef int64_t check_every = <int64_t>(_SIGNAL_CHECK_NS * ticks_per_ns) + 1
+    cdef int64_t check_margin = <int64_t>(_SIGNAL_MARGIN_NS * ticks_per_ns) + 1
     cdef Py_ssize_t done = n
     _timed_enter(b, "process_open_loop()")
     try:
         start = b.n_ev
         with nogil:
             base = _read(clk)
+            next_check = base + check_every
             for i in range(n):
                 due = base + sched[i]
                 t0 = _read(clk)
                 while t0 < due:
+                    # A slow schedule is one compiled call of minutes or days: signals are
+                    # looked at while waiting, never between a message's two clock reads,
+                    # and only where the GIL's round trip cannot make the message late
+                    # (unless no such wait came for ten checks' time).
+                    if t0 >= next_check and (due - t0 > check_margin
+                                             or t0 - next_check > 10 * check_every):
+                        with gil:
+                            PyErr_CheckSignals()
+                        next_check = _read(clk) + check_every
                     mc_cpu_relax()
                     t0 = _read(clk)
                 r = mc_apply(b, &cmds[i])
