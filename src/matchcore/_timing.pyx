@@ -10,6 +10,8 @@ it, so the timed region holds nothing but the two clock reads and the book call.
 
 from libc.stdint cimport int64_t, uint8_t
 cimport numpy as cnp
+import threading
+
 import numpy as np
 
 from libc.string cimport memset, memcpy
@@ -243,9 +245,9 @@ def process_open_loop(OrderBook book not None, commands, double rate=0.0, arriva
     behind (a stall, or a rate above capacity), messages start late and their latency includes
     the wait: no coordinated omission. Returns ``(latency_ns, service_ns)``, int64 arrays:
     completion minus scheduled arrival, and completion minus actual start. Out of memory:
-    MemoryError, as :func:`process_timed`. Signals are seen while it waits (at most every
-    20 ms, outside the timed region): a handler's exception (Ctrl-C's KeyboardInterrupt) is
-    raised from the loop, the commands before it applied. O(n + fills).
+    MemoryError, as :func:`process_timed`. Run in the main thread, it looks for signals while
+    it waits (at most every 20 ms, outside the timed region): a handler's exception (Ctrl-C's
+    KeyboardInterrupt) is raised from the loop, the commands before it applied. O(n + fills).
 
     >>> import matchcore as mc
     >>> cmds = np.zeros(3, dtype=mc.COMMAND_DTYPE); cmds["qty"] = 1; cmds["price"] = 100
@@ -298,6 +300,9 @@ def process_open_loop(OrderBook book not None, commands, double rate=0.0, arriva
     cdef int64_t start, t0, t1, due, base, r, next_check
     cdef int64_t check_every = <int64_t>(_SIGNAL_CHECK_NS * ticks_per_ns) + 1
     cdef int64_t check_margin = <int64_t>(_SIGNAL_MARGIN_NS * ticks_per_ns) + 1
+    # Python runs signal handlers in the main thread only: elsewhere a check would take the GIL
+    # (and wait for the threads holding it) for nothing
+    cdef bint watch_signals = threading.current_thread() is threading.main_thread()
     cdef Py_ssize_t done = n
     _timed_enter(b, "process_open_loop()")
     try:
@@ -313,7 +318,7 @@ def process_open_loop(OrderBook book not None, commands, double rate=0.0, arriva
                     # looked at while waiting, never between a message's two clock reads,
                     # and only where the GIL's round trip cannot make the message late
                     # (unless no such wait came for ten checks' time).
-                    if t0 >= next_check and (due - t0 > check_margin
+                    if watch_signals and t0 >= next_check and (due - t0 > check_margin
                                              or t0 - next_check > 10 * check_every):
                         with gil:
                             PyErr_CheckSignals()
