@@ -331,3 +331,27 @@ def test_cli_book_mid_of_an_odd_tick_spread_shown_exactly(capsys, tmp_path, bid,
     assert code == 0
     spread = f"{(ask - bid) // 10_000}.{(ask - bid) % 10_000:04d}"
     assert f"spread {spread}, mid {mid} (prices in dollars" in out, out
+
+
+def test_cli_replay_book_dump_of_one_level_and_recovery_summary_in_the_singular(capsys, tmp_path):
+    # "book dump: 1 levels -> ..." and a recovery summary's "replayed 1 commands, 1 config
+    # records"
+    import struct
+
+    import matchcore as mc
+    from cli_replay_checks import stock_directory
+
+    add = (b"A" + struct.pack(">HH", 1, 0) + (1000).to_bytes(6, "big")
+           + struct.pack(">QcI8sI", 7, b"B", 100, b"ONE     ", 1_000_000))
+    path = tmp_path / "one.itch"
+    path.write_bytes(stock_directory(1, "ONE") + struct.pack(">H", len(add)) + add)
+    dump = tmp_path / "book.csv"
+    code, out, _ = run_cli(capsys, "replay", str(path), "--dump-book", str(dump), "--no-progress")
+    assert code == 0 and f"book dump: 1 level -> {dump}" in out
+    eng = mc.Engine(journal=str(tmp_path / "j"))
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    back = mc.Engine.recover(str(tmp_path / "j"))
+    assert "  replayed 1 command, 1 config record" in back.recovery_report.summary().splitlines()
+    back.close()

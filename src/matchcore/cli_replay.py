@@ -407,7 +407,7 @@ def _note_symbols_and_dump(args, symbols, names, books, numbers=None, first_name
         print(line)
     if args.dump_book:
         n = _dump_book(args, books, names if dump_names is None else dump_names)
-        print(f"book dump: {n:,} levels -> {args.dump_book}")
+        print(f"book dump: {n:,} level{'' if n == 1 else 's'} -> {args.dump_book}")
 
 
 # ---- replay ----
@@ -793,7 +793,7 @@ def _replay_lobster(args, path: Path) -> int:
     name = path.name.split("_")[0]
     if args.dump_book:
         n = _dump_book(args, {0: res.book}, {0: name})
-        print(f"book dump: {n:,} levels -> {args.dump_book}")
+        print(f"book dump: {n:,} level{'' if n == 1 else 's'} -> {args.dump_book}")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -875,7 +875,7 @@ def _replay_native(args, path: Path) -> int:
     names = {k: str(k) for k in books}
     if args.dump_book:
         n = _dump_book(args, books, names)
-        print(f"book dump: {n:,} levels -> {args.dump_book}")
+        print(f"book dump: {n:,} level{'' if n == 1 else 's'} -> {args.dump_book}")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -254,7 +254,7 @@ def run_many(args) -> int:
                             w.writerow([f.file, loc, names.get(loc, str(loc)),
                                         side, i, int(price), int(qty), int(orders)])
                             n += 1
-        print(f"book dump: {n:,} levels -> {args.dump_book}")
+        print(f"book dump: {n:,} level{'' if n == 1 else 's'} -> {args.dump_book}")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

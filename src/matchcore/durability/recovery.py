@@ -157,8 +157,9 @@ class RecoveryReport:
             lines.append("  no snapshot: whole journal replayed")
         for f, why in self.skipped_snapshots:
             lines.append(f"  skipped snapshot {os.path.basename(f)}: {why}")
-        lines.append(f"  replayed {self.replayed_commands} commands, {self.replayed_configs} "
-                     f"config records")
+        c, k = self.replayed_commands, self.replayed_configs
+        lines.append(f"  replayed {c} command{'' if c == 1 else 's'}, {k} config "
+                     f"record{'' if k == 1 else 's'}")
         if self.live_writer:
             lines.append("  held by a live writer (its LOCK is held): the end of each journal "
                          "is in flight; Engine.recover and matchcore recover --repair refuse "
