@@ -882,6 +882,56 @@ def test_recorder_call_between_an_order_and_its_record_refuses_the_other(tmp_pat
     assert replayed.state_hash() == rec.book.state_hash()
 
 
+class _CallsBack:
+    # an argument whose conversion calls back into the Recorder converting it (Python code
+    # run mid-call by __index__ / __array__), in the same thread
+    def __init__(self, value, call):
+        self.value, self.call, self.outcome = value, call, "not reached"
+
+    def _run(self):
+        try:
+            self.call()
+            self.outcome = "ran"
+        except BusyError as exc:
+            self.outcome = exc
+
+    def __index__(self):
+        self._run()
+        return self.value
+
+    def __array__(self, dtype=None, copy=None):
+        self._run()
+        return self.value
+
+
+@pytest.mark.parametrize("outer", ["submit", "process"])
+def test_recorder_call_from_inside_its_own_call_is_refused_naming_this_thread(tmp_path, outer):
+    # refused (it would be applied between the outer call's conversion and its record), but
+    # said to come from "another thread": the caller looked for a thread that did not exist
+    from matchcore.native import Recorder, replay_commands
+    setup, flow = standard_mix(2000, seed=2)
+    path = tmp_path / "session.mccmd"
+    rec = Recorder(mc.OrderBook(), path)
+    rec.process(setup)
+    inner = (lambda: rec.submit_market(10**12 + 1, 1, 3)) if outer == "submit" else rec.close
+    if outer == "submit":
+        arg = _CallsBack(10**12, inner)
+        rec.submit(arg, 0, FAR_BID, 3)
+    else:
+        arg = _CallsBack(flow, inner)
+        rec.process(arg)
+    assert isinstance(arg.outcome, BusyError), arg.outcome
+    message = str(arg.outcome)
+    assert "in this " in message and "__index__ or __array__" in message, message
+    if outer == "process":
+        assert "process() is being applied and journaled through it in this thread" in message
+    assert rec.book.get(10**12 + 1) is None
+    rec.close()
+    replayed = mc.OrderBook()
+    replay_commands(path, replayed)
+    assert replayed.state_hash() == rec.book.state_hash()
+
+
 class _Rewritten:
     # an argument read from a buffer that another thread refills: each reading after the
     # first gives the new value (a 0-d array written meanwhile reads so)

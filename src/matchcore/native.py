@@ -857,6 +857,9 @@ class Recorder(NoCopy):
         # flush() does not take it: calls go on while it writes a copy of the buffer.
         self._entry = threading.Lock()
         self._entry_call = None
+        # the thread of the process() or close() holding _entry (the per-order calls note none:
+        # they are the hot path), so that a refusal names the thread that holds the Recorder
+        self._entry_thread = None
 
     def _hold(self, call):
         if not self._guard.acquire(False):
@@ -872,9 +875,20 @@ class Recorder(NoCopy):
         self._guard.release()
 
     def _refuse_entry(self):
+        # A call made from inside another one of the same thread (an argument's __index__ or
+        # __array__ calling back into the Recorder) is refused too: said to come from
+        # "another thread", it sent its caller looking for a thread that did not exist.
+        if self._entry_call is None:
+            where = ("in another thread, or in this one from inside that call (an argument's "
+                     "__index__ or __array__ calling back into the Recorder)")
+        elif self._entry_thread == threading.get_ident():
+            where = ("in this thread, which called back into the Recorder from inside it (an "
+                     "argument's __index__ or __array__, say)")
+        else:
+            where = "in another thread"
         raise BusyError(f"Recorder is busy: {self._entry_call or 'another call'} is being applied "
-                        f"and journaled through it in another thread; one Recorder is used by "
-                        f"one thread at a time")
+                        f"and journaled through it {where}; one Recorder is used by one thread "
+                        f"at a time, one call at a time")
 
     def _flush_due(self):
         # the flush every flush_every records: while another thread's process(), flush() or
@@ -1080,6 +1094,7 @@ class Recorder(NoCopy):
             if not self._entry.acquire(False):
                 self._refuse_entry()
             self._entry_call = "process()"
+            self._entry_thread = threading.get_ident()
             try:
                 batch = commands
                 try:
@@ -1101,7 +1116,7 @@ class Recorder(NoCopy):
                 self._journal_batch(batch)
                 return res
             finally:
-                self._entry_call = None
+                self._entry_call = self._entry_thread = None
                 self._entry.release()
         finally:
             self._release(outer)
@@ -1222,10 +1237,11 @@ class Recorder(NoCopy):
             if not self._entry.acquire(False):
                 self._refuse_entry()
             self._entry_call = "close()"
+            self._entry_thread = threading.get_ident()
             try:
                 self._close()
             finally:
-                self._entry_call = None
+                self._entry_call = self._entry_thread = None
                 self._entry.release()
         finally:
             self._release(outer)
