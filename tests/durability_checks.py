@@ -75,3 +75,25 @@ def journal_last_command_lost(d):
     rec = read_journal(d)
     os.truncate(segment_files(d, KIND_COMMANDS)[-1][1], int(rec["index"]["offset"][-1]))
     return d
+
+
+def cut_trade_fill_after_scan(monkeypatch, module, d):
+    """Make ``module.scan_journal`` (the name a reader calls) cut the last fill (104 bytes) off
+    ``d``'s last trade segment right after the first scan of the trade journal: a writing
+    recovery's cut landing between a reader's scan and its next read. Returns the list that
+    holds the segment once cut."""
+    from matchcore.durability.journal import KIND_TRADES
+
+    seg = segment_files(d, KIND_TRADES)[-1][1]
+    real_scan = module.scan_journal
+    cut = []
+
+    def cut_after_scan(path, kind=KIND_COMMANDS, **kw):
+        scan = real_scan(path, kind, **kw)
+        if kind == KIND_TRADES and not cut:
+            os.truncate(seg, os.path.getsize(seg) - 104)
+            cut.append(seg)
+        return scan
+
+    monkeypatch.setattr(module, "scan_journal", cut_after_scan)
+    return cut

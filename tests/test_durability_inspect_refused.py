@@ -343,23 +343,11 @@ def test_inspect_while_a_recovery_cuts_fills_reads_the_directory_again(tmp_path,
     # shorter when it read it again, and inspect raised JournalError ("... changed while it
     # was read"; `journal inspect` exited 1 with that error) where it reports, never raises
     from matchcore.durability import journal
-    from durability_checks import journal_last_command_lost
+    from durability_checks import cut_trade_fill_after_scan, journal_last_command_lost
     d = journal_last_command_lost(tmp_path / "j")
-    seg = segment_files(d, KIND_TRADES)[-1][1]
     before = inspect(d)
     assert before["journals"]["trades"]["fills_to_cut"] == 1
-    real_scan = journal.scan_journal
-    cut = []
-
-    def cut_after_scan(path, kind=KIND_COMMANDS, **kw):
-        scan = real_scan(path, kind, **kw)
-        if kind == KIND_TRADES and not cut:
-            # the recovery's cut lands between inspect's scan and its next read
-            os.truncate(seg, os.path.getsize(seg) - 104)
-            cut.append(seg)
-        return scan
-
-    monkeypatch.setattr(journal, "scan_journal", cut_after_scan)
+    cut = cut_trade_fill_after_scan(monkeypatch, journal, d)
     info = inspect(d)
     assert cut
     trades = info["journals"]["trades"]

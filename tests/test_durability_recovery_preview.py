@@ -96,24 +96,11 @@ def test_readonly_recovery_while_a_recovery_cuts_fills_reads_the_directory_again
     # read it again, and it raised JournalError ("... changed while it was read") for a
     # directory being repaired
     from matchcore.durability import recovery
-    from matchcore.durability.journal import KIND_COMMANDS, KIND_TRADES, segment_files
-    from durability_checks import journal_last_command_lost
+    from durability_checks import cut_trade_fill_after_scan, journal_last_command_lost
     d = journal_last_command_lost(tmp_path / "j")
-    seg = segment_files(d, KIND_TRADES)[-1][1]
     before = mc.Engine.recover(d, readonly=True).recovery_report
     assert before.trades_to_cut == 1
-    real_scan = recovery.scan_journal
-    cut = []
-
-    def cut_after_scan(path, kind=KIND_COMMANDS, **kw):
-        scan = real_scan(path, kind, **kw)
-        if kind == KIND_TRADES and not cut:
-            # the writing recovery's cut lands between this one's scan and its next read
-            os.truncate(seg, os.path.getsize(seg) - 104)
-            cut.append(seg)
-        return scan
-
-    monkeypatch.setattr(recovery, "scan_journal", cut_after_scan)
+    cut = cut_trade_fill_after_scan(monkeypatch, recovery, d)
     eng = mc.Engine.recover(d, readonly=True)
     assert cut
     rep = eng.recovery_report

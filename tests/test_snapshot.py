@@ -283,11 +283,9 @@ def test_snapshot_flipped_byte_fails_checksum(pos):
         mc.OrderBook.from_snapshot(bytes(snap))
 
 
-@pytest.mark.parametrize("pos,bit", [(16, 0x01), (16, 0x40), (17, 0x01), (19, 0x80)])
-def test_snapshot_damaged_size_field_is_a_checksum_mismatch_not_a_cut_or_extra_bytes(pos, bit):
-    # A flipped bit in the header's total size made a whole snapshot read as truncated or as
-    # "N bytes after the snapshot's content": advice to look for missing bytes or to cut bytes
-    # that belong to it. Its checksum tells: the bytes given are damaged.
+def _refused_as_checksum_mismatch(pos, bit):
+    """A whole snapshot with bit ``bit`` of byte ``pos`` flipped, checked refused by restore()
+    as a checksum mismatch (code 4) that leaves the target as it was; returns it."""
     snap = bytearray(_session_book().snapshot())
     snap[pos] ^= bit
     target = _session_book(seed=9)
@@ -295,6 +293,15 @@ def test_snapshot_damaged_size_field_is_a_checksum_mismatch_not_a_cut_or_extra_b
     with pytest.raises(SnapshotError, match="checksum") as info:
         target.restore(bytes(snap))
     assert info.value.code == 4 and target.snapshot() == before
+    return snap
+
+
+@pytest.mark.parametrize("pos,bit", [(16, 0x01), (16, 0x40), (17, 0x01), (19, 0x80)])
+def test_snapshot_damaged_size_field_is_a_checksum_mismatch_not_a_cut_or_extra_bytes(pos, bit):
+    # A flipped bit in the header's total size made a whole snapshot read as truncated or as
+    # "N bytes after the snapshot's content": advice to look for missing bytes or to cut bytes
+    # that belong to it. Its checksum tells: the bytes given are damaged.
+    _refused_as_checksum_mismatch(pos, bit)
     # a snapshot cut short is still truncated, and one with bytes after it says how many
     whole = _session_book().snapshot()
     with pytest.raises(SnapshotError, match="truncated"):
@@ -307,13 +314,7 @@ def test_snapshot_damaged_size_field_is_a_checksum_mismatch_not_a_cut_or_extra_b
 def test_snapshot_damaged_header_size_field_is_a_checksum_mismatch(pos, bit):
     # The header's own size (80) was checked before the checksum: a flipped bit there made a
     # whole snapshot "inconsistent content", as if a writer had put wrong values in it
-    snap = bytearray(_session_book().snapshot())
-    snap[pos] ^= bit
-    target = _session_book(seed=9)
-    before = target.snapshot()
-    with pytest.raises(SnapshotError, match="checksum") as info:
-        target.restore(bytes(snap))
-    assert info.value.code == 4 and target.snapshot() == before
+    snap = _refused_as_checksum_mismatch(pos, bit)
     # with the checksum sealed over it, the header size is wrong content
     with pytest.raises(SnapshotError, match="inconsistent") as info:
         mc.OrderBook.from_snapshot(_reseal(snap))
