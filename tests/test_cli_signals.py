@@ -229,14 +229,12 @@ def test_cli_replay_pipe_to_head_no_traceback(small_day):
     assert proc.returncode == 0 and proc.stderr == ""
 
 
-def _gen_itch_into_fifo_whose_reader_leaves(tmp_path, stdout):
-    """``matchcore gen-itch FIFO`` (~6 MB) with a reader that takes 10 bytes and goes away
-    while the command is blocked on the full pipe: (status, stdout, stderr)."""
-    fifo = tmp_path / "out.itch"
+def _into_fifo_whose_reader_leaves(fifo, argv, stdout=subprocess.PIPE):
+    """``matchcore *argv`` writing into the FIFO ``fifo`` (made here) whose reader takes 10
+    bytes and goes away while the command is blocked on the full pipe: (status, stdout,
+    stderr)."""
     os.mkfifo(fifo)
-    proc = subprocess.Popen(CLI + ["gen-itch", str(fifo), "--messages", "200000",
-                                   "--no-progress"],
-                            stdout=stdout, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(CLI + argv, stdout=stdout, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
     try:
         fd = os.open(fifo, os.O_RDONLY)        # returns once the command opened it to write
@@ -248,6 +246,14 @@ def _gen_itch_into_fifo_whose_reader_leaves(tmp_path, stdout):
             proc.kill()
             proc.wait()
     return proc.returncode, out, err
+
+
+def _gen_itch_into_fifo_whose_reader_leaves(tmp_path, stdout):
+    """``matchcore gen-itch FIFO`` (~6 MB) with a reader that takes 10 bytes and goes away
+    while the command is blocked on the full pipe: (status, stdout, stderr)."""
+    fifo = tmp_path / "out.itch"
+    return _into_fifo_whose_reader_leaves(
+        fifo, ["gen-itch", str(fifo), "--messages", "200000", "--no-progress"], stdout)
 
 
 @needs_proc
@@ -745,20 +751,9 @@ def test_cli_replay_dump_book_fifo_reader_gone_names_dump_book_not_out(tmp_path)
     src = tmp_path / "day.itch"
     itch.generate(src, messages=300_000, symbols=300, seed=5)   # a CSV of ~100 kB: > a pipe
     fifo = tmp_path / "book.csv"
-    os.mkfifo(fifo)
-    proc = subprocess.Popen(CLI + ["replay", str(src), "--dump-book", str(fifo),
-                                   "--out", str(tmp_path / "out"), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
-    try:
-        fd = os.open(fifo, os.O_RDONLY)        # returns once the command opened it to write
-        os.read(fd, 10)
-        os.close(fd)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 1, err
+    code, _, err = _into_fifo_whose_reader_leaves(
+        fifo, ["replay", str(src), "--dump-book", str(fifo), "--out", str(tmp_path / "out"),
+               "--no-progress"])
+    assert code == 1, err
     assert f"matchcore replay: error: broken pipe writing --dump-book {fifo}: " in err, err
     assert "Traceback" not in err
