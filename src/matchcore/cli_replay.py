@@ -20,6 +20,7 @@ from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, ext
                                refuse_directory_at, refuse_directory_name,
                                refuse_unwritable_directory, report_dropped, save_npy, shown_name,
                                size_on_disk, size_text, write_json, _writes)
+from matchcore.bench.report import _count
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
 # what book --plot draws, for the refusal without matplotlib ("replay plots" named another
@@ -407,7 +408,7 @@ def _note_symbols_and_dump(args, symbols, names, books, numbers=None, first_name
         print(line)
     if args.dump_book:
         n = _dump_book(args, books, names if dump_names is None else dump_names)
-        print(f"book dump: {n:,} level{'' if n == 1 else 's'} -> {args.dump_book}")
+        print(f"book dump: {_count(n, 'level')} -> {args.dump_book}")
 
 
 # ---- replay ----
@@ -793,7 +794,7 @@ def _replay_lobster(args, path: Path) -> int:
     name = path.name.split("_")[0]
     if args.dump_book:
         n = _dump_book(args, {0: res.book}, {0: name})
-        print(f"book dump: {n:,} level{'' if n == 1 else 's'} -> {args.dump_book}")
+        print(f"book dump: {_count(n, 'level')} -> {args.dump_book}")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -875,7 +876,7 @@ def _replay_native(args, path: Path) -> int:
     names = {k: str(k) for k in books}
     if args.dump_book:
         n = _dump_book(args, books, names)
-        print(f"book dump: {n:,} level{'' if n == 1 else 's'} -> {args.dump_book}")
+        print(f"book dump: {_count(n, 'level')} -> {args.dump_book}")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -1097,8 +1098,6 @@ def _book(args) -> int:
 
 
 def _print_book(args, r, until, loc: int, book) -> int:
-    from matchcore.bench.report import _count
-
     name = shown_name(r.symbols.get(loc, str(loc)))
     when = _fmt_time(until) if until is not None else f"end of file ({_fmt_time(r.stats['last_ts'])})"
     bids, asks = book.depth_orders(args.depth)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from matchcore._cliutil import (OUT_FILES, extra_missing, refuse_directory_at, report_dropped,
                                save_npy, write_json)
+from matchcore.bench.report import _count
 from matchcore.cli_replay import (CSV_HEADER, _bar, _print_interrupted, _require_plot_extra,
                                   check_snapshot_options, dump_output, refuse_input_directory)
 
@@ -198,7 +199,6 @@ def run_many(args) -> int:
             print(f"matchcore replay: error: no book {label!r} in {file}: {why}",
                   file=sys.stderr)
         return 1
-    from matchcore.bench.report import _count
 
     where = f"on the Dask cluster {args.dask}" if args.dask is not None else "in this process"
     t = res.totals
@@ -254,7 +254,7 @@ def run_many(args) -> int:
                             w.writerow([f.file, loc, names.get(loc, str(loc)),
                                         side, i, int(price), int(qty), int(orders)])
                             n += 1
-        print(f"book dump: {n:,} level{'' if n == 1 else 's'} -> {args.dump_book}")
+        print(f"book dump: {_count(n, 'level')} -> {args.dump_book}")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
