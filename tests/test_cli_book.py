@@ -355,3 +355,33 @@ def test_cli_replay_book_dump_of_one_level_and_recovery_summary_in_the_singular(
     back = mc.Engine.recover(str(tmp_path / "j"))
     assert "  replayed 1 command, 1 config record" in back.recovery_report.summary().splitlines()
     back.close()
+
+
+@pytest.mark.parametrize("name", ["$\\alp$", "$X$"])
+def test_cli_book_plot_name_with_dollar_signs_drawn_as_written(capsys, day, tmp_path,
+                                                               monkeypatch, name):
+    # a stock field holding two '$' was read by matplotlib as mathtext: "$\alp$" failed the
+    # plot after the ladder (exit 1, a ParseException), "$X$" was drawn as an italic X
+    from matplotlib.axes import Axes
+
+    from cli_replay_checks import with_names
+
+    path = tmp_path / "dollar.itch"
+    path.write_bytes(with_names(day.read_bytes(), {1: name}))
+    titles = []
+    set_title = Axes.set_title
+
+    def record(self, label, *a, **kw):
+        text = set_title(self, label, *a, **kw)
+        titles.append((label, text.get_parse_math()))
+        return text
+
+    monkeypatch.setattr(Axes, "set_title", record)
+    png = tmp_path / "depth.png"
+    code, out, err = run_cli(capsys, "book", str(path), "--symbol", "1", "--plot", str(png),
+                             "--no-progress")
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shown = name.replace("\\", "\\\\")          # the header's escaping (shown_name)
+    assert out.startswith(f"{shown} (locate 1) at end of file")
+    assert [(t.split(" depth at ")[0], math) for t, math in titles] == [(shown, False)]

@@ -555,3 +555,31 @@ def test_book_name_two_locates_carry_with_and_without_spaces_refused_naming_labe
                      + stock_directory(9, " MSFT"))
     code, out, err = run_cli(capsys, "book", str(path), "--symbol", "MSFT", "--no-progress")
     assert code == 1 and "MSFT@locate2, MSFT@locate9" in err, out
+
+
+def test_replay_plot_name_with_dollar_signs_titled_as_written(tmp_path, capsys, monkeypatch):
+    # a stock field holding two '$' was read by matplotlib as mathtext: "$\alp$" ended the
+    # replay with exit 1 (a ParseFatalException) after the summary, its PNG not written
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+
+    from cli_replay_checks import with_names
+
+    path = tmp_path / "dollar.itch"
+    path.write_bytes(with_names(itch.generate(None, messages=5_000, symbols=2, seed=3),
+                                {1: "$\\alp$", 2: "$X$"}))
+    titles = []
+    set_title = Axes.set_title
+
+    def record(self, label, *a, **kw):
+        text = set_title(self, label, *a, **kw)
+        titles.append((label, text.get_parse_math()))
+        return text
+
+    monkeypatch.setattr(Axes, "set_title", record)
+    code, out, err = run_cli(capsys, "replay", str(path), "--no-progress", "--plot",
+                             str(tmp_path / "plots"), "--plot-top", "2")
+    assert code == 0, err
+    assert sorted(x.name for x in (tmp_path / "plots").iterdir()) == ["_X_.png", "_alp_.png"]
+    assert sorted(titles) == [("$X$: top of book, spread and traded volume", False),
+                              ("$\\alp$: top of book, spread and traded volume", False)]

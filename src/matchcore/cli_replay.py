@@ -1181,7 +1181,8 @@ def _plot(path, name, when, bids, asks) -> None:
         ax.fill_between(x / 1e4, y, step="post", alpha=0.25, color=color)
     ax.set_xlabel("price ($)")
     ax.set_ylabel("shares")
-    ax.set_title(f"{name} depth at {when}")
+    # literal text: a name holding two '$' was read as mathtext (see replay_plots)
+    ax.set_title(f"{name} depth at {when}", parse_math=False)
     if len(bids) or len(asks):
         ax.legend()
     fig.tight_layout()

@@ -136,7 +136,9 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
             ax1.step(x, ask, where="post", color="tab:red", lw=0.9, label="best ask")
             ax1.set_ylabel("price")
             ax1.legend(loc="upper left", fontsize=8)
-            ax1.set_title(f"{name}: top of book, spread and traded volume")
+            # the name as the file spells it: two '$' in it were read as mathtext, drawn
+            # as math or failing the whole plot (a stock field of a damaged file)
+            ax1.set_title(f"{name}: top of book, spread and traded volume", parse_math=False)
             ax2.step(x, ask - bid, where="post", color="tab:blue", lw=0.9)
             ax2.set_ylabel("spread")
             if len(tr):
