@@ -1224,3 +1224,29 @@ def test_cli_replay_and_gen_itch_small_file_size_not_said_as_0_0_mb(capsys, tmp_
     code, out, _ = run_cli(capsys, "replay", str(empty), "--format", "itch", "--no-progress")
     assert code == 0 and "(0 bytes on disk)" in out.splitlines()[0], out
     assert "0.0 MB" not in out
+
+
+def test_cli_replay_small_file_rate_not_shown_as_zero(capsys, tmp_path):
+    # the rate was always in millions with two decimals: a replay of 20 messages in a few
+    # milliseconds (thousands a second) read "0.00 M msg/s"
+    import re
+
+    path = itch.generate(tmp_path / "small.itch", messages=20, symbols=1, seed=2)
+    code, out, _ = run_cli(capsys, "replay", str(path), "--no-progress")
+    assert code == 0
+    line = out.splitlines()[0]
+    m = re.fullmatch(r"replayed 20 ITCH 5\.0 messages \(.*\) in [0-9.]+ s: "
+                     r"([0-9.,]+|inf)( M)? msg/s", line)
+    assert m is not None, line
+    assert float(m.group(1).replace(",", "")) > 0, line
+
+
+@pytest.mark.parametrize("per_s, shown", [(5_480_000, "5.48 M msg/s"), (100_000, "0.10 M msg/s"),
+                                          (99_999.4, "99,999 msg/s"), (5_000, "5,000 msg/s"),
+                                          (2.5, "2.5 msg/s"), (0, "0 msg/s"),
+                                          (float("inf"), "inf M msg/s")])
+def test_rate_text_millions_from_a_tenth_of_a_million_else_as_it_is(per_s, shown):
+    from matchcore._cliutil import rate_text
+
+    assert rate_text(per_s) == shown
+    assert rate_text(per_s, "records") == shown.replace("msg", "records")

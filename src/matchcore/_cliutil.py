@@ -710,6 +710,17 @@ def size_text(n_bytes: int) -> str:
     return f"{n_bytes:,} byte{'' if n_bytes == 1 else 's'}"
 
 
+def rate_text(per_s: float, unit: str = "msg") -> str:
+    """A rate for a summary line or a progress bar: in millions with two decimals from a tenth
+    of a million a second up (an infinite one too: a replay quicker than the clock), else as
+    it is. In millions alone a small replay (20 messages in a few milliseconds, thousands a
+    second) read "0.00 M msg/s", as if nothing had been replayed; ``bench`` shows its rates
+    by the same rule."""
+    if per_s >= 1e5:
+        return f"{per_s / 1e6:.2f} M {unit}/s"
+    return f"{per_s:,.0f} {unit}/s" if per_s >= 10 or per_s == 0 else f"{per_s:.3g} {unit}/s"
+
+
 def size_on_disk(path, consumed: int) -> str:
     """The input's size for a replay summary: ``N MB on disk`` for a regular file; for a pipe,
     FIFO or socket (whose size on disk is 0) the ``consumed`` bytes the replay read."""

@@ -18,8 +18,8 @@ import numpy as np
 from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
                                int64, integer, is_stdout, naming_output, refuse_dangling_link,
                                refuse_directory_at, refuse_directory_name,
-                               refuse_unwritable_directory, report_dropped, save_npy, shown_name,
-                               size_on_disk, size_text, write_json, _writes)
+                               rate_text, refuse_unwritable_directory, report_dropped, save_npy,
+                               shown_name, size_on_disk, size_text, write_json, _writes)
 from matchcore.bench.report import _count
 
 CSV_HEADER = ["locate", "symbol", "side", "level", "price", "qty", "orders"]
@@ -700,7 +700,7 @@ def _print_itch_summary(s, names, books, elapsed, path, read=None) -> None:
     rate = s["messages"] / elapsed if elapsed > 0 else float("inf")
     print(f"replayed {s['messages']:,} ITCH 5.0 messages "
           f"({size_on_disk(path, s['bytes_consumed'] if read is None else read)}) in "
-          f"{elapsed:.3f} s: {rate / 1e6:.2f} M msg/s")
+          f"{elapsed:.3f} s: {rate_text(rate)}")
     from matchcore.io import book_labels
 
     # two books of one name are told apart as NAME@locateN, as in the metrics and subscribe
@@ -863,7 +863,7 @@ def _replay_native(args, path: Path) -> int:
         counts[k.name] = int(np.count_nonzero(ev["kind"] == k)) if len(ev) else 0
     rate = len(cmds) / elapsed if elapsed > 0 else float("inf")
     print(f"replayed {len(cmds):,} native commands through process() in {elapsed:.3f} s: "
-          f"{rate / 1e6:.2f} M msg/s")
+          f"{rate_text(rate)}")
     print("events: " + "  ".join(f"{k} {v:,}" for k, v in counts.items()))
     _print_books([str(k) for k in list(books)[:10]], len(books),
                  sum(len(b) for b in books.values()))

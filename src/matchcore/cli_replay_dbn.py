@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 
-from matchcore._cliutil import (extra_missing, report_dropped, save_npy, shown_name, size_on_disk,
-                               write_json)
+from matchcore._cliutil import (extra_missing, rate_text, report_dropped, save_npy, shown_name,
+                               size_on_disk, write_json)
 
 
 def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: Path,
@@ -25,7 +25,7 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
         if meta is not None else "DBN"
     print(f"replayed {s['messages']:,} DBN MBO records ({what}; "
           f"{size_on_disk(path, s['bytes_consumed'] if read is None else read)}) "
-          f"in {elapsed:.3f} s: {rate / 1e6:.2f} M records/s")
+          f"in {elapsed:.3f} s: {rate_text(rate, 'records')}")
     _print_counts_and_books(s, names, books, "by action")
     print(f"unknown order ids: {s['unknown_refs']:,}; cancels clamped: {s['cancels_clamped']:,}; "
           f"duplicate adds: {s['duplicate_refs']:,}; invalid adds: {s['invalid_adds']:,}; "

@@ -175,9 +175,11 @@ class ReplayHooks(NoCopy):
         if self.bridge is not None:
             self.bridge(r)
         if self.bar is not None and not self.bar.disable:
+            from matchcore._cliutil import rate_text
+
             dt = time.perf_counter() - self._t0
             n = r.stats["messages"]
-            self.bar.set_postfix_str(f"{n:,} msgs, {n / dt / 1e6:.2f} M msg/s" if dt > 0 else "",
+            self.bar.set_postfix_str(f"{n:,} msgs, {rate_text(n / dt)}" if dt > 0 else "",
                                      refresh=False)
 
     def sinks(self, r) -> dict:
