@@ -875,6 +875,19 @@ def test_replay_lobster_no_messages_summary_says_types_none(tmp_path):
     assert first.endswith("; types none"), first
 
 
+def test_replay_lobster_small_rate_not_shown_as_zero(tiny):
+    # the rate was always in millions with two decimals: a few messages over a slow second
+    # (a small file read from a slow disk) read "(0.00 M msg/s)", as if nothing had been
+    # replayed; now as the replay commands show theirs (_cliutil.rate_text)
+    _, _, m, o = tiny
+    r = replay_lobster(m, o)
+    r.elapsed_s = r.messages / 2000.0
+    assert f"{r.messages:,} LOBSTER messages in" in r.summary()
+    assert "(2,000 msg/s)" in r.summary().splitlines()[0], r.summary()
+    r.elapsed_s = r.messages / 2.5e6
+    assert "(2.50 M msg/s)" in r.summary().splitlines()[0], r.summary()
+
+
 def test_lobster_verify_summary_without_failures_says_none_not_python_none(tmp_path):
     # where every level and transition agreed, the summary printed Python's None: "first
     # disagreement: None", "first failure at message None" (matchcore replay --verify too).

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._cliutil import refuse_unusable_name
+from matchcore._cliutil import rate_text, refuse_unusable_name
 from matchcore._magic import GZIP_MAGIC, HEAD_SIZE, STATE_MAGICS, foreign_format, state_refusal
 from matchcore._core import OrderBook, _flag_arg
 from matchcore._lobster import COUNTER_NAMES, SEED_BASE, replay as _replay, seed_id, transitions
@@ -148,7 +148,7 @@ class LobsterResult:
         c = self.counters
         lines = [
             f"{self.messages:,} LOBSTER messages in {self.elapsed_s * 1e3:.1f} ms "
-            f"({self.messages / self.elapsed_s / 1e6 if self.elapsed_s else 0:.2f} M msg/s); "
+            f"({rate_text(self.messages / self.elapsed_s if self.elapsed_s else 0)}); "
             # (no messages: "types" with nothing after it)
             "types " + (", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
                         or "none"),
