@@ -112,11 +112,70 @@ class FileResult:
     system_events: np.ndarray | None = None
     trading_state: dict = field(default_factory=dict)
 
-    def book(self, locate):
-        """The final book of a locate (book number) as a new OrderBook. O(orders)."""
+    def book(self, symbol):
+        """The final book of a locate (book number, an int) or of a symbol name as a new
+        OrderBook. A string is read as the file's own replayer's ``book()`` reads it: a name
+        first (ITCH: also a label ``NAME@locateN``; a name several books carry raises
+        ValueError naming them), else a number, an ITCH locate or a DBN instrument id;
+        anything else (a float, a bool, bytes) raises TypeError. KeyError, naming the file,
+        when it has no such book. O(orders + books).
+
+        >>> res.files[0].book("AAPL").best_bid()                          # doctest: +SKIP
+        """
         from matchcore import OrderBook
 
-        return OrderBook.from_snapshot(self.books[locate], record_events=False)
+        return OrderBook.from_snapshot(self.books[self._book_number(symbol)],
+                                       record_events=False)
+
+    def _book_number(self, symbol) -> int:
+        # the replayers' rules (itch.Replayer.book, DbnReplayer.book) over the names the result
+        # carries: a name was a bare KeyError here, and a bool or a float found the book of
+        # the number it equals
+        from matchcore._symfilter import LABEL, book_symbol, plain_number
+
+        itch_file = self.format == "itch"
+        symbol = book_symbol(symbol, "locate number" if itch_file else "book number")
+        missing = KeyError(f"no book for symbol {symbol!r} in {self.file}")
+        if isinstance(symbol, int):
+            if symbol in self.books:
+                return symbol
+            raise missing
+        label = LABEL.fullmatch(symbol) if itch_file else None
+        if label is not None:
+            L = int(label.group(2))
+            if str(self.symbols.get(L)).strip() == label.group(1) and L in self.books:
+                return L
+            raise missing
+        # ITCH names are compared without surrounding spaces (as labelled); DBN ones as given,
+        # then without them
+        for name in ((symbol.strip(),) if itch_file else dict.fromkeys((symbol,
+                                                                         symbol.strip()))):
+            more = [L for L, n in self.symbols.items()
+                    if (n.strip() if itch_file else n) == name and L in self.books]
+            if len(more) > 1:
+                what = (", ".join(f"{name}@locate{L}" for L in more) if itch_file else
+                        ", ".join(f"book {L} (instrument {self.instruments.get(L)})"
+                                  for L in more))
+                raise ValueError(f"symbol {symbol!r} is carried by several books of "
+                                 f"{self.file}: {what}")
+            if more:
+                return more[0]
+        number = plain_number(symbol.strip())
+        if number.isascii() and number.isdigit():
+            want = int(number)
+            if itch_file:
+                if want in self.books:
+                    return want
+            else:
+                more = [L for L, iid in self.instruments.items()
+                        if iid == want and L in self.books]
+                if len(more) > 1:
+                    raise ValueError(f"instrument {want} has several books in {self.file} "
+                                     f"(one per publisher): give the book number, one of "
+                                     f"{', '.join(map(str, more))}")
+                if more:
+                    return more[0]
+        raise missing
 
 
 @dataclass
