@@ -58,3 +58,26 @@ def test_file_result_book_of_no_book_names_the_file(files):
         with pytest.raises(KeyError) as exc:
             res.files[0].book(missing)
         assert exc.value.args[0] == f"no book for symbol {missing!r} in {day}"
+
+
+def test_file_result_book_records_the_events_of_orders_sent_to_it_as_the_replayers_book(files):
+    # it was restored with record_events=False: a what-if order sent into the final book of a
+    # Dask replay traded with no event to read, where the serial replay's book (and
+    # OrderBook.from_snapshot of the same bytes) gives the order's events
+    import numpy as np
+
+    import matchcore as mc
+
+    day, mbo = files
+    res = replay_serial([day, mbo])
+    for direct, result in ((itch.replay_file(day), res.files[0]),
+                           (replay_dbn(mbo), res.files[1])):
+        L = next(iter(direct.books))
+        live, restored = direct.books[L], result.book(L)
+        price, _ = live.best_ask()
+        for b in (live, restored):
+            b.events()
+            b.submit(2**40, mc.Side.BUY, price, 1, ts_ns=7)
+        got, want = restored.events(), live.events()
+        assert len(want) and np.array_equal(got, want)
+        assert restored.record_events

@@ -124,8 +124,9 @@ class FileResult:
         """
         from matchcore import OrderBook
 
-        return OrderBook.from_snapshot(self.books[self._book_number(symbol)],
-                                       record_events=False)
+        # recording events, as the replayer's own book does for orders sent to it: restored
+        # without, a what-if order traded with no event to read
+        return OrderBook.from_snapshot(self.books[self._book_number(symbol)])
 
     def _book_number(self, symbol) -> int:
         # the replayers' rules (itch.Replayer.book, DbnReplayer.book) over the names the result
