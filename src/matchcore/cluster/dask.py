@@ -963,6 +963,17 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
                 raise ConnectionError(f"{p}{share}: the connection to the Dask scheduler was "
                                       f"lost before its replay finished, so no results are "
                                       f"returned") from e
+            except distributed.comm.CommClosedError as e:
+                # the connection that brought the finished replay's results closed under the
+                # client (the scheduler killed as they were fetched): Dask's "in <TCP (closed)
+                # ConnectionPool.gather ...>: Stream is closed" named neither the file nor the
+                # scheduler. A replay's own exception never comes as one: it is raised again
+                # as the task raised it.
+                _, p, _, part = tasks[n]
+                share = "" if part is None else f" (share {part[0]} of {part[1]})"
+                raise ConnectionError(f"{p}{share}: the connection to the Dask scheduler was "
+                                      f"lost while its replay's results were fetched, so no "
+                                      f"results are returned ({e})") from e
             except Exception as e:
                 # a replay that raised names the file, as the worker was sent it: name it as
                 # given, as replay_serial does
