@@ -84,13 +84,36 @@ cdef extern from "<fcntl.h>" nogil:
 
 cdef extern from *:
     """
+    #include <errno.h>
     #include <fcntl.h>
+    #include <unistd.h>
+    #include <sys/stat.h>
+    #include <sys/statvfs.h>
     #ifndef FALLOC_FL_KEEP_SIZE
     #define FALLOC_FL_KEEP_SIZE 0x01
     #endif
+    /* Reserve a segment's blocks up to `size` (best effort). A reservation that does not fit
+       in the file system's free space is not tried: ext4 keeps the blocks a failing
+       fallocate took before it ran out, so a segment larger than the free space held the
+       whole file system full (the next file made, the trade segment, failed on ENOSPC, and
+       so did every other writer of that disk until the segment closed). A fallocate that
+       fails all the same (another writer took the room meanwhile) gives back what it took:
+       a truncation to the file's own size drops the blocks past its end. */
     static int mc_prealloc(int fd, long long size) {
     #ifdef __linux__
-        return fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size);
+        struct stat st;
+        struct statvfs vfs;
+        if (fstat(fd, &st) != 0 || size <= (long long)st.st_size)
+            return -1;
+        if (fstatvfs(fd, &vfs) == 0 && (unsigned long long)(size - st.st_size) >
+                (unsigned long long)vfs.f_bavail * (unsigned long long)vfs.f_frsize)
+            return -1;
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size) == 0)
+            return 0;
+        int e = errno;
+        if (ftruncate(fd, st.st_size) != 0) { /* the error reported is fallocate's */ }
+        errno = e;
+        return -1;
     #else
         (void)fd; (void)size; return -1;
     #endif
