@@ -138,7 +138,7 @@ cdef struct mc_journal:
     int64_t cap
     int64_t seg_size             # bytes of the current segment on file (written)
     int64_t seg_limit
-    int64_t now_ns               # wall clock read when the buffer's first record was appended
+    int64_t now_ns               # wall clock read at the call's first record (0: none yet)
     uint64_t next_seq
     uint64_t written_seq         # last seq handed to write(2) (atomic: the syncer reads it)
     uint64_t durable_seq         # last seq known on stable storage (atomic)

@@ -516,8 +516,10 @@ cdef uint8_t* _reserve(mc_journal* j, int64_t size) noexcept nogil:
     elif j.n + size > j.cap:
         if _write_out(j) < 0:
             return NULL
-    if j.n == 0:
-        # one clock reading per buffer: in practice per call (commit empties the buffer)
+    if j.now_ns == 0:
+        # one clock reading per call, which mc_journal_commit ends: read again whenever the
+        # buffer was empty, a call larger than the buffer (written out part way) gave its
+        # records several times, as if they were several calls
         j.now_ns = mc_wall_ns()
     return j.buf + j.n
 
@@ -603,6 +605,7 @@ cdef int mc_journal_commit(mc_journal* j) noexcept nogil:
     """End of a call: write the buffered records (every policy: a process crash loses nothing
     the call acknowledged), then fsync if the policy is always (batch: the syncer thread's
     job). -1 after an I/O failure."""
+    j.now_ns = 0        # the next call reads the clock again (_reserve)
     if _dead(j):
         return -1
     if _write_out(j) < 0:
@@ -625,6 +628,7 @@ cdef int mc_journal_commit_call(mc_journal* jc, mc_journal* jt) noexcept nogil:
         jt.next_seq -= <uint64_t>jt.buffered_records
         jt.n = 0
         jt.buffered_records = 0
+        jt.now_ns = 0
         return -1
     if mc_journal_commit(jt) < 0:
         return -1
