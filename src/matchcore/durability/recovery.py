@@ -134,6 +134,10 @@ class RecoveryReport:
     # (first, last) commands before the snapshot whose fills nothing can check: the snapshot
     # was taken without trade capture and the command journal no longer holds them
     trades_unverified: tuple | None = None
+    # fill records of commands the journal replays (after the snapshot it starts from) that the
+    # trade journal lacks before its first segment (its first segments deleted or lost): their
+    # seqs come before the fills it keeps, so they are not written again
+    trades_lost_at_start: int = 0
     # read-only: the missing fills are not lost, a recovery that may write files replays the
     # whole journal and writes them again
     trades_rewritable: bool = False
@@ -271,6 +275,11 @@ class RecoveryReport:
             lines.append(f"  WARNING: {'at least ' if self.trades_missing_at_least else ''}"
                          f"{self.trades_missing} fill record(s) before the snapshot "
                          f"are lost from the trade journal (the snapshot holds their effect)")
+        if self.trades_lost_at_start:
+            lines.append(f"  WARNING: {self.trades_lost_at_start} fill record(s) of commands the "
+                         f"journal replays are missing before the trade journal's first "
+                         f"segment (deleted or lost): their seqs come before the fills it "
+                         f"keeps, so they are not written again")
         if self.trades_unverified:
             a, b = self.trades_unverified
             lines.append(f"  WARNING: fills of commands {a}..{b} cannot be checked: the "
@@ -1034,6 +1043,13 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                     # snapshot are written first, after those kept (counted from the kept
                     # ones, it fell short of the writing recovery's by them)
                     next_trade = kept_trade + missing + 1
+        # The fills after the snapshot's trade seq (which counts every fill when capture was
+        # on) are of the commands replayed, and the replay writes again only those after the
+        # last command the trade journal holds complete: fills before its first segment
+        # (deleted, lost) were in no file, and "no fills to rewrite" read as a whole journal.
+        base = 0 if head is None else head["trade_seq"] if head["trades"] is True else None
+        if cut is not None and base is not None and tscan.segments[0].first_seq - 1 > base:
+            report.trades_lost_at_start = tscan.segments[0].first_seq - 1 - base
     else:
         cut, kept_cmd, next_trade = None, 0, 1
         if segment_files(path, KIND_TRADES):
