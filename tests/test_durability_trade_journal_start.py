@@ -68,3 +68,25 @@ def test_recovery_of_a_whole_or_restored_trade_journal_reports_none_lost(tmp_pat
     again = mc.Engine.recover(d, readonly=True).recovery_report
     assert again.trades_lost_at_start == 0 and "WARNING" not in again.summary(), \
         again.summary()
+
+
+def test_inspect_reports_the_fills_lost_before_the_trade_journals_first_segment(tmp_path,
+                                                                                  capsys):
+    from matchcore.__main__ import main
+    from matchcore.durability import inspect
+    eng, d = journaled(tmp_path, segment_bytes=8256)
+    eng.add_symbol(1)
+    _fills(eng, 1, 20)
+    eng.snapshot()
+    _fills(eng, 1000, 180)
+    eng.close()
+    assert inspect(d)["journals"]["trades"]["fills_lost_at_start"] == 0
+    trades = segment_files(d, KIND_TRADES)
+    os.unlink(trades[0][1])
+    lost = mc.Engine.recover(d, readonly=True).recovery_report.trades_lost_at_start
+    assert lost == trades[1][0] - 1 - 20
+    assert inspect(d)["journals"]["trades"]["fills_lost_at_start"] == lost
+    assert main(["journal", "inspect", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert (f"recovery cannot write again {lost} fill record(s) of commands it replays, "
+            f"missing before {os.path.basename(trades[1][1])}") in out, out

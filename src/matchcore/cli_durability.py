@@ -280,6 +280,10 @@ def _inspect(args) -> int:
             print(f"  recovery writes again the fills of {c['count']} command(s) that the "
                   f"command journal holds as filled (seqs {c['first']}..{c['last']}), which "
                   f"the trade journal lacks")
+        if j.get("fills_lost_at_start"):
+            print(f"  recovery cannot write again {j['fills_lost_at_start']} fill record(s) of "
+                  f"commands it replays, missing before {j['segments'][0]['file']} (the trade "
+                  f"journal's first segment(s) deleted or lost)")
     print(f"\nsnapshots: {len(info['snapshots'])}")
     # the one recovery uses: it looks at no older one (sets none of them aside)
     used = [s["seq"] for s in info["snapshots"] if s["valid"] and not s["unusable"]]

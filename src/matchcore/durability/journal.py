@@ -1022,7 +1022,9 @@ def inspect(path) -> dict:
     the last complete command the command journal holds; None where a journal is corrupt or
     nothing starts it) and ``commands_lacking_fills`` (``{"count", "first", "last"}`` of the
     commands the command journal holds as filled whose fills recovery writes again, the trade
-    journal lacking them; None: none); ``temporaries_to_remove`` (snapshot and segment writers' leftovers it
+    journal lacking them; None: none) and ``fills_lost_at_start`` (the fill records of
+    commands recovery replays that the trade journal lacks before its first segment, deleted
+    or lost, which it cannot write again: its ``trades_lost_at_start``); ``temporaries_to_remove`` (snapshot and segment writers' leftovers it
     deletes);
     ``lock_refused`` (why a recovery that may write refuses the directory's ``LOCK``, not a
     regular file, else None); ``trade_capture`` (whether recovery without ``trades=``
@@ -1164,6 +1166,16 @@ def _inspect(path) -> dict:
         if len(seqs):
             lacking = {"count": len(seqs), "first": int(seqs[0]), "last": int(seqs[-1])}
     out["journals"]["trades"]["commands_lacking_fills"] = lacking
+    # the fills of commands recovery replays that the trade journal lacks before its first
+    # segment (deleted, lost), which it cannot write again: its trades_lost_at_start, from the
+    # trade seq of the snapshot it starts from (0 for a whole replay)
+    lost = 0
+    if out["trade_capture"] and kept_cmd and tscan.corrupt is None and tscan.segments:
+        head = used[-1] if used else None
+        base = 0 if head is None else head["trade_seq"] if head["trades"] is True else None
+        if base is not None and tscan.segments[0].first_seq - 1 > base:
+            lost = tscan.segments[0].first_seq - 1 - base
+    out["journals"]["trades"]["fills_lost_at_start"] = lost
     cut_short = not out["snapshots"] and bool(creation_leftovers(path))
     if cut_short:
         # a creation cut short: recovery refuses the directory, it drops no file
@@ -1198,7 +1210,7 @@ def _inspect(path) -> dict:
             j["dropped_segments"] = []
         trades = out["journals"]["trades"]
         trades.update(kept_through=None, fills_to_cut=None, segments_to_drop=[],
-                      commands_lacking_fills=None)
+                      commands_lacking_fills=None, fills_lost_at_start=None)
         for s in out["snapshots"]:
             if s["valid"]:
                 s["set_aside"] = False
