@@ -875,6 +875,40 @@ def test_readonly_recovery_does_not_say_it_rewrote_fills(tmp_path):
     assert "rewrote 0 fills" in rw.recovery_report.summary()
 
 
+def test_recovery_and_inspect_count_one_fill_one_symbol_in_the_singular(tmp_path):
+    # "1 fills to rewrite", "rewrote 1 fills", "(1 resting orders, 1 symbols)" and a snapshot
+    # of "1 symbols": the counts of a one-symbol, one-fill journal read as plurals
+    from matchcore.__main__ import main
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.snapshot()
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.submit(1, 2, mc.Side.SELL, 100, 2)
+    eng.close()
+    seg = _last_segment(d, KIND_TRADES)
+    with open(seg, "r+b") as fh:                  # the one fill lost, a torn tail left
+        fh.truncate(_j.SEG_HEADER + 10)
+    ro = mc.Engine.recover(d, readonly=True).recovery_report
+    assert ro.trades_to_rewrite == 1 and ", 1 fill to rewrite (read-only" in ro.summary()
+    out = capsys_text(main, ["journal", "inspect", str(d)])
+    assert " 1 symbol  state hash " in out, out
+    rw = mc.Engine.recover(d)
+    rw.close()
+    assert rw.recovery_report.trades_rewritten == 1
+    assert "rewrote 1 fill, last trade seq 1" in rw.recovery_report.summary()
+    out = capsys_text(main, ["recover", str(d)])
+    assert "(1 resting order, 1 symbol)" in out, out
+
+
+def capsys_text(main, argv):
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(argv) == 0
+    return buf.getvalue()
+
+
 def test_failed_recovery_leaves_no_lock_file_it_made(tmp_path):
     # README: on JournalError nothing was changed; a directory without LOCK (a copy of a
     # journal) was left with a new LOCK file by the recovery that refused it

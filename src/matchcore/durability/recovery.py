@@ -54,6 +54,10 @@ def _snapshot_temps(files) -> list[str]:
     return [os.path.basename(f) for f in files if not f.endswith(".new")]
 
 
+def _fills(n: int) -> str:
+    return f"{n} fill" if n == 1 else f"{n} fills"
+
+
 @dataclass
 class RecoveryReport:
     """What :func:`recover` found and did."""
@@ -239,10 +243,10 @@ class RecoveryReport:
                 lines.append(f"  would remove {len(files)} stale {what} temporary file(s) "
                              f"(read-only: Engine.recover, matchcore recover --repair remove "
                              f"them): {', '.join(files)}")
-        done = (f"{self.trades_to_rewrite} fills to rewrite (read-only: Engine.recover, "
+        done = (f"{_fills(self.trades_to_rewrite)} to rewrite (read-only: Engine.recover, "
                 f"matchcore recover --repair write them)" if self.trades_to_rewrite else
                 "no fills to rewrite" if self.readonly else
-                f"rewrote {self.trades_rewritten} fills")
+                f"rewrote {_fills(self.trades_rewritten)}")
         cut = (f", cut {self.trades_cut} fill record(s) of commands after it"
                if self.trades_cut else
                f", {self.trades_to_cut} fill record(s) of commands after it to cut (read-only: "
