@@ -105,3 +105,20 @@ def test_cli_replay_several_files_counts_of_one_in_the_singular(capsys):
     line = _line(out, aapl.name)
     assert " 1 book, " in line and "books" not in line
     assert " 0 books, " in _line(out, head.name)
+
+
+@pytest.mark.parametrize("flag, name, kind", [
+    ("--verify", "X_message_1.csv", "LOBSTER"),
+    ("--committed", "flow.mccmd", "native command"),
+])
+def test_cli_replay_one_file_with_dask_and_a_single_file_option_says_dask_takes_none(
+        capsys, tmp_path, flag, name, kind):
+    # one LOBSTER file given with --dask --verify was told "--verify applies to one LOBSTER
+    # file": it was one, and the words said nothing of --dask, which is what rules it out
+    one = tmp_path / name
+    one.write_bytes(b"34200.1,1,5,100,5853300,1\n")
+    code, out, err = run_cli(capsys, "replay", str(one), "--dask", "local", flag,
+                             "--no-progress")
+    assert code == 1 and out == ""
+    assert f"{flag} applies to one {kind} file" in err
+    assert "replayed by itself, not with several files or --dask" in err

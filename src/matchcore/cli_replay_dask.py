@@ -24,10 +24,14 @@ from matchcore.cli_replay import (CSV_HEADER, _bar, _print_interrupted, _require
 
 def _options(args) -> dict:
     check_snapshot_options(args)
+    # said with what rules them out here: one LOBSTER (native) file given with --dask was told
+    # the option "applies to one LOBSTER file", which it was
     if args.verify:
-        raise ValueError("--verify applies to one LOBSTER file")
+        raise ValueError("--verify applies to one LOBSTER file replayed by itself, not with "
+                         "several files or --dask")
     if args.committed:
-        raise ValueError("--committed applies to one native command file (a Recorder journal)")
+        raise ValueError("--committed applies to one native command file (a Recorder journal) "
+                         "replayed by itself, not with several files or --dask")
     opts = {"snapshot_every": args.snapshot_every, "snapshot_every_ns": args.snapshot_every_ns,
             # given only with a cadence (check_snapshot_options), else the default
             "snapshot_depth": args.depth if args.depth_given else None}
