@@ -125,3 +125,37 @@ def test_replay_serial_symbols_of_a_generator_select_in_every_file(mixed):
     given = replay_serial(list(mixed), symbols=iter(["1", "1001"]))
     assert [f.stats for f in given.files] == [f.stats for f in listed.files]
     assert [f.stats["books"] for f in given.files] == [1, 1]
+
+
+def test_replay_bytes_paths_taken_as_the_replays_take_them(mixed):
+    # itch.replay_file and replay_dbn take a bytes path; replay_serial (and replay_one, a
+    # task's unit of work) refused one in pathlib's words ("argument should be a str object
+    # or an os.PathLike object returning str, not <class 'bytes'>")
+    given = [bytes(p) for p in mixed]
+    res = replay_serial(given)
+    plain = replay_serial(list(mixed))
+    assert [f.file for f in res.files] == [f.file for f in plain.files]
+    for a, b in zip(res.files, plain.files):
+        assert a.stats == b.stats and a.hashes == b.hashes
+    assert replay_one(given[0]).stats == plain.files[0].stats
+
+
+@pytest.mark.parametrize("bad", [5, None, 1.5])
+def test_replay_paths_of_another_type_refused_naming_paths_before_any_cluster(
+        mixed, monkeypatch, bad):
+    # "expected str, bytes or os.PathLike object, not int": pathlib's words named neither the
+    # argument nor the file, and replay_files said them only on its way to the cluster
+    from matchcore.cluster.dask import replay_files
+
+    def connect(*args, **kwargs):
+        raise AssertionError("a cluster was started or connected to")
+
+    monkeypatch.setattr(cdask, "connect", connect)
+    for call in (lambda: replay_files([mixed[0], bad], "local"),
+                 lambda: replay_serial([mixed[0], bad])):
+        with pytest.raises(TypeError) as e:
+            call()
+        assert str(e.value).startswith(f"paths: a file is a path (str, bytes or "
+                                       f"os.PathLike), not {type(bad).__name__} {bad!r}")
+    with pytest.raises(TypeError, match=f"^path: a file is a path .*not {type(bad).__name__}"):
+        replay_one(bad)

@@ -199,6 +199,7 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
     """
     from matchcore._cliutil import refuse_unusable_name
 
+    path = _path_arg(path, "path")
     refuse_unusable_name(path, "path: ")
     path = Path(path)
     fmt = fmt or detect_format(path)
@@ -413,6 +414,18 @@ def _tasks(paths, split: int, fmt):
     return out
 
 
+def _path_arg(path, name: str):
+    """A file path as the replays take it: a bytes path (``itch.replay_file`` and
+    ``replay_dbn`` take one) decoded with the file system's encoding, a str or os.PathLike one
+    as it is; anything else raises TypeError naming ``name``. pathlib refused bytes ("argument
+    should be a str object ..."), and another object in words that named no argument."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        raw = os.fspath(path)
+        return os.fsdecode(raw) if isinstance(raw, bytes) else path
+    raise TypeError(f"{name}: a file is a path (str, bytes or os.PathLike), not "
+                    f"{type(path).__name__} {path!r:.80}")
+
+
 def _check(paths, options):
     if isinstance(paths, (str, bytes, os.PathLike)):
         # iterated, "day0.itch" was the files "d", "a", "y", ...: "no such file: d"
@@ -420,7 +433,7 @@ def _check(paths, options):
                         f"write [{paths!r}]")
     from matchcore._cliutil import first_repeat, refuse_unusable_name
 
-    paths = list(paths)
+    paths = [_path_arg(p, "paths") for p in paths]
     for p in paths:
         refuse_unusable_name(p, "paths: ")
     paths = [Path(p) for p in paths]
