@@ -545,6 +545,18 @@ def names_a_directory(path) -> bool:
     return isinstance(path, str) and path.endswith((os.sep, os.altsep or os.sep))
 
 
+def path_arg(path, name: str):
+    """A file path as the replays take it: a bytes path (``itch.replay_file`` and
+    ``replay_dbn`` take one) decoded with the file system's encoding, a str or os.PathLike one
+    as it is; anything else raises TypeError naming ``name``. pathlib refused bytes ("argument
+    should be a str object ..."), and another object in words that named no argument. O(1)."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        raw = os.fspath(path)
+        return os.fsdecode(raw) if isinstance(raw, bytes) else path
+    raise TypeError(f"{name}: a file is a path (str, bytes or os.PathLike), not "
+                    f"{type(path).__name__} {path!r:.80}")
+
+
 def refuse_unusable_name(path, where: str) -> None:
     """``ValueError`` (its message led by ``where``, e.g. ``"path: "``) for an input file named
     ``""`` or ``day.itch/``: "" is "." to :class:`~pathlib.Path` ("Is a directory: '.'", of a

@@ -64,9 +64,10 @@ def detect_format(path, several: str = "replay_serial and replay_files take") ->
     :func:`matchcore._magic.detect_format`) and a pipe or FIFO, whose first bytes the
     detection would consume. ``several``: who takes the files, as the refusal names it (the
     command line names its own way)."""
+    from matchcore._cliutil import path_arg
     from matchcore._magic import detect_format as _detect
 
-    path = Path(path)
+    path = Path(path_arg(path, "path"))
     if path.exists() and not (path.is_file() or path.is_dir()):
         # (a path to nothing is left to the open below: FileNotFoundError, not "a pipe")
         # the bytes read to detect it are gone from a pipe or FIFO: its replay then started
@@ -197,9 +198,9 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
     locates with ``locate % n == k`` (``0 <= k < n``).
     O(bytes of the file).
     """
-    from matchcore._cliutil import refuse_unusable_name
+    from matchcore._cliutil import path_arg, refuse_unusable_name
 
-    path = _path_arg(path, "path")
+    path = path_arg(path, "path")
     refuse_unusable_name(path, "path: ")
     path = Path(path)
     fmt = fmt or detect_format(path)
@@ -414,26 +415,14 @@ def _tasks(paths, split: int, fmt):
     return out
 
 
-def _path_arg(path, name: str):
-    """A file path as the replays take it: a bytes path (``itch.replay_file`` and
-    ``replay_dbn`` take one) decoded with the file system's encoding, a str or os.PathLike one
-    as it is; anything else raises TypeError naming ``name``. pathlib refused bytes ("argument
-    should be a str object ..."), and another object in words that named no argument."""
-    if isinstance(path, (str, bytes, os.PathLike)):
-        raw = os.fspath(path)
-        return os.fsdecode(raw) if isinstance(raw, bytes) else path
-    raise TypeError(f"{name}: a file is a path (str, bytes or os.PathLike), not "
-                    f"{type(path).__name__} {path!r:.80}")
-
-
 def _check(paths, options):
     if isinstance(paths, (str, bytes, os.PathLike)):
         # iterated, "day0.itch" was the files "d", "a", "y", ...: "no such file: d"
         raise TypeError(f"paths is a list of files, not a single path ({paths!r}): "
                         f"write [{paths!r}]")
-    from matchcore._cliutil import first_repeat, refuse_unusable_name
+    from matchcore._cliutil import first_repeat, path_arg, refuse_unusable_name
 
-    paths = [_path_arg(p, "paths") for p in paths]
+    paths = [path_arg(p, "paths") for p in paths]
     for p in paths:
         refuse_unusable_name(p, "paths: ")
     paths = [Path(p) for p in paths]

@@ -239,7 +239,10 @@ def is_dbn(path) -> bool:
     >>> is_dbn("day.itch")                            # doctest: +SKIP
     False
     """
-    p = Path(path)
+    from matchcore._cliutil import path_arg
+
+    # a bytes path as replay_dbn takes it (pathlib refused it), another object named
+    p = Path(path_arg(path, "path"))
     try:
         if not (p.is_file() or p.is_dir()):
             # a pipe or FIFO: the bytes read here would be lost to its replay; by the name
