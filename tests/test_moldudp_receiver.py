@@ -361,3 +361,24 @@ def test_moldudp_receiver_hook_subclass_with_a_feed_taken_as_a_feed():
         rx.handle_packet(build_packet("S", 1, [b"S" + bytes(11)]))
         rx.flush()
     assert live.r.stats["messages"] == 1 and live.snapshot()["messages"] == 1
+
+
+@pytest.mark.parametrize("bound", [False, True], ids=["replayer", "its_feed"])
+def test_moldudp_receiver_finished_replayer_refused_at_construction(bound):
+    # a Replayer whose finish() has run takes nothing more: its refusal came at the first
+    # flush, after the session's first datagrams were taken off the socket and counted (and
+    # receive() waited for the publisher first, up to its timeout)
+    import matchcore.itch as itch
+    from matchcore.moldudp import receive
+
+    r = itch.Replayer()
+    r.finish(b"")
+    target = r.feed if bound else r
+    before = len(os.listdir("/proc/self/fd"))
+    want = r"^replayer: this Replayer is finished \(its finish\(\) has run\)"
+    with pytest.raises(ValueError, match=want):
+        MoldUDP64Receiver(0, replayer=target)
+    with pytest.raises(ValueError, match=want):
+        receive(0, replayer=target, timeout=5)
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before

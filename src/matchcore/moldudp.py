@@ -364,6 +364,8 @@ class MoldUDP64Receiver(NoCopy):
     ITCH byte stream, 2-byte length before each message). A DBN replay's ``DbnReplayer`` (or its
     ``feed``) raises TypeError: the blocks are ITCH; so does an on_chunk hook of the library
     (``ReplayMetrics.update``, a ``ReplayPublisher``), which takes the replayer, not the bytes.
+    A Replayer whose ``finish()`` has run (or its ``feed``) raises ValueError: it takes no
+    more bytes.
     Consecutive packets waiting in the
     socket are fed in one call (up to ``batch`` packets), so under load there is one Python call
     per batch, and one per packet when the feed is idle. Bytes a ``feed`` does not consume are
@@ -431,6 +433,16 @@ class MoldUDP64Receiver(NoCopy):
                             f"(itch.replay_file calls it after each chunk), not the bytes a "
                             f"receiver feeds: give a matchcore.itch.Replayer here and call the "
                             f"hook with it after rx.run() returns")
+        # a Replayer whose finish() has run (or its feed) refuses every feed: found at the first
+        # flush, after the session's first datagrams were taken off the socket and counted
+        owner = replayer if hasattr(replayer, "feed") else getattr(replayer, "__self__", None)
+        try:
+            finished = owner is not None and getattr(owner, "finished", False) is True
+        except Exception:
+            finished = False
+        if finished:
+            raise ValueError(f"replayer: this {type(owner).__name__} is finished (its finish() "
+                             f"has run): it takes no more bytes; give a new one")
         if replayer is None:
             self.data = bytearray()
             self._feed = self._collect
