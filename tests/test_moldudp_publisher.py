@@ -316,3 +316,19 @@ def test_moldudp_host_ipv6_or_with_a_port_refused_at_construction_naming_it(host
         with pytest.raises(ValueError) as e:
             make()
         assert str(e.value).startswith(f"host {host!r} {said}") and "IPv4" in str(e.value)
+
+
+def test_moldudp_publisher_port_0_refused_at_construction_naming_it(tmp_path):
+    # port 0 picks a free port for a receiver; a publisher sends to it, which no datagram can
+    # reach: accepted, the source mapped and framed, and run() failed with "[Errno 22] Invalid
+    # argument", naming neither the port nor the setting
+    from matchcore.moldudp import publish
+
+    data = itch.generate(None, messages=50, symbols=1, seed=1)
+    want = r"^port must be a whole number in 1\.\.65535 to send to, got 0 \(port 0 picks a " \
+           r"free port for a receiver: send to its rx\.port\)"
+    with pytest.raises(ValueError, match=want):
+        MoldUDP64Publisher(data, 0)
+    with pytest.raises(ValueError, match=want):
+        publish(data, np.uint16(0))
+    MoldUDP64Publisher(data, 1).close()

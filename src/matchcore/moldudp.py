@@ -976,7 +976,7 @@ class MoldUDP64Publisher(NoCopy):
     raises ValueError (TypeError for another type) before any socket is made. ``host``: a name
     or an address, a str, bytes or bytearray (as the socket layer takes it; another type raises
     TypeError, an empty one ValueError, and so do an IPv6 address and a host holding a port:
-    the socket is IPv4).
+    the socket is IPv4). ``port``: 1..65535 (0, a receiver's free port, raises ValueError).
 
     >>> MoldUDP64Publisher("day.itch", 26400, rate=100_000).run()  # doctest: +SKIP
     """
@@ -1000,6 +1000,12 @@ class MoldUDP64Publisher(NoCopy):
             raise ValueError(f"max_packet must be a whole number of bytes in "
                              f"{HEADER_SIZE + 1}..{MAX_DATAGRAM}, got {max_packet!r}")
         _check_port(port)
+        if port == 0:
+            # a receiver's 0 picks a free port; as a destination no datagram reaches it, and
+            # run() failed with "[Errno 22] Invalid argument" after the source was framed
+            raise ValueError(f"port must be a whole number in 1..65535 to send to, got "
+                             f"{int(port)} (port 0 picks a free port for a receiver: send to "
+                             f"its rx.port)")
         # None, 5 or "" failed only at run()'s first send
         _check_host(host)
         if not host:
