@@ -122,3 +122,20 @@ def test_cli_replay_one_file_with_dask_and_a_single_file_option_says_dask_takes_
     assert code == 1 and out == ""
     assert f"{flag} applies to one {kind} file" in err
     assert "replayed by itself, not with several files or --dask" in err
+
+
+def test_cli_replay_several_files_plot_nothing_to_draw_names_its_file(capsys, tmp_path, day):
+    # each file with nothing to draw printed "plots: nothing to draw (...)", the same line
+    # once per such file, naming none of them
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("databento_dbn")
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    empty = [generate_mbo(tmp_path / "e.dbn", records=0),
+             generate_mbo(tmp_path / "e2.dbn.zst", records=0)]
+    code, out, err = run_cli(capsys, "replay", *map(str, empty), str(day), "--no-progress",
+                             "--plot", str(tmp_path / "plots"))
+    assert code == 0, out + err
+    nothing = [line for line in out.splitlines() if "nothing to draw" in line]
+    assert nothing == [f"plots: nothing to draw for {p} (no top-of-book changes or trades "
+                       f"recorded)" for p in empty]

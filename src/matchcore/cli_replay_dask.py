@@ -307,7 +307,8 @@ def run_many(args) -> int:
             names = (dbn_book_names(f.symbols, f.instruments, f.books, f.publishers)
                      if f.format == "dbn"
                      else {**f.symbols, **book_labels(f.symbols, f.books)})
-            plot_cli(args, f.tob, f.trades, names, scale, prefix=f"{stem}-", taken=taken)
+            plot_cli(args, f.tob, f.trades, names, scale, prefix=f"{stem}-", taken=taken,
+                     of=f.file)
     # as one file's replay: records the sinks could not grow for said, and exit status 1
     short = [f for f in res.files if f.stats.get("out_of_memory")]
     if report_dropped("replay", sum(f.stats["out_of_memory"] for f in short),

@@ -160,9 +160,11 @@ def dbn_book_names(names: dict, instruments: dict, books, publishers: dict | Non
             for L, n in names.items()}
 
 
-def plot_cli(args, tob, trades, names, price_scale, prefix: str = "", taken=None) -> None:
+def plot_cli(args, tob, trades, names, price_scale, prefix: str = "", taken=None,
+             of: str | None = None) -> None:
     """``--plot DIR``: the PNGs of the busiest symbols, paths printed (``taken``: see
-    :func:`~matchcore.replay_plots.plot_replay`)."""
+    :func:`~matchcore.replay_plots.plot_replay`; ``of``: the file, named where nothing is
+    drawn, one of several)."""
     from matchcore._cliutil import naming_output
     from matchcore.replay_plots import plot_replay
 
@@ -172,4 +174,6 @@ def plot_cli(args, tob, trades, names, price_scale, prefix: str = "", taken=None
     if paths:
         print(f"plots: {', '.join(p.name for p in paths)} -> {args.plot}")
     else:
-        print("plots: nothing to draw (no top-of-book changes or trades recorded)")
+        # among several files, the line of each such file said the same, naming none
+        print(f"plots: nothing to draw{' for ' + of if of else ''} (no top-of-book changes or "
+              "trades recorded)")
