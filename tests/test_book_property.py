@@ -9,7 +9,9 @@ they leave. A call that raises must leave the compiled book's snapshot unchanged
 steps go on, at any point, with a twin of the compiled book made by copy(), copy.copy,
 copy.deepcopy, pickle, from_snapshot() or restore(). Batches run through process() also
 into a caller's out= buffer (often too small) and with every field at its limits; depth_into()
-is held to the reference's levels and clear() to a new reference model. One state machine per
+is held to the reference's levels and clear() to a new reference model. A book made with
+record_events=False takes every call beside the compiled one (its twins too): the same results
+and snapshot bytes, no pending events, the same events from process(). One state machine per
 self-trade prevention mode, and one with the replay mode's place() and reduce().
 
 The default budget keeps the run well under a minute; MATCHCORE_SOAK=1 raises it a lot.
@@ -121,6 +123,9 @@ class BookComparison(RuleBasedStateMachine):
         super().__init__()
         self.compiled = OrderBook(stp=self.stp_mode)
         self.reference = ReferenceBook(stp=self.stp_mode)
+        # the same calls on a book that records no events: the same results and state, none
+        # of the events (process() still returns a batch's own)
+        self.silent = OrderBook(stp=self.stp_mode, record_events=False)
         self.known_ids: set[int] = set()
         self.owner_of: dict[int, int] = {}  # owner of the last accepted order with each id
         self.log: list[str] = []
@@ -136,6 +141,9 @@ class BookComparison(RuleBasedStateMachine):
         want = _outcome(getattr(self.reference, method), *args, **kwargs)
         assert got == want, (f"{method}{args} {kwargs}: compiled {got} != reference {want}\n"
                              f"history: {self.log[-15:]}")
+        quiet = _outcome(getattr(self.silent, method), *args, **kwargs)
+        assert quiet == got, f"{method}{args} {kwargs}: record_events=False {quiet} != {got}"
+        assert len(self.silent.events()) == 0
         if got[0] == "raised":
             # bad input changes nothing: the whole state, clock and pending events included
             assert self.compiled.snapshot() == before, (
@@ -240,6 +248,8 @@ class BookComparison(RuleBasedStateMachine):
         got = _outcome(self.compiled.submit, oid, side, price, qty, tif, owner=owner)
         want = _outcome(self.reference.submit, oid, side, price, qty, tif, owner=owner)
         assert got == want, f"submit: compiled {got} != reference {want}"
+        assert _outcome(self.silent.submit, oid, side, price, qty, tif, owner=owner) == got
+        assert len(self.silent.events(owner=who)) == 0
         ev_r = self.reference.events()
         mine = (ev_r["owner"] == who) | ((ev_r["kind"] == EventKind.FILL)
                                          & (ev_r["maker_owner"] == who))
@@ -267,7 +277,24 @@ class BookComparison(RuleBasedStateMachine):
         assert twin.stp == self.stp_mode
         self.log.append(f"twin by {how}")
         self.compiled = twin
+        self.silent = self._silent_twin(how)
         self.reference = copy.deepcopy(self.reference)
+
+    def _silent_twin(self, how):
+        # the twins of a book that records no events record none either (from_snapshot() and
+        # restore() into a book made so)
+        q = self.silent
+        if how == "restore":
+            twin = OrderBook(stp=STP.NONE, capacity=1, record_events=False)
+            twin.restore(q.snapshot())
+        else:
+            twin = {"copy": q.copy, "copy.copy": lambda: copy.copy(q),
+                    "deepcopy": lambda: copy.deepcopy(q),
+                    "pickle": lambda: pickle.loads(pickle.dumps(q, pickle.HIGHEST_PROTOCOL)),
+                    "from_snapshot": lambda: OrderBook.from_snapshot(
+                        q.snapshot(), record_events=False)}[how]()
+        assert twin.record_events is False and twin.snapshot() == q.snapshot()
+        return twin
 
     @rule(n=st.integers(0, 4))
     def depth_of_a_few_levels(self, n):
@@ -313,6 +340,10 @@ class BookComparison(RuleBasedStateMachine):
         out_c = self.compiled.process(cmds, out=buf)
         out_r = self.reference.process(cmds)
         assert_events_equal(out_c, out_r, labels=("compiled", "reference"),
+                            context=f"process(out room {room}): ")
+        quiet = None if room is None else np.zeros(room, dtype=EVENT_DTYPE)
+        assert_events_equal(self.silent.process(cmds, out=quiet), out_r,
+                            labels=("record_events=False", "reference"),
                             context=f"process(out room {room}): ")
         if (out_r["kind"] == EventKind.REJECTED).all():
             # a batch of refused commands moves nothing, the clock included
@@ -393,6 +424,7 @@ class BookComparison(RuleBasedStateMachine):
         reference model (which has no clear()) being a new one."""
         self.log.append("clear()")
         self.compiled.clear()
+        self.silent.clear()
         assert len(self.compiled) == 0 and len(self.compiled.events()) == 0
         self.reference = ReferenceBook(stp=self.stp_mode)
         self.ledger = EventLedger(self.stp_mode, allow_crossed=self.allow_crossed)
@@ -472,6 +504,9 @@ class BookComparison(RuleBasedStateMachine):
         ev_c, ev_r = c.events(), r.events()
         assert len(ev_c) == len(ev_r) == 0, [describe_event(e) for e in ev_c]
         self.ledger.check_book(c)
+        # record_events changes no state: the same snapshot bytes, clock and arrivals included
+        self.silent.check_invariants(allow_crossed=self.allow_crossed)
+        assert self.silent.snapshot() == c.snapshot() and len(self.silent.events()) == 0
 
 
 class ReplayModeComparison(BookComparison):
@@ -486,6 +521,7 @@ class ReplayModeComparison(BookComparison):
         self.stp_mode = stp
         self.compiled = OrderBook(stp=stp)
         self.reference = ReferenceBook(stp=stp)
+        self.silent = OrderBook(stp=stp, record_events=False)
         self.ledger = EventLedger(stp, allow_crossed=True)
 
     @rule(target=BookComparison.ids, oid=st.one_of(BookComparison.ids, fresh_ids),
