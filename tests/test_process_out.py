@@ -387,8 +387,8 @@ batch = flow[::2] if strided else flow
 obj = make()
 empty = obj.state_hash()
 vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
-# room for neither the result array made before the batch (2n + 64 events) nor the aligned
-# copy of a strided batch
+# room for neither the result array made before the batch (2n + 64 events, then n + 64) nor
+# the aligned copy of a strided batch
 resource.setrlimit(resource.RLIMIT_AS, (vm + 40 * 2**20, resource.RLIM_INFINITY))
 try:
     obj.process(batch)
@@ -437,3 +437,49 @@ def test_readme_process_out_of_memory_message_is_the_one_raised():
     raised = r.stdout.split(" ", 1)[1].strip()
     shape = re.sub(r"\d+", "N", raised)
     assert re.sub(r"\d+", "N", quoted.strip("`")) == shape, (quoted, raised)
+
+
+_EVENTS_FIT_SCRIPT = r"""
+import resource, sys
+import numpy as np
+import matchcore as mc
+
+what = sys.argv[1]
+if what == "engine":
+    obj = mc.Engine()
+    obj.add_symbol(0)
+else:
+    obj = mc.OrderBook()
+n = 2_000_000
+# cancels of ids that are not resting: one REJECTED event each, and the book stays empty
+batch = np.zeros(n, mc.COMMAND_DTYPE)
+batch["order_id"] = np.arange(1, n + 1)
+batch["kind"] = mc.CommandKind.CANCEL
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+# room for the batch's n events (128 MB) and some to spare, not for 2n
+resource.setrlimit(resource.RLIMIT_AS, (vm + 200 * 2**20, resource.RLIM_INFINITY))
+try:
+    events = obj.process(batch)
+except MemoryError as ex:
+    print("MemoryError", getattr(ex, "applied", None), ex)
+    sys.exit(1)
+resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+assert len(events) == n and (events["kind"] == mc.EventKind.REJECTED).all()
+assert (events["order_id"] == batch["order_id"]).all()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("what", ["engine", "book"])
+def test_process_whose_events_fit_in_memory_runs(what):
+    # A large batch without out= made its result array for 2n + 64 events before the first
+    # command and, when that did not fit, refused the whole batch ("out of memory after 0 of
+    # n commands") although its n events fitted: the array is room for a guess, and events
+    # past it go to the book's own buffer, as past a short out=
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _EVENTS_FIT_SCRIPT, what],
+                       capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout, r.stderr)

@@ -395,7 +395,13 @@ cdef class OrderBook:
             try:
                 dst = mc_result_block(2 * n + 64)
             except MemoryError:
-                raise mc_oom_before(n) from None
+                # then room for one event a command, what most batches write: a batch whose
+                # events fit in memory was refused for the room of twice as many (the events
+                # that find the block full go on in the book's own buffer, as with out=)
+                try:
+                    dst = mc_result_block(n + 64)
+                except MemoryError:
+                    raise mc_oom_before(n) from None
             dst_cap = dst.shape[0]
         # Busy from here until the event buffer is the book's own again: the batch runs without
         # the GIL, and a call from another thread meanwhile raises BusyError.

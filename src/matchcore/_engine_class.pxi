@@ -604,7 +604,12 @@ cdef class Engine:
             try:
                 dst = mc_result_block(2 * n + 64)
             except MemoryError:
-                raise mc_oom_before(n) from None
+                # then room for one event a command (see OrderBook.process): the events that
+                # find the block full go on in the engine's own buffer, as with out=
+                try:
+                    dst = mc_result_block(n + 64)
+                except MemoryError:
+                    raise mc_oom_before(n) from None
         if dst is not None:
             dp = <mc_event*>cnp.PyArray_DATA(dst)
             cap = dst.shape[0]
