@@ -137,7 +137,7 @@ def _plan(targets, quick, messages, names=_KEYWORDS):
 BYTES_PER_COMMAND = 48 + 64
 
 
-def _check_generated_memory(n: int, name: str) -> None:
+def _check_generated_memory(n: int, name: str, what: str = "the generated workloads") -> None:
     # MemoryError, as the itch workload's check, when the generated workloads' arrays cannot
     # fit in this machine's memory: the largest count the order ids take failed in numpy's
     # words once the machine and the clock had been measured ("array is too big; `arr.size *
@@ -148,7 +148,7 @@ def _check_generated_memory(n: int, name: str) -> None:
 
     need, total = n * BYTES_PER_COMMAND, _physical_memory()
     if total and need > total:
-        raise MemoryError(f"{name} {n:,}: the generated workloads would need at least "
+        raise MemoryError(f"{name} {n:,}: {what} would need at least "
                           f"{_size(need)} of memory (each command and the event it writes "
                           f"are held at once), more than this machine's {_size(total)}")
 
