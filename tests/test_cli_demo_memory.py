@@ -26,7 +26,10 @@ def test_cli_demo_messages_beyond_this_machines_memory_refused_before_the_flow(m
     rc, out, err = run_cli(capsys, "demo", "--messages", "20000000")
     assert (rc, out) == (1, "") and "Traceback" not in err and err.count("\n") == 1, err
     assert err.startswith("matchcore demo: error: out of memory: --messages 20,000,000: "), err
-    assert re.search(r"at least 2\.1 GiB of memory .*more than this machine's 1\.0 GiB", err), err
+    # 120 bytes a command: the command, its event and its latency sample
+    assert re.search(r"at least 2\.2 GiB of memory \(each command, the event it writes and "
+                     r"its latency are held at once\), more than this machine's 1\.0 GiB",
+                     err), err
 
 
 def test_cli_demo_messages_within_this_machines_memory_not_refused(monkeypatch, capsys):

@@ -137,7 +137,9 @@ def _plan(targets, quick, messages, names=_KEYWORDS):
 BYTES_PER_COMMAND = 48 + 64
 
 
-def _check_generated_memory(n: int, name: str, what: str = "the generated workloads") -> None:
+def _check_generated_memory(n: int, name: str, what: str = "the generated workloads",
+                            per_command: int = BYTES_PER_COMMAND,
+                            held: str = "each command and the event it writes") -> None:
     # MemoryError, as the itch workload's check, when the generated workloads' arrays cannot
     # fit in this machine's memory: the largest count the order ids take failed in numpy's
     # words once the machine and the clock had been measured ("array is too big; `arr.size *
@@ -146,11 +148,11 @@ def _check_generated_memory(n: int, name: str, what: str = "the generated worklo
     # until the machine ran out of memory
     from matchcore.bench.itch_workload import _physical_memory, _size
 
-    need, total = n * BYTES_PER_COMMAND, _physical_memory()
+    need, total = n * per_command, _physical_memory()
     if total and need > total:
         raise MemoryError(f"{name} {n:,}: {what} would need at least "
-                          f"{_size(need)} of memory (each command and the event it writes "
-                          f"are held at once), more than this machine's {_size(total)}")
+                          f"{_size(need)} of memory ({held} are held at once), more than "
+                          f"this machine's {_size(total)}")
 
 
 # The longest open-loop schedule the timing loop accepts is 2**62 clock ticks; at up to 10

@@ -37,12 +37,15 @@ def _check(args) -> None:
     if args.messages <= 0:
         raise ValueError(f"--messages must be > 0, got {args.messages}")
     refuse_unnumbered_messages(args.messages, ["standard"])
-    from matchcore.cli_bench import _check_generated_memory
+    from matchcore.cli_bench import BYTES_PER_COMMAND, _check_generated_memory
 
     # (MemoryError, exit status 1) the flow and the events it writes are held at once, as a
-    # bench workload's: a count the system lends lazily but cannot back was generated and
-    # processed until the machine ran out of memory
-    _check_generated_memory(args.messages, "--messages", "the generated flow")
+    # bench workload's, and with them the latency of each command (8 bytes): a count the
+    # system lends lazily but cannot back was generated and processed until the machine ran
+    # out of memory
+    _check_generated_memory(args.messages, "--messages", "the generated flow",
+                            BYTES_PER_COMMAND + 8,
+                            "each command, the event it writes and its latency")
     if not 0 <= args.seed < 2**64:
         raise ValueError(f"--seed must be in [0, 2**64), got {args.seed}")
     if args.fills < 0:
