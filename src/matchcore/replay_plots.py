@@ -59,6 +59,29 @@ def save_figure(fig, path, **kwargs) -> None:
         fig.savefig(f, format=fmt, **kwargs)
 
 
+def _png_name(out: Path, stem: str) -> str:
+    """``stem + ".png"``, or where that is longer than the directory ``out`` takes a name (255
+    bytes: several files' plots carry the file's name as a prefix, whose own name may take
+    most of them), its first bytes, ``~`` and a hash of the whole stem: the rename to the
+    long name failed after the whole replay. O(len(stem))."""
+    import hashlib
+    import os
+
+    name = f"{stem}.png"
+    try:
+        most = os.pathconf(out, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        most = 255
+    raw = os.fsencode(name)
+    if len(raw) <= most:
+        return name
+    digest = hashlib.blake2b(os.fsencode(stem), digest_size=8).hexdigest()
+    keep = most - len(".png") - 1 - len(digest)
+    # (bytes cut inside a character decode to surrogates: cut there whole characters only)
+    head = os.fsencode(stem)[:keep].decode("utf-8", "ignore") if keep > 0 else ""
+    return f"{head}~{digest}.png"
+
+
 def _volume_trades(trades: np.ndarray) -> np.ndarray:
     """The trades that count towards traded volume once: executions counted once
     (:func:`~matchcore.itch.execution_mask`: a DBN execution's T, not also the F of each
@@ -82,7 +105,8 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
     """Draw the ``top`` busiest symbols (most top-of-book changes + executions, counted as
     :func:`matchcore.cluster.dask.trade_count` counts them) of a replay into
     ``out_dir`` as ``<prefix><symbol>.png`` (``<symbol>-<locate>`` for a second symbol that
-    gives the same file name, ``<symbol>-<locate>-2``... when that one is taken too); returns
+    gives the same file name, ``<symbol>-<locate>-2``... when that one is taken too; a name
+    beyond the directory's longest, 255 bytes, is cut and ends in a hash); returns
     the paths written. ``taken``: the file names earlier calls drew into ``out_dir`` (several
     replays' plots with their own ``prefix``), which count as taken too; the names this call
     draws are added to it.
@@ -153,14 +177,14 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
             fig.tight_layout()
             base = safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()) or str(L)
             n = 1
-            while f"{prefix}{safe}.png" in taken:
+            while _png_name(out, f"{prefix}{safe}") in taken:
                 # two symbols of one file name ("BRK A", "BRK_A"): the second PNG overwrote the
                 # first, and both were listed; so did BRK_A-5 when a symbol of that name had
                 # been drawn before
                 safe = f"{base}-{L}" if n == 1 else f"{base}-{L}-{n}"
                 n += 1
-            taken.add(f"{prefix}{safe}.png")
-            path = out / f"{prefix}{safe}.png"
+            taken.add(_png_name(out, f"{prefix}{safe}"))
+            path = out / _png_name(out, f"{prefix}{safe}")
             save_figure(fig, path, dpi=100)
             plt.close(fig)
             paths.append(path)
