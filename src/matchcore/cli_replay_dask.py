@@ -364,8 +364,23 @@ def _stems(names) -> list[str]:
     for f in names:
         base = Path(f).name.split(".")[0] or "file"
         stem, k = base, 2
-        while stem in seen:
+        while _within_name_max(stem) in seen:
             stem, k = f"{base}-{k}", k + 1
+        stem = _within_name_max(stem)
         seen.add(stem)
         out.append(stem)
     return out
+
+
+def _within_name_max(stem: str, most: int = 255) -> str:
+    """``stem``, or where it is longer than a file name may be (255 bytes: a long input name
+    given twice from two directories, whose second stem gains "-2"), its first bytes, ``~`` and
+    a hash of it: ``--out`` made no directory of that name, after the whole replay. O(len)."""
+    import hashlib
+    import os
+
+    raw = os.fsencode(stem)
+    if len(raw) <= most:
+        return stem
+    digest = hashlib.blake2b(raw, digest_size=8).hexdigest()
+    return raw[:most - 1 - len(digest)].decode("utf-8", "ignore") + "~" + digest
