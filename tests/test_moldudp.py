@@ -1090,3 +1090,19 @@ def test_moldudp_publisher_seed_without_a_drop_probability_refused(drop):
     with MoldUDP64Publisher(_framed(300), 9, drop=0.5) as a, \
             MoldUDP64Publisher(_framed(300), 9, drop=0.5, seed=0) as b:
         assert a._drop.any() and (a._drop == b._drop).all()   # the default seed is still 0
+
+
+def test_moldudp_receiver_summary_counts_one_in_the_singular():
+    # an end-of-session heartbeat alone read "1 heartbeats"; one gap "1 gaps"
+    from matchcore.moldudp import ReceiverStats
+    st = ReceiverStats(session=b"S", next_seq=3, messages=1, data_packets=1, heartbeats=1,
+                       gaps=[(2, 2)], missing=1, duplicate_packets=1, confirmed_jumps=1,
+                       end_of_session=True)
+    assert st.summary() == (
+        "MoldUDP64 session b'S': 1 message in 1 packet, 1 heartbeat, end of session; 1 gap, "
+        "1 message missing: [2, 2]; 1 duplicate packet, 0 malformed, 0 implausible "
+        "(1 confirmed jump), 0 from another session; next seq 3")
+    st = ReceiverStats(session=b"S", next_seq=1, messages=2000, data_packets=2, heartbeats=2)
+    assert st.summary().startswith(
+        "MoldUDP64 session b'S': 2,000 messages in 2 packets, 2 heartbeats, open; 0 gaps, "
+        "0 messages missing; 0 duplicate packets")

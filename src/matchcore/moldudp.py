@@ -348,12 +348,18 @@ class ReceiverStats:
         gaps = ", ".join(f"[{a}, {b}]" for a, b in self.gaps[:10])
         more = f" (+{len(self.gaps) - 10} more)" if len(self.gaps) > 10 else ""
         end = "end of session" if self.end_of_session else ("timed out" if self.timed_out else "open")
-        return (f"MoldUDP64 session {self.session!r}: {self.messages:,} messages in "
-                f"{self.data_packets:,} packets, {self.heartbeats} heartbeats, {end}; "
-                f"{len(self.gaps)} gaps, {self.missing:,} messages missing{': ' + gaps if gaps else ''}"
-                f"{more}; {self.duplicate_packets} duplicate packets, {self.malformed} malformed, "
-                f"{self.implausible} implausible ({self.confirmed_jumps} confirmed jumps), "
+        # (singular for 1: an end-of-session heartbeat alone read "1 heartbeats")
+        return (f"MoldUDP64 session {self.session!r}: {_n(self.messages, 'message')} in "
+                f"{_n(self.data_packets, 'packet')}, {_n(self.heartbeats, 'heartbeat')}, {end}; "
+                f"{_n(len(self.gaps), 'gap')}, {_n(self.missing, 'message')} missing"
+                f"{': ' + gaps if gaps else ''}{more}; "
+                f"{_n(self.duplicate_packets, 'duplicate packet')}, {self.malformed} malformed, "
+                f"{self.implausible} implausible ({_n(self.confirmed_jumps, 'confirmed jump')}), "
                 f"{self.other_session} from another session; next seq {self.next_seq}")
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 class MoldUDP64Receiver(NoCopy):
