@@ -21,7 +21,13 @@ import numpy as np
 from conftest import assert_events_equal
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 import matchcore as mc
 from matchcore import ReferenceBook
@@ -83,6 +89,11 @@ def _event(ts_ns, oid, side, price, qty, owner, symbol, reason):
     ev["qty"], ev["owner"], ev["symbol"] = qty, owner, symbol
     ev["kind"], ev["reason"] = EventKind.REJECTED, reason
     return ev
+
+
+def _price_in_range(price):
+    """A price moved from a valid one, kept a valid one (near 1 and 2**63-1 too)."""
+    return min(max(price, 1), 2**63 - 1)
 
 
 def _side_byte(side):
@@ -232,10 +243,22 @@ class EngineComparison(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ configuration
 
+    @initialize(n=st.integers(1, 3),
+                limits=st.lists(st.one_of(st.just({}), limit_sets), min_size=3, max_size=3))
+    def first_symbols(self, n, limits):
+        # Every example starts with books to trade in, most of them without limits: with the
+        # symbols left to add_symbol, which a run of rules may leave out altogether, and limits
+        # that refuse most orders, the default run compared almost no fill.
+        for sym in range(n):
+            self._add_symbol(sym, limits[sym])
+
     @precondition(lambda self: len(self.model.books) < 3)
     @rule(limits=limit_sets, data=st.data())
     def add_symbol(self, limits, data):
         sym = data.draw(st.sampled_from([s for s in range(3) if s not in self.model.books]))
+        self._add_symbol(sym, limits)
+
+    def _add_symbol(self, sym, limits):
         self.log.append(f"add_symbol({sym}, {limits})")
         if self._refused_changes_nothing(lambda: self.eng.add_symbol(sym, f"S{sym}", **limits),
                                          ValueError):
@@ -289,8 +312,10 @@ class EngineComparison(RuleBasedStateMachine):
             want = Reason(int(rej["reason"][0]))
         assert got == want, f"submit {row}: engine raised {got}, model {want}"
 
-    @rule(sym=symbols, oid=oids, side=sides, price=prices, qty=qtys, owner=owners)
-    def submit_gtc(self, sym, oid, side, price, qty, owner):
+    @rule(data=st.data(), oid=oids, side=sides, price=prices, qty=qtys, owner=owners)
+    def submit_gtc(self, data, oid, side, price, qty, owner):
+        # resting liquidity, most often in a symbol that exists, for the rules that meet it
+        sym = data.draw(st.one_of(symbols, st.sampled_from(sorted(self.model.books) or [3])))
         self.submit(sym, oid, side, price, qty, 0, owner, False, 0)
 
     @precondition(lambda self: self.model.books)
@@ -447,6 +472,50 @@ class EngineComparison(RuleBasedStateMachine):
         got = self.eng.process(cmds, out=out)
         assert_events_equal(got, np.concatenate(expect), labels=("engine", "model"),
                             context=f"process: history {self.log[-12:]}\n")
+
+    def _resting(self):
+        """(symbol, id, side, price, open qty) of every order resting in the model's books."""
+        return [(sym, oid, o.side, o.price, o.qty) for sym, book in sorted(self.model.books.items())
+                for oid, o in sorted(book._orders.items())]
+
+    @precondition(lambda self: any(len(b) for b in self.model.books.values()))
+    @rule(data=st.data(), oid=oids, qty=qtys, owner=owners, through=st.integers(0, 2),
+          how=st.sampled_from(["limit", "limit", "market"]), tif=st.sampled_from([0, 1, 2]), t=ts)
+    def meet_resting(self, data, oid, qty, owner, through, how, tif, t):
+        """An order from the other side at (or through) a resting order's price, or a market
+        order: it trades, cancels its owner's own orders or expires against them (STP), takes
+        the level's FIFO head first, checks FOK liquidity."""
+        sym, _, side, price, _ = data.draw(st.sampled_from(self._resting()))
+        if how == "market":
+            self.submit_market(sym, oid, 1 - side, qty, owner, t)
+        else:
+            at = price - through if side == 0 else price + through
+            self.submit(sym, oid, 1 - side, _price_in_range(at), qty, tif, owner, False, t)
+
+    @precondition(lambda self: any(len(b) for b in self.model.books.values()))
+    @rule(data=st.data(), delta=st.sampled_from([-2, -1, 0, 1, 3]),
+          to=st.sampled_from(["keep", "keep", "same", "near", "through"]),
+          how=st.sampled_from(["modify", "modify", "cancel"]), owner=owners, t=ts)
+    def change_resting(self, data, delta, to, how, owner, t):
+        """A cancel or a modify of a resting order: in place (same price, qty not above the open
+        qty, keeping its queue place) or re-entering (more qty, a new price, one through the
+        opposite touch, which trades as the aggressor)."""
+        sym, oid, side, price, open_qty = data.draw(st.sampled_from(self._resting()))
+        if how == "cancel":
+            self.cancel(sym, oid, owner, t)
+            return
+        qty = max(1, open_qty + delta)
+        book = self.model.books[sym]
+        touch = book.best_ask() if side == 0 else book.best_bid()
+        if to == "keep":
+            new = None
+        elif to == "same":
+            new = price
+        elif to == "near":
+            new = _price_in_range(price + data.draw(st.integers(-3, 3)))
+        else:
+            new = price if touch is None else _price_in_range(touch[0] + (1 if side == 0 else -1))
+        self.modify(sym, oid, qty, new, owner, t)
 
     @rule(sym=symbols, oid=oids, side=st.sampled_from([0, 1]), price=prices, qty=qtys,
           owner=owners, who=owners)
