@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from matchcore import OrderBook, ReferenceBook
+from matchcore import OrderBook, ReferenceBook, SnapshotError
 from matchcore._enums import STP, STRUCT_SIZES, TIF, OrderRejected
 from matchcore.reference import _Order
 
@@ -242,6 +242,22 @@ def test_compiled_check_detects_fifo_sequence_violation(compiled):
     book, view = compiled
     head, second = view.order(1), view.order(2)
     _damage_then_restore(book, second, "seq", head.seq - 1 if head.seq else 0, "FIFO")
+
+
+def test_compiled_check_detects_arrival_number_not_below_the_next(compiled):
+    # The last order of its level, numbered at or past the book's next arrival number: FIFO
+    # along its queue still holds, but the next order to join the level would queue behind it
+    # with a smaller number, and the book's own snapshot is refused by from_snapshot().
+    book, view = compiled
+    assert book.level(BUY, 100)[-1][0] == 3
+    original = view.order(3).seq
+    view.order(3).seq = 2**62
+    try:
+        with pytest.raises(SnapshotError):
+            OrderBook.from_snapshot(book.snapshot())
+    finally:
+        view.order(3).seq = original
+    _damage_then_restore(book, view.order(3), "seq", 2**62, "order 3", "arrival number")
 
 
 def test_compiled_check_detects_dead_slot_in_queue(compiled):

@@ -939,8 +939,9 @@ cdef class OrderBook:
         :meth:`place` may be locked or crossed); each ladder strictly sorted with no empty
         (phantom) level on top, its gaps holding their next level's key and pointing at the
         always-empty level; each level's qty and count equal the sum over its queue; queues are
-        FIFO (arrival sequence increasing) with consistent links; the id index holds exactly the
-        resting orders; all quantities positive; free lists and counters agree.
+        FIFO (arrival sequence increasing, every number below the book's next one) with
+        consistent links; the id index holds exactly the resting orders; all quantities
+        positive; free lists and counters agree.
         O(orders + levels + index size).
 
         >>> book = OrderBook(); book.submit(1, 0, 99, 5); book.check_invariants()
@@ -1028,6 +1029,10 @@ cdef class OrderBook:
                     if cnt > 0 and o.seq <= last_seq:
                         raise AssertionError(f"FIFO violated at side {s} price {l.price}: "
                                              f"order {o.oid} queued behind a later arrival")
+                    # the next order to join its level is numbered b.seq: it must come after
+                    if o.seq >= b.seq:
+                        raise AssertionError(f"order {o.oid} has arrival number {o.seq}, not "
+                                             f"below the book's next one {b.seq}")
                     if _map_find(&b.index, o.oid) != idx:
                         raise AssertionError(f"id index does not map order {o.oid} to its slot")
                     last_seq = o.seq
