@@ -5,7 +5,7 @@ the same way passes them. ``EventLedger`` keeps its own account of the resting o
 from what the events of each call say, and checks every event against the stated rules before
 applying it: price-time priority (each fill takes the oldest order of the best opposite level),
 fills at the maker's price and within the aggressor's limit, every event stamped with its
-call's time, quantities conserved (an accepted
+call's time and the fields its kind does not use left 0, quantities conserved (an accepted
 order's quantity is filled, rested or expired, nothing else), self-trade prevention as the mode
 says, FOK all or nothing, post-only never taking liquidity, refusals only when the rule says so,
 and, after the call, no resting order that the aggressor could still have traded with. After each
@@ -69,6 +69,17 @@ class EventLedger:
         if stamps:
             raise LedgerError(f"events of a call at ts_ns={call.get('ts_ns', 0)} stamped "
                               f"{sorted(stamps)}\n  call: {call}\n  events: {rows}")
+        for r in rows:
+            # the fields an event of its kind does not use stay 0 (a stale maker, a reason
+            # on an accepted order would read as facts), and a single book is symbol 0
+            kind = _K(r["kind"])
+            unused = {"maker_id": r["maker_id"], "maker_owner": r["maker_owner"],
+                      "symbol": r["symbol"]} if kind != _K.FILL else {"symbol": r["symbol"]}
+            if kind in (_K.ACCEPTED, _K.FILL, _K.MODIFIED):
+                unused["reason"] = r["reason"]
+            if any(unused.values()):
+                raise LedgerError(f"{kind.name} event with {unused}\n  call: {call}\n  "
+                                  f"events: {rows}")
         try:
             self._apply(call, rows)
         except LedgerError as exc:

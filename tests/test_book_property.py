@@ -686,6 +686,10 @@ def _ledger_call(book, ledger, method, *args, **kwargs):
     ("modify", (77, 3, 101), {"owner": 2}, "price", 0),                 # REJECTED price
     ("place", (9, 1, 99, 4), {"owner": 2}, "side", 0),                  # ACCEPTED side
     ("reduce", (1, 0), {}, "owner", 0),                                 # not the order's owner
+    ("submit", (9, 0, 100, 4), {}, "maker_id", 1),                      # ACCEPTED with a maker
+    ("cancel", (1,), {}, "maker_owner", 7),                             # CANCELLED with a maker
+    ("modify", (1, 3), {}, "reason", int(Reason.CANCEL_REQUESTED)),     # MODIFIED with a reason
+    ("place", (9, 1, 99, 4), {}, "symbol", 3),                          # another symbol
 ])
 def test_ledger_flags_a_first_event_that_does_not_echo_its_call(method, args, kwargs, field,
                                                                   value):
