@@ -9,7 +9,8 @@ call's time and the fields its kind does not use left 0, quantities conserved (a
 order's quantity is filled, rested or expired, nothing else), self-trade prevention as the mode
 says, FOK all or nothing, post-only never taking liquidity, refusals only when the rule says so,
 and, after the call, no resting order that the aggressor could still have traded with. After each
-call the book must hold exactly the ledger's orders, in the ledger's FIFO order.
+call the book must hold exactly the ledger's orders, in the ledger's FIFO order, and its clock
+must be the time of the last call it took.
 """
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ class EventLedger:
         self.allow_crossed = allow_crossed
         self.orders: dict[int, list] = {}
         self.seq = 0
+        # the book's clock: the time of the last call it took (a refused one leaves it)
+        self.clock = 0
 
     # ------------------------------------------------------------------ the book as told
 
@@ -84,6 +87,8 @@ class EventLedger:
             self._apply(call, rows)
         except LedgerError as exc:
             raise LedgerError(f"{exc}\n  call: {call}\n  events: {rows}") from None
+        if rows[0]["kind"] != _K.REJECTED:
+            self.clock = call.get("ts_ns", 0)
 
     def _fail(self, msg):
         raise LedgerError(msg)
@@ -425,7 +430,12 @@ class EventLedger:
             k == _K.CANCELLED and int(e["reason"]) == Reason.CANCEL_REQUESTED)
 
     def check_book(self, book) -> None:
-        """The book holds exactly the ledger's orders, each level in the ledger's FIFO order."""
+        """The book holds exactly the ledger's orders, each level in the ledger's FIFO order,
+        and its clock (in its snapshot's header) is the time of the last call it took."""
+        clock = int.from_bytes(book.snapshot()[48:56], "little", signed=True)
+        if clock != self.clock:
+            raise LedgerError(f"the book's clock is {clock}, the last call it took was at "
+                              f"{self.clock}")
         if len(book) != len(self.orders):
             raise LedgerError(f"the book holds {len(book)} orders, the events leave "
                               f"{len(self.orders)}")

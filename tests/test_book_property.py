@@ -453,7 +453,9 @@ class BookComparison(RuleBasedStateMachine):
         self.silent.clear()
         assert len(self.compiled) == 0 and len(self.compiled.events()) == 0
         self.reference = ReferenceBook(stp=self.stp_mode)
+        clock = self.ledger.clock           # clear() keeps the clock
         self.ledger = EventLedger(self.stp_mode, allow_crossed=self.allow_crossed)
+        self.ledger.clock = clock
 
     @precondition(lambda self: len(self.reference) > 0)
     @rule(data=st.data(), side=st.sampled_from([0, 1]), owner=st.integers(1, 2), limit=prices,
@@ -705,3 +707,15 @@ def test_ledger_flags_a_first_event_that_does_not_echo_its_call(method, args, kw
     events[0][field] = value
     with pytest.raises(LedgerError):
         ledger.apply(call, events)
+
+
+def test_ledger_flags_a_book_clock_other_than_its_last_taken_call():
+    # the clock is the time of the last call the book took: a refused one leaves it there
+    book, ledger = OrderBook(), EventLedger(STP.CANCEL_RESTING)
+    ledger.apply(*_ledger_call(book, ledger, "submit", 1, 0, 100, 5, ts_ns=7))
+    ledger.apply(*_ledger_call(book, ledger, "cancel", 2, ts_ns=9))     # not resting: refused
+    ledger.check_book(book)
+    assert ledger.clock == 7
+    ledger.clock = 9
+    with pytest.raises(LedgerError, match="clock is 7"):
+        ledger.check_book(book)
