@@ -260,6 +260,20 @@ def test_compiled_check_detects_arrival_number_not_below_the_next(compiled):
     _damage_then_restore(book, view.order(3), "seq", 2**62, "order 3", "arrival number")
 
 
+def test_compiled_check_detects_post_only_flag_other_than_0_or_1(compiled):
+    # the flag is a byte the book writes as 0 or 1; any other value passed the check, yet the
+    # book's own snapshot is refused by from_snapshot() for it
+    book, view = compiled
+    original = view.order(12).post_only
+    view.order(12).post_only = 2
+    try:
+        with pytest.raises(SnapshotError):
+            OrderBook.from_snapshot(book.snapshot())
+    finally:
+        view.order(12).post_only = original
+    _damage_then_restore(book, view.order(12), "post_only", 2, "order 12", "post-only flag")
+
+
 def test_compiled_check_detects_dead_slot_in_queue(compiled):
     book, view = compiled
     _damage_then_restore(book, view.order(3), "live", 0)

@@ -941,7 +941,7 @@ cdef class OrderBook:
         always-empty level; each level's qty and count equal the sum over its queue; queues are
         FIFO (arrival sequence increasing, every number below the book's next one) with
         consistent links; the id index holds exactly the resting orders; all quantities
-        positive; free lists and counters agree.
+        positive, post-only flags 0 or 1; free lists and counters agree.
         O(orders + levels + index size).
 
         >>> book = OrderBook(); book.submit(1, 0, 99, 5); book.check_invariants()
@@ -1026,6 +1026,9 @@ cdef class OrderBook:
                                              f"but says side {o.side} price {o.price}")
                     if o.qty <= 0:
                         raise AssertionError(f"order {o.oid} has non-positive open qty {o.qty}")
+                    if o.post_only > 1:
+                        raise AssertionError(f"order {o.oid} has post-only flag {o.post_only}, "
+                                             f"not 0 or 1")
                     if cnt > 0 and o.seq <= last_seq:
                         raise AssertionError(f"FIFO violated at side {s} price {l.price}: "
                                              f"order {o.oid} queued behind a later arrival")
