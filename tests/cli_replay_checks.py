@@ -93,3 +93,18 @@ def stock_directory(loc: int, name: str) -> bytes:
     body = (b"R" + struct.pack(">HH", loc, 0) + bytes(6) + name.ljust(8).encode() + b"QN"
             + struct.pack(">I", 100) + b"NC  PNN1N" + struct.pack(">I", 0) + b"N")
     return struct.pack(">H", len(body)) + body
+
+
+def record_titles(monkeypatch) -> list:
+    """Every plot title set from here on, as (text, whether matplotlib parses it as math)."""
+    from matplotlib.axes import Axes
+    titles = []
+    set_title = Axes.set_title
+
+    def record(self, label, *a, **kw):
+        text = set_title(self, label, *a, **kw)
+        titles.append((label, text.get_parse_math()))
+        return text
+
+    monkeypatch.setattr(Axes, "set_title", record)
+    return titles

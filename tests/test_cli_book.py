@@ -362,21 +362,11 @@ def test_cli_book_plot_name_with_dollar_signs_drawn_as_written(capsys, day, tmp_
                                                                monkeypatch, name):
     # a stock field holding two '$' was read by matplotlib as mathtext: "$\alp$" failed the
     # plot after the ladder (exit 1, a ParseException), "$X$" was drawn as an italic X
-    from matplotlib.axes import Axes
-
-    from cli_replay_checks import with_names
+    from cli_replay_checks import record_titles, with_names
 
     path = tmp_path / "dollar.itch"
     path.write_bytes(with_names(day.read_bytes(), {1: name}))
-    titles = []
-    set_title = Axes.set_title
-
-    def record(self, label, *a, **kw):
-        text = set_title(self, label, *a, **kw)
-        titles.append((label, text.get_parse_math()))
-        return text
-
-    monkeypatch.setattr(Axes, "set_title", record)
+    titles = record_titles(monkeypatch)
     png = tmp_path / "depth.png"
     code, out, err = run_cli(capsys, "book", str(path), "--symbol", "1", "--plot", str(png),
                              "--no-progress")

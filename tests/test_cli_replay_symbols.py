@@ -561,22 +561,12 @@ def test_replay_plot_name_with_dollar_signs_titled_as_written(tmp_path, capsys, 
     # a stock field holding two '$' was read by matplotlib as mathtext: "$\alp$" ended the
     # replay with exit 1 (a ParseFatalException) after the summary, its PNG not written
     pytest.importorskip("matplotlib")
-    from matplotlib.axes import Axes
-
-    from cli_replay_checks import with_names
+    from cli_replay_checks import record_titles, with_names
 
     path = tmp_path / "dollar.itch"
     path.write_bytes(with_names(itch.generate(None, messages=5_000, symbols=2, seed=3),
                                 {1: "$\\alp$", 2: "$X$"}))
-    titles = []
-    set_title = Axes.set_title
-
-    def record(self, label, *a, **kw):
-        text = set_title(self, label, *a, **kw)
-        titles.append((label, text.get_parse_math()))
-        return text
-
-    monkeypatch.setattr(Axes, "set_title", record)
+    titles = record_titles(monkeypatch)
     code, out, err = run_cli(capsys, "replay", str(path), "--no-progress", "--plot",
                              str(tmp_path / "plots"), "--plot-top", "2")
     assert code == 0, err

@@ -20,6 +20,17 @@ def _fills(eng, first_id, pairs):
         eng.submit(1, first_id + 2 * k + 1, mc.Side.SELL, 100, 5)
 
 
+def _snapshot_between_fills(tmp_path):
+    # 20 fills, a snapshot (its trade seq 20), 180 fills, over several small trade segments
+    eng, d = journaled(tmp_path, segment_bytes=8256)
+    eng.add_symbol(1)
+    _fills(eng, 1, 20)
+    eng.snapshot()
+    _fills(eng, 1000, 180)
+    eng.close()
+    return d
+
+
 @pytest.mark.parametrize("snapshot", [True, False])
 def test_recovery_reports_fills_lost_before_the_trade_journals_first_segment(tmp_path,
                                                                               snapshot):
@@ -50,12 +61,7 @@ def test_recovery_reports_fills_lost_before_the_trade_journals_first_segment(tmp
 
 
 def test_recovery_of_a_whole_or_restored_trade_journal_reports_none_lost(tmp_path):
-    eng, d = journaled(tmp_path, segment_bytes=8256)
-    eng.add_symbol(1)
-    _fills(eng, 1, 20)
-    eng.snapshot()
-    _fills(eng, 1000, 180)
-    eng.close()
+    d = _snapshot_between_fills(tmp_path)
     rep = mc.Engine.recover(d, readonly=True).recovery_report
     assert rep.trades_lost_at_start == 0 and "WARNING" not in rep.summary()
     # a backup's snapshot restored alone: its trade journal starts after the snapshot's trade
@@ -74,12 +80,7 @@ def test_inspect_reports_the_fills_lost_before_the_trade_journals_first_segment(
                                                                                   capsys):
     from matchcore.__main__ import main
     from matchcore.durability import inspect
-    eng, d = journaled(tmp_path, segment_bytes=8256)
-    eng.add_symbol(1)
-    _fills(eng, 1, 20)
-    eng.snapshot()
-    _fills(eng, 1000, 180)
-    eng.close()
+    d = _snapshot_between_fills(tmp_path)
     assert inspect(d)["journals"]["trades"]["fills_lost_at_start"] == 0
     trades = segment_files(d, KIND_TRADES)
     os.unlink(trades[0][1])
