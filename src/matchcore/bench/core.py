@@ -551,6 +551,9 @@ def run_core(*, messages: int = 1_000_000, seed: int = 1, quick: bool = False,
     # said, not refused: a handful of messages gave deep-vs-small 240x and the reference 9x,
     # printed beside the targets as if they were the table's figures
     out["messages"] = messages
+    # the flows' seed: without it two results of bench_core.py --json (which records no
+    # command line) could not be told apart, nor either run again
+    out["seed"] = int(seed)
     out["quick"] = quick
     out["table_messages"] = TABLE_MESSAGES
     out["comparable_with_targets"] = not quick and messages >= TABLE_MESSAGES
