@@ -7,7 +7,8 @@ nowhere echoing the command's symbol. Each step compares the return value or exc
 event, and the observable state of every symbol; refused configuration calls must change
 neither the state hash nor the pending events, and a refused order (by id or by name, or
 entered on a symbol's own book) no byte of the engine's pickle, clocks included; copies and
-pickles continue as the original.
+pickles continue as the original. Batches run through process() (with and without out=)
+or through EngineMetrics.process(), whose counts must be those of the model's events.
 """
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ from matchcore import ReferenceBook
 from matchcore._enums import COMMAND_DTYPE, EVENT_DTYPE, EventKind, OrderRejected, Reason
 from matchcore._engine import Engine
 from matchcore.durability import load_snapshot
+
+try:
+    from matchcore.io.metrics import EngineMetrics
+    import prometheus_client  # noqa: F401
+except ImportError:             # without the metrics extra the batches run through process()
+    EngineMetrics = None
 
 SOAK = os.environ.get("MATCHCORE_SOAK") == "1"
 
@@ -454,8 +461,9 @@ class EngineComparison(RuleBasedStateMachine):
         assert self._state_bytes() == before
         self._check_pending(f"book({sym}).{how} refused")
 
-    @rule(data=st.data(), n=st.integers(1, 10), use_out=st.booleans())
-    def process_batch(self, data, n, use_out):
+    @rule(data=st.data(), n=st.integers(1, 10),
+          how=st.sampled_from(["plain", "out", "metrics"]))
+    def process_batch(self, data, n, how):
         cmds = np.zeros(n, COMMAND_DTYPE)
         expect = []
         for i in range(n):
@@ -468,10 +476,35 @@ class EngineComparison(RuleBasedStateMachine):
                 cmds[k][i] = v
             expect.append(self.model.command({k: cmds[k][i].item() for k in row})[1])
         self.log.append(f"process({cmds.tolist()})")
-        out = np.zeros(data.draw(st.integers(0, 12)), EVENT_DTYPE) if use_out else None
-        got = self.eng.process(cmds, out=out)
-        assert_events_equal(got, np.concatenate(expect), labels=("engine", "model"),
-                            context=f"process: history {self.log[-12:]}\n")
+        want = np.concatenate(expect)
+        if how == "metrics" and EngineMetrics is not None:
+            # the timed loop of EngineMetrics applies the batch as process() does, and counts
+            # exactly the events it returns
+            metrics = EngineMetrics(self.eng, sample_every=data.draw(st.integers(1, 3)))
+            got = metrics.process(cmds)
+            self._check_counted(metrics, want, n)
+        else:
+            out = np.zeros(data.draw(st.integers(0, 12)), EVENT_DTYPE) if how == "out" else None
+            got = self.eng.process(cmds, out=out)
+        assert_events_equal(got, want, labels=("engine", "model"),
+                            context=f"process ({how}): history {self.log[-12:]}\n")
+
+    def _check_counted(self, metrics, events, n):
+        snap = metrics.snapshot()
+        kinds = {EventKind(k).name.lower(): int(c)
+                 for k, c in enumerate(np.bincount(events["kind"], minlength=8)) if c}
+        assert snap["events"] == kinds, f"counted {snap['events']}, model {kinds}"
+        rej = events["reason"][events["kind"] == EventKind.REJECTED]
+        reasons = {Reason(r).name.lower(): int(c)
+                   for r, c in enumerate(np.bincount(rej, minlength=1)) if c}
+        assert snap["rejects"] == reasons, f"counted {snap['rejects']}, model {reasons}"
+        fills = {}
+        for ev in events[events["kind"] == EventKind.FILL]:
+            n_fills, lots = fills.get(f"S{int(ev['symbol'])}", (0, 0))
+            fills[f"S{int(ev['symbol'])}"] = (n_fills + 1, lots + int(ev["qty"]))
+        assert snap["fills"] == fills, f"counted {snap['fills']}, model {fills}"
+        assert snap["commands"] == n
+        assert snap["open_orders"] == sum(len(b) for b in self.model.books.values())
 
     def _resting(self):
         """(symbol, id, side, price, open qty) of every order resting in the model's books."""
