@@ -973,6 +973,25 @@ def test_recorder_argument_rewritten_after_the_book_read_it_journal_holds_what_w
     assert (int(last["order_id"]), int(last["price"]), int(last["qty"])) == want
 
 
+def test_recorder_post_only_rewritten_after_its_record_read_it_journal_holds_what_was_applied(
+        tmp_path):
+    # The flag was read for the record and the caller's object handed to the book, which read
+    # it again: a flag that read 1 for the record and 0 for the book (a 0-d array another
+    # thread refills) crossed the book and was journaled as a post-only order, which the
+    # replay refused (it would cross), leaving the ask that the live book had filled.
+    from matchcore.native import Recorder, read_commands, replay_commands
+    path = tmp_path / "session.mccmd"
+    rec = Recorder(mc.OrderBook(), path)
+    rec.submit(1, 1, 100, 4)
+    rec.submit(2, 0, 100, 4, post_only=_Rewritten(1, 0))
+    rec.close()
+    assert rec.book.get(1) is not None            # refused as post-only, as journaled
+    assert int(read_commands(path)[-1]["post_only"]) == 1
+    replayed = mc.OrderBook()
+    replay_commands(path, replayed)
+    assert replayed.state_hash() == rec.book.state_hash()
+
+
 def test_engine_queue_position_reads_the_order_id_once():
     # The engine found the book by the id it read, and the book read the id again: an id that
     # read otherwise the second time (a buffer another thread refills) gave the position of

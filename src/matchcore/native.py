@@ -990,7 +990,9 @@ class Recorder(NoCopy):
             if self._f is None:
                 self._closed()
             # the flag first, as the book converts it first: with several bad arguments both
-            # name the same one
+            # name the same one. Read once, and the book given what was read: a flag read
+            # through __index__ (a 0-d array another thread refills) could read otherwise for
+            # the book, which then applied another order than the one journaled.
             po = 1 if _flag_arg(post_only, "post_only") else 0
             order_id, side, price, qty, tif, owner, ts_ns = _read_once(
                 order_id, side, price, qty, tif, owner, ts_ns)
@@ -999,7 +1001,7 @@ class Recorder(NoCopy):
             rejected = None
             try:
                 out = self._submit(order_id, side, price, qty, tif, owner=owner,
-                                   post_only=post_only, ts_ns=ts_ns)
+                                   post_only=po, ts_ns=ts_ns)
             except OrderRejected as e:
                 rejected = e            # journaled and flushed as any call, then raised
             self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side,
