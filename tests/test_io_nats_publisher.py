@@ -1088,3 +1088,24 @@ def test_publisher_close_broker_gone_gives_up_batches_in_flight_after_its_timeou
     assert waited < 30 and not alive
     assert (st["unconfirmed"], st["undelivered"], st["published"]) == (5, 0, 0)
     assert st["records_unconfirmed"] == 50 and pub.pending == 0
+
+
+def test_publisher_headers_dict_reused_by_the_caller_each_batch_keeps_its_own(server, names):
+    # publish() queued the caller's headers dict itself, read by the loop thread when it sent
+    # the batch: a caller that reuses one dict, setting its message id before each publish
+    # (the usual way to have the broker drop resent duplicates), had every batch still queued
+    # go out with the last id, and the broker stored one of them and dropped the rest as
+    # duplicates
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    rec = np.zeros(1, WIRE_TOB)
+    headers = {}
+    with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+        for i in range(20):
+            headers["Nats-Msg-Id"] = f"batch-{i}"
+            assert pub.publish(f"{prefix}.tob.X", encode_batch(KIND_TOB, 1, i, rec), 1,
+                               headers=headers)
+        headers["Nats-Msg-Id"] = "a:b\r\nX: y"       # after the last publish: sends nothing
+    assert pub.stats["published"] == 20 and pub.stats["undelivered"] == 0, pub.stats
+    assert _stored_seqs(server.url, stream, f"{prefix}.>") == list(range(20))

@@ -183,7 +183,8 @@ class NatsPublisher(NoCopy):
         ``!#$%&'*+-.^_`|~``, values without a line break); each that does not fit in the queue is
         dropped and counted. Returns how many were queued. A payload that is not bytes (``bytes``,
         ``bytearray`` or a ``memoryview``, sent as its bytes whatever its format or shape, as they
-        are when this is called: the caller may reuse the buffer once it returns), a
+        are when this is called: the caller may reuse the buffer, and the ``headers`` dict, once
+        it returns), a
         ``records`` that is not an int >= 0 or other ``headers`` raise ``TypeError`` /
         ``ValueError`` before any item is queued or counted, and so does a subject that is not one
         to publish to (not a str, an empty token, whitespace, control characters, ``*`` or ``>``),
@@ -233,6 +234,12 @@ class NatsPublisher(NoCopy):
             if records < 0:
                 raise ValueError(f"records must be >= 0, got {records}")
             headers = item[3] if len(item) > 3 else None
+            if isinstance(headers, dict):
+                # a copy, checked and queued: the caller's dict was read by the loop thread
+                # when it sent the batch, so one reused for the next publish (a message id
+                # set before each) sent every batch still queued with the last one's headers
+                # (the broker dropped them as duplicates), or with headers never checked
+                headers = dict(headers)
             # a list failed half way (the batches before it counted, never queued); a value
             # or name that is not a str failed in the loop thread
             if headers is not None and not (isinstance(headers, dict) and all(
@@ -250,7 +257,8 @@ class NatsPublisher(NoCopy):
                 payload = payload.tobytes() if isinstance(payload, memoryview) \
                     else bytes(payload)
             # records as a Python int: a numpy one went into stats, which json.dumps refuses
-            items[i] = (item[0], payload, int(records), *item[3:])
+            items[i] = (item[0], payload, int(records)) if len(item) == 3 else \
+                (item[0], payload, int(records), headers)
         kept = []
         limit = self.max_message
         with self._lock:
