@@ -722,6 +722,12 @@ def size_text(n_bytes: int) -> str:
     return f"{n_bytes:,} byte{'' if n_bytes == 1 else 's'}"
 
 
+def plural(n: int, noun: str) -> str:
+    """``n`` and its noun, singular for 1, the number as it is: "1 fill", "1200 fills" (the
+    journal's reports; ``bench.report._count`` writes thousands separators). O(1)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def rate_text(per_s: float, unit: str = "msg") -> str:
     """A rate for a summary line or a progress bar: in millions with two decimals from a tenth
     of a million a second up (an infinite one too: a replay quicker than the clock), else as

@@ -14,13 +14,8 @@ import json
 import os
 import sys
 
-from matchcore._cliutil import (atomic_output, check_output_file, int64, naming_output,
+from matchcore._cliutil import (atomic_output, check_output_file, int64, naming_output, plural,
                                shown_name)
-
-
-def _n(n: int, noun: str) -> str:
-    # "1 symbol", "2 symbols": a one-symbol journal's counts read as plurals
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def add_parser(p, name):
@@ -299,7 +294,7 @@ def _inspect(args) -> int:
                     if used and s["seq"] < used[-1] else "skips it")
             unusable = (f"  NOT USABLE: {s['unusable']} (recovery {done})"
                         if s["unusable"] else "")
-            print(f"  {s['file']}  seq {s['seq']}  {_n(s['symbols'], 'symbol')}  "
+            print(f"  {s['file']}  seq {s['seq']}  {plural(s['symbols'], 'symbol')}  "
                   f"state hash {s['state_hash']:#018x}{unusable}")
         else:
             print(f"  {s['file']}  INVALID: {s['error']}")
@@ -505,8 +500,8 @@ def _recover(args) -> int:
         if args.json == "-":
             return 0
     print(rep.summary())
-    print(f"state hash {eng.state_hash():#018x}  ({_n(len(eng), 'resting order')}, "
-          f"{_n(len(books), 'symbol')})")
+    print(f"state hash {eng.state_hash():#018x}  ({plural(len(eng), 'resting order')}, "
+          f"{plural(len(books), 'symbol')})")
     for b in books:
         label = f"{b['symbol']}" + (f" {shown_name(b['name'])}" if b["name"] else "")
         if args.depth == 0:

@@ -348,6 +348,8 @@ class ReceiverStats:
         gaps = ", ".join(f"[{a}, {b}]" for a, b in self.gaps[:10])
         more = f" (+{len(self.gaps) - 10} more)" if len(self.gaps) > 10 else ""
         end = "end of session" if self.end_of_session else ("timed out" if self.timed_out else "open")
+        from matchcore.bench.report import _count as _n
+
         # (singular for 1: an end-of-session heartbeat alone read "1 heartbeats")
         return (f"MoldUDP64 session {self.session!r}: {_n(self.messages, 'message')} in "
                 f"{_n(self.data_packets, 'packet')}, {_n(self.heartbeats, 'heartbeat')}, {end}; "
@@ -357,9 +359,6 @@ class ReceiverStats:
                 f"{self.implausible} implausible ({_n(self.confirmed_jumps, 'confirmed jump')}), "
                 f"{self.other_session} from another session; next seq {self.next_seq}")
 
-
-def _n(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 class MoldUDP64Receiver(NoCopy):

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from matchcore._cliutil import plural
 from matchcore._core import COMMAND_DTYPE, CommandKind, _flag_arg
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
@@ -52,10 +53,6 @@ def _segment_temps(files) -> list[str]:
 
 def _snapshot_temps(files) -> list[str]:
     return [os.path.basename(f) for f in files if not f.endswith(".new")]
-
-
-def _fills(n: int) -> str:
-    return f"{n} fill" if n == 1 else f"{n} fills"
 
 
 @dataclass
@@ -243,10 +240,11 @@ class RecoveryReport:
                 lines.append(f"  would remove {len(files)} stale {what} temporary file(s) "
                              f"(read-only: Engine.recover, matchcore recover --repair remove "
                              f"them): {', '.join(files)}")
-        done = (f"{_fills(self.trades_to_rewrite)} to rewrite (read-only: Engine.recover, "
-                f"matchcore recover --repair write them)" if self.trades_to_rewrite else
+        done = (f"{plural(self.trades_to_rewrite, 'fill')} to rewrite (read-only: "
+                f"Engine.recover, matchcore recover --repair write them)"
+                if self.trades_to_rewrite else
                 "no fills to rewrite" if self.readonly else
-                f"rewrote {_fills(self.trades_rewritten)}")
+                f"rewrote {plural(self.trades_rewritten, 'fill')}")
         cut = (f", cut {self.trades_cut} fill record(s) of commands after it"
                if self.trades_cut else
                f", {self.trades_to_cut} fill record(s) of commands after it to cut (read-only: "
