@@ -722,6 +722,23 @@ def size_text(n_bytes: int) -> str:
     return f"{n_bytes:,} byte{'' if n_bytes == 1 else 's'}"
 
 
+def name_within(stem: str, most: int = 255, suffix: str = "") -> str:
+    """``stem + suffix``, or where that is longer than ``most`` bytes (a file name's limit: an
+    output named after a long input name failed after the whole replay), the stem's first
+    bytes, ``~`` and a hash of the whole stem, then ``suffix``. Cut between whole characters
+    only (bytes cut inside one would decode to surrogates). O(len(stem))."""
+    import hashlib
+
+    raw = os.fsencode(stem)
+    tail = os.fsencode(suffix)
+    if len(raw) + len(tail) <= most:
+        return stem + suffix
+    digest = hashlib.blake2b(raw, digest_size=8).hexdigest()
+    keep = most - len(tail) - 1 - len(digest)
+    head = raw[:keep].decode("utf-8", "ignore") if keep > 0 else ""
+    return f"{head}~{digest}{suffix}"
+
+
 def plural(n: int, noun: str) -> str:
     """``n`` and its noun, singular for 1, the number as it is: "1 fill", "1200 fills" (the
     journal's reports; ``bench.report._count`` writes thousands separators). O(1)."""

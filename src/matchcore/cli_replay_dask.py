@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 
-from matchcore._cliutil import (OUT_FILES, extra_missing, refuse_directory_at, report_dropped,
-                               save_npy, write_json)
+from matchcore._cliutil import (OUT_FILES, extra_missing, name_within, refuse_directory_at,
+                               report_dropped, save_npy, write_json)
 from matchcore.bench.report import _count
 from matchcore.cli_replay import (CSV_HEADER, _bar, _print_interrupted, _require_plot_extra,
                                   check_snapshot_options, dump_output, refuse_input_directory)
@@ -364,23 +364,9 @@ def _stems(names) -> list[str]:
     for f in names:
         base = Path(f).name.split(".")[0] or "file"
         stem, k = base, 2
-        while _within_name_max(stem) in seen:
+        while name_within(stem) in seen:
             stem, k = f"{base}-{k}", k + 1
-        stem = _within_name_max(stem)
+        stem = name_within(stem)
         seen.add(stem)
         out.append(stem)
     return out
-
-
-def _within_name_max(stem: str, most: int = 255) -> str:
-    """``stem``, or where it is longer than a file name may be (255 bytes: a long input name
-    given twice from two directories, whose second stem gains "-2"), its first bytes, ``~`` and
-    a hash of it: ``--out`` made no directory of that name, after the whole replay. O(len)."""
-    import hashlib
-    import os
-
-    raw = os.fsencode(stem)
-    if len(raw) <= most:
-        return stem
-    digest = hashlib.blake2b(raw, digest_size=8).hexdigest()
-    return raw[:most - 1 - len(digest)].decode("utf-8", "ignore") + "~" + digest

@@ -62,24 +62,17 @@ def save_figure(fig, path, **kwargs) -> None:
 def _png_name(out: Path, stem: str) -> str:
     """``stem + ".png"``, or where that is longer than the directory ``out`` takes a name (255
     bytes: several files' plots carry the file's name as a prefix, whose own name may take
-    most of them), its first bytes, ``~`` and a hash of the whole stem: the rename to the
+    most of them), cut as :func:`matchcore._cliutil.name_within` cuts it: the rename to the
     long name failed after the whole replay. O(len(stem))."""
-    import hashlib
     import os
 
-    name = f"{stem}.png"
+    from matchcore._cliutil import name_within
+
     try:
         most = os.pathconf(out, "PC_NAME_MAX")
     except (OSError, ValueError):
         most = 255
-    raw = os.fsencode(name)
-    if len(raw) <= most:
-        return name
-    digest = hashlib.blake2b(os.fsencode(stem), digest_size=8).hexdigest()
-    keep = most - len(".png") - 1 - len(digest)
-    # (bytes cut inside a character decode to surrogates: cut there whole characters only)
-    head = os.fsencode(stem)[:keep].decode("utf-8", "ignore") if keep > 0 else ""
-    return f"{head}~{digest}.png"
+    return name_within(stem, most, ".png")
 
 
 def _volume_trades(trades: np.ndarray) -> np.ndarray:
@@ -177,14 +170,16 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
             fig.tight_layout()
             base = safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()) or str(L)
             n = 1
-            while _png_name(out, f"{prefix}{safe}") in taken:
+            png = _png_name(out, f"{prefix}{safe}")
+            while png in taken:
                 # two symbols of one file name ("BRK A", "BRK_A"): the second PNG overwrote the
                 # first, and both were listed; so did BRK_A-5 when a symbol of that name had
                 # been drawn before
                 safe = f"{base}-{L}" if n == 1 else f"{base}-{L}-{n}"
                 n += 1
-            taken.add(_png_name(out, f"{prefix}{safe}"))
-            path = out / _png_name(out, f"{prefix}{safe}")
+                png = _png_name(out, f"{prefix}{safe}")
+            taken.add(png)
+            path = out / png
             save_figure(fig, path, dpi=100)
             plt.close(fig)
             paths.append(path)
