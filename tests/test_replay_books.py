@@ -1200,8 +1200,18 @@ def test_replayer_quiet_book_memory_is_what_the_readme_says():
     assert 0.7 * int(said.group(1)) <= kib <= 1.4 * int(said.group(1)), kib
 
 
-def _trading_action(stock, locate=1, ts=1, state=b"T"):
-    return _hdr(b"H", locate, ts) + struct.pack(">8scc4s", stock.ljust(8), state, b" ", b"    ")
+def _trading_action(stock, locate=1, ts=1, state=b"T", reason=b"    "):
+    return _hdr(b"H", locate, ts) + struct.pack(">8scc4s", stock.ljust(8), state, b" ", reason)
+
+
+def test_replayer_trading_state_reason_drops_nul_padding_like_stock_names():
+    # the reason field is alpha, space padded by the specification; feeds that pad it with
+    # NULs (as they pad stock names, which were already cut at NULs) showed "T (\x00\x00)"
+    data = framed(_trading_action(b"AAA", locate=1, state=b"H", reason=b"LU\x00\x00"),
+                  _trading_action(b"BBB", locate=2, ts=2, reason=b"\x00\x00\x00\x00"),
+                  _trading_action(b"CCC", locate=3, ts=3, state=b"P", reason=b"IPO1"))
+    assert replay(data).trading_state == {1: ("H", "LU", 1), 2: ("T", "", 2),
+                                          3: ("P", "IPO1", 3)}
 
 
 def test_replayer_symbols_names_as_its_docstring_says_trading_action_before_first_order():

@@ -1220,8 +1220,9 @@ cdef class Replayer:
         out = {}
         for L in range(65536):
             if self.S.loc[L].trading_state:
+                # NUL padding, as stock names get from some feeds, is padding too
                 out[L] = (chr(<uint8_t>self.S.loc[L].trading_state),
-                          self.S.loc[L].reason[:4].decode("latin-1").strip(),
+                          self.S.loc[L].reason[:4].decode("latin-1").replace("\x00", " ").strip(),
                           int(self.S.loc[L].state_ts))
         return out
 
