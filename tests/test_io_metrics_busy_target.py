@@ -119,3 +119,63 @@ def test_engine_metrics_process_engine_taken_after_the_batch_ran_counts_and_retu
     assert snap["events"] == {"accepted": 2, "fill": 1}
     assert snap["fills"] == {"A": (1, 2)}
     assert snap["commands"] == 2 and snap["open_orders"] == 1
+
+
+def test_engine_metrics_process_book_taken_after_the_batch_ran_counts_and_returns_it(
+        monkeypatch):
+    # An OrderBook target, unlike an Engine, is not held from the batch to its counting: a
+    # call from another thread starting in between (here an open-loop run that keeps the book
+    # busy while it waits) made the open-order read raise BusyError after the batch had run
+    # and its commands were counted. The events were lost to the caller, and a retry applied
+    # and counted the batch twice. The batch is now counted and returned; the gauge keeps its
+    # last reading, since the book cannot be read while the other call runs.
+    import time
+
+    import matchcore._timing as timing
+
+    book = mc.OrderBook()
+    twin = mc.OrderBook()
+    m = EngineMetrics(book)
+    cmds = np.zeros(2, mc.COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2]
+    cmds["side"] = [0, 1]
+    cmds["price"] = 100
+    cmds["qty"] = [5, 2]
+    hold = np.zeros(2, mc.COMMAND_DTYPE)
+    hold["order_id"] = [900, 901]
+    hold["price"] = 10
+    hold["qty"] = 1
+    other = {}
+    real = timing.process_histogram
+
+    def then_another_thread(*args, **kwargs):
+        events = real(*args, **kwargs)
+        # the second command is due 0.4 s after the first: the loop waits with the book busy
+        t = threading.Thread(target=lambda: timing.process_open_loop(
+            book, hold, arrivals_ns=np.array([0, 4e8])))
+        t.start()
+        deadline = time.monotonic() + 10
+        while not book.busy:
+            assert t.is_alive() and time.monotonic() < deadline
+            time.sleep(0)
+        other["thread"] = t
+        return events
+
+    monkeypatch.setattr(timing, "process_histogram", then_another_thread)
+    try:
+        events = m.process(cmds)
+        still_busy = book.busy
+    finally:
+        if "thread" in other:
+            other["thread"].join()
+    assert still_busy
+    assert events.tobytes() == twin.process(cmds).tobytes()
+    snap = counts(m)
+    assert snap["events"] == {"accepted": 2, "fill": 1}
+    assert snap["fills"] == {"0": (1, 2)}
+    assert snap["commands"] == 2 and snap["open_orders"] == 0
+    # the next call reads the gauge again, the batch counted once
+    m.observe(np.zeros(0, mc.EVENT_DTYPE))
+    snap = counts(m)
+    assert snap["commands"] == 2 and snap["fills"] == {"0": (1, 2)}
+    assert snap["open_orders"] == len(book) == 3

@@ -523,7 +523,9 @@ class EngineMetrics(NoCopy):
     kind of ``EventKind``, every reason of ``Reason`` and the fills and volume of every symbol
     known then (the ids of ``symbols``, an Engine's symbols) are exported, at 0 until counted;
     a symbol added later appears with its first fill. ``open_orders`` is the target's count of
-    resting orders, read at creation and after every call. ``snapshot()`` holds the nonzero counts.
+    resting orders, read at creation and after every call (a book that another thread's call
+    took as a ``process()`` batch ended keeps the last reading: the batch is counted and
+    returned). ``snapshot()`` holds the nonzero counts.
     ``symbols`` maps event symbol ids (integers in [0, 2**32): another key raises ``TypeError``,
     one outside ``ValueError``) to label names (a ``str``, taken as its text, or None; another
     name raises ``TypeError``, one that cannot be encoded as UTF-8 ``ValueError``, as
@@ -734,11 +736,11 @@ class EngineMetrics(NoCopy):
             self._commands += n
             if events is not None:
                 try:
-                    self.observe(events)
+                    self._observe(events, ran=True)
                     return True
                 except MemoryError:
                     pass        # observe() counts all of a batch or none of it
-            self.observe(np.empty(0, EVENT_DTYPE))      # the gauge and the scrape's view
+            self._observe(np.empty(0, EVENT_DTYPE), ran=True)   # the gauge and the scrape's view
             return events is None
 
     def observe(self, events) -> None:
@@ -746,7 +748,12 @@ class EngineMetrics(NoCopy):
         per symbol) and refresh the open-order gauge. An engine busy in another thread raises
         :class:`~matchcore.BusyError` before anything is counted. Calls from several threads
         count one after the other. O(len(events))."""
-        from matchcore import EVENT_DTYPE
+        self._observe(events, ran=False)
+
+    def _observe(self, events, ran: bool) -> None:
+        # ran: the events of a batch process() has applied, which are counted whatever happens
+        # to the target next
+        from matchcore import EVENT_DTYPE, BusyError
 
         ev = np.asarray(events)
         if ev.dtype != EVENT_DTYPE:
@@ -791,7 +798,15 @@ class EngineMetrics(NoCopy):
             # the target read before anything is counted: an engine another thread holds
             # raises BusyError here, and a refusal after the counts were added counted a retry
             # twice
-            open_orders = len(self.target)
+            try:
+                open_orders = len(self.target)
+            except BusyError:
+                if not ran:
+                    raise
+                # A book (an Engine is held until here) that another thread's call took after
+                # the batch: raising now lost an applied batch's events, and a retry applied it
+                # twice. The gauge keeps its last reading until a call can read the book.
+                open_orders = self._open
             names = getattr(self.target, "symbols", None) if self._fills or add_fills else None
             if add_events is not None:
                 self._events += add_events
