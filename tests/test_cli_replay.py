@@ -660,6 +660,27 @@ def test_cli_replay_lobster_name_without_message_says_so_not_itself(capsys, tmp_
     assert code == 1 and out == "" and "has no '_message_'" in err
 
 
+@pytest.mark.parametrize("make", ["directory", "dangling link"])
+def test_cli_replay_lobster_orderbook_path_that_is_no_file_refused_naming_it(capsys, tmp_path,
+                                                                            make):
+    # a directory at the orderbook name failed with a bare "[Errno 21] Is a directory", and a
+    # symbolic link to a file that is gone was "no orderbook file ...: the book started empty",
+    # a replay of the wrong book exiting 0 while the link said which orderbook was meant
+    msg = tmp_path / LOBSTER.name
+    msg.write_bytes(b"".join(shared(LOBSTER).read_bytes().splitlines(keepends=True)[:300]))
+    ob = tmp_path / LOBSTER.name.replace("_message_", "_orderbook_")
+    if make == "directory":
+        ob.mkdir()
+        why = "is a directory"
+    else:
+        ob.symlink_to(tmp_path / "gone.csv")
+        why = f"is a symbolic link to {tmp_path / 'gone.csv'}, which does not exist"
+    for extra in ([], ["--verify"]):
+        code, out, err = run_cli(capsys, "replay", str(msg), "--format", "lobster", *extra)
+        assert code == 1 and out == "", (extra, out)
+        assert err.strip() == f"matchcore replay: error: the orderbook file {ob} {why}"
+
+
 def test_cli_replay_several_files_with_a_native_one_refused_before_any_replay(capsys, day,
                                                                               tmp_path):
     # the native file was read as ITCH: "0 messages ... truncated yes", exit 0

@@ -780,6 +780,12 @@ def _replay_lobster(args, path: Path) -> int:
         return extra_missing("replay", "--format lobster needs matchcore.lobster, which this "
                                        "build does not include")
     ob = _lobster_orderbook_path(path)
+    if ob is not None and ob.is_symlink() and not ob.exists():
+        # the link says which orderbook was meant: starting empty replayed another book
+        raise ValueError(f"the orderbook file {ob} is a symbolic link to {os.readlink(ob)}, "
+                         f"which does not exist")
+    if ob is not None and ob.is_dir():
+        raise ValueError(f"the orderbook file {ob} is a directory")
     orderbook = ob if ob is not None and ob.exists() else None
     if orderbook is None:
         why = (f"no orderbook file {ob.name}" if ob is not None else
