@@ -69,3 +69,15 @@ def test_core_met_is_no_target_missed_same_keys(small_core):
     # the reference model skipped: its target is not met, and the verdict says why
     assert small_core["met"]["vs_reference"] is False
     assert "vs_reference NO (reference model not timed)" in _verdict(format_core(small_core))
+
+
+def test_core_report_miss_just_past_target_shown_with_the_digits_that_tell_it(small_core):
+    # "submit 1.50x > 1.5" (1.501 at two decimals) and "25.0 M msg/s < 25 M" read as met
+    # beside the NO: a miss is shown with as many decimals as it takes to differ from the target
+    c = _with(small_core, per_call_vs_floor={"submit": 1.501, "cancel": 1.5004, "modify": 1.7},
+              process_msgs_per_s=24.98e6, vs_reference=49.6)
+    assert _verdict(format_core(c)) == (
+        "targets met: per_call_vs_floor NO (submit 1.501x > 1.5, cancel 1.5004x > 1.5, modify "
+        "1.70x > 1.5), process_msgs_per_s NO (standard mix 24.98 M msg/s < 25 M), "
+        "deep_vs_small yes, touch_process_msgs_per_s yes, vs_reference NO (reference model "
+        "49.6x < 50x)")

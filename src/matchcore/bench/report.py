@@ -317,12 +317,22 @@ def _verdict(key: str, met: bool, core: dict) -> str:
         if v is None:
             said.append(f"{part} not timed")
         elif key.endswith("msgs_per_s"):
-            said.append(f"{part} {v / 1e6:.1f} M msg/s < {t / 1e6:g} M")
+            said.append(f"{part} {_past(v / 1e6, t / 1e6, 1)} M msg/s < {t / 1e6:g} M")
         elif key == "vs_reference":
-            said.append(f"{part} {v:.0f}x < {t:g}x")
+            said.append(f"{part} {_past(v, t, 0)}x < {t:g}x")
         else:
-            said.append(f"{part} {v:.2f}x > {t:g}")
+            said.append(f"{part} {_past(v, t, 2)}x > {t:g}")
     return f"{key} NO" + (f" ({', '.join(said)})" if said else "")
+
+
+def _past(v: float, target: float, digits: int) -> str:
+    """``v`` with ``digits`` decimals, or more when that rounds it onto the target it misses:
+    1.501 read "1.50x > 1.5" beside a NO."""
+    for d in range(digits, digits + 5):
+        shown = f"{v:.{d}f}"
+        if float(shown) != target:
+            return shown
+    return shown
 
 
 def _clean(o):
