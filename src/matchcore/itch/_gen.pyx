@@ -424,7 +424,10 @@ cdef class Generator:
         self._new_match(s)
         cdef uint8_t* m = self._frame(b'P', 44, s)
         mc_put_be64(m + 11, 0)                  # NASDAQ zeroes the reference of hidden orders
-        m[19] = b"BS"[below(&self.rng, 2)]
+        # "B" whatever the hidden order's side, as NASDAQ has sent it since July 2014; the
+        # draw that picked the side is still made, so that a seed keeps the rest of its day
+        below(&self.rng, 2)
+        m[19] = b'B'
         mc_put_be32(m + 20, <uint32_t>self._shares())
         memcpy(m + 24, self.names + 8 * s, 8)
         mc_put_be32(m + 32, <uint32_t>px)
