@@ -52,3 +52,50 @@ def test_dbn_replay_live_symbol_mapping_records_name_their_instruments(v1, ts_ou
     # a name given before the stream is replaced by the stream's own mapping
     named = _replay(body, ts_out=ts_out, names={1001: "OLD", 1003: "KEEP"})
     assert named.symbols == {0: "ESH5", 1: "NQZ4"}
+
+
+def _renamed_file(tmp_path):
+    # SYM0 (1001) and SYM1 (1002) in the metadata; a live mapping renames 1001 NEW mid-stream
+    import io
+
+    from matchcore.feeds.dbn import read_metadata
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    data = generate_mbo(None, records=400, instruments=2, seed=5)
+    head = read_metadata(io.BytesIO(data)).header_bytes
+    cut = head + 56 * 200
+    path = tmp_path / "renamed.dbn"
+    path.write_bytes(data[:cut] + _mapping(1001, "NEW") + data[cut:])
+    return path
+
+
+def test_dbn_replay_symbols_name_renamed_by_mapping_noted_as_kept_or_left_out(tmp_path, capsys):
+    # a name selects a book by its instrument's name at its first record: --symbols SYM0 kept
+    # 1001's book (named NEW in the end) and said "no symbol named SYM0 in this file", and
+    # --symbols NEW kept no book without a word
+    from cli_replay_checks import run_cli
+
+    from matchcore.cluster.dask import replay_serial
+    from matchcore.feeds.dbn import replay_dbn
+
+    path = _renamed_file(tmp_path)
+    r = replay_dbn(path, symbols=["SYM0"])
+    assert list(r.books) == [1] and r.symbols == {0: "SYM1", 1: "NEW"}
+    assert r.first_names == {0: "SYM1", 1: "SYM0"}
+    assert replay_serial([path], symbols=["SYM0"]).files[0].first_names == r.first_names
+    code, out, _ = run_cli(capsys, "replay", str(path), "--symbols", "SYM0", "--no-progress")
+    assert code == 0 and "books: 1: NEW;" in out and "no symbol named" not in out
+    assert ("note: book 1 (instrument 1001) was kept as 'SYM0', its name at its first record, "
+            "and is named 'NEW' in the end") in out
+    code, out, _ = run_cli(capsys, "replay", str(path), "--symbols", "NEW", "--no-progress")
+    assert code == 0 and "books: 0;" in out
+    assert ("note: book 1 (instrument 1001) is named 'NEW' only after its first record (then "
+            "'SYM0'): no book kept; its instrument id 1001 keeps it") in out
+    # the same notes, naming the file, among several files
+    other = tmp_path / "other.dbn"
+    other.write_bytes(path.read_bytes())
+    code, out, _ = run_cli(capsys, "replay", str(path), str(other), "--symbols", "SYM0",
+                           "--no-progress")
+    assert code == 0 and "no symbol named" not in out
+    assert (f"note: book 1 of {other} (instrument 1001) was kept as 'SYM0', its name at its "
+            "first record, and is named 'NEW' in the end") in out

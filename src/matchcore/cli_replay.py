@@ -343,7 +343,8 @@ def check_symbol_numbers(symbols, fmt: str | None) -> None:
 
 
 def symbol_notes(symbols, names, books, numbers=None, first_names=None,
-                 file=None, dropped: int = 0, strip: bool = False) -> list[str]:
+                 file=None, dropped: int = 0, strip: bool = False,
+                 instruments=None) -> list[str]:
     """The notes after a replay on the requested ``symbols`` (names and numbers; book labels,
     checked by :func:`matchcore._symfilter.label_errors`, are left out by the ITCH callers):
     names and numbers the file lacks, and, with ``first_names`` (``Replayer.first_names``),
@@ -353,7 +354,10 @@ def symbol_notes(symbols, names, books, numbers=None, first_names=None,
     the instrument ids). ``file``: the file's name, for a replay of several. ``dropped``
     (DBN): books (instrument and publisher pairs) seen after the book numbers ran out, whose
     names and ids are unknown. ``strip`` (ITCH): names are compared without surrounding
-    spaces, as the replay's filter selects them (a locate named " AAPL" is kept by AAPL)."""
+    spaces, as the replay's filter selects them (a locate named " AAPL" is kept by AAPL).
+    ``instruments`` (DBN): ``{book number: instrument id}``; ``first_names`` is then
+    ``DbnReplayer.first_names``, the names at each book's first record (a symbol-mapping
+    record may rename an instrument later), and the notes name books and instrument ids."""
     out = []
     where, of = ("in this file", "") if file is None else (f"in {file}", f" of {file}")
     if dropped:
@@ -388,23 +392,31 @@ def symbol_notes(symbols, names, books, numbers=None, first_names=None,
         first, last = first_names[L], names.get(L, first_names[L])
         if first == last:
             continue
+        if instruments is None:
+            what, when = f"locate {L}{of}", "order"
+            keeps = f"{shown_name(last)}@locate{L} keeps it"
+        else:
+            # DBN: a book is an instrument's (of one publisher), which its id selects
+            what, when = f"book {L}{of} (instrument {instruments.get(L)})", "record"
+            keeps = f"its instrument id {instruments.get(L)} keeps it"
         if L in books and first in wanted and last not in wanted:
             # kept by its first name, summed up and dumped under its last one
-            out.append(f"note: locate {L}{of} was kept as {first!r}, its name at its first "
-                       f"order, and is named {last!r} in the end")
+            out.append(f"note: {what} was kept as {first!r}, its name at its first "
+                       f"{when}, and is named {last!r} in the end")
         elif L not in books and last in wanted and first not in wanted:
             # the summary's name for it was selected, and its book is missing without a word
-            out.append(f"note: locate {L}{of} is named {last!r} only after its first order "
-                       f"(then {first!r}): no book kept; {shown_name(last)}@locate{L} keeps it")
+            out.append(f"note: {what} is named {last!r} only after its first {when} "
+                       f"(then {first!r}): no book kept; {keeps}")
     return out
 
 
 def _note_symbols_and_dump(args, symbols, names, books, numbers=None, first_names=None,
-                           dropped: int = 0, dump_names=None, strip: bool = False) -> None:
+                           dropped: int = 0, dump_names=None, strip: bool = False,
+                           instruments=None) -> None:
     """After a replay: the notes of :func:`symbol_notes` (``strip``: its ITCH rule), then
     --dump-book (its symbol column from ``dump_names``, default ``names``)."""
     for line in symbol_notes(symbols, names, books, numbers, first_names, dropped=dropped,
-                             strip=strip):
+                             strip=strip, instruments=instruments):
         print(line)
     if args.dump_book:
         n = _dump_book(args, books, names if dump_names is None else dump_names)

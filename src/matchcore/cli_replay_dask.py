@@ -237,7 +237,8 @@ def run_many(args) -> int:
                                  numbers=set(f.instruments.values()) if f.format == "dbn"
                                  else None, first_names=f.first_names, file=f.file,
                                  dropped=f.stats.get("instruments_dropped", 0),
-                                 strip=f.format == "itch"):
+                                 strip=f.format == "itch",
+                                 instruments=f.instruments if f.format == "dbn" else None):
             print(line)
     if args.dump_book:
         from matchcore.cli_replay_dbn import publisher_names

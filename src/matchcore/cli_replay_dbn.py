@@ -89,9 +89,13 @@ def replay_dbn_cli(args, path: Path) -> int:
     shown = dbn_book_names(names, r.instruments, books, publishers)
     print_dbn_summary(s, shown, books, elapsed, path, r.metadata, update.state["pos"])
     print("prices are DBN fixed-point integers (1 unit = 1e-9); timestamps are ts_recv")
+    # first_names: a name selects a book by its instrument's name at its first record, which
+    # a symbol-mapping record may change: "no symbol named X" was said of a name that kept a
+    # book, and a later name kept none without a word
     _note_symbols_and_dump(args, symbols, names, books, numbers=set(r.instruments.values()),
-                           dropped=s["instruments_dropped"],
-                           dump_names=publisher_names(names, publishers))
+                           first_names=r.first_names, dropped=s["instruments_dropped"],
+                           dump_names=publisher_names(names, publishers),
+                           instruments=r.instruments)
     tob, trades = r.tob(), r.trades()
     if args.out:
         out = Path(args.out)

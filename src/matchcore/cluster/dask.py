@@ -98,8 +98,9 @@ class FileResult:
     elapsed_s: float = 0.0
     worker: str = ""
     parts: int = 1
-    # ITCH: locate -> name when its first order arrived (Replayer.first_names), which a name in
-    # symbols selects by; DBN: book number -> instrument id, which a number selects by
+    # locate / book number -> name when its first order (ITCH) or record (DBN) arrived
+    # (Replayer.first_names, DbnReplayer.first_names), which a name in symbols selects by;
+    # instruments (DBN): book number -> instrument id, which a number selects by
     first_names: dict = field(default_factory=dict)
     instruments: dict = field(default_factory=dict)
     # DBN: book number -> publisher id (a file of several publishers has a book per instrument
@@ -222,7 +223,7 @@ def replay_one(path, fmt: str | None = None, *, partition=None, **options) -> Fi
                       books={k: b.snapshot() for k, b in books.items()},
                       hashes={k: b.state_hash() for k, b in books.items()}, elapsed_s=elapsed,
                       worker=f"pid {os.getpid()}",
-                      first_names=r.first_names if fmt == "itch" else {},
+                      first_names=r.first_names,
                       instruments=r.instruments if fmt == "dbn" else {},
                       publishers=r.publishers if fmt == "dbn" else {},
                       metadata={"dataset": meta.dataset, "schema": meta.schema,

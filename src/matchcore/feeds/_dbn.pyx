@@ -639,6 +639,7 @@ cdef class DbnReplayer:
     cdef dbn_state* S
     cdef dict _books
     cdef dict _names
+    cdef dict _first_names   # {book number: name when its first record arrived}
     cdef object _filter
     cdef object _truncated
     cdef object _snap_dtype
@@ -774,6 +775,7 @@ cdef class DbnReplayer:
         self._part_k, self._part_n = part_k, part_n
         self._books = {}
         self._names = c_names
+        self._first_names = {}
         self._filter = filt
         self._truncated = None
         self._capacity = o.capacity
@@ -969,6 +971,8 @@ cdef class DbnReplayer:
         li.instrument_id = iid
         li.publisher_id = <uint16_t>(key >> 32)
         name = self._names.get(int(iid), str(iid))
+        # the name symbols= judges the book by: a symbol-mapping record may rename it later
+        self._first_names[L] = name
         keep = ((self._filter is None or name in self._filter or str(iid) in self._filter)
                 and iid % self._part_n == self._part_k)
         if keep:
@@ -1016,6 +1020,16 @@ cdef class DbnReplayer:
         if self._busy:
             mc_raise_busy("DbnReplayer", self._busy)
         return {L: self._names.get(iid, str(iid)) for L, iid in self.instruments.items()}
+
+    @property
+    def first_names(self):
+        """{book number: name}: the name each book's instrument had when its first record
+        arrived, kept or not: the name ``symbols`` judged it by (a symbol-mapping record may
+        rename it later; :attr:`symbols` has the latest name), as ``itch.Replayer.first_names``.
+        O(books seen)."""
+        if self._busy:
+            mc_raise_busy("DbnReplayer", self._busy)
+        return dict(self._first_names)
 
     def book(self, symbol, publisher=None):
         """The book of a symbol name or instrument id; KeyError if it has none, ValueError for
