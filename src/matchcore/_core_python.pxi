@@ -687,6 +687,13 @@ cdef object _raise_snapshot(int rc, const uint8_t[::1] data=None):
             raise SnapshotError(-rc, f"{extra} byte{'s' if extra != 1 else ''} after the "
                                      f"snapshot's content (its header says {size} bytes, "
                                      f"{n} given)")
+    if -rc == MC_SNAP_E_MAGIC and n >= 8:
+        # another of the project's files (an engine's snapshot-*.mcs above all): say which,
+        # and what reads it
+        from matchcore._magic import own_file_hint
+        raise SnapshotError(-rc, _SNAPSHOT_ERRORS[MC_SNAP_E_MAGIC]
+                                 + own_file_hint(bytes([data[i] for i in range(8)]),
+                                                 "book_snapshot"))
     raise SnapshotError(-rc, _SNAPSHOT_ERRORS.get(-rc, f"snapshot error {-rc}"))
 
 

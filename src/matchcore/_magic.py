@@ -356,6 +356,32 @@ def state_refusal(kind: str, path, reads: str, compression: str = "") -> str:
     return f"{path}: {held}{what}, not market data: {reads}; {way}"
 
 
+# the project's own files as the readers of the others name them: an engine's snapshot-*.mcs
+# handed to OrderBook.from_snapshot, or a journal segment (a "command journal" too) to
+# native.read_commands, was refused as bad magic alone
+_OWN_FILES = {**_STATE, "native": (
+    "a matchcore command file (matchcore.native)",
+    "read it with matchcore.native.read_commands, replay it with "
+    "matchcore.native.replay_commands (matchcore replay --format native)")}
+
+
+def own_file_hint(head, reader_kind: str) -> str:
+    """``': it is WHAT; HOW TO READ IT'`` when ``head`` (a file's first bytes) starts one of the
+    project's own files other than ``reader_kind`` (a key of :data:`STATE_MAGICS`' values, or
+    ``'native'``), for the bad-magic refusal of the reader it was given to; ``''`` otherwise.
+    O(1).
+
+    >>> own_file_hint(b"MCENGSNP", "book_snapshot").startswith(": it is a matchcore engine")
+    True
+    """
+    head = bytes(head[:HEAD_SIZE])
+    kind = "native" if head[:len(NATIVE_MAGIC)] == NATIVE_MAGIC else STATE_MAGICS.get(head)
+    if kind is None or kind == reader_kind:
+        return ""
+    what, way = _OWN_FILES[kind]
+    return f": it is {what}; {way}"
+
+
 def refuse_foreign_buffer(view, name: str, reader: str, reads: str) -> None:
     """:func:`refuse_foreign` for a buffer (``view``, the whole stream), which is read as it
     is: compressed bytes are refused too, ``reads`` saying what the reader takes instead

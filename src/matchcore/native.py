@@ -40,7 +40,7 @@ import numpy as np
 
 from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, Side, TIF
 from matchcore._cliutil import refuse_unusable_name
-from matchcore._magic import GZIP_MAGIC, NATIVE_MAGIC
+from matchcore._magic import GZIP_MAGIC, NATIVE_MAGIC, own_file_hint
 from matchcore._core import BusyError, OrderBook, _flag_arg
 from matchcore._nocopy import NoCopy
 from matchcore import _tempfiles
@@ -161,7 +161,7 @@ def _read_header(f, path: Path, committed: bool) -> NativeHeader:
               if raw[:len(GZIP_MAGIC)] == GZIP_MAGIC else "")
         raise NativeFormatError(
             f"{path}: not a matchcore command file (magic {raw[:len(MAGIC)]!r}, expected "
-            f"{MAGIC!r}){gz}")
+            f"{MAGIC!r}){gz}{own_file_hint(raw, 'native')}")
     if len(raw) < HEADER_SIZE:
         raise NativeFormatError(
             f"{path}: truncated header ({len(raw)} of {HEADER_SIZE} bytes)")

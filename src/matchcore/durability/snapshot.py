@@ -358,7 +358,10 @@ def _parse(data: bytes, name: str) -> tuple[dict, list]:
     if len(data) < _HEADER.size + _TRAILER.size:
         raise SnapshotFileError(f"{name}: truncated ({len(data)} bytes)", name, len(data))
     if data[:8] != MAGIC:
-        raise SnapshotFileError(f"{name}: not an engine snapshot (bad magic)", name, 0)
+        from matchcore._magic import own_file_hint
+
+        raise SnapshotFileError(f"{name}: not an engine snapshot (bad magic)"
+                                f"{own_file_hint(data[:8], 'engine_snapshot')}", name, 0)
     crc, end_magic = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
     if end_magic != b"MCSE":
         whole = _whole_before(data)
