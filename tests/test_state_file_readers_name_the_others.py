@@ -92,3 +92,14 @@ def test_state_readers_say_nothing_more_for_foreign_bytes(tmp_path):
         load_snapshot(p)
     with pytest.raises(NativeFormatError, match=r"expected b'MCCMD'\)$"):
         read_commands(p)
+
+
+@pytest.mark.parametrize("kind, said", [
+    ("engine_snapshot", r"a matchcore engine snapshot; load it with mc\.durability\.load_snapshot"),
+    ("native", r"a matchcore command file"),
+    ("book_snapshot", r"a matchcore book snapshot"),
+])
+def test_read_journal_bytes_names_another_state_file(files, kind, said):
+    with pytest.raises(mc.durability.JournalError,
+                       match=r"not a journal segment \(bad magic\): it is " + said):
+        mc.durability.read_journal(files[kind].read_bytes())

@@ -67,7 +67,10 @@ def read_segment_header(data):
         raise JournalError("segment header truncated", offset=0)
     memcpy(&hd, &v[0], MC_J_SEG_HEADER)
     if memcmp(hd.magic, b"MCJOURNL", 8) != 0:
-        raise JournalError("not a journal segment (bad magic)", offset=0)
+        # read_journal(bytes) given an engine snapshot or a command file: say which
+        from matchcore._magic import own_file_hint
+        raise JournalError("not a journal segment (bad magic)"
+                           + own_file_hint(bytes(hd.magic[:8]), "journal"), offset=0)
     if mc_crc32(<uint8_t*>&hd, 60) != hd.crc:
         raise JournalError("segment header CRC mismatch", offset=0)
     if hd.version != MC_J_VERSION or hd.header_size != MC_J_SEG_HEADER:
