@@ -109,3 +109,38 @@ def test_replay_metrics_update_refused_busy_keeps_the_symbol_names_to_read(tmp_p
     r.finish()
     m.update(r, final=True)
     assert sorted(m.snapshot()["per_symbol"]) == sorted(r.symbols.values())
+
+
+def test_engine_metrics_process_refusal_in_another_thread_names_it_not_a_read():
+    # EngineMetrics.process() holds its Engine from the batch to its counting, with the hold
+    # of a read in several steps: another thread's call was refused as if "a pickle, copy,
+    # snapshot file or invariants check" were running, which sent its author looking for one.
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    m = EngineMetrics(eng)
+    n = 1_000_000
+    cmds = np.zeros(n, dtype=mc.COMMAND_DTYPE)
+    rng = np.random.default_rng(5)
+    cmds["order_id"] = np.arange(1, n + 1)
+    cmds["symbol"] = 1
+    cmds["side"] = rng.integers(0, 2, n)
+    cmds["price"] = 1000 + rng.integers(-50, 50, n)
+    cmds["qty"] = rng.integers(1, 9, n)
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("events", m.process(cmds)))
+    t.start()
+    while not eng.busy:
+        assert t.is_alive(), "the batch ended before the engine was seen busy"
+    refusals = []
+    for call in (lambda: eng.submit(1, 10**12, 0, 1000, 1), lambda: eng.book(1).best_bid(),
+                 lambda: m.observe(np.zeros(0, dtype=mc.EVENT_DTYPE))):
+        with pytest.raises(mc.BusyError) as exc:
+            call()
+        refusals.append(str(exc.value))
+    t.join()
+    assert len(box["events"]) > 0
+    for msg in refusals:
+        assert "EngineMetrics.process() is running on" in msg, msg
+        assert "pickle" not in msg, msg
+    assert eng.get(10**12) is None
+    assert m.snapshot()["commands"] == n

@@ -78,7 +78,8 @@ cdef enum:
     MC_BUSY_JOURNAL = 6      # (host byte) the engine's journal is written or synced
     MC_BUSY_QUERY = 7        # a query that makes Python objects as it reads (events(), depth())
     MC_BUSY_HELD = 8         # a read in several steps (pickle, copy, snapshot file, invariants
-                             # check): its own thread may go on calling (see mc_hold_register)
+                             # check), a configuration change or EngineMetrics.process(): its
+                             # own thread may go on calling (see mc_hold_register)
     MC_BUSY_MASK = 0x3F
     MC_GUARD_HOSTED = 0x40
     MC_GUARD_NO_EVENTS = 0x80
@@ -483,9 +484,11 @@ cdef void mc_busy_leave(mc_book* b) noexcept
 # byte, the books' host byte, reads MC_BUSY_HELD and the holding thread is registered under the
 # byte's address. Other threads' calls raise BusyError; the holder's own go on (its reads run
 # through the public methods).
-cdef int mc_hold_register(const uint8_t* busy) except -1
+# (call: what holds it, as another thread's refusal names it; None: a read in several steps)
+cdef int mc_hold_register(const uint8_t* busy, str call=*) except -1
 cdef void mc_hold_unregister(const uint8_t* busy) noexcept
 cdef int mc_held_by_me(const uint8_t* busy) except -1
+cdef str mc_held_call(const uint8_t* busy)
 # A book's pickle arguments (_book_from_pickle's), read in one step without the per-call
 # check: the caller has checked or holds the book.
 cdef tuple mc_book_pickle_args(OrderBook book)
@@ -497,8 +500,9 @@ cdef object mc_book_held_state(OrderBook book, tuple args)
 cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1
 # a book joins or leaves a host (an Engine, a feed replayer) with the host's busy byte
 cdef void mc_book_host(mc_book* b, uint8_t* host_busy) noexcept
-# the out-of-line raise of a busy book or host (who: "OrderBook", "Engine", a replayer's name)
-cdef int mc_raise_busy(str who, uint8_t what) except -1
+# the out-of-line raise of a busy book or host (who: "OrderBook", "Engine", a replayer's name;
+# busy: the byte `what` was read from, which names the call of a hold)
+cdef int mc_raise_busy(str who, uint8_t what, const uint8_t* busy=*) except -1
 # a feed replayer's feed() stopping between two compiled runs because another thread started a
 # call on one of its books meanwhile (pos: the bytes of the buffer consumed so far)
 cdef int mc_raise_feed_stopped(str who, Py_ssize_t pos) except -1

@@ -384,9 +384,12 @@ _BUSY_CALLS = {
 }
 
 
-cdef int mc_raise_busy(str who, uint8_t what) except -1:
-    # Out of line: the methods only test a byte and branch here.
+cdef int mc_raise_busy(str who, uint8_t what, const uint8_t* busy=NULL) except -1:
+    # Out of line: the methods only test a byte and branch here. busy: the byte `what` was
+    # read from, whose hold (MC_BUSY_HELD) says which call holds it
     call = _BUSY_CALLS.get(what & MC_BUSY_MASK, "a call")
+    if what == MC_BUSY_HELD and busy != NULL:
+        call = mc_held_call(busy)
     if what & MC_BUSY_VIA_BOOK:
         where = "one of its books"
     else:
@@ -440,7 +443,8 @@ cdef int mc_busy_slow(const mc_book* b) except -1:
         if host == MC_BUSY_HELD and mc_held_by_me(b.host_busy):
             return 1
         # busy as a part of its Engine (or replayer): name what runs there
-        call = _BUSY_CALLS.get(host & MC_BUSY_MASK, "a call")
+        call = mc_held_call(b.host_busy) if host == MC_BUSY_HELD else \
+            _BUSY_CALLS.get(host & MC_BUSY_MASK, "a call")
         # (only a feed replayer sets MC_BUSY_REPLAY on its own; the other codes are an Engine's)
         where = ("another book of its Engine or replayer" if host & MC_BUSY_VIA_BOOK
                  else "its replayer" if host == MC_BUSY_REPLAY else "its Engine")
@@ -488,13 +492,17 @@ cdef void mc_busy_leave(mc_book* b) noexcept:
 
 
 # The threads holding an engine (MC_BUSY_HELD, matchcore._engine's mc_engine_hold), by the
-# address of its busy byte: looked up only when a call finds the byte set, never on the
-# per-call path.
+# address of its busy byte, with the call that holds it: looked up only when a call finds the
+# byte set, never on the per-call path.
 cdef dict _HOLDERS = {}
 
 
-cdef int mc_hold_register(const uint8_t* busy) except -1:
-    _HOLDERS[<size_t>busy] = PyThread_get_thread_ident()
+cdef int mc_hold_register(const uint8_t* busy, str call=None) except -1:
+    # call: what another thread's refusal names (a hold is not always a read: a configuration
+    # change holds the engine through its journal record, EngineMetrics.process() through its
+    # batch, and both were refused as "a pickle, copy, snapshot file or invariants check")
+    _HOLDERS[<size_t>busy] = (PyThread_get_thread_ident(),
+                              _BUSY_CALLS[MC_BUSY_HELD] if call is None else call)
     return 0
 
 
@@ -503,7 +511,13 @@ cdef void mc_hold_unregister(const uint8_t* busy) noexcept:
 
 
 cdef int mc_held_by_me(const uint8_t* busy) except -1:
-    return _HOLDERS.get(<size_t>busy) == PyThread_get_thread_ident()
+    held = _HOLDERS.get(<size_t>busy)
+    return held is not None and held[0] == PyThread_get_thread_ident()
+
+
+cdef str mc_held_call(const uint8_t* busy):
+    held = _HOLDERS.get(<size_t>busy)
+    return _BUSY_CALLS[MC_BUSY_HELD] if held is None else held[1]
 
 
 cdef void mc_book_host(mc_book* b, uint8_t* host_busy) noexcept:

@@ -222,7 +222,7 @@ cdef class Engine:
         # the record is appended without the GIL, and a command journaled meanwhile by another
         # thread wrote into the same buffer (a sequence break that recovery refuses), or came
         # between the change and its record (replayed against the engine before the change).
-        cdef int nested = mc_engine_hold(self._e)
+        cdef int nested = mc_engine_hold(self._e, "add_symbol()")
         try:
             self._check_journal()
             # A book writes events when its engine does (record_events, or trade capture).
@@ -302,7 +302,7 @@ cdef class Engine:
             now = self._limits_at(k)
             _check_limit_change(self._e.symbols[k], now, dict(now, **limits))
         cdef uint32_t mask = 0
-        cdef int nested = mc_engine_hold(self._e)      # see _add_symbol
+        cdef int nested = mc_engine_hold(self._e, "set_limits()")  # see _add_symbol
         try:
             self._check_journal()
             self._apply_limits(k, limits)
@@ -350,7 +350,7 @@ cdef class Engine:
         if consistent:
             now = self._limits_at(k)
             _check_limit_change(self._e.symbols[k], now, dict(now, ref_price=p))
-        cdef int nested = mc_engine_hold(self._e)      # see _add_symbol
+        cdef int nested = mc_engine_hold(self._e, "set_reference_price()")  # see _add_symbol
         try:
             self._check_journal()
             self._e.cfg[k].ref_price = p
@@ -988,13 +988,15 @@ cdef class Engine:
         # state read now.
         return _engine_deepcopy(self, memo)
 
-    def _holding(self):
+    def _holding(self, call=None):
         """A context manager holding the engine for a read in several steps: meanwhile a call
         from another thread raises :class:`~matchcore.BusyError`, this thread's go on. For the
-        readers written in Python (``durability.snapshot``)."""
+        readers written in Python (``durability.snapshot``), and ``EngineMetrics.process()``.
+        ``call``: what holds it, as those refusals name it (None: such a read)."""
         cdef _EngineHold h = _EngineHold.__new__(_EngineHold)
         h.eng = self
         h.nested = []
+        h.call = call
         return h
 
     def events(self, owner=None):

@@ -200,9 +200,10 @@ cdef class _EngineHold:
     # exit without an enter releases nothing.
     cdef Engine eng
     cdef list nested
+    cdef str call
 
     def __enter__(self):
-        cdef int n = mc_engine_hold(self.eng._e)
+        cdef int n = mc_engine_hold(self.eng._e, self.call)
         self.nested.append(n)
         return self.eng
 

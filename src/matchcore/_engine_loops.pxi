@@ -483,7 +483,7 @@ cdef void mc_engine_busy_leave(mc_engine* e) noexcept:
 cdef int _engine_busy_slow(const mc_engine* e) except -1:
     if e.busy == MC_BUSY_HELD and mc_held_by_me(&e.busy):
         return 1
-    return mc_raise_busy("Engine", e.busy)
+    return mc_raise_busy("Engine", e.busy, &e.busy)
 
 
 cdef inline int _check_busy(const mc_engine* e) except -1:
@@ -493,15 +493,16 @@ cdef inline int _check_busy(const mc_engine* e) except -1:
     return 0
 
 
-cdef int mc_engine_hold(mc_engine* e) except -1:
+cdef int mc_engine_hold(mc_engine* e, str call=None) except -1:
     # A read in several steps (pickle, copy, snapshot file, check_invariants) holds the engine
     # and so its books (their host byte) until mc_engine_unhold: another thread's call raises
     # BusyError, this thread's go on. 1: this thread held it already (release nothing).
+    # call: what the refusal names (None: such a read)
     if e.busy:
         return _engine_busy_slow(e)
     e.busy = MC_BUSY_HELD
     try:
-        mc_hold_register(&e.busy)
+        mc_hold_register(&e.busy, call)
     except BaseException:
         e.busy = 0
         raise

@@ -985,7 +985,7 @@ cdef class JournalWriter:
         if b[0]:
             if b[0] == MC_BUSY_HELD and mc_held_by_me(b):
                 return 0
-            mc_raise_busy("Engine", b[0])
+            mc_raise_busy("Engine", b[0], b)
         b[0] = MC_BUSY_JOURNAL
         return 1
 

@@ -699,7 +699,8 @@ class EngineMetrics(NoCopy):
         # snapshot file) made that read raise BusyError for a batch that had run, its events
         # neither returned nor counted. That other call is now the one refused, as any call
         # on a busy engine is.
-        with self.target._holding() if isinstance(self.target, Engine) else nullcontext():
+        with self.target._holding("EngineMetrics.process()") if isinstance(self.target, Engine) \
+                else nullcontext():
             # one command in sample_every across calls: each call timed its first command, so
             # batches smaller than sample_every had every command timed
             try:
