@@ -179,3 +179,37 @@ def test_engine_metrics_process_book_taken_after_the_batch_ran_counts_and_return
     snap = counts(m)
     assert snap["commands"] == 2 and snap["fills"] == {"0": (1, 2)}
     assert snap["open_orders"] == len(book) == 3
+
+
+def test_engine_metrics_process_service_times_counted_with_their_commands(monkeypatch):
+    # A batch's service times went into the exported histogram as the batch ran, its commands
+    # and events only once it was counted: another thread's observe() in between (a book is
+    # not held there) exported a view whose histogram held commands that commands_total did
+    # not, service_time_seconds_count above commands_total with sample_every=1.
+    import matchcore._timing as timing
+
+    book = mc.OrderBook()
+    m = EngineMetrics(book)
+    cmds = np.zeros(2, mc.COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2]
+    cmds["side"] = [0, 1]
+    cmds["price"] = 100
+    cmds["qty"] = [5, 2]
+    seen = {}
+    real = timing.process_histogram
+
+    def then_another_threads_observe(*args, **kwargs):
+        events = real(*args, **kwargs)
+        t = threading.Thread(target=m.observe, args=(np.zeros(0, mc.EVENT_DTYPE),))
+        t.start()
+        t.join()
+        seen["view"] = m.snapshot()
+        return events
+
+    monkeypatch.setattr(timing, "process_histogram", then_another_threads_observe)
+    m.process(cmds)
+    view = seen["view"]
+    assert (int(view["hist"][:-1].sum()), view["commands"], view["events"]) == (0, 0, {})
+    snap = m.snapshot()
+    assert (int(snap["hist"][:-1].sum()), snap["commands"]) == (2, 2)
+    assert b"matchcore_service_time_seconds_count 2.0" in exported(m)

@@ -701,22 +701,27 @@ class EngineMetrics(NoCopy):
         # on a busy engine is.
         with self.target._holding("EngineMetrics.process()") if isinstance(self.target, Engine) \
                 else nullcontext():
+            # The batch's service times go into a histogram of its own, added to the totals
+            # with its commands and events: written into the totals as the batch ran, they
+            # were exported by another thread's observe() in between (a book is not held
+            # there) before the commands they timed were counted.
+            hist = np.zeros_like(self._hist)
             # one command in sample_every across calls: each call timed its first command, so
             # batches smaller than sample_every had every command timed
             try:
-                events = process_histogram(self.target, arr, self.bounds_ns, self._hist,
+                events = process_histogram(self.target, arr, self.bounds_ns, hist,
                                            self.clock, self.sample_every, self._skip)
             except MemoryError as e:
                 # out of memory part way: the commands before it stay applied, and are counted
-                # (their service times already are) with their events, as a whole batch's
+                # with their service times and their events, as a whole batch's
                 applied = getattr(e, "applied", None)
-                if applied is not None and not self._count_applied(applied,
-                                                                   getattr(e, "events", None)):
+                if applied is not None and not self._count_applied(
+                        applied, getattr(e, "events", None), hist):
                     e.args = (f"{e} (their events are not counted: no memory was left to count "
                               f"them)",)
                 raise
             n = int(arr.size)
-            if not self._count_applied(n, events):
+            if not self._count_applied(n, events, hist):
                 # the batch is applied and its events made, but there was no memory left to count
                 # them: raised as a batch that ran out of memory is, with what the caller needs
                 exc = MemoryError(f"matchcore: out of memory counting the events of {n} commands "
@@ -726,15 +731,17 @@ class EngineMetrics(NoCopy):
                 raise exc
             return events
 
-    def _count_applied(self, n: int, events) -> bool:
-        """Count ``n`` applied commands and their ``events`` (None: lost with the memory, not
-        counted). False when there were events and no memory was left to count them: none is
-        counted then (the commands and the open-order gauge still are)."""
+    def _count_applied(self, n: int, events, hist) -> bool:
+        """Count ``n`` applied commands, their service times (``hist``, laid out as the totals)
+        and their ``events`` (None: lost with the memory, not counted). False when there were
+        events and no memory was left to count them: none is counted then (the commands,
+        their service times and the open-order gauge still are)."""
         from matchcore import EVENT_DTYPE
 
         with self._counting:
             self._skip = (self._skip - n) % self.sample_every
             self._commands += n
+            self._hist += hist
             if events is not None:
                 try:
                     self._observe(events, ran=True)
