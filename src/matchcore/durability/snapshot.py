@@ -222,7 +222,14 @@ def _write_snapshot(data: bytes, seq: int, path) -> str:
     # its own name, locked until renamed: two writers of one seq (two threads, or two engines
     # writing into one directory) shared "<final>.tmp", each truncating the other's half-written
     # file, and one of them renamed a torn snapshot into place
-    fd, tmp = _tempfiles.new_locked(final, exclusive=True, mode=0o644)
+    try:
+        fd, tmp = _tempfiles.new_locked(final, exclusive=True, mode=0o644)
+    except OSError as exc:
+        # (no permission, no inode or descriptor left): said of the temporary file, a name
+        # the caller never gave, and not that the snapshot was not written. OSError() keeps
+        # the errno's subclass (PermissionError, ...)
+        raise OSError(exc.errno, f"{exc.strerror}: the snapshot could not be written "
+                                 f"(nothing was left in its place)", final) from exc
     renamed = False
     try:
         try:
