@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, Side, TIF
-from matchcore._cliutil import refuse_unusable_name
+from matchcore._cliutil import may_write, refuse_unusable_name
 from matchcore._magic import GZIP_MAGIC, NATIVE_MAGIC, own_file_hint
 from matchcore._core import BusyError, OrderBook, _flag_arg
 from matchcore._nocopy import NoCopy
@@ -394,7 +394,8 @@ def write_commands(path, commands, *, stp=None) -> int:
     The file is written beside its final name (``<name>.tmp<pid>.<hex>``), fsynced, renamed
     into place and the directory fsynced, so a reader never sees a half-written file and,
     once it returns, the file survives a power loss. A file it replaces keeps its permission
-    bits; through a symlink, the link's target is replaced and the link kept. Temporary files
+    bits; one this process may not write (``chmod a-w``) raises ``PermissionError`` as ``open()``
+    does, and is left as it was; through a symlink, the link's target is replaced and the link kept. Temporary files
     that earlier calls killed before their rename left beside it are removed first (see
     :func:`remove_stale_temp_files`). ``stp`` (optional) is stored so that
     :func:`replay_commands` can build a book with the same self-trade mode. A path a
@@ -424,6 +425,14 @@ def write_commands(path, commands, *, stp=None) -> int:
         # refused before a temporary file is written beside it (the rename would fail, and
         # the check of the file it replaces said "Is a directory" of a descriptor's number)
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if target.is_file() and not may_write(target):
+        # refused as open() refuses it (a Recorder, and the command line's outputs, refuse it
+        # so): renamed over, a file its user had protected with chmod a-w was replaced. The
+        # error is open()'s own (EACCES, EROFS on a read-only mount), of the path given
+        try:
+            os.close(os.open(target, os.O_WRONLY | os.O_CLOEXEC))
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(path)) from None
     # a writer killed before its rename left its temporary file there for good
     remove_stale_temp_files(target)
     try:
