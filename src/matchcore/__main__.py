@@ -1,4 +1,4 @@
-"""Command line: ``matchcore SUBCOMMAND …`` (also ``python -m matchcore``).
+"""Command line: ``matchcore SUBCOMMAND ...`` (also ``python -m matchcore``).
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and ``run(args)``; the
 module is imported only when its subcommand runs, so ``matchcore --help`` stays fast.
@@ -278,8 +278,11 @@ def _main(argv: list[str]) -> int:
     # allow_abbrev=False everywhere: only an option's full name is taken (--no-prog was
     # --no-progress, and a later option of the same prefix would change what it means)
     parser = argparse.ArgumentParser(
-        prog="matchcore", description="matchcore COMMAND … (also python -m matchcore COMMAND …); "
-                                      "matchcore COMMAND --help lists its options",
+        # ASCII: the help is printed in the locale's encoding, which may be ASCII alone
+        # (LC_ALL=C), and an ellipsis (U+2026) there ended `matchcore --help` in a
+        # UnicodeEncodeError traceback
+        prog="matchcore", description="matchcore COMMAND ... (also python -m matchcore COMMAND "
+                                      "...); matchcore COMMAND --help lists its options",
         allow_abbrev=False)
     # required: no command is a usage error (stderr, exit 2), not the help on stdout
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
