@@ -755,6 +755,46 @@ def test_cli_replay_dump_book_under_a_missing_directory_out_does_not_make_refuse
                    f"{d}/sub\n")
 
 
+@pytest.mark.parametrize("made", ["--out", "--plot"])
+def test_cli_replay_dump_book_in_a_parent_the_out_directory_makes_written(capsys, tmp_path,
+                                                                          made):
+    # --out run/sinks makes run as well (with its parents), yet --dump-book run/book.csv was
+    # refused, "no directory run", before the work
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    run = tmp_path / "run"
+    rc, _, err = _run(capsys, ["replay", str(day), made, str(run / "a" / "sinks"),
+                               "--dump-book", str(run / "book.csv"), "--no-progress"])
+    assert rc == 0, err
+    assert (run / "book.csv").read_text().startswith("locate,symbol,side,level,")
+    assert (run / "a" / "sinks").is_dir()
+
+
+def test_cli_bench_json_in_a_parent_the_plot_directory_makes_written(capsys, tmp_path):
+    run = tmp_path / "run"
+    rc, out, err = _run(capsys, BENCH + ["--json", str(run / "b.json"), "--plot",
+                                         str(run / "charts")])
+    assert rc == 0, err
+    assert (run / "b.json").read_text().startswith("{")
+    assert any(p.suffix == ".png" for p in (run / "charts").iterdir())
+
+
+def test_cli_replay_dump_book_beside_a_missing_out_parent_refused(capsys, tmp_path):
+    # a sibling of a directory --out makes is made by nobody
+    import matchcore.itch as itch
+
+    day = tmp_path / "day.itch"
+    itch.generate(day, messages=2000, symbols=2, seed=1)
+    rc, out, err = _run(capsys, ["replay", str(day), "--out", str(tmp_path / "run" / "a"),
+                                 "--dump-book", str(tmp_path / "runs" / "book.csv"),
+                                 "--no-progress"])
+    assert rc == 1 and out == "" and not (tmp_path / "run").exists()
+    assert err == (f"matchcore replay: error: --dump-book {tmp_path}/runs/book.csv: no "
+                   f"directory {tmp_path}/runs\n")
+
+
 @pytest.mark.parametrize("fmt, taken", [
     ("itch", "tob.npy"), ("itch", "summary.json"), ("native", "events.npy"),
     ("several", "day/trades.npy"),

@@ -576,6 +576,18 @@ def refuse_directory_name(option: str, value: str) -> None:
                          f"file")
 
 
+def made_by(directory, made) -> bool:
+    """Whether ``directory`` is one of the directory outputs ``made`` or one of the parents
+    that making them makes (``--out run/sinks`` makes ``run`` too, with its parents), so that
+    a file output may be named in it before it exists. O(len(made))."""
+    d = os.path.abspath(directory)
+    for m in made:
+        m = os.path.abspath(m)
+        if m == d or m.startswith(d.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
 def check_output_file(option: str, value: str, inputs=(), describe=None, made=(),
                       stream: bool = False) -> None:
     """Refuse, before any work, an output file that can never be written or would replace
@@ -602,7 +614,7 @@ def check_output_file(option: str, value: str, inputs=(), describe=None, made=()
         what = describe(src) if describe is not None else f"the input file {src}"
         raise ValueError(f"{option} {value}: is {what}, which it would replace")
     if not path.parent.exists():
-        if any(os.path.abspath(path.parent) == os.path.abspath(d) for d in made):
+        if made_by(path.parent, made):
             return
         raise ValueError(f"{option} {value}: no directory {path.parent}")
     if not path.parent.is_dir():

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from matchcore._cliutil import (check_output_file, decimal, int64, integer, naming_output, refuse_dangling_link,
                                refuse_directory_at, refuse_unnumbered_messages,
-                               refuse_unwritable_directory, write_text)
+                               refuse_unwritable_directory, made_by, write_text)
 
 WORKLOADS = ("standard", "market_maker", "deep_book", "sweep", "wide_book", "stale_cancel",
              "market_heavy", "itch")
@@ -535,9 +535,9 @@ def _run(args) -> int:
             sys.stdout.flush()
     elif args.json:
         parent = Path(args.json).parent
-        if args.plot and not parent.exists() and \
-                os.path.abspath(parent) == os.path.abspath(args.plot):
-            # the directory --plot makes, whose charts are written after the JSON
+        if args.plot and not parent.exists() and made_by(parent, [args.plot]):
+            # the directory --plot makes (or a parent of it), whose charts are written after
+            # the JSON
             parent.mkdir(parents=True, exist_ok=True)
         with naming_output("--json", args.json):
             written = write_json(res, args.json)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
-                               int64, integer, is_stdout, naming_output, refuse_dangling_link,
+                               int64, integer, is_stdout, made_by, naming_output,
+                               refuse_dangling_link,
                                refuse_directory_at, refuse_directory_name,
                                rate_text, refuse_unwritable_directory, report_dropped, save_npy,
                                shown_name, size_on_disk, size_text, write_json, _writes)
@@ -215,9 +216,9 @@ def dump_output(args):
             args.dump_stream.flush()
     else:
         parent = Path(args.dump_book).parent
-        if not parent.exists() and any(os.path.abspath(parent) == os.path.abspath(d)
-                                       for d in _made_directories(args)):
-            # a directory --out or --plot makes, whose files are written after this one
+        if not parent.exists() and made_by(parent, _made_directories(args)):
+            # a directory --out or --plot makes (or a parent of it), whose files are written
+            # after this one
             parent.mkdir(parents=True, exist_ok=True)
         # UTF-8 whatever the locale, as JSON is ASCII whatever it is: in the locale's encoding
         # a name it cannot encode (latin-1 letters under LC_ALL=C) failed after the replay
