@@ -416,6 +416,29 @@ def test_recovery_subclass_overriding_state_hash_recovers_own_journal_and_seed(t
         mc.durability.load_snapshot(bytes(data))
 
 
+def test_recovery_report_subclass_overriding_state_hash_reports_engine_hash(tmp_path):
+    # the report's hash is the one the journal, the snapshots and `matchcore recover` name:
+    # a subclass recovering a directory reported its override's value, another hash than any
+    # of those and than Engine.recover's report of the same directory
+    eng = PositionEngine(journal=tmp_path / "j", fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.sync()
+    eng.snapshot()
+    eng.submit(1, 2, 1, 105, 3)
+    want = mc.Engine.state_hash(eng)
+    eng.close()
+    for kw in ({"readonly": True}, {"snapshot": False}, {}):
+        reports = []
+        for cls in (PositionEngine, mc.Engine):
+            rec = cls.recover(tmp_path / "j", **kw)
+            reports.append(rec.recovery_report)
+            rec.close()
+        for rep in reports:
+            assert rep.state_hash == want
+            assert rep.summary().splitlines()[0].endswith(f"state hash {want:#018x}")
+
+
 def _clear_base(seg):
     # the segment header as versions before the field wrote it: reserved bytes zero
     raw = bytearray(open(seg, "rb").read())

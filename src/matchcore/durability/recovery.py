@@ -1263,7 +1263,9 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     # after the replay, which needs the fill events to rewrite missing trades, and with the
     # journal attached: trade capture keeps the books recording, as in a fresh engine
     eng._set_record_events(record_events)
-    report.state_hash = eng.state_hash()
+    # the hash the journal and the snapshots record, and Engine.recover reports for the same
+    # directory: a subclass's override of state_hash() may hash more (or something else)
+    report.state_hash = engine_state_hash(eng)
     eng.recovery_report = report
     return eng
 
