@@ -229,7 +229,10 @@ cdef class Engine:
             book = _OrderBook(self._stp, record_events=self._e.emit != 0, capacity=cap)
             self._register(sym, name, cap, limits, book)
             if self._jc is not None:
-                lim = self.limits(sym)
+                # the engine's own limits, not a subclass's view of them through limits():
+                # an override returning another type raised here, after the symbol was added
+                # and before its record, and the engine took orders the journal cannot replay
+                lim = self._limits_at(self._slot(sym))
                 self._jc._append_config(2, sym, [lim[x] for x in _LIMIT_NAMES], capacity=cap,
                                         name=name)
         finally:

@@ -88,11 +88,15 @@ def _snapshot_bytes(engine) -> tuple[bytes, int]:
     flags = ((FLAG_JOURNALED if journaled else 0) | (FLAG_ANCHORED if anchor is not None else 0)
              | (FLAG_TRADES if engine.trade_journal is not None else 0))
     parts = []
-    symbols = engine.symbols
+    # the engine's own state, as engine_state_hash reads it: a subclass may present its
+    # symbols, books or limits its own way (another type, other units), but the file holds
+    # what the engine matches against and recovery rebuilds
+    from matchcore._engine import Engine
+    symbols = Engine.symbols.__get__(engine)
     for sym, name in symbols.items():
         nb = b"" if name is None else name.encode("utf-8")
-        book = engine.book(sym).snapshot()
-        lim = engine.limits(sym)
+        book = Engine.book(engine, sym).snapshot()
+        lim = Engine.limits(engine, sym)
         parts.append(_SYMBOL.pack(sym, 0xFFFFFFFF if name is None else len(nb),
                                   engine._capacity_of(sym), *[lim[k] for k in _LIMITS],
                                   len(book)))
