@@ -517,6 +517,40 @@ def test_consumer_read_by_label_written_with_leading_zeros_is_that_book():
         c.tob["X@locate05"]
 
 
+def test_consumer_read_by_the_label_of_a_names_only_book_is_that_book():
+    # A name one locate carries is kept under the name; its label (X@locate4), which a
+    # replay's r.book() and consume(symbols=) take for that book, read an empty book in
+    # depth() and a bare KeyError in tob[] (get() None, in False), and the subscribe note
+    # counts it as received
+    from matchcore.io.nats import (KIND_L2, KIND_TOB, KIND_TRADE, WIRE_L2, WIRE_TOB, WIRE_TRADE,
+                                   MarketDataConsumer, encode_batch)
+
+    c = MarketDataConsumer()
+    tob = np.zeros(1, WIRE_TOB)
+    tob[0] = (1, 104, 5, 200, 7)
+    level = np.zeros(1, WIRE_L2)
+    level[0] = (1, 104, 5, 1, b"B", b"")
+    trade = np.zeros(1, WIRE_TRADE)
+    trade[0] = (1, 104, 3, 1, 7, b"E", b"B", b"Y", b"")
+    assert c.apply("mc.tob.X", encode_batch(KIND_TOB, 4, 0, tob)) is None
+    assert c.apply("mc.l2.X", encode_batch(KIND_L2, 4, 0, level)) is None
+    assert c.apply("mc.trade.X", encode_batch(KIND_TRADE, 4, 0, trade)) is None
+    assert c.symbols() == ["X"]
+    for label in ("X@locate4", "X@locate04", " X @locate4"):
+        assert c.depth(label) == c.depth("X") == ([(104, 5, 1)], [])
+        assert c.depth(label, 0) == ([], [])
+        for books in (c.tob, c.levels, c.trades):
+            assert books[label] == books.get(label) == books["X"]
+            assert label in books
+    # the label of another locate is no book of the name
+    assert c.depth("X@locate5") == ([], [])
+    for books in (c.tob, c.levels, c.trades):
+        assert books.get("X@locate5") is None and "X@locate5" not in books
+        with pytest.raises(KeyError):
+            books["X@locate5"]
+    assert c.symbols() == ["X"]
+
+
 def test_consumer_read_mappings_get_and_in_look_up_as_subscript():
     # c.tob.get("X@locate04") gave None and "X@locate04" in c.tob False where
     # c.tob["X@locate04"] found the book; c.tob.get(7) and 7 in c.tob skipped the str check

@@ -4,6 +4,7 @@ into one."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import numbers
 import time
 
@@ -69,9 +70,12 @@ class MarketDataConsumer:
 
     def __init__(self):
         # read by a name several books carry, each raises naming their labels (_Books)
-        self.tob: dict[str, tuple] = _Books(self._refuse_shared)
-        self.levels: dict[str, dict] = _Books(self._refuse_shared)
-        self.trades: dict[str, list] = _Books(self._refuse_shared)
+        self.tob: dict[str, tuple] = _Books(self._refuse_shared,
+                                            functools.partial(self._sole_locate, "tob"))
+        self.levels: dict[str, dict] = _Books(self._refuse_shared,
+                                              functools.partial(self._sole_locate, "l2"))
+        self.trades: dict[str, list] = _Books(self._refuse_shared,
+                                              functools.partial(self._sole_locate, "trade"))
         self.missing: dict[tuple[str, str], int] = {}
         self.gaps: dict[tuple[str, str], int] = {}
         self.records = {k: 0 for k in KINDS}
@@ -266,7 +270,8 @@ class MarketDataConsumer:
         ascending), from the L2 records of the book ``symbol`` (a name, or ``NAME@locateN``
         for a name several locates carry, N with or without leading zeros: the bare name of
         such books raises ``ValueError`` naming their labels, as ``tob[name]``,
-        ``levels[name]`` and ``trades[name]`` do; a name no book carries has no levels), at
+        ``levels[name]`` and ``trades[name]`` do; the label of a name's only book reads that
+        book, kept under the name; a name no book carries has no levels), at
         most ``n`` levels per side (None: all; an int >= 0, ``ValueError`` otherwise). A
         ``symbol`` that is not a str raises ``TypeError``, as ``tob[7]`` does: names are
         strings (the book of a locate published without a name is ``"7"``).
@@ -291,6 +296,16 @@ class MarketDataConsumer:
         """Every book seen, sorted: its symbol name, or ``NAME@locateN`` for each book of a
         name that several locates were published under."""
         return sorted(set(self.tob) | set(self.levels) | set(self.trades))
+
+    def _sole_locate(self, kname: str, name: str) -> int | None:
+        # The locate of the one book kept under the bare ``name`` in kind ``kname``: the only
+        # one seen under the name in the session that kind's subject was last read in (what
+        # _book() keys by the name); None when several (kept under labels) or the name was
+        # selected by label
+        if name in self._only:
+            return None
+        locs = self._locs.get((name, self.sessions.get((kname, name))), ())
+        return next(iter(locs)) if len(locs) == 1 else None
 
     def _refuse_shared(self, symbol) -> None:
         # ValueError naming the labels when ``symbol`` is a name whose books are kept under
@@ -347,9 +362,11 @@ class _Books(dict):
     # the keys as stored, without the reader's label resolution or refusals
     _holds = dict.__contains__
 
-    def __init__(self, refuse_shared):
+    def __init__(self, refuse_shared, sole=None):
         super().__init__()
         self._refuse_shared = refuse_shared
+        # name -> the locate of the one book kept under it, else None (_held)
+        self._sole = sole
 
     def __missing__(self, key):
         _check_read_name(key)
@@ -397,12 +414,19 @@ def _held(d, key):
     # the key under which the _Books ``d`` holds the book ``key`` names, else None: as
     # stored, then as _plain_label() writes it, then a number written with leading zeros
     # ("007") in its plain form ("7", the book of a locate published without a name), as
-    # select() and a replay's book() take it once no book carries it as a name
+    # select() and a replay's book() take it once no book carries it as a name, then a label
+    # (NAME@locateN) of a name's only book, kept under the name: as a replay's book() and
+    # consume(symbols=) take that label, where it read as a book with no levels
     if not isinstance(key, str):
         return None
-    for k in (key, _plain_label(key), plain_number(_plain_label(key))):
+    plain = _plain_label(key)
+    for k in (key, plain, plain_number(plain)):
         if d._holds(k):
             return k
+    m = _LABEL.fullmatch(plain)
+    if m and d._sole is not None and d._holds(m.group(1)) \
+            and d._sole(m.group(1)) == int(m.group(2)):
+        return m.group(1)
     return None
 
 
