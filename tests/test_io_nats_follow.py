@@ -230,6 +230,25 @@ def test_consume_broker_gone_for_good_raises_keeps_what_was_received(names, tmp_
         assert c.batches == len(seen) > 0 and c.last_error
 
 
+def test_consume_broker_gone_mid_read_error_says_the_connection_was_lost(names):
+    # a read without follow whose broker went away and stayed away gave up with the bare
+    # "TimeoutError: nats: timeout" of a request sent to a connection that was down, naming
+    # neither the lost connection nor why it could not be made again
+    from matchcore.io.nats import NatsServer, consume
+
+    need_nats()
+    stream, prefix = names
+    with NatsServer() as srv:
+        c, seen, on_batch = _day_then_broker_gone_at_first_batch(srv, stream, prefix)
+        with pytest.raises(ConnectionError) as info:
+            consume(srv.url, stream=stream, prefix=prefix, consumer=c, on_batch=on_batch)
+        msg = str(info.value)
+        assert msg.startswith(f"lost the connection to NATS at {srv.url} and could not connect "
+                              f"again within 10 s")
+        assert "Connect call failed" in msg and "timeout" not in msg
+        assert c.batches == len(seen) > 0
+
+
 @pytest.mark.parametrize("end", [{"timeout": 3}, {"idle": 2, "timeout": 60}])
 def test_consume_follow_broker_gone_ends_at_its_time_with_what_was_received(names, end):
     # a follow read whose broker went away and stayed away: its timeout (or idle time) ended

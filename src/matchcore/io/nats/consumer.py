@@ -618,6 +618,15 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         # for ``idle``: what a consumer filtering on ``keep`` would have been handed, in the
         # same order.
         tokens = None if keep is None else frozenset(s.rpartition(".")[2] for s in keep)
+
+        def lost_connection() -> ConnectionError:
+            # a read without follow giving up with the broker away: said so, with the
+            # client's own reason for not reconnecting (a refused connection, ...)
+            why = (f": {type(errors[-1]).__name__}: {str(errors[-1]) or 'no answer'}"
+                   if errors else "")
+            consumer.last_error = (f"lost the connection to NATS at {display_url(url)} and "
+                                   f"could not connect again within {_GIVE_UP_S:g} s{why}")
+            return ConnectionError(consumer.last_error)
         subjects = list(dict.fromkeys(subjects))
         last_seq = None        # stream sequence of the last message applied
         next_cseq = 1          # the consumer sequence of the next delivery
@@ -700,6 +709,20 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     consumer.timed_out = True
                     break
             got_any = False
+            # a failing request counts from its sending: one sent as the broker left waited
+            # out the client's 5 s before it failed, and the give-up came 15 s after it left
+            began = time.monotonic()
+            if not follow and not nc.is_connected:
+                # The broker away: every request waits out the client's 5 s on the dead
+                # connection, and the read gave up after 15 s with "nats: timeout", naming
+                # neither the lost connection nor the client's reason. Wait for the client's
+                # reconnection instead, as long as a failing read is given.
+                now = time.monotonic()
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since > _GIVE_UP_S:
+                    raise lost_connection()
+                await asyncio.sleep(0.05)
+                continue
             try:
                 if sub is not None and tail is None and deadline is not None \
                         and time.monotonic() > deadline:
@@ -807,8 +830,10 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                 # received and try again with a growing pause
                 consumer.last_error = f"{type(e).__name__}: {e}"
                 now = time.monotonic()
-                failing_since = now if failing_since is None else failing_since
+                failing_since = began if failing_since is None else failing_since
                 if not follow and now - failing_since > _GIVE_UP_S:
+                    if not nc.is_connected:
+                        raise lost_connection() from e
                     raise
                 if sub is not None:
                     try:
@@ -887,7 +912,8 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
     was made again (a broker restarted without its store). Called where an event loop runs
     (a notebook, a coroutine), the read runs on a loop of its own in a worker thread, which
     this call waits for. Without
-    ``follow`` the error is raised after 10 s of failures; pass ``consumer=`` (a
+    ``follow`` the error is raised after 10 s of failures (``ConnectionError`` naming the
+    client's reason when the broker stayed away that long); pass ``consumer=`` (a
     :class:`MarketDataConsumer`, ``TypeError`` otherwise, before anything connects) to keep
     what was received; a read that never began (no broker, no such stream) leaves its books
     under their keys and its selection as they were. A stream missing at the start raises at once, and so do (with
