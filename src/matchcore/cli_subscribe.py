@@ -10,6 +10,7 @@ import sys
 
 from matchcore._cliutil import decimal, int64, shown_name
 from matchcore._symfilter import split_symbols
+from matchcore.bench.report import _count
 
 
 def add_parser(p, name):
@@ -211,12 +212,12 @@ def _note_unseen(c, symbols) -> None:
 
 def _summary(c, args) -> None:
     rec = c.records
-    print(f"received {c.batches:,} batches: trade {rec['trade']:,}, tob {rec['tob']:,}, "
-          f"l2 {rec['l2']:,} records; malformed {c.bad}; missing (sequence gaps) "
+    print(f"received {_count(c.batches, 'batch', 'batches')}: trade {rec['trade']:,}, tob {rec['tob']:,}, "
+          f"l2 {rec['l2']:,} records; malformed {c.bad:,}; missing (sequence gaps) "
           f"{sum(c.missing.values()):,} records"
-          + (f"; {c.session_changes:,} subjects restarted by a newer publishing session"
+          + (f"; {_count(c.session_changes, 'subject')} restarted by a newer publishing session"
              if c.session_changes else "")
-          + (f"; {c.out_of_sequence:,} batches out of sequence (behind their subject's seq, of a "
+          + (f"; {_count(c.out_of_sequence, 'batch', 'batches')} out of sequence (behind their subject's seq, of a "
              f"locate not read from it before: a publisher that counted seq per locate), left "
              f"out" if c.out_of_sequence else "")
           + (f"; broker errors: resubscribed {c.resubscribes:,}x, last {c.last_error}"
@@ -237,7 +238,7 @@ def _summary(c, args) -> None:
             parts.append(f"trades {n:,} ({vol:,} shares)")
         l2 = None
         if "l2" in read:        # the level count whenever l2 is read, --depth 0 too
-            l2 = f"L2 {len(dict.get(c.levels, sym, ())):,} levels"
+            l2 = f"L2 {_count(len(dict.get(c.levels, sym, ())), 'level')}"
             if dict.get(c.levels, sym) and args.depth:
                 # an empty side said as such: "best asks " with nothing after it read as a
                 # line cut short (a book with no level at all has its count alone)
