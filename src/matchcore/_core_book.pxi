@@ -362,7 +362,8 @@ cdef class OrderBook:
         unspecified), so no event is ever lost: ``len(result) > len(out)`` tells the caller to
         grow its buffer. A bad ``out`` raises before any command
         is applied. Memory running out part way raises MemoryError with the count of commands
-        applied (they stay applied) in its message and its ``applied`` attribute. Either way the events are written in place as the commands run, without a
+        applied (they stay applied) in its message and its ``applied`` attribute, and their
+        events in its ``events`` attribute. Either way the events are written in place as the commands run, without a
         copy afterwards (after a shortfall, only the rest is copied).
 
         >>> import numpy as np
@@ -466,8 +467,11 @@ cdef class OrderBook:
             exc.applied = done      # for a caller that must account for them (a journal)
             raise exc
         if done < n:
+            # the applied commands' events are made: with the exception, or their fills
+            # would be lost with it (none of them stays pending)
             exc = MemoryError(f"matchcore: out of memory after {done} of {n} commands")
             exc.applied = done
+            exc.events = res
             raise exc
         return res
 

@@ -572,7 +572,8 @@ cdef class Engine:
         is returned (``len(result) > len(out)``: grow the buffer) and what ``out`` then holds is
         unspecified. A bad ``out`` raises before any command is applied. Memory running out
         part way raises MemoryError with the count of commands applied (they stay applied) in
-        its message and its ``applied`` attribute.
+        its message and its ``applied`` attribute, and their events in its ``events``
+        attribute.
 
         >>> import numpy as np; eng = Engine(); _ = eng.add_symbol(1)
         >>> cmds = np.zeros(2, COMMAND_DTYPE); cmds["symbol"] = 1; cmds["order_id"] = [1, 2]
@@ -670,8 +671,11 @@ cdef class Engine:
             exc.applied = done      # for a caller that must account for them (a journal)
             raise exc
         if done < n:
+            # the applied commands' events are made: with the exception, or their fills
+            # would be lost with it (none of them stays pending)
             exc = MemoryError(f"matchcore: out of memory after {done} of {n} commands")
             exc.applied = done
+            exc.events = res
             raise exc
         return res
 
