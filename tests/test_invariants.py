@@ -465,3 +465,67 @@ def test_compiled_check_of_a_damaged_order_free_list_reports_it(damage, tmp_path
     out = proc.stdout
     assert out.startswith("violation:"), out
     assert ("order pool leak" if damage == "cycle" else "outside the pool") in out, out
+
+
+class _MapEntry_c(ctypes.Structure):
+    _fields_ = [("key", ctypes.c_uint64), ("val", ctypes.c_int32), ("home", ctypes.c_uint32)]
+
+
+def _price_map(book, side):
+    """The entries of one side's price map (price -> level slot), through the mirror, checked
+    against the book's levels."""
+    view = _BookLadders_c.from_address(book.raw_address)
+    m = view.side[side].map
+    tab = (_MapEntry_c * (m.mask + 1)).from_address(m.tab)
+    used = [e for e in tab if e.val >= 0]
+    assert len(used) == m.n == book.level_count(side), "mc_map mirror wrong"
+    assert sorted(e.key for e in used) == sorted(p for p, _ in book.depth(100)[side].tolist())
+    return view.side[side].map, tab
+
+
+@pytest.mark.parametrize("side", [BUY, SELL])
+def test_compiled_check_detects_price_map_entry_with_wrong_home(compiled, side):
+    # Each level was looked up through its price map, but the map's own order went unchecked:
+    # an entry recording another home slot is moved to a wrong place by the next deletion's
+    # backward shift, and its level is then not found (a new one is made at the same price).
+    book, _ = compiled
+    m, tab = _price_map(book, side)
+    e = next(e for e in tab if e.val >= 0)
+    _damage_then_restore(book, e, "home", (e.home + 1) & m.mask, f"side {side} price map",
+                         "wrong home slot")
+
+
+def test_compiled_check_detects_stale_price_map_entry(compiled):
+    # An entry left for a price no level of the ladder holds (its counter as it was): a later
+    # order at that price would join a level that holds another price.
+    book, _ = compiled
+    m, tab = _price_map(book, BUY)
+
+    def home(key):              # _home in _map.pxd
+        return ((((key >> 2) * 0x9E3779B97F4A7C15) % 2**64 >> (m.shift + 2)) << 2) | (key & 3)
+
+    # a price no level holds, whose home slot (and the one before it) is empty: an entry there
+    # is in order, only stale
+    price = next(p for p in range(90, 200) if tab[home(p)].val < 0
+                 and tab[(home(p) - 1) & m.mask].val < 0)
+    i = home(price)
+    live = next(e for e in tab if e.val >= 0)
+    tab[i].key, tab[i].home = price, i
+    _damage_then_restore(book, tab[i], "val", live.val, "side 0 price map", "counter")
+    tab[i].key = tab[i].home = 0
+    book.check_invariants()
+
+
+def test_compiled_check_detects_id_index_entry_out_of_robin_hood_order(compiled):
+    # the id index's order, which the check took for it alone, is checked by the same code
+    book, view = compiled
+
+    class _BookIndex_c(ctypes.Structure):
+        _fields_ = _BookLadders_c._fields_ + [("index", _Map_c)]
+
+    index = _BookIndex_c.from_address(book.raw_address).index
+    tab = (_MapEntry_c * (index.mask + 1)).from_address(index.tab)
+    assert sorted(e.key for e in tab if e.val >= 0) == sorted(view.slots), "id index mirror wrong"
+    e = next(e for e in tab if e.val >= 0)
+    _damage_then_restore(book, e, "home", (e.home + 1) & index.mask, "id index entry",
+                         "wrong home slot")

@@ -64,6 +64,29 @@ cdef OrderBook _book_of_class(cls, stp, record_events, capacity):
     return book
 
 
+cdef int _check_map(const mc_map* m, str what) except -1:
+    # The structure every lookup and deletion relies on, whatever the map holds: the counter
+    # equals the occupied entries, each entry records its key's home slot, and entries are in
+    # Robin Hood order (mc_map_make_room), which deletions rely on to stop early: an entry away
+    # from its home follows an entry at most one slot nearer its own.
+    cdef uint64_t i, dist, pslot
+    cdef int64_t cnt = 0
+    for i in range(m.mask + 1):
+        if m.tab[i].val < 0:
+            continue
+        cnt += 1
+        if m.tab[i].home != _home(m, m.tab[i].key):
+            raise AssertionError(f"{what} entry {m.tab[i].key} records a wrong home slot")
+        dist = (i - m.tab[i].home) & m.mask
+        pslot = (i - 1) & m.mask
+        if dist > 0 and (m.tab[pslot].val < 0 or dist > (
+                ((pslot - m.tab[pslot].home) & m.mask) + 1)):
+            raise AssertionError(f"{what} entry {m.tab[i].key} is out of Robin Hood order")
+    if cnt != m.n:
+        raise AssertionError(f"{what} counter {m.n} != occupied entries {cnt}")
+    return 0
+
+
 cdef class OrderBook:
     """OrderBook(stp=STP.CANCEL_RESTING, *, record_events=True, capacity=1024)
 --
@@ -944,7 +967,8 @@ cdef class OrderBook:
         (phantom) level on top, its gaps holding their next level's key and pointing at the
         always-empty level; each level's qty and count equal the sum over its queue; queues are
         FIFO (arrival sequence increasing, every number below the book's next one) with
-        consistent links; the id index holds exactly the resting orders; all quantities
+        consistent links; the id index holds exactly the resting orders and each price map
+        exactly its ladder's levels (counters, home slots and probe order checked); all quantities
         positive, post-only flags 0 or 1; free lists and counters agree.
         O(orders + levels + index size).
 
@@ -960,7 +984,7 @@ cdef class OrderBook:
         cdef int64_t prev_key
         cdef int32_t j
         cdef mc_i128 total
-        cdef uint64_t last_seq = 0, dist, pslot
+        cdef uint64_t last_seq = 0
         cdef mc_level* l
         cdef mc_order* o
         cdef int64_t bp, bq, ap, aq
@@ -1068,27 +1092,19 @@ cdef class OrderBook:
             raise AssertionError(f"{b.n_orders} orders counted but {seen} queued")
         if b.index.n != b.n_orders:
             raise AssertionError(f"id index holds {b.index.n} ids for {b.n_orders} resting orders")
-        cnt = 0
+        _check_map(&b.index, "id index")
         for i in range(<int32_t>(b.index.mask + 1)):
             if b.index.tab[i].val >= 0:
-                cnt += 1
                 o = &b.orders[b.index.tab[i].val]
                 if not o.live or o.oid != b.index.tab[i].key:
                     raise AssertionError(f"id index entry {b.index.tab[i].key} points at a "
                                          f"slot that does not hold it")
-                if b.index.tab[i].home != _home(&b.index, b.index.tab[i].key):
-                    raise AssertionError(f"id index entry {b.index.tab[i].key} records a wrong "
-                                         f"home slot")
-                # Robin Hood order (mc_map_make_room), which deletions rely on to stop early:
-                # an entry away from its home follows an entry at most one slot nearer its own
-                dist = (<uint64_t>i - b.index.tab[i].home) & b.index.mask
-                pslot = (<uint64_t>i - 1) & b.index.mask
-                if dist > 0 and (b.index.tab[pslot].val < 0 or dist > (
-                        ((pslot - b.index.tab[pslot].home) & b.index.mask) + 1)):
-                    raise AssertionError(f"id index entry {b.index.tab[i].key} is out of "
-                                         f"Robin Hood order")
-        if cnt != b.index.n:
-            raise AssertionError(f"id index counter {b.index.n} != occupied entries {cnt}")
+        # The price maps are the same tables: a level is found, and a deletion's backward shift
+        # stops, by the same rules. Each level of the ladder is found through its map (above)
+        # and the counter equals the ladder's levels; with the entries counted against it, no
+        # stale entry is left beside them either.
+        for s in range(2):
+            _check_map(&b.side[s].map, f"side {s} price map")
         cnt = 0
         idx = b.free_order
         # bounded by the pool, as the level free list's walk below: a damaged list that loops
