@@ -10,14 +10,17 @@ order's quantity is filled, rested or expired, nothing else), self-trade prevent
 says, FOK all or nothing, post-only never taking liquidity, refusals only when the rule says so,
 and, after the call, no resting order that the aggressor could still have traded with. After each
 call the book must hold exactly the ledger's orders, in the ledger's FIFO order, and its clock
-must be the time of the last call it took.
+must be the time of the last call it took. A per-call method's result is held to its events
+as well: the lots traded, cancelled or taken, whether a modify was made, and which refusals
+raise ``OrderRejected`` rather than return.
 """
 from __future__ import annotations
 
-from matchcore._enums import STP, TIF, EventKind, Reason
+from matchcore._enums import STP, TIF, EventKind, OrderRejected, Reason
 
 BUY, SELL = 0, 1
 _K = EventKind
+_UNSEEN = object()      # apply() without a per-call result (a batch, or a call not made)
 
 
 class LedgerError(AssertionError):
@@ -61,13 +64,16 @@ class EventLedger:
 
     # ------------------------------------------------------------------ one call
 
-    def apply(self, call: dict, events) -> None:
+    def apply(self, call: dict, events, result=_UNSEEN) -> None:
         """Check and apply the events of one call. ``call``: {"kind": "submit" | "market" |
         "cancel" | "modify" | "place" | "reduce", "oid", "ts_ns" (the time every event of the
         call carries; 0 if absent), for a submit "tif" and "post_only", for a reduce "qty" and
-        "execution"}."""
+        "execution"}. ``result``, when given: what the per-call method returned, or the
+        ``OrderRejected`` it raised, held to what the events say it must be."""
         rows = [dict(zip(events.dtype.names, e)) for e in events.tolist()]
         rows = [{k: int(v) for k, v in r.items()} for r in rows]
+        if result is not _UNSEEN and rows:
+            self._check_result(call, rows, result)
         stamps = {r["ts_ns"] for r in rows} - {call.get("ts_ns", 0)}
         if stamps:
             raise LedgerError(f"events of a call at ts_ns={call.get('ts_ns', 0)} stamped "
@@ -92,6 +98,41 @@ class EventLedger:
 
     def _fail(self, msg):
         raise LedgerError(msg)
+
+    def _check_result(self, call, rows, result):
+        """A per-call method's return value (or refusal raised) as its documentation states it
+        from the call's events: both books can agree on a wrong one, as on a wrong event."""
+        kind, first = call["kind"], rows[0]
+        refused = first["kind"] == _K.REJECTED
+        reason = Reason(first["reason"]) if refused else None
+        # the refusals each method raises (OrderRejected); the others it returns
+        raises = {"submit": reason not in (None, Reason.POST_ONLY_WOULD_CROSS),
+                  "market": reason is not None,
+                  "place": reason is not None,
+                  "cancel": False,
+                  "modify": reason in (Reason.INVALID_QTY, Reason.INVALID_PRICE),
+                  "reduce": reason == Reason.INVALID_QTY}[kind]
+        if raises:
+            want = ("raised", int(reason))
+        elif kind in ("submit", "market"):
+            # the lots this call traded as the aggressor
+            want = 0 if refused else sum(r["qty"] for r in rows if r["kind"] == _K.FILL)
+        elif kind == "cancel":
+            want = 0 if refused else first["qty"]
+        elif kind == "modify":
+            want = not refused
+        elif kind == "reduce":
+            want = 0 if refused else first["qty"]
+        else:
+            want = None
+        got = result
+        if isinstance(result, OrderRejected):
+            got = ("raised", int(result.reason))
+            if result.order_id != call["oid"]:
+                self._fail(f"{kind} raised OrderRejected for order {result.order_id}; its "
+                           f"events say order {call['oid']}")
+        if got != want or type(got) is not type(want):
+            self._fail(f"{kind} of order {call['oid']} gave {got!r}; its events say {want!r}")
 
     def _apply(self, call, rows):
         kind, oid = call["kind"], call["oid"]

@@ -4,8 +4,8 @@ Every step applies the same operation to both books and compares the return valu
 exception type and reason), every event, and after each step the whole observable state: len,
 best bid/ask, depth(100) (and of a few levels), the FIFO content of every level, get() and
 queue_position() of every id ever used; check_invariants() runs on both. The events are also
-checked against the rules themselves (ledger_checks.EventLedger), and the book against what
-they leave. A call that raises must leave the compiled book's snapshot unchanged, and the
+checked against the rules themselves (ledger_checks.EventLedger), with each call's result or
+refusal, and the book against what they leave. A call that raises must leave the compiled book's snapshot unchanged, and the
 steps go on, at any point, with a twin of the compiled book made by copy(), copy.copy,
 copy.deepcopy, pickle, from_snapshot() or restore(). Batches run through process() also
 into a caller's out= buffer (often too small) and with every field at its limits; depth_into()
@@ -88,6 +88,15 @@ def _outcome(fn, *args, **kwargs):
     except (KeyError, ValueError, OverflowError) as exc:
         return ("raised", type(exc).__name__)
     return ("ok", type(result).__name__ if isinstance(result, bool) else "value", result)
+
+
+def _result(outcome):
+    """What a call returned, or the OrderRejected it raised, from its _outcome (the ledger
+    holds it to the call's events)."""
+    if outcome[0] == "raised":
+        assert outcome[1] == "OrderRejected", outcome
+        return OrderRejected(outcome[2], outcome[3])
+    return outcome[2]
 
 
 # a per-call order entry as the event ledger takes it: the call's own arguments, which its
@@ -173,7 +182,7 @@ class BookComparison(RuleBasedStateMachine):
                                 context=f"after {method}{args} {kwargs}, events(owner={who}): ")
         self._note_owners(ev_r)
         if method in _ORDER_ENTRY:
-            self.ledger.apply(_ORDER_ENTRY[method](*args, **kwargs), ev_r)
+            self.ledger.apply(_ORDER_ENTRY[method](*args, **kwargs), ev_r, _result(got))
         if got[0] == "raised":
             event(f"{method} raised {got[1]} {Reason(got[2]).name if len(got) > 2 else ''}")
         for kind in sorted(set(ev_r["kind"].tolist())):
@@ -291,7 +300,7 @@ class BookComparison(RuleBasedStateMachine):
         assert_events_equal(self.compiled.events(owner=who), ev_r[mine],
                             labels=("compiled", "reference"), context=f"events(owner={who}): ")
         self._note_owners(ev_r)
-        self.ledger.apply(call, ev_r)
+        self.ledger.apply(call, ev_r, _result(got))
         return oid
 
     @rule(how=st.sampled_from(["copy", "copy.copy", "deepcopy", "pickle", "from_snapshot",
@@ -732,3 +741,34 @@ def test_ledger_flags_a_book_clock_other_than_its_last_taken_call():
     ledger.clock = 9
     with pytest.raises(LedgerError, match="clock is 7"):
         ledger.check_book(book)
+
+
+@pytest.mark.parametrize("method, args, kwargs, wrong", [
+    ("submit", (9, 0, 102, 4), {}, 3),                          # filled 2 of 4, not 3
+    ("submit", (9, 0, 102, 4), {}, True),                       # the lots, not a flag
+    ("submit", (9, 0, 101, 4), {"post_only": True}, OrderRejected(Reason.POST_ONLY_WOULD_CROSS,
+                                                                  9)),    # returns 0
+    ("submit", (1, 0, 100, 4), {}, 0),                          # a resting id: raises
+    ("submit", (9, 0, 100, 4), {}, OrderRejected(Reason.INVALID_QTY, 9)),  # wrong reason
+    ("submit_market", (9, 0, 4), {}, 4),                        # 2 lots there to take
+    ("cancel", (1,), {}, 0),                                    # its 5 open lots
+    ("cancel", (77,), {}, OrderRejected(Reason.ORDER_NOT_FOUND, 77)),  # returns 0
+    ("modify", (1, 3), {}, False),                              # modified
+    ("modify", (77, 3), {}, True),                              # not resting: False
+    ("modify", (1, 0), {}, False),                              # raises INVALID_QTY
+    ("place", (9, 1, 99, 4), {}, 0),                            # returns None
+    ("reduce", (1, 9), {}, 9),                                  # clamped to the 5 open lots
+    ("reduce", (77, 2), {}, OrderRejected(Reason.ORDER_NOT_FOUND, 77)),  # returns 0
+    ("submit", (9, 0, 100, 0), {}, OrderRejected(Reason.INVALID_QTY, 8)),  # another order's id
+])
+def test_ledger_flags_a_call_result_its_events_do_not_give(method, args, kwargs, wrong):
+    # Both books could agree on a wrong return value or refusal, as on a wrong event: the
+    # ledger holds the result to the call's events, and takes the one the book gave.
+    book, ledger = ReferenceBook(), EventLedger(STP.CANCEL_RESTING, allow_crossed=True)
+    ledger.apply(*_ledger_call(book, ledger, "submit", 1, 0, 100, 5, owner=7))
+    ledger.apply(*_ledger_call(book, ledger, "submit", 2, 1, 102, 2, owner=7))
+    got = _outcome(getattr(book, method), *args, **kwargs)
+    call, events = _ORDER_ENTRY[method](*args, **kwargs), book.events()
+    copy.deepcopy(ledger).apply(call, events, _result(got))     # the book's own passes
+    with pytest.raises(LedgerError, match="its events say"):
+        ledger.apply(call, events, wrong)
