@@ -529,3 +529,75 @@ def test_compiled_check_detects_id_index_entry_out_of_robin_hood_order(compiled)
     e = next(e for e in tab if e.val >= 0)
     _damage_then_restore(book, e, "home", (e.home + 1) & index.mask, "id index entry",
                          "wrong home slot")
+
+
+# ------------------------------------------------------------------ engine routing corruption
+
+
+class _BookSymbol_c(ctypes.Structure):
+    """mc_book up to its symbol field."""
+    _fields_ = _BookLadders_c._fields_ + [
+        ("index", _Map_c), ("ev", ctypes.c_void_p), ("n_ev", ctypes.c_int64),
+        ("ev_cap", ctypes.c_int64), ("seq", ctypes.c_uint64), ("now_ns", ctypes.c_int64),
+        ("symbol", ctypes.c_uint32)]
+
+
+class _Engine_c(ctypes.Structure):
+    """The first fields of mc_engine (_engine.pxd)."""
+    _fields_ = [("books", ctypes.POINTER(ctypes.c_void_p)), ("cfg", ctypes.c_void_p),
+                ("symbols", ctypes.POINTER(ctypes.c_uint32)), ("n_books", ctypes.c_int32),
+                ("cap", ctypes.c_int32), ("sym_index", _Map_c), ("oid_index", _Map_c)]
+
+
+def _routed_engine():
+    """Three symbols with orders resting in each, through the mirror (checked against the
+    public API): the engine's table of books, symbols and both routing tables."""
+    from matchcore import Engine
+
+    eng = Engine()
+    for sym in (7, 8, 9):
+        eng.add_symbol(sym)
+        for i in range(4):
+            eng.submit(sym, sym * 10 + i, i % 2, 100 - 3 + 6 * (i % 2), 1 + i)
+    eng.events()
+    eng.check_invariants()
+    view = _Engine_c.from_address(eng.raw_address)
+    assert view.n_books == 3 and [view.symbols[k] for k in range(3)] == [7, 8, 9], \
+        "mc_engine mirror wrong"
+    books = [_BookSymbol_c.from_address(view.books[k]) for k in range(3)]
+    assert [b.n_orders for b in books] == [4, 4, 4], "mc_engine mirror wrong"
+    assert [b.symbol for b in books] == [7, 8, 9], "mc_book mirror wrong (symbol)"
+    sym_tab = (_MapEntry_c * (view.sym_index.mask + 1)).from_address(view.sym_index.tab)
+    oid_tab = (_MapEntry_c * (view.oid_index.mask + 1)).from_address(view.oid_index.tab)
+    assert sorted((e.key, e.val) for e in sym_tab if e.val >= 0) == [(7, 0), (8, 1), (9, 2)]
+    assert sorted((e.key, e.val) for e in oid_tab if e.val >= 0) == [
+        (sym * 10 + i, k) for k, sym in enumerate((7, 8, 9)) for i in range(4)], \
+        "id routing mirror wrong"
+    return eng, view, books, sym_tab, oid_tab
+
+
+def test_engine_check_detects_a_book_writing_another_symbol_into_its_events():
+    # a book stamping the wrong symbol routed orders right and labelled their events wrong
+    eng, _, books, _, _ = _routed_engine()
+    _damage_then_restore(eng, books[1], "symbol", 9, "book of symbol 8", "writes symbol 9")
+
+
+def test_engine_check_detects_a_symbol_not_routed_to_its_book():
+    eng, view, _, sym_tab, _ = _routed_engine()
+    e = next(e for e in sym_tab if e.key == 8)
+    _damage_then_restore(eng, e, "val", 2, "symbol 8 is not routed to its book")
+    _damage_then_restore(eng, e, "home", e.home ^ 1, "symbol index entry 8",
+                         "wrong home slot")
+    _damage_then_restore(eng, view.sym_index, "n", 4, "symbol index")
+
+
+def test_engine_check_detects_id_routing_table_faults():
+    # stale entries are allowed (the book is asked first), a slot past the books or a table
+    # out of its probe order is not
+    eng, view, _, _, oid_tab = _routed_engine()
+    e = next(e for e in oid_tab if e.key == 81)
+    _damage_then_restore(eng, e, "val", 3, "id routing index sends order 81 to book slot 3")
+    _damage_then_restore(eng, e, "home", (e.home + 1) & view.oid_index.mask,
+                         "id routing index entry 81", "wrong home slot")
+    _damage_then_restore(eng, view.oid_index, "n", view.oid_index.n - 1,
+                         "id routing index counter")

@@ -25,7 +25,7 @@ from matchcore._handles cimport mc_handle_new, mc_handle_release, mc_handle_set,
 from matchcore._map cimport (
     GOLDEN, _alloc_aligned, _home, _map_init, _map_find, _map_probe,
     _map_probe_from, _map_put, _map_fill, _map_erase, _map_erase_at, _map_clear, _map_grow, _map_dup,
-    _map_prefetch, _prefetch,
+    _map_prefetch, _prefetch, _check_map,
 )
 from enum import IntEnum
 

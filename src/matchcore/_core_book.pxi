@@ -64,29 +64,6 @@ cdef OrderBook _book_of_class(cls, stp, record_events, capacity):
     return book
 
 
-cdef int _check_map(const mc_map* m, str what) except -1:
-    # The structure every lookup and deletion relies on, whatever the map holds: the counter
-    # equals the occupied entries, each entry records its key's home slot, and entries are in
-    # Robin Hood order (mc_map_make_room), which deletions rely on to stop early: an entry away
-    # from its home follows an entry at most one slot nearer its own.
-    cdef uint64_t i, dist, pslot
-    cdef int64_t cnt = 0
-    for i in range(m.mask + 1):
-        if m.tab[i].val < 0:
-            continue
-        cnt += 1
-        if m.tab[i].home != _home(m, m.tab[i].key):
-            raise AssertionError(f"{what} entry {m.tab[i].key} records a wrong home slot")
-        dist = (i - m.tab[i].home) & m.mask
-        pslot = (i - 1) & m.mask
-        if dist > 0 and (m.tab[pslot].val < 0 or dist > (
-                ((pslot - m.tab[pslot].home) & m.mask) + 1)):
-            raise AssertionError(f"{what} entry {m.tab[i].key} is out of Robin Hood order")
-    if cnt != m.n:
-        raise AssertionError(f"{what} counter {m.n} != occupied entries {cnt}")
-    return 0
-
-
 cdef class OrderBook:
     """OrderBook(stp=STP.CANCEL_RESTING, *, record_events=True, capacity=1024)
 --

@@ -34,6 +34,7 @@ from matchcore._core cimport (
 )
 from matchcore._map cimport (
     mc_map, _map_init, _map_find, _map_upsert, _map_probe, _map_erase_at, _map_prefetch,
+    _check_map,
 )
 from matchcore._core cimport mc_level, mc_order
 from matchcore._core cimport (

@@ -1230,10 +1230,13 @@ cdef class Engine:
     def check_invariants(self, *, allow_crossed=False):
         """Every book's invariants (:meth:`OrderBook.check_invariants`, with the same
         ``allow_crossed``: an engine holding books built with ``place`` or restored from
-        exchange data may hold locked or crossed ones), plus: no id rests in two books, and the
-        id routing finds every resting order in its own book. Raises ``AssertionError`` naming
-        the first violation. O(orders). Holds the engine while it reads: a call from another
-        thread meanwhile raises :class:`~matchcore.BusyError`.
+        exchange data may hold locked or crossed ones), plus: no id rests in two books, the
+        id routing finds every resting order in its own book and names no book beyond the
+        engine's, each symbol is routed to its own book, which writes that symbol into its
+        events, and the routing tables are in the order their lookups and erasures rely on.
+        Raises ``AssertionError`` naming the first violation. O(orders + index size). Holds
+        the engine while it reads: a call from another thread meanwhile raises
+        :class:`~matchcore.BusyError`.
 
         >>> eng = Engine(); _ = eng.add_symbol(1); eng.check_invariants(allow_crossed=True)
         """
@@ -1242,7 +1245,27 @@ cdef class Engine:
         # the books are read one after the other: held, no other thread's call comes between
         # them (and makes an order seem to rest in two books, or in none)
         cdef int nested = mc_engine_hold(self._e)
+        cdef mc_engine* e = self._e
+        cdef uint64_t i
         try:
+            _check_map(&e.sym_index, "symbol index")
+            if e.sym_index.n != e.n_books:
+                raise AssertionError(f"symbol index holds {e.sym_index.n} symbols for "
+                                     f"{e.n_books} books")
+            for k in range(e.n_books):
+                if _map_find(&e.sym_index, e.symbols[k]) != k:
+                    raise AssertionError(f"symbol {e.symbols[k]} is not routed to its book")
+                if e.books[k].symbol != e.symbols[k]:
+                    raise AssertionError(f"the book of symbol {e.symbols[k]} writes symbol "
+                                         f"{e.books[k].symbol} into its events")
+            # its entries may be stale (the book is asked before one is believed), never
+            # pointing past the engine's books
+            _check_map(&e.oid_index, "id routing index")
+            for i in range(e.oid_index.mask + 1):
+                if e.oid_index.tab[i].val >= e.n_books:
+                    raise AssertionError(f"id routing index sends order {e.oid_index.tab[i].key} "
+                                         f"to book slot {e.oid_index.tab[i].val} of "
+                                         f"{e.n_books}")
             seen = {}
             for k in range(self._e.n_books):
                 book = self._books[k]
