@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 import matchcore as mc
 import matchcore.durability.recovery  # noqa: F401  (loaded before the child drops privileges)
 import matchcore.durability.trades  # noqa: F401
 from matchcore.durability import JournalError
+
+from unprivileged import exit_code_as_nobody, reachable_dir
 
 
 def _files(d):
@@ -19,10 +19,7 @@ def test_readers_of_a_directory_that_cannot_be_listed_raise_journal_error(reques
     # no read permission on the directory (search and write kept): read_journal, read_trades,
     # inspect and recovery raised a bare PermissionError from inside the scan, where the
     # readers' contract is JournalError (as for a segment file that cannot be read)
-    top = tempfile.mkdtemp()                # reachable by the other user of the root case
-    request.addfinalizer(lambda: shutil.rmtree(top, ignore_errors=True))
-    os.chmod(top, 0o755)
-    d = os.path.join(top, "j")
+    d = os.path.join(reachable_dir(request), "j")
     eng = mc.Engine(journal=d)
     eng.add_symbol(1)
     eng.submit(1, 1, mc.Side.BUY, 100, 5)
@@ -35,32 +32,26 @@ def test_readers_of_a_directory_that_cannot_be_listed_raise_journal_error(reques
              "inspect": lambda: mc.durability.inspect(d),
              "recover readonly": lambda: mc.Engine.recover(d, readonly=True),
              "recover": lambda: mc.Engine.recover(d)}
+
+    def check():
+        code = 0
+        for name, call in calls.items():
+            try:
+                call()
+                print(name, "did not raise")
+                code = 2
+            except JournalError as exc:
+                if (f"{d} cannot be read: Permission denied" not in str(exc)
+                        or exc.path != d or not isinstance(exc.__cause__, PermissionError)):
+                    print(name, repr(exc))
+                    code = 3
+            except BaseException as exc:
+                print(name, type(exc).__name__, exc)
+                code = 4
+        return code
+
     os.chmod(d, 0o311)
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            if os.geteuid() == 0:
-                os.setgroups([])
-                os.setresgid(65534, 65534, 65534)
-                os.setresuid(65534, 65534, 65534)
-            code = 0
-            for name, call in calls.items():
-                try:
-                    call()
-                    print(name, "did not raise")
-                    code = 2
-                except JournalError as exc:
-                    if (f"{d} cannot be read: Permission denied" not in str(exc)
-                            or exc.path != d or not isinstance(exc.__cause__, PermissionError)):
-                        print(name, repr(exc))
-                        code = 3
-                except BaseException as exc:
-                    print(name, type(exc).__name__, exc)
-                    code = 4
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    status = exit_code_as_nobody(check)
     os.chmod(d, 0o755)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert status == 0
     assert _files(d) == before

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
@@ -13,17 +11,14 @@ import matchcore._cliutil  # noqa: F401  (loaded before the child drops privileg
 import matchcore._tempfiles  # noqa: F401
 from matchcore.native import Recorder, read_commands, write_commands
 
-NOBODY = 65534
+from unprivileged import NOBODY, exit_code_as_nobody, reachable_dir
 
 
 def test_native_write_commands_write_protected_file_refused_left_as_it_was(request):
     # the new file was renamed over it (the directory allows that): a flow file its owner
     # protected with chmod a-w was replaced, where a Recorder on that path, open() and the
     # command line's outputs refuse it with PermissionError
-    top = tempfile.mkdtemp()                # reachable by the other user of the root case
-    request.addfinalizer(lambda: shutil.rmtree(top, ignore_errors=True))
-    os.chmod(top, 0o755)
-    d = os.path.join(top, "flows")
+    d = os.path.join(reachable_dir(request), "flows")
     os.mkdir(d)
     cmds = np.zeros(5, dtype=mc.COMMAND_DTYPE)
     cmds["order_id"] = np.arange(1, 6)
@@ -36,33 +31,25 @@ def test_native_write_commands_write_protected_file_refused_left_as_it_was(reque
         os.chown(d, NOBODY, NOBODY)         # the user may make and rename files here
         os.chown(p, NOBODY, NOBODY)
     before = open(p, "rb").read()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            if os.geteuid() == 0:
-                os.setgroups([])
-                os.setresgid(NOBODY, NOBODY, NOBODY)
-                os.setresuid(NOBODY, NOBODY, NOBODY)
-            code = 0
-            for name, call in (("write_commands", lambda: write_commands(p, cmds[:2])),
-                               ("Recorder", lambda: Recorder(mc.OrderBook(), p,
-                                                             overwrite=True))):
-                try:
-                    call()
-                    print(name, "did not raise")
-                    code = 2
-                except PermissionError as exc:
-                    if exc.filename != p:
-                        print(name, repr(exc), exc.filename)
-                        code = 3
-                except BaseException as exc:
-                    print(name, type(exc).__name__, exc)
-                    code = 4
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def check():
+        code = 0
+        for name, call in (("write_commands", lambda: write_commands(p, cmds[:2])),
+                           ("Recorder", lambda: Recorder(mc.OrderBook(), p, overwrite=True))):
+            try:
+                call()
+                print(name, "did not raise")
+                code = 2
+            except PermissionError as exc:
+                if exc.filename != p:
+                    print(name, repr(exc), exc.filename)
+                    code = 3
+            except BaseException as exc:
+                print(name, type(exc).__name__, exc)
+                code = 4
+        return code
+
+    assert exit_code_as_nobody(check) == 0
     assert open(p, "rb").read() == before
     assert os.listdir(d) == ["day.mccmd"]
     assert len(read_commands(p)) == 5
