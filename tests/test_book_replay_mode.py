@@ -3,6 +3,8 @@ what it reports. ``events(owner=)`` is the compiled book's alone; the state mach
 ``test_book_property`` holds both books equal in this mode."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import assert_events, ev
 
@@ -66,3 +68,20 @@ def test_post_only_order_grown_in_a_book_place_crossed_refused_takes_no_liquidit
     book.events()
     assert book.modify(3, 3, price=99) is True
     assert [int(k) for k in book.events()["kind"]] == [K.MODIFIED, K.FILL]
+
+
+@pytest.mark.parametrize("maker_side", [BUY, SELL])
+def test_reduce_execution_fill_has_no_aggressor_as_the_events_table_says(book_cls, maker_side):
+    # the README's events table said a FILL's order_id is the aggressor, with no word on the
+    # FILL of an execution the exchange reported, which has none in the book: order id 0,
+    # owner 0, the maker's opposite side (as ReferenceBook.reduce's docstring says)
+    book = book_cls()
+    book.place(5, maker_side, 100, 10, owner=3, ts_ns=1)
+    book.events()
+    assert book.reduce(5, 4, execution=True, ts_ns=2) == 4
+    assert_events(book, [ev(K.FILL, 0, maker_id=5, side=1 - maker_side, price=100, qty=4,
+                            owner=0, maker_owner=3, ts_ns=2)])
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert ("for `FILL`, the aggressor (0 for the `FILL` of `reduce(..., execution=True)`, an "
+            "exchange's execution with no aggressor in the book: its `owner` is 0 and its "
+            "`side` the maker's opposite)") in readme
