@@ -70,14 +70,18 @@ def _demo(args, setup, flow, gen_s: float) -> int:
     print(f"\nprocess(): {_count(len(flow), 'command')} in {dt * 1e3:.1f} ms = "
           f"{len(flow) / dt / 1e6:.1f} M msg/s, {_count(len(events), 'event')}, "
           f"{_count(len(fills), 'fill')}, {_count(int(fills['qty'].sum()), 'lot')} traded")
-    print(f"\nfirst {min(args.fills, len(fills))} fills (aggressor <- maker @ maker's price):")
-    for f in fills[: args.fills]:
+    shown = min(args.fills, len(fills))
+    if shown:
+        # (--fills 0 printed a "first 0 fills" header over nothing)
+        print(f"\nfirst {_count(shown, 'fill')} (aggressor <- maker @ maker's price):")
+    for f in fills[:shown]:
         side = Side(int(f["side"])).name
         print(f"  {side:4s} {int(f['order_id']):>9d} <- {int(f['maker_id']):>9d}  "
               f"{int(f['qty']):>5d} @ {int(f['price'])}")
 
     bids, asks = book.depth(5)
-    print(f"\nbook: {len(book):,} resting orders, {book.level_count(0)} bid / {book.level_count(1)} ask levels")
+    print(f"\nbook: {_count(len(book), 'resting order')}, {book.level_count(0):,} bid / "
+          f"{book.level_count(1):,} ask levels")
     print(f"  {'bid qty':>10s} {'bid':>9s} | {'ask':<9s} {'ask qty':<10s}")
     for i in range(max(len(bids), len(asks))):
         b = f"{bids[i][1]:>10d} {bids[i][0]:>9d}" if i < len(bids) else " " * 20
