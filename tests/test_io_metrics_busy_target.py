@@ -19,6 +19,17 @@ def exported(m) -> bytes:
     return prom.generate_latest(m.registry)
 
 
+def _bid_and_crossing_ask(symbol: int = 0) -> np.ndarray:
+    """A bid of 5 at 100, then an ask of 2 at 100 that trades with it: 2 ACCEPTED, 1 FILL."""
+    cmds = np.zeros(2, mc.COMMAND_DTYPE)
+    cmds["symbol"] = symbol
+    cmds["order_id"] = [1, 2]
+    cmds["side"] = [0, 1]
+    cmds["price"] = 100
+    cmds["qty"] = [5, 2]
+    return cmds
+
+
 def counts(m) -> dict:
     """``m.snapshot()`` without its histogram array (compared apart)."""
     snap = m.snapshot()
@@ -77,12 +88,7 @@ def test_engine_metrics_process_engine_taken_after_the_batch_ran_counts_and_retu
     twin = mc.Engine()
     twin.add_symbol(1, "A")
     m = EngineMetrics(eng)
-    cmds = np.zeros(2, mc.COMMAND_DTYPE)
-    cmds["symbol"] = 1
-    cmds["order_id"] = [1, 2]
-    cmds["side"] = [0, 1]
-    cmds["price"] = 100
-    cmds["qty"] = [5, 2]
+    cmds = _bid_and_crossing_ask(symbol=1)
     tried, release = threading.Event(), threading.Event()
     other = {}
 
@@ -136,11 +142,7 @@ def test_engine_metrics_process_book_taken_after_the_batch_ran_counts_and_return
     book = mc.OrderBook()
     twin = mc.OrderBook()
     m = EngineMetrics(book)
-    cmds = np.zeros(2, mc.COMMAND_DTYPE)
-    cmds["order_id"] = [1, 2]
-    cmds["side"] = [0, 1]
-    cmds["price"] = 100
-    cmds["qty"] = [5, 2]
+    cmds = _bid_and_crossing_ask()
     hold = np.zeros(2, mc.COMMAND_DTYPE)
     hold["order_id"] = [900, 901]
     hold["price"] = 10
@@ -190,11 +192,7 @@ def test_engine_metrics_process_service_times_counted_with_their_commands(monkey
 
     book = mc.OrderBook()
     m = EngineMetrics(book)
-    cmds = np.zeros(2, mc.COMMAND_DTYPE)
-    cmds["order_id"] = [1, 2]
-    cmds["side"] = [0, 1]
-    cmds["price"] = 100
-    cmds["qty"] = [5, 2]
+    cmds = _bid_and_crossing_ask()
     seen = {}
     real = timing.process_histogram
 
