@@ -361,12 +361,13 @@ def test_process_without_out_result_is_a_plain_array_of_its_events():
     assert np.array_equal(ev[::-1], ev2)
 
 
-_BEFORE_OOM_SCRIPT = r"""
+# the start of the out-of-memory child scripts: what (argv[1], "book" or "engine") to make
+_OOM_CHILD_MAKE = r"""
 import resource, sys
 import numpy as np
 import matchcore as mc
 
-what, strided = sys.argv[1], sys.argv[2] == "strided"
+what = sys.argv[1]
 
 
 def make():
@@ -375,6 +376,11 @@ def make():
         e.add_symbol(0)
         return e
     return mc.OrderBook()
+"""
+
+
+_BEFORE_OOM_SCRIPT = _OOM_CHILD_MAKE + r"""
+strided = sys.argv[2] == "strided"
 
 
 n = 3_000_000
@@ -485,20 +491,7 @@ def test_process_whose_events_fit_in_memory_runs(what):
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout, r.stderr)
 
 
-_PART_WAY_OOM_SCRIPT = r"""
-import resource, sys
-import numpy as np
-import matchcore as mc
-
-what = sys.argv[1]
-
-
-def make():
-    if what == "engine":
-        e = mc.Engine()
-        e.add_symbol(0)
-        return e
-    return mc.OrderBook()
+_PART_WAY_OOM_SCRIPT = _OOM_CHILD_MAKE + r"""
 
 
 n = 2_000_000
