@@ -376,6 +376,21 @@ def make():
         e.add_symbol(0)
         return e
     return mc.OrderBook()
+
+
+def process_within(obj, batch, room):
+    # obj.process(batch) with only ``room`` bytes of address space beyond what the child
+    # holds now: its MemoryError (a batch that fits ends the child: "returned", exit 0)
+    vm = next(int(l.split()[1]) for l in open("/proc/self/status")
+              if l.startswith("VmSize")) * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (vm + room, resource.RLIM_INFINITY))
+    try:
+        obj.process(batch)
+    except MemoryError as ex:
+        resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+        return ex
+    print("returned")
+    sys.exit(0)
 """
 
 
@@ -392,17 +407,9 @@ flow["qty"] = 1
 batch = flow[::2] if strided else flow
 obj = make()
 empty = obj.state_hash()
-vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
 # room for neither the result array made before the batch (2n + 64 events, then n + 64) nor
 # the aligned copy of a strided batch
-resource.setrlimit(resource.RLIMIT_AS, (vm + 40 * 2**20, resource.RLIM_INFINITY))
-try:
-    obj.process(batch)
-    print("returned")
-    sys.exit(0)
-except MemoryError as ex:
-    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
-    err = ex
+err = process_within(obj, batch, 40 * 2**20)
 print(err.applied, str(err))
 assert obj.state_hash() == empty and len(obj.events()) == 0 and not obj.busy
 """
@@ -504,16 +511,8 @@ batch["side"][: n // 2] = 1
 batch["price"] = np.where(batch["side"] == 1, 200, 100)
 batch["side"][5], batch["price"][5], batch["qty"][5], batch["tif"][5] = 0, 200, 3, 1
 obj = make()
-vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
 # room for the result array, not for the pools of two million resting orders
-resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))
-try:
-    obj.process(batch)
-    print("returned")
-    sys.exit(0)
-except MemoryError as ex:
-    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
-    err = ex
+err = process_within(obj, batch, 300 * 2**20)
 done = err.applied
 assert 6 <= done < n, (done, str(err))
 want = make().process(batch[:done])
