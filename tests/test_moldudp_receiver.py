@@ -141,6 +141,19 @@ def test_moldudp_receiver_rcvbuf_beyond_a_c_int_refused_naming_it(rcvbuf):
     rx.close()
 
 
+def _refused_at_both_entries(replayer, exc_type, want, timeout=0.01):
+    """``MoldUDP64Receiver(0, replayer=)`` and ``receive(0, replayer=)`` both refuse
+    ``replayer`` with ``exc_type`` matching ``want``, before any socket is left open."""
+    from matchcore.moldudp import receive
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(exc_type, match=want):
+        MoldUDP64Receiver(0, replayer=replayer)
+    with pytest.raises(exc_type, match=want):
+        receive(0, replayer=replayer, timeout=timeout)
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 class _NotAFeed:
     feed = b"ITCH"                      # an attribute named feed, not a method
 
@@ -150,16 +163,9 @@ class _NotAFeed:
 def test_moldudp_receiver_replayer_feed_not_callable_refused_at_construction(replayer):
     # taken as a replayer: the first flush raised "'bytes' object is not callable" after the
     # packets were counted and their blocks taken from the receiver (lost with the error)
-    from matchcore.moldudp import receive
-    before = len(os.listdir("/proc/self/fd"))
     want = rf"^replayer\.feed must be callable \(feed\(bytes\) -> bytes consumed\), got " \
            rf"{type(replayer.feed).__name__} "
-    with pytest.raises(TypeError, match=want):
-        MoldUDP64Receiver(0, replayer=replayer)
-    with pytest.raises(TypeError, match=want):
-        receive(0, replayer=replayer, timeout=0.01)
-    gc.collect()
-    assert len(os.listdir("/proc/self/fd")) == before
+    _refused_at_both_entries(replayer, TypeError, want)
 
 
 @pytest.mark.parametrize("max_gap", [np.int64(1000), np.uint64(1000), 1000.0])
@@ -295,18 +301,11 @@ def test_moldudp_receiver_dbn_replayer_refused_at_construction(bound):
     # a MoldUDP64 session carries ITCH 5.0 blocks: a DbnReplayer (which has a feed()) took them
     # as DBN records, and a whole session came out as bogus books, skipped bytes and a
     # nonsense clock, with no error
-    from matchcore.moldudp import receive
     r = _dbn_replayer()
     target = r.feed if bound else r
-    before = len(os.listdir("/proc/self/fd"))
     want = r"^MoldUDP64 carries ITCH 5\.0 messages: the replayer must take ITCH " \
            r"\(matchcore\.itch\.Replayer\), not a DBN replay's DbnReplayer"
-    with pytest.raises(TypeError, match=want):
-        MoldUDP64Receiver(0, replayer=target)
-    with pytest.raises(TypeError, match=want):
-        receive(0, replayer=target, timeout=0.01)
-    gc.collect()
-    assert len(os.listdir("/proc/self/fd")) == before
+    _refused_at_both_entries(target, TypeError, want)
     assert r.stats["bytes_consumed"] == 0 and r.stats["bad_records"] == 0 and not r.finished
 
 
@@ -327,18 +326,11 @@ def _hooks(tmp_path):
 def test_moldudp_receiver_on_chunk_hook_refused_at_construction(tmp_path):
     # an on_chunk hook given as replayer= took the first flush's bytes as a replayer: its
     # TypeError came after the packets were counted and their blocks taken, which were lost
-    from matchcore.moldudp import receive
-    before = len(os.listdir("/proc/self/fd"))
     hooks = list(_hooks(tmp_path))
     assert len(hooks) >= 2
     for name, hook in hooks:
         want = rf"^replayer=: {re.escape(name)} is an on_chunk hook, which takes the replayer"
-        with pytest.raises(TypeError, match=want):
-            MoldUDP64Receiver(0, replayer=hook)
-        with pytest.raises(TypeError, match=want):
-            receive(0, replayer=hook, timeout=0.01)
-    gc.collect()
-    assert len(os.listdir("/proc/self/fd")) == before
+        _refused_at_both_entries(hook, TypeError, want)
 
 
 def test_moldudp_receiver_hook_subclass_with_a_feed_taken_as_a_feed():
@@ -369,16 +361,9 @@ def test_moldudp_receiver_finished_replayer_refused_at_construction(bound):
     # flush, after the session's first datagrams were taken off the socket and counted (and
     # receive() waited for the publisher first, up to its timeout)
     import matchcore.itch as itch
-    from matchcore.moldudp import receive
 
     r = itch.Replayer()
     r.finish(b"")
     target = r.feed if bound else r
-    before = len(os.listdir("/proc/self/fd"))
     want = r"^replayer: this Replayer is finished \(its finish\(\) has run\)"
-    with pytest.raises(ValueError, match=want):
-        MoldUDP64Receiver(0, replayer=target)
-    with pytest.raises(ValueError, match=want):
-        receive(0, replayer=target, timeout=5)
-    gc.collect()
-    assert len(os.listdir("/proc/self/fd")) == before
+    _refused_at_both_entries(target, ValueError, want, timeout=5)
