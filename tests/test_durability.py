@@ -172,9 +172,12 @@ def test_empty_journal_or_snapshot_path_refused_before_writing_into_the_cwd(tmp_
     monkeypatch.chdir(tmp_path)
     eng = mc.Engine()
     eng.add_symbol(1)
-    with pytest.raises(FileNotFoundError):
+    # and the refusal says the path was empty (a bare "No such file or directory: ''" named
+    # no directory the caller had given)
+    empty = "^\\[Errno 2\\] no directory '' \\(an empty path\\): ''$"
+    with pytest.raises(FileNotFoundError, match=empty):
         eng.snapshot("")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=empty):
         mc.Engine(journal="")
     assert os.listdir(tmp_path) == []
     with pytest.raises(JournalError, match="^no journal directory '' \\(an empty path\\)$"):

@@ -294,12 +294,15 @@ def makedirs_durable(path, *, parents: bool = True) -> None:
     durable in its parent (fsync of the parent): a file fsynced in a new directory survives a
     power loss only if the directory's own name does, which nothing else syncs. A path that
     exists and is not a directory raises ``NotADirectoryError`` (not makedirs' "File exists"),
-    so does a symbolic link to nothing on the way, and an empty path ``FileNotFoundError``:
+    so does a symbolic link to nothing on the way, and an empty path ``FileNotFoundError``
+    ("no directory '' (an empty path)"):
     made absolute it named the current directory, and the caller's files, joined to "", went
     there. ``parents=False``: only ``path`` itself may be made; a missing parent raises
     ``FileNotFoundError`` ("no directory <parent>") before anything is made."""
     if not os.fspath(path):
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        # worded as recovery and list_snapshots word it: a bare "No such file or directory:
+        # ''" read as a file the library had looked for
+        raise FileNotFoundError(errno.ENOENT, "no directory '' (an empty path)", path)
     path = os.path.abspath(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
