@@ -145,24 +145,29 @@ class LobsterResult:
         return int(bad[0]) if len(bad) else None
 
     def summary(self) -> str:
+        from matchcore.bench.report import _count
+
         c = self.counters
         lines = [
-            f"{self.messages:,} LOBSTER messages in {self.elapsed_s * 1e3:.1f} ms "
+            # (singular for 1, as the other replay summaries count: "1 LOBSTER messages")
+            f"{_count(self.messages, 'LOBSTER message')} in {self.elapsed_s * 1e3:.1f} ms "
             f"({rate_text(self.messages / self.elapsed_s if self.elapsed_s else 0)}); "
             # (no messages: "types" with nothing after it)
             "types " + (", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
                         or "none"),
-            f"seed: {len(self.seed)} levels; references to orders never added: {c['unknown_refs']} "
+            f"seed: {_count(len(self.seed), 'level')}; references to orders never added: "
+            f"{c['unknown_refs']} "
             f"({c['seed_hits']} taken from seed levels, {c['seed_short']} clamped there, "
             f"{c['unresolved']} with no seed left at that price); clamped {c['clamped']}, "
-            f"rejected submits {c['rejected']}; {len(self.trades)} trades; state {self.state}",
+            f"rejected submits {c['rejected']}; {_count(len(self.trades), 'trade')}; "
+            f"state {self.state}",
         ]
         if self.agree_levels is not None and len(self.agree_levels) == 0:
             # no rates to give (formatting None raised TypeError: a traceback on the CLI)
             lines.append("verify: no messages, nothing compared")
         elif self.agree_levels is not None:
             lines.append(
-                f"verify (top {self.levels} levels, both sides): full agreement after "
+                f"verify (top {_count(self.levels, 'level')}, both sides): full agreement after "
                 f"{self.agreement_rate:.1%} of messages, best level {self.top_of_book_rate:.1%}; "
                 f"first disagreement: {_disagreement(self.first_disagreement)}")
         if self.transitions is not None and self.transition_rate is not None:
