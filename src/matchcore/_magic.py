@@ -555,6 +555,11 @@ def detect_format(path, replay: bool = True) -> str:
         fmt = "dbn" if (_stdin_is_dbn(p) if isinstance(p, Stdin) else is_dbn(p)) else "itch"
     elif not head and broken:
         fmt = "itch"          # the ITCH reader reports the damaged or cut gzip stream
+    elif (head and not comp and len(head) < len(ZSTD_MAGIC) and named(p.name, DBN_SUFFIXES)
+          and any(magic.startswith(head) for magic in (ZSTD_MAGIC, GZIP_MAGIC, DBN_MAGIC))):
+        # a file named DBN that ends inside the magic of its compression or its own (cut
+        # short): the DBN replay says so, where "(" or "DB" was refused as other text
+        fmt = "dbn"
     elif not head:
         empty = "an empty stream" if isinstance(p, Stdin) else "an empty file"
         raise ValueError(f"{p}: {'a gzip stream of no bytes' if gz else empty}: "

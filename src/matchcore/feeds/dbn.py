@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from matchcore._gzip import Inflater
-from matchcore._magic import DBN_MAGIC, DBN_SUFFIXES, GZIP_MAGIC, named
+from matchcore._magic import DBN_MAGIC, DBN_SUFFIXES, GZIP_MAGIC, ZSTD_MAGIC, named
 from matchcore._magic import Closing as _Closing
 from matchcore._magic import open_head, readinto_live, zstd_frame_start
 from matchcore.feeds._dbn import DbnReplayer
@@ -272,9 +272,11 @@ def is_dbn(path) -> bool:
                 return start == DBN_MAGIC
             # damaged or cut short before its first 3 bytes: not checkable
             return named(p.name, ".dbn.gz")
-        if len(head) >= len(DBN_MAGIC):
+        if len(head) >= len(DBN_MAGIC) and not (len(head) < len(ZSTD_MAGIC)
+                                                and ZSTD_MAGIC.startswith(head)):
             # plain bytes, there to be read, that are not DBN's: an ITCH file named day.dbn
-            # was said to hold DBN by its name
+            # was said to hold DBN by its name (a file that ends inside a zstd magic cannot
+            # be checked)
             return False
     except OSError:
         pass
@@ -316,9 +318,11 @@ def read_metadata(stream) -> DbnMetadata:
         # (not "starts with b''")
         raise ValueError("an empty stream: nothing to replay (a DBN stream starts with its "
                          "metadata header, b'DBN')")
-    if prefix[:3] != DBN_MAGIC:
+    if prefix[:3] != DBN_MAGIC and not (len(prefix) < 3 and DBN_MAGIC.startswith(prefix)):
         raise ValueError(f"not a DBN stream (starts with {bytes(prefix[:4])!r}, expected b'DBN')")
     if len(prefix) < 8:
+        # "D" and "DB" too: a stream that ends inside its magic is cut short, as one that
+        # ends inside the header after it
         raise ValueError("DBN metadata header truncated (under 8 bytes)")
     version = prefix[3]
     if version == 0:
@@ -498,6 +502,16 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
                 raise ValueError(f"{path}: trailing data after the {codec} stream (at compressed "
                                  f"byte {frames.trailing:,}) before the DBN metadata header "
                                  "was complete") from None
+            if codec is None and 0 < len(head) < len(ZSTD_MAGIC) and (
+                    ZSTD_MAGIC.startswith(head) or GZIP_MAGIC.startswith(head)):
+                # (head is short only where the stream ends) the file ends inside the magic
+                # of a compressed stream: "not a DBN stream (starts with b'(\xb5/')" said of
+                # a .dbn.zst one byte short of where it is said to be cut short
+                kind = "zstd" if ZSTD_MAGIC.startswith(head) else "gzip"
+                raise ValueError(f"{path}: truncated {kind} data: the compressed stream is cut "
+                                 f"short ({len(head)} compressed byte"
+                                 f"{'' if len(head) == 1 else 's'}, inside the {kind} magic "
+                                 "that starts it: nothing of it decompresses)") from None
             if compressed and _ended_early(frames):
                 # said as what it is, not as "not a DBN stream (starts with b'')"
                 where = "inside a frame" if codec == "zstd" else "short of its end marker"
