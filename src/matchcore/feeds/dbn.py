@@ -187,6 +187,7 @@ class _ZstdFrames(io.RawIOBase):
         self._read_size = read_size
         self._live = live
         self._d = None           # the decompressor of the current frame
+        self.frame_head = b""    # the first bytes of the current frame (its header)
         self._out = memoryview(b"")
         self._pos = 0
         self.ended_early = False
@@ -221,6 +222,8 @@ class _ZstdFrames(io.RawIOBase):
                     break
                 if self._d is None or self._d.eof:
                     self._d = self._z.decompressobj()
+                    # the frame's header, for what a refusal of it says (window_refusal)
+                    self.frame_head = bytes(chunk[:18])
                 parts.append(self._d.decompress(chunk))
                 chunk = self._d.unused_data if self._d.eof else b""
             self._out, self._pos = memoryview(b"".join(parts)), 0
@@ -229,6 +232,29 @@ class _ZstdFrames(io.RawIOBase):
         b[:k] = self._out[self._pos:self._pos + k]
         self._pos += k
         return k
+
+
+# the largest window zstd decodes with unless told otherwise (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 27),
+# as zstandard's ZstdDecompressor() and the zstd command take it
+_ZSTD_DEFAULT_WINDOW = 1 << 27
+
+
+def _window_refusal(zstd, frames) -> str | None:
+    """Why zstd refused the current frame of ``frames`` (:class:`_ZstdFrames`) when its header
+    asks for a window above the default limit (a file written with ``zstd --long``, refused
+    as "Frame requires too much memory for decoding"), with the command that reads it; None
+    otherwise."""
+    from matchcore.bench.report import _bytes
+
+    try:
+        window = zstd.get_frame_parameters(frames.frame_head).window_size
+    except Exception:            # a header cut short, or none to read
+        return None
+    if window <= _ZSTD_DEFAULT_WINDOW:
+        return None
+    return (f"its zstd frame needs a {_bytes(window)} window, above the "
+            f"{_bytes(_ZSTD_DEFAULT_WINDOW)} zstd decodes with by default (a file written with "
+            f"zstd --long): decompress it first, zstd -d --long={(window - 1).bit_length()}")
 
 
 def is_dbn(path) -> bool:
@@ -478,9 +504,15 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
             # A damaged compressed frame cannot be skipped over. Said in the same words
             # wherever it is found: a small file's damage is met in the bytes read ahead with
             # the metadata header, and was said to be "in the metadata header"
+            # a frame that asks for more window than zstd's default limit is no damage:
+            # zstd's own words for it ("Frame requires too much memory for decoding") said
+            # neither why nor how to read it
+            why = _window_refusal(zstd, frames) if codec == "zstd" else None
             return ValueError(f"{path}: {codec} decompression failed after "
                               f"{_on_disk(raw, frames.compressed):,} bytes on disk "
-                              f"({records:,} records replayed): {e}")
+                              f"({records:,} records replayed): "
+                              # (a pipe has no name to give the command)
+                              + (f"{why}{'' if live else f' {path}'}" if why else f"{e}"))
 
         try:
             meta = read_metadata(stream)
