@@ -276,3 +276,84 @@ def test_cli_replay_dask_ucx_without_its_transport_one_line_error_no_traceback(c
     assert err.startswith("matchcore replay: error: scheduler 'ucx://127.0.0.1:8786' is not a "
                           "Dask scheduler address: Dask's 'ucx' transport cannot connect from "
                           "here") and err.count("\n") == 1
+
+
+class _OtherService:
+    """A TCP service that is no Dask scheduler on a loopback port: each connection gets
+    ``banner`` (bytes a server sends first, as NATS and SSH do) and is then held open, or
+    closed at once with ``close=True``."""
+
+    def __init__(self, banner: bytes, close: bool = False):
+        import socket
+        import threading
+
+        self.banner, self.close_at_once = banner, close
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.address = f"tcp://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.conns = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return                          # closed by close()
+            self.conns.append(conn)
+            try:
+                conn.sendall(self.banner)
+                if self.close_at_once:
+                    conn.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+_SERVICES = {
+    # a NATS broker (`matchcore replay --publish`'s, port 4222) speaks first: Dask read its
+    # "INFO {" as a frame length and raised MemoryError ("Unable to allocate 7.20 EiB"), which
+    # the command reported as "error: out of memory"
+    "nats": (b'INFO {"server_id":"NDX","version":"2.10.0","proto":1,"max_payload":1048576}'
+             b"\r\n", False),
+    "ssh": (b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n", False),
+    # a frame count of 2 and then bytes that are no frame lengths: struct.error
+    # ("unpack_from requires a buffer of at least 8 bytes")
+    "garbage": (b"\x02\x00\x00\x00\x00\x00\x00\x00" + b"garbage!" * 3, False),
+    # taken and closed: CommClosedError ("Stream is closed"), naming neither
+    "closing": (b"", True),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("service", sorted(_SERVICES))
+def test_dask_connect_other_service_on_the_port_raises_connection_error_naming_it(
+        service, tmp_path, capsys):
+    import matchcore.itch as itch
+
+    banner, close = _SERVICES[service]
+    other = _OtherService(banner, close)
+    addr = other.address
+    try:
+        with pytest.raises(ConnectionError) as exc:
+            connect(addr)
+        msg = str(exc.value)
+        assert msg.startswith(f"cannot connect to the Dask scheduler at {addr}: what answers on "
+                              f"that port is not a Dask scheduler"), msg
+        assert "another service" in msg and "MemoryError" not in type(exc.value).__name__
+        day = itch.generate(tmp_path / "d.itch", messages=2000, symbols=2)
+        with pytest.raises(ConnectionError, match="is not a Dask scheduler"):
+            replay_files([day], addr)
+        rc = main(["replay", str(day), "--dask", addr, "--no-progress"])
+    finally:
+        other.close()
+    out, err = capsys.readouterr()
+    assert rc == 1 and "replayed" not in out
+    assert err.startswith(f"matchcore replay: error: cannot connect to the Dask scheduler at "
+                          f"{addr}: what answers on that port is not a Dask scheduler"), err
+    assert "out of memory" not in err and err.count("\n") == 1, err

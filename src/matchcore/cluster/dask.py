@@ -775,6 +775,38 @@ def _answers_in_time(scheduler) -> None:
                            f"within {CONNECT_WAIT_S:g} s (a scheduler stopped or hung, a "
                            f"network dropping the connection, or another service on that "
                            f"port)") from err
+    why = _not_a_scheduler(err)
+    if why:
+        # The client met the same bytes and said it in words that named neither the address
+        # nor the cause: a service that speaks first (a NATS broker, SSH) had its greeting
+        # read as a frame length, a MemoryError ("Unable to allocate 7.20 EiB") that the
+        # command reported as "out of memory"; others gave struct.error or "Stream is closed".
+        raise ConnectionError(f"cannot connect to the Dask scheduler at {scheduler}: what "
+                              f"answers on that port is not a Dask scheduler ({why}): another "
+                              f"service listens there (a NATS broker, SSH, ...), or a scheduler "
+                              f"that takes tls:// was given as tcp://") from err
+
+
+def _not_a_scheduler(err) -> str | None:
+    """How Dask's handshake with a port that took the connection failed, when that failure
+    says the other end does not speak Dask's protocol; None for anything else (a timeout, a
+    TLS certificate refused), which keeps its own words."""
+    import struct
+
+    from distributed.comm.core import CommClosedError, FatalCommClosedError
+
+    if err is None or isinstance(err, FatalCommClosedError):
+        return None
+    if isinstance(err, CommClosedError):
+        # (connection failures before the handshake are retried by Dask until the timeout;
+        # a closed stream that ends the connect comes from the handshake)
+        return "it closed the connection at Dask's handshake"
+    if isinstance(err, (MemoryError, struct.error, ValueError, TypeError, KeyError,
+                        IndexError)):
+        # frame counts and lengths taken from another protocol's bytes, or a reply that
+        # msgpack cannot read or that holds no handshake
+        return "its reply is no Dask handshake"
+    return None
 
 
 #: Seconds a replay waits for a cluster to have a worker before it fails (TimeoutError): the
