@@ -357,3 +357,39 @@ def test_dask_connect_other_service_on_the_port_raises_connection_error_naming_i
     assert err.startswith(f"matchcore replay: error: cannot connect to the Dask scheduler at "
                           f"{addr}: what answers on that port is not a Dask scheduler"), err
     assert "out of memory" not in err and err.count("\n") == 1, err
+
+
+@pytest.mark.timeout(180)
+def test_dask_connect_worker_or_nanny_address_refused_naming_the_scheduler(tmp_path, capsys):
+    # a worker's log prints "Start worker at: tcp://HOST:PORT" (and its nanny's "Start Nanny
+    # at: ..."): given as the scheduler, the client's first request failed in the worker
+    # ("TypeError: Worker.identity() got an unexpected keyword argument 'n_workers'") and the
+    # command ended in a traceback
+    import distributed
+
+    import matchcore.itch as itch
+
+    day = itch.generate(tmp_path / "d.itch", messages=2000, symbols=2)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
+        nanny = next(iter(cluster.workers.values()))
+        scheduler = cluster.scheduler_address
+        cases = ((nanny.worker_address, f"a Dask worker's, not its scheduler's (the worker's "
+                                        f"scheduler is {scheduler})"),
+                 (nanny.address, "a Dask nanny's (a worker's process manager), not the "
+                                 "scheduler's"))
+        for addr, what in cases:
+            with pytest.raises(ConnectionError) as exc:
+                connect(addr)
+            assert str(exc.value) == (f"cannot connect to the Dask scheduler at {addr}: that "
+                                      f"address is {what}: give the scheduler's address "
+                                      f"(tcp://HOST:8786 by default)")
+            with pytest.raises(ConnectionError, match="that address is a Dask"):
+                replay_files([day], addr)
+            rc = main(["replay", str(day), "--dask", addr, "--no-progress"])
+            out, err = capsys.readouterr()
+            assert rc == 1 and "replayed" not in out
+            assert err == f"matchcore replay: error: {exc.value}\n", err
+        # the scheduler itself is still taken
+        res = replay_files([day], scheduler)
+        assert res.files[0].stats["messages"] == 2000

@@ -732,8 +732,10 @@ CONNECT_WAIT_S = 20.0
 def _answers_in_time(scheduler) -> None:
     """Dask's own connection and handshake to ``scheduler``, an address whose port took a
     TCP connection (:func:`_refused_fast`), given :data:`CONNECT_WAIT_S` seconds in all;
-    ``TimeoutError`` naming the address when it has not answered by then. Any other failure
-    is left to the client, which meets it again and says it in its own words.
+    ``TimeoutError`` naming the address when it has not answered by then, ``ConnectionError``
+    when what answers is no Dask scheduler (another service, :func:`_not_a_scheduler`; a
+    Dask worker or nanny, which its ``identity`` names). Any other failure is left to the
+    client, which meets it again and says it in its own words.
 
     The client's timeout bounds only the connection: its handshake then waits for the
     scheduler's reply for ever. A scheduler stopped or hung (SIGSTOP, a paused VM), or a port
@@ -751,10 +753,14 @@ def _answers_in_time(scheduler) -> None:
     # what the client connects with (its Security from the configuration: TLS certificates)
     args = Security().get_connection_args("client")
     outcome: list = []
+    identity: list = []
 
     async def probe():
         comm = await dask_connect(scheduler, timeout=CONNECT_WAIT_S, **args)
-        await comm.close()
+        try:
+            identity.append(await _identity(comm))
+        finally:
+            await comm.close()
 
     def run():
         try:
@@ -775,6 +781,8 @@ def _answers_in_time(scheduler) -> None:
                            f"within {CONNECT_WAIT_S:g} s (a scheduler stopped or hung, a "
                            f"network dropping the connection, or another service on that "
                            f"port)") from err
+    if err is None and identity:
+        _refuse_other_dask_server(scheduler, identity[0])
     why = _not_a_scheduler(err)
     if why:
         # The client met the same bytes and said it in words that named neither the address
@@ -785,6 +793,36 @@ def _answers_in_time(scheduler) -> None:
                               f"answers on that port is not a Dask scheduler ({why}): another "
                               f"service listens there (a NATS broker, SSH, ...), or a scheduler "
                               f"that takes tls:// was given as tcp://") from err
+
+
+async def _identity(comm) -> dict | None:
+    """The server's answer to Dask's ``identity`` request (every Dask server takes it without
+    arguments: scheduler, worker, nanny), None when it gives none."""
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        reply = await comm.read()
+    except Exception:
+        return None
+    return reply if isinstance(reply, dict) else None
+
+
+def _refuse_other_dask_server(scheduler, identity) -> None:
+    """``ConnectionError`` for the address of a Dask worker or nanny given as the scheduler's:
+    the client's first request failed in the worker (``Worker.identity() got an unexpected
+    keyword argument 'n_workers'``), a traceback from the command. Other servers are left to
+    the client."""
+    kind = identity.get("type")
+    if kind == "Worker":
+        own = identity.get("scheduler")
+        what = "a Dask worker's, not its scheduler's" + (
+            f" (the worker's scheduler is {own})" if isinstance(own, str) and own else "")
+    elif kind == "Nanny":
+        what = "a Dask nanny's (a worker's process manager), not the scheduler's"
+    else:
+        return
+    raise ConnectionError(f"cannot connect to the Dask scheduler at {scheduler}: that address "
+                          f"is {what}: give the scheduler's address (tcp://HOST:8786 by "
+                          f"default)")
 
 
 def _not_a_scheduler(err) -> str | None:
