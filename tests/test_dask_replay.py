@@ -1095,3 +1095,28 @@ def test_bench_dask_script_same_trade_count_other_trades_differ(files, monkeypat
     b = dataclasses.replace(a, files=[dataclasses.replace(a.files[0], trades=trades)])
     assert mod.same(a, replay_serial([files[0]]))
     assert not mod.same(a, b)
+
+
+def test_local_cluster_log_filter_drops_task_failures_and_shutdown_heartbeats_only():
+    # Under load, a worker of the cluster replay_files started logged "Failed to communicate
+    # with scheduler during heartbeat" with a traceback as the cluster was shut down after a
+    # task failed: the command's stderr then ended in a traceback after its one error line.
+    # The scheduler of that cluster lives in the caller's process, so such a failure means
+    # the cluster is closing; every other worker record is kept.
+    import logging
+
+    from matchcore.cluster._quiet import _TaskFailureFilter
+
+    def record(msg, level=logging.ERROR):
+        return logging.LogRecord("distributed.worker", level, __file__, 1, msg, None, None)
+
+    f = _TaskFailureFilter()
+    assert not f.filter(record("Compute Failed\nKey: x\nFunction: replay_one"))
+    assert not f.filter(record("Failed to communicate with scheduler during heartbeat."))
+    for kept in ("Unexpected exception during heartbeat. Closing worker.",
+                 "Unmanaged memory use is high.",
+                 "Scheduler was unaware of this worker; shutting down.",
+                 "Heartbeat to scheduler failed", "failed to communicate"):
+        assert f.filter(record(kept, logging.WARNING)), kept
+    assert f.filter(logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1,
+                                      RuntimeError("Compute Failed"), None, None))
