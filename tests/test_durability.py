@@ -1281,6 +1281,38 @@ def test_recovery_segment_replacement_leftover_removed_and_reported(tmp_path):
     assert inspect(d)["temporaries_to_remove"] == []
 
 
+@pytest.mark.parametrize("what", ["directory", "foreign file", "symlink"])
+def test_recovery_segment_temporary_name_not_a_writers_file_left_alone_nothing_cut(tmp_path,
+                                                                                  what):
+    # a directory under a segment temporary's name made a writing recovery fail with a bare
+    # IsADirectoryError after it had cut the torn tail, and inspect said recovery removes it;
+    # a file the writer could not have written (not a segment header's bytes), or a symlink,
+    # was deleted as the writer's
+    from matchcore.durability import inspect
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    seg = Path(_last_segment(d))
+    with open(seg, "ab") as f:
+        f.write(b"\x58\0\0\0torn")                      # a torn tail recovery cuts
+    h = mc.Engine.recover(d, readonly=True).state_hash()
+    name = d / f"journal-{9:020d}.mcj.new"
+    if what == "directory":
+        name.mkdir()
+    elif what == "foreign file":
+        name.write_bytes(b"a user's notes")
+    else:
+        name.symlink_to(seg)
+    assert mc.Engine.recover(d, readonly=True).recovery_report.temporaries_to_remove == []
+    assert inspect(d)["temporaries_to_remove"] == []
+    rec = mc.Engine.recover(d)
+    assert rec.state_hash() == h and rec.recovery_report.removed_temporaries == []
+    rec.close()
+    assert os.path.lexists(name)
+    assert not mc.Engine.recover(d, readonly=True).recovery_report.torn_tail
+
+
 @pytest.mark.parametrize("bad", [None, 5, 1.5])
 def test_journal_directory_not_a_path_type_error_not_a_directory_of_its_str(tmp_path,
                                                                            monkeypatch, bad):

@@ -28,6 +28,7 @@ from matchcore.durability.errors import JournalError
 KIND_COMMANDS = _j.KIND_COMMANDS
 KIND_TRADES = _j.KIND_TRADES
 _MAX_STP = max(int(m) for m in STP)
+_SEGMENT_MAGIC = b"MCJOURNL"          # every segment header's first bytes
 
 
 @dataclass
@@ -231,7 +232,7 @@ def _header_intact(data) -> bool:
     """Whether ``data`` starts with a whole segment header, as a writer wrote it (magic and
     CRC hold), whatever its fields say: a crash cannot have torn it."""
     head = bytes(memoryview(data).cast("B")[:_j.SEG_HEADER])
-    return (len(head) == _j.SEG_HEADER and head[:8] == b"MCJOURNL"
+    return (len(head) == _j.SEG_HEADER and head[:8] == _SEGMENT_MAGIC
             and _j.crc32c(head[:60]) == int.from_bytes(head[60:64], "little"))
 
 
@@ -743,9 +744,12 @@ def segment_temporaries(path, *, remove: bool = False) -> list[str]:
     """The ``<segment>.new`` files of directory ``path`` that a recovered writer left when it
     died between creating one (to replace an empty last segment whose header records other
     options) and renaming it over the segment: exactly the names that writer makes
-    (``journal-<20 digits>.mcj.new``, ``trades-<20 digits>.mct.new``). ``remove`` deletes them
-    (recovery, under the directory's LOCK: no writer of this journal is alive). Returns their
-    paths, sorted. O(entries in the directory)."""
+    (``journal-<20 digits>.mcj.new``, ``trades-<20 digits>.mct.new``), and only what it can
+    have left there: a regular file (not followed through a symlink), empty or starting with
+    a segment header's magic or a part of it. ``remove`` deletes them (recovery, under the
+    directory's LOCK: no writer of this journal is alive). Returns their paths, sorted.
+    O(entries in the directory)."""
+    from matchcore import _tempfiles
     found = []
     for name in sorted(os.listdir(path)):
         for kind in (KIND_COMMANDS, KIND_TRADES):
@@ -754,10 +758,14 @@ def segment_temporaries(path, *, remove: bool = False) -> list[str]:
             if (name.startswith(pre) and name.endswith(suf) and len(digits) == 20
                     and digits.isascii() and digits.isdigit()):
                 f = os.path.join(path, name)
-                if remove:
-                    os.unlink(f)
-                found.append(f)
+                # A directory under that name made a writing recovery fail (a bare
+                # IsADirectoryError) after its repairs, and a user's file or a symlink was
+                # deleted as the writer's: the writer makes a regular file and writes a
+                # segment header into it, nothing else
+                if _tempfiles._remove_if_dead(f, _SEGMENT_MAGIC, remove=remove):
+                    found.append(f)
     return found
+
 
 
 def creation_leftovers(path) -> list[str]:
