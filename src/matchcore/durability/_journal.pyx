@@ -457,14 +457,20 @@ cdef void* _syncer(void* arg) noexcept nogil:
 
 
 cdef int _start_syncer(mc_journal* j) noexcept nogil:
-    if (pthread_mutex_init(&j.lock, NULL) != 0 or pthread_mutex_init(&j.fd_lock, NULL) != 0
-            or pthread_cond_init(&j.cond, NULL) != 0):
-        return -1
+    """0, or the error number of the pthread call that failed (they return it, errno is not
+    set): EAGAIN for a thread limit reached."""
+    cdef int rc = pthread_mutex_init(&j.lock, NULL)
+    if rc == 0:
+        rc = pthread_mutex_init(&j.fd_lock, NULL)
+    if rc == 0:
+        rc = pthread_cond_init(&j.cond, NULL)
+    if rc != 0:
+        return rc
     j.thread_on = 1
-    if pthread_create(&j.thread, NULL, _syncer, j) != 0:
+    rc = pthread_create(&j.thread, NULL, _syncer, j)
+    if rc != 0:
         j.thread_on = 0
-        return -1
-    return 0
+    return rc
 
 
 cdef void _stop_syncer(mc_journal* j) noexcept nogil:
@@ -825,8 +831,14 @@ cdef class JournalWriter:
             j.fd = os.open(seg, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
             j.seg_size = append_size
             mc_prealloc(j.fd, j.seg_limit)
-        if j.policy == MC_J_BATCH and _start_syncer(j) < 0:
-            raise OSError("cannot start the journal's group-commit thread")
+        if j.policy == MC_J_BATCH:
+            rc = _start_syncer(j)
+            if rc != 0:
+                # said bare ("cannot start the journal's group-commit thread"): no errno, no
+                # directory, and not that the other policies need no thread
+                raise OSError(rc, f"{os.strerror(rc)}: the journal's group-commit thread "
+                                  f"(fsync=\"batch\") could not be started (fsync=\"always\" "
+                                  f"and \"never\" need none)", self.path)
         _LIVE.add(self)
 
     cdef void _forked(self) noexcept:
