@@ -1313,6 +1313,49 @@ def test_recovery_segment_temporary_name_not_a_writers_file_left_alone_nothing_c
     assert not mc.Engine.recover(d, readonly=True).recovery_report.torn_tail
 
 
+@pytest.mark.parametrize("what", ["symlink", "foreign file", "directory"])
+def test_recovery_replacing_empty_segment_foreign_entry_at_its_new_name_refused_nothing_changed(
+        tmp_path, what):
+    # a recovery given other options than an empty last segment records writes the new one as
+    # "<segment>.new" and renames it over: through a symbolic link there it overwrote the
+    # link's target with a segment header and renamed the link over the segment; a user's file
+    # there was truncated into the segment, a directory failed the start after the repairs
+    eng, d = journaled(tmp_path)
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    mc.Engine.recover(d, fsync="always").close()           # an empty last segment: "always"
+    seg = Path(_last_segment(d))
+    assert seg.stat().st_size == 64
+    user = tmp_path / "precious.txt"
+    user.write_text("keep me\n")
+    aside = Path(str(seg) + ".new")
+    if what == "symlink":
+        aside.symlink_to(user)
+    elif what == "foreign file":
+        aside.write_text("keep me too\n")
+    else:
+        aside.mkdir()
+    with open(seg, "ab") as f:
+        f.write(b"\x58\0\0\0torn")                       # a torn tail recovery would cut
+    before = {n: (os.path.islink(d / n), os.path.isdir(d / n),
+                  None if (d / n).is_dir() else (d / n).read_bytes()) for n in os.listdir(d)}
+    with pytest.raises(FileExistsError, match=re.escape(aside.name)) as info:
+        mc.Engine.recover(d, fsync="never")
+    assert info.value.filename == str(aside)
+    assert user.read_text() == "keep me\n"
+    assert {n: (os.path.islink(d / n), os.path.isdir(d / n),
+                None if (d / n).is_dir() else (d / n).read_bytes())
+            for n in os.listdir(d)} == before
+    if what != "directory":
+        aside.unlink()
+    else:
+        aside.rmdir()
+    rec = mc.Engine.recover(d, fsync="never")
+    assert rec.recovery_report.replaced_files == [str(seg)] and not seg.is_symlink()
+    rec.close()
+
+
 @pytest.mark.parametrize("bad", [None, 5, 1.5])
 def test_journal_directory_not_a_path_type_error_not_a_directory_of_its_str(tmp_path,
                                                                            monkeypatch, bad):

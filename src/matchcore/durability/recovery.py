@@ -21,6 +21,7 @@
 """
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -1163,6 +1164,22 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             report.files_to_drop, report.snapshots_to_set_aside = [], []
             report.temporaries_to_remove = []
     else:
+        # A segment replaced is written as "<segment>.new" first, then renamed over it. What
+        # stands at that name and is no leftover of a segment writer (removed below) is not
+        # this recovery's to take: through a symbolic link the writer overwrote its target
+        # and renamed the link over the segment, a user's file was truncated into the
+        # segment, and a directory failed the start once the repairs were made. Refused
+        # before anything is changed.
+        leftovers = set(segment_temporaries(path))
+        for f in to_replace:
+            new_name = f + ".new"
+            if os.path.lexists(new_name) and new_name not in leftovers:
+                raise FileExistsError(
+                    errno.EEXIST, f"recovery replaces {os.path.basename(f)} by a new segment "
+                                  f"written as {os.path.basename(new_name)} first, and that "
+                                  f"name holds something no segment writer left (a directory, "
+                                  f"a symbolic link, or a file that does not start like a "
+                                  f"segment); move it away and recover again", new_name)
         report.trades_cut = trades_cut
         # cut torn tails and drop files that hold nothing valid, then open the writers
         for seg, size in cuts:
