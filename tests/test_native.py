@@ -958,7 +958,8 @@ path = sys.argv[1]
 rec = Recorder(mc.OrderBook(), path, flush_every=1 << 30)
 out = np.zeros(1000, mc.EVENT_DTYPE)
 vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
-resource.setrlimit(resource.RLIMIT_AS, (vm + 150 * 2**20, resource.RLIM_INFINITY))
+# (and room for the journal records the Recorder makes of the batch before it runs)
+resource.setrlimit(resource.RLIMIT_AS, (vm + 150 * 2**20 + n * 48, resource.RLIM_INFINITY))
 try:
     rec.process(flow, out=out)
     print("returned")

@@ -820,26 +820,30 @@ class _ArrayHook:
         return self.arr
 
 
-def test_recorder_call_between_a_batch_and_its_records_raises(tmp_path):
+def test_recorder_call_between_a_batch_and_its_records_raises(tmp_path, monkeypatch):
     # the batch had run and the book was no longer busy, its records not yet appended: another
     # thread's market order then traded on the book after the batch, was journaled before it,
     # and the journal replayed to another state
+    import matchcore.native as native
     from matchcore.native import Recorder, replay_commands
     setup, flow = standard_mix(4000, seed=2)
     path = tmp_path / "session.mccmd"
     rec = Recorder(mc.OrderBook(), path)
     rec.process(setup)
     before = rec.book.state_hash()
-    # the other thread's call made once the batch has run, as its records are appended (the
-    # batch is converted once: no conversion of the caller's object comes between them)
+    # the other thread's call made once the batch has run and its records are appended, before
+    # the Recorder's process() returns (the batch is converted once: no conversion of the
+    # caller's object comes between them)
     hook = {"outcome": "not reached"}
-    journal_batch = rec._journal_batch
+    recorded = native._recorded
 
-    def appending(batch):
-        hook["outcome"] = _in_thread_now(lambda: rec.submit_market(10**12, 0, 5))
-        journal_batch(batch)
+    def appending(call, *args):
+        out = recorded(call, *args)
+        if call == rec.book.process:
+            hook["outcome"] = _in_thread_now(lambda: rec.submit_market(10**12, 0, 5))
+        return out
 
-    rec._journal_batch = appending
+    monkeypatch.setattr(native, "_recorded", appending)
     rec.process(flow)
     assert isinstance(hook["outcome"], BusyError), hook["outcome"]
     assert "process() is being applied and journaled through it" in str(hook["outcome"])

@@ -43,6 +43,7 @@ from matchcore._cliutil import may_write, refuse_unusable_name
 from matchcore._magic import GZIP_MAGIC, NATIVE_MAGIC, own_file_hint
 from matchcore._core import BusyError, OrderBook, _flag_arg
 from matchcore._nocopy import NoCopy
+from matchcore._recorded import recorded as _recorded
 from matchcore import _tempfiles
 
 MAGIC = NATIVE_MAGIC
@@ -985,8 +986,9 @@ class Recorder(NoCopy):
         self._f = f
 
     # ---- forwarded order entry ----
-    # Written out per method (no shared helper, cached bound methods, one pack per call): the
-    # journal should cost little next to the call it records.
+    # Written out per method (cached bound methods, one pack per call): the journal should cost
+    # little next to the call it records. The book's call and the record's append are one
+    # compiled step (matchcore._recorded), which no signal handler's exception can split.
 
     def _closed(self):
         raise ValueError("Recorder is closed")
@@ -1009,12 +1011,13 @@ class Recorder(NoCopy):
                 _refuse_u8(order_id, side, price, qty, tif, owner, ts_ns)
             rejected = None
             try:
-                out = self._submit(order_id, side, price, qty, tif, owner=owner,
-                                   post_only=po, ts_ns=ts_ns)
+                # the call and its record in one step (see matchcore._recorded)
+                out = _recorded(self._submit, (order_id, side, price, qty, tif),
+                                {"owner": owner, "post_only": po, "ts_ns": ts_ns}, self._buf,
+                                _pack, (ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT,
+                                        side, tif, po))
             except OrderRejected as e:
-                rejected = e            # journaled and flushed as any call, then raised
-            self._buf += _pack(ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT, side,
-                               tif, po)
+                rejected = e            # journaled, and flushed as any call, then raised
             self._pending += 1
         finally:
             self._entry.release()
@@ -1036,10 +1039,11 @@ class Recorder(NoCopy):
                 _refuse_u8(order_id, side, None, qty, None, owner, ts_ns)
             rejected = None
             try:
-                out = self._market(order_id, side, qty, owner=owner, ts_ns=ts_ns)
+                out = _recorded(self._market, (order_id, side, qty),
+                                {"owner": owner, "ts_ns": ts_ns}, self._buf, _pack,
+                                (ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0))
             except OrderRejected as e:
                 rejected = e
-            self._buf += _pack(ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0)
             self._pending += 1
         finally:
             self._entry.release()
@@ -1057,8 +1061,9 @@ class Recorder(NoCopy):
             if self._f is None:
                 self._closed()
             order_id, owner, ts_ns = _read_once(order_id, owner, ts_ns)
-            out = self._cancel(order_id, owner=owner, ts_ns=ts_ns)  # rejects without raising
-            self._buf += _pack(ts_ns, order_id, 0, 0, owner, self.symbol, _CANCEL, 0, 0, 0)
+            out = _recorded(self._cancel, (order_id,), {"owner": owner, "ts_ns": ts_ns},
+                            self._buf, _pack,   # (a cancel rejects without raising)
+                            (ts_ns, order_id, 0, 0, owner, self.symbol, _CANCEL, 0, 0, 0))
             self._pending += 1
         finally:
             self._entry.release()
@@ -1077,10 +1082,11 @@ class Recorder(NoCopy):
             p = 0 if price is None else price
             rejected = None
             try:
-                out = self._modify(order_id, qty, price, owner=owner, ts_ns=ts_ns)
+                out = _recorded(self._modify, (order_id, qty, price),
+                                {"owner": owner, "ts_ns": ts_ns}, self._buf, _pack,
+                                (ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0))
             except OrderRejected as e:
                 rejected = e
-            self._buf += _pack(ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0)
             self._pending += 1
         finally:
             self._entry.release()
@@ -1110,7 +1116,23 @@ class Recorder(NoCopy):
                 batch = commands
                 try:
                     batch = _batch_copy(commands, out)
-                    res = self.book.process(batch, out=out)
+                    if batch is commands:
+                        # an array or out= the book refuses, in its words, before any command
+                        res = self.book.process(batch, out=out)
+                        data = self._file_records(batch)
+                        self._buf += data
+                    else:
+                        # the records made first (memory running out here applies nothing),
+                        # then the batch and their append in one step (see matchcore._recorded)
+                        try:
+                            data = self._file_records(batch)
+                        except MemoryError:
+                            exc = MemoryError(f"matchcore: out of memory after 0 of "
+                                              f"{len(batch)} commands")
+                            exc.applied = 0
+                            raise exc from None
+                        res = _recorded(self.book.process, (batch,), {"out": out}, self._buf,
+                                        None, (data,))
                 except MemoryError as exc:
                     # the book ran out of memory part way: the commands it applied are in the
                     # live state, so they go into the journal too (else it replays to another
@@ -1124,7 +1146,9 @@ class Recorder(NoCopy):
                             self._journal_batch(given[i:min(i + 4096, applied)])
                             self.flush()
                     raise
-                self._journal_batch(batch)
+                self._pending += len(data) // COMMAND_DTYPE.itemsize
+                if self._pending >= self._flush_every:
+                    self._flush_due()
                 return res
             finally:
                 self._entry_call = self._entry_thread = None
@@ -1132,11 +1156,15 @@ class Recorder(NoCopy):
         finally:
             self._release(outer)
 
-    def _journal_batch(self, commands):
+    def _file_records(self, commands) -> memoryview:
         recs = np.asarray(commands).astype(FILE_DTYPE)      # a copy, in the file's layout
         recs["symbol"] = self.symbol
-        self._buf += recs.tobytes()
-        self._pending += len(recs)
+        return memoryview(recs.view(np.uint8))              # its bytes, not copied again
+
+    def _journal_batch(self, commands):
+        data = self._file_records(commands)
+        self._buf += data
+        self._pending += len(data) // COMMAND_DTYPE.itemsize
         if self._pending >= self._flush_every:
             self._flush_due()
 
