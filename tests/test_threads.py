@@ -835,15 +835,14 @@ def test_recorder_call_between_a_batch_and_its_records_raises(tmp_path, monkeypa
     # the Recorder's process() returns (the batch is converted once: no conversion of the
     # caller's object comes between them)
     hook = {"outcome": "not reached"}
-    recorded = native._recorded
+    recorded = native._recorded.batch
 
-    def appending(call, *args):
-        out = recorded(call, *args)
-        if call == rec.book.process:
-            hook["outcome"] = _in_thread_now(lambda: rec.submit_market(10**12, 0, 5))
+    def appending(*args):
+        out = recorded(*args)
+        hook["outcome"] = _in_thread_now(lambda: rec.submit_market(10**12, 0, 5))
         return out
 
-    monkeypatch.setattr(native, "_recorded", appending)
+    monkeypatch.setattr(native._recorded, "batch", appending)
     rec.process(flow)
     assert isinstance(hook["outcome"], BusyError), hook["outcome"]
     assert "process() is being applied and journaled through it" in str(hook["outcome"])

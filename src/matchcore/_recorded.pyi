@@ -1,5 +1,16 @@
-"""Types of the Recorder's compiled call-and-record step (``_recorded.pyx``)."""
+"""Types of the Recorder's compiled call-and-record steps (``_recorded.pyx``)."""
 from typing import Any, Callable
 
-def recorded(call: Callable[..., Any], args: tuple, kwargs: dict, buf: bytearray,
-             pack: Callable[..., bytes] | None, fields: tuple) -> Any: ...
+def submit(call: Callable[..., Any], buf: bytearray, pack: Callable[..., bytes],
+           symbol: int, kind: int, order_id: Any, side: Any, price: Any, qty: Any,
+           tif: Any, owner: Any, post_only: int, ts_ns: Any) -> Any: ...
+def market(call: Callable[..., Any], buf: bytearray, pack: Callable[..., bytes],
+           symbol: int, kind: int, order_id: Any, side: Any, qty: Any, owner: Any,
+           ts_ns: Any) -> Any: ...
+def cancel(call: Callable[..., Any], buf: bytearray, pack: Callable[..., bytes],
+           symbol: int, kind: int, order_id: Any, owner: Any, ts_ns: Any) -> Any: ...
+def modify(call: Callable[..., Any], buf: bytearray, pack: Callable[..., bytes],
+           symbol: int, kind: int, order_id: Any, qty: Any, price: Any, owner: Any,
+           ts_ns: Any) -> Any: ...
+def batch(call: Callable[..., Any], buf: bytearray, commands: Any, out: Any,
+          records: Any) -> Any: ...

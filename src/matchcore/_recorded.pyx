@@ -9,20 +9,64 @@ Recorder's record. The book then held a command (a whole batch, when it came dur
 longer replayed to the book. Called from compiled code, the book's method and the append of its
 record run with no such look in between: the signal is raised once both are done (or before
 either), and the journal and the book stay one.
+
+Each function calls the book's method and appends the record ``pack`` makes of the command
+(``native._RECORD.pack``), also when the book refuses the command with ``OrderRejected`` (a
+refusal is journaled too), which is then raised. Any other exception is raised with nothing
+appended: the book refused the arguments and applied nothing. One function per method, with
+the method's own arguments: the per-call Recorder pays no argument tuples or dicts for it.
 """
 
 from matchcore._enums import OrderRejected
 
 
-def recorded(call, tuple args, dict kwargs, bytearray buf, pack, tuple fields):
-    """``call(*args, **kwargs)``, then ``pack(*fields)`` (or the bytes ``fields[0]`` when
-    ``pack`` is None) appended to ``buf``; also when the call raises ``OrderRejected`` (a
-    refusal the book made: journaled), which is then raised. Any other exception is raised
-    with nothing appended (the book refused the arguments and applied nothing)."""
+def submit(call, bytearray buf, pack, symbol, int kind, order_id, side, price, qty, tif,
+           owner, post_only, ts_ns):
     try:
-        out = call(*args, **kwargs)
+        out = call(order_id, side, price, qty, tif, owner=owner, post_only=post_only,
+                   ts_ns=ts_ns)
     except OrderRejected:
-        buf += fields[0] if pack is None else pack(*fields)
+        buf += pack(ts_ns, order_id, price, qty, owner, symbol, kind, side, tif,
+                    post_only)
         raise
-    buf += fields[0] if pack is None else pack(*fields)
+    buf += pack(ts_ns, order_id, price, qty, owner, symbol, kind, side, tif, post_only)
     return out
+
+
+def market(call, bytearray buf, pack, symbol, int kind, order_id, side, qty, owner,
+           ts_ns):
+    try:
+        out = call(order_id, side, qty, owner=owner, ts_ns=ts_ns)
+    except OrderRejected:
+        buf += pack(ts_ns, order_id, 0, qty, owner, symbol, kind, side, 0, 0)
+        raise
+    buf += pack(ts_ns, order_id, 0, qty, owner, symbol, kind, side, 0, 0)
+    return out
+
+
+def cancel(call, bytearray buf, pack, symbol, int kind, order_id, owner, ts_ns):
+    # (a cancel refuses without raising)
+    out = call(order_id, owner=owner, ts_ns=ts_ns)
+    buf += pack(ts_ns, order_id, 0, 0, owner, symbol, kind, 0, 0, 0)
+    return out
+
+
+def modify(call, bytearray buf, pack, symbol, int kind, order_id, qty, price, owner,
+           ts_ns):
+    try:
+        out = call(order_id, qty, price, owner=owner, ts_ns=ts_ns)
+    except OrderRejected:
+        buf += pack(ts_ns, order_id, 0 if price is None else price, qty, owner, symbol,
+                    kind, 0, 0, 0)
+        raise
+    buf += pack(ts_ns, order_id, 0 if price is None else price, qty, owner, symbol, kind,
+                0, 0, 0)
+    return out
+
+
+def batch(call, bytearray buf, commands, out, records):
+    """``call(commands, out=out)`` (the book's ``process``), then ``records`` (the batch's
+    records, made before it ran) appended; nothing appended when it raises."""
+    res = call(commands, out=out)
+    buf += records
+    return res

@@ -43,7 +43,7 @@ from matchcore._cliutil import may_write, refuse_unusable_name
 from matchcore._magic import GZIP_MAGIC, NATIVE_MAGIC, own_file_hint
 from matchcore._core import BusyError, OrderBook, _flag_arg
 from matchcore._nocopy import NoCopy
-from matchcore._recorded import recorded as _recorded
+from matchcore import _recorded
 from matchcore import _tempfiles
 
 MAGIC = NATIVE_MAGIC
@@ -1012,10 +1012,8 @@ class Recorder(NoCopy):
             rejected = None
             try:
                 # the call and its record in one step (see matchcore._recorded)
-                out = _recorded(self._submit, (order_id, side, price, qty, tif),
-                                {"owner": owner, "post_only": po, "ts_ns": ts_ns}, self._buf,
-                                _pack, (ts_ns, order_id, price, qty, owner, self.symbol, _SUBMIT,
-                                        side, tif, po))
+                out = _recorded.submit(self._submit, self._buf, _pack, self.symbol, _SUBMIT,
+                                       order_id, side, price, qty, tif, owner, po, ts_ns)
             except OrderRejected as e:
                 rejected = e            # journaled, and flushed as any call, then raised
             self._pending += 1
@@ -1039,9 +1037,8 @@ class Recorder(NoCopy):
                 _refuse_u8(order_id, side, None, qty, None, owner, ts_ns)
             rejected = None
             try:
-                out = _recorded(self._market, (order_id, side, qty),
-                                {"owner": owner, "ts_ns": ts_ns}, self._buf, _pack,
-                                (ts_ns, order_id, 0, qty, owner, self.symbol, _MARKET, side, 0, 0))
+                out = _recorded.market(self._market, self._buf, _pack, self.symbol, _MARKET,
+                                       order_id, side, qty, owner, ts_ns)
             except OrderRejected as e:
                 rejected = e
             self._pending += 1
@@ -1061,9 +1058,8 @@ class Recorder(NoCopy):
             if self._f is None:
                 self._closed()
             order_id, owner, ts_ns = _read_once(order_id, owner, ts_ns)
-            out = _recorded(self._cancel, (order_id,), {"owner": owner, "ts_ns": ts_ns},
-                            self._buf, _pack,   # (a cancel rejects without raising)
-                            (ts_ns, order_id, 0, 0, owner, self.symbol, _CANCEL, 0, 0, 0))
+            out = _recorded.cancel(self._cancel, self._buf, _pack, self.symbol, _CANCEL,
+                                   order_id, owner, ts_ns)
             self._pending += 1
         finally:
             self._entry.release()
@@ -1079,12 +1075,11 @@ class Recorder(NoCopy):
             if self._f is None:
                 self._closed()
             order_id, qty, price, owner, ts_ns = _read_once(order_id, qty, price, owner, ts_ns)
-            p = 0 if price is None else price
             rejected = None
             try:
-                out = _recorded(self._modify, (order_id, qty, price),
-                                {"owner": owner, "ts_ns": ts_ns}, self._buf, _pack,
-                                (ts_ns, order_id, p, qty, owner, self.symbol, _MODIFY, 0, 0, 0))
+                # (price None: recorded as 0, keep)
+                out = _recorded.modify(self._modify, self._buf, _pack, self.symbol, _MODIFY,
+                                       order_id, qty, price, owner, ts_ns)
             except OrderRejected as e:
                 rejected = e
             self._pending += 1
@@ -1131,8 +1126,7 @@ class Recorder(NoCopy):
                                               f"{len(batch)} commands")
                             exc.applied = 0
                             raise exc from None
-                        res = _recorded(self.book.process, (batch,), {"out": out}, self._buf,
-                                        None, (data,))
+                        res = _recorded.batch(self.book.process, self._buf, batch, out, data)
                 except MemoryError as exc:
                     # the book ran out of memory part way: the commands it applied are in the
                     # live state, so they go into the journal too (else it replays to another
