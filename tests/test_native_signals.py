@@ -1,7 +1,8 @@
 """A signal handler's exception (Ctrl-C's KeyboardInterrupt) raised while a Recorder's call runs
 must not split the book's call from its journal record: whatever the book applied, the journal
-holds, so that it still replays to the book."""
+holds, so that it still replays to the book; nor may it leave the Recorder held for good."""
 import signal
+import sys
 import threading
 
 import numpy as np
@@ -106,3 +107,43 @@ def test_recorder_submit_interrupted_while_it_sweeps_the_book_journals_it(tmp_pa
     assert _replays_to(path, book)
     if not landed:
         pytest.skip("the timer's signal never came while the book swept")
+
+
+class _InterruptAfterEntryLock:
+    # a profile hook raising as the Recorder's per-call lock is taken from Python code: where a
+    # signal handler's exception is raised when the signal came during the acquire (the
+    # interpreter looks for pending signals as each call returns)
+    def __init__(self, lock):
+        self.lock, self.fired = lock, False
+
+    def __call__(self, frame, event, arg):
+        if event == "c_return" and getattr(arg, "__self__", None) is self.lock \
+                and getattr(arg, "__name__", "") == "acquire":
+            sys.setprofile(None)
+            self.fired = True
+            raise _Interrupted()
+
+
+@pytest.mark.parametrize("call", ["submit", "cancel", "process"])
+def test_recorder_interrupted_as_it_takes_its_lock_stays_usable(tmp_path, call):
+    # the exception came after the lock was taken and before the block that releases it: the
+    # Recorder refused every later call and close() as busy, and its buffered records were
+    # never written
+    path = tmp_path / "s.mccmd"
+    book = mc.OrderBook()
+    rec = native.Recorder(book, path)
+    rec.submit(1, mc.Side.BUY, 99, 5)
+    calls = {"submit": lambda: rec.submit(2, mc.Side.BUY, 98, 5),
+             "cancel": lambda: rec.cancel(1),
+             "process": lambda: rec.process(_resting(3, mc.Side.SELL, 10))}
+    sys.setprofile(_InterruptAfterEntryLock(rec._entry))
+    try:
+        calls[call]()
+    except _Interrupted:
+        pass
+    finally:
+        sys.setprofile(None)
+    rec.submit(3, mc.Side.BUY, 97, 5)
+    rec.close()
+    assert _replays_to(path, book)
+    assert native.read_header(path).count >= 2

@@ -17,6 +17,8 @@ appended: the book refused the arguments and applied nothing. One function per m
 the method's own arguments: the per-call Recorder pays no argument tuples or dicts for it.
 """
 
+cimport cython
+
 from matchcore._enums import OrderRejected
 
 
@@ -70,3 +72,35 @@ def batch(call, bytearray buf, commands, out, records):
     res = call(commands, out=out)
     buf += records
     return res
+
+
+@cython.auto_pickle(False)
+cdef class Gate:
+    """A lock taken without waiting, for a ``with`` block: ``refuse()`` (which raises) when
+    it is held already. The Recorder's per-call lock, taken as ``lock.acquire(False)`` in
+    Python and released in a ``finally`` that only began after it: a signal handler's
+    exception raised as ``acquire`` returned (the interpreter's first look for signals after
+    it) came before that ``finally``, and the lock stayed held for good. Every later call,
+    ``close()`` included, was refused as busy, and the records buffered were never written.
+    Entering a ``with`` block runs ``__enter__`` with no such look between it and the block.
+    ``refuse``: a ``weakref.WeakMethod`` (the Recorder's own method, held weakly: the gate is
+    the Recorder's attribute, and a strong one made a cycle that left a dropped Recorder, its
+    file unflushed, to the cyclic collector)."""
+    cdef object _lock
+    cdef object _refuse
+
+    def __cinit__(self, lock, refuse):
+        self._lock = lock
+        self._refuse = refuse
+
+    def __enter__(self):
+        if not self._lock.acquire(False):
+            refuse = self._refuse()
+            if refuse is not None:
+                refuse()
+            raise RuntimeError("the lock is held")
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+        return False

@@ -866,6 +866,8 @@ class Recorder(NoCopy):
         # journaled into a closed Recorder, and the journal no longer replayed to the book.
         # flush() does not take it: calls go on while it writes a copy of the buffer.
         self._entry = threading.Lock()
+        # taken by `with`, never split from its release by a signal (see _recorded.Gate)
+        self._entry_gate = _recorded.Gate(self._entry, weakref.WeakMethod(self._refuse_entry))
         self._entry_call = None
         # the thread of the process() or close() holding _entry (the per-order calls note none:
         # they are the hot path), so that a refusal names the thread that holds the Recorder
@@ -995,9 +997,7 @@ class Recorder(NoCopy):
 
     def submit(self, order_id, side, price, qty, tif=TIF.GTC, *, owner=0, post_only=False, ts_ns=0):
         """Forward :meth:`OrderBook.submit` and journal a SUBMIT record."""
-        if not self._entry.acquire(False):
-            self._refuse_entry()
-        try:
+        with self._entry_gate:
             if self._f is None:
                 self._closed()
             # the flag first, as the book converts it first: with several bad arguments both
@@ -1017,8 +1017,6 @@ class Recorder(NoCopy):
             except OrderRejected as e:
                 rejected = e            # journaled, and flushed as any call, then raised
             self._pending += 1
-        finally:
-            self._entry.release()
         if self._pending >= self._flush_every:
             self._flush_due()
         if rejected is not None:
@@ -1027,9 +1025,7 @@ class Recorder(NoCopy):
 
     def submit_market(self, order_id, side, qty, *, owner=0, ts_ns=0):
         """Forward :meth:`OrderBook.submit_market` and journal a MARKET record."""
-        if not self._entry.acquire(False):
-            self._refuse_entry()
-        try:
+        with self._entry_gate:
             if self._f is None:
                 self._closed()
             order_id, side, qty, owner, ts_ns = _read_once(order_id, side, qty, owner, ts_ns)
@@ -1042,8 +1038,6 @@ class Recorder(NoCopy):
             except OrderRejected as e:
                 rejected = e
             self._pending += 1
-        finally:
-            self._entry.release()
         if self._pending >= self._flush_every:
             self._flush_due()
         if rejected is not None:
@@ -1052,26 +1046,20 @@ class Recorder(NoCopy):
 
     def cancel(self, order_id, *, owner=0, ts_ns=0):
         """Forward :meth:`OrderBook.cancel` and journal a CANCEL record."""
-        if not self._entry.acquire(False):
-            self._refuse_entry()
-        try:
+        with self._entry_gate:
             if self._f is None:
                 self._closed()
             order_id, owner, ts_ns = _read_once(order_id, owner, ts_ns)
             out = _recorded.cancel(self._cancel, self._buf, _pack, self.symbol, _CANCEL,
                                    order_id, owner, ts_ns)
             self._pending += 1
-        finally:
-            self._entry.release()
         if self._pending >= self._flush_every:
             self._flush_due()
         return out
 
     def modify(self, order_id, qty, price=None, *, owner=0, ts_ns=0):
         """Forward :meth:`OrderBook.modify` and journal a MODIFY record (price 0 = keep)."""
-        if not self._entry.acquire(False):
-            self._refuse_entry()
-        try:
+        with self._entry_gate:
             if self._f is None:
                 self._closed()
             order_id, qty, price, owner, ts_ns = _read_once(order_id, qty, price, owner, ts_ns)
@@ -1083,8 +1071,6 @@ class Recorder(NoCopy):
             except OrderRejected as e:
                 rejected = e
             self._pending += 1
-        finally:
-            self._entry.release()
         if self._pending >= self._flush_every:
             self._flush_due()
         if rejected is not None:
@@ -1103,50 +1089,48 @@ class Recorder(NoCopy):
         try:
             if self._f is None:         # closed by another thread before the hold
                 self._closed()
-            if not self._entry.acquire(False):
-                self._refuse_entry()
-            self._entry_call = "process()"
-            self._entry_thread = threading.get_ident()
-            try:
-                batch = commands
+            with self._entry_gate:
                 try:
-                    batch = _batch_copy(commands, out)
-                    if batch is commands:
-                        # an array or out= the book refuses, in its words, before any command
-                        res = self.book.process(batch, out=out)
-                        data = self._file_records(batch)
-                        self._buf += data
-                    else:
-                        # the records made first (memory running out here applies nothing),
-                        # then the batch and their append in one step (see matchcore._recorded)
-                        try:
+                    self._entry_call = "process()"
+                    self._entry_thread = threading.get_ident()
+                    batch = commands
+                    try:
+                        batch = _batch_copy(commands, out)
+                        if batch is commands:
+                            # an array or out= the book refuses, in its words, before any command
+                            res = self.book.process(batch, out=out)
                             data = self._file_records(batch)
-                        except MemoryError:
-                            exc = MemoryError(f"matchcore: out of memory after 0 of "
-                                              f"{len(batch)} commands")
-                            exc.applied = 0
-                            raise exc from None
-                        res = _recorded.batch(self.book.process, self._buf, batch, out, data)
-                except MemoryError as exc:
-                    # the book ran out of memory part way: the commands it applied are in the
-                    # live state, so they go into the journal too (else it replays to another
-                    # state), in pieces written at once: a copy of them all may not fit in what
-                    # memory is left
-                    applied = getattr(exc, "applied", 0)
-                    if applied:
-                        given = np.asarray(batch)
-                        self.flush()
-                        for i in range(0, applied, 4096):
-                            self._journal_batch(given[i:min(i + 4096, applied)])
+                            self._buf += data
+                        else:
+                            # the records made first (memory running out here applies nothing),
+                            # then the batch and their append in one step (see matchcore._recorded)
+                            try:
+                                data = self._file_records(batch)
+                            except MemoryError:
+                                exc = MemoryError(f"matchcore: out of memory after 0 of "
+                                                  f"{len(batch)} commands")
+                                exc.applied = 0
+                                raise exc from None
+                            res = _recorded.batch(self.book.process, self._buf, batch, out, data)
+                    except MemoryError as exc:
+                        # the book ran out of memory part way: the commands it applied are in the
+                        # live state, so they go into the journal too (else it replays to another
+                        # state), in pieces written at once: a copy of them all may not fit in what
+                        # memory is left
+                        applied = getattr(exc, "applied", 0)
+                        if applied:
+                            given = np.asarray(batch)
                             self.flush()
-                    raise
-                self._pending += len(data) // COMMAND_DTYPE.itemsize
-                if self._pending >= self._flush_every:
-                    self._flush_due()
-                return res
-            finally:
-                self._entry_call = self._entry_thread = None
-                self._entry.release()
+                            for i in range(0, applied, 4096):
+                                self._journal_batch(given[i:min(i + 4096, applied)])
+                                self.flush()
+                        raise
+                    self._pending += len(data) // COMMAND_DTYPE.itemsize
+                    if self._pending >= self._flush_every:
+                        self._flush_due()
+                    return res
+                finally:
+                    self._entry_call = self._entry_thread = None
         finally:
             self._release(outer)
 
@@ -1267,15 +1251,13 @@ class Recorder(NoCopy):
         try:
             if self._f is None:         # closed by another thread before the hold
                 return
-            if not self._entry.acquire(False):
-                self._refuse_entry()
-            self._entry_call = "close()"
-            self._entry_thread = threading.get_ident()
-            try:
-                self._close()
-            finally:
-                self._entry_call = self._entry_thread = None
-                self._entry.release()
+            with self._entry_gate:
+                try:
+                    self._entry_call = "close()"
+                    self._entry_thread = threading.get_ident()
+                    self._close()
+                finally:
+                    self._entry_call = self._entry_thread = None
         finally:
             self._release(outer)
 
