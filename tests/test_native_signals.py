@@ -147,3 +147,32 @@ def test_recorder_interrupted_as_it_takes_its_lock_stays_usable(tmp_path, call):
     rec.close()
     assert _replays_to(path, book)
     assert native.read_header(path).count >= 2
+
+
+def test_recorder_flush_interrupted_after_its_count_writes_no_record_twice(tmp_path):
+    # the exception came once the flush had taken the new count in and before it had taken the
+    # flushed records off its buffer: the next flush wrote them again after that count, and
+    # the journal replayed the market order twice
+    path = tmp_path / "s.mccmd"
+    book = mc.OrderBook()
+    rec = native.Recorder(book, path, flush_every=1 << 20)
+    rec.submit(1, mc.Side.SELL, 99, 5)
+    rec.submit_market(2, mc.Side.BUY, 1)
+
+    def interrupt(frame, event, arg):
+        # at the flush's first look for signals once its count is taken in
+        if event == "c_return" and frame.f_code.co_name == "flush" and rec.count == 2:
+            sys.setprofile(None)
+            raise _Interrupted()
+
+    sys.setprofile(interrupt)
+    try:
+        rec.flush()
+    except _Interrupted:
+        pass
+    finally:
+        sys.setprofile(None)
+    rec.submit(3, mc.Side.BUY, 97, 5)
+    rec.close()
+    assert native.read_header(path).count == 3
+    assert _replays_to(path, book)

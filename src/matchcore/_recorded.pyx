@@ -74,6 +74,16 @@ def batch(call, bytearray buf, commands, out, records):
     return res
 
 
+def flushed(recorder, bytearray buf, count, Py_ssize_t written):
+    """A flush's bookkeeping once its records and count are on file: ``recorder.count`` set
+    to ``count`` and the ``written`` bytes taken off ``buf``, with no look for signals between
+    the two. Split by a signal handler's exception, the next flush wrote those records again
+    after the count that already took them in: the journal held them twice (a market order
+    replayed twice), or, the other way round, wrote the next ones over them."""
+    recorder.count = count
+    del buf[:written]
+
+
 @cython.auto_pickle(False)
 cdef class Gate:
     """A lock taken without waiting, for a ``with`` block: ``refuse()`` (which raises) when

@@ -1236,8 +1236,8 @@ class Recorder(NoCopy):
                                          f"{records(self.count, 'committed ')} on file: flush() "
                                          f"again once the cause is gone)",
                               str(self.path)) from exc
-            self.count = n
-            del self._buf[:len(data)]
+            # both at once: see _recorded.flushed
+            _recorded.flushed(self, self._buf, n, len(data))
             self._pending = len(self._buf) // COMMAND_DTYPE.itemsize
         finally:
             self._release(outer)
