@@ -51,15 +51,16 @@ cdef int _book_make(OrderBook book, stp, record_events, capacity) except -1:
     return 0
 
 
-cdef OrderBook _book_of_class(cls, stp, record_events, capacity):
+cdef OrderBook _book_of_class(cls, stp, record_events, capacity, new_args=None):
     # cls.__new__ with OrderBook's arguments, as pickle, copy and from_snapshot make a book:
-    # a subclass's __cinit__ takes none (they are its __init__'s), its book is remade
+    # a subclass's __cinit__ takes none (they are its __init__'s), its book is remade.
+    # new_args: a subclass's own (args, kwargs) for its __new__ (_subclass_new_args)
     cdef OrderBook book
     if cls is OrderBook:
         book = OrderBook.__new__(OrderBook, stp, record_events=record_events, capacity=capacity)
         book._init_due = 0          # no __init__ call follows: a later one is a second one
         return book
-    book = cls.__new__(cls)
+    book = mc_subclass_new(cls, new_args)
     _book_make(book, stp, record_events, capacity)
     return book
 
@@ -735,8 +736,15 @@ cdef class OrderBook:
 
     def __deepcopy__(self, memo):
         # the book itself holds no Python objects: its twin, then a subclass's attributes
-        # deeply (set once: a subclass's __setstate__ runs once)
-        cdef OrderBook c = mc_book_twin(self)
+        # deeply (set once: a subclass's __setstate__ runs once); the arguments of its
+        # __new__ deeply too, as copy.deepcopy takes those of any object
+        new_args = None
+        if type(self) is not OrderBook:
+            new_args = _subclass_new_args(self)
+            if new_args is not None:
+                import copy
+                new_args = copy.deepcopy(new_args, memo)
+        cdef OrderBook c = mc_book_twin(self, new_args)
         memo[id(self)] = c
         if type(self) is not OrderBook:
             import copy
@@ -766,7 +774,10 @@ cdef class OrderBook:
         cls = type(self)
         if cls is OrderBook:
             return _book_from_pickle, args
-        return _book_from_pickle, args[:5] + (cls,), _subclass_state(self)
+        new_args = _subclass_new_args(self)
+        if new_args is None:
+            return _book_from_pickle, args[:5] + (cls,), _subclass_state(self)
+        return _book_from_pickle, args[:5] + (cls, new_args), _subclass_state(self)
 
     # ---- embedding: raw handle, allocation-free depth, snapshots ----
 
@@ -1126,7 +1137,8 @@ cdef class OrderBook:
 cdef OrderBook _book_copy(OrderBook book):
     # copy() and copy.copy: the twin, then a Python subclass's own attributes, as copy.copy
     # takes them (shared, not copied)
-    cdef OrderBook c = mc_book_twin(book)
+    cdef OrderBook c = mc_book_twin(
+        book, None if type(book) is OrderBook else _subclass_new_args(book))
     if type(book) is not OrderBook:
         _set_subclass_state(c, _subclass_state(book))
     return c
@@ -1145,6 +1157,36 @@ def _subclass_state(obj):
         if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
             slots[name] = getattr(obj, name)
     return (d, slots) if slots else d
+
+
+def _subclass_new_args(obj):
+    """The arguments a subclass's ``__new__`` takes, as ``(args, kwargs)``, from its own
+    ``__getnewargs_ex__`` or ``__getnewargs__`` (the protocol pickle and copy call such a
+    ``__new__`` with), checked as pickle checks them; None when it defines neither."""
+    cls = type(obj)
+    if getattr(cls, "__getnewargs_ex__", None) is not None:
+        new_args = obj.__getnewargs_ex__()
+        if not isinstance(new_args, tuple):
+            raise TypeError(f"__getnewargs_ex__ should return a tuple, not "
+                            f"'{type(new_args).__name__}'")
+        if len(new_args) != 2:
+            raise ValueError(f"__getnewargs_ex__ should return a tuple of length 2, not "
+                             f"{len(new_args)}")
+        args, kwargs = new_args
+        if not isinstance(args, tuple):
+            raise TypeError(f"first item of the tuple returned by __getnewargs_ex__ must be "
+                            f"a tuple, not '{type(args).__name__}'")
+        if not isinstance(kwargs, dict):
+            raise TypeError(f"second item of the tuple returned by __getnewargs_ex__ must be "
+                            f"a dict, not '{type(kwargs).__name__}'")
+        return args, kwargs
+    if getattr(cls, "__getnewargs__", None) is not None:
+        args = obj.__getnewargs__()
+        if not isinstance(args, tuple):
+            raise TypeError(f"__getnewargs__ should return a tuple, not "
+                            f"'{type(args).__name__}'")
+        return args, {}
+    return None
 
 
 def _set_subclass_state(obj, state):
@@ -1179,10 +1221,11 @@ def _check_pickle_format(fmt, str what):
                             f"it with the matchcore version that wrote it")
 
 
-def _book_from_pickle(fmt, snapshot, record_events, capacity, events, cls=None):
+def _book_from_pickle(fmt, snapshot, record_events, capacity, events, cls=None, new_args=None):
     """Rebuild a pickled :class:`OrderBook` (``OrderBook.__reduce__``): the snapshot's state,
     grown to the original's order capacity, with its pending events; of class ``cls`` (a
-    subclass, made without calling its ``__init__``, as pickle does) when given."""
+    subclass, made without calling its ``__init__``, as pickle does; its ``__new__`` called
+    with ``new_args``, the ``(args, kwargs)`` its ``__getnewargs__`` gave) when given."""
     _check_pickle_format(fmt, "OrderBook")
     if len(snapshot) >= 12 and snapshot[:8] == b"MCSNAPSH":
         version = int.from_bytes(snapshot[8:12], "little")
@@ -1197,7 +1240,7 @@ def _book_from_pickle(fmt, snapshot, record_events, capacity, events, cls=None):
     # checked as the constructor checks them (a bint took 7 for True; a capacity of -5 grew
     # nothing), before anything is made
     cdef int64_t cap = mc_capacity_arg(capacity, "capacity")
-    cdef OrderBook book = _book_of_class(cls, STP.CANCEL_RESTING, record_events, 0)
+    cdef OrderBook book = _book_of_class(cls, STP.CANCEL_RESTING, record_events, 0, new_args)
     mc_book_restore(book, snapshot)      # (not book.restore(): see from_snapshot)
     book._unpickled_from = id(snapshot)
     cdef mc_book* b = book._b

@@ -646,8 +646,20 @@ cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1:
     return 0
 
 
-cdef OrderBook mc_book_twin(OrderBook book):
-    # copy() without a subclass's attributes: the same class, state and pending events
+cdef OrderBook mc_subclass_new(cls, new_args):
+    # cls.__new__ as pickle calls it: with the (args, kwargs) of _subclass_new_args, or none
+    if new_args is None:
+        return cls.__new__(cls)
+    if (not isinstance(new_args, tuple) or len(new_args) != 2
+            or not isinstance(new_args[0], tuple) or not isinstance(new_args[1], dict)):
+        raise TypeError(f"pickled OrderBook: the arguments of {cls.__name__}.__new__ are not "
+                        f"(args, kwargs): {new_args!r}")
+    return cls.__new__(cls, *new_args[0], **new_args[1])
+
+
+cdef OrderBook mc_book_twin(OrderBook book, new_args=None):
+    # copy() without a subclass's attributes: the same class, state and pending events.
+    # new_args: the (args, kwargs) for a subclass's __new__ (_subclass_new_args), or None
     mc_check_busy(book._b)
     cls = type(book)
     cdef OrderBook c
@@ -657,7 +669,7 @@ cdef OrderBook mc_book_twin(OrderBook book):
     else:
         # as pickle makes one (_book_of_class): a subclass's __new__ may take arguments of
         # its own, and refused OrderBook's; its default book is replaced below
-        c = cls.__new__(cls)
+        c = mc_subclass_new(cls, new_args)
         c.record_events = book.record_events
     c._init_due = 0             # no __init__ call follows (see OrderBook.__init__)
     mc_check_busy(book._b)      # again: making c may have run other threads' code
