@@ -7,7 +7,6 @@ import random
 import socket
 import struct
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -661,38 +660,49 @@ def test_moldudp_loopback_real_itch_file_from_gzip_byte_exact(tmp_path):
     assert bytes(rx.data) == src
 
 
-def _receive_published(src, sink, **publish_options):
-    """receive(port, replayer=sink) in a thread while publish(src, port) sends to it; returns
+def _receive_published(monkeypatch, src, sink, **publish_options):
+    """receive(0, replayer=sink) in a thread while publish(src, port) sends to it; returns
     (the receiver's stats, the publisher's)."""
+    import matchcore.moldudp as moldudp
+
+    # publish() starts once receive() has bound its socket, on the port it bound: datagrams
+    # sent before the bind were lost (a fixed wait was too short for a loaded machine or a
+    # cold first import), and a port picked, freed and bound again could be taken meanwhile
     box = {}
-    with MoldUDP64Receiver(0) as probe:
-        port = probe.port
-    # The port is free again; receive() binds it in the thread before publish() starts sending.
-    started = threading.Event()
+    bound = threading.Event()
+
+    class Receiver(moldudp.MoldUDP64Receiver):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            box["port"] = self.port
+            bound.set()
+
+    monkeypatch.setattr(moldudp, "MoldUDP64Receiver", Receiver)
 
     def listen():
-        started.set()
-        box["stats"] = receive(port, replayer=sink, timeout=LOOP_TIMEOUT_S)
+        try:
+            box["stats"] = receive(0, replayer=sink, timeout=LOOP_TIMEOUT_S)
+        finally:
+            bound.set()
 
     th = threading.Thread(target=listen, daemon=True)
     th.start()
-    started.wait(5)
-    time.sleep(0.2)  # let receive() bind before the first datagram
-    ps = publish(src, port, rate=200_000, **publish_options)
+    assert bound.wait(LOOP_TIMEOUT_S) and "port" in box, "receive() did not bind"
+    ps = publish(src, box["port"], rate=200_000, **publish_options)
     th.join(LOOP_TIMEOUT_S + 5)
     return box["stats"], ps
 
 
-def test_moldudp_receive_and_publish_functions_with_callable_sink():
+def test_moldudp_receive_and_publish_functions_with_callable_sink(monkeypatch):
     src = _framed(2000)
     chunks = []
-    st, ps = _receive_published(src, chunks.append, session="TEST")
+    st, ps = _receive_published(monkeypatch, src, chunks.append, session="TEST")
     assert st.end_of_session and st.session == b"TEST      "
     assert ps.sent_messages == st.messages == 2000
     assert b"".join(chunks) == src and st.data is None
 
 
-def test_moldudp_receive_into_replayer_bytes_it_kept_back_handed_over_for_finish():
+def test_moldudp_receive_into_replayer_bytes_it_kept_back_handed_over_for_finish(monkeypatch):
     # a replayer keeps back a message whose framing depends on what follows (an unknown
     # type, a candidate after a bad prefix); receive() closed its receiver with those bytes,
     # so the stream's last message could never be replayed: 3 received, 2 replayed
@@ -702,7 +712,7 @@ def test_moldudp_receive_into_replayer_bytes_it_kept_back_handed_over_for_finish
            + struct.pack(">QcI8sI", i + 1, b"B", 100, b"TEST    ", 1000 + i) for i in range(2)]
     src = b"".join(struct.pack(">H", len(m)) + m for m in add + [unknown])
     replayer = itch.Replayer()
-    st, _ = _receive_published(src, replayer)
+    st, _ = _receive_published(monkeypatch, src, replayer)
     assert st.end_of_session and st.messages == 3
     assert st.unconsumed == src[-(2 + len(unknown)):]
     replayer.finish(st.unconsumed)
