@@ -45,15 +45,28 @@ def _follow_in_thread(url, stream, prefix, **options):
     return stop, t, box
 
 
+def _wait_holds_replay(c, r, trades, t, within=60):
+    """Until the consumer ``c`` of the follower ``t`` holds replay ``r``'s books and trades
+    (checked again by the caller once the follower has stopped). A fixed wait for the follower
+    to get there was too short on a loaded machine."""
+    deadline = time.monotonic() + within
+    while t.is_alive() and time.monotonic() < deadline:
+        try:
+            assert_consumer_is_replay(c, r, trades)
+            return
+        except Exception:           # not there yet, or read while the follower updates it
+            time.sleep(0.05)
+
+
 def _follower_after_resubscribe(stop, t, box, r, trades):
-    # stop a following consumer once it had time to read a new replay (its backoff is at most
-    # 2 s after it resubscribed), and check it resubscribed and rebuilt exactly that replay.
-    # Its resubscription is waited for, not assumed within a fixed time: on a loaded machine
-    # seeing the stream gone took longer than the 3 s this once allowed in all.
+    # stop a following consumer once it has read a new replay, and check it resubscribed and
+    # rebuilt exactly that replay. Its resubscription and its read are waited for, not assumed
+    # within a fixed time: on a loaded machine either took longer than a fixed wait allowed.
+    # (The new replay is the stream's last: anything read twice was read before it.)
     deadline = time.monotonic() + 60
     while box["live"].resubscribes < 1 and t.is_alive() and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(3.0)
+    _wait_holds_replay(box["live"], r, trades, t)
     stop.set()
     t.join(timeout=60)
     assert "error" not in box, box.get("error")
@@ -143,21 +156,22 @@ def test_stream_of_two_replays_read_again_into_same_consumer_changes_nothing(ser
 
 
 def test_live_subscriber_sees_second_replay_and_ends_with_its_books(server, names):
-    from matchcore.io.nats import consume
+    from matchcore.io.nats import MarketDataConsumer, consume
 
     stream, prefix = names
     publish_day(server.url, stream, prefix, itch.generate(None, messages=20_000, symbols=2,
                                                            seed=3))
     stop = threading.Event()
     box = {}
+    live = MarketDataConsumer()
     t = threading.Thread(target=lambda: box.setdefault(
         "c", consume(server.url, stream=stream, prefix=prefix, follow=True, stop=stop,
-                     timeout=120)))
+                     timeout=120, consumer=live)))
     t.start()
     deadline = time.monotonic() + 30
     r2, trades2 = publish_day(server.url, stream, prefix,
                                itch.generate(None, messages=20_000, symbols=2, seed=4))
-    time.sleep(2.0)                                  # the follower reads up to the end
+    _wait_holds_replay(live, r2, trades2, t)         # the follower reads up to the end
     stop.set()
     t.join(timeout=60)
     assert time.monotonic() < deadline + 60 and "c" in box
@@ -186,10 +200,10 @@ def test_follow_survives_broker_restart_without_store_ends_with_new_books(names,
     stream, prefix = names
     srv = NatsServer(store_dir=tmp_path / "js1").start()
     try:
-        publish_day(srv.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
-                                                            seed=7))
+        r1, trades1 = publish_day(srv.url, stream, prefix,
+                                  itch.generate(None, messages=10_000, symbols=2, seed=7))
         stop, t, box = _follow_in_thread(srv.url, stream, prefix)
-        time.sleep(1.5)                      # the follower has read the first replay
+        _wait_holds_replay(box["live"], r1, trades1, t)    # the follower has read the first
         srv = _restart_with_empty_store(srv, tmp_path)
         r2, trades2 = publish_day(srv.url, stream, prefix,
                                    itch.generate(None, messages=10_000, symbols=2, seed=8))
@@ -412,10 +426,10 @@ def _delete_consumers(url, stream):
 def test_follow_consumer_lost_same_stream_reads_on_not_again(server, names):
     stream, prefix = names
     for seed in (10, 11):                # two replays in the stream before the follower starts
-        publish_day(server.url, stream, prefix, itch.generate(None, messages=10_000, symbols=2,
-                                                               seed=seed))
+        r1, trades1 = publish_day(server.url, stream, prefix,
+                                  itch.generate(None, messages=10_000, symbols=2, seed=seed))
     stop, t, box = _follow_in_thread(server.url, stream, prefix)
-    time.sleep(1.5)
+    _wait_holds_replay(box["live"], r1, trades1, t)    # both read
     # what an expired consumer looks like: the stream is there, the follower's consumer not
     assert _delete_consumers(server.url, stream) == 1
     r2, trades2 = publish_day(server.url, stream, prefix,
@@ -437,15 +451,15 @@ def test_follow_two_subjects_broker_restart_without_store_each_reads_new_stream_
     srv = NatsServer(store_dir=tmp_path / "js1").start()
     try:
         # a long first day: the old stream's sequence numbers run past the new one's head
-        publish_day(srv.url, stream, prefix, itch.generate(None, messages=40_000, symbols=2,
-                                                            seed=17))
+        r1, trades1 = publish_day(srv.url, stream, prefix,
+                                  itch.generate(None, messages=40_000, symbols=2, seed=17))
         day2 = itch.generate(None, messages=10_000, symbols=2, seed=18)
         r2 = itch.Replayer()
         r2.feed(day2)
         r2.finish()
         syms = sorted(r2.symbols[L] for L in r2.books)
         stop, t, box = _follow_in_thread(srv.url, stream, prefix, symbols=syms)
-        time.sleep(2.0)                      # the follower has read the first replay
+        _wait_holds_replay(box["live"], r1, trades1, t)    # the follower has read the first
         srv = _restart_with_empty_store(srv, tmp_path)
         r2, trades2 = publish_day(srv.url, stream, prefix, day2)
         c = _follower_after_resubscribe(stop, t, box, r2, trades2)
