@@ -312,6 +312,32 @@ def test_consume_follow_broker_away_consumer_not_asked_while_disconnected(names,
         assert c.batches > 0 and False not in asked
 
 
+def _wait_all_acknowledged(url, stream, proc, within=60):
+    """Until a consumer of ``stream`` has acknowledged the stream's last message, ``proc``
+    (the subscriber) still running. A reader acknowledges each fetched batch once it has
+    applied it (AckPolicy.ALL): then it has applied every message. A fixed wait for a new
+    process to start, connect and read was too short on a loaded machine."""
+    import asyncio
+
+    import nats
+
+    async def read_all():
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            last = (await js.stream_info(stream)).state.last_seq
+            return any(ci.ack_floor is not None and ci.ack_floor.stream_seq >= last
+                       for ci in await js.consumers_info(stream))
+        finally:
+            await nc.close()
+
+    deadline = time.monotonic() + within
+    while not asyncio.run(read_all()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the subscriber never read the whole stream"
+        time.sleep(0.1)
+
+
 def test_cli_subscribe_follow_interrupted_prints_what_it_received(server, names, tmp_path):
     import os
     import signal
@@ -324,7 +350,12 @@ def test_cli_subscribe_follow_interrupted_prints_what_it_received(server, names,
     proc = subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", server.url,
                              "--stream", stream, "--subject-prefix", prefix, "--follow"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4.0)
+    try:
+        _wait_all_acknowledged(server.url, stream, proc)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
