@@ -276,6 +276,22 @@ def test_dask_replay_split_timestamps_stepping_back_keep_each_book_in_file_order
                 assert np.array_equal(a[a["locate"] == loc], b[b["locate"] == loc]), (n, name)
 
 
+def _spawned_workers():
+    """The worker processes (multiprocessing's spawn children) below this one. A process that
+    ends between the listing and the reading of its command line is not among them: the read
+    raised NoSuchProcess, and did so while a cluster shutting down reaped its workers."""
+    import psutil
+
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 def test_cli_replay_dask_worker_killed_mid_task_names_file_and_exits_1(tmp_path, capsys):
     # A task whose worker died (KilledWorker) left the command with a traceback naming only a
     # task key: which of the files killed its workers was not said.
@@ -286,7 +302,6 @@ def test_cli_replay_dask_worker_killed_mid_task_names_file_and_exits_1(tmp_path,
     import time
 
     import dask
-    import psutil
 
     fifo = tmp_path / "feed.itch"
     os.mkfifo(fifo)
@@ -310,9 +325,7 @@ def test_cli_replay_dask_worker_killed_mid_task_names_file_and_exits_1(tmp_path,
                 assert e.errno == errno.ENXIO and time.monotonic() < deadline and t.is_alive()
                 time.sleep(0.05)
         try:
-            me = psutil.Process()
-            workers = [p for p in me.children(recursive=True)
-                       if "spawn_main" in " ".join(p.cmdline())]
+            workers = _spawned_workers()
             assert workers
             for p in workers:
                 p.send_signal(signal.SIGKILL)
@@ -326,11 +339,9 @@ def test_cli_replay_dask_worker_killed_mid_task_names_file_and_exits_1(tmp_path,
     assert "Traceback" not in err and not out.exists()
     # the cluster was shut down: no worker process is left
     deadline = time.monotonic() + 30
-    while [p for p in psutil.Process().children(recursive=True)
-           if "spawn_main" in " ".join(p.cmdline())] and time.monotonic() < deadline:
+    while _spawned_workers() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not [p for p in psutil.Process().children(recursive=True)
-                if "spawn_main" in " ".join(p.cmdline())]
+    assert not _spawned_workers()
 
 
 def test_dask_replay_split_itch_stock_named_as_a_number_kept_in_one_share(tmp_path):
