@@ -224,7 +224,11 @@ def test_cli_stdout_reader_gone_quiet_status_141(argv, small_day, journal_dir, t
 
 
 def test_cli_replay_pipe_to_head_no_traceback(small_day):
-    proc = subprocess.run(f"{' '.join(CLI)} replay {small_day} | head -c 1 >/dev/null",
+    import shlex
+
+    # quoted: the interpreter's path holds a space when the clone's path does
+    cmd = shlex.join([*CLI, "replay", str(small_day)])
+    proc = subprocess.run(f"{cmd} | head -c 1 >/dev/null",
                           shell=True, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stderr == ""
 
