@@ -21,7 +21,6 @@ prom = pytest.importorskip("prometheus_client",
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from matchcore.io.metrics import EngineMetrics, ReplayMetrics, serve_metrics  # noqa: E402
-from matchcore.io.nats import free_port  # noqa: E402  (plain sockets, no nats import)
 
 BOUNDS = np.array([100, 200, 500, 1e3, 2e3, 5e3, 1e4, 1e5, 1e6, 1e7])
 
@@ -162,15 +161,19 @@ def test_replay_metrics_feed_stats_sequence_gaps_exported(day):
 
 
 def _replay_serving_metrics(day, hold, *extra):
-    """`matchcore replay day --metrics-port P --metrics-hold hold *extra` in a subprocess;
-    returns (process, metrics URL)."""
-    port = free_port()
+    """`matchcore replay day --metrics-port 0 --metrics-hold hold *extra` in a subprocess;
+    returns (process, metrics URL as its first line gives it). Port 0: a port picked here
+    and bound by the child later could be taken by another process meanwhile."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "matchcore", "replay", str(day), "--metrics-port", str(port),
+        [sys.executable, "-m", "matchcore", "replay", str(day), "--metrics-port", "0",
          "--metrics-hold", hold, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    return proc, f"http://127.0.0.1:{port}/metrics"
+    first = proc.stdout.readline()          # "metrics: URL", printed once it serves
+    if not first.startswith("metrics: http://"):
+        proc.kill()
+        pytest.fail(f"no metrics URL first: {first!r} {proc.communicate()}")
+    return proc, first.split()[1]
 
 
 def _scrape_until_done(proc, url, also=lambda: True):
