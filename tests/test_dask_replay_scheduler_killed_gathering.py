@@ -7,6 +7,7 @@ replay finished gives. Real processes: a ``dask scheduler`` and a ``dask worker`
 scheduler stopped once the task is done and killed while the client waits for the result."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -26,31 +27,24 @@ from matchcore.cluster.dask import replay_files  # noqa: E402
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def cluster():
+def cluster(tmp_path):
     if not (BIN / "dask").exists():
         pytest.skip("the dask command is not installed beside this interpreter")
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
+    # port 0 and the scheduler file: the scheduler writes its address there once it listens,
+    # on the port it bound. A port picked here, freed and given to it could be taken by
+    # another process meanwhile, whose answer to a connection passed for the scheduler's.
+    info = tmp_path / "scheduler.json"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     scheduler = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1",
-                                  "--port", str(port), "--no-dashboard"], **quiet)
+                                  "--port", "0", "--no-dashboard", "--scheduler-file",
+                                  str(info)], **quiet)
     deadline = time.monotonic() + 60
     while True:                                        # the scheduler listening
-        import socket
-
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            address = json.loads(info.read_text())["address"]
             break
-        except OSError:
+        except (OSError, ValueError, KeyError):        # not yet written, or half written
             if time.monotonic() > deadline or scheduler.poll() is not None:
                 scheduler.kill()
                 pytest.fail("the dask scheduler did not start")
