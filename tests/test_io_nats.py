@@ -827,24 +827,33 @@ def test_nats_server_port_taken_by_another_server_start_raises_naming_port(serve
         other.close()
 
 
+def _publisher_threads() -> set:
+    """The publisher loop threads running now. Compared as "none new is left": one of an
+    earlier test's publisher still ending (a close() that gave up waiting, a publisher not yet
+    collected) is not this test's."""
+    import threading
+
+    return {t for t in threading.enumerate() if t.name == "matchcore-nats-publisher"}
+
+
 def test_replay_hooks_bad_publish_kinds_frees_metrics_port_and_publisher(server, names):
     # the bridge refused the kinds after the metrics server and the publisher had started:
     # the port stayed bound and the publisher's thread and connection ran on
     import io
     import socket
-    import threading
 
     from matchcore.io.replay_hooks import ReplayHooks
 
     pytest.importorskip("prometheus_client")
     stream, prefix = names
     port = free_port()
+    before = _publisher_threads()
     with pytest.raises(ValueError, match="bogus"):
         ReplayHooks(metrics_port=port, publish=server.url, publish_kinds=("tob", "bogus"),
                     stream=stream, prefix=prefix, out=io.StringIO())
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
-    assert "matchcore-nats-publisher" not in [t.name for t in threading.enumerate()]
+    assert _publisher_threads() <= before
 
 
 @pytest.mark.parametrize("ch", ["\x7f", "\x00", "\x1b", "\x85"])
@@ -938,12 +947,12 @@ def test_cli_replay_publish_output_failing_after_replay_flushes_reports_frees_po
     # still queued (the stream simply ended early, no gap to see), no "published:" line said
     # so, and in-process the metrics port and the publisher's thread stayed
     import socket
-    import threading
 
     pytest.importorskip("prometheus_client")
     stream, prefix = names
     path = itch.generate(tmp_path / "d.itch", messages=20_000, symbols=2, seed=8)
     port = free_port()
+    before = _publisher_threads()
     code = main(["replay", str(path), "--publish", server.url, "--stream", stream,
                  "--subject-prefix", prefix, "--metrics-port", str(port), "--no-progress",
                  "--dump-book", "/dev/full"])
@@ -952,7 +961,7 @@ def test_cli_replay_publish_output_failing_after_replay_flushes_reports_frees_po
     assert "published: " in cap.out and "dropped (queue full) 0 batches" in cap.out
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
-    assert "matchcore-nats-publisher" not in [t.name for t in threading.enumerate()]
+    assert _publisher_threads() <= before
 
 
 def test_replay_hooks_publish_kinds_as_generator_record_l2_and_say_them(server, names):
