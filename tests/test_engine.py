@@ -972,3 +972,31 @@ def test_engine_refused_call_leaves_every_clock_and_byte_unchanged(name, refuse,
     assert _engine_state_bytes(eng)[0][0] != before[0][0]
     if journaled:
         eng.close()
+
+
+def test_state_hash_covers_what_decides_matching_and_not_the_clock_events_or_symbol():
+    # What the README's API table says the hash covers: books that will match alike hash
+    # equal whatever their clocks, pending events or symbol ids; a change in queue order,
+    # owner or post-only flag (each of which decides a future fill) changes it.
+    import matchcore as mc
+    a, b = mc.OrderBook(), mc.OrderBook()
+    a.submit(1, 0, 99, 5, ts_ns=5)
+    b.submit(1, 0, 99, 5, ts_ns=77)
+    b.events()
+    eng = mc.Engine()
+    eng.add_symbol(42)
+    eng.submit(42, 1, 0, 99, 5, ts_ns=123)
+    assert a.state_hash() == b.state_hash() == eng.book(42).state_hash()
+    base = a.state_hash()
+    c, d = mc.OrderBook(), mc.OrderBook()
+    for book, order in ((c, (2, 3)), (d, (3, 2))):      # same orders, other queue order
+        for oid in order:
+            book.submit(oid, 0, 99, 1)
+    assert c.state_hash() != d.state_hash()
+    e, f = mc.OrderBook(), mc.OrderBook()
+    e.submit(1, 0, 99, 5, owner=1)
+    f.submit(1, 0, 99, 5, owner=2)
+    assert e.state_hash() != f.state_hash() != base
+    g = mc.OrderBook()
+    g.submit(1, 0, 99, 5, post_only=True)
+    assert g.state_hash() != base
