@@ -799,8 +799,10 @@ cdef class Engine:
         fills of commands with seq >= ``trades_from`` go to ``trades``, each with the journal
         time of its command's record (``journal_ts``, int64 ns, one per command) (without it, with
         ``fills``, their count is added to ``fills[0]``: what read-only recovery reports that a
-        writer would write). Returns the count
-        applied (fewer than given: that command's outcome differed). Events are dropped.
+        writer would write). Returns (the count applied, the engine's outcome of the next
+        command): fewer than given means that command's outcome differed from the recorded one,
+        and the second item is what the engine gave (the recovery's error names both); else it
+        is None. Events are dropped.
         Memory running out raises ``MemoryError`` (saying at which command): that is no
         divergence of the journal, and the commands before it stay applied."""
         cdef cnp.ndarray arr = np.ascontiguousarray(commands)
@@ -831,7 +833,7 @@ cdef class Engine:
             # (a command that ran out of memory is never journaled: no recorded outcome is this)
             raise MemoryError(f"matchcore: out of memory replaying the journal at seq "
                               f"{int(s[done])}, after {done} of {n} commands")
-        return done
+        return done, (got if done < n else None)
 
     @property
     def journal(self):

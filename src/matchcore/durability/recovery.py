@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from matchcore._cliutil import plural
-from matchcore._core import COMMAND_DTYPE, CommandKind, _flag_arg
+from matchcore._core import COMMAND_DTYPE, CommandKind, Reason, _flag_arg
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
@@ -1331,13 +1331,14 @@ def _replay_journal(eng, cscan, rbuf, start, stop, trades_from, jt, fills):
                 offs = np.ascontiguousarray(idx["offset"][part])
                 cmds, seqs, results = _j.extract_commands(seg.data, offs, out)
                 # a fill written again carries its command's journal time
-                done = eng._replay(cmds, seqs, results, idx["ts_ns"][part], trades_from, jt,
-                                   fills)
+                done, gave = eng._replay(cmds, seqs, results, idx["ts_ns"][part],
+                                         trades_from, jt, fills)
                 if done < len(cmds):
                     raise JournalError(
                         f"replay diverged at seq {int(seqs[done])} ({seg.path}, offset "
-                        f"{int(offs[done])}): recorded outcome {int(results[done])}, the "
-                        f"engine gave another (journal written by a different matching "
+                        f"{int(offs[done])}): recorded outcome "
+                        f"{_outcome_text(int(results[done]))}, the engine gave "
+                        f"{_outcome_text(gave)} (journal written by a different matching "
                         f"version?)",
                         seg.path, int(offs[done]))
                 commands += len(cmds)
@@ -1347,6 +1348,17 @@ def _replay_journal(eng, cscan, rbuf, start, stop, trades_from, jt, fills):
                 configs += 1
             pos = b + 1
     return commands, configs
+
+
+def _outcome_text(outcome: int) -> str:
+    """A journaled outcome as a reader needs it: the qty executed, or -reason with the
+    reason's name (``-6 (ORDER_NOT_FOUND)``), so that a divergence says what each side did."""
+    if outcome < 0:
+        try:
+            return f"{outcome} ({Reason(-outcome).name})"
+        except ValueError:
+            pass
+    return str(outcome)
 
 
 # Commands extracted and replayed per call: large enough that the call's overhead vanishes
