@@ -739,7 +739,9 @@ cdef class JournalWriter:
     its copy of the directory's lock (the group-commit thread is not copied). ``fsync``:
     ``"never"``, ``"batch"`` (group commit: a syncer thread fsyncs every ``batch_us`` µs or
     every ``batch_records`` records written, whichever comes first), ``"always"``, or
-    ``"on_sync"`` (only at :meth:`sync`, segment roll and close: the trade capture's policy).
+    ``"on_sync"`` (only at :meth:`sync`, segment roll and close: the trade capture's policy, but
+    under an engine's ``"never"`` its trade journal is ``"never"`` too, fsynced only at the
+    engine's :meth:`~matchcore.Engine.sync` and :meth:`~matchcore.Engine.snapshot`).
     """
 
     def __cinit__(self, path, int kind, int stp, str fsync="batch", *,
