@@ -142,7 +142,15 @@ class _NamedStdout:
     # (a try around the call, not a context manager: a CSV to stdout writes once a row)
     def write(self, text):
         try:
-            return self._stream.write(text)
+            try:
+                return self._stream.write(text)
+            except UnicodeEncodeError:
+                # a character stdout's encoding cannot hold (a latin-1 name under an ASCII
+                # locale, a file name of undecodable bytes on a strict UTF-8 stdout) escaped,
+                # as stderr writes it: the report failed in the codec's words after the whole
+                # work, the outputs after that line never written. (The encoder refuses the
+                # whole text before any of it is written.)
+                return self._stream.write(escaped_for(self._stream, text))
         except OSError as e:
             raise self._named(e)
 
@@ -162,6 +170,13 @@ class _NamedStdout:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def escaped_for(stream, text: str) -> str:
+    """``text`` with each character the text ``stream``'s encoding cannot hold written as
+    Python's ``backslashreplace`` writes it (``\\xc9``, ``\\udcff``). O(len(text))."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
 def _stdout_failed():

@@ -323,7 +323,28 @@ def _book_rows(books_by_locate: dict, names: dict):
                 yield [loc, names.get(loc, str(loc)), side, i, int(price), int(qty), int(orders)]
 
 
+def refuse_unencodable_dump(args, texts, what: str = "symbol") -> None:
+    """``ValueError`` naming --dump-book when it goes to stdout (``-``) and one of ``texts``
+    (the symbol names, or with ``what`` "file name" the file names, its rows hold) has a
+    character stdout's encoding cannot hold (an ASCII locale): found before any row is written. The report escapes such a
+    character, as stderr does; in the CSV, data, an escaped name would be another name.
+    O(len(texts))."""
+    stream = getattr(args, "dump_stream", None)
+    if stream is None:
+        return
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    for text in texts:
+        try:
+            text.encode(encoding)
+        except UnicodeEncodeError:
+            shown = "- (stdout)" if args.dump_book == "-" else args.dump_book
+            raise ValueError(f"--dump-book {shown}: the {what} {text!r} cannot be written in "
+                             f"stdout's encoding ({encoding}); a --dump-book file is UTF-8") \
+                from None
+
+
 def _dump_book(args, books_by_locate, names) -> int:
+    refuse_unencodable_dump(args, [names.get(loc, str(loc)) for loc in books_by_locate])
     n = 0
     with dump_output(args) as f:
         w = csv.writer(f)

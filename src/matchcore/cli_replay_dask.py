@@ -19,7 +19,8 @@ from matchcore._cliutil import (OUT_FILES, extra_missing, name_within, refuse_di
                                report_dropped, save_npy, write_json)
 from matchcore.bench.report import _count
 from matchcore.cli_replay import (CSV_HEADER, _bar, _print_interrupted, _require_plot_extra,
-                                  check_snapshot_options, dump_output, refuse_input_directory)
+                                  check_snapshot_options, dump_output, refuse_input_directory,
+                                  refuse_unencodable_dump)
 
 
 def _options(args) -> dict:
@@ -243,6 +244,10 @@ def run_many(args) -> int:
     if args.dump_book:
         from matchcore.cli_replay_dbn import publisher_names
 
+        refuse_unencodable_dump(args, [f.file for f in res.files], "file name")
+        for f in res.files:
+            names = publisher_names(f.symbols, f.publishers)
+            refuse_unencodable_dump(args, [names.get(loc, str(loc)) for loc in f.books])
         n = 0
         with dump_output(args) as fh:
             w = csv.writer(fh)
