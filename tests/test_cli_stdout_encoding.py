@@ -86,3 +86,26 @@ def test_cli_replay_several_files_dump_book_stdout_cannot_encode_a_name_refused(
     assert p.stderr.decode("ascii").splitlines()[-1].startswith(
         "matchcore replay: error: --dump-book - (stdout): the symbol '\\xc9CLAIR' cannot be "
         "written in stdout's encoding (ascii)")
+
+
+def test_cli_replay_several_files_dump_book_file_name_of_undecodable_bytes_kept_exact(
+        capsys, day, tmp_path):
+    # the file column holds the path as given: a name of bytes that are no UTF-8 failed the
+    # UTF-8 CSV ("'utf-8' codec can't encode character '\udcff'") after the whole replay,
+    # exit 1 and no CSV; it is written as those bytes, as the file system names the file
+    odd = tmp_path / os.fsdecode(b"day\xff.itch")
+    odd.write_bytes(day.read_bytes())
+    dump = tmp_path / "dump.csv"
+    code, out, err = run_cli(capsys, "replay", str(odd), str(day), "--dump-book", str(dump),
+                             "--no-progress")
+    assert code == 0, err
+    rows = dump.read_bytes().splitlines()
+    assert rows[1].startswith(os.fsencode(str(odd)) + b",1,")
+    # on a stdout that writes such a name back as its bytes (surrogateescape: Python's under
+    # the C locale or in its UTF-8 mode) the CSV is exact too, not refused
+    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", str(odd), str(day),
+                        "--dump-book", "-", "--no-progress"],
+                       env={**os.environ, "PYTHONIOENCODING": "utf-8:surrogateescape"},
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == dump.read_bytes()

@@ -222,8 +222,11 @@ def dump_output(args):
             parent.mkdir(parents=True, exist_ok=True)
         # UTF-8 whatever the locale, as JSON is ASCII whatever it is: in the locale's encoding
         # a name it cannot encode (latin-1 letters under LC_ALL=C) failed after the replay
+        # (surrogateescape: a file name of bytes that are no UTF-8, in the several files'
+        # file column, is written as those bytes, the path as given; it failed the CSV)
         with naming_output("--dump-book", args.dump_book), \
-                atomic_output(args.dump_book, newline="", encoding="utf-8") as f:
+                atomic_output(args.dump_book, newline="", encoding="utf-8",
+                              errors="surrogateescape") as f:
             yield f
 
 
@@ -333,9 +336,13 @@ def refuse_unencodable_dump(args, texts, what: str = "symbol") -> None:
     if stream is None:
         return
     encoding = getattr(stream, "encoding", None) or "utf-8"
+    # surrogateescape (Python's stdout under the C locale or in its UTF-8 mode) writes a name
+    # of undecodable bytes back as those bytes: exact, as the dump file writes it
+    errors = "surrogateescape" if getattr(stream, "errors", None) == "surrogateescape" \
+        else "strict"
     for text in texts:
         try:
-            text.encode(encoding)
+            text.encode(encoding, errors)
         except UnicodeEncodeError:
             shown = "- (stdout)" if args.dump_book == "-" else args.dump_book
             raise ValueError(f"--dump-book {shown}: the {what} {text!r} cannot be written in "
