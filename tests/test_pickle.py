@@ -561,6 +561,106 @@ def test_subclass_getnewargs_not_a_tuple_refused_as_pickle_refuses(bad, error):
     assert book.snapshot() == before
 
 
+class RegistryEngine(mc.Engine):
+    registry: dict = {}
+
+    def __new__(cls, desk):
+        return _registry_new(cls, mc.Engine, desk, cls.registry)
+
+    def __init__(self, desk):
+        super().__init__(mc.STP.CANCEL_TAKER)
+
+    def __getnewargs__(self):
+        return (self.desk,)
+
+
+class RegistryEngineKw(mc.Engine):
+    registry: dict = {}
+
+    def __new__(cls, *, desk):
+        return _registry_new(cls, mc.Engine, desk, cls.registry)
+
+    def __init__(self, *, desk):
+        super().__init__(mc.STP.CANCEL_TAKER)
+
+    def __getnewargs_ex__(self):
+        return (), {"desk": self.desk}
+
+
+@pytest.mark.parametrize("cls, make", [(RegistryEngine, lambda: RegistryEngine("credit")),
+                                       (RegistryEngineKw, lambda: RegistryEngineKw(desk="credit"))])
+@pytest.mark.parametrize("how", HOWS + ("pickle protocol 0",))
+def test_engine_subclass_new_with_arguments_gets_them_from_getnewargs(cls, make, how):
+    # As for OrderBook subclasses: the engine called cls.__new__(cls), so a subclass whose
+    # __new__ needs arguments could be pickled but not unpickled, nor copied.
+    eng = make()
+    eng.add_symbol(4, "FOUR")
+    eng.set_limits(4, tick=5)
+    eng.submit(4, 1, 0, 100, 5, owner=3)
+    made = len(cls.registry["credit"])
+    if how == "pickle protocol 0":
+        twin = twin_of(eng, "pickle", 0)
+    else:
+        twin = twin_of(eng, how)
+    assert type(twin) is cls and twin is not eng and twin.desk == "credit"
+    assert len(cls.registry["credit"]) == made + 1 and cls.registry["credit"][-1] is twin
+    assert twin.stp == mc.STP.CANCEL_TAKER and twin.state_hash() == eng.state_hash()
+    assert twin.limits(4) == eng.limits(4) and twin.symbol_id("FOUR") == 4
+    assert twin.submit(4, 2, 1, 100, 2) == 2 and eng.get(1) == (4, 0, 100, 5)
+    twin.check_invariants()
+
+
+class _Desk:
+    def __init__(self, name):
+        self.name = name
+
+
+def test_engine_subclass_new_arguments_deep_copied_with_the_memo():
+    # copy.deepcopy takes the arguments of __new__ deeply, with the memo of the whole copy
+    eng = RegistryEngine(_Desk("credit"))
+    twin, desk = copy.deepcopy((eng, eng.desk))
+    assert twin.desk.name == "credit" and twin.desk is not eng.desk and twin.desk is desk
+
+
+@pytest.mark.parametrize("bad, error", [
+    ("desk", "__getnewargs__ should return a tuple, not 'str'"),
+    (None, "__getnewargs__ should return a tuple, not 'NoneType'"),
+])
+def test_engine_subclass_getnewargs_not_a_tuple_refused_as_pickle_refuses(bad, error):
+    class Bad(RegistryEngine):
+        def __getnewargs__(self):
+            return bad
+
+    eng = Bad("credit")
+    eng.add_symbol(2)
+    eng.submit(2, 1, 0, 100, 5)
+    state = eng.state_hash()
+    made = len(Bad.registry["credit"])
+    for how in ("pickle", "copy", "deepcopy"):
+        with pytest.raises(TypeError, match=error):
+            twin_of(eng, how)
+    assert len(Bad.registry["credit"]) == made and eng.state_hash() == state
+    # (and not left held: the next call goes through)
+    assert eng.get(1) == (2, 0, 100, 5) and eng.submit(2, 2, 1, 100, 2) == 2
+
+
+def test_engine_pickles_without_getnewargs_keep_their_arguments():
+    # The arguments are carried only for a subclass that defines __getnewargs__(_ex__): the
+    # pickles of Engine and of other subclasses hold what they held before.
+    for eng in (mc.Engine(), TaggedEngine(), RegistryEngine("credit")):
+        eng.add_symbol(1)
+        args = eng.__reduce__()[1]
+        assert len(args) == (9 if type(eng) is RegistryEngine else 8)
+        assert args[7] is (None if type(eng) is mc.Engine else type(eng))
+
+
+def test_engine_unpickle_refuses_new_arguments_not_args_and_kwargs():
+    eng = RegistryEngine("credit")
+    fn, args, state = eng.__reduce__()
+    with pytest.raises(TypeError, match="RegistryEngine.__new__ are not \\(args, kwargs\\)"):
+        fn(*args[:8], ("credit",))
+
+
 class _LockedState:
     """A subclass's own pickling protocol: __getstate__ leaves out a lock (which cannot be
     pickled or copied), __setstate__ makes a new one and counts its calls."""

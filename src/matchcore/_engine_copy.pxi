@@ -1,16 +1,26 @@
 # Part of matchcore._engine (included by _engine.pyx, one C unit): copies and pickles of an
 # Engine, and its hold as a context manager for the readers written in Python.
 
-def _engine_of_class(cls, stp, record_events=True):
+def _engine_of_class(cls, stp, record_events=True, new_args=None):
     """``cls.__new__`` with Engine's arguments, as copies, unpickling, recovery and snapshot
     loading make an engine (without calling a subclass's ``__init__``): a subclass's
-    ``__cinit__`` takes none (they are its ``__init__``'s), its engine is set up here."""
+    ``__cinit__`` takes none (they are its ``__init__``'s), its engine is set up here.
+    ``new_args``: the ``(args, kwargs)`` a subclass's own ``__new__`` is called with, from its
+    ``__getnewargs__`` / ``__getnewargs_ex__`` (``_subclass_new_args``); None: none."""
     cdef Engine eng
     if cls is Engine:
         eng = Engine.__new__(Engine, stp, record_events=record_events)
         eng._init_due = 0           # no __init__ call follows: a later one is a second one
         return eng
-    eng = cls.__new__(cls)
+    if new_args is None:
+        eng = cls.__new__(cls)
+    else:
+        # (from a pickle: anything; refused as OrderBook's are, before __new__ runs)
+        if (not isinstance(new_args, tuple) or len(new_args) != 2
+                or not isinstance(new_args[0], tuple) or not isinstance(new_args[1], dict)):
+            raise TypeError(f"pickled Engine: the arguments of {cls.__name__}.__new__ are not "
+                            f"(args, kwargs): {new_args!r}")
+        eng = cls.__new__(cls, *new_args[0], **new_args[1])
     eng._setup(stp, record_events, None, None, {})
     return eng
 
@@ -18,6 +28,10 @@ def _engine_of_class(cls, stp, record_events=True):
 cdef object _engine_reduce(Engine eng):
     # Engine.__reduce__
     _check_copyable(eng)
+    cls = type(eng)
+    # a subclass's __getnewargs__ is its own code: asked before the hold, and checked (as
+    # pickle checks it) before anything is read
+    new_args = None if cls is Engine else _subclass_new_args(eng)
     cdef mc_engine* e = eng._e
     cdef OrderBook book
     cdef int64_t n_ev
@@ -37,11 +51,12 @@ cdef object _engine_reduce(Engine eng):
         now_ns = e.now_ns
     finally:
         mc_engine_unhold(e, nested)
-    cls = type(eng)
-    return (_engine_from_pickle,
-            (_PICKLE_FORMAT, eng._stp, eng.record_events, now_ns, symbols, events,
-             eng.recovery_report, None if cls is Engine else cls),
-            None if cls is Engine else _subclass_state(eng))
+    args = (_PICKLE_FORMAT, eng._stp, eng.record_events, now_ns, symbols, events,
+            eng.recovery_report, None if cls is Engine else cls)
+    if new_args is not None:
+        # (only then: the pickles of other engines hold what they held before)
+        args += (new_args,)
+    return _engine_from_pickle, args, None if cls is Engine else _subclass_state(eng)
 
 
 cdef object _engine_deepcopy(Engine eng, memo):
@@ -49,7 +64,11 @@ cdef object _engine_deepcopy(Engine eng, memo):
     _check_copyable(eng)
     import copy
     cls = type(eng)
-    cdef Engine twin = _engine_of_class(cls, eng._stp, eng.record_events)
+    # the arguments of a subclass's __new__ deeply, as copy.deepcopy takes those of any object
+    new_args = None if cls is Engine else _subclass_new_args(eng)
+    if new_args is not None:
+        new_args = copy.deepcopy(new_args, memo)
+    cdef Engine twin = _engine_of_class(cls, eng._stp, eng.record_events, new_args)
     memo[id(eng)] = twin
     cdef mc_engine* e = eng._e
     cdef OrderBook book, dup
@@ -136,16 +155,17 @@ cdef _adopt(Engine eng, uint32_t sym, name, int64_t capacity, dict limits, Order
 
 
 def _engine_from_pickle(fmt, stp, record_events, now_ns, symbols, events, recovery_report,
-                        cls=None):
+                        cls=None, new_args=None):
     """Rebuild a pickled :class:`Engine` (``Engine.__reduce__``), of class ``cls`` (a subclass,
-    made without calling its ``__init__``, as pickle does) when given."""
+    made without calling its ``__init__``, as pickle does; its ``__new__`` called with
+    ``new_args``, the ``(args, kwargs)`` its ``__getnewargs__`` gave) when given."""
     _check_pickle_format(fmt, "Engine")
     if cls is None:
         cls = Engine
     elif not (isinstance(cls, type) and issubclass(cls, Engine)):
         raise TypeError(f"pickled Engine: {cls!r} is not an Engine class")
     # (record_events checked by the constructor: a bint parameter took 7 for True)
-    cdef Engine eng = _engine_of_class(cls, stp, record_events)
+    cdef Engine eng = _engine_of_class(cls, stp, record_events, new_args)
     cdef mc_engine* e = eng._e
     for entry in symbols:
         # (format 2: and the book's state as the engine's hold read it)
