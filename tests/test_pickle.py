@@ -1194,3 +1194,38 @@ def test_book_and_engine_are_weakly_referenceable_and_copy_as_before(how):
     del book, eng, held, obj, proxy, twin
     gc.collect()
     assert [r() for r in refs] == [None, None]
+
+
+class OnePerDeskEngine(mc.Engine):
+    # a __new__ that hands out one engine per desk: copying or unpickling one gets it back
+    desks: dict = {}
+
+    def __new__(cls, desk):
+        if desk in cls.desks:
+            return cls.desks[desk]
+        self = mc.Engine.__new__(cls)
+        self.desk = desk
+        cls.desks[desk] = self
+        return self
+
+    def __init__(self, desk):
+        super().__init__()
+
+    def __getnewargs__(self):
+        return (self.desk,)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_engine_subclass_new_returning_an_engine_in_use_refused_naming_new(how):
+    # The engine __new__ gave back was set up as if by __init__: refused in __init__'s words
+    # ("OnePerDeskEngine.__init__(): the engine is already in use"), a call never made.
+    eng = OnePerDeskEngine(f"rates {how}")      # (a desk of its own: desks outlive a test)
+    eng.add_symbol(1, "ONE")
+    eng.submit(1, 1, 0, 100, 5)
+    state = eng.state_hash()
+    with pytest.raises(ValueError, match=r"OnePerDeskEngine\.__new__ returned an engine "
+                                         r"already in use"):
+        twin_of(eng, how)
+    assert eng.state_hash() == state and eng.symbols == {1: "ONE"} and eng.get(1) == (1, 0, 100, 5)
+    assert eng.submit(1, 2, 1, 100, 2) == 2
+    eng.check_invariants()

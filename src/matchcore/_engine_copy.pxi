@@ -21,6 +21,13 @@ def _engine_of_class(cls, stp, record_events=True, new_args=None):
             raise TypeError(f"pickled Engine: the arguments of {cls.__name__}.__new__ are not "
                             f"(args, kwargs): {new_args!r}")
         eng = cls.__new__(cls, *new_args[0], **new_args[1])
+    if eng._e != NULL and (eng._books or eng._jc is not None or eng._e.now_ns != 0
+                           or eng._e.n_ev != 0 or eng.recovery_report is not None):
+        # a __new__ that hands out one engine per key (the original itself, say): set up
+        # anew it would lose its state, and _setup's refusal named an __init__ never called
+        raise ValueError(f"{cls.__name__}.__new__ returned an engine already in use (symbols, "
+                         f"journal, events or clock): a copy, unpickled, recovered or loaded "
+                         f"engine must be a new one")
     eng._setup(stp, record_events, None, None, {})
     return eng
 
