@@ -615,6 +615,25 @@ class _Desk:
         self.name = name
 
 
+def test_engine_subclass_recovery_calls_new_without_arguments(tmp_path):
+    # Recovery has no instance to ask for its __getnewargs__, and the journal holds none of
+    # a subclass's own state: its __new__ is called with no arguments (as Engine.recover's
+    # docstring says; it said cls.__new__(cls, stp)), and one that needs them refuses
+    # before the directory is touched.
+    d = tmp_path / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, 0, 100, 5)
+    eng.close()
+    files = {p.name: p.read_bytes() for p in d.iterdir()}
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'desk'"):
+        RegistryEngine.recover(d)
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == files
+    rec = TaggedEngine.recover(d, readonly=True)
+    assert type(rec) is TaggedEngine and rec.get(1) == (1, 0, 100, 5)
+    assert "``cls.__new__(cls)``, with no arguments" in mc.Engine.recover.__doc__
+
+
 def test_engine_subclass_new_arguments_deep_copied_with_the_memo():
     # copy.deepcopy takes the arguments of __new__ deeply, with the memo of the whole copy
     eng = RegistryEngine(_Desk("credit"))

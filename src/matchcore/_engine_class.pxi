@@ -958,10 +958,11 @@ cdef class Engine:
         The report (snapshot used, records replayed, damage cut) is in
         :attr:`recovery_report`. See :func:`matchcore.durability.recover`.
 
-        Called on a subclass, the engine is of that class, made as unpickling makes one
-        (``cls.__new__(cls, stp)``, without calling ``__init__``); the journal holds no
-        attributes of the subclass. O(journal bytes) to scan and check every record,
-        O(journal tail + snapshot) to rebuild; memory: one segment's plus the engine's.
+        Called on a subclass, the engine is of that class, made without calling ``__init__``
+        (``cls.__new__(cls)``, with no arguments: the journal holds neither the subclass's
+        attributes nor what its ``__getnewargs__`` would give). O(journal bytes) to scan and
+        check every record, O(journal tail + snapshot) to rebuild; memory: one segment's plus
+        the engine's.
 
         >>> import tempfile; d = tempfile.mkdtemp(); eng = Engine(journal=d); _ = eng.add_symbol(1)
         >>> eng.submit(1, 5, 0, 99, 4); eng.close()
