@@ -1164,3 +1164,18 @@ def test_replay_publisher_counts_a_chunk_only_once_handed_over(server, names, da
     assert len(calls) == 3
     assert bridge.batches == sum(calls[:2]) == st["queued"] + st["dropped"]
     assert sum(bridge.records.values()) == st["records_queued"] + st["records_dropped"]
+
+
+def test_consume_timeout_beyond_float_range_refused_naming_it_consumer_unchanged():
+    # consume(timeout=10**400) raised OverflowError "int too large to convert to float",
+    # naming neither the option nor the rule, after it had reset the consumer's timed_out
+    # (the record of its last read cut short)
+    pytest.importorskip("nats")
+    from matchcore.io.nats import MarketDataConsumer, consume
+
+    c = MarketDataConsumer()
+    c.timed_out = True
+    with pytest.raises(ValueError, match=r"timeout must be > 0 seconds or None, got 1000.*: "
+                                         r"beyond the float range"):
+        consume("nats://127.0.0.1:1", timeout=10**400, consumer=c)
+    assert c.timed_out

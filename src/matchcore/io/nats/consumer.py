@@ -932,6 +932,17 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
         if value is not None and (isinstance(value, bool) or not (
                 isinstance(value, numbers.Real) and value > 0)):
             raise ValueError(f"{name} must be > 0 seconds or None, got {value!r}")
+        if name == "timeout" and value is not None:
+            # the deadline is a float: an int past its range (10**400) failed there with
+            # OverflowError, naming neither the option nor the rule, after the consumer's
+            # timed_out had been reset (idle is only compared, an int of any size)
+            try:
+                float(value)
+            except OverflowError:
+                shown = repr(value)
+                shown = shown if len(shown) <= 24 else f"{shown[:20]}..."
+                raise ValueError(f"{name} must be > 0 seconds or None, got {shown}: beyond "
+                                 f"the float range (inf is a time without end)") from None
     # checked before anything connects: on_batch="print" failed at the first batch, after it
     # had gone into the books; stop=True at the first loop
     if on_batch is not None and not callable(on_batch):
