@@ -140,10 +140,12 @@ def test_publisher_bad_records_or_payload_refused_before_anything_counted(server
     assert st["unconfirmed"] == st["undelivered"] == 0 and st["last_error"] is None
 
 
-@pytest.mark.parametrize("timeout", [float("nan"), -1, "5", None])
+@pytest.mark.parametrize("timeout", [float("nan"), -1, "5", None,
+                                     pytest.param(10**400, id="int-1e400")])
 def test_publisher_flush_or_close_bad_timeout_refused_nothing_given_up(server, names, timeout):
     # close(timeout=nan) or -1 took the flush as timed out at once and gave up every batch
-    # still queued; a str failed in the arithmetic, naming neither the setting nor its rule
+    # still queued; a str failed in the arithmetic, naming neither the setting nor its rule,
+    # and an int past the float range (10**400) failed there with OverflowError
     from matchcore.io.nats import NatsPublisher
 
     stream, prefix = names

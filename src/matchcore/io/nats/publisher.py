@@ -336,7 +336,15 @@ class NatsPublisher(NoCopy):
         if isinstance(timeout, bool) or not (isinstance(timeout, numbers.Real)
                                              and timeout >= 0):
             raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
-        end = time.monotonic() + timeout
+        try:
+            end = time.monotonic() + timeout
+        except OverflowError:
+            # an int past the float range (10**400): "int too large to convert to float"
+            # named neither the setting nor its rule
+            shown = repr(timeout)
+            shown = shown if len(shown) <= 24 else f"{shown[:20]}..."
+            raise ValueError(f"timeout must be a number of seconds >= 0, got {shown}: beyond "
+                             f"the float range (inf waits for good)") from None
         while self.pending and time.monotonic() < end:
             time.sleep(0.005)
         return self.pending == 0
