@@ -1113,3 +1113,17 @@ def test_publisher_headers_dict_reused_by_the_caller_each_batch_keeps_its_own(se
         headers["Nats-Msg-Id"] = "a:b\r\nX: y"       # after the last publish: sends nothing
     assert pub.stats["published"] == 20 and pub.stats["undelivered"] == 0, pub.stats
     assert _stored_seqs(server.url, stream, f"{prefix}.>") == list(range(20))
+
+
+@pytest.mark.parametrize("name", ["ack_timeout", "connect_timeout", "reconnect_wait"])
+def test_publisher_time_setting_beyond_float_range_refused_naming_it_before_connecting(name):
+    # an int past the float range (10**400) passed the finite check (an int compares below
+    # inf) and failed in float() with OverflowError, naming neither the setting nor its rule
+    pytest.importorskip("nats")
+    from matchcore.io.nats import NatsPublisher
+    from matchcore.io.nats.server import free_port
+
+    port = free_port()                        # nothing listens: it must not get that far
+    with pytest.raises(ValueError, match=f"{name} must be a finite number of seconds > 0, "
+                                         f"got 1000.*: beyond the float range"):
+        NatsPublisher(f"nats://127.0.0.1:{port}", **{name: 10**400})

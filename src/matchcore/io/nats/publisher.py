@@ -109,6 +109,15 @@ class NatsPublisher(NoCopy):
             if isinstance(value, bool) or not (isinstance(value, numbers.Real)
                                                and 0 < value < float("inf")):
                 raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+            try:
+                float(value)
+            except OverflowError:
+                # an int past the float range compares below inf, and float() below failed
+                # with "int too large to convert to float", naming neither setting nor rule
+                shown = repr(value)
+                shown = shown if len(shown) <= 24 else f"{shown[:20]}..."
+                raise ValueError(f"{name} must be a finite number of seconds > 0, got {shown}: "
+                                 f"beyond the float range") from None
         self.url = url
         self.stream = stream
         self.prefix = prefix
