@@ -203,3 +203,22 @@ def test_consume_start_refused_ends_within_the_read_timeout_not_the_clients(tmp_
         with pytest.raises(StreamSetupError, match=r"refused this connection's user a "
                                                    r"JetStream request"):
             consume(f"nats://ro:p@127.0.0.1:{port}", timeout=1)
+
+
+@pytest.mark.parametrize("timeout", ["5", None, float("nan"), -1, True,
+                                     pytest.param(10**400, id="int-1e400")])
+def test_nats_server_start_bad_timeout_refused_before_any_process(timeout):
+    # start(timeout="5") launched nats-server and then failed in the arithmetic of the wait
+    # (TypeError naming neither the argument nor its rule) with the server left running, so
+    # that the next start() took it as started; nan or -1 launched it and stopped it again
+    # at once with "did not listen on port ... within nan s"
+    need_nats()
+    from matchcore.io.nats import NatsServer
+
+    srv = NatsServer()
+    try:
+        with pytest.raises(ValueError, match="timeout must be a number of seconds > 0, got "):
+            srv.start(timeout=timeout)
+        assert srv.proc is None
+    finally:
+        srv.close()

