@@ -12,7 +12,8 @@ into a caller's out= buffer (often too small) and with every field at its limits
 is held to the reference's levels and clear() to a new reference model. A book made with
 record_events=False takes every call beside the compiled one (its twins too): the same results
 and snapshot bytes, no pending events, the same events from process(). One state machine per
-self-trade prevention mode, and one with the replay mode's place() and reduce().
+self-trade prevention mode, and one with the replay mode's place() and reduce(). Now and then
+the books are made with a capacity of 0 to 5 orders, so that they grow in the middle of a call.
 
 The default budget keeps the run well under a minute; MATCHCORE_SOAK=1 raises it a lot.
 """
@@ -131,17 +132,21 @@ class BookComparison(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.compiled = OrderBook(stp=self.stp_mode)
-        self.reference = ReferenceBook(stp=self.stp_mode)
-        # the same calls on a book that records no events: the same results and state, none
-        # of the events (process() still returns a batch's own)
-        self.silent = OrderBook(stp=self.stp_mode, record_events=False)
+        self.capacity = 1024
         self.known_ids: set[int] = set()
         self.owner_of: dict[int, int] = {}  # owner of the last accepted order with each id
         self.log: list[str] = []
         self.seed: list[tuple] = []     # the orders seed_book rested
+        self._new_books()
+
+    def _new_books(self):
+        self.compiled = OrderBook(stp=self.stp_mode, capacity=self.capacity)
+        self.reference = ReferenceBook(stp=self.stp_mode)
+        # the same calls on a book that records no events: the same results and state, none
+        # of the events (process() still returns a batch's own)
+        self.silent = OrderBook(stp=self.stp_mode, record_events=False, capacity=self.capacity)
         # the rules checked from the events alone: a rule both books break alike shows here
-        self.ledger = EventLedger(self.stp_mode)
+        self.ledger = EventLedger(self.stp_mode, allow_crossed=self.allow_crossed)
 
     # ------------------------------------------------------------------ helpers
 
@@ -206,6 +211,15 @@ class BookComparison(RuleBasedStateMachine):
     def seed_id(self, oid):
         self.known_ids.add(oid)
         return oid
+
+    @initialize(capacity=st.sampled_from([1024, 1024, 0, 1, 5]))
+    def choose_capacity(self, capacity):
+        """Now and then books made with room for almost nothing: their order pool, id index and
+        event buffer then grow in the middle of a sweep, a modify's re-entry or a batch, which
+        books of the default capacity (far above the few dozen orders a run rests) never do."""
+        self.capacity = capacity
+        self._new_books()
+        self._rest_seed()           # the books seed_book filled, if it ran first, start again
 
     @initialize(target=ids, orders=st.lists(
         st.tuples(st.sampled_from([0, 1]), st.integers(0, 4), qtys, owners), max_size=12))
@@ -589,10 +603,7 @@ class ReplayModeComparison(BookComparison):
     @initialize(stp=st.sampled_from(list(STP)))
     def choose_stp(self, stp):
         self.stp_mode = stp
-        self.compiled = OrderBook(stp=stp)
-        self.reference = ReferenceBook(stp=stp)
-        self.silent = OrderBook(stp=stp, record_events=False)
-        self.ledger = EventLedger(stp, allow_crossed=True)
+        self._new_books()
         self._rest_seed()           # the books seed_book filled, if it ran first, start again
 
     @rule(target=BookComparison.ids, oid=st.one_of(BookComparison.ids, fresh_ids),
