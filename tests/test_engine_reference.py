@@ -8,7 +8,8 @@ event, and the observable state of every symbol; refused configuration calls mus
 neither the state hash nor the pending events, and a refused order (by id or by name, or
 entered on a symbol's own book) no byte of the engine's pickle, clocks included; copies and
 pickles continue as the original. Batches run through process() (with and without out=)
-or through EngineMetrics.process(), whose counts must be those of the model's events.
+or through EngineMetrics.process(), whose counts must be those of the model's events. Now and
+then a symbol's book is added with a capacity of 0 to 5 orders, so that it grows mid-call.
 """
 from __future__ import annotations
 
@@ -70,6 +71,9 @@ limit_sets = st.fixed_dictionaries({}, optional={
     "max_qty": st.sampled_from([0, 10, 20]),
     "max_notional": st.sampled_from([0, 1000, 2000]),
 })
+# a book's room for orders: now and then almost none, so that its pools and id index grow in
+# the middle of a sweep or a batch (a default book never holds enough orders to grow)
+capacities = st.sampled_from([1024, 1024, 1024, 0, 1, 5])
 NO_LIMITS = {"tick": 1, "min_price": 0, "max_price": 0, "ref_price": 0, "band": 0, "max_qty": 0,
              "max_notional": 0}
 
@@ -251,24 +255,26 @@ class EngineComparison(RuleBasedStateMachine):
     # ------------------------------------------------------------------ configuration
 
     @initialize(n=st.integers(1, 3),
-                limits=st.lists(st.one_of(st.just({}), limit_sets), min_size=3, max_size=3))
-    def first_symbols(self, n, limits):
+                limits=st.lists(st.one_of(st.just({}), limit_sets), min_size=3, max_size=3),
+                capacities=st.lists(capacities, min_size=3, max_size=3))
+    def first_symbols(self, n, limits, capacities):
         # Every example starts with books to trade in, most of them without limits: with the
         # symbols left to add_symbol, which a run of rules may leave out altogether, and limits
         # that refuse most orders, the default run compared almost no fill.
         for sym in range(n):
-            self._add_symbol(sym, limits[sym])
+            self._add_symbol(sym, limits[sym], capacities[sym])
 
     @precondition(lambda self: len(self.model.books) < 3)
-    @rule(limits=limit_sets, data=st.data())
-    def add_symbol(self, limits, data):
+    @rule(limits=limit_sets, data=st.data(), capacity=capacities)
+    def add_symbol(self, limits, data, capacity):
         sym = data.draw(st.sampled_from([s for s in range(3) if s not in self.model.books]))
-        self._add_symbol(sym, limits)
+        self._add_symbol(sym, limits, capacity)
 
-    def _add_symbol(self, sym, limits):
-        self.log.append(f"add_symbol({sym}, {limits})")
-        if self._refused_changes_nothing(lambda: self.eng.add_symbol(sym, f"S{sym}", **limits),
-                                         ValueError):
+    def _add_symbol(self, sym, limits, capacity=1024):
+        self.log.append(f"add_symbol({sym}, {limits}, capacity={capacity})")
+        if self._refused_changes_nothing(
+                lambda: self.eng.add_symbol(sym, f"S{sym}", capacity=capacity, **limits),
+                ValueError):
             assert sym not in self.eng.symbols
             return
         self.model.add_symbol(sym, limits)
