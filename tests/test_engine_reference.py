@@ -4,7 +4,8 @@ The model routes by hand what the engine routes in compiled code: a symbol's lim
 Python, one order-id space (an id resting in any symbol's book is a duplicate in every one),
 cancels and modifies sent to the book the id rests in, and REJECTED events of ids that rest
 nowhere echoing the command's symbol. Each step compares the return value or exception, every
-event, and the observable state of every symbol; refused configuration calls must change
+event, and the observable state of every symbol, its book's clock included (the time of the
+last command that book took); refused configuration calls must change
 neither the state hash nor the pending events, and a refused order (by id or by name, or
 entered on a symbol's own book) no byte of the engine's pickle, clocks included; copies and
 pickles continue as the original. Batches run through process() (with and without out=)
@@ -118,10 +119,14 @@ class EngineModel:
         self.stp = stp
         self.books: dict[int, ReferenceBook] = {}
         self.limits: dict[int, dict] = {}
+        # each book's clock: the time of the last command that book took (a command the engine
+        # or the book refused moves none)
+        self.clocks: dict[int, int] = {}
 
     def add_symbol(self, sym, limits):
         self.books[sym] = ReferenceBook(self.stp)
         self.limits[sym] = dict(NO_LIMITS, **limits)
+        self.clocks[sym] = 0
 
     def rests_in(self, oid):
         for sym, book in self.books.items():
@@ -191,6 +196,8 @@ class EngineModel:
     def _run(self, sym, one):
         ev = self.books[sym].process(one)
         ev["symbol"] = sym
+        if ev["kind"][0] != EventKind.REJECTED:
+            self.clocks[sym] = int(one["ts_ns"][0])
         return ev
 
 
@@ -645,6 +652,11 @@ class EngineComparison(RuleBasedStateMachine):
         assert len(eng) == sum(len(b) for b in model.books.values())
         eng.check_invariants()
         for sym, book in model.books.items():
+            # the clock in the book's snapshot header, kept by copies, pickles and snapshot files
+            clock = int.from_bytes(eng.book(sym).snapshot()[48:56], "little", signed=True)
+            assert clock == model.clocks[sym], (
+                f"symbol {sym}: the book's clock is {clock}, the last command it took was at "
+                f"{model.clocks[sym]}\nhistory: {self.log[-12:]}")
             assert eng.best_bid(sym) == book.best_bid()
             assert eng.best_ask(sym) == book.best_ask()
             for side in (0, 1):
