@@ -14,8 +14,8 @@ from matchcore._symfilter import LABEL as _LABEL     # book_label(); a locate is
 from matchcore._symfilter import plain_number, whole_number
 from matchcore.io import book_label, symbol_name
 from matchcore.io.nats.streams import (_check_stream_holds, _check_stream_name, _check_url,
-                                       _nats, _no_jetstream, _not_permitted, _refused,
-                                       _transient_errors, display_url)
+                                       _huge_shown, _nats, _no_jetstream, _not_permitted,
+                                       _refused, _transient_errors, display_url)
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, KIND_L2,
                                     KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS, SESSION_HEADER,
                                     BatchError, check_prefix, decode_batch, subject_token,
@@ -939,9 +939,8 @@ def consume(url: str = DEFAULT_URL, *, symbols=None, kinds=None, stream: str = D
             try:
                 float(value)
             except OverflowError:
-                shown = repr(value)
-                shown = shown if len(shown) <= 24 else f"{shown[:20]}..."
-                raise ValueError(f"{name} must be > 0 seconds or None, got {shown}: beyond "
+                raise ValueError(f"{name} must be > 0 seconds or None, got "
+                                 f"{_huge_shown(value)}: beyond "
                                  f"the float range (inf is a time without end)") from None
     # checked before anything connects: on_batch="print" failed at the first batch, after it
     # had gone into the books; stop=True at the first loop

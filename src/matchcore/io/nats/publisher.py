@@ -20,7 +20,8 @@ import numpy as np
 from matchcore._nocopy import NoCopy
 from matchcore.io.nats.streams import (StreamSetupError, _check_stream_name, _check_url,
                                        _covers, _nats, _no_jetstream, _not_permitted,
-                                       _overlaps, _refused, _shown, display_url)
+                                       _huge_shown, _overlaps, _refused, _shown,
+                                       display_url)
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, HEADER_DTYPE,
                                     KIND_L2, KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS,
                                     SESSION_HEADER, WIRE, check_prefix, check_subject,
@@ -114,9 +115,8 @@ class NatsPublisher(NoCopy):
             except OverflowError:
                 # an int past the float range compares below inf, and float() below failed
                 # with "int too large to convert to float", naming neither setting nor rule
-                shown = repr(value)
-                shown = shown if len(shown) <= 24 else f"{shown[:20]}..."
-                raise ValueError(f"{name} must be a finite number of seconds > 0, got {shown}: "
+                raise ValueError(f"{name} must be a finite number of seconds > 0, got "
+                                 f"{_huge_shown(value)}: "
                                  f"beyond the float range") from None
         self.url = url
         self.stream = stream
@@ -350,9 +350,8 @@ class NatsPublisher(NoCopy):
         except OverflowError:
             # an int past the float range (10**400): "int too large to convert to float"
             # named neither the setting nor its rule
-            shown = repr(timeout)
-            shown = shown if len(shown) <= 24 else f"{shown[:20]}..."
-            raise ValueError(f"timeout must be a number of seconds >= 0, got {shown}: beyond "
+            raise ValueError(f"timeout must be a number of seconds >= 0, got "
+                             f"{_huge_shown(timeout)}: beyond "
                              f"the float range (inf waits for good)") from None
         while self.pending and time.monotonic() < end:
             time.sleep(0.005)

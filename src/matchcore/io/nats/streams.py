@@ -123,6 +123,13 @@ def _shown(name: str) -> str:
     return shown_name(name)
 
 
+def _huge_shown(value) -> str:
+    """A number too large for a float (an int such as 10**400), as a refusal shows it: its
+    repr, cut to its first 20 characters when longer than 24."""
+    shown = repr(value)
+    return shown if len(shown) <= 24 else f"{shown[:20]}..."
+
+
 class StreamSetupError(RuntimeError):
     """The broker answered but the stream cannot take the publisher's subjects (an existing
     stream of that name with other subjects, or a refused creation)."""
