@@ -646,15 +646,21 @@ cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1:
     return 0
 
 
-cdef OrderBook mc_subclass_new(cls, new_args):
-    # cls.__new__ as pickle calls it: with the (args, kwargs) of _subclass_new_args, or none
+def _subclass_new(cls, new_args, str what):
+    # cls.__new__ as pickle calls it: with the (args, kwargs) of _subclass_new_args, or none.
+    # new_args from a pickle may be anything: refused before __new__ runs. (The Engine's
+    # copies and pickles call it too; ``what`` names the class in the refusal.)
     if new_args is None:
         return cls.__new__(cls)
     if (not isinstance(new_args, tuple) or len(new_args) != 2
             or not isinstance(new_args[0], tuple) or not isinstance(new_args[1], dict)):
-        raise TypeError(f"pickled OrderBook: the arguments of {cls.__name__}.__new__ are not "
+        raise TypeError(f"pickled {what}: the arguments of {cls.__name__}.__new__ are not "
                         f"(args, kwargs): {new_args!r}")
     return cls.__new__(cls, *new_args[0], **new_args[1])
+
+
+cdef OrderBook mc_subclass_new(cls, new_args):
+    return _subclass_new(cls, new_args, "OrderBook")
 
 
 cdef OrderBook mc_book_twin(OrderBook book, new_args=None):

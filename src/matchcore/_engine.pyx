@@ -58,7 +58,7 @@ from matchcore._handles cimport mc_handle_new, mc_handle_release, MC_H_ENGINE
 from matchcore._core import (
     COMMAND_DTYPE, EVENT_DTYPE, OrderRejected, Reason, STP, OrderBook as _OrderBook,
     SnapshotError, _PICKLE_FORMAT, _check_pickle_format, _subclass_state, _set_subclass_state,
-    _subclass_new_args,
+    _subclass_new_args, _subclass_new,
     _book_from_pickle, _HeldState, _Params, _MAX_CAPACITY,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize

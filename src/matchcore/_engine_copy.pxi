@@ -12,15 +12,7 @@ def _engine_of_class(cls, stp, record_events=True, new_args=None):
         eng = Engine.__new__(Engine, stp, record_events=record_events)
         eng._init_due = 0           # no __init__ call follows: a later one is a second one
         return eng
-    if new_args is None:
-        eng = cls.__new__(cls)
-    else:
-        # (from a pickle: anything; refused as OrderBook's are, before __new__ runs)
-        if (not isinstance(new_args, tuple) or len(new_args) != 2
-                or not isinstance(new_args[0], tuple) or not isinstance(new_args[1], dict)):
-            raise TypeError(f"pickled Engine: the arguments of {cls.__name__}.__new__ are not "
-                            f"(args, kwargs): {new_args!r}")
-        eng = cls.__new__(cls, *new_args[0], **new_args[1])
+    eng = _subclass_new(cls, new_args, "Engine")
     if eng._e != NULL and (eng._books or eng._jc is not None or eng._e.now_ns != 0
                            or eng._e.n_ev != 0 or eng.recovery_report is not None):
         # a __new__ that hands out one engine per key (the original itself, say): set up
