@@ -728,10 +728,14 @@ def _batch_copy(commands, out):
     try:
         return np.array(arr, order="C", copy=True)
     except MemoryError:
-        # as the book's own copy of a batch fails: before any command, with the count applied
-        exc = MemoryError(f"matchcore: out of memory after 0 of {len(arr)} commands")
-        exc.applied = 0
-        raise exc from None
+        raise _out_of_memory_before_any(len(arr)) from None
+
+
+def _out_of_memory_before_any(n: int) -> MemoryError:
+    # as the book's own copy of a batch fails: before any command, with the count applied
+    exc = MemoryError(f"matchcore: out of memory after 0 of {n} commands")
+    exc.applied = 0
+    return exc
 
 
 def _book_arg(book) -> None:
@@ -1107,10 +1111,7 @@ class Recorder(NoCopy):
                             try:
                                 data = self._file_records(batch)
                             except MemoryError:
-                                exc = MemoryError(f"matchcore: out of memory after 0 of "
-                                                  f"{len(batch)} commands")
-                                exc.applied = 0
-                                raise exc from None
+                                raise _out_of_memory_before_any(len(batch)) from None
                             res = _recorded.batch(self.book.process, self._buf, batch, out, data)
                     except MemoryError as exc:
                         # the book ran out of memory part way: the commands it applied are in the
