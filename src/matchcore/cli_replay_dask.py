@@ -244,17 +244,16 @@ def run_many(args) -> int:
     if args.dump_book:
         from matchcore.cli_replay_dbn import publisher_names
 
+        # a DBN file of several publishers: each book named with its publisher
+        file_names = [publisher_names(f.symbols, f.publishers) for f in res.files]
         refuse_unencodable_dump(args, [f.file for f in res.files], "file name")
-        for f in res.files:
-            names = publisher_names(f.symbols, f.publishers)
+        for f, names in zip(res.files, file_names):
             refuse_unencodable_dump(args, [names.get(loc, str(loc)) for loc in f.books])
         n = 0
         with dump_output(args) as fh:
             w = csv.writer(fh)
             w.writerow(["file"] + CSV_HEADER)
-            for f in res.files:
-                # a DBN file of several publishers: each book named with its publisher
-                names = publisher_names(f.symbols, f.publishers)
+            for f, names in zip(res.files, file_names):
                 for loc in sorted(f.books):
                     bids, asks = f.book(loc).depth_orders(1 << 30)
                     for side, rows in (("B", bids), ("S", asks)):
