@@ -17,8 +17,7 @@ import numpy as np
 
 from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
                                int64, integer, is_stdout, made_by, naming_output,
-                               refuse_dangling_link,
-                               refuse_directory_at, refuse_directory_name,
+                               refuse_dangling_link, refuse_directory_at, refuse_directory_name,
                                rate_text, refuse_unwritable_directory, report_dropped, save_npy,
                                shown_name, size_on_disk, size_text, write_json, _writes)
 from matchcore.bench.report import _count

@@ -767,7 +767,6 @@ def segment_temporaries(path, *, remove: bool = False) -> list[str]:
     return found
 
 
-
 def creation_leftovers(path) -> list[str]:
     """The segment files of an ``Engine(journal=path)`` whose creation was cut short (a crash
     between creating the first segment file and writing its header; a power loss under
