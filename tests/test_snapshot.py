@@ -230,6 +230,34 @@ def test_snapshot_truncated_raises_and_leaves_book_unchanged(cut):
     assert target.state_hash() == h
 
 
+@pytest.mark.parametrize("cut", [-1, -9, -(ORDER + LEVEL)])
+def test_snapshot_cut_short_names_the_size_its_header_gives_and_the_bytes_given(cut):
+    # "snapshot is truncated" told neither how much was given nor how much the snapshot is:
+    # a file cut by a full disk and one cut by a short read look alike (bytes after a
+    # snapshot were already refused with both sizes)
+    snap = _session_book().snapshot()
+    data = snap[:len(snap) + cut]
+    target = _session_book(seed=9)
+    before = target.snapshot()
+    with pytest.raises(SnapshotError, match=rf"snapshot is truncated: its header says "
+                                            rf"{len(snap)} bytes, {len(data)} given") as info:
+        target.restore(data)
+    assert info.value.code == 3 and target.snapshot() == before
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, HEADER, HEADER + 7])
+def test_snapshot_shorter_than_a_header_names_the_bytes_given(n):
+    # fewer bytes than the smallest snapshot (an empty book's header and checksum): there is
+    # no header to read a size from, so the refusal says how many bytes came and how many an
+    # empty book's snapshot has
+    data = _session_book().snapshot()[:n]
+    assert len(mc.OrderBook().snapshot()) == HEADER + 8
+    many = "byte" if n == 1 else "bytes"
+    with pytest.raises(SnapshotError, match=rf"snapshot is truncated: {n} {many}, fewer than "
+                                            rf"the {HEADER + 8} of its header and checksum"):
+        mc.OrderBook.from_snapshot(data)
+
+
 @pytest.mark.parametrize("data", [b"hello", b"PK\x03\x04", b"\x80\x04\x95", b"X"])
 def test_snapshot_short_bytes_of_something_else_raise_bad_magic_book_unchanged(data):
     # fewer than 8 bytes that do not begin the magic (a few bytes of another file) were called

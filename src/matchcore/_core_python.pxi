@@ -710,6 +710,18 @@ cdef object _raise_snapshot(int rc, const uint8_t[::1] data=None):
         raise SnapshotError(-rc, f"{_SNAPSHOT_ERRORS[MC_SNAP_E_VERSION]} "
                                  f"{_get32(&data[0] + 8)} (this matchcore reads version "
                                  f"{MC_SNAP_VERSION})")
+    if -rc == MC_SNAP_E_TRUNCATED and data is not None:
+        # how much came, and how much the snapshot is when its header tells: a file cut short
+        # by a full disk and one read short look alike otherwise
+        if n >= SNAP_HEADER + 8:
+            size = _get64(&data[0] + 16)
+            if <uint64_t>n < size:
+                raise SnapshotError(-rc, f"{_SNAPSHOT_ERRORS[MC_SNAP_E_TRUNCATED]}: its header "
+                                         f"says {size} bytes, {n} given")
+        else:
+            raise SnapshotError(-rc, f"{_SNAPSHOT_ERRORS[MC_SNAP_E_TRUNCATED]}: {n} "
+                                     f"byte{'s' if n != 1 else ''}, fewer than the "
+                                     f"{SNAP_HEADER + 8} of its header and checksum")
     if -rc == MC_SNAP_E_CORRUPT and n >= SNAP_HEADER + 8:
         # the header (its magic and version passed) gives the snapshot's size: more bytes
         # than that is the first content check, named rather than called inconsistent
