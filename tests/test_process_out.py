@@ -118,9 +118,41 @@ def test_process_out_read_only_buffer_raises_value_error(book_cls):
     buf = np.zeros(16, dtype=mc.EVENT_DTYPE)
     buf.flags.writeable = False
     book = book_cls()
-    with pytest.raises(ValueError, match="writeable"):
+    with pytest.raises(ValueError, match="writeable array, got a read-only one"):
         book.process(BATCH, out=buf)
     assert len(book) == 0
+
+
+@pytest.mark.parametrize("bad, exc, given", [
+    (np.zeros(8, dtype=np.int64), TypeError, "got an array of dtype int64"),
+    ([0] * 8, TypeError, "got list"),
+    (np.zeros((2, 8), dtype=mc.EVENT_DTYPE), ValueError, r"got shape \(2, 8\)"),
+    (np.zeros(16, dtype=mc.EVENT_DTYPE)[::2], ValueError, "got a strided or unaligned array"),
+    (np.zeros(8 * 64 + 1, dtype=np.uint8)[1:].view(mc.EVENT_DTYPE), ValueError,
+     "got a strided or unaligned array"),
+])
+def test_process_out_bad_buffer_refusal_says_what_was_given(book_cls, bad, exc, given):
+    # "needs a numpy array of matchcore.EVENT_DTYPE" said the same for a list and for an
+    # int64 array, and "needs a 1-D C-contiguous array at an 8-byte aligned address" the same
+    # for a 2-D array and a strided view: the caller could not tell which rule was broken
+    # (process()'s commands and depth_into()'s arrays are refused naming what was given)
+    book = book_cls()
+    with pytest.raises(exc, match=given):
+        book.process(BATCH, out=bad)
+    assert len(book) == 0 and len(book.events()) == 0
+
+
+def test_engine_process_out_bad_buffer_refusal_says_what_was_given():
+    # the Engine checks its out= with the book's check: the same words
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    cmds = BATCH.copy()
+    cmds["symbol"] = 1
+    with pytest.raises(TypeError, match="got an array of dtype float64"):
+        eng.process(cmds, out=np.zeros(8))
+    with pytest.raises(ValueError, match=r"got shape \(2, 8\)"):
+        eng.process(cmds, out=np.zeros((2, 8), dtype=mc.EVENT_DTYPE))
+    assert len(eng.book(1)) == 0 and len(eng.events()) == 0
 
 
 def test_process_out_keeps_pending_per_call_events(book_cls):

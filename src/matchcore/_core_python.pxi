@@ -850,16 +850,24 @@ cdef object _out_buffer(object out, object commands, object given):
     # caller's object it was made from.
     if out is None:
         return None
-    if not isinstance(out, cnp.ndarray) or (
-            <object>cnp.PyArray_DESCR(<cnp.ndarray>out) is not EVENT_DTYPE
+    # each refusal says what was given (one message for a list and an int64 array, or for a
+    # 2-D array and a strided view, left the caller to guess which rule it broke)
+    if not isinstance(out, cnp.ndarray):
+        raise TypeError(f"process(out=...) needs a numpy array of matchcore.EVENT_DTYPE, got "
+                        f"{type(out).__name__}")
+    if (<object>cnp.PyArray_DESCR(<cnp.ndarray>out) is not EVENT_DTYPE
             and (<cnp.ndarray>out).dtype != EVENT_DTYPE):
-        raise TypeError("process(out=...) needs a numpy array of matchcore.EVENT_DTYPE")
+        raise TypeError(f"process(out=...) needs a numpy array of matchcore.EVENT_DTYPE, got "
+                        f"an array of dtype {(<cnp.ndarray>out).dtype}")
     cdef cnp.ndarray dst = <cnp.ndarray>out
-    if dst.ndim != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(dst) or (<size_t>cnp.PyArray_DATA(dst)) & 7:
+    if dst.ndim != 1:
+        raise ValueError(f"process(out=...) needs a 1-D C-contiguous array at an 8-byte aligned "
+                         f"address, got shape {tuple(out.shape)}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(dst) or (<size_t>cnp.PyArray_DATA(dst)) & 7:
         raise ValueError("process(out=...) needs a 1-D C-contiguous array at an 8-byte aligned "
-                         "address")
+                         "address, got a strided or unaligned array")
     if not cnp.PyArray_ISWRITEABLE(dst):
-        raise ValueError("process(out=...) needs a writeable array")
+        raise ValueError("process(out=...) needs a writeable array, got a read-only one")
     # Events written into the commands' own memory would overwrite commands not yet run. Both
     # are contiguous, so overlapping byte ranges are shared memory (compared here rather than
     # with np.may_share_memory, a few hundred ns per batch).

@@ -421,14 +421,21 @@ class ReferenceBook:
         if commands.ndim != 1:
             raise ValueError(f"process() needs a 1-D array of commands, got shape {commands.shape}")
         if out is not None:
-            if not isinstance(out, np.ndarray) or out.dtype != EVENT_DTYPE:
-                raise TypeError("process(out=...) needs a numpy array of matchcore.EVENT_DTYPE")
-            if (out.ndim != 1 or not out.flags.c_contiguous
-                    or out.__array_interface__["data"][0] % 8):
+            # refused in the compiled book's words, each saying what was given
+            if not isinstance(out, np.ndarray):
+                raise TypeError(f"process(out=...) needs a numpy array of matchcore.EVENT_DTYPE, "
+                                f"got {type(out).__name__}")
+            if out.dtype != EVENT_DTYPE:
+                raise TypeError(f"process(out=...) needs a numpy array of matchcore.EVENT_DTYPE, "
+                                f"got an array of dtype {out.dtype}")
+            if out.ndim != 1:
+                raise ValueError(f"process(out=...) needs a 1-D C-contiguous array at an 8-byte "
+                                 f"aligned address, got shape {out.shape}")
+            if not out.flags.c_contiguous or out.__array_interface__["data"][0] % 8:
                 raise ValueError("process(out=...) needs a 1-D C-contiguous array at an 8-byte "
-                                 "aligned address")
+                                 "aligned address, got a strided or unaligned array")
             if not out.flags.writeable:
-                raise ValueError("process(out=...) needs a writeable array")
+                raise ValueError("process(out=...) needs a writeable array, got a read-only one")
             if np.may_share_memory(out, commands):
                 raise ValueError("process(out=...) must not share memory with the commands")
         columns = [commands[name].tolist() for name in
