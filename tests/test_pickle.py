@@ -164,6 +164,31 @@ def test_engine_book_pickles_and_copies_as_a_standalone_book():
         assert len(alone) == 0 and eng.get(10) == (1, 0, 100, 4)
 
 
+def test_engine_book_twins_keep_its_symbol_in_their_events_a_new_book_has_0():
+    # The README's event table said symbol is "0 for a single book", while a standalone copy,
+    # pickle or snapshot of an engine's book keeps the book's symbol id and writes it into
+    # its events (the README's pickling section lists the symbol id among what a twin holds)
+    eng = mc.Engine()
+    eng.add_symbol(7)
+    eng.submit(7, 10, 0, 100, 4)
+    book = eng.book(7)
+    restored = mc.OrderBook()
+    restored.restore(book.snapshot())
+    twins = [twin_of(book, how) for how in HOWS] + [
+        book.copy(), mc.OrderBook.from_snapshot(book.snapshot()), restored]
+    for i, alone in enumerate(twins):
+        alone.events()
+        assert alone.submit(100 + i, 1, 100, 1) == 1
+        ev = alone.events()
+        assert len(ev) == 2 and ev["symbol"].tolist() == [7, 7]
+    new = mc.OrderBook()
+    new.submit(1, 0, 100, 1)
+    assert new.events()["symbol"].tolist() == [0]
+    restored.restore(new.snapshot())        # a new book's snapshot brings its 0 back
+    restored.cancel(1)
+    assert restored.events()["symbol"].tolist() == [0]
+
+
 @pytest.mark.parametrize("record_events", [True, False])
 def test_engine_book_copy_without_events_takes_orders_as_a_standalone_book(record_events):
     # The copy kept the engine's read-only mark: a book that records no events (its guard byte
