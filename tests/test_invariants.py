@@ -213,29 +213,34 @@ def _damage_then_restore(book, obj, field, value, *fragments):
 
 def test_compiled_check_detects_non_positive_order_qty(compiled):
     book, view = compiled
-    _damage_then_restore(book, view.order(2), "qty", 0, "2")
+    _damage_then_restore(book, view.order(2), "qty", 0, "order 2 has non-positive open qty 0")
 
 
 def test_compiled_check_detects_level_qty_not_sum_of_orders(compiled):
     book, view = compiled
     lv = view.level_of(12)
-    _damage_then_restore(book, lv, "qty", lv.qty + 7, "102")
+    _damage_then_restore(book, lv, "qty", lv.qty + 7,
+                         f"level side 1 price 102: qty {lv.qty + 7} != sum of orders {lv.qty}")
 
 
 def test_compiled_check_detects_level_count_mismatch(compiled):
     book, view = compiled
     lv = view.level_of(1)
-    _damage_then_restore(book, lv, "count", lv.count + 1, "100")
+    _damage_then_restore(book, lv, "count", lv.count + 1,
+                         f"level side 0 price 100: count {lv.count + 1} != orders in queue "
+                         f"{lv.count}")
 
 
 def test_compiled_check_detects_order_price_not_its_level(compiled):
     book, view = compiled
-    _damage_then_restore(book, view.order(13), "price", 104, "13")
+    _damage_then_restore(book, view.order(13), "price", 104,
+                         "order 13 is queued at side 1 price 103 but says side 1 price 104")
 
 
 def test_compiled_check_detects_order_side_not_its_ladder(compiled):
     book, view = compiled
-    _damage_then_restore(book, view.order(4), "side", SELL, "4")
+    _damage_then_restore(book, view.order(4), "side", SELL,
+                         "order 4 is queued at side 0 price 98 but says side 1 price 98")
 
 
 def test_compiled_check_detects_fifo_sequence_violation(compiled):
@@ -276,18 +281,20 @@ def test_compiled_check_detects_post_only_flag_other_than_0_or_1(compiled):
 
 def test_compiled_check_detects_dead_slot_in_queue(compiled):
     book, view = compiled
-    _damage_then_restore(book, view.order(3), "live", 0)
+    _damage_then_restore(book, view.order(3), "live", 0, "dead order slot",
+                         "linked at side 0 price 100")
 
 
 def test_compiled_check_detects_order_count_mismatch(compiled):
     book, view = compiled
-    _damage_then_restore(book, view.b, "n_orders", view.b.n_orders + 1)
+    n = view.b.n_orders
+    _damage_then_restore(book, view.b, "n_orders", n + 1, f"{n + 1} orders counted but {n} queued")
 
 
 def test_compiled_check_detects_broken_back_link(compiled):
     book, view = compiled
     o = view.order(3)
-    _damage_then_restore(book, o, "prev", -1, "3")
+    _damage_then_restore(book, o, "prev", -1, "broken back link at order 3")
 
 
 def test_compiled_view_tracks_state_after_trading(compiled):
