@@ -693,13 +693,15 @@ cdef class OrderBook:
         return mc_level_count(self._b, s)
 
     def state_hash(self):
-        """A 64-bit hash of the book's full state (levels, queues, ids, qtys, owners, flags, the
-        STP mode): equal books hash equal. O(orders + levels).
+        """A 64-bit hash of what decides the book's future matching (levels and queues in
+        order, ids, open qtys, owners, post-only flags, the STP mode; not the clock, pending
+        events or symbol id): equal books hash equal. O(orders + levels).
 
-        >>> a, b = OrderBook(), OrderBook(); a.submit(1, 0, 99, 5); b.submit(1, 0, 99, 5)
+        >>> a, b = OrderBook(), OrderBook(); a.submit(1, 0, 99, 5); b.submit(1, 0, 99, 5, ts_ns=7)
         0
         0
-        >>> a.state_hash() == b.state_hash()
+        >>> _ = a.events()                      # b still holds its ACCEPTED event
+        >>> a.state_hash() == b.state_hash()    # other clocks and pending events, one hash
         True
         """
         mc_check_busy(self._b)
