@@ -626,3 +626,20 @@ def test_workload_save_native_docstring_gives_the_replay_that_rebuilds_the_book(
     doc = " ".join(mc.workloads.Workload.save_native.__doc__.split())
     assert "replay with ``matchcore replay FILE" not in doc
     assert "book.process(read_commands(flow_path))" in doc
+
+
+def test_workloads_compare_by_their_commands_params_and_stats(tmp_path):
+    # The generated __eq__ compared the arrays with ==, whose truth value numpy refuses:
+    # `generate(...) == generate(...)` raised ValueError ("The truth value of an array with
+    # more than one element is ambiguous") for any two workloads that were not one object
+    a, b = _gen("standard", n=500), _gen("standard", n=500)
+    assert a == b and not a != b
+    assert W.Workload.load(a.save(tmp_path / "w.npz")) == a
+    assert a != _gen("standard", n=500, seed=4)
+    assert a != _gen("standard", n=501)
+    flipped = W.Workload(a.name, a.setup, a.flow.copy(), a.params, a.stats)
+    flipped.flow["qty"][-1] += 1
+    assert a != flipped
+    assert a != W.Workload(a.name, a.setup, a.flow, a.params, {**a.stats, "fills": -1})
+    assert a != W.Workload("other", a.setup, a.flow, a.params, a.stats)
+    assert a != (a.setup, a.flow) and (a == "standard") is False

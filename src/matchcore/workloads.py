@@ -58,6 +58,20 @@ class Workload:
     params: dict
     stats: dict
 
+    def __eq__(self, other):
+        """Equal when name, parameters, statistics and both arrays (dtype, shape and every
+        command) are: two generations with one seed, or a workload and what :meth:`load` reads
+        back from its :meth:`save`. O(n)."""
+        # (the generated __eq__ compared the arrays with ==, whose truth value numpy refuses)
+        if not isinstance(other, Workload):
+            return NotImplemented
+        return (self.name == other.name and self.params == other.params
+                and self.stats == other.stats and _same_array(self.setup, other.setup)
+                and _same_array(self.flow, other.flow))
+
+    # mutable, as the generated __eq__ left it: no hash
+    __hash__ = None
+
     def save(self, path) -> Path:
         """Write the workload to ``path`` (a ``.npz`` of two ``.npy`` arrays plus parameters;
         ``.npz`` is appended to a name without it), through a temporary file renamed when
@@ -186,6 +200,12 @@ def _command_array(arr, what: str) -> np.ndarray:
     if a.ndim != 1:
         raise ValueError(f"{what} needs a 1-d array, got shape {a.shape}")
     return a.astype(COMMAND_DTYPE, copy=False)
+
+
+def _same_array(a, b) -> bool:
+    # Workload.__eq__'s comparison of a setup or flow
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
 
 
 def _npz_path(path: Path) -> Path:
