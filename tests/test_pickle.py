@@ -1002,6 +1002,29 @@ def test_engine_unpickle_refuses_one_book_under_two_symbols():
         fn(*args)
 
 
+def _engine_pickle_of_books(names, books):
+    # a hand-made pickle of an engine of symbols 1, 2, ... named `names`, holding `books`
+    eng = mc.Engine()
+    eng.add_symbol(1)
+    fn, args = eng.__reduce__()[:2]
+    args = list(args)
+    args[4] = [(sym, name, 1024, (1, 0, 0, 0, 0, 0, 0), book)
+               for sym, (name, book) in enumerate(zip(names, books), 1)]
+    return fn, args
+
+
+def test_engine_unpickle_refuses_one_name_for_two_symbols_naming_both():
+    # it said "symbol 2 appears twice", a symbol that appears once
+    fn, args = _engine_pickle_of_books(["AAA", "AAA"], [mc.OrderBook(), mc.OrderBook()])
+    with pytest.raises(ValueError, match=r"^pickled Engine: symbols 1 and 2 are both named "
+                                         r"'AAA'$"):
+        fn(*args)
+    fn, args = _engine_pickle_of_books(["AAA", "BBB"], [mc.OrderBook(), mc.OrderBook()])
+    args[4][1] = (1,) + args[4][1][1:]
+    with pytest.raises(ValueError, match=r"^pickled Engine: symbol 1 appears twice$"):
+        fn(*args)
+
+
 def test_engine_pickle_stores_each_book_once():
     # The engine's pickle carries its books' state as read under its hold and the book objects
     # (for identity); a book still in that state gives the pickler the same objects, so the

@@ -137,8 +137,12 @@ cdef int _check_copyable(Engine eng) except -1:
 cdef _adopt(Engine eng, uint32_t sym, name, int64_t capacity, dict limits, OrderBook book):
     # Unpickling: register an already built book under `sym` (add_symbol without making
     # the book). No journal exists on a new engine, so nothing is journaled.
-    if sym in eng._by_id or (name is not None and name in eng._by_name):
+    if sym in eng._by_id:
         raise ValueError(f"pickled Engine: symbol {sym} appears twice")
+    if name is not None and name in eng._by_name:
+        # (this said "symbol 2 appears twice" of symbols 1 and 2, one name for both)
+        raise ValueError(f"pickled Engine: symbols {eng._by_name[name]} and {sym} are both "
+                         f"named {name!r}")
     if book._b.stp != eng._stp:
         raise ValueError(f"pickled Engine: the book of symbol {sym} has another STP mode")
     if type(book) is not _OrderBook:
