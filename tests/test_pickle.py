@@ -1025,6 +1025,27 @@ def test_engine_unpickle_refuses_one_name_for_two_symbols_naming_both():
         fn(*args)
 
 
+def test_engine_unpickle_refuses_an_id_resting_in_two_books_naming_it_and_both_symbols():
+    # it said "an order id rests in two books": neither the id nor the books, of books
+    # that may hold thousands of orders
+    books = [mc.OrderBook(), mc.OrderBook(), mc.OrderBook()]
+    for i in range(200):
+        books[0].submit(1000 + i, 0, 50 + i % 7, 1)
+        books[2].submit(5000 + i, 1, 90 + i % 5, 1)
+    books[2].submit(1077, 1, 99, 3)
+    fn, args = _engine_pickle_of_books(["A", None, "C"], books)
+    with pytest.raises(ValueError, match=r"^pickled Engine: order id 1077 rests in two books, "
+                                         r"of symbols 1 and 3$"):
+        fn(*args)
+    # the same books with other ids load
+    books = [pickle.loads(pickle.dumps(b)) for b in books]
+    books[2].cancel(1077)
+    fn, args = _engine_pickle_of_books(["A", None, "C"], books)
+    eng = fn(*args)
+    eng.check_invariants()
+    assert len(eng) == 400 and eng.get(1077) == (1, 0, 50, 1)
+
+
 def test_engine_pickle_stores_each_book_once():
     # The engine's pickle carries its books' state as read under its hold and the book objects
     # (for identity); a book still in that state gives the pickler the same objects, so the

@@ -783,7 +783,9 @@ cdef class Engine:
         _check_busy(self._e)
         cdef int rc = mc_engine_reindex(self._e)
         if rc == -2:
-            raise ValueError("an order id rests in two books")
+            oid, first, second = _id_in_two_books(self._e)
+            raise ValueError(f"order id {oid} rests in two books, of symbols {first} and "
+                             f"{second}")
         if rc < 0:
             raise MemoryError()
 
@@ -1287,6 +1289,28 @@ cdef class Engine:
                                                      f"not routed to it")
         finally:
             mc_engine_unhold(self._e, nested)
+
+
+cdef tuple _id_in_two_books(const mc_engine* e):
+    # What mc_engine_reindex's -2 found: the first order id resting in two books, and the
+    # symbols of both, walked as it walks them (the refusal named neither, of a hand-made
+    # pickle or snapshot that could list thousands of orders)
+    cdef dict seen = {}
+    cdef int32_t k, i, idx
+    cdef int s
+    cdef const mc_book* b
+    for k in range(e.n_books):
+        b = e.books[k]
+        for s in range(2):
+            for i in range(b.side[s].n):
+                idx = b.levels[b.side[s].lv[i]].head
+                while idx >= 0:
+                    oid = b.orders[idx].oid
+                    if oid in seen:
+                        return oid, seen[oid], e.symbols[k]
+                    seen[oid] = e.symbols[k]
+                    idx = b.orders[idx].next
+    return None, None, None
 
 
 cdef uint64_t _name_hash(uint32_t sym, str name) except? 0:

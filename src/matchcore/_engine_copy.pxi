@@ -201,7 +201,10 @@ def _engine_from_pickle(fmt, stp, record_events, now_ns, symbols, events, recove
         (<OrderBook>book)._unpickled_from = 0
         _adopt(eng, _symbol_id(sym), name, capacity,
                _check_limits(dict(zip(_LIMIT_NAMES, limits))), book)
-    eng._reindex()
+    try:
+        eng._reindex()
+    except ValueError as exc:
+        raise ValueError(f"pickled Engine: {exc}") from None
     e.now_ns = mc_i64_arg(now_ns, "now_ns")
     cdef const uint8_t[::1] ev = memoryview(events).cast("B")
     cdef int64_t n_ev = ev.shape[0] // <int64_t>sizeof(mc_event)
