@@ -381,6 +381,71 @@ def test_engine_second_symbol_routes_the_first_books_resting_orders(how):
     eng.check_invariants()
 
 
+_ROUTING_OOM_SCRIPT = r"""
+import pickle, resource, sys
+import numpy as np
+import matchcore as mc
+
+
+def within(room_mib, call):
+    # call() with only room_mib MiB of address space beyond what the child holds now
+    vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize"))
+    resource.setrlimit(resource.RLIMIT_AS, (vm * 1024 + room_mib * 2**20, resource.RLIM_INFINITY))
+    try:
+        call()
+    except MemoryError as ex:
+        return str(ex)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+    raise SystemExit("no MemoryError under the limit")
+
+
+eng = mc.Engine()
+eng.add_symbol(1, "ONE", capacity=300_000)
+n = 300_000
+cmds = np.zeros(n, mc.COMMAND_DTYPE)
+cmds["symbol"], cmds["order_id"], cmds["qty"] = 1, np.arange(1, n + 1), 1
+cmds["price"] = 1 + np.arange(n) % 100
+eng.process(cmds)
+del cmds
+before = eng.state_hash()
+if sys.argv[1] == "add_symbol":
+    # room for a book of capacity 0, not for the routing of 300,000 resting orders (64 MiB)
+    print(within(16, lambda: eng.add_symbol(2, "TWO", capacity=0)))
+    assert eng.symbols == {1: "ONE"} and eng.state_hash() == before and len(eng) == n
+    eng.add_symbol(2, "TWO", capacity=0)
+    eng.check_invariants()
+    assert eng.symbols == {1: "ONE", 2: "TWO"} and eng.get(n) == (1, 0, 100, 1)
+else:
+    eng.add_symbol(2, "TWO", capacity=0)
+    data = pickle.dumps(eng)
+    # room for the books and the routing built as the second symbol comes in (about 100 MiB),
+    # not for the routing rebuilt once every book is in (64 MiB more)
+    print(within(135, lambda: pickle.loads(data)))
+    assert pickle.loads(data).state_hash() == eng.state_hash()
+"""
+
+
+@pytest.mark.parametrize("how, said", [
+    ("add_symbol", "matchcore: out of memory adding symbol 2 (a second symbol routes the first "
+                   "one's 300,000 resting orders by id); the symbol was not added"),
+    ("unpickle", "matchcore: out of memory routing the 300,000 resting orders of 2 symbols by id"),
+])
+def test_engine_id_routing_out_of_memory_says_so(how, said):
+    # The second symbol routes the first one's resting orders by id, and unpickling (a copy,
+    # a snapshot's load) routes every book's; memory running out there raised a bare
+    # MemoryError() with no message at all. It says what ran out now; add_symbol adds nothing,
+    # and the same call succeeds once the memory is there.
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _ROUTING_OOM_SCRIPT, how], capture_output=True,
+                       text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip() == said, r.stdout
+
+
 def test_engine_one_symbol_rejects_as_a_routed_engine_does():
     # Without routing (one symbol) the book decides what the routing decided: the same events,
     # the echoed symbol of an id that rests nowhere included, with and without limits.

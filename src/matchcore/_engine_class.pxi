@@ -244,7 +244,12 @@ cdef class Engine:
         # hosted (the book is busy while its engine is, and the engine while it is), limited
         cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
         if k == -2:
-            raise MemoryError()
+            # (a bare MemoryError() said nothing; mc_engine_add_book leaves the engine as it was)
+            routing = (f" (a second symbol routes the first one's "
+                       f"{mc_engine_count(self._e):,} resting orders by id)"
+                       if self._e.n_books == 1 else "")
+            raise MemoryError(f"matchcore: out of memory adding symbol {sym}{routing}; the "
+                              f"symbol was not added")
         mc_book_host(book._b, &self._e.busy)
         book._b.engine_owned = 1
         self._books.append(book)
@@ -787,7 +792,8 @@ cdef class Engine:
             raise ValueError(f"order id {oid} rests in two books, of symbols {first} and "
                              f"{second}")
         if rc < 0:
-            raise MemoryError()
+            raise MemoryError(f"matchcore: out of memory routing the {mc_engine_count(self._e):,} "
+                              f"resting orders of {self._e.n_books} symbols by id")
 
     def _capacity_of(self, symbol):
         return self._capacity.get(self.symbol_id(symbol), 0)
