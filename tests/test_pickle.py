@@ -1046,6 +1046,46 @@ def test_engine_unpickle_refuses_an_id_resting_in_two_books_naming_it_and_both_s
     assert len(eng) == 400 and eng.get(1077) == (1, 0, 50, 1)
 
 
+_PENDING_OOM_SCRIPT = r"""
+import copy, pickle, resource, sys
+import matchcore as mc
+
+eng = mc.Engine()
+eng.add_symbol(1)
+for oid in range(500_000):              # pending events: a REJECTED cancel each (32 MiB)
+    eng.cancel(oid)
+data = pickle.dumps(eng)
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+# room for a copy of the engine without its events, and (pickle) for the 32 MiB of their bytes
+# that the unpickler reads from the data before the engine is made
+room = 48 if sys.argv[1] == "pickle" else 16
+resource.setrlimit(resource.RLIMIT_AS, (vm + room * 2**20, resource.RLIM_INFINITY))
+try:
+    pickle.loads(data) if sys.argv[1] == "pickle" else copy.deepcopy(eng)
+except MemoryError as ex:
+    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+    print(ex)
+else:
+    raise SystemExit("no MemoryError under the limit")
+assert len(eng.events()) == 500_000
+"""
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_engine_copy_out_of_memory_for_its_pending_events_says_so(how):
+    # the room for the original's pending events, made last: a bare MemoryError() with no
+    # message, where the words say what ran out (and how the original sheds them)
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _PENDING_OOM_SCRIPT, how], capture_output=True,
+                       text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip() == ("matchcore: out of memory for the engine's 500,000 pending "
+                                "events (events() reads and drops them)"), r.stdout
+
+
 def test_engine_pickle_stores_each_book_once():
     # The engine's pickle carries its books' state as read under its hold and the book objects
     # (for identity); a book still in that state gives the pickler the same objects, so the

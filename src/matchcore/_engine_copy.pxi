@@ -84,7 +84,7 @@ cdef object _engine_deepcopy(Engine eng, memo):
         twin._e.now_ns = e.now_ns
         if eng.record_events and e.n_ev > 0:
             if _reserve(twin._e, e.n_ev) < 0:
-                raise MemoryError()
+                raise _pending_oom(e.n_ev)
             memcpy(twin._e.ev, e.ev, e.n_ev * sizeof(mc_event))
             twin._e.n_ev = e.n_ev
     finally:
@@ -94,6 +94,13 @@ cdef object _engine_deepcopy(Engine eng, memo):
     if cls is not Engine:
         _set_subclass_state(twin, copy.deepcopy(_subclass_state(eng), memo))
     return twin
+
+
+cdef object _pending_oom(int64_t n_ev):
+    # a copy's or unpickled engine's room for the original's pending events (a bare
+    # MemoryError() said nothing of what ran out)
+    return MemoryError(f"matchcore: out of memory for the engine's {n_ev:,} pending events "
+                       f"(events() reads and drops them)")
 
 
 cdef list _symbol_entries(Engine eng):
@@ -212,7 +219,7 @@ def _engine_from_pickle(fmt, stp, record_events, now_ns, symbols, events, recove
         raise SnapshotError(MC_SNAP_E_CORRUPT, "pickled Engine: pending events are truncated")
     if n_ev > 0:
         if _reserve(e, n_ev) < 0:
-            raise MemoryError()
+            raise _pending_oom(n_ev)
         memcpy(e.ev, &ev[0], n_ev * sizeof(mc_event))
         e.n_ev = n_ev
     eng.recovery_report = recovery_report
