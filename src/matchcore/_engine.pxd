@@ -66,7 +66,8 @@ cdef struct mc_engine:
 cdef mc_engine* mc_engine_new() noexcept nogil
 cdef int mc_engine_reindex(mc_engine* e) noexcept nogil
 cdef void mc_engine_free(mc_engine* e) noexcept nogil
-cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexcept nogil
+cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b,
+                                bint route=*) noexcept nogil
 cdef mc_book* mc_engine_book(const mc_engine* e, uint32_t symbol) noexcept nogil
 cdef int32_t mc_engine_slot(const mc_engine* e, uint32_t symbol) noexcept nogil
 cdef void mc_engine_set_emit(mc_engine* e, uint8_t emit) noexcept nogil

@@ -53,9 +53,12 @@ cdef mc_book* mc_engine_book(const mc_engine* e, uint32_t symbol) noexcept nogil
     return e.books[k] if k >= 0 else NULL
 
 
-cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexcept nogil:
+cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b,
+                                bint route=1) noexcept nogil:
     """Register a book under a new symbol id; returns its slot, -1 if the id exists, -2 on
-    memory exhaustion. Limits start disabled (tick 1)."""
+    memory exhaustion. Limits start disabled (tick 1). route=0: the second book does not route
+    the first one's resting orders, for a caller that rebuilds the routing of every book once
+    they are all in (mc_engine_reindex: unpickling, copies)."""
     if _map_find(&e.sym_index, symbol) >= 0:
         return -1
     cdef int32_t cap
@@ -79,7 +82,7 @@ cdef int32_t mc_engine_add_book(mc_engine* e, uint32_t symbol, mc_book* b) noexc
         e.cap = cap
     if (e.sym_index.n + 1) * 2 > <int64_t>(e.sym_index.mask + 1) and _rehash(e, &e.sym_index, 0) < 0:
         return -2
-    if e.n_books == 1 and _route_all(e) < 0:
+    if e.n_books == 1 and route and _route_all(e) < 0:
         # the second book: from now on ids are routed (_routed), starting with the first
         # book's resting orders (one book holds no id twice: only memory can fail)
         return -2

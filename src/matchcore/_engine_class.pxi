@@ -239,15 +239,17 @@ cdef class Engine:
             mc_engine_unhold(self._e, nested)
         return book
 
-    cdef _register(self, uint32_t sym, name, int64_t capacity, dict limits, OrderBook book):
+    cdef _register(self, uint32_t sym, name, int64_t capacity, dict limits, OrderBook book,
+                   bint route=True):
         # add_symbol's and unpickling's one way of making a book the engine's: routed, named,
-        # hosted (the book is busy while its engine is, and the engine while it is), limited
-        cdef int32_t k = mc_engine_add_book(self._e, sym, book._b)
+        # hosted (the book is busy while its engine is, and the engine while it is), limited.
+        # route=False: the caller calls _reindex() once every book is in (see _adopt)
+        cdef int32_t k = mc_engine_add_book(self._e, sym, book._b, route)
         if k == -2:
             # (a bare MemoryError() said nothing; mc_engine_add_book leaves the engine as it was)
             routing = (f" (a second symbol routes the first one's "
                        f"{mc_engine_count(self._e):,} resting orders by id)"
-                       if self._e.n_books == 1 else "")
+                       if self._e.n_books == 1 and route else "")
             raise MemoryError(f"matchcore: out of memory adding symbol {sym}{routing}; the "
                               f"symbol was not added")
         mc_book_host(book._b, &self._e.busy)

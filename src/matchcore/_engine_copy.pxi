@@ -143,7 +143,10 @@ cdef int _check_copyable(Engine eng) except -1:
 
 cdef _adopt(Engine eng, uint32_t sym, name, int64_t capacity, dict limits, OrderBook book):
     # Unpickling: register an already built book under `sym` (add_symbol without making
-    # the book). No journal exists on a new engine, so nothing is journaled.
+    # the book). No journal exists on a new engine, so nothing is journaled. The order-id
+    # routing is left to the caller's _reindex() over every book: routed as the second book
+    # came in as well, the first book's orders were routed twice, and two routing tables
+    # were held at once (an engine that fitted in memory could not be unpickled).
     if sym in eng._by_id:
         raise ValueError(f"pickled Engine: symbol {sym} appears twice")
     if name is not None and name in eng._by_name:
@@ -161,7 +164,7 @@ cdef _adopt(Engine eng, uint32_t sym, name, int64_t capacity, dict limits, Order
         # one book, one host: a book listed twice would be driven by two slots
         raise ValueError(f"pickled Engine: the book of symbol {sym} already belongs to an "
                          f"engine or replayer")
-    eng._register(sym, name, capacity, limits, book)
+    eng._register(sym, name, capacity, limits, book, False)
 
 
 def _engine_from_pickle(fmt, stp, record_events, now_ns, symbols, events, recovery_report,
