@@ -139,3 +139,71 @@ def test_cli_replay_several_files_plot_nothing_to_draw_names_its_file(capsys, tm
     nothing = [line for line in out.splitlines() if "nothing to draw" in line]
     assert nothing == [f"plots: nothing to draw for {p} (no top-of-book changes or trades "
                        f"recorded)" for p in empty]
+
+
+def _itch(*messages: bytes) -> bytes:
+    return b"".join(len(m).to_bytes(2, "big") + m for m in messages)
+
+
+def test_cli_replay_several_files_line_says_the_book_rules_counters(capsys, tmp_path, day):
+    # one file's summary gives executions clamped, duplicate references, invalid adds ...; among
+    # several files that file's line said "unknown refs 0, truncated no" and nothing of them
+    import struct
+
+    def msg(kind: bytes, fmt: str, *fields) -> bytes:
+        return struct.pack(">cHH", kind, 1, 0) + (58_000 * 10**9).to_bytes(6, "big") + \
+            struct.pack(fmt, *fields)
+
+    def add(ref, side=b"B"):
+        return msg(b"A", ">QcI8sI", ref, side, 100, b"AAPL    ", 1_000_000)
+
+    ref = 1 << 60                          # no order of the day has it
+    odd = tmp_path / "odd.itch"
+    odd.write_bytes(day.read_bytes() + _itch(
+        add(ref), add(ref),                                       # duplicate reference
+        add(ref + 1, b"Z"),                                       # invalid add
+        msg(b"E", ">QIQ", ref, 500, 1),                           # execution clamped
+        add(ref + 2), msg(b"X", ">QI", ref + 2, 500),             # cancel clamped
+        add(ref + 3), msg(b"E", ">QIQ", ref + 3, 0, 2),           # zero-share execution
+        msg(b"U", ">QQII", ref + 3, ref + 4, 0, 1_000_000),       # invalid replace
+        msg(b"P", ">QcI8sIQ", 0, b"Z", 5, b"AAPL    ", 1_000_000, 3)))   # invalid trade
+    code, one, _ = run_cli(capsys, "replay", str(odd), "--no-progress")
+    assert code == 0
+    assert ("executions clamped: 1; cancels clamped: 1; duplicate references: 1; invalid adds: "
+            "1; invalid replaces: 1; zero-share executions/cancels: 1; invalid trades: 1") in one
+    code, out, _ = run_cli(capsys, "replay", str(odd), str(day), "--no-progress")
+    assert code == 0
+    assert (", executions clamped 1, cancels clamped 1, duplicate references 1, invalid adds 1, "
+            "invalid replaces 1, zero-share executions/cancels 1, invalid trades 1") \
+        in _line(out, odd.name)
+    clean = _line(out, day.name)
+    assert "clamped" not in clean and "invalid" not in clean and "duplicate" not in clean
+
+
+def test_cli_replay_several_files_line_says_the_dbn_book_rules_counters(capsys, tmp_path):
+    # as for ITCH: the DBN file's line hid its duplicate adds, invalid adds and modifies, clamped
+    # cancels and modifies of unknown orders, which its one-file summary gives
+    pytest.importorskip("databento_dbn")
+    from matchcore.feeds.dbn_gen import _metadata, generate_mbo, mbo_record
+
+    def rec(*args):
+        return mbo_record(7, *args)
+
+    bad = tmp_path / "bad.dbn"
+    bad.write_bytes(_metadata({7: "X"}, False, 0, 10) + b"".join([
+        rec(1, 1, 100, 5, "A", "B"), rec(2, 1, 100, 5, "A", "B"),     # duplicate add
+        rec(3, 2, 100, 0, "A", "B"),                                  # invalid add
+        rec(4, 1, 100, 20, "C", "B"),                                 # cancel clamped
+        rec(5, 9, 99, 4, "M", "B"),                                   # modify of an unknown order
+        rec(6, 9, 0, 1, "M", "B")]))                                  # invalid modify
+    good = generate_mbo(tmp_path / "good.dbn", records=500, instruments=2, seed=3)
+    code, one, _ = run_cli(capsys, "replay", str(bad), "--no-progress")
+    assert code == 0
+    assert ("cancels clamped: 1; duplicate adds: 1; invalid adds: 1; invalid modifies: 1; "
+            "modifies of unknown orders: 1;") in one
+    code, out, _ = run_cli(capsys, "replay", str(bad), str(good), "--no-progress")
+    assert code == 0
+    assert (", cancels clamped 1, duplicate adds 1, invalid adds 1, invalid modifies 1, modifies "
+            "of unknown orders 1") in _line(out, bad.name)
+    clean = _line(out, good.name)
+    assert "clamped" not in clean and "invalid" not in clean and "duplicate" not in clean

@@ -220,7 +220,7 @@ def run_many(args) -> int:
               f"{_count(s['messages'], 'message')}, {_count(trade_count(f.trades), 'trade')}, "
               f"{_count(len(f.books), 'book')}, "
               f"{_count(s['open_orders'], 'open order')}, unknown refs {s['unknown_refs']:,}, "
-              f"truncated {'yes' if s['truncated'] else 'no'}" + _damage(s)
+              f"truncated {'yes' if s['truncated'] else 'no'}" + _damage(s, f.format)
               + (f", books dropped {s['instruments_dropped']:,}"
                  if s.get("instruments_dropped") else "")
               + f"; {f.elapsed_s:.3f} s"
@@ -322,11 +322,30 @@ def run_many(args) -> int:
     return 0
 
 
-def _damage(s: dict) -> str:
-    """What one file's replay skipped as damage or of a kind it does not know, as its summary
-    says it (ITCH unknown message types and bad length prefixes, DBN bad record headers and
-    unknown actions and sides), for that file's line; empty when nothing was."""
-    out = ""
+# The book rules' counters of one file's summary beside its unknown references, in its words
+# (a DBN replay counts into some of the same keys under other names): among several files a
+# file's line said "unknown refs 0, truncated no" of one with invalid adds, duplicate
+# references or clamped executions
+_RULE_COUNTERS = {
+    "itch": (("executions_clamped", "executions clamped"),
+             ("cancels_clamped", "cancels clamped"),
+             ("duplicate_refs", "duplicate references"), ("invalid_adds", "invalid adds"),
+             ("invalid_replaces", "invalid replaces"),
+             ("invalid_reductions", "zero-share executions/cancels"),
+             ("invalid_trades", "invalid trades")),
+    "dbn": (("cancels_clamped", "cancels clamped"), ("duplicate_refs", "duplicate adds"),
+            ("invalid_adds", "invalid adds"), ("invalid_modifies", "invalid modifies"),
+            ("modifies_as_adds", "modifies of unknown orders")),
+}
+
+
+def _damage(s: dict, fmt: str) -> str:
+    """What one file's replay (of format ``fmt``) skipped as damage or of a kind it does not
+    know, as its summary says it (the book rules' counters that are not 0, ITCH unknown message
+    types and bad length prefixes, DBN bad record headers and unknown actions and sides), for
+    that file's line; empty when nothing was."""
+    out = "".join(f", {words} {s[key]:,}" for key, words in _RULE_COUNTERS.get(fmt, ())
+                  if s.get(key))
     if s.get("unknown_types"):
         out += ", unknown message types " + ", ".join(
             f"{t!r} {n:,}" for t, n in s["unknown_types"].items())
