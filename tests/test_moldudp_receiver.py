@@ -367,3 +367,48 @@ def test_moldudp_receiver_finished_replayer_refused_at_construction(bound):
     target = r.feed if bound else r
     want = r"^replayer: this Replayer is finished \(its finish\(\) has run\)"
     _refused_at_both_entries(target, ValueError, want, timeout=5)
+
+
+@pytest.mark.parametrize("kwargs", [{"timeout": float("inf")}, {"idle_timeout": float("inf")},
+                                    {"timeout": 1e10, "idle_timeout": 1e12},
+                                    {"timeout": 10**12}])
+def test_moldudp_receiver_run_time_limits_without_end_wait_for_the_session(kwargs):
+    # inf (a time without end) or a limit of centuries failed in select() with a bare
+    # "OverflowError: timestamp out of range for platform time_t" before any datagram was read
+    import socket
+
+    from matchcore.moldudp import end_of_session
+
+    with MoldUDP64Receiver(0) as rx:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            tx.sendto(build_packet("S", 1, [b"a", b"b"]), (rx.host, rx.port))
+            tx.sendto(end_of_session("S", 3), (rx.host, rx.port))
+        st = rx.run(**kwargs)
+        assert st.end_of_session and not st.timed_out
+        assert (st.messages, st.next_seq, bytes(rx.data)) == (2, 3, b"\x00\x01a\x00\x01b")
+
+
+@pytest.mark.parametrize("kwargs", [{"timeout": 10**400}, {"idle_timeout": 10**400}])
+def test_moldudp_receiver_run_time_limit_beyond_floats_refused_naming_it(kwargs):
+    # an int past the float range failed in the deadline's sum with "int too large to convert
+    # to float", naming neither the setting nor what it takes
+    (name,) = kwargs
+    with MoldUDP64Receiver(0) as rx:
+        with pytest.raises(ValueError, match=rf"^{name} must be >= 0 seconds \(or None\), got "
+                                             rf"10000000000000000000\.\.\.: beyond the float range "
+                                             rf"\(inf is a time without end\)$"):
+            rx.run(**kwargs)
+        assert rx.stats.packets == 0 and rx.stats.elapsed_s == 0
+
+
+def test_moldudp_receiver_run_idle_timeout_zero_reads_what_is_queued_then_stops():
+    # (kept as the run's time limits were made to wait in steps: no wait, but the datagrams
+    # already in the socket are read)
+    import socket
+
+    with MoldUDP64Receiver(0) as rx:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for seq in (1, 2, 3):
+                tx.sendto(build_packet("S", seq, [b"x"]), (rx.host, rx.port))
+        st = rx.run(idle_timeout=0)
+        assert st.timed_out and (st.packets, st.messages, st.next_seq) == (3, 3, 4)

@@ -66,6 +66,7 @@ MAX_DATAGRAM = 65507  # largest UDP payload over IPv4
 # reasons for this size: MoldUDP64Receiver's docstring)
 DEFAULT_MAX_GAP = 1_000_000
 MAX_HELD = 4  # implausible packets held at once, each waiting for a packet that continues it
+_MAX_WAIT_S = 3600.0  # the longest single select() of a receiver's run (see run)
 
 
 class MoldUDP64Error(ValueError):
@@ -717,7 +718,8 @@ class MoldUDP64Receiver(NoCopy):
     def run(self, timeout: float | None = None, *, idle_timeout: float | None = None,
             max_packets: int | None = None) -> ReceiverStats:
         """Receive until end of session, ``timeout`` seconds in total, ``idle_timeout`` seconds
-        without a datagram, or ``max_packets`` datagrams. Returns :attr:`stats` (``timed_out`` is
+        without a datagram, or ``max_packets`` datagrams (a limit of None or ``inf``: none;
+        an int beyond the float range raises ValueError). Returns :attr:`stats` (``timed_out`` is
         set when a time limit ended the run). O(packets) Python work, O(messages) in the feed.
         After :meth:`close` it raises RuntimeError (the socket is gone; :meth:`handle_packet`
         and :meth:`flush` still work).
@@ -729,6 +731,14 @@ class MoldUDP64Receiver(NoCopy):
             # NaN too: select()'s own words
             if value is not None and not (_is_real(value) and value >= 0):
                 raise ValueError(f"{name} must be >= 0 seconds (or None), got {value!r}")
+            if value is not None:
+                try:
+                    float(value)
+                except OverflowError:
+                    # it failed in the deadline's sum, naming neither the setting nor the rule
+                    raise ValueError(f"{name} must be >= 0 seconds (or None), got "
+                                     f"{value!r:.20}...: beyond the float range (inf is a time "
+                                     f"without end)") from None
         if max_packets is not None and (not _is_int(max_packets) or max_packets < 0):
             # max_packets=-1 returned at once, having received nothing, as if done
             raise ValueError(f"max_packets must be a whole number >= 0 (or None), got "
@@ -742,14 +752,21 @@ class MoldUDP64Receiver(NoCopy):
         try:
             while not st.end_of_session and (max_packets is None or got < max_packets):
                 now = time.perf_counter()
-                wait = idle_timeout
+                left = idle_timeout
                 if deadline is not None:
-                    left = deadline - now
-                    if left <= 0:
+                    if deadline <= now:
                         st.timed_out = True
                         break
-                    wait = left if wait is None else min(wait, left)
-                ready, _, _ = select.select([sock], [], [], wait)
+                    left = deadline - now if left is None else min(left, deadline - now)
+                # select() takes no wait beyond time_t's nanoseconds: inf, a time without end,
+                # and a limit of centuries raised OverflowError before anything was read. A
+                # longer wait is waited in steps.
+                while True:
+                    wait = None if left is None else \
+                        min(max(left - (time.perf_counter() - now), 0.0), _MAX_WAIT_S)
+                    ready, _, _ = select.select([sock], [], [], wait)
+                    if ready or left is None or time.perf_counter() - now >= left:
+                        break
                 if not ready:
                     st.timed_out = True
                     break
