@@ -294,11 +294,24 @@ def test_replayers_partition_not_integers_raises_type_error(partition):
             make(partition=partition)
 
 
-def test_replayers_partition_in_range_taken_alike():
-    for make in _replayers():
-        for k in range(3):
-            make(partition=(k, 3))
-        make(partition=(2**63 - 2, 2**63 - 1))
+def test_replayers_partition_in_range_taken_alike(tmp_path):
+    # each share keeps the books whose number (ITCH locate, DBN instrument id) is k modulo n,
+    # also for an n beyond 32 bits (the check only made the replayers)
+    pytest.importorskip("databento_dbn")
+    from matchcore.feeds.dbn import replay_dbn
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    data = itch.generate(None, messages=3000, symbols=7, seed=2)
+    dbn = generate_mbo(tmp_path / "m.dbn", records=3000, instruments=7, seed=2)
+    whole = replay_dbn(dbn)
+    ids = {whole.instruments[b] for b in whole.books}
+    assert len(ids) == 7
+    for k, n in [(0, 3), (1, 3), (2, 3), (2**63 - 2, 2**63 - 1), (5, 2**40), (1003, 2**40)]:
+        r = itch.Replayer(partition=(k, n))
+        r.finish(data)
+        assert set(r.books) == {L for L in range(1, 8) if L % n == k}
+        d = replay_dbn(dbn, partition=(k, n))
+        assert {d.instruments[b] for b in d.books} == {i for i in ids if i % n == k}
 
 
 @pytest.mark.parametrize("given", [65536, "70000", -1, 2**64])
