@@ -406,8 +406,11 @@ def test_open_stream_gzip_file_closed_with_the_stream(tmp_path):
 def test_open_stream_fifo_gzip_magic_split_across_reads_decompressed(tmp_path):
     # open_stream told gzip by peek(2), one read of the FIFO: a writer whose first write held
     # one byte of the magic had its gzip'd ITCH handed out as plain (compressed) bytes
+    import fcntl
     import gzip
     import os
+    import struct
+    import termios
     import threading
     import time
 
@@ -415,11 +418,20 @@ def test_open_stream_fifo_gzip_magic_split_across_reads_decompressed(tmp_path):
     fifo = tmp_path / "feed"
     os.mkfifo(fifo)
     for payload in (gzip.compress(data), data):
+        split = []
+
         def write(p=payload):
             with open(fifo, "wb") as f:
                 f.write(p[:1])
                 f.flush()
-                time.sleep(0.3)
+                # the rest once the reader has taken the first byte alone (a fixed wait let a
+                # slow reader find the whole payload there, and the split went untested)
+                deadline = time.monotonic() + 20
+                while struct.unpack("i", fcntl.ioctl(f, termios.FIONREAD, b"\0" * 4))[0] \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                split.append(not struct.unpack(
+                    "i", fcntl.ioctl(f, termios.FIONREAD, b"\0" * 4))[0])
                 f.write(p[1:])
 
         w = threading.Thread(target=write)
@@ -429,6 +441,7 @@ def test_open_stream_fifo_gzip_magic_split_across_reads_decompressed(tmp_path):
                 got = f.read()
         finally:
             w.join()
+        assert split == [True], "the reader did not take the first byte alone"
         assert got == data
 
 
