@@ -332,3 +332,31 @@ def test_moldudp_publisher_port_0_refused_at_construction_naming_it(tmp_path):
     with pytest.raises(ValueError, match=want):
         publish(data, np.uint16(0))
     MoldUDP64Publisher(data, 1).close()
+
+
+@pytest.mark.parametrize("kwargs, want", [
+    ({"gap_s": 1e10}, "gap_s must be a finite number of seconds >= 0 and at most "
+                      "9,223,372,036 (the longest time.sleep() takes), got 10000000000.0"),
+    ({"gap_s": 10**400}, "gap_s must be a finite number of seconds >= 0 and at most "
+                         "9,223,372,036 (the longest time.sleep() takes), got "
+                         "10000000000000000000..."),
+    ({"rate": 1e-9}, "rate=1e-09 paces the last packet of this source "),
+])
+def test_moldudp_publisher_wait_beyond_what_sleep_takes_refused_before_sending(kwargs, want):
+    # a gap between the end packets beyond time.sleep()'s range passed the check and failed
+    # in run() with a bare OverflowError after every data packet had gone out (the receivers
+    # never got their end of session); a rate so slow that a packet's pacing wait was beyond
+    # it, after the first packet
+    data = itch.generate(None, messages=300, symbols=2, seed=3)
+    sink = _sink()
+    try:
+        with pytest.raises(ValueError) as e:
+            MoldUDP64Publisher(data, sink.getsockname()[1], **kwargs)
+        assert str(e.value).startswith(want)
+        assert _drain(sink) == 0
+        # the longest wait time.sleep() takes is taken (nothing is run here)
+        ok = {"gap_s": 9_223_372_036} if "gap_s" in kwargs else {"rate": 1e-6}
+        with MoldUDP64Publisher(data, sink.getsockname()[1], **ok) as pub:
+            assert pub.stats.messages == 300
+    finally:
+        sink.close()

@@ -67,6 +67,7 @@ MAX_DATAGRAM = 65507  # largest UDP payload over IPv4
 DEFAULT_MAX_GAP = 1_000_000
 MAX_HELD = 4  # implausible packets held at once, each waiting for a packet that continues it
 _MAX_WAIT_S = 3600.0  # the longest single select() of a receiver's run (see run)
+_MAX_SLEEP_S = 9_223_372_036  # seconds: the longest time.sleep() takes (int64 nanoseconds)
 
 
 class MoldUDP64Error(ValueError):
@@ -990,7 +991,9 @@ class MoldUDP64Publisher(NoCopy):
     withholds data packets on purpose: a set of packet indices (0-based, in send order) or a
     probability in [0, 1] drawn with ``seed`` (default 0; given without a probability it raises
     ValueError). After the data: ``heartbeats`` heartbeats, then
-    ``end_packets`` end-of-session packets, ``gap_s`` seconds apart. The source is framed as the
+    ``end_packets`` end-of-session packets, ``gap_s`` seconds apart (a ``gap_s``, or a
+    ``rate`` slow enough that a packet's pacing wait is, beyond the longest ``time.sleep()``
+    takes, about 292 years, raises ValueError before anything is sent). The source is framed as the
     replay frames it: after a bad length prefix the stream resynchronises on the next message, the
     bytes jumped over counted in ``stats.bytes_skipped`` (a zero length prefix too); an incomplete
     last message is not sent and is reported in ``stats.tail_bytes``. ``session``: at most 10 bytes
@@ -1041,8 +1044,12 @@ class MoldUDP64Publisher(NoCopy):
         for name, value in (("heartbeats", heartbeats), ("end_packets", end_packets)):
             if not _is_int(value) or value < 0:
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
-        if not (_is_real(gap_s) and 0 <= gap_s < float("inf")):       # NaN too
-            raise ValueError(f"gap_s must be a finite number of seconds >= 0, got {gap_s!r}")
+        if not (_is_real(gap_s) and 0 <= gap_s <= _MAX_SLEEP_S):       # NaN too
+            # beyond it time.sleep() raised OverflowError in run(), after every data packet had
+            # gone out: the receivers never got their end of session
+            shown = repr(gap_s) if len(repr(gap_s)) <= 24 else f"{gap_s!r:.20}..."
+            raise ValueError(f"gap_s must be a finite number of seconds >= 0 and at most "
+                             f"{_MAX_SLEEP_S:,} (the longest time.sleep() takes), got {shown}")
         probability = isinstance(drop, (int, float, np.integer, np.floating)) and \
             not isinstance(drop, bool)
         if seed is not None and not (_is_int(seed) and seed >= 0):
@@ -1121,6 +1128,14 @@ class MoldUDP64Publisher(NoCopy):
                                      f"{n_packets} data packets)")
                 self._drop = np.zeros(n_packets, dtype=bool)
                 self._drop[idx] = True
+            last = int(self.bounds[-2]) if n_packets else 0
+            if rate is not None and last / rate > _MAX_SLEEP_S:
+                # the pacing wait of the last packets raised OverflowError in time.sleep(), the
+                # session sent in part and never ended
+                raise ValueError(f"rate={rate!r} paces the last packet of this source "
+                                 f"{last / rate:,.0f} s after the first, beyond the longest "
+                                 f"time.sleep() takes ({_MAX_SLEEP_S:,} s): give a higher rate "
+                                 f"(messages/s) or None")
             if first_seq + len(offsets) - 1 >= 2**64:
                 # found here, not halfway through sending: the last packets' (and the end of
                 # session's next) sequence numbers would not fit the header's u64
