@@ -84,3 +84,24 @@ def test_replayer_cross_volume_beyond_int64_held_at_the_top_never_negative():
     data = _frame(_cross(2**62, 1, 1)) + _frame(_cross(2**62 - 1, 2, 2))
     r.finish(data[r.feed(data):])
     assert r.symbol_stats()["volume"].tolist() == [top]
+
+
+def test_replayer_non_cross_trade_of_zero_shares_or_price_counted_not_a_trade():
+    # A P of zero shares (or at a zero price, which no add may carry) was recorded as a trade:
+    # it was summed up in the replay's trades, its book's trade count and the trade records
+    # a publisher sends, while an add, a replace or an execution of zero shares is counted
+    # invalid. It is counted as an invalid trade and makes no record, as a P of another side.
+    def trade(shares, price, ts):
+        return _hdr(b"P", 1, ts) + struct.pack(">QcI8sIQ", 0, b"B", shares, b"X".ljust(8), price,
+                                               ts)
+
+    add = _hdr(b"A", 1, 1) + struct.pack(">QcI8sI", 1, b"B", 100, b"X".ljust(8), 5000)
+    data = _frame(add) + b"".join(_frame(trade(shares, price, ts)) for ts, shares, price in (
+        (2, 100, 5000), (3, 0, 5000), (4, 100, 0), (5, 0, 0), (6, 7, 5000)))
+    r = itch.Replayer()
+    r.finish(data)
+    assert r.stats["invalid_trades"] == 3
+    t = r.trades()
+    assert t["shares"].tolist() == [100, 7] and t["match_number"].tolist() == [2, 6]
+    st = r.symbol_stats()
+    assert st["trades"].tolist() == [2] and st["volume"].tolist() == [107]

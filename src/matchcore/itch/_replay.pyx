@@ -135,7 +135,8 @@ cdef struct rp_state:
     uint64_t invalid_adds
     uint64_t invalid_replaces      # U with zero shares or a zero price
     uint64_t invalid_reductions    # E/C/X of zero shares
-    uint64_t invalid_trades        # P of a side not B/S, Q of shares beyond int64 (no record)
+    uint64_t invalid_trades        # P of a side not B/S, zero shares or price, Q of shares
+                                   # beyond int64 (no record)
     uint64_t early_total           # sum of the undecided locates' early_refs (0: stats skips
                                    # the scan of every locate for them)
     uint64_t nomem
@@ -571,9 +572,12 @@ cdef int64_t rp_run(rp_state* S, const uint8_t* buf, int64_t n, int* status,
         elif t == 80:    # 'P'
             itch_decode_trade(m, &tr)
             if S.loc[tr.stock_locate].track == TRACK_BOOK:
-                if tr.buy_sell_indicator != 66 and tr.buy_sell_indicator != 83:
+                if (tr.buy_sell_indicator != 66 and tr.buy_sell_indicator != 83) or \
+                        tr.shares == 0 or tr.price == 0:
                     # the indicator is B or S: a record with another side is one no reader
-                    # of trade records takes (the NATS wire refuses it), so it is counted
+                    # of trade records takes (the NATS wire refuses it), so it is counted; so
+                    # is a trade of no shares or at no price (as an add of either is invalid),
+                    # which was summed up as a trade
                     S.invalid_trades += 1
                 else:
                     add_trade(S, ts, tr.stock_locate, 80, tr.buy_sell_indicator, 32,
@@ -1183,7 +1187,8 @@ cdef class Replayer:
         them in locates with no first order yet, which a rename can still leave out),
         clamped executions/cancels, duplicate references, invalid adds, invalid replaces (U
         with zero shares or price), invalid reductions (E/C/X of zero shares), invalid trades
-        (P of a side other than B/S, Q of more shares than int64 holds: no trade record), open
+        (P of a side other than B/S, of zero shares or at a zero price, Q of more shares than
+        int64 holds: no trade record), open
         orders in the books, last exchange timestamp."""
         if self._busy:
             mc_raise_busy("Replayer", self._busy)
