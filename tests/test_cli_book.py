@@ -375,3 +375,44 @@ def test_cli_book_plot_name_with_dollar_signs_drawn_as_written(capsys, day, tmp_
     shown = name.replace("\\", "\\\\")          # the header's escaping (shown_name)
     assert out.startswith(f"{shown} (locate 1) at end of file")
     assert [(t.split(" depth at ")[0], math) for t, math in titles] == [(shown, False)]
+
+
+def test_cli_book_ladder_columns_stay_under_their_headers_with_wide_levels(capsys, tmp_path,
+                                                                         day):
+    # a level of more than 999,999,999 shares (three orders of the largest share count) was
+    # printed wider than its column: the '|' and every column after it moved right on that
+    # row only, away from the header
+    import struct
+
+    def add(ref, side, shares, price):
+        body = struct.pack(">cHH6sQcI8sI", b"A", 1, 0, (1).to_bytes(6, "big"), ref, side,
+                           shares, b"WIDE    ", price)
+        return struct.pack(">H", len(body)) + body
+
+    path = tmp_path / "wide.itch"
+    path.write_bytes(b"".join([add(1, b"B", 2**32 - 1, 10_000), add(2, b"B", 2**32 - 1, 10_000),
+                               add(3, b"B", 2**32 - 1, 10_000), add(4, b"B", 5, 9_900),
+                               add(5, b"S", 2**32 - 1, 10_100), add(6, b"S", 2**32 - 1, 10_100),
+                               add(7, b"S", 2**32 - 1, 10_100), add(8, b"S", 7, 10_200)]))
+    code, out, _ = run_cli(capsys, "book", str(path), "--symbol", "WIDE", "--no-progress")
+    assert code == 0
+    lines = out.splitlines()
+    header = next(i for i, x in enumerate(lines) if x.lstrip().startswith("orders"))
+    ladder = lines[header:header + 3]
+    assert [x.index("|") for x in ladder] == [ladder[0].index("|")] * 3, "\n".join(ladder)
+    # each value ends (bid side) or starts (ask side) where its header does
+    import re
+
+    def spans(text):
+        return [m.span() for m in re.finditer(r"\S+", text)]
+
+    head_left, head_right = ladder[0].split(" | ")
+    for row in ladder[1:]:
+        left, right = row.split(" | ")
+        assert [e for _, e in spans(left)] == [e for _, e in spans(head_left)], row
+        assert [b for b, _ in spans(right)] == [b for b, _ in spans(head_right)], row
+    assert "12884901885" in ladder[1] and ladder[1].rstrip().endswith("3")
+    # an ordinary day's ladder is laid out as before
+    code, out, _ = run_cli(capsys, "book", str(day), "--symbol", "AAPL", "--no-progress",
+                           "--depth", "2")
+    assert " orders       qty         bid | ask         qty       orders" in out.splitlines()

@@ -1154,11 +1154,18 @@ def _print_book(args, r, until, loc: int, book) -> int:
     if state:
         print(f"trading state: {shown_name(state[0])}"
               f"{' (' + shown_name(state[1]) + ')' if state[1] else ''}")
-    print(f"{'orders':>7} {'qty':>9} {'bid':>11} | {'ask':<11} {'qty':<9} orders")
+    # (orders, qty, price) as shown; the columns widen to the widest value: a level of more
+    # than 999,999,999 shares pushed its row's '|' and the ask side off their headers
+    bid_rows = [(str(int(o)), str(int(q)), f"{p / 1e4:.4f}") for p, q, o in bids]
+    ask_rows = [(str(int(o)), str(int(q)), f"{p / 1e4:.4f}") for p, q, o in asks]
+    wide = [max([least] + [len(r[k]) for r in rows])
+            for rows in (bid_rows, ask_rows) for k, least in ((0, 7), (1, 9), (2, 11))]
+    bo, bq, bp, ao, aq, ap = wide
+    print(f"{'orders':>{bo}} {'qty':>{bq}} {'bid':>{bp}} | {'ask':<{ap}} {'qty':<{aq}} orders")
     for i in range(max(len(bids), len(asks))):
-        left = (f"{int(bids[i][2]):>7} {int(bids[i][1]):>9} {bids[i][0] / 1e4:>11.4f}"
-                if i < len(bids) else " " * 29)
-        right = (f"{asks[i][0] / 1e4:<11.4f} {int(asks[i][1]):<9} {int(asks[i][2]):<7}"
+        left = (f"{bid_rows[i][0]:>{bo}} {bid_rows[i][1]:>{bq}} {bid_rows[i][2]:>{bp}}"
+                if i < len(bids) else " " * (bo + bq + bp + 2))
+        right = (f"{ask_rows[i][2]:<{ap}} {ask_rows[i][1]:<{aq}} {ask_rows[i][0]:<{ao}}"
                  if i < len(asks) else "")
         print(f"{left} | {right}".rstrip())
     if len(bids) and len(asks):
