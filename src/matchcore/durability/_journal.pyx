@@ -139,6 +139,40 @@ cdef extern from *:
     """
     int mc_syncfs(int fd) nogil
 
+cdef extern from *:
+    """
+    #include <pthread.h>
+    #include <time.h>
+    /* The syncer times its waits on CLOCK_MONOTONIC. On the condition variable's default
+       CLOCK_REALTIME, a wall clock stepped back (NTP, an operator setting the date) while the
+       syncer waited moved its deadline that far into the future: nothing written under
+       "batch" was fdatasynced until the clock caught up, or batch_records records came (an
+       hour back held a quiet engine's acknowledged commands off the disk for an hour, where
+       batch_us promises 2 ms). */
+    #if defined(__linux__)
+    #define MC_SYNCER_CLOCK CLOCK_MONOTONIC
+    #else
+    #define MC_SYNCER_CLOCK CLOCK_REALTIME
+    #endif
+    static int mc_syncer_cond_init(pthread_cond_t* c) {
+    #if defined(__linux__)
+        pthread_condattr_t a;
+        int rc = pthread_condattr_init(&a);
+        if (rc != 0)
+            return rc;
+        rc = pthread_condattr_setclock(&a, MC_SYNCER_CLOCK);
+        if (rc == 0)
+            rc = pthread_cond_init(c, &a);
+        pthread_condattr_destroy(&a);
+        return rc;
+    #else
+        return pthread_cond_init(c, NULL);
+    #endif
+    }
+    """
+    int mc_syncer_cond_init(pthread_cond_t* c) nogil
+    enum: MC_SYNCER_CLOCK
+
 cdef extern from "<stdio.h>" nogil:
     int c_rename "rename"(const char* old, const char* new)
 
@@ -433,7 +467,7 @@ cdef void* _syncer(void* arg) noexcept nogil:
     pthread_mutex_lock(&j.lock)
     while not j.stop:
         if not j.kick:
-            clock_gettime(CLOCK_REALTIME, &deadline)
+            clock_gettime(MC_SYNCER_CLOCK, &deadline)
             t = deadline.tv_nsec + j.batch_ns
             deadline.tv_sec += t // 1000000000
             deadline.tv_nsec = t % 1000000000
@@ -463,7 +497,7 @@ cdef int _start_syncer(mc_journal* j) noexcept nogil:
     if rc == 0:
         rc = pthread_mutex_init(&j.fd_lock, NULL)
     if rc == 0:
-        rc = pthread_cond_init(&j.cond, NULL)
+        rc = mc_syncer_cond_init(&j.cond)
     if rc != 0:
         return rc
     j.thread_on = 1
