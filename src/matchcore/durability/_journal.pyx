@@ -13,7 +13,9 @@ exposes a C function callable without the GIL. :func:`crc32c` gives the same val
 
 Group commit (``fsync="batch"``): a syncer thread (pthreads, no Python) wakes every
 ``batch_us`` or when ``batch_records`` records have been written since its last sync, and
-fdatasyncs what the writer has handed to the OS; the writer never waits for a disk.
+fdatasyncs what the writer has handed to the OS; the writer waits for a disk only at a segment
+roll, where it syncs the segment it closes (which keeps no descriptor the syncer could sync) and
+the new one's name.
 """
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t
