@@ -150,6 +150,36 @@ def test_engine_journal_or_snapshot_dir_that_is_a_dangling_symlink_refused(tmp_p
     assert os.listdir(tmp_path) == ["link"] and os.path.islink(link)
 
 
+def test_engine_journal_or_snapshot_dir_in_a_symlink_loop_not_said_missing(tmp_path):
+    # a link in a loop of links was said to point at something "which does not exist",
+    # naming the other link of the loop, which is there to be listed
+    a, b = tmp_path / "a", tmp_path / "b"
+    os.symlink(b, a)
+    os.symlink(a, b)
+    want = (f"Not a directory \\(a symbolic link to {b}, which leads into a loop of symbolic "
+            f"links\\)")
+    for call in (lambda: mc.Engine(journal=a), lambda: mc.Engine(journal=a / "sub"),
+                 lambda: mc.Engine().snapshot(a)):
+        with pytest.raises(NotADirectoryError, match=want) as err:
+            call()
+        assert err.value.filename == str(a)
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+
+
+def test_engine_journal_under_a_symlink_to_a_file_not_said_missing(tmp_path):
+    # a journal directory under a link to a file: the link was said to point at something
+    # "which does not exist", naming the file that is there
+    afile, link = tmp_path / "file", tmp_path / "link"
+    afile.write_bytes(b"data")
+    os.symlink(afile, link)
+    want = f"Not a directory \\(a symbolic link to {afile}, which is not a directory\\)"
+    for call in (lambda: mc.Engine(journal=link / "j"), lambda: mc.Engine().snapshot(link / "s")):
+        with pytest.raises(NotADirectoryError, match=want) as err:
+            call()
+        assert err.value.filename == str(link)
+    assert sorted(os.listdir(tmp_path)) == ["file", "link"] and afile.read_bytes() == b"data"
+
+
 def test_engine_journal_in_a_missing_directory_refused_before_anything_is_made(tmp_path):
     # Engine(journal=DIR) made every missing level above DIR: a mistyped parent put the journal
     # somewhere new. DIR itself is made; a missing parent is refused, as the CLI's outputs are

@@ -310,9 +310,18 @@ def makedirs_durable(path, *, parents: bool = True) -> None:
     p = path
     while not os.path.isdir(p):
         if os.path.islink(p):
-            # a symlink to nothing: makedirs raised "File exists", as if existing were the fault
+            # a symlink to nothing: makedirs raised "File exists", as if existing were the fault.
+            # One in a loop of links leads nowhere either, and one on the way to a file leads
+            # to no directory, but their targets exist: "which does not exist" sent the user
+            # to look for a file they could list
+            try:
+                os.stat(p)
+                why = "which is not a directory"
+            except OSError as exc:
+                why = ("which leads into a loop of symbolic links" if exc.errno == errno.ELOOP
+                       else "which does not exist")
             raise NotADirectoryError(errno.ENOTDIR, f"{os.strerror(errno.ENOTDIR)} (a symbolic "
-                                     f"link to {os.readlink(p)}, which does not exist)", p)
+                                     f"link to {os.readlink(p)}, {why})", p)
         missing.append(p)
         parent = os.path.dirname(p)
         if parent == p:
