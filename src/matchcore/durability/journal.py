@@ -1069,6 +1069,8 @@ def _inspect(path) -> dict:
     from matchcore.durability.recovery import (journal_refuses, load_listed_snapshot,
                                                looks_at_seed, trade_cut_of)
     out = {"path": str(path), "journals": {}, "snapshots": []}
+    # looked at before the files are read as well as after (see live_writer below)
+    live_at_start = lock_held(path)
     cscan = None
     for kind, label in ((KIND_COMMANDS, "commands"), (KIND_TRADES, "trades")):
         scan = scan_journal(path, kind, keep_index=False)
@@ -1202,6 +1204,12 @@ def _inspect(path) -> dict:
     # its record (or segment header) in flight, not a torn tail; and no recovery may repair
     # anything while it holds the LOCK.
     out["live_writer"] = lock_held(path)
+    if live_at_start and not out["live_writer"]:
+        # The writer closed while the files were read: its last calls were read in one journal
+        # and not in the other (their fills as fills of commands the command journal does not
+        # hold, "recovery cuts"), and with the LOCK free by then, as a crashed directory's
+        # repairs. Read again, as the writer left it.
+        raise SegmentChanged(f"the writer of {path} closed while it was read", str(path), 0)
     nothing = not (out["snapshots"] or any(j["segments"] for j in out["journals"].values()))
     if out["live_writer"] and (cut_short or nothing):
         # not cut short: an Engine(journal=) holding the LOCK is writing its first segment's

@@ -959,6 +959,8 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     # Segments are read again when needed (Segment.load): the whole journal is never in memory.
     # The replay reads them into the buffer the scan used, which still holds the last one.
     rbuf = ReadBuffer()
+    # (read-only: looked at before the files are read as well as after, see live_writer below)
+    live_at_start = readonly and lock_held(path)
     cscan = scan_journal(path, KIND_COMMANDS, keep_index=False, into=rbuf)
     cscan.raise_if_corrupt()
     foreign = []
@@ -1155,6 +1157,11 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
         report.temporaries_to_remove = (remove_stale_temporaries(path, legacy=True, remove=False)
                                         + segment_temporaries(path))
         report.live_writer = lock_held(path)
+        if live_at_start and not report.live_writer:
+            # the writer closed while the files were read (as in journal inspect): its last
+            # calls' fills were read as those of commands not kept, to cut, with the LOCK free
+            # by then. Read again, as the writer left it.
+            raise SegmentChanged(f"the writer of {path} closed while it was read", path, 0)
         if report.live_writer:
             # a writer alive appends as this reads: its tails are in flight, and no recovery
             # may repair anything while it holds the LOCK (as journal inspect says)

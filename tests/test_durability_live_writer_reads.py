@@ -1,0 +1,86 @@
+"""Reading a directory whose writer is alive: ``inspect`` and a read-only recovery take no lock,
+and tell a live writer's in-flight ends from damage by whether the directory's LOCK is held.
+
+They looked at the LOCK only after reading the files. A writer that went on journaling and
+closed while they read (a clean close, nothing lost) left them holding a command journal read
+before its last calls and a trade journal read after them: the fills of those calls, of
+commands "the command journal does not hold", were reported as fills recovery cuts, and, the
+LOCK being free by then, as the repairs of a crashed directory. A reading that began with the
+LOCK held and ends with it free is now read again: the directory as the closed writer left it.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import matchcore as mc
+from matchcore.durability import inspect
+from matchcore.durability import journal as journal_mod
+from matchcore.durability import recovery as recovery_mod
+from matchcore.durability.journal import KIND_COMMANDS
+
+pytestmark = pytest.mark.skipif(not os.access("/proc/locks", os.R_OK),
+                                reason="no kernel lock table (/proc/locks) to tell a live "
+                                       "writer by")
+
+
+def _crossing(eng, first, pairs):
+    for i in range(first, first + 2 * pairs, 2):
+        eng.submit(1, i, mc.Side.BUY, 100, 5)
+        eng.submit(1, i + 1, mc.Side.SELL, 100, 5)
+
+
+def _live_engine(d):
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    _crossing(eng, 1, 10)
+    return eng
+
+
+def _close_after_the_command_scan(monkeypatch, module, eng):
+    # the writer's last calls and its close() fall between the reader's scan of the command
+    # journal and its scan of the trade journal
+    real = module.scan_journal
+    fired = []
+
+    def scan(path, kind=KIND_COMMANDS, **options):
+        got = real(path, kind, **options)
+        if kind == KIND_COMMANDS and not fired:
+            fired.append(True)
+            _crossing(eng, 1001, 5)
+            eng.close()
+        return got
+
+    monkeypatch.setattr(module, "scan_journal", scan)
+    return fired
+
+
+def test_inspect_writer_closing_while_read_reads_the_closed_directory(tmp_path, monkeypatch):
+    d = tmp_path / "j"
+    eng = _live_engine(d)
+    fired = _close_after_the_command_scan(monkeypatch, journal_mod, eng)
+    info = inspect(d)
+    assert fired
+    trades = info["journals"]["trades"]
+    assert info["live_writer"] is False
+    assert info["journals"]["commands"]["last_seq"] == eng.journal_seq == 31
+    # (was: 5 fill records "recovery cuts", of commands the command journal holds)
+    assert trades["fills_to_cut"] == 0 and trades["kept_through"] == 31
+    assert trades["segments_to_drop"] == [] and trades["commands_lacking_fills"] is None
+
+
+def test_readonly_recovery_writer_closing_while_read_reads_the_closed_directory(
+        tmp_path, monkeypatch):
+    d = tmp_path / "j"
+    eng = _live_engine(d)
+    fired = _close_after_the_command_scan(monkeypatch, recovery_mod, eng)
+    ro = mc.Engine.recover(d, readonly=True)
+    assert fired
+    rep = ro.recovery_report
+    assert rep.live_writer is False and rep.last_seq == eng.journal_seq == 31
+    assert ro.state_hash() == eng.state_hash()
+    # (was: "would cut 520 byte(s)" of fill records of commands "not kept")
+    assert rep.trades_to_cut == 0 and rep.bytes_to_cut == 0 and rep.files_to_drop == []
+    assert rep.trades_kept_through == 31 and rep.last_trade_seq == 15
+    assert "would cut" not in rep.summary()
