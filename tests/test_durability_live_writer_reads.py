@@ -84,3 +84,35 @@ def test_readonly_recovery_writer_closing_while_read_reads_the_closed_directory(
     assert rep.trades_to_cut == 0 and rep.bytes_to_cut == 0 and rep.files_to_drop == []
     assert rep.trades_kept_through == 31 and rep.last_trade_seq == 15
     assert "would cut" not in rep.summary()
+
+
+def test_inspect_snapshot_a_live_writer_takes_while_read_not_said_unusable(tmp_path,
+                                                                          monkeypatch):
+    # inspect listed the snapshots after scanning the journal: one the live writer took in
+    # between named a seq past the scan's end, and was listed as "NOT USABLE: ahead of the
+    # journal (recovery skips it)", a verdict no recovery would reach
+    d = tmp_path / "j"
+    eng = _live_engine(d)
+    eng.snapshot()
+    real = journal_mod.scan_journal
+    fired = []
+
+    def scan(path, kind=KIND_COMMANDS, **options):
+        got = real(path, kind, **options)
+        if kind == KIND_COMMANDS and not fired:
+            fired.append(True)
+            _crossing(eng, 1001, 5)
+            eng.snapshot()
+        return got
+
+    monkeypatch.setattr(journal_mod, "scan_journal", scan)
+    info = inspect(d)
+    assert fired and info["live_writer"] is True
+    assert [s["seq"] for s in info["snapshots"]] == [21]
+    assert all(s["valid"] and s["unusable"] is None and not s["set_aside"]
+               for s in info["snapshots"])
+    monkeypatch.undo()
+    # read again, the writer still live: both snapshots, both usable
+    info = inspect(d)
+    assert [(s["seq"], s["unusable"]) for s in info["snapshots"]] == [(21, None), (31, None)]
+    eng.close()

@@ -1071,6 +1071,11 @@ def _inspect(path) -> dict:
     out = {"path": str(path), "journals": {}, "snapshots": []}
     # looked at before the files are read as well as after (see live_writer below)
     live_at_start = lock_held(path)
+    # Listed before the journal is scanned: a live writer's snapshot names a seq its journal
+    # holds once the snapshot is there, so the scan that follows holds it too. Listed after
+    # the scan, a snapshot the writer took meanwhile was "NOT USABLE: ahead of the journal
+    # (recovery skips it)", which no recovery would say of it.
+    snapshots = list_snapshots(path)
     cscan = None
     for kind, label in ((KIND_COMMANDS, "commands"), (KIND_TRADES, "trades")):
         scan = scan_journal(path, kind, keep_index=False)
@@ -1117,7 +1122,7 @@ def _inspect(path) -> dict:
             out["journals"][label]["fills_to_cut"] = None if kept is None else kept[1]
             out["journals"][label]["segments_to_drop"] = (
                 [] if kept is None else [os.path.basename(f) for f in kept[2]])
-    for seq, fpath in list_snapshots(path):
+    for seq, fpath in snapshots:
         try:
             # loaded and checked as recovery loads it (books, state hash, the seq its name
             # says): one judged by its header and CRC alone was listed as valid, though
