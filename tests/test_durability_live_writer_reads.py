@@ -116,3 +116,33 @@ def test_inspect_snapshot_a_live_writer_takes_while_read_not_said_unusable(tmp_p
     info = inspect(d)
     assert [(s["seq"], s["unusable"]) for s in info["snapshots"]] == [(21, None), (31, None)]
     eng.close()
+
+
+def test_readonly_recovery_of_a_live_writer_names_no_fills_to_rewrite(tmp_path, monkeypatch):
+    # Each call writes its commands, then their fills. A reader between the two (or one that
+    # listed the trade segments before a roll) holds commands whose fills it has not read: a
+    # read-only recovery of the live directory said "5 fills to rewrite (read-only:
+    # Engine.recover, matchcore recover --repair write them)", of fills the writer was
+    # writing, while journal inspect of the same reading lists no fills recovery writes
+    # again. Here the trade journal is read before the writer's last calls, the command
+    # journal after them.
+    d = tmp_path / "j"
+    eng = _live_engine(d)
+    real = recovery_mod.scan_journal
+    early = {}
+
+    def scan(path, kind=KIND_COMMANDS, **options):
+        if kind == KIND_COMMANDS and not early:
+            early["trades"] = real(path, journal_mod.KIND_TRADES, **options)
+            _crossing(eng, 1001, 5)
+        elif kind == journal_mod.KIND_TRADES and "trades" in early:
+            return early.pop("trades")
+        return real(path, kind, **options)
+
+    monkeypatch.setattr(recovery_mod, "scan_journal", scan)
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert early == {} and rep.live_writer is True and rep.last_seq == 31
+    assert rep.trades_kept_through == 21
+    assert rep.trades_to_rewrite == 0                   # was 5
+    assert "no fills to rewrite" in rep.summary() and "in flight" in rep.summary()
+    eng.close()

@@ -1272,7 +1272,10 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             report.last_trade_seq = next_trade - 1 + int(fills[0])
         elif cut:
             report.last_trade_seq = cut[3]
-        if fills is not None:
+        if fills is not None and not report.live_writer:
+            # (a live writer's last fills may be unwritten as this reads: in flight, not
+            # fills a recovery writes again, which none may run until it closes; journal
+            # inspect lists none there either)
             report.trades_to_rewrite = int(fills[0])
     except BaseException as exc:
         _close_quietly(jt, jc)
