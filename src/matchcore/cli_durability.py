@@ -355,7 +355,7 @@ def _refused_cut_short(args, segment) -> int:
 
 
 def _trades(args) -> int:
-    from matchcore.durability.journal import KIND_COMMANDS, lock_held, scan_journal
+    from matchcore.durability.journal import _RELISTS, KIND_COMMANDS, lock_held, scan_journal
     from matchcore.durability.recovery import (command_journal_end, filled_commands,
                                                holds_journal, recovers_with_capture,
                                                trade_journal_start)
@@ -364,19 +364,27 @@ def _trades(args) -> int:
     # a live writer that has made no segment yet holds a journal with no trade, as inspect
     # reports it (exit 0): refused as "no engine journal", the two disagreed on one directory
     _require_journal(args.dir, live=True)
-    t = read_trades(args.dir)
-    # fills recovery cuts, listed as they are and counted after the output, outside the CSV
-    # data: those of commands the command journal no longer holds (its tail lost), and those
-    # of a command whose last fill the trade journal lacks (a crash between the two
-    # journals' writes), which recovery cuts as it does in inspect's count: every fill after
-    # the last one flagged last of a command the command journal holds
-    cscan = scan_journal(args.dir, KIND_COMMANDS, keep_index=False)
-    end = command_journal_end(args.dir, cscan)
+    for _ in range(_RELISTS):
+        held_at_start = lock_held(args.dir)
+        t = read_trades(args.dir)
+        # fills recovery cuts, listed as they are and counted after the output, outside the
+        # CSV data: those of commands the command journal no longer holds (its tail lost),
+        # and those of a command whose last fill the trade journal lacks (a crash between the
+        # two journals' writes), which recovery cuts as it does in inspect's count: every
+        # fill after the last one flagged last of a command the command journal holds
+        cscan = scan_journal(args.dir, KIND_COMMANDS, keep_index=False)
+        end = command_journal_end(args.dir, cscan)
+        held = lock_held(args.dir)
+        if not (held_at_start and not held):
+            break
+        # The writer closed while the journals were read: the commands of its last calls
+        # were read and their fills not, and with the LOCK free by then they were said to be
+        # "lost from its tail". Read again, as the writer left it (as journal inspect does).
     cut = np.zeros(len(t), bool)
     kept = None             # the last command whose fills the trade journal holds completely
     # (a live writer's last command may be having its fills written right now: in flight,
     # as inspect says, not a tail recovery cuts)
-    if end is not None and not lock_held(args.dir):
+    if end is not None and not held:
         done = np.flatnonzero((t["last"] == 1) & (t["cmd_seq"] <= end))
         cut[(done[-1] + 1) if len(done) else 0:] = True
         kept = int(t["cmd_seq"][done[-1]]) if len(done) else 0
@@ -427,7 +435,7 @@ def _trades(args) -> int:
         note += ("; trade capture is off in this journal (trades=False, as recovery keeps "
                  "it): the fills of commands journaled without it are not recorded, so not "
                  "listed")
-    if not len(t) and not holds_journal(args.dir) and lock_held(args.dir):
+    if not len(t) and not holds_journal(args.dir) and held:
         note = ("; nothing written yet: a live writer holds the LOCK and has made no segment "
                 "(it takes the LOCK before its first one)")
     cols = ["seq", "cmd_seq", "ts_ns", "symbol", "taker_id", "maker_id", "price", "qty",
