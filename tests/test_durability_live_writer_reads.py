@@ -174,3 +174,60 @@ def test_cli_journal_trades_writer_closing_while_read_reads_the_closed_directory
     # (was "10 trades, 50 lots; the fills of 5 command(s) after command 21 ... are not in the
     # trade journal (lost from its tail ...)")
     assert out.splitlines()[0] == "15 trades, 75 lots"
+
+
+def test_readonly_recovery_snapshot_a_live_writer_takes_while_read_not_skipped(tmp_path,
+                                                                              monkeypatch):
+    # as inspect: a read-only recovery listed the snapshots after scanning the journal, and
+    # one the live writer took in between was "skipped snapshot ...: ahead of the journal"
+    d = tmp_path / "j"
+    eng = _live_engine(d)
+    first = eng.snapshot()
+    real = recovery_mod.scan_journal
+    fired = []
+
+    def scan(path, kind=KIND_COMMANDS, **options):
+        got = real(path, kind, **options)
+        if kind == KIND_COMMANDS and not fired:
+            fired.append(True)
+            _crossing(eng, 1001, 5)
+            eng.snapshot()
+        return got
+
+    monkeypatch.setattr(recovery_mod, "scan_journal", scan)
+    ro = mc.Engine.recover(d, readonly=True)
+    rep = ro.recovery_report
+    assert fired and rep.live_writer is True
+    assert rep.snapshot == first and rep.last_seq == 21
+    assert rep.skipped_snapshots == []          # was [(snapshot-31, "ahead of the journal")]
+    assert "skipped" not in rep.summary()
+    monkeypatch.undo()
+    again = mc.Engine.recover(d, readonly=True).recovery_report
+    assert again.snapshot_seq == again.last_seq == 31 and again.skipped_snapshots == []
+    eng.close()
+
+
+def test_readonly_recovery_snapshot_set_aside_after_the_listing_reads_again(tmp_path,
+                                                                           monkeypatch):
+    # listed before the journal is scanned, a snapshot that a writing recovery sets aside
+    # meanwhile is gone when loaded: the directory is read again (as inspect reads it), not
+    # "skipped snapshot ...: cannot be read"
+    d = tmp_path / "j"
+    eng = _live_engine(d)
+    older = eng.snapshot()
+    _crossing(eng, 1001, 2)
+    newer = eng.snapshot()
+    eng.close()
+    real = recovery_mod.scan_journal
+    fired = []
+
+    def scan(path, kind=KIND_COMMANDS, **options):
+        if kind == KIND_COMMANDS and not fired:
+            fired.append(True)
+            os.rename(newer, newer + ".unused")
+        return real(path, kind, **options)
+
+    monkeypatch.setattr(recovery_mod, "scan_journal", scan)
+    rep = mc.Engine.recover(d, readonly=True).recovery_report
+    assert fired and rep.snapshot == older and rep.skipped_snapshots == []
+    assert rep.last_seq == 25

@@ -33,7 +33,7 @@ from matchcore._core import COMMAND_DTYPE, CommandKind, Reason, _flag_arg
 from matchcore.durability import _journal as _j
 from matchcore.durability.errors import JournalError, SnapshotFileError
 from matchcore.durability.journal import (
-    _RELISTS, KIND_COMMANDS, KIND_TRADES, ReadBuffer, SegmentChanged,
+    _RELISTS, _gone, KIND_COMMANDS, KIND_TRADES, ReadBuffer, SegmentChanged,
     check_journal_option_names, check_journal_options, creation_leftovers, lock_directory,
     lock_held, lock_refusal, open_writers, refuse_bytes_dir, require_directory, scan_journal,
     segment_files, segment_temporaries, unlink_quietly, writer_takes,
@@ -367,12 +367,13 @@ def _check_start(cscan, eng, start, path, report):
                            f"had){skipped}", seg_path, 0)
 
 
-def _foreign_snapshots(path, cscan, report, foreign):
+def _foreign_snapshots(path, cscan, report, foreign, listed=None):
     """A full replay loads no snapshot, but one that a later recovery would take for a state of
-    this journal must still be found and set aside: header checks only."""
+    this journal must still be found and set aside: header checks only. ``listed``: the
+    snapshots to judge, as :func:`_pick_snapshot` takes them."""
     if not cscan.segments:
         return
-    for seq, fpath in list_snapshots(path):
+    for seq, fpath in list_snapshots(path) if listed is None else listed:
         try:
             head = read_snapshot_header(fpath)
         except SnapshotFileError:
@@ -403,20 +404,28 @@ def _reason(fpath, why) -> str:
     return why[len(fpath) + 2:] if why.startswith(f"{fpath}: ") else why
 
 
-def _pick_snapshot(path, cscan, report, foreign, cls, seed_only=False, seed_seq=0):
+def _pick_snapshot(path, cscan, report, foreign, cls, seed_only=False, seed_seq=0,
+                   listed=None):
     """The newest usable snapshot, loaded as an engine of class ``cls``; appends to
     ``foreign`` the ones that can never be states of this journal (ahead of it, or taken after
     another record at their seq). ``seed_only``: only a snapshot at seq ``seed_seq``, the state
     a journal started from a snapshot (``recover()`` of a directory holding only that
-    snapshot) begins with, which no record of the journal holds."""
+    snapshot) begins with, which no record of the journal holds. ``listed``: the directory's
+    snapshots as listed before the journal was scanned (read-only; None: listed now); one of
+    them gone when loaded raises :class:`SegmentChanged` (read again)."""
     has_journal = bool(cscan.segments)
     judged = {f for f, _ in report.skipped_snapshots}
-    for seq, fpath in reversed(list_snapshots(path)):
+    for seq, fpath in reversed(list_snapshots(path) if listed is None else listed):
         if (seed_only and seq != seed_seq) or fpath in judged:    # (reported once)
             continue
         try:
             eng, head = load_listed_snapshot(fpath, seq, cls)
         except SnapshotFileError as exc:
+            if listed is not None and _gone(fpath):
+                # set aside or removed by a writing recovery since it was listed: not a
+                # snapshot that cannot be read
+                raise SegmentChanged(f"{fpath} was renamed or removed after it was listed",
+                                     fpath, 0) from None
             report.skipped_snapshots.append((fpath, str(exc)))
             continue
         if has_journal:
@@ -857,16 +866,16 @@ def check_start_of(path, cscan) -> None:
     _check_start(cscan, eng, start, path, report)
 
 
-def _start_state(cls, path, cscan, report, foreign, snapshot, readonly):
+def _start_state(cls, path, cscan, report, foreign, snapshot, readonly, listed=None):
     """The state the replay of the scanned journal starts from: (engine, snapshot header or
     None, seq); ``foreign`` as for :func:`_pick_snapshot`. Raises :class:`JournalError` when
     no snapshot (nor the empty engine) can be the state the journal starts from."""
     eng = head = snap_file = None
     if snapshot:
-        eng, head, snap_file = _pick_snapshot(path, cscan, report, foreign, cls)
+        eng, head, snap_file = _pick_snapshot(path, cscan, report, foreign, cls, listed=listed)
     else:
         # (read-only too: it reports the ones a recovery that may write sets aside)
-        _foreign_snapshots(path, cscan, report, foreign)
+        _foreign_snapshots(path, cscan, report, foreign, listed)
         # the whole journal, from where it starts: a journal continuing a seed snapshot starts
         # from that state (replayed from an empty engine, it "diverged" at its first order);
         # so does a directory holding only its seed (no segment yet, no later snapshot: with
@@ -875,10 +884,12 @@ def _start_state(cls, path, cscan, report, foreign, snapshot, readonly):
         # (Engine.recover(DIR) of a directory whose journal was gone: a backup's snapshot)
         if (cscan.segments[0].first_seq == 1 if cscan.segments
                 else [seq for seq, _ in list_snapshots(path)] == [0]):
-            eng, head, snap_file = _pick_snapshot(path, cscan, report, [], cls, seed_only=True)
+            eng, head, snap_file = _pick_snapshot(path, cscan, report, [], cls, seed_only=True,
+                                                  listed=listed)
         elif cscan.segments and _base_of(cscan, cscan.segments[0].first_seq - 1) is not None:
             eng, head, snap_file = _pick_snapshot(path, cscan, report, [], cls, seed_only=True,
-                                                  seed_seq=cscan.segments[0].first_seq - 1)
+                                                  seed_seq=cscan.segments[0].first_seq - 1,
+                                                  listed=listed)
     if eng is not None:
         report.snapshot, report.snapshot_seq = snap_file, head["seq"]
         start = head["seq"]
@@ -961,10 +972,16 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
     rbuf = ReadBuffer()
     # (read-only: looked at before the files are read as well as after, see live_writer below)
     live_at_start = readonly and lock_held(path)
+    # Read-only, the snapshots are listed before the journal is scanned (as journal inspect
+    # lists them): a live writer's snapshot names a seq its journal holds once the snapshot is
+    # there, so the scan that follows holds it too. Listed after the scan, one the writer took
+    # meanwhile was "skipped ...: ahead of the journal". (A writing recovery holds the LOCK.)
+    listed = list_snapshots(path) if readonly else None
     cscan = scan_journal(path, KIND_COMMANDS, keep_index=False, into=rbuf)
     cscan.raise_if_corrupt()
     foreign = []
-    eng, head, start = _start_state(cls, path, cscan, report, foreign, snapshot, readonly)
+    eng, head, start = _start_state(cls, path, cscan, report, foreign, snapshot, readonly,
+                                    listed)
     if trades is None:
         # the journal's own, as its newest command segment records it (on for segments of
         # versions that recorded none): recovered with capture on instead, a journal made
@@ -1000,6 +1017,7 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                 # (replayed from an empty engine, such a journal gave another state)
                 # (a snapshot-0 that is not that state is set aside, as in any other pick)
                 seed, seed_head, seed_file = _pick_snapshot(path, cscan, report, foreign, cls,
+                                                            listed=listed,
                                                             seed_only=True)
                 from matchcore._engine import _engine_of_class
                 origin = seed if seed is not None else _engine_of_class(cls, cscan.stp)
