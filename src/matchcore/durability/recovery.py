@@ -628,15 +628,17 @@ def _remove_made(path, made) -> None:
 
 
 def _truncate(fpath, size):
-    with open(fpath, "r+b") as fh:
-        try:
+    try:
+        # (the open too: a segment this user may not write was refused in open()'s bare
+        # "Permission denied: SEGMENT", which did not say that recovery was cutting it)
+        with open(fpath, "r+b") as fh:
             fh.truncate(size)
             fh.flush()
             os.fsync(fh.fileno())
-        except OSError as exc:
-            # (named: truncate and fsync of a descriptor name no file)
-            raise OSError(exc.errno, f"{exc.strerror}: recovery could not cut the segment to "
-                                     f"{size} bytes", str(fpath)) from exc
+    except OSError as exc:
+        # (named: truncate and fsync of a descriptor name no file)
+        raise OSError(exc.errno, f"{exc.strerror}: recovery could not cut the segment to "
+                                 f"{size} bytes", str(fpath)) from exc
 
 
 def recover(path, *, fsync: str | None = None, snapshot: bool = True, readonly: bool = False,

@@ -1,0 +1,88 @@
+"""A writing recovery that must cut a torn tail off a segment this user may not write (a
+directory restored as another user's files) failed with open()'s bare "[Errno 13]
+Permission denied: SEGMENT", which did not say that recovery was cutting it, nor to what
+size. The error is now recovery's own, as for a truncation that fails once opened."""
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+
+import matchcore as mc
+# loaded before the child gives up root: the interpreter's own files may not be readable to
+# the user it becomes
+import matchcore.durability.recovery  # noqa: F401
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="needs root to run the child as another user")
+
+
+def _as_nobody(body):
+    """body() run in a forked child as user nobody; what it returns (pickled through a
+    pipe)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            os.close(r)
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(w, pickle.dumps(body()))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    got = b""
+    while chunk := os.read(r, 65536):
+        got += chunk
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return pickle.loads(got)
+
+
+def _refusal(call):
+    try:
+        call().close()
+    except OSError as exc:
+        return type(exc).__name__, exc.errno, str(exc), exc.filename
+    return None
+
+
+@pytest.fixture
+def shared_dir():
+    # a directory user nobody may reach (pytest's tmp_path is root's alone)
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    top = tempfile.mkdtemp(dir="/tmp")
+    os.chmod(top, 0o755)
+    yield Path(top)
+    shutil.rmtree(top)
+
+
+def test_recovery_cut_of_a_segment_it_may_not_write_says_it_was_cutting(shared_dir):
+    d = shared_dir / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    for i in range(1, 11):
+        eng.submit(1, i, mc.Side.BUY, 100 - i, 5)
+    eng.close()
+    seg = sorted(d.glob("journal-*.mcj"))[-1]
+    whole = os.path.getsize(seg)
+    os.truncate(seg, whole - 10)                    # a torn last record
+    for f in d.iterdir():
+        os.chmod(f, 0o666 if f.name == "LOCK" else 0o644)
+    os.chmod(d, 0o777)
+    got = _as_nobody(lambda: _refusal(lambda: mc.Engine.recover(str(d))))
+    assert got is not None
+    kind, code, message, filename = got
+    assert kind == "PermissionError" and filename == str(seg)
+    assert f"recovery could not cut the segment to {whole - 88} bytes" in message, message
+    assert os.path.getsize(seg) == whole - 10           # nothing cut
+    rec = mc.Engine.recover(d)                          # as root, the cut is made
+    assert rec.recovery_report.last_seq == 10 and rec.recovery_report.cut_bytes == 78
+    rec.close()
