@@ -1,7 +1,8 @@
-"""A writing recovery that must cut a torn tail off a segment this user may not write (a
-directory restored as another user's files) failed with open()'s bare "[Errno 13]
-Permission denied: SEGMENT", which did not say that recovery was cutting it, nor to what
-size. The error is now recovery's own, as for a truncation that fails once opened."""
+"""A writing recovery's repairs in a directory this user may not change (restored as another
+user's files) failed with the system call's bare error: "[Errno 13] Permission denied:
+SEGMENT" from the open() of a torn tail's cut and from the unlink of a trailing segment with
+nothing valid, "... SNAPSHOT -> SNAPSHOT.unused" from a set-aside. None said what recovery
+was doing. The errors are now recovery's own, as a truncation failing once opened was."""
 from __future__ import annotations
 
 import os
@@ -86,3 +87,54 @@ def test_recovery_cut_of_a_segment_it_may_not_write_says_it_was_cutting(shared_d
     rec = mc.Engine.recover(d)                          # as root, the cut is made
     assert rec.recovery_report.last_seq == 10 and rec.recovery_report.cut_bytes == 78
     rec.close()
+
+
+def _restored_as_root(d):
+    # another user's directory: its files writable to all, the directory itself not
+    for f in d.iterdir():
+        os.chmod(f, 0o666)
+    os.chmod(d, 0o755)
+
+
+def test_recovery_drop_it_may_not_make_says_it_was_dropping(shared_dir):
+    # a trailing segment with nothing valid (a crash as it was being made) is deleted: in a
+    # directory this user may not change, os.unlink's bare "Permission denied: SEGMENT"
+    from matchcore.durability.journal import KIND_COMMANDS, segment_files
+
+    d = shared_dir / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.close()
+    torn = d / f"journal-{3:020d}.mcj"
+    torn.write_bytes(b"MCJOURNL")                      # a header cut short
+    _restored_as_root(d)
+    got = _as_nobody(lambda: _refusal(lambda: mc.Engine.recover(str(d))))
+    assert got is not None
+    kind, code, message, filename = got
+    assert kind == "PermissionError" and filename == str(torn)
+    assert "recovery could not drop the trailing segment (nothing valid in it)" in message, \
+        message
+    assert torn.exists() and len(segment_files(d, KIND_COMMANDS)) == 2
+
+
+def test_recovery_set_aside_it_may_not_make_says_it_was_setting_aside(shared_dir):
+    # a snapshot ahead of the journal is renamed .unused: in a directory this user may not
+    # change, os.rename's bare "Permission denied: SNAPSHOT -> SNAPSHOT.unused"
+    d = shared_dir / "j"
+    eng = mc.Engine(journal=d, fsync="never")
+    eng.add_symbol(1)
+    eng.submit(1, 1, mc.Side.BUY, 100, 5)
+    eng.submit(1, 2, mc.Side.BUY, 99, 5)
+    ahead = eng.snapshot()
+    eng.close()
+    seg = sorted(d.glob("journal-*.mcj"))[-1]
+    os.truncate(seg, os.path.getsize(seg) - 88)       # the snapshot's record lost, whole
+    _restored_as_root(d)
+    got = _as_nobody(lambda: _refusal(lambda: mc.Engine.recover(str(d))))
+    assert got is not None
+    kind, code, message, filename = got
+    assert kind == "PermissionError" and filename == ahead
+    assert (f"recovery could not set the snapshot aside as {os.path.basename(ahead)}.unused "
+            f"(not a state of this journal)") in message, message
+    assert os.path.exists(ahead) and not os.path.exists(ahead + ".unused")

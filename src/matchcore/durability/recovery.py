@@ -1214,7 +1214,13 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
             _truncate(seg.path, size)
             seg.end = size
         for f in drops:
-            os.unlink(f)
+            try:
+                os.unlink(f)
+            except OSError as exc:
+                # (os.unlink's bare "Permission denied: SEGMENT" did not say why recovery
+                # deletes a segment; the repairs made so far stand, as after any I/O error)
+                raise OSError(exc.errno, f"{exc.strerror}: recovery could not drop the "
+                                         f"trailing segment (nothing valid in it)", f) from exc
         report.dropped_files = drops
         # A writer killed with a segment open left the blocks it preallocated past its end
         # (fallocate, keep size), which only a writer appending to it gives back when it
@@ -1229,7 +1235,12 @@ def _recover(cls, path, report, lock_fd, fsync, snapshot, readonly, trades, reco
                                                                                    remove=True)
         report.removed_temporaries = stale
         for f, new in aside:
-            os.rename(f, new)
+            try:
+                os.rename(f, new)
+            except OSError as exc:
+                raise OSError(exc.errno, f"{exc.strerror}: recovery could not set the snapshot "
+                                         f"aside as {os.path.basename(new)} (not a state of "
+                                         f"this journal)", f) from exc
             report.set_aside.append((f, new))
         if foreign:
             fsync_dir(path)
