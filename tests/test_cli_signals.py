@@ -762,3 +762,87 @@ def test_cli_replay_dump_book_fifo_reader_gone_names_dump_book_not_out(tmp_path)
     assert code == 1, err
     assert f"matchcore replay: error: broken pipe writing --dump-book {fifo}: " in err, err
     assert "Traceback" not in err
+
+
+_SECOND_CTRL_C = r"""
+import os, signal, sys
+import matchcore.demo as demo
+from matchcore.__main__ import main
+
+
+class Stream:
+    # a second Ctrl-C that arrives while the first is being reported: sent (once) by the first
+    # flush of the report's stream, once the text is out
+    def __init__(self, stream):
+        self.stream, self.sent = stream, False
+
+    def flush(self):
+        self.stream.flush()
+        if not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def run(args):
+    setattr(sys, sys.argv[1], Stream(getattr(sys, sys.argv[1])))
+    print("partial summary")         # held in stdout's buffer until the final flush
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGINT, signal.default_int_handler)    # whatever the runner passed down
+demo.run = run
+sys.exit(main(["demo"]))
+"""
+
+
+@pytest.mark.parametrize("during, out, err", [
+    # stdout's partial summary flushed: the line on stderr not written yet
+    ("stdout", "partial summary\n", ""),
+    # the line on stderr written
+    ("stderr", "partial summary\n", "matchcore demo: interrupted by SIGINT\n")])
+def test_cli_second_ctrl_c_while_reporting_the_first_ends_at_once_no_traceback(during, out, err):
+    # Ctrl-C pressed twice: the second, arriving as the first was reported (the partial output
+    # flushed, the line written, stdout put back), was raised there as a KeyboardInterrupt that
+    # nothing caught, and the command ended in a traceback after its one line. It now takes
+    # SIGINT's default action: the process ends at once, status 130 to the shell.
+    proc = subprocess.run([sys.executable, "-c", _SECOND_CTRL_C, during], capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (-signal.SIGINT, out, err)
+
+
+def test_cli_interrupted_in_process_puts_sigint_handler_back(monkeypatch, capsys):
+    # while the interruption is reported SIGINT takes its default action (see above); a caller
+    # of main() gets its handler back afterwards, as the command's other handlers
+    import matchcore.demo as demo
+
+    def run(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "run", run)
+    before = signal.getsignal(signal.SIGINT)
+    assert main(["demo"]) == 130
+    assert signal.getsignal(signal.SIGINT) is before
+    assert capsys.readouterr().err == "matchcore demo: interrupted by SIGINT\n"
+
+
+def test_cli_interrupted_in_a_thread_returns_130(monkeypatch, capsys):
+    # main() run in another thread (as a test or an embedding application may): the change of
+    # SIGINT's handler while an interruption is reported is for the main thread alone
+    import threading
+
+    import matchcore.demo as demo
+
+    def run(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "run", run)
+    box = {}
+    t = threading.Thread(target=lambda: box.update(rc=main(["demo"])))
+    t.start()
+    t.join(60)
+    assert box == {"rc": 130}
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert capsys.readouterr().err == "matchcore demo: interrupted by SIGINT\n"

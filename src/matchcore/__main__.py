@@ -93,6 +93,36 @@ def _restore_handlers(saved: dict) -> None:
         raise caught
 
 
+# Whether _sigint_ends_at_once set SIGINT to its default action, to be put back by main().
+_sigint_default = False
+
+
+def _sigint_ends_at_once() -> None:
+    """While a command that was interrupted reports it, a further Ctrl-C ends the process at
+    once, as SIGINT's default action does (status 130 to the shell, no traceback, nothing left
+    to clean up: the command's cleanup has run), where Python's handler raised it in the
+    middle of the report. Only where that handler is Python's own: an ignored SIGINT
+    (``nohup``, a background job) stays ignored, another handler is the caller's. A pending
+    SIGINT is raised as ``KeyboardInterrupt`` before the change (``signal.signal`` runs pending
+    handlers first), and none can be raised after it."""
+    global _sigint_default
+    try:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            _sigint_default = True      # (first: no exception can come between the two then)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+    except ValueError:                  # not the main thread: nothing changed, none to put back
+        _sigint_default = False
+
+
+def _sigint_handler_back() -> None:
+    """Python's SIGINT handler back after :func:`_sigint_ends_at_once`, for a caller of
+    :func:`main` that goes on (a SIGINT meanwhile has ended the process)."""
+    global _sigint_default
+    if _sigint_default:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _sigint_default = False
+
+
 def _stderr_line(text: str) -> None:
     with contextlib.suppress(OSError, ValueError, AttributeError):
         print(text, file=sys.stderr, flush=True)
@@ -195,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if isinstance(sys.stdout, _NamedStdout):
             sys.stdout = stdout
+        _sigint_handler_back()
 
 
 def _main_named(argv: list[str]) -> int:
@@ -213,6 +244,14 @@ def _main_named(argv: list[str]) -> int:
                 raise _stdout_failed()  # a write of the output failed, and was ignored
             return code
     except KeyboardInterrupt as e:
+        # first, before any other call: Ctrl-C pressed twice raised the second here, where
+        # nothing catches it, and the command ended in a traceback after its one line
+        while True:
+            try:
+                _sigint_ends_at_once()
+                break
+            except KeyboardInterrupt:   # the second, pending already: taken, nothing changed
+                pass
         signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
         lost = _final_flush()           # the partial summary, before the line on stderr
         _stderr_line(f"{who}: interrupted by {signal.Signals(signum).name}")
