@@ -846,3 +846,38 @@ def test_cli_interrupted_in_a_thread_returns_130(monkeypatch, capsys):
     assert box == {"rc": 130}
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert capsys.readouterr().err == "matchcore demo: interrupted by SIGINT\n"
+
+
+# ---- stderr closed: `matchcore ... 2>&-` ----
+
+def _run_stderr_closed(argv, cwd):
+    """Run the CLI with its stderr closed (`2>&-`): (status, the bytes on stdout)."""
+    proc = subprocess.run(CLI + argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                          cwd=cwd, timeout=120, preexec_fn=lambda: os.close(2))
+    return proc.returncode, proc.stdout
+
+
+@pytest.mark.parametrize("argv, first", [
+    (["replay", "DAY"], b"replayed 20,000 ITCH 5.0 messages"),
+    (["book", "DAY", "--symbol", "AAPL"], b"AAPL (locate 1) at end of file"),
+    (["gen-itch", "g.itch", "--messages", "1000"], b""),    # its summary is on stdout:
+    (["bench", "--quick", "standard", "--messages", "2000"], b"machine: "),
+], ids=lambda a: " ".join(a[:2]) if isinstance(a, list) else None)
+def test_cli_stderr_closed_command_runs_as_without_a_terminal(argv, first, small_day, tmp_path):
+    # with stderr closed Python's sys.stderr is None: the progress bar's check for a terminal
+    # (sys.stderr.isatty()) raised AttributeError, and replay, book, gen-itch and bench did
+    # nothing and exited 1, their traceback written nowhere
+    argv = [str(small_day) if a == "DAY" else a for a in argv]
+    code, out = _run_stderr_closed(argv, tmp_path)
+    assert code == 0 and out.startswith(first or b"wrote 1,000 ITCH 5.0 messages")
+
+
+def test_cli_stderr_closed_stdout_data_holds_no_stderr_text(tmp_path):
+    # what goes to stderr went to stdout (print(file=None) writes there): gen-itch - left its
+    # summary after the day's last message, and an error or usage message went into the data
+    code, out = _run_stderr_closed(["gen-itch", "-", "--messages", "1000", "--no-progress"],
+                                   tmp_path)
+    assert (code, out) == (0, itch.generate(None, messages=1000))
+    for argv, status in ((["replay", "nothing.itch", "--no-progress"], 1),
+                         (["replay", "nothing.itch", "--no-such-option"], 2)):
+        assert _run_stderr_closed(argv, tmp_path) == (status, b"")

@@ -217,14 +217,25 @@ def _stdout_failed():
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    stdout = sys.stdout
+    stdout, stderr = sys.stdout, sys.stderr
     if stdout is not None:
         sys.stdout = _NamedStdout(stdout)
+    devnull = None
+    if stderr is None:
+        # stderr closed (`2>&-`): Python's sys.stderr is None. The progress bar's check for a
+        # terminal raised AttributeError (replay, book, gen-itch, bench did nothing, exit 1,
+        # their traceback written nowhere), and print(file=None) writes to stdout: gen-itch -
+        # left its summary after the day's data, errors went into the output. What goes to
+        # stderr is now lost, as a write to a closed descriptor is.
+        sys.stderr = devnull = open(os.devnull, "w")
     try:
         return _main_named(argv)
     finally:
         if isinstance(sys.stdout, _NamedStdout):
             sys.stdout = stdout
+        if devnull is not None:
+            sys.stderr = stderr
+            devnull.close()
         _sigint_handler_back()
 
 
