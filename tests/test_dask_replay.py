@@ -1131,3 +1131,64 @@ def test_local_cluster_log_filter_drops_task_failures_and_shutdown_heartbeats_on
         assert f.filter(record(kept, logging.WARNING)), kept
     assert f.filter(logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1,
                                       RuntimeError("Compute Failed"), None, None))
+
+
+_SECOND_CTRL_C_AT_CLOSE = r"""
+import os, signal, sys
+
+
+def spawned():
+    import psutil
+
+    found = 0
+    for p in psutil.Process().children(recursive=True):
+        try:
+            found += "spawn_main" in " ".join(p.cmdline())
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def main():
+    import distributed
+    from matchcore.cluster.dask import replay_files
+
+    real, sent = distributed.Client._close, []
+
+    async def close(self, *args, **kwargs):
+        # (on the client's event loop) a second Ctrl-C while the main thread waits for the
+        # close of the client and its cluster
+        if not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGINT))
+        return await real(self, *args, **kwargs)
+
+    distributed.Client._close = close
+
+    def progress(done, total):
+        raise KeyboardInterrupt         # the first Ctrl-C, as the first task is in
+
+    try:
+        replay_files(sys.argv[1:], "local", progress=progress)
+    except KeyboardInterrupt:
+        print("interrupted", bool(sent), "workers left", spawned(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.timeout(300)
+def test_dask_replay_local_second_ctrl_c_while_closing_cluster_still_closed(files, tmp_path):
+    # Ctrl-C twice on `replay --dask local`: the second landed in the cluster's close, which it
+    # cut short. The worker processes outlived the call, and Dask's exit hook then closed them
+    # with a traceback, or hung (SIGKILL needed). The close now runs to its end first.
+    import subprocess
+    import sys
+
+    script = tmp_path / "second_ctrl_c.py"
+    script.write_text(_SECOND_CTRL_C_AT_CLOSE)
+    proc = subprocess.run([sys.executable, str(script), *map(str, files[:2])], cwd=tmp_path,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=240)
+    assert (proc.returncode, proc.stdout) == (0, "interrupted True workers left 0\n")
+    assert "Traceback" not in proc.stderr

@@ -656,10 +656,10 @@ def _check_address(scheduler) -> None:
 
 
 def _signals_held(start):
-    """``start()`` (a client that starts its LocalCluster) with SIGINT, SIGTERM and SIGHUP held
-    until it returns, when they have Python handlers (the main thread only); each signal held
-    is then delivered to its handler, and when one raises (Ctrl-C's KeyboardInterrupt) the
-    client, and the cluster it owns, are closed first.
+    """``start()`` (a client that starts its LocalCluster, or a close returning None) with
+    SIGINT, SIGTERM and SIGHUP held until it returns, when they have Python handlers (the main
+    thread only); each signal held is then delivered to its handler, and when one raises
+    (Ctrl-C's KeyboardInterrupt) the client returned, and the cluster it owns, are closed first.
 
     Interrupted while the cluster started, the client was never made and nothing closed the
     half-started cluster: its workers went on starting, and Dask's exit hook then failed on
@@ -1074,6 +1074,17 @@ def replay_files(paths, scheduler="local", *, fmt: str | None = None, split: int
             # only the cluster started here: one given (a LocalCluster object, which the
             # client connects to) is the caller's, and was shut down with the client
             cluster = getattr(client, "cluster", None) if local else None
-            client.close()
+
+            def close():
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+
+            # a second Ctrl-C (the first interrupted the replay) cut a LocalCluster's close
+            # short: its workers ran on after the call, Dask's exit hook then closed them
+            # with a traceback, or hung. Held until the close is over (seconds), then raised.
+            # (A scheduler's address leaves no process here: its client's close is not held.)
             if cluster is not None:
-                cluster.close()
+                _signals_held(close)
+            else:
+                close()
