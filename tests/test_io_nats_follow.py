@@ -592,3 +592,46 @@ def test_cli_replay_publish_interrupted_says_what_it_published(server, names, tm
     assert lines[-1].startswith(f"published: {sent:,} of {sent:,} batches ("), out
     assert "dropped (queue full) 0 batches" in lines[-1]
 
+
+
+def test_cli_replay_publish_second_ctrl_c_in_the_close_still_says_what_it_published(
+        server, names, tmp_path, capsys, monkeypatch):
+    # Ctrl-C twice on `replay --publish`: the second landed in the publisher's close after the
+    # first (its flush takes up to 5 s), which it cut short. The "published: ..." line was
+    # never printed, and the publisher's exit hook closed it again, where a third Ctrl-C ended
+    # in an "Exception ignored in atexit callback" traceback. The close now runs to its
+    # end and reports; the signal held meanwhile then ends the command as the first did.
+    import os
+    import signal
+
+    from matchcore.io.nats import NatsPublisher
+    from matchcore.io.replay_hooks import ReplayHooks
+    from nats_checks import stream_messages
+
+    stream, prefix = names
+    path = tmp_path / "day.itch"
+    itch.generate(path, messages=200_000, symbols=2, seed=4)
+    on_chunk, close = ReplayHooks.on_chunk, NatsPublisher.close
+    calls, sent = [], []
+
+    def interrupted_after_first(self, r):
+        calls.append(self)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        on_chunk(self, r)
+
+    def second_ctrl_c(self, *args, **kwargs):
+        if not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+        return close(self, *args, **kwargs)
+
+    monkeypatch.setattr(ReplayHooks, "on_chunk", interrupted_after_first)
+    monkeypatch.setattr(NatsPublisher, "close", second_ctrl_c)
+    assert main(["replay", str(path), "--publish", server.url, "--stream", stream,
+                 "--subject-prefix", prefix, "--no-progress"]) == 130
+    out, err = capsys.readouterr()
+    batches = calls[0].bridge.batches
+    assert sent and batches > 0 and stream_messages(server.url, stream) == batches
+    assert out.splitlines()[-1].startswith(f"published: {batches:,} of {batches:,} batches ("), out
+    assert err == "matchcore replay: interrupted by SIGINT\n"

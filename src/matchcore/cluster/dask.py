@@ -657,37 +657,16 @@ def _check_address(scheduler) -> None:
 
 def _signals_held(start):
     """``start()`` (a client that starts its LocalCluster, or a close returning None) with
-    SIGINT, SIGTERM and SIGHUP held until it returns, when they have Python handlers (the main
-    thread only); each signal held is then delivered to its handler, and when one raises
-    (Ctrl-C's KeyboardInterrupt) the client returned, and the cluster it owns, are closed first.
+    SIGINT, SIGTERM and SIGHUP held until it returns (see :func:`matchcore._signals.held`);
+    when a signal held raises (Ctrl-C's KeyboardInterrupt) the client returned, and the
+    cluster it owns, are closed first.
 
     Interrupted while the cluster started, the client was never made and nothing closed the
     half-started cluster: its workers went on starting, and Dask's exit hook then failed on
     them with a traceback. A start takes seconds; the signal waits that long."""
-    import signal
+    from matchcore._signals import held
 
-    held: list = []
-    saved = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-            if sig is not None and callable(signal.getsignal(sig)):
-                saved[sig] = signal.signal(sig, lambda signum, frame: held.append(signum))
-    except ValueError:          # not the main thread: signals go to the main thread anyway
-        pass
-    client = None
-    try:
-        client = start()
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-        try:
-            for signum in held:
-                saved[signum](signum, None)
-        except BaseException:
-            if client is not None:
-                client.close()
-            raise
-    return client
+    return held(start, on_raise=lambda client: client.close())
 
 
 def _refused_fast(scheduler) -> bool:

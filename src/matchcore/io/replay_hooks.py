@@ -280,7 +280,12 @@ class ReplayHooks(NoCopy):
         and what the close's flush gave up is lost (a subscriber sees no gap at a tail)."""
         try:
             if self.bridge is not None and self.publisher is not None:
-                self._print_published(self.publisher.close(timeout=5))
+                from matchcore._signals import held
+
+                # a second Ctrl-C cut the close short (its flush takes up to 5 s): nothing
+                # was said of what the stream got, and the publisher's exit hook closed it
+                # again, where a third ended in a traceback. Held until it has reported.
+                held(lambda: self._print_published(self.publisher.close(timeout=5)))
         finally:
             self.close()
 
