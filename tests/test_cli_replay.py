@@ -665,6 +665,26 @@ def test_cli_replay_lobster_name_without_message_says_so_not_itself(capsys, tmp_
     assert code == 1 and out == "" and "has no '_message_'" in err
 
 
+def test_cli_replay_lobster_missing_orderbook_named_by_the_path_looked_at(capsys, tmp_path,
+                                                                         monkeypatch):
+    # the note named the orderbook file by its name alone: for data/X_message_1.csv it said
+    # "no orderbook file X_orderbook_1.csv", a file that may well be in the current directory,
+    # not where the replay looked for it
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    msg = Path("data") / "X_2012-06-21_34200000_57600000_message_1.csv"
+    msg.write_text("34200.001,1,1,100,1000000,1\n34200.002,1,2,50,1001000,-1\n")
+    ob = msg.with_name(msg.name.replace("_message_", "_orderbook_"))
+    Path(ob.name).write_text("1001000,50,1000000,100\n")     # here, not beside it
+    code, out, err = run_cli(capsys, "replay", str(msg), "--no-progress")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == f"note: no orderbook file {ob}: the book started empty"
+    code, out, err = run_cli(capsys, "replay", str(msg), "--verify")
+    assert (code, out) == (1, "")
+    assert err == (f"matchcore replay: error: --verify needs the orderbook file (no orderbook "
+                   f"file {ob})\n")
+
+
 @pytest.mark.parametrize("make", ["directory", "dangling link"])
 def test_cli_replay_lobster_orderbook_path_that_is_no_file_refused_naming_it(capsys, tmp_path,
                                                                             make):

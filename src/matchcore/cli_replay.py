@@ -828,7 +828,9 @@ def _replay_lobster(args, path: Path) -> int:
         raise ValueError(f"the orderbook file {ob} is a directory")
     orderbook = ob if ob is not None and ob.exists() else None
     if orderbook is None:
-        why = (f"no orderbook file {ob.name}" if ob is not None else
+        # the path looked at: by its name alone, a file of that name in the current
+        # directory seemed to be the one missing
+        why = (f"no orderbook file {ob}" if ob is not None else
                f"no orderbook file: the name {path.name} has no '_message_' to replace with "
                f"'_orderbook_'")
         if args.verify:
