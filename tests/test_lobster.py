@@ -1458,3 +1458,24 @@ def test_lobster_field_of_utf8_text_named_as_the_file_spells_it(tmp_path):
     m.write_bytes(b"34200.0,1,1,100,1000000,1\n34200.5,1,2,1\xe9,1000000,1\n")
     with pytest.raises(ValueError, match=re.escape("line 2: size '1\xe9' is not a number")):
         read_messages(m)
+
+
+def test_lobster_book_holding_a_seed_order_refused_book_unchanged(tiny):
+    # A seeded replay into a book holding an order of a seed's id (a book an earlier replay
+    # of the stock seeded) placed the seed levels one by one until that id: the book kept the
+    # levels placed before it, and the error named only a synthetic id ("order
+    # 9223653511831496664 rejected: DUPLICATE_ORDER_ID").
+    from matchcore import OrderBook
+
+    msgs, ob, _, _ = tiny
+    seed = replay_lobster(msgs, ob).seed
+    side, price, qty = (int(v) for v in seed[-1])   # the last level placed: the others first
+    book = OrderBook()
+    book.place(seed_id(side, price), side, price, qty)
+    book.events()
+    before, orders = book.state_hash(), len(book)
+    with pytest.raises(ValueError, match=re.escape(
+            f"the book already holds order {seed_id(side, price)}, the seed order of the "
+            f"{'ask' if side else 'bid'} level at {price}")):
+        replay_lobster(msgs, ob, book=book)
+    assert book.state_hash() == before and len(book) == orders == 1

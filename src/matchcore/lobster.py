@@ -818,7 +818,9 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
     levels of both sides (price and size) with the orderbook row, and checks every transition
     (row k-1 + message k = row k); ``levels=None`` uses every level of the file (given
     without ``verify=True``, ValueError: nothing would be compared). The messages
-    run in one compiled loop; verification adds O(levels) per message.
+    run in one compiled loop; verification adds O(levels) per message. ``book``: the
+    :class:`OrderBook` replayed into (default a new one); a seeded replay refuses one that
+    already holds a seed order's id (ValueError, the book unchanged).
 
     >>> r = replay_lobster("AAPL_..._message_10.csv", "AAPL_..._orderbook_10.csv", verify=True)  # doctest: +SKIP
     >>> r.agreement_rate, r.transition_rate, r.book.best_bid()                                   # doctest: +SKIP
@@ -914,6 +916,16 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
         seed = seed_levels(ob[0], int(msgs.type[0]), int(msgs.price[0]), int(msgs.size[0]),
                            int(msgs.direction[0]))
         ts0 = int(msgs.ts_ns[0])
+        # every seed id looked up before any is placed: a book holding one (seeded by an
+        # earlier replay of the stock) kept the levels placed before it, and the refusal
+        # named a synthetic id alone
+        for side, price, _ in seed.tolist():
+            if book.get(seed_id(side, price)) is not None:
+                raise ValueError(
+                    f"the book already holds order {seed_id(side, price)}, the seed order of "
+                    f"the {'ask' if side else 'bid'} level at {price} (a book an earlier "
+                    f"seeded replay filled): a seeded replay needs a book holding no seed "
+                    f"order; the book is unchanged")
         for side, price, qty in seed.tolist():
             book.place(seed_id(side, price), side, price, qty, ts_ns=ts0)
         if book.record_events:
