@@ -1479,3 +1479,25 @@ def test_lobster_book_holding_a_seed_order_refused_book_unchanged(tiny):
             f"{'ask' if side else 'bid'} level at {price}")):
         replay_lobster(msgs, ob, book=book)
     assert book.state_hash() == before and len(book) == orders == 1
+
+
+def test_lobster_seeded_replay_keeps_the_books_pending_events_and_writes_none(tiny):
+    # The seed was placed with place(), which wrote an ACCEPTED event per level, and then
+    # every pending event was drained to drop them: events the caller's own calls had written
+    # to the book before the replay were lost with them (kept by a replay without the
+    # orderbook file, which places no seed).
+    from matchcore import OrderBook
+
+    msgs, ob, _, _ = tiny
+    for orderbook in (None, ob):
+        book = OrderBook()
+        book.submit(500, 0, 50, 3)
+        book.cancel(500)
+        own = [(int(e["kind"]), int(e["order_id"])) for e in book.events()]
+        book.submit(500, 0, 50, 3)
+        book.cancel(500)
+        r = replay_lobster(msgs, orderbook, book=book)
+        assert [(int(e["kind"]), int(e["order_id"])) for e in book.events()] == own
+        assert r.book.state_hash() == replay_lobster(msgs, orderbook).book.state_hash()
+    assert len(r.seed) == 3 and own
+    assert replay_lobster(msgs, ob).book.events().tolist() == []

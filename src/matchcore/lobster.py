@@ -820,7 +820,8 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
     without ``verify=True``, ValueError: nothing would be compared). The messages
     run in one compiled loop; verification adds O(levels) per message. ``book``: the
     :class:`OrderBook` replayed into (default a new one); a seeded replay refuses one that
-    already holds a seed order's id (ValueError, the book unchanged).
+    already holds a seed order's id (ValueError, the book unchanged). The replay writes no
+    events into the book (those pending there are kept).
 
     >>> r = replay_lobster("AAPL_..._message_10.csv", "AAPL_..._orderbook_10.csv", verify=True)  # doctest: +SKIP
     >>> r.agreement_rate, r.transition_rate, r.book.best_bid()                                   # doctest: +SKIP
@@ -926,10 +927,19 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
                     f"the {'ask' if side else 'bid'} level at {price} (a book an earlier "
                     f"seeded replay filled): a seeded replay needs a book holding no seed "
                     f"order; the book is unchanged")
-        for side, price, qty in seed.tolist():
-            book.place(seed_id(side, price), side, price, qty, ts_ns=ts0)
-        if book.record_events:
-            book.events()  # the seed's ACCEPTED events are not the file's
+        # placed as type 1 rows of the compiled loop, which writes no events: place() wrote
+        # an ACCEPTED event per level (not the file's), and draining them took the events the
+        # caller's own calls had left in the book with them
+        n = len(seed)
+        ids = np.array([seed_id(side, price) for side, price, _ in seed.tolist()],
+                       dtype=np.uint64)
+        placed = _replay(book, np.ones(n, dtype=np.int8), np.full(n, ts0, dtype=np.int64),
+                         ids.view(np.int64), np.ascontiguousarray(seed[:, 2]),
+                         np.ascontiguousarray(seed[:, 1]),
+                         np.where(seed[:, 0] == 0, 1, -1).astype(np.int8), None, 0)[0]
+        if placed[COUNTER_NAMES.index("rejected")]:
+            # ids, sizes and prices are checked above: only memory can refuse a level
+            raise MemoryError("out of memory placing the seed levels in the book")
     counters, halt_rows, ver = _replay(
         book, np.ascontiguousarray(msgs.type, dtype=np.int8), np.ascontiguousarray(msgs.ts_ns),
         np.ascontiguousarray(msgs.order_id), np.ascontiguousarray(msgs.size),
