@@ -1501,3 +1501,35 @@ def test_lobster_seeded_replay_keeps_the_books_pending_events_and_writes_none(ti
         assert r.book.state_hash() == replay_lobster(msgs, orderbook).book.state_hash()
     assert len(r.seed) == 3 and own
     assert replay_lobster(msgs, ob).book.events().tolist() == []
+
+
+def test_lobster_order_id_with_a_decimal_point_read_as_the_id_it_spells(tmp_path, capsys):
+    # Every other integer field (type, size, price, direction) written "1.0", as a float
+    # column is exported, is the whole number it spells; an order id so written was refused
+    # as "order id '16113575.0' is not a whole order id in 0..2**63-1", and without --format
+    # such a file was not even taken for LOBSTER ("a text file that is not a LOBSTER message
+    # CSV").
+    from matchcore.__main__ import main
+    from matchcore._magic import detect_format
+
+    big = 2 ** 53 + 1
+    msg = tmp_path / "X_message_1.csv"
+    msg.write_text(f"34200.0,1.0,16113575.0,100.0,1000000.0,1.0\n"
+                   f"34200.5,1.0,{big}.0,50.0,1000100.0,-1.0\n"
+                   f"34201.0,6.0,-1.0,10.0,1000050.0,1.0\n"
+                   f"34201.5,3.0,16113575.00,100.0,1000000.0,1.0\n")
+    m = read_messages(msg)
+    assert m.order_id.tolist() == [16113575, big, -1, 16113575]
+    r = replay_lobster(m)
+    assert r.counters["unknown_refs"] == 0 and r.book.get(big) == (1, 1000100, 50)
+    assert len(r.book) == 1
+    assert detect_format(msg) == "lobster"
+    assert main(["replay", str(msg), "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("4 LOBSTER messages") and err == "", err
+    # still no whole id: a fraction, a number beyond int64, no number at all
+    for field in ("1.5", "1e19", "9223372036854775808.0", "abc"):
+        msg.write_text(f"34200.0,1,{field},100,1000000,1\n")
+        with pytest.raises(ValueError, match=re.escape(
+                f"line 1: order id '{field}' is not a whole order id in 0..2**63-1")):
+            read_messages(msg)

@@ -405,9 +405,10 @@ def _lobster_row(line: bytes) -> bool:
         float(f[4])
         # the type and the direction as the reader takes them: "1.0" (a float column's
         # export) is the whole number it spells, and such a file was refused as other text
-        kind, direction = float(f[1]), float(f[5])
-        # a cross trade (type 6) carries a negative pseudo order id (-1 the opening cross)
-        return kind in range(1, 8) and (int(f[2]) >= 0 or kind == 6) \
+        kind, direction, oid = float(f[1]), float(f[5]), float(f[2])
+        # a cross trade (type 6) carries a negative pseudo order id (-1 the opening cross); an
+        # id written "16113575.0" too is the whole number it spells
+        return kind in range(1, 8) and oid.is_integer() and (oid >= 0 or kind == 6) \
             and float(f[3]) >= 0 and direction in (-1, 1)
     except ValueError:
         return False

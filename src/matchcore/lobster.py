@@ -624,11 +624,9 @@ def read_messages(path) -> LobsterMessages:
     bad = _first_bad([(mask, col, "is not a number") for mask, col in unparsable])
     if bad is not None:
         fail(*bad)
-    try:
-        oid = text[:, 2].astype(np.int64)
-    except (ValueError, OverflowError):
-        fail(*_first_unparsable(text, (2,), lambda v: np.int64(int(v))),
-             "is not a whole order id in 0..2**63-1")
+    # read as the fields above: "16113575.0" (a float column's export) is the id it spells,
+    # where it was refused as "not a whole order id"
+    oid, oid_f = _exact_fields(text[:, 2])
     (ty, ty_f), (size, size_f), (price, price_f), (direction, direction_f) = (
         fields[col] for col in (1, 3, 4, 5))
     halt = ty == 7
@@ -636,6 +634,7 @@ def read_messages(path) -> LobsterMessages:
     # first, so that the error names what the file holds, not the rules' reading of that 0
     faults = [
         (ty_f != 0, 1, "is not a LOBSTER event type (1 to 7)"),
+        (oid_f != 0, 2, "is not a whole order id in 0..2**63-1"),
         (size_f == _ABOVE_INT64, 3, "is above 2**63-1, the largest size the book takes"),
         (size_f != 0, 3, "is not a positive whole number of shares (0 only for type 7)"),
         ((price_f == _ABOVE_INT64) & ~halt, 4,
