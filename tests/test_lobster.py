@@ -1533,3 +1533,22 @@ def test_lobster_order_id_with_a_decimal_point_read_as_the_id_it_spells(tmp_path
         with pytest.raises(ValueError, match=re.escape(
                 f"line 1: order id '{field}' is not a whole order id in 0..2**63-1")):
             read_messages(msg)
+
+
+def test_lobster_row_counts_that_differ_named_by_what_holds_them(tiny):
+    # "the orderbook file has 10 rows and the message file 11" named no file, and was said of
+    # an orderbook array and LobsterMessages as well ("has 1 rows" of one)
+    msgs, ob, m, o = tiny
+    for messages, orderbook, said in (
+            (m, ob[:10], f"the orderbook array has 10 rows and {m} 11"),
+            (msgs, ob[:1], "the orderbook array has 1 row and the LobsterMessages 11"),
+            (_prefix(msgs, 10), o, f"{o} has 11 rows and the LobsterMessages 10"),
+            (_prefix(msgs, 1), o, f"{o} has 11 rows and the LobsterMessages 1")):
+        with pytest.raises(ValueError, match=re.escape(
+                f"{said}: LOBSTER writes one row per message")):
+            replay_lobster(messages, orderbook)
+    short = o.with_name("Y_orderbook_2.csv")
+    short.write_text("".join(o.read_text().splitlines(keepends=True)[:10]))
+    with pytest.raises(ValueError, match=re.escape(
+            f"{short} has 10 rows and {m} 11: LOBSTER writes one row per message")):
+        replay_lobster(m, short)

@@ -894,8 +894,14 @@ def replay_lobster(message_csv, orderbook_csv=None, verify: bool = False, levels
             if isinstance(orderbook_csv, np.ndarray) else read_orderbook(orderbook_csv)
         ob = np.ascontiguousarray(ob, dtype=np.int64)
         if len(ob) != len(msgs):
-            raise ValueError(f"the orderbook file has {len(ob)} rows and the message file "
-                             f"{len(msgs)}: LOBSTER writes one row per message")
+            # each named as given: "the orderbook file ... the message file" named no file,
+            # and was said of arrays too
+            held = ("the orderbook array" if isinstance(orderbook_csv, np.ndarray)
+                    else str(orderbook_csv))
+            given = ("the LobsterMessages" if isinstance(message_csv, LobsterMessages)
+                     else str(message_csv))
+            raise ValueError(f"{held} has {len(ob)} row{'' if len(ob) == 1 else 's'} and "
+                             f"{given} {len(msgs)}: LOBSTER writes one row per message")
     file_levels = ob.shape[1] // 4 if ob is not None else None
     if levels is None:
         levels = file_levels
