@@ -1121,3 +1121,22 @@ def test_native_replay_into_a_book_of_another_start_refused_unchanged(tmp_path, 
         start.submit(1, Side.BUY, 100, 5, owner=7)
     replay_commands(p, start)
     assert start.state_hash() == live.state_hash()
+
+
+@pytest.mark.parametrize("n", [1, 3, 4])
+def test_native_file_cut_inside_its_magic_called_truncated(tmp_path, capsys, n):
+    # A command file cut inside its 5 magic bytes was "not a matchcore command file (magic
+    # b'MCC', expected b'MCCMD')", and `matchcore replay` called it "a text file that is not a
+    # LOBSTER message CSV"; from the sixth byte on it was "truncated header (6 of 32 bytes)".
+    from matchcore.__main__ import main
+
+    p = tmp_path / "cut.mccmd"
+    write_commands(p, _flow(5))
+    p.write_bytes(p.read_bytes()[:n])
+    for call in (read_header, read_commands, replay_commands):
+        with pytest.raises(NativeFormatError, match=re.escape(
+                f"{p}: truncated header ({n} of {HEADER_SIZE} bytes)")):
+            call(p)
+    assert main(["replay", str(p), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"truncated header ({n} of {HEADER_SIZE} bytes)" in err, err

@@ -561,6 +561,11 @@ def detect_format(path, replay: bool = True) -> str:
         # a file named DBN that ends inside the magic of its compression or its own (cut
         # short): the DBN replay says so, where "(" or "DB" was refused as other text
         fmt = "dbn"
+    elif (head and not comp and len(head) < len(NATIVE_MAGIC) and named(p.name, ".mccmd")
+          and NATIVE_MAGIC.startswith(head)):
+        # a command file cut inside its magic: the native reader says so, where "MCC" was
+        # refused as text that is no LOBSTER CSV
+        fmt = "native"
     elif not head:
         empty = "an empty stream" if isinstance(p, Stdin) else "an empty file"
         raise ValueError(f"{p}: {'a gzip stream of no bytes' if gz else empty}: "

@@ -157,6 +157,10 @@ def _read_header(f, path: Path, committed: bool) -> NativeHeader:
     # the size after the header: a Recorder writes records before the count that takes
     # them in, so a journal being recorded never looks shorter than its count
     size = os.fstat(f.fileno()).st_size
+    if raw and len(raw) < len(MAGIC) and MAGIC.startswith(raw):
+        # cut inside the magic: "not a matchcore command file (magic b'MCC')" of one
+        raise NativeFormatError(
+            f"{path}: truncated header ({len(raw)} of {HEADER_SIZE} bytes)")
     if len(raw) < len(MAGIC) or raw[: len(MAGIC)] != MAGIC:
         gz = (" (a gzip'd file: command files are memory-mapped, decompress it first)"
               if raw[:len(GZIP_MAGIC)] == GZIP_MAGIC else "")
