@@ -559,7 +559,10 @@ def test_read_messages_from_pipe_written_in_pieces_reads_every_row(tmp_path):
     # `producer | matchcore replay /dev/stdin --format lobster`: the header check's first look
     # buffered the first rows, and the file opened again for the rest began after them, so a
     # pipe whose first write ended on a row boundary lost those rows without an error
+    import fcntl
     import os
+    import struct
+    import termios
     import threading
     import time
 
@@ -571,12 +574,22 @@ def test_read_messages_from_pipe_written_in_pieces_reads_every_row(tmp_path):
     want = read_messages(path)
     for header in (b"", b"time,type,id,size,price,direction\n"):
         r, w = os.pipe()
+        split = []
 
         def write():
             with os.fdopen(w, "wb") as f:
                 f.write(header + b"".join(lines[:10]))
                 f.flush()
-                time.sleep(0.3)           # the reader has taken what is there by now
+                # the rest only once the reader has taken the first rows out of the pipe (a
+                # fixed 0.3 s wait let a reader that started late find every row in its first
+                # read, and the test passed without the split it is about)
+                deadline = time.monotonic() + 60
+                while struct.unpack("i", fcntl.ioctl(w, termios.FIONREAD, b"\0" * 4))[0]:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.001)
+                else:
+                    split.append(True)
                 f.write(b"".join(lines[10:]))
 
         t = threading.Thread(target=write, daemon=True)
@@ -586,6 +599,7 @@ def test_read_messages_from_pipe_written_in_pieces_reads_every_row(tmp_path):
         finally:
             os.close(r)
             t.join(10)
+        assert split, "the reader never took the first rows"
         assert len(got.order_id) == len(rows)
         for name in ("ts_ns", "type", "order_id", "size", "price", "direction"):
             assert np.array_equal(getattr(got, name), getattr(want, name)), name
