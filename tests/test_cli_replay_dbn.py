@@ -179,6 +179,75 @@ def test_replay_plots_save_fails_figure_closed(tmp_path, monkeypatch):
     assert plt.get_fignums() == []
 
 
+def _drawn_lines(monkeypatch, *args, **kwargs) -> dict:
+    """plot_replay(*args, **kwargs) with each figure's lines read as it is saved: {file name:
+    [(x data, y data) of each line of the top-of-book axes]}."""
+    import os
+
+    import matchcore.replay_plots as replay_plots
+
+    drawn = {}
+
+    def save_figure(fig, path, **kw):
+        drawn[os.path.basename(path)] = [(np.asarray(ln.get_xdata(), float),
+                                   np.asarray(ln.get_ydata(), float))
+                                  for ln in fig.axes[0].get_lines()]
+
+    monkeypatch.setattr(replay_plots, "save_figure", save_figure)
+    replay_plots.plot_replay(*args, **kwargs)
+    return drawn
+
+
+def test_replay_plots_last_top_of_book_held_to_the_replays_end(tmp_path, monkeypatch):
+    # a book quoted once (bid 50, ask 51) and left alone while another traded for 200 s: its
+    # step lines held one point each and its plot was blank, as if both sides were empty
+    pytest.importorskip("matplotlib")
+    t0 = 1_700_000_000_000_000_000
+    tob = np.zeros(5, itch.TOB_DTYPE)
+    tob["locate"] = [2, 1, 1, 1, 1]
+    tob["ts"] = [t0, t0 + 10**9, t0 + 50 * 10**9, t0 + 120 * 10**9, t0 + 200 * 10**9]
+    tob["bid"] = [50 * 10**9, 100 * 10**9, 101 * 10**9, 0, 99 * 10**9]
+    tob["ask"] = [51 * 10**9, 102 * 10**9, 103 * 10**9, 104 * 10**9, 0]
+    drawn = _drawn_lines(monkeypatch, tmp_path, tob, np.empty(0, itch.TRADE_DTYPE),
+                         {1: "BUSY", 2: "QUIET"}, price_scale=1e9)
+    (qx, qbid), (_, qask) = drawn["QUIET.png"]
+    assert qx.tolist() == [0.0, 200.0]
+    assert qbid.tolist() == [50.0, 50.0] and qask.tolist() == [51.0, 51.0]
+    # the busy book's last change is the end: nothing added; an empty side stays a gap
+    (bx, bbid), (_, bask) = drawn["BUSY.png"]
+    assert bx.tolist() == [1.0, 50.0, 120.0, 200.0]
+    assert bbid[[0, 1, 3]].tolist() == [100.0, 101.0, 99.0] and np.isnan(bbid[2])
+    assert bask[:3].tolist() == [102.0, 103.0, 104.0] and np.isnan(bask[3])
+    # ITCH (ns since midnight, hours on the axis): held until the last trade
+    tob = tob[:1].copy()
+    tob["ts"] = 9 * 3_600 * 10**9
+    trades = np.zeros(1, itch.TRADE_DTYPE)
+    trades["locate"], trades["kind"], trades["shares"] = 7, b"E", 100
+    trades["ts"] = 15 * 3_600 * 10**9
+    drawn = _drawn_lines(monkeypatch, tmp_path / "itch", tob, trades, {2: "Q"},
+                         price_scale=1e4)
+    (x, bid), _ = drawn["Q.png"]
+    assert x.tolist() == [9.0, 15.0] and bid.tolist() == [5e6, 5e6]
+
+
+def test_replay_plots_a_top_of_book_of_one_instant_is_marked(tmp_path, monkeypatch):
+    # a replay of one record: a step line of one point draws nothing, and the plot was blank
+    pytest.importorskip("matplotlib")
+    import matchcore.replay_plots as replay_plots
+
+    tob = np.zeros(1, itch.TOB_DTYPE)
+    tob["locate"], tob["ts"], tob["bid"], tob["ask"] = 1, 5, 1000, 0
+    markers = []
+
+    def save_figure(fig, path, **kw):
+        markers.extend(ln.get_marker() for ln in fig.axes[0].get_lines())
+
+    monkeypatch.setattr(replay_plots, "save_figure", save_figure)
+    replay_plots.plot_replay(tmp_path, tob, np.empty(0, itch.TRADE_DTYPE), {1: "X"},
+                             price_scale=1e4)
+    assert markers == ["o", "o"]
+
+
 def test_replay_plots_busiest_symbols_ranked_by_executions_not_trade_records(tmp_path):
     # a DBN execution is one T and one F per resting order filled at a venue that sends both,
     # a T alone at one that does not: 3 executions of 4 records each outranked 5 executions

@@ -92,6 +92,16 @@ def _time_axis(ts: np.ndarray, t0: int):
     return (ts - t0) / 1e9, f"seconds since {start}"
 
 
+def _held_to_end(x: np.ndarray, bid: np.ndarray, ask: np.ndarray, end: float):
+    """The step lines' points with the last top of book held until ``end`` (the latest time
+    the replay's sinks record, on the same axis): a book keeps its quotes after its last
+    change, and the step line stopped there, so a book that changed once early on was drawn
+    as nothing at all."""
+    if not len(x) or not end > x[-1]:
+        return x, bid, ask
+    return np.append(x, end), np.append(bid, bid[-1]), np.append(ask, ask[-1])
+
+
 def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
                 price_scale: float, top: int = 4, prefix: str = "", bins: int = 120,
                 taken: set | None = None) -> list:
@@ -106,7 +116,8 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
 
     ``tob``/``trades``: the replay's sink arrays; ``symbols``: {locate: name};
     ``price_scale``: price units per currency unit (ITCH 1e4, DBN 1e9). Each PNG holds the best
-    bid and ask (step lines; an empty side is a gap), the spread, and the traded volume in
+    bid and ask (step lines, each book's last top of book held until the latest time the sinks
+    record; an empty side is a gap), the spread, and the traded volume in
     ``bins`` time buckets. O(records + symbols drawn x bins).
 
     >>> import matchcore.itch as itch, tempfile                    # doctest: +SKIP
@@ -132,6 +143,7 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
     plt = _pyplot()
     starts = [int(a["ts"].min()) for a in (tob, trades) if len(a)]
     t0 = min(starts)
+    t_end = max(int(a["ts"].max()) for a in (tob, trades) if len(a))
     paths = []
     # prefix included: another file's prefix and symbol ("a-" + "2-X", "a-2-" + "X") can
     # give the same name, and its plot replaced the first one
@@ -149,14 +161,19 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
             x, xlabel = _time_axis(t["ts"].astype(np.float64), t0)
             bid = np.where(t["bid"] > 0, t["bid"] / price_scale, np.nan)
             ask = np.where(t["ask"] > 0, t["ask"] / price_scale, np.nan)
-            ax1.step(x, bid, where="post", color="tab:green", lw=0.9, label="best bid")
-            ax1.step(x, ask, where="post", color="tab:red", lw=0.9, label="best ask")
+            x, bid, ask = _held_to_end(x, bid, ask, _time_axis(np.float64(t_end), t0)[0])
+            # a line of one instant is no segment: marked, as it was drawn as nothing
+            mark = "o" if len(x) and x.min() == x.max() else None
+            ax1.step(x, bid, where="post", color="tab:green", lw=0.9, label="best bid",
+                     marker=mark)
+            ax1.step(x, ask, where="post", color="tab:red", lw=0.9, label="best ask",
+                     marker=mark)
             ax1.set_ylabel("price")
             ax1.legend(loc="upper left", fontsize=8)
             # the name as the file spells it: two '$' in it were read as mathtext, drawn
             # as math or failing the whole plot (a stock field of a damaged file)
             ax1.set_title(f"{name}: top of book, spread and traded volume", parse_math=False)
-            ax2.step(x, ask - bid, where="post", color="tab:blue", lw=0.9)
+            ax2.step(x, ask - bid, where="post", color="tab:blue", lw=0.9, marker=mark)
             ax2.set_ylabel("spread")
             if len(tr):
                 xt, _ = _time_axis(tr["ts"].astype(np.float64), t0)
