@@ -248,6 +248,35 @@ def test_replay_plots_a_top_of_book_of_one_instant_is_marked(tmp_path, monkeypat
     assert markers == ["o", "o"]
 
 
+def test_replay_plots_dbn_axis_label_names_the_first_records_time_to_the_nanosecond(
+        tmp_path, monkeypatch):
+    # the axis starts at the first record, 0.75 s into its second; the label said
+    # "seconds since 2023-11-14 22:13:20 UTC", so every time read off the axis was 0.75 s early
+    pytest.importorskip("matplotlib")
+    import matchcore.replay_plots as replay_plots
+
+    t0 = 1_700_000_000_750_000_000
+    tob = np.zeros(2, itch.TOB_DTYPE)
+    tob["locate"], tob["ts"], tob["bid"], tob["ask"] = 1, [t0, t0 + 10**9], 10**11, 0
+    labels = []
+
+    def save_figure(fig, path, **kw):
+        labels.append(fig.axes[-1].get_xlabel())
+
+    monkeypatch.setattr(replay_plots, "save_figure", save_figure)
+    replay_plots.plot_replay(tmp_path, tob, np.empty(0, itch.TRADE_DTYPE), {1: "X"},
+                             price_scale=1e9)
+    tob["ts"] += 123
+    replay_plots.plot_replay(tmp_path, tob, np.empty(0, itch.TRADE_DTYPE), {1: "X"},
+                             price_scale=1e9)
+    tob["ts"] -= 750_000_123
+    replay_plots.plot_replay(tmp_path, tob, np.empty(0, itch.TRADE_DTYPE), {1: "X"},
+                             price_scale=1e9)
+    assert labels == ["seconds since 2023-11-14 22:13:20.75 UTC",
+                      "seconds since 2023-11-14 22:13:20.750000123 UTC",
+                      "seconds since 2023-11-14 22:13:20 UTC"]
+
+
 def test_replay_plots_busiest_symbols_ranked_by_executions_not_trade_records(tmp_path):
     # a DBN execution is one T and one F per resting order filled at a venue that sends both,
     # a T alone at one that does not: 3 executions of 4 records each outranked 5 executions

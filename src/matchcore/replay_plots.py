@@ -88,8 +88,12 @@ def _volume_trades(trades: np.ndarray) -> np.ndarray:
 def _time_axis(ts: np.ndarray, t0: int):
     if t0 < _DAY_NS:            # ITCH: nanoseconds since midnight
         return ts / 3.6e12, "time of day (hours)"
-    start = datetime.fromtimestamp(t0 / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return (ts - t0) / 1e9, f"seconds since {start}"
+    # to the nanosecond: the axis starts at the first record, and the label cut to the whole
+    # second put every time read off it up to a second early
+    secs, ns = divmod(int(t0), 1_000_000_000)
+    start = datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    fraction = f".{ns:09d}".rstrip("0") if ns else ""
+    return (ts - t0) / 1e9, f"seconds since {start}{fraction} UTC"
 
 
 def _held_to_end(x: np.ndarray, bid: np.ndarray, ask: np.ndarray, end: float):
