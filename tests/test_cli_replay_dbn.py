@@ -179,6 +179,49 @@ def test_replay_plots_save_fails_figure_closed(tmp_path, monkeypatch):
     assert plt.get_fignums() == []
 
 
+def _without_f_last(path):
+    """The generated DBN file at ``path`` with the F_LAST flag cleared in every record, as a
+    file written by a tool that sets no flags."""
+    import io
+
+    from matchcore.feeds.dbn import read_metadata
+
+    data = bytearray(path.read_bytes())
+    start = read_metadata(io.BytesIO(bytes(data))).header_bytes
+    recs = np.frombuffer(data, np.uint8, offset=start).reshape(-1, 56)
+    recs[:, 36] &= 0x7F
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_cli_replay_dbn_file_without_f_last_says_why_no_top_of_book_was_recorded(tmp_path,
+                                                                                  capsys):
+    # the books held orders, but no record carried F_LAST, after which the top of book is
+    # read: tob.npy was empty and --plot said "nothing to draw" without a word of why
+    flagged = generate_mbo(tmp_path / "flagged.dbn", records=3_000, instruments=2, seed=4)
+    plain = _without_f_last(generate_mbo(tmp_path / "plain.dbn", records=3_000,
+                                         instruments=2, seed=4))
+    r = replay_dbn(plain)
+    assert len(r.tob()) == 0 and r.stats["open_orders"] > 0
+    assert len(replay_dbn(plain, tob_on_last=False).tob()) > 0
+    why = ("although the books end with {:,} open orders: a book's top of book is read "
+           "after a record of that book carrying F_LAST").format(r.stats["open_orders"])
+    rc = main(["replay", str(plain), "--out", str(tmp_path / "out"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and f"note: no top of book was recorded, {why}" in out
+    assert "tob_on_last=False" in out
+    assert len(np.load(tmp_path / "out" / "tob.npy")) == 0
+    # several files: the note names the file that lacks the flags, not the other
+    rc = main(["replay", str(flagged), str(plain), "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and f"note: no top of book was recorded for {plain}, {why}" in out
+    assert out.count("note: no top of book") == 1
+    # a flagged file, and a replay that records no top of book (no --out or --plot): no note
+    for args in ([str(flagged), "--out", str(tmp_path / "out2")], [str(plain)]):
+        assert main(["replay", *args, "--no-progress"]) == 0
+        assert "note: no top of book" not in capsys.readouterr().out
+
+
 def _drawn_lines(monkeypatch, *args, **kwargs) -> dict:
     """plot_replay(*args, **kwargs) with each figure's lines read as it is saved: {file name:
     [(x data, y data) of each line of the top-of-book axes]}."""

@@ -225,6 +225,13 @@ def run_many(args) -> int:
                  if s.get("instruments_dropped") else "")
               + f"; {f.elapsed_s:.3f} s"
               f"{' on ' + f.worker if args.dask is not None else ''}")
+    from matchcore.cli_replay_dbn import unread_tob_note
+
+    for f in res.files:
+        note = unread_tob_note(f.tob, f.stats["open_orders"], f.file) \
+            if f.format == "dbn" else None
+        if note:
+            print(note)
     for f in res.files:
         if f.stats.get("bad_lengths") and \
                 tuple(f.stats["bad_length_offsets"][0]) == (0, "zero length prefix"):

@@ -97,6 +97,10 @@ def replay_dbn_cli(args, path: Path) -> int:
                            dump_names=publisher_names(names, publishers),
                            instruments=r.instruments)
     tob, trades = r.tob(), r.trades()
+    if keep:
+        note = unread_tob_note(tob, s["open_orders"])
+        if note:
+            print(note)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -121,6 +125,23 @@ def replay_dbn_cli(args, path: Path) -> int:
     if report_dropped("replay", s["out_of_memory"]):
         return 1
     return 0
+
+
+def unread_tob_note(tob, open_orders: int, file: str | None = None) -> str | None:
+    """The note for a DBN replay that recorded no top of book while its books end holding
+    orders (``open_orders``): the top of book is read after a record of the book that carries
+    F_LAST, and a file without those flags left ``tob.npy`` empty and ``--plot`` with
+    "nothing to draw (no top-of-book changes ...)", without a word of why. None otherwise.
+    ``file``: named among several files. O(1)."""
+    if len(tob) or not open_orders:
+        return None
+    from matchcore.bench.report import _count
+
+    return (f"note: no top of book was recorded{' for ' + file if file else ''}, although the "
+            f"books end with {_count(open_orders, 'open order')}: a book's top of book is read "
+            "after a record of that book carrying F_LAST (the end of an exchange event), and a "
+            "file without those flags records none; replay_dbn(path, tob_on_last=False) reads "
+            "it after every record")
 
 
 def several_publishers(publishers: dict) -> bool:
