@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -155,6 +156,44 @@ def test_replay_plots_empty_sinks_draw_nothing(tmp_path):
     assert plot_replay(tmp_path, empty_tob, empty_trades, {}, price_scale=1e4) == []
     with pytest.raises(ValueError, match="top"):
         plot_replay(tmp_path, empty_tob, empty_trades, {}, price_scale=1e4, top=0)
+
+
+@pytest.mark.parametrize("bad, error, said", [
+    ({"bins": 0}, ValueError, "bins must be >= 1, got 0"),
+    ({"bins": -3}, ValueError, "bins must be >= 1, got -3"),
+    ({"bins": 2.5}, TypeError, "bins must be an integer >= 1, got float 2.5"),
+    ({"top": 1.5}, TypeError, "top must be an integer >= 1, got float 1.5"),
+    ({"top": "2"}, TypeError, "top must be an integer >= 1, got str '2'"),
+    ({"top": True}, TypeError, "top must be an integer >= 1, got bool True"),
+    ({"price_scale": 0}, ValueError, "price_scale must be a finite number above 0"),
+    ({"price_scale": -1e4}, ValueError, "price_scale must be a finite number above 0"),
+    ({"price_scale": float("nan")}, ValueError, "price_scale must be a finite number above 0"),
+    ({"price_scale": "1e4"}, TypeError, "price_scale must be a number"),
+], ids=["bins0", "bins-3", "bins2.5", "top1.5", "top-str", "top-bool", "scale0", "scale-neg",
+        "scale-nan", "scale-str"])
+def test_replay_plots_bad_arguments_refused_before_anything_is_made(tmp_path, bad, error, said):
+    # bins=0 drew an empty volume panel, -3 failed in numpy's words ("Number of samples, -2"),
+    # price_scale=0 drew infinite prices after a divide-by-zero warning, a negative one
+    # negative prices, top=1.5 failed in a slice: each after the directory was made
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from matchcore.replay_plots import plot_replay
+
+    tob = np.zeros(2, itch.TOB_DTYPE)
+    tob["locate"], tob["ts"], tob["bid"], tob["ask"] = 1, [1, 2], 1000, 1010
+    trades = np.zeros(1, itch.TRADE_DTYPE)
+    trades["locate"], trades["kind"], trades["ts"], trades["shares"] = 1, b"E", 2, 100
+    opened = set(plt.get_fignums())
+    kwargs = {"price_scale": 1e4, **bad}
+    with pytest.raises(error, match=re.escape(said)):
+        plot_replay(tmp_path / "plots", tob, trades, {1: "X"}, **kwargs)
+    assert not (tmp_path / "plots").exists()
+    assert set(plt.get_fignums()) == opened
+    # numpy integers are integers
+    paths = plot_replay(tmp_path / "plots", tob, trades, {1: "X"}, price_scale=np.int64(10_000),
+                        top=np.int32(1), bins=np.uint8(10))
+    assert [p.name for p in paths] == ["X.png"]
 
 
 def test_replay_plots_save_fails_figure_closed(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ only when a plot is drawn (``pip install 'matchcore[plot]'``).
 """
 from __future__ import annotations
 
+import numbers
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -106,6 +107,31 @@ def _held_to_end(x: np.ndarray, bid: np.ndarray, ask: np.ndarray, end: float):
     return np.append(x, end), np.append(bid, bid[-1]), np.append(ask, ask[-1])
 
 
+def _check_arguments(top, bins, price_scale) -> None:
+    """Refuse, before the directory is made or a figure drawn, what the plots cannot be drawn
+    with: ``top`` and ``bins`` not whole numbers >= 1 (1.5 failed in a slice, -3 buckets in
+    numpy's words, 0 buckets drew an empty volume panel), a ``price_scale`` not a finite number
+    above 0 (0 drew infinite prices after a divide-by-zero warning, a negative one negative
+    prices, NaN nothing). O(1)."""
+    import math
+
+    from matchcore._symfilter import whole_number
+
+    for name, value in (("top", top), ("bins", bins)):
+        n = whole_number(value)
+        if n is None:
+            raise TypeError(f"{name} must be an integer >= 1, got {type(value).__name__} "
+                            f"{value!r}")
+        if n < 1:
+            raise ValueError(f"{name} must be >= 1, got {n}")
+    if isinstance(price_scale, (bool, np.bool_)) or not isinstance(price_scale, numbers.Real):
+        raise TypeError(f"price_scale must be a number (price units per currency unit: ITCH "
+                        f"1e4, DBN 1e9), got {type(price_scale).__name__} {price_scale!r}")
+    if not (math.isfinite(price_scale) and price_scale > 0):
+        raise ValueError(f"price_scale must be a finite number above 0 (price units per "
+                         f"currency unit: ITCH 1e4, DBN 1e9), got {price_scale!r}")
+
+
 def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
                 price_scale: float, top: int = 4, prefix: str = "", bins: int = 120,
                 taken: set | None = None) -> list:
@@ -119,7 +145,9 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
     draws are added to it.
 
     ``tob``/``trades``: the replay's sink arrays; ``symbols``: {locate: name};
-    ``price_scale``: price units per currency unit (ITCH 1e4, DBN 1e9). Each PNG holds the best
+    ``price_scale``: price units per currency unit (ITCH 1e4, DBN 1e9; a finite number above
+    0, and ``top`` and ``bins`` whole numbers >= 1, else ValueError, or TypeError for another
+    type, before anything is made or drawn). Each PNG holds the best
     bid and ask (step lines, each book's last top of book held until the latest time the sinks
     record; an empty side is a gap), the spread, and the traded volume in
     ``bins`` time buckets. O(records + symbols drawn x bins).
@@ -128,8 +156,7 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
     >>> r = itch.Replayer(); r.feed(itch.generate(None, messages=20000)) and None  # doctest: +SKIP
     >>> plot_replay(tempfile.mkdtemp(), r.tob(), r.trades(), r.symbols, price_scale=1e4)  # doctest: +SKIP
     """
-    if top < 1:
-        raise ValueError("top must be >= 1")
+    _check_arguments(top, bins, price_scale)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     activity: dict[int, int] = {}
