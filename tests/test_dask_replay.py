@@ -1131,6 +1131,43 @@ def test_local_cluster_log_filter_drops_task_failures_and_shutdown_heartbeats_on
         assert f.filter(record(kept, logging.WARNING)), kept
     assert f.filter(logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1,
                                       RuntimeError("Compute Failed"), None, None))
+    # the workers' state machine, as a worker closes with a task running (the cluster shut
+    # down after another task failed, or a Ctrl-C): dropped, its other records kept
+    closing = ("Async instruction for <Task cancelled name=\"execute('replay_one-1f2e')\" "
+               "coro=<Worker.execute() done>> ended with CancelledError")
+    machine = "distributed.worker.state_machine"
+    assert not f.filter(logging.LogRecord(machine, logging.WARNING, __file__, 1, closing, None,
+                                          None))
+    for kept in ("Unhandled exception in async instruction for <Task ...>",
+                 "Async instruction for <Task ...> ended with ValueError"):
+        assert f.filter(logging.LogRecord(machine, logging.WARNING, __file__, 1, kept, None,
+                                          None)), kept
+    # (the worker's own logger drops only its own records)
+    assert f.filter(record(closing, logging.WARNING))
+
+
+def test_cli_replay_dask_local_task_error_while_another_runs_no_cancelled_task_warnings(
+        tmp_path):
+    # a file that failed while another file's task ran: the cluster is shut down, and each
+    # worker that closed with a task running logged "Async instruction for <Task cancelled
+    # name="execute('replay_one-...')" ...> ended with CancelledError" before the command's
+    # one error line. The other task here waits in a FIFO no one writes to, so it is still
+    # running when the cluster closes.
+    import os
+    import subprocess
+    import sys
+
+    bad = _damaged_gz(tmp_path / "bad.itch.gz")
+    fifo = tmp_path / "waits.itch"
+    os.mkfifo(fifo)
+    p = subprocess.run([sys.executable, "-m", "matchcore", "replay", str(bad), str(fifo),
+                        "--format", "itch", "--dask", "local", "--no-progress"],
+                       capture_output=True, text=True, timeout=180)
+    assert p.returncode == 1 and "replayed" not in p.stdout
+    assert "CancelledError" not in p.stderr and "Async instruction" not in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.splitlines()[-1].startswith(
+        f"matchcore replay: error: {bad}: damaged gzip stream"), p.stderr
 
 
 _SECOND_CTRL_C_AT_CLOSE = r"""

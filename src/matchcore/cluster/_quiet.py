@@ -6,9 +6,13 @@ line), so each worker's record of it, a block of about seven lines with the task
 only repeated it. So is a worker's "Failed to communicate with scheduler during heartbeat"
 record: this cluster's scheduler runs in the caller's process, so a heartbeat fails only as
 the caller closes the cluster (the scheduler's comms closed first, a heartbeat in flight), and
-on a loaded machine its traceback came after the command's one error line. Every other record
-of the workers (warnings about memory, a slow start, a lost worker, ...) is kept. Imports
-``distributed``: imported only where Dask is in use.
+on a loaded machine its traceback came after the command's one error line. So is the
+"Async instruction for <Task cancelled ...> ended with CancelledError" warning of the workers'
+state machine, which Dask logs only as a worker closes with a task running: a failed task's
+other files still replaying (or a Ctrl-C) had one such line per running task, naming Dask's
+task keys, before the command's own line. Every other record of the workers (warnings about
+memory, a slow start, a lost worker, ...) is kept. Imports ``distributed``: imported only
+where Dask is in use.
 """
 from __future__ import annotations
 
@@ -16,18 +20,25 @@ import logging
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-_LOGGER = "distributed.worker"
-
-
-_DROPPED = ("Compute Failed", "Failed to communicate with scheduler during heartbeat")
+# {logger: the (start, end) of each message dropped from it}; a filter added to a logger sees
+# only the records logged to it, not those of the loggers below it
+_DROPPED = {
+    "distributed.worker": (("Compute Failed", ""),
+                           ("Failed to communicate with scheduler during heartbeat", "")),
+    "distributed.worker.state_machine": (("Async instruction for ",
+                                          "ended with CancelledError"),),
+}
 
 
 class _TaskFailureFilter(logging.Filter):
-    """Drops the worker's "Compute Failed" and heartbeat-failure records, passes every other
-    one."""
+    """Drops the workers' "Compute Failed", heartbeat-failure and closing-cancellation
+    records, passes every other one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg.startswith(_DROPPED))
+        msg = record.msg
+        return not (isinstance(msg, str) and any(
+            msg.startswith(start) and msg.endswith(end)
+            for start, end in _DROPPED.get(record.name, ())))
 
 
 class QuietTaskFailures(WorkerPlugin):
@@ -39,9 +50,11 @@ class QuietTaskFailures(WorkerPlugin):
 
     def setup(self, worker):
         self._filter = _TaskFailureFilter()
-        logging.getLogger(_LOGGER).addFilter(self._filter)
+        for name in _DROPPED:
+            logging.getLogger(name).addFilter(self._filter)
 
     def teardown(self, worker):
         f = getattr(self, "_filter", None)
         if f is not None:
-            logging.getLogger(_LOGGER).removeFilter(f)
+            for name in _DROPPED:
+                logging.getLogger(name).removeFilter(f)
