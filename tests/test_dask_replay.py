@@ -731,6 +731,72 @@ sys.exit(code)
                      "clusters left running: 0"], p.stderr
 
 
+def test_cli_replay_dask_local_interrupted_while_cluster_closes_cluster_closed_no_hang(files):
+    # Ctrl-C while the LocalCluster was being closed (the replay done, or a task failed)
+    # stopped the close half way: the command said "interrupted", then the interpreter's exit
+    # waited 60 s on Dask's own close of the cluster left running and printed its tracebacks
+    # (CancelledError, "TimeoutError: timed out after 60 s")
+    import subprocess
+    import sys
+
+    script = f"""
+import os, signal, sys
+from distributed.deploy.spec import SpecCluster
+
+close = SpecCluster._close
+
+async def _close(self):
+    os.kill(os.getpid(), signal.SIGINT)      # Ctrl-C while the cluster closes
+    await close(self)
+
+SpecCluster._close = _close
+from matchcore.__main__ import main
+
+code = main(["replay", {str(files[0])!r}, {str(files[1])!r}, "--dask", "local",
+             "--no-progress"])
+left = [c for c in SpecCluster._instances if c.status.name != "closed"]
+print(f"clusters left running: {{len(left)}}", file=sys.stderr)
+sys.exit(code)
+"""
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=180)
+    lines = [x for x in p.stderr.splitlines() if " - distributed." not in x]
+    assert p.returncode == 130, p.stderr
+    assert "replayed" not in p.stdout
+    assert p.stdout.startswith("interrupted after 2 of 2 files in "), p.stdout
+    assert lines == ["matchcore replay: interrupted by SIGINT",
+                     "clusters left running: 0"], p.stderr
+
+
+def test_dask_replay_signal_held_while_closing_handler_that_returns_keeps_the_results(
+        files, monkeypatch):
+    # a signal that came while replay_files closed its own cluster goes to the caller's
+    # handler once the close is done; one that does not raise leaves the results returned
+    import os
+    import signal
+
+    from distributed.deploy.spec import SpecCluster
+
+    close = SpecCluster._close
+    seen, closed = [], []
+
+    async def _close(self):
+        if not closed:
+            os.kill(os.getpid(), signal.SIGINT)
+        closed.append(self)
+        await close(self)
+
+    monkeypatch.setattr(SpecCluster, "_close", _close)
+    old = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        res = replay_files(files[:1], "local", workers=1, processes=False)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert seen == [signal.SIGINT]
+    assert_same(res.files[0], replay_serial(files[:1]).files[0])
+    assert closed and all(c.status.name == "closed" for c in closed)
+
+
 def test_dask_replay_scheduler_lost_mid_run_names_file_cli_one_line_exit_1(files, client,
                                                                             monkeypatch,
                                                                             capsys):
