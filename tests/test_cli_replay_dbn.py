@@ -233,6 +233,20 @@ def _without_f_last(path):
     return path
 
 
+def test_cli_replay_help_says_a_dbn_number_is_an_instrument_id(capsys):
+    # the help said "names or locate numbers to keep": a DBN file's sinks and --dump-book
+    # carry the book number as their locate, and --symbols 0 (book 0) selected instrument id
+    # 0, no book at all; --snapshot-every counted "messages", a DBN replay the kept records
+    with pytest.raises(SystemExit) as done:
+        main(["replay", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("--symbols SYMBOLS comma-separated names or numbers to keep: ITCH stock locates, "
+            "DBN instrument ids (default all)") in text
+    assert "every N messages (DBN: MBO records of the books kept)" in text
+    assert "locate numbers" not in text
+
+
 def test_cli_replay_dbn_file_without_f_last_says_why_no_top_of_book_was_recorded(tmp_path,
                                                                                   capsys):
     # the books held orders, but no record carried F_LAST, after which the top of book is

@@ -40,10 +40,14 @@ def add_parser(p, name):
                        help="input format (default: by the file's first bytes, after gzip or "
                             "zstd decompression: DBN, native, LOBSTER message CSV, else itch)")
         p.add_argument("--symbols", default=None,
-                       help="comma-separated names or locate numbers to keep (default all)")
+                       # a DBN number is an instrument id, not the book number that DBN sinks
+                       # carry as their locate: "locate numbers" led to --symbols 0
+                       help="comma-separated names or numbers to keep: ITCH stock locates, "
+                            "DBN instrument ids (default all)")
         p.add_argument("--snapshot-every", type=int64, default=0, metavar="N",
-                       help="depth snapshot of each changed book every N messages (needs "
-                            "--out: written to DIR/snapshots.npy)")
+                       help="depth snapshot of each changed book every N messages (DBN: MBO "
+                            "records of the books kept) (needs --out: written to "
+                            "DIR/snapshots.npy)")
         p.add_argument("--snapshot-every-ns", type=int64, default=0, metavar="T",
                        help="depth snapshot of each changed book every T ns of exchange time "
                             "(needs --out: written to DIR/snapshots.npy)")
