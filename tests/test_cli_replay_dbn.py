@@ -326,6 +326,35 @@ def test_replay_plots_last_top_of_book_held_to_the_replays_end(tmp_path, monkeyp
     assert x.tolist() == [9.0, 15.0] and bid.tolist() == [5e6, 5e6]
 
 
+def test_replay_plots_prices_and_times_drawn_without_an_offset(tmp_path, monkeypatch):
+    # a quote near 353.65 moving by cents was drawn on ticks "0.00" to "0.08" under a
+    # "+3.536e2" in the corner of the axes: the prices read off the chart were cents; a
+    # replay of a fraction of a second had its hours the same way
+    pytest.importorskip("matplotlib")
+    import matchcore.replay_plots as replay_plots
+
+    nine_thirty = 34_200 * 10**9
+    tob = np.zeros(4, itch.TOB_DTYPE)
+    tob["locate"] = 1
+    tob["ts"] = nine_thirty + np.array([0, 1, 2, 3]) * 10**8
+    tob["bid"] = [3_536_000, 3_536_200, 3_536_500, 3_536_500]
+    tob["ask"] = [3_536_600, 3_536_700, 3_536_800, 3_536_600]
+    drawn = []
+
+    def save_figure(fig, path, **kw):
+        fig.canvas.draw()
+        drawn.append([(ax.xaxis.get_offset_text().get_text(),
+                       ax.yaxis.get_offset_text().get_text(),
+                       [t.get_text() for t in ax.get_yticklabels()]) for ax in fig.axes])
+
+    monkeypatch.setattr(replay_plots, "save_figure", save_figure)
+    replay_plots.plot_replay(tmp_path, tob, np.empty(0, itch.TRADE_DTYPE), {1: "AAPL"},
+                             price_scale=1e4)
+    (price, spread, volume), = drawn
+    assert [a[:2] for a in (price, spread, volume)] == [("", "")] * 3
+    assert price[2] and all(t.startswith("353.") for t in price[2]), price[2]
+
+
 def test_replay_plots_a_top_of_book_of_one_instant_is_marked(tmp_path, monkeypatch):
     # a replay of one record: a step line of one point draws nothing, and the plot was blank
     pytest.importorskip("matplotlib")

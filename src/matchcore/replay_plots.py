@@ -215,6 +215,10 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
                 ax3.bar(edges[:-1], vol, width=np.diff(edges), align="edge", color="tab:gray")
             ax3.set_ylabel("volume / bucket")
             ax3.set_xlabel(xlabel)
+            for ax in (ax1, ax2, ax3):
+                # prices as they are: matplotlib's offset drew a quote of 353.65 as "0.05"
+                # under a "+3.536e2" in the corner, and a short replay's hours alike
+                ax.ticklabel_format(useOffset=False)
             fig.tight_layout()
             base = safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()) or str(L)
             n = 1
