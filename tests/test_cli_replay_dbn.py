@@ -196,6 +196,33 @@ def test_replay_plots_bad_arguments_refused_before_anything_is_made(tmp_path, ba
     assert [p.name for p in paths] == ["X.png"]
 
 
+def test_replay_plots_sinks_without_the_fields_drawn_refused_naming_them(tmp_path):
+    # tob and trades given the other way round failed after the directory was made, in
+    # numpy's words: "no field of name kind"
+    pytest.importorskip("matplotlib")
+    from matchcore.replay_plots import plot_replay
+
+    tob = np.zeros(2, itch.TOB_DTYPE)
+    tob["locate"], tob["ts"], tob["bid"], tob["ask"] = 1, [1, 2], 1000, 1010
+    trades = np.zeros(1, itch.TRADE_DTYPE)
+    trades["locate"], trades["kind"], trades["ts"], trades["shares"] = 1, b"E", 2, 100
+    out = tmp_path / "plots"
+    with pytest.raises(ValueError, match=r"^tob must hold the replay's top-of-book \(TOB_DTYPE\) "
+                                         r"records: its fields \(ts, ref, .*\) lack bid, ask$"):
+        plot_replay(out, trades, tob, {1: "X"}, price_scale=1e4)
+    with pytest.raises(ValueError, match=r"^trades must hold the replay's trade \(TRADE_DTYPE\) "
+                                         r"records: .* lack kind, flag, shares$"):
+        plot_replay(out, tob, tob, {1: "X"}, price_scale=1e4)
+    with pytest.raises(TypeError, match=r"^trades must be a numpy array of the replay's trade "
+                                        r"\(TRADE_DTYPE\) records, got list$"):
+        plot_replay(out, tob, [], {1: "X"}, price_scale=1e4)
+    with pytest.raises(TypeError, match="tob must be a numpy array .* got ndarray of float64"):
+        plot_replay(out, np.zeros(2), trades, {1: "X"}, price_scale=1e4)
+    assert not out.exists()
+    assert [p.name for p in plot_replay(out, tob, trades, {1: "X"}, price_scale=1e4)] == [
+        "X.png"]
+
+
 def test_replay_plots_save_fails_figure_closed(tmp_path, monkeypatch):
     # a plot whose saving failed (a full disk) stayed open in pyplot: a caller that goes on (a
     # notebook, a loop over days) kept each such figure and its memory, as the benchmark

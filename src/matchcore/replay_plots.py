@@ -107,6 +107,28 @@ def _held_to_end(x: np.ndarray, bid: np.ndarray, ask: np.ndarray, end: float):
     return np.append(x, end), np.append(bid, bid[-1]), np.append(ask, ask[-1])
 
 
+# the fields the plots read of each sink, and what the sink holds
+_SINK_FIELDS = {"tob": (("ts", "locate", "bid", "ask"), "top-of-book (TOB_DTYPE)"),
+                "trades": (("ts", "locate", "kind", "flag", "shares"), "trade (TRADE_DTYPE)")}
+
+
+def _check_sinks(tob, trades) -> None:
+    """Refuse, before anything is made, a ``tob`` or ``trades`` that is not a sink array with
+    the fields the plots read: the two given the other way round failed after the directory
+    was made, in numpy's words ("no field of name kind"), naming neither. O(1)."""
+    for name, value in (("tob", tob), ("trades", trades)):
+        want, what = _SINK_FIELDS[name]
+        names = value.dtype.names if isinstance(value, np.ndarray) else None
+        if names is None:
+            raise TypeError(f"{name} must be a numpy array of the replay's {what} records, got "
+                            f"{type(value).__name__}"
+                            + (f" of {value.dtype}" if isinstance(value, np.ndarray) else ""))
+        missing = [f for f in want if f not in names]
+        if missing:
+            raise ValueError(f"{name} must hold the replay's {what} records: its fields "
+                             f"({', '.join(names)}) lack {', '.join(missing)}")
+
+
 def _check_arguments(top, bins, price_scale) -> None:
     """Refuse, before the directory is made or a figure drawn, what the plots cannot be drawn
     with: ``top`` and ``bins`` not whole numbers >= 1 (1.5 failed in a slice, -3 buckets in
@@ -147,7 +169,8 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
     ``tob``/``trades``: the replay's sink arrays; ``symbols``: {locate: name};
     ``price_scale``: price units per currency unit (ITCH 1e4, DBN 1e9; a finite number above
     0, and ``top`` and ``bins`` whole numbers >= 1, else ValueError, or TypeError for another
-    type, before anything is made or drawn). Each PNG holds the best
+    type, before anything is made or drawn; so are sinks without the fields drawn, such as
+    ``tob`` and ``trades`` given the other way round). Each PNG holds the best
     bid and ask (step lines, each book's last top of book held until the latest time the sinks
     record; an empty side is a gap), the spread, and the traded volume in
     ``bins`` time buckets. O(records + symbols drawn x bins).
@@ -156,6 +179,7 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
     >>> r = itch.Replayer(); r.feed(itch.generate(None, messages=20000)) and None  # doctest: +SKIP
     >>> plot_replay(tempfile.mkdtemp(), r.tob(), r.trades(), r.symbols, price_scale=1e4)  # doctest: +SKIP
     """
+    _check_sinks(tob, trades)
     _check_arguments(top, bins, price_scale)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
