@@ -198,7 +198,9 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
     plt = _pyplot()
     starts = [int(a["ts"].min()) for a in (tob, trades) if len(a)]
     t0 = min(starts)
-    t_end = max(int(a["ts"].max()) for a in (tob, trades) if len(a))
+    # where every book's last top of book is held until (_held_to_end), on the plots' axis
+    end, _ = _time_axis(np.float64(max(int(a["ts"].max()) for a in (tob, trades) if len(a))),
+                        t0)
     paths = []
     # prefix included: another file's prefix and symbol ("a-" + "2-X", "a-2-" + "X") can
     # give the same name, and its plot replaced the first one
@@ -216,7 +218,7 @@ def plot_replay(out_dir, tob: np.ndarray, trades: np.ndarray, symbols: dict, *,
             x, xlabel = _time_axis(t["ts"].astype(np.float64), t0)
             bid = np.where(t["bid"] > 0, t["bid"] / price_scale, np.nan)
             ask = np.where(t["ask"] > 0, t["ask"] / price_scale, np.nan)
-            x, bid, ask = _held_to_end(x, bid, ask, _time_axis(np.float64(t_end), t0)[0])
+            x, bid, ask = _held_to_end(x, bid, ask, end)
             # a line of one instant is no segment: marked, as it was drawn as nothing
             mark = "o" if len(x) and x.min() == x.max() else None
             ax1.step(x, bid, where="post", color="tab:green", lw=0.9, label="best bid",
