@@ -4,6 +4,8 @@ publishing a day, and the check that a consumer rebuilt a replay's books."""
 from __future__ import annotations
 
 import itertools
+import os
+import time
 
 import pytest
 
@@ -155,6 +157,26 @@ def renamed_after_first_chunk(tmp_path, renames):
     path.write_bytes(data[:pos] + b"".join(itch_r(loc, name) for loc, name in renames.items())
                      + data[pos:])
     return path
+
+
+def wait_stopped(pid: int, within: float = 10.0) -> None:
+    """Until every thread of process ``pid`` has stopped (after a SIGSTOP)."""
+    # kill() returns once SIGSTOP is sent, not once every thread has stopped: a server thread
+    # on a CPU the VM had not yet run went on, and acknowledged two of the batches sent next
+    # (a CI run, while builds loaded the machine)
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        states = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{task}/stat") as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except FileNotFoundError:          # a thread that has just ended
+                pass
+        if states and all(st in "Tt" for st in states):
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"process {pid} not stopped {within:g} s after SIGSTOP")
 
 
 def stream_messages(url, stream):

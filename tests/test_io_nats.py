@@ -17,7 +17,8 @@ from matchcore.__main__ import main
 from matchcore.io.nats import (KIND_TOB, KIND_TRADE, WIRE_TOB, encode_batch, filter_subjects,
                                free_port)
 from nats_checks import (assert_consumer_is_replay, cli_publish_day, feed_chunks,
-                         need_nats, publish_day, stream_messages, subscribe_symbols_of_day)
+                         need_nats, publish_day, stream_messages, subscribe_symbols_of_day,
+                         wait_stopped)
 from nats_checks import day, names, server, shared_day  # noqa: F401  (fixtures)
 
 
@@ -984,25 +985,6 @@ def test_replay_hooks_publish_kinds_as_generator_record_l2_and_say_them(server, 
         hooks.close()
 
 
-def _wait_stopped(pid: int, within: float = 10.0) -> None:
-    # kill() returns once SIGSTOP is sent, not once every thread has stopped: a server thread
-    # on a CPU the VM had not yet run went on, and acknowledged two of the batches sent next
-    # (a CI run, while builds loaded the machine)
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        states = []
-        for task in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{task}/stat") as f:
-                    states.append(f.read().rsplit(")", 1)[1].split()[0])
-            except FileNotFoundError:          # a thread that has just ended
-                pass
-        if states and all(st in "Tt" for st in states):
-            return
-        time.sleep(0.001)
-    raise AssertionError(f"process {pid} not stopped {within:g} s after SIGSTOP")
-
-
 def test_publisher_ack_timeout_counts_unconfirmed_not_undelivered_stored_batches_read(names):
     # A batch without an acknowledgement within ack_timeout was counted as undelivered, though
     # the broker may have stored it: here it stored all 50, which a subscriber read back.
@@ -1016,7 +998,7 @@ def test_publisher_ack_timeout_counts_unconfirmed_not_undelivered_stored_batches
         pub = NatsPublisher(srv.url, stream=stream, prefix=prefix, ack_timeout=0.5)
         os.kill(srv.proc.pid, signal.SIGSTOP)        # the broker answers nothing for a while
         try:
-            _wait_stopped(srv.proc.pid)
+            wait_stopped(srv.proc.pid)
             for i in range(50):
                 assert pub.publish(f"{prefix}.tob.X",
                                    encode_batch(KIND_TOB, 1, 3 * i, np.zeros(3, WIRE_TOB)), 3)

@@ -182,3 +182,100 @@ def test_consume_acknowledgement_lost_on_the_way_rest_of_stream_read(server, nam
     assert lost and lost[0] < n
     assert c.batches == n and not c.missing and c.records["tob"] == 2 * n
     assert c.tob["X"][1] == n and not c.timed_out
+
+
+def _read_state(url, stream):
+    """(deliveries made, deliveries unacknowledged) of the one consumer of ``stream``, None
+    while it has none."""
+    import asyncio
+
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        try:
+            infos = await nc.jetstream().consumers_info(stream)
+            return (infos[0].delivered.consumer_seq, infos[0].num_ack_pending) if infos else None
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def _wait_read_state(url, stream, want, proc, within):
+    # polls the broker until the subscriber's consumer is in state `want`; False after
+    # `within` s. (`proc` may be stopped, never ended.)
+    import time
+
+    deadline = time.monotonic() + within
+    while _read_state(url, stream) != want:
+        assert proc.poll() is None, proc.communicate()
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_cli_subscribe_follow_paused_past_its_fetch_not_taken_for_lost_deliveries(server,
+                                                                                  names):
+    # A follower paused longer than its fetch's wait (Ctrl-Z then fg, or a starved process)
+    # while the broker delivered to it: the deliveries waited in its subscription for the next
+    # fetch, but the consumer, asked as the empty fetch came back, said they had been made,
+    # and the read took them for lost: it subscribed again and its summary said "broker
+    # errors: resubscribed 1x, last deliveries 11 to 15 of the pull consumer never arrived
+    # (the connection dropped)", of a connection that never dropped
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from matchcore.io.nats import KIND_TOB, WIRE_TOB, NatsPublisher, encode_batch
+    from nats_checks import wait_stopped
+
+    stream, prefix = names
+    n = 10
+    _publish(server, stream, prefix, n)
+    proc = subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", server.url,
+                             "--stream", stream, "--subject-prefix", prefix, "--follow",
+                             "--idle", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rec = np.zeros(2, WIRE_TOB)
+    paused_delivery = False
+    try:
+        with NatsPublisher(server.url, stream=stream, prefix=prefix) as pub:
+            # a few tries: the batches reach the paused follower only when its last fetch
+            # request is still waiting at the broker (its wait of 0.2 s not run out yet)
+            for _ in range(5):
+                assert _wait_read_state(server.url, stream, (n, 0), proc, within=60)
+                os.kill(proc.pid, signal.SIGSTOP)
+                try:
+                    wait_stopped(proc.pid)
+                    stopped = time.monotonic()
+                    for i in range(n, n + 5):
+                        rec["bid"] = i + 1
+                        assert pub.publish(f"{prefix}.tob.X",
+                                           encode_batch(KIND_TOB, 1, 2 * i, rec), 2)
+                    n += 5
+                    paused_delivery = _wait_read_state(server.url, stream, (n, 5), proc,
+                                                       within=5)
+                    if paused_delivery:
+                        # paused past its fetch's wait and its quiet second, after which an
+                        # empty fetch asks the consumer what it delivered
+                        time.sleep(max(0.0, stopped + 1.5 - time.monotonic()))
+                finally:
+                    os.kill(proc.pid, signal.SIGCONT)
+                if paused_delivery:
+                    break
+        out, err = proc.communicate(timeout=60)
+    except BaseException:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+        proc.communicate()
+        raise
+    assert paused_delivery
+    assert proc.returncode == 0, (out, err)
+    assert f"received {n} batches: trade 0, tob {2 * n}, l2 0 records" in out
+    assert "missing (sequence gaps) 0 records" in out
+    assert "broker errors" not in out, out
+    assert out.splitlines()[1].startswith(f"X        bid {n / 1e4:.4f} x 0"), out

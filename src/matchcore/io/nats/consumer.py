@@ -635,7 +635,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         acked_again = None     # the last one sent again (below)
 
         async def subscribe():
-            nonlocal last_seq, created, next_cseq, owed, tail, last_ack
+            nonlocal last_seq, created, next_cseq, owed, tail, last_ack, behind
             info = await js.stream_info(stream)
             if created == info.created and last_seq is not None:
                 # the same stream, our consumer lost: go on after what was applied
@@ -653,7 +653,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                 cfg.filter_subjects = subjects
             created = info.created
             next_cseq = 1              # a new consumer's first delivery
-            last_ack = None            # the old consumer's
+            last_ack = behind = None   # the old consumer's
             return await js.pull_subscribe(subjects[0], durable=None, stream=stream, config=cfg)
 
         # Messages per fetch, and unacknowledged messages the server delivers at most
@@ -688,6 +688,9 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
         # When a delivery last arrived or the consumer was last asked what it delivered: a
         # follow read asks it after _QUIET_CHECK_S without one (below)
         heard = time.monotonic()
+        # The next delivery expected when the consumer last said it had delivered more than
+        # arrived, None when it did not: lost only if a fetch after that still lacks them
+        behind = None
         while True:
             if stop is not None and stop.is_set():
                 break
@@ -757,7 +760,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     # (not while the client reconnects: the request would wait out the
                     # client's 5 s for an answer, and a follow read its idle time or timeout)
                     ending = not follow or nc.is_connected and (
-                        tail is not None
+                        tail is not None or behind is not None
                         or (idle is not None and time.monotonic() - last_msg > idle)
                         or time.monotonic() - heard > _QUIET_CHECK_S)
                     if not msgs and ending:
@@ -768,10 +771,21 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                         info = await sub.consumer_info()
                         heard = time.monotonic()
                         if info.delivered.consumer_seq >= next_cseq:
-                            lost = (next_cseq, info.delivered.consumer_seq + 1)
-                            owed = max(owed or 0, info.delivered.stream_seq)
+                            if behind == next_cseq:
+                                # asked again after a fetch, and still none of them came
+                                lost = (next_cseq, info.delivered.consumer_seq + 1)
+                                owed = max(owed or 0, info.delivered.stream_seq)
+                                behind = None
+                            else:
+                                # Delivered after the fetch gave up waiting (this process
+                                # stopped or starved longer than its wait: Ctrl-Z, a loaded
+                                # machine), they wait for the next fetch, which takes them
+                                # first: taken for lost, the read resubscribed and reported
+                                # a dropped connection that never was
+                                behind = next_cseq
                             last_msg = time.monotonic()     # idle counts from the new read
                         else:
+                            behind = None
                             if info.num_ack_pending and last_ack is not None \
                                     and last_ack != acked_again:
                                 # Every delivery arrived and was acknowledged, yet some are
