@@ -263,6 +263,94 @@ def test_consume_broker_gone_mid_read_error_says_the_connection_was_lost(names):
         assert c.batches == len(seen) > 0
 
 
+@pytest.mark.parametrize("follow", [True, False])
+def test_consume_broker_back_without_jetstream_error_says_so(names, follow):
+    # the broker back mid-read without JetStream (one restarting, not up yet, or started
+    # without -js): every JetStream request had no responders, and the read reported it in the
+    # client's words, "ServiceUnavailableError: nats: ServiceUnavailableError: code=None
+    # err_code=None description='None'", in last_error (the summary's "broker errors") and,
+    # without follow, in the error it gave up with; at the start the same broker is named as
+    # having no JetStream
+    import subprocess
+
+    from matchcore.io.nats import (MarketDataConsumer, NatsServer, StreamSetupError, consume,
+                                   nats_server_path)
+
+    need_nats()
+    stream, prefix = names
+    with NatsServer() as srv:
+        plain = []
+
+        def on_batch(subject, payload):
+            if not plain:
+                srv.stop()
+                plain.append(subprocess.Popen(
+                    [nats_server_path(), "-a", "127.0.0.1", "-p", str(srv.port)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+        publish_day(srv.url, stream, prefix, itch.generate(None, messages=2_000, symbols=1,
+                                                           seed=9))
+        c = MarketDataConsumer()
+        try:
+            if follow:
+                # (long enough for the client to connect to the new broker on a loaded machine)
+                consume(srv.url, stream=stream, prefix=prefix, consumer=c,
+                        on_batch=on_batch, follow=True, timeout=8)
+            else:
+                with pytest.raises(StreamSetupError) as info:
+                    consume(srv.url, stream=stream, prefix=prefix, consumer=c,
+                            on_batch=on_batch)
+                assert str(info.value).startswith(f"the broker at {srv.url} has no JetStream")
+        finally:
+            for p in plain:
+                p.terminate()
+                p.wait()
+    assert plain and c.batches > 0
+    assert c.last_error == (f"ServiceUnavailableError: no JetStream answered at {srv.url} (a "
+                            f"broker restarting, or one without it)")
+
+
+def test_consume_pull_consumer_gone_mid_read_error_names_it_not_jetstream(server, names, day):
+    # a fetch on a pull consumer that is gone (deleted, or expired after a minute without a
+    # fetch: a subscriber paused that long) gets no responders too: the read subscribes again
+    # and reads on, and its last_error names the consumer, not a broker without JetStream
+    import asyncio
+
+    import nats
+
+    from matchcore.io.nats import MarketDataConsumer, consume
+
+    stream, prefix = names
+    r, trades = publish_day(server.url, stream, prefix, day)
+
+    async def delete_consumers():
+        nc = await nats.connect(server.url)
+        try:
+            js = nc.jetstream()
+            for ci in await js.consumers_info(stream):
+                await js.delete_consumer(stream, ci.name)
+        finally:
+            await nc.close()
+
+    deleted = []
+
+    def on_batch(subject, payload):
+        if not deleted:
+            # from a thread of its own: this one runs the read's event loop
+            t = threading.Thread(target=lambda: deleted.append(asyncio.run(delete_consumers())))
+            t.start()
+            t.join()
+
+    c = consume(server.url, stream=stream, prefix=prefix, consumer=MarketDataConsumer(),
+                on_batch=on_batch, timeout=60)
+    assert deleted and c.resubscribes == 1 and not c.timed_out
+    assert c.last_error == (f"ServiceUnavailableError: nothing answered the read's fetch at "
+                            f"{server.url}: JetStream down (a broker restarting, or one without "
+                            f"it), or its pull consumer gone (deleted, or expired after a minute "
+                            f"without a fetch)")
+    assert_consumer_is_replay(c, r, trades)
+
+
 @pytest.mark.parametrize("end", [{"timeout": 3}, {"idle": 2, "timeout": 60}])
 def test_consume_follow_broker_gone_ends_at_its_time_with_what_was_received(names, end):
     # a follow read whose broker went away and stayed away: its timeout (or idle time) ended

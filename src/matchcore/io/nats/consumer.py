@@ -14,8 +14,9 @@ from matchcore._symfilter import LABEL as _LABEL     # book_label(); a locate is
 from matchcore._symfilter import plain_number, whole_number
 from matchcore.io import book_label, symbol_name
 from matchcore.io.nats.streams import (_check_stream_holds, _check_stream_name, _check_url,
-                                       _huge_shown, _nats, _no_jetstream, _not_permitted,
-                                       _refused, _transient_errors, display_url)
+                                       _huge_shown, _nats, _no_jetstream, _no_responders,
+                                       _not_permitted, _refused, _transient_errors,
+                                       display_url)
 from matchcore.io.nats.wire import (DEFAULT_PREFIX, DEFAULT_STREAM, DEFAULT_URL, KIND_L2,
                                     KIND_NAMES, KIND_TOB, KIND_TRADE, KINDS, SESSION_HEADER,
                                     BatchError, check_prefix, decode_batch, subject_token,
@@ -726,6 +727,7 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     raise lost_connection()
                 await asyncio.sleep(0.05)
                 continue
+            fetching = False        # a fetch, not a JetStream API request, raised (below)
             try:
                 if sub is not None and tail is None and deadline is not None \
                         and time.monotonic() > deadline:
@@ -745,8 +747,11 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
                     await asyncio.sleep(min(max(retry_at - time.monotonic(), 0.0), 0.2))
                 else:
                     try:
+                        fetching = True
                         msgs = await sub.fetch(batch=fetch_n, timeout=0.2)
+                        fetching = False
                     except (NatsTimeout, asyncio.TimeoutError):   # the client raises either
+                        fetching = False
                         msgs = []
                         # a fetch the broker refuses this user is never answered: taken for a
                         # stream with nothing to deliver yet, the read went on for ever
@@ -842,12 +847,26 @@ async def _consume_async(url, subjects, stream, consumer, idle, follow, on_batch
             except transient as e:
                 # broker restarting, its store lost, our consumer expired: keep what was
                 # received and try again with a growing pause
+                # (nothing answering, in the client's words "code=None err_code=None
+                # description='None'", said nothing: a fetch's consumer gone, a JetStream
+                # request's broker back without JetStream)
                 consumer.last_error = f"{type(e).__name__}: {e}"
+                if _no_responders(e):
+                    consumer.last_error = (
+                        f"ServiceUnavailableError: nothing answered the read's fetch at "
+                        f"{display_url(url)}: JetStream down (a broker restarting, or one "
+                        f"without it), or its pull consumer gone (deleted, or expired after a "
+                        f"minute without a fetch)" if fetching
+                        else f"ServiceUnavailableError: no JetStream answered at "
+                             f"{display_url(url)} (a broker restarting, or one without it)")
                 now = time.monotonic()
                 failing_since = began if failing_since is None else failing_since
                 if not follow and now - failing_since > _GIVE_UP_S:
                     if not nc.is_connected:
                         raise lost_connection() from e
+                    if _no_responders(e) and not fetching:
+                        # as a broker without JetStream is named at the start
+                        raise _no_jetstream(url) from e
                     raise
                 if sub is not None:
                     try:

@@ -143,6 +143,16 @@ def _no_jetstream(url: str) -> StreamSetupError:
                             f"stream can be read or created")
 
 
+def _no_responders(e) -> bool:
+    """Whether ``e`` is the client's ``ServiceUnavailableError`` for a JetStream request that
+    nothing answered (a 503 "no responders": a broker without JetStream, or one whose
+    JetStream is not up yet), which it words "code=None err_code=None description='None'"
+    (a 503 the JetStream API sends itself carries its code)."""
+    from nats.js.errors import ServiceUnavailableError
+
+    return isinstance(e, ServiceUnavailableError) and getattr(e, "code", None) is None
+
+
 # How nats-py words a broker's refusal of a subject to this connection's user (passed to its
 # error callback); the refused request itself is never answered and times out
 _PERMISSIONS = "permissions violation"
