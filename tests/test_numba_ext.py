@@ -1042,6 +1042,31 @@ def test_numba_parameter_names_are_those_of_matchcore_h():
         assert mcn._PARAM_NAMES["matchcore_" + field] == params, field
 
 
+def test_numba_table_intrinsics_take_their_matchcore_h_parameter_names():
+    # The table's intrinsics were defined with parameters a0, a1, ...: a call one argument
+    # short said "missing 3 required positional arguments: 'a5', 'a6', and 'a7'", and the
+    # Python methods' keywords (owner=, post_only=) were "unexpected keyword arguments"
+    @numba.njit
+    def short(book):
+        return mcn.submit(book, 1, mc.Side.SELL, 101, 5)
+
+    with pytest.raises(TypeError, match="'tif', 'owner', and 'post_only'"):
+        short(mc.OrderBook())
+
+    @numba.njit
+    def by_name(book):
+        rest = mcn.submit(book, 1, mc.Side.SELL, 101, 5, mc.TIF.GTC, owner=7, post_only=0)
+        cross = mcn.submit(book, 2, mc.Side.BUY, 101, 3, tif=mc.TIF.GTC, post_only=1, owner=8)
+        gone = mcn.cancel_by(book, order_id=9, owner=8)
+        return rest, cross, gone, mcn.modify(book, 1, qty=4, price=0)
+
+    book = mc.OrderBook()
+    assert by_name(book) == (0, -mc.Reason.POST_ONLY_WOULD_CROSS, -mc.Reason.ORDER_NOT_FOUND, 0)
+    ev = book.events()
+    assert [int(e["owner"]) for e in ev[:3]] == [7, 8, 8]
+    assert book.get(1) == (mc.Side.SELL, 101, 4)
+
+
 def test_numba_star_import_gives_the_buffer_helpers():
     # __all__ was written before event_buffer and command_buffer were added: a star import
     # gave every intrinsic but not the buffers the README passes to them

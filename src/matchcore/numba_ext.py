@@ -25,9 +25,11 @@ gone, calls return ``-MC_ERR_HANDLE`` (-101; ``state_hash`` 0) instead of touchi
 memory. A book handle given where an engine is expected (or the reverse) is refused the same
 way; passing an ``OrderBook`` where an ``Engine`` is expected is a typing error.
 
-Every intrinsic has the C signature of its table field (``matchcore.h``). Integer arguments
-(any Numba integer type, a bool, an IntEnum member) are converted to the C parameter's type when
-the value fits it; a value that does not fit is never wrapped into another value:
+Every intrinsic has the C signature of its table field (``matchcore.h``), with the parameter
+names declared there: arguments go by position or by those names (``owner=``, ``post_only=``).
+Integer arguments (any Numba integer type, a bool, an IntEnum member) are converted to the C
+parameter's type when the value fits it; a value that does not fit is never wrapped into another
+value:
 
 - a signed parameter (``side``, ``tif``, ``post_only``, ``stp``: C int; ``price``, ``qty``,
   ``ts_ns``, counts, ``capacity``: int64) gets -1, so the call gives what C gives for an
@@ -486,16 +488,19 @@ def _typer(cname, ret, kinds, argtys, bounds=None, who=None):
 def _define(pyname, ret, kinds, who=None):
     # who: the array helper that calls it, named with its array in the message of an
     # unaligned array ("depth_into() needs out")
-    params = ", ".join(f"a{i}" for i in range(len(kinds)))
+    # The parameters carry the header's names: Numba reports a missing argument by its name
+    # (named a5, a6, a7 they told nothing), and a call may pass them as keywords (owner=,
+    # post_only=), as the Python methods take them.
+    names = _PARAM_NAMES[_symbol(pyname)]
+    params = ", ".join(names)
     src = (f"def {pyname}(typingctx, {params}):\n"
            f"    return _typer({_symbol(pyname)!r}, {ret!r}, {tuple(kinds)!r}, ({params},),\n"
            f"                  {_BOUNDS.get(pyname)!r}, {who!r})\n")
     ns = {"_typer": _typer}
     exec(src, ns)
     fn = intrinsic(ns[pyname])
-    fn.__doc__ = (f"Calls C ``{_symbol(pyname)}``: returns {ret}, arguments "
-                  f"({', '.join(kinds)}); see the ``{pyname.replace('_raw', '')}`` field of "
-                  f"mc_api_v2 in matchcore.h.")
+    fn.__doc__ = (f"Calls C ``{_symbol(pyname)}({params})``; see the "
+                  f"``{pyname.replace('_raw', '')}`` field of mc_api_v2 in matchcore.h.")
     return fn
 
 
