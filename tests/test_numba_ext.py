@@ -836,6 +836,32 @@ def test_numba_depth_into_array_not_int64_typing_error_not_garbage(dtype):
     assert depth_into(book, np.zeros((4, 2), np.int64)) == 1
 
 
+@pytest.mark.parametrize("out", [None, 3, "kind"])
+def test_numba_depth_into_not_an_array_typing_error_in_its_words(out):
+    # depth_into read out.ndim before anything checked what out was: Numba's own "Unknown
+    # attribute 'ndim' of type none", from inside matchcore's source, and for a record
+    # (evbuf[0], an easy slip beside the drain helpers) of that record's whole type
+    book = mc.OrderBook()
+    book.submit(1, 0, 100, 5)
+
+    @numba.njit
+    def depth_into(book, out):
+        return mcn.depth_into(book, 0, out)
+
+    @numba.njit
+    def depth_into_record(book, evbuf):
+        return mcn.depth_into(book, 0, evbuf[0])
+
+    if out == "kind":
+        call, args = depth_into_record, (book, mcn.event_buffer(2))
+    else:
+        call, args = depth_into, (book, out)
+    with pytest.raises(numba.core.errors.TypingError,
+                       match=re.escape("depth_into() needs an int64 array of shape (k, 2), got ")):
+        call(*args)
+    assert len(book) == 1 and book.depth(4)[0].tolist() == [[100, 5]]
+
+
 @numba.njit
 def _book_new_nb(stp, capacity):
     return mcn.book_new(stp, capacity)

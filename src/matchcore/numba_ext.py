@@ -621,14 +621,34 @@ _events_engine_drain_owner = _records_check(EVENT_DTYPE, "EVENT_DTYPE",
                                             "engine_drain_events_owner()")
 
 
+@intrinsic
+def _depth_rows(typingctx, out):
+    # The rows of depth_into's out, -1 when it is not of shape (k, 2). Checked while typing
+    # before any attribute of it is read: out.ndim of None, an int or a record (evbuf[0]) failed
+    # with Numba's "Unknown attribute 'ndim'" from inside this module instead of these words.
+    if not isinstance(out, types.Array):
+        raise TypingError(f"depth_into() needs an int64 array of shape (k, 2), got {out}")
+
+    def codegen(context, builder, sig, args):
+        if sig.args[0].ndim != 2:
+            return context.get_constant(types.intp, -1)
+        shape = cgutils.unpack_tuple(
+            builder, context.make_array(sig.args[0])(context, builder, args[0]).shape)
+        two = builder.icmp_signed("==", shape[1], ir.Constant(shape[1].type, 2))
+        return builder.select(two, shape[0], ir.Constant(shape[0].type, -1))
+
+    return signature(types.intp, out), codegen
+
+
 @njit(cache=True)
 def depth_into(book, side, out):
     """Write up to out.shape[0] levels of one side, best first, into an int64 array of shape
     (k, 2) [price, qty]; returns the count written (-ERR_HANDLE for a dead handle). No
     allocation."""
-    if out.ndim != 2 or out.shape[1] != 2:
+    k = _depth_rows(out)
+    if k < 0:
         raise ValueError("depth_into needs an int64 array of shape (k, 2)")
-    return _depth_of(book, side, out.shape[0], out)
+    return _depth_of(book, side, k, out)
 
 
 @njit(cache=True)
