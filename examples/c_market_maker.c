@@ -14,7 +14,8 @@
  *   PYTHONPATH=... ./c_market_maker replay COMMANDS.bin EVENTS.bin
  *   PYTHONPATH=... ./c_market_maker safety
  * COMMANDS.bin is an array of mc_command (numpy COMMAND_DTYPE .tobytes()) or a native command
- * file (`.mccmd`, matchcore.native.write_commands; its stored STP mode is used); the replay applies
+ * file (`.mccmd`, matchcore.native.write_commands; its stored STP mode is used), its records of
+ * one symbol (one book: records of several are refused, as by replay_commands); the replay applies
  * each command through the per-call functions, writes every event to EVENTS.bin (mc_event
  * records), checks that process() on a fresh book and a snapshot round trip give the same
  * result, and prints the state hash. `safety` shows the handle checks: calls with the handle of
@@ -325,12 +326,25 @@ static int replay(const mc_api_v2* api, const char* cmd_path, const char* ev_pat
         why = "neither a native command file nor whole mc_command records";
     else
         n = size / (long)sizeof(mc_command);
+    mc_command* cmds = why == NULL ? (mc_command*)(raw + offset) : NULL;
+    /* One book holds one symbol: replayed into it, one symbol's orders traded with another's
+       and the replay still said exact. Refused, as matchcore.native.replay_commands refuses
+       such a file, before any record. */
+    char several[256];
+    for (int64_t i = 1; why == NULL && i < n; i++) {
+        if (cmds[i].symbol != cmds[0].symbol) {
+            snprintf(several, sizeof several,
+                     "records of symbols %u and %u (record %lld): the replay runs one book, "
+                     "which holds one symbol; replay each symbol's records on their own",
+                     (unsigned)cmds[0].symbol, (unsigned)cmds[i].symbol, (long long)i + 1);
+            why = several;
+        }
+    }
     if (why != NULL) {
         fprintf(stderr, "cannot read commands from %s: %s\n", cmd_path, why);
         free(raw);
         return 2;
     }
-    mc_command* cmds = (mc_command*)(raw + offset);
     mc_book_h b = api->book_new(stp, 1024);
     int64_t n_ev = 0, ev_cap = 1024;
     mc_event* all = (mc_event*)malloc(ev_cap * sizeof(mc_event));

@@ -17,7 +17,7 @@ import pytest
 
 import matchcore as mc
 from matchcore import _capi
-from matchcore._core import EVENT_DTYPE
+from matchcore._core import COMMAND_DTYPE, EVENT_DTYPE
 from conftest import assert_events_equal
 from test_capi import random_commands, run_python_calls
 
@@ -207,6 +207,35 @@ def test_examples_c_replay_of_a_bad_command_file_says_why_exit_2(c_program, tmp_
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.startswith(f"cannot read commands from {cmd_file}: ") and why in out.stderr
     assert not (tmp_path / "ev.bin").exists()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_examples_c_replay_of_several_symbols_refused_as_replay_commands_refuses(c_program,
+                                                                                tmp_path, native):
+    # The replay applies every record to one book: symbol 1's bid and symbol 2's ask at one
+    # price traded with each other, and the program reported the replay as exact (exit 0),
+    # where replay_commands refuses such a file before any record
+    from matchcore.native import replay_commands, write_commands
+
+    cmds = np.zeros(3, COMMAND_DTYPE)
+    cmds["order_id"] = [1, 2, 3]
+    cmds["side"] = [0, 1, 1]
+    cmds["price"] = 100
+    cmds["qty"] = 5
+    cmds["symbol"] = [1, 1, 2]
+    cmd_file, ev_file = tmp_path / ("two.mccmd" if native else "two.bin"), tmp_path / "ev.bin"
+    if native:
+        write_commands(cmd_file, cmds)
+        with pytest.raises(ValueError, match="records of symbols 1, 2"):
+            replay_commands(cmd_file)
+    else:
+        cmd_file.write_bytes(cmds.tobytes())
+    out = subprocess.run([str(c_program), "replay", str(cmd_file), str(ev_file)],
+                         capture_output=True, text=True, env=_env(), timeout=60)
+    assert out.returncode == 2 and out.stdout == "", (out.returncode, out.stdout)
+    assert out.stderr.startswith(f"cannot read commands from {cmd_file}: records of symbols "
+                                 f"1 and 2 (record 3): ")
+    assert not ev_file.exists()
 
 
 def test_examples_c_safety_refuses_every_dead_or_foreign_handle(c_program):
