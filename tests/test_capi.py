@@ -338,6 +338,26 @@ def test_capi_queries_match_python_methods(api):
     assert api.count(b) == len(book)
 
 
+def test_capi_state_hash_is_the_python_hash_without_clock_or_pending_events(api):
+    # matchcore.h called it "hash of the full state": books with other clocks and other
+    # pending events hash equal, as OrderBook.state_hash() (the README's API table) says
+    a, b = api.book_new(1, 16), api.book_new(1, 16)
+    api.set_time(a, 5)
+    api.set_time(b, 77)
+    for h in (a, b):
+        assert api.submit(h, 1, 0, 99, 5, 0, 3, 0) == 0
+    api.clear_events(b)
+    assert api.pending_events(a) == 1 and api.pending_events(b) == 0
+    py = mc.OrderBook()
+    py.submit(1, 0, 99, 5, owner=3)
+    assert api.state_hash(a) == api.state_hash(b) == py.state_hash() == api.state_hash(py.handle)
+    c = api.book_new(1, 16)
+    api.submit(c, 1, 0, 99, 5, 0, 4, 0)             # another owner: another hash
+    assert api.state_hash(c) != api.state_hash(a)
+    for h in (a, b, c):
+        assert api.book_free(h) == 0
+
+
 BAD_SIDES = (2, 3, -1, 255, 2**31 - 1, -2**31)
 
 

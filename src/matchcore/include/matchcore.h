@@ -243,7 +243,10 @@ typedef struct mc_api_v2 {
     mc_queue_position_fn queue_position; /* open qty ahead at its level, -1 if not resting */
     mc_count_fn count;                   /* resting orders */
     mc_level_count_fn level_count;       /* price levels on a side */
-    mc_state_hash_fn state_hash;         /* hash of the full state */
+    mc_state_hash_fn state_hash;         /* OrderBook.state_hash(): what decides future
+                                            matching (levels and queues in order, ids, open
+                                            qtys, owners, post-only flags, STP mode); not the
+                                            clock, pending events or symbol id */
 
     /* ---- events ---- */
     mc_pending_events_fn pending_events;
