@@ -931,6 +931,32 @@ def _refused_as_global_or_closure():
     assert as_argument(closed, 1) == 0 and len(closed) == 1
 
 
+def test_numba_recorder_argument_refused_in_words_that_say_why(tmp_path):
+    # A Recorder stands in for its book in Python ("returns the Recorder to use as the
+    # book"), so it is what a user hands to compiled code next: Numba said only "non-precise
+    # type pyobject ... Cannot determine Numba type of <class 'matchcore.native.Recorder'>"
+    from matchcore.native import Recorder, read_commands
+
+    @numba.njit
+    def enter(book):
+        return mcn.submit(book, 1, 0, 100, 5, 0, 0, 0)
+
+    # object mode calls the Recorder's own methods, which journal: it keeps taking one
+    @numba.jit(forceobj=True)
+    def enter_as_object(rec):
+        return rec.submit(2, 0, 100, 5)
+
+    path = tmp_path / "j.mccmd"
+    with Recorder(mc.OrderBook(), path) as rec:
+        with pytest.raises(numba.core.errors.TypingError,
+                           match=r"a matchcore\.native\.Recorder cannot be passed to compiled "
+                                 r"code: .*bypass its journal"):
+            enter(rec)
+        assert len(rec) == 0
+        assert enter_as_object(rec) == 0
+    assert read_commands(path)["order_id"].tolist() == [2]
+
+
 def test_numba_book_or_engine_as_default_argument_value_refused_message_names_it():
     # A default argument value is frozen into the compiled code as a global is; the refusal
     # said "global or closure variable" and to pass the object as an argument, to a caller

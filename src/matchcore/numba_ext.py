@@ -86,6 +86,7 @@ except ModuleNotFoundError as e:
 from matchcore._capi import c_api_addresses
 from matchcore._core import COMMAND_DTYPE, EVENT_DTYPE, OrderBook
 from matchcore._engine import Engine
+from matchcore.native import Recorder
 
 __all__ = [
     "ADDRESSES", "EVENT_DTYPE", "COMMAND_DTYPE", "ERR_HANDLE", "ERR_BUSY", "ERR_READONLY",
@@ -150,6 +151,19 @@ def _typeof_book(val, c):
 def _typeof_engine(val, c):
     _not_a_constant(val, c)
     return engine_type
+
+
+@typeof_impl.register(Recorder)
+def _typeof_recorder(val, c):
+    # A Recorder stands in for its book in Python, so it is what a user hands to compiled code
+    # next; Numba's own refusal ("non-precise type pyobject") said nothing of why. Compiled
+    # code reaches a book through the C table only, which no record would follow. ValueError
+    # is Numba's way to say "no Numba type": the typing error then carries these words, and
+    # object mode (forceobj=True), which calls the Recorder's methods, still takes it.
+    raise ValueError("a matchcore.native.Recorder cannot be passed to compiled code: orders "
+                    "entered there would bypass its journal. Enter them through its methods "
+                    "(rec.submit, rec.process, ...); its book (rec.book) answers queries from "
+                    "compiled code, and takes orders there once the Recorder is closed")
 
 
 @register_model(BookType)
