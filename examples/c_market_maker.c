@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "matchcore.h"
@@ -236,15 +237,35 @@ static int run_market_maker(const mc_api_v2* api, int64_t steps, uint64_t seed) 
     return 0;
 }
 
-static void* read_file(const char* path, long* size) {
-    FILE* f = fopen(path, "rb");
-    if (f == NULL)
+/* The bytes of a regular file, or NULL with *why set. Its size is stat()'s: taken with fseek /
+ * ftell, a pipe (/dev/stdin, a shell's <(...)) gave -1 and a directory LONG_MAX, and every
+ * path that could not be read, a missing one too, was said to be "cannot be read". Checked
+ * before it is opened, so that a FIFO without a writer does not hang the open. */
+static void* read_file(const char* path, long* size, const char** why) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        *why = strerror(errno);
         return NULL;
-    fseek(f, 0, SEEK_END);
-    *size = ftell(f);
-    fseek(f, 0, SEEK_SET);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        *why = "is a directory, not a command file";
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *why = "not a regular file (a pipe, FIFO or device): write the commands to a file first";
+        return NULL;
+    }
+    FILE* f = fopen(path, "rb");
+    if (f == NULL) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    *size = (long)st.st_size;
     void* buf = malloc(*size > 0 ? *size : 1);
-    if (buf != NULL && fread(buf, 1, *size, f) != (size_t)*size) {
+    if (buf == NULL)
+        *why = "out of memory";
+    else if (fread(buf, 1, *size, f) != (size_t)*size) {
+        *why = ferror(f) ? strerror(errno) : "the file got shorter while it was read";
         free(buf);
         buf = NULL;
     }
@@ -317,15 +338,15 @@ static int replay(const mc_api_v2* api, const char* cmd_path, const char* ev_pat
     /* raw mc_command records, or a native command file (what write_commands, a Recorder and
        `matchcore bench --save-workloads` write), told apart by the file's magic; the file
        itself was read as records, and refused as "cannot read" whatever it held */
-    unsigned char* raw = (unsigned char*)read_file(cmd_path, &size);
-    if (raw == NULL)
-        why = "cannot be read";
-    else if (size >= 5 && memcmp(raw, "MCCMD", 5) == 0)
-        offset = native_records(raw, size, &n, &stp, &why);
-    else if (size % sizeof(mc_command) != 0)
-        why = "neither a native command file nor whole mc_command records";
-    else
-        n = size / (long)sizeof(mc_command);
+    unsigned char* raw = (unsigned char*)read_file(cmd_path, &size, &why);  /* NULL: why set */
+    if (raw != NULL) {
+        if (size >= 5 && memcmp(raw, "MCCMD", 5) == 0)
+            offset = native_records(raw, size, &n, &stp, &why);
+        else if (size % sizeof(mc_command) != 0)
+            why = "neither a native command file nor whole mc_command records";
+        else
+            n = size / (long)sizeof(mc_command);
+    }
     mc_command* cmds = why == NULL ? (mc_command*)(raw + offset) : NULL;
     /* One book holds one symbol: replayed into it, one symbol's orders traded with another's
        and the replay still said exact. Refused, as matchcore.native.replay_commands refuses

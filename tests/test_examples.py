@@ -238,6 +238,26 @@ def test_examples_c_replay_of_several_symbols_refused_as_replay_commands_refuses
     assert not ev_file.exists()
 
 
+@pytest.mark.parametrize("case, why", [
+    ("missing", "No such file or directory"),
+    ("directory", "is a directory, not a command file"),
+    ("pipe", "not a regular file (a pipe, FIFO or device): write the commands to a file first"),
+])
+def test_examples_c_replay_of_an_unreadable_command_path_says_why(c_program, tmp_path, case,
+                                                                  why):
+    # Every path that could not be read was "cannot be read": a typo, a directory and a pipe
+    # (/dev/stdin, a shell's <(...)) alike, as the file's size was taken with fseek / ftell
+    ev_file = tmp_path / "ev.bin"
+    cmd_path = {"missing": str(tmp_path / "nope.bin"), "directory": str(tmp_path),
+                "pipe": "/dev/stdin"}[case]
+    out = subprocess.run([str(c_program), "replay", cmd_path, str(ev_file)],
+                         input=random_commands(10, 1).tobytes() if case == "pipe" else None,
+                         capture_output=True, env=_env(), timeout=60)
+    assert out.returncode == 2 and out.stdout == b""
+    assert out.stderr.decode() == f"cannot read commands from {cmd_path}: {why}\n"
+    assert not ev_file.exists()
+
+
 def test_examples_c_safety_refuses_every_dead_or_foreign_handle(c_program):
     out = _run([str(c_program), "safety"], _env())
     lines = out.strip().splitlines()
