@@ -394,12 +394,19 @@ static int replay(const mc_api_v2* api, const char* cmd_path, const char* ev_pat
     int rc = api->snapshot_restore(b3, snap, snap_size);
     int rc_bad = api->snapshot_restore(b3, snap, snap_size - 1); /* truncated: refused */
 
+    /* fclose()'s result too: events that fitted in stdio's buffer are written there, and a
+       file the system could not take (a full disk) lost them with exit status 0 */
     FILE* f = fopen(ev_path, "wb");
-    if (f == NULL || fwrite(all, sizeof(mc_event), n_ev, f) != (size_t)n_ev) {
-        fprintf(stderr, "cannot write events to %s\n", ev_path);
+    int wrote = f != NULL && fwrite(all, sizeof(mc_event), n_ev, f) == (size_t)n_ev;
+    int err = errno;
+    if (f != NULL && fclose(f) != 0 && wrote) {
+        wrote = 0;
+        err = errno;
+    }
+    if (!wrote) {
+        fprintf(stderr, "cannot write events to %s: %s\n", ev_path, strerror(err));
         return 2;
     }
-    fclose(f);
     printf("commands %lld\n", (long long)n);
     printf("events %lld\n", (long long)n_ev);
     printf("resting %lld\n", (long long)api->count(b));

@@ -258,6 +258,23 @@ def test_examples_c_replay_of_an_unreadable_command_path_says_why(c_program, tmp
     assert not ev_file.exists()
 
 
+@pytest.mark.parametrize("case", ["full", "missing_dir"])
+def test_examples_c_replay_events_not_written_fails_saying_why(c_program, tmp_path, case):
+    # The events went through stdio's buffer and fclose()'s result was not read: a file the
+    # system could not take (a full disk; /dev/full here) lost them with exit status 0 and
+    # the summary printed, when they fitted in one buffer. Neither message said why.
+    if case == "full" and not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    cmd_file = tmp_path / "cmds.bin"
+    cmd_file.write_bytes(random_commands(10, 1).tobytes())
+    ev_path = "/dev/full" if case == "full" else str(tmp_path / "no" / "ev.bin")
+    why = "No space left on device" if case == "full" else "No such file or directory"
+    out = subprocess.run([str(c_program), "replay", str(cmd_file), ev_path],
+                         capture_output=True, text=True, env=_env(), timeout=60)
+    assert out.returncode == 2 and out.stdout == "", (out.returncode, out.stdout)
+    assert out.stderr == f"cannot write events to {ev_path}: {why}\n"
+
+
 def test_examples_c_safety_refuses_every_dead_or_foreign_handle(c_program):
     out = _run([str(c_program), "safety"], _env())
     lines = out.strip().splitlines()
