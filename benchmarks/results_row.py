@@ -1,6 +1,9 @@
 """Print the benchmarks/RESULTS.md row for a `matchcore bench --json` result.
 
     python benchmarks/results_row.py out.json "what changed"
+
+A run unlike the one the columns describe (--quick, another --messages or --seed, a clock other
+than the TSC) has that said after the change: "(run with --quick, 100,000 messages)".
 """
 from __future__ import annotations
 
@@ -11,6 +14,30 @@ import sys
 def _max_us(ns: float) -> str:
     # a max below 10 us keeps a decimal (it printed "0us" for a max under 500 ns)
     return f"{ns / 1e3:,.1f}us" if ns < 10_000 else f"{ns / 1e3:,.0f}us"
+
+
+#: What the columns are defined by (the header of benchmarks/RESULTS.md): `matchcore bench`
+#: at its default sizes and seed, timed with the TSC.
+FULL_MESSAGES = 1_000_000
+
+
+def _unlike_the_columns(res: dict) -> list[str]:
+    """How the run differs from the run the columns describe, in words (none for such a run).
+    A --quick or smaller run's figures (100,000 messages, a 5,000-message reference model)
+    made a row that read as the full run's."""
+    cmd = res.get("command") or {}
+    said = []
+    if cmd.get("quick"):
+        said.append("--quick")
+    messages = cmd.get("messages")
+    if messages is not None and messages != FULL_MESSAGES:
+        said.append(f"{messages:,} messages")
+    if cmd.get("seed", 1) != 1:
+        said.append(f"seed {cmd['seed']}")
+    clock = (res.get("clock") or {}).get("clock")
+    if clock is not None and clock != "tsc":
+        said.append(f"{clock} clock")
+    return said
 
 
 def row(res: dict, change: str) -> str:
@@ -29,6 +56,9 @@ def row(res: dict, change: str) -> str:
     core = res.get("core") or {}
     # one cell of a Markdown table row: a '|' opened another column, a line break ended the row
     change = " ".join(change.splitlines()).replace("|", "\\|")
+    unlike = _unlike_the_columns(res)
+    if unlike:
+        change = (f"{change} " if change else "") + f"(run with {', '.join(unlike)})"
     cells = [res["date"][:10], commit,
              f"{m['cpu']}, {m['cores_usable']} cores, load "
              + (f"{load[0]:.1f}" if load else "?"), change]

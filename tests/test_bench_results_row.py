@@ -31,3 +31,23 @@ def test_results_row_no_argument_usage_exit_2():
                        timeout=60)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("usage: ") and "results_row.py" in r.stderr
+
+
+def test_results_row_says_when_the_run_is_not_the_one_its_columns_describe():
+    # RESULTS.md's columns are a full-size run (1M messages, seed 1, the TSC); a --quick run's
+    # row (100,000 messages, the reference model on 5,000) read exactly as a full run's
+    from bench_checks import load_script
+
+    from matchcore.cli_bench import run_bench
+
+    rr = load_script("results_row")
+    res = run_bench(["standard"], messages=2_000, seed=3, quick=True, clock="monotonic",
+                    progress=False)
+    line = rr.row(res, "what changed")
+    assert ("| what changed (run with --quick, 2,000 messages, seed 3, monotonic clock) |"
+            in line)
+    assert "| (run with --quick, 2,000 messages, seed 3, monotonic clock) |" in rr.row(res, "")
+    # the run the columns describe: the change as given, nothing added
+    res["command"].update(quick=False, messages=1_000_000, seed=1)
+    res["clock"]["clock"] = "tsc"
+    assert "| what changed |" in rr.row(res, "what changed")
