@@ -28,10 +28,11 @@ def main(argv=None) -> int:
     # as `matchcore bench core`: 1,000,000 messages, 100,000 with --quick unless given
     p.add_argument("--messages", type=at_least_one, default=None,
                    help="flow commands (default 1,000,000; 100,000 with --quick)")
-    p.add_argument("--seed", type=at_least_zero, default=1)
+    p.add_argument("--seed", type=at_least_zero, default=1,
+                   help="seed of the generated flows (default 1)")
     p.add_argument("--quick", action="store_true", help="small sizes, as `matchcore bench core "
                    "--quick`")
-    p.add_argument("--json", metavar="OUT")
+    p.add_argument("--json", metavar="OUT", help="also write the figures as JSON to OUT")
     a = p.parse_args(argv)
     check_json_output(p, a.json)
     if a.messages is None:

@@ -81,13 +81,19 @@ def main(argv=None) -> int:
     from matchcore.bench.script_args import seed
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    ap.add_argument("--files", type=_count, default=8)
-    ap.add_argument("--messages", type=_count, default=500_000, help="ITCH messages per file")
-    ap.add_argument("--symbols", type=_count, default=8)
-    ap.add_argument("--workers", type=_workers, default=2)
-    ap.add_argument("--seed", type=seed, default=1)
-    ap.add_argument("--repeat", type=_count, default=5)
-    ap.add_argument("--dbn-records", type=_count, default=1_000_000)
+    ap.add_argument("--files", type=_count, default=8,
+                    help="ITCH files generated and replayed (default 8)")
+    ap.add_argument("--messages", type=_count, default=500_000,
+                    help="ITCH messages per file (default 500,000)")
+    ap.add_argument("--symbols", type=_count, default=8, help="symbols per ITCH file (default 8)")
+    ap.add_argument("--workers", type=_workers, default=2,
+                    help="worker processes of the LocalCluster (default 2)")
+    ap.add_argument("--seed", type=seed, default=1,
+                    help="seed of the first file; file i takes seed + i (default 1)")
+    ap.add_argument("--repeat", type=_count, default=5,
+                    help="timed runs of each kind after a warm-up (default 5)")
+    ap.add_argument("--dbn-records", type=_count, default=1_000_000,
+                    help="records of the generated DBN MBO file (default 1,000,000)")
     args = ap.parse_args(argv)
     from matchcore.bench.script_args import check_itch_days
 

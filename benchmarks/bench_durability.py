@@ -204,21 +204,27 @@ def main(argv=None) -> int:
     # sizes: None until given, then the full or the --quick default (--quick replaced sizes
     # given on the command line too)
     p.add_argument("--messages", type=at_least_one, default=None,
-                   help="default 500,000; 60,000 with --quick")
-    p.add_argument("--seed", type=at_least_zero, default=1)
-    p.add_argument("--batch", type=at_least_one, default=1024, help="commands per process() call")
-    p.add_argument("--reps", type=at_least_one, default=None, help="default 3; 1 with --quick")
+                   help="commands of the standard mix (default 500,000; 60,000 with --quick)")
+    p.add_argument("--seed", type=at_least_zero, default=1,
+                   help="seed of the standard mix (default 1)")
+    p.add_argument("--batch", type=at_least_one, default=1024,
+                   help="commands per process() call (default 1,024)")
+    p.add_argument("--reps", type=at_least_one, default=None,
+                   help="passes over the modes, the median taken (default 3; 1 with --quick)")
     p.add_argument("--per-call", type=at_least_one, default=None,
                    help="per-call commands timed (never/batch/none); default 100,000, 10,000 "
                         "with --quick")
     p.add_argument("--per-call-always", type=at_least_one, default=None,
                    help="per-call commands timed under fsync='always' (one fsync each); "
                         "default 10,000, 1,000 with --quick")
-    p.add_argument("--batch-records", type=integer, default=4096)
-    p.add_argument("--batch-us", type=integer, default=2000)
+    p.add_argument("--batch-records", type=integer, default=4096,
+                   help="group commit: fsync once this many records wait (default 4,096)")
+    p.add_argument("--batch-us", type=integer, default=2000,
+                   help="group commit: fsync at least this often, in microseconds "
+                        "(default 2,000)")
     p.add_argument("--dir", default=None, help="where the journals go (default: temp dir)")
     p.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
-    p.add_argument("--json", metavar="OUT")
+    p.add_argument("--json", metavar="OUT", help="also write the figures as JSON to OUT")
     a = p.parse_args(argv)
     check_json_output(p, a.json)
     check_directory(p, "--dir", a.dir)

@@ -205,14 +205,18 @@ def bench_nats(path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    ap.add_argument("--messages", type=at_least_one, default=2_000_000)
-    ap.add_argument("--symbols", type=at_least_one, default=50)
-    ap.add_argument("--seed", type=seed, default=1)
-    ap.add_argument("--repeat", type=at_least_one, default=7)
-    ap.add_argument("--json", default=None)
+    ap.add_argument("--messages", type=at_least_one, default=2_000_000,
+                    help="messages of the generated ITCH day (default 2,000,000)")
+    ap.add_argument("--symbols", type=at_least_one, default=50,
+                    help="symbols of the generated ITCH day (default 50)")
+    ap.add_argument("--seed", type=seed, default=1, help="seed of the ITCH day (default 1)")
+    ap.add_argument("--repeat", type=at_least_one, default=7,
+                    help="timed runs of each kind after a warm-up (default 7)")
+    ap.add_argument("--json", default=None, metavar="OUT",
+                    help="also write the figures as JSON to OUT")
     ap.add_argument("--callgrind", type=integer, default=0, metavar="N",
                     help="also count instructions of a replay of the first N messages' day "
-                         "with metrics off/on under valgrind (0 = skip)")
+                         "with metrics off/on under valgrind (default 0: skip)")
     ap.add_argument("--single", choices=("none", "none-server", "off", "on"), default=None, help=argparse.SUPPRESS)
     ap.add_argument("--path", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)

@@ -277,11 +277,13 @@ def bench_strategy(steps, reps, so):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--n", type=at_least_one, default=200_000,
-                    help="flow commands per repetition")
+                    help="flow commands per repetition (default 200,000)")
     ap.add_argument("--steps", type=at_least_one, default=200_000,
-                    help="strategy steps per repetition")
-    ap.add_argument("--churn-n", type=at_least_one, default=300_000, help="churn flow commands")
-    ap.add_argument("--reps", type=at_least_one, default=7)
+                    help="strategy steps per repetition (default 200,000)")
+    ap.add_argument("--churn-n", type=at_least_one, default=300_000,
+                    help="churn flow commands (default 300,000)")
+    ap.add_argument("--reps", type=at_least_one, default=7,
+                    help="repetitions, median and best reported (default 7)")
     args = ap.parse_args(argv)
     check_workload_size(ap, "--n", args.n)
     print(f"machine: {_machine()}")

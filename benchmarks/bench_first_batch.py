@@ -63,12 +63,15 @@ def main(argv=None) -> int:
     from matchcore.bench.script_args import at_least_one, at_least_zero, integer
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--runs", type=at_least_one, default=6,
-                    help="runs of each kind (fresh / written)")
-    ap.add_argument("--resting", type=integer, default=1000)
-    ap.add_argument("--batch", type=at_least_one, default=30_000)
-    ap.add_argument("--buffer", type=at_least_zero, default=300_000, help="events the buffer holds")
+                    help="runs of each kind (fresh / written; default 6)")
+    ap.add_argument("--resting", type=integer, default=1000,
+                    help="orders resting on the book before the batch (default 1,000)")
+    ap.add_argument("--batch", type=at_least_one, default=30_000,
+                    help="commands of the timed batch (default 30,000)")
+    ap.add_argument("--buffer", type=at_least_zero, default=300_000,
+                    help="events the buffer holds (default 300,000)")
     ap.add_argument("--later", type=at_least_one, default=5,
-                    help="repeats of the batch into the used buffer")
+                    help="repeats of the batch into the used buffer (default 5)")
     ap.add_argument("--one", choices=("fresh", "written"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.one:

@@ -107,7 +107,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     p.add_argument("--max-random", type=at_least_zero, default=1_000_000,
-                   help="largest book built in random order")
+                   help="largest book built in random order (default 1,000,000)")
     a = p.parse_args(argv)
     sizes = (1_000, 10_000, 100_000, 200_000, 1_000_000)
     print(f"{'levels':>9}  {'inwards':>9}  {'outwards':>9}  {'random':>9}   (ns per level created)")

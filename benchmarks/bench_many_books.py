@@ -55,13 +55,17 @@ def _counts(text: str) -> list[int]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    ap.add_argument("--symbols", type=_counts, default="8,500,5000")
+    ap.add_argument("--symbols", type=_counts, default="8,500,5000",
+                    help="symbol counts to compare, comma-separated (default 8,500,5000)")
     # --records 0 ran the whole ITCH part, then divided by zero on the DBN line
-    ap.add_argument("--messages", type=at_least_one, default=2_000_000)
-    ap.add_argument("--records", type=at_least_one, default=1_000_000)
-    ap.add_argument("--repeat", type=at_least_one, default=3)
-    ap.add_argument("--seed", type=seed, default=1)
-    ap.add_argument("--skip-dbn", action="store_true")
+    ap.add_argument("--messages", type=at_least_one, default=2_000_000,
+                    help="messages of each ITCH day (default 2,000,000)")
+    ap.add_argument("--records", type=at_least_one, default=1_000_000,
+                    help="records of each DBN MBO file (default 1,000,000)")
+    ap.add_argument("--repeat", type=at_least_one, default=3,
+                    help="timed runs of each after a warm-up (default 3)")
+    ap.add_argument("--seed", type=seed, default=1, help="seed of the generated inputs (default 1)")
+    ap.add_argument("--skip-dbn", action="store_true", help="replay the ITCH days only")
     a = ap.parse_args(argv)
     check_itch_days(ap, a.messages, a.symbols)
     sizes = a.symbols

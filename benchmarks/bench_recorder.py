@@ -48,8 +48,9 @@ def main(argv=None) -> int:
     from matchcore.bench.script_args import at_least_one, check_json_output
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--calls", type=at_least_one, default=200_000,
-                    help="calls per method per round")
-    ap.add_argument("--rounds", type=at_least_one, default=7, help="rounds of each kind")
+                    help="calls per method per round (default 200,000)")
+    ap.add_argument("--rounds", type=at_least_one, default=7,
+                    help="rounds of each kind (default 7)")
     ap.add_argument("--json", metavar="OUT", help="write the figures as JSON")
     a = ap.parse_args(argv)
     # an output that cannot be written is refused before the rounds, not after them

@@ -86,12 +86,17 @@ def peak_rss_kib(code: str) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    ap.add_argument("--messages", type=at_least_one, default=5_000_000)
-    ap.add_argument("--symbols", type=at_least_one, default=100)
-    ap.add_argument("--seed", type=seed, default=1)
-    ap.add_argument("--repeat", type=at_least_one, default=5)
-    ap.add_argument("--reference-messages", type=at_least_one, default=200_000)
-    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--messages", type=at_least_one, default=5_000_000,
+                    help="messages of the generated ITCH day (default 5,000,000)")
+    ap.add_argument("--symbols", type=at_least_one, default=100,
+                    help="symbols of the generated ITCH day (default 100)")
+    ap.add_argument("--seed", type=seed, default=1, help="seed of the ITCH day (default 1)")
+    ap.add_argument("--repeat", type=at_least_one, default=5,
+                    help="timed runs of each after a warm-up (default 5)")
+    ap.add_argument("--reference-messages", type=at_least_one, default=200_000,
+                    help="messages the pure-Python reference replays (default 200,000)")
+    ap.add_argument("--skip-memory", action="store_true",
+                    help="leave out the peak-memory runs of a gzip'd file")
     a = ap.parse_args(argv)
     check_itch_days(ap, a.messages, [a.symbols])
 
