@@ -54,6 +54,10 @@ def test_run_bench_rate_bool_refused_before_work(monkeypatch):
                                   "int 5 among them"),
     ({"messages": True}, TypeError, "messages must be an integer, got bool True"),
     ({"save_dir": 5}, TypeError, "save_dir must be a path (str or os.PathLike), got int 5"),
+    # "" is Path("."): the workloads went into the current directory, where the command
+    # refuses --save-workloads "" as an empty path
+    ({"save_dir": ""}, ValueError, "save_dir: an empty path"),
+    ({"save_dir": "  "}, ValueError, "save_dir: an empty path"),
     ({"clock": "bogus"}, ValueError, "unknown clock 'bogus': use 'auto', 'tsc' or 'monotonic'"),
 ])
 def test_run_bench_bad_argument_refused_naming_its_keyword_before_work(monkeypatch, kw, exc_type,

@@ -324,6 +324,10 @@ def _run_bench(targets, messages, rate, seed, quick, clock, save_dir, progress, 
         # (save_dir=5 failed once the first workload had been generated and measured)
         raise TypeError(f"{names['save_dir']} must be a path (str or os.PathLike), got "
                         f"{type(save_dir).__name__} {save_dir!r}")
+    if isinstance(save_dir, str) and not save_dir.strip():
+        # "" is Path("."): the workloads were written into the current directory (the
+        # command refuses --save-workloads "" the same way)
+        raise ValueError(f"{names['save_dir']}: an empty path")
     _check_workload_options(chosen, rate, save_dir, names)
     if save_dir is not None:
         # (a regular file there failed in mkdir's words once the first workload had been
