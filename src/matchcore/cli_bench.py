@@ -33,7 +33,8 @@ def add_parser(p, name):
     p.add_argument("targets", nargs="*", metavar="WORKLOAD",
                    help=f"any of {', '.join(WORKLOADS + SECTIONS)} (default: all)")
     p.add_argument("--messages", type=int64, default=None,
-                   help="flow commands per workload (default 1,000,000; 100,000 with --quick)")
+                   help="flow commands per workload (default 1,000,000; 100,000 with --quick); "
+                        "the sections take at most that many, within their own sizes")
     p.add_argument("--rate", type=decimal, default=None,
                    help="open-loop rate in messages/s (default: a quarter of the measured capacity)")
     p.add_argument("--seed", type=integer, default=1, help="workload seed (default 1)")
