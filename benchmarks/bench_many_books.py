@@ -47,10 +47,15 @@ def _size(n_bytes: float) -> str:
 def _counts(text: str) -> list[int]:
     # a count of 0 or not a number was a traceback, at its turn in the run
     try:
-        return [at_least_one(s) for s in text.split(",")]
+        counts = [at_least_one(s) for s in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"a comma-separated list of counts >= 1, got "
                                          f"{text!r}") from None
+    # a count given twice generated and replayed its days twice
+    twice = sorted({k for k in counts if counts.count(k) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"{', '.join(map(str, twice))} given twice in {text!r}")
+    return counts
 
 
 def main(argv=None) -> int:

@@ -899,11 +899,13 @@ def test_bench_script_json_nowhere_to_write_usage_error_before_work(monkeypatch,
 
 
 @pytest.mark.parametrize("given", [["--records", "0"], ["--messages", "0"],
-                                   ["--symbols", "8,0"], ["--symbols", "8,x"]])
+                                   ["--symbols", "8,0"], ["--symbols", "8,x"],
+                                   ["--symbols", "8,500,8"]])
 def test_bench_many_books_script_bad_count_usage_error_before_work(monkeypatch, capsys, given):
     # --records 0 ran the whole ITCH part (minutes at the default sizes) and then failed with a
     # ZeroDivisionError traceback on the DBN line; a symbol count of 0 or not a number was a
-    # traceback
+    # traceback; a count given twice generated and replayed its days twice, two lines of one
+    # measurement
     err = _refused_before_work(monkeypatch, capsys, "bench_many_books", "itch.generate", given)
     assert f"argument {given[0]}: " in err
 
