@@ -1467,8 +1467,19 @@ def test_bench_durability_table_sub_microsecond_max_not_printed_as_0_us():
      "rates (median and best of 1 run after a warm-up):"),
     ("bench_embed", ["--n", "2000", "--steps", "2000", "--churn-n", "2000", "--reps", "1"],
      "median (best) of 1 run:")])
-def test_bench_script_one_run_said_in_the_singular(capsys, script, argv, said):
+def test_bench_script_one_run_said_in_the_singular(capsys, monkeypatch, tmp_path, script, argv,
+                                                  said):
     # --repeat 1 / --reps 1 read "median and best of 1 runs"
+    # bench_embed's Numba loops (cache=True), compiled in a module loaded from its file, were
+    # cached in benchmarks/__pycache__ under a module name nothing can import: from the second
+    # run on, loading them back failed ("No module named '<dynamic>'" or 'bench_embed') unless
+    # an earlier test had put benchmarks/ on the path. Each run compiles into a cache of its own.
+    try:
+        from numba.core import config as numba_config
+    except ImportError:
+        pass
+    else:
+        monkeypatch.setattr(numba_config, "CACHE_DIR", str(tmp_path / "numba-cache"))
     mod = _load_script(script)
     assert mod.main(argv) == 0
     out = capsys.readouterr().out
