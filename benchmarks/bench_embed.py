@@ -190,7 +190,7 @@ def bench_per_operation(n, reps, so, churn_n=300_000):
             assert b.events().shape[0] == 0
             return dt * n / churn_n   # scaled so that the row divides by n like the others
 
-        rows.append((f"Numba churn flow ({churn_n:,} ops)", *_timed(run_churn, reps)))
+        rows.append((f"Numba churn flow ({counted(churn_n, 'op')})", *_timed(run_churn, reps)))
 
     if so is not None:
         table = _capi.c_api_table_address()
@@ -294,8 +294,8 @@ def main(argv=None) -> int:
         except subprocess.CalledProcessError as exc:
             so, how = None, f"C build failed: {exc}"
         print(f"C library: {how}")
-        print(f"\n1. per-operation cost, standard_mix flow of {args.n:,} commands on a copy of "
-              f"the same ~1,000-order book, median (best) of {counted(args.reps, 'run')}:")
+        print(f"\n1. per-operation cost, standard_mix flow of {counted(args.n, 'command')} on a "
+              f"copy of the same ~1,000-order book, median (best) of {counted(args.reps, 'run')}:")
         per_op = bench_per_operation(args.n, args.reps, so, args.churn_n)
         for name, med, best in per_op:
             if med is None:
@@ -308,8 +308,8 @@ def main(argv=None) -> int:
             print(f"   churn flow / standard Numba per-op: {churn[0] / std[0]:.2f} (median), "
                   f"{churn[1] / std[1]:.2f} (best); target <= 1.3")
         rows, note = bench_strategy(args.steps, args.reps, so)
-        print(f"\n2. market-maker strategy loop, {args.steps:,} steps, seed 42, median (best) of "
-              f"{counted(args.reps, 'run')}:")
+        print(f"\n2. market-maker strategy loop, {counted(args.steps, 'step')}, seed 42, median "
+              f"(best) of {counted(args.reps, 'run')}:")
         for name, med, best, calls in rows:
             print(f"   {name:30s} {med / args.steps:8.1f} ns/step ({best / args.steps:.1f})  "
                   f"{med / calls:6.1f} ns/book call  ({calls:,} calls)")

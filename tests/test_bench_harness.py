@@ -1707,3 +1707,20 @@ def test_chunk_not_an_integer_refused_naming_it_before_any_timing(tiny, chunk, m
     with pytest.raises(TypeError, match="^chunk must be an integer, got "):
         harness.chunked_rate(base, flow, chunk=chunk)
     assert book.state_hash() == base.state_hash()
+
+
+def test_bench_embed_one_command_step_and_op_said_in_the_singular(monkeypatch, capsys, tmp_path):
+    # --n 1 --steps 1 --churn-n 1 printed "flow of 1 commands", "1 steps" and "(1 ops)"
+    pytest.importorskip("numba")                # the churn row is a Numba loop's
+    from numba.core import config as numba_config
+
+    # (a cache of its own: see test_bench_script_one_run_said_in_the_singular)
+    monkeypatch.setattr(numba_config, "CACHE_DIR", str(tmp_path / "numba-cache"))
+    mod = _load_script("bench_embed")
+    monkeypatch.setattr(mod, "build_c_library", lambda tmp: (None, "not built (test)"))
+    assert mod.main(["--n", "1", "--steps", "1", "--churn-n", "1", "--reps", "1"]) in (0, None)
+    out = capsys.readouterr().out
+    assert "standard_mix flow of 1 command on a copy" in out
+    assert "strategy loop, 1 step, seed 42" in out
+    assert "Numba churn flow (1 op)" in out
+    assert not re.search(r"(?<![\d,])1 (commands|steps|ops)\b", out), out
