@@ -936,9 +936,8 @@ def test_lobster_verify_counts_messages_from_one_as_readme_does(tiny):
 def test_lobster_path_with_trailing_separator_or_empty_refused(tmp_path, which, bad):
     # "x.csv/" names a directory: through Path the separator was dropped and the file x.csv
     # read; "" is "." to Path: "Is a directory: '.'", of a directory nobody had named
-    msg, ob = tmp_path / "m.csv", tmp_path / "o.csv"
-    msg.write_text("".join(REAL_MSG.read_text().splitlines(True)[:20]))
-    ob.write_text("".join(REAL_OB.read_text().splitlines(True)[:20]))
+    # (the files the test writes itself: it ran into FileNotFoundError where ../shared is absent)
+    msg, ob = _write(tmp_path)
     name = "path" if which.startswith("read_") else which
     given = {"message_csv": msg, "read_messages": msg}.get(which, ob)
     given = str(given) + "/" if bad == "slash" else ""

@@ -972,7 +972,10 @@ def test_moldudp_publisher_source_not_itch_refused_naming_its_format(tmp_path):
     with pytest.raises(ValueError, match="a zstd-compressed file"):
         MoldUDP64Publisher(zst, 9)
     itch_gz = tmp_path / "aapl.itch.gz"              # ITCH, plain or gzip'd, is still taken
-    itch_gz.write_bytes(gzip.compress(AAPL.read_bytes()[:200_000]))
+    # (a generated day where ../shared is absent: the test ran into FileNotFoundError there)
+    day = AAPL.read_bytes()[:200_000] if AAPL.exists() else \
+        __import__("matchcore.itch", fromlist=["generate"]).generate(None, messages=3000)
+    itch_gz.write_bytes(gzip.compress(day))
     assert MoldUDP64Publisher(itch_gz, 9).stats.messages > 0
 
 
