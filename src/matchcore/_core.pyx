@@ -29,6 +29,8 @@ from matchcore._map cimport (
 )
 from enum import IntEnum
 
+from matchcore._args import refuse_masked
+
 cnp.import_array()
 
 cdef extern from "mc_clock.h" nogil:

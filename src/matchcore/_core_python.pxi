@@ -772,6 +772,8 @@ cdef object _commands_array(object commands, str what):
     # 0-d array or a np.void scalar 1-D: the shape is checked before any conversion). A strided
     # or unaligned array is copied into an aligned contiguous one, which the C loops can read.
     # an exact ndarray of the exact dtype (the common case) is checked by pointer, not by calls
+    if type(commands) is not cnp.ndarray:
+        refuse_masked(commands, what)
     cdef cnp.ndarray arr = commands if type(commands) is cnp.ndarray else np.asarray(commands)
     if <object>cnp.PyArray_DESCR(arr) is not COMMAND_DTYPE and arr.dtype != COMMAND_DTYPE:
         raise TypeError(f"{what} needs an array of matchcore.COMMAND_DTYPE, got {arr.dtype}")

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from matchcore._args import refuse_masked
 from matchcore._enums import COMMAND_DTYPE, STP, CommandKind, OrderRejected, Side, TIF
 from matchcore._cliutil import may_write, refuse_unusable_name
 from matchcore._magic import GZIP_MAGIC, NATIVE_MAGIC, own_file_hint
@@ -381,6 +382,7 @@ def _file_records(commands, what: str = "write_commands()") -> np.ndarray:
     """``commands`` as an array :func:`write_commands` writes, or the exception it raises for
     them (``what`` names the caller): a 1-d array of ``COMMAND_DTYPE``'s fields, in either byte
     order. For a writer of several files, to check every array before any file is written."""
+    refuse_masked(commands, what, "written")
     arr = np.asarray(commands)
     # every field of COMMAND_DTYPE's kind and size (either byte order): a field of another type
     # (a float price) was cast into the file, silently truncated, where process() refuses it

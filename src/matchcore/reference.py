@@ -34,6 +34,7 @@ from typing import Iterator
 import numpy as np
 from sortedcontainers import SortedDict
 
+from matchcore._args import refuse_masked
 from matchcore._core import _MAX_CAPACITY, _flag_arg as _flag
 from matchcore._enums import (
     COMMAND_DTYPE,
@@ -414,6 +415,7 @@ class ReferenceBook:
         >>> [EventKind(k).name for k in ev["kind"]]
         ['ACCEPTED', 'ACCEPTED', 'FILL']
         """
+        refuse_masked(commands, "process()")
         commands = np.asarray(commands)
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError(f"process() needs an array of matchcore.COMMAND_DTYPE, got "
