@@ -69,3 +69,20 @@ def test_readme_source_map_names_every_module_of_the_package():
              and not p.name.endswith(".egg-info")]
     assert len(parts) > 20
     assert [n for n in parts if n not in table] == []
+
+
+def test_readme_source_map_names_every_file_of_a_package_it_lists_by_file():
+    # a subpackage the map names file by file (cluster/dask.py, include/matchcore.h) had files
+    # it named nowhere: the byte-order, clock, CRC-32C, atomics, spin-lock and int-reading
+    # headers the compiled modules include, and the Dask workers' log filter
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("### Source map"):]
+    table = table[:table.index("\n\n", table.index("| path |"))]
+    pkg = Path(__file__).resolve().parents[1] / "src" / "matchcore"
+    by_file = [d for d in sorted(pkg.iterdir()) if d.is_dir() and d.name != "__pycache__"
+               and not re.search(r"`(src/matchcore/)?" + re.escape(d.name) + r"/`", table)]
+    assert [d.name for d in by_file] != []
+    missing = [f"{d.name}/{f.name}" for d in by_file for f in sorted(d.iterdir())
+               if f.suffix in (".py", ".pyx", ".pxd", ".pxi", ".h") and f.name != "__init__.py"
+               and not re.search(r"(?<![\w.])" + re.escape(f.name) + r"(?![\w])", table)]
+    assert missing == []
