@@ -214,6 +214,20 @@ def test_empty_journal_or_snapshot_path_refused_before_writing_into_the_cwd(tmp_
         mc.Engine.recover("")
 
 
+def test_load_snapshot_empty_path_says_the_path_was_empty(tmp_path, monkeypatch):
+    # load_snapshot("") said ": cannot be read: No such file or directory", its message
+    # starting with a colon where the file's name goes, naming nothing
+    from matchcore.durability import SnapshotFileError, load_snapshot
+    from matchcore.durability.snapshot import read_snapshot_header
+
+    monkeypatch.chdir(tmp_path)
+    for read in (load_snapshot, read_snapshot_header):
+        with pytest.raises(SnapshotFileError,
+                           match="^'' \\(an empty path\\): cannot be read: ") as err:
+            read("")
+        assert isinstance(err.value.__cause__, OSError)
+
+
 def test_engine_journal_options_without_journal_raise_typeerror():
     with pytest.raises(TypeError, match="journal=DIR"):
         mc.Engine(segment_bytes=1 << 20)

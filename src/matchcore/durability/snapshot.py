@@ -465,7 +465,9 @@ def _read_file(fpath) -> bytes:
     try:
         return read_regular_file(fpath)
     except OSError as exc:
-        raise SnapshotFileError(f"{fpath}: cannot be read: {exc.strerror or exc}",
+        # an empty path's message started with its colon, naming nothing
+        shown = str(fpath) or "'' (an empty path)"
+        raise SnapshotFileError(f"{shown}: cannot be read: {exc.strerror or exc}",
                                 str(fpath)) from exc
 
 
