@@ -1064,25 +1064,32 @@ def test_dask_replay_same_file_twice_refused_before_any_cluster(files, tmp_path,
         run([str(files[0]), str(link)])
 
 
-@pytest.mark.parametrize("which", ["serial", "files", "one"])
+@pytest.mark.parametrize("which", ["serial", "files", "one", "detect"])
 def test_dask_replay_path_with_a_trailing_separator_refused(files, which):
     # "day0.itch/" names a directory: through Path the slash was dropped and the file read
+    # (detect_format said "itch" of a path every replay refuses)
+    from matchcore.cluster.dask import detect_format
+
     run = {"serial": replay_serial, "files": lambda p: replay_files(p, "no-such-scheduler"),
-           "one": lambda p: replay_one(p[0])}[which]
+           "one": lambda p: replay_one(p[0]), "detect": lambda p: detect_format(p[0])}[which]
     with pytest.raises(ValueError, match=re.escape(
-            f"{'path' if which == 'one' else 'paths'}: {files[0]}/ names a directory (it ends "
+            f"{'paths' if which in ('serial', 'files') else 'path'}: {files[0]}/ names a "
+            f"directory (it ends "
             f"with /), not a file")):
         run([str(files[0]) + "/"])
 
 
-@pytest.mark.parametrize("which", ["serial", "files", "one"])
+@pytest.mark.parametrize("which", ["serial", "files", "one", "detect"])
 def test_dask_replay_empty_path_refused_not_taken_for_the_current_directory(which):
-    # Path("") is ".": "Is a directory: '.'", of a directory nobody had named
+    # Path("") is ".": "Is a directory: '.'", of a directory nobody had named (detect_format
+    # still said so)
+    from matchcore.cluster.dask import detect_format
+
     run = {"serial": replay_serial, "files": lambda p: replay_files(p, "no-such-scheduler"),
-           "one": lambda p: replay_one(p[0])}[which]
+           "one": lambda p: replay_one(p[0]), "detect": lambda p: detect_format(p[0])}[which]
     with pytest.raises(ValueError, match=re.escape(
-            f"{'path' if which == 'one' else 'paths'}: an empty path")):
-        run(["", "x.itch"] if which != "one" else [""])
+            f"{'paths' if which in ('serial', 'files') else 'path'}: an empty path")):
+        run(["", "x.itch"] if which in ("serial", "files") else [""])
 
 
 def test_dask_replay_record_l2_refused_not_replayed_and_dropped(files, monkeypatch):

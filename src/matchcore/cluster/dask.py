@@ -62,12 +62,15 @@ def detect_format(path, several: str = "replay_serial and replay_files take") ->
     command file (magic ``MCCMD``) or a LOBSTER message CSV raises ValueError: read as ITCH it
     gave an empty, "truncated" replay; so does a file no replay takes (empty, other text; see
     :func:`matchcore._magic.detect_format`) and a pipe or FIFO, whose first bytes the
-    detection would consume. ``several``: who takes the files, as the refusal names it (the
-    command line names its own way)."""
-    from matchcore._cliutil import path_arg
+    detection would consume, and, as the replays refuse them, an empty path and one ending in
+    a separator. ``several``: who takes the files, as the refusal names it (the command line
+    names its own way)."""
+    from matchcore._cliutil import path_arg, refuse_unusable_name
     from matchcore._magic import detect_format as _detect
 
-    path = Path(path_arg(path, "path"))
+    path = path_arg(path, "path")
+    refuse_unusable_name(path, "path: ")
+    path = Path(path)
     if path.exists() and not (path.is_file() or path.is_dir()):
         # (a path to nothing is left to the open below: FileNotFoundError, not "a pipe")
         # the bytes read to detect it are gone from a pipe or FIFO: its replay then started
