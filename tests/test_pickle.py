@@ -1086,6 +1086,69 @@ def test_engine_copy_out_of_memory_for_its_pending_events_says_so(how):
                                 "events (events() reads and drops them)"), r.stdout
 
 
+_BOOK_OOM_SCRIPT = r"""
+import copy, json, pickle, resource
+import numpy as np
+import matchcore as mc
+
+n = 1_000_000
+cmds = np.zeros(n, dtype=mc.COMMAND_DTYPE)
+cmds["order_id"] = np.arange(1, n + 1)
+cmds["side"] = np.arange(n) % 2
+cmds["price"] = np.where(cmds["side"] == 0, 1000, 2000) + np.arange(n) % 500
+cmds["qty"] = 1
+book = mc.OrderBook(capacity=2**22, record_events=False)
+book.process(cmds)
+del cmds
+before = (book.state_hash(), len(book))
+facts = {"capacity": book.__reduce__()[1][3],       # the order capacity (pools) it keeps
+         "orders": len(book), "snapshot": len(book.snapshot())}
+empty = pickle.dumps(mc.OrderBook(capacity=2**22))
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+# room for neither the copy's pools nor the snapshot's 40 MB
+resource.setrlimit(resource.RLIMIT_AS, (vm + 16 * 2**20, resource.RLIM_INFINITY))
+out = {}
+for name, call in [("copy", book.copy), ("deepcopy", lambda: copy.deepcopy(book)),
+                   ("snapshot", book.snapshot), ("pickle", lambda: pickle.dumps(book)),
+                   ("unpickle", lambda: pickle.loads(empty))]:
+    try:
+        call()
+    except MemoryError as ex:
+        out[name] = str(ex)
+resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+book.check_invariants()
+assert (book.state_hash(), len(book)) == before
+book.submit(n + 1, 0, 1, 1)            # usable: not left busy by a refused call
+print(json.dumps({"facts": facts, "errors": out}))
+"""
+
+
+def test_book_copy_pickle_snapshot_out_of_memory_say_what_ran_out():
+    # copies, pickles and snapshots are sized by the order capacity or the resting orders,
+    # which a user picks: each ran out with a bare MemoryError() naming neither
+    import json
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _BOOK_OOM_SCRIPT], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads(r.stdout)
+    cap, orders, size = (got["facts"][k] for k in ("capacity", "orders", "snapshot"))
+    copied = (f"matchcore: out of memory copying an OrderBook of order capacity {cap:,} "
+              f"({orders:,} resting orders, 0 pending events); the book is unchanged")
+    assert got["errors"] == {
+        "copy": copied,
+        "deepcopy": copied,
+        "snapshot": f"matchcore: out of memory for a snapshot of {size:,} bytes ({orders:,} "
+                    f"resting orders); the book is unchanged",
+        "pickle": f"matchcore: out of memory pickling an OrderBook: its state takes {size:,} "
+                  f"bytes; the book is unchanged",
+        "unpickle": "matchcore: out of memory unpickling an OrderBook of order capacity "
+                    "4,194,304 (its pools and id index are allocated whole)",
+    }
+
+
 def test_engine_pickle_stores_each_book_once():
     # The engine's pickle carries its books' state as read under its hold and the book objects
     # (for identity); a book still in that state gives the pickler the same objects, so the

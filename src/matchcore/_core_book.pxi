@@ -886,7 +886,12 @@ cdef class OrderBook:
         mc_busy_enter(self._b, MC_BUSY_QUERY)     # held while the bytes are made
         try:
             size = mc_snapshot_size(self._b)
-            out = PyBytes_FromStringAndSize(NULL, size)
+            try:
+                out = PyBytes_FromStringAndSize(NULL, size)
+            except MemoryError:
+                raise MemoryError(f"matchcore: out of memory for a snapshot of {size:,} bytes "
+                                  f"({self._b.n_orders:,} resting orders); the book is "
+                                  f"unchanged") from None
             mc_snapshot_write(self._b, <uint8_t*>PyBytes_AS_STRING(out), size)
         finally:
             mc_busy_leave(self._b)
@@ -1253,10 +1258,12 @@ def _book_from_pickle(fmt, snapshot, record_events, capacity, events, cls=None, 
     # the pools double from 64, so growing by doubling reaches the original's capacity exactly
     while b.orders_cap < cap and b.orders_cap < 0x7FFFFFF0:
         if _grow_orders(b) < 0:
-            raise MemoryError()
+            raise MemoryError(f"matchcore: out of memory unpickling an OrderBook of order "
+                              f"capacity {cap:,} (its pools and id index are allocated whole)")
     if n_ev > 0:
         if mc_reserve_events(b, n_ev) < 0:
-            raise MemoryError()
+            raise MemoryError(f"matchcore: out of memory unpickling an OrderBook's {n_ev:,} "
+                              f"pending events")
         memcpy(b.ev, &ev[0], n_ev * sizeof(mc_event))
         b.n_ev = n_ev
     return book

@@ -537,9 +537,16 @@ cdef tuple mc_book_pickle_args(OrderBook book):
     cdef mc_book* b = book._b
     cdef int64_t size = mc_snapshot_size(b)
     cdef int64_t n_ev = b.n_ev if book.record_events else 0
-    snap = PyBytes_FromStringAndSize(NULL, size)
-    mc_snapshot_write(b, <uint8_t*>PyBytes_AS_STRING(snap), size)
-    events = PyBytes_FromStringAndSize(<char*>b.ev, n_ev * sizeof(mc_event))
+    try:
+        snap = PyBytes_FromStringAndSize(NULL, size)
+        mc_snapshot_write(b, <uint8_t*>PyBytes_AS_STRING(snap), size)
+        events = PyBytes_FromStringAndSize(<char*>b.ev, n_ev * sizeof(mc_event))
+    except MemoryError:
+        # (CPython's bare MemoryError named neither the book's state nor its size)
+        pending = (f" and its {n_ev:,} pending events {n_ev * <int64_t>sizeof(mc_event):,} more"
+                   if n_ev else "")
+        raise MemoryError(f"matchcore: out of memory pickling an OrderBook: its state takes "
+                          f"{size:,} bytes{pending}; the book is unchanged") from None
     return (_PICKLE_FORMAT, snap, book.record_events, b.orders_cap, events, None)
 
 
@@ -634,7 +641,11 @@ cdef int mc_book_copy_into(OrderBook dst, OrderBook src) except -1:
                          "or is in use")
     cdef mc_book* nb = mc_book_copy(src._b)
     if nb == NULL:
-        raise MemoryError()
+        # the pools and id index are copied whole: the capacity, not the resting orders,
+        # sizes the copy (a bare MemoryError() said neither)
+        raise MemoryError(f"matchcore: out of memory copying an OrderBook of order capacity "
+                          f"{src._b.orders_cap:,} ({src._b.n_orders:,} resting orders, "
+                          f"{src._b.n_ev:,} pending events); the book is unchanged")
     nb.handle = dst._b.handle
     mc_handle_set(nb.handle, nb)
     mc_book_free(dst._b)
