@@ -374,6 +374,41 @@ def test_replay_chunk_size_beyond_an_index_refused_naming_it_before_the_file(tmp
             replay(missing, chunk_size=size)
 
 
+_CHUNK_OOM_SCRIPT = r"""
+import resource, sys
+import matchcore.itch as itch
+from matchcore.feeds.dbn import replay_dbn
+
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + 64 * 2**20, resource.RLIM_INFINITY))
+for replay, path in ((itch.replay_file, sys.argv[1]), (itch.decode, sys.argv[1]),
+                     (replay_dbn, sys.argv[2])):
+    try:
+        replay(path, chunk_size=1 << 30)
+    except MemoryError as ex:
+        print(ex)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS, /proc (Linux)")
+def test_replay_chunk_size_beyond_memory_names_it(tmp_path):
+    # a read buffer larger than the memory left raised a bare MemoryError(), naming neither
+    # the argument nor the size
+    import subprocess
+
+    pytest.importorskip("databento_dbn")
+    from matchcore.feeds.dbn_gen import generate_mbo
+
+    day = itch.generate(str(tmp_path / "day.itch"), messages=2000, symbols=2)
+    mbo = generate_mbo(str(tmp_path / "day.dbn"), records=500)
+    r = subprocess.run([sys.executable, "-c", _CHUNK_OOM_SCRIPT, day, mbo], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [
+        "chunk_size=1,073,741,824: not enough memory for a read buffer of that many bytes "
+        "(the default is 4,194,304)"] * 3
+
+
 @pytest.mark.parametrize("pages, size", [(-1, 4096), (1 << 20, -1), (0, 4096)])
 def test_snapshot_memory_limit_unknown_memory_is_no_limit(monkeypatch, pages, size):
     # sysconf answers -1 for what the system does not know (some containers): the limit was

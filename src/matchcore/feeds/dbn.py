@@ -31,7 +31,7 @@ from matchcore._magic import DBN_MAGIC, DBN_SUFFIXES, GZIP_MAGIC, ZSTD_MAGIC, na
 from matchcore._magic import Closing as _Closing
 from matchcore._magic import open_head, readinto_live, zstd_frame_start
 from matchcore.feeds._dbn import DbnReplayer
-from matchcore.itch import _check_hooks
+from matchcore.itch import _check_hooks, _read_buffer
 
 __all__ = ["DbnMetadata", "DbnReplayer", "PRICE_SCALE", "is_dbn", "open_dbn", "read_metadata",
            "replay_dbn"]
@@ -560,7 +560,7 @@ def replay_dbn(path, *, chunk_size: int = CHUNK_SIZE, progress=None, on_chunk=No
                              "builds market-by-order books from schema 'mbo' records")
         r = _new_replayer(meta, names, options)
         r.metadata = meta
-        buf = bytearray(chunk_size)
+        buf = _read_buffer(chunk_size)
         view = memoryview(buf)
         n = 0
         eof = False

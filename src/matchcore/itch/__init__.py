@@ -164,6 +164,16 @@ def _check_chunk_size(chunk_size: int) -> None:
         raise ValueError(f"chunk_size must be at most {sys.maxsize:,} bytes, got {chunk_size}")
 
 
+def _read_buffer(chunk_size: int) -> bytearray:
+    """The read buffer of ``chunk_size`` bytes (a checked size) for a file replay. A size
+    beyond the memory raised a bare MemoryError(), naming neither the argument nor the size."""
+    try:
+        return bytearray(chunk_size)
+    except MemoryError:
+        raise MemoryError(f"chunk_size={chunk_size:,}: not enough memory for a read buffer of "
+                          f"that many bytes (the default is {CHUNK_SIZE:,})") from None
+
+
 class _ChunkReader:
     """A fixed buffer refilled from a stream; the unconsumed tail moves to the front, so memory
     stays at one chunk whatever the file size. From a regular file a fill reads a whole chunk;
@@ -180,7 +190,7 @@ class _ChunkReader:
             self.raw.close()
             raise
         self.path = path
-        self.buf = bytearray(chunk_size)
+        self.buf = _read_buffer(chunk_size)
         self.view = memoryview(self.buf)
         self.n = 0
         self.eof = False
