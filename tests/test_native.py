@@ -993,6 +993,50 @@ def test_native_recorder_process_out_of_memory_part_way_journals_what_the_book_a
     assert read_header(p).count == int(applied)
 
 
+_RECORDER_BUFFER_OOM_SCRIPT = r"""
+import resource, sys
+import numpy as np
+import matchcore as mc
+from matchcore.native import Recorder, read_header, replay_commands
+
+n, batches = 200_000, 10
+# the book's pools and index made whole now: under the limit only the Recorder allocates
+book = mc.OrderBook(record_events=False, capacity=n * batches)
+rec = Recorder(book, sys.argv[1], flush_every=1 << 30)
+flow = np.zeros(n, mc.COMMAND_DTYPE)
+flow["qty"] = 1
+flow["price"] = 100
+out = np.zeros(n + 64, mc.EVENT_DTYPE)
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+# room for a batch's records (9.6 MB) and a few more, not for the buffer of all ten (96 MB)
+resource.setrlimit(resource.RLIMIT_AS, (vm + 64 * 2**20, resource.RLIM_INFINITY))
+for k in range(batches):
+    flow["order_id"] = np.arange(1, n + 1) + k * n
+    rec.process(flow, out=out)
+rec.flush()
+resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+rec.close()
+again = mc.OrderBook(record_events=False)
+replay_commands(sys.argv[1], again)
+assert again.state_hash() == book.state_hash()
+print(len(book), read_header(sys.argv[1]).count)
+"""
+
+
+def test_native_recorder_buffer_out_of_memory_after_a_batch_journals_it(tmp_path):
+    # with a large flush_every, the buffer's growth for a batch's records found no memory once
+    # the book had applied the batch: a bare MemoryError, the batch in the book and not in the
+    # journal; the flush that could have made room copied the whole buffer and ran out too
+    import subprocess
+    import sys
+
+    p = tmp_path / "buffer.mccmd"
+    r = subprocess.run([sys.executable, "-c", _RECORDER_BUFFER_OOM_SCRIPT, str(p)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split() == ["2000000", "2000000"]
+
+
 @pytest.mark.parametrize("how", ["write_commands", "Recorder"])
 def test_native_path_with_trailing_slash_refused_as_a_directory_nothing_written(tmp_path, how):
     # "out/" names a directory, which open() refuses to write as a file; through Path the

@@ -68,10 +68,16 @@ def modify(call, bytearray buf, pack, symbol, int kind, order_id, qty, price, ow
 
 def batch(call, bytearray buf, commands, out, records):
     """``call(commands, out=out)`` (the book's ``process``), then ``records`` (the batch's
-    records, made before it ran) appended; nothing appended when it raises."""
+    records, made before it ran) appended; nothing appended when it raises. Returns the
+    call's result and whether the records were appended: the buffer's growth may find no
+    memory once the batch is applied, and the caller then journals them another way (a
+    MemoryError raised here left the batch in the book and out of the journal)."""
     res = call(commands, out=out)
-    buf += records
-    return res
+    try:
+        buf += records
+    except MemoryError:
+        return res, False
+    return res, True
 
 
 def flushed(recorder, bytearray buf, count, Py_ssize_t written):

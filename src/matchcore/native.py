@@ -60,6 +60,7 @@ assert _HEADER.size == HEADER_SIZE
 # The on-disk record: COMMAND_DTYPE with every field little-endian (the same dtype on x86/ARM).
 FILE_DTYPE = COMMAND_DTYPE.newbyteorder("<")
 _RECORD = struct.Struct("<qQqqQIBBBB")
+_FLUSH_PIECE = 1 << 20        # bytes a flush copies at a time when a copy of all does not fit
 assert _RECORD.size == COMMAND_DTYPE.itemsize == 48
 _pack = _RECORD.pack
 _SUBMIT, _MARKET, _CANCEL, _MODIFY = (int(k) for k in (CommandKind.SUBMIT, CommandKind.MARKET,
@@ -1118,19 +1119,21 @@ class Recorder(NoCopy):
                                 data = self._file_records(batch)
                             except MemoryError:
                                 raise _out_of_memory_before_any(len(batch)) from None
-                            res = _recorded.batch(self.book.process, self._buf, batch, out, data)
+                            res, appended = _recorded.batch(self.book.process, self._buf,
+                                                            batch, out, data)
+                            if not appended:
+                                # applied, but no memory left to buffer its records: written
+                                # in pieces instead (their memory freed first)
+                                del data
+                                self._journal_applied(batch, len(batch))
+                                return res
                     except MemoryError as exc:
                         # the book ran out of memory part way: the commands it applied are in the
                         # live state, so they go into the journal too (else it replays to another
-                        # state), in pieces written at once: a copy of them all may not fit in what
-                        # memory is left
+                        # state)
                         applied = getattr(exc, "applied", 0)
                         if applied:
-                            given = np.asarray(batch)
-                            self.flush()
-                            for i in range(0, applied, 4096):
-                                self._journal_batch(given[i:min(i + 4096, applied)])
-                                self.flush()
+                            self._journal_applied(batch, applied)
                         raise
                     self._pending += len(data) // COMMAND_DTYPE.itemsize
                     if self._pending >= self._flush_every:
@@ -1140,6 +1143,15 @@ class Recorder(NoCopy):
                     self._entry_call = self._entry_thread = None
         finally:
             self._release(outer)
+
+    def _journal_applied(self, batch, applied: int) -> None:
+        # the first `applied` commands of a batch the book applied, journaled in pieces written
+        # at once: a copy of them all may not fit in what memory is left
+        given = np.asarray(batch)
+        self.flush()
+        for i in range(0, applied, 4096):
+            self._journal_batch(given[i:min(i + 4096, applied)])
+            self.flush()
 
     def _file_records(self, commands) -> memoryview:
         recs = np.asarray(commands).astype(FILE_DTYPE)      # a copy, in the file's layout
@@ -1225,10 +1237,26 @@ class Recorder(NoCopy):
             # meanwhile appends its record to the buffer (exported, it refused to grow: the
             # call, applied to the book, raised BufferError and its record was lost); what it
             # appends stays buffered for the next flush, the count from the copy's length
-            data = bytes(self._buf)
-            n = self.count + len(data) // COMMAND_DTYPE.itemsize
             try:
-                _pwrite_all(fd, data, HEADER_SIZE + COMMAND_DTYPE.itemsize * self.count)
+                data = bytes(self._buf)
+            except MemoryError:
+                # no memory left for a copy of the whole buffer (a large flush_every): written
+                # from copies of pieces of it, as its length is now (a bare MemoryError here
+                # kept the records off the file for as long as memory stayed short)
+                data = None
+            size = len(self._buf) if data is None else len(data)
+            n = self.count + size // COMMAND_DTYPE.itemsize
+            try:
+                at = HEADER_SIZE + COMMAND_DTYPE.itemsize * self.count
+                if data is not None:
+                    _pwrite_all(fd, data, at)
+                else:
+                    for i in range(0, size, _FLUSH_PIECE):
+                        # (the view released before the write lets the GIL go: another
+                        # thread's record is then appended, not refused as BufferError)
+                        with memoryview(self._buf) as view:
+                            piece = view[i:min(i + _FLUSH_PIECE, size)].tobytes()
+                        _pwrite_all(fd, piece, at + i)
                 if self._fsync:
                     os.fdatasync(fd)
                 _pwrite_all(fd, struct.pack("<Q", n), 16)
@@ -1244,7 +1272,7 @@ class Recorder(NoCopy):
                                          f"again once the cause is gone)",
                               str(self.path)) from exc
             # both at once: see _recorded.flushed
-            _recorded.flushed(self, self._buf, n, len(data))
+            _recorded.flushed(self, self._buf, n, size)
             self._pending = len(self._buf) // COMMAND_DTYPE.itemsize
         finally:
             self._release(outer)
