@@ -1061,7 +1061,8 @@ vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("
 room = 48 if sys.argv[1] == "pickle" else 16
 resource.setrlimit(resource.RLIMIT_AS, (vm + room * 2**20, resource.RLIM_INFINITY))
 try:
-    pickle.loads(data) if sys.argv[1] == "pickle" else copy.deepcopy(eng)
+    {"pickle": lambda: pickle.loads(data), "deepcopy": lambda: copy.deepcopy(eng),
+     "dumps": lambda: pickle.dumps(eng)}[sys.argv[1]]()
 except MemoryError as ex:
     resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
     print(ex)
@@ -1084,6 +1085,19 @@ def test_engine_copy_out_of_memory_for_its_pending_events_says_so(how):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip() == ("matchcore: out of memory for the engine's 500,000 pending "
                                 "events (events() reads and drops them)"), r.stdout
+
+
+def test_engine_pickle_out_of_memory_for_its_pending_events_says_so():
+    # the bytes of the pending events, read under the engine's hold: a bare MemoryError()
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _PENDING_OOM_SCRIPT, "dumps"], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip() == ("matchcore: out of memory pickling the engine's 500,000 pending "
+                                "events (32,000,000 bytes; events() reads and drops them); the "
+                                "engine is unchanged"), r.stdout
 
 
 _BOOK_OOM_SCRIPT = r"""

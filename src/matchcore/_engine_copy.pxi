@@ -46,7 +46,14 @@ cdef object _engine_reduce(Engine eng):
             book = entry[4]
             symbols.append(entry + (mc_book_held_state(book, mc_book_pickle_args(book)),))
         n_ev = e.n_ev if eng.record_events else 0
-        events = PyBytes_FromStringAndSize(<char*>e.ev, n_ev * sizeof(mc_event))
+        try:
+            events = PyBytes_FromStringAndSize(<char*>e.ev, n_ev * sizeof(mc_event))
+        except MemoryError:
+            # (CPython's bare MemoryError said nothing of what ran out)
+            raise MemoryError(f"matchcore: out of memory pickling the engine's {n_ev:,} "
+                              f"pending events ({n_ev * <int64_t>sizeof(mc_event):,} bytes; "
+                              f"events() reads and drops them); the engine is "
+                              f"unchanged") from None
         now_ns = e.now_ns
     finally:
         mc_engine_unhold(e, nested)
