@@ -455,20 +455,42 @@ def test_cli_subscribe_follow_interrupted_prints_what_it_received(server, names,
 
 
 
-def test_cli_subscribe_follow_sigterm_summary_one_line_status_143(server, names):
+def _subscribe_follow_print(url, stream, prefix, stdout):
+    """``matchcore subscribe --follow --print`` writing to ``stdout``, a pipe (as into ``| grep``
+    or ``| head``), in the environment of a user's shell: without PYTHONUNBUFFERED, which a
+    test run's environment may set and which made every print reach the pipe at once."""
     import os
-    import signal
     import subprocess
     import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", url,
+                             "--stream", stream, "--subject-prefix", prefix, "--follow",
+                             "--print"], stdout=stdout, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
+def test_cli_subscribe_follow_sigterm_summary_one_line_status_143(server, names):
+    # --print's lines stayed in the subscriber's stdout buffer (8 KiB) when stdout was a pipe:
+    # a stream of a few hundred batches never showed one while it was followed, and the
+    # readline() here waited for good
+    import os
+    import select
+    import signal
+    import subprocess
 
     stream, prefix = names
     publish_day(server.url, stream, prefix, itch.generate(None, messages=5000, symbols=2,
                                                            seed=6))
-    proc = subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", server.url,
-                             "--stream", stream, "--subject-prefix", prefix, "--follow",
-                             "--print"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    first = proc.stdout.readline()              # reading: the connection is up
+    proc = _subscribe_follow_print(server.url, stream, prefix, subprocess.PIPE)
+    try:
+        shown, _, _ = select.select([proc.stdout], [], [], 60)
+        assert shown, "no --print line within 60 s while the stream was followed"
+        first = proc.stdout.readline()          # reading: the connection is up
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
     assert first.startswith(f"{prefix}."), first
     os.kill(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
@@ -477,20 +499,24 @@ def test_cli_subscribe_follow_sigterm_summary_one_line_status_143(server, names)
 
 
 def test_cli_subscribe_print_reader_gone_quiet_status_141(server, names):
+    # with its lines held in the stdout buffer, the subscriber never wrote to the pipe whose
+    # reader had gone, and followed the stream for good
     import os
     import subprocess
-    import sys
 
     stream, prefix = names
     publish_day(server.url, stream, prefix, itch.generate(None, messages=5000, symbols=2,
                                                            seed=7))
     r, w = os.pipe()
     os.close(r)                                  # `matchcore subscribe --print | head`, head gone
-    proc = subprocess.Popen([sys.executable, "-m", "matchcore", "subscribe", server.url,
-                             "--stream", stream, "--subject-prefix", prefix, "--follow",
-                             "--print"], stdout=w, stderr=subprocess.PIPE, text=True)
+    proc = _subscribe_follow_print(server.url, stream, prefix, w)
     os.close(w)
-    _, err = proc.communicate(timeout=30)       # --follow: ends only because stdout is gone
+    try:
+        _, err = proc.communicate(timeout=30)   # --follow: ends only because stdout is gone
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the subscriber still followed the stream 30 s after its reader had gone")
     assert (proc.returncode, err) == (141, "")
 
 

@@ -68,23 +68,26 @@ def run(args) -> int:
             return 1
 
     def show(subject, payload):
-        # a subject as names are shown: its prefix (or a foreign publisher's token) may hold
-        # characters that are not printable
+        # Each line is flushed as its batch arrives: into a pipe (`| grep`, `| head`) the lines
+        # of a followed stream stayed in stdout's 8 KiB buffer, shown late or never, and a
+        # reader that had gone went unnoticed for as long.
+        # A subject as names are shown: its prefix (or a foreign publisher's token) may hold
+        # characters that are not printable.
         shown = shown_name(subject)
         try:
             kind, loc, seq, rec = decode_batch(payload)
         except ValueError as e:
-            print(f"{shown}: malformed batch ({e})")
+            print(f"{shown}: malformed batch ({e})", flush=True)
             return
         why = kind_mismatch(subject, kind)
         if why is not None:          # left out by the consumer, as a malformed one
-            print(f"{shown}: malformed batch ({why})")
+            print(f"{shown}: malformed batch ({why})", flush=True)
             return
         head = f"{shown} {KIND_NAMES[kind]} locate {loc} seq {seq} +{len(rec)}"
         if c.left_out is not None:   # a redelivery, out of sequence: not in the books
             # the book it names (one a label selection leaves out) escaped, as the summary
             # shows names
-            print(f"{head}: left out ({shown_name(c.left_out)})")
+            print(f"{head}: left out ({shown_name(c.left_out)})", flush=True)
             return
         last = rec[-1] if len(rec) else None
         tail = ""
@@ -93,7 +96,7 @@ def run(args) -> int:
                     f" x {last['ask_qty']}")
         elif last is not None and kind == 1:
             tail = f" last: {last['shares']} @ {_px(last['price'])}"
-        print(f"{head}{tail}")
+        print(f"{head}{tail}", flush=True)
 
     class Consumer(MarketDataConsumer):
         left_out = None              # why the batch just applied was left out, for show()
