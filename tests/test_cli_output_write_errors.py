@@ -71,6 +71,23 @@ def test_cli_output_failing_while_written_names_option_and_path(tmp_path, day, j
     assert not [x for x in tmp_path.rglob("*") if x.name.endswith(".part")]
 
 
+def _to_full_stdout(argv, day, journal_dir, unbuffered):
+    """``matchcore ARGV > /dev/full``, with stdout unbuffered (``unbuffered`` "1", python -u)
+    or buffered as in a user's shell (""): whichever the test run's environment sets."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    with open("/dev/full", "wb") as full:
+        return subprocess.run([sys.executable, "-m", "matchcore",
+                               *[{"DAY": str(day), "JDIR": str(journal_dir)}.get(a, a)
+                                 for a in argv], "--no-progress"],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=300,
+                              env=env)
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
 @pytest.mark.parametrize("argv, option", [
     (["gen-itch", "-", "--messages", "2000"], "out"),
     (["replay", "DAY", "--dump-book", "-"], "--dump-book"),
@@ -78,30 +95,26 @@ def test_cli_output_failing_while_written_names_option_and_path(tmp_path, day, j
     (["journal", "inspect", "JDIR", "--json", "-"], "--json"),
     (["journal", "trades", "JDIR", "--csv", "-"], "--csv"),
 ], ids=["gen-itch", "dump-book", "bench-json", "journal-json", "journal-csv"])
-def test_cli_output_to_full_stdout_names_option_and_stdout(day, journal_dir, argv, option):
+def test_cli_output_to_full_stdout_names_option_and_stdout(day, journal_dir, argv, option,
+                                                           unbuffered):
     # '> /dev/full': the output sent to '-' failed with "[Errno 28] No space left on device",
-    # naming neither the option nor stdout
-    with open("/dev/full", "wb") as full:
-        p = subprocess.run([sys.executable, "-m", "matchcore",
-                            *[{"DAY": str(day), "JDIR": str(journal_dir)}.get(a, a)
-                              for a in argv], "--no-progress"],
-                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    # naming neither the option nor stdout. With stdout buffered, the bytes it still held
+    # failed again as the command ended: a second line, "stdout: cannot be written"
+    p = _to_full_stdout(argv, day, journal_dir, unbuffered)
     assert p.returncode == 1, p.stderr
-    assert p.stderr.splitlines()[-1] == (f"matchcore {argv[0]}: error: {option} - (stdout): "
-                                         f"cannot be written: [Errno 28] No space left on device")
+    assert [line for line in p.stderr.splitlines() if "error:" in line] == [
+        f"matchcore {argv[0]}: error: {option} - (stdout): cannot be written: [Errno 28] No "
+        f"space left on device"], p.stderr
 
 
+@pytest.mark.parametrize("unbuffered", ["1", ""])
 @pytest.mark.parametrize("argv", [["replay", "DAY"], ["journal", "inspect", "JDIR"],
                                   ["demo", "--messages", "1000"]],
                          ids=["replay", "journal-inspect", "demo"])
-def test_cli_summary_to_full_stdout_names_stdout(day, journal_dir, argv):
+def test_cli_summary_to_full_stdout_names_stdout(day, journal_dir, argv, unbuffered):
     # '> /dev/full': the plain summary failed with "[Errno 28] No space left on device" alone,
     # where every output sent to '-' is named
-    with open("/dev/full", "wb") as full:
-        p = subprocess.run([sys.executable, "-m", "matchcore",
-                            *[{"DAY": str(day), "JDIR": str(journal_dir)}.get(a, a)
-                              for a in argv], "--no-progress"],
-                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    p = _to_full_stdout(argv, day, journal_dir, unbuffered)
     assert p.returncode == 1, p.stderr
     assert p.stderr == (f"matchcore {argv[0]}: error: stdout: cannot be written: "
                         f"[Errno 28] No space left on device\n")

@@ -250,6 +250,12 @@ def _main_named(argv: list[str]) -> int:
                 if e.code in (0, None) and _stdout_failed() is not None:
                     raise _stdout_failed() from None    # the help lost: not a success
                 raise
+            if code != 0 and _stdout_failed() is not None:
+                # the command has reported its write to stdout that failed (an output sent to
+                # '-' on a full disk); a buffered stdout still holds those bytes, and their
+                # flush here failed again: a second error line, "stdout: cannot be written"
+                _final_flush()
+                return code
             _flush_stdout()             # a closed pipe shows here, not at interpreter exit
             if code == 0 and _stdout_failed() is not None:
                 raise _stdout_failed()  # a write of the output failed, and was ignored
