@@ -590,9 +590,17 @@ def connect(scheduler="local", *, workers: int | None = None, processes: bool | 
         # (made apart and handed over, it outlived the client, its scheduler and worker
         # processes running until the interpreter exited); a client that cannot connect to it
         # closes it before raising
-        return _signals_held(lambda: distributed.Client(
-            n_workers=workers, threads_per_worker=1, processes=processes,
-            dashboard_address="127.0.0.1:0", **where))
+        saved = dict(os.environ)
+        try:
+            return _signals_held(lambda: distributed.Client(
+                n_workers=workers, threads_per_worker=1, processes=processes,
+                dashboard_address="127.0.0.1:0", **where))
+        finally:
+            # a Nanny sets its workers' environment in this process's os.environ before it
+            # spawns them (PYTHONHASHSEED=6640, OMP_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_...),
+            # and left it there: every later subprocess of the caller's (and of a test
+            # suite's) inherited a fixed hash seed and one-thread math libraries
+            _environ_back(saved)
     _check_address(scheduler)
     if _refused_fast(scheduler):
         _answers_in_time(scheduler)
@@ -670,6 +678,16 @@ def _signals_held(start):
     from matchcore._signals import held
 
     return held(start, on_raise=lambda client: client.close())
+
+
+def _environ_back(saved: dict) -> None:
+    """Put back in ``os.environ`` every variable that differs from ``saved``: those added
+    since are removed, those changed get their old value."""
+    for name in [name for name in os.environ if name not in saved]:
+        del os.environ[name]
+    for name, value in saved.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 def _refused_fast(scheduler) -> bool:
