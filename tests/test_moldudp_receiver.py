@@ -412,3 +412,81 @@ def test_moldudp_receiver_run_idle_timeout_zero_reads_what_is_queued_then_stops(
                 tx.sendto(build_packet("S", seq, [b"x"]), (rx.host, rx.port))
         st = rx.run(idle_timeout=0)
         assert st.timed_out and (st.packets, st.messages, st.next_seq) == (3, 3, 4)
+
+
+def _running_receiver(on_bytes=None):
+    """A receiver whose run() goes on in a daemon thread (no time limit), returned once it has
+    fed a first datagram: run() is then certainly under way. ``on_bytes(rx, data)`` is called
+    with each feed, inside run()."""
+    import socket
+    import threading
+
+    got = threading.Event()
+    box = {}
+
+    def feed(data):
+        if on_bytes is not None:
+            on_bytes(rx, data)
+        got.set()
+
+    rx = MoldUDP64Receiver(0, replayer=feed)
+
+    def run():
+        try:
+            box["stats"] = rx.run()
+        except BaseException as exc:
+            box["error"] = exc
+
+    # daemon: a run() that close() does not end must not keep the test process alive
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        while not got.is_set():
+            assert t.is_alive(), box
+            tx.sendto(build_packet("S", 1, [b"a"]), ("127.0.0.1", rx.port))
+            got.wait(0.05)
+    return rx, t, box
+
+
+def test_moldudp_receiver_close_from_another_thread_ends_its_run():
+    # A run() in another thread (the README's receiver pattern) kept waiting in select() on the
+    # closed socket: without a time limit for ever (the thread, and the process, never ended),
+    # with one until it ran out, then ended in a bare "[Errno 9] Bad file descriptor".
+    rx, t, box = _running_receiver()
+    rx.close()
+    t.join(60)
+    assert not t.is_alive(), "run() went on after close()"
+    assert "error" not in box, box
+    assert box["stats"] is rx.stats and not rx.stats.timed_out
+    assert rx.stats.messages == 1
+    assert rx.sock.fileno() == -1
+    with pytest.raises(RuntimeError, match="closed"):
+        rx.run(timeout=0.01)
+    rx.close()
+
+
+def test_moldudp_receiver_close_from_inside_its_run_ends_it():
+    # a feed that closes the receiver (a replayer hook stopping the session): the run went on
+    # to select() on the closed socket, "file descriptor cannot be a negative integer (-1)"
+    rx, t, box = _running_receiver(on_bytes=lambda rx, data: rx.close())
+    t.join(60)
+    assert not t.is_alive(), "run() went on after close()"
+    assert "error" not in box, box
+    assert box["stats"] is rx.stats and not rx.stats.timed_out
+    assert rx.sock.fileno() == -1
+
+
+def test_moldudp_receiver_second_run_while_one_runs_refused_busy():
+    # two run() loops at once took datagrams off one socket and moved one sequence state from
+    # two threads; the second is refused and changes nothing
+    import matchcore as mc
+
+    rx, t, box = _running_receiver()
+    # (the running loop may still count copies of the first datagram: a run of its own would
+    # have timed out, adding its time)
+    with pytest.raises(mc.BusyError, match=r"run\(\) is running .* in another thread"):
+        rx.run(timeout=0)
+    assert not rx.stats.timed_out and rx.stats.elapsed_s == 0
+    rx.close()
+    t.join(60)
+    assert not t.is_alive() and "error" not in box, box

@@ -24,6 +24,7 @@ so a packet more than ``max_gap`` messages ahead is held until a later packet co
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import mmap
 import numbers
@@ -32,6 +33,7 @@ import select
 import socket
 import stat
 import struct
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from matchcore._args import check_callable
+from matchcore._core import BusyError
 from matchcore._gzip import Inflater
 from matchcore._cliutil import refuse_unusable_name
 from matchcore._magic import (GZIP_MAGIC, TEXT_LOOK, refuse_foreign, refuse_foreign_buffer,
@@ -515,10 +518,20 @@ class MoldUDP64Receiver(NoCopy):
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             self.sock.bind((host, port))
+            # close() from another thread wakes a run() waiting in select() through this pair:
+            # closing the socket alone does not, and the run waited on for ever (or until its
+            # time limit, then ended in "Bad file descriptor")
+            self._wake_r, self._wake_w = socket.socketpair()
         except BaseException:
             # any failure, not only an OSError: the socket stayed open
             self.sock.close()
             raise
+        self._wake_w.setblocking(False)
+        self._closing = False
+        # held by run() for its whole loop: close() from another thread waits on it, so the
+        # socket is closed only once the run has stopped using it
+        self._running = threading.Lock()
+        self._run_thread = None
         self.host, self.port = self.sock.getsockname()[:2]
 
     def _collect(self, buf) -> int:
@@ -723,11 +736,10 @@ class MoldUDP64Receiver(NoCopy):
         an int beyond the float range raises ValueError). Returns :attr:`stats` (``timed_out`` is
         set when a time limit ended the run). O(packets) Python work, O(messages) in the feed.
         After :meth:`close` it raises RuntimeError (the socket is gone; :meth:`handle_packet`
-        and :meth:`flush` still work).
+        and :meth:`flush` still work); a close() from another thread meanwhile ends it (it
+        returns :attr:`stats`). A second run() while one runs raises BusyError.
         """
-        if self.sock.fileno() < 0:
-            raise RuntimeError("this MoldUDP64Receiver is closed: its socket is gone and it "
-                               "receives nothing more (make a new receiver)")
+        self._refuse_closed()
         for name, value in (("timeout", timeout), ("idle_timeout", idle_timeout)):
             # NaN too: select()'s own words
             if value is not None and not (_is_real(value) and value >= 0):
@@ -744,14 +756,35 @@ class MoldUDP64Receiver(NoCopy):
             # max_packets=-1 returned at once, having received nothing, as if done
             raise ValueError(f"max_packets must be a whole number >= 0 (or None), got "
                              f"{max_packets!r}")
+        if not self._running.acquire(False):
+            # two loops took datagrams off one socket and moved one sequence state at once
+            where = ("in this thread, which called it again from inside it"
+                     if self._run_thread == threading.get_ident() else "in another thread")
+            raise BusyError(f"MoldUDP64Receiver is busy: run() is running on it {where}; one "
+                            f"receiver is run by one thread at a time")
+        try:
+            self._refuse_closed()           # closed by another thread before the hold
+            self._run_thread = threading.get_ident()
+            return self._run(timeout, idle_timeout, max_packets)
+        finally:
+            self._run_thread = None
+            self._running.release()
+
+    def _refuse_closed(self):
+        if self._closing or self.sock.fileno() < 0:
+            raise RuntimeError("this MoldUDP64Receiver is closed: its socket is gone and it "
+                               "receives nothing more (make a new receiver)")
+
+    def _run(self, timeout, idle_timeout, max_packets) -> ReceiverStats:
         st = self.stats
         t0 = time.perf_counter()
         deadline = None if timeout is None else t0 + timeout
-        sock, buf = self.sock, self._buf
+        sock, buf, wake = self.sock, self._buf, self._wake_r
         view = memoryview(buf)
         got = 0
         try:
-            while not st.end_of_session and (max_packets is None or got < max_packets):
+            while not self._closing and not st.end_of_session and (
+                    max_packets is None or got < max_packets):
                 now = time.perf_counter()
                 left = idle_timeout
                 if deadline is not None:
@@ -765,9 +798,11 @@ class MoldUDP64Receiver(NoCopy):
                 while True:
                     wait = None if left is None else \
                         min(max(left - (time.perf_counter() - now), 0.0), _MAX_WAIT_S)
-                    ready, _, _ = select.select([sock], [], [], wait)
+                    ready, _, _ = select.select([sock, wake], [], [], wait)
                     if ready or left is None or time.perf_counter() - now >= left:
                         break
+                if self._closing:
+                    break
                 if not ready:
                     st.timed_out = True
                     break
@@ -779,7 +814,8 @@ class MoldUDP64Receiver(NoCopy):
                         break
                     got += 1
                     self.handle_packet(view[:n])
-                    if st.end_of_session or (max_packets is not None and got >= max_packets):
+                    if self._closing or st.end_of_session or (
+                            max_packets is not None and got >= max_packets):
                         break
                 self.flush()
         finally:
@@ -788,7 +824,22 @@ class MoldUDP64Receiver(NoCopy):
         return st
 
     def close(self) -> None:
+        """Close the socket (idempotent). A :meth:`run` going on in another thread stops (after
+        feeding the datagrams in hand) and returns its stats; close() returns once it has, with
+        the port released. Called from inside the run (a feed), the run returns after it."""
+        self._closing = True
+        with contextlib.suppress(OSError):      # already woken, or closed
+            self._wake_w.send(b"\0")
+        if self._run_thread == threading.get_ident():
+            self._close_sockets()               # the run, below this call, uses them no more
+            return
+        with self._running:
+            self._close_sockets()
+
+    def _close_sockets(self):
         self.sock.close()
+        self._wake_r.close()
+        self._wake_w.close()
 
     def __enter__(self):
         return self
