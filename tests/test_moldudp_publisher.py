@@ -360,3 +360,49 @@ def test_moldudp_publisher_wait_beyond_what_sleep_takes_refused_before_sending(k
             assert pub.stats.messages == 300
     finally:
         sink.close()
+
+
+def test_moldudp_publisher_close_from_another_thread_stops_its_run(tmp_path):
+    # close() while run() sent from another thread released the file's map under it: the run
+    # ended in "operation forbidden on released memoryview object", or close() itself raised
+    # BufferError ("cannot close exported pointers exist") and left the map open. A paced run
+    # also slept out its wait for the next packet (here 1,000 s) before it noticed anything.
+    import threading
+
+    import matchcore as mc
+
+    path = tmp_path / "day.itch"
+    path.write_bytes(itch.generate(None, messages=50, symbols=2, seed=5))
+    sink = _sink()
+    box = {}
+    try:
+        pub = MoldUDP64Publisher(path, sink.getsockname()[1], rate=0.001, max_messages=1)
+
+        def run():
+            try:
+                box["stats"] = pub.run()
+            except BaseException as exc:
+                box["error"] = exc
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        sink.setblocking(True)
+        sink.settimeout(60)
+        sink.recv(65536)                # the first packet: the run waits for the second now
+        # (it said "has already run: its session was sent once", while still sending it)
+        with pytest.raises(mc.BusyError, match="sending its session in another thread"):
+            pub.run()
+        pub.close()
+        t.join(60)
+        assert not t.is_alive(), "run() went on after close()"
+        assert "error" not in box, box
+        st = box["stats"]
+        assert st is pub.stats
+        assert st.sent_packets == 1 and st.end_of_session == 0 and st.heartbeats == 0
+        assert st.next_seq == 2
+        assert pub._mm is None
+        with pytest.raises(RuntimeError, match="closed"):
+            pub.run()
+        pub.close()
+    finally:
+        sink.close()

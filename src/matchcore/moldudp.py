@@ -70,6 +70,7 @@ MAX_DATAGRAM = 65507  # largest UDP payload over IPv4
 DEFAULT_MAX_GAP = 1_000_000
 MAX_HELD = 4  # implausible packets held at once, each waiting for a packet that continues it
 _MAX_WAIT_S = 3600.0  # the longest single select() of a receiver's run (see run)
+_CLOSE_POLL_S = 0.05  # the longest a publisher's paced run sleeps before it looks for a close()
 _MAX_SLEEP_S = 9_223_372_036  # seconds: the longest time.sleep() takes (int64 nanoseconds)
 
 
@@ -1065,6 +1066,10 @@ class MoldUDP64Publisher(NoCopy):
                  max_messages: int = MAX_MESSAGES,
                  max_packet: int = 1400, drop=None, seed: int | None = None, first_seq: int = 1,
                  heartbeats: int = 1, end_packets: int = 3, gap_s: float = 0.001):
+        # held by run() while it sends: close() from another thread waits on it before it
+        # releases the source (released under the run, the run ended in "operation forbidden
+        # on released memoryview object", or close() raised BufferError and kept the map)
+        self._sending = threading.Lock()
         # NaN too: it would send unpaced
         if rate is not None and not (_is_real(rate) and rate > 0):
             raise ValueError(f"rate must be > 0 messages/s (or None), got {rate!r}")
@@ -1212,7 +1217,18 @@ class MoldUDP64Publisher(NoCopy):
         O(packets) Python work; the messages are sent as file slices, never copied one by one.
         A publisher sends its session once: a second call, or a call after :meth:`close`,
         raises RuntimeError before anything is sent. A call that failed before sending
-        anything (its first send refused) does not count: it may be called again."""
+        anything (its first send refused) does not count: it may be called again. A
+        :meth:`close` from another thread meanwhile stops it (see there); a second run() while
+        one sends raises BusyError."""
+        if not self._sending.acquire(False):
+            raise BusyError("MoldUDP64Publisher is busy: run() is sending its session in "
+                            "another thread; a publisher sends its session once")
+        try:
+            return self._run()
+        finally:
+            self._sending.release()
+
+    def _run(self) -> PublisherStats:
         if self._closed:
             raise RuntimeError("this MoldUDP64Publisher is closed: its source is released and "
                                "it sends nothing more (make a new publisher)")
@@ -1242,13 +1258,17 @@ class MoldUDP64Publisher(NoCopy):
         rate = self.rate
         sess = self.session
         t0 = time.perf_counter()
+        stopped = None      # messages before the packet a close() stopped the run at
         try:
             for k in range(len(b) - 1):
                 i, j = int(b[k]), int(b[k + 1])
                 if rate is not None:
                     ahead = t0 + i / rate - time.perf_counter()
                     if ahead > 0:
-                        time.sleep(ahead)
+                        self._pause(ahead)
+                if self._closed:
+                    stopped = i
+                    break
                 seq = seq0 + i
                 if self._drop[k]:
                     st.dropped_packets.append(k)
@@ -1263,27 +1283,43 @@ class MoldUDP64Publisher(NoCopy):
                 st.sent_messages += j - i
                 st.bytes += sent
             st.elapsed_s = time.perf_counter() - t0
-            st.next_seq = seq0 + st.messages
+            st.next_seq = seq0 + (st.messages if stopped is None else stopped)
             for _ in range(self.heartbeats):
-                time.sleep(self.gap_s)
+                self._pause(self.gap_s)
+                if self._closed:
+                    return st
                 sock.sendto(heartbeat(sess, st.next_seq), self.addr)
                 st.heartbeats += 1
             for _ in range(self.end_packets):
-                time.sleep(self.gap_s)
+                self._pause(self.gap_s)
+                if self._closed:
+                    return st
                 sock.sendto(end_of_session(sess, st.next_seq), self.addr)
                 st.end_of_session += 1
         finally:
             sock.close()
         return st
 
+    def _pause(self, seconds: float) -> None:
+        # slept in slices: a close() from another thread stops a paced run within one of them,
+        # not after the whole wait for the next packet
+        end = time.perf_counter() + seconds
+        while not self._closed:
+            left = end - time.perf_counter()
+            if left <= 0:
+                return
+            time.sleep(min(left, _CLOSE_POLL_S))
+
     def close(self) -> None:
         """Release the memory map of a file source (and the source: :meth:`run` is refused
-        after it)."""
+        after it). A :meth:`run` sending in another thread stops before its next packet (no
+        end of session is sent) and returns its stats; close() returns once it has."""
         self._closed = True
-        self._view.release()
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
+        with self._sending:
+            self._view.release()
+            if self._mm is not None:
+                self._mm.close()
+                self._mm = None
 
     def __enter__(self):
         return self
