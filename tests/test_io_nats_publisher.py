@@ -1127,3 +1127,52 @@ def test_publisher_time_setting_beyond_float_range_refused_naming_it_before_conn
     with pytest.raises(ValueError, match=f"{name} must be a finite number of seconds > 0, "
                                          f"got 1000.*: beyond the float range"):
         NatsPublisher(f"nats://127.0.0.1:{port}", **{name: 10**400})
+
+
+def test_publisher_close_from_two_threads_at_once_both_return_the_final_totals(server, names):
+    # A close() that came while another thread's close() was ending the publisher's loop (the
+    # loop closed, its thread not yet gone) raised a bare RuntimeError("Event loop is
+    # closed"); one a moment later returned totals the first close() was still adding to. It
+    # now waits for the first one and returns the same final totals.
+    import threading
+
+    from matchcore.io.nats import NatsPublisher
+
+    stream, prefix = names
+    pub = NatsPublisher(server.url, stream=stream, prefix=prefix)
+    for _ in range(20):
+        assert pub.publish(f"{prefix}.trade.X", b"x" * 100)
+    loop_closed = threading.Event()
+    go = threading.Event()
+    real_close = pub._loop.close
+
+    def close_loop_then_wait():
+        # the loop thread, parked between closing its loop and ending, until released
+        real_close()
+        loop_closed.set()
+        go.wait(60)
+
+    pub._loop.close = close_loop_then_wait
+    box = {}
+
+    def first():
+        try:
+            box["stats"] = dict(pub.close(timeout=20))
+        except BaseException as exc:
+            box["error"] = exc
+
+    t = threading.Thread(target=first, daemon=True)
+    t.start()
+    assert loop_closed.wait(60)
+    # released later whatever happens: the second close() below may wait for the first one
+    releaser = threading.Timer(0.2, go.set)
+    releaser.start()
+    try:
+        second = dict(pub.close(timeout=20))
+    finally:
+        go.set()
+        releaser.cancel()
+        t.join(60)
+    assert not t.is_alive() and "error" not in box, box
+    assert second == box["stats"]
+    assert second["published"] == 20 and second["unconfirmed"] == 0

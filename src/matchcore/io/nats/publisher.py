@@ -131,6 +131,11 @@ class NatsPublisher(NoCopy):
         self.max_msg_size = None        # the stream's, when it has one
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
+        # one close() at a time: another one, made while the first was ending the loop, called
+        # into the closed loop (RuntimeError "Event loop is closed") or returned totals the
+        # first one was still adding to (reentrant: a signal handler's close() in the thread
+        # already closing goes on as before)
+        self._close_lock = threading.RLock()
         self._queued_bytes = 0
         self._outstanding = 0          # queued or in flight, not yet settled
         self._outstanding_records = 0  # their records
@@ -366,8 +371,13 @@ class NatsPublisher(NoCopy):
         broker may have stored them). Batches
         still unsettled when the thread has not stopped in time are counted as unconfirmed too,
         with their records. The totals it returns are final: a batch the thread settles after
-        ``close()`` returned changes no count.
+        ``close()`` returned changes no count. A close() from another thread meanwhile waits
+        for this one and returns the same totals.
         """
+        with self._close_lock:
+            return self._close(timeout)
+
+    def _close(self, timeout) -> dict:
         # closed already, its totals final: the thread was told to stop and waited for once
         # (a second close() waited ack_timeout + 15 s more for nothing to count)
         if self._final or not self._thread.is_alive():
