@@ -490,3 +490,42 @@ def test_moldudp_receiver_second_run_while_one_runs_refused_busy():
     rx.close()
     t.join(60)
     assert not t.is_alive() and "error" not in box, box
+
+
+def test_moldudp_receiver_close_from_a_signal_handler_ends_its_run():
+    # A graceful-shutdown handler (SIGTERM, here SIGUSR1) closing the receiver while run()
+    # waited in select() in the same thread: the select, retried after the handler, was given
+    # the closed descriptors and the run ended in "[Errno 9] Bad file descriptor".
+    import signal
+    import socket
+    import threading
+
+    got = threading.Event()
+    done = threading.Event()
+    main = threading.get_ident()
+    rx = MoldUDP64Receiver(0, replayer=lambda data: got.set())
+
+    def poke():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            while not got.wait(0.05):
+                tx.sendto(build_packet("S", 1, [b"a"]), ("127.0.0.1", rx.port))
+        # once the run has fed a datagram it is in its loop. Sent to the running thread itself
+        # (another thread may take one sent to the process), and again until the run ends: one
+        # that lands as select() is entered is handled only once the select returns.
+        while not done.is_set():
+            signal.pthread_kill(main, signal.SIGUSR1)
+            done.wait(0.05)
+
+    old = signal.signal(signal.SIGUSR1, lambda *a: rx.close())
+    t = threading.Thread(target=poke, daemon=True)
+    try:
+        t.start()
+        stats = rx.run(timeout=120)
+    finally:
+        done.set()
+        t.join(60)
+        signal.signal(signal.SIGUSR1, old)
+        rx.close()
+    # ended by the close, not by waiting out its 120 s
+    assert not stats.timed_out and stats.elapsed_s < 60 and stats.messages == 1
+    assert rx.sock.fileno() == -1

@@ -530,8 +530,9 @@ class MoldUDP64Receiver(NoCopy):
         self._wake_w.setblocking(False)
         self._closing = False
         # held by run() for its whole loop: close() from another thread waits on it, so the
-        # socket is closed only once the run has stopped using it
-        self._running = threading.Lock()
+        # socket is closed only once the run has stopped using it (reentrant: a signal
+        # handler's close() in the running thread must not wait on its own run)
+        self._running = threading.RLock()
         self._run_thread = None
         self.host, self.port = self.sock.getsockname()[:2]
 
@@ -757,18 +758,23 @@ class MoldUDP64Receiver(NoCopy):
             # max_packets=-1 returned at once, having received nothing, as if done
             raise ValueError(f"max_packets must be a whole number >= 0 (or None), got "
                              f"{max_packets!r}")
+        # two loops took datagrams off one socket and moved one sequence state at once
         if not self._running.acquire(False):
-            # two loops took datagrams off one socket and moved one sequence state at once
-            where = ("in this thread, which called it again from inside it"
-                     if self._run_thread == threading.get_ident() else "in another thread")
-            raise BusyError(f"MoldUDP64Receiver is busy: run() is running on it {where}; one "
-                            f"receiver is run by one thread at a time")
+            raise BusyError("MoldUDP64Receiver is busy: run() is running on it in another "
+                            "thread; one receiver is run by one thread at a time")
+        if self._run_thread is not None:    # (the lock is reentrant: this thread's own run)
+            self._running.release()
+            raise BusyError("MoldUDP64Receiver is busy: run() is running on it in this thread, "
+                            "which called it again from inside it; one receiver is run by one "
+                            "thread at a time")
         try:
             self._refuse_closed()           # closed by another thread before the hold
             self._run_thread = threading.get_ident()
             return self._run(timeout, idle_timeout, max_packets)
         finally:
             self._run_thread = None
+            if self._closing:               # a close() from inside the run left them to it
+                self._close_sockets()
             self._running.release()
 
     def _refuse_closed(self):
@@ -827,12 +833,14 @@ class MoldUDP64Receiver(NoCopy):
     def close(self) -> None:
         """Close the socket (idempotent). A :meth:`run` going on in another thread stops (after
         feeding the datagrams in hand) and returns its stats; close() returns once it has, with
-        the port released. Called from inside the run (a feed), the run returns after it."""
+        the port released. Called from inside the run (a feed, or a signal handler in the
+        running thread), the run returns after it and releases the port as it does."""
         self._closing = True
         with contextlib.suppress(OSError):      # already woken, or closed
             self._wake_w.send(b"\0")
         if self._run_thread == threading.get_ident():
-            self._close_sockets()               # the run, below this call, uses them no more
+            # left to the run, below this call: closed here, a select() that a signal handler
+            # interrupted was retried on the closed descriptors ("Bad file descriptor")
             return
         with self._running:
             self._close_sockets()
