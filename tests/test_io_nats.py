@@ -132,7 +132,12 @@ def test_publisher_broker_restart_mid_run_reconnects_reports_never_blocks(names,
         assert st["disconnects"] >= 1 and st["reconnects"] >= 1
         assert st["queued"] + st["dropped"] == bridge.batches
         assert st["published"] + st["undelivered"] + st["unconfirmed"] == st["queued"]
-        assert st["unconfirmed"] > 0                             # the outage was reported
+        # the outage reported: the batches sent while the broker was away got no
+        # acknowledgement within ack_timeout (unconfirmed: 252 to 256 of 768 in six runs
+        # beside two busy loops). Once, with two test processes on two cores, none was
+        # unconfirmed: no batch then waited ack_timeout while the broker was away (the
+        # publisher's thread slow to send them), and every one must have been published.
+        assert st["unconfirmed"] > 0 or st["published"] == st["queued"]
         assert st["records_published"] + st["records_undelivered"] + st["records_dropped"] \
             + st["records_unconfirmed"] == sum(bridge.records.values())
         assert slowest < 0.5                                     # a publish never waited on it
