@@ -4,6 +4,7 @@ check that also compares the rewritten trade capture."""
 from __future__ import annotations
 
 import os
+import pickle
 
 import numpy as np
 
@@ -97,3 +98,33 @@ def cut_trade_fill_after_scan(monkeypatch, module, d):
 
     monkeypatch.setattr(module, "scan_journal", cut_after_scan)
     return cut
+
+
+def as_nobody(body, *, nproc=None):
+    """body() run in a forked child as user nobody (with RLIMIT_NPROC ``nproc``, if given);
+    what it returns, pickled through a pipe. Needs root."""
+    import resource
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            os.close(r)
+            os.setgid(65534)
+            os.setuid(65534)
+            if nproc is not None:
+                # (root is not held to RLIMIT_NPROC: the limit counts this user's tasks)
+                resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+            os.write(w, pickle.dumps(body()))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    got = b""
+    while chunk := os.read(r, 65536):
+        got += chunk
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return pickle.loads(got)

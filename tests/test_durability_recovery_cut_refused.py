@@ -6,11 +6,11 @@ was doing. The errors are now recovery's own, as a truncation failing once opene
 from __future__ import annotations
 
 import os
-import pickle
 
 import pytest
 
 import matchcore as mc
+from durability_checks import as_nobody
 # loaded before the child gives up root: the interpreter's own files may not be readable to
 # the user it becomes
 import matchcore.durability.recovery  # noqa: F401
@@ -18,30 +18,6 @@ import matchcore.durability.recovery  # noqa: F401
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root to run the child as another user")
 
-
-def _as_nobody(body):
-    """body() run in a forked child as user nobody; what it returns (pickled through a
-    pipe)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 3
-        try:
-            os.close(r)
-            os.setgid(65534)
-            os.setuid(65534)
-            os.write(w, pickle.dumps(body()))
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    got = b""
-    while chunk := os.read(r, 65536):
-        got += chunk
-    os.close(r)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    return pickle.loads(got)
 
 
 def _refusal(call):
@@ -78,7 +54,7 @@ def test_recovery_cut_of_a_segment_it_may_not_write_says_it_was_cutting(shared_d
     for f in d.iterdir():
         os.chmod(f, 0o666 if f.name == "LOCK" else 0o644)
     os.chmod(d, 0o777)
-    got = _as_nobody(lambda: _refusal(lambda: mc.Engine.recover(str(d))))
+    got = as_nobody(lambda: _refusal(lambda: mc.Engine.recover(str(d))))
     assert got is not None
     kind, code, message, filename = got
     assert kind == "PermissionError" and filename == str(seg)
@@ -109,7 +85,7 @@ def test_recovery_drop_it_may_not_make_says_it_was_dropping(shared_dir):
     torn = d / f"journal-{3:020d}.mcj"
     torn.write_bytes(b"MCJOURNL")                      # a header cut short
     _restored_as_root(d)
-    got = _as_nobody(lambda: _refusal(lambda: mc.Engine.recover(str(d))))
+    got = as_nobody(lambda: _refusal(lambda: mc.Engine.recover(str(d))))
     assert got is not None
     kind, code, message, filename = got
     assert kind == "PermissionError" and filename == str(torn)
@@ -131,7 +107,7 @@ def test_recovery_set_aside_it_may_not_make_says_it_was_setting_aside(shared_dir
     seg = sorted(d.glob("journal-*.mcj"))[-1]
     os.truncate(seg, os.path.getsize(seg) - 88)       # the snapshot's record lost, whole
     _restored_as_root(d)
-    got = _as_nobody(lambda: _refusal(lambda: mc.Engine.recover(str(d))))
+    got = as_nobody(lambda: _refusal(lambda: mc.Engine.recover(str(d))))
     assert got is not None
     kind, code, message, filename = got
     assert kind == "PermissionError" and filename == ahead

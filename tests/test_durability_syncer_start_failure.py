@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import errno
 import os
-import pickle
-import resource
 import tempfile
 
 import pytest
 
 import matchcore as mc
+from durability_checks import as_nobody
 # loaded before a child gives up root: the interpreter's own files may not be readable to
 # the user it becomes
 import matchcore.durability.recovery  # noqa: F401
@@ -22,31 +21,10 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root to run the child as another user")
 
 
-def _in_child_without_threads(body):
-    """body() run in a forked child as user nobody with no thread to spare; what it returns
-    (pickled through a pipe)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 3
-        try:
-            os.close(r)
-            os.setgid(65534)
-            os.setuid(65534)
-            # (root is not held to RLIMIT_NPROC: the limit counts this user's tasks)
-            resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))
-            os.write(w, pickle.dumps(body()))
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    got = b""
-    while chunk := os.read(r, 65536):
-        got += chunk
-    os.close(r)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    return pickle.loads(got)
+
+def _as_nobody_one_task(body):
+    # as nobody, with no thread to spare
+    return as_nobody(body, nproc=1)
 
 
 def _refusal(call):
@@ -70,7 +48,7 @@ def shared_dir():
 def test_durability_batch_syncer_thread_not_started_error_names_directory_and_reason(
         shared_dir):
     d = os.path.join(shared_dir, "j")
-    got = _in_child_without_threads(lambda: _refusal(
+    got = _as_nobody_one_task(lambda: _refusal(
         lambda: mc.Engine(journal=d, fsync="batch")))
     assert got is not None
     kind, code, message, filename = got
@@ -91,7 +69,7 @@ def test_durability_recovery_batch_syncer_thread_not_started_error_names_directo
             os.chown(os.path.join(root, n), 65534, 65534)
     os.chown(d, 65534, 65534)
     before = sorted(os.listdir(d))
-    got = _in_child_without_threads(lambda: _refusal(lambda: mc.Engine.recover(d)))
+    got = _as_nobody_one_task(lambda: _refusal(lambda: mc.Engine.recover(d)))
     assert got is not None
     kind, code, message, filename = got
     assert code == errno.EAGAIN and filename == d and "group-commit thread" in message
