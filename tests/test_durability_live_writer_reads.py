@@ -38,22 +38,32 @@ def _live_engine(d):
     return eng
 
 
-def _close_after_the_command_scan(monkeypatch, module, eng):
-    # the writer's last calls and its close() fall between the reader's scan of the command
-    # journal and its scan of the trade journal
+def _on_the_command_scan(monkeypatch, module, act, *, before=False):
+    # act() once, right after the reader's scan of the command journal (before it, with
+    # before=True): the writer's last calls, a close() or a snapshot falling between the
+    # reader's steps. Returns a list that holds True once act() has run.
     real = module.scan_journal
     fired = []
 
     def scan(path, kind=KIND_COMMANDS, **options):
-        got = real(path, kind, **options)
-        if kind == KIND_COMMANDS and not fired:
+        if before and kind == KIND_COMMANDS and not fired:
             fired.append(True)
-            _crossing(eng, 1001, 5)
-            eng.close()
+            act()
+        got = real(path, kind, **options)
+        if not before and kind == KIND_COMMANDS and not fired:
+            fired.append(True)
+            act()
         return got
 
     monkeypatch.setattr(module, "scan_journal", scan)
     return fired
+
+
+def _close_after_the_command_scan(monkeypatch, module, eng):
+    # the writer's last calls and its close() fall between the reader's scan of the command
+    # journal and its scan of the trade journal
+    return _on_the_command_scan(monkeypatch, module,
+                                lambda: (_crossing(eng, 1001, 5), eng.close()))
 
 
 def test_inspect_writer_closing_while_read_reads_the_closed_directory(tmp_path, monkeypatch):
@@ -94,18 +104,8 @@ def test_inspect_snapshot_a_live_writer_takes_while_read_not_said_unusable(tmp_p
     d = tmp_path / "j"
     eng = _live_engine(d)
     eng.snapshot()
-    real = journal_mod.scan_journal
-    fired = []
-
-    def scan(path, kind=KIND_COMMANDS, **options):
-        got = real(path, kind, **options)
-        if kind == KIND_COMMANDS and not fired:
-            fired.append(True)
-            _crossing(eng, 1001, 5)
-            eng.snapshot()
-        return got
-
-    monkeypatch.setattr(journal_mod, "scan_journal", scan)
+    fired = _on_the_command_scan(monkeypatch, journal_mod,
+                                 lambda: (_crossing(eng, 1001, 5), eng.snapshot()))
     info = inspect(d)
     assert fired and info["live_writer"] is True
     assert [s["seq"] for s in info["snapshots"]] == [21]
@@ -158,17 +158,8 @@ def test_cli_journal_trades_writer_closing_while_read_reads_the_closed_directory
 
     d = tmp_path / "j"
     eng = _live_engine(d)
-    real = journal_mod.scan_journal
-    fired = []
-
-    def scan(path, kind=KIND_COMMANDS, **options):
-        if kind == KIND_COMMANDS and not fired:
-            fired.append(True)
-            _crossing(eng, 1001, 5)
-            eng.close()
-        return real(path, kind, **options)
-
-    monkeypatch.setattr(journal_mod, "scan_journal", scan)
+    fired = _on_the_command_scan(monkeypatch, journal_mod,
+                                 lambda: (_crossing(eng, 1001, 5), eng.close()), before=True)
     code, out, err = run_cli(capsys, "journal", "trades", str(d), "--limit", "1")
     assert fired and code == 0 and err == ""
     # (was "10 trades, 50 lots; the fills of 5 command(s) after command 21 ... are not in the
@@ -183,18 +174,8 @@ def test_readonly_recovery_snapshot_a_live_writer_takes_while_read_not_skipped(t
     d = tmp_path / "j"
     eng = _live_engine(d)
     first = eng.snapshot()
-    real = recovery_mod.scan_journal
-    fired = []
-
-    def scan(path, kind=KIND_COMMANDS, **options):
-        got = real(path, kind, **options)
-        if kind == KIND_COMMANDS and not fired:
-            fired.append(True)
-            _crossing(eng, 1001, 5)
-            eng.snapshot()
-        return got
-
-    monkeypatch.setattr(recovery_mod, "scan_journal", scan)
+    fired = _on_the_command_scan(monkeypatch, recovery_mod,
+                                 lambda: (_crossing(eng, 1001, 5), eng.snapshot()))
     ro = mc.Engine.recover(d, readonly=True)
     rep = ro.recovery_report
     assert fired and rep.live_writer is True
@@ -218,16 +199,8 @@ def test_readonly_recovery_snapshot_set_aside_after_the_listing_reads_again(tmp_
     _crossing(eng, 1001, 2)
     newer = eng.snapshot()
     eng.close()
-    real = recovery_mod.scan_journal
-    fired = []
-
-    def scan(path, kind=KIND_COMMANDS, **options):
-        if kind == KIND_COMMANDS and not fired:
-            fired.append(True)
-            os.rename(newer, newer + ".unused")
-        return real(path, kind, **options)
-
-    monkeypatch.setattr(recovery_mod, "scan_journal", scan)
+    fired = _on_the_command_scan(monkeypatch, recovery_mod,
+                                 lambda: os.rename(newer, newer + ".unused"), before=True)
     rep = mc.Engine.recover(d, readonly=True).recovery_report
     assert fired and rep.snapshot == older and rep.skipped_snapshots == []
     assert rep.last_seq == 25
