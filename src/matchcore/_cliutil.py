@@ -16,6 +16,21 @@ from matchcore import _tempfiles
 
 INT64_MAX = 2**63 - 1
 
+# The book rules' counters of a replay's summary beside its unknown references, per format, in
+# the summary's words (a DBN replay counts into some of the same keys under other names): the
+# one-file summaries print them all, and each file's line among several files those not 0
+RULE_COUNTERS = {
+    "itch": (("executions_clamped", "executions clamped"),
+             ("cancels_clamped", "cancels clamped"),
+             ("duplicate_refs", "duplicate references"), ("invalid_adds", "invalid adds"),
+             ("invalid_replaces", "invalid replaces"),
+             ("invalid_reductions", "zero-share executions/cancels"),
+             ("invalid_trades", "invalid trades")),
+    "dbn": (("cancels_clamped", "cancels clamped"), ("duplicate_refs", "duplicate adds"),
+            ("invalid_adds", "invalid adds"), ("invalid_modifies", "invalid modifies"),
+            ("modifies_as_adds", "modifies of unknown orders")),
+}
+
 
 def int64(text: str) -> int:
     """argparse ``type=`` for a count, size or time option held in the compiled code's int64:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from matchcore._cliutil import (OUT_FILES, atomic_output, check_output_file, extra_missing,
-                               int64, integer, is_stdout, made_by, naming_output,
+from matchcore._cliutil import (OUT_FILES, RULE_COUNTERS, atomic_output, check_output_file,
+                               extra_missing, int64, integer, is_stdout, made_by, naming_output,
                                refuse_dangling_link, refuse_directory_at, refuse_directory_name,
                                rate_text, refuse_unwritable_directory, report_dropped, save_npy,
                                shown_name, size_on_disk, size_text, write_json, _writes)
@@ -749,12 +749,8 @@ def _print_itch_summary(s, names, books, elapsed, path, read=None) -> None:
 
     # two books of one name are told apart as NAME@locateN, as in the metrics and subscribe
     _print_counts_and_books(s, book_labels(names, books), books, "by type")
-    print(f"unknown order references: {s['unknown_refs']:,}; executions clamped: "
-          f"{s['executions_clamped']:,}; cancels clamped: {s['cancels_clamped']:,}; "
-          f"duplicate references: {s['duplicate_refs']:,}; invalid adds: {s['invalid_adds']:,}; "
-          f"invalid replaces: {s['invalid_replaces']:,}; "
-          f"zero-share executions/cancels: {s['invalid_reductions']:,}; "
-          f"invalid trades: {s['invalid_trades']:,}")
+    print(f"unknown order references: {s['unknown_refs']:,}; "
+          + "; ".join(f"{words}: {s[key]:,}" for key, words in RULE_COUNTERS["itch"]))
     unknown = ", ".join(f"{t!r} {n:,}" for t, n in s["unknown_types"].items()) or "none"
     print(f"unknown message types: {unknown}; bad length prefixes: {s['bad_lengths']:,}"
           + (f" (first at offset {s['bad_length_offsets'][0][0]:,}: "

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 
-from matchcore._cliutil import (OUT_FILES, extra_missing, name_within, refuse_directory_at,
-                               report_dropped, save_npy, write_json)
+from matchcore._cliutil import (OUT_FILES, RULE_COUNTERS, extra_missing, name_within,
+                               refuse_directory_at, report_dropped, save_npy, write_json)
 from matchcore.bench.report import _count
 from matchcore.cli_replay import (CSV_HEADER, _bar, _print_interrupted, _require_plot_extra,
                                   check_snapshot_options, dump_output, refuse_input_directory,
@@ -329,29 +329,12 @@ def run_many(args) -> int:
     return 0
 
 
-# The book rules' counters of one file's summary beside its unknown references, in its words
-# (a DBN replay counts into some of the same keys under other names): among several files a
-# file's line said "unknown refs 0, truncated no" of one with invalid adds, duplicate
-# references or clamped executions
-_RULE_COUNTERS = {
-    "itch": (("executions_clamped", "executions clamped"),
-             ("cancels_clamped", "cancels clamped"),
-             ("duplicate_refs", "duplicate references"), ("invalid_adds", "invalid adds"),
-             ("invalid_replaces", "invalid replaces"),
-             ("invalid_reductions", "zero-share executions/cancels"),
-             ("invalid_trades", "invalid trades")),
-    "dbn": (("cancels_clamped", "cancels clamped"), ("duplicate_refs", "duplicate adds"),
-            ("invalid_adds", "invalid adds"), ("invalid_modifies", "invalid modifies"),
-            ("modifies_as_adds", "modifies of unknown orders")),
-}
-
-
 def _damage(s: dict, fmt: str) -> str:
     """What one file's replay (of format ``fmt``) skipped as damage or of a kind it does not
     know, as its summary says it (the book rules' counters that are not 0, ITCH unknown message
     types and bad length prefixes, DBN bad record headers and unknown actions and sides), for
     that file's line; empty when nothing was."""
-    out = "".join(f", {words} {s[key]:,}" for key, words in _RULE_COUNTERS.get(fmt, ())
+    out = "".join(f", {words} {s[key]:,}" for key, words in RULE_COUNTERS.get(fmt, ())
                   if s.get(key))
     if s.get("unknown_types"):
         out += ", unknown message types " + ", ".join(

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 
-from matchcore._cliutil import (extra_missing, rate_text, report_dropped, save_npy, shown_name,
-                               size_on_disk, write_json)
+from matchcore._cliutil import (RULE_COUNTERS, extra_missing, rate_text, report_dropped,
+                               save_npy, shown_name, size_on_disk, write_json)
 
 
 def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: Path,
@@ -27,10 +27,9 @@ def print_dbn_summary(s: dict, names: dict, books: dict, elapsed: float, path: P
           f"{size_on_disk(path, s['bytes_consumed'] if read is None else read)}) "
           f"in {elapsed:.3f} s: {rate_text(rate, 'records')}")
     _print_counts_and_books(s, names, books, "by action")
-    print(f"unknown order ids: {s['unknown_refs']:,}; cancels clamped: {s['cancels_clamped']:,}; "
-          f"duplicate adds: {s['duplicate_refs']:,}; invalid adds: {s['invalid_adds']:,}; "
-          f"invalid modifies: {s['invalid_modifies']:,}; modifies of unknown orders: "
-          f"{s['modifies_as_adds']:,}; clears: {s['clears']:,}; F_TOB adds: {s['tob_adds']:,}")
+    print(f"unknown order ids: {s['unknown_refs']:,}; "
+          + "".join(f"{words}: {s[key]:,}; " for key, words in RULE_COUNTERS["dbn"])
+          + f"clears: {s['clears']:,}; F_TOB adds: {s['tob_adds']:,}")
     other = ", ".join(f"{t} {n:,}" for t, n in s["other_rtypes"].items()) or "none"
     print(f"other record types: {other}; bad record headers: {s['bad_records']:,}"
           + (f" (first at offset {s['first_bad_offset']:,} after the metadata; "
